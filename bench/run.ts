@@ -1,0 +1,30 @@
+// Benchmark entry point: `npm run bench -- <name> [options]`. Each benchmark is a module
+// in bench/ exporting run(argv) and printing a table that compares shardgate with a named
+// peer measured in the same run.
+
+const BENCHES: Record<string, string> = {
+  ring: "./ring-bench.js",
+  proxy: "./proxy-bench.js",
+  raft: "./raft-bench.js",
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  const module = name === undefined ? undefined : BENCHES[name];
+  if (module === undefined) {
+    console.error(`usage: npm run bench -- <${Object.keys(BENCHES).join("|")}> [options]`);
+    return 2;
+  }
+  const mod = (await import(module)) as { run(argv: string[]): Promise<number> };
+  return mod.run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    console.error(err);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,44 @@
+// Raft's data types shared by the core, the storage and the driver. Everything here is
+// plain data so that it can be persisted and sent without a class hierarchy.
+// The core (config/raft/core*) owns the message types; storage only needs what is below.
+
+export type NodeId = string;
+
+export type EntryType = "normal" | "conf";
+
+/** One log entry. `data` is opaque to Raft (a state-machine command or an encoded conf change). */
+export interface Entry {
+  readonly term: number;
+  readonly index: number;
+  readonly type: EntryType;
+  readonly data: Uint8Array;
+}
+
+/** The state a node must persist before it sends any message that depends on it. */
+export interface HardState {
+  readonly term: number;
+  /** The candidate voted for in `term`, or "" for none. */
+  readonly vote: NodeId;
+  readonly commit: number;
+}
+
+/** Cluster membership as of some log index. */
+export interface ConfState {
+  readonly voters: readonly NodeId[];
+  readonly learners: readonly NodeId[];
+}
+
+export interface SnapshotMeta {
+  /** The last log index the snapshot covers, and that entry's term. */
+  readonly index: number;
+  readonly term: number;
+  readonly conf: ConfState;
+}
+
+export interface Snapshot {
+  readonly meta: SnapshotMeta;
+  /** The state machine's serialized state (opaque to Raft). */
+  readonly data: Uint8Array;
+}
+
+export const EMPTY_HARD_STATE: HardState = { term: 0, vote: "", commit: 0 };

@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+// The `shardgate` command line. Each subcommand lives in its own module under
+// proxy/commands/ and is loaded on demand, so `shardgate ring simulate` never pays
+// for loading the proxy, and one command's dependencies cannot break another.
+
+interface CommandModule {
+  run(argv: string[]): Promise<number>;
+}
+
+const COMMANDS: Record<string, { module: string; summary: string }> = {
+  start: { module: "./commands/start.js", summary: "run the proxy: start --config FILE" },
+  validate: { module: "./commands/validate.js", summary: "check a config file: validate --config FILE" },
+  demo: { module: "./commands/demo.js", summary: "run a local demo with built-in echo upstreams" },
+  ring: { module: "./commands/ring.js", summary: "ring tools: ring simulate --members N --keys N ..." },
+  ctl: { module: "./commands/ctl.js", summary: "talk to a running instance's admin API" },
+};
+
+function usage(): string {
+  const lines = ["usage: shardgate <command> [options]", "", "commands:"];
+  for (const [name, { summary }] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(10)} ${summary}`);
+  return lines.join("\n");
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "help" || name === "--help" || name === "-h") {
+    console.log(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const entry = COMMANDS[name];
+  if (entry === undefined) {
+    console.error(`shardgate: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  const mod = (await import(entry.module)) as CommandModule;
+  return mod.run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    console.error(`shardgate: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    process.exitCode = 1;
+  },
+);
