@@ -1,0 +1,69 @@
+// MurmurHash3 x86_32, the key and point hash of every table in ring/.
+//
+// This is a cross-instance and cross-release contract: every shardgate instance must map
+// a key to the same 32-bit value, forever, or instances stop agreeing on owners. Keys are
+// hashed as their UTF-8 bytes (lone surrogates become U+FFFD, as TextEncoder does), blocks
+// are read little-endian whatever the platform. test/ring/hash.test.ts pins the published
+// SMHasher vectors and a set of shardgate key -> hash values; never change either.
+
+const C1 = 0xcc9e2d51;
+const C2 = 0x1b873593;
+
+/** MurmurHash3 x86_32 of `bytes[0..len)` with `seed`; returns an unsigned 32-bit integer. */
+export function hashBytes(bytes: Uint8Array, len: number = bytes.length, seed = 0): number {
+  if (!Number.isInteger(len) || len < 0 || len > bytes.length) {
+    throw new RangeError(`hashBytes: len must be an integer in [0, ${bytes.length}], got ${len}`);
+  }
+  let h = seed >>> 0;
+  const blocks = len & ~3;
+  let i = 0;
+  for (; i < blocks; i += 4) {
+    let k = bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24);
+    k = Math.imul(k, C1);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, C2);
+    h ^= k;
+    h = (h << 13) | (h >>> 19);
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+  }
+  const tail = len & 3;
+  if (tail !== 0) {
+    let k = bytes[i];
+    if (tail > 1) k |= bytes[i + 1] << 8;
+    if (tail > 2) k |= bytes[i + 2] << 16;
+    k = Math.imul(k, C1);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, C2);
+    h ^= k;
+  }
+  h ^= len;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+// One scratch buffer for all keys: hashing runs synchronously and never re-enters, so a
+// module-level buffer is safe and keeps hashKey allocation-free after it has grown once.
+let scratch = new Uint8Array(256);
+const encoder = new TextEncoder();
+
+/** MurmurHash3 x86_32 of the UTF-8 bytes of `key`; allocation-free once the scratch buffer fits. */
+export function hashKey(key: string, seed = 0): number {
+  const n = key.length;
+  // UTF-8 needs at most 3 bytes per UTF-16 code unit (a surrogate pair is 4 bytes for 2 units).
+  if (n * 3 > scratch.length) scratch = new Uint8Array(Math.max(n * 3, scratch.length * 2));
+  const buf = scratch;
+  let i = 0;
+  // ASCII fast path: most keys (ids, session tokens, paths) never leave it.
+  for (; i < n; i++) {
+    const c = key.charCodeAt(i);
+    if (c >= 0x80) break;
+    buf[i] = c;
+  }
+  if (i === n) return hashBytes(buf, n, seed);
+  const { written } = encoder.encodeInto(key, buf);
+  return hashBytes(buf, written, seed);
+}

@@ -1,0 +1,143 @@
+// Ketama-style consistent-hash ring: every member owns `weight * pointsPerWeight` points on
+// a 32-bit circle and a key belongs to the first point at or after its hash (wrapping).
+//
+// Point contract (cross-instance, like the key hash): member `id`'s points are
+// hashKey(`${id}-${i}`, 0) for i in [0, weight * pointsPerWeight). Points that collide are
+// ordered by member id, so the smaller id owns the shared point. Members are sorted by id
+// before anything else, so the table never depends on the order members arrived in.
+
+import { hashKey } from "./hash.js";
+import { canonicalMembers, RingConfigError } from "./members.js";
+import type { AcceptMember, HashTable, RingMember } from "./types.js";
+import { VisitedSet } from "./visited.js";
+
+export const DEFAULT_POINTS_PER_WEIGHT = 160;
+
+/** Points are packed as `hash * 2^21 + memberIndex` in a float64 (exact below 2^53) to sort once. */
+const MAX_MEMBERS = 1 << 21;
+const MAX_POINTS = 1 << 26;
+
+export interface RingHashOptions {
+  /** Points per unit of weight (default 160). */
+  readonly pointsPerWeight?: number;
+}
+
+export class RingHash implements HashTable {
+  readonly algorithm = "ring";
+  readonly members: readonly RingMember[];
+  readonly pointsPerWeight: number;
+  /** Sorted point hashes. */
+  readonly points: Uint32Array;
+  /** owners[i] is the member index owning points[i]. */
+  readonly owners: Uint32Array;
+  private readonly visited: VisitedSet;
+
+  constructor(members: readonly RingMember[], options: RingHashOptions = {}) {
+    const ppw = options.pointsPerWeight ?? DEFAULT_POINTS_PER_WEIGHT;
+    if (typeof ppw !== "number" || !Number.isSafeInteger(ppw) || ppw < 1) {
+      throw new RingConfigError(`ring hash: pointsPerWeight must be an integer >= 1, got ${String(ppw)}`);
+    }
+    const sorted = canonicalMembers(members, "ring hash");
+    if (sorted.length > MAX_MEMBERS) {
+      throw new RingConfigError(`ring hash: at most ${MAX_MEMBERS} members, got ${sorted.length}`);
+    }
+    let total = 0;
+    for (const m of sorted) total += m.weight * ppw;
+    if (total > MAX_POINTS) {
+      throw new RingConfigError(
+        `ring hash: sum(weight) * pointsPerWeight = ${total} points exceeds the limit of ${MAX_POINTS}`,
+      );
+    }
+    const packed = new Float64Array(total);
+    let p = 0;
+    for (let m = 0; m < sorted.length; m++) {
+      const { id, weight } = sorted[m];
+      const count = weight * ppw;
+      for (let i = 0; i < count; i++) packed[p++] = hashKey(`${id}-${i}`, 0) * MAX_MEMBERS + m;
+    }
+    packed.sort();
+    const points = new Uint32Array(total);
+    const owners = new Uint32Array(total);
+    for (let i = 0; i < total; i++) {
+      const v = packed[i];
+      const owner = v % MAX_MEMBERS;
+      owners[i] = owner;
+      points[i] = (v - owner) / MAX_MEMBERS;
+    }
+    this.members = sorted;
+    this.pointsPerWeight = ppw;
+    this.points = points;
+    this.owners = owners;
+    this.visited = new VisitedSet(sorted.length);
+    Object.freeze(this);
+  }
+
+  /** Index into `points` of the first point >= hash, wrapping to 0. */
+  private slot(hash: number): number {
+    const points = this.points;
+    const h = hash >>> 0;
+    let lo = 0;
+    let hi = points.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (points[mid] < h) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo === points.length ? 0 : lo;
+  }
+
+  lookup(hash: number): number {
+    if (this.points.length === 0) return -1;
+    return this.owners[this.slot(hash)];
+  }
+
+  pick(hash: number, accept: AcceptMember): number {
+    const n = this.members.length;
+    if (n === 0) return -1;
+    const owners = this.owners;
+    const len = owners.length;
+    let i = this.slot(hash);
+    const first = owners[i];
+    if (accept(first)) return first;
+    if (n === 1) return -1;
+    const visited = this.visited.begin();
+    try {
+      visited.mark(first);
+      let seen = 1;
+      for (let step = 1; step < len && seen < n; step++) {
+        if (++i === len) i = 0;
+        const m = owners[i];
+        if (visited.marked(m)) continue;
+        visited.mark(m);
+        seen++;
+        if (accept(m)) return m;
+      }
+      return -1;
+    } finally {
+      this.visited.end(visited);
+    }
+  }
+
+  *successors(hash: number): IterableIterator<number> {
+    const n = this.members.length;
+    if (n === 0) return;
+    const owners = this.owners;
+    const len = owners.length;
+    // A generator may be suspended while another runs, so it keeps its own marker.
+    const seenMember = new Uint8Array(n);
+    let i = this.slot(hash);
+    let seen = 0;
+    for (let step = 0; step < len && seen < n; step++, i = i + 1 === len ? 0 : i + 1) {
+      const m = owners[i];
+      if (seenMember[m] === 1) continue;
+      seenMember[m] = 1;
+      seen++;
+      yield m;
+    }
+  }
+}
+
+/** Builds an immutable ring-hash table; throws RingConfigError on invalid input. */
+export function buildRingHash(members: readonly RingMember[], options: RingHashOptions = {}): RingHash {
+  return new RingHash(members, options);
+}
