@@ -1,0 +1,160 @@
+// Maglev hashing (Eisenbud et al., "Maglev: A Fast and Reliable Software Network Load
+// Balancer", NSDI 2016): a prime-sized lookup table filled by members taking turns along
+// their own permutation, giving O(1) lookups and near-perfect balance.
+//
+// Table contract (cross-instance): members sorted by id; member `id` starts at
+// offset = hashKey(id, OFFSET_SEED) % size and steps by skip = hashKey(id, SKIP_SEED) % (size - 1) + 1.
+// Weights: each round every member (in id order) adds its weight to a credit and takes one
+// turn per `maxWeight` of credit, so a member of weight w fills w/maxWeight as many slots per
+// round as the heaviest (the weighted population of Envoy's Maglev, in integers).
+// lookup(hash) = table[hash % size]. successors(hash) walks the table forward from that slot
+// (wrapping) and yields each member the first time it appears.
+
+import { hashKey } from "./hash.js";
+import { canonicalMembers, RingConfigError } from "./members.js";
+import type { AcceptMember, HashTable, RingMember } from "./types.js";
+import { VisitedSet } from "./visited.js";
+
+export const DEFAULT_MAGLEV_TABLE_SIZE = 65537;
+export const MAGLEV_OFFSET_SEED = 0x6d61676c; // "magl"
+export const MAGLEV_SKIP_SEED = 0x736b6970; // "skip"
+/** Upper bound on the table size, to keep a build bounded in memory and time. */
+export const MAX_MAGLEV_TABLE_SIZE = 5_000_011;
+
+export interface MaglevOptions {
+  /** A prime table size (default 65537); aim for well over 100 x the member count. */
+  readonly tableSize?: number;
+}
+
+/** Deterministic trial division; table sizes are small enough that this is instant. */
+export function isPrime(n: number): boolean {
+  if (!Number.isSafeInteger(n) || n < 2) return false;
+  if (n % 2 === 0) return n === 2;
+  for (let d = 3; d * d <= n; d += 2) if (n % d === 0) return false;
+  return true;
+}
+
+export class Maglev implements HashTable {
+  readonly algorithm = "maglev";
+  readonly members: readonly RingMember[];
+  readonly tableSize: number;
+  /** table[slot] is the member index owning that slot. */
+  readonly table: Uint32Array;
+  private readonly visited: VisitedSet;
+
+  constructor(members: readonly RingMember[], options: MaglevOptions = {}) {
+    const size = options.tableSize ?? DEFAULT_MAGLEV_TABLE_SIZE;
+    if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 2 || size > MAX_MAGLEV_TABLE_SIZE) {
+      throw new RingConfigError(
+        `maglev: tableSize must be a prime integer in [2, ${MAX_MAGLEV_TABLE_SIZE}], got ${String(size)}`,
+      );
+    }
+    if (!isPrime(size)) {
+      throw new RingConfigError(`maglev: tableSize must be prime, got ${size} (e.g. 65537, 131071, 655373)`);
+    }
+    const sorted = canonicalMembers(members, "maglev");
+    const n = sorted.length;
+    if (n > size) {
+      throw new RingConfigError(
+        `maglev: ${n} members do not fit a table of ${size} slots; use a larger prime`,
+      );
+    }
+    this.members = sorted;
+    this.tableSize = size;
+    this.table = n === 0 ? new Uint32Array(0) : fill(sorted, size);
+    this.visited = new VisitedSet(n);
+    Object.freeze(this);
+  }
+
+  lookup(hash: number): number {
+    const table = this.table;
+    if (table.length === 0) return -1;
+    return table[(hash >>> 0) % this.tableSize];
+  }
+
+  pick(hash: number, accept: AcceptMember): number {
+    const n = this.members.length;
+    if (n === 0) return -1;
+    const table = this.table;
+    const size = this.tableSize;
+    let i = (hash >>> 0) % size;
+    const first = table[i];
+    if (accept(first)) return first;
+    if (n === 1) return -1;
+    const visited = this.visited.begin();
+    try {
+      visited.mark(first);
+      let seen = 1;
+      for (let step = 1; step < size && seen < n; step++) {
+        if (++i === size) i = 0;
+        const m = table[i];
+        if (visited.marked(m)) continue;
+        visited.mark(m);
+        seen++;
+        if (accept(m)) return m;
+      }
+      return -1;
+    } finally {
+      this.visited.end(visited);
+    }
+  }
+
+  *successors(hash: number): IterableIterator<number> {
+    const n = this.members.length;
+    if (n === 0) return;
+    const table = this.table;
+    const size = this.tableSize;
+    const seenMember = new Uint8Array(n);
+    let i = (hash >>> 0) % size;
+    let seen = 0;
+    for (let step = 0; step < size && seen < n; step++, i = i + 1 === size ? 0 : i + 1) {
+      const m = table[i];
+      if (seenMember[m] === 1) continue;
+      seenMember[m] = 1;
+      seen++;
+      yield m;
+    }
+  }
+}
+
+function fill(members: readonly RingMember[], size: number): Uint32Array {
+  const n = members.length;
+  const next = new Float64Array(n); // current permutation position per member
+  const skip = new Float64Array(n);
+  const credit = new Float64Array(n);
+  let maxWeight = 0;
+  for (let m = 0; m < n; m++) {
+    const { id, weight } = members[m];
+    next[m] = hashKey(id, MAGLEV_OFFSET_SEED) % size;
+    skip[m] = (hashKey(id, MAGLEV_SKIP_SEED) % (size - 1)) + 1;
+    if (weight > maxWeight) maxWeight = weight;
+  }
+  const EMPTY = 0xffffffff;
+  const table = new Uint32Array(size).fill(EMPTY);
+  let filled = 0;
+  while (filled < size) {
+    for (let m = 0; m < n && filled < size; m++) {
+      credit[m] += members[m].weight;
+      while (credit[m] >= maxWeight && filled < size) {
+        credit[m] -= maxWeight;
+        // skip < size and size is prime, so the walk visits every slot: this terminates.
+        let c = next[m];
+        while (table[c] !== EMPTY) {
+          c += skip[m];
+          if (c >= size) c -= size;
+        }
+        table[c] = m;
+        c += skip[m];
+        if (c >= size) c -= size;
+        next[m] = c;
+        filled++;
+      }
+    }
+  }
+  return table;
+}
+
+/** Builds an immutable Maglev table; throws RingConfigError on invalid input. */
+export function buildMaglev(members: readonly RingMember[], options: MaglevOptions = {}): Maglev {
+  return new Maglev(members, options);
+}
