@@ -1,0 +1,350 @@
+// The config file's schema: the one place that says which keys exist, their defaults, and
+// how values are normalized (durations to ms, sizes to bytes, addresses to {host, port},
+// key specs to tagged objects). Every TypeScript config type is derived from it.
+//
+// The schema is idempotent: parsing an already-normalized config yields the same value.
+// The replicated cluster state relies on that to re-validate routing it receives as a
+// command (see routingSchema).
+
+import { isAbsolute, resolve } from "node:path";
+import { z } from "zod";
+import { type Address, type Cidr, parseAddress, parseCidr } from "./address.js";
+import { type HostMatch, parseHostMatch } from "./host-match.js";
+import { type KeySpec, parseKeySpec } from "./key-spec.js";
+import type { Parsed } from "./parsed.js";
+import { parseStatusRanges, type StatusRange } from "./status-ranges.js";
+import { parseDuration, parseSize } from "./units.js";
+
+export type { Address, Cidr, HostMatch, KeySpec, StatusRange };
+
+/** A value parsed by one of the small field parsers; failures become issues with `params.expected`. */
+function field<T>(parse: (v: unknown) => Parsed<T>) {
+  return z.unknown().transform((value, ctx): T => {
+    const r = parse(value);
+    if (r.ok) return r.value;
+    ctx.issues.push({
+      code: "custom",
+      message: `expected ${r.expected}`,
+      input: value,
+      params: { expected: r.expected },
+    });
+    return z.NEVER;
+  });
+}
+
+const duration = () => field(parseDuration);
+const size = () => field(parseSize);
+const address = () => field((v) => parseAddress(v, false));
+const listenAddress = () => field((v) => parseAddress(v, true));
+const posInt = () => z.int().min(1);
+const nonEmpty = () => z.string().trim().min(1);
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
+const name = (what: string) =>
+  z.string().regex(NAME, { error: `expected a ${what}: letters, digits, "_", ".", ":", "-" (max 128)` });
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const headerName = () => z.string().regex(HEADER_NAME, { error: "expected an HTTP header name" });
+
+function isPrime(n: number): boolean {
+  if (n < 2) return false;
+  if (n % 2 === 0) return n === 2;
+  for (let d = 3; d * d <= n; d += 2) if (n % d === 0) return false;
+  return true;
+}
+
+let currentBaseDir = process.cwd();
+/** Sets the folder relative paths resolve against for the next parse (parse is synchronous). */
+export function setSchemaBaseDir(dir: string): void {
+  currentBaseDir = dir;
+}
+const filePath = () => nonEmpty().transform((p) => (isAbsolute(p) ? p : resolve(currentBaseDir, p)));
+
+// ---------------------------------------------------------------------------------- listen
+
+const listenSchema = z.strictObject({
+  /** Public proxy listener. Defaults to loopback so an unconfigured instance is not exposed. */
+  http: listenAddress().default({ host: "127.0.0.1", port: 8080 }),
+  admin: listenAddress().default({ host: "127.0.0.1", port: 9901 }),
+  tls: z.strictObject({ cert: filePath(), key: filePath() }).optional(),
+  timeouts: z
+    .strictObject({
+      /** Whole request, first byte in to last byte out. */
+      request: duration().default(60_000),
+      /** Time allowed to receive the request headers (Node's headersTimeout). */
+      headers: duration().default(10_000),
+      /** Socket inactivity timeout. */
+      idle: duration().default(60_000),
+      /** How long an idle keep-alive client connection stays open (Node's keepAliveTimeout). */
+      keepAlive: duration().default(5_000),
+    })
+    .prefault({}),
+  maxHeaderSize: size().default(16 * 1024),
+});
+
+// ----------------------------------------------------------------------------------- pools
+
+const memberSchema = z.strictObject({
+  id: name("member id"),
+  address: address(),
+  weight: posInt().default(1),
+});
+
+const poolConsulSchema = z.strictObject({
+  service: nonEmpty(),
+  passingOnly: z.boolean().default(true),
+  tags: z.array(nonEmpty()).default([]),
+  /** Consul's filter expression, passed through to the health endpoint. */
+  filter: nonEmpty().optional(),
+  datacenter: nonEmpty().optional(),
+  /** Treat a "warning" check status as healthy. */
+  warningIsHealthy: z.boolean().default(false),
+});
+
+const healthCheckSchema = z
+  .strictObject({
+    path: z.string().startsWith("/", { error: 'expected a path starting with "/"' }),
+    interval: duration().default(5_000),
+    timeout: duration().default(1_000),
+    healthyThreshold: posInt().default(2),
+    unhealthyThreshold: posInt().default(3),
+    expectStatus: field(parseStatusRanges).default([{ from: 200, to: 399 }]),
+  })
+  .check((ctx) => {
+    if (ctx.value.timeout > ctx.value.interval) {
+      ctx.issues.push({
+        code: "custom",
+        path: ["timeout"],
+        input: ctx.value.timeout,
+        message: "timeout must not exceed interval",
+        params: {
+          expected: `a timeout <= interval (${ctx.value.interval}ms)`,
+          found: `${ctx.value.timeout}ms`,
+        },
+      });
+    }
+  });
+
+export const RETRY_ON = ["connect-failure", "reset", "timeout", "gateway-error"] as const;
+const METHOD = /^[A-Z]+$/;
+
+const retrySchema = z.strictObject({
+  /** Total tries including the first: 2 = one retry. */
+  attempts: posInt().max(10).default(2),
+  methods: z
+    .array(
+      z
+        .string()
+        .transform((m) => m.toUpperCase())
+        .pipe(z.string().regex(METHOD, { error: "expected an HTTP method" })),
+    )
+    .default(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]),
+  /** Failures that are retried, only ever before any response byte reached the client. */
+  on: z.array(z.enum(RETRY_ON)).default(["connect-failure", "reset"]),
+  /** Retries may add at most this fraction of requests on top of the first tries... */
+  budgetRatio: z.number().min(0).max(1).default(0.2),
+  /** ...but this many retries per second are always allowed. */
+  minRetriesPerSecond: z.int().min(0).default(10),
+});
+
+const breakerSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    consecutiveFailures: posInt().default(5),
+    failureRate: z.number().gt(0).max(1).default(0.5),
+    window: duration().default(10_000),
+    minRequests: posInt().default(20),
+    openFor: duration().default(5_000),
+    /** Repeated trips back off exponentially from openFor up to this. */
+    maxOpenFor: duration().default(60_000),
+    halfOpenProbes: posInt().default(3),
+    failureStatuses: z.array(z.int().min(100).max(599)).default([502, 503, 504]),
+  })
+  .check((ctx) => {
+    if (ctx.value.maxOpenFor < ctx.value.openFor) {
+      ctx.issues.push({
+        code: "custom",
+        path: ["maxOpenFor"],
+        input: ctx.value.maxOpenFor,
+        message: "maxOpenFor must be >= openFor",
+        params: {
+          expected: `a duration >= openFor (${ctx.value.openFor}ms)`,
+          found: `${ctx.value.maxOpenFor}ms`,
+        },
+      });
+    }
+  });
+
+const passiveEjectionSchema = z.strictObject({
+  /** Consecutive failures (connect errors or failureStatuses) seen locally before ejecting. */
+  consecutiveFailures: posInt().default(5),
+  interval: duration().default(10_000),
+  baseEjectionTime: duration().default(30_000),
+  maxEjectionPercent: z.int().min(0).max(100).default(50),
+});
+
+export const ALGORITHMS = ["ring", "maglev"] as const;
+
+const poolSchema = z.strictObject({
+  algorithm: z.enum(ALGORITHMS).default("ring"),
+  /** Ring hash: virtual nodes per unit of weight. */
+  pointsPerWeight: posInt().max(10_000).default(160),
+  /** Maglev: lookup table size; must be prime. */
+  tableSize: z
+    .int()
+    .min(3)
+    .max(5_000_011)
+    .refine(isPrime, { error: "expected a prime number (e.g. 65537, 655373)" })
+    .default(65537),
+  /** Bounded load: cap any member at factor x the mean in-flight load; absent = unbounded. */
+  balanceFactor: z.number().min(1).optional(),
+  members: z.array(memberSchema).default([]),
+  discovery: z.strictObject({ consul: poolConsulSchema }).optional(),
+  healthCheck: healthCheckSchema.optional(),
+  timeouts: z
+    .strictObject({ connect: duration().default(1_000), response: duration().default(30_000) })
+    .prefault({}),
+  retry: retrySchema.prefault({}),
+  breaker: breakerSchema.prefault({}),
+  passiveEjection: passiveEjectionSchema.optional(),
+});
+
+// ---------------------------------------------------------------------------------- routes
+
+export const ON_MISSING_KEY = ["random", "reject", "cookie"] as const;
+export const SAME_SITE = ["lax", "strict", "none"] as const;
+
+const cookieSchema = z
+  .strictObject({
+    name: z.string().regex(HEADER_NAME, { error: "expected a cookie name" }).default("sg_key"),
+    ttl: duration().default(86_400_000),
+    secure: z.boolean().default(false),
+    httpOnly: z.boolean().default(true),
+    sameSite: z.enum(SAME_SITE).default("lax"),
+    path: z.string().startsWith("/", { error: 'expected a path starting with "/"' }).default("/"),
+  })
+  .check((ctx) => {
+    if (ctx.value.sameSite === "none" && !ctx.value.secure) {
+      ctx.issues.push({
+        code: "custom",
+        path: ["secure"],
+        input: ctx.value.secure,
+        message: 'browsers reject sameSite "none" cookies unless secure is true',
+        params: { expected: 'true when sameSite is "none"' },
+      });
+    }
+  });
+
+const routeSchema = z.strictObject({
+  match: z
+    .strictObject({
+      host: field(parseHostMatch).default({ kind: "any" }),
+      pathPrefix: z
+        .string()
+        .startsWith("/", { error: 'expected a path prefix starting with "/"' })
+        .default("/"),
+    })
+    .prefault({}),
+  pool: name("pool name"),
+  /** Ordered key sources; the first non-empty one is the key. */
+  key: z.array(field(parseKeySpec)).min(1),
+  onMissingKey: z.enum(ON_MISSING_KEY).default("random"),
+  cookie: cookieSchema.prefault({}),
+  /** Peers whose X-Forwarded-For is believed when the key is "ip". */
+  trustedProxies: z.array(field(parseCidr)).default([]),
+});
+
+// ------------------------------------------------------------------------- other sections
+
+export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error"] as const;
+
+const clusterSchema = z
+  .strictObject({
+    id: name("node id"),
+    /** Raft transport listener; defaults to this node's own address in peers. */
+    listen: listenAddress().optional(),
+    peers: z.array(z.strictObject({ id: name("node id"), address: address() })).default([]),
+    /** Voting members; default all peers (others join as learners). */
+    voters: z.array(name("node id")).optional(),
+    /** Shared secret that authenticates Raft traffic; required with more than one peer. */
+    secret: z.string().default(""),
+    dataDir: filePath().default("./data"),
+    electionTimeout: duration().default(1_000),
+    heartbeat: duration().default(100),
+  })
+  .check((ctx) => {
+    if (ctx.value.heartbeat * 2 > ctx.value.electionTimeout) {
+      ctx.issues.push({
+        code: "custom",
+        path: ["heartbeat"],
+        input: ctx.value.heartbeat,
+        message: "heartbeat must be at most half of electionTimeout",
+        params: {
+          expected: `<= ${ctx.value.electionTimeout / 2}ms (electionTimeout / 2)`,
+          found: `${ctx.value.heartbeat}ms`,
+        },
+      });
+    }
+  })
+  .transform((c) => {
+    const self = c.peers.find((p) => p.id === c.id);
+    return {
+      ...c,
+      listen: c.listen ?? self?.address ?? { host: "127.0.0.1", port: 9902 },
+      voters: c.voters ?? (c.peers.length > 0 ? c.peers.map((p) => p.id) : [c.id]),
+    };
+  });
+
+const consulAgentSchema = z.strictObject({
+  address: z
+    .url({ protocol: /^https?$/, error: "expected an http(s) URL like http://127.0.0.1:8500" })
+    .default("http://127.0.0.1:8500"),
+  token: z.string().default(""),
+  datacenter: nonEmpty().optional(),
+  /** Blocking-query wait time. */
+  wait: duration().default(30_000),
+  /** Max Consul requests per second from this instance; absent = unlimited. */
+  rateLimit: z.number().positive().optional(),
+});
+
+/** The parts of the config that are replicated through the cluster state. */
+export const routingSchema = z.strictObject({
+  pools: z.record(name("pool name"), poolSchema),
+  routes: z.array(routeSchema).min(1),
+});
+
+export const configSchema = z.strictObject({
+  listen: listenSchema.prefault({}),
+  admin: z.strictObject({ token: z.string().default("") }).prefault({}),
+  log: z
+    .strictObject({ level: z.enum(LOG_LEVELS).default("info"), accessLog: z.boolean().default(true) })
+    .prefault({}),
+  pools: routingSchema.shape.pools,
+  routes: routingSchema.shape.routes,
+  headers: z
+    .strictObject({ memberHeader: headerName().optional(), ringVersionHeader: headerName().optional() })
+    .prefault({}),
+  cluster: clusterSchema.optional(),
+  discovery: z.strictObject({ consul: consulAgentSchema.prefault({}) }).prefault({}),
+});
+
+/** The normalized config: every default filled in, every unit converted. */
+export type ShardgateConfig = z.output<typeof configSchema>;
+/** The config as written (before defaults and normalization); useful for tests and tooling. */
+export type ShardgateConfigInput = z.input<typeof configSchema>;
+export type RoutingConfig = z.output<typeof routingSchema>;
+export type ListenConfig = ShardgateConfig["listen"];
+export type PoolConfig = z.output<typeof poolSchema>;
+export type MemberConfig = z.output<typeof memberSchema>;
+export type PoolConsulDiscovery = z.output<typeof poolConsulSchema>;
+export type HealthCheckConfig = z.output<typeof healthCheckSchema>;
+export type RetryConfig = z.output<typeof retrySchema>;
+export type RetryOn = (typeof RETRY_ON)[number];
+export type BreakerConfig = z.output<typeof breakerSchema>;
+export type PassiveEjectionConfig = z.output<typeof passiveEjectionSchema>;
+export type PoolTimeouts = PoolConfig["timeouts"];
+export type Algorithm = (typeof ALGORITHMS)[number];
+export type RouteConfig = z.output<typeof routeSchema>;
+export type CookieConfig = z.output<typeof cookieSchema>;
+export type OnMissingKey = (typeof ON_MISSING_KEY)[number];
+export type ClusterConfig = z.output<typeof clusterSchema>;
+export type ConsulAgentConfig = z.output<typeof consulAgentSchema>;
+export type LogLevel = (typeof LOG_LEVELS)[number];

@@ -1,0 +1,51 @@
+// Durations ("500ms", "2s", "1m30s", or a plain number of milliseconds) and sizes ("16kb",
+// or a plain number of bytes), normalized to integers so that every consumer compares
+// numbers and never re-parses strings.
+
+import { bad, ok, type Parsed } from "./parsed.js";
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const DURATION_PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/y;
+const DURATION_EXPECTED = 'a duration like "500ms", "2s", "1m30s" or a number of milliseconds';
+
+/** Parses a duration to whole milliseconds (fractions are rounded). */
+export function parseDuration(input: unknown): Parsed<number> {
+  if (typeof input === "number") {
+    return Number.isFinite(input) && input >= 0 ? ok(Math.round(input)) : bad(DURATION_EXPECTED);
+  }
+  if (typeof input !== "string") return bad(DURATION_EXPECTED);
+  const text = input.trim();
+  if (text === "") return bad(DURATION_EXPECTED);
+  if (/^\d+(\.\d+)?$/.test(text)) return ok(Math.round(Number(text)));
+  let total = 0;
+  let pos = 0;
+  let lastUnit = Number.POSITIVE_INFINITY;
+  DURATION_PART.lastIndex = 0;
+  while (pos < text.length) {
+    DURATION_PART.lastIndex = pos;
+    const m = DURATION_PART.exec(text);
+    if (m === null) return bad(DURATION_EXPECTED);
+    const unit = DURATION_UNITS[m[2]];
+    // "1s1m" is almost certainly a typo; require largest unit first, each once.
+    if (unit >= lastUnit) return bad(DURATION_EXPECTED);
+    lastUnit = unit;
+    total += Number(m[1]) * unit;
+    pos = DURATION_PART.lastIndex;
+  }
+  return Number.isFinite(total) ? ok(Math.round(total)) : bad(DURATION_EXPECTED);
+}
+
+const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
+const SIZE_EXPECTED = 'a size like "16kb", "1mb" (1kb = 1024 bytes) or a number of bytes';
+
+/** Parses a size to whole bytes. Units are binary (1kb = 1024 bytes) and case-insensitive. */
+export function parseSize(input: unknown): Parsed<number> {
+  if (typeof input === "number") {
+    return Number.isSafeInteger(input) && input >= 0 ? ok(input) : bad(SIZE_EXPECTED);
+  }
+  if (typeof input !== "string") return bad(SIZE_EXPECTED);
+  const m = /^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?$/i.exec(input.trim());
+  if (m === null) return bad(SIZE_EXPECTED);
+  const bytes = Math.round(Number(m[1]) * SIZE_UNITS[(m[2] ?? "b").toLowerCase()]);
+  return Number.isSafeInteger(bytes) ? ok(bytes) : bad(SIZE_EXPECTED);
+}
