@@ -1,0 +1,137 @@
+// Every Prometheus metric shardgate exports, defined once on a registry of its own (not
+// prom-client's global one, so two apps in one test process never collide). Names follow
+// Prometheus conventions; meanings follow Envoy's cluster stats (upstream_rq_*, cx_connect_fail,
+// membership_healthy, lb ring size). Labels are member ids and pool/route names, never keys.
+
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+
+export const CODE_CLASSES = ["1xx", "2xx", "3xx", "4xx", "5xx"] as const;
+export type CodeClass = (typeof CODE_CLASSES)[number];
+
+/** Member label for requests that never reached a member (no member available, key rejected). */
+export const NO_MEMBER = "none";
+
+export interface ShardgateMetrics {
+  readonly registry: Registry;
+  readonly requests: Counter<"route" | "pool" | "member" | "code_class">;
+  readonly duration: Histogram<"pool">;
+  readonly inFlight: Gauge<"pool">;
+  readonly connectErrors: Counter<"pool" | "member">;
+  readonly upstreamErrors: Counter<"pool" | "member" | "kind">;
+  readonly retries: Counter<"pool">;
+  readonly memberHealthy: Gauge<"pool" | "member">;
+  readonly memberDraining: Gauge<"pool" | "member">;
+  readonly healthTransitions: Counter<"pool" | "member" | "to">;
+  readonly ringPoints: Gauge<"pool">;
+  readonly ringMemberPointsMin: Gauge<"pool">;
+  readonly ringMemberPointsMax: Gauge<"pool">;
+  readonly ringVersion: Gauge;
+  readonly configReloads: Counter<"result">;
+}
+
+export interface MetricsOptions {
+  /** Also export process metrics (CPU, RSS, event-loop lag) as shardgate_process_*. Default true. */
+  processMetrics?: boolean;
+}
+
+// Proxy latencies sit between sub-millisecond (local upstream) and the response timeout.
+const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export function createMetrics(opts: MetricsOptions = {}): ShardgateMetrics {
+  const registry = new Registry();
+  const registers = [registry];
+  if (opts.processMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: "shardgate_" });
+  return {
+    registry,
+    requests: new Counter({
+      name: "shardgate_requests_total",
+      help: "Downstream requests completed, by route, pool, chosen member and response status class.",
+      labelNames: ["route", "pool", "member", "code_class"],
+      registers,
+    }),
+    duration: new Histogram({
+      name: "shardgate_request_duration_seconds",
+      help: "Time from request received to response finished (or aborted), by pool.",
+      labelNames: ["pool"],
+      buckets: DURATION_BUCKETS,
+      registers,
+    }),
+    inFlight: new Gauge({
+      name: "shardgate_requests_in_flight",
+      help: "Downstream requests currently being proxied, by pool.",
+      labelNames: ["pool"],
+      registers,
+    }),
+    connectErrors: new Counter({
+      name: "shardgate_upstream_connect_errors_total",
+      help: "Connections to a member that failed (refused, unreachable, connect timeout).",
+      labelNames: ["pool", "member"],
+      registers,
+    }),
+    upstreamErrors: new Counter({
+      name: "shardgate_upstream_errors_total",
+      help: "Upstream attempts that failed, by kind (connect, reset, timeout, ...).",
+      labelNames: ["pool", "member", "kind"],
+      registers,
+    }),
+    retries: new Counter({
+      name: "shardgate_retries_total",
+      help: "Attempts retried on another member after a failure before any response byte.",
+      labelNames: ["pool"],
+      registers,
+    }),
+    memberHealthy: new Gauge({
+      name: "shardgate_member_healthy",
+      help: "1 if the member passes active health checks (or has none), else 0.",
+      labelNames: ["pool", "member"],
+      registers,
+    }),
+    memberDraining: new Gauge({
+      name: "shardgate_member_draining",
+      help: "1 if the member is draining (receives no new requests), else 0.",
+      labelNames: ["pool", "member"],
+      registers,
+    }),
+    healthTransitions: new Counter({
+      name: "shardgate_health_transitions_total",
+      help: "Active health check state changes, by the state entered.",
+      labelNames: ["pool", "member", "to"],
+      registers,
+    }),
+    ringPoints: new Gauge({
+      name: "shardgate_ring_points",
+      help: "Size of the pool's hash table (ring points or Maglev table entries).",
+      labelNames: ["pool"],
+      registers,
+    }),
+    ringMemberPointsMin: new Gauge({
+      name: "shardgate_ring_member_points_min",
+      help: "Fewest ring points / table entries owned by one member of the pool.",
+      labelNames: ["pool"],
+      registers,
+    }),
+    ringMemberPointsMax: new Gauge({
+      name: "shardgate_ring_member_points_max",
+      help: "Most ring points / table entries owned by one member of the pool.",
+      labelNames: ["pool"],
+      registers,
+    }),
+    ringVersion: new Gauge({
+      name: "shardgate_ring_version",
+      help: "Version of the routing state currently applied (increases on every applied change).",
+      registers,
+    }),
+    configReloads: new Counter({
+      name: "shardgate_config_reloads_total",
+      help: "Config reload attempts, by result (success, failure).",
+      labelNames: ["result"],
+      registers,
+    }),
+  };
+}
+
+/** "2xx" for 200..299, and so on; anything outside 100..599 counts as 5xx (a broken response). */
+export function codeClassIndex(status: number): number {
+  const c = (status / 100) | 0;
+  return c >= 1 && c <= 5 ? c - 1 : 4;
+}

@@ -1,0 +1,271 @@
+// Launches a real `shardgate` process for process-level tests: writes a temp config file,
+// spawns the CLI (the .ts source under tsx when the tests run from source, dist/ JS when they
+// run compiled), collects its JSON log lines, reads the bound ports from its "listening" line
+// (configs use port 0, so there is no race for free ports), waits for /readyz, and kills it
+// on stop(). Every process it starts is tracked so a test's `after` can stop them all.
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const FROM_SOURCE = import.meta.url.endsWith(".ts");
+const CLI = fileURLToPath(
+  new URL(FROM_SOURCE ? "../../proxy/cli.ts" : "../../proxy/cli.js", import.meta.url),
+);
+
+/** The argv that runs `shardgate <args>` as a child of this test process. */
+export function shardgateArgv(args: readonly string[]): { command: string; args: string[] } {
+  const pre = FROM_SOURCE ? ["--import", "tsx"] : [];
+  return { command: process.execPath, args: [...pre, CLI, ...args] };
+}
+
+export type LogLine = Record<string, unknown> & { msg?: string; level?: string };
+
+export interface ExitResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface SpawnOptions {
+  /** Extra environment variables (merged over the test's environment). */
+  env?: Record<string, string>;
+  /** Working directory (default: the test's cwd). */
+  cwd?: string;
+}
+
+/** A running (or exited) shardgate child with its output captured. */
+export class ShardgateChild {
+  readonly child: ChildProcess;
+  /** Parsed JSON log lines, in order. */
+  readonly lines: LogLine[] = [];
+  /** Raw stdout lines that were not JSON (the demo's banner, `start` errors). */
+  readonly textLines: string[] = [];
+  stderr = "";
+  exit: ExitResult | undefined;
+  private readonly exited: Promise<ExitResult>;
+  private waiters: Array<() => void> = [];
+  private partial = "";
+
+  constructor(args: readonly string[], opts: SpawnOptions = {}) {
+    const argv = shardgateArgv(args);
+    this.child = spawn(argv.command, argv.args, {
+      cwd: opts.cwd,
+      env: { ...process.env, ...opts.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    this.child.stdout?.setEncoding("utf8");
+    this.child.stderr?.setEncoding("utf8");
+    this.child.stdout?.on("data", (chunk: string) => this.onStdout(chunk));
+    this.child.stderr?.on("data", (chunk: string) => {
+      this.stderr += chunk;
+      this.notify();
+    });
+    this.exited = new Promise((resolve) => {
+      this.child.on("exit", (code, signal) => {
+        this.exit = { code, signal };
+        this.notify();
+        resolve(this.exit);
+      });
+    });
+    live.add(this);
+  }
+
+  private onStdout(chunk: string): void {
+    const text = this.partial + chunk;
+    const parts = text.split("\n");
+    this.partial = parts.pop() ?? "";
+    for (const line of parts) {
+      if (line === "") continue;
+      try {
+        const parsed: unknown = JSON.parse(line);
+        if (typeof parsed === "object" && parsed !== null) this.lines.push(parsed as LogLine);
+        else this.textLines.push(line);
+      } catch {
+        this.textLines.push(line);
+      }
+    }
+    this.notify();
+  }
+
+  private notify(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Everything the process printed, for assertion messages. */
+  output(): string {
+    const json = this.lines.map((l) => JSON.stringify(l));
+    return [...json, ...this.textLines, this.partial, `--- stderr ---\n${this.stderr}`].join("\n");
+  }
+
+  /**
+   * Resolves with the first value `probe` returns other than undefined, re-probing on every output
+   * and at exit; rejects after `timeoutMs`, or if the process exits while the probe still fails.
+   */
+  waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 15_000): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`timed out after ${timeoutMs}ms waiting for ${what}\n${this.output()}`));
+      }, timeoutMs);
+      const check = (): void => {
+        let value: T | undefined;
+        try {
+          value = probe();
+        } catch (err) {
+          cleanup();
+          reject(err);
+          return;
+        }
+        if (value !== undefined) {
+          cleanup();
+          resolve(value);
+        } else if (this.exit !== undefined) {
+          cleanup();
+          reject(
+            new Error(
+              `process exited (${JSON.stringify(this.exit)}) while waiting for ${what}\n${this.output()}`,
+            ),
+          );
+        } else {
+          this.waiters.push(check);
+        }
+      };
+      const cleanup = (): void => clearTimeout(timer);
+      check();
+    });
+  }
+
+  /** The first log line (from `from` on) that matches `pred`. */
+  waitForLine(what: string, pred: (l: LogLine) => boolean, timeoutMs?: number, from = 0): Promise<LogLine> {
+    return this.waitFor(
+      what,
+      () => {
+        for (let i = from; i < this.lines.length; i++) if (pred(this.lines[i])) return this.lines[i];
+        return undefined;
+      },
+      timeoutMs,
+    );
+  }
+
+  waitExit(timeoutMs = 15_000): Promise<ExitResult> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`process did not exit within ${timeoutMs}ms\n${this.output()}`)),
+        timeoutMs,
+      );
+      void this.exited.then((r) => {
+        clearTimeout(timer);
+        resolve(r);
+      });
+    });
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    if (this.exit === undefined) this.child.kill(sig);
+  }
+
+  /** SIGTERM, then SIGKILL if it has not exited after `graceMs`. */
+  async stop(graceMs = 5_000): Promise<ExitResult> {
+    live.delete(this);
+    if (this.exit !== undefined) return this.exit;
+    this.child.kill("SIGTERM");
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), graceMs);
+    const r = await this.exited;
+    clearTimeout(timer);
+    return r;
+  }
+}
+
+const live = new Set<ShardgateChild>();
+
+/** Stops every process started through this module that is still running. */
+export async function stopAll(): Promise<void> {
+  await Promise.all([...live].map((p) => p.stop()));
+}
+
+/** A temp directory with a config file in it; `write` replaces the file (for reload tests). */
+export class TempConfig {
+  readonly dir: string;
+  readonly path: string;
+
+  constructor(yaml: string) {
+    this.dir = mkdtempSync(join(tmpdir(), "shardgate-test-"));
+    this.path = join(this.dir, "shardgate.yaml");
+    this.write(yaml);
+  }
+
+  write(yaml: string): void {
+    writeFileSync(this.path, yaml);
+  }
+
+  remove(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export interface StartOptions extends SpawnOptions {
+  /** Wait for GET /readyz to answer 200 (default true); false waits only for the listening line. */
+  waitReady?: boolean;
+  timeoutMs?: number;
+}
+
+/** A started `shardgate start` process with the addresses it bound. */
+export interface RunningShardgate {
+  readonly proc: ShardgateChild;
+  readonly config: TempConfig;
+  /** e.g. "http://127.0.0.1:43121" */
+  readonly httpUrl: string;
+  readonly adminUrl: string;
+  /** Stops the process and removes the temp config. */
+  stop(): Promise<ExitResult>;
+}
+
+/** Writes `yaml` to a temp file and runs `shardgate start --config FILE`; resolves once it serves. */
+export async function startShardgate(yaml: string, opts: StartOptions = {}): Promise<RunningShardgate> {
+  const config = new TempConfig(yaml);
+  const proc = new ShardgateChild(["start", "--config", config.path], opts);
+  const timeoutMs = opts.timeoutMs ?? 20_000;
+  try {
+    const line = await proc.waitForLine("the listening log line", (l) => l.msg === "listening", timeoutMs);
+    const httpUrl = `http://${String(line.http)}`;
+    const adminUrl = `http://${String(line.admin)}`;
+    if (opts.waitReady ?? true) await waitReady(adminUrl, proc, timeoutMs);
+    return {
+      proc,
+      config,
+      httpUrl,
+      adminUrl,
+      async stop() {
+        const r = await proc.stop();
+        config.remove();
+        return r;
+      },
+    };
+  } catch (err) {
+    await proc.stop();
+    config.remove();
+    throw err;
+  }
+}
+
+/** Polls GET /readyz (every 50 ms, bounded by `timeoutMs`) until it answers 200. */
+export async function waitReady(adminUrl: string, proc: ShardgateChild, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = "";
+  while (Date.now() < deadline) {
+    if (proc.exit !== undefined) throw new Error(`shardgate exited before ready\n${proc.output()}`);
+    try {
+      const res = await fetch(`${adminUrl}/readyz`);
+      last = `${res.status} ${await res.text()}`;
+      if (res.status === 200) return;
+    } catch (err) {
+      last = String(err);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`/readyz not 200 after ${timeoutMs}ms (last: ${last})\n${proc.output()}`);
+}
