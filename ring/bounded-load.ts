@@ -32,6 +32,7 @@ export class BoundedLoad implements HashTable {
   private curLoads: Int32Array = new Int32Array(0);
   private curCap = 0;
   private readonly underCap: AcceptMember;
+  private readonly overCap: AcceptMember;
 
   constructor(inner: HashTable, options: BoundedLoadOptions = {}) {
     if (inner === null || typeof inner !== "object" || typeof inner.pick !== "function") {
@@ -48,6 +49,9 @@ export class BoundedLoad implements HashTable {
     this.algorithm = `bounded-load/${inner.algorithm}`;
     this.balanceFactor = factor;
     this.underCap = (m: number): boolean => this.curLoads[m] < this.curCap && this.curAccept(m);
+    // The fallback pass asks only members the first pass skipped for load, so `accept`
+    // sees each member at most once per call.
+    this.overCap = (m: number): boolean => this.curLoads[m] >= this.curCap && this.curAccept(m);
   }
 
   /** The most in-flight requests any member may hold before the next one goes elsewhere. */
@@ -72,7 +76,8 @@ export class BoundedLoad implements HashTable {
 
   /**
    * The first member in successor order that is under the load cap and that `accept`
-   * takes; else the first member `accept` takes; else -1. Allocation-free.
+   * takes; else the first member over the cap that `accept` takes; else -1. `accept` is
+   * asked at most once per member. Allocation-free.
    * `inFlight[i]` is member i's current load; `totalInFlight` their sum.
    */
   pickBounded(hash: number, accept: AcceptMember, inFlight: Int32Array, totalInFlight: number): number {
@@ -91,7 +96,7 @@ export class BoundedLoad implements HashTable {
     this.curCap = this.capFor(totalInFlight);
     try {
       const m = this.inner.pick(hash, this.underCap);
-      return m !== -1 ? m : this.inner.pick(hash, accept);
+      return m !== -1 ? m : this.inner.pick(hash, this.overCap);
     } finally {
       this.curAccept = savedAccept;
       this.curLoads = savedLoads;
