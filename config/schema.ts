@@ -36,7 +36,8 @@ const duration = () => field(parseDuration);
 const size = () => field(parseSize);
 const address = () => field((v) => parseAddress(v, false));
 const listenAddress = () => field((v) => parseAddress(v, true));
-const posInt = () => z.int().min(1);
+const posInt = () =>
+  z.int({ error: "expected a positive integer" }).min(1, { error: "expected a positive integer" });
 const nonEmpty = () => z.string().trim().min(1);
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 const name = (what: string) =>

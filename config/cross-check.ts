@@ -1,0 +1,162 @@
+// Rules that relate one part of the config to another (a route names a defined pool, member
+// ids are unique, the cluster's own id is among its peers ...). They run on the raw value,
+// defensively, next to the schema rather than after it, so a file with a type error in one
+// place and a dangling pool reference in another gets both errors in one report.
+
+import { parseKeySpec } from "./key-spec.js";
+import { didYouMean } from "./suggest.js";
+
+export interface CrossIssue {
+  path: PropertyKey[];
+  expected: string;
+  found: string;
+  message: string;
+}
+
+type Obj = Record<string, unknown>;
+const asObj = (v: unknown): Obj | undefined =>
+  typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Obj) : undefined;
+const asArr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+const MIN_SECRET = 16;
+
+function duplicates(
+  items: unknown[],
+  field: string,
+  base: PropertyKey[],
+  what: string,
+  out: CrossIssue[],
+): void {
+  const first = new Map<string, number>();
+  items.forEach((item, i) => {
+    const id = asObj(item)?.[field];
+    if (typeof id !== "string") return;
+    const prev = first.get(id);
+    if (prev === undefined) {
+      first.set(id, i);
+      return;
+    }
+    out.push({
+      path: [...base, i, field],
+      expected: `a ${what} unique within the list`,
+      found: `"${id}" (already used at [${prev}])`,
+      message: `duplicate ${what} "${id}" (first used at ${String(base.at(-1))}[${prev}])`,
+    });
+  });
+}
+
+function checkPools(pools: Obj, out: CrossIssue[]): void {
+  for (const [name, value] of Object.entries(pools)) {
+    const pool = asObj(value);
+    if (pool === undefined) continue;
+    const members = asArr(pool.members);
+    if (members.length === 0 && pool.discovery === undefined) {
+      out.push({
+        path: ["pools", name],
+        expected: "a pool with members or discovery.consul",
+        found: "neither",
+        message: `pool "${name}" has no members and no discovery: expected "members" or "discovery.consul"`,
+      });
+    }
+    duplicates(members, "id", ["pools", name, "members"], "member id", out);
+  }
+}
+
+function checkRoutes(routes: unknown[], pools: Obj | undefined, out: CrossIssue[]): void {
+  const seen = new Map<string, number>();
+  routes.forEach((value, i) => {
+    const route = asObj(value);
+    if (route === undefined) return;
+    if (typeof route.pool === "string" && pools !== undefined && !Object.hasOwn(pools, route.pool)) {
+      const names = Object.keys(pools);
+      out.push({
+        path: ["routes", i, "pool"],
+        expected:
+          names.length > 0
+            ? `the name of a pool defined under "pools" (${names.join(", ")})`
+            : "a defined pool",
+        found: `"${route.pool}"`,
+        message: `route uses undefined pool "${route.pool}"${didYouMean(route.pool, names)}`,
+      });
+    }
+    if (route.onMissingKey === "cookie") {
+      const cookieName = asObj(route.cookie)?.name ?? "sg_key";
+      const readsCookie = asArr(route.key).some((k) => {
+        const spec = parseKeySpec(k);
+        return spec.ok && spec.value.kind === "cookie" && spec.value.name === cookieName;
+      });
+      if (!readsCookie) {
+        out.push({
+          path: ["routes", i, "onMissingKey"],
+          expected: `"cookie:${String(cookieName)}" in key (the cookie issued must be read back)`,
+          found: "key without that cookie",
+          message: `onMissingKey "cookie" issues cookie "${String(cookieName)}" but key never reads it: add "cookie:${String(cookieName)}" to key`,
+        });
+      }
+    }
+    const match = asObj(route.match);
+    const host = typeof match?.host === "string" ? match.host.trim().toLowerCase() : "*";
+    const prefix = typeof match?.pathPrefix === "string" ? match.pathPrefix : "/";
+    if (match?.host === undefined || typeof match.host === "string") {
+      const sig = `${host} ${prefix}`;
+      const prev = seen.get(sig);
+      if (prev !== undefined) {
+        out.push({
+          path: ["routes", i, "match"],
+          expected: "a host + pathPrefix pair not used by an earlier route",
+          found: `host "${host}" pathPrefix "${prefix}" (same as routes[${prev}])`,
+          message: `route never matches: routes[${prev}] has the same host "${host}" and pathPrefix "${prefix}"`,
+        });
+      } else {
+        seen.set(sig, i);
+      }
+    }
+  });
+}
+
+function checkCluster(cluster: Obj, out: CrossIssue[]): void {
+  const peers = asArr(cluster.peers);
+  duplicates(peers, "id", ["cluster", "peers"], "peer id", out);
+  const ids = peers.map((p) => asObj(p)?.id).filter((id): id is string => typeof id === "string");
+  if (peers.length > 0 && typeof cluster.id === "string" && !ids.includes(cluster.id)) {
+    out.push({
+      path: ["cluster", "id"],
+      expected: `one of the peer ids (${ids.join(", ")})`,
+      found: `"${cluster.id}"`,
+      message: `cluster.id "${cluster.id}" is not among cluster.peers${didYouMean(cluster.id, ids)}`,
+    });
+  }
+  asArr(cluster.voters).forEach((v, i) => {
+    if (typeof v === "string" && peers.length > 0 && !ids.includes(v)) {
+      out.push({
+        path: ["cluster", "voters", i],
+        expected: `one of the peer ids (${ids.join(", ")})`,
+        found: `"${v}"`,
+        message: `voter "${v}" is not among cluster.peers${didYouMean(v, ids)}`,
+      });
+    }
+  });
+  if (peers.length > 1) {
+    const secret = cluster.secret;
+    if (typeof secret !== "string" || secret.length < MIN_SECRET) {
+      out.push({
+        path: ["cluster", "secret"],
+        expected: `a secret of at least ${MIN_SECRET} characters (required with more than one peer)`,
+        found: typeof secret === "string" ? `${secret.length} characters` : "nothing (missing)",
+        message: `cluster.secret must be at least ${MIN_SECRET} characters when cluster.peers has more than one member`,
+      });
+    }
+  }
+}
+
+/** Cross-field rules over a raw (interpolated, not yet normalized) config or routing value. */
+export function crossCheck(raw: unknown): CrossIssue[] {
+  const out: CrossIssue[] = [];
+  const root = asObj(raw);
+  if (root === undefined) return out;
+  const pools = asObj(root.pools);
+  if (pools !== undefined) checkPools(pools, out);
+  checkRoutes(asArr(root.routes), pools, out);
+  const cluster = asObj(root.cluster);
+  if (cluster !== undefined) checkCluster(cluster, out);
+  return out;
+}

@@ -1,0 +1,253 @@
+// Loading the config file: YAML (with positions) -> ${ENV} interpolation -> schema +
+// cross-field rules -> one list of every error, each with its path and line:column.
+// Nothing here throws for bad input; callers get a ConfigResult.
+
+import { accessSync, constants, statSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { LineCounter, parseDocument } from "yaml";
+import { type ConfigError, describeFound, formatPath } from "./config-error.js";
+import { crossCheck } from "./cross-check.js";
+import { interpolateDocument } from "./interpolate.js";
+import { locate } from "./locate.js";
+import {
+  configSchema,
+  type RoutingConfig,
+  routingSchema,
+  type ShardgateConfig,
+  setSchemaBaseDir,
+} from "./schema.js";
+import { issuesToErrors } from "./zod-issues.js";
+
+export type ConfigResult = { ok: true; config: ShardgateConfig } | { ok: false; errors: ConfigError[] };
+export type RoutingResult = { ok: true; routing: RoutingConfig } | { ok: false; errors: ConfigError[] };
+
+export interface ParseOptions {
+  /** Folder that relative file paths (listen.tls, cluster.dataDir) resolve against; default cwd. */
+  baseDir?: string;
+}
+
+type Obj = Record<PropertyKey, unknown>;
+
+function getAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let v: unknown = root;
+  for (const seg of path) {
+    if (typeof v !== "object" || v === null) return undefined;
+    v = (v as Obj)[seg];
+  }
+  return v;
+}
+
+function setAt(root: unknown, path: readonly PropertyKey[], value: unknown): void {
+  const parent = getAt(root, path.slice(0, -1));
+  if (typeof parent === "object" && parent !== null) (parent as Obj)[path[path.length - 1]] = value;
+}
+
+/**
+ * An interpolated value is always a string; where the field wants a number or a boolean,
+ * a string that spells one is converted ("weight: ${W}" with W=2 means 2).
+ */
+function coerceSubstituted(
+  raw: unknown,
+  issues: readonly { code: string; path: PropertyKey[]; expected?: unknown; input?: unknown }[],
+  substituted: Set<string>,
+): boolean {
+  let changed = false;
+  for (const iss of issues) {
+    if (
+      iss.code !== "invalid_type" ||
+      typeof iss.input !== "string" ||
+      !substituted.has(formatPath(iss.path))
+    )
+      continue;
+    const text = iss.input.trim();
+    if ((iss.expected === "number" || iss.expected === "int") && /^-?\d+(\.\d+)?$/.test(text)) {
+      setAt(raw, iss.path, Number(text));
+      changed = true;
+    } else if (iss.expected === "boolean" && (text === "true" || text === "false")) {
+      setAt(raw, iss.path, text === "true");
+      changed = true;
+    }
+  }
+  return changed;
+}
+
+function checkTlsFiles(
+  raw: unknown,
+  baseDir: string,
+): Array<{ path: PropertyKey[]; expected: string; found: string; message: string }> {
+  const out: Array<{ path: PropertyKey[]; expected: string; found: string; message: string }> = [];
+  for (const which of ["cert", "key"] as const) {
+    const p = getAt(raw, ["listen", "tls", which]);
+    if (typeof p !== "string" || p.trim() === "") continue;
+    const full = isAbsolute(p) ? p : resolve(baseDir, p);
+    try {
+      accessSync(full, constants.R_OK);
+      if (!statSync(full).isFile())
+        throw Object.assign(new Error("not a regular file"), { code: "ENOTFILE" });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? "error";
+      out.push({
+        path: ["listen", "tls", which],
+        expected: "a readable file",
+        found: `${JSON.stringify(p)} (${code})`,
+        message: `cannot read TLS ${which} file ${full} (${code}): expected a readable file`,
+      });
+    }
+  }
+  return out;
+}
+
+/** Parses config text. `sourceName` only labels errors; `env` feeds ${VAR} interpolation. */
+export function parseConfig(
+  text: string,
+  env: NodeJS.ProcessEnv = process.env,
+  sourceName = "<config>",
+  options: ParseOptions = {},
+): ConfigResult {
+  void sourceName;
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    // Only the first syntax error is reliable; the parser's later ones cascade from it.
+    const e = doc.errors[0];
+    const line = e.linePos?.[0].line;
+    const reason = e.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
+    const sourceLine = line === undefined ? "" : (text.split("\n")[line - 1] ?? "");
+    const hint = /[{[].*\$\{/.test(sourceLine) ? ' (inside { } or [ ], quote values that contain "${")' : "";
+    return {
+      ok: false,
+      errors: [
+        {
+          path: "",
+          expected: "valid YAML",
+          found: reason,
+          message: `YAML syntax error: ${reason}${hint}`,
+          line,
+          column: e.linePos?.[0].col,
+        },
+      ],
+    };
+  }
+  const interp = interpolateDocument(doc, env, lines);
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    return {
+      ok: false,
+      errors: [{ path: "", expected: "valid YAML", found: reason, message: `YAML error: ${reason}` }],
+    };
+  }
+  if (raw === null || raw === undefined || typeof raw !== "object" || Array.isArray(raw)) {
+    const found = raw === null || raw === undefined ? "an empty file" : describeFound(raw);
+    return {
+      ok: false,
+      errors: [
+        {
+          path: "",
+          expected: "a mapping with at least pools and routes",
+          found,
+          message: `expected a mapping with at least pools and routes, found ${found}`,
+          line: 1,
+          column: 1,
+        },
+      ],
+    };
+  }
+
+  const baseDir = options.baseDir ?? process.cwd();
+  setSchemaBaseDir(baseDir);
+  let parsed = configSchema.safeParse(raw, { reportInput: true });
+  if (!parsed.success && coerceSubstituted(raw, parsed.error.issues as never, interp.substituted)) {
+    parsed = configSchema.safeParse(raw, { reportInput: true });
+  }
+  const found = [
+    ...(parsed.success ? [] : issuesToErrors(configSchema, parsed.error.issues)),
+    ...[...crossCheck(raw), ...checkTlsFiles(raw, baseDir)].map((c) => ({
+      path: formatPath(c.path),
+      expected: c.expected,
+      found: c.found,
+      message: c.message,
+      rawPath: c.path,
+      isKey: false,
+    })),
+  ];
+  const errors: ConfigError[] = [...interp.errors];
+  const seen = new Set<string>();
+  for (const e of found) {
+    const id = `${e.path}\0${e.message}`;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    const unset = interp.unset.get(e.path);
+    const note =
+      unset === undefined
+        ? ""
+        : ` (environment variable ${unset.join(", ")} ${unset.length === 1 ? "is" : "are"} not set)`;
+    const pos = locate(doc, lines, e.rawPath, e.isKey);
+    const error: ConfigError = {
+      path: e.path,
+      expected: e.expected,
+      found: e.found + note,
+      message: e.message + note,
+    };
+    if (pos !== undefined) {
+      error.line = pos.line;
+      error.column = pos.column;
+    }
+    errors.push(error);
+  }
+  if (errors.length > 0 || !parsed.success) return { ok: false, errors };
+  return { ok: true, config: parsed.data };
+}
+
+/** Reads and parses a config file; relative paths inside it resolve against its folder. */
+export async function loadConfigFile(
+  path: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<ConfigResult> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? "error";
+    return {
+      ok: false,
+      errors: [
+        {
+          path: "",
+          expected: "a readable config file",
+          found: `${path} (${code})`,
+          message: `cannot read config file ${path}: ${code === "ENOENT" ? "no such file" : code}`,
+        },
+      ],
+    };
+  }
+  return parseConfig(text, env, path, { baseDir: dirname(resolve(path)) });
+}
+
+/**
+ * Validates and normalizes the replicated part of a config ({pools, routes}), raw or already
+ * normalized. Used by the cluster state to check SetRouting commands.
+ */
+export function parseRouting(value: unknown): RoutingResult {
+  const parsed = routingSchema.safeParse(value, { reportInput: true });
+  const errors: ConfigError[] = [
+    ...(parsed.success ? [] : issuesToErrors(routingSchema, parsed.error.issues)).map(
+      ({ rawPath, isKey, ...e }) => {
+        void rawPath;
+        void isKey;
+        return e;
+      },
+    ),
+    ...crossCheck(value).map((c) => ({
+      path: formatPath(c.path),
+      expected: c.expected,
+      found: c.found,
+      message: c.message,
+    })),
+  ];
+  if (errors.length > 0 || !parsed.success) return { ok: false, errors };
+  return { ok: true, routing: parsed.data };
+}
