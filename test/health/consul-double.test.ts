@@ -1,0 +1,328 @@
+// Tests of the Consul API double's wire semantics. They run against consulTarget(): a real
+// agent when CONSUL_HTTP_ADDR is set, else the double, so the double is held to what Consul
+// actually does. Tests needing double-only controls skip on a real agent with a reason.
+
+import assert from "node:assert/strict";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, describe, test } from "node:test";
+import { seededRandom } from "../../health/prng.js";
+import {
+  agentClient,
+  eventually,
+  rawGet,
+  rawPut,
+  registerService,
+  uniqueName,
+} from "../support/consul/agent-ops.js";
+import { type ConsulTarget, consulTarget, needControls } from "../support/consul/target.js";
+
+const SEED = Number(process.env.TEST_SEED ?? 20261125);
+const random = seededRandom(SEED);
+const seedMsg = `seed=${SEED}`;
+
+interface Entry {
+  Node: { Node: string; Address: string };
+  Service: {
+    ID: string;
+    Service: string;
+    Tags: string[];
+    Address: string;
+    Port: number;
+    Weights: { Passing: number; Warning: number };
+    Meta: Record<string, string>;
+  };
+  Checks: { CheckID: string; Status: string; Output: string; ServiceID: string }[];
+}
+
+function indexOf(r: { headers: http.IncomingHttpHeaders }): number {
+  return Number(r.headers["x-consul-index"]);
+}
+
+describe("consul double (or real agent via CONSUL_HTTP_ADDR)", () => {
+  let target: ConsulTarget;
+  const registered: string[] = [];
+
+  before(async () => {
+    target = await consulTarget({ seed: SEED });
+  });
+  after(async () => {
+    for (const id of registered)
+      await rawPut(target, `/v1/agent/service/deregister/${encodeURIComponent(id)}`).catch(() => {});
+    await target.close();
+  });
+
+  async function register(def: Record<string, unknown>): Promise<void> {
+    await registerService(target, def);
+    registered.push(String(def.ID ?? def.Name));
+  }
+
+  test("register applies Consul's defaults and the entry carries the node-level serfHealth check", async () => {
+    const name = uniqueName("svc-defaults", random);
+    await register({ Name: name, Port: 8080, Check: { TTL: "30s" } });
+    const r = await rawGet(target, `/v1/health/service/${name}`);
+    assert.equal(r.status, 200, r.text);
+    assert.ok(indexOf(r) >= 1, `X-Consul-Index must be >= 1, got ${r.headers["x-consul-index"]}`);
+    assert.equal(r.headers["x-consul-knownleader"], "true");
+    assert.ok(r.headers["x-consul-lastcontact"] !== undefined);
+    assert.equal(r.headers["x-consul-effective-consistency"], "leader");
+    const entries = r.json() as Entry[];
+    assert.equal(entries.length, 1);
+    const e = entries[0];
+    assert.equal(e.Service.ID, name, "ID defaults to Name");
+    assert.deepEqual(e.Service.Weights, { Passing: 1, Warning: 1 });
+    assert.deepEqual(e.Service.Tags, []);
+    assert.equal(e.Service.Address, "");
+    assert.ok(e.Node.Address.length > 0);
+    const serf = e.Checks.find((c) => c.CheckID === "serfHealth");
+    assert.ok(serf, "node-level serfHealth check present");
+    assert.equal(serf.ServiceID, "");
+    const svcCheck = e.Checks.find((c) => c.CheckID === `service:${name}`);
+    assert.ok(svcCheck, `CheckID defaults to service:<id>: ${JSON.stringify(e.Checks)}`);
+    assert.equal(svcCheck.Status, "critical", "initial status defaults to critical");
+  });
+
+  test("several checks get service:<id>:<n> ids; Status sets the initial state", async () => {
+    const name = uniqueName("svc-multi", random);
+    await register({
+      Name: name,
+      ID: `${name}-1`,
+      Port: 1,
+      Weights: { Passing: 7, Warning: 2 },
+      Checks: [{ TTL: "30s", Status: "passing" }, { TTL: "30s" }],
+    });
+    const e = ((await rawGet(target, `/v1/health/service/${name}`)).json() as Entry[])[0];
+    assert.deepEqual(e.Service.Weights, { Passing: 7, Warning: 2 });
+    const byId = new Map(e.Checks.map((c) => [c.CheckID, c.Status]));
+    assert.equal(byId.get(`service:${name}-1:1`), "passing");
+    assert.equal(byId.get(`service:${name}-1:2`), "critical");
+  });
+
+  test("an unknown service answers [] with an index >= 1", async () => {
+    const r = await rawGet(target, `/v1/health/service/${uniqueName("nothing", random)}`);
+    assert.equal(r.status, 200);
+    assert.equal(r.text.trim(), "[]");
+    assert.ok(indexOf(r) >= 1);
+  });
+
+  test("bad parameters answer 400 with Consul's messages", async () => {
+    const name = uniqueName("svc-bad", random);
+    const w = await rawGet(target, `/v1/health/service/${name}?index=5&wait=ten`);
+    assert.equal(w.status, 400);
+    assert.match(w.text, /Invalid wait time/);
+    const i = await rawGet(target, `/v1/health/service/${name}?index=abc`);
+    assert.equal(i.status, 400);
+    assert.match(i.text, /Invalid index/);
+    const p = await rawGet(target, `/v1/health/service/${name}?passing=maybe`);
+    assert.equal(p.status, 400);
+    assert.match(p.text, /Invalid value for \?passing/);
+    const f = await rawGet(
+      target,
+      `/v1/health/service/${name}?filter=${encodeURIComponent("Service.Meta.x ===")}`,
+    );
+    assert.equal(f.status, 400, f.text);
+  });
+
+  test("unknown ids answer 404 on deregister and on check updates", async () => {
+    const id = uniqueName("ghost", random);
+    const d = await rawPut(target, `/v1/agent/service/deregister/${id}`);
+    assert.equal(d.status, 404);
+    assert.match(d.text, new RegExp(`Unknown service ID "${id}"`));
+    const c = await rawPut(target, `/v1/agent/check/pass/${id}`);
+    assert.equal(c.status, 404);
+  });
+
+  test("a blocking query holds until the service changes, then answers with a higher index", async () => {
+    const name = uniqueName("svc-block", random);
+    await register({ Name: name, Port: 2, Check: { TTL: "30s" } });
+    const first = await rawGet(target, `/v1/health/service/${name}`);
+    const idx = indexOf(first);
+    let answered = false;
+    const pending = rawGet(target, `/v1/health/service/${name}?index=${idx}&wait=10s`).then((r) => {
+      answered = true;
+      return r;
+    });
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(answered, false, "a blocking query must not answer before a change");
+    await agentClient(target).agent.check.pass({ id: `service:${name}`, note: "all good" });
+    const r = await pending;
+    assert.ok(indexOf(r) > idx, `index must grow: ${idx} -> ${indexOf(r)}`);
+    const check = (r.json() as Entry[])[0].Checks.find((c) => c.CheckID === `service:${name}`);
+    assert.equal(check?.Status, "passing");
+    assert.equal(check?.Output, "all good", "the note becomes Output");
+  });
+
+  test("a blocking query that times out answers 200 with the current data and index", async () => {
+    const name = uniqueName("svc-timeout", random);
+    await register({ Name: name, Port: 3, Check: { TTL: "30s", Status: "passing" } });
+    const idx = indexOf(await rawGet(target, `/v1/health/service/${name}`));
+    const started = Date.now();
+    const r = await rawGet(target, `/v1/health/service/${name}?index=${idx}&wait=300ms`);
+    assert.equal(r.status, 200);
+    assert.ok(Date.now() - started >= 290, "held for the wait time");
+    assert.equal(indexOf(r), idx, "no change: same index");
+    assert.equal((r.json() as Entry[]).length, 1);
+  });
+
+  test("?passing drops entries with any non-passing check (warning too); tag and filter select", async () => {
+    const name = uniqueName("svc-pass", random);
+    await register({
+      Name: name,
+      ID: `${name}-a`,
+      Tags: ["Blue"],
+      Meta: { shard: "a" },
+      Port: 1,
+      Check: { TTL: "30s", Status: "passing" },
+    });
+    await register({
+      Name: name,
+      ID: `${name}-b`,
+      Tags: ["green"],
+      Meta: { shard: "b" },
+      Port: 2,
+      Check: { TTL: "30s", Status: "warning" },
+    });
+    await register({
+      Name: name,
+      ID: `${name}-c`,
+      Tags: ["blue", "x"],
+      Meta: { shard: "a" },
+      Port: 3,
+      Check: { TTL: "30s" },
+    });
+    const ids = async (q: string) =>
+      ((await rawGet(target, `/v1/health/service/${name}${q}`)).json() as Entry[])
+        .map((e) => e.Service.ID)
+        .sort();
+    assert.deepEqual(await ids(""), [`${name}-a`, `${name}-b`, `${name}-c`]);
+    assert.deepEqual(await ids("?passing"), [`${name}-a`]);
+    assert.deepEqual(await ids("?passing=true"), [`${name}-a`]);
+    assert.deepEqual(await ids("?passing=false"), [`${name}-a`, `${name}-b`, `${name}-c`]);
+    assert.deepEqual(await ids("?tag=blue"), [`${name}-a`, `${name}-c`], "tags compare case-insensitively");
+    assert.deepEqual(await ids("?tag=blue&tag=x"), [`${name}-c`], "repeated tags must all match");
+    const f1 = encodeURIComponent('Service.Meta.shard == "a"');
+    assert.deepEqual(await ids(`?filter=${f1}`), [`${name}-a`, `${name}-c`]);
+    const f2 = encodeURIComponent('Service.Tags contains "green"');
+    assert.deepEqual(await ids(`?filter=${f2}`), [`${name}-b`]);
+  });
+
+  test("deregister removes the entry and wakes blocked queries", async () => {
+    const name = uniqueName("svc-dereg", random);
+    await register({ Name: name, Port: 4, Check: { TTL: "30s", Status: "passing" } });
+    const idx = indexOf(await rawGet(target, `/v1/health/service/${name}`));
+    const pending = rawGet(target, `/v1/health/service/${name}?index=${idx}&wait=10s`);
+    await new Promise((r) => setTimeout(r, 50));
+    await agentClient(target).agent.service.deregister(name);
+    const r = await pending;
+    assert.equal(r.text.trim(), "[]");
+    assert.ok(indexOf(r) > idx, "the index of a vanished service is the last deregistration index");
+  });
+
+  test("a TTL check that is not renewed turns critical", async () => {
+    const name = uniqueName("svc-ttl", random);
+    await register({ Name: name, Port: 5, Check: { TTL: "1s", Status: "passing" } });
+    const status = await eventually(
+      "TTL expiry",
+      async () => {
+        const e = ((await rawGet(target, `/v1/health/service/${name}`)).json() as Entry[])[0];
+        const c = e.Checks.find((x) => x.CheckID === `service:${name}`);
+        return c?.Status === "critical" ? c : undefined;
+      },
+      6000,
+      100,
+    );
+    assert.match(status.Output, /TTL expired/);
+  });
+
+  test("HTTP checks probe the URL: 2xx passing, 429 warning, else critical", async () => {
+    let code = 200;
+    const upstream = http.createServer((_req, res) => {
+      res.writeHead(code);
+      res.end("ok");
+    });
+    await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", () => r()));
+    const port = (upstream.address() as AddressInfo).port;
+    try {
+      const name = uniqueName("svc-http", random);
+      const interval = target.kind === "double" ? "100ms" : "1s";
+      await register({
+        Name: name,
+        Port: port,
+        Check: { HTTP: `http://127.0.0.1:${port}/health`, Interval: interval, Timeout: "1s" },
+      });
+      const statusIs = (want: string) => async () => {
+        const e = ((await rawGet(target, `/v1/health/service/${name}`)).json() as Entry[])[0];
+        const c = e.Checks.find((x) => x.CheckID === `service:${name}`);
+        return c?.Status === want ? c : undefined;
+      };
+      await eventually("passing", statusIs("passing"), 6000, 50);
+      code = 429;
+      await eventually("warning", statusIs("warning"), 6000, 50);
+      code = 503;
+      await eventually("critical", statusIs("critical"), 6000, 50);
+      await agentClient(target).agent.service.deregister(name);
+    } finally {
+      await new Promise<void>((r) => upstream.close(() => r()));
+    }
+  });
+
+  test("status/leader answers a JSON string", async () => {
+    const r = await rawGet(target, "/v1/status/leader");
+    assert.equal(r.status, 200);
+    assert.equal(typeof r.json(), "string");
+  });
+
+  test("double only: stop() refuses connections, start() serves the same state on the same port", async (t) => {
+    const d = needControls(t, target, "stop()/start()");
+    if (d === undefined) return;
+    const name = uniqueName("svc-stop", random);
+    await register({ Name: name, Port: 6, Check: { TTL: "30s", Status: "passing" } });
+    const idx = indexOf(await rawGet(target, `/v1/health/service/${name}`));
+    const blocked = rawGet(target, `/v1/health/service/${name}?index=${idx}&wait=10s`).then(
+      () => "answered",
+      () => "dropped",
+    );
+    await new Promise((r) => setTimeout(r, 30));
+    const port = d.port;
+    await d.stop();
+    assert.equal(await blocked, "dropped", "in-flight blocking query is cut");
+    await assert.rejects(rawGet(target, `/v1/health/service/${name}`), /ECONNREFUSED/);
+    await d.start();
+    assert.equal(d.port, port);
+    const r = await rawGet(target, `/v1/health/service/${name}`);
+    assert.equal((r.json() as Entry[])[0].Service.ID, name);
+    assert.equal(indexOf(r), idx);
+  });
+
+  test("double only: a snapshot restore wakes blocked queries with a lower index", async (t) => {
+    const d = needControls(t, target, "restoreSnapshot()");
+    if (d === undefined) return;
+    const name = uniqueName("svc-restore", random);
+    await register({ Name: name, Port: 7, Check: { TTL: "30s", Status: "passing" } });
+    const idx = indexOf(await rawGet(target, `/v1/health/service/${name}`));
+    const pending = rawGet(target, `/v1/health/service/${name}?index=${idx}&wait=10s`);
+    await new Promise((r) => setTimeout(r, 30));
+    d.restoreSnapshot(2);
+    const r = await pending;
+    assert.equal(r.status, 200);
+    assert.equal(indexOf(r), 2, `index went backwards (${seedMsg})`);
+  });
+
+  test("double only: requestCount counts per endpoint and an ACL token is enforced when configured", async (t) => {
+    const d = needControls(t, target, "request counters");
+    if (d === undefined) return;
+    const before = d.requestCount("health.service");
+    await rawGet(target, "/v1/health/service/x");
+    await rawGet(target, "/v1/health/service/y");
+    assert.equal(d.requestCount("health.service"), before + 2);
+    const guarded = await consulTarget({ seed: SEED, aclToken: "s3cret" });
+    try {
+      const denied = await rawGet({ ...guarded, token: undefined }, "/v1/health/service/x");
+      assert.equal(denied.status, 403);
+      const ok = await rawGet(guarded, "/v1/health/service/x");
+      assert.equal(ok.status, 200);
+    } finally {
+      await guarded.close();
+    }
+  });
+});
