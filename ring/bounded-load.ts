@@ -1,10 +1,12 @@
 // Consistent hashing with bounded loads (Mirrokni, Thorup, Zadimoghaddam, SODA 2018) as a
 // decorator over any HashTable: a request goes to the first member, in the inner table's
-// successor order, whose in-flight load is under ceil(factor * (total + 1) / n).
+// successor order, whose in-flight load is under ceil(factor * (total + 1) / n) — with
+// weights, under ceil(factor * (total + 1) * weight / totalWeight), which is the same cap
+// when all weights are equal and keeps a weight-2 member's share twice a weight-1's.
 //
 // The caller owns the load counts (an Int32Array indexed like `members`) and the total, and
 // passes them per call, so the table stays immutable and shareable between pools' snapshots.
-// Because sum(loads) = total < n * cap whenever factor >= 1, some member is always under
+// Because sum(loads) = total < sum(caps) whenever factor >= 1, some member is always under
 // the cap; if `accept` refuses every member under the cap, pickBounded falls back to the
 // first member `accept` takes regardless of load (serving hot is better than failing).
 
@@ -30,7 +32,11 @@ export class BoundedLoad implements HashTable {
   // re-entrant pickBounded (from inside accept) cannot clobber an outer one.
   private curAccept: AcceptMember = acceptAll;
   private curLoads: Int32Array = new Int32Array(0);
-  private curCap = 0;
+  private curScaled = 0; // factor * (total + 1) for the current call
+  // Weight per member index and their sum; the cap is computed as scaled * w / W (not
+  // scaled * (w / W)) so equal weights give exactly the paper's ceil(factor*(total+1)/n).
+  private readonly weight: Float64Array;
+  private readonly totalWeight: number;
   private readonly underCap: AcceptMember;
   private readonly overCap: AcceptMember;
 
@@ -48,16 +54,28 @@ export class BoundedLoad implements HashTable {
     this.members = inner.members;
     this.algorithm = `bounded-load/${inner.algorithm}`;
     this.balanceFactor = factor;
-    this.underCap = (m: number): boolean => this.curLoads[m] < this.curCap && this.curAccept(m);
+    this.weight = Float64Array.from(inner.members, (m) => m.weight);
+    let totalWeight = 0;
+    for (const m of inner.members) totalWeight += m.weight;
+    this.totalWeight = totalWeight;
+    this.underCap = (m: number): boolean =>
+      this.curLoads[m] < Math.ceil((this.curScaled * this.weight[m]) / this.totalWeight) && this.curAccept(m);
     // The fallback pass asks only members the first pass skipped for load, so `accept`
     // sees each member at most once per call.
-    this.overCap = (m: number): boolean => this.curLoads[m] >= this.curCap && this.curAccept(m);
+    this.overCap = (m: number): boolean =>
+      this.curLoads[m] >= Math.ceil((this.curScaled * this.weight[m]) / this.totalWeight) &&
+      this.curAccept(m);
   }
 
-  /** The most in-flight requests any member may hold before the next one goes elsewhere. */
-  capFor(totalInFlight: number): number {
-    const n = this.members.length;
-    return n === 0 ? 0 : Math.ceil((this.balanceFactor * (totalInFlight + 1)) / n);
+  /**
+   * How many in-flight requests member `memberIndex` may hold, given `totalInFlight`
+   * across the pool, before the next request goes elsewhere.
+   */
+  capOf(memberIndex: number, totalInFlight: number): number {
+    if (memberIndex < 0 || memberIndex >= this.weight.length) return 0;
+    return Math.ceil(
+      (this.balanceFactor * (totalInFlight + 1) * this.weight[memberIndex]) / this.totalWeight,
+    );
   }
 
   /** Owner ignoring load (the inner table's owner). */
@@ -90,17 +108,17 @@ export class BoundedLoad implements HashTable {
       throw new RangeError(`pickBounded: totalInFlight must be >= 0, got ${totalInFlight}`);
     const savedAccept = this.curAccept;
     const savedLoads = this.curLoads;
-    const savedCap = this.curCap;
+    const savedScaled = this.curScaled;
     this.curAccept = accept;
     this.curLoads = inFlight;
-    this.curCap = this.capFor(totalInFlight);
+    this.curScaled = this.balanceFactor * (totalInFlight + 1);
     try {
       const m = this.inner.pick(hash, this.underCap);
       return m !== -1 ? m : this.inner.pick(hash, this.overCap);
     } finally {
       this.curAccept = savedAccept;
       this.curLoads = savedLoads;
-      this.curCap = savedCap;
+      this.curScaled = savedScaled;
     }
   }
 }

@@ -1,6 +1,8 @@
 // Seeded randomness for simulations and benchmarks (ring simulate, bench/ring-bench):
 // reproducible key sets from a printed seed. Not for anything security-related.
 
+import { hashKey } from "./hash.js";
+
 /** mulberry32: a small, well-mixed 32-bit PRNG; returns floats in [0, 1). */
 export function seededRandom(seed: number): () => number {
   let s = seed >>> 0;
@@ -22,6 +24,21 @@ export function randomKeys(seed: number, count: number, length = 16): string[] {
     let s = "";
     for (let i = 0; i < length; i++) s += ALPHABET[(rnd() * 64) | 0];
     out[k] = s;
+  }
+  return out;
+}
+
+/**
+ * Hashes (hashKey, seed 0) of `count` random keys, without keeping the strings: the same
+ * keys as randomKeys(seed, count, length), so a simulation can use millions of them.
+ */
+export function randomKeyHashes(seed: number, count: number, length = 16): Uint32Array {
+  const rnd = seededRandom(seed);
+  const out = new Uint32Array(count);
+  for (let k = 0; k < count; k++) {
+    let s = "";
+    for (let i = 0; i < length; i++) s += ALPHABET[(rnd() * 64) | 0];
+    out[k] = hashKey(s, 0);
   }
   return out;
 }

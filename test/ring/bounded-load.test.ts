@@ -33,7 +33,7 @@ for (const [name, build] of inners) {
           total += loads[m];
         }
         const cap = Math.ceil((1.25 * (total + 1)) / n);
-        assert.equal(t.capFor(total), cap);
+        for (let m = 0; m < n; m++) assert.equal(t.capOf(m, total), cap);
         const got = t.pickBounded(h, () => true, loads, total);
         const expected = [...t.successors(h)].find((m) => loads[m] < cap);
         assert.equal(got, expected, `hash ${h} loads ${[...loads]} cap ${cap} (seed ${seed})`);
@@ -54,7 +54,7 @@ for (const [name, build] of inners) {
         const hashes = randomHashes(seed, 20_000);
         const loads = new Int32Array(n);
         for (let i = 0; i < hashes.length; i++) {
-          const cap = t.capFor(i);
+          const cap = t.capOf(0, i);
           const m = t.pickBounded(hashes[i], () => true, loads, i);
           assert.ok(loads[m] < cap, `key ${i} factor ${factor}: load ${loads[m]} cap ${cap} (seed ${seed})`);
           loads[m]++;
@@ -116,6 +116,32 @@ for (const [name, build] of inners) {
     });
   });
 }
+
+describe("bounded load with weights", () => {
+  it("caps each member in proportion to its weight", () => {
+    const seed = 9003;
+    const members = [
+      { id: "a", weight: 1 },
+      { id: "b", weight: 1 },
+      { id: "c", weight: 2 },
+      { id: "d", weight: 4 },
+    ];
+    const t = withBoundedLoad(buildRingHash(members), { balanceFactor: 1.1 });
+    const hashes = randomHashes(seed, 16_000);
+    const loads = new Int32Array(4);
+    for (let i = 0; i < hashes.length; i++) {
+      const m = t.pickBounded(hashes[i], () => true, loads, i);
+      assert.ok(loads[m] < t.capOf(m, i), `key ${i}: ${members[m].id} at ${loads[m]} (seed ${seed})`);
+      loads[m]++;
+    }
+    for (let m = 0; m < 4; m++) {
+      const limit = Math.ceil((1.1 * hashes.length * members[m].weight) / 8);
+      assert.ok(loads[m] <= limit, `${members[m].id}: ${loads[m]} > ${limit} (seed ${seed})`);
+    }
+    assert.equal(t.capOf(3, 99), Math.ceil((1.1 * 100 * 4) / 8));
+    assert.equal(t.capOf(7, 99), 0);
+  });
+});
 
 describe("bounded load validation", () => {
   it("rejects a factor below 1 or not finite", () => {
