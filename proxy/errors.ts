@@ -1,0 +1,63 @@
+// Every error shardgate itself answers a client with: one registry of stable string codes,
+// HTTP statuses and messages (fastify's createError idea). Callers branch on `code`; the
+// JSON body is {error: code, message, requestId}. test/proxy/errors.test.ts checks that every
+// code here is documented in README.md.
+
+export interface ProxyErrorDef {
+  readonly code: string;
+  readonly status: number;
+  readonly message: string;
+}
+
+function def(code: string, status: number, message: string): ProxyErrorDef {
+  return Object.freeze({ code, status, message });
+}
+
+export const ERRORS = Object.freeze({
+  bad_request: def("bad_request", 400, "the request is malformed"),
+  missing_key: def("missing_key", 400, "the request carries none of the route's key sources"),
+  no_route: def("no_route", 404, "no route matches the request's host and path"),
+  request_timeout: def("request_timeout", 408, "the client did not send the request in time"),
+  headers_too_large: def("headers_too_large", 431, "the request headers are too large"),
+  upstream_error: def("upstream_error", 502, "the upstream member failed to answer"),
+  upstream_connect_failed: def("upstream_connect_failed", 502, "could not connect to an upstream member"),
+  upstream_reset: def("upstream_reset", 502, "the upstream member closed the connection before answering"),
+  no_available_member: def("no_available_member", 503, "no member of the pool can take the request"),
+  unknown_pool: def("unknown_pool", 503, "the route's pool is not (yet) known to this instance"),
+  upstream_timeout: def("upstream_timeout", 504, "the upstream member did not answer in time"),
+});
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** All registered errors, for documentation checks and the report. */
+export const ERROR_LIST: readonly ProxyErrorDef[] = Object.freeze(Object.values(ERRORS));
+
+/** The JSON body shardgate sends for `code`. */
+export function errorBody(code: ErrorCode, requestId: string): string {
+  const e = ERRORS[code];
+  return JSON.stringify({ error: e.code, message: e.message, requestId });
+}
+
+/** A complete raw HTTP/1.1 response for sockets that never became a ServerResponse (clientError, upgrades). */
+export function rawErrorResponse(code: ErrorCode, requestId: string): string {
+  const e = ERRORS[code];
+  const body = errorBody(code, requestId);
+  return (
+    `HTTP/1.1 ${e.status} ${STATUS_TEXT[e.status] ?? "Error"}\r\n` +
+    "Content-Type: application/json\r\n" +
+    `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+    (requestId === "" ? "" : `X-Request-Id: ${requestId}\r\n`) +
+    "Connection: close\r\n\r\n" +
+    body
+  );
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: "Bad Request",
+  404: "Not Found",
+  408: "Request Timeout",
+  431: "Request Header Fields Too Large",
+  502: "Bad Gateway",
+  503: "Service Unavailable",
+  504: "Gateway Timeout",
+};

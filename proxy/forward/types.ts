@@ -1,0 +1,116 @@
+// The data plane's public contract: what the composition root passes in (state getter,
+// observer hooks, logger, options) and what it gets back (request/upgrade handlers). The
+// operations engineer implements DataPlaneHooks for metrics and access logs.
+//
+// Implementations: `createDataPlane(init: DataPlaneInit): DataPlane` in proxy/forward/data-plane.ts,
+// `createProxyServer(init: ProxyServerInit): http.Server | https.Server` in proxy/server/proxy-server.ts.
+
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import type { RouteExplanation, RoutingState } from "../routing/types.js";
+
+export type UpstreamErrorKind = "connect" | "reset" | "timeout";
+
+/**
+ * One request's record. The same object is passed to every hook of a request and is
+ * updated in place; hooks must copy what they keep, and must not hold it after
+ * onRequestEnd. Fields are set in the constructor, so the shape never changes.
+ */
+export interface RequestRecord {
+  readonly method: string;
+  /** The request URL as received (path and query). */
+  readonly path: string;
+  /** Final status sent to the client; 499 if the client went away first, 101 for an upgraded websocket. */
+  readonly status: number;
+  /** Matched route label, or "" when no route matched. */
+  readonly route: string;
+  /** Pool name, or "". */
+  readonly pool: string;
+  /** Id of the member that served (or last failed) the request, or "". */
+  readonly member: string;
+  /** Wall-clock ms from request start to the end of the response (or abort). */
+  readonly durationMs: number;
+  readonly requestId: string;
+  /** MurmurHash3 of the routing key, or -1 when the request had no key (random policy / no route). Never the raw key. */
+  readonly keyHash: number;
+  /** Upstream attempts made (0 when the request never reached an upstream). */
+  readonly attempts: number;
+  /** Ring version of the snapshot used, or -1. */
+  readonly ringVersion: number;
+  /** Error code from proxy/errors.ts when shardgate answered with an error, else "". */
+  readonly errorCode: string;
+  /** True for websocket upgrades. */
+  readonly upgrade: boolean;
+  /** Monotonic start time (performance.now()). */
+  readonly startedAt: number;
+}
+
+/** Observer the operations engineer implements; every hook is optional and must not throw. */
+export interface DataPlaneHooks {
+  onRequestStart?(record: RequestRecord): void;
+  /** A failed attempt is being retried on `nextMember`. */
+  onRetry?(record: RequestRecord, failedMember: string, kind: UpstreamErrorKind, nextMember: string): void;
+  /** An attempt to `member` of `pool` failed before/while receiving a response. */
+  onUpstreamError?(record: RequestRecord, pool: string, member: string, kind: UpstreamErrorKind): void;
+  /** `member` refused a connection and is skipped locally until the skip window ends. */
+  onLocalSkip?(pool: string, member: string, untilMs: number): void;
+  onRequestEnd(record: RequestRecord): void;
+}
+
+/** The subset of a pino logger the data plane uses. */
+export interface DataPlaneLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface DataPlaneOptions {
+  /** Response header naming the chosen member (config headers.memberHeader); absent = off. */
+  memberHeader?: string;
+  /** Response header carrying the ring version (config headers.ringVersionHeader); absent = off. */
+  ringVersionHeader?: string;
+  /** How long a member that refused a connection is skipped locally (default 2000 ms). */
+  localSkipMs?: number;
+  /** Max sockets per member agent (default 256). */
+  maxSocketsPerMember?: number;
+  /** Idle keep-alive time of an upstream socket; keep it below the upstream's own (default 4000 ms). */
+  upstreamIdleMs?: number;
+  /** Resolution of the shared timeout sweep (default 25 ms, clamped to [5, 250]). */
+  timerResolutionMs?: number;
+  /** Uniform [0, 1) source for the random missing-key policy (seed it in tests). Default Math.random. */
+  random?: () => number;
+  /** Monotonic clock in ms (default performance.now). */
+  now?: () => number;
+}
+
+export interface DataPlaneInit {
+  /** Returns the current state; called once per request (and per retry). Cheap: a field read. */
+  getState(): RoutingState;
+  hooks: DataPlaneHooks;
+  logger: DataPlaneLogger;
+  options?: DataPlaneOptions;
+}
+
+export interface DataPlane {
+  handleRequest(req: IncomingMessage, res: ServerResponse): void;
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** GET /admin/route: the member a request with `key` would reach now, with skipped members and reasons. Null if the pool is unknown. */
+  explain(pool: string, key: string): RouteExplanation | null;
+  /** Requests and websockets currently in flight. */
+  inFlight(): number;
+  /** Stops the timeout sweep and closes every upstream agent (in-flight sockets are destroyed). */
+  close(): void;
+}
+
+export interface ProxyServerInit {
+  dataPlane: DataPlane;
+  logger: DataPlaneLogger;
+  /** Listener settings, as config `listen` (timeouts in ms, maxHeaderSize in bytes). */
+  listen: {
+    timeouts: { request: number; headers: number; idle: number; keepAlive: number };
+    maxHeaderSize: number;
+  };
+  /** PEM cert and key for HTTPS; absent = plain HTTP. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+}

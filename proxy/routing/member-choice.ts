@@ -1,0 +1,123 @@
+// Member choice: the owner of the key's hash in the pool's snapshot, else the next distinct
+// member in successor order that may take the request (eligible per the replicated flags,
+// not refusing connections locally, not already tried by this request). With a
+// balanceFactor, the bounded-load decorator also caps members at factor x the mean load.
+//
+// The request path calls chooseMember, which is allocation-free: the acceptor below is one
+// module-level object whose fields are set per call and whose `accept` is bound once
+// (pick is synchronous, and the acceptor saves/restores its fields around a nested call).
+// explainChoice is the admin variant that also lists who was skipped and why.
+
+import type { AcceptMember } from "../../ring/types.js";
+import type { PoolLiveView, PoolSnapshot, RouteExplanation, SkippedMember, SkipReason } from "./types.js";
+
+/** Member indices this request has already tried (retries); `count` valid entries. */
+export interface TriedSet {
+  readonly indices: Int32Array;
+  readonly count: number;
+}
+
+const NO_TRIED: TriedSet = { indices: new Int32Array(0), count: 0 };
+const NO_SKIPS = new Float64Array(0);
+
+class Acceptor {
+  eligible: Uint8Array = new Uint8Array(0);
+  skipUntil: Float64Array = NO_SKIPS;
+  now = 0;
+  tried: TriedSet = NO_TRIED;
+  readonly accept: AcceptMember;
+  constructor() {
+    this.accept = this.test.bind(this);
+  }
+  private test(index: number): boolean {
+    if (this.eligible[index] !== 1) return false;
+    if (index < this.skipUntil.length && this.skipUntil[index] > this.now) return false;
+    const t = this.tried;
+    for (let i = 0; i < t.count; i++) if (t.indices[i] === index) return false;
+    return true;
+  }
+}
+
+const acceptor = new Acceptor();
+
+/**
+ * The member index a request with `keyHash` goes to now, or -1 when no member may take it.
+ * `live` carries in-flight counts and local skips (null: ignore both); `now` is the
+ * monotonic clock the skip deadlines use; `tried` excludes members this request already tried.
+ */
+export function chooseMember(
+  snapshot: PoolSnapshot,
+  keyHash: number,
+  live: PoolLiveView | null,
+  now: number,
+  tried: TriedSet = NO_TRIED,
+): number {
+  const a = acceptor;
+  const savedEligible = a.eligible;
+  const savedSkips = a.skipUntil;
+  const savedNow = a.now;
+  const savedTried = a.tried;
+  a.eligible = snapshot.eligible;
+  a.skipUntil = live !== null && live.snapshot === snapshot ? live.skipUntil : NO_SKIPS;
+  a.now = now;
+  a.tried = tried;
+  try {
+    const bounded = snapshot.bounded;
+    if (bounded !== null && live !== null && live.snapshot === snapshot) {
+      return bounded.pickBounded(keyHash, a.accept, live.inFlight, live.totalInFlight);
+    }
+    return snapshot.table.pick(keyHash, a.accept);
+  } finally {
+    a.eligible = savedEligible;
+    a.skipUntil = savedSkips;
+    a.now = savedNow;
+    a.tried = savedTried;
+  }
+}
+
+/** Why `index` would be passed over, or null if it may take the request (ignoring load). */
+export function skipReasonOf(
+  snapshot: PoolSnapshot,
+  index: number,
+  live: PoolLiveView | null,
+  now: number,
+  tried: TriedSet = NO_TRIED,
+): SkipReason | null {
+  const m = snapshot.members[index];
+  if (!m.healthy) return "unhealthy";
+  if (m.draining) return "draining";
+  if (m.breakerOpen) return "breaker_open";
+  if (live !== null && live.snapshot === snapshot && live.skipUntil[index] > now) return "refused_locally";
+  for (let i = 0; i < tried.count; i++) if (tried.indices[i] === index) return "tried";
+  return null;
+}
+
+/**
+ * chooseMember plus the reasons: every member walked over (in successor order from the
+ * owner) before the chosen one. Allocates; for the admin API and tests, not requests.
+ */
+export function explainChoice(
+  snapshot: PoolSnapshot,
+  keyHash: number,
+  live: PoolLiveView | null,
+  now: number,
+): RouteExplanation {
+  const index = chooseMember(snapshot, keyHash, live, now);
+  const ownerIndex = snapshot.table.lookup(keyHash);
+  const skipped: SkippedMember[] = [];
+  for (const i of snapshot.table.successors(keyHash)) {
+    if (i === index) break;
+    skipped.push({
+      id: snapshot.members[i].id,
+      reason: skipReasonOf(snapshot, i, live, now) ?? "over_load_cap",
+    });
+  }
+  return {
+    pool: snapshot.name,
+    keyHash,
+    owner: ownerIndex < 0 ? null : snapshot.members[ownerIndex].id,
+    member: index < 0 ? null : snapshot.members[index].id,
+    skipped,
+    ringVersion: snapshot.ringVersion,
+  };
+}

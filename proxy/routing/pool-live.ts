@@ -1,0 +1,92 @@
+// Live per-member counters of one pool (in-flight requests, local "refused until" skips),
+// kept beside the immutable snapshot because they change on every request. When a new
+// snapshot of the pool is applied, counts carry over by member id; a request that started
+// on an older snapshot releases against the current one (looked up by id), so the counts
+// stay right across swaps.
+
+import type { PoolLiveView, PoolSnapshot } from "./types.js";
+
+export class PoolLive implements PoolLiveView {
+  snapshot: PoolSnapshot;
+  inFlight: Int32Array;
+  totalInFlight = 0;
+  skipUntil: Float64Array;
+
+  constructor(snapshot: PoolSnapshot) {
+    this.snapshot = snapshot;
+    this.inFlight = new Int32Array(snapshot.members.length);
+    this.skipUntil = new Float64Array(snapshot.members.length);
+  }
+
+  /** Moves to a newer snapshot of the same pool, carrying counters over by member id. */
+  rebase(next: PoolSnapshot): void {
+    if (next === this.snapshot) return;
+    const prev = this.snapshot;
+    const inFlight = new Int32Array(next.members.length);
+    const skipUntil = new Float64Array(next.members.length);
+    let total = 0;
+    for (let i = 0; i < prev.members.length; i++) {
+      const j = next.byId.get(prev.members[i].id);
+      if (j === undefined) continue;
+      inFlight[j] = this.inFlight[i];
+      skipUntil[j] = this.skipUntil[i];
+      total += this.inFlight[i];
+    }
+    this.snapshot = next;
+    this.inFlight = inFlight;
+    this.skipUntil = skipUntil;
+    this.totalInFlight = total;
+  }
+
+  /** Index of `memberId` in the current snapshot, or -1. */
+  indexOf(memberId: string, hintSnapshot: PoolSnapshot, hintIndex: number): number {
+    if (hintSnapshot === this.snapshot) return hintIndex;
+    return this.snapshot.byId.get(memberId) ?? -1;
+  }
+
+  acquire(index: number): void {
+    this.inFlight[index]++;
+    this.totalInFlight++;
+  }
+
+  /** Releases one in-flight request taken on (`snapshot`, `index`) for `memberId`. */
+  release(memberId: string, snapshot: PoolSnapshot, index: number): void {
+    const i = this.indexOf(memberId, snapshot, index);
+    if (i >= 0 && this.inFlight[i] > 0) {
+      this.inFlight[i]--;
+      if (this.totalInFlight > 0) this.totalInFlight--;
+    }
+  }
+
+  skip(memberId: string, snapshot: PoolSnapshot, index: number, until: number): void {
+    const i = this.indexOf(memberId, snapshot, index);
+    if (i >= 0 && this.skipUntil[i] < until) this.skipUntil[i] = until;
+  }
+}
+
+/** The PoolLive of every pool by name; `for(snapshot)` rebases on first sight of a new snapshot. */
+export class LiveBook {
+  private readonly pools = new Map<string, PoolLive>();
+
+  for(snapshot: PoolSnapshot): PoolLive {
+    let live = this.pools.get(snapshot.name);
+    if (live === undefined) {
+      live = new PoolLive(snapshot);
+      this.pools.set(snapshot.name, live);
+    } else if (live.snapshot !== snapshot && live.snapshot.ringVersion <= snapshot.ringVersion) {
+      live.rebase(snapshot);
+    }
+    return live;
+  }
+
+  /** Forgets pools that no longer exist. */
+  retain(names: ReadonlySet<string> | ReadonlyMap<string, unknown>): void {
+    for (const name of this.pools.keys()) if (!names.has(name)) this.pools.delete(name);
+  }
+
+  totalInFlight(): number {
+    let n = 0;
+    for (const live of this.pools.values()) n += live.totalInFlight;
+    return n;
+  }
+}

@@ -1,0 +1,129 @@
+// The routing contract between the data plane and whoever feeds it state (today the
+// composition root from the config file; later the Raft-replicated cluster state). Inputs
+// are plain data; outputs are immutable snapshots swapped by reference, never mutated by
+// the request path.
+
+import type { Address, PoolConfig, RouteConfig } from "../../config/schema.js";
+import type { BoundedLoad } from "../../ring/bounded-load.js";
+import type { HashTable } from "../../ring/types.js";
+
+/** One member as the cluster state describes it: plain data, JSON-serializable. */
+export interface MemberInput {
+  readonly id: string;
+  readonly address: Address;
+  readonly weight: number;
+  /** Default true. From active checks / Consul. */
+  readonly healthy?: boolean;
+  /** Default false. Draining members take no new requests. */
+  readonly draining?: boolean;
+  /** Default false. The (replicated) circuit breaker is open. */
+  readonly breakerOpen?: boolean;
+}
+
+/** Everything buildPoolSnapshot needs: plain data, so a replicated state machine can hold it. */
+export interface PoolSnapshotInput {
+  readonly name: string;
+  /** The normalized pool section of the config (algorithm, timeouts, retry, balanceFactor, ...). */
+  readonly settings: PoolConfig;
+  readonly members: readonly MemberInput[];
+  /** The cluster-state version the pool was built at (the Raft index of the last change). */
+  readonly ringVersion: number;
+}
+
+/** A member inside a snapshot; `index` is its position in `PoolSnapshot.members` and the table. */
+export interface SnapshotMember {
+  readonly index: number;
+  readonly id: string;
+  readonly address: Address;
+  /** "host:port" (IPv6 in brackets), for logs and the admin API. */
+  readonly hostPort: string;
+  readonly weight: number;
+  readonly healthy: boolean;
+  readonly draining: boolean;
+  readonly breakerOpen: boolean;
+  /** Identifies the keep-alive agent for this member ("pool/id@host:port"); a new address means a new agent. */
+  readonly agentKey: string;
+}
+
+export interface PoolSnapshot {
+  readonly name: string;
+  readonly settings: PoolConfig;
+  readonly ringVersion: number;
+  /** The built ring or Maglev table (members sorted by id). */
+  readonly table: HashTable;
+  /** Present when settings.balanceFactor is set: the bounded-load decorator over `table`. */
+  readonly bounded: BoundedLoad | null;
+  /** Indexed exactly like `table.members`. */
+  readonly members: readonly SnapshotMember[];
+  /** 1 where a member may take new requests (healthy, not draining, breaker closed). */
+  readonly eligible: Uint8Array;
+  readonly byId: ReadonlyMap<string, number>;
+  /** Upper-case methods that may be retried (settings.retry.methods). */
+  readonly retryMethods: ReadonlySet<string>;
+}
+
+/** A compiled route (see route-table.ts for matching order). */
+export interface CompiledRoute {
+  /** Position in the config's route list; used as the route label ("0", "1", ...) unless named. */
+  readonly index: number;
+  /** A stable label for metrics and logs: `${host}${pathPrefix}`. */
+  readonly label: string;
+  readonly config: RouteConfig;
+  readonly pool: string;
+}
+
+export interface RouteTable {
+  /** Longest match for a request's Host header (any case, port allowed) and URL; null if none. */
+  match(host: string | undefined, url: string): CompiledRoute | null;
+  readonly routes: readonly CompiledRoute[];
+}
+
+/** What the data plane routes on; replaced as a whole (by reference) on every change. */
+export interface RoutingState {
+  readonly pools: ReadonlyMap<string, PoolSnapshot>;
+  readonly routeTable: RouteTable;
+  readonly ringVersion: number;
+}
+
+/** Holds the current RoutingState; `apply` swaps the reference (no mutation in place). */
+export interface RoutingStateHolder {
+  get(): RoutingState;
+  apply(next: RoutingState): void;
+}
+
+/** Why chooseMember passed a member over. */
+export type SkipReason =
+  | "unhealthy"
+  | "draining"
+  | "breaker_open"
+  | "refused_locally"
+  | "tried"
+  | "over_load_cap";
+
+export interface SkippedMember {
+  id: string;
+  reason: SkipReason;
+}
+
+/**
+ * Per-pool live counters the request path mutates (never part of the snapshot): in-flight
+ * requests per member and the local "refused connections until" deadline per member, both
+ * indexed like `snapshot.members`. See proxy/routing/pool-live.ts.
+ */
+export interface PoolLiveView {
+  readonly snapshot: PoolSnapshot;
+  readonly inFlight: Int32Array;
+  readonly totalInFlight: number;
+  /** Monotonic ms (performance.now()) until which a member is skipped locally; 0 = not skipped. */
+  readonly skipUntil: Float64Array;
+}
+
+/** The answer to GET /admin/route (explain mode of chooseMember). */
+export interface RouteExplanation {
+  pool: string;
+  keyHash: number;
+  owner: string | null;
+  member: string | null;
+  skipped: SkippedMember[];
+  ringVersion: number;
+}
