@@ -1,0 +1,629 @@
+// End-to-end proxy benchmark: `npm run bench -- proxy [--duration 5] [--rounds 3]
+// [--connections 50] [--client wrk|autocannon] [--soak 60] [--json]`.
+//
+// Starts echo upstreams in a child process, then measures, interleaved round by round so that
+// machine noise hits every target alike: (a) a bare http-proxy-3 forwarder with a keep-alive
+// agent per member, (b) a real shardgate process (metrics on, access log on, written to a
+// file), (c) nginx with `hash $http_x_user consistent` when nginx is installed. Every request
+// carries a random x-user key. Reports req/s, p50, p99, proxy CPU and RSS (from /proc), and
+// the ratios shardgate/bare and shardgate/nginx. Targets are reported, never asserted.
+// `--soak S` adds an S-second full-load run of shardgate and reports its RSS growth.
+//
+// The same file is also the child processes' entry point (`--role upstreams|bare`), so the
+// upstreams and the bare forwarder never share a process (or an event loop) with the client.
+
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { Agent, createServer } from "node:http";
+import { createRequire } from "node:module";
+import { createServer as createNetServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { createProxyServer } from "http-proxy-3";
+import { startEchoUpstream } from "../proxy/app/echo-upstream.js";
+import { hashKey } from "../ring/hash.js";
+import { shardgateArgv } from "../test/support/shardgate-process.js";
+
+// autocannon ships no type declarations; this is the slice of its API the bench uses.
+interface AutocannonResult {
+  requests: { average: number };
+  latency: { p50: number; p99: number };
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+}
+type Autocannon = (opts: Record<string, unknown>) => Promise<AutocannonResult>;
+const autocannon = createRequire(import.meta.url)("autocannon") as Autocannon;
+
+const THIS_FILE = fileURLToPath(import.meta.url);
+const FROM_SOURCE = THIS_FILE.endsWith(".ts");
+const KEY_HEADER = "x-user";
+const UPSTREAMS = 3;
+
+// ------------------------------------------------------------------------ child roles
+
+async function roleUpstreams(count: number): Promise<void> {
+  const addrs: string[] = [];
+  for (let i = 0; i < count; i++) addrs.push((await startEchoUpstream(`m${i + 1}`)).address);
+  process.stdout.write(`${JSON.stringify({ upstreams: addrs })}\n`);
+}
+
+/** The peer: what a minimal sharding forwarder on http-proxy-3 costs (hash, pick, forward). */
+async function roleBare(port: number, upstreams: string[]): Promise<void> {
+  const targets = upstreams.map((a) => ({
+    target: `http://${a}`,
+    agent: new Agent({ keepAlive: true, maxSockets: 256 }),
+  }));
+  const proxy = createProxyServer({ xfwd: true });
+  proxy.on("error", (_err, _req, res) => {
+    if ("writeHead" in res && !res.headersSent) {
+      res.writeHead(502);
+      res.end();
+    } else res.destroy();
+  });
+  const server = createServer((req, res) => {
+    const key = req.headers[KEY_HEADER];
+    const i = typeof key === "string" ? hashKey(key) % targets.length : 0;
+    proxy.web(req, res, targets[i]);
+  });
+  await new Promise<void>((r) => server.listen(port, "127.0.0.1", r));
+  process.stdout.write(`${JSON.stringify({ listening: port })}\n`);
+}
+
+// ------------------------------------------------------------------------ process helpers
+
+function childArgv(args: string[]): { command: string; args: string[] } {
+  return {
+    command: process.execPath,
+    args: [...(FROM_SOURCE ? ["--import", "tsx"] : []), THIS_FILE, ...args],
+  };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createNetServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const a = s.address();
+      const port = typeof a === "object" && a !== null ? a.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Spawns a child and resolves with its first stdout JSON line. */
+function spawnWithLine(
+  argv: { command: string; args: string[] },
+  timeoutMs = 20_000,
+): Promise<{ child: ChildProcess; line: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv.command, argv.args, { stdio: ["ignore", "pipe", "inherit"] });
+    let buf = "";
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`child ${argv.args.join(" ")} printed nothing within ${timeoutMs}ms`));
+    }, timeoutMs);
+    child.stdout?.setEncoding("utf8");
+    child.stdout?.on("data", (c: string) => {
+      buf += c;
+      const nl = buf.indexOf("\n");
+      if (nl < 0) return;
+      clearTimeout(timer);
+      child.stdout?.removeAllListeners("data");
+      child.stdout?.resume();
+      resolve({ child, line: JSON.parse(buf.slice(0, nl)) as Record<string, unknown> });
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`child ${argv.args.join(" ")} exited with ${code}`));
+    });
+  });
+}
+
+async function waitHttp(url: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = "";
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(url);
+      await res.arrayBuffer();
+      if (res.status === 200) return;
+      last = `HTTP ${res.status}`;
+    } catch (err) {
+      last = String(err);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} not ready after ${timeoutMs}ms (${last})`);
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once("exit", r));
+  child.kill("SIGTERM");
+  const t = setTimeout(() => child.kill("SIGKILL"), 5_000);
+  await exited;
+  clearTimeout(t);
+}
+
+const CLK_TCK = 100; // Linux USER_HZ; /proc/PID/stat times are in these ticks.
+
+/** CPU seconds (user + system) a process has used so far. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+function rssBytes(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m === null ? 0 : Number(m[1]) * 1024;
+}
+
+// ------------------------------------------------------------------------ targets
+
+interface Target {
+  name: "bare" | "shardgate" | "nginx";
+  url: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+async function startBare(upstreams: string[]): Promise<Target> {
+  const port = await freePort();
+  const { child } = await spawnWithLine(
+    childArgv(["--role", "bare", "--port", String(port), "--upstreams", upstreams.join(",")]),
+  );
+  return {
+    name: "bare",
+    url: `http://127.0.0.1:${port}/`,
+    pid: child.pid ?? 0,
+    stop: () => stopChild(child),
+  };
+}
+
+async function startShardgate(upstreams: string[], dir: string): Promise<Target> {
+  const [http, admin] = [await freePort(), await freePort()];
+  const members = upstreams.map((a, i) => `      - { id: m${i + 1}, address: "${a}" }`).join("\n");
+  const configPath = join(dir, "shardgate.yaml");
+  writeFileSync(
+    configPath,
+    `listen:\n  http: 127.0.0.1:${http}\n  admin: 127.0.0.1:${admin}\nlog:\n  level: info\n  accessLog: true\n` +
+      `pools:\n  bench:\n    algorithm: ring\n    members:\n${members}\n    healthCheck: { path: /health, interval: 2s }\n` +
+      `routes:\n  - match: { pathPrefix: / }\n    pool: bench\n    key: [header:${KEY_HEADER}, ip]\n`,
+  );
+  // The access log goes to a file: its cost (serialize + write) is measured, a terminal's is not.
+  const logFd = openSync(join(dir, "shardgate.log"), "w");
+  const argv = shardgateArgv(["start", "--config", configPath]);
+  const child = spawn(argv.command, argv.args, { stdio: ["ignore", logFd, "inherit"] });
+  closeSync(logFd);
+  await waitHttp(`http://127.0.0.1:${admin}/readyz`);
+  return {
+    name: "shardgate",
+    url: `http://127.0.0.1:${http}/`,
+    pid: child.pid ?? 0,
+    stop: () => stopChild(child),
+  };
+}
+
+function hasCommand(name: string): boolean {
+  try {
+    execFileSync("sh", ["-c", `command -v ${name}`], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function startNginx(upstreams: string[], dir: string): Promise<Target | string> {
+  if (!hasCommand("nginx")) return "nginx not installed (apt-get install -y nginx)";
+  const port = await freePort();
+  const prefix = join(dir, "nginx");
+  rmSync(prefix, { recursive: true, force: true });
+  execFileSync("mkdir", ["-p", join(prefix, "logs"), join(prefix, "tmp")]);
+  const servers = upstreams.map((a) => `    server ${a};`).join("\n");
+  // One worker process, no master: the same single core budget a Node process has.
+  writeFileSync(
+    join(prefix, "nginx.conf"),
+    `daemon off;\nmaster_process off;\nworker_processes 1;\nerror_log ${prefix}/logs/error.log warn;\npid ${prefix}/nginx.pid;\n` +
+      `events { worker_connections 4096; }\n` +
+      `http {\n  access_log off;\n  client_body_temp_path ${prefix}/tmp;\n  proxy_temp_path ${prefix}/tmp;\n` +
+      `  fastcgi_temp_path ${prefix}/tmp;\n  uwsgi_temp_path ${prefix}/tmp;\n  scgi_temp_path ${prefix}/tmp;\n` +
+      `  upstream members {\n    hash $http_x_user consistent;\n${servers}\n    keepalive 64;\n  }\n` +
+      `  server {\n    listen 127.0.0.1:${port};\n    location / {\n      proxy_pass http://members;\n` +
+      `      proxy_http_version 1.1;\n      proxy_set_header Connection "";\n    }\n  }\n}\n`,
+  );
+  const child = spawn(
+    "nginx",
+    ["-p", prefix, "-c", join(prefix, "nginx.conf"), "-e", join(prefix, "logs/error.log")],
+    {
+      stdio: ["ignore", "ignore", "pipe"],
+    },
+  );
+  let stderr = "";
+  child.stderr?.on("data", (c: Buffer) => {
+    stderr += c.toString();
+  });
+  try {
+    await waitHttp(`http://127.0.0.1:${port}/`, 10_000);
+  } catch (err) {
+    await stopChild(child);
+    return `nginx failed to start: ${String(err)} ${stderr}`;
+  }
+  return {
+    name: "nginx",
+    url: `http://127.0.0.1:${port}/`,
+    pid: child.pid ?? 0,
+    stop: () => stopChild(child),
+  };
+}
+
+// ------------------------------------------------------------------------ load clients
+
+interface LoadResult {
+  rps: number;
+  p50ms: number;
+  p99ms: number;
+  errors: number;
+  non2xx: number;
+}
+
+/** Seeded key stream: every request gets a fresh pseudo-random x-user value. */
+function keyStream(seed: number): () => string {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(s ^ (s >>> 15), s | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return `u${((t ^ (t >>> 14)) >>> 0) % 1_000_000}`;
+  };
+}
+
+async function loadAutocannon(
+  url: string,
+  seconds: number,
+  connections: number,
+  seed: number,
+): Promise<LoadResult> {
+  const next = keyStream(seed);
+  const result = await autocannon({
+    url,
+    connections,
+    duration: seconds,
+    requests: [
+      {
+        setupRequest: (req: Record<string, unknown>) => {
+          req.headers = { [KEY_HEADER]: next() };
+          return req;
+        },
+      },
+    ],
+  });
+  return {
+    rps: result.requests.average,
+    p50ms: result.latency.p50,
+    p99ms: result.latency.p99,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+  };
+}
+
+const WRK_SCRIPT = `
+math.randomseed(tonumber(os.getenv("BENCH_SEED") or "1"))
+request = function()
+  return wrk.format(nil, nil, { ["${KEY_HEADER}"] = "u" .. math.random(0, 999999) })
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("BENCH_JSON {\\"requests\\":%d,\\"duration_us\\":%d,\\"p50_us\\":%d,\\"p99_us\\":%d,\\"errors\\":%d,\\"non2xx\\":%d}\\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect + e.read + e.write + e.timeout, e.status))
+end
+`;
+
+async function loadWrk(
+  url: string,
+  seconds: number,
+  connections: number,
+  seed: number,
+  dir: string,
+): Promise<LoadResult> {
+  const script = join(dir, "bench.lua");
+  if (!existsSync(script)) writeFileSync(script, WRK_SCRIPT);
+  const out = await new Promise<string>((resolve, reject) => {
+    const child = spawn("wrk", ["-t1", `-c${connections}`, `-d${seconds}s`, "-s", script, url], {
+      env: { ...process.env, BENCH_SEED: String(seed) },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let text = "";
+    child.stdout.on("data", (c: Buffer) => {
+      text += c.toString();
+    });
+    child.stderr.on("data", (c: Buffer) => {
+      text += c.toString();
+    });
+    child.on("exit", (code) =>
+      code === 0 ? resolve(text) : reject(new Error(`wrk exited ${code}: ${text}`)),
+    );
+  });
+  const m = /BENCH_JSON (\{.*\})/.exec(out);
+  if (m === null) throw new Error(`wrk printed no summary: ${out}`);
+  const j = JSON.parse(m[1]) as Record<string, number>;
+  return {
+    rps: j.requests / (j.duration_us / 1e6),
+    p50ms: j.p50_us / 1000,
+    p99ms: j.p99_us / 1000,
+    errors: j.errors,
+    non2xx: j.non2xx,
+  };
+}
+
+// ------------------------------------------------------------------------ the run
+
+interface RoundSample extends LoadResult {
+  cpuCores: number;
+  rssMb: number;
+}
+
+interface Summary {
+  target: string;
+  rounds: number;
+  rps: number;
+  p50ms: number;
+  p99ms: number;
+  cpuCores: number;
+  rssMb: number;
+  errors: number;
+  non2xx: number;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+async function measure(
+  t: Target,
+  seconds: number,
+  connections: number,
+  seed: number,
+  client: "wrk" | "autocannon",
+  dir: string,
+): Promise<RoundSample> {
+  const cpu0 = cpuSeconds(t.pid);
+  const t0 = process.hrtime.bigint();
+  const r =
+    client === "wrk"
+      ? await loadWrk(t.url, seconds, connections, seed, dir)
+      : await loadAutocannon(t.url, seconds, connections, seed);
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  return { ...r, cpuCores: (cpuSeconds(t.pid) - cpu0) / wall, rssMb: rssBytes(t.pid) / 2 ** 20 };
+}
+
+const USAGE =
+  "usage: npm run bench -- proxy [--duration S] [--rounds N] [--connections C] [--client wrk|autocannon] [--soak S] [--seed N] [--json]";
+
+export async function run(argv: string[]): Promise<number> {
+  let args: { values: Map<string, string>; switches: Set<string> };
+  try {
+    const parsed = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: Object.fromEntries([
+        ...[
+          "duration",
+          "rounds",
+          "connections",
+          "client",
+          "soak",
+          "seed",
+          "role",
+          "port",
+          "upstreams",
+          "count",
+        ].map((n) => [n, { type: "string" as const }]),
+        ["json", { type: "boolean" as const }],
+      ]),
+    });
+    const values = new Map<string, string>();
+    const switches = new Set<string>();
+    for (const [k, v] of Object.entries(parsed.values)) {
+      if (typeof v === "string") values.set(k, v);
+      else if (v === true) switches.add(k);
+    }
+    args = { values, switches };
+  } catch (err) {
+    console.error(`${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
+    return 2;
+  }
+  const role = args.values.get("role");
+  if (role === "upstreams") {
+    await roleUpstreams(Number(args.values.get("count") ?? UPSTREAMS));
+    return 0;
+  }
+  if (role === "bare") {
+    await roleBare(Number(args.values.get("port")), (args.values.get("upstreams") ?? "").split(","));
+    return 0;
+  }
+  const num = (name: string, dflt: number, min: number): number | undefined => {
+    const v = args.values.get(name);
+    if (v === undefined) return dflt;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < min) {
+      console.error(`--${name} expects a number >= ${min}, got "${v}"\n${USAGE}`);
+      return undefined;
+    }
+    return n;
+  };
+  const seconds = num("duration", 5, 1);
+  const rounds = num("rounds", 3, 1);
+  const connections = num("connections", 50, 1);
+  const soak = num("soak", 0, 0);
+  const seed = num("seed", 1, 0);
+  if (
+    seconds === undefined ||
+    rounds === undefined ||
+    connections === undefined ||
+    soak === undefined ||
+    seed === undefined
+  )
+    return 2;
+  const clientFlag = args.values.get("client");
+  if (clientFlag !== undefined && clientFlag !== "wrk" && clientFlag !== "autocannon") {
+    console.error(`--client expects wrk or autocannon\n${USAGE}`);
+    return 2;
+  }
+  const client = (clientFlag ?? (hasCommand("wrk") ? "wrk" : "autocannon")) as "wrk" | "autocannon";
+  if (client === "wrk" && !hasCommand("wrk")) {
+    console.error("wrk is not installed (apt-get install -y wrk); use --client autocannon");
+    return 2;
+  }
+  const json = args.switches.has("json");
+  const say = (s: string): void => {
+    if (!json) console.log(s);
+  };
+
+  const dir = mkdtempSync(join(tmpdir(), "shardgate-bench-"));
+  const children: Array<() => Promise<void>> = [];
+  try {
+    const ups = await spawnWithLine(childArgv(["--role", "upstreams", "--count", String(UPSTREAMS)]));
+    children.push(() => stopChild(ups.child));
+    const upstreams = ups.line.upstreams as string[];
+    const targets: Target[] = [];
+    const bare = await startBare(upstreams);
+    children.push(bare.stop);
+    targets.push(bare);
+    const sg = await startShardgate(upstreams, dir);
+    children.push(sg.stop);
+    targets.push(sg);
+    const ngx = await startNginx(upstreams, dir);
+    let nginxSkipped: string | undefined;
+    if (typeof ngx === "string") nginxSkipped = ngx;
+    else {
+      children.push(ngx.stop);
+      targets.push(ngx);
+    }
+    say(
+      `client ${client}, ${connections} connections, ${rounds} rounds x ${seconds}s per target, ${UPSTREAMS} echo upstreams, seed ${seed}`,
+    );
+    if (nginxSkipped !== undefined) say(`nginx skipped: ${nginxSkipped}`);
+
+    // Warm-up: JIT, keep-alive pools and lazily created metric series, excluded from results.
+    for (const t of targets) await measure(t, Math.min(2, seconds), connections, seed + 999, client, dir);
+
+    const samples = new Map<string, RoundSample[]>(targets.map((t) => [t.name, []]));
+    for (let r = 0; r < rounds; r++) {
+      for (const t of targets) {
+        const s = await measure(t, seconds, connections, seed + r, client, dir);
+        samples.get(t.name)?.push(s);
+        say(
+          `  round ${r + 1} ${t.name.padEnd(9)} ${s.rps.toFixed(0).padStart(7)} req/s  p50 ${s.p50ms.toFixed(2)} ms  p99 ${s.p99ms.toFixed(2)} ms  cpu ${s.cpuCores.toFixed(2)}  rss ${s.rssMb.toFixed(0)} MB${s.errors + s.non2xx > 0 ? `  errors ${s.errors} non2xx ${s.non2xx}` : ""}`,
+        );
+      }
+    }
+    const summaries: Summary[] = targets.map((t) => {
+      const ss = samples.get(t.name) ?? [];
+      return {
+        target: t.name,
+        rounds: ss.length,
+        rps: median(ss.map((s) => s.rps)),
+        p50ms: median(ss.map((s) => s.p50ms)),
+        p99ms: median(ss.map((s) => s.p99ms)),
+        cpuCores: median(ss.map((s) => s.cpuCores)),
+        rssMb: Math.max(...ss.map((s) => s.rssMb)),
+        errors: ss.reduce((a, s) => a + s.errors, 0),
+        non2xx: ss.reduce((a, s) => a + s.non2xx, 0),
+      };
+    });
+    const by = (n: string) => summaries.find((s) => s.target === n);
+    const b = by("bare");
+    const s = by("shardgate");
+    const n = by("nginx");
+    const ratios = {
+      rpsVsBare: s !== undefined && b !== undefined ? s.rps / b.rps : null,
+      p99VsBare: s !== undefined && b !== undefined ? s.p99ms / b.p99ms : null,
+      rpsVsNginx: s !== undefined && n !== undefined ? s.rps / n.rps : null,
+      p99VsNginx: s !== undefined && n !== undefined ? s.p99ms / n.p99ms : null,
+    };
+
+    let soakResult: {
+      seconds: number;
+      rssStartMb: number;
+      rssEndMb: number;
+      growth: number;
+      rps: number;
+    } | null = null;
+    if (soak > 0) {
+      say(`soak: shardgate under full load for ${soak}s ...`);
+      // RSS is sampled after a short loaded warm-up so the baseline includes steady-state buffers.
+      await measure(sg, Math.min(5, soak), connections, seed + 5000, client, dir);
+      const start = rssBytes(sg.pid);
+      const r = await measure(sg, soak, connections, seed + 5001, client, dir);
+      const end = rssBytes(sg.pid);
+      soakResult = {
+        seconds: soak,
+        rssStartMb: start / 2 ** 20,
+        rssEndMb: end / 2 ** 20,
+        growth: end / start - 1,
+        rps: r.rps,
+      };
+    }
+
+    const report = {
+      client,
+      connections,
+      seconds,
+      rounds,
+      seed,
+      nginxSkipped: nginxSkipped ?? null,
+      results: summaries,
+      ratios,
+      targets: { rpsVsBare: ">= 0.9", p99VsBare: "<= 1.2", soakRssGrowth: "< 0.10" },
+      soak: soakResult,
+    };
+    if (json) {
+      console.log(JSON.stringify(report));
+      return 0;
+    }
+    console.log("\nmedian of rounds:");
+    console.log("  target       req/s   p50 ms   p99 ms   cpu(cores)  max rss MB  errors");
+    for (const x of summaries) {
+      console.log(
+        `  ${x.target.padEnd(10)} ${x.rps.toFixed(0).padStart(7)} ${x.p50ms.toFixed(2).padStart(8)} ${x.p99ms.toFixed(2).padStart(8)} ${x.cpuCores.toFixed(2).padStart(11)} ${x.rssMb.toFixed(0).padStart(11)}  ${x.errors + x.non2xx}`,
+      );
+    }
+    const f = (v: number | null) => (v === null ? "n/a" : `${v.toFixed(2)}x`);
+    console.log(
+      `\nshardgate/bare:  throughput ${f(ratios.rpsVsBare)} (target >= 0.90x), p99 ${f(ratios.p99VsBare)} (target <= 1.20x)`,
+    );
+    console.log(
+      `shardgate/nginx: throughput ${f(ratios.rpsVsNginx)}, p99 ${f(ratios.p99VsNginx)}${n === undefined ? " (nginx not measured)" : ""}`,
+    );
+    if (soakResult !== null) {
+      console.log(
+        `soak ${soakResult.seconds}s: rss ${soakResult.rssStartMb.toFixed(1)} -> ${soakResult.rssEndMb.toFixed(1)} MB (${(soakResult.growth * 100).toFixed(1)}%, target < 10%), ${soakResult.rps.toFixed(0)} req/s`,
+      );
+    }
+    return 0;
+  } finally {
+    for (const stop of children.reverse()) await stop().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// Entry point for the child roles (`node proxy-bench.js --role ...`); bench/run.ts imports run().
+if (process.argv[1] !== undefined && fileURLToPath(new URL(`file://${process.argv[1]}`)) === THIS_FILE) {
+  run(process.argv.slice(2)).then(
+    (code) => {
+      if (code !== 0) process.exit(code);
+    },
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}

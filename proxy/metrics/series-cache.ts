@@ -1,0 +1,180 @@
+// Labelled metric children cached per pool and per member, so the request path increments a
+// child it already holds (two Map lookups) instead of building a label object per request.
+// The cache also remembers every series it created for a member, which is how a member that
+// leaves on reload has all of its series removed (prom-client can only remove exact label sets).
+
+import type { Counter, Gauge, Histogram } from "prom-client";
+import { CODE_CLASSES, NO_MEMBER, type ShardgateMetrics } from "./registry.js";
+
+type CounterChild = ReturnType<Counter<string>["labels"]>;
+type GaugeChild = ReturnType<Gauge<string>["labels"]>;
+type HistogramChild = ReturnType<Histogram<string>["labels"]>;
+
+/** Label value for a request that matched no route / pool. */
+export const NO_ROUTE = "none";
+/** Member label for requests served by a member that has since left the pool (finished after a reload). */
+export const REMOVED_MEMBER = "removed";
+
+export class MemberSeries {
+  /** route label -> one counter child per code class (index = codeClassIndex). */
+  private readonly byRoute = new Map<string, CounterChild[]>();
+  private readonly errorsByKind = new Map<string, CounterChild>();
+  private readonly transitionsTo = new Map<string, CounterChild>();
+  private connectErrorsChild: CounterChild | undefined;
+  private healthyChild: GaugeChild | undefined;
+  private drainingChild: GaugeChild | undefined;
+
+  constructor(
+    private readonly m: ShardgateMetrics,
+    readonly pool: string,
+    readonly member: string,
+  ) {}
+
+  requests(route: string): CounterChild[] {
+    let children = this.byRoute.get(route);
+    if (children === undefined) {
+      children = CODE_CLASSES.map((code_class) =>
+        this.m.requests.labels({ route, pool: this.pool, member: this.member, code_class }),
+      );
+      this.byRoute.set(route, children);
+    }
+    return children;
+  }
+
+  connectErrors(): CounterChild {
+    this.connectErrorsChild ??= this.m.connectErrors.labels({ pool: this.pool, member: this.member });
+    return this.connectErrorsChild;
+  }
+
+  upstreamErrors(kind: string): CounterChild {
+    let c = this.errorsByKind.get(kind);
+    if (c === undefined) {
+      c = this.m.upstreamErrors.labels({ pool: this.pool, member: this.member, kind });
+      this.errorsByKind.set(kind, c);
+    }
+    return c;
+  }
+
+  healthTransitions(to: string): CounterChild {
+    let c = this.transitionsTo.get(to);
+    if (c === undefined) {
+      c = this.m.healthTransitions.labels({ pool: this.pool, member: this.member, to });
+      this.transitionsTo.set(to, c);
+    }
+    return c;
+  }
+
+  setFlags(healthy: boolean, draining: boolean): void {
+    this.healthyChild ??= this.m.memberHealthy.labels({ pool: this.pool, member: this.member });
+    this.drainingChild ??= this.m.memberDraining.labels({ pool: this.pool, member: this.member });
+    this.healthyChild.set(healthy ? 1 : 0);
+    this.drainingChild.set(draining ? 1 : 0);
+  }
+
+  /** Removes every series this member ever had, from every metric. */
+  remove(): void {
+    const { pool, member } = this;
+    for (const route of this.byRoute.keys()) {
+      for (const code_class of CODE_CLASSES) this.m.requests.remove({ route, pool, member, code_class });
+    }
+    for (const kind of this.errorsByKind.keys()) this.m.upstreamErrors.remove({ pool, member, kind });
+    for (const to of this.transitionsTo.keys()) this.m.healthTransitions.remove({ pool, member, to });
+    if (this.connectErrorsChild !== undefined) this.m.connectErrors.remove({ pool, member });
+    if (this.healthyChild !== undefined) this.m.memberHealthy.remove({ pool, member });
+    if (this.drainingChild !== undefined) this.m.memberDraining.remove({ pool, member });
+    this.byRoute.clear();
+    this.errorsByKind.clear();
+    this.transitionsTo.clear();
+    this.connectErrorsChild = this.healthyChild = this.drainingChild = undefined;
+  }
+}
+
+export class PoolSeries {
+  readonly members = new Map<string, MemberSeries>();
+  readonly duration: HistogramChild;
+  readonly inFlight: GaugeChild;
+  readonly retries: CounterChild;
+  /** Requests that reached no member (no member available, key rejected, ...). */
+  readonly none: MemberSeries;
+  /** Requests that finished on a member that left the pool meanwhile. */
+  readonly removed: MemberSeries;
+
+  constructor(
+    private readonly m: ShardgateMetrics,
+    readonly pool: string,
+  ) {
+    this.duration = m.duration.labels({ pool });
+    this.inFlight = m.inFlight.labels({ pool });
+    this.retries = m.retries.labels({ pool });
+    this.none = new MemberSeries(m, pool, NO_MEMBER);
+    this.removed = new MemberSeries(m, pool, REMOVED_MEMBER);
+  }
+
+  /** The series of a current member; the "removed" bucket for one no longer in the pool. */
+  member(id: string): MemberSeries {
+    if (id === "") return this.none;
+    return this.members.get(id) ?? this.removed;
+  }
+
+  remove(): void {
+    for (const s of this.members.values()) s.remove();
+    this.members.clear();
+    this.none.remove();
+    this.removed.remove();
+    const pool = this.pool;
+    this.m.duration.remove({ pool });
+    this.m.inFlight.remove({ pool });
+    this.m.retries.remove({ pool });
+    this.m.ringPoints.remove({ pool });
+    this.m.ringMemberPointsMin.remove({ pool });
+    this.m.ringMemberPointsMax.remove({ pool });
+  }
+}
+
+/**
+ * All pools' series. Membership is driven by the applied state (`syncMembers`), never by what
+ * the request path reports, so a late request from an old snapshot cannot resurrect a series.
+ */
+export class SeriesCache {
+  private readonly pools = new Map<string, PoolSeries>();
+  /** For requests that matched no route: pool label "none". */
+  readonly unrouted: PoolSeries;
+
+  constructor(readonly metrics: ShardgateMetrics) {
+    this.unrouted = new PoolSeries(metrics, NO_ROUTE);
+  }
+
+  pool(name: string): PoolSeries {
+    if (name === "") return this.unrouted;
+    return this.pools.get(name) ?? this.unrouted;
+  }
+
+  /** Makes the pool's member set exactly `ids`: adds series holders, removes leavers' series. */
+  syncMembers(pool: string, ids: readonly string[]): void {
+    let ps = this.pools.get(pool);
+    if (ps === undefined) {
+      ps = new PoolSeries(this.metrics, pool);
+      this.pools.set(pool, ps);
+    }
+    const keep = new Set(ids);
+    for (const [id, s] of ps.members) {
+      if (!keep.has(id)) {
+        s.remove();
+        ps.members.delete(id);
+      }
+    }
+    for (const id of ids)
+      if (!ps.members.has(id)) ps.members.set(id, new MemberSeries(this.metrics, pool, id));
+  }
+
+  removePool(pool: string): void {
+    const ps = this.pools.get(pool);
+    if (ps === undefined) return;
+    ps.remove();
+    this.pools.delete(pool);
+  }
+
+  poolNames(): IterableIterator<string> {
+    return this.pools.keys();
+  }
+}
