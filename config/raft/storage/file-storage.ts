@@ -1,0 +1,491 @@
+// The durable Raft log: WAL segments + snapshot files in one directory, with the whole
+// uncompacted log mirrored in memory so the core's synchronous reads never touch the disk.
+// Writes go to the page cache immediately (append, setHardState); sync() is the group commit
+// that makes everything written so far durable with one fdatasync per dirty file.
+import { crc32c } from "@node-rs/crc32";
+import type { ConfState, Entry, HardState, Snapshot } from "../types.js";
+import { EMPTY_HARD_STATE } from "../types.js";
+import { StorageCorruptError, StorageError } from "./errors.js";
+import { frameRecord, RECORD_HEADER_BYTES } from "./record.js";
+import { readSnapshotFile, sortedSnapshotFiles, writeSnapshotFile } from "./snapshot-files.js";
+import { nodeStorageFs, type StorageFs } from "./storage-fs.js";
+import { encodeHardState, entryRecordSize, writeEntryPayload } from "./wal-codec.js";
+import { replaySegments, type SegmentInfo, segmentFileName } from "./wal-recovery.js";
+
+export interface FileStorageOptions {
+  /** fdatasync on sync() and fsync of the directory; default true. Turn off only in tests. */
+  fsync?: boolean;
+  /** Roll to a new segment once the active one reaches this size; default 64 MiB. */
+  segmentBytes?: number;
+  /** Records larger than this are treated as corrupt on recovery; default 256 MiB. */
+  maxRecordBytes?: number;
+  /** Snapshot files kept (newest first); default 2. */
+  keepSnapshots?: number;
+  fs?: StorageFs;
+  /** Called for recoverable findings on open (torn tail cut, temp files removed). */
+  onWarning?: (message: string) => void;
+}
+
+export interface InitialState {
+  hardState: HardState;
+  confState: ConfState;
+}
+
+const EMPTY_CONF: ConfState = { voters: [], learners: [] };
+
+export class FileStorage {
+  readonly dir: string;
+  /** Warnings produced while opening (also passed to onWarning). */
+  readonly warnings: string[] = [];
+  private readonly fs: StorageFs;
+  private readonly durable: boolean;
+  private readonly segmentBytes: number;
+  private readonly keepSnapshots: number;
+  private readonly onWarning: (message: string) => void;
+
+  private snap: Snapshot;
+  /** Index/term of the entry just before `ents[0]` (the snapshot's, or the compaction point's). */
+  private baseIndex: number;
+  private baseTerm: number;
+  private ents: Entry[];
+  private entSeq: number[];
+  private entOff: number[];
+  private hs: HardState;
+
+  private segments: SegmentInfo[];
+  private activeFd = -1;
+  private readonly dirtyFds = new Set<number>();
+  private retiringFds: number[] = [];
+  private dirDirty = false;
+  private flushing: Promise<void> | null = null;
+  private queued: Promise<void> | null = null;
+  private failed: Error | null = null;
+  private closed = false;
+
+  private constructor(dir: string, opts: FileStorageOptions) {
+    this.dir = dir;
+    this.fs = opts.fs ?? nodeStorageFs;
+    this.durable = opts.fsync ?? true;
+    this.segmentBytes = opts.segmentBytes ?? 64 * 1024 * 1024;
+    this.keepSnapshots = Math.max(1, opts.keepSnapshots ?? 2);
+    this.onWarning = opts.onWarning ?? (() => {});
+    this.snap = { meta: { index: 0, term: 0, conf: EMPTY_CONF }, data: new Uint8Array(0) };
+    this.baseIndex = 0;
+    this.baseTerm = 0;
+    this.ents = [];
+    this.entSeq = [];
+    this.entOff = [];
+    this.hs = EMPTY_HARD_STATE;
+    this.segments = [];
+  }
+
+  /** Opens (creating if needed) the store in `dir` and recovers it; see wal-recovery.ts. */
+  static async open(dir: string, opts: FileStorageOptions = {}): Promise<FileStorage> {
+    const s = new FileStorage(dir, opts);
+    await s.recover(opts.maxRecordBytes ?? 256 * 1024 * 1024);
+    return s;
+  }
+
+  private warn(message: string): void {
+    this.warnings.push(message);
+    this.onWarning(message);
+  }
+
+  private async recover(maxRecordBytes: number): Promise<void> {
+    const fs = this.fs;
+    fs.mkdirp(this.dir);
+    let names = fs.readdir(this.dir);
+    for (const n of names) {
+      if (n.endsWith(".tmp")) {
+        fs.unlink(`${this.dir}/${n}`);
+        this.warn(`removed leftover temp file ${n} (an interrupted snapshot write)`);
+      }
+    }
+    names = names.filter((n) => !n.endsWith(".tmp"));
+    const snaps = sortedSnapshotFiles(names);
+    if (snaps.length > 0) {
+      this.snap = readSnapshotFile(fs, this.dir, snaps[0]);
+      for (const old of snaps.slice(this.keepSnapshots)) fs.unlink(`${this.dir}/${old}`);
+    }
+    const r = replaySegments(
+      names,
+      (n) => fs.readFile(`${this.dir}/${n}`),
+      this.snap.meta.index,
+      this.snap.meta.term,
+      maxRecordBytes,
+    );
+    this.baseIndex = this.snap.meta.index;
+    this.baseTerm = this.snap.meta.term;
+    this.ents = r.entries;
+    this.entSeq = r.entSeq;
+    this.entOff = r.entOff;
+    this.hs = r.hardState ?? EMPTY_HARD_STATE;
+    this.segments = r.segments;
+    if (this.hs.commit > this.lastIndex()) {
+      const last = this.segments[this.segments.length - 1];
+      throw new StorageCorruptError(
+        last?.name ?? this.dir,
+        last?.size ?? 0,
+        `hard state commit ${this.hs.commit} is beyond the last index ${this.lastIndex()} (log lost)`,
+      );
+    }
+    const tail = this.segments[this.segments.length - 1];
+    if (tail === undefined) {
+      this.startSegment(this.baseIndex + 1);
+    } else {
+      this.activeFd = fs.openWrite(`${this.dir}/${tail.name}`);
+      if (r.tornTail !== null) {
+        fs.ftruncate(this.activeFd, r.tornTail.offset);
+        this.dirtyFds.add(this.activeFd);
+        this.warn(
+          `truncated torn record at the tail of ${r.tornTail.name} at byte offset ${r.tornTail.offset} (${r.tornTail.reason})`,
+        );
+      }
+    }
+    await this.sync();
+  }
+
+  // ---- read side (what the core's RaftStorage reads) ----
+
+  initialState(): InitialState {
+    return { hardState: this.hs, confState: this.snap.meta.conf };
+  }
+
+  firstIndex(): number {
+    return this.baseIndex + 1;
+  }
+
+  lastIndex(): number {
+    return this.baseIndex + this.ents.length;
+  }
+
+  /** Term of entry `i`; the entry just before firstIndex() is known too (snapshot/compaction point). */
+  term(i: number): number {
+    if (i === this.baseIndex) return this.baseTerm;
+    if (i < this.baseIndex)
+      throw new StorageError(
+        "STORAGE_COMPACTED",
+        `term(${i}): compacted (first index ${this.baseIndex + 1})`,
+      );
+    if (i > this.lastIndex())
+      throw new StorageError("STORAGE_UNAVAILABLE", `term(${i}): beyond last index ${this.lastIndex()}`);
+    return this.ents[i - this.baseIndex - 1].term;
+  }
+
+  /** Entries [lo, hi), at most `maxBytes` of data (but always at least one entry). */
+  entries(lo: number, hi: number, maxBytes = Number.POSITIVE_INFINITY): Entry[] {
+    if (lo <= this.baseIndex)
+      throw new StorageError(
+        "STORAGE_COMPACTED",
+        `entries(${lo}): compacted (first index ${this.baseIndex + 1})`,
+      );
+    if (hi > this.lastIndex() + 1)
+      throw new StorageError(
+        "STORAGE_UNAVAILABLE",
+        `entries(${lo}, ${hi}): beyond last index ${this.lastIndex()}`,
+      );
+    if (lo > hi) throw new StorageError("STORAGE_BAD_ARGUMENT", `entries(${lo}, ${hi}): lo > hi`);
+    const start = lo - this.baseIndex - 1;
+    let end = hi - this.baseIndex - 1;
+    if (maxBytes !== Number.POSITIVE_INFINITY) {
+      let size = 0;
+      for (let k = start; k < end; k++) {
+        size += this.ents[k].data.length;
+        if (size > maxBytes && k > start) {
+          end = k;
+          break;
+        }
+      }
+    }
+    return this.ents.slice(start, end);
+  }
+
+  snapshot(): Snapshot {
+    return this.snap;
+  }
+
+  hardState(): HardState {
+    return this.hs;
+  }
+
+  // ---- write side ----
+
+  private check(): void {
+    if (this.closed) throw new StorageError("STORAGE_CLOSED", "storage is closed");
+    if (this.failed) throw this.failed;
+  }
+
+  private activeSegment(): SegmentInfo {
+    return this.segments[this.segments.length - 1];
+  }
+
+  private startSegment(firstIndex: number): void {
+    const prev = this.segments[this.segments.length - 1];
+    const seq = prev === undefined ? 1 : prev.seq + 1;
+    const name = segmentFileName(seq, firstIndex);
+    if (this.activeFd >= 0) this.retiringFds.push(this.activeFd);
+    this.activeFd = this.fs.openWrite(`${this.dir}/${name}`);
+    this.fs.ftruncate(this.activeFd, 0);
+    this.segments.push({ seq, firstIndex, name, size: 0 });
+    this.dirDirty = true;
+    // Every segment opens with the current hard state, so dropping older segments never
+    // loses the latest one.
+    this.writeRaw(frameRecord(encodeHardState(this.hs)));
+  }
+
+  private writeRaw(buf: Buffer): number {
+    const seg = this.activeSegment();
+    const at = seg.size;
+    this.fs.write(this.activeFd, buf, at);
+    seg.size += buf.length;
+    this.dirtyFds.add(this.activeFd);
+    return at;
+  }
+
+  /**
+   * Appends entries (contiguous, ascending). An entry at an index the log already holds
+   * discards the log from that index on (conflict truncation); entries at or below the
+   * compaction point are ignored. Durable after the next sync().
+   */
+  append(entries: readonly Entry[]): void {
+    this.check();
+    if (entries.length === 0) return;
+    let from = 0;
+    while (from < entries.length && entries[from].index <= this.baseIndex) from++;
+    if (from === entries.length) return;
+    for (let k = from + 1; k < entries.length; k++) {
+      if (entries[k].index !== entries[k - 1].index + 1) {
+        throw new StorageError(
+          "STORAGE_BAD_ARGUMENT",
+          `append: entries not contiguous at index ${entries[k].index}`,
+        );
+      }
+    }
+    const first = entries[from].index;
+    if (first > this.lastIndex() + 1) {
+      throw new StorageError(
+        "STORAGE_BAD_ARGUMENT",
+        `append: index ${first} leaves a gap after last index ${this.lastIndex()}`,
+      );
+    }
+    if (first <= this.lastIndex()) this.truncateFrom(first);
+    if (this.activeSegment().size >= this.segmentBytes) this.startSegment(first);
+
+    let bytes = 0;
+    for (let k = from; k < entries.length; k++) bytes += RECORD_HEADER_BYTES + entryRecordSize(entries[k]);
+    const buf = Buffer.allocUnsafe(bytes);
+    const seg = this.activeSegment();
+    let at = 0;
+    for (let k = from; k < entries.length; k++) {
+      const e = entries[k];
+      const payloadAt = at + RECORD_HEADER_BYTES;
+      const end = writeEntryPayload(buf, payloadAt, e);
+      writeRecordInPlace(buf, at, end);
+      this.ents.push(e);
+      this.entSeq.push(seg.seq);
+      this.entOff.push(seg.size + at);
+      at = end;
+    }
+    this.writeRaw(buf);
+  }
+
+  /** Drops entries >= index from memory and disk, then rewrites the current hard state. */
+  private truncateFrom(index: number): void {
+    const k = index - this.baseIndex - 1;
+    const seq = this.entSeq[k];
+    const off = this.entOff[k];
+    this.ents.length = k;
+    this.entSeq.length = k;
+    this.entOff.length = k;
+    if (seq !== this.activeSegment().seq) {
+      // The conflict reaches into an older segment: delete the newer ones before anything new
+      // is written, durably, so a crash cannot resurrect them behind the new entries.
+      this.dirtyFds.delete(this.activeFd);
+      this.fs.close(this.activeFd);
+      this.activeFd = -1;
+      while (this.activeSegment().seq !== seq) {
+        const dead = this.segments.pop() as SegmentInfo;
+        this.fs.unlink(`${this.dir}/${dead.name}`);
+      }
+      this.fs.fsyncDirSync(this.dir, this.durable);
+      this.activeFd = this.fs.openWrite(`${this.dir}/${this.activeSegment().name}`);
+    }
+    this.fs.ftruncate(this.activeFd, off);
+    this.activeSegment().size = off;
+    this.dirtyFds.add(this.activeFd);
+    // The newest hard-state record may have been behind the cut.
+    this.writeRaw(frameRecord(encodeHardState(this.hs)));
+  }
+
+  setHardState(hs: HardState): void {
+    this.check();
+    if (hs.term === this.hs.term && hs.vote === this.hs.vote && hs.commit === this.hs.commit) return;
+    this.hs = { term: hs.term, vote: hs.vote, commit: hs.commit };
+    if (this.activeSegment().size >= this.segmentBytes) this.startSegment(this.lastIndex() + 1);
+    else this.writeRaw(frameRecord(encodeHardState(this.hs)));
+  }
+
+  /**
+   * Group commit: makes every write issued so far durable. Concurrent callers share flushes:
+   * while one flush runs, all later callers wait for a single follow-up flush.
+   */
+  sync(): Promise<void> {
+    if (this.failed) return Promise.reject(this.failed);
+    if (this.flushing !== null) {
+      // `flushing` settles only after it has cleared itself, so the follow-up starts fresh.
+      if (this.queued === null) {
+        const next = () => {
+          this.queued = null;
+          return this.sync();
+        };
+        this.queued = this.flushing.then(next, next);
+      }
+      return this.queued;
+    }
+    if (this.dirtyFds.size === 0 && !this.dirDirty && this.retiringFds.length === 0) return Promise.resolve();
+    const p = this.flush();
+    const clear = () => {
+      this.flushing = null;
+    };
+    this.flushing = p.then(clear, clear);
+    return p;
+  }
+
+  private async flush(): Promise<void> {
+    const fds = [...this.dirtyFds];
+    this.dirtyFds.clear();
+    const retiring = this.retiringFds;
+    this.retiringFds = [];
+    const dir = this.dirDirty;
+    this.dirDirty = false;
+    try {
+      if (this.durable) {
+        if (dir) await this.fs.fsyncDir(this.dir);
+        await Promise.all(fds.map((fd) => this.fs.fdatasync(fd)));
+      }
+      for (const fd of retiring) this.fs.close(fd);
+    } catch (err) {
+      // After a failed fsync the page cache state is unknown: refuse all further writes.
+      this.failed = new StorageError(
+        "STORAGE_UNAVAILABLE",
+        `fsync failed, storage is unusable: ${String(err)}`,
+      );
+      throw this.failed;
+    }
+  }
+
+  /**
+   * Persists a snapshot the local state machine took at `snap.meta.index` (<= lastIndex).
+   * The log is untouched; call compact() afterwards to drop what the snapshot covers.
+   */
+  async saveSnapshot(snap: Snapshot): Promise<void> {
+    this.check();
+    if (snap.meta.index <= this.snap.meta.index) return;
+    if (snap.meta.index > this.lastIndex()) {
+      throw new StorageError(
+        "STORAGE_BAD_ARGUMENT",
+        `saveSnapshot: index ${snap.meta.index} beyond last index ${this.lastIndex()}`,
+      );
+    }
+    await writeSnapshotFile(this.fs, this.dir, snap, this.durable);
+    this.snap = snap;
+    this.pruneSnapshots();
+  }
+
+  /**
+   * Installs a snapshot received from the leader: it replaces the whole log. Durable on return.
+   */
+  async applySnapshot(snap: Snapshot): Promise<void> {
+    this.check();
+    if (snap.meta.index <= this.snap.meta.index) {
+      throw new StorageError(
+        "STORAGE_BAD_ARGUMENT",
+        `applySnapshot: index ${snap.meta.index} is not newer than ${this.snap.meta.index}`,
+      );
+    }
+    await this.sync();
+    await writeSnapshotFile(this.fs, this.dir, snap, this.durable);
+    this.snap = snap;
+    this.baseIndex = snap.meta.index;
+    this.baseTerm = snap.meta.term;
+    this.ents = [];
+    this.entSeq = [];
+    this.entOff = [];
+    if (this.hs.commit < snap.meta.index) this.hs = { ...this.hs, commit: snap.meta.index };
+    const old = this.segments.slice();
+    this.startSegment(snap.meta.index + 1);
+    await this.sync();
+    for (const seg of old) this.fs.unlink(`${this.dir}/${seg.name}`);
+    this.segments = this.segments.slice(old.length);
+    this.dirDirty = true;
+    await this.sync();
+    this.pruneSnapshots();
+  }
+
+  /**
+   * Drops entries up to `index` (which must be covered by the saved snapshot) from memory and
+   * deletes whole segments that hold nothing newer.
+   */
+  async compact(index: number): Promise<void> {
+    this.check();
+    if (index <= this.baseIndex) return;
+    if (index > this.snap.meta.index) {
+      throw new StorageError(
+        "STORAGE_BAD_ARGUMENT",
+        `compact(${index}): beyond the saved snapshot index ${this.snap.meta.index}`,
+      );
+    }
+    if (index > this.lastIndex()) {
+      throw new StorageError(
+        "STORAGE_BAD_ARGUMENT",
+        `compact(${index}): beyond last index ${this.lastIndex()}`,
+      );
+    }
+    const k = index - this.baseIndex;
+    this.baseTerm = this.ents[k - 1].term;
+    this.baseIndex = index;
+    this.ents = this.ents.slice(k);
+    this.entSeq = this.entSeq.slice(k);
+    this.entOff = this.entOff.slice(k);
+    // Segments strictly before the one holding the first kept entry hold only compacted entries.
+    const keepFrom = this.ents.length > 0 ? this.entSeq[0] : this.activeSegment().seq;
+    let dropped = 0;
+    while (this.segments.length > 1 && this.segments[0].seq < keepFrom) {
+      const seg = this.segments.shift() as SegmentInfo;
+      this.fs.unlink(`${this.dir}/${seg.name}`);
+      dropped++;
+    }
+    if (dropped > 0) {
+      this.dirDirty = true;
+      await this.sync();
+    }
+  }
+
+  private pruneSnapshots(): void {
+    const snaps = sortedSnapshotFiles(this.fs.readdir(this.dir));
+    for (const old of snaps.slice(this.keepSnapshots)) this.fs.unlink(`${this.dir}/${old}`);
+  }
+
+  /** Segment file names, oldest first (for tests and diagnostics). */
+  segmentNames(): string[] {
+    return this.segments.map((s) => s.name);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    try {
+      if (!this.failed) await this.sync();
+    } finally {
+      this.closed = true;
+      for (const fd of this.retiringFds) this.fs.close(fd);
+      this.retiringFds = [];
+      if (this.activeFd >= 0) this.fs.close(this.activeFd);
+      this.activeFd = -1;
+    }
+  }
+}
+
+function writeRecordInPlace(buf: Buffer, at: number, end: number): void {
+  buf.writeUInt32LE(end - at - RECORD_HEADER_BYTES, at);
+  buf.writeUInt32LE(crc32c(buf.subarray(at + RECORD_HEADER_BYTES, end)), at + 4);
+}

@@ -1,0 +1,99 @@
+// Snapshot files: `snap-<index>-<term>.snap`, one CRC-framed record holding
+//   u8 3 | u48le index | u48le term | u32le confJsonLength | conf JSON | state-machine data.
+// Written atomically (temp file, fdatasync, rename, fsync the directory) so a crash leaves
+// either the old snapshot or the new one, never half of one; leftover temp files are removed.
+import type { ConfState, Snapshot } from "../types.js";
+import { StorageCorruptError } from "./errors.js";
+import { checkRecord, frameRecord } from "./record.js";
+import type { StorageFs } from "./storage-fs.js";
+
+const KIND_SNAPSHOT = 3;
+const FIXED = 17;
+const NAME = /^snap-(\d{16})-(\d{16})\.snap$/;
+
+export function snapshotFileName(index: number, term: number): string {
+  return `snap-${String(index).padStart(16, "0")}-${String(term).padStart(16, "0")}.snap`;
+}
+
+export function isSnapshotFile(name: string): boolean {
+  return NAME.test(name);
+}
+
+/** Snapshot file names in `names`, newest (highest index) first. */
+export function sortedSnapshotFiles(names: readonly string[]): string[] {
+  return names.filter(isSnapshotFile).sort((a, b) => (a < b ? 1 : a > b ? -1 : 0));
+}
+
+export function encodeSnapshot(snap: Snapshot): Buffer {
+  const conf = Buffer.from(
+    JSON.stringify({ voters: snap.meta.conf.voters, learners: snap.meta.conf.learners }),
+  );
+  const payload = Buffer.allocUnsafe(FIXED + conf.length + snap.data.length);
+  payload[0] = KIND_SNAPSHOT;
+  payload.writeUIntLE(snap.meta.index, 1, 6);
+  payload.writeUIntLE(snap.meta.term, 7, 6);
+  payload.writeUInt32LE(conf.length, 13);
+  conf.copy(payload, FIXED);
+  payload.set(snap.data, FIXED + conf.length);
+  return frameRecord(payload);
+}
+
+function isStringArray(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((x) => typeof x === "string");
+}
+
+export function decodeSnapshot(buf: Buffer, file: string): Snapshot {
+  const r = checkRecord(buf, 0, buf.length);
+  if (!r.ok) throw new StorageCorruptError(file, 0, r.reason);
+  if (r.end !== buf.length)
+    throw new StorageCorruptError(file, r.end, "trailing bytes after snapshot record");
+  const p = buf.subarray(r.payloadStart, r.end);
+  if (p.length < FIXED || p[0] !== KIND_SNAPSHOT)
+    throw new StorageCorruptError(file, 8, "not a snapshot record");
+  const confLen = p.readUInt32LE(13);
+  if (FIXED + confLen > p.length) throw new StorageCorruptError(file, 8 + 13, "conf length out of range");
+  let conf: ConfState;
+  try {
+    const parsed = JSON.parse(p.toString("utf8", FIXED, FIXED + confLen)) as {
+      voters?: unknown;
+      learners?: unknown;
+    };
+    if (!isStringArray(parsed.voters) || !isStringArray(parsed.learners)) throw new Error("bad shape");
+    conf = { voters: parsed.voters, learners: parsed.learners };
+  } catch {
+    throw new StorageCorruptError(
+      file,
+      8 + FIXED,
+      "conf state is not {voters: string[], learners: string[]}",
+    );
+  }
+  const data = new Uint8Array(p.length - FIXED - confLen);
+  data.set(p.subarray(FIXED + confLen));
+  return { meta: { index: p.readUIntLE(1, 6), term: p.readUIntLE(7, 6), conf }, data };
+}
+
+export function readSnapshotFile(fs: StorageFs, dir: string, name: string): Snapshot {
+  return decodeSnapshot(fs.readFile(`${dir}/${name}`), name);
+}
+
+/** Writes `snap` atomically into `dir`; returns the file name. */
+export async function writeSnapshotFile(
+  fs: StorageFs,
+  dir: string,
+  snap: Snapshot,
+  durable: boolean,
+): Promise<string> {
+  const name = snapshotFileName(snap.meta.index, snap.meta.term);
+  const tmp = `${dir}/${name}.tmp`;
+  const fd = fs.openWrite(tmp);
+  try {
+    fs.ftruncate(fd, 0);
+    fs.write(fd, encodeSnapshot(snap), 0);
+    if (durable) await fs.fdatasync(fd);
+  } finally {
+    fs.close(fd);
+  }
+  fs.rename(tmp, `${dir}/${name}`);
+  if (durable) await fs.fsyncDir(dir);
+  return name;
+}

@@ -1,0 +1,110 @@
+// The file-system operations the log store uses, behind an interface so tests can count
+// fsyncs (and inject failures) without timing anything. Writes are synchronous (they only
+// reach the page cache and are cheap); the durability barriers are asynchronous so the event
+// loop keeps serving the network while the disk flushes.
+import * as fs from "node:fs";
+
+export interface StorageFs {
+  mkdirp(dir: string): void;
+  readdir(dir: string): string[];
+  readFile(path: string): Buffer;
+  /** Opens for appending writes at an explicit position; creates the file if missing. */
+  openWrite(path: string): number;
+  write(fd: number, buf: Buffer, position: number): void;
+  ftruncate(fd: number, length: number): void;
+  close(fd: number): void;
+  unlink(path: string): void;
+  rename(from: string, to: string): void;
+  /** Flushes a file's data (and the metadata needed to read it back). */
+  fdatasync(fd: number): Promise<void>;
+  /** Makes creations, renames and deletions inside `dir` durable. */
+  fsyncDir(dir: string): Promise<void>;
+  /** Blocking variant, used only on the rare path where ordering must hold before returning. */
+  fsyncDirSync(dir: string, durable: boolean): void;
+}
+
+function promisifyFd(op: (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => void, fd: number) {
+  return new Promise<void>((resolve, reject) => {
+    op(fd, (err) => (err ? reject(err) : resolve()));
+  });
+}
+
+export const nodeStorageFs: StorageFs = {
+  mkdirp(dir) {
+    fs.mkdirSync(dir, { recursive: true });
+  },
+  readdir(dir) {
+    return fs.readdirSync(dir);
+  },
+  readFile(path) {
+    return fs.readFileSync(path);
+  },
+  openWrite(path) {
+    return fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_CREAT, 0o644);
+  },
+  write(fd, buf, position) {
+    let off = 0;
+    while (off < buf.length) {
+      off += fs.writeSync(fd, buf, off, buf.length - off, position + off);
+    }
+  },
+  ftruncate(fd, length) {
+    fs.ftruncateSync(fd, length);
+  },
+  close(fd) {
+    fs.closeSync(fd);
+  },
+  unlink(path) {
+    fs.unlinkSync(path);
+  },
+  rename(from, to) {
+    fs.renameSync(from, to);
+  },
+  fdatasync(fd) {
+    return promisifyFd(fs.fdatasync, fd);
+  },
+  async fsyncDir(dir) {
+    const fd = fs.openSync(dir, "r");
+    try {
+      await promisifyFd(fs.fsync, fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  },
+  fsyncDirSync(dir, durable) {
+    if (!durable) return;
+    const fd = fs.openSync(dir, "r");
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  },
+};
+
+/** Wraps a StorageFs and counts its durability barriers (used by tests and metrics). */
+export function countingFs(inner: StorageFs = nodeStorageFs): StorageFs & {
+  counts: { fdatasync: number; fsyncDir: number; writes: number };
+} {
+  const counts = { fdatasync: 0, fsyncDir: 0, writes: 0 };
+  return {
+    ...inner,
+    counts,
+    write(fd, buf, position) {
+      counts.writes++;
+      inner.write(fd, buf, position);
+    },
+    fdatasync(fd) {
+      counts.fdatasync++;
+      return inner.fdatasync(fd);
+    },
+    fsyncDir(dir) {
+      counts.fsyncDir++;
+      return inner.fsyncDir(dir);
+    },
+    fsyncDirSync(dir, durable) {
+      if (durable) counts.fsyncDir++;
+      inner.fsyncDirSync(dir, durable);
+    },
+  };
+}
