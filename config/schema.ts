@@ -267,7 +267,7 @@ const clusterSchema = z
     voters: z.array(name("node id")).optional(),
     /** Shared secret that authenticates Raft traffic; required with more than one peer. */
     secret: z.string().default(""),
-    dataDir: filePath().default("./data"),
+    dataDir: filePath().prefault("./data"),
     electionTimeout: duration().default(1_000),
     heartbeat: duration().default(100),
   })

@@ -135,12 +135,12 @@ export function issuesToErrors(
       continue;
     }
     if (iss.code === "invalid_key") {
-      // Record keys (pool names): zod puts the record's path here; the inner issue says why.
+      // Record keys (pool names): the path ends with the key itself; the inner issue says why.
       const inner = iss.issues[0];
       const keyPath = [...rawPath];
       const expected = inner === undefined ? "a valid key" : expectedFor(inner).replace(/^expected /, "");
       const found = `key ${describeFound(iss.input)}`;
-      out.push({ ...makeError(formatPath(keyPath), expected, found), rawPath: keyPath, isKey: false });
+      out.push({ ...makeError(formatPath(keyPath), expected, found), rawPath: keyPath, isKey: true });
       continue;
     }
     const expected = expectedFor(iss);
