@@ -30,6 +30,10 @@ export class RingHash implements HashTable {
   readonly points: Uint32Array;
   /** owners[i] is the member index owning points[i]. */
   readonly owners: Uint32Array;
+  // Lookup accelerator: bucket b = hash >>> shift covers points[index[b] .. index[b+1]),
+  // so the binary search runs over a bucket of ~1-2 points instead of the whole ring.
+  private readonly index: Uint32Array;
+  private readonly shift: number;
   private readonly visited: VisitedSet;
 
   constructor(members: readonly RingMember[], options: RingHashOptions = {}) {
@@ -64,6 +68,18 @@ export class RingHash implements HashTable {
       owners[i] = owner;
       points[i] = (v - owner) / MAX_MEMBERS;
     }
+    // About one point per bucket, capped at 2^16 buckets (256 KiB) per table.
+    const bits = Math.min(16, Math.max(1, Math.ceil(Math.log2(Math.max(2, total)))));
+    const buckets = 1 << bits;
+    const shift = 32 - bits;
+    const index = new Uint32Array(buckets + 1);
+    let p2 = 0;
+    for (let b = 0; b <= buckets; b++) {
+      while (p2 < total && points[p2] >>> shift < b) p2++;
+      index[b] = p2;
+    }
+    this.index = index;
+    this.shift = shift;
     this.members = sorted;
     this.pointsPerWeight = ppw;
     this.points = points;
@@ -76,8 +92,9 @@ export class RingHash implements HashTable {
   private slot(hash: number): number {
     const points = this.points;
     const h = hash >>> 0;
-    let lo = 0;
-    let hi = points.length;
+    const b = h >>> this.shift;
+    let lo = this.index[b];
+    let hi = this.index[b + 1];
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       if (points[mid] < h) lo = mid + 1;

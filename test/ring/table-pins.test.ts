@@ -47,3 +47,25 @@ const MAGLEV_PINS = [
   "10.0.0.2:8080",
   "10.0.0.1:8080",
 ];
+
+describe("maglev slot arithmetic", () => {
+  it("lookup(h) is table[h % size] for edge and random hashes", async () => {
+    const { randomHashes } = await import("./support.js");
+    for (const size of [7, 65537, 655373]) {
+      const t = buildMaglev(members, { tableSize: size });
+      const hs = [
+        0,
+        1,
+        size - 1,
+        size,
+        0x7fffffff,
+        0x80000000,
+        0xfffffffe,
+        0xffffffff,
+        ...randomHashes(size, 5000),
+      ];
+      for (const h of hs)
+        assert.equal(t.lookup(h), t.table[h % size], `size ${size} hash ${h} (seed ${size})`);
+    }
+  });
+});
