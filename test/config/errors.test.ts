@@ -327,7 +327,7 @@ test("duplicate keys are a YAML error", () => {
   assert.match(errors[0].message, /unique/i);
 });
 
-test("an unquoted ${VAR} inside a flow mapping gets a quoting hint", () => {
+test("an unquoted variable reference inside a flow mapping gets a quoting hint", () => {
   const errors = errorsOf(`pools:\n  p:\n    members: [{ id: a, address: \${ADDR} }]\n${ROUTE}`, {
     ADDR: "h:1",
   });

@@ -1,3 +1,5 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: these tests write ${VAR} references literally
+
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { parseConfig } from "../../config/load.js";
