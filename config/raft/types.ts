@@ -42,3 +42,16 @@ export interface Snapshot {
 }
 
 export const EMPTY_HARD_STATE: HardState = { term: 0, vote: "", commit: 0 };
+
+/**
+ * A single-server membership change (Ongaro's thesis §4.1). Promoting a learner is `addVoter`
+ * on an existing learner; demoting a voter is `removeNode` followed by `addLearner`.
+ */
+export type ConfChangeType = "addLearner" | "addVoter" | "removeNode";
+
+export interface ConfChange {
+  readonly type: ConfChangeType;
+  readonly node: NodeId;
+}
+
+export const EMPTY_CONF_STATE: ConfState = { voters: [], learners: [] };

@@ -1,0 +1,308 @@
+// Binary codec for Raft messages and conf changes, used by the transport. Versioned, compact
+// (entries' data is raw bytes, not base64) and strict: the decoder checks every length, enum,
+// integer and index sequence and throws CodecError on anything malformed, so a forged frame is
+// rejected without reaching the core.
+//
+// Frame:   "RF" u8(version=1) u32(count) message*
+// Message: u8(type) str(from) str(to) num(term) num(logTerm) num(index) num(commit)
+//          num(rejectHint) u8(flags: 1=reject 2=force 4=snapshot) bytes(context)
+//          u32(entryCount) entry* [snapshot]
+// Entry:   num(term) num(index) u8(type: 0=normal 1=conf) bytes(data)
+// Snapshot: num(index) num(term) strs(voters) strs(learners) bytes(data)
+// num = float64 holding a non-negative safe integer; str = u16 length + UTF-8; bytes = u32 length + raw.
+import type { ConfChange, ConfChangeType, Entry, EntryType, NodeId, Snapshot } from "../types.js";
+import { CodecError } from "./errors.js";
+import { MESSAGE_TYPES, type Message, type MessageType } from "./message.js";
+
+const VERSION = 1;
+const CONF_VERSION = 1;
+const MAX_ID_BYTES = 255;
+const MAX_MEMBERS = 10_000;
+const FLAG_REJECT = 1;
+const FLAG_FORCE = 2;
+const FLAG_SNAPSHOT = 4;
+const ENTRY_TYPES: readonly EntryType[] = ["normal", "conf"];
+const CONF_TYPES: readonly ConfChangeType[] = ["addLearner", "addVoter", "removeNode"];
+
+const utf8Encoder = new TextEncoder();
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
+
+class Writer {
+  private buf: Uint8Array;
+  private view: DataView;
+  pos = 0;
+  constructor(size: number) {
+    this.buf = new Uint8Array(size);
+    this.view = new DataView(this.buf.buffer);
+  }
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const next = new Uint8Array(Math.max(this.buf.length * 2, this.pos + n));
+    next.set(this.buf);
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+  u8(v: number): void {
+    this.ensure(1);
+    this.buf[this.pos++] = v;
+  }
+  u16(v: number): void {
+    this.ensure(2);
+    this.view.setUint16(this.pos, v);
+    this.pos += 2;
+  }
+  u32(v: number): void {
+    this.ensure(4);
+    this.view.setUint32(this.pos, v);
+    this.pos += 4;
+  }
+  num(v: number, what: string): void {
+    if (!Number.isSafeInteger(v) || v < 0)
+      throw new CodecError(`${what} must be a non-negative integer, got ${v}`);
+    this.ensure(8);
+    this.view.setFloat64(this.pos, v);
+    this.pos += 8;
+  }
+  str(s: string, what: string): void {
+    const b = utf8Encoder.encode(s);
+    if (b.length > MAX_ID_BYTES) throw new CodecError(`${what} longer than ${MAX_ID_BYTES} bytes`);
+    this.u16(b.length);
+    this.raw(b);
+  }
+  bytes(b: Uint8Array): void {
+    this.u32(b.length);
+    this.raw(b);
+  }
+  raw(b: Uint8Array): void {
+    this.ensure(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+  }
+  done(): Uint8Array {
+    return this.buf.subarray(0, this.pos);
+  }
+}
+
+class Reader {
+  private readonly view: DataView;
+  pos = 0;
+  constructor(private readonly buf: Uint8Array) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+  get remaining(): number {
+    return this.buf.length - this.pos;
+  }
+  private need(n: number, what: string): void {
+    if (this.remaining < n) throw new CodecError(`truncated input reading ${what} at byte ${this.pos}`);
+  }
+  u8(what: string): number {
+    this.need(1, what);
+    return this.buf[this.pos++];
+  }
+  u16(what: string): number {
+    this.need(2, what);
+    const v = this.view.getUint16(this.pos);
+    this.pos += 2;
+    return v;
+  }
+  u32(what: string): number {
+    this.need(4, what);
+    const v = this.view.getUint32(this.pos);
+    this.pos += 4;
+    return v;
+  }
+  num(what: string): number {
+    this.need(8, what);
+    const v = this.view.getFloat64(this.pos);
+    this.pos += 8;
+    if (!Number.isSafeInteger(v) || v < 0) throw new CodecError(`${what} is not a non-negative integer`);
+    return v;
+  }
+  str(what: string): string {
+    const n = this.u16(what);
+    if (n > MAX_ID_BYTES) throw new CodecError(`${what} longer than ${MAX_ID_BYTES} bytes`);
+    this.need(n, what);
+    try {
+      const start = this.pos;
+      this.pos += n;
+      return utf8Decoder.decode(this.buf.subarray(start, this.pos));
+    } catch {
+      throw new CodecError(`${what} is not valid UTF-8`);
+    }
+  }
+  bytes(what: string): Uint8Array {
+    const n = this.u32(what);
+    this.need(n, what);
+    // Copy so that decoded messages do not pin (or alias) the transport's receive buffer.
+    const start = this.pos;
+    this.pos += n;
+    return this.buf.slice(start, this.pos);
+  }
+  count(what: string, minBytesEach: number): number {
+    const n = this.u32(what);
+    if (n * minBytesEach > this.remaining) throw new CodecError(`${what} ${n} exceeds the input size`);
+    return n;
+  }
+}
+
+export function encodeMessages(msgs: readonly Message[]): Uint8Array {
+  const w = new Writer(256);
+  w.u8(0x52); // "R"
+  w.u8(0x46); // "F"
+  w.u8(VERSION);
+  w.u32(msgs.length);
+  for (const m of msgs) writeMessage(w, m);
+  return w.done();
+}
+
+export function decodeMessages(bytes: Uint8Array): Message[] {
+  if (!(bytes instanceof Uint8Array)) throw new CodecError("input is not a Uint8Array");
+  const r = new Reader(bytes);
+  if (r.u8("magic") !== 0x52 || r.u8("magic") !== 0x46) throw new CodecError("bad magic (not a Raft frame)");
+  const version = r.u8("version");
+  if (version !== VERSION) throw new CodecError(`unsupported version ${version}`);
+  const n = r.count("message count", 40);
+  const out: Message[] = [];
+  for (let i = 0; i < n; i++) out.push(readMessage(r));
+  if (r.remaining !== 0) throw new CodecError(`${r.remaining} trailing bytes`);
+  return out;
+}
+
+function writeMessage(w: Writer, m: Message): void {
+  const t = MESSAGE_TYPES.indexOf(m.type);
+  if (t < 0) throw new CodecError(`unknown message type ${String(m.type)}`);
+  w.u8(t);
+  w.str(m.from, "from");
+  w.str(m.to, "to");
+  w.num(m.term, "term");
+  w.num(m.logTerm, "logTerm");
+  w.num(m.index, "index");
+  w.num(m.commit, "commit");
+  w.num(m.rejectHint, "rejectHint");
+  w.u8((m.reject ? FLAG_REJECT : 0) | (m.force ? FLAG_FORCE : 0) | (m.snapshot ? FLAG_SNAPSHOT : 0));
+  w.bytes(m.context);
+  w.u32(m.entries.length);
+  for (const e of m.entries) {
+    w.num(e.term, "entry term");
+    w.num(e.index, "entry index");
+    const et = ENTRY_TYPES.indexOf(e.type);
+    if (et < 0) throw new CodecError(`unknown entry type ${String(e.type)}`);
+    w.u8(et);
+    w.bytes(e.data);
+  }
+  if (m.snapshot) writeSnapshot(w, m.snapshot);
+}
+
+function writeSnapshot(w: Writer, s: Snapshot): void {
+  w.num(s.meta.index, "snapshot index");
+  w.num(s.meta.term, "snapshot term");
+  writeIds(w, s.meta.conf.voters);
+  writeIds(w, s.meta.conf.learners);
+  w.bytes(s.data);
+}
+
+function writeIds(w: Writer, ids: readonly NodeId[]): void {
+  w.u32(ids.length);
+  for (const id of ids) w.str(id, "member id");
+}
+
+function readMessage(r: Reader): Message {
+  const t = r.u8("message type");
+  const type: MessageType | undefined = MESSAGE_TYPES[t];
+  if (type === undefined) throw new CodecError(`unknown message type ${t}`);
+  const from = r.str("from");
+  const to = r.str("to");
+  if (from === "" || to === "") throw new CodecError("empty node id");
+  const term = r.num("term");
+  const logTerm = r.num("logTerm");
+  const index = r.num("index");
+  const commit = r.num("commit");
+  const rejectHint = r.num("rejectHint");
+  const flags = r.u8("flags");
+  if ((flags & ~(FLAG_REJECT | FLAG_FORCE | FLAG_SNAPSHOT)) !== 0)
+    throw new CodecError(`unknown flags ${flags}`);
+  const context = r.bytes("context");
+  const n = r.count("entry count", 21);
+  const entries: Entry[] = [];
+  for (let i = 0; i < n; i++) {
+    const eTerm = r.num("entry term");
+    const eIndex = r.num("entry index");
+    const et = r.u8("entry type");
+    const eType = ENTRY_TYPES[et];
+    if (eType === undefined) throw new CodecError(`unknown entry type ${et}`);
+    const data = r.bytes("entry data");
+    if (eIndex === 0) throw new CodecError("entry index 0");
+    if (i > 0 && eIndex !== entries[i - 1].index + 1)
+      throw new CodecError("entry indexes are not consecutive");
+    if (i > 0 && eTerm < entries[i - 1].term) throw new CodecError("entry terms decrease");
+    entries.push({ term: eTerm, index: eIndex, type: eType, data });
+  }
+  if (type === "app" && n > 0 && entries[0].index !== index + 1) {
+    throw new CodecError("append entries do not follow the previous index");
+  }
+  const snapshot = (flags & FLAG_SNAPSHOT) !== 0 ? readSnapshot(r) : undefined;
+  if (type === "snap" && snapshot === undefined) throw new CodecError("snap message without a snapshot");
+  return {
+    type,
+    from,
+    to,
+    term,
+    logTerm,
+    index,
+    entries,
+    commit,
+    reject: (flags & FLAG_REJECT) !== 0,
+    rejectHint,
+    force: (flags & FLAG_FORCE) !== 0,
+    context,
+    snapshot,
+  };
+}
+
+function readSnapshot(r: Reader): Snapshot {
+  const index = r.num("snapshot index");
+  const term = r.num("snapshot term");
+  const voters = readIds(r, "voters");
+  const learners = readIds(r, "learners");
+  const data = r.bytes("snapshot data");
+  return { meta: { index, term, conf: { voters, learners } }, data };
+}
+
+function readIds(r: Reader, what: string): NodeId[] {
+  const n = r.count(what, 2);
+  if (n > MAX_MEMBERS) throw new CodecError(`too many ${what}`);
+  const ids: NodeId[] = [];
+  for (let i = 0; i < n; i++) {
+    const id = r.str(what);
+    if (id === "") throw new CodecError(`empty id in ${what}`);
+    ids.push(id);
+  }
+  return ids;
+}
+
+/** Conf change: u8(version=1) u8(type) str(node). */
+export function encodeConfChange(cc: ConfChange): Uint8Array {
+  const t = CONF_TYPES.indexOf(cc.type);
+  if (t < 0) throw new CodecError(`unknown conf change type ${String(cc.type)}`);
+  if (typeof cc.node !== "string" || cc.node === "")
+    throw new CodecError("conf change node must be a non-empty id");
+  const w = new Writer(8 + cc.node.length * 3);
+  w.u8(CONF_VERSION);
+  w.u8(t);
+  w.str(cc.node, "conf change node");
+  return w.done();
+}
+
+export function decodeConfChange(bytes: Uint8Array): ConfChange {
+  if (!(bytes instanceof Uint8Array)) throw new CodecError("input is not a Uint8Array");
+  const r = new Reader(bytes);
+  const v = r.u8("conf change version");
+  if (v !== CONF_VERSION) throw new CodecError(`unsupported conf change version ${v}`);
+  const t = r.u8("conf change type");
+  const type = CONF_TYPES[t];
+  if (type === undefined) throw new CodecError(`unknown conf change type ${t}`);
+  const node = r.str("conf change node");
+  if (node === "") throw new CodecError("conf change node is empty");
+  if (r.remaining !== 0) throw new CodecError(`${r.remaining} trailing bytes in conf change`);
+  return { type, node };
+}

@@ -1,0 +1,59 @@
+// Membership arithmetic shared by the core and the storages: applying a single-server change
+// to a ConfState, validating one, and replaying the conf entries of a log.
+import type { ConfChange, ConfState, Entry } from "../types.js";
+import { decodeConfChange } from "./codec.js";
+
+/** Why `cc` cannot be applied to `conf`, or "" if it can. */
+export function confChangeProblem(conf: ConfState, cc: ConfChange): string {
+  const isVoter = conf.voters.includes(cc.node);
+  const isLearner = conf.learners.includes(cc.node);
+  switch (cc.type) {
+    case "addLearner":
+      if (isVoter) return `${cc.node} is a voter; remove it before re-adding it as a learner`;
+      if (isLearner) return `${cc.node} is already a learner`;
+      return "";
+    case "addVoter":
+      if (isVoter) return `${cc.node} is already a voter`;
+      return "";
+    case "removeNode":
+      if (!isVoter && !isLearner) return `${cc.node} is not a member`;
+      if (isVoter && conf.voters.length === 1) return `cannot remove the last voter ${cc.node}`;
+      return "";
+  }
+}
+
+/** The membership after `cc`. Invalid changes leave the membership unchanged. */
+export function applyConfChange(conf: ConfState, cc: ConfChange): ConfState {
+  if (confChangeProblem(conf, cc) !== "") return conf;
+  const voters = conf.voters.filter((n) => n !== cc.node);
+  const learners = conf.learners.filter((n) => n !== cc.node);
+  if (cc.type === "addVoter") voters.push(cc.node);
+  else if (cc.type === "addLearner") learners.push(cc.node);
+  voters.sort();
+  learners.sort();
+  return { voters, learners };
+}
+
+/** Replays the conf entries among `entries` on top of `base`. Undecodable conf entries are skipped. */
+export function confStateAfter(base: ConfState, entries: readonly Entry[]): ConfState {
+  let conf = base;
+  for (const e of entries) {
+    if (e.type !== "conf") continue;
+    try {
+      conf = applyConfChange(conf, decodeConfChange(e.data));
+    } catch {
+      // A conf entry the leader could not decode is never accepted by propose; ignore forged ones.
+    }
+  }
+  return conf;
+}
+
+export function sameConf(a: ConfState, b: ConfState): boolean {
+  return sameList(a.voters, b.voters) && sameList(a.learners, b.learners);
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

@@ -1,0 +1,36 @@
+// Public surface of the pure Raft core. The driver, storage and transport import from here.
+export { decodeConfChange, decodeMessages, encodeConfChange, encodeMessages } from "./codec.js";
+export { applyConfChange, confChangeProblem, confStateAfter, sameConf } from "./conf.js";
+export {
+  CodecError,
+  CompactedError,
+  ProposalDropped,
+  RaftConfigError,
+  RaftError,
+  type RaftErrorCode,
+  RaftInvariantError,
+  RaftUsageError,
+  SnapshotOutOfDateError,
+  SnapshotTemporarilyUnavailableError,
+  UnavailableError,
+} from "./errors.js";
+export { MemoryStorage } from "./memory-storage.js";
+export {
+  isResponse,
+  MESSAGE_TYPES,
+  type Message,
+  type MessageInit,
+  type MessageType,
+  newMessage,
+} from "./message.js";
+export { mixSeed, Prng } from "./prng.js";
+export type { ProgressState } from "./progress.js";
+export {
+  type ProgressStatus,
+  type ProposalResult,
+  type RaftConfig,
+  RaftNode,
+  type RaftStatus,
+} from "./raft-node.js";
+export type { ReadState, Ready, Role, SoftState } from "./ready.js";
+export type { InitialState, RaftStorage } from "./storage.js";

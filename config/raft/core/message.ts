@@ -1,0 +1,95 @@
+// The messages Raft nodes exchange. One flat shape (as in etcd's raftpb.Message) so the codec
+// stays simple and a message can be built without a class hierarchy. Field meaning per type:
+//   app:        index/logTerm = prevLogIndex/prevLogTerm, entries, commit = leader commit
+//   appResp:    index = last index known to match (or the rejected prevLogIndex when reject),
+//               rejectHint/logTerm = the follower's conflict hint (index, term at it)
+//   vote/preVote: index/logTerm = candidate's last index/term; force = leadership transfer
+//   heartbeat:  commit = min(follower match, leader commit), context = ReadIndex ctx (or empty)
+//   snap:       snapshot
+//   prop:       entries forwarded by a follower (term 0)
+//   readIndex:  context = read ctx forwarded by a follower (term 0); readIndexResp: index + context
+//   timeoutNow: the leader asks the transfer target to campaign now
+import type { Entry, NodeId, Snapshot } from "../types.js";
+
+export type MessageType =
+  | "app"
+  | "appResp"
+  | "vote"
+  | "voteResp"
+  | "preVote"
+  | "preVoteResp"
+  | "heartbeat"
+  | "heartbeatResp"
+  | "snap"
+  | "prop"
+  | "readIndex"
+  | "readIndexResp"
+  | "timeoutNow";
+
+export const MESSAGE_TYPES: readonly MessageType[] = [
+  "app",
+  "appResp",
+  "vote",
+  "voteResp",
+  "preVote",
+  "preVoteResp",
+  "heartbeat",
+  "heartbeatResp",
+  "snap",
+  "prop",
+  "readIndex",
+  "readIndexResp",
+  "timeoutNow",
+];
+
+export interface Message {
+  readonly type: MessageType;
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly term: number;
+  readonly logTerm: number;
+  readonly index: number;
+  readonly entries: readonly Entry[];
+  readonly commit: number;
+  readonly reject: boolean;
+  readonly rejectHint: number;
+  /** Campaign triggered by leadership transfer: voters ignore their leader lease. */
+  readonly force: boolean;
+  readonly context: Uint8Array;
+  readonly snapshot?: Snapshot;
+}
+
+const NO_ENTRIES: readonly Entry[] = Object.freeze([]);
+const NO_BYTES = new Uint8Array(0);
+
+export type MessageInit = Pick<Message, "type" | "from" | "to"> & Partial<Message>;
+
+/** Builds a message with every unspecified field at its zero value. */
+export function newMessage(init: MessageInit): Message {
+  return {
+    type: init.type,
+    from: init.from,
+    to: init.to,
+    term: init.term ?? 0,
+    logTerm: init.logTerm ?? 0,
+    index: init.index ?? 0,
+    entries: init.entries ?? NO_ENTRIES,
+    commit: init.commit ?? 0,
+    reject: init.reject ?? false,
+    rejectHint: init.rejectHint ?? 0,
+    force: init.force ?? false,
+    context: init.context ?? NO_BYTES,
+    snapshot: init.snapshot,
+  };
+}
+
+/** Messages that go to a node's own log write path must be persisted first; these never do. */
+export function isResponse(type: MessageType): boolean {
+  return (
+    type === "appResp" ||
+    type === "voteResp" ||
+    type === "preVoteResp" ||
+    type === "heartbeatResp" ||
+    type === "readIndexResp"
+  );
+}

@@ -1,0 +1,1045 @@
+// RaftNode: the pure, deterministic Raft state machine (after etcd-io/raft's raft.go and
+// rawnode.go). No sockets, files, timers, clocks or global randomness: inputs are step(msg),
+// tick(), propose(), proposeConfChange(), readIndex(), transferLeadership(); output is a Ready.
+//
+// Driver contract (see ready.ts): rd = node.ready(); persist rd.snapshot, rd.entries and
+// rd.hardState durably (fsync) BEFORE sending rd.messages; then apply rd.snapshot and
+// rd.committedEntries in order; then node.advance(rd). ready() may not be called again before
+// advance(); step()/tick()/propose() may be called in between (their output goes to the next Ready).
+//
+// Safety notes:
+// - A leader counts its own log in a quorum only after advance() confirmed it durable, so a
+//   single-node cluster never acknowledges a write it could lose in a crash (etcd#14370).
+// - A leader commits by counting replicas only entries of its own term (paper §5.4.2, Figure 8).
+// - A follower caps its commit at the last index an append verified (copycat#265), and never
+//   truncates at or below its commit index (RaftInvariantError instead).
+// - Pre-vote (thesis §9.6) + check-quorum: a leader steps down when it has not heard from a
+//   quorum within an election timeout; a node that heard from a leader within the election
+//   timeout ignores (pre-)vote requests unless they come from a leadership transfer.
+//
+// Membership (thesis §4.1, single-server changes): each conf entry adds, promotes or removes
+// ONE member, and a node uses the configuration in its log as soon as the entry is APPENDED
+// (a truncated conf entry reverts it). Why it is safe: any majority of C_old and any majority
+// of C_new = C_old ± one server overlap, so two leaders of the same term cannot be elected by
+// the two configurations. That argument needs at most one change in flight, so the leader
+// refuses a new conf change while an earlier one is uncommitted (pendingConfIndex), and it
+// refuses any conf change until it has committed an entry of its own term (the fix Ongaro
+// posted to raft-dev in 2015: otherwise a change appended by a deposed leader in an older term
+// and a new change could each form disjoint majorities). Learners receive the log but are
+// never counted in a quorum and never campaign. A leader that removed itself keeps leading
+// (without counting itself) until the entry commits, then steps down.
+import type { ConfChange, ConfState, Entry, EntryType, HardState, NodeId, Snapshot } from "../types.js";
+import { decodeConfChange, encodeConfChange } from "./codec.js";
+import { applyConfChange, confChangeProblem } from "./conf.js";
+import { ProposalDropped, RaftConfigError, RaftUsageError } from "./errors.js";
+import { type Message, type MessageInit, newMessage } from "./message.js";
+import { mixSeed, Prng } from "./prng.js";
+import { Progress, type ProgressState } from "./progress.js";
+import { RaftLog } from "./raft-log.js";
+import { ReadOnlyQueue } from "./read-only.js";
+import type { ReadState, Ready, Role, SoftState } from "./ready.js";
+import type { RaftStorage } from "./storage.js";
+
+export interface RaftConfig {
+  /** This node's id (non-empty). */
+  readonly id: NodeId;
+  readonly storage: RaftStorage;
+  /** Seed of the PRNG that randomizes election timeouts. */
+  readonly seed: number;
+  /** Ticks without a leader before campaigning; the timeout is random in [electionTick, 2*electionTick). Default 10. */
+  readonly electionTick?: number;
+  /** Ticks between leader heartbeats; must be < electionTick. Default 1. */
+  readonly heartbeatTick?: number;
+  /** Run a pre-vote round before incrementing the term (thesis §9.6). Default true. */
+  readonly preVote?: boolean;
+  /** Leader steps down without a quorum; followers with a live leader ignore votes. Default true. */
+  readonly checkQuorum?: boolean;
+  /** Max entries per append message. Default 64. */
+  readonly maxMsgEntries?: number;
+  /** Max entry data bytes per append message (at least one entry is always sent). Default 1 MiB. */
+  readonly maxMsgBytes?: number;
+  /** Max in-flight appends per follower in replicate state. Default 64. */
+  readonly maxInflight?: number;
+  /** Max committed entry bytes per Ready. Default 4 MiB. */
+  readonly maxApplyBytes?: number;
+  /** Last index the state machine applied before a restart (default: the snapshot index). */
+  readonly applied?: number;
+}
+
+export interface ProposalResult {
+  /** True when a follower forwarded the proposal to its leader (index/term are then 0). */
+  readonly forwarded: boolean;
+  readonly index: number;
+  readonly term: number;
+}
+
+export interface ProgressStatus {
+  readonly match: number;
+  readonly next: number;
+  readonly state: ProgressState;
+  readonly recentActive: boolean;
+}
+
+export interface RaftStatus {
+  readonly id: NodeId;
+  readonly role: Role;
+  readonly term: number;
+  readonly vote: NodeId;
+  readonly lead: NodeId;
+  readonly commit: number;
+  readonly applied: number;
+  readonly firstIndex: number;
+  readonly lastIndex: number;
+  readonly conf: ConfState;
+  readonly isLearner: boolean;
+  readonly leadTransferee: NodeId;
+  /** Leader only: each member's replication progress. */
+  readonly progress: ReadonlyMap<NodeId, ProgressStatus>;
+}
+
+const NONE = "";
+const EMPTY = new Uint8Array(0);
+
+interface Outstanding {
+  readonly ready: Ready;
+  readonly lastIndex: number;
+  readonly lastTerm: number;
+  readonly snapIndex: number;
+  readonly appliedTo: number;
+}
+
+export class RaftNode {
+  readonly id: NodeId;
+  private readonly storage: RaftStorage;
+  private readonly log: RaftLog;
+  private readonly prng: Prng;
+  private readonly electionTimeout: number;
+  private readonly heartbeatTimeout: number;
+  private readonly preVote: boolean;
+  private readonly checkQuorum: boolean;
+  private readonly maxMsgEntries: number;
+  private readonly maxMsgBytes: number;
+  private readonly maxInflight: number;
+  private readonly maxApplyBytes: number;
+
+  private term = 0;
+  private vote: NodeId = NONE;
+  private lead: NodeId = NONE;
+  private role: Role = "follower";
+
+  private conf: ConfState;
+  /** Membership as of the log's base (snapshot); conf entries after it are in confHistory. */
+  private confBase: ConfState;
+  private confHistory: { index: number; conf: ConfState }[] = [];
+  private voters = new Set<NodeId>();
+  private learners = new Set<NodeId>();
+
+  private readonly prs = new Map<NodeId, Progress>();
+  private readonly votes = new Map<NodeId, boolean>();
+  private electionElapsed = 0;
+  private heartbeatElapsed = 0;
+  private randomizedElectionTimeout = 0;
+  private leadTransferee: NodeId = NONE;
+  private pendingConfIndex = 0;
+
+  private msgs: Message[] = [];
+  private readStates: ReadState[] = [];
+  private readonly readOnly = new ReadOnlyQueue();
+  /** Reads that arrived before this leader committed an entry of its term. */
+  private pendingReadRequests: { from: NodeId; ctx: Uint8Array }[] = [];
+
+  private prevHard: HardState;
+  private prevSoft: SoftState;
+  private outstanding: Outstanding | null = null;
+
+  constructor(config: RaftConfig) {
+    validateConfig(config);
+    this.id = config.id;
+    this.storage = config.storage;
+    this.electionTimeout = config.electionTick ?? 10;
+    this.heartbeatTimeout = config.heartbeatTick ?? 1;
+    this.preVote = config.preVote ?? true;
+    this.checkQuorum = config.checkQuorum ?? true;
+    this.maxMsgEntries = config.maxMsgEntries ?? 64;
+    this.maxMsgBytes = config.maxMsgBytes ?? 1 << 20;
+    this.maxInflight = config.maxInflight ?? 64;
+    this.maxApplyBytes = config.maxApplyBytes ?? 4 << 20;
+    this.prng = new Prng(mixSeed(config.seed, config.id));
+    this.log = new RaftLog(this.storage);
+
+    const { hardState, confState } = this.storage.initialState();
+    this.confBase = confState;
+    this.conf = confState;
+    const first = this.storage.firstIndex();
+    const last = this.storage.lastIndex();
+    if (last >= first) {
+      for (const e of this.storage.entries(first, last + 1)) {
+        if (e.type === "conf") this.recordConfEntry(e);
+      }
+    }
+    this.applyConf(this.conf);
+    if (hardState.commit < first - 1 || hardState.commit > last) {
+      throw new RaftConfigError(
+        "storage",
+        `hard state commit ${hardState.commit} is outside the log [${first - 1}, ${last}]`,
+      );
+    }
+    this.term = hardState.term;
+    this.vote = hardState.vote;
+    this.log.committed = hardState.commit;
+    if (config.applied !== undefined) {
+      if (config.applied > hardState.commit || config.applied < 0) {
+        throw new RaftConfigError("applied", `must be in [0, ${hardState.commit}], got ${config.applied}`);
+      }
+      this.log.applied = Math.max(config.applied, first - 1);
+    }
+    this.prevHard = hardState;
+    this.becomeFollower(this.term, NONE);
+    this.prevSoft = { lead: NONE, role: "follower" };
+  }
+
+  // ---------------------------------------------------------------- public API
+
+  /** Advances logical time by one tick. */
+  tick(): void {
+    if (this.role === "leader") this.tickHeartbeat();
+    else this.tickElection();
+  }
+
+  /** Starts an election now (pre-vote first when enabled), as if the election timeout fired. */
+  campaign(): void {
+    if (this.role === "leader") return;
+    this.startCampaign(this.preVote ? "preVote" : "election");
+  }
+
+  /** Feeds a message from the network. Messages not addressed to this node are ignored. */
+  step(m: Message): void {
+    if (m.to !== this.id || m.from === this.id) return;
+    if (m.type === "prop" || m.type === "readIndex") {
+      this.stepLocalForward(m);
+      return;
+    }
+    if (m.term > this.term) {
+      if (m.type === "vote" || m.type === "preVote") {
+        const inLease = this.checkQuorum && this.lead !== NONE && this.electionElapsed < this.electionTimeout;
+        if (inLease && !m.force) return;
+      }
+      if (m.type === "preVote") {
+        // A pre-vote never changes our term.
+      } else if (m.type === "preVoteResp" && !m.reject) {
+        // A granted pre-vote carries the future term of the election we may start.
+      } else if (m.type === "app" || m.type === "heartbeat" || m.type === "snap") {
+        this.becomeFollower(m.term, m.from);
+      } else {
+        this.becomeFollower(m.term, NONE);
+      }
+    } else if (m.term < this.term) {
+      if ((this.checkQuorum || this.preVote) && (m.type === "heartbeat" || m.type === "app")) {
+        // A leader cut off from us kept an old term while we moved on; tell it so it steps down
+        // (otherwise pre-vote/check-quorum could leave it leading a minority forever).
+        this.send({ type: "appResp", to: m.from, term: this.term });
+      } else if (m.type === "preVote") {
+        // Answer so a lower-term pre-candidate learns our term (etcd#8243 liveness).
+        this.send({ type: "preVoteResp", to: m.from, term: this.term, reject: true });
+      }
+      return;
+    }
+
+    if (m.type === "vote" || m.type === "preVote") {
+      this.handleVoteRequest(m);
+      return;
+    }
+    switch (this.role) {
+      case "leader":
+        this.stepLeader(m);
+        break;
+      case "candidate":
+      case "preCandidate":
+        this.stepCandidate(m);
+        break;
+      case "follower":
+        this.stepFollower(m);
+        break;
+    }
+  }
+
+  /** Proposes a state-machine command. Throws ProposalDropped when it cannot be accepted here. */
+  propose(data: Uint8Array): ProposalResult {
+    if (!(data instanceof Uint8Array)) throw new RaftUsageError("propose: data must be a Uint8Array");
+    return this.proposeEntry("normal", data);
+  }
+
+  /** Proposes a single-server membership change (only one may be uncommitted at a time). */
+  proposeConfChange(cc: ConfChange): ProposalResult {
+    const data = encodeConfChange(cc);
+    if (this.role === "leader") {
+      const problem = this.confChangeRefusal(cc);
+      if (problem !== "") throw new ProposalDropped(problem);
+    }
+    return this.proposeEntry("conf", data);
+  }
+
+  /** Leader only: hands leadership to voter `to` (catch it up, then TimeoutNow). */
+  transferLeadership(to: NodeId): void {
+    if (this.role !== "leader") throw new ProposalDropped("not the leader");
+    if (to === this.id) return;
+    if (!this.voters.has(to)) throw new ProposalDropped(`${to} is not a voter`);
+    if (this.leadTransferee === to) return;
+    this.leadTransferee = to;
+    // The transfer is aborted if it has not completed within an election timeout.
+    this.electionElapsed = 0;
+    const pr = this.prs.get(to)!;
+    if (pr.match === this.log.lastIndex()) this.send({ type: "timeoutNow", to, term: this.term });
+    else this.sendAppend(to, true);
+  }
+
+  /**
+   * Requests a linearizable read. A ReadState {index, ctx} appears in a later Ready: serve the
+   * read once the state machine has applied `index`. Reads may be lost (leader change); retry
+   * with a timeout. Throws ProposalDropped when no leader is known.
+   */
+  readIndex(ctx: Uint8Array): void {
+    if (!(ctx instanceof Uint8Array)) throw new RaftUsageError("readIndex: ctx must be a Uint8Array");
+    if (this.role === "leader") {
+      this.leaderReadIndex(this.id, ctx);
+      return;
+    }
+    if (this.lead === NONE || this.role !== "follower") throw new ProposalDropped("no leader known");
+    this.send({ type: "readIndex", to: this.lead, context: ctx });
+  }
+
+  hasReady(): boolean {
+    if (this.outstanding) return false;
+    return (
+      this.msgs.length > 0 ||
+      this.log.unstableEnts.length > 0 ||
+      this.log.unstableSnap !== undefined ||
+      this.readStates.length > 0 ||
+      this.log.hasNextCommitted() ||
+      !this.sameHard(this.prevHard) ||
+      this.prevSoft.lead !== this.lead ||
+      this.prevSoft.role !== this.role
+    );
+  }
+
+  ready(): Ready {
+    if (this.outstanding) throw new RaftUsageError("ready() called again before advance()");
+    const entries = this.log.unstableEnts.slice();
+    const snapshot = this.log.unstableSnap;
+    const committedEntries = this.log.nextCommitted(this.maxApplyBytes);
+    const hard = this.hardState();
+    const hardState = this.sameHard(this.prevHard) ? undefined : hard;
+    const softState =
+      this.prevSoft.lead !== this.lead || this.prevSoft.role !== this.role
+        ? { lead: this.lead, role: this.role }
+        : undefined;
+    const rd: Ready = {
+      messages: this.msgs,
+      entries,
+      hardState,
+      committedEntries,
+      snapshot,
+      readStates: this.readStates,
+      softState,
+    };
+    this.msgs = [];
+    this.readStates = [];
+    if (hardState) this.prevHard = hardState;
+    if (softState) this.prevSoft = softState;
+    const lastEntry = entries[entries.length - 1];
+    this.outstanding = {
+      ready: rd,
+      lastIndex: lastEntry ? lastEntry.index : 0,
+      lastTerm: lastEntry ? lastEntry.term : 0,
+      snapIndex: snapshot ? snapshot.meta.index : 0,
+      appliedTo:
+        committedEntries.length > 0
+          ? committedEntries[committedEntries.length - 1].index
+          : snapshot
+            ? snapshot.meta.index
+            : 0,
+    };
+    return rd;
+  }
+
+  /** Acknowledges that `rd` was persisted, sent and applied. */
+  advance(rd: Ready): void {
+    const out = this.outstanding;
+    if (!out || out.ready !== rd) throw new RaftUsageError("advance() must be given the Ready last returned");
+    this.outstanding = null;
+    if (out.snapIndex > 0) {
+      this.log.stableSnapTo(out.snapIndex);
+      this.log.applied = Math.max(this.log.applied, out.snapIndex);
+    }
+    if (out.lastIndex > 0) this.log.stableTo(out.lastIndex, out.lastTerm);
+    if (out.appliedTo > this.log.applied) this.log.applied = out.appliedTo;
+    this.foldConfHistory();
+    if (this.role === "leader") {
+      // Our own log counts towards a quorum only once durable.
+      const self = this.prs.get(this.id);
+      if (self?.maybeUpdate(this.log.stableLastIndex()) && this.maybeCommit()) this.bcastAppend();
+    }
+  }
+
+  status(): RaftStatus {
+    const progress = new Map<NodeId, ProgressStatus>();
+    if (this.role === "leader") {
+      for (const [id, pr] of this.prs) {
+        progress.set(id, { match: pr.match, next: pr.next, state: pr.state, recentActive: pr.recentActive });
+      }
+    }
+    return {
+      id: this.id,
+      role: this.role,
+      term: this.term,
+      vote: this.vote,
+      lead: this.lead,
+      commit: this.log.committed,
+      applied: this.log.applied,
+      firstIndex: this.log.firstIndex(),
+      lastIndex: this.log.lastIndex(),
+      conf: this.conf,
+      isLearner: this.learners.has(this.id),
+      leadTransferee: this.leadTransferee,
+      progress,
+    };
+  }
+
+  /** Membership in effect after log index `index` (index >= the last compaction point). */
+  confStateAt(index: number): ConfState {
+    let conf = this.confBase;
+    for (const h of this.confHistory) {
+      if (h.index > index) break;
+      conf = h.conf;
+    }
+    return conf;
+  }
+
+  /** The term and index of the last log entry (for tests and diagnostics). */
+  lastLogId(): { index: number; term: number } {
+    return { index: this.log.lastIndex(), term: this.log.lastTerm() };
+  }
+
+  // ---------------------------------------------------------------- roles
+
+  private hardState(): HardState {
+    return { term: this.term, vote: this.vote, commit: this.log.committed };
+  }
+
+  private sameHard(h: HardState): boolean {
+    return h.term === this.term && h.vote === this.vote && h.commit === this.log.committed;
+  }
+
+  private reset(term: number): void {
+    if (term !== this.term) {
+      this.term = term;
+      this.vote = NONE;
+    }
+    this.lead = NONE;
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    this.randomizedElectionTimeout = this.electionTimeout + this.prng.int(this.electionTimeout);
+    this.leadTransferee = NONE;
+    this.votes.clear();
+    this.prs.clear();
+    this.readOnly.clear();
+    this.pendingReadRequests = [];
+  }
+
+  private becomeFollower(term: number, lead: NodeId): void {
+    this.reset(term);
+    this.role = "follower";
+    this.lead = lead;
+  }
+
+  private becomePreCandidate(): void {
+    // Does not touch term or vote: a pre-vote round must leave no trace if it fails.
+    this.votes.clear();
+    this.lead = NONE;
+    this.role = "preCandidate";
+  }
+
+  private becomeCandidate(): void {
+    this.reset(this.term + 1);
+    this.vote = this.id;
+    this.role = "candidate";
+  }
+
+  private becomeLeader(): void {
+    this.reset(this.term);
+    this.role = "leader";
+    this.lead = this.id;
+    const last = this.log.lastIndex();
+    for (const id of this.members()) this.prs.set(id, new Progress(last + 1, this.maxInflight));
+    const self = this.prs.get(this.id);
+    if (self) {
+      self.maybeUpdate(this.log.stableLastIndex());
+      self.becomeReplicate();
+    }
+    // Entries from earlier terms may hold an uncommitted conf change: be conservative.
+    this.pendingConfIndex = last;
+    this.appendEntries([{ term: 0, index: 0, type: "normal", data: EMPTY }]);
+  }
+
+  private promotable(): boolean {
+    return this.voters.has(this.id) && this.log.unstableSnap === undefined;
+  }
+
+  private tickElection(): void {
+    this.electionElapsed++;
+    if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
+      this.electionElapsed = 0;
+      this.startCampaign(this.preVote ? "preVote" : "election");
+    }
+  }
+
+  private tickHeartbeat(): void {
+    this.heartbeatElapsed++;
+    this.electionElapsed++;
+    for (const [id, pr] of this.prs) {
+      if (pr.state === "snapshot" && ++pr.snapshotTicks > 2 * this.electionTimeout) {
+        // The snapshot (or its answer) was lost: probe again, which resends it if still needed.
+        pr.becomeProbe();
+        this.sendAppend(id, false);
+      }
+    }
+    if (this.electionElapsed >= this.electionTimeout) {
+      this.electionElapsed = 0;
+      if (this.checkQuorum) {
+        if (!this.quorumActive()) {
+          this.becomeFollower(this.term, NONE);
+          return;
+        }
+        for (const [id, pr] of this.prs) if (id !== this.id) pr.recentActive = false;
+      }
+      if (this.leadTransferee !== NONE) this.leadTransferee = NONE;
+    }
+    if (this.heartbeatElapsed >= this.heartbeatTimeout) {
+      this.heartbeatElapsed = 0;
+      this.bcastHeartbeat(EMPTY);
+    }
+  }
+
+  private startCampaign(kind: "preVote" | "election" | "transfer"): void {
+    if (!this.promotable()) return;
+    let voteTerm: number;
+    if (kind === "preVote") {
+      this.becomePreCandidate();
+      voteTerm = this.term + 1;
+    } else {
+      this.becomeCandidate();
+      voteTerm = this.term;
+    }
+    const type = kind === "preVote" ? "preVote" : "vote";
+    this.votes.set(this.id, true);
+    if (this.pollResult() === "won") {
+      if (kind === "preVote") this.startCampaign("election");
+      else this.becomeLeader();
+      return;
+    }
+    const index = this.log.lastIndex();
+    const logTerm = this.log.lastTerm();
+    for (const v of this.voters) {
+      if (v === this.id) continue;
+      this.send({ type, to: v, term: voteTerm, index, logTerm, force: kind === "transfer" });
+    }
+  }
+
+  private pollResult(): "won" | "lost" | "pending" {
+    let granted = 0;
+    let rejected = 0;
+    for (const v of this.voters) {
+      const g = this.votes.get(v);
+      if (g === true) granted++;
+      else if (g === false) rejected++;
+    }
+    const q = quorum(this.voters.size);
+    if (granted >= q) return "won";
+    if (rejected > this.voters.size - q) return "lost";
+    return "pending";
+  }
+
+  private handleVoteRequest(m: Message): void {
+    const canVote =
+      this.vote === m.from ||
+      (this.vote === NONE && this.lead === NONE) ||
+      (m.type === "preVote" && m.term > this.term);
+    const respType = m.type === "vote" ? "voteResp" : "preVoteResp";
+    if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
+      this.send({ type: respType, to: m.from, term: m.term });
+      if (m.type === "vote") {
+        this.electionElapsed = 0;
+        this.vote = m.from;
+      }
+    } else {
+      this.send({ type: respType, to: m.from, term: this.term, reject: true });
+    }
+  }
+
+  // ---------------------------------------------------------------- per-role steps
+
+  private stepLocalForward(m: Message): void {
+    if (m.type === "prop") {
+      if (this.role === "leader") this.leaderAcceptProposal(m.entries);
+      else if (this.role === "follower" && this.lead !== NONE) {
+        this.msgs.push(newMessage({ ...m, from: this.id, to: this.lead }));
+      }
+      return;
+    }
+    // readIndex forwarded by a follower
+    if (this.role === "leader") this.leaderReadIndex(m.from, m.context);
+  }
+
+  private stepLeader(m: Message): void {
+    const pr = this.prs.get(m.from);
+    if (!pr) return;
+    switch (m.type) {
+      case "appResp":
+        pr.recentActive = true;
+        this.handleAppendResponse(m, pr);
+        break;
+      case "heartbeatResp":
+        pr.recentActive = true;
+        pr.probeSent = false;
+        if (pr.state === "replicate" && pr.inflights.full()) pr.inflights.freeFirstOne();
+        if (pr.match < this.log.lastIndex()) this.sendAppend(m.from, false);
+        if (m.context.length > 0) this.ackRead(m.from, m.context);
+        break;
+      default:
+        break;
+    }
+  }
+
+  private handleAppendResponse(m: Message, pr: Progress): void {
+    if (m.reject) {
+      let hint = m.rejectHint;
+      if (m.logTerm > 0) hint = this.log.findConflictByTerm(m.rejectHint, m.logTerm);
+      if (pr.maybeDecrTo(m.index, hint)) {
+        if (pr.state === "replicate") pr.becomeProbe();
+        this.sendAppend(m.from, true);
+      }
+      return;
+    }
+    const wasPaused = pr.isPaused();
+    if (!pr.maybeUpdate(m.index)) {
+      if (wasPaused && !pr.isPaused()) this.sendAppend(m.from, false);
+      return;
+    }
+    if (pr.state === "probe") pr.becomeReplicate();
+    else if (pr.state === "snapshot" && pr.match >= pr.pendingSnapshot) {
+      pr.becomeProbe();
+      pr.becomeReplicate();
+    } else if (pr.state === "replicate") pr.inflights.freeLE(m.index);
+
+    if (this.maybeCommit()) {
+      if (this.role !== "leader") return;
+      this.bcastAppend();
+    } else if (wasPaused) {
+      this.sendAppend(m.from, true);
+    }
+    // Pipeline: keep sending while the window allows and the follower lags.
+    while (pr.next <= this.log.lastIndex() && !pr.isPaused()) {
+      if (!this.sendAppend(m.from, false)) break;
+    }
+    if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) {
+      this.send({ type: "timeoutNow", to: m.from, term: this.term });
+    }
+  }
+
+  private stepCandidate(m: Message): void {
+    switch (m.type) {
+      case "app":
+        this.becomeFollower(m.term, m.from);
+        this.handleAppend(m);
+        break;
+      case "heartbeat":
+        this.becomeFollower(m.term, m.from);
+        this.handleHeartbeat(m);
+        break;
+      case "snap":
+        this.becomeFollower(m.term, m.from);
+        this.handleSnapshot(m);
+        break;
+      case "voteResp":
+      case "preVoteResp": {
+        if ((m.type === "preVoteResp") !== (this.role === "preCandidate")) return;
+        this.votes.set(m.from, !m.reject);
+        const res = this.pollResult();
+        if (res === "won") {
+          if (this.role === "preCandidate") this.startCampaign("election");
+          else {
+            this.becomeLeader();
+            this.bcastAppend();
+          }
+        } else if (res === "lost") {
+          this.becomeFollower(this.term, NONE);
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  private stepFollower(m: Message): void {
+    switch (m.type) {
+      case "app":
+        this.electionElapsed = 0;
+        this.lead = m.from;
+        this.handleAppend(m);
+        break;
+      case "heartbeat":
+        this.electionElapsed = 0;
+        this.lead = m.from;
+        this.handleHeartbeat(m);
+        break;
+      case "snap":
+        this.electionElapsed = 0;
+        this.lead = m.from;
+        this.handleSnapshot(m);
+        break;
+      case "timeoutNow":
+        this.startCampaign("transfer");
+        break;
+      case "readIndexResp":
+        this.readStates.push({ index: m.index, ctx: m.context });
+        break;
+      default:
+        break;
+    }
+  }
+
+  // ---------------------------------------------------------------- follower log handling
+
+  private handleAppend(m: Message): void {
+    if (m.index < this.log.committed) {
+      this.send({ type: "appResp", to: m.from, term: this.term, index: this.log.committed });
+      return;
+    }
+    if (!this.log.matchTerm(m.index, m.logTerm)) {
+      // Fast back-up: point the leader at the last index that could match, with its term.
+      let hint = Math.min(m.index, this.log.lastIndex());
+      hint = this.log.findConflictByTerm(hint, m.logTerm);
+      this.send({
+        type: "appResp",
+        to: m.from,
+        term: this.term,
+        index: m.index,
+        reject: true,
+        rejectHint: hint,
+        logTerm: this.log.term(hint) ?? 0,
+      });
+      return;
+    }
+    const lastNew = m.index + m.entries.length;
+    const ci = this.log.findConflict(m.entries);
+    if (ci !== 0) {
+      const fresh = m.entries.slice(ci - m.index - 1);
+      if (ci <= this.log.lastIndex()) this.truncateConfHistory(ci);
+      this.log.append(fresh);
+      for (const e of fresh) if (e.type === "conf") this.recordConfEntry(e);
+      this.applyConf(this.conf);
+    }
+    // Commit only what this append verified (copycat#265).
+    this.log.commitTo(Math.min(m.commit, lastNew));
+    this.send({ type: "appResp", to: m.from, term: this.term, index: lastNew });
+  }
+
+  private handleHeartbeat(m: Message): void {
+    this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
+    this.send({ type: "heartbeatResp", to: m.from, term: this.term, context: m.context });
+  }
+
+  private handleSnapshot(m: Message): void {
+    const s = m.snapshot;
+    if (!s) return;
+    const { index, term } = s.meta;
+    if (index <= this.log.committed) {
+      this.send({ type: "appResp", to: m.from, term: this.term, index: this.log.committed });
+      return;
+    }
+    if (this.log.matchTerm(index, term)) {
+      // We already have the snapshot's last entry: just fast-forward the commit.
+      this.log.commitTo(index);
+      this.send({ type: "appResp", to: m.from, term: this.term, index: this.log.lastIndex() });
+      return;
+    }
+    this.log.restore(s);
+    this.confBase = s.meta.conf;
+    this.confHistory = [];
+    this.conf = s.meta.conf;
+    this.applyConf(this.conf);
+    this.send({ type: "appResp", to: m.from, term: this.term, index: this.log.lastIndex() });
+  }
+
+  // ---------------------------------------------------------------- leader replication
+
+  private proposeEntry(type: EntryType, data: Uint8Array): ProposalResult {
+    if (this.role === "leader") {
+      if (this.leadTransferee !== NONE) throw new ProposalDropped("leadership transfer in progress");
+      if (!this.voters.has(this.id) && !this.learners.has(this.id)) {
+        throw new ProposalDropped("this leader is being removed from the cluster");
+      }
+      const e = this.appendEntries([{ term: 0, index: 0, type, data }]);
+      this.bcastAppend();
+      return { forwarded: false, index: e.index, term: e.term };
+    }
+    if (this.role !== "follower" || this.lead === NONE) throw new ProposalDropped("no leader known");
+    this.send({ type: "prop", to: this.lead, entries: [{ term: 0, index: 0, type, data }] });
+    return { forwarded: true, index: 0, term: 0 };
+  }
+
+  /** Forwarded proposals: the same rules as local ones, but refusals are silent. */
+  private leaderAcceptProposal(ents: readonly Entry[]): void {
+    if (this.leadTransferee !== NONE || ents.length === 0) return;
+    if (!this.voters.has(this.id) && !this.learners.has(this.id)) return;
+    const accepted: Entry[] = [];
+    for (const e of ents) {
+      if (e.type === "conf") {
+        let cc: ConfChange;
+        try {
+          cc = decodeConfChange(e.data);
+        } catch {
+          continue;
+        }
+        if (this.confChangeRefusal(cc) !== "") continue;
+        // Append one at a time so pendingConfIndex covers it before the next is checked.
+        this.appendEntries([e]);
+        continue;
+      }
+      accepted.push(e);
+    }
+    if (accepted.length > 0) this.appendEntries(accepted);
+    this.bcastAppend();
+  }
+
+  private confChangeRefusal(cc: ConfChange): string {
+    if (this.pendingConfIndex > this.log.committed) return "a membership change is still uncommitted";
+    if (this.log.term(this.log.committed) !== this.term) {
+      return "the leader has not yet committed an entry in its term";
+    }
+    return confChangeProblem(this.conf, cc);
+  }
+
+  /** Appends entries to the leader's log with fresh indexes in the current term. */
+  private appendEntries(ents: readonly Entry[]): Entry {
+    let index = this.log.lastIndex();
+    const out: Entry[] = [];
+    for (const e of ents) out.push({ term: this.term, index: ++index, type: e.type, data: e.data });
+    this.log.append(out);
+    let confChanged = false;
+    for (const e of out) {
+      if (e.type === "conf") {
+        this.pendingConfIndex = e.index;
+        this.recordConfEntry(e);
+        confChanged = true;
+      }
+    }
+    if (confChanged) this.applyConf(this.conf);
+    return out[out.length - 1];
+  }
+
+  private sendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
+    const pr = this.prs.get(to);
+    if (!pr || to === this.id || pr.isPaused()) return false;
+    const prevIndex = pr.next - 1;
+    const prevTerm = this.log.term(prevIndex);
+    const last = this.log.lastIndex();
+    let ents: Entry[] | null = null;
+    if (prevTerm !== undefined) {
+      try {
+        ents = this.log.slice(pr.next, Math.min(last + 1, pr.next + this.maxMsgEntries), this.maxMsgBytes);
+      } catch {
+        ents = null;
+      }
+    }
+    if (prevTerm === undefined || ents === null) return this.sendSnapshot(to, pr);
+    if (ents.length === 0 && !sendIfEmpty) return false;
+    this.send({
+      type: "app",
+      to,
+      term: this.term,
+      index: prevIndex,
+      logTerm: prevTerm,
+      entries: ents,
+      commit: this.log.committed,
+    });
+    pr.sentAppend(prevIndex + ents.length, ents.length);
+    return true;
+  }
+
+  private sendSnapshot(to: NodeId, pr: Progress): boolean {
+    let snap: Snapshot;
+    try {
+      snap = this.storage.snapshot();
+    } catch {
+      return false; // temporarily unavailable: the next heartbeat answer retries
+    }
+    if (snap.meta.index === 0) return false;
+    this.send({ type: "snap", to, term: this.term, snapshot: snap });
+    pr.becomeSnapshot(snap.meta.index);
+    return true;
+  }
+
+  private bcastAppend(): void {
+    for (const id of this.prs.keys()) if (id !== this.id) this.sendAppend(id, true);
+  }
+
+  private bcastHeartbeat(ctx: Uint8Array): void {
+    const committed = this.log.committed;
+    for (const [id, pr] of this.prs) {
+      if (id === this.id) continue;
+      this.send({
+        type: "heartbeat",
+        to: id,
+        term: this.term,
+        commit: Math.min(pr.match, committed),
+        context: ctx,
+      });
+    }
+  }
+
+  /** Commits the highest index a quorum of voters holds, if it is of this term (Figure 8). */
+  private maybeCommit(): boolean {
+    const matches: number[] = [];
+    for (const v of this.voters) matches.push(this.prs.get(v)?.match ?? 0);
+    if (matches.length === 0) return false;
+    matches.sort((a, b) => b - a);
+    const idx = matches[quorum(matches.length) - 1];
+    if (idx <= this.log.committed || this.log.term(idx) !== this.term) return false;
+    this.log.commitTo(idx);
+    this.afterLeaderCommit();
+    return true;
+  }
+
+  private afterLeaderCommit(): void {
+    if (this.pendingReadRequests.length > 0 && this.log.term(this.log.committed) === this.term) {
+      const reqs = this.pendingReadRequests;
+      this.pendingReadRequests = [];
+      for (const r of reqs) this.leaderReadIndex(r.from, r.ctx);
+    }
+    const lastConf = this.confHistory[this.confHistory.length - 1];
+    if (!this.voters.has(this.id) && (lastConf === undefined || lastConf.index <= this.log.committed)) {
+      // Our own removal committed: let the followers learn it, then stop leading (thesis §4.2.2).
+      this.bcastAppend();
+      this.becomeFollower(this.term, NONE);
+    }
+  }
+
+  private quorumActive(): boolean {
+    let active = 0;
+    for (const v of this.voters) {
+      if (v === this.id || this.prs.get(v)?.recentActive) active++;
+    }
+    return active >= quorum(this.voters.size);
+  }
+
+  // ---------------------------------------------------------------- ReadIndex
+
+  private leaderReadIndex(from: NodeId, ctx: Uint8Array): void {
+    if (this.log.term(this.log.committed) !== this.term) {
+      // Our commit index may lag the true one until we commit in our term (thesis §6.4 step 1).
+      this.pendingReadRequests.push({ from, ctx });
+      return;
+    }
+    const index = this.log.committed;
+    if (this.voters.size === 1 && this.voters.has(this.id)) {
+      this.respondRead(from, index, ctx);
+      return;
+    }
+    const r = this.readOnly.add(index, from, ctx);
+    if (!r) return;
+    if (this.voters.has(this.id)) r.acks.add(this.id);
+    this.bcastHeartbeat(ctx);
+  }
+
+  private ackRead(from: NodeId, ctx: Uint8Array): void {
+    const r = this.readOnly.get(ctx);
+    if (!r) return;
+    r.acks.add(from);
+    let n = 0;
+    for (const a of r.acks) if (this.voters.has(a)) n++;
+    if (n < quorum(this.voters.size)) return;
+    for (const done of this.readOnly.releaseThrough(r)) this.respondRead(done.from, done.index, done.ctx);
+  }
+
+  private respondRead(from: NodeId, index: number, ctx: Uint8Array): void {
+    if (from === this.id) this.readStates.push({ index, ctx });
+    else this.send({ type: "readIndexResp", to: from, term: this.term, index, context: ctx });
+  }
+
+  // ---------------------------------------------------------------- membership
+
+  private members(): NodeId[] {
+    return [...this.conf.voters, ...this.conf.learners];
+  }
+
+  private recordConfEntry(e: Entry): void {
+    let cc: ConfChange;
+    try {
+      cc = decodeConfChange(e.data);
+    } catch {
+      return;
+    }
+    this.conf = applyConfChange(this.conf, cc);
+    this.confHistory.push({ index: e.index, conf: this.conf });
+  }
+
+  private truncateConfHistory(from: number): void {
+    let k = this.confHistory.length;
+    while (k > 0 && this.confHistory[k - 1].index >= from) k--;
+    if (k === this.confHistory.length) return;
+    this.confHistory.length = k;
+    this.conf = k > 0 ? this.confHistory[k - 1].conf : this.confBase;
+  }
+
+  /** Folds conf history below the log's first index into the base (it can never be truncated). */
+  private foldConfHistory(): void {
+    if (this.confHistory.length < 8) return;
+    const first = this.log.firstIndex();
+    while (this.confHistory.length > 0 && this.confHistory[0].index < first) {
+      this.confBase = this.confHistory.shift()!.conf;
+    }
+  }
+
+  /** Makes `conf` the configuration in effect (on append, thesis §4.1). */
+  private applyConf(conf: ConfState): void {
+    this.voters = new Set(conf.voters);
+    this.learners = new Set(conf.learners);
+    if (this.role !== "leader") return;
+    const next = this.log.lastIndex() + 1;
+    for (const id of this.members()) {
+      if (!this.prs.has(id)) this.prs.set(id, new Progress(next, this.maxInflight));
+    }
+    for (const id of [...this.prs.keys()]) {
+      if (!this.voters.has(id) && !this.learners.has(id) && id !== this.id) this.prs.delete(id);
+    }
+    if (this.leadTransferee !== NONE && !this.voters.has(this.leadTransferee)) this.leadTransferee = NONE;
+    // A smaller quorum may already hold more entries.
+    if (this.maybeCommit() && this.role === "leader") this.bcastAppend();
+  }
+
+  private send(init: Omit<MessageInit, "from">): void {
+    this.msgs.push(newMessage({ ...init, from: this.id } as MessageInit));
+  }
+}
+
+function quorum(n: number): number {
+  return Math.floor(n / 2) + 1;
+}
+
+function validateConfig(c: RaftConfig): void {
+  if (typeof c.id !== "string" || c.id === "") throw new RaftConfigError("id", "must be a non-empty string");
+  if (!c.storage) throw new RaftConfigError("storage", "is required");
+  if (!Number.isInteger(c.seed)) throw new RaftConfigError("seed", "must be an integer");
+  const et = c.electionTick ?? 10;
+  const ht = c.heartbeatTick ?? 1;
+  if (!Number.isInteger(et) || et < 2) throw new RaftConfigError("electionTick", "must be an integer >= 2");
+  if (!Number.isInteger(ht) || ht < 1) throw new RaftConfigError("heartbeatTick", "must be an integer >= 1");
+  if (ht >= et) throw new RaftConfigError("heartbeatTick", "must be smaller than electionTick");
+  for (const f of ["maxMsgEntries", "maxMsgBytes", "maxInflight", "maxApplyBytes"] as const) {
+    const v = c[f];
+    if (v !== undefined && (!Number.isInteger(v) || v < 1))
+      throw new RaftConfigError(f, "must be an integer >= 1");
+  }
+}
