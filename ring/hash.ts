@@ -47,6 +47,7 @@ export function hashBytes(bytes: Uint8Array, len: number = bytes.length, seed = 
 
 // One scratch buffer for all keys: hashing runs synchronously and never re-enters, so a
 // module-level buffer is safe and keeps hashKey allocation-free after it has grown once.
+const MAX_SCRATCH = 64 * 1024;
 let scratch = new Uint8Array(256);
 const encoder = new TextEncoder();
 
@@ -54,7 +55,15 @@ const encoder = new TextEncoder();
 export function hashKey(key: string, seed = 0): number {
   const n = key.length;
   // UTF-8 needs at most 3 bytes per UTF-16 code unit (a surrogate pair is 4 bytes for 2 units).
-  if (n * 3 > scratch.length) scratch = new Uint8Array(Math.max(n * 3, scratch.length * 2));
+  // The scratch grows to fit ordinary keys; a huge one-off key gets its own buffer so it
+  // does not pin megabytes for the life of the process.
+  if (n * 3 > scratch.length) {
+    if (n * 3 > MAX_SCRATCH) {
+      const bytes = encoder.encode(key);
+      return hashBytes(bytes, bytes.length, seed);
+    }
+    scratch = new Uint8Array(Math.min(MAX_SCRATCH, Math.max(n * 3, scratch.length * 2)));
+  }
   const buf = scratch;
   let i = 0;
   // ASCII fast path: most keys (ids, session tokens, paths) never leave it.
