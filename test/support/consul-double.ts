@@ -101,6 +101,7 @@ export class ConsulDouble {
   /** Query strings of health.service requests, newest last (bounded). */
   readonly seenHealthQueries: string[] = [];
 
+  private readonly healthCounts = new Map<string, number>();
   private readonly server: http.Server;
   private readonly sockets = new Set<Socket>();
   private readonly services = new Map<string, ServiceState>();
@@ -161,6 +162,18 @@ export class ConsulDouble {
 
   requestCount(endpoint: string): number {
     return this.requestCounts.get(endpoint) ?? 0;
+  }
+
+  /** /v1/health/service/:service requests received for one service. */
+  healthRequestCount(service: string): number {
+    return this.healthCounts.get(service) ?? 0;
+  }
+
+  /** Blocking queries on `service` currently held open. */
+  blockedQueries(service: string): number {
+    let n = 0;
+    for (const w of this.waiters) if (w.service === service) n++;
+    return n;
   }
 
   /** Current raft index of the double. */
@@ -289,7 +302,9 @@ export class ConsulDouble {
       this.seenHealthQueries.push(url.search);
       if (this.seenTokens.length > 100) this.seenTokens.shift();
       if (this.seenHealthQueries.length > 100) this.seenHealthQueries.shift();
-      this.healthService(res, url, decodeURIComponent(path.slice("/v1/health/service/".length)));
+      const service = decodeURIComponent(path.slice("/v1/health/service/".length));
+      this.healthCounts.set(service, (this.healthCounts.get(service) ?? 0) + 1);
+      this.healthService(res, url, service);
       return;
     }
     if (name === "status.leader") {
@@ -597,11 +612,7 @@ export class ConsulDouble {
     }
   }
 
-  private healthService(
-    res: http.ServerResponse,
-    url: URL,
-    service: string,
-  ): void {
+  private healthService(res: http.ServerResponse, url: URL, service: string): void {
     const q = url.searchParams;
     let waitMs = this.defaultQueryTimeMs;
     const waitText = q.get("wait");

@@ -1,0 +1,174 @@
+// Turns a /v1/health/service answer into shardgate's member view and reconciles it against
+// the previous view, the way ioredis's ConnectionPool.reset(nodes) does: the desired set is
+// computed in full, then compared with what we had to produce added/removed/changed lists.
+// Pure functions: no I/O, so every rule here is unit-testable without a server.
+
+export type CheckStatus = "passing" | "warning" | "critical";
+
+/** One upstream as discovered from Consul. */
+export interface DiscoveredMember {
+  /** Service.ID (or "node/ID" when two nodes report the same Service.ID). */
+  readonly id: string;
+  /** Service.Address, else Node.Address. */
+  readonly address: string;
+  readonly port: number;
+  /** Service.Weights.Passing when a positive integer, else 1. */
+  readonly weight: number;
+  /** Worst status over the entry's checks (node-level ones included); no checks = passing. */
+  readonly status: CheckStatus;
+  /** status === "passing", or "warning" when warnings count as healthy. */
+  readonly healthy: boolean;
+  readonly node: string;
+  readonly tags: readonly string[];
+  readonly meta: Readonly<Record<string, string>>;
+}
+
+export interface MemberDiff {
+  readonly added: readonly DiscoveredMember[];
+  readonly removed: readonly DiscoveredMember[];
+  /** Address, port, weight, tags or meta changed (health may also have changed). */
+  readonly changed: readonly { readonly before: DiscoveredMember; readonly after: DiscoveredMember }[];
+  /** Members present before and after whose `healthy` flipped. */
+  readonly health: readonly { readonly member: DiscoveredMember; readonly wasHealthy: boolean }[];
+}
+
+export interface ParseResult {
+  /** Members by id, ids sorted ascending (Map keeps insertion order). */
+  readonly members: ReadonlyMap<string, DiscoveredMember>;
+  /** Entries skipped as malformed, and id collisions resolved, for the log. */
+  readonly warnings: readonly string[];
+}
+
+const RANK: Record<CheckStatus, number> = { passing: 0, warning: 1, critical: 2 };
+
+function str(v: unknown): string {
+  return typeof v === "string" ? v : "";
+}
+
+function obj(v: unknown): Record<string, unknown> | undefined {
+  return v !== null && typeof v === "object" && !Array.isArray(v)
+    ? (v as Record<string, unknown>)
+    : undefined;
+}
+
+/** Parses entries defensively: a malformed entry is skipped with a warning, never thrown. */
+export function parseHealthEntries(body: unknown, warningIsHealthy: boolean): ParseResult {
+  const warnings: string[] = [];
+  if (!Array.isArray(body)) {
+    throw new TypeError(
+      `expected a JSON array from /v1/health/service, got ${body === null ? "null" : typeof body}`,
+    );
+  }
+  const raw: DiscoveredMember[] = [];
+  for (let i = 0; i < body.length; i++) {
+    const entry = obj(body[i]);
+    const svc = obj(entry?.Service);
+    const node = obj(entry?.Node);
+    if (entry === undefined || svc === undefined || node === undefined) {
+      warnings.push(`entry ${i}: missing Service or Node; skipped`);
+      continue;
+    }
+    const id = str(svc.ID);
+    const address = str(svc.Address) || str(node.Address);
+    const port = svc.Port;
+    if (
+      id === "" ||
+      address === "" ||
+      typeof port !== "number" ||
+      !Number.isInteger(port) ||
+      port < 0 ||
+      port > 65535
+    ) {
+      warnings.push(
+        `entry ${i} (id ${JSON.stringify(id)}): needs a Service.ID, an address and a port 0..65535; skipped`,
+      );
+      continue;
+    }
+    const w = obj(svc.Weights)?.Passing;
+    const weight = typeof w === "number" && Number.isSafeInteger(w) && w >= 1 ? w : 1;
+    let status: CheckStatus = "passing";
+    const checks = Array.isArray(entry.Checks) ? entry.Checks : [];
+    for (const c of checks) {
+      const s = str(obj(c)?.Status);
+      // Unknown statuses (e.g. "maintenance" from another tool) count as critical: fail safe.
+      const st: CheckStatus = s === "passing" || s === "warning" ? s : "critical";
+      if (RANK[st] > RANK[status]) status = st;
+    }
+    const tags = Array.isArray(svc.Tags) ? svc.Tags.filter((t): t is string => typeof t === "string") : [];
+    const metaObj = obj(svc.Meta) ?? {};
+    const meta: Record<string, string> = {};
+    for (const k of Object.keys(metaObj)) if (typeof metaObj[k] === "string") meta[k] = metaObj[k] as string;
+    raw.push({
+      id,
+      address,
+      port,
+      weight,
+      status,
+      healthy: status === "passing" || (warningIsHealthy && status === "warning"),
+      node: str(node.Node),
+      tags,
+      meta,
+    });
+  }
+  // Service IDs are unique per agent, not per cluster: two nodes may both report "web-1".
+  // Qualify every colliding id with its node so the result does not depend on answer order.
+  const counts = new Map<string, number>();
+  for (const m of raw) counts.set(m.id, (counts.get(m.id) ?? 0) + 1);
+  const out: DiscoveredMember[] = [];
+  for (const m of raw) {
+    if ((counts.get(m.id) ?? 0) > 1) {
+      warnings.push(
+        `Service.ID ${JSON.stringify(m.id)} is reported by several nodes; using "${m.node}/${m.id}"`,
+      );
+      out.push({ ...m, id: `${m.node}/${m.id}` });
+    } else {
+      out.push(m);
+    }
+  }
+  out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const members = new Map<string, DiscoveredMember>();
+  for (const m of out) {
+    if (members.has(m.id)) {
+      warnings.push(`duplicate member id ${JSON.stringify(m.id)} on one node; keeping the first`);
+      continue;
+    }
+    members.set(m.id, Object.freeze({ ...m, tags: Object.freeze([...m.tags]), meta: Object.freeze(m.meta) }));
+  }
+  return { members, warnings };
+}
+
+function sameShape(a: DiscoveredMember, b: DiscoveredMember): boolean {
+  if (a.address !== b.address || a.port !== b.port || a.weight !== b.weight || a.node !== b.node)
+    return false;
+  if (a.tags.length !== b.tags.length || a.tags.some((t, i) => t !== b.tags[i])) return false;
+  const ak = Object.keys(a.meta);
+  if (ak.length !== Object.keys(b.meta).length) return false;
+  return ak.every((k) => a.meta[k] === b.meta[k]);
+}
+
+/** Compares the previous view with the desired one. */
+export function diffMembers(
+  prev: ReadonlyMap<string, DiscoveredMember>,
+  next: ReadonlyMap<string, DiscoveredMember>,
+): MemberDiff {
+  const added: DiscoveredMember[] = [];
+  const removed: DiscoveredMember[] = [];
+  const changed: { before: DiscoveredMember; after: DiscoveredMember }[] = [];
+  const health: { member: DiscoveredMember; wasHealthy: boolean }[] = [];
+  for (const [id, m] of next) {
+    const old = prev.get(id);
+    if (old === undefined) {
+      added.push(m);
+      continue;
+    }
+    if (!sameShape(old, m)) changed.push({ before: old, after: m });
+    if (old.healthy !== m.healthy) health.push({ member: m, wasHealthy: old.healthy });
+  }
+  for (const [id, m] of prev) if (!next.has(id)) removed.push(m);
+  return { added, removed, changed, health };
+}
+
+/** True when the diff holds no change at all (statuses that do not flip `healthy` are ignored). */
+export function isEmptyDiff(d: MemberDiff): boolean {
+  return d.added.length === 0 && d.removed.length === 0 && d.changed.length === 0 && d.health.length === 0;
+}

@@ -1,0 +1,102 @@
+// Unit tests for turning /v1/health/service entries into members and diffing views.
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { diffMembers, isEmptyDiff, parseHealthEntries } from "../../health/consul-members.js";
+
+function entry(
+  id: string,
+  o: {
+    addr?: string;
+    node?: string;
+    nodeAddr?: string;
+    port?: number;
+    passing?: unknown;
+    checks?: string[];
+  } = {},
+) {
+  return {
+    Node: { Node: o.node ?? "n1", Address: o.nodeAddr ?? "10.9.9.9" },
+    Service: {
+      ID: id,
+      Service: "s",
+      Address: o.addr ?? "",
+      Port: o.port ?? 80,
+      Tags: ["t"],
+      Meta: { k: "v" },
+      Weights: { Passing: o.passing, Warning: 1 },
+    },
+    Checks: (o.checks ?? ["passing"]).map((s, i) => ({ CheckID: `c${i}`, Status: s })),
+  };
+}
+
+test("address falls back to Node.Address; weight is Weights.Passing or 1", () => {
+  const { members } = parseHealthEntries(
+    [entry("a", { addr: "10.0.0.1", passing: 5 }), entry("b", { passing: 0 }), entry("c", { passing: 2.5 })],
+    true,
+  );
+  assert.equal(members.get("a")?.address, "10.0.0.1");
+  assert.equal(members.get("a")?.weight, 5);
+  assert.equal(members.get("b")?.address, "10.9.9.9");
+  assert.equal(members.get("b")?.weight, 1, "0 -> 1");
+  assert.equal(members.get("c")?.weight, 1, "non-integer -> 1");
+  assert.deepEqual([...members.keys()], ["a", "b", "c"], "sorted by id");
+});
+
+test("health is the worst check; warning is healthy only when allowed; no checks is passing", () => {
+  const body = [
+    entry("w", { checks: ["passing", "warning"] }),
+    entry("c", { checks: ["warning", "critical"] }),
+    entry("n", { checks: [] }),
+    entry("m", { checks: ["maintenance"] }),
+  ];
+  const lenient = parseHealthEntries(body, true).members;
+  const strict = parseHealthEntries(body, false).members;
+  assert.equal(lenient.get("w")?.status, "warning");
+  assert.equal(lenient.get("w")?.healthy, true);
+  assert.equal(strict.get("w")?.healthy, false);
+  assert.equal(lenient.get("c")?.healthy, false);
+  assert.equal(lenient.get("n")?.healthy, true);
+  assert.equal(lenient.get("m")?.status, "critical", "unknown statuses fail safe");
+});
+
+test("the same Service.ID on two nodes is qualified by node, whatever the order", () => {
+  const a = parseHealthEntries([entry("web", { node: "n1" }), entry("web", { node: "n2" })], true);
+  const b = parseHealthEntries([entry("web", { node: "n2" }), entry("web", { node: "n1" })], true);
+  assert.deepEqual([...a.members.keys()], ["n1/web", "n2/web"]);
+  assert.deepEqual([...b.members.keys()], [...a.members.keys()]);
+  assert.ok(a.warnings.length > 0);
+});
+
+test("malformed entries are skipped with a warning; a non-array throws a clear error", () => {
+  const r = parseHealthEntries([null, { Service: {} }, entry("ok"), entry("badport", { port: 70000 })], true);
+  assert.deepEqual([...r.members.keys()], ["ok"]);
+  assert.equal(r.warnings.length, 3);
+  assert.throws(() => parseHealthEntries({}, true), /expected a JSON array/);
+});
+
+test("diff reports added, removed, changed and health flips", () => {
+  const before = parseHealthEntries([entry("a"), entry("b"), entry("c", { port: 1 })], true).members;
+  const after = parseHealthEntries(
+    [entry("b", { checks: ["critical"] }), entry("c", { port: 2 }), entry("d")],
+    true,
+  ).members;
+  const d = diffMembers(before, after);
+  assert.deepEqual(
+    d.added.map((m) => m.id),
+    ["d"],
+  );
+  assert.deepEqual(
+    d.removed.map((m) => m.id),
+    ["a"],
+  );
+  assert.deepEqual(
+    d.changed.map((c) => [c.before.port, c.after.port]),
+    [[1, 2]],
+  );
+  assert.deepEqual(
+    d.health.map((h) => [h.member.id, h.wasHealthy, h.member.healthy]),
+    [["b", true, false]],
+  );
+  assert.equal(isEmptyDiff(diffMembers(after, after)), true);
+});

@@ -1,0 +1,321 @@
+// Consul watcher tests against consulTarget(): a real agent when CONSUL_HTTP_ADDR is set,
+// else the in-process double. Every watcher and server a test starts, it stops.
+
+import assert from "node:assert/strict";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, describe, test } from "node:test";
+import {
+  ConsulWatcher,
+  type ConsulWatcherOptions,
+  type HealthLogger,
+  type MembershipUpdate,
+} from "../../health/consul-watcher.js";
+import { seededRandom } from "../../health/prng.js";
+import { agentClient, eventually, rawPut, registerService, uniqueName } from "../support/consul/agent-ops.js";
+import { type ConsulTarget, consulTarget, needControls } from "../support/consul/target.js";
+
+const SEED = Number(process.env.TEST_SEED ?? 7331);
+const random = seededRandom(SEED);
+const why = (s: string) => `${s} (seed=${SEED})`;
+
+function memoryLogger(): HealthLogger & { lines: { level: string; msg: string }[] } {
+  const lines: { level: string; msg: string }[] = [];
+  const at = (level: string) => (_o: object, msg: string) => {
+    lines.push({ level, msg });
+  };
+  return { lines, debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
+}
+
+describe("ConsulWatcher (double, or real agent via CONSUL_HTTP_ADDR)", () => {
+  let target: ConsulTarget;
+  const registered: string[] = [];
+  const watchers: ConsulWatcher[] = [];
+
+  before(async () => {
+    target = await consulTarget({ seed: SEED });
+  });
+  after(async () => {
+    for (const w of watchers) await w.stop();
+    for (const id of registered)
+      await rawPut(target, `/v1/agent/service/deregister/${encodeURIComponent(id)}`).catch(() => {});
+    await target.close();
+  });
+
+  async function register(def: Record<string, unknown>): Promise<void> {
+    await registerService(target, def);
+    registered.push(String(def.ID ?? def.Name));
+  }
+
+  function watch(opts: Partial<ConsulWatcherOptions> & { service: string }): ConsulWatcher {
+    const w = new ConsulWatcher({
+      host: target.host,
+      port: target.port,
+      token: target.token,
+      waitMs: 5000,
+      ratePerSec: 50,
+      rateBurst: 10,
+      backoffBaseMs: 20,
+      backoffMaxMs: 200,
+      seed: SEED,
+      ...opts,
+    });
+    watchers.push(w);
+    w.start();
+    return w;
+  }
+
+  const memberOf = (w: ConsulWatcher, id: string) => w.members().find((m) => m.id === id);
+
+  test("register -> appears; critical -> unhealthy; passing -> healthy; deregister -> gone", async () => {
+    const name = uniqueName("w-life", random);
+    const w = watch({ service: name });
+    const events: string[] = [];
+    w.on("+member", (m) => events.push(`+${m.id}`));
+    w.on("-member", (m) => events.push(`-${m.id}`));
+    w.on("health", (m, h) => events.push(`${m.id}:${h ? "up" : "down"}`));
+    await w.whenSynced();
+    assert.equal(w.members().length, 0);
+    const id = `${name}-1`;
+    await register({
+      Name: name,
+      ID: id,
+      Port: 9001,
+      Weights: { Passing: 3, Warning: 1 },
+      Check: { TTL: "60s", Status: "passing" },
+    });
+    const m = await eventually("member appears", () => memberOf(w, id));
+    assert.equal(m.port, 9001);
+    assert.equal(m.weight, 3, "weight = Weights.Passing");
+    assert.ok(m.address.length > 0, "empty Service.Address falls back to Node.Address");
+    assert.equal(m.healthy, true);
+    const consul = agentClient(target);
+    await consul.agent.check.fail({ id: `service:${id}`, note: "down for test" });
+    await eventually("unhealthy", () => (memberOf(w, id)?.healthy === false ? true : undefined));
+    await consul.agent.check.pass({ id: `service:${id}` });
+    await eventually("healthy again", () => (memberOf(w, id)?.healthy === true ? true : undefined));
+    await consul.agent.service.deregister(id);
+    await eventually("gone", () => (memberOf(w, id) === undefined ? true : undefined));
+    assert.deepEqual(events, [`+${id}`, `${id}:down`, `${id}:up`, `-${id}`], why("event order"));
+    assert.equal(w.status().consecutiveErrors, 0);
+    assert.ok(w.status().lastSuccessAt !== undefined);
+  });
+
+  test("warning counts as healthy only when configured; passingOnly drops non-passing members", async () => {
+    const name = uniqueName("w-warn", random);
+    await register({
+      Name: name,
+      ID: `${name}-a`,
+      Address: "10.0.0.1",
+      Port: 1,
+      Check: { TTL: "60s", Status: "warning" },
+    });
+    await register({
+      Name: name,
+      ID: `${name}-b`,
+      Address: "10.0.0.2",
+      Port: 2,
+      Check: { TTL: "60s", Status: "passing" },
+    });
+    const lenient = watch({ service: name });
+    const strict = watch({ service: name, warningIsHealthy: false });
+    const passing = watch({ service: name, passingOnly: true });
+    await Promise.all([lenient.whenSynced(), strict.whenSynced(), passing.whenSynced()]);
+    assert.equal(memberOf(lenient, `${name}-a`)?.healthy, true);
+    assert.equal(memberOf(lenient, `${name}-a`)?.status, "warning");
+    assert.equal(
+      memberOf(lenient, `${name}-a`)?.address,
+      "10.0.0.1",
+      "Service.Address wins over Node.Address",
+    );
+    assert.equal(memberOf(strict, `${name}-a`)?.healthy, false);
+    assert.deepEqual(
+      passing.members().map((m) => m.id),
+      [`${name}-b`],
+      "?passing drops warning entries",
+    );
+  });
+
+  test("tags and filter select members", async () => {
+    const name = uniqueName("w-sel", random);
+    await register({
+      Name: name,
+      ID: `${name}-a`,
+      Tags: ["primary"],
+      Meta: { shard: "a" },
+      Port: 1,
+      Check: { TTL: "60s", Status: "passing" },
+    });
+    await register({
+      Name: name,
+      ID: `${name}-b`,
+      Tags: ["replica"],
+      Meta: { shard: "b" },
+      Port: 2,
+      Check: { TTL: "60s", Status: "passing" },
+    });
+    const byTag = watch({ service: name, tags: ["primary"] });
+    const byFilter = watch({ service: name, filter: 'Service.Meta.shard == "b"' });
+    await Promise.all([byTag.whenSynced(), byFilter.whenSynced()]);
+    assert.deepEqual(
+      byTag.members().map((m) => m.id),
+      [`${name}-a`],
+    );
+    assert.deepEqual(
+      byFilter.members().map((m) => m.id),
+      [`${name}-b`],
+    );
+  });
+
+  test("the index going backwards resets to 0 and the watch keeps following changes", async (t) => {
+    const d = needControls(t, target, "a snapshot restore (index going backwards)");
+    if (d === undefined) return;
+    const name = uniqueName("w-back", random);
+    await register({ Name: name, ID: `${name}-a`, Port: 1, Check: { TTL: "60s", Status: "passing" } });
+    const w = watch({ service: name });
+    await w.whenSynced();
+    const before = w.status().index;
+    assert.ok(before > 2);
+    await eventually("watch is blocked", () => (d.blockedQueries(name) > 0 ? true : undefined));
+    d.restoreSnapshot(2);
+    await eventually("index reset", () => (w.status().indexResets >= 1 ? true : undefined));
+    await eventually("index re-learned", () =>
+      w.status().index >= 2 && w.status().index < before ? true : undefined,
+    );
+    assert.ok(w.status().index >= 1, "never below 1 after an answer");
+    await register({ Name: name, ID: `${name}-b`, Port: 2, Check: { TTL: "60s", Status: "passing" } });
+    await eventually("new member after the restore", () => memberOf(w, `${name}-b`));
+  });
+
+  test("the rate limit holds under churn", async () => {
+    const name = uniqueName("w-churn", random);
+    const id = `${name}-a`;
+    await register({ Name: name, ID: id, Port: 1, Check: { TTL: "60s", Status: "passing" } });
+    const rate = 5;
+    const burst = 2;
+    const w = watch({ service: name, ratePerSec: rate, rateBurst: burst });
+    await w.whenSynced();
+    const consul = agentClient(target);
+    const count = () => target.controls?.healthRequestCount(name) ?? w.status().requests;
+    const startCount = count();
+    const windowMs = 1500;
+    const started = performance.now();
+    let flips = 0;
+    // Churn far faster than the rate: every update changes the index and wakes the watch.
+    while (performance.now() - started < windowMs && flips < 400) {
+      await consul.agent.check.pass({ id: `service:${id}`, note: `flip ${flips++}` });
+      await new Promise((r) => setTimeout(r, 3));
+    }
+    const elapsed = performance.now() - started;
+    const sent = count() - startCount;
+    const allowed = burst + Math.ceil((rate * elapsed) / 1000) + 1;
+    assert.ok(flips > 20, `churn must outpace the limit (flips=${flips})`);
+    assert.ok(sent <= allowed, why(`sent ${sent} requests in ${Math.round(elapsed)}ms, allowed ${allowed}`));
+    assert.ok(sent >= 2, why(`the watch kept running (sent ${sent})`));
+  });
+
+  test("a server that answers at once cannot make the loop spin", async (t) => {
+    let hits = 0;
+    const eager = http.createServer((_req, res) => {
+      hits++;
+      res.writeHead(200, { "Content-Type": "application/json", "X-Consul-Index": "1" });
+      res.end("[]");
+    });
+    await new Promise<void>((r) => eager.listen(0, "127.0.0.1", () => r()));
+    t.after(() => new Promise<void>((r) => eager.close(() => r())));
+    const w = new ConsulWatcher({
+      service: "x",
+      host: "127.0.0.1",
+      port: (eager.address() as AddressInfo).port,
+      ratePerSec: 10,
+      rateBurst: 3,
+    });
+    watchers.push(w);
+    w.start();
+    await new Promise((r) => setTimeout(r, 1000));
+    await w.stop();
+    assert.ok(hits >= 3, `the loop ran (hits=${hits})`);
+    assert.ok(hits <= 3 + 10 + 2, `hits=${hits} within burst + rate*1s`);
+  });
+
+  test("Consul stopped for a while: last state kept, errors counted and logged, then recovery", async (t) => {
+    const d = needControls(t, target, "stop()/start()");
+    if (d === undefined) return;
+    const name = uniqueName("w-down", random);
+    await register({ Name: name, ID: `${name}-a`, Port: 1, Check: { TTL: "60s", Status: "passing" } });
+    const log = memoryLogger();
+    const w = watch({ service: name, logger: log });
+    await w.whenSynced();
+    const updates: MembershipUpdate[] = [];
+    w.on("update", (u) => updates.push(u));
+    await d.stop();
+    await eventually("errors counted", () => (w.status().consecutiveErrors >= 3 ? true : undefined), 5000);
+    const s = w.status();
+    assert.match(s.lastError ?? "", /ECONNREFUSED|socket hang up|ECONNRESET/);
+    assert.deepEqual(
+      w.members().map((m) => m.id),
+      [`${name}-a`],
+      "last state kept",
+    );
+    assert.equal(updates.length, 0, "no membership change while Consul is away");
+    assert.equal(log.lines.filter((l) => l.level === "warn").length, 1, "one warning per failure streak");
+    const successBefore = s.lastSuccessAt as number;
+    await d.start();
+    await eventually("recovered", () => (w.status().consecutiveErrors === 0 ? true : undefined), 5000);
+    assert.ok((w.status().lastSuccessAt as number) >= successBefore);
+    assert.ok(log.lines.some((l) => l.level === "info" && /recovered/.test(l.msg)));
+    await register({ Name: name, ID: `${name}-b`, Port: 2, Check: { TTL: "60s", Status: "passing" } });
+    await eventually("follows changes after recovery", () => memberOf(w, `${name}-b`));
+  });
+
+  test("stop() aborts the in-flight blocking request promptly", async () => {
+    const name = uniqueName("w-stop", random);
+    const w = watch({ service: name, waitMs: 60_000 });
+    await w.whenSynced();
+    await new Promise((r) => setTimeout(r, 50));
+    const t0 = performance.now();
+    await w.stop();
+    const took = performance.now() - t0;
+    assert.ok(took < 5000, `stop took ${Math.round(took)}ms with a 60s wait in flight`);
+    assert.equal(w.status().running, false);
+  });
+
+  test("the ACL token is sent; a wrong one is an error, not a crash", async (t) => {
+    const guarded = await consulTarget({ seed: SEED, aclToken: "tok-123" });
+    t.after(() => guarded.close());
+    if (guarded.controls === undefined) {
+      t.skip("needs a double with an enforced token");
+      return;
+    }
+    const good = new ConsulWatcher({
+      service: "s",
+      host: guarded.host,
+      port: guarded.port,
+      token: "tok-123",
+    });
+    const bad = new ConsulWatcher({
+      service: "s",
+      host: guarded.host,
+      port: guarded.port,
+      token: "nope",
+      backoffBaseMs: 10,
+      backoffMaxMs: 50,
+    });
+    watchers.push(good, bad);
+    good.start();
+    bad.start();
+    await good.whenSynced();
+    await eventually("bad token errors", () => (bad.status().consecutiveErrors >= 1 ? true : undefined));
+    assert.match(bad.status().lastError ?? "", /ACL not found|forbidden/i);
+    assert.equal(bad.status().synced, false);
+    await good.stop();
+    await bad.stop();
+  });
+
+  test("bad options are rejected with clear errors", () => {
+    assert.throws(() => new ConsulWatcher({ service: "" }), /service must be a non-empty string/);
+    assert.throws(() => new ConsulWatcher({ service: "a", port: 70000 }), /port must be an integer/);
+    assert.throws(() => new ConsulWatcher({ service: "a", waitMs: -1 }), /waitMs must be a number/);
+    assert.throws(() => new ConsulWatcher({ service: "a", tags: [""] }), /tags must be an array/);
+  });
+});
