@@ -7,10 +7,14 @@ export interface AdminMemberView {
   weight: number;
   healthy: boolean;
   draining: boolean;
+  breakerOpen: boolean;
 }
 
 export interface AdminPoolView {
   algorithm: string;
+  balanceFactor?: number;
+  /** Version at which this pool's snapshot was last rebuilt. */
+  ringVersion: number;
   members: AdminMemberView[];
 }
 

@@ -5,16 +5,34 @@
 import type { DataPlaneHooks, RequestRecord, UpstreamErrorKind } from "../forward/types.js";
 import type { AccessLog } from "../logging/access-log.js";
 import { codeClassIndex } from "./registry.js";
-import type { SeriesCache } from "./series-cache.js";
+import { NO_ROUTE, type SeriesCache } from "./series-cache.js";
 
 export class MetricsObserver implements DataPlaneHooks {
   constructor(
     private readonly series: SeriesCache,
-    private readonly accessLog: AccessLog,
+    private accessLog: AccessLog,
   ) {}
 
+  /** Swaps the access log (reload toggles log.accessLog); takes effect from the next request end. */
+  setAccessLog(accessLog: AccessLog): void {
+    this.accessLog = accessLog;
+  }
+
+  /** Requests between start and end. The data plane calls onRequestStart before route matching, so the pool is read at scrape time. */
+  private readonly open = new Set<RequestRecord>();
+
+  /** In-flight requests by pool label, for the in-flight gauge (called on scrape, not per request). */
+  inFlightByPool(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const r of this.open) {
+      const pool = r.pool === "" ? NO_ROUTE : r.pool;
+      out.set(pool, (out.get(pool) ?? 0) + 1);
+    }
+    return out;
+  }
+
   onRequestStart(r: RequestRecord): void {
-    this.series.pool(r.pool).inFlight.inc();
+    this.open.add(r);
   }
 
   onRetry(r: RequestRecord, _failedMember: string, _kind: UpstreamErrorKind, _nextMember: string): void {
@@ -28,8 +46,8 @@ export class MetricsObserver implements DataPlaneHooks {
   }
 
   onRequestEnd(r: RequestRecord): void {
+    this.open.delete(r);
     const ps = this.series.pool(r.pool);
-    ps.inFlight.dec();
     ps.duration.observe(r.durationMs / 1000);
     ps.member(r.member)
       .requests(r.route === "" ? "none" : r.route)

@@ -11,8 +11,13 @@ export type CodeClass = (typeof CODE_CLASSES)[number];
 /** Member label for requests that never reached a member (no member available, key rejected). */
 export const NO_MEMBER = "none";
 
+/** Counts of requests in flight by pool label, read when /metrics is scraped. */
+export type InFlightSource = () => ReadonlyMap<string, number>;
+
 export interface ShardgateMetrics {
   readonly registry: Registry;
+  /** Where the in-flight gauge reads from at scrape time (set by the observer). */
+  inFlightSource: InFlightSource;
   readonly requests: Counter<"route" | "pool" | "member" | "code_class">;
   readonly duration: Histogram<"pool">;
   readonly inFlight: Gauge<"pool">;
@@ -41,8 +46,9 @@ export function createMetrics(opts: MetricsOptions = {}): ShardgateMetrics {
   const registry = new Registry();
   const registers = [registry];
   if (opts.processMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: "shardgate_" });
-  return {
+  const metrics: ShardgateMetrics = {
     registry,
+    inFlightSource: () => new Map(),
     requests: new Counter({
       name: "shardgate_requests_total",
       help: "Downstream requests completed, by route, pool, chosen member and response status class.",
@@ -58,9 +64,15 @@ export function createMetrics(opts: MetricsOptions = {}): ShardgateMetrics {
     }),
     inFlight: new Gauge({
       name: "shardgate_requests_in_flight",
-      help: "Downstream requests currently being proxied, by pool.",
+      help: "Downstream requests (and open websockets) currently being proxied, by pool.",
       labelNames: ["pool"],
       registers,
+      // Counted at scrape time: a request's pool is only known after route matching, so the
+      // request path keeps no per-pool counter, only the set of open requests.
+      collect() {
+        this.reset();
+        for (const [pool, n] of metrics.inFlightSource()) this.set({ pool }, n);
+      },
     }),
     connectErrors: new Counter({
       name: "shardgate_upstream_connect_errors_total",
@@ -128,6 +140,7 @@ export function createMetrics(opts: MetricsOptions = {}): ShardgateMetrics {
       registers,
     }),
   };
+  return metrics;
 }
 
 /** "2xx" for 200..299, and so on; anything outside 100..599 counts as 5xx (a broken response). */

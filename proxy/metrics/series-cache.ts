@@ -92,7 +92,6 @@ export class MemberSeries {
 export class PoolSeries {
   readonly members = new Map<string, MemberSeries>();
   readonly duration: HistogramChild;
-  readonly inFlight: GaugeChild;
   readonly retries: CounterChild;
   /** Requests that reached no member (no member available, key rejected, ...). */
   readonly none: MemberSeries;
@@ -104,7 +103,6 @@ export class PoolSeries {
     readonly pool: string,
   ) {
     this.duration = m.duration.labels({ pool });
-    this.inFlight = m.inFlight.labels({ pool });
     this.retries = m.retries.labels({ pool });
     this.none = new MemberSeries(m, pool, NO_MEMBER);
     this.removed = new MemberSeries(m, pool, REMOVED_MEMBER);
@@ -123,7 +121,6 @@ export class PoolSeries {
     this.removed.remove();
     const pool = this.pool;
     this.m.duration.remove({ pool });
-    this.m.inFlight.remove({ pool });
     this.m.retries.remove({ pool });
     this.m.ringPoints.remove({ pool });
     this.m.ringMemberPointsMin.remove({ pool });

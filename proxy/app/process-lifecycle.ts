@@ -1,0 +1,56 @@
+// Process-level wiring for a running App: SIGTERM/SIGINT drain and exit 0, SIGHUP reloads the
+// config, and errors that escaped every handler are logged before anything else happens.
+// Kept out of App so tests and the demo can run an App without owning the process.
+
+import type { App } from "../app.js";
+
+/** Resolves with the exit code once a signal has shut the app down. */
+export function runUntilSignalled(app: App): Promise<number> {
+  const logger = app.logger;
+  return new Promise((resolve) => {
+    let signalled = false;
+    const onStop = (signal: NodeJS.Signals): void => {
+      if (signalled) {
+        // A second Ctrl-C means "now": skip the rest of the drain.
+        logger.warn({ signal }, "second stop signal: exiting without waiting for the drain");
+        process.exit(1);
+      }
+      signalled = true;
+      void app.shutdown(signal).then(
+        () => finish(0),
+        (err: unknown) => {
+          logger.error({ err }, "shutdown failed");
+          finish(1);
+        },
+      );
+    };
+    const onHup = (): void => {
+      void app.reload("SIGHUP").catch((err: unknown) => logger.error({ err }, "reload failed"));
+    };
+    const onUncaught = (err: Error, origin: string): void => {
+      // State may be inconsistent after an exception nobody caught: record it, then exit
+      // non-zero so a supervisor restarts us, rather than limp on or die without a word.
+      logger.fatal({ err, origin }, "uncaught exception; exiting");
+      process.stderr.write(`shardgate: uncaught exception: ${err.stack ?? String(err)}\n`);
+      process.exit(1);
+    };
+    const onRejection = (reason: unknown): void => {
+      // A stray rejected promise does not corrupt routing state; keep serving, but say so.
+      logger.error({ err: reason }, "unhandled promise rejection");
+    };
+    function finish(code: number): void {
+      process.off("SIGTERM", onStop);
+      process.off("SIGINT", onStop);
+      process.off("SIGHUP", onHup);
+      process.off("unhandledRejection", onRejection);
+      // Everything is closed; if some handle still holds the event loop, do not hang forever.
+      setTimeout(() => process.exit(code), 2_000).unref();
+      resolve(code);
+    }
+    process.on("SIGTERM", onStop);
+    process.on("SIGINT", onStop);
+    process.on("SIGHUP", onHup);
+    process.on("uncaughtException", onUncaught);
+    process.on("unhandledRejection", onRejection);
+  });
+}
