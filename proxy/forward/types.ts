@@ -43,7 +43,11 @@ export interface RequestRecord {
   readonly upgrade: boolean;
   /** Monotonic start time (performance.now()). */
   readonly startedAt: number;
+  /** A plain copy of the fields above (what a logger should serialize). */
+  toJSON(): RecordFields;
 }
+
+export type RecordFields = Omit<RequestRecord, "toJSON">;
 
 /** Observer the operations engineer implements; every hook is optional and must not throw. */
 export interface DataPlaneHooks {

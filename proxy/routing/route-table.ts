@@ -7,6 +7,7 @@
 // case-sensitive string prefixes of the request target (as Envoy's `prefix` match).
 
 import type { RouteConfig } from "../../config/schema.js";
+import { compileKeyPlan } from "./key-extract.js";
 import type { CompiledRoute, RouteTable } from "./types.js";
 
 function byPrefixLengthDesc(a: CompiledRoute, b: CompiledRoute): number {
@@ -59,6 +60,7 @@ class CompiledRouteTable implements RouteTable {
         label: `${hostLabel(config)}${config.match.pathPrefix}`,
         config,
         pool: config.pool,
+        keyPlan: compileKeyPlan(config),
       });
       compiled.push(r);
       const h = config.match.host;

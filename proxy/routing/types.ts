@@ -6,6 +6,7 @@
 import type { Address, PoolConfig, RouteConfig } from "../../config/schema.js";
 import type { BoundedLoad } from "../../ring/bounded-load.js";
 import type { HashTable } from "../../ring/types.js";
+import type { KeyPlan } from "./key-extract.js";
 
 /** One member as the cluster state describes it: plain data, JSON-serializable. */
 export interface MemberInput {
@@ -70,6 +71,8 @@ export interface CompiledRoute {
   readonly label: string;
   readonly config: RouteConfig;
   readonly pool: string;
+  /** The compiled key sources and trusted-proxy list. */
+  readonly keyPlan: KeyPlan;
 }
 
 export interface RouteTable {

@@ -1,0 +1,576 @@
+// The data plane: route -> key -> member -> forward with http-proxy-3, with retries on the
+// next distinct member, local skips of members refusing connections, upstream timeouts,
+// JSON errors, and one RequestRecord per request handed to the observer hooks.
+//
+// Per-request cost is one RequestContext; every listener is a shared function registered
+// once (on the proxy instance) or a shared function using `this` (on req/res/proxyReq), and
+// the context is found through a symbol property. http-proxy-3 itself still allocates per
+// call (an options spread, a few closures); that is the library's cost, measured in bench/.
+
+import type { ClientRequest, IncomingMessage, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import { TLSSocket } from "node:tls";
+import { createProxyServer as createHttpProxy, type ProxyServer } from "http-proxy-3";
+import { hashKey } from "../../ring/hash.js";
+import { ERRORS, type ErrorCode, errorBody, rawErrorResponse } from "../errors.js";
+import { extractKey } from "../routing/key-extract.js";
+import { chooseMember, explainChoice } from "../routing/member-choice.js";
+import { LiveBook } from "../routing/pool-live.js";
+import type { RouteExplanation, RoutingState } from "../routing/types.js";
+import { Endpoints } from "./endpoints.js";
+import { setForwardedHeaders, stripRequestHopByHop, stripResponseHopByHop } from "./headers.js";
+import { newStickyId, stickyCookie } from "./missing-key.js";
+import { kCtx, RequestContext } from "./request-context.js";
+import { isAcceptableRequestId, newRequestId } from "./request-id.js";
+import { RetryBudget } from "./retry-budget.js";
+import { TimeoutSweep } from "./timeout-sweep.js";
+import type { DataPlane, DataPlaneInit, UpstreamErrorKind } from "./types.js";
+
+type WithCtx = { [kCtx]?: RequestContext };
+const kPlane = Symbol("shardgate.plane");
+type WithPlane = { [kPlane]?: DataPlaneImpl };
+const EMPTY_HEAD = Buffer.alloc(0);
+
+const CONNECT_CODES = new Set([
+  "ECONNREFUSED",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EADDRNOTAVAIL",
+  "ECONNECT_TIMEOUT",
+]);
+
+class UpstreamTimeoutError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+// Shared instances: destroy(err) only stores and re-emits them; nobody mutates them.
+const CONNECT_TIMEOUT = new UpstreamTimeoutError("ECONNECT_TIMEOUT", "upstream connect timeout");
+const RESPONSE_TIMEOUT = new UpstreamTimeoutError("ERESPONSE_TIMEOUT", "upstream response timeout");
+
+function errorKind(err: NodeJS.ErrnoException, ctx: RequestContext): UpstreamErrorKind {
+  if (ctx.timedOut !== null) return ctx.timedOut;
+  const code = err.code ?? "";
+  if (CONNECT_CODES.has(code)) return "connect";
+  return "reset";
+}
+
+function retryClassAllowed(on: readonly string[], kind: UpstreamErrorKind): boolean {
+  switch (kind) {
+    case "connect":
+      return on.includes("connect-failure");
+    case "reset":
+      return on.includes("reset");
+    default:
+      return on.includes("timeout");
+  }
+}
+
+function errorCodeFor(kind: UpstreamErrorKind): ErrorCode {
+  return kind === "connect"
+    ? "upstream_connect_failed"
+    : kind === "reset"
+      ? "upstream_reset"
+      : "upstream_timeout";
+}
+
+class DataPlaneImpl implements DataPlane {
+  private readonly getState: () => RoutingState;
+  private readonly hooks: DataPlaneInit["hooks"];
+  private readonly logger: DataPlaneInit["logger"];
+  private readonly memberHeader: string;
+  private readonly ringVersionHeader: string;
+  private readonly localSkipMs: number;
+  private readonly random: () => number;
+  private readonly now: () => number;
+  private readonly proxy: ProxyServer;
+  private readonly endpoints: Endpoints;
+  private readonly live = new LiveBook();
+  private readonly budgets = new Map<string, RetryBudget>();
+  private readonly sweep: TimeoutSweep;
+  private lastState: RoutingState | null = null;
+  private active = 0;
+  private closed = false;
+
+  constructor(init: DataPlaneInit) {
+    const o = init.options ?? {};
+    this.getState = init.getState;
+    this.hooks = init.hooks;
+    this.logger = init.logger;
+    this.memberHeader = o.memberHeader ?? "";
+    this.ringVersionHeader = o.ringVersionHeader ?? "";
+    this.localSkipMs = o.localSkipMs ?? 2000;
+    this.random = o.random ?? Math.random;
+    this.now = o.now ?? (() => performance.now());
+    this.endpoints = new Endpoints({
+      maxSockets: o.maxSocketsPerMember ?? 256,
+      idleMs: o.upstreamIdleMs ?? 4000,
+    });
+    this.sweep = new TimeoutSweep(
+      Math.min(250, Math.max(5, o.timerResolutionMs ?? 25)),
+      this.now,
+      this.onAttemptTimeout,
+    );
+    this.proxy = createHttpProxy({});
+    this.proxy.on("proxyRes", this.onProxyRes);
+    this.proxy.on("proxyReqWs", this.onProxyReqWs);
+    // Errors arrive through the per-call callback; this listener keeps http-proxy-3 from
+    // throwing for the few it emits as events (client socket errors on websockets).
+    this.proxy.on("error", this.onProxyEventError);
+    this.proxy.on("econnreset", noop);
+  }
+
+  // ------------------------------------------------------------------------- requests
+
+  handleRequest(req: IncomingMessage, res: ServerResponse): void {
+    const ctx = new RequestContext(req, res, null, this.requestIdOf(req), this.now());
+    (res as WithCtx)[kCtx] = ctx;
+    (res as WithPlane)[kPlane] = this;
+    res.on("close", onResCloseShared);
+    this.active++;
+    this.callStart(ctx);
+    if (this.closed) {
+      this.fail(ctx, "no_available_member");
+      return;
+    }
+    const code = this.resolve(ctx);
+    if (code !== null) {
+      this.fail(ctx, code);
+      return;
+    }
+    stripRequestHopByHop(req.headers, false);
+    this.prepareHeaders(ctx);
+    const te = req.headers["transfer-encoding"];
+    const cl = req.headers["content-length"];
+    ctx.hasBody = te !== undefined || (cl !== undefined && cl !== "0");
+    this.budgetOf(ctx).recordRequest(this.now());
+    this.attempt(ctx);
+  }
+
+  /** Route, key and hash; null when the request can be forwarded, else the error to answer. */
+  private resolve(ctx: RequestContext): ErrorCode | null {
+    const req = ctx.req;
+    const url = req.url ?? "";
+    if (url.charCodeAt(0) !== 0x2f /* / */) return "bad_request";
+    const state = this.stateNow();
+    const route = state.routeTable.match(req.headers.host, url);
+    if (route === null) return "no_route";
+    ctx.compiledRoute = route;
+    ctx.route = route.label;
+    ctx.pool = route.pool;
+    const snapshot = state.pools.get(route.pool);
+    if (snapshot === undefined) return "unknown_pool";
+    ctx.snapshot = snapshot;
+    ctx.ringVersion = snapshot.ringVersion;
+    ctx.live = this.live.for(snapshot);
+    const key = extractKey(route.keyPlan, req);
+    if (key !== "") {
+      ctx.hash = hashKey(key);
+      ctx.keyHash = ctx.hash;
+      return null;
+    }
+    switch (route.config.onMissingKey) {
+      case "reject":
+        return "missing_key";
+      case "cookie": {
+        const id = newStickyId();
+        ctx.issuedCookie = stickyCookie(route.config.cookie, id);
+        ctx.hash = hashKey(id);
+        ctx.keyHash = ctx.hash;
+        return null;
+      }
+      default:
+        ctx.hash = Math.floor(this.random() * 0x100000000) >>> 0;
+        return null;
+    }
+  }
+
+  private prepareHeaders(ctx: RequestContext): void {
+    const req = ctx.req;
+    setForwardedHeaders(req, ctx.compiledRoute?.keyPlan.trusted ?? null, req.socket instanceof TLSSocket);
+    req.headers["x-request-id"] = ctx.requestId;
+  }
+
+  private requestIdOf(req: IncomingMessage): string {
+    const given = req.headers["x-request-id"];
+    return typeof given === "string" && isAcceptableRequestId(given) ? given : newRequestId();
+  }
+
+  /** Picks the next member (skipping those tried) and forwards; answers 503 when none is left. */
+  private attempt(ctx: RequestContext): void {
+    const snapshot = ctx.snapshot;
+    const live = ctx.live;
+    if (snapshot === null || live === null) {
+      this.fail(ctx, "no_available_member");
+      return;
+    }
+    // A retry walks the same snapshot (same successor order) but sees current local skips.
+    const index = chooseMember(snapshot, ctx.hash, live, this.now(), ctx);
+    if (index < 0) {
+      this.fail(
+        ctx,
+        ctx.attempts === 0 ? "no_available_member" : (ctx.errorCode as ErrorCode) || "upstream_error",
+      );
+      return;
+    }
+    const member = snapshot.members[index];
+    const ep = this.endpoints.get(member);
+    ctx.triedIndices[ctx.triedCount++] = index;
+    ctx.attempts++;
+    ctx.memberIndex = index;
+    ctx.member = member.id;
+    ctx.endpoint = ep;
+    ctx.timedOut = null;
+    ctx.responseStarted = false;
+    ctx.attemptStartedAt = this.now();
+    live.acquire(index);
+    ctx.holding = true;
+    if (ctx.upgrade) {
+      this.proxy.ws(ctx.req, ctx.socket, EMPTY_HEAD, ep.wsOptions, this.onWsError);
+    } else {
+      this.proxy.web(ctx.req, ctx.res as ServerResponse, ep.webOptions, this.onWebError);
+      const proxyReq = ep.agent.take();
+      if (proxyReq !== null) this.trackProxyReq(ctx, proxyReq);
+    }
+    if (!ctx.done && !ctx.responseStarted) this.sweep.add(ctx);
+  }
+
+  private trackProxyReq(ctx: RequestContext, proxyReq: ClientRequest): void {
+    ctx.proxyReq = proxyReq;
+    (proxyReq as WithCtx)[kCtx] = ctx;
+  }
+
+  private releaseAttempt(ctx: RequestContext): void {
+    if (ctx.holding && ctx.live !== null && ctx.snapshot !== null) {
+      ctx.live.release(ctx.member, ctx.snapshot, ctx.memberIndex);
+    }
+    ctx.holding = false;
+  }
+
+  private readonly onAttemptTimeout = (ctx: RequestContext, kind: "connect" | "timeout"): void => {
+    ctx.timedOut = kind;
+    this.sweep.remove(ctx);
+    const pr = ctx.proxyReq;
+    if (pr !== null && !pr.destroyed) {
+      pr.destroy(kind === "connect" ? CONNECT_TIMEOUT : RESPONSE_TIMEOUT);
+    } else {
+      // Still queued for a socket (or ws not yet dispatched): answer now; a late request is dropped.
+      this.upstreamFailed(ctx, kind);
+    }
+  };
+
+  private readonly onWebError = (err: Error, req: IncomingMessage, res: unknown, target?: unknown): void => {
+    const ctx = (res as WithCtx)[kCtx];
+    if (ctx === undefined || ctx.done) return;
+    // An error from an earlier attempt's request (its listeners stay on req) is stale.
+    if (target !== undefined && ctx.endpoint !== null && target !== ctx.endpoint.target) return;
+    if (req.socket.destroyed || ctx.res?.destroyed) return; // client left: res 'close' ends it
+    this.upstreamFailed(ctx, errorKind(err as NodeJS.ErrnoException, ctx), err);
+  };
+
+  /** An attempt failed before the response was committed: local skip, hooks, retry or answer. */
+  private upstreamFailed(ctx: RequestContext, kind: UpstreamErrorKind, err?: Error): void {
+    if (ctx.done) return;
+    this.sweep.remove(ctx);
+    this.releaseAttempt(ctx);
+    const snapshot = ctx.snapshot;
+    if (snapshot !== null) {
+      if (
+        kind === "connect" &&
+        ctx.live !== null &&
+        (err as NodeJS.ErrnoException | undefined)?.code === "ECONNREFUSED"
+      ) {
+        const until = this.now() + this.localSkipMs;
+        ctx.live.skip(ctx.member, snapshot, ctx.memberIndex, until);
+        if (this.hooks.onLocalSkip !== undefined)
+          this.safe(() => this.hooks.onLocalSkip?.(snapshot.name, ctx.member, until));
+      }
+      if (this.hooks.onUpstreamError !== undefined) {
+        this.safe(() => this.hooks.onUpstreamError?.(ctx, snapshot.name, ctx.member, kind));
+      }
+    }
+    ctx.errorCode = errorCodeFor(kind);
+    const res = ctx.res;
+    const committed = ctx.responseStarted || res?.headersSent;
+    if (committed) {
+      // Bytes already reached the client: never retry, cut the connection so it sees the failure.
+      if (res !== null) res.destroy();
+      else ctx.socket?.destroy();
+      return;
+    }
+    if (snapshot !== null && this.mayRetry(ctx, kind)) {
+      const failed = ctx.member;
+      const next = chooseMember(snapshot, ctx.hash, ctx.live, this.now(), ctx);
+      if (next >= 0) {
+        if (this.hooks.onRetry !== undefined) {
+          const nextId = snapshot.members[next].id;
+          this.safe(() => this.hooks.onRetry?.(ctx, failed, kind, nextId));
+        }
+        this.attempt(ctx);
+        return;
+      }
+    }
+    this.fail(ctx, errorCodeFor(kind));
+  }
+
+  private mayRetry(ctx: RequestContext, kind: UpstreamErrorKind): boolean {
+    const snapshot = ctx.snapshot;
+    if (snapshot === null || ctx.upgrade) return false;
+    const retry = snapshot.settings.retry;
+    if (ctx.attempts >= retry.attempts || ctx.triedCount >= ctx.triedIndices.length) return false;
+    if (!snapshot.retryMethods.has(ctx.method)) return false;
+    if (!retryClassAllowed(retry.on, kind)) return false;
+    // A body cannot be replayed once any of it went to the failed attempt.
+    if (ctx.hasBody && ctx.req.readableDidRead) return false;
+    return this.budgetOf(ctx).tryTake(this.now());
+  }
+
+  private budgetOf(ctx: RequestContext): RetryBudget {
+    const snapshot = ctx.snapshot as NonNullable<RequestContext["snapshot"]>;
+    let b = this.budgets.get(snapshot.name);
+    if (b === undefined) {
+      b = new RetryBudget(snapshot.settings.retry.budgetRatio, snapshot.settings.retry.minRetriesPerSecond);
+      this.budgets.set(snapshot.name, b);
+    }
+    return b;
+  }
+
+  private readonly onProxyRes = (
+    proxyRes: IncomingMessage,
+    _req: IncomingMessage,
+    res: ServerResponse,
+  ): void => {
+    const ctx = (res as WithCtx)[kCtx];
+    const proxyReq = (proxyRes as unknown as { req: ClientRequest }).req;
+    if (ctx === undefined || ctx.done || proxyReq !== ctx.proxyReq) {
+      // A response to an abandoned attempt: discard it so its socket is not held.
+      proxyRes.destroy();
+      return;
+    }
+    ctx.responseStarted = true;
+    ctx.status = proxyRes.statusCode ?? 0;
+    this.sweep.remove(ctx);
+    stripResponseHopByHop(proxyRes.headers);
+    const headers = proxyRes.headers;
+    if (headers["x-request-id"] === undefined) headers["x-request-id"] = ctx.requestId;
+    if (this.memberHeader !== "") headers[this.memberHeader] = ctx.member;
+    if (this.ringVersionHeader !== "") headers[this.ringVersionHeader] = String(ctx.ringVersion);
+    if (ctx.issuedCookie !== "") {
+      const prev = headers["set-cookie"];
+      headers["set-cookie"] = prev === undefined ? [ctx.issuedCookie] : [...prev, ctx.issuedCookie];
+    }
+    proxyRes.on("close", onProxyResClose);
+  };
+
+  private readonly onProxyReqWs = (proxyReq: ClientRequest, _req: IncomingMessage, socket: Duplex): void => {
+    const ctx = (socket as WithCtx)[kCtx];
+    if (ctx === undefined) return;
+    this.trackProxyReq(ctx, proxyReq);
+    proxyReq.on("upgrade", onWsUpstreamUpgrade);
+    proxyReq.on("response", onWsUpstreamResponse);
+  };
+
+  private readonly onProxyEventError = (err: Error, _req: IncomingMessage, resOrSocket: unknown): void => {
+    const ctx = (resOrSocket as WithCtx | undefined)?.[kCtx];
+    this.logger.debug({ err: err.message, requestId: ctx?.requestId }, "proxy socket error");
+  };
+
+  /** Answers with shardgate's JSON error (or cuts the connection if the response began). */
+  private fail(ctx: RequestContext, code: ErrorCode): void {
+    if (ctx.done) return;
+    this.sweep.remove(ctx);
+    this.releaseAttempt(ctx);
+    ctx.errorCode = code;
+    const def = ERRORS[code];
+    ctx.status = def.status;
+    const res = ctx.res;
+    if (res === null) {
+      const socket = ctx.socket;
+      if (socket?.writable) socket.end(rawErrorResponse(code, ctx.requestId));
+      else socket?.destroy();
+      return;
+    }
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const body = errorBody(code, ctx.requestId);
+    res.statusCode = def.status;
+    res.setHeader("content-type", "application/json");
+    res.setHeader("content-length", Buffer.byteLength(body));
+    res.setHeader("x-request-id", ctx.requestId);
+    if (this.ringVersionHeader !== "" && ctx.ringVersion >= 0) {
+      res.setHeader(this.ringVersionHeader, String(ctx.ringVersion));
+    }
+    if (ctx.issuedCookie !== "") res.setHeader("set-cookie", ctx.issuedCookie);
+    // A request whose body we will not read: close after answering rather than drain it.
+    if (code === "bad_request") res.setHeader("connection", "close");
+    res.end(body);
+  }
+
+  /** Ends a request's record exactly once (response finished or client gone). */
+  finish(ctx: RequestContext, status: number): void {
+    if (ctx.done) return;
+    ctx.done = true;
+    this.sweep.remove(ctx);
+    this.releaseAttempt(ctx);
+    ctx.status = status;
+    ctx.durationMs = this.now() - ctx.startedAt;
+    this.active--;
+    try {
+      this.hooks.onRequestEnd(ctx);
+    } catch (err) {
+      this.logger.error({ err: (err as Error).message }, "onRequestEnd hook threw");
+    }
+  }
+
+  // ------------------------------------------------------------------------ upgrades
+
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const ctx = new RequestContext(req, null, socket, this.requestIdOf(req), this.now());
+    (socket as WithCtx)[kCtx] = ctx;
+    socket.on("close", onClientSocketClose);
+    socket.on("error", noop);
+    (socket as WithPlane)[kPlane] = this;
+    this.active++;
+    this.callStart(ctx);
+    if (this.closed) {
+      this.fail(ctx, "no_available_member");
+      return;
+    }
+    const code = this.resolve(ctx);
+    if (code !== null) {
+      this.fail(ctx, code);
+      return;
+    }
+    stripRequestHopByHop(req.headers, true);
+    this.prepareHeaders(ctx);
+    if (head.length > 0) socket.unshift(head);
+    this.attempt(ctx);
+  }
+
+  private readonly onWsError = (err: Error, _req: IncomingMessage, socket: unknown): void => {
+    const ctx = (socket as WithCtx)[kCtx];
+    if (ctx === undefined || ctx.done) return;
+    const kind = errorKind(err as NodeJS.ErrnoException, ctx);
+    if (ctx.status === 101) {
+      this.logger.debug({ err: err.message, requestId: ctx.requestId }, "websocket upstream error");
+      return;
+    }
+    this.upstreamFailed(ctx, kind, err);
+  };
+
+  // --------------------------------------------------------------------------- misc
+
+  private stateNow(): RoutingState {
+    const state = this.getState();
+    if (state !== this.lastState) this.onStateChange(state);
+    return state;
+  }
+
+  private onStateChange(state: RoutingState): void {
+    this.lastState = state;
+    this.live.retain(state.pools);
+    for (const name of this.budgets.keys()) if (!state.pools.has(name)) this.budgets.delete(name);
+    const keys = new Set<string>();
+    let grace = 0;
+    for (const snapshot of state.pools.values()) {
+      this.live.for(snapshot);
+      for (const m of snapshot.members) keys.add(m.agentKey);
+      grace = Math.max(grace, snapshot.settings.timeouts.response);
+    }
+    this.endpoints.retain(keys, grace + 1000);
+  }
+
+  private callStart(ctx: RequestContext): void {
+    if (this.hooks.onRequestStart === undefined) return;
+    try {
+      this.hooks.onRequestStart(ctx);
+    } catch (err) {
+      this.logger.error({ err: (err as Error).message }, "onRequestStart hook threw");
+    }
+  }
+
+  private safe(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.logger.error({ err: (err as Error).message }, "data-plane hook threw");
+    }
+  }
+
+  explain(pool: string, key: string): RouteExplanation | null {
+    const state = this.stateNow();
+    const snapshot = state.pools.get(pool);
+    if (snapshot === undefined) return null;
+    return explainChoice(snapshot, hashKey(key), this.live.for(snapshot), this.now());
+  }
+
+  inFlight(): number {
+    return this.active;
+  }
+
+  /** Upstream sockets held by the member agents (leak checks). */
+  upstreamSockets(): { busy: number; idle: number } {
+    return this.endpoints.socketCount();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.sweep.close();
+    this.endpoints.closeAll();
+  }
+}
+
+function noop(): void {}
+
+// Shared listeners: `this` is the emitter; the context (and its data plane) hang off it.
+function onResCloseShared(this: ServerResponse): void {
+  const ctx = (this as WithCtx)[kCtx];
+  const plane = (this as WithPlane)[kPlane];
+  if (ctx === undefined || plane === undefined) return;
+  plane.finish(ctx, this.writableFinished ? this.statusCode : 499);
+}
+
+function onProxyResClose(this: IncomingMessage): void {
+  if (this.complete) return;
+  // The upstream cut the response short: the client must see a broken response, not a hang.
+  const ctx = ((this as unknown as { req: ClientRequest }).req as WithCtx)[kCtx];
+  if (ctx !== undefined && ctx.res !== null && !ctx.res.writableEnded) {
+    ctx.errorCode = "upstream_reset";
+    ctx.res.destroy();
+  }
+}
+
+function onClientSocketClose(this: Duplex): void {
+  const ctx = (this as WithCtx)[kCtx];
+  const plane = (this as WithPlane)[kPlane];
+  if (ctx === undefined || plane === undefined) return;
+  plane.finish(ctx, ctx.status === 0 ? 499 : ctx.status);
+}
+
+function onWsUpstreamUpgrade(this: ClientRequest): void {
+  const ctx = (this as WithCtx)[kCtx];
+  if (ctx === undefined) return;
+  ctx.status = 101;
+  ctx.responseStarted = true;
+}
+
+function onWsUpstreamResponse(this: ClientRequest, res: IncomingMessage): void {
+  const ctx = (this as WithCtx)[kCtx];
+  if (ctx === undefined) return;
+  ctx.status = res.statusCode ?? 0;
+  ctx.responseStarted = true;
+}
+
+/** Creates the data plane; see proxy/forward/types.ts for the contract. */
+export function createDataPlane(init: DataPlaneInit): DataPlane & {
+  upstreamSockets(): { busy: number; idle: number };
+} {
+  return new DataPlaneImpl(init);
+}

@@ -1,0 +1,108 @@
+// Upstream endpoints: one keep-alive http.Agent per member address (bounded sockets, LIFO
+// reuse), plus the options object handed to http-proxy-3 for that member, built once so a
+// request allocates no options of its own. The agent remembers the last ClientRequest it
+// was given, which lets the forwarder get hold of the request http-proxy-3 creates
+// synchronously inside web() without a per-request event listener.
+
+import { Agent, type ClientRequest } from "node:http";
+import type { ServerOptions } from "http-proxy-3";
+import type { SnapshotMember } from "../routing/types.js";
+
+export class CapturingAgent extends Agent {
+  last: ClientRequest | null = null;
+  /** Takes (and clears) the request most recently handed to this agent. */
+  take(): ClientRequest | null {
+    const r = this.last;
+    this.last = null;
+    return r;
+  }
+}
+
+// addRequest is Node's internal entry point from ClientRequest; it is not in @types/node.
+const baseAddRequest = (
+  Agent.prototype as unknown as { addRequest: (req: ClientRequest, o: unknown) => void }
+).addRequest;
+(CapturingAgent.prototype as unknown as { addRequest: (req: ClientRequest, o: unknown) => void }).addRequest =
+  function addRequest(this: CapturingAgent, req: ClientRequest, options: unknown): void {
+    this.last = req;
+    baseAddRequest.call(this, req, options);
+  };
+
+export interface Endpoint {
+  readonly key: string;
+  readonly memberId: string;
+  readonly agent: CapturingAgent;
+  /** The http-proxy-3 target; also identifies the attempt in error callbacks. */
+  readonly target: { host: string; port: number; protocol: string };
+  readonly webOptions: ServerOptions;
+  readonly wsOptions: ServerOptions;
+}
+
+export interface EndpointSettings {
+  maxSockets: number;
+  idleMs: number;
+}
+
+export class Endpoints {
+  private readonly map = new Map<string, Endpoint>();
+  private readonly retiring = new Set<ReturnType<typeof setTimeout>>();
+
+  constructor(private readonly settings: EndpointSettings) {}
+
+  get(member: SnapshotMember): Endpoint {
+    const found = this.map.get(member.agentKey);
+    if (found !== undefined) return found;
+    const agent = new CapturingAgent({
+      keepAlive: true,
+      maxSockets: this.settings.maxSockets,
+      maxFreeSockets: Math.min(this.settings.maxSockets, 64),
+      timeout: this.settings.idleMs,
+      scheduling: "lifo",
+    });
+    const target = { host: member.address.host, port: member.address.port, protocol: "http:" };
+    const ep: Endpoint = {
+      key: member.agentKey,
+      memberId: member.id,
+      agent,
+      target,
+      webOptions: { target, agent, xfwd: false, prependPath: false },
+      // Upgraded sockets leave the agent anyway; a fresh connection keeps them out of the pool's count.
+      wsOptions: { target, agent: false, xfwd: false, prependPath: false },
+    };
+    this.map.set(member.agentKey, ep);
+    return ep;
+  }
+
+  /** Retires endpoints whose key is not in `live`: idle sockets close now, busy ones after `graceMs`. */
+  retain(live: ReadonlySet<string>, graceMs: number): void {
+    for (const [key, ep] of this.map) {
+      if (live.has(key)) continue;
+      this.map.delete(key);
+      for (const list of Object.values(ep.agent.freeSockets)) for (const s of list ?? []) s.destroy();
+      const t = setTimeout(() => {
+        this.retiring.delete(t);
+        ep.agent.destroy();
+      }, graceMs);
+      t.unref();
+      this.retiring.add(t);
+    }
+  }
+
+  /** Sockets (busy + idle) across all agents: for leak tests and the admin API. */
+  socketCount(): { busy: number; idle: number } {
+    let busy = 0;
+    let idle = 0;
+    for (const ep of this.map.values()) {
+      for (const list of Object.values(ep.agent.sockets)) busy += list?.length ?? 0;
+      for (const list of Object.values(ep.agent.freeSockets)) idle += list?.length ?? 0;
+    }
+    return { busy, idle };
+  }
+
+  closeAll(): void {
+    for (const t of this.retiring) clearTimeout(t);
+    this.retiring.clear();
+    for (const ep of this.map.values()) ep.agent.destroy();
+    this.map.clear();
+  }
+}

@@ -1,0 +1,66 @@
+// Header handling at the proxy hop (RFC 9110 section 7.6.1): hop-by-hop request and
+// response headers, and any header the Connection header names, stay on their hop;
+// X-Forwarded-For gets the peer appended; X-Forwarded-Proto/-Host are set unless a trusted
+// proxy already set them. Headers are edited in place on the parsed objects.
+
+import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
+import type { BlockList } from "node:net";
+import { isTrusted, unmapIPv4 } from "../routing/key-extract.js";
+
+// transfer-encoding is hop-by-hop too, but Node's client re-frames a chunked body only when
+// the header is present, so it is kept on the request and left to Node on the response.
+const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "expect"];
+const HOP_BY_HOP_UPGRADE = ["keep-alive", "proxy-connection", "te", "trailer", "expect"];
+
+function dropConnectionTokens(headers: IncomingHttpHeaders | Record<string, unknown>, keep: boolean): void {
+  const conn = headers.connection;
+  if (typeof conn !== "string") return;
+  if (conn.indexOf(",") < 0) {
+    const t = conn.trim().toLowerCase();
+    if (t === "" || t === "keep-alive" || t === "close" || t === "upgrade") return;
+  }
+  for (const raw of conn.split(",")) {
+    const name = raw.trim().toLowerCase();
+    if (name === "" || name === "close" || name === "keep-alive" || name === "upgrade") continue;
+    if (keep && (name === "upgrade" || name === "connection")) continue;
+    if (name !== "host" && name !== "content-length" && name !== "transfer-encoding") delete headers[name];
+  }
+}
+
+/** Removes hop-by-hop headers from a request about to be forwarded (keeps Upgrade for websockets). */
+export function stripRequestHopByHop(headers: IncomingHttpHeaders, upgrade: boolean): void {
+  dropConnectionTokens(headers, upgrade);
+  const list = upgrade ? HOP_BY_HOP_UPGRADE : HOP_BY_HOP;
+  for (let i = 0; i < list.length; i++) if (headers[list[i]] !== undefined) delete headers[list[i]];
+}
+
+/** Removes hop-by-hop headers from an upstream response before it is copied to the client. */
+export function stripResponseHopByHop(headers: IncomingHttpHeaders): void {
+  dropConnectionTokens(headers, false);
+  if (headers.connection !== undefined) delete headers.connection;
+  if (headers["keep-alive"] !== undefined) delete headers["keep-alive"];
+  if (headers["proxy-connection"] !== undefined) delete headers["proxy-connection"];
+  if (headers.trailer !== undefined) delete headers.trailer;
+  if (headers.upgrade !== undefined) delete headers.upgrade;
+}
+
+/** Sets X-Forwarded-For/-Proto/-Host on `req.headers` for the upstream. */
+export function setForwardedHeaders(
+  req: IncomingMessage,
+  trusted: BlockList | null,
+  encrypted: boolean,
+): void {
+  const headers = req.headers;
+  const peer = unmapIPv4(req.socket.remoteAddress ?? "");
+  const xff = headers["x-forwarded-for"];
+  headers["x-forwarded-for"] = typeof xff === "string" && xff !== "" ? `${xff}, ${peer}` : peer;
+  const fromTrusted = trusted !== null && isTrusted(trusted, peer);
+  if (!fromTrusted || headers["x-forwarded-proto"] === undefined) {
+    headers["x-forwarded-proto"] = encrypted ? "https" : "http";
+  }
+  if (!fromTrusted || headers["x-forwarded-host"] === undefined) {
+    const host = headers.host;
+    if (host !== undefined) headers["x-forwarded-host"] = host;
+    else delete headers["x-forwarded-host"];
+  }
+}

@@ -1,0 +1,112 @@
+// The per-request object: it is the RequestRecord the hooks see, the attempt state the
+// forwarder and the timeout sweep read, and a node in the sweep's intrusive list. One
+// allocation per request; every field is set in the constructor so the shape never changes.
+
+import type { ClientRequest, IncomingMessage, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import type { PoolLive } from "../routing/pool-live.js";
+import type { CompiledRoute, PoolSnapshot } from "../routing/types.js";
+import type { Endpoint } from "./endpoints.js";
+import type { RecordFields, RequestRecord, UpstreamErrorKind } from "./types.js";
+
+/** Max attempts the schema allows (retry.attempts <= 10). */
+const MAX_ATTEMPTS = 10;
+
+export const kCtx = Symbol("shardgate.ctx");
+
+export class RequestContext implements RequestRecord {
+  // RequestRecord
+  method: string;
+  path: string;
+  status = 0;
+  route = "";
+  pool = "";
+  member = "";
+  durationMs = 0;
+  requestId: string;
+  keyHash = -1;
+  attempts = 0;
+  ringVersion = -1;
+  errorCode = "";
+  upgrade: boolean;
+  startedAt: number;
+
+  // Routing
+  readonly req: IncomingMessage;
+  /** The ServerResponse, or null for an upgrade. */
+  readonly res: ServerResponse | null;
+  /** The client socket of an upgrade, or null. */
+  readonly socket: Duplex | null;
+  compiledRoute: CompiledRoute | null = null;
+  snapshot: PoolSnapshot | null = null;
+  live: PoolLive | null = null;
+  /** The hash routed on (the key's hash, or a random point). */
+  hash = 0;
+  hasBody = false;
+  /** Set-Cookie value issued by the cookie missing-key policy, or "". */
+  issuedCookie = "";
+
+  // Current attempt
+  readonly triedIndices = new Int32Array(MAX_ATTEMPTS);
+  triedCount = 0;
+  memberIndex = -1;
+  /** True while the current attempt holds an in-flight slot in `live`. */
+  holding = false;
+  endpoint: Endpoint | null = null;
+  proxyReq: ClientRequest | null = null;
+  attemptStartedAt = 0;
+  responseStarted = false;
+  /** Set by the timeout sweep before it destroys the upstream request. */
+  timedOut: UpstreamErrorKind | null = null;
+  done = false;
+
+  // Timeout sweep list
+  prev: RequestContext | null = null;
+  next: RequestContext | null = null;
+  inSweep = false;
+
+  constructor(
+    req: IncomingMessage,
+    res: ServerResponse | null,
+    socket: Duplex | null,
+    requestId: string,
+    startedAt: number,
+  ) {
+    this.req = req;
+    this.res = res;
+    this.socket = socket;
+    this.method = req.method ?? "";
+    this.path = req.url ?? "";
+    this.requestId = requestId;
+    this.upgrade = res === null;
+    this.startedAt = startedAt;
+  }
+
+  /** Only the RequestRecord fields, so a logger serializing the record never walks req/res. */
+  toJSON(): RecordFields {
+    return {
+      method: this.method,
+      path: this.path,
+      status: this.status,
+      route: this.route,
+      pool: this.pool,
+      member: this.member,
+      durationMs: this.durationMs,
+      requestId: this.requestId,
+      keyHash: this.keyHash,
+      attempts: this.attempts,
+      ringVersion: this.ringVersion,
+      errorCode: this.errorCode,
+      upgrade: this.upgrade,
+      startedAt: this.startedAt,
+    };
+  }
+
+  /** The TriedSet view chooseMember takes (this object itself). */
+  get indices(): Int32Array {
+    return this.triedIndices;
+  }
+  get count(): number {
+    return this.triedCount;
+  }
+}

@@ -1,0 +1,208 @@
+// Key extraction: the first non-empty value of a route's ordered key sources
+// (header:NAME, cookie:NAME, query:NAME, path:N, ip). Compiled once per route; at request
+// time the Cookie header and the query string are scanned in place for the one name asked
+// for (no full parse, no intermediate objects), and only the value found is sliced out.
+
+import type { IncomingMessage } from "node:http";
+import { BlockList, isIPv4 } from "node:net";
+import type { Cidr, KeySpec, RouteConfig } from "../../config/schema.js";
+
+type CompiledKey =
+  | { readonly kind: "header"; readonly name: string }
+  /** `needle` is "name=". */
+  | { readonly kind: "cookie"; readonly name: string; readonly needle: string }
+  | { readonly kind: "query"; readonly name: string; readonly needle: string }
+  | { readonly kind: "path"; readonly index: number }
+  | { readonly kind: "ip" };
+
+export interface KeyPlan {
+  readonly keys: readonly CompiledKey[];
+  /** Peers whose X-Forwarded-For / -Proto / -Host are believed; null = none. */
+  readonly trusted: BlockList | null;
+}
+
+function compileKey(spec: KeySpec): CompiledKey {
+  switch (spec.kind) {
+    case "cookie":
+    case "query":
+      return { kind: spec.kind, name: spec.name, needle: `${spec.name}=` };
+    case "header":
+      return { kind: "header", name: spec.name.toLowerCase() };
+    default:
+      return spec;
+  }
+}
+
+export function compileTrusted(cidrs: readonly Cidr[]): BlockList | null {
+  if (cidrs.length === 0) return null;
+  const list = new BlockList();
+  for (const c of cidrs) list.addSubnet(c.address, c.prefix, c.family);
+  return list;
+}
+
+/**
+ * Compiles a route's key list. Under `onMissingKey: cookie` the issued cookie is read back
+ * as the last source when the list does not already name it, so the next request sticks.
+ */
+export function compileKeyPlan(route: RouteConfig): KeyPlan {
+  const keys = route.key.map(compileKey);
+  if (route.onMissingKey === "cookie") {
+    const name = route.cookie.name;
+    if (!keys.some((k) => k.kind === "cookie" && k.name === name))
+      keys.push(compileKey({ kind: "cookie", name }));
+  }
+  return Object.freeze({ keys: Object.freeze(keys), trusted: compileTrusted(route.trustedProxies) });
+}
+
+function isOws(c: number): boolean {
+  return c === 0x20 || c === 0x09;
+}
+
+/** The value of cookie `needle` ("name=") in a Cookie header, or "". */
+export function cookieValue(header: string, needle: string): string {
+  let from = 0;
+  while (from < header.length) {
+    const at = header.indexOf(needle, from);
+    if (at < 0) return "";
+    // A match must start a cookie-pair: at the start or after ";" and optional spaces.
+    let b = at - 1;
+    while (b >= 0 && isOws(header.charCodeAt(b))) b--;
+    if (b < 0 || header.charCodeAt(b) === 0x3b /* ; */) {
+      let start = at + needle.length;
+      let end = header.indexOf(";", start);
+      if (end < 0) end = header.length;
+      while (end > start && isOws(header.charCodeAt(end - 1))) end--;
+      if (end - start >= 2 && header.charCodeAt(start) === 0x22 && header.charCodeAt(end - 1) === 0x22) {
+        start++;
+        end--;
+      }
+      return header.slice(start, end);
+    }
+    from = at + 1;
+  }
+  return "";
+}
+
+function decodeQueryComponent(raw: string): string {
+  let s = raw;
+  if (s.indexOf("+") >= 0) s = s.replace(/\+/g, " ");
+  if (s.indexOf("%") < 0) return s;
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s; // malformed escapes: route on the raw text rather than fail the request
+  }
+}
+
+/** The value of query parameter `needle` ("name=") in a request target, decoded, or "". */
+export function queryValue(url: string, needle: string): string {
+  const q = url.indexOf("?");
+  if (q < 0) return "";
+  let end = url.indexOf("#", q);
+  if (end < 0) end = url.length;
+  let from = q + 1;
+  while (from < end) {
+    const at = url.indexOf(needle, from);
+    if (at < 0 || at >= end) return "";
+    const before = url.charCodeAt(at - 1);
+    if (before === 0x3f /* ? */ || before === 0x26 /* & */) {
+      const start = at + needle.length;
+      let stop = url.indexOf("&", start);
+      if (stop < 0 || stop > end) stop = end;
+      return stop === start ? "" : decodeQueryComponent(url.slice(start, stop));
+    }
+    from = at + 1;
+  }
+  return "";
+}
+
+/** The 1-based `index`th segment of the path ("/users/42/x", 2 -> "42"), undecoded, or "". */
+export function pathSegment(url: string, index: number): string {
+  let end = url.indexOf("?");
+  if (end < 0) end = url.length;
+  let start = url.charCodeAt(0) === 0x2f ? 1 : 0;
+  for (let n = 1; start <= end; n++) {
+    let stop = url.indexOf("/", start);
+    if (stop < 0 || stop > end) stop = end;
+    if (n === index) return url.slice(start, stop);
+    if (stop === end) return "";
+    start = stop + 1;
+  }
+  return "";
+}
+
+function familyOf(address: string): "ipv4" | "ipv6" {
+  return isIPv4(address) ? "ipv4" : "ipv6";
+}
+
+/** "::ffff:10.0.0.1" -> "10.0.0.1", so IPv4 CIDRs match dual-stack peers. */
+export function unmapIPv4(address: string): string {
+  return address.length > 7 && address.startsWith("::ffff:") && isIPv4(address.slice(7))
+    ? address.slice(7)
+    : address;
+}
+
+/** Whether `address` (a peer address as Node reports it) is inside `list`. */
+export function isTrusted(list: BlockList | null, address: string | undefined): boolean {
+  if (list === null || address === undefined || address === "") return false;
+  const a = unmapIPv4(address);
+  try {
+    return list.check(a, familyOf(a));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The client address: the direct peer, unless the peer is a trusted proxy; then the
+ * right-most X-Forwarded-For entry that is not itself trusted (the left-most if all are).
+ */
+export function clientAddress(req: IncomingMessage, trusted: BlockList | null): string {
+  const peer = unmapIPv4(req.socket.remoteAddress ?? "");
+  if (trusted === null || !isTrusted(trusted, peer)) return peer;
+  const xff = req.headers["x-forwarded-for"];
+  if (typeof xff !== "string" || xff === "") return peer;
+  let end = xff.length;
+  let candidate = "";
+  while (end > 0) {
+    const comma = xff.lastIndexOf(",", end - 1);
+    const entry = xff.slice(comma + 1, end).trim();
+    end = Math.max(comma, 0);
+    if (entry === "") continue;
+    candidate = entry;
+    if (!isTrusted(trusted, entry)) return unmapIPv4(entry);
+  }
+  return candidate === "" ? peer : unmapIPv4(candidate);
+}
+
+/** The routing key of `req` under `plan`: the first non-empty source, or "" when none has a value. */
+export function extractKey(plan: KeyPlan, req: IncomingMessage): string {
+  const keys = plan.keys;
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i];
+    let v = "";
+    switch (k.kind) {
+      case "header": {
+        const h = req.headers[k.name];
+        v = typeof h === "string" ? h : Array.isArray(h) && h.length > 0 ? h[0] : "";
+        break;
+      }
+      case "cookie": {
+        const c = req.headers.cookie;
+        if (c !== undefined && c !== "") v = cookieValue(c, k.needle);
+        break;
+      }
+      case "query":
+        v = queryValue(req.url ?? "", k.needle);
+        break;
+      case "path":
+        v = pathSegment(req.url ?? "", k.index);
+        break;
+      case "ip":
+        v = clientAddress(req, plan.trusted);
+        break;
+    }
+    if (v !== "") return v;
+  }
+  return "";
+}

@@ -1,0 +1,50 @@
+// Answers what Node's HTTP parser rejects before a request exists (the 'clientError'
+// event): oversized headers -> 431, header/request timeouts -> 408, anything malformed -> 400,
+// each as shardgate's JSON error on a closing connection. Never throws: a broken socket is
+// simply destroyed.
+
+import type { Duplex } from "node:stream";
+import { type ErrorCode, rawErrorResponse } from "../errors.js";
+import { newRequestId } from "../forward/request-id.js";
+
+export function clientErrorCode(err: NodeJS.ErrnoException): ErrorCode | null {
+  switch (err.code) {
+    case "HPE_HEADER_OVERFLOW":
+      return "headers_too_large";
+    case "ERR_HTTP_REQUEST_TIMEOUT":
+    case "HPE_HEADERS_TIMEOUT":
+      return "request_timeout";
+    case "ECONNRESET":
+    case "EPIPE":
+      return null; // the peer is gone: nothing to answer
+    default:
+      return "bad_request";
+  }
+}
+
+/** The 'clientError' listener body; `onAnswered` lets the server count/log what it rejected. */
+export function answerClientError(
+  err: NodeJS.ErrnoException,
+  socket: Duplex,
+  onAnswered?: (code: ErrorCode | "client_gone", err: NodeJS.ErrnoException) => void,
+): void {
+  const code = clientErrorCode(err);
+  try {
+    onAnswered?.(code ?? "client_gone", err);
+  } catch {
+    // an observer failing must not keep the socket open
+  }
+  // If a response was already started on this socket, a second status line would corrupt it.
+  const busy = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (code === null || !socket.writable || busy?.headersSent === true) {
+    socket.destroy();
+    return;
+  }
+  socket.end(rawErrorResponse(code, newRequestId()));
+  // end() flushes then closes; do not wait on a client that stops reading.
+  setTimeout(destroyLater, 1000, socket).unref();
+}
+
+function destroyLater(socket: Duplex): void {
+  if (!socket.destroyed) socket.destroy();
+}

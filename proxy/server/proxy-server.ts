@@ -1,0 +1,47 @@
+// The public HTTP(S) listener: Node's server with the listen timeouts and header-size
+// limit from config, requests and upgrades handed to the data plane, and parser-level
+// rejections answered as JSON errors (client-error.ts). The caller listens and closes it.
+
+import { createServer as createHttpServer, type Server } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import type { Duplex } from "node:stream";
+import type { ProxyServerInit } from "../forward/types.js";
+import { answerClientError } from "./client-error.js";
+
+export function createProxyServer(init: ProxyServerInit): Server {
+  const { dataPlane, logger, listen } = init;
+  const t = listen.timeouts;
+  // Node requires headersTimeout <= requestTimeout (when the latter is set).
+  const requestTimeout = t.request;
+  const headersTimeout = requestTimeout > 0 ? Math.min(t.headers, requestTimeout) : t.headers;
+  const checkEvery = Math.max(
+    25,
+    Math.min(30_000, Math.floor(Math.min(headersTimeout || 30_000, requestTimeout || 30_000) / 4)),
+  );
+  const options = {
+    maxHeaderSize: listen.maxHeaderSize,
+    requestTimeout,
+    headersTimeout,
+    keepAliveTimeout: t.keepAlive,
+    connectionsCheckingInterval: checkEvery,
+    // Reject ambiguous framing (both Content-Length and Transfer-Encoding, bad chunk sizes).
+    insecureHTTPParser: false,
+    requireHostHeader: false,
+  };
+  const server: Server =
+    init.tls === undefined
+      ? createHttpServer(options)
+      : (createHttpsServer({ ...options, cert: init.tls.cert, key: init.tls.key }) as unknown as Server);
+  server.timeout = t.idle;
+  server.on("request", (req, res) => dataPlane.handleRequest(req, res));
+  server.on("upgrade", (req, socket: Duplex, head: Buffer) => dataPlane.handleUpgrade(req, socket, head));
+  server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
+    answerClientError(err, socket, (code, e) =>
+      logger.debug({ code, err: e.code ?? e.message }, "client error"),
+    );
+  });
+  if (init.tls !== undefined) {
+    server.on("tlsClientError", (err: Error) => logger.debug({ err: err.message }, "tls client error"));
+  }
+  return server;
+}
