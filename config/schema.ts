@@ -83,7 +83,7 @@ const listenSchema = z.strictObject({
 
 // ----------------------------------------------------------------------------------- pools
 
-const memberSchema = z.strictObject({
+export const memberSchema = z.strictObject({
   id: name("member id"),
   address: address(),
   weight: posInt().default(1),
@@ -184,7 +184,7 @@ const passiveEjectionSchema = z.strictObject({
 
 export const ALGORITHMS = ["ring", "maglev"] as const;
 
-const poolSchema = z.strictObject({
+export const poolSchema = z.strictObject({
   algorithm: z.enum(ALGORITHMS).default("ring"),
   /** Ring hash: virtual nodes per unit of weight. */
   pointsPerWeight: posInt().max(10_000).default(160),

@@ -1,0 +1,192 @@
+// The replicated cluster state machine: pools, members, health, drain flags, breaker
+// states and the ring version, advanced only by committed commands in log order.
+// Deterministic and pure (no clock, no I/O, no randomness): every replica that applies the
+// same entries holds byte-identical state. It knows nothing about Raft; a driver calls
+// apply(index, bytes) for each committed entry, snapshot() and restore(bytes).
+//
+// apply never applies half-way: the command is fully validated, the next state is built
+// beside the current one, and only then swapped in.
+
+import { canonicalBytes, canonicalJson } from "./canonical-json.js";
+import { type Command, validateCommand } from "./cluster-commands.js";
+import { restoreSnapshot } from "./cluster-snapshot.js";
+import type { ClusterStateData, PoolState, StateChange } from "./cluster-state-types.js";
+import { transition } from "./cluster-transitions.js";
+
+export type { ClusterStateData, PoolState, StateChange } from "./cluster-state-types.js";
+
+export const EMPTY_CLUSTER_STATE: ClusterStateData = deepFreeze({
+  format: "shardgate.cluster-state",
+  v: 1,
+  appliedIndex: 0,
+  ringVersion: 0,
+  routing: null,
+  pools: {},
+});
+
+/** Freezes what is not frozen yet; shared (already frozen) subtrees are skipped. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value !== "object" || value === null || Object.isFrozen(value)) return value;
+  for (const v of Object.values(value)) deepFreeze(v);
+  return Object.freeze(value);
+}
+
+const RING_SETTINGS = ["algorithm", "pointsPerWeight", "tableSize", "balanceFactor"] as const;
+
+/** Everything about a pool that decides which member owns a key. */
+function ringInputs(p: PoolState): string {
+  const s = p.settings;
+  return canonicalJson({
+    s: RING_SETTINGS.map((k) => s[k]),
+    m: p.members.map((m) => [
+      m.id,
+      m.address.host,
+      m.address.port,
+      m.weight,
+      m.healthy,
+      m.drained,
+      m.breaker.state,
+    ]),
+  });
+}
+
+function rejected(index: number, type: StateChange["type"], error: string, ringVersion: number): StateChange {
+  return {
+    index,
+    type,
+    applied: false,
+    error,
+    warnings: [],
+    ringChanged: [],
+    poolsChanged: [],
+    addedPools: [],
+    removedPools: [],
+    routesChanged: false,
+    ringVersion,
+  };
+}
+
+export type RestoreResult = { ok: true } | { ok: false; error: string };
+
+export class ClusterState {
+  #data: ClusterStateData = EMPTY_CLUSTER_STATE;
+
+  /** The current state: an immutable value; a new object after every apply that changes it. */
+  get current(): ClusterStateData {
+    return this.#data;
+  }
+
+  get ringVersion(): number {
+    return this.#data.ringVersion;
+  }
+
+  get appliedIndex(): number {
+    return this.#data.appliedIndex;
+  }
+
+  /**
+   * Applies one committed entry. An index at or below appliedIndex is ignored (a replay after
+   * restart). An invalid command, or one the current state cannot take (unknown pool ...), is
+   * rejected: only appliedIndex advances. Never throws.
+   */
+  apply(index: number, bytes: Uint8Array): StateChange {
+    const prev = this.#data;
+    if (!Number.isSafeInteger(index) || index <= prev.appliedIndex) {
+      return rejected(
+        index,
+        null,
+        `index ${index} is not after the applied index ${prev.appliedIndex}; ignored`,
+        prev.ringVersion,
+      );
+    }
+    const decoded = validateCommand(bytes);
+    if (!decoded.ok) return this.#reject(index, null, decoded.error);
+    return this.#applyCommand(index, decoded.command);
+  }
+
+  #reject(index: number, type: StateChange["type"], error: string): StateChange {
+    this.#data = Object.freeze({ ...this.#data, appliedIndex: index });
+    return rejected(index, type, error, this.#data.ringVersion);
+  }
+
+  #applyCommand(index: number, command: Command): StateChange {
+    const prev = this.#data;
+    let next: ClusterStateData;
+    let change: StateChange;
+    try {
+      const t = transition(prev, command);
+      if (!t.ok) return this.#reject(index, command.type, t.error);
+      const ringChanged: string[] = [];
+      const poolsChanged: string[] = [];
+      const addedPools: string[] = [];
+      const removedPools: string[] = [];
+      const pools: Record<string, PoolState> = {};
+      for (const name of Object.keys(t.pools).sort()) {
+        let pool = t.pools[name];
+        const before = prev.pools[name];
+        if (before === undefined) {
+          addedPools.push(name);
+          poolsChanged.push(name);
+          ringChanged.push(name);
+          pool = { ...pool, ringVersion: index };
+        } else if (pool !== before) {
+          if (ringInputs(pool) !== ringInputs(before)) {
+            ringChanged.push(name);
+            pool = { ...pool, ringVersion: index };
+          } else {
+            pool = { ...pool, ringVersion: before.ringVersion };
+          }
+          // Keep the old object when nothing changed, so readers can compare by identity.
+          if (canonicalJson(pool) === canonicalJson(before)) pool = before;
+          else poolsChanged.push(name);
+        }
+        pools[name] = pool;
+      }
+      for (const name of Object.keys(prev.pools).sort()) if (!(name in t.pools)) removedPools.push(name);
+      const routesChanged =
+        t.routing !== prev.routing &&
+        canonicalJson(t.routing?.routes ?? null) !== canonicalJson(prev.routing?.routes ?? null);
+      const routingChanged = ringChanged.length > 0 || removedPools.length > 0 || routesChanged;
+      const ringVersion = routingChanged ? index : prev.ringVersion;
+      const routing =
+        t.routing !== prev.routing && canonicalJson(t.routing) === canonicalJson(prev.routing)
+          ? prev.routing
+          : t.routing;
+      next = deepFreeze({ ...prev, appliedIndex: index, ringVersion, routing, pools });
+      change = {
+        index,
+        type: command.type,
+        applied: true,
+        warnings: t.warnings,
+        ringChanged,
+        poolsChanged,
+        addedPools,
+        removedPools,
+        routesChanged,
+        ringVersion,
+      };
+    } catch (err) {
+      // A bug, not bad input; the state stays exactly as it was apart from the index.
+      return this.#reject(
+        index,
+        command.type,
+        `internal error applying ${command.type}: ${err instanceof Error ? err.message : String(err)}`,
+      );
+    }
+    this.#data = next;
+    return change;
+  }
+
+  /** The whole state as canonical JSON bytes: equal states give equal bytes. */
+  snapshot(): Uint8Array {
+    return canonicalBytes(this.#data);
+  }
+
+  /** Replaces the state with a snapshot's; a bad snapshot leaves the state untouched. */
+  restore(bytes: Uint8Array): RestoreResult {
+    const r = restoreSnapshot(bytes);
+    if (!r.ok) return r;
+    this.#data = deepFreeze(r.data);
+    return { ok: true };
+  }
+}

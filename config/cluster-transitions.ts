@@ -1,0 +1,219 @@
+// One pure function per cluster-state command: (state, command) -> next pools/routing, or
+// a rejection. Nothing here mutates its input; untouched pools keep their identity so the
+// caller can diff only what a command replaced.
+
+import type { Address } from "./address.js";
+import type { Command, CommandOf } from "./cluster-commands.js";
+import type {
+  BreakerStatus,
+  ClusterStateData,
+  MemberSource,
+  MemberState,
+  PoolSettings,
+  PoolState,
+} from "./cluster-state-types.js";
+import { poolSchema, type RoutingConfig } from "./schema.js";
+import { issuesToErrors } from "./zod-issues.js";
+
+export type Transition =
+  | { ok: true; pools: Record<string, PoolState>; routing: RoutingConfig | null; warnings: string[] }
+  | { ok: false; error: string };
+
+const CLOSED: BreakerStatus = Object.freeze({ state: "closed", since: 0, until: 0, trips: 0 });
+const settingsSchema = poolSchema.omit({ members: true });
+
+function byId(a: MemberState, b: MemberState): number {
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+function sameAddress(a: Address, b: Address): boolean {
+  return a.host === b.host && a.port === b.port;
+}
+
+/**
+ * A member as (re)declared, keeping the run-time state of the member it replaces: drain is
+ * the operator's intent and survives anything; health and breaker reset if the address moved
+ * (it is a different upstream now).
+ */
+function carry(
+  prev: MemberState | undefined,
+  next: { id: string; address: Address; weight: number; healthy?: boolean },
+  source: MemberSource,
+): MemberState {
+  const moved = prev !== undefined && !sameAddress(prev.address, next.address);
+  return {
+    id: next.id,
+    address: next.address,
+    weight: next.weight,
+    source,
+    healthy: next.healthy ?? (prev === undefined || moved ? true : prev.healthy),
+    drained: prev?.drained ?? false,
+    breaker: prev === undefined || moved ? CLOSED : prev.breaker,
+  };
+}
+
+function settingsOf(pool: RoutingConfig["pools"][string]): PoolSettings {
+  const { members: _members, ...settings } = pool;
+  return settings;
+}
+
+function setRouting(data: ClusterStateData, routing: RoutingConfig): Transition {
+  const pools: Record<string, PoolState> = {};
+  const warnings: string[] = [];
+  for (const name of Object.keys(routing.pools).sort()) {
+    const cfg = routing.pools[name];
+    const prev = data.pools[name];
+    const prevById = new Map((prev?.members ?? []).map((m) => [m.id, m]));
+    const staticIds = new Set(cfg.members.map((m) => m.id));
+    const members: MemberState[] = cfg.members.map((m) => carry(prevById.get(m.id), m, "static"));
+    if (cfg.discovery?.consul !== undefined) {
+      for (const m of prev?.members ?? []) {
+        if (m.source !== "consul") continue;
+        if (staticIds.has(m.id))
+          warnings.push(`pool ${name}: static member ${m.id} replaces the consul member with that id`);
+        else members.push(m);
+      }
+    }
+    members.sort(byId);
+    pools[name] = { settings: settingsOf(cfg), members, ringVersion: prev?.ringVersion ?? 0 };
+  }
+  return { ok: true, pools, routing, warnings };
+}
+
+function withPool(
+  data: ClusterStateData,
+  name: string,
+  pool: PoolState,
+  warnings: string[] = [],
+): Transition {
+  return { ok: true, pools: { ...data.pools, [name]: pool }, routing: data.routing, warnings };
+}
+
+function needPool(data: ClusterStateData, name: string): PoolState | string {
+  const pool = data.pools[name];
+  if (pool !== undefined) return pool;
+  const known = Object.keys(data.pools);
+  return `unknown pool "${name}" (pools: ${known.length > 0 ? known.join(", ") : "none yet"})`;
+}
+
+function setMembers(data: ClusterStateData, cmd: CommandOf<"SetMembers">): Transition {
+  const pool = needPool(data, cmd.pool);
+  if (typeof pool === "string") return { ok: false, error: pool };
+  if (cmd.source === "consul" && pool.settings.discovery?.consul === undefined) {
+    return {
+      ok: false,
+      error: `pool "${cmd.pool}" has no consul discovery; consul members are not accepted`,
+    };
+  }
+  const prevById = new Map(pool.members.map((m) => [m.id, m]));
+  const members: MemberState[] = [];
+  for (const m of pool.members) if (m.source !== cmd.source) members.push(m);
+  for (const m of cmd.members) {
+    const prev = prevById.get(m.id);
+    if (prev !== undefined && prev.source !== cmd.source) {
+      return {
+        ok: false,
+        error: `member id "${m.id}" is already a ${prev.source} member of pool "${cmd.pool}"`,
+      };
+    }
+    members.push(carry(prev, m, cmd.source));
+  }
+  members.sort(byId);
+  return withPool(data, cmd.pool, { ...pool, members });
+}
+
+function updateMembers(
+  data: ClusterStateData,
+  poolName: string,
+  ids: readonly string[],
+  update: (m: MemberState, i: number) => MemberState,
+  unknownIsError: boolean,
+): Transition {
+  const pool = needPool(data, poolName);
+  if (typeof pool === "string") return { ok: false, error: pool };
+  const index = new Map(pool.members.map((m, i) => [m.id, i]));
+  const members = pool.members.slice();
+  const warnings: string[] = [];
+  for (let k = 0; k < ids.length; k++) {
+    const i = index.get(ids[k]);
+    if (i === undefined) {
+      const msg = `pool "${poolName}" has no member "${ids[k]}"`;
+      if (unknownIsError) return { ok: false, error: msg };
+      warnings.push(`${msg}; skipped`);
+      continue;
+    }
+    members[i] = update(members[i], k);
+  }
+  return withPool(data, poolName, { ...pool, members }, warnings);
+}
+
+function mergeSettings(current: PoolSettings, patch: Record<string, unknown>): Record<string, unknown> {
+  const merged: Record<string, unknown> = { ...current };
+  for (const [key, value] of Object.entries(patch)) {
+    const cur = merged[key];
+    if (value === null) delete merged[key];
+    else if (
+      typeof value === "object" &&
+      !Array.isArray(value) &&
+      typeof cur === "object" &&
+      cur !== null &&
+      !Array.isArray(cur)
+    ) {
+      merged[key] = { ...cur, ...(value as Record<string, unknown>) };
+    } else merged[key] = value;
+  }
+  return merged;
+}
+
+function setPoolSettings(data: ClusterStateData, cmd: CommandOf<"SetPoolSettings">): Transition {
+  const pool = needPool(data, cmd.pool);
+  if (typeof pool === "string") return { ok: false, error: pool };
+  const r = settingsSchema.safeParse(mergeSettings(pool.settings, cmd.settings), { reportInput: true });
+  if (!r.success) {
+    const errors = issuesToErrors(settingsSchema, r.error.issues);
+    return {
+      ok: false,
+      error: `invalid settings for pool "${cmd.pool}": ${errors.map((e) => `settings.${e.path}: ${e.message}`).join("; ")}`,
+    };
+  }
+  return withPool(data, cmd.pool, { ...pool, settings: r.data });
+}
+
+export function transition(data: ClusterStateData, cmd: Command): Transition {
+  switch (cmd.type) {
+    case "SetRouting":
+      return setRouting(data, cmd.routing);
+    case "SetMembers":
+      return setMembers(data, cmd);
+    case "SetHealth":
+      return updateMembers(
+        data,
+        cmd.pool,
+        cmd.health.map((h) => h.member),
+        (m, k) => (m.healthy === cmd.health[k].healthy ? m : { ...m, healthy: cmd.health[k].healthy }),
+        false,
+      );
+    case "SetBreaker": {
+      const breaker: BreakerStatus = {
+        state: cmd.state,
+        since: cmd.since,
+        until: cmd.until,
+        trips: cmd.trips,
+      };
+      return updateMembers(data, cmd.pool, [cmd.member], (m) => ({ ...m, breaker }), false);
+    }
+    case "Drain":
+    case "Undrain": {
+      const drained = cmd.type === "Drain";
+      return updateMembers(
+        data,
+        cmd.pool,
+        [cmd.member],
+        (m) => (m.drained === drained ? m : { ...m, drained }),
+        true,
+      );
+    }
+    case "SetPoolSettings":
+      return setPoolSettings(data, cmd);
+  }
+}

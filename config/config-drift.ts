@@ -1,0 +1,56 @@
+// Does a config file's routing (pools + routes) differ from what the cluster committed?
+// Pure and order-independent: compares canonical JSON, so key order or the order pools are
+// listed in never counts as drift (route order does: it decides matching).
+
+import { canonicalJson } from "./canonical-json.js";
+import type { ClusterStateData } from "./cluster-state-types.js";
+import type { RoutingConfig } from "./schema.js";
+
+export interface ConfigDrift {
+  readonly drift: boolean;
+  /** Pools in the file but not committed. */
+  readonly addedPools: readonly string[];
+  /** Pools committed but not in the file. */
+  readonly removedPools: readonly string[];
+  readonly changedPools: readonly string[];
+  readonly routesChanged: boolean;
+}
+
+function isState(x: ClusterStateData | RoutingConfig | null): x is ClusterStateData {
+  return x !== null && (x as ClusterStateData).format === "shardgate.cluster-state";
+}
+
+/**
+ * Compares a normalized file config (or just its {pools, routes}) with the routing the
+ * cluster last committed by SetRouting. Run-time changes (SetMembers, SetPoolSettings,
+ * health, drain) are state, not drift. Nothing committed yet counts as drift.
+ */
+export function configDrift(
+  file: Pick<RoutingConfig, "pools" | "routes">,
+  committed: ClusterStateData | RoutingConfig | null,
+): ConfigDrift {
+  const routing = isState(committed) ? committed.routing : committed;
+  const filePools = file.pools;
+  const committedPools = routing?.pools ?? {};
+  const addedPools = Object.keys(filePools)
+    .filter((n) => !Object.hasOwn(committedPools, n))
+    .sort();
+  const removedPools = Object.keys(committedPools)
+    .filter((n) => !Object.hasOwn(filePools, n))
+    .sort();
+  const changedPools = Object.keys(filePools)
+    .filter(
+      (n) =>
+        Object.hasOwn(committedPools, n) && canonicalJson(filePools[n]) !== canonicalJson(committedPools[n]),
+    )
+    .sort();
+  const routesChanged = routing === null || canonicalJson(file.routes) !== canonicalJson(routing.routes);
+  return {
+    drift:
+      routing === null || addedPools.length + removedPools.length + changedPools.length > 0 || routesChanged,
+    addedPools,
+    removedPools,
+    changedPools,
+    routesChanged,
+  };
+}
