@@ -1,0 +1,149 @@
+// The request-path half of the circuit breaker: counts request outcomes per (pool, member)
+// in preallocated typed arrays, so recording is an index and an increment (no allocation, no
+// closure). Off the request path, drain() hands a compact batch to the BreakerDecider (on the
+// Raft leader, which commits the resulting transitions for every instance).
+
+/** Why a request failed, as the proxy saw it. */
+export type FailureKind = "connect" | "reset" | "timeout" | "status";
+
+export interface OutcomeCounts {
+  readonly pool: string;
+  readonly member: string;
+  readonly success: number;
+  readonly failure: number;
+  /** Current run of failures since the last success (carries across drains). */
+  readonly consecutive: number;
+  /** Longest run of failures seen during this window (the carried run included). */
+  readonly maxConsecutive: number;
+}
+
+/** What one instance observed since its last drain; only members with activity appear. */
+export interface OutcomeBatch {
+  readonly entries: readonly OutcomeCounts[];
+}
+
+export class RecorderConfigError extends Error {
+  readonly code = "HEALTH_INVALID_RECORDER_OPTIONS";
+  override name = "RecorderConfigError";
+}
+
+export interface OutcomeRecorderOptions {
+  /** HTTP statuses that count as failures (default 502, 503, 504). */
+  failureStatuses?: readonly number[];
+}
+
+const DEFAULT_FAILURE_STATUSES = [502, 503, 504];
+
+export class OutcomeRecorder {
+  private readonly keys = new Map<string, number>();
+  private pools: string[] = [];
+  private members: string[] = [];
+  private success = new Uint32Array(16);
+  private failure = new Uint32Array(16);
+  private run = new Uint32Array(16);
+  private maxRun = new Uint32Array(16);
+  private probes = new Uint32Array(16);
+  private readonly failStatus = new Uint8Array(600);
+
+  constructor(opts: OutcomeRecorderOptions = {}) {
+    const statuses = opts.failureStatuses ?? DEFAULT_FAILURE_STATUSES;
+    if (!Array.isArray(statuses))
+      throw new RecorderConfigError("failureStatuses must be an array of HTTP statuses");
+    for (const s of statuses) {
+      if (!Number.isInteger(s) || s < 100 || s > 599) {
+        throw new RecorderConfigError(`failureStatuses: ${String(s)} is not an HTTP status 100..599`);
+      }
+      this.failStatus[s] = 1;
+    }
+  }
+
+  /**
+   * The slot for (pool, member), created on first use. Call it when membership is applied
+   * (not per request) and keep the number: every record call takes it.
+   */
+  slot(pool: string, member: string): number {
+    const key = `${pool}\u0000${member}`;
+    let s = this.keys.get(key);
+    if (s === undefined) {
+      s = this.pools.length;
+      this.pools.push(pool);
+      this.members.push(member);
+      this.keys.set(key, s);
+      if (s >= this.success.length) this.grow();
+    }
+    return s;
+  }
+
+  private grow(): void {
+    const n = this.success.length * 2;
+    const g = (a: Uint32Array) => {
+      const b = new Uint32Array(n);
+      b.set(a);
+      return b;
+    };
+    this.success = g(this.success);
+    this.failure = g(this.failure);
+    this.run = g(this.run);
+    this.maxRun = g(this.maxRun);
+    this.probes = g(this.probes);
+  }
+
+  recordSuccess(slot: number): void {
+    this.success[slot]++;
+    this.run[slot] = 0;
+  }
+
+  /** A connect error, reset or timeout (or a failing status already classified by the caller). */
+  recordFailure(slot: number): void {
+    this.failure[slot]++;
+    const r = ++this.run[slot];
+    if (r > this.maxRun[slot]) this.maxRun[slot] = r;
+  }
+
+  /** Classifies a response status: a configured failure status is a failure, anything else a success. */
+  recordStatus(slot: number, status: number): void {
+    if (status >= 0 && status < 600 && this.failStatus[status] === 1) this.recordFailure(slot);
+    else this.recordSuccess(slot);
+  }
+
+  /** True when `status` is configured as a failure. */
+  isFailureStatus(status: number): boolean {
+    return status >= 0 && status < 600 && this.failStatus[status] === 1;
+  }
+
+  /**
+   * Half-open admission: true for at most `limit` calls per slot until resetProbes(slot)
+   * (call that when the member's committed breaker state changes).
+   */
+  admitProbe(slot: number, limit: number): boolean {
+    if (this.probes[slot] >= limit) return false;
+    this.probes[slot]++;
+    return true;
+  }
+
+  resetProbes(slot: number): void {
+    this.probes[slot] = 0;
+  }
+
+  /** Returns and clears the counts of every slot with activity since the last drain. */
+  drain(): OutcomeBatch {
+    const entries: OutcomeCounts[] = [];
+    for (let s = 0; s < this.pools.length; s++) {
+      const su = this.success[s];
+      const fa = this.failure[s];
+      if (su === 0 && fa === 0) continue;
+      entries.push({
+        pool: this.pools[s],
+        member: this.members[s],
+        success: su,
+        failure: fa,
+        consecutive: this.run[s],
+        maxConsecutive: this.maxRun[s],
+      });
+      this.success[s] = 0;
+      this.failure[s] = 0;
+      this.maxRun[s] = this.run[s];
+    }
+    return { entries };
+  }
+}
