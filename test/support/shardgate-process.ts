@@ -269,3 +269,137 @@ export async function waitReady(adminUrl: string, proc: ShardgateChild, timeoutM
   }
   throw new Error(`/readyz not 200 after ${timeoutMs}ms (last: ${last})\n${proc.output()}`);
 }
+
+// ------------------------------------------------------------------ config and HTTP helpers
+
+/** The minimal config from issue 3, verbatim except for the addresses (listeners on port 0). */
+export const ISSUE_MINIMAL_CONFIG = `listen:
+  http: 127.0.0.1:8080
+  admin: 127.0.0.1:9901
+admin:
+  token: \${SHARDGATE_ADMIN_TOKEN}
+pools:
+  users:
+    algorithm: ring
+    members:
+      - { id: u1, address: 127.0.0.1:9101 }
+      - { id: u2, address: 127.0.0.1:9102, weight: 2 }
+      - { id: u3, address: 127.0.0.1:9103 }
+    healthCheck: { path: /health, interval: 2s }
+routes:
+  - match: { host: "*", pathPrefix: / }
+    pool: users
+    key: [header:x-user-id, cookie:uid, ip]
+    onMissingKey: random
+`;
+
+/** The issue's minimal config with members u1..u3 pointed at `ports` and listeners on free ports. */
+export function issueMinimalConfig(ports: readonly [number, number, number]): string {
+  return ISSUE_MINIMAL_CONFIG.replace("127.0.0.1:8080", "127.0.0.1:0")
+    .replace("127.0.0.1:9901", "127.0.0.1:0")
+    .replace("127.0.0.1:9101", `127.0.0.1:${ports[0]}`)
+    .replace("127.0.0.1:9102", `127.0.0.1:${ports[1]}`)
+    .replace("127.0.0.1:9103", `127.0.0.1:${ports[2]}`);
+}
+
+export interface PoolYamlOptions {
+  members: ReadonlyArray<{ id: string; port: number; weight?: number }>;
+  token?: string;
+  /** Extra YAML under the pool (indented by the caller to 4 spaces), e.g. a healthCheck line. */
+  poolExtra?: string;
+  accessLog?: boolean;
+  level?: string;
+  listenHttp?: string;
+}
+
+/** A one-pool ("users") config keyed on x-user-id, listeners on free ports. */
+export function poolConfig(o: PoolYamlOptions): string {
+  const members = o.members
+    .map(
+      (m) =>
+        `      - { id: ${m.id}, address: "127.0.0.1:${m.port}"${m.weight === undefined ? "" : `, weight: ${m.weight}`} }`,
+    )
+    .join("\n");
+  return `listen:
+  http: ${o.listenHttp ?? "127.0.0.1:0"}
+  admin: 127.0.0.1:0
+admin:
+  token: "${o.token ?? ""}"
+log:
+  level: ${o.level ?? "info"}
+  accessLog: ${o.accessLog ?? true}
+pools:
+  users:
+    algorithm: ring
+    members:
+${members}
+${o.poolExtra ?? ""}
+routes:
+  - match: { pathPrefix: / }
+    pool: users
+    key: [header:x-user-id, query:user, ip]
+`;
+}
+
+export interface JsonResponse {
+  status: number;
+  headers: Headers;
+  body: unknown;
+  text: string;
+}
+
+/** fetch + JSON body (text kept for assertion messages). */
+export async function fetchJson(url: string, init?: RequestInit): Promise<JsonResponse> {
+  const res = await fetch(url, init);
+  const text = await res.text();
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  return { status: res.status, headers: res.headers, body, text };
+}
+
+/** Lines of a Prometheus text exposition for metric `name` (exact name, any labels). */
+export function metricLines(text: string, name: string): string[] {
+  return text.split("\n").filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
+}
+
+/** The value of the sample `name{labels}` (labels in any order), or undefined when absent. */
+export function metricValue(text: string, name: string, labels: Record<string, string>): number | undefined {
+  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  for (const line of metricLines(text, name)) {
+    const open = line.indexOf("{");
+    const close = line.lastIndexOf("}");
+    const labelText = open < 0 ? "" : line.slice(open + 1, close);
+    const have = labelText === "" ? [] : labelText.split(",");
+    if (have.length === want.length && want.every((w) => have.includes(w))) {
+      return Number(line.slice(close < 0 ? name.length : close + 1).trim());
+    }
+  }
+  return undefined;
+}
+
+/** Polls `probe` every `everyMs` until it returns a value other than undefined; bounded by `timeoutMs`. */
+export async function eventually<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 10_000,
+  everyMs = 50,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(
+    `timed out after ${timeoutMs}ms waiting for ${what}${last === undefined ? "" : ` (last error: ${String(last)})`}`,
+  );
+}
