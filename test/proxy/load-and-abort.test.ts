@@ -1,0 +1,90 @@
+// Bounded load spills a hot key's concurrent requests to successors; clients that abort
+// mid-response do not leak upstream sockets (http-party/node-http-proxy#1586).
+
+import assert from "node:assert/strict";
+import { request } from "node:http";
+import { test } from "node:test";
+import { defaultConfig, send, startHarness, waitFor } from "./harness.js";
+
+test("with balanceFactor, concurrent requests for one hot key spill past the owner", async (t) => {
+  const h = await startHarness({
+    members: 3,
+    config: (members) => ({ ...defaultConfig(members), pools: { users: { members, balanceFactor: 1.25 } } }),
+  });
+  t.after(() => h.close());
+  for (const u of h.upstreams) u.mode = { kind: "delay", ms: 300 };
+  const owner = h.plane.explain("users", "hot")?.owner;
+  const replies = await Promise.all(
+    Array.from({ length: 12 }, () => send(h.port, { headers: { "x-user-id": "hot" } })),
+  );
+  const counts = new Map<string, number>();
+  for (const r of replies) counts.set(r.json().member, (counts.get(r.json().member) ?? 0) + 1);
+  assert.ok((counts.get(owner ?? "") ?? 0) < 12, `owner ${owner} took all: ${JSON.stringify([...counts])}`);
+  assert.ok(counts.size >= 2, JSON.stringify([...counts]));
+  // Once the load is gone the key goes back to its owner.
+  await waitFor(() => h.plane.inFlight() === 0);
+  for (const u of h.upstreams) u.mode = { kind: "echo" };
+  assert.equal((await send(h.port, { headers: { "x-user-id": "hot" } })).json().member, owner);
+});
+
+test("without balanceFactor the same burst all goes to the owner", async (t) => {
+  const h = await startHarness({ members: 3 });
+  t.after(() => h.close());
+  for (const u of h.upstreams) u.mode = { kind: "delay", ms: 100 };
+  const replies = await Promise.all(
+    Array.from({ length: 8 }, () => send(h.port, { headers: { "x-user-id": "hot" } })),
+  );
+  assert.equal(new Set(replies.map((r) => r.json().member)).size, 1);
+});
+
+/** Starts a request, waits for the first body bytes, then destroys the client socket. */
+function abortAfterFirstChunk(port: number, key: string): Promise<void> {
+  return new Promise((resolve) => {
+    const req = request(
+      { host: "127.0.0.1", port, path: "/stream", headers: { "x-user-id": key } },
+      (res) => {
+        res.once("data", () => {
+          req.destroy();
+          resolve();
+        });
+      },
+    );
+    req.on("error", () => resolve());
+    req.end();
+  });
+}
+
+test("clients aborting mid-response leave no upstream socket behind (many aborts)", async (t) => {
+  const h = await startHarness({ members: 2 });
+  t.after(() => h.close());
+  for (const u of h.upstreams) u.mode = { kind: "slowStream", chunks: 200, everyMs: 20 };
+  const aborts = 40;
+  for (let batch = 0; batch < aborts / 10; batch++) {
+    await Promise.all(Array.from({ length: 10 }, (_, i) => abortAfterFirstChunk(h.port, `k${batch}-${i}`)));
+  }
+  const settled = await waitFor(
+    () => h.upstreams.every((u) => u.openConnections() === 0) && h.plane.upstreamSockets().busy === 0,
+    3000,
+  );
+  assert.ok(
+    settled,
+    `upstream connections still open: ${h.upstreams.map((u) => `${u.id}=${u.openConnections()}`)} agent=${JSON.stringify(h.plane.upstreamSockets())}`,
+  );
+  assert.equal(h.plane.inFlight(), 0);
+  const aborted = h.rec.ends.filter((e) => e.status === 499).length;
+  assert.equal(aborted, aborts, "every abort is recorded as 499");
+  // And the proxy still serves normally afterwards over the same agents.
+  for (const u of h.upstreams) u.mode = { kind: "echo" };
+  assert.equal((await send(h.port, { headers: { "x-user-id": "after" } })).status, 200);
+});
+
+test("keep-alive: sequential requests reuse upstream connections", async (t) => {
+  const h = await startHarness({ members: 1 });
+  t.after(() => h.close());
+  for (let i = 0; i < 20; i++)
+    assert.equal((await send(h.port, { headers: { "x-user-id": `k${i}` } })).status, 200);
+  assert.ok(
+    h.upstreams[0].connectionsAccepted <= 2,
+    `accepted ${h.upstreams[0].connectionsAccepted} connections`,
+  );
+});

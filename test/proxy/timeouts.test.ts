@@ -1,0 +1,94 @@
+// Timeouts: a slow upstream -> 504 upstream_timeout (and retried only when retry.on has
+// "timeout"); a client that never finishes its headers or body -> 408 request_timeout.
+
+import assert from "node:assert/strict";
+import { connect } from "node:net";
+import { test } from "node:test";
+import { defaultConfig, send, startHarness, waitFor } from "./harness.js";
+
+function rawExchange(port: number, payload: string, ms: number): Promise<string> {
+  return new Promise((resolve) => {
+    const s = connect(port, "127.0.0.1");
+    let got = "";
+    const timer = setTimeout(() => {
+      s.destroy();
+      resolve(got);
+    }, ms);
+    s.on("data", (d) => {
+      got += d.toString("latin1");
+    });
+    s.on("close", () => {
+      clearTimeout(timer);
+      resolve(got);
+    });
+    s.on("error", () => {});
+    s.write(payload);
+  });
+}
+
+test("an upstream slower than timeouts.response -> 504 upstream_timeout, upstream request abandoned", async (t) => {
+  const h = await startHarness({
+    members: 2,
+    config: (members) => ({
+      ...defaultConfig(members),
+      pools: { users: { members, timeouts: { response: "150ms" } } },
+    }),
+  });
+  t.after(() => h.close());
+  for (const u of h.upstreams) u.mode = { kind: "delayHeaders", ms: 3000 };
+  const r = await send(h.port, { headers: { "x-user-id": "slow" } });
+  assert.equal(r.status, 504, r.text);
+  assert.equal(r.json().error, "upstream_timeout");
+  assert.equal(h.rec.upstreamErrors.at(-1)?.kind, "timeout");
+  assert.equal(h.rec.retries.length, 0, "timeouts are not in the default retry.on");
+  const closed = await waitFor(() => h.upstreams.every((u) => u.openConnections() === 0), 2000);
+  assert.ok(closed, "the timed-out upstream connection was closed, not left waiting");
+});
+
+test("with retry.on including timeout, a GET that times out is retried on the next member", async (t) => {
+  const h = await startHarness({
+    members: 2,
+    config: (members) => ({
+      ...defaultConfig(members),
+      pools: {
+        users: {
+          members,
+          timeouts: { response: "150ms" },
+          retry: { on: ["connect-failure", "reset", "timeout"] },
+        },
+      },
+    }),
+  });
+  t.after(() => h.close());
+  const owner = h.plane.explain("users", "slowkey")?.owner;
+  const slow = h.upstreams.find((u) => u.id === owner);
+  assert.ok(slow);
+  slow.mode = { kind: "delayHeaders", ms: 3000 };
+  const r = await send(h.port, { headers: { "x-user-id": "slowkey" } });
+  assert.equal(r.status, 200, r.text);
+  assert.notEqual(r.json().member, owner);
+  assert.equal(h.rec.retries[0]?.kind, "timeout");
+});
+
+test("a client that stalls in its headers gets 408 request_timeout and the listener keeps serving", async (t) => {
+  const h = await startHarness({ members: 1, listen: { headers: 200, request: 400 } });
+  t.after(() => h.close());
+  const reply = await rawExchange(h.port, "GET / HTTP/1.1\r\nHost: a\r\nX-Partial: 1\r\n", 3000);
+  assert.match(reply, /^HTTP\/1\.1 408 /);
+  assert.match(reply, /"error":"request_timeout"/);
+  const ok = await send(h.port, { headers: { "x-user-id": "after" } });
+  assert.equal(ok.status, 200);
+});
+
+test("a client that stalls in its body past the request timeout gets cut off with 408", async (t) => {
+  const h = await startHarness({ members: 1, listen: { headers: 200, request: 400 } });
+  t.after(() => h.close());
+  const reply = await rawExchange(
+    h.port,
+    "POST / HTTP/1.1\r\nHost: a\r\nX-User-Id: k\r\nContent-Length: 100\r\n\r\nonly-a-little",
+    3000,
+  );
+  assert.match(reply, /^HTTP\/1\.1 408 /, `got: ${JSON.stringify(reply.slice(0, 80))}`);
+  const ok = await send(h.port, { headers: { "x-user-id": "after" } });
+  assert.equal(ok.status, 200);
+});

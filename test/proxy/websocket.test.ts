@@ -1,0 +1,69 @@
+// WebSocket upgrades are routed by the same key as plain requests and then piped both ways.
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { WebSocket } from "ws";
+import { randomKeys } from "../../ring/random.js";
+import { send, startHarness } from "./harness.js";
+
+function wsRoundTrip(port: number, key: string, message: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/socket`, { headers: { "x-user-id": key } });
+    const timer = setTimeout(() => {
+      ws.terminate();
+      reject(new Error("websocket round trip timed out"));
+    }, 3000);
+    ws.on("open", () => ws.send(message));
+    ws.on("message", (data) => {
+      clearTimeout(timer);
+      ws.close();
+      resolve(data.toString());
+    });
+    ws.on("error", (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+test("a websocket with key K reaches the member plain requests with K reach", async (t) => {
+  const h = await startHarness({ members: 3 });
+  t.after(() => h.close());
+  const seed = 77;
+  const members = new Set<string>();
+  for (const key of randomKeys(seed, 8)) {
+    const http = await send(h.port, { headers: { "x-user-id": key } });
+    const echoed = await wsRoundTrip(h.port, key, `hello-${key}`);
+    const [member, text] = echoed.split(/:(.*)/s);
+    assert.equal(member, http.json().member, `seed ${seed} key ${key}`);
+    assert.equal(text, `hello-${key}`);
+    members.add(member);
+  }
+  assert.ok(members.size >= 2, `seed ${seed}: websockets all went to ${[...members]}`);
+  const done = await new Promise<boolean>((resolve) => {
+    const until = Date.now() + 2000;
+    const poll = () =>
+      h.plane.inFlight() === 0 || Date.now() > until
+        ? resolve(h.plane.inFlight() === 0)
+        : setTimeout(poll, 10);
+    poll();
+  });
+  assert.ok(done, "closed websockets leave no in-flight record");
+  assert.ok(h.rec.ends.some((e) => e.upgrade && e.status === 101));
+});
+
+test("a websocket to a pool with no available member gets an HTTP 503 JSON error", async (t) => {
+  const h = await startHarness({ members: 1 });
+  t.after(() => h.close());
+  h.setFlags({ users: { [h.upstreams[0].id]: { healthy: false } } });
+  const status = await new Promise<number>((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${h.port}/`, { headers: { "x-user-id": "k" } });
+    ws.on("unexpected-response", (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.on("open", () => reject(new Error("upgrade should have been refused")));
+    ws.on("error", () => {});
+  });
+  assert.equal(status, 503);
+});
