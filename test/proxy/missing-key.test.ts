@@ -3,11 +3,12 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import type { ShardgateConfigInput } from "../../config/schema.js";
 import { seededRandom } from "../../ring/random.js";
 import { send, startHarness } from "./harness.js";
 
 function configWith(policy: "random" | "reject" | "cookie") {
-  return (members: Array<{ id: string; address: string }>) => ({
+  return (members: Array<{ id: string; address: string }>): ShardgateConfigInput => ({
     pools: { users: { members } },
     routes: [
       {
@@ -15,7 +16,7 @@ function configWith(policy: "random" | "reject" | "cookie") {
         pool: "users",
         key: ["header:x-user-id"],
         onMissingKey: policy,
-        cookie: { name: "sg_key", ttl: "2h", secure: true, sameSite: "strict", path: "/app" },
+        cookie: { name: "sg_key", ttl: "2h", secure: true, sameSite: "strict" as const, path: "/app" },
       },
     ],
   });
