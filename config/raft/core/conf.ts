@@ -1,6 +1,6 @@
 // Membership arithmetic shared by the core and the storages: applying a single-server change
 // to a ConfState, validating one, and replaying the conf entries of a log.
-import type { ConfChange, ConfState, Entry } from "../types.js";
+import type { ConfChange, ConfState, Entry, HardState, Snapshot } from "../types.js";
 import { decodeConfChange } from "./codec.js";
 
 /** Why `cc` cannot be applied to `conf`, or "" if it can. */
@@ -57,3 +57,23 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
+
+/**
+ * Every node of a brand-new cluster starts from this same snapshot at index 1, term 1 holding
+ * the initial membership (and empty state-machine data), so that the membership is part of the
+ * replicated state: a node that joins later starts empty and receives it from the leader like
+ * any other snapshot. (Keeping it only in local storage would leave joiners with no base config.)
+ */
+export function bootstrapSnapshot(conf: ConfState): Snapshot {
+  return {
+    meta: {
+      index: 1,
+      term: 1,
+      conf: { voters: [...conf.voters].sort(), learners: [...conf.learners].sort() },
+    },
+    data: new Uint8Array(0),
+  };
+}
+
+/** The hard state that goes with bootstrapSnapshot. */
+export const BOOTSTRAP_HARD_STATE: HardState = { term: 1, vote: "", commit: 1 };

@@ -1,6 +1,13 @@
 // Public surface of the pure Raft core. The driver, storage and transport import from here.
 export { decodeConfChange, decodeMessages, encodeConfChange, encodeMessages } from "./codec.js";
-export { applyConfChange, confChangeProblem, confStateAfter, sameConf } from "./conf.js";
+export {
+  applyConfChange,
+  BOOTSTRAP_HARD_STATE,
+  bootstrapSnapshot,
+  confChangeProblem,
+  confStateAfter,
+  sameConf,
+} from "./conf.js";
 export {
   CodecError,
   CompactedError,

@@ -3,7 +3,7 @@
 // keeps this object and discards the node.
 import type { ConfState, Entry, HardState, Snapshot } from "../types.js";
 import { EMPTY_CONF_STATE, EMPTY_HARD_STATE } from "../types.js";
-import { confStateAfter } from "./conf.js";
+import { BOOTSTRAP_HARD_STATE, bootstrapSnapshot, confStateAfter } from "./conf.js";
 import { CompactedError, RaftUsageError, SnapshotOutOfDateError, UnavailableError } from "./errors.js";
 import type { InitialState, RaftStorage } from "./storage.js";
 
@@ -13,12 +13,18 @@ export class MemoryStorage implements RaftStorage {
   /** Entries snap.meta.index+1 .. lastIndex. */
   private ents: Entry[] = [];
 
-  /** `bootstrap` is the initial membership of a brand-new cluster (empty for a joining node). */
+  /**
+   * `bootstrap` is the initial membership of a brand-new cluster: the storage then starts from
+   * the bootstrap snapshot (see bootstrapSnapshot). A node joining an existing cluster passes
+   * nothing and starts empty; the leader sends it that snapshot (or a later one).
+   */
   constructor(bootstrap: ConfState = EMPTY_CONF_STATE) {
-    this.snap = {
-      meta: { index: 0, term: 0, conf: { voters: [...bootstrap.voters], learners: [...bootstrap.learners] } },
-      data: new Uint8Array(0),
-    };
+    if (bootstrap.voters.length > 0) {
+      this.snap = bootstrapSnapshot(bootstrap);
+      this.hard = BOOTSTRAP_HARD_STATE;
+    } else {
+      this.snap = { meta: { index: 0, term: 0, conf: EMPTY_CONF_STATE }, data: new Uint8Array(0) };
+    }
   }
 
   initialState(): InitialState {

@@ -415,6 +415,11 @@ export class RaftNode {
     return conf;
   }
 
+  /** Term of log entry i, or undefined if compacted or beyond the log (diagnostics and checkers). */
+  termAt(i: number): number | undefined {
+    return this.log.term(i);
+  }
+
   /** The term and index of the last log entry (for tests and diagnostics). */
   lastLogId(): { index: number; term: number } {
     return { index: this.log.lastIndex(), term: this.log.lastTerm() };
@@ -602,7 +607,9 @@ export class RaftNode {
         pr.recentActive = true;
         pr.probeSent = false;
         if (pr.state === "replicate" && pr.inflights.full()) pr.inflights.freeFirstOne();
-        if (pr.match < this.log.lastIndex()) this.sendAppend(m.from, false);
+        // Sent even when empty: a lost append in replicate state is then rejected, which
+        // makes us back up (otherwise a lagging follower could wait forever).
+        if (pr.match < this.log.lastIndex()) this.sendAppend(m.from, true);
         if (m.context.length > 0) this.ackRead(m.from, m.context);
         break;
       default:

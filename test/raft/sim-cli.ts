@@ -1,0 +1,103 @@
+// `npm run raft:sim -- --seeds N --start S [--ticks T]` runs N randomized simulation seeds and
+// prints one line per failing seed, then a summary line LAST; exit 0 only if every invariant held.
+// `npm run raft:sim -- --replay SEED [--ticks T]` replays one seed and prints its full trace.
+import { runSeed } from "./sim/random-run.js";
+
+interface Args {
+  seeds: number;
+  start: number;
+  ticks: number | undefined;
+  replay: number | undefined;
+}
+
+function parseArgs(argv: readonly string[]): Args {
+  const args: Args = { seeds: 1000, start: 1, ticks: undefined, replay: undefined };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const value = argv[i + 1];
+    const num = (): number => {
+      const n = Number(value);
+      if (value === undefined || !Number.isSafeInteger(n) || n < 0) {
+        throw new Error(
+          `${flag} needs a non-negative integer, got ${value === undefined ? "nothing" : `"${value}"`}`,
+        );
+      }
+      i++;
+      return n;
+    };
+    switch (flag) {
+      case "--seeds":
+        args.seeds = num();
+        break;
+      case "--start":
+        args.start = num();
+        break;
+      case "--ticks":
+        args.ticks = num();
+        break;
+      case "--replay":
+        args.replay = num();
+        break;
+      case "--help":
+      case "-h":
+        process.stdout.write(
+          "usage: raft:sim -- [--seeds N] [--start S] [--ticks T]   run N seeds from S\n" +
+            "       raft:sim -- --replay SEED [--ticks T]            print one seed's trace\n",
+        );
+        process.exit(0);
+        break;
+      default:
+        throw new Error(`unknown argument "${flag}" (try --help)`);
+    }
+  }
+  return args;
+}
+
+function main(): number {
+  let args: Args;
+  try {
+    args = parseArgs(process.argv.slice(2));
+  } catch (e) {
+    process.stderr.write(`raft:sim: ${(e as Error).message}\n`);
+    return 2;
+  }
+  if (args.replay !== undefined) {
+    const r = runSeed(args.replay, { ticks: args.ticks, trace: true });
+    for (const line of r.trace) process.stdout.write(`${line}\n`);
+    for (const v of r.violations) process.stdout.write(`VIOLATION ${v}\n`);
+    process.stdout.write(
+      `seed ${r.seed}: ${r.ok ? "ok" : "FAILED"} committed=${r.committed} maxTerm=${r.maxTerm} messages=${r.messages}\n`,
+    );
+    return r.ok ? 0 : 1;
+  }
+  const t0 = performance.now();
+  let failed = 0;
+  let committed = 0;
+  let messages = 0;
+  for (let s = args.start; s < args.start + args.seeds; s++) {
+    let r: ReturnType<typeof runSeed>;
+    try {
+      r = runSeed(s, { ticks: args.ticks });
+    } catch (e) {
+      failed++;
+      process.stdout.write(`seed ${s} FAILED: threw ${(e as Error).stack ?? String(e)}\n`);
+      continue;
+    }
+    committed += r.committed;
+    messages += r.messages;
+    if (!r.ok) {
+      failed++;
+      process.stdout.write(
+        `seed ${s} FAILED: ${r.violations[0]} (replay: npm run raft:sim -- --replay ${s})\n`,
+      );
+    }
+  }
+  const secs = ((performance.now() - t0) / 1000).toFixed(1);
+  process.stdout.write(
+    `raft:sim ${failed === 0 ? "PASS" : "FAIL"}: ${args.seeds} seeds from ${args.start}, ${failed} failed, ` +
+      `${committed} entries committed, ${messages} messages, ${secs}s\n`,
+  );
+  return failed === 0 ? 0 : 1;
+}
+
+process.exitCode = main();
