@@ -12,7 +12,6 @@ import type { ShardgateConfig } from "../config/schema.js";
 import { createAdminServer } from "./admin/server.js";
 import type { AdminResult, DrainView, ReloadView } from "./admin/types.js";
 import { createAdminBackend } from "./app/admin-backend.js";
-import { createCheckerFactory } from "./app/checker-factory.js";
 import { HealthChecks } from "./app/health-checks.js";
 import { listenOn } from "./app/listen.js";
 import { type AppliedChange, RuntimeState } from "./app/runtime-state.js";
@@ -138,7 +137,7 @@ export class App {
     this.config = next;
     logger.level = next.log.level;
     this.observer.setAccessLog(createAccessLog(logger, next.log.accessLog));
-    this.checks.sync(this.runtime.current(), next.pools);
+    this.checks.sync(next.pools);
     this.metrics.configReloads.inc({ result: "success" });
     logger.info(
       { trigger, ringVersion: this.runtime.ringVersion, restartRequired },
@@ -295,9 +294,9 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
       ringVersionHeader: config.headers.ringVersionHeader,
     },
   });
+  const healthLog = logger.child({ component: "health" });
   const checks = new HealthChecks(
-    createCheckerFactory(logger.child({ component: "health" })),
-    (pool, member, healthy, detail) => {
+    (pool, member, healthy, reason) => {
       const r = runtime.applyHealth(pool, member, healthy);
       if (!r.ok || !r.changed) return;
       series
@@ -305,11 +304,11 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
         .member(member)
         .healthTransitions(healthy ? "healthy" : "unhealthy")
         .inc();
-      logger.warn(
-        { pool, member, healthy, ringVersion: r.state.ringVersion, ...detail },
-        `member ${healthy ? "healthy" : "unhealthy"}`,
-      );
+      const fields = { pool, member, healthy, reason, ringVersion: r.state.ringVersion };
+      if (healthy) healthLog.info(fields, "member healthy");
+      else healthLog.warn(fields, "member unhealthy");
     },
+    (msg) => healthLog.warn(msg),
   );
 
   let app: App | undefined;
@@ -361,7 +360,7 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
     return { ok: false, kind: "listen", message: l2.message };
   }
   app = new App(config, opts, log, metrics, runtime, observer, dataPlane, proxyServer, adminServer, checks);
-  checks.sync(runtime.current(), config.pools);
+  checks.sync(config.pools);
   logger.info(
     {
       http: app.httpAddress,

@@ -1,86 +1,99 @@
-// Keeps one active health checker per (pool, member) whose pool has a healthCheck section,
-// reconciled against every applied config: members that stay with the same address and check
-// settings keep their checker (and its counters), changed ones get a new one, leavers are
-// stopped. A checker's state changes go to one callback, which applies them to the
-// RuntimeState off the request path.
+// One active health checker (health/active-check.ts) per pool that has a healthCheck section,
+// reconciled against every applied config: a pool whose check settings are unchanged keeps its
+// checker and only has its member set updated (members that stay keep their counters); changed
+// settings get a new checker; pools that lose their check are stopped and their members marked
+// healthy again (nothing would ever clear the flag otherwise). State changes go to one
+// callback, which applies them to the RuntimeState off the request path.
 
-import type { Address, HealthCheckConfig, PoolConfig } from "../../config/schema.js";
-import type { RoutingState } from "../routing/types.js";
+import type { HealthCheckConfig, PoolConfig } from "../../config/schema.js";
+import { type ActiveCheckOptions, ActiveHealthChecker } from "../../health/active-check.js";
+import { hashKey } from "../../ring/hash.js";
 
-export interface CheckTarget {
-  readonly pool: string;
-  readonly member: string;
-  readonly address: Address;
-  readonly check: HealthCheckConfig;
-  /** The member's current flag, so a replaced checker starts where the old one left off. */
-  readonly initiallyHealthy: boolean;
-}
-
-export type HealthChange = (
-  pool: string,
-  member: string,
-  healthy: boolean,
-  detail: Record<string, unknown>,
-) => void;
-
-export interface RunningCheck {
-  stop(): void;
-}
-
-/** Starts checking `target`; calls `onChange(healthy, detail)` on every state change. */
-export type CheckerFactory = (
-  target: CheckTarget,
-  onChange: (healthy: boolean, detail: Record<string, unknown>) => void,
-) => RunningCheck;
+export type HealthChange = (pool: string, member: string, healthy: boolean, reason: string) => void;
 
 interface Entry {
   signature: string;
-  check: RunningCheck;
+  checker: ActiveHealthChecker;
+}
+
+/**
+ * Maps the config's check section to the checker's options. The config allows several
+ * expected-status ranges; the checker takes one, so several ranges use their hull (reported
+ * through `warn` once per pool).
+ */
+export function checkOptions(
+  pool: string,
+  c: HealthCheckConfig,
+  warn: (msg: string) => void,
+): ActiveCheckOptions {
+  const from = Math.min(...c.expectStatus.map((r) => r.from));
+  const to = Math.max(...c.expectStatus.map((r) => r.to));
+  if (c.expectStatus.length > 1) {
+    warn(`pool "${pool}": healthCheck.expectStatus has several ranges; checking ${from}-${to} (their hull)`);
+  }
+  return {
+    path: c.path,
+    intervalMs: c.interval,
+    timeoutMs: c.timeout,
+    healthyThreshold: c.healthyThreshold,
+    unhealthyThreshold: c.unhealthyThreshold,
+    expectedStatus: { min: from, max: to },
+    // Per-pool seed: start jitter differs between pools but is the same on every run.
+    seed: hashKey(pool),
+  };
 }
 
 export class HealthChecks {
   private readonly running = new Map<string, Entry>();
 
   constructor(
-    private readonly factory: CheckerFactory,
     private readonly onChange: HealthChange,
+    private readonly warn: (msg: string) => void,
   ) {}
 
   /** Reconciles the running checkers with the applied pools. */
-  sync(state: RoutingState, pools: Readonly<Record<string, PoolConfig>>): void {
-    const wanted = new Set<string>();
+  sync(pools: Readonly<Record<string, PoolConfig>>): void {
+    for (const [pool, entry] of this.running) {
+      const check = pools[pool]?.healthCheck;
+      if (check === undefined) {
+        entry.checker.stop();
+        this.running.delete(pool);
+        // The pool stays but is no longer checked: clear any "unhealthy" the checker had set.
+        for (const m of pools[pool]?.members ?? []) this.onChange(pool, m.id, true, "health check removed");
+      }
+    }
     for (const [pool, settings] of Object.entries(pools)) {
       const check = settings.healthCheck;
       if (check === undefined) continue;
-      const snap = state.pools.get(pool);
-      for (const m of settings.members) {
-        const key = `${pool}\u0000${m.id}`;
-        wanted.add(key);
-        const signature = JSON.stringify([m.address, check]);
-        const existing = this.running.get(key);
-        if (existing !== undefined && existing.signature === signature) continue;
-        existing?.check.stop();
-        const index = snap?.byId.get(m.id);
-        const initiallyHealthy = index === undefined ? true : (snap?.members[index].healthy ?? true);
-        const target: CheckTarget = { pool, member: m.id, address: m.address, check, initiallyHealthy };
-        const running = this.factory(target, (healthy, detail) => this.onChange(pool, m.id, healthy, detail));
-        this.running.set(key, { signature, check: running });
+      const signature = JSON.stringify(check);
+      let entry = this.running.get(pool);
+      if (entry !== undefined && entry.signature !== signature) {
+        entry.checker.stop();
+        entry = undefined;
       }
-    }
-    for (const [key, entry] of this.running) {
-      if (!wanted.has(key)) {
-        entry.check.stop();
-        this.running.delete(key);
+      if (entry === undefined) {
+        const checker = new ActiveHealthChecker(
+          checkOptions(pool, check, this.warn),
+          (member, healthy, reason) => this.onChange(pool, member, healthy, reason),
+        );
+        entry = { signature, checker };
+        this.running.set(pool, entry);
       }
+      entry.checker.setMembers(
+        settings.members.map((m) => ({ id: m.id, address: m.address.host, port: m.address.port })),
+      );
     }
   }
 
+  /** Members currently probed, over all pools. */
   get size(): number {
-    return this.running.size;
+    let n = 0;
+    for (const e of this.running.values()) n += e.checker.states().length;
+    return n;
   }
 
   stopAll(): void {
-    for (const entry of this.running.values()) entry.check.stop();
+    for (const entry of this.running.values()) entry.checker.stop();
     this.running.clear();
   }
 }
