@@ -1,0 +1,210 @@
+// Active health checker tests with real upstream HTTP servers on loopback.
+
+import assert from "node:assert/strict";
+import http from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import { test } from "node:test";
+import { ActiveHealthChecker, resolveActiveCheckOptions } from "../../health/active-check.js";
+import { eventually } from "../support/consul/agent-ops.js";
+
+const SEED = Number(process.env.TEST_SEED ?? 99);
+
+interface Upstream {
+  port: number;
+  status: number;
+  delayMs: number;
+  hits: number;
+  hitTimes: number[];
+  sockets: Set<Socket>;
+  close(): Promise<void>;
+  listen(port?: number): Promise<void>;
+}
+
+async function upstream(t: { after(fn: () => Promise<void>): void }): Promise<Upstream> {
+  const u: Upstream = {
+    port: 0,
+    status: 200,
+    delayMs: 0,
+    hits: 0,
+    hitTimes: [],
+    sockets: new Set(),
+    close: async () => {},
+    listen: async () => {},
+  };
+  const server = http.createServer((_req, res) => {
+    u.hits++;
+    u.hitTimes.push(performance.now());
+    const reply = () => {
+      if (!res.destroyed) {
+        res.writeHead(u.status);
+        res.end("x");
+      }
+    };
+    if (u.delayMs > 0) setTimeout(reply, u.delayMs).unref();
+    else reply();
+  });
+  server.on("connection", (s: Socket) => {
+    u.sockets.add(s);
+    s.on("close", () => u.sockets.delete(s));
+  });
+  let listening = false;
+  u.listen = async (port = 0) => {
+    await new Promise<void>((r) => server.listen(port, "127.0.0.1", () => r()));
+    listening = true;
+    u.port = (server.address() as AddressInfo).port;
+  };
+  u.close = async () => {
+    if (!listening) return;
+    listening = false;
+    const closed = new Promise<void>((r) => server.close(() => r()));
+    for (const s of u.sockets) s.destroy();
+    await closed;
+  };
+  await u.listen();
+  t.after(() => u.close());
+  return u;
+}
+
+function recorder() {
+  const events: { id: string; healthy: boolean; reason: string }[] = [];
+  return {
+    events,
+    on: (id: string, healthy: boolean, reason: string) => events.push({ id, healthy, reason }),
+  };
+}
+
+test("first probe decides; thresholds are respected both ways", async (t) => {
+  const u = await upstream(t);
+  const rec = recorder();
+  let failuresAtDown = -1;
+  let successesAtUp = -1;
+  const checker = new ActiveHealthChecker(
+    { path: "/hc", intervalMs: 150, timeoutMs: 150, healthyThreshold: 2, unhealthyThreshold: 3, seed: SEED },
+    (id, healthy, reason) => {
+      rec.on(id, healthy, reason);
+      const s = checker.state(id);
+      if (!healthy) failuresAtDown = s?.consecutiveFailures ?? -2;
+      else if (rec.events.length > 1) successesAtUp = s?.consecutiveSuccesses ?? -2;
+    },
+  );
+  t.after(() => checker.stop());
+  checker.setMembers([{ id: "a", address: "127.0.0.1", port: u.port }]);
+  await eventually("initially healthy", () => (rec.events.length > 0 ? true : undefined), 5000);
+  assert.deepEqual(rec.events[0], { id: "a", healthy: true, reason: "status 200" });
+  u.status = 503;
+  await eventually("unhealthy", () => (rec.events.length > 1 ? true : undefined), 5000);
+  assert.equal(rec.events[1].healthy, false);
+  assert.match(rec.events[1].reason, /status 503 outside 200-399/);
+  assert.equal(failuresAtDown, 3, "turned unhealthy exactly at the third consecutive failure");
+  u.status = 204;
+  await eventually("healthy again", () => (rec.events.length > 2 ? true : undefined), 5000);
+  assert.equal(rec.events[2].healthy, true);
+  assert.equal(successesAtUp, 2, "turned healthy exactly at the second consecutive success");
+});
+
+test("a dead member goes unhealthy and comes back healthy on the same port", async (t) => {
+  const u = await upstream(t);
+  const rec = recorder();
+  const checker = new ActiveHealthChecker(
+    { intervalMs: 100, timeoutMs: 100, healthyThreshold: 1, unhealthyThreshold: 2, seed: SEED },
+    rec.on,
+  );
+  t.after(() => checker.stop());
+  checker.setMembers([{ id: "m", address: "127.0.0.1", port: u.port }]);
+  await eventually("healthy", () => (checker.state("m")?.healthy === true ? true : undefined), 5000);
+  const port = u.port;
+  await u.close();
+  await eventually("unhealthy", () => (checker.state("m")?.healthy === false ? true : undefined), 5000);
+  assert.match(checker.state("m")?.lastReason ?? "", /ECONNREFUSED|ECONNRESET|socket hang up/);
+  await u.listen(port);
+  await eventually("healthy again", () => (checker.state("m")?.healthy === true ? true : undefined), 5000);
+  assert.deepEqual(
+    rec.events.map((e) => e.healthy),
+    [true, false, true],
+  );
+});
+
+test("a probe that exceeds the timeout counts as a failure", async (t) => {
+  const u = await upstream(t);
+  u.delayMs = 2000;
+  const rec = recorder();
+  const checker = new ActiveHealthChecker(
+    { intervalMs: 100, timeoutMs: 50, unhealthyThreshold: 1, seed: SEED },
+    rec.on,
+  );
+  t.after(() => checker.stop());
+  checker.setMembers([{ id: "slow", address: "127.0.0.1", port: u.port }]);
+  await eventually("unhealthy", () => (rec.events.length > 0 ? true : undefined), 5000);
+  assert.deepEqual(rec.events[0], { id: "slow", healthy: false, reason: "timeout after 50ms" });
+});
+
+test("setMembers reconciles: new members start, removed ones stop being probed", async (t) => {
+  const a = await upstream(t);
+  const b = await upstream(t);
+  const checker = new ActiveHealthChecker({ intervalMs: 40, timeoutMs: 40, seed: SEED }, () => {});
+  t.after(() => checker.stop());
+  checker.setMembers([{ id: "a", address: "127.0.0.1", port: a.port }]);
+  await eventually("a probed", () => (a.hits >= 2 ? true : undefined), 5000);
+  checker.setMembers([{ id: "b", address: "127.0.0.1", port: b.port }]);
+  assert.equal(checker.state("a"), undefined);
+  await eventually("b probed", () => (b.hits >= 2 ? true : undefined), 5000);
+  const aHits = a.hits;
+  await eventually("b probed more", () => (b.hits >= 6 ? true : undefined), 5000);
+  assert.equal(a.hits, aHits, "removed member no longer probed");
+  assert.throws(() => checker.setMembers([{ id: "x", address: "127.0.0.1", port: 0 }]), /port 1..65535/);
+  assert.throws(
+    () =>
+      checker.setMembers([
+        { id: "x", address: "127.0.0.1", port: 1 },
+        { id: "x", address: "127.0.0.1", port: 2 },
+      ]),
+    /duplicate member id/,
+  );
+});
+
+test("first probes are jittered across the interval, not in lockstep", async (t) => {
+  const servers = await Promise.all(Array.from({ length: 6 }, () => upstream(t)));
+  const interval = 400;
+  const t0 = performance.now();
+  const checker = new ActiveHealthChecker({ intervalMs: interval, timeoutMs: 200, seed: SEED }, () => {});
+  t.after(() => checker.stop());
+  checker.setMembers(servers.map((s, i) => ({ id: `m${i}`, address: "127.0.0.1", port: s.port })));
+  await eventually("all probed once", () => (servers.every((s) => s.hits >= 1) ? true : undefined), 5000);
+  const firsts = servers.map((s) => s.hitTimes[0] - t0);
+  const spread = Math.max(...firsts) - Math.min(...firsts);
+  assert.ok(spread > interval / 8, `first probes spread over ${Math.round(spread)}ms (seed=${SEED})`);
+});
+
+test("stop() leaves no timers and no sockets", async (t) => {
+  const u = await upstream(t);
+  const timersBefore = process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+  const checker = new ActiveHealthChecker({ intervalMs: 30, timeoutMs: 30, seed: SEED }, () => {});
+  checker.setMembers([
+    { id: "a", address: "127.0.0.1", port: u.port },
+    { id: "b", address: "127.0.0.1", port: u.port },
+  ]);
+  await eventually(
+    "keep-alive sockets open",
+    () => (u.hits >= 4 && u.sockets.size > 0 ? true : undefined),
+    5000,
+  );
+  checker.stop();
+  await eventually("server sees every socket closed", () => (u.sockets.size === 0 ? true : undefined), 5000);
+  const hits = u.hits;
+  await new Promise((r) => setTimeout(r, 120));
+  assert.equal(u.hits, hits, "no probe after stop()");
+  const timersAfter = process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+  assert.ok(timersAfter <= timersBefore, `timers before ${timersBefore}, after ${timersAfter}`);
+  assert.throws(() => checker.setMembers([]), /after stop/);
+});
+
+test("bad options are rejected naming the field", () => {
+  assert.throws(() => resolveActiveCheckOptions({ path: "health" }), /path must start with/);
+  assert.throws(() => resolveActiveCheckOptions({ intervalMs: 100, timeoutMs: 200 }), /timeoutMs must be/);
+  assert.throws(() => resolveActiveCheckOptions({ healthyThreshold: 0 }), /healthyThreshold/);
+  assert.throws(
+    () => resolveActiveCheckOptions({ expectedStatus: { min: 300, max: 200 } }),
+    /expectedStatus.max/,
+  );
+  assert.throws(() => new ActiveHealthChecker({}, undefined as never), /callback required/);
+});
