@@ -1,0 +1,33 @@
+// Routing fixtures and command builders for the cluster-state tests.
+
+import { type CommandInput, encodeCommand } from "../../config/cluster-commands.js";
+import { parseConfig } from "../../config/load.js";
+import type { RoutingConfig } from "../../config/schema.js";
+
+export const ROUTING_YAML = `pools:
+  users:
+    members:
+      - { id: u1, address: "127.0.0.1:9101" }
+      - { id: u2, address: "127.0.0.1:9102", weight: 2 }
+      - { id: u3, address: "127.0.0.1:9103" }
+  search:
+    algorithm: maglev
+    discovery: { consul: { service: search } }
+    members:
+      - { id: s-static, address: "127.0.0.1:9201" }
+routes:
+  - match: { host: "*", pathPrefix: /search }
+    pool: search
+    key: [query:q]
+  - pool: users
+    key: [header:x-user-id, ip]
+`;
+
+export function routingFrom(yaml: string): RoutingConfig {
+  const r = parseConfig(yaml, {}, "routing.yaml");
+  if (!r.ok) throw new Error(`fixture does not load: ${JSON.stringify(r.errors)}`);
+  return { pools: r.config.pools, routes: r.config.routes };
+}
+
+export const enc = (c: CommandInput): Uint8Array => encodeCommand(c);
+export const setRouting = (routing: unknown): Uint8Array => enc({ v: 1, type: "SetRouting", routing });
