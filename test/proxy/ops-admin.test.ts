@@ -278,7 +278,11 @@ describe("ops: admin writes without a configured token", () => {
       "/admin/pools/users/members/a1/drain",
       "/admin/pools/users/members/a1/undrain",
     ]) {
-      const headerSets: Array<Record<string, string>> = [{}, { authorization: "Bearer anything" }, { authorization: "Bearer " }];
+      const headerSets: Array<Record<string, string>> = [
+        {},
+        { authorization: "Bearer anything" },
+        { authorization: "Bearer " },
+      ];
       for (const headers of headerSets) {
         const r = await fetchJson(`${sg.adminUrl}${path}`, { method: "POST", headers });
         assert.equal(r.status, 403, `${path} ${JSON.stringify(headers)}: ${r.text}`);
