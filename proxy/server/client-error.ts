@@ -41,6 +41,10 @@ export function answerClientError(
     return;
   }
   socket.end(rawErrorResponse(code, newRequestId()));
+  // Keep draining what the client still sends: closing with unread input makes the kernel
+  // send a RST, and the client may then drop our answer before reading it.
+  socket.on("data", noop);
+  socket.resume();
   // end() flushes then closes; do not wait on a client that stops reading.
   setTimeout(destroyLater, 1000, socket).unref();
 }
@@ -48,3 +52,5 @@ export function answerClientError(
 function destroyLater(socket: Duplex): void {
   if (!socket.destroyed) socket.destroy();
 }
+
+function noop(): void {}
