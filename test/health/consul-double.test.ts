@@ -152,6 +152,38 @@ describe("consul double (or real agent via CONSUL_HTTP_ADDR)", () => {
     assert.equal(check?.Output, "all good", "the note becomes Output");
   });
 
+  test("an update that changes only the output is deferred (check_update_interval); a status change is not", async () => {
+    const name = uniqueName("svc-output", random);
+    await register({ Name: name, Port: 8, Check: { TTL: "30s" } });
+    const consul = agentClient(target);
+    await consul.agent.check.pass({ id: `service:${name}`, note: "first" });
+    const idx = indexOf(await rawGet(target, `/v1/health/service/${name}`));
+    await consul.agent.check.pass({ id: `service:${name}`, note: "second" });
+    const r = await rawGet(target, `/v1/health/service/${name}`);
+    assert.equal(indexOf(r), idx, "output-only change does not move the index");
+    const out = (r.json() as Entry[])[0].Checks.find((c) => c.CheckID === `service:${name}`)?.Output;
+    assert.equal(out, "first");
+    await consul.agent.check.warn({ id: `service:${name}`, note: "third" });
+    const w = await rawGet(target, `/v1/health/service/${name}`);
+    assert.ok(indexOf(w) > idx);
+    assert.equal(
+      (w.json() as Entry[])[0].Checks.find((c) => c.CheckID === `service:${name}`)?.Output,
+      "third",
+    );
+  });
+
+  test("double only: deferred output syncs after checkUpdateIntervalMs", async (t) => {
+    if (needControls(t, target, "a short check_update_interval") === undefined) return;
+    const d = await consulTarget({ seed: SEED, checkUpdateIntervalMs: 50 });
+    t.after(() => d.close());
+    await registerService(d, { Name: "o", Port: 1, Check: { TTL: "30s", Status: "passing" } });
+    const idx = indexOf(await rawGet(d, "/v1/health/service/o"));
+    await agentClient(d).agent.check.pass({ id: "service:o", note: "late" });
+    const r = await rawGet(d, `/v1/health/service/o?index=${idx}&wait=5s`);
+    assert.ok(indexOf(r) > idx);
+    assert.equal((r.json() as Entry[])[0].Checks.find((c) => c.CheckID === "service:o")?.Output, "late");
+  });
+
   test("a blocking query that times out answers 200 with the current data and index", async () => {
     const name = uniqueName("svc-timeout", random);
     await register({ Name: name, Port: 3, Check: { TTL: "30s", Status: "passing" } });

@@ -201,9 +201,12 @@ describe("ConsulWatcher (double, or real agent via CONSUL_HTTP_ADDR)", () => {
     const windowMs = 1500;
     const started = performance.now();
     let flips = 0;
-    // Churn far faster than the rate: every update changes the index and wakes the watch.
+    // Churn far faster than the rate. Each update flips the status (passing <-> warning), since
+    // Consul syncs output-only changes late (check_update_interval) and would not churn.
     while (performance.now() - started < windowMs && flips < 400) {
-      await consul.agent.check.pass({ id: `service:${id}`, note: `flip ${flips++}` });
+      const opts = { id: `service:${id}`, note: `flip ${flips}` };
+      if (flips++ % 2 === 0) await consul.agent.check.warn(opts);
+      else await consul.agent.check.pass(opts);
       await new Promise((r) => setTimeout(r, 3));
     }
     const elapsed = performance.now() - started;

@@ -24,6 +24,12 @@ export interface ConsulDoubleOptions {
   /** Consul's max_query_time (default 10m) and default_query_time (default 5m), in ms. */
   maxQueryTimeMs?: number;
   defaultQueryTimeMs?: number;
+  /**
+   * Consul's check_update_interval (default 5m): a check update that changes only the
+   * output is synced to the catalog (and moves the index) this much later; a status change
+   * is synced at once.
+   */
+  checkUpdateIntervalMs?: number;
 }
 
 interface CheckState {
@@ -42,6 +48,9 @@ interface CheckState {
   timeoutMs?: number;
   ttlMs?: number;
   timer?: NodeJS.Timeout;
+  /** Output waiting for the deferred sync, and its timer. */
+  pendingOutput?: string;
+  syncTimer?: NodeJS.Timeout;
 }
 
 interface ServiceState {
@@ -113,6 +122,7 @@ export class ConsulDouble {
   private readonly datacenter: string;
   private readonly maxQueryTimeMs: number;
   private readonly defaultQueryTimeMs: number;
+  private readonly checkUpdateIntervalMs: number;
   private readonly aclToken: string | undefined;
   private index = 12;
   private lastDeregIndex = 0;
@@ -127,6 +137,7 @@ export class ConsulDouble {
     this.datacenter = opts.datacenter ?? "dc1";
     this.maxQueryTimeMs = opts.maxQueryTimeMs ?? 600_000;
     this.defaultQueryTimeMs = opts.defaultQueryTimeMs ?? 300_000;
+    this.checkUpdateIntervalMs = opts.checkUpdateIntervalMs ?? 300_000;
     this.aclToken = opts.aclToken;
     this.serf = {
       CheckID: "serfHealth",
@@ -498,12 +509,15 @@ export class ConsulDouble {
 
   private disarm(c: CheckState): void {
     if (c.timer !== undefined) clearTimeout(c.timer);
+    if (c.syncTimer !== undefined) clearTimeout(c.syncTimer);
     c.timer = undefined;
+    c.syncTimer = undefined;
   }
 
   private armCheck(c: CheckState, first: boolean): void {
     if (!this.running) return;
-    this.disarm(c);
+    if (c.timer !== undefined) clearTimeout(c.timer);
+    c.timer = undefined;
     if (c.Type === "ttl" && c.ttlMs !== undefined) {
       c.timer = setTimeout(() => {
         c.timer = undefined;
@@ -554,7 +568,26 @@ export class ConsulDouble {
   }
 
   private setCheck(c: CheckState, status: Status, output: string): void {
-    if (c.Status === status && c.Output === output) return;
+    if (c.Status === status) {
+      if (c.Output === output && c.pendingOutput === undefined) return;
+      // Output-only change: Consul defers it by check_update_interval to spare Raft writes.
+      c.pendingOutput = output;
+      if (c.syncTimer === undefined) {
+        c.syncTimer = setTimeout(() => {
+          c.syncTimer = undefined;
+          if (c.pendingOutput === undefined || !this.isLive(c)) return;
+          c.Output = c.pendingOutput;
+          c.pendingOutput = undefined;
+          c.ModifyIndex = this.touchService(c.ServiceName);
+          this.wake();
+        }, this.checkUpdateIntervalMs);
+        c.syncTimer.unref();
+      }
+      return;
+    }
+    if (c.syncTimer !== undefined) clearTimeout(c.syncTimer);
+    c.syncTimer = undefined;
+    c.pendingOutput = undefined;
     c.Status = status;
     c.Output = output;
     c.ModifyIndex = this.touchService(c.ServiceName);
