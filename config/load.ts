@@ -23,7 +23,7 @@ export type ConfigResult = { ok: true; config: ShardgateConfig } | { ok: false; 
 export type RoutingResult = { ok: true; routing: RoutingConfig } | { ok: false; errors: ConfigError[] };
 
 export interface ParseOptions {
-  /** Folder that relative file paths (listen.tls, cluster.dataDir) resolve against; default cwd. */
+  /** Folder that relative file paths (listen.tls, cluster.dataDir) resolve against. */
   baseDir?: string;
 }
 
@@ -98,16 +98,41 @@ function checkTlsFiles(
   return out;
 }
 
-/** Parses config text. `sourceName` only labels errors; `env` feeds ${VAR} interpolation. */
+/**
+ * Parses config text. `sourceName` names the text (a file path or "<stdin>"); when it is a
+ * path, relative file paths inside resolve against its folder unless options.baseDir says
+ * otherwise. `env` feeds ${VAR} interpolation. Never throws.
+ */
 export function parseConfig(
   text: string,
   env: NodeJS.ProcessEnv = process.env,
   sourceName = "<config>",
   options: ParseOptions = {},
 ): ConfigResult {
-  void sourceName;
+  const baseDir =
+    options.baseDir ?? (sourceName.startsWith("<") ? process.cwd() : dirname(resolve(sourceName)));
+  try {
+    return parseConfigText(text, env, baseDir);
+  } catch (err) {
+    // A bug or a pathological input (e.g. nesting deep enough to exhaust the stack).
+    const reason = err instanceof Error ? err.message : String(err);
+    return {
+      ok: false,
+      errors: [
+        {
+          path: "",
+          expected: "a loadable config",
+          found: reason,
+          message: `could not load config: ${reason}`,
+        },
+      ],
+    };
+  }
+}
+
+function parseConfigText(text: string, env: NodeJS.ProcessEnv, baseDir: string): ConfigResult {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true, merge: true });
   if (doc.errors.length > 0) {
     // Only the first syntax error is reliable; the parser's later ones cascade from it.
     const e = doc.errors[0];
@@ -157,7 +182,8 @@ export function parseConfig(
     };
   }
 
-  const baseDir = options.baseDir ?? process.cwd();
+  // Top-level "x-" keys are the user's own (a place to define YAML anchors), as in Compose files.
+  for (const key of Object.keys(raw)) if (key.startsWith("x-")) delete (raw as Obj)[key];
   setSchemaBaseDir(baseDir);
   let parsed = configSchema.safeParse(raw, { reportInput: true });
   if (!parsed.success && coerceSubstituted(raw, parsed.error.issues as never, interp.substituted)) {

@@ -183,3 +183,25 @@ routes:
   ]);
   assert.deepEqual(c.routes[1].match.host, { kind: "exact", host: "api.example.com" });
 });
+
+test("YAML anchors and merge keys work; top-level x-* keys are ignored so they can hold anchors", () => {
+  const c = load(`x-pool-defaults: &pool-defaults
+  algorithm: maglev
+  timeouts: { connect: 250ms }
+pools:
+  a:
+    <<: *pool-defaults
+    members: [{ id: a1, address: "h:1" }]
+  b:
+    <<: *pool-defaults
+    members: [{ id: b1, address: "h:2" }]
+routes:
+  - pool: a
+    key: [ip]
+`);
+  assert.equal(c.pools.a.algorithm, "maglev");
+  assert.equal(c.pools.b.algorithm, "maglev");
+  assert.equal(c.pools.b.timeouts.connect, 250);
+  assert.equal(c.pools.b.members[0].id, "b1");
+  assert.equal((c as Record<string, unknown>)["x-pool-defaults"], undefined);
+});

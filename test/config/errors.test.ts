@@ -357,3 +357,10 @@ test("formatConfigErrors prints one readable line per error", () => {
     ].join("\n"),
   );
 });
+
+test("pathological nesting is an error, not a crash", () => {
+  const deep = `${"[".repeat(5000)}${"]".repeat(5000)}`;
+  const r = parseConfig(`pools: ${deep}\n`, {}, "deep.yaml");
+  assert.ok(!r.ok);
+  assert.ok(r.errors.length >= 1);
+});
