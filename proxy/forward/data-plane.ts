@@ -53,6 +53,12 @@ class UpstreamTimeoutError extends Error {
 const CONNECT_TIMEOUT = new UpstreamTimeoutError("ECONNECT_TIMEOUT", "upstream connect timeout");
 const RESPONSE_TIMEOUT = new UpstreamTimeoutError("ERESPONSE_TIMEOUT", "upstream response timeout");
 
+/** Refused or unreachable members are skipped locally at once, not after the next health check. */
+function isRefusal(err: Error | undefined): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === "ECONNREFUSED" || code === "EHOSTUNREACH" || code === "ENETUNREACH";
+}
+
 function errorKind(err: NodeJS.ErrnoException, ctx: RequestContext): UpstreamErrorKind {
   if (ctx.timedOut !== null) return ctx.timedOut;
   const code = err.code ?? "";
@@ -280,11 +286,7 @@ class DataPlaneImpl implements DataPlane {
     this.releaseAttempt(ctx);
     const snapshot = ctx.snapshot;
     if (snapshot !== null) {
-      if (
-        kind === "connect" &&
-        ctx.live !== null &&
-        (err as NodeJS.ErrnoException | undefined)?.code === "ECONNREFUSED"
-      ) {
+      if (kind === "connect" && ctx.live !== null && (ctx.timedOut === "connect" || isRefusal(err))) {
         const until = this.now() + this.localSkipMs;
         ctx.live.skip(ctx.member, snapshot, ctx.memberIndex, until);
         if (this.hooks.onLocalSkip !== undefined)

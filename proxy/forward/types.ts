@@ -115,6 +115,8 @@ export interface ProxyServerInit {
     timeouts: { request: number; headers: number; idle: number; keepAlive: number };
     maxHeaderSize: number;
   };
+  /** Called for every connection-level rejection (400/408/431 before a request exists, or "client_gone"). */
+  onClientError?: (code: string) => void;
   /** PEM cert and key for HTTPS; absent = plain HTTP. */
   tls?: { cert: string | Buffer; key: string | Buffer };
 }

@@ -36,9 +36,10 @@ export function createProxyServer(init: ProxyServerInit): Server {
   server.on("request", (req, res) => dataPlane.handleRequest(req, res));
   server.on("upgrade", (req, socket: Duplex, head: Buffer) => dataPlane.handleUpgrade(req, socket, head));
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
-    answerClientError(err, socket, (code, e) =>
-      logger.debug({ code, err: e.code ?? e.message }, "client error"),
-    );
+    answerClientError(err, socket, (code, e) => {
+      logger.debug({ code, err: e.code ?? e.message }, "client error");
+      init.onClientError?.(code);
+    });
   });
   if (init.tls !== undefined) {
     server.on("tlsClientError", (err: Error) => logger.debug({ err: err.message }, "tls client error"));

@@ -1,0 +1,59 @@
+// The shared timeout sweep decides connect vs response timeouts from the attempt's state.
+// (A real connect timeout needs an unroutable address, which loopback-only tests cannot use.)
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { RequestContext } from "../../proxy/forward/request-context.js";
+import { TimeoutSweep } from "../../proxy/forward/timeout-sweep.js";
+
+function fakeCtx(connecting: boolean | null, startedAt: number): RequestContext {
+  return {
+    snapshot: { settings: { timeouts: { connect: 100, response: 1000 } } },
+    proxyReq: connecting === null ? null : { socket: { connecting } },
+    attemptStartedAt: startedAt,
+    responseStarted: false,
+    timedOut: null,
+    prev: null,
+    next: null,
+    inSweep: false,
+  } as unknown as RequestContext;
+}
+
+test("sweep: connecting past connect timeout -> connect; waiting past response timeout -> timeout", async () => {
+  let now = 0;
+  const fired: Array<[string, string]> = [];
+  const names = new Map<RequestContext, string>();
+  const sweep = new TimeoutSweep(
+    5,
+    () => now,
+    (ctx, kind) => {
+      fired.push([names.get(ctx) ?? "?", kind]);
+      ctx.timedOut = kind;
+      sweep.remove(ctx);
+    },
+  );
+  const connecting = fakeCtx(true, 0);
+  const waiting = fakeCtx(false, 0);
+  const queued = fakeCtx(null, 0);
+  const answered = fakeCtx(false, 0);
+  answered.responseStarted = true;
+  for (const [c, n] of [
+    [connecting, "connecting"],
+    [waiting, "waiting"],
+    [queued, "queued"],
+    [answered, "answered"],
+  ] as const) {
+    names.set(c, n);
+    sweep.add(c);
+  }
+  now = 150;
+  await new Promise((r) => setTimeout(r, 30));
+  assert.deepEqual(fired, [["connecting", "connect"]]);
+  now = 1200;
+  await new Promise((r) => setTimeout(r, 30));
+  assert.deepEqual(fired.slice(1).sort(), [
+    ["queued", "timeout"],
+    ["waiting", "timeout"],
+  ]);
+  sweep.close();
+});
