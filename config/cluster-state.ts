@@ -10,7 +10,7 @@
 import { canonicalBytes, canonicalJson } from "./canonical-json.js";
 import { type Command, validateCommand } from "./cluster-commands.js";
 import { restoreSnapshot } from "./cluster-snapshot.js";
-import type { ClusterStateData, PoolState, StateChange } from "./cluster-state-types.js";
+import type { ClusterStateData, MemberState, PoolState, StateChange } from "./cluster-state-types.js";
 import { transition } from "./cluster-transitions.js";
 
 export type { ClusterStateData, PoolState, StateChange } from "./cluster-state-types.js";
@@ -33,21 +33,41 @@ function deepFreeze<T>(value: T): T {
 
 const RING_SETTINGS = ["algorithm", "pointsPerWeight", "tableSize", "balanceFactor"] as const;
 
-/** Everything about a pool that decides which member owns a key. */
-function ringInputs(p: PoolState): string {
-  const s = p.settings;
-  return canonicalJson({
-    s: RING_SETTINGS.map((k) => s[k]),
-    m: p.members.map((m) => [
-      m.id,
-      m.address.host,
-      m.address.port,
-      m.weight,
-      m.healthy,
-      m.drained,
-      m.breaker.state,
-    ]),
-  });
+function sameMemberRing(a: MemberState, b: MemberState): boolean {
+  return (
+    a.id === b.id &&
+    a.address.host === b.address.host &&
+    a.address.port === b.address.port &&
+    a.weight === b.weight &&
+    a.healthy === b.healthy &&
+    a.drained === b.drained &&
+    a.breaker.state === b.breaker.state
+  );
+}
+
+/**
+ * How a pool changed: `ring` if anything that decides which member owns a key did
+ * (hashing settings, members, weights, health, drain, breaker state), `any` if anything at
+ * all did. Transitions keep unchanged members by identity, so this is cheap for big pools.
+ */
+function poolDiff(before: PoolState, after: PoolState): { ring: boolean; any: boolean } {
+  let ring = false;
+  let any = false;
+  if (before.settings !== after.settings) {
+    for (const k of RING_SETTINGS) if (before.settings[k] !== after.settings[k]) ring = true;
+    any = ring || canonicalJson(before.settings) !== canonicalJson(after.settings);
+  }
+  const a = before.members;
+  const b = after.members;
+  if (a !== b) {
+    if (a.length !== b.length) return { ring: true, any: true };
+    for (let i = 0; i < a.length; i++) {
+      if (a[i] === b[i]) continue;
+      if (!sameMemberRing(a[i], b[i])) return { ring: true, any: true };
+      if (!any && canonicalJson(a[i]) !== canonicalJson(b[i])) any = true;
+    }
+  }
+  return { ring, any };
 }
 
 function rejected(index: number, type: StateChange["type"], error: string, ringVersion: number): StateChange {
@@ -130,15 +150,15 @@ export class ClusterState {
           ringChanged.push(name);
           pool = { ...pool, ringVersion: index };
         } else if (pool !== before) {
-          if (ringInputs(pool) !== ringInputs(before)) {
-            ringChanged.push(name);
-            pool = { ...pool, ringVersion: index };
+          const d = poolDiff(before, pool);
+          if (!d.any) {
+            // Keep the old object when nothing changed, so readers can compare by identity.
+            pool = before;
           } else {
-            pool = { ...pool, ringVersion: before.ringVersion };
+            poolsChanged.push(name);
+            if (d.ring) ringChanged.push(name);
+            pool = { ...pool, ringVersion: d.ring ? index : before.ringVersion };
           }
-          // Keep the old object when nothing changed, so readers can compare by identity.
-          if (canonicalJson(pool) === canonicalJson(before)) pool = before;
-          else poolsChanged.push(name);
         }
         pools[name] = pool;
       }
