@@ -158,6 +158,7 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
   private consecutiveErrors = 0;
   private requests = 0;
   private indexResets = 0;
+  private lastWarnings = "";
   private firstSync: { promise: Promise<void>; resolve: () => void };
 
   constructor(opts: ConsulWatcherOptions) {
@@ -364,7 +365,12 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
     } else {
       this.index = Math.max(1, n);
     }
-    for (const w of parsed.warnings) this.log.warn({ service: this.service }, w);
+    // Log a problem once when it appears, not on every answer while it lasts.
+    const warnKey = parsed.warnings.join("\n");
+    if (warnKey !== this.lastWarnings) {
+      for (const w of parsed.warnings) this.log.warn({ service: this.service }, w);
+      this.lastWarnings = warnKey;
+    }
     if (this.consecutiveErrors > 0) {
       this.log.info({ service: this.service, after: this.consecutiveErrors }, "consul watch recovered");
     }

@@ -3,8 +3,8 @@
 // closure). Off the request path, drain() hands a compact batch to the BreakerDecider (on the
 // Raft leader, which commits the resulting transitions for every instance).
 
-/** Why a request failed, as the proxy saw it. */
-export type FailureKind = "connect" | "reset" | "timeout" | "status";
+/** Why a request failed before a usable response, as the proxy saw it. */
+export type FailureKind = "connect" | "reset" | "timeout";
 
 export interface OutcomeCounts {
   readonly pool: string;
@@ -15,6 +15,10 @@ export interface OutcomeCounts {
   readonly consecutive: number;
   /** Longest run of failures seen during this window (the carried run included). */
   readonly maxConsecutive: number;
+  /** Breakdown of `failure` (the rest are failure statuses). */
+  readonly connectErrors: number;
+  readonly resets: number;
+  readonly timeouts: number;
 }
 
 /** What one instance observed since its last drain; only members with activity appear. */
@@ -43,6 +47,9 @@ export class OutcomeRecorder {
   private run = new Uint32Array(16);
   private maxRun = new Uint32Array(16);
   private probes = new Uint32Array(16);
+  private connects = new Uint32Array(16);
+  private resets = new Uint32Array(16);
+  private timeouts = new Uint32Array(16);
   private readonly failStatus = new Uint8Array(600);
 
   constructor(opts: OutcomeRecorderOptions = {}) {
@@ -86,6 +93,9 @@ export class OutcomeRecorder {
     this.run = g(this.run);
     this.maxRun = g(this.maxRun);
     this.probes = g(this.probes);
+    this.connects = g(this.connects);
+    this.resets = g(this.resets);
+    this.timeouts = g(this.timeouts);
   }
 
   recordSuccess(slot: number): void {
@@ -93,11 +103,19 @@ export class OutcomeRecorder {
     this.run[slot] = 0;
   }
 
-  /** A connect error, reset or timeout (or a failing status already classified by the caller). */
+  /** A failure the caller classified itself (prefer recordError / recordStatus). */
   recordFailure(slot: number): void {
     this.failure[slot]++;
     const r = ++this.run[slot];
     if (r > this.maxRun[slot]) this.maxRun[slot] = r;
+  }
+
+  /** A connect error, a reset before the response completed, or a timeout. */
+  recordError(slot: number, kind: FailureKind): void {
+    if (kind === "connect") this.connects[slot]++;
+    else if (kind === "reset") this.resets[slot]++;
+    else this.timeouts[slot]++;
+    this.recordFailure(slot);
   }
 
   /** Classifies a response status: a configured failure status is a failure, anything else a success. */
@@ -139,9 +157,15 @@ export class OutcomeRecorder {
         failure: fa,
         consecutive: this.run[s],
         maxConsecutive: this.maxRun[s],
+        connectErrors: this.connects[s],
+        resets: this.resets[s],
+        timeouts: this.timeouts[s],
       });
       this.success[s] = 0;
       this.failure[s] = 0;
+      this.connects[s] = 0;
+      this.resets[s] = 0;
+      this.timeouts[s] = 0;
       this.maxRun[s] = this.run[s];
     }
     return { entries };

@@ -20,7 +20,21 @@ function batch(
   consecutive = failure > 0 && success === 0 ? failure : 0,
   maxConsecutive = consecutive,
 ) {
-  return { entries: [{ pool: P, member: M, success, failure, consecutive, maxConsecutive }] };
+  return {
+    entries: [
+      {
+        pool: P,
+        member: M,
+        success,
+        failure,
+        consecutive,
+        maxConsecutive,
+        connectErrors: 0,
+        resets: 0,
+        timeouts: 0,
+      },
+    ],
+  };
 }
 
 function decider(o: BreakerOptions = {}) {
@@ -192,18 +206,38 @@ describe("OutcomeRecorder", () => {
     assert.equal(r.slot("p", "a"), a, "slots are stable");
     r.recordStatus(a, 200);
     r.recordStatus(a, 503);
-    r.recordFailure(a);
+    r.recordError(a, "timeout");
     r.recordStatus(a, 500);
-    r.recordFailure(a);
+    r.recordError(a, "connect");
     assert.deepEqual(r.drain().entries, [
-      { pool: "p", member: "a", success: 2, failure: 3, consecutive: 1, maxConsecutive: 2 },
+      {
+        pool: "p",
+        member: "a",
+        success: 2,
+        failure: 3,
+        consecutive: 1,
+        maxConsecutive: 2,
+        connectErrors: 1,
+        resets: 0,
+        timeouts: 1,
+      },
     ]);
-    void b;
+    assert.ok(b !== a);
     assert.deepEqual(r.drain().entries, [], "drained counters are cleared");
-    r.recordFailure(a);
+    r.recordError(a, "reset");
     assert.deepEqual(
       r.drain().entries[0],
-      { pool: "p", member: "a", success: 0, failure: 1, consecutive: 2, maxConsecutive: 2 },
+      {
+        pool: "p",
+        member: "a",
+        success: 0,
+        failure: 1,
+        consecutive: 2,
+        maxConsecutive: 2,
+        connectErrors: 0,
+        resets: 1,
+        timeouts: 0,
+      },
       "the run carries across drains",
     );
   });
