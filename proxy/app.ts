@@ -89,6 +89,11 @@ export class App {
     return this.log.logger;
   }
 
+  /** Writes out buffered log lines (exit paths). */
+  flushLogs(): void {
+    this.log.flush();
+  }
+
   get shuttingDown(): boolean {
     return this.stopping !== undefined;
   }
@@ -324,6 +329,8 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
     dataPlane,
     logger: logger.child({ component: "listener" }),
     listen: { timeouts: config.listen.timeouts, maxHeaderSize: config.listen.maxHeaderSize },
+    // Codes come from the listener's fixed set, so the label stays bounded.
+    onClientError: (code) => metrics.clientErrors.inc({ code }),
     tls: tls.value,
   });
   const adminServer = createAdminServer({

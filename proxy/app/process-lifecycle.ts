@@ -13,6 +13,7 @@ export function runUntilSignalled(app: App): Promise<number> {
       if (signalled) {
         // A second Ctrl-C means "now": skip the rest of the drain.
         logger.warn({ signal }, "second stop signal: exiting without waiting for the drain");
+        app.flushLogs();
         process.exit(1);
       }
       signalled = true;
@@ -31,6 +32,7 @@ export function runUntilSignalled(app: App): Promise<number> {
       // State may be inconsistent after an exception nobody caught: record it, then exit
       // non-zero so a supervisor restarts us, rather than limp on or die without a word.
       logger.fatal({ err, origin }, "uncaught exception; exiting");
+      app.flushLogs();
       process.stderr.write(`shardgate: uncaught exception: ${err.stack ?? String(err)}\n`);
       process.exit(1);
     };

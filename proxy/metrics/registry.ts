@@ -32,6 +32,7 @@ export interface ShardgateMetrics {
   readonly ringMemberPointsMax: Gauge<"pool">;
   readonly ringVersion: Gauge;
   readonly configReloads: Counter<"result">;
+  readonly clientErrors: Counter<"code">;
 }
 
 export interface MetricsOptions {
@@ -137,6 +138,12 @@ export function createMetrics(opts: MetricsOptions = {}): ShardgateMetrics {
       name: "shardgate_config_reloads_total",
       help: "Config reload attempts, by result (success, failure).",
       labelNames: ["result"],
+      registers,
+    }),
+    clientErrors: new Counter({
+      name: "shardgate_downstream_client_errors_total",
+      help: "Connections rejected before a request existed (bad_request, request_timeout, headers_too_large, client_gone).",
+      labelNames: ["code"],
       registers,
     }),
   };

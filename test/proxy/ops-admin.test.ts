@@ -2,9 +2,11 @@
 // minimal config (member addresses pointed at real echo upstreams on ephemeral ports).
 
 import assert from "node:assert/strict";
+import { connect } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { randomKeys } from "../../ring/random.js";
 import {
+  eventually,
   fetchJson,
   issueMinimalConfig,
   metricLines,
@@ -230,6 +232,23 @@ describe("ops: admin API on the issue's minimal config", () => {
       if (line.startsWith("#") || line === "") continue;
       assert.match(line, /^shardgate_/, `every metric name starts with shardgate_: ${line}`);
     }
+  });
+
+  test("a malformed request at the listener is counted by code", async () => {
+    const { hostname, port } = new URL(sg.httpUrl);
+    await new Promise<void>((resolve, reject) => {
+      const sock = connect(Number(port), hostname, () => sock.end("NOT HTTP AT ALL\r\n\r\n"));
+      sock.on("error", reject);
+      sock.on("close", () => resolve());
+      sock.resume();
+    });
+    const text = await eventually("client error counted", async () => {
+      const t = await (await fetch(`${sg.adminUrl}/metrics`)).text();
+      return (metricValue(t, "shardgate_downstream_client_errors_total", { code: "bad_request" }) ?? 0) >= 1
+        ? t
+        : undefined;
+    });
+    assert.equal(metricValue(text, "shardgate_downstream_client_errors_total", { code: "bad_request" }), 1);
   });
 
   test("one access-log line per request with the key hash, never the raw key", async () => {
