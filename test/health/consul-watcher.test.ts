@@ -187,7 +187,7 @@ describe("ConsulWatcher (double, or real agent via CONSUL_HTTP_ADDR)", () => {
     await eventually("new member after the restore", () => memberOf(w, `${name}-b`));
   });
 
-  test("the rate limit holds under churn", async () => {
+  test("the rate limit holds under churn", async (t) => {
     const name = uniqueName("w-churn", random);
     const id = `${name}-a`;
     await register({ Name: name, ID: id, Port: 1, Check: { TTL: "60s", Status: "passing" } });
@@ -212,6 +212,9 @@ describe("ConsulWatcher (double, or real agent via CONSUL_HTTP_ADDR)", () => {
     const elapsed = performance.now() - started;
     const sent = count() - startCount;
     const allowed = burst + Math.ceil((rate * elapsed) / 1000) + 1;
+    t.diagnostic(
+      `churn: ${flips} status flips, ${sent} watch requests in ${Math.round(elapsed)}ms (allowed ${allowed})`,
+    );
     assert.ok(flips > 20, `churn must outpace the limit (flips=${flips})`);
     assert.ok(sent <= allowed, why(`sent ${sent} requests in ${Math.round(elapsed)}ms, allowed ${allowed}`));
     assert.ok(sent >= 2, why(`the watch kept running (sent ${sent})`));
