@@ -29,7 +29,10 @@ const IDS = ["n1", "n2", "n3", "n4", "n5"];
 export function runSeed(seed: number, opts: RunOptions = {}): RunResult {
   const rng = new Prng(seed ^ 0x2545f491);
   const pick = <T>(xs: readonly T[]): T => xs[rng.int(xs.length)];
-  const nVoters = pick([3, 3, 3, 5, 1]);
+  // Some seeds hunt leaders (6.824's Figure 8 test): propose, then often crash the leader
+  // shortly after, so entries from old terms sit on minorities while terms move on.
+  const leaderKiller = rng.next() < 0.3;
+  const nVoters = leaderKiller ? 5 : pick([3, 3, 3, 5, 1]);
   const voters = IDS.slice(0, nVoters);
   const sim = new SimCluster({
     ids: IDS,
@@ -38,7 +41,7 @@ export function runSeed(seed: number, opts: RunOptions = {}): RunResult {
     trace: opts.trace,
     compactEvery: pick([0, 5, 12, 30]),
     slowFsync: pick([0, 0, 0.2]),
-    raft: { maxMsgEntries: pick([1, 4, 64]), maxInflight: pick([1, 4, 64]) },
+    raft: { maxMsgEntries: pick([1, 1, 4, 64]), maxInflight: pick([1, 4, 64]) },
     net: {
       drop: pick([0, 0.05, 0.15]),
       duplicate: pick([0, 0.03]),
@@ -55,6 +58,15 @@ export function runSeed(seed: number, opts: RunOptions = {}): RunResult {
   const down = () => IDS.filter((id) => !sim.isUp(id));
 
   for (let t = 0; t < ticks && sim.check.ok; t++) {
+    if (leaderKiller) {
+      const l = sim.leader();
+      if (l) propose(sim, l, seq++);
+      const units = rng.int(TICK * 1.3);
+      for (let u = 0; u < units; u++) sim.stepUnit();
+      if (l && rng.next() < 0.5) sim.crash(l);
+      const d = down();
+      if (d.length > 0 && (rng.next() < 0.2 || live().length < 3)) sim.restart(pick(d));
+    }
     const r = rng.next();
     if (r < 0.35) {
       const id = pick(IDS);
