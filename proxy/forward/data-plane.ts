@@ -20,7 +20,7 @@ import type { RouteExplanation, RoutingState } from "../routing/types.js";
 import { Endpoints } from "./endpoints.js";
 import { setForwardedHeaders, stripRequestHopByHop, stripResponseHopByHop } from "./headers.js";
 import { newStickyId, stickyCookie } from "./missing-key.js";
-import { kCtx, RequestContext } from "./request-context.js";
+import { kCtx, MAX_ATTEMPTS, RequestContext } from "./request-context.js";
 import { isAcceptableRequestId, newRequestId } from "./request-id.js";
 import { RetryBudget } from "./retry-budget.js";
 import { TimeoutSweep } from "./timeout-sweep.js";
@@ -226,7 +226,7 @@ class DataPlaneImpl implements DataPlane {
     }
     const member = snapshot.members[index];
     const ep = this.endpoints.get(member);
-    ctx.triedIndices[ctx.triedCount++] = index;
+    ctx.markTried(index);
     ctx.attempts++;
     ctx.memberIndex = index;
     ctx.member = member.id;
@@ -324,7 +324,7 @@ class DataPlaneImpl implements DataPlane {
     const snapshot = ctx.snapshot;
     if (snapshot === null || ctx.upgrade) return false;
     const retry = snapshot.settings.retry;
-    if (ctx.attempts >= retry.attempts || ctx.triedCount >= ctx.triedIndices.length) return false;
+    if (ctx.attempts >= retry.attempts || ctx.triedCount >= MAX_ATTEMPTS) return false;
     if (!snapshot.retryMethods.has(ctx.method)) return false;
     if (!retryClassAllowed(retry.on, kind)) return false;
     // A body cannot be replayed once any of it went to the failed attempt.

@@ -10,7 +10,7 @@ import type { Endpoint } from "./endpoints.js";
 import type { RecordFields, RequestRecord, UpstreamErrorKind } from "./types.js";
 
 /** Max attempts the schema allows (retry.attempts <= 10). */
-const MAX_ATTEMPTS = 10;
+export const MAX_ATTEMPTS = 10;
 
 export const kCtx = Symbol("shardgate.ctx");
 
@@ -47,8 +47,10 @@ export class RequestContext implements RequestRecord {
   issuedCookie = "";
 
   // Current attempt
-  readonly triedIndices = new Int32Array(MAX_ATTEMPTS);
   triedCount = 0;
+  triedFirst = -1;
+  /** Allocated on the first retry only. */
+  triedRest: Int32Array | null = null;
   memberIndex = -1;
   /** True while the current attempt holds an in-flight slot in `live`. */
   holding = false;
@@ -102,11 +104,26 @@ export class RequestContext implements RequestRecord {
     };
   }
 
-  /** The TriedSet view chooseMember takes (this object itself). */
-  get indices(): Int32Array {
-    return this.triedIndices;
+  /** Records a tried member; false when the attempt limit is reached. */
+  markTried(index: number): boolean {
+    if (this.triedCount === 0) this.triedFirst = index;
+    else {
+      if (this.triedCount >= MAX_ATTEMPTS) return false;
+      this.triedRest ??= new Int32Array(MAX_ATTEMPTS - 1);
+      this.triedRest[this.triedCount - 1] = index;
+    }
+    this.triedCount++;
+    return true;
   }
+
+  // The TriedSet view chooseMember takes (this object itself).
   get count(): number {
     return this.triedCount;
+  }
+  get first(): number {
+    return this.triedFirst;
+  }
+  get rest(): Int32Array | null {
+    return this.triedRest;
   }
 }

@@ -11,13 +11,26 @@
 import type { AcceptMember } from "../../ring/types.js";
 import type { PoolLiveView, PoolSnapshot, RouteExplanation, SkippedMember, SkipReason } from "./types.js";
 
-/** Member indices this request has already tried (retries); `count` valid entries. */
+/**
+ * Member indices this request has already tried: `first`, then `rest[0 .. count-2]`. Split
+ * so that a request that never retries allocates no array.
+ */
 export interface TriedSet {
-  readonly indices: Int32Array;
   readonly count: number;
+  readonly first: number;
+  readonly rest: Int32Array | null;
 }
 
-const NO_TRIED: TriedSet = { indices: new Int32Array(0), count: 0 };
+const NO_TRIED: TriedSet = { count: 0, first: -1, rest: null };
+
+function wasTried(t: TriedSet, index: number): boolean {
+  if (t.count === 0) return false;
+  if (t.first === index) return true;
+  const rest = t.rest;
+  if (rest === null) return false;
+  for (let i = 0; i < t.count - 1; i++) if (rest[i] === index) return true;
+  return false;
+}
 const NO_SKIPS = new Float64Array(0);
 
 class Acceptor {
@@ -32,9 +45,7 @@ class Acceptor {
   private test(index: number): boolean {
     if (this.eligible[index] !== 1) return false;
     if (index < this.skipUntil.length && this.skipUntil[index] > this.now) return false;
-    const t = this.tried;
-    for (let i = 0; i < t.count; i++) if (t.indices[i] === index) return false;
-    return true;
+    return !wasTried(this.tried, index);
   }
 }
 
@@ -88,7 +99,7 @@ export function skipReasonOf(
   if (m.draining) return "draining";
   if (m.breakerOpen) return "breaker_open";
   if (live !== null && live.snapshot === snapshot && live.skipUntil[index] > now) return "refused_locally";
-  for (let i = 0; i < tried.count; i++) if (tried.indices[i] === index) return "tried";
+  if (wasTried(tried, index)) return "tried";
   return null;
 }
 
