@@ -318,6 +318,14 @@ describe("ConsulWatcher (double, or real agent via CONSUL_HTTP_ADDR)", () => {
     await bad.stop();
   });
 
+  test("an unknown datacenter is an error the watcher reports and backs off from", async () => {
+    const w = watch({ service: uniqueName("w-dc", random), datacenter: "no-such-dc-9" });
+    await eventually("dc error", () => (w.status().consecutiveErrors >= 2 ? true : undefined));
+    assert.match(w.status().lastError ?? "", /No path to datacenter/i);
+    assert.equal(w.status().synced, false);
+    await w.stop();
+  });
+
   test("bad options are rejected with clear errors", () => {
     assert.throws(() => new ConsulWatcher({ service: "" }), /service must be a non-empty string/);
     assert.throws(() => new ConsulWatcher({ service: "a", port: 70000 }), /port must be an integer/);
