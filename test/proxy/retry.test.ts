@@ -128,3 +128,23 @@ test("unhealthy, draining and breaker-open owners are walked past; none eligible
   assert.equal(none.json().error, "no_available_member");
   assert.equal(h.plane.explain("users", key)?.member, null);
 });
+
+test("a member that refuses new connections is skipped locally at once, and tried again after the window", async (t) => {
+  const h = await startHarness({ members: 3, options: { localSkipMs: 200 } });
+  t.after(() => h.close());
+  const victim = h.upstreams[0];
+  const key = keyOwnedBy(h, victim.id, 36);
+  await victim.refuse();
+  // No request went to the victim before, so the agent holds no idle socket to it: the
+  // attempt must open a connection, which is refused.
+  const r = await send(h.port, { headers: { "x-user-id": key } });
+  assert.equal(r.status, 200, r.text);
+  assert.notEqual(r.json().member, victim.id);
+  assert.deepEqual(h.rec.localSkips, [victim.id]);
+  assert.deepEqual(h.plane.explain("users", key)?.skipped, [{ id: victim.id, reason: "refused_locally" }]);
+  // After the skip window the member is tried again and, listening again, serves its keys.
+  await victim.revive();
+  await new Promise((r) => setTimeout(r, 250));
+  const back = await send(h.port, { headers: { "x-user-id": key } });
+  assert.equal(back.json().member, victim.id);
+});

@@ -94,7 +94,17 @@ export class EchoUpstream {
     }
   }
 
-  /** Listens again on the same port after die(). */
+  /** Stops listening (new connections are refused) but keeps established connections. */
+  async refuse(): Promise<void> {
+    if (!this.listening) return;
+    this.listening = false;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // server.close() waits for open connections; refusal only needs the listener gone.
+    await new Promise((r) => setImmediate(r));
+    void closed;
+  }
+
+  /** Listens again on the same port after die() or refuse(). */
   async revive(): Promise<void> {
     this.server = this.makeServer();
     await this.start(this.port);
