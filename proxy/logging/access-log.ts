@@ -23,7 +23,8 @@ class PinoAccessLog implements AccessLog {
   private readonly log: Logger;
 
   constructor(logger: Logger) {
-    this.log = logger.child({ type: "access" });
+    // Its own level: `log.accessLog: true` means access lines even when log.level is warn.
+    this.log = logger.child({ type: "access" }, { level: "info" });
   }
 
   write(r: RequestRecord): void {

@@ -3,11 +3,15 @@
 // a failed build changes nothing, and a member that leaves takes all its series with it.
 
 import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, test } from "node:test";
 import { configSchema, type ShardgateConfigInput } from "../../config/schema.js";
 import { RuntimeState } from "../../proxy/app/runtime-state.js";
 import type { RequestRecord } from "../../proxy/forward/types.js";
 import { createAccessLog } from "../../proxy/logging/access-log.js";
+import { createProcessLogger } from "../../proxy/logging/logger.js";
 import { MetricsObserver } from "../../proxy/metrics/observer.js";
 import { createMetrics } from "../../proxy/metrics/registry.js";
 import { SeriesCache } from "../../proxy/metrics/series-cache.js";
@@ -232,5 +236,42 @@ describe("metric series bookkeeping", () => {
     series.removePool("p");
     text = await metrics.registry.metrics();
     assert.ok(!text.includes('pool="p"'), "a removed pool leaves no series");
+  });
+});
+
+describe("access log", () => {
+  test("writes one line per request at any log level, with the path's query stripped; off when disabled", () => {
+    const dir = mkdtempSync(join(tmpdir(), "shardgate-access-"));
+    try {
+      for (const enabled of [true, false]) {
+        const file = join(dir, `log-${enabled}.jsonl`);
+        const log = createProcessLogger({ level: "warn", destination: file, sync: true });
+        const access = createAccessLog(log.logger, enabled);
+        log.logger.info("an info line the warn level drops");
+        access.write(record({ path: "/orders?user=alice", keyHash: 99, requestId: "rid-1" }));
+        access.write(record({ keyHash: -1, errorCode: "no_route", status: 404, pool: "", member: "" }));
+        log.flush();
+        const lines = readFileSync(file, "utf8")
+          .trim()
+          .split("\n")
+          .filter((l) => l !== "");
+        if (!enabled) {
+          assert.deepEqual(lines, []);
+          continue;
+        }
+        assert.equal(lines.length, 2, lines.join("\n"));
+        const a = JSON.parse(lines[0]);
+        assert.equal(a.type, "access");
+        assert.equal(a.path, "/orders");
+        assert.equal(a.keyHash, 99);
+        assert.equal(a.requestId, "rid-1");
+        assert.ok(!lines[0].includes("alice"));
+        const b = JSON.parse(lines[1]);
+        assert.equal(b.keyHash, null);
+        assert.equal(b.error, "no_route");
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
