@@ -445,7 +445,13 @@ class DataPlaneImpl implements DataPlane {
       this.fail(ctx, "no_available_member");
       return;
     }
-    const code = this.resolve(ctx);
+    // Only websocket upgrades are proxied; anything else (h2c, ...) gets a clear 400
+    // instead of the silent close http-proxy-3 would give it.
+    const upgrade = req.headers.upgrade;
+    const code =
+      req.method !== "GET" || typeof upgrade !== "string" || upgrade.toLowerCase() !== "websocket"
+        ? "bad_request"
+        : this.resolve(ctx);
     if (code !== null) {
       this.fail(ctx, code);
       return;

@@ -130,3 +130,48 @@ test("no route -> 404 no_route; non-origin-form target -> 400", async (t) => {
   assert.equal(star.status, 400);
   assert.equal(star.json().error, "bad_request");
 });
+
+test("Expect: 100-continue, HTTP/1.0 and HEAD are forwarded correctly", async (t) => {
+  const h = await startHarness({ members: 1 });
+  t.after(() => h.close());
+  const { request } = await import("node:http");
+  const body = await new Promise<string>((resolve, reject) => {
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port: h.port,
+        method: "PUT",
+        path: "/e",
+        headers: { expect: "100-continue", "x-user-id": "e", "content-length": "5" },
+      },
+      (res) => {
+        let text = "";
+        res.on("data", (c) => {
+          text += c;
+        });
+        res.on("end", () => resolve(text));
+      },
+    );
+    req.on("continue", () => req.end("hello"));
+    req.on("error", reject);
+  });
+  const echoed = JSON.parse(body);
+  assert.equal(echoed.body, "hello");
+  assert.equal(echoed.headers.expect, undefined, "the proxy answered the expectation itself");
+  const { connect } = await import("node:net");
+  const raw10 = await new Promise<string>((resolve) => {
+    const s = connect(h.port, "127.0.0.1");
+    let got = "";
+    s.on("data", (d) => {
+      got += d.toString();
+    });
+    s.on("close", () => resolve(got));
+    s.write("GET /old HTTP/1.0\r\nX-User-Id: e\r\n\r\n");
+    setTimeout(() => s.destroy(), 2000);
+  });
+  assert.match(raw10, /^HTTP\/1\.0 200 |^HTTP\/1\.1 200 /);
+  assert.match(raw10, /"path":"\/old"/);
+  const head = await send(h.port, { method: "HEAD", headers: { "x-user-id": "e" } });
+  assert.equal(head.status, 200);
+  assert.equal(head.text, "");
+});

@@ -67,3 +67,24 @@ test("a websocket to a pool with no available member gets an HTTP 503 JSON error
   });
   assert.equal(status, 503);
 });
+
+test("a non-websocket upgrade (h2c) gets 400 bad_request instead of a silent close", async (t) => {
+  const h = await startHarness({ members: 1 });
+  t.after(() => h.close());
+  const { connect } = await import("node:net");
+  const reply = await new Promise<string>((resolve) => {
+    const s = connect(h.port, "127.0.0.1");
+    let got = "";
+    s.on("data", (d) => {
+      got += d.toString();
+    });
+    s.on("close", () => resolve(got));
+    s.on("error", () => {});
+    s.write(
+      "GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
+    );
+    setTimeout(() => s.destroy(), 2000);
+  });
+  assert.match(reply, /^HTTP\/1\.1 400 /);
+  assert.match(reply, /"error":"bad_request"/);
+});
