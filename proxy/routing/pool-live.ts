@@ -73,7 +73,9 @@ export class LiveBook {
     if (live === undefined) {
       live = new PoolLive(snapshot);
       this.pools.set(snapshot.name, live);
-    } else if (live.snapshot !== snapshot && live.snapshot.ringVersion <= snapshot.ringVersion) {
+    } else if (live.snapshot !== snapshot) {
+      // Callers only pass snapshots from the current state, so a different one is newer
+      // (ring versions are not compared: a reload may legitimately restart them).
       live.rebase(snapshot);
     }
     return live;
