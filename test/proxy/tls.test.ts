@@ -1,0 +1,72 @@
+// The HTTPS listener: TLS terminates at shardgate, upstreams see X-Forwarded-Proto: https.
+// The fixture is a throwaway self-signed certificate for 127.0.0.1 used only by this test.
+
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { request } from "node:https";
+import type { AddressInfo } from "node:net";
+import { test } from "node:test";
+import { configSchema } from "../../config/schema.js";
+import { createDataPlane } from "../../proxy/forward/data-plane.js";
+import { buildRoutingState, createRoutingStateHolder } from "../../proxy/routing/routing-state.js";
+import { createProxyServer } from "../../proxy/server/proxy-server.js";
+import { closeAll, startUpstreams } from "../support/upstreams.js";
+import { defaultConfig } from "./harness.js";
+
+const fixture = (name: string) =>
+  readFileSync(new URL(`../../../test/proxy/fixtures/${name}`, import.meta.url));
+function load(name: string): Buffer {
+  try {
+    return readFileSync(new URL(`./fixtures/${name}`, import.meta.url));
+  } catch {
+    return fixture(name); // compiled: dist/test/proxy -> test/proxy/fixtures
+  }
+}
+
+test("TLS listener forwards with X-Forwarded-Proto https", async (t) => {
+  const ups = await startUpstreams(2);
+  t.after(() => closeAll(ups));
+  const config = configSchema.parse(
+    defaultConfig(ups.map((u) => ({ id: u.id, address: `127.0.0.1:${u.port}` }))),
+  );
+  const holder = createRoutingStateHolder(
+    buildRoutingState({ pools: config.pools, routes: config.routes, ringVersion: 1 }),
+  );
+  const silent = { debug() {}, info() {}, warn() {}, error() {} };
+  const plane = createDataPlane({
+    getState: () => holder.get(),
+    hooks: { onRequestEnd() {} },
+    logger: silent,
+  });
+  const cert = load("test-cert.pem");
+  const server = createProxyServer({
+    dataPlane: plane,
+    logger: silent,
+    listen: { timeouts: config.listen.timeouts, maxHeaderSize: config.listen.maxHeaderSize },
+    tls: { cert, key: load("test-key.pem") },
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  t.after(() => {
+    server.closeAllConnections();
+    server.close();
+    plane.close();
+  });
+  const port = (server.address() as AddressInfo).port;
+  const body = await new Promise<string>((resolve, reject) => {
+    const req = request(
+      { host: "127.0.0.1", port, path: "/s", ca: cert, headers: { "x-user-id": "tls" } },
+      (res) => {
+        let text = "";
+        res.on("data", (c) => {
+          text += c;
+        });
+        res.on("end", () => resolve(text));
+      },
+    );
+    req.on("error", reject);
+    req.end();
+  });
+  const echoed = JSON.parse(body);
+  assert.equal(echoed.headers["x-forwarded-proto"], "https");
+  assert.equal(echoed.path, "/s");
+});
