@@ -475,7 +475,12 @@ export class RaftNode {
     this.role = "leader";
     this.lead = this.id;
     const last = this.log.lastIndex();
-    for (const id of this.members()) this.prs.set(id, new Progress(last + 1, this.maxInflight));
+    for (const id of this.members()) {
+      const pr = new Progress(last + 1, this.maxInflight);
+      // Followers must prove they are alive within the first election timeout (check-quorum).
+      pr.recentActive = id === this.id;
+      this.prs.set(id, pr);
+    }
     const self = this.prs.get(this.id);
     if (self) {
       self.maybeUpdate(this.log.stableLastIndex());
