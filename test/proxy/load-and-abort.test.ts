@@ -12,7 +12,7 @@ test("with balanceFactor, concurrent requests for one hot key spill past the own
     config: (members) => ({ ...defaultConfig(members), pools: { users: { members, balanceFactor: 1.25 } } }),
   });
   t.after(() => h.close());
-  for (const u of h.upstreams) u.mode = { kind: "delay", ms: 300 };
+  for (const u of h.upstreams) u.mode = { kind: "delay", ms: 1000 };
   const owner = h.plane.explain("users", "hot")?.owner;
   const replies = await Promise.all(
     Array.from({ length: 12 }, () => send(h.port, { headers: { "x-user-id": "hot" } })),
