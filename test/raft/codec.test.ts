@@ -1,0 +1,166 @@
+// The wire codec: round trips, and malformed or forged input always fails with CodecError.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import {
+  CodecError,
+  decodeConfChange,
+  decodeMessages,
+  encodeConfChange,
+  encodeMessages,
+  MESSAGE_TYPES,
+  type Message,
+  newMessage,
+  Prng,
+} from "../../config/raft/core/index.js";
+import type { Entry } from "../../config/raft/types.js";
+
+function randomBytes(rng: Prng, max: number): Uint8Array {
+  const b = new Uint8Array(rng.int(max + 1));
+  for (let i = 0; i < b.length; i++) b[i] = rng.int(256);
+  return b;
+}
+
+function randomMessage(rng: Prng): Message {
+  const type = MESSAGE_TYPES[rng.int(MESSAGE_TYPES.length)];
+  const index = rng.int(1000);
+  const entries: Entry[] = [];
+  const n = type === "app" || type === "prop" ? rng.int(4) : 0;
+  for (let i = 0; i < n; i++) {
+    entries.push({
+      term: 3,
+      index: index + 1 + i,
+      type: rng.int(2) ? "normal" : "conf",
+      data: randomBytes(rng, 20),
+    });
+  }
+  return newMessage({
+    type,
+    from: `node-${rng.int(9)}`,
+    to: "ünïcode-✓",
+    term: rng.int(1e9),
+    logTerm: rng.int(5),
+    index,
+    commit: rng.int(1000),
+    reject: rng.int(2) === 1,
+    rejectHint: rng.int(1000),
+    force: rng.int(2) === 1,
+    context: randomBytes(rng, 8),
+    entries,
+    snapshot:
+      type === "snap" || rng.int(5) === 0
+        ? {
+            meta: { index: 7, term: 2, conf: { voters: ["a", "b"], learners: ["c"] } },
+            data: randomBytes(rng, 50),
+          }
+        : undefined,
+  });
+}
+
+const seed = 20260101;
+
+test("codec: every message type round-trips exactly", () => {
+  const rng = new Prng(seed);
+  for (let round = 0; round < 200; round++) {
+    const msgs = Array.from({ length: rng.int(5) }, () => randomMessage(rng));
+    const decoded = decodeMessages(encodeMessages(msgs));
+    assert.deepEqual(decoded, msgs, `seed ${seed} round ${round}`);
+  }
+  assert.deepEqual(decodeMessages(encodeMessages([])), []);
+});
+
+test("codec: every truncation of a valid frame is rejected with CodecError", () => {
+  const rng = new Prng(seed + 1);
+  const bytes = encodeMessages([randomMessage(rng), randomMessage(rng)]);
+  for (let len = 0; len < bytes.length; len++) {
+    assert.throws(
+      () => decodeMessages(bytes.subarray(0, len)),
+      CodecError,
+      `seed ${seed + 1}: length ${len} accepted`,
+    );
+  }
+});
+
+test("codec: random corruption either decodes cleanly or throws CodecError, never anything else", () => {
+  const rng = new Prng(seed + 2);
+  let rejected = 0;
+  for (let round = 0; round < 3000; round++) {
+    const bytes = encodeMessages([randomMessage(rng)]).slice();
+    const flips = 1 + rng.int(4);
+    for (let k = 0; k < flips; k++) bytes[rng.int(bytes.length)] = rng.int(256);
+    try {
+      const msgs = decodeMessages(bytes);
+      // Whatever decodes must be structurally valid.
+      for (const m of msgs) {
+        assert.ok(MESSAGE_TYPES.includes(m.type));
+        assert.ok(Number.isSafeInteger(m.term) && m.term >= 0);
+      }
+    } catch (e) {
+      assert.ok(e instanceof CodecError, `seed ${seed + 2} round ${round}: threw ${String(e)}`);
+      rejected++;
+    }
+  }
+  assert.ok(rejected > 1000, `only ${rejected} corrupted frames were rejected`);
+});
+
+test("codec: specific forgeries are rejected", () => {
+  const good = encodeMessages([
+    newMessage({ type: "app", from: "a", to: "b", term: 1, index: 4, entries: [] }),
+  ]);
+  const cases: [string, Uint8Array][] = [
+    ["empty", new Uint8Array(0)],
+    ["bad magic", Uint8Array.from([0x58, ...good.subarray(1)])],
+    ["bad version", Uint8Array.from([good[0], good[1], 9, ...good.subarray(3)])],
+    ["trailing byte", Uint8Array.from([...good, 0])],
+    ["huge count", Uint8Array.from([0x52, 0x46, 1, 0xff, 0xff, 0xff, 0xff])],
+    [
+      "unknown type",
+      (() => {
+        const b = good.slice();
+        b[7] = 200;
+        return b;
+      })(),
+    ],
+  ];
+  for (const [name, bytes] of cases) assert.throws(() => decodeMessages(bytes), CodecError, name);
+  assert.throws(() => decodeMessages("nope" as unknown as Uint8Array), CodecError);
+  // NaN / negative / fractional numbers.
+  const bad = good.slice();
+  new DataView(bad.buffer).setFloat64(3 + 4 + 1 + 2 + 1 + 2 + 1, Number.NaN);
+  assert.throws(() => decodeMessages(bad), /term/);
+  // Non-consecutive entries in an append.
+  const gap = encodeMessages([
+    newMessage({
+      type: "app",
+      from: "a",
+      to: "b",
+      index: 1,
+      entries: [
+        { term: 1, index: 2, type: "normal", data: new Uint8Array(0) },
+        { term: 1, index: 2, type: "normal", data: new Uint8Array(0) },
+      ],
+    }),
+  ]);
+  assert.throws(() => decodeMessages(gap), /consecutive/);
+  // The encoder refuses what it could not faithfully decode.
+  assert.throws(
+    () => encodeMessages([newMessage({ type: "app", from: "a", to: "b", term: -1 })]),
+    CodecError,
+  );
+  assert.throws(
+    () => encodeMessages([newMessage({ type: "app", from: "a".repeat(300), to: "b" })]),
+    CodecError,
+  );
+});
+
+test("codec: conf changes round-trip and malformed ones are rejected", () => {
+  for (const type of ["addLearner", "addVoter", "removeNode"] as const) {
+    assert.deepEqual(decodeConfChange(encodeConfChange({ type, node: "n-1" })), { type, node: "n-1" });
+  }
+  const good = encodeConfChange({ type: "addVoter", node: "x" });
+  for (let len = 0; len < good.length; len++)
+    assert.throws(() => decodeConfChange(good.subarray(0, len)), CodecError);
+  assert.throws(() => decodeConfChange(Uint8Array.from([2, 0, 0, 1, 120])), /version/);
+  assert.throws(() => decodeConfChange(Uint8Array.from([1, 7, 0, 1, 120])), /type/);
+  assert.throws(() => decodeConfChange(Uint8Array.from([...good, 1])), /trailing/);
+  assert.throws(() => encodeConfChange({ type: "bogus" as never, node: "x" }), CodecError);
+});
