@@ -1,0 +1,18 @@
+// Public surface of the Raft transport.
+export { clientProof, newNonce, secretKey, serverProof, sessionKey, signData } from "./auth.js";
+export * as frames from "./frames.js";
+export { parseAddress } from "./peer-link.js";
+export {
+  DROP_REASONS,
+  type DropReason,
+  REJECT_REASONS,
+  type RejectReason,
+  type TransportCounters,
+} from "./stats.js";
+export {
+  type PeerStats,
+  type RejectEvent,
+  TcpTransport,
+  type TcpTransportOptions,
+  type TransportStats,
+} from "./tcp-transport.js";

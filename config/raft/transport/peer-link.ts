@@ -1,0 +1,270 @@
+// One outbound connection to one peer, with its own bounded queue, so a slow or dead peer
+// only ever fills its own queue. When the queue is full the OLDEST payload is dropped: Raft
+// re-sends what matters, and the newest messages (latest heartbeat, latest append) are the
+// useful ones. Reconnects with capped, jittered exponential backoff.
+
+import type { KeyObject } from "node:crypto";
+import * as net from "node:net";
+import { clientProof, macEqual, newNonce, serverProof, sessionKey, signData } from "./auth.js";
+import {
+  dataMacRange,
+  encodeAuth,
+  encodeDataUnsigned,
+  encodeHello,
+  FRAME_CHALLENGE,
+  FrameError,
+  FrameReader,
+  MAC_BYTES,
+  NONCE_BYTES,
+} from "./frames.js";
+import type { RejectReason, TransportCounters } from "./stats.js";
+
+export interface LinkSettings {
+  readonly self: string;
+  readonly key: KeyObject;
+  readonly counters: TransportCounters;
+  readonly maxFrameBytes: number;
+  readonly maxQueuePayloads: number;
+  readonly maxQueueBytes: number;
+  readonly maxBatchBytes: number;
+  readonly highWaterBytes: number;
+  readonly handshakeTimeoutMs: number;
+  readonly backoffMinMs: number;
+  readonly backoffMaxMs: number;
+  readonly rand: () => number;
+  readonly onReject: (reason: RejectReason, peer: string, detail: string) => void;
+}
+
+type State = "idle" | "connecting" | "open" | "backoff" | "closed";
+
+export function parseAddress(address: string): { host: string; port: number } {
+  const at = address.lastIndexOf(":");
+  const host = address.slice(0, at).replace(/^\[(.*)\]$/, "$1");
+  const port = Number(address.slice(at + 1));
+  if (at <= 0 || !Number.isInteger(port) || port <= 0 || port > 65535) {
+    throw new Error(`bad peer address ${JSON.stringify(address)} (want host:port)`);
+  }
+  return { host, port };
+}
+
+export class PeerLink {
+  readonly peer: string;
+  address: string;
+  private readonly s: LinkSettings;
+  private state: State = "idle";
+  private sock: net.Socket | null = null;
+  private session: KeyObject | null = null;
+  private seq = 0;
+  private attempt = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private flushScheduled = false;
+  private queue: Uint8Array[] = [];
+  private head = 0;
+  private queuedBytes = 0;
+  private readonly flushBound: () => void;
+
+  constructor(settings: LinkSettings, peer: string, address: string) {
+    this.s = settings;
+    this.peer = peer;
+    this.address = address;
+    this.flushBound = () => {
+      this.flushScheduled = false;
+      this.flush();
+    };
+  }
+
+  get connected(): boolean {
+    return this.state === "open";
+  }
+
+  get queued(): number {
+    return this.queue.length - this.head;
+  }
+
+  /** Queues `payload`; it goes out in the next batch. Returns false if it displaced an older one. */
+  enqueue(payload: Uint8Array): boolean {
+    let displaced = false;
+    while (
+      this.queued > 0 &&
+      (this.queued >= this.s.maxQueuePayloads || this.queuedBytes + payload.length > this.s.maxQueueBytes)
+    ) {
+      this.dropOldest();
+      displaced = true;
+    }
+    this.queue.push(payload);
+    this.queuedBytes += payload.length;
+    if (this.state === "idle") this.connect();
+    else if (this.state === "open" && !this.flushScheduled) {
+      // Collect everything sent in this turn of the event loop into one frame.
+      this.flushScheduled = true;
+      setImmediate(this.flushBound);
+    }
+    return !displaced;
+  }
+
+  private dropOldest(): void {
+    const p = this.queue[this.head];
+    this.queue[this.head] = undefined as unknown as Uint8Array;
+    this.head++;
+    this.queuedBytes -= p.length;
+    this.s.counters.dropped.queue_full++;
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  clearQueue(): number {
+    const n = this.queued;
+    this.queue = [];
+    this.head = 0;
+    this.queuedBytes = 0;
+    return n;
+  }
+
+  private connect(): void {
+    if (this.state === "closed") return;
+    let addr: { host: string; port: number };
+    try {
+      addr = parseAddress(this.address);
+    } catch {
+      this.s.counters.connectFailures++;
+      this.scheduleReconnect();
+      return;
+    }
+    this.state = "connecting";
+    const cNonce = newNonce();
+    const sock = net.connect({ host: addr.host, port: addr.port });
+    this.sock = sock;
+    sock.setNoDelay(true);
+    sock.setKeepAlive(true, 5000);
+    const reader = new FrameReader(this.s.maxFrameBytes);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.s.onReject("handshake_timeout", this.peer, "no challenge from the server");
+      sock.destroy();
+    }, this.s.handshakeTimeoutMs);
+    sock.on("connect", () => {
+      sock.write(encodeHello(this.s.self, this.peer, cNonce));
+    });
+    sock.on("data", (chunk: Buffer) => {
+      if (this.sock !== sock) return;
+      try {
+        reader.push(chunk, (type, body) => {
+          if (
+            this.state !== "connecting" ||
+            type !== FRAME_CHALLENGE ||
+            body.length !== NONCE_BYTES + MAC_BYTES
+          ) {
+            this.s.onReject("malformed", this.peer, `unexpected frame type ${type} from the server`);
+            sock.destroy();
+            return false;
+          }
+          const sNonce = Buffer.from(body.subarray(0, NONCE_BYTES));
+          const proof = body.subarray(NONCE_BYTES);
+          if (!macEqual(proof, serverProof(this.s.key, this.peer, this.s.self, cNonce, sNonce))) {
+            this.s.onReject("bad_server_proof", this.peer, "server does not know the cluster secret");
+            sock.destroy();
+            return false;
+          }
+          sock.write(encodeAuth(clientProof(this.s.key, this.s.self, this.peer, sNonce, cNonce)));
+          this.session = sessionKey(this.s.key, this.s.self, this.peer, cNonce, sNonce);
+          this.seq = 0;
+          this.state = "open";
+          this.attempt = 0;
+          if (this.timer) clearTimeout(this.timer);
+          this.timer = null;
+          this.s.counters.connects++;
+          this.flush();
+          return true;
+        });
+      } catch (err) {
+        const reason = err instanceof FrameError ? err.reason : "malformed";
+        this.s.onReject(reason, this.peer, String(err));
+        sock.destroy();
+      }
+    });
+    sock.on("drain", () => {
+      if (this.sock === sock) this.flush();
+    });
+    sock.on("error", () => {
+      if (this.state !== "open") this.s.counters.connectFailures++;
+    });
+    sock.on("close", () => {
+      if (this.sock !== sock) return;
+      this.sock = null;
+      this.session = null;
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = null;
+      if (this.state !== "closed") this.scheduleReconnect();
+    });
+  }
+
+  private scheduleReconnect(): void {
+    this.state = "backoff";
+    const exp = Math.min(this.s.backoffMaxMs, this.s.backoffMinMs * 2 ** Math.min(this.attempt, 20));
+    this.attempt++;
+    const delay = exp / 2 + (this.s.rand() * exp) / 2;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      if (this.state === "backoff") this.connect();
+    }, delay);
+  }
+
+  /** Writes queued payloads as batched frames until the socket buffer reaches the high-water mark. */
+  private flush(): void {
+    const sock = this.sock;
+    const session = this.session;
+    if (this.state !== "open" || sock === null || session === null) return;
+    while (this.queued > 0 && sock.writableLength < this.s.highWaterBytes) {
+      let end = this.head;
+      let bytes = 0;
+      const budget = Math.min(this.s.maxBatchBytes, this.s.maxFrameBytes - 64);
+      while (end < this.queue.length && (end === this.head || bytes + this.queue[end].length + 4 <= budget)) {
+        bytes += this.queue[end].length + 4;
+        end++;
+      }
+      this.seq++;
+      const frame = encodeDataUnsigned(this.seq, this.queue, this.head, end);
+      signData(session, dataMacRange(frame)).copy(frame, frame.length - MAC_BYTES);
+      const c = this.s.counters;
+      c.framesSent++;
+      c.payloadsSent += end - this.head;
+      c.bytesSent += frame.length;
+      for (let k = this.head; k < end; k++) {
+        this.queuedBytes -= this.queue[k].length;
+        this.queue[k] = undefined as unknown as Uint8Array;
+      }
+      this.head = end;
+      if (this.head === this.queue.length) {
+        this.queue.length = 0;
+        this.head = 0;
+      }
+      sock.write(frame);
+    }
+  }
+
+  /** Drops the current connection (if any) and dials again; used when the address changes. */
+  reset(address: string): void {
+    this.address = address;
+    if (this.state === "closed") return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const sock = this.sock;
+    this.sock = null;
+    this.session = null;
+    sock?.destroy();
+    this.state = "idle";
+    this.attempt = 0;
+    if (this.queued > 0) this.connect();
+  }
+
+  close(): void {
+    this.state = "closed";
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.sock?.destroy();
+    this.sock = null;
+    this.s.counters.dropped.stopped += this.clearQueue();
+  }
+}

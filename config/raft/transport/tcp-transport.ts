@@ -1,0 +1,234 @@
+// The Raft transport between instances: authenticated, batched, length-prefixed frames over
+// TCP, one outbound connection and bounded queue per peer (see peer-link.ts), inbound
+// connections verified frame by frame (see inbound.ts). Payloads are opaque bytes; the
+// driver puts encoded message batches in them. cut()/heal() drop traffic to and from a peer
+// for fault injection (tests, the end-to-end suite, an admin hook).
+import { EventEmitter } from "node:events";
+import * as net from "node:net";
+import { secretKey } from "./auth.js";
+import { serveInbound } from "./inbound.js";
+import { type LinkSettings, PeerLink, parseAddress } from "./peer-link.js";
+import { newCounters, type RejectReason, type TransportCounters } from "./stats.js";
+
+export interface TcpTransportOptions {
+  id: string;
+  /** The cluster's shared secret (>= 16 bytes). */
+  secret: string | Uint8Array;
+  /** Where to listen; default 127.0.0.1, port 0 (ephemeral). */
+  host?: string;
+  port?: number;
+  /** Peer id -> "host:port". Updatable with setPeer/removePeer. */
+  peers?: Readonly<Record<string, string>>;
+  /** Called for every payload from an authenticated peer that is not cut. Must not block. */
+  onMessage: (from: string, payload: Buffer) => void;
+  /** Peers whose traffic is dropped from the start. */
+  cut?: readonly string[];
+  maxFrameBytes?: number;
+  maxQueuePayloads?: number;
+  maxQueueBytes?: number;
+  maxBatchBytes?: number;
+  highWaterBytes?: number;
+  handshakeTimeoutMs?: number;
+  backoffMinMs?: number;
+  backoffMaxMs?: number;
+  /** Jitter source for reconnect backoff (inject a seeded PRNG in tests). */
+  rand?: () => number;
+}
+
+export interface PeerStats {
+  address: string;
+  connected: boolean;
+  queued: number;
+  cut: boolean;
+}
+
+export interface TransportStats extends TransportCounters {
+  peers: Record<string, PeerStats>;
+}
+
+export interface RejectEvent {
+  reason: RejectReason;
+  peer: string;
+  detail: string;
+}
+
+/** Events: "reject" (RejectEvent), "error" is never emitted. */
+export class TcpTransport extends EventEmitter {
+  readonly id: string;
+  private readonly opts: TcpTransportOptions;
+  private readonly counters: TransportCounters = newCounters();
+  private readonly settings: LinkSettings;
+  private readonly links = new Map<string, PeerLink>();
+  private readonly inbound = new Map<string, net.Socket>();
+  private readonly allSockets = new Set<net.Socket>();
+  private readonly cuts = new Set<string>();
+  private server: net.Server | null = null;
+  private listenAddress = "";
+  private stopped = false;
+
+  constructor(opts: TcpTransportOptions) {
+    super();
+    if (!opts.id) throw new Error("transport: id is required");
+    this.id = opts.id;
+    this.opts = opts;
+    const counters = this.counters;
+    this.settings = {
+      self: opts.id,
+      key: secretKey(opts.secret),
+      counters,
+      maxFrameBytes: opts.maxFrameBytes ?? 64 * 1024 * 1024,
+      maxQueuePayloads: opts.maxQueuePayloads ?? 4096,
+      maxQueueBytes: opts.maxQueueBytes ?? 64 * 1024 * 1024,
+      maxBatchBytes: opts.maxBatchBytes ?? 1024 * 1024,
+      highWaterBytes: opts.highWaterBytes ?? 4 * 1024 * 1024,
+      handshakeTimeoutMs: opts.handshakeTimeoutMs ?? 3000,
+      backoffMinMs: opts.backoffMinMs ?? 20,
+      backoffMaxMs: opts.backoffMaxMs ?? 1000,
+      rand: opts.rand ?? Math.random,
+      onReject: (reason, peer, detail) => {
+        counters.rejected[reason]++;
+        this.emit("reject", { reason, peer, detail } satisfies RejectEvent);
+      },
+    };
+    for (const c of opts.cut ?? []) this.cuts.add(c);
+    for (const [id, addr] of Object.entries(opts.peers ?? {})) this.setPeer(id, addr);
+  }
+
+  /** Starts listening; resolves with the bound "host:port". */
+  start(): Promise<string> {
+    if (this.server) return Promise.resolve(this.listenAddress);
+    const server = net.createServer((sock) => this.accept(sock));
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(this.opts.port ?? 0, this.opts.host ?? "127.0.0.1", () => {
+        server.off("error", reject);
+        server.on("error", () => {});
+        const a = server.address() as net.AddressInfo;
+        this.listenAddress = a.family === "IPv6" ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+        resolve(this.listenAddress);
+      });
+    });
+  }
+
+  address(): string {
+    return this.listenAddress;
+  }
+
+  private accept(sock: net.Socket): void {
+    if (this.stopped) {
+      sock.destroy();
+      return;
+    }
+    this.allSockets.add(sock);
+    sock.on("close", () => {
+      this.allSockets.delete(sock);
+      for (const [peer, s] of this.inbound) if (s === sock) this.inbound.delete(peer);
+    });
+    serveInbound(
+      {
+        self: this.id,
+        key: this.settings.key,
+        counters: this.counters,
+        maxFrameBytes: this.settings.maxFrameBytes,
+        handshakeTimeoutMs: this.settings.handshakeTimeoutMs,
+        onReject: this.settings.onReject,
+        onAuthenticated: (peer, s) => {
+          // A restarted peer dials again: the newer connection wins.
+          const old = this.inbound.get(peer);
+          this.inbound.set(peer, s);
+          old?.destroy();
+        },
+        deliver: (peer, payloads) => {
+          if (this.cuts.has(peer)) {
+            this.counters.dropped.cut += payloads.length;
+            return;
+          }
+          for (const p of payloads) {
+            try {
+              this.opts.onMessage(peer, p);
+            } catch (err) {
+              this.emit("handlerError", err);
+            }
+          }
+        },
+      },
+      sock,
+    );
+  }
+
+  /** Queues `payload` for `to`. Returns false if it was dropped (cut, unknown peer, stopped). */
+  send(to: string, payload: Uint8Array): boolean {
+    if (this.stopped) {
+      this.counters.dropped.stopped++;
+      return false;
+    }
+    if (this.cuts.has(to)) {
+      this.counters.dropped.cut++;
+      return false;
+    }
+    const link = this.links.get(to);
+    if (link === undefined) {
+      this.counters.dropped.no_address++;
+      return false;
+    }
+    link.enqueue(payload);
+    return true;
+  }
+
+  /** Adds or updates a peer's address ("host:port"); a changed address reconnects. */
+  setPeer(id: string, address: string): void {
+    parseAddress(address);
+    if (id === this.id) return;
+    const link = this.links.get(id);
+    if (link === undefined) this.links.set(id, new PeerLink(this.settings, id, address));
+    else if (link.address !== address) link.reset(address);
+  }
+
+  removePeer(id: string): void {
+    const link = this.links.get(id);
+    if (link === undefined) return;
+    link.close();
+    this.links.delete(id);
+    this.inbound.get(id)?.destroy();
+  }
+
+  peers(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [id, l] of this.links) out[id] = l.address;
+    return out;
+  }
+
+  /** Drops all traffic to and from `peer` until heal(peer). */
+  cut(peer: string): void {
+    this.cuts.add(peer);
+    const link = this.links.get(peer);
+    if (link) this.counters.dropped.cut += link.clearQueue();
+  }
+
+  heal(peer: string): void {
+    this.cuts.delete(peer);
+  }
+
+  cutPeers(): string[] {
+    return [...this.cuts];
+  }
+
+  stats(): TransportStats {
+    const peers: Record<string, PeerStats> = {};
+    for (const [id, l] of this.links) {
+      peers[id] = { address: l.address, connected: l.connected, queued: l.queued, cut: this.cuts.has(id) };
+    }
+    const c = this.counters;
+    return { ...c, rejected: { ...c.rejected }, dropped: { ...c.dropped }, peers };
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const l of this.links.values()) l.close();
+    for (const s of this.allSockets) s.destroy();
+    const server = this.server;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
