@@ -1,0 +1,417 @@
+// Leader-side membership controller: for every committed pool with `discovery.consul`, one
+// Consul watcher; each burst of watcher updates is collapsed (debounce with a max delay) and
+// then diffed against the committed pool into at most one SetMembers or SetHealth command,
+// behind the healthy-panic guard. Only the Raft leader runs it: start() on becoming leader
+// (the view is rebuilt from the committed state and fresh watchers), stop() on losing it.
+//
+// It knows nothing about Raft or HTTP: commands go to an injected propose(), the committed
+// state comes from an injected accessor, time from an injected clock.
+
+import type { PoolState } from "../config/cluster-state-types.js";
+import type { PoolConsulDiscovery } from "../config/schema.js";
+import type { DiscoveredMember } from "./consul-members.js";
+import {
+  ConsulWatcher,
+  type ConsulWatcherOptions,
+  type MembershipUpdate,
+  type WatcherStatus,
+} from "./consul-watcher.js";
+import {
+  type ControllerClock,
+  ControllerError,
+  errorText,
+  type GetState,
+  type HealthLogger,
+  numberOption,
+  type Propose,
+  SILENT_LOGGER,
+  SYSTEM_CLOCK,
+  type TimerHandle,
+} from "./membership/controller-deps.js";
+import { planMembership } from "./membership/membership-plan.js";
+import { type ConsulAgentSettings, consulWatcherOptions } from "./membership/watcher-options.js";
+
+export type { ControllerClock, GetState, Propose } from "./membership/controller-deps.js";
+export type { ConsulAgentSettings } from "./membership/watcher-options.js";
+
+/** What the controller needs from a watcher; ConsulWatcher is one. */
+export interface MemberWatcher {
+  start(): void;
+  stop(): Promise<void>;
+  members(): readonly DiscoveredMember[];
+  status(): WatcherStatus;
+  on(event: "update", listener: (update: MembershipUpdate) => void): unknown;
+}
+
+/** Builds the watcher for one pool from options the controller derived from the config. */
+export type WatcherFactory = (pool: string, options: ConsulWatcherOptions) => MemberWatcher;
+
+export interface MembershipControllerOptions {
+  getState: GetState;
+  propose: Propose;
+  /** This instance's `discovery.consul` settings (address, token, datacenter, wait, rateLimit). */
+  agent?: ConsulAgentSettings;
+  /** Default: `new ConsulWatcher(options)`. */
+  watcherFactory?: WatcherFactory;
+  clock?: ControllerClock;
+  /** Quiet time after the last watcher update before proposing (default 200 ms). */
+  debounceMs?: number;
+  /** A pool with steady churn still proposes this long after its first pending update (default 500 ms). */
+  maxDelayMs?: number;
+  /** Fraction of a pool that must stay healthy before health flips are held back (default 0.5; 0 = off). */
+  panicThreshold?: number;
+  /** First retry delay after a failed proposal (default 250 ms), doubling up to retryMaxMs (default 5000 ms). */
+  retryMs?: number;
+  retryMaxMs?: number;
+  logger?: HealthLogger;
+  /** Called when a pool enters or leaves panic (for an alert metric). */
+  onPanic?: (pool: string, status: PoolMembershipStatus) => void;
+}
+
+export interface PoolMembershipStatus {
+  readonly pool: string;
+  readonly service: string;
+  /** The panic guard is holding back unhealthy flips for this pool. */
+  readonly panic: boolean;
+  /** Members that would be healthy if discovery were applied unguarded, and the pool's size. */
+  readonly wouldBeHealthy: number;
+  readonly total: number;
+  /** Members the guard keeps healthy right now. */
+  readonly suppressed: readonly string[];
+  /** An update is waiting for its debounce window or for a proposal in flight. */
+  readonly pending: boolean;
+  readonly proposals: number;
+  readonly failedProposals: number;
+  readonly lastProposalError: string | undefined;
+  /** Monotonic ms from the first update of a burst to its command being committed, last burst. */
+  readonly lastLatencyMs: number | undefined;
+  /** Discovered members that cannot be committed, with the reason. */
+  readonly skipped: readonly string[];
+  /** The watcher's status (Consul errors show here), or undefined if it could not be built. */
+  readonly watcher: WatcherStatus | undefined;
+  readonly watcherError: string | undefined;
+}
+
+interface PoolWatch {
+  readonly pool: string;
+  readonly service: string;
+  readonly key: string;
+  readonly watcher: MemberWatcher | undefined;
+  readonly watcherError: string | undefined;
+  closed: boolean;
+  /** Monotonic ms of the first update not yet proposed, or undefined. */
+  firstPendingAt: number | undefined;
+  timer: TimerHandle | undefined;
+  inFlight: boolean;
+  again: boolean;
+  failures: number;
+  proposals: number;
+  failedProposals: number;
+  lastError: string | undefined;
+  lastLatencyMs: number | undefined;
+  panic: boolean;
+  wouldBeHealthy: number;
+  total: number;
+  suppressed: readonly string[];
+  skipped: readonly string[];
+  skippedKey: string;
+  lastPool: PoolState | undefined;
+}
+
+const defaultFactory: WatcherFactory = (_pool, options) => new ConsulWatcher(options);
+
+export class MembershipController {
+  private readonly getState: GetState;
+  private readonly propose: Propose;
+  private readonly agent: ConsulAgentSettings;
+  private readonly factory: WatcherFactory;
+  private readonly clock: ControllerClock;
+  private readonly debounceMs: number;
+  private readonly maxDelayMs: number;
+  private readonly panicThreshold: number;
+  private readonly retryMs: number;
+  private readonly retryMaxMs: number;
+  private readonly log: HealthLogger;
+  private readonly onPanic: ((pool: string, status: PoolMembershipStatus) => void) | undefined;
+  private readonly pools = new Map<string, PoolWatch>();
+  private running = false;
+
+  constructor(opts: MembershipControllerOptions) {
+    const what = "membership controller";
+    if (opts === null || typeof opts !== "object")
+      throw new ControllerError("HEALTH_INVALID_CONTROLLER_OPTIONS", `${what}: options object required`);
+    if (typeof opts.getState !== "function" || typeof opts.propose !== "function") {
+      throw new ControllerError(
+        "HEALTH_INVALID_CONTROLLER_OPTIONS",
+        `${what}: getState and propose must be functions`,
+      );
+    }
+    this.getState = opts.getState;
+    this.propose = opts.propose;
+    this.agent = opts.agent ?? {};
+    this.factory = opts.watcherFactory ?? defaultFactory;
+    this.clock = opts.clock ?? SYSTEM_CLOCK;
+    this.debounceMs = numberOption(what, "debounceMs", opts.debounceMs, 200, 0, 60_000);
+    this.maxDelayMs = numberOption(
+      what,
+      "maxDelayMs",
+      opts.maxDelayMs,
+      Math.max(500, this.debounceMs),
+      this.debounceMs,
+      600_000,
+    );
+    this.panicThreshold = numberOption(what, "panicThreshold", opts.panicThreshold, 0.5, 0, 1);
+    this.retryMs = numberOption(what, "retryMs", opts.retryMs, 250, 1, 600_000);
+    this.retryMaxMs = numberOption(
+      what,
+      "retryMaxMs",
+      opts.retryMaxMs,
+      Math.max(5000, this.retryMs),
+      this.retryMs,
+      3_600_000,
+    );
+    this.log = opts.logger ?? SILENT_LOGGER;
+    this.onPanic = opts.onPanic;
+  }
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  /** Becoming leader: builds a watcher per Consul pool of the committed state. Idempotent. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.refresh();
+  }
+
+  /** Losing leadership: stops every watcher and timer; in-flight proposals are ignored when they settle. */
+  async stop(): Promise<void> {
+    this.running = false;
+    const stops: Promise<void>[] = [];
+    for (const w of this.pools.values()) stops.push(this.close(w));
+    this.pools.clear();
+    await Promise.all(stops);
+  }
+
+  /**
+   * Reconciles with the committed state; the wiring calls it after every applied command
+   * that changed pools (StateChange.poolsChanged/addedPools/removedPools). New Consul pools
+   * get a watcher, removed ones lose theirs, changed discovery settings rebuild it, and a
+   * pool whose committed members changed under us is re-diffed.
+   */
+  refresh(): void {
+    if (!this.running) return;
+    const state = this.getState();
+    for (const [name, w] of this.pools) {
+      const discovery = state.pools[name]?.settings.discovery?.consul;
+      if (discovery === undefined || this.keyOf(discovery) !== w.key) {
+        this.pools.delete(name);
+        void this.close(w);
+      }
+    }
+    for (const name of Object.keys(state.pools)) {
+      const pool = state.pools[name];
+      const discovery = pool.settings.discovery?.consul;
+      if (discovery === undefined) continue;
+      const w = this.pools.get(name);
+      if (w === undefined) this.open(name, discovery);
+      else if (w.lastPool !== pool && w.watcher?.status().synced) this.touch(w);
+    }
+  }
+
+  status(): Record<string, PoolMembershipStatus> {
+    const out: Record<string, PoolMembershipStatus> = {};
+    for (const w of this.pools.values()) out[w.pool] = this.statusOf(w);
+    return out;
+  }
+
+  private statusOf(w: PoolWatch): PoolMembershipStatus {
+    return {
+      pool: w.pool,
+      service: w.service,
+      panic: w.panic,
+      wouldBeHealthy: w.wouldBeHealthy,
+      total: w.total,
+      suppressed: w.suppressed,
+      pending: w.firstPendingAt !== undefined || w.inFlight,
+      proposals: w.proposals,
+      failedProposals: w.failedProposals,
+      lastProposalError: w.lastError,
+      lastLatencyMs: w.lastLatencyMs,
+      skipped: w.skipped,
+      watcher: w.watcher?.status(),
+      watcherError: w.watcherError,
+    };
+  }
+
+  private keyOf(discovery: PoolConsulDiscovery): string {
+    return JSON.stringify(discovery);
+  }
+
+  private open(pool: string, discovery: PoolConsulDiscovery): void {
+    let watcher: MemberWatcher | undefined;
+    let watcherError: string | undefined;
+    try {
+      watcher = this.factory(pool, consulWatcherOptions(this.agent, discovery));
+    } catch (err) {
+      watcherError = errorText(err);
+      this.log.error({ pool, service: discovery.service, err: watcherError }, "cannot watch consul service");
+    }
+    const w: PoolWatch = {
+      pool,
+      service: discovery.service,
+      key: this.keyOf(discovery),
+      watcher,
+      watcherError,
+      closed: false,
+      firstPendingAt: undefined,
+      timer: undefined,
+      inFlight: false,
+      again: false,
+      failures: 0,
+      proposals: 0,
+      failedProposals: 0,
+      lastError: undefined,
+      lastLatencyMs: undefined,
+      panic: false,
+      wouldBeHealthy: 0,
+      total: 0,
+      suppressed: [],
+      skipped: [],
+      skippedKey: "",
+      lastPool: undefined,
+    };
+    this.pools.set(pool, w);
+    if (watcher === undefined) return;
+    watcher.on("update", () => {
+      if (!w.closed) this.touch(w);
+    });
+    try {
+      watcher.start();
+    } catch (err) {
+      this.log.error({ pool, err: errorText(err) }, "consul watcher failed to start");
+    }
+  }
+
+  private async close(w: PoolWatch): Promise<void> {
+    w.closed = true;
+    if (w.timer !== undefined) this.clock.clearTimeout(w.timer);
+    w.timer = undefined;
+    if (w.panic) this.setPanic(w, false, "watch stopped");
+    try {
+      await w.watcher?.stop();
+    } catch (err) {
+      this.log.warn({ pool: w.pool, err: errorText(err) }, "consul watcher did not stop cleanly");
+    }
+  }
+
+  /** Something changed: (re)arm the debounce, bounded by maxDelay since the first pending update. */
+  private touch(w: PoolWatch): void {
+    if (w.closed) return;
+    const now = this.clock.now();
+    if (w.firstPendingAt === undefined) w.firstPendingAt = now;
+    if (w.inFlight) {
+      w.again = true;
+      return;
+    }
+    this.arm(w, Math.min(this.debounceMs, w.firstPendingAt + this.maxDelayMs - now));
+  }
+
+  private arm(w: PoolWatch, delay: number): void {
+    if (w.timer !== undefined) this.clock.clearTimeout(w.timer);
+    w.timer = this.clock.setTimeout(
+      () => {
+        w.timer = undefined;
+        void this.flush(w);
+      },
+      Math.max(0, delay),
+    );
+  }
+
+  private async flush(w: PoolWatch): Promise<void> {
+    if (w.closed || w.watcher === undefined) return;
+    if (w.inFlight) {
+      w.again = true;
+      return;
+    }
+    const pool = this.getState().pools[w.pool];
+    // Until the first answer the view is empty, and proposing it would empty the pool.
+    if (pool === undefined || !w.watcher.status().synced) return;
+    w.lastPool = pool;
+    const plan = planMembership(w.pool, pool, w.watcher.members(), this.panicThreshold);
+    w.wouldBeHealthy = plan.wouldBeHealthy;
+    w.total = plan.total;
+    w.suppressed = plan.suppressed;
+    const skippedKey = plan.skipped.join("\n");
+    if (skippedKey !== w.skippedKey) {
+      for (const s of plan.skipped)
+        this.log.warn({ pool: w.pool, service: w.service }, `consul member skipped: ${s}`);
+      w.skippedKey = skippedKey;
+      w.skipped = plan.skipped;
+    }
+    if (plan.panic !== w.panic) {
+      this.setPanic(w, plan.panic, plan.panic ? "too few healthy members" : "enough healthy members again");
+    }
+    const firstPendingAt = w.firstPendingAt;
+    if (plan.command === undefined) {
+      w.firstPendingAt = undefined;
+      return;
+    }
+    w.inFlight = true;
+    w.again = false;
+    w.proposals++;
+    let ok = false;
+    try {
+      await this.propose(plan.command);
+      ok = true;
+    } catch (err) {
+      w.failedProposals++;
+      w.failures++;
+      w.lastError = errorText(err);
+      this.log.warn(
+        { pool: w.pool, type: plan.command.type, failures: w.failures, err: w.lastError },
+        "membership proposal failed; will retry",
+      );
+    }
+    w.inFlight = false;
+    if (w.closed) return;
+    if (ok) {
+      w.failures = 0;
+      w.lastError = undefined;
+      if (firstPendingAt !== undefined) w.lastLatencyMs = this.clock.now() - firstPendingAt;
+      this.log.info(
+        { pool: w.pool, type: plan.command.type, latencyMs: w.lastLatencyMs },
+        "membership change committed",
+      );
+      w.firstPendingAt = undefined;
+      if (w.again) this.touch(w);
+      return;
+    }
+    // Recompute from the committed state on retry: whatever did commit is not proposed twice.
+    const delay = Math.min(this.retryMaxMs, this.retryMs * 2 ** Math.min(w.failures - 1, 30));
+    this.arm(w, delay);
+  }
+
+  private setPanic(w: PoolWatch, panic: boolean, why: string): void {
+    w.panic = panic;
+    const fields = {
+      pool: w.pool,
+      service: w.service,
+      wouldBeHealthy: w.wouldBeHealthy,
+      total: w.total,
+      threshold: this.panicThreshold,
+    };
+    if (panic)
+      this.log.error(
+        { ...fields, suppressed: w.suppressed },
+        `membership panic: ${why}; keeping committed-healthy members routable`,
+      );
+    else this.log.info(fields, `membership panic over: ${why}`);
+    try {
+      this.onPanic?.(w.pool, this.statusOf(w));
+    } catch (err) {
+      this.log.warn({ pool: w.pool, err: errorText(err) }, "onPanic callback threw");
+    }
+  }
+}

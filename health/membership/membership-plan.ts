@@ -1,0 +1,129 @@
+// Turns one pool's discovered member view into at most one cluster command, diffed against
+// the committed pool: a SetMembers (source "consul", carrying every member's health) when
+// membership, an address or a weight changed, else a SetHealth with only the flipped members,
+// else nothing. Pure: the controller owns timers, debouncing and proposing.
+
+import type { CommandInput } from "../../config/cluster-commands.js";
+import type { MemberState, PoolState } from "../../config/cluster-state-types.js";
+import { memberSchema } from "../../config/schema.js";
+import type { DiscoveredMember } from "../consul-members.js";
+import { type GuardInput, guardHealth } from "./panic-guard.js";
+
+export interface MembershipPlan {
+  /** The command to propose, or undefined when the committed state already matches. */
+  readonly command: CommandInput | undefined;
+  readonly panic: boolean;
+  readonly wouldBeHealthy: number;
+  readonly total: number;
+  /** Members kept healthy by the panic guard. */
+  readonly suppressed: readonly string[];
+  /** Discovered members that cannot be committed (bad id, port 0, id taken by a static member). */
+  readonly skipped: readonly string[];
+}
+
+interface Wanted {
+  id: string;
+  host: string;
+  port: number;
+  weight: number;
+  healthy: boolean;
+}
+
+/** "host:port", with brackets around an IPv6 host, as the address parser expects. */
+export function formatAddress(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+function wantedMembers(
+  pool: PoolState,
+  discovered: readonly DiscoveredMember[],
+  skipped: string[],
+): Wanted[] {
+  const staticIds = new Set<string>();
+  for (const m of pool.members) if (m.source !== "consul") staticIds.add(m.id);
+  const out: Wanted[] = [];
+  for (const d of discovered) {
+    if (staticIds.has(d.id)) {
+      skipped.push(`${d.id}: a static member of the pool has this id; the static member wins`);
+      continue;
+    }
+    const r = memberSchema.safeParse({
+      id: d.id,
+      address: formatAddress(d.address, d.port),
+      weight: d.weight,
+    });
+    if (!r.success) {
+      const why = r.error.issues.map((i) => `${i.path.join(".") || "member"}: ${i.message}`).join("; ");
+      skipped.push(`${d.id}: ${why}`);
+      continue;
+    }
+    out.push({
+      id: r.data.id,
+      host: r.data.address.host,
+      port: r.data.address.port,
+      weight: r.data.weight,
+      healthy: d.healthy,
+    });
+  }
+  out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return out;
+}
+
+function sameShape(c: MemberState, w: Wanted): boolean {
+  return c.address.host === w.host && c.address.port === w.port && c.weight === w.weight;
+}
+
+/**
+ * Plans the commands for `poolName` from the watcher's full view. `panicThreshold` in [0, 1].
+ * The panic guard counts every member the pool would have afterwards, static ones included
+ * (with their committed health).
+ */
+export function planMembership(
+  poolName: string,
+  pool: PoolState,
+  discovered: readonly DiscoveredMember[],
+  panicThreshold: number,
+): MembershipPlan {
+  const skipped: string[] = [];
+  const wanted = wantedMembers(pool, discovered, skipped);
+  const committed = new Map<string, MemberState>();
+  for (const m of pool.members) if (m.source === "consul") committed.set(m.id, m);
+
+  let reshaped = wanted.length !== committed.size;
+  const guardIn: GuardInput[] = [];
+  for (const w of wanted) {
+    const c = committed.get(w.id);
+    if (c === undefined || !sameShape(c, w)) reshaped = true;
+    // A moved member is a different upstream: its committed health says nothing about it.
+    const known = c !== undefined && c.address.host === w.host && c.address.port === w.port;
+    guardIn.push({ id: w.id, committed: known ? c.healthy : undefined, observed: w.healthy });
+  }
+  for (const m of pool.members) {
+    if (m.source !== "consul") guardIn.push({ id: m.id, committed: m.healthy, observed: m.healthy });
+  }
+  const g = guardHealth(guardIn, panicThreshold);
+  const base = {
+    panic: g.panic,
+    wouldBeHealthy: g.wouldBeHealthy,
+    total: g.total,
+    suppressed: g.suppressed,
+    skipped,
+  };
+
+  if (reshaped) {
+    const members = wanted.map((w, i) => ({
+      id: w.id,
+      address: formatAddress(w.host, w.port),
+      weight: w.weight,
+      healthy: g.health[i],
+    }));
+    return { ...base, command: { v: 1, type: "SetMembers", pool: poolName, source: "consul", members } };
+  }
+  const health: { member: string; healthy: boolean }[] = [];
+  for (let i = 0; i < wanted.length; i++) {
+    const c = committed.get(wanted[i].id) as MemberState;
+    if (c.healthy !== g.health[i]) health.push({ member: wanted[i].id, healthy: g.health[i] });
+  }
+  if (health.length === 0) return { ...base, command: undefined };
+  return { ...base, command: { v: 1, type: "SetHealth", pool: poolName, health } };
+}
