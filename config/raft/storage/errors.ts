@@ -1,9 +1,9 @@
-// Errors raised by the file log store. Callers branch on `code`; a StorageCorruptError means
+// Errors raised by the file log store (reads outside the log throw the core's CompactedError /
+// UnavailableError, as RaftStorage specifies). Callers branch on `code`; a StorageCorruptError means
 // the node must not serve (the log can no longer be trusted), so it names the file and offset.
 
 export type StorageErrorCode =
   | "STORAGE_CORRUPT"
-  | "STORAGE_COMPACTED"
   | "STORAGE_UNAVAILABLE"
   | "STORAGE_CLOSED"
   | "STORAGE_BAD_ARGUMENT";

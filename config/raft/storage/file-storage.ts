@@ -3,6 +3,7 @@
 // Writes go to the page cache immediately (append, setHardState); sync() is the group commit
 // that makes everything written so far durable with one fdatasync per dirty file.
 import { crc32c } from "@node-rs/crc32";
+import { CompactedError, type RaftStorage, UnavailableError } from "../core/index.js";
 import type { ConfState, Entry, HardState, Snapshot } from "../types.js";
 import { EMPTY_HARD_STATE } from "../types.js";
 import { StorageCorruptError, StorageError } from "./errors.js";
@@ -33,7 +34,7 @@ export interface InitialState {
 
 const EMPTY_CONF: ConfState = { voters: [], learners: [] };
 
-export class FileStorage {
+export class FileStorage implements RaftStorage {
   readonly dir: string;
   /** Warnings produced while opening (also passed to onWarning). */
   readonly warnings: string[] = [];
@@ -162,28 +163,15 @@ export class FileStorage {
   /** Term of entry `i`; the entry just before firstIndex() is known too (snapshot/compaction point). */
   term(i: number): number {
     if (i === this.baseIndex) return this.baseTerm;
-    if (i < this.baseIndex)
-      throw new StorageError(
-        "STORAGE_COMPACTED",
-        `term(${i}): compacted (first index ${this.baseIndex + 1})`,
-      );
-    if (i > this.lastIndex())
-      throw new StorageError("STORAGE_UNAVAILABLE", `term(${i}): beyond last index ${this.lastIndex()}`);
+    if (i < this.baseIndex) throw new CompactedError(i, this.baseIndex + 1);
+    if (i > this.lastIndex()) throw new UnavailableError(i, this.lastIndex());
     return this.ents[i - this.baseIndex - 1].term;
   }
 
   /** Entries [lo, hi), at most `maxBytes` of data (but always at least one entry). */
   entries(lo: number, hi: number, maxBytes = Number.POSITIVE_INFINITY): Entry[] {
-    if (lo <= this.baseIndex)
-      throw new StorageError(
-        "STORAGE_COMPACTED",
-        `entries(${lo}): compacted (first index ${this.baseIndex + 1})`,
-      );
-    if (hi > this.lastIndex() + 1)
-      throw new StorageError(
-        "STORAGE_UNAVAILABLE",
-        `entries(${lo}, ${hi}): beyond last index ${this.lastIndex()}`,
-      );
+    if (lo <= this.baseIndex) throw new CompactedError(lo, this.baseIndex + 1);
+    if (hi > this.lastIndex() + 1) throw new UnavailableError(hi - 1, this.lastIndex());
     if (lo > hi) throw new StorageError("STORAGE_BAD_ARGUMENT", `entries(${lo}, ${hi}): lo > hi`);
     const start = lo - this.baseIndex - 1;
     let end = hi - this.baseIndex - 1;
