@@ -53,6 +53,12 @@ function parseArgs(argv: readonly string[]): Args {
   return args;
 }
 
+// `raft:sim -- --replay N | head` closes the pipe early: that is not an error.
+process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+  if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+  throw e;
+});
+
 function main(): number {
   let args: Args;
   try {

@@ -59,6 +59,7 @@ export class SimCluster {
     this.opts = opts;
     this.rng = new Prng(opts.seed);
     this.net = new SimNetwork(new Prng(opts.seed ^ 0x5bd1e995), opts.net ?? RELIABLE);
+    if (opts.trace) this.net.onDrop = (m, why) => this.trace(`drop ${fmtMsg(m)} (${why})`);
     const boot: ConfState = { voters: [...opts.voters].sort(), learners: [...(opts.learners ?? [])].sort() };
     for (const id of opts.ids) {
       const member = boot.voters.includes(id) || boot.learners.includes(id);
@@ -128,6 +129,9 @@ export class SimCluster {
       }
     }
     if (this.now % TICK === 0) {
+      if (this.opts.trace) {
+        this.trace(`tick | ${[...this.nodes.values()].map((n) => this.describe(n)).join(" | ")}`);
+      }
       for (const n of this.nodes.values()) {
         if (!n.raft) continue;
         n.raft.tick();

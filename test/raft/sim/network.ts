@@ -53,6 +53,8 @@ export class SimNetwork {
   private group = new Map<string, number>();
   sent = 0;
   dropped = 0;
+  /** Trace hook for lost messages. */
+  onDrop: ((m: Message, why: string) => void) | null = null;
   readonly sentByType = new Map<string, number>();
 
   constructor(
@@ -97,8 +99,14 @@ export class SimNetwork {
   send(m: Message, now: number): void {
     this.sent++;
     this.sentByType.set(m.type, (this.sentByType.get(m.type) ?? 0) + 1);
-    if (!this.canTalk(m.from, m.to) || this.rng.next() < this.opts.drop) {
+    if (!this.canTalk(m.from, m.to)) {
       this.dropped++;
+      this.onDrop?.(m, "partitioned");
+      return;
+    }
+    if (this.rng.next() < this.opts.drop) {
+      this.dropped++;
+      this.onDrop?.(m, "lost");
       return;
     }
     this.enqueue(m, now);
@@ -127,7 +135,10 @@ export class SimNetwork {
     // Links are checked again at delivery: a partition drops what is already on the wire.
     for (const f of ready) {
       if (this.canTalk(f.m.from, f.m.to)) out.push(f.m);
-      else this.dropped++;
+      else {
+        this.dropped++;
+        this.onDrop?.(f.m, "partitioned in flight");
+      }
     }
     return out;
   }

@@ -41,7 +41,13 @@ export function runSeed(seed: number, opts: RunOptions = {}): RunResult {
     trace: opts.trace,
     compactEvery: pick([0, 5, 12, 30]),
     slowFsync: pick([0, 0, 0.2]),
-    raft: { maxMsgEntries: pick([1, 1, 4, 64]), maxInflight: pick([1, 4, 64]) },
+    raft: {
+      maxMsgEntries: pick([1, 1, 4, 64]),
+      maxInflight: pick([1, 4, 64]),
+      // Supported configurations, and without them leaders churn far more.
+      preVote: rng.next() < 0.75,
+      checkQuorum: rng.next() < 0.75,
+    },
     net: {
       drop: pick([0, 0.05, 0.15]),
       duplicate: pick([0, 0.03]),
@@ -53,7 +59,7 @@ export function runSeed(seed: number, opts: RunOptions = {}): RunResult {
   });
   sim.trace(`seed ${seed}: voters ${voters.join(",")}`);
   let seq = 0;
-  const ticks = opts.ticks ?? 160;
+  const ticks = opts.ticks ?? 300;
   const live = () => IDS.filter((id) => sim.isUp(id));
   const down = () => IDS.filter((id) => !sim.isUp(id));
 
