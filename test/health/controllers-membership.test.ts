@@ -374,7 +374,7 @@ describe("MembershipController", () => {
     assert.deepEqual(got, want, why("committed state converges to the view"));
     for (const p of cluster.proposals) {
       assert.ok(
-        p.change !== undefined && p.change.poolsChanged.includes("users"),
+        p.change?.poolsChanged.includes("users") === true,
         why(`no-op proposal ${JSON.stringify(p.command)}`),
       );
     }
