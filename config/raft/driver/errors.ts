@@ -1,0 +1,23 @@
+// Errors the driver's promises reject with. Callers branch on `code`; `leader` (when known)
+// tells a client where to retry.
+
+export type DriverErrorCode =
+  | "NOT_LEADER"
+  | "NO_LEADER"
+  | "DROPPED"
+  | "LEADERSHIP_LOST"
+  | "TIMEOUT"
+  | "STOPPED"
+  | "BAD_ARGUMENT"
+  | "FATAL";
+
+export class DriverError extends Error {
+  readonly code: DriverErrorCode;
+  readonly leader: string;
+  constructor(code: DriverErrorCode, message: string, leader = "") {
+    super(message);
+    this.name = "DriverError";
+    this.code = code;
+    this.leader = leader;
+  }
+}
