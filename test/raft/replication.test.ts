@@ -166,3 +166,26 @@ test("MemoryStorage: bounds, byte limits, truncating append, compaction and snap
   assert.equal(s.firstIndex(), 11);
   assert.equal(s.lastIndex(), 10);
 });
+
+test("an append whose entries do not follow prevLogIndex is ignored whole", () => {
+  const storage = new MemoryStorage({ voters: ["l", "f"], learners: [] });
+  const f = new RaftNode({ id: "f", storage, seed: 1 });
+  f.step(
+    newMessage({
+      type: "app",
+      from: "l",
+      to: "f",
+      term: 2,
+      index: 1,
+      logTerm: 1,
+      entries: [ent(5, 2, "x")],
+      commit: 5,
+    }),
+  );
+  assert.equal(f.status().lastIndex, 1);
+  assert.equal(f.status().commit, 1);
+  assert.ok(
+    outbox(f, storage).every((m) => m.type !== "appResp"),
+    "answered a malformed append",
+  );
+});

@@ -724,6 +724,8 @@ export class RaftNode {
   // ---------------------------------------------------------------- follower log handling
 
   private handleAppend(m: Message): void {
+    // A malformed append (entries not following prevLogIndex) is ignored, never half-applied.
+    for (let k = 0; k < m.entries.length; k++) if (m.entries[k].index !== m.index + 1 + k) return;
     if (m.index < this.log.committed) {
       this.send({ type: "appResp", to: m.from, term: this.term, index: this.log.committed });
       return;
