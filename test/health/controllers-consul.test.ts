@@ -1,0 +1,149 @@
+// Membership controller end to end on one side: the real ConsulWatcher against
+// consulTarget() (the Consul double, or a real agent when CONSUL_HTTP_ADDR is set), real
+// timers at default debounce settings, and a one-replica cluster that validates and applies
+// each proposal. Latencies are printed as diagnostics, never asserted.
+
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { ConsulWatcher } from "../../health/consul-watcher.js";
+import { MembershipController } from "../../health/membership-controller.js";
+import { agentClient, eventually, rawPut, registerService, uniqueName } from "../support/consul/agent-ops.js";
+import { type ConsulTarget, consulTarget } from "../support/consul/target.js";
+import { prng, TestCluster } from "./controllers-fakes.js";
+
+const SEED = Number(process.env.TEST_SEED ?? 5151);
+const random = prng(SEED);
+const why = (s: string) => `${s} (seed=${SEED})`;
+
+describe("MembershipController with the real ConsulWatcher (double, or agent via CONSUL_HTTP_ADDR)", () => {
+  let target: ConsulTarget;
+  const registered: string[] = [];
+  const controllers: MembershipController[] = [];
+
+  before(async () => {
+    target = await consulTarget({ seed: SEED });
+  });
+  after(async () => {
+    for (const c of controllers) await c.stop();
+    for (const id of registered)
+      await rawPut(target, `/v1/agent/service/deregister/${encodeURIComponent(id)}`).catch(() => {});
+    await target.close();
+  });
+
+  function start(service: string) {
+    const clock = { now: () => performance.now() };
+    const cluster = new TestCluster(
+      `pools:
+  users:
+    discovery: { consul: { service: ${service}, passingOnly: true } }
+routes:
+  - pool: users
+    key: [header:x-user-id]
+`,
+      clock,
+    );
+    const c = new MembershipController({
+      getState: cluster.getState,
+      propose: cluster.propose,
+      agent: { address: `http://${target.host}:${target.port}`, token: target.token },
+      // Default debounce, max delay and rate limit; a short wait only so stop() is quick on an agent.
+      watcherFactory: (_pool, o) =>
+        new ConsulWatcher({ ...o, waitMs: 5000, backoffBaseMs: 20, backoffMaxMs: 200 }),
+    });
+    controllers.push(c);
+    cluster.onApplied = () => c.refresh();
+    c.start();
+    return { cluster, c };
+  }
+
+  async function register(service: string, id: string, port: number): Promise<void> {
+    await registerService(target, {
+      Name: service,
+      ID: id,
+      Port: port,
+      Check: { TTL: "60s", Status: "passing" },
+    });
+    registered.push(id);
+  }
+
+  /** Runs `change`, then waits for the next committed proposal; returns it and the latency. */
+  async function expectCommand(cluster: TestCluster, what: string, change: () => Promise<unknown>) {
+    const n = cluster.proposals.length;
+    const t0 = performance.now();
+    await change();
+    const p = await eventually(what, () => cluster.proposals[n], 5000, 5);
+    return { text: cluster.committed()[cluster.committed().length - 1], ms: p.at - t0 };
+  }
+
+  test("register, critical, passing, flap, deregister -> the expected commands; 3 of 4 critical -> panic", async (t) => {
+    const service = uniqueName("ctl", random);
+    const { cluster, c } = start(service);
+    await eventually("watcher synced", () => (c.status().users?.watcher?.synced ? true : undefined));
+    const consul = agentClient(target);
+    const ids = [1, 2, 3, 4].map((i) => `${service}-${i}`);
+    const latencies: number[] = [];
+
+    const reg = await expectCommand(cluster, "SetMembers for 4 registrations", async () => {
+      for (let i = 0; i < 4; i++) await register(service, ids[i], 9101 + i);
+    });
+    await eventually("4 members committed", () =>
+      cluster.current.pools.users.members.length === 4 ? true : undefined,
+    );
+    await new Promise((r) => setTimeout(r, 400));
+    const setMembers = cluster.committed().filter((s) => s.startsWith("SetMembers"));
+    assert.ok(
+      setMembers.length <= 2,
+      why(`registrations collapsed into few commands: ${setMembers.join(" | ")}`),
+    );
+    assert.ok(cluster.current.pools.users.members.every((m) => m.healthy && m.source === "consul"));
+    latencies.push(reg.ms);
+
+    const down = await expectCommand(cluster, "SetHealth down", () =>
+      consul.agent.check.fail({ id: `service:${ids[1]}`, note: "test" }),
+    );
+    assert.equal(down.text, `SetHealth users ${ids[1]}=down`);
+    latencies.push(down.ms);
+
+    const up = await expectCommand(cluster, "SetHealth up", () =>
+      consul.agent.check.pass({ id: `service:${ids[1]}` }),
+    );
+    assert.equal(up.text, `SetHealth users ${ids[1]}=up`);
+    latencies.push(up.ms);
+
+    // A flap inside the debounce window: critical and straight back.
+    const beforeFlap = cluster.proposals.length;
+    await consul.agent.check.fail({ id: `service:${ids[2]}` });
+    await consul.agent.check.pass({ id: `service:${ids[2]}` });
+    await new Promise((r) => setTimeout(r, 800));
+    assert.equal(cluster.proposals.length, beforeFlap, "a flap inside the window proposes nothing");
+
+    const gone = await expectCommand(cluster, "SetMembers without the deregistered member", () =>
+      consul.agent.service.deregister(ids[3]),
+    );
+    assert.ok(gone.text.startsWith("SetMembers users") && !gone.text.includes(ids[3]), gone.text);
+    latencies.push(gone.ms);
+
+    await expectCommand(cluster, "SetMembers with the member back", () => register(service, ids[3], 9104));
+    const beforePanic = cluster.proposals.length;
+    await Promise.all([1, 2, 3].map((i) => consul.agent.check.fail({ id: `service:${ids[i]}` })));
+    const s = await eventually("panic", () => (c.status().users.panic ? c.status().users : undefined));
+    assert.equal(s.wouldBeHealthy, 1);
+    assert.equal(s.total, 4);
+    await new Promise((r) => setTimeout(r, 800));
+    assert.equal(cluster.proposals.length, beforePanic, "the guard proposed no unhealthy marks");
+    assert.ok(
+      cluster.current.pools.users.members.every((m) => m.healthy),
+      "every member still routable",
+    );
+    await Promise.all([1, 2, 3].map((i) => consul.agent.check.pass({ id: `service:${ids[i]}` })));
+    await eventually("panic over", () => (c.status().users.panic ? undefined : true));
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(cluster.proposals.length, beforePanic, "recovery to the committed state proposes nothing");
+
+    assert.equal(c.status().users.failedProposals, 0, "every command validated and applied");
+    const sorted = [...latencies].sort((a, b) => a - b);
+    t.diagnostic(
+      `consul change -> committed command (debounce 200 ms, ${target.kind}): ${latencies.map((x) => x.toFixed(0)).join(", ")} ms; median ${sorted[Math.floor(sorted.length / 2)].toFixed(0)} ms, max ${sorted[sorted.length - 1].toFixed(0)} ms`,
+    );
+  });
+});
