@@ -1,0 +1,363 @@
+// Leader-side health controller for static members: one ActiveHealthChecker per committed
+// pool with a `healthCheck` section probes the pool's static members from the leader only,
+// and each burst of flips becomes one SetHealth (behind the same healthy-panic guard as
+// Consul pools), so every instance agrees on the health of static members. Consul members
+// are left to the membership controller: two sources for one flag would fight.
+//
+// A pool without a healthCheck has nothing that could ever mark a static member healthy
+// again, so any static member committed unhealthy there is proposed healthy.
+
+import type { HealthCheckConfig } from "../config/schema.js";
+import {
+  type ActiveCheckOptions,
+  ActiveHealthChecker,
+  type CheckTarget,
+  type MemberCheckState,
+} from "./active-check.js";
+import {
+  type ControllerClock,
+  ControllerError,
+  errorText,
+  type GetState,
+  type HealthLogger,
+  numberOption,
+  type Propose,
+  SILENT_LOGGER,
+  SYSTEM_CLOCK,
+  type TimerHandle,
+} from "./membership/controller-deps.js";
+import { type GuardInput, guardHealth } from "./membership/panic-guard.js";
+
+/** What the controller needs from a checker; ActiveHealthChecker is one. */
+export interface MemberChecker {
+  setMembers(members: readonly CheckTarget[]): void;
+  states(): MemberCheckState[];
+  stop(): void;
+}
+
+export type CheckerFactory = (
+  pool: string,
+  options: ActiveCheckOptions,
+  onChange: (member: string, healthy: boolean, reason: string) => void,
+) => MemberChecker;
+
+export interface HealthControllerOptions {
+  getState: GetState;
+  propose: Propose;
+  /** Default: `new ActiveHealthChecker(options, onChange)`. */
+  checkerFactory?: CheckerFactory;
+  clock?: ControllerClock;
+  /** Flips within this window go out as one SetHealth (default 50 ms; the checks' thresholds already debounce). */
+  debounceMs?: number;
+  /** Default 0.5, as for Consul pools; 0 turns the guard off. */
+  panicThreshold?: number;
+  /** Retry delay after a failed proposal (default 250 ms, doubling up to 5000 ms). */
+  retryMs?: number;
+  logger?: HealthLogger;
+  onPanic?: (pool: string, status: PoolHealthStatus) => void;
+}
+
+export interface PoolHealthStatus {
+  readonly pool: string;
+  readonly panic: boolean;
+  readonly wouldBeHealthy: number;
+  readonly total: number;
+  readonly suppressed: readonly string[];
+  readonly probed: number;
+  readonly failedProposals: number;
+  readonly lastProposalError: string | undefined;
+}
+
+/**
+ * Maps a pool's healthCheck section to checker options. The checker takes one expected
+ * status range; several configured ranges are checked as their hull.
+ */
+export function activeCheckOptions(pool: string, c: HealthCheckConfig): ActiveCheckOptions {
+  let min = 599;
+  let max = 100;
+  for (const r of c.expectStatus) {
+    if (r.from < min) min = r.from;
+    if (r.to > max) max = r.to;
+  }
+  let seed = 2166136261;
+  for (let i = 0; i < pool.length; i++) seed = Math.imul(seed ^ pool.charCodeAt(i), 16777619);
+  return {
+    path: c.path,
+    intervalMs: c.interval,
+    timeoutMs: c.timeout,
+    healthyThreshold: c.healthyThreshold,
+    unhealthyThreshold: c.unhealthyThreshold,
+    expectedStatus: { min, max },
+    seed: seed >>> 0,
+  };
+}
+
+interface PoolCheck {
+  readonly pool: string;
+  readonly key: string;
+  readonly checker: MemberChecker | undefined;
+  closed: boolean;
+  timer: TimerHandle | undefined;
+  inFlight: boolean;
+  again: boolean;
+  failures: number;
+  failedProposals: number;
+  lastError: string | undefined;
+  panic: boolean;
+  wouldBeHealthy: number;
+  total: number;
+  suppressed: readonly string[];
+  membersKey: string;
+}
+
+const defaultFactory: CheckerFactory = (_pool, options, onChange) =>
+  new ActiveHealthChecker(options, onChange);
+
+export class HealthController {
+  private readonly getState: GetState;
+  private readonly propose: Propose;
+  private readonly factory: CheckerFactory;
+  private readonly clock: ControllerClock;
+  private readonly debounceMs: number;
+  private readonly panicThreshold: number;
+  private readonly retryMs: number;
+  private readonly log: HealthLogger;
+  private readonly onPanic: ((pool: string, status: PoolHealthStatus) => void) | undefined;
+  private readonly pools = new Map<string, PoolCheck>();
+  /** Pools without checks whose static members are being proposed healthy again. */
+  private readonly clearing = new Set<string>();
+  private running = false;
+
+  constructor(opts: HealthControllerOptions) {
+    const what = "health controller";
+    if (
+      opts === null ||
+      typeof opts !== "object" ||
+      typeof opts.getState !== "function" ||
+      typeof opts.propose !== "function"
+    ) {
+      throw new ControllerError(
+        "HEALTH_INVALID_CONTROLLER_OPTIONS",
+        `${what}: getState and propose must be functions`,
+      );
+    }
+    this.getState = opts.getState;
+    this.propose = opts.propose;
+    this.factory = opts.checkerFactory ?? defaultFactory;
+    this.clock = opts.clock ?? SYSTEM_CLOCK;
+    this.debounceMs = numberOption(what, "debounceMs", opts.debounceMs, 50, 0, 60_000);
+    this.panicThreshold = numberOption(what, "panicThreshold", opts.panicThreshold, 0.5, 0, 1);
+    this.retryMs = numberOption(what, "retryMs", opts.retryMs, 250, 1, 600_000);
+    this.log = opts.logger ?? SILENT_LOGGER;
+    this.onPanic = opts.onPanic;
+  }
+
+  /** Becoming leader: one checker per pool with a healthCheck. Idempotent. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.refresh();
+  }
+
+  /** Losing leadership: stops every checker and timer. */
+  stop(): void {
+    this.running = false;
+    for (const p of this.pools.values()) this.close(p);
+    this.pools.clear();
+    this.clearing.clear();
+  }
+
+  /** Reconciles checkers and probed members with the committed state (call after applies). */
+  refresh(): void {
+    if (!this.running) return;
+    const state = this.getState();
+    for (const [name, p] of this.pools) {
+      const hc = state.pools[name]?.settings.healthCheck;
+      if (hc === undefined || JSON.stringify(hc) !== p.key) {
+        this.close(p);
+        this.pools.delete(name);
+      }
+    }
+    for (const name of Object.keys(state.pools)) {
+      const pool = state.pools[name];
+      const hc = pool.settings.healthCheck;
+      if (hc === undefined) {
+        if (pool.members.some((m) => m.source === "static" && !m.healthy)) void this.clearUnchecked(name);
+        continue;
+      }
+      let p = this.pools.get(name);
+      if (p === undefined) p = this.open(name, hc);
+      if (p.checker === undefined) continue;
+      const targets: CheckTarget[] = [];
+      for (const m of pool.members) {
+        if (m.source === "static") targets.push({ id: m.id, address: m.address.host, port: m.address.port });
+      }
+      const membersKey = JSON.stringify(targets);
+      if (membersKey !== p.membersKey) {
+        p.membersKey = membersKey;
+        try {
+          p.checker.setMembers(targets);
+        } catch (err) {
+          this.log.error({ pool: name, err: errorText(err) }, "health check members rejected");
+        }
+      }
+      this.touch(p);
+    }
+  }
+
+  status(): Record<string, PoolHealthStatus> {
+    const out: Record<string, PoolHealthStatus> = {};
+    for (const p of this.pools.values()) out[p.pool] = this.statusOf(p);
+    return out;
+  }
+
+  private statusOf(p: PoolCheck): PoolHealthStatus {
+    return {
+      pool: p.pool,
+      panic: p.panic,
+      wouldBeHealthy: p.wouldBeHealthy,
+      total: p.total,
+      suppressed: p.suppressed,
+      probed: p.checker?.states().length ?? 0,
+      failedProposals: p.failedProposals,
+      lastProposalError: p.lastError,
+    };
+  }
+
+  private open(name: string, hc: HealthCheckConfig): PoolCheck {
+    const p: PoolCheck = {
+      pool: name,
+      key: JSON.stringify(hc),
+      checker: undefined,
+      closed: false,
+      timer: undefined,
+      inFlight: false,
+      again: false,
+      failures: 0,
+      failedProposals: 0,
+      lastError: undefined,
+      panic: false,
+      wouldBeHealthy: 0,
+      total: 0,
+      suppressed: [],
+      membersKey: "",
+    };
+    try {
+      (p as { checker: MemberChecker | undefined }).checker = this.factory(
+        name,
+        activeCheckOptions(name, hc),
+        () => {
+          if (!p.closed) this.touch(p);
+        },
+      );
+    } catch (err) {
+      this.log.error({ pool: name, err: errorText(err) }, "cannot start health checks");
+    }
+    this.pools.set(name, p);
+    return p;
+  }
+
+  private close(p: PoolCheck): void {
+    p.closed = true;
+    if (p.timer !== undefined) this.clock.clearTimeout(p.timer);
+    p.timer = undefined;
+    try {
+      p.checker?.stop();
+    } catch (err) {
+      this.log.warn({ pool: p.pool, err: errorText(err) }, "health checker did not stop cleanly");
+    }
+  }
+
+  private touch(p: PoolCheck): void {
+    if (p.closed) return;
+    if (p.inFlight) {
+      p.again = true;
+      return;
+    }
+    if (p.timer !== undefined) return;
+    this.arm(p, this.debounceMs);
+  }
+
+  private arm(p: PoolCheck, delay: number): void {
+    if (p.timer !== undefined) this.clock.clearTimeout(p.timer);
+    p.timer = this.clock.setTimeout(() => {
+      p.timer = undefined;
+      void this.flush(p);
+    }, delay);
+  }
+
+  private async flush(p: PoolCheck): Promise<void> {
+    if (p.closed || p.checker === undefined || !this.running) return;
+    const pool = this.getState().pools[p.pool];
+    if (pool === undefined) return;
+    const observed = new Map<string, boolean>();
+    for (const s of p.checker.states()) if (s.healthy !== undefined) observed.set(s.id, s.healthy);
+    const input: GuardInput[] = pool.members.map((m) => ({
+      id: m.id,
+      committed: m.healthy,
+      // Not probed yet, or a consul member: no opinion, keep what is committed.
+      observed: m.source === "static" ? (observed.get(m.id) ?? m.healthy) : m.healthy,
+    }));
+    const g = guardHealth(input, this.panicThreshold);
+    p.wouldBeHealthy = g.wouldBeHealthy;
+    p.total = g.total;
+    p.suppressed = g.suppressed;
+    if (g.panic !== p.panic) {
+      p.panic = g.panic;
+      if (g.panic)
+        this.log.error(
+          { pool: p.pool, wouldBeHealthy: g.wouldBeHealthy, total: g.total, suppressed: g.suppressed },
+          "health panic: active checks would leave too few healthy members; keeping them routable",
+        );
+      else this.log.info({ pool: p.pool }, "health panic over");
+      try {
+        this.onPanic?.(p.pool, this.statusOf(p));
+      } catch (err) {
+        this.log.warn({ pool: p.pool, err: errorText(err) }, "onPanic callback threw");
+      }
+    }
+    const health: { member: string; healthy: boolean }[] = [];
+    for (let i = 0; i < input.length; i++) {
+      if (g.health[i] !== pool.members[i].healthy) health.push({ member: input[i].id, healthy: g.health[i] });
+    }
+    if (health.length === 0) return;
+    p.inFlight = true;
+    p.again = false;
+    try {
+      await this.propose({ v: 1, type: "SetHealth", pool: p.pool, health });
+      p.failures = 0;
+      p.lastError = undefined;
+    } catch (err) {
+      p.failures++;
+      p.failedProposals++;
+      p.lastError = errorText(err);
+      this.log.warn({ pool: p.pool, err: p.lastError }, "health proposal failed; will retry");
+    }
+    p.inFlight = false;
+    if (p.closed) return;
+    if (p.failures > 0) this.arm(p, Math.min(5000, this.retryMs * 2 ** Math.min(p.failures - 1, 30)));
+    else if (p.again) this.touch(p);
+  }
+
+  private async clearUnchecked(name: string): Promise<void> {
+    if (this.clearing.has(name)) return;
+    this.clearing.add(name);
+    try {
+      const pool = this.getState().pools[name];
+      const health = (pool?.members ?? [])
+        .filter((m) => m.source === "static" && !m.healthy)
+        .map((m) => ({ member: m.id, healthy: true }));
+      if (health.length > 0 && pool?.settings.healthCheck === undefined) {
+        await this.propose({ v: 1, type: "SetHealth", pool: name, health });
+      }
+    } catch (err) {
+      this.log.warn(
+        { pool: name, err: errorText(err) },
+        "could not mark unchecked static members healthy; will retry",
+      );
+      this.clock.setTimeout(() => this.refresh(), this.retryMs);
+    } finally {
+      this.clearing.delete(name);
+    }
+  }
+}
