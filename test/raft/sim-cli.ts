@@ -72,7 +72,8 @@ function main(): number {
     for (const line of r.trace) process.stdout.write(`${line}\n`);
     for (const v of r.violations) process.stdout.write(`VIOLATION ${v}\n`);
     process.stdout.write(
-      `seed ${r.seed}: ${r.ok ? "ok" : "FAILED"} committed=${r.committed} maxTerm=${r.maxTerm} messages=${r.messages}\n`,
+      `seed ${r.seed}: ${r.ok ? "ok" : "FAILED"} committed=${r.committed} maxTerm=${r.maxTerm} ` +
+        `messages=${r.messages} ${JSON.stringify(r.stats)}\n`,
     );
     return r.ok ? 0 : 1;
   }
@@ -80,6 +81,7 @@ function main(): number {
   let failed = 0;
   let committed = 0;
   let messages = 0;
+  const totals = { crashes: 0, lostReadies: 0, snapshotsInstalled: 0, confChanges: 0, readStates: 0 };
   for (let s = args.start; s < args.start + args.seeds; s++) {
     let r: ReturnType<typeof runSeed>;
     try {
@@ -91,6 +93,7 @@ function main(): number {
     }
     committed += r.committed;
     messages += r.messages;
+    for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += r.stats[k];
     if (!r.ok) {
       failed++;
       process.stdout.write(
@@ -101,7 +104,9 @@ function main(): number {
   const secs = ((performance.now() - t0) / 1000).toFixed(1);
   process.stdout.write(
     `raft:sim ${failed === 0 ? "PASS" : "FAIL"}: ${args.seeds} seeds from ${args.start}, ${failed} failed, ` +
-      `${committed} entries committed, ${messages} messages, ${secs}s\n`,
+      `${committed} entries committed, ${messages} messages, ${totals.crashes} crashes ` +
+      `(${totals.lostReadies} lost an unsynced Ready), ${totals.confChanges} conf changes, ` +
+      `${totals.snapshotsInstalled} snapshots installed, ${totals.readStates} reads, ${secs}s\n`,
   );
   return failed === 0 ? 0 : 1;
 }

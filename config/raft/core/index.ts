@@ -32,12 +32,7 @@ export {
 } from "./message.js";
 export { mixSeed, Prng } from "./prng.js";
 export type { ProgressState } from "./progress.js";
-export {
-  type ProgressStatus,
-  type ProposalResult,
-  type RaftConfig,
-  RaftNode,
-  type RaftStatus,
-} from "./raft-node.js";
+export type { ProgressStatus, ProposalResult, RaftConfig, RaftStatus } from "./raft-config.js";
+export { RaftNode } from "./raft-node.js";
 export type { ReadState, Ready, Role, SoftState } from "./ready.js";
 export type { InitialState, RaftStorage } from "./storage.js";

@@ -66,9 +66,14 @@ export type MessageInit = Pick<Message, "type" | "from" | "to"> & Partial<Messag
 
 /** Builds a message with every unspecified field at its zero value. */
 export function newMessage(init: MessageInit): Message {
+  return messageFrom(init.from, init);
+}
+
+/** newMessage with the sender given separately (the core's send path: one allocation). */
+export function messageFrom(from: string, init: Omit<MessageInit, "from">): Message {
   return {
     type: init.type,
-    from: init.from,
+    from,
     to: init.to,
     term: init.term ?? 0,
     logTerm: init.logTerm ?? 0,

@@ -32,70 +32,20 @@ import type { ConfChange, ConfState, Entry, EntryType, HardState, NodeId, Snapsh
 import { decodeConfChange, encodeConfChange } from "./codec.js";
 import { applyConfChange, confChangeProblem } from "./conf.js";
 import { ProposalDropped, RaftConfigError, RaftUsageError } from "./errors.js";
-import { type Message, type MessageInit, newMessage } from "./message.js";
+import { type Message, type MessageInit, messageFrom, newMessage } from "./message.js";
 import { mixSeed, Prng } from "./prng.js";
-import { Progress, type ProgressState } from "./progress.js";
+import { Progress } from "./progress.js";
+import {
+  type ProgressStatus,
+  type ProposalResult,
+  type RaftConfig,
+  type RaftStatus,
+  validateConfig,
+} from "./raft-config.js";
 import { RaftLog } from "./raft-log.js";
 import { ReadOnlyQueue } from "./read-only.js";
 import type { ReadState, Ready, Role, SoftState } from "./ready.js";
 import type { RaftStorage } from "./storage.js";
-
-export interface RaftConfig {
-  /** This node's id (non-empty). */
-  readonly id: NodeId;
-  readonly storage: RaftStorage;
-  /** Seed of the PRNG that randomizes election timeouts. */
-  readonly seed: number;
-  /** Ticks without a leader before campaigning; the timeout is random in [electionTick, 2*electionTick). Default 10. */
-  readonly electionTick?: number;
-  /** Ticks between leader heartbeats; must be < electionTick. Default 1. */
-  readonly heartbeatTick?: number;
-  /** Run a pre-vote round before incrementing the term (thesis §9.6). Default true. */
-  readonly preVote?: boolean;
-  /** Leader steps down without a quorum; followers with a live leader ignore votes. Default true. */
-  readonly checkQuorum?: boolean;
-  /** Max entries per append message. Default 64. */
-  readonly maxMsgEntries?: number;
-  /** Max entry data bytes per append message (at least one entry is always sent). Default 1 MiB. */
-  readonly maxMsgBytes?: number;
-  /** Max in-flight appends per follower in replicate state. Default 64. */
-  readonly maxInflight?: number;
-  /** Max committed entry bytes per Ready. Default 4 MiB. */
-  readonly maxApplyBytes?: number;
-  /** Last index the state machine applied before a restart (default: the snapshot index). */
-  readonly applied?: number;
-}
-
-export interface ProposalResult {
-  /** True when a follower forwarded the proposal to its leader (index/term are then 0). */
-  readonly forwarded: boolean;
-  readonly index: number;
-  readonly term: number;
-}
-
-export interface ProgressStatus {
-  readonly match: number;
-  readonly next: number;
-  readonly state: ProgressState;
-  readonly recentActive: boolean;
-}
-
-export interface RaftStatus {
-  readonly id: NodeId;
-  readonly role: Role;
-  readonly term: number;
-  readonly vote: NodeId;
-  readonly lead: NodeId;
-  readonly commit: number;
-  readonly applied: number;
-  readonly firstIndex: number;
-  readonly lastIndex: number;
-  readonly conf: ConfState;
-  readonly isLearner: boolean;
-  readonly leadTransferee: NodeId;
-  /** Leader only: each member's replication progress. */
-  readonly progress: ReadonlyMap<NodeId, ProgressStatus>;
-}
 
 const NONE = "";
 const EMPTY = new Uint8Array(0);
@@ -1034,26 +984,10 @@ export class RaftNode {
   }
 
   private send(init: Omit<MessageInit, "from">): void {
-    this.msgs.push(newMessage({ ...init, from: this.id } as MessageInit));
+    this.msgs.push(messageFrom(this.id, init));
   }
 }
 
 function quorum(n: number): number {
   return Math.floor(n / 2) + 1;
-}
-
-function validateConfig(c: RaftConfig): void {
-  if (typeof c.id !== "string" || c.id === "") throw new RaftConfigError("id", "must be a non-empty string");
-  if (!c.storage) throw new RaftConfigError("storage", "is required");
-  if (!Number.isInteger(c.seed)) throw new RaftConfigError("seed", "must be an integer");
-  const et = c.electionTick ?? 10;
-  const ht = c.heartbeatTick ?? 1;
-  if (!Number.isInteger(et) || et < 2) throw new RaftConfigError("electionTick", "must be an integer >= 2");
-  if (!Number.isInteger(ht) || ht < 1) throw new RaftConfigError("heartbeatTick", "must be an integer >= 1");
-  if (ht >= et) throw new RaftConfigError("heartbeatTick", "must be smaller than electionTick");
-  for (const f of ["maxMsgEntries", "maxMsgBytes", "maxInflight", "maxApplyBytes"] as const) {
-    const v = c[f];
-    if (v !== undefined && (!Number.isInteger(v) || v < 1))
-      throw new RaftConfigError(f, "must be an integer >= 1");
-  }
 }

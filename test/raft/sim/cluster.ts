@@ -49,11 +49,14 @@ export class SimCluster {
   readonly check = new InvariantChecker();
   readonly nodes = new Map<string, SimNode>();
   readonly traceLines: string[] = [];
+  /** Event counts, to show what a run actually exercised. */
+  readonly stats = { crashes: 0, lostReadies: 0, snapshotsInstalled: 0, confChanges: 0, readStates: 0 };
   onApply: ApplyHook | null = null;
   onRead: ReadHook | null = null;
   /** Called after every applied entry or restored snapshot (lets clients complete reads). */
   onAdvance: ((id: string) => void) | null = null;
   private readonly opts: SimOptions;
+  private maxConfIndex = 0;
 
   constructor(opts: SimOptions) {
     this.opts = opts;
@@ -196,6 +199,7 @@ export class SimCluster {
     if (rd.snapshot) {
       n.storage.applySnapshot(rd.snapshot);
       this.check.onPersistSnapshot(n.id, rd.snapshot);
+      this.stats.snapshotsInstalled++;
       this.trace(`${n.id} persist snapshot @${rd.snapshot.meta.index} t${rd.snapshot.meta.term}`);
     }
     if (rd.entries.length > 0) {
@@ -217,6 +221,10 @@ export class SimCluster {
     }
     for (const e of rd.committedEntries) {
       this.check.onApply(n.id, e, n.applied);
+      if (e.type === "conf" && e.index > n.everApplied && e.index > this.maxConfIndex) {
+        this.maxConfIndex = e.index;
+        this.stats.confChanges++;
+      }
       n.applied = e.index;
       n.everApplied = Math.max(n.everApplied, e.index);
       if (e.type === "normal" && e.data.length > 0 && e.data[0] === 0x7b /* "{" */) {
@@ -228,6 +236,7 @@ export class SimCluster {
       this.trace(`${n.id} apply ${rd.committedEntries[0].index}..${n.applied}`);
       this.onAdvance?.(n.id);
     }
+    this.stats.readStates += rd.readStates.length;
     for (const rs of rd.readStates) this.onRead?.(n.id, rs);
     // 4. advance
     raft.advance(rd);
@@ -244,6 +253,8 @@ export class SimCluster {
     const n = this.node(id);
     if (!n.raft) return;
     this.trace(`crash ${this.describe(n)}${n.deferred ? " (loses an unsynced Ready)" : ""}`);
+    this.stats.crashes++;
+    if (n.deferred) this.stats.lostReadies++;
     n.raft = null;
     n.deferred = null;
   }

@@ -21,6 +21,7 @@ export interface RunResult {
   readonly committed: number;
   readonly maxTerm: number;
   readonly messages: number;
+  readonly stats: SimCluster["stats"];
   readonly trace: readonly string[];
 }
 
@@ -124,6 +125,7 @@ export function runSeed(seed: number, opts: RunOptions = {}): RunResult {
     committed: sim.check.maxCommitted,
     maxTerm,
     messages: sim.net.sent,
+    stats: sim.stats,
     trace: sim.traceLines,
   };
 }
