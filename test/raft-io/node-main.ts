@@ -1,0 +1,119 @@
+// One shardgate Raft member as an OS process, for the process test and the benchmark: a KV
+// state machine + driver + file storage + transport, and a tiny HTTP API on 127.0.0.1:
+//   PUT /kv/<key> (body = value)  -> 200 {"index"} once applied here; 503 {"code","leader"} otherwise
+//   GET /kv/<key>[?linearizable]  -> 200 {"value"} or 404; linearizable runs a ReadIndex first
+//   GET /status                   -> the driver's status; GET /dump -> every key and value
+// Configuration is one JSON argument (see NodeConfig). Prints {"ready":true,"http":port} once serving.
+import * as http from "node:http";
+import { DriverError, RaftDriver } from "../../config/raft/driver.js";
+import { KvStateMachine } from "./kv-state-machine.js";
+
+export interface NodeConfig {
+  id: string;
+  dataDir: string;
+  secret: string;
+  peers: Record<string, string>;
+  bootstrap: string[];
+  electionMs: number;
+  heartbeatMs: number;
+  fsync: boolean;
+  snapshotEvery?: number;
+  /** Seed of the core's election-timeout PRNG (tests pass one so runs can be replayed). */
+  seed?: number;
+}
+
+function send(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function failure(res: http.ServerResponse, err: unknown): void {
+  if (err instanceof DriverError)
+    send(res, 503, { code: err.code, message: err.message, leader: err.leader });
+  else send(res, 500, { code: "INTERNAL", message: String(err) });
+}
+
+async function main(): Promise<void> {
+  const cfg = JSON.parse(process.argv[2] ?? "") as NodeConfig;
+  const sm = new KvStateMachine();
+  const driver = new RaftDriver({
+    id: cfg.id,
+    dataDir: cfg.dataDir,
+    secret: cfg.secret,
+    peers: cfg.peers,
+    bootstrap: cfg.bootstrap,
+    stateMachine: sm,
+    electionMs: cfg.electionMs,
+    heartbeatMs: cfg.heartbeatMs,
+    fsync: cfg.fsync,
+    snapshotEvery: cfg.snapshotEvery ?? 5000,
+    seed: cfg.seed,
+    onWarning: (m) => process.stderr.write(`[${cfg.id}] warning: ${m}\n`),
+  });
+  driver.on("fatal", (e: Error) => {
+    process.stderr.write(`[${cfg.id}] fatal: ${e.message}\n`);
+    process.exit(3);
+  });
+  if (process.env.RAFT_TRACE) {
+    driver.on("roleChange", (role: string) => process.stderr.write(`${Date.now()} ${cfg.id} role ${role}\n`));
+    driver.on("leaderChange", (lead: string, term: number) =>
+      process.stderr.write(`${Date.now()} ${cfg.id} leader ${lead} term ${term}\n`),
+    );
+  }
+  await driver.start();
+
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? "/", "http://x");
+    if (url.pathname === "/status") {
+      send(res, 200, driver.status());
+      return;
+    }
+    if (url.pathname === "/dump") {
+      send(res, 200, { applied: sm.lastApplied, map: Object.fromEntries(sm.map) });
+      return;
+    }
+    if (!url.pathname.startsWith("/kv/")) {
+      send(res, 404, { code: "NOT_FOUND" });
+      return;
+    }
+    const key = decodeURIComponent(url.pathname.slice(4));
+    if (req.method === "GET") {
+      const serve = () => {
+        const v = sm.map.get(key);
+        if (v === undefined) send(res, 404, { code: "NOT_FOUND" });
+        else send(res, 200, { value: v });
+      };
+      if (url.searchParams.has("linearizable")) driver.read().then(serve, (e) => failure(res, e));
+      else serve();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const cmd = Buffer.from(JSON.stringify({ k: key, v: Buffer.concat(chunks).toString("utf8") }));
+      driver.propose(cmd).then(
+        (index) => send(res, 200, { index }),
+        (e) => failure(res, e),
+      );
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const port = (server.address() as { port: number }).port;
+  process.stdout.write(`${JSON.stringify({ ready: true, http: port })}\n`);
+  const shutdown = () => {
+    server.close();
+    server.closeAllConnections();
+    driver.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on("SIGTERM", shutdown);
+  process.on("SIGINT", shutdown);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`node-main: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(2);
+});

@@ -1,0 +1,135 @@
+// Three Raft members as real OS processes on loopback with fsync'd file storage: kill -9 the
+// leader during a bounded write load; every acknowledged write must be on every live member,
+// a new leader must commit within 2x the election timeout, and the killed member, restarted,
+// must catch up.
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, describe, it } from "node:test";
+import { findLeader, makeCluster, type NodeProcess, request } from "./cluster.js";
+import { SEED } from "./prng.js";
+
+const ELECTION_MS = 500;
+// Timeouts are random in [E, 2E) in whole ticks, so the latest a follower campaigns is 2E - 1 tick
+// after its last heartbeat; a 100 ms tick leaves that much for the election and the first commit.
+const HEARTBEAT_MS = 100;
+const WRITERS = 4;
+const ACKS_BEFORE_KILL = 60;
+const ACKS_AFTER_KILL = 60;
+const MAX_ATTEMPTS = 2000;
+const LOAD_BUDGET_MS = 15_000;
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sg-raft-proc-"));
+let nodes: NodeProcess[] = [];
+after(async () => {
+  await Promise.all(nodes.map((n) => n.stop()));
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+async function dump(n: NodeProcess): Promise<Record<string, string>> {
+  const r = await request(n.httpPort, "GET", "/dump");
+  return (JSON.parse(r.body) as { map: Record<string, string> }).map;
+}
+
+async function waitForAll(n: NodeProcess, acked: Map<string, string>, timeoutMs: number): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  let missing: string[] = [];
+  while (Date.now() < deadline) {
+    const m = await dump(n);
+    missing = [...acked].filter(([k, v]) => m[k] !== v).map(([k]) => k);
+    if (missing.length === 0) return missing;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return missing;
+}
+
+describe("raft across real processes", () => {
+  it("keeps every acknowledged write through a kill -9 of the leader", async (t) => {
+    nodes = await makeCluster({
+      dir,
+      size: 3,
+      electionMs: ELECTION_MS,
+      heartbeatMs: HEARTBEAT_MS,
+      fsync: true,
+      seed: SEED,
+    });
+    await Promise.all(nodes.map((n) => n.start()));
+    let leader = await findLeader(nodes, 10_000);
+    const killed = leader;
+    const acked = new Map<string, string>();
+    let killedAt = 0;
+    let firstAckAfterKill = 0;
+    let acksAfterKill = 0;
+    let attempts = 0;
+    let rediscovering: Promise<void> | null = null;
+    const loadEnd = Date.now() + LOAD_BUDGET_MS;
+
+    const rediscover = () => {
+      rediscovering ??= findLeader(
+        nodes.filter((n) => n.alive),
+        5000,
+      )
+        .then((l) => {
+          leader = l;
+        })
+        .catch(() => {})
+        .finally(() => {
+          rediscovering = null;
+        });
+      return rediscovering;
+    };
+
+    const writer = async (w: number) => {
+      for (let i = 0; attempts < MAX_ATTEMPTS && Date.now() < loadEnd; i++) {
+        if (acksAfterKill >= ACKS_AFTER_KILL) return;
+        attempts++;
+        const target = leader;
+        const key = `w${w}-${i}`;
+        const value = `${SEED}-${key}`;
+        let ok = false;
+        try {
+          const r = await request(target.httpPort, "PUT", `/kv/${key}`, value, 3000);
+          ok = r.status === 200;
+        } catch {
+          ok = false;
+        }
+        if (ok) {
+          acked.set(key, value);
+          if (killedAt > 0 && target !== killed) {
+            acksAfterKill++;
+            if (firstAckAfterKill === 0) firstAckAfterKill = Date.now();
+          }
+          if (killedAt === 0 && acked.size >= ACKS_BEFORE_KILL) {
+            killedAt = Date.now();
+            void killed.kill9();
+          }
+        } else {
+          await rediscover();
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: WRITERS }, (_, w) => writer(w)));
+
+    assert.ok(killedAt > 0, `leader was killed (acked ${acked.size}, seed=${SEED})`);
+    assert.ok(firstAckAfterKill > 0, `writes resumed after the kill (seed=${SEED})`);
+    const failover = firstAckAfterKill - killedAt;
+    t.diagnostic(`seed=${SEED} acked=${acked.size} attempts=${attempts} failover=${failover}ms`);
+    assert.ok(
+      failover <= 2 * ELECTION_MS,
+      `new leader committed ${failover} ms after the kill; want <= ${2 * ELECTION_MS} (seed=${SEED})`,
+    );
+    const live = nodes.filter((n) => n.alive);
+    assert.equal(live.length, 2);
+    for (const n of live) {
+      const missing = await waitForAll(n, acked, 5000);
+      assert.deepEqual(missing, [], `acknowledged writes missing on ${n.cfg.id} (seed=${SEED})`);
+    }
+
+    await killed.start();
+    const missing = await waitForAll(killed, acked, 10_000);
+    assert.deepEqual(missing, [], `restarted ${killed.cfg.id} did not catch up (seed=${SEED})`);
+    const r = await request(killed.httpPort, "GET", `/kv/${[...acked.keys()][0]}?linearizable`);
+    assert.equal(r.status, 200, r.body);
+  });
+});
