@@ -88,7 +88,7 @@ test("a follower caps its commit at the last entry the append verified (atomix/c
   assert.equal(out[0].index, 2);
 });
 
-test("a follower never truncates at or below its commit index", () => {
+test("a follower never truncates at or below its commit index, even when told to", () => {
   const storage = new MemoryStorage({ voters: ["l", "f"], learners: [] });
   storage.append([ent(2, 2, "x"), ent(3, 2, "y")]);
   storage.setHardState({ term: 2, vote: "", commit: 3 });
