@@ -189,3 +189,28 @@ test("an append whose entries do not follow prevLogIndex is ignored whole", () =
     "answered a malformed append",
   );
 });
+
+test("replication batches by entries and bytes and bounds in-flight appends per follower", () => {
+  const net = new SyncNet(["a", "b", "c"], ABC, { maxMsgEntries: 4, maxMsgBytes: 150, maxInflight: 3 });
+  net.elect("a");
+  const a = net.get("a");
+  assert.equal(a.status().progress.get("b")?.state, "replicate");
+  // b stops answering: at most maxInflight appends may be outstanding to it.
+  net.filter = (m) => !(m.from === "b" && m.type === "appResp");
+  const before = net.delivered.length;
+  for (let i = 0; i < 20; i++) {
+    a.propose(text("x".repeat(64)));
+    net.stabilize();
+  }
+  const toB = net.delivered
+    .slice(before)
+    .filter((m) => m.type === "app" && m.to === "b" && m.entries.length > 0);
+  assert.equal(toB.length, 3, `${toB.length} appends in flight to a silent follower (window 3)`);
+  // c answers: every append respects both limits (150 bytes -> at most 2 entries of 64 bytes).
+  const toC = net.delivered.slice(before).filter((m) => m.type === "app" && m.to === "c");
+  assert.ok(toC.length > 0);
+  for (const m of toC) assert.ok(m.entries.length <= 2, `an append carried ${m.entries.length} entries`);
+  net.recover();
+  net.tick(3);
+  assert.equal(net.get("b").lastLogId().index, a.lastLogId().index, "b did not catch up once it answered");
+});

@@ -6,6 +6,9 @@
 // rd.hardState durably (fsync) BEFORE sending rd.messages; then apply rd.snapshot and
 // rd.committedEntries in order; then node.advance(rd). ready() may not be called again before
 // advance(); step()/tick()/propose() may be called in between (their output goes to the next Ready).
+// Errors: propose/proposeConfChange/readIndex/transferLeadership throw ProposalDropped (retry
+// elsewhere or later); misuse throws RaftUsageError; step() ignores messages not addressed to
+// this node and malformed appends, and otherwise throws only what the storage throws.
 //
 // Safety notes:
 // - A leader counts its own log in a quorum only after advance() confirmed it durable, so a
