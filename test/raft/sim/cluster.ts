@@ -137,6 +137,7 @@ export class SimCluster {
       }
       for (const n of this.nodes.values()) {
         if (!n.raft) continue;
+        if (!n.deferred && !n.raft.hasReady()) this.check.checkConf(n.id, n.raft, n.storage);
         n.raft.tick();
         this.afterInput(n);
       }

@@ -7,9 +7,15 @@
 //   state-machine safety — no two nodes apply different entries at one index; each node applies
 //                          in order and never twice;
 //   durable state        — a node's persisted term never decreases, its vote in a term never
-//                          changes, its persisted commit never decreases.
+//                          changes, its persisted commit never decreases;
+//   membership           — the configuration a node uses is the last one in its log.
 
-import type { MemoryStorage, RaftNode } from "../../../config/raft/core/index.js";
+import {
+  confStateAfter,
+  type MemoryStorage,
+  type RaftNode,
+  sameConf,
+} from "../../../config/raft/core/index.js";
 import type { Entry, HardState, Snapshot } from "../../../config/raft/types.js";
 
 export function bytesKey(b: Uint8Array): string {
@@ -51,6 +57,21 @@ export class InvariantChecker {
         );
         return;
       }
+    }
+  }
+
+  /**
+   * Membership in effect = the last conf entry in the log (thesis §4.1), including after a
+   * truncation. Checked when the node's whole log is durable, so storage shows all of it.
+   */
+  checkConf(id: string, node: RaftNode, storage: MemoryStorage): void {
+    const s = node.status();
+    if (s.lastIndex !== storage.lastIndex() || s.firstIndex !== storage.firstIndex()) return;
+    const first = storage.firstIndex();
+    const ents = storage.lastIndex() >= first ? storage.entries(first, storage.lastIndex() + 1) : [];
+    const want = confStateAfter(storage.snapshot().meta.conf, ents);
+    if (!sameConf(want, s.conf)) {
+      this.fail(`membership: ${id} uses ${JSON.stringify(s.conf)} but its log says ${JSON.stringify(want)}`);
     }
   }
 
