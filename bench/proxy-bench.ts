@@ -376,6 +376,8 @@ interface Summary {
   p50ms: number;
   p99ms: number;
   cpuCores: number;
+  /** Proxy CPU time per request: comparable even when the shared machine is saturated. */
+  cpuUsPerReq: number;
   rssMb: number;
   errors: number;
   non2xx: number;
@@ -537,6 +539,7 @@ export async function run(argv: string[]): Promise<number> {
         p50ms: median(ss.map((s) => s.p50ms)),
         p99ms: median(ss.map((s) => s.p99ms)),
         cpuCores: median(ss.map((s) => s.cpuCores)),
+        cpuUsPerReq: median(ss.map((s) => (s.cpuCores * 1e6) / s.rps)),
         rssMb: Math.max(...ss.map((s) => s.rssMb)),
         errors: ss.reduce((a, s) => a + s.errors, 0),
         non2xx: ss.reduce((a, s) => a + s.non2xx, 0),
@@ -551,6 +554,7 @@ export async function run(argv: string[]): Promise<number> {
       p99VsBare: s !== undefined && b !== undefined ? s.p99ms / b.p99ms : null,
       rpsVsNginx: s !== undefined && n !== undefined ? s.rps / n.rps : null,
       p99VsNginx: s !== undefined && n !== undefined ? s.p99ms / n.p99ms : null,
+      cpuPerReqVsBare: s !== undefined && b !== undefined ? s.cpuUsPerReq / b.cpuUsPerReq : null,
     };
 
     let soakResult: {
@@ -593,15 +597,15 @@ export async function run(argv: string[]): Promise<number> {
       return 0;
     }
     console.log("\nmedian of rounds:");
-    console.log("  target       req/s   p50 ms   p99 ms   cpu(cores)  max rss MB  errors");
+    console.log("  target       req/s   p50 ms   p99 ms   cpu(cores)  cpu us/req  max rss MB  errors");
     for (const x of summaries) {
       console.log(
-        `  ${x.target.padEnd(10)} ${x.rps.toFixed(0).padStart(7)} ${x.p50ms.toFixed(2).padStart(8)} ${x.p99ms.toFixed(2).padStart(8)} ${x.cpuCores.toFixed(2).padStart(11)} ${x.rssMb.toFixed(0).padStart(11)}  ${x.errors + x.non2xx}`,
+        `  ${x.target.padEnd(10)} ${x.rps.toFixed(0).padStart(7)} ${x.p50ms.toFixed(2).padStart(8)} ${x.p99ms.toFixed(2).padStart(8)} ${x.cpuCores.toFixed(2).padStart(11)} ${x.cpuUsPerReq.toFixed(0).padStart(11)} ${x.rssMb.toFixed(0).padStart(11)}  ${x.errors + x.non2xx}`,
       );
     }
     const f = (v: number | null) => (v === null ? "n/a" : `${v.toFixed(2)}x`);
     console.log(
-      `\nshardgate/bare:  throughput ${f(ratios.rpsVsBare)} (target >= 0.90x), p99 ${f(ratios.p99VsBare)} (target <= 1.20x)`,
+      `\nshardgate/bare:  throughput ${f(ratios.rpsVsBare)} (target >= 0.90x), p99 ${f(ratios.p99VsBare)} (target <= 1.20x), cpu per request ${f(ratios.cpuPerReqVsBare)}`,
     );
     console.log(
       `shardgate/nginx: throughput ${f(ratios.rpsVsNginx)}, p99 ${f(ratios.p99VsNginx)}${n === undefined ? " (nginx not measured)" : ""}`,
