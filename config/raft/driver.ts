@@ -15,6 +15,7 @@ import {
   decodeMessages,
   encodeMessages,
   type Message,
+  type MessageType,
   ProposalDropped,
   RaftNode,
   type Ready,
@@ -362,13 +363,28 @@ export class RaftDriver extends EventEmitter {
     const storage = this.storage;
     while (!this.stopped && node.hasReady()) {
       const rd = node.ready();
-      // 1. persist, one sync for the whole Ready
+      // 1. persist, one sync for the whole Ready. As in etcd (MustSync), a hard state whose
+      // only change is the commit index needs no fsync of its own: commit can be re-learned.
+      const prev = storage.hardState();
+      const hs = rd.hardState;
+      const voteChanged = hs !== undefined && (hs.term !== prev.term || hs.vote !== prev.vote);
       if (rd.snapshot) await storage.applySnapshot(rd.snapshot);
       if (rd.entries.length > 0) storage.append(rd.entries);
-      if (rd.hardState) storage.setHardState(rd.hardState);
-      await storage.sync();
-      // 2. send (only now may messages promise durability)
-      this.send(rd.messages);
+      if (hs) storage.setHardState(hs);
+      const mustSync = rd.entries.length > 0 || voteChanged;
+      if (mustSync && !voteChanged && rd.snapshot === undefined) {
+        // Requests that promise nothing about this node's disk (a leader's appends and
+        // heartbeats, forwarded proposals) go out while the entries are being fsynced (thesis
+        // §10.2.1; etcd's doc.go allows the same): the leader counts itself towards a quorum only
+        // after advance(), so a crash before the fsync cannot commit anything it lacks.
+        this.send(rd.messages, true);
+        await storage.sync();
+        this.send(rd.messages, false);
+      } else {
+        if (mustSync) await storage.sync();
+        // 2. send (only now may messages promise durability)
+        this.send(rd.messages, null);
+      }
       // 3. apply
       if (rd.snapshot) this.restoreSnapshot(rd.snapshot, false);
       if (rd.committedEntries.length > 0) this.applyEntries(rd);
@@ -381,16 +397,18 @@ export class RaftDriver extends EventEmitter {
     }
   }
 
-  private send(input: readonly Message[]): void {
+  /** Sends `input` grouped per peer; `early` true/false sends only those that may/may not precede the fsync, null all. */
+  private send(input: readonly Message[], early: boolean | null): void {
     if (input.length === 0) return;
     const msgs = numberForwardedProposals(input);
     const t = this.transport;
-    if (msgs.length === 1) {
+    if (msgs.length === 1 && (early === null || EARLY_TYPES.has(msgs[0].type) === early)) {
       t.send(msgs[0].to, encodeMessages(msgs));
       return;
     }
     const byPeer = new Map<NodeId, Message[]>();
     for (const m of msgs) {
+      if (early !== null && EARLY_TYPES.has(m.type) !== early) continue;
       const list = byPeer.get(m.to);
       if (list === undefined) byPeer.set(m.to, [m]);
       else list.push(m);
@@ -825,6 +843,9 @@ export class RaftDriver extends EventEmitter {
     this.transfers.length = 0;
   }
 }
+
+/** Message types whose sending does not depend on this node's pending writes being durable. */
+const EARLY_TYPES: ReadonlySet<MessageType> = new Set<MessageType>(["app", "heartbeat", "prop", "readIndex", "timeoutNow"]);
 
 /**
  * Workaround: the core forwards a follower's proposal as a "prop" message whose entries have
