@@ -210,7 +210,12 @@ export class App {
       logger.warn({ inFlight: left, drainTimeoutMs: deadlineMs }, "drain deadline reached; cutting requests");
     this.proxyServer.closeAllConnections();
     this.dataPlane.close();
-    await closed;
+    // Upgraded (websocket) sockets are outside the server's connection tracking, so
+    // closeAllConnections does not end them; the data plane's close cuts their upstream side,
+    // but do not let one that lingers hold the exit.
+    let lingering: NodeJS.Timeout | undefined;
+    await Promise.race([closed, new Promise<void>((r) => (lingering = setTimeout(r, 1_000)))]);
+    clearTimeout(lingering);
     this.adminServer.closeAllConnections();
     await new Promise<void>((r) => this.adminServer.close(() => r()));
     logger.info(

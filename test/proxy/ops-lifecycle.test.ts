@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:net";
 import { after, describe, test } from "node:test";
+import { WebSocket } from "ws";
 import {
   fetchJson,
   poolConfig,
@@ -116,6 +117,56 @@ describe("ops: SIGTERM drains in-flight requests", () => {
       assert.equal(done?.cut, 0, sg.proc.output());
       const access = sg.proc.lines.find((l) => l.type === "access" && l.path === "/slow");
       assert.equal(access?.status, 200, "the drained request was logged");
+    } finally {
+      await sg.stop();
+    }
+  });
+});
+
+describe("ops: the drain deadline", () => {
+  let ups: EchoUpstream[] = [];
+  after(async () => {
+    await stopAll();
+    await closeAll(ups);
+  });
+
+  test("an open websocket and a request slower than --drain-timeout are cut at the deadline; exit 0", async () => {
+    ups = await startUpstreams(1, "w");
+    const sg = await startShardgate(poolConfig({ members: [{ id: "w1", port: ups[0].port }] }), {
+      args: ["--drain-timeout", "400ms"],
+    });
+    try {
+      const ws = new WebSocket(`${sg.httpUrl.replace("http:", "ws:")}/socket`, {
+        headers: { "x-user-id": "k" },
+      });
+      const closed = new Promise<number>((resolve) => ws.on("close", (code) => resolve(code)));
+      ws.on("error", () => undefined);
+      await new Promise<void>((resolve, reject) => {
+        ws.once("open", () => resolve());
+        ws.once("error", reject);
+      });
+      const echoed = new Promise<string>((resolve) => ws.once("message", (d) => resolve(String(d))));
+      ws.send("hello");
+      assert.equal(await echoed, "w1:hello");
+      ups[0].mode = { kind: "delayHeaders", ms: 5_000 };
+      const slow = fetch(`${sg.httpUrl}/slow`, { headers: { "x-user-id": "k" } }).then(
+        (r) => r.status,
+        () => "cut",
+      );
+      const t0 = Date.now();
+      while (ups[0].requests === 0 && Date.now() - t0 < 5_000) await new Promise((r) => setTimeout(r, 10));
+      const stopAt = Date.now();
+      sg.proc.signal("SIGTERM");
+      const exit = await sg.proc.waitExit(10_000);
+      assert.deepEqual(exit, { code: 0, signal: null }, sg.proc.output());
+      assert.ok(
+        Date.now() - stopAt < 4_000,
+        `exit within the deadline plus grace, took ${Date.now() - stopAt}ms`,
+      );
+      assert.notEqual(await slow, 200, "the slow request could not finish in 400ms");
+      await closed;
+      const warn = sg.proc.lines.find((l) => l.msg === "drain deadline reached; cutting requests");
+      assert.ok(warn !== undefined && Number(warn.inFlight) >= 2, sg.proc.output());
     } finally {
       await sg.stop();
     }

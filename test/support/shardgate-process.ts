@@ -208,6 +208,8 @@ export class TempConfig {
 }
 
 export interface StartOptions extends SpawnOptions {
+  /** Extra arguments after `start --config FILE` (e.g. ["--drain-timeout", "500ms"]). */
+  args?: string[];
   /** Wait for GET /readyz to answer 200 (default true); false waits only for the listening line. */
   waitReady?: boolean;
   timeoutMs?: number;
@@ -227,7 +229,7 @@ export interface RunningShardgate {
 /** Writes `yaml` to a temp file and runs `shardgate start --config FILE`; resolves once it serves. */
 export async function startShardgate(yaml: string, opts: StartOptions = {}): Promise<RunningShardgate> {
   const config = new TempConfig(yaml);
-  const proc = new ShardgateChild(["start", "--config", config.path], opts);
+  const proc = new ShardgateChild(["start", "--config", config.path, ...(opts.args ?? [])], opts);
   const timeoutMs = opts.timeoutMs ?? 20_000;
   try {
     const line = await proc.waitForLine("the listening log line", (l) => l.msg === "listening", timeoutMs);
