@@ -213,3 +213,24 @@ test("driver contract misuse and bad config raise typed errors", () => {
   assert.throws(() => new RaftNode({ id: "a", storage, seed: 1, maxInflight: 0 }), /maxInflight/);
   assert.throws(() => new RaftNode({ id: "a", storage, seed: 1, applied: 99 }), /applied/);
 });
+
+test("restart: a hard state whose commit predates the snapshot is lifted to the snapshot index", () => {
+  const storage = new MemoryStorage(ABC);
+  storage.append([
+    { index: 2, term: 2, type: "normal", data: new Uint8Array([1]) },
+    { index: 3, term: 2, type: "normal", data: new Uint8Array([2]) },
+  ]);
+  storage.setHardState({ term: 2, vote: "a", commit: 1 }); // the commit-only update was never synced
+  storage.compact(3, new Uint8Array([9]));
+  const n = new RaftNode({ id: "a", storage, seed: 1, applied: 3 });
+  assert.equal(n.status().commit, 3);
+  assert.equal(n.status().applied, 3);
+  assert.equal(n.hasReady(), true, "the lifted commit should be persisted again");
+  const rd = n.ready();
+  assert.equal(rd.committedEntries.length, 0, "nothing below the snapshot may be re-applied");
+  assert.equal(rd.hardState?.commit, 3);
+  n.advance(rd);
+  // A commit beyond the log means lost entries: refuse to start.
+  storage.setHardState({ term: 2, vote: "a", commit: 9 });
+  assert.throws(() => new RaftNode({ id: "a", storage, seed: 1 }), /beyond the last index/);
+});

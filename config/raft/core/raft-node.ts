@@ -131,18 +131,21 @@ export class RaftNode {
       }
     }
     this.applyConf(this.conf);
-    if (hardState.commit < first - 1 || hardState.commit > last) {
+    if (hardState.commit > last) {
       throw new RaftConfigError(
         "storage",
-        `hard state commit ${hardState.commit} is outside the log [${first - 1}, ${last}]`,
+        `hard state commit ${hardState.commit} is beyond the last index ${last}`,
       );
     }
+    // A snapshot holds only committed state, so its index is committed even if the hard state
+    // written before it was not synced (a commit-only hard state need not be fsynced).
+    const commit = Math.max(hardState.commit, first - 1);
     this.term = hardState.term;
     this.vote = hardState.vote;
-    this.log.committed = hardState.commit;
+    this.log.committed = commit;
     if (config.applied !== undefined) {
-      if (config.applied > hardState.commit || config.applied < 0) {
-        throw new RaftConfigError("applied", `must be in [0, ${hardState.commit}], got ${config.applied}`);
+      if (config.applied > commit || config.applied < 0) {
+        throw new RaftConfigError("applied", `must be in [0, ${commit}], got ${config.applied}`);
       }
       this.log.applied = Math.max(config.applied, first - 1);
     }
