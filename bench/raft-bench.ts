@@ -51,14 +51,21 @@ async function startShardgate(dir: string, electionMs: number): Promise<System> 
       return (await statusOf(n))?.appliedIndex ?? -1;
     },
   });
-  return { label: "shardgate", members: nodes.map(member), stop: async () => void (await Promise.all(nodes.map((n) => n.stop()))) };
+  return {
+    label: "shardgate",
+    members: nodes.map(member),
+    stop: async () => void (await Promise.all(nodes.map((n) => n.stop()))),
+  };
 }
 
 // ---------------------------------------------------------------- etcd
 
 function etcdVersion(): string | null {
   try {
-    const out = execFileSync("etcd", ["--version"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+    const out = execFileSync("etcd", ["--version"], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    });
     return /etcd Version: (\S+)/.exec(out)?.[1] ?? "unknown";
   } catch {
     return null;
@@ -100,7 +107,11 @@ async function startEtcd(dir: string, electionMs: number): Promise<System> {
     try {
       const r = await request(ports[i], "POST", "/v3/maintenance/status", "{}", 1000);
       if (r.status !== 200) return null;
-      const j = JSON.parse(r.body) as { header: { member_id: string }; leader: string; raftAppliedIndex: string };
+      const j = JSON.parse(r.body) as {
+        header: { member_id: string };
+        leader: string;
+        raftAppliedIndex: string;
+      };
       return { member: j.header.member_id, leader: j.leader, applied: Number(j.raftAppliedIndex) };
     } catch {
       return null;
@@ -138,7 +149,7 @@ async function startEtcd(dir: string, electionMs: number): Promise<System> {
       return (await status(i))?.applied ?? -1;
     },
   });
-  names.forEach((_, i) => spawnOne(i));
+  for (let i = 0; i < names.length; i++) spawnOne(i);
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {
     const ss = await Promise.all([0, 1, 2].map(status));
@@ -216,7 +227,12 @@ async function load(sys: System, concurrency: number, seconds: number, into: Sam
 
 function summarize(s: Samples): LoadResult {
   const sorted = Float64Array.from(s.lat).sort();
-  return { putsPerSec: s.ok / s.seconds, p50: percentile(sorted, 50), p99: percentile(sorted, 99), errors: s.errors };
+  return {
+    putsPerSec: s.ok / s.seconds,
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+    errors: s.errors,
+  };
 }
 
 /** kill -9 the leader, time until a put commits on a new leader; restart and let it catch up. */
@@ -228,7 +244,7 @@ async function failovers(sys: System, rounds: number): Promise<number[]> {
     const t0 = performance.now();
     await leader.kill9();
     let done = false;
-    for (let attempt = 0; !done && performance.now() - t0 < 15_000; attempt++) {
+    while (!done && performance.now() - t0 < 15_000) {
       for (const m of sys.members) {
         if (m === leader || !m.alive()) continue;
         if (await m.put(`after${r}`, VALUE, 250)) {
@@ -241,7 +257,9 @@ async function failovers(sys: System, rounds: number): Promise<number[]> {
     if (!done) throw new Error(`${sys.label}: no commit within 15 s of killing the leader`);
     times.push(performance.now() - t0);
     await leader.restart();
-    const target = Math.max(...(await Promise.all(sys.members.filter((m) => m !== leader).map((m) => m.applied()))));
+    const target = Math.max(
+      ...(await Promise.all(sys.members.filter((m) => m !== leader).map((m) => m.applied()))),
+    );
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline && (await leader.applied()) < target) await sleep(50);
   }
@@ -326,12 +344,24 @@ export async function run(argv: string[]): Promise<number> {
     const peer: SystemResult | null = results[1] ?? null;
     if (peer) peer.label = `etcd ${version}`;
     const targets = {
-      throughput64AtLeastPeer: peer ? ours.c64.putsPerSec >= peer.c64.putsPerSec : ours.c64.putsPerSec >= 1600,
+      throughput64AtLeastPeer: peer
+        ? ours.c64.putsPerSec >= peer.c64.putsPerSec
+        : ours.c64.putsPerSec >= 1600,
       p99At1AtMostPeer: peer ? ours.c1.p99 <= peer.c1.p99 : ours.c1.p99 <= REFERENCE.p99,
       failoverMedianWithin2xElection: ours.failoverMedian <= 2 * electionMs,
     };
     if (json) {
-      console.log(JSON.stringify({ electionMs, seconds, fsync: true, shardgate: ours, peer: peer ?? REFERENCE, peerMeasured: peer !== null, targets }));
+      console.log(
+        JSON.stringify({
+          electionMs,
+          seconds,
+          fsync: true,
+          shardgate: ours,
+          peer: peer ?? REFERENCE,
+          peerMeasured: peer !== null,
+          targets,
+        }),
+      );
       return 0;
     }
     const rows: [string, number, number | null, number][] = [
@@ -341,19 +371,34 @@ export async function run(argv: string[]): Promise<number> {
       ["committed puts/s @64 proposers", ours.c64.putsPerSec, peer?.c64.putsPerSec ?? null, 0],
       ["p50 commit latency ms @64", ours.c64.p50, peer?.c64.p50 ?? null, 2],
       ["p99 commit latency ms @64", ours.c64.p99, peer?.c64.p99 ?? null, 2],
-      [`failover median ms (${rounds} kills)`, ours.failoverMedian, peer?.failoverMedian ?? REFERENCE.failoverMedian, 0],
+      [
+        `failover median ms (${rounds} kills)`,
+        ours.failoverMedian,
+        peer?.failoverMedian ?? REFERENCE.failoverMedian,
+        0,
+      ],
       ["failover max ms", ours.failoverMax, peer?.failoverMax ?? null, 0],
     ];
     const peerLabel = peer ? peer.label : REFERENCE.label;
-    console.log(`raft: 3 members, real processes on loopback, fsync on, election timeout ${electionMs} ms, 256-byte values, ${seconds} s per load`);
-    console.log(`${"metric".padEnd(34)}${"shardgate".padStart(12)}${peerLabel.padStart(Math.max(14, peerLabel.length + 2))}${"ratio".padStart(9)}`);
+    console.log(
+      `raft: 3 members, real processes on loopback, fsync on, election timeout ${electionMs} ms, 256-byte values, ${seconds} s per load`,
+    );
+    console.log(
+      `${"metric".padEnd(34)}${"shardgate".padStart(12)}${peerLabel.padStart(Math.max(14, peerLabel.length + 2))}${"ratio".padStart(9)}`,
+    );
     for (const [name, a, b, d] of rows) {
       const ratio = b === null || b === 0 ? "-" : (a / b).toFixed(2);
-      console.log(`${name.padEnd(34)}${fmt(a, d).padStart(12)}${(b === null ? "-" : fmt(b, d)).padStart(Math.max(14, peerLabel.length + 2))}${ratio.padStart(9)}`);
+      console.log(
+        `${name.padEnd(34)}${fmt(a, d).padStart(12)}${(b === null ? "-" : fmt(b, d)).padStart(Math.max(14, peerLabel.length + 2))}${ratio.padStart(9)}`,
+      );
     }
     if (!peer) console.log(`reference throughput: ${REFERENCE.putsPerSec16}`);
-    console.log(`errors: shardgate ${ours.c1.errors + ours.c64.errors}${peer ? `, ${peer.label} ${peer.c1.errors + peer.c64.errors}` : ""}`);
-    console.log(`failovers ms: shardgate ${ours.failoverMs.map((x) => x.toFixed(0)).join(", ")}${peer ? `; ${peer.label} ${peer.failoverMs.map((x) => x.toFixed(0)).join(", ")}` : ""}`);
+    console.log(
+      `errors: shardgate ${ours.c1.errors + ours.c64.errors}${peer ? `, ${peer.label} ${peer.c1.errors + peer.c64.errors}` : ""}`,
+    );
+    console.log(
+      `failovers ms: shardgate ${ours.failoverMs.map((x) => x.toFixed(0)).join(", ")}${peer ? `; ${peer.label} ${peer.failoverMs.map((x) => x.toFixed(0)).join(", ")}` : ""}`,
+    );
     console.log(
       `targets: throughput@64 >= peer ${targets.throughput64AtLeastPeer ? "PASS" : "FAIL"}; p99@1 <= peer ${targets.p99At1AtMostPeer ? "PASS" : "FAIL"}; failover median <= 2x election timeout ${targets.failoverMedianWithin2xElection ? "PASS" : "FAIL"}`,
     );

@@ -363,34 +363,35 @@ export class RaftDriver extends EventEmitter {
     const storage = this.storage;
     while (!this.stopped && node.hasReady()) {
       const rd = node.ready();
-      // 1. persist, one sync for the whole Ready. As in etcd (MustSync), a hard state whose
-      // only change is the commit index needs no fsync of its own: commit can be re-learned.
+      // As in etcd (MustSync), a hard state whose only change is the commit index needs no
+      // fsync of its own: commit can be re-learned from the leader.
       const prev = storage.hardState();
       const hs = rd.hardState;
+      const snap = rd.snapshot;
       const voteChanged = hs !== undefined && (hs.term !== prev.term || hs.vote !== prev.vote);
-      if (rd.snapshot) await storage.applySnapshot(rd.snapshot);
+      const mustSync = snap !== undefined || rd.entries.length > 0 || voteChanged;
+      // Requests that promise nothing about this node's disk (a leader's appends and
+      // heartbeats, forwarded proposals) go out while the entries are being fsynced (thesis
+      // §10.2.1; etcd's doc.go allows the same): the leader counts itself towards a quorum only
+      // after advance(), so a crash before the fsync cannot commit anything it lacks.
+      const early = mustSync && !voteChanged && snap === undefined;
+      if (early) this.send(rd.messages, true);
+      // Committed entries are durable on a quorum already, so applying them need not wait for
+      // this Ready's own writes (etcd applies concurrently with its WAL save). With a snapshot
+      // the strict order holds: persist it, then restore it, then apply what follows it.
+      if (snap === undefined) this.applyReady(rd);
+      // 1. persist, one sync for the whole Ready
+      if (snap) await storage.applySnapshot(snap);
       if (rd.entries.length > 0) storage.append(rd.entries);
       if (hs) storage.setHardState(hs);
-      const mustSync = rd.entries.length > 0 || voteChanged;
-      if (mustSync && !voteChanged && rd.snapshot === undefined) {
-        // Requests that promise nothing about this node's disk (a leader's appends and
-        // heartbeats, forwarded proposals) go out while the entries are being fsynced (thesis
-        // §10.2.1; etcd's doc.go allows the same): the leader counts itself towards a quorum only
-        // after advance(), so a crash before the fsync cannot commit anything it lacks.
-        this.send(rd.messages, true);
-        await storage.sync();
-        this.send(rd.messages, false);
-      } else {
-        if (mustSync) await storage.sync();
-        // 2. send (only now may messages promise durability)
-        this.send(rd.messages, null);
-      }
+      if (mustSync) await storage.sync();
+      // 2. send what may promise durability (responses, votes) only now
+      this.send(rd.messages, early ? false : null);
       // 3. apply
-      if (rd.snapshot) this.restoreSnapshot(rd.snapshot, false);
-      if (rd.committedEntries.length > 0) this.applyEntries(rd);
-      if (rd.softState) this.onSoftState(rd.softState.role, rd.softState.lead);
-      if (rd.readStates.length > 0) this.onReadStates(rd);
-      this.serveReads();
+      if (snap) {
+        this.restoreSnapshot(snap, false);
+        this.applyReady(rd);
+      }
       // 4. advance
       node.advance(rd);
       if (this.applied - this.snapIndex >= this.snapshotEvery) await this.takeSnapshot();
@@ -398,6 +399,13 @@ export class RaftDriver extends EventEmitter {
   }
 
   /** Sends `input` grouped per peer; `early` true/false sends only those that may/may not precede the fsync, null all. */
+  private applyReady(rd: Ready): void {
+    if (rd.committedEntries.length > 0) this.applyEntries(rd);
+    if (rd.softState) this.onSoftState(rd.softState.role, rd.softState.lead);
+    if (rd.readStates.length > 0) this.onReadStates(rd);
+    this.serveReads();
+  }
+
   private send(input: readonly Message[], early: boolean | null): void {
     if (input.length === 0) return;
     const msgs = numberForwardedProposals(input);
@@ -845,7 +853,13 @@ export class RaftDriver extends EventEmitter {
 }
 
 /** Message types whose sending does not depend on this node's pending writes being durable. */
-const EARLY_TYPES: ReadonlySet<MessageType> = new Set<MessageType>(["app", "heartbeat", "prop", "readIndex", "timeoutNow"]);
+const EARLY_TYPES: ReadonlySet<MessageType> = new Set<MessageType>([
+  "app",
+  "heartbeat",
+  "prop",
+  "readIndex",
+  "timeoutNow",
+]);
 
 /**
  * Workaround: the core forwards a follower's proposal as a "prop" message whose entries have

@@ -41,9 +41,11 @@ export class NodeProcess {
 
   /** Spawns the process and resolves once it serves HTTP (rejects after `timeoutMs`). */
   start(timeoutMs = 15_000): Promise<void> {
+    // RAFT_NODE_ARGS: extra node flags for the members (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p").
+    const extra = process.env.RAFT_NODE_ARGS ? process.env.RAFT_NODE_ARGS.split(" ") : [];
     const args = fromSource
-      ? ["--import", "tsx", mainPath, JSON.stringify(this.cfg)]
-      : [mainPath, JSON.stringify(this.cfg)];
+      ? [...extra, "--import", "tsx", mainPath, JSON.stringify(this.cfg)]
+      : [...extra, mainPath, JSON.stringify(this.cfg)];
     const proc = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
     this.proc = proc;
     this.exited = new Promise<void>((r) =>

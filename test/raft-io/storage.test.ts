@@ -67,6 +67,7 @@ describe("file storage", () => {
     const all = ents(1, 5, 2, 33);
     s.setHardState({ term: 2, vote: "a", commit: 3 });
     s.append(all.slice(0, 4));
+    await s.sync(); // records are queued until the group commit writes them
     const seg = path.join(dir, s.segmentNames()[0]);
     const before = fs.statSync(seg).size;
     s.append(all.slice(4));
@@ -109,6 +110,7 @@ describe("file storage", () => {
     const dir = freshDir();
     const s = await FileStorage.open(dir, noSync);
     s.append(ents(1, 2, 1));
+    await s.sync();
     const seg = path.join(dir, s.segmentNames()[0]);
     const off = fs.statSync(seg).size; // record of entry 3 starts here
     s.append(ents(3, 6, 1));

@@ -1,7 +1,9 @@
 // The durable Raft log: WAL segments + snapshot files in one directory, with the whole
 // uncompacted log mirrored in memory so the core's synchronous reads never touch the disk.
-// Writes go to the page cache immediately (append, setHardState); sync() is the group commit
-// that makes everything written so far durable with one fdatasync per dirty file.
+// append/setHardState update memory and queue the encoded records; sync() is the group commit:
+// it writes everything queued (one write per contiguous run) and fdatasyncs each dirty file.
+// Records are queued rather than written at once because a write into the page that an
+// in-flight fdatasync is writing back blocks (stable pages) and would stall the event loop.
 import { crc32c } from "@node-rs/crc32";
 import { CompactedError, type RaftStorage, UnavailableError } from "../core/index.js";
 import type { ConfState, Entry, HardState, Snapshot } from "../types.js";
@@ -34,6 +36,16 @@ export interface InitialState {
 
 const EMPTY_CONF: ConfState = { voters: [], learners: [] };
 
+/** A segment plus how many of its bytes have been written to the file (the rest is queued). */
+type Seg = SegmentInfo & { written: number };
+
+interface WriteOp {
+  seg: Seg;
+  fd: number;
+  at: number;
+  buf: Buffer;
+}
+
 export class FileStorage implements RaftStorage {
   readonly dir: string;
   /** Warnings produced while opening (also passed to onWarning). */
@@ -53,8 +65,10 @@ export class FileStorage implements RaftStorage {
   private entOff: number[];
   private hs: HardState;
 
-  private segments: SegmentInfo[];
+  private segments: Seg[];
   private activeFd = -1;
+  /** Encoded records not yet handed to the kernel, in order. */
+  private writes: WriteOp[] = [];
   private readonly dirtyFds = new Set<number>();
   private retiringFds: number[] = [];
   private dirDirty = false;
@@ -121,7 +135,7 @@ export class FileStorage implements RaftStorage {
     this.entSeq = r.entSeq;
     this.entOff = r.entOff;
     this.hs = r.hardState ?? EMPTY_HARD_STATE;
-    this.segments = r.segments;
+    this.segments = r.segments.map((x) => ({ ...x, written: x.size }));
     if (this.hs.commit > this.lastIndex()) {
       const last = this.segments[this.segments.length - 1];
       throw new StorageCorruptError(
@@ -137,6 +151,7 @@ export class FileStorage implements RaftStorage {
       this.activeFd = fs.openWrite(`${this.dir}/${tail.name}`);
       if (r.tornTail !== null) {
         fs.ftruncate(this.activeFd, r.tornTail.offset);
+        tail.written = tail.size;
         this.dirtyFds.add(this.activeFd);
         this.warn(
           `truncated torn record at the tail of ${r.tornTail.name} at byte offset ${r.tornTail.offset} (${r.tornTail.reason})`,
@@ -203,7 +218,7 @@ export class FileStorage implements RaftStorage {
     if (this.failed) throw this.failed;
   }
 
-  private activeSegment(): SegmentInfo {
+  private activeSegment(): Seg {
     return this.segments[this.segments.length - 1];
   }
 
@@ -214,7 +229,7 @@ export class FileStorage implements RaftStorage {
     if (this.activeFd >= 0) this.retiringFds.push(this.activeFd);
     this.activeFd = this.fs.openWrite(`${this.dir}/${name}`);
     this.fs.ftruncate(this.activeFd, 0);
-    this.segments.push({ seq, firstIndex, name, size: 0 });
+    this.segments.push({ seq, firstIndex, name, size: 0, written: 0 });
     this.dirDirty = true;
     // Every segment opens with the current hard state, so dropping older segments never
     // loses the latest one.
@@ -224,7 +239,7 @@ export class FileStorage implements RaftStorage {
   private writeRaw(buf: Buffer): number {
     const seg = this.activeSegment();
     const at = seg.size;
-    this.fs.write(this.activeFd, buf, at);
+    this.writes.push({ seg, fd: this.activeFd, at, buf });
     seg.size += buf.length;
     this.dirtyFds.add(this.activeFd);
     return at;
@@ -288,18 +303,34 @@ export class FileStorage implements RaftStorage {
     if (seq !== this.activeSegment().seq) {
       // The conflict reaches into an older segment: delete the newer ones before anything new
       // is written, durably, so a crash cannot resurrect them behind the new entries.
-      this.dirtyFds.delete(this.activeFd);
-      this.fs.close(this.activeFd);
+      const deadFds = new Set<number>([this.activeFd, ...this.retiringFds]);
+      for (const fd of deadFds) {
+        this.dirtyFds.delete(fd);
+        this.fs.close(fd);
+      }
+      this.retiringFds = [];
       this.activeFd = -1;
       while (this.activeSegment().seq !== seq) {
-        const dead = this.segments.pop() as SegmentInfo;
+        const dead = this.segments.pop() as Seg;
         this.fs.unlink(`${this.dir}/${dead.name}`);
       }
+      this.writes = this.writes.filter((w) => w.seg.seq <= seq);
       this.fs.fsyncDirSync(this.dir, this.durable);
       this.activeFd = this.fs.openWrite(`${this.dir}/${this.activeSegment().name}`);
+      for (const w of this.writes) w.fd = this.activeFd;
     }
-    this.fs.ftruncate(this.activeFd, off);
-    this.activeSegment().size = off;
+    const seg = this.activeSegment();
+    const kept: WriteOp[] = [];
+    for (const w of this.writes) {
+      if (w.seg !== seg || w.at + w.buf.length <= off) kept.push(w);
+      else if (w.at < off) kept.push({ ...w, buf: w.buf.subarray(0, off - w.at) });
+    }
+    this.writes = kept;
+    if (off < seg.written) {
+      this.fs.ftruncate(this.activeFd, off);
+      seg.written = off;
+    }
+    seg.size = off;
     this.dirtyFds.add(this.activeFd);
     // The newest hard-state record may have been behind the cut.
     this.writeRaw(frameRecord(encodeHardState(this.hs)));
@@ -330,7 +361,14 @@ export class FileStorage implements RaftStorage {
       }
       return this.queued;
     }
-    if (this.dirtyFds.size === 0 && !this.dirDirty && this.retiringFds.length === 0) return Promise.resolve();
+    if (
+      this.dirtyFds.size === 0 &&
+      !this.dirDirty &&
+      this.retiringFds.length === 0 &&
+      this.writes.length === 0
+    ) {
+      return Promise.resolve();
+    }
     const p = this.flush();
     const clear = () => {
       this.flushing = null;
@@ -339,7 +377,42 @@ export class FileStorage implements RaftStorage {
     return p;
   }
 
+  /** Hands queued records to the kernel, one write per contiguous run. */
+  private writeQueued(): void {
+    const ws = this.writes;
+    if (ws.length === 0) return;
+    this.writes = [];
+    let i = 0;
+    while (i < ws.length) {
+      let j = i + 1;
+      let bytes = ws[i].buf.length;
+      while (j < ws.length && ws[j].fd === ws[i].fd && ws[j].at === ws[j - 1].at + ws[j - 1].buf.length) {
+        bytes += ws[j].buf.length;
+        j++;
+      }
+      const buf =
+        j === i + 1
+          ? ws[i].buf
+          : Buffer.concat(
+              ws.slice(i, j).map((w) => w.buf),
+              bytes,
+            );
+      this.fs.write(ws[i].fd, buf, ws[i].at);
+      ws[i].seg.written = Math.max(ws[i].seg.written, ws[i].at + bytes);
+      i = j;
+    }
+  }
+
   private async flush(): Promise<void> {
+    try {
+      this.writeQueued();
+    } catch (err) {
+      this.failed = new StorageError(
+        "STORAGE_UNAVAILABLE",
+        `write failed, storage is unusable: ${String(err)}`,
+      );
+      throw this.failed;
+    }
     const fds = [...this.dirtyFds];
     this.dirtyFds.clear();
     const retiring = this.retiringFds;
@@ -438,8 +511,9 @@ export class FileStorage implements RaftStorage {
     // Segments strictly before the one holding the first kept entry hold only compacted entries.
     const keepFrom = this.ents.length > 0 ? this.entSeq[0] : this.activeSegment().seq;
     let dropped = 0;
+    // Queued writes never target a segment older than one holding a kept entry.
     while (this.segments.length > 1 && this.segments[0].seq < keepFrom) {
-      const seg = this.segments.shift() as SegmentInfo;
+      const seg = this.segments.shift() as Seg;
       this.fs.unlink(`${this.dir}/${seg.name}`);
       dropped++;
     }
