@@ -3,9 +3,10 @@
 // the data plane reads by reference. Every change (a new config, a health transition, a drain)
 // goes through apply*, bumps the version, rebuilds only what changed, and swaps the reference.
 //
-// Today the inputs come from the config file, local active checks and the admin API. When
-// the cluster lands, the Raft-committed cluster state replaces these local inputs and the
-// version becomes the Raft index; the data plane and everything reading `current()` stay as is.
+// Today the inputs come from the config file, local active checks and the admin API, and the
+// version counts applies. When the cluster lands, committed commands call the same apply*
+// methods with `version` = the Raft index of the command; the data plane and everything
+// reading `current()` stay as they are.
 
 import type { PoolConfig, RouteConfig } from "../../config/schema.js";
 import { buildPoolSnapshot } from "../routing/pool-snapshot.js";
@@ -94,8 +95,8 @@ export class RuntimeState {
    * does without ignore_new_hosts_until_first_hc) so a reload never empties a pool before
    * the first check. Throws if a snapshot cannot be built; nothing changes in that case.
    */
-  applyConfig(routing: RoutingInput): AppliedChange {
-    const version = this.version + 1;
+  applyConfig(routing: RoutingInput, version: number = this.version + 1): AppliedChange {
+    this.checkVersion(version);
     const nextFlags = new Map<string, Map<string, MemberFlags>>();
     const pools = new Map<string, PoolSnapshot>();
     const removedMembers: MemberRef[] = [];
@@ -136,13 +137,13 @@ export class RuntimeState {
   }
 
   /** Marks a member healthy or not (from active checks); rebuilds only its pool. */
-  applyHealth(pool: string, member: string, healthy: boolean): FlagResult {
-    return this.applyFlag(pool, member, "healthy", healthy, "health");
+  applyHealth(pool: string, member: string, healthy: boolean, version?: number): FlagResult {
+    return this.applyFlag(pool, member, "healthy", healthy, "health", version);
   }
 
   /** Drains or undrains a member (admin API); rebuilds only its pool. */
-  applyDrain(pool: string, member: string, draining: boolean): FlagResult {
-    return this.applyFlag(pool, member, "draining", draining, "drain");
+  applyDrain(pool: string, member: string, draining: boolean, version?: number): FlagResult {
+    return this.applyFlag(pool, member, "draining", draining, "drain", version);
   }
 
   private applyFlag(
@@ -151,6 +152,7 @@ export class RuntimeState {
     field: keyof MemberFlags,
     value: boolean,
     cause: "health" | "drain",
+    requestedVersion: number | undefined,
   ): FlagResult {
     const settings = this.routing?.pools[pool];
     const poolFlags = this.flags.get(pool);
@@ -162,7 +164,8 @@ export class RuntimeState {
       return { ok: false, error: "unknown_member", message: `pool "${pool}" has no member "${member}"` };
     }
     if (flags[field] === value) return { ok: true, changed: false, state: this.state };
-    const version = this.version + 1;
+    const version = requestedVersion ?? this.version + 1;
+    this.checkVersion(version);
     const nextPoolFlags = new Map(poolFlags);
     nextPoolFlags.set(member, { ...flags, [field]: value });
     const snapshot = this.build(pool, settings, nextPoolFlags, version);
@@ -174,6 +177,13 @@ export class RuntimeState {
     this.state = composeRoutingState(pools, this.state.routeTable, version);
     this.emit({ state: this.state, rebuiltPools: [pool], removedPools: [], removedMembers: [], cause });
     return { ok: true, changed: true, state: this.state };
+  }
+
+  /** Versions only move forward: a replicated log applies commands at increasing indexes. */
+  private checkVersion(version: number): void {
+    if (!Number.isSafeInteger(version) || version <= this.version) {
+      throw new RangeError(`RuntimeState: version must be an integer > ${this.version}, got ${version}`);
+    }
   }
 
   private build(

@@ -120,6 +120,20 @@ describe("RuntimeState", () => {
     assert.deepEqual(Object.keys(rt.config?.pools ?? {}), ["a", "b"]);
   });
 
+  test("an explicit version (a Raft index) is used as given and must move forward", () => {
+    const rt = new RuntimeState();
+    assert.equal(rt.applyConfig(TWO_POOLS, 40).state.ringVersion, 40);
+    const r = rt.applyDrain("a", "a1", true, 57);
+    assert.ok(r.ok && r.changed);
+    assert.equal(rt.current().ringVersion, 57);
+    assert.equal(rt.current().pools.get("a")?.ringVersion, 57);
+    assert.equal(rt.current().pools.get("b")?.ringVersion, 40, "pool b was not rebuilt");
+    assert.throws(() => rt.applyHealth("a", "a1", false, 57), RangeError);
+    assert.throws(() => rt.applyConfig(TWO_POOLS, 3), RangeError);
+    assert.equal(rt.ringVersion, 57, "refused versions change nothing");
+    assert.equal(rt.flagsOf("a", "a1")?.healthy, true);
+  });
+
   test("unknown pools and members are refused; a throwing listener is reported, not fatal", () => {
     const errors: unknown[] = [];
     const rt = new RuntimeState((e) => errors.push(e));
