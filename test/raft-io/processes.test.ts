@@ -10,9 +10,10 @@ import { after, describe, it } from "node:test";
 import { findLeader, makeCluster, type NodeProcess, request } from "./cluster.js";
 import { SEED } from "./prng.js";
 
-const ELECTION_MS = 500;
+const ELECTION_MS = 1000;
 // Timeouts are random in [E, 2E) in whole ticks, so the latest a follower campaigns is 2E - 1 tick
-// after its last heartbeat; a 100 ms tick leaves that much for the election and the first commit.
+// after its last heartbeat; a 100 ms tick leaves that much for the election and the first commit,
+// and 10 distinct timeouts make simultaneous candidacies (split votes) rare.
 const HEARTBEAT_MS = 100;
 const WRITERS = 4;
 const ACKS_BEFORE_KILL = 60;
