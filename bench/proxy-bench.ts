@@ -1,13 +1,15 @@
 // End-to-end proxy benchmark: `npm run bench -- proxy [--duration 5] [--rounds 3]
-// [--connections 50] [--client wrk|autocannon] [--soak 60] [--json]`.
+// [--connections 50] [--client wrk|autocannon] [--soak 60] [--log-file] [--nolog-variant] [--json]`.
 //
 // Starts echo upstreams in a child process, then measures, interleaved round by round so that
 // machine noise hits every target alike: (a) a bare http-proxy-3 forwarder with a keep-alive
 // agent per member, (b) a real shardgate process (metrics on, access log on, lines to
-// /dev/null or with --log-file to a file), (c) nginx with `hash $http_x_user consistent` when nginx is installed. Every request
-// carries a random x-user key. Reports req/s, p50, p99, proxy CPU and RSS (from /proc), and
-// the ratios shardgate/bare and shardgate/nginx. Targets are reported, never asserted.
-// `--soak S` adds an S-second full-load run of shardgate and reports its RSS growth.
+// /dev/null or with --log-file to a file), (c) nginx with `hash $http_x_user consistent`
+// when nginx is installed, and with --nolog-variant (d) shardgate with the access log off.
+// Every request carries a random x-user key. Reports req/s, p50, p99, proxy CPU (cores and
+// per request) and RSS (from /proc), and the ratios shardgate/bare and shardgate/nginx.
+// Targets are reported, never asserted. `--soak S` adds an S-second full-load run of
+// shardgate and reports its RSS growth.
 //
 // The same file is also the child processes' entry point (`--role upstreams|bare`), so the
 // upstreams and the bare forwarder never share a process (or an event loop) with the client.
@@ -165,7 +167,7 @@ function rssBytes(pid: number): number {
 // ------------------------------------------------------------------------ targets
 
 interface Target {
-  name: "bare" | "shardgate" | "nginx";
+  name: "bare" | "shardgate" | "shardgate-nolog" | "nginx";
   url: string;
   pid: number;
   stop(): Promise<void>;
@@ -184,26 +186,34 @@ async function startBare(upstreams: string[]): Promise<Target> {
   };
 }
 
-async function startShardgate(upstreams: string[], dir: string, logToFile: boolean): Promise<Target> {
+async function startShardgate(
+  upstreams: string[],
+  dir: string,
+  logToFile: boolean,
+  accessLog = true,
+): Promise<Target> {
   const [http, admin] = [await freePort(), await freePort()];
   const members = upstreams.map((a, i) => `      - { id: m${i + 1}, address: "${a}" }`).join("\n");
-  const configPath = join(dir, "shardgate.yaml");
+  const configPath = join(dir, `shardgate-${accessLog ? "log" : "nolog"}.yaml`);
   writeFileSync(
     configPath,
-    `listen:\n  http: 127.0.0.1:${http}\n  admin: 127.0.0.1:${admin}\nlog:\n  level: info\n  accessLog: true\n` +
+    `listen:\n  http: 127.0.0.1:${http}\n  admin: 127.0.0.1:${admin}\nlog:\n  level: info\n  accessLog: ${accessLog}\n` +
       `pools:\n  bench:\n    algorithm: ring\n    members:\n${members}\n    healthCheck: { path: /health, interval: 2s }\n` +
       `routes:\n  - match: { pathPrefix: / }\n    pool: bench\n    key: [header:${KEY_HEADER}, ip]\n`,
   );
   // The access log is on; by default its lines go to /dev/null, so what is measured is the cost
   // shardgate owns (building and serializing each line, the write calls), not the disk's.
   // --log-file writes a real file in the bench's temp folder instead.
-  const logFd = openSync(logToFile ? join(dir, "shardgate.log") : "/dev/null", "w");
+  const logFd = openSync(
+    logToFile ? join(dir, `shardgate-${accessLog ? "log" : "nolog"}.log`) : "/dev/null",
+    "w",
+  );
   const argv = shardgateArgv(["start", "--config", configPath]);
   const child = spawn(argv.command, argv.args, { stdio: ["ignore", logFd, "inherit"] });
   closeSync(logFd);
   await waitHttp(`http://127.0.0.1:${admin}/readyz`);
   return {
-    name: "shardgate",
+    name: accessLog ? "shardgate" : "shardgate-nolog",
     url: `http://127.0.0.1:${http}/`,
     pid: child.pid ?? 0,
     stop: () => stopChild(child),
@@ -408,7 +418,7 @@ async function measure(
 }
 
 const USAGE =
-  "usage: npm run bench -- proxy [--duration S] [--rounds N] [--connections C] [--client wrk|autocannon] [--soak S] [--seed N] [--log-file] [--json]";
+  "usage: npm run bench -- proxy [--duration S] [--rounds N] [--connections C] [--client wrk|autocannon] [--soak S] [--seed N] [--log-file] [--nolog-variant] [--json]";
 
 export async function run(argv: string[]): Promise<number> {
   let args: { values: Map<string, string>; switches: Set<string> };
@@ -432,6 +442,7 @@ export async function run(argv: string[]): Promise<number> {
         ].map((n) => [n, { type: "string" as const }]),
         ["json", { type: "boolean" as const }],
         ["log-file", { type: "boolean" as const }],
+        ["nolog-variant", { type: "boolean" as const }],
       ]),
     });
     const values = new Map<string, string>();
@@ -505,6 +516,12 @@ export async function run(argv: string[]): Promise<number> {
     const sg = await startShardgate(upstreams, dir, args.switches.has("log-file"));
     children.push(sg.stop);
     targets.push(sg);
+    if (args.switches.has("nolog-variant")) {
+      // (d) the same shardgate with the access log off: how much of the gap is the log.
+      const quiet = await startShardgate(upstreams, dir, false, false);
+      children.push(quiet.stop);
+      targets.push(quiet);
+    }
     const ngx = await startNginx(upstreams, dir);
     let nginxSkipped: string | undefined;
     if (typeof ngx === "string") nginxSkipped = ngx;
@@ -526,7 +543,7 @@ export async function run(argv: string[]): Promise<number> {
         const s = await measure(t, seconds, connections, seed + r, client, dir);
         samples.get(t.name)?.push(s);
         say(
-          `  round ${r + 1} ${t.name.padEnd(9)} ${s.rps.toFixed(0).padStart(7)} req/s  p50 ${s.p50ms.toFixed(2)} ms  p99 ${s.p99ms.toFixed(2)} ms  cpu ${s.cpuCores.toFixed(2)}  rss ${s.rssMb.toFixed(0)} MB${s.errors + s.non2xx > 0 ? `  errors ${s.errors} non2xx ${s.non2xx}` : ""}`,
+          `  round ${r + 1} ${t.name.padEnd(15)} ${s.rps.toFixed(0).padStart(7)} req/s  p50 ${s.p50ms.toFixed(2)} ms  p99 ${s.p99ms.toFixed(2)} ms  cpu ${s.cpuCores.toFixed(2)}  rss ${s.rssMb.toFixed(0)} MB${s.errors + s.non2xx > 0 ? `  errors ${s.errors} non2xx ${s.non2xx}` : ""}`,
         );
       }
     }
@@ -597,10 +614,10 @@ export async function run(argv: string[]): Promise<number> {
       return 0;
     }
     console.log("\nmedian of rounds:");
-    console.log("  target       req/s   p50 ms   p99 ms   cpu(cores)  cpu us/req  max rss MB  errors");
+    console.log("  target            req/s   p50 ms   p99 ms   cpu(cores)  cpu us/req  max rss MB  errors");
     for (const x of summaries) {
       console.log(
-        `  ${x.target.padEnd(10)} ${x.rps.toFixed(0).padStart(7)} ${x.p50ms.toFixed(2).padStart(8)} ${x.p99ms.toFixed(2).padStart(8)} ${x.cpuCores.toFixed(2).padStart(11)} ${x.cpuUsPerReq.toFixed(0).padStart(11)} ${x.rssMb.toFixed(0).padStart(11)}  ${x.errors + x.non2xx}`,
+        `  ${x.target.padEnd(15)} ${x.rps.toFixed(0).padStart(7)} ${x.p50ms.toFixed(2).padStart(8)} ${x.p99ms.toFixed(2).padStart(8)} ${x.cpuCores.toFixed(2).padStart(11)} ${x.cpuUsPerReq.toFixed(0).padStart(11)} ${x.rssMb.toFixed(0).padStart(11)}  ${x.errors + x.non2xx}`,
       );
     }
     const f = (v: number | null) => (v === null ? "n/a" : `${v.toFixed(2)}x`);
