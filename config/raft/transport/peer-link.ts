@@ -95,9 +95,10 @@ export class PeerLink {
     this.queuedBytes += payload.length;
     if (this.state === "idle") this.connect();
     else if (this.state === "open" && !this.flushScheduled) {
-      // Collect everything sent in this turn of the event loop into one frame.
+      // Collect everything sent by the current synchronous run into one frame, and still
+      // write it before control returns to the event loop.
       this.flushScheduled = true;
-      setImmediate(this.flushBound);
+      process.nextTick(this.flushBound);
     }
     return !displaced;
   }
