@@ -28,7 +28,8 @@ function randomMessage(rng: Prng): Message {
   for (let i = 0; i < n; i++) {
     entries.push({
       term: 3,
-      index: index + 1 + i,
+      // Forwarded proposals are not numbered yet; log entries are consecutive.
+      index: type === "prop" ? 0 : index + 1 + i,
       type: rng.int(2) ? "normal" : "conf",
       data: randomBytes(rng, 20),
     });
@@ -163,4 +164,32 @@ test("codec: conf changes round-trip and malformed ones are rejected", () => {
   assert.throws(() => decodeConfChange(Uint8Array.from([1, 7, 0, 1, 120])), /type/);
   assert.throws(() => decodeConfChange(Uint8Array.from([...good, 1])), /trailing/);
   assert.throws(() => encodeConfChange({ type: "bogus" as never, node: "x" }), CodecError);
+});
+
+test("codec: a follower's forwarded proposal (entries not yet numbered) decodes as sent", () => {
+  // The core forwards proposals with index-0 entries; the leader numbers them on append.
+  // Rejecting them here silently lost every proposal made on a follower.
+  const data = new TextEncoder().encode("set x 1");
+  const prop = newMessage({
+    type: "prop",
+    from: "b",
+    to: "a",
+    term: 2,
+    entries: [
+      { term: 0, index: 0, type: "normal", data },
+      { term: 0, index: 0, type: "normal", data },
+    ],
+  });
+  const [decoded] = decodeMessages(encodeMessages([prop]));
+  assert.equal(decoded.type, "prop");
+  assert.deepEqual(
+    decoded.entries.map((e) => [e.index, new TextDecoder().decode(e.data)]),
+    [
+      [0, "set x 1"],
+      [0, "set x 1"],
+    ],
+  );
+  // Log entries in an append must still be numbered.
+  const app = newMessage({ type: "app", from: "a", to: "b", term: 2, index: 0, entries: [...prop.entries] });
+  assert.throws(() => decodeMessages(encodeMessages([app])), /entry index 0/);
 });

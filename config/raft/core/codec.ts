@@ -231,9 +231,13 @@ function readMessage(r: Reader): Message {
     const eType = ENTRY_TYPES[et];
     if (eType === undefined) throw new CodecError(`unknown entry type ${et}`);
     const data = r.bytes("entry data");
-    if (eIndex === 0) throw new CodecError("entry index 0");
-    if (i > 0 && eIndex !== entries[i - 1].index + 1)
-      throw new CodecError("entry indexes are not consecutive");
+    // A forwarded proposal ("prop") carries entries the leader has not numbered yet (index 0;
+    // the leader assigns indexes on append), so only log entries must be numbered from 1 on.
+    if (type !== "prop") {
+      if (eIndex === 0) throw new CodecError("entry index 0");
+      if (i > 0 && eIndex !== entries[i - 1].index + 1)
+        throw new CodecError("entry indexes are not consecutive");
+    }
     if (i > 0 && eTerm < entries[i - 1].term) throw new CodecError("entry terms decrease");
     entries.push({ term: eTerm, index: eIndex, type: eType, data });
   }
