@@ -24,6 +24,9 @@ export const COMMAND_TYPES = [
 export type CommandType = (typeof COMMAND_TYPES)[number];
 export const BREAKER_STATES = ["closed", "open", "half-open"] as const;
 export type BreakerState = (typeof BREAKER_STATES)[number];
+/** Who decides a breaker: "auto" = the failure rules; "open"/"closed" = pinned by an operator. */
+export const BREAKER_OVERRIDES = ["auto", "open", "closed"] as const;
+export type BreakerOverrideMode = (typeof BREAKER_OVERRIDES)[number];
 export const MEMBER_SOURCES = ["static", "consul"] as const;
 export type MemberSource = (typeof MEMBER_SOURCES)[number];
 
@@ -92,6 +95,8 @@ const commandSchemas = {
     until: time.default(0),
     /** Consecutive trips, for exponential backoff of openFor; 0 once closed. */
     trips: z.int().min(0).default(0),
+    /** "open"/"closed": an operator pinned it (a new leader keeps it pinned); "auto": the rules decide. */
+    override: z.enum(BREAKER_OVERRIDES).default("auto"),
   }),
   Drain: z.strictObject({ v: z.literal(1), type: z.literal("Drain"), pool: poolName, member: memberId }),
   Undrain: z.strictObject({ v: z.literal(1), type: z.literal("Undrain"), pool: poolName, member: memberId }),
@@ -287,6 +292,17 @@ export function validateCommandValue(value: unknown): CommandResult {
           "a time >= since for an open breaker",
           String(command.until),
           "an open breaker needs until >= since",
+        ),
+        "invalid SetBreaker command: ",
+      );
+    }
+    if (command.override !== "auto" && command.override !== command.state) {
+      return fail(
+        one(
+          "override",
+          `"auto" or "${command.state}" for a ${command.state} breaker`,
+          `"${command.override}"`,
+          "a pinned breaker must be in the state it is pinned to",
         ),
         "invalid SetBreaker command: ",
       );

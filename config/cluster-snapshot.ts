@@ -4,7 +4,7 @@
 
 import { z } from "zod";
 import { canonicalJson } from "./canonical-json.js";
-import { BREAKER_STATES, MEMBER_SOURCES } from "./cluster-commands.js";
+import { BREAKER_OVERRIDES, BREAKER_STATES, MEMBER_SOURCES } from "./cluster-commands.js";
 import type { ClusterStateData } from "./cluster-state-types.js";
 import { parseRouting } from "./load.js";
 import { memberSchema, poolSchema, type RoutingConfig } from "./schema.js";
@@ -19,7 +19,13 @@ const memberState = z.strictObject({
   source: z.enum(MEMBER_SOURCES),
   healthy: z.boolean(),
   drained: z.boolean(),
-  breaker: z.strictObject({ state: z.enum(BREAKER_STATES), since: time, until: time, trips: z.int().min(0) }),
+  breaker: z.strictObject({
+    state: z.enum(BREAKER_STATES),
+    since: time,
+    until: time,
+    trips: z.int().min(0),
+    override: z.enum(BREAKER_OVERRIDES),
+  }),
 });
 
 const routing = z.unknown().transform((value, ctx): RoutingConfig | null => {

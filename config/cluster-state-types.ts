@@ -2,10 +2,10 @@
 // snapshotted byte for byte, compared across replicas, and read by the proxy as an
 // immutable value that is swapped, never mutated.
 
-import type { BreakerState, CommandType, MemberSource } from "./cluster-commands.js";
+import type { BreakerOverrideMode, BreakerState, CommandType, MemberSource } from "./cluster-commands.js";
 import type { Address, PoolConfig, RoutingConfig } from "./schema.js";
 
-export type { BreakerState, MemberSource };
+export type { BreakerOverrideMode, BreakerState, MemberSource };
 
 export interface BreakerStatus {
   readonly state: BreakerState;
@@ -15,6 +15,8 @@ export interface BreakerStatus {
   readonly until: number;
   /** Consecutive trips (for openFor backoff); 0 once closed. */
   readonly trips: number;
+  /** "auto": the failure rules decide; "open"/"closed": pinned by an operator until set back to auto. */
+  readonly override: BreakerOverrideMode;
 }
 
 export interface MemberState {

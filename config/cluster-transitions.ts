@@ -19,7 +19,13 @@ export type Transition =
   | { ok: true; pools: Record<string, PoolState>; routing: RoutingConfig | null; warnings: string[] }
   | { ok: false; error: string };
 
-const CLOSED: BreakerStatus = Object.freeze({ state: "closed", since: 0, until: 0, trips: 0 });
+const CLOSED: BreakerStatus = Object.freeze({
+  state: "closed",
+  since: 0,
+  until: 0,
+  trips: 0,
+  override: "auto",
+});
 const settingsSchema = poolSchema.omit({ members: true });
 
 function byId(a: MemberState, b: MemberState): number {
@@ -199,6 +205,7 @@ export function transition(data: ClusterStateData, cmd: Command): Transition {
         since: cmd.since,
         until: cmd.until,
         trips: cmd.trips,
+        override: cmd.override,
       };
       return updateMembers(data, cmd.pool, [cmd.member], (m) => ({ ...m, breaker }), false);
     }

@@ -33,9 +33,8 @@ import {
 import type { OutcomeBatch, OutcomeCounts } from "./outcome-recorder.js";
 
 /**
- * `until` of a breaker an operator forced open: it never moves to half-open by itself. The
- * committed state has no override field, so this is how a new leader recognises a forced
- * open (a forced close cannot be told from an automatic one; see the report).
+ * `until` of a breaker an operator forced open: it never moves to half-open by itself. A new
+ * leader recognises pinned breakers by the committed `override` field ("open" | "closed").
  */
 export const FORCED_OPEN_UNTIL = Number.MAX_SAFE_INTEGER;
 
@@ -97,17 +96,21 @@ interface Wanted {
   readonly since: number;
   readonly until: number;
   readonly trips: number;
+  readonly override: BreakerOverride;
   waiters: { resolve: () => void; reject: (err: Error) => void }[];
 }
 
 const memberKey = (pool: string, member: string) => `${pool}\u0000${member}`;
 
-function sameCommitted(m: MemberState, w: { state: string; until: number; trips: number }): boolean {
-  return (
-    m.breaker.state === w.state &&
-    m.breaker.trips === w.trips &&
-    (m.breaker.until === FORCED_OPEN_UNTIL) === (w.until === FORCED_OPEN_UNTIL)
-  );
+type Expected = {
+  state: "closed" | "open" | "half-open";
+  until: number;
+  trips: number;
+  override: BreakerOverride;
+};
+
+function sameCommitted(m: MemberState, w: Expected): boolean {
+  return m.breaker.state === w.state && m.breaker.trips === w.trips && m.breaker.override === w.override;
 }
 
 function isCount(v: unknown): v is number {
@@ -219,7 +222,7 @@ export class BreakerController {
         // Nothing would ever close these again; the data plane honours committed state only.
         for (const m of pool.members) {
           if (m.breaker.state !== "closed")
-            this.want(name, m.id, { state: "closed", until: 0, trips: 0 }, undefined);
+            this.want(name, m.id, { state: "closed", until: 0, trips: 0, override: "auto" }, undefined);
         }
         continue;
       }
@@ -249,9 +252,8 @@ export class BreakerController {
       const k = memberKey(name, m.id);
       if (p.members.has(m.id) && (this.wanted.has(k) || this.inFlight.has(k))) continue;
       if (p.members.has(m.id) && sameCommitted(m, this.expected(p.decider.view(name, m.id)))) continue;
-      const forced = m.breaker.state === "open" && m.breaker.until === FORCED_OPEN_UNTIL;
       const reopens = m.breaker.state === "closed" ? 0 : Math.max(0, m.breaker.trips - 1);
-      p.decider.adopt(name, m.id, m.breaker.state, reopens, now, forced ? "open" : "auto");
+      p.decider.adopt(name, m.id, m.breaker.state, reopens, now, m.breaker.override);
       p.members.add(m.id);
     }
     for (const id of p.members) {
@@ -263,10 +265,10 @@ export class BreakerController {
   }
 
   /** The committed form of a decider view (trips = re-opens + 1 while not closed; 0 when forced). */
-  private expected(v: BreakerView): { state: BreakerView["state"]; until: number; trips: number } {
-    if (v.state === "closed") return { state: "closed", until: 0, trips: 0 };
-    if (v.override === "open") return { state: "open", until: FORCED_OPEN_UNTIL, trips: 0 };
-    return { state: v.state, until: 0, trips: v.reopens + 1 };
+  private expected(v: BreakerView): Expected {
+    if (v.state === "closed") return { state: "closed", until: 0, trips: 0, override: v.override };
+    if (v.override === "open") return { state: "open", until: FORCED_OPEN_UNTIL, trips: 0, override: "open" };
+    return { state: v.state, until: 0, trips: v.reopens + 1, override: "auto" };
   }
 
   /**
@@ -428,7 +430,7 @@ export class BreakerController {
   private want(
     pool: string,
     member: string,
-    e: { state: Wanted["state"]; until: number; trips: number },
+    e: Expected,
     waiter: Wanted["waiters"][number] | undefined,
     now = this.clock.now(),
     p?: PoolDecider,
@@ -444,7 +446,16 @@ export class BreakerController {
     const prev = this.wanted.get(k);
     const waiters = prev?.waiters ?? [];
     if (waiter !== undefined) waiters.push(waiter);
-    this.wanted.set(k, { pool, member, state: e.state, since, until, trips: e.trips, waiters });
+    this.wanted.set(k, {
+      pool,
+      member,
+      state: e.state,
+      since,
+      until,
+      trips: e.trips,
+      override: e.override,
+      waiters,
+    });
   }
 
   private dropWanted(pool: string, member: string | undefined): void {
@@ -485,6 +496,7 @@ export class BreakerController {
       since: w.since,
       until: w.state === "open" ? w.until : 0,
       trips: w.trips,
+      override: w.override,
     };
     let p: Promise<void>;
     try {

@@ -72,7 +72,13 @@ describe("BreakerController", () => {
     assert.equal(breaker("a1")?.state, "half-open", "one probe of two");
     c.ingest({ entries: [entry("a1", 1, 0)] });
     await clock.advance(0);
-    assert.deepEqual(breaker("a1"), { state: "closed", since: breaker("a1")?.since, until: 0, trips: 0 });
+    assert.deepEqual(breaker("a1"), {
+      state: "closed",
+      since: breaker("a1")?.since,
+      until: 0,
+      trips: 0,
+      override: "auto",
+    });
     assert.deepEqual(cluster.committed(), [
       "SetBreaker api a1 open trips=1",
       "SetBreaker api a1 half-open trips=1",
@@ -163,6 +169,8 @@ describe("BreakerController", () => {
     c.ingest({ entries: [entry("a2", 0, 50)] });
     await clock.advance(200);
     assert.equal(breaker("a2")?.state, "closed", "forced closed ignores failures");
+    assert.equal(breaker("a2")?.override, "closed", "a forced close is committed as such");
+    assert.equal(breaker("a1")?.override, "auto");
     const n = cluster.proposals.length;
     await c.force("api", "a2", "closed");
     assert.equal(cluster.proposals.length, n, "already committed: nothing proposed");
