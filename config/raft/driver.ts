@@ -130,7 +130,20 @@ interface ReadWaiter {
   deadline: number;
 }
 
-/** Events: "leaderChange" (leader, term), "roleChange" (role), "applied" (lastAppliedIndex), "fatal" (error), "warning" (message). */
+/**
+ * Application messages share the authenticated transport with Raft traffic: a payload that
+ * starts with these bytes ("SA" + version) is not a Raft batch ("RF" ...) but opaque bytes for
+ * the application, delivered as an "appMessage" event with the authenticated sender. They are
+ * never stepped into Raft and never persisted; delivery is best effort (dropped while cut).
+ */
+const APP_MAGIC_0 = 0x53;
+const APP_MAGIC_1 = 0x41;
+const APP_VERSION = 1;
+const APP_HEADER = 3;
+/** Largest application message body sendAppMessage accepts. */
+export const MAX_APP_MESSAGE_BYTES = 1024 * 1024;
+
+/** Events: "leaderChange" (leader, term), "roleChange" (role), "applied" (lastAppliedIndex), "appMessage" (from, body), "fatal" (error), "warning" (message). */
 export class RaftDriver extends EventEmitter {
   readonly id: NodeId;
   private readonly opts: RaftDriverOptions;
@@ -184,6 +197,10 @@ export class RaftDriver extends EventEmitter {
     stepErrors: 0,
     applyErrors: 0,
     snapshotsTaken: 0,
+    appMessagesReceived: 0,
+    appMessagesSent: 0,
+    /** Application payloads with an unknown version or over MAX_APP_MESSAGE_BYTES. */
+    appMessagesRejected: 0,
   };
 
   constructor(opts: RaftDriverOptions) {
@@ -312,6 +329,10 @@ export class RaftDriver extends EventEmitter {
 
   private onPayload(from: string, payload: Buffer): void {
     if (this.stopped || this.nodeRef === null) return;
+    if (payload.length >= 2 && payload[0] === APP_MAGIC_0 && payload[1] === APP_MAGIC_1) {
+      this.onAppPayload(from, payload);
+      return;
+    }
     let msgs: Message[];
     try {
       msgs = decodeMessages(payload);
@@ -333,6 +354,46 @@ export class RaftDriver extends EventEmitter {
       }
     }
     this.kick();
+  }
+
+  private onAppPayload(from: string, payload: Buffer): void {
+    if (payload.length < APP_HEADER || payload[2] !== APP_VERSION) {
+      this.counters.appMessagesRejected++;
+      return;
+    }
+    const body = payload.subarray(APP_HEADER);
+    if (body.length > MAX_APP_MESSAGE_BYTES) {
+      this.counters.appMessagesRejected++;
+      return;
+    }
+    this.counters.appMessagesReceived++;
+    try {
+      this.emit("appMessage", from, body);
+    } catch (err) {
+      this.warn(`appMessage listener threw: ${(err as Error).message}`);
+    }
+  }
+
+  /**
+   * Sends opaque bytes to peer `to` over the authenticated transport (best effort: no
+   * retry, dropped while the peer is cut or unreachable; returns false when dropped at once). The receiver gets an "appMessage"
+   * event (from, body) with `from` as the transport authenticated it.
+   */
+  sendAppMessage(to: NodeId, body: Uint8Array): boolean {
+    this.checkRunning();
+    if (!(body instanceof Uint8Array))
+      throw new DriverError("BAD_ARGUMENT", "sendAppMessage: body must be a Uint8Array");
+    if (body.length > MAX_APP_MESSAGE_BYTES)
+      throw new DriverError("BAD_ARGUMENT", `sendAppMessage: body over ${MAX_APP_MESSAGE_BYTES} bytes`);
+    if (to === this.id) throw new DriverError("BAD_ARGUMENT", "sendAppMessage: cannot send to self");
+    const out = Buffer.allocUnsafe(APP_HEADER + body.length);
+    out[0] = APP_MAGIC_0;
+    out[1] = APP_MAGIC_1;
+    out[2] = APP_VERSION;
+    out.set(body, APP_HEADER);
+    const sent = this.transport.send(to, out);
+    if (sent) this.counters.appMessagesSent++;
+    return sent;
   }
 
   private kick(): void {
