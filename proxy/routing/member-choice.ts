@@ -1,6 +1,7 @@
 // Member choice: the owner of the key's hash in the pool's snapshot, else the next distinct
 // member in successor order that may take the request (eligible per the replicated flags,
-// not refusing connections locally, not already tried by this request). With a
+// not refusing connections locally, not already tried by this request); a half-open member
+// is taken only if the pool's ProbeGate admits a probe to it. With a
 // balanceFactor, the bounded-load decorator also caps members at factor x the mean load.
 //
 // The request path calls chooseMember, which is allocation-free: the acceptor below is one
@@ -9,7 +10,14 @@
 // explainChoice is the admin variant that also lists who was skipped and why.
 
 import type { AcceptMember } from "../../ring/types.js";
-import type { PoolLiveView, PoolSnapshot, RouteExplanation, SkippedMember, SkipReason } from "./types.js";
+import type {
+  PoolLiveView,
+  PoolSnapshot,
+  ProbeGate,
+  RouteExplanation,
+  SkippedMember,
+  SkipReason,
+} from "./types.js";
 
 /**
  * Member indices this request has already tried: `first`, then `rest[0 .. count-2]`. Split
@@ -38,14 +46,19 @@ class Acceptor {
   skipUntil: Float64Array = NO_SKIPS;
   now = 0;
   tried: TriedSet = NO_TRIED;
+  probe: ProbeGate | null = null;
   readonly accept: AcceptMember;
   constructor() {
     this.accept = this.test.bind(this);
   }
   private test(index: number): boolean {
-    if (this.eligible[index] !== 1) return false;
+    const e = this.eligible[index];
+    if (e === 0) return false;
     if (index < this.skipUntil.length && this.skipUntil[index] > this.now) return false;
-    return !wasTried(this.tried, index);
+    if (wasTried(this.tried, index)) return false;
+    // Half-open: asked last, so a probe slot is spent only on a member about to be chosen.
+    if (e === 2) return this.probe !== null && this.probe.admit(index);
+    return e === 1;
   }
 }
 
@@ -63,15 +76,28 @@ export function chooseMember(
   now: number,
   tried: TriedSet = NO_TRIED,
 ): number {
+  return choose(snapshot, keyHash, live, now, tried, snapshot.probe);
+}
+
+function choose(
+  snapshot: PoolSnapshot,
+  keyHash: number,
+  live: PoolLiveView | null,
+  now: number,
+  tried: TriedSet,
+  probe: ProbeGate | null,
+): number {
   const a = acceptor;
   const savedEligible = a.eligible;
   const savedSkips = a.skipUntil;
   const savedNow = a.now;
   const savedTried = a.tried;
+  const savedProbe = a.probe;
   a.eligible = snapshot.eligible;
   a.skipUntil = live !== null && live.snapshot === snapshot ? live.skipUntil : NO_SKIPS;
   a.now = now;
   a.tried = tried;
+  a.probe = probe;
   try {
     const bounded = snapshot.bounded;
     if (bounded !== null && live !== null && live.snapshot === snapshot) {
@@ -83,6 +109,7 @@ export function chooseMember(
     a.skipUntil = savedSkips;
     a.now = savedNow;
     a.tried = savedTried;
+    a.probe = savedProbe;
   }
 }
 
@@ -98,6 +125,7 @@ export function skipReasonOf(
   if (!m.healthy) return "unhealthy";
   if (m.draining) return "draining";
   if (m.breakerOpen) return "breaker_open";
+  if (m.breakerHalfOpen) return "breaker_half_open";
   if (live !== null && live.snapshot === snapshot && live.skipUntil[index] > now) return "refused_locally";
   if (wasTried(tried, index)) return "tried";
   return null;
@@ -113,7 +141,8 @@ export function explainChoice(
   live: PoolLiveView | null,
   now: number,
 ): RouteExplanation {
-  const index = chooseMember(snapshot, keyHash, live, now);
+  // Without probe admission: explaining a route must not spend a half-open member's probes.
+  const index = choose(snapshot, keyHash, live, now, NO_TRIED, null);
   const ownerIndex = snapshot.table.lookup(keyHash);
   const skipped: SkippedMember[] = [];
   for (const i of snapshot.table.successors(keyHash)) {

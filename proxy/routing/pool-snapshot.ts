@@ -44,11 +44,12 @@ export function buildPoolSnapshot(input: PoolSnapshotInput): PoolSnapshot {
       healthy: src.healthy !== false,
       draining: src.draining === true,
       breakerOpen: src.breakerOpen === true,
+      breakerHalfOpen: src.breakerOpen !== true && src.breakerHalfOpen === true,
       agentKey: `${name}/${src.id}@${hostPort}`,
     });
     out.push(m);
     byId.set(m.id, i);
-    eligible[i] = m.healthy && !m.draining && !m.breakerOpen ? 1 : 0;
+    eligible[i] = !m.healthy || m.draining || m.breakerOpen ? 0 : m.breakerHalfOpen ? 2 : 1;
   }
   return Object.freeze({
     name,
@@ -58,6 +59,7 @@ export function buildPoolSnapshot(input: PoolSnapshotInput): PoolSnapshot {
     bounded,
     members: Object.freeze(out),
     eligible,
+    probe: input.probe ?? null,
     byId,
     retryMethods: new Set(settings.retry.methods.map((m) => m.toUpperCase())),
   });

@@ -19,6 +19,17 @@ export interface MemberInput {
   readonly draining?: boolean;
   /** Default false. The (replicated) circuit breaker is open. */
   readonly breakerOpen?: boolean;
+  /** Default false. The breaker is half-open: only probe requests admitted by the pool's ProbeGate. */
+  readonly breakerHalfOpen?: boolean;
+}
+
+/**
+ * Admits probe requests to half-open members (per instance, bounded). Called on the request
+ * path with the member's snapshot index, only when that member would otherwise be chosen;
+ * must not allocate.
+ */
+export interface ProbeGate {
+  admit(index: number): boolean;
 }
 
 /** Everything buildPoolSnapshot needs: plain data, so a replicated state machine can hold it. */
@@ -29,6 +40,8 @@ export interface PoolSnapshotInput {
   readonly members: readonly MemberInput[];
   /** The cluster-state version the pool was built at (the Raft index of the last change). */
   readonly ringVersion: number;
+  /** Admission of probes to half-open members; absent = half-open members take nothing. */
+  readonly probe?: ProbeGate | null;
 }
 
 /** A member inside a snapshot; `index` is its position in `PoolSnapshot.members` and the table. */
@@ -42,6 +55,7 @@ export interface SnapshotMember {
   readonly healthy: boolean;
   readonly draining: boolean;
   readonly breakerOpen: boolean;
+  readonly breakerHalfOpen: boolean;
   /** Identifies the keep-alive agent for this member ("pool/id@host:port"); a new address means a new agent. */
   readonly agentKey: string;
 }
@@ -56,8 +70,9 @@ export interface PoolSnapshot {
   readonly bounded: BoundedLoad | null;
   /** Indexed exactly like `table.members`. */
   readonly members: readonly SnapshotMember[];
-  /** 1 where a member may take new requests (healthy, not draining, breaker closed). */
+  /** 1 where a member may take new requests (healthy, not draining, breaker closed); 2 where it may take probes only (breaker half-open); 0 otherwise. */
   readonly eligible: Uint8Array;
+  readonly probe: ProbeGate | null;
   readonly byId: ReadonlyMap<string, number>;
   /** Upper-case methods that may be retried (settings.retry.methods). */
   readonly retryMethods: ReadonlySet<string>;
@@ -99,6 +114,7 @@ export type SkipReason =
   | "unhealthy"
   | "draining"
   | "breaker_open"
+  | "breaker_half_open"
   | "refused_locally"
   | "tried"
   | "over_load_cap";
