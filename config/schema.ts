@@ -270,6 +270,8 @@ const clusterSchema = z
     dataDir: filePath().prefault("./data"),
     electionTimeout: duration().default(1_000),
     heartbeat: duration().default(100),
+    /** Enables POST /admin/debug/cut and /heal (transport fault injection, for tests); absent = off. */
+    faultInjection: z.boolean().optional(),
   })
   .check((ctx) => {
     if (ctx.value.heartbeat * 2 > ctx.value.electionTimeout) {
