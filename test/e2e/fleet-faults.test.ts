@@ -1,0 +1,334 @@
+// Fleet agreement end to end (issue 5), faults: 3 voter + 1 learner real shardgate processes,
+// 4 real upstreams registered in Consul (the double, or a real agent via CONSUL_HTTP_ADDR).
+//  (c) a member fails (resets and 503s) as seen through one instance -> its breaker opens on
+//      every instance; once it recovers, half-open probing closes it everywhere;
+//  (d) kill -9 the Raft leader under a steady load -> zero failed requests on live instances,
+//      a new leader, the same state; the killed instance restarts on its dataDir and catches up
+//      (including a change committed while it was down);
+//  (e) one instance cut off from its peers (transport fault injection through the admin API)
+//      keeps serving on its last state with /readyz saying why it is degraded, and catches up
+//      after the cut heals.
+// Latencies are printed as diagnostics; E2E_STRICT_TIMING=1 also asserts the issue's 1 s target.
+
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { membersFingerprint } from "../support/cluster/admin-views.js";
+import {
+  agreedRoutes,
+  allHealthy,
+  describeStates,
+  type Fleet,
+  keyedGet,
+  keysOf,
+  member,
+  startFleet,
+  waitAllRecording,
+} from "../support/cluster/fleet-fixture.js";
+import { mapLimit, sleep } from "../support/cluster/http-client.js";
+import { describeLoad, SteadyLoad } from "../support/cluster/load.js";
+import { randomKeys, testSeed } from "../support/cluster/prng.js";
+import type { FleetNode } from "../support/cluster-launcher.js";
+
+const SEED = testSeed(5002);
+const STRICT = process.env.E2E_STRICT_TIMING === "1";
+
+/** Breaker tuned only in its cool-down so half-open comes within the test's time budget. */
+const BREAKER = `    breaker: { consecutiveFailures: 5, openFor: 1s, maxOpenFor: 4s, halfOpenProbes: 3 }`;
+
+describe("fleet e2e: breakers, leader loss, partition (3 voters + 1 learner, 4 upstreams)", () => {
+  let fleet: Fleet;
+
+  before(async () => {
+    fleet = await startFleet({ seed: SEED, usersExtra: BREAKER });
+  });
+  after(async () => {
+    if (fleet === undefined) return;
+    const left = await fleet.close();
+    assert.deepEqual(left, [], "no shardgate process outlives the test");
+  });
+
+  test("(c) failures seen through one instance open the breaker on all; half-open probes close it on recovery", async (t) => {
+    const { cluster, ups } = fleet;
+    const c0 = await cluster.waitConverged({ accept: (s) => allHealthy(s, "users", ups.ids) });
+    const keys = randomKeys(fleet.random, 400, "c");
+    const before = await agreedRoutes(fleet, cluster.nodes, "users", keys);
+    const victim = ups.ids[Math.floor(fleet.random() * ups.ids.length)];
+    const victimKeys = keysOf(before, victim);
+    assert.ok(victimKeys.length >= 20, fleet.why(`${victim} owns ${victimKeys.length} sample keys`));
+    // Observed through a follower, so the outcome has to travel to the leader.
+    const via = cluster.nodes.find((n) => n.id !== c0.leader && n.voter) as FleetNode;
+
+    // Failing phase: serial requests through `via`, alternating a reset and a 503 from the member.
+    const t0 = performance.now();
+    let sent = 0;
+    let opened = false;
+    const statuses = new Map<number, number>();
+    const poll = waitAllRecording(
+      fleet,
+      `breaker of ${victim} open everywhere`,
+      (s) => member(s, "users", victim)?.breaker === "open",
+      15_000,
+    ).finally(() => {
+      opened = true;
+    });
+    while (!opened && sent < 400 && performance.now() - t0 < 15_000) {
+      if (sent % 2 === 0) ups.failWithReset(victim);
+      else ups.failWithStatus(victim, 503);
+      const r = await keyedGet(via, victimKeys[sent % victimKeys.length], "/c-failing").catch(() => ({
+        status: 0,
+        member: undefined,
+        ringVersion: undefined,
+        text: "transport error",
+      }));
+      statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+      sent++;
+    }
+    const open = await poll;
+    const openMs = performance.now() - t0;
+    t.diagnostic(
+      `(c) member failing -> breaker open on all 4 instances: ${openMs.toFixed(0)} ms after ${sent} requests through ${via.id} (statuses ${JSON.stringify([...statuses])})`,
+    );
+    if (STRICT) assert.ok(openMs < 1000, fleet.why(`breaker open everywhere in ${openMs} ms (target < 1 s)`));
+    assert.equal(
+      open.versionsWhileTrue.size,
+      1,
+      fleet.why(`one ring version: ${[...open.versionsWhileTrue]}`),
+    );
+    const vOpen = [...open.versionsWhileTrue][0];
+    assert.ok(vOpen > c0.ringVersion, fleet.why(`${vOpen} > ${c0.ringVersion}`));
+    for (const [id, s] of open.states)
+      for (const m of s.pools.users.members)
+        assert.equal(m.breaker, m.id === victim ? "open" : "closed", fleet.why(`${id} ${m.id}`));
+
+    // Every instance, not only `via`, now keeps the member's keys away from it.
+    const during = await agreedRoutes(fleet, cluster.nodes, "users", victimKeys);
+    for (const k of victimKeys) assert.notEqual(during.members.get(k), victim, fleet.why(k));
+    const served = ups.get(victim).requests;
+    for (const n of cluster.nodes) {
+      for (const k of victimKeys.slice(0, 5)) {
+        const r = await keyedGet(n, k, "/c-open");
+        assert.equal(r.status, 200, fleet.why(`${n.id} ${k}: ${r.text}`));
+        assert.equal(r.member, during.members.get(k), fleet.why(`${n.id} ${k}`));
+      }
+    }
+    assert.equal(ups.get(victim).requests, served, fleet.why(`open breaker: ${victim} got no request`));
+
+    // Recovery: the member answers again; after openFor the leader moves it to half-open, the
+    // probes (ordinary requests for its keys, still through `via`) succeed, and it closes.
+    ups.recover(victim);
+    const t1 = performance.now();
+    let closed = false;
+    let halfOpenSeen = false;
+    const closing = cluster
+      .waitAll(
+        `breaker of ${victim} closed everywhere`,
+        (s) => {
+          const b = member(s, "users", victim)?.breaker;
+          if (b === "half-open") halfOpenSeen = true;
+          return b === "closed";
+        },
+        { timeoutMs: 20_000, everyMs: 20 },
+      )
+      .finally(() => {
+        closed = true;
+      });
+    let probes = 0;
+    while (!closed && probes < 2000 && performance.now() - t1 < 20_000) {
+      await keyedGet(via, victimKeys[probes % victimKeys.length], "/c-probe").catch(() => undefined);
+      probes++;
+      await sleep(20);
+    }
+    const closedStates = await closing;
+    t.diagnostic(
+      `(c) recovered -> closed on all 4 in ${(performance.now() - t1).toFixed(0)} ms (openFor 1 s; half-open observed: ${halfOpenSeen}; ${probes} requests)`,
+    );
+    const versions = new Set([...closedStates.values()].map((s) => s.ringVersion));
+    assert.equal(versions.size, 1, fleet.why(describeStates(closedStates)));
+    const after = await agreedRoutes(fleet, cluster.nodes, "users", keys);
+    for (const k of keys) assert.equal(after.members.get(k), before.members.get(k), fleet.why(`${k} back`));
+    const r = await keyedGet(cluster.nodes[0], victimKeys[0], "/c-closed");
+    assert.equal(r.member, victim, fleet.why("requests reach the member again"));
+  });
+
+  test("(d) kill -9 the leader under load: zero failures, new leader, same state, the old leader catches up", async (t) => {
+    const { cluster, ups } = fleet;
+    const c0 = await cluster.waitConverged({ accept: (s) => allHealthy(s, "users", ups.ids) });
+    const victim = cluster.node(c0.leader);
+    const keys = randomKeys(fleet.random, 500, "d");
+    const before = await agreedRoutes(fleet, cluster.nodes, "users", keys);
+    const fingerprint = membersFingerprint(c0.states.get(c0.leader)?.pools.users);
+
+    const load = new SteadyLoad({
+      targets: cluster.nodes.map((n) => ({ id: n.id, httpUrl: n.httpUrl })),
+      keys,
+      expected: before.members as Map<string, string>,
+      concurrency: 4,
+      maxRequests: 20_000,
+      maxMs: 20_000,
+      pauseMs: 5,
+      random: fleet.random,
+    }).start();
+    await sleep(1_000);
+    load.exclude(victim.id);
+    const killedAt = performance.now();
+    await cluster.kill9(victim);
+    const survivors = cluster.live();
+    const c1 = await cluster.waitConverged({
+      nodes: survivors,
+      timeoutMs: 15_000,
+      accept: (s) => s.raft.leader !== null && s.raft.leader !== victim.id,
+    });
+    const electedMs = performance.now() - killedAt;
+    await sleep(1_000);
+    const report = await load.stop();
+    t.diagnostic(
+      `(d) new leader ${c1.leader} (term ${c1.term}) ${electedMs.toFixed(0)} ms after kill -9 of ${victim.id}`,
+    );
+    t.diagnostic(`(d) load: ${describeLoad(report)}`);
+    assert.equal(report.failures.length, 0, fleet.why(describeLoad(report)));
+    assert.equal(report.misrouted.length, 0, fleet.why(describeLoad(report)));
+    for (const n of survivors) assert.ok((report.perTarget[n.id] ?? 0) > 50, fleet.why(describeLoad(report)));
+    assert.ok(c1.term > c0.term, fleet.why(`term ${c1.term} > ${c0.term}`));
+    assert.ok(c1.leader !== victim.id && ["a", "b", "c"].includes(c1.leader), fleet.why(c1.leader));
+    assert.equal(c1.ringVersion, c0.ringVersion, fleet.why("a leader change is not a routing change"));
+    for (const [id, s] of c1.states)
+      assert.equal(membersFingerprint(s.pools.users), fingerprint, fleet.why(`${id} members intact`));
+    const same = await agreedRoutes(fleet, survivors, "users", keys);
+    for (const k of keys) assert.equal(same.members.get(k), before.members.get(k), fleet.why(k));
+
+    // A change committed while the old leader is down, that it must catch up on.
+    const drained = ups.ids[Math.floor(fleet.random() * ups.ids.length)];
+    const leaderNode = cluster.node(c1.leader);
+    const dr = await cluster.adminPost(leaderNode, `/admin/pools/users/members/${drained}/drain`);
+    assert.equal(dr.status, 200, fleet.why(`drain: ${dr.text}`));
+    const v2 = (dr.body as { ringVersion?: unknown }).ringVersion;
+    assert.ok(
+      typeof v2 === "number" && v2 > c0.ringVersion,
+      fleet.why(`drain answers the new ring version: ${dr.text}`),
+    );
+    await cluster.waitConverged({
+      nodes: survivors,
+      accept: (s) => s.ringVersion === v2 && member(s, "users", drained)?.draining === true,
+    });
+
+    const t2 = performance.now();
+    await cluster.restart(victim);
+    const c2 = await cluster.waitConverged({
+      timeoutMs: 20_000,
+      accept: (s) => s.ringVersion === v2 && member(s, "users", drained)?.draining === true,
+    });
+    t.diagnostic(
+      `(d) ${victim.id} restarted on its dataDir and caught up in ${(performance.now() - t2).toFixed(0)} ms`,
+    );
+    assert.equal(c2.states.size, 4);
+    assert.equal(c2.states.get(victim.id)?.raft.appliedIndex, c2.appliedIndex);
+    const caught = await agreedRoutes(fleet, cluster.nodes, "users", keys);
+    assert.equal(caught.ringVersion, v2);
+    for (const k of keys) {
+      if (before.members.get(k) === drained) assert.notEqual(caught.members.get(k), drained, fleet.why(k));
+      else assert.equal(caught.members.get(k), before.members.get(k), fleet.why(k));
+    }
+    const ud = await cluster.adminPost(victim, `/admin/pools/users/members/${drained}/undrain`);
+    assert.equal(ud.status, 200, fleet.why(`undrain through the restarted follower (forwarded): ${ud.text}`));
+    await cluster.waitConverged({ accept: (s) => allHealthy(s, "users", ups.ids) });
+  });
+
+  test("(e) an instance cut off from its peers serves on its last state, says it is degraded, catches up after healing", async (t) => {
+    const { cluster, ups } = fleet;
+    const c0 = await cluster.waitConverged({ accept: (s) => allHealthy(s, "users", ups.ids) });
+    const cut = cluster.nodes.find((n) => n.voter && n.id !== c0.leader) as FleetNode;
+    const rest = cluster.nodes.filter((n) => n !== cut);
+    const keys = randomKeys(fleet.random, 500, "e");
+    const before = await agreedRoutes(fleet, cluster.nodes, "users", keys);
+
+    await cluster.isolate(cut);
+    const degraded = await waitReadyz(fleet, cut, (r) => degradedReason(r.body) !== undefined, 10_000);
+    t.diagnostic(`(e) ${cut.id} cut off: /readyz ${degraded.status} ${degraded.text.trim()}`);
+    const reason = degradedReason(degraded.body) as string;
+    assert.ok(reason.length > 0, fleet.why(`a reason: ${degraded.text}`));
+
+    // The majority side changes the ring; the cut instance cannot hear of it.
+    const victim = ups.ids[Math.floor(fleet.random() * ups.ids.length)];
+    await ups.critical(victim);
+    const moved = await waitAllRecording(
+      fleet,
+      `${victim} down on the connected side`,
+      (s) => member(s, "users", victim)?.healthy === false,
+      10_000,
+      rest,
+    );
+    const v1 = [...moved.versionsWhileTrue][0];
+    await sleep(500);
+    const stale = await cluster.stateOf(cut);
+    assert.equal(stale.ringVersion, c0.ringVersion, fleet.why(`${cut.id} stays on its last state`));
+    assert.ok(allHealthy(stale, "users", ups.ids), fleet.why(`${cut.id} still has all 4 members`));
+
+    // It keeps serving, by its last state, with no failure.
+    const sample = keys.slice(0, 60);
+    const got = await mapLimit(sample, 6, (k) => keyedGet(cut, k, "/e-cut"));
+    sample.forEach((k, i) => {
+      assert.equal(got[i].status, 200, fleet.why(`${cut.id} ${k}: ${got[i].text}`));
+      assert.equal(
+        got[i].member,
+        before.members.get(k),
+        fleet.why(`${cut.id} routes ${k} by its last state`),
+      );
+    });
+
+    const t1 = performance.now();
+    await cluster.rejoin(cut);
+    const c1 = await cluster.waitConverged({
+      timeoutMs: 20_000,
+      accept: (s) => s.ringVersion === v1 && member(s, "users", victim)?.healthy === false,
+    });
+    t.diagnostic(
+      `(e) healed: ${cut.id} caught up to ring version ${v1} in ${(performance.now() - t1).toFixed(0)} ms`,
+    );
+    const ready = await waitReadyz(
+      fleet,
+      cut,
+      (r) => r.status === 200 && degradedReason(r.body) === undefined,
+      10_000,
+    );
+    assert.equal(ready.status, 200);
+    assert.equal(c1.states.get(cut.id)?.raft.appliedIndex, c1.appliedIndex);
+    const after = await agreedRoutes(fleet, cluster.nodes, "users", keys);
+    assert.equal(after.ringVersion, v1);
+    for (const k of keys) {
+      if (before.members.get(k) === victim) assert.notEqual(after.members.get(k), victim, fleet.why(k));
+      else assert.equal(after.members.get(k), before.members.get(k), fleet.why(k));
+    }
+    await ups.passing(victim);
+    await cluster.waitConverged({ accept: (s) => allHealthy(s, "users", ups.ids) });
+  });
+});
+
+/**
+ * The reason an instance gives for being degraded in its /readyz body, or undefined when it
+ * does not say it is degraded. Accepts {degraded: true|"reason", reason} and {status: "degraded", reason}.
+ */
+function degradedReason(body: unknown): string | undefined {
+  if (typeof body !== "object" || body === null) return undefined;
+  const b = body as Record<string, unknown>;
+  const flagged = b.degraded === true || typeof b.degraded === "string" || b.status === "degraded";
+  if (!flagged) return undefined;
+  if (typeof b.degraded === "string") return b.degraded;
+  return typeof b.reason === "string" ? b.reason : JSON.stringify(b.detail ?? b);
+}
+
+async function waitReadyz(
+  fleet: Fleet,
+  n: FleetNode,
+  pred: (r: { status: number; body: unknown; text: string }) => boolean,
+  timeoutMs: number,
+): Promise<{ status: number; body: unknown; text: string }> {
+  const deadline = Date.now() + timeoutMs;
+  let last = "";
+  while (Date.now() < deadline) {
+    const r = await fleet.cluster.readyz(n);
+    if (pred(r)) return r;
+    last = `${r.status} ${r.text}`;
+    await sleep(50);
+  }
+  throw new Error(fleet.why(`${n.id} /readyz never matched within ${timeoutMs}ms (last: ${last})`));
+}

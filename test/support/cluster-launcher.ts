@@ -1,0 +1,418 @@
+// Launches a fleet of real `shardgate start` processes that form one Raft cluster: every
+// instance gets its own config file (own cluster.id, listen ports, dataDir; the same peers,
+// voters and routing), the shared secret through the environment, and the Consul address.
+// Ports are picked up front so that peers can be listed and a restarted instance comes back
+// on the same addresses. Helpers read each instance's admin API (state, route explanations),
+// wait for agreement, kill -9 / restart an instance on its dataDir, inject transport faults
+// through the admin API, and collect access logs. stop() ends every process and checks by
+// PID that none is left.
+
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  type BreakerView,
+  parseRoute,
+  parseState,
+  type RouteView,
+  type StateView,
+} from "./cluster/admin-views.js";
+import { type FleetNodeSpec, fleetConfigYaml } from "./cluster/fleet-config.js";
+import { httpRequest, mapLimit, sleep } from "./cluster/http-client.js";
+import { freePorts } from "./cluster/ports.js";
+import { type LogLine, ShardgateChild } from "./shardgate-process.js";
+
+export type { BreakerView, RouteView, StateView } from "./cluster/admin-views.js";
+
+/** Where the transport fault injection lives in the admin API (see proxy/admin/). */
+export const DEBUG_CUT_PATH = "/admin/debug/cut";
+export const DEBUG_HEAL_PATH = "/admin/debug/heal";
+
+export interface FleetOptions {
+  /** Instance ids; the first `voters` are voters, the rest learners. Default a,b,c,d. */
+  ids?: readonly string[];
+  voters?: number;
+  /** "host:port" of the Consul HTTP API. */
+  consulAddress: string;
+  consulToken?: string;
+  /** `pools:` + `routes:` YAML shared by every instance. */
+  routingYaml: string;
+  electionTimeoutMs?: number;
+  heartbeatMs?: number;
+  adminToken?: string;
+  /** >= 16 bytes (the transport's minimum). */
+  secret?: string;
+  accessLog?: boolean;
+  level?: string;
+  /** Per-process start timeout (listening line). */
+  startTimeoutMs?: number;
+}
+
+/** One instance of the fleet; `proc` is replaced on restart, earlier ones kept in `history`. */
+export class FleetNode {
+  proc: ShardgateChild | undefined;
+  readonly history: ShardgateChild[] = [];
+  /** Set while the test has deliberately killed it. */
+  killed = false;
+
+  constructor(
+    readonly spec: FleetNodeSpec,
+    readonly voter: boolean,
+    readonly configPath: string,
+  ) {}
+
+  get id(): string {
+    return this.spec.id;
+  }
+
+  get httpUrl(): string {
+    return `http://127.0.0.1:${this.spec.httpPort}`;
+  }
+
+  get adminUrl(): string {
+    return `http://127.0.0.1:${this.spec.adminPort}`;
+  }
+
+  get alive(): boolean {
+    return this.proc !== undefined && this.proc.exit === undefined;
+  }
+
+  get pid(): number | undefined {
+    return this.proc?.child.pid;
+  }
+
+  /** Every access-log line this instance wrote, across restarts. */
+  accessLines(): LogLine[] {
+    const out: LogLine[] = [];
+    for (const p of this.history) for (const l of p.lines) if (l.type === "access") out.push(l);
+    return out;
+  }
+
+  /** Everything the current process printed (for assertion messages), trimmed to the tail. */
+  tail(chars = 4000): string {
+    const text = this.proc?.output() ?? "(never started)";
+    return text.length > chars ? `...${text.slice(-chars)}` : text;
+  }
+}
+
+export interface Converged {
+  leader: string;
+  term: number;
+  ringVersion: number;
+  appliedIndex: number;
+  states: Map<string, StateView>;
+}
+
+export class FleetCluster {
+  readonly nodes: FleetNode[];
+  readonly adminToken: string;
+  readonly secret: string;
+  private readonly dir: string;
+  private readonly startTimeoutMs: number;
+  private readonly allPids = new Set<number>();
+
+  private constructor(
+    nodes: FleetNode[],
+    dir: string,
+    adminToken: string,
+    secret: string,
+    startTimeoutMs: number,
+  ) {
+    this.nodes = nodes;
+    this.dir = dir;
+    this.adminToken = adminToken;
+    this.secret = secret;
+    this.startTimeoutMs = startTimeoutMs;
+  }
+
+  /** Writes the configs and starts every instance at once (an instance may wait for its peers). */
+  static async start(o: FleetOptions): Promise<FleetCluster> {
+    const ids = o.ids ?? ["a", "b", "c", "d"];
+    const nVoters = o.voters ?? 3;
+    if (nVoters < 1 || nVoters > ids.length) throw new Error(`voters must be 1..${ids.length}`);
+    const secret = o.secret ?? "e2e-fleet-secret-0123456789abcdef";
+    const adminToken = o.adminToken ?? "e2e-admin-token";
+    const dir = mkdtempSync(join(tmpdir(), "shardgate-fleet-"));
+    const ports = await freePorts(ids.length * 3);
+    const specs: FleetNodeSpec[] = ids.map((id, i) => ({
+      id,
+      httpPort: ports[i * 3],
+      adminPort: ports[i * 3 + 1],
+      raftPort: ports[i * 3 + 2],
+      dataDir: join(dir, id, "data"),
+    }));
+    const voters = ids.slice(0, nVoters);
+    const nodes = specs.map((spec) => {
+      mkdirSync(join(dir, spec.id), { recursive: true });
+      const configPath = join(dir, spec.id, "shardgate.yaml");
+      writeFileSync(
+        configPath,
+        fleetConfigYaml({
+          self: spec,
+          nodes: specs,
+          voters,
+          consulAddress: o.consulAddress,
+          consulToken: o.consulToken,
+          electionTimeoutMs: o.electionTimeoutMs ?? 400,
+          heartbeatMs: o.heartbeatMs ?? 50,
+          adminToken,
+          routingYaml: o.routingYaml,
+          accessLog: o.accessLog,
+          level: o.level,
+        }),
+      );
+      return new FleetNode(spec, voters.includes(spec.id), configPath);
+    });
+    const cluster = new FleetCluster(nodes, dir, adminToken, secret, o.startTimeoutMs ?? 30_000);
+    try {
+      await Promise.all(nodes.map((n) => cluster.spawn(n)));
+    } catch (err) {
+      await cluster.stop();
+      throw err;
+    }
+    return cluster;
+  }
+
+  node(id: string): FleetNode {
+    const n = this.nodes.find((x) => x.id === id);
+    if (n === undefined) throw new Error(`no fleet node ${id}`);
+    return n;
+  }
+
+  live(): FleetNode[] {
+    return this.nodes.filter((n) => n.alive);
+  }
+
+  private async spawn(n: FleetNode): Promise<void> {
+    const proc = new ShardgateChild(["start", "--config", n.configPath], {
+      env: { SHARDGATE_CLUSTER_SECRET: this.secret },
+    });
+    n.proc = proc;
+    n.history.push(proc);
+    n.killed = false;
+    if (proc.child.pid !== undefined) this.allPids.add(proc.child.pid);
+    await proc.waitForLine(
+      `${n.id}: the listening log line`,
+      (l) => l.msg === "listening",
+      this.startTimeoutMs,
+    );
+  }
+
+  /** SIGKILL, then waits for the exit (no graceful shutdown, no flushed buffers). */
+  async kill9(n: FleetNode): Promise<void> {
+    const proc = n.proc;
+    if (proc === undefined || proc.exit !== undefined) throw new Error(`${n.id} is not running`);
+    n.killed = true;
+    proc.signal("SIGKILL");
+    const r = await proc.waitExit(10_000);
+    if (r.signal !== "SIGKILL") throw new Error(`${n.id} exited with ${JSON.stringify(r)}, not by SIGKILL`);
+  }
+
+  /** Starts the instance again with the same config file, dataDir and ports. */
+  async restart(n: FleetNode): Promise<void> {
+    if (n.alive) throw new Error(`${n.id} is still running`);
+    await this.spawn(n);
+  }
+
+  // ------------------------------------------------------------------ admin API
+
+  async stateOf(n: FleetNode): Promise<StateView> {
+    const r = await httpRequest(`${n.adminUrl}/admin/state`, { timeoutMs: 5_000 });
+    if (r.status !== 200) throw new Error(`${n.id} /admin/state: ${r.status} ${r.text}`);
+    return parseState(`${n.id} /admin/state`, r.body);
+  }
+
+  async readyz(n: FleetNode): Promise<{ status: number; body: unknown; text: string }> {
+    const r = await httpRequest(`${n.adminUrl}/readyz`, { timeoutMs: 5_000 });
+    return { status: r.status, body: r.body, text: r.text };
+  }
+
+  async routeOf(n: FleetNode, pool: string, key: string): Promise<RouteView> {
+    const url = `${n.adminUrl}/admin/route?pool=${encodeURIComponent(pool)}&key=${encodeURIComponent(key)}`;
+    const r = await httpRequest(url, { timeoutMs: 10_000 });
+    if (r.status !== 200) throw new Error(`${n.id} /admin/route ${pool} ${key}: ${r.status} ${r.text}`);
+    return parseRoute(`${n.id} /admin/route`, r.body);
+  }
+
+  /** Route explanations for many keys (keep-alive, bounded concurrency), in key order. */
+  routes(n: FleetNode, pool: string, keys: readonly string[], concurrency = 16): Promise<RouteView[]> {
+    return mapLimit(keys, concurrency, (k) => this.routeOf(n, pool, k));
+  }
+
+  /** An authenticated admin POST; returns status and body (callers assert on both). */
+  async adminPost(
+    n: FleetNode,
+    path: string,
+    json?: unknown,
+  ): Promise<{ status: number; body: unknown; text: string }> {
+    const r = await httpRequest(`${n.adminUrl}${path}`, {
+      method: "POST",
+      json: json ?? {},
+      headers: { authorization: `Bearer ${this.adminToken}` },
+      timeoutMs: 15_000,
+    });
+    return { status: r.status, body: r.body, text: r.text };
+  }
+
+  /** Drops the Raft transport between `n` and `peer`, on `n`'s side. */
+  async cut(n: FleetNode, peer: string): Promise<void> {
+    const r = await this.adminPost(n, DEBUG_CUT_PATH, { peer });
+    if (r.status !== 200) throw new Error(`${n.id} ${DEBUG_CUT_PATH} ${peer}: ${r.status} ${r.text}`);
+  }
+
+  async heal(n: FleetNode, peer: string): Promise<void> {
+    const r = await this.adminPost(n, DEBUG_HEAL_PATH, { peer });
+    if (r.status !== 200) throw new Error(`${n.id} ${DEBUG_HEAL_PATH} ${peer}: ${r.status} ${r.text}`);
+  }
+
+  /** Cuts `n` off from every other instance, on both sides of every link. */
+  async isolate(n: FleetNode): Promise<void> {
+    for (const o of this.nodes) {
+      if (o === n) continue;
+      await this.cut(n, o.id);
+      if (o.alive) await this.cut(o, n.id);
+    }
+  }
+
+  async rejoin(n: FleetNode): Promise<void> {
+    for (const o of this.nodes) {
+      if (o === n) continue;
+      await this.heal(n, o.id);
+      if (o.alive) await this.heal(o, n.id);
+    }
+  }
+
+  // ------------------------------------------------------------------ agreement
+
+  /** States of the given instances (default: every live one), read concurrently. */
+  async states(nodes: readonly FleetNode[] = this.live()): Promise<Map<string, StateView>> {
+    const list = await Promise.all(nodes.map((n) => this.stateOf(n)));
+    return new Map(nodes.map((n, i) => [n.id, list[i]]));
+  }
+
+  /**
+   * Waits until the given instances (default: every live one) agree: one leader that they all
+   * name and that calls itself leader, the same ringVersion and appliedIndex, and `accept`
+   * (if given) holds for every state. Bounded by `timeoutMs`; the error shows the last states.
+   */
+  async waitConverged(
+    opts: { nodes?: readonly FleetNode[]; timeoutMs?: number; accept?: (s: StateView) => boolean } = {},
+  ): Promise<Converged> {
+    const deadline = Date.now() + (opts.timeoutMs ?? 20_000);
+    let last = "";
+    while (Date.now() < deadline) {
+      const nodes = opts.nodes ?? this.live();
+      try {
+        const states = await this.states(nodes);
+        const c = agreement(states, opts.accept);
+        if (typeof c !== "string") return c;
+        last = c;
+      } catch (err) {
+        last = String(err);
+      }
+      await sleep(30);
+    }
+    throw new Error(`fleet did not converge within ${opts.timeoutMs ?? 20_000}ms: ${last}`);
+  }
+
+  /** Waits until every given instance shows `member` of `pool` with breaker `state`. */
+  async waitBreaker(
+    pool: string,
+    member: string,
+    state: BreakerView,
+    opts: { nodes?: readonly FleetNode[]; timeoutMs?: number; everyMs?: number } = {},
+  ): Promise<Map<string, StateView>> {
+    return this.waitAll(
+      `breaker ${pool}/${member} ${state}`,
+      (s) => s.pools[pool]?.members.find((m) => m.id === member)?.breaker === state,
+      opts,
+    );
+  }
+
+  /** Polls every given instance's state until `pred` holds for all of them at once. */
+  async waitAll(
+    what: string,
+    pred: (s: StateView) => boolean,
+    opts: { nodes?: readonly FleetNode[]; timeoutMs?: number; everyMs?: number } = {},
+  ): Promise<Map<string, StateView>> {
+    const timeoutMs = opts.timeoutMs ?? 15_000;
+    const deadline = Date.now() + timeoutMs;
+    let last = "";
+    while (Date.now() < deadline) {
+      const nodes = opts.nodes ?? this.live();
+      try {
+        const states = await this.states(nodes);
+        if ([...states.values()].every(pred)) return states;
+        last = [...states].map(([id, s]) => `${id}: ${summarizeState(s)}`).join("\n");
+      } catch (err) {
+        last = String(err);
+      }
+      await sleep(opts.everyMs ?? 20);
+    }
+    throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}; last states:\n${last}`);
+  }
+
+  // ------------------------------------------------------------------ teardown
+
+  /** Stops every instance (SIGTERM, then SIGKILL) and removes the temp dirs; returns leftover PIDs. */
+  async stop(): Promise<number[]> {
+    await Promise.all(this.nodes.map((n) => n.proc?.stop(5_000)));
+    const left: number[] = [];
+    for (const pid of this.allPids) if (pidAlive(pid)) left.push(pid);
+    for (const pid of left) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+    return left;
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** One line per state for error messages. */
+export function summarizeState(s: StateView): string {
+  const pools = Object.entries(s.pools)
+    .map(
+      ([name, p]) =>
+        `${name}@${p.ringVersion}[${p.members.map((m) => `${m.id}${m.healthy ? "" : "!down"}${m.draining ? "!drained" : ""}${m.breaker === "closed" ? "" : `!${m.breaker}`}`).join(",")}]`,
+    )
+    .join(" ");
+  const r = s.raft;
+  return `role=${r.role} term=${r.term} leader=${r.leader} commit=${r.commitIndex} applied=${r.appliedIndex} ringVersion=${s.ringVersion} ${pools}`;
+}
+
+/** A Converged when the states agree, else a description of the disagreement. */
+function agreement(states: Map<string, StateView>, accept?: (s: StateView) => boolean): Converged | string {
+  const list = [...states];
+  const describe = () => list.map(([id, s]) => `${id}: ${summarizeState(s)}`).join("\n");
+  const first = list[0][1];
+  const leader = first.raft.leader;
+  if (leader === null) return `no leader known\n${describe()}`;
+  for (const [, s] of list) {
+    if (s.raft.leader !== leader) return `leaders differ\n${describe()}`;
+    if (s.ringVersion !== first.ringVersion) return `ring versions differ\n${describe()}`;
+    if (s.raft.appliedIndex !== first.raft.appliedIndex) return `applied indexes differ\n${describe()}`;
+    if (accept !== undefined && !accept(s)) return `condition not met\n${describe()}`;
+  }
+  const ls = states.get(leader);
+  if (ls !== undefined && ls.raft.role !== "leader")
+    return `${leader} does not call itself leader\n${describe()}`;
+  return {
+    leader,
+    term: ls?.raft.term ?? first.raft.term,
+    ringVersion: first.ringVersion,
+    appliedIndex: first.raft.appliedIndex,
+    states,
+  };
+}

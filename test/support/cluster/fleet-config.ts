@@ -1,0 +1,95 @@
+// The YAML each fleet instance gets: the same routing (pools and routes) and cluster peer
+// list for all, with the instance's own cluster.id, listen ports and dataDir. The Raft secret
+// is read from the environment through ${SHARDGATE_CLUSTER_SECRET} interpolation, as an
+// operator would ship it.
+
+export interface FleetNodeSpec {
+  id: string;
+  httpPort: number;
+  adminPort: number;
+  raftPort: number;
+  dataDir: string;
+}
+
+export interface FleetConfigOptions {
+  self: FleetNodeSpec;
+  nodes: readonly FleetNodeSpec[];
+  voters: readonly string[];
+  /** "host:port" of the Consul HTTP API (the double, or a real agent). */
+  consulAddress: string;
+  consulToken?: string;
+  electionTimeoutMs: number;
+  heartbeatMs: number;
+  adminToken: string;
+  /** The `pools:` and `routes:` sections, at column 0. */
+  routingYaml: string;
+  accessLog?: boolean;
+  level?: string;
+}
+
+export function fleetConfigYaml(o: FleetConfigOptions): string {
+  const peers = o.nodes.map((n) => `    - { id: ${n.id}, address: "127.0.0.1:${n.raftPort}" }`).join("\n");
+  return `listen:
+  http: 127.0.0.1:${o.self.httpPort}
+  admin: 127.0.0.1:${o.self.adminPort}
+admin:
+  token: "${o.adminToken}"
+log:
+  level: ${o.level ?? "info"}
+  accessLog: ${o.accessLog ?? true}
+headers:
+  memberHeader: x-shardgate-member
+  ringVersionHeader: x-shardgate-ring-version
+cluster:
+  id: ${o.self.id}
+  listen: 127.0.0.1:${o.self.raftPort}
+  dataDir: ${JSON.stringify(o.self.dataDir)}
+  secret: \${SHARDGATE_CLUSTER_SECRET}
+  peers:
+${peers}
+  voters: [${o.voters.join(", ")}]
+  electionTimeout: ${o.electionTimeoutMs}ms
+  heartbeat: ${o.heartbeatMs}ms
+discovery:
+  consul: { address: "http://${o.consulAddress}", token: "${o.consulToken ?? ""}", wait: 10s }
+${o.routingYaml}`;
+}
+
+export interface FleetRoutingOptions {
+  /** Consul service name of the discovered pool "users". */
+  service: string;
+  /** Static pool "catalog" members (same upstreams, listed in the file). */
+  staticMembers: ReadonlyArray<{ id: string; port: number }>;
+  /** Extra lines under the users pool (indented 4 spaces), e.g. a breaker section. */
+  usersExtra?: string;
+}
+
+/**
+ * Two pools: "users" discovered through Consul (every path but /static/), and "catalog", a
+ * static list (paths under /static/). Both keyed on the x-user-id header; a request without
+ * one is refused, so a test never gets a random member by accident.
+ */
+export function fleetRoutingYaml(o: FleetRoutingOptions): string {
+  const members = o.staticMembers
+    .map((m) => `      - { id: ${m.id}, address: "127.0.0.1:${m.port}" }`)
+    .join("\n");
+  return `pools:
+  users:
+    algorithm: ring
+    discovery: { consul: { service: ${o.service}, passingOnly: true } }
+${o.usersExtra ?? ""}
+  catalog:
+    algorithm: ring
+    members:
+${members}
+routes:
+  - match: { pathPrefix: /static/ }
+    pool: catalog
+    key: [header:x-user-id]
+    onMissingKey: reject
+  - match: { pathPrefix: / }
+    pool: users
+    key: [header:x-user-id]
+    onMissingKey: reject
+`;
+}

@@ -1,0 +1,201 @@
+// The standard fleet of the issue-5 end-to-end tests and the fleet bench: a Consul target
+// (the in-process double, or a real agent when CONSUL_HTTP_ADDR is set), 4 real upstreams
+// registered under one service, and 3 voter + 1 learner shardgate processes routing pool
+// "users" from Consul and pool "catalog" from a static list over the same upstreams.
+// startFleet() returns once every instance agrees on a leader, on the ring version, and on
+// all 4 members being healthy in both pools.
+
+import { FleetCluster, type FleetNode, summarizeState } from "../cluster-launcher.js";
+import { type ConsulTarget, consulTarget } from "../consul/target.js";
+import type { RouteView, StateView } from "./admin-views.js";
+import { fleetRoutingYaml } from "./fleet-config.js";
+import { FleetUpstreams } from "./fleet-upstreams.js";
+import { httpRequest, mapLimit } from "./http-client.js";
+import { prng } from "./prng.js";
+
+export interface FleetFixtureOptions {
+  seed: number;
+  /** Lines under pool "users" (4-space indent), e.g. a breaker section. */
+  usersExtra?: string;
+  electionTimeoutMs?: number;
+  heartbeatMs?: number;
+  accessLog?: boolean;
+  level?: string;
+}
+
+export interface Fleet {
+  readonly seed: number;
+  readonly random: () => number;
+  readonly consul: ConsulTarget;
+  readonly ups: FleetUpstreams;
+  readonly cluster: FleetCluster;
+  /** Appends the seed to an assertion message. */
+  why(msg: string): string;
+  close(): Promise<number[]>;
+}
+
+export const SERVICE = "users-api";
+
+export async function startFleet(o: FleetFixtureOptions): Promise<Fleet> {
+  const consul = await consulTarget({ seed: o.seed });
+  let ups: FleetUpstreams | undefined;
+  let cluster: FleetCluster | undefined;
+  try {
+    // On a shared real agent, ids carry a seeded suffix so concurrent runs do not collide.
+    const prefix = consul.kind === "agent" ? `e2e${o.seed}u` : "u";
+    const service = consul.kind === "agent" ? `${SERVICE}-${o.seed}` : SERVICE;
+    ups = await FleetUpstreams.start(consul, service, 4, prefix);
+    const routingYaml = fleetRoutingYaml({
+      service,
+      staticMembers: ups.upstreams.map((u) => ({ id: u.id, port: u.port })),
+      usersExtra: o.usersExtra,
+    });
+    cluster = await FleetCluster.start({
+      consulAddress: consul.address,
+      consulToken: consul.token,
+      routingYaml,
+      electionTimeoutMs: o.electionTimeoutMs,
+      heartbeatMs: o.heartbeatMs,
+      accessLog: o.accessLog,
+      level: o.level,
+    });
+    const ids = ups.ids;
+    await cluster.waitConverged({
+      timeoutMs: 30_000,
+      accept: (s) => allHealthy(s, "users", ids) && allHealthy(s, "catalog", ids),
+    });
+  } catch (err) {
+    await cluster?.stop();
+    await ups?.close();
+    await consul.close();
+    throw err;
+  }
+  const c = cluster;
+  const u = ups;
+  return {
+    seed: o.seed,
+    random: prng(o.seed),
+    consul,
+    ups: u,
+    cluster: c,
+    why: (msg) => `${msg} (seed=${o.seed}; replay with E2E_SEED=${o.seed})`,
+    async close() {
+      const left = await c.stop();
+      await u.close();
+      await consul.close();
+      return left;
+    },
+  };
+}
+
+/** `pool` has exactly the members `ids`, every one healthy, not drained, breaker closed. */
+export function allHealthy(s: StateView, pool: string, ids: readonly string[]): boolean {
+  const p = s.pools[pool];
+  if (p === undefined || p.members.length !== ids.length) return false;
+  return p.members.every((m) => ids.includes(m.id) && m.healthy && !m.draining && m.breaker === "closed");
+}
+
+export function member(s: StateView, pool: string, id: string) {
+  return s.pools[pool]?.members.find((m) => m.id === id);
+}
+
+export interface RouteTable {
+  ringVersion: number;
+  /** key -> member a request goes to now. */
+  members: Map<string, string | null>;
+  /** key -> ring owner. */
+  owners: Map<string, string | null>;
+}
+
+/**
+ * Route explanations of `keys` from every given instance; throws (with the first differences
+ * and the seed) unless every instance answers every key with the same member at one ring version.
+ */
+export async function agreedRoutes(
+  fleet: Fleet,
+  nodes: readonly FleetNode[],
+  pool: string,
+  keys: readonly string[],
+): Promise<RouteTable> {
+  const per = await mapLimit(nodes, 2, (n) => fleet.cluster.routes(n, pool, keys, 12));
+  const ref = per[0];
+  const versions = new Set<number>();
+  const diffs: string[] = [];
+  for (let ni = 0; ni < nodes.length; ni++) {
+    const rs = per[ni];
+    for (let i = 0; i < keys.length; i++) {
+      versions.add(rs[i].ringVersion);
+      if (rs[i].member !== ref[i].member && diffs.length < 10)
+        diffs.push(`${keys[i]}: ${nodes[0].id}->${ref[i].member} ${nodes[ni].id}->${rs[i].member}`);
+    }
+  }
+  if (versions.size !== 1 || diffs.length > 0)
+    throw new Error(
+      fleet.why(
+        `instances ${nodes.map((n) => n.id).join(",")} disagree on pool ${pool}: ring versions seen ${[...versions].join(",")}; differences: ${diffs.join(" | ")}`,
+      ),
+    );
+  return {
+    ringVersion: ref[0].ringVersion,
+    members: new Map(keys.map((k, i) => [k, ref[i].member])),
+    owners: new Map(keys.map((k, i) => [k, ref[i].owner])),
+  };
+}
+
+/** The keys of `table` routed to `id`. */
+export function keysOf(table: RouteTable, id: string): string[] {
+  const out: string[] = [];
+  for (const [k, m] of table.members) if (m === id) out.push(k);
+  return out;
+}
+
+/** A keyed GET through an instance's proxy listener; returns status, echoed member and ring header. */
+export async function keyedGet(
+  n: FleetNode,
+  key: string,
+  path = "/e2e",
+): Promise<{ status: number; member: string | undefined; ringVersion: string | undefined; text: string }> {
+  const r = await httpRequest(`${n.httpUrl}${path}`, { headers: { "x-user-id": key }, timeoutMs: 5_000 });
+  const m = (r.body as { member?: unknown } | undefined)?.member;
+  const rv = r.headers["x-shardgate-ring-version"];
+  return {
+    status: r.status,
+    member: typeof m === "string" ? m : undefined,
+    ringVersion: typeof rv === "string" ? rv : undefined,
+    text: r.text.slice(0, 300),
+  };
+}
+
+export function describeStates(states: Map<string, StateView>): string {
+  return [...states].map(([id, s]) => `${id}: ${summarizeState(s)}`).join("\n");
+}
+
+/**
+ * Polls every instance until `pred` holds for all, recording each (instance, ringVersion) seen
+ * while `pred` held for that instance: so a test can check a change took effect at ONE version.
+ */
+export async function waitAllRecording(
+  fleet: Fleet,
+  what: string,
+  pred: (s: StateView) => boolean,
+  timeoutMs: number,
+  nodes: readonly FleetNode[] = fleet.cluster.live(),
+): Promise<{ states: Map<string, StateView>; versionsWhileTrue: Set<number>; elapsedMs: number }> {
+  const t0 = performance.now();
+  const versionsWhileTrue = new Set<number>();
+  let last = new Map<string, StateView>();
+  while (performance.now() - t0 < timeoutMs) {
+    last = await fleet.cluster.states(nodes);
+    for (const s of last.values()) {
+      if (pred(s)) {
+        versionsWhileTrue.add(s.ringVersion);
+      }
+    }
+    if ([...last.values()].every(pred))
+      return { states: last, versionsWhileTrue, elapsedMs: performance.now() - t0 };
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(fleet.why(`timed out after ${timeoutMs}ms waiting for ${what}:\n${describeStates(last)}`));
+}
+
+export type { RouteView, StateView };
