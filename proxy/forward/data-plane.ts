@@ -4,8 +4,11 @@
 //
 // Per-request cost is one RequestContext; every listener is a shared function registered
 // once (on the proxy instance) or a shared function using `this` (on req/res/proxyReq), and
-// the context is found through a symbol property. http-proxy-3 itself still allocates per
-// call (an options spread, a few closures); that is the library's cost, measured in bench/.
+// the context is found through a symbol property. Requests go through http-proxy-3's web
+// passes called directly with the member's preallocated options (web-passes.ts): its public
+// web() only adds a rest-args array, an options spread and target normalization per call.
+// http-proxy-3's `stream` pass itself still allocates a few closures per call; that is the
+// library's cost, measured in bench/.
 
 import type { ClientRequest, IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
@@ -24,7 +27,14 @@ import { kCtx, MAX_ATTEMPTS, RequestContext } from "./request-context.js";
 import { isAcceptableRequestId, newRequestId } from "./request-id.js";
 import { RetryBudget } from "./retry-budget.js";
 import { TimeoutSweep } from "./timeout-sweep.js";
-import type { DataPlane, DataPlaneInit, UpstreamErrorKind } from "./types.js";
+import type { DataPlane, DataPlaneInit, RetryKind, UpstreamErrorKind } from "./types.js";
+import {
+  discardResponse,
+  isGatewayError,
+  type WebForwarder,
+  webForwarder,
+  writeProxiedHead,
+} from "./web-passes.js";
 
 type WithCtx = { [kCtx]?: RequestContext };
 const kPlane = Symbol("shardgate.plane");
@@ -66,12 +76,14 @@ function errorKind(err: NodeJS.ErrnoException, ctx: RequestContext): UpstreamErr
   return "reset";
 }
 
-function retryClassAllowed(on: readonly string[], kind: UpstreamErrorKind): boolean {
+function retryClassAllowed(on: readonly string[], kind: RetryKind): boolean {
   switch (kind) {
     case "connect":
       return on.includes("connect-failure");
     case "reset":
       return on.includes("reset");
+    case "gateway":
+      return on.includes("gateway-error");
     default:
       return on.includes("timeout");
   }
@@ -95,6 +107,7 @@ class DataPlaneImpl implements DataPlane {
   private readonly random: () => number;
   private readonly now: () => number;
   private readonly proxy: ProxyServer;
+  private readonly forwardWeb: WebForwarder;
   private readonly endpoints: Endpoints;
   private readonly live = new LiveBook();
   private readonly budgets = new Map<string, RetryBudget>();
@@ -129,6 +142,7 @@ class DataPlaneImpl implements DataPlane {
     // throwing for the few it emits as events (client socket errors on websockets).
     this.proxy.on("error", this.onProxyEventError);
     this.proxy.on("econnreset", noop);
+    this.forwardWeb = webForwarder(this.proxy, this.onWebError);
   }
 
   // ------------------------------------------------------------------------- requests
@@ -239,11 +253,31 @@ class DataPlaneImpl implements DataPlane {
     if (ctx.upgrade) {
       this.proxy.ws(ctx.req, ctx.socket, EMPTY_HEAD, ep.wsOptions, this.onWsError);
     } else {
-      this.proxy.web(ctx.req, ctx.res as ServerResponse, ep.webOptions, this.onWebError);
+      // A response this attempt may discard (gateway-error retry) is written by onProxyRes.
+      ctx.selfHandled = this.gatewayRetryPossible(ctx, snapshot);
+      this.forwardWeb(
+        ctx.req,
+        ctx.res as ServerResponse,
+        ctx.selfHandled ? ep.webOptionsSelf : ep.webOptions,
+      );
       const proxyReq = ep.agent.take();
       if (proxyReq !== null) this.trackProxyReq(ctx, proxyReq);
     }
     if (!ctx.done && !ctx.responseStarted) this.sweep.add(ctx);
+  }
+
+  /** Whether a 502/503/504 from this attempt could still be retried (checked again on arrival). */
+  private gatewayRetryPossible(
+    ctx: RequestContext,
+    snapshot: NonNullable<RequestContext["snapshot"]>,
+  ): boolean {
+    const retry = snapshot.settings.retry;
+    return (
+      ctx.attempts < retry.attempts &&
+      retry.on.includes("gateway-error") &&
+      snapshot.retryMethods.has(ctx.method) &&
+      !(ctx.hasBody && ctx.req.readableDidRead)
+    );
   }
 
   private trackProxyReq(ctx: RequestContext, proxyReq: ClientRequest): void {
@@ -305,7 +339,7 @@ class DataPlaneImpl implements DataPlane {
       else ctx.socket?.destroy();
       return;
     }
-    if (snapshot !== null && this.mayRetry(ctx, kind)) {
+    if (snapshot !== null && this.mayRetry(ctx, kind) && this.budgetOf(ctx).tryTake(this.now())) {
       const failed = ctx.member;
       const next = chooseMember(snapshot, ctx.hash, ctx.live, this.now(), ctx);
       if (next >= 0) {
@@ -320,7 +354,8 @@ class DataPlaneImpl implements DataPlane {
     this.fail(ctx, errorCodeFor(kind));
   }
 
-  private mayRetry(ctx: RequestContext, kind: UpstreamErrorKind): boolean {
+  /** The retry rules except the budget (taken by the caller once a next member exists). */
+  private mayRetry(ctx: RequestContext, kind: RetryKind): boolean {
     const snapshot = ctx.snapshot;
     if (snapshot === null || ctx.upgrade) return false;
     const retry = snapshot.settings.retry;
@@ -328,8 +363,28 @@ class DataPlaneImpl implements DataPlane {
     if (!snapshot.retryMethods.has(ctx.method)) return false;
     if (!retryClassAllowed(retry.on, kind)) return false;
     // A body cannot be replayed once any of it went to the failed attempt.
-    if (ctx.hasBody && ctx.req.readableDidRead) return false;
-    return this.budgetOf(ctx).tryTake(this.now());
+    return !(ctx.hasBody && ctx.req.readableDidRead);
+  }
+
+  /**
+   * A 502/503/504 arrived for a self-handled attempt: if the rules, a next member and the
+   * budget allow, the response is discarded and the request retried; true when it was.
+   */
+  private retryGatewayError(ctx: RequestContext, proxyRes: IncomingMessage): boolean {
+    const snapshot = ctx.snapshot;
+    if (snapshot === null || ctx.live === null || !this.mayRetry(ctx, "gateway")) return false;
+    const next = chooseMember(snapshot, ctx.hash, ctx.live, this.now(), ctx);
+    if (next < 0 || !this.budgetOf(ctx).tryTake(this.now())) return false;
+    discardResponse(proxyRes);
+    this.sweep.remove(ctx);
+    this.releaseAttempt(ctx);
+    const failed = ctx.member;
+    if (this.hooks.onRetry !== undefined) {
+      const nextId = snapshot.members[next].id;
+      this.safe(() => this.hooks.onRetry?.(ctx, failed, "gateway", nextId));
+    }
+    this.attempt(ctx);
+    return true;
   }
 
   private budgetOf(ctx: RequestContext): RetryBudget {
@@ -354,8 +409,10 @@ class DataPlaneImpl implements DataPlane {
       proxyRes.destroy();
       return;
     }
+    const status = proxyRes.statusCode ?? 0;
+    if (ctx.selfHandled && isGatewayError(status) && this.retryGatewayError(ctx, proxyRes)) return;
     ctx.responseStarted = true;
-    ctx.status = proxyRes.statusCode ?? 0;
+    ctx.status = status;
     this.sweep.remove(ctx);
     stripResponseHopByHop(proxyRes.headers);
     const headers = proxyRes.headers;
@@ -367,6 +424,7 @@ class DataPlaneImpl implements DataPlane {
       headers["set-cookie"] = prev === undefined ? [ctx.issuedCookie] : [...prev, ctx.issuedCookie];
     }
     proxyRes.on("close", onProxyResClose);
+    if (ctx.selfHandled) writeProxiedHead(ctx.req, ctx.res, proxyRes, ctx.endpoint?.webOptionsSelf ?? null);
   };
 
   private readonly onProxyReqWs = (proxyReq: ClientRequest, _req: IncomingMessage, socket: Duplex): void => {

@@ -35,6 +35,8 @@ export interface Endpoint {
   /** The http-proxy-3 target; also identifies the attempt in error callbacks. */
   readonly target: { host: string; port: number; protocol: string };
   readonly webOptions: ServerOptions;
+  /** webOptions with selfHandleResponse: for attempts whose 502/503/504 may be retried. */
+  readonly webOptionsSelf: ServerOptions;
   readonly wsOptions: ServerOptions;
 }
 
@@ -60,12 +62,17 @@ export class Endpoints {
       scheduling: "lifo",
     });
     const target = { host: member.address.host, port: member.address.port, protocol: "http:" };
+    const webOptions: ServerOptions = { target, agent, xfwd: false, prependPath: false, toProxy: true };
     const ep: Endpoint = {
       key: member.agentKey,
       memberId: member.id,
       agent,
       target,
-      webOptions: { target, agent, xfwd: false, prependPath: false },
+      // toProxy: the path goes upstream exactly as received (resolve() admits only origin-form
+      // targets), instead of http-proxy-3 re-parsing it with `new URL` per request, which
+      // also normalizes dot segments and escapes a transparent proxy should leave alone.
+      webOptions,
+      webOptionsSelf: { ...webOptions, selfHandleResponse: true },
       // Upgraded sockets leave the agent anyway; a fresh connection keeps them out of the pool's count.
       wsOptions: { target, agent: false, xfwd: false, prependPath: false },
     };

@@ -58,6 +58,8 @@ export class RequestContext implements RequestRecord {
   proxyReq: ClientRequest | null = null;
   attemptStartedAt = 0;
   responseStarted = false;
+  /** This attempt's response is written by the data plane (it may be discarded for a gateway-error retry). */
+  selfHandled = false;
   /** Set by the timeout sweep before it destroys the upstream request. */
   timedOut: UpstreamErrorKind | null = null;
   done = false;

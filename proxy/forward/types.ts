@@ -10,6 +10,8 @@ import type { Duplex } from "node:stream";
 import type { RouteExplanation, RoutingState } from "../routing/types.js";
 
 export type UpstreamErrorKind = "connect" | "reset" | "timeout";
+/** Why an attempt is retried: an upstream error, or "gateway" (a 502/503/504 discarded under retry.on gateway-error). */
+export type RetryKind = UpstreamErrorKind | "gateway";
 
 /**
  * One request's record. The same object is passed to every hook of a request and is
@@ -53,7 +55,7 @@ export type RecordFields = Omit<RequestRecord, "toJSON">;
 export interface DataPlaneHooks {
   onRequestStart?(record: RequestRecord): void;
   /** A failed attempt is being retried on `nextMember`. */
-  onRetry?(record: RequestRecord, failedMember: string, kind: UpstreamErrorKind, nextMember: string): void;
+  onRetry?(record: RequestRecord, failedMember: string, kind: RetryKind, nextMember: string): void;
   /** An attempt to `member` of `pool` failed before/while receiving a response. */
   onUpstreamError?(record: RequestRecord, pool: string, member: string, kind: UpstreamErrorKind): void;
   /** `member` refused a connection and is skipped locally until the skip window ends. */

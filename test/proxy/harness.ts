@@ -10,6 +10,7 @@ import type {
   DataPlane,
   DataPlaneOptions,
   RecordFields,
+  RetryKind,
   UpstreamErrorKind,
 } from "../../proxy/forward/types.js";
 import { buildRoutingState, createRoutingStateHolder } from "../../proxy/routing/routing-state.js";
@@ -19,7 +20,7 @@ import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstream
 
 export interface Recorded {
   ends: RecordFields[];
-  retries: Array<{ failed: string; kind: UpstreamErrorKind; next: string }>;
+  retries: Array<{ failed: string; kind: RetryKind; next: string }>;
   upstreamErrors: Array<{ member: string; kind: UpstreamErrorKind }>;
   localSkips: string[];
 }
