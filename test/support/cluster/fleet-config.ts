@@ -25,6 +25,8 @@ export interface FleetConfigOptions {
   routingYaml: string;
   accessLog?: boolean;
   level?: string;
+  /** Enables POST /admin/debug/cut and /heal (default true: the e2e tests need them). */
+  faultInjection?: boolean;
 }
 
 export function fleetConfigYaml(o: FleetConfigOptions): string {
@@ -50,6 +52,7 @@ ${peers}
   voters: [${o.voters.join(", ")}]
   electionTimeout: ${o.electionTimeoutMs}ms
   heartbeat: ${o.heartbeatMs}ms
+  faultInjection: ${o.faultInjection ?? true}
 discovery:
   consul: { address: "http://${o.consulAddress}", token: "${o.consulToken ?? ""}", wait: 10s }
 ${o.routingYaml}`;
