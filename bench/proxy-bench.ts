@@ -52,12 +52,28 @@ async function roleUpstreams(count: number): Promise<void> {
   process.stdout.write(`${JSON.stringify({ upstreams: addrs })}\n`);
 }
 
-/** The peer: what a minimal sharding forwarder on http-proxy-3 costs (hash, pick, forward). */
+/**
+ * The peer: what a minimal sharding forwarder on http-proxy-3 costs (hash, pick, forward).
+ * Like with like: its agent has exactly shardgate's per-member agent settings
+ * (proxy/forward/endpoints.ts: keep-alive, 256 sockets, 64 idle, LIFO, 4 s idle timeout), and
+ * its targets are parsed once at start, as shardgate's are, not re-parsed from a URL string
+ * on every request. It stays on http-proxy-3's public `web()` with its default path handling.
+ */
 async function roleBare(port: number, upstreams: string[]): Promise<void> {
-  const targets = upstreams.map((a) => ({
-    target: `http://${a}`,
-    agent: new Agent({ keepAlive: true, maxSockets: 256 }),
-  }));
+  const targets = upstreams.map((a) => {
+    const u = new URL(`http://${a}`);
+    return {
+      target: { host: u.hostname, port: Number(u.port), protocol: u.protocol },
+      prependPath: false,
+      agent: new Agent({
+        keepAlive: true,
+        maxSockets: 256,
+        maxFreeSockets: 64,
+        scheduling: "lifo",
+        timeout: 4000,
+      }),
+    };
+  });
   const proxy = createProxyServer({ xfwd: true });
   proxy.on("error", (_err, _req, res) => {
     if ("writeHead" in res && !res.headersSent) {
