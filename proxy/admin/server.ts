@@ -1,6 +1,7 @@
 // The admin API: a plain node:http server on its own (loopback by default) port, separate from
 // the proxy listener so that probes, scrapes and operators never compete with traffic and the
 // API is never exposed where traffic is. Read endpoints are open; mutating ones need the token.
+// Mutations (reload, drain, breaker overrides) are cluster proposals: they answer once committed.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Logger } from "pino";
@@ -9,6 +10,57 @@ import type { AdminBackend, AdminError } from "./types.js";
 
 const JSON_TYPE = "application/json; charset=utf-8";
 const DRAIN_PATH = /^\/admin\/pools\/([^/]+)\/members\/([^/]+)\/(drain|undrain)$/;
+const BREAKER_PATH = /^\/admin\/pools\/([^/]+)\/members\/([^/]+)\/breaker$/;
+const FAULT_PATH = /^\/admin\/debug\/(cut|heal)$/;
+const MAX_BODY_BYTES = 64 * 1024;
+const BREAKER_STATES = ["open", "closed", "auto"] as const;
+
+/** Reads a small JSON body; "" -> undefined. Errors are AdminErrors (too large, not JSON). */
+function readJson(
+  req: IncomingMessage,
+): Promise<{ ok: true; value: unknown } | { ok: false; err: AdminError }> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const finish = (r: { ok: true; value: unknown } | { ok: false; err: AdminError }) => {
+      if (done) return;
+      done = true;
+      resolve(r);
+    };
+    req.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) {
+        finish({
+          ok: false,
+          err: { status: 413, error: "body_too_large", message: `request body over ${MAX_BODY_BYTES} bytes` },
+        });
+        req.resume();
+        return;
+      }
+      if (!done) chunks.push(c);
+    });
+    req.on("error", () =>
+      finish({ ok: false, err: { status: 400, error: "bad_request", message: "request body aborted" } }),
+    );
+    req.on("end", () => {
+      const text = Buffer.concat(chunks).toString("utf8").trim();
+      if (text === "") return finish({ ok: true, value: undefined });
+      try {
+        finish({ ok: true, value: JSON.parse(text) });
+      } catch {
+        finish({
+          ok: false,
+          err: { status: 400, error: "bad_request", message: "request body is not valid JSON" },
+        });
+      }
+    });
+  });
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
 
 function send(res: ServerResponse, status: number, body: unknown): void {
   const text = `${JSON.stringify(body)}\n`;
@@ -53,11 +105,15 @@ export function createAdminServer(opts: AdminServerOptions): Server {
     try {
       url = new URL(req.url ?? "/", "http://admin.invalid");
     } catch {
+      req.resume();
       sendError(res, { status: 400, error: "bad_request", message: "malformed request target" });
       return;
     }
     const path = url.pathname;
     const method = req.method ?? "GET";
+    // Only the breaker and fault-injection endpoints read a body; consume every other one so
+    // keep-alive clients are not stalled.
+    if (!BREAKER_PATH.test(path) && !FAULT_PATH.test(path)) req.resume();
     const read = method === "GET" || method === "HEAD";
 
     if (path === "/healthz") {
@@ -68,7 +124,8 @@ export function createAdminServer(opts: AdminServerOptions): Server {
     if (path === "/readyz") {
       if (!read) return methodNotAllowed(res, "GET");
       const r = backend.readiness();
-      if (r.ready) send(res, 200, { ready: true });
+      if (r.ready && r.degraded === true) send(res, 200, { ready: true, degraded: true, reason: r.reason });
+      else if (r.ready) send(res, 200, { ready: true });
       else send(res, 503, { ready: false, reason: r.reason, detail: r.detail });
       return;
     }
@@ -128,9 +185,89 @@ export function createAdminServer(opts: AdminServerOptions): Server {
         sendError(res, { status: 400, error: "bad_request", message: "malformed percent-encoding in path" });
         return;
       }
-      const r = backend.setDraining(pool, member, drain[3] === "drain");
+      const r = await backend.setDraining(pool, member, drain[3] === "drain");
       if (r.ok) {
-        log.info({ pool, member, draining: r.value.draining }, "member drain flag set via admin API");
+        log.info(
+          { pool, member, draining: r.value.draining, ringVersion: r.value.ringVersion },
+          "member drain flag set via admin API",
+        );
+        send(res, 200, r.value);
+      } else sendError(res, r.err);
+      return;
+    }
+    const breaker = BREAKER_PATH.exec(path);
+    if (breaker !== null) {
+      if (method !== "POST") {
+        req.resume();
+        return methodNotAllowed(res, "POST");
+      }
+      if (!authorized(req, res)) {
+        req.resume();
+        return;
+      }
+      const pool = decode(breaker[1]);
+      const member = decode(breaker[2]);
+      const body = await readJson(req);
+      if (pool === undefined || member === undefined) {
+        sendError(res, { status: 400, error: "bad_request", message: "malformed percent-encoding in path" });
+        return;
+      }
+      if (!body.ok) return sendError(res, body.err);
+      const state = isObject(body.value) ? body.value.state : undefined;
+      if (
+        !isObject(body.value) ||
+        Object.keys(body.value).length !== 1 ||
+        typeof state !== "string" ||
+        !(BREAKER_STATES as readonly string[]).includes(state)
+      ) {
+        sendError(res, {
+          status: 400,
+          error: "bad_request",
+          message: 'expected a JSON body {"state": "open" | "closed" | "auto"}',
+        });
+        return;
+      }
+      const r = await backend.setBreaker(pool, member, state as (typeof BREAKER_STATES)[number]);
+      if (r.ok) {
+        log.info(
+          { pool, member, override: state, ringVersion: r.value.ringVersion },
+          "breaker override set via admin API",
+        );
+        send(res, 200, r.value);
+      } else sendError(res, r.err);
+      return;
+    }
+    const fault = FAULT_PATH.exec(path);
+    if (fault !== null) {
+      if (method !== "POST") {
+        req.resume();
+        return methodNotAllowed(res, "POST");
+      }
+      if (!authorized(req, res)) {
+        req.resume();
+        return;
+      }
+      const body = await readJson(req);
+      if (!body.ok) return sendError(res, body.err);
+      let peer: string | undefined;
+      if (body.value !== undefined) {
+        const p = isObject(body.value) ? body.value.peer : undefined;
+        if (!isObject(body.value) || (p !== undefined && (typeof p !== "string" || p === ""))) {
+          sendError(res, {
+            status: 400,
+            error: "bad_request",
+            message: 'expected no body or {"peer": "<node id>"}',
+          });
+          return;
+        }
+        peer = p as string | undefined;
+      }
+      const r = backend.fault(fault[1] as "cut" | "heal", peer);
+      if (r.ok) {
+        log.warn(
+          { action: fault[1], peer: peer ?? "all", cut: r.value.cut },
+          "fault injection via admin API",
+        );
         send(res, 200, r.value);
       } else sendError(res, r.err);
       return;
@@ -152,8 +289,6 @@ export function createAdminServer(opts: AdminServerOptions): Server {
   }
 
   const server = createServer((req, res) => {
-    // Bodies are never read; consume them so keep-alive clients are not stalled.
-    req.resume();
     handle(req, res).catch((err: unknown) => {
       log.error({ err }, "admin handler failed");
       if (!res.headersSent)

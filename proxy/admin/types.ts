@@ -8,6 +8,12 @@ export interface AdminMemberView {
   healthy: boolean;
   draining: boolean;
   breakerOpen: boolean;
+  /** The committed breaker state. */
+  breaker: "closed" | "open" | "half-open";
+  /** "auto", or "open"/"closed" when an operator pinned it. */
+  breakerOverride: "auto" | "open" | "closed";
+  /** Where the member comes from: the config file or Consul. */
+  source: "static" | "consul";
 }
 
 export interface AdminPoolView {
@@ -18,9 +24,37 @@ export interface AdminPoolView {
   members: AdminMemberView[];
 }
 
+/** This node's view of the Raft cluster. */
+export interface RaftStateView {
+  id: string;
+  role: string;
+  term: number;
+  /** Leader's node id, "" when none is known. */
+  leader: string;
+  commitIndex: number;
+  appliedIndex: number;
+  voters: readonly string[];
+  learners: readonly string[];
+}
+
+/** How the local file's pools/routes differ from the committed ones (see config/config-drift.ts). */
+export interface ConfigDriftView {
+  drift: boolean;
+  addedPools: readonly string[];
+  removedPools: readonly string[];
+  changedPools: readonly string[];
+  routesChanged: boolean;
+}
+
 export interface AdminStateView {
   ringVersion: number;
   pools: Record<string, AdminPoolView>;
+  raft?: RaftStateView;
+  configDrift?: ConfigDriftView;
+  /** Set while this node cannot reach agreement: it routes on its last applied state. */
+  degraded?: string;
+  /** Pools whose healthy-panic guard is holding back unhealthy flips. */
+  panicPools?: string[];
 }
 
 export interface RouteExplanationView {
@@ -36,7 +70,11 @@ export interface RouteExplanationView {
   ringVersion: number;
 }
 
-export type Readiness = { ready: true } | { ready: false; reason: string; detail?: unknown };
+export type Readiness =
+  | { ready: true; degraded?: false }
+  /** Serving on the last applied state without quorum (static stability): still ready. */
+  | { ready: true; degraded: true; reason: string }
+  | { ready: false; reason: string; detail?: unknown };
 
 /** A refusal the admin API turns into a JSON error with this status and code. */
 export interface AdminError {
@@ -61,12 +99,33 @@ export interface DrainView {
   ringVersion: number;
 }
 
+export type BreakerOverrideRequest = "open" | "closed" | "auto";
+
+export interface BreakerView {
+  pool: string;
+  member: string;
+  /** The committed breaker state after the override. */
+  breaker: "closed" | "open" | "half-open";
+  override: "auto" | "open" | "closed";
+  ringVersion: number;
+}
+
+export interface FaultView {
+  /** Peers whose Raft traffic is dropped now. */
+  cut: string[];
+}
+
 export interface AdminBackend {
   readiness(): Readiness;
   state(): AdminStateView;
   explainRoute(pool: string, key: string): AdminResult<RouteExplanationView>;
   reload(): Promise<AdminResult<ReloadView>>;
-  setDraining(pool: string, member: string, draining: boolean): AdminResult<DrainView>;
+  /** Answers once the change is committed (forwarded to the leader when this node is not). */
+  setDraining(pool: string, member: string, draining: boolean): Promise<AdminResult<DrainView>>;
+  /** Answers once the override is committed. */
+  setBreaker(pool: string, member: string, state: BreakerOverrideRequest): Promise<AdminResult<BreakerView>>;
+  /** Fault injection (when enabled): cut or heal Raft traffic with `peer`, or all peers. */
+  fault(action: "cut" | "heal", peer: string | undefined): AdminResult<FaultView>;
   /** The Prometheus text exposition and its content type. */
   metrics(): Promise<{ contentType: string; body: string }>;
   /** The configured admin token; "" disables mutating endpoints. Read per request (reload may change it). */

@@ -1,73 +1,116 @@
 // The admin API's view of the running app: readiness, state and route explanations read from
-// the applied RoutingState; reload and drain delegate to the app. Allocation here is fine:
-// none of it is on the request path.
+// the applied RoutingState and the committed cluster state; reload, drain and breaker
+// overrides delegate to the app (they are cluster proposals). Allocation here is fine: none of
+// it is on the request path.
 
 import type { Registry } from "prom-client";
+import type { ClusterStateData } from "../../config/cluster-state-types.js";
 import type {
   AdminBackend,
   AdminResult,
   AdminStateView,
+  BreakerOverrideRequest,
+  BreakerView,
+  ConfigDriftView,
   DrainView,
+  FaultView,
+  RaftStateView,
   Readiness,
   ReloadView,
   RouteExplanationView,
 } from "../admin/types.js";
 import type { DataPlane } from "../forward/types.js";
-import type { RuntimeState } from "./runtime-state.js";
+import type { RoutingState } from "../routing/types.js";
+
+/** What the admin API reads the routing from (CommittedRouting in the app). */
+export interface RoutingSource {
+  current(): RoutingState;
+  /** True once the routing comes from a committed cluster state. */
+  readonly applied: boolean;
+  /** The committed cluster state, or null before the first one. */
+  readonly committed: ClusterStateData | null;
+}
 
 export interface AdminBackendDeps {
-  runtime: RuntimeState;
+  routing: RoutingSource;
   dataPlane: DataPlane;
   registry: Registry;
   adminToken(): string;
   shuttingDown(): boolean;
   reload(): Promise<AdminResult<ReloadView>>;
-  setDraining(pool: string, member: string, draining: boolean): AdminResult<DrainView>;
+  setDraining(pool: string, member: string, draining: boolean): Promise<AdminResult<DrainView>>;
+  setBreaker(pool: string, member: string, state: BreakerOverrideRequest): Promise<AdminResult<BreakerView>>;
+  fault(action: "cut" | "heal", peer: string | undefined): AdminResult<FaultView>;
+  raft(): RaftStateView | undefined;
+  drift(): ConfigDriftView | undefined;
+  /** Why this node cannot reach agreement now (it keeps routing on its last state), or null. */
+  degraded(): string | null;
+  panicPools(): string[];
 }
 
-/** Pools that some route sends traffic to: the ones readiness depends on. */
-function routedPools(runtime: RuntimeState): Set<string> {
-  return new Set((runtime.config?.routes ?? []).map((r) => r.pool));
+function routedPools(state: RoutingState): Set<string> {
+  return new Set(state.routeTable.routes.map((r) => r.pool));
 }
 
 export function createAdminBackend(d: AdminBackendDeps): AdminBackend {
   return {
     readiness(): Readiness {
       if (d.shuttingDown()) return { ready: false, reason: "shutting_down" };
-      if (!d.runtime.applied) return { ready: false, reason: "no_config_applied" };
-      const state = d.runtime.current();
+      if (!d.routing.applied) return { ready: false, reason: "no_committed_state" };
+      const state = d.routing.current();
       const unavailable: string[] = [];
-      for (const pool of routedPools(d.runtime)) {
+      for (const pool of routedPools(state)) {
         const snap = state.pools.get(pool);
         if (snap === undefined || !snap.eligible.includes(1)) unavailable.push(pool);
       }
       if (unavailable.length > 0) {
         return { ready: false, reason: "no_available_member", detail: { pools: unavailable.sort() } };
       }
+      // Static stability: without quorum this node keeps routing on its last applied state,
+      // and stays in its Service's endpoints; the reason says why it is degraded.
+      const degraded = d.degraded();
+      if (degraded !== null) return { ready: true, degraded: true, reason: degraded };
       return { ready: true };
     },
 
     state(): AdminStateView {
-      const state = d.runtime.current();
+      const state = d.routing.current();
+      const committed = d.routing.committed;
       const pools: AdminStateView["pools"] = {};
       for (const [name, snap] of state.pools) {
+        const cm = new Map((committed?.pools[name]?.members ?? []).map((m) => [m.id, m]));
         pools[name] = {
           algorithm: snap.settings.algorithm,
           ...(snap.settings.balanceFactor === undefined
             ? {}
             : { balanceFactor: snap.settings.balanceFactor }),
           ringVersion: snap.ringVersion,
-          members: snap.members.map((m) => ({
-            id: m.id,
-            address: m.hostPort,
-            weight: m.weight,
-            healthy: m.healthy,
-            draining: m.draining,
-            breakerOpen: m.breakerOpen,
-          })),
+          members: snap.members.map((m) => {
+            const c = cm.get(m.id);
+            return {
+              id: m.id,
+              address: m.hostPort,
+              weight: m.weight,
+              healthy: m.healthy,
+              draining: m.draining,
+              breakerOpen: m.breakerOpen,
+              breaker: c?.breaker.state ?? "closed",
+              breakerOverride: c?.breaker.override ?? "auto",
+              source: c?.source ?? "static",
+            };
+          }),
         };
       }
-      return { ringVersion: state.ringVersion, pools };
+      const view: AdminStateView = { ringVersion: state.ringVersion, pools };
+      const raft = d.raft();
+      if (raft !== undefined) view.raft = raft;
+      const drift = d.drift();
+      if (drift !== undefined) view.configDrift = drift;
+      const degraded = d.degraded();
+      if (degraded !== null) view.degraded = degraded;
+      const panic = d.panicPools();
+      if (panic.length > 0) view.panicPools = panic;
+      return view;
     },
 
     explainRoute(pool: string, key: string): AdminResult<RouteExplanationView> {
@@ -91,6 +134,8 @@ export function createAdminBackend(d: AdminBackendDeps): AdminBackend {
 
     reload: () => d.reload(),
     setDraining: (pool, member, draining) => d.setDraining(pool, member, draining),
+    setBreaker: (pool, member, state) => d.setBreaker(pool, member, state),
+    fault: (action, peer) => d.fault(action, peer),
 
     async metrics() {
       return { contentType: d.registry.contentType, body: await d.registry.metrics() };

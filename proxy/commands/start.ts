@@ -1,4 +1,6 @@
-// `shardgate start --config FILE [--drain-timeout DURATION]`: run the proxy until SIGTERM/SIGINT.
+// `shardgate start --config FILE [--drain-timeout DURATION] [--node-id ID] [--data-dir DIR]`:
+// run the proxy until SIGTERM/SIGINT. --node-id / --data-dir override cluster.id /
+// cluster.dataDir (as do SHARDGATE_NODE_ID / SHARDGATE_DATA_DIR; the flags win).
 // An invalid config prints every error and exits 1 without starting anything; a port that
 // cannot be bound exits 1 with the reason. SIGHUP reloads the config file.
 
@@ -7,17 +9,21 @@ import { parseDuration } from "../../config/units.js";
 import { runUntilSignalled } from "../app/process-lifecycle.js";
 import { startApp } from "../app.js";
 
-const USAGE = "usage: shardgate start --config FILE [--drain-timeout 10s]";
+const USAGE = "usage: shardgate start --config FILE [--drain-timeout 10s] [--node-id ID] [--data-dir DIR]";
 
 export async function run(argv: string[]): Promise<number> {
   let configPath: string | undefined;
   let drainTimeoutMs: number | undefined;
+  let nodeId: string | undefined;
+  let dataDir: string | undefined;
   try {
     const { values } = parseArgs({
       args: argv,
       options: {
         config: { type: "string", short: "c" },
         "drain-timeout": { type: "string" },
+        "node-id": { type: "string" },
+        "data-dir": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -28,6 +34,12 @@ export async function run(argv: string[]): Promise<number> {
       return 0;
     }
     configPath = values.config;
+    nodeId = values["node-id"];
+    dataDir = values["data-dir"];
+    if (nodeId === "" || dataDir === "") {
+      console.error(`shardgate start: --node-id and --data-dir need a value\n${USAGE}`);
+      return 2;
+    }
     if (values["drain-timeout"] !== undefined) {
       const d = parseDuration(values["drain-timeout"]);
       if (!d.ok) {
@@ -44,7 +56,7 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`shardgate start: --config FILE is required\n${USAGE}`);
     return 2;
   }
-  const started = await startApp({ configPath, drainTimeoutMs });
+  const started = await startApp({ configPath, drainTimeoutMs, nodeId, dataDir });
   if (!started.ok) {
     if (started.kind === "config") {
       const n = started.errors.length;

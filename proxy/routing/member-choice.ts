@@ -57,7 +57,7 @@ class Acceptor {
     if (index < this.skipUntil.length && this.skipUntil[index] > this.now) return false;
     if (wasTried(this.tried, index)) return false;
     // Half-open: asked last, so a probe slot is spent only on a member about to be chosen.
-    if (e === 2) return this.probe !== null && this.probe.admit(index);
+    if (e === 2) return this.probe?.admit(index) === true;
     return e === 1;
   }
 }

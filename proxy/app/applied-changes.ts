@@ -1,0 +1,81 @@
+// What every committed change does to this instance besides routing: metrics (ring version,
+// member series, health flags, ring stats), health-transition counters and log lines. Runs
+// off the request path, after the new RoutingState is swapped in.
+
+import type { ClusterStateData, StateChange } from "../../config/cluster-state.js";
+import type { RoutingChange } from "../cluster/committed-routing.js";
+import type { ProcessLogger } from "../logging/logger.js";
+import type { ShardgateMetrics } from "../metrics/registry.js";
+import { tableStats } from "../metrics/ring-stats.js";
+import type { SeriesCache } from "../metrics/series-cache.js";
+
+export function reportApplied(
+  log: ProcessLogger["logger"],
+  metrics: ShardgateMetrics,
+  series: SeriesCache,
+  change: StateChange | null,
+  before: ClusterStateData,
+  after: ClusterStateData,
+  routing: RoutingChange,
+): void {
+  metrics.ringVersion.set(routing.state.ringVersion);
+  for (const pool of routing.removedPools) series.removePool(pool);
+  for (const f of routing.failed)
+    log.error(
+      { pool: f.pool, err: f.error, index: change?.index },
+      "committed pool cannot be built; the old one keeps serving",
+    );
+  const cause = change === null ? "snapshot" : change.type;
+  for (const name of routing.rebuiltPools) {
+    const snap = routing.state.pools.get(name);
+    if (snap === undefined) continue;
+    series.syncMembers(
+      name,
+      snap.members.map((m) => m.id),
+    );
+    const ps = series.pool(name);
+    for (const m of snap.members) ps.member(m.id).setFlags(m.healthy, m.draining);
+    const stats = tableStats(snap.table);
+    metrics.ringPoints.set({ pool: name }, stats.size);
+    metrics.ringMemberPointsMin.set({ pool: name }, stats.minPerMember);
+    metrics.ringMemberPointsMax.set({ pool: name }, stats.maxPerMember);
+    // Health transitions of members that stay (new members start healthy: not a transition).
+    const old = new Map((before.pools[name]?.members ?? []).map((m) => [m.id, m]));
+    for (const m of after.pools[name]?.members ?? []) {
+      const o = old.get(m.id);
+      if (o === undefined) continue;
+      if (o.healthy !== m.healthy) {
+        ps.member(m.id)
+          .healthTransitions(m.healthy ? "healthy" : "unhealthy")
+          .inc();
+        const fields = {
+          pool: name,
+          member: m.id,
+          healthy: m.healthy,
+          reason: cause,
+          ringVersion: after.ringVersion,
+        };
+        if (m.healthy) log.info(fields, "member healthy");
+        else log.warn(fields, "member unhealthy");
+      }
+      if (o.breaker.state !== m.breaker.state || o.breaker.override !== m.breaker.override) {
+        log.info(
+          {
+            pool: name,
+            member: m.id,
+            from: o.breaker.state,
+            to: m.breaker.state,
+            override: m.breaker.override,
+            ringVersion: after.ringVersion,
+          },
+          "breaker state committed",
+        );
+      }
+      if (o.drained !== m.drained)
+        log.info(
+          { pool: name, member: m.id, draining: m.drained, ringVersion: after.ringVersion },
+          "member drain changed",
+        );
+    }
+  }
+}

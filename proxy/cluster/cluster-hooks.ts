@@ -1,0 +1,34 @@
+// The data plane's hooks in cluster mode: everything the metrics observer does, plus the
+// breaker outcomes (a failed attempt, or the final response of a served request). A response
+// shardgate produced itself (errorCode set) was already counted attempt by attempt, and a
+// client that went away (499) says nothing about the member.
+
+import type { DataPlaneHooks, RequestRecord, UpstreamErrorKind } from "../forward/types.js";
+import type { MetricsObserver } from "../metrics/observer.js";
+import type { OutcomeTracker } from "./outcome-tracker.js";
+
+export class ClusterHooks implements DataPlaneHooks {
+  constructor(
+    private readonly observer: MetricsObserver,
+    private readonly outcomes: OutcomeTracker,
+  ) {}
+
+  onRequestStart(r: RequestRecord): void {
+    this.observer.onRequestStart(r);
+  }
+
+  onRetry(r: RequestRecord, failedMember: string, kind: UpstreamErrorKind, nextMember: string): void {
+    this.observer.onRetry(r, failedMember, kind, nextMember);
+  }
+
+  onUpstreamError(r: RequestRecord, pool: string, member: string, kind: UpstreamErrorKind): void {
+    this.observer.onUpstreamError(r, pool, member, kind);
+    this.outcomes.recordError(pool, member, kind);
+  }
+
+  onRequestEnd(r: RequestRecord): void {
+    if (r.member !== "" && r.errorCode === "" && r.status !== 499 && r.status !== 101 && r.attempts > 0)
+      this.outcomes.recordStatus(r.pool, r.member, r.status);
+    this.observer.onRequestEnd(r);
+  }
+}

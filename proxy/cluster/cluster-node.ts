@@ -1,0 +1,508 @@
+// This instance's membership in the fleet: the Raft driver over the replicated cluster state,
+// the leader-only controllers (Consul membership, breakers, active health checks), the outcome
+// channel to the leader, learner admission, and the proposals the admin API makes. It knows
+// nothing about HTTP or routing snapshots: applied changes go to `onApplied`, and the
+// composition root rebuilds routing from them.
+//
+// Leadership: controllers start only after the new leader has applied everything committed
+// before its term (a ReadIndex barrier), so they never act on a stale view; the first leader
+// of an empty cluster seeds it with its file's routing (SetRouting) first.
+//
+// Learners: configured peers that are not voters are added by the leader (checked every
+// second), and a learner also asks every peer to add it (a "join" app message naming its own
+// id, which must equal the transport-authenticated sender), so an instance missing from the
+// leader's file can join too.
+
+import { rmSync } from "node:fs";
+import { type CommandInput, encodeCommand, validateCommand } from "../../config/cluster-commands.js";
+import type { ClusterStateData, StateChange } from "../../config/cluster-state.js";
+import { DriverError, RaftDriver } from "../../config/raft/driver.js";
+import { REJECT_REASONS } from "../../config/raft/transport/index.js";
+import type { RoutingConfig } from "../../config/schema.js";
+import { BreakerController, FORCED_OPEN_UNTIL } from "../../health/breaker-controller.js";
+import { HealthController } from "../../health/health-controller.js";
+import type { HealthLogger } from "../../health/membership/controller-deps.js";
+import { type ConsulAgentSettings, MembershipController } from "../../health/membership-controller.js";
+import { decodeAppMessage, encodeJoin, encodeOutcomes } from "./app-messages.js";
+import { type ClusterSettings, hostPort } from "./cluster-settings.js";
+import type { OutcomeTracker } from "./outcome-tracker.js";
+import { ClusterStateMachine } from "./state-machine.js";
+
+export interface ClusterNodeOptions {
+  settings: ClusterSettings;
+  logger: HealthLogger;
+  /** The local file's routing (for seeding an empty cluster). */
+  fileRouting: () => RoutingConfig;
+  /** This instance's Consul agent settings (`discovery.consul`). */
+  agent: ConsulAgentSettings;
+  outcomes: OutcomeTracker;
+  /** Every applied entry (`change` null: the whole state was replaced by a snapshot). */
+  onApplied: (change: StateChange | null, before: ClusterStateData, after: ClusterStateData) => void;
+  /** A pool entered or left the healthy-panic mode (membership or active checks). */
+  onPanic?: (pool: string, panic: boolean) => void;
+  /** How often outcomes go to the leader (default 100 ms). */
+  outcomeIntervalMs?: number;
+}
+
+export interface RaftView {
+  id: string;
+  role: string;
+  term: number;
+  leader: string;
+  commitIndex: number;
+  appliedIndex: number;
+  voters: readonly string[];
+  learners: readonly string[];
+}
+
+export type BreakerOverrideState = "open" | "closed" | "auto";
+
+/** Errors of proposals the caller may retry (the leader moved, or none is known yet). */
+const RETRYABLE = new Set(["NO_LEADER", "NOT_LEADER", "LEADERSHIP_LOST", "TIMEOUT", "DROPPED"]);
+
+/** A proposal that was committed but rejected by the state machine (unknown pool ...). */
+export class CommandRejected extends Error {
+  override name = "CommandRejected";
+}
+
+export class ClusterNode {
+  readonly settings: ClusterSettings;
+  readonly sm: ClusterStateMachine;
+  readonly driver: RaftDriver;
+  private readonly log: HealthLogger;
+  private readonly opts: ClusterNodeOptions;
+  readonly membership: MembershipController;
+  readonly breakers: BreakerController;
+  readonly health: HealthController;
+  private leading = false;
+  /** Bumped on every leadership change: a stale takeover never starts controllers. */
+  private epoch = 0;
+  private leaderless: number | null = performance.now();
+  private outcomeTimer: NodeJS.Timeout | undefined;
+  private memberTimer: NodeJS.Timeout | undefined;
+  private refreshQueued = false;
+  private stopped = false;
+  readonly panics = new Map<string, boolean>();
+  readonly counters = {
+    batchesSent: 0,
+    batchesDropped: 0,
+    batchesReceived: 0,
+    appMessagesRejected: {} as Record<string, number>,
+  };
+
+  constructor(opts: ClusterNodeOptions) {
+    this.opts = opts;
+    this.settings = opts.settings;
+    this.log = opts.logger;
+    const s = opts.settings;
+    this.sm = new ClusterStateMachine({
+      onApply: (change, before, after) => this.applied(change, before, after),
+      onRestore: (after) => this.applied(null, after, after),
+    });
+    this.driver = new RaftDriver({
+      id: s.id,
+      dataDir: s.dataDir,
+      secret: s.secret,
+      peers: s.peers,
+      listen: s.listen,
+      bootstrap: s.voters.includes(s.id) ? s.voters : undefined,
+      stateMachine: this.sm,
+      heartbeatMs: s.heartbeatMs,
+      electionMs: s.electionMs,
+      fsync: !s.ephemeral,
+      onWarning: (m) => this.log.warn({ component: "raft" }, m),
+    });
+    const getState = () => this.sm.current;
+    const propose = (cmd: CommandInput) => this.propose(cmd).then(() => undefined);
+    const panic = (pool: string, st: { panic: boolean }) => {
+      this.panics.set(pool, st.panic);
+      opts.onPanic?.(pool, st.panic);
+    };
+    this.membership = new MembershipController({
+      getState,
+      propose,
+      agent: opts.agent,
+      logger: this.log,
+      onPanic: panic,
+    });
+    this.breakers = new BreakerController({ getState, propose, logger: this.log });
+    // Static members' active checks keep the single-instance behaviour they always had: a
+    // member that fails its checks is out even if that empties the pool (readyz then says so).
+    // The healthy-panic guard is for Consul membership, where a mass deregistration or an
+    // agent hiccup is the likelier cause.
+    this.health = new HealthController({
+      getState,
+      propose,
+      logger: this.log,
+      onPanic: panic,
+      panicThreshold: 0,
+    });
+  }
+
+  get state(): ClusterStateData {
+    return this.sm.current;
+  }
+
+  get isLeader(): boolean {
+    return this.leading;
+  }
+
+  /** Opens storage, replays the log, joins the cluster. Does not wait for a leader. */
+  async start(): Promise<void> {
+    const d = this.driver;
+    d.on("roleChange", () => this.onLeadership());
+    d.on("leaderChange", (leader: string) => {
+      this.leaderless = leader === "" ? performance.now() : null;
+      this.onLeadership();
+    });
+    d.on("appMessage", (from: string, body: Buffer) => this.onAppMessage(from, body));
+    d.on("fatal", (err: Error) => this.log.error({ err: err.message }, "raft stopped on a fatal error"));
+    await d.start();
+    const every = this.opts.outcomeIntervalMs ?? 100;
+    this.outcomeTimer = setInterval(() => this.shipOutcomes(), every);
+    this.outcomeTimer.unref();
+    if (Object.keys(this.settings.peers).length > 1) {
+      this.memberTimer = setInterval(() => this.tendMembership(), 1_000);
+      this.memberTimer.unref();
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.outcomeTimer);
+    clearInterval(this.memberTimer);
+    this.stopControllers();
+    await this.membership.stop().catch(() => undefined);
+    await this.driver.stop();
+    if (this.settings.ephemeral) rmSync(this.settings.dataDir, { recursive: true, force: true });
+  }
+
+  // ------------------------------------------------------------------ proposals
+
+  /**
+   * Validates `cmd`, replicates it (a follower's driver forwards it to the leader) and
+   * resolves with its index once it is applied here. Rejects with the validation error, a
+   * DriverError, or CommandRejected when the state machine refused it.
+   */
+  async propose(cmd: CommandInput): Promise<number> {
+    const bytes = encodeCommand(cmd);
+    const v = validateCommand(bytes);
+    if (!v.ok) throw new CommandRejected(v.error);
+    const index = await this.driver.propose(bytes);
+    const why = this.sm.rejectionAt(index);
+    if (why !== undefined) throw new CommandRejected(why);
+    return index;
+  }
+
+  /** propose, retried while no leader is known or leadership moves, until `deadlineMs`. */
+  async proposeWithRetry(cmd: CommandInput, deadlineMs = 5_000): Promise<number> {
+    const end = performance.now() + deadlineMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.propose(cmd);
+      } catch (err) {
+        const retry = err instanceof DriverError && RETRYABLE.has(err.code);
+        if (!retry || performance.now() + 50 > end || this.stopped) throw err;
+        await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** attempt, 400)));
+      }
+    }
+  }
+
+  /**
+   * An operator override of a breaker. On the leader it goes through the breaker controller
+   * (which then keeps it); a follower proposes the pinned state itself, and the leader's
+   * controller adopts the committed state on its next refresh.
+   */
+  async overrideBreaker(pool: string, member: string, mode: BreakerOverrideState): Promise<void> {
+    if (this.leading && this.breakers.isRunning) {
+      await this.breakers.force(pool, member, mode);
+      return;
+    }
+    const since = Date.now();
+    const cmd: CommandInput =
+      mode === "open"
+        ? {
+            v: 1,
+            type: "SetBreaker",
+            pool,
+            member,
+            state: "open",
+            since,
+            until: FORCED_OPEN_UNTIL,
+            trips: 0,
+            override: "open",
+          }
+        : {
+            v: 1,
+            type: "SetBreaker",
+            pool,
+            member,
+            state: "closed",
+            since,
+            until: 0,
+            trips: 0,
+            override: mode,
+          };
+    await this.proposeWithRetry(cmd);
+  }
+
+  // ------------------------------------------------------------------ applied entries
+
+  private applied(change: StateChange | null, before: ClusterStateData, after: ClusterStateData): void {
+    this.opts.outcomes.sync(after);
+    try {
+      this.opts.onApplied(change, before, after);
+    } catch (err) {
+      this.log.error(
+        { err: err instanceof Error ? err.message : String(err) },
+        "applying a committed change failed",
+      );
+    }
+    const touched =
+      change === null ||
+      change.poolsChanged.length > 0 ||
+      change.addedPools.length > 0 ||
+      change.removedPools.length > 0;
+    if (touched && this.leading && !this.refreshQueued) {
+      this.refreshQueued = true;
+      // Not from inside the driver's apply loop: a refresh may propose.
+      setImmediate(() => {
+        this.refreshQueued = false;
+        if (!this.leading) return;
+        this.membership.refresh();
+        this.breakers.refresh();
+        this.health.refresh();
+      });
+    }
+  }
+
+  // ------------------------------------------------------------------ leadership
+
+  private onLeadership(): void {
+    if (this.stopped) return;
+    let role: string;
+    try {
+      role = this.driver.status().role;
+    } catch {
+      return;
+    }
+    const leader = role === "leader";
+    if (leader === this.leading) return;
+    this.leading = leader;
+    this.epoch++;
+    if (!leader) {
+      this.log.info({ node: this.settings.id }, "leadership lost: controllers stopped");
+      this.stopControllers();
+      return;
+    }
+    void this.takeOver(this.epoch);
+  }
+
+  private async takeOver(epoch: number): Promise<void> {
+    try {
+      // Everything committed before this term is applied here once the barrier resolves.
+      await this.driver.read();
+      if (epoch !== this.epoch) return;
+      if (this.sm.current.routing === null) {
+        this.log.info({ node: this.settings.id }, "empty cluster state: seeding it with this file's routing");
+        await this.propose({ v: 1, type: "SetRouting", routing: this.opts.fileRouting() });
+        if (epoch !== this.epoch) return;
+      }
+      this.membership.start();
+      this.breakers.start();
+      this.health.start();
+      this.log.info(
+        { node: this.settings.id, ringVersion: this.sm.current.ringVersion },
+        "leader: controllers started",
+      );
+      this.tendMembership();
+    } catch (err) {
+      if (epoch !== this.epoch || this.stopped) return;
+      this.log.warn(
+        { err: err instanceof Error ? err.message : String(err) },
+        "leader takeover failed; retrying",
+      );
+      setTimeout(() => {
+        if (epoch === this.epoch && this.leading) void this.takeOver(epoch);
+      }, 200).unref();
+    }
+  }
+
+  private stopControllers(): void {
+    this.breakers.stop();
+    this.health.stop();
+    void this.membership.stop().catch(() => undefined);
+    for (const pool of this.panics.keys()) this.opts.onPanic?.(pool, false);
+    this.panics.clear();
+  }
+
+  // ------------------------------------------------------------------ outcomes and app messages
+
+  private shipOutcomes(): void {
+    const batch = this.opts.outcomes.drain();
+    if (batch.entries.length === 0) return;
+    if (this.leading) {
+      this.breakers.ingest(batch, this.settings.id);
+      return;
+    }
+    let leader = "";
+    try {
+      leader = this.driver.status().leader;
+    } catch {
+      return;
+    }
+    if (leader === "" || leader === this.settings.id) {
+      this.counters.batchesDropped++;
+      return;
+    }
+    try {
+      if (this.driver.sendAppMessage(leader, encodeOutcomes(batch))) this.counters.batchesSent++;
+      else this.counters.batchesDropped++;
+    } catch (err) {
+      this.counters.batchesDropped++;
+      this.log.debug({ err: err instanceof Error ? err.message : String(err) }, "outcome batch not sent");
+    }
+  }
+
+  private reject(from: string, reason: string): void {
+    const key = reason.startsWith("unsupported version") ? "version" : reason.split(" ")[0];
+    this.counters.appMessagesRejected[key] = (this.counters.appMessagesRejected[key] ?? 0) + 1;
+    this.log.warn({ from, reason }, "application message rejected");
+  }
+
+  /** Total application messages rejected (malformed, forged identity, wrong role). */
+  appMessagesRejected(): number {
+    let n = this.driver.counters.appMessagesRejected;
+    for (const v of Object.values(this.counters.appMessagesRejected)) n += v;
+    return n;
+  }
+
+  private onAppMessage(from: string, body: Buffer): void {
+    const r = decodeAppMessage(body);
+    if (!r.ok) {
+      this.reject(from, r.reason);
+      return;
+    }
+    const m = r.message;
+    if (m.kind === "outcomes") {
+      // Only the leader decides; a batch sent to a former leader is dropped (the next goes right).
+      if (!this.leading) return;
+      this.counters.batchesReceived++;
+      this.breakers.ingest(m.batch, from);
+      return;
+    }
+    if (m.id !== from) {
+      this.reject(from, `identity join for ${m.id} from ${from}`);
+      return;
+    }
+    if (this.leading) void this.addLearner(m.id, m.address);
+  }
+
+  private inConf(id: string): boolean {
+    const s = this.driver.status();
+    return s.voters.includes(id) || s.learners.includes(id);
+  }
+
+  private async addLearner(id: string, address: string): Promise<void> {
+    try {
+      if (this.inConf(id)) return;
+      this.log.info({ learner: id, address }, "adding learner");
+      await this.driver.addLearner(id, address);
+    } catch (err) {
+      this.log.warn(
+        { learner: id, err: err instanceof Error ? err.message : String(err) },
+        "adding learner failed",
+      );
+    }
+  }
+
+  /** Leader: add configured non-voters. Non-member: ask the peers to add this node. */
+  private tendMembership(): void {
+    if (this.stopped) return;
+    const s = this.settings;
+    try {
+      if (this.leading) {
+        for (const id of s.learners) if (!this.inConf(id)) void this.addLearner(id, s.peers[id]);
+        return;
+      }
+      if (this.inConf(s.id)) return;
+      const address = s.peers[s.id] ?? hostPort(s.listen);
+      const msg = encodeJoin(s.id, address);
+      for (const peer of Object.keys(s.peers)) if (peer !== s.id) this.driver.sendAppMessage(peer, msg);
+    } catch (err) {
+      this.log.debug({ err: err instanceof Error ? err.message : String(err) }, "membership upkeep skipped");
+    }
+  }
+
+  // ------------------------------------------------------------------ views
+
+  raftView(): RaftView {
+    const s = this.driver.status();
+    return {
+      id: s.id,
+      role: s.role,
+      term: s.term,
+      leader: s.leader,
+      commitIndex: s.commitIndex,
+      appliedIndex: s.appliedIndex,
+      voters: s.voters,
+      learners: s.learners,
+    };
+  }
+
+  /**
+   * Why this node cannot currently reach agreement, or null: no leader known for longer than
+   * the election timeout, or this node is cut off from every peer by fault injection.
+   */
+  degradedReason(): string | null {
+    let s: ReturnType<RaftDriver["status"]>;
+    try {
+      s = this.driver.status();
+    } catch {
+      return "raft_stopped";
+    }
+    if (s.leader === "") {
+      const since = this.leaderless ?? performance.now();
+      this.leaderless = since;
+      if (performance.now() - since > this.settings.electionMs) return "no_quorum";
+    } else this.leaderless = null;
+    const peers = Object.keys(s.peers);
+    if (peers.length > 0) {
+      const t = this.driver.transport.stats();
+      if (peers.every((p) => t.peers[p]?.cut === true)) return "cut_off";
+    }
+    return null;
+  }
+
+  /** Fault injection: drop traffic to and from `peer` (or every known peer). */
+  cut(peer?: string): string[] {
+    const peers = peer === undefined ? this.knownPeers() : [peer];
+    for (const p of peers) this.driver.transport.cut(p);
+    return this.driver.transport.cutPeers();
+  }
+
+  heal(peer?: string): string[] {
+    const peers = peer === undefined ? this.driver.transport.cutPeers() : [peer];
+    for (const p of peers) this.driver.transport.heal(p);
+    return this.driver.transport.cutPeers();
+  }
+
+  private knownPeers(): string[] {
+    const ids = new Set([...Object.keys(this.settings.peers), ...Object.keys(this.driver.peerAddresses())]);
+    ids.delete(this.settings.id);
+    return [...ids].sort();
+  }
+
+  transportRejected(): Record<string, number> {
+    const out: Record<string, number> = {};
+    let stats: ReturnType<RaftDriver["transport"]["stats"]>;
+    try {
+      stats = this.driver.transport.stats();
+    } catch {
+      return out;
+    }
+    for (const r of REJECT_REASONS) out[r] = stats.rejected[r];
+    return out;
+  }
+}

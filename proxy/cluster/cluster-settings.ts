@@ -1,0 +1,140 @@
+// Resolves how this instance takes part in the fleet: its node id, data directory, peers,
+// voters, secret and timings, from the config's `cluster:` section overridden by flags
+// (--node-id, --data-dir) and env (SHARDGATE_NODE_ID, SHARDGATE_DATA_DIR,
+// SHARDGATE_FAULT_INJECTION). Without a `cluster:` section the instance runs a one-member
+// cluster in a temporary directory that is removed at shutdown: the committed state is seeded
+// from the file on every start, so nothing needs to survive, and `npm start` and single-
+// instance tests leave no files behind. Passing --data-dir (or the env) makes it durable.
+
+import { randomBytes } from "node:crypto";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { Address } from "../../config/address.js";
+import type { ShardgateConfig } from "../../config/schema.js";
+
+export interface ClusterOverrides {
+  nodeId?: string;
+  dataDir?: string;
+  faultInjection?: boolean;
+}
+
+export interface ClusterSettings {
+  readonly id: string;
+  readonly dataDir: string;
+  /** The data directory is a temporary one this process created and removes at shutdown. */
+  readonly ephemeral: boolean;
+  /** id -> "host:port" of every configured peer, this node included when listed. */
+  readonly peers: Readonly<Record<string, string>>;
+  /** Where the Raft transport listens. */
+  readonly listen: { host: string; port: number };
+  readonly voters: readonly string[];
+  /** Configured peers that are not voters: the leader adds them as learners. */
+  readonly learners: readonly string[];
+  readonly secret: string;
+  readonly electionMs: number;
+  readonly heartbeatMs: number;
+  readonly faultInjection: boolean;
+  /** True when the config has no `cluster:` section (implicit one-member cluster). */
+  readonly implicit: boolean;
+}
+
+export type SettingsResult = { ok: true; settings: ClusterSettings } | { ok: false; message: string };
+
+const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
+const MIN_SECRET_BYTES = 16;
+
+export function hostPort(a: Address): string {
+  return a.host.includes(":") ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
+function truthy(v: string | undefined): boolean {
+  return v === "1" || v === "true" || v === "yes";
+}
+
+/** Never throws: a bad combination comes back as a message naming the setting. */
+export function resolveClusterSettings(
+  config: ShardgateConfig,
+  overrides: ClusterOverrides,
+  env: NodeJS.ProcessEnv,
+): SettingsResult {
+  const c = config.cluster;
+  const id = overrides.nodeId ?? env.SHARDGATE_NODE_ID ?? c?.id ?? "local";
+  if (!NODE_ID.test(id)) {
+    return {
+      ok: false,
+      message: `node id ${JSON.stringify(id)}: expected letters, digits, "_", ".", ":", "-"`,
+    };
+  }
+  const explicitDir = overrides.dataDir ?? env.SHARDGATE_DATA_DIR;
+  const faultInjection =
+    overrides.faultInjection ?? (c?.faultInjection === true || truthy(env.SHARDGATE_FAULT_INJECTION));
+  if (c === undefined) {
+    const ephemeral = explicitDir === undefined || explicitDir === "";
+    return {
+      ok: true,
+      settings: {
+        id,
+        dataDir: ephemeral ? mkdtempSync(join(tmpdir(), "shardgate-raft-")) : resolve(explicitDir),
+        ephemeral,
+        peers: {},
+        listen: { host: "127.0.0.1", port: 0 },
+        voters: [id],
+        learners: [],
+        // Nobody else can join a cluster without peers, so any secret will do.
+        secret: randomBytes(24).toString("hex"),
+        // One voter elects itself after one timeout: keep start-up short.
+        electionMs: 200,
+        heartbeatMs: 50,
+        faultInjection,
+        implicit: true,
+      },
+    };
+  }
+  const peers: Record<string, string> = {};
+  for (const p of c.peers) peers[p.id] = hostPort(p.address);
+  if (c.peers.length > 0 && peers[id] === undefined) {
+    return { ok: false, message: `cluster.peers: no entry for this node's id "${id}"` };
+  }
+  const voters = c.peers.length === 0 ? [id] : c.voters;
+  for (const v of voters) {
+    if (c.peers.length > 0 && peers[v] === undefined)
+      return { ok: false, message: `cluster.voters: "${v}" is not in cluster.peers` };
+  }
+  if (voters.length === 0) return { ok: false, message: "cluster.voters: at least one voter is needed" };
+  const others = Object.keys(peers).filter((p) => p !== id);
+  let secret = c.secret;
+  if (others.length > 0 && Buffer.byteLength(secret, "utf8") < MIN_SECRET_BYTES) {
+    return {
+      ok: false,
+      message: `cluster.secret: at least ${MIN_SECRET_BYTES} bytes are required with more than one peer (the same on every instance)`,
+    };
+  }
+  if (Buffer.byteLength(secret, "utf8") < MIN_SECRET_BYTES) secret = randomBytes(24).toString("hex");
+  // The schema defaulted listen from cluster.id's peer entry; a --node-id override picks its own.
+  const own = peers[id];
+  const listen = id !== c.id && own !== undefined ? parseHp(own) : c.listen;
+  return {
+    ok: true,
+    settings: {
+      id,
+      dataDir: explicitDir !== undefined && explicitDir !== "" ? resolve(explicitDir) : c.dataDir,
+      ephemeral: false,
+      peers,
+      listen: { host: listen.host, port: listen.port },
+      voters,
+      learners: Object.keys(peers).filter((p) => !voters.includes(p)),
+      secret,
+      electionMs: c.electionTimeout,
+      heartbeatMs: c.heartbeat,
+      faultInjection,
+      implicit: false,
+    },
+  };
+}
+
+function parseHp(s: string): { host: string; port: number } {
+  const i = s.lastIndexOf(":");
+  const host = s.slice(0, i).replace(/^\[|\]$/g, "");
+  return { host, port: Number(s.slice(i + 1)) };
+}

@@ -1,0 +1,136 @@
+// The RoutingState the data plane reads, built from the committed cluster state. After each
+// applied entry only the pools it touched are rebuilt (and the route table only when routes
+// changed); unchanged pools keep their snapshot objects, so the data plane's per-pool live
+// counters stay valid. The new state is swapped in by reference.
+//
+// Before anything is committed (a fresh fleet without quorum yet) the instance routes
+// provisionally on its own file at ring version 0; /readyz says not ready until the first
+// committed state arrives.
+
+import type { ClusterStateData, PoolState } from "../../config/cluster-state-types.js";
+import type { PoolConfig, RoutingConfig } from "../../config/schema.js";
+import { buildPoolSnapshot } from "../routing/pool-snapshot.js";
+import { compileRouteTable } from "../routing/route-table.js";
+import { buildRoutingState, composeRoutingState, emptyRoutingState } from "../routing/routing-state.js";
+import type { MemberInput, PoolSnapshot, ProbeGate, RoutingState } from "../routing/types.js";
+
+export interface RoutingChange {
+  readonly state: RoutingState;
+  readonly rebuiltPools: readonly string[];
+  readonly removedPools: readonly string[];
+  /** Pools whose snapshot could not be built (the old one keeps serving), with the reason. */
+  readonly failed: ReadonlyArray<{ pool: string; error: string }>;
+}
+
+/**
+ * Makes the probe gate of a pool snapshot once it is built (members are in table order only
+ * then). Returns null for pools whose breaker is disabled.
+ */
+export type ProbeGateFactory = (snapshot: PoolSnapshot) => ProbeGate | null;
+
+/** A gate whose target is bound after the snapshot exists (the snapshot holds the gate). */
+class LateProbeGate implements ProbeGate {
+  target: ProbeGate | null = null;
+  admit(index: number): boolean {
+    return this.target?.admit(index) === true;
+  }
+}
+
+function settingsOf(pool: PoolState): PoolConfig {
+  return {
+    ...pool.settings,
+    members: pool.members.map((m) => ({ id: m.id, address: m.address, weight: m.weight })),
+  };
+}
+
+export class CommittedRouting {
+  private state: RoutingState = emptyRoutingState();
+  private data: ClusterStateData | null = null;
+
+  constructor(private readonly probeGates: ProbeGateFactory = () => null) {}
+
+  /** The state the data plane routes on now. A field read: safe on the request path. */
+  readonly current = (): RoutingState => this.state;
+
+  /** The committed cluster state routing was last built from, or null (provisional / nothing yet). */
+  get committed(): ClusterStateData | null {
+    return this.data;
+  }
+
+  /** True once routing comes from a committed SetRouting. */
+  get applied(): boolean {
+    return this.data?.routing != null;
+  }
+
+  get ringVersion(): number {
+    return this.state.ringVersion;
+  }
+
+  /** Routes of the state in use (committed, or the provisional file's). */
+  routes(): readonly { pool: string }[] {
+    return this.state.routeTable.routes.map((r) => r.config);
+  }
+
+  /** Routes provisionally on the file's routing (ring version 0) until a committed state arrives. */
+  applyProvisional(routing: Pick<RoutingConfig, "pools" | "routes">): RoutingState {
+    this.state = buildRoutingState({ pools: routing.pools, routes: routing.routes, ringVersion: 0 });
+    return this.state;
+  }
+
+  /**
+   * Rebuilds `pools` (and the route table when `routesChanged`) from `data`; "all" rebuilds
+   * everything (after a snapshot restore, or the first committed routing).
+   */
+  apply(data: ClusterStateData, pools: readonly string[] | "all", routesChanged: boolean): RoutingChange {
+    const first = this.data?.routing == null;
+    const all = pools === "all" || first;
+    const next = new Map<string, PoolSnapshot>();
+    const rebuilt: string[] = [];
+    const failed: Array<{ pool: string; error: string }> = [];
+    const wanted = new Set(all ? Object.keys(data.pools) : pools);
+    for (const name of Object.keys(data.pools)) {
+      const old = this.state.pools.get(name);
+      if (!wanted.has(name) && old !== undefined && !first) {
+        next.set(name, old);
+        continue;
+      }
+      try {
+        next.set(name, this.build(name, data.pools[name]));
+        rebuilt.push(name);
+      } catch (err) {
+        failed.push({ pool: name, error: err instanceof Error ? err.message : String(err) });
+        if (old !== undefined) next.set(name, old);
+      }
+    }
+    const removed = [...this.state.pools.keys()].filter((p) => !(p in data.pools));
+    const routeTable =
+      all || routesChanged || removed.length > 0
+        ? compileRouteTable(data.routing?.routes ?? [])
+        : this.state.routeTable;
+    this.data = data;
+    this.state = composeRoutingState(next, routeTable, data.ringVersion);
+    return { state: this.state, rebuiltPools: rebuilt, removedPools: removed, failed };
+  }
+
+  private build(name: string, pool: PoolState): PoolSnapshot {
+    const members: MemberInput[] = pool.members.map((m) => ({
+      id: m.id,
+      address: m.address,
+      weight: m.weight,
+      healthy: m.healthy,
+      draining: m.drained,
+      breakerOpen: m.breaker.state === "open",
+      breakerHalfOpen: m.breaker.state === "half-open",
+    }));
+    const gate = new LateProbeGate();
+    const snap = buildPoolSnapshot({
+      name,
+      settings: settingsOf(pool),
+      members,
+      ringVersion: pool.ringVersion,
+      probe: gate,
+    });
+    gate.target = this.probeGates(snap);
+    return snap;
+  }
+}

@@ -1,0 +1,64 @@
+// The Raft driver's state machine over the replicated ClusterState: every committed entry is
+// applied in log order and its StateChange handed to the listener (which rebuilds routing off
+// the request path); a snapshot from the leader replaces the whole state and is reported as a
+// restore. Deterministic: nothing here reads a clock or the local file.
+
+import { ClusterState, type ClusterStateData, type StateChange } from "../../config/cluster-state.js";
+import type { StateMachine } from "../../config/raft/driver.js";
+
+export interface ClusterStateListener {
+  /** One committed entry applied (also rejected ones: `change.applied` says which). */
+  onApply(change: StateChange, before: ClusterStateData, after: ClusterStateData): void;
+  /** The state was replaced by a snapshot (or reset). */
+  onRestore(after: ClusterStateData): void;
+}
+
+/** Recent rejected entries, by index, so a proposer learns why its command did not apply. */
+const REJECTIONS_KEPT = 256;
+
+export class ClusterStateMachine implements StateMachine {
+  private state = new ClusterState();
+  private readonly rejections = new Map<number, string>();
+
+  constructor(private readonly listener: ClusterStateListener) {}
+
+  get current(): ClusterStateData {
+    return this.state.current;
+  }
+
+  apply(entry: { index: number; term: number; data: Uint8Array }): StateChange {
+    const before = this.state.current;
+    const change = this.state.apply(entry.index, entry.data);
+    if (!change.applied && change.error !== undefined) {
+      this.rejections.set(entry.index, change.error);
+      if (this.rejections.size > REJECTIONS_KEPT) {
+        const first = this.rejections.keys().next().value as number;
+        this.rejections.delete(first);
+      }
+    }
+    this.listener.onApply(change, before, this.state.current);
+    return change;
+  }
+
+  /** Why the entry at `index` was rejected by apply, if it was (and is still remembered). */
+  rejectionAt(index: number): string | undefined {
+    return this.rejections.get(index);
+  }
+
+  snapshot(): Uint8Array {
+    return this.state.snapshot();
+  }
+
+  restore(data: Uint8Array): void {
+    if (data.length === 0) {
+      this.state = new ClusterState();
+    } else {
+      const next = new ClusterState();
+      const r = next.restore(data);
+      // A snapshot this build cannot read: stop rather than route on a state that is not the fleet's.
+      if (!r.ok) throw new Error(`cluster state snapshot rejected: ${r.error}`);
+      this.state = next;
+    }
+    this.listener.onRestore(this.state.current);
+  }
+}

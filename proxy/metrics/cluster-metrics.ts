@@ -1,0 +1,91 @@
+// The fleet's metrics: Raft role and indexes, transport frames rejected by reason, application
+// messages rejected, config drift, pools in healthy-panic, and committed breaker states. All
+// read from a source at scrape time (nothing on the request path), on the app's registry.
+
+import { Gauge, type Registry } from "prom-client";
+
+export interface ClusterMetricsSource {
+  raft(): { term: number; isLeader: boolean; commitIndex: number; appliedIndex: number } | undefined;
+  transportRejected(): Record<string, number>;
+  appMessagesRejected(): number;
+  /** 1 when the local file's routing differs from the committed one. */
+  drift(): boolean;
+  /** Pools with panic status known (true = in panic). */
+  panics(): ReadonlyMap<string, boolean>;
+  /** Committed breaker state per member: 0 closed, 1 half-open, 2 open. */
+  breakers(): Iterable<{ pool: string; member: string; state: number }>;
+}
+
+export function registerClusterMetrics(registry: Registry, src: ClusterMetricsSource): void {
+  const registers = [registry];
+  const raftGauge = (
+    name: string,
+    help: string,
+    pick: (r: NonNullable<ReturnType<typeof src.raft>>) => number,
+  ) =>
+    new Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        const r = src.raft();
+        if (r !== undefined) this.set(pick(r));
+      },
+    });
+  raftGauge("shardgate_raft_term", "Current Raft term seen by this instance.", (r) => r.term);
+  raftGauge("shardgate_raft_is_leader", "1 if this instance is the Raft leader.", (r) =>
+    r.isLeader ? 1 : 0,
+  );
+  raftGauge("shardgate_raft_commit_index", "Highest Raft log index known committed.", (r) => r.commitIndex);
+  raftGauge(
+    "shardgate_raft_applied_index",
+    "Highest Raft log index applied to the cluster state here.",
+    (r) => r.appliedIndex,
+  );
+  // Read from the transport's monotonic counters at scrape time, hence a gauge-typed "_total".
+  new Gauge({
+    name: "shardgate_raft_transport_rejected_frames_total",
+    help: "Inbound Raft transport frames/handshakes rejected (connection dropped), by reason.",
+    labelNames: ["reason"],
+    registers,
+    collect() {
+      for (const [reason, n] of Object.entries(src.transportRejected())) this.set({ reason }, n);
+    },
+  });
+  new Gauge({
+    name: "shardgate_cluster_app_messages_rejected_total",
+    help: "Application messages between instances (outcome batches, joins) rejected as malformed or forged.",
+    registers,
+    collect() {
+      this.set(src.appMessagesRejected());
+    },
+  });
+  new Gauge({
+    name: "shardgate_config_drift",
+    help: "1 if this instance's config file routing (pools, routes) differs from the committed one.",
+    registers,
+    collect() {
+      this.set(src.drift() ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: "shardgate_pool_panic",
+    help: "1 while the pool's healthy-panic guard holds back unhealthy flips (reported by the leader).",
+    labelNames: ["pool"],
+    registers,
+    collect() {
+      this.reset();
+      for (const [pool, panic] of src.panics()) this.set({ pool }, panic ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: "shardgate_breaker_state",
+    help: "Committed circuit-breaker state per member: 0 closed, 1 half-open, 2 open.",
+    labelNames: ["pool", "member"],
+    registers,
+    collect() {
+      this.reset();
+      for (const b of src.breakers()) this.set({ pool: b.pool, member: b.member }, b.state);
+    },
+  });
+}
