@@ -6,6 +6,7 @@ const BENCHES: Record<string, string> = {
   ring: "./ring-bench.js",
   proxy: "./proxy-bench.js",
   raft: "./raft-bench.js",
+  fleet: "./fleet-bench.js",
 };
 
 async function main(argv: string[]): Promise<number> {
