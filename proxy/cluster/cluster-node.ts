@@ -441,7 +441,8 @@ export class ClusterNode {
     const s = this.driver.status();
     return {
       id: s.id,
-      role: s.role,
+      // The core calls a learner a follower; say what it is.
+      role: s.role === "follower" && s.learners.includes(s.id) ? "learner" : s.role,
       term: s.term,
       leader: s.leader,
       commitIndex: s.commitIndex,

@@ -25,7 +25,9 @@ const SEED = 0x0f1ee7;
 const TOKEN = "fleet-admin-token";
 const SECRET = "fleet-secret-0123456789abcdef";
 const AUTH = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
-const IDS = ["a", "b", "c"] as const;
+/** a, b, c vote; d is a learner (listed in peers, not in voters). */
+const IDS = ["a", "b", "c", "d"] as const;
+const VOTERS = ["a", "b", "c"];
 
 function prng(seed: number): () => number {
   let s = seed >>> 0;
@@ -120,6 +122,7 @@ cluster:
   secret: \${SHARDGATE_CLUSTER_SECRET}
   peers:
 ${peers}
+  voters: [${VOTERS.join(", ")}]
   electionTimeout: 600ms
   heartbeat: 100ms
   faultInjection: true
@@ -128,6 +131,7 @@ pools:
     algorithm: ring
     members:
 ${ms}
+    breaker: { consecutiveFailures: 3, openFor: 400ms, maxOpenFor: 400ms, halfOpenProbes: 2 }
 routes:
   - match: { pathPrefix: / }
     pool: users
@@ -149,7 +153,7 @@ describe("fleet: three spawned instances agree through Raft", { timeout: 120_000
   before(async () => {
     ups = await startUpstreams(3, "u");
     dir = mkdtempSync(join(tmpdir(), "sg-fleet-"));
-    raftPorts = await freePorts(3);
+    raftPorts = await freePorts(IDS.length);
     const started = await Promise.all(
       IDS.map((id) =>
         startShardgate(fleetYaml(id, raftPorts, join(dir, id), ups), {
@@ -166,7 +170,8 @@ describe("fleet: three spawned instances agree through Raft", { timeout: 120_000
         const s = await allStates();
         const leaders = new Set(s.map((x) => x.raft.leader));
         const versions = new Set(s.map((x) => x.ringVersion));
-        return leaders.size === 1 && !leaders.has("") && versions.size === 1 ? s : undefined;
+        const learnerIn = s.every((x) => x.raft.learners.includes("d"));
+        return leaders.size === 1 && !leaders.has("") && versions.size === 1 && learnerIn ? s : undefined;
       },
       20_000,
     );
@@ -179,7 +184,7 @@ describe("fleet: three spawned instances agree through Raft", { timeout: 120_000
 
   async function follower(): Promise<number> {
     const s = await state(0);
-    const i = IDS.findIndex((id) => id !== s.raft.leader);
+    const i = IDS.findIndex((id) => id !== s.raft.leader && VOTERS.includes(id));
     assert.ok(i >= 0);
     return i;
   }
@@ -196,19 +201,20 @@ describe("fleet: three spawned instances agree through Raft", { timeout: 120_000
     );
   }
 
-  test("raft section: 3 voters, one leader, no learners", async () => {
+  test("raft section: 3 voters, one leader, the non-voter joined as a learner", async () => {
     const s = await allStates();
     for (const x of s) {
       assert.deepEqual([...x.raft.voters].sort(), ["a", "b", "c"]);
-      assert.deepEqual(x.raft.learners, []);
+      assert.deepEqual(x.raft.learners, ["d"]);
     }
+    assert.equal(s[3].raft.role, "learner");
     assert.equal(s.filter((x) => x.raft.role === "leader").length, 1);
     for (const x of s) for (const m of x.pools.users.members) assert.equal(m.source, "static");
   });
 
-  test("a drain on a follower is committed once and routes identically on all instances", async () => {
+  test("a drain on the learner is committed once and routes identically on all instances", async () => {
     const f = await follower();
-    const r = await fetchJson(`${sg[f].adminUrl}/admin/pools/users/members/u2/drain`, {
+    const r = await fetchJson(`${sg[3].adminUrl}/admin/pools/users/members/u2/drain`, {
       method: "POST",
       headers: AUTH,
     });
@@ -240,7 +246,7 @@ describe("fleet: three spawned instances agree through Raft", { timeout: 120_000
       assert.equal(res.status, 200, res.text);
       assert.notEqual((res.body as { member: string }).member, "u2");
     }
-    const u = await fetchJson(`${sg[(f + 1) % 3].adminUrl}/admin/pools/users/members/u2/undrain`, {
+    const u = await fetchJson(`${sg[f].adminUrl}/admin/pools/users/members/u2/undrain`, {
       method: "POST",
       headers: AUTH,
     });
@@ -297,6 +303,51 @@ describe("fleet: three spawned instances agree through Raft", { timeout: 120_000
     );
   });
 
+  test("a member failing as seen through one instance opens its breaker on all; probes close it", async () => {
+    const f = await follower();
+    const rand = prng(SEED + 1);
+    let key: string | undefined;
+    for (let k = 0; k < 300 && key === undefined; k++) {
+      const cand = `b${Math.floor(rand() * 1e9)}`;
+      const e = (await fetchJson(`${sg[f].adminUrl}/admin/route?pool=users&key=${cand}`)).body as {
+        owner: string;
+      };
+      if (e.owner === "u3") key = cand;
+    }
+    assert.ok(key !== undefined, `no key owned by u3 among 300 (seed ${SEED + 1})`);
+    ups[2].mode = { kind: "status", status: 503 };
+    const t0 = performance.now();
+    for (let i = 0; i < 4; i++) await fetchJson(`${sg[f].httpUrl}/`, { headers: { "x-user-id": key } });
+    await sameEverywhere("u3 open on all", (x) =>
+      x.pools.users.members.some(
+        (m) => m.id === "u3" && m.breaker === "open" && m.breakerOverride === "auto",
+      ),
+    );
+    const openMs = performance.now() - t0;
+    console.log(
+      `# breaker: first failure through ${IDS[f]} -> open on all ${IDS.length}: ${openMs.toFixed(0)} ms`,
+    );
+    for (const x of sg) {
+      const r = await fetchJson(`${x.httpUrl}/`, { headers: { "x-user-id": key } });
+      assert.equal(r.status, 200, r.text);
+      assert.notEqual((r.body as { member: string }).member, "u3", "an open breaker protects every instance");
+    }
+    ups[2].mode = { kind: "echo" };
+    await sameEverywhere("u3 half-open on all", (x) =>
+      x.pools.users.members.some((m) => m.id === "u3" && m.breaker === "half-open"),
+    );
+    // Probes through one instance (at most halfOpenProbes of them) succeed and close it.
+    const served: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const r = await fetchJson(`${sg[f].httpUrl}/`, { headers: { "x-user-id": key } });
+      served.push((r.body as { member: string }).member);
+    }
+    assert.equal(served.filter((m) => m === "u3").length, 2, `probes admitted: ${served}`);
+    await sameEverywhere("u3 closed on all", (x) =>
+      x.pools.users.members.some((m) => m.id === "u3" && m.breaker === "closed"),
+    );
+  });
+
   test("forged and malformed Raft-port traffic is rejected and counted; nobody crashes", async () => {
     const s = await state(0);
     const leader = IDS.indexOf(s.raft.leader as (typeof IDS)[number]);
@@ -348,10 +399,10 @@ describe("fleet: three spawned instances agree through Raft", { timeout: 120_000
     const after = await allStates();
     assert.deepEqual(
       after.map((x) => x.raft.voters.length),
-      [3, 3, 3],
+      [3, 3, 3, 3],
       "a forged join added nobody",
     );
-    assert.ok(after.every((x) => x.raft.learners.length === 0));
+    assert.ok(after.every((x) => x.raft.learners.join() === "d"));
   });
 
   test("reload on one instance proposes SetRouting to all; the others report drift", async () => {
@@ -364,7 +415,7 @@ describe("fleet: three spawned instances agree through Raft", { timeout: 120_000
     const body = r.body as { reloaded: boolean; ringVersion: number };
     assert.ok(body.ringVersion > v0, `ring version moved: ${v0} -> ${body.ringVersion}`);
     const s = await sameEverywhere("u3 gone everywhere", (x) => x.pools.users.members.length === 2);
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < IDS.length; i++) {
       assert.equal(s[i].configDrift.drift, i !== f, `instance ${IDS[i]} drift`);
       if (i !== f) assert.deepEqual(s[i].configDrift.changedPools, ["users"]);
       const m = await (await fetch(`${sg[i].adminUrl}/metrics`)).text();
@@ -381,7 +432,7 @@ describe("fleet: three spawned instances agree through Raft", { timeout: 120_000
     const f = await follower();
     const cut = await fetchJson(`${sg[f].adminUrl}/admin/debug/cut`, { method: "POST", headers: AUTH });
     assert.equal(cut.status, 200, cut.text);
-    assert.equal((cut.body as { cut: string[] }).cut.length, 2);
+    assert.equal((cut.body as { cut: string[] }).cut.length, IDS.length - 1);
     const ready = await eventually(
       "degraded readyz",
       async () => {
@@ -394,7 +445,7 @@ describe("fleet: three spawned instances agree through Raft", { timeout: 120_000
     const served = await fetchJson(`${sg[f].httpUrl}/`, { headers: { "x-user-id": "while-cut" } });
     assert.equal(served.status, 200, "static stability: routing on the last applied state");
     // Meanwhile the majority commits a drain the cut instance cannot see.
-    const other = (f + 1) % 3;
+    const other = VOTERS.indexOf(VOTERS.find((v) => v !== IDS[f]) as string);
     const d = await fetchJson(`${sg[other].adminUrl}/admin/pools/users/members/u1/drain`, {
       method: "POST",
       headers: AUTH,
