@@ -172,10 +172,36 @@ export class ClusterNode {
     this.stopped = true;
     clearInterval(this.outcomeTimer);
     clearInterval(this.memberTimer);
+    await this.handOff();
     this.stopControllers();
     await this.membership.stop().catch(() => undefined);
     await this.driver.stop();
     if (this.settings.ephemeral) rmSync(this.settings.dataDir, { recursive: true, force: true });
+  }
+
+  /** A leader that shuts down hands leadership to a caught-up voter first (no election gap). */
+  private async handOff(): Promise<void> {
+    try {
+      const s = this.driver.status();
+      if (s.role !== "leader") return;
+      const next = s.voters
+        .filter((v) => v !== s.id && s.peers[v]?.connected)
+        .sort((x, y) => (s.peers[y]?.match ?? 0) - (s.peers[x]?.match ?? 0))[0];
+      if (next === undefined) return;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        this.driver.transferLeadership(next),
+        new Promise<void>((r) => {
+          timer = setTimeout(r, Math.min(2 * this.settings.electionMs, 3_000));
+        }),
+      ]).finally(() => clearTimeout(timer));
+      this.log.info({ to: next }, "leadership handed off before shutdown");
+    } catch (err) {
+      this.log.debug(
+        { err: err instanceof Error ? err.message : String(err) },
+        "leadership hand-off skipped",
+      );
+    }
   }
 
   // ------------------------------------------------------------------ proposals
