@@ -59,6 +59,7 @@ describe("fleet e2e: breakers, leader loss, partition (3 voters + 1 learner, 4 u
     const via = cluster.nodes.find((n) => n.id !== c0.leader && n.voter) as FleetNode;
 
     // Failing phase: serial requests through `via`, alternating a reset and a 503 from the member.
+    const wallT0 = Date.now();
     const t0 = performance.now();
     let sent = 0;
     let opened = false;
@@ -142,6 +143,14 @@ describe("fleet e2e: breakers, leader loss, partition (3 voters + 1 learner, 4 u
     t.diagnostic(
       `(c) recovered -> closed on all 4 in ${(performance.now() - t1).toFixed(0)} ms (openFor 1 s; half-open observed: ${halfOpenSeen}; ${probes} requests)`,
     );
+    // The leader(s) decided open -> half-open -> closed by the rules, in that order, with no override.
+    const transitions = cluster
+      .logLines((l) => l.msg === "breaker transition" && l.member === victim && Number(l.time) >= wallT0)
+      .map((l) => `${l.from}->${l.to}`);
+    const path = ["closed->open", "open->half-open", "half-open->closed"];
+    let at = 0;
+    for (const tr of transitions) if (tr === path[at]) at++;
+    assert.equal(at, path.length, fleet.why(`breaker transitions of ${victim}: ${transitions.join(", ")}`));
     const versions = new Set([...closedStates.values()].map((s) => s.ringVersion));
     assert.equal(versions.size, 1, fleet.why(describeStates(closedStates)));
     const after = await agreedRoutes(fleet, cluster.nodes, "users", keys);

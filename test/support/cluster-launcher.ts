@@ -88,6 +88,13 @@ export class FleetNode {
     return out;
   }
 
+  /** Every JSON log line this instance wrote, across restarts, that matches `pred`. */
+  logLines(pred: (l: LogLine) => boolean): LogLine[] {
+    const out: LogLine[] = [];
+    for (const p of this.history) for (const l of p.lines) if (pred(l)) out.push(l);
+    return out;
+  }
+
   /** Everything the current process printed (for assertion messages), trimmed to the tail. */
   tail(chars = 4000): string {
     const text = this.proc?.output() ?? "(never started)";
@@ -177,6 +184,13 @@ export class FleetCluster {
     const n = this.nodes.find((x) => x.id === id);
     if (n === undefined) throw new Error(`no fleet node ${id}`);
     return n;
+  }
+
+  /** Log lines of every instance matching `pred`, ordered by their pino `time` (ms since epoch). */
+  logLines(pred: (l: LogLine) => boolean): Array<LogLine & { node: string }> {
+    const out: Array<LogLine & { node: string }> = [];
+    for (const n of this.nodes) for (const l of n.logLines(pred)) out.push({ ...l, node: n.id });
+    return out.sort((x, y) => Number(x.time) - Number(y.time));
   }
 
   live(): FleetNode[] {
