@@ -222,7 +222,11 @@ class DataPlaneImpl implements DataPlane {
   }
 
   /** Picks the next member (skipping those tried) and forwards; answers 503 when none is left. */
-  private attempt(ctx: RequestContext): void {
+  /**
+   * `chosen`: the member a retry already picked (choosing again could spend a second
+   * half-open probe admission on the same decision); -1 = choose now.
+   */
+  private attempt(ctx: RequestContext, chosen = -1): void {
     const snapshot = ctx.snapshot;
     const live = ctx.live;
     if (snapshot === null || live === null) {
@@ -230,7 +234,7 @@ class DataPlaneImpl implements DataPlane {
       return;
     }
     // A retry walks the same snapshot (same successor order) but sees current local skips.
-    const index = chooseMember(snapshot, ctx.hash, live, this.now(), ctx);
+    const index = chosen >= 0 ? chosen : chooseMember(snapshot, ctx.hash, live, this.now(), ctx);
     if (index < 0) {
       this.fail(
         ctx,
@@ -347,7 +351,7 @@ class DataPlaneImpl implements DataPlane {
           const nextId = snapshot.members[next].id;
           this.safe(() => this.hooks.onRetry?.(ctx, failed, kind, nextId));
         }
-        this.attempt(ctx);
+        this.attempt(ctx, next);
         return;
       }
     }
@@ -383,7 +387,7 @@ class DataPlaneImpl implements DataPlane {
       const nextId = snapshot.members[next].id;
       this.safe(() => this.hooks.onRetry?.(ctx, failed, "gateway", nextId));
     }
-    this.attempt(ctx);
+    this.attempt(ctx, next);
     return true;
   }
 
