@@ -20,7 +20,7 @@ import { extractKey } from "../routing/key-extract.js";
 import { chooseMember, explainChoice } from "../routing/member-choice.js";
 import { LiveBook } from "../routing/pool-live.js";
 import type { RouteExplanation, RoutingState } from "../routing/types.js";
-import { Endpoints } from "./endpoints.js";
+import { Endpoints, webOptionsIndex } from "./endpoints.js";
 import { setForwardedHeaders, stripRequestHopByHop, stripResponseHopByHop } from "./headers.js";
 import { newStickyId, stickyCookie } from "./missing-key.js";
 import { kCtx, MAX_ATTEMPTS, RequestContext } from "./request-context.js";
@@ -262,7 +262,7 @@ class DataPlaneImpl implements DataPlane {
       this.forwardWeb(
         ctx.req,
         ctx.res as ServerResponse,
-        ctx.selfHandled ? ep.webOptionsSelf : ep.webOptions,
+        ep.web[webOptionsIndex(ctx.selfHandled, ctx.hasBody)],
       );
       const proxyReq = ep.agent.take();
       if (proxyReq !== null) this.trackProxyReq(ctx, proxyReq);
@@ -428,7 +428,7 @@ class DataPlaneImpl implements DataPlane {
       headers["set-cookie"] = prev === undefined ? [ctx.issuedCookie] : [...prev, ctx.issuedCookie];
     }
     proxyRes.on("close", onProxyResClose);
-    if (ctx.selfHandled) writeProxiedHead(ctx.req, ctx.res, proxyRes, ctx.endpoint?.webOptionsSelf ?? null);
+    if (ctx.selfHandled) writeProxiedHead(ctx.req, ctx.res, proxyRes, ctx.endpoint?.web[1] ?? null);
   };
 
   private readonly onProxyReqWs = (proxyReq: ClientRequest, _req: IncomingMessage, socket: Duplex): void => {

@@ -5,6 +5,7 @@
 // synchronously inside web() without a per-request event listener.
 
 import { Agent, type ClientRequest } from "node:http";
+import type { Stream } from "node:stream";
 import type { ServerOptions } from "http-proxy-3";
 import type { SnapshotMember } from "../routing/types.js";
 
@@ -28,15 +29,36 @@ const baseAddRequest = (
     baseAddRequest.call(this, req, options);
   };
 
+/**
+ * Stands in for the body of a request that has none (no Content-Length, no
+ * Transfer-Encoding): http-proxy-3 forwards the body with `(options.buffer || req).pipe(proxyReq)`,
+ * and for a bodyless request ending the upstream request at once does the same without the
+ * pipe's listeners on both streams and their teardown. Stateless, so one object serves all.
+ */
+const NO_BODY = {
+  pipe<T extends { end(): unknown }>(dest: T): T {
+    dest.end();
+    return dest;
+  },
+} as unknown as Stream;
+
+/** Index into Endpoint.web. */
+export function webOptionsIndex(selfHandled: boolean, hasBody: boolean): number {
+  return (selfHandled ? 1 : 0) | (hasBody ? 0 : 2);
+}
+
 export interface Endpoint {
   readonly key: string;
   readonly memberId: string;
   readonly agent: CapturingAgent;
   /** The http-proxy-3 target; also identifies the attempt in error callbacks. */
   readonly target: { host: string; port: number; protocol: string };
-  readonly webOptions: ServerOptions;
-  /** webOptions with selfHandleResponse: for attempts whose 502/503/504 may be retried. */
-  readonly webOptionsSelf: ServerOptions;
+  /**
+   * The http-proxy-3 options for a request, indexed by `webOptionsIndex`: with
+   * selfHandleResponse (attempts whose 502/503/504 may be retried) or not, and with the
+   * no-body stand-in or not.
+   */
+  readonly web: readonly ServerOptions[];
   readonly wsOptions: ServerOptions;
 }
 
@@ -62,17 +84,21 @@ export class Endpoints {
       scheduling: "lifo",
     });
     const target = { host: member.address.host, port: member.address.port, protocol: "http:" };
+    // toProxy: the path goes upstream exactly as received (resolve() admits only origin-form
+    // targets), instead of http-proxy-3 re-parsing it with `new URL` per request, which also
+    // normalizes dot segments and escapes a transparent proxy should leave alone.
     const webOptions: ServerOptions = { target, agent, xfwd: false, prependPath: false, toProxy: true };
     const ep: Endpoint = {
       key: member.agentKey,
       memberId: member.id,
       agent,
       target,
-      // toProxy: the path goes upstream exactly as received (resolve() admits only origin-form
-      // targets), instead of http-proxy-3 re-parsing it with `new URL` per request, which
-      // also normalizes dot segments and escapes a transparent proxy should leave alone.
-      webOptions,
-      webOptionsSelf: { ...webOptions, selfHandleResponse: true },
+      web: [
+        webOptions,
+        { ...webOptions, selfHandleResponse: true },
+        { ...webOptions, buffer: NO_BODY },
+        { ...webOptions, selfHandleResponse: true, buffer: NO_BODY },
+      ],
       // Upgraded sockets leave the agent anyway; a fresh connection keeps them out of the pool's count.
       wsOptions: { target, agent: false, xfwd: false, prependPath: false },
     };
