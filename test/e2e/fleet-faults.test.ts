@@ -32,6 +32,20 @@ import type { FleetNode } from "../support/cluster-launcher.js";
 const SEED = testSeed(5002);
 const STRICT = process.env.E2E_STRICT_TIMING === "1";
 
+/**
+ * Known bug (found by (c2) and the fleet bench; remove this `todo` once fixed): an instance's
+ * OutcomeRecorder keeps a member's failure run across the breaker opening (no request reaches
+ * an open member, so no success resets it), and BreakerDecider takes max(run, maxConsecutive)
+ * of the next batch, whose maxConsecutive includes that carried run. So after the breaker is
+ * closed (by half-open probes through ANOTHER instance, or by an operator's force "closed" then
+ * "auto"), the first request through an instance that had seen >= consecutiveFailures failures
+ * re-opens it (reason consecutive-failures) even when that request succeeded. Owners:
+ * proxy/cluster/outcome-tracker.ts (reset the member's run when its committed breaker state
+ * changes, as it already does for probes) or health/breaker.ts (ignore the carried run).
+ */
+const BREAKER_RETRIP_TODO =
+  "known bug: a failure run carried by an instance's OutcomeRecorder re-opens a closed breaker on its first success (see BREAKER_RETRIP_TODO)";
+
 /** Breaker tuned only in its cool-down so half-open comes within the test's time budget. */
 const BREAKER = `    breaker: { consecutiveFailures: 5, openFor: 1s, maxOpenFor: 4s, halfOpenProbes: 3 }`;
 
@@ -157,6 +171,67 @@ describe("fleet e2e: breakers, leader loss, partition (3 voters + 1 learner, 4 u
     for (const k of keys) assert.equal(after.members.get(k), before.members.get(k), fleet.why(`${k} back`));
     const r = await keyedGet(cluster.nodes[0], victimKeys[0], "/c-closed");
     assert.equal(r.member, victim, fleet.why("requests reach the member again"));
+  });
+
+  test("(c2) failures seen through every instance: after half-open probes close the breaker, it stays closed while the member serves", {
+    todo: BREAKER_RETRIP_TODO,
+  }, async (t) => {
+    const { cluster, ups } = fleet;
+    const c0 = await cluster.waitConverged({ accept: (s) => allHealthy(s, "users", ups.ids) });
+    const keys = randomKeys(fleet.random, 400, "c2");
+    const before = await agreedRoutes(fleet, cluster.nodes, "users", keys);
+    const victim = ups.ids[Math.floor(fleet.random() * ups.ids.length)];
+    const victimKeys = keysOf(before, victim);
+    assert.ok(victimKeys.length >= 20, fleet.why(`${victim} owns ${victimKeys.length} sample keys`));
+
+    // Every instance sees 6 failures in a row, all sent before any of them can hear of a decision.
+    const wallT0 = Date.now();
+    ups.failWithStatus(victim, 503);
+    const burst = await Promise.all(
+      cluster.nodes.flatMap((n) => victimKeys.slice(0, 6).map((k) => keyedGet(n, k, "/c2-failing"))),
+    );
+    assert.ok(
+      burst.every((r) => r.status === 503 && r.member === victim),
+      fleet.why(`the burst reached ${victim}: ${burst.map((r) => `${r.status}/${r.member}`).join(" ")}`),
+    );
+    await cluster.waitBreaker("users", victim, "open", { timeoutMs: 10_000 });
+
+    // Recovery, probed through one instance only.
+    ups.recover(victim);
+    const via = cluster.nodes.find((n) => n.id !== c0.leader) as FleetNode;
+    let closed = false;
+    const closing = cluster.waitBreaker("users", victim, "closed", { timeoutMs: 15_000 }).finally(() => {
+      closed = true;
+    });
+    for (let i = 0; !closed && i < 1000; i++) {
+      await keyedGet(via, victimKeys[i % victimKeys.length], "/c2-probe").catch(() => undefined);
+      await sleep(20);
+    }
+    await closing;
+    const closedAt = Date.now();
+
+    // The member serves every instance's traffic again; nothing may trip the breaker now.
+    for (let round = 0; round < 5; round++) {
+      const rs = await Promise.all(cluster.nodes.map((n) => keyedGet(n, victimKeys[round], "/c2-after")));
+      for (const r of rs) assert.equal(r.status, 200, r.text);
+      await sleep(150);
+    }
+    await sleep(300);
+    const states = await cluster.states();
+    const retrips = cluster
+      .logLines((l) => l.msg === "breaker transition" && l.member === victim && Number(l.time) >= closedAt)
+      .map((l) => `${l.node}: ${l.from}->${l.to} (${l.reason})`);
+    const all = cluster
+      .logLines((l) => l.msg === "breaker transition" && l.member === victim && Number(l.time) >= wallT0)
+      .map((l) => `${l.from}->${l.to} (${l.reason})`);
+    t.diagnostic(`(c2) transitions of ${victim}: ${all.join(", ")}`);
+    assert.deepEqual(retrips, [], fleet.why(`no transition after the close; all: ${all.join(", ")}`));
+    for (const [id, s] of states)
+      assert.equal(
+        member(s, "users", victim)?.breaker,
+        "closed",
+        fleet.why(`${id}: ${describeStates(states)}`),
+      );
   });
 
   test("(d) kill -9 the leader under load: zero failures, new leader, same state, the old leader catches up", async (t) => {

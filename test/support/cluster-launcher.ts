@@ -205,11 +205,19 @@ export class FleetCluster {
     n.history.push(proc);
     n.killed = false;
     if (proc.child.pid !== undefined) this.allPids.add(proc.child.pid);
-    await proc.waitForLine(
-      `${n.id}: the listening log line`,
-      (l) => l.msg === "listening",
-      this.startTimeoutMs,
-    );
+    // The ports are known up front, so /healthz answering is the start signal at any log level.
+    const deadline = Date.now() + this.startTimeoutMs;
+    for (;;) {
+      if (proc.exit !== undefined) throw new Error(`${n.id} exited while starting\n${proc.output()}`);
+      const ok = await httpRequest(`${n.adminUrl}/healthz`, { timeoutMs: 1_000, fresh: true }).then(
+        (r) => r.status === 200,
+        () => false,
+      );
+      if (ok) return;
+      if (Date.now() > deadline)
+        throw new Error(`${n.id}: /healthz not 200 within ${this.startTimeoutMs}ms\n${proc.output()}`);
+      await sleep(50);
+    }
   }
 
   /** SIGKILL, then waits for the exit (no graceful shutdown, no flushed buffers). */
