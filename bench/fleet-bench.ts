@@ -206,7 +206,7 @@ export async function run(argv: string[]): Promise<number> {
       console.log(formatSummary("  consul change -> applied on all 4 instances", s.consulToAllInstances));
       console.log(formatSummary("  peer: consul change -> one bare blocking query", s.consulToBareWatch));
       console.log(
-        `  ratio (median, fleet / bare watch): ${ratio(s.consulToAllInstances, s.consulToBareWatch)}x`,
+        `  ratio (median, fleet / bare watch): ${ratio(s.consulToAllInstances, s.consulToBareWatch)}x (the fleet waits out the membership controller's 200 ms default debounce, which collapses flaps, then one Raft commit)`,
       );
       console.log(formatSummary("  member failing -> breaker open on all 4", s.breakerOpenOnAll));
       console.log(
