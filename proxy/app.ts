@@ -459,6 +459,7 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
     fileRouting,
     agent: config.discovery.consul,
     outcomes,
+    flushLogs: () => log.flush(),
     onApplied(change, before, after) {
       if (change !== null && !change.applied) {
         clusterLog.warn(

@@ -42,6 +42,8 @@ export interface ClusterNodeOptions {
   onPanic?: (pool: string, panic: boolean) => void;
   /** How often outcomes go to the leader (default 100 ms). */
   outcomeIntervalMs?: number;
+  /** Writes buffered log lines out now (called after rare, important events: breaker transitions). */
+  flushLogs?: () => void;
 }
 
 export interface RaftView {
@@ -125,7 +127,15 @@ export class ClusterNode {
       logger: this.log,
       onPanic: panic,
     });
-    this.breakers = new BreakerController({ getState, propose, logger: this.log });
+    // Breaker transitions are rare and operators (and tests) read them next to the state they
+    // cause: write them out at once instead of with the next buffered batch.
+    const flush = opts.flushLogs;
+    this.breakers = new BreakerController({
+      getState,
+      propose,
+      logger: this.log,
+      onTransition: flush === undefined ? undefined : () => setImmediate(flush),
+    });
     // Static members' active checks keep the single-instance behaviour they always had: a
     // member that fails its checks is out even if that empties the pool (readyz then says so).
     // The healthy-panic guard is for Consul membership, where a mass deregistration or an
