@@ -17,7 +17,12 @@ import {
   type RouteView,
   type StateView,
 } from "./cluster/admin-views.js";
-import { type FleetNodeSpec, fleetConfigYaml } from "./cluster/fleet-config.js";
+import {
+  type FleetNodeSpec,
+  fleetConfigYaml,
+  SHARED_ADMIN_PORT_ENV,
+  SHARED_HTTP_PORT_ENV,
+} from "./cluster/fleet-config.js";
 import { httpRequest, mapLimit, sleep } from "./cluster/http-client.js";
 import { freePorts } from "./cluster/ports.js";
 import { type LogLine, ShardgateChild } from "./shardgate-process.js";
@@ -44,8 +49,14 @@ export interface FleetOptions {
   secret?: string;
   accessLog?: boolean;
   level?: string;
-  /** Per-process start timeout (listening line). */
+  /** Per-process start timeout (/healthz). */
   startTimeoutMs?: number;
+  /**
+   * One config file for every instance (the issue's way to ship it): listener ports from the
+   * environment, cluster.id and cluster.dataDir from --node-id / --data-dir, the Raft listener
+   * from the instance's own entry in peers. Default false: one file per instance.
+   */
+  sharedConfig?: boolean;
 }
 
 /** One instance of the fleet; `proc` is replaced on restart, earlier ones kept in `history`. */
@@ -59,6 +70,10 @@ export class FleetNode {
     readonly spec: FleetNodeSpec,
     readonly voter: boolean,
     readonly configPath: string,
+    /** Arguments after `start --config FILE`. */
+    readonly args: readonly string[] = [],
+    /** Environment of this instance (beyond the shared secret). */
+    readonly env: Readonly<Record<string, string>> = {},
   ) {}
 
   get id(): string {
@@ -149,26 +164,34 @@ export class FleetCluster {
       dataDir: join(dir, id, "data"),
     }));
     const voters = ids.slice(0, nVoters);
+    const yaml = (self: FleetNodeSpec | undefined) =>
+      fleetConfigYaml({
+        self,
+        nodes: specs,
+        voters,
+        consulAddress: o.consulAddress,
+        consulToken: o.consulToken,
+        electionTimeoutMs: o.electionTimeoutMs ?? 400,
+        heartbeatMs: o.heartbeatMs ?? 50,
+        adminToken,
+        routingYaml: o.routingYaml,
+        accessLog: o.accessLog,
+        level: o.level,
+      });
+    const sharedPath = join(dir, "shardgate.yaml");
+    if (o.sharedConfig) writeFileSync(sharedPath, yaml(undefined));
     const nodes = specs.map((spec) => {
       mkdirSync(join(dir, spec.id), { recursive: true });
+      const voter = voters.includes(spec.id);
+      if (o.sharedConfig) {
+        return new FleetNode(spec, voter, sharedPath, ["--node-id", spec.id, "--data-dir", spec.dataDir], {
+          [SHARED_HTTP_PORT_ENV]: String(spec.httpPort),
+          [SHARED_ADMIN_PORT_ENV]: String(spec.adminPort),
+        });
+      }
       const configPath = join(dir, spec.id, "shardgate.yaml");
-      writeFileSync(
-        configPath,
-        fleetConfigYaml({
-          self: spec,
-          nodes: specs,
-          voters,
-          consulAddress: o.consulAddress,
-          consulToken: o.consulToken,
-          electionTimeoutMs: o.electionTimeoutMs ?? 400,
-          heartbeatMs: o.heartbeatMs ?? 50,
-          adminToken,
-          routingYaml: o.routingYaml,
-          accessLog: o.accessLog,
-          level: o.level,
-        }),
-      );
-      return new FleetNode(spec, voters.includes(spec.id), configPath);
+      writeFileSync(configPath, yaml(spec));
+      return new FleetNode(spec, voter, configPath);
     });
     const cluster = new FleetCluster(nodes, dir, adminToken, secret, o.startTimeoutMs ?? 30_000);
     try {
@@ -198,8 +221,8 @@ export class FleetCluster {
   }
 
   private async spawn(n: FleetNode): Promise<void> {
-    const proc = new ShardgateChild(["start", "--config", n.configPath], {
-      env: { SHARDGATE_CLUSTER_SECRET: this.secret },
+    const proc = new ShardgateChild(["start", "--config", n.configPath, ...n.args], {
+      env: { ...n.env, SHARDGATE_CLUSTER_SECRET: this.secret },
     });
     n.proc = proc;
     n.history.push(proc);

@@ -12,7 +12,8 @@ export interface FleetNodeSpec {
 }
 
 export interface FleetConfigOptions {
-  self: FleetNodeSpec;
+  /** Undefined: the shared file (see fleetConfigYaml). */
+  self?: FleetNodeSpec;
   nodes: readonly FleetNodeSpec[];
   voters: readonly string[];
   /** "host:port" of the Consul HTTP API (the double, or a real agent). */
@@ -29,11 +30,27 @@ export interface FleetConfigOptions {
   faultInjection?: boolean;
 }
 
+/**
+ * Environment variables of the shared-file variant: the file reads the instance's listener
+ * ports from them, and --node-id / --data-dir override cluster.id / cluster.dataDir.
+ */
+export const SHARED_HTTP_PORT_ENV = "SG_E2E_HTTP_PORT";
+export const SHARED_ADMIN_PORT_ENV = "SG_E2E_ADMIN_PORT";
+
+/**
+ * `self` given: one instance's own file. `self` undefined: the one file every instance shares
+ * (as the issue's example ships it): ports from the environment, and the cluster's id and
+ * dataDir are the first node's, to be overridden by each instance's --node-id / --data-dir.
+ */
 export function fleetConfigYaml(o: FleetConfigOptions): string {
   const peers = o.nodes.map((n) => `    - { id: ${n.id}, address: "127.0.0.1:${n.raftPort}" }`).join("\n");
+  const shared = o.self === undefined;
+  const self = o.self ?? o.nodes[0];
+  const http = shared ? `\${${SHARED_HTTP_PORT_ENV}}` : String(self.httpPort);
+  const admin = shared ? `\${${SHARED_ADMIN_PORT_ENV}}` : String(self.adminPort);
   return `listen:
-  http: 127.0.0.1:${o.self.httpPort}
-  admin: 127.0.0.1:${o.self.adminPort}
+  http: 127.0.0.1:${http}
+  admin: 127.0.0.1:${admin}
 admin:
   token: "${o.adminToken}"
 log:
@@ -43,9 +60,8 @@ headers:
   memberHeader: x-shardgate-member
   ringVersionHeader: x-shardgate-ring-version
 cluster:
-  id: ${o.self.id}
-  listen: 127.0.0.1:${o.self.raftPort}
-  dataDir: ${JSON.stringify(o.self.dataDir)}
+  id: ${self.id}
+${shared ? "" : `  listen: 127.0.0.1:${self.raftPort}\n`}  dataDir: ${JSON.stringify(self.dataDir)}
   secret: \${SHARDGATE_CLUSTER_SECRET}
   peers:
 ${peers}

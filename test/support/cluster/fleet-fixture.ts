@@ -21,6 +21,8 @@ export interface FleetFixtureOptions {
   heartbeatMs?: number;
   accessLog?: boolean;
   level?: string;
+  /** One config file shared by every instance, with --node-id / --data-dir (see FleetOptions). */
+  sharedConfig?: boolean;
 }
 
 export interface Fleet {
@@ -58,6 +60,7 @@ export async function startFleet(o: FleetFixtureOptions): Promise<Fleet> {
       heartbeatMs: o.heartbeatMs,
       accessLog: o.accessLog,
       level: o.level,
+      sharedConfig: o.sharedConfig,
     });
     const ids = ups.ids;
     await cluster.waitConverged({
