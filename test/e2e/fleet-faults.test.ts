@@ -32,8 +32,12 @@ import type { FleetNode } from "../support/cluster-launcher.js";
 const SEED = testSeed(5002);
 const STRICT = process.env.E2E_STRICT_TIMING === "1";
 
-/** Breaker tuned only in its cool-down so half-open comes within the test's time budget. */
-const BREAKER = `    breaker: { consecutiveFailures: 5, openFor: 1s, maxOpenFor: 4s, halfOpenProbes: 3 }`;
+/**
+ * Breaker tuned only in its cool-down: long enough that a loaded machine still checks every
+ * instance while the breaker is open, short enough for the time budget.
+ */
+const OPEN_FOR_S = 3;
+const BREAKER = `    breaker: { consecutiveFailures: 5, openFor: ${OPEN_FOR_S}s, maxOpenFor: ${OPEN_FOR_S * 2}s, halfOpenProbes: 3 }`;
 
 describe("fleet e2e: breakers, leader loss, partition (3 voters + 1 learner, 4 upstreams)", () => {
   let fleet: Fleet;
@@ -55,6 +59,8 @@ describe("fleet e2e: breakers, leader loss, partition (3 voters + 1 learner, 4 u
     const victim = ups.ids[Math.floor(fleet.random() * ups.ids.length)];
     const victimKeys = keysOf(before, victim);
     assert.ok(victimKeys.length >= 20, fleet.why(`${victim} owns ${victimKeys.length} sample keys`));
+    // Whatever happens below, the next test starts with the breaker closed and automatic.
+    t.after(() => settleBreaker(fleet, victim, victimKeys));
     // Observed through a follower, so the outcome has to travel to the leader.
     const via = cluster.nodes.find((n) => n.id !== c0.leader && n.voter) as FleetNode;
 
@@ -141,7 +147,7 @@ describe("fleet e2e: breakers, leader loss, partition (3 voters + 1 learner, 4 u
     }
     const closedStates = await closing;
     t.diagnostic(
-      `(c) recovered -> closed on all 4 in ${(performance.now() - t1).toFixed(0)} ms (openFor 1 s; half-open observed: ${halfOpenSeen}; ${probes} requests)`,
+      `(c) recovered -> closed on all 4 in ${(performance.now() - t1).toFixed(0)} ms (openFor ${OPEN_FOR_S} s; half-open observed: ${halfOpenSeen}; ${probes} requests)`,
     );
     // The leader(s) decided open -> half-open -> closed by the rules, in that order, with no override.
     // (Log lines reach us in batches: the process flushes its log every ~100 ms.)
@@ -168,6 +174,13 @@ describe("fleet e2e: breakers, leader loss, partition (3 voters + 1 learner, 4 u
     const { cluster, ups } = fleet;
     const c0 = await cluster.waitConverged({ accept: (s) => allHealthy(s, "users", ups.ids) });
     const victim = cluster.node(c0.leader);
+    let drained: string | undefined;
+    t.after(async () => {
+      // On failure too: the instance runs again and no member stays drained.
+      if (!victim.alive) await cluster.restart(victim);
+      if (drained !== undefined)
+        await cluster.adminPost(victim, `/admin/pools/users/members/${drained}/undrain`);
+    });
     const keys = randomKeys(fleet.random, 500, "d");
     const before = await agreedRoutes(fleet, cluster.nodes, "users", keys);
     const fingerprint = membersFingerprint(c0.states.get(c0.leader)?.pools.users);
@@ -201,7 +214,7 @@ describe("fleet e2e: breakers, leader loss, partition (3 voters + 1 learner, 4 u
     t.diagnostic(`(d) load: ${describeLoad(report)}`);
     assert.equal(report.failures.length, 0, fleet.why(describeLoad(report)));
     assert.equal(report.misrouted.length, 0, fleet.why(describeLoad(report)));
-    for (const n of survivors) assert.ok((report.perTarget[n.id] ?? 0) > 50, fleet.why(describeLoad(report)));
+    for (const n of survivors) assert.ok((report.perTarget[n.id] ?? 0) > 20, fleet.why(describeLoad(report)));
     assert.ok(c1.term > c0.term, fleet.why(`term ${c1.term} > ${c0.term}`));
     assert.ok(c1.leader !== victim.id && ["a", "b", "c"].includes(c1.leader), fleet.why(c1.leader));
     assert.equal(c1.ringVersion, c0.ringVersion, fleet.why("a leader change is not a routing change"));
@@ -211,7 +224,7 @@ describe("fleet e2e: breakers, leader loss, partition (3 voters + 1 learner, 4 u
     for (const k of keys) assert.equal(same.members.get(k), before.members.get(k), fleet.why(k));
 
     // A change committed while the old leader is down, that it must catch up on.
-    const drained = ups.ids[Math.floor(fleet.random() * ups.ids.length)];
+    drained = ups.ids[Math.floor(fleet.random() * ups.ids.length)];
     const leaderNode = cluster.node(c1.leader);
     const dr = await cluster.adminPost(leaderNode, `/admin/pools/users/members/${drained}/drain`);
     assert.equal(dr.status, 200, fleet.why(`drain: ${dr.text}`));
@@ -255,6 +268,11 @@ describe("fleet e2e: breakers, leader loss, partition (3 voters + 1 learner, 4 u
     const keys = randomKeys(fleet.random, 500, "e");
     const before = await agreedRoutes(fleet, cluster.nodes, "users", keys);
 
+    let victim: string | undefined;
+    t.after(async () => {
+      await cluster.rejoin(cut);
+      if (victim !== undefined) await ups.passing(victim);
+    });
     await cluster.isolate(cut);
     const degraded = await waitReadyz(fleet, cut, (r) => degradedReason(r.body) !== undefined, 10_000);
     t.diagnostic(`(e) ${cut.id} cut off: /readyz ${degraded.status} ${degraded.text.trim()}`);
@@ -262,7 +280,7 @@ describe("fleet e2e: breakers, leader loss, partition (3 voters + 1 learner, 4 u
     assert.ok(reason.length > 0, fleet.why(`a reason: ${degraded.text}`));
 
     // The majority side changes the ring; the cut instance cannot hear of it.
-    const victim = ups.ids[Math.floor(fleet.random() * ups.ids.length)];
+    victim = ups.ids[Math.floor(fleet.random() * ups.ids.length)];
     await ups.critical(victim);
     const moved = await waitAllRecording(
       fleet,

@@ -149,6 +149,18 @@ export class FleetCluster {
 
   /** Writes the configs and starts every instance at once (an instance may wait for its peers). */
   static async start(o: FleetOptions): Promise<FleetCluster> {
+    // Ports are free when picked but not reserved: a test running beside this one may take one
+    // before an instance binds it. That (EADDRINUSE) is retried with fresh ports, once.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await FleetCluster.startOnce(o);
+      } catch (err) {
+        if (attempt >= 2 || !/EADDRINUSE|already in use/.test(String(err))) throw err;
+      }
+    }
+  }
+
+  private static async startOnce(o: FleetOptions): Promise<FleetCluster> {
     const ids = o.ids ?? ["a", "b", "c", "d"];
     const nVoters = o.voters ?? 3;
     if (nVoters < 1 || nVoters > ids.length) throw new Error(`voters must be 1..${ids.length}`);
@@ -194,11 +206,11 @@ export class FleetCluster {
       return new FleetNode(spec, voter, configPath);
     });
     const cluster = new FleetCluster(nodes, dir, adminToken, secret, o.startTimeoutMs ?? 30_000);
-    try {
-      await Promise.all(nodes.map((n) => cluster.spawn(n)));
-    } catch (err) {
+    const started = await Promise.allSettled(nodes.map((n) => cluster.spawn(n)));
+    const failed = started.find((r) => r.status === "rejected");
+    if (failed !== undefined) {
       await cluster.stop();
-      throw err;
+      throw failed.reason;
     }
     return cluster;
   }
