@@ -7,7 +7,9 @@
 //      (including a change committed while it was down);
 //  (e) one instance cut off from its peers (transport fault injection through the admin API)
 //      keeps serving on its last state with /readyz saying why it is degraded, and catches up
-//      after the cut heals.
+//      after the cut heals;
+//  (c2) failures seen through every instance: once half-open probes through one of them close
+//      the breaker, it stays closed while the member serves all of them (regression test).
 // Latencies are printed as diagnostics; E2E_STRICT_TIMING=1 also asserts the 1 s target.
 
 import assert from "node:assert/strict";

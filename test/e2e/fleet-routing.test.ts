@@ -4,7 +4,9 @@
 //  (a) 10 000 seeded keys route identically on every instance at one ring version;
 //  (b) Consul marks a member critical -> every instance stops routing to it at one new ring
 //      version; passing again -> every key goes back to its old owner;
-//  (f) the Consul double is down for 10 s -> routing goes on unchanged, then recovers.
+//  (f) the Consul double is down for 10 s -> routing goes on unchanged, then recovers;
+//  (g) static pool: a member failing the leader's active check is skipped by every instance at
+//      one ring version, and comes back.
 // Latencies are printed as diagnostics; E2E_STRICT_TIMING=1 also asserts the issue's 1 s target.
 
 import assert from "node:assert/strict";
@@ -28,6 +30,9 @@ import { needControls } from "../support/consul/target.js";
 
 const SEED = testSeed(5001);
 const STRICT = process.env.E2E_STRICT_TIMING === "1";
+/** Active checks of the static pool (run by the Raft leader, committed as SetHealth). */
+const CATALOG_CHECK =
+  "    healthCheck: { path: /health, interval: 300ms, timeout: 200ms, healthyThreshold: 2, unhealthyThreshold: 2 }";
 
 describe("fleet e2e: routing agreement and Consul membership (3 voters + 1 learner, 4 upstreams)", () => {
   let fleet: Fleet;
@@ -35,7 +40,7 @@ describe("fleet e2e: routing agreement and Consul membership (3 voters + 1 learn
   before(async () => {
     // This file ships the issue's way: ONE config file for all four instances, each started
     // with its own --node-id and --data-dir and its listener ports from the environment.
-    fleet = await startFleet({ seed: SEED, sharedConfig: true });
+    fleet = await startFleet({ seed: SEED, sharedConfig: true, catalogExtra: CATALOG_CHECK });
   });
   after(async () => {
     if (fleet === undefined) return;
@@ -197,6 +202,50 @@ describe("fleet e2e: routing agreement and Consul membership (3 voters + 1 learn
     for (const k of keys) assert.equal(back.members.get(k), before.members.get(k), fleet.why(`${k} is back`));
     const r = await keyedGet(cluster.nodes[0], victimKeys[0], "/b-back");
     assert.equal(r.member, victim, fleet.why("a real request reaches the member again"));
+  });
+
+  test("(g) static pool: a member failing the leader's active check leaves every instance's ring at one version; passing brings it back", async (t) => {
+    const { cluster, ups } = fleet;
+    const c0 = await cluster.waitConverged({
+      accept: (s) => allHealthy(s, "catalog", ups.ids) && allHealthy(s, "users", ups.ids),
+    });
+    const keys = randomKeys(fleet.random, 1000, "g");
+    const before = await agreedRoutes(fleet, cluster.nodes, "catalog", keys);
+    const victim = ups.ids[Math.floor(fleet.random() * ups.ids.length)];
+    t.after(() => ups.recover(victim));
+    const t0 = performance.now();
+    ups.failWithStatus(victim, 503);
+    const down = await waitAllRecording(
+      fleet,
+      `catalog ${victim} unhealthy everywhere`,
+      (s) => member(s, "catalog", victim)?.healthy === false,
+      15_000,
+    );
+    t.diagnostic(`(g) active check failing -> applied on all 4 in ${(performance.now() - t0).toFixed(0)} ms`);
+    assert.equal(down.versionsWhileTrue.size, 1, fleet.why(`one version: ${[...down.versionsWhileTrue]}`));
+    const v1 = [...down.versionsWhileTrue][0];
+    assert.ok(v1 > c0.ringVersion, fleet.why(`${v1} > ${c0.ringVersion}`));
+    for (const [id, s] of down.states) {
+      for (const m of s.pools.catalog.members)
+        assert.equal(m.healthy, m.id !== victim, fleet.why(`${id} catalog ${m.id}`));
+      assert.ok(allHealthy(s, "users", ups.ids), fleet.why(`${id}: Consul's pool is not the checker's`));
+    }
+    const during = await agreedRoutes(fleet, cluster.nodes, "catalog", keys);
+    assert.equal(during.ringVersion, v1);
+    for (const k of keys) {
+      if (before.members.get(k) === victim) assert.notEqual(during.members.get(k), victim, fleet.why(k));
+      else assert.equal(during.members.get(k), before.members.get(k), fleet.why(k));
+    }
+    ups.recover(victim);
+    const up = await waitAllRecording(
+      fleet,
+      `catalog ${victim} healthy again`,
+      (s) => allHealthy(s, "catalog", ups.ids),
+      15_000,
+    );
+    assert.equal(up.versionsWhileTrue.size, 1, fleet.why(`one version: ${[...up.versionsWhileTrue]}`));
+    const back = await agreedRoutes(fleet, cluster.nodes, "catalog", keys);
+    for (const k of keys) assert.equal(back.members.get(k), before.members.get(k), fleet.why(`${k} back`));
   });
 
   test("(f) the Consul double is down for 10 s -> same owners, zero failures; changes apply again after", async (t) => {

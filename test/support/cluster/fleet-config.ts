@@ -81,6 +81,8 @@ export interface FleetRoutingOptions {
   staticMembers: ReadonlyArray<{ id: string; port: number }>;
   /** Extra lines under the users pool (indented 4 spaces), e.g. a breaker section. */
   usersExtra?: string;
+  /** Extra lines under the catalog pool (indented 4 spaces), e.g. a healthCheck section. */
+  catalogExtra?: string;
 }
 
 /**
@@ -101,6 +103,7 @@ ${o.usersExtra ?? ""}
     algorithm: ring
     members:
 ${members}
+${o.catalogExtra ?? ""}
 routes:
   - match: { pathPrefix: /static/ }
     pool: catalog

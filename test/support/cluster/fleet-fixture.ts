@@ -17,6 +17,8 @@ export interface FleetFixtureOptions {
   seed: number;
   /** Lines under pool "users" (4-space indent), e.g. a breaker section. */
   usersExtra?: string;
+  /** Lines under pool "catalog" (4-space indent), e.g. a healthCheck section. */
+  catalogExtra?: string;
   electionTimeoutMs?: number;
   heartbeatMs?: number;
   accessLog?: boolean;
@@ -51,6 +53,7 @@ export async function startFleet(o: FleetFixtureOptions): Promise<Fleet> {
       service,
       staticMembers: ups.upstreams.map((u) => ({ id: u.id, port: u.port })),
       usersExtra: o.usersExtra,
+      catalogExtra: o.catalogExtra,
     });
     cluster = await FleetCluster.start({
       consulAddress: consul.address,
