@@ -75,6 +75,7 @@ describe("fleet e2e: breakers, leader loss, partition (3 voters + 1 learner, 4 u
     const poll = waitAllRecording(
       fleet,
       `breaker of ${victim} open everywhere`,
+      "users",
       (s) => member(s, "users", victim)?.breaker === "open",
       15_000,
     ).finally(() => {
@@ -287,6 +288,7 @@ describe("fleet e2e: breakers, leader loss, partition (3 voters + 1 learner, 4 u
     const moved = await waitAllRecording(
       fleet,
       `${victim} down on the connected side`,
+      "users",
       (s) => member(s, "users", victim)?.healthy === false,
       10_000,
       rest,
@@ -313,7 +315,7 @@ describe("fleet e2e: breakers, leader loss, partition (3 voters + 1 learner, 4 u
     await cluster.rejoin(cut);
     const c1 = await cluster.waitConverged({
       timeoutMs: 20_000,
-      accept: (s) => s.ringVersion === v1 && member(s, "users", victim)?.healthy === false,
+      accept: (s) => s.pools.users?.ringVersion === v1 && member(s, "users", victim)?.healthy === false,
     });
     t.diagnostic(
       `(e) healed: ${cut.id} caught up to ring version ${v1} in ${(performance.now() - t1).toFixed(0)} ms`,

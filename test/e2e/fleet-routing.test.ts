@@ -32,7 +32,7 @@ const SEED = testSeed(5001);
 const STRICT = process.env.E2E_STRICT_TIMING === "1";
 /** Active checks of the static pool (run by the Raft leader, committed as SetHealth). */
 const CATALOG_CHECK =
-  "    healthCheck: { path: /health, interval: 300ms, timeout: 200ms, healthyThreshold: 2, unhealthyThreshold: 2 }";
+  "    healthCheck: { path: /health, interval: 500ms, timeout: 400ms, healthyThreshold: 2, unhealthyThreshold: 3 }";
 
 describe("fleet e2e: routing agreement and Consul membership (3 voters + 1 learner, 4 upstreams)", () => {
   let fleet: Fleet;
@@ -135,12 +135,14 @@ describe("fleet e2e: routing agreement and Consul membership (3 voters + 1 learn
     const victim = ups.ids[Math.floor(fleet.random() * ups.ids.length)];
     const victimKeys = keysOf(before, victim);
     assert.ok(victimKeys.length > 100, fleet.why(`${victim} owns ${victimKeys.length} of 2000 sample keys`));
+    t.after(() => ups.passing(victim));
 
     const t0 = performance.now();
     await ups.critical(victim);
     const down = await waitAllRecording(
       fleet,
       `${victim} unhealthy everywhere`,
+      "users",
       (s) => member(s, "users", victim)?.healthy === false,
       10_000,
     );
@@ -184,6 +186,7 @@ describe("fleet e2e: routing agreement and Consul membership (3 voters + 1 learn
     const up = await waitAllRecording(
       fleet,
       `${victim} healthy again everywhere`,
+      "users",
       (s) => allHealthy(s, "users", ups.ids),
       10_000,
     );
@@ -218,6 +221,7 @@ describe("fleet e2e: routing agreement and Consul membership (3 voters + 1 learn
     const down = await waitAllRecording(
       fleet,
       `catalog ${victim} unhealthy everywhere`,
+      "catalog",
       (s) => member(s, "catalog", victim)?.healthy === false,
       15_000,
     );
@@ -240,6 +244,7 @@ describe("fleet e2e: routing agreement and Consul membership (3 voters + 1 learn
     const up = await waitAllRecording(
       fleet,
       `catalog ${victim} healthy again`,
+      "catalog",
       (s) => allHealthy(s, "catalog", ups.ids),
       15_000,
     );
@@ -297,6 +302,7 @@ describe("fleet e2e: routing agreement and Consul membership (3 voters + 1 learn
     const down = await waitAllRecording(
       fleet,
       `${victim} unhealthy after Consul returned`,
+      "users",
       (s) => member(s, "users", victim)?.healthy === false,
       45_000,
     );
@@ -305,7 +311,13 @@ describe("fleet e2e: routing agreement and Consul membership (3 voters + 1 learn
     );
     assert.equal(down.versionsWhileTrue.size, 1);
     await ups.passing(victim);
-    await waitAllRecording(fleet, "all healthy again", (s) => allHealthy(s, "users", ups.ids), 15_000);
+    await waitAllRecording(
+      fleet,
+      "all healthy again",
+      "users",
+      (s) => allHealthy(s, "users", ups.ids),
+      15_000,
+    );
   });
 });
 

@@ -177,12 +177,14 @@ export function describeStates(states: Map<string, StateView>): string {
 }
 
 /**
- * Polls every instance until `pred` holds for all, recording each (instance, ringVersion) seen
+ * Polls every instance until `pred` holds for all, recording each ring version of `pool` seen
  * while `pred` held for that instance: so a test can check a change took effect at ONE version.
+ * (The pool's version, not the global one: another pool's change in the meantime is not this one.)
  */
 export async function waitAllRecording(
   fleet: Fleet,
   what: string,
+  pool: string,
   pred: (s: StateView) => boolean,
   timeoutMs: number,
   nodes: readonly FleetNode[] = fleet.cluster.live(),
@@ -194,7 +196,7 @@ export async function waitAllRecording(
     last = await fleet.cluster.states(nodes);
     for (const s of last.values()) {
       if (pred(s)) {
-        versionsWhileTrue.add(s.ringVersion);
+        versionsWhileTrue.add(s.pools[pool]?.ringVersion ?? -1);
       }
     }
     if ([...last.values()].every(pred))
