@@ -113,7 +113,7 @@ describe("fleet e2e: breakers, leader loss, partition (3 voters + 1 learner, 4 u
     // Every instance, not only `via`, now keeps the member's keys away from it.
     const during = await agreedRoutes(fleet, cluster.nodes, "users", victimKeys);
     for (const k of victimKeys) assert.notEqual(during.members.get(k), victim, fleet.why(k));
-    const served = ups.get(victim).requests;
+    const served = ups.get(victim).trafficRequests;
     for (const n of cluster.nodes) {
       for (const k of victimKeys.slice(0, 5)) {
         const r = await keyedGet(n, k, "/c-open");
@@ -121,7 +121,7 @@ describe("fleet e2e: breakers, leader loss, partition (3 voters + 1 learner, 4 u
         assert.equal(r.member, during.members.get(k), fleet.why(`${n.id} ${k}`));
       }
     }
-    assert.equal(ups.get(victim).requests, served, fleet.why(`open breaker: ${victim} got no request`));
+    assert.equal(ups.get(victim).trafficRequests, served, fleet.why(`open breaker: ${victim} got no request`));
 
     // Recovery: the member answers again; after openFor the leader moves it to half-open, the
     // probes (ordinary requests for its keys, still through `via`) succeed, and it closes.

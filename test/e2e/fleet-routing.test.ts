@@ -171,7 +171,7 @@ describe("fleet e2e: routing agreement and Consul membership (3 voters + 1 learn
         assert.ok(now !== victim && now !== null, fleet.why(`${k} moved off ${victim}: ${now}`));
       else assert.equal(now, was, fleet.why(`${k} not owned by ${victim} keeps its member`));
     }
-    const served = ups.get(victim).requests;
+    const served = ups.get(victim).trafficRequests;
     for (const n of cluster.nodes) {
       for (const k of victimKeys.slice(0, 10)) {
         const r = await keyedGet(n, k, "/b-during");
@@ -179,7 +179,7 @@ describe("fleet e2e: routing agreement and Consul membership (3 voters + 1 learn
         assert.equal(r.member, during.members.get(k), fleet.why(`${n.id} ${k}`));
       }
     }
-    assert.equal(ups.get(victim).requests, served, fleet.why(`${victim} got no request while critical`));
+    assert.equal(ups.get(victim).trafficRequests, served, fleet.why(`${victim} got no request while critical`));
 
     const t1 = performance.now();
     await ups.passing(victim);

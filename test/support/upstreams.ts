@@ -32,8 +32,10 @@ export class EchoUpstream {
   readonly id: string;
   port = 0;
   mode: UpstreamMode = { kind: "echo" };
-  /** Requests received (any mode). */
+  /** Requests received (any mode), health probes included. */
   requests = 0;
+  /** Of those, active health-check probes (paths under /health). */
+  healthProbes = 0;
   /** TCP connections accepted over the upstream's life. */
   connectionsAccepted = 0;
   private server: Server;
@@ -118,8 +120,14 @@ export class EchoUpstream {
     this.timers.add(t);
   }
 
+  /** Requests that were traffic, not a health checker's probes. */
+  get trafficRequests(): number {
+    return this.requests - this.healthProbes;
+  }
+
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
     this.requests++;
+    if (req.url?.startsWith("/health") === true) this.healthProbes++;
     const mode = this.mode;
     if (mode.kind === "reset") {
       req.socket.destroy();
