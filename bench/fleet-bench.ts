@@ -12,7 +12,7 @@
 
 import { type Fleet, member, startFleet } from "../test/support/cluster/fleet-fixture.js";
 import { httpRequest, sleep } from "../test/support/cluster/http-client.js";
-import { randomKeys } from "../test/support/cluster/prng.js";
+import { randomKeys } from "../test/support/cluster/keys.js";
 import { formatSummary, type Summary, summarize } from "../test/support/cluster/stats.js";
 import type { FleetNode, StateView } from "../test/support/cluster-launcher.js";
 import { rawGet } from "../test/support/consul/agent-ops.js";

@@ -6,7 +6,7 @@
 // decides its initial state on its own. State changes go to one callback.
 
 import http from "node:http";
-import { seededRandom } from "./prng.js";
+import { seededRandom } from "../ring/random.js";
 
 export interface ActiveCheckOptions {
   /** Request path (default "/health"); must start with "/". */

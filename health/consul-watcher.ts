@@ -9,6 +9,7 @@
 
 import { EventEmitter } from "node:events";
 import Consul from "consul";
+import { seededRandom } from "../ring/random.js";
 import { backoffDelay } from "./backoff.js";
 import {
   type DiscoveredMember,
@@ -17,7 +18,6 @@ import {
   type MemberDiff,
   parseHealthEntries,
 } from "./consul-members.js";
-import { seededRandom } from "./prng.js";
 import { TokenBucket } from "./token-bucket.js";
 
 export type { CheckStatus, DiscoveredMember, MemberDiff } from "./consul-members.js";

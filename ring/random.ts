@@ -1,5 +1,6 @@
-// Seeded randomness for simulations and benchmarks (ring simulate, bench/ring-bench):
-// reproducible key sets from a printed seed. Not for anything security-related.
+// Seeded randomness: reproducible key sets from a printed seed for simulations and benchmarks
+// (ring simulate, bench/ring-bench), the jitter in health/, and every test (via
+// test/support/prng.ts). Not for anything security-related.
 
 import { hashKey } from "./hash.js";
 

@@ -3,8 +3,8 @@ import { test } from "node:test";
 import type { CommandInput } from "../../config/cluster-commands.js";
 import { ClusterState, EMPTY_CLUSTER_STATE } from "../../config/cluster-state.js";
 import { memberRoutable } from "../../config/cluster-state-types.js";
+import { pick, seededRandom } from "../support/prng.js";
 import { enc, ROUTING_YAML, routingFrom, setRouting } from "./cluster-fixtures.js";
-import { pick, prng } from "./prng.js";
 
 const routing = routingFrom(ROUTING_YAML);
 
@@ -70,7 +70,7 @@ function randomCommand(rand: () => number): Uint8Array {
 
 test("determinism: replicas applying the same entries hold byte-identical snapshots, also across restore", () => {
   for (const seed of [1, 2, 3, 42, 1337]) {
-    const rand = prng(seed);
+    const rand = seededRandom(seed);
     const a = seeded();
     const b = seeded();
     const entries: Uint8Array[] = [];

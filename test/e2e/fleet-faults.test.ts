@@ -27,9 +27,10 @@ import {
   waitAllRecording,
 } from "../support/cluster/fleet-fixture.js";
 import { mapLimit, sleep } from "../support/cluster/http-client.js";
+import { randomKeys } from "../support/cluster/keys.js";
 import { describeLoad, SteadyLoad } from "../support/cluster/load.js";
-import { randomKeys, testSeed } from "../support/cluster/prng.js";
 import type { FleetNode } from "../support/cluster-launcher.js";
+import { testSeed } from "../support/prng.js";
 
 const SEED = testSeed(5002);
 const STRICT = process.env.E2E_STRICT_TIMING === "1";
@@ -121,7 +122,11 @@ describe("fleet e2e: breakers, leader loss, partition (3 voters + 1 learner, 4 u
         assert.equal(r.member, during.members.get(k), fleet.why(`${n.id} ${k}`));
       }
     }
-    assert.equal(ups.get(victim).trafficRequests, served, fleet.why(`open breaker: ${victim} got no request`));
+    assert.equal(
+      ups.get(victim).trafficRequests,
+      served,
+      fleet.why(`open breaker: ${victim} got no request`),
+    );
 
     // Recovery: the member answers again; after openFor the leader moves it to half-open, the
     // probes (ordinary requests for its keys, still through `via`) succeed, and it closes.

@@ -24,9 +24,10 @@ import {
   waitAllRecording,
 } from "../support/cluster/fleet-fixture.js";
 import { mapLimit, sleep } from "../support/cluster/http-client.js";
+import { randomKeys } from "../support/cluster/keys.js";
 import { describeLoad, SteadyLoad } from "../support/cluster/load.js";
-import { randomKeys, testSeed } from "../support/cluster/prng.js";
 import { needControls } from "../support/consul/target.js";
+import { testSeed } from "../support/prng.js";
 
 const SEED = testSeed(5001);
 const STRICT = process.env.E2E_STRICT_TIMING === "1";
@@ -179,7 +180,11 @@ describe("fleet e2e: routing agreement and Consul membership (3 voters + 1 learn
         assert.equal(r.member, during.members.get(k), fleet.why(`${n.id} ${k}`));
       }
     }
-    assert.equal(ups.get(victim).trafficRequests, served, fleet.why(`${victim} got no request while critical`));
+    assert.equal(
+      ups.get(victim).trafficRequests,
+      served,
+      fleet.why(`${victim} got no request while critical`),
+    );
 
     const t1 = performance.now();
     await ups.passing(victim);

@@ -5,7 +5,7 @@ import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { test } from "node:test";
 import { ActiveHealthChecker, resolveActiveCheckOptions } from "../../health/active-check.js";
-import { eventually } from "../support/consul/agent-ops.js";
+import { eventually } from "../support/wait.js";
 
 const SEED = Number(process.env.TEST_SEED ?? 99);
 

@@ -9,7 +9,7 @@ import {
   OutcomeRecorder,
   resolveBreakerOptions,
 } from "../../health/breaker.js";
-import { seededRandom } from "../../health/prng.js";
+import { seededRandom } from "../support/prng.js";
 
 const P = "pool";
 const M = "m1";

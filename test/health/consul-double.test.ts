@@ -6,16 +6,10 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
-import { seededRandom } from "../../health/prng.js";
-import {
-  agentClient,
-  eventually,
-  rawGet,
-  rawPut,
-  registerService,
-  uniqueName,
-} from "../support/consul/agent-ops.js";
+import { agentClient, rawGet, rawPut, registerService, uniqueName } from "../support/consul/agent-ops.js";
 import { type ConsulTarget, consulTarget, needControls } from "../support/consul/target.js";
+import { seededRandom } from "../support/prng.js";
+import { eventually } from "../support/wait.js";
 
 const SEED = Number(process.env.TEST_SEED ?? 20261125);
 const random = seededRandom(SEED);

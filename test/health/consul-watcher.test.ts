@@ -11,9 +11,10 @@ import {
   type HealthLogger,
   type MembershipUpdate,
 } from "../../health/consul-watcher.js";
-import { seededRandom } from "../../health/prng.js";
-import { agentClient, eventually, rawPut, registerService, uniqueName } from "../support/consul/agent-ops.js";
+import { agentClient, rawPut, registerService, uniqueName } from "../support/consul/agent-ops.js";
 import { type ConsulTarget, consulTarget, needControls } from "../support/consul/target.js";
+import { seededRandom } from "../support/prng.js";
+import { eventually } from "../support/wait.js";
 
 const SEED = Number(process.env.TEST_SEED ?? 7331);
 const random = seededRandom(SEED);

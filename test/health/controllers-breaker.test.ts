@@ -6,7 +6,8 @@ import { describe, test } from "node:test";
 import { BreakerController, FORCED_OPEN_UNTIL } from "../../health/breaker-controller.js";
 import { ControllerError } from "../../health/membership/controller-deps.js";
 import { OutcomeRecorder } from "../../health/outcome-recorder.js";
-import { FakeClock, prng, TestCluster } from "./controllers-fakes.js";
+import { seededRandom } from "../support/prng.js";
+import { FakeClock, TestCluster } from "./controllers-fakes.js";
 
 const SEED = Number(process.env.TEST_SEED ?? 9090);
 const why = (s: string) => `${s} (seed=${SEED})`;
@@ -305,7 +306,7 @@ describe("BreakerController", () => {
   });
 
   test("seeded random traffic: every command validates and applies; committed state tracks the deciders", async () => {
-    const random = prng(SEED);
+    const random = seededRandom(SEED);
     const { clock, cluster, c, breaker } = setup();
     c.start();
     const ids = ["a1", "a2", "a3"];

@@ -7,12 +7,14 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { ConsulWatcher } from "../../health/consul-watcher.js";
 import { MembershipController } from "../../health/membership-controller.js";
-import { agentClient, eventually, rawPut, registerService, uniqueName } from "../support/consul/agent-ops.js";
+import { agentClient, rawPut, registerService, uniqueName } from "../support/consul/agent-ops.js";
 import { type ConsulTarget, consulTarget } from "../support/consul/target.js";
-import { prng, TestCluster } from "./controllers-fakes.js";
+import { seededRandom } from "../support/prng.js";
+import { eventually } from "../support/wait.js";
+import { TestCluster } from "./controllers-fakes.js";
 
 const SEED = Number(process.env.TEST_SEED ?? 5151);
-const random = prng(SEED);
+const random = seededRandom(SEED);
 const why = (s: string) => `${s} (seed=${SEED})`;
 
 describe("MembershipController with the real ConsulWatcher (double, or agent via CONSUL_HTTP_ADDR)", () => {

@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net";
 import { describe, test } from "node:test";
 import type { CheckTarget, MemberCheckState } from "../../health/active-check.js";
 import { activeCheckOptions, HealthController, type MemberChecker } from "../../health/health-controller.js";
-import { eventually } from "../support/consul/agent-ops.js";
+import { eventually } from "../support/wait.js";
 import { FakeClock, TestCluster } from "./controllers-fakes.js";
 
 const YAML = `pools:

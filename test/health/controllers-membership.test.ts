@@ -11,7 +11,8 @@ import {
   type MembershipControllerOptions,
   type PoolMembershipStatus,
 } from "../../health/membership-controller.js";
-import { FakeClock, FakeWatcher, prng, TestCluster } from "./controllers-fakes.js";
+import { seededRandom } from "../support/prng.js";
+import { FakeClock, FakeWatcher, TestCluster } from "./controllers-fakes.js";
 
 const SEED = Number(process.env.TEST_SEED ?? 4242);
 const why = (s: string) => `${s} (seed=${SEED})`;
@@ -345,7 +346,7 @@ describe("MembershipController", () => {
   });
 
   test("seeded random view changes: every proposal is valid and changes something; the end state equals the view", async () => {
-    const random = prng(SEED);
+    const random = seededRandom(SEED);
     const { clock, cluster, c, w } = setup({ panicThreshold: 0 });
     c.start();
     let view = FOUR.map((m) => ({ ...m, healthy: true, weight: 1 }));

@@ -4,10 +4,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { backoffDelay } from "../../health/backoff.js";
-import { seededRandom } from "../../health/prng.js";
 import { TokenBucket } from "../../health/token-bucket.js";
 import { parseGoDuration } from "../support/consul/duration.js";
 import { compileFilter, FilterError, type HealthEntryLike } from "../support/consul/filter.js";
+import { seededRandom } from "../support/prng.js";
 
 test("token bucket: burst, then the sustained rate, on an injected clock", () => {
   let now = 0;

@@ -10,7 +10,8 @@ import { buildMaglev } from "../../ring/maglev.js";
 import { RingConfigError } from "../../ring/members.js";
 import { buildRingHash } from "../../ring/ring-hash.js";
 import type { HashTable, RingMember } from "../../ring/types.js";
-import { randomHashes, seededRandom } from "./support.js";
+import { seededRandom } from "../support/prng.js";
+import { randomHashes } from "./support.js";
 
 const equal = (n: number): RingMember[] => Array.from({ length: n }, (_, i) => ({ id: `m${i}`, weight: 1 }));
 const inners: [string, (m: RingMember[]) => HashTable][] = [

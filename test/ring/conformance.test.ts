@@ -9,7 +9,8 @@ import { buildMaglev } from "../../ring/maglev.js";
 import { RingConfigError } from "../../ring/members.js";
 import { buildRingHash } from "../../ring/ring-hash.js";
 import type { AcceptMember, HashTable, RingMember } from "../../ring/types.js";
-import { randomHashes, seededRandom } from "./support.js";
+import { seededRandom } from "../support/prng.js";
+import { randomHashes } from "./support.js";
 
 interface Impl {
   name: string;

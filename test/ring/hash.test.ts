@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { hashBytes, hashKey } from "../../ring/hash.js";
-import { seededRandom } from "./support.js";
+import { seededRandom } from "../support/prng.js";
 
 const hex = (n: number): string => `0x${n.toString(16).padStart(8, "0")}`;
 

@@ -24,7 +24,7 @@ import {
   SHARED_HTTP_PORT_ENV,
 } from "./cluster/fleet-config.js";
 import { httpRequest, mapLimit, sleep } from "./cluster/http-client.js";
-import { freePorts } from "./cluster/ports.js";
+import { freePorts } from "./ports.js";
 import { type LogLine, ShardgateChild } from "./shardgate-process.js";
 
 export type { BreakerView, RouteView, StateView } from "./cluster/admin-views.js";

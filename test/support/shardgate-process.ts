@@ -383,25 +383,5 @@ export function metricValue(text: string, name: string, labels: Record<string, s
   return undefined;
 }
 
-/** Polls `probe` every `everyMs` until it returns a value other than undefined; bounded by `timeoutMs`. */
-export async function eventually<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 10_000,
-  everyMs = 50,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  throw new Error(
-    `timed out after ${timeoutMs}ms waiting for ${what}${last === undefined ? "" : ` (last error: ${String(last)})`}`,
-  );
-}
+/** Kept here for the callers that import it with the launcher; the one definition is in wait.ts. */
+export { eventually } from "./wait.js";

@@ -7,11 +7,11 @@
 
 import { FleetCluster, type FleetNode, summarizeState } from "../cluster-launcher.js";
 import { type ConsulTarget, consulTarget } from "../consul/target.js";
+import { seededRandom } from "../prng.js";
 import type { RouteView, StateView } from "./admin-views.js";
 import { fleetRoutingYaml } from "./fleet-config.js";
 import { FleetUpstreams } from "./fleet-upstreams.js";
 import { httpRequest, mapLimit } from "./http-client.js";
-import { prng } from "./prng.js";
 
 export interface FleetFixtureOptions {
   seed: number;
@@ -80,7 +80,7 @@ export async function startFleet(o: FleetFixtureOptions): Promise<Fleet> {
   const u = ups;
   return {
     seed: o.seed,
-    random: prng(o.seed),
+    random: seededRandom(o.seed),
     consul,
     ups: u,
     cluster: c,

@@ -79,19 +79,3 @@ export function agentClient(target: ConsulTarget): Consul {
 export function uniqueName(prefix: string, random: () => number): string {
   return `${prefix}-${Math.floor(random() * 0xffffffff).toString(36)}`;
 }
-
-/** Polls `probe` every `everyMs` until it returns a value (not undefined) or `timeoutMs` passes. */
-export async function eventually<T>(
-  what: string,
-  probe: () => T | undefined | Promise<T | undefined>,
-  timeoutMs = 5000,
-  everyMs = 20,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}

@@ -1,0 +1,38 @@
+// Bounded polling for tests: every wait has a deadline and names what it waited for.
+
+/**
+ * Polls `probe` every `everyMs` until it returns a value other than undefined; bounded by
+ * `timeoutMs`. A probe that throws counts as "not yet"; the last error is in the timeout message.
+ */
+export async function eventually<T>(
+  what: string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 10_000,
+  everyMs = 50,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      const cause = last === undefined ? "" : ` (last error: ${String(last)})`;
+      throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}${cause}`);
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Polls `cond` every `everyMs` until it holds (true) or `timeoutMs` passes (false). */
+export async function eventuallyTrue(cond: () => boolean, timeoutMs: number, everyMs = 50): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (cond()) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
