@@ -38,7 +38,7 @@ function makeMember(
   peers: Record<string, string>,
   extra: Partial<RaftDriverOptions> = {},
 ): Member {
-  const sm = new KvStateMachine();
+  const sm = (extra.stateMachine as KvStateMachine | undefined) ?? new KvStateMachine();
   const d = new RaftDriver({
     id,
     dataDir: path.join(root, id),
@@ -60,7 +60,55 @@ function leaderOf(ms: Member[]): Member | undefined {
   return ms.find((m) => m.d.status().role === "leader");
 }
 
+/** Records which command landed at which index, to compare members entry by entry. */
+class RecordingKv extends KvStateMachine {
+  readonly at = new Map<number, string>();
+  override apply(entry: { index: number; term: number; data: Uint8Array }): unknown {
+    this.at.set(entry.index, Buffer.from(entry.data).toString("utf8"));
+    return super.apply(entry);
+  }
+}
+
 describe("raft driver", () => {
+  it("commits proposals made on followers (forwarded with unnumbered entries)", async () => {
+    const ids = ["f1", "f2", "f3"];
+    const peers: Record<string, string> = {};
+    for (const id of ids) peers[id] = `127.0.0.1:${await freePort()}`;
+    const sms = ids.map(() => new RecordingKv());
+    const ms = ids.map((id, i) => makeMember(id, peers, { bootstrap: ids, stateMachine: sms[i] }));
+    await Promise.all(ms.map((m) => m.d.start()));
+    await waitFor(() => leaderOf(ms) !== undefined, "a leader", 5000);
+    const leader = leaderOf(ms) as Member;
+    const followers = ms.filter((m) => m !== leader);
+    // Both followers propose at once, several per turn, so one forwarded "prop" message carries
+    // several unnumbered entries; each promise resolves with the index its command landed at.
+    const proposals: { cmd: string; index: Promise<number> }[] = [];
+    for (let i = 0; i < 8; i++) {
+      for (const f of followers) {
+        const cmd = JSON.stringify({ k: `${f.d.id}-${i}`, v: String(i) });
+        proposals.push({ cmd, index: f.d.propose(Buffer.from(cmd)) });
+      }
+    }
+    const indexes = await Promise.all(proposals.map((p) => p.index));
+    assert.equal(new Set(indexes).size, indexes.length, `distinct indexes ${indexes} (seed ${SEED})`);
+    await waitFor(
+      () => ms.every((m) => m.d.status().appliedIndex >= Math.max(...indexes)),
+      "all applied",
+      5000,
+    );
+    for (let i = 0; i < proposals.length; i++) {
+      for (const m of ms) {
+        assert.equal(
+          (m.sm as RecordingKv).at.get(indexes[i]),
+          proposals[i].cmd,
+          `${m.d.id} applied the follower's command at ${indexes[i]}`,
+        );
+      }
+    }
+    assert.equal(leader.d.counters.undecodablePayloads, 0, "the leader decoded every forwarded proposal");
+    for (const m of ms) await m.d.stop();
+  });
+
   it("elects, replicates, reads, changes membership, transfers leadership and recovers", async () => {
     const ids = ["n1", "n2", "n3"];
     const peers: Record<string, string> = {};

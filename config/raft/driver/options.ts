@@ -1,0 +1,76 @@
+// What a RaftDriver is configured with: the state-machine interface the application
+// implements, the options, and their validated defaults (one place, so the facade and the
+// Ready loop agree on every default).
+
+import type { FileStorageOptions } from "../storage/index.js";
+import { parseAddress, type TcpTransportOptions } from "../transport/index.js";
+import type { NodeId } from "../types.js";
+import { DriverError } from "./errors.js";
+
+/** The replicated state machine. apply() must be deterministic; restore(empty) resets it. */
+export interface StateMachine {
+  apply(entry: { index: number; term: number; data: Uint8Array }): unknown;
+  snapshot(): Uint8Array;
+  restore(data: Uint8Array): void;
+}
+
+export interface RaftDriverOptions {
+  id: NodeId;
+  /** Directory of the WAL and snapshots (created if missing). */
+  dataDir: string;
+  /** The cluster's shared secret (>= 16 bytes); authenticates every transport frame. */
+  secret: string | Uint8Array;
+  /** id -> "host:port" of the members this node knows; its own entry is where it listens. */
+  peers: Readonly<Record<NodeId, string>>;
+  /** Listen address; default: this node's entry in `peers`. */
+  listen?: { host?: string; port?: number };
+  /**
+   * Voters of a brand-new cluster (the same list on every founding member). Ignored when the
+   * data directory already holds state. Without it an empty node waits to be added (learner).
+   */
+  bootstrap?: readonly NodeId[];
+  stateMachine: StateMachine;
+  /** Tick and heartbeat interval; default 100 ms. */
+  heartbeatMs?: number;
+  /** Election timeout; a follower campaigns after a random time in [electionMs, 2*electionMs). Default 1000. */
+  electionMs?: number;
+  /** Take a snapshot after this many applied entries; default 10000. */
+  snapshotEvery?: number;
+  /** Entries kept behind a snapshot so slightly lagging followers avoid a snapshot; default 1000. */
+  compactMargin?: number;
+  /** Proposals, reads and conf changes reject with TIMEOUT after this long; default 5000 ms. */
+  requestTimeoutMs?: number;
+  /** fsync the WAL on every group commit; default true. */
+  fsync?: boolean;
+  /** Seed of the core's election-timeout PRNG; default random. */
+  seed?: number;
+  storage?: Omit<FileStorageOptions, "fsync" | "onWarning">;
+  transport?: Omit<TcpTransportOptions, "id" | "secret" | "host" | "port" | "peers" | "onMessage">;
+  onWarning?: (message: string) => void;
+}
+
+export interface DriverSettings {
+  readonly heartbeatMs: number;
+  readonly electionMs: number;
+  readonly snapshotEvery: number;
+  readonly compactMargin: number;
+  readonly timeoutMs: number;
+}
+
+/** Validates `opts` (throws DriverError BAD_ARGUMENT) and fills in the defaults. */
+export function resolveSettings(opts: RaftDriverOptions): DriverSettings {
+  if (!opts.id) throw new DriverError("BAD_ARGUMENT", "driver: id is required");
+  const heartbeatMs = opts.heartbeatMs ?? 100;
+  const electionMs = opts.electionMs ?? 1000;
+  if (!(heartbeatMs > 0) || !(electionMs >= 2 * heartbeatMs)) {
+    throw new DriverError("BAD_ARGUMENT", "driver: need heartbeatMs > 0 and electionMs >= 2 * heartbeatMs");
+  }
+  for (const addr of Object.values(opts.peers)) parseAddress(addr);
+  return {
+    heartbeatMs,
+    electionMs,
+    snapshotEvery: opts.snapshotEvery ?? 10_000,
+    compactMargin: opts.compactMargin ?? 1_000,
+    timeoutMs: opts.requestTimeoutMs ?? 5_000,
+  };
+}

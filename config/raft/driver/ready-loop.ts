@@ -1,0 +1,132 @@
+// The driver's Ready loop: drains the core's Readys one at a time, persisting each with at most
+// ONE sync, sending its messages, applying it, then advance(). It runs the ordering that the
+// core's contract allows (core/ready.ts), which is looser than "persist, then send, then apply":
+//   - a Ready without a vote change or snapshot sends its requests (a leader's appends and
+//     heartbeats, forwarded proposals and reads, timeoutNow) BEFORE the fsync, so replication to
+//     followers overlaps the leader's own disk write (thesis §10.2.1);
+//   - it applies committed entries before persisting the same Ready's new entries (they are
+//     already durable on a quorum);
+//   - a hard state whose only change is commit is written but not synced (etcd's MustSync);
+//   - responses and votes go out only after the sync.
+// With a snapshot the strict order holds: persist it, restore it, apply what follows it.
+// Input (step/tick/propose) schedules a pass with kick(); everything arriving in one turn of the
+// event loop joins the same Ready.
+import { encodeMessages, type Message, type MessageType, type RaftNode, type Ready } from "../core/index.js";
+import type { FileStorage } from "../storage/index.js";
+import type { TcpTransport } from "../transport/index.js";
+import type { NodeId, Snapshot } from "../types.js";
+
+/** What the loop calls back into (the driver). */
+export interface ReadyHandler {
+  /** Apply committed entries, soft state and read states of `rd` (never its snapshot). */
+  applyReady(rd: Ready): void;
+  /** Restore the state machine from a snapshot the leader sent (already persisted). */
+  restoreSnapshot(snap: Snapshot): void;
+  /** After advance(): e.g. take a snapshot of the state machine. */
+  afterAdvance(): Promise<void>;
+  /** The loop failed (storage error): the node must stop. */
+  fatal(err: unknown): void;
+}
+
+/** Message types whose sending does not depend on this node's pending writes being durable. */
+const EARLY_TYPES: ReadonlySet<MessageType> = new Set<MessageType>([
+  "app",
+  "heartbeat",
+  "prop",
+  "readIndex",
+  "timeoutNow",
+]);
+
+export class ReadyLoop {
+  private pumping = false;
+  private scheduled = false;
+  private stopped = false;
+  private done: Promise<void> = Promise.resolve();
+  private readonly runBound = () => {
+    this.scheduled = false;
+    this.start();
+  };
+
+  constructor(
+    private readonly node: RaftNode,
+    private readonly storage: FileStorage,
+    private readonly transport: TcpTransport,
+    private readonly handler: ReadyHandler,
+  ) {}
+
+  /** Schedules a pass over the pending Readys. */
+  kick(): void {
+    if (this.scheduled || this.stopped) return;
+    this.scheduled = true;
+    // Deferred so that everything arriving in this turn of the event loop joins one Ready.
+    setImmediate(this.runBound);
+  }
+
+  /** Stops scheduling passes and resolves once the pass in progress finished. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.done.catch(() => {});
+  }
+
+  private start(): void {
+    if (this.pumping || this.stopped) return;
+    this.pumping = true;
+    this.done = this.pump().then(
+      () => {
+        this.pumping = false;
+      },
+      (err) => {
+        this.pumping = false;
+        this.handler.fatal(err);
+      },
+    );
+  }
+
+  private async pump(): Promise<void> {
+    const node = this.node;
+    const storage = this.storage;
+    while (!this.stopped && node.hasReady()) {
+      const rd = node.ready();
+      const prev = storage.hardState();
+      const hs = rd.hardState;
+      const snap = rd.snapshot;
+      const voteChanged = hs !== undefined && (hs.term !== prev.term || hs.vote !== prev.vote);
+      // MustSync: a commit-only hard state can be re-learned from the leader after a crash.
+      const mustSync = snap !== undefined || rd.entries.length > 0 || voteChanged;
+      // Requests promise nothing about this node's disk; a leader counts itself towards a
+      // quorum only after advance(), so a crash before the sync cannot commit what it lacks.
+      const early = mustSync && !voteChanged && snap === undefined;
+      if (early) this.send(rd.messages, true);
+      if (snap === undefined) this.handler.applyReady(rd);
+      if (snap) await storage.applySnapshot(snap);
+      if (rd.entries.length > 0) storage.append(rd.entries);
+      if (hs) storage.setHardState(hs);
+      if (mustSync) await storage.sync();
+      this.send(rd.messages, early ? false : null);
+      if (snap) {
+        this.handler.restoreSnapshot(snap);
+        this.handler.applyReady(rd);
+      }
+      node.advance(rd);
+      await this.handler.afterAdvance();
+    }
+  }
+
+  /** Sends `msgs` grouped per peer; `early` true/false sends only those that may/may not precede the sync, null all. */
+  private send(msgs: readonly Message[], early: boolean | null): void {
+    if (msgs.length === 0) return;
+    const t = this.transport;
+    if (msgs.length === 1) {
+      if (early === null || EARLY_TYPES.has(msgs[0].type) === early) t.send(msgs[0].to, encodeMessages(msgs));
+      return;
+    }
+    const byPeer = new Map<NodeId, Message[]>();
+    for (const m of msgs) {
+      if (early !== null && EARLY_TYPES.has(m.type) !== early) continue;
+      const list = byPeer.get(m.to);
+      if (list === undefined) byPeer.set(m.to, [m]);
+      else list.push(m);
+    }
+    for (const [to, list] of byPeer) t.send(to, encodeMessages(list));
+  }
+}

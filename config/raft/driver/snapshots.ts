@@ -1,0 +1,26 @@
+// Snapshotting: every `snapshotEvery` applied entries the driver saves the state machine (with
+// the address book, driver/envelope.ts) at the applied index and compacts the log, keeping
+// `compactMargin` entries so a slightly lagging follower catches up from the log instead.
+import type { RaftNode } from "../core/index.js";
+import type { FileStorage } from "../storage/index.js";
+import type { NodeId, Snapshot } from "../types.js";
+import { wrapSnapshot } from "./envelope.js";
+import type { StateMachine } from "./options.js";
+
+/** Saves a snapshot at `index` (the applied index) and compacts the log behind it. */
+export async function takeSnapshot(
+  storage: FileStorage,
+  node: RaftNode,
+  sm: StateMachine,
+  addresses: Readonly<Record<NodeId, string>>,
+  index: number,
+  compactMargin: number,
+): Promise<void> {
+  const snap: Snapshot = {
+    meta: { index, term: storage.term(index), conf: node.confStateAt(index) },
+    data: wrapSnapshot(addresses, sm.snapshot()),
+  };
+  await storage.saveSnapshot(snap);
+  const upTo = index - compactMargin;
+  if (upTo >= storage.firstIndex()) await storage.compact(upTo);
+}

@@ -1,0 +1,65 @@
+// status(): one view of the core's state, the driver's apply progress and the transport's
+// connections, for operators and for the application's health reporting.
+import type { RaftNode, Role } from "../core/index.js";
+import type { TcpTransport } from "../transport/index.js";
+import type { NodeId } from "../types.js";
+
+export interface PeerStatus {
+  address: string;
+  connected: boolean;
+  /** Leader only: highest index known replicated on the peer. */
+  match?: number;
+  next?: number;
+}
+
+export interface DriverStatus {
+  id: NodeId;
+  role: Role;
+  term: number;
+  leader: NodeId;
+  commitIndex: number;
+  appliedIndex: number;
+  firstIndex: number;
+  lastIndex: number;
+  snapshotIndex: number;
+  voters: readonly NodeId[];
+  learners: readonly NodeId[];
+  peers: Record<NodeId, PeerStatus>;
+}
+
+export function buildStatus(
+  self: NodeId,
+  node: RaftNode,
+  transport: TcpTransport,
+  addressOf: (id: NodeId) => string | undefined,
+  appliedIndex: number,
+  snapshotIndex: number,
+): DriverStatus {
+  const s = node.status();
+  const t = transport.stats();
+  const peers: Record<NodeId, PeerStatus> = {};
+  for (const id of [...s.conf.voters, ...s.conf.learners]) {
+    if (id === self) continue;
+    const pr = s.progress.get(id);
+    const ps: PeerStatus = { address: addressOf(id) ?? "", connected: t.peers[id]?.connected ?? false };
+    if (pr) {
+      ps.match = pr.match;
+      ps.next = pr.next;
+    }
+    peers[id] = ps;
+  }
+  return {
+    id: self,
+    role: s.role,
+    term: s.term,
+    leader: s.lead,
+    commitIndex: s.commit,
+    appliedIndex,
+    firstIndex: s.firstIndex,
+    lastIndex: s.lastIndex,
+    snapshotIndex,
+    voters: s.conf.voters,
+    learners: s.conf.learners,
+    peers,
+  };
+}
