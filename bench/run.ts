@@ -5,6 +5,7 @@
 const BENCHES: Record<string, string> = {
   ring: "./ring-bench.js",
   proxy: "./proxy-bench.js",
+  "proxy-micro": "./proxy-micro.js",
   raft: "./raft-bench.js",
   fleet: "./fleet-bench.js",
 };

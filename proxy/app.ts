@@ -206,7 +206,7 @@ export class App {
     // Local sections apply now, whatever happens to the proposal.
     this.config = next;
     logger.level = next.log.level;
-    this.observer.setAccessLog(createAccessLog(logger, next.log.accessLog));
+    this.observer.setAccessLog(createAccessLog(this.log.destination, next.log.accessLog));
     try {
       await this.cluster.proposeWithRetry({
         v: 1,
@@ -521,7 +521,7 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
     },
   });
 
-  const observer = new MetricsObserver(series, createAccessLog(logger, config.log.accessLog));
+  const observer = new MetricsObserver(series, createAccessLog(log.destination, config.log.accessLog));
   metrics.inFlightSource = () => observer.inFlightByPool();
   const dataPlane = createDataPlane({
     getState: routing.current,

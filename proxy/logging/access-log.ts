@@ -1,12 +1,19 @@
-// One JSON line per finished request, through a pino child logger bound once (so the bindings
-// are serialized once, not per line). Logs the key's hash, never the key: and because a key
-// may come from the query string (query:NAME), the path is logged without its query.
+// One JSON line per finished request, in pino's line format (level, time, pid, type, the
+// request fields, msg) and written to the same batching sonic-boom destination pino writes to,
+// but serialized by hand: the line has a fixed shape, so a template with cached prefix costs
+// a fraction of pino's per-call object walk (about 9.7 us of 12.9 us per request end in a
+// profile). Logs the key's hash, never the key: and because a key may come from the query
+// string (query:NAME), the path is logged without its query.
 
-import type { Logger } from "pino";
 import type { RequestRecord } from "../forward/types.js";
 
 export interface AccessLog {
   write(r: RequestRecord): void;
+}
+
+/** Where finished lines go: pino's destination (sonic-boom), which batches string appends. */
+export interface LineSink {
+  write(line: string): unknown;
 }
 
 function pathOnly(url: string): string {
@@ -19,40 +26,48 @@ function ms(x: number): number {
   return Math.round(x * 1000) / 1000;
 }
 
-class PinoAccessLog implements AccessLog {
-  private readonly log: Logger;
-
-  constructor(logger: Logger) {
-    // Its own level: `log.accessLog: true` means access lines even when log.level is warn.
-    this.log = logger.child({ type: "access" }, { level: "info" });
+/**
+ * A JSON string literal for `s`. Most values (member ids, routes, request ids, plain paths)
+ * need no escaping, and a scan is cheaper than JSON.stringify's general path; anything with a
+ * quote, backslash, control char or surrogate (a lone one must become \uXXXX) goes through
+ * JSON.stringify, which is always correct.
+ */
+export function jsonString(s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return JSON.stringify(s);
   }
+  return `"${s}"`;
+}
+
+/** A JSON number, or null for what JSON cannot hold (NaN, Infinity) so the line always parses. */
+function num(x: number): string {
+  return Number.isFinite(x) ? String(x) : "null";
+}
+
+class FastAccessLog implements AccessLog {
+  /** Everything before the time: the same for every line of this process. */
+  private readonly head = '{"level":"info","time":';
+  /** pid and the child binding, after the time. */
+  private readonly bindings = `,"pid":${process.pid},"type":"access","method":`;
+
+  constructor(private readonly sink: LineSink) {}
 
   write(r: RequestRecord): void {
     // Fixed shape and key order: every line has every field, so log pipelines see one schema.
-    this.log.info(
-      {
-        method: r.method,
-        path: pathOnly(r.path),
-        status: r.status,
-        route: r.route,
-        pool: r.pool,
-        member: r.member,
-        durationMs: ms(r.durationMs),
-        requestId: r.requestId,
-        keyHash: r.keyHash < 0 ? null : r.keyHash,
-        attempts: r.attempts,
-        ringVersion: r.ringVersion,
-        error: r.errorCode === "" ? null : r.errorCode,
-        upgrade: r.upgrade,
-      },
-      "request",
+    this.sink.write(
+      `${this.head}${Date.now()}${this.bindings}${jsonString(r.method)},"path":${jsonString(pathOnly(r.path))},"status":${num(r.status)},"route":${jsonString(r.route)},"pool":${jsonString(r.pool)},"member":${jsonString(r.member)},"durationMs":${num(ms(r.durationMs))},"requestId":${jsonString(r.requestId)},"keyHash":${r.keyHash < 0 ? "null" : num(r.keyHash)},"attempts":${num(r.attempts)},"ringVersion":${num(r.ringVersion)},"error":${r.errorCode === "" ? "null" : jsonString(r.errorCode)},"upgrade":${r.upgrade ? "true" : "false"},"msg":"request"}\n`,
     );
   }
 }
 
 const DISABLED: AccessLog = { write() {} };
 
-/** The access log writing through `logger` at info level, or a no-op when disabled in config. */
-export function createAccessLog(logger: Logger, enabled: boolean): AccessLog {
-  return enabled ? new PinoAccessLog(logger) : DISABLED;
+/**
+ * The access log writing to `sink` (the process logger's destination), or a no-op when
+ * disabled in config. Lines are written whatever log.level says: `log.accessLog: true` means
+ * access lines even when the level is warn.
+ */
+export function createAccessLog(sink: LineSink, enabled: boolean): AccessLog {
+  return enabled ? new FastAccessLog(sink) : DISABLED;
 }

@@ -18,6 +18,8 @@ export interface LoggerOptions {
 
 export interface ProcessLogger {
   readonly logger: Logger;
+  /** The destination pino writes to; the access log appends its hand-built lines here. */
+  readonly destination: { write(line: string): unknown };
   /** Writes out everything buffered; safe to call from exit paths. */
   flush(): void;
 }
@@ -44,6 +46,7 @@ export function createProcessLogger(opts: LoggerOptions): ProcessLogger {
   );
   return {
     logger,
+    destination: dest,
     flush() {
       try {
         dest.flushSync();

@@ -35,7 +35,8 @@ export class MetricsObserver implements DataPlaneHooks {
     this.open.add(r);
   }
 
-  onRetry(r: RequestRecord, _failedMember: string, _kind: UpstreamErrorKind, _nextMember: string): void {
+  /** Counts a retry; which member failed and why is counted by onUpstreamError (and the breaker). */
+  onRetry(r: RequestRecord): void {
     this.series.pool(r.pool).retries.inc();
   }
 

@@ -1,0 +1,321 @@
+// The data plane's observer on its two outputs. Metrics: requests are counted by
+// route/pool/member/code class from cached series, and a member that leaves takes all its
+// series with it. Access log: one JSON line per request in pino's line format, written by
+// hand to pino's destination; every line must parse and round-trip its fields whatever the
+// request carried (quotes, backslashes, control characters, unicode, lone surrogates), the
+// query is never logged, and the lines interleave with pino's own lines in one file.
+
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import type { RequestRecord } from "../../proxy/forward/types.js";
+import { createAccessLog, jsonString } from "../../proxy/logging/access-log.js";
+import { createProcessLogger } from "../../proxy/logging/logger.js";
+import { MetricsObserver } from "../../proxy/metrics/observer.js";
+import { createMetrics } from "../../proxy/metrics/registry.js";
+import { SeriesCache } from "../../proxy/metrics/series-cache.js";
+import { seededRandom } from "../../ring/random.js";
+import { metricLines, metricValue } from "../support/shardgate-process.js";
+
+const SEED = 0xacce55;
+
+const KEYS = [
+  "level",
+  "time",
+  "pid",
+  "type",
+  "method",
+  "path",
+  "status",
+  "route",
+  "pool",
+  "member",
+  "durationMs",
+  "requestId",
+  "keyHash",
+  "attempts",
+  "ringVersion",
+  "error",
+  "upgrade",
+  "msg",
+];
+
+function record(fields: Partial<RequestRecord>): RequestRecord {
+  const r = {
+    method: "GET",
+    path: "/",
+    status: 200,
+    route: "*/",
+    pool: "p",
+    member: "m1",
+    durationMs: 2,
+    requestId: "r",
+    keyHash: 1,
+    attempts: 1,
+    ringVersion: 1,
+    errorCode: "",
+    upgrade: false,
+    startedAt: 0,
+    ...fields,
+  };
+  return { ...r, toJSON: () => r } as RequestRecord;
+}
+
+/** Characters that break naive JSON building, plus plain ones. */
+const ALPHABET = [
+  ...Array.from({ length: 32 }, (_, i) => String.fromCharCode(i)),
+  '"',
+  "\\",
+  "/",
+  "\u007f",
+  "\u2028",
+  "\u2029",
+  "é",
+  "ü",
+  "中",
+  "😀",
+  "\ud800",
+  "\udfff",
+  "a",
+  "Z",
+  "0",
+  "-",
+  "%22",
+  " ",
+];
+
+function oddString(rand: () => number, max: number): string {
+  const n = 1 + Math.floor(rand() * max);
+  let s = "";
+  for (let i = 0; i < n; i++) s += ALPHABET[Math.floor(rand() * ALPHABET.length)];
+  return s;
+}
+
+function readLines(file: string): string[] {
+  return readFileSync(file, "utf8")
+    .split("\n")
+    .filter((l) => l !== "");
+}
+
+test("jsonString matches JSON.stringify on plain and odd strings", () => {
+  const rand = seededRandom(SEED);
+  for (const s of ["", "plain", "/a/b?c=d", "é中😀"]) assert.equal(jsonString(s), JSON.stringify(s));
+  for (let i = 0; i < 2000; i++) {
+    const s = oddString(rand, 12);
+    assert.equal(jsonString(s), JSON.stringify(s), `seed ${SEED} case ${i}: ${JSON.stringify(s)}`);
+  }
+});
+
+test("every line parses, in pino's key order, and round-trips odd paths, ids and codes", () => {
+  const dir = mkdtempSync(join(tmpdir(), "shardgate-access-"));
+  try {
+    const file = join(dir, "access.jsonl");
+    const log = createProcessLogger({ level: "info", destination: file, sync: true });
+    const access = createAccessLog(log.destination, true);
+    const rand = seededRandom(SEED);
+    const written: RequestRecord[] = [];
+    for (let i = 0; i < 300; i++) {
+      const r = record({
+        method: i % 7 === 0 ? oddString(rand, 5) : "GET",
+        path: `/${oddString(rand, 20)}${i % 3 === 0 ? `?user=secret-${i}` : ""}`,
+        status: 200 + (i % 400),
+        route: oddString(rand, 6),
+        pool: i % 5 === 0 ? "" : oddString(rand, 6),
+        member: i % 5 === 0 ? "" : oddString(rand, 6),
+        durationMs: rand() * 1000,
+        requestId: oddString(rand, 10),
+        keyHash: i % 4 === 0 ? -1 : Math.floor(rand() * 2 ** 32),
+        attempts: i % 4,
+        ringVersion: i,
+        errorCode: i % 6 === 0 ? oddString(rand, 8) : "",
+        upgrade: i % 9 === 0,
+      });
+      written.push(r);
+      access.write(r);
+      // pino's own lines share the file.
+      if (i % 50 === 0) log.logger.info({ i }, "between");
+    }
+    log.flush();
+    const lines = readLines(file).filter((l) => l.includes('"type":"access"'));
+    assert.equal(lines.length, written.length);
+    lines.forEach((line, i) => {
+      let a: Record<string, unknown>;
+      try {
+        a = JSON.parse(line);
+      } catch (err) {
+        assert.fail(`seed ${SEED} line ${i} does not parse (${String(err)}): ${line}`);
+      }
+      const r = written[i];
+      const where = `seed ${SEED} line ${i}: ${line}`;
+      assert.deepEqual(Object.keys(a), KEYS, where);
+      assert.equal(a.level, "info");
+      assert.equal(typeof a.time, "number");
+      assert.equal(a.pid, process.pid);
+      assert.equal(a.msg, "request");
+      assert.equal(a.method, r.method, where);
+      const q = r.path.indexOf("?");
+      assert.equal(a.path, q < 0 ? r.path : r.path.slice(0, q), where);
+      assert.ok(!line.includes("secret-"), where);
+      assert.equal(a.route, r.route, where);
+      assert.equal(a.pool, r.pool, where);
+      assert.equal(a.member, r.member, where);
+      assert.equal(a.requestId, r.requestId, where);
+      assert.equal(a.status, r.status);
+      assert.equal(a.durationMs, Math.round(r.durationMs * 1000) / 1000);
+      assert.equal(a.keyHash, r.keyHash < 0 ? null : r.keyHash);
+      assert.equal(a.attempts, r.attempts);
+      assert.equal(a.ringVersion, r.ringVersion);
+      assert.equal(a.error, r.errorCode === "" ? null : r.errorCode, where);
+      assert.equal(a.upgrade, r.upgrade);
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("same fields and order as pino's own line for the same record", () => {
+  const dir = mkdtempSync(join(tmpdir(), "shardgate-access-"));
+  try {
+    const file = join(dir, "both.jsonl");
+    const log = createProcessLogger({ level: "info", destination: file, sync: true });
+    const r = record({ path: '/a"b\\c?x=1', requestId: "rid-1", keyHash: 99, durationMs: 1.23456 });
+    createAccessLog(log.destination, true).write(r);
+    log.logger.child({ type: "access" }).info(
+      {
+        method: r.method,
+        path: '/a"b\\c',
+        status: r.status,
+        route: r.route,
+        pool: r.pool,
+        member: r.member,
+        durationMs: 1.235,
+        requestId: r.requestId,
+        keyHash: r.keyHash,
+        attempts: r.attempts,
+        ringVersion: r.ringVersion,
+        error: null,
+        upgrade: r.upgrade,
+      },
+      "request",
+    );
+    log.flush();
+    const [ours, pinos] = readLines(file).map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.ok(ours !== undefined && pinos !== undefined);
+    delete ours.time;
+    delete pinos.time;
+    assert.deepEqual(Object.entries(ours), Object.entries(pinos));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("writes at any log level (warn drops pino's info lines, not access lines); nothing when disabled", () => {
+  const dir = mkdtempSync(join(tmpdir(), "shardgate-access-"));
+  try {
+    for (const enabled of [true, false]) {
+      const file = join(dir, `log-${enabled}.jsonl`);
+      const log = createProcessLogger({ level: "warn", destination: file, sync: true });
+      const access = createAccessLog(log.destination, enabled);
+      log.logger.info("an info line the warn level drops");
+      access.write(record({ path: "/orders?user=alice", keyHash: 99, requestId: "rid-1" }));
+      access.write(record({ keyHash: -1, errorCode: "no_route", status: 404, pool: "", member: "" }));
+      log.flush();
+      const lines = readLines(file);
+      if (!enabled) {
+        assert.deepEqual(lines, []);
+        continue;
+      }
+      assert.equal(lines.length, 2, lines.join("\n"));
+      const a = JSON.parse(lines[0]);
+      assert.equal(a.type, "access");
+      assert.equal(a.path, "/orders");
+      assert.equal(a.keyHash, 99);
+      assert.ok(!lines[0].includes("alice"));
+      const b = JSON.parse(lines[1]);
+      assert.equal(b.keyHash, null);
+      assert.equal(b.error, "no_route");
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+describe("metric series bookkeeping", () => {
+  test("requests are counted by route/pool/member/code class; a leaver's series all vanish", async () => {
+    const metrics = createMetrics({ processMetrics: false });
+    const series = new SeriesCache(metrics);
+    const obs = new MetricsObserver(series, createAccessLog({ write() {} }, false));
+    metrics.inFlightSource = () => obs.inFlightByPool();
+    series.syncMembers("p", ["m1", "m2"]);
+    const open = record({ member: "m2" });
+    obs.onRequestStart(open);
+    for (const [member, status] of [
+      ["m1", 200],
+      ["m1", 503],
+      ["m2", 404],
+      ["", 503],
+    ] as const) {
+      const r = record({ member, status });
+      obs.onRequestStart(r);
+      obs.onRequestEnd(r);
+    }
+    obs.onUpstreamError(record({}), "p", "m2", "connect");
+    obs.onRetry(record({}));
+    series.pool("p").member("m2").healthTransitions("unhealthy").inc();
+    series.pool("p").member("m2").setFlags(false, false);
+    let text = await metrics.registry.metrics();
+    const v = (name: string, labels: Record<string, string>) => metricValue(text, name, labels);
+    assert.equal(
+      v("shardgate_requests_total", { route: "*/", pool: "p", member: "m1", code_class: "2xx" }),
+      1,
+    );
+    assert.equal(
+      v("shardgate_requests_total", { route: "*/", pool: "p", member: "m1", code_class: "5xx" }),
+      1,
+    );
+    assert.equal(
+      v("shardgate_requests_total", { route: "*/", pool: "p", member: "m2", code_class: "4xx" }),
+      1,
+    );
+    assert.equal(
+      v("shardgate_requests_total", { route: "*/", pool: "p", member: "none", code_class: "5xx" }),
+      1,
+    );
+    assert.equal(v("shardgate_upstream_connect_errors_total", { pool: "p", member: "m2" }), 1);
+    assert.equal(v("shardgate_upstream_errors_total", { pool: "p", member: "m2", kind: "connect" }), 1);
+    assert.equal(v("shardgate_retries_total", { pool: "p" }), 1);
+    assert.equal(v("shardgate_request_duration_seconds_count", { pool: "p" }), 4);
+    assert.equal(v("shardgate_requests_in_flight", { pool: "p" }), 1, "the one still open");
+    assert.ok(text.includes('member="m2"'));
+
+    series.syncMembers("p", ["m1"]);
+    text = await metrics.registry.metrics();
+    assert.ok(
+      !text.includes('member="m2"'),
+      `m2 series left behind:\n${text
+        .split("\n")
+        .filter((l) => l.includes("m2"))
+        .join("\n")}`,
+    );
+    // A request from an old snapshot finishing after the reload must not resurrect m2.
+    obs.onRequestEnd(open);
+    text = await metrics.registry.metrics();
+    assert.ok(!text.includes('member="m2"'));
+    assert.equal(
+      metricValue(text, "shardgate_requests_total", {
+        route: "*/",
+        pool: "p",
+        member: "removed",
+        code_class: "2xx",
+      }),
+      1,
+    );
+    assert.deepEqual(metricLines(text, "shardgate_requests_in_flight"), []);
+
+    series.removePool("p");
+    text = await metrics.registry.metrics();
+    assert.ok(!text.includes('pool="p"'), "a removed pool leaves no series");
+  });
+});
