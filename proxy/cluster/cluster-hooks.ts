@@ -1,9 +1,11 @@
 // The data plane's hooks in cluster mode: everything the metrics observer does, plus the
 // breaker outcomes (a failed attempt, or the final response of a served request). A response
 // shardgate produced itself (errorCode set) was already counted attempt by attempt, and a
-// client that went away (499) says nothing about the member.
+// client that went away (499) says nothing about the member. A 502/503/504 discarded for a
+// gateway-error retry never reaches onUpstreamError or onRequestEnd, so it is counted at the
+// retry, classified by the pool's breaker statuses like any other response.
 
-import type { DataPlaneHooks, RequestRecord, UpstreamErrorKind } from "../forward/types.js";
+import type { DataPlaneHooks, RequestRecord, RetryKind, UpstreamErrorKind } from "../forward/types.js";
 import type { MetricsObserver } from "../metrics/observer.js";
 import type { OutcomeTracker } from "./outcome-tracker.js";
 
@@ -17,8 +19,16 @@ export class ClusterHooks implements DataPlaneHooks {
     this.observer.onRequestStart(r);
   }
 
-  onRetry(r: RequestRecord, failedMember: string, kind: UpstreamErrorKind, nextMember: string): void {
-    this.observer.onRetry(r, failedMember, kind, nextMember);
+  onRetry(
+    r: RequestRecord,
+    failedMember: string,
+    kind: RetryKind,
+    _nextMember: string,
+    failedStatus?: number,
+  ): void {
+    this.observer.onRetry(r);
+    if (kind === "gateway" && failedStatus !== undefined)
+      this.outcomes.recordStatus(r.pool, failedMember, failedStatus);
   }
 
   onUpstreamError(r: RequestRecord, pool: string, member: string, kind: UpstreamErrorKind): void {

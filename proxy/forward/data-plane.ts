@@ -385,7 +385,8 @@ class DataPlaneImpl implements DataPlane {
     const failed = ctx.member;
     if (this.hooks.onRetry !== undefined) {
       const nextId = snapshot.members[next].id;
-      this.safe(() => this.hooks.onRetry?.(ctx, failed, "gateway", nextId));
+      const status = proxyRes.statusCode ?? 0;
+      this.safe(() => this.hooks.onRetry?.(ctx, failed, "gateway", nextId, status));
     }
     this.attempt(ctx, next);
     return true;

@@ -54,8 +54,17 @@ export type RecordFields = Omit<RequestRecord, "toJSON">;
 /** Observer the operations engineer implements; every hook is optional and must not throw. */
 export interface DataPlaneHooks {
   onRequestStart?(record: RequestRecord): void;
-  /** A failed attempt is being retried on `nextMember`. */
-  onRetry?(record: RequestRecord, failedMember: string, kind: RetryKind, nextMember: string): void;
+  /**
+   * A failed attempt is being retried on `nextMember`. `failedStatus` is the discarded
+   * upstream status when kind is "gateway" (the breaker counts it), else undefined.
+   */
+  onRetry?(
+    record: RequestRecord,
+    failedMember: string,
+    kind: RetryKind,
+    nextMember: string,
+    failedStatus?: number,
+  ): void;
   /** An attempt to `member` of `pool` failed before/while receiving a response. */
   onUpstreamError?(record: RequestRecord, pool: string, member: string, kind: UpstreamErrorKind): void;
   /** `member` refused a connection and is skipped locally until the skip window ends. */
