@@ -10,6 +10,7 @@
 // lookup(hash) = table[hash % size]. successors(hash) walks the table forward from that slot
 // (wrapping) and yields each member the first time it appears.
 
+import { distinctMembers, pickDistinct } from "./distinct-walk.js";
 import { hashKey } from "./hash.js";
 import { canonicalMembers, RingConfigError } from "./members.js";
 import type { AcceptMember, HashTable, RingMember } from "./types.js";
@@ -85,45 +86,13 @@ export class Maglev implements HashTable {
   pick(hash: number, accept: AcceptMember): number {
     const n = this.members.length;
     if (n === 0) return -1;
-    const table = this.table;
-    const size = this.tableSize;
-    let i = this.slot(hash);
-    const first = table[i];
-    if (accept(first)) return first;
-    if (n === 1) return -1;
-    const visited = this.visited.begin();
-    try {
-      visited.mark(first);
-      let seen = 1;
-      for (let step = 1; step < size && seen < n; step++) {
-        if (++i === size) i = 0;
-        const m = table[i];
-        if (visited.marked(m)) continue;
-        visited.mark(m);
-        seen++;
-        if (accept(m)) return m;
-      }
-      return -1;
-    } finally {
-      this.visited.end(visited);
-    }
+    return pickDistinct(this.table, this.slot(hash), n, this.visited, accept);
   }
 
-  *successors(hash: number): IterableIterator<number> {
+  successors(hash: number): IterableIterator<number> {
     const n = this.members.length;
-    if (n === 0) return;
-    const table = this.table;
-    const size = this.tableSize;
-    const seenMember = new Uint8Array(n);
-    let i = this.slot(hash);
-    let seen = 0;
-    for (let step = 0; step < size && seen < n; step++, i = i + 1 === size ? 0 : i + 1) {
-      const m = table[i];
-      if (seenMember[m] === 1) continue;
-      seenMember[m] = 1;
-      seen++;
-      yield m;
-    }
+    if (n === 0) return [].values();
+    return distinctMembers(this.table, this.slot(hash), n);
   }
 }
 

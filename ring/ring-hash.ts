@@ -6,6 +6,7 @@
 // ordered by member id, so the smaller id owns the shared point. Members are sorted by id
 // before anything else, so the table never depends on the order members arrived in.
 
+import { distinctMembers, pickDistinct } from "./distinct-walk.js";
 import { hashKey } from "./hash.js";
 import { canonicalMembers, RingConfigError } from "./members.js";
 import type { AcceptMember, HashTable, RingMember } from "./types.js";
@@ -111,46 +112,13 @@ export class RingHash implements HashTable {
   pick(hash: number, accept: AcceptMember): number {
     const n = this.members.length;
     if (n === 0) return -1;
-    const owners = this.owners;
-    const len = owners.length;
-    let i = this.slot(hash);
-    const first = owners[i];
-    if (accept(first)) return first;
-    if (n === 1) return -1;
-    const visited = this.visited.begin();
-    try {
-      visited.mark(first);
-      let seen = 1;
-      for (let step = 1; step < len && seen < n; step++) {
-        if (++i === len) i = 0;
-        const m = owners[i];
-        if (visited.marked(m)) continue;
-        visited.mark(m);
-        seen++;
-        if (accept(m)) return m;
-      }
-      return -1;
-    } finally {
-      this.visited.end(visited);
-    }
+    return pickDistinct(this.owners, this.slot(hash), n, this.visited, accept);
   }
 
-  *successors(hash: number): IterableIterator<number> {
+  successors(hash: number): IterableIterator<number> {
     const n = this.members.length;
-    if (n === 0) return;
-    const owners = this.owners;
-    const len = owners.length;
-    // A generator may be suspended while another runs, so it keeps its own marker.
-    const seenMember = new Uint8Array(n);
-    let i = this.slot(hash);
-    let seen = 0;
-    for (let step = 0; step < len && seen < n; step++, i = i + 1 === len ? 0 : i + 1) {
-      const m = owners[i];
-      if (seenMember[m] === 1) continue;
-      seenMember[m] = 1;
-      seen++;
-      yield m;
-    }
+    if (n === 0) return [].values();
+    return distinctMembers(this.owners, this.slot(hash), n);
   }
 }
 

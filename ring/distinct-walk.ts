@@ -1,0 +1,60 @@
+// The walk both hash tables (ring hash and Maglev) share: from a start slot, visit each distinct
+// member once in table order. pick() uses it to skip members the caller rejects (open breaker,
+// draining, unhealthy) without allocating; successors() lists the same order for explanations.
+
+import type { AcceptMember } from "./types.js";
+import type { VisitedSet } from "./visited.js";
+
+/**
+ * The first member accepted by `accept`, walking `table` (slot -> member index) from `start`,
+ * each of the `memberCount` members tried once; -1 if none is accepted. `table` is non-empty.
+ */
+export function pickDistinct(
+  table: Uint32Array,
+  start: number,
+  memberCount: number,
+  visitedSet: VisitedSet,
+  accept: AcceptMember,
+): number {
+  const len = table.length;
+  let i = start;
+  const first = table[i];
+  if (accept(first)) return first;
+  if (memberCount === 1) return -1;
+  const visited = visitedSet.begin();
+  try {
+    visited.mark(first);
+    let seen = 1;
+    for (let step = 1; step < len && seen < memberCount; step++) {
+      if (++i === len) i = 0;
+      const m = table[i];
+      if (visited.marked(m)) continue;
+      visited.mark(m);
+      seen++;
+      if (accept(m)) return m;
+    }
+    return -1;
+  } finally {
+    visitedSet.end(visited);
+  }
+}
+
+/** Every distinct member of `table` once, in walk order from `start`. */
+export function* distinctMembers(
+  table: Uint32Array,
+  start: number,
+  memberCount: number,
+): IterableIterator<number> {
+  // A generator may be suspended while another runs, so it keeps its own marker.
+  const seenMember = new Uint8Array(memberCount);
+  const len = table.length;
+  let i = start;
+  let seen = 0;
+  for (let step = 0; step < len && seen < memberCount; step++, i = i + 1 === len ? 0 : i + 1) {
+    const m = table[i];
+    if (seenMember[m] === 1) continue;
+    seenMember[m] = 1;
+    seen++;
+    yield m;
+  }
+}
