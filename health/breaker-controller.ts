@@ -21,6 +21,7 @@ import {
 import {
   type ControllerClock,
   ControllerError,
+  checkCoreOptions,
   errorText,
   type GetState,
   type HealthLogger,
@@ -29,7 +30,7 @@ import {
   SILENT_LOGGER,
   SYSTEM_CLOCK,
   type TimerHandle,
-} from "./membership/controller-deps.js";
+} from "./controller/deps.js";
 import type { OutcomeBatch, OutcomeCounts } from "./outcome-recorder.js";
 
 /**
@@ -152,14 +153,7 @@ export class BreakerController {
 
   constructor(opts: BreakerControllerOptions) {
     const what = "breaker controller";
-    if (opts === null || typeof opts !== "object")
-      throw new ControllerError("HEALTH_INVALID_CONTROLLER_OPTIONS", `${what}: options object required`);
-    if (typeof opts.getState !== "function" || typeof opts.propose !== "function") {
-      throw new ControllerError(
-        "HEALTH_INVALID_CONTROLLER_OPTIONS",
-        `${what}: getState and propose must be functions`,
-      );
-    }
+    checkCoreOptions(what, opts);
     this.getState = opts.getState;
     this.propose = opts.propose;
     this.clock = opts.clock ?? SYSTEM_CLOCK;

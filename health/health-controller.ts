@@ -16,7 +16,7 @@ import {
 } from "./active-check.js";
 import {
   type ControllerClock,
-  ControllerError,
+  checkCoreOptions,
   errorText,
   type GetState,
   type HealthLogger,
@@ -24,9 +24,9 @@ import {
   type Propose,
   SILENT_LOGGER,
   SYSTEM_CLOCK,
-  type TimerHandle,
-} from "./membership/controller-deps.js";
-import { type GuardInput, guardHealth } from "./membership/panic-guard.js";
+} from "./controller/deps.js";
+import { type GuardInput, guardHealth } from "./controller/panic-guard.js";
+import { ProposalCycle } from "./controller/proposal-cycle.js";
 
 /** What the controller needs from a checker; ActiveHealthChecker is one. */
 export interface MemberChecker {
@@ -96,13 +96,7 @@ interface PoolCheck {
   readonly pool: string;
   readonly key: string;
   readonly checker: MemberChecker | undefined;
-  closed: boolean;
-  timer: TimerHandle | undefined;
-  inFlight: boolean;
-  again: boolean;
-  failures: number;
-  failedProposals: number;
-  lastError: string | undefined;
+  readonly cycle: ProposalCycle;
   panic: boolean;
   wouldBeHealthy: number;
   total: number;
@@ -130,17 +124,7 @@ export class HealthController {
 
   constructor(opts: HealthControllerOptions) {
     const what = "health controller";
-    if (
-      opts === null ||
-      typeof opts !== "object" ||
-      typeof opts.getState !== "function" ||
-      typeof opts.propose !== "function"
-    ) {
-      throw new ControllerError(
-        "HEALTH_INVALID_CONTROLLER_OPTIONS",
-        `${what}: getState and propose must be functions`,
-      );
-    }
+    checkCoreOptions(what, opts);
     this.getState = opts.getState;
     this.propose = opts.propose;
     this.factory = opts.checkerFactory ?? defaultFactory;
@@ -219,8 +203,8 @@ export class HealthController {
       total: p.total,
       suppressed: p.suppressed,
       probed: p.checker?.states().length ?? 0,
-      failedProposals: p.failedProposals,
-      lastProposalError: p.lastError,
+      failedProposals: p.cycle.failedProposals,
+      lastProposalError: p.cycle.lastError,
     };
   }
 
@@ -229,13 +213,7 @@ export class HealthController {
       pool: name,
       key: JSON.stringify(hc),
       checker: undefined,
-      closed: false,
-      timer: undefined,
-      inFlight: false,
-      again: false,
-      failures: 0,
-      failedProposals: 0,
-      lastError: undefined,
+      cycle: new ProposalCycle(this.clock, () => void this.flush(p)),
       panic: false,
       wouldBeHealthy: 0,
       total: 0,
@@ -247,7 +225,7 @@ export class HealthController {
         name,
         activeCheckOptions(name, hc),
         () => {
-          if (!p.closed) this.touch(p);
+          if (!p.cycle.closed) this.touch(p);
         },
       );
     } catch (err) {
@@ -258,9 +236,7 @@ export class HealthController {
   }
 
   private close(p: PoolCheck): void {
-    p.closed = true;
-    if (p.timer !== undefined) this.clock.clearTimeout(p.timer);
-    p.timer = undefined;
+    p.cycle.close();
     try {
       p.checker?.stop();
     } catch (err) {
@@ -268,26 +244,20 @@ export class HealthController {
     }
   }
 
+  /** A flip starts one debounce window; flips inside it join the same SetHealth. */
   private touch(p: PoolCheck): void {
-    if (p.closed) return;
-    if (p.inFlight) {
-      p.again = true;
+    const cycle = p.cycle;
+    if (cycle.closed) return;
+    if (cycle.inFlight) {
+      cycle.again = true;
       return;
     }
-    if (p.timer !== undefined) return;
-    this.arm(p, this.debounceMs);
-  }
-
-  private arm(p: PoolCheck, delay: number): void {
-    if (p.timer !== undefined) this.clock.clearTimeout(p.timer);
-    p.timer = this.clock.setTimeout(() => {
-      p.timer = undefined;
-      void this.flush(p);
-    }, delay);
+    if (!cycle.armed) cycle.arm(this.debounceMs);
   }
 
   private async flush(p: PoolCheck): Promise<void> {
-    if (p.closed || p.checker === undefined || !this.running) return;
+    const cycle = p.cycle;
+    if (cycle.closed || p.checker === undefined || !this.running) return;
     const pool = this.getState().pools[p.pool];
     if (pool === undefined) return;
     const observed = new Map<string, boolean>();
@@ -321,22 +291,11 @@ export class HealthController {
       if (g.health[i] !== pool.members[i].healthy) health.push({ member: input[i].id, healthy: g.health[i] });
     }
     if (health.length === 0) return;
-    p.inFlight = true;
-    p.again = false;
-    try {
-      await this.propose({ v: 1, type: "SetHealth", pool: p.pool, health });
-      p.failures = 0;
-      p.lastError = undefined;
-    } catch (err) {
-      p.failures++;
-      p.failedProposals++;
-      p.lastError = errorText(err);
-      this.log.warn({ pool: p.pool, err: p.lastError }, "health proposal failed; will retry");
-    }
-    p.inFlight = false;
-    if (p.closed) return;
-    if (p.failures > 0) this.arm(p, Math.min(5000, this.retryMs * 2 ** Math.min(p.failures - 1, 30)));
-    else if (p.again) this.touch(p);
+    const ok = await cycle.propose(this.propose, { v: 1, type: "SetHealth", pool: p.pool, health });
+    if (!ok) this.log.warn({ pool: p.pool, err: cycle.lastError }, "health proposal failed; will retry");
+    if (cycle.closed) return;
+    if (!ok) cycle.arm(cycle.retryDelay(this.retryMs, 5000));
+    else if (cycle.again) this.touch(p);
   }
 
   private async clearUnchecked(name: string): Promise<void> {

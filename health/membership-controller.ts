@@ -18,7 +18,7 @@ import {
 } from "./consul-watcher.js";
 import {
   type ControllerClock,
-  ControllerError,
+  checkCoreOptions,
   errorText,
   type GetState,
   type HealthLogger,
@@ -26,12 +26,12 @@ import {
   type Propose,
   SILENT_LOGGER,
   SYSTEM_CLOCK,
-  type TimerHandle,
-} from "./membership/controller-deps.js";
+} from "./controller/deps.js";
+import { ProposalCycle } from "./controller/proposal-cycle.js";
 import { planMembership } from "./membership/membership-plan.js";
 import { type ConsulAgentSettings, consulWatcherOptions } from "./membership/watcher-options.js";
 
-export type { ControllerClock, GetState, Propose } from "./membership/controller-deps.js";
+export type { ControllerClock, GetState, Propose } from "./controller/deps.js";
 export type { ConsulAgentSettings } from "./membership/watcher-options.js";
 
 /** What the controller needs from a watcher; ConsulWatcher is one. */
@@ -98,16 +98,9 @@ interface PoolWatch {
   readonly key: string;
   readonly watcher: MemberWatcher | undefined;
   readonly watcherError: string | undefined;
-  closed: boolean;
+  readonly cycle: ProposalCycle;
   /** Monotonic ms of the first update not yet proposed, or undefined. */
   firstPendingAt: number | undefined;
-  timer: TimerHandle | undefined;
-  inFlight: boolean;
-  again: boolean;
-  failures: number;
-  proposals: number;
-  failedProposals: number;
-  lastError: string | undefined;
   lastLatencyMs: number | undefined;
   panic: boolean;
   wouldBeHealthy: number;
@@ -138,14 +131,7 @@ export class MembershipController {
 
   constructor(opts: MembershipControllerOptions) {
     const what = "membership controller";
-    if (opts === null || typeof opts !== "object")
-      throw new ControllerError("HEALTH_INVALID_CONTROLLER_OPTIONS", `${what}: options object required`);
-    if (typeof opts.getState !== "function" || typeof opts.propose !== "function") {
-      throw new ControllerError(
-        "HEALTH_INVALID_CONTROLLER_OPTIONS",
-        `${what}: getState and propose must be functions`,
-      );
-    }
+    checkCoreOptions(what, opts);
     this.getState = opts.getState;
     this.propose = opts.propose;
     this.agent = opts.agent ?? {};
@@ -234,10 +220,10 @@ export class MembershipController {
       wouldBeHealthy: w.wouldBeHealthy,
       total: w.total,
       suppressed: w.suppressed,
-      pending: w.firstPendingAt !== undefined || w.inFlight,
-      proposals: w.proposals,
-      failedProposals: w.failedProposals,
-      lastProposalError: w.lastError,
+      pending: w.firstPendingAt !== undefined || w.cycle.inFlight,
+      proposals: w.cycle.proposals,
+      failedProposals: w.cycle.failedProposals,
+      lastProposalError: w.cycle.lastError,
       lastLatencyMs: w.lastLatencyMs,
       skipped: w.skipped,
       watcher: w.watcher?.status(),
@@ -264,15 +250,8 @@ export class MembershipController {
       key: this.keyOf(discovery),
       watcher,
       watcherError,
-      closed: false,
+      cycle: new ProposalCycle(this.clock, () => void this.flush(w)),
       firstPendingAt: undefined,
-      timer: undefined,
-      inFlight: false,
-      again: false,
-      failures: 0,
-      proposals: 0,
-      failedProposals: 0,
-      lastError: undefined,
       lastLatencyMs: undefined,
       panic: false,
       wouldBeHealthy: 0,
@@ -285,7 +264,7 @@ export class MembershipController {
     this.pools.set(pool, w);
     if (watcher === undefined) return;
     watcher.on("update", () => {
-      if (!w.closed) this.touch(w);
+      if (!w.cycle.closed) this.touch(w);
     });
     try {
       watcher.start();
@@ -295,9 +274,7 @@ export class MembershipController {
   }
 
   private async close(w: PoolWatch): Promise<void> {
-    w.closed = true;
-    if (w.timer !== undefined) this.clock.clearTimeout(w.timer);
-    w.timer = undefined;
+    w.cycle.close();
     if (w.panic) this.setPanic(w, false, "watch stopped");
     try {
       await w.watcher?.stop();
@@ -308,31 +285,22 @@ export class MembershipController {
 
   /** Something changed: (re)arm the debounce, bounded by maxDelay since the first pending update. */
   private touch(w: PoolWatch): void {
-    if (w.closed) return;
+    const cycle = w.cycle;
+    if (cycle.closed) return;
     const now = this.clock.now();
     if (w.firstPendingAt === undefined) w.firstPendingAt = now;
-    if (w.inFlight) {
-      w.again = true;
+    if (cycle.inFlight) {
+      cycle.again = true;
       return;
     }
-    this.arm(w, Math.min(this.debounceMs, w.firstPendingAt + this.maxDelayMs - now));
-  }
-
-  private arm(w: PoolWatch, delay: number): void {
-    if (w.timer !== undefined) this.clock.clearTimeout(w.timer);
-    w.timer = this.clock.setTimeout(
-      () => {
-        w.timer = undefined;
-        void this.flush(w);
-      },
-      Math.max(0, delay),
-    );
+    cycle.arm(Math.min(this.debounceMs, w.firstPendingAt + this.maxDelayMs - now));
   }
 
   private async flush(w: PoolWatch): Promise<void> {
-    if (w.closed || w.watcher === undefined) return;
-    if (w.inFlight) {
-      w.again = true;
+    const cycle = w.cycle;
+    if (cycle.closed || w.watcher === undefined) return;
+    if (cycle.inFlight) {
+      cycle.again = true;
       return;
     }
     const pool = this.getState().pools[w.pool];
@@ -358,39 +326,26 @@ export class MembershipController {
       w.firstPendingAt = undefined;
       return;
     }
-    w.inFlight = true;
-    w.again = false;
-    w.proposals++;
-    let ok = false;
-    try {
-      await this.propose(plan.command);
-      ok = true;
-    } catch (err) {
-      w.failedProposals++;
-      w.failures++;
-      w.lastError = errorText(err);
+    const ok = await cycle.propose(this.propose, plan.command);
+    if (!ok) {
       this.log.warn(
-        { pool: w.pool, type: plan.command.type, failures: w.failures, err: w.lastError },
+        { pool: w.pool, type: plan.command.type, failures: cycle.failures, err: cycle.lastError },
         "membership proposal failed; will retry",
       );
     }
-    w.inFlight = false;
-    if (w.closed) return;
+    if (cycle.closed) return;
     if (ok) {
-      w.failures = 0;
-      w.lastError = undefined;
       if (firstPendingAt !== undefined) w.lastLatencyMs = this.clock.now() - firstPendingAt;
       this.log.info(
         { pool: w.pool, type: plan.command.type, latencyMs: w.lastLatencyMs },
         "membership change committed",
       );
       w.firstPendingAt = undefined;
-      if (w.again) this.touch(w);
+      if (cycle.again) this.touch(w);
       return;
     }
     // Recompute from the committed state on retry: whatever did commit is not proposed twice.
-    const delay = Math.min(this.retryMaxMs, this.retryMs * 2 ** Math.min(w.failures - 1, 30));
-    this.arm(w, delay);
+    cycle.arm(cycle.retryDelay(this.retryMs, this.retryMaxMs));
   }
 
   private setPanic(w: PoolWatch, panic: boolean, why: string): void {

@@ -7,7 +7,7 @@ import type { CommandInput } from "../../config/cluster-commands.js";
 import type { MemberState, PoolState } from "../../config/cluster-state-types.js";
 import { memberSchema } from "../../config/schema.js";
 import type { DiscoveredMember } from "../consul-members.js";
-import { type GuardInput, guardHealth } from "./panic-guard.js";
+import { type GuardInput, guardHealth } from "../controller/panic-guard.js";
 
 export interface MembershipPlan {
   /** The command to propose, or undefined when the committed state already matches. */

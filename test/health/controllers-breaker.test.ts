@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { BreakerController, FORCED_OPEN_UNTIL } from "../../health/breaker-controller.js";
-import { ControllerError } from "../../health/membership/controller-deps.js";
+import { ControllerError } from "../../health/controller/deps.js";
 import { OutcomeRecorder } from "../../health/outcome-recorder.js";
 import { seededRandom } from "../support/prng.js";
 import { FakeClock, TestCluster } from "./controllers-fakes.js";

@@ -9,7 +9,7 @@ import { ClusterState } from "../../config/cluster-state.js";
 import type { ClusterStateData, StateChange } from "../../config/cluster-state-types.js";
 import type { DiscoveredMember } from "../../health/consul-members.js";
 import type { MembershipUpdate, WatcherStatus } from "../../health/consul-watcher.js";
-import type { ControllerClock, TimerHandle } from "../../health/membership/controller-deps.js";
+import type { ControllerClock, TimerHandle } from "../../health/controller/deps.js";
 import type { MemberWatcher } from "../../health/membership-controller.js";
 import { routingFrom } from "../config/cluster-fixtures.js";
 

@@ -3,8 +3,8 @@
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { ControllerError } from "../../health/membership/controller-deps.js";
-import { guardHealth } from "../../health/membership/panic-guard.js";
+import { ControllerError } from "../../health/controller/deps.js";
+import { guardHealth } from "../../health/controller/panic-guard.js";
 import { consulWatcherOptions } from "../../health/membership/watcher-options.js";
 import {
   MembershipController,
