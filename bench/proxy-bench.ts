@@ -1,5 +1,6 @@
 // End-to-end proxy benchmark: `npm run bench -- proxy [--duration 5] [--rounds 3]
-// [--connections 50] [--client wrk|autocannon] [--soak 60] [--log-file] [--nolog-variant] [--json]`.
+// [--connections 50] [--client wrk|autocannon] [--soak 60 [--soak-warmup 15]] [--log-file]
+// [--nolog-variant] [--json]`.
 //
 // Starts echo upstreams in a child process, then measures, interleaved round by round so that
 // machine noise hits every target alike: (a) a bare http-proxy-3 forwarder with a keep-alive
@@ -8,8 +9,11 @@
 // when nginx is installed, and with --nolog-variant (d) shardgate with the access log off.
 // Every request carries a random x-user key. Reports req/s, p50, p99, proxy CPU (cores and
 // per request) and RSS (from /proc), and the ratios shardgate/bare and shardgate/nginx.
-// Targets are reported, never asserted. `--soak S` adds an S-second full-load run of
-// shardgate and reports its RSS growth.
+// Targets are reported, never asserted. `--soak S` adds a full-load warm-up (--soak-warmup,
+// default 15 s: the V8 heap grows to its steady size under load, which is not a leak) and then
+// an S-second full-load run of shardgate, sampling its RSS every few seconds: it reports start,
+// end and max RSS, the growth end/start, and the slope of the second half (MB/min by least
+// squares), which is what a leak shows as and heap sizing does not.
 //
 // The same file is also the child processes' entry point (`--role upstreams|bare`), so the
 // upstreams and the bare forwarder never share a process (or an event loop) with the client.
@@ -433,8 +437,103 @@ async function measure(
   return { ...r, cpuCores: (cpuSeconds(t.pid) - cpu0) / wall, rssMb: rssBytes(t.pid) / 2 ** 20 };
 }
 
+// ------------------------------------------------------------------------ soak
+
+interface SoakResult {
+  method: string;
+  warmupSeconds: number;
+  seconds: number;
+  everySeconds: number;
+  /** [seconds since the measured run started, RSS MB] */
+  samples: Array<[number, number]>;
+  rssStartMb: number;
+  rssEndMb: number;
+  rssMaxMb: number;
+  growth: number;
+  maxGrowth: number;
+  /** Least-squares slope of RSS over the second half of the run, MB per minute. */
+  secondHalfMbPerMin: number;
+  rps: number;
+  errors: number;
+}
+
+function soakEveryS(seconds: number): number {
+  return Math.max(1, Math.min(5, Math.round(seconds / 20)));
+}
+
+function slopePerMin(points: ReadonlyArray<[number, number]>): number {
+  if (points.length < 2) return 0;
+  const n = points.length;
+  const mx = points.reduce((a, p) => a + p[0], 0) / n;
+  const my = points.reduce((a, p) => a + p[1], 0) / n;
+  let num = 0;
+  let den = 0;
+  for (const [x, y] of points) {
+    num += (x - mx) * (y - my);
+    den += (x - mx) * (x - mx);
+  }
+  return den === 0 ? 0 : (num / den) * 60;
+}
+
+/**
+ * Warm-up at full load (excluded), then the measured full-load run with RSS sampled on a timer
+ * while the load client runs in its own process. Start = the sample at the run's first
+ * moment, end = the sample after the load stopped.
+ */
+async function runSoak(
+  t: Target,
+  seconds: number,
+  warmupSeconds: number,
+  load: (seconds: number, seed: number) => Promise<RoundSample>,
+  seed: number,
+): Promise<SoakResult> {
+  if (warmupSeconds > 0) await load(warmupSeconds, seed + 5000);
+  const every = soakEveryS(seconds);
+  const samples: Array<[number, number]> = [];
+  const t0 = performance.now();
+  const sample = () => samples.push([(performance.now() - t0) / 1000, rssBytes(t.pid) / 2 ** 20]);
+  sample();
+  const timer = setInterval(sample, every * 1000);
+  let r: RoundSample;
+  try {
+    r = await load(seconds, seed + 5001);
+  } finally {
+    clearInterval(timer);
+  }
+  sample();
+  const mbs = samples.map((p) => p[1]);
+  const start = mbs[0];
+  const end = mbs[mbs.length - 1];
+  const max = Math.max(...mbs);
+  const half = samples.filter((p) => p[0] >= seconds / 2);
+  return {
+    method: `${warmupSeconds}s full-load warm-up (excluded), then ${seconds}s full load; RSS from /proc/PID/status every ${every}s; growth = end/start - 1; slope = least squares over samples in the second half`,
+    warmupSeconds,
+    seconds,
+    everySeconds: every,
+    samples: samples.map(([x, y]) => [Math.round(x * 10) / 10, Math.round(y * 10) / 10]),
+    rssStartMb: start,
+    rssEndMb: end,
+    rssMaxMb: max,
+    growth: end / start - 1,
+    maxGrowth: max / start - 1,
+    secondHalfMbPerMin: slopePerMin(half),
+    rps: r.rps,
+    errors: r.errors + r.non2xx,
+  };
+}
+
+function soakLines(x: SoakResult): string[] {
+  const pct = (v: number) => `${v >= 0 ? "+" : ""}${(v * 100).toFixed(1)}%`;
+  return [
+    `soak method: ${x.method}`,
+    `soak ${x.seconds}s: rss start ${x.rssStartMb.toFixed(1)} MB, end ${x.rssEndMb.toFixed(1)} MB (${pct(x.growth)}, target < 10%), max ${x.rssMaxMb.toFixed(1)} MB (${pct(x.maxGrowth)}), second-half slope ${x.secondHalfMbPerMin.toFixed(2)} MB/min, ${x.rps.toFixed(0)} req/s, ${x.errors} errors`,
+    `soak samples (s, MB): ${x.samples.map(([s, m]) => `${s}:${m}`).join(" ")}`,
+  ];
+}
+
 const USAGE =
-  "usage: npm run bench -- proxy [--duration S] [--rounds N] [--connections C] [--client wrk|autocannon] [--soak S] [--seed N] [--log-file] [--nolog-variant] [--json]";
+  "usage: npm run bench -- proxy [--duration S] [--rounds N] [--connections C] [--client wrk|autocannon] [--soak S] [--soak-warmup S] [--seed N] [--log-file] [--nolog-variant] [--json]";
 
 export async function run(argv: string[]): Promise<number> {
   let args: { values: Map<string, string>; switches: Set<string> };
@@ -450,6 +549,7 @@ export async function run(argv: string[]): Promise<number> {
           "connections",
           "client",
           "soak",
+          "soak-warmup",
           "seed",
           "role",
           "port",
@@ -495,12 +595,14 @@ export async function run(argv: string[]): Promise<number> {
   const rounds = num("rounds", 3, 1);
   const connections = num("connections", 50, 1);
   const soak = num("soak", 0, 0);
+  const soakWarmup = num("soak-warmup", 15, 0);
   const seed = num("seed", 1, 0);
   if (
     seconds === undefined ||
     rounds === undefined ||
     connections === undefined ||
     soak === undefined ||
+    soakWarmup === undefined ||
     seed === undefined
   )
     return 2;
@@ -590,27 +692,18 @@ export async function run(argv: string[]): Promise<number> {
       cpuPerReqVsBare: s !== undefined && b !== undefined ? s.cpuUsPerReq / b.cpuUsPerReq : null,
     };
 
-    let soakResult: {
-      seconds: number;
-      rssStartMb: number;
-      rssEndMb: number;
-      growth: number;
-      rps: number;
-    } | null = null;
+    let soakResult: SoakResult | null = null;
     if (soak > 0) {
-      say(`soak: shardgate under full load for ${soak}s ...`);
-      // RSS is sampled after a short loaded warm-up so the baseline includes steady-state buffers.
-      await measure(sg, Math.min(5, soak), connections, seed + 5000, client, dir);
-      const start = rssBytes(sg.pid);
-      const r = await measure(sg, soak, connections, seed + 5001, client, dir);
-      const end = rssBytes(sg.pid);
-      soakResult = {
-        seconds: soak,
-        rssStartMb: start / 2 ** 20,
-        rssEndMb: end / 2 ** 20,
-        growth: end / start - 1,
-        rps: r.rps,
-      };
+      say(
+        `soak: ${soakWarmup}s full-load warm-up, then ${soak}s full load with RSS sampled every ${soakEveryS(soak)}s ...`,
+      );
+      soakResult = await runSoak(
+        sg,
+        soak,
+        soakWarmup,
+        (sec, s0) => measure(sg, sec, connections, s0, client, dir),
+        seed,
+      );
     }
 
     const report = {
@@ -643,11 +736,7 @@ export async function run(argv: string[]): Promise<number> {
     console.log(
       `shardgate/nginx: throughput ${f(ratios.rpsVsNginx)}, p99 ${f(ratios.p99VsNginx)}${n === undefined ? " (nginx not measured)" : ""}`,
     );
-    if (soakResult !== null) {
-      console.log(
-        `soak ${soakResult.seconds}s: rss ${soakResult.rssStartMb.toFixed(1)} -> ${soakResult.rssEndMb.toFixed(1)} MB (${(soakResult.growth * 100).toFixed(1)}%, target < 10%), ${soakResult.rps.toFixed(0)} req/s`,
-      );
-    }
+    if (soakResult !== null) for (const line of soakLines(soakResult)) console.log(line);
     return 0;
   } finally {
     for (const stop of children.reverse()) await stop().catch(() => undefined);
