@@ -1,0 +1,101 @@
+// Operator actions on the fleet from the admin API: drain/undrain and breaker overrides are
+// cluster proposals that answer once committed, with the new ring version; fault injection
+// cuts or heals this node's Raft links (tests only, off unless configured).
+
+import type {
+  AdminError,
+  AdminResult,
+  BreakerOverrideRequest,
+  BreakerView,
+  DrainView,
+  FaultView,
+} from "../admin/types.js";
+import type { ClusterNode } from "../cluster/cluster-node.js";
+import type { CommittedRouting } from "../cluster/committed-routing.js";
+import { proposalError } from "./errors.js";
+
+export class ClusterActions {
+  constructor(
+    private readonly cluster: ClusterNode,
+    private readonly routing: CommittedRouting,
+  ) {}
+
+  private knownMember(pool: string, member: string): AdminError | null {
+    const p = this.cluster.state.pools[pool];
+    if (p === undefined) return { status: 404, error: "unknown_pool", message: `no pool named "${pool}"` };
+    if (!p.members.some((m) => m.id === member))
+      return { status: 404, error: "unknown_member", message: `pool "${pool}" has no member "${member}"` };
+    return null;
+  }
+
+  private member(pool: string, member: string) {
+    return this.cluster.state.pools[pool]?.members.find((x) => x.id === member);
+  }
+
+  async setDraining(pool: string, member: string, draining: boolean): Promise<AdminResult<DrainView>> {
+    const unknown = this.knownMember(pool, member);
+    if (unknown !== null) return { ok: false, err: unknown };
+    try {
+      await this.cluster.proposeWithRetry({ v: 1, type: draining ? "Drain" : "Undrain", pool, member });
+    } catch (err) {
+      return { ok: false, err: proposalError(err) };
+    }
+    const drained = this.member(pool, member)?.drained ?? draining;
+    return { ok: true, value: { pool, member, draining: drained, ringVersion: this.routing.ringVersion } };
+  }
+
+  /** Operator breaker override through the leader. */
+  async setBreaker(
+    pool: string,
+    member: string,
+    state: BreakerOverrideRequest,
+  ): Promise<AdminResult<BreakerView>> {
+    const unknown = this.knownMember(pool, member);
+    if (unknown !== null) return { ok: false, err: unknown };
+    if (!this.cluster.state.pools[pool]?.settings.breaker.enabled)
+      return {
+        ok: false,
+        err: {
+          status: 409,
+          error: "breaker_disabled",
+          message: `pool "${pool}" has its breaker disabled (breaker.enabled: false)`,
+        },
+      };
+    try {
+      await this.cluster.overrideBreaker(pool, member, state);
+    } catch (err) {
+      return { ok: false, err: proposalError(err) };
+    }
+    const m = this.member(pool, member);
+    return {
+      ok: true,
+      value: {
+        pool,
+        member,
+        breaker: m?.breaker.state ?? "closed",
+        override: m?.breaker.override ?? "auto",
+        ringVersion: this.routing.ringVersion,
+      },
+    };
+  }
+
+  fault(action: "cut" | "heal", peer: string | undefined): AdminResult<FaultView> {
+    const settings = this.cluster.settings;
+    if (!settings.faultInjection)
+      return {
+        ok: false,
+        err: {
+          status: 403,
+          error: "fault_injection_disabled",
+          message: "fault injection is off: set cluster.faultInjection: true or SHARDGATE_FAULT_INJECTION=1",
+        },
+      };
+    if (peer === settings.id)
+      return {
+        ok: false,
+        err: { status: 400, error: "bad_request", message: "cannot cut this node from itself" },
+      };
+    const cut = action === "cut" ? this.cluster.cut(peer) : this.cluster.heal(peer);
+    return { ok: true, value: { cut } };
+  }
+}

@@ -1,0 +1,109 @@
+// The instance's membership in the fleet: the Raft-backed ClusterNode whose every applied
+// change rebuilds the touched pools of CommittedRouting (off the request path) and updates the
+// metrics that follow the committed state, plus the cluster gauges read at scrape time.
+
+import type { ConfigDrift } from "../../config/config-drift.js";
+import type { RoutingConfig, ShardgateConfig } from "../../config/schema.js";
+import { ClusterNode } from "../cluster/cluster-node.js";
+import type { ClusterSettings } from "../cluster/cluster-settings.js";
+import type { CommittedRouting } from "../cluster/committed-routing.js";
+import type { OutcomeTracker } from "../cluster/outcome-tracker.js";
+import type { ProcessLogger } from "../logging/logger.js";
+import { registerClusterMetrics } from "../metrics/cluster-metrics.js";
+import type { ShardgateMetrics } from "../metrics/registry.js";
+import type { SeriesCache } from "../metrics/series-cache.js";
+import { reportApplied } from "./applied-changes.js";
+
+export interface JoinOptions {
+  settings: ClusterSettings;
+  config: ShardgateConfig;
+  log: ProcessLogger;
+  metrics: ShardgateMetrics;
+  series: SeriesCache;
+  outcomes: OutcomeTracker;
+  routing: CommittedRouting;
+  fileRouting(): RoutingConfig;
+  drift(): ConfigDrift;
+}
+
+const BREAKER_GAUGE = { closed: 0, "half-open": 1, open: 2 } as const;
+
+/** Creates the node (not started) and registers the cluster metrics. */
+export function joinCluster(o: JoinOptions): ClusterNode {
+  const logger = o.log.logger;
+  const clusterLog = logger.child({ component: "cluster" });
+  const node = new ClusterNode({
+    settings: o.settings,
+    logger: clusterLog,
+    fileRouting: o.fileRouting,
+    agent: o.config.discovery.consul,
+    outcomes: o.outcomes,
+    flushLogs: () => o.log.flush(),
+    onApplied(change, before, after) {
+      if (change !== null && !change.applied) {
+        clusterLog.warn(
+          { index: change.index, type: change.type, error: change.error },
+          "committed command rejected",
+        );
+        return;
+      }
+      const nothingRouted =
+        change !== null &&
+        change.poolsChanged.length === 0 &&
+        change.removedPools.length === 0 &&
+        !change.routesChanged &&
+        after.routing === before.routing;
+      if (nothingRouted) return;
+      const r = o.routing.apply(
+        after,
+        change === null ? "all" : change.poolsChanged,
+        change?.routesChanged ?? true,
+      );
+      reportApplied(logger, o.metrics, o.series, change, before, after, r);
+      for (const w of change?.warnings ?? []) clusterLog.warn({ index: change?.index }, w);
+    },
+    onPanic(pool, panic) {
+      clusterLog[panic ? "warn" : "info"](
+        { pool, panic },
+        panic ? "pool in healthy panic" : "pool left healthy panic",
+      );
+    },
+  });
+  registerClusterMetrics(o.metrics.registry, {
+    raft() {
+      try {
+        const s = node.driver.status();
+        return {
+          term: s.term,
+          isLeader: s.role === "leader",
+          commitIndex: s.commitIndex,
+          appliedIndex: s.appliedIndex,
+        };
+      } catch {
+        return undefined;
+      }
+    },
+    transportRejected: () => node.transportRejected(),
+    appMessagesRejected: () => node.appMessagesRejected(),
+    drift: () => o.drift().drift,
+    panics: () => node.panics,
+    *breakers() {
+      for (const [pool, p] of Object.entries(node.state.pools))
+        for (const m of p.members) yield { pool, member: m.id, state: BREAKER_GAUGE[m.breaker.state] };
+    },
+  });
+  return node;
+}
+
+/** Resolves once routing comes from a committed state (true), or after `ms` (false). */
+export function waitCommitted(routing: CommittedRouting, ms: number): Promise<boolean> {
+  const end = performance.now() + ms;
+  return new Promise((resolve) => {
+    const check = () => {
+      if (routing.applied) return resolve(true);
+      if (performance.now() > end) return resolve(false);
+      setTimeout(check, 10);
+    };
+    check();
+  });
+}

@@ -1,0 +1,159 @@
+// Config reload (SIGHUP and POST /admin/reload). Routing is the committed config whatever the
+// local file says: a reload validates the file and proposes its pools and routes (SetRouting),
+// answering once committed. The local sections (log level, access log, admin token) apply here
+// at once; listen, headers, cluster and discovery are read once at start, so a change in them
+// is reported as needing a restart. Holds the local file's config: what drift compares.
+
+import type { Logger } from "pino";
+import type { Counter } from "prom-client";
+import { type ConfigDrift, configDrift } from "../../config/config-drift.js";
+import { type ConfigError, formatConfigErrors } from "../../config/config-error.js";
+import { loadConfigFile } from "../../config/load.js";
+import type { ShardgateConfig } from "../../config/schema.js";
+import type { AdminResult, ReloadView } from "../admin/types.js";
+import type { ClusterNode } from "../cluster/cluster-node.js";
+import { CommittedRouting } from "../cluster/committed-routing.js";
+import { createAccessLog, type LineSink } from "../logging/access-log.js";
+import type { MetricsObserver } from "../metrics/observer.js";
+import { errorText } from "./errors.js";
+
+export interface ReloadOutcome {
+  ok: boolean;
+  ringVersion: number;
+  errors?: ConfigError[];
+  restartRequired?: string[];
+  /** Set when the file was valid but its routing could not be committed. */
+  notCommitted?: string;
+}
+
+/** Config sections that are read once at start; a change in them is reported, not applied. */
+const RESTART_ONLY: ReadonlyArray<keyof ShardgateConfig> = ["listen", "headers", "cluster", "discovery"];
+
+function same(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+export interface ReloaderDeps {
+  configPath: string;
+  env: NodeJS.ProcessEnv;
+  logger: Logger;
+  /** Where access lines go (the process logger's destination). */
+  logSink: LineSink;
+  reloads: Counter<"result">;
+  routing: CommittedRouting;
+  observer: MetricsObserver;
+  /** The cluster node; called only when a reload runs, so it may be created after the reloader. */
+  cluster(): ClusterNode;
+}
+
+export class ConfigReloader {
+  private reloading: Promise<ReloadOutcome> = Promise.resolve({ ok: true, ringVersion: 0 });
+
+  constructor(
+    private current: ShardgateConfig,
+    private readonly d: ReloaderDeps,
+  ) {}
+
+  /** The local file's config as last loaded (start or a valid reload). */
+  get config(): ShardgateConfig {
+    return this.current;
+  }
+
+  /** The local file's routing (what a reload proposes and what drift compares). */
+  fileRouting(): Pick<ShardgateConfig, "pools" | "routes"> {
+    return { pools: this.current.pools, routes: this.current.routes };
+  }
+
+  drift(): ConfigDrift {
+    return configDrift(this.fileRouting(), this.d.cluster().state);
+  }
+
+  /** Serialized: SIGHUP and POST /admin/reload never overlap. */
+  reload(trigger: string): Promise<ReloadOutcome> {
+    const next = this.reloading.then(() => this.reloadNow(trigger));
+    this.reloading = next.catch(() => ({ ok: false, ringVersion: this.d.routing.ringVersion }));
+    return next;
+  }
+
+  private async reloadNow(trigger: string): Promise<ReloadOutcome> {
+    const { logger, routing, reloads, configPath } = this.d;
+    logger.info({ trigger, config: configPath }, "reloading config");
+    const result = await loadConfigFile(configPath, this.d.env);
+    if (!result.ok) {
+      reloads.inc({ result: "failure" });
+      logger.error(
+        { trigger, errors: result.errors, ringVersion: routing.ringVersion },
+        `config reload rejected, keeping the running config:\n${formatConfigErrors(result.errors, configPath)}`,
+      );
+      return { ok: false, ringVersion: routing.ringVersion, errors: result.errors };
+    }
+    const next = result.config;
+    // Build the routing once locally first: a schema-valid but unbuildable file (a ring over
+    // its point limit) is refused here instead of being committed for the whole fleet.
+    try {
+      new CommittedRouting().applyProvisional(next);
+    } catch (err) {
+      reloads.inc({ result: "failure" });
+      const message = errorText(err);
+      const errors: ConfigError[] = [
+        { path: "pools", expected: "pools that can be built", found: message, message },
+      ];
+      logger.error({ trigger, err }, `config reload rejected, keeping the running config: ${message}`);
+      return { ok: false, ringVersion: routing.ringVersion, errors };
+    }
+    const restartRequired = RESTART_ONLY.filter((k) => !same(this.current[k], next[k])).map(String);
+    // Local sections apply now, whatever happens to the proposal.
+    this.current = next;
+    logger.level = next.log.level;
+    this.d.observer.setAccessLog(createAccessLog(this.d.logSink, next.log.accessLog));
+    try {
+      await this.d.cluster().proposeWithRetry({
+        v: 1,
+        type: "SetRouting",
+        routing: { pools: next.pools, routes: next.routes },
+      });
+    } catch (err) {
+      reloads.inc({ result: "failure" });
+      const message = errorText(err);
+      logger.error(
+        { trigger, err: message },
+        "config reload: the file is valid but its routing was not committed",
+      );
+      return { ok: false, ringVersion: routing.ringVersion, restartRequired, notCommitted: message };
+    }
+    reloads.inc({ result: "success" });
+    logger.info(
+      { trigger, ringVersion: routing.ringVersion, restartRequired },
+      restartRequired.length === 0
+        ? "config reloaded"
+        : `config reloaded; changes to ${restartRequired.join(", ")} take effect only after a restart`,
+    );
+    return { ok: true, ringVersion: routing.ringVersion, restartRequired };
+  }
+
+  /** A reload for POST /admin/reload: 400 for an invalid file, 503 when it was not committed. */
+  async reloadForAdmin(): Promise<AdminResult<ReloadView>> {
+    const r = await this.reload("admin");
+    if (r.ok)
+      return { ok: true, value: { ringVersion: r.ringVersion, restartRequired: r.restartRequired ?? [] } };
+    if (r.notCommitted !== undefined)
+      return {
+        ok: false,
+        err: {
+          status: 503,
+          error: "not_committed",
+          message: "the file is valid but the cluster did not commit its routing (no quorum?); retry",
+          detail: { reason: r.notCommitted },
+        },
+      };
+    return {
+      ok: false,
+      err: {
+        status: 400,
+        error: "invalid_config",
+        message: "the config file is invalid; the running config was kept",
+        detail: { errors: r.errors ?? [] },
+      },
+    };
+  }
+}

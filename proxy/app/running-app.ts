@@ -1,0 +1,85 @@
+// One running shardgate instance, as startApp hands it back: its bound addresses, reload and
+// shutdown. Shutdown is idempotent and flips /readyz to 503 from its first moment.
+
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Logger } from "pino";
+import type { ClusterNode } from "../cluster/cluster-node.js";
+import type { CommittedRouting } from "../cluster/committed-routing.js";
+import type { DataPlane } from "../forward/types.js";
+import type { ProcessLogger } from "../logging/logger.js";
+import type { ConfigReloader, ReloadOutcome } from "./reload.js";
+import { drainAndClose } from "./shutdown.js";
+
+function hostPort(a: AddressInfo): string {
+  return a.family === "IPv6" ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+}
+
+export interface AppParts {
+  log: ProcessLogger;
+  reloader: ConfigReloader;
+  routing: CommittedRouting;
+  cluster: ClusterNode;
+  dataPlane: DataPlane;
+  proxyServer: Server;
+  adminServer: Server;
+  drainTimeoutMs: number;
+}
+
+export class App {
+  /** "host:port" the proxy listener is bound to. */
+  readonly httpAddress: string;
+  /** "host:port" the admin API is bound to. */
+  readonly adminAddress: string;
+  readonly routing: CommittedRouting;
+  readonly cluster: ClusterNode;
+  readonly dataPlane: DataPlane;
+  private stopping: Promise<void> | undefined;
+
+  /** @internal use startApp; `p.proxyServer` and `p.adminServer` must be listening. */
+  constructor(private readonly p: AppParts) {
+    this.httpAddress = hostPort(p.proxyServer.address() as AddressInfo);
+    this.adminAddress = hostPort(p.adminServer.address() as AddressInfo);
+    this.routing = p.routing;
+    this.cluster = p.cluster;
+    this.dataPlane = p.dataPlane;
+  }
+
+  get logger(): Logger {
+    return this.p.log.logger;
+  }
+
+  /** Writes out buffered log lines (exit paths). */
+  flushLogs(): void {
+    this.p.log.flush();
+  }
+
+  get shuttingDown(): boolean {
+    return this.stopping !== undefined;
+  }
+
+  /** Re-reads the config file (see ConfigReloader); serialized with every other reload. */
+  reload(trigger: string): Promise<ReloadOutcome> {
+    return this.p.reloader.reload(trigger);
+  }
+
+  /**
+   * Stops accepting connections, lets in-flight requests finish up to the drain deadline, then
+   * closes everything. Idempotent: a second call returns the first call's promise.
+   */
+  shutdown(reason: string): Promise<void> {
+    this.stopping ??= drainAndClose(
+      {
+        logger: this.p.log.logger,
+        dataPlane: this.p.dataPlane,
+        proxyServer: this.p.proxyServer,
+        adminServer: this.p.adminServer,
+        cluster: this.p.cluster,
+        drainTimeoutMs: this.p.drainTimeoutMs,
+        flushLogs: () => this.p.log.flush(),
+      },
+      reason,
+    );
+    return this.stopping;
+  }
+}

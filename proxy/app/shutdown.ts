@@ -1,0 +1,56 @@
+// Graceful shutdown: stop accepting, let in-flight requests finish up to the drain deadline,
+// then close everything, the Raft node last (so the fleet sees this node leave only once it
+// serves nothing).
+
+import type { Server } from "node:http";
+import type { Logger } from "pino";
+import type { ClusterNode } from "../cluster/cluster-node.js";
+import type { DataPlane } from "../forward/types.js";
+import { errorText } from "./errors.js";
+
+export interface ShutdownParts {
+  logger: Logger;
+  dataPlane: DataPlane;
+  proxyServer: Server;
+  adminServer: Server;
+  cluster: ClusterNode;
+  drainTimeoutMs: number;
+  flushLogs(): void;
+}
+
+/** How long an upgraded (websocket) socket may hold the exit after the drain. */
+const LINGER_MS = 1_000;
+const DRAIN_POLL_MS = 20;
+
+export async function drainAndClose(p: ShutdownParts, reason: string): Promise<void> {
+  const { logger, dataPlane, proxyServer, adminServer } = p;
+  const deadlineMs = p.drainTimeoutMs;
+  const started = performance.now();
+  logger.info(
+    { reason, inFlight: dataPlane.inFlight(), drainTimeoutMs: deadlineMs },
+    "shutting down: draining",
+  );
+  const closed = new Promise<void>((r) => proxyServer.close(() => r()));
+  // Keep-alive connections that are between requests are closed at once, and again as
+  // each in-flight response completes, so clients reconnect elsewhere instead of waiting.
+  while (dataPlane.inFlight() > 0 && performance.now() - started < deadlineMs) {
+    proxyServer.closeIdleConnections();
+    await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
+  }
+  const left = dataPlane.inFlight();
+  if (left > 0)
+    logger.warn({ inFlight: left, drainTimeoutMs: deadlineMs }, "drain deadline reached; cutting requests");
+  proxyServer.closeAllConnections();
+  dataPlane.close();
+  // Upgraded (websocket) sockets are outside the server's connection tracking, so
+  // closeAllConnections does not end them; the data plane's close cuts their upstream side,
+  // but do not let one that lingers hold the exit.
+  let lingering: NodeJS.Timeout | undefined;
+  await Promise.race([closed, new Promise<void>((r) => (lingering = setTimeout(r, LINGER_MS)))]);
+  clearTimeout(lingering);
+  adminServer.closeAllConnections();
+  await new Promise<void>((r) => adminServer.close(() => r()));
+  await p.cluster.stop().catch((err: unknown) => logger.warn({ err: errorText(err) }, "raft stop failed"));
+  logger.info({ reason, drainedMs: Math.round(performance.now() - started), cut: left }, "shutdown complete");
+  p.flushLogs();
+}
