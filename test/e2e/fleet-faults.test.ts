@@ -18,6 +18,7 @@ import { membersFingerprint } from "../support/cluster/admin-views.js";
 import {
   agreedRoutes,
   allHealthy,
+  closeFleet,
   describeStates,
   type Fleet,
   keyedGet,
@@ -31,6 +32,7 @@ import { randomKeys } from "../support/cluster/keys.js";
 import { describeLoad, SteadyLoad } from "../support/cluster/load.js";
 import type { FleetNode } from "../support/cluster-launcher.js";
 import { testSeed } from "../support/prng.js";
+import { eventuallyTrue } from "../support/wait.js";
 
 const SEED = testSeed(5002);
 const STRICT = process.env.E2E_STRICT_TIMING === "1";
@@ -48,11 +50,7 @@ describe("fleet e2e: breakers, leader loss, partition (3 voters + 1 learner, 4 u
   before(async () => {
     fleet = await startFleet({ seed: SEED, usersExtra: BREAKER });
   });
-  after(async () => {
-    if (fleet === undefined) return;
-    const left = await fleet.close();
-    assert.deepEqual(left, [], "no shardgate process outlives the test");
-  });
+  after(() => closeFleet(fleet));
 
   test("(c) failures seen through one instance open the breaker on all; half-open probes close it on recovery", async (t) => {
     const { cluster, ups } = fleet;
@@ -461,14 +459,4 @@ async function waitReadyz(
     await sleep(50);
   }
   throw new Error(fleet.why(`${n.id} /readyz never matched within ${timeoutMs}ms (last: ${last})`));
-}
-
-/** Polls `cond` every 50 ms until it holds (true) or `timeoutMs` passes (false). */
-async function eventuallyTrue(cond: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (cond()) return true;
-    if (Date.now() > deadline) return false;
-    await sleep(50);
-  }
 }

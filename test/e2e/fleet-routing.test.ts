@@ -15,6 +15,7 @@ import { after, before, describe, test } from "node:test";
 import {
   agreedRoutes,
   allHealthy,
+  closeFleet,
   describeStates,
   type Fleet,
   keyedGet,
@@ -28,6 +29,7 @@ import { randomKeys } from "../support/cluster/keys.js";
 import { describeLoad, SteadyLoad } from "../support/cluster/load.js";
 import { needControls } from "../support/consul/target.js";
 import { testSeed } from "../support/prng.js";
+import { eventually } from "../support/wait.js";
 
 const SEED = testSeed(5001);
 const STRICT = process.env.E2E_STRICT_TIMING === "1";
@@ -43,11 +45,7 @@ describe("fleet e2e: routing agreement and Consul membership (3 voters + 1 learn
     // with its own --node-id and --data-dir and its listener ports from the environment.
     fleet = await startFleet({ seed: SEED, sharedConfig: true, catalogExtra: CATALOG_CHECK });
   });
-  after(async () => {
-    if (fleet === undefined) return;
-    const left = await fleet.close();
-    assert.deepEqual(left, [], "no shardgate process outlives the test");
-  });
+  after(() => closeFleet(fleet));
 
   test("raft view: 3 voters, 1 learner, one leader everyone names", async () => {
     const c = await fleet.cluster.waitConverged();
@@ -116,10 +114,14 @@ describe("fleet e2e: routing agreement and Consul membership (3 voters + 1 learn
     }
     // The access log of every instance names the member and the ring version of each request.
     for (const n of cluster.nodes) {
-      const lines = await waitFor(`${n.id} access lines`, () => {
-        const ls = n.accessLines().filter((l) => l.path === "/a-sample");
-        return ls.length >= sample.length ? ls : undefined;
-      });
+      const lines = await eventually(
+        `${n.id} access lines (seed=${SEED})`,
+        () => {
+          const ls = n.accessLines().filter((l) => l.path === "/a-sample");
+          return ls.length >= sample.length ? ls : undefined;
+        },
+        5_000,
+      );
       for (const l of lines) {
         assert.equal(l.ringVersion, users.ringVersion, fleet.why(`${n.id} access line ${JSON.stringify(l)}`));
         assert.ok(ups.ids.includes(String(l.member)), JSON.stringify(l));
@@ -325,14 +327,3 @@ describe("fleet e2e: routing agreement and Consul membership (3 voters + 1 learn
     );
   });
 });
-
-async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs}ms waiting for ${what} (seed=${SEED})`);
-    await sleep(50);
-  }
-}

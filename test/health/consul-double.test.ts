@@ -5,9 +5,10 @@
 import assert from "node:assert/strict";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { agentClient, rawGet, rawPut, registerService, uniqueName } from "../support/consul/agent-ops.js";
-import { type ConsulTarget, consulTarget, needControls } from "../support/consul/target.js";
+import { suiteConsul } from "../support/consul/suite-consul.js";
+import { consulTarget, needControls } from "../support/consul/target.js";
 import { seededRandom } from "../support/prng.js";
 import { eventually } from "../support/wait.js";
 
@@ -34,27 +35,12 @@ function indexOf(r: { headers: http.IncomingHttpHeaders }): number {
 }
 
 describe("consul double (or real agent via CONSUL_HTTP_ADDR)", () => {
-  let target: ConsulTarget;
-  const registered: string[] = [];
-
-  before(async () => {
-    target = await consulTarget({ seed: SEED });
-  });
-  after(async () => {
-    for (const id of registered)
-      await rawPut(target, `/v1/agent/service/deregister/${encodeURIComponent(id)}`).catch(() => {});
-    await target.close();
-  });
-
-  async function register(def: Record<string, unknown>): Promise<void> {
-    await registerService(target, def);
-    registered.push(String(def.ID ?? def.Name));
-  }
+  const suite = suiteConsul(SEED);
 
   test("register applies Consul's defaults and the entry carries the node-level serfHealth check", async () => {
     const name = uniqueName("svc-defaults", random);
-    await register({ Name: name, Port: 8080, Check: { TTL: "30s" } });
-    const r = await rawGet(target, `/v1/health/service/${name}`);
+    await suite.register({ Name: name, Port: 8080, Check: { TTL: "30s" } });
+    const r = await rawGet(suite.target, `/v1/health/service/${name}`);
     assert.equal(r.status, 200, r.text);
     assert.ok(indexOf(r) >= 1, `X-Consul-Index must be >= 1, got ${r.headers["x-consul-index"]}`);
     assert.equal(r.headers["x-consul-knownleader"], "true");
@@ -78,14 +64,14 @@ describe("consul double (or real agent via CONSUL_HTTP_ADDR)", () => {
 
   test("several checks get service:<id>:<n> ids; Status sets the initial state", async () => {
     const name = uniqueName("svc-multi", random);
-    await register({
+    await suite.register({
       Name: name,
       ID: `${name}-1`,
       Port: 1,
       Weights: { Passing: 7, Warning: 2 },
       Checks: [{ TTL: "30s", Status: "passing" }, { TTL: "30s" }],
     });
-    const e = ((await rawGet(target, `/v1/health/service/${name}`)).json() as Entry[])[0];
+    const e = ((await rawGet(suite.target, `/v1/health/service/${name}`)).json() as Entry[])[0];
     assert.deepEqual(e.Service.Weights, { Passing: 7, Warning: 2 });
     const byId = new Map(e.Checks.map((c) => [c.CheckID, c.Status]));
     assert.equal(byId.get(`service:${name}-1:1`), "passing");
@@ -93,7 +79,7 @@ describe("consul double (or real agent via CONSUL_HTTP_ADDR)", () => {
   });
 
   test("an unknown service answers [] with an index >= 1", async () => {
-    const r = await rawGet(target, `/v1/health/service/${uniqueName("nothing", random)}`);
+    const r = await rawGet(suite.target, `/v1/health/service/${uniqueName("nothing", random)}`);
     assert.equal(r.status, 200);
     assert.equal(r.text.trim(), "[]");
     assert.ok(indexOf(r) >= 1);
@@ -101,17 +87,17 @@ describe("consul double (or real agent via CONSUL_HTTP_ADDR)", () => {
 
   test("bad parameters answer 400 with Consul's messages", async () => {
     const name = uniqueName("svc-bad", random);
-    const w = await rawGet(target, `/v1/health/service/${name}?index=5&wait=ten`);
+    const w = await rawGet(suite.target, `/v1/health/service/${name}?index=5&wait=ten`);
     assert.equal(w.status, 400);
     assert.match(w.text, /Invalid wait time/);
-    const i = await rawGet(target, `/v1/health/service/${name}?index=abc`);
+    const i = await rawGet(suite.target, `/v1/health/service/${name}?index=abc`);
     assert.equal(i.status, 400);
     assert.match(i.text, /Invalid index/);
-    const p = await rawGet(target, `/v1/health/service/${name}?passing=maybe`);
+    const p = await rawGet(suite.target, `/v1/health/service/${name}?passing=maybe`);
     assert.equal(p.status, 400);
     assert.match(p.text, /Invalid value for \?passing/);
     const f = await rawGet(
-      target,
+      suite.target,
       `/v1/health/service/${name}?filter=${encodeURIComponent("Service.Meta.x ===")}`,
     );
     assert.equal(f.status, 400, f.text);
@@ -119,26 +105,26 @@ describe("consul double (or real agent via CONSUL_HTTP_ADDR)", () => {
 
   test("unknown ids answer 404 on deregister and on check updates", async () => {
     const id = uniqueName("ghost", random);
-    const d = await rawPut(target, `/v1/agent/service/deregister/${id}`);
+    const d = await rawPut(suite.target, `/v1/agent/service/deregister/${id}`);
     assert.equal(d.status, 404);
     assert.match(d.text, new RegExp(`Unknown service ID "${id}"`));
-    const c = await rawPut(target, `/v1/agent/check/pass/${id}`);
+    const c = await rawPut(suite.target, `/v1/agent/check/pass/${id}`);
     assert.equal(c.status, 404);
   });
 
   test("a blocking query holds until the service changes, then answers with a higher index", async () => {
     const name = uniqueName("svc-block", random);
-    await register({ Name: name, Port: 2, Check: { TTL: "30s" } });
-    const first = await rawGet(target, `/v1/health/service/${name}`);
+    await suite.register({ Name: name, Port: 2, Check: { TTL: "30s" } });
+    const first = await rawGet(suite.target, `/v1/health/service/${name}`);
     const idx = indexOf(first);
     let answered = false;
-    const pending = rawGet(target, `/v1/health/service/${name}?index=${idx}&wait=10s`).then((r) => {
+    const pending = rawGet(suite.target, `/v1/health/service/${name}?index=${idx}&wait=10s`).then((r) => {
       answered = true;
       return r;
     });
     await new Promise((r) => setTimeout(r, 150));
     assert.equal(answered, false, "a blocking query must not answer before a change");
-    await agentClient(target).agent.check.pass({ id: `service:${name}`, note: "all good" });
+    await agentClient(suite.target).agent.check.pass({ id: `service:${name}`, note: "all good" });
     const r = await pending;
     assert.ok(indexOf(r) > idx, `index must grow: ${idx} -> ${indexOf(r)}`);
     const check = (r.json() as Entry[])[0].Checks.find((c) => c.CheckID === `service:${name}`);
@@ -148,17 +134,17 @@ describe("consul double (or real agent via CONSUL_HTTP_ADDR)", () => {
 
   test("an update that changes only the output is deferred (check_update_interval); a status change is not", async () => {
     const name = uniqueName("svc-output", random);
-    await register({ Name: name, Port: 8, Check: { TTL: "30s" } });
-    const consul = agentClient(target);
+    await suite.register({ Name: name, Port: 8, Check: { TTL: "30s" } });
+    const consul = agentClient(suite.target);
     await consul.agent.check.pass({ id: `service:${name}`, note: "first" });
-    const idx = indexOf(await rawGet(target, `/v1/health/service/${name}`));
+    const idx = indexOf(await rawGet(suite.target, `/v1/health/service/${name}`));
     await consul.agent.check.pass({ id: `service:${name}`, note: "second" });
-    const r = await rawGet(target, `/v1/health/service/${name}`);
+    const r = await rawGet(suite.target, `/v1/health/service/${name}`);
     assert.equal(indexOf(r), idx, "output-only change does not move the index");
     const out = (r.json() as Entry[])[0].Checks.find((c) => c.CheckID === `service:${name}`)?.Output;
     assert.equal(out, "first");
     await consul.agent.check.warn({ id: `service:${name}`, note: "third" });
-    const w = await rawGet(target, `/v1/health/service/${name}`);
+    const w = await rawGet(suite.target, `/v1/health/service/${name}`);
     assert.ok(indexOf(w) > idx);
     assert.equal(
       (w.json() as Entry[])[0].Checks.find((c) => c.CheckID === `service:${name}`)?.Output,
@@ -167,7 +153,7 @@ describe("consul double (or real agent via CONSUL_HTTP_ADDR)", () => {
   });
 
   test("double only: deferred output syncs after checkUpdateIntervalMs", async (t) => {
-    if (needControls(t, target, "a short check_update_interval") === undefined) return;
+    if (needControls(t, suite.target, "a short check_update_interval") === undefined) return;
     const d = await consulTarget({ seed: SEED, checkUpdateIntervalMs: 50 });
     t.after(() => d.close());
     await registerService(d, { Name: "o", Port: 1, Check: { TTL: "30s", Status: "passing" } });
@@ -180,10 +166,10 @@ describe("consul double (or real agent via CONSUL_HTTP_ADDR)", () => {
 
   test("a blocking query that times out answers 200 with the current data and index", async () => {
     const name = uniqueName("svc-timeout", random);
-    await register({ Name: name, Port: 3, Check: { TTL: "30s", Status: "passing" } });
-    const idx = indexOf(await rawGet(target, `/v1/health/service/${name}`));
+    await suite.register({ Name: name, Port: 3, Check: { TTL: "30s", Status: "passing" } });
+    const idx = indexOf(await rawGet(suite.target, `/v1/health/service/${name}`));
     const started = Date.now();
-    const r = await rawGet(target, `/v1/health/service/${name}?index=${idx}&wait=300ms`);
+    const r = await rawGet(suite.target, `/v1/health/service/${name}?index=${idx}&wait=300ms`);
     assert.equal(r.status, 200);
     assert.ok(Date.now() - started >= 290, "held for the wait time");
     assert.equal(indexOf(r), idx, "no change: same index");
@@ -192,7 +178,7 @@ describe("consul double (or real agent via CONSUL_HTTP_ADDR)", () => {
 
   test("?passing drops entries with any non-passing check (warning too); tag and filter select", async () => {
     const name = uniqueName("svc-pass", random);
-    await register({
+    await suite.register({
       Name: name,
       ID: `${name}-a`,
       Tags: ["Blue"],
@@ -200,7 +186,7 @@ describe("consul double (or real agent via CONSUL_HTTP_ADDR)", () => {
       Port: 1,
       Check: { TTL: "30s", Status: "passing" },
     });
-    await register({
+    await suite.register({
       Name: name,
       ID: `${name}-b`,
       Tags: ["green"],
@@ -208,7 +194,7 @@ describe("consul double (or real agent via CONSUL_HTTP_ADDR)", () => {
       Port: 2,
       Check: { TTL: "30s", Status: "warning" },
     });
-    await register({
+    await suite.register({
       Name: name,
       ID: `${name}-c`,
       Tags: ["blue", "x"],
@@ -217,7 +203,7 @@ describe("consul double (or real agent via CONSUL_HTTP_ADDR)", () => {
       Check: { TTL: "30s" },
     });
     const ids = async (q: string) =>
-      ((await rawGet(target, `/v1/health/service/${name}${q}`)).json() as Entry[])
+      ((await rawGet(suite.target, `/v1/health/service/${name}${q}`)).json() as Entry[])
         .map((e) => e.Service.ID)
         .sort();
     assert.deepEqual(await ids(""), [`${name}-a`, `${name}-b`, `${name}-c`]);
@@ -234,11 +220,11 @@ describe("consul double (or real agent via CONSUL_HTTP_ADDR)", () => {
 
   test("deregister removes the entry and wakes blocked queries", async () => {
     const name = uniqueName("svc-dereg", random);
-    await register({ Name: name, Port: 4, Check: { TTL: "30s", Status: "passing" } });
-    const idx = indexOf(await rawGet(target, `/v1/health/service/${name}`));
-    const pending = rawGet(target, `/v1/health/service/${name}?index=${idx}&wait=10s`);
+    await suite.register({ Name: name, Port: 4, Check: { TTL: "30s", Status: "passing" } });
+    const idx = indexOf(await rawGet(suite.target, `/v1/health/service/${name}`));
+    const pending = rawGet(suite.target, `/v1/health/service/${name}?index=${idx}&wait=10s`);
     await new Promise((r) => setTimeout(r, 50));
-    await agentClient(target).agent.service.deregister(name);
+    await agentClient(suite.target).agent.service.deregister(name);
     const r = await pending;
     assert.equal(r.text.trim(), "[]");
     assert.ok(indexOf(r) > idx, "the index of a vanished service is the last deregistration index");
@@ -246,11 +232,11 @@ describe("consul double (or real agent via CONSUL_HTTP_ADDR)", () => {
 
   test("a TTL check that is not renewed turns critical", async () => {
     const name = uniqueName("svc-ttl", random);
-    await register({ Name: name, Port: 5, Check: { TTL: "1s", Status: "passing" } });
+    await suite.register({ Name: name, Port: 5, Check: { TTL: "1s", Status: "passing" } });
     const status = await eventually(
       "TTL expiry",
       async () => {
-        const e = ((await rawGet(target, `/v1/health/service/${name}`)).json() as Entry[])[0];
+        const e = ((await rawGet(suite.target, `/v1/health/service/${name}`)).json() as Entry[])[0];
         const c = e.Checks.find((x) => x.CheckID === `service:${name}`);
         return c?.Status === "critical" ? c : undefined;
       },
@@ -270,14 +256,14 @@ describe("consul double (or real agent via CONSUL_HTTP_ADDR)", () => {
     const port = (upstream.address() as AddressInfo).port;
     try {
       const name = uniqueName("svc-http", random);
-      const interval = target.kind === "double" ? "100ms" : "1s";
-      await register({
+      const interval = suite.target.kind === "double" ? "100ms" : "1s";
+      await suite.register({
         Name: name,
         Port: port,
         Check: { HTTP: `http://127.0.0.1:${port}/health`, Interval: interval, Timeout: "1s" },
       });
       const statusIs = (want: string) => async () => {
-        const e = ((await rawGet(target, `/v1/health/service/${name}`)).json() as Entry[])[0];
+        const e = ((await rawGet(suite.target, `/v1/health/service/${name}`)).json() as Entry[])[0];
         const c = e.Checks.find((x) => x.CheckID === `service:${name}`);
         return c?.Status === want ? c : undefined;
       };
@@ -286,25 +272,25 @@ describe("consul double (or real agent via CONSUL_HTTP_ADDR)", () => {
       await eventually("warning", statusIs("warning"), 6000, 50);
       code = 503;
       await eventually("critical", statusIs("critical"), 6000, 50);
-      await agentClient(target).agent.service.deregister(name);
+      await agentClient(suite.target).agent.service.deregister(name);
     } finally {
       await new Promise<void>((r) => upstream.close(() => r()));
     }
   });
 
   test("status/leader answers a JSON string", async () => {
-    const r = await rawGet(target, "/v1/status/leader");
+    const r = await rawGet(suite.target, "/v1/status/leader");
     assert.equal(r.status, 200);
     assert.equal(typeof r.json(), "string");
   });
 
   test("double only: stop() refuses connections, start() serves the same state on the same port", async (t) => {
-    const d = needControls(t, target, "stop()/start()");
+    const d = needControls(t, suite.target, "stop()/start()");
     if (d === undefined) return;
     const name = uniqueName("svc-stop", random);
-    await register({ Name: name, Port: 6, Check: { TTL: "30s", Status: "passing" } });
-    const idx = indexOf(await rawGet(target, `/v1/health/service/${name}`));
-    const blocked = rawGet(target, `/v1/health/service/${name}?index=${idx}&wait=10s`).then(
+    await suite.register({ Name: name, Port: 6, Check: { TTL: "30s", Status: "passing" } });
+    const idx = indexOf(await rawGet(suite.target, `/v1/health/service/${name}`));
+    const blocked = rawGet(suite.target, `/v1/health/service/${name}?index=${idx}&wait=10s`).then(
       () => "answered",
       () => "dropped",
     );
@@ -312,21 +298,21 @@ describe("consul double (or real agent via CONSUL_HTTP_ADDR)", () => {
     const port = d.port;
     await d.stop();
     assert.equal(await blocked, "dropped", "in-flight blocking query is cut");
-    await assert.rejects(rawGet(target, `/v1/health/service/${name}`), /ECONNREFUSED/);
+    await assert.rejects(rawGet(suite.target, `/v1/health/service/${name}`), /ECONNREFUSED/);
     await d.start();
     assert.equal(d.port, port);
-    const r = await rawGet(target, `/v1/health/service/${name}`);
+    const r = await rawGet(suite.target, `/v1/health/service/${name}`);
     assert.equal((r.json() as Entry[])[0].Service.ID, name);
     assert.equal(indexOf(r), idx);
   });
 
   test("double only: a snapshot restore wakes blocked queries with a lower index", async (t) => {
-    const d = needControls(t, target, "restoreSnapshot()");
+    const d = needControls(t, suite.target, "restoreSnapshot()");
     if (d === undefined) return;
     const name = uniqueName("svc-restore", random);
-    await register({ Name: name, Port: 7, Check: { TTL: "30s", Status: "passing" } });
-    const idx = indexOf(await rawGet(target, `/v1/health/service/${name}`));
-    const pending = rawGet(target, `/v1/health/service/${name}?index=${idx}&wait=10s`);
+    await suite.register({ Name: name, Port: 7, Check: { TTL: "30s", Status: "passing" } });
+    const idx = indexOf(await rawGet(suite.target, `/v1/health/service/${name}`));
+    const pending = rawGet(suite.target, `/v1/health/service/${name}?index=${idx}&wait=10s`);
     await new Promise((r) => setTimeout(r, 30));
     d.restoreSnapshot(2);
     const r = await pending;
@@ -335,11 +321,11 @@ describe("consul double (or real agent via CONSUL_HTTP_ADDR)", () => {
   });
 
   test("double only: requestCount counts per endpoint and an ACL token is enforced when configured", async (t) => {
-    const d = needControls(t, target, "request counters");
+    const d = needControls(t, suite.target, "request counters");
     if (d === undefined) return;
     const before = d.requestCount("health.service");
-    await rawGet(target, "/v1/health/service/x");
-    await rawGet(target, "/v1/health/service/y");
+    await rawGet(suite.target, "/v1/health/service/x");
+    await rawGet(suite.target, "/v1/health/service/y");
     assert.equal(d.requestCount("health.service"), before + 2);
     const guarded = await consulTarget({ seed: SEED, aclToken: "s3cret" });
     try {

@@ -4,15 +4,16 @@
 import assert from "node:assert/strict";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import {
   ConsulWatcher,
   type ConsulWatcherOptions,
   type HealthLogger,
   type MembershipUpdate,
 } from "../../health/consul-watcher.js";
-import { agentClient, rawPut, registerService, uniqueName } from "../support/consul/agent-ops.js";
-import { type ConsulTarget, consulTarget, needControls } from "../support/consul/target.js";
+import { agentClient, uniqueName } from "../support/consul/agent-ops.js";
+import { suiteConsul } from "../support/consul/suite-consul.js";
+import { consulTarget, needControls } from "../support/consul/target.js";
 import { seededRandom } from "../support/prng.js";
 import { eventually } from "../support/wait.js";
 
@@ -29,30 +30,16 @@ function memoryLogger(): HealthLogger & { lines: { level: string; msg: string }[
 }
 
 describe("ConsulWatcher (double, or real agent via CONSUL_HTTP_ADDR)", () => {
-  let target: ConsulTarget;
-  const registered: string[] = [];
   const watchers: ConsulWatcher[] = [];
-
-  before(async () => {
-    target = await consulTarget({ seed: SEED });
-  });
-  after(async () => {
+  const suite = suiteConsul(SEED, async () => {
     for (const w of watchers) await w.stop();
-    for (const id of registered)
-      await rawPut(target, `/v1/agent/service/deregister/${encodeURIComponent(id)}`).catch(() => {});
-    await target.close();
   });
-
-  async function register(def: Record<string, unknown>): Promise<void> {
-    await registerService(target, def);
-    registered.push(String(def.ID ?? def.Name));
-  }
 
   function watch(opts: Partial<ConsulWatcherOptions> & { service: string }): ConsulWatcher {
     const w = new ConsulWatcher({
-      host: target.host,
-      port: target.port,
-      token: target.token,
+      host: suite.target.host,
+      port: suite.target.port,
+      token: suite.target.token,
       waitMs: 5000,
       ratePerSec: 50,
       rateBurst: 10,
@@ -78,7 +65,7 @@ describe("ConsulWatcher (double, or real agent via CONSUL_HTTP_ADDR)", () => {
     await w.whenSynced();
     assert.equal(w.members().length, 0);
     const id = `${name}-1`;
-    await register({
+    await suite.register({
       Name: name,
       ID: id,
       Port: 9001,
@@ -90,7 +77,7 @@ describe("ConsulWatcher (double, or real agent via CONSUL_HTTP_ADDR)", () => {
     assert.equal(m.weight, 3, "weight = Weights.Passing");
     assert.ok(m.address.length > 0, "empty Service.Address falls back to Node.Address");
     assert.equal(m.healthy, true);
-    const consul = agentClient(target);
+    const consul = agentClient(suite.target);
     await consul.agent.check.fail({ id: `service:${id}`, note: "down for test" });
     await eventually("unhealthy", () => (memberOf(w, id)?.healthy === false ? true : undefined));
     await consul.agent.check.pass({ id: `service:${id}` });
@@ -104,14 +91,14 @@ describe("ConsulWatcher (double, or real agent via CONSUL_HTTP_ADDR)", () => {
 
   test("warning counts as healthy only when configured; passingOnly drops non-passing members", async () => {
     const name = uniqueName("w-warn", random);
-    await register({
+    await suite.register({
       Name: name,
       ID: `${name}-a`,
       Address: "10.0.0.1",
       Port: 1,
       Check: { TTL: "60s", Status: "warning" },
     });
-    await register({
+    await suite.register({
       Name: name,
       ID: `${name}-b`,
       Address: "10.0.0.2",
@@ -139,7 +126,7 @@ describe("ConsulWatcher (double, or real agent via CONSUL_HTTP_ADDR)", () => {
 
   test("tags and filter select members", async () => {
     const name = uniqueName("w-sel", random);
-    await register({
+    await suite.register({
       Name: name,
       ID: `${name}-a`,
       Tags: ["primary"],
@@ -147,7 +134,7 @@ describe("ConsulWatcher (double, or real agent via CONSUL_HTTP_ADDR)", () => {
       Port: 1,
       Check: { TTL: "60s", Status: "passing" },
     });
-    await register({
+    await suite.register({
       Name: name,
       ID: `${name}-b`,
       Tags: ["replica"],
@@ -169,10 +156,10 @@ describe("ConsulWatcher (double, or real agent via CONSUL_HTTP_ADDR)", () => {
   });
 
   test("the index going backwards resets to 0 and the watch keeps following changes", async (t) => {
-    const d = needControls(t, target, "a snapshot restore (index going backwards)");
+    const d = needControls(t, suite.target, "a snapshot restore (index going backwards)");
     if (d === undefined) return;
     const name = uniqueName("w-back", random);
-    await register({ Name: name, ID: `${name}-a`, Port: 1, Check: { TTL: "60s", Status: "passing" } });
+    await suite.register({ Name: name, ID: `${name}-a`, Port: 1, Check: { TTL: "60s", Status: "passing" } });
     const w = watch({ service: name });
     await w.whenSynced();
     const before = w.status().index;
@@ -184,20 +171,20 @@ describe("ConsulWatcher (double, or real agent via CONSUL_HTTP_ADDR)", () => {
       w.status().index >= 2 && w.status().index < before ? true : undefined,
     );
     assert.ok(w.status().index >= 1, "never below 1 after an answer");
-    await register({ Name: name, ID: `${name}-b`, Port: 2, Check: { TTL: "60s", Status: "passing" } });
+    await suite.register({ Name: name, ID: `${name}-b`, Port: 2, Check: { TTL: "60s", Status: "passing" } });
     await eventually("new member after the restore", () => memberOf(w, `${name}-b`));
   });
 
   test("the rate limit holds under churn", async (t) => {
     const name = uniqueName("w-churn", random);
     const id = `${name}-a`;
-    await register({ Name: name, ID: id, Port: 1, Check: { TTL: "60s", Status: "passing" } });
+    await suite.register({ Name: name, ID: id, Port: 1, Check: { TTL: "60s", Status: "passing" } });
     const rate = 5;
     const burst = 2;
     const w = watch({ service: name, ratePerSec: rate, rateBurst: burst });
     await w.whenSynced();
-    const consul = agentClient(target);
-    const count = () => target.controls?.healthRequestCount(name) ?? w.status().requests;
+    const consul = agentClient(suite.target);
+    const count = () => suite.target.controls?.healthRequestCount(name) ?? w.status().requests;
     const startCount = count();
     const windowMs = 1500;
     const started = performance.now();
@@ -246,10 +233,10 @@ describe("ConsulWatcher (double, or real agent via CONSUL_HTTP_ADDR)", () => {
   });
 
   test("Consul stopped for a while: last state kept, errors counted and logged, then recovery", async (t) => {
-    const d = needControls(t, target, "stop()/start()");
+    const d = needControls(t, suite.target, "stop()/start()");
     if (d === undefined) return;
     const name = uniqueName("w-down", random);
-    await register({ Name: name, ID: `${name}-a`, Port: 1, Check: { TTL: "60s", Status: "passing" } });
+    await suite.register({ Name: name, ID: `${name}-a`, Port: 1, Check: { TTL: "60s", Status: "passing" } });
     const log = memoryLogger();
     const w = watch({ service: name, logger: log });
     await w.whenSynced();
@@ -271,7 +258,7 @@ describe("ConsulWatcher (double, or real agent via CONSUL_HTTP_ADDR)", () => {
     await eventually("recovered", () => (w.status().consecutiveErrors === 0 ? true : undefined), 5000);
     assert.ok((w.status().lastSuccessAt as number) >= successBefore);
     assert.ok(log.lines.some((l) => l.level === "info" && /recovered/.test(l.msg)));
-    await register({ Name: name, ID: `${name}-b`, Port: 2, Check: { TTL: "60s", Status: "passing" } });
+    await suite.register({ Name: name, ID: `${name}-b`, Port: 2, Check: { TTL: "60s", Status: "passing" } });
     await eventually("follows changes after recovery", () => memberOf(w, `${name}-b`));
   });
 

@@ -4,11 +4,12 @@
 // each proposal. Latencies are printed as diagnostics, never asserted.
 
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { ConsulWatcher } from "../../health/consul-watcher.js";
 import { MembershipController } from "../../health/membership-controller.js";
-import { agentClient, rawPut, registerService, uniqueName } from "../support/consul/agent-ops.js";
-import { type ConsulTarget, consulTarget } from "../support/consul/target.js";
+import { agentClient, uniqueName } from "../support/consul/agent-ops.js";
+
+import { suiteConsul } from "../support/consul/suite-consul.js";
 import { seededRandom } from "../support/prng.js";
 import { eventually } from "../support/wait.js";
 import { TestCluster } from "./controllers-fakes.js";
@@ -18,18 +19,9 @@ const random = seededRandom(SEED);
 const why = (s: string) => `${s} (seed=${SEED})`;
 
 describe("MembershipController with the real ConsulWatcher (double, or agent via CONSUL_HTTP_ADDR)", () => {
-  let target: ConsulTarget;
-  const registered: string[] = [];
   const controllers: MembershipController[] = [];
-
-  before(async () => {
-    target = await consulTarget({ seed: SEED });
-  });
-  after(async () => {
+  const suite = suiteConsul(SEED, async () => {
     for (const c of controllers) await c.stop();
-    for (const id of registered)
-      await rawPut(target, `/v1/agent/service/deregister/${encodeURIComponent(id)}`).catch(() => {});
-    await target.close();
   });
 
   function start(service: string) {
@@ -47,7 +39,7 @@ routes:
     const c = new MembershipController({
       getState: cluster.getState,
       propose: cluster.propose,
-      agent: { address: `http://${target.host}:${target.port}`, token: target.token },
+      agent: { address: `http://${suite.target.host}:${suite.target.port}`, token: suite.target.token },
       // Default debounce, max delay and rate limit; a short wait only so stop() is quick on an agent.
       watcherFactory: (_pool, o) =>
         new ConsulWatcher({ ...o, waitMs: 5000, backoffBaseMs: 20, backoffMaxMs: 200 }),
@@ -59,13 +51,7 @@ routes:
   }
 
   async function register(service: string, id: string, port: number): Promise<void> {
-    await registerService(target, {
-      Name: service,
-      ID: id,
-      Port: port,
-      Check: { TTL: "60s", Status: "passing" },
-    });
-    registered.push(id);
+    await suite.register({ Name: service, ID: id, Port: port, Check: { TTL: "60s", Status: "passing" } });
   }
 
   /** Runs `change`, then waits for the next committed proposal; returns it and the latency. */
@@ -81,7 +67,7 @@ routes:
     const service = uniqueName("ctl", random);
     const { cluster, c } = start(service);
     await eventually("watcher synced", () => (c.status().users?.watcher?.synced ? true : undefined));
-    const consul = agentClient(target);
+    const consul = agentClient(suite.target);
     const ids = [1, 2, 3, 4].map((i) => `${service}-${i}`);
     const latencies: number[] = [];
 
@@ -145,7 +131,7 @@ routes:
     assert.equal(c.status().users.failedProposals, 0, "every command validated and applied");
     const sorted = [...latencies].sort((a, b) => a - b);
     t.diagnostic(
-      `consul change -> committed command (debounce 200 ms, ${target.kind}): ${latencies.map((x) => x.toFixed(0)).join(", ")} ms; median ${sorted[Math.floor(sorted.length / 2)].toFixed(0)} ms, max ${sorted[sorted.length - 1].toFixed(0)} ms`,
+      `consul change -> committed command (debounce 200 ms, ${suite.target.kind}): ${latencies.map((x) => x.toFixed(0)).join(", ")} ms; median ${sorted[Math.floor(sorted.length / 2)].toFixed(0)} ms, max ${sorted[sorted.length - 1].toFixed(0)} ms`,
     );
   });
 });

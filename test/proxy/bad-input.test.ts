@@ -6,29 +6,8 @@ import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { test } from "node:test";
 import { seededRandom } from "../../ring/random.js";
+import { rawExchange } from "../support/raw-socket.js";
 import { send, startHarness } from "./harness.js";
-
-/** Writes `payload` (optionally in slices), ends or not, and collects the reply until close or `ms`. */
-function raw(port: number, payload: Buffer | string, ms = 1500, end = false): Promise<string> {
-  return new Promise((resolve) => {
-    const s = connect(port, "127.0.0.1");
-    let got = "";
-    const timer = setTimeout(() => {
-      s.destroy();
-      resolve(got);
-    }, ms);
-    s.on("data", (d) => {
-      got += d.toString("latin1");
-    });
-    s.on("close", () => {
-      clearTimeout(timer);
-      resolve(got);
-    });
-    s.on("error", () => {});
-    s.write(payload);
-    if (end) s.end();
-  });
-}
 
 test("malformed requests get 400 bad_request JSON and the proxy keeps serving", async (t) => {
   const h = await startHarness({ members: 2 });
@@ -46,7 +25,7 @@ test("malformed requests get 400 bad_request JSON and the proxy keeps serving", 
     ["absolute-form to a reverse proxy", "GET http://evil/ HTTP/1.1\r\nHost: a\r\n\r\n"],
   ];
   for (const [name, payload] of cases) {
-    const reply = await raw(h.port, payload);
+    const reply = await rawExchange(h.port, payload);
     assert.match(reply, /^HTTP\/1\.1 400 /, `${name}: ${JSON.stringify(reply.slice(0, 60))}`);
     assert.match(reply, /"error":"bad_request"/, name);
     assert.equal(
@@ -60,11 +39,11 @@ test("malformed requests get 400 bad_request JSON and the proxy keeps serving", 
 test("headers over maxHeaderSize -> 431 headers_too_large", async (t) => {
   const h = await startHarness({ members: 1, listen: { maxHeaderSize: 4096 } });
   t.after(() => h.close());
-  const reply = await raw(h.port, `GET / HTTP/1.1\r\nHost: a\r\nX-Big: ${"b".repeat(8000)}\r\n\r\n`);
+  const reply = await rawExchange(h.port, `GET / HTTP/1.1\r\nHost: a\r\nX-Big: ${"b".repeat(8000)}\r\n\r\n`);
   assert.match(reply, /^HTTP\/1\.1 431 /);
   assert.match(reply, /"error":"headers_too_large"/);
   const many = Array.from({ length: 800 }, (_, i) => `X-H${i}: v`).join("\r\n");
-  assert.match(await raw(h.port, `GET / HTTP/1.1\r\nHost: a\r\n${many}\r\n\r\n`), /^HTTP\/1\.1 431 /);
+  assert.match(await rawExchange(h.port, `GET / HTTP/1.1\r\nHost: a\r\n${many}\r\n\r\n`), /^HTTP\/1\.1 431 /);
   assert.equal((await send(h.port, { headers: { "x-user-id": "ok" } })).status, 200);
 });
 
@@ -87,7 +66,7 @@ test("seeded random bytes and truncated requests never crash the listener", asyn
       for (let k = 0; k < 4; k++) b[Math.floor(rnd() * b.length)] = Math.floor(rnd() * 256);
       payload = b;
     }
-    const reply = await raw(h.port, payload, 300, true);
+    const reply = await rawExchange(h.port, payload, 300, true);
     assert.ok(
       reply === "" || /^HTTP\/1\.1 \d{3} /.test(reply),
       `seed ${seed} case ${i}: ${JSON.stringify(reply.slice(0, 40))}`,

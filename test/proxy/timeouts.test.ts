@@ -2,29 +2,9 @@
 // "timeout"); a client that never finishes its headers or body -> 408 request_timeout.
 
 import assert from "node:assert/strict";
-import { connect } from "node:net";
 import { test } from "node:test";
+import { rawExchange } from "../support/raw-socket.js";
 import { defaultConfig, send, startHarness, waitFor } from "./harness.js";
-
-function rawExchange(port: number, payload: string, ms: number): Promise<string> {
-  return new Promise((resolve) => {
-    const s = connect(port, "127.0.0.1");
-    let got = "";
-    const timer = setTimeout(() => {
-      s.destroy();
-      resolve(got);
-    }, ms);
-    s.on("data", (d) => {
-      got += d.toString("latin1");
-    });
-    s.on("close", () => {
-      clearTimeout(timer);
-      resolve(got);
-    });
-    s.on("error", () => {});
-    s.write(payload);
-  });
-}
 
 test("an upstream slower than timeouts.response -> 504 upstream_timeout, upstream request abandoned", async (t) => {
   const h = await startHarness({

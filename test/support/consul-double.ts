@@ -7,6 +7,7 @@
 
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import { seededRandom } from "../../ring/random.js";
 import { parseGoDuration } from "./consul/duration.js";
 import { compileFilter, FilterError, type HealthEntryLike } from "./consul/filter.js";
 
@@ -82,17 +83,6 @@ class HttpError extends Error {
   }
 }
 
-function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Go's strconv.ParseBool, which Consul uses for ?passing=. */
 function parseGoBool(v: string): boolean | undefined {
   if (["1", "t", "T", "TRUE", "true", "True"].includes(v)) return true;
@@ -131,7 +121,7 @@ export class ConsulDouble {
   private failure: { status: number; body: string } | undefined;
 
   private constructor(opts: ConsulDoubleOptions) {
-    this.random = mulberry32(opts.seed ?? 1);
+    this.random = seededRandom(opts.seed ?? 1);
     this.nodeName = opts.nodeName ?? "double-node";
     this.nodeAddress = opts.nodeAddress ?? "127.0.0.1";
     this.datacenter = opts.datacenter ?? "dc1";

@@ -5,6 +5,7 @@
 // startFleet() returns once every instance agrees on a leader, on the ring version, and on
 // all 4 members being healthy in both pools.
 
+import assert from "node:assert/strict";
 import { FleetCluster, type FleetNode, summarizeState } from "../cluster-launcher.js";
 import { type ConsulTarget, consulTarget } from "../consul/target.js";
 import { seededRandom } from "../prng.js";
@@ -39,6 +40,13 @@ export interface Fleet {
 }
 
 export const SERVICE = "users-api";
+
+/** The suite's after(): closes the fleet (if it started) and fails if a shardgate process outlived it. */
+export async function closeFleet(fleet: Fleet | undefined): Promise<void> {
+  if (fleet === undefined) return;
+  const left = await fleet.close();
+  assert.deepEqual(left, [], "no shardgate process outlives the test");
+}
 
 export async function startFleet(o: FleetFixtureOptions): Promise<Fleet> {
   const consul = await consulTarget({ seed: o.seed });
