@@ -167,8 +167,7 @@ export function createAdminServer(opts: AdminServerOptions): Server {
       return;
     }
     if (path === "/admin/reload") {
-      if (method !== "POST") return methodNotAllowed(res, "POST");
-      if (!authorized(req, res)) return;
+      if (!writeAllowed(req, res)) return;
       log.info({ remote: req.socket.remoteAddress }, "reload requested via admin API");
       const r = await backend.reload();
       if (r.ok) send(res, 200, { reloaded: true, ...r.value });
@@ -177,8 +176,7 @@ export function createAdminServer(opts: AdminServerOptions): Server {
     }
     const drain = DRAIN_PATH.exec(path);
     if (drain !== null) {
-      if (method !== "POST") return methodNotAllowed(res, "POST");
-      if (!authorized(req, res)) return;
+      if (!writeAllowed(req, res)) return;
       const pool = decode(drain[1]);
       const member = decode(drain[2]);
       if (pool === undefined || member === undefined) {
@@ -197,14 +195,7 @@ export function createAdminServer(opts: AdminServerOptions): Server {
     }
     const breaker = BREAKER_PATH.exec(path);
     if (breaker !== null) {
-      if (method !== "POST") {
-        req.resume();
-        return methodNotAllowed(res, "POST");
-      }
-      if (!authorized(req, res)) {
-        req.resume();
-        return;
-      }
+      if (!writeAllowed(req, res)) return;
       const pool = decode(breaker[1]);
       const member = decode(breaker[2]);
       const body = await readJson(req);
@@ -239,14 +230,7 @@ export function createAdminServer(opts: AdminServerOptions): Server {
     }
     const fault = FAULT_PATH.exec(path);
     if (fault !== null) {
-      if (method !== "POST") {
-        req.resume();
-        return methodNotAllowed(res, "POST");
-      }
-      if (!authorized(req, res)) {
-        req.resume();
-        return;
-      }
+      if (!writeAllowed(req, res)) return;
       const body = await readJson(req);
       if (!body.ok) return sendError(res, body.err);
       let peer: string | undefined;
@@ -281,6 +265,23 @@ export function createAdminServer(opts: AdminServerOptions): Server {
     log.warn({ remote: req.socket.remoteAddress, path: req.url, status: a.status }, "admin request refused");
     sendError(res, { status: a.status, error: a.code, message: a.message });
     return false;
+  }
+
+  /**
+   * A write endpoint's preamble: POST with the admin token. Otherwise answers (405 or 401/403)
+   * and drains any request body, so the keep-alive connection stays usable; false then.
+   */
+  function writeAllowed(req: IncomingMessage, res: ServerResponse): boolean {
+    if (req.method !== "POST") {
+      req.resume();
+      methodNotAllowed(res, "POST");
+      return false;
+    }
+    if (!authorized(req, res)) {
+      req.resume();
+      return false;
+    }
+    return true;
   }
 
   function methodNotAllowed(res: ServerResponse, allow: string): void {

@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { parseCommandFlags } from "../app/command-flags.js";
 import { type EchoUpstream, startEchoUpstream } from "../app/echo-upstream.js";
 import { runUntilSignalled } from "../app/process-lifecycle.js";
 import { startApp } from "../app.js";
@@ -50,33 +50,15 @@ routes:
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let port: number;
-  let adminPort: number;
-  try {
-    const { values } = parseArgs({
-      args: argv,
-      options: {
-        port: { type: "string" },
-        "admin-port": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-      allowPositionals: false,
-    });
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
-    }
-    const p = parsePort(values.port, 8080, "port");
-    const a = parsePort(values["admin-port"], 9901, "admin-port");
-    if (typeof p === "string" || typeof a === "string") {
-      console.error(`shardgate demo: ${typeof p === "string" ? p : a}\n${USAGE}`);
-      return 2;
-    }
-    port = p;
-    adminPort = a;
-  } catch (err) {
-    console.error(`shardgate demo: ${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
+  const flags = parseCommandFlags("demo", USAGE, argv, {
+    port: { type: "string" },
+    "admin-port": { type: "string" },
+  });
+  if (!flags.ok) return flags.exitCode;
+  const port = parsePort(flags.values.port, 8080, "port");
+  const adminPort = parsePort(flags.values["admin-port"], 9901, "admin-port");
+  if (typeof port === "string" || typeof adminPort === "string") {
+    console.error(`shardgate demo: ${typeof port === "string" ? port : adminPort}\n${USAGE}`);
     return 2;
   }
 

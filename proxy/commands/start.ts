@@ -4,53 +4,37 @@
 // An invalid config prints every error and exits 1 without starting anything; a port that
 // cannot be bound exits 1 with the reason. SIGHUP reloads the config file.
 
-import { parseArgs } from "node:util";
 import { parseDuration } from "../../config/units.js";
+import { parseCommandFlags } from "../app/command-flags.js";
 import { runUntilSignalled } from "../app/process-lifecycle.js";
 import { startApp } from "../app.js";
 
 const USAGE = "usage: shardgate start --config FILE [--drain-timeout 10s] [--node-id ID] [--data-dir DIR]";
 
 export async function run(argv: string[]): Promise<number> {
-  let configPath: string | undefined;
+  const flags = parseCommandFlags("start", USAGE, argv, {
+    config: { type: "string", short: "c" },
+    "drain-timeout": { type: "string" },
+    "node-id": { type: "string" },
+    "data-dir": { type: "string" },
+  });
+  if (!flags.ok) return flags.exitCode;
+  const { values } = flags;
+  const configPath = values.config;
+  const nodeId = values["node-id"];
+  const dataDir = values["data-dir"];
+  if (nodeId === "" || dataDir === "") {
+    console.error(`shardgate start: --node-id and --data-dir need a value\n${USAGE}`);
+    return 2;
+  }
   let drainTimeoutMs: number | undefined;
-  let nodeId: string | undefined;
-  let dataDir: string | undefined;
-  try {
-    const { values } = parseArgs({
-      args: argv,
-      options: {
-        config: { type: "string", short: "c" },
-        "drain-timeout": { type: "string" },
-        "node-id": { type: "string" },
-        "data-dir": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-      allowPositionals: false,
-    });
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
-    }
-    configPath = values.config;
-    nodeId = values["node-id"];
-    dataDir = values["data-dir"];
-    if (nodeId === "" || dataDir === "") {
-      console.error(`shardgate start: --node-id and --data-dir need a value\n${USAGE}`);
+  if (values["drain-timeout"] !== undefined) {
+    const d = parseDuration(values["drain-timeout"]);
+    if (!d.ok) {
+      console.error(`shardgate start: --drain-timeout: expected ${d.expected}\n${USAGE}`);
       return 2;
     }
-    if (values["drain-timeout"] !== undefined) {
-      const d = parseDuration(values["drain-timeout"]);
-      if (!d.ok) {
-        console.error(`shardgate start: --drain-timeout: expected ${d.expected}\n${USAGE}`);
-        return 2;
-      }
-      drainTimeoutMs = d.value;
-    }
-  } catch (err) {
-    console.error(`shardgate start: ${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
-    return 2;
+    drainTimeoutMs = d.value;
   }
   if (configPath === undefined || configPath === "") {
     console.error(`shardgate start: --config FILE is required\n${USAGE}`);
