@@ -16,6 +16,7 @@ import { randomKeys } from "../test/support/cluster/keys.js";
 import { formatSummary, type Summary, summarize } from "../test/support/cluster/stats.js";
 import type { FleetNode, StateView } from "../test/support/cluster-launcher.js";
 import { rawGet } from "../test/support/consul/agent-ops.js";
+import { runIfMain } from "./run-if-main.js";
 
 interface Options {
   changes: number;
@@ -217,14 +218,4 @@ export async function run(argv: string[]): Promise<number> {
 }
 
 // Run directly: `node --import tsx bench/fleet-bench.ts` (bench/run.ts dispatches `fleet` here).
-if (import.meta.url === `file://${process.argv[1]}`) {
-  run(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (err: unknown) => {
-      console.error(err);
-      process.exitCode = 1;
-    },
-  );
-}
+runIfMain(import.meta.url, run);

@@ -12,7 +12,6 @@
 
 import type { IncomingMessage } from "node:http";
 import { createRequire } from "node:module";
-import { fileURLToPath } from "node:url";
 import { configSchema } from "../config/schema.js";
 import { extractKey } from "../proxy/routing/key-extract.js";
 import { chooseMember } from "../proxy/routing/member-choice.js";
@@ -20,6 +19,7 @@ import { LiveBook } from "../proxy/routing/pool-live.js";
 import { buildRoutingState } from "../proxy/routing/routing-state.js";
 import { hashKey } from "../ring/hash.js";
 import { randomKeys } from "../ring/random.js";
+import { runIfMain } from "./run-if-main.js";
 
 interface HashRingInstance {
   get(key: string): string | undefined;
@@ -259,17 +259,4 @@ export async function run(argv: string[]): Promise<number> {
   return 0;
 }
 
-if (
-  process.argv[1] !== undefined &&
-  fileURLToPath(new URL(`file://${process.argv[1]}`)) === fileURLToPath(import.meta.url)
-) {
-  run(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (err: unknown) => {
-      console.error(err);
-      process.exitCode = 1;
-    },
-  );
-}
+runIfMain(import.meta.url, run);
