@@ -31,3 +31,7 @@ export function routingFrom(yaml: string): RoutingConfig {
 
 export const enc = (c: CommandInput): Uint8Array => encodeCommand(c);
 export const setRouting = (routing: unknown): Uint8Array => enc({ v: 1, type: "SetRouting", routing });
+
+/** An encoded SetBreaker opening `member` of pool "users" (the tests' most common breaker command). */
+export const openBreaker = (member: string, since: number, until: number, trips: number): Uint8Array =>
+  enc({ v: 1, type: "SetBreaker", pool: "users", member, state: "open", since, until, trips });

@@ -4,7 +4,7 @@ import type { CommandInput } from "../../config/cluster-commands.js";
 import { ClusterState, EMPTY_CLUSTER_STATE } from "../../config/cluster-state.js";
 import { memberRoutable } from "../../config/cluster-state-types.js";
 import { pick, seededRandom } from "../support/prng.js";
-import { enc, ROUTING_YAML, routingFrom, setRouting } from "./cluster-fixtures.js";
+import { enc, openBreaker, ROUTING_YAML, routingFrom, setRouting } from "./cluster-fixtures.js";
 
 const routing = routingFrom(ROUTING_YAML);
 
@@ -122,19 +122,7 @@ test("determinism: member and pool order in commands do not matter", () => {
 test("snapshot/restore round trip", () => {
   const a = seeded();
   a.apply(2, enc({ v: 1, type: "Drain", pool: "users", member: "u2" }));
-  a.apply(
-    3,
-    enc({
-      v: 1,
-      type: "SetBreaker",
-      pool: "users",
-      member: "u1",
-      state: "open",
-      since: 100,
-      until: 5100,
-      trips: 2,
-    }),
-  );
+  a.apply(3, openBreaker("u1", 100, 5100, 2));
   a.apply(4, enc({ v: 1, type: "SetPoolSettings", pool: "users", settings: { balanceFactor: 1.25 } }));
   const b = new ClusterState();
   assert.deepEqual(b.restore(a.snapshot()), { ok: true });
@@ -292,34 +280,8 @@ test("ringVersion moves only with commands that change routing", () => {
     ],
     ["drain", enc({ v: 1, type: "Drain", pool: "users", member: "u2" }), true],
     ["drain again", enc({ v: 1, type: "Drain", pool: "users", member: "u2" }), false],
-    [
-      "breaker opens",
-      enc({
-        v: 1,
-        type: "SetBreaker",
-        pool: "users",
-        member: "u3",
-        state: "open",
-        since: 10,
-        until: 20,
-        trips: 1,
-      }),
-      true,
-    ],
-    [
-      "breaker re-opens with backoff",
-      enc({
-        v: 1,
-        type: "SetBreaker",
-        pool: "users",
-        member: "u3",
-        state: "open",
-        since: 30,
-        until: 50,
-        trips: 2,
-      }),
-      false,
-    ],
+    ["breaker opens", openBreaker("u3", 10, 20, 1), true],
+    ["breaker re-opens with backoff", openBreaker("u3", 30, 50, 2), false],
     [
       "retry setting",
       enc({ v: 1, type: "SetPoolSettings", pool: "users", settings: { retry: { attempts: 3 } } }),
@@ -449,32 +411,8 @@ routes:
 test("reload keeps drain and breaker state for members that stay, resets health and breaker when the address moves", () => {
   const a = seeded();
   a.apply(2, enc({ v: 1, type: "Drain", pool: "users", member: "u1" }));
-  a.apply(
-    3,
-    enc({
-      v: 1,
-      type: "SetBreaker",
-      pool: "users",
-      member: "u1",
-      state: "open",
-      since: 5,
-      until: 10,
-      trips: 1,
-    }),
-  );
-  a.apply(
-    4,
-    enc({
-      v: 1,
-      type: "SetBreaker",
-      pool: "users",
-      member: "u2",
-      state: "open",
-      since: 5,
-      until: 10,
-      trips: 1,
-    }),
-  );
+  a.apply(3, openBreaker("u1", 5, 10, 1));
+  a.apply(4, openBreaker("u2", 5, 10, 1));
   a.apply(5, enc({ v: 1, type: "SetHealth", pool: "users", health: [{ member: "u2", healthy: false }] }));
   const moved = routingFrom(ROUTING_YAML.replace("127.0.0.1:9102", "127.0.0.1:9999"));
   a.apply(6, setRouting(moved));
