@@ -6,12 +6,13 @@
 
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
-import type { AddressInfo } from "node:net";
-import { connect, createServer, type Server } from "node:net";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { frames, TcpTransport } from "../../config/raft/transport/index.js";
+import { freePorts } from "../support/ports.js";
+import { seededRandom } from "../support/prng.js";
 import {
   eventually,
   fetchJson,
@@ -28,34 +29,6 @@ const AUTH = { authorization: `Bearer ${TOKEN}`, "content-type": "application/js
 /** a, b, c vote; d is a learner (listed in peers, not in voters). */
 const IDS = ["a", "b", "c", "d"] as const;
 const VOTERS = ["a", "b", "c"];
-
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-async function freePorts(n: number): Promise<number[]> {
-  const servers: Server[] = [];
-  try {
-    for (let i = 0; i < n; i++) {
-      const s = createServer();
-      servers.push(s);
-      await new Promise<void>((resolve, reject) => {
-        s.once("error", reject);
-        s.listen(0, "127.0.0.1", () => resolve());
-      });
-    }
-    return servers.map((s) => (s.address() as AddressInfo).port);
-  } finally {
-    await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
-  }
-}
 
 /** Speaks the transport handshake with a made-up proof, as a client without the secret would. */
 async function forgedHandshake(port: number, to: string): Promise<void> {
@@ -228,7 +201,7 @@ describe("fleet: three spawned instances agree through Raft", { timeout: 120_000
       s[0].ringVersion >= body.ringVersion,
       `state ${s[0].ringVersion} vs answer ${body.ringVersion}`,
     );
-    const rand = prng(SEED);
+    const rand = seededRandom(SEED);
     for (let k = 0; k < 40; k++) {
       const key = `k${Math.floor(rand() * 1e9)}`;
       const routes = await Promise.all(
@@ -305,7 +278,7 @@ describe("fleet: three spawned instances agree through Raft", { timeout: 120_000
 
   test("a member failing as seen through one instance opens its breaker on all; probes close it", async () => {
     const f = await follower();
-    const rand = prng(SEED + 1);
+    const rand = seededRandom(SEED + 1);
     let key: string | undefined;
     for (let k = 0; k < 300 && key === undefined; k++) {
       const cand = `b${Math.floor(rand() * 1e9)}`;

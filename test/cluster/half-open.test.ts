@@ -8,18 +8,9 @@ import { poolSchema } from "../../config/schema.js";
 import { chooseMember, explainChoice } from "../../proxy/routing/member-choice.js";
 import { buildPoolSnapshot } from "../../proxy/routing/pool-snapshot.js";
 import type { MemberInput, ProbeGate } from "../../proxy/routing/types.js";
+import { seededRandom } from "../support/prng.js";
 
 const SEED = 0x5eed;
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class CountingGate implements ProbeGate {
   admitted = 0;
@@ -44,7 +35,7 @@ test("a half-open member admits the gate's probes, then its keys go to the next 
   const m2 = snap.byId.get("m2") as number;
   assert.equal(snap.eligible[m2], 2);
   assert.equal(snap.members[m2].breakerHalfOpen, true);
-  const rand = prng(SEED);
+  const rand = seededRandom(SEED);
   let key = -1;
   for (let i = 0; i < 1000 && key < 0; i++) {
     const h = Math.floor(rand() * 2 ** 32) >>> 0;

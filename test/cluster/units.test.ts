@@ -9,18 +9,9 @@ import { encodeCommand, validateCommand } from "../../config/cluster-commands.js
 import { configSchema, type ShardgateConfig } from "../../config/schema.js";
 import { decodeAppMessage, encodeJoin, encodeOutcomes } from "../../proxy/cluster/app-messages.js";
 import { resolveClusterSettings } from "../../proxy/cluster/cluster-settings.js";
+import { seededRandom } from "../support/prng.js";
 
 const SEED = 0xa99;
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const entry = {
   pool: "p",
@@ -61,7 +52,7 @@ test("app messages: outcomes and joins round-trip; malformed ones are reasons", 
   }
   assert.equal(decodeAppMessage(new Uint8Array([0xff, 0xfe])).ok, false);
   // Random bytes never throw (seeded).
-  const rand = prng(SEED);
+  const rand = seededRandom(SEED);
   for (let i = 0; i < 300; i++) {
     const n = Math.floor(rand() * 64);
     const bytes = new Uint8Array(n);
