@@ -80,13 +80,31 @@ describe("raft driver", () => {
     await waitFor(() => leaderOf(ms) !== undefined, "a leader", 5000);
     const leader = leaderOf(ms) as Member;
     const followers = ms.filter((m) => m !== leader);
+    await waitFor(
+      () => followers.every((f) => f.d.status().leader === leader.d.id),
+      "followers know it",
+      5000,
+    );
+    // A loaded machine can still move leadership mid-test; a proposal whose outcome is unknown
+    // is retried (a bounded number of times): what is checked is the index each one resolves with.
+    const proposeOn = async (f: Member, cmd: string): Promise<number> => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await f.d.propose(Buffer.from(cmd));
+        } catch (err) {
+          const code = err instanceof DriverError ? err.code : "";
+          if (attempt >= 5 || (code !== "NO_LEADER" && code !== "LEADERSHIP_LOST")) throw err;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+    };
     // Both followers propose at once, several per turn, so one forwarded "prop" message carries
     // several unnumbered entries; each promise resolves with the index its command landed at.
     const proposals: { cmd: string; index: Promise<number> }[] = [];
     for (let i = 0; i < 8; i++) {
       for (const f of followers) {
         const cmd = JSON.stringify({ k: `${f.d.id}-${i}`, v: String(i) });
-        proposals.push({ cmd, index: f.d.propose(Buffer.from(cmd)) });
+        proposals.push({ cmd, index: proposeOn(f, cmd) });
       }
     }
     const indexes = await Promise.all(proposals.map((p) => p.index));

@@ -81,7 +81,14 @@ function main(): number {
   let failed = 0;
   let committed = 0;
   let messages = 0;
-  const totals = { crashes: 0, lostReadies: 0, snapshotsInstalled: 0, confChanges: 0, readStates: 0 };
+  const totals = {
+    crashes: 0,
+    lostReadies: 0,
+    snapshotsInstalled: 0,
+    confChanges: 0,
+    readStates: 0,
+    earlyAppends: 0,
+  };
   for (let s = args.start; s < args.start + args.seeds; s++) {
     let r: ReturnType<typeof runSeed>;
     try {
@@ -105,7 +112,8 @@ function main(): number {
   process.stdout.write(
     `raft:sim ${failed === 0 ? "PASS" : "FAIL"}: ${args.seeds} seeds from ${args.start}, ${failed} failed, ` +
       `${committed} entries committed, ${messages} messages, ${totals.crashes} crashes ` +
-      `(${totals.lostReadies} lost an unsynced Ready), ${totals.confChanges} conf changes, ` +
+      `(${totals.lostReadies} lost an unsynced Ready), ${totals.earlyAppends} appends sent before the leader's sync, ` +
+      `${totals.confChanges} conf changes, ` +
       `${totals.snapshotsInstalled} snapshots installed, ${totals.readStates} reads, ${secs}s\n`,
   );
   return failed === 0 ? 0 : 1;

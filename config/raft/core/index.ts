@@ -34,5 +34,13 @@ export { mixSeed, Prng } from "./prng.js";
 export type { ProgressState } from "./progress.js";
 export type { ProgressStatus, ProposalResult, RaftConfig, RaftStatus } from "./raft-config.js";
 export { RaftNode } from "./raft-node.js";
-export type { ReadState, Ready, Role, SoftState } from "./ready.js";
+export {
+  canSendBeforeSync,
+  mustSync,
+  type ReadState,
+  type Ready,
+  type Role,
+  type SoftState,
+  sentBeforeSync,
+} from "./ready.js";
 export type { InitialState, RaftStorage } from "./storage.js";

@@ -2,10 +2,15 @@
 // rawnode.go). No sockets, files, timers, clocks or global randomness: inputs are step(msg),
 // tick(), propose(), proposeConfChange(), readIndex(), transferLeadership(); output is a Ready.
 //
-// Driver contract (see ready.ts): rd = node.ready(); persist rd.snapshot, rd.entries and
-// rd.hardState durably (fsync) BEFORE sending rd.messages; then apply rd.snapshot and
-// rd.committedEntries in order; then node.advance(rd). ready() may not be called again before
-// advance(); step()/tick()/propose() may be called in between (their output goes to the next Ready).
+// Driver contract (ready.ts has it in full): rd = node.ready(); persist rd.snapshot, rd.entries
+// and rd.hardState durably; send rd.messages; apply rd.snapshot and rd.committedEntries in
+// order; then node.advance(rd). Allowed relaxations, as in etcd: a leader's appends/heartbeats
+// and a follower's forwarded requests may go out before the sync (canSendBeforeSync: the
+// leader counts itself toward a quorum only after advance()); committed entries may be applied
+// before the sync (already durable on a quorum); a commit-only hard state need not be synced
+// (mustSync). Responses and votes always wait for the sync, and advance() comes after it.
+// ready() may not be called again before advance(); step()/tick()/propose() may be called in
+// between (their output goes to the next Ready).
 // Errors: propose/proposeConfChange/readIndex/transferLeadership throw ProposalDropped (retry
 // elsewhere or later); misuse throws RaftUsageError; step() ignores messages not addressed to
 // this node and malformed appends, and otherwise throws only what the storage throws.

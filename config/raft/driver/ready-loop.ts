@@ -11,7 +11,15 @@
 // With a snapshot the strict order holds: persist it, restore it, apply what follows it.
 // Input (step/tick/propose) schedules a pass with kick(); everything arriving in one turn of the
 // event loop joins the same Ready.
-import { encodeMessages, type Message, type MessageType, type RaftNode, type Ready } from "../core/index.js";
+import {
+  canSendBeforeSync,
+  encodeMessages,
+  type Message,
+  mustSync,
+  type RaftNode,
+  type Ready,
+  sentBeforeSync,
+} from "../core/index.js";
 import type { FileStorage } from "../storage/index.js";
 import type { TcpTransport } from "../transport/index.js";
 import type { NodeId, Snapshot } from "../types.js";
@@ -27,15 +35,6 @@ export interface ReadyHandler {
   /** The loop failed (storage error): the node must stop. */
   fatal(err: unknown): void;
 }
-
-/** Message types whose sending does not depend on this node's pending writes being durable. */
-const EARLY_TYPES: ReadonlySet<MessageType> = new Set<MessageType>([
-  "app",
-  "heartbeat",
-  "prop",
-  "readIndex",
-  "timeoutNow",
-]);
 
 export class ReadyLoop {
   private pumping = false;
@@ -90,18 +89,17 @@ export class ReadyLoop {
       const prev = storage.hardState();
       const hs = rd.hardState;
       const snap = rd.snapshot;
-      const voteChanged = hs !== undefined && (hs.term !== prev.term || hs.vote !== prev.vote);
       // MustSync: a commit-only hard state can be re-learned from the leader after a crash.
-      const mustSync = snap !== undefined || rd.entries.length > 0 || voteChanged;
+      const sync = mustSync(rd, prev);
       // Requests promise nothing about this node's disk; a leader counts itself towards a
       // quorum only after advance(), so a crash before the sync cannot commit what it lacks.
-      const early = mustSync && !voteChanged && snap === undefined;
+      const early = sync && canSendBeforeSync(rd, prev);
       if (early) this.send(rd.messages, true);
       if (snap === undefined) this.handler.applyReady(rd);
       if (snap) await storage.applySnapshot(snap);
       if (rd.entries.length > 0) storage.append(rd.entries);
       if (hs) storage.setHardState(hs);
-      if (mustSync) await storage.sync();
+      if (sync) await storage.sync();
       this.send(rd.messages, early ? false : null);
       if (snap) {
         this.handler.restoreSnapshot(snap);
@@ -117,12 +115,13 @@ export class ReadyLoop {
     if (msgs.length === 0) return;
     const t = this.transport;
     if (msgs.length === 1) {
-      if (early === null || EARLY_TYPES.has(msgs[0].type) === early) t.send(msgs[0].to, encodeMessages(msgs));
+      if (early === null || sentBeforeSync.has(msgs[0].type) === early)
+        t.send(msgs[0].to, encodeMessages(msgs));
       return;
     }
     const byPeer = new Map<NodeId, Message[]>();
     for (const m of msgs) {
-      if (early !== null && EARLY_TYPES.has(m.type) !== early) continue;
+      if (early !== null && sentBeforeSync.has(m.type) !== early) continue;
       const list = byPeer.get(m.to);
       if (list === undefined) byPeer.set(m.to, [m]);
       else list.push(m);

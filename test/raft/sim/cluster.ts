@@ -1,10 +1,19 @@
 // A deterministic simulated Raft cluster: RaftNodes over a SimNetwork, each with a MemoryStorage
 // that stands for its disk. A node's Ready is handled per the contract (persist, send, apply,
 // advance), sometimes later than it was taken ("slow fsync"); a crash discards the RaftNode and
-// any Ready not yet handled, keeping only the storage — so unsynced writes are lost. Every step
-// feeds the InvariantChecker.
+// any Ready not yet handled, keeping only the storage — so unsynced writes are lost. A slow
+// Ready is handled the way the real driver handles it (core/ready.ts relaxations a and b): the
+// requests it may send before the sync (a leader's appends and heartbeats, forwarded proposals)
+// leave and its committed entries are applied at once, and only the rest waits for the "fsync".
+// Every step feeds the InvariantChecker.
 import type { Message, RaftConfig, ReadState, Ready } from "../../../config/raft/core/index.js";
-import { MemoryStorage, Prng, RaftNode } from "../../../config/raft/core/index.js";
+import {
+  canSendBeforeSync,
+  MemoryStorage,
+  Prng,
+  RaftNode,
+  sentBeforeSync,
+} from "../../../config/raft/core/index.js";
 import type { ConfState, Entry } from "../../../config/raft/types.js";
 import { bytesKey, InvariantChecker } from "./invariants.js";
 import { decodeCommand, KvStateMachine } from "./kv.js";
@@ -35,7 +44,8 @@ export interface SimNode {
   /** Highest index this node ever applied, across restarts. */
   everApplied: number;
   incarnation: number;
-  deferred: { rd: Ready; at: number } | null;
+  /** A Ready waiting for its "fsync"; `early` when its early requests and applies already happened. */
+  deferred: { rd: Ready; at: number; early: boolean } | null;
   leaderTerm: number;
 }
 
@@ -50,7 +60,15 @@ export class SimCluster {
   readonly nodes = new Map<string, SimNode>();
   readonly traceLines: string[] = [];
   /** Event counts, to show what a run actually exercised. */
-  readonly stats = { crashes: 0, lostReadies: 0, snapshotsInstalled: 0, confChanges: 0, readStates: 0 };
+  readonly stats = {
+    crashes: 0,
+    lostReadies: 0,
+    snapshotsInstalled: 0,
+    confChanges: 0,
+    readStates: 0,
+    /** Appends carrying entries that a leader sent before its own slow "fsync" of them. */
+    earlyAppends: 0,
+  };
   onApply: ApplyHook | null = null;
   onRead: ReadHook | null = null;
   /** Called after every applied entry or restored snapshot (lets clients complete reads). */
@@ -125,9 +143,9 @@ export class SimCluster {
     for (const m of this.net.due(this.now)) this.deliver(m);
     for (const n of this.nodes.values()) {
       if (n.deferred && n.deferred.at <= this.now) {
-        const rd = n.deferred.rd;
+        const { rd, early } = n.deferred;
         n.deferred = null;
-        this.handleReady(n, rd);
+        this.handleReady(n, rd, early);
         this.processReady(n);
       }
     }
@@ -186,14 +204,24 @@ export class SimCluster {
     while (raft && n.raft === raft && !n.deferred && raft.hasReady()) {
       const rd = raft.ready();
       if (this.opts.slowFsync && this.rng.next() < this.opts.slowFsync) {
-        n.deferred = { rd, at: this.now + 1 + this.rng.int(TICK) };
+        const early = canSendBeforeSync(rd, n.storage.initialState().hardState);
+        if (early) {
+          for (const m of rd.messages) {
+            if (!sentBeforeSync.has(m.type)) continue;
+            if (m.type === "app" && m.entries.length > 0) this.stats.earlyAppends++;
+            this.net.send(m, this.now);
+          }
+          this.applyCommitted(n, rd);
+        }
+        n.deferred = { rd, at: this.now + 1 + this.rng.int(TICK), early };
         return;
       }
-      this.handleReady(n, rd);
+      this.handleReady(n, rd, false);
     }
   }
 
-  private handleReady(n: SimNode, rd: Ready): void {
+  /** Handles `rd`; `early` when its early requests were sent and its entries applied already. */
+  private handleReady(n: SimNode, rd: Ready, early: boolean): void {
     const raft = n.raft;
     if (!raft) return;
     // 1. persist
@@ -212,8 +240,20 @@ export class SimCluster {
       this.check.onHardState(n.id, rd.hardState);
     }
     // 2. send
-    for (const m of rd.messages) this.net.send(m, this.now);
+    for (const m of rd.messages) if (!early || !sentBeforeSync.has(m.type)) this.net.send(m, this.now);
     // 3. apply
+    if (!early) this.applyCommitted(n, rd);
+    // 4. advance
+    raft.advance(rd);
+    const every = this.opts.compactEvery ?? 0;
+    if (every > 0 && n.applied - (n.storage.firstIndex() - 1) >= every) {
+      n.storage.compact(n.applied, n.sm.snapshot());
+      this.trace(`${n.id} compact @${n.applied}`);
+    }
+  }
+
+  /** Applies `rd`'s snapshot (if any), committed entries and read states. */
+  private applyCommitted(n: SimNode, rd: Ready): void {
     if (rd.snapshot) {
       n.sm = KvStateMachine.restore(rd.snapshot.data);
       n.applied = rd.snapshot.meta.index;
@@ -239,13 +279,6 @@ export class SimCluster {
     }
     this.stats.readStates += rd.readStates.length;
     for (const rs of rd.readStates) this.onRead?.(n.id, rs);
-    // 4. advance
-    raft.advance(rd);
-    const every = this.opts.compactEvery ?? 0;
-    if (every > 0 && n.applied - (n.storage.firstIndex() - 1) >= every) {
-      n.storage.compact(n.applied, n.sm.snapshot());
-      this.trace(`${n.id} compact @${n.applied}`);
-    }
   }
 
   // ---------------------------------------------------------------- faults
