@@ -16,6 +16,7 @@ import { randomKeys } from "../test/support/cluster/keys.js";
 import { formatSummary, type Summary, summarize } from "../test/support/cluster/stats.js";
 import type { FleetNode, StateView } from "../test/support/cluster-launcher.js";
 import { rawGet } from "../test/support/consul/agent-ops.js";
+import { eventually } from "../test/support/wait.js";
 import { runIfMain } from "./run-if-main.js";
 
 interface Options {
@@ -49,33 +50,24 @@ function parse(argv: string[]): Options {
 }
 
 /** Polls all live instances every ~5 ms until `pred` holds on each; returns ms since `t0`. */
-async function untilAll(
-  fleet: Fleet,
-  pred: (s: StateView) => boolean,
-  t0: number,
-  what: string,
-): Promise<number> {
-  const deadline = performance.now() + 30_000;
-  while (performance.now() < deadline) {
-    const states = await fleet.cluster.states();
-    if ([...states.values()].every(pred)) return performance.now() - t0;
-    await sleep(5);
-  }
-  throw new Error(`timed out waiting for ${what}`);
+function untilAll(fleet: Fleet, pred: (s: StateView) => boolean, t0: number, what: string): Promise<number> {
+  return eventually(
+    what,
+    async () =>
+      [...(await fleet.cluster.states()).values()].every(pred) ? performance.now() - t0 : undefined,
+    30_000,
+    5,
+  );
 }
 
-async function untilOne(
-  fleet: Fleet,
-  n: FleetNode,
-  pred: (s: StateView) => boolean,
-  t0: number,
-): Promise<number> {
-  const deadline = performance.now() + 30_000;
-  while (performance.now() < deadline) {
-    if (pred(await fleet.cluster.stateOf(n))) return performance.now() - t0;
-    await sleep(5);
-  }
-  throw new Error(`timed out waiting on ${n.id}`);
+/** Polls one instance every ~5 ms until `pred` holds; returns ms since `t0`. */
+function untilOne(fleet: Fleet, n: FleetNode, pred: (s: StateView) => boolean, t0: number): Promise<number> {
+  return eventually(
+    `${n.id}`,
+    async () => (pred(await fleet.cluster.stateOf(n)) ? performance.now() - t0 : undefined),
+    30_000,
+    5,
+  );
 }
 
 /** One bare blocking query that returns when the service's index moves past `index`. */
