@@ -96,13 +96,13 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
   const logger = log.logger;
   const metrics = createMetrics();
   const series = new SeriesCache(metrics);
-  const observer = new MetricsObserver(series, createAccessLog(log.destination, config.log.accessLog));
+  const observer = new MetricsObserver(series, createAccessLog(log.lines, config.log.accessLog));
   metrics.inFlightSource = () => observer.inFlightByPool();
   const reloader = new ConfigReloader(config, {
     configPath: opts.configPath,
     env,
     logger,
-    logSink: log.destination,
+    logSink: log.lines,
     reloads: metrics.configReloads,
     routing,
     observer,

@@ -37,7 +37,7 @@ export interface ReloaderDeps {
   configPath: string;
   env: NodeJS.ProcessEnv;
   logger: Logger;
-  /** Where access lines go (the process logger's destination). */
+  /** Where access lines go (ProcessLogger.lines). */
   logSink: LineSink;
   reloads: Counter<"result">;
   routing: CommittedRouting;

@@ -1,9 +1,9 @@
 // One JSON line per finished request, in pino's line format (level, time, pid, type, the
-// request fields, msg) and written to the same batching sonic-boom destination pino writes to,
-// but serialized by hand: the line has a fixed shape, so a template with cached prefix costs
-// a fraction of pino's per-call object walk (about 9.7 us of 12.9 us per request end in a
-// profile). Logs the key's hash, never the key: and because a key may come from the query
-// string (query:NAME), the path is logged without its query.
+// request fields, msg) and written to the destination pino writes to (through the process
+// logger's per-turn line batch), but serialized by hand: the line has a fixed shape, so a
+// template with a cached prefix costs a fraction of pino's per-call object walk (about 9.7 us
+// of 12.9 us per request end in a profile). Logs the key's hash, never the key: and because a
+// key may come from the query string (query:NAME), the path is logged without its query.
 
 import type { RequestRecord } from "../forward/types.js";
 
@@ -11,7 +11,7 @@ export interface AccessLog {
   write(r: RequestRecord): void;
 }
 
-/** Where finished lines go: pino's destination (sonic-boom), which batches string appends. */
+/** Where finished lines go: ProcessLogger.lines (pino's destination, batched per event-loop turn). */
 export interface LineSink {
   write(line: string): unknown;
 }
@@ -64,7 +64,7 @@ class FastAccessLog implements AccessLog {
 const DISABLED: AccessLog = { write() {} };
 
 /**
- * The access log writing to `sink` (the process logger's destination), or a no-op when
+ * The access log writing to `sink` (ProcessLogger.lines), or a no-op when
  * disabled in config. Lines are written whatever log.level says: `log.accessLog: true` means
  * access lines even when the level is warn.
  */

@@ -113,7 +113,7 @@ test("every line parses, in pino's key order, and round-trips odd paths, ids and
   try {
     const file = join(dir, "access.jsonl");
     const log = createProcessLogger({ level: "info", destination: file, sync: true });
-    const access = createAccessLog(log.destination, true);
+    const access = createAccessLog(log.lines, true);
     const rand = seededRandom(SEED);
     const written: RequestRecord[] = [];
     for (let i = 0; i < 300; i++) {
@@ -181,7 +181,7 @@ test("same fields and order as pino's own line for the same record", () => {
     const file = join(dir, "both.jsonl");
     const log = createProcessLogger({ level: "info", destination: file, sync: true });
     const r = record({ path: '/a"b\\c?x=1', requestId: "rid-1", keyHash: 99, durationMs: 1.23456 });
-    createAccessLog(log.destination, true).write(r);
+    createAccessLog(log.lines, true).write(r);
     log.logger.child({ type: "access" }).info(
       {
         method: r.method,
@@ -211,13 +211,36 @@ test("same fields and order as pino's own line for the same record", () => {
   }
 });
 
+test("batched (asynchronous) destination: lines keep their order, and flush() writes out what is pending", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "shardgate-access-"));
+  try {
+    const file = join(dir, "async.jsonl");
+    const log = createProcessLogger({ level: "info", destination: file });
+    const access = createAccessLog(log.lines, true);
+    // More than one batch's worth in one turn (a batch is handed over at 16 KiB).
+    for (let i = 0; i < 1000; i++) access.write(record({ requestId: `r${i}` }));
+    const ids = () => readLines(file).map((l) => (JSON.parse(l) as { requestId: string }).requestId);
+    const deadline = Date.now() + 5_000;
+    while (ids().length < 1000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(
+      ids(),
+      Array.from({ length: 1000 }, (_, i) => `r${i}`),
+    );
+    for (let i = 1000; i < 1003; i++) access.write(record({ requestId: `r${i}` }));
+    log.flush();
+    assert.deepEqual(ids().slice(-3), ["r1000", "r1001", "r1002"], "flush() wrote the pending turn's lines");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("writes at any log level (warn drops pino's info lines, not access lines); nothing when disabled", () => {
   const dir = mkdtempSync(join(tmpdir(), "shardgate-access-"));
   try {
     for (const enabled of [true, false]) {
       const file = join(dir, `log-${enabled}.jsonl`);
       const log = createProcessLogger({ level: "warn", destination: file, sync: true });
-      const access = createAccessLog(log.destination, enabled);
+      const access = createAccessLog(log.lines, enabled);
       log.logger.info("an info line the warn level drops");
       access.write(record({ path: "/orders?user=alice", keyHash: 99, requestId: "rid-1" }));
       access.write(record({ keyHash: -1, errorCode: "no_route", status: 404, pool: "", member: "" }));
