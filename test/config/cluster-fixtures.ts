@@ -35,3 +35,8 @@ export const setRouting = (routing: unknown): Uint8Array => enc({ v: 1, type: "S
 /** An encoded SetBreaker opening `member` of pool "users" (the tests' most common breaker command). */
 export const openBreaker = (member: string, since: number, until: number, trips: number): Uint8Array =>
   enc({ v: 1, type: "SetBreaker", pool: "users", member, state: "open", since, until, trips });
+
+/** An encoded SetMembers from Consul for pool "search" (the fixtures' discovery pool). */
+export const consulSearchMembers = (
+  members: Extract<CommandInput, { type: "SetMembers" }>["members"],
+): Uint8Array => enc({ v: 1, type: "SetMembers", pool: "search", source: "consul", members });

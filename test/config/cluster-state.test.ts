@@ -4,7 +4,14 @@ import type { CommandInput } from "../../config/cluster-commands.js";
 import { ClusterState, EMPTY_CLUSTER_STATE } from "../../config/cluster-state.js";
 import { memberRoutable } from "../../config/cluster-state-types.js";
 import { pick, seededRandom } from "../support/prng.js";
-import { enc, openBreaker, ROUTING_YAML, routingFrom, setRouting } from "./cluster-fixtures.js";
+import {
+  consulSearchMembers,
+  enc,
+  openBreaker,
+  ROUTING_YAML,
+  routingFrom,
+  setRouting,
+} from "./cluster-fixtures.js";
 
 const routing = routingFrom(ROUTING_YAML);
 
@@ -108,10 +115,7 @@ test("determinism: member and pool order in commands do not matter", () => {
     { id: "c1", address: "10.0.1.1:80" },
   ];
   a.apply(2, enc({ v: 1, type: "SetMembers", pool: "search", source: "consul", members }));
-  b.apply(
-    2,
-    enc({ v: 1, type: "SetMembers", pool: "search", source: "consul", members: [...members].reverse() }),
-  );
+  b.apply(2, consulSearchMembers([...members].reverse()));
   assert.equal(text(a.snapshot()), text(b.snapshot()));
   assert.deepEqual(
     a.current.pools.search.members.map((m) => m.id),
@@ -212,13 +216,7 @@ test("invalid commands are rejected with no state change (only appliedIndex adva
     ],
     [
       "consul member reusing a static id",
-      enc({
-        v: 1,
-        type: "SetMembers",
-        pool: "search",
-        source: "consul",
-        members: [{ id: "s-static", address: "10.0.0.1:1" }],
-      }),
+      consulSearchMembers([{ id: "s-static", address: "10.0.0.1:1" }]),
       /already a static member/,
     ],
     [
@@ -302,39 +300,9 @@ test("ringVersion moves only with commands that change routing", () => {
       enc({ v: 1, type: "SetPoolSettings", pool: "users", settings: { balanceFactor: 1.5 } }),
       true,
     ],
-    [
-      "consul members arrive",
-      enc({
-        v: 1,
-        type: "SetMembers",
-        pool: "search",
-        source: "consul",
-        members: [{ id: "c1", address: "10.0.0.1:80" }],
-      }),
-      true,
-    ],
-    [
-      "same consul members",
-      enc({
-        v: 1,
-        type: "SetMembers",
-        pool: "search",
-        source: "consul",
-        members: [{ id: "c1", address: "10.0.0.1:80" }],
-      }),
-      false,
-    ],
-    [
-      "weight change",
-      enc({
-        v: 1,
-        type: "SetMembers",
-        pool: "search",
-        source: "consul",
-        members: [{ id: "c1", address: "10.0.0.1:80", weight: 4 }],
-      }),
-      true,
-    ],
+    ["consul members arrive", consulSearchMembers([{ id: "c1", address: "10.0.0.1:80" }]), true],
+    ["same consul members", consulSearchMembers([{ id: "c1", address: "10.0.0.1:80" }]), false],
+    ["weight change", consulSearchMembers([{ id: "c1", address: "10.0.0.1:80", weight: 4 }]), true],
     ["route order change", setRouting({ ...routing, routes: [...routing.routes].reverse() }), true],
     ["rejected command", enc({ v: 1, type: "Drain", pool: "nope", member: "x" }), false],
   ];
@@ -425,16 +393,7 @@ test("reload keeps drain and breaker state for members that stay, resets health 
 
 test("SetMembers replaces one source's members and leaves the other's alone; consul members go with discovery", () => {
   const a = seeded();
-  a.apply(
-    2,
-    enc({
-      v: 1,
-      type: "SetMembers",
-      pool: "search",
-      source: "consul",
-      members: [{ id: "c1", address: "10.0.0.1:80", healthy: false }],
-    }),
-  );
+  a.apply(2, consulSearchMembers([{ id: "c1", address: "10.0.0.1:80", healthy: false }]));
   assert.deepEqual(
     a.current.pools.search.members.map((m) => [m.id, m.source, m.healthy]),
     [

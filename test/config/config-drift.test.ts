@@ -3,7 +3,7 @@ import { test } from "node:test";
 import { ClusterState } from "../../config/cluster-state.js";
 import { configDrift } from "../../config/config-drift.js";
 import { parseConfig } from "../../config/load.js";
-import { enc, ROUTING_YAML, routingFrom, setRouting } from "./cluster-fixtures.js";
+import { consulSearchMembers, enc, ROUTING_YAML, routingFrom, setRouting } from "./cluster-fixtures.js";
 
 const routing = routingFrom(ROUTING_YAML);
 const NONE = { drift: false, addedPools: [], removedPools: [], changedPools: [], routesChanged: false };
@@ -23,16 +23,7 @@ test("the committed file is not drift, whatever the key or pool order, and run-t
   s.apply(1, setRouting(routing));
   s.apply(2, enc({ v: 1, type: "Drain", pool: "users", member: "u1" }));
   s.apply(3, enc({ v: 1, type: "SetPoolSettings", pool: "users", settings: { retry: { attempts: 4 } } }));
-  s.apply(
-    4,
-    enc({
-      v: 1,
-      type: "SetMembers",
-      pool: "search",
-      source: "consul",
-      members: [{ id: "c1", address: "10.0.0.1:80" }],
-    }),
-  );
+  s.apply(4, consulSearchMembers([{ id: "c1", address: "10.0.0.1:80" }]));
   assert.deepEqual(configDrift(routing, s.current), NONE);
   // The same file written differently: pools swapped, keys in another order, defaults spelled out.
   const rewritten = `routes:
