@@ -190,6 +190,8 @@ interface Target {
   name: "bare" | "shardgate" | "shardgate-nolog" | "nginx";
   url: string;
   pid: number;
+  /** shardgate's admin /metrics (the soak reads its V8 heap figures there). */
+  metricsUrl?: string;
   stop(): Promise<void>;
 }
 
@@ -236,6 +238,7 @@ async function startShardgate(
     name: accessLog ? "shardgate" : "shardgate-nolog",
     url: `http://127.0.0.1:${http}/`,
     pid: child.pid ?? 0,
+    metricsUrl: `http://127.0.0.1:${admin}/metrics`,
     stop: () => stopChild(child),
   };
 }
@@ -444,8 +447,8 @@ interface SoakResult {
   warmupSeconds: number;
   seconds: number;
   everySeconds: number;
-  /** [seconds since the measured run started, RSS MB] */
-  samples: Array<[number, number]>;
+  /** [seconds since the run started, RSS, V8 heap used, V8 heap total, external] in MB (NaN if unread) */
+  samples: Array<[number, number, number, number, number]>;
   rssStartMb: number;
   rssEndMb: number;
   rssMaxMb: number;
@@ -453,6 +456,10 @@ interface SoakResult {
   maxGrowth: number;
   /** Least-squares slope of RSS over the second half of the run, MB per minute. */
   secondHalfMbPerMin: number;
+  heapUsedStartMb: number;
+  heapUsedEndMb: number;
+  /** The same slope for the V8 heap in use: a leak of JS objects shows here. */
+  heapSecondHalfMbPerMin: number;
   rps: number;
   errors: number;
 }
@@ -461,7 +468,28 @@ function soakEveryS(seconds: number): number {
   return Math.max(1, Math.min(5, Math.round(seconds / 20)));
 }
 
-function slopePerMin(points: ReadonlyArray<[number, number]>): number {
+/** One process memory figure (MB) from shardgate's /metrics text, or NaN. */
+function metricMb(text: string, name: string): number {
+  const m = new RegExp(`^shardgate_${name} (\\S+)$`, "m").exec(text);
+  return m === null ? Number.NaN : Number(m[1]) / 2 ** 20;
+}
+
+/** V8 heap used, V8 heap reserved and external (Buffers) memory in MB; NaN when unread. */
+async function jsMemoryMb(metricsUrl: string | undefined): Promise<[number, number, number]> {
+  if (metricsUrl === undefined) return [Number.NaN, Number.NaN, Number.NaN];
+  try {
+    const text = await (await fetch(metricsUrl)).text();
+    return [
+      metricMb(text, "nodejs_heap_size_used_bytes"),
+      metricMb(text, "nodejs_heap_size_total_bytes"),
+      metricMb(text, "nodejs_external_memory_bytes"),
+    ];
+  } catch {
+    return [Number.NaN, Number.NaN, Number.NaN];
+  }
+}
+
+function slopePerMin(points: ReadonlyArray<readonly [number, number]>): number {
   if (points.length < 2) return 0;
   const n = points.length;
   const mx = points.reduce((a, p) => a + p[0], 0) / n;
@@ -489,9 +517,14 @@ async function runSoak(
 ): Promise<SoakResult> {
   if (warmupSeconds > 0) await load(warmupSeconds, seed + 5000);
   const every = soakEveryS(seconds);
-  const samples: Array<[number, number]> = [];
+  const samples: SoakResult["samples"] = [];
+  const pending: Array<Promise<void>> = [];
   const t0 = performance.now();
-  const sample = () => samples.push([(performance.now() - t0) / 1000, rssBytes(t.pid) / 2 ** 20]);
+  const sample = () => {
+    const at = (performance.now() - t0) / 1000;
+    const rss = rssBytes(t.pid) / 2 ** 20;
+    pending.push(jsMemoryMb(t.metricsUrl).then((js) => void samples.push([at, rss, ...js])));
+  };
   sample();
   const timer = setInterval(sample, every * 1000);
   let r: RoundSample;
@@ -501,23 +534,29 @@ async function runSoak(
     clearInterval(timer);
   }
   sample();
+  await Promise.all(pending);
+  samples.sort((a, b) => a[0] - b[0]);
   const mbs = samples.map((p) => p[1]);
   const start = mbs[0];
   const end = mbs[mbs.length - 1];
   const max = Math.max(...mbs);
   const half = samples.filter((p) => p[0] >= seconds / 2);
+  const heapHalf = half.filter((p) => !Number.isNaN(p[2])).map((p) => [p[0], p[2]] as const);
   return {
-    method: `${warmupSeconds}s full-load warm-up (excluded), then ${seconds}s full load; RSS from /proc/PID/status every ${every}s; growth = end/start - 1; slope = least squares over samples in the second half`,
+    method: `${warmupSeconds}s full-load warm-up (excluded), then ${seconds}s full load; RSS from /proc/PID/status and V8 heap used from /metrics every ${every}s; growth = end/start - 1; slope = least squares over the samples of the second half`,
     warmupSeconds,
     seconds,
     everySeconds: every,
-    samples: samples.map(([x, y]) => [Math.round(x * 10) / 10, Math.round(y * 10) / 10]),
+    samples: samples.map((p) => p.map((v) => Math.round(v * 10) / 10) as SoakResult["samples"][number]),
     rssStartMb: start,
     rssEndMb: end,
     rssMaxMb: max,
     growth: end / start - 1,
     maxGrowth: max / start - 1,
-    secondHalfMbPerMin: slopePerMin(half),
+    secondHalfMbPerMin: slopePerMin(half.map((p) => [p[0], p[1]] as const)),
+    heapUsedStartMb: samples[0][2],
+    heapUsedEndMb: samples[samples.length - 1][2],
+    heapSecondHalfMbPerMin: slopePerMin(heapHalf),
     rps: r.rps,
     errors: r.errors + r.non2xx,
   };
@@ -528,7 +567,8 @@ function soakLines(x: SoakResult): string[] {
   return [
     `soak method: ${x.method}`,
     `soak ${x.seconds}s: rss start ${x.rssStartMb.toFixed(1)} MB, end ${x.rssEndMb.toFixed(1)} MB (${pct(x.growth)}, target < 10%), max ${x.rssMaxMb.toFixed(1)} MB (${pct(x.maxGrowth)}), second-half slope ${x.secondHalfMbPerMin.toFixed(2)} MB/min, ${x.rps.toFixed(0)} req/s, ${x.errors} errors`,
-    `soak samples (s, MB): ${x.samples.map(([s, m]) => `${s}:${m}`).join(" ")}`,
+    `soak V8 heap used: start ${x.heapUsedStartMb.toFixed(1)} MB, end ${x.heapUsedEndMb.toFixed(1)} MB, second-half slope ${x.heapSecondHalfMbPerMin.toFixed(2)} MB/min`,
+    `soak samples (s: rss/heapUsed/heapTotal/external MB): ${x.samples.map(([s, ...mb]) => `${s}:${mb.join("/")}`).join(" ")}`,
   ];
 }
 
