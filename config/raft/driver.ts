@@ -447,13 +447,13 @@ export class RaftDriver extends EventEmitter {
 
   // ---------------------------------------------------------------- membership
   //
-  // Membership changes and leadership transfers are leader-only: on a follower they reject
-  // with NOT_LEADER carrying the leader's id (`err.leader`) so the caller can retry there. They
-  // are not forwarded because (a) a conf entry carries no driver envelope, so a follower could
-  // not recognise its forwarded change when applied (only the leader knows the index), and
-  // the leader refuses a change while another is in flight, which a follower cannot see;
-  // (b) the wire format has no "transfer leadership" request (etcd's MsgTransferLeader), and
-  // adding one is a protocol change for every member.
+  // Membership changes are leader-only: on a follower they reject with NOT_LEADER carrying the
+  // leader's id (`err.leader`) so the caller can retry there. They are not forwarded: a conf
+  // entry carries no driver envelope, so a follower could not recognise its forwarded change
+  // when applied (only the leader learns the index), and the leader's refusals (a change
+  // already in flight, none committed in its term yet) would be lost on the way, leaving the
+  // follower's promise to time out instead of failing with the reason. Leadership transfer
+  // needs no such tracking (the outcome is visible as a leader change), so a follower forwards it.
 
   private confChange(cc: ConfChange): Promise<number> {
     try {
@@ -492,7 +492,12 @@ export class RaftDriver extends EventEmitter {
     return this.confChange({ type: "removeNode", node: id });
   }
 
-  /** Leader only (NOT_LEADER with `leader` elsewhere): hands leadership to voter `id`; resolves once this node sees `id` lead. */
+  /**
+   * Hands leadership to voter `id`; resolves once this node sees `id` lead. On a follower the
+   * request is forwarded to the leader; a request the leader refuses there (e.g. a conf change
+   * made `id` a non-voter meanwhile) surfaces as TIMEOUT after 2 election timeouts. Rejects at
+   * once with NO_LEADER, or DROPPED when `id` is not a voter in this node's configuration.
+   */
   transferLeadership(id: NodeId): Promise<void> {
     try {
       this.checkRunning();

@@ -124,6 +124,21 @@ describe("raft driver", () => {
       }
     }
     assert.equal(leader.d.counters.undecodablePayloads, 0, "the leader decoded every forwarded proposal");
+
+    // A follower's leadership transfer is forwarded to the leader; it resolves once it sees the target lead.
+    const cur = leaderOf(ms) as Member;
+    const [asker, target] = ms.filter((m) => m !== cur);
+    for (let attempt = 1; ; attempt++) {
+      // The driver's transfer deadline is 2 election timeouts (400 ms here): retry a few times
+      // on a loaded machine; a transfer that did happen resolves the next attempt at once.
+      try {
+        await asker.d.transferLeadership(target.d.id);
+        break;
+      } catch (err) {
+        if (attempt >= 4 || !(err instanceof DriverError) || err.code !== "TIMEOUT") throw err;
+      }
+    }
+    await waitFor(() => target.d.status().role === "leader", "the target leads", 5000);
     for (const m of ms) await m.d.stop();
   });
 

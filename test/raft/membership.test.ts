@@ -177,3 +177,18 @@ test("leadership transfer aborts after an election timeout when the target is un
   a.propose(text("ok again"));
   assert.throws(() => a.transferLeadership("zz"), /not a voter/);
 });
+
+test("a follower forwards a leadership transfer to the leader", () => {
+  const net = new SyncNet(["a", "b", "c"], ABC);
+  net.elect("a");
+  const term = net.get("a").status().term;
+  net.get("c").transferLeadership("b");
+  net.stabilize();
+  assert.equal(net.leader(), "b");
+  assert.equal(net.get("b").status().term, term + 1);
+  assert.throws(() => net.get("c").transferLeadership("zz"), /not a voter/);
+  // Asking for the current leader is a no-op, not a new election.
+  net.get("c").transferLeadership("b");
+  net.stabilize();
+  assert.equal(net.get("b").status().term, term + 1);
+});

@@ -9,6 +9,7 @@
 //   prop:       entries forwarded by a follower (term 0)
 //   readIndex:  context = read ctx forwarded by a follower (term 0); readIndexResp: index + context
 //   timeoutNow: the leader asks the transfer target to campaign now
+//   transferLeader: context = the transfer target's id (UTF-8), forwarded by a follower (term 0)
 import type { Entry, NodeId, Snapshot } from "../types.js";
 
 export type MessageType =
@@ -24,7 +25,8 @@ export type MessageType =
   | "prop"
   | "readIndex"
   | "readIndexResp"
-  | "timeoutNow";
+  | "timeoutNow"
+  | "transferLeader";
 
 export const MESSAGE_TYPES: readonly MessageType[] = [
   "app",
@@ -40,6 +42,7 @@ export const MESSAGE_TYPES: readonly MessageType[] = [
   "readIndex",
   "readIndexResp",
   "timeoutNow",
+  "transferLeader",
 ];
 
 export interface Message {

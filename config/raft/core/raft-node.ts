@@ -176,7 +176,7 @@ export class RaftNode {
   /** Feeds a message from the network. Messages not addressed to this node are ignored. */
   step(m: Message): void {
     if (m.to !== this.id || m.from === this.id) return;
-    if (m.type === "prop" || m.type === "readIndex") {
+    if (m.type === "prop" || m.type === "readIndex" || m.type === "transferLeader") {
       this.stepLocalForward(m);
       return;
     }
@@ -240,9 +240,20 @@ export class RaftNode {
     return this.proposeEntry("conf", data);
   }
 
-  /** Leader only: hands leadership to voter `to` (catch it up, then TimeoutNow). */
+  /**
+   * Hands leadership to voter `to` (the leader catches it up, then sends TimeoutNow). A follower
+   * forwards the request to its leader (as etcd's MsgTransferLeader); the leader ignores a
+   * forwarded request it cannot serve, so the caller learns the outcome by watching the leader.
+   */
   transferLeadership(to: NodeId): void {
-    if (this.role !== "leader") throw new ProposalDropped("not the leader");
+    if (this.role !== "leader") {
+      if (this.lead === NONE || this.role !== "follower") throw new ProposalDropped("no leader known");
+      if (!this.voters.has(to)) throw new ProposalDropped(`${to} is not a voter`);
+      if (to !== this.lead) {
+        this.send({ type: "transferLeader", to: this.lead, context: new TextEncoder().encode(to) });
+      }
+      return;
+    }
     if (to === this.id) return;
     if (!this.voters.has(to)) throw new ProposalDropped(`${to} is not a voter`);
     if (this.leadTransferee === to) return;
@@ -554,6 +565,15 @@ export class RaftNode {
       if (this.role === "leader") this.leaderAcceptProposal(m.entries);
       else if (this.role === "follower" && this.lead !== NONE) {
         this.msgs.push(newMessage({ ...m, from: this.id, to: this.lead }));
+      }
+      return;
+    }
+    if (m.type === "transferLeader") {
+      if (this.role !== "leader") return;
+      try {
+        this.transferLeadership(new TextDecoder().decode(m.context));
+      } catch (err) {
+        if (!(err instanceof ProposalDropped)) throw err;
       }
       return;
     }

@@ -9,7 +9,8 @@
 //
 //   a. Requests before the sync. When the Ready has no snapshot and does not change term or
 //      vote (canSendBeforeSync), messages of the types in sentBeforeSync (a leader's "app" and
-//      "heartbeat", "timeoutNow", a follower's forwarded "prop" and "readIndex") may be sent
+//      "heartbeat", "timeoutNow", a follower's forwarded "prop", "readIndex" and
+//      "transferLeader") may be sent
 //      while its entries are being written. They promise nothing about this node's disk. The
 //      one that matters is a leader's append of entries it has not yet persisted: a follower
 //      that acknowledges it has made the entry durable ITSELF, and the leader counts its own
@@ -63,6 +64,7 @@ export const sentBeforeSync: ReadonlySet<MessageType> = new Set<MessageType>([
   "prop",
   "readIndex",
   "timeoutNow",
+  "transferLeader",
 ]);
 
 /** True when the Ready changes term or vote relative to `prev`, the hard state already persisted. */
