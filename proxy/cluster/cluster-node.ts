@@ -21,8 +21,9 @@ import { REJECT_REASONS } from "../../config/raft/transport/index.js";
 import type { RoutingConfig } from "../../config/schema.js";
 import { BreakerController, FORCED_OPEN_UNTIL } from "../../health/breaker-controller.js";
 import { HealthController } from "../../health/health-controller.js";
-import type { HealthLogger } from "../../health/membership/controller-deps.js";
+import type { HealthLogger } from "../../health/controller/deps.js";
 import { type ConsulAgentSettings, MembershipController } from "../../health/membership-controller.js";
+import type { RaftStateView } from "../admin/types.js";
 import { decodeAppMessage, encodeJoin, encodeOutcomes } from "./app-messages.js";
 import { type ClusterSettings, hostPort } from "./cluster-settings.js";
 import type { OutcomeTracker } from "./outcome-tracker.js";
@@ -46,16 +47,8 @@ export interface ClusterNodeOptions {
   flushLogs?: () => void;
 }
 
-export interface RaftView {
-  id: string;
-  role: string;
-  term: number;
-  leader: string;
-  commitIndex: number;
-  appliedIndex: number;
-  voters: readonly string[];
-  learners: readonly string[];
-}
+/** What /admin/state shows of this node's Raft view (one shape for the admin API and the node). */
+export type RaftView = RaftStateView;
 
 export type BreakerOverrideState = "open" | "closed" | "auto";
 
