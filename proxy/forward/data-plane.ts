@@ -221,8 +221,8 @@ class DataPlaneImpl implements DataPlane {
     return typeof given === "string" && isAcceptableRequestId(given) ? given : newRequestId();
   }
 
-  /** Picks the next member (skipping those tried) and forwards; answers 503 when none is left. */
   /**
+   * Picks the next member (skipping those tried) and forwards; answers 503 when none is left.
    * `chosen`: the member a retry already picked (choosing again could spend a second
    * half-open probe admission on the same decision); -1 = choose now.
    */
@@ -343,22 +343,11 @@ class DataPlaneImpl implements DataPlane {
       else ctx.socket?.destroy();
       return;
     }
-    if (snapshot !== null && this.mayRetry(ctx, kind) && this.budgetOf(ctx).tryTake(this.now())) {
-      const failed = ctx.member;
-      const next = chooseMember(snapshot, ctx.hash, ctx.live, this.now(), ctx);
-      if (next >= 0) {
-        if (this.hooks.onRetry !== undefined) {
-          const nextId = snapshot.members[next].id;
-          this.safe(() => this.hooks.onRetry?.(ctx, failed, kind, nextId));
-        }
-        this.attempt(ctx, next);
-        return;
-      }
-    }
+    if (this.retryElsewhere(ctx, kind, null)) return;
     this.fail(ctx, errorCodeFor(kind));
   }
 
-  /** The retry rules except the budget (taken by the caller once a next member exists). */
+  /** The retry rules except the budget (retryElsewhere takes it once a next member exists). */
   private mayRetry(ctx: RequestContext, kind: RetryKind): boolean {
     const snapshot = ctx.snapshot;
     if (snapshot === null || ctx.upgrade) return false;
@@ -371,22 +360,23 @@ class DataPlaneImpl implements DataPlane {
   }
 
   /**
-   * A 502/503/504 arrived for a self-handled attempt: if the rules, a next member and the
-   * budget allow, the response is discarded and the request retried; true when it was.
+   * Starts the next attempt if the rules, a next member and then the budget allow (so no
+   * budget is spent when no member is left); true when it did. `proxyRes` is the 502/503/504
+   * of a self-handled attempt (discarded on retry), or null for a failure without response.
    */
-  private retryGatewayError(ctx: RequestContext, proxyRes: IncomingMessage): boolean {
+  private retryElsewhere(ctx: RequestContext, kind: RetryKind, proxyRes: IncomingMessage | null): boolean {
     const snapshot = ctx.snapshot;
-    if (snapshot === null || ctx.live === null || !this.mayRetry(ctx, "gateway")) return false;
+    if (snapshot === null || ctx.live === null || !this.mayRetry(ctx, kind)) return false;
     const next = chooseMember(snapshot, ctx.hash, ctx.live, this.now(), ctx);
     if (next < 0 || !this.budgetOf(ctx).tryTake(this.now())) return false;
-    discardResponse(proxyRes);
+    if (proxyRes !== null) discardResponse(proxyRes);
     this.sweep.remove(ctx);
     this.releaseAttempt(ctx);
-    const failed = ctx.member;
     if (this.hooks.onRetry !== undefined) {
+      const failed = ctx.member;
       const nextId = snapshot.members[next].id;
-      const status = proxyRes.statusCode ?? 0;
-      this.safe(() => this.hooks.onRetry?.(ctx, failed, "gateway", nextId, status));
+      const status = proxyRes === null ? undefined : (proxyRes.statusCode ?? 0);
+      this.safe(() => this.hooks.onRetry?.(ctx, failed, kind, nextId, status));
     }
     this.attempt(ctx, next);
     return true;
@@ -415,7 +405,7 @@ class DataPlaneImpl implements DataPlane {
       return;
     }
     const status = proxyRes.statusCode ?? 0;
-    if (ctx.selfHandled && isGatewayError(status) && this.retryGatewayError(ctx, proxyRes)) return;
+    if (ctx.selfHandled && isGatewayError(status) && this.retryElsewhere(ctx, "gateway", proxyRes)) return;
     ctx.responseStarted = true;
     ctx.status = status;
     this.sweep.remove(ctx);
