@@ -78,6 +78,40 @@ test("clients aborting mid-response leave no upstream socket behind (many aborts
   assert.equal((await send(h.port, { headers: { "x-user-id": "after" } })).status, 200);
 });
 
+test("clients aborting before the response head leave no upstream socket behind (self-handled attempts too)", async (t) => {
+  // gateway-error retries make every GET attempt self-handled: both forwarding modes are covered.
+  const h = await startHarness({
+    members: 2,
+    config: (members) => ({
+      ...defaultConfig(members),
+      pools: { users: { members, retry: { on: ["connect-failure", "reset", "gateway-error"] } } },
+    }),
+  });
+  t.after(() => h.close());
+  for (const u of h.upstreams) u.mode = { kind: "delayHeaders", ms: 5000 };
+  const aborts = 10;
+  const reqs = Array.from({ length: aborts }, (_, i) => {
+    const req = request({ host: "127.0.0.1", port: h.port, path: "/", headers: { "x-user-id": `pre${i}` } });
+    req.on("error", () => {});
+    req.end();
+    return req;
+  });
+  const arrived = await waitFor(() => h.upstreams.reduce((n, u) => n + u.requests, 0) === aborts);
+  assert.ok(arrived, "every request reached an upstream before the clients left");
+  for (const req of reqs) req.destroy();
+  const settled = await waitFor(
+    () => h.upstreams.every((u) => u.openConnections() === 0) && h.plane.upstreamSockets().busy === 0,
+    3000,
+  );
+  assert.ok(
+    settled,
+    `upstream connections still open: ${h.upstreams.map((u) => `${u.id}=${u.openConnections()}`)} agent=${JSON.stringify(h.plane.upstreamSockets())}`,
+  );
+  assert.ok(await waitFor(() => h.plane.inFlight() === 0), "every aborted request ended");
+  assert.equal(h.rec.ends.filter((e) => e.status === 499).length, aborts, "every abort is recorded as 499");
+  assert.equal(h.rec.retries.length, 0, "a client abort is never retried");
+});
+
 test("keep-alive: sequential requests reuse upstream connections", async (t) => {
   const h = await startHarness({ members: 1 });
   t.after(() => h.close());

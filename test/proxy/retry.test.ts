@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { randomKeys } from "../../ring/random.js";
-import { defaultConfig, send, startHarness } from "./harness.js";
+import { defaultConfig, send, startHarness, waitFor } from "./harness.js";
 
 /** A key whose owner is `memberId` (searched over seeded keys). */
 function keyOwnedBy(h: Awaited<ReturnType<typeof startHarness>>, memberId: string, seed: number): string {
@@ -144,7 +144,8 @@ test("a member that refuses new connections is skipped locally at once, and trie
   assert.deepEqual(h.plane.explain("users", key)?.skipped, [{ id: victim.id, reason: "refused_locally" }]);
   // After the skip window the member is tried again and, listening again, serves its keys.
   await victim.revive();
-  await new Promise((r) => setTimeout(r, 250));
+  const expired = await waitFor(() => h.plane.explain("users", key)?.skipped.length === 0);
+  assert.ok(expired, "the local skip window ends");
   const back = await send(h.port, { headers: { "x-user-id": key } });
   assert.equal(back.json().member, victim.id);
 });
