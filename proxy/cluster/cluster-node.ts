@@ -20,8 +20,8 @@ import { DriverError, RaftDriver } from "../../config/raft/driver.js";
 import { REJECT_REASONS } from "../../config/raft/transport/index.js";
 import type { RoutingConfig } from "../../config/schema.js";
 import { BreakerController, FORCED_OPEN_UNTIL } from "../../health/breaker-controller.js";
-import { HealthController } from "../../health/health-controller.js";
 import type { HealthLogger } from "../../health/controller/deps.js";
+import { HealthController } from "../../health/health-controller.js";
 import { type ConsulAgentSettings, MembershipController } from "../../health/membership-controller.js";
 import type { RaftStateView } from "../admin/types.js";
 import { decodeAppMessage, encodeJoin, encodeOutcomes } from "./app-messages.js";
@@ -110,7 +110,9 @@ export class ClusterNode {
     const getState = () => this.sm.current;
     const propose = (cmd: CommandInput) => this.propose(cmd).then(() => undefined);
     const panic = (pool: string, st: { panic: boolean }) => {
-      this.panics.set(pool, st.panic);
+      // A pool that left the committed state keeps no panic series (its watcher's last word is "false").
+      if (st.panic || Object.hasOwn(this.sm.current.pools, pool)) this.panics.set(pool, st.panic);
+      else this.panics.delete(pool);
       opts.onPanic?.(pool, st.panic);
     };
     this.membership = new MembershipController({
@@ -280,6 +282,7 @@ export class ClusterNode {
 
   private applied(change: StateChange | null, before: ClusterStateData, after: ClusterStateData): void {
     this.opts.outcomes.sync(after);
+    for (const pool of this.panics.keys()) if (!Object.hasOwn(after.pools, pool)) this.panics.delete(pool);
     try {
       this.opts.onApplied(change, before, after);
     } catch (err) {
