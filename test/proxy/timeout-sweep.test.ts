@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { RequestContext } from "../../proxy/forward/request-context.js";
 import { TimeoutSweep } from "../../proxy/forward/timeout-sweep.js";
+import { waitFor } from "./harness.js";
 
 function fakeCtx(connecting: boolean | null, startedAt: number): RequestContext {
   return {
@@ -47,10 +48,11 @@ test("sweep: connecting past connect timeout -> connect; waiting past response t
     sweep.add(c);
   }
   now = 150;
-  await new Promise((r) => setTimeout(r, 30));
+  // Wait for the tick itself rather than a fixed sleep (timers run late on a busy machine).
+  assert.ok(await waitFor(() => fired.length >= 1), "the sweep ticked");
   assert.deepEqual(fired, [["connecting", "connect"]]);
   now = 1200;
-  await new Promise((r) => setTimeout(r, 30));
+  assert.ok(await waitFor(() => fired.length >= 3), `the sweep ticked again: ${JSON.stringify(fired)}`);
   assert.deepEqual(fired.slice(1).sort(), [
     ["queued", "timeout"],
     ["waiting", "timeout"],
