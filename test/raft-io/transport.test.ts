@@ -201,6 +201,37 @@ describe("tcp transport", () => {
     await waitFor(() => b.got.length === 1, "honest delivery");
   });
 
+  it("after the handshake, drops a malformed data frame and survives a throwing message handler", async () => {
+    let throwNext = true;
+    const handlerErrors: unknown[] = [];
+    const b = await node("b", {
+      onMessage: (_from, payload) => {
+        if (throwNext) {
+          throwNext = false;
+          throw new Error(`handler refused ${Buffer.from(payload).toString()}`);
+        }
+      },
+    });
+    b.t.on("handlerError", (err) => handlerErrors.push(err));
+
+    // An authenticated peer declares more payloads than the frame holds.
+    const c1 = await rawClient(b.addr, "mallory", "b");
+    const f = c1.data(1, []);
+    f.writeUInt32BE(5, frames.LENGTH_BYTES + 1 + 6);
+    c1.write(f);
+    await c1.closed;
+    assert.equal(b.t.stats().rejected.malformed, 1);
+
+    // A handler that throws is reported, not fatal, and the session keeps delivering.
+    const c2 = await rawClient(b.addr, "mallory", "b");
+    c2.write(c2.data(1, [Buffer.from("boom")]));
+    c2.write(c2.data(2, [Buffer.from("next")]));
+    await waitFor(() => b.t.stats().payloadsReceived === 2, "both payloads received");
+    assert.equal(handlerErrors.length, 1);
+    assert.match(String(handlerErrors[0]), /handler refused boom/);
+    assert.equal(c2.sock.destroyed, false, "the session survives a throwing handler");
+  });
+
   it("a stalled peer does not block sends to another peer; its queue stays bounded", async () => {
     // The stalled peer completes the handshake and then never reads again.
     const key = secretKey(SECRET);
