@@ -32,7 +32,10 @@ function field<T>(parse: (v: unknown) => Parsed<T>) {
   });
 }
 
-const duration = () => field(parseDuration);
+/** A duration that drives a timer: at most MAX_TIMER_MS (parseDuration's default bound). */
+const duration = () => field((v) => parseDuration(v));
+/** Browsers cap a cookie's Max-Age at 400 days (RFC 6265bis); it never drives a timer here. */
+const COOKIE_MAX_TTL_MS = 400 * 86_400_000;
 const size = () => field(parseSize);
 const address = () => field((v) => parseAddress(v, false));
 const listenAddress = () => field((v) => parseAddress(v, true));
@@ -216,7 +219,7 @@ export const SAME_SITE = ["lax", "strict", "none"] as const;
 const cookieSchema = z
   .strictObject({
     name: z.string().regex(HEADER_NAME, { error: "expected a cookie name" }).default("sg_key"),
-    ttl: duration().default(86_400_000),
+    ttl: field((v) => parseDuration(v, COOKIE_MAX_TTL_MS)).default(86_400_000),
     secure: z.boolean().default(false),
     httpOnly: z.boolean().default(true),
     sameSite: z.enum(SAME_SITE).default("lax"),

@@ -8,31 +8,45 @@ const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3
 const DURATION_PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/y;
 const DURATION_EXPECTED = 'a duration like "500ms", "2s", "1m30s" or a number of milliseconds';
 
-/** Parses a duration to whole milliseconds (fractions are rounded). */
-export function parseDuration(input: unknown): Parsed<number> {
+/**
+ * The longest delay a Node timer honours (2^31 - 1 ms, about 24.8 days); a longer one fires
+ * after 1 ms instead, which would turn a 30-day health-check interval into a busy loop.
+ */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * Parses a duration to whole milliseconds (fractions are rounded). `max` bounds the result:
+ * the default is MAX_TIMER_MS because nearly every duration ends up in a timer.
+ */
+export function parseDuration(input: unknown, max = MAX_TIMER_MS): Parsed<number> {
+  const ms = durationMs(input);
+  if (ms === undefined) return bad(DURATION_EXPECTED);
+  return ms <= max ? ok(ms) : bad(`${DURATION_EXPECTED}, at most ${max}ms`);
+}
+
+function durationMs(input: unknown): number | undefined {
   if (typeof input === "number") {
-    return Number.isFinite(input) && input >= 0 ? ok(Math.round(input)) : bad(DURATION_EXPECTED);
+    return Number.isFinite(input) && input >= 0 ? Math.round(input) : undefined;
   }
-  if (typeof input !== "string") return bad(DURATION_EXPECTED);
+  if (typeof input !== "string") return undefined;
   const text = input.trim();
-  if (text === "") return bad(DURATION_EXPECTED);
-  if (/^\d+(\.\d+)?$/.test(text)) return ok(Math.round(Number(text)));
+  if (text === "") return undefined;
+  if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text));
   let total = 0;
   let pos = 0;
   let lastUnit = Number.POSITIVE_INFINITY;
-  DURATION_PART.lastIndex = 0;
   while (pos < text.length) {
     DURATION_PART.lastIndex = pos;
     const m = DURATION_PART.exec(text);
-    if (m === null) return bad(DURATION_EXPECTED);
+    if (m === null) return undefined;
     const unit = DURATION_UNITS[m[2]];
     // "1s1m" is almost certainly a typo; require largest unit first, each once.
-    if (unit >= lastUnit) return bad(DURATION_EXPECTED);
+    if (unit >= lastUnit) return undefined;
     lastUnit = unit;
     total += Number(m[1]) * unit;
     pos = DURATION_PART.lastIndex;
   }
-  return Number.isFinite(total) ? ok(Math.round(total)) : bad(DURATION_EXPECTED);
+  return Number.isFinite(total) ? Math.round(total) : undefined;
 }
 
 const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };

@@ -146,6 +146,19 @@ const CASES: Case[] = [
     expected: /interval/,
   },
   {
+    name: "duration longer than a Node timer can wait",
+    text: `pools:\n  p:\n    members: [{ id: a, address: "h:1" }]\n    healthCheck: { path: /hc, interval: 30d }\n${ROUTE}`,
+    path: "pools.p.healthCheck.interval",
+    expected: /at most 2147483647ms/,
+    found: /"30d"/,
+  },
+  {
+    name: "cookie ttl beyond the browsers' 400-day cap",
+    text: `${POOL}routes:\n  - pool: p\n    key: ["cookie:sg_key"]\n    cookie: { ttl: 401d }\n`,
+    path: "routes[0].cookie.ttl",
+    expected: /at most 34560000000ms/,
+  },
+  {
     name: "breaker maxOpenFor below openFor",
     text: `pools:\n  p:\n    members: [{ id: a, address: "h:1" }]\n    breaker: { openFor: 10s, maxOpenFor: 5s }\n${ROUTE}`,
     path: "pools.p.breaker.maxOpenFor",

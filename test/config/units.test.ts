@@ -4,7 +4,7 @@ import { parseAddress, parseCidr } from "../../config/address.js";
 import { parseHostMatch } from "../../config/host-match.js";
 import { formatKeySpec, parseKeySpec } from "../../config/key-spec.js";
 import { parseStatusRanges } from "../../config/status-ranges.js";
-import { parseDuration, parseSize } from "../../config/units.js";
+import { MAX_TIMER_MS, parseDuration, parseSize } from "../../config/units.js";
 
 test("durations normalize to milliseconds", () => {
   const good: Array<[unknown, number]> = [
@@ -42,6 +42,16 @@ test("durations normalize to milliseconds", () => {
   ]) {
     assert.equal(parseDuration(input).ok, false, JSON.stringify(input));
   }
+});
+
+test("durations are bounded by the longest Node timer unless a caller allows more", () => {
+  assert.deepEqual(parseDuration("24d"), { ok: true, value: 24 * 86_400_000 });
+  assert.deepEqual(parseDuration(MAX_TIMER_MS), { ok: true, value: MAX_TIMER_MS });
+  for (const input of ["25d", MAX_TIMER_MS + 1, "99999999999999999999d"]) {
+    const r = parseDuration(input);
+    assert.ok(!r.ok && /at most 2147483647ms/.test(r.expected), JSON.stringify([input, r]));
+  }
+  assert.deepEqual(parseDuration("30d", 400 * 86_400_000), { ok: true, value: 30 * 86_400_000 });
 });
 
 test("sizes normalize to bytes (1kb = 1024)", () => {
