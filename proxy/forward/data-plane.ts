@@ -252,7 +252,7 @@ class DataPlaneImpl implements DataPlane {
     ctx.timedOut = null;
     ctx.responseStarted = false;
     ctx.attemptStartedAt = this.now();
-    live.acquire(index);
+    live.acquire(member.id, snapshot, index);
     ctx.holding = true;
     if (ctx.upgrade) {
       this.proxy.ws(ctx.req, ctx.socket, EMPTY_HEAD, ep.wsOptions, this.onWsError);

@@ -44,8 +44,14 @@ export class PoolLive implements PoolLiveView {
     return this.snapshot.byId.get(memberId) ?? -1;
   }
 
-  acquire(index: number): void {
-    this.inFlight[index]++;
+  /**
+   * Takes one in-flight slot on (`snapshot`, `index`) for `memberId`. A retry walks the
+   * request's original snapshot, so its index is mapped like release()'s.
+   */
+  acquire(memberId: string, snapshot: PoolSnapshot, index: number): void {
+    const i = this.indexOf(memberId, snapshot, index);
+    if (i < 0) return;
+    this.inFlight[i]++;
     this.totalInFlight++;
   }
 

@@ -32,8 +32,8 @@ test("counts carry over by id when the pool's snapshot is replaced, whatever the
   const s1 = snap(["a", "b", "c"], 5);
   const live = book.for(s1);
   const ib = s1.byId.get("b") as number;
-  live.acquire(ib);
-  live.acquire(ib);
+  live.acquire("b", s1, ib);
+  live.acquire("b", s1, ib);
   live.skip("c", s1, s1.byId.get("c") as number, 1000);
   // A reload that restarts versions at 1 and adds a member.
   const s2 = snap(["d", "c", "b", "a"], 1);
@@ -51,6 +51,12 @@ test("counts carry over by id when the pool's snapshot is replaced, whatever the
   book.for(s3);
   live.release("b", s2, s2.byId.get("b") as number);
   assert.equal(live.totalInFlight, 0);
+  // A retry still walking s2 (its request's snapshot) takes its slot on s3's index for the id.
+  live.acquire("a", s2, s2.byId.get("a") as number);
+  assert.equal(live.inFlight[s3.byId.get("a") as number], 1);
+  assert.equal(live.totalInFlight, 1);
+  live.acquire("b", s2, s2.byId.get("b") as number);
+  assert.equal(live.totalInFlight, 1, "a member that left takes no slot");
 });
 
 test("chooseMember honours local skips until their deadline, and explain names them", () => {
