@@ -20,8 +20,14 @@ export class ClusterActions {
     private readonly routing: CommittedRouting,
   ) {}
 
+  /** The committed pool named `pool` (own keys only: "constructor" or "__proto__" is no pool). */
+  private pool(pool: string) {
+    const pools = this.cluster.state.pools;
+    return Object.hasOwn(pools, pool) ? pools[pool] : undefined;
+  }
+
   private knownMember(pool: string, member: string): AdminError | null {
-    const p = this.cluster.state.pools[pool];
+    const p = this.pool(pool);
     if (p === undefined) return { status: 404, error: "unknown_pool", message: `no pool named "${pool}"` };
     if (!p.members.some((m) => m.id === member))
       return { status: 404, error: "unknown_member", message: `pool "${pool}" has no member "${member}"` };
@@ -29,7 +35,7 @@ export class ClusterActions {
   }
 
   private member(pool: string, member: string) {
-    return this.cluster.state.pools[pool]?.members.find((x) => x.id === member);
+    return this.pool(pool)?.members.find((x) => x.id === member);
   }
 
   async setDraining(pool: string, member: string, draining: boolean): Promise<AdminResult<DrainView>> {
@@ -52,7 +58,7 @@ export class ClusterActions {
   ): Promise<AdminResult<BreakerView>> {
     const unknown = this.knownMember(pool, member);
     if (unknown !== null) return { ok: false, err: unknown };
-    if (!this.cluster.state.pools[pool]?.settings.breaker.enabled)
+    if (!this.pool(pool)?.settings.breaker.enabled)
       return {
         ok: false,
         err: {

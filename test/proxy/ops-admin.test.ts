@@ -180,6 +180,15 @@ describe("ops: admin API on the issue's minimal config", () => {
     });
     assert.equal(unknown.status, 404, unknown.text);
     assert.equal((unknown.body as { error: string }).error, "unknown_member");
+    // Names an Object.prototype key, not a pool: a clear 404, not a 500 from a prototype lookup.
+    for (const name of ["constructor", "__proto__"]) {
+      const proto = await fetchJson(`${sg.adminUrl}/admin/pools/${name}/members/x/drain`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${TOKEN}` },
+      });
+      assert.equal(proto.status, 404, proto.text);
+      assert.equal((proto.body as { error: string }).error, "unknown_pool");
+    }
     const get = await fetchJson(drainUrl);
     assert.equal(get.status, 405, "drain is POST only");
   });
