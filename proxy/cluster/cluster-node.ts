@@ -175,6 +175,8 @@ export class ClusterNode {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    // A takeover still waiting on its read barrier must not start controllers after this stop.
+    this.epoch++;
     clearInterval(this.outcomeTimer);
     clearInterval(this.memberTimer);
     await this.handOff();
