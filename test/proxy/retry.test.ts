@@ -105,6 +105,24 @@ test("retry attempts are bounded by retry.attempts; all members down -> 502 afte
   assert.equal(tried, 3, "three distinct members tried");
 });
 
+test("an exhausted retry budget answers 502 instead of retrying", async (t) => {
+  const h = await startHarness({
+    members: 3,
+    config: (members) => ({
+      ...defaultConfig(members),
+      pools: { users: { members, retry: { budgetRatio: 0, minRetriesPerSecond: 0 } } },
+    }),
+  });
+  t.after(() => h.close());
+  for (const u of h.upstreams) u.mode = { kind: "reset" };
+  const r = await send(h.port, { headers: { "x-user-id": "budget" } });
+  assert.equal(r.status, 502, r.text);
+  assert.equal(r.json().error, "upstream_reset");
+  assert.equal(h.rec.retries.length, 0);
+  assert.equal(h.rec.ends.at(-1)?.attempts, 1);
+  assert.equal(h.upstreams.filter((u) => u.requests > 0).length, 1, "only the owner was tried");
+});
+
 test("unhealthy, draining and breaker-open owners are walked past; none eligible -> 503", async (t) => {
   const h = await startHarness({ members: 3 });
   t.after(() => h.close());
