@@ -147,6 +147,36 @@ describe("file storage", () => {
     });
   });
 
+  it("cuts a torn tail followed only by an empty segment (a crash right after a roll)", async () => {
+    const dir = freshDir();
+    const s = await FileStorage.open(dir, { ...noSync, segmentBytes: 200 });
+    const all = ents(1, 30, 1);
+    s.append(all.slice(0, 20));
+    s.append(all.slice(20));
+    const names = s.segmentNames();
+    await s.close();
+    assert.equal(names.length, 2);
+    // The roll created the second file, then the crash hit mid-write of the first one's tail.
+    const first = path.join(dir, names[0]);
+    fs.truncateSync(first, fs.statSync(first).size - 3);
+    fs.truncateSync(path.join(dir, names[1]), 0);
+    const r = await FileStorage.open(dir, { ...noSync, segmentBytes: 200 });
+    assert.equal(r.lastIndex(), 19);
+    assertEntries(r, all.slice(0, 19));
+    assert.deepEqual(r.segmentNames(), [names[0]]);
+    assert.equal(r.warnings.length, 2, r.warnings.join("; "));
+    assert.match(r.warnings[0], /removed empty segment/);
+    assert.match(r.warnings[1], /torn record/);
+    // The torn segment is the active one again: appending and reopening round-trips.
+    r.append(all.slice(19));
+    await r.sync();
+    await r.close();
+    const again = await FileStorage.open(dir, noSync);
+    assertEntries(again, all);
+    assert.deepEqual(again.warnings, []);
+    await again.close();
+  });
+
   it("truncates the log on a conflicting append, in memory and on disk, across segments", async () => {
     const dir = freshDir();
     const s = await FileStorage.open(dir, { ...noSync, segmentBytes: 300 });

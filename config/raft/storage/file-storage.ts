@@ -129,6 +129,11 @@ export class FileStorage implements RaftStorage {
       this.snap.meta.term,
       maxRecordBytes,
     );
+    for (const n of r.emptyTail) {
+      fs.unlink(`${this.dir}/${n}`);
+      this.warn(`removed empty segment ${n} after the torn tail of ${r.tornTail?.name}`);
+      this.dirDirty = true;
+    }
     this.baseIndex = this.snap.meta.index;
     this.baseTerm = this.snap.meta.term;
     this.ents = r.entries;

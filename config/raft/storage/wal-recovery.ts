@@ -1,6 +1,10 @@
 // Replays WAL segments on open. Rules:
 // - a bad record at the tail of the LAST segment with no valid record after it is a torn write
-//   (crash mid-append): it is cut off and reported as a warning;
+//   (crash mid-append): it is cut off and reported as a warning. A segment followed only by
+//   EMPTY segments counts as the last: a roll creates the new file before the old one's queued
+//   records are written, and every segment opens with a hard-state record, so an empty newer
+//   segment proves no sync completed after the roll (the torn bytes were never acknowledged);
+//   those empty segments are listed in `emptyTail` for removal;
 // - any other bad record (a valid one follows it, or it is in an earlier segment), an index gap,
 //   or an undecodable payload is corruption: StorageCorruptError naming file and offset.
 // Entries at or below the snapshot index are skipped; a record for an index the log already
@@ -37,6 +41,8 @@ export interface Replayed {
   segments: SegmentInfo[];
   /** Set when the last segment had a torn tail: cut the file to this length. */
   tornTail: { name: string; offset: number; reason: string } | null;
+  /** Empty segments after the torn one: delete them, the torn segment stays the active one. */
+  emptyTail: string[];
 }
 
 export function replaySegments(
@@ -57,12 +63,14 @@ export function replaySegments(
     hardState: null,
     segments: [],
     tornTail: null,
+    emptyTail: [],
   };
   for (let s = 0; s < parsed.length; s++) {
     const { name, p } = parsed[s];
     if (p === null) continue;
     const buf = read(name);
-    const isLast = s === parsed.length - 1;
+    // Only on the error path: whether every newer segment is empty (see the rules above).
+    const laterEmpty = () => parsed.slice(s + 1).every((x) => read(x.name).length === 0);
     let size = buf.length;
     let at = 0;
     // Entries after a snapshot-index entry whose term disagrees with the snapshot belong to a
@@ -71,8 +79,9 @@ export function replaySegments(
     while (at < buf.length) {
       const r = checkRecord(buf, at, maxRecordBytes);
       if (!r.ok) {
-        if (isLast && !validRecordFollows(buf, at + 1, maxRecordBytes)) {
+        if (!validRecordFollows(buf, at + 1, maxRecordBytes) && laterEmpty()) {
           out.tornTail = { name, offset: at, reason: r.reason };
+          out.emptyTail = parsed.slice(s + 1).map((x) => x.name);
           size = at;
           break;
         }
@@ -109,6 +118,7 @@ export function replaySegments(
       at = r.end;
     }
     out.segments.push({ seq: p.seq, firstIndex: p.firstIndex, name, size });
+    if (out.tornTail !== null) break;
   }
   return out;
 }
