@@ -7,7 +7,9 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, it } from "node:test";
+import { encodeMessages, newMessage } from "../../config/raft/core/index.js";
 import { DriverError, RaftDriver, type RaftDriverOptions } from "../../config/raft/driver.js";
+import { TcpTransport } from "../../config/raft/transport/index.js";
 import { KvStateMachine, kvCommand } from "./kv-state-machine.js";
 import { SEED } from "./prng.js";
 import { waitFor } from "./wait.js";
@@ -216,5 +218,38 @@ describe("raft driver", () => {
     await again.d.start();
     await waitFor(() => again.sm.map.get("while-down") === "1", "restarted member caught up", 5000);
     assert.equal(again.sm.map.get("k0"), "v0");
+  });
+
+  it("counts and drops undecodable payloads and messages whose sender differs from the authenticated peer", async () => {
+    const port = await freePort();
+    const addr = `127.0.0.1:${port}`;
+    const a = makeMember("solo", { solo: addr }, { bootstrap: ["solo"] });
+    await a.d.start();
+    await waitFor(() => a.d.status().role === "leader", "single-node leader");
+    const term = a.d.status().term;
+    // Mallory knows the secret, so the transport accepts it; the driver must still not trust
+    // a message body that names another sender.
+    const mallory = new TcpTransport({
+      id: "mallory",
+      secret: SECRET,
+      peers: { solo: addr },
+      onMessage: () => {},
+    });
+    await mallory.start();
+    after(() => mallory.stop());
+    mallory.send("solo", Buffer.from("RF this is not a message batch"));
+    await waitFor(() => a.d.counters.undecodablePayloads === 1, "the undecodable payload counted");
+    const forged = newMessage({
+      type: "vote",
+      from: "other",
+      to: "solo",
+      term: term + 5,
+      index: 99,
+      logTerm: 99,
+    });
+    mallory.send("solo", encodeMessages([forged]));
+    await waitFor(() => a.d.counters.spoofedMessages === 1, "the forged sender counted");
+    assert.equal(a.d.status().term, term, "a forged vote request must not move the term");
+    assert.equal(a.d.status().role, "leader");
   });
 });
