@@ -13,6 +13,7 @@ import type {
   PoolState,
 } from "./cluster-state-types.js";
 import { poolSchema, type RoutingConfig } from "./schema.js";
+import { tableLimitError } from "./table-limits.js";
 import { issuesToErrors } from "./zod-issues.js";
 
 export type Transition =
@@ -125,6 +126,8 @@ function setMembers(data: ClusterStateData, cmd: CommandOf<"SetMembers">): Trans
     members.push(carry(prev, m, cmd.source));
   }
   members.sort(byId);
+  const tooBig = tableLimitError(pool.settings, members);
+  if (tooBig !== undefined) return { ok: false, error: `pool "${cmd.pool}": ${tooBig.message}` };
   return withPool(data, cmd.pool, { ...pool, members });
 }
 
@@ -182,6 +185,9 @@ function setPoolSettings(data: ClusterStateData, cmd: CommandOf<"SetPoolSettings
       error: `invalid settings for pool "${cmd.pool}": ${errors.map((e) => `settings.${e.path}: ${e.message}`).join("; ")}`,
     };
   }
+  const tooBig = tableLimitError(r.data, pool.members);
+  if (tooBig !== undefined)
+    return { ok: false, error: `invalid settings for pool "${cmd.pool}": ${tooBig.message}` };
   return withPool(data, cmd.pool, { ...pool, settings: r.data });
 }
 

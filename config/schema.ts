@@ -8,11 +8,14 @@
 
 import { isAbsolute, resolve } from "node:path";
 import { z } from "zod";
+import { DEFAULT_MAGLEV_TABLE_SIZE, isPrime, MAX_MAGLEV_TABLE_SIZE } from "../ring/maglev.js";
+import { DEFAULT_POINTS_PER_WEIGHT } from "../ring/ring-hash.js";
 import { type Address, type Cidr, parseAddress, parseCidr } from "./address.js";
 import { type HostMatch, parseHostMatch } from "./host-match.js";
 import { type KeySpec, parseKeySpec } from "./key-spec.js";
 import type { Parsed } from "./parsed.js";
 import { parseStatusRanges, type StatusRange } from "./status-ranges.js";
+import { tableLimitError } from "./table-limits.js";
 import { parseDuration, parseSize } from "./units.js";
 
 export type { Address, Cidr, HostMatch, KeySpec, StatusRange };
@@ -47,13 +50,6 @@ const name = (what: string) =>
   z.string().regex(NAME, { error: `expected a ${what}: letters, digits, "_", ".", ":", "-" (max 128)` });
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const headerName = () => z.string().regex(HEADER_NAME, { error: "expected an HTTP header name" });
-
-function isPrime(n: number): boolean {
-  if (n < 2) return false;
-  if (n % 2 === 0) return n === 2;
-  for (let d = 3; d * d <= n; d += 2) if (n % d === 0) return false;
-  return true;
-}
 
 let currentBaseDir = process.cwd();
 /** Sets the folder relative paths resolve against for the next parse (parse is synchronous). */
@@ -190,14 +186,14 @@ export const ALGORITHMS = ["ring", "maglev"] as const;
 export const poolSchema = z.strictObject({
   algorithm: z.enum(ALGORITHMS).default("ring"),
   /** Ring hash: virtual nodes per unit of weight. */
-  pointsPerWeight: posInt().max(10_000).default(160),
+  pointsPerWeight: posInt().max(10_000).default(DEFAULT_POINTS_PER_WEIGHT),
   /** Maglev: lookup table size; must be prime. */
   tableSize: z
     .int()
     .min(3)
-    .max(5_000_011)
+    .max(MAX_MAGLEV_TABLE_SIZE)
     .refine(isPrime, { error: "expected a prime number (e.g. 65537, 655373)" })
-    .default(65537),
+    .default(DEFAULT_MAGLEV_TABLE_SIZE),
   /** Bounded load: cap any member at factor x the mean in-flight load; absent = unbounded. */
   balanceFactor: z.number().min(1).optional(),
   members: z.array(memberSchema).default([]),
@@ -313,7 +309,21 @@ const consulAgentSchema = z.strictObject({
 
 /** The parts of the config that are replicated through the cluster state. */
 export const routingSchema = z.strictObject({
-  pools: z.record(name("pool name"), poolSchema),
+  // The table check sits on the record, not on poolSchema, whose .omit() other modules use
+  // (zod refuses .omit() on a refined object).
+  pools: z.record(name("pool name"), poolSchema).check((ctx) => {
+    for (const [pool, p] of Object.entries(ctx.value)) {
+      const error = tableLimitError(p, p.members);
+      if (error === undefined) continue;
+      ctx.issues.push({
+        code: "custom",
+        path: [pool, "members"],
+        input: p.members,
+        message: error.problem,
+        params: { expected: error.expected, found: error.found },
+      });
+    }
+  }),
   routes: z.array(routeSchema).min(1),
 });
 

@@ -16,7 +16,9 @@ export const DEFAULT_POINTS_PER_WEIGHT = 160;
 
 /** Points are packed as `hash * 2^21 + memberIndex` in a float64 (exact below 2^53) to sort once. */
 const MAX_MEMBERS = 1 << 21;
-const MAX_POINTS = 1 << 26;
+/** Upper bound on sum(weight) * pointsPerWeight, to keep a build bounded in memory and time. */
+export const MAX_RING_POINTS = 1 << 26;
+const MAX_POINTS = MAX_RING_POINTS;
 
 export interface RingHashOptions {
   /** Points per unit of weight (default 160). */

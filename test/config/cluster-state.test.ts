@@ -229,8 +229,30 @@ test("invalid commands are rejected with no state change (only appliedIndex adva
       enc({ v: 1, type: "SetPoolSettings", pool: "users", settings: { healthCheck: { interval: "1s" } } }),
       /healthCheck\.path/,
     ],
+    [
+      "members whose weights overflow the ring",
+      enc({
+        v: 1,
+        type: "SetMembers",
+        pool: "users",
+        source: "static",
+        members: [{ id: "u1", address: "127.0.0.1:9101", weight: 1_000_000 }],
+      }),
+      /pool "users": ring too large: .* found 160000000 ring points/,
+    ],
+    [
+      "settings whose maglev table cannot hold the members",
+      enc({ v: 1, type: "SetPoolSettings", pool: "search", settings: { tableSize: 3 } }),
+      /invalid settings for pool "search": maglev table too small: .* found 4 members/,
+    ],
   ];
-  let index = 3;
+  // search: one static and three consul members, so a 3-slot table is too small for it.
+  const grown = a.apply(
+    3,
+    consulSearchMembers(["c1", "c2", "c3"].map((id, i) => ({ id, address: `10.0.1.${i + 1}:80` }))),
+  );
+  assert.ok(grown.applied, grown.error);
+  let index = 4;
   for (const [name, bytes, pattern] of rejected) {
     const before = a.current;
     const beforeState = stateOf(a);

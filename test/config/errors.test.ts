@@ -109,6 +109,20 @@ const CASES: Case[] = [
     expected: /prime/,
   },
   {
+    name: "more members than maglev table slots",
+    text: `pools:\n  p:\n    algorithm: maglev\n    tableSize: 3\n    members: [{ id: a, address: "h:1" }, { id: b, address: "h:2" }, { id: c, address: "h:3" }, { id: d, address: "h:4" }]\n${ROUTE}`,
+    path: "pools.p.members",
+    expected: /at most tableSize \(3\) members; raise tableSize to a prime >= 4/,
+    found: /^4 members$/,
+  },
+  {
+    name: "weights that make the ring too large to build",
+    text: `pools:\n  p:\n    members: [{ id: a, address: "h:1", weight: 1000000 }]\n${ROUTE}`,
+    path: "pools.p.members",
+    expected: /pointsPerWeight <= 67108864/,
+    found: /^160000000 ring points$/,
+  },
+  {
     name: "balance factor below 1",
     text: `pools:\n  p:\n    balanceFactor: 0.5\n    members: [{ id: a, address: "10.0.0.1:80" }]\n${ROUTE}`,
     path: "pools.p.balanceFactor",
