@@ -101,6 +101,13 @@ export class ClusterActions {
         ok: false,
         err: { status: 400, error: "bad_request", message: "cannot cut this node from itself" },
       };
+    // An unknown id would only grow the transport's cut set: say so instead.
+    if (
+      peer !== undefined &&
+      !Object.hasOwn(settings.peers, peer) &&
+      !Object.hasOwn(this.cluster.driver.peerAddresses(), peer)
+    )
+      return { ok: false, err: { status: 404, error: "unknown_peer", message: `no peer named "${peer}"` } };
     const cut = action === "cut" ? this.cluster.cut(peer) : this.cluster.heal(peer);
     return { ok: true, value: { cut } };
   }

@@ -403,6 +403,13 @@ describe("fleet: three spawned instances agree through Raft", { timeout: 120_000
 
   test("fault injection: a cut instance keeps serving (ready, degraded) and catches up after heal", async () => {
     const f = await follower();
+    const nobody = await fetchJson(`${sg[f].adminUrl}/admin/debug/cut`, {
+      method: "POST",
+      headers: AUTH,
+      body: JSON.stringify({ peer: "nobody" }),
+    });
+    assert.equal(nobody.status, 404, nobody.text);
+    assert.equal((nobody.body as { error: string }).error, "unknown_peer");
     const cut = await fetchJson(`${sg[f].adminUrl}/admin/debug/cut`, { method: "POST", headers: AUTH });
     assert.equal(cut.status, 200, cut.text);
     assert.equal((cut.body as { cut: string[] }).cut.length, IDS.length - 1);
