@@ -12,10 +12,11 @@ import {
   movedFraction,
 } from "../../ring/analysis.js";
 import { withBoundedLoad } from "../../ring/bounded-load.js";
-import { buildMaglev, DEFAULT_MAGLEV_TABLE_SIZE } from "../../ring/maglev.js";
+import { buildTable } from "../../ring/build.js";
+import { DEFAULT_MAGLEV_TABLE_SIZE, MAX_MAGLEV_TABLE_SIZE } from "../../ring/maglev.js";
 import { RingConfigError } from "../../ring/members.js";
 import { randomKeyHashes } from "../../ring/random.js";
-import { buildRingHash, DEFAULT_POINTS_PER_WEIGHT } from "../../ring/ring-hash.js";
+import { DEFAULT_POINTS_PER_WEIGHT } from "../../ring/ring-hash.js";
 import type { HashTable, RingMember } from "../../ring/types.js";
 
 const USAGE = `usage: shardgate ring simulate [options]
@@ -118,7 +119,13 @@ export function parseSimulateArgs(argv: string[]): SimulateOptions {
     keys: intFlag("keys", values.keys, 1_000_000, 1, 50_000_000),
     algorithm,
     points: intFlag("points", values.points, DEFAULT_POINTS_PER_WEIGHT, 1, 100_000),
-    tableSize: intFlag("table-size", values["table-size"], DEFAULT_MAGLEV_TABLE_SIZE, 2, 5_000_011),
+    tableSize: intFlag(
+      "table-size",
+      values["table-size"],
+      DEFAULT_MAGLEV_TABLE_SIZE,
+      2,
+      MAX_MAGLEV_TABLE_SIZE,
+    ),
     weights,
     add: intFlag("add", values.add, 0, 1, 100_000),
     remove: intFlag("remove", values.remove, 0, 1, members - 1),
@@ -152,20 +159,18 @@ function parse(argv: string[]) {
 
 /** Runs the simulation; throws RingConfigError if the tables reject the options. */
 export function simulate(o: SimulateOptions): SimulateResult {
+  const params = o.algorithm === "ring" ? { pointsPerWeight: o.points } : { tableSize: o.tableSize };
   const build = (ms: RingMember[]): HashTable =>
-    o.algorithm === "ring"
-      ? buildRingHash(ms, { pointsPerWeight: o.points })
-      : buildMaglev(ms, { tableSize: o.tableSize });
+    buildTable({ algorithm: o.algorithm, members: ms, ...params });
   const members = o.weights.map((weight, i) => ({ id: `m${i}`, weight }));
   const table = build(members);
+  const bounded =
+    o.balanceFactor === undefined ? undefined : withBoundedLoad(table, { balanceFactor: o.balanceFactor });
   const hashes = randomKeyHashes(o.seed, o.keys);
   const plain = keysPerMember(table, hashes);
-  const counts =
-    o.balanceFactor === undefined
-      ? plain
-      : boundedLoadPerMember(withBoundedLoad(table, { balanceFactor: o.balanceFactor }), hashes);
+  const counts = bounded === undefined ? plain : boundedLoadPerMember(bounded, hashes);
   const result: SimulateResult = {
-    algorithm: o.balanceFactor === undefined ? table.algorithm : `bounded-load/${table.algorithm}`,
+    algorithm: (bounded ?? table).algorithm,
     members: o.members,
     keys: o.keys,
     seed: o.seed,
