@@ -35,7 +35,7 @@ export function interpolateDocument(
     if (isMap(node)) {
       for (const pair of node.items) {
         const key = isScalar(pair.key) ? pair.key.value : pair.key;
-        visit(pair.value, [...path, typeof key === "number" ? String(key) : String(key)]);
+        visit(pair.value, [...path, String(key)]);
       }
     } else if (isSeq(node)) {
       for (let i = 0; i < node.items.length; i++) visit(node.items[i], [...path, i]);
