@@ -173,6 +173,9 @@ describe("tcp transport", () => {
     assert.equal(b.t.stats().rejected.oversized, 1, "huge length");
     await sendRaw(Buffer.from("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
     assert.equal(b.t.stats().rejected.oversized, 2, "http garbage reads as a huge length");
+    // Below maxFrameBytes, but an unauthenticated peer may only send handshake-sized frames.
+    await sendRaw(Buffer.from([0, 0, 0x0b, 0xb8, frames.FRAME_HELLO]));
+    assert.equal(b.t.stats().rejected.oversized, 3, "a 3000-byte frame before the handshake");
     const garbage = Buffer.concat([Buffer.from([0, 0, 0, 40, 9]), Buffer.from(randomBytes(rand, 39))]);
     await sendRaw(garbage);
     assert.equal(b.t.stats().rejected.malformed, 2, `typed garbage ${seedMsg}`);

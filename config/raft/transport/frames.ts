@@ -13,6 +13,8 @@ export const FRAME_DATA = 4;
 export const NONCE_BYTES = 16;
 export const MAC_BYTES = 32;
 export const LENGTH_BYTES = 4;
+/** Largest frame of the handshake (a HELLO with two 255-byte ids), rounded up. */
+export const HANDSHAKE_FRAME_BYTES = 1024;
 const DATA_FIXED = 1 + 6 + 4;
 
 export class FrameError extends Error {
@@ -150,9 +152,14 @@ export function decodeData(body: Buffer): DataFrame {
 export class FrameReader {
   private chunks: Buffer[] = [];
   private buffered = 0;
-  private readonly maxFrameBytes: number;
+  private maxFrameBytes: number;
 
   constructor(maxFrameBytes: number) {
+    this.maxFrameBytes = maxFrameBytes;
+  }
+
+  /** Changes the size limit, e.g. raised from HANDSHAKE_FRAME_BYTES once the peer authenticated. */
+  setLimit(maxFrameBytes: number): void {
     this.maxFrameBytes = maxFrameBytes;
   }
 

@@ -14,6 +14,7 @@ import {
   FRAME_HELLO,
   FrameError,
   FrameReader,
+  HANDSHAKE_FRAME_BYTES,
   MAC_BYTES,
   PROTOCOL_VERSION,
 } from "./frames.js";
@@ -42,7 +43,8 @@ class Rejection extends Error {
 export function serveInbound(host: InboundHost, sock: net.Socket): void {
   host.counters.inboundAccepted++;
   sock.setNoDelay(true);
-  const reader = new FrameReader(host.maxFrameBytes);
+  // Until the peer proved it knows the secret it may not make us buffer a large frame.
+  const reader = new FrameReader(Math.min(HANDSHAKE_FRAME_BYTES, host.maxFrameBytes));
   let phase: "hello" | "auth" | "open" | "dead" = "hello";
   let peer = "";
   let cNonce: Buffer | null = null;
@@ -99,6 +101,7 @@ export function serveInbound(host: InboundHost, sock: net.Socket): void {
         throw new Rejection("bad_mac", "client proof mismatch (wrong secret or replayed handshake)");
       session = sessionKey(host.key, peer, host.self, cNonce as Buffer, sNonce as Buffer);
       phase = "open";
+      reader.setLimit(host.maxFrameBytes);
       if (timer) clearTimeout(timer);
       timer = null;
       host.onAuthenticated(peer, sock);

@@ -14,6 +14,7 @@ import {
   FRAME_CHALLENGE,
   FrameError,
   FrameReader,
+  HANDSHAKE_FRAME_BYTES,
   MAC_BYTES,
   NONCE_BYTES,
 } from "./frames.js";
@@ -139,7 +140,8 @@ export class PeerLink {
     this.sock = sock;
     sock.setNoDelay(true);
     sock.setKeepAlive(true, 5000);
-    const reader = new FrameReader(this.s.maxFrameBytes);
+    // The server only ever sends one small CHALLENGE frame.
+    const reader = new FrameReader(HANDSHAKE_FRAME_BYTES);
     this.timer = setTimeout(() => {
       this.timer = null;
       this.s.onReject("handshake_timeout", this.peer, "no challenge from the server");
