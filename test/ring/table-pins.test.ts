@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { hashKey } from "../../ring/hash.js";
+import { hashBytes, hashKey } from "../../ring/hash.js";
 import { buildMaglev } from "../../ring/maglev.js";
 import { buildRingHash } from "../../ring/ring-hash.js";
 import type { HashTable } from "../../ring/types.js";
@@ -18,12 +18,32 @@ const members = [
 const keys = ["user:1", "user:2", "user:3", "session-abc", "/a/b/c", "日本", "", "x"];
 const owners = (t: HashTable): string[] => keys.map((k) => t.members[t.lookup(hashKey(k))].id);
 
+/** MurmurHash3 of the array as little-endian uint32s: one number that pins every entry. */
+function fingerprint(values: Uint32Array): number {
+  const bytes = new Uint8Array(values.length * 4);
+  const view = new DataView(bytes.buffer);
+  for (let i = 0; i < values.length; i++) view.setUint32(i * 4, values[i], true);
+  return hashBytes(bytes);
+}
+
 describe("table pins", () => {
   it("ring hash owners are pinned", () => {
     assert.deepEqual(owners(buildRingHash(members)), RING_PINS);
   });
   it("maglev owners are pinned", () => {
     assert.deepEqual(owners(buildMaglev(members)), MAGLEV_PINS);
+  });
+  // Eight keys see a few slots; these pin the whole tables, so any change to the point
+  // contract, the collision order or the Maglev permutation fails here.
+  it("the whole ring (every point and its owner) is pinned", () => {
+    const t = buildRingHash(members);
+    assert.equal(t.points.length, 7 * 160);
+    assert.deepEqual([fingerprint(t.points), fingerprint(t.owners)], [1838893454, 3028495018]);
+  });
+  it("the whole maglev table is pinned", () => {
+    const t = buildMaglev(members);
+    assert.equal(t.table.length, 65537);
+    assert.equal(fingerprint(t.table), 3953116666);
   });
 });
 
