@@ -17,15 +17,17 @@ export function seededRandom(seed: number): () => number {
 
 const ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_";
 
+function randomKey(rnd: () => number, length: number): string {
+  let s = "";
+  for (let i = 0; i < length; i++) s += ALPHABET[(rnd() * 64) | 0];
+  return s;
+}
+
 /** `count` random keys of `length` characters from a 64-character URL-safe alphabet. */
 export function randomKeys(seed: number, count: number, length = 16): string[] {
   const rnd = seededRandom(seed);
   const out = new Array<string>(count);
-  for (let k = 0; k < count; k++) {
-    let s = "";
-    for (let i = 0; i < length; i++) s += ALPHABET[(rnd() * 64) | 0];
-    out[k] = s;
-  }
+  for (let k = 0; k < count; k++) out[k] = randomKey(rnd, length);
   return out;
 }
 
@@ -36,10 +38,6 @@ export function randomKeys(seed: number, count: number, length = 16): string[] {
 export function randomKeyHashes(seed: number, count: number, length = 16): Uint32Array {
   const rnd = seededRandom(seed);
   const out = new Uint32Array(count);
-  for (let k = 0; k < count; k++) {
-    let s = "";
-    for (let i = 0; i < length; i++) s += ALPHABET[(rnd() * 64) | 0];
-    out[k] = hashKey(s, 0);
-  }
+  for (let k = 0; k < count; k++) out[k] = hashKey(randomKey(rnd, length), 0);
   return out;
 }

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { hashBytes, hashKey } from "../../ring/hash.js";
+import { randomKeyHashes, randomKeys } from "../../ring/random.js";
 import { seededRandom } from "../support/prng.js";
 
 const hex = (n: number): string => `0x${n.toString(16).padStart(8, "0")}`;
@@ -99,5 +100,24 @@ describe("hashKey: shardgate contract pins (never change)", () => {
         `key #${n} ${JSON.stringify(key.slice(0, 20))} (seed ${seed})`,
       );
     }
+  });
+});
+
+describe("seeded key sets (ring simulate, bench)", () => {
+  it("randomKeyHashes hashes exactly the keys randomKeys gives for the same seed", () => {
+    for (const seed of [1, 7, 0xffffffff]) {
+      const keys = randomKeys(seed, 300, 12);
+      assert.equal(new Set(keys).size, 300, `seed ${seed}`);
+      assert.ok(
+        keys.every((k) => /^[0-9A-Za-z_-]{12}$/.test(k)),
+        `seed ${seed}`,
+      );
+      assert.deepEqual(
+        [...randomKeyHashes(seed, 300, 12)],
+        keys.map((k) => hashKey(k)),
+        `seed ${seed}`,
+      );
+    }
+    assert.notDeepEqual(randomKeys(1, 5), randomKeys(2, 5));
   });
 });
