@@ -91,7 +91,8 @@ export function resolveClusterSettings(
       },
     };
   }
-  const peers: Record<string, string> = {};
+  // No prototype: a node id such as "constructor" must not look like a configured peer.
+  const peers: Record<string, string> = Object.create(null);
   for (const p of c.peers) peers[p.id] = hostPort(p.address);
   if (c.peers.length > 0 && peers[id] === undefined) {
     return { ok: false, message: `cluster.peers: no entry for this node's id "${id}"` };

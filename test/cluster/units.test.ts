@@ -108,6 +108,10 @@ test("cluster settings: flags over env over file; learners = peers beyond voters
   assert.equal(e.settings.dataDir, "/srv/env");
   const unknown = resolveClusterSettings(cfg({ cluster }), { nodeId: "zz" }, {});
   assert.equal(unknown.ok, false);
+  // An Object.prototype key is no peer either: a message, not a throw further on.
+  const proto = resolveClusterSettings(cfg({ cluster }), { nodeId: "constructor" }, {});
+  assert.equal(proto.ok, false);
+  assert.match(proto.ok ? "" : proto.message, /no entry for this node's id "constructor"/);
   const weak = resolveClusterSettings(cfg({ cluster: { ...cluster, secret: "short" } }), {}, {});
   assert.equal(weak.ok, false);
   assert.match(weak.ok ? "" : weak.message, /cluster\.secret/);
