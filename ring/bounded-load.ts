@@ -59,12 +59,16 @@ export class BoundedLoad implements HashTable {
     for (const m of inner.members) totalWeight += m.weight;
     this.totalWeight = totalWeight;
     this.underCap = (m: number): boolean =>
-      this.curLoads[m] < Math.ceil((this.curScaled * this.weight[m]) / this.totalWeight) && this.curAccept(m);
+      this.curLoads[m] < this.cap(this.curScaled, m) && this.curAccept(m);
     // The fallback pass asks only members the first pass skipped for load, so `accept`
     // sees each member at most once per call.
     this.overCap = (m: number): boolean =>
-      this.curLoads[m] >= Math.ceil((this.curScaled * this.weight[m]) / this.totalWeight) &&
-      this.curAccept(m);
+      this.curLoads[m] >= this.cap(this.curScaled, m) && this.curAccept(m);
+  }
+
+  /** Member m's cap given scaled = factor * (total + 1). */
+  private cap(scaled: number, m: number): number {
+    return Math.ceil((scaled * this.weight[m]) / this.totalWeight);
   }
 
   /**
@@ -73,9 +77,7 @@ export class BoundedLoad implements HashTable {
    */
   capOf(memberIndex: number, totalInFlight: number): number {
     if (memberIndex < 0 || memberIndex >= this.weight.length) return 0;
-    return Math.ceil(
-      (this.balanceFactor * (totalInFlight + 1) * this.weight[memberIndex]) / this.totalWeight,
-    );
+    return this.cap(this.balanceFactor * (totalInFlight + 1), memberIndex);
   }
 
   /** Owner ignoring load (the inner table's owner). */
