@@ -91,13 +91,13 @@ export function idealMovedFraction(before: readonly RingMember[], after: readonl
   const total = (ms: readonly RingMember[]): number => ms.reduce((s, m) => s + m.weight, 0);
   const tb = total(before);
   const ta = total(after);
+  if (tb === 0 || ta === 0) return tb === ta ? 0 : 1;
   for (const m of before) share.set(m.id, [m.weight / tb, 0]);
   for (const m of after) {
     const s = share.get(m.id);
     if (s === undefined) share.set(m.id, [0, m.weight / ta]);
     else s[1] = m.weight / ta;
   }
-  if (tb === 0 || ta === 0) return tb === ta ? 0 : 1;
   let tv = 0;
   for (const [b, a] of share.values()) tv += Math.abs(a - b);
   return tv / 2;

@@ -26,6 +26,9 @@ describe("analysis", () => {
     assert.ok(Math.abs(idealMovedFraction(equal(10), equal(11)) - 1 / 11) < 1e-12);
     assert.ok(Math.abs(idealMovedFraction(equal(10), equal(8)) - 2 / 10) < 1e-12);
     assert.equal(idealMovedFraction(equal(4), equal(4)), 0);
+    assert.equal(idealMovedFraction([], equal(3)), 1);
+    assert.equal(idealMovedFraction(equal(3), []), 1);
+    assert.equal(idealMovedFraction([], []), 0);
     const doubled = equal(4).map((m, i) => (i === 0 ? { ...m, weight: 2 } : m));
     assert.ok(Math.abs(idealMovedFraction(equal(4), doubled) - (2 / 5 - 1 / 4)) < 1e-12);
   });
