@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { WebSocket } from "ws";
 import { randomKeys } from "../../ring/random.js";
-import { send, startHarness } from "./harness.js";
+import { defaultConfig, send, startHarness, waitFor } from "./harness.js";
 
 function wsRoundTrip(port: number, key: string, message: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -87,4 +87,29 @@ test("a non-websocket upgrade (h2c) gets 400 bad_request instead of a silent clo
   });
   assert.match(reply, /^HTTP\/1\.1 400 /);
   assert.match(reply, /"error":"bad_request"/);
+});
+
+test("an upgrade the upstream never answers is released by the response timeout, client gone or not", async (t) => {
+  // The client socket is not read before the upstream's 101 (its bytes belong to the
+  // websocket), so a client leaving at that point goes unnoticed: the response timeout is
+  // what frees the upstream connection and ends the record.
+  const h = await startHarness({
+    members: 1,
+    config: (members) => ({
+      ...defaultConfig(members),
+      pools: { users: { members, timeouts: { response: "300ms" } } },
+    }),
+  });
+  t.after(() => h.close());
+  const u = h.upstreams[0];
+  u.mode = { kind: "stallUpgrade" };
+  const ws = new WebSocket(`ws://127.0.0.1:${h.port}/`, { headers: { "x-user-id": "k" } });
+  ws.on("error", () => {});
+  assert.ok(await waitFor(() => u.requests > 0), "the upgrade reached the upstream");
+  ws.terminate();
+  assert.ok(
+    await waitFor(() => u.openConnections() === 0 && h.plane.inFlight() === 0, 3000),
+    `upstream connections ${u.openConnections()}, in flight ${h.plane.inFlight()}`,
+  );
+  assert.equal(h.rec.ends.at(-1)?.errorCode, "upstream_timeout");
 });

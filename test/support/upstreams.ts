@@ -18,7 +18,9 @@ export type UpstreamMode =
   | { kind: "slowStream"; chunks: number; everyMs: number }
   /** Sends headers and part of a body, then resets. */
   | { kind: "resetMidBody" }
-  | { kind: "status"; status: number };
+  | { kind: "status"; status: number }
+  /** Websocket upgrades are accepted at TCP level but never answered. */
+  | { kind: "stallUpgrade" };
 
 export interface EchoBody {
   member: string;
@@ -58,6 +60,14 @@ export class EchoUpstream {
       s.on("close", () => this.sockets.delete(s));
     });
     server.on("upgrade", (req, socket, head) => {
+      if (this.mode.kind === "stallUpgrade") {
+        this.requests++;
+        // Read (and drop) so the peer closing is noticed (http sockets allow half-open, hence
+        // the destroy on end); the socket stays in openConnections until then.
+        socket.on("end", () => socket.destroy());
+        socket.resume();
+        return;
+      }
       this.wss.handleUpgrade(req, socket, head, (ws) => {
         ws.on("message", (data) => ws.send(`${this.id}:${data.toString()}`));
       });
