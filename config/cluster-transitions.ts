@@ -82,6 +82,9 @@ function setRouting(data: ClusterStateData, routing: RoutingConfig): Transition 
       }
     }
     members.sort(byId);
+    // The schema checked the file's own members; the consul members kept above count too.
+    const tooBig = tableLimitError(cfg, members);
+    if (tooBig !== undefined) return { ok: false, error: `pool "${name}": ${tooBig.message}` };
     pools[name] = { settings: settingsOf(cfg), members, ringVersion: prev?.ringVersion ?? 0 };
   }
   return { ok: true, pools, routing, warnings };

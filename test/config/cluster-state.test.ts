@@ -241,6 +241,13 @@ test("invalid commands are rejected with no state change (only appliedIndex adva
       /pool "users": ring too large: .* found 160000000 ring points/,
     ],
     [
+      "a reload whose table cannot hold the consul members it keeps",
+      setRouting(
+        routingFrom(ROUTING_YAML.replace("algorithm: maglev", "algorithm: maglev\n    tableSize: 3")),
+      ),
+      /pool "search": maglev table too small: .* found 4 members/,
+    ],
+    [
       "settings whose maglev table cannot hold the members",
       enc({ v: 1, type: "SetPoolSettings", pool: "search", settings: { tableSize: 3 } }),
       /invalid settings for pool "search": maglev table too small: .* found 4 members/,
