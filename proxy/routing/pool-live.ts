@@ -91,10 +91,4 @@ export class LiveBook {
   retain(names: ReadonlySet<string> | ReadonlyMap<string, unknown>): void {
     for (const name of this.pools.keys()) if (!names.has(name)) this.pools.delete(name);
   }
-
-  totalInFlight(): number {
-    let n = 0;
-    for (const live of this.pools.values()) n += live.totalInFlight;
-    return n;
-  }
 }

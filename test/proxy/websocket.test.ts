@@ -40,15 +40,7 @@ test("a websocket with key K reaches the member plain requests with K reach", as
     members.add(member);
   }
   assert.ok(members.size >= 2, `seed ${seed}: websockets all went to ${[...members]}`);
-  const done = await new Promise<boolean>((resolve) => {
-    const until = Date.now() + 2000;
-    const poll = () =>
-      h.plane.inFlight() === 0 || Date.now() > until
-        ? resolve(h.plane.inFlight() === 0)
-        : setTimeout(poll, 10);
-    poll();
-  });
-  assert.ok(done, "closed websockets leave no in-flight record");
+  assert.ok(await waitFor(() => h.plane.inFlight() === 0), "closed websockets leave no in-flight record");
   assert.ok(h.rec.ends.some((e) => e.upgrade && e.status === 101));
 });
 
@@ -83,7 +75,7 @@ test("a non-websocket upgrade (h2c) gets 400 bad_request instead of a silent clo
     s.write(
       "GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
     );
-    setTimeout(() => s.destroy(), 2000);
+    setTimeout(() => s.destroy(), 2000).unref();
   });
   assert.match(reply, /^HTTP\/1\.1 400 /);
   assert.match(reply, /"error":"bad_request"/);
