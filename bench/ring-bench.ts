@@ -147,7 +147,12 @@ export async function run(argv: string[]): Promise<number> {
     seed: SEED,
     maglev100: { maxOverMeanSlots: maglevSlots, maxOverMeanKeys: maglevKeys, keys: hashes.length },
     ring100: { maxOverMeanKeys: ringKeys, pointsPerWeight: ring100.pointsPerWeight },
-    ringMovementAdd1To100: { fraction: moved, ideal, ratio: moved / ideal, newMemberPoints: ring100.pointsPerWeight },
+    ringMovementAdd1To100: {
+      fraction: moved,
+      ideal,
+      ratio: moved / ideal,
+      newMemberPoints: ring100.pointsPerWeight,
+    },
     targets,
     sink,
   };
