@@ -21,7 +21,7 @@ import type { HashTable, RingMember } from "../../ring/types.js";
 
 const USAGE = `usage: shardgate ring simulate [options]
 
-  --members N           pool size, members m0..m(N-1) (default 10)
+  --members N           pool size, members m0..m(N-1) (default: one per --weights entry, else 10)
   --keys N              random 16-character keys to place (default 1000000)
   --algorithm A         ring | maglev (default ring)
   --points N            ring hash points per unit of weight (default ${DEFAULT_POINTS_PER_WEIGHT})
@@ -87,7 +87,9 @@ export function parseSimulateArgs(argv: string[]): SimulateOptions {
       positionals.length === 0 ? "missing subcommand" : `unknown subcommand "${positionals.join(" ")}"`,
     );
   }
-  const members = intFlag("members", values.members, 10, 1, 100_000);
+  // Without --members, --weights says how many there are.
+  const weightCount = values.weights?.split(",").length;
+  const members = intFlag("members", values.members, weightCount ?? 10, 1, 100_000);
   const algorithm = values.algorithm ?? "ring";
   if (algorithm !== "ring" && algorithm !== "maglev") {
     throw new UsageError(`--algorithm must be "ring" or "maglev", got "${algorithm}"`);

@@ -84,7 +84,7 @@ describe("ring simulate (in-process)", () => {
       [["simulate", "--members", "abc"], /--members must be an integer/],
       [["simulate", "--keys", "1.5"], /--keys must be an integer/],
       [["simulate", "--algorithm", "rendezvous"], /--algorithm must be "ring" or "maglev"/],
-      [["simulate", "--weights", "1,2"], /--weights has 2 entries but --members is 10/],
+      [["simulate", "--members", "10", "--weights", "1,2"], /--weights has 2 entries but --members is 10/],
       [["simulate", "--members", "2", "--weights", "1,0"], /--weights\[1\] must be an integer/],
       [["simulate", "--add", "1", "--remove", "1"], /use --add or --remove, not both/],
       [["simulate", "--members", "3", "--remove", "3"], /--remove must be an integer in \[1, 2\]/],
@@ -121,6 +121,21 @@ describe("ring simulate (in-process)", () => {
     assert.ok(m7 !== undefined && a.moved !== undefined);
     assert.equal(a.moved.fraction, m7.keys / 20000);
     assert.ok(Math.abs(a.moved.ideal - 1 / 8) < 1e-12);
+  });
+
+  it("--weights alone sets the member count and each member's weight", () => {
+    const o = parseSimulateArgs(["simulate", "--weights", "1,1,2", "--keys", "30000"]);
+    assert.equal(o.members, 3);
+    const r = simulate(o);
+    assert.deepEqual(
+      r.perMember.map((m) => [m.id, m.weight]),
+      [
+        ["m0", 1],
+        ["m1", 1],
+        ["m2", 2],
+      ],
+    );
+    assert.ok(r.loadPerWeight !== undefined, "unequal weights report per-weight load");
   });
 
   it("bounded load keeps max/mean within the factor", () => {
