@@ -168,7 +168,7 @@ test("Expect: 100-continue, HTTP/1.0 and HEAD are forwarded correctly", async (t
     });
     s.on("close", () => resolve(got));
     s.write("GET /old HTTP/1.0\r\nX-User-Id: e\r\n\r\n");
-    setTimeout(() => s.destroy(), 2000);
+    setTimeout(() => s.destroy(), 2000).unref();
   });
   assert.match(raw10, /^HTTP\/1\.0 200 |^HTTP\/1\.1 200 /);
   assert.match(raw10, /"path":"\/old"/);
