@@ -136,6 +136,10 @@ export class HealthController {
     this.onPanic = opts.onPanic;
   }
 
+  get isRunning(): boolean {
+    return this.running;
+  }
+
   /** Becoming leader: one checker per pool with a healthCheck. Idempotent. */
   start(): void {
     if (this.running) return;
