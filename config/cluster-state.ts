@@ -11,7 +11,7 @@ import { canonicalBytes, canonicalJson } from "./canonical-json.js";
 import { type Command, validateCommand } from "./cluster-commands.js";
 import { restoreSnapshot } from "./cluster-snapshot.js";
 import type { ClusterStateData, MemberState, PoolState, StateChange } from "./cluster-state-types.js";
-import { transition } from "./cluster-transitions.js";
+import { ownPool, transition } from "./cluster-transitions.js";
 
 export type { ClusterStateData, PoolState, StateChange } from "./cluster-state-types.js";
 
@@ -143,7 +143,7 @@ export class ClusterState {
       const pools: Record<string, PoolState> = {};
       for (const name of Object.keys(t.pools).sort()) {
         let pool = t.pools[name];
-        const before = prev.pools[name];
+        const before = ownPool(prev, name);
         if (before === undefined) {
           addedPools.push(name);
           poolsChanged.push(name);
@@ -162,7 +162,8 @@ export class ClusterState {
         }
         pools[name] = pool;
       }
-      for (const name of Object.keys(prev.pools).sort()) if (!(name in t.pools)) removedPools.push(name);
+      for (const name of Object.keys(prev.pools).sort())
+        if (!Object.hasOwn(t.pools, name)) removedPools.push(name);
       const routesChanged =
         t.routing !== prev.routing &&
         canonicalJson(t.routing?.routes ?? null) !== canonicalJson(prev.routing?.routes ?? null);

@@ -69,7 +69,7 @@ function setRouting(data: ClusterStateData, routing: RoutingConfig): Transition 
   const warnings: string[] = [];
   for (const name of Object.keys(routing.pools).sort()) {
     const cfg = routing.pools[name];
-    const prev = data.pools[name];
+    const prev = ownPool(data, name);
     const prevById = new Map((prev?.members ?? []).map((m) => [m.id, m]));
     const staticIds = new Set(cfg.members.map((m) => m.id));
     const members: MemberState[] = cfg.members.map((m) => carry(prevById.get(m.id), m, "static"));
@@ -99,8 +99,16 @@ function withPool(
   return { ok: true, pools: { ...data.pools, [name]: pool }, routing: data.routing, warnings };
 }
 
+/**
+ * The pool called `name`, by own key only: pool names such as "constructor" are valid, and
+ * a plain lookup would find Object.prototype's members for them.
+ */
+export function ownPool(data: ClusterStateData, name: string): PoolState | undefined {
+  return Object.hasOwn(data.pools, name) ? data.pools[name] : undefined;
+}
+
 function needPool(data: ClusterStateData, name: string): PoolState | string {
-  const pool = data.pools[name];
+  const pool = ownPool(data, name);
   if (pool !== undefined) return pool;
   const known = Object.keys(data.pools);
   return `unknown pool "${name}" (pools: ${known.length > 0 ? known.join(", ") : "none yet"})`;

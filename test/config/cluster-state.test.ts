@@ -483,3 +483,23 @@ test("the state is immutable: readers keep a consistent old value while apply sw
   }, TypeError);
   assert.equal(a.current.pools.search, old.pools.search, "untouched pools are shared, not copied");
 });
+
+test("pool names that Object.prototype also has (constructor, toString) are ordinary pools", () => {
+  const withCtor = routingFrom(`pools:
+  constructor:
+    members: [{ id: a, address: "10.0.0.1:80" }]
+routes:
+  - pool: constructor
+    key: [ip]
+`);
+  const s = new ClusterState();
+  const added = s.apply(1, setRouting(withCtor));
+  assert.ok(added.applied, added.error);
+  assert.deepEqual(added.addedPools, ["constructor"]);
+  const drain = s.apply(2, enc({ v: 1, type: "Drain", pool: "toString", member: "a" }));
+  assert.equal(drain.applied, false);
+  assert.match(drain.error ?? "", /unknown pool "toString"/);
+  const removed = s.apply(3, setRouting(routing));
+  assert.ok(removed.applied, removed.error);
+  assert.deepEqual(removed.removedPools, ["constructor"]);
+});
