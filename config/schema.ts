@@ -37,6 +37,8 @@ function field<T>(parse: (v: unknown) => Parsed<T>) {
 
 /** A duration that drives a timer: at most MAX_TIMER_MS (parseDuration's default bound). */
 const duration = () => field((v) => parseDuration(v));
+/** A period that paces a loop (probe interval, tick, cool-down): 0 would make it spin, so >= 1ms. */
+const period = () => field((v) => parseDuration(v, undefined, 1));
 /** Browsers cap a cookie's Max-Age at 400 days (RFC 6265bis); it never drives a timer here. */
 const COOKIE_MAX_TTL_MS = 400 * 86_400_000;
 const size = () => field(parseSize);
@@ -102,8 +104,8 @@ const poolConsulSchema = z.strictObject({
 const healthCheckSchema = z
   .strictObject({
     path: z.string().startsWith("/", { error: 'expected a path starting with "/"' }),
-    interval: duration().default(5_000),
-    timeout: duration().default(1_000),
+    interval: period().default(5_000),
+    timeout: period().default(1_000),
     healthyThreshold: posInt().default(2),
     unhealthyThreshold: posInt().default(3),
     expectStatus: field(parseStatusRanges).default([{ from: 200, to: 399 }]),
@@ -150,11 +152,11 @@ const breakerSchema = z
     enabled: z.boolean().default(true),
     consecutiveFailures: posInt().default(5),
     failureRate: z.number().gt(0).max(1).default(0.5),
-    window: duration().default(10_000),
+    window: period().default(10_000),
     minRequests: posInt().default(20),
-    openFor: duration().default(5_000),
+    openFor: period().default(5_000),
     /** Repeated trips back off exponentially from openFor up to this. */
-    maxOpenFor: duration().default(60_000),
+    maxOpenFor: period().default(60_000),
     halfOpenProbes: posInt().default(3),
     failureStatuses: z.array(z.int().min(100).max(599)).default([502, 503, 504]),
   })
@@ -176,7 +178,7 @@ const breakerSchema = z
 const passiveEjectionSchema = z.strictObject({
   /** Consecutive failures (connect errors or failureStatuses) seen locally before ejecting. */
   consecutiveFailures: posInt().default(5),
-  interval: duration().default(10_000),
+  interval: period().default(10_000),
   baseEjectionTime: duration().default(30_000),
   maxEjectionPercent: z.int().min(0).max(100).default(50),
 });
@@ -200,7 +202,7 @@ export const poolSchema = z.strictObject({
   discovery: z.strictObject({ consul: poolConsulSchema }).optional(),
   healthCheck: healthCheckSchema.optional(),
   timeouts: z
-    .strictObject({ connect: duration().default(1_000), response: duration().default(30_000) })
+    .strictObject({ connect: period().default(1_000), response: period().default(30_000) })
     .prefault({}),
   retry: retrySchema.prefault({}),
   breaker: breakerSchema.prefault({}),
@@ -267,8 +269,8 @@ const clusterSchema = z
     /** Shared secret that authenticates Raft traffic; required with more than one peer. */
     secret: z.string().default(""),
     dataDir: filePath().prefault("./data"),
-    electionTimeout: duration().default(1_000),
-    heartbeat: duration().default(100),
+    electionTimeout: period().default(1_000),
+    heartbeat: period().default(100),
     /** Enables POST /admin/debug/cut and /heal (transport fault injection, for tests); absent = off. */
     faultInjection: z.boolean().optional(),
   })

@@ -18,9 +18,10 @@ export const MAX_TIMER_MS = 2_147_483_647;
  * Parses a duration to whole milliseconds (fractions are rounded). `max` bounds the result:
  * the default is MAX_TIMER_MS because nearly every duration ends up in a timer.
  */
-export function parseDuration(input: unknown, max = MAX_TIMER_MS): Parsed<number> {
+export function parseDuration(input: unknown, max = MAX_TIMER_MS, min = 0): Parsed<number> {
   const ms = durationMs(input);
   if (ms === undefined) return bad(DURATION_EXPECTED);
+  if (ms < min) return bad(`${DURATION_EXPECTED}, at least ${min}ms`);
   return ms <= max ? ok(ms) : bad(`${DURATION_EXPECTED}, at most ${max}ms`);
 }
 

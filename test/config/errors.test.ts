@@ -391,3 +391,28 @@ test("pathological nesting is an error, not a crash", () => {
   assert.ok(!r.ok);
   assert.ok(r.errors.length >= 1);
 });
+
+test("a zero period (probe interval, heartbeat, cool-down) is rejected: it would make a loop spin", () => {
+  const text = `pools:
+  p:
+    members: [{ id: a, address: "10.0.0.1:80" }]
+    healthCheck: { path: /h, interval: 0, timeout: 0ms }
+    breaker: { openFor: 0s }
+cluster:
+  id: a
+  heartbeat: 0
+${ROUTE}`;
+  const errors = errorsOf(text);
+  const paths = errors.map((e) => e.path).sort();
+  assert.deepEqual(
+    paths,
+    [
+      "cluster.heartbeat",
+      "pools.p.breaker.openFor",
+      "pools.p.healthCheck.interval",
+      "pools.p.healthCheck.timeout",
+    ],
+    JSON.stringify(errors),
+  );
+  for (const e of errors) assert.match(e.expected, /at least 1ms/, e.path);
+});
