@@ -73,9 +73,6 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
     return { ok: false, kind: "config", errors: loaded.errors, text };
   }
   const config = loaded.config;
-  const resolved = resolveClusterSettings(config, { nodeId: opts.nodeId, dataDir: opts.dataDir }, env);
-  if (!resolved.ok) return configFailure("cluster", resolved.message, opts.configPath);
-  const settings = resolved.settings;
   const tls = readTlsFiles(config);
   if (!tls.ok)
     return {
@@ -91,6 +88,11 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
   } catch (err) {
     return configFailure("pools", `pools that can be built: ${errorText(err)}`, opts.configPath);
   }
+  // Last of the checks: without a cluster section this creates the temporary data directory,
+  // which only the node's stop removes.
+  const resolved = resolveClusterSettings(config, { nodeId: opts.nodeId, dataDir: opts.dataDir }, env);
+  if (!resolved.ok) return configFailure("cluster", resolved.message, opts.configPath);
+  const settings = resolved.settings;
 
   const log = createProcessLogger({ level: config.log.level, destination: opts.logDestination });
   const logger = log.logger;
