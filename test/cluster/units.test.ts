@@ -7,7 +7,12 @@ import { existsSync, rmSync } from "node:fs";
 import { test } from "node:test";
 import { encodeCommand, validateCommand } from "../../config/cluster-commands.js";
 import { configSchema, type ShardgateConfig } from "../../config/schema.js";
-import { decodeAppMessage, encodeJoin, encodeOutcomes } from "../../proxy/cluster/app-messages.js";
+import {
+  decodeAppMessage,
+  encodeJoin,
+  encodeOutcomes,
+  MAX_BATCH_ENTRIES,
+} from "../../proxy/cluster/app-messages.js";
 import { resolveClusterSettings } from "../../proxy/cluster/cluster-settings.js";
 import { seededRandom } from "../support/prng.js";
 
@@ -51,6 +56,18 @@ test("app messages: outcomes and joins round-trip; malformed ones are reasons", 
     assert.equal(r.ok, false, JSON.stringify(b));
   }
   assert.equal(decodeAppMessage(new Uint8Array([0xff, 0xfe])).ok, false);
+  const text = (s: string) => decodeAppMessage(new TextEncoder().encode(s));
+  // JSON.parse makes "__proto__" an own key: it is an unknown field, not a prototype.
+  const proto = text(
+    `{"v":1,"kind":"outcomes","entries":[{"__proto__":{"x":1},${JSON.stringify(entry).slice(1)}]}`,
+  );
+  assert.deepEqual(proto, { ok: false, reason: "unknown field __proto__" });
+  const big = { v: 1, kind: "outcomes", entries: Array.from({ length: MAX_BATCH_ENTRIES + 1 }, () => entry) };
+  assert.deepEqual(decodeAppMessage(enc(big)), { ok: false, reason: "too many entries" });
+  assert.equal(
+    decodeAppMessage(enc({ v: 1, kind: "outcomes", entries: [{ ...entry, maxConsecutive: 0 }] })).ok,
+    false,
+  );
   // Random bytes never throw (seeded).
   const rand = seededRandom(SEED);
   for (let i = 0; i < 300; i++) {
