@@ -403,6 +403,14 @@ describe("fleet: three spawned instances agree through Raft", { timeout: 120_000
 
   test("fault injection: a cut instance keeps serving (ready, degraded) and catches up after heal", async () => {
     const f = await follower();
+    for (const path of ["/admin/debug/cut", "/admin/debug/heal", "/admin/pools/users/members/u1/breaker"]) {
+      const wrong = await fetchJson(`${sg[f].adminUrl}${path}`, {
+        method: "POST",
+        headers: { authorization: "Bearer not-the-token" },
+        body: JSON.stringify({ state: "open" }),
+      });
+      assert.equal(wrong.status, 401, `${path}: ${wrong.text}`);
+    }
     const nobody = await fetchJson(`${sg[f].adminUrl}/admin/debug/cut`, {
       method: "POST",
       headers: AUTH,

@@ -306,6 +306,9 @@ describe("ops: admin writes without a configured token", () => {
       "/admin/reload",
       "/admin/pools/users/members/a1/drain",
       "/admin/pools/users/members/a1/undrain",
+      "/admin/pools/users/members/a1/breaker",
+      "/admin/debug/cut",
+      "/admin/debug/heal",
     ]) {
       const headerSets: Array<Record<string, string>> = [
         {},
