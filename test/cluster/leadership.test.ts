@@ -122,4 +122,18 @@ test("controllers run on the leader only, and move with leadership", { timeout: 
   assert.notEqual(second.settings.id, leader.settings.id);
   assert.deepEqual(running(), [second.settings.id], "the follower that stayed runs no controller");
   assert.deepEqual(second.state.routing, leader.state.routing, "the new leader did not re-seed the state");
+
+  // A pool that leaves the committed state leaves the panic map (and so shardgate_pool_panic).
+  for (const n of rest) n.panics.set("users", false);
+  const moved = parseRouting({
+    pools: { other: { members: [{ id: "o1", address: "127.0.0.1:11" }] } },
+    routes: [{ pool: "other", key: ["header:x-user-id"] }],
+  });
+  if (!moved.ok) throw new Error(`test routing invalid: ${JSON.stringify(moved.errors)}`);
+  await second.propose({ v: 1, type: "SetRouting", routing: moved.routing });
+  await eventually("every node applied the new routing", () =>
+    rest.every((n) => n.state.pools.other !== undefined) ? true : undefined,
+  );
+  for (const n of rest)
+    assert.equal(n.panics.has("users"), false, `${n.settings.id} forgot the removed pool`);
 });
