@@ -78,6 +78,8 @@ export class ClusterNode {
   private refreshQueued = false;
   private stopped = false;
   readonly panics = new Map<string, boolean>();
+  /** Authenticated peer id -> when a rejection from it was last logged. */
+  private readonly rejectLoggedAt = new Map<string, number>();
   readonly counters = {
     batchesSent: 0,
     batchesDropped: 0,
@@ -401,6 +403,14 @@ export class ClusterNode {
 
   private reject(from: string, reason: string): void {
     this.counters.appMessagesRejected++;
+    // At most one line per peer per second: a peer on another message version (a rolling
+    // upgrade) sends a batch every 100 ms. Every rejection is still counted in the metric.
+    const now = performance.now();
+    const last = this.rejectLoggedAt.get(from);
+    if (last !== undefined && now - last < 1_000) return;
+    // Any secret holder may name itself anything: keep the map bounded.
+    if (this.rejectLoggedAt.size >= 1_024) this.rejectLoggedAt.clear();
+    this.rejectLoggedAt.set(from, now);
     this.log.warn({ from, reason }, "application message rejected");
   }
 
