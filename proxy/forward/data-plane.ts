@@ -16,7 +16,7 @@ import { TLSSocket } from "node:tls";
 import { createProxyServer as createHttpProxy, type ProxyServer } from "http-proxy-3";
 import { hashKey } from "../../ring/hash.js";
 import { ERRORS, type ErrorCode, errorBody, rawErrorResponse } from "../errors.js";
-import { extractKey } from "../routing/key-extract.js";
+import { extractKey, redactPathSegments } from "../routing/key-extract.js";
 import { chooseMember, explainChoice } from "../routing/member-choice.js";
 import { LiveBook } from "../routing/pool-live.js";
 import type { RouteExplanation, RoutingState } from "../routing/types.js";
@@ -182,6 +182,9 @@ class DataPlaneImpl implements DataPlane {
     if (route === null) return "no_route";
     ctx.compiledRoute = route;
     ctx.route = route.label;
+    // The logged path must not carry a raw key taken from a path segment.
+    if (route.keyPlan.pathKeySegments.length > 0)
+      ctx.path = redactPathSegments(url, route.keyPlan.pathKeySegments);
     ctx.pool = route.pool;
     const snapshot = state.pools.get(route.pool);
     if (snapshot === undefined) return "unknown_pool";

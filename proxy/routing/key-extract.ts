@@ -19,6 +19,8 @@ export interface KeyPlan {
   readonly keys: readonly CompiledKey[];
   /** Peers whose X-Forwarded-For / -Proto / -Host are believed; null = none. */
   readonly trusted: BlockList | null;
+  /** 1-based path segments that are key sources (`path:N`); logs must not show them. */
+  readonly pathKeySegments: readonly number[];
 }
 
 function compileKey(spec: KeySpec): CompiledKey {
@@ -51,7 +53,36 @@ export function compileKeyPlan(route: RouteConfig): KeyPlan {
     if (!keys.some((k) => k.kind === "cookie" && k.name === name))
       keys.push(compileKey({ kind: "cookie", name }));
   }
-  return Object.freeze({ keys: Object.freeze(keys), trusted: compileTrusted(route.trustedProxies) });
+  const pathKeySegments: number[] = [];
+  for (const k of keys) if (k.kind === "path") pathKeySegments.push(k.index);
+  return Object.freeze({
+    keys: Object.freeze(keys),
+    trusted: compileTrusted(route.trustedProxies),
+    pathKeySegments: Object.freeze(pathKeySegments),
+  });
+}
+
+/**
+ * `url` with the given 1-based path segments replaced by "*", so a log line carries no raw
+ * key even when a route takes its key from the path. Only routes with `path:N` keys pay for it.
+ */
+export function redactPathSegments(url: string, segments: readonly number[]): string {
+  let end = url.indexOf("?");
+  if (end < 0) end = url.length;
+  let out = "";
+  let start = url.charCodeAt(0) === 0x2f ? 1 : 0;
+  let copied = 0;
+  for (let n = 1; start <= end; n++) {
+    let stop = url.indexOf("/", start);
+    if (stop < 0 || stop > end) stop = end;
+    if (stop > start && segments.includes(n)) {
+      out += `${url.slice(copied, start)}*`;
+      copied = stop;
+    }
+    if (stop === end) break;
+    start = stop + 1;
+  }
+  return copied === 0 ? url : out + url.slice(copied);
 }
 
 function isOws(c: number): boolean {

@@ -176,3 +176,24 @@ test("Expect: 100-continue, HTTP/1.0 and HEAD are forwarded correctly", async (t
   assert.equal(head.status, 200);
   assert.equal(head.text, "");
 });
+
+test("a key taken from a path segment never reaches the request record's path (the access log)", async (t) => {
+  const h = await startHarness({
+    members: 2,
+    config: (members) => ({
+      pools: { users: { algorithm: "ring", members } },
+      routes: [{ match: { host: "*", pathPrefix: "/u/" }, pool: "users", key: ["path:2"] }],
+    }),
+  });
+  t.after(() => h.close());
+  const r = await send(h.port, {
+    path: "/u/secret-user-42/orders?x=1",
+    headers: { "x-request-id": "path-key-1" },
+  });
+  assert.equal(r.status, 200);
+  assert.equal(r.json().path, "/u/secret-user-42/orders?x=1", "the upstream still gets the path as sent");
+  const end = h.rec.ends.find((e) => e.requestId === "path-key-1");
+  assert.ok(end, "onRequestEnd saw the request");
+  assert.equal(end.path, "/u/*/orders?x=1");
+  assert.equal(end.keyHash, hashKey("secret-user-42"));
+});

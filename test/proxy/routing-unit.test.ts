@@ -11,6 +11,7 @@ import {
   extractKey,
   pathSegment,
   queryValue,
+  redactPathSegments,
 } from "../../proxy/routing/key-extract.js";
 import { compileRouteTable, normalizeHost } from "../../proxy/routing/route-table.js";
 
@@ -105,4 +106,17 @@ test("onMissingKey cookie reads its own cookie back even when the key list does 
   ]);
   const plan = compileKeyPlan(route);
   assert.equal(extractKey(plan, fakeReq("/", { cookie: "sg=abc" })), "abc");
+});
+
+test("redactPathSegments hides exactly the key segments, keeps the rest and the query", () => {
+  assert.equal(redactPathSegments("/u/alice/orders?x=1", [2]), "/u/*/orders?x=1");
+  assert.equal(redactPathSegments("/alice", [1]), "/*");
+  assert.equal(redactPathSegments("/a/b/c", [1, 3]), "/*/b/*");
+  assert.equal(redactPathSegments("/a//c", [2]), "/a//c", "an empty segment is no key and stays empty");
+  assert.equal(redactPathSegments("/a/b", [5]), "/a/b", "a segment past the end changes nothing");
+  assert.equal(redactPathSegments("/a/b?k=/x/y", [3]), "/a/b?k=/x/y", "the query is not path");
+  for (const url of ["/u/x/y", "/u/x/y?q", "/"]) {
+    const spec = [2];
+    assert.equal(pathSegment(redactPathSegments(url, spec), 2), pathSegment(url, 2) === "" ? "" : "*", url);
+  }
 });
