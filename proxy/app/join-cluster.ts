@@ -85,6 +85,11 @@ export function joinCluster(o: JoinOptions): ClusterNode {
     },
     transportRejected: () => node.transportRejected(),
     appMessagesRejected: () => node.appMessagesRejected(),
+    outcomeBatches: () => ({
+      sent: node.counters.batchesSent,
+      dropped: node.counters.batchesDropped,
+      received: node.counters.batchesReceived,
+    }),
     drift: () => o.drift().drift,
     panics: () => node.panics,
     *breakers() {

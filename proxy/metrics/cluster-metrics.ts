@@ -8,6 +8,8 @@ export interface ClusterMetricsSource {
   raft(): { term: number; isLeader: boolean; commitIndex: number; appliedIndex: number } | undefined;
   transportRejected(): Record<string, number>;
   appMessagesRejected(): number;
+  /** Outcome batches (breaker reports) this instance sent to, failed to send to, or received as, the leader. */
+  outcomeBatches(): { sent: number; dropped: number; received: number };
   /** 1 when the local file's routing differs from the committed one. */
   drift(): boolean;
   /** Pools with panic status known (true = in panic). */
@@ -58,6 +60,18 @@ export function registerClusterMetrics(registry: Registry, src: ClusterMetricsSo
     registers,
     collect() {
       this.set(src.appMessagesRejected());
+    },
+  });
+  new Gauge({
+    name: "shardgate_cluster_outcome_batches_total",
+    help: "Breaker outcome batches: sent to the leader, dropped (no leader or queue full), received as leader.",
+    labelNames: ["result"],
+    registers,
+    collect() {
+      const b = src.outcomeBatches();
+      this.set({ result: "sent" }, b.sent);
+      this.set({ result: "dropped" }, b.dropped);
+      this.set({ result: "received" }, b.received);
     },
   });
   new Gauge({

@@ -297,6 +297,16 @@ describe("fleet: three spawned instances agree through Raft", { timeout: 120_000
       ),
     );
     const openMs = performance.now() - t0;
+    // The failures reached the leader as outcome batches from the follower that saw them.
+    const fs = (await fetchJson(`${sg[f].adminUrl}/admin/state`)).body as State;
+    const leaderAt = IDS.indexOf(fs.raft.leader as (typeof IDS)[number]);
+    assert.ok(leaderAt >= 0 && leaderAt !== f, `leader ${fs.raft.leader}, follower ${IDS[f]}`);
+    const fm = await (await fetch(`${sg[f].adminUrl}/metrics`)).text();
+    const lm = await (await fetch(`${sg[leaderAt].adminUrl}/metrics`)).text();
+    const batches = (m: string, result: string) =>
+      metricValue(m, "shardgate_cluster_outcome_batches_total", { result }) ?? 0;
+    assert.ok(batches(fm, "sent") > 0, `follower sent no outcome batch:\n${fm}`);
+    assert.ok(batches(lm, "received") > 0, "leader received no outcome batch");
     console.log(
       `# breaker: first failure through ${IDS[f]} -> open on all ${IDS.length}: ${openMs.toFixed(0)} ms`,
     );
