@@ -1,5 +1,5 @@
 // End-to-end proxy benchmark: `npm run bench -- proxy [--duration 5] [--rounds 3]
-// [--connections 50] [--client wrk|autocannon] [--soak 60 [--soak-warmup 15]] [--log-file]
+// [--connections 50] [--client wrk|autocannon] [--soak 60 [--soak-warmup 60]] [--log-file]
 // [--nolog-variant] [--json]`.
 //
 // Starts echo upstreams in a child process, then measures, interleaved round by round so that
@@ -9,11 +9,13 @@
 // when nginx is installed, and with --nolog-variant (d) shardgate with the access log off.
 // Every request carries a random x-user key. Reports req/s, p50, p99, proxy CPU (cores and
 // per request) and RSS (from /proc), and the ratios shardgate/bare and shardgate/nginx.
-// Targets are reported, never asserted. `--soak S` adds a full-load warm-up (--soak-warmup,
-// default 15 s: the V8 heap grows to its steady size under load, which is not a leak) and then
-// an S-second full-load run of shardgate, sampling its RSS every few seconds: it reports start,
-// end and max RSS, the growth end/start, and the slope of the second half (MB/min by least
-// squares), which is what a leak shows as and heap sizing does not.
+// Targets are reported, never asserted. `--soak S` starts a fresh shardgate, reads its cold RSS,
+// runs a full-load warm-up (--soak-warmup, default 60 s: V8 defers its first major GC for about
+// 35-40 s of full load and sizes its heap during the first cycles, 110 -> ~155 MB here, which is
+// reported as the cold-start figure, not hidden) and then an S-second full-load run, sampling
+// RSS every second or so: the growth is the mean of the last quarter of the samples over the
+// mean of the first (a GC'd process's RSS is a sawtooth; end/start and max are printed too),
+// with the slope of the second half (MB/min, least squares), which is what a leak shows as.
 //
 // The same file is also the child processes' entry point (`--role upstreams|bare`), so the
 // upstreams and the bare forwarder never share a process (or an event loop) with the client.
@@ -449,10 +451,19 @@ interface SoakResult {
   everySeconds: number;
   /** [seconds since the run started, RSS, V8 heap used, V8 heap total, external] in MB (NaN if unread) */
   samples: Array<[number, number, number, number, number]>;
+  /** RSS of the fresh process before any load. */
+  rssColdMb: number;
   rssStartMb: number;
   rssEndMb: number;
   rssMaxMb: number;
+  /** Mean RSS over the first and the last quarter of the run's samples. */
+  rssFirstQuarterMb: number;
+  rssLastQuarterMb: number;
+  /** The target figure: last-quarter mean / first-quarter mean - 1. */
   growth: number;
+  /** end / start - 1: two single samples, each at a random phase of the GC sawtooth. */
+  pointGrowth: number;
+  /** max / first-quarter mean - 1. */
   maxGrowth: number;
   /** Least-squares slope of RSS over the second half of the run, MB per minute. */
   secondHalfMbPerMin: number;
@@ -465,7 +476,7 @@ interface SoakResult {
 }
 
 function soakEveryS(seconds: number): number {
-  return Math.max(1, Math.min(5, Math.round(seconds / 20)));
+  return Math.max(1, Math.round(seconds / 60));
 }
 
 /** One process memory figure (MB) from shardgate's /metrics text, or NaN. */
@@ -503,10 +514,16 @@ function slopePerMin(points: ReadonlyArray<readonly [number, number]>): number {
   return den === 0 ? 0 : (num / den) * 60;
 }
 
+function mean(xs: readonly number[]): number {
+  return xs.reduce((a, x) => a + x, 0) / xs.length;
+}
+
 /**
- * Warm-up at full load (excluded), then the measured full-load run with RSS sampled on a timer
- * while the load client runs in its own process. Start = the sample at the run's first
- * moment, end = the sample after the load stopped.
+ * On a fresh shardgate process (its cold RSS read before any load): a full-load warm-up,
+ * excluded, then the measured full-load run with RSS sampled on a timer while the load client
+ * runs in its own process. Growth compares the mean of the first quarter of the samples with
+ * the mean of the last quarter: under load a V8 process's RSS is a sawtooth (a major GC every
+ * second or two), so one sample at each end mostly measures where in the tooth it fell.
  */
 async function runSoak(
   t: Target,
@@ -515,6 +532,7 @@ async function runSoak(
   load: (seconds: number, seed: number) => Promise<RoundSample>,
   seed: number,
 ): Promise<SoakResult> {
+  const cold = rssBytes(t.pid) / 2 ** 20;
   if (warmupSeconds > 0) await load(warmupSeconds, seed + 5000);
   const every = soakEveryS(seconds);
   const samples: SoakResult["samples"] = [];
@@ -540,19 +558,26 @@ async function runSoak(
   const start = mbs[0];
   const end = mbs[mbs.length - 1];
   const max = Math.max(...mbs);
+  const q = Math.max(1, Math.floor(mbs.length / 4));
+  const first = mean(mbs.slice(0, q));
+  const last = mean(mbs.slice(-q));
   const half = samples.filter((p) => p[0] >= seconds / 2);
   const heapHalf = half.filter((p) => !Number.isNaN(p[2])).map((p) => [p[0], p[2]] as const);
   return {
-    method: `${warmupSeconds}s full-load warm-up (excluded), then ${seconds}s full load; RSS from /proc/PID/status and V8 heap used from /metrics every ${every}s; growth = end/start - 1; slope = least squares over the samples of the second half`,
+    method: `fresh process; ${warmupSeconds}s full-load warm-up (excluded), then ${seconds}s full load; RSS from /proc/PID/status and V8 heap from /metrics every ${every}s; growth = mean of the last quarter of the samples / mean of the first quarter - 1; slope = least squares over the second half`,
     warmupSeconds,
     seconds,
     everySeconds: every,
     samples: samples.map((p) => p.map((v) => Math.round(v * 10) / 10) as SoakResult["samples"][number]),
+    rssColdMb: cold,
     rssStartMb: start,
     rssEndMb: end,
     rssMaxMb: max,
-    growth: end / start - 1,
-    maxGrowth: max / start - 1,
+    rssFirstQuarterMb: first,
+    rssLastQuarterMb: last,
+    growth: last / first - 1,
+    pointGrowth: end / start - 1,
+    maxGrowth: max / first - 1,
     secondHalfMbPerMin: slopePerMin(half.map((p) => [p[0], p[1]] as const)),
     heapUsedStartMb: samples[0][2],
     heapUsedEndMb: samples[samples.length - 1][2],
@@ -566,7 +591,8 @@ function soakLines(x: SoakResult): string[] {
   const pct = (v: number) => `${v >= 0 ? "+" : ""}${(v * 100).toFixed(1)}%`;
   return [
     `soak method: ${x.method}`,
-    `soak ${x.seconds}s: rss start ${x.rssStartMb.toFixed(1)} MB, end ${x.rssEndMb.toFixed(1)} MB (${pct(x.growth)}, target < 10%), max ${x.rssMaxMb.toFixed(1)} MB (${pct(x.maxGrowth)}), second-half slope ${x.secondHalfMbPerMin.toFixed(2)} MB/min, ${x.rps.toFixed(0)} req/s, ${x.errors} errors`,
+    `soak ${x.seconds}s: rss mean first quarter ${x.rssFirstQuarterMb.toFixed(1)} MB, last quarter ${x.rssLastQuarterMb.toFixed(1)} MB (${pct(x.growth)}, target < 10%); start ${x.rssStartMb.toFixed(1)}, end ${x.rssEndMb.toFixed(1)} (${pct(x.pointGrowth)}), max ${x.rssMaxMb.toFixed(1)} MB (${pct(x.maxGrowth)}); second-half slope ${x.secondHalfMbPerMin.toFixed(2)} MB/min; ${x.rps.toFixed(0)} req/s, ${x.errors} errors`,
+    `soak cold start: rss ${x.rssColdMb.toFixed(1)} MB before any load, ${x.rssStartMb.toFixed(1)} MB after the ${x.warmupSeconds}s warm-up (${pct(x.rssStartMb / x.rssColdMb - 1)}: V8 sizing its heap under load)`,
     `soak V8 heap used: start ${x.heapUsedStartMb.toFixed(1)} MB, end ${x.heapUsedEndMb.toFixed(1)} MB, second-half slope ${x.heapSecondHalfMbPerMin.toFixed(2)} MB/min`,
     `soak samples (s: rss/heapUsed/heapTotal/external MB): ${x.samples.map(([s, ...mb]) => `${s}:${mb.join("/")}`).join(" ")}`,
   ];
@@ -635,7 +661,7 @@ export async function run(argv: string[]): Promise<number> {
   const rounds = num("rounds", 3, 1);
   const connections = num("connections", 50, 1);
   const soak = num("soak", 0, 0);
-  const soakWarmup = num("soak-warmup", 15, 0);
+  const soakWarmup = num("soak-warmup", 60, 0);
   const seed = num("seed", 1, 0);
   if (
     seconds === undefined ||
@@ -737,13 +763,17 @@ export async function run(argv: string[]): Promise<number> {
       say(
         `soak: ${soakWarmup}s full-load warm-up, then ${soak}s full load with RSS sampled every ${soakEveryS(soak)}s ...`,
       );
+      // A fresh process, so the figures do not depend on how much load the rounds put on `sg`.
+      const fresh = await startShardgate(upstreams, dir, args.switches.has("log-file"));
+      children.push(fresh.stop);
       soakResult = await runSoak(
-        sg,
+        fresh,
         soak,
         soakWarmup,
-        (sec, s0) => measure(sg, sec, connections, s0, client, dir),
+        (sec, s0) => measure(fresh, sec, connections, s0, client, dir),
         seed,
       );
+      await fresh.stop();
     }
 
     const report = {
