@@ -11,8 +11,8 @@
 // per request) and RSS (from /proc), and the ratios shardgate/bare and shardgate/nginx.
 // Targets are reported, never asserted. `--soak S` starts a fresh shardgate, reads its cold RSS,
 // runs a full-load warm-up (--soak-warmup, default 60 s: V8 defers its first major GC for about
-// 35-40 s of full load and sizes its heap during the first cycles, 110 -> ~155 MB here, which is
-// reported as the cold-start figure, not hidden) and then an S-second full-load run, sampling
+// 35-40 s of full load and sizes its heap in the first cycles, RSS ~80 MB idle -> ~150 MB here,
+// printed as the cold-start figure, not hidden) and then an S-second full-load run, sampling
 // RSS every second or so: the growth is the mean of the last quarter of the samples over the
 // mean of the first (a GC'd process's RSS is a sawtooth; end/start and max are printed too),
 // with the slope of the second half (MB/min, least squares), which is what a leak shows as.
