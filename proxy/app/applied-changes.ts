@@ -20,6 +20,7 @@ export function reportApplied(
 ): void {
   metrics.ringVersion.set(routing.state.ringVersion);
   for (const pool of routing.removedPools) series.removePool(pool);
+  series.syncRoutes(routing.state.routeTable.routes.map((r) => r.label));
   for (const f of routing.failed)
     log.error(
       { pool: f.pool, err: f.error, index: change?.index },

@@ -1,7 +1,8 @@
 // Labelled metric children cached per pool and per member, so the request path increments a
 // child it already holds (two Map lookups) instead of building a label object per request.
 // The cache also remembers every series it created for a member, which is how a member that
-// leaves on reload has all of its series removed (prom-client can only remove exact label sets).
+// leaves on reload has all of its series removed (prom-client can only remove exact label sets),
+// and how a route that a reload removed loses its request series on every member.
 
 import type { Counter, Gauge, Histogram } from "prom-client";
 import { CODE_CLASSES, NO_MEMBER, type ShardgateMetrics } from "./registry.js";
@@ -14,6 +15,19 @@ type HistogramChild = ReturnType<Histogram<string>["labels"]>;
 export const NO_ROUTE = "none";
 /** Member label for requests served by a member that has since left the pool (finished after a reload). */
 export const REMOVED_MEMBER = "removed";
+/** Route label for requests that matched a route a reload has since removed (finished after it). */
+export const REMOVED_ROUTE = "removed";
+
+/** The route labels of the applied route table; null until the first one is applied (any label goes). */
+interface RouteSet {
+  current: ReadonlySet<string> | null;
+}
+
+function routeKnown(routes: RouteSet, route: string): boolean {
+  return (
+    routes.current === null || route === NO_ROUTE || route === REMOVED_ROUTE || routes.current.has(route)
+  );
+}
 
 export class MemberSeries {
   /** route label -> one counter child per code class (index = codeClassIndex). */
@@ -28,11 +42,15 @@ export class MemberSeries {
     private readonly m: ShardgateMetrics,
     readonly pool: string,
     readonly member: string,
+    private readonly routes: RouteSet,
   ) {}
 
   requests(route: string): CounterChild[] {
     let children = this.byRoute.get(route);
     if (children === undefined) {
+      // Only on a cache miss: a request that matched a route removed meanwhile does not bring
+      // its series back.
+      if (!routeKnown(this.routes, route)) return this.requests(REMOVED_ROUTE);
       children = CODE_CLASSES.map((code_class) =>
         this.m.requests.labels({ route, pool: this.pool, member: this.member, code_class }),
       );
@@ -71,6 +89,16 @@ export class MemberSeries {
     this.drainingChild.set(draining ? 1 : 0);
   }
 
+  /** Removes this member's request series of routes that are no longer in the route table. */
+  dropRoutes(): void {
+    const { pool, member } = this;
+    for (const route of this.byRoute.keys()) {
+      if (routeKnown(this.routes, route)) continue;
+      for (const code_class of CODE_CLASSES) this.m.requests.remove({ route, pool, member, code_class });
+      this.byRoute.delete(route);
+    }
+  }
+
   /** Removes every series this member ever had, from every metric. */
   remove(): void {
     const { pool, member } = this;
@@ -101,17 +129,24 @@ export class PoolSeries {
   constructor(
     private readonly m: ShardgateMetrics,
     readonly pool: string,
+    readonly routes: RouteSet,
   ) {
     this.duration = m.duration.labels({ pool });
     this.retries = m.retries.labels({ pool });
-    this.none = new MemberSeries(m, pool, NO_MEMBER);
-    this.removed = new MemberSeries(m, pool, REMOVED_MEMBER);
+    this.none = new MemberSeries(m, pool, NO_MEMBER, routes);
+    this.removed = new MemberSeries(m, pool, REMOVED_MEMBER, routes);
   }
 
   /** The series of a current member; the "removed" bucket for one no longer in the pool. */
   member(id: string): MemberSeries {
     if (id === "") return this.none;
     return this.members.get(id) ?? this.removed;
+  }
+
+  dropRoutes(): void {
+    for (const s of this.members.values()) s.dropRoutes();
+    this.none.dropRoutes();
+    this.removed.dropRoutes();
   }
 
   remove(): void {
@@ -134,11 +169,25 @@ export class PoolSeries {
  */
 export class SeriesCache {
   private readonly pools = new Map<string, PoolSeries>();
+  private readonly routes: RouteSet = { current: null };
   /** For requests that matched no route: pool label "none". */
   readonly unrouted: PoolSeries;
 
   constructor(readonly metrics: ShardgateMetrics) {
-    this.unrouted = new PoolSeries(metrics, NO_ROUTE);
+    this.unrouted = new PoolSeries(metrics, NO_ROUTE, this.routes);
+  }
+
+  /**
+   * Makes `labels` the routes that have request series: every series of another route is
+   * removed, and a request still finishing on one counts under route "removed".
+   */
+  syncRoutes(labels: readonly string[]): void {
+    const next = new Set(labels);
+    const cur = this.routes.current;
+    if (cur !== null && cur.size === next.size && labels.every((l) => cur.has(l))) return;
+    this.routes.current = next;
+    this.unrouted.dropRoutes();
+    for (const ps of this.pools.values()) ps.dropRoutes();
   }
 
   pool(name: string): PoolSeries {
@@ -150,7 +199,7 @@ export class SeriesCache {
   syncMembers(pool: string, ids: readonly string[]): void {
     let ps = this.pools.get(pool);
     if (ps === undefined) {
-      ps = new PoolSeries(this.metrics, pool);
+      ps = new PoolSeries(this.metrics, pool, this.routes);
       this.pools.set(pool, ps);
     }
     const keep = new Set(ids);
@@ -161,7 +210,7 @@ export class SeriesCache {
       }
     }
     for (const id of ids)
-      if (!ps.members.has(id)) ps.members.set(id, new MemberSeries(this.metrics, pool, id));
+      if (!ps.members.has(id)) ps.members.set(id, new MemberSeries(this.metrics, pool, id, this.routes));
   }
 
   removePool(pool: string): void {

@@ -341,4 +341,75 @@ describe("metric series bookkeeping", () => {
     text = await metrics.registry.metrics();
     assert.ok(!text.includes('pool="p"'), "a removed pool leaves no series");
   });
+
+  test("a route the applied table no longer has loses its series on every member; late requests count as 'removed'", async () => {
+    const metrics = createMetrics({ processMetrics: false });
+    const series = new SeriesCache(metrics);
+    const obs = new MetricsObserver(series, createAccessLog({ write() {} }, false));
+    series.syncMembers("p", ["m1", "m2"]);
+    series.syncRoutes(["*/", "*/api"]);
+    const late = record({ route: "*/api", member: "m2" });
+    obs.onRequestStart(late);
+    for (const [route, member] of [
+      ["*/", "m1"],
+      ["*/api", "m1"],
+      ["*/api", "m2"],
+      ["*/api", ""],
+    ] as const) {
+      const r = record({ route, member });
+      obs.onRequestStart(r);
+      obs.onRequestEnd(r);
+    }
+    let text = await metrics.registry.metrics();
+    assert.equal(
+      metricLines(text, "shardgate_requests_total").filter((l) => l.includes('route="*/api"')).length,
+      3,
+    );
+
+    series.syncRoutes(["*/"]);
+    text = await metrics.registry.metrics();
+    assert.deepEqual(
+      metricLines(text, "shardgate_requests_total").filter((l) => l.includes('route="*/api"')),
+      [],
+      "every member's series of the removed route are gone, the 'none' member's too",
+    );
+    assert.equal(
+      metricValue(text, "shardgate_requests_total", {
+        route: "*/",
+        pool: "p",
+        member: "m1",
+        code_class: "2xx",
+      }),
+      1,
+      "the route that stays keeps its count",
+    );
+    // A request routed by the old table, finishing after the reload, does not bring it back.
+    obs.onRequestEnd(late);
+    text = await metrics.registry.metrics();
+    assert.ok(!text.includes('route="*/api"'));
+    assert.equal(
+      metricValue(text, "shardgate_requests_total", {
+        route: "removed",
+        pool: "p",
+        member: "m2",
+        code_class: "2xx",
+      }),
+      1,
+    );
+    // Re-adding the route counts it under its own label again.
+    series.syncRoutes(["*/", "*/api"]);
+    const again = record({ route: "*/api", member: "m1" });
+    obs.onRequestStart(again);
+    obs.onRequestEnd(again);
+    text = await metrics.registry.metrics();
+    assert.equal(
+      metricValue(text, "shardgate_requests_total", {
+        route: "*/api",
+        pool: "p",
+        member: "m1",
+        code_class: "2xx",
+      }),
+      1,
+    );
+  });
 });

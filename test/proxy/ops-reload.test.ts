@@ -1,6 +1,6 @@
 // Config reload in a real shardgate process, via POST /admin/reload and via SIGHUP, with valid
 // and invalid files, while a bounded load runs: no request may fail, an invalid file must leave
-// the old config serving, and a removed member's metric series must vanish.
+// the old config serving, and a removed member's (or route's) metric series must vanish.
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -193,5 +193,44 @@ describe("ops: config reload", () => {
       'shardgate_config_reloads_total{result="failure"} 2',
       'shardgate_config_reloads_total{result="success"} 3',
     ]);
+  });
+});
+
+describe("ops: a reload that replaces a route", () => {
+  let ups: EchoUpstream[] = [];
+  let sg: RunningShardgate | undefined;
+  after(async () => {
+    await sg?.stop();
+    await closeAll(ups);
+  });
+
+  test("the old route's request series vanish, the new route's appear", async () => {
+    ups = await startUpstreams(1, "q");
+    const yaml = poolConfig({ token: TOKEN, members: [{ id: "q1", port: ups[0].port }] });
+    sg = await startShardgate(yaml);
+    const get = async (path: string) =>
+      (await fetch(`${sg?.httpUrl}${path}`, { headers: { "x-user-id": "k" } })).status;
+    const requestLines = async () =>
+      metricLines(await (await fetch(`${sg?.adminUrl}/metrics`)).text(), "shardgate_requests_total");
+    assert.equal(await get("/a"), 200);
+    assert.ok(
+      (await requestLines()).some((l) => l.includes('route="*/"')),
+      "the first route has series",
+    );
+
+    sg.config.write(yaml.replace("pathPrefix: /", "pathPrefix: /v2"));
+    const r = await fetchJson(`${sg.adminUrl}/admin/reload`, { method: "POST", headers: AUTH });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(await get("/v2/a"), 200);
+    const lines = await requestLines();
+    assert.deepEqual(
+      lines.filter((l) => l.includes('route="*/"')),
+      [],
+      `the replaced route's series are gone:\n${lines.join("\n")}`,
+    );
+    assert.ok(
+      lines.some((l) => l.includes('route="*/v2"')),
+      `the new route is counted:\n${lines.join("\n")}`,
+    );
   });
 });
