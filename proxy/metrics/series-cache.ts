@@ -129,7 +129,7 @@ export class PoolSeries {
   constructor(
     private readonly m: ShardgateMetrics,
     readonly pool: string,
-    readonly routes: RouteSet,
+    routes: RouteSet,
   ) {
     this.duration = m.duration.labels({ pool });
     this.retries = m.retries.labels({ pool });
@@ -143,6 +143,7 @@ export class PoolSeries {
     return this.members.get(id) ?? this.removed;
   }
 
+  /** Removes every member's request series of routes that are no longer in the route table. */
   dropRoutes(): void {
     for (const s of this.members.values()) s.dropRoutes();
     this.none.dropRoutes();
