@@ -13,9 +13,10 @@
 // runs a full-load warm-up (--soak-warmup, default 60 s: V8 defers its first major GC for about
 // 35-40 s of full load and sizes its heap in the first cycles, RSS ~80 MB idle -> ~150 MB here,
 // printed as the cold-start figure, not hidden) and then an S-second full-load run, sampling
-// RSS every second or so: the growth is the mean of the last quarter of the samples over the
-// mean of the first (a GC'd process's RSS is a sawtooth; end/start and max are printed too),
-// with the slope of the second half (MB/min, least squares), which is what a leak shows as.
+// RSS every second or so. It prints the growth two ways: by window means (last quarter of the
+// samples over the first: a GC'd process's RSS is a sawtooth) and by single samples (end over
+// start), with the max and the slope of the second half (MB/min, least squares), which is what
+// a leak shows as.
 //
 // The same file is also the child processes' entry point (`--role upstreams|bare`), so the
 // upstreams and the bare forwarder never share a process (or an event loop) with the client.
@@ -459,7 +460,7 @@ interface SoakResult {
   /** Mean RSS over the first and the last quarter of the run's samples. */
   rssFirstQuarterMb: number;
   rssLastQuarterMb: number;
-  /** The target figure: last-quarter mean / first-quarter mean - 1. */
+  /** Growth by window means: last-quarter mean / first-quarter mean - 1. */
   growth: number;
   /** end / start - 1: two single samples, each at a random phase of the GC sawtooth. */
   pointGrowth: number;
@@ -591,7 +592,7 @@ function soakLines(x: SoakResult): string[] {
   const pct = (v: number) => `${v >= 0 ? "+" : ""}${(v * 100).toFixed(1)}%`;
   return [
     `soak method: ${x.method}`,
-    `soak ${x.seconds}s: rss mean first quarter ${x.rssFirstQuarterMb.toFixed(1)} MB, last quarter ${x.rssLastQuarterMb.toFixed(1)} MB (${pct(x.growth)}, target < 10%); start ${x.rssStartMb.toFixed(1)}, end ${x.rssEndMb.toFixed(1)} (${pct(x.pointGrowth)}), max ${x.rssMaxMb.toFixed(1)} MB (${pct(x.maxGrowth)}); second-half slope ${x.secondHalfMbPerMin.toFixed(2)} MB/min; ${x.rps.toFixed(0)} req/s, ${x.errors} errors`,
+    `soak ${x.seconds}s (target: growth < 10%): rss growth by window means ${pct(x.growth)} (first quarter ${x.rssFirstQuarterMb.toFixed(1)} MB, last quarter ${x.rssLastQuarterMb.toFixed(1)} MB), by single samples ${pct(x.pointGrowth)} (start ${x.rssStartMb.toFixed(1)}, end ${x.rssEndMb.toFixed(1)} MB), max ${x.rssMaxMb.toFixed(1)} MB (${pct(x.maxGrowth)}); second-half slope ${x.secondHalfMbPerMin.toFixed(2)} MB/min; ${x.rps.toFixed(0)} req/s, ${x.errors} errors`,
     `soak cold start: rss ${x.rssColdMb.toFixed(1)} MB before any load, ${x.rssStartMb.toFixed(1)} MB after the ${x.warmupSeconds}s warm-up (${pct(x.rssStartMb / x.rssColdMb - 1)}: V8 sizing its heap under load)`,
     `soak V8 heap used: start ${x.heapUsedStartMb.toFixed(1)} MB, end ${x.heapUsedEndMb.toFixed(1)} MB, second-half slope ${x.heapSecondHalfMbPerMin.toFixed(2)} MB/min`,
     `soak samples (s: rss/heapUsed/heapTotal/external MB): ${x.samples.map(([s, ...mb]) => `${s}:${mb.join("/")}`).join(" ")}`,
