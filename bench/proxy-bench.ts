@@ -565,7 +565,7 @@ async function runSoak(
   const half = samples.filter((p) => p[0] >= seconds / 2);
   const heapHalf = half.filter((p) => !Number.isNaN(p[2])).map((p) => [p[0], p[2]] as const);
   return {
-    method: `fresh process; ${warmupSeconds}s full-load warm-up (excluded), then ${seconds}s full load; RSS from /proc/PID/status and V8 heap from /metrics every ${every}s; growth = mean of the last quarter of the samples / mean of the first quarter - 1; slope = least squares over the second half`,
+    method: `fresh process; ${warmupSeconds}s full-load warm-up (excluded), then ${seconds}s full load; RSS from /proc/PID/status and V8 heap from /metrics every ${every}s; growth by window means = mean of the last quarter of the samples / mean of the first quarter - 1, by single samples = end / start - 1; slope = least squares over the second half`,
     warmupSeconds,
     seconds,
     everySeconds: every,
