@@ -9,11 +9,12 @@ import { CompactedError, type RaftStorage, UnavailableError } from "../core/inde
 import type { ConfState, Entry, HardState, Snapshot } from "../types.js";
 import { EMPTY_HARD_STATE } from "../types.js";
 import { StorageCorruptError, StorageError } from "./errors.js";
+import { newerHardState, readHardStateFile, writeHardStateFileSync } from "./hard-state-file.js";
 import { frameRecord, RECORD_HEADER_BYTES } from "./record.js";
 import { readSnapshotFile, sortedSnapshotFiles, writeSnapshotFile } from "./snapshot-files.js";
 import { nodeStorageFs, type StorageFs } from "./storage-fs.js";
-import { encodeHardState, entryRecordSize, writeEntryPayload } from "./wal-codec.js";
-import { replaySegments, type SegmentInfo, segmentFileName } from "./wal-recovery.js";
+import { encodeHardState, encodeSnapshotMarker, entryRecordSize, writeEntryPayload } from "./wal-codec.js";
+import { parseSegmentName, replaySegments, type SegmentInfo, segmentFileName } from "./wal-recovery.js";
 
 export interface FileStorageOptions {
   /** fdatasync on sync() and fsync of the directory; default true. Turn off only in tests. */
@@ -66,6 +67,8 @@ export class FileStorage implements RaftStorage {
   private hs: HardState;
 
   private segments: Seg[];
+  /** The next segment's sequence number is at least this (dead segments may still exist). */
+  private minSeq = 1;
   private activeFd = -1;
   /** Encoded records not yet handed to the kernel, in order. */
   private writes: WriteOp[] = [];
@@ -118,8 +121,11 @@ export class FileStorage implements RaftStorage {
     }
     names = names.filter((n) => !n.endsWith(".tmp"));
     const snaps = sortedSnapshotFiles(names);
+    let installed = false;
     if (snaps.length > 0) {
-      this.snap = readSnapshotFile(fs, this.dir, snaps[0]);
+      const f = readSnapshotFile(fs, this.dir, snaps[0]);
+      this.snap = f.snap;
+      installed = f.installed;
       for (const old of snaps.slice(this.keepSnapshots)) fs.unlink(`${this.dir}/${old}`);
     }
     const r = replaySegments(
@@ -128,7 +134,9 @@ export class FileStorage implements RaftStorage {
       this.snap.meta.index,
       this.snap.meta.term,
       maxRecordBytes,
+      installed,
     );
+    for (const n of r.dead) this.minSeq = Math.max(this.minSeq, (parseSegmentName(n)?.seq ?? 0) + 1);
     for (const n of r.emptyTail) {
       fs.unlink(`${this.dir}/${n}`);
       this.warn(`removed empty segment ${n} after the torn tail of ${r.tornTail?.name}`);
@@ -139,7 +147,9 @@ export class FileStorage implements RaftStorage {
     this.ents = r.entries;
     this.entSeq = r.entSeq;
     this.entOff = r.entOff;
-    this.hs = r.hardState ?? EMPTY_HARD_STATE;
+    this.hs = newerHardState(r.hardState, readHardStateFile(fs, this.dir, names)) ?? EMPTY_HARD_STATE;
+    if (installed && this.hs.commit < this.snap.meta.index)
+      this.hs = { ...this.hs, commit: this.snap.meta.index };
     this.segments = r.segments.map((x) => ({ ...x, written: x.size }));
     if (this.hs.commit > this.lastIndex()) {
       const last = this.segments[this.segments.length - 1];
@@ -152,6 +162,8 @@ export class FileStorage implements RaftStorage {
     const tail = this.segments[this.segments.length - 1];
     if (tail === undefined) {
       this.startSegment(this.baseIndex + 1);
+      if (installed)
+        this.writeRaw(frameRecord(encodeSnapshotMarker(this.snap.meta.index, this.snap.meta.term)));
     } else {
       this.activeFd = fs.openWrite(`${this.dir}/${tail.name}`);
       if (r.tornTail !== null) {
@@ -164,6 +176,13 @@ export class FileStorage implements RaftStorage {
       }
     }
     await this.sync();
+    if (r.dead.length > 0) {
+      // Only now that the new log (its marker and hard state) is durable.
+      for (const n of r.dead) fs.unlink(`${this.dir}/${n}`);
+      this.dirDirty = true;
+      await this.sync();
+      this.warn(`removed ${r.dead.length} segment(s) of the log replaced by installed snapshot ${snaps[0]}`);
+    }
   }
 
   // ---- read side (what the core's RaftStorage reads) ----
@@ -229,7 +248,7 @@ export class FileStorage implements RaftStorage {
 
   private startSegment(firstIndex: number): void {
     const prev = this.segments[this.segments.length - 1];
-    const seq = prev === undefined ? 1 : prev.seq + 1;
+    const seq = Math.max(this.minSeq, prev === undefined ? 1 : prev.seq + 1);
     const name = segmentFileName(seq, firstIndex);
     if (this.activeFd >= 0) this.retiringFds.push(this.activeFd);
     this.activeFd = this.fs.openWrite(`${this.dir}/${name}`);
@@ -302,6 +321,12 @@ export class FileStorage implements RaftStorage {
     const k = index - this.baseIndex - 1;
     const seq = this.entSeq[k];
     const off = this.entOff[k];
+    // Everything from the cut on is destroyed, including hard-state records written after it
+    // (a vote just given to the leader doing this truncation). Make the current hard state
+    // durable elsewhere first, so no crash instant can bring back an older term or no vote.
+    if (seq !== this.activeSegment().seq || off < this.activeSegment().written) {
+      writeHardStateFileSync(this.fs, this.dir, this.hs, this.durable);
+    }
     this.ents.length = k;
     this.entSeq.length = k;
     this.entOff.length = k;
@@ -382,11 +407,8 @@ export class FileStorage implements RaftStorage {
     return p;
   }
 
-  /** Hands queued records to the kernel, one write per contiguous run. */
-  private writeQueued(): void {
-    const ws = this.writes;
-    if (ws.length === 0) return;
-    this.writes = [];
+  /** Hands `ws` (queued records, in order) to the kernel, one write per contiguous run. */
+  private writeOps(ws: WriteOp[]): void {
     let i = 0;
     while (i < ws.length) {
       let j = i + 1;
@@ -408,35 +430,51 @@ export class FileStorage implements RaftStorage {
     }
   }
 
+  private poison(what: string, err: unknown): StorageError {
+    const e = new StorageError("STORAGE_UNAVAILABLE", `${what} failed, storage is unusable: ${String(err)}`);
+    this.failed = e;
+    return e;
+  }
+
   private async flush(): Promise<void> {
-    try {
-      this.writeQueued();
-    } catch (err) {
-      this.failed = new StorageError(
-        "STORAGE_UNAVAILABLE",
-        `write failed, storage is unusable: ${String(err)}`,
-      );
-      throw this.failed;
-    }
+    const active = this.activeFd;
+    const all = this.writes;
+    this.writes = [];
+    const older = all.filter((w) => w.fd !== active);
+    const current = older.length === 0 ? all : all.filter((w) => w.fd === active);
     const fds = [...this.dirtyFds];
     this.dirtyFds.clear();
     const retiring = this.retiringFds;
     this.retiringFds = [];
     const dir = this.dirDirty;
     this.dirDirty = false;
+    // After a roll, the older segments' tails (and the new file's directory entry) are made
+    // durable BEFORE a byte of the new segment is written: a power loss can then never leave
+    // "old segment torn + new segment non-empty", which recovery has to refuse as corruption.
+    try {
+      this.writeOps(older);
+    } catch (err) {
+      throw this.poison("write", err);
+    }
     try {
       if (this.durable) {
+        for (const fd of fds) if (fd !== active) await this.fs.fdatasync(fd);
         if (dir) await this.fs.fsyncDir(this.dir);
-        await Promise.all(fds.map((fd) => this.fs.fdatasync(fd)));
       }
-      for (const fd of retiring) this.fs.close(fd);
     } catch (err) {
       // After a failed fsync the page cache state is unknown: refuse all further writes.
-      this.failed = new StorageError(
-        "STORAGE_UNAVAILABLE",
-        `fsync failed, storage is unusable: ${String(err)}`,
-      );
-      throw this.failed;
+      throw this.poison("fsync", err);
+    }
+    try {
+      this.writeOps(current);
+    } catch (err) {
+      throw this.poison("write", err);
+    }
+    try {
+      if (this.durable && fds.includes(active)) await this.fs.fdatasync(active);
+      for (const fd of retiring) this.fs.close(fd);
+    } catch (err) {
+      throw this.poison("fsync", err);
     }
   }
 
@@ -470,7 +508,9 @@ export class FileStorage implements RaftStorage {
       );
     }
     await this.sync();
-    await writeSnapshotFile(this.fs, this.dir, snap, this.durable);
+    // Marked as installed: until the new segment's marker is durable, recovery treats every
+    // segment as part of the replaced log (see wal-recovery.ts).
+    await writeSnapshotFile(this.fs, this.dir, snap, this.durable, true);
     this.snap = snap;
     this.baseIndex = snap.meta.index;
     this.baseTerm = snap.meta.term;
@@ -480,6 +520,7 @@ export class FileStorage implements RaftStorage {
     if (this.hs.commit < snap.meta.index) this.hs = { ...this.hs, commit: snap.meta.index };
     const old = this.segments.slice();
     this.startSegment(snap.meta.index + 1);
+    this.writeRaw(frameRecord(encodeSnapshotMarker(snap.meta.index, snap.meta.term)));
     await this.sync();
     for (const seg of old) this.fs.unlink(`${this.dir}/${seg.name}`);
     this.segments = this.segments.slice(old.length);

@@ -1,5 +1,8 @@
 // Snapshot files: `snap-<index>-<term>.snap`, one CRC-framed record holding
-//   u8 3 | u48le index | u48le term | u32le confJsonLength | conf JSON | state-machine data.
+//   u8 kind | u48le index | u48le term | u32le confJsonLength | conf JSON | state-machine data.
+// kind 3: taken locally (the log agrees with it); kind 4: installed from the leader, it
+// REPLACES the log: only WAL records after the matching snapshot marker belong to the new log
+// (see wal-recovery.ts), so a crash before the old segments are unlinked resurrects nothing.
 // Written atomically (temp file, fdatasync, rename, fsync the directory) so a crash leaves
 // either the old snapshot or the new one, never half of one; leftover temp files are removed.
 import type { ConfState, Snapshot } from "../types.js";
@@ -8,6 +11,7 @@ import { checkRecord, frameRecord } from "./record.js";
 import type { StorageFs } from "./storage-fs.js";
 
 const KIND_SNAPSHOT = 3;
+const KIND_INSTALLED_SNAPSHOT = 4;
 const FIXED = 17;
 const NAME = /^snap-(\d{16})-(\d{16})\.snap$/;
 
@@ -24,12 +28,12 @@ export function sortedSnapshotFiles(names: readonly string[]): string[] {
   return names.filter(isSnapshotFile).sort((a, b) => (a < b ? 1 : a > b ? -1 : 0));
 }
 
-export function encodeSnapshot(snap: Snapshot): Buffer {
+export function encodeSnapshot(snap: Snapshot, installed = false): Buffer {
   const conf = Buffer.from(
     JSON.stringify({ voters: snap.meta.conf.voters, learners: snap.meta.conf.learners }),
   );
   const payload = Buffer.allocUnsafe(FIXED + conf.length + snap.data.length);
-  payload[0] = KIND_SNAPSHOT;
+  payload[0] = installed ? KIND_INSTALLED_SNAPSHOT : KIND_SNAPSHOT;
   payload.writeUIntLE(snap.meta.index, 1, 6);
   payload.writeUIntLE(snap.meta.term, 7, 6);
   payload.writeUInt32LE(conf.length, 13);
@@ -42,13 +46,19 @@ function isStringArray(v: unknown): v is string[] {
   return Array.isArray(v) && v.every((x) => typeof x === "string");
 }
 
-export function decodeSnapshot(buf: Buffer, file: string): Snapshot {
+export interface SnapshotFile {
+  snap: Snapshot;
+  /** Installed from the leader: it replaced the log (kind 4). */
+  installed: boolean;
+}
+
+export function decodeSnapshot(buf: Buffer, file: string): SnapshotFile {
   const r = checkRecord(buf, 0, buf.length);
   if (!r.ok) throw new StorageCorruptError(file, 0, r.reason);
   if (r.end !== buf.length)
     throw new StorageCorruptError(file, r.end, "trailing bytes after snapshot record");
   const p = buf.subarray(r.payloadStart, r.end);
-  if (p.length < FIXED || p[0] !== KIND_SNAPSHOT)
+  if (p.length < FIXED || (p[0] !== KIND_SNAPSHOT && p[0] !== KIND_INSTALLED_SNAPSHOT))
     throw new StorageCorruptError(file, 8, "not a snapshot record");
   const confLen = p.readUInt32LE(13);
   if (FIXED + confLen > p.length) throw new StorageCorruptError(file, 8 + 13, "conf length out of range");
@@ -69,10 +79,13 @@ export function decodeSnapshot(buf: Buffer, file: string): Snapshot {
   }
   const data = new Uint8Array(p.length - FIXED - confLen);
   data.set(p.subarray(FIXED + confLen));
-  return { meta: { index: p.readUIntLE(1, 6), term: p.readUIntLE(7, 6), conf }, data };
+  return {
+    snap: { meta: { index: p.readUIntLE(1, 6), term: p.readUIntLE(7, 6), conf }, data },
+    installed: p[0] === KIND_INSTALLED_SNAPSHOT,
+  };
 }
 
-export function readSnapshotFile(fs: StorageFs, dir: string, name: string): Snapshot {
+export function readSnapshotFile(fs: StorageFs, dir: string, name: string): SnapshotFile {
   return decodeSnapshot(fs.readFile(`${dir}/${name}`), name);
 }
 
@@ -82,13 +95,14 @@ export async function writeSnapshotFile(
   dir: string,
   snap: Snapshot,
   durable: boolean,
+  installed = false,
 ): Promise<string> {
   const name = snapshotFileName(snap.meta.index, snap.meta.term);
   const tmp = `${dir}/${name}.tmp`;
   const fd = fs.openWrite(tmp);
   try {
     fs.ftruncate(fd, 0);
-    fs.write(fd, encodeSnapshot(snap), 0);
+    fs.write(fd, encodeSnapshot(snap, installed), 0);
     if (durable) await fs.fdatasync(fd);
   } finally {
     fs.close(fd);

@@ -21,6 +21,8 @@ export interface StorageFs {
   fsyncDir(dir: string): Promise<void>;
   /** Blocking variant, used only on the rare path where ordering must hold before returning. */
   fsyncDirSync(dir: string, durable: boolean): void;
+  /** Blocking fdatasync, for the same rare paths (a conflict truncation's hard-state guard). */
+  fdatasyncSync(fd: number, durable: boolean): void;
 }
 
 function promisifyFd(op: (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => void, fd: number) {
@@ -80,6 +82,9 @@ export const nodeStorageFs: StorageFs = {
       fs.closeSync(fd);
     }
   },
+  fdatasyncSync(fd, durable) {
+    if (durable) fs.fdatasyncSync(fd);
+  },
 };
 
 /** Wraps a StorageFs and counts its durability barriers (used by tests and metrics). */
@@ -105,6 +110,10 @@ export function countingFs(inner: StorageFs = nodeStorageFs): StorageFs & {
     fsyncDirSync(dir, durable) {
       if (durable) counts.fsyncDir++;
       inner.fsyncDirSync(dir, durable);
+    },
+    fdatasyncSync(fd, durable) {
+      if (durable) counts.fdatasync++;
+      inner.fdatasyncSync(fd, durable);
     },
   };
 }

@@ -1,11 +1,14 @@
 // Payload encodings of the WAL's records (inside the CRC frame of record.ts):
 //   entry:      u8 1 | u8 entryType (0 normal, 1 conf) | u48le term | u48le index | data
 //   hard state: u8 2 | u48le term | u48le commit | utf8 vote
+//   snapshot marker: u8 3 | u48le index | u48le term (first record of the segment an installed
+//   snapshot starts; see wal-recovery.ts)
 // 48-bit integers keep the arithmetic in doubles (2^48 entries is far beyond any log here).
 import type { Entry, HardState } from "../types.js";
 
 export const KIND_ENTRY = 1;
 export const KIND_HARD_STATE = 2;
+export const KIND_SNAPSHOT_MARKER = 3;
 const ENTRY_FIXED = 14;
 const HS_FIXED = 13;
 
@@ -33,7 +36,18 @@ export function encodeHardState(hs: HardState): Buffer {
   return out;
 }
 
-export type DecodedRecord = { kind: "entry"; entry: Entry } | { kind: "hardState"; hardState: HardState };
+export function encodeSnapshotMarker(index: number, term: number): Buffer {
+  const out = Buffer.allocUnsafe(13);
+  out[0] = KIND_SNAPSHOT_MARKER;
+  out.writeUIntLE(index, 1, 6);
+  out.writeUIntLE(term, 7, 6);
+  return out;
+}
+
+export type DecodedRecord =
+  | { kind: "entry"; entry: Entry }
+  | { kind: "hardState"; hardState: HardState }
+  | { kind: "marker"; index: number; term: number };
 
 /** Decodes a CRC-verified payload; returns a reason string when its shape is wrong. */
 export function decodePayload(buf: Buffer, start: number, end: number): DecodedRecord | string {
@@ -65,6 +79,10 @@ export function decodePayload(buf: Buffer, start: number, end: number): DecodedR
         vote: buf.toString("utf8", start + HS_FIXED, end),
       },
     };
+  }
+  if (kind === KIND_SNAPSHOT_MARKER) {
+    if (end - start !== 13) return "snapshot marker record has the wrong size";
+    return { kind: "marker", index: buf.readUIntLE(start + 1, 6), term: buf.readUIntLE(start + 7, 6) };
   }
   return `unknown record kind ${kind}`;
 }

@@ -9,6 +9,10 @@
 //   or an undecodable payload is corruption: StorageCorruptError naming file and offset.
 // Entries at or below the snapshot index are skipped; a record for an index the log already
 // holds replaces that suffix (a truncation that was not yet durable when the node crashed).
+// When the newest snapshot was INSTALLED from the leader it replaced the whole log: segments
+// before the one opening with its marker record are dead (an install interrupted between
+// writing the snapshot and unlinking the old segments); they yield their hard state only, and
+// are listed in `dead` for removal. Without a marker every segment is dead.
 import type { Entry, HardState } from "../types.js";
 import { StorageCorruptError } from "./errors.js";
 import { checkRecord, validRecordFollows } from "./record.js";
@@ -43,6 +47,8 @@ export interface Replayed {
   tornTail: { name: string; offset: number; reason: string } | null;
   /** Empty segments after the torn one: delete them, the torn segment stays the active one. */
   emptyTail: string[];
+  /** Segments of a log an installed snapshot replaced: delete them. */
+  dead: string[];
 }
 
 export function replaySegments(
@@ -51,6 +57,7 @@ export function replaySegments(
   snapIndex: number,
   snapTerm: number,
   maxRecordBytes: number,
+  installed = false,
 ): Replayed {
   const parsed = names
     .map((name) => ({ name, p: parseSegmentName(name) }))
@@ -64,7 +71,9 @@ export function replaySegments(
     segments: [],
     tornTail: null,
     emptyTail: [],
+    dead: [],
   };
+  let live = !installed;
   for (let s = 0; s < parsed.length; s++) {
     const { name, p } = parsed[s];
     if (p === null) continue;
@@ -78,6 +87,7 @@ export function replaySegments(
     let diverged = false;
     while (at < buf.length) {
       const r = checkRecord(buf, at, maxRecordBytes);
+      if (!r.ok && !live) break; // a dead segment: only its hard state matters, and it is going away
       if (!r.ok) {
         if (!validRecordFollows(buf, at + 1, maxRecordBytes) && laterEmpty()) {
           out.tornTail = { name, offset: at, reason: r.reason };
@@ -88,10 +98,15 @@ export function replaySegments(
         throw new StorageCorruptError(name, at, r.reason);
       }
       const rec = decodePayload(buf, r.payloadStart, r.end);
-      if (typeof rec === "string") throw new StorageCorruptError(name, at, rec);
+      if (typeof rec === "string") {
+        if (!live) break;
+        throw new StorageCorruptError(name, at, rec);
+      }
       if (rec.kind === "hardState") {
         out.hardState = rec.hardState;
-      } else if (!diverged) {
+      } else if (rec.kind === "marker") {
+        if (!live && rec.index === snapIndex && rec.term === snapTerm) live = true;
+      } else if (live && !diverged) {
         const e = rec.entry;
         if (e.index === snapIndex && snapIndex > 0 && e.term !== snapTerm) {
           diverged = true;
@@ -117,7 +132,8 @@ export function replaySegments(
       }
       at = r.end;
     }
-    out.segments.push({ seq: p.seq, firstIndex: p.firstIndex, name, size });
+    if (!live) out.dead.push(name);
+    else out.segments.push({ seq: p.seq, firstIndex: p.firstIndex, name, size });
     if (out.tornTail !== null) break;
   }
   return out;

@@ -1,0 +1,181 @@
+// An in-memory file system with a page cache, under the real FileStorage: writes, truncations
+// and directory changes reach the "cache" at once and the "disk" only through fdatasync (file
+// contents) and fsyncDir (names). It records an image after every operation, so a test can
+// crash the store at EVERY step of an operation: a process crash (kill -9) keeps the cache; a
+// power loss keeps only what was synced, optionally with a torn prefix of an unsynced append.
+// Concurrently issued fdatasyncs complete in reverse order when `reorderSyncs` is set (two
+// syncs in flight may finish in any order on a real disk).
+import type { StorageFs } from "../../config/raft/storage/index.js";
+
+interface MemFile {
+  data: Buffer;
+  synced: Buffer;
+}
+
+/** What survives a crash at one instant: path -> contents. */
+export type Image = Map<string, Buffer>;
+
+export interface Step {
+  op: string;
+  /** kill -9: everything the process handed to the kernel. */
+  process: Image;
+  /** Power loss: only synced data and names. */
+  power: Image;
+  /** Power loss, with every unsynced append torn half-way. */
+  powerTorn: Image;
+}
+
+export class MemFs implements StorageFs {
+  private readonly files = new Map<string, MemFile>();
+  private durable = new Map<string, MemFile>();
+  private readonly fds = new Map<number, MemFile>();
+  private nextFd = 3;
+  private pendingSyncs: { file: MemFile; resolve: () => void }[] = [];
+  readonly steps: Step[] = [];
+  recording = false;
+  reorderSyncs = false;
+
+  /** A fresh fs holding `image` as fully synced files. */
+  static fromImage(image: Image): MemFs {
+    const m = new MemFs();
+    for (const [p, b] of image) {
+      const f = { data: Buffer.from(b), synced: Buffer.from(b) };
+      m.files.set(p, f);
+      m.durable.set(p, f);
+    }
+    return m;
+  }
+
+  private record(op: string): void {
+    if (!this.recording) return;
+    const process: Image = new Map();
+    for (const [p, f] of this.files) process.set(p, Buffer.from(f.data));
+    const power: Image = new Map();
+    const powerTorn: Image = new Map();
+    for (const [p, f] of this.durable) {
+      power.set(p, Buffer.from(f.synced));
+      const appended =
+        f.data.length > f.synced.length && f.data.subarray(0, f.synced.length).equals(f.synced);
+      const torn = appended
+        ? f.data.subarray(0, f.synced.length + Math.ceil((f.data.length - f.synced.length) / 2))
+        : f.synced;
+      powerTorn.set(p, Buffer.from(torn));
+    }
+    this.steps.push({ op, process, power, powerTorn });
+  }
+
+  private file(fd: number): MemFile {
+    const f = this.fds.get(fd);
+    if (f === undefined) throw new Error(`EBADF ${fd}`);
+    return f;
+  }
+
+  mkdirp(): void {}
+
+  readdir(dir: string): string[] {
+    const prefix = `${dir}/`;
+    return [...this.files.keys()].filter((p) => p.startsWith(prefix)).map((p) => p.slice(prefix.length));
+  }
+
+  readFile(path: string): Buffer {
+    const f = this.files.get(path);
+    if (f === undefined) throw new Error(`ENOENT ${path}`);
+    return Buffer.from(f.data);
+  }
+
+  openWrite(path: string): number {
+    let f = this.files.get(path);
+    if (f === undefined) {
+      f = { data: Buffer.alloc(0), synced: Buffer.alloc(0) };
+      this.files.set(path, f);
+      this.record(`create ${path}`);
+    }
+    const fd = this.nextFd++;
+    this.fds.set(fd, f);
+    return fd;
+  }
+
+  write(fd: number, buf: Buffer, position: number): void {
+    const f = this.file(fd);
+    const end = position + buf.length;
+    const next = Buffer.alloc(Math.max(f.data.length, end));
+    f.data.copy(next);
+    buf.copy(next, position);
+    f.data = next;
+    this.record(`write ${buf.length}@${position}`);
+  }
+
+  ftruncate(fd: number, length: number): void {
+    const f = this.file(fd);
+    const next = Buffer.alloc(length);
+    f.data.copy(next, 0, 0, Math.min(length, f.data.length));
+    f.data = next;
+    this.record(`ftruncate ${length}`);
+  }
+
+  close(fd: number): void {
+    this.fds.delete(fd);
+  }
+
+  unlink(path: string): void {
+    this.files.delete(path);
+    this.record(`unlink ${path}`);
+  }
+
+  rename(from: string, to: string): void {
+    const f = this.files.get(from);
+    if (f === undefined) throw new Error(`ENOENT ${from}`);
+    this.files.delete(from);
+    this.files.set(to, f);
+    this.record(`rename ${from} ${to}`);
+  }
+
+  private syncFile(f: MemFile): void {
+    f.synced = Buffer.from(f.data);
+  }
+
+  private syncDir(dir: string): void {
+    const prefix = `${dir}/`;
+    const next = new Map<string, MemFile>();
+    for (const [p, f] of this.durable) if (!p.startsWith(prefix)) next.set(p, f);
+    for (const [p, f] of this.files) if (p.startsWith(prefix)) next.set(p, f);
+    this.durable = next;
+  }
+
+  fdatasync(fd: number): Promise<void> {
+    const file = this.file(fd);
+    return new Promise<void>((resolve) => {
+      this.pendingSyncs.push({ file, resolve });
+      if (this.pendingSyncs.length === 1) {
+        setImmediate(() => {
+          const batch = this.pendingSyncs;
+          this.pendingSyncs = [];
+          if (this.reorderSyncs) batch.reverse();
+          for (const s of batch) {
+            this.syncFile(s.file);
+            this.record("fdatasync");
+            s.resolve();
+          }
+        });
+      }
+    });
+  }
+
+  async fsyncDir(dir: string): Promise<void> {
+    await new Promise<void>((r) => setImmediate(r));
+    this.syncDir(dir);
+    this.record("fsyncDir");
+  }
+
+  fsyncDirSync(dir: string, durable: boolean): void {
+    if (!durable) return;
+    this.syncDir(dir);
+    this.record("fsyncDirSync");
+  }
+
+  fdatasyncSync(fd: number, durable: boolean): void {
+    if (!durable) return;
+    this.syncFile(this.file(fd));
+    this.record("fdatasyncSync");
+  }
+}
