@@ -140,13 +140,21 @@ export class RaftDriver extends EventEmitter {
     if (snap.meta.index > 0) this.restoreSnapshot(snap, true);
     this.applied = snap.meta.index;
     this.snapIndex = snap.meta.index;
+    // What the durable commit index covers was applied (and served) by the previous run: apply
+    // it again before start() returns, so a restart without a quorum never serves older state.
+    const commit = storage.hardState().commit;
+    if (commit > this.applied) {
+      this.applyEntries({
+        committedEntries: storage.entries(this.applied + 1, commit + 1),
+      } as unknown as Ready);
+    }
     this.nodeRef = new RaftNode({
       id: this.id,
       storage,
       seed: this.opts.seed ?? randomInt(0, 2 ** 31),
       electionTick: Math.max(2, Math.round(this.cfg.electionMs / this.cfg.heartbeatMs)),
       heartbeatTick: 1,
-      applied: snap.meta.index,
+      applied: this.applied,
     });
     let host = this.opts.listen?.host;
     let port = this.opts.listen?.port;

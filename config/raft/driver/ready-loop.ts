@@ -6,9 +6,13 @@
 //     followers overlaps the leader's own disk write (thesis §10.2.1);
 //   - it applies committed entries before persisting the same Ready's new entries (they are
 //     already durable on a quorum);
-//   - a hard state whose only change is commit is written but not synced (etcd's MustSync);
+//   - a hard state whose only change is commit is not synced (etcd's MustSync), but it is
+//     handed to the kernel BEFORE the entries it covers are applied (a process crash keeps it),
+//     so a restarted instance applies up to it before serving and never goes back in time;
 //   - responses and votes go out only after the sync.
 // With a snapshot the strict order holds: persist it, restore it, apply what follows it.
+// Entries and hard state are queued before applying (the commit index may cover entries of
+// this same Ready, so they go first); only the sync waits until after applying.
 // Input (step/tick/propose) schedules a pass with kick(); everything arriving in one turn of the
 // event loop joins the same Ready.
 import {
@@ -95,10 +99,12 @@ export class ReadyLoop {
       // quorum only after advance(), so a crash before the sync cannot commit what it lacks.
       const early = sync && canSendBeforeSync(rd, prev);
       if (early) this.send(rd.messages, true);
-      if (snap === undefined) this.handler.applyReady(rd);
       if (snap) await storage.applySnapshot(snap);
       if (rd.entries.length > 0) storage.append(rd.entries);
       if (hs) storage.setHardState(hs);
+      // The commit index reaches the kernel before what it covers is applied (and served).
+      if (hs !== undefined && hs.commit > prev.commit && !storage.writeNow()) await storage.sync();
+      if (snap === undefined) this.handler.applyReady(rd);
       if (sync) await storage.sync();
       this.send(rd.messages, early ? false : null);
       if (snap) {

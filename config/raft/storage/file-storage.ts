@@ -375,6 +375,27 @@ export class FileStorage implements RaftStorage {
   }
 
   /**
+   * Hands every queued record to the kernel now, without an fsync: what it carries survives a
+   * process crash (kill -9), not a power loss. Used for a Ready whose only change is the commit
+   * index, before anything it covers is applied. Returns false (writes nothing) when a flush is
+   * in flight or a roll is pending: writing now could land after the flush's own records and
+   * leave a hole, or reach a new segment before the old one is durable; call sync() instead.
+   */
+  writeNow(): boolean {
+    this.check();
+    if (this.writes.length === 0) return true;
+    if (this.flushing !== null || this.retiringFds.length > 0 || this.dirDirty) return false;
+    const ws = this.writes;
+    this.writes = [];
+    try {
+      this.writeOps(ws);
+    } catch (err) {
+      throw this.poison("write", err);
+    }
+    return true;
+  }
+
+  /**
    * Group commit: makes every write issued so far durable. Concurrent callers share flushes:
    * while one flush runs, all later callers wait for a single follow-up flush.
    */

@@ -26,6 +26,9 @@ export interface FleetFixtureOptions {
   level?: string;
   /** One config file shared by every instance, with --node-id / --data-dir (see FleetOptions). */
   sharedConfig?: boolean;
+  /** Instance ids and how many of them (the first) are voters (default a,b,c,d with 3 voters). */
+  ids?: readonly string[];
+  voters?: number;
 }
 
 export interface Fleet {
@@ -72,6 +75,8 @@ export async function startFleet(o: FleetFixtureOptions): Promise<Fleet> {
       accessLog: o.accessLog,
       level: o.level,
       sharedConfig: o.sharedConfig,
+      ids: o.ids,
+      voters: o.voters,
     });
     const ids = ups.ids;
     await cluster.waitConverged({
