@@ -76,3 +76,31 @@ test("reads without a leader are refused", () => {
   const net = new SyncNet(["a", "b", "c"], ABC);
   assert.throws(() => net.get("b").readIndex(text("x")), ProposalDropped);
 });
+
+test("a read whose heartbeat round was lost is confirmed by a later heartbeat (fix 3)", () => {
+  const net = new SyncNet(["a", "b", "c"], ABC);
+  net.elect("a");
+  const a = net.get("a");
+  a.propose(text("w"));
+  net.stabilize();
+  // Lose every heartbeat (and answer) carrying the read's context, once per peer.
+  const lost = new Set<string>();
+  net.filter = (m) => {
+    if ((m.type === "heartbeat" || m.type === "heartbeatResp") && dec(m.context) === "r-lost") {
+      const key = `${m.type}:${m.from}:${m.to}`;
+      if (!lost.has(key) && m.type === "heartbeat") {
+        lost.add(key);
+        return false;
+      }
+    }
+    return true;
+  };
+  a.readIndex(text("r-lost"));
+  net.stabilize();
+  assert.deepEqual(net.nodes.get("a")!.readStates, [], "the first round was lost");
+  assert.equal(lost.size, 2);
+  net.tick(3);
+  const rs = net.nodes.get("a")!.readStates;
+  assert.equal(rs.length, 1, "a later heartbeat carries the pending read and confirms it");
+  assert.equal(dec(rs[0].ctx), "r-lost");
+});

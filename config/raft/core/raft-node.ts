@@ -498,7 +498,9 @@ export class RaftNode {
     }
     if (this.heartbeatElapsed >= this.heartbeatTimeout) {
       this.heartbeatElapsed = 0;
-      this.bcastHeartbeat(EMPTY);
+      // Every heartbeat carries the newest unconfirmed read's context (as etcd does): a read
+      // whose own heartbeat round was lost is confirmed by a later one instead of hanging.
+      this.bcastHeartbeat(this.readOnly.newestCtx() ?? EMPTY);
     }
   }
 

@@ -29,6 +29,11 @@ export class ReadOnlyQueue {
     return r;
   }
 
+  /** The newest pending read's context: a quorum acking it confirms every read before it too. */
+  newestCtx(): Uint8Array | undefined {
+    return this.queue.length === 0 ? undefined : this.queue[this.queue.length - 1].ctx;
+  }
+
   get(ctx: Uint8Array): PendingRead | undefined {
     return this.byKey.get(ctxKey(ctx));
   }
