@@ -14,11 +14,14 @@ import {
   BOOTSTRAP_HARD_STATE,
   bootstrapSnapshot,
   decodeMessages,
+  LEARNER_BEHIND,
   type Message,
   ProposalDropped,
   RaftNode,
+  READS_FULL,
   type Ready,
   type Role,
+  UNCOMMITTED_FULL,
 } from "./core/index.js";
 import { AddressBook } from "./driver/address-book.js";
 import {
@@ -155,6 +158,7 @@ export class RaftDriver extends EventEmitter {
       electionTick: Math.max(2, Math.round(this.cfg.electionMs / this.cfg.heartbeatMs)),
       heartbeatTick: 1,
       applied: this.applied,
+      maxUncommittedBytes: this.opts.maxUncommittedBytes,
     });
     let host = this.opts.listen?.host;
     let port = this.opts.listen?.port;
@@ -383,6 +387,10 @@ export class RaftDriver extends EventEmitter {
       if (err.reason === "no leader known")
         return new DriverError("NO_LEADER", "no leader known; retry later");
       if (err.reason === "not the leader") return new DriverError("NOT_LEADER", "not the leader", this.lead);
+      if (err.reason.startsWith(LEARNER_BEHIND))
+        return new DriverError("NOT_CAUGHT_UP", err.reason, this.lead);
+      if (err.reason === UNCOMMITTED_FULL || err.reason === READS_FULL)
+        return new DriverError("OVERLOADED", `${err.reason}: nothing commits; retry later`, this.lead);
       return new DriverError("DROPPED", `proposal dropped: ${err.reason}`, this.lead);
     }
     return err instanceof DriverError ? err : new DriverError("DROPPED", String(err));
@@ -407,6 +415,15 @@ export class RaftDriver extends EventEmitter {
     } catch (err) {
       return Promise.reject(err);
     }
+    if (this.requests.pendingProposals >= this.cfg.maxPendingProposals) {
+      return Promise.reject(
+        new DriverError(
+          "OVERLOADED",
+          `${this.requests.pendingProposals} proposals are waiting for their outcome; retry later`,
+          this.lead,
+        ),
+      );
+    }
     this.seq = (this.seq + 1) >>> 0;
     const seq = this.seq;
     let r: { forwarded: boolean; index: number };
@@ -425,6 +442,15 @@ export class RaftDriver extends EventEmitter {
       this.checkRunning();
     } catch (err) {
       return Promise.reject(err);
+    }
+    if (this.requests.pendingReads >= this.cfg.maxPendingReads) {
+      return Promise.reject(
+        new DriverError(
+          "OVERLOADED",
+          `${this.requests.pendingReads} reads are waiting; retry later`,
+          this.lead,
+        ),
+      );
     }
     return new Promise<number>((resolve, reject) => {
       if (this.requests.queueRead(resolve, reject)) setImmediate(() => this.issueReads());

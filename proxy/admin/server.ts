@@ -62,13 +62,15 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
+function send(res: ServerResponse, status: number, body: unknown, retryAfterS?: number): void {
   const text = `${JSON.stringify(body)}\n`;
-  res.writeHead(status, {
+  const headers: Record<string, string | number> = {
     "content-type": JSON_TYPE,
     "content-length": Buffer.byteLength(text),
     "cache-control": "no-store",
-  });
+  };
+  if (retryAfterS !== undefined) headers["retry-after"] = String(retryAfterS);
+  res.writeHead(status, headers);
   res.end(text);
 }
 
@@ -79,6 +81,7 @@ function sendError(res: ServerResponse, e: AdminError): void {
     e.detail === undefined
       ? { error: e.error, message: e.message }
       : { error: e.error, message: e.message, detail: e.detail },
+    e.retryAfterS,
   );
 }
 

@@ -82,6 +82,8 @@ export interface AdminError {
   error: string;
   message: string;
   detail?: unknown;
+  /** Seconds for a Retry-After header (transient refusals: no state yet, overloaded, no quorum). */
+  retryAfterS?: number;
 }
 
 export type AdminResult<T> = { ok: true; value: T } | { ok: false; err: AdminError };

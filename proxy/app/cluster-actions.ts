@@ -27,6 +27,14 @@ export class ClusterActions {
   }
 
   private knownMember(pool: string, member: string): AdminError | null {
+    // Before this instance applied any committed state, "no such pool" would be a guess.
+    if (!this.routing.applied)
+      return {
+        status: 503,
+        error: "no_committed_state",
+        message: "this instance has not applied the cluster state yet; retry shortly",
+        retryAfterS: 1,
+      };
     const p = this.pool(pool);
     if (p === undefined) return { status: 404, error: "unknown_pool", message: `no pool named "${pool}"` };
     if (!p.members.some((m) => m.id === member))

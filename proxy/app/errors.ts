@@ -30,8 +30,17 @@ export function proposalError(err: unknown): AdminError {
     }
     return { status: 400, error: "rejected", message };
   }
+  if ((err as { code?: string })?.code === "OVERLOADED") {
+    return {
+      status: 503,
+      error: "overloaded",
+      message: `too much waiting to commit: ${message}`,
+      retryAfterS: 1,
+    };
+  }
   return {
     status: 503,
+    retryAfterS: 1,
     error: "not_committed",
     message: `the change could not be committed (no quorum or leader change); retry: ${message}`,
   };

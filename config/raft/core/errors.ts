@@ -21,6 +21,12 @@ export class RaftError extends Error {
   }
 }
 
+/** ProposalDropped reasons of the leader's bounds (callers map them to "overloaded, retry later"). */
+export const UNCOMMITTED_FULL = "uncommitted log full";
+export const READS_FULL = "too many pending reads";
+/** ProposalDropped reason prefix: a learner cannot be promoted before it has caught up. */
+export const LEARNER_BEHIND = "learner not caught up";
+
 /** A proposal, conf change, read or transfer was not accepted; `reason` says why. Retry elsewhere/later. */
 export class ProposalDropped extends RaftError {
   readonly reason: string;

@@ -11,14 +11,17 @@ export {
 export {
   CodecError,
   CompactedError,
+  LEARNER_BEHIND,
   ProposalDropped,
   RaftConfigError,
   RaftError,
   type RaftErrorCode,
   RaftInvariantError,
   RaftUsageError,
+  READS_FULL,
   SnapshotOutOfDateError,
   SnapshotTemporarilyUnavailableError,
+  UNCOMMITTED_FULL,
   UnavailableError,
 } from "./errors.js";
 export { MemoryStorage } from "./memory-storage.js";

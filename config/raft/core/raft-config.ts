@@ -27,6 +27,16 @@ export interface RaftConfig {
   readonly maxInflight?: number;
   /** Max committed entry bytes per Ready. Default 4 MiB. */
   readonly maxApplyBytes?: number;
+  /**
+   * Leader: max data bytes of entries proposed in its term and not yet committed (etcd's
+   * MaxUncommittedEntriesSize); past it proposals are refused (ProposalDropped "uncommitted
+   * log full"). One proposal is always accepted when nothing is uncommitted. Default 4 MiB.
+   */
+  readonly maxUncommittedBytes?: number;
+  /** Leader: max ReadIndex requests waiting for confirmation; past it reads are refused. Default 4096. */
+  readonly maxPendingReads?: number;
+  /** Leader: a learner is promoted only when at most this many entries behind. Default 8. */
+  readonly maxPromoteLag?: number;
   /** Last index the state machine applied before a restart (default: the snapshot index). */
   readonly applied?: number;
 }
@@ -71,7 +81,14 @@ export function validateConfig(c: RaftConfig): void {
   if (!Number.isInteger(et) || et < 2) throw new RaftConfigError("electionTick", "must be an integer >= 2");
   if (!Number.isInteger(ht) || ht < 1) throw new RaftConfigError("heartbeatTick", "must be an integer >= 1");
   if (ht >= et) throw new RaftConfigError("heartbeatTick", "must be smaller than electionTick");
-  for (const f of ["maxMsgEntries", "maxMsgBytes", "maxInflight", "maxApplyBytes"] as const) {
+  for (const f of [
+    "maxMsgEntries",
+    "maxMsgBytes",
+    "maxInflight",
+    "maxApplyBytes",
+    "maxUncommittedBytes",
+    "maxPendingReads",
+  ] as const) {
     const v = c[f];
     if (v !== undefined && (!Number.isInteger(v) || v < 1))
       throw new RaftConfigError(f, "must be an integer >= 1");

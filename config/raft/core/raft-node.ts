@@ -39,7 +39,14 @@
 import type { ConfChange, ConfState, Entry, EntryType, HardState, NodeId, Snapshot } from "../types.js";
 import { decodeConfChange, encodeConfChange } from "./codec.js";
 import { applyConfChange, confChangeProblem } from "./conf.js";
-import { ProposalDropped, RaftConfigError, RaftUsageError } from "./errors.js";
+import {
+  LEARNER_BEHIND,
+  ProposalDropped,
+  RaftConfigError,
+  RaftUsageError,
+  READS_FULL,
+  UNCOMMITTED_FULL,
+} from "./errors.js";
 import { type Message, type MessageInit, messageFrom, newMessage } from "./message.js";
 import { mixSeed, Prng } from "./prng.js";
 import { Progress } from "./progress.js";
@@ -105,6 +112,12 @@ export class RaftNode {
   private readonly readOnly = new ReadOnlyQueue();
   /** Reads that arrived before this leader committed an entry of its term. */
   private pendingReadRequests: { from: NodeId; ctx: Uint8Array }[] = [];
+  private readonly maxUncommittedBytes: number;
+  private readonly maxPendingReads: number;
+  private readonly maxPromoteLag: number;
+  /** Leader: data bytes of this term's uncommitted entries, and [index, bytes] of each, oldest first. */
+  private uncommittedBytes = 0;
+  private uncommitted: [number, number][] = [];
 
   private prevHard: HardState;
   private prevSoft: SoftState;
@@ -122,6 +135,9 @@ export class RaftNode {
     this.maxMsgBytes = config.maxMsgBytes ?? 1 << 20;
     this.maxInflight = config.maxInflight ?? 64;
     this.maxApplyBytes = config.maxApplyBytes ?? 4 << 20;
+    this.maxUncommittedBytes = config.maxUncommittedBytes ?? 4 << 20;
+    this.maxPendingReads = config.maxPendingReads ?? 4096;
+    this.maxPromoteLag = config.maxPromoteLag ?? 8;
     this.prng = new Prng(mixSeed(config.seed, config.id));
     this.log = new RaftLog(this.storage);
 
@@ -421,6 +437,8 @@ export class RaftNode {
     this.prs.clear();
     this.readOnly.clear();
     this.pendingReadRequests = [];
+    this.uncommittedBytes = 0;
+    this.uncommitted = [];
   }
 
   private becomeFollower(term: number, lead: NodeId): void {
@@ -777,7 +795,9 @@ export class RaftNode {
       if (!this.voters.has(this.id) && !this.learners.has(this.id)) {
         throw new ProposalDropped("this leader is being removed from the cluster");
       }
+      if (!this.roomFor(data.length)) throw new ProposalDropped(UNCOMMITTED_FULL);
       const e = this.appendEntries([{ term: 0, index: 0, type, data }]);
+      this.trackUncommitted(e.index, data.length);
       this.bcastAppend();
       return { forwarded: false, index: e.index, term: e.term };
     }
@@ -791,6 +811,7 @@ export class RaftNode {
     if (this.leadTransferee !== NONE || ents.length === 0) return;
     if (!this.voters.has(this.id) && !this.learners.has(this.id)) return;
     const accepted: Entry[] = [];
+    let acceptedBytes = 0;
     for (const e of ents) {
       if (e.type === "conf") {
         let cc: ConfChange;
@@ -800,13 +821,23 @@ export class RaftNode {
           continue;
         }
         if (this.confChangeRefusal(cc) !== "") continue;
+        if (!this.roomFor(e.data.length)) continue;
         // Append one at a time so pendingConfIndex covers it before the next is checked.
-        this.appendEntries([e]);
+        this.trackUncommitted(this.appendEntries([e]).index, e.data.length);
         continue;
       }
+      // Forwarded proposals past the bound are dropped; the proposer's own bound and timeout
+      // tell it (etcd drops them the same way).
+      if (!this.roomFor(e.data.length, acceptedBytes)) continue;
+      acceptedBytes += e.data.length;
       accepted.push(e);
     }
-    if (accepted.length > 0) this.appendEntries(accepted);
+    if (accepted.length > 0) {
+      const last = this.appendEntries(accepted).index;
+      for (let k = 0; k < accepted.length; k++) {
+        this.trackUncommitted(last - accepted.length + 1 + k, accepted[k].data.length);
+      }
+    }
     this.bcastAppend();
   }
 
@@ -815,7 +846,17 @@ export class RaftNode {
     if (this.log.term(this.log.committed) !== this.term) {
       return "the leader has not yet committed an entry in its term";
     }
-    return confChangeProblem(this.conf, cc);
+    const problem = confChangeProblem(this.conf, cc);
+    if (problem !== "") return problem;
+    if (cc.type === "addVoter" && this.learners.has(cc.node)) {
+      // A lagging learner counted toward the quorum at once could stall every commit.
+      const match = this.prs.get(cc.node)?.match ?? 0;
+      const lag = this.log.lastIndex() - match;
+      if (lag > this.maxPromoteLag) {
+        return `${LEARNER_BEHIND}: ${cc.node} is ${lag} entries behind the leader (it has ${match} of ${this.log.lastIndex()}); promote it once it is within ${this.maxPromoteLag}`;
+      }
+    }
+    return "";
   }
 
   /** Appends entries to the leader's log with fresh indexes in the current term. */
@@ -909,7 +950,24 @@ export class RaftNode {
     return true;
   }
 
+  /** Whether `bytes` more uncommitted data fits (one proposal always fits when none is pending). */
+  private roomFor(bytes: number, alsoPending = 0): boolean {
+    const used = this.uncommittedBytes + alsoPending;
+    return used === 0 || used + bytes <= this.maxUncommittedBytes;
+  }
+
+  private trackUncommitted(index: number, bytes: number): void {
+    this.uncommittedBytes += bytes;
+    this.uncommitted.push([index, bytes]);
+  }
+
   private afterLeaderCommit(): void {
+    let k = 0;
+    while (k < this.uncommitted.length && this.uncommitted[k][0] <= this.log.committed) {
+      this.uncommittedBytes -= this.uncommitted[k][1];
+      k++;
+    }
+    if (k > 0) this.uncommitted = this.uncommitted.slice(k);
     if (this.pendingReadRequests.length > 0 && this.log.term(this.log.committed) === this.term) {
       const reqs = this.pendingReadRequests;
       this.pendingReadRequests = [];
@@ -934,6 +992,10 @@ export class RaftNode {
   // ---------------------------------------------------------------- ReadIndex
 
   private leaderReadIndex(from: NodeId, ctx: Uint8Array): void {
+    if (this.readOnly.size + this.pendingReadRequests.length >= this.maxPendingReads) {
+      if (from === this.id) throw new ProposalDropped(READS_FULL);
+      return; // a forwarded read: the follower's own bound and timeout answer it
+    }
     if (this.log.term(this.log.committed) !== this.term) {
       // Our commit index may lag the true one until we commit in our term (thesis §6.4 step 1).
       this.pendingReadRequests.push({ from, ctx });

@@ -7,6 +7,10 @@ export type DriverErrorCode =
   | "DROPPED"
   | "LEADERSHIP_LOST"
   | "TIMEOUT"
+  /** Too many proposals or reads waiting while nothing commits: refused at once, retry later. */
+  | "OVERLOADED"
+  /** A learner's promotion was refused: it is not yet within a few entries of the leader. */
+  | "NOT_CAUGHT_UP"
   | "STOPPED"
   | "BAD_ARGUMENT"
   | "FATAL";

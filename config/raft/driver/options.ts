@@ -40,6 +40,14 @@ export interface RaftDriverOptions {
   compactMargin?: number;
   /** Proposals, reads and conf changes reject with TIMEOUT after this long; default 5000 ms. */
   requestTimeoutMs?: number;
+  /**
+   * Bounds while a leader cannot commit (proposals and reads refused at once with OVERLOADED
+   * past them): this node's proposals awaiting their outcome (default 1024), its reads
+   * awaiting confirmation (default 4096), and the leader's uncommitted entry bytes (default 4 MiB).
+   */
+  maxPendingProposals?: number;
+  maxPendingReads?: number;
+  maxUncommittedBytes?: number;
   /** fsync the WAL on every group commit; default true. */
   fsync?: boolean;
   /** Seed of the core's election-timeout PRNG; default random. */
@@ -55,6 +63,8 @@ export interface DriverSettings {
   readonly snapshotEvery: number;
   readonly compactMargin: number;
   readonly timeoutMs: number;
+  readonly maxPendingProposals: number;
+  readonly maxPendingReads: number;
 }
 
 /** Validates `opts` (throws DriverError BAD_ARGUMENT) and fills in the defaults. */
@@ -72,5 +82,7 @@ export function resolveSettings(opts: RaftDriverOptions): DriverSettings {
     snapshotEvery: opts.snapshotEvery ?? 10_000,
     compactMargin: opts.compactMargin ?? 1_000,
     timeoutMs: opts.requestTimeoutMs ?? 5_000,
+    maxPendingProposals: opts.maxPendingProposals ?? 1024,
+    maxPendingReads: opts.maxPendingReads ?? 4096,
   };
 }

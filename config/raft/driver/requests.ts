@@ -113,6 +113,18 @@ export class RequestTracker {
   // ---------------------------------------------------------------- reads
 
   /** Queues a read; true when it is the first of a new batch (the caller schedules issuing it). */
+  /** This node's proposals awaiting their outcome. */
+  get pendingProposals(): number {
+    return this.pending.size;
+  }
+
+  /** This node's reads queued or awaiting confirmation. */
+  get pendingReads(): number {
+    let n = this.readBatch.length;
+    for (const b of this.readsIssued.values()) n += b.length;
+    return n;
+  }
+
   queueRead(resolve: (index: number) => void, reject: (err: Error) => void): boolean {
     this.readBatch.push({ resolve, reject, deadline: Date.now() + this.timeoutMs });
     return this.readBatch.length === 1;
