@@ -273,6 +273,14 @@ const clusterSchema = z
     heartbeat: period().default(100),
     /** Enables POST /admin/debug/cut and /heal (transport fault injection, for tests); absent = off. */
     faultInjection: z.boolean().optional(),
+    /**
+     * "new": an empty data directory founds a new cluster (founding voters only, first start).
+     * "join" (default with other peers): an empty data directory never founds anything; it
+     * asks the peers to admit it. See README "What survives what".
+     */
+    bootstrap: z.enum(["new", "join"]).optional(),
+    /** A joining instance that no member admitted within this time exits with the reason. */
+    joinTimeout: period().default(60_000),
   })
   .check((ctx) => {
     if (ctx.value.heartbeat * 2 > ctx.value.electionTimeout) {

@@ -48,6 +48,8 @@ export interface AppOptions {
   nodeId?: string;
   /** Overrides cluster.dataDir (flag --data-dir). */
   dataDir?: string;
+  /** Flag --bootstrap: an empty data directory may found a new cluster. */
+  bootstrap?: boolean;
 }
 
 export type StartResult =
@@ -90,7 +92,11 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
   }
   // Last of the checks: without a cluster section this creates the temporary data directory,
   // which only the node's stop removes.
-  const resolved = resolveClusterSettings(config, { nodeId: opts.nodeId, dataDir: opts.dataDir }, env);
+  const resolved = resolveClusterSettings(
+    config,
+    { nodeId: opts.nodeId, dataDir: opts.dataDir, bootstrap: opts.bootstrap },
+    env,
+  );
   if (!resolved.ok) return configFailure("cluster", resolved.message, opts.configPath);
   const settings = resolved.settings;
 

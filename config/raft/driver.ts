@@ -35,11 +35,13 @@ import {
   type EntryHeader,
   KIND_ADDRESS,
   KIND_COMMAND,
+  KIND_INCARNATION,
   readEntryHeader,
   unwrapSnapshot,
   wrapEntry,
 } from "./driver/envelope.js";
 import { DriverError } from "./driver/errors.js";
+import { type Identity, loadIdentity, saveIdentity } from "./driver/identity.js";
 import {
   type DriverSettings,
   type RaftDriverOptions,
@@ -59,7 +61,7 @@ export { DriverError, type DriverErrorCode } from "./driver/errors.js";
 export type { RaftDriverOptions, StateMachine } from "./driver/options.js";
 export type { DriverStatus, PeerStatus } from "./driver/status.js";
 
-/** Events: "leaderChange" (leader, term), "roleChange" (role), "applied" (lastAppliedIndex), "appMessage" (from, body), "fatal" (error), "warning" (message). */
+/** Events: "leaderChange" (leader, term), "roleChange" (role), "applied" (lastAppliedIndex), "appMessage" (from, body), "admitted" (incarnation), "fatal" (error), "warning" (message). */
 export class RaftDriver extends EventEmitter {
   readonly id: NodeId;
   private readonly opts: RaftDriverOptions;
@@ -79,6 +81,9 @@ export class RaftDriver extends EventEmitter {
   private started = false;
   private stopped = false;
 
+  private identity: Identity = { incarnation: "", admitted: false };
+  /** Replicated: which data directory (incarnation) each member is, where recorded. */
+  private readonly incarnations = new Map<NodeId, string>();
   private role: Role = "follower";
   private lead: NodeId = "";
   private applied = 0;
@@ -134,7 +139,16 @@ export class RaftDriver extends EventEmitter {
       onWarning: (m) => this.warn(m),
     });
     this.storageRef = storage;
-    if (storage.lastIndex() === 0 && storage.snapshot().meta.index === 0 && this.opts.bootstrap?.length) {
+    const empty = storage.lastIndex() === 0 && storage.snapshot().meta.index === 0;
+    const founding = empty && (this.opts.bootstrap?.length ?? 0) > 0;
+    const durable = this.opts.fsync ?? true;
+    this.identity = loadIdentity(this.opts.dataDir, !empty, durable);
+    if (founding) {
+      // A founder is a voter of the new cluster from its first entry on.
+      this.identity = { ...this.identity, admitted: true };
+      saveIdentity(this.opts.dataDir, this.identity, durable);
+    }
+    if (founding && this.opts.bootstrap) {
       await storage.applySnapshot(bootstrapSnapshot({ voters: [...this.opts.bootstrap], learners: [] }));
       storage.setHardState(BOOTSTRAP_HARD_STATE);
       await storage.sync();
@@ -143,23 +157,25 @@ export class RaftDriver extends EventEmitter {
     if (snap.meta.index > 0) this.restoreSnapshot(snap, true);
     this.applied = snap.meta.index;
     this.snapIndex = snap.meta.index;
-    // What the durable commit index covers was applied (and served) by the previous run: apply
-    // it again before start() returns, so a restart without a quorum never serves older state.
-    const commit = storage.hardState().commit;
-    if (commit > this.applied) {
-      this.applyEntries({
-        committedEntries: storage.entries(this.applied + 1, commit + 1),
-      } as unknown as Ready);
-    }
+    const commit = Math.max(storage.hardState().commit, this.applied);
     this.nodeRef = new RaftNode({
       id: this.id,
       storage,
       seed: this.opts.seed ?? randomInt(0, 2 ** 31),
       electionTick: Math.max(2, Math.round(this.cfg.electionMs / this.cfg.heartbeatMs)),
       heartbeatTick: 1,
-      applied: this.applied,
+      // Applied below, before start() returns.
+      applied: commit,
       maxUncommittedBytes: this.opts.maxUncommittedBytes,
+      mayVote: () => this.identity.admitted,
     });
+    // What the durable commit index covers was applied (and served) by the previous run: apply
+    // it again before start() returns, so a restart without a quorum never serves older state.
+    if (commit > this.applied) {
+      this.applyEntries({
+        committedEntries: storage.entries(this.applied + 1, commit + 1),
+      } as unknown as Ready);
+    }
     let host = this.opts.listen?.host;
     let port = this.opts.listen?.port;
     const own = this.book.get(this.id);
@@ -299,12 +315,32 @@ export class RaftDriver extends EventEmitter {
   }
 
   private restoreSnapshot(snap: Snapshot, atStart: boolean): void {
-    const { addresses, state } = unwrapSnapshot(snap.data);
+    const { addresses, incarnations, state } = unwrapSnapshot(snap.data);
     this.book.restore(addresses, atStart);
+    this.incarnations.clear();
+    for (const [id, inc] of Object.entries(incarnations)) this.incarnations.set(id, inc);
     this.sm.restore(state);
     this.applied = snap.meta.index;
     this.snapIndex = Math.max(this.snapIndex, snap.meta.index);
     if (!atStart) this.requests.rejectCoveredBy(snap.meta.index);
+  }
+
+  /**
+   * Admits this incarnation when it applies the configuration change that makes it a voter
+   * from a learner or non-member: the leader promoted THIS data directory after it caught up.
+   * A snapshot or log that already lists this id as a voter proves nothing (that may be a
+   * previous incarnation, whose disk was lost); nor does a promotion while the replicated
+   * record names another incarnation for this id.
+   */
+  private checkAdmission(index: number): void {
+    if (this.identity.admitted || this.nodeRef === null) return;
+    const recorded = this.incarnations.get(this.id);
+    if (recorded !== undefined && recorded !== this.identity.incarnation) return;
+    if (this.node.confStateAt(index - 1).voters.includes(this.id)) return;
+    if (!this.node.confStateAt(index).voters.includes(this.id)) return;
+    this.identity = { ...this.identity, admitted: true };
+    saveIdentity(this.opts.dataDir, this.identity, this.opts.fsync ?? true);
+    this.emit("admitted", this.identity.incarnation);
   }
 
   private applyEntries(rd: Ready): void {
@@ -316,6 +352,7 @@ export class RaftDriver extends EventEmitter {
       const mine = requests.takeIndex(e.index);
       if (e.type === "conf") {
         requests.settleConf(e.index, e.term);
+        this.checkAdmission(e.index);
         continue;
       }
       if (e.data.length === 0) continue; // a new leader's empty entry
@@ -340,10 +377,23 @@ export class RaftDriver extends EventEmitter {
         }
       } else if (h.kind === KIND_ADDRESS) {
         this.book.applyRecord(e.data.subarray(ENTRY_HEADER));
+      } else if (h.kind === KIND_INCARNATION) {
+        this.applyIncarnation(e.data.subarray(ENTRY_HEADER));
       }
       if (own) requests.settleProposal(h.seq, e.index, failure);
     }
     this.emit("applied", this.applied);
+  }
+
+  private applyIncarnation(body: Uint8Array): void {
+    try {
+      const rec = JSON.parse(Buffer.from(body).toString("utf8")) as { id?: unknown; incarnation?: unknown };
+      if (typeof rec.id === "string" && typeof rec.incarnation === "string") {
+        this.incarnations.set(rec.id, rec.incarnation);
+      }
+    } catch {
+      this.warn("undecodable incarnation record skipped");
+    }
   }
 
   private onSoftState(role: Role, lead: NodeId): void {
@@ -370,7 +420,15 @@ export class RaftDriver extends EventEmitter {
   private async maybeSnapshot(): Promise<void> {
     if (this.applied - this.snapIndex < this.cfg.snapshotEvery) return;
     const index = this.applied;
-    await takeSnapshot(this.storage, this.node, this.sm, this.book.all(), index, this.cfg.compactMargin);
+    await takeSnapshot(
+      this.storage,
+      this.node,
+      this.sm,
+      this.book.all(),
+      index,
+      this.cfg.compactMargin,
+      Object.fromEntries(this.incarnations),
+    );
     this.snapIndex = index;
     this.counters.snapshotsTaken++;
   }
@@ -519,6 +577,50 @@ export class RaftDriver extends EventEmitter {
   /** Leader only (NOT_LEADER with `leader` elsewhere): makes learner `id` a voter. */
   promote(id: NodeId): Promise<number> {
     return this.confChange({ type: "addVoter", node: id });
+  }
+
+  /** This data directory's incarnation, and whether the cluster admitted it as a voter. */
+  get incarnation(): string {
+    return this.identity.incarnation;
+  }
+
+  get admitted(): boolean {
+    return this.identity.admitted;
+  }
+
+  /** The incarnation the applied state records for member `id`, if any. */
+  incarnationOf(id: NodeId): string | undefined {
+    return this.incarnations.get(id);
+  }
+
+  /** Replicates "member `id` is now data directory `incarnation`" (any member; followers forward). */
+  recordIncarnation(id: NodeId, incarnation: string): Promise<number> {
+    if (!id || !incarnation)
+      return Promise.reject(
+        new DriverError("BAD_ARGUMENT", "recordIncarnation: id and incarnation are required"),
+      );
+    return this.proposeKind(KIND_INCARNATION, Buffer.from(JSON.stringify({ id, incarnation })));
+  }
+
+  /**
+   * Leader only: makes voter `id` a learner and forgets its replication progress (its data
+   * directory was replaced: it must catch up from scratch before it counts toward a quorum).
+   */
+  async demote(id: NodeId): Promise<number> {
+    const p = this.confChange({ type: "addLearner", node: id });
+    try {
+      this.node.forgetProgress(id);
+    } catch {
+      // not running: confChange already rejected
+    }
+    return p;
+  }
+
+  /** Leader only: forgets member `id`'s replication progress (a new incarnation of a learner). */
+  forgetProgress(id: NodeId): void {
+    this.checkRunning();
+    this.node.forgetProgress(id);
+    this.kick();
   }
 
   /** Leader only (NOT_LEADER with `leader` elsewhere): removes voter or learner `id`. */

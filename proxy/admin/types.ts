@@ -35,6 +35,9 @@ export interface RaftStateView {
   appliedIndex: number;
   voters: readonly string[];
   learners: readonly string[];
+  /** This data directory's incarnation, and whether the cluster admitted it as a voter. */
+  incarnation?: string;
+  admitted?: boolean;
 }
 
 /** How the local file's pools/routes differ from the committed ones (see config/config-drift.ts). */

@@ -39,6 +39,12 @@ export function joinCluster(o: JoinOptions): ClusterNode {
     agent: o.config.discovery.consul,
     outcomes: o.outcomes,
     flushLogs: () => o.log.flush(),
+    onCannotJoin(reason) {
+      // Nothing to serve and nobody to ask: exit non-zero with the reason (a supervisor sees it).
+      o.log.flush();
+      process.stderr.write(`shardgate: ${reason}\n`);
+      process.exit(1);
+    },
     onApplied(change, before, after) {
       if (change !== null && !change.applied) {
         clusterLog.warn(

@@ -14,7 +14,13 @@ const MAX_COUNT = 0xffffffff;
 
 export type AppMessage =
   | { readonly kind: "outcomes"; readonly batch: OutcomeBatch }
-  | { readonly kind: "join"; readonly id: string; readonly address: string };
+  | {
+      readonly kind: "join";
+      readonly id: string;
+      readonly address: string;
+      /** The sender's data-directory incarnation (absent from older senders). */
+      readonly incarnation?: string;
+    };
 
 export type DecodeResult = { ok: true; message: AppMessage } | { ok: false; reason: string };
 
@@ -25,9 +31,11 @@ export function encodeOutcomes(batch: OutcomeBatch): Uint8Array {
   return encoder.encode(JSON.stringify({ v: APP_MESSAGE_VERSION, kind: "outcomes", entries: batch.entries }));
 }
 
-export function encodeJoin(id: string, address: string): Uint8Array {
-  return encoder.encode(JSON.stringify({ v: APP_MESSAGE_VERSION, kind: "join", id, address }));
+export function encodeJoin(id: string, address: string, incarnation?: string): Uint8Array {
+  return encoder.encode(JSON.stringify({ v: APP_MESSAGE_VERSION, kind: "join", id, address, incarnation }));
 }
+
+const INCARNATION = /^[0-9a-f]{1,64}$/;
 
 function isName(v: unknown): v is string {
   return typeof v === "string" && v.length > 0 && v.length <= MAX_NAME;
@@ -96,8 +104,11 @@ export function decodeAppMessage(bytes: Uint8Array): DecodeResult {
     return { ok: true, message: { kind: "outcomes", batch: { entries } } };
   }
   if (o.kind === "join") {
+    const withInc = o.incarnation !== undefined;
+    if (withInc && (typeof o.incarnation !== "string" || !INCARNATION.test(o.incarnation)))
+      return { ok: false, reason: "bad join incarnation" };
     if (
-      Object.keys(o).length !== 4 ||
+      Object.keys(o).length !== (withInc ? 5 : 4) ||
       !isName(o.id) ||
       typeof o.address !== "string" ||
       o.address.length > 300
@@ -105,7 +116,10 @@ export function decodeAppMessage(bytes: Uint8Array): DecodeResult {
       return { ok: false, reason: "bad join shape" };
     if (!/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(o.address))
       return { ok: false, reason: "bad join address" };
-    return { ok: true, message: { kind: "join", id: o.id, address: o.address } };
+    const message: AppMessage = withInc
+      ? { kind: "join", id: o.id, address: o.address, incarnation: o.incarnation as string }
+      : { kind: "join", id: o.id, address: o.address };
+    return { ok: true, message };
   }
   return { ok: false, reason: `unknown kind ${JSON.stringify(o.kind)}` };
 }

@@ -9,9 +9,14 @@
 // of an empty cluster seeds it with its file's routing (SetRouting) first.
 //
 // Learners: configured peers that are not voters are added by the leader (checked every
-// second), and a learner also asks every peer to add it (a "join" app message naming its own
+// 250 ms), and a learner also asks every peer to add it (a "join" app message naming its own
 // id, which must equal the transport-authenticated sender), so an instance missing from the
 // leader's file can join too.
+//
+// Disk loss (issue 9): a data directory carries an incarnation (RaftDriver). A configured voter
+// restarted on an empty directory does not vote; its join names its new incarnation, and the
+// leader demotes it to a learner, forgets its progress, records the incarnation, and promotes
+// it back once caught up, which is when it votes again. Only `bootstrap: new` founds a cluster.
 
 import { rmSync } from "node:fs";
 import { type CommandInput, encodeCommand, validateCommand } from "../../config/cluster-commands.js";
@@ -45,6 +50,8 @@ export interface ClusterNodeOptions {
   outcomeIntervalMs?: number;
   /** Writes buffered log lines out now (called after rare, important events: breaker transitions). */
   flushLogs?: () => void;
+  /** A joining instance that no member admitted in time: the process should exit with `reason`. */
+  onCannotJoin?: (reason: string) => void;
 }
 
 /** What /admin/state shows of this node's Raft view (one shape for the admin API and the node). */
@@ -75,6 +82,9 @@ export class ClusterNode {
   private leaderless: number | null = performance.now();
   private outcomeTimer: NodeJS.Timeout | undefined;
   private memberTimer: NodeJS.Timeout | undefined;
+  private joinTimer: NodeJS.Timeout | undefined;
+  /** Members whose new incarnation the leader is re-admitting (one attempt at a time each). */
+  private readonly readmitting = new Set<string>();
   private refreshQueued = false;
   private stopped = false;
   readonly panics = new Map<string, boolean>();
@@ -102,7 +112,9 @@ export class ClusterNode {
       secret: s.secret,
       peers: s.peers,
       listen: s.listen,
-      bootstrap: s.voters.includes(s.id) ? s.voters : undefined,
+      // Only an explicit "new" founds a cluster from an empty data directory; otherwise an
+      // empty directory (a first start as a joiner, or a voter that lost its disk) joins.
+      bootstrap: s.bootstrap === "new" && s.voters.includes(s.id) ? s.voters : undefined,
       stateMachine: this.sm,
       heartbeatMs: s.heartbeatMs,
       electionMs: s.electionMs,
@@ -164,12 +176,26 @@ export class ClusterNode {
     });
     d.on("appMessage", (from: string, body: Buffer) => this.onAppMessage(from, body));
     d.on("fatal", (err: Error) => this.log.error({ err: err.message }, "raft stopped on a fatal error"));
+    d.on("admitted", (incarnation: string) =>
+      this.log.info(
+        { node: this.settings.id, incarnation },
+        "this data directory is admitted as a voter again",
+      ),
+    );
     await d.start();
+    if (!d.admitted) {
+      this.log.warn(
+        { node: this.settings.id, incarnation: d.incarnation, bootstrap: this.settings.bootstrap },
+        "this data directory is not an admitted voter (new, or a voter that lost its disk): it will not vote until the leader re-admits it",
+      );
+    }
+    if (!this.inConf(this.settings.id)) this.armJoinTimeout();
     const every = this.opts.outcomeIntervalMs ?? 100;
     this.outcomeTimer = setInterval(() => this.shipOutcomes(), every);
     this.outcomeTimer.unref();
     if (Object.keys(this.settings.peers).length > 1) {
-      this.memberTimer = setInterval(() => this.tendMembership(), 1_000);
+      // Fast enough that a voter which lost its disk is back within a few seconds.
+      this.memberTimer = setInterval(() => this.tendMembership(), 250);
       this.memberTimer.unref();
     }
   }
@@ -181,6 +207,7 @@ export class ClusterNode {
     this.epoch++;
     clearInterval(this.outcomeTimer);
     clearInterval(this.memberTimer);
+    clearTimeout(this.joinTimer);
     await this.handOff();
     this.stopControllers();
     await this.membership.stop().catch(() => undefined);
@@ -437,7 +464,63 @@ export class ClusterNode {
       this.reject(from, `identity join for ${m.id} from ${from}`);
       return;
     }
-    if (this.leading) void this.addLearner(m.id, m.address);
+    if (!this.leading) return;
+    if (m.incarnation !== undefined && this.inConf(m.id)) void this.readmit(m.id, m.incarnation);
+    else void this.addLearner(m.id, m.address, m.incarnation);
+  }
+
+  /**
+   * Leader: member `id` asks to be admitted under data directory `incarnation`. When that is
+   * not the incarnation the state records for it, `id` lost its disk (or is new): it is made a
+   * learner first (a voter: demoted), its replication progress is forgotten so it catches up
+   * from scratch, and then the new incarnation is recorded. tendMembership promotes it back
+   * once it has caught up, which is when it starts voting again (RaftDriver.admitted).
+   */
+  private async readmit(id: string, incarnation: string): Promise<void> {
+    if (this.readmitting.has(id) || this.driver.incarnationOf(id) === incarnation) return;
+    this.readmitting.add(id);
+    try {
+      const voter = this.driver.status().voters.includes(id);
+      this.log.warn(
+        { member: id, incarnation, was: this.driver.incarnationOf(id) ?? "(founder)", voter },
+        "member came back with a new data directory: re-admitting it as a learner",
+      );
+      if (voter) await this.driver.demote(id);
+      else this.driver.forgetProgress(id);
+      await this.driver.recordIncarnation(id, incarnation);
+    } catch (err) {
+      this.log.info(
+        { member: id, err: err instanceof Error ? err.message : String(err) },
+        "re-admission not done yet; retried on its next join",
+      );
+    } finally {
+      this.readmitting.delete(id);
+    }
+  }
+
+  /** A joiner that no member admits in time exits with the reason (wrong cluster, unreachable). */
+  private armJoinTimeout(): void {
+    const ms = this.settings.joinTimeoutMs;
+    this.joinTimer = setTimeout(() => {
+      if (this.stopped || this.inConf(this.settings.id)) return;
+      const t = this.driver.transport.stats();
+      const peers = Object.keys(this.settings.peers).filter((p) => p !== this.settings.id);
+      const seen = peers
+        .map((p) => `${p}: ${t.peers[p]?.connected ? "connected" : "unreachable"}`)
+        .join(", ");
+      const rejected = Object.entries(t.rejected)
+        .filter(([, n]) => n > 0)
+        .map(([r, n]) => `${r} ${n}`)
+        .join(", ");
+      const reason =
+        `cluster: node "${this.settings.id}" could not join: no member admitted it within ${ms / 1000}s ` +
+        `(peers ${seen || "none configured"}; rejected frames: ${rejected || "none"}). ` +
+        "Check cluster.peers and that cluster.secret is the cluster's; to found a NEW cluster, start " +
+        "each founding voter once with --bootstrap (cluster.bootstrap: new).";
+      this.log.error({ node: this.settings.id }, reason);
+      this.opts.onCannotJoin?.(reason);
+    }, ms);
+    this.joinTimer.unref();
   }
 
   private inConf(id: string): boolean {
@@ -445,10 +528,12 @@ export class ClusterNode {
     return s.voters.includes(id) || s.learners.includes(id);
   }
 
-  private async addLearner(id: string, address: string): Promise<void> {
+  private async addLearner(id: string, address: string, incarnation?: string): Promise<void> {
     try {
       if (this.inConf(id)) return;
-      this.log.info({ learner: id, address }, "adding learner");
+      this.log.info({ learner: id, address, incarnation }, "adding learner");
+      if (incarnation !== undefined && this.driver.incarnationOf(id) !== incarnation)
+        await this.driver.recordIncarnation(id, incarnation);
       await this.driver.addLearner(id, address);
     } catch (err) {
       this.log.warn(
@@ -465,14 +550,42 @@ export class ClusterNode {
     try {
       if (this.leading) {
         for (const id of s.learners) if (!this.inConf(id)) void this.addLearner(id, s.peers[id]);
+        this.promoteCaughtUp();
         return;
       }
-      if (this.inConf(s.id)) return;
+      // A member has nothing to ask, except a voter's new incarnation the leader has not
+      // recorded yet (it lost its disk: it asks to be re-admitted).
+      if (this.inConf(s.id)) {
+        const readmit =
+          !this.driver.admitted &&
+          s.voters.includes(s.id) &&
+          this.driver.incarnationOf(s.id) !== this.driver.incarnation;
+        if (!readmit) return;
+      }
       const address = s.peers[s.id] ?? hostPort(s.listen);
-      const msg = encodeJoin(s.id, address);
+      const msg = encodeJoin(s.id, address, this.driver.incarnation);
       for (const peer of Object.keys(s.peers)) if (peer !== s.id) this.driver.sendAppMessage(peer, msg);
     } catch (err) {
       this.log.debug({ err: err instanceof Error ? err.message : String(err) }, "membership upkeep skipped");
+    }
+  }
+
+  /**
+   * Leader: configured voters that are learners (re-admitted after a disk loss) are promoted
+   * back once caught up; the driver refuses (NOT_CAUGHT_UP) until then, retried every 250 ms.
+   */
+  private promoteCaughtUp(): void {
+    const st = this.driver.status();
+    for (const id of this.settings.voters) {
+      if (!st.learners.includes(id) || this.readmitting.has(id)) continue;
+      this.driver.promote(id).then(
+        () => this.log.info({ member: id }, "caught-up learner promoted back to voter"),
+        (err: unknown) =>
+          this.log.debug(
+            { member: id, err: err instanceof Error ? err.message : String(err) },
+            "not promoted yet",
+          ),
+      );
     }
   }
 
@@ -490,6 +603,8 @@ export class ClusterNode {
       appliedIndex: s.appliedIndex,
       voters: s.voters,
       learners: s.learners,
+      incarnation: this.driver.incarnation,
+      admitted: this.driver.admitted,
     };
   }
 

@@ -17,6 +17,8 @@ export interface ClusterOverrides {
   nodeId?: string;
   dataDir?: string;
   faultInjection?: boolean;
+  /** --bootstrap: this instance may found a new cluster from an empty data directory. */
+  bootstrap?: boolean;
 }
 
 export interface ClusterSettings {
@@ -37,6 +39,13 @@ export interface ClusterSettings {
   readonly faultInjection: boolean;
   /** True when the config has no `cluster:` section (implicit one-member cluster). */
   readonly implicit: boolean;
+  /**
+   * "new": an empty data directory founds the cluster (founding voters). "join": it never
+   * does; the instance asks its peers to admit it (a voter that lost its disk comes back so).
+   */
+  readonly bootstrap: "new" | "join";
+  /** A joining instance no member admitted within this time exits with the reason. */
+  readonly joinTimeoutMs: number;
 }
 
 export type SettingsResult = { ok: true; settings: ClusterSettings } | { ok: false; message: string };
@@ -88,6 +97,9 @@ export function resolveClusterSettings(
         heartbeatMs: 50,
         faultInjection,
         implicit: true,
+        // Nothing to join, and the state is reseeded from the file at every start.
+        bootstrap: "new",
+        joinTimeoutMs: 60_000,
       },
     };
   }
@@ -115,6 +127,19 @@ export function resolveClusterSettings(
   // The schema defaulted listen from cluster.id's peer entry; a --node-id override picks its own.
   const own = peers[id];
   const listen = id !== c.id && own !== undefined ? parseHp(own) : c.listen;
+  const envBootstrap = env.SHARDGATE_BOOTSTRAP;
+  if (envBootstrap !== undefined && envBootstrap !== "" && envBootstrap !== "new" && envBootstrap !== "join")
+    return {
+      ok: false,
+      message: `SHARDGATE_BOOTSTRAP: expected "new" or "join", got ${JSON.stringify(envBootstrap)}`,
+    };
+  // Alone (no other peer) there is nobody to join: founding is the only way to start.
+  const bootstrap: "new" | "join" =
+    overrides.bootstrap === true
+      ? "new"
+      : (((envBootstrap || undefined) as "new" | "join" | undefined) ??
+        c.bootstrap ??
+        (others.length === 0 ? "new" : "join"));
   return {
     ok: true,
     settings: {
@@ -130,6 +155,8 @@ export function resolveClusterSettings(
       heartbeatMs: c.heartbeat,
       faultInjection,
       implicit: false,
+      bootstrap,
+      joinTimeoutMs: c.joinTimeout,
     },
   };
 }

@@ -1,6 +1,8 @@
-// `shardgate start --config FILE [--drain-timeout DURATION] [--node-id ID] [--data-dir DIR]`:
+// `shardgate start --config FILE [--drain-timeout DURATION] [--node-id ID] [--data-dir DIR] [--bootstrap]`:
 // run the proxy until SIGTERM/SIGINT. --node-id / --data-dir override cluster.id /
-// cluster.dataDir (as do SHARDGATE_NODE_ID / SHARDGATE_DATA_DIR; the flags win).
+// cluster.dataDir (as do SHARDGATE_NODE_ID / SHARDGATE_DATA_DIR; the flags win). --bootstrap
+// (cluster.bootstrap: new, SHARDGATE_BOOTSTRAP=new) lets an empty data directory found a new
+// cluster; without it an empty data directory only ever joins an existing one.
 // An invalid config prints every error and exits 1 without starting anything; a port that
 // cannot be bound exits 1 with the reason. SIGHUP reloads the config file.
 
@@ -9,7 +11,8 @@ import { parseCommandFlags } from "../app/command-flags.js";
 import { runUntilSignalled } from "../app/process-lifecycle.js";
 import { startApp } from "../app.js";
 
-const USAGE = "usage: shardgate start --config FILE [--drain-timeout 10s] [--node-id ID] [--data-dir DIR]";
+const USAGE =
+  "usage: shardgate start --config FILE [--drain-timeout 10s] [--node-id ID] [--data-dir DIR] [--bootstrap]";
 
 export async function run(argv: string[]): Promise<number> {
   const flags = parseCommandFlags("start", USAGE, argv, {
@@ -17,6 +20,7 @@ export async function run(argv: string[]): Promise<number> {
     "drain-timeout": { type: "string" },
     "node-id": { type: "string" },
     "data-dir": { type: "string" },
+    bootstrap: { type: "boolean" },
   });
   if (!flags.ok) return flags.exitCode;
   const { values } = flags;
@@ -40,7 +44,8 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`shardgate start: --config FILE is required\n${USAGE}`);
     return 2;
   }
-  const started = await startApp({ configPath, drainTimeoutMs, nodeId, dataDir });
+  const bootstrap = values.bootstrap === true ? true : undefined;
+  const started = await startApp({ configPath, drainTimeoutMs, nodeId, dataDir, bootstrap });
   if (!started.ok) {
     if (started.kind === "config") {
       const n = started.errors.length;

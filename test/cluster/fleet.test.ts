@@ -99,6 +99,7 @@ ${peers}
   electionTimeout: 600ms
   heartbeat: 100ms
   faultInjection: true
+  bootstrap: new
 pools:
   users:
     algorithm: ring

@@ -72,6 +72,9 @@ test("controllers run on the leader only, and move with leadership", { timeout: 
       heartbeatMs: 50,
       faultInjection: false,
       implicit: false,
+      // A fresh fleet: every voter founds it.
+      bootstrap: "new",
+      joinTimeoutMs: 60_000,
     };
     const node = new ClusterNode({
       settings,

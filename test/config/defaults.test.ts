@@ -116,6 +116,7 @@ test("cluster defaults: listen from own peer entry, voters = all peers, dataDir 
     dataDir: "/srv/sg/data",
     electionTimeout: 1_000,
     heartbeat: 100,
+    joinTimeout: 60_000,
   });
 });
 

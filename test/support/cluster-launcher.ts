@@ -233,7 +233,10 @@ export class FleetCluster {
   }
 
   private async spawn(n: FleetNode): Promise<void> {
-    const proc = new ShardgateChild(["start", "--config", n.configPath, ...n.args], {
+    // Voters found the fleet on their first start only (as an operator would); a restart,
+    // even on a deleted data directory, joins the existing cluster.
+    const found = n.voter && n.history.length === 0 ? ["--bootstrap"] : [];
+    const proc = new ShardgateChild(["start", "--config", n.configPath, ...n.args, ...found], {
       env: { ...n.env, SHARDGATE_CLUSTER_SECRET: this.secret },
     });
     n.proc = proc;

@@ -9,7 +9,9 @@ export function confChangeProblem(conf: ConfState, cc: ConfChange): string {
   const isLearner = conf.learners.includes(cc.node);
   switch (cc.type) {
     case "addLearner":
-      if (isVoter) return `${cc.node} is a voter; remove it before re-adding it as a learner`;
+      // A voter becomes a learner (demotion, as etcd's AddLearnerNode on a voter): used when a
+      // voter lost its disk and must catch up before it counts toward a quorum again.
+      if (isVoter && conf.voters.length === 1) return `cannot demote the last voter ${cc.node}`;
       if (isLearner) return `${cc.node} is already a learner`;
       return "";
     case "addVoter":

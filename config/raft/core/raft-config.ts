@@ -35,6 +35,12 @@ export interface RaftConfig {
   readonly maxUncommittedBytes?: number;
   /** Leader: max ReadIndex requests waiting for confirmation; past it reads are refused. Default 4096. */
   readonly maxPendingReads?: number;
+  /**
+   * Whether this node may vote and campaign (default always). A node whose data directory is a
+   * new incarnation (it lost its disk) says no until the cluster re-admitted it: its empty log
+   * must never help elect a stale candidate, and it may have forgotten a vote it gave.
+   */
+  readonly mayVote?: () => boolean;
   /** Leader: a learner is promoted only when at most this many entries behind. Default 8. */
   readonly maxPromoteLag?: number;
   /** Last index the state machine applied before a restart (default: the snapshot index). */

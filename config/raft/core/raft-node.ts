@@ -115,6 +115,7 @@ export class RaftNode {
   private readonly maxUncommittedBytes: number;
   private readonly maxPendingReads: number;
   private readonly maxPromoteLag: number;
+  private readonly mayVote: () => boolean;
   /** Leader: data bytes of this term's uncommitted entries, and [index, bytes] of each, oldest first. */
   private uncommittedBytes = 0;
   private uncommitted: [number, number][] = [];
@@ -138,6 +139,7 @@ export class RaftNode {
     this.maxUncommittedBytes = config.maxUncommittedBytes ?? 4 << 20;
     this.maxPendingReads = config.maxPendingReads ?? 4096;
     this.maxPromoteLag = config.maxPromoteLag ?? 8;
+    this.mayVote = config.mayVote ?? (() => true);
     this.prng = new Prng(mixSeed(config.seed, config.id));
     this.log = new RaftLog(this.storage);
 
@@ -294,6 +296,20 @@ export class RaftNode {
     }
     if (this.lead === NONE || this.role !== "follower") throw new ProposalDropped("no leader known");
     this.send({ type: "readIndex", to: this.lead, context: ctx });
+  }
+
+  /**
+   * Leader: forgets what member `id` acknowledged (its data directory was replaced), so its
+   * next append probes from the start (a snapshot if compacted) instead of waiting forever on
+   * a match index its new, empty log cannot honour.
+   */
+  forgetProgress(id: NodeId): void {
+    const pr = this.prs.get(id);
+    if (this.role !== "leader" || pr === undefined || id === this.id) return;
+    pr.match = 0;
+    pr.becomeProbe();
+    pr.next = 1;
+    this.sendAppend(id, true);
   }
 
   hasReady(): boolean {
@@ -482,7 +498,7 @@ export class RaftNode {
   }
 
   private promotable(): boolean {
-    return this.voters.has(this.id) && this.log.unstableSnap === undefined;
+    return this.voters.has(this.id) && this.log.unstableSnap === undefined && this.mayVote();
   }
 
   private tickElection(): void {
@@ -567,7 +583,7 @@ export class RaftNode {
       (this.vote === NONE && this.lead === NONE) ||
       (m.type === "preVote" && m.term > this.term);
     const respType = m.type === "vote" ? "voteResp" : "preVoteResp";
-    if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
+    if (canVote && this.mayVote() && this.log.isUpToDate(m.index, m.logTerm)) {
       this.send({ type: respType, to: m.from, term: m.term });
       if (m.type === "vote") {
         this.electionElapsed = 0;
@@ -848,6 +864,9 @@ export class RaftNode {
     }
     const problem = confChangeProblem(this.conf, cc);
     if (problem !== "") return problem;
+    if (cc.type === "addLearner" && cc.node === this.id && this.voters.has(this.id)) {
+      return "the leader cannot demote itself; transfer leadership first";
+    }
     if (cc.type === "addVoter" && this.learners.has(cc.node)) {
       // A lagging learner counted toward the quorum at once could stall every commit.
       const match = this.prs.get(cc.node)?.match ?? 0;

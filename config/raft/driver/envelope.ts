@@ -4,10 +4,15 @@
 // addresses through the log.
 //   normal entry: u8 0 | u32be session hi | u32be session lo | u32be seq | command
 //                 u8 1 | u32be session hi | u32be session lo | u32be seq | JSON {id, address}
+//                 u8 2 | ... | JSON {id, incarnation} (which data directory is member `id`)
 //   snapshot:     u32be addressBookJsonLength | JSON {id: address} | state-machine data
-//                 (empty data = the bootstrap snapshot: no addresses, empty state machine)
+//                 (empty data = the bootstrap snapshot: no addresses, empty state machine);
+//                 the incarnations ride in the address book under the key "@incarnations"
+//                 (a JSON string; "@" starts no node id), so older snapshots still decode.
 export const KIND_COMMAND = 0;
 export const KIND_ADDRESS = 1;
+export const KIND_INCARNATION = 2;
+const INCARNATIONS_KEY = "@incarnations";
 export const ENTRY_HEADER = 13;
 
 export function wrapEntry(
@@ -37,7 +42,7 @@ export interface EntryHeader {
 export function readEntryHeader(data: Uint8Array, out: EntryHeader): boolean {
   if (data.length < ENTRY_HEADER) return false;
   const kind = data[0];
-  if (kind !== KIND_COMMAND && kind !== KIND_ADDRESS) return false;
+  if (kind !== KIND_COMMAND && kind !== KIND_ADDRESS && kind !== KIND_INCARNATION) return false;
   const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
   out.kind = kind;
   out.sessionHi = v.getUint32(1);
@@ -46,8 +51,16 @@ export function readEntryHeader(data: Uint8Array, out: EntryHeader): boolean {
   return true;
 }
 
-export function wrapSnapshot(addresses: Readonly<Record<string, string>>, state: Uint8Array): Uint8Array {
-  const book = Buffer.from(JSON.stringify(addresses), "utf8");
+export function wrapSnapshot(
+  addresses: Readonly<Record<string, string>>,
+  state: Uint8Array,
+  incarnations: Readonly<Record<string, string>> = {},
+): Uint8Array {
+  const withInc =
+    Object.keys(incarnations).length === 0
+      ? addresses
+      : { ...addresses, [INCARNATIONS_KEY]: JSON.stringify(incarnations) };
+  const book = Buffer.from(JSON.stringify(withInc), "utf8");
   const out = Buffer.allocUnsafe(4 + book.length + state.length);
   out.writeUInt32BE(book.length, 0);
   book.copy(out, 4);
@@ -55,8 +68,14 @@ export function wrapSnapshot(addresses: Readonly<Record<string, string>>, state:
   return out;
 }
 
-export function unwrapSnapshot(data: Uint8Array): { addresses: Record<string, string>; state: Uint8Array } {
-  if (data.length === 0) return { addresses: {}, state: data };
+export interface UnwrappedSnapshot {
+  addresses: Record<string, string>;
+  incarnations: Record<string, string>;
+  state: Uint8Array;
+}
+
+export function unwrapSnapshot(data: Uint8Array): UnwrappedSnapshot {
+  if (data.length === 0) return { addresses: {}, incarnations: {}, state: data };
   const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   if (b.length < 4) throw new Error("snapshot envelope too short");
   const n = b.readUInt32BE(0);
@@ -65,6 +84,17 @@ export function unwrapSnapshot(data: Uint8Array): { addresses: Record<string, st
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed))
     throw new Error("snapshot envelope: bad address book");
   const addresses: Record<string, string> = {};
-  for (const [k, v] of Object.entries(parsed)) if (typeof v === "string") addresses[k] = v;
-  return { addresses, state: b.subarray(4 + n) };
+  const incarnations: Record<string, string> = {};
+  for (const [k, v] of Object.entries(parsed)) {
+    if (typeof v !== "string") continue;
+    if (k !== INCARNATIONS_KEY) {
+      addresses[k] = v;
+      continue;
+    }
+    const inc = JSON.parse(v) as unknown;
+    if (inc !== null && typeof inc === "object" && !Array.isArray(inc)) {
+      for (const [id, x] of Object.entries(inc)) if (typeof x === "string") incarnations[id] = x;
+    }
+  }
+  return { addresses, incarnations, state: b.subarray(4 + n) };
 }

@@ -15,10 +15,11 @@ export async function takeSnapshot(
   addresses: Readonly<Record<NodeId, string>>,
   index: number,
   compactMargin: number,
+  incarnations: Readonly<Record<NodeId, string>> = {},
 ): Promise<void> {
   const snap: Snapshot = {
     meta: { index, term: storage.term(index), conf: node.confStateAt(index) },
-    data: wrapSnapshot(addresses, sm.snapshot()),
+    data: wrapSnapshot(addresses, sm.snapshot(), incarnations),
   };
   await storage.saveSnapshot(snap);
   const upTo = index - compactMargin;

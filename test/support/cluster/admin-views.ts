@@ -13,6 +13,8 @@ export interface RaftView {
   appliedIndex: number;
   voters: string[];
   learners: string[];
+  /** Whether this instance's data directory is an admitted voter (issue 9). */
+  admitted?: boolean;
 }
 
 export interface MemberView {
