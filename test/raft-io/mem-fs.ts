@@ -34,6 +34,11 @@ export class MemFs implements StorageFs {
   readonly steps: Step[] = [];
   recording = false;
   reorderSyncs = false;
+  /** The n-th fdatasync from now on (1-based) fails with EIO; 0 = never. */
+  failSyncAt = 0;
+  /** Writes that would grow the total size past this fail with ENOSPC; 0 = unlimited. */
+  capacityBytes = 0;
+  private syncs = 0;
 
   /** A fresh fs holding `image` as fully synced files. */
   static fromImage(image: Image): MemFs {
@@ -95,9 +100,18 @@ export class MemFs implements StorageFs {
     return fd;
   }
 
+  private totalBytes(): number {
+    let n = 0;
+    for (const f of this.files.values()) n += f.data.length;
+    return n;
+  }
+
   write(fd: number, buf: Buffer, position: number): void {
     const f = this.file(fd);
     const end = position + buf.length;
+    if (this.capacityBytes > 0 && this.totalBytes() + Math.max(0, end - f.data.length) > this.capacityBytes) {
+      throw Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" });
+    }
     const next = Buffer.alloc(Math.max(f.data.length, end));
     f.data.copy(next);
     buf.copy(next, position);
@@ -144,6 +158,10 @@ export class MemFs implements StorageFs {
 
   fdatasync(fd: number): Promise<void> {
     const file = this.file(fd);
+    if (this.failSyncAt > 0 && ++this.syncs === this.failSyncAt) {
+      // The kernel may have dropped the dirty pages: nothing of this file is known to be durable.
+      return Promise.reject(Object.assign(new Error("EIO: fsync failed"), { code: "EIO" }));
+    }
     return new Promise<void>((resolve) => {
       this.pendingSyncs.push({ file, resolve });
       if (this.pendingSyncs.length === 1) {

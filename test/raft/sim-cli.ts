@@ -1,17 +1,21 @@
 // `npm run raft:sim -- --seeds N --start S [--ticks T]` runs N randomized simulation seeds and
 // prints one line per failing seed, then a summary line LAST; exit 0 only if every invariant held.
 // `npm run raft:sim -- --replay SEED [--ticks T]` replays one seed and prints its full trace.
+// `--storage` runs the storage simulator instead (the real FileStorage on a fault-injecting
+// page-cache file system, crashed at random steps; see sim/storage-sim.ts), same flags.
 import { runSeed } from "./sim/random-run.js";
+import { runStorageSeed } from "./sim/storage-sim.js";
 
 interface Args {
   seeds: number;
   start: number;
   ticks: number | undefined;
   replay: number | undefined;
+  storage: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { seeds: 1000, start: 1, ticks: undefined, replay: undefined };
+  const args: Args = { seeds: 1000, start: 1, ticks: undefined, replay: undefined, storage: false };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[i + 1];
@@ -38,11 +42,15 @@ function parseArgs(argv: readonly string[]): Args {
       case "--replay":
         args.replay = num();
         break;
+      case "--storage":
+        args.storage = true;
+        break;
       case "--help":
       case "-h":
         process.stdout.write(
           "usage: raft:sim -- [--seeds N] [--start S] [--ticks T]   run N seeds from S\n" +
-            "       raft:sim -- --replay SEED [--ticks T]            print one seed's trace\n",
+            "       raft:sim -- --replay SEED [--ticks T]            print one seed's trace\n" +
+            "       raft:sim -- --storage [--seeds N --start S | --replay SEED]   storage crash simulator\n",
         );
         process.exit(0);
         break;
@@ -59,7 +67,37 @@ process.stdout.on("error", (e: NodeJS.ErrnoException) => {
   throw e;
 });
 
-function main(): number {
+async function storageMain(args: Args): Promise<number> {
+  const t0 = performance.now();
+  const seeds = args.replay !== undefined ? [args.replay] : [];
+  if (args.replay === undefined) for (let s = args.start; s < args.start + args.seeds; s++) seeds.push(s);
+  let failed = 0;
+  let crashes = 0;
+  let faults = 0;
+  for (const s of seeds) {
+    const r = await runStorageSeed(s);
+    crashes += r.crashes;
+    faults += r.faults.length;
+    if (args.replay !== undefined) {
+      for (const f of r.faults) process.stdout.write(`fault: ${f}\n`);
+      for (const v of r.violations) process.stdout.write(`VIOLATION ${v}\n`);
+    }
+    if (!r.ok) {
+      failed++;
+      process.stdout.write(
+        `seed ${s} FAILED: ${r.violations[0]} (replay: npm run raft:sim -- --storage --replay ${s})\n`,
+      );
+    }
+  }
+  const secs = ((performance.now() - t0) / 1000).toFixed(1);
+  process.stdout.write(
+    `raft:sim storage ${failed === 0 ? "PASS" : "FAIL"}: ${seeds.length} seeds, ${failed} failed, ` +
+      `${crashes} crash recoveries checked, ${faults} injected faults, ${secs}s\n`,
+  );
+  return failed === 0 ? 0 : 1;
+}
+
+function main(): number | Promise<number> {
   let args: Args;
   try {
     args = parseArgs(process.argv.slice(2));
@@ -67,6 +105,7 @@ function main(): number {
     process.stderr.write(`raft:sim: ${(e as Error).message}\n`);
     return 2;
   }
+  if (args.storage) return storageMain(args);
   if (args.replay !== undefined) {
     const r = runSeed(args.replay, { ticks: args.ticks, trace: true });
     for (const line of r.trace) process.stdout.write(`${line}\n`);
@@ -119,4 +158,6 @@ function main(): number {
   return failed === 0 ? 0 : 1;
 }
 
-process.exitCode = main();
+void Promise.resolve(main()).then((code) => {
+  process.exitCode = code;
+});

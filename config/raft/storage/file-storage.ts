@@ -577,14 +577,14 @@ export class FileStorage implements RaftStorage {
     this.entOff = this.entOff.slice(k);
     // Segments strictly before the one holding the first kept entry hold only compacted entries.
     const keepFrom = this.ents.length > 0 ? this.entSeq[0] : this.activeSegment().seq;
-    let dropped = 0;
     // Queued writes never target a segment older than one holding a kept entry.
-    while (this.segments.length > 1 && this.segments[0].seq < keepFrom) {
-      const seg = this.segments.shift() as Seg;
-      this.fs.unlink(`${this.dir}/${seg.name}`);
-      dropped++;
-    }
-    if (dropped > 0) {
+    const dead: Seg[] = [];
+    while (this.segments.length > 1 && this.segments[0].seq < keepFrom) dead.push(this.segments.shift() as Seg);
+    if (dead.length > 0) {
+      // The newest hard-state record may still be queued for a newer segment while an older one
+      // holds the last durable copy: make everything durable before deleting anything.
+      await this.sync();
+      for (const seg of dead) this.fs.unlink(`${this.dir}/${seg.name}`);
       this.dirDirty = true;
       await this.sync();
     }
