@@ -15,6 +15,7 @@ commands:
   drain POOL MEMBER      stop sending new requests to MEMBER (needs the token)
   undrain POOL MEMBER    resume sending requests to MEMBER (needs the token)
   reload                 re-read the config file (needs the token)
+  recover --force-new-cluster --config FILE   (offline) a stopped survivor becomes a one-voter cluster
 --admin defaults to http://127.0.0.1:9901; --token defaults to $SHARDGATE_ADMIN_TOKEN.`;
 
 interface Call {
@@ -46,6 +47,8 @@ function plan(cmd: string, args: string[]): Call | string {
 }
 
 export async function run(argv: string[]): Promise<number> {
+  // Offline disaster recovery on a stopped instance's data directory (its own module).
+  if (argv[0] === "recover") return (await import("./ctl-recover.js")).run(argv.slice(1));
   let admin: string;
   let token: string;
   let positionals: string[];

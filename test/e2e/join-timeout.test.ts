@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { fleetConfigYaml, type FleetNodeSpec } from "../support/cluster/fleet-config.js";
+import { type FleetNodeSpec, fleetConfigYaml } from "../support/cluster/fleet-config.js";
 import { freePorts } from "../support/ports.js";
 import { ShardgateChild } from "../support/shardgate-process.js";
 

@@ -41,7 +41,10 @@ test("raft:sim --storage runs the storage crash simulator and --replay shows one
   const r = runCli(["--storage", "--seeds", "4", "--start", "21"]);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   const lines = r.stdout.trim().split("\n");
-  assert.match(lines[lines.length - 1], /^raft:sim storage PASS: 4 seeds, 0 failed, \d+ crash recoveries checked/);
+  assert.match(
+    lines[lines.length - 1],
+    /^raft:sim storage PASS: 4 seeds, 0 failed, \d+ crash recoveries checked/,
+  );
   const one = runCli(["--storage", "--replay", "21"]);
   assert.equal(one.code, 0, one.stdout + one.stderr);
   assert.match(one.stdout, /raft:sim storage PASS: 1 seeds/);

@@ -579,7 +579,8 @@ export class FileStorage implements RaftStorage {
     const keepFrom = this.ents.length > 0 ? this.entSeq[0] : this.activeSegment().seq;
     // Queued writes never target a segment older than one holding a kept entry.
     const dead: Seg[] = [];
-    while (this.segments.length > 1 && this.segments[0].seq < keepFrom) dead.push(this.segments.shift() as Seg);
+    while (this.segments.length > 1 && this.segments[0].seq < keepFrom)
+      dead.push(this.segments.shift() as Seg);
     if (dead.length > 0) {
       // The newest hard-state record may still be queued for a newer segment while an older one
       // holds the last durable copy: make everything durable before deleting anything.
