@@ -76,6 +76,8 @@ export class FileStorage implements RaftStorage {
   private retiringFds: number[] = [];
   private dirDirty = false;
   private flushing: Promise<void> | null = null;
+  /** A flush has taken queued records but not handed all of them to the kernel yet (a roll). */
+  private flushWritesPending = false;
   private queued: Promise<void> | null = null;
   private failed: Error | null = null;
   private closed = false;
@@ -376,15 +378,19 @@ export class FileStorage implements RaftStorage {
 
   /**
    * Hands every queued record to the kernel now, without an fsync: what it carries survives a
-   * process crash (kill -9), not a power loss. Used for a Ready whose only change is the commit
-   * index, before anything it covers is applied. Returns false (writes nothing) when a flush is
-   * in flight or a roll is pending: writing now could land after the flush's own records and
-   * leave a hole, or reach a new segment before the old one is durable; call sync() instead.
+   * process crash (kill -9), not a power loss. Used for a Ready that moves the commit index,
+   * before anything it covers is applied. Returns false (writes nothing) during a segment roll:
+   * writing now could land before a flush's held-back records and leave a hole, or reach a new
+   * segment before the old one is durable; call sync() instead. (A write may briefly wait for
+   * a page an in-flight fdatasync is writing back; it is one small record per commit advance.)
    */
   writeNow(): boolean {
     this.check();
     if (this.writes.length === 0) return true;
-    if (this.flushing !== null || this.retiringFds.length > 0 || this.dirDirty) return false;
+    // While a flush waits on its fsyncs its records are already in the kernel, so writing now
+    // lands after them; only a flush still holding records back (a roll in progress) or a
+    // pending roll forbids it.
+    if (this.flushWritesPending || this.retiringFds.length > 0 || this.dirDirty) return false;
     const ws = this.writes;
     this.writes = [];
     try {
@@ -458,6 +464,15 @@ export class FileStorage implements RaftStorage {
   }
 
   private async flush(): Promise<void> {
+    this.flushWritesPending = true;
+    try {
+      await this.flushInner();
+    } finally {
+      this.flushWritesPending = false;
+    }
+  }
+
+  private async flushInner(): Promise<void> {
     const active = this.activeFd;
     const all = this.writes;
     this.writes = [];
@@ -490,6 +505,8 @@ export class FileStorage implements RaftStorage {
       this.writeOps(current);
     } catch (err) {
       throw this.poison("write", err);
+    } finally {
+      this.flushWritesPending = false;
     }
     try {
       if (this.durable && fds.includes(active)) await this.fs.fdatasync(active);

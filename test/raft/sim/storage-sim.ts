@@ -66,6 +66,8 @@ export async function runStorageSeed(seed: number): Promise<StorageSeedResult> {
     states.push(cur);
   };
   const ack = () => acks.push({ at: m.steps.length, state: states.length - 1 });
+  /** Commit indexes handed to the kernel by writeNow(): a process crash must keep them. */
+  const written: { at: number; commit: number }[] = [];
   const last = () => cur.log.length;
   const entries = (from: number, n: number, term: number): Entry[] => {
     const out: Entry[] = [];
@@ -103,6 +105,8 @@ export async function runStorageSeed(seed: number): Promise<StorageSeedResult> {
         const commit = cur.commit + pick(last() - cur.commit + 1);
         s.setHardState({ term: cur.term, vote: cur.vote, commit });
         issue({ ...cur, commit });
+        // As the Ready loop does before applying: the commit index reaches the kernel.
+        if (rand() < 0.7 && s.writeNow()) written.push({ at: m.steps.length, commit });
       } else if (r < 0.84 && last() > cur.commit && last() > cur.snapIndex) {
         // A new leader (this node voted for it) overwrites the uncommitted tail.
         const term = cur.term + 1;
@@ -160,11 +164,30 @@ export async function runStorageSeed(seed: number): Promise<StorageSeedResult> {
     if (k < 0) continue;
     for (const kind of ["process", "power", "powerTorn"] as const) {
       crashes++;
-      const v = await checkCrash(m.steps[k][kind], k, states, acks);
+      let v = await checkCrash(m.steps[k][kind], k, states, acks);
+      if (v === null && kind === "process") v = await checkWrittenCommit(m.steps[k].process, k, written);
       if (v !== null) violations.push(`crash (${kind}) after step ${k} "${m.steps[k].op}": ${v}`);
     }
   }
   return { seed, ok: violations.length === 0, violations, ops: done, crashes, faults };
+}
+
+/** kill -9 keeps what was handed to the kernel: the commit index writeNow() wrote. */
+async function checkWrittenCommit(
+  image: Image,
+  k: number,
+  written: readonly { at: number; commit: number }[],
+): Promise<string | null> {
+  let need = 0;
+  for (const w of written) if (w.at - 1 <= k) need = Math.max(need, w.commit);
+  if (need === 0) return null;
+  const r = await FileStorage.open(DIR, { fs: MemFs.fromImage(image) });
+  try {
+    const c = Math.max(r.initialState().hardState.commit, r.snapshot().meta.index);
+    return c >= need ? null : `commit index went back from ${need} to ${c} after kill -9`;
+  } finally {
+    await r.close();
+  }
 }
 
 async function checkCrash(
