@@ -1,12 +1,13 @@
-// Randomized deterministic simulation: 1000 seeds of faults (drops, delays, reordering,
-// duplication, partitions, crashes losing unsynced writes, restarts, membership changes,
+// Randomized deterministic simulation: 2000 seeds of faults (drops, delays, reordering,
+// duplication, partitions, one-way cuts, paused processes, skewed clocks, crashes losing
+// unsynced writes, restarts, membership changes,
 // transfers, compaction) with Raft's safety invariants checked after every step and recovery
 // checked at the end. A failing seed is replayable: npm run raft:sim -- --replay SEED
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { runSeed } from "./sim/random-run.js";
 
-const SEEDS = 1000;
+const SEEDS = 2000;
 
 test(`simulation: ${SEEDS} seeds keep every Raft invariant and recover`, () => {
   const failures: string[] = [];

@@ -75,6 +75,12 @@ export class SimCluster {
   onAdvance: ((id: string) => void) | null = null;
   private readonly opts: SimOptions;
   private maxConfIndex = 0;
+  /** Clock rate per node: 2 ticks twice per TICK, 0.5 once every other TICK (skewed clocks). */
+  private readonly rate = new Map<string, number>();
+  private tickCount = 0;
+  /** Paused processes (GC, SIGSTOP): no ticks, and messages wait in their socket until then. */
+  private readonly pausedUntil = new Map<string, number>();
+  private held: Message[] = [];
 
   constructor(opts: SimOptions) {
     this.opts = opts;
@@ -140,6 +146,16 @@ export class SimCluster {
   /** Advances one sim unit: due messages, due deferred Readies, and a tick every TICK units. */
   stepUnit(): void {
     this.now++;
+    if (this.pausedUntil.size > 0) {
+      for (const [id, until] of this.pausedUntil) {
+        if (until > this.now) continue;
+        this.pausedUntil.delete(id);
+        this.trace(`resume ${id}`);
+        const mine = this.held.filter((m) => m.to === id);
+        this.held = this.held.filter((m) => m.to !== id);
+        for (const m of mine) this.deliver(m);
+      }
+    }
     for (const m of this.net.due(this.now)) this.deliver(m);
     for (const n of this.nodes.values()) {
       if (n.deferred && n.deferred.at <= this.now) {
@@ -153,10 +169,14 @@ export class SimCluster {
       if (this.opts.trace) {
         this.trace(`tick | ${[...this.nodes.values()].map((n) => this.describe(n)).join(" | ")}`);
       }
+      this.tickCount++;
       for (const n of this.nodes.values()) {
-        if (!n.raft) continue;
+        if (!n.raft || this.pausedUntil.has(n.id)) continue;
         if (!n.deferred && !n.raft.hasReady()) this.check.checkConf(n.id, n.raft, n.storage);
+        const rate = this.rate.get(n.id) ?? 1;
+        if (rate < 1 && this.tickCount % 2 === 1) continue;
         n.raft.tick();
+        if (rate > 1) n.raft.tick();
         this.afterInput(n);
       }
     }
@@ -178,6 +198,10 @@ export class SimCluster {
   private deliver(m: Message): void {
     const n = this.nodes.get(m.to);
     if (!n?.raft) return;
+    if (this.pausedUntil.has(m.to)) {
+      this.held.push(m);
+      return;
+    }
     this.trace(`deliver ${fmtMsg(m)} | ${this.describe(n)}`);
     n.raft.step(m);
     this.afterInput(n);
@@ -261,7 +285,7 @@ export class SimCluster {
       this.onAdvance?.(n.id);
     }
     for (const e of rd.committedEntries) {
-      this.check.onApply(n.id, e, n.applied);
+      this.check.onApply(n.id, e, n.applied, n.raft?.status().term);
       if (e.type === "conf" && e.index > n.everApplied && e.index > this.maxConfIndex) {
         this.maxConfIndex = e.index;
         this.stats.confChanges++;
@@ -282,6 +306,24 @@ export class SimCluster {
   }
 
   // ---------------------------------------------------------------- faults
+
+  /** Sets node `id`'s clock rate (0.5, 1 or 2 ticks per TICK). */
+  setClockRate(id: string, rate: number): void {
+    this.trace(`clock ${id} x${rate}`);
+    if (rate === 1) this.rate.delete(id);
+    else this.rate.set(id, rate);
+  }
+
+  /** Pauses node `id` for `ticks` ticks (no ticks, no message handling; nothing is lost). */
+  pause(id: string, ticks: number): void {
+    this.trace(`pause ${id} for ${ticks} ticks`);
+    this.pausedUntil.set(id, this.now + ticks * TICK);
+  }
+
+  cutOneWay(from: string, to: string): void {
+    this.trace(`cut one way ${from} -> ${to}`);
+    this.net.cutOneWay(from, to);
+  }
 
   crash(id: string): void {
     const n = this.node(id);
@@ -319,9 +361,15 @@ export class SimCluster {
     this.net.partition(groups);
   }
 
+  /**
+   * Ends the network faults and the clock skew (a node ticking twice as fast with a stale log
+   * keeps every election timer reset when pre-vote is off: a known Raft liveness limit, not a
+   * safety one, so the recovery phase runs with even clocks).
+   */
   heal(): void {
     this.trace("heal");
     this.net.heal();
+    this.rate.clear();
   }
 
   // ---------------------------------------------------------------- queries

@@ -27,7 +27,8 @@ export class InvariantChecker {
   private readonly leaderOfTerm = new Map<number, string>();
   private readonly registry = new Map<string, { prevTerm: number; data: string }>();
   /** Every entry some node applied: index -> term + data. */
-  readonly committed = new Map<number, { term: number; data: string }>();
+  /** `by`: an upper bound of the term in which the entry was committed (the applier's term). */
+  readonly committed = new Map<number, { term: number; data: string; by: number }>();
   maxCommitted = 0;
   private readonly hard = new Map<string, HardState>();
 
@@ -48,8 +49,12 @@ export class InvariantChecker {
   /** Called once when a node becomes leader: its log must contain every committed entry. */
   checkLeaderCompleteness(id: string, node: RaftNode): void {
     const first = node.status().firstIndex;
+    const term = node.status().term;
     for (const [index, c] of this.committed) {
       if (index < first) continue; // covered by the node's snapshot, itself checked on persist
+      // Leader completeness binds leaders of LATER terms than the commit: a candidate paused
+      // with its votes in flight may legitimately win an older term after newer commits.
+      if (term <= c.by) continue;
       const t = node.termAt(index);
       if (t !== c.term) {
         this.fail(
@@ -120,7 +125,7 @@ export class InvariantChecker {
   }
 
   /** A node applies `e`; `lastApplied` is what that node had applied before. */
-  onApply(id: string, e: Entry, lastApplied: number): void {
+  onApply(id: string, e: Entry, lastApplied: number, term = Number.POSITIVE_INFINITY): void {
     if (e.index !== lastApplied + 1) {
       this.fail(
         `state machine safety: ${id} applied index ${e.index} after ${lastApplied} (out of order or twice)`,
@@ -129,9 +134,12 @@ export class InvariantChecker {
     const data = bytesKey(e.data);
     const c = this.committed.get(e.index);
     if (!c) {
-      this.committed.set(e.index, { term: e.term, data });
+      this.committed.set(e.index, { term: e.term, data, by: term });
       if (e.index > this.maxCommitted) this.maxCommitted = e.index;
-    } else if (c.term !== e.term || c.data !== data) {
+    } else if (term < c.by) {
+      c.by = term;
+    }
+    if (c && (c.term !== e.term || c.data !== data)) {
       this.fail(
         `state machine safety: ${id} applied a different entry at index ${e.index} (term ${e.term} vs ${c.term})`,
       );

@@ -51,6 +51,8 @@ export class SimNetwork {
   private readonly disconnected = new Set<string>();
   /** Partition group per node; nodes in different groups cannot talk. Empty = no partition. */
   private group = new Map<string, number>();
+  /** One-way cuts "from>to": from's messages to `to` are lost, the other direction works. */
+  private readonly oneWay = new Set<string>();
   sent = 0;
   dropped = 0;
   /** Trace hook for lost messages. */
@@ -66,6 +68,7 @@ export class SimNetwork {
 
   canTalk(a: string, b: string): boolean {
     if (this.disconnected.has(a) || this.disconnected.has(b)) return false;
+    if (this.oneWay.size > 0 && this.oneWay.has(`${a}>${b}`)) return false;
     const ga = this.group.get(a);
     const gb = this.group.get(b);
     return ga === undefined || gb === undefined || ga === gb;
@@ -91,9 +94,15 @@ export class SimNetwork {
     });
   }
 
+  /** Loses every message from `from` to `to` (an asymmetric link failure). */
+  cutOneWay(from: string, to: string): void {
+    this.oneWay.add(`${from}>${to}`);
+  }
+
   heal(): void {
     this.group = new Map();
     this.disconnected.clear();
+    this.oneWay.clear();
   }
 
   send(m: Message, now: number): void {

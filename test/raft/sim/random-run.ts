@@ -1,5 +1,6 @@
 // One randomized simulation run per seed: a cluster under drops, delays, reordering,
-// duplication, partitions, crashes that lose unsynced writes, restarts, client proposals,
+// duplication, partitions, one-way link cuts, paused processes, skewed clocks, crashes that
+// lose unsynced writes, restarts, client proposals,
 // reads, membership changes, leadership transfers and log compaction. Invariants are checked
 // after every step; at the end the faults stop and the cluster must make progress again.
 
@@ -102,7 +103,15 @@ export function runSeed(seed: number, opts: RunOptions = {}): RunResult {
         } catch {}
         sim.afterInput(sim.node(l));
       }
-    } else if (r < 0.56) {
+    } else if (r < 0.565) {
+      // Asymmetric links, paused processes, skewed clocks (issue 9).
+      const a = pick(IDS);
+      const b = pick(IDS.filter((x) => x !== a));
+      const f = rng.next();
+      if (f < 0.4) sim.cutOneWay(a, b);
+      else if (f < 0.7) sim.pause(a, 1 + rng.int(30));
+      else sim.setClockRate(a, pick([0.5, 1, 2]));
+    } else if (r < 0.575) {
       const id = pick(IDS);
       const n = sim.node(id);
       if (n.raft) {
