@@ -18,6 +18,11 @@ export const ERRORS = Object.freeze({
   missing_key: def("missing_key", 400, "the request carries none of the route's key sources"),
   no_route: def("no_route", 404, "no route matches the request's host and path"),
   request_timeout: def("request_timeout", 408, "the client did not send the request in time"),
+  client_timeout: def(
+    "client_timeout",
+    408,
+    "the client did not finish sending the request body within listen.timeouts.request",
+  ),
   headers_too_large: def("headers_too_large", 431, "the request headers are too large"),
   upstream_error: def("upstream_error", 502, "the upstream member failed to answer"),
   upstream_connect_failed: def("upstream_connect_failed", 502, "could not connect to an upstream member"),

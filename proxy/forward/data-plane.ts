@@ -255,6 +255,7 @@ class DataPlaneImpl implements DataPlane {
     ctx.timedOut = null;
     ctx.responseStarted = false;
     ctx.attemptStartedAt = this.now();
+    ctx.sentAt = ctx.hasBody ? -1 : ctx.attemptStartedAt;
     live.acquire(member.id, snapshot, index);
     ctx.holding = true;
     if (ctx.upgrade) {
@@ -268,7 +269,10 @@ class DataPlaneImpl implements DataPlane {
         ep.web[webOptionsIndex(ctx.selfHandled, ctx.hasBody)],
       );
       const proxyReq = ep.agent.take();
-      if (proxyReq !== null) this.trackProxyReq(ctx, proxyReq);
+      if (proxyReq !== null) {
+        this.trackProxyReq(ctx, proxyReq);
+        if (ctx.sentAt < 0) proxyReq.on("finish", onProxyReqFinish);
+      } else if (ctx.sentAt < 0) ctx.sentAt = ctx.attemptStartedAt;
     }
     if (!ctx.done && !ctx.responseStarted) this.sweep.add(ctx);
   }
@@ -290,6 +294,39 @@ class DataPlaneImpl implements DataPlane {
   private trackProxyReq(ctx: RequestContext, proxyReq: ClientRequest): void {
     ctx.proxyReq = proxyReq;
     (proxyReq as WithCtx)[kCtx] = ctx;
+    (proxyReq as WithPlane)[kPlane] = this;
+  }
+
+  /** The current attempt's request body went out in full: the response clock starts now. */
+  bodySent(ctx: RequestContext, proxyReq: ClientRequest): void {
+    if (ctx.proxyReq === proxyReq && ctx.sentAt < 0) ctx.sentAt = this.now();
+  }
+
+  /**
+   * The listener's request timeout fired while this socket's request body was still
+   * arriving. If the upstream stopped reading it (its socket is full), that is the member's
+   * fault: 504. Otherwise the client is too slow: 408 client_timeout, the upstream attempt is
+   * dropped and nothing counts against the member. Either way one answer, on a closing
+   * connection. False when no request of ours is waiting for an answer on the socket.
+   */
+  clientTimedOut(socket: Duplex): boolean {
+    const res = (socket as Duplex & { _httpMessage?: unknown })._httpMessage;
+    const ctx = (res as WithCtx | null | undefined)?.[kCtx];
+    if (ctx === undefined || ctx.done || ctx.res === null || ctx.res.headersSent || ctx.res.writableEnded)
+      return false;
+    const pr = ctx.proxyReq;
+    if (pr !== null && !pr.destroyed && !ctx.responseStarted && pr.writableNeedDrain) {
+      ctx.timedOut = "timeout";
+      this.sweep.remove(ctx);
+      pr.destroy(RESPONSE_TIMEOUT);
+      return true;
+    }
+    ctx.clientFault = true;
+    this.sweep.remove(ctx);
+    this.releaseAttempt(ctx);
+    if (pr !== null && !pr.destroyed) pr.destroy();
+    this.fail(ctx, "client_timeout");
+    return true;
   }
 
   private releaseAttempt(ctx: RequestContext): void {
@@ -313,7 +350,7 @@ class DataPlaneImpl implements DataPlane {
 
   private readonly onWebError = (err: Error, req: IncomingMessage, res: unknown, target?: unknown): void => {
     const ctx = (res as WithCtx)[kCtx];
-    if (ctx === undefined || ctx.done) return;
+    if (ctx === undefined || ctx.done || ctx.clientFault) return;
     // An error from an earlier attempt's request (its listeners stay on req) is stale.
     if (target !== undefined && ctx.endpoint !== null && target !== ctx.endpoint.target) return;
     if (req.socket.destroyed || ctx.res?.destroyed) return; // client left: res 'close' ends it
@@ -467,7 +504,7 @@ class DataPlaneImpl implements DataPlane {
     }
     if (ctx.issuedCookie !== "") res.setHeader("set-cookie", ctx.issuedCookie);
     // A request whose body we will not read: close after answering rather than drain it.
-    if (code === "bad_request") res.setHeader("connection", "close");
+    if (code === "bad_request" || (ctx.hasBody && !ctx.req.complete)) res.setHeader("connection", "close");
     res.end(body);
   }
 
@@ -599,6 +636,12 @@ function onResCloseShared(this: ServerResponse): void {
   const plane = (this as WithPlane)[kPlane];
   if (ctx === undefined || plane === undefined) return;
   plane.finish(ctx, this.writableFinished ? this.statusCode : 499);
+}
+
+function onProxyReqFinish(this: ClientRequest): void {
+  const ctx = (this as WithCtx)[kCtx];
+  const plane = (this as WithPlane)[kPlane];
+  if (ctx !== undefined && plane !== undefined) plane.bodySent(ctx, this);
 }
 
 function onProxyResClose(this: IncomingMessage): void {

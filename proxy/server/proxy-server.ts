@@ -36,6 +36,12 @@ export function createProxyServer(init: ProxyServerInit): Server {
   server.on("request", (req, res) => dataPlane.handleRequest(req, res));
   server.on("upgrade", (req, socket: Duplex, head: Buffer) => dataPlane.handleUpgrade(req, socket, head));
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
+    // A body still arriving at the request timeout: the data plane owns that request's one answer.
+    if (err.code === "ERR_HTTP_REQUEST_TIMEOUT" && dataPlane.clientTimedOut(socket)) {
+      logger.debug({ code: "client_timeout" }, "client error");
+      init.onClientError?.("client_timeout");
+      return;
+    }
     answerClientError(err, socket, (code, e) => {
       logger.debug({ code, err: e.code ?? e.message }, "client error");
       init.onClientError?.(code);
