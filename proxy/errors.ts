@@ -52,6 +52,7 @@ export function rawErrorResponse(code: ErrorCode, requestId: string): string {
     "Content-Type: application/json\r\n" +
     `Content-Length: ${Buffer.byteLength(body)}\r\n` +
     (requestId === "" ? "" : `X-Request-Id: ${requestId}\r\n`) +
+    (e.status === 503 ? "Retry-After: 1\r\n" : "") +
     "Connection: close\r\n\r\n" +
     body
   );

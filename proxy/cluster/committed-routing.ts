@@ -34,6 +34,12 @@ class LateProbeGate implements ProbeGate {
   admit(index: number): boolean {
     return this.target?.admit(index) === true;
   }
+  release(index: number): void {
+    this.target?.release(index);
+  }
+  available(index: number): boolean {
+    return this.target?.available(index) === true;
+  }
 }
 
 function settingsOf(pool: PoolState): PoolConfig {

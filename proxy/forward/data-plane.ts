@@ -258,6 +258,8 @@ class DataPlaneImpl implements DataPlane {
     ctx.sentAt = ctx.hasBody ? -1 : ctx.attemptStartedAt;
     live.acquire(member.id, snapshot, index);
     ctx.holding = true;
+    // chooseMember accepts a half-open member only through an admitted probe.
+    ctx.probing = snapshot.eligible[index] === 2;
     if (ctx.upgrade) {
       this.proxy.ws(ctx.req, ctx.socket, EMPTY_HEAD, ep.wsOptions, this.onWsError);
     } else {
@@ -334,6 +336,14 @@ class DataPlaneImpl implements DataPlane {
       ctx.live.release(ctx.member, ctx.snapshot, ctx.memberIndex);
     }
     ctx.holding = false;
+    this.releaseProbe(ctx);
+  }
+
+  /** Gives a half-open probe slot back: the probe's response head arrived, or its attempt ended. */
+  releaseProbe(ctx: RequestContext): void {
+    if (!ctx.probing) return;
+    ctx.probing = false;
+    ctx.snapshot?.probe?.release(ctx.memberIndex);
   }
 
   private readonly onAttemptTimeout = (ctx: RequestContext, kind: "connect" | "timeout"): void => {
@@ -408,7 +418,12 @@ class DataPlaneImpl implements DataPlane {
     const snapshot = ctx.snapshot;
     if (snapshot === null || ctx.live === null || !this.mayRetry(ctx, kind)) return false;
     const next = chooseMember(snapshot, ctx.hash, ctx.live, this.now(), ctx);
-    if (next < 0 || !this.budgetOf(ctx).tryTake(this.now())) return false;
+    if (next < 0) return false;
+    if (!this.budgetOf(ctx).tryTake(this.now())) {
+      // The probe slot chooseMember took for a half-open `next` goes unused.
+      if (snapshot.eligible[next] === 2) snapshot.probe?.release(next);
+      return false;
+    }
     if (proxyRes !== null) discardResponse(proxyRes);
     this.sweep.remove(ctx);
     this.releaseAttempt(ctx);
@@ -448,7 +463,11 @@ class DataPlaneImpl implements DataPlane {
     if (ctx.selfHandled && isGatewayError(status) && this.retryElsewhere(ctx, "gateway", proxyRes)) return;
     ctx.responseStarted = true;
     ctx.status = status;
+    // The client gets this member's answer: an earlier attempt's error is not the request's
+    // (the failed member was counted when it failed; this one is counted at the end).
+    ctx.errorCode = "";
     this.sweep.remove(ctx);
+    this.releaseProbe(ctx);
     stripResponseHopByHop(proxyRes.headers);
     const headers = proxyRes.headers;
     if (headers["x-request-id"] === undefined) headers["x-request-id"] = ctx.requestId;
@@ -474,6 +493,15 @@ class DataPlaneImpl implements DataPlane {
     const ctx = (resOrSocket as WithCtx | undefined)?.[kCtx];
     this.logger.debug({ err: err.message, requestId: ctx?.requestId }, "proxy socket error");
   };
+
+  /** The upstream ended a response mid-body: the member's failure, logged as upstream_reset. */
+  upstreamCut(ctx: RequestContext): void {
+    if (ctx.done || ctx.errorCode === "upstream_reset") return;
+    ctx.errorCode = "upstream_reset";
+    const snapshot = ctx.snapshot;
+    if (snapshot !== null && this.hooks.onUpstreamError !== undefined)
+      this.safe(() => this.hooks.onUpstreamError?.(ctx, snapshot.name, ctx.member, "reset"));
+  }
 
   /** Answers with shardgate's JSON error (or cuts the connection if the response began). */
   private fail(ctx: RequestContext, code: ErrorCode): void {
@@ -503,6 +531,8 @@ class DataPlaneImpl implements DataPlane {
       res.setHeader(this.ringVersionHeader, String(ctx.ringVersion));
     }
     if (ctx.issuedCookie !== "") res.setHeader("set-cookie", ctx.issuedCookie);
+    // Every 503 is a "not now": tell clients when to come back.
+    if (def.status === 503) res.setHeader("retry-after", "1");
     // A request whose body we will not read: close after answering rather than drain it.
     if (code === "bad_request" || (ctx.hasBody && !ctx.req.complete)) res.setHeader("connection", "close");
     res.end(body);
@@ -635,7 +665,10 @@ function onResCloseShared(this: ServerResponse): void {
   const ctx = (this as WithCtx)[kCtx];
   const plane = (this as WithPlane)[kPlane];
   if (ctx === undefined || plane === undefined) return;
-  plane.finish(ctx, this.writableFinished ? this.statusCode : 499);
+  // A response the upstream cut short keeps the status the client saw (and upstream_reset);
+  // 499 is only for a client that went away.
+  const cut = ctx.errorCode === "upstream_reset" && ctx.responseStarted;
+  plane.finish(ctx, this.writableFinished ? this.statusCode : cut ? ctx.status : 499);
 }
 
 function onProxyReqFinish(this: ClientRequest): void {
@@ -647,9 +680,11 @@ function onProxyReqFinish(this: ClientRequest): void {
 function onProxyResClose(this: IncomingMessage): void {
   if (this.complete) return;
   // The upstream cut the response short: the client must see a broken response, not a hang.
-  const ctx = ((this as unknown as { req: ClientRequest }).req as WithCtx)[kCtx];
-  if (ctx !== undefined && ctx.res !== null && !ctx.res.writableEnded) {
-    ctx.errorCode = "upstream_reset";
+  const proxyReq = (this as unknown as { req: ClientRequest }).req;
+  const ctx = (proxyReq as WithCtx)[kCtx];
+  const plane = (proxyReq as WithPlane)[kPlane];
+  if (ctx !== undefined && ctx.res !== null && !ctx.res.writableEnded && !ctx.res.destroyed) {
+    plane?.upstreamCut(ctx);
     ctx.res.destroy();
   }
 }
@@ -666,6 +701,7 @@ function onWsUpstreamUpgrade(this: ClientRequest): void {
   if (ctx === undefined) return;
   ctx.status = 101;
   ctx.responseStarted = true;
+  (this as WithPlane)[kPlane]?.releaseProbe(ctx);
 }
 
 function onWsUpstreamResponse(this: ClientRequest, res: IncomingMessage): void {
@@ -673,6 +709,7 @@ function onWsUpstreamResponse(this: ClientRequest, res: IncomingMessage): void {
   if (ctx === undefined) return;
   ctx.status = res.statusCode ?? 0;
   ctx.responseStarted = true;
+  (this as WithPlane)[kPlane]?.releaseProbe(ctx);
 }
 
 /** Creates the data plane; see proxy/forward/types.ts for the contract. */

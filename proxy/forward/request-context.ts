@@ -54,6 +54,8 @@ export class RequestContext implements RequestRecord {
   memberIndex = -1;
   /** True while the current attempt holds an in-flight slot in `live`. */
   holding = false;
+  /** True while the current attempt holds a half-open probe slot of its member (snapshot.probe). */
+  probing = false;
   endpoint: Endpoint | null = null;
   proxyReq: ClientRequest | null = null;
   attemptStartedAt = 0;

@@ -24,12 +24,17 @@ export interface MemberInput {
 }
 
 /**
- * Admits probe requests to half-open members (per instance, bounded). Called on the request
- * path with the member's snapshot index, only when that member would otherwise be chosen;
- * must not allocate.
+ * Admits probe requests to half-open members (per instance, bounded: at most the pool's
+ * `halfOpenProbes` in flight). Called on the request path with the member's snapshot index,
+ * only when that member would otherwise be chosen; must not allocate. Every admission is
+ * given back with release() once the probe's response head arrived or its attempt ended,
+ * whatever the outcome (an abort, a retry elsewhere, an upgrade), so slots never leak.
  */
 export interface ProbeGate {
   admit(index: number): boolean;
+  release(index: number): void;
+  /** Whether admit(index) would succeed now, without taking a slot (for /admin/route). */
+  available(index: number): boolean;
 }
 
 /** Everything buildPoolSnapshot needs: plain data, so a replicated state machine can hold it. */
