@@ -202,7 +202,12 @@ export const poolSchema = z.strictObject({
   discovery: z.strictObject({ consul: poolConsulSchema }).optional(),
   healthCheck: healthCheckSchema.optional(),
   timeouts: z
-    .strictObject({ connect: period().default(1_000), response: period().default(30_000) })
+    .strictObject({
+      connect: period().default(1_000),
+      response: period().default(30_000),
+      /** An upgraded connection (WebSocket) quiet both ways this long is closed (nginx's proxy_read_timeout). */
+      tunnelIdle: period().default(60_000),
+    })
     .prefault({}),
   retry: retrySchema.prefault({}),
   breaker: breakerSchema.prefault({}),

@@ -21,12 +21,18 @@ import { chooseMember, explainChoice } from "../routing/member-choice.js";
 import { LiveBook } from "../routing/pool-live.js";
 import type { RouteExplanation, RoutingState } from "../routing/types.js";
 import { Endpoints, webOptionsIndex } from "./endpoints.js";
-import { setForwardedHeaders, stripRequestHopByHop, stripResponseHopByHop } from "./headers.js";
+import {
+  deleteResponseHopByHop,
+  setForwardedHeaders,
+  stripRequestHopByHop,
+  stripResponseHopByHop,
+} from "./headers.js";
 import { newStickyId, stickyCookie } from "./missing-key.js";
 import { kCtx, MAX_ATTEMPTS, RequestContext } from "./request-context.js";
 import { isAcceptableRequestId, newRequestId } from "./request-id.js";
 import { RetryBudget } from "./retry-budget.js";
 import { TimeoutSweep } from "./timeout-sweep.js";
+import { bindTunnel } from "./tunnel.js";
 import type { DataPlane, DataPlaneInit, RetryKind, UpstreamErrorKind } from "./types.js";
 import {
   discardResponse,
@@ -560,6 +566,7 @@ class DataPlaneImpl implements DataPlane {
     const ctx = new RequestContext(req, null, socket, this.requestIdOf(req), this.now());
     (socket as WithCtx)[kCtx] = ctx;
     socket.on("close", onClientSocketClose);
+    socket.on("end", onClientSocketEnd);
     socket.on("error", noop);
     (socket as WithPlane)[kPlane] = this;
     this.active++;
@@ -693,15 +700,28 @@ function onClientSocketClose(this: Duplex): void {
   const ctx = (this as WithCtx)[kCtx];
   const plane = (this as WithPlane)[kPlane];
   if (ctx === undefined || plane === undefined) return;
+  // Gone before the upstream answered the upgrade: drop that request too (nothing else would).
+  const pr = ctx.proxyReq;
+  if (!ctx.responseStarted && pr !== null && !pr.destroyed) pr.destroy();
   plane.finish(ctx, ctx.status === 0 ? 499 : ctx.status);
 }
 
-function onWsUpstreamUpgrade(this: ClientRequest): void {
+/** The client's FIN before its tunnel exists: it is gone (the listener allows half-open sockets). */
+function onClientSocketEnd(this: Duplex): void {
+  const ctx = (this as WithCtx)[kCtx];
+  if (ctx !== undefined && ctx.status !== 101) this.destroy();
+}
+
+// Registered in proxyReqWs, so these run before http-proxy-3's own listeners, which copy
+// proxyRes.headers to the client: hop-by-hop headers are removed here, on every path.
+function onWsUpstreamUpgrade(this: ClientRequest, res: IncomingMessage, upstream: Duplex): void {
   const ctx = (this as WithCtx)[kCtx];
   if (ctx === undefined) return;
   ctx.status = 101;
   ctx.responseStarted = true;
+  deleteResponseHopByHop(res.headers, true);
   (this as WithPlane)[kPlane]?.releaseProbe(ctx);
+  if (ctx.socket !== null) bindTunnel(ctx.socket, upstream, ctx.snapshot?.settings.timeouts.tunnelIdle ?? 0);
 }
 
 function onWsUpstreamResponse(this: ClientRequest, res: IncomingMessage): void {
@@ -709,6 +729,10 @@ function onWsUpstreamResponse(this: ClientRequest, res: IncomingMessage): void {
   if (ctx === undefined) return;
   ctx.status = res.statusCode ?? 0;
   ctx.responseStarted = true;
+  deleteResponseHopByHop(res.headers, false);
+  // http-proxy-3 closes the socket after relaying this answer; its connection-header pass
+  // copies the request's value when the response has none, so say so.
+  ctx.req.headers.connection = "close";
   (this as WithPlane)[kPlane]?.releaseProbe(ctx);
 }
 

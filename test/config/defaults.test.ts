@@ -31,7 +31,7 @@ test("every pool setting has its documented default", () => {
     pointsPerWeight: 160,
     tableSize: 65537,
     members: [{ id: "a", address: { host: "10.0.0.1", port: 80 }, weight: 1 }],
-    timeouts: { connect: 1_000, response: 30_000 },
+    timeouts: { connect: 1_000, response: 30_000, tunnelIdle: 60_000 },
     retry: {
       attempts: 2,
       methods: ["GET", "HEAD", "OPTIONS", "PUT", "DELETE"],

@@ -81,10 +81,7 @@ test("a non-websocket upgrade (h2c) gets 400 bad_request instead of a silent clo
   assert.match(reply, /"error":"bad_request"/);
 });
 
-test("an upgrade the upstream never answers is released by the response timeout, client gone or not", async (t) => {
-  // The client socket is not read before the upstream's 101 (its bytes belong to the
-  // websocket), so a client leaving at that point goes unnoticed: the response timeout is
-  // what frees the upstream connection and ends the record.
+test("an upgrade the upstream never answers: a client that leaves ends it at once (499), else the response timeout does (504)", async (t) => {
   const h = await startHarness({
     members: 1,
     config: (members) => ({
@@ -103,5 +100,13 @@ test("an upgrade the upstream never answers is released by the response timeout,
     await waitFor(() => u.openConnections() === 0 && h.plane.inFlight() === 0, 3000),
     `upstream connections ${u.openConnections()}, in flight ${h.plane.inFlight()}`,
   );
+  assert.equal(h.rec.ends.at(-1)?.status, 499, "the client left first: its departure ended the record");
+  const ws2 = new WebSocket(`ws://127.0.0.1:${h.port}/`, { headers: { "x-user-id": "k" } });
+  const refused = new Promise<number>((r) => {
+    ws2.on("unexpected-response", (_req, res) => r(res.statusCode ?? 0));
+    ws2.on("error", () => r(0));
+  });
+  assert.equal(await refused, 504);
+  assert.ok(await waitFor(() => u.openConnections() === 0 && h.plane.inFlight() === 0, 3000));
   assert.equal(h.rec.ends.at(-1)?.errorCode, "upstream_timeout");
 });
