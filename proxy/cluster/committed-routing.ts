@@ -50,7 +50,7 @@ function settingsOf(pool: PoolState): PoolConfig {
 }
 
 export class CommittedRouting {
-  private state: RoutingState = emptyRoutingState();
+  private state: RoutingState = Object.freeze({ ...emptyRoutingState(), provisional: true });
   private data: ClusterStateData | null = null;
 
   constructor(private readonly probeGates: ProbeGateFactory = () => null) {}
@@ -79,7 +79,8 @@ export class CommittedRouting {
 
   /** Routes provisionally on the file's routing (ring version 0) until a committed state arrives. */
   applyProvisional(routing: Pick<RoutingConfig, "pools" | "routes">): RoutingState {
-    this.state = buildRoutingState({ pools: routing.pools, routes: routing.routes, ringVersion: 0 });
+    const built = buildRoutingState({ pools: routing.pools, routes: routing.routes, ringVersion: 0 });
+    this.state = Object.freeze({ ...built, provisional: true });
     return this.state;
   }
 

@@ -19,7 +19,7 @@ import { ERRORS, type ErrorCode, errorBody, rawErrorResponse } from "../errors.j
 import { extractKey, redactPathSegments } from "../routing/key-extract.js";
 import { chooseMember, explainChoice } from "../routing/member-choice.js";
 import { LiveBook } from "../routing/pool-live.js";
-import type { RouteExplanation, RoutingState } from "../routing/types.js";
+import type { PoolSnapshot, RouteExplanation, RoutingState } from "../routing/types.js";
 import { Endpoints, webOptionsIndex } from "./endpoints.js";
 import {
   deleteResponseHopByHop,
@@ -28,12 +28,14 @@ import {
   stripResponseHopByHop,
 } from "./headers.js";
 import { newStickyId, stickyCookie } from "./missing-key.js";
+import { requestProtocolError } from "./request-checks.js";
 import { kCtx, MAX_ATTEMPTS, RequestContext } from "./request-context.js";
 import { isAcceptableRequestId, newRequestId } from "./request-id.js";
 import { RetryBudget } from "./retry-budget.js";
 import { TimeoutSweep } from "./timeout-sweep.js";
 import { bindTunnel } from "./tunnel.js";
 import type { DataPlane, DataPlaneInit, RetryKind, UpstreamErrorKind } from "./types.js";
+import { canServeDeclinedUpgrade, isWebSocketUpgrade, responseOnSocket } from "./upgrade-declined.js";
 import {
   discardResponse,
   isGatewayError,
@@ -182,10 +184,12 @@ class DataPlaneImpl implements DataPlane {
   private resolve(ctx: RequestContext): ErrorCode | null {
     const req = ctx.req;
     const url = req.url ?? "";
+    const protocolError = requestProtocolError(req);
+    if (protocolError !== null) return protocolError;
     if (url.charCodeAt(0) !== 0x2f /* / */) return "bad_request";
     const state = this.stateNow();
     const route = state.routeTable.match(req.headers.host, url);
-    if (route === null) return "no_route";
+    if (route === null) return state.provisional === true ? "no_committed_state" : "no_route";
     ctx.compiledRoute = route;
     ctx.route = route.label;
     // The logged path must not carry a raw key taken from a path segment.
@@ -563,6 +567,10 @@ class DataPlaneImpl implements DataPlane {
   // ------------------------------------------------------------------------ upgrades
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (!isWebSocketUpgrade(req) && canServeDeclinedUpgrade(req)) {
+      this.handleRequest(req, responseOnSocket(req, socket));
+      return;
+    }
     const ctx = new RequestContext(req, null, socket, this.requestIdOf(req), this.now());
     (socket as WithCtx)[kCtx] = ctx;
     socket.on("close", onClientSocketClose);
@@ -575,13 +583,9 @@ class DataPlaneImpl implements DataPlane {
       this.fail(ctx, "no_available_member");
       return;
     }
-    // Only websocket upgrades are proxied; anything else (h2c, ...) gets a clear 400
-    // instead of the silent close http-proxy-3 would give it.
-    const upgrade = req.headers.upgrade;
-    const code =
-      req.method !== "GET" || typeof upgrade !== "string" || upgrade.toLowerCase() !== "websocket"
-        ? "bad_request"
-        : this.resolve(ctx);
+    // Only websocket upgrades are proxied; another offer with a body (which the parser did
+    // not frame) gets a clear 400 instead of the silent close http-proxy-3 would give it.
+    const code = isWebSocketUpgrade(req) ? this.resolve(ctx) : "bad_request";
     if (code !== null) {
       this.fail(ctx, code);
       return;
@@ -646,6 +650,7 @@ class DataPlaneImpl implements DataPlane {
     const state = this.stateNow();
     const snapshot = state.pools.get(pool);
     if (snapshot === undefined) return null;
+    if (key === "") return explainMissingKey(state, snapshot);
     return explainChoice(snapshot, hashKey(key), this.live.for(snapshot), this.now());
   }
 
@@ -666,6 +671,25 @@ class DataPlaneImpl implements DataPlane {
 }
 
 function noop(): void {}
+
+/** An empty key is a missing key: each route to the pool applies its onMissingKey (resolve()). */
+function explainMissingKey(state: RoutingState, snapshot: PoolSnapshot): RouteExplanation {
+  const onMissingKey: Array<{ route: string; policy: string }> = [];
+  for (const r of state.routeTable.routes)
+    if (r.pool === snapshot.name) onMissingKey.push({ route: r.label, policy: r.config.onMissingKey });
+  return {
+    pool: snapshot.name,
+    keyHash: -1,
+    owner: null,
+    member: null,
+    skipped: [],
+    ringVersion: snapshot.ringVersion,
+    onMissingKey,
+    note:
+      "an empty key is a missing key: the route's onMissingKey decides (random: a random available member; " +
+      "reject: 400 missing_key; cookie: a fresh id, hashed and set as a cookie)",
+  };
+}
 
 // Shared listeners: `this` is the emitter; the context (and its data plane) hang off it.
 function onResCloseShared(this: ServerResponse): void {

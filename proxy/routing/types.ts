@@ -106,6 +106,8 @@ export interface RoutingState {
   readonly pools: ReadonlyMap<string, PoolSnapshot>;
   readonly routeTable: RouteTable;
   readonly ringVersion: number;
+  /** True before a committed cluster state exists (the file's routing, or nothing): an unmatched request is answered 503 no_committed_state, not 404. */
+  readonly provisional?: boolean;
 }
 
 /** Holds the current RoutingState; `apply` swaps the reference (no mutation in place). */
@@ -150,4 +152,7 @@ export interface RouteExplanation {
   member: string | null;
   skipped: SkippedMember[];
   ringVersion: number;
+  /** For an empty key: each route to the pool and its onMissingKey policy (what the data plane does). */
+  onMissingKey?: Array<{ route: string; policy: string }>;
+  note?: string;
 }

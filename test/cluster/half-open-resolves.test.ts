@@ -73,7 +73,10 @@ routes:
   const routing = new CommittedRouting((snap) => tracker.gateFor(snap));
   routing.apply(state.current, "all", true);
   const snap = routing.current().pools.get("users");
-  assert.ok(snap?.members.every((m) => m.breakerHalfOpen), "every member is half-open");
+  assert.ok(
+    snap?.members.every((m) => m.breakerHalfOpen),
+    "every member is half-open",
+  );
   const silent = { debug() {}, info() {}, warn() {}, error() {} };
   const plane = createDataPlane({
     getState: routing.current,

@@ -60,7 +60,7 @@ test("a websocket to a pool with no available member gets an HTTP 503 JSON error
   assert.equal(status, 503);
 });
 
-test("a non-websocket upgrade (h2c) gets 400 bad_request instead of a silent close", async (t) => {
+test("a non-websocket upgrade offer with a body (not framed by the parser) gets 400 bad_request, not a silent close", async (t) => {
   const h = await startHarness({ members: 1 });
   t.after(() => h.close());
   const { connect } = await import("node:net");
@@ -73,7 +73,8 @@ test("a non-websocket upgrade (h2c) gets 400 bad_request instead of a silent clo
     s.on("close", () => resolve(got));
     s.on("error", () => {});
     s.write(
-      "GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
+      "POST / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n" +
+        "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\nContent-Length: 2\r\n\r\nhi",
     );
     setTimeout(() => s.destroy(), 2000).unref();
   });
