@@ -336,7 +336,17 @@ export const routingSchema = z.strictObject({
 
 export const configSchema = z.strictObject({
   listen: listenSchema.prefault({}),
-  admin: z.strictObject({ token: z.string().default("") }).prefault({}),
+  admin: z
+    .strictObject({
+      // A bearer token is one token (RFC 6750): whitespace could never be presented, so it could never match.
+      token: z
+        .string()
+        .regex(/^\S*$/, {
+          error: "expected a token without whitespace (it could never match a bearer token)",
+        })
+        .default(""),
+    })
+    .prefault({}),
   log: z
     .strictObject({ level: z.enum(LOG_LEVELS).default("info"), accessLog: z.boolean().default(true) })
     .prefault({}),

@@ -33,6 +33,10 @@ export type { ReloadOutcome } from "./app/reload.js";
 export { App } from "./app/running-app.js";
 
 export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
+function isLoopbackHost(host: string): boolean {
+  return host === "localhost" || host === "::1" || host.startsWith("127.") || host === "::ffff:127.0.0.1";
+}
+
 /** How long a one-member cluster may take to elect itself and seed its state before listening. */
 const SOLO_START_TIMEOUT_MS = 10_000;
 
@@ -143,6 +147,7 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
   let app: App | undefined;
   const adminServer = createAdminServer({
     logger,
+    timeouts: config.listen.timeouts,
     backend: createAdminBackend({
       routing,
       dataPlane,
@@ -224,5 +229,12 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
     },
     "listening",
   );
+  if (!isLoopbackHost(config.listen.admin.host)) {
+    // The admin API speaks plain HTTP: its bearer token crosses the network in clear.
+    logger.warn(
+      { admin: app.adminAddress },
+      "listen.admin is not a loopback address and the admin API has no TLS: the admin token travels in clear; bind it to loopback or reach it through a TLS-terminating proxy",
+    );
+  }
   return { ok: true, app };
 }
