@@ -14,6 +14,7 @@ import { ClusterActions } from "./app/cluster-actions.js";
 import { configError, errorText } from "./app/errors.js";
 import { joinCluster, waitCommitted } from "./app/join-cluster.js";
 import { listenOn } from "./app/listen.js";
+import { isLoopbackHost } from "./app/loopback.js";
 import { ConfigReloader } from "./app/reload.js";
 import { App } from "./app/running-app.js";
 import { readTlsFiles } from "./app/tls-files.js";
@@ -33,10 +34,6 @@ export type { ReloadOutcome } from "./app/reload.js";
 export { App } from "./app/running-app.js";
 
 export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
-function isLoopbackHost(host: string): boolean {
-  return host === "localhost" || host === "::1" || host.startsWith("127.") || host === "::ffff:127.0.0.1";
-}
-
 /** How long a one-member cluster may take to elect itself and seed its state before listening. */
 const SOLO_START_TIMEOUT_MS = 10_000;
 
