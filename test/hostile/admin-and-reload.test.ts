@@ -1,7 +1,7 @@
 // Hostile: the admin listener and config reloads against a real shardgate process (issue 10,
 // items 4 and 6): a refused admin request never logs its token; idle admin connections are
 // closed by listen.timeouts like the proxy's; a 150k-deep YAML reload is refused without
-// stalling concurrent proxied requests (p99 under 50 ms, or within 3x the same run's baseline
+// stalling concurrent proxied requests (p99 under 50 ms, or within 4x the same run's baseline
 // p99 on a machine too loaded for absolute figures).
 
 import assert from "node:assert/strict";
