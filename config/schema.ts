@@ -266,7 +266,7 @@ export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error"] as const;
 const clusterSchema = z
   .strictObject({
     id: name("node id"),
-    /** Raft transport listener; defaults to this node's own address in peers. */
+    /** Raft transport listener; defaults to this node's own address in peers; none without peers. */
     listen: listenAddress().optional(),
     peers: z.array(z.strictObject({ id: name("node id"), address: address() })).default([]),
     /** Voting members; default all peers (others join as learners). */
@@ -297,7 +297,9 @@ const clusterSchema = z
     const self = c.peers.find((p) => p.id === c.id);
     return {
       ...c,
-      listen: c.listen ?? self?.address ?? { host: "127.0.0.1", port: 9902 },
+      // No peers and no listen: a single node that nobody else can join needs no listener
+      // (and no default port that could collide with another instance's admin port).
+      listen: c.listen ?? self?.address ?? null,
       voters: c.voters ?? (c.peers.length > 0 ? c.peers.map((p) => p.id) : [c.id]),
     };
   });

@@ -176,7 +176,8 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
     await node.start();
   } catch (err) {
     await stopAll();
-    const where = `listen ${settings.listen.host}:${settings.listen.port}, data ${settings.dataDir}`;
+    const raftListen = settings.listen === null ? "none" : `${settings.listen.host}:${settings.listen.port}`;
+    const where = `listen ${raftListen}, data ${settings.dataDir}`;
     return {
       ok: false,
       kind: "listen",
@@ -220,7 +221,9 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
       ringVersion: routing.ringVersion,
       adminWrites: config.admin.token !== "",
       node: settings.id,
-      raft: node.driver.peerAddresses()[settings.id] ?? `${settings.listen.host}:${settings.listen.port}`,
+      raft:
+        node.driver.peerAddresses()[settings.id] ??
+        (settings.listen === null ? "none" : `${settings.listen.host}:${settings.listen.port}`),
       voters: settings.voters,
       dataDir: settings.ephemeral ? "(temporary)" : settings.dataDir,
     },

@@ -101,7 +101,8 @@ export class ClusterNode {
       dataDir: s.dataDir,
       secret: s.secret,
       peers: s.peers,
-      listen: s.listen,
+      listen: s.listen ?? undefined,
+      transport: { inbound: s.listen !== null },
       bootstrap: s.voters.includes(s.id) ? s.voters : undefined,
       stateMachine: this.sm,
       heartbeatMs: s.heartbeatMs,
@@ -468,7 +469,8 @@ export class ClusterNode {
         return;
       }
       if (this.inConf(s.id)) return;
-      const address = s.peers[s.id] ?? hostPort(s.listen);
+      const address = s.peers[s.id] ?? (s.listen === null ? "" : hostPort(s.listen));
+      if (address === "") return;
       const msg = encodeJoin(s.id, address);
       for (const peer of Object.keys(s.peers)) if (peer !== s.id) this.driver.sendAppMessage(peer, msg);
     } catch (err) {

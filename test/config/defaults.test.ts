@@ -123,7 +123,7 @@ test("a single-node cluster needs no peers and no secret", () => {
   const c = load(`${BARE}cluster: { id: solo }\n`);
   assert.equal(c.cluster?.id, "solo");
   assert.deepEqual(c.cluster?.voters, ["solo"]);
-  assert.deepEqual(c.cluster?.listen, { host: "127.0.0.1", port: 9902 });
+  assert.equal(c.cluster?.listen, null, "no peers, no listen: no Raft listener (and no default port)");
 });
 
 test("explicit values override defaults and are normalized", () => {
