@@ -109,3 +109,62 @@ test("a body that stops arriving: one answer, 408 client_timeout, nothing agains
   }
   assert.ok(await waitFor(() => h.plane.inFlight() === 0, 3000));
 });
+
+test("an upstream that stops reading the body is the member's fault: 504 upstream_timeout at the request timeout", async (t) => {
+  // A member that accepts the connection and never reads: its socket fills, the proxy stops
+  // reading the client (backpressure), and the client looks slow although it is not.
+  const { createServer } = await import("node:net");
+  const held = new Set<import("node:net").Socket>();
+  const deaf = createServer((s) => {
+    held.add(s);
+    s.pause();
+    s.on("error", () => {});
+  });
+  await new Promise<void>((r) => deaf.listen(0, "127.0.0.1", r));
+  t.after(async () => {
+    for (const s of held) s.destroy();
+    await new Promise<void>((r) => deaf.close(() => r()));
+  });
+  const port = (deaf.address() as import("node:net").AddressInfo).port;
+  const h = await startHarness({
+    members: 1,
+    listen: { headers: 300, request: 800 },
+    config: () => ({
+      ...defaultConfig([]),
+      pools: {
+        users: { members: [{ id: "deaf", address: `127.0.0.1:${port}` }], timeouts: { response: "10s" } },
+      },
+    }),
+  });
+  t.after(() => h.close());
+  const total = 64 * 1024 * 1024;
+  const reply = await new Promise<string>((resolve) => {
+    const s = connect(h.port, "127.0.0.1");
+    let got = "";
+    const timer = setTimeout(() => s.destroy(), 8000);
+    s.on("data", (d) => {
+      got += d.toString("latin1");
+    });
+    s.on("close", () => {
+      clearTimeout(timer);
+      resolve(got);
+    });
+    s.on("error", () => {});
+    s.write(`POST / HTTP/1.1\r\nHost: a\r\nX-User-Id: k\r\nContent-Length: ${total}\r\n\r\n`);
+    const chunk = Buffer.alloc(256 * 1024, 0x61);
+    let sent = 0;
+    const pump = (): void => {
+      while (sent < total && !s.destroyed) {
+        sent += chunk.length;
+        if (!s.write(chunk)) {
+          s.once("drain", pump);
+          return;
+        }
+      }
+    };
+    pump();
+  });
+  assert.deepEqual(reply.match(/HTTP\/1\.1 \d{3}/g), ["HTTP/1.1 504"], JSON.stringify(reply.slice(0, 200)));
+  assert.match(reply, /"error":"upstream_timeout"/);
+  assert.deepEqual(h.rec.upstreamErrors, [{ member: "deaf", kind: "timeout" }]);
+});
