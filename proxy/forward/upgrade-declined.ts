@@ -24,10 +24,15 @@ export function canServeDeclinedUpgrade(req: IncomingMessage): boolean {
 export function responseOnSocket(req: IncomingMessage, socket: Duplex): ServerResponse {
   const res = new ServerResponse(req);
   res.shouldKeepAlive = false;
+  // Node took its own listeners off the socket when it handed it over as an upgrade: without
+  // one, a client reset would be an uncaught 'error'.
+  socket.on("error", noop);
   res.assignSocket(socket as Socket);
   res.on("finish", endSocket);
   return res;
 }
+
+function noop(): void {}
 
 function endSocket(this: ServerResponse): void {
   const s = this.socket as (Socket & { destroySoon?: () => void }) | null;
