@@ -5,7 +5,7 @@
 import { accessSync, constants, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
-import { LineCounter, parseDocument } from "yaml";
+import { isPair, isScalar, isSeq, LineCounter, parseDocument, visit } from "yaml";
 import { type ConfigError, describeFound, formatPath } from "./config-error.js";
 import { crossCheck } from "./cross-check.js";
 import { interpolateDocument } from "./interpolate.js";
@@ -17,6 +17,7 @@ import {
   type ShardgateConfig,
   setSchemaBaseDir,
 } from "./schema.js";
+import { checkConfigText } from "./text-limits.js";
 import { issuesToErrors } from "./zod-issues.js";
 
 export type ConfigResult = { ok: true; config: ShardgateConfig } | { ok: false; errors: ConfigError[] };
@@ -131,6 +132,12 @@ export function parseConfig(
 }
 
 function parseConfigText(text: string, env: NodeJS.ProcessEnv, baseDir: string): ConfigResult {
+  const limit = checkConfigText(text);
+  if (limit !== null) {
+    const e: ConfigError = { path: "", expected: limit.expected, found: limit.found, message: limit.message };
+    if (limit.line !== undefined) e.line = limit.line;
+    return { ok: false, errors: [e] };
+  }
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true, merge: true });
   if (doc.errors.length > 0) {
@@ -154,6 +161,8 @@ function parseConfigText(text: string, env: NodeJS.ProcessEnv, baseDir: string):
       ],
     };
   }
+  const protoKeys = prototypeKeys(doc, lines);
+  if (protoKeys.length > 0) return { ok: false, errors: protoKeys };
   const interp = interpolateDocument(doc, env, lines);
   let raw: unknown;
   try {
@@ -226,6 +235,42 @@ function parseConfigText(text: string, env: NodeJS.ProcessEnv, baseDir: string):
   }
   if (errors.length > 0 || !parsed.success) return { ok: false, errors };
   return { ok: true, config: parsed.data };
+}
+
+/**
+ * Keys that name an object prototype (`__proto__`): turned into JavaScript they would be
+ * dropped or change the object's prototype, so `pools: {__proto__: ..., users: ...}` would
+ * silently lose a pool. Refused with their path.
+ */
+function prototypeKeys(doc: ReturnType<typeof parseDocument>, lines: LineCounter): ConfigError[] {
+  const out: ConfigError[] = [];
+  visit(doc, {
+    Pair(_key, pair, path) {
+      if (!isScalar(pair.key) || pair.key.value !== "__proto__") return;
+      const names: Array<string | number> = [];
+      for (let i = 0; i < path.length; i++) {
+        const node = path[i];
+        if (isPair(node) && isScalar(node.key)) names.push(String(node.key.value));
+        else if (isSeq(node) && i + 1 < path.length) names.push(node.items.indexOf(path[i + 1] as never));
+      }
+      names.push("__proto__");
+      const where = formatPath(names);
+      const range = pair.key.range;
+      const pos = range == null ? undefined : lines.linePos(range[0]);
+      const e: ConfigError = {
+        path: where,
+        expected: "a key other than __proto__",
+        found: '"__proto__"',
+        message: `${where}: "__proto__" is not allowed as a key`,
+      };
+      if (pos !== undefined) {
+        e.line = pos.line;
+        e.column = pos.col;
+      }
+      out.push(e);
+    },
+  });
+  return out;
 }
 
 /** Reads and parses a config file; relative paths inside it resolve against its folder. */

@@ -202,7 +202,12 @@ export const poolSchema = z.strictObject({
   discovery: z.strictObject({ consul: poolConsulSchema }).optional(),
   healthCheck: healthCheckSchema.optional(),
   timeouts: z
-    .strictObject({ connect: period().default(1_000), response: period().default(30_000) })
+    .strictObject({
+      connect: period().default(1_000),
+      response: period().default(30_000),
+      /** An upgraded connection (WebSocket) quiet both ways this long is closed (nginx's proxy_read_timeout). */
+      tunnelIdle: period().default(60_000),
+    })
     .prefault({}),
   retry: retrySchema.prefault({}),
   breaker: breakerSchema.prefault({}),
@@ -261,7 +266,7 @@ export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error"] as const;
 const clusterSchema = z
   .strictObject({
     id: name("node id"),
-    /** Raft transport listener; defaults to this node's own address in peers. */
+    /** Raft transport listener; defaults to this node's own address in peers; none without peers. */
     listen: listenAddress().optional(),
     peers: z.array(z.strictObject({ id: name("node id"), address: address() })).default([]),
     /** Voting members; default all peers (others join as learners). */
@@ -300,7 +305,9 @@ const clusterSchema = z
     const self = c.peers.find((p) => p.id === c.id);
     return {
       ...c,
-      listen: c.listen ?? self?.address ?? { host: "127.0.0.1", port: 9902 },
+      // No peers and no listen: a single node that nobody else can join needs no listener
+      // (and no default port that could collide with another instance's admin port).
+      listen: c.listen ?? self?.address ?? null,
       voters: c.voters ?? (c.peers.length > 0 ? c.peers.map((p) => p.id) : [c.id]),
     };
   });
@@ -339,7 +346,17 @@ export const routingSchema = z.strictObject({
 
 export const configSchema = z.strictObject({
   listen: listenSchema.prefault({}),
-  admin: z.strictObject({ token: z.string().default("") }).prefault({}),
+  admin: z
+    .strictObject({
+      // A bearer token is one token (RFC 6750): whitespace could never be presented, so it could never match.
+      token: z
+        .string()
+        .regex(/^\S*$/, {
+          error: "expected a token without whitespace (it could never match a bearer token)",
+        })
+        .default(""),
+    })
+    .prefault({}),
   log: z
     .strictObject({ level: z.enum(LOG_LEVELS).default("info"), accessLog: z.boolean().default(true) })
     .prefault({}),

@@ -71,9 +71,13 @@ export interface BreakerControllerStatus {
   readonly ignoredEntries: number;
 }
 
-/** Maps a pool's `breaker` section to decider options. */
-export function deciderOptions(b: BreakerConfig): BreakerOptions {
+/**
+ * Maps a pool's `breaker` section to decider options. `responseTimeoutMs` (the pool's
+ * timeouts.response) bounds a probe, so it bounds the stay in half-open too.
+ */
+export function deciderOptions(b: BreakerConfig, responseTimeoutMs?: number): BreakerOptions {
   return {
+    halfOpenMaxMs: responseTimeoutMs,
     consecutiveFailures: b.consecutiveFailures,
     failureRate: b.failureRate,
     minimumVolume: b.minRequests,
@@ -82,6 +86,11 @@ export function deciderOptions(b: BreakerConfig): BreakerOptions {
     maxOpenMs: b.maxOpenFor,
     halfOpenProbes: b.halfOpenProbes,
   };
+}
+
+/** What a pool's decider is built from; a change rebuilds it. */
+function deciderKey(pool: PoolState): string {
+  return `${JSON.stringify(pool.settings.breaker)} ${pool.settings.timeouts.response}`;
 }
 
 interface PoolDecider {
@@ -201,11 +210,7 @@ export class BreakerController {
     const now = this.clock.now();
     for (const [name, p] of this.pools) {
       const pool = state.pools[name];
-      if (
-        pool === undefined ||
-        !pool.settings.breaker.enabled ||
-        JSON.stringify(pool.settings.breaker) !== p.key
-      ) {
+      if (pool === undefined || !pool.settings.breaker.enabled || deciderKey(pool) !== p.key) {
         this.pools.delete(name);
         if (pool === undefined) this.dropWanted(name, undefined);
       }
@@ -224,8 +229,10 @@ export class BreakerController {
       if (p === undefined) {
         try {
           p = {
-            key: JSON.stringify(pool.settings.breaker),
-            decider: new BreakerDecider(deciderOptions(pool.settings.breaker)),
+            key: deciderKey(pool),
+            decider: new BreakerDecider(
+              deciderOptions(pool.settings.breaker, pool.settings.timeouts.response),
+            ),
             members: new Set(),
           };
         } catch (err) {

@@ -8,6 +8,13 @@
 //   open --(cool-down elapsed: openMs * 2^k, capped at maxOpenMs)--> half-open
 //   half-open --(halfOpenProbes successes, no failure)--> closed (k resets)
 //   half-open --(any failure)--> open (k + 1)
+//   half-open --(halfOpenMaxMs passed without a failure)--> closed (k resets)
+//
+// The last rule bounds half-open: probes can end without an outcome (the client left, the
+// request was upgraded, no request for the member's keys came), and a member must not stay
+// out of rotation until an operator acts. A probe that fails within the window re-opens it;
+// the data plane's response timeout bounds how long a probe can take, so the window is
+// that timeout.
 //
 // `until` in a transition is on the decider's clock: followers must not compare it with their
 // own clocks; the leader itself emits open -> half-open from tick()/ingest().
@@ -31,6 +38,7 @@ export type TransitionReason =
   | "cool-down-elapsed"
   | "probe-failed"
   | "probes-succeeded"
+  | "probe-window-elapsed"
   | "forced-open"
   | "forced-closed"
   | "override-cleared";
@@ -60,6 +68,8 @@ export interface BreakerOptions {
   maxOpenMs?: number;
   /** Successful probes needed in half-open to close (default 3). */
   halfOpenProbes?: number;
+  /** Longest stay in half-open without a failed probe before closing (default 30000 ms: the pool's response timeout). */
+  halfOpenMaxMs?: number;
 }
 
 export interface BreakerView {
@@ -88,6 +98,7 @@ interface Resolved {
   openMs: number;
   maxOpenMs: number;
   halfOpenProbes: number;
+  halfOpenMaxMs: number;
 }
 
 interface MemberState {
@@ -103,6 +114,8 @@ interface MemberState {
   /** Absolute bucket number of the newest bucket. */
   head: number;
   probeOk: number;
+  /** While half-open: when the window without a failed probe ends (decider clock). */
+  decideBy: number;
 }
 
 function num(
@@ -144,6 +157,7 @@ export function resolveBreakerOptions(o: BreakerOptions = {}): Readonly<Resolved
     openMs,
     maxOpenMs: num("maxOpenMs", o.maxOpenMs, Math.max(60_000, openMs), openMs),
     halfOpenProbes: num("halfOpenProbes", o.halfOpenProbes, 3, 1, 1_000_000, true),
+    halfOpenMaxMs: num("halfOpenMaxMs", o.halfOpenMaxMs, 30_000, 1),
   };
   if (r.consecutiveFailures === 0 && r.failureRate === 0) {
     throw new BreakerConfigError(
@@ -179,6 +193,7 @@ export class BreakerDecider {
         failBuckets: new Float64Array(this.options.buckets),
         head: Math.floor(now / this.options.bucketMs),
         probeOk: 0,
+        decideBy: 0,
       };
       this.members.set(k, m);
     }
@@ -234,8 +249,14 @@ export class BreakerDecider {
   tick(now: number): BreakerTransition[] {
     const out: BreakerTransition[] = [];
     for (const m of this.members.values()) {
-      if (m.override === "auto" && m.state === "open" && m.until !== null && now >= m.until) {
+      if (m.override !== "auto") continue;
+      if (m.state === "open" && m.until !== null && now >= m.until) {
         this.move(m, "half-open", null, "cool-down-elapsed", out);
+        m.decideBy = now + this.options.halfOpenMaxMs;
+      } else if (m.state === "half-open" && now >= m.decideBy) {
+        m.reopens = 0;
+        this.move(m, "closed", null, "probe-window-elapsed", out);
+        this.resetWindow(m, now);
       }
     }
     return out;
@@ -327,6 +348,7 @@ export class BreakerDecider {
     m.override = override;
     m.reopens = Math.max(0, Math.floor(reopens) || 0);
     m.until = state === "open" && override === "auto" ? now + this.coolDown(m.reopens) : null;
+    m.decideBy = now + this.options.halfOpenMaxMs;
     m.probeOk = 0;
     this.resetWindow(m, now);
   }

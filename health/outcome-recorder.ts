@@ -130,13 +130,21 @@ export class OutcomeRecorder {
   }
 
   /**
-   * Half-open admission: true for at most `limit` calls per slot until resetProbes(slot)
-   * (call that when the member's committed breaker state changes).
+   * Half-open admission: true while fewer than `limit` admitted probes of the slot are in
+   * flight. Each admission is given back with releaseProbe(slot) when the probe ends.
    */
   admitProbe(slot: number, limit: number): boolean {
     if (this.probes[slot] >= limit) return false;
     this.probes[slot]++;
     return true;
+  }
+
+  releaseProbe(slot: number): void {
+    if (this.probes[slot] > 0) this.probes[slot]--;
+  }
+
+  probeAvailable(slot: number, limit: number): boolean {
+    return this.probes[slot] < limit;
   }
 
   resetProbes(slot: number): void {

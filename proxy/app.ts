@@ -14,6 +14,7 @@ import { ClusterActions } from "./app/cluster-actions.js";
 import { configError, errorText } from "./app/errors.js";
 import { joinCluster, waitCommitted } from "./app/join-cluster.js";
 import { listenOn } from "./app/listen.js";
+import { isLoopbackHost } from "./app/loopback.js";
 import { ConfigReloader } from "./app/reload.js";
 import { App } from "./app/running-app.js";
 import { readTlsFiles } from "./app/tls-files.js";
@@ -149,6 +150,7 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
   let app: App | undefined;
   const adminServer = createAdminServer({
     logger,
+    timeouts: config.listen.timeouts,
     backend: createAdminBackend({
       routing,
       dataPlane,
@@ -180,7 +182,8 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
     await node.start();
   } catch (err) {
     await stopAll();
-    const where = `listen ${settings.listen.host}:${settings.listen.port}, data ${settings.dataDir}`;
+    const raftListen = settings.listen === null ? "none" : `${settings.listen.host}:${settings.listen.port}`;
+    const where = `listen ${raftListen}, data ${settings.dataDir}`;
     return {
       ok: false,
       kind: "listen",
@@ -224,11 +227,20 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
       ringVersion: routing.ringVersion,
       adminWrites: config.admin.token !== "",
       node: settings.id,
-      raft: node.driver.peerAddresses()[settings.id] ?? `${settings.listen.host}:${settings.listen.port}`,
+      raft:
+        node.driver.peerAddresses()[settings.id] ??
+        (settings.listen === null ? "none" : `${settings.listen.host}:${settings.listen.port}`),
       voters: settings.voters,
       dataDir: settings.ephemeral ? "(temporary)" : settings.dataDir,
     },
     "listening",
   );
+  if (!isLoopbackHost(config.listen.admin.host)) {
+    // The admin API speaks plain HTTP: its bearer token crosses the network in clear.
+    logger.warn(
+      { admin: app.adminAddress },
+      "listen.admin is not a loopback address and the admin API has no TLS: the admin token travels in clear; bind it to loopback or reach it through a TLS-terminating proxy",
+    );
+  }
   return { ok: true, app };
 }

@@ -16,14 +16,37 @@ function def(code: string, status: number, message: string): ProxyErrorDef {
 export const ERRORS = Object.freeze({
   bad_request: def("bad_request", 400, "the request is malformed"),
   missing_key: def("missing_key", 400, "the request carries none of the route's key sources"),
+  invalid_host: def(
+    "invalid_host",
+    400,
+    "the request needs exactly one Host header of the form host[:port] (HTTP/1.1)",
+  ),
+  method_not_allowed: def("method_not_allowed", 405, "CONNECT is not proxied"),
+  uri_too_long: def("uri_too_long", 414, "the request target is longer than 8 KB"),
+  expectation_failed: def("expectation_failed", 417, "only 'Expect: 100-continue' is supported"),
+  http_version_not_supported: def(
+    "http_version_not_supported",
+    505,
+    "only HTTP/1.0 and HTTP/1.1 are spoken here",
+  ),
   no_route: def("no_route", 404, "no route matches the request's host and path"),
   request_timeout: def("request_timeout", 408, "the client did not send the request in time"),
+  client_timeout: def(
+    "client_timeout",
+    408,
+    "the client did not finish sending the request body within listen.timeouts.request",
+  ),
   headers_too_large: def("headers_too_large", 431, "the request headers are too large"),
   upstream_error: def("upstream_error", 502, "the upstream member failed to answer"),
   upstream_connect_failed: def("upstream_connect_failed", 502, "could not connect to an upstream member"),
   upstream_reset: def("upstream_reset", 502, "the upstream member closed the connection before answering"),
   no_available_member: def("no_available_member", 503, "no member of the pool can take the request"),
   unknown_pool: def("unknown_pool", 503, "the route's pool is not (yet) known to this instance"),
+  no_committed_state: def(
+    "no_committed_state",
+    503,
+    "this instance has no committed cluster state yet and no route matches its provisional one",
+  ),
   upstream_timeout: def("upstream_timeout", 504, "the upstream member did not answer in time"),
 });
 
@@ -39,7 +62,7 @@ export function errorBody(code: ErrorCode, requestId: string): string {
 }
 
 /** A complete raw HTTP/1.1 response for sockets that never became a ServerResponse (clientError, upgrades). */
-export function rawErrorResponse(code: ErrorCode, requestId: string): string {
+export function rawErrorResponse(code: ErrorCode, requestId: string, extraHeaders = ""): string {
   const e = ERRORS[code];
   const body = errorBody(code, requestId);
   return (
@@ -47,6 +70,8 @@ export function rawErrorResponse(code: ErrorCode, requestId: string): string {
     "Content-Type: application/json\r\n" +
     `Content-Length: ${Buffer.byteLength(body)}\r\n` +
     (requestId === "" ? "" : `X-Request-Id: ${requestId}\r\n`) +
+    (e.status === 503 ? "Retry-After: 1\r\n" : "") +
+    extraHeaders +
     "Connection: close\r\n\r\n" +
     body
   );
@@ -55,9 +80,13 @@ export function rawErrorResponse(code: ErrorCode, requestId: string): string {
 const STATUS_TEXT: Record<number, string> = {
   400: "Bad Request",
   404: "Not Found",
+  405: "Method Not Allowed",
   408: "Request Timeout",
+  414: "URI Too Long",
+  417: "Expectation Failed",
   431: "Request Header Fields Too Large",
   502: "Bad Gateway",
   503: "Service Unavailable",
   504: "Gateway Timeout",
+  505: "HTTP Version Not Supported",
 };

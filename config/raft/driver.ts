@@ -196,7 +196,7 @@ export class RaftDriver extends EventEmitter {
     this.transportRef = transport;
     this.book.transport = transport;
     const bound = await transport.start();
-    if (own === undefined) this.book.set(this.id, bound);
+    if (own === undefined && bound !== "") this.book.set(this.id, bound);
     this.loop = new ReadyLoop(this.node, storage, transport, {
       applyReady: (rd) => this.applyReady(rd),
       restoreSnapshot: (s) => this.restoreSnapshot(s, false),

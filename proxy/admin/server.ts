@@ -6,6 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import { checkAdminToken } from "./auth.js";
+import { redactTarget } from "./redact.js";
 import type { AdminBackend, AdminError } from "./types.js";
 
 const JSON_TYPE = "application/json; charset=utf-8";
@@ -96,6 +97,8 @@ function decode(segment: string): string | undefined {
 export interface AdminServerOptions {
   backend: AdminBackend;
   logger: Logger;
+  /** The proxy listener's timeouts (config listen.timeouts, ms): idle admin connections are not kept forever either. */
+  timeouts?: { request: number; headers: number; idle: number; keepAlive: number };
 }
 
 export function createAdminServer(opts: AdminServerOptions): Server {
@@ -265,7 +268,10 @@ export function createAdminServer(opts: AdminServerOptions): Server {
   function authorized(req: IncomingMessage, res: ServerResponse): boolean {
     const a = checkAdminToken(req, backend.adminToken());
     if (a.ok) return true;
-    log.warn({ remote: req.socket.remoteAddress, path: req.url, status: a.status }, "admin request refused");
+    log.warn(
+      { remote: req.socket.remoteAddress, path: redactTarget(req.url), status: a.status },
+      "admin request refused",
+    );
     sendError(res, { status: a.status, error: a.code, message: a.message });
     return false;
   }
@@ -292,7 +298,17 @@ export function createAdminServer(opts: AdminServerOptions): Server {
     sendError(res, { status: 405, error: "method_not_allowed", message: `use ${allow}` });
   }
 
-  const server = createServer((req, res) => {
+  const t = opts.timeouts;
+  const options =
+    t === undefined
+      ? {}
+      : {
+          requestTimeout: t.request,
+          headersTimeout: t.request > 0 ? Math.min(t.headers, t.request) : t.headers,
+          keepAliveTimeout: t.keepAlive,
+          connectionsCheckingInterval: Math.max(25, Math.min(30_000, Math.floor((t.headers || 30_000) / 4))),
+        };
+  const server = createServer(options, (req, res) => {
     handle(req, res).catch((err: unknown) => {
       log.error({ err }, "admin handler failed");
       if (!res.headersSent)
@@ -300,6 +316,7 @@ export function createAdminServer(opts: AdminServerOptions): Server {
       else res.destroy();
     });
   });
+  if (t !== undefined) server.timeout = t.idle;
   server.on("clientError", (_err, socket) => {
     if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
     else socket.destroy();

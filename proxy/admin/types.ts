@@ -71,6 +71,9 @@ export interface RouteExplanationView {
   /** Members passed over, in ring order from the owner, and why. */
   skipped: Array<{ id: string; reason: string }>;
   ringVersion: number;
+  /** Empty key only: the routes to the pool and their onMissingKey policy, and what that means. */
+  onMissingKey?: Array<{ route: string; policy: string }>;
+  note?: string;
 }
 
 export type Readiness =

@@ -128,6 +128,7 @@ export function createAdminBackend(d: AdminBackendDeps): AdminBackend {
           member: e.member,
           skipped: e.skipped,
           ringVersion: e.ringVersion,
+          ...(e.onMissingKey === undefined ? {} : { onMissingKey: e.onMissingKey, note: e.note }),
         },
       };
     },

@@ -8,7 +8,7 @@ import type { Logger } from "pino";
 import type { Counter } from "prom-client";
 import { type ConfigDrift, configDrift } from "../../config/config-drift.js";
 import { type ConfigError, formatConfigErrors } from "../../config/config-error.js";
-import { loadConfigFile } from "../../config/load.js";
+import { loadConfigFileOffThread } from "../../config/load-off-thread.js";
 import type { ShardgateConfig } from "../../config/schema.js";
 import type { AdminResult, ReloadView } from "../admin/types.js";
 import type { ClusterNode } from "../cluster/cluster-node.js";
@@ -78,7 +78,8 @@ export class ConfigReloader {
   private async reloadNow(trigger: string): Promise<ReloadOutcome> {
     const { logger, routing, reloads, configPath } = this.d;
     logger.info({ trigger, config: configPath }, "reloading config");
-    const result = await loadConfigFile(configPath, this.d.env);
+    // Off the event loop: parsing and validating must not stall proxied requests.
+    const result = await loadConfigFileOffThread(configPath, this.d.env);
     if (!result.ok) {
       reloads.inc({ result: "failure" });
       logger.error(

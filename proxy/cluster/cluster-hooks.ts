@@ -1,7 +1,9 @@
 // The data plane's hooks in cluster mode: everything the metrics observer does, plus the
 // breaker outcomes (a failed attempt, or the final response of a served request). A response
 // shardgate produced itself (errorCode set) was already counted attempt by attempt, and a
-// client that went away (499) says nothing about the member. A 502/503/504 discarded for a
+// client that went away (499) says nothing about the member. A request served by a second
+// member after a retry has no errorCode: the first member's failure was counted when it
+// failed, the serving member's success is counted here. A 502/503/504 discarded for a
 // gateway-error retry never reaches onUpstreamError or onRequestEnd, so it is counted at the
 // retry, classified by the pool's breaker statuses like any other response.
 
@@ -37,7 +39,8 @@ export class ClusterHooks implements DataPlaneHooks {
   }
 
   onRequestEnd(r: RequestRecord): void {
-    if (r.member !== "" && r.errorCode === "" && r.status !== 499 && r.status !== 101 && r.attempts > 0)
+    // A 101 is the member answering (the probe of a half-open member succeeded too).
+    if (r.member !== "" && r.errorCode === "" && r.status !== 499 && r.attempts > 0)
       this.outcomes.recordStatus(r.pool, r.member, r.status);
     this.observer.onRequestEnd(r);
   }

@@ -111,7 +111,8 @@ export class ClusterNode {
       dataDir: s.dataDir,
       secret: s.secret,
       peers: s.peers,
-      listen: s.listen,
+      listen: s.listen ?? undefined,
+      transport: { inbound: s.listen !== null },
       // Only an explicit "new" founds a cluster from an empty data directory; otherwise an
       // empty directory (a first start as a joiner, or a voter that lost its disk) joins.
       bootstrap: s.bootstrap === "new" && s.voters.includes(s.id) ? s.voters : undefined,
@@ -562,7 +563,8 @@ export class ClusterNode {
           this.driver.incarnationOf(s.id) !== this.driver.incarnation;
         if (!readmit) return;
       }
-      const address = s.peers[s.id] ?? hostPort(s.listen);
+      const address = s.peers[s.id] ?? (s.listen === null ? "" : hostPort(s.listen));
+      if (address === "") return;
       const msg = encodeJoin(s.id, address, this.driver.incarnation);
       for (const peer of Object.keys(s.peers)) if (peer !== s.id) this.driver.sendAppMessage(peer, msg);
     } catch (err) {

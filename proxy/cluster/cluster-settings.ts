@@ -28,8 +28,8 @@ export interface ClusterSettings {
   readonly ephemeral: boolean;
   /** id -> "host:port" of every configured peer, this node included when listed. */
   readonly peers: Readonly<Record<string, string>>;
-  /** Where the Raft transport listens. */
-  readonly listen: { host: string; port: number };
+  /** Where the Raft transport listens; null: nowhere (a single node without peers). */
+  readonly listen: { host: string; port: number } | null;
   readonly voters: readonly string[];
   /** Configured peers that are not voters: the leader adds them as learners. */
   readonly learners: readonly string[];
@@ -87,7 +87,8 @@ export function resolveClusterSettings(
         dataDir: ephemeral ? mkdtempSync(join(tmpdir(), "shardgate-raft-")) : resolve(explicitDir),
         ephemeral,
         peers: {},
-        listen: { host: "127.0.0.1", port: 0 },
+        // Nobody can join an implicit cluster: no Raft listener.
+        listen: null,
         voters: [id],
         learners: [],
         // Nobody else can join a cluster without peers, so any secret will do.
@@ -147,7 +148,7 @@ export function resolveClusterSettings(
       dataDir: explicitDir !== undefined && explicitDir !== "" ? resolve(explicitDir) : c.dataDir,
       ephemeral: false,
       peers,
-      listen: { host: listen.host, port: listen.port },
+      listen: listen === null ? null : { host: listen.host, port: listen.port },
       voters,
       learners: Object.keys(peers).filter((p) => !voters.includes(p)),
       secret,

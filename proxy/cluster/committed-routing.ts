@@ -34,6 +34,12 @@ class LateProbeGate implements ProbeGate {
   admit(index: number): boolean {
     return this.target?.admit(index) === true;
   }
+  release(index: number): void {
+    this.target?.release(index);
+  }
+  available(index: number): boolean {
+    return this.target?.available(index) === true;
+  }
 }
 
 function settingsOf(pool: PoolState): PoolConfig {
@@ -44,7 +50,7 @@ function settingsOf(pool: PoolState): PoolConfig {
 }
 
 export class CommittedRouting {
-  private state: RoutingState = emptyRoutingState();
+  private state: RoutingState = Object.freeze({ ...emptyRoutingState(), provisional: true });
   private data: ClusterStateData | null = null;
 
   constructor(private readonly probeGates: ProbeGateFactory = () => null) {}
@@ -73,7 +79,8 @@ export class CommittedRouting {
 
   /** Routes provisionally on the file's routing (ring version 0) until a committed state arrives. */
   applyProvisional(routing: Pick<RoutingConfig, "pools" | "routes">): RoutingState {
-    this.state = buildRoutingState({ pools: routing.pools, routes: routing.routes, ringVersion: 0 });
+    const built = buildRoutingState({ pools: routing.pools, routes: routing.routes, ringVersion: 0 });
+    this.state = Object.freeze({ ...built, provisional: true });
     return this.state;
   }
 

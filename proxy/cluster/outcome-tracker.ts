@@ -45,6 +45,14 @@ class RecorderGate implements ProbeGate {
   admit(index: number): boolean {
     return this.members[index]?.recorder.admitProbe(SLOT, this.limit) === true;
   }
+  // A release after the member's breaker state changed lands on the fresh recorder (whose
+  // count starts at 0 and never goes below it): at worst one extra probe in that phase.
+  release(index: number): void {
+    this.members[index]?.recorder.releaseProbe(SLOT);
+  }
+  available(index: number): boolean {
+    return this.members[index]?.recorder.probeAvailable(SLOT, this.limit) === true;
+  }
 }
 
 export class OutcomeTracker {

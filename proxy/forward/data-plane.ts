@@ -19,15 +19,23 @@ import { ERRORS, type ErrorCode, errorBody, rawErrorResponse } from "../errors.j
 import { extractKey, redactPathSegments } from "../routing/key-extract.js";
 import { chooseMember, explainChoice } from "../routing/member-choice.js";
 import { LiveBook } from "../routing/pool-live.js";
-import type { RouteExplanation, RoutingState } from "../routing/types.js";
+import type { PoolSnapshot, RouteExplanation, RoutingState } from "../routing/types.js";
 import { Endpoints, webOptionsIndex } from "./endpoints.js";
-import { setForwardedHeaders, stripRequestHopByHop, stripResponseHopByHop } from "./headers.js";
+import {
+  deleteResponseHopByHop,
+  setForwardedHeaders,
+  stripRequestHopByHop,
+  stripResponseHopByHop,
+} from "./headers.js";
 import { newStickyId, stickyCookie } from "./missing-key.js";
+import { requestProtocolError } from "./request-checks.js";
 import { kCtx, MAX_ATTEMPTS, RequestContext } from "./request-context.js";
 import { isAcceptableRequestId, newRequestId } from "./request-id.js";
 import { RetryBudget } from "./retry-budget.js";
 import { TimeoutSweep } from "./timeout-sweep.js";
+import { bindTunnel } from "./tunnel.js";
 import type { DataPlane, DataPlaneInit, RetryKind, UpstreamErrorKind } from "./types.js";
+import { canServeDeclinedUpgrade, isWebSocketUpgrade, responseOnSocket } from "./upgrade-declined.js";
 import {
   discardResponse,
   isGatewayError,
@@ -176,10 +184,12 @@ class DataPlaneImpl implements DataPlane {
   private resolve(ctx: RequestContext): ErrorCode | null {
     const req = ctx.req;
     const url = req.url ?? "";
+    const protocolError = requestProtocolError(req);
+    if (protocolError !== null) return protocolError;
     if (url.charCodeAt(0) !== 0x2f /* / */) return "bad_request";
     const state = this.stateNow();
     const route = state.routeTable.match(req.headers.host, url);
-    if (route === null) return "no_route";
+    if (route === null) return state.provisional === true ? "no_committed_state" : "no_route";
     ctx.compiledRoute = route;
     ctx.route = route.label;
     // The logged path must not carry a raw key taken from a path segment.
@@ -255,8 +265,11 @@ class DataPlaneImpl implements DataPlane {
     ctx.timedOut = null;
     ctx.responseStarted = false;
     ctx.attemptStartedAt = this.now();
+    ctx.sentAt = ctx.hasBody ? -1 : ctx.attemptStartedAt;
     live.acquire(member.id, snapshot, index);
     ctx.holding = true;
+    // chooseMember accepts a half-open member only through an admitted probe.
+    ctx.probing = snapshot.eligible[index] === 2;
     if (ctx.upgrade) {
       this.proxy.ws(ctx.req, ctx.socket, EMPTY_HEAD, ep.wsOptions, this.onWsError);
     } else {
@@ -268,7 +281,10 @@ class DataPlaneImpl implements DataPlane {
         ep.web[webOptionsIndex(ctx.selfHandled, ctx.hasBody)],
       );
       const proxyReq = ep.agent.take();
-      if (proxyReq !== null) this.trackProxyReq(ctx, proxyReq);
+      if (proxyReq !== null) {
+        this.trackProxyReq(ctx, proxyReq);
+        if (ctx.sentAt < 0) proxyReq.on("finish", onProxyReqFinish);
+      } else if (ctx.sentAt < 0) ctx.sentAt = ctx.attemptStartedAt;
     }
     if (!ctx.done && !ctx.responseStarted) this.sweep.add(ctx);
   }
@@ -290,6 +306,39 @@ class DataPlaneImpl implements DataPlane {
   private trackProxyReq(ctx: RequestContext, proxyReq: ClientRequest): void {
     ctx.proxyReq = proxyReq;
     (proxyReq as WithCtx)[kCtx] = ctx;
+    (proxyReq as WithPlane)[kPlane] = this;
+  }
+
+  /** The current attempt's request body went out in full: the response clock starts now. */
+  bodySent(ctx: RequestContext, proxyReq: ClientRequest): void {
+    if (ctx.proxyReq === proxyReq && ctx.sentAt < 0) ctx.sentAt = this.now();
+  }
+
+  /**
+   * The listener's request timeout fired while this socket's request body was still
+   * arriving. If the upstream stopped reading it (its socket is full), that is the member's
+   * fault: 504. Otherwise the client is too slow: 408 client_timeout, the upstream attempt is
+   * dropped and nothing counts against the member. Either way one answer, on a closing
+   * connection. False when no request of ours is waiting for an answer on the socket.
+   */
+  clientTimedOut(socket: Duplex): boolean {
+    const res = (socket as Duplex & { _httpMessage?: unknown })._httpMessage;
+    const ctx = (res as WithCtx | null | undefined)?.[kCtx];
+    if (ctx === undefined || ctx.done || ctx.res === null || ctx.res.headersSent || ctx.res.writableEnded)
+      return false;
+    const pr = ctx.proxyReq;
+    if (pr !== null && !pr.destroyed && !ctx.responseStarted && pr.writableNeedDrain) {
+      ctx.timedOut = "timeout";
+      this.sweep.remove(ctx);
+      pr.destroy(RESPONSE_TIMEOUT);
+      return true;
+    }
+    ctx.clientFault = true;
+    this.sweep.remove(ctx);
+    this.releaseAttempt(ctx);
+    if (pr !== null && !pr.destroyed) pr.destroy();
+    this.fail(ctx, "client_timeout");
+    return true;
   }
 
   private releaseAttempt(ctx: RequestContext): void {
@@ -297,6 +346,14 @@ class DataPlaneImpl implements DataPlane {
       ctx.live.release(ctx.member, ctx.snapshot, ctx.memberIndex);
     }
     ctx.holding = false;
+    this.releaseProbe(ctx);
+  }
+
+  /** Gives a half-open probe slot back: the probe's response head arrived, or its attempt ended. */
+  releaseProbe(ctx: RequestContext): void {
+    if (!ctx.probing) return;
+    ctx.probing = false;
+    ctx.snapshot?.probe?.release(ctx.memberIndex);
   }
 
   private readonly onAttemptTimeout = (ctx: RequestContext, kind: "connect" | "timeout"): void => {
@@ -313,7 +370,7 @@ class DataPlaneImpl implements DataPlane {
 
   private readonly onWebError = (err: Error, req: IncomingMessage, res: unknown, target?: unknown): void => {
     const ctx = (res as WithCtx)[kCtx];
-    if (ctx === undefined || ctx.done) return;
+    if (ctx === undefined || ctx.done || ctx.clientFault) return;
     // An error from an earlier attempt's request (its listeners stay on req) is stale.
     if (target !== undefined && ctx.endpoint !== null && target !== ctx.endpoint.target) return;
     if (req.socket.destroyed || ctx.res?.destroyed) return; // client left: res 'close' ends it
@@ -371,7 +428,12 @@ class DataPlaneImpl implements DataPlane {
     const snapshot = ctx.snapshot;
     if (snapshot === null || ctx.live === null || !this.mayRetry(ctx, kind)) return false;
     const next = chooseMember(snapshot, ctx.hash, ctx.live, this.now(), ctx);
-    if (next < 0 || !this.budgetOf(ctx).tryTake(this.now())) return false;
+    if (next < 0) return false;
+    if (!this.budgetOf(ctx).tryTake(this.now())) {
+      // The probe slot chooseMember took for a half-open `next` goes unused.
+      if (snapshot.eligible[next] === 2) snapshot.probe?.release(next);
+      return false;
+    }
     if (proxyRes !== null) discardResponse(proxyRes);
     this.sweep.remove(ctx);
     this.releaseAttempt(ctx);
@@ -411,7 +473,11 @@ class DataPlaneImpl implements DataPlane {
     if (ctx.selfHandled && isGatewayError(status) && this.retryElsewhere(ctx, "gateway", proxyRes)) return;
     ctx.responseStarted = true;
     ctx.status = status;
+    // The client gets this member's answer: an earlier attempt's error is not the request's
+    // (the failed member was counted when it failed; this one is counted at the end).
+    ctx.errorCode = "";
     this.sweep.remove(ctx);
+    this.releaseProbe(ctx);
     stripResponseHopByHop(proxyRes.headers);
     const headers = proxyRes.headers;
     if (headers["x-request-id"] === undefined) headers["x-request-id"] = ctx.requestId;
@@ -437,6 +503,15 @@ class DataPlaneImpl implements DataPlane {
     const ctx = (resOrSocket as WithCtx | undefined)?.[kCtx];
     this.logger.debug({ err: err.message, requestId: ctx?.requestId }, "proxy socket error");
   };
+
+  /** The upstream ended a response mid-body: the member's failure, logged as upstream_reset. */
+  upstreamCut(ctx: RequestContext): void {
+    if (ctx.done || ctx.errorCode === "upstream_reset") return;
+    ctx.errorCode = "upstream_reset";
+    const snapshot = ctx.snapshot;
+    if (snapshot !== null && this.hooks.onUpstreamError !== undefined)
+      this.safe(() => this.hooks.onUpstreamError?.(ctx, snapshot.name, ctx.member, "reset"));
+  }
 
   /** Answers with shardgate's JSON error (or cuts the connection if the response began). */
   private fail(ctx: RequestContext, code: ErrorCode): void {
@@ -466,8 +541,10 @@ class DataPlaneImpl implements DataPlane {
       res.setHeader(this.ringVersionHeader, String(ctx.ringVersion));
     }
     if (ctx.issuedCookie !== "") res.setHeader("set-cookie", ctx.issuedCookie);
+    // Every 503 is a "not now": tell clients when to come back.
+    if (def.status === 503) res.setHeader("retry-after", "1");
     // A request whose body we will not read: close after answering rather than drain it.
-    if (code === "bad_request") res.setHeader("connection", "close");
+    if (code === "bad_request" || (ctx.hasBody && !ctx.req.complete)) res.setHeader("connection", "close");
     res.end(body);
   }
 
@@ -490,9 +567,14 @@ class DataPlaneImpl implements DataPlane {
   // ------------------------------------------------------------------------ upgrades
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (!isWebSocketUpgrade(req) && canServeDeclinedUpgrade(req)) {
+      this.handleRequest(req, responseOnSocket(req, socket));
+      return;
+    }
     const ctx = new RequestContext(req, null, socket, this.requestIdOf(req), this.now());
     (socket as WithCtx)[kCtx] = ctx;
     socket.on("close", onClientSocketClose);
+    socket.on("end", onClientSocketEnd);
     socket.on("error", noop);
     (socket as WithPlane)[kPlane] = this;
     this.active++;
@@ -501,13 +583,9 @@ class DataPlaneImpl implements DataPlane {
       this.fail(ctx, "no_available_member");
       return;
     }
-    // Only websocket upgrades are proxied; anything else (h2c, ...) gets a clear 400
-    // instead of the silent close http-proxy-3 would give it.
-    const upgrade = req.headers.upgrade;
-    const code =
-      req.method !== "GET" || typeof upgrade !== "string" || upgrade.toLowerCase() !== "websocket"
-        ? "bad_request"
-        : this.resolve(ctx);
+    // Only websocket upgrades are proxied; another offer with a body (which the parser did
+    // not frame) gets a clear 400 instead of the silent close http-proxy-3 would give it.
+    const code = isWebSocketUpgrade(req) ? this.resolve(ctx) : "bad_request";
     if (code !== null) {
       this.fail(ctx, code);
       return;
@@ -572,6 +650,7 @@ class DataPlaneImpl implements DataPlane {
     const state = this.stateNow();
     const snapshot = state.pools.get(pool);
     if (snapshot === undefined) return null;
+    if (key === "") return explainMissingKey(state, snapshot);
     return explainChoice(snapshot, hashKey(key), this.live.for(snapshot), this.now());
   }
 
@@ -593,20 +672,50 @@ class DataPlaneImpl implements DataPlane {
 
 function noop(): void {}
 
+/** An empty key is a missing key: each route to the pool applies its onMissingKey (resolve()). */
+function explainMissingKey(state: RoutingState, snapshot: PoolSnapshot): RouteExplanation {
+  const onMissingKey: Array<{ route: string; policy: string }> = [];
+  for (const r of state.routeTable.routes)
+    if (r.pool === snapshot.name) onMissingKey.push({ route: r.label, policy: r.config.onMissingKey });
+  return {
+    pool: snapshot.name,
+    keyHash: -1,
+    owner: null,
+    member: null,
+    skipped: [],
+    ringVersion: snapshot.ringVersion,
+    onMissingKey,
+    note:
+      "an empty key is a missing key: the route's onMissingKey decides (random: a random available member; " +
+      "reject: 400 missing_key; cookie: a fresh id, hashed and set as a cookie)",
+  };
+}
+
 // Shared listeners: `this` is the emitter; the context (and its data plane) hang off it.
 function onResCloseShared(this: ServerResponse): void {
   const ctx = (this as WithCtx)[kCtx];
   const plane = (this as WithPlane)[kPlane];
   if (ctx === undefined || plane === undefined) return;
-  plane.finish(ctx, this.writableFinished ? this.statusCode : 499);
+  // A response the upstream cut short keeps the status the client saw (and upstream_reset);
+  // 499 is only for a client that went away.
+  const cut = ctx.errorCode === "upstream_reset" && ctx.responseStarted;
+  plane.finish(ctx, this.writableFinished ? this.statusCode : cut ? ctx.status : 499);
+}
+
+function onProxyReqFinish(this: ClientRequest): void {
+  const ctx = (this as WithCtx)[kCtx];
+  const plane = (this as WithPlane)[kPlane];
+  if (ctx !== undefined && plane !== undefined) plane.bodySent(ctx, this);
 }
 
 function onProxyResClose(this: IncomingMessage): void {
   if (this.complete) return;
   // The upstream cut the response short: the client must see a broken response, not a hang.
-  const ctx = ((this as unknown as { req: ClientRequest }).req as WithCtx)[kCtx];
-  if (ctx !== undefined && ctx.res !== null && !ctx.res.writableEnded) {
-    ctx.errorCode = "upstream_reset";
+  const proxyReq = (this as unknown as { req: ClientRequest }).req;
+  const ctx = (proxyReq as WithCtx)[kCtx];
+  const plane = (proxyReq as WithPlane)[kPlane];
+  if (ctx !== undefined && ctx.res !== null && !ctx.res.writableEnded && !ctx.res.destroyed) {
+    plane?.upstreamCut(ctx);
     ctx.res.destroy();
   }
 }
@@ -615,14 +724,28 @@ function onClientSocketClose(this: Duplex): void {
   const ctx = (this as WithCtx)[kCtx];
   const plane = (this as WithPlane)[kPlane];
   if (ctx === undefined || plane === undefined) return;
+  // Gone before the upstream answered the upgrade: drop that request too (nothing else would).
+  const pr = ctx.proxyReq;
+  if (!ctx.responseStarted && pr !== null && !pr.destroyed) pr.destroy();
   plane.finish(ctx, ctx.status === 0 ? 499 : ctx.status);
 }
 
-function onWsUpstreamUpgrade(this: ClientRequest): void {
+/** The client's FIN before its tunnel exists: it is gone (the listener allows half-open sockets). */
+function onClientSocketEnd(this: Duplex): void {
+  const ctx = (this as WithCtx)[kCtx];
+  if (ctx !== undefined && ctx.status !== 101) this.destroy();
+}
+
+// Registered in proxyReqWs, so these run before http-proxy-3's own listeners, which copy
+// proxyRes.headers to the client: hop-by-hop headers are removed here, on every path.
+function onWsUpstreamUpgrade(this: ClientRequest, res: IncomingMessage, upstream: Duplex): void {
   const ctx = (this as WithCtx)[kCtx];
   if (ctx === undefined) return;
   ctx.status = 101;
   ctx.responseStarted = true;
+  deleteResponseHopByHop(res.headers, true);
+  (this as WithPlane)[kPlane]?.releaseProbe(ctx);
+  if (ctx.socket !== null) bindTunnel(ctx.socket, upstream, ctx.snapshot?.settings.timeouts.tunnelIdle ?? 0);
 }
 
 function onWsUpstreamResponse(this: ClientRequest, res: IncomingMessage): void {
@@ -630,6 +753,11 @@ function onWsUpstreamResponse(this: ClientRequest, res: IncomingMessage): void {
   if (ctx === undefined) return;
   ctx.status = res.statusCode ?? 0;
   ctx.responseStarted = true;
+  deleteResponseHopByHop(res.headers, false);
+  // http-proxy-3 closes the socket after relaying this answer; its connection-header pass
+  // copies the request's value when the response has none, so say so.
+  ctx.req.headers.connection = "close";
+  (this as WithPlane)[kPlane]?.releaseProbe(ctx);
 }
 
 /** Creates the data plane; see proxy/forward/types.ts for the contract. */

@@ -47,6 +47,21 @@ export function stripResponseHopByHop(headers: IncomingHttpHeaders): void {
   if (headers["proxy-connection"] !== undefined) headers["proxy-connection"] = undefined;
   if (headers.trailer !== undefined) headers.trailer = undefined;
   if (headers.upgrade !== undefined) headers.upgrade = undefined;
+  if (headers.te !== undefined) headers.te = undefined;
+}
+
+const RESPONSE_HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade"];
+const RESPONSE_HOP_BY_HOP_101 = ["keep-alive", "proxy-connection", "te", "trailer"];
+
+/**
+ * The same for an upstream's answer to an upgrade request, which http-proxy-3 serializes
+ * itself (an undefined value would be written as the text "undefined", so these are
+ * deleted: upgrades are rare enough). A 101 keeps Connection and Upgrade.
+ */
+export function deleteResponseHopByHop(headers: IncomingHttpHeaders, switching: boolean): void {
+  dropConnectionTokens(headers, switching);
+  const list = switching ? RESPONSE_HOP_BY_HOP_101 : RESPONSE_HOP_BY_HOP;
+  for (let i = 0; i < list.length; i++) if (headers[list[i]] !== undefined) delete headers[list[i]];
 }
 
 /** Sets X-Forwarded-For/-Proto/-Host on `req.headers` for the upstream. */

@@ -54,9 +54,19 @@ export class RequestContext implements RequestRecord {
   memberIndex = -1;
   /** True while the current attempt holds an in-flight slot in `live`. */
   holding = false;
+  /** True while the current attempt holds a half-open probe slot of its member (snapshot.probe). */
+  probing = false;
   endpoint: Endpoint | null = null;
   proxyReq: ClientRequest | null = null;
   attemptStartedAt = 0;
+  /**
+   * When this attempt's request (body included) was fully handed to the upstream socket; -1
+   * while the body is still arriving. The response timeout runs from here (nginx's and
+   * Envoy's rule): a slow uploader must not look like a slow member.
+   */
+  sentAt = -1;
+  /** The client was too slow (or left): no outcome of this request is the member's. */
+  clientFault = false;
   responseStarted = false;
   /** This attempt's response is written by the data plane (it may be discarded for a gateway-error retry). */
   selfHandled = false;

@@ -1,7 +1,9 @@
 // Upstream connect and response timeouts without a timer per request: contexts waiting for
 // an upstream response sit in one intrusive list, and a single coarse interval (undici's
 // idea in lib/util/timers.js) checks their deadlines. A context leaves the list when the
-// response headers arrive or the request ends.
+// response headers arrive or the request ends. The connect deadline runs from the attempt's
+// start, the response deadline from the moment the request body was fully sent (sentAt):
+// while the client is still uploading, only the listener's request timeout applies.
 
 import type { RequestContext } from "./request-context.js";
 
@@ -56,7 +58,7 @@ export class TimeoutSweep {
         const socket = ctx.proxyReq?.socket;
         if (socket?.connecting && waited >= settings.connect) {
           this.onTimeout(ctx, "connect");
-        } else if (waited >= settings.response) {
+        } else if (ctx.sentAt >= 0 && now - ctx.sentAt >= settings.response) {
           this.onTimeout(ctx, "timeout");
         }
       }

@@ -112,6 +112,12 @@ export interface DataPlane {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** GET /admin/route: the member a request with `key` would reach now, with skipped members and reasons. Null if the pool is unknown. */
   explain(pool: string, key: string): RouteExplanation | null;
+  /**
+   * The listener's request timeout fired on `socket` while a request body was arriving:
+   * answers it (408 client_timeout, or 504 when the upstream stopped reading the body) and
+   * returns true; false when no request of this plane awaits an answer there.
+   */
+  clientTimedOut(socket: Duplex): boolean;
   /** Requests and websockets currently in flight. */
   inFlight(): number;
   /** Stops the timeout sweep and closes every upstream agent (in-flight sockets are destroyed). */

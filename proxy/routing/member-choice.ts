@@ -141,8 +141,14 @@ export function explainChoice(
   live: PoolLiveView | null,
   now: number,
 ): RouteExplanation {
-  // Without probe admission: explaining a route must not spend a half-open member's probes.
-  const index = choose(snapshot, keyHash, live, now, NO_TRIED, null);
+  // Peeking at probe admission: explaining a route must not spend a half-open member's
+  // probes, but must name the half-open member a request would reach while it has a free slot.
+  const gate = snapshot.probe;
+  const peek: ProbeGate | null =
+    gate === null
+      ? null
+      : { admit: (i) => gate.available(i), release() {}, available: (i) => gate.available(i) };
+  const index = choose(snapshot, keyHash, live, now, NO_TRIED, peek);
   const ownerIndex = snapshot.table.lookup(keyHash);
   const skipped: SkippedMember[] = [];
   for (const i of snapshot.table.successors(keyHash)) {

@@ -24,12 +24,17 @@ export interface MemberInput {
 }
 
 /**
- * Admits probe requests to half-open members (per instance, bounded). Called on the request
- * path with the member's snapshot index, only when that member would otherwise be chosen;
- * must not allocate.
+ * Admits probe requests to half-open members (per instance, bounded: at most the pool's
+ * `halfOpenProbes` in flight). Called on the request path with the member's snapshot index,
+ * only when that member would otherwise be chosen; must not allocate. Every admission is
+ * given back with release() once the probe's response head arrived or its attempt ended,
+ * whatever the outcome (an abort, a retry elsewhere, an upgrade), so slots never leak.
  */
 export interface ProbeGate {
   admit(index: number): boolean;
+  release(index: number): void;
+  /** Whether admit(index) would succeed now, without taking a slot (for /admin/route). */
+  available(index: number): boolean;
 }
 
 /** Everything buildPoolSnapshot needs: plain data, so a replicated state machine can hold it. */
@@ -101,6 +106,8 @@ export interface RoutingState {
   readonly pools: ReadonlyMap<string, PoolSnapshot>;
   readonly routeTable: RouteTable;
   readonly ringVersion: number;
+  /** True before a committed cluster state exists (the file's routing, or nothing): an unmatched request is answered 503 no_committed_state, not 404. */
+  readonly provisional?: boolean;
 }
 
 /** Holds the current RoutingState; `apply` swaps the reference (no mutation in place). */
@@ -145,4 +152,7 @@ export interface RouteExplanation {
   member: string | null;
   skipped: SkippedMember[];
   ringVersion: number;
+  /** For an empty key: each route to the pool and its onMissingKey policy (what the data plane does). */
+  onMissingKey?: Array<{ route: string; policy: string }>;
+  note?: string;
 }

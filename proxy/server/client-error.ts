@@ -7,10 +7,26 @@ import type { Duplex } from "node:stream";
 import { type ErrorCode, rawErrorResponse } from "../errors.js";
 import { newRequestId } from "../forward/request-id.js";
 
+/** nginx's limit for a request line (large_client_header_buffers 8k): longer gets 414, not 431. */
+const MAX_REQUEST_LINE = 8192;
+
+/**
+ * Whether the overflow is the request line's: the packet being parsed starts the request and
+ * its first line is longer than MAX_REQUEST_LINE (or has not ended).
+ */
+function requestLineTooLong(err: NodeJS.ErrnoException): boolean {
+  const packet = (err as { rawPacket?: unknown }).rawPacket;
+  if (!Buffer.isBuffer(packet) || packet.length <= MAX_REQUEST_LINE) return false;
+  const sp = packet.indexOf(0x20);
+  if (sp <= 0 || sp > 32 || packet[sp + 1] !== 0x2f /* / */) return false;
+  const eol = packet.indexOf(0x0a);
+  return eol < 0 || eol > MAX_REQUEST_LINE;
+}
+
 export function clientErrorCode(err: NodeJS.ErrnoException): ErrorCode | null {
   switch (err.code) {
     case "HPE_HEADER_OVERFLOW":
-      return "headers_too_large";
+      return requestLineTooLong(err) ? "uri_too_long" : "headers_too_large";
     case "ERR_HTTP_REQUEST_TIMEOUT":
     case "HPE_HEADERS_TIMEOUT":
       return "request_timeout";

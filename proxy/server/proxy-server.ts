@@ -2,11 +2,20 @@
 // limit from config, requests and upgrades handed to the data plane, and parser-level
 // rejections answered as JSON errors (client-error.ts). The caller listens and closes it.
 
-import { createServer as createHttpServer, type Server } from "node:http";
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
+import { errorBody, rawErrorResponse } from "../errors.js";
+import { newRequestId } from "../forward/request-id.js";
 import type { ProxyServerInit } from "../forward/types.js";
 import { answerClientError } from "./client-error.js";
+
+const ALLOW = "Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n";
 
 export function createProxyServer(init: ProxyServerInit): Server {
   const { dataPlane, logger, listen } = init;
@@ -36,13 +45,40 @@ export function createProxyServer(init: ProxyServerInit): Server {
   server.on("request", (req, res) => dataPlane.handleRequest(req, res));
   server.on("upgrade", (req, socket: Duplex, head: Buffer) => dataPlane.handleUpgrade(req, socket, head));
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
+    // A body still arriving at the request timeout: the data plane owns that request's one answer.
+    if (err.code === "ERR_HTTP_REQUEST_TIMEOUT" && dataPlane.clientTimedOut(socket)) {
+      logger.debug({ code: "client_timeout" }, "client error");
+      init.onClientError?.("client_timeout");
+      return;
+    }
     answerClientError(err, socket, (code, e) => {
       logger.debug({ code, err: e.code ?? e.message }, "client error");
       init.onClientError?.(code);
     });
+  });
+  // CONNECT (a tunnel request) is not proxied: 405 rather than Node's silent close.
+  server.on("connect", (_req: IncomingMessage, socket: Duplex) => {
+    init.onClientError?.("method_not_allowed");
+    socket.on("error", noop);
+    socket.end(rawErrorResponse("method_not_allowed", newRequestId(), ALLOW));
+  });
+  // An Expect other than 100-continue: JSON 417 rather than Node's own empty answer.
+  server.on("checkExpectation", (_req: IncomingMessage, res: ServerResponse) => {
+    init.onClientError?.("expectation_failed");
+    const id = newRequestId();
+    const body = errorBody("expectation_failed", id);
+    res.writeHead(417, {
+      "content-type": "application/json",
+      "content-length": Buffer.byteLength(body),
+      "x-request-id": id,
+      connection: "close",
+    });
+    res.end(body);
   });
   if (init.tls !== undefined) {
     server.on("tlsClientError", (err: Error) => logger.debug({ err: err.message }, "tls client error"));
   }
   return server;
 }
+
+function noop(): void {}

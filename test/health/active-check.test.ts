@@ -191,7 +191,13 @@ test("stop() leaves no timers and no sockets", async (t) => {
   checker.stop();
   await eventually("server sees every socket closed", () => (u.sockets.size === 0 ? true : undefined), 5000);
   const hits = u.hits;
-  await new Promise((r) => setTimeout(r, 120));
+  // A second checker at the same interval is the clock: once it has probed 4 times (at least
+  // 3 intervals have passed), the stopped one would have probed again had it kept a timer.
+  const control = await upstream(t);
+  const clock = new ActiveHealthChecker({ intervalMs: 30, timeoutMs: 30, seed: SEED + 1 }, () => {});
+  clock.setMembers([{ id: "c", address: "127.0.0.1", port: control.port }]);
+  await eventually("the control checker probed 4 times", () => (control.hits >= 4 ? true : undefined), 5000);
+  clock.stop();
   assert.equal(u.hits, hits, "no probe after stop()");
   const timersAfter = process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
   assert.ok(timersAfter <= timersBefore, `timers before ${timersBefore}, after ${timersAfter}`);

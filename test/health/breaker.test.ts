@@ -102,6 +102,36 @@ describe("BreakerDecider", () => {
     ]);
   });
 
+  test("half-open is decided within halfOpenMaxMs: closed when no probe failed (probes lost to aborts or upgrades)", () => {
+    const d = decider({ halfOpenMaxMs: 50 });
+    d.ingest(batch(0, 3), 0);
+    d.tick(100);
+    assert.equal(d.view(P, M).state, "half-open");
+    assert.deepEqual(d.tick(149), []);
+    assert.deepEqual(d.tick(150), [
+      { pool: P, member: M, from: "half-open", to: "closed", until: null, reason: "probe-window-elapsed" },
+    ]);
+    assert.equal(d.view(P, M).reopens, 0);
+  });
+
+  test("a failed probe inside the half-open window re-opens it; the window restarts at the next half-open", () => {
+    const d = decider({ halfOpenMaxMs: 50 });
+    d.ingest(batch(0, 3), 0);
+    d.tick(100);
+    assert.equal(d.ingest(batch(0, 1), 140)[0]?.to, "open");
+    assert.deepEqual(d.tick(190), [], "open: the half-open window is not running");
+    assert.equal(d.tick(340)[0]?.to, "half-open");
+    assert.deepEqual(d.tick(389), []);
+    assert.equal(d.tick(390)[0]?.reason, "probe-window-elapsed");
+  });
+
+  test("a member adopted half-open by a new leader is decided within halfOpenMaxMs of the adoption", () => {
+    const d = decider({ halfOpenMaxMs: 50 });
+    d.adopt(P, M, "half-open", 1, 1000);
+    assert.deepEqual(d.tick(1049), []);
+    assert.equal(d.tick(1050)[0]?.to, "closed");
+  });
+
   test("outcomes arriving while open are ignored", () => {
     const d = decider();
     d.ingest(batch(0, 3), 0);

@@ -163,8 +163,12 @@ routes:
     const c = new HealthController({ getState: cluster.getState, propose: cluster.propose });
     cluster.onApplied = () => c.refresh();
     t.after(() => c.stop());
+    let probes = 0;
+    for (const srv of servers) srv.on("request", () => probes++);
     c.start();
-    await new Promise((r) => setTimeout(r, 200));
+    // Every member answered at least 3 probes (well past healthyThreshold 1): had anything
+    // been proposed for an all-healthy pool, it would be there by now.
+    await eventually("3 probe rounds", () => (probes >= 3 * servers.length ? true : undefined));
     assert.equal(cluster.proposals.length, 0, "all healthy: nothing to propose");
     failing = true;
     await eventually("w1 down", () =>

@@ -12,6 +12,8 @@ function fakeCtx(connecting: boolean | null, startedAt: number): RequestContext 
     snapshot: { settings: { timeouts: { connect: 100, response: 1000 } } },
     proxyReq: connecting === null ? null : { socket: { connecting } },
     attemptStartedAt: startedAt,
+    // A bodyless request is fully sent when its attempt starts.
+    sentAt: startedAt,
     responseStarted: false,
     timedOut: null,
     prev: null,
@@ -38,11 +40,14 @@ test("sweep: connecting past connect timeout -> connect; waiting past response t
   const queued = fakeCtx(null, 0);
   const answered = fakeCtx(false, 0);
   answered.responseStarted = true;
+  const uploading = fakeCtx(false, 0);
+  uploading.sentAt = -1;
   for (const [c, n] of [
     [connecting, "connecting"],
     [waiting, "waiting"],
     [queued, "queued"],
     [answered, "answered"],
+    [uploading, "uploading"],
   ] as const) {
     names.set(c, n);
     sweep.add(c);
@@ -57,5 +62,12 @@ test("sweep: connecting past connect timeout -> connect; waiting past response t
     ["queued", "timeout"],
     ["waiting", "timeout"],
   ]);
+  // The upload finished at 1200: its response deadline is 2200, not 1000.
+  uploading.sentAt = 1200;
+  const ticksBefore = fired.length;
+  now = 2300;
+  assert.ok(await waitFor(() => fired.length > ticksBefore), "the sweep ticked for the upload");
+  assert.deepEqual(fired.at(-1), ["uploading", "timeout"]);
+  assert.equal(fired.length, 4);
   sweep.close();
 });

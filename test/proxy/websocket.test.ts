@@ -60,7 +60,7 @@ test("a websocket to a pool with no available member gets an HTTP 503 JSON error
   assert.equal(status, 503);
 });
 
-test("a non-websocket upgrade (h2c) gets 400 bad_request instead of a silent close", async (t) => {
+test("a non-websocket upgrade offer with a body (not framed by the parser) gets 400 bad_request, not a silent close", async (t) => {
   const h = await startHarness({ members: 1 });
   t.after(() => h.close());
   const { connect } = await import("node:net");
@@ -73,7 +73,8 @@ test("a non-websocket upgrade (h2c) gets 400 bad_request instead of a silent clo
     s.on("close", () => resolve(got));
     s.on("error", () => {});
     s.write(
-      "GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
+      "POST / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n" +
+        "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\nContent-Length: 2\r\n\r\nhi",
     );
     setTimeout(() => s.destroy(), 2000).unref();
   });
@@ -81,10 +82,7 @@ test("a non-websocket upgrade (h2c) gets 400 bad_request instead of a silent clo
   assert.match(reply, /"error":"bad_request"/);
 });
 
-test("an upgrade the upstream never answers is released by the response timeout, client gone or not", async (t) => {
-  // The client socket is not read before the upstream's 101 (its bytes belong to the
-  // websocket), so a client leaving at that point goes unnoticed: the response timeout is
-  // what frees the upstream connection and ends the record.
+test("an upgrade the upstream never answers: a client that leaves ends it at once (499), else the response timeout does (504)", async (t) => {
   const h = await startHarness({
     members: 1,
     config: (members) => ({
@@ -103,5 +101,13 @@ test("an upgrade the upstream never answers is released by the response timeout,
     await waitFor(() => u.openConnections() === 0 && h.plane.inFlight() === 0, 3000),
     `upstream connections ${u.openConnections()}, in flight ${h.plane.inFlight()}`,
   );
+  assert.equal(h.rec.ends.at(-1)?.status, 499, "the client left first: its departure ended the record");
+  const ws2 = new WebSocket(`ws://127.0.0.1:${h.port}/`, { headers: { "x-user-id": "k" } });
+  const refused = new Promise<number>((r) => {
+    ws2.on("unexpected-response", (_req, res) => r(res.statusCode ?? 0));
+    ws2.on("error", () => r(0));
+  });
+  assert.equal(await refused, 504);
+  assert.ok(await waitFor(() => u.openConnections() === 0 && h.plane.inFlight() === 0, 3000));
   assert.equal(h.rec.ends.at(-1)?.errorCode, "upstream_timeout");
 });

@@ -17,6 +17,11 @@ export interface TcpTransportOptions {
   /** Where to listen; default 127.0.0.1, port 0 (ephemeral). */
   host?: string;
   port?: number;
+  /**
+   * False: accept no connections (a single node with no peers needs none); start() then
+   * resolves with "" and only outbound links exist. Default true.
+   */
+  inbound?: boolean;
   /** Peer id -> "host:port". Updatable with setPeer/removePeer. */
   peers?: Readonly<Record<string, string>>;
   /** Called for every payload from an authenticated peer that is not cut. Must not block. */
@@ -97,6 +102,7 @@ export class TcpTransport extends EventEmitter {
   /** Starts listening; resolves with the bound "host:port". */
   start(): Promise<string> {
     if (this.server) return Promise.resolve(this.listenAddress);
+    if (this.opts.inbound === false) return Promise.resolve("");
     const server = net.createServer((sock) => this.accept(sock));
     this.server = server;
     return new Promise((resolve, reject) => {
