@@ -57,7 +57,8 @@ export async function run(argv: string[]): Promise<number> {
     console.error("shardgate ctl recover: the config has no cluster: section; there is nothing to recover");
     return 1;
   }
-  if (!(await portFree(s.listen.host, s.listen.port))) {
+  // A still-running instance holds its Raft port: refuse rather than edit a live data directory.
+  if (s.listen !== null && !(await portFree(s.listen.host, s.listen.port))) {
     console.error(
       `shardgate ctl recover: ${s.listen.host}:${s.listen.port} is in use: stop instance "${s.id}" first`,
     );
