@@ -11,29 +11,15 @@ import { z } from "zod";
 import { DEFAULT_MAGLEV_TABLE_SIZE, isPrime, MAX_MAGLEV_TABLE_SIZE } from "../ring/maglev.js";
 import { DEFAULT_POINTS_PER_WEIGHT } from "../ring/ring-hash.js";
 import { type Address, type Cidr, parseAddress, parseCidr } from "./address.js";
+import { affinitySchema, cacheSchema, rateLimitSchema, redisSchema } from "./edge-schema.js";
 import { type HostMatch, parseHostMatch } from "./host-match.js";
 import { type KeySpec, parseKeySpec } from "./key-spec.js";
-import type { Parsed } from "./parsed.js";
 import { parseStatusRanges, type StatusRange } from "./status-ranges.js";
 import { tableLimitError } from "./table-limits.js";
 import { parseDuration, parseSize } from "./units.js";
+import { field } from "./zod-field.js";
 
 export type { Address, Cidr, HostMatch, KeySpec, StatusRange };
-
-/** A value parsed by one of the small field parsers; failures become issues with `params.expected`. */
-function field<T>(parse: (v: unknown) => Parsed<T>) {
-  return z.unknown().transform((value, ctx): T => {
-    const r = parse(value);
-    if (r.ok) return r.value;
-    ctx.issues.push({
-      code: "custom",
-      message: `expected ${r.expected}`,
-      input: value,
-      params: { expected: r.expected },
-    });
-    return z.NEVER;
-  });
-}
 
 /** A duration that drives a timer: at most MAX_TIMER_MS (parseDuration's default bound). */
 const duration = () => field((v) => parseDuration(v));
@@ -252,6 +238,10 @@ const routeSchema = z.strictObject({
   cookie: cookieSchema.prefault({}),
   /** Peers whose X-Forwarded-For is believed when the key is "ip". */
   trustedProxies: z.array(field(parseCidr)).default([]),
+  /** Edge features (config/edge-schema.ts); each absent = off, at no cost on the request path. */
+  affinity: affinitySchema.optional(),
+  rateLimit: rateLimitSchema.optional(),
+  cache: cacheSchema.optional(),
 });
 
 // ------------------------------------------------------------------------- other sections
@@ -342,6 +332,8 @@ export const configSchema = z.strictObject({
     .prefault({}),
   cluster: clusterSchema.optional(),
   discovery: z.strictObject({ consul: consulAgentSchema.prefault({}) }).prefault({}),
+  /** The shared store for affinity, rate limits and the response cache; absent = none. */
+  redis: redisSchema.optional(),
 });
 
 /** The normalized config: every default filled in, every unit converted. */
