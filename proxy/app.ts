@@ -21,6 +21,7 @@ import { ClusterHooks } from "./cluster/cluster-hooks.js";
 import { resolveClusterSettings } from "./cluster/cluster-settings.js";
 import { CommittedRouting } from "./cluster/committed-routing.js";
 import { OutcomeTracker } from "./cluster/outcome-tracker.js";
+import { createEdge } from "./edge/create-edge.js";
 import { createDataPlane } from "./forward/data-plane.js";
 import { createAccessLog } from "./logging/access-log.js";
 import { createProcessLogger } from "./logging/logger.js";
@@ -123,9 +124,11 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
   });
   const actions = new ClusterActions(node, routing);
 
+  const edge = createEdge({ config, secret: settings.secret, registry: metrics.registry, logger });
   const dataPlane = createDataPlane({
     getState: routing.current,
-    hooks: new ClusterHooks(observer, outcomes),
+    hooks: new ClusterHooks(observer, outcomes, edge.notOwner),
+    edge: edge.engine,
     logger: logger.child({ component: "proxy" }),
     options: {
       memberHeader: config.headers.memberHeader,
@@ -168,6 +171,7 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
 
   const stopAll = async () => {
     dataPlane.close();
+    await edge.close();
     await node.stop().catch(() => undefined);
   };
   try {
@@ -207,6 +211,7 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
     proxyServer,
     adminServer,
     drainTimeoutMs: opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,
+    closeEdge: () => edge.close(),
   });
   logger.info(
     {

@@ -146,3 +146,6 @@ export interface RouteExplanation {
   skipped: SkippedMember[];
   ringVersion: number;
 }
+
+/** Why a request did not go to its key's ring owner (first attempt). */
+export type NotOwnerReason = "affinity" | "drain" | "breaker" | "health" | "bounded_load";

@@ -1,0 +1,91 @@
+// The data plane's EdgeHooks: builds each route's edge features (affinity, rate limit,
+// shared cache) when the route table changes, off the request path, and hands the data
+// plane the one for a request's route. Routes whose edge config did not change keep their
+// objects (and so their in-process pin caches and coalescing tables) across rebuilds.
+
+import type { RouteConfig } from "../../config/schema.js";
+import type { Affinity } from "../affinity/affinity.js";
+import { CookieAffinity } from "../affinity/cookie-affinity.js";
+import type { CookieCodec } from "../affinity/cookie-codec.js";
+import { DrainClock } from "../affinity/drain-clock.js";
+import type { DataPlaneLogger, EdgeHooks } from "../forward/types.js";
+import type { CompiledRoute, RouteTable, RoutingState } from "../routing/types.js";
+import type { EdgeMetrics } from "./edge-metrics.js";
+import { RouteEdge } from "./route-edge.js";
+
+export interface EdgeEngineDeps {
+  metrics: EdgeMetrics;
+  codec: CookieCodec;
+  logger: DataPlaneLogger;
+  /** Monotonic ms. */
+  now?: () => number;
+  /** Wall-clock unix seconds (cookie expiry). */
+  wallSec?: () => number;
+}
+
+function edgeSignature(route: CompiledRoute): string | null {
+  const c: RouteConfig = route.config;
+  if (c.affinity === undefined && c.rateLimit === undefined && c.cache === undefined) return null;
+  return JSON.stringify([route.label, route.pool, c.key, c.affinity, c.rateLimit, c.cache]);
+}
+
+export class EdgeEngine implements EdgeHooks {
+  readonly drains: DrainClock;
+  private readonly now: () => number;
+  private readonly wallSec: () => number;
+  private table: RouteTable | null = null;
+  private byIndex: Array<RouteEdge | null> = [];
+  private bySignature = new Map<string, RouteEdge>();
+
+  constructor(private readonly d: EdgeEngineDeps) {
+    this.now = d.now ?? (() => performance.now());
+    this.wallSec = d.wallSec ?? (() => Math.floor(Date.now() / 1000));
+    this.drains = new DrainClock(this.now);
+  }
+
+  forRoute(state: RoutingState, route: CompiledRoute): RouteEdge | null {
+    if (state.routeTable !== this.table) this.rebuild(state.routeTable);
+    const edge = this.byIndex[route.index] ?? null;
+    if (edge !== null && edge.affinity !== null) this.drains.observe(state);
+    return edge;
+  }
+
+  /** Every route's edge features by label (admin explanations). */
+  routes(): Array<{ route: CompiledRoute; edge: RouteEdge }> {
+    const out: Array<{ route: CompiledRoute; edge: RouteEdge }> = [];
+    if (this.table === null) return out;
+    for (const r of this.table.routes) {
+      const e = this.byIndex[r.index];
+      if (e !== null && e !== undefined) out.push({ route: r, edge: e });
+    }
+    return out;
+  }
+
+  private rebuild(table: RouteTable): void {
+    const next = new Map<string, RouteEdge>();
+    const byIndex: Array<RouteEdge | null> = [];
+    for (const route of table.routes) {
+      const sig = edgeSignature(route);
+      if (sig === null) {
+        byIndex[route.index] = null;
+        continue;
+      }
+      const edge = this.bySignature.get(sig) ?? next.get(sig) ?? this.build(route);
+      next.set(sig, edge);
+      byIndex[route.index] = edge;
+    }
+    this.table = table;
+    this.byIndex = byIndex;
+    this.bySignature = next;
+  }
+
+  private build(route: CompiledRoute): RouteEdge {
+    const m = this.d.metrics.forRoute(route.label);
+    const c = route.config;
+    let affinity: Affinity | null = null;
+    if (c.affinity?.cookie !== undefined) {
+      affinity = new CookieAffinity(c.affinity.cookie, this.d.codec, this.drains, m, this.now, this.wallSec);
+    }
+    return new RouteEdge(affinity, null, null, this.d.logger);
+  }
+}
