@@ -6,6 +6,7 @@ import type { Registry } from "prom-client";
 import type { ShardgateConfig } from "../../config/schema.js";
 import { CookieCodec } from "../affinity/cookie-codec.js";
 import type { DataPlaneLogger } from "../forward/types.js";
+import { RedisStore } from "../redis/redis-store.js";
 import { EdgeEngine } from "./edge-engine.js";
 import { EdgeMetrics, NotOwnerCounter } from "./edge-metrics.js";
 
@@ -21,6 +22,8 @@ export interface Edge {
   readonly engine: EdgeEngine;
   readonly notOwner: NotOwnerCounter;
   readonly metrics: EdgeMetrics;
+  /** The shared store, when the config has a `redis:` section. */
+  readonly store: RedisStore | null;
   close(): Promise<void>;
 }
 
@@ -32,15 +35,20 @@ export function createEdge(init: EdgeInit): Edge {
       "affinity cookies are signed with a per-process key (no cluster.secret): other instances will not honour them",
     );
   }
+  const store = init.config.redis === undefined ? null : new RedisStore(init.config.redis, init.logger);
   const engine = new EdgeEngine({
     metrics,
     codec: new CookieCodec(init.secret),
     logger: init.logger,
+    store,
   });
   return {
     engine,
     notOwner: new NotOwnerCounter(metrics),
     metrics,
-    async close() {},
+    store,
+    async close() {
+      await store?.close();
+    },
   };
 }

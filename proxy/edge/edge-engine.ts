@@ -9,6 +9,7 @@ import { CookieAffinity } from "../affinity/cookie-affinity.js";
 import type { CookieCodec } from "../affinity/cookie-codec.js";
 import { DrainClock } from "../affinity/drain-clock.js";
 import type { DataPlaneLogger, EdgeHooks } from "../forward/types.js";
+import type { RedisStore } from "../redis/redis-store.js";
 import type { CompiledRoute, RouteTable, RoutingState } from "../routing/types.js";
 import type { EdgeMetrics } from "./edge-metrics.js";
 import { RouteEdge } from "./route-edge.js";
@@ -17,6 +18,8 @@ export interface EdgeEngineDeps {
   metrics: EdgeMetrics;
   codec: CookieCodec;
   logger: DataPlaneLogger;
+  /** The shared store (null without a `redis:` section; the schema then refuses store features). */
+  store?: RedisStore | null;
   /** Monotonic ms. */
   now?: () => number;
   /** Wall-clock unix seconds (cookie expiry). */
