@@ -41,12 +41,10 @@ export class RedisStore {
   readonly client: Client;
   readonly keyPrefix: string;
   private readonly breaker: StoreBreaker;
-  private readonly logger: DataPlaneLogger;
   private wasReady = false;
   private closed = false;
 
   constructor(cfg: RedisConfig, logger: DataPlaneLogger, now: () => number = () => performance.now()) {
-    this.logger = logger;
     this.keyPrefix = cfg.keyPrefix;
     this.breaker = new StoreBreaker(cfg.breaker.failures, cfg.breaker.openFor, now);
     const common: RedisOptions = {
