@@ -76,8 +76,6 @@ const affinityCookieSchema = z
     httpOnly: z.boolean().default(true),
     sameSite: z.enum(SAME_SITE).default("lax"),
     path: z.string().startsWith("/", { error: 'expected a path starting with "/"' }).default("/"),
-    /** A draining member keeps its cookie sessions this long after this instance saw it start draining. */
-    drainDeadline: duration().default(300_000),
   })
   .check((ctx) => {
     if (ctx.value.sameSite === "none" && !ctx.value.secure) {
@@ -103,6 +101,8 @@ export const affinitySchema = z
     localTtl: duration().default(1_000),
     /** Pins kept in this instance's copy (oldest dropped first). */
     localMaxEntries: posInt().max(10_000_000).default(10_000),
+    /** A draining member keeps its sessions this long after this instance first routed with it draining. */
+    drainDeadline: duration().default(300_000),
   })
   .check((ctx) => {
     const v = ctx.value;

@@ -4,7 +4,7 @@
 import type { AffinitySource, EdgeState } from "../edge/edge-state.js";
 import type { RequestContext } from "../forward/request-context.js";
 import { isRoutable } from "../routing/member-choice.js";
-import type { PoolSnapshot } from "../routing/types.js";
+import type { PoolLiveView, PoolSnapshot } from "../routing/types.js";
 import type { DrainClock } from "./drain-clock.js";
 
 export interface AffinityExplanation {
@@ -37,7 +37,7 @@ export interface Affinity {
 export function mayServeSession(
   snapshot: PoolSnapshot,
   index: number,
-  ctxLive: RequestContext["live"],
+  ctxLive: PoolLiveView | null,
   now: number,
   drains: DrainClock,
   drainDeadlineMs: number,

@@ -25,6 +25,7 @@ export class CookieAffinity implements Affinity {
 
   constructor(
     private readonly cfg: AffinityCookieConfig,
+    private readonly drainDeadline: number,
     private readonly codec: CookieCodec,
     private readonly drains: DrainClock,
     private readonly metrics: EdgeRouteMetrics,
@@ -44,7 +45,7 @@ export class CookieAffinity implements Affinity {
     if (member === null) return -1;
     const index = snapshot.byId.get(member);
     if (index === undefined) return -2;
-    return mayServeSession(snapshot, index, live, now, this.drains, this.cfg.drainDeadline) ? index : -2;
+    return mayServeSession(snapshot, index, live, now, this.drains, this.drainDeadline) ? index : -2;
   }
 
   choose(ctx: RequestContext, st: EdgeState): undefined {

@@ -8,6 +8,7 @@ import type { Affinity } from "../affinity/affinity.js";
 import { CookieAffinity } from "../affinity/cookie-affinity.js";
 import type { CookieCodec } from "../affinity/cookie-codec.js";
 import { DrainClock } from "../affinity/drain-clock.js";
+import { StoreAffinity } from "../affinity/store-affinity.js";
 import type { DataPlaneLogger, EdgeHooks } from "../forward/types.js";
 import type { RedisStore } from "../redis/redis-store.js";
 import type { CompiledRoute, RouteTable, RoutingState } from "../routing/types.js";
@@ -87,7 +88,17 @@ export class EdgeEngine implements EdgeHooks {
     const c = route.config;
     let affinity: Affinity | null = null;
     if (c.affinity?.cookie !== undefined) {
-      affinity = new CookieAffinity(c.affinity.cookie, this.d.codec, this.drains, m, this.now, this.wallSec);
+      affinity = new CookieAffinity(
+        c.affinity.cookie,
+        c.affinity.drainDeadline,
+        this.d.codec,
+        this.drains,
+        m,
+        this.now,
+        this.wallSec,
+      );
+    } else if (c.affinity?.store === "redis" && this.d.store) {
+      affinity = new StoreAffinity(c.affinity, this.d.store, this.drains, m, this.now);
     }
     return new RouteEdge(affinity, null, null, this.d.logger);
   }

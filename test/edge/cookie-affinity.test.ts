@@ -18,7 +18,7 @@ async function start(t: { after(fn: () => Promise<void>): void }, secret?: strin
         {
           pool: "users",
           key: ["header:x-user-id"],
-          affinity: { cookie: { name: COOKIE, ttl: "1h", drainDeadline: "1500ms" } },
+          affinity: { cookie: { name: COOKIE, ttl: "1h" }, drainDeadline: "1500ms" },
         },
       ],
     }),

@@ -68,7 +68,7 @@ test("cookie affinity needs no redis section", () => {
   );
   assert.ok(r.ok, r.ok ? "" : JSON.stringify(r.errors));
   assert.equal(r.config.routes[0].affinity?.cookie?.ttl, 3_600_000);
-  assert.equal(r.config.routes[0].affinity?.cookie?.drainDeadline, 300_000);
+  assert.equal(r.config.routes[0].affinity?.drainDeadline, 300_000);
 });
 
 const BAD: Array<{ name: string; route: string; path: RegExp; redis?: string }> = [
