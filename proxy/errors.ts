@@ -18,12 +18,18 @@ export const ERRORS = Object.freeze({
   missing_key: def("missing_key", 400, "the request carries none of the route's key sources"),
   no_route: def("no_route", 404, "no route matches the request's host and path"),
   request_timeout: def("request_timeout", 408, "the client did not send the request in time"),
+  rate_limited: def("rate_limited", 429, "the route's rate limit for this key is exhausted; see Retry-After"),
   headers_too_large: def("headers_too_large", 431, "the request headers are too large"),
   upstream_error: def("upstream_error", 502, "the upstream member failed to answer"),
   upstream_connect_failed: def("upstream_connect_failed", 502, "could not connect to an upstream member"),
   upstream_reset: def("upstream_reset", 502, "the upstream member closed the connection before answering"),
   no_available_member: def("no_available_member", 503, "no member of the pool can take the request"),
   unknown_pool: def("unknown_pool", 503, "the route's pool is not (yet) known to this instance"),
+  rate_limit_unavailable: def(
+    "rate_limit_unavailable",
+    503,
+    "the rate limit store cannot be reached and the route fails closed",
+  ),
   upstream_timeout: def("upstream_timeout", 504, "the upstream member did not answer in time"),
 });
 
@@ -56,6 +62,7 @@ const STATUS_TEXT: Record<number, string> = {
   400: "Bad Request",
   404: "Not Found",
   408: "Request Timeout",
+  429: "Too Many Requests",
   431: "Request Header Fields Too Large",
   502: "Bad Gateway",
   503: "Service Unavailable",

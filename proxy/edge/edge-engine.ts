@@ -10,6 +10,7 @@ import type { CookieCodec } from "../affinity/cookie-codec.js";
 import { DrainClock } from "../affinity/drain-clock.js";
 import { StoreAffinity } from "../affinity/store-affinity.js";
 import type { DataPlaneLogger, EdgeHooks } from "../forward/types.js";
+import { RateLimiter } from "../rate-limit/rate-limiter.js";
 import type { RedisStore } from "../redis/redis-store.js";
 import type { CompiledRoute, RouteTable, RoutingState } from "../routing/types.js";
 import type { EdgeMetrics } from "./edge-metrics.js";
@@ -100,6 +101,11 @@ export class EdgeEngine implements EdgeHooks {
     } else if (c.affinity?.store === "redis" && this.d.store) {
       affinity = new StoreAffinity(c.affinity, this.d.store, this.drains, m, this.now);
     }
-    return new RouteEdge(affinity, null, null, this.d.logger);
+    const store = this.d.store ?? null;
+    const rateLimit =
+      c.rateLimit !== undefined && store !== null
+        ? new RateLimiter(c.rateLimit, c, route.label, store, m, this.d.logger, this.now)
+        : null;
+    return new RouteEdge(affinity, rateLimit, null, this.d.logger);
   }
 }
