@@ -30,7 +30,7 @@ export class RateLimiter {
 
   constructor(
     private readonly cfg: RateLimitConfig,
-    private readonly route: RouteConfig,
+    route: RouteConfig,
     private readonly label: string,
     private readonly store: RedisStore,
     private readonly metrics: EdgeRouteMetrics,
