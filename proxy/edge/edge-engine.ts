@@ -9,6 +9,7 @@ import { CookieAffinity } from "../affinity/cookie-affinity.js";
 import type { CookieCodec } from "../affinity/cookie-codec.js";
 import { DrainClock } from "../affinity/drain-clock.js";
 import { StoreAffinity } from "../affinity/store-affinity.js";
+import { SharedCache } from "../cache/shared-cache.js";
 import type { DataPlaneLogger, EdgeHooks } from "../forward/types.js";
 import { RateLimiter } from "../rate-limit/rate-limiter.js";
 import type { RedisStore } from "../redis/redis-store.js";
@@ -106,6 +107,10 @@ export class EdgeEngine implements EdgeHooks {
       c.rateLimit !== undefined && store !== null
         ? new RateLimiter(c.rateLimit, c, route.label, store, m, this.d.logger, this.now)
         : null;
-    return new RouteEdge(affinity, rateLimit, null, this.d.logger);
+    const cache =
+      c.cache !== undefined && store !== null
+        ? new SharedCache(c.cache, route.label, store, m, this.d.logger)
+        : null;
+    return new RouteEdge(affinity, rateLimit, cache, this.d.logger);
   }
 }
