@@ -22,6 +22,7 @@ import { resolveClusterSettings } from "./cluster/cluster-settings.js";
 import { CommittedRouting } from "./cluster/committed-routing.js";
 import { OutcomeTracker } from "./cluster/outcome-tracker.js";
 import { createEdge } from "./edge/create-edge.js";
+import { EdgeAdmin } from "./edge/edge-admin.js";
 import { createDataPlane } from "./forward/data-plane.js";
 import { createAccessLog } from "./logging/access-log.js";
 import { createProcessLogger } from "./logging/logger.js";
@@ -166,6 +167,7 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
       drift: () => reloader.drift(),
       degraded: () => node.degradedReason(),
       panicPools: () => [...node.panics].filter(([, p]) => p).map(([pool]) => pool),
+      edge: new EdgeAdmin(edge.engine, routing.current),
     }),
   });
 

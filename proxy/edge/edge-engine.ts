@@ -43,6 +43,10 @@ export class EdgeEngine implements EdgeHooks {
   private byIndex: Array<RouteEdge | null> = [];
   private bySignature = new Map<string, RouteEdge>();
 
+  get store(): RedisStore | null {
+    return this.d.store ?? null;
+  }
+
   constructor(private readonly d: EdgeEngineDeps) {
     this.now = d.now ?? (() => performance.now());
     this.wallSec = d.wallSec ?? (() => Math.floor(Date.now() / 1000));

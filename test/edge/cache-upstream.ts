@@ -7,12 +7,12 @@ import type { AddressInfo } from "node:net";
 
 export class CacheUpstream {
   readonly hits = new Map<string, number>();
-  private server: Server;
-  port = 0;
-
-  constructor() {
+  /** Requests outside /static/ are answered {member: id} (an echo for affinity checks). */
+  constructor(readonly id = "origin") {
     this.server = createServer((req, res) => this.onRequest(req, res));
   }
+  private server: Server;
+  port = 0;
 
   async start(): Promise<this> {
     await new Promise<void>((r) => this.server.listen(0, "127.0.0.1", r));
@@ -34,6 +34,12 @@ export class CacheUpstream {
     const path = (req.url ?? "").split("?")[0];
     const n = (this.hits.get(path) ?? 0) + 1;
     this.hits.set(path, n);
+    if (!path.startsWith("/static/")) {
+      const body = JSON.stringify({ member: this.id, path });
+      res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+      res.end(body);
+      return;
+    }
     const kind = path.split("/")[2] ?? "";
     const headers: Record<string, string | string[]> = { "content-type": "text/plain" };
     let body = `${path} #${n}`;

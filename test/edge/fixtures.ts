@@ -23,7 +23,7 @@ export function issueExampleWithPool(
   return `listen:
   http: 127.0.0.1:0
   admin: 127.0.0.1:0
-log: { level: warn, accessLog: false }
+log: { level: info, accessLog: false }
 pools:
   users:
     members:
