@@ -1,13 +1,16 @@
-// Where a cached response lives: "c:{<route>|<method>|<url>}" (the base key) and, for a
-// response with Vary, "c:{<route>|<method>|<url>}:v:<sha256 of the varying values>". All keys
+// Where a cached response lives: "c:{<route>|<host>|<method>|<url>}" (the base key) and, for a
+// response with Vary, "c:{<route>|<host>|<method>|<url>}:v:<sha256 of the varying values>".
+// The Host is part of the key: a route matching many hosts must not answer one host's request
+// with another's response. Keys longer than storeKey's limit are stored by hash (not purgeable
+// by prefix, but by expiry). All keys
 // of one URL share the hash tag, so they sit in one Redis Cluster slot. HEAD is answered from
 // the GET entry (RFC 9111 4.3.5), so the method in the key is always GET today.
 
 import { createHash } from "node:crypto";
 import { storeKey } from "../redis/redis-store.js";
 
-export function baseTag(route: string, url: string): string {
-  return `${route}|GET|${url}`;
+export function baseTag(route: string, host: string, url: string): string {
+  return `${route}|${host}|GET|${url}`;
 }
 
 export function baseKey(tag: string): string {
@@ -30,5 +33,5 @@ function globEscape(s: string): string {
 export function purgePattern(kind: "url" | "prefix", value: string, route?: string): string {
   const r = route === undefined ? "*" : globEscape(route);
   const v = globEscape(value.replaceAll("}", "%7D"));
-  return kind === "url" ? `c:{${r}|GET|${v}}*` : `c:{${r}|GET|${v}*`;
+  return kind === "url" ? `c:{${r}|*|GET|${v}}*` : `c:{${r}|*|GET|${v}*`;
 }

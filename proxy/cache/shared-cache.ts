@@ -13,6 +13,7 @@ import type { EdgeState } from "../edge/edge-state.js";
 import type { RequestContext } from "../forward/request-context.js";
 import type { DataPlaneLogger } from "../forward/types.js";
 import type { RedisStore } from "../redis/redis-store.js";
+import { normalizeHost } from "../routing/route-table.js";
 import {
   type CacheEntry,
   currentAge,
@@ -46,13 +47,19 @@ export class SharedCache {
   /** Fills this instance leads, by request (so the leader's end settles them). */
   private readonly leading = new WeakMap<RequestContext, Fill>();
 
+  /** NOT_STORED plus the configured member and ring-version headers (per response, not per entry). */
+  private readonly notStored: ReadonlySet<string>;
+
   constructor(
     private readonly cfg: CacheConfig,
     private readonly label: string,
     private readonly store: RedisStore,
     private readonly metrics: EdgeRouteMetrics,
     private readonly logger: DataPlaneLogger,
-  ) {}
+    perResponseHeaders: readonly string[] = [],
+  ) {
+    this.notStored = new Set([...NOT_STORED, ...perResponseHeaders.map((h) => h.toLowerCase())]);
+  }
 
   /** True when the request was answered from the cache. */
   async serve(ctx: RequestContext, st: EdgeState): Promise<boolean> {
@@ -62,7 +69,8 @@ export class SharedCache {
       this.metrics.cache.bypass.inc();
       return false;
     }
-    const tag = baseTag(this.label, req.url ?? "");
+    const host = req.headers.host;
+    const tag = baseTag(this.label, host === undefined ? "" : normalizeHost(host), req.url ?? "");
     const auth = req.headers.authorization !== undefined;
     if (mode === "lookup") {
       const entry = await this.lookup(tag, req.headers, auth);
@@ -151,7 +159,7 @@ export class SharedCache {
       return;
     }
     const kept: OutgoingHttpHeaders = {};
-    for (const name in headers) if (!NOT_STORED.has(name)) kept[name] = headers[name];
+    for (const name in headers) if (!this.notStored.has(name)) kept[name] = headers[name];
     new BodyCapture(this, st.cacheKey, status, kept, s, varyValues(s.vary, ctx.req.headers), fill).attach(
       proxyRes,
     );

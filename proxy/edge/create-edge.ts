@@ -41,6 +41,9 @@ export function createEdge(init: EdgeInit): Edge {
     codec: new CookieCodec(init.secret),
     logger: init.logger,
     store,
+    perResponseHeaders: [init.config.headers.memberHeader, init.config.headers.ringVersionHeader].filter(
+      (h): h is string => h !== undefined,
+    ),
   });
   return {
     engine,

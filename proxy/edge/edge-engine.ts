@@ -23,6 +23,8 @@ export interface EdgeEngineDeps {
   logger: DataPlaneLogger;
   /** The shared store (null without a `redis:` section; the schema then refuses store features). */
   store?: RedisStore | null;
+  /** Response headers the data plane adds per response (member, ring version): never cached. */
+  perResponseHeaders?: string[];
   /** Monotonic ms. */
   now?: () => number;
   /** Wall-clock unix seconds (cookie expiry). */
@@ -107,13 +109,23 @@ export class EdgeEngine implements EdgeHooks {
       affinity = new StoreAffinity(c.affinity, this.d.store, this.drains, m, this.now);
     }
     const store = this.d.store ?? null;
+    if (
+      store === null &&
+      (c.affinity?.store !== undefined || c.rateLimit !== undefined || c.cache !== undefined)
+    ) {
+      // Only after a reload that added the first `redis:` section (which needs a restart).
+      this.d.logger.warn(
+        { route: route.label },
+        "route uses Redis but this process started without a redis section: feature off until restart",
+      );
+    }
     const rateLimit =
       c.rateLimit !== undefined && store !== null
         ? new RateLimiter(c.rateLimit, c, route.label, store, m, this.d.logger, this.now)
         : null;
     const cache =
       c.cache !== undefined && store !== null
-        ? new SharedCache(c.cache, route.label, store, m, this.d.logger)
+        ? new SharedCache(c.cache, route.label, store, m, this.d.logger, this.d.perResponseHeaders)
         : null;
     return new RouteEdge(affinity, rateLimit, cache, this.d.logger);
   }

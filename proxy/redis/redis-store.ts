@@ -7,6 +7,7 @@
 // Every key goes through key(): "<kind>:{<id>}", so with Redis Cluster all keys one script
 // touches for one id share a hash tag (one slot); ioredis prepends `keyPrefix` to all keys.
 
+import { createHash } from "node:crypto";
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from "ioredis";
 import type { RedisConfig } from "../../config/edge-schema.js";
 import type { DataPlaneLogger } from "../forward/types.js";
@@ -30,10 +31,14 @@ export interface LuaScript {
 type Client = Redis | Cluster;
 type ScriptFn = (...args: Array<string | number | Buffer>) => Promise<unknown>;
 
-/** The key of `kind` for `id`, hash-tagged on `id` (braces in ids cannot break out of the tag: see below). */
+/** Ids longer than this (client-chosen keys can be up to the header limit) are stored by their hash. */
+const MAX_ID_LENGTH = 256;
+
+/** The key of `kind` for `id`, hash-tagged on `id`. */
 export function storeKey(kind: string, id: string, suffix = ""): string {
   // A "}" inside the tag would end it early; still deterministic, but keep tags whole.
-  const tag = id.includes("}") ? id.replaceAll("}", "%7D") : id;
+  let tag = id.includes("}") ? id.replaceAll("}", "%7D") : id;
+  if (tag.length > MAX_ID_LENGTH) tag = `#${createHash("sha256").update(tag).digest("base64url")}`;
   return suffix === "" ? `${kind}:{${tag}}` : `${kind}:{${tag}}:${suffix}`;
 }
 

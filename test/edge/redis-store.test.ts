@@ -24,6 +24,11 @@ test("commands run with the key prefix, and keys of one id share a hash tag", as
   const key = storeKey("aff", "users|alice");
   assert.equal(key, "aff:{users|alice}");
   assert.equal(storeKey("c", "a}b", "lock"), "c:{a%7Db}:lock");
+  // A client-chosen key of any length becomes a bounded, deterministic id.
+  const long = storeKey("rl", "x".repeat(10_000));
+  assert.ok(long.length < 64, long);
+  assert.equal(long, storeKey("rl", "x".repeat(10_000)));
+  assert.notEqual(long, storeKey("rl", `${"x".repeat(9_999)}y`));
   await store.run((c) => c.set(key, "m1"));
   // A client without the prefix sees the prefixed key.
   const raw = storeFor(redis, { keyPrefix: "" });

@@ -46,7 +46,7 @@ async function get(h: EdgeHarness, path: string, headers: Record<string, string>
 
 async function stored(h: EdgeHarness, path: string): Promise<void> {
   await eventually(`${path} to be stored`, async () => {
-    const n = await h.store?.run((c) => c.exists(`c:{*/static|GET|${path}}`));
+    const n = await h.store?.run((c) => c.exists(`c:{*/static|127.0.0.1|GET|${path}}`));
     return n === 1 ? true : undefined;
   });
 }
@@ -71,6 +71,21 @@ test("a storable response is a MISS, then a HIT with Age, served without the ups
   assert.match(
     await h.registry.metrics(),
     /shardgate_cache_requests_total\{route="\*\/static",result="hit"\} 2/,
+  );
+});
+
+test("a route matching many hosts keeps one host's entries from another's", async (t) => {
+  const h = await start(t, "c10:");
+  const p = "/static/public/hosted";
+  await get(h, p, { host: "a.example" });
+  await eventually("a.example's entry", async () =>
+    (await get(h, p, { host: "a.example" })).headers["x-cache"] === "HIT" ? true : undefined,
+  );
+  assert.equal((await get(h, p, { host: "b.example" })).headers["x-cache"], "MISS");
+  assert.equal(
+    (await get(h, p, { host: "A.EXAMPLE:80" })).headers["x-cache"],
+    "HIT",
+    "host compared normalized",
   );
 });
 
