@@ -46,6 +46,10 @@ function config(node: string, secret = SECRET): string {
     pool: users
     key: [header:x-user-id]
     affinity: { cookie: { name: sg_aff } }
+  - match: { host: "*", pathPrefix: /quota }
+    pool: users
+    key: [header:x-user-id]
+    rateLimit: { limit: 60, window: 1h }
 admin: { token: ${TOKEN} }
 headers: { memberHeader: x-member }
 cluster: { id: ${node}, secret: "${secret}", listen: "127.0.0.1:0" }
@@ -118,28 +122,24 @@ test("affinity pinned through one instance is honoured and explained by the othe
   assert.equal(bb.affinity.source, "store");
 });
 
-test("the rate limit is shared: the two instances together admit about one bucket", async () => {
-  const started = performance.now();
+test("the rate limit is shared: two instances under concurrent load admit one bucket, within 5 %", async () => {
+  // The example's route (100 per second) is live on both instances...
+  const r = await get(a.httpUrl, "/api/x", { "x-user-id": "rl-probe" });
+  assert.equal(r.headers["ratelimit-limit"], "100");
+  // ...and a bucket that does not refill during the test shows the sharing exactly.
   const replies = await Promise.all(
-    Array.from({ length: 240 }, (_, i) =>
-      get(i % 2 === 0 ? a.httpUrl : b.httpUrl, "/api/rl", { "x-user-id": "rl-key" }),
+    Array.from({ length: 200 }, (_, i) =>
+      get(i % 2 === 0 ? a.httpUrl : b.httpUrl, "/quota/x", { "x-user-id": "quota-key" }),
     ),
   );
-  const seconds = (performance.now() - started) / 1000;
-  const allowed = replies.filter((r) => r.status === 200).length;
-  const limited = replies.filter((r) => r.status === 429);
-  assert.equal(allowed + limited.length, 240);
-  // limit 100 per second, burst 100: at most 100 + 100/s of the elapsed time (+5 %).
-  const ceiling = (100 + 100 * seconds) * 1.05;
-  assert.ok(
-    allowed >= 100 && allowed <= ceiling,
-    `allowed ${allowed} in ${seconds.toFixed(2)} s (ceiling ${ceiling.toFixed(0)})`,
-  );
-  assert.ok(limited.length > 0, "some requests were limited");
-  const r = limited[0];
-  assert.ok(Number(r.headers["retry-after"]) >= 1);
-  assert.equal(r.headers["ratelimit-limit"], "100");
-  assert.equal(JSON.parse(r.text).error, "rate_limited");
+  const allowed = replies.filter((x) => x.status === 200).length;
+  const limited = replies.filter((x) => x.status === 429);
+  assert.equal(allowed + limited.length, 200);
+  assert.ok(Math.abs(allowed - 60) <= 3, `allowed ${allowed} of a shared limit of 60`);
+  const l = limited[0];
+  assert.ok(Number(l.headers["retry-after"]) >= 1);
+  assert.equal(l.headers["ratelimit-limit"], "60");
+  assert.equal(JSON.parse(l.text).error, "rate_limited");
 });
 
 test("the cache is shared, and an admin purge removes an entry for every instance", async () => {
@@ -256,12 +256,12 @@ test("Redis killed under load: zero failed requests (fail open); restarted: affi
     15_000,
     200,
   );
-  // Limits: a key's bucket empties again.
+  // Limits: a key's bucket empties again (60 an hour on /quota).
   await eventually(
     "the rate limit to apply again",
     async () => {
       const rs = await Promise.all(
-        Array.from({ length: 150 }, () => get(b.httpUrl, "/api/x", { "x-user-id": "rl-after" })),
+        Array.from({ length: 70 }, () => get(b.httpUrl, "/quota/x", { "x-user-id": "rl-after" })),
       );
       return rs.some((r) => r.status === 429) ? true : undefined;
     },
