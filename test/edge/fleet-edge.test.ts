@@ -187,6 +187,21 @@ test("an affinity cookie issued by one instance is honoured by the other; a fore
   const atB = await get(b.httpUrl, "/web/x", { "x-user-id": key, cookie });
   assert.equal(atB.headers["x-member"], pinned);
   assert.equal(atB.headers["set-cookie"], undefined);
+  const value = encodeURIComponent(cookie.slice("sg_aff=".length));
+  const explained = await fetchJson(
+    `${b.adminUrl}/admin/route?pool=users&key=${key}&route=${encodeURIComponent("*/web")}&cookie=${value}`,
+  );
+  const eb = explained.body as {
+    member: string;
+    owner: string;
+    affinity: { member: string; source: string };
+  };
+  assert.deepEqual([eb.affinity.source, eb.affinity.member, eb.member], ["cookie", pinned, pinned]);
+  assert.notEqual(eb.owner, pinned, "the explanation shows affinity overriding the ring's owner");
+  const forged = await fetchJson(
+    `${b.adminUrl}/admin/route?pool=users&key=${key}&route=${encodeURIComponent("*/web")}&cookie=${value}x`,
+  );
+  assert.equal((forged.body as { affinity: { source: string } }).affinity.source, "ring");
   const metrics = await fetch(`${b.adminUrl}/metrics`).then((r) => r.text());
   assert.match(metrics, /shardgate_requests_not_owner_total\{pool="users",reason="affinity"\} [1-9]/);
   assert.match(metrics, /shardgate_affinity_total\{route="\*\/web",kind="cookie",outcome="hit"\} [1-9]/);
