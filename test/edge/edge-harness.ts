@@ -36,7 +36,12 @@ export async function startEdgeHarness(opts: {
   const store =
     opts.redisUrl === undefined
       ? null
-      : new RedisStore(redisSchema.parse({ url: opts.redisUrl, keyPrefix: "t:", ...opts.redis }), silent);
+      : new RedisStore(
+          // A generous command timeout: the suite runs on a loaded, shared machine; tests of
+          // the timeout itself pass their own.
+          redisSchema.parse({ url: opts.redisUrl, keyPrefix: "t:", commandTimeout: "3s", ...opts.redis }),
+          silent,
+        );
   if (store !== null)
     await eventually("the test's Redis store to connect", () => (store.ready ? true : undefined));
   const engine = new EdgeEngine({ metrics: new EdgeMetrics(registry), codec, logger: silent, store });

@@ -53,7 +53,7 @@ function config(node: string, secret = SECRET): string {
 admin: { token: ${TOKEN} }
 headers: { memberHeader: x-member }
 cluster: { id: ${node}, secret: "${secret}", listen: "127.0.0.1:0" }
-redis: { url: ${redis.url}, keyPrefix: "sg:", breaker: { failures: 3, openFor: 500ms } }
+redis: { url: ${redis.url}, keyPrefix: "sg:", commandTimeout: 2s, breaker: { failures: 3, openFor: 500ms } }
 `.replace(/^redis: \{ url: redis:\/\/127\.0\.0\.1:\d+, keyPrefix: "sg:" \}\n/m, "");
 }
 
