@@ -839,7 +839,7 @@ export async function run(argv: string[]): Promise<number> {
       console.log("\nedge features / plain shardgate (same run):");
       for (const e of report.edge) {
         console.log(
-          `  ${e.target.padEnd(13)} throughput ${e.rpsRatio.toFixed(2)}x  p99 ${e.p99DeltaMs >= 0 ? "+" : ""}${e.p99DeltaMs.toFixed(2)} ms  target ${e.goal}${e.met ? "" : "  NOT MET"}`,
+          `  ${e.target.padEnd(13)} throughput ${e.rpsRatio.toFixed(2)}x  p99 ${e.p99DeltaMs >= 0 ? "+" : ""}${e.p99DeltaMs.toFixed(2)} ms  cpu/request ${e.cpuPerReqRatio.toFixed(2)}x  target ${e.goal}${e.met ? "" : "  NOT MET"}`,
         );
       }
     }
