@@ -5,6 +5,7 @@
 
 import { z } from "zod";
 import { parseAddress } from "./address.js";
+import { cookieSchema } from "./cookie-schema.js";
 import { parseKeySpec } from "./key-spec.js";
 import { parseDuration, parseSize } from "./units.js";
 import { field } from "./zod-field.js";
@@ -13,9 +14,6 @@ const duration = () => field((v) => parseDuration(v));
 const period = () => field((v) => parseDuration(v, undefined, 1));
 const posInt = () =>
   z.int({ error: "expected a positive integer" }).min(1, { error: "expected a positive integer" });
-const COOKIE_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-/** Browsers cap a cookie's Max-Age at 400 days (RFC 6265bis). */
-const COOKIE_MAX_TTL_MS = 400 * 86_400_000;
 /** Redis PX takes a 64-bit integer, but a pin older than a year is a configuration mistake. */
 const MAX_PIN_TTL_MS = 365 * 86_400_000;
 
@@ -66,28 +64,7 @@ export const redisSchema = z
 // -------------------------------------------------------------------------------- affinity
 
 export const AFFINITY_MODES = ["sticky", "ring"] as const;
-const SAME_SITE = ["lax", "strict", "none"] as const;
-
-const affinityCookieSchema = z
-  .strictObject({
-    name: z.string().regex(COOKIE_NAME, { error: "expected a cookie name" }).default("sg_aff"),
-    ttl: field((v) => parseDuration(v, COOKIE_MAX_TTL_MS)).default(86_400_000),
-    secure: z.boolean().default(false),
-    httpOnly: z.boolean().default(true),
-    sameSite: z.enum(SAME_SITE).default("lax"),
-    path: z.string().startsWith("/", { error: 'expected a path starting with "/"' }).default("/"),
-  })
-  .check((ctx) => {
-    if (ctx.value.sameSite === "none" && !ctx.value.secure) {
-      ctx.issues.push({
-        code: "custom",
-        path: ["secure"],
-        input: ctx.value.secure,
-        message: 'browsers reject sameSite "none" cookies unless secure is true',
-        params: { expected: 'true when sameSite is "none"' },
-      });
-    }
-  });
+const affinityCookieSchema = cookieSchema("sg_aff");
 
 export const affinitySchema = z
   .strictObject({
