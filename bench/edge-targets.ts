@@ -1,6 +1,9 @@
 // The edge rows of `npm run bench -- proxy`: one more shardgate process, configured like the
-// plain one but with four extra routes, each measured as its own target next to plain
-// shardgate in the same run, against a real redis-server started for the run:
+// plain one but with extra routes, each measured as its own target next to plain shardgate in
+// the same run, against a real redis-server started for the run:
+//   sg+plain      a route without features on the same process (the ratios' peer: it shares
+//                 the process, so process-to-process noise drops out; the plain `shardgate`
+//                 row is printed next to it);
 //   sg+cookie     cookie affinity, every request carrying a valid cookie (the steady state);
 //   sg+redis-aff  Redis affinity with a warm in-process copy (1,000 keys, localTtl 60 s);
 //   sg+ratelimit  a fleet-wide rate limit high enough never to refuse (one Redis script per request);
@@ -32,6 +35,7 @@ redis: { url: ${redisUrl}, keyPrefix: "bench:" }
 pools:\n  bench:\n    algorithm: ring\n    members:\n${members}\n    healthCheck: { path: /health, interval: 2s }
 routes:
 ${route("/", "")}
+${route("/plain/", "")}
 ${route("/cookie/", "    affinity: { cookie: { name: sg_aff } }\n")}
 ${route("/aff/", "    affinity: { store: redis, ttl: 30m, localTtl: 60s, localMaxEntries: 100000 }\n")}
 ${route("/rl/", "    rateLimit: { limit: 1000000000, window: 1s }\n")}
@@ -88,6 +92,8 @@ export async function startEdgeTargets(upstreams: string[], dir: string): Promis
     });
     return {
       targets: [
+        // The same process's route without features: the closest peer (no process-to-process noise).
+        t("sg+plain", "/plain/x"),
         t("sg+cookie", "/cookie/x", { headers: { cookie } }),
         t("sg+redis-aff", "/aff/x", { keySpace: 1000 }),
         t("sg+ratelimit", "/rl/x"),
@@ -117,7 +123,7 @@ export function edgeRatios(
   rows: ReadonlyArray<{ target: string; rps: number; p99ms: number; cpuUsPerReq: number }>,
 ): EdgeRatio[] {
   return rows
-    .filter((r) => r.target.startsWith("sg+"))
+    .filter((r) => r.target.startsWith("sg+") && r.target !== "sg+plain")
     .map((r) => {
       const base = {
         target: r.target,

@@ -815,7 +815,11 @@ export async function run(argv: string[]): Promise<number> {
       ratios,
       targets: { rpsVsBare: ">= 0.9", p99VsBare: "<= 1.2", soakRssGrowth: "< 0.10" },
       soak: soakResult,
-      edge: s === undefined ? [] : edgeRatios(s, summaries),
+      // Against the edge process's own plain route when measured, else plain shardgate.
+      edge: (() => {
+        const peer = by("sg+plain") ?? s;
+        return peer === undefined ? [] : edgeRatios(peer, summaries);
+      })(),
     };
     if (json) {
       console.log(JSON.stringify(report));
@@ -836,7 +840,9 @@ export async function run(argv: string[]): Promise<number> {
       `shardgate/nginx: throughput ${f(ratios.rpsVsNginx)}, p99 ${f(ratios.p99VsNginx)}${n === undefined ? " (nginx not measured)" : ""}`,
     );
     if (s !== undefined && report.edge.length > 0) {
-      console.log("\nedge features / plain shardgate (same run):");
+      console.log(
+        `\nedge features / ${by("sg+plain") === undefined ? "plain shardgate" : "the same process's plain route (sg+plain)"} (same run):`,
+      );
       for (const e of report.edge) {
         console.log(
           `  ${e.target.padEnd(13)} throughput ${e.rpsRatio.toFixed(2)}x  p99 ${e.p99DeltaMs >= 0 ? "+" : ""}${e.p99DeltaMs.toFixed(2)} ms  cpu/request ${e.cpuPerReqRatio.toFixed(2)}x  target ${e.goal}${e.met ? "" : "  NOT MET"}`,
