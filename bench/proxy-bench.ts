@@ -34,6 +34,7 @@ import { createProxyServer } from "http-proxy-3";
 import { startEchoUpstream } from "../proxy/app/echo-upstream.js";
 import { hashKey } from "../ring/hash.js";
 import { shardgateArgv } from "../test/support/shardgate-process.js";
+import { edgeRatios, startEdgeTargets } from "./edge-targets.js";
 
 // autocannon ships no type declarations; this is the slice of its API the bench uses.
 interface AutocannonResult {
@@ -189,9 +190,14 @@ function rssBytes(pid: number): number {
 
 // ------------------------------------------------------------------------ targets
 
-interface Target {
-  name: "bare" | "shardgate" | "shardgate-nolog" | "nginx";
+export interface Target {
+  /** bare, shardgate, shardgate-nolog, nginx, or an edge row (bench/edge-targets.ts). */
+  name: string;
   url: string;
+  /** Headers every request carries besides the key (an affinity cookie). */
+  headers?: Record<string, string>;
+  /** Keys drawn from this many distinct values (default 1,000,000). */
+  keySpace?: number;
   pid: number;
   /** shardgate's admin /metrics (the soak reads its V8 heap figures there). */
   metricsUrl?: string;
@@ -309,31 +315,32 @@ interface LoadResult {
 }
 
 /** Seeded key stream: every request gets a fresh pseudo-random x-user value. */
-function keyStream(seed: number): () => string {
+function keyStream(seed: number, keySpace = 1_000_000): () => string {
   let s = seed >>> 0;
   return () => {
     s = (s + 0x6d2b79f5) >>> 0;
     let t = Math.imul(s ^ (s >>> 15), s | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return `u${((t ^ (t >>> 14)) >>> 0) % 1_000_000}`;
+    return `u${((t ^ (t >>> 14)) >>> 0) % keySpace}`;
   };
 }
 
 async function loadAutocannon(
-  url: string,
+  t: Target,
   seconds: number,
   connections: number,
   seed: number,
 ): Promise<LoadResult> {
-  const next = keyStream(seed);
+  const next = keyStream(seed, t.keySpace);
+  const extra = t.headers ?? {};
   const result = await autocannon({
-    url,
+    url: t.url,
     connections,
     duration: seconds,
     requests: [
       {
         setupRequest: (req: Record<string, unknown>) => {
-          req.headers = { [KEY_HEADER]: next() };
+          req.headers = { ...extra, [KEY_HEADER]: next() };
           return req;
         },
       },
@@ -350,8 +357,12 @@ async function loadAutocannon(
 
 const WRK_SCRIPT = `
 math.randomseed(tonumber(os.getenv("BENCH_SEED") or "1"))
+local space = tonumber(os.getenv("BENCH_KEYSPACE") or "1000000")
+local cookie = os.getenv("BENCH_COOKIE") or ""
 request = function()
-  return wrk.format(nil, nil, { ["${KEY_HEADER}"] = "u" .. math.random(0, 999999) })
+  local h = { ["${KEY_HEADER}"] = "u" .. math.random(0, space - 1) }
+  if cookie ~= "" then h["cookie"] = cookie end
+  return wrk.format(nil, nil, h)
 end
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -362,7 +373,7 @@ end
 `;
 
 async function loadWrk(
-  url: string,
+  t: Target,
   seconds: number,
   connections: number,
   seed: number,
@@ -371,8 +382,13 @@ async function loadWrk(
   const script = join(dir, "bench.lua");
   if (!existsSync(script)) writeFileSync(script, WRK_SCRIPT);
   const out = await new Promise<string>((resolve, reject) => {
-    const child = spawn("wrk", ["-t1", `-c${connections}`, `-d${seconds}s`, "-s", script, url], {
-      env: { ...process.env, BENCH_SEED: String(seed) },
+    const child = spawn("wrk", ["-t1", `-c${connections}`, `-d${seconds}s`, "-s", script, t.url], {
+      env: {
+        ...process.env,
+        BENCH_SEED: String(seed),
+        BENCH_KEYSPACE: String(t.keySpace ?? 1_000_000),
+        BENCH_COOKIE: t.headers?.cookie ?? "",
+      },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let text = "";
@@ -437,8 +453,8 @@ async function measure(
   const t0 = process.hrtime.bigint();
   const r =
     client === "wrk"
-      ? await loadWrk(t.url, seconds, connections, seed, dir)
-      : await loadAutocannon(t.url, seconds, connections, seed);
+      ? await loadWrk(t, seconds, connections, seed, dir)
+      : await loadAutocannon(t, seconds, connections, seed);
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   return { ...r, cpuCores: (cpuSeconds(t.pid) - cpu0) / wall, rssMb: rssBytes(t.pid) / 2 ** 20 };
 }
@@ -600,7 +616,7 @@ function soakLines(x: SoakResult): string[] {
 }
 
 const USAGE =
-  "usage: npm run bench -- proxy [--duration S] [--rounds N] [--connections C] [--client wrk|autocannon] [--soak S] [--soak-warmup S] [--seed N] [--log-file] [--nolog-variant] [--json]";
+  "usage: npm run bench -- proxy [--duration S] [--rounds N] [--connections C] [--client wrk|autocannon] [--soak S] [--soak-warmup S] [--seed N] [--log-file] [--nolog-variant] [--skip-edge] [--json]";
 
 export async function run(argv: string[]): Promise<number> {
   let args: { values: Map<string, string>; switches: Set<string> };
@@ -626,6 +642,7 @@ export async function run(argv: string[]): Promise<number> {
         ["json", { type: "boolean" as const }],
         ["log-file", { type: "boolean" as const }],
         ["nolog-variant", { type: "boolean" as const }],
+        ["skip-edge", { type: "boolean" as const }],
       ]),
     });
     const values = new Map<string, string>();
@@ -718,6 +735,16 @@ export async function run(argv: string[]): Promise<number> {
       `client ${client}, ${connections} connections, ${rounds} rounds x ${seconds}s per target, ${UPSTREAMS} echo upstreams, seed ${seed}`,
     );
     if (nginxSkipped !== undefined) say(`nginx skipped: ${nginxSkipped}`);
+    // The edge rows (issue 13): affinity, rate limit and cache hit next to plain shardgate.
+    let edgeSkipped: string | undefined;
+    if (args.switches.has("skip-edge")) edgeSkipped = "--skip-edge";
+    else if (!hasCommand("redis-server")) edgeSkipped = "redis-server not installed";
+    else {
+      const edge = await startEdgeTargets(upstreams, dir);
+      children.push(edge.stop);
+      targets.push(...edge.targets);
+    }
+    if (edgeSkipped !== undefined) say(`edge rows skipped: ${edgeSkipped}`);
 
     // Warm-up: JIT, keep-alive pools and lazily created metric series, excluded from results.
     for (const t of targets) await measure(t, Math.min(2, seconds), connections, seed + 999, client, dir);
@@ -788,6 +815,11 @@ export async function run(argv: string[]): Promise<number> {
       ratios,
       targets: { rpsVsBare: ">= 0.9", p99VsBare: "<= 1.2", soakRssGrowth: "< 0.10" },
       soak: soakResult,
+      // Against the edge process's own plain route when measured, else plain shardgate.
+      edge: (() => {
+        const peer = by("sg+plain") ?? s;
+        return peer === undefined ? [] : edgeRatios(peer, summaries);
+      })(),
     };
     if (json) {
       console.log(JSON.stringify(report));
@@ -807,6 +839,16 @@ export async function run(argv: string[]): Promise<number> {
     console.log(
       `shardgate/nginx: throughput ${f(ratios.rpsVsNginx)}, p99 ${f(ratios.p99VsNginx)}${n === undefined ? " (nginx not measured)" : ""}`,
     );
+    if (s !== undefined && report.edge.length > 0) {
+      console.log(
+        `\nedge features / ${by("sg+plain") === undefined ? "plain shardgate" : "the same process's plain route (sg+plain)"} (same run):`,
+      );
+      for (const e of report.edge) {
+        console.log(
+          `  ${e.target.padEnd(13)} throughput ${e.rpsRatio.toFixed(2)}x  p99 ${e.p99DeltaMs >= 0 ? "+" : ""}${e.p99DeltaMs.toFixed(2)} ms  cpu/request ${e.cpuPerReqRatio.toFixed(2)}x  target ${e.goal}${e.met ? "" : "  NOT MET"}`,
+        );
+      }
+    }
     if (soakResult !== null) for (const line of soakLines(soakResult)) console.log(line);
     return 0;
   } finally {

@@ -113,6 +113,29 @@ function checkRoutes(routes: unknown[], pools: Obj | undefined, out: CrossIssue[
   });
 }
 
+/** Route features kept in Redis need the top-level `redis:` section that says where it is. */
+function checkStoreUse(routes: unknown[], hasRedis: boolean, out: CrossIssue[]): void {
+  if (hasRedis) return;
+  routes.forEach((value, i) => {
+    const route = asObj(value);
+    if (route === undefined) return;
+    const uses: Array<[string, boolean]> = [
+      ["affinity", asObj(route.affinity)?.store !== undefined],
+      ["rateLimit", asObj(route.rateLimit) !== undefined],
+      ["cache", asObj(route.cache) !== undefined],
+    ];
+    for (const [feature, used] of uses) {
+      if (!used) continue;
+      out.push({
+        path: ["routes", i, feature],
+        expected: 'a top-level "redis:" section (the store this feature keeps its state in)',
+        found: "no redis section",
+        message: `routes[${i}].${feature} keeps its state in Redis: add "redis: { url: redis://HOST:PORT }"`,
+      });
+    }
+  });
+}
+
 function checkCluster(cluster: Obj, out: CrossIssue[]): void {
   const peers = asArr(cluster.peers);
   duplicates(peers, "id", ["cluster", "peers"], "peer id", out);
@@ -148,14 +171,19 @@ function checkCluster(cluster: Obj, out: CrossIssue[]): void {
   }
 }
 
-/** Cross-field rules over a raw (interpolated, not yet normalized) config or routing value. */
-export function crossCheck(raw: unknown): CrossIssue[] {
+/**
+ * Cross-field rules over a raw (interpolated, not yet normalized) config or routing value;
+ * `wholeFile` adds the rules that need sections outside the replicated routing.
+ */
+export function crossCheck(raw: unknown, wholeFile = false): CrossIssue[] {
   const out: CrossIssue[] = [];
   const root = asObj(raw);
   if (root === undefined) return out;
   const pools = asObj(root.pools);
   if (pools !== undefined) checkPools(pools, out);
   checkRoutes(asArr(root.routes), pools, out);
+  // Routing alone (a replicated command) carries no redis section; only a whole file does.
+  if (wholeFile) checkStoreUse(asArr(root.routes), asObj(root.redis) !== undefined, out);
   const cluster = asObj(root.cluster);
   if (cluster !== undefined) checkCluster(cluster, out);
   return out;

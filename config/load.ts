@@ -200,7 +200,7 @@ function parseConfigText(text: string, env: NodeJS.ProcessEnv, baseDir: string):
   }
   const found = [
     ...(parsed.success ? [] : issuesToErrors(configSchema, parsed.error.issues)),
-    ...[...crossCheck(raw), ...checkTlsFiles(raw, baseDir)].map((c) => ({
+    ...[...crossCheck(raw, true), ...checkTlsFiles(raw, baseDir)].map((c) => ({
       path: formatPath(c.path),
       expected: c.expected,
       found: c.found,

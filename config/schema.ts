@@ -11,36 +11,21 @@ import { z } from "zod";
 import { DEFAULT_MAGLEV_TABLE_SIZE, isPrime, MAX_MAGLEV_TABLE_SIZE } from "../ring/maglev.js";
 import { DEFAULT_POINTS_PER_WEIGHT } from "../ring/ring-hash.js";
 import { type Address, type Cidr, parseAddress, parseCidr } from "./address.js";
+import { cookieSchema } from "./cookie-schema.js";
+import { affinitySchema, cacheSchema, rateLimitSchema, redisSchema } from "./edge-schema.js";
 import { type HostMatch, parseHostMatch } from "./host-match.js";
 import { type KeySpec, parseKeySpec } from "./key-spec.js";
-import type { Parsed } from "./parsed.js";
 import { parseStatusRanges, type StatusRange } from "./status-ranges.js";
 import { tableLimitError } from "./table-limits.js";
 import { parseDuration, parseSize } from "./units.js";
+import { field } from "./zod-field.js";
 
 export type { Address, Cidr, HostMatch, KeySpec, StatusRange };
-
-/** A value parsed by one of the small field parsers; failures become issues with `params.expected`. */
-function field<T>(parse: (v: unknown) => Parsed<T>) {
-  return z.unknown().transform((value, ctx): T => {
-    const r = parse(value);
-    if (r.ok) return r.value;
-    ctx.issues.push({
-      code: "custom",
-      message: `expected ${r.expected}`,
-      input: value,
-      params: { expected: r.expected },
-    });
-    return z.NEVER;
-  });
-}
 
 /** A duration that drives a timer: at most MAX_TIMER_MS (parseDuration's default bound). */
 const duration = () => field((v) => parseDuration(v));
 /** A period that paces a loop (probe interval, tick, cool-down): 0 would make it spin, so >= 1ms. */
 const period = () => field((v) => parseDuration(v, undefined, 1));
-/** Browsers cap a cookie's Max-Age at 400 days (RFC 6265bis); it never drives a timer here. */
-const COOKIE_MAX_TTL_MS = 400 * 86_400_000;
 const size = () => field(parseSize);
 const address = () => field((v) => parseAddress(v, false));
 const listenAddress = () => field((v) => parseAddress(v, true));
@@ -217,28 +202,9 @@ export const poolSchema = z.strictObject({
 // ---------------------------------------------------------------------------------- routes
 
 export const ON_MISSING_KEY = ["random", "reject", "cookie"] as const;
-export const SAME_SITE = ["lax", "strict", "none"] as const;
+export { SAME_SITE } from "./cookie-schema.js";
 
-const cookieSchema = z
-  .strictObject({
-    name: z.string().regex(HEADER_NAME, { error: "expected a cookie name" }).default("sg_key"),
-    ttl: field((v) => parseDuration(v, COOKIE_MAX_TTL_MS)).default(86_400_000),
-    secure: z.boolean().default(false),
-    httpOnly: z.boolean().default(true),
-    sameSite: z.enum(SAME_SITE).default("lax"),
-    path: z.string().startsWith("/", { error: 'expected a path starting with "/"' }).default("/"),
-  })
-  .check((ctx) => {
-    if (ctx.value.sameSite === "none" && !ctx.value.secure) {
-      ctx.issues.push({
-        code: "custom",
-        path: ["secure"],
-        input: ctx.value.secure,
-        message: 'browsers reject sameSite "none" cookies unless secure is true',
-        params: { expected: 'true when sameSite is "none"' },
-      });
-    }
-  });
+const routeCookieSchema = cookieSchema("sg_key");
 
 const routeSchema = z.strictObject({
   match: z
@@ -254,9 +220,13 @@ const routeSchema = z.strictObject({
   /** Ordered key sources; the first non-empty one is the key. */
   key: z.array(field(parseKeySpec)).min(1),
   onMissingKey: z.enum(ON_MISSING_KEY).default("random"),
-  cookie: cookieSchema.prefault({}),
+  cookie: routeCookieSchema.prefault({}),
   /** Peers whose X-Forwarded-For is believed when the key is "ip". */
   trustedProxies: z.array(field(parseCidr)).default([]),
+  /** Edge features (config/edge-schema.ts); each absent = off, at no cost on the request path. */
+  affinity: affinitySchema.optional(),
+  rateLimit: rateLimitSchema.optional(),
+  cache: cacheSchema.optional(),
 });
 
 // ------------------------------------------------------------------------- other sections
@@ -367,6 +337,8 @@ export const configSchema = z.strictObject({
     .prefault({}),
   cluster: clusterSchema.optional(),
   discovery: z.strictObject({ consul: consulAgentSchema.prefault({}) }).prefault({}),
+  /** The shared store for affinity, rate limits and the response cache; absent = none. */
+  redis: redisSchema.optional(),
 });
 
 /** The normalized config: every default filled in, every unit converted. */
@@ -386,7 +358,7 @@ export type PassiveEjectionConfig = z.output<typeof passiveEjectionSchema>;
 export type PoolTimeouts = PoolConfig["timeouts"];
 export type Algorithm = (typeof ALGORITHMS)[number];
 export type RouteConfig = z.output<typeof routeSchema>;
-export type CookieConfig = z.output<typeof cookieSchema>;
+export type CookieConfig = z.output<typeof routeCookieSchema>;
 export type OnMissingKey = (typeof ON_MISSING_KEY)[number];
 export type ClusterConfig = z.output<typeof clusterSchema>;
 export type ConsulAgentConfig = z.output<typeof consulAgentSchema>;

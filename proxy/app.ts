@@ -22,6 +22,8 @@ import { ClusterHooks } from "./cluster/cluster-hooks.js";
 import { resolveClusterSettings } from "./cluster/cluster-settings.js";
 import { CommittedRouting } from "./cluster/committed-routing.js";
 import { OutcomeTracker } from "./cluster/outcome-tracker.js";
+import { createEdge } from "./edge/create-edge.js";
+import { EdgeAdmin } from "./edge/edge-admin.js";
 import { createDataPlane } from "./forward/data-plane.js";
 import { createAccessLog } from "./logging/access-log.js";
 import { createProcessLogger } from "./logging/logger.js";
@@ -130,9 +132,11 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
   });
   const actions = new ClusterActions(node, routing);
 
+  const edge = createEdge({ config, secret: settings.secret, registry: metrics.registry, logger });
   const dataPlane = createDataPlane({
     getState: routing.current,
-    hooks: new ClusterHooks(observer, outcomes),
+    hooks: new ClusterHooks(observer, outcomes, edge.notOwner),
+    edge: edge.engine,
     logger: logger.child({ component: "proxy" }),
     options: {
       memberHeader: config.headers.memberHeader,
@@ -171,11 +175,13 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
       drift: () => reloader.drift(),
       degraded: () => node.degradedReason(),
       panicPools: () => [...node.panics].filter(([, p]) => p).map(([pool]) => pool),
+      edge: new EdgeAdmin(edge.engine, routing.current),
     }),
   });
 
   const stopAll = async () => {
     dataPlane.close();
+    await edge.close();
     await node.stop().catch(() => undefined);
   };
   try {
@@ -216,6 +222,7 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
     proxyServer,
     adminServer,
     drainTimeoutMs: opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,
+    closeEdge: () => edge.close(),
   });
   logger.info(
     {

@@ -36,6 +36,7 @@ export const ERRORS = Object.freeze({
     408,
     "the client did not finish sending the request body within listen.timeouts.request",
   ),
+  rate_limited: def("rate_limited", 429, "the route's rate limit for this key is exhausted; see Retry-After"),
   headers_too_large: def("headers_too_large", 431, "the request headers are too large"),
   upstream_error: def("upstream_error", 502, "the upstream member failed to answer"),
   upstream_connect_failed: def("upstream_connect_failed", 502, "could not connect to an upstream member"),
@@ -46,6 +47,11 @@ export const ERRORS = Object.freeze({
     "no_committed_state",
     503,
     "this instance has no committed cluster state yet and no route matches its provisional one",
+  ),
+  rate_limit_unavailable: def(
+    "rate_limit_unavailable",
+    503,
+    "the rate limit store cannot be reached and the route fails closed",
   ),
   upstream_timeout: def("upstream_timeout", 504, "the upstream member did not answer in time"),
 });
@@ -84,6 +90,7 @@ const STATUS_TEXT: Record<number, string> = {
   408: "Request Timeout",
   414: "URI Too Long",
   417: "Expectation Failed",
+  429: "Too Many Requests",
   431: "Request Header Fields Too Large",
   502: "Bad Gateway",
   503: "Service Unavailable",

@@ -119,7 +119,7 @@ export function createAdminServer(opts: AdminServerOptions): Server {
     const method = req.method ?? "GET";
     // Only the breaker and fault-injection endpoints read a body; consume every other one so
     // keep-alive clients are not stalled.
-    if (!BREAKER_PATH.test(path) && !FAULT_PATH.test(path)) req.resume();
+    if (!BREAKER_PATH.test(path) && !FAULT_PATH.test(path) && path !== "/admin/cache/purge") req.resume();
     const read = method === "GET" || method === "HEAD";
 
     if (path === "/healthz") {
@@ -168,8 +168,31 @@ export function createAdminServer(opts: AdminServerOptions): Server {
         return;
       }
       const r = backend.explainRoute(pool, key);
-      if (r.ok) send(res, 200, r.value);
-      else sendError(res, r.err);
+      if (!r.ok) return sendError(res, r.err);
+      const affinity = await backend.explainAffinity?.(
+        pool,
+        key,
+        url.searchParams.get("cookie") ?? "",
+        url.searchParams.get("route") ?? undefined,
+      );
+      // An affinity that honours a remembered member overrides the ring's choice.
+      if (affinity !== undefined) r.value.affinity = affinity;
+      if (affinity?.member != null && affinity.source !== "ring") r.value.member = affinity.member;
+      send(res, 200, r.value);
+      return;
+    }
+    if (path === "/admin/cache/purge") {
+      if (method !== "POST") return methodNotAllowed(res, "POST");
+      if (!writeAllowed(req, res)) return;
+      if (backend.purgeCache === undefined)
+        return sendError(res, { status: 404, error: "no_cache", message: "no route has a cache" });
+      const body = await readJson(req);
+      if (!body.ok) return sendError(res, body.err);
+      const r = await backend.purgeCache(body.value);
+      if (r.ok) {
+        log.info({ purge: r.value }, "cache purged via admin API");
+        send(res, 200, r.value);
+      } else sendError(res, r.err);
       return;
     }
     if (path === "/admin/reload") {

@@ -74,6 +74,13 @@ export interface RouteExplanationView {
   /** Empty key only: the routes to the pool and their onMissingKey policy, and what that means. */
   onMissingKey?: Array<{ route: string; policy: string }>;
   note?: string;
+  /** Present when a route of the pool has an affinity: where it sends the key (or cookie) and why. */
+  affinity?: {
+    route: string;
+    member: string | null;
+    source: "cookie" | "store" | "cache" | "ring";
+    note?: string;
+  };
 }
 
 export type Readiness =
@@ -138,4 +145,13 @@ export interface AdminBackend {
   metrics(): Promise<{ contentType: string; body: string }>;
   /** The configured admin token; "" disables mutating endpoints. Read per request (reload may change it). */
   adminToken(): string;
+  /** The affinity part of GET /admin/route (`cookie`, `route` from the query); undefined when none applies. */
+  explainAffinity?(
+    pool: string,
+    key: string,
+    cookie: string,
+    route: string | undefined,
+  ): Promise<RouteExplanationView["affinity"]>;
+  /** POST /admin/cache/purge with {url} or {prefix} (and optionally route). */
+  purgeCache?(body: unknown): Promise<AdminResult<unknown>>;
 }

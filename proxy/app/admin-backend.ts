@@ -19,6 +19,7 @@ import type {
   ReloadView,
   RouteExplanationView,
 } from "../admin/types.js";
+import type { EdgeAdmin } from "../edge/edge-admin.js";
 import type { DataPlane } from "../forward/types.js";
 import type { RoutingState } from "../routing/types.js";
 
@@ -46,6 +47,8 @@ export interface AdminBackendDeps {
   /** Why this node cannot reach agreement now (it keeps routing on its last state), or null. */
   degraded(): string | null;
   panicPools(): string[];
+  /** The edge features' admin view (affinity explanations, cache purge); absent = none. */
+  edge?: EdgeAdmin;
 }
 
 function routedPools(state: RoutingState): Set<string> {
@@ -143,5 +146,11 @@ export function createAdminBackend(d: AdminBackendDeps): AdminBackend {
     },
 
     adminToken: () => d.adminToken(),
+
+    explainAffinity: async (pool, key, cookie, route) => d.edge?.explain(pool, key, cookie, route),
+    purgeCache: async (body) =>
+      d.edge === undefined
+        ? { ok: false, err: { status: 404, error: "no_cache", message: "no route has a cache" } }
+        : d.edge.purge(body),
   };
 }

@@ -1,6 +1,7 @@
 // A tiny built-in upstream for `shardgate demo` and the benchmark: answers every request with
 // JSON naming the member it is, so a user can see which member a key is routed to. /health
-// answers 200 for active health checks. No outside services needed.
+// answers 200 for active health checks; paths under /cache/ are marked shareable for an hour
+// (the benchmark's cache-hit row). No outside services needed.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -31,7 +32,12 @@ export function startEchoUpstream(id: string, host = "127.0.0.1", port = 0): Pro
         userId: req.headers["x-user-id"] ?? null,
         requestId: req.headers["x-request-id"] ?? null,
       })}\n`;
-      res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+      const headers: Record<string, string | number> = {
+        "content-type": "application/json",
+        "content-length": Buffer.byteLength(body),
+      };
+      if (req.url?.startsWith("/cache/")) headers["cache-control"] = "public, max-age=3600";
+      res.writeHead(200, headers);
       res.end(body);
     });
   });

@@ -1,7 +1,7 @@
 // Config reload (SIGHUP and POST /admin/reload). Routing is the committed config whatever the
 // local file says: a reload validates the file and proposes its pools and routes (SetRouting),
 // answering once committed. The local sections (log level, access log, admin token) apply here
-// at once; listen, headers, cluster and discovery are read once at start, so a change in them
+// at once; listen, headers, cluster, discovery and redis are read once at start, so a change in them
 // is reported as needing a restart. Holds the local file's config: what drift compares.
 
 import type { Logger } from "pino";
@@ -27,7 +27,13 @@ export interface ReloadOutcome {
 }
 
 /** Config sections that are read once at start; a change in them is reported, not applied. */
-const RESTART_ONLY: ReadonlyArray<keyof ShardgateConfig> = ["listen", "headers", "cluster", "discovery"];
+const RESTART_ONLY: ReadonlyArray<keyof ShardgateConfig> = [
+  "listen",
+  "headers",
+  "cluster",
+  "discovery",
+  "redis",
+];
 
 function same(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);

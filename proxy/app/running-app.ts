@@ -24,6 +24,7 @@ export interface AppParts {
   proxyServer: Server;
   adminServer: Server;
   drainTimeoutMs: number;
+  closeEdge?: () => Promise<void>;
 }
 
 export class App {
@@ -77,6 +78,7 @@ export class App {
         cluster: this.p.cluster,
         drainTimeoutMs: this.p.drainTimeoutMs,
         flushLogs: () => this.p.log.flush(),
+        closeEdge: this.p.closeEdge,
       },
       reason,
     );

@@ -16,6 +16,8 @@ export interface ShutdownParts {
   cluster: ClusterNode;
   drainTimeoutMs: number;
   flushLogs(): void;
+  /** Closes the edge features' store client (Redis), after the last request. */
+  closeEdge?: () => Promise<void>;
 }
 
 /** How long an upgraded (websocket) socket may hold the exit after the drain. */
@@ -42,6 +44,7 @@ export async function drainAndClose(p: ShutdownParts, reason: string): Promise<v
     logger.warn({ inFlight: left, drainTimeoutMs: deadlineMs }, "drain deadline reached; cutting requests");
   proxyServer.closeAllConnections();
   dataPlane.close();
+  await p.closeEdge?.().catch((err: unknown) => logger.warn({ err: errorText(err) }, "edge close failed"));
   // Upgraded (websocket) sockets are outside the server's connection tracking, so
   // closeAllConnections does not end them; the data plane's close cuts their upstream side,
   // but do not let one that lingers hold the exit.

@@ -7,7 +7,14 @@
 // gateway-error retry never reaches onUpstreamError or onRequestEnd, so it is counted at the
 // retry, classified by the pool's breaker statuses like any other response.
 
-import type { DataPlaneHooks, RequestRecord, RetryKind, UpstreamErrorKind } from "../forward/types.js";
+import type { NotOwnerCounter } from "../edge/edge-metrics.js";
+import type {
+  DataPlaneHooks,
+  NotOwnerReason,
+  RequestRecord,
+  RetryKind,
+  UpstreamErrorKind,
+} from "../forward/types.js";
 import type { MetricsObserver } from "../metrics/observer.js";
 import type { OutcomeTracker } from "./outcome-tracker.js";
 
@@ -15,7 +22,12 @@ export class ClusterHooks implements DataPlaneHooks {
   constructor(
     private readonly observer: MetricsObserver,
     private readonly outcomes: OutcomeTracker,
+    private readonly notOwner: NotOwnerCounter | null = null,
   ) {}
+
+  onNotOwner(r: RequestRecord, reason: NotOwnerReason): void {
+    this.notOwner?.inc(r.pool, reason);
+  }
 
   onRequestStart(r: RequestRecord): void {
     this.observer.onRequestStart(r);

@@ -17,7 +17,7 @@ import { createProxyServer as createHttpProxy, type ProxyServer } from "http-pro
 import { hashKey } from "../../ring/hash.js";
 import { ERRORS, type ErrorCode, errorBody, rawErrorResponse } from "../errors.js";
 import { extractKey, redactPathSegments } from "../routing/key-extract.js";
-import { chooseMember, explainChoice } from "../routing/member-choice.js";
+import { chooseMember, explainChoice, notOwnerReason } from "../routing/member-choice.js";
 import { LiveBook } from "../routing/pool-live.js";
 import type { PoolSnapshot, RouteExplanation, RoutingState } from "../routing/types.js";
 import { Endpoints, webOptionsIndex } from "./endpoints.js";
@@ -34,7 +34,14 @@ import { isAcceptableRequestId, newRequestId } from "./request-id.js";
 import { RetryBudget } from "./retry-budget.js";
 import { TimeoutSweep } from "./timeout-sweep.js";
 import { bindTunnel } from "./tunnel.js";
-import type { DataPlane, DataPlaneInit, RetryKind, UpstreamErrorKind } from "./types.js";
+import type {
+  DataPlane,
+  DataPlaneInit,
+  EdgeContinuation,
+  EdgeHooks,
+  RetryKind,
+  UpstreamErrorKind,
+} from "./types.js";
 import { canServeDeclinedUpgrade, isWebSocketUpgrade, responseOnSocket } from "./upgrade-declined.js";
 import {
   discardResponse,
@@ -105,8 +112,9 @@ function errorCodeFor(kind: UpstreamErrorKind): ErrorCode {
       : "upstream_timeout";
 }
 
-class DataPlaneImpl implements DataPlane {
+class DataPlaneImpl implements DataPlane, EdgeContinuation {
   private readonly getState: () => RoutingState;
+  private readonly edge: EdgeHooks | null;
   private readonly hooks: DataPlaneInit["hooks"];
   private readonly logger: DataPlaneInit["logger"];
   private readonly memberHeader: string;
@@ -127,6 +135,7 @@ class DataPlaneImpl implements DataPlane {
   constructor(init: DataPlaneInit) {
     const o = init.options ?? {};
     this.getState = init.getState;
+    this.edge = init.edge ?? null;
     this.hooks = init.hooks;
     this.logger = init.logger;
     this.memberHeader = o.memberHeader ?? "";
@@ -176,6 +185,17 @@ class DataPlaneImpl implements DataPlane {
     const te = req.headers["transfer-encoding"];
     const cl = req.headers["content-length"];
     ctx.hasBody = te !== undefined || (cl !== undefined && cl !== "0");
+    // Edge hook: the route's affinity, rate limit and cache run here and call proceed().
+    if (ctx.edge !== null) {
+      ctx.edge.begin(ctx, this);
+      return;
+    }
+    this.proceed(ctx);
+  }
+
+  /** EdgeContinuation: the request goes upstream (its first attempt). */
+  proceed(ctx: RequestContext): void {
+    if (ctx.done) return;
     this.budgetOf(ctx).recordRequest(this.now());
     this.attempt(ctx);
   }
@@ -201,7 +221,9 @@ class DataPlaneImpl implements DataPlane {
     ctx.snapshot = snapshot;
     ctx.ringVersion = snapshot.ringVersion;
     ctx.live = this.live.for(snapshot);
+    if (this.edge !== null && ctx.res !== null) ctx.edge = this.edge.forRoute(state, route);
     const key = extractKey(route.keyPlan, req);
+    ctx.routingKey = key;
     if (key !== "") {
       ctx.hash = hashKey(key);
       ctx.keyHash = ctx.hash;
@@ -212,6 +234,7 @@ class DataPlaneImpl implements DataPlane {
         return "missing_key";
       case "cookie": {
         const id = newStickyId();
+        ctx.routingKey = id;
         ctx.issuedCookie = stickyCookie(route.config.cookie, id);
         ctx.hash = hashKey(id);
         ctx.keyHash = ctx.hash;
@@ -247,7 +270,14 @@ class DataPlaneImpl implements DataPlane {
       return;
     }
     // A retry walks the same snapshot (same successor order) but sees current local skips.
-    const index = chosen >= 0 ? chosen : chooseMember(snapshot, ctx.hash, live, this.now(), ctx);
+    // The first attempt honours an affinity's member (checked routable by the edge feature).
+    const first = ctx.attempts === 0;
+    const index =
+      chosen >= 0
+        ? chosen
+        : first && ctx.preferred >= 0
+          ? ctx.preferred
+          : chooseMember(snapshot, ctx.hash, live, this.now(), ctx);
     if (index < 0) {
       this.fail(
         ctx,
@@ -255,6 +285,7 @@ class DataPlaneImpl implements DataPlane {
       );
       return;
     }
+    if (first && ctx.keyHash >= 0 && this.hooks.onNotOwner !== undefined) this.checkOwner(ctx, index);
     const member = snapshot.members[index];
     const ep = this.endpoints.get(member);
     ctx.markTried(index);
@@ -287,6 +318,14 @@ class DataPlaneImpl implements DataPlane {
       } else if (ctx.sentAt < 0) ctx.sentAt = ctx.attemptStartedAt;
     }
     if (!ctx.done && !ctx.responseStarted) this.sweep.add(ctx);
+  }
+
+  /** Counts a first attempt that did not go to the key's ring owner, with the reason. */
+  private checkOwner(ctx: RequestContext, index: number): void {
+    const snapshot = ctx.snapshot;
+    if (snapshot === null) return;
+    const reason = notOwnerReason(snapshot, ctx.hash, index, ctx.preferred === index, ctx.live, this.now());
+    if (reason !== null) this.safe(() => this.hooks.onNotOwner?.(ctx, reason));
   }
 
   /** Whether a 502/503/504 from this attempt could still be retried (checked again on arrival). */
@@ -487,6 +526,8 @@ class DataPlaneImpl implements DataPlane {
       const prev = headers["set-cookie"];
       headers["set-cookie"] = prev === undefined ? [ctx.issuedCookie] : [...prev, ctx.issuedCookie];
     }
+    // Edge hook: affinity cookie, RateLimit-* headers, cache fill.
+    if (ctx.edge !== null) ctx.edge.onResponse(ctx, proxyRes);
     proxyRes.on("close", onProxyResClose);
     if (ctx.selfHandled) writeProxiedHead(ctx.req, ctx.res, proxyRes, ctx.endpoint?.web[1] ?? null);
   };
@@ -514,7 +555,7 @@ class DataPlaneImpl implements DataPlane {
   }
 
   /** Answers with shardgate's JSON error (or cuts the connection if the response began). */
-  private fail(ctx: RequestContext, code: ErrorCode): void {
+  fail(ctx: RequestContext, code: ErrorCode): void {
     if (ctx.done) return;
     this.sweep.remove(ctx);
     this.releaseAttempt(ctx);

@@ -7,7 +7,7 @@ import type { Duplex } from "node:stream";
 import type { PoolLive } from "../routing/pool-live.js";
 import type { CompiledRoute, PoolSnapshot } from "../routing/types.js";
 import type { Endpoint } from "./endpoints.js";
-import type { RecordFields, RequestRecord, UpstreamErrorKind } from "./types.js";
+import type { EdgeRoute, RecordFields, RequestRecord, UpstreamErrorKind } from "./types.js";
 
 /** Max attempts the schema allows (retry.attempts <= 10). */
 export const MAX_ATTEMPTS = 10;
@@ -45,6 +45,15 @@ export class RequestContext implements RequestRecord {
   hasBody = false;
   /** Set-Cookie value issued by the cookie missing-key policy, or "". */
   issuedCookie = "";
+  /** The routing key as extracted ("" when the request had none). */
+  routingKey = "";
+
+  // Edge features (proxy/edge/): null/-1 unless the route has any.
+  edge: EdgeRoute | null = null;
+  /** Per-request state the route's edge features keep (one object, allocated by them). */
+  edgeState: object | null = null;
+  /** A member index the first attempt takes instead of the ring's choice (affinity), or -1. */
+  preferred = -1;
 
   // Current attempt
   triedCount = 0;

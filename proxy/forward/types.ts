@@ -7,7 +7,9 @@
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
-import type { RouteExplanation, RoutingState } from "../routing/types.js";
+import type { ErrorCode } from "../errors.js";
+import type { CompiledRoute, NotOwnerReason, RouteExplanation, RoutingState } from "../routing/types.js";
+import type { RequestContext } from "./request-context.js";
 
 export type UpstreamErrorKind = "connect" | "reset" | "timeout";
 /** Why an attempt is retried: an upstream error, or "gateway" (a 502/503/504 discarded under retry.on gateway-error). */
@@ -69,6 +71,8 @@ export interface DataPlaneHooks {
   onUpstreamError?(record: RequestRecord, pool: string, member: string, kind: UpstreamErrorKind): void;
   /** `member` refused a connection and is skipped locally until the skip window ends. */
   onLocalSkip?(pool: string, member: string, untilMs: number): void;
+  /** The first attempt of a keyed request went to a member other than the key's ring owner. */
+  onNotOwner?(record: RequestRecord, reason: NotOwnerReason): void;
   onRequestEnd(record: RequestRecord): void;
 }
 
@@ -99,12 +103,43 @@ export interface DataPlaneOptions {
   now?: () => number;
 }
 
+/**
+ * The edge features of one route (affinity, rate limit, shared cache; see proxy/edge/),
+ * compiled off the request path. Routes without any have none, and the data plane then
+ * does nothing more than one null check per request.
+ */
+export interface EdgeRoute {
+  /**
+   * Runs once a request is routed, before its first attempt. Must end (now or later) in
+   * exactly one of cont.proceed(ctx), cont.fail(ctx, code), or an answer written to ctx.res.
+   * May set ctx.preferred (a member index honoured by the first attempt).
+   */
+  begin(ctx: RequestContext, cont: EdgeContinuation): void;
+  /** The head of the upstream response that will be answered arrived; headers may be edited. */
+  onResponse(ctx: RequestContext, proxyRes: IncomingMessage): void;
+}
+
+/** What an EdgeRoute hands a request back to. */
+export interface EdgeContinuation {
+  proceed(ctx: RequestContext): void;
+  fail(ctx: RequestContext, code: ErrorCode): void;
+}
+
+/** Finds a route's edge features; called once per request with the state it was routed on. */
+export interface EdgeHooks {
+  forRoute(state: RoutingState, route: CompiledRoute): EdgeRoute | null;
+}
+
+export type { NotOwnerReason } from "../routing/types.js";
+
 export interface DataPlaneInit {
   /** Returns the current state; called once per request (and per retry). Cheap: a field read. */
   getState(): RoutingState;
   hooks: DataPlaneHooks;
   logger: DataPlaneLogger;
   options?: DataPlaneOptions;
+  /** Per-route edge features; absent = none anywhere. */
+  edge?: EdgeHooks;
 }
 
 export interface DataPlane {

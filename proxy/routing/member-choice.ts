@@ -11,6 +11,7 @@
 
 import type { AcceptMember } from "../../ring/types.js";
 import type {
+  NotOwnerReason,
   PoolLiveView,
   PoolSnapshot,
   ProbeGate,
@@ -129,6 +130,46 @@ export function skipReasonOf(
   if (live !== null && live.snapshot === snapshot && live.skipUntil[index] > now) return "refused_locally";
   if (wasTried(tried, index)) return "tried";
   return null;
+}
+
+/** Whether `index` may take a new request now: eligible (healthy, not draining, breaker closed), not refused locally. */
+export function isRoutable(
+  snapshot: PoolSnapshot,
+  index: number,
+  live: PoolLiveView | null,
+  now: number,
+): boolean {
+  if (snapshot.eligible[index] !== 1) return false;
+  return !(live !== null && live.snapshot === snapshot && live.skipUntil[index] > now);
+}
+
+/**
+ * Why the first attempt went to `index` rather than the owner of `keyHash`, or null when it
+ * went to the owner. `byAffinity`: an affinity chose `index`.
+ */
+export function notOwnerReason(
+  snapshot: PoolSnapshot,
+  keyHash: number,
+  index: number,
+  byAffinity: boolean,
+  live: PoolLiveView | null,
+  now: number,
+): NotOwnerReason | null {
+  const owner = snapshot.table.lookup(keyHash);
+  if (owner === index || owner < 0) return null;
+  if (byAffinity) return "affinity";
+  switch (skipReasonOf(snapshot, owner, live, now)) {
+    case "draining":
+      return "drain";
+    case "breaker_open":
+    case "breaker_half_open":
+      return "breaker";
+    case "unhealthy":
+    case "refused_locally":
+      return "health";
+    default:
+      return "bounded_load";
+  }
 }
 
 /**

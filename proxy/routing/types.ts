@@ -156,3 +156,6 @@ export interface RouteExplanation {
   onMissingKey?: Array<{ route: string; policy: string }>;
   note?: string;
 }
+
+/** Why a request did not go to its key's ring owner (first attempt). */
+export type NotOwnerReason = "affinity" | "drain" | "breaker" | "health" | "bounded_load";

@@ -9,6 +9,8 @@ import { createDataPlane } from "../../proxy/forward/data-plane.js";
 import type {
   DataPlane,
   DataPlaneOptions,
+  EdgeHooks,
+  NotOwnerReason,
   RecordFields,
   RetryKind,
   UpstreamErrorKind,
@@ -23,6 +25,7 @@ export interface Recorded {
   retries: Array<{ failed: string; kind: RetryKind; next: string }>;
   upstreamErrors: Array<{ member: string; kind: UpstreamErrorKind }>;
   localSkips: string[];
+  notOwner: NotOwnerReason[];
 }
 
 export interface Harness {
@@ -46,6 +49,8 @@ export interface HarnessOptions {
   config?: (members: Array<{ id: string; address: string }>) => ShardgateConfigInput;
   options?: DataPlaneOptions;
   listen?: Partial<ShardgateConfig["listen"]["timeouts"]> & { maxHeaderSize?: number };
+  /** Per-route edge features (affinity, rate limit, cache), as the app wires them. */
+  edge?: EdgeHooks;
 }
 
 export function defaultConfig(members: Array<{ id: string; address: string }>): ShardgateConfigInput {
@@ -66,13 +71,15 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     flags?: Map<string, Map<string, Pick<MemberInput, "healthy" | "draining" | "breakerOpen">>>,
   ) => buildRoutingState({ pools: config.pools, routes: config.routes, ringVersion: version++, flags });
   const holder = createRoutingStateHolder(build());
-  const rec: Recorded = { ends: [], retries: [], upstreamErrors: [], localSkips: [] };
+  const rec: Recorded = { ends: [], retries: [], upstreamErrors: [], localSkips: [], notOwner: [] };
   const silent = { debug() {}, info() {}, warn() {}, error() {} };
   const plane = createDataPlane({
     getState: () => holder.get(),
     logger: silent,
     options: opts.options,
+    edge: opts.edge,
     hooks: {
+      onNotOwner: (_r, reason) => rec.notOwner.push(reason),
       onRequestEnd: (r) => rec.ends.push(r.toJSON()),
       onRetry: (_r, failed, kind, next) => rec.retries.push({ failed, kind, next }),
       onUpstreamError: (_r, _pool, member, kind) => rec.upstreamErrors.push({ member, kind }),

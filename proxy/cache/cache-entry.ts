@@ -1,0 +1,66 @@
+// A stored response as bytes in Redis: a 4-byte big-endian length, a JSON head (status,
+// headers, when stored, age at storage, lifetime, vary, authOk), then the body as is.
+// A base key without Vary holds the entry itself; with Vary it holds a marker naming the
+// varying headers, and each variant lives under its own key (cache-keys.ts).
+
+import type { OutgoingHttpHeaders } from "node:http";
+
+export interface EntryHead {
+  status: number;
+  headers: OutgoingHttpHeaders;
+  /** Wall-clock ms when stored. */
+  storedAt: number;
+  /** The response's age (s) when stored. */
+  age: number;
+  /** Freshness lifetime (s). */
+  lifetime: number;
+  vary: string[];
+  authOk: boolean;
+}
+
+export interface CacheEntry {
+  head: EntryHead;
+  body: Buffer;
+}
+
+const VARY_MARKER = Buffer.from("VARY\n");
+
+export function encodeEntry(e: CacheEntry): Buffer {
+  const head = Buffer.from(JSON.stringify(e.head), "utf8");
+  const len = Buffer.allocUnsafe(4);
+  len.writeUInt32BE(head.length, 0);
+  return Buffer.concat([len, head, e.body]);
+}
+
+/** The entry, or null for bytes that are not one (another version's, corrupt). */
+export function decodeEntry(b: Buffer): CacheEntry | null {
+  if (b.length < 4) return null;
+  const n = b.readUInt32BE(0);
+  if (n > b.length - 4) return null;
+  try {
+    const head = JSON.parse(b.subarray(4, 4 + n).toString("utf8")) as EntryHead;
+    if (typeof head.status !== "number" || typeof head.storedAt !== "number") return null;
+    return { head, body: b.subarray(4 + n) };
+  } catch {
+    return null;
+  }
+}
+
+export function encodeVaryMarker(vary: readonly string[]): Buffer {
+  return Buffer.concat([VARY_MARKER, Buffer.from(vary.join(","), "utf8")]);
+}
+
+/** The header names of a vary marker, or null when `b` is an entry. */
+export function decodeVaryMarker(b: Buffer): string[] | null {
+  if (b.length < VARY_MARKER.length || !b.subarray(0, VARY_MARKER.length).equals(VARY_MARKER)) return null;
+  return b
+    .subarray(VARY_MARKER.length)
+    .toString("utf8")
+    .split(",")
+    .filter((v) => v !== "");
+}
+
+/** Seconds since the response was generated upstream, now. */
+export function currentAge(head: EntryHead, nowMs: number): number {
+  return head.age + Math.max(0, Math.floor((nowMs - head.storedAt) / 1000));
+}

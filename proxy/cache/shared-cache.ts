@@ -1,0 +1,251 @@
+// A route's shared response cache in Redis (policy: cache-policy.ts). A GET or HEAD that
+// finds a fresh entry is answered from it with `Age` and `X-Cache: HIT` and never reaches an
+// upstream; a miss goes upstream (`X-Cache: MISS`), and if the response may be stored its
+// body is copied as it streams to the client (up to maxBytes) and written to Redis with a
+// TTL of its remaining freshness (capped by maxTtl). Concurrent misses for one URL on this
+// instance wait for the first one (coalescer.ts). Redis failing: every request is a miss
+// (counted as a store error) and nothing waits longer than the command timeout.
+
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from "node:http";
+import type { CacheConfig } from "../../config/edge-schema.js";
+import type { EdgeRouteMetrics } from "../edge/edge-metrics.js";
+import type { EdgeState } from "../edge/edge-state.js";
+import type { RequestContext } from "../forward/request-context.js";
+import type { DataPlaneLogger } from "../forward/types.js";
+import type { RedisStore } from "../redis/redis-store.js";
+import { normalizeHost } from "../routing/route-table.js";
+import {
+  type CacheEntry,
+  currentAge,
+  decodeEntry,
+  decodeVaryMarker,
+  encodeEntry,
+  encodeVaryMarker,
+} from "./cache-entry.js";
+import { baseKey, baseTag, variantKey } from "./cache-keys.js";
+import { isStorable, requestMode, type Storable, storable, varyValues } from "./cache-policy.js";
+import { Coalescer, type Fill, waitFill } from "./coalescer.js";
+
+/** Response headers never stored: per-response or per-connection. */
+const NOT_STORED = new Set([
+  "x-request-id",
+  "age",
+  "x-cache",
+  "set-cookie",
+  "transfer-encoding",
+  "content-length",
+  "connection",
+  "keep-alive",
+  "ratelimit-limit",
+  "ratelimit-remaining",
+  "ratelimit-reset",
+  "ratelimit-policy",
+]);
+
+export class SharedCache {
+  readonly coalescer = new Coalescer();
+  /** Fills this instance leads, by request (so the leader's end settles them). */
+  private readonly leading = new WeakMap<RequestContext, Fill>();
+
+  /** NOT_STORED plus the configured member and ring-version headers (per response, not per entry). */
+  private readonly notStored: ReadonlySet<string>;
+
+  constructor(
+    private readonly cfg: CacheConfig,
+    private readonly label: string,
+    private readonly store: RedisStore,
+    private readonly metrics: EdgeRouteMetrics,
+    private readonly logger: DataPlaneLogger,
+    perResponseHeaders: readonly string[] = [],
+  ) {
+    this.notStored = new Set([...NOT_STORED, ...perResponseHeaders.map((h) => h.toLowerCase())]);
+  }
+
+  /** True when the request was answered from the cache. */
+  async serve(ctx: RequestContext, st: EdgeState): Promise<boolean> {
+    const req = ctx.req;
+    const mode = ctx.hasBody ? "bypass" : requestMode(ctx.method, req.headers);
+    if (mode === "bypass") {
+      this.metrics.cache.bypass.inc();
+      return false;
+    }
+    const host = req.headers.host;
+    const tag = baseTag(this.label, host === undefined ? "" : normalizeHost(host), req.url ?? "");
+    const auth = req.headers.authorization !== undefined;
+    if (mode === "lookup") {
+      const entry = await this.lookup(tag, req.headers, auth);
+      if (entry !== null && !ctx.done) {
+        this.answer(ctx, entry);
+        this.metrics.cache.hit.inc();
+        return true;
+      }
+    }
+    this.metrics.cache.miss.inc();
+    st.cacheKey = tag;
+    if (!this.cfg.coalesce || ctx.method !== "GET" || mode !== "lookup") return false;
+    const pending = this.coalescer.pending(tag);
+    if (pending === undefined) {
+      this.lead(ctx, tag);
+      return false;
+    }
+    const r = await waitFill(pending, this.cfg.coalesceTimeout);
+    if (r === null || ctx.done) return false;
+    const head = r.entry.head;
+    if ((auth && !head.authOk) || varyValues(head.vary, req.headers) !== r.varyValues) return false;
+    this.answer(ctx, r.entry);
+    this.metrics.cache.coalesced.inc();
+    return true;
+  }
+
+  private lead(ctx: RequestContext, tag: string): void {
+    const fill = this.coalescer.lead(tag);
+    this.leading.set(ctx, fill);
+    // Whatever happens to the leader (error, client gone), its waiters are released.
+    ctx.res?.once("close", () => fill.settle(null));
+  }
+
+  private async lookup(tag: string, headers: IncomingHttpHeaders, auth: boolean): Promise<CacheEntry | null> {
+    try {
+      const base = await this.store.run((c) => c.getBuffer(baseKey(tag)));
+      if (base === null) return null;
+      const vary = decodeVaryMarker(base);
+      const bytes =
+        vary === null
+          ? base
+          : await this.store.run((c) => c.getBuffer(variantKey(tag, varyValues(vary, headers))));
+      if (bytes === null) return null;
+      const e = decodeEntry(bytes);
+      if (e === null || (auth && !e.head.authOk)) return null;
+      return currentAge(e.head, Date.now()) < e.head.lifetime ? e : null;
+    } catch {
+      this.metrics.storeErrors.cache.inc();
+      return null;
+    }
+  }
+
+  private answer(ctx: RequestContext, entry: CacheEntry): void {
+    const res = ctx.res;
+    if (res === null || res.headersSent) return;
+    const h = entry.head;
+    res.statusCode = h.status;
+    for (const name in h.headers) {
+      const v = h.headers[name];
+      if (v !== undefined) res.setHeader(name, v);
+    }
+    res.setHeader("age", String(currentAge(h, Date.now())));
+    res.setHeader("x-cache", "HIT");
+    res.setHeader("x-request-id", ctx.requestId);
+    if (h.status !== 204 && h.status !== 304) res.setHeader("content-length", entry.body.length);
+    ctx.status = h.status;
+    if (ctx.method === "HEAD") {
+      res.end();
+      return;
+    }
+    this.metrics.bytesServed.inc(entry.body.length);
+    res.end(entry.body);
+  }
+
+  onResponse(ctx: RequestContext, st: EdgeState, proxyRes: IncomingMessage): void {
+    if (st.cacheKey === "") return;
+    const headers = proxyRes.headers;
+    headers["x-cache"] = "MISS";
+    const fill = this.leading.get(ctx) ?? null;
+    const status = proxyRes.statusCode ?? 0;
+    const s = storable(status, ctx.req.headers, headers, Date.now());
+    const cl = headers["content-length"];
+    if (!isStorable(s) || ctx.method !== "GET" || (cl !== undefined && Number(cl) > this.cfg.maxBytes)) {
+      this.metrics.cache.not_storable.inc();
+      fill?.settle(null);
+      return;
+    }
+    const kept: OutgoingHttpHeaders = {};
+    for (const name in headers) if (!this.notStored.has(name)) kept[name] = headers[name];
+    new BodyCapture(this, st.cacheKey, status, kept, s, varyValues(s.vary, ctx.req.headers), fill).attach(
+      proxyRes,
+    );
+  }
+
+  /** Writes a captured response (called by BodyCapture once the body is complete). */
+  async write(tag: string, entry: CacheEntry, s: Storable, values: string): Promise<void> {
+    const ttlMs = Math.min((s.lifetime - s.age) * 1000, this.cfg.maxTtl);
+    if (ttlMs <= 0) return;
+    const bytes = encodeEntry(entry);
+    try {
+      if (s.vary.length === 0) {
+        await this.store.run((c) => c.set(baseKey(tag), bytes, "PX", ttlMs));
+      } else {
+        const marker = encodeVaryMarker(s.vary);
+        await this.store.run((c) =>
+          c
+            .multi()
+            .set(baseKey(tag), marker, "PX", this.cfg.maxTtl)
+            .set(variantKey(tag, values), bytes, "PX", ttlMs)
+            .exec(),
+        );
+      }
+      this.metrics.cache.stored.inc();
+      this.metrics.bytesStored.inc(entry.body.length);
+    } catch (err) {
+      this.metrics.storeErrors.cache.inc();
+      this.logger.debug({ route: this.label, err: (err as Error).message }, "cache write failed");
+    }
+  }
+
+  get maxBytes(): number {
+    return this.cfg.maxBytes;
+  }
+}
+
+/** Copies a storable response's body as it streams to the client, up to maxBytes. */
+class BodyCapture {
+  private chunks: Buffer[] | null = [];
+  private size = 0;
+
+  constructor(
+    private readonly cache: SharedCache,
+    private readonly tag: string,
+    private readonly status: number,
+    private readonly headers: OutgoingHttpHeaders,
+    private readonly s: Storable,
+    private readonly values: string,
+    private readonly fill: Fill | null,
+  ) {}
+
+  attach(proxyRes: IncomingMessage): void {
+    proxyRes.on("data", (chunk: Buffer) => this.onData(chunk));
+    proxyRes.on("end", () => this.onEnd(proxyRes.complete));
+    proxyRes.on("close", () => this.fill?.settle(null));
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.chunks === null) return;
+    this.size += chunk.length;
+    if (this.size > this.cache.maxBytes) {
+      this.chunks = null; // too large: passed through, not stored
+      return;
+    }
+    this.chunks.push(chunk);
+  }
+
+  private onEnd(complete: boolean): void {
+    if (this.chunks === null || !complete) {
+      this.fill?.settle(null);
+      return;
+    }
+    const entry: CacheEntry = {
+      head: {
+        status: this.status,
+        headers: this.headers,
+        storedAt: Date.now(),
+        age: this.s.age,
+        lifetime: this.s.lifetime,
+        vary: [...this.s.vary],
+        authOk: this.s.authOk,
+      },
+      body: Buffer.concat(this.chunks, this.size),
+    };
+    // Waiters are answered from memory at once; Redis is written in the background.
+    this.fill?.settle({ entry, varyValues: this.values });
+    void this.cache.write(this.tag, entry, this.s, this.values);
+  }
+}

@@ -1,0 +1,57 @@
+// Wires the edge features for the composition root: the cookie key, the metrics, the shared
+// Redis client (only when the config has a `redis:` section) and the engine the data plane
+// asks per request. Returns a close() for shutdown.
+
+import type { Registry } from "prom-client";
+import type { ShardgateConfig } from "../../config/schema.js";
+import { CookieCodec } from "../affinity/cookie-codec.js";
+import type { DataPlaneLogger } from "../forward/types.js";
+import { RedisStore } from "../redis/redis-store.js";
+import { EdgeEngine } from "./edge-engine.js";
+import { EdgeMetrics, NotOwnerCounter } from "./edge-metrics.js";
+
+export interface EdgeInit {
+  config: ShardgateConfig;
+  /** The cluster secret ("" when none): the cookie key derives from it. */
+  secret: string;
+  registry: Registry;
+  logger: DataPlaneLogger;
+}
+
+export interface Edge {
+  readonly engine: EdgeEngine;
+  readonly notOwner: NotOwnerCounter;
+  readonly metrics: EdgeMetrics;
+  /** The shared store, when the config has a `redis:` section. */
+  readonly store: RedisStore | null;
+  close(): Promise<void>;
+}
+
+export function createEdge(init: EdgeInit): Edge {
+  const metrics = new EdgeMetrics(init.registry);
+  if (init.secret === "" && init.config.routes.some((r) => r.affinity?.cookie !== undefined)) {
+    init.logger.warn(
+      {},
+      "affinity cookies are signed with a per-process key (no cluster.secret): other instances will not honour them",
+    );
+  }
+  const store = init.config.redis === undefined ? null : new RedisStore(init.config.redis, init.logger);
+  const engine = new EdgeEngine({
+    metrics,
+    codec: new CookieCodec(init.secret),
+    logger: init.logger,
+    store,
+    perResponseHeaders: [init.config.headers.memberHeader, init.config.headers.ringVersionHeader].filter(
+      (h): h is string => h !== undefined,
+    ),
+  });
+  return {
+    engine,
+    notOwner: new NotOwnerCounter(metrics),
+    metrics,
+    store,
+    async close() {
+      await store?.close();
+    },
+  };
+}

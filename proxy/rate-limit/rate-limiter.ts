@@ -1,0 +1,131 @@
+// A route's fleet-wide rate limit: a token bucket per key in Redis (token-bucket-script.ts),
+// refilled at `limit` per `window` up to `burst`. A refused request is answered 429 with
+// Retry-After and RateLimit-* headers (draft-ietf-httpapi-ratelimit-headers); an admitted
+// one carries the same headers on its response. When Redis cannot be asked (down, slow
+// beyond the command timeout, breaker open) the route fails open (default: admitted,
+// counted, logged at most every few seconds) or closed (503 rate_limit_unavailable).
+
+import type { RateLimitConfig } from "../../config/edge-schema.js";
+import type { RouteConfig } from "../../config/schema.js";
+import type { EdgeRouteMetrics } from "../edge/edge-metrics.js";
+import type { EdgeState } from "../edge/edge-state.js";
+import { ERRORS } from "../errors.js";
+import type { RequestContext } from "../forward/request-context.js";
+import type { DataPlaneLogger, EdgeContinuation } from "../forward/types.js";
+import { type RedisStore, storeKey } from "../redis/redis-store.js";
+import { clientAddress, compileKeyPlan, extractKey, type KeyPlan } from "../routing/key-extract.js";
+import { TOKEN_BUCKET } from "./token-bucket-script.js";
+
+const STORE_ERROR_LOG_EVERY_MS = 10_000;
+
+type Headers = Record<string, string | string[] | undefined>;
+
+export class RateLimiter {
+  private readonly plan: KeyPlan | null;
+  private readonly rate: string;
+  private readonly burst: string;
+  private readonly policy: string;
+  private readonly limitText: string;
+  private lastErrorLog = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly cfg: RateLimitConfig,
+    route: RouteConfig,
+    private readonly label: string,
+    private readonly store: RedisStore,
+    private readonly metrics: EdgeRouteMetrics,
+    private readonly logger: DataPlaneLogger,
+    private readonly now: () => number,
+  ) {
+    this.plan = cfg.key === undefined ? null : compileKeyPlan({ ...route, key: cfg.key });
+    this.rate = String(cfg.limit / cfg.window);
+    this.burst = String(cfg.burst);
+    this.limitText = String(cfg.limit);
+    this.policy = `${cfg.limit};w=${Math.max(1, Math.round(cfg.window / 1000))};burst=${cfg.burst}`;
+    store.defineScript(TOKEN_BUCKET);
+  }
+
+  /** The bucket's key: the rate limit's own key spec, else the route's key, else the client address. */
+  private keyOf(ctx: RequestContext): string {
+    if (this.plan !== null) {
+      const k = extractKey(this.plan, ctx.req);
+      if (k !== "") return k;
+    } else if (ctx.routingKey !== "" && ctx.issuedCookie === "") {
+      return ctx.routingKey;
+    }
+    return `ip:${clientAddress(ctx.req, ctx.compiledRoute?.keyPlan.trusted ?? null)}`;
+  }
+
+  /** True when the request may go on; false when it was answered (429/503) here. */
+  async admit(ctx: RequestContext, st: EdgeState, cont: EdgeContinuation): Promise<boolean> {
+    const key = storeKey("rl", `${this.label}|${this.keyOf(ctx)}`);
+    let r: [number, number, number, number];
+    try {
+      r = await this.store.script(TOKEN_BUCKET.name, [key, this.rate, this.burst]);
+    } catch (err) {
+      return this.storeFailed(ctx, cont, err as Error);
+    }
+    st.rlLimit = this.cfg.limit;
+    st.rlRemaining = r[1];
+    st.rlResetSec = Math.ceil(r[3] / 1000);
+    st.rlPolicy = this.policy;
+    if (r[0] === 1) {
+      this.metrics.rate.allowed.inc();
+      return true;
+    }
+    this.metrics.rate.limited.inc();
+    if (!ctx.done) this.refuse(ctx, st, Math.max(1, Math.ceil(r[2] / 1000)));
+    return false;
+  }
+
+  private storeFailed(ctx: RequestContext, cont: EdgeContinuation, err: Error): boolean {
+    this.metrics.storeErrors.rate_limit.inc();
+    const open = this.cfg.onStoreError === "open";
+    (open ? this.metrics.rate.store_error_open : this.metrics.rate.store_error_closed).inc();
+    const t = this.now();
+    if (t - this.lastErrorLog >= STORE_ERROR_LOG_EVERY_MS) {
+      this.lastErrorLog = t;
+      this.logger.warn(
+        { route: this.label, err: err.message, onStoreError: this.cfg.onStoreError },
+        open
+          ? "rate limit store unavailable: admitting (fail open)"
+          : "rate limit store unavailable: refusing",
+      );
+    }
+    if (open) return true;
+    cont.fail(ctx, "rate_limit_unavailable");
+    return false;
+  }
+
+  private refuse(ctx: RequestContext, st: EdgeState, retryAfterSec: number): void {
+    const res = ctx.res;
+    if (res === null || res.headersSent) return;
+    const def = ERRORS.rate_limited;
+    const body = JSON.stringify({ error: def.code, message: def.message, requestId: ctx.requestId });
+    ctx.errorCode = def.code;
+    ctx.status = def.status;
+    res.statusCode = def.status;
+    res.setHeader("content-type", "application/json");
+    res.setHeader("content-length", Buffer.byteLength(body));
+    res.setHeader("x-request-id", ctx.requestId);
+    res.setHeader("retry-after", String(retryAfterSec));
+    this.writeHeaders(st, (name, value) => res.setHeader(name, value));
+    // The request body (if any) is not read: close rather than drain it.
+    if (ctx.hasBody) res.setHeader("connection", "close");
+    res.end(body);
+  }
+
+  private writeHeaders(st: EdgeState, set: (name: string, value: string) => void): void {
+    set("ratelimit-limit", this.limitText);
+    set("ratelimit-remaining", String(st.rlRemaining));
+    set("ratelimit-reset", String(st.rlResetSec));
+    set("ratelimit-policy", st.rlPolicy);
+  }
+
+  onResponse(st: EdgeState, headers: Headers): void {
+    if (st.rlLimit === 0) return;
+    this.writeHeaders(st, (name, value) => {
+      headers[name] = value;
+    });
+  }
+}

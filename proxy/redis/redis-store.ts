@@ -1,0 +1,137 @@
+// The shared store the edge features keep fleet-wide state in: one ioredis client (single
+// node, Sentinel or Cluster) configured for a request path that must never hang on Redis:
+//   - no offline queue: while disconnected a command fails at once instead of queueing;
+//   - a low retry count and a command timeout: a slow Redis costs a request at most that;
+//   - a breaker (store-breaker.ts): while Redis keeps failing, nothing is sent at all;
+//   - reconnection forever with capped backoff: Redis back -> the client resumes by itself.
+// Every key goes through key(): "<kind>:{<id>}", so with Redis Cluster all keys one script
+// touches for one id share a hash tag (one slot); ioredis prepends `keyPrefix` to all keys.
+
+import { createHash } from "node:crypto";
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from "ioredis";
+import type { RedisConfig } from "../../config/edge-schema.js";
+import type { DataPlaneLogger } from "../forward/types.js";
+import { StoreBreaker } from "./store-breaker.js";
+
+/** A command not sent (breaker open, not connected) or failed; callers apply their store-error rule. */
+export class StoreUnavailableError extends Error {
+  readonly code = "store_unavailable";
+}
+
+const BREAKER_OPEN = new StoreUnavailableError("redis breaker open");
+const NOT_READY = new StoreUnavailableError("redis not connected");
+const RECONNECT_MAX_MS = 1_000;
+
+export interface LuaScript {
+  readonly name: string;
+  readonly keys: number;
+  readonly lua: string;
+}
+
+type Client = Redis | Cluster;
+type ScriptFn = (...args: Array<string | number | Buffer>) => Promise<unknown>;
+
+/** Ids longer than this (client-chosen keys can be up to the header limit) are stored by their hash. */
+const MAX_ID_LENGTH = 256;
+
+/** The key of `kind` for `id`, hash-tagged on `id`. */
+export function storeKey(kind: string, id: string, suffix = ""): string {
+  // A "}" inside the tag would end it early; still deterministic, but keep tags whole.
+  let tag = id.includes("}") ? id.replaceAll("}", "%7D") : id;
+  if (tag.length > MAX_ID_LENGTH) tag = `#${createHash("sha256").update(tag).digest("base64url")}`;
+  return suffix === "" ? `${kind}:{${tag}}` : `${kind}:{${tag}}:${suffix}`;
+}
+
+export class RedisStore {
+  readonly client: Client;
+  readonly keyPrefix: string;
+  private readonly breaker: StoreBreaker;
+  private wasReady = false;
+  private closed = false;
+
+  constructor(cfg: RedisConfig, logger: DataPlaneLogger, now: () => number = () => performance.now()) {
+    this.keyPrefix = cfg.keyPrefix;
+    this.breaker = new StoreBreaker(cfg.breaker.failures, cfg.breaker.openFor, now);
+    const common: RedisOptions = {
+      keyPrefix: cfg.keyPrefix,
+      connectTimeout: cfg.connectTimeout,
+      commandTimeout: cfg.commandTimeout,
+      maxRetriesPerRequest: cfg.maxRetries,
+      enableOfflineQueue: false,
+      autoResendUnfulfilledCommands: false,
+      retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 5), RECONNECT_MAX_MS),
+    };
+    if (cfg.cluster !== undefined) {
+      const opts: ClusterOptions = {
+        keyPrefix: cfg.keyPrefix,
+        enableOfflineQueue: false,
+        clusterRetryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 5), RECONNECT_MAX_MS),
+        redisOptions: { ...common, keyPrefix: undefined },
+      };
+      this.client = new Cluster(
+        cfg.cluster.nodes.map((n) => ({ host: n.host, port: n.port })),
+        opts,
+      );
+    } else if (cfg.sentinel !== undefined) {
+      this.client = new Redis({
+        ...common,
+        name: cfg.sentinel.name,
+        sentinels: cfg.sentinel.sentinels.map((s) => ({ host: s.host, port: s.port })),
+      });
+    } else {
+      this.client = new Redis(cfg.url, common);
+    }
+    // Without an error listener ioredis would crash the process on a connection error.
+    this.client.on("error", (err: Error) => {
+      if (this.wasReady) logger.warn({ err: err.message }, "redis connection error");
+      this.wasReady = false;
+    });
+    this.client.on("ready", () => {
+      logger.info({}, "redis connected");
+      this.wasReady = true;
+    });
+  }
+
+  /** Registers a Lua script (EVALSHA, falling back to EVAL once per connection). */
+  defineScript(s: LuaScript): void {
+    this.client.defineCommand(s.name, { numberOfKeys: s.keys, lua: s.lua });
+  }
+
+  /** Runs a registered script through the breaker; rejects with StoreUnavailableError when not sent. */
+  script<T>(name: string, args: Array<string | number | Buffer>): Promise<T> {
+    const fn = (this.client as unknown as Record<string, ScriptFn>)[name];
+    return this.run(() => fn.apply(this.client, args) as Promise<T>);
+  }
+
+  /** Runs `command` through the breaker (fails fast while it is open or Redis is not connected). */
+  async run<T>(command: (c: Client) => Promise<T>): Promise<T> {
+    if (this.closed || this.client.status !== "ready") throw NOT_READY;
+    if (!this.breaker.allow()) throw BREAKER_OPEN;
+    try {
+      const v = await command(this.client);
+      this.breaker.success();
+      return v;
+    } catch (err) {
+      this.breaker.failure();
+      throw err;
+    }
+  }
+
+  get ready(): boolean {
+    return this.client.status === "ready";
+  }
+
+  get breakerOpen(): boolean {
+    return this.breaker.open;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      await this.client.quit();
+    } catch {
+      this.client.disconnect();
+    }
+  }
+}

@@ -1,0 +1,203 @@
+import assert from "node:assert/strict";
+import { Agent } from "node:http";
+import { after, before, test } from "node:test";
+import type { ShardgateConfigInput } from "../../config/schema.js";
+import { send } from "../proxy/harness.js";
+import { type RedisServer, startRedis, stopAllRedis } from "../support/redis-server.js";
+import { eventually } from "../support/wait.js";
+import { CacheUpstream } from "./cache-upstream.js";
+import { type EdgeHarness, startEdgeHarness } from "./edge-harness.js";
+
+let redis: RedisServer;
+let up: CacheUpstream;
+before(async () => {
+  redis = await startRedis();
+  up = await new CacheUpstream().start();
+});
+after(async () => {
+  await up.close();
+  await stopAllRedis();
+});
+
+function cached(): ShardgateConfigInput {
+  return {
+    pools: { users: { members: [{ id: "origin", address: `127.0.0.1:${up.port}` }] } },
+    routes: [
+      { match: { pathPrefix: "/static" }, pool: "users", key: ["path:2"], cache: { maxBytes: "1kb" } },
+    ],
+  };
+}
+
+async function start(t: { after(fn: () => Promise<void>): void }, prefix: string, url = redis.url) {
+  const h = await startEdgeHarness({
+    members: 1,
+    redisUrl: url,
+    redis: { keyPrefix: prefix },
+    config: cached,
+  });
+  t.after(() => h.close());
+  return h;
+}
+
+/** Waits until the background write of `path`'s entry is visible (the fill is answered before it lands). */
+async function get(h: EdgeHarness, path: string, headers: Record<string, string> = {}, method = "GET") {
+  return send(h.port, { path, headers, method });
+}
+
+async function stored(h: EdgeHarness, path: string): Promise<void> {
+  await eventually(`${path} to be stored`, async () => {
+    const n = await h.store?.run((c) => c.exists(`c:{*/static|127.0.0.1|GET|${path}}`));
+    return n === 1 ? true : undefined;
+  });
+}
+
+test("a storable response is a MISS, then a HIT with Age, served without the upstream; HEAD uses it too", async (t) => {
+  const h = await start(t, "c1:");
+  const p = "/static/public/a";
+  const first = await get(h, p);
+  assert.equal(first.status, 200);
+  assert.equal(first.headers["x-cache"], "MISS");
+  await stored(h, p);
+  const second = await get(h, p);
+  assert.equal(second.headers["x-cache"], "HIT");
+  assert.equal(second.text, first.text);
+  assert.ok(Number(second.headers.age) >= 0);
+  assert.equal(second.headers["cache-control"], "public, max-age=60");
+  assert.equal(second.headers["content-length"], String(Buffer.byteLength(first.text)));
+  const head = await get(h, p, {}, "HEAD");
+  assert.equal(head.headers["x-cache"], "HIT");
+  assert.equal(head.text, "");
+  assert.equal(up.count(p), 1);
+  assert.match(
+    await h.registry.metrics(),
+    /shardgate_cache_requests_total\{route="\*\/static",result="hit"\} 2/,
+  );
+});
+
+test("a route matching many hosts keeps one host's entries from another's", async (t) => {
+  const h = await start(t, "c10:");
+  const p = "/static/public/hosted";
+  await get(h, p, { host: "a.example" });
+  await eventually("a.example's entry", async () =>
+    (await get(h, p, { host: "a.example" })).headers["x-cache"] === "HIT" ? true : undefined,
+  );
+  assert.equal((await get(h, p, { host: "b.example" })).headers["x-cache"], "MISS");
+  assert.equal(
+    (await get(h, p, { host: "A.EXAMPLE:80" })).headers["x-cache"],
+    "HIT",
+    "host compared normalized",
+  );
+});
+
+test("Age counts the upstream's own age plus the time in the cache", async (t) => {
+  const h = await start(t, "c2:");
+  await get(h, "/static/aged/a");
+  await stored(h, "/static/aged/a");
+  const r = await get(h, "/static/aged/a");
+  assert.equal(r.headers["x-cache"], "HIT");
+  assert.ok(Number(r.headers.age) >= 100, `age ${r.headers.age}`);
+});
+
+test("not stored: private, no-store, no freshness, Set-Cookie, too large; request no-store bypasses", async (t) => {
+  const h = await start(t, "c3:");
+  for (const p of [
+    "/static/private/a",
+    "/static/nostore/a",
+    "/static/none/a",
+    "/static/cookie/a",
+    "/static/big/a",
+  ]) {
+    await get(h, p);
+    const r = await get(h, p);
+    assert.equal(r.headers["x-cache"], "MISS", p);
+    assert.equal(up.count(p), 2, `${p} went upstream twice`);
+  }
+  await get(h, "/static/public/b");
+  await stored(h, "/static/public/b");
+  const bypass = await get(h, "/static/public/b", { "cache-control": "no-store" });
+  assert.equal(bypass.headers["x-cache"], undefined);
+  assert.equal(up.count("/static/public/b"), 2);
+});
+
+test("Authorization: stored and served only when the response allows it (public / s-maxage)", async (t) => {
+  const h = await start(t, "c4:");
+  const auth = { authorization: "Bearer t" };
+  await get(h, "/static/maxage/a", auth);
+  await get(h, "/static/maxage/a", auth);
+  assert.equal(
+    up.count("/static/maxage/a"),
+    2,
+    "max-age alone does not allow sharing an authorized response",
+  );
+  await get(h, "/static/smaxage/a", auth);
+  await stored(h, "/static/smaxage/a");
+  assert.equal((await get(h, "/static/smaxage/a", auth)).headers["x-cache"], "HIT");
+  // An entry stored without Authorization and without public is not given to an authorized request.
+  await get(h, "/static/maxage/b");
+  await stored(h, "/static/maxage/b");
+  assert.equal((await get(h, "/static/maxage/b")).headers["x-cache"], "HIT");
+  assert.equal((await get(h, "/static/maxage/b", auth)).headers["x-cache"], "MISS");
+});
+
+test("Vary: each variant is its own entry", async (t) => {
+  const h = await start(t, "c5:");
+  const p = "/static/vary/a";
+  const en = await get(h, p, { "accept-language": "en" });
+  await eventually("en stored", async () => {
+    const r = await get(h, p, { "accept-language": "en" });
+    return r.headers["x-cache"] === "HIT" ? r : undefined;
+  });
+  const fr = await get(h, p, { "accept-language": "fr" });
+  assert.equal(fr.headers["x-cache"], "MISS");
+  assert.match(fr.text, /lang=fr/);
+  const enAgain = await get(h, p, { "accept-language": "en" });
+  assert.equal(enAgain.text, en.text);
+});
+
+test("a hundred concurrent misses for one URL send one request upstream", async (t) => {
+  const h = await start(t, "c6:");
+  const p = "/static/slow/a";
+  const agent = new Agent({ keepAlive: true, maxSockets: 100 });
+  t.after(() => agent.destroy());
+  const replies = await Promise.all(Array.from({ length: 100 }, () => send(h.port, { path: p, agent })));
+  assert.equal(up.count(p), 1, `upstream saw ${up.count(p)} requests`);
+  for (const r of replies) {
+    assert.equal(r.status, 200);
+    assert.equal(r.text, `${p} #1`);
+  }
+});
+
+test("two instances share the cache", async (t) => {
+  const a = await start(t, "c7:");
+  const b = await start(t, "c7:");
+  await get(a, "/static/public/shared");
+  await stored(a, "/static/public/shared");
+  const r = await get(b, "/static/public/shared");
+  assert.equal(r.headers["x-cache"], "HIT");
+  assert.equal(up.count("/static/public/shared"), 1);
+});
+
+test("an entry expires with its freshness lifetime", async (t) => {
+  const h = await start(t, "c8:");
+  await get(h, "/static/short/a");
+  await eventually(
+    "the entry to go stale",
+    async () => ((await get(h, "/static/short/a")).headers["x-cache"] === "MISS" ? true : undefined),
+    10_000,
+    200,
+  );
+  assert.ok(up.count("/static/short/a") >= 2);
+});
+
+test("Redis down: every request is a miss served by the upstream, counted as store errors", async (t) => {
+  const own = await startRedis();
+  const h = await start(t, "c9:", own.url);
+  await own.kill();
+  for (let i = 0; i < 5; i++) {
+    const r = await get(h, "/static/public/down");
+    assert.equal(r.status, 200);
+    assert.equal(r.headers["x-cache"], "MISS");
+  }
+  assert.match(await h.registry.metrics(), /shardgate_store_errors_total\{feature="cache"\} [1-9]/);
+  await own.stop();
+});
