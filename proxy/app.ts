@@ -14,7 +14,10 @@ import { ClusterActions } from "./app/cluster-actions.js";
 import { configError, errorText } from "./app/errors.js";
 import { joinCluster, waitCommitted } from "./app/join-cluster.js";
 import { listenOn } from "./app/listen.js";
+import { liveView } from "./app/live-view.js";
+import { createOpsBackend } from "./app/ops-backend.js";
 import { ConfigReloader } from "./app/reload.js";
+import { RingChangeLog } from "./app/ring-change-log.js";
 import { App } from "./app/running-app.js";
 import { readTlsFiles } from "./app/tls-files.js";
 import { ClusterHooks } from "./cluster/cluster-hooks.js";
@@ -100,6 +103,8 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
   const series = new SeriesCache(metrics);
   const observer = new MetricsObserver(series, createAccessLog(log.lines, config.log.accessLog));
   metrics.inFlightSource = () => observer.inFlightByPool();
+  metrics.memberInFlightSource = () => observer.inFlightByMember();
+  const ringChanges = new RingChangeLog();
   const reloader = new ConfigReloader(config, {
     configPath: opts.configPath,
     env,
@@ -120,6 +125,7 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
     routing,
     fileRouting: () => reloader.fileRouting(),
     drift: () => reloader.drift(),
+    changes: ringChanges,
   });
   const actions = new ClusterActions(node, routing);
 
@@ -163,6 +169,11 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
       drift: () => reloader.drift(),
       degraded: () => node.degradedReason(),
       panicPools: () => [...node.panics].filter(([, p]) => p).map(([pool]) => pool),
+      ops: createOpsBackend({
+        node,
+        changes: () => ringChanges.list(),
+        live: () => liveView(series, observer),
+      }),
     }),
   });
 

@@ -6,6 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import { checkAdminToken } from "./auth.js";
+import { handleOpsRoute, OPS_WRITE_PATH } from "./ops-routes.js";
 import type { AdminBackend, AdminError } from "./types.js";
 
 const JSON_TYPE = "application/json; charset=utf-8";
@@ -113,7 +114,7 @@ export function createAdminServer(opts: AdminServerOptions): Server {
     const method = req.method ?? "GET";
     // Only the breaker and fault-injection endpoints read a body; consume every other one so
     // keep-alive clients are not stalled.
-    if (!BREAKER_PATH.test(path) && !FAULT_PATH.test(path)) req.resume();
+    if (!BREAKER_PATH.test(path) && !FAULT_PATH.test(path) && !OPS_WRITE_PATH.test(path)) req.resume();
     const read = method === "GET" || method === "HEAD";
 
     if (path === "/healthz") {
@@ -255,6 +256,10 @@ export function createAdminServer(opts: AdminServerOptions): Server {
         send(res, 200, r.value);
       } else sendError(res, r.err);
       return;
+    }
+    if (backend.ops !== undefined) {
+      const http = { send, sendError, readJson, writeAllowed, methodNotAllowed };
+      if (await handleOpsRoute(backend.ops, http, req, res, path)) return;
     }
     sendError(res, { status: 404, error: "not_found", message: `no admin endpoint ${method} ${path}` });
   }

@@ -1,6 +1,8 @@
 // What the admin API serves, as plain JSON-ready shapes, and the backend interface the
 // composition root implements. The admin server knows HTTP; the backend knows the state.
 
+import type { OpsBackend } from "./ops-types.js";
+
 export interface AdminMemberView {
   id: string;
   address: string;
@@ -130,4 +132,6 @@ export interface AdminBackend {
   metrics(): Promise<{ contentType: string; body: string }>;
   /** The configured admin token; "" disables mutating endpoints. Read per request (reload may change it). */
   adminToken(): string;
+  /** Membership, leadership, snapshot, ring changes and live figures (see ops-routes.ts). */
+  ops?: OpsBackend;
 }

@@ -5,6 +5,7 @@
 
 import type { Registry } from "prom-client";
 import type { ClusterStateData } from "../../config/cluster-state-types.js";
+import type { OpsBackend } from "../admin/ops-types.js";
 import type {
   AdminBackend,
   AdminResult,
@@ -46,6 +47,7 @@ export interface AdminBackendDeps {
   /** Why this node cannot reach agreement now (it keeps routing on its last state), or null. */
   degraded(): string | null;
   panicPools(): string[];
+  ops?: OpsBackend;
 }
 
 function routedPools(state: RoutingState): Set<string> {
@@ -142,5 +144,6 @@ export function createAdminBackend(d: AdminBackendDeps): AdminBackend {
     },
 
     adminToken: () => d.adminToken(),
+    ops: d.ops,
   };
 }

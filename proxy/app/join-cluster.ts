@@ -13,6 +13,7 @@ import { registerClusterMetrics } from "../metrics/cluster-metrics.js";
 import type { ShardgateMetrics } from "../metrics/registry.js";
 import type { SeriesCache } from "../metrics/series-cache.js";
 import { reportApplied } from "./applied-changes.js";
+import type { RingChangeLog } from "./ring-change-log.js";
 
 export interface JoinOptions {
   settings: ClusterSettings;
@@ -24,6 +25,8 @@ export interface JoinOptions {
   routing: CommittedRouting;
   fileRouting(): RoutingConfig;
   drift(): ConfigDrift;
+  /** Where applied ring changes are recorded with their cause (dashboard, /admin/changes). */
+  changes?: RingChangeLog;
 }
 
 const BREAKER_GAUGE = { closed: 0, "half-open": 1, open: 2 } as const;
@@ -60,6 +63,7 @@ export function joinCluster(o: JoinOptions): ClusterNode {
         change?.routesChanged ?? true,
       );
       reportApplied(logger, o.metrics, o.series, change, before, after, r);
+      o.changes?.record(change, before, after, r.rebuiltPools);
       for (const w of change?.warnings ?? []) clusterLog.warn({ index: change?.index }, w);
     },
     onPanic(pool, panic) {

@@ -13,14 +13,19 @@ export const NO_MEMBER = "none";
 
 /** Counts of requests in flight by pool label, read when /metrics is scraped. */
 export type InFlightSource = () => ReadonlyMap<string, number>;
+/** Counts of requests in flight by pool, then member, read when /metrics is scraped. */
+export type MemberInFlightSource = () => ReadonlyMap<string, ReadonlyMap<string, number>>;
 
 export interface ShardgateMetrics {
   readonly registry: Registry;
   /** Where the in-flight gauge reads from at scrape time (set by the observer). */
   inFlightSource: InFlightSource;
+  memberInFlightSource: MemberInFlightSource;
   readonly requests: Counter<"route" | "pool" | "member" | "code_class">;
   readonly duration: Histogram<"pool">;
   readonly inFlight: Gauge<"pool">;
+  readonly memberDuration: Histogram<"pool" | "member">;
+  readonly memberInFlight: Gauge<"pool" | "member">;
   readonly connectErrors: Counter<"pool" | "member">;
   readonly upstreamErrors: Counter<"pool" | "member" | "kind">;
   readonly retries: Counter<"pool">;
@@ -41,7 +46,9 @@ export interface MetricsOptions {
 }
 
 // Proxy latencies sit between sub-millisecond (local upstream) and the response timeout.
-const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+export const DURATION_BUCKETS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+];
 
 export function createMetrics(opts: MetricsOptions = {}): ShardgateMetrics {
   const registry = new Registry();
@@ -50,6 +57,7 @@ export function createMetrics(opts: MetricsOptions = {}): ShardgateMetrics {
   const metrics: ShardgateMetrics = {
     registry,
     inFlightSource: () => new Map(),
+    memberInFlightSource: () => new Map(),
     requests: new Counter({
       name: "shardgate_requests_total",
       help: "Downstream requests completed, by route, pool, chosen member and response status class.",
@@ -73,6 +81,24 @@ export function createMetrics(opts: MetricsOptions = {}): ShardgateMetrics {
       collect() {
         this.reset();
         for (const [pool, n] of metrics.inFlightSource()) this.set({ pool }, n);
+      },
+    }),
+    memberDuration: new Histogram({
+      name: "shardgate_member_request_duration_seconds",
+      help: "Time from request received to response finished, by pool and the member that served it.",
+      labelNames: ["pool", "member"],
+      buckets: DURATION_BUCKETS,
+      registers,
+    }),
+    memberInFlight: new Gauge({
+      name: "shardgate_member_requests_in_flight",
+      help: "Requests currently being proxied to a member (counted at scrape time), by pool and member.",
+      labelNames: ["pool", "member"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [pool, members] of metrics.memberInFlightSource())
+          for (const [member, n] of members) this.set({ pool, member }, n);
       },
     }),
     connectErrors: new Counter({

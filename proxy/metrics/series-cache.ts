@@ -5,6 +5,7 @@
 // and how a route that a reload removed loses its request series on every member.
 
 import type { Counter, Gauge, Histogram } from "prom-client";
+import { LiveCounts, LiveWindow } from "./live-window.js";
 import { CODE_CLASSES, NO_MEMBER, type ShardgateMetrics } from "./registry.js";
 
 type CounterChild = ReturnType<Counter<string>["labels"]>;
@@ -37,6 +38,10 @@ export class MemberSeries {
   private connectErrorsChild: CounterChild | undefined;
   private healthyChild: GaugeChild | undefined;
   private drainingChild: GaugeChild | undefined;
+  private durationChild: HistogramChild | undefined;
+  /** Plain counters for the dashboard's live figures, read (and windowed) only when watched. */
+  readonly live = new LiveCounts();
+  readonly window = new LiveWindow(this.live);
 
   constructor(
     private readonly m: ShardgateMetrics,
@@ -57,6 +62,13 @@ export class MemberSeries {
       this.byRoute.set(route, children);
     }
     return children;
+  }
+
+  /** A finished request this member served: its latency, and whether it failed (5xx / proxy error). */
+  served(seconds: number, failed: boolean): void {
+    this.durationChild ??= this.m.memberDuration.labels({ pool: this.pool, member: this.member });
+    this.durationChild.observe(seconds);
+    this.live.record(seconds, failed);
   }
 
   connectErrors(): CounterChild {
@@ -110,6 +122,8 @@ export class MemberSeries {
     if (this.connectErrorsChild !== undefined) this.m.connectErrors.remove({ pool, member });
     if (this.healthyChild !== undefined) this.m.memberHealthy.remove({ pool, member });
     if (this.drainingChild !== undefined) this.m.memberDraining.remove({ pool, member });
+    if (this.durationChild !== undefined) this.m.memberDuration.remove({ pool, member });
+    this.durationChild = undefined;
     this.byRoute.clear();
     this.errorsByKind.clear();
     this.transitionsTo.clear();

@@ -1,0 +1,97 @@
+// The operations endpoints of the admin API (read endpoints open, writes need the token):
+//   GET  /admin/cluster/peers                   Raft members, roles, lag (leader)
+//   POST /admin/cluster/transfer    {"id"}      hand leadership to voter id
+//   POST /admin/cluster/add-learner {"id","address"}
+//   POST /admin/cluster/promote     {"id"}      learner -> voter
+//   POST /admin/cluster/remove      {"id"}
+//   GET  /admin/snapshot                        a copy of the replicated state
+//   GET  /admin/changes                         recent ring changes with their cause
+//   GET  /admin/live                            per-member in-flight, rate, errors, p50/p99
+// Membership changes are leader-only: a follower answers 409 not_leader naming the leader.
+
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { OpsBackend } from "./ops-types.js";
+import type { AdminError, AdminResult } from "./types.js";
+
+export const OPS_WRITE_PATH = /^\/admin\/cluster\/(transfer|add-learner|promote|remove)$/;
+const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+const HOST_PORT = /^[A-Za-z0-9.[\]:-]+:\d{1,5}$/;
+
+export interface OpsHttp {
+  send(res: ServerResponse, status: number, body: unknown): void;
+  sendError(res: ServerResponse, e: AdminError): void;
+  readJson(req: IncomingMessage): Promise<{ ok: true; value: unknown } | { ok: false; err: AdminError }>;
+  /** POST + token, or answers and returns false. */
+  writeAllowed(req: IncomingMessage, res: ServerResponse): boolean;
+  methodNotAllowed(res: ServerResponse, allow: string): void;
+}
+
+function bad(message: string): AdminError {
+  return { status: 400, error: "bad_request", message };
+}
+
+function field(body: unknown, name: string, pattern: RegExp): string | AdminError {
+  const v = typeof body === "object" && body !== null ? (body as Record<string, unknown>)[name] : undefined;
+  if (typeof v !== "string" || !pattern.test(v))
+    return bad(`expected "${name}" in the JSON body (${pattern.source})`);
+  return v;
+}
+
+/** Handles an operations path; false when `path` is not one of them. */
+export async function handleOpsRoute(
+  ops: OpsBackend,
+  http: OpsHttp,
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+): Promise<boolean> {
+  const read = req.method === "GET" || req.method === "HEAD";
+  const answer = <T>(r: AdminResult<T>) => (r.ok ? http.send(res, 200, r.value) : http.sendError(res, r.err));
+  const reader = (body: () => unknown) => {
+    if (!read) http.methodNotAllowed(res, "GET");
+    else http.send(res, 200, body());
+    return true;
+  };
+  switch (path) {
+    case "/admin/cluster/peers":
+      return reader(() => ops.peers() ?? { error: "no_cluster" });
+    case "/admin/changes":
+      return reader(() => ({ changes: ops.changes() }));
+    case "/admin/live":
+      return reader(() => ops.live());
+    case "/admin/snapshot":
+      if (!read) http.methodNotAllowed(res, "GET");
+      else answer(ops.snapshot());
+      return true;
+  }
+  const m = OPS_WRITE_PATH.exec(path);
+  if (m === null) return false;
+  if (!http.writeAllowed(req, res)) return true;
+  const body = await http.readJson(req);
+  if (!body.ok) {
+    http.sendError(res, body.err);
+    return true;
+  }
+  const id = field(body.value, "id", ID);
+  if (typeof id !== "string") {
+    http.sendError(res, id);
+    return true;
+  }
+  switch (m[1]) {
+    case "transfer":
+      answer(await ops.transferLeader(id));
+      break;
+    case "promote":
+      answer(await ops.promote(id));
+      break;
+    case "remove":
+      answer(await ops.remove(id));
+      break;
+    default: {
+      const address = field(body.value, "address", HOST_PORT);
+      if (typeof address !== "string") http.sendError(res, address);
+      else answer(await ops.addLearner(id, address));
+    }
+  }
+  return true;
+}
