@@ -331,7 +331,15 @@ export const routingSchema = z.strictObject({
 
 export const configSchema = z.strictObject({
   listen: listenSchema.prefault({}),
-  admin: z.strictObject({ token: z.string().default("") }).prefault({}),
+  admin: z
+    .strictObject({
+      token: z.string().default(""),
+      /** Admin URLs of the other instances, for the dashboard's fleet view (read-only GETs). */
+      fleet: z
+        .array(z.string().regex(/^https?:\/\/[^/\s]+$/, "an admin URL like http://10.0.0.2:9901"))
+        .default([]),
+    })
+    .prefault({}),
   log: z
     .strictObject({ level: z.enum(LOG_LEVELS).default("info"), accessLog: z.boolean().default(true) })
     .prefault({}),

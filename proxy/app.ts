@@ -12,12 +12,14 @@ import { createAdminServer } from "./admin/server.js";
 import { createAdminBackend } from "./app/admin-backend.js";
 import { ClusterActions } from "./app/cluster-actions.js";
 import { configError, errorText } from "./app/errors.js";
+import { FleetView } from "./app/fleet-view.js";
 import { joinCluster, waitCommitted } from "./app/join-cluster.js";
 import { listenOn } from "./app/listen.js";
 import { liveView } from "./app/live-view.js";
 import { createOpsBackend } from "./app/ops-backend.js";
 import { ConfigReloader } from "./app/reload.js";
 import { RingChangeLog } from "./app/ring-change-log.js";
+import { ringView } from "./app/ring-view.js";
 import { App } from "./app/running-app.js";
 import { readTlsFiles } from "./app/tls-files.js";
 import { ClusterHooks } from "./cluster/cluster-hooks.js";
@@ -147,35 +149,41 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
     tls: tls.value,
   });
   let app: App | undefined;
-  const adminServer = createAdminServer({
-    logger,
-    backend: createAdminBackend({
-      routing,
-      dataPlane,
-      registry: metrics.registry,
-      adminToken: () => reloader.config.admin.token,
-      shuttingDown: () => app?.shuttingDown ?? false,
-      reload: () => reloader.reloadForAdmin(),
-      setDraining: (pool, member, draining) => actions.setDraining(pool, member, draining),
-      setBreaker: (pool, member, state) => actions.setBreaker(pool, member, state),
-      fault: (action, peer) => actions.fault(action, peer),
-      raft: () => {
-        try {
-          return node.raftView();
-        } catch {
-          return undefined;
-        }
-      },
-      drift: () => reloader.drift(),
-      degraded: () => node.degradedReason(),
-      panicPools: () => [...node.panics].filter(([, p]) => p).map(([pool]) => pool),
-      ops: createOpsBackend({
-        node,
-        changes: () => ringChanges.list(),
-        live: () => liveView(series, observer),
-      }),
+  const fleet = new FleetView(
+    () => reloader.config.admin.fleet,
+    () => {
+      return { state: adminBackend.state(), peers: adminBackend.ops?.peers() };
+    },
+  );
+  const adminBackend = createAdminBackend({
+    routing,
+    dataPlane,
+    registry: metrics.registry,
+    adminToken: () => reloader.config.admin.token,
+    shuttingDown: () => app?.shuttingDown ?? false,
+    reload: () => reloader.reloadForAdmin(),
+    setDraining: (pool, member, draining) => actions.setDraining(pool, member, draining),
+    setBreaker: (pool, member, state) => actions.setBreaker(pool, member, state),
+    fault: (action, peer) => actions.fault(action, peer),
+    raft: () => {
+      try {
+        return node.raftView();
+      } catch {
+        return undefined;
+      }
+    },
+    drift: () => reloader.drift(),
+    degraded: () => node.degradedReason(),
+    panicPools: () => [...node.panics].filter(([, p]) => p).map(([pool]) => pool),
+    ops: createOpsBackend({
+      node,
+      changes: () => ringChanges.list(),
+      live: () => liveView(series, observer),
+      fleet: () => fleet.read(),
+      ring: (pool) => ringView(routing.current(), pool),
     }),
   });
+  const adminServer = createAdminServer({ logger, backend: adminBackend });
 
   const stopAll = async () => {
     dataPlane.close();

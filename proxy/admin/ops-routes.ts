@@ -7,9 +7,13 @@
 //   GET  /admin/snapshot                        a copy of the replicated state
 //   GET  /admin/changes                         recent ring changes with their cause
 //   GET  /admin/live                            per-member in-flight, rate, errors, p50/p99
+//   GET  /admin/ring?pool=P                     the pool's arcs / table shares, for drawing
+//   GET  /admin/fleet                           every instance's Raft view (admin.fleet)
+//   GET  /admin/dashboard                       all of the dashboard's data, shared for 500 ms
 // Membership changes are leader-only: a follower answers 409 not_leader naming the leader.
 
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { DashboardFeed } from "./dashboard-feed.js";
 import type { OpsBackend } from "./ops-types.js";
 import type { AdminError, AdminResult } from "./types.js";
 
@@ -37,14 +41,18 @@ function field(body: unknown, name: string, pattern: RegExp): string | AdminErro
   return v;
 }
 
+const feeds = new WeakMap<OpsBackend, DashboardFeed>();
+
 /** Handles an operations path; false when `path` is not one of them. */
 export async function handleOpsRoute(
   ops: OpsBackend,
+  state: () => unknown,
   http: OpsHttp,
   req: IncomingMessage,
   res: ServerResponse,
-  path: string,
+  url: URL,
 ): Promise<boolean> {
+  const path = url.pathname;
   const read = req.method === "GET" || req.method === "HEAD";
   const answer = <T>(r: AdminResult<T>) => (r.ok ? http.send(res, 200, r.value) : http.sendError(res, r.err));
   const reader = (body: () => unknown) => {
@@ -59,6 +67,43 @@ export async function handleOpsRoute(
       return reader(() => ({ changes: ops.changes() }));
     case "/admin/live":
       return reader(() => ops.live());
+    case "/admin/fleet":
+      if (!read) http.methodNotAllowed(res, "GET");
+      else http.send(res, 200, { instances: await ops.fleet() });
+      return true;
+    case "/admin/ring": {
+      if (!read) http.methodNotAllowed(res, "GET");
+      else {
+        const pool = url.searchParams.get("pool");
+        if (pool === null || pool === "")
+          http.sendError(res, {
+            status: 400,
+            error: "missing_parameter",
+            message: "query parameter 'pool' is required",
+          });
+        else answer(ops.ring(pool));
+      }
+      return true;
+    }
+    case "/admin/dashboard": {
+      if (!read) {
+        http.methodNotAllowed(res, "GET");
+        return true;
+      }
+      let feed = feeds.get(ops);
+      if (feed === undefined) {
+        feed = new DashboardFeed(ops, state);
+        feeds.set(ops, feed);
+      }
+      const text = await feed.read();
+      res.writeHead(200, {
+        "content-type": "application/json; charset=utf-8",
+        "content-length": Buffer.byteLength(text),
+        "cache-control": "no-store",
+      });
+      res.end(req.method === "HEAD" ? undefined : text);
+      return true;
+    }
     case "/admin/snapshot":
       if (!read) http.methodNotAllowed(res, "GET");
       else answer(ops.snapshot());

@@ -81,6 +81,27 @@ export interface LiveView {
   pools: Record<string, Record<string, MemberLiveView>>;
 }
 
+/** One instance of the fleet as the dashboard lists it. */
+export interface FleetInstanceView {
+  /** Its admin URL from admin.fleet, or "self". */
+  admin: string;
+  reachable: boolean;
+  error?: string;
+  self?: boolean;
+  id?: string;
+  role?: string;
+  term?: number;
+  leader?: string;
+  commitIndex?: number;
+  appliedIndex?: number;
+  voters?: readonly string[];
+  learners?: readonly string[];
+  ringVersion?: number;
+  degraded?: string;
+  /** Entries behind the leader's log (from the leader's view); 0 for the leader. */
+  lag?: number;
+}
+
 export interface OpsBackend {
   peers(): PeersView | undefined;
   transferLeader(id: string): Promise<AdminResult<TransferView>>;
@@ -90,4 +111,7 @@ export interface OpsBackend {
   snapshot(): AdminResult<SnapshotView>;
   changes(): RingChangeView[];
   live(): LiveView;
+  fleet(): Promise<FleetInstanceView[]>;
+  /** The pool's table for drawing (see app/ring-view.ts). */
+  ring(pool: string): AdminResult<unknown>;
 }

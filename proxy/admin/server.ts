@@ -8,6 +8,7 @@ import type { Logger } from "pino";
 import { checkAdminToken } from "./auth.js";
 import { handleOpsRoute, OPS_WRITE_PATH } from "./ops-routes.js";
 import type { AdminBackend, AdminError } from "./types.js";
+import { serveUi } from "./ui-route.js";
 
 const JSON_TYPE = "application/json; charset=utf-8";
 const DRAIN_PATH = /^\/admin\/pools\/([^/]+)\/members\/([^/]+)\/(drain|undrain)$/;
@@ -259,8 +260,9 @@ export function createAdminServer(opts: AdminServerOptions): Server {
     }
     if (backend.ops !== undefined) {
       const http = { send, sendError, readJson, writeAllowed, methodNotAllowed };
-      if (await handleOpsRoute(backend.ops, http, req, res, path)) return;
+      if (await handleOpsRoute(backend.ops, () => backend.state(), http, req, res, url)) return;
     }
+    if (serveUi(req, res, path)) return;
     sendError(res, { status: 404, error: "not_found", message: `no admin endpoint ${method} ${path}` });
   }
 

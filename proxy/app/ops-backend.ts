@@ -4,6 +4,7 @@
 // refusals become coded admin errors (not_leader names the leader to retry on).
 
 import type {
+  FleetInstanceView,
   LiveView,
   MembershipView,
   OpsBackend,
@@ -54,6 +55,8 @@ export interface OpsBackendDeps {
   node: ClusterNode;
   changes(): RingChangeView[];
   live(): LiveView;
+  fleet(): Promise<FleetInstanceView[]>;
+  ring(pool: string): AdminResult<unknown>;
 }
 
 export function createOpsBackend(d: OpsBackendDeps): OpsBackend {
@@ -176,5 +179,7 @@ export function createOpsBackend(d: OpsBackendDeps): OpsBackend {
 
     changes: () => d.changes(),
     live: () => d.live(),
+    fleet: () => d.fleet(),
+    ring: (pool) => d.ring(pool),
   };
 }

@@ -51,6 +51,7 @@ export function demoInstanceYaml(
   secret: string,
 ): string {
   const peers = all.map((n) => `    - { id: ${n.id}, address: "127.0.0.1:${n.raftPort}" }`).join("\n");
+  const admins = all.map((n) => `"http://127.0.0.1:${n.adminPort}"`).join(", ");
   const members = upstreams.map((u) => `      - { id: ${u.id}, address: "${u.address}" }`).join("\n");
   return `# Written by \`shardgate demo\` for instance ${self.id}.
 listen:
@@ -58,6 +59,7 @@ listen:
   admin: 127.0.0.1:${self.adminPort}
 admin:
   token: "${adminToken}"
+  fleet: [${admins}]
 log:
   level: info
   accessLog: false
