@@ -106,6 +106,7 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
   const observer = new MetricsObserver(series, createAccessLog(log.lines, config.log.accessLog));
   metrics.inFlightSource = () => observer.inFlightByPool();
   metrics.memberInFlightSource = () => observer.inFlightByMember();
+  observer.watchOwners(routing.current);
   const ringChanges = new RingChangeLog();
   const reloader = new ConfigReloader(config, {
     configPath: opts.configPath,

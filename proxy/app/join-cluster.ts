@@ -96,6 +96,23 @@ export function joinCluster(o: JoinOptions): ClusterNode {
     }),
     drift: () => o.drift().drift,
     panics: () => node.panics,
+    *peerLag() {
+      let s: ReturnType<typeof node.driver.status>;
+      try {
+        s = node.driver.status();
+      } catch {
+        return;
+      }
+      if (s.role !== "leader") return;
+      for (const [peer, p] of Object.entries(s.peers))
+        if (p.match !== undefined)
+          yield {
+            peer,
+            role: s.voters.includes(peer) ? "voter" : "learner",
+            lag: Math.max(0, s.lastIndex - p.match),
+          };
+    },
+    proposalsRefused: () => node.proposalsRefused,
     *breakers() {
       for (const [pool, p] of Object.entries(node.state.pools))
         for (const m of p.members) yield { pool, member: m.id, state: BREAKER_GAUGE[m.breaker.state] };

@@ -4,6 +4,8 @@
 
 import type { DataPlaneHooks, RequestRecord, UpstreamErrorKind } from "../forward/types.js";
 import type { AccessLog } from "../logging/access-log.js";
+import type { RoutingState } from "../routing/types.js";
+import { notOwnerReason } from "./owner-check.js";
 import { codeClassIndex } from "./registry.js";
 import { NO_ROUTE, type SeriesCache } from "./series-cache.js";
 
@@ -12,6 +14,14 @@ export class MetricsObserver implements DataPlaneHooks {
     private readonly series: SeriesCache,
     private accessLog: AccessLog,
   ) {}
+
+  /** Where the owner check reads the applied routing from; unset = no not-owner counting. */
+  private routing: (() => RoutingState) | undefined;
+
+  /** Counts keyed requests not served by their ring owner (shardgate_requests_not_owner_total). */
+  watchOwners(routing: () => RoutingState): void {
+    this.routing = routing;
+  }
 
   /** Swaps the access log (reload toggles log.accessLog); takes effect from the next request end. */
   setAccessLog(accessLog: AccessLog): void {
@@ -69,6 +79,10 @@ export class MetricsObserver implements DataPlaneHooks {
     const cls = codeClassIndex(r.status);
     ms.requests(r.route === "" ? "none" : r.route)[cls].inc();
     if (r.member !== "") ms.served(r.durationMs / 1000, cls === 4 || r.errorCode !== "");
+    if (this.routing !== undefined) {
+      const reason = notOwnerReason(this.routing(), r);
+      if (reason !== null) ps.notOwner(reason).inc();
+    }
     this.accessLog.write(r);
   }
 }

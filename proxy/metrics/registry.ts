@@ -4,6 +4,7 @@
 // membership_healthy, lb ring size). Labels are member ids and pool/route names, never keys.
 
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { SHARDGATE_VERSION } from "./version.js";
 
 export const CODE_CLASSES = ["1xx", "2xx", "3xx", "4xx", "5xx"] as const;
 export type CodeClass = (typeof CODE_CLASSES)[number];
@@ -26,6 +27,8 @@ export interface ShardgateMetrics {
   readonly inFlight: Gauge<"pool">;
   readonly memberDuration: Histogram<"pool" | "member">;
   readonly memberInFlight: Gauge<"pool" | "member">;
+  readonly notOwner: Counter<"pool" | "reason">;
+  readonly buildInfo: Gauge<"version" | "node_version">;
   readonly connectErrors: Counter<"pool" | "member">;
   readonly upstreamErrors: Counter<"pool" | "member" | "kind">;
   readonly retries: Counter<"pool">;
@@ -101,6 +104,18 @@ export function createMetrics(opts: MetricsOptions = {}): ShardgateMetrics {
           for (const [member, n] of members) this.set({ pool, member }, n);
       },
     }),
+    notOwner: new Counter({
+      name: "shardgate_requests_not_owner_total",
+      help: "Keyed requests served by a member other than the key's ring owner, by reason (draining, unhealthy, breaker_open, retry, ...).",
+      labelNames: ["pool", "reason"],
+      registers,
+    }),
+    buildInfo: new Gauge({
+      name: "shardgate_build_info",
+      help: "Always 1; the labels say which shardgate and Node.js versions run here.",
+      labelNames: ["version", "node_version"],
+      registers,
+    }),
     connectErrors: new Counter({
       name: "shardgate_upstream_connect_errors_total",
       help: "Connections to a member that failed (refused, unreachable, connect timeout).",
@@ -173,6 +188,7 @@ export function createMetrics(opts: MetricsOptions = {}): ShardgateMetrics {
       registers,
     }),
   };
+  metrics.buildInfo.set({ version: SHARDGATE_VERSION, node_version: process.versions.node }, 1);
   return metrics;
 }
 

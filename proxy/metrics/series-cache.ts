@@ -139,6 +139,7 @@ export class PoolSeries {
   readonly none: MemberSeries;
   /** Requests that finished on a member that left the pool meanwhile. */
   readonly removed: MemberSeries;
+  private readonly notOwnerBy = new Map<string, CounterChild>();
 
   constructor(
     private readonly m: ShardgateMetrics,
@@ -149,6 +150,16 @@ export class PoolSeries {
     this.retries = m.retries.labels({ pool });
     this.none = new MemberSeries(m, pool, NO_MEMBER, routes);
     this.removed = new MemberSeries(m, pool, REMOVED_MEMBER, routes);
+  }
+
+  /** Counter of keyed requests not served by their owner, for one reason. */
+  notOwner(reason: string): CounterChild {
+    let c = this.notOwnerBy.get(reason);
+    if (c === undefined) {
+      c = this.m.notOwner.labels({ pool: this.pool, reason });
+      this.notOwnerBy.set(reason, c);
+    }
+    return c;
   }
 
   /** The series of a current member; the "removed" bucket for one no longer in the pool. */
@@ -172,6 +183,8 @@ export class PoolSeries {
     const pool = this.pool;
     this.m.duration.remove({ pool });
     this.m.retries.remove({ pool });
+    for (const reason of this.notOwnerBy.keys()) this.m.notOwner.remove({ pool, reason });
+    this.notOwnerBy.clear();
     this.m.ringPoints.remove({ pool });
     this.m.ringMemberPointsMin.remove({ pool });
     this.m.ringMemberPointsMax.remove({ pool });

@@ -62,6 +62,13 @@ describe("shardgate ctl against a real fleet", () => {
     assert.match(r.stdout, /^users\s+ring\s+\d+\s+4\s+4\s+0\s+0\s+no$/m, r.stdout);
     const j = await runCtl(["--admin", admins, "--json", "status"]);
     ok(j, "status --json");
+    const metrics = await (await fetch(`${leader.adminUrl}/metrics`)).text();
+    for (const n of fleet.cluster.nodes.filter((x) => x !== leader))
+      assert.match(
+        metrics,
+        new RegExp(`^shardgate_raft_peer_lag_entries\\{peer="${n.id}",role="${n.voter ? "voter" : "learner"}"\\} \\d+$`, "m"),
+        "the leader exports each peer's lag",
+      );
     const views = JSON.parse(j.stdout) as Array<{ state: { raft: { leader: string } } }>;
     assert.deepEqual(
       views.map((v) => v.state.raft.leader),
