@@ -348,6 +348,18 @@ export const configSchema = z.strictObject({
   headers: z
     .strictObject({ memberHeader: headerName().optional(), ringVersionHeader: headerName().optional() })
     .prefault({}),
+  /** OpenTelemetry spans over OTLP/HTTP and W3C traceparent per upstream attempt; off by default. */
+  tracing: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      otlpEndpoint: z
+        .string()
+        .regex(/^https?:\/\/\S+$/, "an OTLP/HTTP traces URL like http://127.0.0.1:4318/v1/traces")
+        .default("http://127.0.0.1:4318/v1/traces"),
+      serviceName: z.string().min(1).default("shardgate"),
+      sampleRatio: z.number().min(0).max(1).default(1),
+    })
+    .prefault({}),
   cluster: clusterSchema.optional(),
   discovery: z.strictObject({ consul: consulAgentSchema.prefault({}) }).prefault({}),
 });

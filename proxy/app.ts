@@ -33,6 +33,7 @@ import { MetricsObserver } from "./metrics/observer.js";
 import { createMetrics } from "./metrics/registry.js";
 import { SeriesCache } from "./metrics/series-cache.js";
 import { createProxyServer } from "./server/proxy-server.js";
+import { startTracing } from "./tracing/tracing.js";
 
 export type { ReloadOutcome } from "./app/reload.js";
 export { App } from "./app/running-app.js";
@@ -131,10 +132,11 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
     changes: ringChanges,
   });
   const actions = new ClusterActions(node, routing);
+  const tracing = await startTracing(config.tracing, settings.id);
 
   const dataPlane = createDataPlane({
     getState: routing.current,
-    hooks: new ClusterHooks(observer, outcomes),
+    hooks: tracing.wrap(new ClusterHooks(observer, outcomes)),
     logger: logger.child({ component: "proxy" }),
     options: {
       memberHeader: config.headers.memberHeader,
@@ -189,6 +191,7 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
   const stopAll = async () => {
     dataPlane.close();
     await node.stop().catch(() => undefined);
+    await tracing.shutdown().catch(() => undefined);
   };
   try {
     await node.start();
@@ -227,6 +230,7 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
     proxyServer,
     adminServer,
     drainTimeoutMs: opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,
+    afterStop: () => tracing.shutdown(),
   });
   logger.info(
     {

@@ -24,6 +24,8 @@ export interface AppParts {
   proxyServer: Server;
   adminServer: Server;
   drainTimeoutMs: number;
+  /** Runs once everything is closed (e.g. flushing the trace exporter). */
+  afterStop?: () => Promise<void>;
 }
 
 export class App {
@@ -79,7 +81,7 @@ export class App {
         flushLogs: () => this.p.log.flush(),
       },
       reason,
-    );
+    ).then(() => this.p.afterStop?.().catch(() => undefined));
     return this.stopping;
   }
 }

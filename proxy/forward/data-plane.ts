@@ -257,6 +257,7 @@ class DataPlaneImpl implements DataPlane {
     ctx.attemptStartedAt = this.now();
     live.acquire(member.id, snapshot, index);
     ctx.holding = true;
+    if (this.hooks.onAttempt !== undefined) this.safe(() => this.hooks.onAttempt?.(ctx, ctx.req.headers));
     if (ctx.upgrade) {
       this.proxy.ws(ctx.req, ctx.socket, EMPTY_HEAD, ep.wsOptions, this.onWsError);
     } else {

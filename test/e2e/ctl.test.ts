@@ -66,7 +66,10 @@ describe("shardgate ctl against a real fleet", () => {
     for (const n of fleet.cluster.nodes.filter((x) => x !== leader))
       assert.match(
         metrics,
-        new RegExp(`^shardgate_raft_peer_lag_entries\\{peer="${n.id}",role="${n.voter ? "voter" : "learner"}"\\} \\d+$`, "m"),
+        new RegExp(
+          `^shardgate_raft_peer_lag_entries\\{peer="${n.id}",role="${n.voter ? "voter" : "learner"}"\\} \\d+$`,
+          "m",
+        ),
         "the leader exports each peer's lag",
       );
     const views = JSON.parse(j.stdout) as Array<{ state: { raft: { leader: string } } }>;
