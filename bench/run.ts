@@ -9,6 +9,7 @@ const BENCHES: Record<string, string> = {
   raft: "./raft-bench.js",
   fleet: "./fleet-bench.js",
   dashboard: "./dashboard-bench.js",
+  "observer-micro": "./observer-micro.js",
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -1,4 +1,5 @@
-// Live per-member figures for the dashboard (request rate, error rate, p50/p99 over the last
+// Per-member request counters (also the source of the per-member latency histogram, see
+// member-histogram.ts) and live per-member figures for the dashboard (request rate, error rate, p50/p99 over the last
 // ~10 s) at no cost when nobody watches: the request path bumps plain counters (LiveCounts,
 // one per member, preallocated), and the window is only sampled when someone reads it, at
 // most once per SAMPLE_MS; rates come from the difference with the oldest sample in the window.
@@ -12,11 +13,14 @@ const WINDOW_MS = 10_000;
 export class LiveCounts {
   count = 0;
   errors = 0;
+  /** Seconds, summed (the histogram's _sum). */
+  sum = 0;
   /** Cumulative-by-bucket is computed when read; here one slot per bucket plus +Inf. */
   readonly buckets = new Float64Array(DURATION_BUCKETS.length + 1);
 
   record(seconds: number, error: boolean): void {
     this.count++;
+    this.sum += seconds;
     if (error) this.errors++;
     let i = 0;
     while (i < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[i]) i++;

@@ -4,6 +4,7 @@
 // membership_healthy, lb ring size). Labels are member ids and pool/route names, never keys.
 
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { type MemberCounts, registerMemberHistogram } from "./member-histogram.js";
 import { SHARDGATE_VERSION } from "./version.js";
 
 export const CODE_CLASSES = ["1xx", "2xx", "3xx", "4xx", "5xx"] as const;
@@ -25,7 +26,8 @@ export interface ShardgateMetrics {
   readonly requests: Counter<"route" | "pool" | "member" | "code_class">;
   readonly duration: Histogram<"pool">;
   readonly inFlight: Gauge<"pool">;
-  readonly memberDuration: Histogram<"pool" | "member">;
+  /** Where the per-member latency histogram reads its counters at scrape time (set by the series cache). */
+  memberCountsSource: () => Iterable<MemberCounts>;
   readonly memberInFlight: Gauge<"pool" | "member">;
   readonly notOwner: Counter<"pool" | "reason">;
   readonly buildInfo: Gauge<"version" | "node_version">;
@@ -86,13 +88,7 @@ export function createMetrics(opts: MetricsOptions = {}): ShardgateMetrics {
         for (const [pool, n] of metrics.inFlightSource()) this.set({ pool }, n);
       },
     }),
-    memberDuration: new Histogram({
-      name: "shardgate_member_request_duration_seconds",
-      help: "Time from request received to response finished, by pool and the member that served it.",
-      labelNames: ["pool", "member"],
-      buckets: DURATION_BUCKETS,
-      registers,
-    }),
+    memberCountsSource: () => [],
     memberInFlight: new Gauge({
       name: "shardgate_member_requests_in_flight",
       help: "Requests currently being proxied to a member (counted at scrape time), by pool and member.",
@@ -188,6 +184,13 @@ export function createMetrics(opts: MetricsOptions = {}): ShardgateMetrics {
       registers,
     }),
   };
+  registerMemberHistogram(
+    registry,
+    "shardgate_member_request_duration_seconds",
+    "Time from request received to response finished, by pool and the member that served it.",
+    DURATION_BUCKETS,
+    () => metrics.memberCountsSource(),
+  );
   metrics.buildInfo.set({ version: SHARDGATE_VERSION, node_version: process.versions.node }, 1);
   return metrics;
 }

@@ -38,7 +38,6 @@ export class MemberSeries {
   private connectErrorsChild: CounterChild | undefined;
   private healthyChild: GaugeChild | undefined;
   private drainingChild: GaugeChild | undefined;
-  private durationChild: HistogramChild | undefined;
   /** Plain counters for the dashboard's live figures, read (and windowed) only when watched. */
   readonly live = new LiveCounts();
   readonly window = new LiveWindow(this.live);
@@ -66,8 +65,6 @@ export class MemberSeries {
 
   /** A finished request this member served: its latency, and whether it failed (5xx / proxy error). */
   served(seconds: number, failed: boolean): void {
-    this.durationChild ??= this.m.memberDuration.labels({ pool: this.pool, member: this.member });
-    this.durationChild.observe(seconds);
     this.live.record(seconds, failed);
   }
 
@@ -122,8 +119,6 @@ export class MemberSeries {
     if (this.connectErrorsChild !== undefined) this.m.connectErrors.remove({ pool, member });
     if (this.healthyChild !== undefined) this.m.memberHealthy.remove({ pool, member });
     if (this.drainingChild !== undefined) this.m.memberDraining.remove({ pool, member });
-    if (this.durationChild !== undefined) this.m.memberDuration.remove({ pool, member });
-    this.durationChild = undefined;
     this.byRoute.clear();
     this.errorsByKind.clear();
     this.transitionsTo.clear();
@@ -203,6 +198,13 @@ export class SeriesCache {
 
   constructor(readonly metrics: ShardgateMetrics) {
     this.unrouted = new PoolSeries(metrics, NO_ROUTE, this.routes);
+    metrics.memberCountsSource = () => this.memberCounts();
+  }
+
+  /** Every current member's counters (the per-member latency histogram, at scrape time). */
+  *memberCounts(): IterableIterator<{ pool: string; member: string; counts: LiveCounts }> {
+    for (const [pool, ps] of this.pools)
+      for (const [member, ms] of ps.members) if (ms.live.count > 0) yield { pool, member, counts: ms.live };
   }
 
   /**

@@ -57,6 +57,20 @@ describe("per-member metrics", () => {
       if (n !== undefined) counted.set(u.id, n);
     }
     assert.deepEqual(counted, served, "each member's histogram counts exactly the requests it served");
+    for (const [member, n] of counted) {
+      const buckets = text
+        .split("\n")
+        .filter(
+          (l) =>
+            l.startsWith("shardgate_member_request_duration_seconds_bucket{") &&
+            l.includes(`member="${member}"`),
+        )
+        .map((l) => Number(l.slice(l.lastIndexOf(" ") + 1)));
+      assert.ok(buckets.length >= 2, `buckets for ${member}`);
+      for (let i = 1; i < buckets.length; i++)
+        assert.ok(buckets[i] >= buckets[i - 1], `cumulative buckets for ${member}`);
+      assert.equal(buckets[buckets.length - 1], n, `+Inf bucket equals the count for ${member}`);
+    }
     const version = (
       JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as {
         version: string;
