@@ -61,8 +61,21 @@ export async function handleOpsRoute(
     return true;
   };
   switch (path) {
-    case "/admin/cluster/peers":
-      return reader(() => ops.peers() ?? { error: "no_cluster" });
+    case "/admin/cluster/peers": {
+      if (!read) {
+        http.methodNotAllowed(res, "GET");
+        return true;
+      }
+      const peers = ops.peers();
+      if (peers === undefined)
+        http.sendError(res, {
+          status: 503,
+          error: "raft_stopped",
+          message: "this node's Raft driver is not running",
+        });
+      else http.send(res, 200, peers);
+      return true;
+    }
     case "/admin/changes":
       return reader(() => ({ changes: ops.changes() }));
     case "/admin/live":
