@@ -8,6 +8,7 @@
 
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { staticPoolYaml } from "../test/support/cluster/static-pool.js";
 import { FleetCluster } from "../test/support/cluster-launcher.js";
 import { consulTarget } from "../test/support/consul/target.js";
 import { closeAll, startUpstreams } from "../test/support/upstreams.js";
@@ -92,17 +93,7 @@ export async function run(argv: string[]): Promise<number> {
   const o = parse(argv);
   const consul = await consulTarget({ seed: 1404 });
   const ups = await startUpstreams(4, "u");
-  const routing = `pools:
-  web:
-    algorithm: ring
-    members:
-${ups.map((u) => `      - { id: ${u.id}, address: "127.0.0.1:${u.port}" }`).join("\n")}
-routes:
-  - match: { pathPrefix: / }
-    pool: web
-    key: [header:x-user-id]
-    onMissingKey: random
-`;
+  const routing = staticPoolYaml(ups, "random");
   const cluster = await FleetCluster.start({
     ids: ["a", "b", "c"],
     voters: 3,

@@ -3,11 +3,12 @@
 // instance, and SIGINT stops every instance and removes the temp state directory.
 
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { fetchJson, ShardgateChild, stopAll } from "../support/shardgate-process.js";
+import { eventually } from "../support/wait.js";
 
 interface Row {
   id: string;
@@ -45,6 +46,20 @@ async function waitGone(pids: number[], timeoutMs: number): Promise<number[]> {
     left = left.filter(alive);
   }
   return left;
+}
+
+/** Pids of processes whose command line mentions `text` (the demo's instances name their config path). */
+function processesMentioning(text: string): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, "utf8").includes(text)) out.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
 }
 
 async function startDemo(extra: string[] = []): Promise<{ p: ShardgateChild; fleet: Row[]; state: string }> {
@@ -130,6 +145,39 @@ describe("shardgate demo: the fleet", () => {
         ["a", "b", "c", "d"],
       );
       assert.ok(existsSync(join(dir, "a", "data")), "instance a's Raft data is kept");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("SIGINT while the fleet is still starting stops every instance it started", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sg-demo-early-"));
+    try {
+      const p = new ShardgateChild([
+        "demo",
+        "--port",
+        "0",
+        "--admin-port",
+        "0",
+        "--raft-port",
+        "0",
+        "--data-dir",
+        dir,
+      ]);
+      // The instances' configs are written just before they are spawned.
+      // Polled (waitFor re-probes only when the process prints, and it prints nothing until ready).
+      await eventually(
+        "the instances' config files",
+        () => (existsSync(join(dir, "d", "shardgate.yaml")) ? true : undefined),
+        30_000,
+        5,
+      );
+      const early = processesMentioning(dir);
+      p.signal("SIGINT");
+      assert.deepEqual(await p.waitExit(30_000), { code: 0, signal: null }, p.output());
+      assert.match(p.output(), /stopping the fleet/);
+      const left = await waitGone(processesMentioning(dir), 5_000);
+      assert.deepEqual(left, [], `instances started before the signal (${early.join(",")}) are all gone`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -4,6 +4,7 @@
 // here and nowhere else in the demo.
 
 import { join } from "node:path";
+import { demoRoutingYaml } from "./demo-routing.js";
 
 export interface DemoInstance {
   id: string;
@@ -18,7 +19,7 @@ export interface DemoInstance {
 export const DEMO_VOTERS = ["a", "b", "c"] as const;
 export const DEMO_LEARNERS = ["d"] as const;
 export const DEMO_UPSTREAMS = ["u1", "u2", "u3", "u4"] as const;
-export const DEMO_POOL = "demo";
+export { DEMO_POOL } from "./demo-routing.js";
 /** Default first ports; instance i uses base + i. */
 export const DEMO_DEFAULT_PORTS = { http: 8080, admin: 9901, raft: 7401 } as const;
 
@@ -52,7 +53,6 @@ export function demoInstanceYaml(
 ): string {
   const peers = all.map((n) => `    - { id: ${n.id}, address: "127.0.0.1:${n.raftPort}" }`).join("\n");
   const admins = all.map((n) => `"http://127.0.0.1:${n.adminPort}"`).join(", ");
-  const members = upstreams.map((u) => `      - { id: ${u.id}, address: "${u.address}" }`).join("\n");
   return `# Written by \`shardgate demo\` for instance ${self.id}.
 listen:
   http: 127.0.0.1:${self.httpPort}
@@ -76,18 +76,7 @@ ${peers}
   voters: [${DEMO_VOTERS.join(", ")}]
   electionTimeout: 1s
   heartbeat: 100ms
-pools:
-  ${DEMO_POOL}:
-    algorithm: ring
-    members:
-${members}
-    healthCheck: { path: /health, interval: 1s, timeout: 500ms, healthyThreshold: 1, unhealthyThreshold: 2 }
-routes:
-  - match: { host: "*", pathPrefix: / }
-    pool: ${DEMO_POOL}
-    key: [header:x-user-id, cookie:uid, query:user, ip]
-    onMissingKey: random
-`;
+${demoRoutingYaml(upstreams)}`;
 }
 
 /** Arguments after the CLI path that start one instance. */

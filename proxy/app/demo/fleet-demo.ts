@@ -204,6 +204,27 @@ export async function runFleetDemo(argv: string[]): Promise<number> {
       if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill("SIGKILL");
   };
   process.once("exit", killLeft);
+  // Signal handlers first: a Ctrl-C at any moment, even while the fleet starts or right after
+  // the banner, stops the fleet cleanly (later signals during the stop are ignored).
+  let onSignal: (signal: NodeJS.Signals) => void = () => {};
+  const signalled = new Promise<NodeJS.Signals>((resolveSignal) => {
+    onSignal = (signal) => resolveSignal(signal);
+  });
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  const stopOn = async (signal: NodeJS.Signals): Promise<number> => {
+    console.log(`\n${signal}: stopping the fleet...`);
+    stopping = stopAll().then(
+      () => 0,
+      (err: unknown) => {
+        console.error(`shardgate demo: stop failed: ${String(err)}`);
+        return 1;
+      },
+    );
+    const code = await stopping;
+    console.log("shardgate demo: stopped");
+    return code;
+  };
 
   try {
     for (const id of DEMO_UPSTREAMS) upstreams.push(await startEchoUpstream(id));
@@ -220,7 +241,9 @@ export async function runFleetDemo(argv: string[]): Promise<number> {
     for (const inst of instances) running.push(spawnInstance(inst, dir));
     let leader: string;
     try {
-      leader = await waitAgreed(running);
+      const first = await Promise.race([waitAgreed(running), signalled.then((sig) => ({ sig }))]);
+      if (typeof first !== "string") return await stopOn(first.sig);
+      leader = first;
     } catch (err) {
       console.error(`shardgate demo: ${err instanceof Error ? err.message : String(err)}`);
       for (const r of running) console.error(`--- ${r.inst.id} (${r.logPath})\n${tail(r.logPath)}`);
@@ -237,31 +260,13 @@ export async function runFleetDemo(argv: string[]): Promise<number> {
           );
       });
     console.log(banner(running, leader, token, dir, temp));
-    return await new Promise<number>((resolveExit) => {
-      const onSignal = (signal: NodeJS.Signals): void => {
-        if (stopping !== undefined) return;
-        console.log(`\n${signal}: stopping the fleet...`);
-        stopping = stopAll().then(
-          () => 0,
-          (err: unknown) => {
-            console.error(`shardgate demo: stop failed: ${String(err)}`);
-            return 1;
-          },
-        );
-        void stopping.then((code) => {
-          process.off("SIGINT", onSignal);
-          process.off("SIGTERM", onSignal);
-          console.log("shardgate demo: stopped");
-          resolveExit(code);
-        });
-      };
-      process.on("SIGINT", onSignal);
-      process.on("SIGTERM", onSignal);
-    });
+    return await stopOn(await signalled);
   } catch (err) {
     await stopAll();
     throw err;
   } finally {
     process.off("exit", killLeft);
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
   }
 }

@@ -11,6 +11,7 @@ import { startApp } from "../../app.js";
 import { parseCommandFlags } from "../command-flags.js";
 import { type EchoUpstream, startEchoUpstream } from "../echo-upstream.js";
 import { runUntilSignalled } from "../process-lifecycle.js";
+import { demoRoutingYaml } from "./demo-routing.js";
 
 const USAGE = "usage: shardgate demo --single [--port 8080] [--admin-port 9901]";
 const MEMBERS = ["d1", "d2", "d3"];
@@ -23,7 +24,6 @@ export function parsePort(text: string | undefined, dflt: number, flag: string):
 }
 
 function demoConfig(port: number, adminPort: number, token: string, upstreams: EchoUpstream[]): string {
-  const members = upstreams.map((u) => `      - { id: ${u.id}, address: "${u.address}" }`).join("\n");
   return `# Written by \`shardgate demo\`; edit and send SIGHUP (or POST /admin/reload) to reload.
 listen:
   http: 127.0.0.1:${port}
@@ -35,18 +35,7 @@ log:
   accessLog: true
 headers:
   memberHeader: x-shardgate-member
-pools:
-  demo:
-    algorithm: ring
-    members:
-${members}
-    healthCheck: { path: /health, interval: 1s, timeout: 500ms, healthyThreshold: 1, unhealthyThreshold: 2 }
-routes:
-  - match: { host: "*", pathPrefix: / }
-    pool: demo
-    key: [header:x-user-id, cookie:uid, query:user, ip]
-    onMissingKey: random
-`;
+${demoRoutingYaml(upstreams)}`;
 }
 
 export async function runSingleDemo(argv: string[]): Promise<number> {
