@@ -11,6 +11,9 @@ import type { AdminResult } from "../admin/types.js";
 import type { RoutingState } from "../routing/types.js";
 
 const SPACE = 2 ** 32;
+/** More arcs than this (large pools) are drawn as SECTORS equal slices, each named by its midpoint's owner. */
+const MAX_ARCS = 2_048;
+const SECTORS = 1_440;
 
 export interface RingView {
   pool: string;
@@ -21,6 +24,22 @@ export interface RingView {
   members: Array<{ id: string; share: number; healthy: boolean; draining: boolean; breakerOpen: boolean }>;
   /** [start, end, member index], start inclusive, end exclusive; null for Maglev. */
   arcs: Array<[number, number, number]> | null;
+  /** True when `arcs` are coarsened to SECTORS slices (too many arcs to draw); shares stay exact. */
+  coarse: boolean;
+}
+
+/** Equal slices of the hash space, merged into runs, each owned by its midpoint's owner. */
+function sectorArcs(r: RingHash): Array<[number, number, number]> {
+  const arcs: Array<[number, number, number]> = [];
+  for (let k = 0; k < SECTORS; k++) {
+    const start = Math.floor((k * SPACE) / SECTORS);
+    const end = Math.floor(((k + 1) * SPACE) / SECTORS);
+    const owner = r.lookup(Math.floor((start + end) / 2) >>> 0);
+    const last = arcs[arcs.length - 1];
+    if (last !== undefined && last[2] === owner) last[1] = end;
+    else arcs.push([start, end, owner]);
+  }
+  return arcs;
 }
 
 function ringArcs(r: RingHash): { arcs: Array<[number, number, number]>; owned: Float64Array } {
@@ -48,11 +67,16 @@ export function ringView(state: RoutingState, pool: string): AdminResult<RingVie
     return { ok: false, err: { status: 404, error: "unknown_pool", message: `no pool named "${pool}"` } };
   const table = snap.table instanceof BoundedLoad ? snap.table.inner : snap.table;
   let arcs: RingView["arcs"] = null;
+  let coarse = false;
   let shares: number[];
   let size: number;
   if (table instanceof RingHash) {
     const r = ringArcs(table);
     arcs = r.arcs;
+    if (arcs.length > MAX_ARCS) {
+      arcs = sectorArcs(table);
+      coarse = true;
+    }
     shares = [...r.owned].map((o) => o / SPACE);
     size = table.points.length;
   } else if (table instanceof Maglev) {
@@ -79,6 +103,7 @@ export function ringView(state: RoutingState, pool: string): AdminResult<RingVie
         breakerOpen: m.breakerOpen,
       })),
       arcs,
+      coarse,
     },
   };
 }

@@ -63,7 +63,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     const out = await entry.run({ clients }, rest);
     console.log(parsed.values.json ? JSON.stringify(out.json, null, 2) : out.text);
-    return 0;
+    return out.exitCode ?? 0;
   } catch (err) {
     if (err instanceof UsageError) {
       console.error(`shardgate ctl: ${err.message}\n${USAGE}`);

@@ -15,6 +15,8 @@ export class UsageError extends Error {
 export interface CtlOutput {
   json: unknown;
   text: string;
+  /** 1 when the command printed a partial answer (e.g. status with an instance down); default 0. */
+  exitCode?: number;
 }
 
 export interface CtlContext {
@@ -37,13 +39,21 @@ const num = (v: number | null | undefined, digits = 1) =>
 
 async function status(ctx: CtlContext, args: string[]): Promise<CtlOutput> {
   need("status", args, 0, "");
-  const views = await Promise.all(
+  // One instance down must not hide the others: each is read on its own.
+  const read = await Promise.all(
     ctx.clients.map(async (c) => {
-      const state = (await c.ok("GET", "/admin/state")) as AdminStateView;
-      const peers = (await c.call("GET", "/admin/cluster/peers")).body as PeersView | { error: string };
-      return { admin: c.base, state, peers: "error" in peers ? null : peers };
+      try {
+        const state = (await c.ok("GET", "/admin/state")) as AdminStateView;
+        const peers = (await c.call("GET", "/admin/cluster/peers")).body as PeersView | { error: string };
+        return { admin: c.base, state, peers: "error" in peers ? null : peers };
+      } catch (err) {
+        return { admin: c.base, error: err instanceof Error ? err.message : String(err) };
+      }
     }),
   );
+  const down = read.filter((v): v is { admin: string; error: string } => "error" in v);
+  const views = read.filter((v): v is Exclude<(typeof read)[number], { error: string }> => !("error" in v));
+  if (views.length === 0) throw new CtlError(down.map((d) => d.error).join("; "));
   const first = views[0];
   const lines: string[] = [];
   lines.push(
@@ -63,6 +73,7 @@ async function status(ctx: CtlContext, args: string[]): Promise<CtlOutput> {
       ]),
     ),
   );
+  for (const d of down) lines.push(`unreachable: ${d.error}`);
   const peers = views.find((v) => v.peers?.role === "leader")?.peers ?? first.peers;
   if (peers !== null) {
     lines.push("", `Raft members (as seen by ${peers.id}):`);
@@ -96,7 +107,11 @@ async function status(ctx: CtlContext, args: string[]): Promise<CtlOutput> {
       ]),
     ),
   );
-  return { json: views, text: lines.join("\n") };
+  return {
+    json: [...views, ...down.map((d) => ({ admin: d.admin, error: d.error }))],
+    text: lines.join("\n"),
+    exitCode: down.length > 0 ? 1 : 0,
+  };
 }
 
 async function members(ctx: CtlContext, args: string[]): Promise<CtlOutput> {

@@ -108,6 +108,18 @@ describe("shardgate ctl against a real fleet", () => {
       down.stderr,
       new RegExp(`cannot reach the admin API at http://127\\.0\\.0\\.1:${closed}: ECONNREFUSED`),
     );
+    // With other instances given, the reachable ones are still shown; exit 1 says one was not.
+    const partial = await runCtl([
+      "--admin",
+      `${fleet.cluster.nodes[0].adminUrl},http://127.0.0.1:${closed}`,
+      "status",
+    ]);
+    assert.equal(partial.code, 1, partial.stdout + partial.stderr);
+    assert.match(partial.stdout, /^a\s+(leader|follower)\s/m);
+    assert.match(
+      partial.stdout,
+      new RegExp(`^unreachable: cannot reach the admin API at http://127\\.0\\.0\\.1:${closed}`, "m"),
+    );
     const n = fleet.cluster.nodes[1];
     const none = await ctl(n, ["drain", "users", fleet.ups.ids[0]], {});
     assert.equal(none.code, 1);

@@ -74,4 +74,21 @@ describe("ring view for the dashboard", () => {
     assert.equal(r.err.status, 404);
     assert.equal(r.err.error, "unknown_pool");
   });
+
+  test("a large ring is drawn as coarse sectors that still tile the space; shares stay exact", () => {
+    const s = state("ring", 60);
+    const r = ringView(s, "p");
+    assert.ok(r.ok);
+    const arcs = r.value.arcs ?? [];
+    assert.equal(r.value.coarse, true);
+    assert.ok(arcs.length <= 1_440, `at most one arc per sector: ${arcs.length}`);
+    assert.equal(arcs[0][0], 0);
+    assert.equal(arcs[arcs.length - 1][1], SPACE);
+    for (let i = 1; i < arcs.length; i++) assert.equal(arcs[i][0], arcs[i - 1][1]);
+    const total = r.value.members.reduce((x, m) => x + m.share, 0);
+    assert.ok(Math.abs(total - 1) < 0.001, `shares sum to 1: ${total}`);
+    const small = ringView(state("ring", 5), "p");
+    assert.ok(small.ok);
+    assert.equal(small.value.coarse, false);
+  });
 });

@@ -188,7 +188,7 @@ export const DASHBOARD_JS = String.raw`
     members.forEach(function (m) {
       lg.appendChild(el("li", { "data-member": m.id }, [el("span", { cls: "swatch", style: "background:" + color(ring.pool, m.id) }), m.id + " " + fmt(m.share * 100) + "%"]));
     });
-    $("ring-caption").textContent = ring.algorithm + " · " + ring.size + (ring.arcs ? " points" : " table entries") + " · ring version " + ring.ringVersion;
+    $("ring-caption").textContent = ring.algorithm + " · " + ring.size + (ring.arcs ? " points" : " table entries") + (ring.coarse ? " (drawn in 0.25° sectors)" : "") + " · ring version " + ring.ringVersion;
   }
   async function refreshRing(pool) {
     var p = state.data.state.pools[pool];
