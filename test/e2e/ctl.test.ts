@@ -229,4 +229,31 @@ describe("shardgate ctl against a real fleet", () => {
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /refused \(not_voter\)/);
   });
+
+  test("a drain through an instance cut off from its peers is refused with a code and counted", async () => {
+    const { leader } = await leaderNode();
+    const cut = fleet.cluster.nodes.find((n) => n.id !== leader.id && n.voter) as FleetNode;
+    const refusedBefore = async () =>
+      [
+        ...(await (await fetch(`${cut.adminUrl}/metrics`)).text()).matchAll(
+          /^shardgate_raft_proposals_refused_total\{reason="[^"]+"\} (\d+)$/gm,
+        ),
+      ]
+        .map((m) => Number(m[1]))
+        .reduce((x, y) => x + y, 0);
+    const before = await refusedBefore();
+    await fleet.cluster.isolate(cut);
+    try {
+      const r = await ctl(cut, ["drain", "users", fleet.ups.ids[0]]);
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(r.stderr, /refused \(not_committed\): the change could not be committed/);
+      assert.ok((await refusedBefore()) > before, "the refused proposal is counted");
+    } finally {
+      await fleet.cluster.rejoin(cut);
+    }
+    await fleet.cluster.waitConverged({ timeoutMs: 30_000 });
+    const states = await fleet.cluster.states();
+    for (const [id, s] of states)
+      assert.equal(member(s, "users", fleet.ups.ids[0])?.draining, false, `${id}: not drained`);
+  });
 });
