@@ -62,6 +62,18 @@ export interface OpsBackendDeps {
 export function createOpsBackend(d: OpsBackendDeps): OpsBackend {
   const { node } = d;
   const status = () => node.driver.status();
+  /** The driver's status, or null once it stopped (shutdown): answered as a coded 503. */
+  const statusOrNull = () => {
+    try {
+      return status();
+    } catch {
+      return null;
+    }
+  };
+  const stopped: AdminResult<never> = {
+    ok: false,
+    err: { status: 503, error: "raft_stopped", message: "this node's Raft driver is not running" },
+  };
 
   const membership = async (
     action: MembershipView["action"],
@@ -119,7 +131,8 @@ export function createOpsBackend(d: OpsBackendDeps): OpsBackend {
     },
 
     async transferLeader(id: string): Promise<AdminResult<TransferView>> {
-      const s = status();
+      const s = statusOrNull();
+      if (s === null) return stopped;
       if (!s.voters.includes(id))
         return conflict("not_voter", `"${id}" is not a voter (voters: ${s.voters.join(", ")})`);
       try {
@@ -127,18 +140,22 @@ export function createOpsBackend(d: OpsBackendDeps): OpsBackend {
       } catch (err) {
         return { ok: false, err: membershipError(err) };
       }
-      return { ok: true, value: { leader: status().leader, term: status().term } };
+      const after = statusOrNull();
+      if (after === null) return stopped;
+      return { ok: true, value: { leader: after.leader, term: after.term } };
     },
 
     addLearner(id: string, address: string) {
-      const s = status();
+      const s = statusOrNull();
+      if (s === null) return Promise.resolve(stopped);
       if (s.voters.includes(id) || s.learners.includes(id))
         return Promise.resolve(conflict("already_member", `"${id}" is already in the cluster`));
       return membership("add-learner", id, () => node.driver.addLearner(id, address));
     },
 
     promote(id: string) {
-      const s = status();
+      const s = statusOrNull();
+      if (s === null) return Promise.resolve(stopped);
       if (!s.learners.includes(id))
         return Promise.resolve(
           conflict("not_learner", `"${id}" is not a learner (learners: ${s.learners.join(", ") || "none"})`),
@@ -147,7 +164,8 @@ export function createOpsBackend(d: OpsBackendDeps): OpsBackend {
     },
 
     remove(id: string) {
-      const s = status();
+      const s = statusOrNull();
+      if (s === null) return Promise.resolve(stopped);
       if (!s.voters.includes(id) && !s.learners.includes(id))
         return Promise.resolve({
           ok: false,
