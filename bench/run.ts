@@ -8,6 +8,8 @@ const BENCHES: Record<string, string> = {
   "proxy-micro": "./proxy-micro.js",
   raft: "./raft-bench.js",
   fleet: "./fleet-bench.js",
+  dashboard: "./dashboard-bench.js",
+  "observer-micro": "./observer-micro.js",
 };
 
 async function main(argv: string[]): Promise<number> {

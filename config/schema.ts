@@ -325,6 +325,10 @@ export const configSchema = z.strictObject({
           error: "expected a token without whitespace (it could never match a bearer token)",
         })
         .default(""),
+      /** Admin URLs of the other instances, for the dashboard's fleet view (read-only GETs). */
+      fleet: z
+        .array(z.string().regex(/^https?:\/\/[^/\s]+$/, "an admin URL like http://10.0.0.2:9901"))
+        .default([]),
     })
     .prefault({}),
   log: z
@@ -334,6 +338,18 @@ export const configSchema = z.strictObject({
   routes: routingSchema.shape.routes,
   headers: z
     .strictObject({ memberHeader: headerName().optional(), ringVersionHeader: headerName().optional() })
+    .prefault({}),
+  /** OpenTelemetry spans over OTLP/HTTP and W3C traceparent per upstream attempt; off by default. */
+  tracing: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      otlpEndpoint: z
+        .string()
+        .regex(/^https?:\/\/\S+$/, "an OTLP/HTTP traces URL like http://127.0.0.1:4318/v1/traces")
+        .default("http://127.0.0.1:4318/v1/traces"),
+      serviceName: z.string().min(1).default("shardgate"),
+      sampleRatio: z.number().min(0).max(1).default(1),
+    })
     .prefault({}),
   cluster: clusterSchema.optional(),
   discovery: z.strictObject({ consul: consulAgentSchema.prefault({}) }).prefault({}),

@@ -12,10 +12,15 @@ import { createAdminServer } from "./admin/server.js";
 import { createAdminBackend } from "./app/admin-backend.js";
 import { ClusterActions } from "./app/cluster-actions.js";
 import { configError, errorText } from "./app/errors.js";
+import { FleetView } from "./app/fleet-view.js";
 import { joinCluster, waitCommitted } from "./app/join-cluster.js";
 import { listenOn } from "./app/listen.js";
+import { liveView } from "./app/live-view.js";
 import { isLoopbackHost } from "./app/loopback.js";
+import { createOpsBackend } from "./app/ops-backend.js";
 import { ConfigReloader } from "./app/reload.js";
+import { RingChangeLog } from "./app/ring-change-log.js";
+import { ringView } from "./app/ring-view.js";
 import { App } from "./app/running-app.js";
 import { readTlsFiles } from "./app/tls-files.js";
 import { ClusterHooks } from "./cluster/cluster-hooks.js";
@@ -31,6 +36,7 @@ import { MetricsObserver } from "./metrics/observer.js";
 import { createMetrics } from "./metrics/registry.js";
 import { SeriesCache } from "./metrics/series-cache.js";
 import { createProxyServer } from "./server/proxy-server.js";
+import { startTracing } from "./tracing/tracing.js";
 
 export type { ReloadOutcome } from "./app/reload.js";
 export { App } from "./app/running-app.js";
@@ -109,6 +115,8 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
   const series = new SeriesCache(metrics);
   const observer = new MetricsObserver(series, createAccessLog(log.lines, config.log.accessLog));
   metrics.inFlightSource = () => observer.inFlightByPool();
+  metrics.memberInFlightSource = () => observer.inFlightByMember();
+  const ringChanges = new RingChangeLog();
   const reloader = new ConfigReloader(config, {
     configPath: opts.configPath,
     env,
@@ -129,13 +137,15 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
     routing,
     fileRouting: () => reloader.fileRouting(),
     drift: () => reloader.drift(),
+    changes: ringChanges,
   });
   const actions = new ClusterActions(node, routing);
+  const tracing = await startTracing(config.tracing, settings.id);
 
   const edge = createEdge({ config, secret: settings.secret, registry: metrics.registry, logger });
   const dataPlane = createDataPlane({
     getState: routing.current,
-    hooks: new ClusterHooks(observer, outcomes, edge.notOwner),
+    hooks: tracing.wrap(new ClusterHooks(observer, outcomes, edge.notOwner)),
     edge: edge.engine,
     logger: logger.child({ component: "proxy" }),
     options: {
@@ -152,37 +162,48 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
     tls: tls.value,
   });
   let app: App | undefined;
-  const adminServer = createAdminServer({
-    logger,
-    timeouts: config.listen.timeouts,
-    backend: createAdminBackend({
-      routing,
-      dataPlane,
-      registry: metrics.registry,
-      adminToken: () => reloader.config.admin.token,
-      shuttingDown: () => app?.shuttingDown ?? false,
-      reload: () => reloader.reloadForAdmin(),
-      setDraining: (pool, member, draining) => actions.setDraining(pool, member, draining),
-      setBreaker: (pool, member, state) => actions.setBreaker(pool, member, state),
-      fault: (action, peer) => actions.fault(action, peer),
-      raft: () => {
-        try {
-          return node.raftView();
-        } catch {
-          return undefined;
-        }
-      },
-      drift: () => reloader.drift(),
-      degraded: () => node.degradedReason(),
-      panicPools: () => [...node.panics].filter(([, p]) => p).map(([pool]) => pool),
-      edge: new EdgeAdmin(edge.engine, routing.current),
+  const fleet = new FleetView(
+    () => reloader.config.admin.fleet,
+    () => {
+      return { state: adminBackend.state(), peers: adminBackend.ops?.peers() };
+    },
+  );
+  const adminBackend = createAdminBackend({
+    routing,
+    dataPlane,
+    registry: metrics.registry,
+    adminToken: () => reloader.config.admin.token,
+    shuttingDown: () => app?.shuttingDown ?? false,
+    reload: () => reloader.reloadForAdmin(),
+    setDraining: (pool, member, draining) => actions.setDraining(pool, member, draining),
+    setBreaker: (pool, member, state) => actions.setBreaker(pool, member, state),
+    fault: (action, peer) => actions.fault(action, peer),
+    raft: () => {
+      try {
+        return node.raftView();
+      } catch {
+        return undefined;
+      }
+    },
+    drift: () => reloader.drift(),
+    degraded: () => node.degradedReason(),
+    panicPools: () => [...node.panics].filter(([, p]) => p).map(([pool]) => pool),
+    edge: new EdgeAdmin(edge.engine, routing.current),
+    ops: createOpsBackend({
+      node,
+      changes: () => ringChanges.list(),
+      live: () => liveView(series, observer),
+      fleet: () => fleet.read(),
+      ring: (pool) => ringView(routing.current(), pool),
     }),
   });
+  const adminServer = createAdminServer({ logger, timeouts: config.listen.timeouts, backend: adminBackend });
 
   const stopAll = async () => {
     dataPlane.close();
     await edge.close();
     await node.stop().catch(() => undefined);
+    await tracing.shutdown().catch(() => undefined);
   };
   try {
     await node.start();
@@ -223,6 +244,7 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
     adminServer,
     drainTimeoutMs: opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,
     closeEdge: () => edge.close(),
+    afterStop: () => tracing.shutdown(),
   });
   logger.info(
     {

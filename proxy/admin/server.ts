@@ -6,8 +6,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import { checkAdminToken } from "./auth.js";
+import { handleOpsRoute, OPS_WRITE_PATH } from "./ops-routes.js";
 import { redactTarget } from "./redact.js";
 import type { AdminBackend, AdminError } from "./types.js";
+import { serveUi } from "./ui-route.js";
 
 const JSON_TYPE = "application/json; charset=utf-8";
 const DRAIN_PATH = /^\/admin\/pools\/([^/]+)\/members\/([^/]+)\/(drain|undrain)$/;
@@ -119,7 +121,13 @@ export function createAdminServer(opts: AdminServerOptions): Server {
     const method = req.method ?? "GET";
     // Only the breaker and fault-injection endpoints read a body; consume every other one so
     // keep-alive clients are not stalled.
-    if (!BREAKER_PATH.test(path) && !FAULT_PATH.test(path) && path !== "/admin/cache/purge") req.resume();
+    if (
+      !BREAKER_PATH.test(path) &&
+      !FAULT_PATH.test(path) &&
+      !OPS_WRITE_PATH.test(path) &&
+      path !== "/admin/cache/purge"
+    )
+      req.resume();
     const read = method === "GET" || method === "HEAD";
 
     if (path === "/healthz") {
@@ -285,6 +293,11 @@ export function createAdminServer(opts: AdminServerOptions): Server {
       } else sendError(res, r.err);
       return;
     }
+    if (backend.ops !== undefined) {
+      const http = { send, sendError, readJson, writeAllowed, methodNotAllowed };
+      if (await handleOpsRoute(backend.ops, () => backend.state(), http, req, res, url)) return;
+    }
+    if (serveUi(req, res, path)) return;
     sendError(res, { status: 404, error: "not_found", message: `no admin endpoint ${method} ${path}` });
   }
 

@@ -1,6 +1,8 @@
 // What the admin API serves, as plain JSON-ready shapes, and the backend interface the
 // composition root implements. The admin server knows HTTP; the backend knows the state.
 
+import type { OpsBackend } from "./ops-types.js";
+
 export interface AdminMemberView {
   id: string;
   address: string;
@@ -154,4 +156,6 @@ export interface AdminBackend {
   ): Promise<RouteExplanationView["affinity"]>;
   /** POST /admin/cache/purge with {url} or {prefix} (and optionally route). */
   purgeCache?(body: unknown): Promise<AdminResult<unknown>>;
+  /** Membership, leadership, snapshot, ring changes and live figures (see ops-routes.ts). */
+  ops?: OpsBackend;
 }

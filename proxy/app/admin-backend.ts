@@ -5,6 +5,7 @@
 
 import type { Registry } from "prom-client";
 import type { ClusterStateData } from "../../config/cluster-state-types.js";
+import type { OpsBackend } from "../admin/ops-types.js";
 import type {
   AdminBackend,
   AdminResult,
@@ -49,6 +50,7 @@ export interface AdminBackendDeps {
   panicPools(): string[];
   /** The edge features' admin view (affinity explanations, cache purge); absent = none. */
   edge?: EdgeAdmin;
+  ops?: OpsBackend;
 }
 
 function routedPools(state: RoutingState): Set<string> {
@@ -152,5 +154,6 @@ export function createAdminBackend(d: AdminBackendDeps): AdminBackend {
       d.edge === undefined
         ? { ok: false, err: { status: 404, error: "no_cache", message: "no route has a cache" } }
         : d.edge.purge(body),
+    ops: d.ops,
   };
 }

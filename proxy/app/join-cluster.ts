@@ -13,6 +13,7 @@ import { registerClusterMetrics } from "../metrics/cluster-metrics.js";
 import type { ShardgateMetrics } from "../metrics/registry.js";
 import type { SeriesCache } from "../metrics/series-cache.js";
 import { reportApplied } from "./applied-changes.js";
+import type { RingChangeLog } from "./ring-change-log.js";
 
 export interface JoinOptions {
   settings: ClusterSettings;
@@ -24,6 +25,8 @@ export interface JoinOptions {
   routing: CommittedRouting;
   fileRouting(): RoutingConfig;
   drift(): ConfigDrift;
+  /** Where applied ring changes are recorded with their cause (dashboard, /admin/changes). */
+  changes?: RingChangeLog;
 }
 
 const BREAKER_GAUGE = { closed: 0, "half-open": 1, open: 2 } as const;
@@ -66,6 +69,7 @@ export function joinCluster(o: JoinOptions): ClusterNode {
         change?.routesChanged ?? true,
       );
       reportApplied(logger, o.metrics, o.series, change, before, after, r);
+      o.changes?.record(change, before, after, r.rebuiltPools);
       for (const w of change?.warnings ?? []) clusterLog.warn({ index: change?.index }, w);
     },
     onPanic(pool, panic) {
@@ -98,6 +102,23 @@ export function joinCluster(o: JoinOptions): ClusterNode {
     }),
     drift: () => o.drift().drift,
     panics: () => node.panics,
+    *peerLag() {
+      let s: ReturnType<typeof node.driver.status>;
+      try {
+        s = node.driver.status();
+      } catch {
+        return;
+      }
+      if (s.role !== "leader") return;
+      for (const [peer, p] of Object.entries(s.peers))
+        if (p.match !== undefined)
+          yield {
+            peer,
+            role: s.voters.includes(peer) ? "voter" : "learner",
+            lag: Math.max(0, s.lastIndex - p.match),
+          };
+    },
+    proposalsRefused: () => node.proposalsRefused,
     *breakers() {
       for (const [pool, p] of Object.entries(node.state.pools))
         for (const m of p.members) yield { pool, member: m.id, state: BREAKER_GAUGE[m.breaker.state] };

@@ -25,6 +25,8 @@ export interface AppParts {
   adminServer: Server;
   drainTimeoutMs: number;
   closeEdge?: () => Promise<void>;
+  /** Runs once everything is closed (e.g. flushing the trace exporter). */
+  afterStop?: () => Promise<void>;
 }
 
 export class App {
@@ -81,7 +83,7 @@ export class App {
         closeEdge: this.p.closeEdge,
       },
       reason,
-    );
+    ).then(() => this.p.afterStop?.().catch(() => undefined));
     return this.stopping;
   }
 }

@@ -251,11 +251,24 @@ export class ClusterNode {
   async propose(cmd: CommandInput): Promise<number> {
     const bytes = encodeCommand(cmd);
     const v = validateCommand(bytes);
-    if (!v.ok) throw new CommandRejected(v.error);
-    const index = await this.driver.propose(bytes);
+    if (!v.ok) throw this.refused("invalid", new CommandRejected(v.error));
+    let index: number;
+    try {
+      index = await this.driver.propose(bytes);
+    } catch (err) {
+      throw this.refused(err instanceof DriverError ? err.code.toLowerCase() : "error", err);
+    }
     const why = this.sm.rejectionAt(index);
-    if (why !== undefined) throw new CommandRejected(why);
+    if (why !== undefined) throw this.refused("rejected", new CommandRejected(why));
     return index;
+  }
+
+  /** Proposals refused, by reason (for shardgate_raft_proposals_refused_total). */
+  readonly proposalsRefused: Record<string, number> = {};
+
+  private refused(reason: string, err: unknown): unknown {
+    this.proposalsRefused[reason] = (this.proposalsRefused[reason] ?? 0) + 1;
+    return err;
   }
 
   /** propose, retried while no leader is known or leadership moves, until `deadlineMs`. */

@@ -1,114 +1,81 @@
-// `shardgate ctl <command>`: a thin client for a running instance's admin API, so operators
-// do not have to remember curl flags. Prints the JSON answer; exits 0 on 2xx, 1 otherwise.
-//
-//   shardgate ctl [--admin http://127.0.0.1:9901] [--token T] state | ready | reload
-//                 | route POOL KEY | drain POOL MEMBER | undrain POOL MEMBER
-// The token may also come from SHARDGATE_ADMIN_TOKEN.
+// `shardgate ctl [--admin URL]... [--token T] [--json] <command>`: every operator action on a
+// running fleet through any instance's admin API (see proxy/ctl/commands.ts for the commands).
+// Human tables by default, the API's JSON with --json. Exit 0 on success, 1 when the instance
+// is unreachable or refuses (the coded reason is printed), 2 on a usage mistake.
+// The token comes from --token or SHARDGATE_ADMIN_TOKEN.
 
 import { parseArgs } from "node:util";
+import { AdminClient, CtlError } from "../ctl/admin-client.js";
+import { COMMANDS, UsageError } from "../ctl/commands.js";
 
-const USAGE = `usage: shardgate ctl [--admin URL] [--token TOKEN] <command>
+const USAGE = `usage: shardgate ctl [--admin URL]... [--token TOKEN] [--json] <command>
 commands:
-  state                  pools, members, health, drain, ring version
-  ready                  readiness (exit 1 when not ready)
-  route POOL KEY         which member KEY goes to now, and why
-  drain POOL MEMBER      stop sending new requests to MEMBER (needs the token)
-  undrain POOL MEMBER    resume sending requests to MEMBER (needs the token)
-  reload                 re-read the config file (needs the token)
+${Object.values(COMMANDS)
+  .map((c) => `  ${c.usage}`)
+  .join("\n")}
   recover --force-new-cluster --config FILE   (offline) a stopped survivor becomes a one-voter cluster
---admin defaults to http://127.0.0.1:9901; --token defaults to $SHARDGATE_ADMIN_TOKEN.`;
-
-interface Call {
-  method: "GET" | "POST";
-  path: string;
-}
-
-function plan(cmd: string, args: string[]): Call | string {
-  const need = (n: number): string | undefined =>
-    args.length === n ? undefined : `"${cmd}" takes ${n} argument${n === 1 ? "" : "s"}, got ${args.length}`;
-  const seg = encodeURIComponent;
-  switch (cmd) {
-    case "state":
-      return need(0) ?? { method: "GET", path: "/admin/state" };
-    case "ready":
-      return need(0) ?? { method: "GET", path: "/readyz" };
-    case "reload":
-      return need(0) ?? { method: "POST", path: "/admin/reload" };
-    case "route":
-      return need(2) ?? { method: "GET", path: `/admin/route?pool=${seg(args[0])}&key=${seg(args[1])}` };
-    case "drain":
-    case "undrain":
-      return (
-        need(2) ?? { method: "POST", path: `/admin/pools/${seg(args[0])}/members/${seg(args[1])}/${cmd}` }
-      );
-    default:
-      return `unknown command "${cmd}"`;
-  }
-}
+--admin defaults to http://127.0.0.1:9901 (give several, or a comma-separated list, for status);
+--token defaults to $SHARDGATE_ADMIN_TOKEN (needed by drain, undrain, breaker, leader, peers changes, reload).`;
 
 export async function run(argv: string[]): Promise<number> {
   // Offline disaster recovery on a stopped instance's data directory (its own module).
   if (argv[0] === "recover") return (await import("./ctl-recover.js")).run(argv.slice(1));
-  let admin: string;
-  let token: string;
-  let positionals: string[];
-  try {
-    const parsed = parseArgs({
+  let parsed: ReturnType<typeof parse>;
+  function parse() {
+    return parseArgs({
       args: argv,
       options: {
-        admin: { type: "string" },
+        admin: { type: "string", multiple: true },
         token: { type: "string" },
+        json: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
       allowPositionals: true,
     });
-    if (parsed.values.help) {
-      console.log(USAGE);
-      return 0;
-    }
-    admin = (parsed.values.admin ?? "http://127.0.0.1:9901").replace(/\/+$/, "");
-    token = parsed.values.token ?? process.env.SHARDGATE_ADMIN_TOKEN ?? "";
-    positionals = parsed.positionals;
+  }
+  try {
+    parsed = parse();
   } catch (err) {
     console.error(`shardgate ctl: ${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
     return 2;
   }
-  const [cmd, ...rest] = positionals;
-  if (cmd === undefined) {
-    console.error(USAGE);
-    return 2;
+  if (parsed.values.help) {
+    console.log(USAGE);
+    return 0;
   }
-  const call = plan(cmd, rest);
-  if (typeof call === "string") {
-    console.error(`shardgate ctl: ${call}\n${USAGE}`);
-    return 2;
-  }
-  if (!/^https?:\/\//.test(admin)) {
-    console.error(`shardgate ctl: --admin expects a URL like http://127.0.0.1:9901, got "${admin}"`);
-    return 2;
-  }
-  let res: Response;
-  try {
-    res = await fetch(`${admin}${call.path}`, {
-      method: call.method,
-      headers: token === "" ? {} : { authorization: `Bearer ${token}` },
-      signal: AbortSignal.timeout(10_000),
-    });
-  } catch (err) {
-    const c = (err as { cause?: { code?: string; message?: string; errors?: Array<{ code?: string }> } })
-      .cause;
-    const cause = c?.code ?? c?.errors?.[0]?.code ?? c?.message;
+  const [cmd, ...rest] = parsed.positionals;
+  const entry = cmd === undefined ? undefined : Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
+  if (entry === undefined) {
     console.error(
-      `shardgate ctl: cannot reach the admin API at ${admin}: ${cause ?? (err as Error).message}`,
+      `shardgate ctl: ${cmd === undefined ? "no command given" : `unknown command "${cmd}"`}\n${USAGE}`,
     );
-    return 1;
+    return 2;
   }
-  const text = await res.text();
+  const admins = (parsed.values.admin ?? ["http://127.0.0.1:9901"])
+    .flatMap((a) => a.split(","))
+    .map((a) => a.trim().replace(/\/+$/, ""))
+    .filter((a) => a !== "");
+  const badUrl = admins.find((a) => !/^https?:\/\/[^/\s]+$/.test(a));
+  if (admins.length === 0 || badUrl !== undefined) {
+    console.error(`shardgate ctl: --admin expects a URL like http://127.0.0.1:9901, got "${badUrl ?? ""}"`);
+    return 2;
+  }
+  const token = parsed.values.token ?? process.env.SHARDGATE_ADMIN_TOKEN ?? "";
+  const clients = admins.map((a) => new AdminClient(a, token));
   try {
-    console.log(JSON.stringify(JSON.parse(text), null, 2));
-  } catch {
-    console.log(text);
+    const out = await entry.run({ clients }, rest);
+    console.log(parsed.values.json ? JSON.stringify(out.json, null, 2) : out.text);
+    return out.exitCode ?? 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`shardgate ctl: ${err.message}\n${USAGE}`);
+      return 2;
+    }
+    if (err instanceof CtlError) {
+      console.error(`shardgate ctl: ${err.message}`);
+      return 1;
+    }
+    throw err;
   }
-  return res.ok ? 0 : 1;
 }

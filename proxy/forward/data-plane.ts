@@ -301,6 +301,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation {
     ctx.holding = true;
     // chooseMember accepts a half-open member only through an admitted probe.
     ctx.probing = snapshot.eligible[index] === 2;
+    if (this.hooks.onAttempt !== undefined) this.safe(() => this.hooks.onAttempt?.(ctx, ctx.req.headers));
     if (ctx.upgrade) {
       this.proxy.ws(ctx.req, ctx.socket, EMPTY_HEAD, ep.wsOptions, this.onWsError);
     } else {

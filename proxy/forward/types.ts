@@ -5,7 +5,7 @@
 // Implementations: `createDataPlane(init: DataPlaneInit): DataPlane` in proxy/forward/data-plane.ts,
 // `createProxyServer(init: ProxyServerInit): http.Server | https.Server` in proxy/server/proxy-server.ts.
 
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { ErrorCode } from "../errors.js";
 import type { CompiledRoute, NotOwnerReason, RouteExplanation, RoutingState } from "../routing/types.js";
@@ -56,6 +56,12 @@ export type RecordFields = Omit<RequestRecord, "toJSON">;
 /** Observer the operations engineer implements; every hook is optional and must not throw. */
 export interface DataPlaneHooks {
   onRequestStart?(record: RequestRecord): void;
+  /**
+   * An attempt to `record.member` (number `record.attempts`) is about to be forwarded with
+   * `headers` (the request's own, edited in place: e.g. a per-attempt traceparent). Tracing
+   * only; absent when tracing is off.
+   */
+  onAttempt?(record: RequestRecord, headers: IncomingHttpHeaders): void;
   /**
    * A failed attempt is being retried on `nextMember`. `failedStatus` is the discarded
    * upstream status when kind is "gateway" (the breaker counts it), else undefined.

@@ -16,6 +16,10 @@ export interface ClusterMetricsSource {
   panics(): ReadonlyMap<string, boolean>;
   /** Committed breaker state per member: 0 closed, 1 half-open, 2 open. */
   breakers(): Iterable<{ pool: string; member: string; state: number }>;
+  /** Leader only: entries each peer's log is behind the leader's last index; empty elsewhere. */
+  peerLag(): Iterable<{ peer: string; role: string; lag: number }>;
+  /** Proposals made here that were refused, by reason (invalid, rejected, not_leader, no_leader, ...). */
+  proposalsRefused(): Readonly<Record<string, number>>;
 }
 
 export function registerClusterMetrics(registry: Registry, src: ClusterMetricsSource): void {
@@ -90,6 +94,25 @@ export function registerClusterMetrics(registry: Registry, src: ClusterMetricsSo
     collect() {
       this.reset();
       for (const [pool, panic] of src.panics()) this.set({ pool }, panic ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: "shardgate_raft_peer_lag_entries",
+    help: "Leader only: how many log entries each peer is behind the leader's last index.",
+    labelNames: ["peer", "role"],
+    registers,
+    collect() {
+      this.reset();
+      for (const p of src.peerLag()) this.set({ peer: p.peer, role: p.role }, p.lag);
+    },
+  });
+  new Gauge({
+    name: "shardgate_raft_proposals_refused_total",
+    help: "Proposals made by this instance that were refused (invalid, rejected by the state machine, no leader, ...), by reason.",
+    labelNames: ["reason"],
+    registers,
+    collect() {
+      for (const [reason, n] of Object.entries(src.proposalsRefused())) this.set({ reason }, n);
     },
   });
   new Gauge({

@@ -31,6 +31,21 @@ export class MetricsObserver implements DataPlaneHooks {
     return out;
   }
 
+  /** In-flight requests by pool and member (those that have a member yet), on scrape / dashboard read. */
+  inFlightByMember(): Map<string, Map<string, number>> {
+    const out = new Map<string, Map<string, number>>();
+    for (const r of this.open) {
+      if (r.pool === "" || r.member === "") continue;
+      let m = out.get(r.pool);
+      if (m === undefined) {
+        m = new Map();
+        out.set(r.pool, m);
+      }
+      m.set(r.member, (m.get(r.member) ?? 0) + 1);
+    }
+    return out;
+  }
+
   onRequestStart(r: RequestRecord): void {
     this.open.add(r);
   }
@@ -50,9 +65,10 @@ export class MetricsObserver implements DataPlaneHooks {
     this.open.delete(r);
     const ps = this.series.pool(r.pool);
     ps.duration.observe(r.durationMs / 1000);
-    ps.member(r.member)
-      .requests(r.route === "" ? "none" : r.route)
-      [codeClassIndex(r.status)].inc();
+    const ms = ps.member(r.member);
+    const cls = codeClassIndex(r.status);
+    ms.requests(r.route === "" ? "none" : r.route)[cls].inc();
+    if (r.member !== "") ms.served(r.durationMs / 1000, cls === 4 || r.errorCode !== "");
     this.accessLog.write(r);
   }
 }

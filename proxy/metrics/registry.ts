@@ -4,6 +4,8 @@
 // membership_healthy, lb ring size). Labels are member ids and pool/route names, never keys.
 
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { type MemberCounts, registerMemberHistogram } from "./member-histogram.js";
+import { SHARDGATE_VERSION } from "./version.js";
 
 export const CODE_CLASSES = ["1xx", "2xx", "3xx", "4xx", "5xx"] as const;
 export type CodeClass = (typeof CODE_CLASSES)[number];
@@ -13,14 +15,21 @@ export const NO_MEMBER = "none";
 
 /** Counts of requests in flight by pool label, read when /metrics is scraped. */
 export type InFlightSource = () => ReadonlyMap<string, number>;
+/** Counts of requests in flight by pool, then member, read when /metrics is scraped. */
+export type MemberInFlightSource = () => ReadonlyMap<string, ReadonlyMap<string, number>>;
 
 export interface ShardgateMetrics {
   readonly registry: Registry;
   /** Where the in-flight gauge reads from at scrape time (set by the observer). */
   inFlightSource: InFlightSource;
+  memberInFlightSource: MemberInFlightSource;
   readonly requests: Counter<"route" | "pool" | "member" | "code_class">;
   readonly duration: Histogram<"pool">;
   readonly inFlight: Gauge<"pool">;
+  /** Where the per-member latency histogram reads its counters at scrape time (set by the series cache). */
+  memberCountsSource: () => Iterable<MemberCounts>;
+  readonly memberInFlight: Gauge<"pool" | "member">;
+  readonly buildInfo: Gauge<"version" | "node_version">;
   readonly connectErrors: Counter<"pool" | "member">;
   readonly upstreamErrors: Counter<"pool" | "member" | "kind">;
   readonly retries: Counter<"pool">;
@@ -41,7 +50,9 @@ export interface MetricsOptions {
 }
 
 // Proxy latencies sit between sub-millisecond (local upstream) and the response timeout.
-const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+export const DURATION_BUCKETS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+];
 
 export function createMetrics(opts: MetricsOptions = {}): ShardgateMetrics {
   const registry = new Registry();
@@ -50,6 +61,7 @@ export function createMetrics(opts: MetricsOptions = {}): ShardgateMetrics {
   const metrics: ShardgateMetrics = {
     registry,
     inFlightSource: () => new Map(),
+    memberInFlightSource: () => new Map(),
     requests: new Counter({
       name: "shardgate_requests_total",
       help: "Downstream requests completed, by route, pool, chosen member and response status class.",
@@ -74,6 +86,24 @@ export function createMetrics(opts: MetricsOptions = {}): ShardgateMetrics {
         this.reset();
         for (const [pool, n] of metrics.inFlightSource()) this.set({ pool }, n);
       },
+    }),
+    memberCountsSource: () => [],
+    memberInFlight: new Gauge({
+      name: "shardgate_member_requests_in_flight",
+      help: "Requests currently being proxied to a member (counted at scrape time), by pool and member.",
+      labelNames: ["pool", "member"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [pool, members] of metrics.memberInFlightSource())
+          for (const [member, n] of members) this.set({ pool, member }, n);
+      },
+    }),
+    buildInfo: new Gauge({
+      name: "shardgate_build_info",
+      help: "Always 1; the labels say which shardgate and Node.js versions run here.",
+      labelNames: ["version", "node_version"],
+      registers,
     }),
     connectErrors: new Counter({
       name: "shardgate_upstream_connect_errors_total",
@@ -147,6 +177,14 @@ export function createMetrics(opts: MetricsOptions = {}): ShardgateMetrics {
       registers,
     }),
   };
+  registerMemberHistogram(
+    registry,
+    "shardgate_member_request_duration_seconds",
+    "Time from request received to response finished, by pool and the member that served it.",
+    DURATION_BUCKETS,
+    () => metrics.memberCountsSource(),
+  );
+  metrics.buildInfo.set({ version: SHARDGATE_VERSION, node_version: process.versions.node }, 1);
   return metrics;
 }
 

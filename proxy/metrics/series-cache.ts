@@ -5,6 +5,7 @@
 // and how a route that a reload removed loses its request series on every member.
 
 import type { Counter, Gauge, Histogram } from "prom-client";
+import { LiveCounts, LiveWindow } from "./live-window.js";
 import { CODE_CLASSES, NO_MEMBER, type ShardgateMetrics } from "./registry.js";
 
 type CounterChild = ReturnType<Counter<string>["labels"]>;
@@ -37,6 +38,9 @@ export class MemberSeries {
   private connectErrorsChild: CounterChild | undefined;
   private healthyChild: GaugeChild | undefined;
   private drainingChild: GaugeChild | undefined;
+  /** Plain counters for the dashboard's live figures, read (and windowed) only when watched. */
+  readonly live = new LiveCounts();
+  readonly window = new LiveWindow(this.live);
 
   constructor(
     private readonly m: ShardgateMetrics,
@@ -57,6 +61,11 @@ export class MemberSeries {
       this.byRoute.set(route, children);
     }
     return children;
+  }
+
+  /** A finished request this member served: its latency, and whether it failed (5xx / proxy error). */
+  served(seconds: number, failed: boolean): void {
+    this.live.record(seconds, failed);
   }
 
   connectErrors(): CounterChild {
@@ -176,6 +185,13 @@ export class SeriesCache {
 
   constructor(readonly metrics: ShardgateMetrics) {
     this.unrouted = new PoolSeries(metrics, NO_ROUTE, this.routes);
+    metrics.memberCountsSource = () => this.memberCounts();
+  }
+
+  /** Every current member's counters (the per-member latency histogram, at scrape time). */
+  *memberCounts(): IterableIterator<{ pool: string; member: string; counts: LiveCounts }> {
+    for (const [pool, ps] of this.pools)
+      for (const [member, ms] of ps.members) if (ms.live.count > 0) yield { pool, member, counts: ms.live };
   }
 
   /**

@@ -17,7 +17,13 @@ test("top-level sections default when omitted", () => {
     timeouts: { request: 60_000, headers: 10_000, idle: 60_000, keepAlive: 5_000 },
     maxHeaderSize: 16 * 1024,
   });
-  assert.deepEqual(c.admin, { token: "" });
+  assert.deepEqual(c.admin, { token: "", fleet: [] });
+  assert.deepEqual(c.tracing, {
+    enabled: false,
+    otlpEndpoint: "http://127.0.0.1:4318/v1/traces",
+    serviceName: "shardgate",
+    sampleRatio: 1,
+  });
   assert.deepEqual(c.log, { level: "info", accessLog: true });
   assert.deepEqual(c.headers, {});
   assert.equal(c.cluster, undefined);

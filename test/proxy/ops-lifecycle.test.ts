@@ -177,7 +177,7 @@ describe("ops: shardgate demo", () => {
   after(() => stopAll());
 
   test("starts, prints a curl line that gives sticky answers, explains it, stops on SIGTERM", async () => {
-    const p = new ShardgateChild(["demo", "--port", "0", "--admin-port", "0"]);
+    const p = new ShardgateChild(["demo", "--single", "--port", "0", "--admin-port", "0"]);
     const curl = await p.waitFor("the demo's curl line", () =>
       p.textLines.find((l) => /curl -s -H 'x-user-id: alice' http:\/\/127\.0\.0\.1:\d+\/$/.test(l.trim())),
     );
@@ -213,7 +213,7 @@ describe("ops: shardgate demo", () => {
     await new Promise<void>((r) => blocker.listen(0, "127.0.0.1", r));
     const port = (blocker.address() as { port: number }).port;
     try {
-      const p = new ShardgateChild(["demo", "--port", String(port), "--admin-port", "0"]);
+      const p = new ShardgateChild(["demo", "--single", "--port", String(port), "--admin-port", "0"]);
       assert.equal((await p.waitExit()).code, 1, p.output());
       assert.match(p.stderr, new RegExp(`127\\.0\\.0\\.1:${port} is already in use`));
       assert.match(p.stderr, /--port/);

@@ -57,6 +57,8 @@ export interface FleetOptions {
    * from the instance's own entry in peers. Default false: one file per instance.
    */
   sharedConfig?: boolean;
+  /** Lists every instance's admin URL in admin.fleet (the dashboard's fleet view). */
+  adminFleet?: boolean;
 }
 
 /** One instance of the fleet; `proc` is replaced on restart, earlier ones kept in `history`. */
@@ -189,6 +191,7 @@ export class FleetCluster {
         routingYaml: o.routingYaml,
         accessLog: o.accessLog,
         level: o.level,
+        adminFleet: o.adminFleet,
       });
     const sharedPath = join(dir, "shardgate.yaml");
     if (o.sharedConfig) writeFileSync(sharedPath, yaml(undefined));

@@ -26,6 +26,8 @@ export interface FleetConfigOptions {
   routingYaml: string;
   accessLog?: boolean;
   level?: string;
+  /** Lists every instance's admin URL in admin.fleet (the dashboard's fleet view); default false. */
+  adminFleet?: boolean;
   /** Enables POST /admin/debug/cut and /heal (default true: the e2e tests need them). */
   faultInjection?: boolean;
 }
@@ -53,7 +55,7 @@ export function fleetConfigYaml(o: FleetConfigOptions): string {
   admin: 127.0.0.1:${admin}
 admin:
   token: "${o.adminToken}"
-log:
+${o.adminFleet ? `  fleet: [${o.nodes.map((n) => `"http://127.0.0.1:${n.adminPort}"`).join(", ")}]\n` : ""}log:
   level: ${o.level ?? "info"}
   accessLog: ${o.accessLog ?? true}
 headers:

@@ -1,0 +1,117 @@
+// What the operations endpoints serve (Raft membership, leadership transfer, the replicated
+// state's copy, recent ring changes, per-member live figures) and the backend they read.
+// Kept apart from types.ts so the core admin API's shapes stay small.
+
+import type { AdminResult } from "./types.js";
+
+export interface PeerView {
+  id: string;
+  address: string;
+  role: "voter" | "learner";
+  /** This node itself. */
+  self: boolean;
+  /** Transport connected (false for self). */
+  connected: boolean;
+  /** Leader only: the peer's match index and how far it is behind the leader's last index. */
+  match?: number;
+  lag?: number;
+}
+
+export interface PeersView {
+  id: string;
+  role: string;
+  term: number;
+  leader: string;
+  commitIndex: number;
+  appliedIndex: number;
+  lastIndex: number;
+  peers: PeerView[];
+}
+
+export interface MembershipView {
+  action: "add-learner" | "promote" | "remove";
+  id: string;
+  /** Raft index of the configuration change. */
+  index: number;
+  voters: readonly string[];
+  learners: readonly string[];
+}
+
+export interface TransferView {
+  leader: string;
+  term: number;
+}
+
+/** A copy of the replicated cluster state, with where it came from. */
+export interface SnapshotView {
+  format: "shardgate.cluster-snapshot";
+  takenAt: string;
+  node: string;
+  term: number;
+  /** The replicated state itself (ClusterStateData). */
+  state: unknown;
+}
+
+/** One committed change that rebuilt a ring, newest last. */
+export interface RingChangeView {
+  at: string;
+  index: number;
+  ringVersion: number;
+  pools: string[];
+  /** The command that caused it (Drain, Health, Breaker, SetRouting, Membership...) or "snapshot". */
+  command: string;
+  /** Where it came from: operator, health, breaker, consul, kubernetes, reload, snapshot, other. */
+  cause: string;
+}
+
+/** Live figures of one member on this instance (request window of the last ~10 s). */
+export interface MemberLiveView {
+  inFlight: number;
+  /** Requests per second over the window. */
+  rate: number;
+  /** Share of responses that were 5xx or proxy errors, 0..1. */
+  errorRate: number;
+  /** Milliseconds; null without requests in the window. */
+  p50: number | null;
+  p99: number | null;
+}
+
+export interface LiveView {
+  windowSeconds: number;
+  pools: Record<string, Record<string, MemberLiveView>>;
+}
+
+/** One instance of the fleet as the dashboard lists it. */
+export interface FleetInstanceView {
+  /** Its admin URL from admin.fleet, or "self". */
+  admin: string;
+  reachable: boolean;
+  error?: string;
+  self?: boolean;
+  id?: string;
+  role?: string;
+  term?: number;
+  leader?: string;
+  commitIndex?: number;
+  appliedIndex?: number;
+  voters?: readonly string[];
+  learners?: readonly string[];
+  ringVersion?: number;
+  degraded?: string;
+  /** Entries behind the leader's log (from the leader's view); 0 for the leader. */
+  lag?: number;
+}
+
+export interface OpsBackend {
+  peers(): PeersView | undefined;
+  transferLeader(id: string): Promise<AdminResult<TransferView>>;
+  addLearner(id: string, address: string): Promise<AdminResult<MembershipView>>;
+  promote(id: string): Promise<AdminResult<MembershipView>>;
+  remove(id: string): Promise<AdminResult<MembershipView>>;
+  snapshot(): AdminResult<SnapshotView>;
+  changes(): RingChangeView[];
+  live(): LiveView;
+  fleet(): Promise<FleetInstanceView[]>;
+  /** The pool's table for drawing (see app/ring-view.ts). */
+  ring(pool: string): AdminResult<unknown>;
+}

@@ -1,0 +1,268 @@
+// The dashboard's script, inlined into the page. Plain ES2020 in the browser: polls
+// /admin/dashboard every second (one shared, cached answer on the server), redraws the ring
+// from /admin/ring only when the pool's ring version changes, and sends operator actions with
+// the token the operator typed (kept in sessionStorage, never in the URL). Every value from
+// the API is set as text, never parsed as HTML.
+
+export const DASHBOARD_JS = String.raw`
+(function () {
+  "use strict";
+  var POLL_MS = 1000;
+  var PALETTE = ["#58a6ff","#3fb950","#d29922","#bc8cff","#39c5cf","#ff7b72","#e3b341","#79c0ff","#56d364","#f778ba","#a5d6ff","#ffa657"];
+  var SPACE = 4294967296;
+  var $ = function (id) { return document.getElementById(id); };
+  var state = { pool: null, ringKey: "", ring: null, data: null, marker: null };
+
+  function el(tag, attrs, kids) {
+    var e = document.createElement(tag);
+    if (attrs) for (var k in attrs) {
+      if (k === "text") e.textContent = attrs[k];
+      else if (k === "cls") e.className = attrs[k];
+      else e.setAttribute(k, attrs[k]);
+    }
+    (kids || []).forEach(function (c) { e.appendChild(typeof c === "string" ? document.createTextNode(c) : c); });
+    return e;
+  }
+  function svg(tag, attrs) {
+    var e = document.createElementNS("http://www.w3.org/2000/svg", tag);
+    for (var k in attrs) e.setAttribute(k, attrs[k]);
+    return e;
+  }
+  function fmt(v, d) { return v === null || v === undefined ? "-" : String(Number(v.toFixed(d === undefined ? 1 : d))); }
+  function setStatus(text, cls) { var s = $("status"); s.textContent = text; s.className = cls || ""; }
+  function color(pool, id) {
+    var ms = (state.data && state.data.state.pools[pool]) ? state.data.state.pools[pool].members.map(function (m) { return m.id; }) : [];
+    var i = ms.indexOf(id);
+    return PALETTE[(i < 0 ? 0 : i) % PALETTE.length];
+  }
+  function token() { return $("token").value.trim(); }
+
+  async function getJson(path) {
+    var r = await fetch(path, { cache: "no-store" });
+    var body = await r.json().catch(function () { return null; });
+    if (!r.ok) throw new Error((body && body.error ? body.error + ": " + body.message : "HTTP " + r.status));
+    return body;
+  }
+
+  // ---------------------------------------------------------------- fleet
+  function renderFleet(fleet) {
+    var tb = $("fleet").querySelector("tbody");
+    tb.textContent = "";
+    fleet.forEach(function (f) {
+      var role = f.reachable ? (f.role || "-") : "unreachable";
+      var tr = el("tr", { "data-instance": f.id || f.admin, "data-role": role });
+      var roleCls = role === "leader" ? "ok" : role === "unreachable" ? "bad" : "";
+      [
+        (f.id || "?") + (f.self ? " (this)" : ""),
+        el("span", { cls: roleCls, text: role }),
+        f.term, f.leader || (f.reachable ? "none" : "-"), f.commitIndex, f.appliedIndex,
+        f.lag === undefined ? "-" : f.lag, f.ringVersion,
+        f.reachable ? (f.degraded || "ok") : (f.error || "down"),
+        f.admin
+      ].forEach(function (v, i) {
+        var td = el("td", { cls: i >= 2 && i <= 7 ? "num" : "" });
+        if (v instanceof Node) td.appendChild(v); else td.textContent = v === undefined || v === null ? "-" : String(v);
+        tr.appendChild(td);
+      });
+      tb.appendChild(tr);
+    });
+  }
+
+  // ---------------------------------------------------------------- members
+  function actionButton(label, action, pool, member) {
+    var b = el("button", { "data-action": action, text: label });
+    b.addEventListener("click", function () { act(action, pool, member); });
+    return b;
+  }
+  // Rows are kept and updated in place (a button must not be replaced under the pointer);
+  // a row is rebuilt only when its member appears, and its action cell when drain flips.
+  var memberRows = {};
+  function cellsOf(tr) { return tr.querySelectorAll("td"); }
+  function memberRow(pool, m) {
+    var tr = el("tr", { "data-member": m.id });
+    var name = el("td", {}, [el("span", { cls: "swatch", style: "background:" + color(pool, m.id) }), m.id]);
+    tr.appendChild(name);
+    for (var i = 0; i < 9; i++) tr.appendChild(i >= 4 ? el("td", { cls: "num", "data-base": "num" }) : el("td"));
+    tr.appendChild(el("td"));
+    return tr;
+  }
+  function setCell(td, text, cls) {
+    if (td.textContent !== text) td.textContent = text;
+    var want = ((td.getAttribute("data-base") || "") + " " + (cls || "")).trim();
+    if (td.className !== want) td.className = want;
+  }
+  function renderMembers(pool) {
+    var p = state.data.state.pools[pool];
+    var live = (state.data.live.pools[pool]) || {};
+    var tb = $("members").querySelector("tbody");
+    var ids = p.members.map(function (m) { return pool + "/" + m.id; }).join(",");
+    if (tb.getAttribute("data-ids") !== ids) {
+      tb.textContent = "";
+      memberRows = {};
+      p.members.forEach(function (m) { memberRows[m.id] = memberRow(pool, m); tb.appendChild(memberRows[m.id]); });
+      tb.setAttribute("data-ids", ids);
+    }
+    p.members.forEach(function (m) {
+      var l = live[m.id] || null;
+      var tr = memberRows[m.id];
+      var td = cellsOf(tr);
+      tr.setAttribute("data-draining", String(m.draining));
+      tr.setAttribute("data-breaker", m.breaker);
+      setCell(td[1], m.address);
+      setCell(td[2], m.healthy ? "healthy" : "unhealthy", m.healthy ? "ok" : "bad");
+      setCell(td[3], m.breaker + (m.breakerOverride !== "auto" ? " (pinned)" : ""), m.breaker === "closed" ? "" : "bad");
+      setCell(td[4], m.draining ? "draining" : "-", m.draining ? "warn" : "");
+      setCell(td[5], l ? String(l.inFlight) : "-");
+      setCell(td[6], l ? fmt(l.rate) : "-");
+      setCell(td[7], l ? fmt(l.errorRate * 100) + "%" : "-");
+      setCell(td[8], l ? fmt(l.p50, 2) : "-");
+      setCell(td[9], l ? fmt(l.p99, 2) : "-");
+      var acts = td[10];
+      if (acts.getAttribute("data-draining") !== String(m.draining)) {
+        acts.textContent = "";
+        acts.setAttribute("data-draining", String(m.draining));
+        acts.appendChild(m.draining ? actionButton("undrain", "undrain", pool, m.id) : actionButton("drain", "drain", pool, m.id));
+        acts.appendChild(document.createTextNode(" breaker "));
+        acts.appendChild(actionButton("open", "breaker-open", pool, m.id));
+        acts.appendChild(actionButton("close", "breaker-close", pool, m.id));
+        acts.appendChild(actionButton("auto", "breaker-auto", pool, m.id));
+      }
+    });
+  }
+
+  async function act(action, pool, member) {
+    var base = "/admin/pools/" + encodeURIComponent(pool) + "/members/" + encodeURIComponent(member);
+    var path = action === "drain" || action === "undrain" ? base + "/" + action : base + "/breaker";
+    var body = action.indexOf("breaker-") === 0 ? JSON.stringify({ state: { "breaker-open": "open", "breaker-close": "closed", "breaker-auto": "auto" }[action] }) : undefined;
+    var headers = { "content-type": "application/json" };
+    if (token() !== "") headers.authorization = "Bearer " + token();
+    setStatus(action + " " + pool + "/" + member + "...", "");
+    try {
+      var r = await fetch(path, { method: "POST", headers: headers, body: body });
+      var j = await r.json().catch(function () { return {}; });
+      if (!r.ok) { setStatus("refused (" + (j.error || r.status) + "): " + (j.message || ""), "bad"); return; }
+      setStatus(action + " " + pool + "/" + member + ": committed at ring version " + j.ringVersion, "ok");
+      poll();
+    } catch (e) { setStatus("cannot reach the admin API: " + e.message, "bad"); }
+  }
+
+  // ---------------------------------------------------------------- ring
+  function arcPath(a0, a1, r0, r1) {
+    var large = a1 - a0 > Math.PI ? 1 : 0;
+    function pt(a, r) { return [150 + r * Math.sin(a), 150 - r * Math.cos(a)]; }
+    var p0 = pt(a0, r1), p1 = pt(a1, r1), p2 = pt(a1, r0), p3 = pt(a0, r0);
+    return "M" + p0[0] + " " + p0[1] + " A" + r1 + " " + r1 + " 0 " + large + " 1 " + p1[0] + " " + p1[1] +
+      " L" + p2[0] + " " + p2[1] + " A" + r0 + " " + r0 + " 0 " + large + " 0 " + p3[0] + " " + p3[1] + " Z";
+  }
+  function renderRing() {
+    var g = $("ring");
+    g.textContent = "";
+    var ring = state.ring;
+    if (!ring) return;
+    var members = ring.members;
+    var segs = [];
+    if (ring.arcs) ring.arcs.forEach(function (a) { segs.push([a[0] / SPACE, a[1] / SPACE, a[2], "hash " + a[0] + " .. " + (a[1] - 1)]); });
+    else { var at = 0; members.forEach(function (m, i) { segs.push([at, at + m.share, i, "table share " + fmt(m.share * 100) + "%"]); at += m.share; }); }
+    segs.forEach(function (s) {
+      var m = members[s[2]];
+      if (!m) return;
+      var span = Math.min(s[1], 0.99999) - s[0];
+      if (span <= 0) return;
+      var path = svg("path", { d: arcPath(s[0] * 2 * Math.PI, (s[0] + span) * 2 * Math.PI, 80, 120), fill: color(ring.pool, m.id), "class": "arc", "data-member": m.id });
+      var out = !m.healthy || m.draining || m.breakerOpen;
+      if (out) path.setAttribute("fill-opacity", "0.3");
+      path.addEventListener("mousemove", function (ev) {
+        var tip = $("tip");
+        tip.style.display = "block"; tip.style.left = ev.clientX + 12 + "px"; tip.style.top = ev.clientY + 12 + "px";
+        tip.textContent = "owner " + m.id + " · " + s[3] + (out ? " · not taking requests (" + (m.draining ? "draining" : m.breakerOpen ? "breaker open" : "unhealthy") + ")" : "");
+      });
+      path.addEventListener("mouseleave", function () { $("tip").style.display = "none"; });
+      g.appendChild(path);
+    });
+    if (state.marker !== null) {
+      var a = state.marker / SPACE * 2 * Math.PI;
+      g.appendChild(svg("circle", { cx: 150 + 130 * Math.sin(a), cy: 150 - 130 * Math.cos(a), r: 5, fill: "#fff", id: "key-marker" }));
+    }
+    var lg = $("legend");
+    lg.textContent = "";
+    members.forEach(function (m) {
+      lg.appendChild(el("li", { "data-member": m.id }, [el("span", { cls: "swatch", style: "background:" + color(ring.pool, m.id) }), m.id + " " + fmt(m.share * 100) + "%"]));
+    });
+    $("ring-caption").textContent = ring.algorithm + " · " + ring.size + (ring.arcs ? " points" : " table entries") + (ring.coarse ? " (drawn in 0.25° sectors)" : "") + " · ring version " + ring.ringVersion;
+  }
+  async function refreshRing(pool) {
+    var p = state.data.state.pools[pool];
+    var key = pool + "@" + p.ringVersion + ":" + p.members.map(function (m) { return m.id + (m.healthy ? "" : "!") + (m.draining ? "d" : "") + m.breaker; }).join(",");
+    if (key === state.ringKey) return;
+    state.ringKey = key;
+    state.ring = await getJson("/admin/ring?pool=" + encodeURIComponent(pool));
+    renderRing();
+  }
+
+  // ---------------------------------------------------------------- changes, explainer
+  function renderChanges(changes) {
+    var ul = $("changes");
+    ul.textContent = "";
+    changes.slice().reverse().forEach(function (c) {
+      ul.appendChild(el("li", { "data-cause": c.cause }, [
+        el("span", { cls: "dim", text: c.at.slice(11, 19) + " " }),
+        "v" + c.ringVersion + " " + c.pools.join(",") + " · " + c.command + " · ",
+        el("b", { text: c.cause })
+      ]));
+    });
+  }
+  async function explain(ev) {
+    ev.preventDefault();
+    var key = $("key").value;
+    var out = $("explain-out");
+    try {
+      var r = await getJson("/admin/route?pool=" + encodeURIComponent(state.pool) + "&key=" + encodeURIComponent(key));
+      state.marker = r.keyHash;
+      out.textContent = "";
+      out.appendChild(el("div", { "data-field": "member", text: "member: " + (r.member || "none available") }));
+      out.appendChild(el("div", { "data-field": "owner", text: "ring owner: " + (r.owner || "-") + " · key hash " + r.keyHash }));
+      out.appendChild(el("div", { "data-field": "skipped", text: "skipped: " + (r.skipped.length ? r.skipped.map(function (s) { return s.id + " (" + s.reason + ")"; }).join(", ") : "none") }));
+      renderRing();
+    } catch (e) { out.textContent = "error: " + e.message; }
+  }
+
+  // ---------------------------------------------------------------- poll loop
+  function renderPools() {
+    var sel = $("pool");
+    var names = Object.keys(state.data.state.pools).sort();
+    if (state.pool === null || names.indexOf(state.pool) < 0) state.pool = names[0] || null;
+    if (sel.options.length !== names.length || names.some(function (n, i) { return sel.options[i].value !== n; })) {
+      sel.textContent = "";
+      names.forEach(function (n) { sel.appendChild(el("option", { value: n, text: n })); });
+    }
+    sel.value = state.pool || "";
+  }
+  var timer = null;
+  async function poll() {
+    clearTimeout(timer);
+    try {
+      var d = await getJson("/admin/dashboard");
+      state.data = d;
+      var self = d.fleet.filter(function (f) { return f.self; })[0] || {};
+      $("self").textContent = "instance " + (self.id || "?") + " · " + (self.role || "-") + " · term " + fmt(self.term, 0) + " · leader " + (self.leader || "none");
+      $("ringver").textContent = "ring version " + d.state.ringVersion + (d.state.configDrift && d.state.configDrift.drift ? " · config drift" : "") + (d.state.degraded ? " · degraded: " + d.state.degraded : "");
+      renderFleet(d.fleet);
+      renderPools();
+      if (state.pool) { renderMembers(state.pool); await refreshRing(state.pool); }
+      renderChanges(d.changes);
+      $("updated").textContent = "updated " + new Date().toLocaleTimeString();
+      $("updated").className = "dim";
+    } catch (e) {
+      $("updated").textContent = "not updating: " + e.message;
+      $("updated").className = "bad";
+    }
+    timer = setTimeout(poll, POLL_MS);
+  }
+
+  $("pool").addEventListener("change", function () { state.pool = $("pool").value; state.ringKey = ""; state.marker = null; poll(); });
+  $("explain").addEventListener("submit", explain);
+  $("token").value = sessionStorage.getItem("shardgate-token") || "";
+  $("token").addEventListener("change", function () { sessionStorage.setItem("shardgate-token", token()); });
+  poll();
+})();
+`;

@@ -1,0 +1,87 @@
+// The fleet as the dashboard shows it: this instance plus every admin URL listed in
+// `admin.fleet`, each one's Raft view (role, term, leader, commit/applied index), ring
+// version and degraded reason, with each peer's replication lag taken from whichever
+// instance leads. The URLs come from the config only (never from a request), each fetch is
+// bounded, and one read is shared by every caller for FLEET_TTL_MS.
+
+import type { FleetInstanceView, PeersView } from "../admin/ops-types.js";
+import type { AdminStateView } from "../admin/types.js";
+
+const FLEET_TTL_MS = 500;
+const FETCH_TIMEOUT_MS = 1_000;
+
+async function getJson(url: string): Promise<unknown> {
+  const r = await fetch(url, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
+  if (!r.ok) throw new Error(`HTTP ${r.status}`);
+  return r.json();
+}
+
+function reason(err: unknown): string {
+  const c = (err as { cause?: { code?: string } }).cause;
+  return c?.code ?? (err instanceof Error ? err.message : String(err));
+}
+
+export class FleetView {
+  private cached: { at: number; value: Promise<FleetInstanceView[]> } | undefined;
+  /** Admin URL -> the instance id it last answered with, to name an instance that went down. */
+  private readonly lastId = new Map<string, string>();
+
+  constructor(
+    private readonly urls: () => readonly string[],
+    private readonly self: () => { state: AdminStateView; peers: PeersView | undefined },
+  ) {}
+
+  read(): Promise<FleetInstanceView[]> {
+    const now = performance.now();
+    if (this.cached !== undefined && now - this.cached.at < FLEET_TTL_MS) return this.cached.value;
+    const value = this.build();
+    this.cached = { at: now, value };
+    return value;
+  }
+
+  private async build(): Promise<FleetInstanceView[]> {
+    const own = this.self();
+    const selfId = own.state.raft?.id ?? "";
+    const remote = await Promise.all(
+      this.urls().map(async (admin): Promise<FleetInstanceView & { peers?: PeersView }> => {
+        try {
+          const [state, peers] = await Promise.all([
+            getJson(`${admin}/admin/state`) as Promise<AdminStateView>,
+            getJson(`${admin}/admin/cluster/peers`).catch(() => undefined) as Promise<PeersView | undefined>,
+          ]);
+          if (state.raft?.id !== undefined) this.lastId.set(admin, state.raft.id);
+          return { admin, reachable: true, ...summary(state), peers };
+        } catch (err) {
+          const id = this.lastId.get(admin);
+          return { admin, reachable: false, error: reason(err), ...(id === undefined ? {} : { id }) };
+        }
+      }),
+    );
+    const all: Array<FleetInstanceView & { peers?: PeersView }> = [
+      { admin: "self", reachable: true, self: true, ...summary(own.state), peers: own.peers },
+      ...remote.filter((r) => !r.reachable || r.id !== selfId),
+    ];
+    const leaderPeers = all.find((v) => v.peers?.role === "leader")?.peers;
+    const lag = new Map((leaderPeers?.peers ?? []).map((p) => [p.id, p.self ? 0 : p.lag]));
+    return all.map(({ peers: _peers, ...v }) => {
+      const l = v.id === undefined ? undefined : lag.get(v.id);
+      return l === undefined ? v : { ...v, lag: l };
+    });
+  }
+}
+
+function summary(s: AdminStateView): Omit<FleetInstanceView, "admin" | "reachable"> {
+  const r = s.raft;
+  return {
+    id: r?.id,
+    role: r?.role,
+    term: r?.term,
+    leader: r?.leader,
+    commitIndex: r?.commitIndex,
+    appliedIndex: r?.appliedIndex,
+    voters: r?.voters,
+    learners: r?.learners,
+    ringVersion: s.ringVersion,
+    degraded: s.degraded,
+  };
+}

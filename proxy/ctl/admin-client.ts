@@ -1,0 +1,77 @@
+// The HTTP side of `shardgate ctl`: one call to an instance's admin API, with every failure
+// turned into one clear sentence: the instance is unreachable (and why), the token was
+// missing or wrong, or the action was refused (with the API's coded reason and, for a
+// membership change sent to a follower, where the leader is).
+
+export interface CallResult {
+  status: number;
+  body: unknown;
+  text: string;
+}
+
+export class CtlError extends Error {
+  override name = "CtlError";
+}
+
+export class AdminClient {
+  constructor(
+    readonly base: string,
+    private readonly token: string,
+    private readonly timeoutMs = 15_000,
+  ) {}
+
+  async call(method: "GET" | "POST", path: string, json?: unknown): Promise<CallResult> {
+    const headers: Record<string, string> = {};
+    if (this.token !== "") headers.authorization = `Bearer ${this.token}`;
+    if (json !== undefined) headers["content-type"] = "application/json";
+    let res: Response;
+    try {
+      res = await fetch(`${this.base}${path}`, {
+        method,
+        headers,
+        body: json === undefined ? undefined : JSON.stringify(json),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (err) {
+      const c = (err as { cause?: { code?: string; message?: string; errors?: Array<{ code?: string }> } })
+        .cause;
+      const why =
+        (err as Error).name === "TimeoutError"
+          ? `no answer within ${this.timeoutMs} ms`
+          : (c?.code ?? c?.errors?.[0]?.code ?? c?.message ?? (err as Error).message);
+      throw new CtlError(`cannot reach the admin API at ${this.base}: ${why}`);
+    }
+    const text = await res.text();
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = text;
+    }
+    return { status: res.status, body, text };
+  }
+
+  /** Like call(), but a non-2xx answer throws a CtlError that says what went wrong. */
+  async ok(method: "GET" | "POST", path: string, json?: unknown): Promise<unknown> {
+    const r = await this.call(method, path, json);
+    if (r.status >= 200 && r.status < 300) return r.body;
+    throw new CtlError(refusal(r, this.token !== ""));
+  }
+}
+
+/** One sentence for a refused admin call. */
+export function refusal(r: CallResult, sentToken: boolean): string {
+  const b = (typeof r.body === "object" && r.body !== null ? r.body : {}) as {
+    error?: string;
+    message?: string;
+    detail?: { leader?: string };
+  };
+  const code = b.error ?? `http_${r.status}`;
+  if (r.status === 401)
+    return sentToken
+      ? "the admin token was refused (unauthorized): check SHARDGATE_ADMIN_TOKEN / --token"
+      : "this action needs the admin token: set SHARDGATE_ADMIN_TOKEN or pass --token (unauthorized)";
+  if (code === "admin_disabled") return `refused (admin_disabled): ${b.message ?? ""}`;
+  const leader = b.detail?.leader ? ` [leader: ${b.detail.leader}]` : "";
+  return `refused (${code}): ${b.message ?? r.text.trim()}${leader}`;
+}

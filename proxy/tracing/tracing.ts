@@ -1,0 +1,59 @@
+// Tracing setup: off unless `tracing.enabled` is set. When on, an OpenTelemetry tracer
+// provider of its own (not registered globally, so two apps in one process do not share it)
+// batches spans to the OTLP/HTTP endpoint, sampling parent-based with `sampleRatio` for new
+// traces. The SDK is imported only when enabled, so a proxy without tracing never loads it.
+
+import type { DataPlaneHooks } from "../forward/types.js";
+
+export interface TracingSettings {
+  enabled: boolean;
+  /** OTLP/HTTP traces endpoint, e.g. http://127.0.0.1:4318/v1/traces. */
+  otlpEndpoint: string;
+  serviceName: string;
+  /** Share of new traces (no incoming sampled flag) that are recorded, 0..1. */
+  sampleRatio: number;
+}
+
+export interface Tracing {
+  /** The hooks the data plane should use (`inner` itself when tracing is off). */
+  wrap(inner: DataPlaneHooks): DataPlaneHooks;
+  /** Flushes and stops the exporter. */
+  shutdown(): Promise<void>;
+}
+
+const OFF: Tracing = { wrap: (inner) => inner, shutdown: async () => {} };
+
+export async function startTracing(s: TracingSettings, instance: string): Promise<Tracing> {
+  if (!s.enabled) return OFF;
+  const [
+    { TracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler },
+    { OTLPTraceExporter },
+    { resourceFromAttributes },
+    { TracingHooks },
+  ] = await Promise.all([
+    import("@opentelemetry/sdk-trace"),
+    import("@opentelemetry/exporter-trace-otlp-http"),
+    import("@opentelemetry/resources"),
+    import("./tracing-hooks.js"),
+  ]);
+  const { SHARDGATE_VERSION } = await import("../metrics/version.js");
+  const provider = new TracerProvider({
+    resource: resourceFromAttributes({
+      "service.name": s.serviceName,
+      "service.version": SHARDGATE_VERSION,
+      "service.instance.id": instance,
+    }),
+    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(s.sampleRatio) }),
+    spanProcessors: [
+      new BatchSpanProcessor({
+        exporter: new OTLPTraceExporter({ url: s.otlpEndpoint }),
+        scheduledDelayMillis: 1_000,
+      }),
+    ],
+  });
+  const tracer = provider.getTracer("shardgate", SHARDGATE_VERSION);
+  return {
+    wrap: (inner) => new TracingHooks(inner, tracer),
+    shutdown: () => provider.shutdown(),
+  };
+}

@@ -1,0 +1,42 @@
+// Runs `shardgate ctl ...` as a real child process and returns its exit code and output, for
+// tests of the operator CLI against a real fleet.
+
+import { spawn } from "node:child_process";
+import { shardgateArgv } from "./shardgate-process.js";
+
+export interface CtlRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function runCtl(
+  args: readonly string[],
+  env: Record<string, string> = {},
+  timeoutMs = 30_000,
+): Promise<CtlRun> {
+  const argv = shardgateArgv(["ctl", ...args]);
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+  if (!("SHARDGATE_ADMIN_TOKEN" in env)) delete childEnv.SHARDGATE_ADMIN_TOKEN;
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv.command, argv.args, { env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (c: string) => {
+      stdout += c;
+    });
+    child.stderr.setEncoding("utf8").on("data", (c: string) => {
+      stderr += c;
+    });
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(
+        new Error(`shardgate ctl ${args.join(" ")} did not exit within ${timeoutMs}ms\n${stdout}${stderr}`),
+      );
+    }, timeoutMs);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
