@@ -101,6 +101,39 @@ const poolConsulSchema = z.strictObject({
   warningIsHealthy: z.boolean().default(false),
 });
 
+/**
+ * A Kubernetes Service's EndpointSlices. `port` is the EndpointSlice port: its name (the
+ * Service port's name) or the number the pods listen on (the Service's targetPort).
+ */
+const poolKubernetesSchema = z.strictObject({
+  service: nonEmpty(),
+  namespace: nonEmpty(),
+  port: z.union([
+    z.int().min(1).max(65535),
+    z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, {
+      error: "expected a port name (lowercase DNS label) or a number 1..65535",
+    }),
+  ]),
+  /** Outside a cluster: a kubeconfig file (its current context); absent = in-cluster service account. */
+  kubeconfig: nonEmpty().optional(),
+});
+
+/** Exactly one discovery source per pool. */
+const poolDiscoverySchema = z
+  .strictObject({ consul: poolConsulSchema.optional(), kubernetes: poolKubernetesSchema.optional() })
+  .check((ctx) => {
+    const n = (ctx.value.consul ? 1 : 0) + (ctx.value.kubernetes ? 1 : 0);
+    if (n !== 1) {
+      ctx.issues.push({
+        code: "custom",
+        path: [],
+        input: ctx.value,
+        message: n === 0 ? "discovery needs a source" : "a pool takes members from one discovery source",
+        params: { expected: 'exactly one of "consul" or "kubernetes"', found: `${n}` },
+      });
+    }
+  });
+
 const healthCheckSchema = z
   .strictObject({
     path: z.string().startsWith("/", { error: 'expected a path starting with "/"' }),
@@ -199,7 +232,7 @@ export const poolSchema = z.strictObject({
   /** Bounded load: cap any member at factor x the mean in-flight load; absent = unbounded. */
   balanceFactor: z.number().min(1).optional(),
   members: z.array(memberSchema).default([]),
-  discovery: z.strictObject({ consul: poolConsulSchema }).optional(),
+  discovery: poolDiscoverySchema.optional(),
   healthCheck: healthCheckSchema.optional(),
   timeouts: z
     .strictObject({ connect: period().default(1_000), response: period().default(30_000) })
@@ -353,6 +386,7 @@ export type ListenConfig = ShardgateConfig["listen"];
 export type PoolConfig = z.output<typeof poolSchema>;
 export type MemberConfig = z.output<typeof memberSchema>;
 export type PoolConsulDiscovery = z.output<typeof poolConsulSchema>;
+export type PoolKubernetesDiscovery = z.output<typeof poolKubernetesSchema>;
 export type HealthCheckConfig = z.output<typeof healthCheckSchema>;
 export type RetryConfig = z.output<typeof retrySchema>;
 export type RetryOn = (typeof RETRY_ON)[number];

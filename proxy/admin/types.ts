@@ -13,7 +13,7 @@ export interface AdminMemberView {
   /** "auto", or "open"/"closed" when an operator pinned it. */
   breakerOverride: "auto" | "open" | "closed";
   /** Where the member comes from: the config file or Consul. */
-  source: "static" | "consul";
+  source: "static" | "consul" | "kubernetes";
 }
 
 export interface AdminPoolView {
