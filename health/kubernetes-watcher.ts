@@ -29,8 +29,10 @@ export interface KubernetesWatcherOptions {
   kubeconfig?: string;
   /** A loaded config (tests, embedding); wins over `kubeconfig`. */
   kubeConfig?: KubeConfig;
-  /** Server-side watch timeout in seconds (default 240); a silent watch is dropped 30 s after it. */
+  /** Server-side watch timeout in seconds (default 240). */
   watchTimeoutSec?: number;
+  /** A watch silent this long past its timeout is dropped as hung (default 30000 ms). */
+  idleGraceMs?: number;
   /** A list that has not answered after this many ms is aborted (default 30000). */
   listTimeoutMs?: number;
   /** Token bucket on lists and watches: sustained requests/second (default 2) and burst (default 4). */
@@ -159,6 +161,7 @@ export class KubernetesWatcher extends EventEmitter<KubernetesWatcherEvents> {
   private readonly api: DiscoveryV1Api;
   private readonly watch: Watch;
   private readonly watchTimeoutSec: number;
+  private readonly idleGraceMs: number;
   private readonly listTimeoutMs: number;
   private readonly bucket: TokenBucket;
   private readonly random: () => number;
@@ -205,6 +208,7 @@ export class KubernetesWatcher extends EventEmitter<KubernetesWatcherEvents> {
     this.path = `/apis/discovery.k8s.io/v1/namespaces/${encodeURIComponent(opts.namespace)}/endpointslices`;
     this.selector = `kubernetes.io/service-name=${opts.service}`;
     this.watchTimeoutSec = Math.floor(positive("watchTimeoutSec", opts.watchTimeoutSec, 240));
+    this.idleGraceMs = positive("idleGraceMs", opts.idleGraceMs, 30_000);
     this.listTimeoutMs = positive("listTimeoutMs", opts.listTimeoutMs, 30_000);
     const now = opts.now ?? (() => performance.now());
     this.bucket = new TokenBucket(
@@ -380,7 +384,7 @@ export class KubernetesWatcher extends EventEmitter<KubernetesWatcherEvents> {
       let idle: NodeJS.Timeout | undefined;
       let gone = false;
       let failure: unknown;
-      const idleMs = (this.watchTimeoutSec + 30) * 1000;
+      const idleMs = this.watchTimeoutSec * 1000 + this.idleGraceMs;
       const finish = (end: WatchEnd) => {
         if (settled) return;
         settled = true;

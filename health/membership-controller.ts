@@ -10,12 +10,7 @@
 
 import type { PoolSettings, PoolState } from "../config/cluster-state-types.js";
 import type { DiscoveredMember } from "./consul-members.js";
-import {
-  ConsulWatcher,
-  type ConsulWatcherOptions,
-  type MembershipUpdate,
-  type WatcherStatus,
-} from "./consul-watcher.js";
+import { ConsulWatcher, type ConsulWatcherOptions, type WatcherStatus } from "./consul-watcher.js";
 import {
   type ControllerClock,
   checkCoreOptions,
