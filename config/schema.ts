@@ -6,6 +6,7 @@
 // The replicated cluster state relies on that to re-validate routing it receives as a
 // command (see routingSchema).
 
+import { isIP } from "node:net";
 import { isAbsolute, resolve } from "node:path";
 import { z } from "zod";
 import { DEFAULT_MAGLEV_TABLE_SIZE, isPrime, MAX_MAGLEV_TABLE_SIZE } from "../ring/maglev.js";
@@ -14,6 +15,7 @@ import { type Address, type Cidr, parseAddress, parseCidr } from "./address.js";
 import { type HostMatch, parseHostMatch } from "./host-match.js";
 import { type KeySpec, parseKeySpec } from "./key-spec.js";
 import type { Parsed } from "./parsed.js";
+import { deriveStatefulSetPeers } from "./statefulset-peers.js";
 import { parseStatusRanges, type StatusRange } from "./status-ranges.js";
 import { tableLimitError } from "./table-limits.js";
 import { parseDuration, parseSize } from "./units.js";
@@ -291,9 +293,34 @@ const routeSchema = z.strictObject({
 
 export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error"] as const;
 
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const dnsLabel = () => z.string().regex(DNS_LABEL, { error: "expected a DNS label (a-z, 0-9, -)" });
+
+/** See statefulset-peers.ts: voters derived from a StatefulSet instead of listed. */
+const statefulSetSchema = z.strictObject({
+  name: dnsLabel(),
+  service: dnsLabel(),
+  namespace: dnsLabel(),
+  replicas: z.int().min(1).max(9),
+  port: z.int().min(1).max(65535),
+  clusterDomain: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/)
+    .optional(),
+  /** "" (an unset ${POD_IP}) passes here so the derivation can say what is missing. */
+  advertise: z
+    .string()
+    .refine((v) => v === "" || isIP(v) !== 0 || /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(v), {
+      error: "expected this pod's IP or hostname",
+    })
+    .optional(),
+});
+
 const clusterSchema = z
   .strictObject({
     id: name("node id"),
+    /** Derive peers and voters from a StatefulSet (exclusive with peers/voters). */
+    statefulSet: statefulSetSchema.optional(),
     /** Raft transport listener; defaults to this node's own address in peers. */
     listen: listenAddress().optional(),
     peers: z.array(z.strictObject({ id: name("node id"), address: address() })).default([]),
@@ -321,7 +348,35 @@ const clusterSchema = z
       });
     }
   })
+  .check((ctx) => {
+    const c = ctx.value;
+    if (c.statefulSet === undefined) return;
+    if (c.peers.length > 0 || c.voters !== undefined) {
+      ctx.issues.push({
+        code: "custom",
+        path: ["statefulSet"],
+        input: c.statefulSet,
+        message: "statefulSet derives peers and voters; do not list them as well",
+        params: { expected: "statefulSet, or peers (+ voters)", found: "both" },
+      });
+      return;
+    }
+    const d = deriveStatefulSetPeers(c.statefulSet, c.id, c.listen);
+    if (typeof d === "string") {
+      ctx.issues.push({
+        code: "custom",
+        path: ["statefulSet", "advertise"],
+        input: c.statefulSet.advertise,
+        message: d,
+        params: { expected: "this pod's IP (downward API status.podIP)", found: "nothing" },
+      });
+    }
+  })
   .transform((c) => {
+    if (c.statefulSet !== undefined) {
+      const d = deriveStatefulSetPeers(c.statefulSet, c.id, c.listen);
+      if (typeof d !== "string") return { ...c, peers: d.peers, voters: d.voters, listen: d.listen };
+    }
     const self = c.peers.find((p) => p.id === c.id);
     return {
       ...c,
