@@ -6,123 +6,43 @@
 // 10 s under load (routing unchanged, zero failed requests).
 
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { httpRequest, sleep } from "../support/cluster/http-client.js";
 import { randomKeys } from "../support/cluster/keys.js";
 import { describeLoad, SteadyLoad } from "../support/cluster/load.js";
-import { FleetCluster, type StateView } from "../support/cluster-launcher.js";
-import { KubeApiDouble, type SliceEndpoint } from "../support/kube-api-double.js";
+import type { FleetCluster } from "../support/cluster-launcher.js";
+import { KubePods, type Pod } from "../support/kube/pod-fleet.js";
 import { seededRandom, testSeed } from "../support/prng.js";
-import { EchoUpstream } from "../support/upstreams.js";
 
 const SEED = testSeed(1213);
 const why = (s: string) => `${s} (seed=${SEED})`;
-const NS = "shop";
-
-interface Pod {
-  name: string;
-  ip: string;
-  ready: boolean;
-  terminating: boolean;
-  up: EchoUpstream;
-}
 
 describe("kubernetes discovery e2e (3 voters + 1 learner, EndpointSlices from the API double)", () => {
   const random = seededRandom(SEED);
-  let api: KubeApiDouble;
+  let k: KubePods;
   let cluster: FleetCluster | undefined;
-  let dir: string;
-  let port = 0;
-  const pods = new Map<string, Pod>();
-  const retired: EchoUpstream[] = [];
+  const startPod = (name: string, ip: string, ready = true) => k.startPod(name, ip, ready);
+  const publish = () => k.publish();
+  const want = (state?: (p: Pod) => string) => k.want(state);
 
-  async function startPod(name: string, ip: string, ready = true): Promise<Pod> {
-    const up = await new EchoUpstream(name).start(port, ip);
-    port = up.port;
-    const pod = { name, ip, ready, terminating: false, up };
-    pods.set(name, pod);
-    return pod;
-  }
-
-  /** Publishes the pods as one slice, the way the EndpointSlice controller would. */
-  function publish(): void {
-    const eps: SliceEndpoint[] = [...pods.values()].map((p) => ({
-      pod: p.name,
-      ip: p.ip,
-      ready: p.ready && !p.terminating,
-      serving: p.ready,
-      terminating: p.terminating,
-    }));
-    api.putSlice(NS, "web-abcde", "web", eps, { name: "http", port });
-  }
-
-  const view = (s: StateView) =>
-    (s.pools.web?.members ?? [])
-      .map((m) => `${m.id}@${m.address}:${m.healthy ? "up" : "down"}`)
-      .sort()
-      .join(" ");
-
-  async function waitView(what: string, want: string, timeoutMs = 20_000): Promise<Map<string, StateView>> {
+  async function waitView(what: string, wanted: string, timeoutMs = 20_000) {
     const c = cluster as FleetCluster;
-    return c.waitAll(why(`${what}: ${want}`), (s) => view(s) === want, { timeoutMs });
+    return c.waitAll(why(`${what}: ${wanted}`), (s) => KubePods.view(s) === wanted, { timeoutMs });
   }
 
-  /** Routes of `keys` on every instance; asserts they agree; returns key -> member. */
-  async function agreed(keys: readonly string[]): Promise<Map<string, string | null>> {
-    const c = cluster as FleetCluster;
-    const per = await Promise.all(c.live().map((n) => c.routes(n, "web", keys, 12)));
-    const ref = per[0];
-    const versions = new Set(per.flatMap((rs) => rs.map((r) => r.ringVersion)));
-    assert.equal(versions.size, 1, why(`one ring version on every instance, saw ${[...versions]}`));
-    for (const rs of per)
-      for (let i = 0; i < keys.length; i++) assert.equal(rs[i].member, ref[i].member, why(keys[i]));
-    return new Map(keys.map((k, i) => [k, ref[i].member]));
-  }
-
-  const addr = (p: Pod) => `${p.name}@${p.ip}:${port}`;
-  /** The view every instance should show: each pod as `state(pod)`, sorted like `view`. */
-  const want = (state: (p: Pod) => string = () => "up") =>
-    [...pods.values()]
-      .map((p) => `${addr(p)}:${state(p)}`)
-      .sort()
-      .join(" ");
+  const agreed = (keys: readonly string[]) => k.agreed(keys, why);
 
   before(async () => {
-    api = await KubeApiDouble.create({ bookmarkIntervalMs: 500 });
-    dir = mkdtempSync(join(tmpdir(), "shardgate-k8s-e2e-"));
-    const kubeconfig = api.writeKubeconfig(join(dir, "kubeconfig"));
+    k = await KubePods.create();
     await startPod("web-0", "127.0.0.2");
     await startPod("web-1", "127.0.0.3");
     await startPod("web-2", "127.0.0.4");
     publish();
-    cluster = await FleetCluster.start({
-      // No pool uses Consul; the agent section only needs to parse.
-      consulAddress: "127.0.0.1:1",
-      routingYaml: `pools:
-  web:
-    algorithm: ring
-    discovery: { kubernetes: { service: web, namespace: ${NS}, port: http, kubeconfig: ${JSON.stringify(kubeconfig)} } }
-routes:
-  - pool: web
-    key: [header:x-user-id]
-    onMissingKey: reject
-`,
-    });
-    await cluster.waitConverged({
-      timeoutMs: 30_000,
-      accept: (s) => (s.pools.web?.members.length ?? 0) === 3,
-    });
+    cluster = await k.startFleet(3);
   });
 
   after(async () => {
-    const left = (await cluster?.stop()) ?? [];
-    await api?.close();
-    for (const p of pods.values()) await p.up.close();
-    for (const u of retired) await u.close();
-    rmSync(dir, { recursive: true, force: true });
+    const left = await k.close();
     assert.deepEqual(left, [], "no shardgate process outlives the test");
   });
 
@@ -154,7 +74,7 @@ routes:
   test("a terminating pod drains (its keys move, nobody else's), then is removed when deleted", async () => {
     const keys = randomKeys(random, 400, "t");
     const before = await agreed(keys);
-    const victim = pods.get("web-1") as Pod;
+    const victim = k.pods.get("web-1") as Pod;
     victim.terminating = true;
     publish();
     await waitView(
@@ -166,8 +86,8 @@ routes:
       if (before.get(k) === "web-1") assert.notEqual(draining.get(k), "web-1", why(k));
       else assert.equal(draining.get(k), before.get(k), why(`${k} stays where it was`));
     }
-    pods.delete("web-1");
-    retired.push(victim.up);
+    k.pods.delete("web-1");
+    k.retired.push(victim.up);
     publish();
     await waitView("web-1 gone", want());
   });
@@ -175,10 +95,10 @@ routes:
   test("a pod rescheduled with a new IP keeps its keys; requests follow it to the new address", async () => {
     const keys = randomKeys(random, 400, "r");
     const before = await agreed(keys);
-    const old = pods.get("web-2") as Pod;
-    retired.push(old.up);
+    const old = k.pods.get("web-2") as Pod;
+    k.retired.push(old.up);
     await old.up.die();
-    pods.delete("web-2");
+    k.pods.delete("web-2");
     await startPod("web-2", "127.0.0.9");
     publish();
     await waitView("web-2 moved", want());
@@ -186,7 +106,7 @@ routes:
     for (const k of keys) assert.equal(afterMove.get(k), before.get(k), why(`${k} keeps its pod`));
     const key = keys.find((k) => before.get(k) === "web-2");
     assert.ok(key !== undefined, why("some key is owned by web-2"));
-    const moved = pods.get("web-2") as Pod;
+    const moved = k.pods.get("web-2") as Pod;
     const served = moved.up.requests;
     const c = cluster as FleetCluster;
     for (const n of c.live()) {
@@ -198,12 +118,12 @@ routes:
   });
 
   test("a broken watch and a 410 Gone lose no change", async () => {
-    api.breakWatches();
+    k.api.breakWatches();
     await startPod("web-4", "127.0.0.6");
     publish();
     await waitView("web-4 after a broken watch", want());
-    api.expireWatches();
-    const p4 = pods.get("web-4") as Pod;
+    k.api.expireWatches();
+    const p4 = k.pods.get("web-4") as Pod;
     p4.ready = false;
     publish();
     await waitView(
@@ -213,7 +133,7 @@ routes:
     p4.ready = true;
     publish();
     await waitView("web-4 ready again", want());
-    assert.ok(api.counts.gone >= 1, "the double sent 410");
+    assert.ok(k.api.counts.gone >= 1, "the double sent 410");
   });
 
   test("the API server is down for 10 s under load: routing unchanged, zero failed requests", async (t) => {
@@ -232,13 +152,13 @@ routes:
       random,
     }).start();
     await sleep(500);
-    await api.stop();
+    await k.api.stop();
     await sleep(10_000);
     const during = await agreed(keys);
     const states = await c.states();
     for (const [id, s] of states)
       assert.equal(s.ringVersion, v0, why(`${id} ring version while the API server is down`));
-    await api.start();
+    await k.api.start();
     const report = await load.stop();
     t.diagnostic(`load across the API server outage: ${describeLoad(report)}`);
     assert.equal(report.failures.length, 0, why(describeLoad(report)));
@@ -246,7 +166,7 @@ routes:
     assert.ok(report.ok > 400, why(`a steady load was served: ${describeLoad(report)}`));
     for (const k of keys) assert.equal(during.get(k), before.get(k), why(k));
     // And the watch comes back: a change after the outage applies everywhere.
-    const p0 = pods.get("web-0") as Pod;
+    const p0 = k.pods.get("web-0") as Pod;
     p0.ready = false;
     publish();
     await waitView(
