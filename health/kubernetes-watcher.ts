@@ -9,18 +9,17 @@
 // the whole view, and a watch silent for longer than its own timeout is abandoned.
 // resourceVersions are opaque: stored and sent back, never compared.
 
-import { EventEmitter } from "node:events";
 import { DiscoveryV1Api, KubeConfig, Observable, Watch } from "@kubernetes/client-node";
 import { seededRandom } from "../ring/random.js";
 import { backoffDelay } from "./backoff.js";
 import { type DiscoveredMember, diffMembers, isEmptyDiff, type MemberDiff } from "./consul-members.js";
 import type { HealthLogger } from "./consul-watcher.js";
+import { SILENT_LOGGER } from "./controller/deps.js";
 import { type EndpointSliceLike, parseEndpointSlices } from "./kubernetes-members.js";
 import { TokenBucket } from "./token-bucket.js";
+import { WatchLoop, type WatchLoopOptions } from "./watch-loop.js";
 
-const SILENT: HealthLogger = { debug() {}, info() {}, warn() {}, error() {} };
-
-export interface KubernetesWatcherOptions {
+export interface KubernetesWatcherOptions extends WatchLoopOptions {
   service: string;
   namespace: string;
   /** The EndpointSlice port: its name, or the number the pods listen on. */
@@ -35,19 +34,6 @@ export interface KubernetesWatcherOptions {
   idleGraceMs?: number;
   /** A list that has not answered after this many ms is aborted (default 30000). */
   listTimeoutMs?: number;
-  /** Token bucket on lists and watches: sustained requests/second (default 2) and burst (default 4). */
-  ratePerSec?: number;
-  rateBurst?: number;
-  /** Error backoff: first delay (default 500 ms) and cap (default 30000 ms). */
-  backoffBaseMs?: number;
-  backoffMaxMs?: number;
-  /** Seed for the backoff jitter (default 1). */
-  seed?: number;
-  logger?: HealthLogger;
-  /** Monotonic clock in ms (default performance.now). */
-  now?: () => number;
-  /** Wall clock in ms for status timestamps (default Date.now). */
-  wallClock?: () => number;
 }
 
 export interface KubernetesWatcherStatus {
@@ -152,7 +138,7 @@ function loadConfig(opts: KubernetesWatcherOptions): KubeConfig {
   return kc;
 }
 
-export class KubernetesWatcher extends EventEmitter<KubernetesWatcherEvents> {
+export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
   readonly service: string;
   readonly namespace: string;
   private readonly port: string | number;
@@ -172,21 +158,15 @@ export class KubernetesWatcher extends EventEmitter<KubernetesWatcherEvents> {
   private view: ReadonlyMap<string, DiscoveredMember> = new Map();
   /** undefined = list next (start, or after 410). */
   private rv: string | undefined;
-  private running = false;
-  private loopDone: Promise<void> | undefined;
-  private sleepTimer: NodeJS.Timeout | undefined;
-  private wakeSleep: (() => void) | undefined;
   /** Ends the watch in flight (stop() calls it). */
   private cancelWatch: (() => void) | undefined;
   private listAbort: AbortController | undefined;
-  private synced = false;
   private lastSuccessAt: number | undefined;
   private lastError: string | undefined;
   private lastErrorAt: number | undefined;
   private consecutiveErrors = 0;
   private counts = { requests: 0, lists: 0, watches: 0, gone: 0, bookmarks: 0, idleAborts: 0 };
   private lastWarnings = "";
-  private firstSync: { promise: Promise<void>; resolve: () => void };
 
   constructor(opts: KubernetesWatcherOptions) {
     super();
@@ -219,41 +199,16 @@ export class KubernetesWatcher extends EventEmitter<KubernetesWatcherEvents> {
     const baseMs = positive("backoffBaseMs", opts.backoffBaseMs, 500);
     this.backoff = { baseMs, maxMs: positive("backoffMaxMs", opts.backoffMaxMs, 30_000, baseMs) };
     this.random = seededRandom(opts.seed ?? 1);
-    this.log = opts.logger ?? SILENT;
+    this.log = opts.logger ?? SILENT_LOGGER;
     this.wall = opts.wallClock ?? Date.now;
     const kc = loadConfig(opts);
     this.api = kc.makeApiClient(DiscoveryV1Api);
     this.watch = new Watch(kc);
-    let resolve!: () => void;
-    const promise = new Promise<void>((r) => {
-      resolve = r;
-    });
-    this.firstSync = { promise, resolve };
   }
 
-  /** Starts the loop; idempotent. */
-  start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loopDone = this.loop();
-  }
-
-  /** Resolves after the first list has been applied. */
-  whenSynced(): Promise<void> {
-    return this.firstSync.promise;
-  }
-
-  /** Stops the loop, ending a watch or list in flight; resolves once the loop has exited. */
-  async stop(): Promise<void> {
-    if (!this.running) {
-      await this.loopDone;
-      return;
-    }
-    this.running = false;
+  protected interrupt(): void {
     this.cancelWatch?.();
     this.listAbort?.abort();
-    this.wakeSleep?.();
-    await this.loopDone;
   }
 
   /** The current member view, sorted by id. */
@@ -286,24 +241,11 @@ export class KubernetesWatcher extends EventEmitter<KubernetesWatcherEvents> {
     };
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(this.sleepTimer);
-        this.sleepTimer = undefined;
-        this.wakeSleep = undefined;
-        resolve();
-      };
-      this.wakeSleep = done;
-      this.sleepTimer = setTimeout(done, ms);
-    });
-  }
-
-  private async loop(): Promise<void> {
+  protected async loop(): Promise<void> {
     while (this.running) {
       const wait = this.bucket.take();
       if (wait > 0) {
-        await this.sleep(wait);
+        await this.pause.sleep(wait);
         continue;
       }
       this.counts.requests++;
@@ -313,7 +255,7 @@ export class KubernetesWatcher extends EventEmitter<KubernetesWatcherEvents> {
         } catch (err) {
           if (!this.running) break;
           this.onError(err);
-          await this.sleep(backoffDelay(this.consecutiveErrors, this.backoff, this.random));
+          await this.pause.sleep(backoffDelay(this.consecutiveErrors, this.backoff, this.random));
         }
         continue;
       }
@@ -328,7 +270,7 @@ export class KubernetesWatcher extends EventEmitter<KubernetesWatcherEvents> {
         this.rv = undefined;
       } else if (end.kind === "error") {
         this.onError(end.err);
-        await this.sleep(backoffDelay(this.consecutiveErrors, this.backoff, this.random));
+        await this.pause.sleep(backoffDelay(this.consecutiveErrors, this.backoff, this.random));
       }
     }
   }
@@ -497,9 +439,8 @@ export class KubernetesWatcher extends EventEmitter<KubernetesWatcherEvents> {
       this.lastWarnings = warnKey;
     }
     const diff = diffMembers(this.view, parsed.members);
-    const firstSync = !this.synced;
     this.view = parsed.members;
-    this.synced = true;
+    const firstSync = this.markSynced();
     if (isEmptyDiff(diff) && !firstSync) return;
     this.emit("update", {
       service: this.service,
@@ -507,6 +448,6 @@ export class KubernetesWatcher extends EventEmitter<KubernetesWatcherEvents> {
       members: [...this.view.values()],
       diff,
     });
-    if (firstSync) this.firstSync.resolve();
+    if (firstSync) this.resolveFirstSync();
   }
 }
