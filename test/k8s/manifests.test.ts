@@ -11,6 +11,8 @@ import { join, resolve } from "node:path";
 import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { parseAllDocuments, parse as parseYaml } from "yaml";
+import { parseConfig } from "../../config/load.js";
+import { resolveClusterSettings } from "../../proxy/cluster/cluster-settings.js";
 import { shardgateArgv } from "../support/shardgate-process.js";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
@@ -199,7 +201,22 @@ describe("k8s/ manifests", { skip: SKIP }, () => {
       { kind: "ServiceAccount", name: "shardgate", namespace: "shardgate" },
     ]);
     find(objs, "ServiceAccount", "shardgate");
-    find(objs, "Secret", "shardgate-secrets");
+    // The shipped Secret fails closed: its cluster secret is refused, its admin token disables mutations.
+    const secret = find(objs, "Secret", "shardgate-secrets");
+    assert.equal(secret.stringData["admin-token"], "");
+    const parsed = parseConfig(
+      find(objs, "ConfigMap").data["shardgate.yaml"],
+      {
+        HOSTNAME: "shardgate-0",
+        POD_IP: "10.0.0.1",
+        SHARDGATE_CLUSTER_SECRET: secret.stringData["cluster-secret"],
+      },
+      "shardgate.yaml",
+    );
+    assert.ok(parsed.ok);
+    const settings = resolveClusterSettings(parsed.config, {}, {});
+    assert.equal(settings.ok, false, "a voter refuses the placeholder cluster secret");
+    assert.match(!settings.ok ? settings.message : "", /cluster\.secret: at least 16 bytes/);
 
     // The config's StatefulSet form names this very StatefulSet, Service, namespace, size and port.
     const cfg = parseYaml(find(objs, "ConfigMap").data["shardgate.yaml"]);
