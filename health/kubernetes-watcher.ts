@@ -9,7 +9,8 @@
 // the whole view, and a watch silent for longer than its own timeout is abandoned.
 // resourceVersions are opaque: stored and sent back, never compared.
 
-import { DiscoveryV1Api, KubeConfig, Observable, Watch } from "@kubernetes/client-node";
+import { existsSync } from "node:fs";
+import type { DiscoveryV1Api, KubeConfig, Watch } from "@kubernetes/client-node";
 import { seededRandom } from "../ring/random.js";
 import { backoffDelay } from "./backoff.js";
 import { type DiscoveredMember, diffMembers, isEmptyDiff, type MemberDiff } from "./consul-members.js";
@@ -110,9 +111,35 @@ function httpStatus(err: unknown): number | undefined {
   return typeof e.code === "number" ? e.code : undefined;
 }
 
-function loadConfig(opts: KubernetesWatcherOptions): KubeConfig {
+type ClientModule = typeof import("@kubernetes/client-node");
+
+/** What the loop talks through, built on its first request. */
+interface Client {
+  readonly api: DiscoveryV1Api;
+  readonly watch: Watch;
+  readonly Observable: ClientModule["Observable"];
+}
+
+/** The checks that need no client: a config error is thrown at construction, not found in a loop. */
+function checkSource(opts: KubernetesWatcherOptions): void {
+  if (opts.kubeConfig !== undefined) return;
+  if (opts.kubeconfig !== undefined) {
+    if (!existsSync(opts.kubeconfig))
+      throw new KubernetesWatcherConfigError(
+        `kubernetes watcher: kubeconfig ${opts.kubeconfig} does not exist`,
+      );
+    return;
+  }
+  if (!process.env.KUBERNETES_SERVICE_HOST) {
+    throw new KubernetesWatcherConfigError(
+      "kubernetes watcher: not running in a pod (KUBERNETES_SERVICE_HOST unset): set discovery.kubernetes.kubeconfig",
+    );
+  }
+}
+
+function loadConfig(k8s: ClientModule, opts: KubernetesWatcherOptions): KubeConfig {
   if (opts.kubeConfig !== undefined) return opts.kubeConfig;
-  const kc = new KubeConfig();
+  const kc = new k8s.KubeConfig();
   if (opts.kubeconfig !== undefined) {
     try {
       kc.loadFromFile(opts.kubeconfig);
@@ -128,11 +155,6 @@ function loadConfig(opts: KubernetesWatcherOptions): KubeConfig {
     }
     return kc;
   }
-  if (!process.env.KUBERNETES_SERVICE_HOST) {
-    throw new KubernetesWatcherConfigError(
-      "kubernetes watcher: not running in a pod (KUBERNETES_SERVICE_HOST unset): set discovery.kubernetes.kubeconfig",
-    );
-  }
   // The client re-reads the projected service-account token every minute (it rotates hourly).
   kc.loadFromCluster();
   return kc;
@@ -144,8 +166,8 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
   private readonly port: string | number;
   private readonly path: string;
   private readonly selector: string;
-  private readonly api: DiscoveryV1Api;
-  private readonly watch: Watch;
+  private readonly opts: KubernetesWatcherOptions;
+  private client: Client | undefined;
   private readonly watchTimeoutSec: number;
   private readonly idleGraceMs: number;
   private readonly listTimeoutMs: number;
@@ -201,9 +223,8 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
     this.random = seededRandom(opts.seed ?? 1);
     this.log = opts.logger ?? SILENT_LOGGER;
     this.wall = opts.wallClock ?? Date.now;
-    const kc = loadConfig(opts);
-    this.api = kc.makeApiClient(DiscoveryV1Api);
-    this.watch = new Watch(kc);
+    checkSource(opts);
+    this.opts = opts;
   }
 
   protected interrupt(): void {
@@ -275,13 +296,30 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
     }
   }
 
+  /**
+   * The client library is loaded on the first request, not at import: it costs about a second
+   * of start-up and 60 MB of memory, which an instance without Kubernetes pools never pays.
+   */
+  private async connect(): Promise<Client> {
+    if (this.client !== undefined) return this.client;
+    const k8s = await import("@kubernetes/client-node");
+    const kc = loadConfig(k8s, this.opts);
+    this.client = {
+      api: kc.makeApiClient(k8s.DiscoveryV1Api),
+      watch: new k8s.Watch(kc),
+      Observable: k8s.Observable,
+    };
+    return this.client;
+  }
+
   private async list(): Promise<void> {
     const abort = new AbortController();
     this.listAbort = abort;
     const timer = setTimeout(() => abort.abort(new Error("list timed out")), this.listTimeoutMs);
     this.counts.lists++;
     try {
-      const list = await this.api.listNamespacedEndpointSlice(
+      const { api, Observable } = await this.connect();
+      const list = await api.listNamespacedEndpointSlice(
         { namespace: this.namespace, labelSelector: this.selector },
         {
           middleware: [
@@ -361,7 +399,7 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
           finish(httpStatus(err) === 410 ? { kind: "gone" } : { kind: "error", err });
         } else finish({ kind: "end" });
       };
-      this.watch
+      (this.client as Client).watch
         .watch(
           this.path,
           {
