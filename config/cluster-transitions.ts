@@ -59,6 +59,14 @@ function carry(
   };
 }
 
+/** The member source a pool's discovery section feeds ("consul", "kubernetes"), or undefined. */
+export function discoverySource(settings: Pick<PoolSettings, "discovery">): MemberSource | undefined {
+  const d = settings.discovery;
+  if (d?.consul !== undefined) return "consul";
+  if (d?.kubernetes !== undefined) return "kubernetes";
+  return undefined;
+}
+
 function settingsOf(pool: RoutingConfig["pools"][string]): PoolSettings {
   const { members: _members, ...settings } = pool;
   return settings;
@@ -73,11 +81,12 @@ function setRouting(data: ClusterStateData, routing: RoutingConfig): Transition 
     const prevById = new Map((prev?.members ?? []).map((m) => [m.id, m]));
     const staticIds = new Set(cfg.members.map((m) => m.id));
     const members: MemberState[] = cfg.members.map((m) => carry(prevById.get(m.id), m, "static"));
-    if (cfg.discovery?.consul !== undefined) {
+    const discovered = discoverySource(cfg);
+    if (discovered !== undefined) {
       for (const m of prev?.members ?? []) {
-        if (m.source !== "consul") continue;
+        if (m.source !== discovered) continue;
         if (staticIds.has(m.id))
-          warnings.push(`pool ${name}: static member ${m.id} replaces the consul member with that id`);
+          warnings.push(`pool ${name}: static member ${m.id} replaces the ${discovered} member with that id`);
         else members.push(m);
       }
     }
@@ -117,10 +126,10 @@ function needPool(data: ClusterStateData, name: string): PoolState | string {
 function setMembers(data: ClusterStateData, cmd: CommandOf<"SetMembers">): Transition {
   const pool = needPool(data, cmd.pool);
   if (typeof pool === "string") return { ok: false, error: pool };
-  if (cmd.source === "consul" && pool.settings.discovery?.consul === undefined) {
+  if (cmd.source !== "static" && discoverySource(pool.settings) !== cmd.source) {
     return {
       ok: false,
-      error: `pool "${cmd.pool}" has no consul discovery; consul members are not accepted`,
+      error: `pool "${cmd.pool}" has no ${cmd.source} discovery; ${cmd.source} members are not accepted`,
     };
   }
   const prevById = new Map(pool.members.map((m) => [m.id, m]));

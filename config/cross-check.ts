@@ -52,9 +52,9 @@ function checkPools(pools: Obj, out: CrossIssue[]): void {
     if (members.length === 0 && pool.discovery === undefined) {
       out.push({
         path: ["pools", name],
-        expected: "a pool with members or discovery.consul",
+        expected: "a pool with members or discovery (consul or kubernetes)",
         found: "neither",
-        message: `pool "${name}" has no members and no discovery: expected "members" or "discovery.consul"`,
+        message: `pool "${name}" has no members and no discovery: expected "members", "discovery.consul" or "discovery.kubernetes"`,
       });
     }
     duplicates(members, "id", ["pools", name, "members"], "member id", out);

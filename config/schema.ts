@@ -6,6 +6,7 @@
 // The replicated cluster state relies on that to re-validate routing it receives as a
 // command (see routingSchema).
 
+import { isIP } from "node:net";
 import { isAbsolute, resolve } from "node:path";
 import { z } from "zod";
 import { DEFAULT_MAGLEV_TABLE_SIZE, isPrime, MAX_MAGLEV_TABLE_SIZE } from "../ring/maglev.js";
@@ -15,6 +16,7 @@ import { cookieSchema } from "./cookie-schema.js";
 import { affinitySchema, cacheSchema, rateLimitSchema, redisSchema } from "./edge-schema.js";
 import { type HostMatch, parseHostMatch } from "./host-match.js";
 import { type KeySpec, parseKeySpec } from "./key-spec.js";
+import { deriveStatefulSetPeers } from "./statefulset-peers.js";
 import { parseStatusRanges, type StatusRange } from "./status-ranges.js";
 import { tableLimitError } from "./table-limits.js";
 import { parseDuration, parseSize } from "./units.js";
@@ -85,6 +87,39 @@ const poolConsulSchema = z.strictObject({
   /** Treat a "warning" check status as healthy. */
   warningIsHealthy: z.boolean().default(false),
 });
+
+/**
+ * A Kubernetes Service's EndpointSlices. `port` is the EndpointSlice port: its name (the
+ * Service port's name) or the number the pods listen on (the Service's targetPort).
+ */
+const poolKubernetesSchema = z.strictObject({
+  service: nonEmpty(),
+  namespace: nonEmpty(),
+  port: z.union([
+    z.int().min(1).max(65535),
+    z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, {
+      error: "expected a port name (lowercase DNS label) or a number 1..65535",
+    }),
+  ]),
+  /** Outside a cluster: a kubeconfig file (its current context); absent = in-cluster service account. */
+  kubeconfig: nonEmpty().optional(),
+});
+
+/** Exactly one discovery source per pool. */
+const poolDiscoverySchema = z
+  .strictObject({ consul: poolConsulSchema.optional(), kubernetes: poolKubernetesSchema.optional() })
+  .check((ctx) => {
+    const n = (ctx.value.consul ? 1 : 0) + (ctx.value.kubernetes ? 1 : 0);
+    if (n !== 1) {
+      ctx.issues.push({
+        code: "custom",
+        path: [],
+        input: ctx.value,
+        message: n === 0 ? "discovery needs a source" : "a pool takes members from one discovery source",
+        params: { expected: 'exactly one of "consul" or "kubernetes"', found: `${n}` },
+      });
+    }
+  });
 
 const healthCheckSchema = z
   .strictObject({
@@ -184,7 +219,7 @@ export const poolSchema = z.strictObject({
   /** Bounded load: cap any member at factor x the mean in-flight load; absent = unbounded. */
   balanceFactor: z.number().min(1).optional(),
   members: z.array(memberSchema).default([]),
-  discovery: z.strictObject({ consul: poolConsulSchema }).optional(),
+  discovery: poolDiscoverySchema.optional(),
   healthCheck: healthCheckSchema.optional(),
   timeouts: z
     .strictObject({
@@ -233,9 +268,34 @@ const routeSchema = z.strictObject({
 
 export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error"] as const;
 
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const dnsLabel = () => z.string().regex(DNS_LABEL, { error: "expected a DNS label (a-z, 0-9, -)" });
+
+/** See statefulset-peers.ts: voters derived from a StatefulSet instead of listed. */
+const statefulSetSchema = z.strictObject({
+  name: dnsLabel(),
+  service: dnsLabel(),
+  namespace: dnsLabel(),
+  replicas: z.int().min(1).max(9),
+  port: z.int().min(1).max(65535),
+  clusterDomain: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/)
+    .optional(),
+  /** "" (an unset ${POD_IP}) passes here so the derivation can say what is missing. */
+  advertise: z
+    .string()
+    .refine((v) => v === "" || isIP(v) !== 0 || /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(v), {
+      error: "expected this pod's IP or hostname",
+    })
+    .optional(),
+});
+
 const clusterSchema = z
   .strictObject({
     id: name("node id"),
+    /** Derive peers and voters from a StatefulSet (exclusive with peers/voters). */
+    statefulSet: statefulSetSchema.optional(),
     /** Raft transport listener; defaults to this node's own address in peers; none without peers. */
     listen: listenAddress().optional(),
     peers: z.array(z.strictObject({ id: name("node id"), address: address() })).default([]),
@@ -271,7 +331,35 @@ const clusterSchema = z
       });
     }
   })
+  .check((ctx) => {
+    const c = ctx.value;
+    if (c.statefulSet === undefined) return;
+    if (c.peers.length > 0 || c.voters !== undefined) {
+      ctx.issues.push({
+        code: "custom",
+        path: ["statefulSet"],
+        input: c.statefulSet,
+        message: "statefulSet derives peers and voters; do not list them as well",
+        params: { expected: "statefulSet, or peers (+ voters)", found: "both" },
+      });
+      return;
+    }
+    const d = deriveStatefulSetPeers(c.statefulSet, c.id, c.listen);
+    if (typeof d === "string") {
+      ctx.issues.push({
+        code: "custom",
+        path: ["statefulSet", "advertise"],
+        input: c.statefulSet.advertise,
+        message: d,
+        params: { expected: "this pod's IP (downward API status.podIP)", found: "nothing" },
+      });
+    }
+  })
   .transform((c) => {
+    if (c.statefulSet !== undefined) {
+      const d = deriveStatefulSetPeers(c.statefulSet, c.id, c.listen);
+      if (typeof d !== "string") return { ...c, peers: d.peers, voters: d.voters, listen: d.listen };
+    }
     const self = c.peers.find((p) => p.id === c.id);
     return {
       ...c,
@@ -366,6 +454,7 @@ export type ListenConfig = ShardgateConfig["listen"];
 export type PoolConfig = z.output<typeof poolSchema>;
 export type MemberConfig = z.output<typeof memberSchema>;
 export type PoolConsulDiscovery = z.output<typeof poolConsulSchema>;
+export type PoolKubernetesDiscovery = z.output<typeof poolKubernetesSchema>;
 export type HealthCheckConfig = z.output<typeof healthCheckSchema>;
 export type RetryConfig = z.output<typeof retrySchema>;
 export type RetryOn = (typeof RETRY_ON)[number];

@@ -21,6 +21,11 @@ export interface DiscoveredMember {
   readonly node: string;
   readonly tags: readonly string[];
   readonly meta: Readonly<Record<string, string>>;
+  /**
+   * Leaving on purpose (a terminating Kubernetes pod): unhealthy, so new keys move, but not a
+   * failure signal, so the panic guard neither counts it nor holds it back. Consul never sets it.
+   */
+  readonly draining?: boolean;
 }
 
 export interface MemberDiff {
@@ -140,6 +145,7 @@ export function parseHealthEntries(body: unknown, warningIsHealthy: boolean): Pa
 function sameShape(a: DiscoveredMember, b: DiscoveredMember): boolean {
   if (a.address !== b.address || a.port !== b.port || a.weight !== b.weight || a.node !== b.node)
     return false;
+  if ((a.draining ?? false) !== (b.draining ?? false)) return false;
   if (a.tags.length !== b.tags.length || a.tags.some((t, i) => t !== b.tags[i])) return false;
   const ak = Object.keys(a.meta);
   if (ak.length !== Object.keys(b.meta).length) return false;

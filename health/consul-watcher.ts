@@ -19,6 +19,7 @@ import {
   parseHealthEntries,
 } from "./consul-members.js";
 import { TokenBucket } from "./token-bucket.js";
+import { WatchLoop, type WatchLoopOptions } from "./watch-loop.js";
 
 export type { CheckStatus, DiscoveredMember, MemberDiff } from "./consul-members.js";
 
@@ -32,7 +33,7 @@ export interface HealthLogger {
 
 const SILENT: HealthLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
-export interface ConsulWatcherOptions {
+export interface ConsulWatcherOptions extends WatchLoopOptions {
   /** Service name to watch (required, non-empty). */
   service: string;
   /** Consul HTTP API host (default 127.0.0.1) and port (default 8500). */
@@ -54,19 +55,6 @@ export interface ConsulWatcherOptions {
   warningIsHealthy?: boolean;
   /** Blocking wait per request in ms (default 60000; Consul clamps to its max_query_time). */
   waitMs?: number;
-  /** Token bucket on the request loop: sustained requests/second (default 2) and burst (default 4). */
-  ratePerSec?: number;
-  rateBurst?: number;
-  /** Error backoff: first delay (default 500 ms) and cap (default 30000 ms). */
-  backoffBaseMs?: number;
-  backoffMaxMs?: number;
-  /** Seed for the backoff jitter (default 1). */
-  seed?: number;
-  logger?: HealthLogger;
-  /** Monotonic clock in ms (default performance.now). */
-  now?: () => number;
-  /** Wall clock in ms for status timestamps (default Date.now). */
-  wallClock?: () => number;
   /** An existing client (its host/port/token defaults are then used as they are). */
   client?: Consul;
 }
@@ -131,7 +119,7 @@ function errorText(err: unknown): string {
   return String(err);
 }
 
-export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
+export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
   readonly service: string;
   private readonly client: Consul;
   private readonly ownsClient: boolean;
@@ -147,11 +135,6 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
   private readonly ctx: EventEmitter & { includeResponse: boolean };
   private view: ReadonlyMap<string, DiscoveredMember> = new Map();
   private index = 0;
-  private running = false;
-  private loopDone: Promise<void> | undefined;
-  private sleepTimer: NodeJS.Timeout | undefined;
-  private wakeSleep: (() => void) | undefined;
-  private synced = false;
   private lastSuccessAt: number | undefined;
   private lastError: string | undefined;
   private lastErrorAt: number | undefined;
@@ -159,7 +142,6 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
   private requests = 0;
   private indexResets = 0;
   private lastWarnings = "";
-  private firstSync: { promise: Promise<void>; resolve: () => void };
 
   constructor(opts: ConsulWatcherOptions) {
     super();
@@ -213,35 +195,13 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
     // papi aborts an in-flight request when its ctx emits "cancel"; includeResponse makes
     // the client resolve [response, body] so we can read X-Consul-Index.
     this.ctx = Object.assign(new EventEmitter(), { includeResponse: true });
-    let resolve!: () => void;
-    const promise = new Promise<void>((r) => {
-      resolve = r;
-    });
-    this.firstSync = { promise, resolve };
   }
 
-  /** Starts the loop; idempotent. */
-  start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loopDone = this.loop();
-  }
-
-  /** Resolves after the first answer has been applied (or at once if it already has). */
-  whenSynced(): Promise<void> {
-    return this.firstSync.promise;
-  }
-
-  /** Stops the loop, aborting an in-flight blocking request; resolves once the loop has exited. */
-  async stop(): Promise<void> {
-    if (!this.running) {
-      await this.loopDone;
-      return;
-    }
-    this.running = false;
+  protected interrupt(): void {
     this.ctx.emit("cancel");
-    this.wakeSleep?.();
-    await this.loopDone;
+  }
+
+  protected override afterStop(): void {
     if (this.ownsClient) this.client.destroy();
   }
 
@@ -269,24 +229,11 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
     };
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(this.sleepTimer);
-        this.sleepTimer = undefined;
-        this.wakeSleep = undefined;
-        resolve();
-      };
-      this.wakeSleep = done;
-      this.sleepTimer = setTimeout(done, ms);
-    });
-  }
-
-  private async loop(): Promise<void> {
+  protected async loop(): Promise<void> {
     while (this.running) {
       const wait = this.bucket.take();
       if (wait > 0) {
-        await this.sleep(wait);
+        await this.pause.sleep(wait);
         continue;
       }
       let res: { headers: Record<string, string | string[] | undefined> };
@@ -301,7 +248,7 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
       } catch (err) {
         if (!this.running) break;
         this.onError(err);
-        await this.sleep(backoffDelay(this.consecutiveErrors, this.backoff, this.random));
+        await this.pause.sleep(backoffDelay(this.consecutiveErrors, this.backoff, this.random));
         continue;
       }
       if (!this.running) break;
@@ -309,7 +256,7 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
         this.apply(res.headers["x-consul-index"], body);
       } catch (err) {
         this.onError(err);
-        await this.sleep(backoffDelay(this.consecutiveErrors, this.backoff, this.random));
+        await this.pause.sleep(backoffDelay(this.consecutiveErrors, this.backoff, this.random));
       }
     }
   }
@@ -377,15 +324,14 @@ export class ConsulWatcher extends EventEmitter<ConsulWatcherEvents> {
     this.consecutiveErrors = 0;
     this.lastSuccessAt = this.wall();
     const diff = diffMembers(this.view, parsed.members);
-    const firstSync = !this.synced;
     this.view = parsed.members;
-    this.synced = true;
+    const firstSync = this.markSynced();
     if (isEmptyDiff(diff) && !firstSync) return;
     for (const m of diff.removed) this.emit("-member", m);
     for (const m of diff.added) this.emit("+member", m);
     for (const c of diff.changed) this.emit("~member", c.after, c.before);
     for (const h of diff.health) this.emit("health", h.member, h.member.healthy);
     this.emit("update", { service: this.service, index: this.index, members: [...this.view.values()], diff });
-    if (firstSync) this.firstSync.resolve();
+    if (firstSync) this.resolveFirstSync();
   }
 }

@@ -1,5 +1,6 @@
-// Leader-side membership controller: for every committed pool with `discovery.consul`, one
-// Consul watcher; each burst of watcher updates is collapsed (debounce with a max delay) and
+// Leader-side membership controller: for every committed pool with `discovery.consul` or
+// `discovery.kubernetes`, one watcher (Consul health or EndpointSlices); each burst of watcher
+// updates is collapsed (debounce with a max delay) and
 // then diffed against the committed pool into at most one SetMembers or SetHealth command,
 // behind the healthy-panic guard. Only the Raft leader runs it: start() on becoming leader
 // (the view is rebuilt from the committed state and fresh watchers), stop() on losing it.
@@ -7,15 +8,9 @@
 // It knows nothing about Raft or HTTP: commands go to an injected propose(), the committed
 // state comes from an injected accessor, time from an injected clock.
 
-import type { PoolState } from "../config/cluster-state-types.js";
-import type { PoolConsulDiscovery } from "../config/schema.js";
+import type { PoolSettings, PoolState } from "../config/cluster-state-types.js";
 import type { DiscoveredMember } from "./consul-members.js";
-import {
-  ConsulWatcher,
-  type ConsulWatcherOptions,
-  type MembershipUpdate,
-  type WatcherStatus,
-} from "./consul-watcher.js";
+import { ConsulWatcher, type ConsulWatcherOptions, type WatcherStatus } from "./consul-watcher.js";
 import {
   type ControllerClock,
   checkCoreOptions,
@@ -28,23 +23,34 @@ import {
   SYSTEM_CLOCK,
 } from "./controller/deps.js";
 import { ProposalCycle } from "./controller/proposal-cycle.js";
-import { planMembership } from "./membership/membership-plan.js";
+import {
+  KubernetesWatcher,
+  type KubernetesWatcherOptions,
+  type KubernetesWatcherStatus,
+} from "./kubernetes-watcher.js";
+import { kubernetesWatcherOptions } from "./membership/kubernetes-options.js";
+import { type DiscoverySource, planMembership } from "./membership/membership-plan.js";
 import { type ConsulAgentSettings, consulWatcherOptions } from "./membership/watcher-options.js";
 
 export type { ControllerClock, GetState, Propose } from "./controller/deps.js";
 export type { ConsulAgentSettings } from "./membership/watcher-options.js";
 
-/** What the controller needs from a watcher; ConsulWatcher is one. */
+/** A Consul or a Kubernetes watcher's status; `synced` is what the controller reads. */
+export type DiscoveryWatcherStatus = WatcherStatus | KubernetesWatcherStatus;
+
+/** What the controller needs from a watcher; ConsulWatcher and KubernetesWatcher are two. */
 export interface MemberWatcher {
   start(): void;
   stop(): Promise<void>;
   members(): readonly DiscoveredMember[];
-  status(): WatcherStatus;
-  on(event: "update", listener: (update: MembershipUpdate) => void): unknown;
+  status(): DiscoveryWatcherStatus;
+  /** The controller only needs to know that something changed; the payload differs per source. */
+  on(event: "update", listener: () => void): unknown;
 }
 
 /** Builds the watcher for one pool from options the controller derived from the config. */
 export type WatcherFactory = (pool: string, options: ConsulWatcherOptions) => MemberWatcher;
+export type KubernetesWatcherFactory = (pool: string, options: KubernetesWatcherOptions) => MemberWatcher;
 
 export interface MembershipControllerOptions {
   getState: GetState;
@@ -53,6 +59,8 @@ export interface MembershipControllerOptions {
   agent?: ConsulAgentSettings;
   /** Default: `new ConsulWatcher(options)`. */
   watcherFactory?: WatcherFactory;
+  /** Default: `new KubernetesWatcher(options)`. */
+  kubernetesWatcherFactory?: KubernetesWatcherFactory;
   clock?: ControllerClock;
   /** Quiet time after the last watcher update before proposing (default 200 ms). */
   debounceMs?: number;
@@ -87,14 +95,17 @@ export interface PoolMembershipStatus {
   readonly lastLatencyMs: number | undefined;
   /** Discovered members that cannot be committed, with the reason. */
   readonly skipped: readonly string[];
-  /** The watcher's status (Consul errors show here), or undefined if it could not be built. */
-  readonly watcher: WatcherStatus | undefined;
+  /** Where members come from. */
+  readonly source: DiscoverySource;
+  /** The watcher's status (Consul or API server errors show here), or undefined if it could not be built. */
+  readonly watcher: DiscoveryWatcherStatus | undefined;
   readonly watcherError: string | undefined;
 }
 
 interface PoolWatch {
   readonly pool: string;
   readonly service: string;
+  readonly source: DiscoverySource;
   readonly key: string;
   readonly watcher: MemberWatcher | undefined;
   readonly watcherError: string | undefined;
@@ -112,12 +123,16 @@ interface PoolWatch {
 }
 
 const defaultFactory: WatcherFactory = (_pool, options) => new ConsulWatcher(options);
+const defaultKubernetesFactory: KubernetesWatcherFactory = (_pool, options) => new KubernetesWatcher(options);
+
+type PoolDiscovery = NonNullable<PoolSettings["discovery"]>;
 
 export class MembershipController {
   private readonly getState: GetState;
   private readonly propose: Propose;
   private readonly agent: ConsulAgentSettings;
   private readonly factory: WatcherFactory;
+  private readonly kubernetesFactory: KubernetesWatcherFactory;
   private readonly clock: ControllerClock;
   private readonly debounceMs: number;
   private readonly maxDelayMs: number;
@@ -136,6 +151,7 @@ export class MembershipController {
     this.propose = opts.propose;
     this.agent = opts.agent ?? {};
     this.factory = opts.watcherFactory ?? defaultFactory;
+    this.kubernetesFactory = opts.kubernetesWatcherFactory ?? defaultKubernetesFactory;
     this.clock = opts.clock ?? SYSTEM_CLOCK;
     this.debounceMs = numberOption(what, "debounceMs", opts.debounceMs, 200, 0, 60_000);
     this.maxDelayMs = numberOption(
@@ -164,7 +180,7 @@ export class MembershipController {
     return this.running;
   }
 
-  /** Becoming leader: builds a watcher per Consul pool of the committed state. Idempotent. */
+  /** Becoming leader: builds a watcher per discovery pool of the committed state. Idempotent. */
   start(): void {
     if (this.running) return;
     this.running = true;
@@ -190,7 +206,7 @@ export class MembershipController {
     if (!this.running) return;
     const state = this.getState();
     for (const [name, w] of this.pools) {
-      const discovery = state.pools[name]?.settings.discovery?.consul;
+      const discovery = state.pools[name]?.settings.discovery;
       if (discovery === undefined || this.keyOf(discovery) !== w.key) {
         this.pools.delete(name);
         void this.close(w);
@@ -198,7 +214,7 @@ export class MembershipController {
     }
     for (const name of Object.keys(state.pools)) {
       const pool = state.pools[name];
-      const discovery = pool.settings.discovery?.consul;
+      const discovery = pool.settings.discovery;
       if (discovery === undefined) continue;
       const w = this.pools.get(name);
       if (w === undefined) this.open(name, discovery);
@@ -226,27 +242,34 @@ export class MembershipController {
       lastProposalError: w.cycle.lastError,
       lastLatencyMs: w.lastLatencyMs,
       skipped: w.skipped,
+      source: w.source,
       watcher: w.watcher?.status(),
       watcherError: w.watcherError,
     };
   }
 
-  private keyOf(discovery: PoolConsulDiscovery): string {
+  private keyOf(discovery: PoolDiscovery): string {
     return JSON.stringify(discovery);
   }
 
-  private open(pool: string, discovery: PoolConsulDiscovery): void {
+  private open(pool: string, discovery: PoolDiscovery): void {
     let watcher: MemberWatcher | undefined;
     let watcherError: string | undefined;
+    const k8s = discovery.kubernetes;
+    const source: DiscoverySource = k8s !== undefined ? "kubernetes" : "consul";
+    const service = k8s !== undefined ? `${k8s.namespace}/${k8s.service}` : (discovery.consul?.service ?? "");
     try {
-      watcher = this.factory(pool, consulWatcherOptions(this.agent, discovery));
+      if (k8s !== undefined) watcher = this.kubernetesFactory(pool, kubernetesWatcherOptions(k8s));
+      else if (discovery.consul !== undefined)
+        watcher = this.factory(pool, consulWatcherOptions(this.agent, discovery.consul));
     } catch (err) {
       watcherError = errorText(err);
-      this.log.error({ pool, service: discovery.service, err: watcherError }, "cannot watch consul service");
+      this.log.error({ pool, service, source, err: watcherError }, `cannot watch ${source} service`);
     }
     const w: PoolWatch = {
       pool,
-      service: discovery.service,
+      service,
+      source,
       key: this.keyOf(discovery),
       watcher,
       watcherError,
@@ -269,7 +292,7 @@ export class MembershipController {
     try {
       watcher.start();
     } catch (err) {
-      this.log.error({ pool, err: errorText(err) }, "consul watcher failed to start");
+      this.log.error({ pool, err: errorText(err) }, `${source} watcher failed to start`);
     }
   }
 
@@ -279,7 +302,7 @@ export class MembershipController {
     try {
       await w.watcher?.stop();
     } catch (err) {
-      this.log.warn({ pool: w.pool, err: errorText(err) }, "consul watcher did not stop cleanly");
+      this.log.warn({ pool: w.pool, err: errorText(err) }, `${w.source} watcher did not stop cleanly`);
     }
   }
 
@@ -307,14 +330,14 @@ export class MembershipController {
     // Until the first answer the view is empty, and proposing it would empty the pool.
     if (pool === undefined || !w.watcher.status().synced) return;
     w.lastPool = pool;
-    const plan = planMembership(w.pool, pool, w.watcher.members(), this.panicThreshold);
+    const plan = planMembership(w.pool, pool, w.watcher.members(), this.panicThreshold, w.source);
     w.wouldBeHealthy = plan.wouldBeHealthy;
     w.total = plan.total;
     w.suppressed = plan.suppressed;
     const skippedKey = plan.skipped.join("\n");
     if (skippedKey !== w.skippedKey) {
       for (const s of plan.skipped)
-        this.log.warn({ pool: w.pool, service: w.service }, `consul member skipped: ${s}`);
+        this.log.warn({ pool: w.pool, service: w.service }, `${w.source} member skipped: ${s}`);
       w.skippedKey = skippedKey;
       w.skipped = plan.skipped;
     }

@@ -1,10 +1,10 @@
 // Turns one pool's discovered member view into at most one cluster command, diffed against
-// the committed pool: a SetMembers (source "consul", carrying every member's health) when
+// the committed pool: a SetMembers (the discovery source's, carrying every member's health) when
 // membership, an address or a weight changed, else a SetHealth with only the flipped members,
 // else nothing. Pure: the controller owns timers, debouncing and proposing.
 
 import type { CommandInput } from "../../config/cluster-commands.js";
-import type { MemberState, PoolState } from "../../config/cluster-state-types.js";
+import type { MemberSource, MemberState, PoolState } from "../../config/cluster-state-types.js";
 import { memberSchema } from "../../config/schema.js";
 import type { DiscoveredMember } from "../consul-members.js";
 import { type GuardInput, guardHealth } from "../controller/panic-guard.js";
@@ -27,7 +27,11 @@ interface Wanted {
   port: number;
   weight: number;
   healthy: boolean;
+  draining: boolean;
 }
+
+/** The sources discovery writes; static members belong to the file. */
+export type DiscoverySource = Exclude<MemberSource, "static">;
 
 /** "host:port", with brackets around an IPv6 host, as the address parser expects. */
 export function formatAddress(host: string, port: number): string {
@@ -38,9 +42,10 @@ function wantedMembers(
   pool: PoolState,
   discovered: readonly DiscoveredMember[],
   skipped: string[],
+  source: DiscoverySource,
 ): Wanted[] {
   const staticIds = new Set<string>();
-  for (const m of pool.members) if (m.source !== "consul") staticIds.add(m.id);
+  for (const m of pool.members) if (m.source !== source) staticIds.add(m.id);
   const out: Wanted[] = [];
   for (const d of discovered) {
     if (staticIds.has(d.id)) {
@@ -62,7 +67,8 @@ function wantedMembers(
       host: r.data.address.host,
       port: r.data.address.port,
       weight: r.data.weight,
-      healthy: d.healthy,
+      healthy: d.healthy && d.draining !== true,
+      draining: d.draining === true,
     });
   }
   out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -83,25 +89,34 @@ export function planMembership(
   pool: PoolState,
   discovered: readonly DiscoveredMember[],
   panicThreshold: number,
+  source: DiscoverySource = "consul",
 ): MembershipPlan {
   const skipped: string[] = [];
-  const wanted = wantedMembers(pool, discovered, skipped);
+  const wanted = wantedMembers(pool, discovered, skipped, source);
   const committed = new Map<string, MemberState>();
-  for (const m of pool.members) if (m.source === "consul") committed.set(m.id, m);
+  for (const m of pool.members) if (m.source === source) committed.set(m.id, m);
 
   let reshaped = wanted.length !== committed.size;
   const guardIn: GuardInput[] = [];
+  /** Index into guardIn per wanted member; -1 for a draining one (leaving on purpose, unguarded). */
+  const guardAt: number[] = [];
   for (const w of wanted) {
     const c = committed.get(w.id);
     if (c === undefined || !sameShape(c, w)) reshaped = true;
+    if (w.draining) {
+      guardAt.push(-1);
+      continue;
+    }
+    guardAt.push(guardIn.length);
     // A moved member is a different upstream: its committed health says nothing about it.
     const known = c !== undefined && c.address.host === w.host && c.address.port === w.port;
     guardIn.push({ id: w.id, committed: known ? c.healthy : undefined, observed: w.healthy });
   }
   for (const m of pool.members) {
-    if (m.source !== "consul") guardIn.push({ id: m.id, committed: m.healthy, observed: m.healthy });
+    if (m.source !== source) guardIn.push({ id: m.id, committed: m.healthy, observed: m.healthy });
   }
   const g = guardHealth(guardIn, panicThreshold);
+  const healthAt = (i: number): boolean => (guardAt[i] < 0 ? false : g.health[guardAt[i]]);
   const base = {
     panic: g.panic,
     wouldBeHealthy: g.wouldBeHealthy,
@@ -115,14 +130,15 @@ export function planMembership(
       id: w.id,
       address: formatAddress(w.host, w.port),
       weight: w.weight,
-      healthy: g.health[i],
+      healthy: healthAt(i),
     }));
-    return { ...base, command: { v: 1, type: "SetMembers", pool: poolName, source: "consul", members } };
+    return { ...base, command: { v: 1, type: "SetMembers", pool: poolName, source, members } };
   }
   const health: { member: string; healthy: boolean }[] = [];
   for (let i = 0; i < wanted.length; i++) {
     const c = committed.get(wanted[i].id) as MemberState;
-    if (c.healthy !== g.health[i]) health.push({ member: wanted[i].id, healthy: g.health[i] });
+    const h = healthAt(i);
+    if (c.healthy !== h) health.push({ member: wanted[i].id, healthy: h });
   }
   if (health.length === 0) return { ...base, command: undefined };
   return { ...base, command: { v: 1, type: "SetHealth", pool: poolName, health } };

@@ -8,6 +8,7 @@
 
 import type { PoolConsulDiscovery } from "../../config/schema.js";
 import type { ConsulWatcherOptions } from "../consul-watcher.js";
+import { seedOf } from "./seed.js";
 
 /** The instance-local agent settings the watcher needs (a subset of `discovery.consul`). */
 export interface ConsulAgentSettings {
@@ -19,12 +20,6 @@ export interface ConsulAgentSettings {
   readonly wait?: number;
   /** Requests per second per watched service; absent = the watcher's default limit. */
   readonly rateLimit?: number;
-}
-
-function seedOf(text: string): number {
-  let h = 2166136261;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
-  return h >>> 0;
 }
 
 /** Throws a TypeError naming the field when the agent address is not an http(s) URL. */

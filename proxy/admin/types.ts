@@ -14,8 +14,8 @@ export interface AdminMemberView {
   breaker: "closed" | "open" | "half-open";
   /** "auto", or "open"/"closed" when an operator pinned it. */
   breakerOverride: "auto" | "open" | "closed";
-  /** Where the member comes from: the config file or Consul. */
-  source: "static" | "consul";
+  /** Where the member comes from: the config file, Consul or Kubernetes EndpointSlices. */
+  source: "static" | "consul" | "kubernetes";
 }
 
 export interface AdminPoolView {

@@ -218,5 +218,6 @@ export function member(m: Partial<DiscoveredMember>): DiscoveredMember {
     node: m.node ?? "n1",
     tags: m.tags ?? [],
     meta: m.meta ?? {},
+    draining: m.draining,
   };
 }

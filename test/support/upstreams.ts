@@ -33,6 +33,7 @@ export interface EchoBody {
 export class EchoUpstream {
   readonly id: string;
   port = 0;
+  host = "127.0.0.1";
   mode: UpstreamMode = { kind: "echo" };
   /** Requests received (any mode), health probes included. */
   requests = 0;
@@ -81,13 +82,15 @@ export class EchoUpstream {
   }
 
   get address(): { host: string; port: number } {
-    return { host: "127.0.0.1", port: this.port };
+    return { host: this.host, port: this.port };
   }
 
-  async start(port = 0): Promise<this> {
+  /** `host`: any loopback address (127.0.0.2 ... stand for pod IPs sharing one port). */
+  async start(port = 0, host = this.host): Promise<this> {
+    this.host = host;
     await new Promise<void>((resolve, reject) => {
       this.server.once("error", reject);
-      this.server.listen(port, "127.0.0.1", () => {
+      this.server.listen(port, host, () => {
         this.server.off("error", reject);
         resolve();
       });

@@ -86,6 +86,11 @@ export class SteadyLoad {
     this.excludedIds.add(id);
   }
 
+  /** Send to `id` again (it came back, as a restarted pod rejoins its Service's endpoints). */
+  include(id: string): void {
+    this.excludedIds.delete(id);
+  }
+
   /** Requests answered so far. */
   get done(): number {
     return this.report.ok + this.report.failures.length + this.report.excluded;

@@ -1,0 +1,491 @@
+// Watches the EndpointSlices of one Kubernetes Service with list + watch and keeps a reconciled
+// member view, emitting `update` after every change, as the Consul watcher does.
+//
+// Why not the client's informer (makeInformer/ListWatch): on any error other than 410 it stops
+// for good, it re-lists with no rate limit, it never asks for bookmarks, and its watch has no
+// idle deadline, so a connection that goes silent hangs it forever. Here every request takes a
+// token from a token bucket, errors back off exponentially with seeded jitter, a watch resumes
+// from the last resourceVersion seen (bookmarks keep it fresh), 410 Gone re-lists and replaces
+// the whole view, and a watch silent for longer than its own timeout is abandoned.
+// resourceVersions are opaque: stored and sent back, never compared.
+
+import { existsSync } from "node:fs";
+import type { DiscoveryV1Api, KubeConfig, Watch } from "@kubernetes/client-node";
+import { seededRandom } from "../ring/random.js";
+import { backoffDelay } from "./backoff.js";
+import { type DiscoveredMember, diffMembers, isEmptyDiff, type MemberDiff } from "./consul-members.js";
+import type { HealthLogger } from "./consul-watcher.js";
+import { SILENT_LOGGER } from "./controller/deps.js";
+import { type EndpointSliceLike, parseEndpointSlices } from "./kubernetes-members.js";
+import { TokenBucket } from "./token-bucket.js";
+import { WatchLoop, type WatchLoopOptions } from "./watch-loop.js";
+
+export interface KubernetesWatcherOptions extends WatchLoopOptions {
+  service: string;
+  namespace: string;
+  /** The EndpointSlice port: its name, or the number the pods listen on. */
+  port: string | number;
+  /** A kubeconfig file (its current context); absent = the in-cluster service account. */
+  kubeconfig?: string;
+  /** A loaded config (tests, embedding); wins over `kubeconfig`. */
+  kubeConfig?: KubeConfig;
+  /** Server-side watch timeout in seconds (default 240). */
+  watchTimeoutSec?: number;
+  /** A watch silent this long past its timeout is dropped as hung (default 30000 ms). */
+  idleGraceMs?: number;
+  /** A list that has not answered after this many ms is aborted (default 30000). */
+  listTimeoutMs?: number;
+}
+
+export interface KubernetesWatcherStatus {
+  readonly service: string;
+  readonly namespace: string;
+  readonly running: boolean;
+  /** True once one list has been applied. */
+  readonly synced: boolean;
+  /** The resourceVersion the next watch resumes from ("" = the next request is a list). */
+  readonly resourceVersion: string;
+  readonly slices: number;
+  readonly members: number;
+  readonly healthyMembers: number;
+  readonly drainingMembers: number;
+  readonly lastSuccessAt: number | undefined;
+  readonly lastError: string | undefined;
+  readonly lastErrorAt: number | undefined;
+  readonly consecutiveErrors: number;
+  /** Lists and watches sent so far. */
+  readonly requests: number;
+  readonly lists: number;
+  readonly watches: number;
+  /** Watches answered with 410 Gone (each followed by a re-list). */
+  readonly gone: number;
+  readonly bookmarks: number;
+  /** Watches dropped for silence. */
+  readonly idleAborts: number;
+}
+
+export interface KubernetesMembershipUpdate {
+  readonly service: string;
+  readonly resourceVersion: string;
+  readonly members: readonly DiscoveredMember[];
+  readonly diff: MemberDiff;
+}
+
+export interface KubernetesWatcherEvents {
+  update: [update: KubernetesMembershipUpdate];
+}
+
+export class KubernetesWatcherConfigError extends Error {
+  readonly code = "HEALTH_INVALID_KUBERNETES_OPTIONS";
+  override name = "KubernetesWatcherConfigError";
+}
+
+type WatchEnd = { kind: "end" } | { kind: "gone" } | { kind: "error"; err: unknown };
+
+function positive(name: string, v: number | undefined, dflt: number, min = 1): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== "number" || !Number.isFinite(v) || v < min) {
+    throw new KubernetesWatcherConfigError(
+      `kubernetes watcher: ${name} must be a number >= ${min}, got ${String(v)}`,
+    );
+  }
+  return v;
+}
+
+function errorText(err: unknown): string {
+  if (err instanceof Error) {
+    const e = err as Error & { code?: unknown; statusCode?: unknown };
+    const status = e.statusCode ?? (typeof e.code === "number" ? e.code : undefined);
+    const code = typeof e.code === "string" ? e.code : undefined;
+    const first = e.message.split("\n")[0];
+    if (status !== undefined) return `HTTP ${String(status)}: ${first}`;
+    return code !== undefined && !first.includes(code) ? `${first} (${code})` : first;
+  }
+  return String(err);
+}
+
+function httpStatus(err: unknown): number | undefined {
+  const e = err as { statusCode?: unknown; code?: unknown } | null;
+  if (e === null || typeof e !== "object") return undefined;
+  if (typeof e.statusCode === "number") return e.statusCode;
+  return typeof e.code === "number" ? e.code : undefined;
+}
+
+type ClientModule = typeof import("@kubernetes/client-node");
+
+/** What the loop talks through, built on its first request. */
+interface Client {
+  readonly api: DiscoveryV1Api;
+  readonly watch: Watch;
+  readonly Observable: ClientModule["Observable"];
+}
+
+/** The checks that need no client: a config error is thrown at construction, not found in a loop. */
+function checkSource(opts: KubernetesWatcherOptions): void {
+  if (opts.kubeConfig !== undefined) return;
+  if (opts.kubeconfig !== undefined) {
+    if (!existsSync(opts.kubeconfig))
+      throw new KubernetesWatcherConfigError(
+        `kubernetes watcher: kubeconfig ${opts.kubeconfig} does not exist`,
+      );
+    return;
+  }
+  if (!process.env.KUBERNETES_SERVICE_HOST) {
+    throw new KubernetesWatcherConfigError(
+      "kubernetes watcher: not running in a pod (KUBERNETES_SERVICE_HOST unset): set discovery.kubernetes.kubeconfig",
+    );
+  }
+}
+
+function loadConfig(k8s: ClientModule, opts: KubernetesWatcherOptions): KubeConfig {
+  if (opts.kubeConfig !== undefined) return opts.kubeConfig;
+  const kc = new k8s.KubeConfig();
+  if (opts.kubeconfig !== undefined) {
+    try {
+      kc.loadFromFile(opts.kubeconfig);
+    } catch (err) {
+      throw new KubernetesWatcherConfigError(
+        `kubernetes watcher: cannot load kubeconfig ${opts.kubeconfig}: ${errorText(err)}`,
+      );
+    }
+    if (kc.getCurrentCluster() === null) {
+      throw new KubernetesWatcherConfigError(
+        `kubernetes watcher: kubeconfig ${opts.kubeconfig} has no current context with a cluster`,
+      );
+    }
+    return kc;
+  }
+  // The client re-reads the projected service-account token every minute (it rotates hourly).
+  kc.loadFromCluster();
+  return kc;
+}
+
+export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
+  readonly service: string;
+  readonly namespace: string;
+  private readonly port: string | number;
+  private readonly path: string;
+  private readonly selector: string;
+  private readonly opts: KubernetesWatcherOptions;
+  private client: Client | undefined;
+  private readonly watchTimeoutSec: number;
+  private readonly idleGraceMs: number;
+  private readonly listTimeoutMs: number;
+  private readonly bucket: TokenBucket;
+  private readonly random: () => number;
+  private readonly backoff: { baseMs: number; maxMs: number };
+  private readonly log: HealthLogger;
+  private readonly wall: () => number;
+  private slices = new Map<string, EndpointSliceLike>();
+  private view: ReadonlyMap<string, DiscoveredMember> = new Map();
+  /** undefined = list next (start, or after 410). */
+  private rv: string | undefined;
+  /** Ends the watch in flight (stop() calls it). */
+  private cancelWatch: (() => void) | undefined;
+  private listAbort: AbortController | undefined;
+  private lastSuccessAt: number | undefined;
+  private lastError: string | undefined;
+  private lastErrorAt: number | undefined;
+  private consecutiveErrors = 0;
+  private counts = { requests: 0, lists: 0, watches: 0, gone: 0, bookmarks: 0, idleAborts: 0 };
+  private lastWarnings = "";
+
+  constructor(opts: KubernetesWatcherOptions) {
+    super();
+    if (opts === null || typeof opts !== "object")
+      throw new KubernetesWatcherConfigError("kubernetes watcher: options object required");
+    for (const k of ["service", "namespace"] as const) {
+      if (typeof opts[k] !== "string" || opts[k].trim() === "")
+        throw new KubernetesWatcherConfigError(`kubernetes watcher: ${k} must be a non-empty string`);
+    }
+    const p = opts.port;
+    if (!(typeof p === "string" ? p !== "" : Number.isInteger(p) && p >= 1 && p <= 65535)) {
+      throw new KubernetesWatcherConfigError(
+        `kubernetes watcher: port must be a port name or an integer 1..65535, got ${String(p)}`,
+      );
+    }
+    this.service = opts.service;
+    this.namespace = opts.namespace;
+    this.port = p;
+    this.path = `/apis/discovery.k8s.io/v1/namespaces/${encodeURIComponent(opts.namespace)}/endpointslices`;
+    this.selector = `kubernetes.io/service-name=${opts.service}`;
+    this.watchTimeoutSec = Math.floor(positive("watchTimeoutSec", opts.watchTimeoutSec, 240));
+    this.idleGraceMs = positive("idleGraceMs", opts.idleGraceMs, 30_000);
+    this.listTimeoutMs = positive("listTimeoutMs", opts.listTimeoutMs, 30_000);
+    const now = opts.now ?? (() => performance.now());
+    this.bucket = new TokenBucket(
+      positive("ratePerSec", opts.ratePerSec, 2, 0.001),
+      positive("rateBurst", opts.rateBurst, 4),
+      now,
+    );
+    const baseMs = positive("backoffBaseMs", opts.backoffBaseMs, 500);
+    this.backoff = { baseMs, maxMs: positive("backoffMaxMs", opts.backoffMaxMs, 30_000, baseMs) };
+    this.random = seededRandom(opts.seed ?? 1);
+    this.log = opts.logger ?? SILENT_LOGGER;
+    this.wall = opts.wallClock ?? Date.now;
+    checkSource(opts);
+    this.opts = opts;
+  }
+
+  protected interrupt(): void {
+    this.cancelWatch?.();
+    this.listAbort?.abort();
+  }
+
+  /** The current member view, sorted by id. */
+  members(): readonly DiscoveredMember[] {
+    return [...this.view.values()];
+  }
+
+  status(): KubernetesWatcherStatus {
+    let healthy = 0;
+    let draining = 0;
+    for (const m of this.view.values()) {
+      if (m.healthy) healthy++;
+      if (m.draining) draining++;
+    }
+    return {
+      service: this.service,
+      namespace: this.namespace,
+      running: this.running,
+      synced: this.synced,
+      resourceVersion: this.rv ?? "",
+      slices: this.slices.size,
+      members: this.view.size,
+      healthyMembers: healthy,
+      drainingMembers: draining,
+      lastSuccessAt: this.lastSuccessAt,
+      lastError: this.lastError,
+      lastErrorAt: this.lastErrorAt,
+      consecutiveErrors: this.consecutiveErrors,
+      ...this.counts,
+    };
+  }
+
+  protected async loop(): Promise<void> {
+    while (this.running) {
+      const wait = this.bucket.take();
+      if (wait > 0) {
+        await this.pause.sleep(wait);
+        continue;
+      }
+      this.counts.requests++;
+      if (this.rv === undefined) {
+        try {
+          await this.list();
+        } catch (err) {
+          if (!this.running) break;
+          this.onError(err);
+          await this.pause.sleep(backoffDelay(this.consecutiveErrors, this.backoff, this.random));
+        }
+        continue;
+      }
+      const end = await this.watchOnce(this.rv);
+      if (!this.running) break;
+      if (end.kind === "gone") {
+        this.counts.gone++;
+        this.log.info(
+          { service: this.service, resourceVersion: this.rv },
+          "endpointslice watch expired (410 Gone); listing again",
+        );
+        this.rv = undefined;
+      } else if (end.kind === "error") {
+        this.onError(end.err);
+        await this.pause.sleep(backoffDelay(this.consecutiveErrors, this.backoff, this.random));
+      }
+    }
+  }
+
+  /**
+   * The client library is loaded on the first request, not at import: it costs about a second
+   * of start-up and 60 MB of memory, which an instance without Kubernetes pools never pays.
+   */
+  private async connect(): Promise<Client> {
+    if (this.client !== undefined) return this.client;
+    const k8s = await import("@kubernetes/client-node");
+    const kc = loadConfig(k8s, this.opts);
+    this.client = {
+      api: kc.makeApiClient(k8s.DiscoveryV1Api),
+      watch: new k8s.Watch(kc),
+      Observable: k8s.Observable,
+    };
+    return this.client;
+  }
+
+  private async list(): Promise<void> {
+    const abort = new AbortController();
+    this.listAbort = abort;
+    const timer = setTimeout(() => abort.abort(new Error("list timed out")), this.listTimeoutMs);
+    this.counts.lists++;
+    try {
+      const { api, Observable } = await this.connect();
+      const list = await api.listNamespacedEndpointSlice(
+        { namespace: this.namespace, labelSelector: this.selector },
+        {
+          middleware: [
+            {
+              // The only way 1.4 offers to abort a typed API call: set the request's signal.
+              pre: (ctx) => {
+                ctx.setSignal(abort.signal);
+                return new Observable(Promise.resolve(ctx));
+              },
+              post: (ctx) => new Observable(Promise.resolve(ctx)),
+            },
+          ],
+          middlewareMergeStrategy: "append",
+        },
+      );
+      if (!this.running) return;
+      const rv = list.metadata?.resourceVersion;
+      if (typeof rv !== "string" || rv === "")
+        throw new TypeError("endpointslice list without a resourceVersion");
+      // A list replaces the whole view: slices deleted while we were not watching must go.
+      const slices = new Map<string, EndpointSliceLike>();
+      for (const item of list.items ?? []) {
+        const name = item.metadata?.name;
+        if (typeof name === "string" && name !== "") slices.set(name, item as EndpointSliceLike);
+      }
+      this.slices = slices;
+      this.rv = rv;
+      this.succeeded();
+      this.recompute();
+    } finally {
+      clearTimeout(timer);
+      this.listAbort = undefined;
+    }
+  }
+
+  /** One watch from `rv` until the server ends it, it fails, it answers 410, or it goes silent. */
+  private watchOnce(rv: string): Promise<WatchEnd> {
+    this.counts.watches++;
+    return new Promise<WatchEnd>((resolve) => {
+      let settled = false;
+      let controller: AbortController | undefined;
+      let idle: NodeJS.Timeout | undefined;
+      let gone = false;
+      let failure: unknown;
+      const idleMs = this.watchTimeoutSec * 1000 + this.idleGraceMs;
+      const finish = (end: WatchEnd) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(idle);
+        this.cancelWatch = undefined;
+        controller?.abort();
+        resolve(end);
+      };
+      const armIdle = () => {
+        clearTimeout(idle);
+        idle = setTimeout(() => {
+          this.counts.idleAborts++;
+          // If the server never sent headers, the request itself stays pending until the
+          // socket closes; the loop moves on without it.
+          finish({ kind: "error", err: new Error(`watch silent for ${idleMs} ms; dropped`) });
+        }, idleMs);
+      };
+      this.cancelWatch = () => finish({ kind: "end" });
+      armIdle();
+      const onEvent = (type: string, object: unknown) => {
+        if (settled) return;
+        armIdle();
+        this.onWatchEvent(type, object, (why) => {
+          if (why === "gone") gone = true;
+          else failure = why;
+          finish(gone ? { kind: "gone" } : { kind: "error", err: failure });
+        });
+      };
+      const done = (err: unknown) => {
+        if (gone) finish({ kind: "gone" });
+        else if (err !== null && err !== undefined) {
+          finish(httpStatus(err) === 410 ? { kind: "gone" } : { kind: "error", err });
+        } else finish({ kind: "end" });
+      };
+      (this.client as Client).watch
+        .watch(
+          this.path,
+          {
+            labelSelector: this.selector,
+            resourceVersion: rv,
+            allowWatchBookmarks: true,
+            timeoutSeconds: this.watchTimeoutSec,
+          },
+          onEvent,
+          done,
+        )
+        .then(
+          (c) => {
+            controller = c;
+            if (settled) c.abort();
+          },
+          (err) => done(err),
+        );
+    });
+  }
+
+  private onWatchEvent(type: string, object: unknown, fail: (why: "gone" | Error) => void): void {
+    const o = (object ?? {}) as EndpointSliceLike & { code?: unknown; message?: unknown };
+    if (type === "ERROR") {
+      if (o.code === 410) fail("gone");
+      else fail(new Error(`watch error event: ${String(o.code)} ${String(o.message ?? "")}`.trim()));
+      return;
+    }
+    const rv = o.metadata?.resourceVersion;
+    const name = o.metadata?.name;
+    if (typeof rv === "string" && rv !== "") this.rv = rv;
+    this.succeeded();
+    if (type === "BOOKMARK") {
+      this.counts.bookmarks++;
+      return;
+    }
+    if (typeof name !== "string" || name === "") return;
+    if (type === "ADDED" || type === "MODIFIED") this.slices.set(name, o);
+    else if (type === "DELETED") this.slices.delete(name);
+    else return;
+    this.recompute();
+  }
+
+  private succeeded(): void {
+    if (this.consecutiveErrors > 0) {
+      this.log.info(
+        { service: this.service, after: this.consecutiveErrors },
+        "endpointslice watch recovered",
+      );
+    }
+    this.consecutiveErrors = 0;
+    this.lastSuccessAt = this.wall();
+  }
+
+  private onError(err: unknown): void {
+    this.consecutiveErrors++;
+    this.lastError = errorText(err);
+    this.lastErrorAt = this.wall();
+    const fields = {
+      service: this.service,
+      namespace: this.namespace,
+      consecutiveErrors: this.consecutiveErrors,
+      err: this.lastError,
+    };
+    if (this.consecutiveErrors === 1)
+      this.log.warn(fields, "kubernetes endpointslice watch failed; keeping the last member view");
+    else this.log.debug(fields, "kubernetes endpointslice watch still failing");
+  }
+
+  private recompute(): void {
+    const parsed = parseEndpointSlices(this.slices.values(), this.port);
+    const warnKey = parsed.warnings.join("\n");
+    if (warnKey !== this.lastWarnings) {
+      for (const w of parsed.warnings) this.log.warn({ service: this.service }, w);
+      this.lastWarnings = warnKey;
+    }
+    const diff = diffMembers(this.view, parsed.members);
+    this.view = parsed.members;
+    const firstSync = this.markSynced();
+    if (isEmptyDiff(diff) && !firstSync) return;
+    this.emit("update", {
+      service: this.service,
+      resourceVersion: this.rv ?? "",
+      members: [...this.view.values()],
+      diff,
+    });
+    if (firstSync) this.resolveFirstSync();
+  }
+}
