@@ -3,6 +3,7 @@
 // A change to how a node founds or joins a cluster (e.g. an explicit bootstrap flag) is made
 // here and nowhere else in the demo.
 
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { demoRoutingYaml } from "./demo-routing.js";
 
@@ -79,7 +80,13 @@ ${peers}
 ${demoRoutingYaml(upstreams)}`;
 }
 
-/** Arguments after the CLI path that start one instance. */
+/**
+ * Arguments after the CLI path that start one instance. A voter founds the demo's cluster
+ * (--bootstrap) only on its first start, when its data directory does not exist yet; a
+ * restart on a kept --data-dir rejoins on its own log, as a production voter does.
+ */
 export function demoInstanceArgs(self: DemoInstance): string[] {
-  return ["start", "--config", self.configPath, "--drain-timeout", "3s"];
+  const args = ["start", "--config", self.configPath, "--drain-timeout", "3s"];
+  if (self.voter && !existsSync(self.dataDir)) args.push("--bootstrap");
+  return args;
 }
