@@ -8,6 +8,7 @@ const BENCHES: Record<string, string> = {
   "proxy-micro": "./proxy-micro.js",
   raft: "./raft-bench.js",
   fleet: "./fleet-bench.js",
+  scale: "./scale-bench.js",
 };
 
 async function main(argv: string[]): Promise<number> {
