@@ -24,7 +24,11 @@ export async function startNginxUpstream(dir: string, ports: number): Promise<Up
   mkdirSync(join(prefix, "logs"), { recursive: true });
   mkdirSync(join(prefix, "tmp"), { recursive: true });
   const addresses: string[] = [];
-  for (let i = 0; i < ports; i++) addresses.push(`127.0.0.1:${await freePort()}`);
+  // freePort() closes its probe socket, so the kernel may hand the same port out twice.
+  while (addresses.length < ports) {
+    const a = `127.0.0.1:${await freePort()}`;
+    if (!addresses.includes(a)) addresses.push(a);
+  }
   const listens = addresses.map((a) => `    listen ${a};`).join("\n");
   writeFileSync(
     join(prefix, "nginx.conf"),
