@@ -260,7 +260,8 @@ export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error"] as const;
 
 const clusterSchema = z
   .strictObject({
-    id: name("node id"),
+    /** Optional in the file: --node-id or SHARDGATE_NODE_ID may give it (one file for a whole fleet). */
+    id: name("node id").optional(),
     /** Raft transport listener; defaults to this node's own address in peers. */
     listen: listenAddress().optional(),
     peers: z.array(z.strictObject({ id: name("node id"), address: address() })).default([]),
@@ -289,11 +290,12 @@ const clusterSchema = z
     }
   })
   .transform((c) => {
-    const self = c.peers.find((p) => p.id === c.id);
+    const self = c.id === undefined ? undefined : c.peers.find((p) => p.id === c.id);
     return {
       ...c,
       listen: c.listen ?? self?.address ?? { host: "127.0.0.1", port: 9902 },
-      voters: c.voters ?? (c.peers.length > 0 ? c.peers.map((p) => p.id) : [c.id]),
+      // Without peers the single voter is this node, whichever way its id is given.
+      voters: c.voters ?? c.peers.map((p) => p.id),
     };
   });
 
