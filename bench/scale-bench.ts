@@ -10,10 +10,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runIfMain } from "./run-if-main.js";
-import { startNginxUpstream } from "./scale/processes.js";
+import { measureDrain, measureReload } from "./scale/change-rows.js";
+import { startNginxUpstream, type Upstream } from "./scale/processes.js";
 import { measureRequests } from "./scale/request-rows.js";
 
-const SECTIONS = ["request"] as const;
+const SECTIONS = ["request", "drain", "reload"] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Options {
@@ -23,6 +24,8 @@ interface Options {
   connections: number;
   seed: number;
   sizes: number[];
+  repeats: number;
+  reloads: number;
   json: boolean;
 }
 
@@ -38,7 +41,17 @@ function parse(argv: string[]): Options {
     if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} needs a positive integer, got ${v}`);
     return n;
   };
-  const known = new Set(["--only", "--seconds", "--rounds", "--connections", "--seed", "--sizes", "--json"]);
+  const known = new Set([
+    "--only",
+    "--seconds",
+    "--rounds",
+    "--connections",
+    "--seed",
+    "--sizes",
+    "--repeats",
+    "--reloads",
+    "--json",
+  ]);
   for (const a of argv) if (a.startsWith("--") && !known.has(a)) throw new Error(`unknown option ${a}`);
   const onlyText = value("--only");
   const only = new Set<Section>();
@@ -55,6 +68,8 @@ function parse(argv: string[]): Options {
     connections: num("--connections", 32),
     seed: num("--seed", 16),
     sizes: sizesText === undefined ? [3, 1000, 10000] : sizesText.split(",").map(Number),
+    repeats: num("--repeats", 5),
+    reloads: num("--reloads", 50),
     json: argv.includes("--json"),
   };
 }
@@ -85,12 +100,15 @@ export async function run(argv: string[]): Promise<number> {
   const raw: Record<string, unknown> = {};
   const stops: Array<() => Promise<void>> = [];
   try {
+    const started = await startNginxUpstream(dir, 4);
+    if (typeof started === "string") {
+      console.error(`scale bench needs a fast upstream: ${started}`);
+      return 1;
+    }
+    const up: Upstream = started;
+    stops.push(up.stop);
     if (o.only.has("request")) {
-      const up = await startNginxUpstream(dir, 4);
-      if (typeof up === "string") {
-        console.error(`request rows skipped: ${up}`);
-      } else {
-        stops.push(up.stop);
+      {
         const figures = await measureRequests(dir, up, {
           sizes: o.sizes,
           keySets: [10_000, 30],
@@ -127,6 +145,43 @@ export async function run(argv: string[]): Promise<number> {
           if (errs > 0) console.error(`warning: ${errs} wrk errors with ${keys} keys`);
         }
       }
+    }
+    if (o.only.has("drain")) {
+      const figures = await measureDrain(dir, up, [10, 5000], o.repeats);
+      raw.drain = figures;
+      for (const algorithm of ["ring", "maglev"] as const) {
+        const small = figures.find((f) => f.algorithm === algorithm && f.members === 10);
+        const large = figures.find((f) => f.algorithm === algorithm && f.members === 5000);
+        if (small === undefined || large === undefined) continue;
+        rows.push({
+          what: `drain/undrain one member -> visible in /admin/route (${algorithm})`,
+          small: `10: ${small.ms.toFixed(1)} ms`,
+          large: `5000: ${large.ms.toFixed(1)} ms`,
+          ratio: x(large.ms / small.ms),
+          target: "large <= 20 ms",
+        });
+      }
+    }
+    if (o.only.has("reload")) {
+      const r = await measureReload(dir, up, [10, 5000], o.repeats, o.reloads);
+      raw.reload = r;
+      const [small, large] = r.times;
+      if (small !== undefined && large !== undefined)
+        rows.push({
+          what: "reload adding (or removing) one member, POST /admin/reload",
+          small: `10: ${small.ms.toFixed(1)} ms`,
+          large: `5000: ${large.ms.toFixed(1)} ms`,
+          ratio: x(large.ms / small.ms),
+          target: "large <= 100 ms",
+        });
+      if (r.rss !== null)
+        rows.push({
+          what: `RSS over ${r.rss.reloads} reloads of a ${r.rss.members}-member pool`,
+          small: `after 5: ${r.rss.afterFive.toFixed(0)} MB`,
+          large: `after ${r.rss.reloads}: ${r.rss.afterAll.toFixed(0)} MB`,
+          ratio: x(r.rss.afterAll / r.rss.afterFive),
+          target: "<= 1.10x",
+        });
     }
     if (o.json) console.log(JSON.stringify({ rows, raw }, null, 2));
     else {

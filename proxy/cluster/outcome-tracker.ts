@@ -38,6 +38,10 @@ class RecorderGate implements ProbeGate {
     /** Recorder slot per snapshot member index. */
     private readonly slots: Int32Array,
   ) {}
+  /** True when this gate maps `count` members onto `pool`'s current recorder. */
+  reads(pool: PoolOutcomes, count: number): boolean {
+    return this.pool === pool && this.slots.length === count;
+  }
   admit(index: number): boolean {
     const slot = index >= 0 && index < this.slots.length ? this.slots[index] : -1;
     return slot >= 0 && this.pool.recorder.admitProbe(slot, this.pool.probeLimit);
@@ -87,10 +91,15 @@ export class OutcomeTracker {
     }
   }
 
-  /** The probe gate of a freshly built snapshot (members in table order). */
-  gateFor(snapshot: PoolSnapshot): ProbeGate | null {
+  /**
+   * The probe gate of a freshly built snapshot (members in table order). `previous` (the gate
+   * of a snapshot with the same members at the same indices) is returned again while it still
+   * reads this pool's recorder: member slots never move while a member stays.
+   */
+  gateFor(snapshot: PoolSnapshot, previous: ProbeGate | null = null): ProbeGate | null {
     const p = this.pools.get(snapshot.name);
     if (p === undefined) return null;
+    if (previous instanceof RecorderGate && previous.reads(p, snapshot.members.length)) return previous;
     const slots = new Int32Array(snapshot.members.length);
     for (const m of snapshot.members) {
       let mo = p.members.get(m.id);
