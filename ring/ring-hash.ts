@@ -7,14 +7,15 @@
 // before anything else, so the table never depends on the order members arrived in.
 
 import { distinctMembers, pickDistinct } from "./distinct-walk.js";
-import { hashKey } from "./hash.js";
 import { canonicalMembers, RingConfigError } from "./members.js";
+import { PointHasher } from "./point-hash.js";
+import { sortPoints } from "./point-sort.js";
 import type { AcceptMember, HashTable, RingMember } from "./types.js";
 import { VisitedSet } from "./visited.js";
 
 export const DEFAULT_POINTS_PER_WEIGHT = 160;
 
-/** Points are packed as `hash * 2^21 + memberIndex` in a float64 (exact below 2^53) to sort once. */
+/** Member indices must fit the owner arrays and stay far below any table's reach. */
 const MAX_MEMBERS = 1 << 21;
 /** Upper bound on sum(weight) * pointsPerWeight, to keep a build bounded in memory and time. */
 export const MAX_RING_POINTS = 1 << 26;
@@ -55,22 +56,21 @@ export class RingHash implements HashTable {
         `ring hash: sum(weight) * pointsPerWeight = ${total} points exceeds the limit of ${MAX_POINTS}`,
       );
     }
-    const packed = new Float64Array(total);
+    // Points in member order, then a stable sort by hash: equal hashes stay in member (id) order.
+    const rawPoints = new Uint32Array(total);
+    const rawOwners = new Uint32Array(total);
+    const hasher = new PointHasher();
     let p = 0;
     for (let m = 0; m < sorted.length; m++) {
       const { id, weight } = sorted[m];
       const count = weight * ppw;
-      for (let i = 0; i < count; i++) packed[p++] = hashKey(`${id}-${i}`, 0) * MAX_MEMBERS + m;
+      hasher.member(id);
+      for (let i = 0; i < count; i++) {
+        rawPoints[p] = hasher.point(i);
+        rawOwners[p++] = m;
+      }
     }
-    packed.sort();
-    const points = new Uint32Array(total);
-    const owners = new Uint32Array(total);
-    for (let i = 0; i < total; i++) {
-      const v = packed[i];
-      const owner = v % MAX_MEMBERS;
-      owners[i] = owner;
-      points[i] = (v - owner) / MAX_MEMBERS;
-    }
+    const { points, owners } = sortPoints(rawPoints, rawOwners);
     // About one point per bucket, capped at 2^16 buckets (256 KiB) per table.
     const bits = Math.min(16, Math.max(1, Math.ceil(Math.log2(Math.max(2, total)))));
     const buckets = 1 << bits;
