@@ -13,8 +13,9 @@ import { runIfMain } from "./run-if-main.js";
 import { measureDrain, measureReload } from "./scale/change-rows.js";
 import { startNginxUpstream, type Upstream } from "./scale/processes.js";
 import { measureRequests } from "./scale/request-rows.js";
+import { measureTables } from "./scale/ring-rows.js";
 
-const SECTIONS = ["request", "drain", "reload"] as const;
+const SECTIONS = ["tables", "request", "drain", "reload"] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Options {
@@ -100,6 +101,29 @@ export async function run(argv: string[]): Promise<number> {
   const raw: Record<string, unknown> = {};
   const stops: Array<() => Promise<void>> = [];
   try {
+    if (o.only.has("tables")) {
+      const figures = measureTables([100, 1000, 10_000], o.seed);
+      raw.tables = figures;
+      for (const algorithm of ["ring", "maglev"] as const) {
+        const base = figures.find((f) => f.algorithm === algorithm && f.members === 100);
+        if (base === undefined) continue;
+        for (const f of figures) {
+          if (f.algorithm !== algorithm || f.members === 100) continue;
+          const size = (g: typeof f) => (g.tableSize === undefined ? "" : ` (table ${g.tableSize})`);
+          rows.push({
+            what: `${algorithm} build / lookups`,
+            small: `100${size(base)}: ${base.buildMs.toFixed(1)} ms, ${(base.lookupsPerSec / 1e6).toFixed(1)} M/s`,
+            large: `${f.members}${size(f)}: ${f.buildMs.toFixed(1)} ms, ${(f.lookupsPerSec / 1e6).toFixed(1)} M/s`,
+            ratio: `lookups ${x(f.lookupsPerSec / base.lookupsPerSec)}`,
+            target: f.members === 10_000 ? "build < 100 ms, lookups >= 0.67x" : "",
+          });
+        }
+      }
+    }
+    if ([...o.only].every((s) => s === "tables")) {
+      printTable(rows);
+      return 0;
+    }
     const started = await startNginxUpstream(dir, 4);
     if (typeof started === "string") {
       console.error(`scale bench needs a fast upstream: ${started}`);
