@@ -7,12 +7,13 @@
 // table settings are all it hashes), so the new snapshot shares the previous table and only
 // the members and the mask are rebuilt: a drain at 5,000 members costs a pass over the
 // members, not a ring build. The result equals a fresh build field for field (tested against
-// one in test/proxy/pool-snapshot-update.test.ts).
+// one in test/proxy/pool-snapshot-update.test.ts). When members join or leave a ring, the
+// new ring reuses the points of the members that stayed (ring/ring-update.ts).
 
 import type { PoolConfig } from "../../config/schema.js";
 import { withBoundedLoad } from "../../ring/bounded-load.js";
 import { buildMaglev } from "../../ring/maglev.js";
-import { buildRingHash } from "../../ring/ring-hash.js";
+import { buildRingHash, RingHash } from "../../ring/ring-hash.js";
 import type { HashTable } from "../../ring/types.js";
 import type { MemberInput, PoolSnapshot, PoolSnapshotInput, SnapshotMember } from "./types.js";
 
@@ -102,13 +103,18 @@ function assemble(
 
 /** Builds a frozen PoolSnapshot; throws (RingConfigError or Error) on invalid input. */
 export function buildPoolSnapshot(input: PoolSnapshotInput): PoolSnapshot {
+  return build(input, undefined);
+}
+
+/** `previousRing`: a ring of mostly the same members whose points a ring build may reuse. */
+function build(input: PoolSnapshotInput, previousRing: RingHash | undefined): PoolSnapshot {
   const { name, settings, members } = input;
   const byInputId = inputsById(name, members);
   const ringMembers = members.map((m) => ({ id: m.id, weight: m.weight }));
   const table: HashTable =
     settings.algorithm === "maglev"
       ? buildMaglev(ringMembers, { tableSize: settings.tableSize })
-      : buildRingHash(ringMembers, { pointsPerWeight: settings.pointsPerWeight });
+      : buildRingHash(ringMembers, { pointsPerWeight: settings.pointsPerWeight }, previousRing);
   const bounded =
     settings.balanceFactor === undefined
       ? null
@@ -148,6 +154,10 @@ export function updatePoolSnapshot(prev: PoolSnapshot | undefined, input: PoolSn
     return buildPoolSnapshot(input);
   }
   const ordered = inTableOrder(prev, input.members);
-  if (ordered === null) return buildPoolSnapshot(input);
+  if (ordered === null) {
+    // Members joined or left: a ring keeps the points of those who stayed (ring-update.ts).
+    const inner = prev.bounded !== null ? prev.bounded.inner : prev.table;
+    return build(input, inner instanceof RingHash ? inner : undefined);
+  }
   return assemble(input, prev.table, prev.bounded, (i) => ordered[i], prev);
 }
