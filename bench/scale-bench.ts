@@ -11,11 +11,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runIfMain } from "./run-if-main.js";
 import { measureDrain, measureReload } from "./scale/change-rows.js";
+import { measureFleet } from "./scale/fleet-rows.js";
 import { startNginxUpstream, type Upstream } from "./scale/processes.js";
 import { measureRequests } from "./scale/request-rows.js";
 import { measureTables } from "./scale/ring-rows.js";
 
-const SECTIONS = ["tables", "request", "drain", "reload"] as const;
+const SECTIONS = ["tables", "request", "drain", "reload", "fleet"] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Options {
@@ -120,17 +121,35 @@ export async function run(argv: string[]): Promise<number> {
         }
       }
     }
-    if ([...o.only].every((s) => s === "tables")) {
-      printTable(rows);
-      return 0;
+    if (o.only.has("fleet")) {
+      const figures = await measureFleet([6, 20], o.repeats, o.seed);
+      raw.fleet = figures;
+      const [small, large] = figures;
+      if (small !== undefined && large !== undefined) {
+        rows.push({
+          what: "drain visible on every instance (median)",
+          small: `3 voters + ${small.learners} learners: ${small.drainMs.toFixed(0)} ms`,
+          large: `3 voters + ${large.learners} learners: ${large.drainMs.toFixed(0)} ms`,
+          ratio: x(large.drainMs / small.drainMs),
+          target: "large < 100 ms",
+        });
+        rows.push({
+          what: "leader CPU while the fleet is idle",
+          small: `+${small.learners} learners: ${small.leaderIdleCpu.toFixed(1)} % of a core`,
+          large: `+${large.learners} learners: ${large.leaderIdleCpu.toFixed(1)} % of a core`,
+          ratio: x(large.leaderIdleCpu / small.leaderIdleCpu),
+          target: "large < 5 %",
+        });
+      }
     }
-    const started = await startNginxUpstream(dir, 4);
+    const needUpstream = o.only.has("request") || o.only.has("drain") || o.only.has("reload");
+    const started = needUpstream ? await startNginxUpstream(dir, 4) : null;
     if (typeof started === "string") {
       console.error(`scale bench needs a fast upstream: ${started}`);
       return 1;
     }
-    const up: Upstream = started;
-    stops.push(up.stop);
+    const up = started as Upstream;
+    if (started !== null) stops.push(started.stop);
     if (o.only.has("request")) {
       {
         const figures = await measureRequests(dir, up, {

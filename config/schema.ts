@@ -294,8 +294,9 @@ const clusterSchema = z
     return {
       ...c,
       listen: c.listen ?? self?.address ?? { host: "127.0.0.1", port: 9902 },
-      // Without peers the single voter is this node, whichever way its id is given.
-      voters: c.voters ?? c.peers.map((p) => p.id),
+      // Without peers the single voter is this node (the file's id, or the --node-id /
+      // SHARDGATE_NODE_ID one, which cluster-settings.ts puts in when the file has none).
+      voters: c.voters ?? (c.peers.length > 0 ? c.peers.map((p) => p.id) : c.id !== undefined ? [c.id] : []),
     };
   });
 

@@ -36,17 +36,19 @@ export function reportApplied(
   for (const name of routing.rebuiltPools) {
     const snap = routing.state.pools.get(name);
     if (snap === undefined) continue;
-    const ps = series.pool(name);
     const beforeMembers = before.pools[name]?.members ?? [];
     const afterMembers = after.pools[name]?.members ?? [];
     // Same table: the same members (sorted by id in the state, so index-aligned), only some
     // flags changed. Visit the changed ones, so a drain at 5,000 members costs one member.
     const kept = routing.tableKept.has(name) && sameIdsInOrder(beforeMembers, afterMembers);
-    if (!kept) {
+    if (!kept)
       series.syncMembers(
         name,
         snap.members.map((m) => m.id),
       );
+    // After syncMembers: a pool seen for the first time has no series holder before it.
+    const ps = series.pool(name);
+    if (!kept) {
       for (const m of snap.members) ps.member(m.id).setFlags(m.healthy, m.draining);
       const stats = tableStats(snap.table);
       metrics.ringPoints.set({ pool: name }, stats.size);

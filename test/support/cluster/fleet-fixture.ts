@@ -26,6 +26,8 @@ export interface FleetFixtureOptions {
   level?: string;
   /** One config file shared by every instance, with --node-id / --data-dir (see FleetOptions). */
   sharedConfig?: boolean;
+  /** Instance ids, the first 3 voters and the rest learners (default a, b, c, d). */
+  ids?: readonly string[];
 }
 
 export interface Fleet {
@@ -72,6 +74,7 @@ export async function startFleet(o: FleetFixtureOptions): Promise<Fleet> {
       accessLog: o.accessLog,
       level: o.level,
       sharedConfig: o.sharedConfig,
+      ids: o.ids,
     });
     const ids = ups.ids;
     await cluster.waitConverged({
