@@ -107,7 +107,7 @@ function childArgv(args: string[]): { command: string; args: string[] } {
   };
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createNetServer();
     s.once("error", reject);
@@ -148,7 +148,7 @@ function spawnWithLine(
   });
 }
 
-async function waitHttp(url: string, timeoutMs = 20_000): Promise<void> {
+export async function waitHttp(url: string, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = "";
   while (Date.now() < deadline) {
@@ -165,7 +165,7 @@ async function waitHttp(url: string, timeoutMs = 20_000): Promise<void> {
   throw new Error(`${url} not ready after ${timeoutMs}ms (${last})`);
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
+export async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((r) => child.once("exit", r));
   child.kill("SIGTERM");
@@ -177,13 +177,13 @@ async function stopChild(child: ChildProcess): Promise<void> {
 const CLK_TCK = 100; // Linux USER_HZ; /proc/PID/stat times are in these ticks.
 
 /** CPU seconds (user + system) a process has used so far. */
-function cpuSeconds(pid: number): number {
+export function cpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
 }
 
-function rssBytes(pid: number): number {
+export function rssBytes(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return m === null ? 0 : Number(m[1]) * 1024;
 }
@@ -252,7 +252,7 @@ async function startShardgate(
   };
 }
 
-function hasCommand(name: string): boolean {
+export function hasCommand(name: string): boolean {
   try {
     execFileSync("sh", ["-c", `command -v ${name}`], { stdio: "ignore" });
     return true;

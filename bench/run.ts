@@ -10,6 +10,7 @@ const BENCHES: Record<string, string> = {
   fleet: "./fleet-bench.js",
   dashboard: "./dashboard-bench.js",
   "observer-micro": "./observer-micro.js",
+  scale: "./scale-bench.js",
 };
 
 async function main(argv: string[]): Promise<number> {

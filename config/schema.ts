@@ -293,7 +293,8 @@ const statefulSetSchema = z.strictObject({
 
 const clusterSchema = z
   .strictObject({
-    id: name("node id"),
+    /** Optional in the file: --node-id or SHARDGATE_NODE_ID may give it (one file for a whole fleet). */
+    id: name("node id").optional(),
     /** Derive peers and voters from a StatefulSet (exclusive with peers/voters). */
     statefulSet: statefulSetSchema.optional(),
     /** Raft transport listener; defaults to this node's own address in peers; none without peers. */
@@ -344,6 +345,16 @@ const clusterSchema = z
       });
       return;
     }
+    if (c.id === undefined) {
+      ctx.issues.push({
+        code: "custom",
+        path: ["id"],
+        input: c.id,
+        message: "statefulSet needs this pod's name as the node id (id: ${HOSTNAME})",
+        params: { expected: "this pod's name", found: "nothing" },
+      });
+      return;
+    }
     const d = deriveStatefulSetPeers(c.statefulSet, c.id, c.listen);
     if (typeof d === "string") {
       ctx.issues.push({
@@ -356,17 +367,19 @@ const clusterSchema = z
     }
   })
   .transform((c) => {
-    if (c.statefulSet !== undefined) {
+    if (c.statefulSet !== undefined && c.id !== undefined) {
       const d = deriveStatefulSetPeers(c.statefulSet, c.id, c.listen);
       if (typeof d !== "string") return { ...c, peers: d.peers, voters: d.voters, listen: d.listen };
     }
-    const self = c.peers.find((p) => p.id === c.id);
+    const self = c.id === undefined ? undefined : c.peers.find((p) => p.id === c.id);
     return {
       ...c,
       // No peers and no listen: a single node that nobody else can join needs no listener
       // (and no default port that could collide with another instance's admin port).
       listen: c.listen ?? self?.address ?? null,
-      voters: c.voters ?? (c.peers.length > 0 ? c.peers.map((p) => p.id) : [c.id]),
+      // Without peers the single voter is this node (the file's id, or the --node-id /
+      // SHARDGATE_NODE_ID one, which cluster-settings.ts puts in when the file has none).
+      voters: c.voters ?? (c.peers.length > 0 ? c.peers.map((p) => p.id) : c.id !== undefined ? [c.id] : []),
     };
   });
 

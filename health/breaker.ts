@@ -343,6 +343,12 @@ export class BreakerDecider {
     now: number,
     override: BreakerOverride = "auto",
   ): void {
+    // A closed, automatic breaker with no history is what an unknown member already is: keep no
+    // state (and no window) for it, so a pool of thousands of healthy members costs nothing here.
+    if (state === "closed" && override === "auto" && !(reopens > 0)) {
+      this.members.delete(key(pool, member));
+      return;
+    }
     const m = this.get(pool, member, now);
     m.state = state;
     m.override = override;

@@ -50,6 +50,13 @@ export class OutcomeRecorder {
   private connects = new Uint32Array(16);
   private resets = new Uint32Array(16);
   private timeouts = new Uint32Array(16);
+  // Slots with activity since the last drain, so drain() costs the active members, not the pool.
+  private activeMark = new Uint8Array(16);
+  private active = new Int32Array(16);
+  private activeCount = 0;
+  /** Released slots, reusable once reclaim() says no older reader can still hold them. */
+  private released: number[] = [];
+  private reusable: number[] = [];
   private readonly failStatus = new Uint8Array(600);
 
   constructor(opts: OutcomeRecorderOptions = {}) {
@@ -72,13 +79,63 @@ export class OutcomeRecorder {
     const key = `${pool}\u0000${member}`;
     let s = this.keys.get(key);
     if (s === undefined) {
-      s = this.pools.length;
-      this.pools.push(pool);
-      this.members.push(member);
+      const reused = this.reusable.pop();
+      if (reused !== undefined) {
+        s = reused;
+        this.pools[s] = pool;
+        this.members[s] = member;
+      } else {
+        s = this.pools.length;
+        this.pools.push(pool);
+        this.members.push(member);
+        if (s >= this.success.length) this.grow();
+      }
       this.keys.set(key, s);
-      if (s >= this.success.length) this.grow();
     }
     return s;
+  }
+
+  /** Clears every count of `slot` (runs and probe budget included), as if it were new. */
+  resetSlot(slot: number): void {
+    this.success[slot] = 0;
+    this.failure[slot] = 0;
+    this.run[slot] = 0;
+    this.maxRun[slot] = 0;
+    this.probes[slot] = 0;
+    this.connects[slot] = 0;
+    this.resets[slot] = 0;
+    this.timeouts[slot] = 0;
+  }
+
+  /**
+   * Forgets (pool, member): its counts are dropped and its slot is reused after the next
+   * reclaim() (a reader holding the number from before may still touch it until then).
+   */
+  release(pool: string, member: string): void {
+    const key = `${pool}\u0000${member}`;
+    const s = this.keys.get(key);
+    if (s === undefined) return;
+    this.keys.delete(key);
+    this.resetSlot(s);
+    this.released.push(s);
+  }
+
+  /** Makes slots released before the previous reclaim() reusable. */
+  reclaim(): void {
+    for (const s of this.reusable) this.released.push(s);
+    this.reusable = this.released;
+    this.released = [];
+  }
+
+  /** Slots in use (for tests and memory checks). */
+  get size(): number {
+    return this.keys.size;
+  }
+
+  private touch(slot: number): void {
+    if (this.activeMark[slot] === 1) return;
+    this.activeMark[slot] = 1;
+    this.active[this.activeCount++] = slot;
   }
 
   private grow(): void {
@@ -96,15 +153,23 @@ export class OutcomeRecorder {
     this.connects = g(this.connects);
     this.resets = g(this.resets);
     this.timeouts = g(this.timeouts);
+    const marks = new Uint8Array(n);
+    marks.set(this.activeMark);
+    this.activeMark = marks;
+    const active = new Int32Array(n);
+    active.set(this.active);
+    this.active = active;
   }
 
   recordSuccess(slot: number): void {
+    this.touch(slot);
     this.success[slot]++;
     this.run[slot] = 0;
   }
 
   /** A failure the caller classified itself (prefer recordError / recordStatus). */
   recordFailure(slot: number): void {
+    this.touch(slot);
     this.failure[slot]++;
     const r = ++this.run[slot];
     if (r > this.maxRun[slot]) this.maxRun[slot] = r;
@@ -154,7 +219,12 @@ export class OutcomeRecorder {
   /** Returns and clears the counts of every slot with activity since the last drain. */
   drain(): OutcomeBatch {
     const entries: OutcomeCounts[] = [];
-    for (let s = 0; s < this.pools.length; s++) {
+    // Ascending slot order, as a full scan would list them.
+    const active = this.active.subarray(0, this.activeCount).sort();
+    this.activeCount = 0;
+    for (let i = 0; i < active.length; i++) {
+      const s = active[i];
+      this.activeMark[s] = 0;
       const su = this.success[s];
       const fa = this.failure[s];
       if (su === 0 && fa === 0) continue;

@@ -93,7 +93,7 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
       text: `${opts.configPath}: ${tls.error.message}`,
     };
   const outcomes = new OutcomeTracker();
-  const routing = new CommittedRouting((snap) => outcomes.gateFor(snap));
+  const routing = new CommittedRouting((snap, previous) => outcomes.gateFor(snap, previous));
   try {
     routing.applyProvisional(config);
   } catch (err) {

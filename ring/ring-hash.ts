@@ -7,14 +7,16 @@
 // before anything else, so the table never depends on the order members arrived in.
 
 import { distinctMembers, pickDistinct } from "./distinct-walk.js";
-import { hashKey } from "./hash.js";
 import { canonicalMembers, RingConfigError } from "./members.js";
+import { PointHasher } from "./point-hash.js";
+import { type SortedPoints, sortPoints } from "./point-sort.js";
+import { updatedPoints } from "./ring-update.js";
 import type { AcceptMember, HashTable, RingMember } from "./types.js";
 import { VisitedSet } from "./visited.js";
 
 export const DEFAULT_POINTS_PER_WEIGHT = 160;
 
-/** Points are packed as `hash * 2^21 + memberIndex` in a float64 (exact below 2^53) to sort once. */
+/** Member indices must fit the owner arrays and stay far below any table's reach. */
 const MAX_MEMBERS = 1 << 21;
 /** Upper bound on sum(weight) * pointsPerWeight, to keep a build bounded in memory and time. */
 export const MAX_RING_POINTS = 1 << 26;
@@ -39,7 +41,11 @@ export class RingHash implements HashTable {
   private readonly shift: number;
   private readonly visited: VisitedSet;
 
-  constructor(members: readonly RingMember[], options: RingHashOptions = {}) {
+  /**
+   * `previous`, when given, is a ring of (mostly) the same members: its points are reused for
+   * the members that stay (see ring-update.ts); the table is the same as without it.
+   */
+  constructor(members: readonly RingMember[], options: RingHashOptions = {}, previous?: RingHash) {
     const ppw = options.pointsPerWeight ?? DEFAULT_POINTS_PER_WEIGHT;
     if (typeof ppw !== "number" || !Number.isSafeInteger(ppw) || ppw < 1) {
       throw new RingConfigError(`ring hash: pointsPerWeight must be an integer >= 1, got ${String(ppw)}`);
@@ -55,22 +61,11 @@ export class RingHash implements HashTable {
         `ring hash: sum(weight) * pointsPerWeight = ${total} points exceeds the limit of ${MAX_POINTS}`,
       );
     }
-    const packed = new Float64Array(total);
-    let p = 0;
-    for (let m = 0; m < sorted.length; m++) {
-      const { id, weight } = sorted[m];
-      const count = weight * ppw;
-      for (let i = 0; i < count; i++) packed[p++] = hashKey(`${id}-${i}`, 0) * MAX_MEMBERS + m;
-    }
-    packed.sort();
-    const points = new Uint32Array(total);
-    const owners = new Uint32Array(total);
-    for (let i = 0; i < total; i++) {
-      const v = packed[i];
-      const owner = v % MAX_MEMBERS;
-      owners[i] = owner;
-      points[i] = (v - owner) / MAX_MEMBERS;
-    }
+    const reused =
+      previous instanceof RingHash && previous.pointsPerWeight === ppw
+        ? updatedPoints(previous, sorted, ppw, total)
+        : null;
+    const { points, owners } = reused ?? freshPoints(sorted, ppw, total);
     // About one point per bucket, capped at 2^16 buckets (256 KiB) per table.
     const bits = Math.min(16, Math.max(1, Math.ceil(Math.log2(Math.max(2, total)))));
     const buckets = 1 << bits;
@@ -124,7 +119,29 @@ export class RingHash implements HashTable {
   }
 }
 
+/** Points in member order, then a stable sort by hash: equal hashes stay in member (id) order. */
+function freshPoints(sorted: readonly RingMember[], ppw: number, total: number): SortedPoints {
+  const rawPoints = new Uint32Array(total);
+  const rawOwners = new Uint32Array(total);
+  const hasher = new PointHasher();
+  let p = 0;
+  for (let m = 0; m < sorted.length; m++) {
+    const { id, weight } = sorted[m];
+    const count = weight * ppw;
+    hasher.member(id);
+    for (let i = 0; i < count; i++) {
+      rawPoints[p] = hasher.point(i);
+      rawOwners[p++] = m;
+    }
+  }
+  return sortPoints(rawPoints, rawOwners);
+}
+
 /** Builds an immutable ring-hash table; throws RingConfigError on invalid input. */
-export function buildRingHash(members: readonly RingMember[], options: RingHashOptions = {}): RingHash {
-  return new RingHash(members, options);
+export function buildRingHash(
+  members: readonly RingMember[],
+  options: RingHashOptions = {},
+  previous?: RingHash,
+): RingHash {
+  return new RingHash(members, options, previous);
 }

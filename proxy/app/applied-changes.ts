@@ -9,6 +9,12 @@ import type { ShardgateMetrics } from "../metrics/registry.js";
 import { tableStats } from "../metrics/ring-stats.js";
 import type { SeriesCache } from "../metrics/series-cache.js";
 
+function sameIdsInOrder(a: readonly { id: string }[], b: readonly { id: string }[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i].id !== b[i].id) return false;
+  return true;
+}
+
 export function reportApplied(
   log: ProcessLogger["logger"],
   metrics: ShardgateMetrics,
@@ -30,21 +36,32 @@ export function reportApplied(
   for (const name of routing.rebuiltPools) {
     const snap = routing.state.pools.get(name);
     if (snap === undefined) continue;
-    series.syncMembers(
-      name,
-      snap.members.map((m) => m.id),
-    );
+    const beforeMembers = before.pools[name]?.members ?? [];
+    const afterMembers = after.pools[name]?.members ?? [];
+    // Same table: the same members (sorted by id in the state, so index-aligned), only some
+    // flags changed. Visit the changed ones, so a drain at 5,000 members costs one member.
+    const kept = routing.tableKept.has(name) && sameIdsInOrder(beforeMembers, afterMembers);
+    if (!kept)
+      series.syncMembers(
+        name,
+        snap.members.map((m) => m.id),
+      );
+    // After syncMembers: a pool seen for the first time has no series holder before it.
     const ps = series.pool(name);
-    for (const m of snap.members) ps.member(m.id).setFlags(m.healthy, m.draining);
-    const stats = tableStats(snap.table);
-    metrics.ringPoints.set({ pool: name }, stats.size);
-    metrics.ringMemberPointsMin.set({ pool: name }, stats.minPerMember);
-    metrics.ringMemberPointsMax.set({ pool: name }, stats.maxPerMember);
+    if (!kept) {
+      for (const m of snap.members) ps.member(m.id).setFlags(m.healthy, m.draining);
+      const stats = tableStats(snap.table);
+      metrics.ringPoints.set({ pool: name }, stats.size);
+      metrics.ringMemberPointsMin.set({ pool: name }, stats.minPerMember);
+      metrics.ringMemberPointsMax.set({ pool: name }, stats.maxPerMember);
+    }
     // Health transitions of members that stay (new members start healthy: not a transition).
-    const old = new Map((before.pools[name]?.members ?? []).map((m) => [m.id, m]));
-    for (const m of after.pools[name]?.members ?? []) {
-      const o = old.get(m.id);
-      if (o === undefined) continue;
+    const old = kept ? null : new Map(beforeMembers.map((m) => [m.id, m]));
+    for (let i = 0; i < afterMembers.length; i++) {
+      const m = afterMembers[i];
+      const o = old === null ? beforeMembers[i] : old.get(m.id);
+      if (o === undefined || o === m) continue;
+      if (kept) ps.member(m.id).setFlags(m.healthy, m.drained);
       if (o.healthy !== m.healthy) {
         ps.member(m.id)
           .healthTransitions(m.healthy ? "healthy" : "unhealthy")

@@ -68,7 +68,15 @@ export function resolveClusterSettings(
   env: NodeJS.ProcessEnv,
 ): SettingsResult {
   const c = config.cluster;
-  const id = overrides.nodeId ?? env.SHARDGATE_NODE_ID ?? c?.id ?? "local";
+  const envId = env.SHARDGATE_NODE_ID === "" ? undefined : env.SHARDGATE_NODE_ID;
+  const given = overrides.nodeId ?? envId ?? c?.id;
+  if (given === undefined && c !== undefined && c.peers.length > 0) {
+    return {
+      ok: false,
+      message: "cluster.id: not set; give it in the file, with --node-id ID or with SHARDGATE_NODE_ID",
+    };
+  }
+  const id = given ?? "local";
   if (!NODE_ID.test(id)) {
     return {
       ok: false,

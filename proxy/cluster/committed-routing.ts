@@ -9,7 +9,7 @@
 
 import type { ClusterStateData, PoolState } from "../../config/cluster-state-types.js";
 import type { PoolConfig, RoutingConfig } from "../../config/schema.js";
-import { buildPoolSnapshot } from "../routing/pool-snapshot.js";
+import { updatePoolSnapshot } from "../routing/pool-snapshot.js";
 import { compileRouteTable } from "../routing/route-table.js";
 import { buildRoutingState, composeRoutingState, emptyRoutingState } from "../routing/routing-state.js";
 import type { MemberInput, PoolSnapshot, ProbeGate, RoutingState } from "../routing/types.js";
@@ -18,15 +18,19 @@ export interface RoutingChange {
   readonly state: RoutingState;
   readonly rebuiltPools: readonly string[];
   readonly removedPools: readonly string[];
+  /** Rebuilt pools whose new snapshot shares the previous one's table (same members, flags changed). */
+  readonly tableKept: ReadonlySet<string>;
   /** Pools whose snapshot could not be built (the old one keeps serving), with the reason. */
   readonly failed: ReadonlyArray<{ pool: string; error: string }>;
 }
 
 /**
  * Makes the probe gate of a pool snapshot once it is built (members are in table order only
- * then). Returns null for pools whose breaker is disabled.
+ * then). Returns null for pools whose breaker is disabled. `previous` is the gate of the
+ * pool's previous snapshot when the new one shares its table (same members at the same
+ * indices): the factory may return it again rather than map every member anew.
  */
-export type ProbeGateFactory = (snapshot: PoolSnapshot) => ProbeGate | null;
+export type ProbeGateFactory = (snapshot: PoolSnapshot, previous: ProbeGate | null) => ProbeGate | null;
 
 /** A gate whose target is bound after the snapshot exists (the snapshot holds the gate). */
 class LateProbeGate implements ProbeGate {
@@ -93,6 +97,7 @@ export class CommittedRouting {
     const all = pools === "all" || first;
     const next = new Map<string, PoolSnapshot>();
     const rebuilt: string[] = [];
+    const tableKept = new Set<string>();
     const failed: Array<{ pool: string; error: string }> = [];
     const wanted = new Set(all ? Object.keys(data.pools) : pools);
     for (const name of Object.keys(data.pools)) {
@@ -102,8 +107,10 @@ export class CommittedRouting {
         continue;
       }
       try {
-        next.set(name, this.build(name, data.pools[name]));
+        const snap = this.build(name, data.pools[name], first ? undefined : old);
+        next.set(name, snap);
         rebuilt.push(name);
+        if (old !== undefined && snap.table === old.table) tableKept.add(name);
       } catch (err) {
         failed.push({ pool: name, error: err instanceof Error ? err.message : String(err) });
         if (old !== undefined) next.set(name, old);
@@ -116,10 +123,10 @@ export class CommittedRouting {
         : this.state.routeTable;
     this.data = data;
     this.state = composeRoutingState(next, routeTable, data.ringVersion);
-    return { state: this.state, rebuiltPools: rebuilt, removedPools: removed, failed };
+    return { state: this.state, rebuiltPools: rebuilt, tableKept, removedPools: removed, failed };
   }
 
-  private build(name: string, pool: PoolState): PoolSnapshot {
+  private build(name: string, pool: PoolState, old: PoolSnapshot | undefined): PoolSnapshot {
     const members: MemberInput[] = pool.members.map((m) => ({
       id: m.id,
       address: m.address,
@@ -130,14 +137,19 @@ export class CommittedRouting {
       breakerHalfOpen: m.breaker.state === "half-open",
     }));
     const gate = new LateProbeGate();
-    const snap = buildPoolSnapshot({
+    // Flag-only changes (drain, health, breaker) share the old table: see updatePoolSnapshot.
+    const snap = updatePoolSnapshot(old, {
       name,
       settings: settingsOf(pool),
       members,
       ringVersion: pool.ringVersion,
       probe: gate,
     });
-    gate.target = this.probeGates(snap);
+    const previous =
+      old !== undefined && snap.table === old.table && old.probe instanceof LateProbeGate
+        ? old.probe.target
+        : null;
+    gate.target = this.probeGates(snap, previous);
     return snap;
   }
 }

@@ -1,57 +1,60 @@
 // Request outcomes for the fleet's circuit breakers, on this instance: one OutcomeRecorder
-// per (pool, member), found through two Map lookups on the request path (an index and an
-// increment after that). Every ~100 ms the cluster node drains the batch and delivers it to
-// the leader's breaker controller. Also the per-instance probe budget of half-open members.
+// per pool with one slot per member, found through two Map lookups on the request path (an
+// index and an increment after that). Every ~100 ms the cluster node drains the batch (only
+// the members with activity are visited) and delivers it to the leader's breaker controller.
+// Also the per-instance probe budget of half-open members.
 //
-// When a member's committed breaker state changes, its recorder is replaced by a fresh one:
-// counts from before the decision must not reach the leader after it. In particular a
-// failure run this instance carried across the opening (it stopped routing to the member, so
-// no success ended the run) would otherwise be reported again as maxConsecutive with the
-// first success after the breaker closed, and re-trip it. The fresh recorder also starts with
-// a full probe budget.
+// One recorder per pool, not per member: a few typed arrays per pool instead of nine per
+// member keeps the heap small and flat at thousands of members (per-member recorders made
+// every young-generation GC pay for the pool's size, measured in bench/scale-bench.ts).
+//
+// When a member's committed breaker state changes, its slot is cleared: counts from before
+// the decision must not reach the leader after it. In particular a failure run this instance
+// carried across the opening (it stopped routing to the member, so no success ended the run)
+// would otherwise be reported again as maxConsecutive with the first success after the
+// breaker closed, and re-trip it. The cleared slot also starts with a full probe budget.
 
 import type { ClusterStateData } from "../../config/cluster-state-types.js";
 import { type OutcomeBatch, type OutcomeCounts, OutcomeRecorder } from "../../health/outcome-recorder.js";
 import type { UpstreamErrorKind } from "../forward/types.js";
 import type { PoolSnapshot, ProbeGate } from "../routing/types.js";
 
-/** Every recorder holds one member, so its slot is always this one. */
-const SLOT = 0;
-
 interface MemberOutcomes {
-  recorder: OutcomeRecorder;
-  /** Committed breaker state the recorder was created under. */
+  readonly slot: number;
+  /** Committed breaker state the slot was last cleared under. */
   breaker: string;
 }
 
 interface PoolOutcomes {
   readonly statusesKey: string;
-  readonly statuses: readonly number[];
+  readonly recorder: OutcomeRecorder;
   readonly members: Map<string, MemberOutcomes>;
   probeLimit: number;
 }
 
-function freshRecorder(pool: string, member: string, statuses: readonly number[]): OutcomeRecorder {
-  const r = new OutcomeRecorder({ failureStatuses: statuses });
-  r.slot(pool, member);
-  return r;
-}
-
 class RecorderGate implements ProbeGate {
   constructor(
-    private readonly members: readonly MemberOutcomes[],
-    private readonly limit: number,
+    private readonly pool: PoolOutcomes,
+    /** Recorder slot per snapshot member index. */
+    private readonly slots: Int32Array,
   ) {}
-  admit(index: number): boolean {
-    return this.members[index]?.recorder.admitProbe(SLOT, this.limit) === true;
+  /** True when this gate maps `count` members onto `pool`'s current recorder. */
+  reads(pool: PoolOutcomes, count: number): boolean {
+    return this.pool === pool && this.slots.length === count;
   }
-  // A release after the member's breaker state changed lands on the fresh recorder (whose
-  // count starts at 0 and never goes below it): at worst one extra probe in that phase.
+  admit(index: number): boolean {
+    const slot = index >= 0 && index < this.slots.length ? this.slots[index] : -1;
+    return slot >= 0 && this.pool.recorder.admitProbe(slot, this.pool.probeLimit);
+  }
+  // A release after the member's breaker state changed (its slot was cleared) lands on a
+  // count that starts at 0 and never goes below it: at worst one extra probe in that phase.
   release(index: number): void {
-    this.members[index]?.recorder.releaseProbe(SLOT);
+    const slot = index >= 0 && index < this.slots.length ? this.slots[index] : -1;
+    if (slot >= 0) this.pool.recorder.releaseProbe(slot);
   }
   available(index: number): boolean {
-    return this.members[index]?.recorder.probeAvailable(SLOT, this.limit) === true;
+    const slot = index >= 0 && index < this.slots.length ? this.slots[index] : -1;
+    return slot >= 0 && this.pool.recorder.probeAvailable(slot, this.pool.probeLimit);
   }
 }
 
@@ -66,65 +69,90 @@ export class OutcomeTracker {
       const key = statuses.join(",");
       let p = this.pools.get(name);
       if (p === undefined || p.statusesKey !== key) {
-        p = { statusesKey: key, statuses: [...statuses], members: new Map(), probeLimit: 0 };
+        p = {
+          statusesKey: key,
+          recorder: new OutcomeRecorder({ failureStatuses: [...statuses] }),
+          members: new Map(),
+          probeLimit: 0,
+        };
         this.pools.set(name, p);
       }
       p.probeLimit = pool.settings.breaker.halfOpenProbes;
-      const present = new Set<string>();
+      // Slots released by the previous sync are free now: no snapshot built before it is current.
+      p.recorder.reclaim();
       for (const m of pool.members) {
-        present.add(m.id);
         const cur = p.members.get(m.id);
         if (cur === undefined) {
-          p.members.set(m.id, { recorder: freshRecorder(name, m.id, p.statuses), breaker: m.breaker.state });
+          p.members.set(m.id, { slot: p.recorder.slot(name, m.id), breaker: m.breaker.state });
         } else if (cur.breaker !== m.breaker.state) {
-          // Swapped in place: probe gates of existing snapshots hold the MemberOutcomes object.
-          cur.recorder = freshRecorder(name, m.id, p.statuses);
+          p.recorder.resetSlot(cur.slot);
           cur.breaker = m.breaker.state;
         }
       }
-      for (const id of [...p.members.keys()]) if (!present.has(id)) p.members.delete(id);
+      if (p.members.size !== pool.members.length) {
+        const present = new Set<string>();
+        for (const m of pool.members) present.add(m.id);
+        for (const id of [...p.members.keys()]) {
+          if (present.has(id)) continue;
+          p.members.delete(id);
+          p.recorder.release(name, id);
+        }
+      }
     }
   }
 
-  /** The probe gate of a freshly built snapshot (members in table order). */
-  gateFor(snapshot: PoolSnapshot): ProbeGate | null {
+  /**
+   * The probe gate of a freshly built snapshot (members in table order). `previous` (the gate
+   * of a snapshot with the same members at the same indices) is returned again while it still
+   * reads this pool's recorder: member slots never move while a member stays.
+   */
+  gateFor(snapshot: PoolSnapshot, previous: ProbeGate | null = null): ProbeGate | null {
     const p = this.pools.get(snapshot.name);
     if (p === undefined) return null;
-    const byIndex: MemberOutcomes[] = new Array(snapshot.members.length);
+    if (previous instanceof RecorderGate && previous.reads(p, snapshot.members.length)) return previous;
+    const slots = new Int32Array(snapshot.members.length);
     for (const m of snapshot.members) {
       let mo = p.members.get(m.id);
       if (mo === undefined) {
-        mo = { recorder: freshRecorder(snapshot.name, m.id, p.statuses), breaker: "closed" };
+        mo = { slot: p.recorder.slot(snapshot.name, m.id), breaker: "closed" };
         p.members.set(m.id, mo);
       }
-      byIndex[m.index] = mo;
+      slots[m.index] = mo.slot;
     }
-    return new RecorderGate(byIndex, p.probeLimit);
+    return new RecorderGate(p, slots);
   }
 
   /** A finished response from `member` (request path). */
   recordStatus(pool: string, member: string, status: number): void {
-    this.pools.get(pool)?.members.get(member)?.recorder.recordStatus(SLOT, status);
+    const p = this.pools.get(pool);
+    if (p === undefined) return;
+    const m = p.members.get(member);
+    if (m !== undefined) p.recorder.recordStatus(m.slot, status);
   }
 
   /** A failed attempt (request path). */
   recordError(pool: string, member: string, kind: UpstreamErrorKind): void {
-    const m = this.pools.get(pool)?.members.get(member);
-    if (m === undefined) return;
+    const p = this.pools.get(pool);
+    const m = p?.members.get(member);
+    if (p === undefined || m === undefined) return;
     // connect/reset/timeout keep their breakdown; any other kind (an upstream 5xx that was retried) is a plain failure.
-    if (kind === "connect" || kind === "reset" || kind === "timeout") m.recorder.recordError(SLOT, kind);
-    else m.recorder.recordFailure(SLOT);
+    if (kind === "connect" || kind === "reset" || kind === "timeout") p.recorder.recordError(m.slot, kind);
+    else p.recorder.recordFailure(m.slot);
   }
 
   /** Everything recorded since the last drain, all pools. */
   drain(): OutcomeBatch {
-    const entries: OutcomeCounts[] = [];
+    let entries: OutcomeCounts[] = [];
     for (const p of this.pools.values()) {
-      for (const m of p.members.values()) {
-        const b = m.recorder.drain();
-        if (b.entries.length > 0) entries.push(b.entries[0]);
-      }
+      const b = p.recorder.drain();
+      if (b.entries.length === 0) continue;
+      entries = entries.length === 0 ? (b.entries as OutcomeCounts[]) : entries.concat(b.entries);
     }
     return { entries };
+  }
+
+  /** Members tracked in `pool` (tests: the tracker follows membership without growing). */
+  trackedMembers(pool: string): number {
+    return this.pools.get(pool)?.recorder.size ?? 0;
   }
 }

@@ -238,7 +238,31 @@ export function formatResult(r: SimulateResult): string {
       `  ${r.moved.change} member(s) -> ${r.moved.membersAfter}: moved ${pct(r.moved.fraction)} of keys, ideal ${pct(r.moved.ideal)}, ratio ${r.moved.ratio.toFixed(3)}`,
     );
   }
+  const hint = sizeHint(r);
+  if (hint !== null) lines.push(`  hint: ${hint}`);
   return lines.join("\n");
+}
+
+/** Above this many members a ring's points outgrow the CPU caches and Maglev is the better table. */
+export const LARGE_POOL_MEMBERS = 2000;
+
+/** Which table suits a pool this big, when the simulated one does not (null when it does). */
+export function sizeHint(
+  r: Pick<SimulateResult, "algorithm" | "members" | "points" | "tableSize">,
+): string | null {
+  const slots = Math.max(65537, r.members * 100);
+  if (r.algorithm === "ring" && r.members > LARGE_POOL_MEMBERS) {
+    const points = r.members * (r.points ?? 160);
+    return (
+      `${r.members} members make ${points} ring points (${((points * 8) / 2 ** 20).toFixed(0)} MB to build and search): ` +
+      `lookups slow down and builds take long; for pools this big use --algorithm maglev with a prime ` +
+      `--table-size of at least ${slots} (100 x members), or fewer --points`
+    );
+  }
+  if (r.algorithm === "maglev" && r.tableSize !== undefined && r.tableSize < r.members * 100) {
+    return `table-size ${r.tableSize} is under 100 x members: balance suffers; use a prime of at least ${slots}`;
+  }
+  return null;
 }
 
 export async function run(argv: string[]): Promise<number> {

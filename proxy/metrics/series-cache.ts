@@ -4,12 +4,11 @@
 // leaves on reload has all of its series removed (prom-client can only remove exact label sets),
 // and how a route that a reload removed loses its request series on every member.
 
-import type { Counter, Gauge, Histogram } from "prom-client";
+import type { Counter, Histogram } from "prom-client";
 import { LiveCounts, LiveWindow } from "./live-window.js";
 import { CODE_CLASSES, NO_MEMBER, type ShardgateMetrics } from "./registry.js";
 
 type CounterChild = ReturnType<Counter<string>["labels"]>;
-type GaugeChild = ReturnType<Gauge<string>["labels"]>;
 type HistogramChild = ReturnType<Histogram<string>["labels"]>;
 
 /** Label value for a request that matched no route / pool. */
@@ -33,11 +32,14 @@ function routeKnown(routes: RouteSet, route: string): boolean {
 export class MemberSeries {
   /** route label -> one counter child per code class (index = codeClassIndex). */
   private readonly byRoute = new Map<string, CounterChild[]>();
-  private readonly errorsByKind = new Map<string, CounterChild>();
-  private readonly transitionsTo = new Map<string, CounterChild>();
+  // Created on first use: most members of a large pool never see an error or a transition.
+  private errorsByKind: Map<string, CounterChild> | null = null;
+  private transitionsTo: Map<string, CounterChild> | null = null;
   private connectErrorsChild: CounterChild | undefined;
-  private healthyChild: GaugeChild | undefined;
-  private drainingChild: GaugeChild | undefined;
+  // The flag gauges are set through the parent, not a labelled child: a prom-client child holds
+  // five bound functions, and every member has these two series.
+  private healthyValue = -1;
+  private drainingValue = -1;
   /** Plain counters for the dashboard's live figures, read (and windowed) only when watched. */
   readonly live = new LiveCounts();
   readonly window = new LiveWindow(this.live);
@@ -74,6 +76,7 @@ export class MemberSeries {
   }
 
   upstreamErrors(kind: string): CounterChild {
+    this.errorsByKind ??= new Map();
     let c = this.errorsByKind.get(kind);
     if (c === undefined) {
       c = this.m.upstreamErrors.labels({ pool: this.pool, member: this.member, kind });
@@ -83,6 +86,7 @@ export class MemberSeries {
   }
 
   healthTransitions(to: string): CounterChild {
+    this.transitionsTo ??= new Map();
     let c = this.transitionsTo.get(to);
     if (c === undefined) {
       c = this.m.healthTransitions.labels({ pool: this.pool, member: this.member, to });
@@ -91,11 +95,18 @@ export class MemberSeries {
     return c;
   }
 
+  /** Sets the member's healthy/draining gauges; a value that did not change is not written again. */
   setFlags(healthy: boolean, draining: boolean): void {
-    this.healthyChild ??= this.m.memberHealthy.labels({ pool: this.pool, member: this.member });
-    this.drainingChild ??= this.m.memberDraining.labels({ pool: this.pool, member: this.member });
-    this.healthyChild.set(healthy ? 1 : 0);
-    this.drainingChild.set(draining ? 1 : 0);
+    const h = healthy ? 1 : 0;
+    const d = draining ? 1 : 0;
+    if (h !== this.healthyValue) {
+      this.m.memberHealthy.set({ pool: this.pool, member: this.member }, h);
+      this.healthyValue = h;
+    }
+    if (d !== this.drainingValue) {
+      this.m.memberDraining.set({ pool: this.pool, member: this.member }, d);
+      this.drainingValue = d;
+    }
   }
 
   /** Removes this member's request series of routes that are no longer in the route table. */
@@ -114,15 +125,16 @@ export class MemberSeries {
     for (const route of this.byRoute.keys()) {
       for (const code_class of CODE_CLASSES) this.m.requests.remove({ route, pool, member, code_class });
     }
-    for (const kind of this.errorsByKind.keys()) this.m.upstreamErrors.remove({ pool, member, kind });
-    for (const to of this.transitionsTo.keys()) this.m.healthTransitions.remove({ pool, member, to });
+    for (const kind of this.errorsByKind?.keys() ?? []) this.m.upstreamErrors.remove({ pool, member, kind });
+    for (const to of this.transitionsTo?.keys() ?? []) this.m.healthTransitions.remove({ pool, member, to });
     if (this.connectErrorsChild !== undefined) this.m.connectErrors.remove({ pool, member });
-    if (this.healthyChild !== undefined) this.m.memberHealthy.remove({ pool, member });
-    if (this.drainingChild !== undefined) this.m.memberDraining.remove({ pool, member });
+    if (this.healthyValue !== -1) this.m.memberHealthy.remove({ pool, member });
+    if (this.drainingValue !== -1) this.m.memberDraining.remove({ pool, member });
     this.byRoute.clear();
-    this.errorsByKind.clear();
-    this.transitionsTo.clear();
-    this.connectErrorsChild = this.healthyChild = this.drainingChild = undefined;
+    this.errorsByKind = null;
+    this.transitionsTo = null;
+    this.connectErrorsChild = undefined;
+    this.healthyValue = this.drainingValue = -1;
   }
 }
 

@@ -1,10 +1,19 @@
 // Builds a pool's immutable routing snapshot from plain data: the hash table (ring or
 // Maglev, optionally wrapped with bounded load), the members in table order with their
 // flags, and a precomputed eligibility mask. Built off the request path; swapped by reference.
+//
+// updatePoolSnapshot is the incremental form: when only flags changed (drain, health,
+// breaker) or addresses, the table depends on none of them (members' ids and weights and the
+// table settings are all it hashes), so the new snapshot shares the previous table and only
+// the members and the mask are rebuilt: a drain at 5,000 members costs a pass over the
+// members, not a ring build. The result equals a fresh build field for field (tested against
+// one in test/proxy/pool-snapshot-update.test.ts). When members join or leave a ring, the
+// new ring reuses the points of the members that stayed (ring/ring-update.ts).
 
+import type { PoolConfig } from "../../config/schema.js";
 import { withBoundedLoad } from "../../ring/bounded-load.js";
 import { buildMaglev } from "../../ring/maglev.js";
-import { buildRingHash } from "../../ring/ring-hash.js";
+import { buildRingHash, RingHash } from "../../ring/ring-hash.js";
 import type { HashTable } from "../../ring/types.js";
 import type { MemberInput, PoolSnapshot, PoolSnapshotInput, SnapshotMember } from "./types.js";
 
@@ -12,44 +21,71 @@ function hostPortOf(host: string, port: number): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-/** Builds a frozen PoolSnapshot; throws (RingConfigError or Error) on invalid input. */
-export function buildPoolSnapshot(input: PoolSnapshotInput): PoolSnapshot {
-  const { name, settings, members, ringVersion } = input;
+function inputsById(name: string, members: readonly MemberInput[]): Map<string, MemberInput> {
   const byInputId = new Map<string, MemberInput>();
   for (const m of members) {
     if (byInputId.has(m.id)) throw new Error(`pool "${name}": duplicate member id "${m.id}"`);
     byInputId.set(m.id, m);
   }
-  const ringMembers = members.map((m) => ({ id: m.id, weight: m.weight }));
-  const table: HashTable =
-    settings.algorithm === "maglev"
-      ? buildMaglev(ringMembers, { tableSize: settings.tableSize })
-      : buildRingHash(ringMembers, { pointsPerWeight: settings.pointsPerWeight });
-  const bounded =
-    settings.balanceFactor === undefined
-      ? null
-      : withBoundedLoad(table, { balanceFactor: settings.balanceFactor });
-  const out: SnapshotMember[] = [];
-  const eligible = new Uint8Array(table.members.length);
-  const byId = new Map<string, number>();
-  for (let i = 0; i < table.members.length; i++) {
-    const src = byInputId.get(table.members[i].id) as MemberInput;
-    const hostPort = hostPortOf(src.address.host, src.address.port);
-    const m: SnapshotMember = Object.freeze({
-      index: i,
-      id: src.id,
-      address: Object.freeze({ host: src.address.host, port: src.address.port }),
-      hostPort,
-      weight: src.weight,
-      healthy: src.healthy !== false,
-      draining: src.draining === true,
-      breakerOpen: src.breakerOpen === true,
-      breakerHalfOpen: src.breakerOpen !== true && src.breakerHalfOpen === true,
-      agentKey: `${name}/${src.id}@${hostPort}`,
-    });
-    out.push(m);
-    byId.set(m.id, i);
-    eligible[i] = !m.healthy || m.draining || m.breakerOpen ? 0 : m.breakerHalfOpen ? 2 : 1;
+  return byInputId;
+}
+
+/** True when `m` already is the snapshot member `src` describes at `index` (so it can be reused). */
+function sameMember(m: SnapshotMember, src: MemberInput, index: number): boolean {
+  const open = src.breakerOpen === true;
+  return (
+    m.index === index &&
+    m.address.host === src.address.host &&
+    m.address.port === src.address.port &&
+    m.weight === src.weight &&
+    m.healthy === (src.healthy !== false) &&
+    m.draining === (src.draining === true) &&
+    m.breakerOpen === open &&
+    m.breakerHalfOpen === (!open && src.breakerHalfOpen === true)
+  );
+}
+
+function snapshotMember(name: string, src: MemberInput, index: number): SnapshotMember {
+  const hostPort = hostPortOf(src.address.host, src.address.port);
+  return Object.freeze({
+    index,
+    id: src.id,
+    address: Object.freeze({ host: src.address.host, port: src.address.port }),
+    hostPort,
+    weight: src.weight,
+    healthy: src.healthy !== false,
+    draining: src.draining === true,
+    breakerOpen: src.breakerOpen === true,
+    breakerHalfOpen: src.breakerOpen !== true && src.breakerHalfOpen === true,
+    agentKey: `${name}/${src.id}@${hostPort}`,
+  });
+}
+
+function eligibility(m: SnapshotMember): number {
+  return !m.healthy || m.draining || m.breakerOpen ? 0 : m.breakerHalfOpen ? 2 : 1;
+}
+
+function assemble(
+  input: PoolSnapshotInput,
+  table: HashTable,
+  bounded: PoolSnapshot["bounded"],
+  /** The input of the member at table index i. */
+  inputAt: (i: number) => MemberInput,
+  prev: PoolSnapshot | null,
+): PoolSnapshot {
+  const { name, settings, ringVersion } = input;
+  const n = table.members.length;
+  const out: SnapshotMember[] = new Array(n);
+  const eligible = new Uint8Array(n);
+  // Same table means same ids at the same indices, so the previous id index still holds.
+  const byId = prev !== null ? prev.byId : new Map<string, number>();
+  for (let i = 0; i < n; i++) {
+    const src = inputAt(i);
+    const old = prev?.members[i];
+    const m = old !== undefined && sameMember(old, src, i) ? old : snapshotMember(name, src, i);
+    out[i] = m;
+    if (prev === null) (byId as Map<string, number>).set(m.id, i);
+    eligible[i] = eligibility(m);
   }
   return Object.freeze({
     name,
@@ -63,4 +99,65 @@ export function buildPoolSnapshot(input: PoolSnapshotInput): PoolSnapshot {
     byId,
     retryMethods: new Set(settings.retry.methods.map((m) => m.toUpperCase())),
   });
+}
+
+/** Builds a frozen PoolSnapshot; throws (RingConfigError or Error) on invalid input. */
+export function buildPoolSnapshot(input: PoolSnapshotInput): PoolSnapshot {
+  return build(input, undefined);
+}
+
+/** `previousRing`: a ring of mostly the same members whose points a ring build may reuse. */
+function build(input: PoolSnapshotInput, previousRing: RingHash | undefined): PoolSnapshot {
+  const { name, settings, members } = input;
+  const byInputId = inputsById(name, members);
+  const ringMembers = members.map((m) => ({ id: m.id, weight: m.weight }));
+  const table: HashTable =
+    settings.algorithm === "maglev"
+      ? buildMaglev(ringMembers, { tableSize: settings.tableSize })
+      : buildRingHash(ringMembers, { pointsPerWeight: settings.pointsPerWeight }, previousRing);
+  const bounded =
+    settings.balanceFactor === undefined
+      ? null
+      : withBoundedLoad(table, { balanceFactor: settings.balanceFactor });
+  return assemble(input, table, bounded, (i) => byInputId.get(table.members[i].id) as MemberInput, null);
+}
+
+/** The settings a pool's table is built from; any other setting may change without a rebuild. */
+function sameTableSettings(a: PoolConfig, b: PoolConfig): boolean {
+  if (a.algorithm !== b.algorithm || a.balanceFactor !== b.balanceFactor) return false;
+  return a.algorithm === "maglev" ? a.tableSize === b.tableSize : a.pointsPerWeight === b.pointsPerWeight;
+}
+
+/**
+ * The inputs in `prev`'s table order when `prev`'s table is exactly the table `members` (ids
+ * and weights) would build; null otherwise (a member joined, left, was reweighted or repeated).
+ */
+function inTableOrder(prev: PoolSnapshot, members: readonly MemberInput[]): MemberInput[] | null {
+  const tm = prev.table.members;
+  if (tm.length !== members.length) return null;
+  const ordered: MemberInput[] = new Array(tm.length);
+  for (const m of members) {
+    const i = prev.byId.get(m.id);
+    if (i === undefined || ordered[i] !== undefined || tm[i].weight !== m.weight) return null;
+    ordered[i] = m;
+  }
+  return ordered;
+}
+
+/**
+ * The snapshot for `input` given the pool's previous one: shares `prev`'s table (and bounded
+ * wrapper, id index and unchanged member objects) when the table would come out the same,
+ * else builds afresh. Either way the result equals buildPoolSnapshot(input).
+ */
+export function updatePoolSnapshot(prev: PoolSnapshot | undefined, input: PoolSnapshotInput): PoolSnapshot {
+  if (prev === undefined || prev.name !== input.name || !sameTableSettings(prev.settings, input.settings)) {
+    return buildPoolSnapshot(input);
+  }
+  const ordered = inTableOrder(prev, input.members);
+  if (ordered === null) {
+    // Members joined or left: a ring keeps the points of those who stayed (ring-update.ts).
+    const inner = prev.bounded !== null ? prev.bounded.inner : prev.table;
+    return build(input, inner instanceof RingHash ? inner : undefined);
+  }
+  return assemble(input, prev.table, prev.bounded, (i) => ordered[i], prev);
 }

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { describe, it } from "node:test";
-import { parseSimulateArgs, simulate, UsageError } from "../../proxy/commands/ring.js";
+import { parseSimulateArgs, simulate, sizeHint, UsageError } from "../../proxy/commands/ring.js";
 import { shardgateArgv } from "../support/shardgate-process.js";
 
 function shardgate(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -146,5 +146,16 @@ describe("ring simulate (in-process)", () => {
     assert.ok(r.load.maxOverMean <= 1.05 + 1e-9, `max/mean ${r.load.maxOverMean}`);
     assert.ok(r.unboundedLoad.maxOverMean > r.load.maxOverMean);
     assert.equal(r.algorithm, "bounded-load/ring");
+  });
+});
+
+describe("ring simulate: which table suits a big pool", () => {
+  it("a ring above 2,000 members gets a Maglev hint with a table size of 100 x members; small pools none", () => {
+    const big = sizeHint({ algorithm: "ring", members: 10_000, points: 160 });
+    assert.ok(big !== null && /--algorithm maglev/.test(big) && /1000000/.test(big), String(big));
+    assert.equal(sizeHint({ algorithm: "ring", members: 100, points: 160 }), null);
+    assert.equal(sizeHint({ algorithm: "maglev", members: 10_000, tableSize: 1_000_003 }), null);
+    const small = sizeHint({ algorithm: "maglev", members: 10_000, tableSize: 65537 });
+    assert.ok(small !== null && /under 100 x members/.test(small), String(small));
   });
 });

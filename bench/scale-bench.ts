@@ -1,0 +1,241 @@
+// Scale benchmark (issue 16): `npm run bench -- scale [--only request,drain,...] [--seconds 5]
+// [--rounds 3] [--connections 32] [--seed 16] [--json]`.
+//
+// Every row of the issue's table, measured at a small and a large size in one run, with the
+// ratio large/small and the issue's target beside it. Targets are printed, never asserted.
+// Upstreams are one nginx worker answering a fixed 200 on 4 loopback ports (members are
+// spread over them round-robin), so the proxy's own cost is what grows.
+
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { runIfMain } from "./run-if-main.js";
+import { measureDrain, measureReload } from "./scale/change-rows.js";
+import { measureFleet } from "./scale/fleet-rows.js";
+import { startNginxUpstream, type Upstream } from "./scale/processes.js";
+import { measureRequests } from "./scale/request-rows.js";
+import { measureTables } from "./scale/ring-rows.js";
+
+const SECTIONS = ["tables", "request", "drain", "reload", "fleet"] as const;
+type Section = (typeof SECTIONS)[number];
+
+interface Options {
+  only: ReadonlySet<Section>;
+  seconds: number;
+  rounds: number;
+  connections: number;
+  seed: number;
+  sizes: number[];
+  repeats: number;
+  reloads: number;
+  json: boolean;
+}
+
+function parse(argv: string[]): Options {
+  const value = (name: string): string | undefined => {
+    const i = argv.indexOf(name);
+    return i < 0 ? undefined : argv[i + 1];
+  };
+  const num = (name: string, dflt: number): number => {
+    const v = value(name);
+    if (v === undefined) return dflt;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} needs a positive integer, got ${v}`);
+    return n;
+  };
+  const known = new Set([
+    "--only",
+    "--seconds",
+    "--rounds",
+    "--connections",
+    "--seed",
+    "--sizes",
+    "--repeats",
+    "--reloads",
+    "--json",
+  ]);
+  for (const a of argv) if (a.startsWith("--") && !known.has(a)) throw new Error(`unknown option ${a}`);
+  const onlyText = value("--only");
+  const only = new Set<Section>();
+  for (const s of onlyText === undefined ? SECTIONS : onlyText.split(",")) {
+    if (!(SECTIONS as readonly string[]).includes(s))
+      throw new Error(`--only: unknown section ${s} (${SECTIONS.join(", ")})`);
+    only.add(s as Section);
+  }
+  const sizesText = value("--sizes");
+  return {
+    only,
+    seconds: num("--seconds", 5),
+    rounds: num("--rounds", 3),
+    connections: num("--connections", 32),
+    seed: num("--seed", 16),
+    sizes: sizesText === undefined ? [3, 1000, 10000] : sizesText.split(",").map(Number),
+    repeats: num("--repeats", 5),
+    reloads: num("--reloads", 50),
+    json: argv.includes("--json"),
+  };
+}
+
+interface Row {
+  what: string;
+  small: string;
+  large: string;
+  ratio: string;
+  target: string;
+}
+
+function printTable(rows: readonly Row[]): void {
+  const cols: Array<keyof Row> = ["what", "small", "large", "ratio", "target"];
+  const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => r[c].length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(width[i])).join(" | ")} |`;
+  console.log(line(cols));
+  console.log(line(width.map((w) => "-".repeat(w))));
+  for (const r of rows) console.log(line(cols.map((c) => r[c])));
+}
+
+const x = (v: number) => `${v.toFixed(2)}x`;
+
+export async function run(argv: string[]): Promise<number> {
+  const o = parse(argv);
+  const dir = mkdtempSync(join(tmpdir(), "shardgate-scale-"));
+  const rows: Row[] = [];
+  const raw: Record<string, unknown> = {};
+  const stops: Array<() => Promise<void>> = [];
+  try {
+    if (o.only.has("tables")) {
+      const figures = measureTables([100, 1000, 10_000], o.seed);
+      raw.tables = figures;
+      for (const algorithm of ["ring", "maglev"] as const) {
+        const base = figures.find((f) => f.algorithm === algorithm && f.members === 100);
+        if (base === undefined) continue;
+        for (const f of figures) {
+          if (f.algorithm !== algorithm || f.members === 100) continue;
+          const size = (g: typeof f) => (g.tableSize === undefined ? "" : ` (table ${g.tableSize})`);
+          rows.push({
+            what: `${algorithm} build / lookups`,
+            small: `100${size(base)}: ${base.buildMs.toFixed(1)} ms, ${(base.lookupsPerSec / 1e6).toFixed(1)} M/s`,
+            large: `${f.members}${size(f)}: ${f.buildMs.toFixed(1)} ms, ${(f.lookupsPerSec / 1e6).toFixed(1)} M/s`,
+            ratio: `lookups ${x(f.lookupsPerSec / base.lookupsPerSec)}`,
+            target: f.members === 10_000 ? "build < 100 ms, lookups >= 0.67x" : "",
+          });
+        }
+      }
+    }
+    if (o.only.has("fleet")) {
+      const figures = await measureFleet([6, 20], o.repeats, o.seed);
+      raw.fleet = figures;
+      const [small, large] = figures;
+      if (small !== undefined && large !== undefined) {
+        rows.push({
+          what: "drain visible on every instance (median)",
+          small: `3 voters + ${small.learners} learners: ${small.drainMs.toFixed(0)} ms`,
+          large: `3 voters + ${large.learners} learners: ${large.drainMs.toFixed(0)} ms`,
+          ratio: x(large.drainMs / small.drainMs),
+          target: "large < 100 ms",
+        });
+        rows.push({
+          what: "leader CPU while the fleet is idle",
+          small: `+${small.learners} learners: ${small.leaderIdleCpu.toFixed(1)} % of a core`,
+          large: `+${large.learners} learners: ${large.leaderIdleCpu.toFixed(1)} % of a core`,
+          ratio: x(large.leaderIdleCpu / small.leaderIdleCpu),
+          target: "large < 5 %",
+        });
+      }
+    }
+    const needUpstream = o.only.has("request") || o.only.has("drain") || o.only.has("reload");
+    const started = needUpstream ? await startNginxUpstream(dir, 4) : null;
+    if (typeof started === "string") {
+      console.error(`scale bench needs a fast upstream: ${started}`);
+      return 1;
+    }
+    const up = started as Upstream;
+    if (started !== null) stops.push(started.stop);
+    if (o.only.has("request")) {
+      {
+        const figures = await measureRequests(dir, up, {
+          sizes: o.sizes,
+          keySets: [10_000, 30],
+          seconds: o.seconds,
+          rounds: o.rounds,
+          connections: o.connections,
+          seed: o.seed,
+        });
+        raw.request = figures;
+        const small = o.sizes[0];
+        for (const keys of [10_000, 30]) {
+          const base = figures.find((f) => f.members === small && f.keys === keys);
+          if (base === undefined) continue;
+          for (const f of figures) {
+            if (f.keys !== keys || f.members === small) continue;
+            const target = f.members >= 10_000 ? ">= 0.90x" : ">= 0.95x, p99 <= 1.20x";
+            rows.push({
+              what: `proxied req/s, ${keys} keys, wrk -c${o.connections}`,
+              small: `${small}: ${base.rps.toFixed(0)} req/s, p99 ${base.p99ms.toFixed(2)} ms, ${base.rssMb.toFixed(0)} MB`,
+              large: `${f.members}: ${f.rps.toFixed(0)} req/s, p99 ${f.p99ms.toFixed(2)} ms, ${f.rssMb.toFixed(0)} MB`,
+              ratio: `${x(f.rps / base.rps)}, p99 ${x(f.p99ms / base.p99ms)}, RSS ${x(f.rssMb / base.rssMb)}`,
+              target,
+            });
+            if (keys === 10_000)
+              rows.push({
+                what: "GC share of proxy CPU under load",
+                small: `${small}: ${(100 * base.gcShare).toFixed(1)} %`,
+                large: `${f.members}: ${(100 * f.gcShare).toFixed(1)} %`,
+                ratio: x(f.gcShare / base.gcShare),
+                target: "flat",
+              });
+          }
+          const errs = figures.filter((f) => f.keys === keys).reduce((a, f) => a + f.errors, 0);
+          if (errs > 0) console.error(`warning: ${errs} wrk errors with ${keys} keys`);
+        }
+      }
+    }
+    if (o.only.has("drain")) {
+      const figures = await measureDrain(dir, up, [10, 5000], o.repeats);
+      raw.drain = figures;
+      for (const algorithm of ["ring", "maglev"] as const) {
+        const small = figures.find((f) => f.algorithm === algorithm && f.members === 10);
+        const large = figures.find((f) => f.algorithm === algorithm && f.members === 5000);
+        if (small === undefined || large === undefined) continue;
+        rows.push({
+          what: `drain/undrain one member -> visible in /admin/route (${algorithm})`,
+          small: `10: ${small.ms.toFixed(1)} ms`,
+          large: `5000: ${large.ms.toFixed(1)} ms`,
+          ratio: x(large.ms / small.ms),
+          target: "large <= 20 ms",
+        });
+      }
+    }
+    if (o.only.has("reload")) {
+      const r = await measureReload(dir, up, [10, 5000], o.repeats, o.reloads);
+      raw.reload = r;
+      const [small, large] = r.times;
+      if (small !== undefined && large !== undefined)
+        rows.push({
+          what: "reload adding (or removing) one member, POST /admin/reload",
+          small: `10: ${small.ms.toFixed(1)} ms`,
+          large: `5000: ${large.ms.toFixed(1)} ms`,
+          ratio: x(large.ms / small.ms),
+          target: "large <= 100 ms",
+        });
+      if (r.rss !== null)
+        rows.push({
+          what: `RSS over ${r.rss.reloads} reloads of a ${r.rss.members}-member pool`,
+          small: `after 5: ${r.rss.afterFive.toFixed(0)} MB`,
+          large: `after ${r.rss.reloads}: ${r.rss.afterAll.toFixed(0)} MB`,
+          ratio: x(r.rss.afterAll / r.rss.afterFive),
+          target: "<= 1.10x",
+        });
+    }
+    if (o.json) console.log(JSON.stringify({ rows, raw }, null, 2));
+    else {
+      console.log(`scale bench: medians of ${o.rounds} interleaved rounds of ${o.seconds} s; upstream nginx`);
+      printTable(rows);
+    }
+    return 0;
+  } finally {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+runIfMain(import.meta.url, run);

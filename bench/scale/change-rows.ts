@@ -1,0 +1,148 @@
+// Control-plane rows of the scale bench: one member's drain (and undrain) until /admin/route
+// shows it, at a small and a large pool, ring hash and Maglev; and a reload that adds one
+// member until the reload call answers (it answers once the change is committed and applied),
+// plus the process's RSS over repeated reloads of the large pool.
+
+import { rssBytes } from "../proxy-bench.js";
+import { ADMIN_TOKEN, median, memberId, type Shardgate, startShardgate, type Upstream } from "./processes.js";
+
+interface RouteView {
+  owner: string | null;
+  member: string | null;
+  skipped: Array<{ id: string; reason: string }>;
+}
+
+async function route(sg: Shardgate, key: string): Promise<RouteView> {
+  const res = await fetch(`${sg.admin}/admin/route?pool=scale&key=${encodeURIComponent(key)}`);
+  return (await res.json()) as RouteView;
+}
+
+async function post(sg: Shardgate, path: string): Promise<void> {
+  const res = await fetch(`${sg.admin}${path}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+  });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`POST ${path}: HTTP ${res.status} ${text}`);
+}
+
+/** Polls /admin/route (back to back) until `pred` holds; ms since `t0`. */
+async function until(
+  sg: Shardgate,
+  key: string,
+  pred: (r: RouteView) => boolean,
+  t0: number,
+): Promise<number> {
+  const deadline = t0 + 30_000;
+  while (performance.now() < deadline) {
+    if (pred(await route(sg, key))) return performance.now() - t0;
+  }
+  throw new Error(`route for ${key} did not change within 30 s`);
+}
+
+export interface DrainFigure {
+  readonly members: number;
+  readonly algorithm: "ring" | "maglev";
+  /** Median ms from the drain request to /admin/route skipping the member (drain and undrain alike). */
+  readonly ms: number;
+}
+
+export async function measureDrain(
+  dir: string,
+  upstream: Upstream,
+  sizes: readonly number[],
+  repeats: number,
+): Promise<DrainFigure[]> {
+  const out: DrainFigure[] = [];
+  for (const algorithm of ["ring", "maglev"] as const) {
+    for (const size of sizes) {
+      const sg = await startShardgate(
+        dir,
+        `drain-${algorithm}-${size}`,
+        { members: size, algorithm },
+        upstream.addresses,
+      );
+      try {
+        const key = "drain-probe-key";
+        const owner = (await route(sg, key)).owner;
+        if (owner === null) throw new Error("no owner");
+        const samples: number[] = [];
+        for (let r = 0; r < repeats; r++) {
+          let t0 = performance.now();
+          await post(sg, `/admin/pools/scale/members/${owner}/drain`);
+          samples.push(await until(sg, key, (v) => v.member !== owner, t0));
+          t0 = performance.now();
+          await post(sg, `/admin/pools/scale/members/${owner}/undrain`);
+          samples.push(await until(sg, key, (v) => v.member === owner, t0));
+        }
+        out.push({ members: size, algorithm, ms: median(samples) });
+      } finally {
+        await sg.stop();
+      }
+    }
+  }
+  return out;
+}
+
+export interface ReloadFigure {
+  readonly members: number;
+  /** Median ms of POST /admin/reload adding (then removing) one member. */
+  readonly ms: number;
+}
+
+export interface ReloadRss {
+  readonly members: number;
+  readonly afterFive: number;
+  readonly afterAll: number;
+  readonly reloads: number;
+}
+
+export async function measureReload(
+  dir: string,
+  upstream: Upstream,
+  sizes: readonly number[],
+  repeats: number,
+  rssReloads: number,
+): Promise<{ times: ReloadFigure[]; rss: ReloadRss | null }> {
+  const times: ReloadFigure[] = [];
+  let rss: ReloadRss | null = null;
+  for (const size of sizes) {
+    const sg = await startShardgate(
+      dir,
+      `reload-${size}`,
+      { members: size, algorithm: "ring" },
+      upstream.addresses,
+    );
+    try {
+      const samples: number[] = [];
+      const reloadOnce = async (extra: number): Promise<number> => {
+        sg.rewrite({ members: size, algorithm: "ring", extra });
+        const t0 = performance.now();
+        await post(sg, "/admin/reload");
+        return performance.now() - t0;
+      };
+      for (let r = 0; r < repeats; r++) {
+        samples.push(await reloadOnce(1));
+        samples.push(await reloadOnce(0));
+      }
+      // The added member really is routed to after the reload (not only acknowledged).
+      await reloadOnce(1);
+      const added = memberId(size);
+      const state = await (await fetch(`${sg.admin}/admin/state`)).text();
+      if (!state.includes(`"${added}"`)) throw new Error(`reload did not add ${added}`);
+      await reloadOnce(0);
+      times.push({ members: size, ms: median(samples) });
+      if (size === sizes[sizes.length - 1] && rssReloads > 5) {
+        let afterFive = 0;
+        for (let r = 1; r <= rssReloads; r++) {
+          await reloadOnce(r % 2);
+          if (r === 5) afterFive = rssBytes(sg.pid) / 2 ** 20;
+        }
+        rss = { members: size, afterFive, afterAll: rssBytes(sg.pid) / 2 ** 20, reloads: rssReloads };
+      }
+    } finally {
+      await sg.stop();
+    }
+  }
+  return { times, rss };
+}

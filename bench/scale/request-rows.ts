@@ -1,0 +1,97 @@
+// Request-path rows of the scale bench: the same shardgate build routing pools of 3, 1,000
+// and 10,000 members (over the same nginx upstream), loaded with wrk in interleaved rounds so
+// that machine noise hits every size alike. Per size: req/s, p99, RSS, and the GC share of the
+// process's CPU time (from its own nodejs_gc_duration_seconds counter).
+
+import { cpuSeconds, rssBytes } from "../proxy-bench.js";
+import { median, metricValue, runWrk, type Shardgate, startShardgate, type Upstream } from "./processes.js";
+
+export interface RequestRowOptions {
+  readonly sizes: readonly number[];
+  readonly keySets: readonly number[];
+  readonly seconds: number;
+  readonly rounds: number;
+  readonly connections: number;
+  readonly seed: number;
+}
+
+export interface RequestFigure {
+  readonly members: number;
+  readonly keys: number;
+  readonly rps: number;
+  readonly p99ms: number;
+  readonly rssMb: number;
+  readonly gcShare: number;
+  readonly errors: number;
+}
+
+async function gcSeconds(admin: string): Promise<number> {
+  const res = await fetch(`${admin}/metrics`);
+  return metricValue(await res.text(), "shardgate_nodejs_gc_duration_seconds_sum");
+}
+
+export async function measureRequests(
+  dir: string,
+  upstream: Upstream,
+  o: RequestRowOptions,
+): Promise<RequestFigure[]> {
+  const procs: Array<{ size: number; sg: Shardgate }> = [];
+  try {
+    for (const size of o.sizes)
+      procs.push({
+        size,
+        sg: await startShardgate(
+          dir,
+          `req-${size}`,
+          { members: size, algorithm: "ring" },
+          upstream.addresses,
+        ),
+      });
+    const out: RequestFigure[] = [];
+    for (const keys of o.keySets) {
+      const samples = new Map<
+        number,
+        { rps: number[]; p99: number[]; rss: number[]; gc: number[]; err: number }
+      >();
+      for (const { size, sg } of procs) {
+        samples.set(size, { rps: [], p99: [], rss: [], gc: [], err: 0 });
+        // Warm-up: connections to members opened, JIT warm, before anything counts.
+        await runWrk(dir, sg.url, 2, o.connections, keys, o.seed);
+      }
+      for (let r = 0; r < o.rounds; r++) {
+        // Rotate the order each round so no size always runs first or last.
+        for (let k = 0; k < procs.length; k++) {
+          const { size, sg } = procs[(k + r) % procs.length];
+          const s = samples.get(size);
+          if (s === undefined) continue;
+          const gc0 = await gcSeconds(sg.admin);
+          const cpu0 = cpuSeconds(sg.pid);
+          const w = await runWrk(dir, sg.url, o.seconds, o.connections, keys, o.seed + r);
+          const cpu1 = cpuSeconds(sg.pid);
+          const gc1 = await gcSeconds(sg.admin);
+          s.rps.push(w.rps);
+          s.p99.push(w.p99ms);
+          s.rss.push(rssBytes(sg.pid) / 2 ** 20);
+          s.gc.push(cpu1 > cpu0 ? (gc1 - gc0) / (cpu1 - cpu0) : Number.NaN);
+          s.err += w.errors;
+        }
+      }
+      for (const { size } of procs) {
+        const s = samples.get(size);
+        if (s === undefined) continue;
+        out.push({
+          members: size,
+          keys,
+          rps: median(s.rps),
+          p99ms: median(s.p99),
+          rssMb: median(s.rss),
+          gcShare: median(s.gc),
+          errors: s.err,
+        });
+      }
+    }
+    return out;
+  } finally {
+    for (const p of procs) await p.sg.stop().catch(() => undefined);
+  }
+}

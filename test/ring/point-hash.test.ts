@@ -1,0 +1,98 @@
+// The ring build's fast paths against the contract they replace: PointHasher equals
+// hashKey(`${id}-${i}`, 0) for ASCII, multi-byte and long ids, and a ring built with them
+// equals the straightforward build (a string per point, packed hash * 2^21 + member index,
+// comparison sort), points and owners alike, across seeded random member sets and weights.
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { hashKey } from "../../ring/hash.js";
+import { PointHasher } from "../../ring/point-hash.js";
+import { sortPoints } from "../../ring/point-sort.js";
+import { buildRingHash } from "../../ring/ring-hash.js";
+import type { RingMember } from "../../ring/types.js";
+import { seededRandom } from "../support/prng.js";
+
+const SEED = 0x16_4;
+
+function randomId(rnd: () => number): string {
+  const alphabet = ["a", "Z", "0", ".", ":", "-", "é", "ß", "中", "😀", "\ud800"];
+  const len = 1 + Math.floor(rnd() * 40);
+  let s = "";
+  for (let i = 0; i < len; i++) s += alphabet[Math.floor(rnd() * alphabet.length)];
+  return s;
+}
+
+function referenceRing(members: readonly RingMember[], ppw: number): { points: number[]; owners: number[] } {
+  const sorted = [...members].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const packed: number[] = [];
+  sorted.forEach((m, idx) => {
+    for (let i = 0; i < m.weight * ppw; i++) packed.push(hashKey(`${m.id}-${i}`, 0) * 2 ** 21 + idx);
+  });
+  packed.sort((a, b) => a - b);
+  return { points: packed.map((v) => Math.floor(v / 2 ** 21)), owners: packed.map((v) => v % 2 ** 21) };
+}
+
+test("PointHasher equals hashKey of the point string", () => {
+  const rnd = seededRandom(SEED);
+  const h = new PointHasher();
+  for (let k = 0; k < 300; k++) {
+    const id = k === 0 ? "" : k === 1 ? "x".repeat(5000) : randomId(rnd);
+    h.member(id);
+    for (const i of [
+      0,
+      1,
+      9,
+      10,
+      99,
+      100,
+      159,
+      160,
+      999,
+      1000,
+      12345,
+      1_000_000,
+      Math.floor(rnd() * 2 ** 31),
+    ]) {
+      assert.equal(h.point(i), hashKey(`${id}-${i}`, 0), `seed ${SEED}: id ${JSON.stringify(id)} point ${i}`);
+    }
+  }
+});
+
+test("the ring build equals the string-per-point, comparison-sorted build (seeded)", () => {
+  for (let s = 0; s < 25; s++) {
+    const rnd = seededRandom(SEED + s);
+    const n = 1 + Math.floor(rnd() * 60);
+    const members: RingMember[] = [];
+    const seen = new Set<string>();
+    while (members.length < n) {
+      const id = rnd() < 0.5 ? `m${Math.floor(rnd() * 1000)}` : randomId(rnd);
+      if (seen.has(id)) continue;
+      seen.add(id);
+      members.push({ id, weight: 1 + Math.floor(rnd() * 3) });
+    }
+    const ppw = 1 + Math.floor(rnd() * 40);
+    const ring = buildRingHash(members, { pointsPerWeight: ppw });
+    const ref = referenceRing(members, ppw);
+    assert.deepEqual([...ring.points], ref.points, `seed ${SEED + s}: points`);
+    assert.deepEqual([...ring.owners], ref.owners, `seed ${SEED + s}: owners`);
+  }
+});
+
+test("sortPoints is a stable sort by hash: equal hashes keep their input order", () => {
+  const rnd = seededRandom(SEED);
+  const n = 5000;
+  const points = new Uint32Array(n);
+  const owners = new Uint32Array(n);
+  // Few distinct hashes, so ties are everywhere; owners ascending as the build feeds them.
+  for (let i = 0; i < n; i++) {
+    points[i] = [0, 1, 0xffff, 0x10000, 0xffffffff, 0x12345678][Math.floor(rnd() * 6)];
+    owners[i] = i;
+  }
+  const expected = [...points].map((p, i) => [p, i]).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const out = sortPoints(points, owners);
+  assert.deepEqual(
+    [...out.points].map((p, i) => [p, out.owners[i]]),
+    expected,
+    `seed ${SEED}`,
+  );
+});
