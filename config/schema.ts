@@ -350,7 +350,7 @@ const clusterSchema = z
         code: "custom",
         path: ["id"],
         input: c.id,
-        message: "statefulSet needs this pod's name as the node id (id: ${HOSTNAME})",
+        message: "statefulSet needs this pod's name as the node id (id: $HOSTNAME from the environment)",
         params: { expected: "this pod's name", found: "nothing" },
       });
       return;
