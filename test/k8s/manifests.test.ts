@@ -123,7 +123,7 @@ describe("k8s/ manifests", { skip: SKIP }, () => {
     return objs;
   };
 
-  for (const overlay of ["fleet", "learners", "ingress-sidecar"]) {
+  for (const overlay of ["fleet", "fleet-bootstrap", "learners", "ingress-sidecar"]) {
     test(`${overlay}: renders, and every object passes the Kubernetes schema`, async () => {
       const objs = get(overlay);
       assert.ok(objs.length >= 3, `${overlay} renders objects`);
@@ -163,6 +163,27 @@ describe("k8s/ manifests", { skip: SKIP }, () => {
       assert.match(bad.out, /cluster\.statefulSet\.advertise/);
     });
   }
+
+  test("fleet-bootstrap: the fleet plus SHARDGATE_BOOTSTRAP=new on the voters, nothing else", () => {
+    const plain = get("fleet");
+    const boot = get("fleet-bootstrap");
+    assert.equal(boot.length, plain.length);
+    const env = (objs: Obj[]) =>
+      find(objs, "StatefulSet", "shardgate").spec.template.spec.containers[0].env as Obj[];
+    const added = env(boot).filter((e) => !env(plain).some((p) => p.name === e.name));
+    assert.deepEqual(added, [{ name: "SHARDGATE_BOOTSTRAP", value: "new" }]);
+    assert.equal(
+      env(plain).some((e) => e.name === "SHARDGATE_BOOTSTRAP"),
+      false,
+      "the day-2 fleet never founds a cluster from an empty volume",
+    );
+    // Everything but that one variable is identical.
+    const strip = (objs: Obj[]) =>
+      JSON.stringify(objs, (k, v) =>
+        k === "env" ? (v as Obj[]).filter((e) => e.name !== "SHARDGATE_BOOTSTRAP") : v,
+      );
+    assert.equal(strip(boot), strip(plain));
+  });
 
   test("fleet: 3 voters, headless Raft Service, traffic Service, PDB, RBAC list/watch EndpointSlices only", () => {
     const objs = get("fleet");
