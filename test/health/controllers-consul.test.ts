@@ -123,16 +123,39 @@ routes:
     const s = await eventually("panic", () => (c.status().users.panic ? c.status().users : undefined));
     assert.equal(s.wouldBeHealthy, 1);
     assert.equal(s.total, 4);
-    await new Promise((r) => setTimeout(r, 800));
-    assert.equal(cluster.proposals.length, beforePanic, "the guard proposed no unhealthy marks");
+    // Instead of waiting and seeing nothing: a real change follows (a new passing instance),
+    // and the first command after the panic must be that one, with no unhealthy marks before it.
+    const committedAtPanic = cluster.committed().length;
+    const added = await expectCommand(cluster, "SetMembers with the extra member (during the panic)", () =>
+      register(service, `${service}-extra`, 9109),
+    );
+    assert.ok(
+      added.text.startsWith("SetMembers users") && added.text.includes(`${service}-extra`),
+      added.text,
+    );
+    assert.deepEqual(
+      cluster.committed().slice(committedAtPanic),
+      [added.text],
+      "the guard proposed no unhealthy marks",
+    );
     assert.ok(
       cluster.current.pools.users.members.every((m) => m.healthy),
       "every member still routable",
     );
     await Promise.all([1, 2, 3].map((i) => consul.agent.check.pass({ id: `service:${ids[i]}` })));
     await eventually("panic over", () => (c.status().users.panic ? undefined : true));
-    await new Promise((r) => setTimeout(r, 500));
-    assert.equal(cluster.proposals.length, beforePanic, "recovery to the committed state proposes nothing");
+    // Again a real change follows instead of a wait: it must be the only command since the panic.
+    const committedAtRecovery = cluster.committed().length;
+    const removed = await expectCommand(cluster, "SetMembers without the extra member", () =>
+      consul.agent.service.deregister(`${service}-extra`),
+    );
+    assert.ok(removed.text.startsWith("SetMembers users") && !removed.text.includes("extra"), removed.text);
+    assert.deepEqual(
+      cluster.committed().slice(committedAtRecovery),
+      [removed.text],
+      "recovery to the committed state proposes nothing",
+    );
+    assert.equal(cluster.proposals.length, beforePanic + 2, "only the two real changes were proposed");
 
     assert.equal(c.status().users.failedProposals, 0, "every command validated and applied");
     const sorted = [...latencies].sort((a, b) => a - b);
