@@ -14,10 +14,16 @@ export function hashBytes(bytes: Uint8Array, len: number = bytes.length, seed = 
   if (!Number.isInteger(len) || len < 0 || len > bytes.length) {
     throw new RangeError(`hashBytes: len must be an integer in [0, ${bytes.length}], got ${len}`);
   }
-  let h = seed >>> 0;
-  const blocks = len & ~3;
-  let i = 0;
-  for (; i < blocks; i += 4) {
+  return murmurFinish(murmurBlocks(seed >>> 0, bytes, 0, len & ~3), bytes, len & ~3, len);
+}
+
+/**
+ * MurmurHash3's state after mixing the whole 4-byte blocks of `bytes[from..end)` into `h`
+ * (`end - from` a multiple of 4). With murmurFinish, lets a caller hash many keys that share
+ * a prefix from the prefix's state (ring/point-hash.ts) and stay equal to hashBytes.
+ */
+export function murmurBlocks(h: number, bytes: Uint8Array, from: number, end: number): number {
+  for (let i = from; i < end; i += 4) {
     let k = bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24);
     k = Math.imul(k, C1);
     k = (k << 15) | (k >>> 17);
@@ -26,6 +32,11 @@ export function hashBytes(bytes: Uint8Array, len: number = bytes.length, seed = 
     h = (h << 13) | (h >>> 19);
     h = (Math.imul(h, 5) + 0xe6546b64) | 0;
   }
+  return h;
+}
+
+/** Mixes the tail `bytes[i..len)` (fewer than 4 bytes) and finalizes a hash of `len` bytes. */
+export function murmurFinish(h: number, bytes: Uint8Array, i: number, len: number): number {
   const tail = len & 3;
   if (tail !== 0) {
     let k = bytes[i];
