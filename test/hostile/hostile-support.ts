@@ -4,7 +4,7 @@
 // log lines and /proc/<pid>/fd.
 
 import { readdirSync } from "node:fs";
-import { connect } from "node:net";
+import { rawExchange } from "../support/raw-socket.js";
 import { fetchJson, metricLines, metricValue } from "../support/shardgate-process.js";
 
 /** Open file descriptors of process `pid` (Linux /proc). */
@@ -43,20 +43,7 @@ export async function breakerStates(adminUrl: string, pool = "users"): Promise<R
 
 /** Sends `payload` raw and collects every byte answered until the peer closes (or `ms` passes). */
 export function rawAll(port: number, payload: string, ms = 5000): Promise<string> {
-  return new Promise((resolve) => {
-    const s = connect(port, "127.0.0.1");
-    let got = "";
-    const timer = setTimeout(() => s.destroy(), ms);
-    s.on("data", (d) => {
-      got += d.toString("latin1");
-    });
-    s.on("close", () => {
-      clearTimeout(timer);
-      resolve(got);
-    });
-    s.on("error", () => {});
-    s.write(payload);
-  });
+  return rawExchange(port, payload, ms);
 }
 
 /** Port of an "http://host:port" URL. */

@@ -3,10 +3,10 @@
 
 import assert from "node:assert/strict";
 import { request as httpRequest } from "node:http";
-import { connect } from "node:net";
 import { test } from "node:test";
 import { parseConfig } from "../../config/load.js";
 import { checkAdminToken } from "../../proxy/admin/auth.js";
+import { rawExchange } from "../support/raw-socket.js";
 import { defaultConfig, send, startHarness } from "./harness.js";
 
 test("a bodyless POST to a dead member gets 502 and is not retried (POST is not in retry.methods)", async (t) => {
@@ -28,20 +28,7 @@ test("the headers timeout is measured: headers 200 ms with request 5 s cuts a st
   const h = await startHarness({ members: 1, listen: { headers: 200, request: 5000 } });
   t.after(() => h.close());
   const started = performance.now();
-  const reply = await new Promise<string>((resolve) => {
-    const s = connect(h.port, "127.0.0.1");
-    let got = "";
-    const timer = setTimeout(() => s.destroy(), 6000);
-    s.on("data", (d) => {
-      got += d.toString("latin1");
-    });
-    s.on("close", () => {
-      clearTimeout(timer);
-      resolve(got);
-    });
-    s.on("error", () => {});
-    s.write("GET / HTTP/1.1\r\nHost: a\r\n");
-  });
+  const reply = await rawExchange(h.port, "GET / HTTP/1.1\r\nHost: a\r\n", 6000);
   const took = performance.now() - started;
   assert.match(reply, /^HTTP\/1\.1 408 /);
   assert.ok(took < 1000, `cut after ${took.toFixed(0)} ms (request timeout 5 s, headers 200 ms)`);

@@ -5,8 +5,8 @@
 
 import assert from "node:assert/strict";
 import { request as httpRequest } from "node:http";
-import { connect } from "node:net";
 import { test } from "node:test";
+import { rawExchange, rawReply } from "../support/raw-socket.js";
 import { defaultConfig, startHarness, waitFor } from "./harness.js";
 
 /** Sends `total` bytes of body in `pieces` writes spaced `everyMs` apart; resolves with status and body. */
@@ -53,20 +53,11 @@ function slowUpload(
 
 /** A raw request that declares `declared` body bytes and sends one; collects every byte answered until close. */
 function stalledBody(port: number, declared: number, ms: number): Promise<string> {
-  return new Promise((resolve) => {
-    const s = connect(port, "127.0.0.1");
-    let got = "";
-    const timer = setTimeout(() => s.destroy(), ms);
-    s.on("data", (d) => {
-      got += d.toString("latin1");
-    });
-    s.on("close", () => {
-      clearTimeout(timer);
-      resolve(got);
-    });
-    s.on("error", () => {});
-    s.write(`POST / HTTP/1.1\r\nHost: a\r\nX-User-Id: victim\r\nContent-Length: ${declared}\r\n\r\nx`);
-  });
+  return rawExchange(
+    port,
+    `POST / HTTP/1.1\r\nHost: a\r\nX-User-Id: victim\r\nContent-Length: ${declared}\r\n\r\nx`,
+    ms,
+  );
 }
 
 test("an upload slower than timeouts.response is served: the response clock starts after the body", async (t) => {
@@ -138,18 +129,7 @@ test("an upstream that stops reading the body is the member's fault: 504 upstrea
   });
   t.after(() => h.close());
   const total = 64 * 1024 * 1024;
-  const reply = await new Promise<string>((resolve) => {
-    const s = connect(h.port, "127.0.0.1");
-    let got = "";
-    const timer = setTimeout(() => s.destroy(), 8000);
-    s.on("data", (d) => {
-      got += d.toString("latin1");
-    });
-    s.on("close", () => {
-      clearTimeout(timer);
-      resolve(got);
-    });
-    s.on("error", () => {});
+  const reply = await rawReply(h.port, 8000, (s) => {
     s.write(`POST / HTTP/1.1\r\nHost: a\r\nX-User-Id: k\r\nContent-Length: ${total}\r\n\r\n`);
     const chunk = Buffer.alloc(256 * 1024, 0x61);
     let sent = 0;
