@@ -10,7 +10,8 @@
 // alike: (a) `bare-h3`, a bare http-proxy-3 forwarder with a keep-alive agent per member,
 // (b) `bare-undici`, a bare undici forwarder (a Pool per member, pool.stream; bare-undici.ts),
 // (c) a real shardgate process (metrics on, access log on, lines to /dev/null or with
-// --log-file to a file), (d) nginx with `hash $http_x_user consistent` when nginx is installed,
+// --log-file to a file), (c') `sg-undici`, the same on the opt-in undici engine
+// (SHARDGATE_ENGINE=undici), (d) nginx with `hash $http_x_user consistent` when nginx is installed,
 // and with --nolog-variant (e) shardgate with the access log off. Every request carries a random
 // x-user key. Reports req/s, p50, p99, proxy CPU (cores and per request, from /proc) and RSS,
 // and the ratios of shardgate to each peer. The edge rows and the soak run with the first
@@ -230,10 +231,12 @@ async function startShardgate(
   dir: string,
   logToFile: boolean,
   accessLog = true,
+  engine: "http-proxy" | "undici" = "http-proxy",
 ): Promise<Target> {
   const [http, admin] = [await freePort(), await freePort()];
   const members = upstreams.map((a, i) => `      - { id: m${i + 1}, address: "${a}" }`).join("\n");
-  const configPath = join(dir, `shardgate-${accessLog ? "log" : "nolog"}.yaml`);
+  const tag = `${accessLog ? "log" : "nolog"}-${engine}`;
+  const configPath = join(dir, `shardgate-${tag}.yaml`);
   writeFileSync(
     configPath,
     `listen:\n  http: 127.0.0.1:${http}\n  admin: 127.0.0.1:${admin}\nlog:\n  level: info\n  accessLog: ${accessLog}\n` +
@@ -243,16 +246,16 @@ async function startShardgate(
   // The access log is on; by default its lines go to /dev/null, so what is measured is the cost
   // shardgate owns (building and serializing each line, the write calls), not the disk's.
   // --log-file writes a real file in the bench's temp folder instead.
-  const logFd = openSync(
-    logToFile ? join(dir, `shardgate-${accessLog ? "log" : "nolog"}.log`) : "/dev/null",
-    "w",
-  );
+  const logFd = openSync(logToFile ? join(dir, `shardgate-${tag}.log`) : "/dev/null", "w");
   const argv = shardgateArgv(["start", "--config", configPath]);
-  const child = spawn(argv.command, argv.args, { stdio: ["ignore", logFd, "inherit"] });
+  const child = spawn(argv.command, argv.args, {
+    stdio: ["ignore", logFd, "inherit"],
+    env: { ...process.env, SHARDGATE_ENGINE: engine },
+  });
   closeSync(logFd);
   await waitHttp(`http://127.0.0.1:${admin}/readyz`);
   return {
-    name: accessLog ? "shardgate" : "shardgate-nolog",
+    name: engine === "undici" ? "sg-undici" : accessLog ? "shardgate" : "shardgate-nolog",
     url: `http://127.0.0.1:${http}/`,
     pid: child.pid ?? 0,
     metricsUrl: `http://127.0.0.1:${admin}/metrics`,
@@ -826,6 +829,9 @@ function ratioRows(summaries: Summary[]): Ratio[] {
   const out: Ratio[] = [];
   const pairs: Array<[string, string]> = [
     ["shardgate", "bare-undici"],
+    ["sg-undici", "bare-undici"],
+    ["sg-undici", "shardgate"],
+    ["sg-undici", "nginx"],
     ["shardgate", "bare-h3"],
     ["shardgate", "nginx"],
     ["bare-undici", "nginx"],
@@ -862,6 +868,10 @@ async function runVariant(kind: UpstreamKind, o: VariantOptions): Promise<Varian
     const sg = await startShardgate(upstreams, dir, o.logFile);
     children.push(sg.stop);
     targets.push(sg);
+    // The same shardgate on the opt-in undici engine (SHARDGATE_ENGINE=undici).
+    const sgUndici = await startShardgate(upstreams, dir, o.logFile, true, "undici");
+    children.push(sgUndici.stop);
+    targets.push(sgUndici);
     if (o.nologVariant) {
       // The same shardgate with the access log off: how much of the gap is the log.
       const quiet = await startShardgate(upstreams, dir, false, false);
@@ -968,9 +978,7 @@ async function runVariant(kind: UpstreamKind, o: VariantOptions): Promise<Varian
     say("\nratios (same run):             req/s    p99   cpu/request");
     for (const r of ratios) {
       const goal =
-        r.target === "shardgate" && r.peer === "bare-undici"
-          ? "  (targets >= 0.90x, <= 1.20x, <= 1.15x)"
-          : "";
+        r.peer === "bare-undici" && r.target !== "bare-h3" ? "  (targets >= 0.90x, <= 1.20x, <= 1.15x)" : "";
       say(
         `  ${`${r.target}/${r.peer}`.padEnd(26)} ${r.rps.toFixed(2).padStart(6)}x ${r.p99.toFixed(2).padStart(6)}x ${r.cpuPerReq.toFixed(2).padStart(6)}x${goal}`,
       );
