@@ -1,15 +1,21 @@
 // End-to-end proxy benchmark: `npm run bench -- proxy [--duration 5] [--rounds 3]
-// [--connections 50] [--client wrk|autocannon] [--soak 60 [--soak-warmup 60]] [--log-file]
-// [--nolog-variant] [--json]`.
+// [--connections 50] [--client wrk|autocannon] [--variants nginx,node] [--soak 60
+// [--soak-warmup 60]] [--log-file] [--nolog-variant] [--skip-edge] [--json]`.
 //
-// Starts echo upstreams in a child process, then measures, interleaved round by round so that
-// machine noise hits every target alike: (a) a bare http-proxy-3 forwarder with a keep-alive
-// agent per member, (b) a real shardgate process (metrics on, access log on, lines to
-// /dev/null or with --log-file to a file), (c) nginx with `hash $http_x_user consistent`
-// when nginx is installed, and with --nolog-variant (d) shardgate with the access log off.
-// Every request carries a random x-user key. Reports req/s, p50, p99, proxy CPU (cores and
-// per request) and RSS (from /proc), and the ratios shardgate/bare and shardgate/nginx.
-// Targets are reported, never asserted. `--soak S` starts a fresh shardgate, reads its cold RSS,
+// Each variant names its upstreams (printed in its header): `nginx` = three nginx servers in one
+// nginx process (1 worker) answering a small body at once, so the proxies set the pace (the
+// default when nginx is installed); `node` = three Node echo upstreams in one child process,
+// which share the cores and set the pace themselves (kept as the second, labelled variant).
+// Per variant it measures, interleaved round by round so that machine noise hits every target
+// alike: (a) `bare-h3`, a bare http-proxy-3 forwarder with a keep-alive agent per member,
+// (b) `bare-undici`, a bare undici forwarder (a Pool per member, pool.stream; bare-undici.ts),
+// (c) a real shardgate process (metrics on, access log on, lines to /dev/null or with
+// --log-file to a file), (c') `sg-undici`, the same on the opt-in undici engine
+// (SHARDGATE_ENGINE=undici), (d) nginx with `hash $http_x_user consistent` when nginx is installed,
+// and with --nolog-variant (e) shardgate with the access log off. Every request carries a random
+// x-user key. Reports req/s, p50, p99, proxy CPU (cores and per request, from /proc) and RSS,
+// and the ratios of shardgate to each peer. The edge rows and the soak run with the first
+// variant only. Targets are reported, never asserted. `--soak S` starts a fresh shardgate, reads its cold RSS,
 // runs a full-load warm-up (--soak-warmup, default 60 s: V8 defers its first major GC for about
 // 35-40 s of full load and sizes its heap in the first cycles, RSS ~80 MB idle -> ~150 MB here,
 // printed as the cold-start figure, not hidden) and then an S-second full-load run, sampling
@@ -18,8 +24,8 @@
 // start), with the max and the slope of the second half (MB/min, least squares), which is what
 // a leak shows as.
 //
-// The same file is also the child processes' entry point (`--role upstreams|bare`), so the
-// upstreams and the bare forwarder never share a process (or an event loop) with the client.
+// The same file is also the child processes' entry point (`--role upstreams|bare|bare-undici`), so the
+// upstreams and the bare forwarders never share a process (or an event loop) with the client.
 
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -34,7 +40,9 @@ import { createProxyServer } from "http-proxy-3";
 import { startEchoUpstream } from "../proxy/app/echo-upstream.js";
 import { hashKey } from "../ring/hash.js";
 import { shardgateArgv } from "../test/support/shardgate-process.js";
+import { roleBareUndici } from "./bare-undici.js";
 import { edgeRatios, startEdgeTargets } from "./edge-targets.js";
+import { startNginxUpstreams } from "./nginx-upstreams.js";
 
 // autocannon ships no type declarations; this is the slice of its API the bench uses.
 interface AutocannonResult {
@@ -191,7 +199,7 @@ export function rssBytes(pid: number): number {
 // ------------------------------------------------------------------------ targets
 
 export interface Target {
-  /** bare, shardgate, shardgate-nolog, nginx, or an edge row (bench/edge-targets.ts). */
+  /** bare-h3, bare-undici, shardgate, shardgate-nolog, nginx, or an edge row (bench/edge-targets.ts). */
   name: string;
   url: string;
   /** Headers every request carries besides the key (an affinity cookie). */
@@ -204,13 +212,14 @@ export interface Target {
   stop(): Promise<void>;
 }
 
-async function startBare(upstreams: string[]): Promise<Target> {
+async function startBare(upstreams: string[], name: "bare-h3" | "bare-undici"): Promise<Target> {
   const port = await freePort();
+  const role = name === "bare-h3" ? "bare" : "bare-undici";
   const { child } = await spawnWithLine(
-    childArgv(["--role", "bare", "--port", String(port), "--upstreams", upstreams.join(",")]),
+    childArgv(["--role", role, "--port", String(port), "--upstreams", upstreams.join(",")]),
   );
   return {
-    name: "bare",
+    name,
     url: `http://127.0.0.1:${port}/`,
     pid: child.pid ?? 0,
     stop: () => stopChild(child),
@@ -222,10 +231,12 @@ async function startShardgate(
   dir: string,
   logToFile: boolean,
   accessLog = true,
+  engine: "http-proxy" | "undici" = "http-proxy",
 ): Promise<Target> {
   const [http, admin] = [await freePort(), await freePort()];
   const members = upstreams.map((a, i) => `      - { id: m${i + 1}, address: "${a}" }`).join("\n");
-  const configPath = join(dir, `shardgate-${accessLog ? "log" : "nolog"}.yaml`);
+  const tag = `${accessLog ? "log" : "nolog"}-${engine}`;
+  const configPath = join(dir, `shardgate-${tag}.yaml`);
   writeFileSync(
     configPath,
     `listen:\n  http: 127.0.0.1:${http}\n  admin: 127.0.0.1:${admin}\nlog:\n  level: info\n  accessLog: ${accessLog}\n` +
@@ -235,16 +246,16 @@ async function startShardgate(
   // The access log is on; by default its lines go to /dev/null, so what is measured is the cost
   // shardgate owns (building and serializing each line, the write calls), not the disk's.
   // --log-file writes a real file in the bench's temp folder instead.
-  const logFd = openSync(
-    logToFile ? join(dir, `shardgate-${accessLog ? "log" : "nolog"}.log`) : "/dev/null",
-    "w",
-  );
+  const logFd = openSync(logToFile ? join(dir, `shardgate-${tag}.log`) : "/dev/null", "w");
   const argv = shardgateArgv(["start", "--config", configPath]);
-  const child = spawn(argv.command, argv.args, { stdio: ["ignore", logFd, "inherit"] });
+  const child = spawn(argv.command, argv.args, {
+    stdio: ["ignore", logFd, "inherit"],
+    env: { ...process.env, SHARDGATE_ENGINE: engine },
+  });
   closeSync(logFd);
   await waitHttp(`http://127.0.0.1:${admin}/readyz`);
   return {
-    name: accessLog ? "shardgate" : "shardgate-nolog",
+    name: engine === "undici" ? "sg-undici" : accessLog ? "shardgate" : "shardgate-nolog",
     url: `http://127.0.0.1:${http}/`,
     pid: child.pid ?? 0,
     metricsUrl: `http://127.0.0.1:${admin}/metrics`,
@@ -616,7 +627,7 @@ function soakLines(x: SoakResult): string[] {
 }
 
 const USAGE =
-  "usage: npm run bench -- proxy [--duration S] [--rounds N] [--connections C] [--client wrk|autocannon] [--soak S] [--soak-warmup S] [--seed N] [--log-file] [--nolog-variant] [--skip-edge] [--json]";
+  "usage: npm run bench -- proxy [--duration S] [--rounds N] [--connections C] [--client wrk|autocannon] [--soak S] [--soak-warmup S] [--seed N] [--log-file] [--nolog-variant] [--skip-edge] [--variants nginx,node] [--json]";
 
 export async function run(argv: string[]): Promise<number> {
   let args: { values: Map<string, string>; switches: Set<string> };
@@ -638,6 +649,7 @@ export async function run(argv: string[]): Promise<number> {
           "port",
           "upstreams",
           "count",
+          "variants",
         ].map((n) => [n, { type: "string" as const }]),
         ["json", { type: "boolean" as const }],
         ["log-file", { type: "boolean" as const }],
@@ -659,6 +671,14 @@ export async function run(argv: string[]): Promise<number> {
   const role = args.values.get("role");
   if (role === "upstreams") {
     await roleUpstreams(Number(args.values.get("count") ?? UPSTREAMS));
+    return 0;
+  }
+  if (role === "bare-undici") {
+    await roleBareUndici(
+      Number(args.values.get("port")),
+      (args.values.get("upstreams") ?? "").split(","),
+      KEY_HEADER,
+    );
     return 0;
   }
   if (role === "bare") {
@@ -705,21 +725,155 @@ export async function run(argv: string[]): Promise<number> {
     if (!json) console.log(s);
   };
 
+  const variantsFlag = args.values.get("variants") ?? (hasCommand("nginx") ? "nginx,node" : "node");
+  const variants = variantsFlag.split(",");
+  if (variants.some((v) => v !== "nginx" && v !== "node")) {
+    console.error(`--variants expects a comma list of nginx and node\n${USAGE}`);
+    return 2;
+  }
+  if (variants.includes("nginx") && !hasCommand("nginx")) {
+    console.error("nginx is not installed (apt-get install -y nginx); use --variants node");
+    return 2;
+  }
+  const opts: VariantOptions = {
+    client,
+    connections,
+    seconds,
+    rounds,
+    seed,
+    soak,
+    soakWarmup,
+    logFile: args.switches.has("log-file"),
+    nologVariant: args.switches.has("nolog-variant"),
+    skipEdge: args.switches.has("skip-edge"),
+    say,
+  };
+  const reports: VariantReport[] = [];
+  for (let i = 0; i < variants.length; i++) {
+    // The edge rows and the soak run with the first variant only (they compare shardgate
+    // with itself, so the upstreams matter less than for the peers).
+    const first = i === 0;
+    reports.push(
+      await runVariant(variants[i] as UpstreamKind, {
+        ...opts,
+        soak: first ? soak : 0,
+        skipEdge: opts.skipEdge || !first,
+      }),
+    );
+  }
+  if (json) console.log(JSON.stringify({ client, connections, seconds, rounds, seed, variants: reports }));
+  return 0;
+}
+
+type UpstreamKind = "nginx" | "node";
+
+interface VariantOptions {
+  client: "wrk" | "autocannon";
+  connections: number;
+  seconds: number;
+  rounds: number;
+  seed: number;
+  soak: number;
+  soakWarmup: number;
+  logFile: boolean;
+  nologVariant: boolean;
+  skipEdge: boolean;
+  say: (s: string) => void;
+}
+
+interface Ratio {
+  target: string;
+  peer: string;
+  rps: number;
+  p99: number;
+  cpuPerReq: number;
+}
+
+interface VariantReport {
+  upstreams: string;
+  nginxSkipped: string | null;
+  results: Summary[];
+  ratios: Ratio[];
+  targets: Record<string, string>;
+  soak: SoakResult | null;
+  edge: ReturnType<typeof edgeRatios>;
+}
+
+const UPSTREAM_LABEL: Record<UpstreamKind, string> = {
+  nginx: `${UPSTREAMS} nginx upstreams (one nginx process, 1 worker, a small body at once)`,
+  node: `${UPSTREAMS} Node echo upstreams (one child process sharing the cores: they set the pace)`,
+};
+
+/** Starts the upstreams of one variant; the stop function goes onto `children`. */
+async function startUpstreams(
+  kind: UpstreamKind,
+  dir: string,
+  children: Array<() => Promise<void>>,
+): Promise<string[]> {
+  if (kind === "node") {
+    const ups = await spawnWithLine(childArgv(["--role", "upstreams", "--count", String(UPSTREAMS)]));
+    children.push(() => stopChild(ups.child));
+    return ups.line.upstreams as string[];
+  }
+  const ports: number[] = [];
+  for (let i = 0; i < UPSTREAMS; i++) ports.push(await freePort());
+  const ngx = startNginxUpstreams(dir, ports);
+  children.push(() => stopChild(ngx.child));
+  for (const a of ngx.addresses) await waitHttp(`http://${a}/health`, 10_000);
+  return ngx.addresses;
+}
+
+/** Each non-peer row (and the bare undici peer) against each peer measured in the same run. */
+function ratioRows(summaries: Summary[]): Ratio[] {
+  const by = (n: string) => summaries.find((s) => s.target === n);
+  const out: Ratio[] = [];
+  const pairs: Array<[string, string]> = [
+    ["shardgate", "bare-undici"],
+    ["sg-undici", "bare-undici"],
+    ["sg-undici", "shardgate"],
+    ["sg-undici", "nginx"],
+    ["shardgate", "bare-h3"],
+    ["shardgate", "nginx"],
+    ["bare-undici", "nginx"],
+    ["bare-h3", "nginx"],
+  ];
+  for (const [a, b] of pairs) {
+    const x = by(a);
+    const y = by(b);
+    if (x === undefined || y === undefined) continue;
+    out.push({
+      target: a,
+      peer: b,
+      rps: x.rps / y.rps,
+      p99: x.p99ms / y.p99ms,
+      cpuPerReq: x.cpuUsPerReq / y.cpuUsPerReq,
+    });
+  }
+  return out;
+}
+
+async function runVariant(kind: UpstreamKind, o: VariantOptions): Promise<VariantReport> {
+  const { client, connections, seconds, rounds, seed, soak, soakWarmup, say } = o;
   const dir = mkdtempSync(join(tmpdir(), "shardgate-bench-"));
   const children: Array<() => Promise<void>> = [];
   try {
-    const ups = await spawnWithLine(childArgv(["--role", "upstreams", "--count", String(UPSTREAMS)]));
-    children.push(() => stopChild(ups.child));
-    const upstreams = ups.line.upstreams as string[];
+    const upstreams = await startUpstreams(kind, dir, children);
     const targets: Target[] = [];
-    const bare = await startBare(upstreams);
+    const bare = await startBare(upstreams, "bare-h3");
     children.push(bare.stop);
     targets.push(bare);
-    const sg = await startShardgate(upstreams, dir, args.switches.has("log-file"));
+    const bareUndici = await startBare(upstreams, "bare-undici");
+    children.push(bareUndici.stop);
+    targets.push(bareUndici);
+    const sg = await startShardgate(upstreams, dir, o.logFile);
     children.push(sg.stop);
     targets.push(sg);
-    if (args.switches.has("nolog-variant")) {
-      // (d) the same shardgate with the access log off: how much of the gap is the log.
+    // The same shardgate on the opt-in undici engine (SHARDGATE_ENGINE=undici).
+    const sgUndici = await startShardgate(upstreams, dir, o.logFile, true, "undici");
+    children.push(sgUndici.stop);
+    targets.push(sgUndici);
+    if (o.nologVariant) {
+      // The same shardgate with the access log off: how much of the gap is the log.
       const quiet = await startShardgate(upstreams, dir, false, false);
       children.push(quiet.stop);
       targets.push(quiet);
@@ -732,12 +886,12 @@ export async function run(argv: string[]): Promise<number> {
       targets.push(ngx);
     }
     say(
-      `client ${client}, ${connections} connections, ${rounds} rounds x ${seconds}s per target, ${UPSTREAMS} echo upstreams, seed ${seed}`,
+      `\n=== upstreams: ${UPSTREAM_LABEL[kind]} at ${upstreams.join(" ")}\nclient ${client}, ${connections} connections, ${rounds} rounds x ${seconds}s per target, seed ${seed}`,
     );
     if (nginxSkipped !== undefined) say(`nginx skipped: ${nginxSkipped}`);
     // The edge rows (issue 13): affinity, rate limit and cache hit next to plain shardgate.
     let edgeSkipped: string | undefined;
-    if (args.switches.has("skip-edge")) edgeSkipped = "--skip-edge";
+    if (o.skipEdge) edgeSkipped = "--skip-edge or not the first variant";
     else if (!hasCommand("redis-server")) edgeSkipped = "redis-server not installed";
     else {
       const edge = await startEdgeTargets(upstreams, dir);
@@ -775,16 +929,8 @@ export async function run(argv: string[]): Promise<number> {
       };
     });
     const by = (n: string) => summaries.find((s) => s.target === n);
-    const b = by("bare");
     const s = by("shardgate");
-    const n = by("nginx");
-    const ratios = {
-      rpsVsBare: s !== undefined && b !== undefined ? s.rps / b.rps : null,
-      p99VsBare: s !== undefined && b !== undefined ? s.p99ms / b.p99ms : null,
-      rpsVsNginx: s !== undefined && n !== undefined ? s.rps / n.rps : null,
-      p99VsNginx: s !== undefined && n !== undefined ? s.p99ms / n.p99ms : null,
-      cpuPerReqVsBare: s !== undefined && b !== undefined ? s.cpuUsPerReq / b.cpuUsPerReq : null,
-    };
+    const ratios = ratioRows(summaries);
 
     let soakResult: SoakResult | null = null;
     if (soak > 0) {
@@ -792,7 +938,7 @@ export async function run(argv: string[]): Promise<number> {
         `soak: ${soakWarmup}s full-load warm-up, then ${soak}s full load with RSS sampled every ${soakEveryS(soak)}s ...`,
       );
       // A fresh process, so the figures do not depend on how much load the rounds put on `sg`.
-      const fresh = await startShardgate(upstreams, dir, args.switches.has("log-file"));
+      const fresh = await startShardgate(upstreams, dir, o.logFile);
       children.push(fresh.stop);
       soakResult = await runSoak(
         fresh,
@@ -804,16 +950,17 @@ export async function run(argv: string[]): Promise<number> {
       await fresh.stop();
     }
 
-    const report = {
-      client,
-      connections,
-      seconds,
-      rounds,
-      seed,
+    const report: VariantReport = {
+      upstreams: UPSTREAM_LABEL[kind],
       nginxSkipped: nginxSkipped ?? null,
       results: summaries,
       ratios,
-      targets: { rpsVsBare: ">= 0.9", p99VsBare: "<= 1.2", soakRssGrowth: "< 0.10" },
+      targets: {
+        "shardgate/bare-undici rps": ">= 0.9",
+        "shardgate/bare-undici p99": "<= 1.2",
+        "shardgate/bare-undici cpu/req": "<= 1.15",
+        soakRssGrowth: "< 0.10",
+      },
       soak: soakResult,
       // Against the edge process's own plain route when measured, else plain shardgate.
       edge: (() => {
@@ -821,36 +968,33 @@ export async function run(argv: string[]): Promise<number> {
         return peer === undefined ? [] : edgeRatios(peer, summaries);
       })(),
     };
-    if (json) {
-      console.log(JSON.stringify(report));
-      return 0;
-    }
-    console.log("\nmedian of rounds:");
-    console.log("  target            req/s   p50 ms   p99 ms   cpu(cores)  cpu us/req  max rss MB  errors");
+    say(`\nmedian of rounds (upstreams: ${UPSTREAM_LABEL[kind]}):`);
+    say("  target            req/s   p50 ms   p99 ms   cpu(cores)  cpu us/req  max rss MB  errors");
     for (const x of summaries) {
-      console.log(
+      say(
         `  ${x.target.padEnd(15)} ${x.rps.toFixed(0).padStart(7)} ${x.p50ms.toFixed(2).padStart(8)} ${x.p99ms.toFixed(2).padStart(8)} ${x.cpuCores.toFixed(2).padStart(11)} ${x.cpuUsPerReq.toFixed(0).padStart(11)} ${x.rssMb.toFixed(0).padStart(11)}  ${x.errors + x.non2xx}`,
       );
     }
-    const f = (v: number | null) => (v === null ? "n/a" : `${v.toFixed(2)}x`);
-    console.log(
-      `\nshardgate/bare:  throughput ${f(ratios.rpsVsBare)} (target >= 0.90x), p99 ${f(ratios.p99VsBare)} (target <= 1.20x), cpu per request ${f(ratios.cpuPerReqVsBare)}`,
-    );
-    console.log(
-      `shardgate/nginx: throughput ${f(ratios.rpsVsNginx)}, p99 ${f(ratios.p99VsNginx)}${n === undefined ? " (nginx not measured)" : ""}`,
-    );
+    say("\nratios (same run):             req/s    p99   cpu/request");
+    for (const r of ratios) {
+      const goal =
+        r.peer === "bare-undici" && r.target !== "bare-h3" ? "  (targets >= 0.90x, <= 1.20x, <= 1.15x)" : "";
+      say(
+        `  ${`${r.target}/${r.peer}`.padEnd(26)} ${r.rps.toFixed(2).padStart(6)}x ${r.p99.toFixed(2).padStart(6)}x ${r.cpuPerReq.toFixed(2).padStart(6)}x${goal}`,
+      );
+    }
     if (s !== undefined && report.edge.length > 0) {
-      console.log(
+      say(
         `\nedge features / ${by("sg+plain") === undefined ? "plain shardgate" : "the same process's plain route (sg+plain)"} (same run):`,
       );
       for (const e of report.edge) {
-        console.log(
+        say(
           `  ${e.target.padEnd(13)} throughput ${e.rpsRatio.toFixed(2)}x  p99 ${e.p99DeltaMs >= 0 ? "+" : ""}${e.p99DeltaMs.toFixed(2)} ms  cpu/request ${e.cpuPerReqRatio.toFixed(2)}x  target ${e.goal}${e.met ? "" : "  NOT MET"}`,
         );
       }
     }
-    if (soakResult !== null) for (const line of soakLines(soakResult)) console.log(line);
-    return 0;
+    if (soakResult !== null) for (const line of soakLines(soakResult)) say(line);
+    return report;
   } finally {
     for (const stop of children.reverse()) await stop().catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });

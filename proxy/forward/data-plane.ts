@@ -10,7 +10,7 @@
 // http-proxy-3's `stream` pass itself still allocates a few closures per call; that is the
 // library's cost, measured in bench/.
 
-import type { ClientRequest, IncomingMessage, ServerResponse } from "node:http";
+import type { ClientRequest, IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { TLSSocket } from "node:tls";
 import { createProxyServer as createHttpProxy, type ProxyServer } from "http-proxy-3";
@@ -19,7 +19,7 @@ import { ERRORS, type ErrorCode, errorBody, rawErrorResponse } from "../errors.j
 import { extractKey, redactPathSegments } from "../routing/key-extract.js";
 import { chooseMember, explainChoice, notOwnerReason } from "../routing/member-choice.js";
 import { LiveBook } from "../routing/pool-live.js";
-import type { PoolSnapshot, RouteExplanation, RoutingState } from "../routing/types.js";
+import type { PoolSnapshot, RouteExplanation, RoutingState, SnapshotMember } from "../routing/types.js";
 import { Endpoints, webOptionsIndex } from "./endpoints.js";
 import {
   deleteResponseHopByHop,
@@ -42,6 +42,8 @@ import type {
   RetryKind,
   UpstreamErrorKind,
 } from "./types.js";
+import { UndiciAttempt, type UndiciHost } from "./undici-attempt.js";
+import { UndiciPools } from "./undici-pools.js";
 import { canServeDeclinedUpgrade, isWebSocketUpgrade, responseOnSocket } from "./upgrade-declined.js";
 import {
   discardResponse,
@@ -77,6 +79,7 @@ class UpstreamTimeoutError extends Error {
 // Shared instances: destroy(err) only stores and re-emits them; nobody mutates them.
 const CONNECT_TIMEOUT = new UpstreamTimeoutError("ECONNECT_TIMEOUT", "upstream connect timeout");
 const RESPONSE_TIMEOUT = new UpstreamTimeoutError("ERESPONSE_TIMEOUT", "upstream response timeout");
+const CLIENT_GONE = new UpstreamTimeoutError("ECLIENT_GONE", "request ended before the upstream answered");
 
 /** Refused or unreachable members are skipped locally at once, not after the next health check. */
 function isRefusal(err: Error | undefined): boolean {
@@ -112,7 +115,7 @@ function errorCodeFor(kind: UpstreamErrorKind): ErrorCode {
       : "upstream_timeout";
 }
 
-class DataPlaneImpl implements DataPlane, EdgeContinuation {
+class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
   private readonly getState: () => RoutingState;
   private readonly edge: EdgeHooks | null;
   private readonly hooks: DataPlaneInit["hooks"];
@@ -125,6 +128,8 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation {
   private readonly proxy: ProxyServer;
   private readonly forwardWeb: WebForwarder;
   private readonly endpoints: Endpoints;
+  private readonly useUndici: boolean;
+  private readonly pools: UndiciPools;
   private readonly live = new LiveBook();
   private readonly budgets = new Map<string, RetryBudget>();
   private readonly sweep: TimeoutSweep;
@@ -144,6 +149,12 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation {
     this.random = o.random ?? Math.random;
     this.now = o.now ?? (() => performance.now());
     this.endpoints = new Endpoints({
+      maxSockets: o.maxSocketsPerMember ?? 256,
+      idleMs: o.upstreamIdleMs ?? 4000,
+    });
+    // SHARDGATE_ENGINE=undici opts a whole process in (the benchmark and the test suite use it).
+    this.useUndici = (o.engine ?? process.env.SHARDGATE_ENGINE) === "undici";
+    this.pools = new UndiciPools({
       maxSockets: o.maxSocketsPerMember ?? 256,
       idleMs: o.upstreamIdleMs ?? 4000,
     });
@@ -304,6 +315,9 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation {
     if (this.hooks.onAttempt !== undefined) this.safe(() => this.hooks.onAttempt?.(ctx, ctx.req.headers));
     if (ctx.upgrade) {
       this.proxy.ws(ctx.req, ctx.socket, EMPTY_HEAD, ep.wsOptions, this.onWsError);
+    } else if (this.useUndici && ctx.edge === null) {
+      ctx.selfHandled = this.gatewayRetryPossible(ctx, snapshot);
+      this.dispatchUndici(ctx, member, snapshot.settings.timeouts.connect);
     } else {
       // A response this attempt may discard (gateway-error retry) is written by onProxyRes.
       ctx.selfHandled = this.gatewayRetryPossible(ctx, snapshot);
@@ -319,6 +333,76 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation {
       } else if (ctx.sentAt < 0) ctx.sentAt = ctx.attemptStartedAt;
     }
     if (!ctx.done && !ctx.responseStarted) this.sweep.add(ctx);
+  }
+
+  /** Forwards the current attempt with undici (ordinary requests on routes without edge features). */
+  private dispatchUndici(ctx: RequestContext, member: SnapshotMember, connectMs: number): void {
+    const res = ctx.res as ServerResponse;
+    if (ctx.undici === null) res.on("drain", onResDrainShared);
+    const attempt = new UndiciAttempt(this, ctx);
+    ctx.undici = attempt;
+    const headers = ctx.req.headers;
+    // undici frames the body itself and refuses these; Node's listener already sent any 100 Continue.
+    if (headers["transfer-encoding"] !== undefined) delete headers["transfer-encoding"];
+    if (headers.expect !== undefined) delete headers.expect;
+    try {
+      this.pools.get(member, connectMs).dispatch(
+        {
+          origin: undefined,
+          path: ctx.req.url ?? "/",
+          method: ctx.method as "GET",
+          headers,
+          body: ctx.hasBody ? ctx.req : null,
+        },
+        attempt,
+      );
+    } catch (err) {
+      ctx.undici = null;
+      this.logger.debug(
+        { err: (err as Error).message, requestId: ctx.requestId },
+        "undici refused the request",
+      );
+      this.fail(ctx, "bad_request");
+    }
+  }
+
+  undiciSent(attempt: UndiciAttempt): void {
+    const ctx = attempt.ctx;
+    if (ctx.undici === attempt && ctx.sentAt < 0) ctx.sentAt = this.now();
+  }
+
+  undiciHead(attempt: UndiciAttempt, status: number, headers: IncomingHttpHeaders): boolean {
+    const ctx = attempt.ctx;
+    if (ctx.done || ctx.undici !== attempt) return false;
+    if (ctx.selfHandled && isGatewayError(status) && this.retryElsewhere(ctx, "gateway", null, status))
+      return false;
+    this.answerHead(ctx, status, headers);
+    const res = ctx.res as ServerResponse;
+    if (res.headersSent) return true;
+    res.statusCode = status;
+    // As http-proxy-3 does: say the client connection's fate, so Node adds no Keep-Alive header.
+    headers.connection = ctx.req.httpVersion === "1.0" ? "close" : "keep-alive";
+    for (const name in headers) {
+      const v = headers[name];
+      if (v !== undefined && name !== "transfer-encoding") res.setHeader(name, v);
+    }
+    return true;
+  }
+
+  undiciError(attempt: UndiciAttempt, err: Error): void {
+    const ctx = attempt.ctx;
+    if (ctx.done || ctx.undici !== attempt || ctx.clientFault) return;
+    // Client left: res 'close' ends it (req.socket is null once the message let go of it).
+    if (ctx.req.socket?.destroyed === true || ctx.res?.destroyed) return;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "UND_ERR_CONNECT_TIMEOUT" && ctx.timedOut === null) ctx.timedOut = "connect";
+    if (ctx.responseStarted) {
+      // Cut mid-body: the member's failure; the client must see a broken response, not a hang.
+      this.upstreamCut(ctx);
+      ctx.res?.destroy();
+      return;
+    }
+    this.upstreamFailed(ctx, errorKind(err as NodeJS.ErrnoException, ctx), err);
   }
 
   /** Counts a first attempt that did not go to the key's ring owner, with the reason. */
@@ -366,6 +450,25 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation {
     const ctx = (res as WithCtx | null | undefined)?.[kCtx];
     if (ctx === undefined || ctx.done || ctx.res === null || ctx.res.headersSent || ctx.res.writableEnded)
       return false;
+    const u = ctx.undici;
+    if (u !== null) {
+      // undici pauses the client's body while the upstream socket is full: the member's fault.
+      if (!u.finished && !ctx.responseStarted && ctx.req.isPaused()) {
+        ctx.timedOut = "timeout";
+        this.sweep.remove(ctx);
+        ctx.undici = null;
+        this.upstreamFailed(ctx, "timeout");
+        u.cancel(RESPONSE_TIMEOUT);
+        return true;
+      }
+      ctx.clientFault = true;
+      this.sweep.remove(ctx);
+      this.releaseAttempt(ctx);
+      ctx.undici = null;
+      if (!u.finished) u.cancel(CLIENT_GONE);
+      this.fail(ctx, "client_timeout");
+      return true;
+    }
     const pr = ctx.proxyReq;
     if (pr !== null && !pr.destroyed && !ctx.responseStarted && pr.writableNeedDrain) {
       ctx.timedOut = "timeout";
@@ -400,7 +503,13 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation {
     ctx.timedOut = kind;
     this.sweep.remove(ctx);
     const pr = ctx.proxyReq;
-    if (pr !== null && !pr.destroyed) {
+    const u = ctx.undici;
+    if (u !== null && !u.finished) {
+      // Still queued or connected: answer now (a late head is dropped as stale), then abort.
+      ctx.undici = null;
+      this.upstreamFailed(ctx, kind);
+      u.cancel(kind === "connect" ? CONNECT_TIMEOUT : RESPONSE_TIMEOUT);
+    } else if (pr !== null && !pr.destroyed) {
       pr.destroy(kind === "connect" ? CONNECT_TIMEOUT : RESPONSE_TIMEOUT);
     } else {
       // Still queued for a socket (or ws not yet dispatched): answer now; a late request is dropped.
@@ -464,7 +573,12 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation {
    * budget is spent when no member is left); true when it did. `proxyRes` is the 502/503/504
    * of a self-handled attempt (discarded on retry), or null for a failure without response.
    */
-  private retryElsewhere(ctx: RequestContext, kind: RetryKind, proxyRes: IncomingMessage | null): boolean {
+  private retryElsewhere(
+    ctx: RequestContext,
+    kind: RetryKind,
+    proxyRes: IncomingMessage | null,
+    status?: number,
+  ): boolean {
     const snapshot = ctx.snapshot;
     if (snapshot === null || ctx.live === null || !this.mayRetry(ctx, kind)) return false;
     const next = chooseMember(snapshot, ctx.hash, ctx.live, this.now(), ctx);
@@ -480,7 +594,6 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation {
     if (this.hooks.onRetry !== undefined) {
       const failed = ctx.member;
       const nextId = snapshot.members[next].id;
-      const status = proxyRes === null ? undefined : (proxyRes.statusCode ?? 0);
       this.safe(() => this.hooks.onRetry?.(ctx, failed, kind, nextId, status));
     }
     this.attempt(ctx, next);
@@ -510,7 +623,17 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation {
       return;
     }
     const status = proxyRes.statusCode ?? 0;
-    if (ctx.selfHandled && isGatewayError(status) && this.retryElsewhere(ctx, "gateway", proxyRes)) return;
+    if (ctx.selfHandled && isGatewayError(status) && this.retryElsewhere(ctx, "gateway", proxyRes, status))
+      return;
+    this.answerHead(ctx, status, proxyRes.headers);
+    // Edge hook: affinity cookie, RateLimit-* headers, cache fill.
+    if (ctx.edge !== null) ctx.edge.onResponse(ctx, proxyRes);
+    proxyRes.on("close", onProxyResClose);
+    if (ctx.selfHandled) writeProxiedHead(ctx.req, ctx.res, proxyRes, ctx.endpoint?.web[1] ?? null);
+  };
+
+  /** The head of the response the client gets: bookkeeping and shardgate's response headers. */
+  private answerHead(ctx: RequestContext, status: number, headers: IncomingHttpHeaders): void {
     ctx.responseStarted = true;
     ctx.status = status;
     // The client gets this member's answer: an earlier attempt's error is not the request's
@@ -518,8 +641,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation {
     ctx.errorCode = "";
     this.sweep.remove(ctx);
     this.releaseProbe(ctx);
-    stripResponseHopByHop(proxyRes.headers);
-    const headers = proxyRes.headers;
+    stripResponseHopByHop(headers);
     if (headers["x-request-id"] === undefined) headers["x-request-id"] = ctx.requestId;
     if (this.memberHeader !== "") headers[this.memberHeader] = ctx.member;
     if (this.ringVersionHeader !== "") headers[this.ringVersionHeader] = String(ctx.ringVersion);
@@ -527,11 +649,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation {
       const prev = headers["set-cookie"];
       headers["set-cookie"] = prev === undefined ? [ctx.issuedCookie] : [...prev, ctx.issuedCookie];
     }
-    // Edge hook: affinity cookie, RateLimit-* headers, cache fill.
-    if (ctx.edge !== null) ctx.edge.onResponse(ctx, proxyRes);
-    proxyRes.on("close", onProxyResClose);
-    if (ctx.selfHandled) writeProxiedHead(ctx.req, ctx.res, proxyRes, ctx.endpoint?.web[1] ?? null);
-  };
+  }
 
   private readonly onProxyReqWs = (proxyReq: ClientRequest, _req: IncomingMessage, socket: Duplex): void => {
     const ctx = (socket as WithCtx)[kCtx];
@@ -596,6 +714,9 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation {
     ctx.done = true;
     this.sweep.remove(ctx);
     this.releaseAttempt(ctx);
+    // The client left (or was answered) before the upstream finished: drop the upstream request.
+    const u = ctx.undici;
+    if (u !== null && !u.finished) u.cancel(CLIENT_GONE);
     ctx.status = status;
     ctx.durationMs = this.now() - ctx.startedAt;
     this.active--;
@@ -669,6 +790,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation {
       grace = Math.max(grace, snapshot.settings.timeouts.response);
     }
     this.endpoints.retain(keys, grace + 1000);
+    this.pools.retain(keys, grace + 1000);
   }
 
   private callStart(ctx: RequestContext): void {
@@ -702,13 +824,16 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation {
 
   /** Upstream sockets held by the member agents (leak checks). */
   upstreamSockets(): { busy: number; idle: number } {
-    return this.endpoints.socketCount();
+    const a = this.endpoints.socketCount();
+    const b = this.pools.socketCount();
+    return { busy: a.busy + b.busy, idle: a.idle + b.idle };
   }
 
   close(): void {
     this.closed = true;
     this.sweep.close();
     this.endpoints.closeAll();
+    this.pools.closeAll();
   }
 }
 
@@ -742,6 +867,11 @@ function onResCloseShared(this: ServerResponse): void {
   // 499 is only for a client that went away.
   const cut = ctx.errorCode === "upstream_reset" && ctx.responseStarted;
   plane.finish(ctx, this.writableFinished ? this.statusCode : cut ? ctx.status : 499);
+}
+
+/** The client's response drained: the undici attempt may read on. */
+function onResDrainShared(this: ServerResponse): void {
+  (this as WithCtx)[kCtx]?.undici?.resume();
 }
 
 function onProxyReqFinish(this: ClientRequest): void {

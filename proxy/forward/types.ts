@@ -107,6 +107,12 @@ export interface DataPlaneOptions {
   random?: () => number;
   /** Monotonic clock in ms (default performance.now). */
   now?: () => number;
+  /**
+   * Engine of ordinary requests on routes without edge features: "http-proxy" (http-proxy-3,
+   * the default) or "undici" (opt-in, proxy/forward/undici-attempt.ts). Upgrades always use
+   * http-proxy-3.
+   */
+  engine?: "http-proxy" | "undici";
 }
 
 /**

@@ -1,0 +1,96 @@
+// The undici engine for ordinary (non-upgrade) requests, opt-in (DataPlaneOptions.engine,
+// SHARDGATE_ENGINE=undici): one attempt is one legacy undici dispatch handler, the only object
+// an attempt allocates (it stands where http-proxy-3's ClientRequest stood). Its callbacks
+// are methods, not closures; the data plane (UndiciHost) keeps every rule: retries, timeouts,
+// breaker outcomes, headers, records. Routes with edge features and upgrades stay on
+// http-proxy-3 (the edge hooks read an IncomingMessage).
+
+import type { IncomingHttpHeaders, ServerResponse } from "node:http";
+import type { Dispatcher } from "undici";
+import type { RequestContext } from "./request-context.js";
+
+export interface UndiciHost {
+  /** The head arrived; false when this attempt's response is not the one answered (retried). */
+  undiciHead(attempt: UndiciAttempt, status: number, headers: IncomingHttpHeaders): boolean;
+  undiciError(attempt: UndiciAttempt, err: Error): void;
+  undiciSent(attempt: UndiciAttempt): void;
+}
+
+/** Raw header pairs from undici (Buffers) as a Node-style header object (arrays for repeats). */
+export function headersFromRaw(raw: Buffer[] | string[]): IncomingHttpHeaders {
+  const out: Record<string, string | string[]> = {};
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toString().toLowerCase();
+    const value = raw[i + 1].toString("latin1" as never);
+    const prev = out[name];
+    if (prev === undefined) out[name] = name === "set-cookie" ? [value] : value;
+    else if (Array.isArray(prev)) prev.push(value);
+    else out[name] = name === "cookie" ? `${prev}; ${value}` : `${prev}, ${value}`;
+  }
+  return out as IncomingHttpHeaders;
+}
+
+/** One upstream attempt driven by undici (legacy handler interface: onConnect ... onComplete). */
+export class UndiciAttempt implements Dispatcher.DispatchHandler {
+  private abortFn: ((err?: Error) => void) | null = null;
+  private cancelled: Error | null = null;
+  private resumeFn: (() => void) | null = null;
+  /** The client gets this attempt's body (false: a discarded or abandoned response). */
+  private relaying = false;
+  finished = false;
+
+  constructor(
+    private readonly host: UndiciHost,
+    readonly ctx: RequestContext,
+  ) {}
+
+  /** Aborts the attempt (idempotent); undici then calls onError with `err`. */
+  cancel(err: Error): void {
+    if (this.finished) return;
+    this.relaying = false;
+    if (this.abortFn !== null) this.abortFn(err);
+    else this.cancelled = err;
+  }
+
+  /** The client's response drained: let undici read on. */
+  resume(): void {
+    const r = this.resumeFn;
+    if (r !== null) r();
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abortFn = abort;
+    if (this.cancelled !== null) abort(this.cancelled);
+  }
+
+  onRequestSent(): void {
+    this.host.undiciSent(this);
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    if (statusCode < 200) return true; // 1xx: informational, the real head follows
+    this.resumeFn = resume;
+    this.relaying = this.host.undiciHead(this, statusCode, headersFromRaw(rawHeaders));
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (!this.relaying) return true; // drained and dropped so the connection is reused
+    const res = this.ctx.res as ServerResponse;
+    if (res.destroyed) return true;
+    return res.write(chunk);
+  }
+
+  onComplete(): void {
+    this.finished = true;
+    if (!this.relaying) return;
+    const res = this.ctx.res as ServerResponse;
+    if (!res.writableEnded && !res.destroyed) res.end();
+  }
+
+  onError(err: Error): void {
+    this.finished = true;
+    this.relaying = false;
+    this.host.undiciError(this, err);
+  }
+}

@@ -1,0 +1,63 @@
+// Upstream connection pools of the undici engine: one undici Pool per member address, created
+// on first use with the member's limits (the same socket bound as the http.Agent of
+// endpoints.ts), retired like those agents when a member leaves every pool.
+
+import { Pool } from "undici";
+import type { SnapshotMember } from "../routing/types.js";
+
+export class UndiciPools {
+  private readonly map = new Map<string, Pool>();
+  private readonly retiring = new Set<ReturnType<typeof setTimeout>>();
+
+  constructor(private readonly settings: { maxSockets: number; idleMs: number }) {}
+
+  get(member: SnapshotMember, connectMs: number): Pool {
+    const found = this.map.get(member.agentKey);
+    if (found !== undefined) return found;
+    const pool = new Pool(`http://${member.address.host}:${member.address.port}`, {
+      connections: this.settings.maxSockets,
+      pipelining: 1,
+      keepAliveTimeout: this.settings.idleMs,
+      keepAliveMaxTimeout: this.settings.idleMs,
+      connectTimeout: connectMs,
+      // The data plane's timeout sweep owns the response timeout (it starts after the body).
+      headersTimeout: 0,
+      bodyTimeout: 0,
+    });
+    this.map.set(member.agentKey, pool);
+    return pool;
+  }
+
+  retain(live: ReadonlySet<string>, graceMs: number): void {
+    for (const [key, pool] of this.map) {
+      if (live.has(key)) continue;
+      this.map.delete(key);
+      // close() lets running requests finish; destroy() after the grace cuts what is left.
+      pool.close().catch(() => undefined);
+      const t = setTimeout(() => {
+        this.retiring.delete(t);
+        pool.destroy().catch(() => undefined);
+      }, graceMs);
+      t.unref();
+      this.retiring.add(t);
+    }
+  }
+
+  socketCount(): { busy: number; idle: number } {
+    let busy = 0;
+    let idle = 0;
+    for (const pool of this.map.values()) {
+      const s = pool.stats;
+      busy += s.connected - s.free;
+      idle += s.free;
+    }
+    return { busy, idle };
+  }
+
+  closeAll(): void {
+    for (const t of this.retiring) clearTimeout(t);
+    this.retiring.clear();
+    for (const pool of this.map.values()) pool.destroy().catch(() => undefined);
+    this.map.clear();
+  }
+}
