@@ -129,6 +129,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
   private readonly forwardWeb: WebForwarder;
   private readonly endpoints: Endpoints;
   private readonly useUndici: boolean;
+  readonly engine: "http-proxy" | "undici";
   private readonly pools: UndiciPools;
   private readonly live = new LiveBook();
   private readonly budgets = new Map<string, RetryBudget>();
@@ -154,6 +155,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     });
     // SHARDGATE_ENGINE=undici opts a whole process in (the benchmark and the test suite use it).
     this.useUndici = (o.engine ?? process.env.SHARDGATE_ENGINE) === "undici";
+    this.engine = this.useUndici ? "undici" : "http-proxy";
     this.pools = new UndiciPools({
       maxSockets: o.maxSocketsPerMember ?? 256,
       idleMs: o.upstreamIdleMs ?? 4000,

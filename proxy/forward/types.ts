@@ -155,6 +155,8 @@ export interface DataPlaneInit {
 }
 
 export interface DataPlane {
+  /** Which engine forwards ordinary requests (upgrades and edge routes always use http-proxy-3). */
+  readonly engine: "http-proxy" | "undici";
   handleRequest(req: IncomingMessage, res: ServerResponse): void;
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** GET /admin/route: the member a request with `key` would reach now, with skipped members and reasons. Null if the pool is unknown. */
