@@ -4,6 +4,7 @@
 // is decided, deterministically, by ClusterState.apply.
 
 import { z } from "zod";
+import { errorText } from "./coded-error.js";
 import type { ConfigError } from "./config-error.js";
 import { formatPath } from "./config-error.js";
 import { parseRouting } from "./load.js";
@@ -344,7 +345,7 @@ export function validateCommand(bytes: Uint8Array): CommandResult {
   try {
     value = JSON.parse(decoder.decode(bytes));
   } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
+    const reason = errorText(err);
     return fail(
       one("", "a UTF-8 JSON command", "undecodable bytes", `command is not valid UTF-8 JSON: ${reason}`),
     );

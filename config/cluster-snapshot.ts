@@ -6,6 +6,7 @@ import { z } from "zod";
 import { canonicalJson } from "./canonical-json.js";
 import { BREAKER_OVERRIDES, BREAKER_STATES, MEMBER_SOURCES } from "./cluster-commands.js";
 import type { ClusterStateData } from "./cluster-state-types.js";
+import { errorText } from "./coded-error.js";
 import { parseRouting } from "./load.js";
 import { memberSchema, poolSchema, type RoutingConfig } from "./schema.js";
 
@@ -64,7 +65,7 @@ export function restoreSnapshot(
   } catch (err) {
     return {
       ok: false,
-      error: `snapshot is not UTF-8 JSON: ${err instanceof Error ? err.message : String(err)}`,
+      error: `snapshot is not UTF-8 JSON: ${errorText(err)}`,
     };
   }
   const r = snapshotSchema.safeParse(raw);

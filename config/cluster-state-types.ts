@@ -3,6 +3,7 @@
 // immutable value that is swapped, never mutated.
 
 import type { BreakerOverrideMode, BreakerState, CommandType, MemberSource } from "./cluster-commands.js";
+import type { StateErrorCode } from "./coded-error.js";
 import type { Address, PoolConfig, RoutingConfig } from "./schema.js";
 
 export type { BreakerOverrideMode, BreakerState, MemberSource };
@@ -63,6 +64,8 @@ export interface StateChange {
   readonly applied: boolean;
   /** Why the command was rejected (no state change beyond appliedIndex). */
   readonly error?: string;
+  /** Why a rejected entry was rejected, as a stable code (absent when applied). */
+  readonly code?: StateErrorCode;
   /** Parts of an applied command that were skipped (e.g. health for a member that left). */
   readonly warnings: readonly string[];
   /** Pools whose ring inputs changed: members, weights, health, drain, breaker state, hashing settings. */

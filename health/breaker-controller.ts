@@ -359,7 +359,7 @@ export class BreakerController {
     if (p === undefined) {
       return Promise.reject(
         new ControllerError(
-          "HEALTH_UNKNOWN_POOL",
+          "HEALTH_BREAKER_DISABLED",
           `pool "${pool}" has its breaker disabled (breaker.enabled: false)`,
         ),
       );

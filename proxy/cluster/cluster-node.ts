@@ -21,6 +21,7 @@
 import { rmSync } from "node:fs";
 import { type CommandInput, encodeCommand, validateCommand } from "../../config/cluster-commands.js";
 import type { ClusterStateData, StateChange } from "../../config/cluster-state.js";
+import { CodedError, errorText, type StateErrorCode } from "../../config/coded-error.js";
 import { DriverError, RaftDriver } from "../../config/raft/driver.js";
 import { REJECT_REASONS } from "../../config/raft/transport/index.js";
 import type { RoutingConfig } from "../../config/schema.js";
@@ -63,9 +64,7 @@ export type BreakerOverrideState = "open" | "closed" | "auto";
 const RETRYABLE = new Set(["NO_LEADER", "NOT_LEADER", "LEADERSHIP_LOST", "TIMEOUT", "DROPPED"]);
 
 /** A proposal that was committed but rejected by the state machine (unknown pool ...). */
-export class CommandRejected extends Error {
-  override name = "CommandRejected";
-}
+export class CommandRejected extends CodedError<StateErrorCode> {}
 
 export class ClusterNode {
   readonly settings: ClusterSettings;
@@ -234,10 +233,7 @@ export class ClusterNode {
       ]).finally(() => clearTimeout(timer));
       this.log.info({ to: next }, "leadership handed off before shutdown");
     } catch (err) {
-      this.log.debug(
-        { err: err instanceof Error ? err.message : String(err) },
-        "leadership hand-off skipped",
-      );
+      this.log.debug({ err: errorText(err) }, "leadership hand-off skipped");
     }
   }
 
@@ -251,7 +247,7 @@ export class ClusterNode {
   async propose(cmd: CommandInput): Promise<number> {
     const bytes = encodeCommand(cmd);
     const v = validateCommand(bytes);
-    if (!v.ok) throw this.refused("invalid", new CommandRejected(v.error));
+    if (!v.ok) throw this.refused("invalid", new CommandRejected("invalid_command", v.error));
     let index: number;
     try {
       index = await this.driver.propose(bytes);
@@ -259,7 +255,7 @@ export class ClusterNode {
       throw this.refused(err instanceof DriverError ? err.code.toLowerCase() : "error", err);
     }
     const why = this.sm.rejectionAt(index);
-    if (why !== undefined) throw this.refused("rejected", new CommandRejected(why));
+    if (why !== undefined) throw this.refused("rejected", new CommandRejected(why.code, why.message));
     return index;
   }
 
@@ -331,10 +327,7 @@ export class ClusterNode {
     try {
       this.opts.onApplied(change, before, after);
     } catch (err) {
-      this.log.error(
-        { err: err instanceof Error ? err.message : String(err) },
-        "applying a committed change failed",
-      );
+      this.log.error({ err: errorText(err) }, "applying a committed change failed");
     }
     const touched =
       change === null ||
@@ -396,10 +389,7 @@ export class ClusterNode {
       this.tendMembership();
     } catch (err) {
       if (epoch !== this.epoch || this.stopped) return;
-      this.log.warn(
-        { err: err instanceof Error ? err.message : String(err) },
-        "leader takeover failed; retrying",
-      );
+      this.log.warn({ err: errorText(err) }, "leader takeover failed; retrying");
       setTimeout(() => {
         if (epoch === this.epoch && this.leading) void this.takeOver(epoch);
       }, 200).unref();
@@ -438,7 +428,7 @@ export class ClusterNode {
       else this.counters.batchesDropped++;
     } catch (err) {
       this.counters.batchesDropped++;
-      this.log.debug({ err: err instanceof Error ? err.message : String(err) }, "outcome batch not sent");
+      this.log.debug({ err: errorText(err) }, "outcome batch not sent");
     }
   }
 
@@ -504,7 +494,7 @@ export class ClusterNode {
       await this.driver.recordIncarnation(id, incarnation);
     } catch (err) {
       this.log.info(
-        { member: id, err: err instanceof Error ? err.message : String(err) },
+        { member: id, err: errorText(err) },
         "re-admission not done yet; retried on its next join",
       );
     } finally {
@@ -550,10 +540,7 @@ export class ClusterNode {
         await this.driver.recordIncarnation(id, incarnation);
       await this.driver.addLearner(id, address);
     } catch (err) {
-      this.log.warn(
-        { learner: id, err: err instanceof Error ? err.message : String(err) },
-        "adding learner failed",
-      );
+      this.log.warn({ learner: id, err: errorText(err) }, "adding learner failed");
     }
   }
 
@@ -581,7 +568,7 @@ export class ClusterNode {
       const msg = encodeJoin(s.id, address, this.driver.incarnation);
       for (const peer of Object.keys(s.peers)) if (peer !== s.id) this.driver.sendAppMessage(peer, msg);
     } catch (err) {
-      this.log.debug({ err: err instanceof Error ? err.message : String(err) }, "membership upkeep skipped");
+      this.log.debug({ err: errorText(err) }, "membership upkeep skipped");
     }
   }
 
@@ -595,11 +582,7 @@ export class ClusterNode {
       if (!st.learners.includes(id) || this.readmitting.has(id)) continue;
       this.driver.promote(id).then(
         () => this.log.info({ member: id }, "caught-up learner promoted back to voter"),
-        (err: unknown) =>
-          this.log.debug(
-            { member: id, err: err instanceof Error ? err.message : String(err) },
-            "not promoted yet",
-          ),
+        (err: unknown) => this.log.debug({ member: id, err: errorText(err) }, "not promoted yet"),
       );
     }
   }

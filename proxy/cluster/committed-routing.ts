@@ -8,6 +8,7 @@
 // committed state arrives.
 
 import type { ClusterStateData, PoolState } from "../../config/cluster-state-types.js";
+import { errorText } from "../../config/coded-error.js";
 import type { PoolConfig, RoutingConfig } from "../../config/schema.js";
 import { updatePoolSnapshot } from "../routing/pool-snapshot.js";
 import { compileRouteTable } from "../routing/route-table.js";
@@ -112,7 +113,7 @@ export class CommittedRouting {
         rebuilt.push(name);
         if (old !== undefined && snap.table === old.table) tableKept.add(name);
       } catch (err) {
-        failed.push({ pool: name, error: err instanceof Error ? err.message : String(err) });
+        failed.push({ pool: name, error: errorText(err) });
         if (old !== undefined) next.set(name, old);
       }
     }

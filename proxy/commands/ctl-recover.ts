@@ -4,7 +4,9 @@
 // config/raft/recover.ts). Then start it, and start the other members on EMPTY data
 // directories: they join and are promoted back by themselves. Refuses while the instance's
 // Raft port is in use (it is probably still running).
+
 import { createServer } from "node:net";
+import { errorText } from "../../config/coded-error.js";
 import { loadConfigFile } from "../../config/load.js";
 import { forceNewCluster } from "../../config/raft/recover.js";
 import { parseCommandFlags } from "../app/command-flags.js";
@@ -78,7 +80,7 @@ export async function run(argv: string[]): Promise<number> {
     );
     return 0;
   } catch (err) {
-    console.error(`shardgate ctl recover: ${err instanceof Error ? err.message : String(err)}`);
+    console.error(`shardgate ctl recover: ${errorText(err)}`);
     return 1;
   }
 }
