@@ -27,20 +27,10 @@ export interface AdminPoolView {
 }
 
 /** This node's view of the Raft cluster. */
-export interface RaftStateView {
-  id: string;
-  role: string;
-  term: number;
-  /** Leader's node id, "" when none is known. */
-  leader: string;
-  commitIndex: number;
-  appliedIndex: number;
-  voters: readonly string[];
-  learners: readonly string[];
-  /** This data directory's incarnation, and whether the cluster admitted it as a voter. */
-  incarnation?: string;
-  admitted?: boolean;
-}
+/** What /admin/state shows of this node's Raft view: the node's own view (proxy/cluster/cluster-node.ts). */
+import type { RaftView } from "../cluster/cluster-node.js";
+
+export type { RaftView };
 
 /** How the local file's pools/routes differ from the committed ones (see config/config-drift.ts). */
 export interface ConfigDriftView {
@@ -54,7 +44,7 @@ export interface ConfigDriftView {
 export interface AdminStateView {
   ringVersion: number;
   pools: Record<string, AdminPoolView>;
-  raft?: RaftStateView;
+  raft?: RaftView;
   configDrift?: ConfigDriftView;
   /** Set while this node cannot reach agreement: it routes on its last applied state. */
   degraded?: string;

@@ -15,7 +15,7 @@ import type {
   ConfigDriftView,
   DrainView,
   FaultView,
-  RaftStateView,
+  RaftView,
   Readiness,
   ReloadView,
   RouteExplanationView,
@@ -43,7 +43,7 @@ export interface AdminBackendDeps {
   setDraining(pool: string, member: string, draining: boolean): Promise<AdminResult<DrainView>>;
   setBreaker(pool: string, member: string, state: BreakerOverrideRequest): Promise<AdminResult<BreakerView>>;
   fault(action: "cut" | "heal", peer: string | undefined): AdminResult<FaultView>;
-  raft(): RaftStateView | undefined;
+  raft(): RaftView | undefined;
   drift(): ConfigDriftView | undefined;
   /** Why this node cannot reach agreement now (it keeps routing on its last state), or null. */
   degraded(): string | null;

@@ -29,7 +29,6 @@ import { BreakerController, FORCED_OPEN_UNTIL } from "../../health/breaker-contr
 import type { HealthLogger } from "../../health/controller/deps.js";
 import { HealthController } from "../../health/health-controller.js";
 import { type ConsulAgentSettings, MembershipController } from "../../health/membership-controller.js";
-import type { RaftStateView } from "../admin/types.js";
 import { decodeAppMessage, encodeJoin, encodeOutcomes } from "./app-messages.js";
 import { type ClusterSettings, hostPort } from "./cluster-settings.js";
 import type { OutcomeTracker } from "./outcome-tracker.js";
@@ -55,8 +54,21 @@ export interface ClusterNodeOptions {
   onCannotJoin?: (reason: string) => void;
 }
 
-/** What /admin/state shows of this node's Raft view (one shape for the admin API and the node). */
-export type RaftView = RaftStateView;
+/** What /admin/state shows of this node's Raft view (one shape for the node and the admin API). */
+export interface RaftView {
+  id: string;
+  role: string;
+  term: number;
+  /** Leader's node id, "" when none is known. */
+  leader: string;
+  commitIndex: number;
+  appliedIndex: number;
+  voters: readonly string[];
+  learners: readonly string[];
+  /** This data directory's incarnation, and whether the cluster admitted it as a voter. */
+  incarnation?: string;
+  admitted?: boolean;
+}
 
 export type BreakerOverrideState = "open" | "closed" | "auto";
 
