@@ -2,7 +2,7 @@
 // that can be stored in the replicated cluster state and compared as JSON.
 
 import { isIP } from "node:net";
-import { bad, ok, type Parsed } from "./parsed.js";
+import { bad, ok, type Parsed } from "./file/parsed.js";
 
 export interface Address {
   /** Hostname or IP; an IPv6 address is stored without brackets. */

@@ -9,8 +9,8 @@
 // failed proposal is retried on the next tick, and a state the committed log already holds
 // is never proposed again.
 
-import type { MemberState, PoolState } from "../config/cluster-state-types.js";
-import type { BreakerConfig } from "../config/schema.js";
+import type { BreakerConfig } from "../config/file/schema.js";
+import type { MemberState, PoolState } from "../config/state/types.js";
 import {
   BreakerDecider,
   type BreakerOptions,

@@ -7,7 +7,7 @@
 // A pool without a healthCheck has nothing that could ever mark a static member healthy
 // again, so any static member committed unhealthy there is proposed healthy.
 
-import type { HealthCheckConfig } from "../config/schema.js";
+import type { HealthCheckConfig } from "../config/file/schema.js";
 import {
   type ActiveCheckOptions,
   ActiveHealthChecker,

@@ -8,7 +8,7 @@
 // It knows nothing about Raft or HTTP: commands go to an injected propose(), the committed
 // state comes from an injected accessor, time from an injected clock.
 
-import type { PoolSettings, PoolState } from "../config/cluster-state-types.js";
+import type { PoolSettings, PoolState } from "../config/state/types.js";
 import type { DiscoveredMember } from "./consul-members.js";
 import { ConsulWatcher, type ConsulWatcherOptions, type WatcherStatus } from "./consul-watcher.js";
 import {

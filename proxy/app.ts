@@ -5,9 +5,9 @@
 // back an App that owns reload and shutdown. Nothing else in the process wires modules
 // together; each concept lives in proxy/app/.
 
-import type { ConfigError } from "../config/config-error.js";
-import { formatConfigErrors } from "../config/config-error.js";
-import { loadConfigFile } from "../config/load.js";
+import type { ConfigError } from "../config/file/config-error.js";
+import { formatConfigErrors } from "../config/file/config-error.js";
+import { loadConfigFile } from "../config/file/load.js";
 import { createAdminServer } from "./admin/server.js";
 import { createAdminBackend } from "./app/admin-backend.js";
 import { ClusterActions } from "./app/cluster-actions.js";

@@ -2,9 +2,9 @@
 // knowing about Raft, HTTP or real time: a propose function, a read accessor for the
 // committed cluster state, and a clock with timers. Tests drive all three by hand.
 
-import type { CommandInput } from "../../config/cluster-commands.js";
-import type { ClusterStateData } from "../../config/cluster-state-types.js";
 import { CodedError, errorText } from "../../config/coded-error.js";
+import type { CommandInput } from "../../config/state/commands.js";
+import type { ClusterStateData } from "../../config/state/types.js";
 import type { HealthLogger } from "../consul-watcher.js";
 
 export type { HealthLogger };

@@ -3,9 +3,9 @@
 // membership, an address or a weight changed, else a SetHealth with only the flipped members,
 // else nothing. Pure: the controller owns timers, debouncing and proposing.
 
-import type { CommandInput } from "../../config/cluster-commands.js";
-import type { MemberSource, MemberState, PoolState } from "../../config/cluster-state-types.js";
-import { memberSchema } from "../../config/schema.js";
+import { memberSchema } from "../../config/file/schema.js";
+import type { CommandInput } from "../../config/state/commands.js";
+import type { MemberSource, MemberState, PoolState } from "../../config/state/types.js";
 import type { DiscoveredMember } from "../consul-members.js";
 import { type GuardInput, guardHealth } from "../controller/panic-guard.js";
 

@@ -4,7 +4,7 @@
 // it is on the request path.
 
 import type { Registry } from "prom-client";
-import type { ClusterStateData } from "../../config/cluster-state-types.js";
+import type { ClusterStateData } from "../../config/state/types.js";
 import type { OpsBackend } from "../admin/ops-types.js";
 import type {
   AdminBackend,

@@ -4,7 +4,7 @@
 // (config/coded-error.ts); no message text is ever matched.
 
 import { codeOf, errorText } from "../../config/coded-error.js";
-import type { ConfigError } from "../../config/config-error.js";
+import type { ConfigError } from "../../config/file/config-error.js";
 import type { AdminError } from "../admin/types.js";
 
 export { errorText };

@@ -2,8 +2,8 @@
 // CommittedChanges (proxy/cluster/committed-changes.ts, which owns what an applied entry does
 // to routing and metrics), plus the cluster gauges read at scrape time.
 
-import type { ConfigDrift } from "../../config/config-drift.js";
-import type { RoutingConfig, ShardgateConfig } from "../../config/schema.js";
+import type { RoutingConfig, ShardgateConfig } from "../../config/file/schema.js";
+import type { ConfigDrift } from "../../config/state/drift.js";
 import { ClusterNode } from "../cluster/cluster-node.js";
 import type { ClusterSettings } from "../cluster/cluster-settings.js";
 import { CommittedChanges } from "../cluster/committed-changes.js";

@@ -2,7 +2,7 @@
 // permission, address not on this machine) instead of an EADDRINUSE stack trace.
 
 import type { Server } from "node:net";
-import type { Address } from "../../config/schema.js";
+import type { Address } from "../../config/file/schema.js";
 
 export type ListenResult = { ok: true } | { ok: false; code: string; message: string };
 

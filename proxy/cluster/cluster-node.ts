@@ -19,12 +19,13 @@
 // it back once caught up, which is when it votes again. Only `bootstrap: new` founds a cluster.
 
 import { rmSync } from "node:fs";
-import { type CommandInput, encodeCommand, validateCommand } from "../../config/cluster-commands.js";
-import type { ClusterStateData, StateChange } from "../../config/cluster-state.js";
 import { CodedError, errorText, type StateErrorCode } from "../../config/coded-error.js";
+import type { RoutingConfig } from "../../config/file/schema.js";
 import { DriverError, RaftDriver } from "../../config/raft/driver.js";
 import { REJECT_REASONS } from "../../config/raft/transport/index.js";
-import type { RoutingConfig } from "../../config/schema.js";
+import type { ClusterStateData, StateChange } from "../../config/state/cluster-state.js";
+import { type CommandInput, encodeCommand, validateCommand } from "../../config/state/commands.js";
+import { ClusterStateMachine } from "../../config/state/state-machine.js";
 import { BreakerController, FORCED_OPEN_UNTIL } from "../../health/breaker-controller.js";
 import type { HealthLogger } from "../../health/controller/deps.js";
 import { HealthController } from "../../health/health-controller.js";
@@ -32,7 +33,6 @@ import { type ConsulAgentSettings, MembershipController } from "../../health/mem
 import { decodeAppMessage, encodeJoin, encodeOutcomes } from "./app-messages.js";
 import { type ClusterSettings, hostPort } from "./cluster-settings.js";
 import type { OutcomeTracker } from "./outcome-tracker.js";
-import { ClusterStateMachine } from "./state-machine.js";
 
 export interface ClusterNodeOptions {
   settings: ClusterSettings;

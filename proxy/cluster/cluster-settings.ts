@@ -11,7 +11,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Address } from "../../config/address.js";
-import type { ShardgateConfig } from "../../config/schema.js";
+import type { ShardgateConfig } from "../../config/file/schema.js";
 
 export interface ClusterOverrides {
   nodeId?: string;

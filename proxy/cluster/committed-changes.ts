@@ -6,7 +6,7 @@
 // counters, log lines and the ring change log. Runs off the request path. The composition
 // root (proxy/app/join-cluster.ts) only wires it.
 
-import type { ClusterStateData, StateChange } from "../../config/cluster-state.js";
+import type { ClusterStateData, StateChange } from "../../config/state/cluster-state.js";
 import type { HealthLogger } from "../../health/controller/deps.js";
 import type { ShardgateMetrics } from "../metrics/registry.js";
 import { tableStats } from "../metrics/ring-stats.js";

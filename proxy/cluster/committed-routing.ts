@@ -7,9 +7,9 @@
 // provisionally on its own file at ring version 0; /readyz says not ready until the first
 // committed state arrives.
 
-import type { ClusterStateData, PoolState } from "../../config/cluster-state-types.js";
 import { errorText } from "../../config/coded-error.js";
-import type { PoolConfig, RoutingConfig } from "../../config/schema.js";
+import type { PoolConfig, RoutingConfig } from "../../config/file/schema.js";
+import type { ClusterStateData, PoolState } from "../../config/state/types.js";
 import { updatePoolSnapshot } from "../routing/pool-snapshot.js";
 import { compileRouteTable } from "../routing/route-table.js";
 import { buildRoutingState, composeRoutingState, emptyRoutingState } from "../routing/routing-state.js";

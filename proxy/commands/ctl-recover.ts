@@ -7,7 +7,7 @@
 
 import { createServer } from "node:net";
 import { errorText } from "../../config/coded-error.js";
-import { loadConfigFile } from "../../config/load.js";
+import { loadConfigFile } from "../../config/file/load.js";
 import { forceNewCluster } from "../../config/raft/recover.js";
 import { parseCommandFlags } from "../app/command-flags.js";
 import { resolveClusterSettings } from "../cluster/cluster-settings.js";

@@ -3,8 +3,8 @@
 
 import { parseArgs } from "node:util";
 import { errorText } from "../../config/coded-error.js";
-import { formatConfigErrors } from "../../config/config-error.js";
-import { loadConfigFile } from "../../config/load.js";
+import { formatConfigErrors } from "../../config/file/config-error.js";
+import { loadConfigFile } from "../../config/file/load.js";
 
 const USAGE = "usage: shardgate validate --config FILE";
 

@@ -10,7 +10,7 @@
 // one in test/proxy/pool-snapshot-update.test.ts). When members join or leave a ring, the
 // new ring reuses the points of the members that stayed (ring/ring-update.ts).
 
-import type { PoolConfig } from "../../config/schema.js";
+import type { PoolConfig } from "../../config/file/schema.js";
 import { withBoundedLoad } from "../../ring/bounded-load.js";
 import { buildMaglev } from "../../ring/maglev.js";
 import { buildRingHash, RingHash } from "../../ring/ring-hash.js";

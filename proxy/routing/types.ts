@@ -3,7 +3,7 @@
 // are plain data; outputs are immutable snapshots swapped by reference, never mutated by
 // the request path.
 
-import type { Address, PoolConfig, RouteConfig } from "../../config/schema.js";
+import type { Address, PoolConfig, RouteConfig } from "../../config/file/schema.js";
 import type { BoundedLoad } from "../../ring/bounded-load.js";
 import type { HashTable } from "../../ring/types.js";
 import type { KeyPlan } from "./key-extract.js";

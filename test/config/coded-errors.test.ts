@@ -4,8 +4,8 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ClusterState } from "../../config/cluster-state.js";
 import { CodedError, codeOf, errorText, errorWithCode } from "../../config/coded-error.js";
+import { ClusterState } from "../../config/state/cluster-state.js";
 import { ControllerError } from "../../health/controller/deps.js";
 import { proposalError } from "../../proxy/app/errors.js";
 import { CommandRejected } from "../../proxy/cluster/cluster-node.js";

@@ -4,7 +4,7 @@
 
 import { Agent, request as httpRequest, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { configSchema, type ShardgateConfig, type ShardgateConfigInput } from "../../config/schema.js";
+import { configSchema, type ShardgateConfig, type ShardgateConfigInput } from "../../config/file/schema.js";
 import { createDataPlane } from "../../proxy/forward/data-plane.js";
 import type {
   DataPlane,

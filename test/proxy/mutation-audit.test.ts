@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { request as httpRequest } from "node:http";
 import { connect } from "node:net";
 import { test } from "node:test";
-import { parseConfig } from "../../config/load.js";
+import { parseConfig } from "../../config/file/load.js";
 import { checkAdminToken } from "../../proxy/admin/auth.js";
 import { defaultConfig, send, startHarness } from "./harness.js";
 

@@ -4,13 +4,13 @@
 // is decided, deterministically, by ClusterState.apply.
 
 import { z } from "zod";
-import { errorText } from "./coded-error.js";
-import type { ConfigError } from "./config-error.js";
-import { formatPath } from "./config-error.js";
-import { parseRouting } from "./load.js";
-import { memberSchema, poolSchema, type RoutingConfig } from "./schema.js";
-import { didYouMean } from "./suggest.js";
-import { issuesToErrors } from "./zod-issues.js";
+import { errorText } from "../coded-error.js";
+import type { ConfigError } from "../file/config-error.js";
+import { formatPath } from "../file/config-error.js";
+import { parseRouting } from "../file/load.js";
+import { memberSchema, poolSchema, type RoutingConfig } from "../file/schema.js";
+import { didYouMean } from "../file/suggest.js";
+import { issuesToErrors } from "../file/zod-issues.js";
 
 export const COMMAND_VERSION = 1;
 export const COMMAND_TYPES = [

@@ -2,8 +2,12 @@
 // a rejection. Nothing here mutates its input; untouched pools keep their identity so the
 // caller can diff only what a command replaced.
 
-import type { Address } from "./address.js";
-import type { Command, CommandOf } from "./cluster-commands.js";
+import type { Address } from "../address.js";
+import type { StateErrorCode } from "../coded-error.js";
+import { poolSchema, type RoutingConfig } from "../file/schema.js";
+import { tableLimitError } from "../file/table-limits.js";
+import { issuesToErrors } from "../file/zod-issues.js";
+import type { Command, CommandOf } from "./commands.js";
 import type {
   BreakerStatus,
   ClusterStateData,
@@ -11,11 +15,7 @@ import type {
   MemberState,
   PoolSettings,
   PoolState,
-} from "./cluster-state-types.js";
-import type { StateErrorCode } from "./coded-error.js";
-import { poolSchema, type RoutingConfig } from "./schema.js";
-import { tableLimitError } from "./table-limits.js";
-import { issuesToErrors } from "./zod-issues.js";
+} from "./types.js";
 
 export type Transition =
   | { ok: true; pools: Record<string, PoolState>; routing: RoutingConfig | null; warnings: string[] }

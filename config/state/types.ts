@@ -2,9 +2,9 @@
 // snapshotted byte for byte, compared across replicas, and read by the proxy as an
 // immutable value that is swapped, never mutated.
 
-import type { BreakerOverrideMode, BreakerState, CommandType, MemberSource } from "./cluster-commands.js";
-import type { StateErrorCode } from "./coded-error.js";
-import type { Address, PoolConfig, RoutingConfig } from "./schema.js";
+import type { StateErrorCode } from "../coded-error.js";
+import type { Address, PoolConfig, RoutingConfig } from "../file/schema.js";
+import type { BreakerOverrideMode, BreakerState, CommandType, MemberSource } from "./commands.js";
 
 export type { BreakerOverrideMode, BreakerState, MemberSource };
 

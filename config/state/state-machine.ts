@@ -3,9 +3,9 @@
 // the request path); a snapshot from the leader replaces the whole state and is reported as a
 // restore. Deterministic: nothing here reads a clock or the local file.
 
-import { ClusterState, type ClusterStateData, type StateChange } from "../../config/cluster-state.js";
-import type { StateErrorCode } from "../../config/coded-error.js";
-import type { StateMachine } from "../../config/raft/driver.js";
+import type { StateErrorCode } from "../coded-error.js";
+import type { StateMachine } from "../raft/driver.js";
+import { ClusterState, type ClusterStateData, type StateChange } from "./cluster-state.js";
 
 /** Why apply rejected an entry: its stable code and its message. */
 export interface Rejection {

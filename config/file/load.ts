@@ -6,7 +6,7 @@ import { accessSync, constants, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { isPair, isScalar, isSeq, LineCounter, parseDocument, visit } from "yaml";
-import { errorText } from "./coded-error.js";
+import { errorText } from "../coded-error.js";
 import { type ConfigError, describeFound, formatPath } from "./config-error.js";
 import { crossCheck } from "./cross-check.js";
 import { interpolateDocument } from "./interpolate.js";

@@ -7,14 +7,14 @@
 // apply never applies half-way: the command is fully validated, the next state is built
 // beside the current one, and only then swapped in.
 
+import { errorText, type StateErrorCode } from "../coded-error.js";
 import { canonicalBytes, canonicalJson } from "./canonical-json.js";
-import { type Command, validateCommand } from "./cluster-commands.js";
-import { restoreSnapshot } from "./cluster-snapshot.js";
-import type { ClusterStateData, MemberState, PoolState, StateChange } from "./cluster-state-types.js";
-import { ownPool, transition } from "./cluster-transitions.js";
-import { errorText, type StateErrorCode } from "./coded-error.js";
+import { type Command, validateCommand } from "./commands.js";
+import { restoreSnapshot } from "./snapshot.js";
+import { ownPool, transition } from "./transitions.js";
+import type { ClusterStateData, MemberState, PoolState, StateChange } from "./types.js";
 
-export type { ClusterStateData, PoolState, StateChange } from "./cluster-state-types.js";
+export type { ClusterStateData, PoolState, StateChange } from "./types.js";
 
 export const EMPTY_CLUSTER_STATE: ClusterStateData = deepFreeze({
   format: "shardgate.cluster-state",
