@@ -96,3 +96,13 @@ export function parseCidr(input: unknown): Parsed<Cidr> {
   if (!Number.isInteger(prefix) || prefix < 0 || prefix > max) return bad(CIDR_EXPECTED);
   return ok({ address, prefix, family: version === 4 ? "ipv4" : "ipv6" });
 }
+
+/** `host:port`, with an IPv6 host in brackets (`[::1]:8080`): the one way addresses are written. */
+export function formatHostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** An Address as `host:port` (see formatHostPort). */
+export function formatAddress(a: Address): string {
+  return formatHostPort(a.host, a.port);
+}

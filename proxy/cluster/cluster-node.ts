@@ -19,6 +19,7 @@
 // it back once caught up, which is when it votes again. Only `bootstrap: new` founds a cluster.
 
 import { rmSync } from "node:fs";
+import { formatAddress } from "../../config/address.js";
 import { CodedError, errorText, type StateErrorCode } from "../../config/coded-error.js";
 import type { RoutingConfig } from "../../config/file/schema.js";
 import { DriverError, RaftDriver } from "../../config/raft/driver.js";
@@ -31,7 +32,7 @@ import type { HealthLogger } from "../../health/controller/deps.js";
 import { HealthController } from "../../health/health-controller.js";
 import { type ConsulAgentSettings, MembershipController } from "../../health/membership-controller.js";
 import { decodeAppMessage, encodeJoin, encodeOutcomes } from "./app-messages.js";
-import { type ClusterSettings, hostPort } from "./cluster-settings.js";
+import type { ClusterSettings } from "./cluster-settings.js";
 import type { OutcomeTracker } from "./outcome-tracker.js";
 
 export interface ClusterNodeOptions {
@@ -575,7 +576,7 @@ export class ClusterNode {
           this.driver.incarnationOf(s.id) !== this.driver.incarnation;
         if (!readmit) return;
       }
-      const address = s.peers[s.id] ?? (s.listen === null ? "" : hostPort(s.listen));
+      const address = s.peers[s.id] ?? (s.listen === null ? "" : formatAddress(s.listen));
       if (address === "") return;
       const msg = encodeJoin(s.id, address, this.driver.incarnation);
       for (const peer of Object.keys(s.peers)) if (peer !== s.id) this.driver.sendAppMessage(peer, msg);

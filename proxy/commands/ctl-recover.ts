@@ -6,6 +6,7 @@
 // Raft port is in use (it is probably still running).
 
 import { createServer } from "node:net";
+import { formatAddress } from "../../config/address.js";
 import { errorText } from "../../config/coded-error.js";
 import { loadConfigFile } from "../../config/file/load.js";
 import { forceNewCluster } from "../../config/raft/recover.js";
@@ -62,7 +63,7 @@ export async function run(argv: string[]): Promise<number> {
   // A still-running instance holds its Raft port: refuse rather than edit a live data directory.
   if (s.listen !== null && !(await portFree(s.listen.host, s.listen.port))) {
     console.error(
-      `shardgate ctl recover: ${s.listen.host}:${s.listen.port} is in use: stop instance "${s.id}" first`,
+      `shardgate ctl recover: ${formatAddress(s.listen)} is in use: stop instance "${s.id}" first`,
     );
     return 1;
   }
