@@ -29,8 +29,9 @@ export {
   type OutcomeRecorderOptions,
 } from "./outcome-recorder.js";
 
-export type BreakerState = "closed" | "open" | "half-open";
-export type BreakerOverride = "open" | "closed" | "auto";
+import type { BreakerOverride, BreakerState } from "../config/state/commands.js";
+
+export type { BreakerOverride, BreakerState };
 
 export type TransitionReason =
   | "consecutive-failures"

@@ -27,7 +27,7 @@ export const BREAKER_STATES = ["closed", "open", "half-open"] as const;
 export type BreakerState = (typeof BREAKER_STATES)[number];
 /** Who decides a breaker: "auto" = the failure rules; "open"/"closed" = pinned by an operator. */
 export const BREAKER_OVERRIDES = ["auto", "open", "closed"] as const;
-export type BreakerOverrideMode = (typeof BREAKER_OVERRIDES)[number];
+export type BreakerOverride = (typeof BREAKER_OVERRIDES)[number];
 export const MEMBER_SOURCES = ["static", "consul", "kubernetes"] as const;
 export type MemberSource = (typeof MEMBER_SOURCES)[number];
 

@@ -4,9 +4,9 @@
 
 import type { StateErrorCode } from "../coded-error.js";
 import type { Address, PoolConfig, RoutingConfig } from "../file/schema.js";
-import type { BreakerOverrideMode, BreakerState, CommandType, MemberSource } from "./commands.js";
+import type { BreakerOverride, BreakerState, CommandType, MemberSource } from "./commands.js";
 
-export type { BreakerOverrideMode, BreakerState, MemberSource };
+export type { BreakerOverride, BreakerState, MemberSource };
 
 export interface BreakerStatus {
   readonly state: BreakerState;
@@ -17,7 +17,7 @@ export interface BreakerStatus {
   /** Consecutive trips (for openFor backoff); 0 once closed. */
   readonly trips: number;
   /** "auto": the failure rules decide; "open"/"closed": pinned by an operator until set back to auto. */
-  readonly override: BreakerOverrideMode;
+  readonly override: BreakerOverride;
 }
 
 export interface MemberState {

@@ -5,6 +5,7 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Logger } from "pino";
+import { BREAKER_OVERRIDES, type BreakerOverride } from "../../config/state/commands.js";
 import { checkAdminToken } from "./auth.js";
 import { handleOpsRoute, OPS_WRITE_PATH } from "./ops-routes.js";
 import { redactTarget } from "./redact.js";
@@ -16,7 +17,6 @@ const DRAIN_PATH = /^\/admin\/pools\/([^/]+)\/members\/([^/]+)\/(drain|undrain)$
 const BREAKER_PATH = /^\/admin\/pools\/([^/]+)\/members\/([^/]+)\/breaker$/;
 const FAULT_PATH = /^\/admin\/debug\/(cut|heal)$/;
 const MAX_BODY_BYTES = 64 * 1024;
-const BREAKER_STATES = ["open", "closed", "auto"] as const;
 
 /** Reads a small JSON body; "" -> undefined. Errors are AdminErrors (too large, not JSON). */
 function readJson(
@@ -246,7 +246,7 @@ export function createAdminServer(opts: AdminServerOptions): Server {
         !isObject(body.value) ||
         Object.keys(body.value).length !== 1 ||
         typeof state !== "string" ||
-        !(BREAKER_STATES as readonly string[]).includes(state)
+        !(BREAKER_OVERRIDES as readonly string[]).includes(state)
       ) {
         sendError(res, {
           status: 400,
@@ -255,7 +255,7 @@ export function createAdminServer(opts: AdminServerOptions): Server {
         });
         return;
       }
-      const r = await backend.setBreaker(pool, member, state as (typeof BREAKER_STATES)[number]);
+      const r = await backend.setBreaker(pool, member, state as BreakerOverride);
       if (r.ok) {
         log.info(
           { pool, member, override: state, ringVersion: r.value.ringVersion },

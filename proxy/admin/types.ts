@@ -1,6 +1,7 @@
 // What the admin API serves, as plain JSON-ready shapes, and the backend interface the
 // composition root implements. The admin server knows HTTP; the backend knows the state.
 
+import type { BreakerOverride } from "../../config/state/commands.js";
 import type { OpsBackend } from "./ops-types.js";
 
 export interface AdminMemberView {
@@ -106,8 +107,6 @@ export interface DrainView {
   ringVersion: number;
 }
 
-export type BreakerOverrideRequest = "open" | "closed" | "auto";
-
 export interface BreakerView {
   pool: string;
   member: string;
@@ -130,7 +129,7 @@ export interface AdminBackend {
   /** Answers once the change is committed (forwarded to the leader when this node is not). */
   setDraining(pool: string, member: string, draining: boolean): Promise<AdminResult<DrainView>>;
   /** Answers once the override is committed. */
-  setBreaker(pool: string, member: string, state: BreakerOverrideRequest): Promise<AdminResult<BreakerView>>;
+  setBreaker(pool: string, member: string, state: BreakerOverride): Promise<AdminResult<BreakerView>>;
   /** Fault injection (when enabled): cut or heal Raft traffic with `peer`, or all peers. */
   fault(action: "cut" | "heal", peer: string | undefined): AdminResult<FaultView>;
   /** The Prometheus text exposition and its content type. */

@@ -4,13 +4,13 @@
 // it is on the request path.
 
 import type { Registry } from "prom-client";
+import type { BreakerOverride } from "../../config/state/commands.js";
 import type { ClusterStateData } from "../../config/state/types.js";
 import type { OpsBackend } from "../admin/ops-types.js";
 import type {
   AdminBackend,
   AdminResult,
   AdminStateView,
-  BreakerOverrideRequest,
   BreakerView,
   ConfigDriftView,
   DrainView,
@@ -41,7 +41,7 @@ export interface AdminBackendDeps {
   shuttingDown(): boolean;
   reload(): Promise<AdminResult<ReloadView>>;
   setDraining(pool: string, member: string, draining: boolean): Promise<AdminResult<DrainView>>;
-  setBreaker(pool: string, member: string, state: BreakerOverrideRequest): Promise<AdminResult<BreakerView>>;
+  setBreaker(pool: string, member: string, state: BreakerOverride): Promise<AdminResult<BreakerView>>;
   fault(action: "cut" | "heal", peer: string | undefined): AdminResult<FaultView>;
   raft(): RaftView | undefined;
   drift(): ConfigDriftView | undefined;

@@ -25,6 +25,7 @@ import type { RoutingConfig } from "../../config/file/schema.js";
 import { DriverError, RaftDriver } from "../../config/raft/driver.js";
 import { REJECT_REASONS } from "../../config/raft/transport/index.js";
 import type { ClusterStateData, StateChange } from "../../config/state/cluster-state.js";
+import type { BreakerOverride } from "../../config/state/commands.js";
 import { type CommandInput, encodeCommand, validateCommand } from "../../config/state/commands.js";
 import { ClusterStateMachine } from "../../config/state/state-machine.js";
 import { BreakerController, FORCED_OPEN_UNTIL } from "../../health/breaker-controller.js";
@@ -70,8 +71,6 @@ export interface RaftView {
   incarnation?: string;
   admitted?: boolean;
 }
-
-export type BreakerOverrideState = "open" | "closed" | "auto";
 
 /** Errors of proposals the caller may retry (the leader moved, or none is known yet). */
 const RETRYABLE = new Set(["NO_LEADER", "NOT_LEADER", "LEADERSHIP_LOST", "TIMEOUT", "DROPPED"]);
@@ -299,7 +298,7 @@ export class ClusterNode {
    * (which then keeps it); a follower proposes the pinned state itself, and the leader's
    * controller adopts the committed state on its next refresh.
    */
-  async overrideBreaker(pool: string, member: string, mode: BreakerOverrideState): Promise<void> {
+  async overrideBreaker(pool: string, member: string, mode: BreakerOverride): Promise<void> {
     if (this.leading && this.breakers.isRunning) {
       await this.breakers.force(pool, member, mode);
       return;

@@ -8,7 +8,7 @@
 // committed state arrives.
 
 import { errorText } from "../../config/coded-error.js";
-import type { PoolConfig, RoutingConfig } from "../../config/file/schema.js";
+import type { RoutingConfig } from "../../config/file/schema.js";
 import type { ClusterStateData, PoolState } from "../../config/state/types.js";
 import { updatePoolSnapshot } from "../routing/pool-snapshot.js";
 import { compileRouteTable } from "../routing/route-table.js";
@@ -45,13 +45,6 @@ class LateProbeGate implements ProbeGate {
   available(index: number): boolean {
     return this.target?.available(index) === true;
   }
-}
-
-function settingsOf(pool: PoolState): PoolConfig {
-  return {
-    ...pool.settings,
-    members: pool.members.map((m) => ({ id: m.id, address: m.address, weight: m.weight })),
-  };
 }
 
 export class CommittedRouting {
@@ -141,7 +134,7 @@ export class CommittedRouting {
     // Flag-only changes (drain, health, breaker) share the old table: see updatePoolSnapshot.
     const snap = updatePoolSnapshot(old, {
       name,
-      settings: settingsOf(pool),
+      settings: pool.settings,
       members,
       ringVersion: pool.ringVersion,
       probe: gate,

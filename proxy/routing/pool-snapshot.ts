@@ -11,7 +11,7 @@
 // new ring reuses the points of the members that stayed (ring/ring-update.ts).
 
 import { formatAddress } from "../../config/address.js";
-import type { PoolConfig } from "../../config/file/schema.js";
+import type { PoolSettings } from "../../config/state/types.js";
 import { withBoundedLoad } from "../../ring/bounded-load.js";
 import { buildBaseTable } from "../../ring/build.js";
 import { RingHash } from "../../ring/ring-hash.js";
@@ -125,7 +125,7 @@ function build(input: PoolSnapshotInput, previousRing: RingHash | undefined): Po
 }
 
 /** The settings a pool's table is built from; any other setting may change without a rebuild. */
-function sameTableSettings(a: PoolConfig, b: PoolConfig): boolean {
+function sameTableSettings(a: PoolSettings, b: PoolSettings): boolean {
   if (a.algorithm !== b.algorithm || a.balanceFactor !== b.balanceFactor) return false;
   return a.algorithm === "maglev" ? a.tableSize === b.tableSize : a.pointsPerWeight === b.pointsPerWeight;
 }
