@@ -18,19 +18,8 @@ import {
   type BreakerTransition,
   type BreakerView,
 } from "./breaker.js";
-import {
-  type ControllerClock,
-  ControllerError,
-  checkCoreOptions,
-  errorText,
-  type GetState,
-  type HealthLogger,
-  numberOption,
-  type Propose,
-  SILENT_LOGGER,
-  SYSTEM_CLOCK,
-  type TimerHandle,
-} from "./controller/deps.js";
+import { ControllerError, errorText, numberOption, type TimerHandle } from "./controller/deps.js";
+import { LeaderController, type LeaderControllerOptions } from "./controller/leader-controller.js";
 import type { OutcomeBatch, OutcomeCounts } from "./outcome-recorder.js";
 
 /**
@@ -39,13 +28,9 @@ import type { OutcomeBatch, OutcomeCounts } from "./outcome-recorder.js";
  */
 export const FORCED_OPEN_UNTIL = Number.MAX_SAFE_INTEGER;
 
-export interface BreakerControllerOptions {
-  getState: GetState;
-  propose: Propose;
-  clock?: ControllerClock;
+export interface BreakerControllerOptions extends LeaderControllerOptions {
   /** Interval of the cool-down / retry tick (default 100 ms). */
   tickMs?: number;
-  logger?: HealthLogger;
   /** Every transition the decider emitted, before it is proposed (for metrics and logs). */
   onTransition?: (t: BreakerTransition) => void;
 }
@@ -140,17 +125,12 @@ function validEntry(e: unknown): e is OutcomeCounts {
   );
 }
 
-export class BreakerController {
-  private readonly getState: GetState;
-  private readonly propose: Propose;
-  private readonly clock: ControllerClock;
+export class BreakerController extends LeaderController {
   private readonly tickMs: number;
-  private readonly log: HealthLogger;
   private readonly onTransition: ((t: BreakerTransition) => void) | undefined;
   private readonly pools = new Map<string, PoolDecider>();
   private readonly wanted = new Map<string, Wanted>();
   private readonly inFlight = new Set<string>();
-  private running = false;
   /** Bumped by stop(): proposals settling from an earlier term are ignored. */
   private term = 0;
   private timer: TimerHandle | undefined;
@@ -162,17 +142,9 @@ export class BreakerController {
 
   constructor(opts: BreakerControllerOptions) {
     const what = "breaker controller";
-    checkCoreOptions(what, opts);
-    this.getState = opts.getState;
-    this.propose = opts.propose;
-    this.clock = opts.clock ?? SYSTEM_CLOCK;
+    super(what, opts);
     this.tickMs = numberOption(what, "tickMs", opts.tickMs, 100, 1, 60_000);
-    this.log = opts.logger ?? SILENT_LOGGER;
     this.onTransition = opts.onTransition;
-  }
-
-  get isRunning(): boolean {
-    return this.running;
   }
 
   /** Becoming leader: adopts every committed breaker state and starts ticking. Idempotent. */
