@@ -131,8 +131,8 @@ export class BreakerController extends LeaderController {
   private readonly pools = new Map<string, PoolDecider>();
   private readonly wanted = new Map<string, Wanted>();
   private readonly inFlight = new Set<string>();
-  /** Bumped by stop(): proposals settling from an earlier term are ignored. */
-  private term = 0;
+  /** Bumped by stop(): proposals settling from an earlier leadership epoch are ignored (ClusterNode calls it `epoch` too). */
+  private epoch = 0;
   private timer: TimerHandle | undefined;
   private proposals = 0;
   private failedProposals = 0;
@@ -159,7 +159,7 @@ export class BreakerController extends LeaderController {
   stop(): void {
     if (!this.running) return;
     this.running = false;
-    this.term++;
+    this.epoch++;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
     const err = new ControllerError("HEALTH_NOT_RUNNING", "breaker controller stopped (leadership lost)");
@@ -457,7 +457,7 @@ export class BreakerController extends LeaderController {
   }
 
   private send(k: string, w: Wanted): void {
-    const term = this.term;
+    const epoch = this.epoch;
     this.inFlight.add(k);
     this.proposals++;
     const cmd = {
@@ -479,7 +479,7 @@ export class BreakerController extends LeaderController {
     }
     p.then(
       () => {
-        if (term !== this.term) return;
+        if (epoch !== this.epoch) return;
         this.inFlight.delete(k);
         if (this.wanted.get(k) === w) {
           this.wanted.delete(k);
@@ -490,7 +490,7 @@ export class BreakerController extends LeaderController {
         }
       },
       (err: unknown) => {
-        if (term !== this.term) return;
+        if (epoch !== this.epoch) return;
         this.inFlight.delete(k);
         this.failedProposals++;
         this.lastError = errorText(err);
