@@ -111,7 +111,10 @@ function memberOf(m: RegExpExecArray): { pool: string; member: string } | undefi
 
 /** Sends a backend result: 200 with the value (after `logOk`), else its coded error. */
 function sendResult<T>(res: ServerResponse, r: AdminResult<T>, logOk: (value: T) => void): void {
-  if (!r.ok) return sendError(res, r.err);
+  if (!r.ok) {
+    sendError(res, r.err);
+    return;
+  }
   logOk(r.value);
   send(res, 200, r.value);
 }
