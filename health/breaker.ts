@@ -22,11 +22,11 @@
 import type { OutcomeBatch } from "./outcome-recorder.js";
 
 export {
-  type FailureKind,
   type OutcomeBatch,
   type OutcomeCounts,
   OutcomeRecorder,
   type OutcomeRecorderOptions,
+  type UpstreamErrorKind,
 } from "./outcome-recorder.js";
 
 import type { BreakerOverride, BreakerState } from "../config/state/commands.js";
