@@ -4,7 +4,7 @@
 // measured in the same run): `npm run bench -- observer-micro`. ns per onRequestEnd, median
 // of several passes over pre-generated seeded records; access log off.
 
-import { configSchema } from "../config/schema.js";
+import { configSchema } from "../config/file/schema.js";
 import type { RequestRecord } from "../proxy/forward/types.js";
 import { createAccessLog } from "../proxy/logging/access-log.js";
 import { MetricsObserver } from "../proxy/metrics/observer.js";

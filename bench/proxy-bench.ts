@@ -37,6 +37,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { createProxyServer } from "http-proxy-3";
+import { errorText } from "../config/coded-error.js";
 import { startEchoUpstream } from "../proxy/app/echo-upstream.js";
 import { hashKey } from "../ring/hash.js";
 import { shardgateArgv } from "../test/support/shardgate-process.js";
@@ -665,7 +666,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     args = { values, switches };
   } catch (err) {
-    console.error(`${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
+    console.error(`${errorText(err)}\n${USAGE}`);
     return 2;
   }
   const role = args.values.get("role");

@@ -12,7 +12,7 @@
 
 import type { IncomingMessage } from "node:http";
 import { createRequire } from "node:module";
-import { configSchema } from "../config/schema.js";
+import { configSchema } from "../config/file/schema.js";
 import { extractKey } from "../proxy/routing/key-extract.js";
 import { chooseMember } from "../proxy/routing/member-choice.js";
 import { LiveBook } from "../proxy/routing/pool-live.js";

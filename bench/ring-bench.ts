@@ -7,6 +7,7 @@
 
 import { createRequire } from "node:module";
 import { parseArgs } from "node:util";
+import { errorText } from "../config/coded-error.js";
 import { keysPerMember, loadStats, movedFraction } from "../ring/analysis.js";
 import { hashKey } from "../ring/hash.js";
 import { buildMaglev, type Maglev } from "../ring/maglev.js";
@@ -95,9 +96,7 @@ export async function run(argv: string[]): Promise<number> {
     json =
       parseArgs({ args: argv, options: { json: { type: "boolean" } }, strict: true }).values.json ?? false;
   } catch (err) {
-    console.error(
-      `ring bench: ${err instanceof Error ? err.message : String(err)}\nusage: npm run bench -- ring [--json]`,
-    );
+    console.error(`ring bench: ${errorText(err)}\nusage: npm run bench -- ring [--json]`);
     return 2;
   }
   const keys = randomKeys(SEED, KEY_COUNT, 16);

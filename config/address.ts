@@ -2,7 +2,7 @@
 // that can be stored in the replicated cluster state and compared as JSON.
 
 import { isIP } from "node:net";
-import { bad, ok, type Parsed } from "./parsed.js";
+import { bad, ok, type Parsed } from "./file/parsed.js";
 
 export interface Address {
   /** Hostname or IP; an IPv6 address is stored without brackets. */
@@ -95,4 +95,14 @@ export function parseCidr(input: unknown): Parsed<Cidr> {
   prefix ??= max;
   if (!Number.isInteger(prefix) || prefix < 0 || prefix > max) return bad(CIDR_EXPECTED);
   return ok({ address, prefix, family: version === 4 ? "ipv4" : "ipv6" });
+}
+
+/** `host:port`, with an IPv6 host in brackets (`[::1]:8080`): the one way addresses are written. */
+export function formatHostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** An Address as `host:port` (see formatHostPort). */
+export function formatAddress(a: Address): string {
+  return formatHostPort(a.host, a.port);
 }

@@ -6,6 +6,7 @@
 // decides its initial state on its own. State changes go to one callback.
 
 import http from "node:http";
+import { formatHostPort } from "../config/address.js";
 import { seededRandom } from "../ring/random.js";
 
 export interface ActiveCheckOptions {
@@ -247,7 +248,7 @@ export class ActiveHealthChecker {
         method: "GET",
         agent: this.agent,
         headers: {
-          Host: o.hostHeader ?? `${address.includes(":") ? `[${address}]` : address}:${port}`,
+          Host: o.hostHeader ?? formatHostPort(address, port),
           "User-Agent": "shardgate-health-check",
         },
       },

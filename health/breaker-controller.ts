@@ -9,8 +9,8 @@
 // failed proposal is retried on the next tick, and a state the committed log already holds
 // is never proposed again.
 
-import type { MemberState, PoolState } from "../config/cluster-state-types.js";
-import type { BreakerConfig } from "../config/schema.js";
+import type { BreakerConfig } from "../config/file/schema.js";
+import type { MemberState, PoolState } from "../config/state/types.js";
 import {
   BreakerDecider,
   type BreakerOptions,
@@ -18,19 +18,8 @@ import {
   type BreakerTransition,
   type BreakerView,
 } from "./breaker.js";
-import {
-  type ControllerClock,
-  ControllerError,
-  checkCoreOptions,
-  errorText,
-  type GetState,
-  type HealthLogger,
-  numberOption,
-  type Propose,
-  SILENT_LOGGER,
-  SYSTEM_CLOCK,
-  type TimerHandle,
-} from "./controller/deps.js";
+import { ControllerError, errorText, numberOption, type TimerHandle } from "./controller/deps.js";
+import { LeaderController, type LeaderControllerOptions } from "./controller/leader-controller.js";
 import type { OutcomeBatch, OutcomeCounts } from "./outcome-recorder.js";
 
 /**
@@ -39,13 +28,9 @@ import type { OutcomeBatch, OutcomeCounts } from "./outcome-recorder.js";
  */
 export const FORCED_OPEN_UNTIL = Number.MAX_SAFE_INTEGER;
 
-export interface BreakerControllerOptions {
-  getState: GetState;
-  propose: Propose;
-  clock?: ControllerClock;
+export interface BreakerControllerOptions extends LeaderControllerOptions {
   /** Interval of the cool-down / retry tick (default 100 ms). */
   tickMs?: number;
-  logger?: HealthLogger;
   /** Every transition the decider emitted, before it is proposed (for metrics and logs). */
   onTransition?: (t: BreakerTransition) => void;
 }
@@ -140,19 +125,14 @@ function validEntry(e: unknown): e is OutcomeCounts {
   );
 }
 
-export class BreakerController {
-  private readonly getState: GetState;
-  private readonly propose: Propose;
-  private readonly clock: ControllerClock;
+export class BreakerController extends LeaderController {
   private readonly tickMs: number;
-  private readonly log: HealthLogger;
   private readonly onTransition: ((t: BreakerTransition) => void) | undefined;
   private readonly pools = new Map<string, PoolDecider>();
   private readonly wanted = new Map<string, Wanted>();
   private readonly inFlight = new Set<string>();
-  private running = false;
-  /** Bumped by stop(): proposals settling from an earlier term are ignored. */
-  private term = 0;
+  /** Bumped by stop(): proposals settling from an earlier leadership epoch are ignored (ClusterNode calls it `epoch` too). */
+  private epoch = 0;
   private timer: TimerHandle | undefined;
   private proposals = 0;
   private failedProposals = 0;
@@ -162,17 +142,9 @@ export class BreakerController {
 
   constructor(opts: BreakerControllerOptions) {
     const what = "breaker controller";
-    checkCoreOptions(what, opts);
-    this.getState = opts.getState;
-    this.propose = opts.propose;
-    this.clock = opts.clock ?? SYSTEM_CLOCK;
+    super(what, opts);
     this.tickMs = numberOption(what, "tickMs", opts.tickMs, 100, 1, 60_000);
-    this.log = opts.logger ?? SILENT_LOGGER;
     this.onTransition = opts.onTransition;
-  }
-
-  get isRunning(): boolean {
-    return this.running;
   }
 
   /** Becoming leader: adopts every committed breaker state and starts ticking. Idempotent. */
@@ -187,7 +159,7 @@ export class BreakerController {
   stop(): void {
     if (!this.running) return;
     this.running = false;
-    this.term++;
+    this.epoch++;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
     const err = new ControllerError("HEALTH_NOT_RUNNING", "breaker controller stopped (leadership lost)");
@@ -359,7 +331,7 @@ export class BreakerController {
     if (p === undefined) {
       return Promise.reject(
         new ControllerError(
-          "HEALTH_UNKNOWN_POOL",
+          "HEALTH_BREAKER_DISABLED",
           `pool "${pool}" has its breaker disabled (breaker.enabled: false)`,
         ),
       );
@@ -485,7 +457,7 @@ export class BreakerController {
   }
 
   private send(k: string, w: Wanted): void {
-    const term = this.term;
+    const epoch = this.epoch;
     this.inFlight.add(k);
     this.proposals++;
     const cmd = {
@@ -507,7 +479,7 @@ export class BreakerController {
     }
     p.then(
       () => {
-        if (term !== this.term) return;
+        if (epoch !== this.epoch) return;
         this.inFlight.delete(k);
         if (this.wanted.get(k) === w) {
           this.wanted.delete(k);
@@ -518,7 +490,7 @@ export class BreakerController {
         }
       },
       (err: unknown) => {
-        if (term !== this.term) return;
+        if (epoch !== this.epoch) return;
         this.inFlight.delete(k);
         this.failedProposals++;
         this.lastError = errorText(err);

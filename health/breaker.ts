@@ -22,15 +22,16 @@
 import type { OutcomeBatch } from "./outcome-recorder.js";
 
 export {
-  type FailureKind,
   type OutcomeBatch,
   type OutcomeCounts,
   OutcomeRecorder,
   type OutcomeRecorderOptions,
+  type UpstreamErrorKind,
 } from "./outcome-recorder.js";
 
-export type BreakerState = "closed" | "open" | "half-open";
-export type BreakerOverride = "open" | "closed" | "auto";
+import type { BreakerOverride, BreakerState } from "../config/state/commands.js";
+
+export type { BreakerOverride, BreakerState };
 
 export type TransitionReason =
   | "consecutive-failures"

@@ -9,6 +9,7 @@
 
 import { EventEmitter } from "node:events";
 import Consul from "consul";
+import { errorWithCode } from "../config/coded-error.js";
 import { seededRandom } from "../ring/random.js";
 import { backoffDelay } from "./backoff.js";
 import {
@@ -109,14 +110,6 @@ function positive(name: string, v: number | undefined, dflt: number, min = 1): n
     );
   }
   return v;
-}
-
-function errorText(err: unknown): string {
-  if (err instanceof Error) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return code !== undefined && !err.message.includes(code) ? `${err.message} (${code})` : err.message;
-  }
-  return String(err);
 }
 
 export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
@@ -282,7 +275,7 @@ export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
 
   private onError(err: unknown): void {
     this.consecutiveErrors++;
-    this.lastError = errorText(err);
+    this.lastError = errorWithCode(err);
     this.lastErrorAt = this.wall();
     const fields = { service: this.service, consecutiveErrors: this.consecutiveErrors, err: this.lastError };
     // The first failure of a streak is worth a warning; the rest would flood the log.

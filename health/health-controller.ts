@@ -7,24 +7,15 @@
 // A pool without a healthCheck has nothing that could ever mark a static member healthy
 // again, so any static member committed unhealthy there is proposed healthy.
 
-import type { HealthCheckConfig } from "../config/schema.js";
+import type { HealthCheckConfig } from "../config/file/schema.js";
 import {
   type ActiveCheckOptions,
   ActiveHealthChecker,
   type CheckTarget,
   type MemberCheckState,
 } from "./active-check.js";
-import {
-  type ControllerClock,
-  checkCoreOptions,
-  errorText,
-  type GetState,
-  type HealthLogger,
-  numberOption,
-  type Propose,
-  SILENT_LOGGER,
-  SYSTEM_CLOCK,
-} from "./controller/deps.js";
+import { errorText, numberOption } from "./controller/deps.js";
+import { LeaderController, type LeaderControllerOptions } from "./controller/leader-controller.js";
 import { type GuardInput, guardHealth } from "./controller/panic-guard.js";
 import { ProposalCycle } from "./controller/proposal-cycle.js";
 
@@ -41,19 +32,15 @@ export type CheckerFactory = (
   onChange: (member: string, healthy: boolean, reason: string) => void,
 ) => MemberChecker;
 
-export interface HealthControllerOptions {
-  getState: GetState;
-  propose: Propose;
+export interface HealthControllerOptions extends LeaderControllerOptions {
   /** Default: `new ActiveHealthChecker(options, onChange)`. */
   checkerFactory?: CheckerFactory;
-  clock?: ControllerClock;
   /** Flips within this window go out as one SetHealth (default 50 ms; the checks' thresholds already debounce). */
   debounceMs?: number;
   /** Default 0.5, as for Consul pools; 0 turns the guard off. */
   panicThreshold?: number;
   /** Retry delay after a failed proposal (default 250 ms, doubling up to 5000 ms). */
   retryMs?: number;
-  logger?: HealthLogger;
   onPanic?: (pool: string, status: PoolHealthStatus) => void;
 }
 
@@ -107,37 +94,24 @@ interface PoolCheck {
 const defaultFactory: CheckerFactory = (_pool, options, onChange) =>
   new ActiveHealthChecker(options, onChange);
 
-export class HealthController {
-  private readonly getState: GetState;
-  private readonly propose: Propose;
+export class HealthController extends LeaderController {
   private readonly factory: CheckerFactory;
-  private readonly clock: ControllerClock;
   private readonly debounceMs: number;
   private readonly panicThreshold: number;
   private readonly retryMs: number;
-  private readonly log: HealthLogger;
   private readonly onPanic: ((pool: string, status: PoolHealthStatus) => void) | undefined;
   private readonly pools = new Map<string, PoolCheck>();
   /** Pools without checks whose static members are being proposed healthy again. */
   private readonly clearing = new Set<string>();
-  private running = false;
 
   constructor(opts: HealthControllerOptions) {
     const what = "health controller";
-    checkCoreOptions(what, opts);
-    this.getState = opts.getState;
-    this.propose = opts.propose;
+    super(what, opts);
     this.factory = opts.checkerFactory ?? defaultFactory;
-    this.clock = opts.clock ?? SYSTEM_CLOCK;
     this.debounceMs = numberOption(what, "debounceMs", opts.debounceMs, 50, 0, 60_000);
     this.panicThreshold = numberOption(what, "panicThreshold", opts.panicThreshold, 0.5, 0, 1);
     this.retryMs = numberOption(what, "retryMs", opts.retryMs, 250, 1, 600_000);
-    this.log = opts.logger ?? SILENT_LOGGER;
     this.onPanic = opts.onPanic;
-  }
-
-  get isRunning(): boolean {
-    return this.running;
   }
 
   /** Becoming leader: one checker per pool with a healthCheck. Idempotent. */

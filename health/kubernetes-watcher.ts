@@ -11,6 +11,7 @@
 
 import { existsSync } from "node:fs";
 import type { DiscoveryV1Api, KubeConfig, Watch } from "@kubernetes/client-node";
+import { errorWithCode } from "../config/coded-error.js";
 import { seededRandom } from "../ring/random.js";
 import { backoffDelay } from "./backoff.js";
 import { type DiscoveredMember, diffMembers, isEmptyDiff, type MemberDiff } from "./consul-members.js";
@@ -92,16 +93,11 @@ function positive(name: string, v: number | undefined, dflt: number, min = 1): n
   return v;
 }
 
-function errorText(err: unknown): string {
-  if (err instanceof Error) {
-    const e = err as Error & { code?: unknown; statusCode?: unknown };
-    const status = e.statusCode ?? (typeof e.code === "number" ? e.code : undefined);
-    const code = typeof e.code === "string" ? e.code : undefined;
-    const first = e.message.split("\n")[0];
-    if (status !== undefined) return `HTTP ${String(status)}: ${first}`;
-    return code !== undefined && !first.includes(code) ? `${first} (${code})` : first;
-  }
-  return String(err);
+/** A watch failure as one line: the API's HTTP status when it answered, else the error and its code. */
+function watchErrorText(err: unknown): string {
+  const status = err instanceof Error ? httpStatus(err) : undefined;
+  if (status !== undefined) return `HTTP ${String(status)}: ${(err as Error).message.split("\n")[0]}`;
+  return errorWithCode(err, true);
 }
 
 function httpStatus(err: unknown): number | undefined {
@@ -145,7 +141,7 @@ function loadConfig(k8s: ClientModule, opts: KubernetesWatcherOptions): KubeConf
       kc.loadFromFile(opts.kubeconfig);
     } catch (err) {
       throw new KubernetesWatcherConfigError(
-        `kubernetes watcher: cannot load kubeconfig ${opts.kubeconfig}: ${errorText(err)}`,
+        `kubernetes watcher: cannot load kubeconfig ${opts.kubeconfig}: ${watchErrorText(err)}`,
       );
     }
     if (kc.getCurrentCluster() === null) {
@@ -456,7 +452,7 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
 
   private onError(err: unknown): void {
     this.consecutiveErrors++;
-    this.lastError = errorText(err);
+    this.lastError = watchErrorText(err);
     this.lastErrorAt = this.wall();
     const fields = {
       service: this.service,

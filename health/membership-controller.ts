@@ -8,20 +8,11 @@
 // It knows nothing about Raft or HTTP: commands go to an injected propose(), the committed
 // state comes from an injected accessor, time from an injected clock.
 
-import type { PoolSettings, PoolState } from "../config/cluster-state-types.js";
+import type { PoolSettings, PoolState } from "../config/state/types.js";
 import type { DiscoveredMember } from "./consul-members.js";
 import { ConsulWatcher, type ConsulWatcherOptions, type WatcherStatus } from "./consul-watcher.js";
-import {
-  type ControllerClock,
-  checkCoreOptions,
-  errorText,
-  type GetState,
-  type HealthLogger,
-  numberOption,
-  type Propose,
-  SILENT_LOGGER,
-  SYSTEM_CLOCK,
-} from "./controller/deps.js";
+import { errorText, numberOption } from "./controller/deps.js";
+import { LeaderController, type LeaderControllerOptions } from "./controller/leader-controller.js";
 import { ProposalCycle } from "./controller/proposal-cycle.js";
 import {
   KubernetesWatcher,
@@ -52,16 +43,13 @@ export interface MemberWatcher {
 export type WatcherFactory = (pool: string, options: ConsulWatcherOptions) => MemberWatcher;
 export type KubernetesWatcherFactory = (pool: string, options: KubernetesWatcherOptions) => MemberWatcher;
 
-export interface MembershipControllerOptions {
-  getState: GetState;
-  propose: Propose;
+export interface MembershipControllerOptions extends LeaderControllerOptions {
   /** This instance's `discovery.consul` settings (address, token, datacenter, wait, rateLimit). */
   agent?: ConsulAgentSettings;
   /** Default: `new ConsulWatcher(options)`. */
   watcherFactory?: WatcherFactory;
   /** Default: `new KubernetesWatcher(options)`. */
   kubernetesWatcherFactory?: KubernetesWatcherFactory;
-  clock?: ControllerClock;
   /** Quiet time after the last watcher update before proposing (default 200 ms). */
   debounceMs?: number;
   /** A pool with steady churn still proposes this long after its first pending update (default 500 ms). */
@@ -71,7 +59,6 @@ export interface MembershipControllerOptions {
   /** First retry delay after a failed proposal (default 250 ms), doubling up to retryMaxMs (default 5000 ms). */
   retryMs?: number;
   retryMaxMs?: number;
-  logger?: HealthLogger;
   /** Called when a pool enters or leaves panic (for an alert metric). */
   onPanic?: (pool: string, status: PoolMembershipStatus) => void;
 }
@@ -127,32 +114,24 @@ const defaultKubernetesFactory: KubernetesWatcherFactory = (_pool, options) => n
 
 type PoolDiscovery = NonNullable<PoolSettings["discovery"]>;
 
-export class MembershipController {
-  private readonly getState: GetState;
-  private readonly propose: Propose;
+export class MembershipController extends LeaderController {
   private readonly agent: ConsulAgentSettings;
   private readonly factory: WatcherFactory;
   private readonly kubernetesFactory: KubernetesWatcherFactory;
-  private readonly clock: ControllerClock;
   private readonly debounceMs: number;
   private readonly maxDelayMs: number;
   private readonly panicThreshold: number;
   private readonly retryMs: number;
   private readonly retryMaxMs: number;
-  private readonly log: HealthLogger;
   private readonly onPanic: ((pool: string, status: PoolMembershipStatus) => void) | undefined;
   private readonly pools = new Map<string, PoolWatch>();
-  private running = false;
 
   constructor(opts: MembershipControllerOptions) {
     const what = "membership controller";
-    checkCoreOptions(what, opts);
-    this.getState = opts.getState;
-    this.propose = opts.propose;
+    super(what, opts);
     this.agent = opts.agent ?? {};
     this.factory = opts.watcherFactory ?? defaultFactory;
     this.kubernetesFactory = opts.kubernetesWatcherFactory ?? defaultKubernetesFactory;
-    this.clock = opts.clock ?? SYSTEM_CLOCK;
     this.debounceMs = numberOption(what, "debounceMs", opts.debounceMs, 200, 0, 60_000);
     this.maxDelayMs = numberOption(
       what,
@@ -172,12 +151,7 @@ export class MembershipController {
       this.retryMs,
       3_600_000,
     );
-    this.log = opts.logger ?? SILENT_LOGGER;
     this.onPanic = opts.onPanic;
-  }
-
-  get isRunning(): boolean {
-    return this.running;
   }
 
   /** Becoming leader: builds a watcher per discovery pool of the committed state. Idempotent. */

@@ -3,8 +3,8 @@
 // closure). Off the request path, drain() hands a compact batch to the BreakerDecider (on the
 // Raft leader, which commits the resulting transitions for every instance).
 
-/** Why a request failed before a usable response, as the proxy saw it. */
-export type FailureKind = "connect" | "reset" | "timeout";
+/** Why a request failed before a usable response, as the proxy saw it (proxy/forward/types.ts has the same union under the same name; it may import this one). */
+export type UpstreamErrorKind = "connect" | "reset" | "timeout";
 
 export interface OutcomeCounts {
   readonly pool: string;
@@ -176,7 +176,7 @@ export class OutcomeRecorder {
   }
 
   /** A connect error, a reset before the response completed, or a timeout. */
-  recordError(slot: number, kind: FailureKind): void {
+  recordError(slot: number, kind: UpstreamErrorKind): void {
     if (kind === "connect") this.connects[slot]++;
     else if (kind === "reset") this.resets[slot]++;
     else this.timeouts[slot]++;

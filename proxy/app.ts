@@ -5,9 +5,10 @@
 // back an App that owns reload and shutdown. Nothing else in the process wires modules
 // together; each concept lives in proxy/app/.
 
-import type { ConfigError } from "../config/config-error.js";
-import { formatConfigErrors } from "../config/config-error.js";
-import { loadConfigFile } from "../config/load.js";
+import { formatAddress } from "../config/address.js";
+import type { ConfigError } from "../config/file/config-error.js";
+import { formatConfigErrors } from "../config/file/config-error.js";
+import { loadConfigFile } from "../config/file/load.js";
 import { createAdminServer } from "./admin/server.js";
 import { createAdminBackend } from "./app/admin-backend.js";
 import { ClusterActions } from "./app/cluster-actions.js";
@@ -209,7 +210,7 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
     await node.start();
   } catch (err) {
     await stopAll();
-    const raftListen = settings.listen === null ? "none" : `${settings.listen.host}:${settings.listen.port}`;
+    const raftListen = settings.listen === null ? "none" : formatAddress(settings.listen);
     const where = `listen ${raftListen}, data ${settings.dataDir}`;
     return {
       ok: false,
@@ -258,7 +259,7 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
       node: settings.id,
       raft:
         node.driver.peerAddresses()[settings.id] ??
-        (settings.listen === null ? "none" : `${settings.listen.host}:${settings.listen.port}`),
+        (settings.listen === null ? "none" : formatAddress(settings.listen)),
       voters: settings.voters,
       dataDir: settings.ephemeral ? "(temporary)" : settings.dataDir,
     },

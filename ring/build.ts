@@ -4,7 +4,7 @@
 import { type BoundedLoad, withBoundedLoad } from "./bounded-load.js";
 import { buildMaglev } from "./maglev.js";
 import { RingConfigError } from "./members.js";
-import { buildRingHash } from "./ring-hash.js";
+import { buildRingHash, type RingHash } from "./ring-hash.js";
 import type { HashTable, RingMember } from "./types.js";
 
 export type RingAlgorithm = "ring" | "maglev";
@@ -20,22 +20,27 @@ export interface TableSpec {
   readonly balanceFactor?: number;
 }
 
+/**
+ * The algorithm dispatch itself: the unwrapped table for `spec` (options of the other
+ * algorithm are ignored). `previousRing`: a ring of mostly the same members whose points a
+ * ring build may reuse. Pool snapshots call this and wrap bounded load themselves.
+ */
+export function buildBaseTable(spec: TableSpec, previousRing?: RingHash): HashTable {
+  if (spec.algorithm === "ring")
+    return buildRingHash(spec.members, { pointsPerWeight: spec.pointsPerWeight }, previousRing);
+  if (spec.algorithm === "maglev") return buildMaglev(spec.members, { tableSize: spec.tableSize });
+  throw new RingConfigError(`algorithm must be "ring" or "maglev", got ${JSON.stringify(spec.algorithm)}`);
+}
+
 /** Builds an immutable table for `spec`; throws RingConfigError on invalid input. */
 export function buildTable(spec: TableSpec & { balanceFactor: number }): BoundedLoad;
 export function buildTable(spec: TableSpec): HashTable;
 export function buildTable(spec: TableSpec): HashTable {
-  let table: HashTable;
-  if (spec.algorithm === "ring") {
-    if (spec.tableSize !== undefined)
-      throw new RingConfigError("ring hash: tableSize applies to maglev only");
-    table = buildRingHash(spec.members, { pointsPerWeight: spec.pointsPerWeight });
-  } else if (spec.algorithm === "maglev") {
-    if (spec.pointsPerWeight !== undefined)
-      throw new RingConfigError("maglev: pointsPerWeight applies to ring only");
-    table = buildMaglev(spec.members, { tableSize: spec.tableSize });
-  } else {
-    throw new RingConfigError(`algorithm must be "ring" or "maglev", got ${JSON.stringify(spec.algorithm)}`);
-  }
+  if (spec.algorithm === "ring" && spec.tableSize !== undefined)
+    throw new RingConfigError("ring hash: tableSize applies to maglev only");
+  if (spec.algorithm === "maglev" && spec.pointsPerWeight !== undefined)
+    throw new RingConfigError("maglev: pointsPerWeight applies to ring only");
+  const table = buildBaseTable(spec);
   return spec.balanceFactor === undefined
     ? table
     : withBoundedLoad(table, { balanceFactor: spec.balanceFactor });

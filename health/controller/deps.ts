@@ -2,8 +2,9 @@
 // knowing about Raft, HTTP or real time: a propose function, a read accessor for the
 // committed cluster state, and a clock with timers. Tests drive all three by hand.
 
-import type { CommandInput } from "../../config/cluster-commands.js";
-import type { ClusterStateData } from "../../config/cluster-state-types.js";
+import { CodedError, errorText } from "../../config/coded-error.js";
+import type { CommandInput } from "../../config/state/commands.js";
+import type { ClusterStateData } from "../../config/state/types.js";
 import type { HealthLogger } from "../consul-watcher.js";
 
 export type { HealthLogger };
@@ -45,20 +46,15 @@ export const SYSTEM_CLOCK: ControllerClock = {
 
 export const SILENT_LOGGER: HealthLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
-export class ControllerError extends Error {
-  override name = "ControllerError";
-  constructor(
-    readonly code:
-      | "HEALTH_INVALID_CONTROLLER_OPTIONS"
-      | "HEALTH_UNKNOWN_POOL"
-      | "HEALTH_UNKNOWN_MEMBER"
-      | "HEALTH_NOT_RUNNING"
-      | "HEALTH_INVALID_BATCH",
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export type ControllerErrorCode =
+  | "HEALTH_INVALID_CONTROLLER_OPTIONS"
+  | "HEALTH_UNKNOWN_POOL"
+  | "HEALTH_UNKNOWN_MEMBER"
+  | "HEALTH_BREAKER_DISABLED"
+  | "HEALTH_NOT_RUNNING"
+  | "HEALTH_INVALID_BATCH";
+
+export class ControllerError extends CodedError<ControllerErrorCode> {}
 
 /** The options every controller takes; checked here so each constructor does not repeat it. */
 export interface CoreControllerOptions {
@@ -78,9 +74,7 @@ export function checkCoreOptions(what: string, opts: CoreControllerOptions): voi
   }
 }
 
-export function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
+export { errorText };
 
 /** Validates a numeric option: finite and within [min, max]; undefined takes the default. */
 export function numberOption(

@@ -4,7 +4,7 @@
 // what to propose (recomputed from the committed state on every flush, so a retry never
 // proposes a stale or already-committed change) and when to debounce.
 
-import type { CommandInput } from "../../config/cluster-commands.js";
+import type { CommandInput } from "../../config/state/commands.js";
 import { type ControllerClock, errorText, type Propose, type TimerHandle } from "./deps.js";
 
 export class ProposalCycle {

@@ -1,7 +1,7 @@
 // Maps a pool's committed `discovery.kubernetes` section to KubernetesWatcher options; the
 // jitter seed comes from the namespace and Service.
 
-import type { PoolKubernetesDiscovery } from "../../config/schema.js";
+import type { PoolKubernetesDiscovery } from "../../config/file/schema.js";
 import type { KubernetesWatcherOptions } from "../kubernetes-watcher.js";
 import { seedOf } from "./seed.js";
 

@@ -3,9 +3,10 @@
 // membership, an address or a weight changed, else a SetHealth with only the flipped members,
 // else nothing. Pure: the controller owns timers, debouncing and proposing.
 
-import type { CommandInput } from "../../config/cluster-commands.js";
-import type { MemberSource, MemberState, PoolState } from "../../config/cluster-state-types.js";
-import { memberSchema } from "../../config/schema.js";
+import { formatHostPort } from "../../config/address.js";
+import { memberSchema } from "../../config/file/schema.js";
+import type { CommandInput } from "../../config/state/commands.js";
+import type { MemberSource, MemberState, PoolState } from "../../config/state/types.js";
 import type { DiscoveredMember } from "../consul-members.js";
 import { type GuardInput, guardHealth } from "../controller/panic-guard.js";
 
@@ -34,9 +35,6 @@ interface Wanted {
 export type DiscoverySource = Exclude<MemberSource, "static">;
 
 /** "host:port", with brackets around an IPv6 host, as the address parser expects. */
-export function formatAddress(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-}
 
 function wantedMembers(
   pool: PoolState,
@@ -54,7 +52,7 @@ function wantedMembers(
     }
     const r = memberSchema.safeParse({
       id: d.id,
-      address: formatAddress(d.address, d.port),
+      address: formatHostPort(d.address, d.port),
       weight: d.weight,
     });
     if (!r.success) {
@@ -128,7 +126,7 @@ export function planMembership(
   if (reshaped) {
     const members = wanted.map((w, i) => ({
       id: w.id,
-      address: formatAddress(w.host, w.port),
+      address: formatHostPort(w.host, w.port),
       weight: w.weight,
       healthy: healthAt(i),
     }));

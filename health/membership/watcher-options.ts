@@ -6,7 +6,7 @@
 // hold back) from one that was deregistered (gone). A pool's `passingOnly` is applied by
 // counting every non-passing member as unhealthy instead.
 
-import type { PoolConsulDiscovery } from "../../config/schema.js";
+import type { PoolConsulDiscovery } from "../../config/file/schema.js";
 import type { ConsulWatcherOptions } from "../consul-watcher.js";
 import { seedOf } from "./seed.js";
 

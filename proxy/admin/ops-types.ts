@@ -2,6 +2,7 @@
 // state's copy, recent ring changes, per-member live figures) and the backend they read.
 // Kept apart from types.ts so the core admin API's shapes stay small.
 
+import type { RaftView } from "../cluster/cluster-node.js";
 import type { AdminResult } from "./types.js";
 
 export interface PeerView {
@@ -17,13 +18,9 @@ export interface PeerView {
   lag?: number;
 }
 
-export interface PeersView {
-  id: string;
-  role: string;
-  term: number;
-  leader: string;
-  commitIndex: number;
-  appliedIndex: number;
+/** The node's Raft view (proxy/cluster/cluster-node.ts) with the leader's per-peer progress. */
+export interface PeersView
+  extends Pick<RaftView, "id" | "role" | "term" | "leader" | "commitIndex" | "appliedIndex"> {
   lastIndex: number;
   peers: PeerView[];
 }

@@ -5,10 +5,11 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Logger } from "pino";
+import { BREAKER_OVERRIDES, type BreakerOverride } from "../../config/state/commands.js";
 import { checkAdminToken } from "./auth.js";
 import { handleOpsRoute, OPS_WRITE_PATH } from "./ops-routes.js";
 import { redactTarget } from "./redact.js";
-import type { AdminBackend, AdminError } from "./types.js";
+import type { AdminBackend, AdminError, AdminResult } from "./types.js";
 import { serveUi } from "./ui-route.js";
 
 const JSON_TYPE = "application/json; charset=utf-8";
@@ -16,7 +17,6 @@ const DRAIN_PATH = /^\/admin\/pools\/([^/]+)\/members\/([^/]+)\/(drain|undrain)$
 const BREAKER_PATH = /^\/admin\/pools\/([^/]+)\/members\/([^/]+)\/breaker$/;
 const FAULT_PATH = /^\/admin\/debug\/(cut|heal)$/;
 const MAX_BODY_BYTES = 64 * 1024;
-const BREAKER_STATES = ["open", "closed", "auto"] as const;
 
 /** Reads a small JSON body; "" -> undefined. Errors are AdminErrors (too large, not JSON). */
 function readJson(
@@ -94,6 +94,29 @@ function decode(segment: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+const MALFORMED_PATH: AdminError = {
+  status: 400,
+  error: "bad_request",
+  message: "malformed percent-encoding in path",
+};
+
+/** The pool and member of a member path (drain, breaker), or undefined when a segment is malformed. */
+function memberOf(m: RegExpExecArray): { pool: string; member: string } | undefined {
+  const pool = decode(m[1]);
+  const member = decode(m[2]);
+  return pool === undefined || member === undefined ? undefined : { pool, member };
+}
+
+/** Sends a backend result: 200 with the value (after `logOk`), else its coded error. */
+function sendResult<T>(res: ServerResponse, r: AdminResult<T>, logOk: (value: T) => void): void {
+  if (!r.ok) {
+    sendError(res, r.err);
+    return;
+  }
+  logOk(r.value);
+  send(res, 200, r.value);
 }
 
 export interface AdminServerOptions {
@@ -214,39 +237,29 @@ export function createAdminServer(opts: AdminServerOptions): Server {
     const drain = DRAIN_PATH.exec(path);
     if (drain !== null) {
       if (!writeAllowed(req, res)) return;
-      const pool = decode(drain[1]);
-      const member = decode(drain[2]);
-      if (pool === undefined || member === undefined) {
-        sendError(res, { status: 400, error: "bad_request", message: "malformed percent-encoding in path" });
-        return;
-      }
-      const r = await backend.setDraining(pool, member, drain[3] === "drain");
-      if (r.ok) {
+      const at = memberOf(drain);
+      if (at === undefined) return sendError(res, MALFORMED_PATH);
+      const r = await backend.setDraining(at.pool, at.member, drain[3] === "drain");
+      return sendResult(res, r, (v) =>
         log.info(
-          { pool, member, draining: r.value.draining, ringVersion: r.value.ringVersion },
+          { ...at, draining: v.draining, ringVersion: v.ringVersion },
           "member drain flag set via admin API",
-        );
-        send(res, 200, r.value);
-      } else sendError(res, r.err);
-      return;
+        ),
+      );
     }
     const breaker = BREAKER_PATH.exec(path);
     if (breaker !== null) {
       if (!writeAllowed(req, res)) return;
-      const pool = decode(breaker[1]);
-      const member = decode(breaker[2]);
+      const at = memberOf(breaker);
       const body = await readJson(req);
-      if (pool === undefined || member === undefined) {
-        sendError(res, { status: 400, error: "bad_request", message: "malformed percent-encoding in path" });
-        return;
-      }
+      if (at === undefined) return sendError(res, MALFORMED_PATH);
       if (!body.ok) return sendError(res, body.err);
       const state = isObject(body.value) ? body.value.state : undefined;
       if (
         !isObject(body.value) ||
         Object.keys(body.value).length !== 1 ||
         typeof state !== "string" ||
-        !(BREAKER_STATES as readonly string[]).includes(state)
+        !(BREAKER_OVERRIDES as readonly string[]).includes(state)
       ) {
         sendError(res, {
           status: 400,
@@ -255,15 +268,13 @@ export function createAdminServer(opts: AdminServerOptions): Server {
         });
         return;
       }
-      const r = await backend.setBreaker(pool, member, state as (typeof BREAKER_STATES)[number]);
-      if (r.ok) {
+      const r = await backend.setBreaker(at.pool, at.member, state as BreakerOverride);
+      return sendResult(res, r, (v) =>
         log.info(
-          { pool, member, override: state, ringVersion: r.value.ringVersion },
+          { ...at, override: state, ringVersion: v.ringVersion },
           "breaker override set via admin API",
-        );
-        send(res, 200, r.value);
-      } else sendError(res, r.err);
-      return;
+        ),
+      );
     }
     const fault = FAULT_PATH.exec(path);
     if (fault !== null) {

@@ -1,6 +1,7 @@
 // What the admin API serves, as plain JSON-ready shapes, and the backend interface the
 // composition root implements. The admin server knows HTTP; the backend knows the state.
 
+import type { BreakerOverride } from "../../config/state/commands.js";
 import type { OpsBackend } from "./ops-types.js";
 
 export interface AdminMemberView {
@@ -27,20 +28,10 @@ export interface AdminPoolView {
 }
 
 /** This node's view of the Raft cluster. */
-export interface RaftStateView {
-  id: string;
-  role: string;
-  term: number;
-  /** Leader's node id, "" when none is known. */
-  leader: string;
-  commitIndex: number;
-  appliedIndex: number;
-  voters: readonly string[];
-  learners: readonly string[];
-  /** This data directory's incarnation, and whether the cluster admitted it as a voter. */
-  incarnation?: string;
-  admitted?: boolean;
-}
+/** What /admin/state shows of this node's Raft view: the node's own view (proxy/cluster/cluster-node.ts). */
+import type { RaftView } from "../cluster/cluster-node.js";
+
+export type { RaftView };
 
 /** How the local file's pools/routes differ from the committed ones (see config/config-drift.ts). */
 export interface ConfigDriftView {
@@ -54,7 +45,7 @@ export interface ConfigDriftView {
 export interface AdminStateView {
   ringVersion: number;
   pools: Record<string, AdminPoolView>;
-  raft?: RaftStateView;
+  raft?: RaftView;
   configDrift?: ConfigDriftView;
   /** Set while this node cannot reach agreement: it routes on its last applied state. */
   degraded?: string;
@@ -116,8 +107,6 @@ export interface DrainView {
   ringVersion: number;
 }
 
-export type BreakerOverrideRequest = "open" | "closed" | "auto";
-
 export interface BreakerView {
   pool: string;
   member: string;
@@ -140,7 +129,7 @@ export interface AdminBackend {
   /** Answers once the change is committed (forwarded to the leader when this node is not). */
   setDraining(pool: string, member: string, draining: boolean): Promise<AdminResult<DrainView>>;
   /** Answers once the override is committed. */
-  setBreaker(pool: string, member: string, state: BreakerOverrideRequest): Promise<AdminResult<BreakerView>>;
+  setBreaker(pool: string, member: string, state: BreakerOverride): Promise<AdminResult<BreakerView>>;
   /** Fault injection (when enabled): cut or heal Raft traffic with `peer`, or all peers. */
   fault(action: "cut" | "heal", peer: string | undefined): AdminResult<FaultView>;
   /** The Prometheus text exposition and its content type. */

@@ -5,7 +5,7 @@
 // naming the member that actually served. A forged, foreign (other pool, other key) or
 // expired cookie is ignored like a missing one. No store: nothing to fail.
 
-import type { AffinityCookieConfig } from "../../config/edge-schema.js";
+import type { AffinityCookieConfig } from "../../config/file/edge-schema.js";
 import type { EdgeRouteMetrics } from "../edge/edge-metrics.js";
 import type { EdgeState } from "../edge/edge-state.js";
 import type { RequestContext } from "../forward/request-context.js";

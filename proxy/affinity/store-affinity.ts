@@ -11,7 +11,7 @@
 // its breaker open: the ring chooses (counted as a store error), nothing waits longer than
 // the command timeout.
 
-import type { AffinityConfig } from "../../config/edge-schema.js";
+import type { AffinityConfig } from "../../config/file/edge-schema.js";
 import { hashKey } from "../../ring/hash.js";
 import type { EdgeRouteMetrics } from "../edge/edge-metrics.js";
 import type { EdgeState } from "../edge/edge-state.js";

@@ -4,18 +4,18 @@
 // it is on the request path.
 
 import type { Registry } from "prom-client";
-import type { ClusterStateData } from "../../config/cluster-state-types.js";
+import type { BreakerOverride } from "../../config/state/commands.js";
+import type { ClusterStateData } from "../../config/state/types.js";
 import type { OpsBackend } from "../admin/ops-types.js";
 import type {
   AdminBackend,
   AdminResult,
   AdminStateView,
-  BreakerOverrideRequest,
   BreakerView,
   ConfigDriftView,
   DrainView,
   FaultView,
-  RaftStateView,
+  RaftView,
   Readiness,
   ReloadView,
   RouteExplanationView,
@@ -41,9 +41,9 @@ export interface AdminBackendDeps {
   shuttingDown(): boolean;
   reload(): Promise<AdminResult<ReloadView>>;
   setDraining(pool: string, member: string, draining: boolean): Promise<AdminResult<DrainView>>;
-  setBreaker(pool: string, member: string, state: BreakerOverrideRequest): Promise<AdminResult<BreakerView>>;
+  setBreaker(pool: string, member: string, state: BreakerOverride): Promise<AdminResult<BreakerView>>;
   fault(action: "cut" | "heal", peer: string | undefined): AdminResult<FaultView>;
-  raft(): RaftStateView | undefined;
+  raft(): RaftView | undefined;
   drift(): ConfigDriftView | undefined;
   /** Why this node cannot reach agreement now (it keeps routing on its last state), or null. */
   degraded(): string | null;

@@ -2,14 +2,8 @@
 // cluster proposals that answer once committed, with the new ring version; fault injection
 // cuts or heals this node's Raft links (tests only, off unless configured).
 
-import type {
-  AdminError,
-  AdminResult,
-  BreakerOverrideRequest,
-  BreakerView,
-  DrainView,
-  FaultView,
-} from "../admin/types.js";
+import type { BreakerOverride } from "../../config/state/commands.js";
+import type { AdminError, AdminResult, BreakerView, DrainView, FaultView } from "../admin/types.js";
 import type { ClusterNode } from "../cluster/cluster-node.js";
 import type { CommittedRouting } from "../cluster/committed-routing.js";
 import { proposalError } from "./errors.js";
@@ -59,11 +53,7 @@ export class ClusterActions {
   }
 
   /** Operator breaker override through the leader. */
-  async setBreaker(
-    pool: string,
-    member: string,
-    state: BreakerOverrideRequest,
-  ): Promise<AdminResult<BreakerView>> {
+  async setBreaker(pool: string, member: string, state: BreakerOverride): Promise<AdminResult<BreakerView>> {
     const unknown = this.knownMember(pool, member);
     if (unknown !== null) return { ok: false, err: unknown };
     if (!this.pool(pool)?.settings.breaker.enabled)

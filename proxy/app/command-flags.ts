@@ -3,6 +3,7 @@
 // the usage (exit 2) instead of a stack trace.
 
 import { type ParseArgsConfig, parseArgs } from "node:util";
+import { errorText } from "../../config/coded-error.js";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 type WithHelp<O extends Options> = O & { help: { type: "boolean"; short: "h" } };
@@ -34,7 +35,7 @@ export function parseCommandFlags<O extends Options>(
     }
     return { ok: true, values };
   } catch (err) {
-    console.error(`shardgate ${command}: ${err instanceof Error ? err.message : String(err)}\n${usage}`);
+    console.error(`shardgate ${command}: ${errorText(err)}\n${usage}`);
     return { ok: false, exitCode: 2 };
   }
 }

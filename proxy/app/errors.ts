@@ -1,47 +1,66 @@
-// Error values the app hands back: a thrown thing's message, a config failure found after the
-// schema (TLS files, cluster settings, an unbuildable pool), and a failed cluster proposal as
-// an admin error with a stable code.
+// Error values the app hands back: a config failure found after the schema (TLS files,
+// cluster settings, an unbuildable pool), and a failed cluster proposal as an admin error.
+// The HTTP status of a failed proposal comes from one table keyed by the error's stable code
+// (config/coded-error.ts); no message text is ever matched.
 
-import type { ConfigError } from "../../config/config-error.js";
+import { codeOf, errorText } from "../../config/coded-error.js";
+import type { ConfigError } from "../../config/file/config-error.js";
 import type { AdminError } from "../admin/types.js";
-import { CommandRejected } from "../cluster/cluster-node.js";
 
-export function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
+export { errorText };
 
 /** One config error at `path` (something the schema cannot see), with its one-line text. */
 export function configError(path: string, message: string): ConfigError {
   return { path, expected: "a valid setting", found: message, message };
 }
 
-/** Maps a failed proposal to an admin error: 404 for unknown pools/members, 503 without quorum. */
+interface ProposalFailure {
+  readonly status: number;
+  /** The admin API's `error` code. */
+  readonly error: string;
+  readonly retryAfterS?: number;
+  /** Prefix for the message, when the code alone does not say what to do. */
+  readonly prefix?: string;
+}
+
+const REFUSED = (error: string, status = 400): ProposalFailure => ({ status, error });
+
+/**
+ * Code -> admin answer. State codes (config/coded-error.ts) pass through unchanged; the breaker
+ * controller's HEALTH_* codes and the Raft driver's codes map to the admin vocabulary.
+ */
+const PROPOSAL_FAILURES: Readonly<Record<string, ProposalFailure>> = Object.freeze({
+  unknown_pool: REFUSED("unknown_pool", 404),
+  unknown_member: REFUSED("unknown_member", 404),
+  no_discovery: REFUSED("no_discovery"),
+  member_source_conflict: REFUSED("member_source_conflict"),
+  table_limit: REFUSED("table_limit"),
+  invalid_settings: REFUSED("invalid_settings"),
+  invalid_command: REFUSED("invalid_command"),
+  stale_index: REFUSED("rejected"),
+  internal: REFUSED("rejected"),
+  HEALTH_UNKNOWN_POOL: REFUSED("unknown_pool", 404),
+  HEALTH_UNKNOWN_MEMBER: REFUSED("unknown_member", 404),
+  HEALTH_BREAKER_DISABLED: REFUSED("breaker_disabled", 409),
+  HEALTH_INVALID_CONTROLLER_OPTIONS: REFUSED("bad_request"),
+  OVERLOADED: { status: 503, error: "overloaded", retryAfterS: 1, prefix: "too much waiting to commit: " },
+});
+
+const NOT_COMMITTED: ProposalFailure = {
+  status: 503,
+  error: "not_committed",
+  retryAfterS: 1,
+  prefix: "the change could not be committed (no quorum or leader change); retry: ",
+};
+
+/** Maps a failed proposal to an admin error by its code; anything uncoded is "not committed, retry". */
 export function proposalError(err: unknown): AdminError {
-  const message = errorText(err);
-  if (err instanceof CommandRejected || (err as { code?: string })?.code?.startsWith("HEALTH_UNKNOWN")) {
-    const unknown = /unknown pool|has no member|no pool named|breaker disabled/.exec(message);
-    if (unknown !== null) {
-      const error = /has no member/.test(message)
-        ? "unknown_member"
-        : /breaker disabled/.test(message)
-          ? "breaker_disabled"
-          : "unknown_pool";
-      return { status: error === "breaker_disabled" ? 409 : 404, error, message };
-    }
-    return { status: 400, error: "rejected", message };
-  }
-  if ((err as { code?: string })?.code === "OVERLOADED") {
-    return {
-      status: 503,
-      error: "overloaded",
-      message: `too much waiting to commit: ${message}`,
-      retryAfterS: 1,
-    };
-  }
-  return {
-    status: 503,
-    retryAfterS: 1,
-    error: "not_committed",
-    message: `the change could not be committed (no quorum or leader change); retry: ${message}`,
-  };
+  const code = codeOf(err);
+  const f =
+    (code !== undefined && Object.hasOwn(PROPOSAL_FAILURES, code) ? PROPOSAL_FAILURES[code] : undefined) ??
+    NOT_COMMITTED;
+  const message = `${f.prefix ?? ""}${errorText(err)}`;
+  return f.retryAfterS === undefined
+    ? { status: f.status, error: f.error, message }
+    : { status: f.status, error: f.error, message, retryAfterS: f.retryAfterS };
 }

@@ -4,6 +4,7 @@
 // instance leads. The URLs come from the config only (never from a request), each fetch is
 // bounded, and one read is shared by every caller for FLEET_TTL_MS.
 
+import { errorText } from "../../config/coded-error.js";
 import type { FleetInstanceView, PeersView } from "../admin/ops-types.js";
 import type { AdminStateView } from "../admin/types.js";
 
@@ -18,7 +19,7 @@ async function getJson(url: string): Promise<unknown> {
 
 function reason(err: unknown): string {
   const c = (err as { cause?: { code?: string } }).cause;
-  return c?.code ?? (err instanceof Error ? err.message : String(err));
+  return c?.code ?? errorText(err);
 }
 
 export class FleetView {

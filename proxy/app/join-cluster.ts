@@ -1,18 +1,18 @@
-// The instance's membership in the fleet: the Raft-backed ClusterNode whose every applied
-// change rebuilds the touched pools of CommittedRouting (off the request path) and updates the
-// metrics that follow the committed state, plus the cluster gauges read at scrape time.
+// The instance's membership in the fleet: wires the Raft-backed ClusterNode to
+// CommittedChanges (proxy/cluster/committed-changes.ts, which owns what an applied entry does
+// to routing and metrics), plus the cluster gauges read at scrape time.
 
-import type { ConfigDrift } from "../../config/config-drift.js";
-import type { RoutingConfig, ShardgateConfig } from "../../config/schema.js";
+import type { RoutingConfig, ShardgateConfig } from "../../config/file/schema.js";
+import type { ConfigDrift } from "../../config/state/drift.js";
 import { ClusterNode } from "../cluster/cluster-node.js";
 import type { ClusterSettings } from "../cluster/cluster-settings.js";
+import { CommittedChanges } from "../cluster/committed-changes.js";
 import type { CommittedRouting } from "../cluster/committed-routing.js";
 import type { OutcomeTracker } from "../cluster/outcome-tracker.js";
 import type { ProcessLogger } from "../logging/logger.js";
 import { registerClusterMetrics } from "../metrics/cluster-metrics.js";
 import type { ShardgateMetrics } from "../metrics/registry.js";
 import type { SeriesCache } from "../metrics/series-cache.js";
-import { reportApplied } from "./applied-changes.js";
 import type { RingChangeLog } from "./ring-change-log.js";
 
 export interface JoinOptions {
@@ -35,6 +35,14 @@ const BREAKER_GAUGE = { closed: 0, "half-open": 1, open: 2 } as const;
 export function joinCluster(o: JoinOptions): ClusterNode {
   const logger = o.log.logger;
   const clusterLog = logger.child({ component: "cluster" });
+  const committed = new CommittedChanges({
+    routing: o.routing,
+    log: logger,
+    clusterLog,
+    metrics: o.metrics,
+    series: o.series,
+    changes: o.changes,
+  });
   const node = new ClusterNode({
     settings: o.settings,
     logger: clusterLog,
@@ -48,30 +56,7 @@ export function joinCluster(o: JoinOptions): ClusterNode {
       process.stderr.write(`shardgate: ${reason}\n`);
       process.exit(1);
     },
-    onApplied(change, before, after) {
-      if (change !== null && !change.applied) {
-        clusterLog.warn(
-          { index: change.index, type: change.type, error: change.error },
-          "committed command rejected",
-        );
-        return;
-      }
-      const nothingRouted =
-        change !== null &&
-        change.poolsChanged.length === 0 &&
-        change.removedPools.length === 0 &&
-        !change.routesChanged &&
-        after.routing === before.routing;
-      if (nothingRouted) return;
-      const r = o.routing.apply(
-        after,
-        change === null ? "all" : change.poolsChanged,
-        change?.routesChanged ?? true,
-      );
-      reportApplied(logger, o.metrics, o.series, change, before, after, r);
-      o.changes?.record(change, before, after, r.rebuiltPools);
-      for (const w of change?.warnings ?? []) clusterLog.warn({ index: change?.index }, w);
-    },
+    onApplied: (change, before, after) => committed.applied(change, before, after),
     onPanic(pool, panic) {
       clusterLog[panic ? "warn" : "info"](
         { pool, panic },

@@ -2,19 +2,16 @@
 // permission, address not on this machine) instead of an EADDRINUSE stack trace.
 
 import type { Server } from "node:net";
-import type { Address } from "../../config/schema.js";
+import { formatAddress } from "../../config/address.js";
+import type { Address } from "../../config/file/schema.js";
 
 export type ListenResult = { ok: true } | { ok: false; code: string; message: string };
-
-function show(a: Address): string {
-  return a.host.includes(":") ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
-}
 
 /** Listens on `address`; `field` names the config key (or flag) the address came from. */
 export function listenOn(server: Server, address: Address, field: string): Promise<ListenResult> {
   return new Promise((resolve) => {
     const onError = (err: NodeJS.ErrnoException): void => {
-      const where = show(address);
+      const where = formatAddress(address);
       const code = err.code ?? "error";
       const why =
         code === "EADDRINUSE"

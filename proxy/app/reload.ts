@@ -6,10 +6,10 @@
 
 import type { Logger } from "pino";
 import type { Counter } from "prom-client";
-import { type ConfigDrift, configDrift } from "../../config/config-drift.js";
-import { type ConfigError, formatConfigErrors } from "../../config/config-error.js";
-import { loadConfigFileOffThread } from "../../config/load-off-thread.js";
-import type { ShardgateConfig } from "../../config/schema.js";
+import { type ConfigError, formatConfigErrors } from "../../config/file/config-error.js";
+import { loadConfigFileOffThread } from "../../config/file/load-off-thread.js";
+import type { ShardgateConfig } from "../../config/file/schema.js";
+import { type ConfigDrift, configDrift } from "../../config/state/drift.js";
 import type { AdminResult, ReloadView } from "../admin/types.js";
 import type { ClusterNode } from "../cluster/cluster-node.js";
 import type { CommittedRouting } from "../cluster/committed-routing.js";

@@ -4,7 +4,7 @@
 // discovery (the changed members' source: consul, kubernetes...), a config reload, or a
 // snapshot install. Bounded; recorded off the request path.
 
-import type { ClusterStateData, StateChange } from "../../config/cluster-state.js";
+import type { ClusterStateData, StateChange } from "../../config/state/cluster-state.js";
 import type { RingChangeView } from "../admin/ops-types.js";
 
 const KEEP = 50;

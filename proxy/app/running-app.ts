@@ -4,6 +4,7 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
+import { formatHostPort } from "../../config/address.js";
 import type { ClusterNode } from "../cluster/cluster-node.js";
 import type { CommittedRouting } from "../cluster/committed-routing.js";
 import type { DataPlane } from "../forward/types.js";
@@ -11,8 +12,8 @@ import type { ProcessLogger } from "../logging/logger.js";
 import type { ConfigReloader, ReloadOutcome } from "./reload.js";
 import { drainAndClose } from "./shutdown.js";
 
-function hostPort(a: AddressInfo): string {
-  return a.family === "IPv6" ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+function boundAddress(a: AddressInfo): string {
+  return formatHostPort(a.address, a.port);
 }
 
 export interface AppParts {
@@ -41,8 +42,8 @@ export class App {
 
   /** @internal use startApp; `p.proxyServer` and `p.adminServer` must be listening. */
   constructor(private readonly p: AppParts) {
-    this.httpAddress = hostPort(p.proxyServer.address() as AddressInfo);
-    this.adminAddress = hostPort(p.adminServer.address() as AddressInfo);
+    this.httpAddress = boundAddress(p.proxyServer.address() as AddressInfo);
+    this.adminAddress = boundAddress(p.adminServer.address() as AddressInfo);
     this.routing = p.routing;
     this.cluster = p.cluster;
     this.dataPlane = p.dataPlane;

@@ -2,8 +2,8 @@
 // error naming listen.tls, not a crash.
 
 import { readFileSync } from "node:fs";
-import type { ConfigError } from "../../config/config-error.js";
-import type { ShardgateConfig } from "../../config/schema.js";
+import type { ConfigError } from "../../config/file/config-error.js";
+import type { ShardgateConfig } from "../../config/file/schema.js";
 import { errorText } from "./errors.js";
 
 export type TlsFiles =

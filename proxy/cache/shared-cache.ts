@@ -7,7 +7,7 @@
 // (counted as a store error) and nothing waits longer than the command timeout.
 
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from "node:http";
-import type { CacheConfig } from "../../config/edge-schema.js";
+import type { CacheConfig } from "../../config/file/edge-schema.js";
 import type { EdgeRouteMetrics } from "../edge/edge-metrics.js";
 import type { EdgeState } from "../edge/edge-state.js";
 import type { RequestContext } from "../forward/request-context.js";

@@ -19,20 +19,22 @@
 // it back once caught up, which is when it votes again. Only `bootstrap: new` founds a cluster.
 
 import { rmSync } from "node:fs";
-import { type CommandInput, encodeCommand, validateCommand } from "../../config/cluster-commands.js";
-import type { ClusterStateData, StateChange } from "../../config/cluster-state.js";
+import { formatAddress } from "../../config/address.js";
+import { CodedError, errorText, type StateErrorCode } from "../../config/coded-error.js";
+import type { RoutingConfig } from "../../config/file/schema.js";
 import { DriverError, RaftDriver } from "../../config/raft/driver.js";
 import { REJECT_REASONS } from "../../config/raft/transport/index.js";
-import type { RoutingConfig } from "../../config/schema.js";
+import type { ClusterStateData, StateChange } from "../../config/state/cluster-state.js";
+import type { BreakerOverride } from "../../config/state/commands.js";
+import { type CommandInput, encodeCommand, validateCommand } from "../../config/state/commands.js";
+import { ClusterStateMachine } from "../../config/state/state-machine.js";
 import { BreakerController, FORCED_OPEN_UNTIL } from "../../health/breaker-controller.js";
 import type { HealthLogger } from "../../health/controller/deps.js";
 import { HealthController } from "../../health/health-controller.js";
 import { type ConsulAgentSettings, MembershipController } from "../../health/membership-controller.js";
-import type { RaftStateView } from "../admin/types.js";
 import { decodeAppMessage, encodeJoin, encodeOutcomes } from "./app-messages.js";
-import { type ClusterSettings, hostPort } from "./cluster-settings.js";
+import type { ClusterSettings } from "./cluster-settings.js";
 import type { OutcomeTracker } from "./outcome-tracker.js";
-import { ClusterStateMachine } from "./state-machine.js";
 
 export interface ClusterNodeOptions {
   settings: ClusterSettings;
@@ -54,18 +56,27 @@ export interface ClusterNodeOptions {
   onCannotJoin?: (reason: string) => void;
 }
 
-/** What /admin/state shows of this node's Raft view (one shape for the admin API and the node). */
-export type RaftView = RaftStateView;
-
-export type BreakerOverrideState = "open" | "closed" | "auto";
+/** What /admin/state shows of this node's Raft view (one shape for the node and the admin API). */
+export interface RaftView {
+  id: string;
+  role: string;
+  term: number;
+  /** Leader's node id, "" when none is known. */
+  leader: string;
+  commitIndex: number;
+  appliedIndex: number;
+  voters: readonly string[];
+  learners: readonly string[];
+  /** This data directory's incarnation, and whether the cluster admitted it as a voter. */
+  incarnation?: string;
+  admitted?: boolean;
+}
 
 /** Errors of proposals the caller may retry (the leader moved, or none is known yet). */
 const RETRYABLE = new Set(["NO_LEADER", "NOT_LEADER", "LEADERSHIP_LOST", "TIMEOUT", "DROPPED"]);
 
 /** A proposal that was committed but rejected by the state machine (unknown pool ...). */
-export class CommandRejected extends Error {
-  override name = "CommandRejected";
-}
+export class CommandRejected extends CodedError<StateErrorCode> {}
 
 export class ClusterNode {
   readonly settings: ClusterSettings;
@@ -234,10 +245,7 @@ export class ClusterNode {
       ]).finally(() => clearTimeout(timer));
       this.log.info({ to: next }, "leadership handed off before shutdown");
     } catch (err) {
-      this.log.debug(
-        { err: err instanceof Error ? err.message : String(err) },
-        "leadership hand-off skipped",
-      );
+      this.log.debug({ err: errorText(err) }, "leadership hand-off skipped");
     }
   }
 
@@ -251,7 +259,7 @@ export class ClusterNode {
   async propose(cmd: CommandInput): Promise<number> {
     const bytes = encodeCommand(cmd);
     const v = validateCommand(bytes);
-    if (!v.ok) throw this.refused("invalid", new CommandRejected(v.error));
+    if (!v.ok) throw this.refused("invalid", new CommandRejected("invalid_command", v.error));
     let index: number;
     try {
       index = await this.driver.propose(bytes);
@@ -259,7 +267,7 @@ export class ClusterNode {
       throw this.refused(err instanceof DriverError ? err.code.toLowerCase() : "error", err);
     }
     const why = this.sm.rejectionAt(index);
-    if (why !== undefined) throw this.refused("rejected", new CommandRejected(why));
+    if (why !== undefined) throw this.refused("rejected", new CommandRejected(why.code, why.message));
     return index;
   }
 
@@ -290,7 +298,7 @@ export class ClusterNode {
    * (which then keeps it); a follower proposes the pinned state itself, and the leader's
    * controller adopts the committed state on its next refresh.
    */
-  async overrideBreaker(pool: string, member: string, mode: BreakerOverrideState): Promise<void> {
+  async overrideBreaker(pool: string, member: string, mode: BreakerOverride): Promise<void> {
     if (this.leading && this.breakers.isRunning) {
       await this.breakers.force(pool, member, mode);
       return;
@@ -331,10 +339,7 @@ export class ClusterNode {
     try {
       this.opts.onApplied(change, before, after);
     } catch (err) {
-      this.log.error(
-        { err: err instanceof Error ? err.message : String(err) },
-        "applying a committed change failed",
-      );
+      this.log.error({ err: errorText(err) }, "applying a committed change failed");
     }
     const touched =
       change === null ||
@@ -396,10 +401,7 @@ export class ClusterNode {
       this.tendMembership();
     } catch (err) {
       if (epoch !== this.epoch || this.stopped) return;
-      this.log.warn(
-        { err: err instanceof Error ? err.message : String(err) },
-        "leader takeover failed; retrying",
-      );
+      this.log.warn({ err: errorText(err) }, "leader takeover failed; retrying");
       setTimeout(() => {
         if (epoch === this.epoch && this.leading) void this.takeOver(epoch);
       }, 200).unref();
@@ -438,7 +440,7 @@ export class ClusterNode {
       else this.counters.batchesDropped++;
     } catch (err) {
       this.counters.batchesDropped++;
-      this.log.debug({ err: err instanceof Error ? err.message : String(err) }, "outcome batch not sent");
+      this.log.debug({ err: errorText(err) }, "outcome batch not sent");
     }
   }
 
@@ -504,7 +506,7 @@ export class ClusterNode {
       await this.driver.recordIncarnation(id, incarnation);
     } catch (err) {
       this.log.info(
-        { member: id, err: err instanceof Error ? err.message : String(err) },
+        { member: id, err: errorText(err) },
         "re-admission not done yet; retried on its next join",
       );
     } finally {
@@ -550,10 +552,7 @@ export class ClusterNode {
         await this.driver.recordIncarnation(id, incarnation);
       await this.driver.addLearner(id, address);
     } catch (err) {
-      this.log.warn(
-        { learner: id, err: err instanceof Error ? err.message : String(err) },
-        "adding learner failed",
-      );
+      this.log.warn({ learner: id, err: errorText(err) }, "adding learner failed");
     }
   }
 
@@ -576,12 +575,12 @@ export class ClusterNode {
           this.driver.incarnationOf(s.id) !== this.driver.incarnation;
         if (!readmit) return;
       }
-      const address = s.peers[s.id] ?? (s.listen === null ? "" : hostPort(s.listen));
+      const address = s.peers[s.id] ?? (s.listen === null ? "" : formatAddress(s.listen));
       if (address === "") return;
       const msg = encodeJoin(s.id, address, this.driver.incarnation);
       for (const peer of Object.keys(s.peers)) if (peer !== s.id) this.driver.sendAppMessage(peer, msg);
     } catch (err) {
-      this.log.debug({ err: err instanceof Error ? err.message : String(err) }, "membership upkeep skipped");
+      this.log.debug({ err: errorText(err) }, "membership upkeep skipped");
     }
   }
 
@@ -595,11 +594,7 @@ export class ClusterNode {
       if (!st.learners.includes(id) || this.readmitting.has(id)) continue;
       this.driver.promote(id).then(
         () => this.log.info({ member: id }, "caught-up learner promoted back to voter"),
-        (err: unknown) =>
-          this.log.debug(
-            { member: id, err: err instanceof Error ? err.message : String(err) },
-            "not promoted yet",
-          ),
+        (err: unknown) => this.log.debug({ member: id, err: errorText(err) }, "not promoted yet"),
       );
     }
   }

@@ -10,8 +10,8 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import type { Address } from "../../config/address.js";
-import type { ShardgateConfig } from "../../config/schema.js";
+import { formatAddress } from "../../config/address.js";
+import type { ShardgateConfig } from "../../config/file/schema.js";
 
 export interface ClusterOverrides {
   nodeId?: string;
@@ -52,10 +52,6 @@ export type SettingsResult = { ok: true; settings: ClusterSettings } | { ok: fal
 
 const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 const MIN_SECRET_BYTES = 16;
-
-export function hostPort(a: Address): string {
-  return a.host.includes(":") ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
-}
 
 function truthy(v: string | undefined): boolean {
   return v === "1" || v === "true" || v === "yes";
@@ -114,7 +110,7 @@ export function resolveClusterSettings(
   }
   // No prototype: a node id such as "constructor" must not look like a configured peer.
   const peers: Record<string, string> = Object.create(null);
-  for (const p of c.peers) peers[p.id] = hostPort(p.address);
+  for (const p of c.peers) peers[p.id] = formatAddress(p.address);
   if (c.peers.length > 0 && peers[id] === undefined) {
     return { ok: false, message: `cluster.peers: no entry for this node's id "${id}"` };
   }

@@ -7,8 +7,9 @@
 // provisionally on its own file at ring version 0; /readyz says not ready until the first
 // committed state arrives.
 
-import type { ClusterStateData, PoolState } from "../../config/cluster-state-types.js";
-import type { PoolConfig, RoutingConfig } from "../../config/schema.js";
+import { errorText } from "../../config/coded-error.js";
+import type { RoutingConfig } from "../../config/file/schema.js";
+import type { ClusterStateData, PoolState } from "../../config/state/types.js";
 import { updatePoolSnapshot } from "../routing/pool-snapshot.js";
 import { compileRouteTable } from "../routing/route-table.js";
 import { buildRoutingState, composeRoutingState, emptyRoutingState } from "../routing/routing-state.js";
@@ -44,13 +45,6 @@ class LateProbeGate implements ProbeGate {
   available(index: number): boolean {
     return this.target?.available(index) === true;
   }
-}
-
-function settingsOf(pool: PoolState): PoolConfig {
-  return {
-    ...pool.settings,
-    members: pool.members.map((m) => ({ id: m.id, address: m.address, weight: m.weight })),
-  };
 }
 
 export class CommittedRouting {
@@ -112,7 +106,7 @@ export class CommittedRouting {
         rebuilt.push(name);
         if (old !== undefined && snap.table === old.table) tableKept.add(name);
       } catch (err) {
-        failed.push({ pool: name, error: err instanceof Error ? err.message : String(err) });
+        failed.push({ pool: name, error: errorText(err) });
         if (old !== undefined) next.set(name, old);
       }
     }
@@ -140,7 +134,7 @@ export class CommittedRouting {
     // Flag-only changes (drain, health, breaker) share the old table: see updatePoolSnapshot.
     const snap = updatePoolSnapshot(old, {
       name,
-      settings: settingsOf(pool),
+      settings: pool.settings,
       members,
       ringVersion: pool.ringVersion,
       probe: gate,

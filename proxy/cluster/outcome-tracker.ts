@@ -14,7 +14,7 @@
 // would otherwise be reported again as maxConsecutive with the first success after the
 // breaker closed, and re-trip it. The cleared slot also starts with a full probe budget.
 
-import type { ClusterStateData } from "../../config/cluster-state-types.js";
+import type { ClusterStateData } from "../../config/state/types.js";
 import { type OutcomeBatch, type OutcomeCounts, OutcomeRecorder } from "../../health/outcome-recorder.js";
 import type { UpstreamErrorKind } from "../forward/types.js";
 import type { PoolSnapshot, ProbeGate } from "../routing/types.js";

@@ -4,8 +4,11 @@
 // config/raft/recover.ts). Then start it, and start the other members on EMPTY data
 // directories: they join and are promoted back by themselves. Refuses while the instance's
 // Raft port is in use (it is probably still running).
+
 import { createServer } from "node:net";
-import { loadConfigFile } from "../../config/load.js";
+import { formatAddress } from "../../config/address.js";
+import { errorText } from "../../config/coded-error.js";
+import { loadConfigFile } from "../../config/file/load.js";
 import { forceNewCluster } from "../../config/raft/recover.js";
 import { parseCommandFlags } from "../app/command-flags.js";
 import { resolveClusterSettings } from "../cluster/cluster-settings.js";
@@ -60,7 +63,7 @@ export async function run(argv: string[]): Promise<number> {
   // A still-running instance holds its Raft port: refuse rather than edit a live data directory.
   if (s.listen !== null && !(await portFree(s.listen.host, s.listen.port))) {
     console.error(
-      `shardgate ctl recover: ${s.listen.host}:${s.listen.port} is in use: stop instance "${s.id}" first`,
+      `shardgate ctl recover: ${formatAddress(s.listen)} is in use: stop instance "${s.id}" first`,
     );
     return 1;
   }
@@ -78,7 +81,7 @@ export async function run(argv: string[]): Promise<number> {
     );
     return 0;
   } catch (err) {
-    console.error(`shardgate ctl recover: ${err instanceof Error ? err.message : String(err)}`);
+    console.error(`shardgate ctl recover: ${errorText(err)}`);
     return 1;
   }
 }

@@ -5,6 +5,7 @@
 // The token comes from --token or SHARDGATE_ADMIN_TOKEN.
 
 import { parseArgs } from "node:util";
+import { errorText } from "../../config/coded-error.js";
 import { AdminClient, CtlError } from "../ctl/admin-client.js";
 import { COMMANDS, UsageError } from "../ctl/commands.js";
 
@@ -37,7 +38,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     parsed = parse();
   } catch (err) {
-    console.error(`shardgate ctl: ${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
+    console.error(`shardgate ctl: ${errorText(err)}\n${USAGE}`);
     return 2;
   }
   if (parsed.values.help) {

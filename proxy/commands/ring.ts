@@ -3,6 +3,7 @@
 // table size or balance factor before touching a live pool. Everything is seeded.
 
 import { parseArgs } from "node:util";
+import { errorText } from "../../config/coded-error.js";
 import {
   boundedLoadPerMember,
   idealMovedFraction,
@@ -79,7 +80,7 @@ export function parseSimulateArgs(argv: string[]): SimulateOptions {
   try {
     parsed = parse(argv);
   } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
+    throw new UsageError(errorText(err));
   }
   const { values, positionals } = parsed;
   if (positionals[0] !== "simulate" || positionals.length > 1) {

@@ -6,7 +6,7 @@
 // An invalid config prints every error and exits 1 without starting anything; a port that
 // cannot be bound exits 1 with the reason. SIGHUP reloads the config file.
 
-import { parseDuration } from "../../config/units.js";
+import { parseDuration } from "../../config/file/units.js";
 import { parseCommandFlags } from "../app/command-flags.js";
 import { runUntilSignalled } from "../app/process-lifecycle.js";
 import { startApp } from "../app.js";

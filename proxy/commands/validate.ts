@@ -2,8 +2,9 @@
 // report every problem at once. Exit 0 = valid, 1 = invalid, 2 = usage error.
 
 import { parseArgs } from "node:util";
-import { formatConfigErrors } from "../../config/config-error.js";
-import { loadConfigFile } from "../../config/load.js";
+import { errorText } from "../../config/coded-error.js";
+import { formatConfigErrors } from "../../config/file/config-error.js";
+import { loadConfigFile } from "../../config/file/load.js";
 
 const USAGE = "usage: shardgate validate --config FILE";
 
@@ -22,7 +23,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     file = values.config;
   } catch (err) {
-    console.error(`shardgate validate: ${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
+    console.error(`shardgate validate: ${errorText(err)}\n${USAGE}`);
     return 2;
   }
   if (file === undefined || file === "") {

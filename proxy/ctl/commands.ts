@@ -3,6 +3,7 @@
 // API failures throw CtlError (exit 1).
 
 import { writeFileSync } from "node:fs";
+import { errorText } from "../../config/coded-error.js";
 import type { LiveView, PeersView } from "../admin/ops-types.js";
 import type { AdminStateView } from "../admin/types.js";
 import { type AdminClient, CtlError } from "./admin-client.js";
@@ -47,7 +48,7 @@ async function status(ctx: CtlContext, args: string[]): Promise<CtlOutput> {
         const peers = (await c.call("GET", "/admin/cluster/peers")).body as PeersView | { error: string };
         return { admin: c.base, state, peers: "error" in peers ? null : peers };
       } catch (err) {
-        return { admin: c.base, error: err instanceof Error ? err.message : String(err) };
+        return { admin: c.base, error: errorText(err) };
       }
     }),
   );

@@ -3,7 +3,7 @@
 // asks per request. Returns a close() for shutdown.
 
 import type { Registry } from "prom-client";
-import type { ShardgateConfig } from "../../config/schema.js";
+import type { ShardgateConfig } from "../../config/file/schema.js";
 import { CookieCodec } from "../affinity/cookie-codec.js";
 import type { DataPlaneLogger } from "../forward/types.js";
 import { RedisStore } from "../redis/redis-store.js";

@@ -3,7 +3,7 @@
 // plane the one for a request's route. Routes whose edge config did not change keep their
 // objects (and so their in-process pin caches and coalescing tables) across rebuilds.
 
-import type { RouteConfig } from "../../config/schema.js";
+import type { RouteConfig } from "../../config/file/schema.js";
 import type { Affinity } from "../affinity/affinity.js";
 import { CookieAffinity } from "../affinity/cookie-affinity.js";
 import type { CookieCodec } from "../affinity/cookie-codec.js";

@@ -5,8 +5,8 @@
 // beyond the command timeout, breaker open) the route fails open (default: admitted,
 // counted, logged at most every few seconds) or closed (503 rate_limit_unavailable).
 
-import type { RateLimitConfig } from "../../config/edge-schema.js";
-import type { RouteConfig } from "../../config/schema.js";
+import type { RateLimitConfig } from "../../config/file/edge-schema.js";
+import type { RouteConfig } from "../../config/file/schema.js";
 import type { EdgeRouteMetrics } from "../edge/edge-metrics.js";
 import type { EdgeState } from "../edge/edge-state.js";
 import { ERRORS } from "../errors.js";

@@ -9,7 +9,7 @@
 
 import { createHash } from "node:crypto";
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from "ioredis";
-import type { RedisConfig } from "../../config/edge-schema.js";
+import type { RedisConfig } from "../../config/file/edge-schema.js";
 import type { DataPlaneLogger } from "../forward/types.js";
 import { StoreBreaker } from "./store-breaker.js";
 

@@ -5,7 +5,7 @@
 
 import type { IncomingMessage } from "node:http";
 import { BlockList, isIPv4 } from "node:net";
-import type { Cidr, KeySpec, RouteConfig } from "../../config/schema.js";
+import type { Cidr, KeySpec, RouteConfig } from "../../config/file/schema.js";
 
 type CompiledKey =
   | { readonly kind: "header"; readonly name: string }

@@ -10,16 +10,13 @@
 // one in test/proxy/pool-snapshot-update.test.ts). When members join or leave a ring, the
 // new ring reuses the points of the members that stayed (ring/ring-update.ts).
 
-import type { PoolConfig } from "../../config/schema.js";
+import { formatAddress } from "../../config/address.js";
+import type { PoolSettings } from "../../config/state/types.js";
 import { withBoundedLoad } from "../../ring/bounded-load.js";
-import { buildMaglev } from "../../ring/maglev.js";
-import { buildRingHash, RingHash } from "../../ring/ring-hash.js";
+import { buildBaseTable } from "../../ring/build.js";
+import { RingHash } from "../../ring/ring-hash.js";
 import type { HashTable } from "../../ring/types.js";
 import type { MemberInput, PoolSnapshot, PoolSnapshotInput, SnapshotMember } from "./types.js";
-
-function hostPortOf(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-}
 
 function inputsById(name: string, members: readonly MemberInput[]): Map<string, MemberInput> {
   const byInputId = new Map<string, MemberInput>();
@@ -46,7 +43,7 @@ function sameMember(m: SnapshotMember, src: MemberInput, index: number): boolean
 }
 
 function snapshotMember(name: string, src: MemberInput, index: number): SnapshotMember {
-  const hostPort = hostPortOf(src.address.host, src.address.port);
+  const hostPort = formatAddress(src.address);
   return Object.freeze({
     index,
     id: src.id,
@@ -111,10 +108,15 @@ function build(input: PoolSnapshotInput, previousRing: RingHash | undefined): Po
   const { name, settings, members } = input;
   const byInputId = inputsById(name, members);
   const ringMembers = members.map((m) => ({ id: m.id, weight: m.weight }));
-  const table: HashTable =
-    settings.algorithm === "maglev"
-      ? buildMaglev(ringMembers, { tableSize: settings.tableSize })
-      : buildRingHash(ringMembers, { pointsPerWeight: settings.pointsPerWeight }, previousRing);
+  const table: HashTable = buildBaseTable(
+    {
+      algorithm: settings.algorithm,
+      members: ringMembers,
+      pointsPerWeight: settings.pointsPerWeight,
+      tableSize: settings.tableSize,
+    },
+    previousRing,
+  );
   const bounded =
     settings.balanceFactor === undefined
       ? null
@@ -123,7 +125,7 @@ function build(input: PoolSnapshotInput, previousRing: RingHash | undefined): Po
 }
 
 /** The settings a pool's table is built from; any other setting may change without a rebuild. */
-function sameTableSettings(a: PoolConfig, b: PoolConfig): boolean {
+function sameTableSettings(a: PoolSettings, b: PoolSettings): boolean {
   if (a.algorithm !== b.algorithm || a.balanceFactor !== b.balanceFactor) return false;
   return a.algorithm === "maglev" ? a.tableSize === b.tableSize : a.pointsPerWeight === b.pointsPerWeight;
 }

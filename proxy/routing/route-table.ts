@@ -6,7 +6,7 @@
 // Hosts compare case-insensitively with any ":port" stripped; prefixes are plain,
 // case-sensitive string prefixes of the request target (as Envoy's `prefix` match).
 
-import type { RouteConfig } from "../../config/schema.js";
+import type { RouteConfig } from "../../config/file/schema.js";
 import { compileKeyPlan } from "./key-extract.js";
 import type { CompiledRoute, RouteTable } from "./types.js";
 

@@ -2,7 +2,7 @@
 // read the old state finishes on it and the next request sees the new one. Also builds a
 // whole state from the normalized config (static pools) for the composition root.
 
-import type { PoolConfig, RouteConfig } from "../../config/schema.js";
+import type { PoolConfig, RouteConfig } from "../../config/file/schema.js";
 import { buildPoolSnapshot } from "./pool-snapshot.js";
 import { compileRouteTable } from "./route-table.js";
 import type { MemberInput, PoolSnapshot, RouteTable, RoutingState, RoutingStateHolder } from "./types.js";

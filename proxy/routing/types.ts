@@ -3,7 +3,8 @@
 // are plain data; outputs are immutable snapshots swapped by reference, never mutated by
 // the request path.
 
-import type { Address, PoolConfig, RouteConfig } from "../../config/schema.js";
+import type { Address, RouteConfig } from "../../config/file/schema.js";
+import type { PoolSettings } from "../../config/state/types.js";
 import type { BoundedLoad } from "../../ring/bounded-load.js";
 import type { HashTable } from "../../ring/types.js";
 import type { KeyPlan } from "./key-extract.js";
@@ -40,8 +41,8 @@ export interface ProbeGate {
 /** Everything buildPoolSnapshot needs: plain data, so a replicated state machine can hold it. */
 export interface PoolSnapshotInput {
   readonly name: string;
-  /** The normalized pool section of the config (algorithm, timeouts, retry, balanceFactor, ...). */
-  readonly settings: PoolConfig;
+  /** The normalized pool section of the config without its members (algorithm, timeouts, retry, ...). */
+  readonly settings: PoolSettings;
   readonly members: readonly MemberInput[];
   /** The cluster-state version the pool was built at (the Raft index of the last change). */
   readonly ringVersion: number;
@@ -67,7 +68,7 @@ export interface SnapshotMember {
 
 export interface PoolSnapshot {
   readonly name: string;
-  readonly settings: PoolConfig;
+  readonly settings: PoolSettings;
   readonly ringVersion: number;
   /** The built ring or Maglev table (members sorted by id). */
   readonly table: HashTable;

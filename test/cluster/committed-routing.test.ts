@@ -5,9 +5,9 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { type CommandInput, encodeCommand } from "../../config/cluster-commands.js";
-import { ClusterState } from "../../config/cluster-state.js";
-import { configSchema, type ShardgateConfigInput } from "../../config/schema.js";
+import { configSchema, type ShardgateConfigInput } from "../../config/file/schema.js";
+import { ClusterState } from "../../config/state/cluster-state.js";
+import { type CommandInput, encodeCommand } from "../../config/state/commands.js";
 import { CommittedRouting } from "../../proxy/cluster/committed-routing.js";
 
 function routing(input: Pick<ShardgateConfigInput, "pools">) {

@@ -11,7 +11,7 @@ import { request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
 import { test } from "node:test";
 import { WebSocket } from "ws";
-import { ClusterState } from "../../config/cluster-state.js";
+import { ClusterState } from "../../config/state/cluster-state.js";
 import { ClusterHooks } from "../../proxy/cluster/cluster-hooks.js";
 import { CommittedRouting } from "../../proxy/cluster/committed-routing.js";
 import { OutcomeTracker } from "../../proxy/cluster/outcome-tracker.js";

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ClusterState } from "../../config/cluster-state.js";
+import { ClusterState } from "../../config/state/cluster-state.js";
 import { CommittedRouting } from "../../proxy/cluster/committed-routing.js";
 import { OutcomeTracker } from "../../proxy/cluster/outcome-tracker.js";
 import { chooseMember, explainChoice } from "../../proxy/routing/member-choice.js";

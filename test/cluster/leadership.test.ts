@@ -9,7 +9,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { parseRouting } from "../../config/load.js";
+import { parseRouting } from "../../config/file/load.js";
 import { SILENT_LOGGER } from "../../health/controller/deps.js";
 import { ClusterNode } from "../../proxy/cluster/cluster-node.js";
 import type { ClusterSettings } from "../../proxy/cluster/cluster-settings.js";

@@ -5,8 +5,8 @@
 import assert from "node:assert/strict";
 import { existsSync, rmSync } from "node:fs";
 import { test } from "node:test";
-import { encodeCommand, validateCommand } from "../../config/cluster-commands.js";
-import { configSchema, type ShardgateConfig } from "../../config/schema.js";
+import { configSchema, type ShardgateConfig } from "../../config/file/schema.js";
+import { encodeCommand, validateCommand } from "../../config/state/commands.js";
 import {
   decodeAppMessage,
   encodeJoin,

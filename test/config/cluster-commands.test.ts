@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { validateCommand } from "../../config/cluster-commands.js";
+import { validateCommand } from "../../config/state/commands.js";
 import { ROUTING_YAML, routingFrom } from "./cluster-fixtures.js";
 
 const bytes = (v: unknown): Uint8Array =>

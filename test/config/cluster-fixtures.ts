@@ -1,8 +1,8 @@
 // Routing fixtures and command builders for the cluster-state tests.
 
-import { type CommandInput, encodeCommand } from "../../config/cluster-commands.js";
-import { parseConfig } from "../../config/load.js";
-import type { RoutingConfig } from "../../config/schema.js";
+import { parseConfig } from "../../config/file/load.js";
+import type { RoutingConfig } from "../../config/file/schema.js";
+import { type CommandInput, encodeCommand } from "../../config/state/commands.js";
 
 export const ROUTING_YAML = `pools:
   users:

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { CommandInput } from "../../config/cluster-commands.js";
-import { ClusterState, EMPTY_CLUSTER_STATE } from "../../config/cluster-state.js";
-import { memberRoutable } from "../../config/cluster-state-types.js";
+import { ClusterState, EMPTY_CLUSTER_STATE } from "../../config/state/cluster-state.js";
+import type { CommandInput } from "../../config/state/commands.js";
+import { memberRoutable } from "../../config/state/types.js";
 import { pick, seededRandom } from "../support/prng.js";
 import {
   consulSearchMembers,

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ClusterState } from "../../config/cluster-state.js";
-import { configDrift } from "../../config/config-drift.js";
-import { parseConfig } from "../../config/load.js";
+import { parseConfig } from "../../config/file/load.js";
+import { ClusterState } from "../../config/state/cluster-state.js";
+import { configDrift } from "../../config/state/drift.js";
 import { consulSearchMembers, enc, ROUTING_YAML, routingFrom, setRouting } from "./cluster-fixtures.js";
 
 const routing = routingFrom(ROUTING_YAML);

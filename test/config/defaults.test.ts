@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { parseConfig } from "../../config/load.js";
+import { parseConfig } from "../../config/file/load.js";
 import { BARE } from "./fixtures.js";
 
 function load(text: string) {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { type ConfigError, formatConfigErrors } from "../../config/config-error.js";
-import { parseConfig } from "../../config/load.js";
+import { type ConfigError, formatConfigErrors } from "../../config/file/config-error.js";
+import { parseConfig } from "../../config/file/load.js";
 
 function errorsOf(text: string, env: NodeJS.ProcessEnv = {}): ConfigError[] {
   const r = parseConfig(text, env, "t.yaml");

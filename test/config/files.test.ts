@@ -4,7 +4,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { loadConfigFile } from "../../config/load.js";
+import { loadConfigFile } from "../../config/file/load.js";
 import { BARE, MINIMAL } from "./fixtures.js";
 
 const dir = mkdtempSync(join(tmpdir(), "sg-config-"));
@@ -52,7 +52,7 @@ test("an unreadable file is an error, not an exception (as root: checked as nobo
   // Root reads everything (CI runs as root): load it from a child running as nobody, which may
   // enter the folder but not read the file.
   chmodSync(dir, 0o755);
-  const loader = new URL("../../config/load.js", import.meta.url).href;
+  const loader = new URL("../../config/file/load.js", import.meta.url).href;
   const script = `const { loadConfigFile } = await import(${JSON.stringify(loader)});
 process.stdout.write(JSON.stringify(await loadConfigFile(${JSON.stringify(path)}, {})));`;
   const child = spawnSync(process.execPath, ["--input-type=module", "-e", script], {

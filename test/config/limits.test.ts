@@ -4,8 +4,8 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { parseConfig } from "../../config/load.js";
-import { MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH } from "../../config/text-limits.js";
+import { parseConfig } from "../../config/file/load.js";
+import { MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH } from "../../config/file/text-limits.js";
 
 const BASE = `pools:
   users:

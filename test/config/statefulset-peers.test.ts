@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { parseConfig } from "../../config/load.js";
+import { parseConfig } from "../../config/file/load.js";
 import { resolveClusterSettings } from "../../proxy/cluster/cluster-settings.js";
 
 const BASE = `pools:

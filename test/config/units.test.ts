@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { parseAddress, parseCidr } from "../../config/address.js";
-import { parseHostMatch } from "../../config/host-match.js";
-import { formatKeySpec, parseKeySpec } from "../../config/key-spec.js";
-import { parseStatusRanges } from "../../config/status-ranges.js";
-import { MAX_TIMER_MS, parseDuration, parseSize } from "../../config/units.js";
+import { parseHostMatch } from "../../config/file/host-match.js";
+import { formatKeySpec, parseKeySpec } from "../../config/file/key-spec.js";
+import { parseStatusRanges } from "../../config/file/status-ranges.js";
+import { MAX_TIMER_MS, parseDuration, parseSize } from "../../config/file/units.js";
 
 test("durations normalize to milliseconds", () => {
   const good: Array<[unknown, number]> = [

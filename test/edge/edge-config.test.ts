@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { parseConfig } from "../../config/load.js";
-import { configSchema } from "../../config/schema.js";
+import { parseConfig } from "../../config/file/load.js";
+import { configSchema } from "../../config/file/schema.js";
 import { ISSUE_13_EXAMPLE, issueExampleWithPool } from "./fixtures.js";
 
 const POOL = `pools:

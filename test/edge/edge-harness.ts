@@ -2,8 +2,8 @@
 // registry of their own, a cookie key from a given secret, optionally a Redis store).
 
 import { Registry } from "prom-client";
-import { redisSchema } from "../../config/edge-schema.js";
-import { configSchema, type ShardgateConfigInput } from "../../config/schema.js";
+import { redisSchema } from "../../config/file/edge-schema.js";
+import { configSchema, type ShardgateConfigInput } from "../../config/file/schema.js";
 import { CookieCodec } from "../../proxy/affinity/cookie-codec.js";
 import { EdgeEngine } from "../../proxy/edge/edge-engine.js";
 import { EdgeMetrics } from "../../proxy/edge/edge-metrics.js";

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { Agent, request } from "node:http";
 import { after, before, test } from "node:test";
-import { redisSchema } from "../../config/edge-schema.js";
+import { redisSchema } from "../../config/file/edge-schema.js";
 import { RedisStore } from "../../proxy/redis/redis-store.js";
 import { type RedisServer, startRedis, stopAllRedis } from "../support/redis-server.js";
 import { fetchJson, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
-import { redisSchema } from "../../config/edge-schema.js";
+import { redisSchema } from "../../config/file/edge-schema.js";
 import { RedisStore, StoreUnavailableError, storeKey } from "../../proxy/redis/redis-store.js";
 import { type RedisServer, startRedis, stopAllRedis } from "../support/redis-server.js";
 import { eventually } from "../support/wait.js";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Agent } from "node:http";
 import { after, before, test } from "node:test";
-import type { ShardgateConfigInput } from "../../config/schema.js";
+import type { ShardgateConfigInput } from "../../config/file/schema.js";
 import { send } from "../proxy/harness.js";
 import { type RedisServer, startRedis, stopAllRedis } from "../support/redis-server.js";
 import { eventually } from "../support/wait.js";

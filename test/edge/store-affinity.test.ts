@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import type { ShardgateConfigInput } from "../../config/schema.js";
+import type { ShardgateConfigInput } from "../../config/file/schema.js";
 import { hashKey } from "../../ring/hash.js";
 import { send } from "../proxy/harness.js";
 import { type RedisServer, startRedis, stopAllRedis } from "../support/redis-server.js";

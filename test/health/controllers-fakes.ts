@@ -4,9 +4,9 @@
 // whose member view the test sets by hand.
 
 import { EventEmitter } from "node:events";
-import { type CommandInput, encodeCommand, validateCommand } from "../../config/cluster-commands.js";
-import { ClusterState } from "../../config/cluster-state.js";
-import type { ClusterStateData, StateChange } from "../../config/cluster-state-types.js";
+import { ClusterState } from "../../config/state/cluster-state.js";
+import { type CommandInput, encodeCommand, validateCommand } from "../../config/state/commands.js";
+import type { ClusterStateData, StateChange } from "../../config/state/types.js";
 import type { DiscoveredMember } from "../../health/consul-members.js";
 import type { MembershipUpdate, WatcherStatus } from "../../health/consul-watcher.js";
 import type { ControllerClock, TimerHandle } from "../../health/controller/deps.js";

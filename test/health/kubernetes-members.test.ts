@@ -3,9 +3,9 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ClusterState } from "../../config/cluster-state.js";
-import type { PoolState } from "../../config/cluster-state-types.js";
-import { parseConfig } from "../../config/load.js";
+import { parseConfig } from "../../config/file/load.js";
+import { ClusterState } from "../../config/state/cluster-state.js";
+import type { PoolState } from "../../config/state/types.js";
 import { type EndpointSliceLike, parseEndpointSlices, slicePort } from "../../health/kubernetes-members.js";
 import { planMembership } from "../../health/membership/membership-plan.js";
 import { enc, routingFrom, setRouting } from "../config/cluster-fixtures.js";

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { Agent, request as httpRequest } from "node:http";
 import { connect } from "node:net";
 import { after, test } from "node:test";
-import { parseConfig } from "../../config/load.js";
+import { parseConfig } from "../../config/file/load.js";
 import { isLoopbackHost } from "../../proxy/app/loopback.js";
 import { startShardgate, stopAll } from "../support/shardgate-process.js";
 import { closeAll, startUpstreams } from "../support/upstreams.js";

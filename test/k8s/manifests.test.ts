@@ -11,7 +11,7 @@ import { join, resolve } from "node:path";
 import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { parseAllDocuments, parse as parseYaml } from "yaml";
-import { parseConfig } from "../../config/load.js";
+import { parseConfig } from "../../config/file/load.js";
 import { resolveClusterSettings } from "../../proxy/cluster/cluster-settings.js";
 import { shardgateArgv } from "../support/shardgate-process.js";
 

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { configSchema } from "../../config/schema.js";
+import { configSchema } from "../../config/file/schema.js";
 import { ringView } from "../../proxy/app/ring-view.js";
 import { buildRoutingState } from "../../proxy/routing/routing-state.js";
 import { seededRandom, testSeed } from "../support/prng.js";

@@ -4,7 +4,7 @@
 
 import { Agent, request as httpRequest, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { configSchema, type ShardgateConfig, type ShardgateConfigInput } from "../../config/schema.js";
+import { configSchema, type ShardgateConfig, type ShardgateConfigInput } from "../../config/file/schema.js";
 import { createDataPlane } from "../../proxy/forward/data-plane.js";
 import type {
   DataPlane,
@@ -19,6 +19,7 @@ import { buildRoutingState, createRoutingStateHolder } from "../../proxy/routing
 import type { MemberInput, RoutingStateHolder } from "../../proxy/routing/types.js";
 import { createProxyServer } from "../../proxy/server/proxy-server.js";
 import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
+import { eventuallyTrue } from "../support/wait.js";
 
 export interface Recorded {
   ends: RecordFields[];
@@ -165,12 +166,7 @@ export function send(
   });
 }
 
-/** Polls `cond` every 10 ms up to `ms`; resolves to its last value. */
-export async function waitFor(cond: () => boolean, ms = 2000): Promise<boolean> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (cond()) return true;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return cond();
+/** Polls `cond` every 10 ms up to `ms`; resolves to whether it held (test/support/wait.ts). */
+export function waitFor(cond: () => boolean, ms = 2000): Promise<boolean> {
+  return eventuallyTrue(cond, ms, 10);
 }

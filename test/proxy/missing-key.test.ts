@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { ShardgateConfigInput } from "../../config/schema.js";
+import type { ShardgateConfigInput } from "../../config/file/schema.js";
 import { seededRandom } from "../../ring/random.js";
 import { send, startHarness } from "./harness.js";
 

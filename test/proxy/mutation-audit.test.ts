@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { request as httpRequest } from "node:http";
 import { test } from "node:test";
-import { parseConfig } from "../../config/load.js";
+import { parseConfig } from "../../config/file/load.js";
 import { checkAdminToken } from "../../proxy/admin/auth.js";
 import { rawExchange } from "../support/raw-socket.js";
 import { defaultConfig, send, startHarness } from "./harness.js";

@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { configSchema } from "../../config/schema.js";
+import { configSchema } from "../../config/file/schema.js";
 import { chooseMember, explainChoice } from "../../proxy/routing/member-choice.js";
 import { LiveBook } from "../../proxy/routing/pool-live.js";
 import { buildPoolSnapshot } from "../../proxy/routing/pool-snapshot.js";

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { configSchema, type PoolConfig } from "../../config/schema.js";
+import { configSchema, type PoolConfig } from "../../config/file/schema.js";
 import { chooseMember } from "../../proxy/routing/member-choice.js";
 import { buildPoolSnapshot, updatePoolSnapshot } from "../../proxy/routing/pool-snapshot.js";
 import type { MemberInput, PoolSnapshot } from "../../proxy/routing/types.js";

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { ShardgateConfigInput } from "../../config/schema.js";
+import type { ShardgateConfigInput } from "../../config/file/schema.js";
 import { randomKeys } from "../../ring/random.js";
 import { send, startHarness, waitFor } from "./harness.js";
 

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import type { IncomingMessage } from "node:http";
 import { test } from "node:test";
-import { configSchema } from "../../config/schema.js";
+import { configSchema } from "../../config/file/schema.js";
 import {
   clientAddress,
   compileKeyPlan,

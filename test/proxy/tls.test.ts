@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { request } from "node:https";
 import type { AddressInfo } from "node:net";
 import { test } from "node:test";
-import { configSchema } from "../../config/schema.js";
+import { configSchema } from "../../config/file/schema.js";
 import { createDataPlane } from "../../proxy/forward/data-plane.js";
 import { buildRoutingState, createRoutingStateHolder } from "../../proxy/routing/routing-state.js";
 import { createProxyServer } from "../../proxy/server/proxy-server.js";

@@ -17,7 +17,7 @@ import {
 import { ReadyLoop } from "../../config/raft/driver/ready-loop.js";
 import { FileStorage } from "../../config/raft/storage/index.js";
 import type { TcpTransport } from "../../config/raft/transport/index.js";
-import { waitFor } from "./wait.js";
+import { waitFor } from "../support/wait.js";
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "sg-ready-loop-"));
 after(() => fs.rmSync(root, { recursive: true, force: true }));

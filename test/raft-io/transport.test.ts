@@ -16,8 +16,8 @@ import {
   TcpTransport,
   type TcpTransportOptions,
 } from "../../config/raft/transport/index.js";
+import { waitFor } from "../support/wait.js";
 import { prng, randomBytes, SEED } from "./prng.js";
-import { waitFor } from "./wait.js";
 
 const SECRET = "correct horse battery staple";
 const rand = prng(SEED);

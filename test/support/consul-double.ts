@@ -7,6 +7,7 @@
 
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import { errorText } from "../../config/coded-error.js";
 import { seededRandom } from "../../ring/random.js";
 import { parseGoDuration } from "./consul/duration.js";
 import { compileFilter, FilterError, type HealthEntryLike } from "./consul/filter.js";
@@ -278,7 +279,7 @@ export class ConsulDouble {
         if (!res.headersSent) {
           res.writeHead(status, { "Content-Type": "text/plain; charset=utf-8" });
         }
-        res.end(err instanceof Error ? err.message : String(err));
+        res.end(errorText(err));
       }
     });
   }

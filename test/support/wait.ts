@@ -36,3 +36,14 @@ export async function eventuallyTrue(cond: () => boolean, timeoutMs: number, eve
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+/** Polls `cond` every `everyMs` until it holds; throws naming `what` after `timeoutMs`. */
+export async function waitFor(
+  cond: () => boolean,
+  what: string,
+  timeoutMs = 5000,
+  everyMs = 5,
+): Promise<void> {
+  if (!(await eventuallyTrue(cond, timeoutMs, everyMs)))
+    throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}

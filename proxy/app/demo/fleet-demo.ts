@@ -12,6 +12,7 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writ
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { errorText } from "../../../config/coded-error.js";
 import { parseCommandFlags } from "../command-flags.js";
 import { type EchoUpstream, startEchoUpstream } from "../echo-upstream.js";
 import {
@@ -82,7 +83,7 @@ async function waitAgreed(running: readonly Running[]): Promise<string> {
       if (agreed) return leader;
       last = JSON.stringify(rafts);
     } catch (err) {
-      last = err instanceof Error ? err.message : String(err);
+      last = errorText(err);
     }
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -245,7 +246,7 @@ export async function runFleetDemo(argv: string[]): Promise<number> {
       if (typeof first !== "string") return await stopOn(first.sig);
       leader = first;
     } catch (err) {
-      console.error(`shardgate demo: ${err instanceof Error ? err.message : String(err)}`);
+      console.error(`shardgate demo: ${errorText(err)}`);
       for (const r of running) console.error(`--- ${r.inst.id} (${r.logPath})\n${tail(r.logPath)}`);
       if (!temp) console.error("(a --data-dir from an earlier run with other ports cannot be reused)");
       console.error("ports taken? pick others: shardgate demo --port 0 --admin-port 0 --raft-port 0");

@@ -4,6 +4,7 @@
 // every instance converges to one ring version, and each member's final drain flag is what
 // its last acknowledged operation set, unless a later (unacknowledged, so possibly committed)
 // operation on the same member set the other value. The schedule depends only on the seed.
+import { errorText } from "../../../config/coded-error.js";
 import { closeFleet, type Fleet, startFleet } from "../../support/cluster/fleet-fixture.js";
 import { sleep } from "../../support/cluster/http-client.js";
 import type { FleetNode } from "../../support/cluster-launcher.js";
@@ -115,7 +116,7 @@ export async function runNemesis(seed: number, durationMs: number): Promise<Neme
       }
     }
   } catch (err) {
-    problems.push(`run failed: ${err instanceof Error ? err.message : String(err)}`);
+    problems.push(`run failed: ${errorText(err)}`);
   } finally {
     await closeFleet(fleet).catch((err: unknown) => problems.push(`close: ${String(err)}`));
   }

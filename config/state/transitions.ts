@@ -2,8 +2,12 @@
 // a rejection. Nothing here mutates its input; untouched pools keep their identity so the
 // caller can diff only what a command replaced.
 
-import type { Address } from "./address.js";
-import type { Command, CommandOf } from "./cluster-commands.js";
+import type { Address } from "../address.js";
+import type { StateErrorCode } from "../coded-error.js";
+import { poolSchema, type RoutingConfig } from "../file/schema.js";
+import { tableLimitError } from "../file/table-limits.js";
+import { issuesToErrors } from "../file/zod-issues.js";
+import type { Command, CommandOf } from "./commands.js";
 import type {
   BreakerStatus,
   ClusterStateData,
@@ -11,14 +15,15 @@ import type {
   MemberState,
   PoolSettings,
   PoolState,
-} from "./cluster-state-types.js";
-import { poolSchema, type RoutingConfig } from "./schema.js";
-import { tableLimitError } from "./table-limits.js";
-import { issuesToErrors } from "./zod-issues.js";
+} from "./types.js";
 
 export type Transition =
   | { ok: true; pools: Record<string, PoolState>; routing: RoutingConfig | null; warnings: string[] }
-  | { ok: false; error: string };
+  | { ok: false; code: StateErrorCode; error: string };
+
+function refuse(code: StateErrorCode, error: string): Transition {
+  return { ok: false, code, error };
+}
 
 const CLOSED: BreakerStatus = Object.freeze({
   state: "closed",
@@ -93,7 +98,7 @@ function setRouting(data: ClusterStateData, routing: RoutingConfig): Transition 
     members.sort(byId);
     // The schema checked the file's own members; the consul members kept above count too.
     const tooBig = tableLimitError(cfg, members);
-    if (tooBig !== undefined) return { ok: false, error: `pool "${name}": ${tooBig.message}` };
+    if (tooBig !== undefined) return refuse("table_limit", `pool "${name}": ${tooBig.message}`);
     pools[name] = { settings: settingsOf(cfg), members, ringVersion: prev?.ringVersion ?? 0 };
   }
   return { ok: true, pools, routing, warnings };
@@ -116,21 +121,24 @@ export function ownPool(data: ClusterStateData, name: string): PoolState | undef
   return Object.hasOwn(data.pools, name) ? data.pools[name] : undefined;
 }
 
-function needPool(data: ClusterStateData, name: string): PoolState | string {
+function needPool(data: ClusterStateData, name: string): PoolState | Transition {
   const pool = ownPool(data, name);
   if (pool !== undefined) return pool;
   const known = Object.keys(data.pools);
-  return `unknown pool "${name}" (pools: ${known.length > 0 ? known.join(", ") : "none yet"})`;
+  return refuse(
+    "unknown_pool",
+    `unknown pool "${name}" (pools: ${known.length > 0 ? known.join(", ") : "none yet"})`,
+  );
 }
 
 function setMembers(data: ClusterStateData, cmd: CommandOf<"SetMembers">): Transition {
   const pool = needPool(data, cmd.pool);
-  if (typeof pool === "string") return { ok: false, error: pool };
+  if ("ok" in pool) return pool;
   if (cmd.source !== "static" && discoverySource(pool.settings) !== cmd.source) {
-    return {
-      ok: false,
-      error: `pool "${cmd.pool}" has no ${cmd.source} discovery; ${cmd.source} members are not accepted`,
-    };
+    return refuse(
+      "no_discovery",
+      `pool "${cmd.pool}" has no ${cmd.source} discovery; ${cmd.source} members are not accepted`,
+    );
   }
   const prevById = new Map(pool.members.map((m) => [m.id, m]));
   const members: MemberState[] = [];
@@ -138,16 +146,16 @@ function setMembers(data: ClusterStateData, cmd: CommandOf<"SetMembers">): Trans
   for (const m of cmd.members) {
     const prev = prevById.get(m.id);
     if (prev !== undefined && prev.source !== cmd.source) {
-      return {
-        ok: false,
-        error: `member id "${m.id}" is already a ${prev.source} member of pool "${cmd.pool}"`,
-      };
+      return refuse(
+        "member_source_conflict",
+        `member id "${m.id}" is already a ${prev.source} member of pool "${cmd.pool}"`,
+      );
     }
     members.push(carry(prev, m, cmd.source));
   }
   members.sort(byId);
   const tooBig = tableLimitError(pool.settings, members);
-  if (tooBig !== undefined) return { ok: false, error: `pool "${cmd.pool}": ${tooBig.message}` };
+  if (tooBig !== undefined) return refuse("table_limit", `pool "${cmd.pool}": ${tooBig.message}`);
   return withPool(data, cmd.pool, { ...pool, members });
 }
 
@@ -159,7 +167,7 @@ function updateMembers(
   unknownIsError: boolean,
 ): Transition {
   const pool = needPool(data, poolName);
-  if (typeof pool === "string") return { ok: false, error: pool };
+  if ("ok" in pool) return pool;
   const index = new Map(pool.members.map((m, i) => [m.id, i]));
   const members = pool.members.slice();
   const warnings: string[] = [];
@@ -167,7 +175,7 @@ function updateMembers(
     const i = index.get(ids[k]);
     if (i === undefined) {
       const msg = `pool "${poolName}" has no member "${ids[k]}"`;
-      if (unknownIsError) return { ok: false, error: msg };
+      if (unknownIsError) return refuse("unknown_member", msg);
       warnings.push(`${msg}; skipped`);
       continue;
     }
@@ -196,18 +204,18 @@ function mergeSettings(current: PoolSettings, patch: Record<string, unknown>): R
 
 function setPoolSettings(data: ClusterStateData, cmd: CommandOf<"SetPoolSettings">): Transition {
   const pool = needPool(data, cmd.pool);
-  if (typeof pool === "string") return { ok: false, error: pool };
+  if ("ok" in pool) return pool;
   const r = settingsSchema.safeParse(mergeSettings(pool.settings, cmd.settings), { reportInput: true });
   if (!r.success) {
     const errors = issuesToErrors(settingsSchema, r.error.issues);
-    return {
-      ok: false,
-      error: `invalid settings for pool "${cmd.pool}": ${errors.map((e) => `settings.${e.path}: ${e.message}`).join("; ")}`,
-    };
+    return refuse(
+      "invalid_settings",
+      `invalid settings for pool "${cmd.pool}": ${errors.map((e) => `settings.${e.path}: ${e.message}`).join("; ")}`,
+    );
   }
   const tooBig = tableLimitError(r.data, pool.members);
   if (tooBig !== undefined)
-    return { ok: false, error: `invalid settings for pool "${cmd.pool}": ${tooBig.message}` };
+    return refuse("table_limit", `invalid settings for pool "${cmd.pool}": ${tooBig.message}`);
   return withPool(data, cmd.pool, { ...pool, settings: r.data });
 }
 

@@ -3,8 +3,8 @@
 // validated, so such a pool is rejected with a clear error up front instead of failing
 // when the proxy rebuilds its ring.
 
-import { MAX_MAGLEV_TABLE_SIZE } from "../ring/maglev.js";
-import { MAX_RING_POINTS } from "../ring/ring-hash.js";
+import { MAX_MAGLEV_TABLE_SIZE } from "../../ring/maglev.js";
+import { MAX_RING_POINTS } from "../../ring/ring-hash.js";
 
 export interface TableSettings {
   readonly algorithm: "ring" | "maglev";

@@ -3,8 +3,15 @@
 // the request path); a snapshot from the leader replaces the whole state and is reported as a
 // restore. Deterministic: nothing here reads a clock or the local file.
 
-import { ClusterState, type ClusterStateData, type StateChange } from "../../config/cluster-state.js";
-import type { StateMachine } from "../../config/raft/driver.js";
+import type { StateErrorCode } from "../coded-error.js";
+import type { StateMachine } from "../raft/driver.js";
+import { ClusterState, type ClusterStateData, type StateChange } from "./cluster-state.js";
+
+/** Why apply rejected an entry: its stable code and its message. */
+export interface Rejection {
+  readonly code: StateErrorCode;
+  readonly message: string;
+}
 
 export interface ClusterStateListener {
   /** One committed entry applied (also rejected ones: `change.applied` says which). */
@@ -18,7 +25,7 @@ const REJECTIONS_KEPT = 256;
 
 export class ClusterStateMachine implements StateMachine {
   private state = new ClusterState();
-  private readonly rejections = new Map<number, string>();
+  private readonly rejections = new Map<number, Rejection>();
 
   constructor(private readonly listener: ClusterStateListener) {}
 
@@ -30,7 +37,7 @@ export class ClusterStateMachine implements StateMachine {
     const before = this.state.current;
     const change = this.state.apply(entry.index, entry.data);
     if (!change.applied && change.error !== undefined) {
-      this.rejections.set(entry.index, change.error);
+      this.rejections.set(entry.index, { code: change.code ?? "internal", message: change.error });
       if (this.rejections.size > REJECTIONS_KEPT) {
         const first = this.rejections.keys().next().value as number;
         this.rejections.delete(first);
@@ -41,7 +48,7 @@ export class ClusterStateMachine implements StateMachine {
   }
 
   /** Why the entry at `index` was rejected by apply, if it was (and is still remembered). */
-  rejectionAt(index: number): string | undefined {
+  rejectionAt(index: number): Rejection | undefined {
     return this.rejections.get(index);
   }
 

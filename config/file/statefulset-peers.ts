@@ -8,7 +8,7 @@
 // API); it asks the voters to add it.
 // Pure: the schema calls it from its transform, so the rest of the code sees plain peers.
 
-import type { Address } from "./address.js";
+import type { Address } from "../address.js";
 
 export interface StatefulSetPeers {
   /** StatefulSet name (pod names are NAME-0, NAME-1, ...). */

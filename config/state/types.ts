@@ -2,10 +2,11 @@
 // snapshotted byte for byte, compared across replicas, and read by the proxy as an
 // immutable value that is swapped, never mutated.
 
-import type { BreakerOverrideMode, BreakerState, CommandType, MemberSource } from "./cluster-commands.js";
-import type { Address, PoolConfig, RoutingConfig } from "./schema.js";
+import type { StateErrorCode } from "../coded-error.js";
+import type { Address, PoolConfig, RoutingConfig } from "../file/schema.js";
+import type { BreakerOverride, BreakerState, CommandType, MemberSource } from "./commands.js";
 
-export type { BreakerOverrideMode, BreakerState, MemberSource };
+export type { BreakerOverride, BreakerState, MemberSource };
 
 export interface BreakerStatus {
   readonly state: BreakerState;
@@ -16,7 +17,7 @@ export interface BreakerStatus {
   /** Consecutive trips (for openFor backoff); 0 once closed. */
   readonly trips: number;
   /** "auto": the failure rules decide; "open"/"closed": pinned by an operator until set back to auto. */
-  readonly override: BreakerOverrideMode;
+  readonly override: BreakerOverride;
 }
 
 export interface MemberState {
@@ -63,6 +64,8 @@ export interface StateChange {
   readonly applied: boolean;
   /** Why the command was rejected (no state change beyond appliedIndex). */
   readonly error?: string;
+  /** Why a rejected entry was rejected, as a stable code (absent when applied). */
+  readonly code?: StateErrorCode;
   /** Parts of an applied command that were skipped (e.g. health for a member that left). */
   readonly warnings: readonly string[];
   /** Pools whose ring inputs changed: members, weights, health, drain, breaker state, hashing settings. */

@@ -6,6 +6,7 @@ import { accessSync, constants, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { isPair, isScalar, isSeq, LineCounter, parseDocument, visit } from "yaml";
+import { errorText } from "../coded-error.js";
 import { type ConfigError, describeFound, formatPath } from "./config-error.js";
 import { crossCheck } from "./cross-check.js";
 import { interpolateDocument } from "./interpolate.js";
@@ -116,7 +117,7 @@ export function parseConfig(
     return parseConfigText(text, env, baseDir);
   } catch (err) {
     // A bug or a pathological input (e.g. nesting deep enough to exhaust the stack).
-    const reason = err instanceof Error ? err.message : String(err);
+    const reason = errorText(err);
     return {
       ok: false,
       errors: [
@@ -168,7 +169,7 @@ function parseConfigText(text: string, env: NodeJS.ProcessEnv, baseDir: string):
   try {
     raw = doc.toJS({ maxAliasCount: 100 });
   } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
+    const reason = errorText(err);
     return {
       ok: false,
       errors: [{ path: "", expected: "valid YAML", found: reason, message: `YAML error: ${reason}` }],

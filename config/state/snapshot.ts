@@ -3,11 +3,12 @@
 // wrote the snapshot. Never throws; a bad snapshot is an error value.
 
 import { z } from "zod";
+import { errorText } from "../coded-error.js";
+import { parseRouting } from "../file/load.js";
+import { memberSchema, poolSchema, type RoutingConfig } from "../file/schema.js";
 import { canonicalJson } from "./canonical-json.js";
-import { BREAKER_OVERRIDES, BREAKER_STATES, MEMBER_SOURCES } from "./cluster-commands.js";
-import type { ClusterStateData } from "./cluster-state-types.js";
-import { parseRouting } from "./load.js";
-import { memberSchema, poolSchema, type RoutingConfig } from "./schema.js";
+import { BREAKER_OVERRIDES, BREAKER_STATES, MEMBER_SOURCES } from "./commands.js";
+import type { ClusterStateData } from "./types.js";
 
 const index = z.int().min(0);
 const time = z.number().min(0).finite();
@@ -64,7 +65,7 @@ export function restoreSnapshot(
   } catch (err) {
     return {
       ok: false,
-      error: `snapshot is not UTF-8 JSON: ${err instanceof Error ? err.message : String(err)}`,
+      error: `snapshot is not UTF-8 JSON: ${errorText(err)}`,
     };
   }
   const r = snapshotSchema.safeParse(raw);

@@ -1,13 +1,69 @@
-// What every committed change does to this instance besides routing: metrics (ring version,
-// member series, health flags, ring stats), health-transition counters and log lines. Runs
-// off the request path, after the new RoutingState is swapped in.
+// The one owner of "a committed entry was applied -> new routing state -> swap -> report".
+// ClusterNode hands every applied entry (or snapshot restore) to `CommittedChanges.applied`;
+// this file decides whether anything routed changed, has CommittedRouting (the adjacent
+// committed-routing.ts) rebuild the touched pools and swap the RoutingState in, then updates
+// the metrics (ring version, member series, health flags, ring stats), health-transition
+// counters, log lines and the ring change log. Runs off the request path. The composition
+// root (proxy/app/join-cluster.ts) only wires it.
 
-import type { ClusterStateData, StateChange } from "../../config/cluster-state.js";
-import type { RoutingChange } from "../cluster/committed-routing.js";
-import type { ProcessLogger } from "../logging/logger.js";
+import type { ClusterStateData, StateChange } from "../../config/state/cluster-state.js";
+import type { HealthLogger } from "../../health/controller/deps.js";
 import type { ShardgateMetrics } from "../metrics/registry.js";
 import { tableStats } from "../metrics/ring-stats.js";
 import type { SeriesCache } from "../metrics/series-cache.js";
+import type { CommittedRouting, RoutingChange } from "./committed-routing.js";
+
+/** Where applied ring changes are recorded with their cause (dashboard, /admin/changes). */
+export interface RingChangeRecorder {
+  record(
+    change: StateChange | null,
+    before: ClusterStateData,
+    after: ClusterStateData,
+    rebuilt: readonly string[],
+  ): void;
+}
+
+export interface CommittedChangesOptions {
+  routing: CommittedRouting;
+  /** The process logger (member health and breaker lines). */
+  log: HealthLogger;
+  /** The cluster component's logger (rejected commands, warnings). */
+  clusterLog: HealthLogger;
+  metrics: ShardgateMetrics;
+  series: SeriesCache;
+  changes?: RingChangeRecorder;
+}
+
+export class CommittedChanges {
+  constructor(private readonly o: CommittedChangesOptions) {}
+
+  /** One applied entry (`change`), or a snapshot restore (`change` null). */
+  applied(change: StateChange | null, before: ClusterStateData, after: ClusterStateData): void {
+    const o = this.o;
+    if (change !== null && !change.applied) {
+      o.clusterLog.warn(
+        { index: change.index, type: change.type, code: change.code, error: change.error },
+        "committed command rejected",
+      );
+      return;
+    }
+    const nothingRouted =
+      change !== null &&
+      change.poolsChanged.length === 0 &&
+      change.removedPools.length === 0 &&
+      !change.routesChanged &&
+      after.routing === before.routing;
+    if (nothingRouted) return;
+    const r = o.routing.apply(
+      after,
+      change === null ? "all" : change.poolsChanged,
+      change?.routesChanged ?? true,
+    );
+    reportApplied(o.log, o.metrics, o.series, change, before, after, r);
+    o.changes?.record(change, before, after, r.rebuiltPools);
+    for (const w of change?.warnings ?? []) o.clusterLog.warn({ index: change?.index }, w);
+  }
+}
 
 function sameIdsInOrder(a: readonly { id: string }[], b: readonly { id: string }[]): boolean {
   if (a.length !== b.length) return false;
@@ -15,8 +71,8 @@ function sameIdsInOrder(a: readonly { id: string }[], b: readonly { id: string }
   return true;
 }
 
-export function reportApplied(
-  log: ProcessLogger["logger"],
+function reportApplied(
+  log: HealthLogger,
   metrics: ShardgateMetrics,
   series: SeriesCache,
   change: StateChange | null,

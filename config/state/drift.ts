@@ -2,9 +2,9 @@
 // Pure and order-independent: compares canonical JSON, so key order or the order pools are
 // listed in never counts as drift (route order does: it decides matching).
 
+import type { RoutingConfig } from "../file/schema.js";
 import { canonicalJson } from "./canonical-json.js";
-import type { ClusterStateData } from "./cluster-state-types.js";
-import type { RoutingConfig } from "./schema.js";
+import type { ClusterStateData } from "./types.js";
 
 export interface ConfigDrift {
   readonly drift: boolean;

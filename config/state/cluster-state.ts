@@ -7,13 +7,14 @@
 // apply never applies half-way: the command is fully validated, the next state is built
 // beside the current one, and only then swapped in.
 
+import { errorText, type StateErrorCode } from "../coded-error.js";
 import { canonicalBytes, canonicalJson } from "./canonical-json.js";
-import { type Command, validateCommand } from "./cluster-commands.js";
-import { restoreSnapshot } from "./cluster-snapshot.js";
-import type { ClusterStateData, MemberState, PoolState, StateChange } from "./cluster-state-types.js";
-import { ownPool, transition } from "./cluster-transitions.js";
+import { type Command, validateCommand } from "./commands.js";
+import { restoreSnapshot } from "./snapshot.js";
+import { ownPool, transition } from "./transitions.js";
+import type { ClusterStateData, MemberState, PoolState, StateChange } from "./types.js";
 
-export type { ClusterStateData, PoolState, StateChange } from "./cluster-state-types.js";
+export type { ClusterStateData, PoolState, StateChange } from "./types.js";
 
 export const EMPTY_CLUSTER_STATE: ClusterStateData = deepFreeze({
   format: "shardgate.cluster-state",
@@ -70,11 +71,18 @@ function poolDiff(before: PoolState, after: PoolState): { ring: boolean; any: bo
   return { ring, any };
 }
 
-function rejected(index: number, type: StateChange["type"], error: string, ringVersion: number): StateChange {
+function rejected(
+  index: number,
+  type: StateChange["type"],
+  code: StateErrorCode,
+  error: string,
+  ringVersion: number,
+): StateChange {
   return {
     index,
     type,
     applied: false,
+    code,
     error,
     warnings: [],
     ringChanged: [],
@@ -115,18 +123,19 @@ export class ClusterState {
       return rejected(
         index,
         null,
+        "stale_index",
         `index ${index} is not after the applied index ${prev.appliedIndex}; ignored`,
         prev.ringVersion,
       );
     }
     const decoded = validateCommand(bytes);
-    if (!decoded.ok) return this.#reject(index, null, decoded.error);
+    if (!decoded.ok) return this.#reject(index, null, "invalid_command", decoded.error);
     return this.#applyCommand(index, decoded.command);
   }
 
-  #reject(index: number, type: StateChange["type"], error: string): StateChange {
+  #reject(index: number, type: StateChange["type"], code: StateErrorCode, error: string): StateChange {
     this.#data = Object.freeze({ ...this.#data, appliedIndex: index });
-    return rejected(index, type, error, this.#data.ringVersion);
+    return rejected(index, type, code, error, this.#data.ringVersion);
   }
 
   #applyCommand(index: number, command: Command): StateChange {
@@ -135,7 +144,7 @@ export class ClusterState {
     let change: StateChange;
     try {
       const t = transition(prev, command);
-      if (!t.ok) return this.#reject(index, command.type, t.error);
+      if (!t.ok) return this.#reject(index, command.type, t.code, t.error);
       const ringChanged: string[] = [];
       const poolsChanged: string[] = [];
       const addedPools: string[] = [];
@@ -191,7 +200,8 @@ export class ClusterState {
       return this.#reject(
         index,
         command.type,
-        `internal error applying ${command.type}: ${err instanceof Error ? err.message : String(err)}`,
+        "internal",
+        `internal error applying ${command.type}: ${errorText(err)}`,
       );
     }
     this.#data = next;

@@ -4,7 +4,7 @@
 // Like schema.ts, idempotent: a normalized value parses to itself (routes are replicated).
 
 import { z } from "zod";
-import { parseAddress } from "./address.js";
+import { parseAddress } from "../address.js";
 import { cookieSchema } from "./cookie-schema.js";
 import { parseKeySpec } from "./key-spec.js";
 import { parseDuration, parseSize } from "./units.js";

@@ -4,12 +4,13 @@
 // is decided, deterministically, by ClusterState.apply.
 
 import { z } from "zod";
-import type { ConfigError } from "./config-error.js";
-import { formatPath } from "./config-error.js";
-import { parseRouting } from "./load.js";
-import { memberSchema, poolSchema, type RoutingConfig } from "./schema.js";
-import { didYouMean } from "./suggest.js";
-import { issuesToErrors } from "./zod-issues.js";
+import { errorText } from "../coded-error.js";
+import type { ConfigError } from "../file/config-error.js";
+import { formatPath } from "../file/config-error.js";
+import { parseRouting } from "../file/load.js";
+import { memberSchema, poolSchema, type RoutingConfig } from "../file/schema.js";
+import { didYouMean } from "../file/suggest.js";
+import { issuesToErrors } from "../file/zod-issues.js";
 
 export const COMMAND_VERSION = 1;
 export const COMMAND_TYPES = [
@@ -26,7 +27,7 @@ export const BREAKER_STATES = ["closed", "open", "half-open"] as const;
 export type BreakerState = (typeof BREAKER_STATES)[number];
 /** Who decides a breaker: "auto" = the failure rules; "open"/"closed" = pinned by an operator. */
 export const BREAKER_OVERRIDES = ["auto", "open", "closed"] as const;
-export type BreakerOverrideMode = (typeof BREAKER_OVERRIDES)[number];
+export type BreakerOverride = (typeof BREAKER_OVERRIDES)[number];
 export const MEMBER_SOURCES = ["static", "consul", "kubernetes"] as const;
 export type MemberSource = (typeof MEMBER_SOURCES)[number];
 
@@ -344,7 +345,7 @@ export function validateCommand(bytes: Uint8Array): CommandResult {
   try {
     value = JSON.parse(decoder.decode(bytes));
   } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
+    const reason = errorText(err);
     return fail(
       one("", "a UTF-8 JSON command", "undecodable bytes", `command is not valid UTF-8 JSON: ${reason}`),
     );

@@ -1,0 +1,483 @@
+// The config file's schema: the one place that says which keys exist, their defaults, and
+// how values are normalized (durations to ms, sizes to bytes, addresses to {host, port},
+// key specs to tagged objects). Every TypeScript config type is derived from it.
+//
+// The schema is idempotent: parsing an already-normalized config yields the same value.
+// The replicated cluster state relies on that to re-validate routing it receives as a
+// command (see routingSchema).
+
+import { isIP } from "node:net";
+import { isAbsolute, resolve } from "node:path";
+import { z } from "zod";
+import { DEFAULT_MAGLEV_TABLE_SIZE, isPrime, MAX_MAGLEV_TABLE_SIZE } from "../../ring/maglev.js";
+import { DEFAULT_POINTS_PER_WEIGHT } from "../../ring/ring-hash.js";
+import { type Address, type Cidr, parseAddress, parseCidr } from "../address.js";
+import { cookieSchema } from "./cookie-schema.js";
+import { affinitySchema, cacheSchema, rateLimitSchema, redisSchema } from "./edge-schema.js";
+import { type HostMatch, parseHostMatch } from "./host-match.js";
+import { type KeySpec, parseKeySpec } from "./key-spec.js";
+import { deriveStatefulSetPeers } from "./statefulset-peers.js";
+import { parseStatusRanges, type StatusRange } from "./status-ranges.js";
+import { tableLimitError } from "./table-limits.js";
+import { parseDuration, parseSize } from "./units.js";
+import { field } from "./zod-field.js";
+
+export type { Address, Cidr, HostMatch, KeySpec, StatusRange };
+
+/** A duration that drives a timer: at most MAX_TIMER_MS (parseDuration's default bound). */
+const duration = () => field((v) => parseDuration(v));
+/** A period that paces a loop (probe interval, tick, cool-down): 0 would make it spin, so >= 1ms. */
+const period = () => field((v) => parseDuration(v, undefined, 1));
+const size = () => field(parseSize);
+const address = () => field((v) => parseAddress(v, false));
+const listenAddress = () => field((v) => parseAddress(v, true));
+const posInt = () =>
+  z.int({ error: "expected a positive integer" }).min(1, { error: "expected a positive integer" });
+const nonEmpty = () => z.string().trim().min(1);
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
+const name = (what: string) =>
+  z.string().regex(NAME, { error: `expected a ${what}: letters, digits, "_", ".", ":", "-" (max 128)` });
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const headerName = () => z.string().regex(HEADER_NAME, { error: "expected an HTTP header name" });
+
+let currentBaseDir = process.cwd();
+/** Sets the folder relative paths resolve against for the next parse (parse is synchronous). */
+export function setSchemaBaseDir(dir: string): void {
+  currentBaseDir = dir;
+}
+const filePath = () => nonEmpty().transform((p) => (isAbsolute(p) ? p : resolve(currentBaseDir, p)));
+
+// ---------------------------------------------------------------------------------- listen
+
+const listenSchema = z.strictObject({
+  /** Public proxy listener. Defaults to loopback so an unconfigured instance is not exposed. */
+  http: listenAddress().default({ host: "127.0.0.1", port: 8080 }),
+  admin: listenAddress().default({ host: "127.0.0.1", port: 9901 }),
+  tls: z.strictObject({ cert: filePath(), key: filePath() }).optional(),
+  timeouts: z
+    .strictObject({
+      /** Whole request, first byte in to last byte out. */
+      request: duration().default(60_000),
+      /** Time allowed to receive the request headers (Node's headersTimeout). */
+      headers: duration().default(10_000),
+      /** Socket inactivity timeout. */
+      idle: duration().default(60_000),
+      /** How long an idle keep-alive client connection stays open (Node's keepAliveTimeout). */
+      keepAlive: duration().default(5_000),
+    })
+    .prefault({}),
+  maxHeaderSize: size().default(16 * 1024),
+});
+
+// ----------------------------------------------------------------------------------- pools
+
+export const memberSchema = z.strictObject({
+  id: name("member id"),
+  address: address(),
+  weight: posInt().default(1),
+});
+
+const poolConsulSchema = z.strictObject({
+  service: nonEmpty(),
+  passingOnly: z.boolean().default(true),
+  tags: z.array(nonEmpty()).default([]),
+  /** Consul's filter expression, passed through to the health endpoint. */
+  filter: nonEmpty().optional(),
+  datacenter: nonEmpty().optional(),
+  /** Treat a "warning" check status as healthy. */
+  warningIsHealthy: z.boolean().default(false),
+});
+
+/**
+ * A Kubernetes Service's EndpointSlices. `port` is the EndpointSlice port: its name (the
+ * Service port's name) or the number the pods listen on (the Service's targetPort).
+ */
+const poolKubernetesSchema = z.strictObject({
+  service: nonEmpty(),
+  namespace: nonEmpty(),
+  port: z.union([
+    z.int().min(1).max(65535),
+    z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, {
+      error: "expected a port name (lowercase DNS label) or a number 1..65535",
+    }),
+  ]),
+  /** Outside a cluster: a kubeconfig file (its current context); absent = in-cluster service account. */
+  kubeconfig: nonEmpty().optional(),
+});
+
+/** Exactly one discovery source per pool. */
+const poolDiscoverySchema = z
+  .strictObject({ consul: poolConsulSchema.optional(), kubernetes: poolKubernetesSchema.optional() })
+  .check((ctx) => {
+    const n = (ctx.value.consul ? 1 : 0) + (ctx.value.kubernetes ? 1 : 0);
+    if (n !== 1) {
+      ctx.issues.push({
+        code: "custom",
+        path: [],
+        input: ctx.value,
+        message: n === 0 ? "discovery needs a source" : "a pool takes members from one discovery source",
+        params: { expected: 'exactly one of "consul" or "kubernetes"', found: `${n}` },
+      });
+    }
+  });
+
+const healthCheckSchema = z
+  .strictObject({
+    path: z.string().startsWith("/", { error: 'expected a path starting with "/"' }),
+    interval: period().default(5_000),
+    timeout: period().default(1_000),
+    healthyThreshold: posInt().default(2),
+    unhealthyThreshold: posInt().default(3),
+    expectStatus: field(parseStatusRanges).default([{ from: 200, to: 399 }]),
+  })
+  .check((ctx) => {
+    if (ctx.value.timeout > ctx.value.interval) {
+      ctx.issues.push({
+        code: "custom",
+        path: ["timeout"],
+        input: ctx.value.timeout,
+        message: "timeout must not exceed interval",
+        params: {
+          expected: `a timeout <= interval (${ctx.value.interval}ms)`,
+          found: `${ctx.value.timeout}ms`,
+        },
+      });
+    }
+  });
+
+export const RETRY_ON = ["connect-failure", "reset", "timeout", "gateway-error"] as const;
+const METHOD = /^[A-Z]+$/;
+
+const retrySchema = z.strictObject({
+  /** Total tries including the first: 2 = one retry. */
+  attempts: posInt().max(10).default(2),
+  methods: z
+    .array(
+      z
+        .string()
+        .transform((m) => m.toUpperCase())
+        .pipe(z.string().regex(METHOD, { error: "expected an HTTP method" })),
+    )
+    .default(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]),
+  /** Failures that are retried, only ever before any response byte reached the client. */
+  on: z.array(z.enum(RETRY_ON)).default(["connect-failure", "reset"]),
+  /** Retries may add at most this fraction of requests on top of the first tries... */
+  budgetRatio: z.number().min(0).max(1).default(0.2),
+  /** ...but this many retries per second are always allowed. */
+  minRetriesPerSecond: z.int().min(0).default(10),
+});
+
+const breakerSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    consecutiveFailures: posInt().default(5),
+    failureRate: z.number().gt(0).max(1).default(0.5),
+    window: period().default(10_000),
+    minRequests: posInt().default(20),
+    openFor: period().default(5_000),
+    /** Repeated trips back off exponentially from openFor up to this. */
+    maxOpenFor: period().default(60_000),
+    halfOpenProbes: posInt().default(3),
+    failureStatuses: z.array(z.int().min(100).max(599)).default([502, 503, 504]),
+  })
+  .check((ctx) => {
+    if (ctx.value.maxOpenFor < ctx.value.openFor) {
+      ctx.issues.push({
+        code: "custom",
+        path: ["maxOpenFor"],
+        input: ctx.value.maxOpenFor,
+        message: "maxOpenFor must be >= openFor",
+        params: {
+          expected: `a duration >= openFor (${ctx.value.openFor}ms)`,
+          found: `${ctx.value.maxOpenFor}ms`,
+        },
+      });
+    }
+  });
+
+const passiveEjectionSchema = z.strictObject({
+  /** Consecutive failures (connect errors or failureStatuses) seen locally before ejecting. */
+  consecutiveFailures: posInt().default(5),
+  interval: period().default(10_000),
+  baseEjectionTime: duration().default(30_000),
+  maxEjectionPercent: z.int().min(0).max(100).default(50),
+});
+
+export const ALGORITHMS = ["ring", "maglev"] as const;
+
+export const poolSchema = z.strictObject({
+  algorithm: z.enum(ALGORITHMS).default("ring"),
+  /** Ring hash: virtual nodes per unit of weight. */
+  pointsPerWeight: posInt().max(10_000).default(DEFAULT_POINTS_PER_WEIGHT),
+  /** Maglev: lookup table size; must be prime. */
+  tableSize: z
+    .int()
+    .min(3)
+    .max(MAX_MAGLEV_TABLE_SIZE)
+    .refine(isPrime, { error: "expected a prime number (e.g. 65537, 655373)" })
+    .default(DEFAULT_MAGLEV_TABLE_SIZE),
+  /** Bounded load: cap any member at factor x the mean in-flight load; absent = unbounded. */
+  balanceFactor: z.number().min(1).optional(),
+  members: z.array(memberSchema).default([]),
+  discovery: poolDiscoverySchema.optional(),
+  healthCheck: healthCheckSchema.optional(),
+  timeouts: z
+    .strictObject({
+      connect: period().default(1_000),
+      response: period().default(30_000),
+      /** An upgraded connection (WebSocket) quiet both ways this long is closed (nginx's proxy_read_timeout). */
+      tunnelIdle: period().default(60_000),
+    })
+    .prefault({}),
+  retry: retrySchema.prefault({}),
+  breaker: breakerSchema.prefault({}),
+  passiveEjection: passiveEjectionSchema.optional(),
+});
+
+// ---------------------------------------------------------------------------------- routes
+
+export const ON_MISSING_KEY = ["random", "reject", "cookie"] as const;
+export { SAME_SITE } from "./cookie-schema.js";
+
+const routeCookieSchema = cookieSchema("sg_key");
+
+const routeSchema = z.strictObject({
+  match: z
+    .strictObject({
+      host: field(parseHostMatch).default({ kind: "any" }),
+      pathPrefix: z
+        .string()
+        .startsWith("/", { error: 'expected a path prefix starting with "/"' })
+        .default("/"),
+    })
+    .prefault({}),
+  pool: name("pool name"),
+  /** Ordered key sources; the first non-empty one is the key. */
+  key: z.array(field(parseKeySpec)).min(1),
+  onMissingKey: z.enum(ON_MISSING_KEY).default("random"),
+  cookie: routeCookieSchema.prefault({}),
+  /** Peers whose X-Forwarded-For is believed when the key is "ip". */
+  trustedProxies: z.array(field(parseCidr)).default([]),
+  /** Edge features (config/edge-schema.ts); each absent = off, at no cost on the request path. */
+  affinity: affinitySchema.optional(),
+  rateLimit: rateLimitSchema.optional(),
+  cache: cacheSchema.optional(),
+});
+
+// ------------------------------------------------------------------------- other sections
+
+export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error"] as const;
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const dnsLabel = () => z.string().regex(DNS_LABEL, { error: "expected a DNS label (a-z, 0-9, -)" });
+
+/** See statefulset-peers.ts: voters derived from a StatefulSet instead of listed. */
+const statefulSetSchema = z.strictObject({
+  name: dnsLabel(),
+  service: dnsLabel(),
+  namespace: dnsLabel(),
+  replicas: z.int().min(1).max(9),
+  port: z.int().min(1).max(65535),
+  clusterDomain: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/)
+    .optional(),
+  /** "" (an unset ${POD_IP}) passes here so the derivation can say what is missing. */
+  advertise: z
+    .string()
+    .refine((v) => v === "" || isIP(v) !== 0 || /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(v), {
+      error: "expected this pod's IP or hostname",
+    })
+    .optional(),
+});
+
+const clusterSchema = z
+  .strictObject({
+    /** Optional in the file: --node-id or SHARDGATE_NODE_ID may give it (one file for a whole fleet). */
+    id: name("node id").optional(),
+    /** Derive peers and voters from a StatefulSet (exclusive with peers/voters). */
+    statefulSet: statefulSetSchema.optional(),
+    /** Raft transport listener; defaults to this node's own address in peers; none without peers. */
+    listen: listenAddress().optional(),
+    peers: z.array(z.strictObject({ id: name("node id"), address: address() })).default([]),
+    /** Voting members; default all peers (others join as learners). */
+    voters: z.array(name("node id")).optional(),
+    /** Shared secret that authenticates Raft traffic; required with more than one peer. */
+    secret: z.string().default(""),
+    dataDir: filePath().prefault("./data"),
+    electionTimeout: period().default(1_000),
+    heartbeat: period().default(100),
+    /** Enables POST /admin/debug/cut and /heal (transport fault injection, for tests); absent = off. */
+    faultInjection: z.boolean().optional(),
+    /**
+     * "new": an empty data directory founds a new cluster (founding voters only, first start).
+     * "join" (default with other peers): an empty data directory never founds anything; it
+     * asks the peers to admit it. See README "What survives what".
+     */
+    bootstrap: z.enum(["new", "join"]).optional(),
+    /** A joining instance that no member admitted within this time exits with the reason. */
+    joinTimeout: period().default(60_000),
+  })
+  .check((ctx) => {
+    if (ctx.value.heartbeat * 2 > ctx.value.electionTimeout) {
+      ctx.issues.push({
+        code: "custom",
+        path: ["heartbeat"],
+        input: ctx.value.heartbeat,
+        message: "heartbeat must be at most half of electionTimeout",
+        params: {
+          expected: `<= ${ctx.value.electionTimeout / 2}ms (electionTimeout / 2)`,
+          found: `${ctx.value.heartbeat}ms`,
+        },
+      });
+    }
+  })
+  .check((ctx) => {
+    const c = ctx.value;
+    if (c.statefulSet === undefined) return;
+    if (c.peers.length > 0 || c.voters !== undefined) {
+      ctx.issues.push({
+        code: "custom",
+        path: ["statefulSet"],
+        input: c.statefulSet,
+        message: "statefulSet derives peers and voters; do not list them as well",
+        params: { expected: "statefulSet, or peers (+ voters)", found: "both" },
+      });
+      return;
+    }
+    if (c.id === undefined) {
+      ctx.issues.push({
+        code: "custom",
+        path: ["id"],
+        input: c.id,
+        message: "statefulSet needs this pod's name as the node id (id: $HOSTNAME from the environment)",
+        params: { expected: "this pod's name", found: "nothing" },
+      });
+      return;
+    }
+    const d = deriveStatefulSetPeers(c.statefulSet, c.id, c.listen);
+    if (typeof d === "string") {
+      ctx.issues.push({
+        code: "custom",
+        path: ["statefulSet", "advertise"],
+        input: c.statefulSet.advertise,
+        message: d,
+        params: { expected: "this pod's IP (downward API status.podIP)", found: "nothing" },
+      });
+    }
+  })
+  .transform((c) => {
+    if (c.statefulSet !== undefined && c.id !== undefined) {
+      const d = deriveStatefulSetPeers(c.statefulSet, c.id, c.listen);
+      if (typeof d !== "string") return { ...c, peers: d.peers, voters: d.voters, listen: d.listen };
+    }
+    const self = c.id === undefined ? undefined : c.peers.find((p) => p.id === c.id);
+    return {
+      ...c,
+      // No peers and no listen: a single node that nobody else can join needs no listener
+      // (and no default port that could collide with another instance's admin port).
+      listen: c.listen ?? self?.address ?? null,
+      // Without peers the single voter is this node (the file's id, or the --node-id /
+      // SHARDGATE_NODE_ID one, which cluster-settings.ts puts in when the file has none).
+      voters: c.voters ?? (c.peers.length > 0 ? c.peers.map((p) => p.id) : c.id !== undefined ? [c.id] : []),
+    };
+  });
+
+const consulAgentSchema = z.strictObject({
+  address: z
+    .url({ protocol: /^https?$/, error: "expected an http(s) URL like http://127.0.0.1:8500" })
+    .default("http://127.0.0.1:8500"),
+  token: z.string().default(""),
+  datacenter: nonEmpty().optional(),
+  /** Blocking-query wait time. */
+  wait: duration().default(30_000),
+  /** Max Consul requests per second from this instance; absent = unlimited. */
+  rateLimit: z.number().positive().optional(),
+});
+
+/** The parts of the config that are replicated through the cluster state. */
+export const routingSchema = z.strictObject({
+  // The table check sits on the record, not on poolSchema, whose .omit() other modules use
+  // (zod refuses .omit() on a refined object).
+  pools: z.record(name("pool name"), poolSchema).check((ctx) => {
+    for (const [pool, p] of Object.entries(ctx.value)) {
+      const error = tableLimitError(p, p.members);
+      if (error === undefined) continue;
+      ctx.issues.push({
+        code: "custom",
+        path: [pool, "members"],
+        input: p.members,
+        message: error.problem,
+        params: { expected: error.expected, found: error.found },
+      });
+    }
+  }),
+  routes: z.array(routeSchema).min(1),
+});
+
+export const configSchema = z.strictObject({
+  listen: listenSchema.prefault({}),
+  admin: z
+    .strictObject({
+      // A bearer token is one token (RFC 6750): whitespace could never be presented, so it could never match.
+      token: z
+        .string()
+        .regex(/^\S*$/, {
+          error: "expected a token without whitespace (it could never match a bearer token)",
+        })
+        .default(""),
+      /** Admin URLs of the other instances, for the dashboard's fleet view (read-only GETs). */
+      fleet: z
+        .array(z.string().regex(/^https?:\/\/[^/\s]+$/, "an admin URL like http://10.0.0.2:9901"))
+        .default([]),
+    })
+    .prefault({}),
+  log: z
+    .strictObject({ level: z.enum(LOG_LEVELS).default("info"), accessLog: z.boolean().default(true) })
+    .prefault({}),
+  pools: routingSchema.shape.pools,
+  routes: routingSchema.shape.routes,
+  headers: z
+    .strictObject({ memberHeader: headerName().optional(), ringVersionHeader: headerName().optional() })
+    .prefault({}),
+  /** OpenTelemetry spans over OTLP/HTTP and W3C traceparent per upstream attempt; off by default. */
+  tracing: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      otlpEndpoint: z
+        .string()
+        .regex(/^https?:\/\/\S+$/, "an OTLP/HTTP traces URL like http://127.0.0.1:4318/v1/traces")
+        .default("http://127.0.0.1:4318/v1/traces"),
+      serviceName: z.string().min(1).default("shardgate"),
+      sampleRatio: z.number().min(0).max(1).default(1),
+    })
+    .prefault({}),
+  cluster: clusterSchema.optional(),
+  discovery: z.strictObject({ consul: consulAgentSchema.prefault({}) }).prefault({}),
+  /** The shared store for affinity, rate limits and the response cache; absent = none. */
+  redis: redisSchema.optional(),
+});
+
+/** The normalized config: every default filled in, every unit converted. */
+export type ShardgateConfig = z.output<typeof configSchema>;
+/** The config as written (before defaults and normalization); useful for tests and tooling. */
+export type ShardgateConfigInput = z.input<typeof configSchema>;
+export type RoutingConfig = z.output<typeof routingSchema>;
+export type ListenConfig = ShardgateConfig["listen"];
+export type PoolConfig = z.output<typeof poolSchema>;
+export type MemberConfig = z.output<typeof memberSchema>;
+export type PoolConsulDiscovery = z.output<typeof poolConsulSchema>;
+export type PoolKubernetesDiscovery = z.output<typeof poolKubernetesSchema>;
+export type HealthCheckConfig = z.output<typeof healthCheckSchema>;
+export type RetryConfig = z.output<typeof retrySchema>;
+export type RetryOn = (typeof RETRY_ON)[number];
+export type BreakerConfig = z.output<typeof breakerSchema>;
+export type PassiveEjectionConfig = z.output<typeof passiveEjectionSchema>;
+export type PoolTimeouts = PoolConfig["timeouts"];
+export type Algorithm = (typeof ALGORITHMS)[number];
+export type RouteConfig = z.output<typeof routeSchema>;
+export type CookieConfig = z.output<typeof routeCookieSchema>;
+export type OnMissingKey = (typeof ON_MISSING_KEY)[number];
+export type ClusterConfig = z.output<typeof clusterSchema>;
+export type ConsulAgentConfig = z.output<typeof consulAgentSchema>;
+export type LogLevel = (typeof LOG_LEVELS)[number];
