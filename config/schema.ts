@@ -54,6 +54,8 @@ const listenSchema = z.strictObject({
   http: listenAddress().default({ host: "127.0.0.1", port: 8080 }),
   admin: listenAddress().default({ host: "127.0.0.1", port: 9901 }),
   tls: z.strictObject({ cert: filePath(), key: filePath() }).optional(),
+  /** Every connection opens with a PROXY v1/v2 header, accepted only from these peers (README "Client address behind a load balancer"). */
+  proxyProtocol: z.strictObject({ trusted: z.array(field(parseCidr)).min(1) }).optional(),
   timeouts: z
     .strictObject({
       /** Whole request, first byte in to last byte out. */

@@ -5,6 +5,7 @@
 // back an App that owns reload and shutdown. Nothing else in the process wires modules
 // together; each concept lives in proxy/app/.
 
+import type { BlockList } from "node:net";
 import type { ConfigError } from "../config/config-error.js";
 import { formatConfigErrors } from "../config/config-error.js";
 import { loadConfigFile } from "../config/load.js";
@@ -35,6 +36,7 @@ import { createProcessLogger } from "./logging/logger.js";
 import { MetricsObserver } from "./metrics/observer.js";
 import { createMetrics } from "./metrics/registry.js";
 import { SeriesCache } from "./metrics/series-cache.js";
+import { compileTrusted } from "./routing/key-extract.js";
 import { createProxyServer } from "./server/proxy-server.js";
 import { startTracing } from "./tracing/tracing.js";
 
@@ -160,6 +162,10 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
     // Codes come from the listener's fixed set, so the label stays bounded.
     onClientError: (code) => metrics.clientErrors.inc({ code }),
     tls: tls.value,
+    proxyProtocol:
+      config.listen.proxyProtocol === undefined
+        ? undefined
+        : { trusted: compileTrusted(config.listen.proxyProtocol.trusted) as BlockList },
   });
   let app: App | undefined;
   const fleet = new FleetView(

@@ -6,6 +6,7 @@
 // `createProxyServer(init: ProxyServerInit): http.Server | https.Server` in proxy/server/proxy-server.ts.
 
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
+import type { BlockList } from "node:net";
 import type { Duplex } from "node:stream";
 import type { ErrorCode } from "../errors.js";
 import type { CompiledRoute, NotOwnerReason, RouteExplanation, RoutingState } from "../routing/types.js";
@@ -177,4 +178,6 @@ export interface ProxyServerInit {
   onClientError?: (code: string) => void;
   /** PEM cert and key for HTTPS; absent = plain HTTP. */
   tls?: { cert: string | Buffer; key: string | Buffer };
+  /** PROXY protocol on every connection, from these peers only (proxy/server/proxy-protocol-accept.ts). */
+  proxyProtocol?: { trusted: BlockList };
 }
