@@ -20,6 +20,7 @@ import { deriveStatefulSetPeers } from "./statefulset-peers.js";
 import { parseStatusRanges, type StatusRange } from "./status-ranges.js";
 import { tableLimitError } from "./table-limits.js";
 import { parseDuration, parseSize } from "./units.js";
+import { upstreamTlsSchema } from "./upstream-tls-schema.js";
 import { field } from "./zod-field.js";
 
 export type { Address, Cidr, HostMatch, KeySpec, StatusRange };
@@ -234,6 +235,8 @@ export const poolSchema = z.strictObject({
   retry: retrySchema.prefault({}),
   breaker: breakerSchema.prefault({}),
   passiveEjection: passiveEjectionSchema.optional(),
+  /** TLS / mTLS to the members (config/upstream-tls-schema.ts); absent = plain HTTP. */
+  tls: upstreamTlsSchema(filePath).optional(),
 });
 
 // ---------------------------------------------------------------------------------- routes

@@ -31,6 +31,7 @@ import { OutcomeTracker } from "./cluster/outcome-tracker.js";
 import { createEdge } from "./edge/create-edge.js";
 import { EdgeAdmin } from "./edge/edge-admin.js";
 import { createDataPlane } from "./forward/data-plane.js";
+import { unreadableTlsFiles, unverifiedTlsPools } from "./forward/upstream-tls.js";
 import { createAccessLog } from "./logging/access-log.js";
 import { createProcessLogger } from "./logging/logger.js";
 import { MetricsObserver } from "./metrics/observer.js";
@@ -94,6 +95,12 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
       errors: [tls.error],
       text: `${opts.configPath}: ${tls.error.message}`,
     };
+  const unreadable = unreadableTlsFiles(config.pools);
+  if (unreadable.length > 0) {
+    const message = unreadable.join("; ");
+    const error = { path: "pools", expected: "readable PEM files", found: message, message };
+    return { ok: false, kind: "config", errors: [error], text: `${opts.configPath}: ${message}` };
+  }
   const outcomes = new OutcomeTracker();
   const routing = new CommittedRouting((snap, previous) => outcomes.gateFor(snap, previous));
   try {
@@ -119,6 +126,12 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
   metrics.inFlightSource = () => observer.inFlightByPool();
   metrics.memberInFlightSource = () => observer.inFlightByMember();
   const ringChanges = new RingChangeLog();
+  for (const pool of unverifiedTlsPools(config.pools)) {
+    logger.warn(
+      { pool },
+      `pools.${pool}.tls.verify is false: upstream certificates are NOT verified, anyone on the path can impersonate these members`,
+    );
+  }
   const reloader = new ConfigReloader(config, {
     configPath: opts.configPath,
     env,

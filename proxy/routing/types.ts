@@ -4,6 +4,7 @@
 // the request path.
 
 import type { Address, PoolConfig, RouteConfig } from "../../config/schema.js";
+import type { UpstreamTlsConfig } from "../../config/upstream-tls-schema.js";
 import type { BoundedLoad } from "../../ring/bounded-load.js";
 import type { HashTable } from "../../ring/types.js";
 import type { KeyPlan } from "./key-extract.js";
@@ -63,6 +64,8 @@ export interface SnapshotMember {
   readonly breakerHalfOpen: boolean;
   /** Identifies the keep-alive agent for this member ("pool/id@host:port"); a new address means a new agent. */
   readonly agentKey: string;
+  /** The pool's upstream TLS settings; absent = plain HTTP. */
+  readonly tls?: UpstreamTlsConfig;
 }
 
 export interface PoolSnapshot {
