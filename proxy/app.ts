@@ -6,6 +6,7 @@
 // together; each concept lives in proxy/app/.
 
 import type { BlockList } from "node:net";
+import type { Server as TlsServer } from "node:tls";
 import type { ConfigError } from "../config/config-error.js";
 import { formatConfigErrors } from "../config/config-error.js";
 import { loadConfigFile } from "../config/load.js";
@@ -87,7 +88,11 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
     return { ok: false, kind: "config", errors: loaded.errors, text };
   }
   const config = loaded.config;
-  const tls = readTlsFiles(config);
+  // Reloads log later, once the process logger (made below) exists.
+  const tls = readTlsFiles(config, {
+    info: (o, m) => logger.child({ component: "listener" }).info(o, m),
+    error: (o, m) => logger.child({ component: "listener" }).error(o, m),
+  });
   if (!tls.ok)
     return {
       ok: false,
@@ -174,12 +179,15 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
     listen: { timeouts: config.listen.timeouts, maxHeaderSize: config.listen.maxHeaderSize },
     // Codes come from the listener's fixed set, so the label stays bounded.
     onClientError: (code) => metrics.clientErrors.inc({ code }),
-    tls: tls.value,
+    tls:
+      tls.value === undefined ? undefined : { ...tls.value.defaultPair, SNICallback: tls.value.SNICallback },
     proxyProtocol:
       config.listen.proxyProtocol === undefined
         ? undefined
         : { trusted: compileTrusted(config.listen.proxyProtocol.trusted) as BlockList },
   });
+  tls.value?.watch(proxyServer as unknown as TlsServer);
+  proxyServer.once("close", () => tls.value?.close());
   let app: App | undefined;
   const fleet = new FleetView(
     () => reloader.config.admin.fleet,

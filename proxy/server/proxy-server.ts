@@ -41,7 +41,12 @@ export function createProxyServer(init: ProxyServerInit): Server {
   const server: Server =
     init.tls === undefined
       ? createHttpServer(options)
-      : (createHttpsServer({ ...options, cert: init.tls.cert, key: init.tls.key }) as unknown as Server);
+      : (createHttpsServer({
+          ...options,
+          cert: init.tls.cert,
+          key: init.tls.key,
+          SNICallback: init.tls.SNICallback,
+        }) as unknown as Server);
   server.timeout = t.idle;
   server.on("request", (req, res) => dataPlane.handleRequest(req, res));
   server.on("upgrade", (req, socket: Duplex, head: Buffer) => dataPlane.handleUpgrade(req, socket, head));
