@@ -3,10 +3,17 @@
 // and wrong-signature headers are refused (closed and counted) without touching the proxy.
 
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { BlockList, connect } from "node:net";
 import { test } from "node:test";
+import { connect as tlsConnect } from "node:tls";
+import { configSchema } from "../../config/schema.js";
+import { createDataPlane } from "../../proxy/forward/data-plane.js";
+import { buildRoutingState, createRoutingStateHolder } from "../../proxy/routing/routing-state.js";
+import { createProxyServer } from "../../proxy/server/proxy-server.js";
 import { rawExchange } from "../support/raw-socket.js";
-import { type Harness, startHarness } from "./harness.js";
+import { closeAll, startUpstreams } from "../support/upstreams.js";
+import { defaultConfig, type Harness, startHarness } from "./harness.js";
 
 function v1(src: string, sport = 40000): string {
   const fam = src.includes(":") ? "TCP6" : "TCP4";
@@ -158,4 +165,54 @@ test("PROXY headers are refused from untrusted peers and when malformed, truncat
   assert.equal(reply, "");
   assert.deepEqual(codes2, ["proxy_protocol_untrusted"]);
   assert.equal(h2.rec.ends.length, 0);
+});
+
+test("PROXY header before a TLS handshake: the TLS connection sees the header's client", async (t) => {
+  const { buildRoutingState, createRoutingStateHolder } = await import(
+    "../../proxy/routing/routing-state.js"
+  );
+  const fixture = (name: string) =>
+    readFileSync(new URL(`../../../test/proxy/fixtures/${name}`, import.meta.url));
+  const ups = await startUpstreams(1);
+  t.after(() => closeAll(ups));
+  const config = configSchema.parse(
+    defaultConfig(ups.map((u) => ({ id: u.id, address: `127.0.0.1:${u.port}` }))),
+  );
+  const holder = createRoutingStateHolder(
+    buildRoutingState({ pools: config.pools, routes: config.routes, ringVersion: 1 }),
+  );
+  const silent = { debug() {}, info() {}, warn() {}, error() {} };
+  const plane = createDataPlane({
+    getState: () => holder.get(),
+    hooks: { onRequestEnd() {} },
+    logger: silent,
+  });
+  const cert = fixture("test-cert.pem");
+  const server = createProxyServer({
+    dataPlane: plane,
+    logger: silent,
+    listen: { timeouts: config.listen.timeouts, maxHeaderSize: config.listen.maxHeaderSize },
+    tls: { cert, key: fixture("test-key.pem") },
+    proxyProtocol: { trusted: trustedLoopback() },
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  t.after(() => {
+    server.closeAllConnections();
+    server.close();
+    plane.close();
+  });
+  const port = (server.address() as { port: number }).port;
+  const raw = connect(port, "127.0.0.1");
+  await new Promise((r) => raw.once("connect", r));
+  raw.write(v2v4([203, 0, 113, 50], 4444));
+  const secure = tlsConnect({ socket: raw, ca: cert, servername: undefined, rejectUnauthorized: false });
+  let text = "";
+  secure.on("data", (d) => {
+    text += d.toString("latin1");
+  });
+  secure.write(get("tls"));
+  await new Promise((r) => secure.once("close", r));
+  const e = echoed(text);
+  assert.equal(e?.headers["x-forwarded-for"], "203.0.113.50");
+  assert.equal(e?.headers["x-forwarded-proto"], "https");
 });
