@@ -168,9 +168,6 @@ test("PROXY headers are refused from untrusted peers and when malformed, truncat
 });
 
 test("PROXY header before a TLS handshake: the TLS connection sees the header's client", async (t) => {
-  const { buildRoutingState, createRoutingStateHolder } = await import(
-    "../../proxy/routing/routing-state.js"
-  );
   const fixture = (name: string) =>
     readFileSync(new URL(`../../../test/proxy/fixtures/${name}`, import.meta.url));
   const ups = await startUpstreams(1);
