@@ -116,7 +116,7 @@ export class Endpoints {
     // targets), instead of http-proxy-3 re-parsing it with `new URL` per request, which also
     // normalizes dot segments and escapes a transparent proxy should leave alone.
     // secure: http-proxy-3 sets rejectUnauthorized from it on every request, over the agent's.
-    const secure = tls === undefined || tls.verify;
+    const secure = tlsOptions === undefined || tlsOptions.rejectUnauthorized !== false;
     const webOptions: ServerOptions = {
       target,
       agent,

@@ -10,17 +10,24 @@ import type { UpstreamTlsConfig } from "../../config/upstream-tls-schema.js";
 
 const loaded = new WeakMap<UpstreamTlsConfig, AgentOptions>();
 
-/** Agent options for `host` under `tls`; throws with the unreadable file's name. */
+/** Agent options for `host` under `tls` (never throws: see the unreadable-file case). */
 export function upstreamTlsOptions(tls: UpstreamTlsConfig, host: string): AgentOptions {
   let base = loaded.get(tls);
   if (base === undefined) {
-    base = {
-      ca: tls.ca === undefined ? undefined : readFileSync(tls.ca),
-      cert: tls.cert === undefined ? undefined : readFileSync(tls.cert),
-      key: tls.key === undefined ? undefined : readFileSync(tls.key),
-      minVersion: tls.minVersion,
-      rejectUnauthorized: tls.verify,
-    };
+    try {
+      base = {
+        ca: tls.ca === undefined ? undefined : readFileSync(tls.ca),
+        cert: tls.cert === undefined ? undefined : readFileSync(tls.cert),
+        key: tls.key === undefined ? undefined : readFileSync(tls.key),
+        minVersion: tls.minVersion,
+        rejectUnauthorized: tls.verify,
+      };
+    } catch {
+      // A file that vanished after the start-up check (a reload naming a new path): an empty
+      // CA list with verification forced on fails every handshake, i.e. a 502, never a
+      // crash and never an unverified or certificate-less connection.
+      base = { ca: [], minVersion: tls.minVersion, rejectUnauthorized: true };
+    }
     loaded.set(tls, base);
   }
   // Without an explicit name Node would send, and verify against, the client's Host header;

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import type { TLSSocket } from "node:tls";
-import { unverifiedTlsPools } from "../../proxy/forward/upstream-tls.js";
+import { unreadableTlsFiles, unverifiedTlsPools } from "../../proxy/forward/upstream-tls.js";
 import { send, startHarness } from "./harness.js";
 
 function openssl(dir: string, ...args: string[]): void {
@@ -135,6 +135,16 @@ test("a pool with tls {ca, cert, key} reaches a member that requires a client ce
       tls: { verify: false, cert: join(dir, "client.pem"), key: join(dir, "client.key") },
     },
     plain: { members: member },
+    // A file gone after start (a reload naming a new path): failed handshakes, not a crash nor an unverified link.
+    missing: {
+      members: member,
+      tls: {
+        verify: false,
+        ca: join(dir, "gone.pem"),
+        cert: join(dir, "client.pem"),
+        key: join(dir, "client.key"),
+      },
+    },
   };
   const h = await startHarness({
     members: 1,
@@ -169,7 +179,11 @@ test("a pool with tls {ca, cert, key} reaches a member that requires a client ce
   const unverified = await send(h.port, { path: "/unverified/a", headers });
   assert.equal(unverified.status, 200, unverified.text);
   assert.equal(unverified.json().client, "shardgate-client");
-  assert.deepEqual(unverifiedTlsPools(h.config.pools), ["unverified"]);
+  assert.deepEqual(unverifiedTlsPools(h.config.pools), ["unverified", "missing"]);
+  assert.deepEqual(unreadableTlsFiles(h.config.pools).length, 1);
+  const missing = await send(h.port, { path: "/missing/a", headers });
+  assert.equal(missing.status, 502, missing.text);
+  assert.equal((await send(h.port, { path: "/full/c", headers })).status, 200, "the proxy still serves");
 });
 
 test("pools.P.tls: cert without key is a config error; verify defaults to on", async () => {
