@@ -5,6 +5,8 @@
 // back an App that owns reload and shutdown. Nothing else in the process wires modules
 // together; each concept lives in proxy/app/.
 
+import type { BlockList } from "node:net";
+import type { Server as TlsServer } from "node:tls";
 import { formatAddress } from "../config/address.js";
 import type { ConfigError } from "../config/file/config-error.js";
 import { formatConfigErrors } from "../config/file/config-error.js";
@@ -31,11 +33,13 @@ import { OutcomeTracker } from "./cluster/outcome-tracker.js";
 import { createEdge } from "./edge/create-edge.js";
 import { EdgeAdmin } from "./edge/edge-admin.js";
 import { createDataPlane } from "./forward/data-plane.js";
+import { unreadableTlsFiles, unverifiedTlsPools } from "./forward/upstream-tls.js";
 import { createAccessLog } from "./logging/access-log.js";
 import { createProcessLogger } from "./logging/logger.js";
 import { MetricsObserver } from "./metrics/observer.js";
 import { createMetrics } from "./metrics/registry.js";
 import { SeriesCache } from "./metrics/series-cache.js";
+import { compileTrusted } from "./routing/key-extract.js";
 import { createProxyServer } from "./server/proxy-server.js";
 import { startTracing } from "./tracing/tracing.js";
 
@@ -85,7 +89,11 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
     return { ok: false, kind: "config", errors: loaded.errors, text };
   }
   const config = loaded.config;
-  const tls = readTlsFiles(config);
+  // Reloads log later, once the process logger (made below) exists.
+  const tls = readTlsFiles(config, {
+    info: (o, m) => logger.child({ component: "listener" }).info(o, m),
+    error: (o, m) => logger.child({ component: "listener" }).error(o, m),
+  });
   if (!tls.ok)
     return {
       ok: false,
@@ -93,6 +101,12 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
       errors: [tls.error],
       text: `${opts.configPath}: ${tls.error.message}`,
     };
+  const unreadable = unreadableTlsFiles(config.pools);
+  if (unreadable.length > 0) {
+    const message = unreadable.join("; ");
+    const error = { path: "pools", expected: "readable PEM files", found: message, message };
+    return { ok: false, kind: "config", errors: [error], text: `${opts.configPath}: ${message}` };
+  }
   const outcomes = new OutcomeTracker();
   const routing = new CommittedRouting((snap, previous) => outcomes.gateFor(snap, previous));
   try {
@@ -118,6 +132,12 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
   metrics.inFlightSource = () => observer.inFlightByPool();
   metrics.memberInFlightSource = () => observer.inFlightByMember();
   const ringChanges = new RingChangeLog();
+  for (const pool of unverifiedTlsPools(config.pools)) {
+    logger.warn(
+      { pool },
+      `pools.${pool}.tls.verify is false: upstream certificates are NOT verified, anyone on the path can impersonate these members`,
+    );
+  }
   const reloader = new ConfigReloader(config, {
     configPath: opts.configPath,
     env,
@@ -160,8 +180,15 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
     listen: { timeouts: config.listen.timeouts, maxHeaderSize: config.listen.maxHeaderSize },
     // Codes come from the listener's fixed set, so the label stays bounded.
     onClientError: (code) => metrics.clientErrors.inc({ code }),
-    tls: tls.value,
+    tls:
+      tls.value === undefined ? undefined : { ...tls.value.defaultPair, SNICallback: tls.value.SNICallback },
+    proxyProtocol:
+      config.listen.proxyProtocol === undefined
+        ? undefined
+        : { trusted: compileTrusted(config.listen.proxyProtocol.trusted) as BlockList },
   });
+  tls.value?.watch(proxyServer as unknown as TlsServer);
+  proxyServer.once("close", () => tls.value?.close());
   let app: App | undefined;
   const fleet = new FleetView(
     () => reloader.config.admin.fleet,

@@ -20,6 +20,7 @@ import { deriveStatefulSetPeers } from "./statefulset-peers.js";
 import { parseStatusRanges, type StatusRange } from "./status-ranges.js";
 import { tableLimitError } from "./table-limits.js";
 import { parseDuration, parseSize } from "./units.js";
+import { upstreamTlsSchema } from "./upstream-tls-schema.js";
 import { field } from "./zod-field.js";
 
 export type { Address, Cidr, HostMatch, KeySpec, StatusRange };
@@ -53,7 +54,20 @@ const listenSchema = z.strictObject({
   /** Public proxy listener. Defaults to loopback so an unconfigured instance is not exposed. */
   http: listenAddress().default({ host: "127.0.0.1", port: 8080 }),
   admin: listenAddress().default({ host: "127.0.0.1", port: 9901 }),
-  tls: z.strictObject({ cert: filePath(), key: filePath() }).optional(),
+  tls: z
+    .strictObject({
+      cert: filePath(),
+      key: filePath(),
+      /** More pairs chosen by SNI name (exact or "*.domain"); the pair above is the default. */
+      sni: z
+        .array(
+          z.strictObject({ names: z.array(z.string().min(1)).min(1), cert: filePath(), key: filePath() }),
+        )
+        .default([]),
+    })
+    .optional(),
+  /** Every connection opens with a PROXY v1/v2 header, accepted only from these peers (README "Client address behind a load balancer"). */
+  proxyProtocol: z.strictObject({ trusted: z.array(field(parseCidr)).min(1) }).optional(),
   timeouts: z
     .strictObject({
       /** Whole request, first byte in to last byte out. */
@@ -232,6 +246,8 @@ export const poolSchema = z.strictObject({
   retry: retrySchema.prefault({}),
   breaker: breakerSchema.prefault({}),
   passiveEjection: passiveEjectionSchema.optional(),
+  /** TLS / mTLS to the members (config/file/upstream-tls-schema.ts); absent = plain HTTP. */
+  tls: upstreamTlsSchema(filePath).optional(),
 });
 
 // ---------------------------------------------------------------------------------- routes

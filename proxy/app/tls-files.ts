@@ -1,25 +1,29 @@
-// Reads the listener's TLS certificate and key once at start; an unreadable file is a config
-// error naming listen.tls, not a crash.
+// Loads the listener's TLS certificates (default pair and SNI pairs) at start into a
+// CertificateStore that re-reads them when the files change; an unreadable or mismatched
+// file at start is a config error naming listen.tls, not a crash.
 
-import { readFileSync } from "node:fs";
 import type { ConfigError } from "../../config/file/config-error.js";
 import type { ShardgateConfig } from "../../config/file/schema.js";
+import { type CertificateLogger, CertificateStore } from "../server/certificate-store.js";
 import { errorText } from "./errors.js";
 
-export type TlsFiles =
-  | { ok: true; value?: { cert: Buffer; key: Buffer } }
-  | { ok: false; error: ConfigError };
+export type TlsFiles = { ok: true; value?: CertificateStore } | { ok: false; error: ConfigError };
 
-export function readTlsFiles(config: ShardgateConfig): TlsFiles {
+export function readTlsFiles(config: ShardgateConfig, logger: CertificateLogger): TlsFiles {
   const tls = config.listen.tls;
   if (tls === undefined) return { ok: true };
   try {
-    return { ok: true, value: { cert: readFileSync(tls.cert), key: readFileSync(tls.key) } };
+    return { ok: true, value: new CertificateStore({ cert: tls.cert, key: tls.key }, tls.sni, logger) };
   } catch (err) {
-    const message = `cannot read TLS file: ${errorText(err)}`;
+    const message = `cannot load TLS certificate: ${errorText(err)}`;
     return {
       ok: false,
-      error: { path: "listen.tls", expected: "readable PEM files", found: message, message },
+      error: {
+        path: "listen.tls",
+        expected: "readable PEM files, each key matching its cert",
+        found: message,
+        message,
+      },
     };
   }
 }

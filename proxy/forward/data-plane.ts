@@ -317,7 +317,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     if (this.hooks.onAttempt !== undefined) this.safe(() => this.hooks.onAttempt?.(ctx, ctx.req.headers));
     if (ctx.upgrade) {
       this.proxy.ws(ctx.req, ctx.socket, EMPTY_HEAD, ep.wsOptions, this.onWsError);
-    } else if (this.useUndici && ctx.edge === null) {
+    } else if (this.useUndici && ctx.edge === null && member.tls === undefined) {
       ctx.selfHandled = this.gatewayRetryPossible(ctx, snapshot);
       this.dispatchUndici(ctx, member, snapshot.settings.timeouts.connect);
     } else {

@@ -5,9 +5,11 @@
 // synchronously inside web() without a per-request event listener.
 
 import { Agent, type ClientRequest } from "node:http";
+import { Agent as HttpsAgent } from "node:https";
 import type { Stream } from "node:stream";
 import type { ServerOptions } from "http-proxy-3";
 import type { SnapshotMember } from "../routing/types.js";
+import { upstreamTlsOptions } from "./upstream-tls.js";
 
 export class CapturingAgent extends Agent {
   last: ClientRequest | null = null;
@@ -28,6 +30,22 @@ const baseAddRequest = (
     this.last = req;
     baseAddRequest.call(this, req, options);
   };
+
+/** The same for members behind TLS (pools.P.tls). */
+export class CapturingHttpsAgent extends HttpsAgent {
+  last: ClientRequest | null = null;
+  take(): ClientRequest | null {
+    const r = this.last;
+    this.last = null;
+    return r;
+  }
+}
+(
+  CapturingHttpsAgent.prototype as unknown as { addRequest: (req: ClientRequest, o: unknown) => void }
+).addRequest = function addRequest(this: CapturingHttpsAgent, req: ClientRequest, options: unknown): void {
+  this.last = req;
+  baseAddRequest.call(this, req, options);
+};
 
 /**
  * Stands in for the body of a request that has none (no Content-Length, no
@@ -50,7 +68,7 @@ export function webOptionsIndex(selfHandled: boolean, hasBody: boolean): number 
 export interface Endpoint {
   readonly key: string;
   readonly memberId: string;
-  readonly agent: CapturingAgent;
+  readonly agent: CapturingAgent | CapturingHttpsAgent;
   /** The http-proxy-3 target; also identifies the attempt in error callbacks. */
   readonly target: { host: string; port: number; protocol: string };
   /**
@@ -76,18 +94,37 @@ export class Endpoints {
   get(member: SnapshotMember): Endpoint {
     const found = this.map.get(member.agentKey);
     if (found !== undefined) return found;
-    const agent = new CapturingAgent({
+    const agentOptions = {
       keepAlive: true,
       maxSockets: this.settings.maxSockets,
       maxFreeSockets: Math.min(this.settings.maxSockets, 64),
       timeout: this.settings.idleMs,
-      scheduling: "lifo",
-    });
-    const target = { host: member.address.host, port: member.address.port, protocol: "http:" };
+      scheduling: "lifo" as const,
+    };
+    const tls = member.tls;
+    const tlsOptions = tls === undefined ? undefined : upstreamTlsOptions(tls, member.address.host);
+    const agent =
+      tlsOptions === undefined
+        ? new CapturingAgent(agentOptions)
+        : new CapturingHttpsAgent({ ...agentOptions, ...tlsOptions });
+    const target = {
+      host: member.address.host,
+      port: member.address.port,
+      protocol: tlsOptions === undefined ? "http:" : "https:",
+    };
     // toProxy: the path goes upstream exactly as received (resolve() admits only origin-form
     // targets), instead of http-proxy-3 re-parsing it with `new URL` per request, which also
     // normalizes dot segments and escapes a transparent proxy should leave alone.
-    const webOptions: ServerOptions = { target, agent, xfwd: false, prependPath: false, toProxy: true };
+    // secure: http-proxy-3 sets rejectUnauthorized from it on every request, over the agent's.
+    const secure = tlsOptions === undefined || tlsOptions.rejectUnauthorized !== false;
+    const webOptions: ServerOptions = {
+      target,
+      agent,
+      xfwd: false,
+      prependPath: false,
+      toProxy: true,
+      secure,
+    };
     const ep: Endpoint = {
       key: member.agentKey,
       memberId: member.id,
@@ -100,7 +137,10 @@ export class Endpoints {
         { ...webOptions, selfHandleResponse: true, buffer: NO_BODY },
       ],
       // Upgraded sockets leave the agent anyway; a fresh connection keeps them out of the pool's count.
-      wsOptions: { target, agent: false, xfwd: false, prependPath: false },
+      wsOptions:
+        tlsOptions === undefined
+          ? { target, agent: false, xfwd: false, prependPath: false }
+          : { target: { ...target, ...tlsOptions }, agent: false, xfwd: false, prependPath: false, secure },
     };
     this.map.set(member.agentKey, ep);
     return ep;

@@ -1,10 +1,11 @@
 // Header handling at the proxy hop (RFC 9110 section 7.6.1): hop-by-hop request and
 // response headers, and any header the Connection header names, stay on their hop;
 // X-Forwarded-For gets the peer appended; X-Forwarded-Proto/-Host are set unless a trusted
-// proxy already set them. Headers are edited in place on the parsed objects.
+// proxy already set them; RFC 7239 Forwarded gets this hop's element. Headers are edited in place on the parsed objects.
 
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import type { BlockList } from "node:net";
+import { forwardedElement } from "../routing/forwarded.js";
 import { isTrusted, unmapIPv4 } from "../routing/key-extract.js";
 
 // transfer-encoding is hop-by-hop too, but Node's client re-frames a chunked body only when
@@ -83,4 +84,9 @@ export function setForwardedHeaders(
     if (host !== undefined) headers["x-forwarded-host"] = host;
     else delete headers["x-forwarded-host"];
   }
+  // RFC 7239: append this hop's element after a trusted proxy's; an untrusted client's
+  // Forwarded is replaced, since an upstream may believe it.
+  const element = forwardedElement(peer, headers.host, encrypted ? "https" : "http");
+  const fwd = headers.forwarded;
+  headers.forwarded = fromTrusted && typeof fwd === "string" && fwd !== "" ? `${fwd}, ${element}` : element;
 }

@@ -3,7 +3,7 @@
 // the client's next request carries the key and sticks to the same member.
 
 import { randomUUID } from "node:crypto";
-import type { CookieConfig } from "../../config/schema.js";
+import type { CookieConfig } from "../../config/file/schema.js";
 
 export function newStickyId(): string {
   return randomUUID();

@@ -6,7 +6,9 @@
 // `createProxyServer(init: ProxyServerInit): http.Server | https.Server` in proxy/server/proxy-server.ts.
 
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
+import type { BlockList } from "node:net";
 import type { Duplex } from "node:stream";
+import type { SecureContext } from "node:tls";
 import type { ErrorCode } from "../errors.js";
 import type { CompiledRoute, NotOwnerReason, RouteExplanation, RoutingState } from "../routing/types.js";
 import type { RequestContext } from "./request-context.js";
@@ -184,5 +186,12 @@ export interface ProxyServerInit {
   /** Called for every connection-level rejection (400/408/431 before a request exists, or "client_gone"). */
   onClientError?: (code: string) => void;
   /** PEM cert and key for HTTPS; absent = plain HTTP. */
-  tls?: { cert: string | Buffer; key: string | Buffer };
+  tls?: {
+    cert: string | Buffer;
+    key: string | Buffer;
+    /** Per-name certificates (proxy/server/certificate-store.ts). */
+    SNICallback?: (name: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void;
+  };
+  /** PROXY protocol on every connection, from these peers only (proxy/server/proxy-protocol-accept.ts). */
+  proxyProtocol?: { trusted: BlockList };
 }

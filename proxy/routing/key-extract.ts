@@ -6,6 +6,7 @@
 import type { IncomingMessage } from "node:http";
 import { BlockList, isIPv4 } from "node:net";
 import type { Cidr, KeySpec, RouteConfig } from "../../config/file/schema.js";
+import { forwardedFor } from "./forwarded.js";
 
 type CompiledKey =
   | { readonly kind: "header"; readonly name: string }
@@ -186,11 +187,17 @@ export function isTrusted(list: BlockList | null, address: string | undefined): 
 
 /**
  * The client address: the direct peer, unless the peer is a trusted proxy; then the
- * right-most X-Forwarded-For entry that is not itself trusted (the left-most if all are).
+ * right-most `Forwarded: for=` node (RFC 7239) or, without one, X-Forwarded-For entry that is not itself trusted (the left-most if all are).
  */
 export function clientAddress(req: IncomingMessage, trusted: BlockList | null): string {
   const peer = unmapIPv4(req.socket.remoteAddress ?? "");
   if (trusted === null || !isTrusted(trusted, peer)) return peer;
+  const fwd = req.headers.forwarded;
+  if (typeof fwd === "string" && fwd !== "") {
+    // RFC 7239 wins over X-Forwarded-For when a trusted proxy sent a well-formed one.
+    const nodes = forwardedFor(fwd);
+    if (nodes !== undefined && nodes.length > 0) return rightMostUntrusted(nodes, trusted, peer);
+  }
   const xff = req.headers["x-forwarded-for"];
   if (typeof xff !== "string" || xff === "") return peer;
   let end = xff.length;
@@ -202,6 +209,16 @@ export function clientAddress(req: IncomingMessage, trusted: BlockList | null): 
     if (entry === "") continue;
     candidate = entry;
     if (!isTrusted(trusted, entry)) return unmapIPv4(entry);
+  }
+  return candidate === "" ? peer : unmapIPv4(candidate);
+}
+
+function rightMostUntrusted(nodes: string[], trusted: BlockList, peer: string): string {
+  let candidate = "";
+  for (let i = nodes.length - 1; i >= 0; i--) {
+    if (nodes[i] === "") continue;
+    candidate = nodes[i];
+    if (!isTrusted(trusted, candidate)) return unmapIPv4(candidate);
   }
   return candidate === "" ? peer : unmapIPv4(candidate);
 }

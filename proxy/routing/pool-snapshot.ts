@@ -11,6 +11,8 @@
 // new ring reuses the points of the members that stayed (ring/ring-update.ts).
 
 import { formatAddress } from "../../config/address.js";
+import type { UpstreamTlsConfig } from "../../config/file/upstream-tls-schema.js";
+import { canonicalJson } from "../../config/state/canonical-json.js";
 import type { PoolSettings } from "../../config/state/types.js";
 import { withBoundedLoad } from "../../ring/bounded-load.js";
 import { buildBaseTable } from "../../ring/build.js";
@@ -28,10 +30,16 @@ function inputsById(name: string, members: readonly MemberInput[]): Map<string, 
 }
 
 /** True when `m` already is the snapshot member `src` describes at `index` (so it can be reused). */
-function sameMember(m: SnapshotMember, src: MemberInput, index: number): boolean {
+function sameMember(
+  m: SnapshotMember,
+  src: MemberInput,
+  index: number,
+  tls: UpstreamTlsConfig | undefined,
+): boolean {
   const open = src.breakerOpen === true;
   return (
     m.index === index &&
+    m.tls === tls &&
     m.address.host === src.address.host &&
     m.address.port === src.address.port &&
     m.weight === src.weight &&
@@ -42,7 +50,13 @@ function sameMember(m: SnapshotMember, src: MemberInput, index: number): boolean
   );
 }
 
-function snapshotMember(name: string, src: MemberInput, index: number): SnapshotMember {
+function snapshotMember(
+  name: string,
+  src: MemberInput,
+  index: number,
+  tls: UpstreamTlsConfig | undefined,
+  tlsTag: string,
+): SnapshotMember {
   const hostPort = formatAddress(src.address);
   return Object.freeze({
     index,
@@ -54,7 +68,9 @@ function snapshotMember(name: string, src: MemberInput, index: number): Snapshot
     draining: src.draining === true,
     breakerOpen: src.breakerOpen === true,
     breakerHalfOpen: src.breakerOpen !== true && src.breakerHalfOpen === true,
-    agentKey: `${name}/${src.id}@${hostPort}`,
+    // TLS settings in the key: a reload that changes them gets new agents, an unchanged one keeps them.
+    agentKey: `${name}/${src.id}@${hostPort}${tlsTag}`,
+    tls,
   });
 }
 
@@ -76,10 +92,13 @@ function assemble(
   const eligible = new Uint8Array(n);
   // Same table means same ids at the same indices, so the previous id index still holds.
   const byId = prev !== null ? prev.byId : new Map<string, number>();
+  const tls = settings.tls;
+  const tlsTag = tls === undefined ? "" : `+tls${canonicalJson(tls)}`;
   for (let i = 0; i < n; i++) {
     const src = inputAt(i);
     const old = prev?.members[i];
-    const m = old !== undefined && sameMember(old, src, i) ? old : snapshotMember(name, src, i);
+    const m =
+      old !== undefined && sameMember(old, src, i, tls) ? old : snapshotMember(name, src, i, tls, tlsTag);
     out[i] = m;
     if (prev === null) (byId as Map<string, number>).set(m.id, i);
     eligible[i] = eligibility(m);

@@ -4,6 +4,7 @@
 // the request path.
 
 import type { Address, RouteConfig } from "../../config/file/schema.js";
+import type { UpstreamTlsConfig } from "../../config/file/upstream-tls-schema.js";
 import type { PoolSettings } from "../../config/state/types.js";
 import type { BoundedLoad } from "../../ring/bounded-load.js";
 import type { HashTable } from "../../ring/types.js";
@@ -64,6 +65,8 @@ export interface SnapshotMember {
   readonly breakerHalfOpen: boolean;
   /** Identifies the keep-alive agent for this member ("pool/id@host:port"); a new address means a new agent. */
   readonly agentKey: string;
+  /** The pool's upstream TLS settings; absent = plain HTTP. */
+  readonly tls?: UpstreamTlsConfig;
 }
 
 export interface PoolSnapshot {

@@ -14,6 +14,7 @@ import { errorBody, rawErrorResponse } from "../errors.js";
 import { newRequestId } from "../forward/request-id.js";
 import type { ProxyServerInit } from "../forward/types.js";
 import { answerClientError } from "./client-error.js";
+import { acceptProxyProtocol } from "./proxy-protocol-accept.js";
 
 const ALLOW = "Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n";
 
@@ -40,7 +41,12 @@ export function createProxyServer(init: ProxyServerInit): Server {
   const server: Server =
     init.tls === undefined
       ? createHttpServer(options)
-      : (createHttpsServer({ ...options, cert: init.tls.cert, key: init.tls.key }) as unknown as Server);
+      : (createHttpsServer({
+          ...options,
+          cert: init.tls.cert,
+          key: init.tls.key,
+          SNICallback: init.tls.SNICallback,
+        }) as unknown as Server);
   server.timeout = t.idle;
   server.on("request", (req, res) => dataPlane.handleRequest(req, res));
   server.on("upgrade", (req, socket: Duplex, head: Buffer) => dataPlane.handleUpgrade(req, socket, head));
@@ -77,6 +83,14 @@ export function createProxyServer(init: ProxyServerInit): Server {
   });
   if (init.tls !== undefined) {
     server.on("tlsClientError", (err: Error) => logger.debug({ err: err.message }, "tls client error"));
+  }
+  if (init.proxyProtocol !== undefined) {
+    acceptProxyProtocol(server, {
+      trusted: init.proxyProtocol.trusted,
+      timeoutMs: headersTimeout > 0 ? headersTimeout : 10_000,
+      logger,
+      onRefused: init.onClientError,
+    });
   }
   return server;
 }

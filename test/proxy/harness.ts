@@ -3,7 +3,7 @@
 // listener on 127.0.0.1:0. Every test registers close() with t.after.
 
 import { Agent, request as httpRequest, type IncomingHttpHeaders, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, BlockList } from "node:net";
 import { configSchema, type ShardgateConfig, type ShardgateConfigInput } from "../../config/file/schema.js";
 import { createDataPlane } from "../../proxy/forward/data-plane.js";
 import type {
@@ -52,6 +52,10 @@ export interface HarnessOptions {
   listen?: Partial<ShardgateConfig["listen"]["timeouts"]> & { maxHeaderSize?: number };
   /** Per-route edge features (affinity, rate limit, cache), as the app wires them. */
   edge?: EdgeHooks;
+  /** listen.proxyProtocol: PROXY headers required, from these peers only. */
+  proxyProtocol?: BlockList;
+  /** Called for every connection-level rejection, as the app counts them. */
+  onClientError?: (code: string) => void;
 }
 
 export function defaultConfig(members: Array<{ id: string; address: string }>): ShardgateConfigInput {
@@ -95,6 +99,8 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       timeouts: { request: t.request, headers: t.headers, idle: t.idle, keepAlive: t.keepAlive },
       maxHeaderSize: opts.listen?.maxHeaderSize ?? config.listen.maxHeaderSize,
     },
+    proxyProtocol: opts.proxyProtocol === undefined ? undefined : { trusted: opts.proxyProtocol },
+    onClientError: opts.onClientError,
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const port = (server.address() as AddressInfo).port;

@@ -1,0 +1,91 @@
+// RFC 7239 Forwarded: parsed from trusted proxies for the `ip` key, written to upstreams
+// next to X-Forwarded-*; an untrusted client's Forwarded is replaced, never believed.
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { forwardedElement, forwardedFor } from "../../proxy/routing/forwarded.js";
+import { hashKey } from "../../ring/hash.js";
+import { pick, seededRandom, testSeed } from "../support/prng.js";
+import { send, startHarness } from "./harness.js";
+
+test("forwardedFor reads for= nodes and rejects malformed headers whole", () => {
+  assert.deepEqual(forwardedFor("for=192.0.2.43"), ["192.0.2.43"]);
+  assert.deepEqual(forwardedFor('for="[2001:db8:cafe::17]:4711"'), ["2001:db8:cafe::17"]);
+  assert.deepEqual(forwardedFor("for=192.0.2.60;proto=http;by=203.0.113.43"), ["192.0.2.60"]);
+  assert.deepEqual(forwardedFor("For=192.0.2.43, for=198.51.100.17"), ["192.0.2.43", "198.51.100.17"]);
+  assert.deepEqual(forwardedFor('for=unknown, for="_hidden", proto=https'), ["unknown", "_hidden", ""]);
+  assert.deepEqual(forwardedFor('for="192.0.2.1:8080" ; host="a\\"b"'), ["192.0.2.1"]);
+  for (const bad of ['for="192.0.2.1', "for", "for=a b", "for=[::1]", "=x", "for=1;;x", "for=1 x=2"]) {
+    assert.equal(forwardedFor(bad), undefined, bad);
+  }
+  // Round trip: what this hop writes, the next hop reads.
+  assert.deepEqual(forwardedFor(forwardedElement("2001:db8::1", "h.example:8080", "https")), ["2001:db8::1"]);
+  assert.deepEqual(forwardedFor(forwardedElement("192.0.2.7", 'x"y', "http")), ["192.0.2.7"]);
+  // Fuzz-ish: random mixes of the grammar's characters never throw, and parse to an array or undefined.
+  const seed = testSeed(7239);
+  const random = seededRandom(seed);
+  const alphabet = [
+    "for=",
+    "by=",
+    "host=",
+    '"',
+    "\\",
+    ";",
+    ",",
+    " ",
+    "[",
+    "]",
+    ":",
+    "1.2.3.4",
+    "::1",
+    "x",
+    "=",
+  ];
+  for (let i = 0; i < 5000; i++) {
+    let s = "";
+    const len = Math.floor(random() * 12);
+    for (let j = 0; j < len; j++) s += pick(random, alphabet);
+    const r = forwardedFor(s);
+    assert.ok(r === undefined || Array.isArray(r), `seed ${seed}: ${JSON.stringify(s)}`);
+  }
+});
+
+test("Forwarded from a trusted proxy sets the ip key and gets this hop's element appended", async (t) => {
+  const h = await startHarness({
+    config: (members) => ({
+      pools: { users: { algorithm: "ring", members } },
+      routes: [{ pool: "users", key: ["ip"], trustedProxies: ["127.0.0.1", "10.0.0.0/8"] }],
+    }),
+  });
+  t.after(() => h.close());
+  const incoming = 'for="[2001:db8::9]:4711";proto=https, for=10.1.2.3';
+  const r = await send(h.port, {
+    path: "/fw",
+    headers: { forwarded: incoming, "x-forwarded-for": "198.51.100.99", host: "shop.example:8080" },
+  });
+  assert.equal(r.status, 200);
+  const seen = r.json();
+  assert.equal(seen.headers.forwarded, `${incoming}, for=127.0.0.1;host="shop.example:8080";proto=http`);
+  // Forwarded wins over X-Forwarded-For; 10.1.2.3 is a trusted hop, so the client is the IPv6 node.
+  const end = h.rec.ends.find((e) => e.path === "/fw");
+  assert.equal(end?.keyHash, hashKey("2001:db8::9"));
+  // A malformed Forwarded is not half-believed: X-Forwarded-For decides.
+  await send(h.port, {
+    path: "/fw2",
+    headers: { forwarded: 'for="2001', "x-forwarded-for": "198.51.100.99" },
+  });
+  assert.equal(h.rec.ends.find((e) => e.path === "/fw2")?.keyHash, hashKey("198.51.100.99"));
+});
+
+test("Forwarded from an untrusted client is replaced, and ignored for the ip key", async (t) => {
+  const h = await startHarness({
+    config: (members) => ({
+      pools: { users: { algorithm: "ring", members } },
+      routes: [{ pool: "users", key: ["ip"] }],
+    }),
+  });
+  t.after(() => h.close());
+  const r = await send(h.port, { path: "/u", headers: { forwarded: "for=6.6.6.6", host: "h" } });
+  assert.equal(r.json().headers.forwarded, "for=127.0.0.1;host=h;proto=http");
+  assert.equal(h.rec.ends.find((e) => e.path === "/u")?.keyHash, hashKey("127.0.0.1"));
+});

@@ -1,0 +1,245 @@
+// Listener certificates: chosen by SNI (exact and wildcard names, a default for the rest),
+// and re-read from disk while requests keep arriving: a garbage file keeps the old pair
+// serving, a new pair (key and cert swapped one after the other) takes over, and not one
+// request of the running load fails. Certificates are made here with the openssl CLI.
+
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { Agent, request } from "node:https";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { connect } from "node:tls";
+import { configSchema } from "../../config/file/schema.js";
+import { createDataPlane } from "../../proxy/forward/data-plane.js";
+import { buildRoutingState, createRoutingStateHolder } from "../../proxy/routing/routing-state.js";
+import { CertificateStore } from "../../proxy/server/certificate-store.js";
+import { createProxyServer } from "../../proxy/server/proxy-server.js";
+import { closeAll, startUpstreams } from "../support/upstreams.js";
+import { eventually } from "../support/wait.js";
+import { defaultConfig } from "./harness.js";
+
+function openssl(dir: string, ...args: string[]): void {
+  execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
+}
+
+/** `name`.pem/.key signed by the test CA, with the given CN and subjectAltName. */
+function issue(dir: string, name: string, cn: string, san: string): void {
+  writeFileSync(join(dir, `${name}.ext`), `subjectAltName=${san}\n`);
+  openssl(
+    dir,
+    "req",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    `${name}.key`,
+    "-out",
+    `${name}.csr`,
+    "-subj",
+    `/CN=${cn}`,
+  );
+  openssl(
+    dir,
+    "x509",
+    "-req",
+    "-in",
+    `${name}.csr`,
+    "-CA",
+    "ca.pem",
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-out",
+    `${name}.pem`,
+    "-days",
+    "2",
+    "-extfile",
+    `${name}.ext`,
+  );
+}
+
+/** Replaces `file` in one step (rename), as cert-manager's atomic writer does. */
+function swapIn(dir: string, file: string, content: Buffer | string): void {
+  const tmp = join(dir, `.${file}.tmp`);
+  writeFileSync(tmp, content);
+  renameSync(tmp, join(dir, file));
+}
+
+test("SNI picks the certificate; files swapped mid-load are picked up with zero failed requests", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "sg-sni-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  openssl(
+    dir,
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.pem",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=test-ca",
+  );
+  issue(dir, "default", "default", "IP:127.0.0.1");
+  issue(dir, "a", "a.test", "DNS:a.test");
+  issue(dir, "b", "wild-b", "DNS:*.b.test");
+  issue(dir, "a2", "a.test v2", "DNS:a.test");
+  const ca = readFileSync(join(dir, "ca.pem"));
+
+  const ups = await startUpstreams(2);
+  t.after(() => closeAll(ups));
+  const config = configSchema.parse(
+    defaultConfig(ups.map((u) => ({ id: u.id, address: `127.0.0.1:${u.port}` }))),
+  );
+  const holder = createRoutingStateHolder(
+    buildRoutingState({ pools: config.pools, routes: config.routes, ringVersion: 1 }),
+  );
+  const silent = { debug() {}, info() {}, warn() {}, error() {} };
+  const plane = createDataPlane({
+    getState: () => holder.get(),
+    hooks: { onRequestEnd() {} },
+    logger: silent,
+  });
+  const store = new CertificateStore(
+    { cert: join(dir, "default.pem"), key: join(dir, "default.key") },
+    [
+      { names: ["a.test"], cert: join(dir, "a.pem"), key: join(dir, "a.key") },
+      { names: ["*.b.test"], cert: join(dir, "b.pem"), key: join(dir, "b.key") },
+    ],
+    silent,
+    100,
+  );
+  const outcomes: string[] = [];
+  store.onReload = (r) => outcomes.push(r);
+  const server = createProxyServer({
+    dataPlane: plane,
+    logger: silent,
+    // Long keep-alive: the connection opened before the swap must not expire on a slow machine.
+    listen: {
+      timeouts: { ...config.listen.timeouts, keepAlive: 120_000, idle: 120_000 },
+      maxHeaderSize: config.listen.maxHeaderSize,
+    },
+    tls: { ...store.defaultPair, SNICallback: store.SNICallback },
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  store.watch(server as never);
+  t.after(() => {
+    store.close();
+    server.closeAllConnections();
+    server.close();
+    plane.close();
+  });
+  const port = (server.address() as AddressInfo).port;
+
+  const presented = (servername?: string): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const s = connect({ host: "127.0.0.1", port, servername, ca, rejectUnauthorized: false }, () => {
+        const cn = s.getPeerCertificate().subject.CN;
+        s.end();
+        resolve(Array.isArray(cn) ? cn.join() : (cn ?? ""));
+      });
+      s.on("error", reject);
+    });
+  assert.equal(await presented("a.test"), "a.test");
+  assert.equal(await presented("x.b.test"), "wild-b");
+  assert.equal(await presented("other.test"), "default");
+  assert.equal(await presented(undefined), "default");
+
+  // A verified HTTPS request per connection (a fresh handshake each time) to a.test.
+  const one = (i: number): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const req = request(
+        {
+          host: "127.0.0.1",
+          port,
+          servername: "a.test",
+          ca,
+          agent: false,
+          path: `/load/${i}`,
+          headers: { host: "a.test", "x-user-id": `u${i}` },
+        },
+        (res) => {
+          res.resume();
+          res.on("end", () =>
+            res.statusCode === 200 ? resolve() : reject(new Error(`status ${res.statusCode}`)),
+          );
+        },
+      );
+      req.on("error", reject);
+      req.end();
+    });
+  // One keep-alive connection opened before the swap must still serve after it.
+  const kept = new Agent({ keepAlive: true, maxSockets: 1 });
+  t.after(() => kept.destroy());
+  const onKept = (): Promise<{ reused: boolean; status: number }> =>
+    new Promise((resolve, reject) => {
+      const req = request(
+        {
+          host: "127.0.0.1",
+          port,
+          servername: "a.test",
+          ca,
+          agent: kept,
+          path: "/kept",
+          headers: { host: "a.test" },
+        },
+        (res) => {
+          res.resume();
+          res.on("end", () => resolve({ reused: req.reusedSocket, status: res.statusCode ?? 0 }));
+        },
+      );
+      req.on("error", reject);
+      req.end();
+    });
+  assert.equal((await onKept()).status, 200);
+  let sent = 0;
+  const failures: string[] = [];
+  let stop = false;
+  const deadline = Date.now() + 90_000;
+  const worker = async (): Promise<void> => {
+    while (!stop && sent < 3000 && Date.now() < deadline) {
+      const i = sent++;
+      await one(i).catch((e: Error) => failures.push(`${i}: ${e.message}`));
+    }
+  };
+  const load = Promise.all([worker(), worker(), worker()]);
+  await eventually("20 requests of load", () => (sent >= 20 ? true : undefined), 30_000);
+
+  // Garbage: the old pair keeps serving.
+  swapIn(dir, "a.pem", "not a certificate\n");
+  await eventually(
+    "the garbage file to be refused",
+    () => (outcomes.includes("kept") ? true : undefined),
+    30_000,
+  );
+  assert.equal(await presented("a.test"), "a.test");
+  // The new pair, key first (a moment of mismatch, kept), then the cert.
+  swapIn(dir, "a.key", readFileSync(join(dir, "a2.key")));
+  swapIn(dir, "a.pem", readFileSync(join(dir, "a2.pem")));
+  await eventually(
+    "the new a.test certificate",
+    async () => ((await presented("a.test")) === "a.test v2" ? true : undefined),
+    30_000,
+  );
+  const at = sent;
+  await eventually("30 requests after the swap", () => (sent >= at + 30 ? true : undefined), 30_000);
+  stop = true;
+  await load;
+  assert.deepEqual(
+    await onKept(),
+    { reused: true, status: 200 },
+    "the connection from before the swap still serves",
+  );
+  assert.deepEqual(failures, [], `failed requests during the swap (of ${sent})`);
+  t.diagnostic(`${sent} requests, each on a new TLS connection, ${failures.length} failed`);
+  assert.ok(outcomes.includes("reloaded"));
+  // The other names were untouched.
+  assert.equal(await presented("x.b.test"), "wild-b");
+});
