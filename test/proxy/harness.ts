@@ -176,3 +176,30 @@ export function send(
 export function waitFor(cond: () => boolean, ms = 2000): Promise<boolean> {
   return eventuallyTrue(cond, ms, 10);
 }
+
+/** A silent logger for the data plane and servers a test builds itself. */
+export const SILENT = { debug() {}, info() {}, warn() {}, error() {} };
+
+/**
+ * For tests that build their own listener (TLS, PROXY protocol): `n` echo upstreams (closed at
+ * the test's end), the default config over them, and a data plane routing by it.
+ */
+export async function planeOverUpstreams(
+  t: { after(fn: () => unknown): void },
+  n: number,
+): Promise<{ ups: EchoUpstream[]; config: ShardgateConfig; plane: DataPlane }> {
+  const ups = await startUpstreams(n);
+  t.after(() => closeAll(ups));
+  const config = configSchema.parse(
+    defaultConfig(ups.map((u) => ({ id: u.id, address: `127.0.0.1:${u.port}` }))),
+  );
+  const holder = createRoutingStateHolder(
+    buildRoutingState({ pools: config.pools, routes: config.routes, ringVersion: 1 }),
+  );
+  const plane = createDataPlane({
+    getState: () => holder.get(),
+    hooks: { onRequestEnd() {} },
+    logger: SILENT,
+  });
+  return { ups, config, plane };
+}

@@ -4,7 +4,6 @@
 // request of the running load fails. Certificates are made here with the openssl CLI.
 
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { Agent, request } from "node:https";
 import type { AddressInfo } from "node:net";
@@ -12,54 +11,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { connect } from "node:tls";
-import { configSchema } from "../../config/file/schema.js";
-import { createDataPlane } from "../../proxy/forward/data-plane.js";
-import { buildRoutingState, createRoutingStateHolder } from "../../proxy/routing/routing-state.js";
 import { CertificateStore } from "../../proxy/server/certificate-store.js";
 import { createProxyServer } from "../../proxy/server/proxy-server.js";
-import { closeAll, startUpstreams } from "../support/upstreams.js";
+import { issueCert, makeCa } from "../support/test-ca.js";
 import { eventually } from "../support/wait.js";
-import { defaultConfig } from "./harness.js";
-
-function openssl(dir: string, ...args: string[]): void {
-  execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
-}
-
-/** `name`.pem/.key signed by the test CA, with the given CN and subjectAltName. */
-function issue(dir: string, name: string, cn: string, san: string): void {
-  writeFileSync(join(dir, `${name}.ext`), `subjectAltName=${san}\n`);
-  openssl(
-    dir,
-    "req",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    `${name}.key`,
-    "-out",
-    `${name}.csr`,
-    "-subj",
-    `/CN=${cn}`,
-  );
-  openssl(
-    dir,
-    "x509",
-    "-req",
-    "-in",
-    `${name}.csr`,
-    "-CA",
-    "ca.pem",
-    "-CAkey",
-    "ca.key",
-    "-CAcreateserial",
-    "-out",
-    `${name}.pem`,
-    "-days",
-    "2",
-    "-extfile",
-    `${name}.ext`,
-  );
-}
+import { planeOverUpstreams, SILENT } from "./harness.js";
 
 /** Replaces `file` in one step (rename), as cert-manager's atomic writer does. */
 function swapIn(dir: string, file: string, content: Buffer | string): void {
@@ -71,56 +27,28 @@ function swapIn(dir: string, file: string, content: Buffer | string): void {
 test("SNI picks the certificate; files swapped mid-load are picked up with zero failed requests", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "sg-sni-"));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  openssl(
-    dir,
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    "ca.key",
-    "-out",
-    "ca.pem",
-    "-days",
-    "2",
-    "-subj",
-    "/CN=test-ca",
-  );
-  issue(dir, "default", "default", "IP:127.0.0.1");
-  issue(dir, "a", "a.test", "DNS:a.test");
-  issue(dir, "b", "wild-b", "DNS:*.b.test");
-  issue(dir, "a2", "a.test v2", "DNS:a.test");
+  makeCa(dir);
+  issueCert(dir, "default", "default", "IP:127.0.0.1");
+  issueCert(dir, "a", "a.test", "DNS:a.test");
+  issueCert(dir, "b", "wild-b", "DNS:*.b.test");
+  issueCert(dir, "a2", "a.test v2", "DNS:a.test");
   const ca = readFileSync(join(dir, "ca.pem"));
 
-  const ups = await startUpstreams(2);
-  t.after(() => closeAll(ups));
-  const config = configSchema.parse(
-    defaultConfig(ups.map((u) => ({ id: u.id, address: `127.0.0.1:${u.port}` }))),
-  );
-  const holder = createRoutingStateHolder(
-    buildRoutingState({ pools: config.pools, routes: config.routes, ringVersion: 1 }),
-  );
-  const silent = { debug() {}, info() {}, warn() {}, error() {} };
-  const plane = createDataPlane({
-    getState: () => holder.get(),
-    hooks: { onRequestEnd() {} },
-    logger: silent,
-  });
+  const { config, plane } = await planeOverUpstreams(t, 2);
   const store = new CertificateStore(
     { cert: join(dir, "default.pem"), key: join(dir, "default.key") },
     [
       { names: ["a.test"], cert: join(dir, "a.pem"), key: join(dir, "a.key") },
       { names: ["*.b.test"], cert: join(dir, "b.pem"), key: join(dir, "b.key") },
     ],
-    silent,
+    SILENT,
     100,
   );
   const outcomes: string[] = [];
   store.onReload = (r) => outcomes.push(r);
   const server = createProxyServer({
     dataPlane: plane,
-    logger: silent,
+    logger: SILENT,
     // Long keep-alive: the connection opened before the swap must not expire on a slow machine.
     listen: {
       timeouts: { ...config.listen.timeouts, keepAlive: 120_000, idle: 120_000 },

@@ -7,13 +7,9 @@ import { readFileSync } from "node:fs";
 import { BlockList, connect } from "node:net";
 import { test } from "node:test";
 import { connect as tlsConnect } from "node:tls";
-import { configSchema } from "../../config/file/schema.js";
-import { createDataPlane } from "../../proxy/forward/data-plane.js";
-import { buildRoutingState, createRoutingStateHolder } from "../../proxy/routing/routing-state.js";
 import { createProxyServer } from "../../proxy/server/proxy-server.js";
 import { rawExchange } from "../support/raw-socket.js";
-import { closeAll, startUpstreams } from "../support/upstreams.js";
-import { defaultConfig, type Harness, startHarness } from "./harness.js";
+import { type Harness, planeOverUpstreams, SILENT, startHarness } from "./harness.js";
 
 function v1(src: string, sport = 40000): string {
   const fam = src.includes(":") ? "TCP6" : "TCP4";
@@ -145,7 +141,7 @@ test("PROXY headers are refused from untrusted peers and when malformed, truncat
     assert.equal(codes.length, before + 1, `${what}: counted once`);
     assert.equal(codes[codes.length - 1], "proxy_protocol_malformed", what);
   }
-  // Truncated header and a silent client: refused at the header timeout, not held forever.
+  // Truncated header and a SILENT client: refused at the header timeout, not held forever.
   const truncated = await rawExchange(h.port, v2v4([1, 2, 3, 4], 1).subarray(0, 20), 30_000);
   assert.equal(truncated, "");
   assert.equal(codes[codes.length - 1], "proxy_protocol_timeout");
@@ -170,24 +166,11 @@ test("PROXY headers are refused from untrusted peers and when malformed, truncat
 test("PROXY header before a TLS handshake: the TLS connection sees the header's client", async (t) => {
   const fixture = (name: string) =>
     readFileSync(new URL(`../../../test/proxy/fixtures/${name}`, import.meta.url));
-  const ups = await startUpstreams(1);
-  t.after(() => closeAll(ups));
-  const config = configSchema.parse(
-    defaultConfig(ups.map((u) => ({ id: u.id, address: `127.0.0.1:${u.port}` }))),
-  );
-  const holder = createRoutingStateHolder(
-    buildRoutingState({ pools: config.pools, routes: config.routes, ringVersion: 1 }),
-  );
-  const silent = { debug() {}, info() {}, warn() {}, error() {} };
-  const plane = createDataPlane({
-    getState: () => holder.get(),
-    hooks: { onRequestEnd() {} },
-    logger: silent,
-  });
+  const { config, plane } = await planeOverUpstreams(t, 1);
   const cert = fixture("test-cert.pem");
   const server = createProxyServer({
     dataPlane: plane,
-    logger: silent,
+    logger: SILENT,
     listen: { timeouts: config.listen.timeouts, maxHeaderSize: config.listen.maxHeaderSize },
     tls: { cert, key: fixture("test-key.pem") },
     proxyProtocol: { trusted: trustedLoopback() },

@@ -6,12 +6,8 @@ import { readFileSync } from "node:fs";
 import { request } from "node:https";
 import type { AddressInfo } from "node:net";
 import { test } from "node:test";
-import { configSchema } from "../../config/file/schema.js";
-import { createDataPlane } from "../../proxy/forward/data-plane.js";
-import { buildRoutingState, createRoutingStateHolder } from "../../proxy/routing/routing-state.js";
 import { createProxyServer } from "../../proxy/server/proxy-server.js";
-import { closeAll, startUpstreams } from "../support/upstreams.js";
-import { defaultConfig } from "./harness.js";
+import { planeOverUpstreams, SILENT } from "./harness.js";
 
 const fixture = (name: string) =>
   readFileSync(new URL(`../../../test/proxy/fixtures/${name}`, import.meta.url));
@@ -24,24 +20,11 @@ function load(name: string): Buffer {
 }
 
 test("TLS listener forwards with X-Forwarded-Proto https", async (t) => {
-  const ups = await startUpstreams(2);
-  t.after(() => closeAll(ups));
-  const config = configSchema.parse(
-    defaultConfig(ups.map((u) => ({ id: u.id, address: `127.0.0.1:${u.port}` }))),
-  );
-  const holder = createRoutingStateHolder(
-    buildRoutingState({ pools: config.pools, routes: config.routes, ringVersion: 1 }),
-  );
-  const silent = { debug() {}, info() {}, warn() {}, error() {} };
-  const plane = createDataPlane({
-    getState: () => holder.get(),
-    hooks: { onRequestEnd() {} },
-    logger: silent,
-  });
+  const { config, plane } = await planeOverUpstreams(t, 2);
   const cert = load("test-cert.pem");
   const server = createProxyServer({
     dataPlane: plane,
-    logger: silent,
+    logger: SILENT,
     listen: { timeouts: config.listen.timeouts, maxHeaderSize: config.listen.maxHeaderSize },
     tls: { cert, key: load("test-key.pem") },
   });

@@ -3,8 +3,7 @@
 // client certificate, with and without verification of the member's certificate.
 
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -12,82 +11,15 @@ import { join } from "node:path";
 import { test } from "node:test";
 import type { TLSSocket } from "node:tls";
 import { unreadableTlsFiles, unverifiedTlsPools } from "../../proxy/forward/upstream-tls.js";
+import { issueCert, makeCa } from "../support/test-ca.js";
 import { send, startHarness } from "./harness.js";
-
-function openssl(dir: string, ...args: string[]): void {
-  execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
-}
 
 /** A CA, a server certificate for 127.0.0.1 and a client certificate, all signed by the CA; plus an unrelated CA. */
 function makeCerts(dir: string): void {
-  openssl(
-    dir,
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    "ca.key",
-    "-out",
-    "ca.pem",
-    "-days",
-    "2",
-    "-subj",
-    "/CN=test-ca",
-  );
-  openssl(
-    dir,
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    "other.key",
-    "-out",
-    "other.pem",
-    "-days",
-    "2",
-    "-subj",
-    "/CN=other-ca",
-  );
-  writeFileSync(join(dir, "server.ext"), "subjectAltName=IP:127.0.0.1\n");
-  for (const [name, cn, ext] of [
-    ["server", "upstream", ["-extfile", "server.ext"]],
-    ["client", "shardgate-client", []],
-  ] as const) {
-    openssl(
-      dir,
-      "req",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-keyout",
-      `${name}.key`,
-      "-out",
-      `${name}.csr`,
-      "-subj",
-      `/CN=${cn}`,
-    );
-    openssl(
-      dir,
-      "x509",
-      "-req",
-      "-in",
-      `${name}.csr`,
-      "-CA",
-      "ca.pem",
-      "-CAkey",
-      "ca.key",
-      "-CAcreateserial",
-      "-out",
-      `${name}.pem`,
-      "-days",
-      "2",
-      ...ext,
-    );
-  }
+  makeCa(dir);
+  makeCa(dir, "other", "other-ca");
+  issueCert(dir, "server", "upstream", "IP:127.0.0.1");
+  issueCert(dir, "client", "shardgate-client");
 }
 
 /** An HTTPS member that refuses connections without a client certificate signed by the CA. */
