@@ -82,6 +82,8 @@ interface PoolDecider {
   readonly key: string;
   readonly decider: BreakerDecider;
   members: Set<string>;
+  /** The committed member list last reconciled (unchanged members keep their identity). */
+  reconciled: readonly MemberState[];
 }
 
 interface Wanted {
@@ -206,6 +208,7 @@ export class BreakerController extends LeaderController {
               deciderOptions(pool.settings.breaker, pool.settings.timeouts.response),
             ),
             members: new Set(),
+            reconciled: [],
           };
         } catch (err) {
           this.log.error({ pool: name, err: errorText(err) }, "invalid breaker settings; breaker not run");
@@ -219,9 +222,15 @@ export class BreakerController extends LeaderController {
   }
 
   private reconcileMembers(name: string, pool: PoolState, p: PoolDecider, now: number): void {
-    const present = new Set<string>();
-    for (const m of pool.members) {
-      present.add(m.id);
+    // A member object the last reconcile saw at the same index was settled then (adopted,
+    // matching, or pending) and every later decider change goes through a proposal: only
+    // changed objects need a look, so a drain at 5,000 members visits one member.
+    const last = p.reconciled;
+    p.reconciled = pool.members;
+    const sameIds = last.length === pool.members.length;
+    for (let i = 0; i < pool.members.length; i++) {
+      const m = pool.members[i];
+      if (sameIds && last[i] === m) continue;
       const k = memberKey(name, m.id);
       if (p.members.has(m.id) && (this.wanted.has(k) || this.inFlight.has(k))) continue;
       if (p.members.has(m.id) && sameCommitted(m, this.expected(p.decider.view(name, m.id)))) continue;
@@ -229,6 +238,9 @@ export class BreakerController extends LeaderController {
       p.decider.adopt(name, m.id, m.breaker.state, reopens, now, m.breaker.override);
       p.members.add(m.id);
     }
+    if (p.members.size === pool.members.length) return;
+    const present = new Set<string>();
+    for (const m of pool.members) present.add(m.id);
     for (const id of p.members) {
       if (present.has(id)) continue;
       p.decider.remove(name, id);

@@ -28,7 +28,14 @@ export const EMPTY_CLUSTER_STATE: ClusterStateData = deepFreeze({
 /** Freezes what is not frozen yet; shared (already frozen) subtrees are skipped. */
 function deepFreeze<T>(value: T): T {
   if (typeof value !== "object" || value === null || Object.isFrozen(value)) return value;
-  for (const v of Object.values(value)) deepFreeze(v);
+  if (Array.isArray(value)) {
+    // A pool's member list after a one-member command is a copy of frozen members but one:
+    // an indexed loop with the frozen check inline, not a values() copy and a call per member.
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
+      if (typeof v === "object" && v !== null && !Object.isFrozen(v)) deepFreeze(v);
+    }
+  } else for (const v of Object.values(value)) deepFreeze(v);
   return Object.freeze(value);
 }
 

@@ -159,6 +159,25 @@ function setMembers(data: ClusterStateData, cmd: CommandOf<"SetMembers">): Trans
   return withPool(data, cmd.pool, { ...pool, members });
 }
 
+/**
+ * Index of member `id` in `members` (sorted by id, as every pool's are), or -1: a binary
+ * search, so a command naming one member of a 5,000-member pool does not index the whole
+ * pool. A list that is not sorted after all is searched linearly rather than misread.
+ */
+function memberIndex(members: readonly MemberState[], id: string): number {
+  let lo = 0;
+  let hi = members.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (members[mid].id < id) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo < members.length && members[lo].id === id) return lo;
+  for (let i = 1; i < members.length; i++)
+    if (byId(members[i - 1], members[i]) > 0) return members.findIndex((m) => m.id === id);
+  return -1;
+}
+
 function updateMembers(
   data: ClusterStateData,
   poolName: string,
@@ -168,12 +187,11 @@ function updateMembers(
 ): Transition {
   const pool = needPool(data, poolName);
   if ("ok" in pool) return pool;
-  const index = new Map(pool.members.map((m, i) => [m.id, i]));
   const members = pool.members.slice();
   const warnings: string[] = [];
   for (let k = 0; k < ids.length; k++) {
-    const i = index.get(ids[k]);
-    if (i === undefined) {
+    const i = memberIndex(pool.members, ids[k]);
+    if (i < 0) {
       const msg = `pool "${poolName}" has no member "${ids[k]}"`;
       if (unknownIsError) return refuse("unknown_member", msg);
       warnings.push(`${msg}; skipped`);

@@ -9,7 +9,7 @@
 
 import { errorText } from "../../config/coded-error.js";
 import type { RoutingConfig } from "../../config/file/schema.js";
-import type { ClusterStateData, PoolState } from "../../config/state/types.js";
+import type { ClusterStateData, MemberState, PoolState } from "../../config/state/types.js";
 import { updatePoolSnapshot } from "../routing/pool-snapshot.js";
 import { compileRouteTable } from "../routing/route-table.js";
 import { buildRoutingState, composeRoutingState, emptyRoutingState } from "../routing/routing-state.js";
@@ -47,9 +47,44 @@ class LateProbeGate implements ProbeGate {
   }
 }
 
+/** The snapshot inputs last made from a pool's committed members, to reuse for members that did not change. */
+interface PoolInputs {
+  readonly states: readonly MemberState[];
+  readonly inputs: readonly MemberInput[];
+}
+
+function memberInput(m: MemberState): MemberInput {
+  return {
+    id: m.id,
+    address: m.address,
+    weight: m.weight,
+    healthy: m.healthy,
+    draining: m.drained,
+    breakerOpen: m.breaker.state === "open",
+    breakerHalfOpen: m.breaker.state === "half-open",
+  };
+}
+
+/**
+ * The snapshot inputs of `states`. Committed transitions keep unchanged members by identity
+ * and members sorted by id, so when the list is index-aligned with the previous one only the
+ * changed members get a new input object (and the snapshot update can then compare inputs by
+ * identity): a drain at 5,000 members allocates one input, not 5,000.
+ */
+function memberInputs(states: readonly MemberState[], prev: PoolInputs | undefined): MemberInput[] {
+  const out: MemberInput[] = new Array(states.length);
+  const aligned = prev !== undefined && prev.states.length === states.length;
+  for (let i = 0; i < states.length; i++) {
+    const m = states[i];
+    out[i] = aligned && prev.states[i] === m ? prev.inputs[i] : memberInput(m);
+  }
+  return out;
+}
+
 export class CommittedRouting {
   private state: RoutingState = Object.freeze({ ...emptyRoutingState(), provisional: true });
   private data: ClusterStateData | null = null;
+  private readonly inputs = new Map<string, PoolInputs>();
 
   constructor(private readonly probeGates: ProbeGateFactory = () => null) {}
 
@@ -111,6 +146,7 @@ export class CommittedRouting {
       }
     }
     const removed = [...this.state.pools.keys()].filter((p) => !(p in data.pools));
+    for (const name of this.inputs.keys()) if (!Object.hasOwn(data.pools, name)) this.inputs.delete(name);
     const routeTable =
       all || routesChanged || removed.length > 0
         ? compileRouteTable(data.routing?.routes ?? [])
@@ -121,15 +157,8 @@ export class CommittedRouting {
   }
 
   private build(name: string, pool: PoolState, old: PoolSnapshot | undefined): PoolSnapshot {
-    const members: MemberInput[] = pool.members.map((m) => ({
-      id: m.id,
-      address: m.address,
-      weight: m.weight,
-      healthy: m.healthy,
-      draining: m.drained,
-      breakerOpen: m.breaker.state === "open",
-      breakerHalfOpen: m.breaker.state === "half-open",
-    }));
+    const members = memberInputs(pool.members, this.inputs.get(name));
+    this.inputs.set(name, { states: pool.members, inputs: members });
     const gate = new LateProbeGate();
     // Flag-only changes (drain, health, breaker) share the old table: see updatePoolSnapshot.
     const snap = updatePoolSnapshot(old, {

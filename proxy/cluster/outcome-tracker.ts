@@ -14,7 +14,7 @@
 // would otherwise be reported again as maxConsecutive with the first success after the
 // breaker closed, and re-trip it. The cleared slot also starts with a full probe budget.
 
-import type { ClusterStateData } from "../../config/state/types.js";
+import type { ClusterStateData, MemberState } from "../../config/state/types.js";
 import { type OutcomeBatch, type OutcomeCounts, OutcomeRecorder } from "../../health/outcome-recorder.js";
 import type { UpstreamErrorKind } from "../forward/types.js";
 import type { PoolSnapshot, ProbeGate } from "../routing/types.js";
@@ -30,6 +30,8 @@ interface PoolOutcomes {
   readonly recorder: OutcomeRecorder;
   readonly members: Map<string, MemberOutcomes>;
   probeLimit: number;
+  /** The committed member list last synced (unchanged members keep their identity). */
+  synced: readonly MemberState[];
 }
 
 class RecorderGate implements ProbeGate {
@@ -74,13 +76,21 @@ export class OutcomeTracker {
           recorder: new OutcomeRecorder({ failureStatuses: [...statuses] }),
           members: new Map(),
           probeLimit: 0,
+          synced: [],
         };
         this.pools.set(name, p);
       }
       p.probeLimit = pool.settings.breaker.halfOpenProbes;
       // Slots released by the previous sync are free now: no snapshot built before it is current.
       p.recorder.reclaim();
-      for (const m of pool.members) {
+      const last = p.synced;
+      p.synced = pool.members;
+      // Same length with most members unchanged (a drain, a health flip): only the members
+      // whose committed object changed need a look.
+      const aligned = last.length === pool.members.length;
+      for (let i = 0; i < pool.members.length; i++) {
+        const m = pool.members[i];
+        if (aligned && last[i] === m) continue;
         const cur = p.members.get(m.id);
         if (cur === undefined) {
           p.members.set(m.id, { slot: p.recorder.slot(name, m.id), breaker: m.breaker.state });

@@ -19,6 +19,7 @@ import { ERRORS, type ErrorCode, errorBody, rawErrorResponse } from "../errors.j
 import { extractKey, redactPathSegments } from "../routing/key-extract.js";
 import { chooseMember, explainChoice, notOwnerReason } from "../routing/member-choice.js";
 import { LiveBook } from "../routing/pool-live.js";
+import { sameAgentKeys } from "../routing/pool-snapshot.js";
 import type { PoolSnapshot, RouteExplanation, RoutingState, SnapshotMember } from "../routing/types.js";
 import { Endpoints, webOptionsIndex } from "./endpoints.js";
 import {
@@ -781,13 +782,22 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
   }
 
   private onStateChange(state: RoutingState): void {
+    const before = this.lastState;
     this.lastState = state;
     this.live.retain(state.pools);
     for (const name of this.budgets.keys()) if (!state.pools.has(name)) this.budgets.delete(name);
+    // Flag-only changes (drain, health, breaker) keep every agent key: nothing to retire, and
+    // no pass over every member of every pool (5,000 members made it the slowest step).
+    let keysKept = before !== null && before.pools.size === state.pools.size;
+    for (const snapshot of state.pools.values()) {
+      this.live.for(snapshot);
+      const old = keysKept ? before?.pools.get(snapshot.name) : undefined;
+      if (keysKept) keysKept = old !== undefined && sameAgentKeys(old, snapshot);
+    }
+    if (keysKept) return;
     const keys = new Set<string>();
     let grace = 0;
     for (const snapshot of state.pools.values()) {
-      this.live.for(snapshot);
       for (const m of snapshot.members) keys.add(m.agentKey);
       grace = Math.max(grace, snapshot.settings.timeouts.response);
     }

@@ -22,6 +22,12 @@ export class PoolLive implements PoolLiveView {
   rebase(next: PoolSnapshot): void {
     if (next === this.snapshot) return;
     const prev = this.snapshot;
+    // The same id index means the same ids at the same indices (a flag-only update shares
+    // it): the counters stay where they are, no pass over the pool's members.
+    if (next.byId === prev.byId && next.members.length === this.inFlight.length) {
+      this.snapshot = next;
+      return;
+    }
     const inFlight = new Int32Array(next.members.length);
     const skipUntil = new Float64Array(next.members.length);
     let total = 0;

@@ -74,6 +74,23 @@ function snapshotMember(
   });
 }
 
+/** The member inputs each snapshot was assembled from, in table order (kept beside it, not in it). */
+const inputsOf = new WeakMap<PoolSnapshot, readonly MemberInput[]>();
+
+/** Snapshots with the same token have the same agent keys at the same indices. */
+const agentKeysOf = new WeakMap<PoolSnapshot, object>();
+
+/**
+ * True when `b` has exactly `a`'s member agent keys (an incremental update that changed only
+ * flags): the data plane then has no keep-alive agent to retire and skips its pass over
+ * every member's key. False when unknown.
+ */
+export function sameAgentKeys(a: PoolSnapshot, b: PoolSnapshot): boolean {
+  if (a === b) return true;
+  const ka = agentKeysOf.get(a);
+  return ka !== undefined && ka === agentKeysOf.get(b);
+}
+
 function eligibility(m: SnapshotMember): number {
   return !m.healthy || m.draining || m.breakerOpen ? 0 : m.breakerHalfOpen ? 2 : 1;
 }
@@ -94,16 +111,25 @@ function assemble(
   const byId = prev !== null ? prev.byId : new Map<string, number>();
   const tls = settings.tls;
   const tlsTag = tls === undefined ? "" : `+tls${canonicalJson(tls)}`;
+  const inputs: MemberInput[] = new Array(n);
+  let keysKept = prev !== null;
+  // The inputs `prev` was made from: an identical input object at the same index (the
+  // committed path reuses them for unchanged members) and the same TLS give the same member.
+  const prevInputs = prev !== null && prev.settings.tls === tls ? inputsOf.get(prev) : undefined;
   for (let i = 0; i < n; i++) {
     const src = inputAt(i);
+    inputs[i] = src;
     const old = prev?.members[i];
     const m =
-      old !== undefined && sameMember(old, src, i, tls) ? old : snapshotMember(name, src, i, tls, tlsTag);
+      old !== undefined && (prevInputs?.[i] === src || sameMember(old, src, i, tls))
+        ? old
+        : snapshotMember(name, src, i, tls, tlsTag);
+    if (m !== old && keysKept) keysKept = old !== undefined && old.agentKey === m.agentKey;
     out[i] = m;
     if (prev === null) (byId as Map<string, number>).set(m.id, i);
     eligible[i] = eligibility(m);
   }
-  return Object.freeze({
+  const snapshot: PoolSnapshot = Object.freeze({
     name,
     settings,
     ringVersion,
@@ -115,6 +141,9 @@ function assemble(
     byId,
     retryMethods: new Set(settings.retry.methods.map((m) => m.toUpperCase())),
   });
+  inputsOf.set(snapshot, inputs);
+  agentKeysOf.set(snapshot, (keysKept && prev !== null && agentKeysOf.get(prev)) || {});
+  return snapshot;
 }
 
 /** Builds a frozen PoolSnapshot; throws (RingConfigError or Error) on invalid input. */
@@ -153,9 +182,14 @@ function sameTableSettings(a: PoolSettings, b: PoolSettings): boolean {
  * The inputs in `prev`'s table order when `prev`'s table is exactly the table `members` (ids
  * and weights) would build; null otherwise (a member joined, left, was reweighted or repeated).
  */
-function inTableOrder(prev: PoolSnapshot, members: readonly MemberInput[]): MemberInput[] | null {
+function inTableOrder(prev: PoolSnapshot, members: readonly MemberInput[]): readonly MemberInput[] | null {
   const tm = prev.table.members;
   if (tm.length !== members.length) return null;
+  // Committed pools list members sorted by id, as tables do: then the order already matches.
+  let aligned = true;
+  for (let i = 0; i < tm.length && aligned; i++)
+    aligned = tm[i].id === members[i].id && tm[i].weight === members[i].weight;
+  if (aligned) return members;
   const ordered: MemberInput[] = new Array(tm.length);
   for (const m of members) {
     const i = prev.byId.get(m.id);
