@@ -9,7 +9,7 @@
 import { distinctMembers, pickDistinct } from "./distinct-walk.js";
 import { canonicalMembers, RingConfigError } from "./members.js";
 import { PointHasher } from "./point-hash.js";
-import { type SortedPoints, sortPoints } from "./point-sort.js";
+import { bucketIndex, type SortedPoints, sortPoints } from "./point-sort.js";
 import { updatedPoints } from "./ring-update.js";
 import type { AcceptMember, HashTable, RingMember } from "./types.js";
 import { VisitedSet } from "./visited.js";
@@ -39,6 +39,10 @@ export class RingHash implements HashTable {
   // so the binary search runs over a bucket of ~1-2 points instead of the whole ring.
   private readonly index: Uint32Array;
   private readonly shift: number;
+  // Rings of at most 65,536 members: packed[i] = low 16 bits of points[i]
+  // << 16 | owners[i], so a lookup reads the index and one array, not points and owners:
+  // at 10,000 members (1.6 M points, 13 MB) each array read is a cache miss.
+  private readonly packed: Uint32Array | null;
   private readonly visited: VisitedSet;
 
   /**
@@ -61,21 +65,18 @@ export class RingHash implements HashTable {
         `ring hash: sum(weight) * pointsPerWeight = ${total} points exceeds the limit of ${MAX_POINTS}`,
       );
     }
+    // 2^16 buckets (256 KiB) whenever owners fit 16 bits, so every ring of a process takes
+    // the same packed lookup path, small or big; beyond that about one point per bucket.
+    const packs = sorted.length <= 0x10000;
+    const bits = packs ? 16 : Math.min(16, Math.max(1, Math.ceil(Math.log2(Math.max(2, total)))));
     const reused =
       previous instanceof RingHash && previous.pointsPerWeight === ppw
         ? updatedPoints(previous, sorted, ppw, total)
         : null;
     const { points, owners } = reused ?? freshPoints(sorted, ppw, total);
-    // About one point per bucket, capped at 2^16 buckets (256 KiB) per table.
-    const bits = Math.min(16, Math.max(1, Math.ceil(Math.log2(Math.max(2, total)))));
-    const buckets = 1 << bits;
+    const index = bucketIndex(points, bits);
     const shift = 32 - bits;
-    const index = new Uint32Array(buckets + 1);
-    let p2 = 0;
-    for (let b = 0; b <= buckets; b++) {
-      while (p2 < total && points[p2] >>> shift < b) p2++;
-      index[b] = p2;
-    }
+    this.packed = packs ? packPoints(points, owners) : null;
     this.index = index;
     this.shift = shift;
     this.members = sorted;
@@ -88,22 +89,34 @@ export class RingHash implements HashTable {
 
   /** Index into `points` of the first point >= hash, wrapping to 0. */
   private slot(hash: number): number {
-    const points = this.points;
     const h = hash >>> 0;
     const b = h >>> this.shift;
     let lo = this.index[b];
     let hi = this.index[b + 1];
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (points[mid] < h) lo = mid + 1;
-      else hi = mid;
+    const packed = this.packed;
+    if (packed !== null) {
+      // Every point of bucket b shares h's top 16 bits: compare the low 16 only.
+      const low = h & 0xffff;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (packed[mid] >>> 16 < low) lo = mid + 1;
+        else hi = mid;
+      }
+    } else {
+      const points = this.points;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (points[mid] < h) lo = mid + 1;
+        else hi = mid;
+      }
     }
-    return lo === points.length ? 0 : lo;
+    return lo === this.points.length ? 0 : lo;
   }
 
   lookup(hash: number): number {
     if (this.points.length === 0) return -1;
-    return this.owners[this.slot(hash)];
+    const packed = this.packed;
+    return packed !== null ? packed[this.slot(hash)] & 0xffff : this.owners[this.slot(hash)];
   }
 
   pick(hash: number, accept: AcceptMember): number {
@@ -117,6 +130,12 @@ export class RingHash implements HashTable {
     if (n === 0) return [].values();
     return distinctMembers(this.owners, this.slot(hash), n);
   }
+}
+
+function packPoints(points: Uint32Array, owners: Uint32Array): Uint32Array {
+  const packed = new Uint32Array(points.length);
+  for (let i = 0; i < points.length; i++) packed[i] = ((points[i] & 0xffff) << 16) | owners[i];
+  return packed;
 }
 
 /** Points in member order, then a stable sort by hash: equal hashes stay in member (id) order. */

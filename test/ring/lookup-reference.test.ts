@@ -36,3 +36,56 @@ test(`ring lookup equals "first point >= h, else the first point" (seed ${SEED})
     "first and last points differ in owner",
   );
 });
+
+/** First point >= h by binary search over the whole ring (the definition, for big rings). */
+function referenceSlot(points: Uint32Array, h: number): number {
+  let lo = 0;
+  let hi = points.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (points[mid] < h) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo === points.length ? 0 : lo;
+}
+
+// Rings of up to 65,536 members look up through a packed (low 16 bits << 16 | owner) array;
+// bigger ones through points and owners. Both must give the definition's owner, and pick()
+// with accept-all must start at the same owner.
+for (const [members, ppw] of [
+  [3, 160],
+  [1000, 160],
+  [65_536, 1],
+  [65_537, 1],
+] as const) {
+  test(`ring lookup equals the whole-ring binary search at ${members} members x ${ppw} (seed ${SEED})`, () => {
+    const ring = buildRingHash(
+      Array.from({ length: members }, (_, i) => ({ id: `m${i}`, weight: 1 + (i % 2) })),
+      { pointsPerWeight: ppw },
+    );
+    const rand = seededRandom(SEED + members);
+    const hashes = [
+      0,
+      1,
+      0xffff,
+      0x10000,
+      ring.points[0],
+      ring.points[ring.points.length - 1] + 1,
+      0xffffffff,
+    ];
+    for (let i = 0; i < 20; i++) {
+      const p = ring.points[Math.floor(rand() * ring.points.length)];
+      hashes.push(p, (p - 1) >>> 0, (p + 1) >>> 0);
+    }
+    for (let i = 0; i < 20_000; i++) hashes.push(Math.floor(rand() * 2 ** 32) >>> 0);
+    for (const h of hashes) {
+      const want = ring.owners[referenceSlot(ring.points, h)];
+      assert.equal(ring.lookup(h), want, `hash ${h} (seed ${SEED + members})`);
+      assert.equal(
+        ring.pick(h, () => true),
+        want,
+        `pick, hash ${h} (seed ${SEED + members})`,
+      );
+    }
+  });
+}
