@@ -96,41 +96,66 @@ export class Maglev implements HashTable {
   }
 }
 
+/**
+ * The table: members take turns (by weight, see the contract above) claiming the next free
+ * slot of their permutation until every slot is owned. Integer arithmetic throughout (slot
+ * numbers fit 32 bits, so no doubles), -1 as the empty marker in an Int32Array viewed as the
+ * Uint32Array the table exposes, and a plain round-robin when all weights are equal (the
+ * credit rule gives exactly one turn per member per round then). Equal, slot for slot, to the
+ * straightforward fill (test/ring/maglev-fill.test.ts compares them over seeded member sets).
+ */
 function fill(members: readonly RingMember[], size: number): Uint32Array {
   const n = members.length;
-  const next = new Float64Array(n); // current permutation position per member
-  const skip = new Float64Array(n);
-  const credit = new Float64Array(n);
+  const next = new Int32Array(n); // current permutation position per member
+  const skip = new Int32Array(n);
+  const weight = new Float64Array(n);
   let maxWeight = 0;
+  let equal = true;
   for (let m = 0; m < n; m++) {
-    const { id, weight } = members[m];
+    const { id, weight: w } = members[m];
     next[m] = hashKey(id, MAGLEV_OFFSET_SEED) % size;
     skip[m] = (hashKey(id, MAGLEV_SKIP_SEED) % (size - 1)) + 1;
-    if (weight > maxWeight) maxWeight = weight;
+    weight[m] = w;
+    if (w > maxWeight) maxWeight = w;
+    if (w !== members[0].weight) equal = false;
   }
-  const EMPTY = 0xffffffff;
-  const table = new Uint32Array(size).fill(EMPTY);
+  const table = new Int32Array(size).fill(-1);
+  // One turn of member m: its next free slot. skip < size and size is prime, so the walk
+  // visits every slot: this terminates while any slot is free.
+  const turn = (m: number): void => {
+    let c = next[m];
+    const step = skip[m];
+    while (table[c] !== -1) {
+      c += step;
+      if (c >= size) c -= size;
+    }
+    table[c] = m;
+    c += step;
+    if (c >= size) c -= size;
+    next[m] = c;
+  };
   let filled = 0;
-  while (filled < size) {
-    for (let m = 0; m < n && filled < size; m++) {
-      credit[m] += members[m].weight;
-      while (credit[m] >= maxWeight && filled < size) {
-        credit[m] -= maxWeight;
-        // skip < size and size is prime, so the walk visits every slot: this terminates.
-        let c = next[m];
-        while (table[c] !== EMPTY) {
-          c += skip[m];
-          if (c >= size) c -= size;
-        }
-        table[c] = m;
-        c += skip[m];
-        if (c >= size) c -= size;
-        next[m] = c;
+  if (equal) {
+    while (filled < size) {
+      for (let m = 0; m < n && filled < size; m++) {
+        turn(m);
         filled++;
       }
     }
+  } else {
+    const credit = new Float64Array(n);
+    while (filled < size) {
+      for (let m = 0; m < n && filled < size; m++) {
+        credit[m] += weight[m];
+        while (credit[m] >= maxWeight && filled < size) {
+          credit[m] -= maxWeight;
+          turn(m);
+          filled++;
+        }
+      }
+    }
   }
-  return table;
+  return new Uint32Array(table.buffer);
 }
 
 /** Builds an immutable Maglev table; throws RingConfigError on invalid input. */

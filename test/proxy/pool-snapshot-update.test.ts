@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { configSchema, type PoolConfig } from "../../config/file/schema.js";
 import { chooseMember } from "../../proxy/routing/member-choice.js";
-import { buildPoolSnapshot, updatePoolSnapshot } from "../../proxy/routing/pool-snapshot.js";
+import { buildPoolSnapshot, sameAgentKeys, updatePoolSnapshot } from "../../proxy/routing/pool-snapshot.js";
 import type { MemberInput, PoolSnapshot } from "../../proxy/routing/types.js";
 import { Maglev } from "../../ring/maglev.js";
 import { RingHash } from "../../ring/ring-hash.js";
@@ -125,17 +125,26 @@ function runSequence(seed: number, algorithm: "ring" | "maglev", balanced: boole
         settings = settingsNow();
         break;
     }
-    // Members arrive in any order (discovery order), as in the cluster state.
+    // Members arrive in any order (discovery order), or sorted by id as the committed state
+    // lists them (the index-aligned fast path).
+    const sorted = rnd() < 0.5;
     const input = {
       name: "p",
       settings,
-      members: [...members].sort(() => rnd() - 0.5),
+      members: sorted
+        ? [...members].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+        : [...members].sort(() => rnd() - 0.5),
       ringVersion: ++version,
     };
     const why = `seed ${seed} ${algorithm}${balanced ? "+bounded" : ""} step ${step} (${op})`;
     const inc = updatePoolSnapshot(prev, input);
     assertSame(inc, buildPoolSnapshot(input), why);
     if (FLAG_OPS.includes(op)) assert.equal(inc.table, prev.table, `${why}: a flag change shares the table`);
+    // The data plane retires keep-alive agents only when this says the keys changed.
+    const keys = (s: PoolSnapshot) => s.members.map((x) => x.agentKey);
+    if (sameAgentKeys(prev, inc)) assert.deepEqual(keys(inc), keys(prev), `${why}: same agent keys`);
+    else if (inc.table === prev.table && op !== "address")
+      assert.fail(`${why}: a ${op} change kept the table but lost the agent-key token`);
     if (op === "weight" && inc.table.members[inc.byId.get(m.id) as number].weight !== m.weight)
       assert.notEqual(inc.table, prev.table, `${why}: a weight change rebuilds`);
     prev = inc;
