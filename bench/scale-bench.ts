@@ -14,7 +14,7 @@ import { measureDrain, measureReload } from "./scale/change-rows.js";
 import { measureFleet } from "./scale/fleet-rows.js";
 import { startNginxUpstream, type Upstream } from "./scale/processes.js";
 import { measureRequests } from "./scale/request-rows.js";
-import { measureTables } from "./scale/ring-rows.js";
+import { measureJoin, measureTables } from "./scale/ring-rows.js";
 
 const SECTIONS = ["tables", "request", "drain", "reload", "fleet"] as const;
 type Section = (typeof SECTIONS)[number];
@@ -112,13 +112,28 @@ export async function run(argv: string[]): Promise<number> {
           if (f.algorithm !== algorithm || f.members === 100) continue;
           const size = (g: typeof f) => (g.tableSize === undefined ? "" : ` (table ${g.tableSize})`);
           rows.push({
-            what: `${algorithm} build / lookups`,
+            what: `${algorithm} build / lookups (CPU time)`,
             small: `100${size(base)}: ${base.buildMs.toFixed(1)} ms, ${(base.lookupsPerSec / 1e6).toFixed(1)} M/s`,
             large: `${f.members}${size(f)}: ${f.buildMs.toFixed(1)} ms, ${(f.lookupsPerSec / 1e6).toFixed(1)} M/s`,
             ratio: `lookups ${x(f.lookupsPerSec / base.lookupsPerSec)}`,
             target: f.members === 10_000 ? "build < 100 ms, lookups >= 0.67x" : "",
           });
         }
+      }
+      const joins = measureJoin([1000, 10_000], 3);
+      raw.joins = joins;
+      for (const algorithm of ["ring", "maglev"] as const) {
+        const [small, large] = joins.filter((j) => j.algorithm === algorithm);
+        if (small === undefined || large === undefined) continue;
+        const cell = (j: typeof small) =>
+          `${j.members}: update ${j.updateMs.toFixed(1)} ms, fresh ${j.freshMs.toFixed(1)} ms`;
+        rows.push({
+          what: `one member joins (${algorithm}${algorithm === "maglev" ? ": rebuilt, no update equals a fresh fill" : ": points reused"})`,
+          small: cell(small),
+          large: cell(large),
+          ratio: `update/fresh ${x(large.updateMs / large.freshMs)}`,
+          target: "equal to a fresh build (tested)",
+        });
       }
     }
     if (o.only.has("fleet")) {
@@ -202,6 +217,13 @@ export async function run(argv: string[]): Promise<number> {
           large: `5000: ${large.ms.toFixed(1)} ms`,
           ratio: x(large.ms / small.ms),
           target: "large <= 20 ms",
+        });
+        rows.push({
+          what: `  shardgate CPU per drain/undrain, no polling (${algorithm})`,
+          small: `10: ${small.cpuMsPerChange.toFixed(2)} ms`,
+          large: `5000: ${large.cpuMsPerChange.toFixed(2)} ms`,
+          ratio: x(large.cpuMsPerChange / small.cpuMsPerChange),
+          target: "flat (cost of the member, not the pool)",
         });
       }
     }

@@ -3,7 +3,7 @@
 // member until the reload call answers (it answers once the change is committed and applied),
 // plus the process's RSS over repeated reloads of the large pool.
 
-import { rssBytes } from "../proxy-bench.js";
+import { cpuSeconds, rssBytes } from "../proxy-bench.js";
 import { ADMIN_TOKEN, median, memberId, type Shardgate, startShardgate, type Upstream } from "./processes.js";
 
 interface RouteView {
@@ -45,7 +45,15 @@ export interface DrainFigure {
   readonly algorithm: "ring" | "maglev";
   /** Median ms from the drain request to /admin/route skipping the member (drain and undrain alike). */
   readonly ms: number;
+  /**
+   * shardgate's own CPU ms per drain or undrain (commit, apply, route swap, reply), from a
+   * batch without polling: what grows with the pool, and what a loaded machine does not blur.
+   */
+  readonly cpuMsPerChange: number;
 }
+
+/** Drain/undrain pairs in the CPU batch (the kernel counts CPU in 10 ms ticks). */
+const CPU_BATCH_PAIRS = 40;
 
 export async function measureDrain(
   dir: string,
@@ -75,7 +83,13 @@ export async function measureDrain(
           await post(sg, `/admin/pools/scale/members/${owner}/undrain`);
           samples.push(await until(sg, key, (v) => v.member === owner, t0));
         }
-        out.push({ members: size, algorithm, ms: median(samples) });
+        const cpu0 = cpuSeconds(sg.pid);
+        for (let r = 0; r < CPU_BATCH_PAIRS; r++) {
+          await post(sg, `/admin/pools/scale/members/${owner}/drain`);
+          await post(sg, `/admin/pools/scale/members/${owner}/undrain`);
+        }
+        const cpuMsPerChange = ((cpuSeconds(sg.pid) - cpu0) * 1000) / (2 * CPU_BATCH_PAIRS);
+        out.push({ members: size, algorithm, ms: median(samples), cpuMsPerChange });
       } finally {
         await sg.stop();
       }

@@ -1,8 +1,14 @@
 // Table rows of the scale bench, in process: build time and lookups per second of ring hash
 // and Maglev at a small and a large member count, measured back to back in one run. Lookups
 // go through lookup(hash) over pre-hashed keys, so the table's own cost (and its cache
-// footprint) is what is compared.
+// footprint) is what is compared. Times are this process's CPU time (process.cpuUsage), not
+// wall time, so a loaded machine's descheduling does not count (its cache pollution still
+// does: compare ratios within one run). Also: one member joining a pool, as the committed
+// path applies it (updatePoolSnapshot) beside a fresh build of the same pool.
 
+import { configSchema } from "../../config/file/schema.js";
+import { buildPoolSnapshot, updatePoolSnapshot } from "../../proxy/routing/pool-snapshot.js";
+import type { MemberInput } from "../../proxy/routing/types.js";
 import { buildMaglev } from "../../ring/maglev.js";
 import { randomKeyHashes } from "../../ring/random.js";
 import { buildRingHash } from "../../ring/ring-hash.js";
@@ -31,13 +37,19 @@ function membersOf(n: number): RingMember[] {
 
 let sink = 0;
 
+/** This process's CPU ms (user + system) since `from` (a process.cpuUsage() reading). */
+function cpuMsSince(from: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(from);
+  return (d.user + d.system) / 1000;
+}
+
 function lookupRate(t: HashTable, hashes: Uint32Array, repeats: number): number {
   const rates: number[] = [];
   for (let r = 0; r < repeats; r++) {
-    const t0 = performance.now();
+    const c0 = process.cpuUsage();
     let acc = 0;
     for (let i = 0; i < hashes.length; i++) acc += t.lookup(hashes[i]);
-    rates.push(hashes.length / ((performance.now() - t0) / 1000));
+    rates.push(hashes.length / (Math.max(0.001, cpuMsSince(c0)) / 1000));
     sink += acc;
   }
   return median(rates);
@@ -56,9 +68,9 @@ export function measureTables(sizes: readonly number[], seed: number): TableFigu
       const times: number[] = [];
       let table: HashTable = build();
       for (let r = 0; r < 3; r++) {
-        const t0 = performance.now();
+        const c0 = process.cpuUsage();
         table = build();
-        times.push(performance.now() - t0);
+        times.push(cpuMsSince(c0));
       }
       lookupRate(table, hashes, 2); // warm-up
       out.push({
@@ -71,5 +83,58 @@ export function measureTables(sizes: readonly number[], seed: number): TableFigu
     }
   }
   if (sink === 0.5) console.log(sink);
+  return out;
+}
+
+export interface JoinFigure {
+  readonly algorithm: "ring" | "maglev";
+  /** Members before the join. */
+  readonly members: number;
+  /** CPU ms of updatePoolSnapshot from the previous snapshot (the committed path). */
+  readonly updateMs: number;
+  /** CPU ms of a fresh buildPoolSnapshot of the same pool. */
+  readonly freshMs: number;
+}
+
+/**
+ * One member joining a pool of each size: a ring keeps the points of the members that stay
+ * and merges the newcomer's; a Maglev table is rebuilt (its fill interleaves every member's
+ * turns, so no update can equal a fresh build slot for slot). Medians of `repeats`.
+ */
+export function measureJoin(sizes: readonly number[], repeats: number): JoinFigure[] {
+  const out: JoinFigure[] = [];
+  for (const algorithm of ["ring", "maglev"] as const) {
+    for (const n of sizes) {
+      const tableSize = algorithm === "maglev" ? maglevSizeFor(n + 1) : undefined;
+      const settings = configSchema.parse({
+        pools: { p: { algorithm, ...(tableSize === undefined ? {} : { tableSize }), members: [] } },
+        routes: [{ pool: "p", key: ["ip"] }],
+      }).pools.p;
+      const inputs = (count: number): MemberInput[] =>
+        membersOf(count).map((m, i) => ({
+          ...m,
+          address: { host: "127.0.0.1", port: 10_000 + (i % 50_000) },
+        }));
+      const before = { name: "p", settings, members: inputs(n), ringVersion: 1 };
+      const after = { name: "p", settings, members: inputs(n + 1), ringVersion: 2 };
+      const update: number[] = [];
+      const fresh: number[] = [];
+      for (let r = 0; r <= repeats; r++) {
+        const prev = buildPoolSnapshot(before);
+        let c0 = process.cpuUsage();
+        const inc = updatePoolSnapshot(prev, after);
+        const u = cpuMsSince(c0);
+        c0 = process.cpuUsage();
+        const f = buildPoolSnapshot(after);
+        const b = cpuMsSince(c0);
+        if (inc.table.lookup(12345) !== f.table.lookup(12345))
+          throw new Error("update and fresh build disagree");
+        if (r === 0) continue; // warm-up
+        update.push(u);
+        fresh.push(b);
+      }
+      out.push({ algorithm, members: n, updateMs: median(update), freshMs: median(fresh) });
+    }
+  }
   return out;
 }

@@ -164,7 +164,7 @@ function setMembers(data: ClusterStateData, cmd: CommandOf<"SetMembers">): Trans
  * search, so a command naming one member of a 5,000-member pool does not index the whole
  * pool. A list that is not sorted after all is searched linearly rather than misread.
  */
-function memberIndex(members: readonly MemberState[], id: string): number {
+export function memberIndex(members: readonly MemberState[], id: string): number {
   let lo = 0;
   let hi = members.length;
   while (lo < hi) {

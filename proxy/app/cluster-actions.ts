@@ -3,6 +3,7 @@
 // cuts or heals this node's Raft links (tests only, off unless configured).
 
 import type { BreakerOverride } from "../../config/state/commands.js";
+import { memberIndex } from "../../config/state/transitions.js";
 import type { AdminError, AdminResult, BreakerView, DrainView, FaultView } from "../admin/types.js";
 import type { ClusterNode } from "../cluster/cluster-node.js";
 import type { CommittedRouting } from "../cluster/committed-routing.js";
@@ -31,13 +32,14 @@ export class ClusterActions {
       };
     const p = this.pool(pool);
     if (p === undefined) return { status: 404, error: "unknown_pool", message: `no pool named "${pool}"` };
-    if (!p.members.some((m) => m.id === member))
+    if (memberIndex(p.members, member) < 0)
       return { status: 404, error: "unknown_member", message: `pool "${pool}" has no member "${member}"` };
     return null;
   }
 
   private member(pool: string, member: string) {
-    return this.pool(pool)?.members.find((x) => x.id === member);
+    const members = this.pool(pool)?.members ?? [];
+    return members[memberIndex(members, member)];
   }
 
   async setDraining(pool: string, member: string, draining: boolean): Promise<AdminResult<DrainView>> {
