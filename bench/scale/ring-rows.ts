@@ -119,8 +119,9 @@ export function measureJoin(sizes: readonly number[], repeats: number): JoinFigu
       const after = { name: "p", settings, members: inputs(n + 1), ringVersion: 2 };
       const update: number[] = [];
       const fresh: number[] = [];
+      // updatePoolSnapshot never changes `prev`: one previous snapshot serves every repeat.
+      const prev = buildPoolSnapshot(before);
       for (let r = 0; r <= repeats; r++) {
-        const prev = buildPoolSnapshot(before);
         let c0 = process.cpuUsage();
         const inc = updatePoolSnapshot(prev, after);
         const u = cpuMsSince(c0);
