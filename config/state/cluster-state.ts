@@ -39,6 +39,17 @@ function deepFreeze<T>(value: T): T {
   return Object.freeze(value);
 }
 
+/**
+ * Freezes a pool's new member list where it differs from the previous one at the same index
+ * (pointer comparisons), so the whole-state freeze below finds it frozen and does not look
+ * into every member of a 5,000-member pool after a one-member command.
+ */
+function freezeMembers(next: readonly MemberState[], prev: readonly MemberState[]): void {
+  if (Object.isFrozen(next) || next.length !== prev.length) return;
+  for (let i = 0; i < next.length; i++) if (next[i] !== prev[i]) deepFreeze(next[i]);
+  Object.freeze(next);
+}
+
 const RING_SETTINGS = ["algorithm", "pointsPerWeight", "tableSize", "balanceFactor"] as const;
 
 function sameMemberRing(a: MemberState, b: MemberState): boolean {
@@ -174,6 +185,7 @@ export class ClusterState {
             poolsChanged.push(name);
             if (d.ring) ringChanged.push(name);
             pool = { ...pool, ringVersion: d.ring ? index : before.ringVersion };
+            freezeMembers(pool.members, before.members);
           }
         }
         pools[name] = pool;

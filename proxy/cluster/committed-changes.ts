@@ -67,7 +67,8 @@ export class CommittedChanges {
 
 function sameIdsInOrder(a: readonly { id: string }[], b: readonly { id: string }[]): boolean {
   if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i].id !== b[i].id) return false;
+  // Unchanged members are the same objects: compare pointers first, ids only where they differ.
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i] && a[i].id !== b[i].id) return false;
   return true;
 }
 

@@ -119,11 +119,16 @@ function assemble(
   for (let i = 0; i < n; i++) {
     const src = inputAt(i);
     inputs[i] = src;
+    if (prevInputs !== undefined && prevInputs[i] === src && prev !== null) {
+      // The same input object: the same member and eligibility, read from arrays without
+      // touching the member objects (a drain at 5,000 members changes one of them).
+      out[i] = prev.members[i];
+      eligible[i] = prev.eligible[i];
+      continue;
+    }
     const old = prev?.members[i];
     const m =
-      old !== undefined && (prevInputs?.[i] === src || sameMember(old, src, i, tls))
-        ? old
-        : snapshotMember(name, src, i, tls, tlsTag);
+      old !== undefined && sameMember(old, src, i, tls) ? old : snapshotMember(name, src, i, tls, tlsTag);
     if (m !== old && keysKept) keysKept = old !== undefined && old.agentKey === m.agentKey;
     out[i] = m;
     if (prev === null) (byId as Map<string, number>).set(m.id, i);
@@ -186,9 +191,14 @@ function inTableOrder(prev: PoolSnapshot, members: readonly MemberInput[]): read
   const tm = prev.table.members;
   if (tm.length !== members.length) return null;
   // Committed pools list members sorted by id, as tables do: then the order already matches.
+  // An input object `prev` was assembled from, at the same index, matches without a look
+  // inside it (pointer comparisons over two arrays).
+  const prevInputs = inputsOf.get(prev);
   let aligned = true;
-  for (let i = 0; i < tm.length && aligned; i++)
-    aligned = tm[i].id === members[i].id && tm[i].weight === members[i].weight;
+  for (let i = 0; i < tm.length && aligned; i++) {
+    const m = members[i];
+    aligned = prevInputs?.[i] === m || (tm[i].id === m.id && tm[i].weight === m.weight);
+  }
   if (aligned) return members;
   const ordered: MemberInput[] = new Array(tm.length);
   for (const m of members) {
