@@ -10,12 +10,7 @@
 // is never proposed again.
 
 import type { MemberState, PoolState } from "../config/state/types.js";
-import {
-  BreakerDecider,
-  type BreakerOverride,
-  type BreakerTransition,
-  type BreakerView,
-} from "./breaker.js";
+import { BreakerDecider, type BreakerOverride, type BreakerTransition, type BreakerView } from "./breaker.js";
 import { ControllerError, errorText, numberOption, type TimerHandle } from "./controller/deps.js";
 import { LeaderController, type LeaderControllerOptions } from "./controller/leader-controller.js";
 import type { OutcomeBatch, OutcomeCounts } from "./outcome-recorder.js";

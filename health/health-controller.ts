@@ -173,13 +173,9 @@ export class HealthController extends LeaderController {
       membersKey: "",
     };
     try {
-      (p as { checker: MemberChecker | undefined }).checker = this.factory(
-        name,
-        hc,
-        () => {
-          if (!p.cycle.closed) this.touch(p);
-        },
-      );
+      (p as { checker: MemberChecker | undefined }).checker = this.factory(name, hc, () => {
+        if (!p.cycle.closed) this.touch(p);
+      });
     } catch (err) {
       this.log.error({ pool: name, err: errorText(err) }, "cannot start health checks");
     }

@@ -221,7 +221,11 @@ test("each expectStatus range counts on its own: a status between two ranges fai
   // The ranges' hull (200-205) would have called 202 healthy.
   assert.deepEqual(rec.events[0], { id: "gap", healthy: false, reason: "status 202 outside 200, 204-205" });
   u.status = 205;
-  await eventually("205 is expected", () => (checker.state("gap")?.healthy === true ? true : undefined), 5000);
+  await eventually(
+    "205 is expected",
+    () => (checker.state("gap")?.healthy === true ? true : undefined),
+    5000,
+  );
 });
 
 test("bad healthCheck sections stop at the schema, naming the field", () => {
@@ -234,5 +238,9 @@ test("bad healthCheck sections stop at the schema, naming the field", () => {
   assert.deepEqual(paths({ path: "/h", interval: 100, timeout: 200 }), ["healthCheck.timeout"]);
   assert.deepEqual(paths({ path: "/h", healthyThreshold: 0 }), ["healthCheck.healthyThreshold"]);
   assert.deepEqual(paths({ path: "/h", expectStatus: ["300-200"] }), ["healthCheck.expectStatus"]);
-  assert.deepEqual(paths({ path: "/h", intervalMs: 100 }), ["healthCheck"], "the old renamed field is unknown");
+  assert.deepEqual(
+    paths({ path: "/h", intervalMs: 100 }),
+    ["healthCheck"],
+    "the old renamed field is unknown",
+  );
 });
