@@ -8,6 +8,7 @@
 // It knows nothing about Raft or HTTP: commands go to an injected propose(), the committed
 // state comes from an injected accessor, time from an injected clock.
 
+import { errorWithCode } from "../config/coded-error.js";
 import { type ConsulAgentConfig, consulAgentSchema } from "../config/file/schema.js";
 import type { PoolSettings, PoolState } from "../config/state/types.js";
 import type { DiscoveredMember } from "./consul-members.js";
@@ -237,7 +238,8 @@ export class MembershipController extends LeaderController {
       else if (discovery.consul !== undefined)
         watcher = this.factory(pool, consulWatcherOptions(this.agent, discovery.consul));
     } catch (err) {
-      watcherError = errorText(err);
+      // The code too (HEALTH_KUBECONFIG_MISSING ...): the status is all an operator sees.
+      watcherError = errorWithCode(err);
       this.log.error({ pool, service, source, err: watcherError }, `cannot watch ${source} service`);
     }
     const w: PoolWatch = {

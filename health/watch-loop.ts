@@ -12,15 +12,18 @@ import { TokenBucket } from "./token-bucket.js";
 // biome-ignore lint/suspicious/noExplicitAny: mirrors node:events' own EventMap constraint
 type EventMap<T> = Record<keyof T, any[]>;
 
-export type WatcherErrorCode =
+export const WATCHER_ERROR_CODES = [
   /** A pacing knob (burst, backoff) out of range: a caller's bug, the config has none of them. */
-  | "HEALTH_INVALID_WATCHER_OPTIONS"
+  "HEALTH_INVALID_WATCHER_OPTIONS",
   /** discovery.kubernetes.kubeconfig names no file. */
-  | "HEALTH_KUBECONFIG_MISSING"
+  "HEALTH_KUBECONFIG_MISSING",
   /** The kubeconfig file cannot be loaded or has no current cluster. */
-  | "HEALTH_KUBECONFIG_INVALID"
+  "HEALTH_KUBECONFIG_INVALID",
   /** No kubeconfig and not in a pod (KUBERNETES_SERVICE_HOST unset). */
-  | "HEALTH_NOT_IN_CLUSTER";
+  "HEALTH_NOT_IN_CLUSTER",
+] as const;
+
+export type WatcherErrorCode = (typeof WATCHER_ERROR_CODES)[number];
 
 /** Why a watcher cannot be built; the membership controller reports it per pool. */
 export class WatcherError extends CodedError<WatcherErrorCode> {}

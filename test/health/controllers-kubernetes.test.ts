@@ -87,7 +87,10 @@ test("kubernetes pool without kubeconfig outside a pod: the status says why, not
   c.start();
   const st = c.status().web;
   assert.equal(st.watcher, undefined);
-  assert.match(st.watcherError ?? "", /not running in a pod.*discovery\.kubernetes\.kubeconfig/);
+  assert.match(
+    st.watcherError ?? "",
+    /not running in a pod.*discovery\.kubernetes\.kubeconfig.*\(HEALTH_NOT_IN_CLUSTER\)$/,
+  );
   await c.stop();
 });
 
