@@ -85,7 +85,7 @@ export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
   private readonly discovery: PoolConsulDiscovery;
   private readonly token: string;
   private readonly datacenter: string | undefined;
-  private readonly waitMs: number;
+  private readonly wait: number;
   private readonly requestTimeoutMs: number;
   private readonly bucket: TokenBucket;
   private readonly random: () => number;
@@ -111,9 +111,9 @@ export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
     this.discovery = discovery;
     this.token = agent.token;
     this.datacenter = discovery.datacenter ?? agent.datacenter;
-    this.waitMs = agent.wait;
+    this.wait = agent.wait;
     // Consul may add up to wait/16 of jitter; anything much beyond that is a hung connection.
-    this.requestTimeoutMs = this.waitMs + Math.ceil(this.waitMs / 16) + 10_000;
+    this.requestTimeoutMs = this.wait + Math.ceil(this.wait / 16) + 10_000;
     ({
       bucket: this.bucket,
       backoff: this.backoff,
@@ -178,9 +178,9 @@ export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
 
   protected async loop(): Promise<void> {
     while (this.running) {
-      const wait = this.bucket.take();
-      if (wait > 0) {
-        await this.pause.sleep(wait);
+      const delay = this.bucket.take();
+      if (delay > 0) {
+        await this.pause.sleep(delay);
         continue;
       }
       let res: { headers: Record<string, string | string[] | undefined> };
@@ -215,7 +215,7 @@ export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
       // After a failure, read at once instead of blocking on the old index: the view is
       // refreshed (and recovery noticed) as soon as Consul answers again.
       index: this.consecutiveErrors > 0 ? "0" : String(this.index),
-      wait: `${this.waitMs}ms`,
+      wait: `${this.wait}ms`,
       timeout: this.requestTimeoutMs,
       ctx: this.ctx,
     };
