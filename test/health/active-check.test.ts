@@ -87,7 +87,8 @@ test("first probe decides; thresholds are respected both ways", async (t) => {
   let failuresAtDown = -1;
   let successesAtUp = -1;
   const checker = new ActiveHealthChecker(
-    check({ path: "/hc", interval: 150, timeout: 150, healthyThreshold: 2, unhealthyThreshold: 3 }),
+    // Generous: a loopback probe slower than this is the loaded machine's, and would break the counts.
+    check({ path: "/hc", interval: 300, timeout: 300, healthyThreshold: 2, unhealthyThreshold: 3 }),
     (id, healthy, reason) => {
       rec.on(id, healthy, reason);
       const s = checker.state(id);
@@ -115,7 +116,8 @@ test("a dead member goes unhealthy and comes back healthy on the same port", asy
   const u = await upstream(t);
   const rec = recorder();
   const checker = new ActiveHealthChecker(
-    check({ interval: 100, timeout: 100, healthyThreshold: 1, unhealthyThreshold: 2 }),
+    // Generous: a slow probe on a loaded machine must not add a flip to the sequence asserted below.
+    check({ interval: 250, timeout: 250, healthyThreshold: 1, unhealthyThreshold: 2 }),
     rec.on,
     SEED,
   );

@@ -169,7 +169,8 @@ describe("HealthController", () => {
   web:
     members:
 ${ports.map((p, i) => `      - { id: w${i + 1}, address: "127.0.0.1:${p}" }`).join("\n")}
-    healthCheck: { path: /health, interval: 40ms, timeout: 30ms, healthyThreshold: 1, unhealthyThreshold: 2 }
+    # A loopback probe past 200ms is the loaded machine's, not the member's: it must not flip anything.
+    healthCheck: { path: /health, interval: 200ms, timeout: 200ms, healthyThreshold: 1, unhealthyThreshold: 2 }
 routes:
   - pool: web
     key: [header:x-user-id]
