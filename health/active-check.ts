@@ -7,25 +7,9 @@
 
 import http from "node:http";
 import { formatHostPort } from "../config/address.js";
+import { CodedError } from "../config/coded-error.js";
+import type { HealthCheckConfig, StatusRange } from "../config/file/schema.js";
 import { seededRandom } from "../ring/random.js";
-
-export interface ActiveCheckOptions {
-  /** Request path (default "/health"); must start with "/". */
-  path?: string;
-  /** Time between probe starts (default 5000 ms). */
-  intervalMs?: number;
-  /** Whole-probe deadline, connect to last body byte (default 2000 ms; <= intervalMs). */
-  timeoutMs?: number;
-  /** Consecutive successes to turn healthy (default 2) and failures to turn unhealthy (default 3). */
-  healthyThreshold?: number;
-  unhealthyThreshold?: number;
-  /** Inclusive range of statuses that count as success (default 200..399). */
-  expectedStatus?: { min: number; max: number };
-  /** Host header to send (default the member's address:port). */
-  hostHeader?: string;
-  /** Seed for the start jitter (default 1). */
-  seed?: number;
-}
 
 /** A member to probe. */
 export interface CheckTarget {
@@ -46,58 +30,15 @@ export interface MemberCheckState {
   readonly probes: number;
 }
 
-export class ActiveCheckConfigError extends Error {
-  readonly code = "HEALTH_INVALID_ACTIVE_CHECK";
-  override name = "ActiveCheckConfigError";
+/** Whether `status` is in one of the configured ranges (each, not their hull). */
+function expected(ranges: readonly StatusRange[], status: number): boolean {
+  for (const r of ranges) if (status >= r.from && status <= r.to) return true;
+  return false;
 }
 
-interface Resolved {
-  path: string;
-  intervalMs: number;
-  timeoutMs: number;
-  healthyThreshold: number;
-  unhealthyThreshold: number;
-  min: number;
-  max: number;
-  hostHeader: string | undefined;
-}
-
-function int(name: string, v: number | undefined, dflt: number, min: number, max: number): number {
-  if (v === undefined) return dflt;
-  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
-    throw new ActiveCheckConfigError(
-      `active check: ${name} must be an integer in [${min}, ${max}], got ${String(v)}`,
-    );
-  }
-  return v;
-}
-
-/** Validates options and fills defaults; errors name the field. */
-export function resolveActiveCheckOptions(o: ActiveCheckOptions = {}): Readonly<Resolved> {
-  const path = o.path ?? "/health";
-  if (typeof path !== "string" || !path.startsWith("/") || /[\s]/.test(path)) {
-    throw new ActiveCheckConfigError(
-      `active check: path must start with "/" and contain no spaces, got ${JSON.stringify(path)}`,
-    );
-  }
-  const intervalMs = int("intervalMs", o.intervalMs, 5000, 1, 86_400_000);
-  const timeoutMs = int("timeoutMs", o.timeoutMs, Math.min(2000, intervalMs), 1, intervalMs);
-  const range = o.expectedStatus ?? { min: 200, max: 399 };
-  const min = int("expectedStatus.min", range.min, 200, 100, 599);
-  const max = int("expectedStatus.max", range.max, 399, min, 599);
-  if (o.hostHeader !== undefined && (typeof o.hostHeader !== "string" || o.hostHeader === "")) {
-    throw new ActiveCheckConfigError("active check: hostHeader must be a non-empty string");
-  }
-  return Object.freeze({
-    path,
-    intervalMs,
-    timeoutMs,
-    healthyThreshold: int("healthyThreshold", o.healthyThreshold, 2, 1, 1000),
-    unhealthyThreshold: int("unhealthyThreshold", o.unhealthyThreshold, 3, 1, 1000),
-    min,
-    max,
-    hostHeader: o.hostHeader,
-  });
+/** "200-399", "200, 204": the ranges as the reason for a failed probe names them. */
+function rangesText(ranges: readonly StatusRange[]): string {
+  return ranges.map((r) => (r.from === r.to ? `${r.from}` : `${r.from}-${r.to}`)).join(", ");
 }
 
 interface Probe {
@@ -114,48 +55,36 @@ interface Probe {
 }
 
 export class ActiveHealthChecker {
-  readonly options: Readonly<Resolved>;
   private readonly agent: http.Agent;
   private readonly members = new Map<string, Probe>();
   private readonly random: () => number;
+  /** The failure reason's tail, written once: "outside 200-399". */
+  private readonly outside: string;
   private stopped = false;
 
+  /**
+   * `check` is a pool's healthCheck section as the config schema produced it (durations in
+   * ms, statuses as ranges, timeout <= interval already checked); `seed` jitters first probes.
+   */
   constructor(
-    opts: ActiveCheckOptions,
+    readonly check: Readonly<HealthCheckConfig>,
     private readonly onChange: HealthChange,
+    seed = 1,
   ) {
-    if (typeof onChange !== "function")
-      throw new ActiveCheckConfigError("active check: onChange callback required");
-    this.options = resolveActiveCheckOptions(opts);
-    this.random = seededRandom(opts.seed ?? 1);
+    this.random = seededRandom(seed);
+    this.outside = `outside ${rangesText(check.expectStatus)}`;
     // One socket per member is enough: probes of one member never overlap.
-    this.agent = new http.Agent({ keepAlive: true, maxSockets: 1, timeout: this.options.intervalMs * 2 });
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: 1, timeout: check.interval * 2 });
   }
 
-  /** Reconciles the probed set: starts new members, stops removed ones, restarts moved ones. */
+  /**
+   * Reconciles the probed set: starts new members, stops removed ones, restarts moved ones.
+   * Targets come from the committed pool (ids unique, addresses parsed by the schema).
+   */
   setMembers(members: readonly CheckTarget[]): void {
-    if (this.stopped) throw new ActiveCheckConfigError("active check: setMembers after stop()");
-    if (!Array.isArray(members)) throw new ActiveCheckConfigError("active check: members must be an array");
+    if (this.stopped) throw new CodedError("HEALTH_CHECKER_STOPPED", "active check: setMembers after stop()");
     const want = new Map<string, CheckTarget>();
-    for (const m of members) {
-      if (m === null || typeof m !== "object" || typeof m.id !== "string" || m.id === "") {
-        throw new ActiveCheckConfigError("active check: every member needs a non-empty string id");
-      }
-      if (
-        typeof m.address !== "string" ||
-        m.address === "" ||
-        !Number.isInteger(m.port) ||
-        m.port < 1 ||
-        m.port > 65535
-      ) {
-        throw new ActiveCheckConfigError(
-          `active check: member ${JSON.stringify(m.id)} needs an address and a port 1..65535`,
-        );
-      }
-      if (want.has(m.id))
-        throw new ActiveCheckConfigError(`active check: duplicate member id ${JSON.stringify(m.id)}`);
-      want.set(m.id, { id: m.id, address: m.address, port: m.port });
-    }
+    for (const m of members) want.set(m.id, { id: m.id, address: m.address, port: m.port });
     for (const [id, p] of this.members) {
       const w = want.get(id);
       if (w === undefined || w.address !== p.target.address || w.port !== p.target.port) {
@@ -179,7 +108,7 @@ export class ActiveHealthChecker {
       };
       this.members.set(id, p);
       // Jittered first probe within one interval so members are not probed in lockstep.
-      this.schedule(p, Math.floor(this.random() * this.options.intervalMs));
+      this.schedule(p, Math.floor(this.random() * this.check.interval));
     }
   }
 
@@ -227,7 +156,7 @@ export class ActiveHealthChecker {
     p.timer = undefined;
     if (p.stopped) return;
     const started = performance.now();
-    const o = this.options;
+    const c = this.check;
     let settled = false;
     const done = (success: boolean, reason: string) => {
       if (settled) return;
@@ -237,18 +166,18 @@ export class ActiveHealthChecker {
       p.req = undefined;
       if (p.stopped) return;
       this.result(p, success, reason);
-      this.schedule(p, Math.max(0, o.intervalMs - (performance.now() - started)));
+      this.schedule(p, Math.max(0, c.interval - (performance.now() - started)));
     };
     const { address, port } = p.target;
     const req = http.request(
       {
         host: address,
         port,
-        path: o.path,
+        path: c.path,
         method: "GET",
         agent: this.agent,
         headers: {
-          Host: o.hostHeader ?? formatHostPort(address, port),
+          Host: formatHostPort(address, port),
           "User-Agent": "shardgate-health-check",
         },
       },
@@ -256,8 +185,8 @@ export class ActiveHealthChecker {
         const status = res.statusCode ?? 0;
         res.resume();
         res.on("end", () => {
-          if (status >= o.min && status <= o.max) done(true, `status ${status}`);
-          else done(false, `status ${status} outside ${o.min}-${o.max}`);
+          if (expected(c.expectStatus, status)) done(true, `status ${status}`);
+          else done(false, `status ${status} ${this.outside}`);
         });
         res.on("error", (err) => done(false, `response error: ${err.message}`));
       },
@@ -267,16 +196,16 @@ export class ActiveHealthChecker {
       done(false, err.code ? `${err.code}: ${err.message}` : err.message),
     );
     p.deadline = setTimeout(() => {
-      done(false, `timeout after ${o.timeoutMs}ms`);
+      done(false, `timeout after ${c.timeout}ms`);
       req.destroy();
-    }, o.timeoutMs);
+    }, c.timeout);
     req.end();
   }
 
   private result(p: Probe, success: boolean, reason: string): void {
     p.probes++;
     p.lastReason = reason;
-    const o = this.options;
+    const o = this.check;
     if (success) {
       p.ok++;
       p.fail = 0;

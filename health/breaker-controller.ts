@@ -9,15 +9,8 @@
 // failed proposal is retried on the next tick, and a state the committed log already holds
 // is never proposed again.
 
-import type { BreakerConfig } from "../config/file/schema.js";
 import type { MemberState, PoolState } from "../config/state/types.js";
-import {
-  BreakerDecider,
-  type BreakerOptions,
-  type BreakerOverride,
-  type BreakerTransition,
-  type BreakerView,
-} from "./breaker.js";
+import { BreakerDecider, type BreakerOverride, type BreakerTransition, type BreakerView } from "./breaker.js";
 import { ControllerError, errorText, numberOption, type TimerHandle } from "./controller/deps.js";
 import { LeaderController, type LeaderControllerOptions } from "./controller/leader-controller.js";
 import type { OutcomeBatch, OutcomeCounts } from "./outcome-recorder.js";
@@ -54,23 +47,6 @@ export interface BreakerControllerStatus {
   readonly lastProposalError: string | undefined;
   readonly batches: number;
   readonly ignoredEntries: number;
-}
-
-/**
- * Maps a pool's `breaker` section to decider options. `responseTimeoutMs` (the pool's
- * timeouts.response) bounds a probe, so it bounds the stay in half-open too.
- */
-export function deciderOptions(b: BreakerConfig, responseTimeoutMs?: number): BreakerOptions {
-  return {
-    halfOpenMaxMs: responseTimeoutMs,
-    consecutiveFailures: b.consecutiveFailures,
-    failureRate: b.failureRate,
-    minimumVolume: b.minRequests,
-    windowMs: b.window,
-    openMs: b.openFor,
-    maxOpenMs: b.maxOpenFor,
-    halfOpenProbes: b.halfOpenProbes,
-  };
 }
 
 /** What a pool's decider is built from; a change rebuilds it. */
@@ -201,19 +177,13 @@ export class BreakerController extends LeaderController {
       }
       let p = this.pools.get(name);
       if (p === undefined) {
-        try {
-          p = {
-            key: deciderKey(pool),
-            decider: new BreakerDecider(
-              deciderOptions(pool.settings.breaker, pool.settings.timeouts.response),
-            ),
-            members: new Set(),
-            reconciled: [],
-          };
-        } catch (err) {
-          this.log.error({ pool: name, err: errorText(err) }, "invalid breaker settings; breaker not run");
-          continue;
-        }
+        // The settings passed the config schema when they were committed: nothing to re-check.
+        p = {
+          key: deciderKey(pool),
+          decider: new BreakerDecider(pool.settings.breaker, pool.settings.timeouts.response),
+          members: new Set(),
+          reconciled: [],
+        };
         this.pools.set(name, p);
       }
       this.reconcileMembers(name, pool, p, now);

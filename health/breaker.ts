@@ -4,11 +4,11 @@
 // commits, so every instance applies the same breaker state at the same log index.
 //
 //   closed --(N consecutive failures, or failure rate >= threshold over the sliding window
-//             with at least minimumVolume requests)--> open
-//   open --(cool-down elapsed: openMs * 2^k, capped at maxOpenMs)--> half-open
+//             with at least minRequests requests)--> open
+//   open --(cool-down elapsed: openFor * 2^k, capped at maxOpenFor)--> half-open
 //   half-open --(halfOpenProbes successes, no failure)--> closed (k resets)
 //   half-open --(any failure)--> open (k + 1)
-//   half-open --(halfOpenMaxMs passed without a failure)--> closed (k resets)
+//   half-open --(the pool's response timeout passed without a failure)--> closed (k resets)
 //
 // The last rule bounds half-open: probes can end without an outcome (the client left, the
 // request was upgraded, no request for the member's keys came), and a member must not stay
@@ -29,6 +29,7 @@ export {
   type UpstreamErrorKind,
 } from "./outcome-recorder.js";
 
+import type { BreakerConfig } from "../config/file/schema.js";
 import type { BreakerOverride, BreakerState } from "../config/state/commands.js";
 
 export type { BreakerOverride, BreakerState };
@@ -54,52 +55,24 @@ export interface BreakerTransition {
   readonly reason: TransitionReason;
 }
 
-export interface BreakerOptions {
-  /** Open after this many consecutive failures (default 5; 0 disables the rule). */
-  consecutiveFailures?: number;
-  /** Open when failures / total >= this over the window (default 0.5; 0 disables the rule). */
-  failureRate?: number;
-  /** The rate rule needs at least this many requests in the window (default 20). */
-  minimumVolume?: number;
-  /** Sliding window length (default 10000 ms) and its number of buckets (default 10). */
-  windowMs?: number;
-  buckets?: number;
-  /** First cool-down (default 5000 ms); each re-open doubles it up to maxOpenMs (default 60000 ms). */
-  openMs?: number;
-  maxOpenMs?: number;
-  /** Successful probes needed in half-open to close (default 3). */
-  halfOpenProbes?: number;
-  /** Longest stay in half-open without a failed probe before closing (default 30000 ms: the pool's response timeout). */
-  halfOpenMaxMs?: number;
-}
+/**
+ * The rules a decider runs: the pool's `breaker` section exactly as the config schema produced
+ * it (config/file/schema.ts holds the defaults and the checks, durations already in ms).
+ */
+export type BreakerRules = Omit<BreakerConfig, "enabled" | "failureStatuses">;
+
+/** Buckets of the sliding window: window / 10 is fine-grained enough and keeps a member at 160 bytes. */
+const BUCKETS = 10;
 
 export interface BreakerView {
   readonly state: BreakerState;
   readonly until: number | null;
-  /** Re-opens since the last close (the k in openMs * 2^k). */
+  /** Re-opens since the last close (the k in openFor * 2^k). */
   readonly reopens: number;
   readonly override: BreakerOverride;
   /** Requests and failures in the current window (closed state). */
   readonly windowTotal: number;
   readonly windowFailures: number;
-}
-
-export class BreakerConfigError extends Error {
-  readonly code = "HEALTH_INVALID_BREAKER_OPTIONS";
-  override name = "BreakerConfigError";
-}
-
-interface Resolved {
-  consecutiveFailures: number;
-  failureRate: number;
-  minimumVolume: number;
-  windowMs: number;
-  buckets: number;
-  bucketMs: number;
-  openMs: number;
-  maxOpenMs: number;
-  halfOpenProbes: number;
-  halfOpenMaxMs: number;
 }
 
 interface MemberState {
@@ -119,63 +92,21 @@ interface MemberState {
   decideBy: number;
 }
 
-function num(
-  name: string,
-  v: number | undefined,
-  dflt: number,
-  min: number,
-  max = Number.POSITIVE_INFINITY,
-  int = false,
-): number {
-  if (v === undefined) return dflt;
-  if (typeof v !== "number" || !Number.isFinite(v) || v < min || v > max || (int && !Number.isInteger(v))) {
-    throw new BreakerConfigError(
-      `breaker: ${name} must be ${int ? "an integer" : "a number"} in [${min}, ${max}], got ${String(v)}`,
-    );
-  }
-  return v;
-}
-
-/** Validates options and fills defaults; throws BreakerConfigError naming the field. */
-export function resolveBreakerOptions(o: BreakerOptions = {}): Readonly<Resolved> {
-  const windowMs = num("windowMs", o.windowMs, 10_000, 1);
-  const buckets = num("buckets", o.buckets, 10, 1, 1000, true);
-  const openMs = num("openMs", o.openMs, 5000, 1);
-  const r: Resolved = {
-    consecutiveFailures: num(
-      "consecutiveFailures",
-      o.consecutiveFailures,
-      5,
-      0,
-      Number.MAX_SAFE_INTEGER,
-      true,
-    ),
-    failureRate: num("failureRate", o.failureRate, 0.5, 0, 1),
-    minimumVolume: num("minimumVolume", o.minimumVolume, 20, 1, Number.MAX_SAFE_INTEGER, true),
-    windowMs,
-    buckets,
-    bucketMs: windowMs / buckets,
-    openMs,
-    maxOpenMs: num("maxOpenMs", o.maxOpenMs, Math.max(60_000, openMs), openMs),
-    halfOpenProbes: num("halfOpenProbes", o.halfOpenProbes, 3, 1, 1_000_000, true),
-    halfOpenMaxMs: num("halfOpenMaxMs", o.halfOpenMaxMs, 30_000, 1),
-  };
-  if (r.consecutiveFailures === 0 && r.failureRate === 0) {
-    throw new BreakerConfigError(
-      "breaker: consecutiveFailures and failureRate cannot both be 0 (the breaker would never open)",
-    );
-  }
-  return Object.freeze(r);
-}
-
 const key = (pool: string, member: string) => `${pool}\u0000${member}`;
 
 export class BreakerDecider {
-  readonly options: Readonly<Resolved>;
   private readonly members = new Map<string, MemberState>();
+  private readonly bucketMs: number;
 
-  constructor(opts: BreakerOptions = {}) {
-    this.options = resolveBreakerOptions(opts);
+  /**
+   * `responseTimeout` is the pool's timeouts.response: it bounds how long a probe can take,
+   * so it is how long half-open waits for a failed probe before closing.
+   */
+  constructor(
+    readonly rules: Readonly<BreakerRules>,
+    private readonly responseTimeout: number,
+  ) {
+    this.bucketMs = rules.window / BUCKETS;
   }
 
   private get(pool: string, member: string, now: number): MemberState {
@@ -190,9 +121,9 @@ export class BreakerDecider {
         reopens: 0,
         override: "auto",
         run: 0,
-        okBuckets: new Float64Array(this.options.buckets),
-        failBuckets: new Float64Array(this.options.buckets),
-        head: Math.floor(now / this.options.bucketMs),
+        okBuckets: new Float64Array(BUCKETS),
+        failBuckets: new Float64Array(BUCKETS),
+        head: Math.floor(now / this.bucketMs),
         probeOk: 0,
         decideBy: 0,
       };
@@ -203,9 +134,9 @@ export class BreakerDecider {
 
   /** Moves the window so its newest bucket covers `now`, zeroing buckets that fell out. */
   private rotate(m: MemberState, now: number): void {
-    const b = Math.floor(now / this.options.bucketMs);
+    const b = Math.floor(now / this.bucketMs);
     if (b <= m.head) return;
-    const n = this.options.buckets;
+    const n = BUCKETS;
     const steps = Math.min(n, b - m.head);
     for (let i = 1; i <= steps; i++) {
       const idx = (((m.head + i) % n) + n) % n;
@@ -218,13 +149,13 @@ export class BreakerDecider {
   private resetWindow(m: MemberState, now: number): void {
     m.okBuckets.fill(0);
     m.failBuckets.fill(0);
-    m.head = Math.floor(now / this.options.bucketMs);
+    m.head = Math.floor(now / this.bucketMs);
     m.run = 0;
   }
 
   private coolDown(reopens: number): number {
-    const { openMs, maxOpenMs } = this.options;
-    return Math.min(maxOpenMs, openMs * 2 ** Math.min(reopens, 52));
+    const { openFor, maxOpenFor } = this.rules;
+    return Math.min(maxOpenFor, openFor * 2 ** Math.min(reopens, 52));
   }
 
   private move(
@@ -253,7 +184,7 @@ export class BreakerDecider {
       if (m.override !== "auto") continue;
       if (m.state === "open" && m.until !== null && now >= m.until) {
         this.move(m, "half-open", null, "cool-down-elapsed", out);
-        m.decideBy = now + this.options.halfOpenMaxMs;
+        m.decideBy = now + this.responseTimeout;
       } else if (m.state === "half-open" && now >= m.decideBy) {
         m.reopens = 0;
         this.move(m, "closed", null, "probe-window-elapsed", out);
@@ -269,7 +200,7 @@ export class BreakerDecider {
    */
   ingest(batch: OutcomeBatch, now: number): BreakerTransition[] {
     const out = this.tick(now);
-    const o = this.options;
+    const o = this.rules;
     for (const e of batch.entries) {
       if (e.success < 0 || e.failure < 0 || !Number.isFinite(e.success) || !Number.isFinite(e.failure))
         continue;
@@ -291,36 +222,29 @@ export class BreakerDecider {
         continue;
       }
       this.rotate(m, now);
-      const idx = ((m.head % o.buckets) + o.buckets) % o.buckets;
+      const idx = ((m.head % BUCKETS) + BUCKETS) % BUCKETS;
       m.okBuckets[idx] += e.success;
       m.failBuckets[idx] += e.failure;
       m.run = e.success > 0 ? e.consecutive : m.run + e.failure;
       const worstRun = Math.max(m.run, e.maxConsecutive);
-      if (o.consecutiveFailures > 0 && worstRun >= o.consecutiveFailures) {
+      if (worstRun >= o.consecutiveFailures) {
         this.open(m, now, "consecutive-failures", out);
         continue;
       }
-      if (o.failureRate > 0) {
-        let ok = 0;
-        let fail = 0;
-        for (let i = 0; i < o.buckets; i++) {
-          ok += m.okBuckets[i];
-          fail += m.failBuckets[i];
-        }
-        const total = ok + fail;
-        if (total >= o.minimumVolume && fail / total >= o.failureRate) this.open(m, now, "failure-rate", out);
+      let ok = 0;
+      let fail = 0;
+      for (let i = 0; i < BUCKETS; i++) {
+        ok += m.okBuckets[i];
+        fail += m.failBuckets[i];
       }
+      const total = ok + fail;
+      if (total >= o.minRequests && fail / total >= o.failureRate) this.open(m, now, "failure-rate", out);
     }
     return out;
   }
 
   /** Forces a member's state (`auto` hands it back to the rules, starting closed). */
   override(pool: string, member: string, mode: BreakerOverride, now: number): BreakerTransition[] {
-    if (mode !== "open" && mode !== "closed" && mode !== "auto") {
-      throw new BreakerConfigError(
-        `breaker override must be "open", "closed" or "auto", got ${JSON.stringify(mode)}`,
-      );
-    }
     const out: BreakerTransition[] = [];
     const m = this.get(pool, member, now);
     m.override = mode;
@@ -355,7 +279,7 @@ export class BreakerDecider {
     m.override = override;
     m.reopens = Math.max(0, Math.floor(reopens) || 0);
     m.until = state === "open" && override === "auto" ? now + this.coolDown(m.reopens) : null;
-    m.decideBy = now + this.options.halfOpenMaxMs;
+    m.decideBy = now + this.responseTimeout;
     m.probeOk = 0;
     this.resetWindow(m, now);
   }
@@ -379,7 +303,7 @@ export class BreakerDecider {
     }
     let ok = 0;
     let fail = 0;
-    for (let i = 0; i < this.options.buckets; i++) {
+    for (let i = 0; i < BUCKETS; i++) {
       ok += m.okBuckets[i];
       fail += m.failBuckets[i];
     }

@@ -10,7 +10,7 @@
 import { EventEmitter } from "node:events";
 import Consul from "consul";
 import { errorWithCode } from "../config/coded-error.js";
-import { seededRandom } from "../ring/random.js";
+import type { ConsulAgentConfig, PoolConsulDiscovery } from "../config/file/schema.js";
 import { backoffDelay } from "./backoff.js";
 import {
   type DiscoveredMember,
@@ -19,8 +19,8 @@ import {
   type MemberDiff,
   parseHealthEntries,
 } from "./consul-members.js";
-import { TokenBucket } from "./token-bucket.js";
-import { WatchLoop, type WatchLoopOptions } from "./watch-loop.js";
+import type { TokenBucket } from "./token-bucket.js";
+import { pacing, WatchLoop, type WatchLoopOptions } from "./watch-loop.js";
 
 export type { CheckStatus, DiscoveredMember, MemberDiff } from "./consul-members.js";
 
@@ -32,31 +32,12 @@ export interface HealthLogger {
   error(obj: object, msg: string): void;
 }
 
-const SILENT: HealthLogger = { debug() {}, info() {}, warn() {}, error() {} };
-
 export interface ConsulWatcherOptions extends WatchLoopOptions {
-  /** Service name to watch (required, non-empty). */
-  service: string;
-  /** Consul HTTP API host (default 127.0.0.1) and port (default 8500). */
-  host?: string;
-  port?: number;
-  /** Use https (default false). */
-  secure?: boolean;
-  /** ACL token, sent as X-Consul-Token. */
-  token?: string;
-  /** Datacenter (?dc=). */
-  datacenter?: string;
-  /** Only entries carrying all these tags (?tag=, repeatable). */
-  tags?: readonly string[];
-  /** Consul filter expression (?filter=), e.g. `Service.Meta.shard == "a"`. */
-  filter?: string;
-  /** Ask Consul for passing entries only (?passing): non-passing members disappear instead of turning unhealthy. */
-  passingOnly?: boolean;
-  /** Whether a member whose worst check is `warning` is healthy (default true). */
-  warningIsHealthy?: boolean;
-  /** Blocking wait per request in ms (default 60000; Consul clamps to its max_query_time). */
-  waitMs?: number;
-  /** An existing client (its host/port/token defaults are then used as they are). */
+  /** The pool's `discovery.consul` section as the config schema produced it. */
+  discovery: PoolConsulDiscovery;
+  /** This instance's `discovery.consul` agent section as the config schema produced it. */
+  agent: ConsulAgentConfig;
+  /** An existing client (its host/port defaults are then used as they are; the token is still sent). */
   client?: Consul;
 }
 
@@ -97,27 +78,14 @@ export interface ConsulWatcherEvents {
   update: [update: MembershipUpdate];
 }
 
-export class ConsulWatcherConfigError extends Error {
-  readonly code = "HEALTH_INVALID_CONSUL_OPTIONS";
-  override name = "ConsulWatcherConfigError";
-}
-
-function positive(name: string, v: number | undefined, dflt: number, min = 1): number {
-  if (v === undefined) return dflt;
-  if (typeof v !== "number" || !Number.isFinite(v) || v < min) {
-    throw new ConsulWatcherConfigError(
-      `consul watcher: ${name} must be a number >= ${min}, got ${String(v)}`,
-    );
-  }
-  return v;
-}
-
 export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
   readonly service: string;
   private readonly client: Consul;
   private readonly ownsClient: boolean;
-  private readonly opts: ConsulWatcherOptions;
-  private readonly waitMs: number;
+  private readonly discovery: PoolConsulDiscovery;
+  private readonly token: string;
+  private readonly datacenter: string | undefined;
+  private readonly wait: number;
   private readonly requestTimeoutMs: number;
   private readonly bucket: TokenBucket;
   private readonly random: () => number;
@@ -138,50 +106,36 @@ export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
 
   constructor(opts: ConsulWatcherOptions) {
     super();
-    if (opts === null || typeof opts !== "object")
-      throw new ConsulWatcherConfigError("consul watcher: options object required");
-    if (typeof opts.service !== "string" || opts.service.trim() === "") {
-      throw new ConsulWatcherConfigError("consul watcher: service must be a non-empty string");
-    }
-    if (opts.port !== undefined && (!Number.isInteger(opts.port) || opts.port < 1 || opts.port > 65535)) {
-      throw new ConsulWatcherConfigError(
-        `consul watcher: port must be an integer 1..65535, got ${String(opts.port)}`,
-      );
-    }
-    if (
-      opts.tags !== undefined &&
-      (!Array.isArray(opts.tags) || opts.tags.some((t) => typeof t !== "string" || t === ""))
-    ) {
-      throw new ConsulWatcherConfigError("consul watcher: tags must be an array of non-empty strings");
-    }
-    if (opts.filter !== undefined && typeof opts.filter !== "string") {
-      throw new ConsulWatcherConfigError("consul watcher: filter must be a string");
-    }
-    this.service = opts.service;
-    this.opts = opts;
-    this.waitMs = Math.floor(positive("waitMs", opts.waitMs, 60_000));
+    const { discovery, agent } = opts;
+    this.service = discovery.service;
+    this.discovery = discovery;
+    this.token = agent.token;
+    this.datacenter = discovery.datacenter ?? agent.datacenter;
+    this.wait = agent.wait;
     // Consul may add up to wait/16 of jitter; anything much beyond that is a hung connection.
-    this.requestTimeoutMs = this.waitMs + Math.ceil(this.waitMs / 16) + 10_000;
-    const now = opts.now ?? (() => performance.now());
-    this.bucket = new TokenBucket(
-      positive("ratePerSec", opts.ratePerSec, 2, 0.001),
-      positive("rateBurst", opts.rateBurst, 4),
-      now,
-    );
-    const baseMs = positive("backoffBaseMs", opts.backoffBaseMs, 500);
-    this.backoff = { baseMs, maxMs: positive("backoffMaxMs", opts.backoffMaxMs, 30_000, baseMs) };
-    this.random = seededRandom(opts.seed ?? 1);
-    this.log = opts.logger ?? SILENT;
-    this.wall = opts.wallClock ?? Date.now;
-    this.warningIsHealthy = opts.warningIsHealthy ?? true;
+    this.requestTimeoutMs = this.wait + Math.ceil(this.wait / 16) + 10_000;
+    ({
+      bucket: this.bucket,
+      backoff: this.backoff,
+      random: this.random,
+      log: this.log,
+      wall: this.wall,
+    } = pacing("consul watcher", agent.rateLimit, opts));
+    // The watcher never asks Consul for ?passing: a member that went critical must stay a
+    // member (a health flip the panic guard can hold back), not vanish as if deregistered.
+    // passingOnly is applied by counting a warning as unhealthy too.
+    this.warningIsHealthy = discovery.warningIsHealthy && !discovery.passingOnly;
     if (opts.client !== undefined) {
       this.client = opts.client;
       this.ownsClient = false;
     } else {
+      // The schema checked the URL (http or https); a missing port is Consul's default.
+      const url = new URL(agent.address);
+      const secure = url.protocol === "https:";
       this.client = new Consul({
-        host: opts.host ?? "127.0.0.1",
-        port: opts.port ?? 8500,
-        secure: opts.secure ?? false,
+        host: url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname,
+        port: url.port === "" ? (secure ? 443 : 8500) : Number(url.port),
+        secure,
       });
       this.ownsClient = true;
     }
@@ -224,9 +178,9 @@ export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
 
   protected async loop(): Promise<void> {
     while (this.running) {
-      const wait = this.bucket.take();
-      if (wait > 0) {
-        await this.pause.sleep(wait);
+      const delay = this.bucket.take();
+      if (delay > 0) {
+        await this.pause.sleep(delay);
         continue;
       }
       let res: { headers: Record<string, string | string[] | undefined> };
@@ -261,15 +215,14 @@ export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
       // After a failure, read at once instead of blocking on the old index: the view is
       // refreshed (and recovery noticed) as soon as Consul answers again.
       index: this.consecutiveErrors > 0 ? "0" : String(this.index),
-      wait: `${this.waitMs}ms`,
+      wait: `${this.wait}ms`,
       timeout: this.requestTimeoutMs,
       ctx: this.ctx,
     };
-    if (this.opts.datacenter) o.dc = this.opts.datacenter;
-    if (this.opts.tags !== undefined && this.opts.tags.length > 0) o.tag = [...this.opts.tags];
-    if (this.opts.filter) o.filter = this.opts.filter;
-    if (this.opts.passingOnly) o.passing = true;
-    if (this.opts.token) o.token = this.opts.token;
+    if (this.datacenter) o.dc = this.datacenter;
+    if (this.discovery.tags.length > 0) o.tag = [...this.discovery.tags];
+    if (this.discovery.filter) o.filter = this.discovery.filter;
+    if (this.token) o.token = this.token;
     return o as unknown as Parameters<Consul["health"]["service"]>[0];
   }
 

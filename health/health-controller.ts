@@ -8,16 +8,12 @@
 // again, so any static member committed unhealthy there is proposed healthy.
 
 import type { HealthCheckConfig } from "../config/file/schema.js";
-import {
-  type ActiveCheckOptions,
-  ActiveHealthChecker,
-  type CheckTarget,
-  type MemberCheckState,
-} from "./active-check.js";
+import { ActiveHealthChecker, type CheckTarget, type MemberCheckState } from "./active-check.js";
 import { errorText, numberOption } from "./controller/deps.js";
 import { LeaderController, type LeaderControllerOptions } from "./controller/leader-controller.js";
 import { type GuardInput, guardHealth } from "./controller/panic-guard.js";
 import { ProposalCycle } from "./controller/proposal-cycle.js";
+import { seedOf } from "./membership/seed.js";
 
 /** What the controller needs from a checker; ActiveHealthChecker is one. */
 export interface MemberChecker {
@@ -26,14 +22,15 @@ export interface MemberChecker {
   stop(): void;
 }
 
+/** `check` is the pool's committed healthCheck section, as the config schema produced it. */
 export type CheckerFactory = (
   pool: string,
-  options: ActiveCheckOptions,
+  check: HealthCheckConfig,
   onChange: (member: string, healthy: boolean, reason: string) => void,
 ) => MemberChecker;
 
 export interface HealthControllerOptions extends LeaderControllerOptions {
-  /** Default: `new ActiveHealthChecker(options, onChange)`. */
+  /** Default: `new ActiveHealthChecker(check, onChange, seedOf(pool))`. */
   checkerFactory?: CheckerFactory;
   /** Flips within this window go out as one SetHealth (default 50 ms; the checks' thresholds already debounce). */
   debounceMs?: number;
@@ -55,30 +52,6 @@ export interface PoolHealthStatus {
   readonly lastProposalError: string | undefined;
 }
 
-/**
- * Maps a pool's healthCheck section to checker options. The checker takes one expected
- * status range; several configured ranges are checked as their hull.
- */
-export function activeCheckOptions(pool: string, c: HealthCheckConfig): ActiveCheckOptions {
-  let min = 599;
-  let max = 100;
-  for (const r of c.expectStatus) {
-    if (r.from < min) min = r.from;
-    if (r.to > max) max = r.to;
-  }
-  let seed = 2166136261;
-  for (let i = 0; i < pool.length; i++) seed = Math.imul(seed ^ pool.charCodeAt(i), 16777619);
-  return {
-    path: c.path,
-    intervalMs: c.interval,
-    timeoutMs: c.timeout,
-    healthyThreshold: c.healthyThreshold,
-    unhealthyThreshold: c.unhealthyThreshold,
-    expectedStatus: { min, max },
-    seed: seed >>> 0,
-  };
-}
-
 interface PoolCheck {
   readonly pool: string;
   readonly key: string;
@@ -91,8 +64,9 @@ interface PoolCheck {
   membersKey: string;
 }
 
-const defaultFactory: CheckerFactory = (_pool, options, onChange) =>
-  new ActiveHealthChecker(options, onChange);
+// The seed from the pool's name: two pools' first probes are not jittered in lockstep.
+const defaultFactory: CheckerFactory = (pool, check, onChange) =>
+  new ActiveHealthChecker(check, onChange, seedOf(pool));
 
 export class HealthController extends LeaderController {
   private readonly factory: CheckerFactory;
@@ -199,13 +173,9 @@ export class HealthController extends LeaderController {
       membersKey: "",
     };
     try {
-      (p as { checker: MemberChecker | undefined }).checker = this.factory(
-        name,
-        activeCheckOptions(name, hc),
-        () => {
-          if (!p.cycle.closed) this.touch(p);
-        },
-      );
+      (p as { checker: MemberChecker | undefined }).checker = this.factory(name, hc, () => {
+        if (!p.cycle.closed) this.touch(p);
+      });
     } catch (err) {
       this.log.error({ pool: name, err: errorText(err) }, "cannot start health checks");
     }

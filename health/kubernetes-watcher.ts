@@ -12,22 +12,21 @@
 import { existsSync } from "node:fs";
 import type { DiscoveryV1Api, KubeConfig, Watch } from "@kubernetes/client-node";
 import { errorWithCode } from "../config/coded-error.js";
-import { seededRandom } from "../ring/random.js";
+import type { PoolKubernetesDiscovery } from "../config/file/schema.js";
 import { backoffDelay } from "./backoff.js";
 import { type DiscoveredMember, diffMembers, isEmptyDiff, type MemberDiff } from "./consul-members.js";
 import type { HealthLogger } from "./consul-watcher.js";
-import { SILENT_LOGGER } from "./controller/deps.js";
 import { type EndpointSliceLike, parseEndpointSlices } from "./kubernetes-members.js";
-import { TokenBucket } from "./token-bucket.js";
-import { WatchLoop, type WatchLoopOptions } from "./watch-loop.js";
+import type { TokenBucket } from "./token-bucket.js";
+import { knob, pacing, WatcherError, WatchLoop, type WatchLoopOptions } from "./watch-loop.js";
 
-export interface KubernetesWatcherOptions extends WatchLoopOptions {
-  service: string;
-  namespace: string;
-  /** The EndpointSlice port: its name, or the number the pods listen on. */
-  port: string | number;
-  /** A kubeconfig file (its current context); absent = the in-cluster service account. */
-  kubeconfig?: string;
+/**
+ * The pool's `discovery.kubernetes` section as the config schema produced it (service,
+ * namespace, port, kubeconfig), plus pacing knobs the config does not have.
+ */
+export interface KubernetesWatcherOptions extends WatchLoopOptions, PoolKubernetesDiscovery {
+  /** Requests per second (default 2). */
+  rateLimit?: number;
   /** A loaded config (tests, embedding); wins over `kubeconfig`. */
   kubeConfig?: KubeConfig;
   /** Server-side watch timeout in seconds (default 240). */
@@ -76,22 +75,7 @@ export interface KubernetesWatcherEvents {
   update: [update: KubernetesMembershipUpdate];
 }
 
-export class KubernetesWatcherConfigError extends Error {
-  readonly code = "HEALTH_INVALID_KUBERNETES_OPTIONS";
-  override name = "KubernetesWatcherConfigError";
-}
-
 type WatchEnd = { kind: "end" } | { kind: "gone" } | { kind: "error"; err: unknown };
-
-function positive(name: string, v: number | undefined, dflt: number, min = 1): number {
-  if (v === undefined) return dflt;
-  if (typeof v !== "number" || !Number.isFinite(v) || v < min) {
-    throw new KubernetesWatcherConfigError(
-      `kubernetes watcher: ${name} must be a number >= ${min}, got ${String(v)}`,
-    );
-  }
-  return v;
-}
 
 /** A watch failure as one line: the API's HTTP status when it answered, else the error and its code. */
 function watchErrorText(err: unknown): string {
@@ -121,13 +105,15 @@ function checkSource(opts: KubernetesWatcherOptions): void {
   if (opts.kubeConfig !== undefined) return;
   if (opts.kubeconfig !== undefined) {
     if (!existsSync(opts.kubeconfig))
-      throw new KubernetesWatcherConfigError(
+      throw new WatcherError(
+        "HEALTH_KUBECONFIG_MISSING",
         `kubernetes watcher: kubeconfig ${opts.kubeconfig} does not exist`,
       );
     return;
   }
   if (!process.env.KUBERNETES_SERVICE_HOST) {
-    throw new KubernetesWatcherConfigError(
+    throw new WatcherError(
+      "HEALTH_NOT_IN_CLUSTER",
       "kubernetes watcher: not running in a pod (KUBERNETES_SERVICE_HOST unset): set discovery.kubernetes.kubeconfig",
     );
   }
@@ -140,12 +126,14 @@ function loadConfig(k8s: ClientModule, opts: KubernetesWatcherOptions): KubeConf
     try {
       kc.loadFromFile(opts.kubeconfig);
     } catch (err) {
-      throw new KubernetesWatcherConfigError(
+      throw new WatcherError(
+        "HEALTH_KUBECONFIG_INVALID",
         `kubernetes watcher: cannot load kubeconfig ${opts.kubeconfig}: ${watchErrorText(err)}`,
       );
     }
     if (kc.getCurrentCluster() === null) {
-      throw new KubernetesWatcherConfigError(
+      throw new WatcherError(
+        "HEALTH_KUBECONFIG_INVALID",
         `kubernetes watcher: kubeconfig ${opts.kubeconfig} has no current context with a cluster`,
       );
     }
@@ -188,37 +176,22 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
 
   constructor(opts: KubernetesWatcherOptions) {
     super();
-    if (opts === null || typeof opts !== "object")
-      throw new KubernetesWatcherConfigError("kubernetes watcher: options object required");
-    for (const k of ["service", "namespace"] as const) {
-      if (typeof opts[k] !== "string" || opts[k].trim() === "")
-        throw new KubernetesWatcherConfigError(`kubernetes watcher: ${k} must be a non-empty string`);
-    }
-    const p = opts.port;
-    if (!(typeof p === "string" ? p !== "" : Number.isInteger(p) && p >= 1 && p <= 65535)) {
-      throw new KubernetesWatcherConfigError(
-        `kubernetes watcher: port must be a port name or an integer 1..65535, got ${String(p)}`,
-      );
-    }
     this.service = opts.service;
     this.namespace = opts.namespace;
-    this.port = p;
+    this.port = opts.port;
     this.path = `/apis/discovery.k8s.io/v1/namespaces/${encodeURIComponent(opts.namespace)}/endpointslices`;
     this.selector = `kubernetes.io/service-name=${opts.service}`;
-    this.watchTimeoutSec = Math.floor(positive("watchTimeoutSec", opts.watchTimeoutSec, 240));
-    this.idleGraceMs = positive("idleGraceMs", opts.idleGraceMs, 30_000);
-    this.listTimeoutMs = positive("listTimeoutMs", opts.listTimeoutMs, 30_000);
-    const now = opts.now ?? (() => performance.now());
-    this.bucket = new TokenBucket(
-      positive("ratePerSec", opts.ratePerSec, 2, 0.001),
-      positive("rateBurst", opts.rateBurst, 4),
-      now,
-    );
-    const baseMs = positive("backoffBaseMs", opts.backoffBaseMs, 500);
-    this.backoff = { baseMs, maxMs: positive("backoffMaxMs", opts.backoffMaxMs, 30_000, baseMs) };
-    this.random = seededRandom(opts.seed ?? 1);
-    this.log = opts.logger ?? SILENT_LOGGER;
-    this.wall = opts.wallClock ?? Date.now;
+    const what = "kubernetes watcher";
+    this.watchTimeoutSec = Math.floor(knob(what, "watchTimeoutSec", opts.watchTimeoutSec, 240, 1));
+    this.idleGraceMs = knob(what, "idleGraceMs", opts.idleGraceMs, 30_000, 1);
+    this.listTimeoutMs = knob(what, "listTimeoutMs", opts.listTimeoutMs, 30_000, 1);
+    ({
+      bucket: this.bucket,
+      backoff: this.backoff,
+      random: this.random,
+      log: this.log,
+      wall: this.wall,
+    } = pacing(what, opts.rateLimit ?? 2, opts));
     checkSource(opts);
     this.opts = opts;
   }

@@ -8,6 +8,8 @@
 // It knows nothing about Raft or HTTP: commands go to an injected propose(), the committed
 // state comes from an injected accessor, time from an injected clock.
 
+import { errorWithCode } from "../config/coded-error.js";
+import { type ConsulAgentConfig, consulAgentSchema } from "../config/file/schema.js";
 import type { PoolSettings, PoolState } from "../config/state/types.js";
 import type { DiscoveredMember } from "./consul-members.js";
 import { ConsulWatcher, type ConsulWatcherOptions, type WatcherStatus } from "./consul-watcher.js";
@@ -21,10 +23,9 @@ import {
 } from "./kubernetes-watcher.js";
 import { kubernetesWatcherOptions } from "./membership/kubernetes-options.js";
 import { type DiscoverySource, planMembership } from "./membership/membership-plan.js";
-import { type ConsulAgentSettings, consulWatcherOptions } from "./membership/watcher-options.js";
+import { consulWatcherOptions } from "./membership/watcher-options.js";
 
 export type { ControllerClock, GetState, Propose } from "./controller/deps.js";
-export type { ConsulAgentSettings } from "./membership/watcher-options.js";
 
 /** A Consul or a Kubernetes watcher's status; `synced` is what the controller reads. */
 export type DiscoveryWatcherStatus = WatcherStatus | KubernetesWatcherStatus;
@@ -44,8 +45,8 @@ export type WatcherFactory = (pool: string, options: ConsulWatcherOptions) => Me
 export type KubernetesWatcherFactory = (pool: string, options: KubernetesWatcherOptions) => MemberWatcher;
 
 export interface MembershipControllerOptions extends LeaderControllerOptions {
-  /** This instance's `discovery.consul` settings (address, token, datacenter, wait, rateLimit). */
-  agent?: ConsulAgentSettings;
+  /** This instance's `discovery.consul` section as the schema produced it (default: the schema's defaults). */
+  agent?: ConsulAgentConfig;
   /** Default: `new ConsulWatcher(options)`. */
   watcherFactory?: WatcherFactory;
   /** Default: `new KubernetesWatcher(options)`. */
@@ -115,7 +116,7 @@ const defaultKubernetesFactory: KubernetesWatcherFactory = (_pool, options) => n
 type PoolDiscovery = NonNullable<PoolSettings["discovery"]>;
 
 export class MembershipController extends LeaderController {
-  private readonly agent: ConsulAgentSettings;
+  private readonly agent: ConsulAgentConfig;
   private readonly factory: WatcherFactory;
   private readonly kubernetesFactory: KubernetesWatcherFactory;
   private readonly debounceMs: number;
@@ -129,7 +130,7 @@ export class MembershipController extends LeaderController {
   constructor(opts: MembershipControllerOptions) {
     const what = "membership controller";
     super(what, opts);
-    this.agent = opts.agent ?? {};
+    this.agent = opts.agent ?? consulAgentSchema.parse({});
     this.factory = opts.watcherFactory ?? defaultFactory;
     this.kubernetesFactory = opts.kubernetesWatcherFactory ?? defaultKubernetesFactory;
     this.debounceMs = numberOption(what, "debounceMs", opts.debounceMs, 200, 0, 60_000);
@@ -237,7 +238,8 @@ export class MembershipController extends LeaderController {
       else if (discovery.consul !== undefined)
         watcher = this.factory(pool, consulWatcherOptions(this.agent, discovery.consul));
     } catch (err) {
-      watcherError = errorText(err);
+      // The code too (HEALTH_KUBECONFIG_MISSING ...): the status is all an operator sees.
+      watcherError = errorWithCode(err);
       this.log.error({ pool, service, source, err: watcherError }, `cannot watch ${source} service`);
     }
     const w: PoolWatch = {

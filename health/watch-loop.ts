@@ -3,16 +3,37 @@
 // resolves when the loop has exited, and a promise for the first applied answer.
 
 import { EventEmitter } from "node:events";
-import type { HealthLogger } from "./controller/deps.js";
+import { CodedError } from "../config/coded-error.js";
+import { seededRandom } from "../ring/random.js";
+import { type HealthLogger, SILENT_LOGGER } from "./controller/deps.js";
 import { InterruptibleSleep } from "./interruptible-sleep.js";
+import { TokenBucket } from "./token-bucket.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: mirrors node:events' own EventMap constraint
 type EventMap<T> = Record<keyof T, any[]>;
 
-/** Pacing, clocks and logging every watcher takes. */
+export const WATCHER_ERROR_CODES = [
+  /** A pacing knob (burst, backoff) out of range: a caller's bug, the config has none of them. */
+  "HEALTH_INVALID_WATCHER_OPTIONS",
+  /** discovery.kubernetes.kubeconfig names no file. */
+  "HEALTH_KUBECONFIG_MISSING",
+  /** The kubeconfig file cannot be loaded or has no current cluster. */
+  "HEALTH_KUBECONFIG_INVALID",
+  /** No kubeconfig and not in a pod (KUBERNETES_SERVICE_HOST unset). */
+  "HEALTH_NOT_IN_CLUSTER",
+] as const;
+
+export type WatcherErrorCode = (typeof WATCHER_ERROR_CODES)[number];
+
+/** Why a watcher cannot be built; the membership controller reports it per pool. */
+export class WatcherError extends CodedError<WatcherErrorCode> {}
+
+/**
+ * Pacing, clocks and logging every watcher takes. The rate itself is not here: Consul's comes
+ * from the agent section of the config (`discovery.consul.rateLimit`).
+ */
 export interface WatchLoopOptions {
-  /** Token bucket on the requests: sustained requests/second (default 2) and burst (default 4). */
-  ratePerSec?: number;
+  /** Token bucket burst on the requests (default 4). */
   rateBurst?: number;
   /** Error backoff: first delay (default 500 ms) and cap (default 30000 ms). */
   backoffBaseMs?: number;
@@ -24,6 +45,43 @@ export interface WatchLoopOptions {
   now?: () => number;
   /** Wall clock in ms for status timestamps (default Date.now). */
   wallClock?: () => number;
+}
+
+/** What a watcher's loop paces itself with, resolved once from its options. */
+export interface Pacing {
+  readonly bucket: TokenBucket;
+  readonly backoff: { readonly baseMs: number; readonly maxMs: number };
+  readonly random: () => number;
+  readonly log: HealthLogger;
+  readonly wall: () => number;
+}
+
+/** A numeric knob: undefined takes the default; below `min` (or not finite) is a coded error. */
+export function knob(what: string, name: string, v: number | undefined, dflt: number, min: number): number {
+  if (v === undefined) return dflt;
+  if (!Number.isFinite(v) || v < min) {
+    throw new WatcherError(
+      "HEALTH_INVALID_WATCHER_OPTIONS",
+      `${what}: ${name} must be a number >= ${min}, got ${String(v)}`,
+    );
+  }
+  return v;
+}
+
+/** Resolves the pacing knobs both watchers share; `rate` is requests per second (> 0). */
+export function pacing(what: string, rate: number, o: WatchLoopOptions): Pacing {
+  const baseMs = knob(what, "backoffBaseMs", o.backoffBaseMs, 500, 1);
+  return {
+    bucket: new TokenBucket(
+      knob(what, "rate", rate, 2, 0.001),
+      knob(what, "rateBurst", o.rateBurst, 4, 1),
+      o.now ?? (() => performance.now()),
+    ),
+    backoff: { baseMs, maxMs: knob(what, "backoffMaxMs", o.backoffMaxMs, 30_000, baseMs) },
+    random: seededRandom(o.seed ?? 1),
+    log: o.logger ?? SILENT_LOGGER,
+    wall: o.wallClock ?? Date.now,
+  };
 }
 
 export abstract class WatchLoop<E extends EventMap<E>> extends EventEmitter<E> {

@@ -10,7 +10,7 @@
 // the cap; if `accept` refuses every member under the cap, pickBounded falls back to the
 // first member `accept` takes regardless of load (serving hot is better than failing).
 
-import { RingConfigError } from "./members.js";
+import { RingConfigError } from "./ring-error.js";
 import type { AcceptMember, HashTable, RingMember } from "./types.js";
 
 export const DEFAULT_BALANCE_FACTOR = 1.25;
@@ -42,11 +42,12 @@ export class BoundedLoad implements HashTable {
 
   constructor(inner: HashTable, options: BoundedLoadOptions = {}) {
     if (inner === null || typeof inner !== "object" || typeof inner.pick !== "function") {
-      throw new RingConfigError("bounded load: inner must be a HashTable");
+      throw new RingConfigError("RING_INVALID_BOUNDED_LOAD", "bounded load: inner must be a HashTable");
     }
     const factor = options.balanceFactor ?? DEFAULT_BALANCE_FACTOR;
     if (typeof factor !== "number" || !Number.isFinite(factor) || factor < 1) {
       throw new RingConfigError(
+        "RING_INVALID_BOUNDED_LOAD",
         `bounded load: balanceFactor must be a finite number >= 1.0, got ${String(factor)}`,
       );
     }

@@ -3,7 +3,7 @@
 
 import { type BoundedLoad, withBoundedLoad } from "./bounded-load.js";
 import { buildMaglev } from "./maglev.js";
-import { RingConfigError } from "./members.js";
+import { RingConfigError } from "./ring-error.js";
 import { buildRingHash, type RingHash } from "./ring-hash.js";
 import type { HashTable, RingMember } from "./types.js";
 
@@ -29,7 +29,10 @@ export function buildBaseTable(spec: TableSpec, previousRing?: RingHash): HashTa
   if (spec.algorithm === "ring")
     return buildRingHash(spec.members, { pointsPerWeight: spec.pointsPerWeight }, previousRing);
   if (spec.algorithm === "maglev") return buildMaglev(spec.members, { tableSize: spec.tableSize });
-  throw new RingConfigError(`algorithm must be "ring" or "maglev", got ${JSON.stringify(spec.algorithm)}`);
+  throw new RingConfigError(
+    "RING_UNKNOWN_ALGORITHM",
+    `algorithm must be "ring" or "maglev", got ${JSON.stringify(spec.algorithm)}`,
+  );
 }
 
 /** Builds an immutable table for `spec`; throws RingConfigError on invalid input. */
@@ -37,9 +40,9 @@ export function buildTable(spec: TableSpec & { balanceFactor: number }): Bounded
 export function buildTable(spec: TableSpec): HashTable;
 export function buildTable(spec: TableSpec): HashTable {
   if (spec.algorithm === "ring" && spec.tableSize !== undefined)
-    throw new RingConfigError("ring hash: tableSize applies to maglev only");
+    throw new RingConfigError("RING_OPTION_MISMATCH", "ring hash: tableSize applies to maglev only");
   if (spec.algorithm === "maglev" && spec.pointsPerWeight !== undefined)
-    throw new RingConfigError("maglev: pointsPerWeight applies to ring only");
+    throw new RingConfigError("RING_OPTION_MISMATCH", "maglev: pointsPerWeight applies to ring only");
   const table = buildBaseTable(spec);
   return spec.balanceFactor === undefined
     ? table

@@ -12,7 +12,8 @@
 
 import { distinctMembers, pickDistinct } from "./distinct-walk.js";
 import { hashKey } from "./hash.js";
-import { canonicalMembers, RingConfigError } from "./members.js";
+import { canonicalMembers } from "./members.js";
+import { RingConfigError } from "./ring-error.js";
 import type { AcceptMember, HashTable, RingMember } from "./types.js";
 import { VisitedSet } from "./visited.js";
 
@@ -47,16 +48,21 @@ export class Maglev implements HashTable {
     const size = options.tableSize ?? DEFAULT_MAGLEV_TABLE_SIZE;
     if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 2 || size > MAX_MAGLEV_TABLE_SIZE) {
       throw new RingConfigError(
+        "RING_INVALID_TABLE_SIZE",
         `maglev: tableSize must be a prime integer in [2, ${MAX_MAGLEV_TABLE_SIZE}], got ${String(size)}`,
       );
     }
     if (!isPrime(size)) {
-      throw new RingConfigError(`maglev: tableSize must be prime, got ${size} (e.g. 65537, 131071, 655373)`);
+      throw new RingConfigError(
+        "RING_INVALID_TABLE_SIZE",
+        `maglev: tableSize must be prime, got ${size} (e.g. 65537, 131071, 655373)`,
+      );
     }
     const sorted = canonicalMembers(members, "maglev");
     const n = sorted.length;
     if (n > size) {
       throw new RingConfigError(
+        "RING_TOO_MANY_MEMBERS",
         `maglev: ${n} members do not fit a table of ${size} slots; use a larger prime`,
       );
     }

@@ -1,34 +1,34 @@
 // Validation and canonical ordering of ring members, shared by every table builder so that
 // all tables reject the same bad input with the same messages and index members the same way.
 
+import { RingConfigError } from "./ring-error.js";
 import type { RingMember } from "./types.js";
-
-/** Thrown for any invalid table input; `code` lets callers branch without parsing messages. */
-export class RingConfigError extends Error {
-  readonly code = "RING_INVALID_CONFIG";
-  constructor(message: string) {
-    super(message);
-    this.name = "RingConfigError";
-  }
-}
 
 /**
  * Validates members and returns frozen copies sorted by id (UTF-16 code unit order, the
  * same on every instance), so input order never changes the table.
  */
 export function canonicalMembers(members: readonly RingMember[], where: string): readonly RingMember[] {
-  if (!Array.isArray(members)) throw new RingConfigError(`${where}: members must be an array`);
+  if (!Array.isArray(members))
+    throw new RingConfigError("RING_INVALID_MEMBER", `${where}: members must be an array`);
   const out: RingMember[] = [];
   for (let i = 0; i < members.length; i++) {
     const m = members[i];
     if (m === null || typeof m !== "object") {
-      throw new RingConfigError(`${where}: members[${i}] must be an object {id, weight}`);
+      throw new RingConfigError(
+        "RING_INVALID_MEMBER",
+        `${where}: members[${i}] must be an object {id, weight}`,
+      );
     }
     if (typeof m.id !== "string" || m.id.length === 0) {
-      throw new RingConfigError(`${where}: members[${i}].id must be a non-empty string`);
+      throw new RingConfigError(
+        "RING_INVALID_MEMBER",
+        `${where}: members[${i}].id must be a non-empty string`,
+      );
     }
     if (typeof m.weight !== "number" || !Number.isSafeInteger(m.weight) || m.weight < 1) {
       throw new RingConfigError(
+        "RING_INVALID_MEMBER",
         `${where}: members[${i}] (id "${m.id}") weight must be an integer >= 1, got ${String(m.weight)}`,
       );
     }
@@ -37,7 +37,7 @@ export function canonicalMembers(members: readonly RingMember[], where: string):
   out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   for (let i = 1; i < out.length; i++) {
     if (out[i].id === out[i - 1].id)
-      throw new RingConfigError(`${where}: duplicate member id "${out[i].id}"`);
+      throw new RingConfigError("RING_DUPLICATE_MEMBER", `${where}: duplicate member id "${out[i].id}"`);
   }
   return Object.freeze(out);
 }

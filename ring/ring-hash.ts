@@ -7,9 +7,10 @@
 // before anything else, so the table never depends on the order members arrived in.
 
 import { distinctMembers, pickDistinct } from "./distinct-walk.js";
-import { canonicalMembers, RingConfigError } from "./members.js";
+import { canonicalMembers } from "./members.js";
 import { PointHasher } from "./point-hash.js";
 import { bucketIndex, type SortedPoints, sortPoints } from "./point-sort.js";
+import { RingConfigError } from "./ring-error.js";
 import { updatedPoints } from "./ring-update.js";
 import type { AcceptMember, HashTable, RingMember } from "./types.js";
 import { VisitedSet } from "./visited.js";
@@ -52,16 +53,23 @@ export class RingHash implements HashTable {
   constructor(members: readonly RingMember[], options: RingHashOptions = {}, previous?: RingHash) {
     const ppw = options.pointsPerWeight ?? DEFAULT_POINTS_PER_WEIGHT;
     if (typeof ppw !== "number" || !Number.isSafeInteger(ppw) || ppw < 1) {
-      throw new RingConfigError(`ring hash: pointsPerWeight must be an integer >= 1, got ${String(ppw)}`);
+      throw new RingConfigError(
+        "RING_INVALID_POINTS_PER_WEIGHT",
+        `ring hash: pointsPerWeight must be an integer >= 1, got ${String(ppw)}`,
+      );
     }
     const sorted = canonicalMembers(members, "ring hash");
     if (sorted.length > MAX_MEMBERS) {
-      throw new RingConfigError(`ring hash: at most ${MAX_MEMBERS} members, got ${sorted.length}`);
+      throw new RingConfigError(
+        "RING_TOO_MANY_MEMBERS",
+        `ring hash: at most ${MAX_MEMBERS} members, got ${sorted.length}`,
+      );
     }
     let total = 0;
     for (const m of sorted) total += m.weight * ppw;
     if (total > MAX_POINTS) {
       throw new RingConfigError(
+        "RING_TOO_MANY_POINTS",
         `ring hash: sum(weight) * pointsPerWeight = ${total} points exceeds the limit of ${MAX_POINTS}`,
       );
     }

@@ -91,7 +91,7 @@ export const memberSchema = z.strictObject({
   weight: posInt().default(1),
 });
 
-const poolConsulSchema = z.strictObject({
+export const poolConsulSchema = z.strictObject({
   service: nonEmpty(),
   passingOnly: z.boolean().default(true),
   tags: z.array(nonEmpty()).default([]),
@@ -399,7 +399,7 @@ const clusterSchema = z
     };
   });
 
-const consulAgentSchema = z.strictObject({
+export const consulAgentSchema = z.strictObject({
   address: z
     .url({ protocol: /^https?$/, error: "expected an http(s) URL like http://127.0.0.1:8500" })
     .default("http://127.0.0.1:8500"),
@@ -407,8 +407,8 @@ const consulAgentSchema = z.strictObject({
   datacenter: nonEmpty().optional(),
   /** Blocking-query wait time. */
   wait: duration().default(30_000),
-  /** Max Consul requests per second from this instance; absent = unlimited. */
-  rateLimit: z.number().positive().optional(),
+  /** Max Consul requests per second per watched service (a token bucket, burst 4). */
+  rateLimit: z.number().positive().default(2),
 });
 
 /** The parts of the config that are replicated through the cluster state. */

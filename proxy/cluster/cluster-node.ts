@@ -21,7 +21,7 @@
 import { rmSync } from "node:fs";
 import { formatAddress } from "../../config/address.js";
 import { CodedError, errorText, type StateErrorCode } from "../../config/coded-error.js";
-import type { RoutingConfig } from "../../config/file/schema.js";
+import type { ConsulAgentConfig, RoutingConfig } from "../../config/file/schema.js";
 import { DriverError, RaftDriver } from "../../config/raft/driver.js";
 import { REJECT_REASONS } from "../../config/raft/transport/index.js";
 import type { ClusterStateData, StateChange } from "../../config/state/cluster-state.js";
@@ -31,7 +31,7 @@ import { ClusterStateMachine } from "../../config/state/state-machine.js";
 import { BreakerController, FORCED_OPEN_UNTIL } from "../../health/breaker-controller.js";
 import type { HealthLogger } from "../../health/controller/deps.js";
 import { HealthController } from "../../health/health-controller.js";
-import { type ConsulAgentSettings, MembershipController } from "../../health/membership-controller.js";
+import { MembershipController } from "../../health/membership-controller.js";
 import { decodeAppMessage, encodeJoin, encodeOutcomes } from "./app-messages.js";
 import type { ClusterSettings } from "./cluster-settings.js";
 import type { OutcomeTracker } from "./outcome-tracker.js";
@@ -42,7 +42,7 @@ export interface ClusterNodeOptions {
   /** The local file's routing (for seeding an empty cluster). */
   fileRouting: () => RoutingConfig;
   /** This instance's Consul agent settings (`discovery.consul`). */
-  agent: ConsulAgentSettings;
+  agent: ConsulAgentConfig;
   outcomes: OutcomeTracker;
   /** Every applied entry (`change` null: the whole state was replaced by a snapshot). */
   onApplied: (change: StateChange | null, before: ClusterStateData, after: ClusterStateData) => void;

@@ -7,7 +7,8 @@
 import { parseArgs } from "node:util";
 import { errorText } from "../../config/coded-error.js";
 import { AdminClient, CtlError } from "../ctl/admin-client.js";
-import { COMMANDS, UsageError } from "../ctl/commands.js";
+import { COMMANDS } from "../ctl/commands.js";
+import { UsageError } from "./usage-error.js";
 
 const USAGE = `usage: shardgate ctl [--admin URL]... [--token TOKEN] [--json] <command>
 commands:

@@ -15,10 +15,11 @@ import {
 import { withBoundedLoad } from "../../ring/bounded-load.js";
 import { buildTable } from "../../ring/build.js";
 import { DEFAULT_MAGLEV_TABLE_SIZE, MAX_MAGLEV_TABLE_SIZE } from "../../ring/maglev.js";
-import { RingConfigError } from "../../ring/members.js";
 import { randomKeyHashes } from "../../ring/random.js";
+import { RingConfigError } from "../../ring/ring-error.js";
 import { DEFAULT_POINTS_PER_WEIGHT } from "../../ring/ring-hash.js";
 import type { HashTable, RingMember } from "../../ring/types.js";
+import { UsageError } from "./usage-error.js";
 
 const USAGE = `usage: shardgate ring simulate [options]
 
@@ -33,8 +34,6 @@ const USAGE = `usage: shardgate ring simulate [options]
   --balance-factor F    place keys as in-flight load with bounded load (F >= 1.0)
   --seed N              key seed (default 1)
   --json                print one JSON object`;
-
-export class UsageError extends Error {}
 
 export interface SimulateOptions {
   members: number;

@@ -3,15 +3,20 @@
 // missing or wrong, or the action was refused (with the API's coded reason and, for a
 // membership change sent to a follower, where the leader is).
 
+import { CodedError } from "../../config/coded-error.js";
+
 export interface CallResult {
   status: number;
   body: unknown;
   text: string;
 }
 
-export class CtlError extends Error {
-  override name = "CtlError";
-}
+/**
+ * A failed ctl call. `code` is the admin API's own error code when it answered (carried
+ * unchanged: `unknown_pool`, `not_committed`, ...), `unauthorized` for a refused token,
+ * `http_NNN` for an answer without one, and `unreachable` when it did not answer at all.
+ */
+export class CtlError extends CodedError {}
 
 export class AdminClient {
   constructor(
@@ -39,7 +44,7 @@ export class AdminClient {
         (err as Error).name === "TimeoutError"
           ? `no answer within ${this.timeoutMs} ms`
           : (c?.code ?? c?.errors?.[0]?.code ?? c?.message ?? (err as Error).message);
-      throw new CtlError(`cannot reach the admin API at ${this.base}: ${why}`);
+      throw new CtlError("unreachable", `cannot reach the admin API at ${this.base}: ${why}`);
     }
     const text = await res.text();
     let body: unknown;
@@ -55,8 +60,15 @@ export class AdminClient {
   async ok(method: "GET" | "POST", path: string, json?: unknown): Promise<unknown> {
     const r = await this.call(method, path, json);
     if (r.status >= 200 && r.status < 300) return r.body;
-    throw new CtlError(refusal(r, this.token !== ""));
+    throw new CtlError(refusalCode(r), refusal(r, this.token !== ""));
   }
+}
+
+/** The code of a refused admin call: the API's `error`, else `unauthorized` / `http_NNN`. */
+export function refusalCode(r: CallResult): string {
+  const error = (r.body as { error?: unknown } | null | undefined)?.error;
+  if (typeof error === "string" && error !== "") return error;
+  return r.status === 401 ? "unauthorized" : `http_${r.status}`;
 }
 
 /** One sentence for a refused admin call. */

@@ -3,15 +3,12 @@
 // API failures throw CtlError (exit 1).
 
 import { writeFileSync } from "node:fs";
-import { errorText } from "../../config/coded-error.js";
+import { codeOf, errorText } from "../../config/coded-error.js";
 import type { LiveView, PeersView } from "../admin/ops-types.js";
 import type { AdminStateView } from "../admin/types.js";
+import { UsageError } from "../commands/usage-error.js";
 import { type AdminClient, CtlError } from "./admin-client.js";
 import { table } from "./tables.js";
-
-export class UsageError extends Error {
-  override name = "UsageError";
-}
 
 export interface CtlOutput {
   json: unknown;
@@ -48,13 +45,16 @@ async function status(ctx: CtlContext, args: string[]): Promise<CtlOutput> {
         const peers = (await c.call("GET", "/admin/cluster/peers")).body as PeersView | { error: string };
         return { admin: c.base, state, peers: "error" in peers ? null : peers };
       } catch (err) {
-        return { admin: c.base, error: errorText(err) };
+        return { admin: c.base, error: errorText(err), code: codeOf(err) };
       }
     }),
   );
-  const down = read.filter((v): v is { admin: string; error: string } => "error" in v);
+  const down = read.filter(
+    (v): v is { admin: string; error: string; code: string | undefined } => "error" in v,
+  );
   const views = read.filter((v): v is Exclude<(typeof read)[number], { error: string }> => !("error" in v));
-  if (views.length === 0) throw new CtlError(down.map((d) => d.error).join("; "));
+  if (views.length === 0)
+    throw new CtlError(down[0]?.code ?? "unreachable", down.map((d) => d.error).join("; "));
   const first = views[0];
   const lines: string[] = [];
   lines.push(
@@ -122,6 +122,7 @@ async function members(ctx: CtlContext, args: string[]): Promise<CtlOutput> {
   const pool = Object.hasOwn(state.pools, args[0]) ? state.pools[args[0]] : undefined;
   if (pool === undefined)
     throw new CtlError(
+      "unknown_pool",
       `refused (unknown_pool): no pool named "${args[0]}" (pools: ${Object.keys(state.pools).join(", ")})`,
     );
   const live = (await c.call("GET", "/admin/live")).body as LiveView | undefined;
@@ -284,7 +285,7 @@ async function snapshot(ctx: CtlContext, args: string[]): Promise<CtlOutput> {
   try {
     writeFileSync(args[1], text, { mode: 0o600 });
   } catch (err) {
-    throw new CtlError(`cannot write ${args[1]}: ${(err as Error).message}`);
+    throw new CtlError("write_failed", `cannot write ${args[1]}: ${(err as Error).message}`);
   }
   const r = { file: args[1], bytes: Buffer.byteLength(text), node: s.node, ...s.state };
   return {
@@ -302,8 +303,8 @@ async function snapshot(ctx: CtlContext, args: string[]): Promise<CtlOutput> {
 async function raw(ctx: CtlContext, path: string, args: string[], name: string): Promise<CtlOutput> {
   need(name, args, 0, "");
   const r = await ctx.clients[0].call("GET", path);
-  if (name === "ready" && r.status === 503) throw new CtlError(`not ready: ${r.text.trim()}`);
-  if (r.status >= 300) throw new CtlError(`refused (http_${r.status}): ${r.text.trim()}`);
+  if (name === "ready" && r.status === 503) throw new CtlError("not_ready", `not ready: ${r.text.trim()}`);
+  if (r.status >= 300) throw new CtlError(`http_${r.status}`, `refused (http_${r.status}): ${r.text.trim()}`);
   return { json: r.body, text: JSON.stringify(r.body, null, 2) };
 }
 

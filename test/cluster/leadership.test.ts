@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { parseRouting } from "../../config/file/load.js";
+import { consulAgentSchema } from "../../config/file/schema.js";
 import { SILENT_LOGGER } from "../../health/controller/deps.js";
 import { ClusterNode } from "../../proxy/cluster/cluster-node.js";
 import type { ClusterSettings } from "../../proxy/cluster/cluster-settings.js";
@@ -80,7 +81,7 @@ test("controllers run on the leader only, and move with leadership", { timeout: 
       settings,
       logger: SILENT_LOGGER,
       fileRouting: () => fileRouting,
-      agent: {},
+      agent: consulAgentSchema.parse({}),
       outcomes: new OutcomeTracker(),
       onApplied: () => undefined,
     });

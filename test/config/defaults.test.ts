@@ -27,7 +27,9 @@ test("top-level sections default when omitted", () => {
   assert.deepEqual(c.log, { level: "info", accessLog: true });
   assert.deepEqual(c.headers, {});
   assert.equal(c.cluster, undefined);
-  assert.deepEqual(c.discovery, { consul: { address: "http://127.0.0.1:8500", token: "", wait: 30_000 } });
+  assert.deepEqual(c.discovery, {
+    consul: { address: "http://127.0.0.1:8500", token: "", wait: 30_000, rateLimit: 2 },
+  });
 });
 
 test("every pool setting has its documented default", () => {

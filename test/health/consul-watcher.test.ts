@@ -5,12 +5,16 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, test } from "node:test";
+import type { z } from "zod";
+import { formatHostPort } from "../../config/address.js";
+import { consulAgentSchema, poolConsulSchema } from "../../config/file/schema.js";
 import {
   ConsulWatcher,
   type ConsulWatcherOptions,
   type HealthLogger,
   type MembershipUpdate,
 } from "../../health/consul-watcher.js";
+import type { WatchLoopOptions } from "../../health/watch-loop.js";
 import { agentClient, uniqueName } from "../support/consul/agent-ops.js";
 import { suiteConsul } from "../support/consul/suite-consul.js";
 import { consulTarget, needControls } from "../support/consul/target.js";
@@ -20,6 +24,28 @@ import { eventually } from "../support/wait.js";
 const SEED = Number(process.env.TEST_SEED ?? 7331);
 const random = seededRandom(SEED);
 const why = (s: string) => `${s} (seed=${SEED})`;
+
+type Discovery = z.input<typeof poolConsulSchema>;
+type Agent = z.input<typeof consulAgentSchema>;
+
+/** A pool's discovery section and an agent section as a config file writes them, through the schema. */
+function options(
+  target: { host: string; port: number; token?: string },
+  discovery: Discovery,
+  agent: Agent = {},
+  knobs: WatchLoopOptions = {},
+): ConsulWatcherOptions {
+  return {
+    discovery: poolConsulSchema.parse(discovery),
+    agent: consulAgentSchema.parse({
+      address: `http://${formatHostPort(target.host, target.port)}`,
+      token: target.token ?? "",
+      ...agent,
+    }),
+    seed: SEED,
+    ...knobs,
+  };
+}
 
 function memoryLogger(): HealthLogger & { lines: { level: string; msg: string }[] } {
   const lines: { level: string; msg: string }[] = [];
@@ -35,19 +61,15 @@ describe("ConsulWatcher (double, or real agent via CONSUL_HTTP_ADDR)", () => {
     for (const w of watchers) await w.stop();
   });
 
-  function watch(opts: Partial<ConsulWatcherOptions> & { service: string }): ConsulWatcher {
-    const w = new ConsulWatcher({
-      host: suite.target.host,
-      port: suite.target.port,
-      token: suite.target.token,
-      waitMs: 5000,
-      ratePerSec: 50,
-      rateBurst: 10,
-      backoffBaseMs: 20,
-      backoffMaxMs: 200,
-      seed: SEED,
-      ...opts,
-    });
+  function watch(discovery: Discovery, agent: Agent = {}, knobs: WatchLoopOptions = {}): ConsulWatcher {
+    const w = new ConsulWatcher(
+      options(
+        suite.target,
+        discovery,
+        { wait: 5000, rateLimit: 50, ...agent },
+        { rateBurst: 10, backoffBaseMs: 20, backoffMaxMs: 200, ...knobs },
+      ),
+    );
     watchers.push(w);
     w.start();
     return w;
@@ -89,7 +111,7 @@ describe("ConsulWatcher (double, or real agent via CONSUL_HTTP_ADDR)", () => {
     assert.ok(w.status().lastSuccessAt !== undefined);
   });
 
-  test("warning counts as healthy only when configured; passingOnly drops non-passing members", async () => {
+  test("warning counts as healthy only when configured; passingOnly makes every non-passing member unhealthy", async () => {
     const name = uniqueName("w-warn", random);
     await suite.register({
       Name: name,
@@ -105,9 +127,10 @@ describe("ConsulWatcher (double, or real agent via CONSUL_HTTP_ADDR)", () => {
       Port: 2,
       Check: { TTL: "60s", Status: "passing" },
     });
-    const lenient = watch({ service: name });
-    const strict = watch({ service: name, warningIsHealthy: false });
-    const passing = watch({ service: name, passingOnly: true });
+    const lenient = watch({ service: name, passingOnly: false, warningIsHealthy: true });
+    const strict = watch({ service: name, passingOnly: false });
+    // passingOnly is the schema's default.
+    const passing = watch({ service: name, warningIsHealthy: true });
     await Promise.all([lenient.whenSynced(), strict.whenSynced(), passing.whenSynced()]);
     assert.equal(memberOf(lenient, `${name}-a`)?.healthy, true);
     assert.equal(memberOf(lenient, `${name}-a`)?.status, "warning");
@@ -117,10 +140,15 @@ describe("ConsulWatcher (double, or real agent via CONSUL_HTTP_ADDR)", () => {
       "Service.Address wins over Node.Address",
     );
     assert.equal(memberOf(strict, `${name}-a`)?.healthy, false);
+    // Never ?passing: a member that stops passing stays a member (a health flip the panic
+    // guard can hold back), it does not vanish as if it had been deregistered.
     assert.deepEqual(
-      passing.members().map((m) => m.id),
-      [`${name}-b`],
-      "?passing drops warning entries",
+      passing.members().map((m) => [m.id, m.healthy]),
+      [
+        [`${name}-a`, false],
+        [`${name}-b`, true],
+      ],
+      "passingOnly wins over warningIsHealthy",
     );
   });
 
@@ -181,7 +209,7 @@ describe("ConsulWatcher (double, or real agent via CONSUL_HTTP_ADDR)", () => {
     await suite.register({ Name: name, ID: id, Port: 1, Check: { TTL: "60s", Status: "passing" } });
     const rate = 5;
     const burst = 2;
-    const w = watch({ service: name, ratePerSec: rate, rateBurst: burst });
+    const w = watch({ service: name }, { rateLimit: rate }, { rateBurst: burst });
     await w.whenSynced();
     const consul = agentClient(suite.target);
     const count = () => suite.target.controls?.healthRequestCount(name) ?? w.status().requests;
@@ -217,13 +245,14 @@ describe("ConsulWatcher (double, or real agent via CONSUL_HTTP_ADDR)", () => {
     });
     await new Promise<void>((r) => eager.listen(0, "127.0.0.1", () => r()));
     t.after(() => new Promise<void>((r) => eager.close(() => r())));
-    const w = new ConsulWatcher({
-      service: "x",
-      host: "127.0.0.1",
-      port: (eager.address() as AddressInfo).port,
-      ratePerSec: 10,
-      rateBurst: 3,
-    });
+    const w = new ConsulWatcher(
+      options(
+        { host: "127.0.0.1", port: (eager.address() as AddressInfo).port },
+        { service: "x" },
+        { rateLimit: 10 },
+        { rateBurst: 3 },
+      ),
+    );
     watchers.push(w);
     const t0 = performance.now();
     w.start();
@@ -242,7 +271,7 @@ describe("ConsulWatcher (double, or real agent via CONSUL_HTTP_ADDR)", () => {
     const name = uniqueName("w-down", random);
     await suite.register({ Name: name, ID: `${name}-a`, Port: 1, Check: { TTL: "60s", Status: "passing" } });
     const log = memoryLogger();
-    const w = watch({ service: name, logger: log });
+    const w = watch({ service: name }, {}, { logger: log });
     await w.whenSynced();
     const updates: MembershipUpdate[] = [];
     w.on("update", (u) => updates.push(u));
@@ -268,7 +297,7 @@ describe("ConsulWatcher (double, or real agent via CONSUL_HTTP_ADDR)", () => {
 
   test("stop() aborts the in-flight blocking request promptly", async () => {
     const name = uniqueName("w-stop", random);
-    const w = watch({ service: name, waitMs: 60_000 });
+    const w = watch({ service: name }, { wait: "60s" });
     await w.whenSynced();
     await new Promise((r) => setTimeout(r, 50));
     const t0 = performance.now();
@@ -285,20 +314,10 @@ describe("ConsulWatcher (double, or real agent via CONSUL_HTTP_ADDR)", () => {
       t.skip("needs a double with an enforced token");
       return;
     }
-    const good = new ConsulWatcher({
-      service: "s",
-      host: guarded.host,
-      port: guarded.port,
-      token: "tok-123",
-    });
-    const bad = new ConsulWatcher({
-      service: "s",
-      host: guarded.host,
-      port: guarded.port,
-      token: "nope",
-      backoffBaseMs: 10,
-      backoffMaxMs: 50,
-    });
+    const good = new ConsulWatcher(options(guarded, { service: "s" }, { token: "tok-123" }));
+    const bad = new ConsulWatcher(
+      options(guarded, { service: "s" }, { token: "nope" }, { backoffBaseMs: 10, backoffMaxMs: 50 }),
+    );
     watchers.push(good, bad);
     good.start();
     bad.start();
@@ -318,10 +337,32 @@ describe("ConsulWatcher (double, or real agent via CONSUL_HTTP_ADDR)", () => {
     await w.stop();
   });
 
-  test("bad options are rejected with clear errors", () => {
-    assert.throws(() => new ConsulWatcher({ service: "" }), /service must be a non-empty string/);
-    assert.throws(() => new ConsulWatcher({ service: "a", port: 70000 }), /port must be an integer/);
-    assert.throws(() => new ConsulWatcher({ service: "a", waitMs: -1 }), /waitMs must be a number/);
-    assert.throws(() => new ConsulWatcher({ service: "a", tags: [""] }), /tags must be an array/);
+  test("the pool's datacenter wins over the agent's; the agent's is the fallback", async () => {
+    const name = uniqueName("w-dc2", random);
+    const pool = watch({ service: name, datacenter: "no-such-dc-9" }, { datacenter: "dc1" });
+    const agent = watch({ service: name }, { datacenter: "no-such-dc-9" });
+    await eventually("both ask the missing dc", () =>
+      pool.status().consecutiveErrors >= 1 && agent.status().consecutiveErrors >= 1 ? true : undefined,
+    );
+    assert.match(pool.status().lastError ?? "", /No path to datacenter/i);
+    await pool.stop();
+    await agent.stop();
+  });
+
+  test("bad sections stop at the schema, naming the field; bad pacing knobs are coded errors", () => {
+    const issues = (schema: typeof poolConsulSchema | typeof consulAgentSchema, v: object) => {
+      const r = schema.safeParse(v);
+      assert.equal(r.success, false, JSON.stringify(v));
+      return r.error?.issues.map((i) => i.path.join("."));
+    };
+    assert.deepEqual(issues(poolConsulSchema, { service: "" }), ["service"]);
+    assert.deepEqual(issues(poolConsulSchema, { service: "a", tags: [""] }), ["tags.0"]);
+    assert.deepEqual(issues(consulAgentSchema, { address: "ftp://x" }), ["address"]);
+    assert.deepEqual(issues(consulAgentSchema, { wait: -1 }), ["wait"]);
+    assert.deepEqual(issues(consulAgentSchema, { waitMs: 5 }), [""], "the old renamed field is unknown");
+    assert.throws(
+      () => new ConsulWatcher(options(suite.target, { service: "a" }, {}, { backoffBaseMs: 0 })),
+      { code: "HEALTH_INVALID_WATCHER_OPTIONS" },
+    );
   });
 });

@@ -5,6 +5,7 @@
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { consulAgentSchema } from "../../config/file/schema.js";
 import { ConsulWatcher } from "../../health/consul-watcher.js";
 import { MembershipController } from "../../health/membership-controller.js";
 import { agentClient, uniqueName } from "../support/consul/agent-ops.js";
@@ -39,10 +40,14 @@ routes:
     const c = new MembershipController({
       getState: cluster.getState,
       propose: cluster.propose,
-      agent: { address: `http://${suite.target.host}:${suite.target.port}`, token: suite.target.token },
-      // Default debounce, max delay and rate limit; a short wait only so stop() is quick on an agent.
-      watcherFactory: (_pool, o) =>
-        new ConsulWatcher({ ...o, waitMs: 5000, backoffBaseMs: 20, backoffMaxMs: 200 }),
+      agent: consulAgentSchema.parse({
+        address: `http://${suite.target.host}:${suite.target.port}`,
+        token: suite.target.token ?? "",
+        // Default rate limit; a short wait only so stop() is quick on an agent.
+        wait: 5000,
+      }),
+      // Default debounce and max delay.
+      watcherFactory: (_pool, o) => new ConsulWatcher({ ...o, backoffBaseMs: 20, backoffMaxMs: 200 }),
     });
     controllers.push(c);
     cluster.onApplied = () => c.refresh();

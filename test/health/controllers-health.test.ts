@@ -6,8 +6,9 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, test } from "node:test";
+import type { HealthCheckConfig } from "../../config/file/schema.js";
 import type { CheckTarget, MemberCheckState } from "../../health/active-check.js";
-import { activeCheckOptions, HealthController, type MemberChecker } from "../../health/health-controller.js";
+import { HealthController, type MemberChecker } from "../../health/health-controller.js";
 import { eventually } from "../support/wait.js";
 import { FakeClock, TestCluster } from "./controllers-fakes.js";
 
@@ -31,7 +32,10 @@ class HandChecker implements MemberChecker {
   targets: CheckTarget[] = [];
   stopped = false;
   private readonly health = new Map<string, boolean>();
-  constructor(private readonly onChange: (m: string, h: boolean, r: string) => void) {}
+  constructor(
+    readonly check: HealthCheckConfig,
+    private readonly onChange: (m: string, h: boolean, r: string) => void,
+  ) {}
   setMembers(members: readonly CheckTarget[]): void {
     this.targets = [...members];
   }
@@ -62,8 +66,8 @@ function setup() {
     getState: cluster.getState,
     propose: cluster.propose,
     clock,
-    checkerFactory: (pool, _o, onChange) => {
-      const h = new HandChecker(onChange);
+    checkerFactory: (pool, check, onChange) => {
+      const h = new HandChecker(check, onChange);
       checkers.set(pool, h);
       return h;
     },
@@ -124,13 +128,23 @@ describe("HealthController", () => {
     c.stop();
   });
 
-  test("activeCheckOptions maps the config (status ranges as their hull)", () => {
-    const r = new TestCluster(YAML).current.pools.web.settings.healthCheck;
-    assert.ok(r);
-    const o = activeCheckOptions("web", r);
-    assert.deepEqual(o.expectedStatus, { min: 200, max: 301 });
-    assert.equal(o.intervalMs, 1000);
-    assert.equal(o.timeoutMs, 500);
+  test("the checker is given the committed healthCheck section as the schema produced it", () => {
+    const { cluster, c, checkers } = setup();
+    c.start();
+    const check = checkers.get("web")?.check;
+    assert.equal(check, cluster.current.pools.web.settings.healthCheck, "the committed object itself");
+    assert.deepEqual(check, {
+      path: "/health",
+      interval: 1000,
+      timeout: 500,
+      healthyThreshold: 2,
+      unhealthyThreshold: 3,
+      expectStatus: [
+        { from: 200, to: 204 },
+        { from: 301, to: 301 },
+      ],
+    });
+    c.stop();
   });
 
   test("with the real ActiveHealthChecker against loopback servers", async (t) => {
@@ -155,7 +169,8 @@ describe("HealthController", () => {
   web:
     members:
 ${ports.map((p, i) => `      - { id: w${i + 1}, address: "127.0.0.1:${p}" }`).join("\n")}
-    healthCheck: { path: /health, interval: 40ms, timeout: 30ms, healthyThreshold: 1, unhealthyThreshold: 2 }
+    # A loopback probe past 200ms is the loaded machine's, not the member's: it must not flip anything.
+    healthCheck: { path: /health, interval: 200ms, timeout: 200ms, healthyThreshold: 1, unhealthyThreshold: 2 }
 routes:
   - pool: web
     key: [header:x-user-id]

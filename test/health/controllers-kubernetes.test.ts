@@ -4,9 +4,13 @@
 // built (no kubeconfig, not in a pod) reports why instead of failing.
 
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
-import type { KubernetesWatcherOptions } from "../../health/kubernetes-watcher.js";
+import { KubernetesWatcher, type KubernetesWatcherOptions } from "../../health/kubernetes-watcher.js";
 import { MembershipController } from "../../health/membership-controller.js";
+import { eventually } from "../support/wait.js";
 import { FakeClock, FakeWatcher, TestCluster } from "./controllers-fakes.js";
 
 const YAML = `pools:
@@ -83,6 +87,32 @@ test("kubernetes pool without kubeconfig outside a pod: the status says why, not
   c.start();
   const st = c.status().web;
   assert.equal(st.watcher, undefined);
-  assert.match(st.watcherError ?? "", /not running in a pod.*discovery\.kubernetes\.kubeconfig/);
+  assert.match(
+    st.watcherError ?? "",
+    /not running in a pod.*discovery\.kubernetes\.kubeconfig.*\(HEALTH_NOT_IN_CLUSTER\)$/,
+  );
   await c.stop();
+});
+
+test("a watcher that cannot reach any cluster says which way with a stable code", async (t) => {
+  const section = { service: "web", namespace: "shop", port: "http" };
+  assert.throws(
+    () => new KubernetesWatcher({ ...section, kubeconfig: join(tmpdir(), "no-such-kubeconfig-9f3a") }),
+    { code: "HEALTH_KUBECONFIG_MISSING", message: /kubeconfig .*no-such-kubeconfig-9f3a does not exist/ },
+  );
+  const dir = mkdtempSync(join(tmpdir(), "sg-kubeconfig-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const empty = join(dir, "config");
+  writeFileSync(empty, "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n");
+  // The file exists, so construction passes; loading it on the first request fails with its own code.
+  const w = new KubernetesWatcher({ ...section, kubeconfig: empty, backoffBaseMs: 10, backoffMaxMs: 50 });
+  t.after(() => w.stop());
+  w.start();
+  await eventually("the load failed", () => w.status().lastError);
+  assert.match(w.status().lastError ?? "", /no current context.*HEALTH_KUBECONFIG_INVALID/);
+  if (process.env.KUBERNETES_SERVICE_HOST) return;
+  assert.throws(() => new KubernetesWatcher(section), {
+    code: "HEALTH_NOT_IN_CLUSTER",
+    message: /set discovery\.kubernetes\.kubeconfig/,
+  });
 });

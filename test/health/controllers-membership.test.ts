@@ -3,6 +3,7 @@
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { consulAgentSchema, poolConsulSchema } from "../../config/file/schema.js";
 import { ControllerError } from "../../health/controller/deps.js";
 import { guardHealth } from "../../health/controller/panic-guard.js";
 import { consulWatcherOptions } from "../../health/membership/watcher-options.js";
@@ -45,7 +46,7 @@ function setup(opts: Partial<MembershipControllerOptions> = {}) {
     watcherFactory: (pool, o) => {
       const w = new FakeWatcher();
       watchers.set(pool, w);
-      created.push(`${pool}:${o.service}`);
+      created.push(`${pool}:${o.discovery.service}`);
       return w;
     },
     onPanic: (_p, s) => panics.push(s),
@@ -427,39 +428,13 @@ describe("panic guard and watcher options", () => {
     assert.deepEqual(guardHealth(ms([true, false, false]), 0.5).health, [true, true, true]);
   });
 
-  test("consulWatcherOptions never asks for ?passing and applies passingOnly via warningIsHealthy", () => {
-    const o = consulWatcherOptions(
-      { address: "https://consul.internal", token: "t", datacenter: "dc2", wait: 30000, rateLimit: 5 },
-      {
-        service: "users-api",
-        passingOnly: true,
-        tags: ["a"],
-        warningIsHealthy: true,
-        filter: 'Service.Meta.x == "1"',
-      },
-    );
-    assert.equal(o.passingOnly, false);
-    assert.equal(o.warningIsHealthy, false);
-    assert.equal(o.host, "consul.internal");
-    assert.equal(o.port, 443);
-    assert.equal(o.secure, true);
-    assert.equal(o.datacenter, "dc2");
-    assert.equal(o.ratePerSec, 5);
-    assert.equal(o.waitMs, 30000);
-    assert.deepEqual(o.tags, ["a"]);
-    const lenient = consulWatcherOptions(
-      {},
-      { service: "s", passingOnly: false, tags: [], warningIsHealthy: true },
-    );
-    assert.equal(lenient.warningIsHealthy, true);
-    assert.equal(lenient.port, 8500);
-    assert.throws(
-      () =>
-        consulWatcherOptions(
-          { address: "ftp://x" },
-          { service: "s", passingOnly: false, tags: [], warningIsHealthy: false },
-        ),
-      /http or https/,
-    );
+  test("consulWatcherOptions hands both sections over as the schema produced them, plus a seed per service", () => {
+    const agent = consulAgentSchema.parse({ address: "https://consul.internal", token: "t", wait: "30s" });
+    const discovery = poolConsulSchema.parse({ service: "users-api", passingOnly: true, tags: ["a"] });
+    const o = consulWatcherOptions(agent, discovery);
+    assert.equal(o.agent, agent);
+    assert.equal(o.discovery, discovery);
+    assert.deepEqual([agent.wait, agent.rateLimit, discovery.warningIsHealthy], [30_000, 2, false]);
+    assert.notEqual(o.seed, consulWatcherOptions(agent, { ...discovery, service: "other" }).seed);
   });
 });

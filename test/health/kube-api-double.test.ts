@@ -203,7 +203,7 @@ for (const kind of ["double", "cluster"] as const) {
       const s = svc();
       d.failNextLists(3);
       await target.putSlice(`${s}-a`, s, [{ pod: "web-0", ip: "10.7.0.1" }]);
-      const w = watcher(s, { watchTimeoutSec: 1, idleGraceMs: 400, ratePerSec: 2, rateBurst: 4 });
+      const w = watcher(s, { watchTimeoutSec: 1, idleGraceMs: 400, rateLimit: 2, rateBurst: 4 });
       await w.whenSynced();
       assert.equal(w.status().lists, 4, why("three failed lists retried"));
       assert.match(w.status().lastError ?? "", /HTTP 500/);

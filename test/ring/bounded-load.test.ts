@@ -7,7 +7,7 @@ import { describe, it } from "node:test";
 import { boundedLoadPerMember } from "../../ring/analysis.js";
 import { withBoundedLoad } from "../../ring/bounded-load.js";
 import { buildMaglev } from "../../ring/maglev.js";
-import { RingConfigError } from "../../ring/members.js";
+import { RingConfigError } from "../../ring/ring-error.js";
 import { buildRingHash } from "../../ring/ring-hash.js";
 import type { HashTable, RingMember } from "../../ring/types.js";
 import { seededRandom } from "../support/prng.js";
@@ -150,7 +150,9 @@ describe("bounded load validation", () => {
       assert.throws(
         () => withBoundedLoad(buildRingHash(equal(2)), { balanceFactor: f }),
         (e: unknown) =>
-          e instanceof RingConfigError && /balanceFactor must be a finite number >= 1.0/.test(e.message),
+          e instanceof RingConfigError &&
+          e.code === "RING_INVALID_BOUNDED_LOAD" &&
+          /balanceFactor must be a finite number >= 1.0/.test(e.message),
       );
     }
   });

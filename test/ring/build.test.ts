@@ -8,8 +8,10 @@ import {
   hashBytes,
   hashKey,
   Maglev,
+  RING_CONFIG_ERROR_CODES,
   RingConfigError,
   RingHash,
+  withBoundedLoad,
 } from "../../ring/index.js";
 
 describe("buildTable", () => {
@@ -26,18 +28,61 @@ describe("buildTable", () => {
     assert.equal(b.balanceFactor, 1.5);
   });
   it("rejects mismatched options and unknown algorithms", () => {
-    assert.throws(
-      () => buildTable({ algorithm: "ring", members, tableSize: 101 }),
-      /tableSize applies to maglev only/,
-    );
-    assert.throws(
-      () => buildTable({ algorithm: "maglev", members, pointsPerWeight: 10 }),
-      /pointsPerWeight applies to ring only/,
-    );
+    assert.throws(() => buildTable({ algorithm: "ring", members, tableSize: 101 }), {
+      code: "RING_OPTION_MISMATCH",
+      message: /tableSize applies to maglev only/,
+    });
+    assert.throws(() => buildTable({ algorithm: "maglev", members, pointsPerWeight: 10 }), {
+      code: "RING_OPTION_MISMATCH",
+      message: /pointsPerWeight applies to ring only/,
+    });
     assert.throws(
       () => buildTable({ algorithm: "rendezvous" as "ring", members }),
-      (e: unknown) => e instanceof RingConfigError && /algorithm must be "ring" or "maglev"/.test(e.message),
+      (e: unknown) =>
+        e instanceof RingConfigError &&
+        e.code === "RING_UNKNOWN_ALGORITHM" &&
+        /algorithm must be "ring" or "maglev"/.test(e.message),
     );
+  });
+});
+
+describe("ring errors", () => {
+  it("every code in RING_CONFIG_ERROR_CODES is what some bad input produces, and only those", () => {
+    const one = [{ id: "a", weight: 1 }];
+    const cases: Array<[string, () => unknown]> = [
+      ["RING_INVALID_MEMBER", () => buildTable({ algorithm: "ring", members: [{ id: "", weight: 1 }] })],
+      ["RING_DUPLICATE_MEMBER", () => buildTable({ algorithm: "maglev", members: [...one, ...one] })],
+      [
+        "RING_TOO_MANY_MEMBERS",
+        () =>
+          buildTable({
+            algorithm: "maglev",
+            members: ["a", "b", "c", "d"].map((id) => ({ id, weight: 1 })),
+            tableSize: 3,
+          }),
+      ],
+      [
+        "RING_TOO_MANY_POINTS",
+        () => buildTable({ algorithm: "ring", members: [{ id: "a", weight: 2 ** 40 }] }),
+      ],
+      [
+        "RING_INVALID_POINTS_PER_WEIGHT",
+        () => buildTable({ algorithm: "ring", members: one, pointsPerWeight: 0 }),
+      ],
+      ["RING_INVALID_TABLE_SIZE", () => buildTable({ algorithm: "maglev", members: one, tableSize: 100 })],
+      ["RING_UNKNOWN_ALGORITHM", () => buildTable({ algorithm: "jump" as "ring", members: one })],
+      ["RING_OPTION_MISMATCH", () => buildTable({ algorithm: "ring", members: one, tableSize: 7 })],
+      [
+        "RING_INVALID_BOUNDED_LOAD",
+        () => withBoundedLoad(buildTable({ algorithm: "ring", members: one }), { balanceFactor: 0.5 }),
+      ],
+    ];
+    const seen: string[] = [];
+    for (const [code, bad] of cases) {
+      assert.throws(bad, (e: unknown) => e instanceof RingConfigError && e.code === code, code);
+      seen.push(code);
+    }
+    assert.deepEqual(seen.sort(), [...RING_CONFIG_ERROR_CODES].sort());
   });
 });
 

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { withBoundedLoad } from "../../ring/bounded-load.js";
 import { buildMaglev } from "../../ring/maglev.js";
-import { RingConfigError } from "../../ring/members.js";
+import { RingConfigError } from "../../ring/ring-error.js";
 import { buildRingHash } from "../../ring/ring-hash.js";
 import type { AcceptMember, HashTable, RingMember } from "../../ring/types.js";
 import { seededRandom } from "../support/prng.js";
@@ -280,13 +280,14 @@ for (const impl of IMPLS) {
     });
 
     it("rejects invalid members with a clear RingConfigError", () => {
-      const bad: [unknown, RegExp][] = [
+      const bad: [unknown, RegExp, string?][] = [
         [
           [
             { id: "a", weight: 1 },
             { id: "a", weight: 2 },
           ],
           /duplicate member id "a"/,
+          "RING_DUPLICATE_MEMBER",
         ],
         [[{ id: "", weight: 1 }], /id must be a non-empty string/],
         [[{ id: "a", weight: 0 }], /weight must be an integer >= 1, got 0/],
@@ -298,11 +299,15 @@ for (const impl of IMPLS) {
         [[{ id: 7, weight: 1 }], /id must be a non-empty string/],
         ["a,b", /members must be an array/],
       ];
-      for (const [members, message] of bad) {
+      for (const [members, message, code = "RING_INVALID_MEMBER"] of bad) {
         assert.throws(
           () => impl.build(members as RingMember[]),
-          (err: unknown) => err instanceof RingConfigError && message.test(err.message),
-          `expected ${message} for ${JSON.stringify(members)}`,
+          (err: unknown) =>
+            err instanceof RingConfigError &&
+            err.name === "RingConfigError" &&
+            err.code === code &&
+            message.test(err.message),
+          `expected ${code} ${message} for ${JSON.stringify(members)}`,
         );
       }
     });
@@ -312,10 +317,10 @@ for (const impl of IMPLS) {
 describe("implementation-specific validation", () => {
   it("ring hash rejects pointsPerWeight < 1 or non-integer", () => {
     for (const p of [0, -1, 1.5, Number.NaN]) {
-      assert.throws(
-        () => buildRingHash(equal(2), { pointsPerWeight: p }),
-        /pointsPerWeight must be an integer >= 1/,
-      );
+      assert.throws(() => buildRingHash(equal(2), { pointsPerWeight: p }), {
+        code: "RING_INVALID_POINTS_PER_WEIGHT",
+        message: /pointsPerWeight must be an integer >= 1/,
+      });
     }
     assert.equal(buildRingHash(equal(3), { pointsPerWeight: 1 }).points.length, 3);
   });
@@ -335,10 +340,17 @@ describe("implementation-specific validation", () => {
 
   it("maglev rejects a non-prime or out-of-range table size and too many members", () => {
     for (const size of [65536, 1, 0, 100, 9, 1.5]) {
-      assert.throws(() => buildMaglev(equal(2), { tableSize: size }), RingConfigError, `size ${size}`);
+      assert.throws(
+        () => buildMaglev(equal(2), { tableSize: size }),
+        (e: unknown) => e instanceof RingConfigError && e.code === "RING_INVALID_TABLE_SIZE",
+        `size ${size}`,
+      );
     }
     assert.throws(() => buildMaglev(equal(2), { tableSize: 65536 }), /tableSize must be prime, got 65536/);
-    assert.throws(() => buildMaglev(equal(8), { tableSize: 7 }), /8 members do not fit a table of 7 slots/);
+    assert.throws(() => buildMaglev(equal(8), { tableSize: 7 }), {
+      code: "RING_TOO_MANY_MEMBERS",
+      message: /8 members do not fit a table of 7 slots/,
+    });
     assert.equal(buildMaglev(equal(3), { tableSize: 7 }).table.length, 7);
   });
 

@@ -4,7 +4,8 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { describe, it } from "node:test";
-import { parseSimulateArgs, simulate, sizeHint, UsageError } from "../../proxy/commands/ring.js";
+import { parseSimulateArgs, simulate, sizeHint } from "../../proxy/commands/ring.js";
+import { UsageError } from "../../proxy/commands/usage-error.js";
 import { shardgateArgv } from "../support/shardgate-process.js";
 
 function shardgate(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
