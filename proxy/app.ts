@@ -42,6 +42,8 @@ import { SeriesCache } from "./metrics/series-cache.js";
 import { compileTrusted } from "./routing/key-extract.js";
 import { createProxyServer } from "./server/proxy-server.js";
 import { startTracing } from "./tracing/tracing.js";
+import { PrimaryWorkers } from "./workers/primary-workers.js";
+import { type WorkersSetting, workerCount } from "./workers/worker-count.js";
 
 export type { ReloadOutcome } from "./app/reload.js";
 export { App } from "./app/running-app.js";
@@ -64,6 +66,8 @@ export interface AppOptions {
   dataDir?: string;
   /** Flag --bootstrap: an empty data directory may found a new cluster. */
   bootstrap?: boolean;
+  /** Overrides `workers` (flag --workers): data-plane processes sharing the listener. */
+  workers?: WorkersSetting;
 }
 
 export type StartResult =
@@ -107,7 +111,11 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
     const error = { path: "pools", expected: "readable PEM files", found: message, message };
     return { ok: false, kind: "config", errors: [error], text: `${opts.configPath}: ${message}` };
   }
-  const outcomes = new OutcomeTracker();
+  // workers > 1: this process keeps Raft, the committed state and the admin API; the workers
+  // (proxy/workers/) serve the listener and route on the state this process hands them.
+  const workerTotal = workerCount(opts.workers ?? config.workers);
+  const workers = workerTotal > 1 ? new PrimaryWorkers(workerTotal) : undefined;
+  const outcomes = workers?.outcomes ?? new OutcomeTracker();
   const routing = new CommittedRouting((snap, previous) => outcomes.gateFor(snap, previous));
   try {
     routing.applyProvisional(config);
@@ -147,6 +155,7 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
     routing,
     observer,
     cluster: () => node,
+    localApplied: workers?.reloaded,
   });
   const node = joinCluster({
     settings,
@@ -159,8 +168,23 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
     fileRouting: () => reloader.fileRouting(),
     drift: () => reloader.drift(),
     changes: ringChanges,
+    afterApplied: workers?.afterApplied,
   });
   const actions = new ClusterActions(node, routing);
+  workers?.bind({
+    logger,
+    registry: metrics.registry,
+    committed: () => routing.committed,
+    log: () => reloader.config.log,
+    env,
+    init: {
+      configPath: opts.configPath,
+      secret: settings.secret,
+      nodeId: settings.id,
+      drainTimeoutMs: opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,
+      logDestination: opts.logDestination,
+    },
+  });
   const tracing = await startTracing(config.tracing, settings.id);
 
   const edge = createEdge({ config, secret: settings.secret, registry: metrics.registry, logger });
@@ -199,7 +223,8 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
   const adminBackend = createAdminBackend({
     routing,
     dataPlane,
-    registry: metrics.registry,
+    registry: workers?.registry(metrics.registry) ?? metrics.registry,
+    workers: workers?.views,
     adminToken: () => reloader.config.admin.token,
     shuttingDown: () => app?.shuttingDown ?? false,
     reload: () => reloader.reloadForAdmin(),
@@ -251,13 +276,18 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
     if (!(await waitCommitted(routing, SOLO_START_TIMEOUT_MS)))
       logger.warn({ node: settings.id }, "no committed state yet; routing provisionally on the file");
   }
-  const l1 = await listenOn(proxyServer, config.listen.http, "listen.http");
+  const l1 =
+    workers === undefined
+      ? await listenOn(proxyServer, config.listen.http, "listen.http")
+      : await workers.start();
   if (!l1.ok) {
+    await workers?.stop("start failed");
     await stopAll();
     return { ok: false, kind: "listen", message: l1.message };
   }
   const l2 = await listenOn(adminServer, config.listen.admin, "listen.admin");
   if (!l2.ok) {
+    await workers?.stop("start failed");
     proxyServer.close();
     await stopAll();
     return { ok: false, kind: "listen", message: l2.message };
@@ -273,6 +303,8 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
     drainTimeoutMs: opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,
     closeEdge: () => edge.close(),
     afterStop: () => tracing.shutdown(),
+    httpAddress: workers?.address,
+    beforeStop: workers?.stop,
   });
   logger.info(
     {
@@ -289,6 +321,7 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
         (settings.listen === null ? "none" : formatAddress(settings.listen)),
       voters: settings.voters,
       dataDir: settings.ephemeral ? "(temporary)" : settings.dataDir,
+      workers: workerTotal,
     },
     "listening",
   );
