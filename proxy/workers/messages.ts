@@ -21,8 +21,6 @@ export type ToWorker =
       /** The cluster secret (signs affinity cookies): one for every worker of the instance. */
       secret: string;
       nodeId: string;
-      /** The port worker 0 bound, so a restarted worker shares it even when the config says 0. */
-      httpPort: number | null;
       drainTimeoutMs: number;
       logDestination?: number | string;
       log: { level: string; accessLog: boolean };

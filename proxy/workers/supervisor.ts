@@ -29,7 +29,7 @@ export interface SupervisorInit {
   outcomes: WorkerOutcomes;
   /** The committed state a (re)started worker begins from; null: route provisionally on the file. */
   committed(): ClusterStateData | null;
-  init: Omit<Extract<ToWorker, { t: "init" }>, "t" | "worker" | "httpPort" | "log">;
+  init: Omit<Extract<ToWorker, { t: "init" }>, "t" | "worker" | "log">;
   log(): { level: string; accessLog: boolean };
   onRestart(): void;
   /** The environment the app interpolates the config with (the workers load the same file). */
@@ -60,7 +60,6 @@ export interface WorkerView {
 export class WorkerSupervisor {
   private readonly slots: Slot[] = [];
   private stopping = false;
-  private httpPort: number | null = null;
   private nextMetricsId = 1;
   private readonly metricsWaiters = new Map<number, { left: number; got: unknown[][]; done: () => void }>();
 
@@ -81,14 +80,18 @@ export class WorkerSupervisor {
       });
   }
 
-  /** Forks worker 0, then the rest on the port it bound. Resolves with the bound address, or why not. */
+  /**
+   * Forks every worker at once (node:cluster hands workers that listen on port 0 one shared
+   * port). Resolves with the bound address once all listen, or with why one did not.
+   */
   async start(): Promise<{ ok: true; address: string } | { ok: false; message: string }> {
-    const first = await this.fork(this.slots[0]);
-    if (!first.ok) return first;
-    this.httpPort = first.port;
-    const rest = await Promise.all(this.slots.slice(1).map((slot) => this.fork(slot)));
-    const failed = rest.find((r) => !r.ok);
+    const all = await Promise.all(this.slots.map((slot) => this.fork(slot)));
+    const failed = all.find((r) => !r.ok);
     if (failed !== undefined && !failed.ok) return failed;
+    const first = all[0];
+    if (!first.ok) return first;
+    if (all.some((r) => r.ok && r.port !== first.port))
+      return { ok: false, message: "workers: the workers bound different ports" };
     return { ok: true, address: first.address };
   }
 
@@ -151,7 +154,6 @@ export class WorkerSupervisor {
         this.send(w, {
           t: "init",
           worker: slot.index,
-          httpPort: this.httpPort,
           log: this.s.log(),
           ...this.s.init,
         });

@@ -204,8 +204,10 @@ async function main(): Promise<void> {
   });
   process.on("unhandledRejection", (reason) => logger.error({ err: reason }, "unhandled promise rejection"));
 
-  const address = { host: config.listen.http.host, port: init.httpPort ?? config.listen.http.port };
-  const l = await listenOn(proxyServer, address, "listen.http");
+  // The address as configured, never the port another worker got: node:cluster shares one
+  // listening handle per requested address, so a restarted worker asking for port 0 joins the
+  // running workers' port (asking for that port by number would try to bind it a second time).
+  const l = await listenOn(proxyServer, config.listen.http, "listen.http");
   if (!l.ok) fail(l.message);
   const bound = proxyServer.address();
   if (bound === null || typeof bound === "string") fail("listen.http: the listener has no TCP address");
