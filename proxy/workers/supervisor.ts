@@ -64,8 +64,11 @@ export class WorkerSupervisor {
   private readonly metricsWaiters = new Map<number, { left: number; got: unknown[][]; done: () => void }>();
 
   constructor(private readonly s: SupervisorInit) {
-    // "advanced": the committed state goes over as a structured clone, not JSON text.
-    cluster.setupPrimary({ exec: WORKER_MAIN, args: [], serialization: "advanced" });
+    // Every worker accepts on the shared socket itself (as nginx workers do), unless the operator
+    // set NODE_CLUSTER_SCHED_POLICY=rr: with node's default round-robin the primary accepts every
+    // connection and hands it over IPC, so a busy or slow primary would delay every new client.
+    if (process.env.NODE_CLUSTER_SCHED_POLICY === undefined) cluster.schedulingPolicy = cluster.SCHED_NONE;
+    cluster.setupPrimary({ exec: WORKER_MAIN, args: [] });
     for (let i = 0; i < s.count; i++)
       this.slots.push({
         index: i,

@@ -64,16 +64,28 @@ describe("workers: 2, restarts and drain", { timeout: 240_000 }, () => {
 
   it("SIGTERM drains both workers: every in-flight request finishes, then exit 0", async () => {
     await allWorkersAt(sg, 2, 1);
-    for (const u of upstreams) u.mode = { kind: "delayHeaders", ms: 3_000 };
-    const n = 8;
+    for (const u of upstreams) u.mode = { kind: "delayHeaders", ms: 10_000 };
     const inFlight: Promise<FreshReply>[] = [];
-    for (let i = 0; i < n; i++) inFlight.push(getOnFreshConnection(sg.httpUrl, "/", `slow-${i}`, 60_000));
-    // Both workers hold requests when the signal arrives (their reports to the primary say so).
+    // Slow requests on fresh connections until both workers hold some (the kernel picks which
+    // worker accepts), as their reports to the primary say; bounded at 64 requests.
     await eventually(
       "both workers with requests in flight",
       async () => {
         const v = await workerViews(sg);
-        return v.every((w) => w.inFlight > 0) && v[0].inFlight + v[1].inFlight === n ? true : undefined;
+        if (v.every((w) => w.inFlight > 0)) return true;
+        if (inFlight.length < 64)
+          inFlight.push(getOnFreshConnection(sg.httpUrl, "/", `slow-${inFlight.length}`, 60_000));
+        return undefined;
+      },
+      30_000,
+      100,
+    );
+    // Every request sent is in a worker's hands (accepted and counted) before the signal.
+    await eventually(
+      `all ${inFlight.length} requests in flight`,
+      async () => {
+        const v = await workerViews(sg);
+        return v[0].inFlight + v[1].inFlight === inFlight.length ? true : undefined;
       },
       30_000,
       50,
