@@ -5,8 +5,6 @@
 // back an App that owns reload and shutdown. Nothing else in the process wires modules
 // together; each concept lives in proxy/app/.
 
-import type { BlockList } from "node:net";
-import type { Server as TlsServer } from "node:tls";
 import { formatAddress } from "../config/address.js";
 import type { ConfigError } from "../config/file/config-error.js";
 import { formatConfigErrors } from "../config/file/config-error.js";
@@ -25,22 +23,19 @@ import { ConfigReloader } from "./app/reload.js";
 import { RingChangeLog } from "./app/ring-change-log.js";
 import { ringView } from "./app/ring-view.js";
 import { App } from "./app/running-app.js";
+import { createServingPlane } from "./app/serving-plane.js";
 import { readTlsFiles } from "./app/tls-files.js";
-import { ClusterHooks } from "./cluster/cluster-hooks.js";
 import { resolveClusterSettings } from "./cluster/cluster-settings.js";
 import { CommittedRouting } from "./cluster/committed-routing.js";
 import { OutcomeTracker } from "./cluster/outcome-tracker.js";
 import { createEdge } from "./edge/create-edge.js";
 import { EdgeAdmin } from "./edge/edge-admin.js";
-import { createDataPlane } from "./forward/data-plane.js";
 import { unreadableTlsFiles, unverifiedTlsPools } from "./forward/upstream-tls.js";
 import { createAccessLog } from "./logging/access-log.js";
 import { createProcessLogger } from "./logging/logger.js";
 import { MetricsObserver } from "./metrics/observer.js";
 import { createMetrics } from "./metrics/registry.js";
 import { SeriesCache } from "./metrics/series-cache.js";
-import { compileTrusted } from "./routing/key-extract.js";
-import { createProxyServer } from "./server/proxy-server.js";
 import { startTracing } from "./tracing/tracing.js";
 import { PrimaryWorkers } from "./workers/primary-workers.js";
 import { type WorkersSetting, workerCount } from "./workers/worker-count.js";
@@ -188,31 +183,17 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
   const tracing = await startTracing(config.tracing, settings.id);
 
   const edge = createEdge({ config, secret: settings.secret, registry: metrics.registry, logger });
-  const dataPlane = createDataPlane({
+  const { dataPlane, proxyServer } = createServingPlane({
+    config,
     getState: routing.current,
-    hooks: tracing.wrap(new ClusterHooks(observer, outcomes, edge.notOwner)),
-    edge: edge.engine,
-    logger: logger.child({ component: "proxy" }),
-    options: {
-      memberHeader: config.headers.memberHeader,
-      ringVersionHeader: config.headers.ringVersionHeader,
-    },
+    observer,
+    outcomes,
+    edge,
+    tracing,
+    logger,
+    metrics,
+    certificates: tls.value,
   });
-  const proxyServer = createProxyServer({
-    dataPlane,
-    logger: logger.child({ component: "listener" }),
-    listen: { timeouts: config.listen.timeouts, maxHeaderSize: config.listen.maxHeaderSize },
-    // Codes come from the listener's fixed set, so the label stays bounded.
-    onClientError: (code) => metrics.clientErrors.inc({ code }),
-    tls:
-      tls.value === undefined ? undefined : { ...tls.value.defaultPair, SNICallback: tls.value.SNICallback },
-    proxyProtocol:
-      config.listen.proxyProtocol === undefined
-        ? undefined
-        : { trusted: compileTrusted(config.listen.proxyProtocol.trusted) as BlockList },
-  });
-  tls.value?.watch(proxyServer as unknown as TlsServer);
-  proxyServer.once("close", () => tls.value?.close());
   let app: App | undefined;
   const fleet = new FleetView(
     () => reloader.config.admin.fleet,

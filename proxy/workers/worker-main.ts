@@ -4,27 +4,22 @@
 // same ring, at the same version as the primary and every other worker), sends its breaker
 // outcomes and, when asked, its metrics back, and drains on the primary's word or on SIGTERM.
 
-import type { BlockList } from "node:net";
-import type { Server as TlsServer } from "node:tls";
 import { formatHostPort } from "../../config/address.js";
 import { loadConfigFile } from "../../config/file/load.js";
 import type { LogLevel } from "../../config/file/schema.js";
 import { errorText } from "../app/errors.js";
 import { listenOn } from "../app/listen.js";
+import { createServingPlane } from "../app/serving-plane.js";
 import { drainAndClose } from "../app/shutdown.js";
 import { readTlsFiles } from "../app/tls-files.js";
-import { ClusterHooks } from "../cluster/cluster-hooks.js";
 import { CommittedRouting } from "../cluster/committed-routing.js";
 import { OutcomeTracker } from "../cluster/outcome-tracker.js";
 import { createEdge } from "../edge/create-edge.js";
-import { createDataPlane } from "../forward/data-plane.js";
 import { createAccessLog } from "../logging/access-log.js";
 import { createProcessLogger } from "../logging/logger.js";
 import { MetricsObserver } from "../metrics/observer.js";
 import { createMetrics } from "../metrics/registry.js";
 import { SeriesCache } from "../metrics/series-cache.js";
-import { compileTrusted } from "../routing/key-extract.js";
-import { createProxyServer } from "../server/proxy-server.js";
 import { startTracing } from "../tracing/tracing.js";
 import type { FromWorker, ToWorker } from "./messages.js";
 
@@ -82,30 +77,17 @@ async function main(): Promise<void> {
   routing.applyProvisional(config);
   const tracing = await startTracing(config.tracing, init.nodeId);
   const edge = createEdge({ config, secret: init.secret, registry: metrics.registry, logger });
-  const dataPlane = createDataPlane({
+  const { dataPlane, proxyServer } = createServingPlane({
+    config,
     getState: routing.current,
-    hooks: tracing.wrap(new ClusterHooks(observer, outcomes, edge.notOwner)),
-    edge: edge.engine,
-    logger: logger.child({ component: "proxy" }),
-    options: {
-      memberHeader: config.headers.memberHeader,
-      ringVersionHeader: config.headers.ringVersionHeader,
-    },
+    observer,
+    outcomes,
+    edge,
+    tracing,
+    logger,
+    metrics,
+    certificates: tls.value,
   });
-  const proxyServer = createProxyServer({
-    dataPlane,
-    logger: logger.child({ component: "listener" }),
-    listen: { timeouts: config.listen.timeouts, maxHeaderSize: config.listen.maxHeaderSize },
-    onClientError: (code) => metrics.clientErrors.inc({ code }),
-    tls:
-      tls.value === undefined ? undefined : { ...tls.value.defaultPair, SNICallback: tls.value.SNICallback },
-    proxyProtocol:
-      config.listen.proxyProtocol === undefined
-        ? undefined
-        : { trusted: compileTrusted(config.listen.proxyProtocol.trusted) as BlockList },
-  });
-  tls.value?.watch(proxyServer as unknown as TlsServer);
-  proxyServer.once("close", () => tls.value?.close());
 
   const applyState = (m: StateMessage): void => {
     // As the primary's cluster node does: breaker slots follow first, then routing is rebuilt.
