@@ -66,6 +66,10 @@ export function createAdminBackend(d: AdminBackendDeps): AdminBackend {
     readiness(): Readiness {
       if (d.shuttingDown()) return { ready: false, reason: "shutting_down" };
       if (!d.routing.applied) return { ready: false, reason: "no_committed_state" };
+      // workers: N: the primary serves nothing itself; while every worker is down (restarting),
+      // nothing answers on the proxy port.
+      if (d.workers !== undefined && d.workers().every((w) => w.pid === null))
+        return { ready: false, reason: "no_worker_running" };
       const state = d.routing.current();
       const unavailable: string[] = [];
       for (const pool of routedPools(state)) {
