@@ -68,8 +68,7 @@ export function createAdminBackend(d: AdminBackendDeps): AdminBackend {
       if (!d.routing.applied) return { ready: false, reason: "no_committed_state" };
       // workers: N: the primary serves nothing itself; while every worker is down (restarting),
       // nothing answers on the proxy port.
-      if (d.workers?.().every((w) => w.pid === null))
-        return { ready: false, reason: "no_worker_running" };
+      if (d.workers?.().every((w) => w.pid === null)) return { ready: false, reason: "no_worker_running" };
       const state = d.routing.current();
       const unavailable: string[] = [];
       for (const pool of routedPools(state)) {
