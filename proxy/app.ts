@@ -5,8 +5,6 @@
 // back an App that owns reload and shutdown. Nothing else in the process wires modules
 // together; each concept lives in proxy/app/.
 
-import type { BlockList } from "node:net";
-import type { Server as TlsServer } from "node:tls";
 import { formatAddress } from "../config/address.js";
 import type { ConfigError } from "../config/file/config-error.js";
 import { formatConfigErrors } from "../config/file/config-error.js";
@@ -25,23 +23,22 @@ import { ConfigReloader } from "./app/reload.js";
 import { RingChangeLog } from "./app/ring-change-log.js";
 import { ringView } from "./app/ring-view.js";
 import { App } from "./app/running-app.js";
+import { createServingPlane } from "./app/serving-plane.js";
 import { readTlsFiles } from "./app/tls-files.js";
-import { ClusterHooks } from "./cluster/cluster-hooks.js";
 import { resolveClusterSettings } from "./cluster/cluster-settings.js";
 import { CommittedRouting } from "./cluster/committed-routing.js";
 import { OutcomeTracker } from "./cluster/outcome-tracker.js";
 import { createEdge } from "./edge/create-edge.js";
 import { EdgeAdmin } from "./edge/edge-admin.js";
-import { createDataPlane } from "./forward/data-plane.js";
 import { unreadableTlsFiles, unverifiedTlsPools } from "./forward/upstream-tls.js";
 import { createAccessLog } from "./logging/access-log.js";
 import { createProcessLogger } from "./logging/logger.js";
 import { MetricsObserver } from "./metrics/observer.js";
 import { createMetrics } from "./metrics/registry.js";
 import { SeriesCache } from "./metrics/series-cache.js";
-import { compileTrusted } from "./routing/key-extract.js";
-import { createProxyServer } from "./server/proxy-server.js";
 import { startTracing } from "./tracing/tracing.js";
+import { PrimaryWorkers } from "./workers/primary-workers.js";
+import { type WorkersSetting, workerCount } from "./workers/worker-count.js";
 
 export type { ReloadOutcome } from "./app/reload.js";
 export { App } from "./app/running-app.js";
@@ -64,6 +61,8 @@ export interface AppOptions {
   dataDir?: string;
   /** Flag --bootstrap: an empty data directory may found a new cluster. */
   bootstrap?: boolean;
+  /** Overrides `workers` (flag --workers): data-plane processes sharing the listener. */
+  workers?: WorkersSetting;
 }
 
 export type StartResult =
@@ -107,7 +106,11 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
     const error = { path: "pools", expected: "readable PEM files", found: message, message };
     return { ok: false, kind: "config", errors: [error], text: `${opts.configPath}: ${message}` };
   }
-  const outcomes = new OutcomeTracker();
+  // workers > 1: this process keeps Raft, the committed state and the admin API; the workers
+  // (proxy/workers/) serve the listener and route on the state this process hands them.
+  const workerTotal = workerCount(opts.workers ?? config.workers);
+  const workers = workerTotal > 1 ? new PrimaryWorkers(workerTotal) : undefined;
+  const outcomes = workers?.outcomes ?? new OutcomeTracker();
   const routing = new CommittedRouting((snap, previous) => outcomes.gateFor(snap, previous));
   try {
     routing.applyProvisional(config);
@@ -147,6 +150,7 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
     routing,
     observer,
     cluster: () => node,
+    localApplied: workers?.reloaded,
   });
   const node = joinCluster({
     settings,
@@ -159,36 +163,37 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
     fileRouting: () => reloader.fileRouting(),
     drift: () => reloader.drift(),
     changes: ringChanges,
+    afterApplied: workers?.afterApplied,
   });
   const actions = new ClusterActions(node, routing);
+  workers?.bind({
+    logger,
+    registry: metrics.registry,
+    committed: () => routing.committed,
+    log: () => reloader.config.log,
+    env,
+    init: {
+      configPath: opts.configPath,
+      secret: settings.secret,
+      nodeId: settings.id,
+      drainTimeoutMs: opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,
+      logDestination: opts.logDestination,
+    },
+  });
   const tracing = await startTracing(config.tracing, settings.id);
 
   const edge = createEdge({ config, secret: settings.secret, registry: metrics.registry, logger });
-  const dataPlane = createDataPlane({
+  const { dataPlane, proxyServer } = createServingPlane({
+    config,
     getState: routing.current,
-    hooks: tracing.wrap(new ClusterHooks(observer, outcomes, edge.notOwner)),
-    edge: edge.engine,
-    logger: logger.child({ component: "proxy" }),
-    options: {
-      memberHeader: config.headers.memberHeader,
-      ringVersionHeader: config.headers.ringVersionHeader,
-    },
+    observer,
+    outcomes,
+    edge,
+    tracing,
+    logger,
+    metrics,
+    certificates: tls.value,
   });
-  const proxyServer = createProxyServer({
-    dataPlane,
-    logger: logger.child({ component: "listener" }),
-    listen: { timeouts: config.listen.timeouts, maxHeaderSize: config.listen.maxHeaderSize },
-    // Codes come from the listener's fixed set, so the label stays bounded.
-    onClientError: (code) => metrics.clientErrors.inc({ code }),
-    tls:
-      tls.value === undefined ? undefined : { ...tls.value.defaultPair, SNICallback: tls.value.SNICallback },
-    proxyProtocol:
-      config.listen.proxyProtocol === undefined
-        ? undefined
-        : { trusted: compileTrusted(config.listen.proxyProtocol.trusted) as BlockList },
-  });
-  tls.value?.watch(proxyServer as unknown as TlsServer);
-  proxyServer.once("close", () => tls.value?.close());
   let app: App | undefined;
   const fleet = new FleetView(
     () => reloader.config.admin.fleet,
@@ -199,7 +204,8 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
   const adminBackend = createAdminBackend({
     routing,
     dataPlane,
-    registry: metrics.registry,
+    registry: workers?.registry(metrics.registry) ?? metrics.registry,
+    workers: workers?.views,
     adminToken: () => reloader.config.admin.token,
     shuttingDown: () => app?.shuttingDown ?? false,
     reload: () => reloader.reloadForAdmin(),
@@ -251,13 +257,18 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
     if (!(await waitCommitted(routing, SOLO_START_TIMEOUT_MS)))
       logger.warn({ node: settings.id }, "no committed state yet; routing provisionally on the file");
   }
-  const l1 = await listenOn(proxyServer, config.listen.http, "listen.http");
+  const l1 =
+    workers === undefined
+      ? await listenOn(proxyServer, config.listen.http, "listen.http")
+      : await workers.start();
   if (!l1.ok) {
+    await workers?.stop("start failed");
     await stopAll();
     return { ok: false, kind: "listen", message: l1.message };
   }
   const l2 = await listenOn(adminServer, config.listen.admin, "listen.admin");
   if (!l2.ok) {
+    await workers?.stop("start failed");
     proxyServer.close();
     await stopAll();
     return { ok: false, kind: "listen", message: l2.message };
@@ -273,6 +284,8 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
     drainTimeoutMs: opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,
     closeEdge: () => edge.close(),
     afterStop: () => tracing.shutdown(),
+    httpAddress: workers?.address,
+    beforeStop: workers?.stop,
   });
   logger.info(
     {
@@ -289,6 +302,7 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
         (settings.listen === null ? "none" : formatAddress(settings.listen)),
       voters: settings.voters,
       dataDir: settings.ephemeral ? "(temporary)" : settings.dataDir,
+      workers: workerTotal,
     },
     "listening",
   );

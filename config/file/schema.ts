@@ -472,6 +472,15 @@ export const configSchema = z.strictObject({
   discovery: z.strictObject({ consul: consulAgentSchema.prefault({}) }).prefault({}),
   /** The shared store for affinity, rate limits and the response cache; absent = none. */
   redis: redisSchema.optional(),
+  /**
+   * Data-plane processes sharing the listening socket (node:cluster): a number, or "auto" for
+   * one per available core. 1 (the default) is a single process, as before.
+   */
+  workers: z
+    .union([z.literal("auto"), z.number().int().min(1).max(256)], {
+      error: 'expected a whole number of workers from 1 to 256, or "auto"',
+    })
+    .default(1),
 });
 
 /** The normalized config: every default filled in, every unit converted. */

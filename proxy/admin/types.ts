@@ -51,6 +51,17 @@ export interface AdminStateView {
   degraded?: string;
   /** Pools whose healthy-panic guard is holding back unhealthy flips. */
   panicPools?: string[];
+  /** With `workers: N`: one entry per data-plane worker (pid null while it restarts). */
+  workers?: WorkerStateView[];
+}
+
+export interface WorkerStateView {
+  worker: number;
+  pid: number | null;
+  inFlight: number;
+  /** The ring version the worker routes on (-1 before its first report). */
+  ringVersion: number;
+  restarts: number;
 }
 
 export interface RouteExplanationView {

@@ -19,6 +19,7 @@ import type {
   Readiness,
   ReloadView,
   RouteExplanationView,
+  WorkerStateView,
 } from "../admin/types.js";
 import type { EdgeAdmin } from "../edge/edge-admin.js";
 import type { DataPlane } from "../forward/types.js";
@@ -36,7 +37,8 @@ export interface RoutingSource {
 export interface AdminBackendDeps {
   routing: RoutingSource;
   dataPlane: DataPlane;
-  registry: Registry;
+  /** The Prometheus exposition (with workers: every worker's metrics aggregated). */
+  registry: Pick<Registry, "contentType" | "metrics">;
   adminToken(): string;
   shuttingDown(): boolean;
   reload(): Promise<AdminResult<ReloadView>>;
@@ -51,6 +53,8 @@ export interface AdminBackendDeps {
   /** The edge features' admin view (affinity explanations, cache purge); absent = none. */
   edge?: EdgeAdmin;
   ops?: OpsBackend;
+  /** With `workers: N`: each data-plane worker's pid, in-flight requests, ring version and restarts. */
+  workers?: () => WorkerStateView[];
 }
 
 function routedPools(state: RoutingState): Set<string> {
@@ -62,6 +66,9 @@ export function createAdminBackend(d: AdminBackendDeps): AdminBackend {
     readiness(): Readiness {
       if (d.shuttingDown()) return { ready: false, reason: "shutting_down" };
       if (!d.routing.applied) return { ready: false, reason: "no_committed_state" };
+      // workers: N: the primary serves nothing itself; while every worker is down (restarting),
+      // nothing answers on the proxy port.
+      if (d.workers?.().every((w) => w.pid === null)) return { ready: false, reason: "no_worker_running" };
       const state = d.routing.current();
       const unavailable: string[] = [];
       for (const pool of routedPools(state)) {
@@ -107,6 +114,7 @@ export function createAdminBackend(d: AdminBackendDeps): AdminBackend {
         };
       }
       const view: AdminStateView = { ringVersion: state.ringVersion, pools };
+      if (d.workers !== undefined) view.workers = d.workers();
       const raft = d.raft();
       if (raft !== undefined) view.raft = raft;
       const drift = d.drift();

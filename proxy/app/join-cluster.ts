@@ -3,6 +3,7 @@
 // to routing and metrics), plus the cluster gauges read at scrape time.
 
 import type { RoutingConfig, ShardgateConfig } from "../../config/file/schema.js";
+import type { ClusterStateData, StateChange } from "../../config/state/cluster-state.js";
 import type { ConfigDrift } from "../../config/state/drift.js";
 import { ClusterNode } from "../cluster/cluster-node.js";
 import type { ClusterSettings } from "../cluster/cluster-settings.js";
@@ -27,6 +28,8 @@ export interface JoinOptions {
   drift(): ConfigDrift;
   /** Where applied ring changes are recorded with their cause (dashboard, /admin/changes). */
   changes?: RingChangeLog;
+  /** Every applied entry, after this process applied it (data-plane workers apply it next). */
+  afterApplied?: (change: StateChange | null, before: ClusterStateData, after: ClusterStateData) => void;
 }
 
 const BREAKER_GAUGE = { closed: 0, "half-open": 1, open: 2 } as const;
@@ -56,7 +59,10 @@ export function joinCluster(o: JoinOptions): ClusterNode {
       process.stderr.write(`shardgate: ${reason}\n`);
       process.exit(1);
     },
-    onApplied: (change, before, after) => committed.applied(change, before, after),
+    onApplied: (change, before, after) => {
+      committed.applied(change, before, after);
+      o.afterApplied?.(change, before, after);
+    },
     onPanic(pool, panic) {
       clusterLog[panic ? "warn" : "info"](
         { pool, panic },

@@ -33,6 +33,7 @@ const RESTART_ONLY: ReadonlyArray<keyof ShardgateConfig> = [
   "cluster",
   "discovery",
   "redis",
+  "workers",
 ];
 
 function same(a: unknown, b: unknown): boolean {
@@ -50,6 +51,8 @@ export interface ReloaderDeps {
   observer: MetricsObserver;
   /** The cluster node; called only when a reload runs, so it may be created after the reloader. */
   cluster(): ClusterNode;
+  /** After a valid file was loaded (its local sections applied): data-plane workers follow. */
+  localApplied?: (config: ShardgateConfig) => void;
 }
 
 export class ConfigReloader {
@@ -103,6 +106,7 @@ export class ConfigReloader {
     this.current = next;
     logger.level = next.log.level;
     this.d.observer.setAccessLog(createAccessLog(this.d.logSink, next.log.accessLog));
+    this.d.localApplied?.(next);
     try {
       await this.d.cluster().proposeWithRetry({
         v: 1,

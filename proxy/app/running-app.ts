@@ -28,6 +28,10 @@ export interface AppParts {
   closeEdge?: () => Promise<void>;
   /** Runs once everything is closed (e.g. flushing the trace exporter). */
   afterStop?: () => Promise<void>;
+  /** With `workers: N`: where the workers listen (the primary's proxyServer never does). */
+  httpAddress?: string;
+  /** With `workers: N`: drains every worker before the primary closes the admin API and Raft. */
+  beforeStop?: (reason: string) => Promise<void>;
 }
 
 export class App {
@@ -42,7 +46,7 @@ export class App {
 
   /** @internal use startApp; `p.proxyServer` and `p.adminServer` must be listening. */
   constructor(private readonly p: AppParts) {
-    this.httpAddress = boundAddress(p.proxyServer.address() as AddressInfo);
+    this.httpAddress = p.httpAddress ?? boundAddress(p.proxyServer.address() as AddressInfo);
     this.adminAddress = boundAddress(p.adminServer.address() as AddressInfo);
     this.routing = p.routing;
     this.cluster = p.cluster;
@@ -72,19 +76,23 @@ export class App {
    * closes everything. Idempotent: a second call returns the first call's promise.
    */
   shutdown(reason: string): Promise<void> {
-    this.stopping ??= drainAndClose(
-      {
-        logger: this.p.log.logger,
-        dataPlane: this.p.dataPlane,
-        proxyServer: this.p.proxyServer,
-        adminServer: this.p.adminServer,
-        cluster: this.p.cluster,
-        drainTimeoutMs: this.p.drainTimeoutMs,
-        flushLogs: () => this.p.log.flush(),
-        closeEdge: this.p.closeEdge,
-      },
-      reason,
-    ).then(() => this.p.afterStop?.().catch(() => undefined));
+    this.stopping ??= (this.p.beforeStop?.(reason) ?? Promise.resolve())
+      .then(() =>
+        drainAndClose(
+          {
+            logger: this.p.log.logger,
+            dataPlane: this.p.dataPlane,
+            proxyServer: this.p.proxyServer,
+            adminServer: this.p.adminServer,
+            cluster: this.p.cluster,
+            drainTimeoutMs: this.p.drainTimeoutMs,
+            flushLogs: () => this.p.log.flush(),
+            closeEdge: this.p.closeEdge,
+          },
+          reason,
+        ),
+      )
+      .then(() => this.p.afterStop?.().catch(() => undefined));
     return this.stopping;
   }
 }

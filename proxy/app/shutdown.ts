@@ -12,8 +12,10 @@ export interface ShutdownParts {
   logger: Logger;
   dataPlane: DataPlane;
   proxyServer: Server;
-  adminServer: Server;
-  cluster: ClusterNode;
+  /** Absent in a data-plane worker (the primary serves the admin API). */
+  adminServer?: Server;
+  /** Absent in a data-plane worker (the primary owns the Raft node). */
+  cluster?: Pick<ClusterNode, "stop">;
   drainTimeoutMs: number;
   flushLogs(): void;
   /** Closes the edge features' store client (Redis), after the last request. */
@@ -51,9 +53,11 @@ export async function drainAndClose(p: ShutdownParts, reason: string): Promise<v
   let lingering: NodeJS.Timeout | undefined;
   await Promise.race([closed, new Promise<void>((r) => (lingering = setTimeout(r, LINGER_MS)))]);
   clearTimeout(lingering);
-  adminServer.closeAllConnections();
-  await new Promise<void>((r) => adminServer.close(() => r()));
-  await p.cluster.stop().catch((err: unknown) => logger.warn({ err: errorText(err) }, "raft stop failed"));
+  if (adminServer !== undefined) {
+    adminServer.closeAllConnections();
+    await new Promise<void>((r) => adminServer.close(() => r()));
+  }
+  await p.cluster?.stop().catch((err: unknown) => logger.warn({ err: errorText(err) }, "raft stop failed"));
   logger.info({ reason, drainedMs: Math.round(performance.now() - started), cut: left }, "shutdown complete");
   p.flushLogs();
 }

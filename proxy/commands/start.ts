@@ -3,6 +3,7 @@
 // cluster.dataDir (as do SHARDGATE_NODE_ID / SHARDGATE_DATA_DIR; the flags win). --bootstrap
 // (cluster.bootstrap: new, SHARDGATE_BOOTSTRAP=new) lets an empty data directory found a new
 // cluster; without it an empty data directory only ever joins an existing one.
+// --workers N|auto (config `workers`) runs N data-plane processes on the one listener.
 // An invalid config prints every error and exits 1 without starting anything; a port that
 // cannot be bound exits 1 with the reason. SIGHUP reloads the config file.
 
@@ -10,9 +11,10 @@ import { parseDuration } from "../../config/file/units.js";
 import { parseCommandFlags } from "../app/command-flags.js";
 import { runUntilSignalled } from "../app/process-lifecycle.js";
 import { startApp } from "../app.js";
+import { parseWorkersFlag, type WorkersSetting } from "../workers/worker-count.js";
 
 const USAGE =
-  "usage: shardgate start --config FILE [--drain-timeout 10s] [--node-id ID] [--data-dir DIR] [--bootstrap]";
+  "usage: shardgate start --config FILE [--drain-timeout 10s] [--node-id ID] [--data-dir DIR] [--bootstrap] [--workers N|auto]";
 
 export async function run(argv: string[]): Promise<number> {
   const flags = parseCommandFlags("start", USAGE, argv, {
@@ -21,6 +23,7 @@ export async function run(argv: string[]): Promise<number> {
     "node-id": { type: "string" },
     "data-dir": { type: "string" },
     bootstrap: { type: "boolean" },
+    workers: { type: "string" },
   });
   if (!flags.ok) return flags.exitCode;
   const { values } = flags;
@@ -44,8 +47,16 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`shardgate start: --config FILE is required\n${USAGE}`);
     return 2;
   }
+  let workers: WorkersSetting | undefined;
+  if (values.workers !== undefined) {
+    workers = parseWorkersFlag(values.workers);
+    if (workers === undefined) {
+      console.error(`shardgate start: --workers: expected a whole number from 1 to 256, or "auto"\n${USAGE}`);
+      return 2;
+    }
+  }
   const bootstrap = values.bootstrap === true ? true : undefined;
-  const started = await startApp({ configPath, drainTimeoutMs, nodeId, dataDir, bootstrap });
+  const started = await startApp({ configPath, drainTimeoutMs, nodeId, dataDir, bootstrap, workers });
   if (!started.ok) {
     if (started.kind === "config") {
       const n = started.errors.length;

@@ -1,0 +1,62 @@
+// The data plane and the proxy listener in front of it, built one way for a single process
+// (proxy/app.ts) and for every worker of `workers: N` (proxy/workers/worker-main.ts), so a
+// listener feature (TLS and SNI rotation, PROXY protocol, timeouts) reaches both alike.
+
+import type { BlockList } from "node:net";
+import type { Server as TlsServer } from "node:tls";
+import type { Logger } from "pino";
+import type { ShardgateConfig } from "../../config/file/schema.js";
+import { ClusterHooks } from "../cluster/cluster-hooks.js";
+import type { OutcomeTracker } from "../cluster/outcome-tracker.js";
+import type { Edge } from "../edge/create-edge.js";
+import { createDataPlane } from "../forward/data-plane.js";
+import type { MetricsObserver } from "../metrics/observer.js";
+import type { ShardgateMetrics } from "../metrics/registry.js";
+import { compileTrusted } from "../routing/key-extract.js";
+import type { RoutingState } from "../routing/types.js";
+import { createProxyServer } from "../server/proxy-server.js";
+import type { Tracing } from "../tracing/tracing.js";
+import type { TlsFiles } from "./tls-files.js";
+
+export interface ServingPlaneParts {
+  config: ShardgateConfig;
+  /** The routing state getter (CommittedRouting.current): a field read per request. */
+  getState(): RoutingState;
+  observer: MetricsObserver;
+  outcomes: OutcomeTracker;
+  edge: Edge;
+  tracing: Tracing;
+  logger: Logger;
+  metrics: ShardgateMetrics;
+  certificates: Extract<TlsFiles, { ok: true }>["value"];
+}
+
+export function createServingPlane(p: ServingPlaneParts) {
+  const { config, edge, logger, metrics } = p;
+  const tls = p.certificates;
+  const dataPlane = createDataPlane({
+    getState: p.getState,
+    hooks: p.tracing.wrap(new ClusterHooks(p.observer, p.outcomes, edge.notOwner)),
+    edge: edge.engine,
+    logger: logger.child({ component: "proxy" }),
+    options: {
+      memberHeader: config.headers.memberHeader,
+      ringVersionHeader: config.headers.ringVersionHeader,
+    },
+  });
+  const proxyServer = createProxyServer({
+    dataPlane,
+    logger: logger.child({ component: "listener" }),
+    listen: { timeouts: config.listen.timeouts, maxHeaderSize: config.listen.maxHeaderSize },
+    // Codes come from the listener's fixed set, so the label stays bounded.
+    onClientError: (code) => metrics.clientErrors.inc({ code }),
+    tls: tls === undefined ? undefined : { ...tls.defaultPair, SNICallback: tls.SNICallback },
+    proxyProtocol:
+      config.listen.proxyProtocol === undefined
+        ? undefined
+        : { trusted: compileTrusted(config.listen.proxyProtocol.trusted) as BlockList },
+  });
+  tls?.watch(proxyServer as unknown as TlsServer);
+  proxyServer.once("close", () => tls?.close());
+  return { dataPlane, proxyServer };
+}

@@ -1,0 +1,48 @@
+// The messages between the primary and its data-plane workers (node:cluster IPC, structured
+// clone). The primary owns the Raft node and the committed state; a worker owns a listener and
+// a data plane and routes on the committed state the primary hands it, so every worker builds
+// the same ring from the same state at the same version.
+
+import type { ClusterStateData } from "../../config/state/types.js";
+import type { OutcomeBatch } from "../../health/outcome-recorder.js";
+
+/** What a worker does with one applied entry: rebuild these pools (and routes), or only follow breakers. */
+export interface RoutingRebuild {
+  readonly pools: readonly string[] | "all";
+  readonly routesChanged: boolean;
+}
+
+export type ToWorker =
+  | {
+      t: "init";
+      worker: number;
+      /** The worker loads the same file the primary validated (listen, pools, edge features). */
+      configPath: string;
+      /** The cluster secret (signs affinity cookies): one for every worker of the instance. */
+      secret: string;
+      nodeId: string;
+      drainTimeoutMs: number;
+      logDestination?: number | string;
+      log: { level: string; accessLog: boolean };
+    }
+  | { t: "state"; data: ClusterStateData; rebuild: RoutingRebuild | null }
+  /** The reloaded file's local sections (the primary validated it; routing arrives as "state"). */
+  | { t: "local"; log: { level: string; accessLog: boolean } }
+  | { t: "metrics"; id: number }
+  | { t: "shutdown"; reason: string };
+
+export type FromWorker =
+  /**
+   * The worker's message handler is attached. Node drops IPC messages that arrive before a
+   * worker (an ES module, loaded asynchronously) listens, so the primary sends nothing before.
+   */
+  | { t: "ready" }
+  | { t: "listening"; address: string; port: number }
+  | { t: "failed"; message: string }
+  | { t: "outcomes"; batch: OutcomeBatch }
+  | { t: "beat"; inFlight: number; ringVersion: number }
+  | { t: "metrics"; id: number; json: unknown[] };
+
+export function isFromWorker(m: unknown): m is FromWorker {
+  return typeof m === "object" && m !== null && typeof (m as { t?: unknown }).t === "string";
+}

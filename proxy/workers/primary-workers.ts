@@ -1,0 +1,129 @@
+// What the composition root (proxy/app.ts) wires when `workers` is more than 1: the primary
+// keeps the Raft node, the committed state and the admin API, and serves no request; this
+// object owns the supervisor and everything that makes the primary speak for its workers
+// (their outcome batches, their metrics aggregated into one exposition, their per-worker view
+// in /admin/state, applied entries and reloads passed on to them, their drain before its own).
+
+import type { Logger } from "pino";
+import { AggregatorRegistry, Counter, Gauge, type Registry } from "prom-client";
+import type { ShardgateConfig } from "../../config/file/schema.js";
+import type { ClusterStateData, StateChange } from "../../config/state/cluster-state.js";
+import type { RoutingRebuild } from "./messages.js";
+import { type SupervisorInit, WorkerSupervisor, type WorkerView } from "./supervisor.js";
+import { WorkerOutcomes } from "./worker-outcomes.js";
+
+/** Past the drain deadline, how long a worker may take to close and exit before it is killed. */
+const EXIT_GRACE_MS = 5_000;
+
+/**
+ * What a worker rebuilds for one applied entry: the same decision CommittedChanges makes for
+ * this process (proxy/cluster/committed-changes.ts), so workers rebuild exactly when it does.
+ */
+export function rebuildFor(
+  change: StateChange | null,
+  before: ClusterStateData,
+  after: ClusterStateData,
+): RoutingRebuild | null {
+  if (change === null) return { pools: "all", routesChanged: true };
+  if (!change.applied) return null;
+  const nothingRouted =
+    change.poolsChanged.length === 0 &&
+    change.removedPools.length === 0 &&
+    !change.routesChanged &&
+    after.routing === before.routing;
+  if (nothingRouted) return null;
+  return { pools: change.poolsChanged, routesChanged: change.routesChanged };
+}
+
+export interface PrimaryBinding {
+  logger: Logger;
+  registry: Registry;
+  committed(): ClusterStateData | null;
+  log(): ShardgateConfig["log"];
+  env: NodeJS.ProcessEnv;
+  init: SupervisorInit["init"];
+}
+
+export class PrimaryWorkers {
+  readonly outcomes = new WorkerOutcomes();
+  /** Where the workers listen, once started. */
+  address: string | undefined;
+  private supervisor: WorkerSupervisor | undefined;
+  private graceMs = 0;
+
+  constructor(readonly count: number) {}
+
+  /** Creates the supervisor once the process logger, metrics and cluster settings exist. */
+  bind(b: PrimaryBinding): void {
+    const restarts = new Counter({
+      name: "shardgate_worker_restarts_total",
+      help: "Data-plane workers restarted after they died",
+      registers: [b.registry],
+    });
+    const supervisor = new WorkerSupervisor({
+      count: this.count,
+      logger: b.logger.child({ component: "workers" }),
+      outcomes: this.outcomes,
+      committed: b.committed,
+      init: b.init,
+      log: b.log,
+      env: b.env,
+      onRestart: () => restarts.inc(),
+    });
+    new Gauge({
+      name: "shardgate_workers",
+      help: "Data-plane workers running now (the configured count when all are up)",
+      registers: [b.registry],
+      collect() {
+        this.set(supervisor.live);
+      },
+    });
+    this.supervisor = supervisor;
+    this.graceMs = b.init.drainTimeoutMs + EXIT_GRACE_MS;
+  }
+
+  private get s(): WorkerSupervisor {
+    if (this.supervisor === undefined) throw new Error("PrimaryWorkers used before bind()");
+    return this.supervisor;
+  }
+
+  readonly afterApplied = (
+    change: StateChange | null,
+    before: ClusterStateData,
+    after: ClusterStateData,
+  ): void => {
+    this.s.applied(after, rebuildFor(change, before, after));
+  };
+
+  readonly reloaded = (config: ShardgateConfig): void => {
+    this.s.reloaded(config.log);
+  };
+
+  readonly views = (): WorkerView[] => this.s.views();
+
+  async start(): Promise<{ ok: true } | { ok: false; message: string }> {
+    const r = await this.s.start();
+    if (r.ok) this.address = r.address;
+    return r.ok ? { ok: true } : r;
+  }
+
+  /** Drains every worker; resolves once all have exited. */
+  readonly stop = (reason: string): Promise<void> =>
+    this.supervisor === undefined ? Promise.resolve() : this.supervisor.stop(reason, this.graceMs);
+
+  /**
+   * The admin API's /metrics: this process's registry (Raft, cluster, reloads) and every
+   * worker's (requests, latencies, in-flight), summed per series by prom-client's aggregator.
+   */
+  registry(own: Registry): Pick<Registry, "contentType" | "metrics"> {
+    return {
+      contentType: own.contentType,
+      metrics: async () => {
+        const parts = [await own.getMetricsAsJSON(), ...(await this.s.metrics())];
+        return AggregatorRegistry.aggregate(
+          parts as Parameters<typeof AggregatorRegistry.aggregate>[0],
+        ).metrics();
+      },
+    };
+  }
+}

@@ -1,0 +1,295 @@
+// The primary's side of `workers: N`: forks N data-plane workers (node:cluster, so they share
+// the listening socket), hands each the committed state and every applied change, restarts a
+// worker that dies (bounded exponential backoff, logged), gathers their metrics and outcome
+// batches, and drains them all on shutdown. It never serves a request itself.
+
+import cluster, { type Worker } from "node:cluster";
+import { fileURLToPath } from "node:url";
+import type { Logger } from "pino";
+import type { ClusterStateData } from "../../config/state/types.js";
+import { type FromWorker, isFromWorker, type RoutingRebuild, type ToWorker } from "./messages.js";
+import type { WorkerOutcomes } from "./worker-outcomes.js";
+
+const FROM_SOURCE = import.meta.url.endsWith(".ts");
+const WORKER_MAIN = fileURLToPath(
+  new URL(FROM_SOURCE ? "./worker-main.ts" : "./worker-main.js", import.meta.url),
+);
+
+/** First restart delay; doubles per crash in a row up to MAX_BACKOFF_MS. */
+const MIN_BACKOFF_MS = 100;
+const MAX_BACKOFF_MS = 10_000;
+/** A worker that ran this long before dying starts the backoff over. */
+const STABLE_MS = 30_000;
+const START_TIMEOUT_MS = 30_000;
+const METRICS_TIMEOUT_MS = 2_000;
+
+export interface SupervisorInit {
+  count: number;
+  logger: Logger;
+  outcomes: WorkerOutcomes;
+  /** The committed state a (re)started worker begins from; null: route provisionally on the file. */
+  committed(): ClusterStateData | null;
+  init: Omit<Extract<ToWorker, { t: "init" }>, "t" | "worker" | "log">;
+  log(): { level: string; accessLog: boolean };
+  onRestart(): void;
+  /** The environment the app interpolates the config with (the workers load the same file). */
+  env: NodeJS.ProcessEnv;
+}
+
+interface Slot {
+  readonly index: number;
+  worker: Worker | null;
+  /** The worker said "ready": it receives messages now (and had init and the state). */
+  ready: boolean;
+  startedAt: number;
+  crashes: number;
+  restarts: number;
+  inFlight: number;
+  ringVersion: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+export interface WorkerView {
+  worker: number;
+  pid: number | null;
+  inFlight: number;
+  ringVersion: number;
+  restarts: number;
+}
+
+export class WorkerSupervisor {
+  private readonly slots: Slot[] = [];
+  private stopping = false;
+  private nextMetricsId = 1;
+  private readonly metricsWaiters = new Map<number, { left: number; got: unknown[][]; done: () => void }>();
+
+  constructor(private readonly s: SupervisorInit) {
+    // Every worker accepts on the shared socket itself (as nginx workers do), unless the operator
+    // set NODE_CLUSTER_SCHED_POLICY=rr: with node's default round-robin the primary accepts every
+    // connection and hands it over IPC, so a busy or slow primary would delay every new client
+    // (bench/workers-bench.ts on 2 loaded cores: x2/x1 0.87x with rr, 1.83x without, one run each).
+    if (process.env.NODE_CLUSTER_SCHED_POLICY === undefined) cluster.schedulingPolicy = cluster.SCHED_NONE;
+    cluster.setupPrimary({ exec: WORKER_MAIN, args: [] });
+    for (let i = 0; i < s.count; i++)
+      this.slots.push({
+        index: i,
+        worker: null,
+        ready: false,
+        startedAt: 0,
+        crashes: 0,
+        restarts: 0,
+        inFlight: 0,
+        ringVersion: -1,
+        timer: undefined,
+      });
+  }
+
+  /**
+   * Forks every worker at once (node:cluster hands workers that listen on port 0 one shared
+   * port). Resolves with the bound address once all listen, or with why one did not.
+   */
+  async start(): Promise<{ ok: true; address: string } | { ok: false; message: string }> {
+    const all = await Promise.all(this.slots.map((slot) => this.fork(slot)));
+    const failed = all.find((r) => !r.ok);
+    if (failed !== undefined && !failed.ok) return failed;
+    const first = all[0];
+    if (!first.ok) return first;
+    if (all.some((r) => r.ok && r.port !== first.port))
+      return { ok: false, message: "workers: the workers bound different ports" };
+    return { ok: true, address: first.address };
+  }
+
+  private fork(
+    slot: Slot,
+  ): Promise<{ ok: true; address: string; port: number } | { ok: false; message: string }> {
+    const w = cluster.fork({ ...this.s.env, SHARDGATE_WORKER: String(slot.index) });
+    slot.worker = w;
+    slot.ready = false;
+    slot.startedAt = performance.now();
+    slot.inFlight = 0;
+    w.on("message", (m: unknown) => this.onMessage(slot, w, m));
+    w.on("exit", (code, signal) => this.onExit(slot, w, code, signal));
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        done({
+          ok: false,
+          message: `workers: worker ${slot.index} did not listen within ${START_TIMEOUT_MS} ms`,
+        });
+        w.kill("SIGKILL");
+      }, START_TIMEOUT_MS);
+      const onMessage = (m: unknown): void => {
+        if (!isFromWorker(m)) return;
+        if (m.t === "listening") done({ ok: true, address: m.address, port: m.port });
+        else if (m.t === "failed") done({ ok: false, message: m.message });
+      };
+      const onExit = (code: number | null, signal: string | null): void =>
+        done({
+          ok: false,
+          message: `workers: worker ${slot.index} exited while starting (${signal ?? code})`,
+        });
+      const done = (
+        r: { ok: true; address: string; port: number } | { ok: false; message: string },
+      ): void => {
+        clearTimeout(timer);
+        w.off("message", onMessage);
+        w.off("exit", onExit);
+        resolve(r);
+      };
+      w.on("message", onMessage);
+      w.on("exit", onExit);
+    });
+  }
+
+  private send(w: Worker, m: ToWorker): void {
+    // A worker that is exiting cannot take messages; its replacement gets the current state.
+    if (!w.isConnected()) return;
+    try {
+      w.send(m);
+    } catch {
+      // The channel closed between the check and the send: same as above.
+    }
+  }
+
+  private onMessage(slot: Slot, w: Worker, m: unknown): void {
+    if (!isFromWorker(m) || slot.worker !== w) return;
+    const msg: FromWorker = m;
+    switch (msg.t) {
+      case "ready": {
+        this.send(w, {
+          t: "init",
+          worker: slot.index,
+          log: this.s.log(),
+          ...this.s.init,
+        });
+        // The state as of now; every later applied entry follows in order on the same channel.
+        const data = this.s.committed();
+        if (data !== null) this.send(w, { t: "state", data, rebuild: { pools: "all", routesChanged: true } });
+        slot.ready = true;
+        return;
+      }
+      case "outcomes":
+        this.s.outcomes.add(msg.batch);
+        return;
+      case "beat":
+        slot.inFlight = msg.inFlight;
+        slot.ringVersion = msg.ringVersion;
+        return;
+      case "metrics": {
+        const waiter = this.metricsWaiters.get(msg.id);
+        if (waiter === undefined) return;
+        waiter.got.push(msg.json);
+        if (--waiter.left === 0) waiter.done();
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private onExit(slot: Slot, w: Worker, code: number | null, signal: string | null): void {
+    if (slot.worker !== w) return;
+    slot.worker = null;
+    slot.ready = false;
+    slot.inFlight = 0;
+    if (this.stopping) {
+      if (code !== 0)
+        this.s.logger.warn({ worker: slot.index, code, signal }, "worker exited uncleanly while draining");
+      return;
+    }
+    const lived = performance.now() - slot.startedAt;
+    slot.crashes = lived > STABLE_MS ? 1 : slot.crashes + 1;
+    const delay = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** (slot.crashes - 1));
+    this.s.logger.error(
+      {
+        worker: slot.index,
+        pid: w.process.pid,
+        code,
+        signal,
+        livedMs: Math.round(lived),
+        restartInMs: delay,
+      },
+      "worker died; restarting it",
+    );
+    slot.timer = setTimeout(() => {
+      slot.timer = undefined;
+      if (this.stopping) return;
+      slot.restarts++;
+      this.s.onRestart();
+      void this.fork(slot).then((r) => {
+        if (r.ok)
+          this.s.logger.info({ worker: slot.index, pid: slot.worker?.process.pid }, "worker restarted");
+        else this.s.logger.error({ worker: slot.index, err: r.message }, "restarted worker failed to start");
+      });
+    }, delay);
+  }
+
+  /** An applied entry (or snapshot restore): every live worker applies the same state. */
+  applied(data: ClusterStateData, rebuild: RoutingRebuild | null): void {
+    for (const slot of this.slots)
+      if (slot.worker !== null && slot.ready) this.send(slot.worker, { t: "state", data, rebuild });
+  }
+
+  /** After a reload: the file's local sections (log level, access log) reach every worker. */
+  reloaded(log: { level: string; accessLog: boolean }): void {
+    for (const slot of this.slots)
+      if (slot.worker !== null && slot.ready) this.send(slot.worker, { t: "local", log });
+  }
+
+  /** Each live worker's registry as prom-client JSON (those that answer within the deadline). */
+  metrics(): Promise<unknown[][]> {
+    const live = this.slots.filter((s) => s.ready && s.worker?.isConnected() === true);
+    if (live.length === 0) return Promise.resolve([]);
+    const id = this.nextMetricsId++;
+    return new Promise((resolve) => {
+      const got: unknown[][] = [];
+      const done = (): void => {
+        clearTimeout(timer);
+        this.metricsWaiters.delete(id);
+        resolve(got);
+      };
+      const timer = setTimeout(done, METRICS_TIMEOUT_MS);
+      this.metricsWaiters.set(id, { left: live.length, got, done });
+      for (const s of live) if (s.worker !== null) this.send(s.worker, { t: "metrics", id });
+    });
+  }
+
+  views(): WorkerView[] {
+    return this.slots.map((s) => ({
+      worker: s.index,
+      pid: s.worker?.process.pid ?? null,
+      inFlight: s.inFlight,
+      ringVersion: s.ringVersion,
+      restarts: s.restarts,
+    }));
+  }
+
+  get live(): number {
+    return this.slots.filter((s) => s.worker !== null).length;
+  }
+
+  /** Every worker drains (in-flight requests finish) and exits; resolves once all have. */
+  async stop(reason: string, graceMs: number): Promise<void> {
+    this.stopping = true;
+    const exits: Promise<void>[] = [];
+    for (const slot of this.slots) {
+      clearTimeout(slot.timer);
+      const w = slot.worker;
+      if (w === null) continue;
+      exits.push(
+        new Promise<void>((resolve) => {
+          if (w.isDead()) return resolve();
+          const kill = setTimeout(() => {
+            this.s.logger.warn({ worker: slot.index }, "worker did not finish draining; killing it");
+            w.kill("SIGKILL");
+          }, graceMs);
+          w.once("exit", () => {
+            clearTimeout(kill);
+            resolve();
+          });
+          this.send(w, { t: "shutdown", reason });
+        }),
+      );
+    }
+    await Promise.all(exits);
+  }
+}

@@ -1,0 +1,199 @@
+// A data-plane worker of `workers: N` (forked by proxy/workers/supervisor.ts through
+// node:cluster, so every worker accepts on the one listening socket). It has no Raft node and
+// no admin API: it routes on the committed state the primary sends (the same state, so the
+// same ring, at the same version as the primary and every other worker), sends its breaker
+// outcomes and, when asked, its metrics back, and drains on the primary's word or on SIGTERM.
+
+import { formatHostPort } from "../../config/address.js";
+import { loadConfigFile } from "../../config/file/load.js";
+import type { LogLevel } from "../../config/file/schema.js";
+import { errorText } from "../app/errors.js";
+import { listenOn } from "../app/listen.js";
+import { createServingPlane } from "../app/serving-plane.js";
+import { drainAndClose } from "../app/shutdown.js";
+import { readTlsFiles } from "../app/tls-files.js";
+import { CommittedRouting } from "../cluster/committed-routing.js";
+import { OutcomeTracker } from "../cluster/outcome-tracker.js";
+import { createEdge } from "../edge/create-edge.js";
+import { createAccessLog } from "../logging/access-log.js";
+import { createProcessLogger } from "../logging/logger.js";
+import { MetricsObserver } from "../metrics/observer.js";
+import { createMetrics } from "../metrics/registry.js";
+import { SeriesCache } from "../metrics/series-cache.js";
+import { startTracing } from "../tracing/tracing.js";
+import type { FromWorker, ToWorker } from "./messages.js";
+
+type Init = Extract<ToWorker, { t: "init" }>;
+type StateMessage = Extract<ToWorker, { t: "state" }>;
+
+/** As often as a single process ships its outcomes to the leader. */
+const OUTCOMES_EVERY_MS = 100;
+const BEAT_EVERY_MS = 250;
+
+function send(m: FromWorker): void {
+  if (process.connected) process.send?.(m);
+}
+
+function fail(message: string): never {
+  send({ t: "failed", message });
+  process.stderr.write(`shardgate worker: ${message}\n`);
+  process.exit(1);
+}
+
+// Messages that arrive while the data plane is being built wait here, in order.
+const early: ToWorker[] = [];
+let handle: ((m: ToWorker) => void) | null = null;
+const initReceived = new Promise<Init>((resolve) => {
+  process.on("message", (m: ToWorker) => {
+    if (m.t === "init") resolve(m);
+    else if (handle !== null) handle(m);
+    else early.push(m);
+  });
+});
+send({ t: "ready" });
+// The primary forwards SIGHUP as a reload of the file it validated; a HUP sent to the whole
+// process group must not kill (the default) or double-reload a worker.
+process.on("SIGHUP", () => undefined);
+
+async function main(): Promise<void> {
+  const init = await initReceived;
+  const loaded = await loadConfigFile(init.configPath, process.env);
+  if (!loaded.ok) fail(`${init.configPath}: the config file no longer loads in worker ${init.worker}`);
+  const config = loaded.config;
+  const log = createProcessLogger({ level: init.log.level as LogLevel, destination: init.logDestination });
+  const logger = log.logger.child({ worker: init.worker });
+  const tls = readTlsFiles(config, {
+    info: (o, m) => logger.child({ component: "listener" }).info(o, m),
+    error: (o, m) => logger.child({ component: "listener" }).error(o, m),
+  });
+  if (!tls.ok) fail(tls.error.message);
+  const metrics = createMetrics();
+  const series = new SeriesCache(metrics);
+  const observer = new MetricsObserver(series, createAccessLog(log.lines, init.log.accessLog));
+  metrics.inFlightSource = () => observer.inFlightByPool();
+  metrics.memberInFlightSource = () => observer.inFlightByMember();
+  const outcomes = new OutcomeTracker();
+  const routing = new CommittedRouting((snap, previous) => outcomes.gateFor(snap, previous));
+  routing.applyProvisional(config);
+  const tracing = await startTracing(config.tracing, init.nodeId);
+  const edge = createEdge({ config, secret: init.secret, registry: metrics.registry, logger });
+  const { dataPlane, proxyServer } = createServingPlane({
+    config,
+    getState: routing.current,
+    observer,
+    outcomes,
+    edge,
+    tracing,
+    logger,
+    metrics,
+    certificates: tls.value,
+  });
+
+  const applyState = (m: StateMessage): void => {
+    // As the primary's cluster node does: breaker slots follow first, then routing is rebuilt.
+    outcomes.sync(m.data);
+    if (m.rebuild === null) return;
+    const r = routing.apply(m.data, m.rebuild.pools, m.rebuild.routesChanged);
+    for (const f of r.failed)
+      logger.error({ pool: f.pool, err: f.error }, "pool snapshot could not be built");
+    // The label sets this worker's request series use follow the pools, members and routes (as
+    // CommittedChanges does in the primary). The gauges (ring version, member flags, ring
+    // sizes) stay with the primary, which reports them once for the instance.
+    for (const pool of r.removedPools) series.removePool(pool);
+    series.syncRoutes(r.state.routeTable.routes.map((route) => route.label));
+    for (const name of r.rebuiltPools) {
+      const snap = r.state.pools.get(name);
+      if (snap !== undefined && !r.tableKept.has(name))
+        series.syncMembers(
+          name,
+          snap.members.map((m) => m.id),
+        );
+    }
+  };
+  let stopping: Promise<void> | undefined;
+  const shutdown = (reason: string): Promise<void> => {
+    stopping ??= drainAndClose(
+      {
+        logger,
+        dataPlane,
+        proxyServer,
+        drainTimeoutMs: init.drainTimeoutMs,
+        flushLogs: () => log.flush(),
+        closeEdge: () => edge.close(),
+      },
+      reason,
+    )
+      .then(() => tracing.shutdown().catch(() => undefined))
+      .then(
+        () => exit(0),
+        (err: unknown) => {
+          logger.error({ err: errorText(err) }, "worker shutdown failed");
+          exit(1);
+        },
+      );
+    return stopping;
+  };
+  const exit = (code: number): void => {
+    clearInterval(shipping);
+    log.flush();
+    process.exitCode = code;
+    if (process.connected) process.disconnect();
+    // Nothing should be left holding the loop; if something is, do not hang the primary's drain.
+    setTimeout(() => process.exit(code), 1_000).unref();
+  };
+  handle = (m) => {
+    switch (m.t) {
+      case "state":
+        applyState(m);
+        return;
+      case "local":
+        log.logger.level = m.log.level;
+        observer.setAccessLog(createAccessLog(log.lines, m.log.accessLog));
+        return;
+      case "metrics":
+        void metrics.registry.getMetricsAsJSON().then(
+          (json) => send({ t: "metrics", id: m.id, json }),
+          () => send({ t: "metrics", id: m.id, json: [] }),
+        );
+        return;
+      case "shutdown":
+        void shutdown(m.reason);
+        return;
+      default:
+        return;
+    }
+  };
+  for (const m of early.splice(0)) handle(m);
+  let beatAt = 0;
+  const shipping = setInterval(() => {
+    const batch = outcomes.drain();
+    if (batch.entries.length > 0) send({ t: "outcomes", batch });
+    const now = performance.now();
+    if (now - beatAt >= BEAT_EVERY_MS) {
+      beatAt = now;
+      send({ t: "beat", inFlight: dataPlane.inFlight(), ringVersion: routing.ringVersion });
+    }
+  }, OUTCOMES_EVERY_MS);
+  shipping.unref();
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  // The primary is gone (killed): nobody supervises or feeds this worker any more.
+  process.on("disconnect", () => void shutdown("primary gone"));
+  process.on("uncaughtException", (err, origin) => {
+    logger.fatal({ err, origin }, "uncaught exception in worker; exiting (the primary restarts it)");
+    log.flush();
+    process.exit(1);
+  });
+  process.on("unhandledRejection", (reason) => logger.error({ err: reason }, "unhandled promise rejection"));
+
+  // The address as configured, never the port another worker got: node:cluster shares one
+  // listening handle per requested address, so a restarted worker asking for port 0 joins the
+  // running workers' port (asking for that port by number would try to bind it a second time).
+  const l = await listenOn(proxyServer, config.listen.http, "listen.http");
+  if (!l.ok) fail(l.message);
+  const bound = proxyServer.address();
+  if (bound === null || typeof bound === "string") fail("listen.http: the listener has no TCP address");
+  send({ t: "listening", address: formatHostPort(bound.address, bound.port), port: bound.port });
+}
+
+main().catch((err: unknown) => fail(`worker failed to start: ${errorText(err)}`));
