@@ -178,6 +178,9 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
     dataPlane,
     logger: logger.child({ component: "listener" }),
     listen: { timeouts: config.listen.timeouts, maxHeaderSize: config.listen.maxHeaderSize },
+    http2: config.listen.http2.enabled
+      ? { maxConcurrentStreams: config.listen.http2.maxConcurrentStreams }
+      : false,
     // Codes come from the listener's fixed set, so the label stays bounded.
     onClientError: (code) => metrics.clientErrors.inc({ code }),
     tls:

@@ -81,6 +81,14 @@ const listenSchema = z.strictObject({
     })
     .prefault({}),
   maxHeaderSize: size().default(16 * 1024),
+  /** HTTP/2 next to HTTP/1.1: h2 by ALPN over TLS, h2c with prior knowledge on a plain port (README "HTTP/2 and gRPC"). */
+  http2: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** SETTINGS_MAX_CONCURRENT_STREAMS per client connection. */
+      maxConcurrentStreams: posInt().max(10_000).default(100),
+    })
+    .prefault({}),
 });
 
 // ----------------------------------------------------------------------------------- pools

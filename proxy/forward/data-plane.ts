@@ -383,7 +383,8 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     if (res.headersSent) return true;
     res.statusCode = status;
     // As http-proxy-3 does: say the client connection's fate, so Node adds no Keep-Alive header.
-    headers.connection = ctx.req.httpVersion === "1.0" ? "close" : "keep-alive";
+    if (ctx.req.httpVersionMajor === 1)
+      headers.connection = ctx.req.httpVersion === "1.0" ? "close" : "keep-alive";
     for (const name in headers) {
       const v = headers[name];
       if (v !== undefined && name !== "transfer-encoding") res.setHeader(name, v);
@@ -706,7 +707,9 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     // Every 503 is a "not now": tell clients when to come back.
     if (def.status === 503) res.setHeader("retry-after", "1");
     // A request whose body we will not read: close after answering rather than drain it.
-    if (code === "bad_request" || (ctx.hasBody && !ctx.req.complete)) res.setHeader("connection", "close");
+    // (HTTP/2 has no Connection header: the stream is reset instead when its body is unread.)
+    if ((code === "bad_request" || (ctx.hasBody && !ctx.req.complete)) && ctx.req.httpVersionMajor === 1)
+      res.setHeader("connection", "close");
     res.end(body);
   }
 
