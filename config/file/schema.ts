@@ -226,6 +226,7 @@ const passiveEjectionSchema = z.strictObject({
 });
 
 export const ALGORITHMS = ["ring", "maglev"] as const;
+export const UPSTREAM_PROTOCOLS = ["http1", "h2c", "h2"] as const;
 
 export const poolSchema = z.strictObject({
   algorithm: z.enum(ALGORITHMS).default("ring"),
@@ -256,6 +257,8 @@ export const poolSchema = z.strictObject({
   passiveEjection: passiveEjectionSchema.optional(),
   /** TLS / mTLS to the members (config/file/upstream-tls-schema.ts); absent = plain HTTP. */
   tls: upstreamTlsSchema(filePath).optional(),
+  /** How members are spoken to: HTTP/1.1, HTTP/2 with prior knowledge (h2c) or HTTP/2 over TLS (h2); gRPC needs h2c or h2. */
+  protocol: z.enum(UPSTREAM_PROTOCOLS).default("http1"),
 });
 
 // ---------------------------------------------------------------------------------- routes

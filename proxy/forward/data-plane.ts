@@ -21,6 +21,9 @@ import { chooseMember, explainChoice, notOwnerReason } from "../routing/member-c
 import { LiveBook } from "../routing/pool-live.js";
 import type { PoolSnapshot, RouteExplanation, RoutingState, SnapshotMember } from "../routing/types.js";
 import { Endpoints, webOptionsIndex } from "./endpoints.js";
+import { answerGrpcError, isGrpcContentType } from "./grpc-status.js";
+import { H2Forwarder, h2ProtocolOf } from "./h2-forward.js";
+import { isH2Request } from "./h2-request.js";
 import {
   deleteResponseHopByHop,
   setForwardedHeaders,
@@ -42,7 +45,7 @@ import type {
   RetryKind,
   UpstreamErrorKind,
 } from "./types.js";
-import { UndiciAttempt, type UndiciHost } from "./undici-attempt.js";
+import { type ForwardAttempt, UndiciAttempt, type UndiciHost } from "./undici-attempt.js";
 import { UndiciPools } from "./undici-pools.js";
 import { canServeDeclinedUpgrade, isWebSocketUpgrade, responseOnSocket } from "./upgrade-declined.js";
 import {
@@ -131,6 +134,8 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
   private readonly useUndici: boolean;
   readonly engine: "http-proxy" | "undici";
   private readonly pools: UndiciPools;
+  /** Sessions and attempts of `protocol: h2c | h2` pools. */
+  private readonly h2: H2Forwarder;
   private readonly live = new LiveBook();
   private readonly budgets = new Map<string, RetryBudget>();
   private readonly sweep: TimeoutSweep;
@@ -160,6 +165,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
       maxSockets: o.maxSocketsPerMember ?? 256,
       idleMs: o.upstreamIdleMs ?? 4000,
     });
+    this.h2 = new H2Forwarder(o.upstreamIdleMs ?? 4000, this.now, onResDrainShared);
     this.sweep = new TimeoutSweep(
       Math.min(250, Math.max(5, o.timerResolutionMs ?? 25)),
       this.now,
@@ -315,8 +321,12 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     // chooseMember accepts a half-open member only through an admitted probe.
     ctx.probing = snapshot.eligible[index] === 2;
     if (this.hooks.onAttempt !== undefined) this.safe(() => this.hooks.onAttempt?.(ctx, ctx.req.headers));
+    const h2 = ctx.upgrade ? null : h2ProtocolOf(snapshot.settings);
     if (ctx.upgrade) {
       this.proxy.ws(ctx.req, ctx.socket, EMPTY_HEAD, ep.wsOptions, this.onWsError);
+    } else if (h2 !== null) {
+      ctx.selfHandled = this.gatewayRetryPossible(ctx, snapshot);
+      this.h2.dispatch(this, ctx, member, h2);
     } else if (this.useUndici && ctx.edge === null && member.tls === undefined) {
       ctx.selfHandled = this.gatewayRetryPossible(ctx, snapshot);
       this.dispatchUndici(ctx, member, snapshot.settings.timeouts.connect);
@@ -368,12 +378,12 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     }
   }
 
-  undiciSent(attempt: UndiciAttempt): void {
+  undiciSent(attempt: ForwardAttempt): void {
     const ctx = attempt.ctx;
     if (ctx.undici === attempt && ctx.sentAt < 0) ctx.sentAt = this.now();
   }
 
-  undiciHead(attempt: UndiciAttempt, status: number, headers: IncomingHttpHeaders): boolean {
+  undiciHead(attempt: ForwardAttempt, status: number, headers: IncomingHttpHeaders): boolean {
     const ctx = attempt.ctx;
     if (ctx.done || ctx.undici !== attempt) return false;
     if (ctx.selfHandled && isGatewayError(status) && this.retryElsewhere(ctx, "gateway", null, status))
@@ -392,7 +402,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     return true;
   }
 
-  undiciError(attempt: UndiciAttempt, err: Error): void {
+  undiciError(attempt: ForwardAttempt, err: Error): void {
     const ctx = attempt.ctx;
     if (ctx.done || ctx.undici !== attempt || ctx.clientFault) return;
     // Client left: res 'close' ends it (req.socket is null once the message let go of it).
@@ -695,6 +705,11 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
       res.destroy();
       return;
     }
+    // A gRPC call gets its error as gRPC status (trailers-only), which its client can read.
+    if (isGrpcContentType(ctx.req.headers["content-type"]) && isH2Request(ctx.req)) {
+      answerGrpcError(res, code, ctx.requestId);
+      return;
+    }
     const body = errorBody(code, ctx.requestId);
     res.statusCode = def.status;
     res.setHeader("content-type", "application/json");
@@ -796,6 +811,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     }
     this.endpoints.retain(keys, grace + 1000);
     this.pools.retain(keys, grace + 1000);
+    this.h2.sessions.retain(keys, grace + 1000);
   }
 
   private callStart(ctx: RequestContext): void {
@@ -831,7 +847,8 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
   upstreamSockets(): { busy: number; idle: number } {
     const a = this.endpoints.socketCount();
     const b = this.pools.socketCount();
-    return { busy: a.busy + b.busy, idle: a.idle + b.idle };
+    const c = this.h2.sessions.socketCount();
+    return { busy: a.busy + b.busy + c.busy, idle: a.idle + b.idle + c.idle };
   }
 
   close(): void {
@@ -839,6 +856,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     this.sweep.close();
     this.endpoints.closeAll();
     this.pools.closeAll();
+    this.h2.sessions.closeAll();
   }
 }
 
