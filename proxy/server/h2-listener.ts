@@ -16,6 +16,7 @@ import { createServer as createH2Server, type Http2Session, type ServerHttp2Sess
 import type { TLSSocket } from "node:tls";
 import { adaptH2Request } from "../forward/h2-request.js";
 import type { DataPlane, DataPlaneLogger } from "../forward/types.js";
+import { H2RequestTimeouts } from "./h2-request-timeout.js";
 import { sniffH2cPreface } from "./h2c-preface.js";
 
 export interface H2ListenerOptions {
@@ -27,6 +28,8 @@ export interface H2ListenerOptions {
   maxHeaderListSize: number;
   /** Session inactivity timeout (ms), the listener's idle timeout; 0 = none. */
   idleMs: number;
+  /** listen.timeouts.request: how long a request (its body included) may take to arrive (ms); 0 = none. */
+  requestTimeoutMs: number;
   /** How long the first bytes of a plain connection may take (ms): the headers timeout. */
   sniffTimeoutMs: number;
   tls: boolean;
@@ -50,9 +53,11 @@ export function attachHttp2(server: Server, opts: H2ListenerOptions): void {
   });
   if (opts.idleMs > 0) h2.setTimeout(opts.idleMs);
   const plane = opts.dataPlane;
+  const clock = new H2RequestTimeouts(plane, opts.requestTimeoutMs, opts.onClientError ?? noop);
   h2.on("request", (req, res) => {
     adaptH2Request(req);
     plane.handleRequest(req as unknown as IncomingMessage, res as unknown as ServerResponse);
+    clock.track(req, res);
   });
   const sessions = new Set<ServerHttp2Session>();
   h2.on("session", (session: ServerHttp2Session) => {
@@ -75,6 +80,7 @@ export function attachHttp2(server: Server, opts: H2ListenerOptions): void {
   };
   server.closeAllConnections = () => {
     closeAll();
+    clock.close();
     for (const s of sessions) s.destroy();
   };
 }
@@ -92,6 +98,8 @@ function routeByAlpn(server: Server, h2: ReturnType<typeof createH2Server>): voi
     for (const l of inner) l.call(server, socket);
   });
 }
+
+function noop(): void {}
 
 function onSessionError(this: Http2Session): void {
   // Logged once by the server's 'sessionError'; this keeps it from being uncaught.

@@ -94,6 +94,7 @@ export function createProxyServer(init: ProxyServerInit): Server {
       maxConcurrentStreams: init.http2?.maxConcurrentStreams ?? 100,
       maxHeaderListSize: listen.maxHeaderSize,
       idleMs: t.idle,
+      requestTimeoutMs: requestTimeout,
       sniffTimeoutMs: headersTimeout > 0 ? headersTimeout : 10_000,
       tls: init.tls !== undefined,
       onClientError: init.onClientError,

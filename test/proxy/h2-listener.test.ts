@@ -248,3 +248,42 @@ test("a client that opens streams and never reads holds the upstream back (flow 
   await new Promise((r) => stream.once("end", r));
   assert.equal(got, total);
 });
+
+test("listen.timeouts.request applies to h2 streams: a stalled upload gets 408, the session lives on", async (t) => {
+  const codes: string[] = [];
+  const h = await startHarness({
+    listen: { request: 800, headers: 800 },
+    onClientError: (c) => codes.push(c),
+  });
+  t.after(() => h.close());
+  const session = await h2Session(t, `http://127.0.0.1:${h.port}`);
+  const t0 = performance.now();
+  const stalled = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const s = session.request({
+      ":method": "POST",
+      ":path": "/stall",
+      "x-user-id": "u",
+      "content-length": "100",
+    });
+    let status = 0;
+    let body = "";
+    s.on("response", (hd) => {
+      status = Number(hd[":status"]);
+    });
+    s.setEncoding("utf8");
+    s.on("data", (c: string) => {
+      body += c;
+    });
+    s.on("close", () => resolve({ status, body }));
+    s.on("error", reject);
+    s.write("only a part"); // and never the rest
+  });
+  assert.equal(stalled.status, 408, stalled.body);
+  assert.match(stalled.body, /client_timeout/);
+  assert.ok(performance.now() - t0 < 10_000);
+  assert.deepEqual(codes, ["client_timeout"]);
+  // Not the member's fault, and the connection still serves.
+  assert.equal(h.rec.upstreamErrors.length, 0);
+  const ok = await h2Request(session, { path: "/after", headers: { "x-user-id": "u" } });
+  assert.equal(ok.status, 200);
+});
