@@ -768,7 +768,10 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     }
     // Only websocket upgrades are proxied; another offer with a body (which the parser did
     // not frame) gets a clear 400 instead of the silent close http-proxy-3 would give it.
-    const code = isWebSocketUpgrade(req) ? this.resolve(ctx) : "bad_request";
+    let code = isWebSocketUpgrade(req) ? this.resolve(ctx) : "bad_request";
+    // An HTTP/2 pool gets no HTTP/1.1 upgrade (it would fail there and count against the member).
+    if (code === null && ctx.snapshot !== null && h2ProtocolOf(ctx.snapshot.settings) !== null)
+      code = "upgrade_not_supported";
     if (code !== null) {
       this.fail(ctx, code);
       return;

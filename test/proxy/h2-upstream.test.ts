@@ -10,8 +10,10 @@ import { createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { crossCheck } from "../../config/file/cross-check.js";
 import { h2Session } from "../support/h2-client.js";
 import { type H2Upstream, startH2Upstream } from "../support/h2-upstreams.js";
+import { rawExchange } from "../support/raw-socket.js";
 import { issueCert, makeCa } from "../support/test-ca.js";
 import { send, startHarness } from "./harness.js";
 
@@ -185,4 +187,31 @@ test("h2 pool over TLS: verified against the pool's CA", async (t) => {
   assert.equal(r.json().body, "sealed");
   assert.equal(r.json().headers[":scheme"], "https");
   void readFileSync;
+});
+
+test("h2 pools: a WebSocket upgrade is refused with upgrade_not_supported; edge features are a config error", async (t) => {
+  const { ups, h } = await h2Pool(t, 1);
+  const reply = await rawExchange(
+    h.port,
+    "GET /ws HTTP/1.1\r\nHost: a\r\nx-user-id: u\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+      "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    10_000,
+  );
+  assert.match(reply, /^HTTP\/1\.1 400 /);
+  assert.match(reply, /"error":"upgrade_not_supported"/);
+  assert.equal(ups[0].requests, 0);
+  assert.equal(h.rec.upstreamErrors.length, 0);
+
+  const issues = crossCheck(
+    {
+      pools: { g: { protocol: "h2c", members: [{ id: "a", address: "127.0.0.1:1" }] } },
+      routes: [{ pool: "g", key: ["header:x"], rateLimit: { requestsPerSecond: 1 } }],
+    },
+    false,
+  );
+  assert.deepEqual(
+    issues.map((i) => i.path.join(".")),
+    ["routes.0.rateLimit"],
+  );
+  assert.match(issues[0].message, /protocol h2c/);
 });
