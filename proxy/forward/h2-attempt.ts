@@ -191,6 +191,13 @@ export class H2Attempt implements ForwardAttempt {
 
   onEnd(): void {
     if (this.finished) return;
+    // A session torn down mid-response ends its streams' readable side with a reset code set:
+    // that is a cut, not a complete answer.
+    const rst = this.stream?.rstCode;
+    if (rst !== undefined && rst !== constants.NGHTTP2_NO_ERROR) {
+      this.onFailure(STREAM_RESET);
+      return;
+    }
     this.finished = true;
     this.clearTimer();
     if (!this.relaying) return;

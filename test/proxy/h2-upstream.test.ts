@@ -5,6 +5,7 @@
 
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer as createH2Server } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -15,7 +16,7 @@ import { h2Session } from "../support/h2-client.js";
 import { type H2Upstream, startH2Upstream } from "../support/h2-upstreams.js";
 import { rawExchange } from "../support/raw-socket.js";
 import { issueCert, makeCa } from "../support/test-ca.js";
-import { send, startHarness } from "./harness.js";
+import { send, startHarness, waitFor } from "./harness.js";
 
 async function h2Pool(
   t: { after(fn: () => unknown): void },
@@ -214,4 +215,53 @@ test("h2 pools: a WebSocket upgrade is refused with upgrade_not_supported; edge 
     ["routes.0.rateLimit"],
   );
   assert.match(issues[0].message, /protocol h2c/);
+});
+
+test("gRPC call reset by the upstream mid-stream ends with UNAVAILABLE trailers, counted as upstream_reset", async (t) => {
+  const upstream = createH2Server();
+  upstream.on("stream", (stream) => {
+    stream.on("error", () => undefined);
+    stream.respond({ ":status": 200, "content-type": "application/grpc" });
+    // One length-prefixed message, then the connection drops (a crashed process).
+    const session = stream.session;
+    stream.write(Buffer.from([0, 0, 0, 0, 2, 0x68, 0x69]), () => setTimeout(() => session?.destroy(), 50));
+  });
+  await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
+  t.after(() => new Promise<void>((r) => upstream.close(() => r())));
+  const port = (upstream.address() as AddressInfo).port;
+  const h = await startHarness({
+    members: 1,
+    config: () => ({
+      pools: { g: { protocol: "h2c", members: [{ id: "crashy", address: `127.0.0.1:${port}` }] } },
+      routes: [{ pool: "g", key: ["header:x-tenant"] }],
+    }),
+  });
+  t.after(() => h.close());
+  const session = await h2Session(t, `http://127.0.0.1:${h.port}`);
+  const out = await new Promise<{ body: number; trailers: Record<string, unknown> }>((resolve, reject) => {
+    const s = session.request({
+      ":method": "POST",
+      ":path": "/svc/Method",
+      "content-type": "application/grpc",
+      te: "trailers",
+      "x-tenant": "t",
+    });
+    let body = 0;
+    let trailers: Record<string, unknown> = {};
+    s.on("data", (c: Buffer) => {
+      body += c.length;
+    });
+    s.on("trailers", (tr) => {
+      trailers = tr;
+    });
+    s.on("end", () => resolve({ body, trailers }));
+    s.on("error", reject);
+    s.end(Buffer.from([0, 0, 0, 0, 0]));
+  });
+  assert.equal(out.body, 7, "the message sent before the reset reaches the client");
+  assert.equal(out.trailers["grpc-status"], "14");
+  assert.match(String(out.trailers["grpc-message"]), /upstream_reset/);
+  assert.ok(await waitFor(() => h.rec.ends.length === 1));
+  assert.equal(h.rec.ends[0].errorCode, "upstream_reset");
+  assert.deepEqual(h.rec.upstreamErrors, [{ member: "crashy", kind: "reset" }]);
 });
