@@ -257,8 +257,12 @@ export const poolSchema = z.strictObject({
   passiveEjection: passiveEjectionSchema.optional(),
   /** TLS / mTLS to the members (config/file/upstream-tls-schema.ts); absent = plain HTTP. */
   tls: upstreamTlsSchema(filePath).optional(),
-  /** How members are spoken to: HTTP/1.1, HTTP/2 with prior knowledge (h2c) or HTTP/2 over TLS (h2); gRPC needs h2c or h2. */
-  protocol: z.enum(UPSTREAM_PROTOCOLS).default("http1"),
+  /**
+   * How members are spoken to: HTTP/1.1 (absent = http1), HTTP/2 with prior knowledge (h2c) or
+   * HTTP/2 over TLS (h2); gRPC needs h2c or h2. No default value is written, so the settings of
+   * existing pools (replicated, compared for drift) stay as they were.
+   */
+  protocol: z.enum(UPSTREAM_PROTOCOLS).optional(),
 });
 
 // ---------------------------------------------------------------------------------- routes
