@@ -17,7 +17,7 @@ import { type ClientHttp2Session, type ClientHttp2Stream, constants } from "node
 import type { ErrorCode } from "../errors.js";
 import type { SnapshotMember } from "../routing/types.js";
 import { encodeGrpcMessage, formatGrpcTimeout, GRPC, isGrpcContentType } from "./grpc-status.js";
-import type { UpstreamProtocol } from "./h2-sessions.js";
+import { H2Error, type UpstreamProtocol } from "./h2-sessions.js";
 import type { RequestContext } from "./request-context.js";
 import type { ForwardAttempt, UndiciHost } from "./undici-attempt.js";
 
@@ -46,16 +46,8 @@ const CONNECTION_SPECIFIC = new Set([
   "host",
 ]);
 
-class H2StreamError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-const STREAM_RESET = new H2StreamError("ECONNRESET", "upstream reset the HTTP/2 stream");
-const DEADLINE = new H2StreamError("EDEADLINE", "gRPC deadline exceeded");
+const STREAM_RESET = new H2Error("ECONNRESET", "upstream reset the HTTP/2 stream");
+const DEADLINE = new H2Error("EDEADLINE", "gRPC deadline exceeded");
 
 export class H2Attempt implements ForwardAttempt {
   finished = false;

@@ -17,8 +17,8 @@ const BACKOFF_MAX_MS = 2000;
 /** What one upstream session may buffer (MB, nghttp2's accounting). */
 const MAX_SESSION_MEMORY_MB = 16;
 
-/** An error with the errno-style code the data plane classifies (connect vs reset). */
-export class H2ConnectError extends Error {
+/** An HTTP/2 upstream error with the errno-style code the data plane classifies (connect vs reset). */
+export class H2Error extends Error {
   constructor(
     readonly code: string,
     message: string,
@@ -79,7 +79,7 @@ export class H2Sessions {
     const session = connect(authority, options);
     let connected = false;
     const timer = setTimeout(() => {
-      if (!connected) session.destroy(new H2ConnectError("ECONNECT_TIMEOUT", "upstream connect timeout"));
+      if (!connected) session.destroy(new H2Error("ECONNECT_TIMEOUT", "upstream connect timeout"));
     }, connectMs);
     timer.unref();
     session.once("connect", () => {
@@ -151,5 +151,5 @@ function closeSession(this: ClientHttp2Session): void {
 function asConnectError(err: Error): Error {
   const code = (err as NodeJS.ErrnoException).code;
   if (code !== undefined && code !== "ERR_HTTP2_ERROR" && !code.startsWith("ERR_HTTP2")) return err;
-  return new H2ConnectError("ECONNREFUSED", `upstream HTTP/2 session failed: ${err.message}`);
+  return new H2Error("ECONNREFUSED", `upstream HTTP/2 session failed: ${err.message}`);
 }

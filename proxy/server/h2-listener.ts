@@ -68,7 +68,7 @@ export function attachHttp2(server: Server, opts: H2ListenerOptions): void {
   h2.on("sessionError", (err: Error) => opts.logger.debug({ err: err.message }, "http2 session error"));
 
   if (opts.tls) routeByAlpn(server, h2);
-  else sniffH2cPreface(server, h2, opts.sniffTimeoutMs, opts.onClientError);
+  else sniffH2cPreface(server, h2, opts.sniffTimeoutMs);
 
   // Node's close() calls closeIdleConnections(), and shutdown calls closeAllConnections():
   // sessions get a GOAWAY (in-flight streams finish) or are destroyed, as HTTP/1 sockets are.

@@ -3,10 +3,11 @@
 // forever, each holding an upstream request. Streams whose request has not fully arrived sit
 // in one map checked by one coarse interval (no timer per stream); at the deadline the data
 // plane answers as it does for an HTTP/1.1 body still arriving (408 client_timeout, or 504
-// when the upstream stopped reading), and the stream is then closed.
+// when the upstream stopped reading), and the stream is then closed. gRPC calls are exempt.
 
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { Duplex } from "node:stream";
+import { isGrpcContentType } from "../forward/grpc-status.js";
 import type { DataPlane } from "../forward/types.js";
 
 export class H2RequestTimeouts {
@@ -22,7 +23,9 @@ export class H2RequestTimeouts {
 
   /** Watches the request until its body has arrived (or its stream closed). */
   track(req: Http2ServerRequest, res: Http2ServerResponse): void {
-    if (this.timeoutMs <= 0 || req.complete) return;
+    // gRPC streams live as long as the call (watch streams run for hours): their limit is
+    // their own deadline (grpc-timeout) and the session's idle timeout, not this one.
+    if (this.timeoutMs <= 0 || req.complete || isGrpcContentType(req.headers["content-type"])) return;
     this.open.set(res, performance.now());
     (req as Tracked)[kClock] = this;
     (req as Tracked)[kRes] = res;

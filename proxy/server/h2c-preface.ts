@@ -12,8 +12,6 @@
 import type { Server } from "node:http";
 import type { Http2Server } from "node:http2";
 import type { Socket } from "node:net";
-import { rawErrorResponse } from "../errors.js";
-import { newRequestId } from "../forward/request-id.js";
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 
@@ -28,12 +26,7 @@ export function prefaceMatch(buf: Buffer): number {
 
 export const PREFACE_LENGTH = PREFACE.length;
 
-export function sniffH2cPreface(
-  server: Server,
-  h2: Http2Server,
-  timeoutMs: number,
-  onClientError?: (code: string) => void,
-): void {
+export function sniffH2cPreface(server: Server, h2: Http2Server, timeoutMs: number): void {
   const inner = server.listeners("connection") as Listener[];
   server.removeAllListeners("connection");
   const toHttp1 = (socket: Socket): void => {
@@ -41,14 +34,17 @@ export function sniffH2cPreface(
   };
   server.on("connection", (socket: Socket) => {
     let received: Buffer | null = null;
+    // Nothing (or part of a preface) by the headers timeout: HTTP/1.1 takes the socket and
+    // applies its own header timeout (a 408). Handing over rather than answering here keeps
+    // a request whose bytes are merely queued behind a busy event loop an HTTP/1.1 request.
     const timer = setTimeout(() => {
-      // Nothing (or a partial preface) within the headers timeout: the 408 Node's HTTP/1
-      // parser would have answered such a connection, then close.
       done();
-      onClientError?.("request_timeout");
-      socket.on("error", noop);
-      if (socket.writable) socket.end(rawErrorResponse("request_timeout", newRequestId()));
-      setTimeout(destroy, 1000, socket).unref();
+      if (received !== null) {
+        socket.pause();
+        socket.unshift(received);
+      }
+      toHttp1(socket);
+      socket.resume();
     }, timeoutMs);
     const done = (): void => {
       clearTimeout(timer);
@@ -76,7 +72,3 @@ export function sniffH2cPreface(
 }
 
 function noop(): void {}
-
-function destroy(socket: Socket): void {
-  socket.destroy();
-}
