@@ -11,6 +11,7 @@ const BENCHES: Record<string, string> = {
   dashboard: "./dashboard-bench.js",
   "observer-micro": "./observer-micro.js",
   scale: "./scale-bench.js",
+  h2: "./h2-bench.js",
 };
 
 async function main(argv: string[]): Promise<number> {
