@@ -93,8 +93,20 @@ export class H2Attempt implements ForwardAttempt {
     try {
       stream = session.request(headers, { endStream: !ctx.hasBody });
     } catch (err) {
-      // A session closing under us (GOAWAY just arrived): nothing was sent.
-      process.nextTick(failLater, this, err as Error);
+      const code = (err as NodeJS.ErrnoException).code;
+      if (
+        code === "ERR_HTTP2_INVALID_SESSION" ||
+        code === "ERR_HTTP2_GOAWAY_SESSION" ||
+        code === "ERR_HTTP2_OUT_OF_STREAMS"
+      ) {
+        // A session closing under us (GOAWAY just arrived): nothing was sent.
+        process.nextTick(failLater, this, err as Error);
+      } else {
+        // Headers HTTP/2 refuses to carry: the request's fault, never the member's.
+        this.finished = true;
+        ctx.clientFault = true;
+        process.nextTick(refuseRequest, this);
+      }
       return;
     }
     this.stream = stream;
@@ -278,6 +290,10 @@ function causeOf(err: Error): Error {
   if (cause instanceof Error && (cause as NodeJS.ErrnoException).code !== undefined) return cause;
   const code = (err as NodeJS.ErrnoException).code;
   return code?.startsWith("ERR_HTTP2") ? STREAM_RESET : err;
+}
+
+function refuseRequest(attempt: H2Attempt): void {
+  if (attempt.ctx.undici === attempt) attempt.host.fail(attempt.ctx, "bad_request");
 }
 
 function failLater(attempt: H2Attempt, err: Error): void {
