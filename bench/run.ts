@@ -12,6 +12,7 @@ const BENCHES: Record<string, string> = {
   "observer-micro": "./observer-micro.js",
   scale: "./scale-bench.js",
   workers: "./workers-bench.js",
+  h2: "./h2-bench.js",
 };
 
 async function main(argv: string[]): Promise<number> {

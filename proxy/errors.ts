@@ -22,6 +22,11 @@ export const ERRORS = Object.freeze({
     "the request needs exactly one Host header of the form host[:port] (HTTP/1.1)",
   ),
   method_not_allowed: def("method_not_allowed", 405, "CONNECT is not proxied"),
+  upgrade_not_supported: def(
+    "upgrade_not_supported",
+    400,
+    "the route's pool speaks HTTP/2 (protocol h2c/h2): WebSocket upgrades are not proxied to it",
+  ),
   uri_too_long: def("uri_too_long", 414, "the request target is longer than 8 KB"),
   expectation_failed: def("expectation_failed", 417, "only 'Expect: 100-continue' is supported"),
   http_version_not_supported: def(

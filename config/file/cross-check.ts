@@ -136,6 +136,29 @@ function checkStoreUse(routes: unknown[], hasRedis: boolean, out: CrossIssue[]):
   });
 }
 
+/**
+ * Affinity, rate limits and the cache read an HTTP/1.1 upstream response (proxy/edge/); a
+ * route to an HTTP/2 pool (`protocol: h2c | h2`) cannot use them yet, so say so at load.
+ */
+function checkEdgeOnH2Pools(routes: unknown[], pools: Obj | undefined, out: CrossIssue[]): void {
+  if (pools === undefined) return;
+  routes.forEach((value, i) => {
+    const route = asObj(value);
+    if (route === undefined || typeof route.pool !== "string") return;
+    const protocol = asObj(pools[route.pool])?.protocol;
+    if (protocol !== "h2c" && protocol !== "h2") return;
+    for (const feature of ["affinity", "rateLimit", "cache"]) {
+      if (route[feature] === undefined) continue;
+      out.push({
+        path: ["routes", i, feature],
+        expected: `no ${feature} on a route to an HTTP/2 pool`,
+        found: `pool "${route.pool}" has protocol ${protocol}`,
+        message: `routes[${i}].${feature} is not supported for pools with protocol h2c/h2 (gRPC); remove it or use protocol http1`,
+      });
+    }
+  });
+}
+
 function checkCluster(cluster: Obj, out: CrossIssue[]): void {
   const peers = asArr(cluster.peers);
   duplicates(peers, "id", ["cluster", "peers"], "peer id", out);
@@ -182,6 +205,7 @@ export function crossCheck(raw: unknown, wholeFile = false): CrossIssue[] {
   const pools = asObj(root.pools);
   if (pools !== undefined) checkPools(pools, out);
   checkRoutes(asArr(root.routes), pools, out);
+  checkEdgeOnH2Pools(asArr(root.routes), pools, out);
   // Routing alone (a replicated command) carries no redis section; only a whole file does.
   if (wholeFile) checkStoreUse(asArr(root.routes), asObj(root.redis) !== undefined, out);
   const cluster = asObj(root.cluster);

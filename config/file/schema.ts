@@ -81,6 +81,14 @@ const listenSchema = z.strictObject({
     })
     .prefault({}),
   maxHeaderSize: size().default(16 * 1024),
+  /** HTTP/2 next to HTTP/1.1: h2 by ALPN over TLS, h2c with prior knowledge on a plain port (README "HTTP/2 and gRPC"). */
+  http2: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** SETTINGS_MAX_CONCURRENT_STREAMS per client connection. */
+      maxConcurrentStreams: posInt().max(10_000).default(100),
+    })
+    .prefault({}),
 });
 
 // ----------------------------------------------------------------------------------- pools
@@ -218,6 +226,7 @@ const passiveEjectionSchema = z.strictObject({
 });
 
 export const ALGORITHMS = ["ring", "maglev"] as const;
+export const UPSTREAM_PROTOCOLS = ["http1", "h2c", "h2"] as const;
 
 export const poolSchema = z.strictObject({
   algorithm: z.enum(ALGORITHMS).default("ring"),
@@ -248,6 +257,12 @@ export const poolSchema = z.strictObject({
   passiveEjection: passiveEjectionSchema.optional(),
   /** TLS / mTLS to the members (config/file/upstream-tls-schema.ts); absent = plain HTTP. */
   tls: upstreamTlsSchema(filePath).optional(),
+  /**
+   * How members are spoken to: HTTP/1.1 (absent = http1), HTTP/2 with prior knowledge (h2c) or
+   * HTTP/2 over TLS (h2); gRPC needs h2c or h2. No default value is written, so the settings of
+   * existing pools (replicated, compared for drift) stay as they were.
+   */
+  protocol: z.enum(UPSTREAM_PROTOCOLS).optional(),
 });
 
 // ---------------------------------------------------------------------------------- routes

@@ -48,6 +48,9 @@ export function createServingPlane(p: ServingPlaneParts) {
     dataPlane,
     logger: logger.child({ component: "listener" }),
     listen: { timeouts: config.listen.timeouts, maxHeaderSize: config.listen.maxHeaderSize },
+    http2: config.listen.http2.enabled
+      ? { maxConcurrentStreams: config.listen.http2.maxConcurrentStreams }
+      : false,
     // Codes come from the listener's fixed set, so the label stays bounded.
     onClientError: (code) => metrics.clientErrors.inc({ code }),
     tls: tls === undefined ? undefined : { ...tls.defaultPair, SNICallback: tls.SNICallback },

@@ -22,6 +22,9 @@ import { LiveBook } from "../routing/pool-live.js";
 import { sameAgentKeys } from "../routing/pool-snapshot.js";
 import type { PoolSnapshot, RouteExplanation, RoutingState, SnapshotMember } from "../routing/types.js";
 import { Endpoints, webOptionsIndex } from "./endpoints.js";
+import { answerGrpcError, isGrpcContentType } from "./grpc-status.js";
+import { H2Forwarder, h2ProtocolOf } from "./h2-forward.js";
+import { isH2Request } from "./h2-request.js";
 import {
   deleteResponseHopByHop,
   setForwardedHeaders,
@@ -43,7 +46,7 @@ import type {
   RetryKind,
   UpstreamErrorKind,
 } from "./types.js";
-import { UndiciAttempt, type UndiciHost } from "./undici-attempt.js";
+import { type ForwardAttempt, UndiciAttempt, type UndiciHost } from "./undici-attempt.js";
 import { UndiciPools } from "./undici-pools.js";
 import { canServeDeclinedUpgrade, isWebSocketUpgrade, responseOnSocket } from "./upgrade-declined.js";
 import {
@@ -132,6 +135,8 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
   private readonly useUndici: boolean;
   readonly engine: "http-proxy" | "undici";
   private readonly pools: UndiciPools;
+  /** Sessions and attempts of `protocol: h2c | h2` pools. */
+  private readonly h2: H2Forwarder;
   private readonly live = new LiveBook();
   private readonly budgets = new Map<string, RetryBudget>();
   private readonly sweep: TimeoutSweep;
@@ -161,6 +166,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
       maxSockets: o.maxSocketsPerMember ?? 256,
       idleMs: o.upstreamIdleMs ?? 4000,
     });
+    this.h2 = new H2Forwarder(o.upstreamIdleMs ?? 4000, this.now, onResDrainShared);
     this.sweep = new TimeoutSweep(
       Math.min(250, Math.max(5, o.timerResolutionMs ?? 25)),
       this.now,
@@ -316,8 +322,12 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     // chooseMember accepts a half-open member only through an admitted probe.
     ctx.probing = snapshot.eligible[index] === 2;
     if (this.hooks.onAttempt !== undefined) this.safe(() => this.hooks.onAttempt?.(ctx, ctx.req.headers));
+    const h2 = ctx.upgrade ? null : h2ProtocolOf(snapshot.settings);
     if (ctx.upgrade) {
       this.proxy.ws(ctx.req, ctx.socket, EMPTY_HEAD, ep.wsOptions, this.onWsError);
+    } else if (h2 !== null) {
+      ctx.selfHandled = this.gatewayRetryPossible(ctx, snapshot);
+      this.h2.dispatch(this, ctx, member, h2);
     } else if (this.useUndici && ctx.edge === null && member.tls === undefined) {
       ctx.selfHandled = this.gatewayRetryPossible(ctx, snapshot);
       this.dispatchUndici(ctx, member, snapshot.settings.timeouts.connect);
@@ -369,12 +379,12 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     }
   }
 
-  undiciSent(attempt: UndiciAttempt): void {
+  undiciSent(attempt: ForwardAttempt): void {
     const ctx = attempt.ctx;
     if (ctx.undici === attempt && ctx.sentAt < 0) ctx.sentAt = this.now();
   }
 
-  undiciHead(attempt: UndiciAttempt, status: number, headers: IncomingHttpHeaders): boolean {
+  undiciHead(attempt: ForwardAttempt, status: number, headers: IncomingHttpHeaders): boolean {
     const ctx = attempt.ctx;
     if (ctx.done || ctx.undici !== attempt) return false;
     if (ctx.selfHandled && isGatewayError(status) && this.retryElsewhere(ctx, "gateway", null, status))
@@ -384,7 +394,8 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     if (res.headersSent) return true;
     res.statusCode = status;
     // As http-proxy-3 does: say the client connection's fate, so Node adds no Keep-Alive header.
-    headers.connection = ctx.req.httpVersion === "1.0" ? "close" : "keep-alive";
+    if (ctx.req.httpVersionMajor === 1)
+      headers.connection = ctx.req.httpVersion === "1.0" ? "close" : "keep-alive";
     for (const name in headers) {
       const v = headers[name];
       if (v !== undefined && name !== "transfer-encoding") res.setHeader(name, v);
@@ -392,7 +403,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     return true;
   }
 
-  undiciError(attempt: UndiciAttempt, err: Error): void {
+  undiciError(attempt: ForwardAttempt, err: Error): void {
     const ctx = attempt.ctx;
     if (ctx.done || ctx.undici !== attempt || ctx.clientFault) return;
     // Client left: res 'close' ends it (req.socket is null once the message let go of it).
@@ -695,6 +706,11 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
       res.destroy();
       return;
     }
+    // A gRPC call gets its error as gRPC status (trailers-only), which its client can read.
+    if (isGrpcContentType(ctx.req.headers["content-type"]) && isH2Request(ctx.req)) {
+      answerGrpcError(res, code, ctx.requestId);
+      return;
+    }
     const body = errorBody(code, ctx.requestId);
     res.statusCode = def.status;
     res.setHeader("content-type", "application/json");
@@ -707,7 +723,9 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     // Every 503 is a "not now": tell clients when to come back.
     if (def.status === 503) res.setHeader("retry-after", "1");
     // A request whose body we will not read: close after answering rather than drain it.
-    if (code === "bad_request" || (ctx.hasBody && !ctx.req.complete)) res.setHeader("connection", "close");
+    // (HTTP/2 has no Connection header: the stream is reset instead when its body is unread.)
+    if ((code === "bad_request" || (ctx.hasBody && !ctx.req.complete)) && ctx.req.httpVersionMajor === 1)
+      res.setHeader("connection", "close");
     res.end(body);
   }
 
@@ -751,7 +769,10 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     }
     // Only websocket upgrades are proxied; another offer with a body (which the parser did
     // not frame) gets a clear 400 instead of the silent close http-proxy-3 would give it.
-    const code = isWebSocketUpgrade(req) ? this.resolve(ctx) : "bad_request";
+    let code = isWebSocketUpgrade(req) ? this.resolve(ctx) : "bad_request";
+    // An HTTP/2 pool gets no HTTP/1.1 upgrade (it would fail there and count against the member).
+    if (code === null && ctx.snapshot !== null && h2ProtocolOf(ctx.snapshot.settings) !== null)
+      code = "upgrade_not_supported";
     if (code !== null) {
       this.fail(ctx, code);
       return;
@@ -803,6 +824,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     }
     this.endpoints.retain(keys, grace + 1000);
     this.pools.retain(keys, grace + 1000);
+    this.h2.sessions.retain(keys, grace + 1000);
   }
 
   private callStart(ctx: RequestContext): void {
@@ -838,7 +860,8 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
   upstreamSockets(): { busy: number; idle: number } {
     const a = this.endpoints.socketCount();
     const b = this.pools.socketCount();
-    return { busy: a.busy + b.busy, idle: a.idle + b.idle };
+    const c = this.h2.sessions.socketCount();
+    return { busy: a.busy + b.busy + c.busy, idle: a.idle + b.idle + c.idle };
   }
 
   close(): void {
@@ -846,6 +869,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     this.sweep.close();
     this.endpoints.closeAll();
     this.pools.closeAll();
+    this.h2.sessions.closeAll();
   }
 }
 

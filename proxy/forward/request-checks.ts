@@ -6,10 +6,12 @@
 
 import type { IncomingMessage } from "node:http";
 import type { ErrorCode } from "../errors.js";
+import { isH2Request } from "./h2-request.js";
 
 /** Null when the request may be routed, else the error to answer. */
 export function requestProtocolError(req: IncomingMessage): ErrorCode | null {
-  if (req.httpVersionMajor !== 1) return "http_version_not_supported";
+  // HTTP/2 comes through the h2 listener (proxy/server/h2-listener.ts), never this parser.
+  if (req.httpVersionMajor !== 1 && !isH2Request(req)) return "http_version_not_supported";
   const raw = req.rawHeaders;
   let hosts = 0;
   for (let i = 0; i < raw.length; i += 2) if (isHostName(raw[i])) hosts++;

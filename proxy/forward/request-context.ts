@@ -8,7 +8,7 @@ import type { PoolLive } from "../routing/pool-live.js";
 import type { CompiledRoute, PoolSnapshot } from "../routing/types.js";
 import type { Endpoint } from "./endpoints.js";
 import type { EdgeRoute, RecordFields, RequestRecord, UpstreamErrorKind } from "./types.js";
-import type { UndiciAttempt } from "./undici-attempt.js";
+import type { ForwardAttempt } from "./undici-attempt.js";
 
 /** Max attempts the schema allows (retry.attempts <= 10). */
 export const MAX_ATTEMPTS = 10;
@@ -68,8 +68,8 @@ export class RequestContext implements RequestRecord {
   probing = false;
   endpoint: Endpoint | null = null;
   proxyReq: ClientRequest | null = null;
-  /** The current attempt when the undici engine forwards it. */
-  undici: UndiciAttempt | null = null;
+  /** The current attempt when the undici engine (or an HTTP/2 pool: h2-attempt.ts) forwards it. */
+  undici: ForwardAttempt | null = null;
   attemptStartedAt = 0;
   /**
    * When this attempt's request (body included) was fully handed to the upstream socket; -1

@@ -192,6 +192,8 @@ export interface ProxyServerInit {
     /** Per-name certificates (proxy/server/certificate-store.ts). */
     SNICallback?: (name: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void;
   };
+  /** HTTP/2 next to HTTP/1.1 (proxy/server/h2-listener.ts): absent = on with defaults; false = off. */
+  http2?: { maxConcurrentStreams: number } | false;
   /** PROXY protocol on every connection, from these peers only (proxy/server/proxy-protocol-accept.ts). */
   proxyProtocol?: { trusted: BlockList };
 }

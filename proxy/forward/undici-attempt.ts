@@ -9,11 +9,19 @@ import type { IncomingHttpHeaders, ServerResponse } from "node:http";
 import type { Dispatcher } from "undici";
 import type { RequestContext } from "./request-context.js";
 
+/** An attempt the data plane drives itself rather than through http-proxy-3 (undici, HTTP/2: h2-attempt.ts). */
+export interface ForwardAttempt {
+  readonly ctx: RequestContext;
+  finished: boolean;
+  cancel(err: Error): void;
+  resume(): void;
+}
+
 export interface UndiciHost {
   /** The head arrived; false when this attempt's response is not the one answered (retried). */
-  undiciHead(attempt: UndiciAttempt, status: number, headers: IncomingHttpHeaders): boolean;
-  undiciError(attempt: UndiciAttempt, err: Error): void;
-  undiciSent(attempt: UndiciAttempt): void;
+  undiciHead(attempt: ForwardAttempt, status: number, headers: IncomingHttpHeaders): boolean;
+  undiciError(attempt: ForwardAttempt, err: Error): void;
+  undiciSent(attempt: ForwardAttempt): void;
 }
 
 /** Raw header pairs from undici (Buffers) as a Node-style header object (arrays for repeats). */
@@ -31,7 +39,7 @@ export function headersFromRaw(raw: Buffer[] | string[]): IncomingHttpHeaders {
 }
 
 /** One upstream attempt driven by undici (legacy handler interface: onConnect ... onComplete). */
-export class UndiciAttempt implements Dispatcher.DispatchHandler {
+export class UndiciAttempt implements Dispatcher.DispatchHandler, ForwardAttempt {
   private abortFn: ((err?: Error) => void) | null = null;
   private cancelled: Error | null = null;
   private resumeFn: (() => void) | null = null;

@@ -14,6 +14,7 @@ import { errorBody, rawErrorResponse } from "../errors.js";
 import { newRequestId } from "../forward/request-id.js";
 import type { ProxyServerInit } from "../forward/types.js";
 import { answerClientError } from "./client-error.js";
+import { attachHttp2 } from "./h2-listener.js";
 import { acceptProxyProtocol } from "./proxy-protocol-accept.js";
 
 const ALLOW = "Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n";
@@ -46,6 +47,8 @@ export function createProxyServer(init: ProxyServerInit): Server {
           cert: init.tls.cert,
           key: init.tls.key,
           SNICallback: init.tls.SNICallback,
+          // h2 first: a client offering both gets HTTP/2 (h2-listener.ts); none or http/1.1 stays HTTP/1.1.
+          ALPNProtocols: init.http2 === false ? ["http/1.1"] : ["h2", "http/1.1"],
         }) as unknown as Server);
   server.timeout = t.idle;
   server.on("request", (req, res) => dataPlane.handleRequest(req, res));
@@ -84,6 +87,20 @@ export function createProxyServer(init: ProxyServerInit): Server {
   if (init.tls !== undefined) {
     server.on("tlsClientError", (err: Error) => logger.debug({ err: err.message }, "tls client error"));
   }
+  if (init.http2 !== false) {
+    attachHttp2(server, {
+      dataPlane,
+      logger,
+      maxConcurrentStreams: init.http2?.maxConcurrentStreams ?? 100,
+      maxHeaderListSize: listen.maxHeaderSize,
+      idleMs: t.idle,
+      requestTimeoutMs: requestTimeout,
+      sniffTimeoutMs: headersTimeout > 0 ? headersTimeout : 10_000,
+      tls: init.tls !== undefined,
+      onClientError: init.onClientError,
+    });
+  }
+  // After attachHttp2: the PROXY header is consumed first, then the h2c preface is sniffed.
   if (init.proxyProtocol !== undefined) {
     acceptProxyProtocol(server, {
       trusted: init.proxyProtocol.trusted,

@@ -16,6 +16,7 @@ test("top-level sections default when omitted", () => {
     admin: { host: "127.0.0.1", port: 9901 },
     timeouts: { request: 60_000, headers: 10_000, idle: 60_000, keepAlive: 5_000 },
     maxHeaderSize: 16 * 1024,
+    http2: { enabled: true, maxConcurrentStreams: 100 },
   });
   assert.deepEqual(c.admin, { token: "", fleet: [] });
   assert.deepEqual(c.tracing, {

@@ -1,0 +1,335 @@
+// One upstream attempt over HTTP/2 (pools with `protocol: h2c | h2`): a stream on the
+// member's session (h2-sessions.ts), the client's body piped into it, the response head
+// handed to the data plane through the same host calls as an undici attempt (so retries
+// before the first byte, timeouts, breakers, records and headers follow one set of rules),
+// the body relayed with backpressure both ways, and trailers passed through (gRPC's status
+// lives there). Stream listeners are shared functions finding the attempt through a symbol.
+//
+// gRPC calls (content-type application/grpc) also carry `te: trailers` upstream and their
+// `grpc-timeout`, reduced by the time already spent, as the call's deadline: when it passes
+// before the answer, shardgate answers DEADLINE_EXCEEDED (the client's limit: never counted
+// against the member); when it passes mid-stream, the upstream stream is cancelled and the
+// client gets grpc-status 4 in the trailers. An upstream that resets mid-stream ends a gRPC
+// call with UNAVAILABLE trailers rather than a bare stream reset.
+
+import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from "node:http";
+import { type ClientHttp2Session, type ClientHttp2Stream, constants } from "node:http2";
+import type { ErrorCode } from "../errors.js";
+import type { SnapshotMember } from "../routing/types.js";
+import { encodeGrpcMessage, formatGrpcTimeout, GRPC, isGrpcContentType } from "./grpc-status.js";
+import { H2Error, type UpstreamProtocol } from "./h2-sessions.js";
+import type { RequestContext } from "./request-context.js";
+import type { ForwardAttempt, UndiciHost } from "./undici-attempt.js";
+
+export interface H2Host extends UndiciHost {
+  upstreamCut(ctx: RequestContext): void;
+  fail(ctx: RequestContext, code: ErrorCode): void;
+}
+
+/** Re-sends an attempt whose stream the member refused unprocessed; false when it cannot. */
+export interface H2Resender {
+  again(attempt: H2Attempt): boolean;
+}
+
+const kAttempt = Symbol("shardgate.h2attempt");
+type WithAttempt = { [kAttempt]?: H2Attempt };
+
+/** Headers HTTP/2 forbids (RFC 9113 section 8.2.2); Node refuses to send them. */
+const CONNECTION_SPECIFIC = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "upgrade",
+  "te",
+  "http2-settings",
+  "host",
+]);
+
+const STREAM_RESET = new H2Error("ECONNRESET", "upstream reset the HTTP/2 stream");
+const DEADLINE = new H2Error("EDEADLINE", "gRPC deadline exceeded");
+
+export class H2Attempt implements ForwardAttempt {
+  finished = false;
+  private stream: ClientHttp2Stream | null = null;
+  /** The client gets this attempt's body (false: discarded or abandoned). */
+  private relaying = false;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private readonly grpc: boolean;
+  /** Asked once when the member refused the stream unprocessed (GOAWAY race): re-sent on a new session. */
+  private refusedRetry: H2Resender | null = null;
+  /** What a re-send needs: the member and protocol, and the call's deadline (-1: none). */
+  member: SnapshotMember | null = null;
+  protocol: UpstreamProtocol = "h2c";
+  deadlineAt = -1;
+
+  constructor(
+    readonly host: H2Host,
+    readonly ctx: RequestContext,
+  ) {
+    this.grpc = isGrpcContentType(ctx.req.headers["content-type"]);
+  }
+
+  /**
+   * Opens the stream. `deadlineAt`: the gRPC deadline on the data plane's clock (-1: none);
+   * `now`: that clock's reading.
+   */
+  start(
+    session: ClientHttp2Session,
+    onRefused: H2Resender | null,
+    scheme: string,
+    authority: string,
+    deadlineAt: number,
+    now: number,
+  ): void {
+    const ctx = this.ctx;
+    if (deadlineAt >= 0 && deadlineAt <= now) {
+      process.nextTick(onDeadline, this);
+      return;
+    }
+    this.refusedRetry = onRefused;
+    const headers = this.outgoingHeaders(scheme, authority, deadlineAt < 0 ? -1 : deadlineAt - now);
+    let stream: ClientHttp2Stream;
+    try {
+      stream = session.request(headers, { endStream: !ctx.hasBody });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (
+        code === "ERR_HTTP2_INVALID_SESSION" ||
+        code === "ERR_HTTP2_GOAWAY_SESSION" ||
+        code === "ERR_HTTP2_OUT_OF_STREAMS"
+      ) {
+        // A session closing under us (GOAWAY just arrived): nothing was sent.
+        process.nextTick(failLater, this, err as Error);
+      } else {
+        // Headers HTTP/2 refuses to carry: the request's fault, never the member's.
+        this.finished = true;
+        ctx.clientFault = true;
+        process.nextTick(refuseRequest, this);
+      }
+      return;
+    }
+    this.stream = stream;
+    (stream as WithAttempt)[kAttempt] = this;
+    stream.on("response", onStreamResponse);
+    stream.on("data", onStreamData);
+    stream.on("trailers", onStreamTrailers);
+    stream.on("end", onStreamEnd);
+    stream.on("error", onStreamError);
+    stream.on("close", onStreamClose);
+    if (ctx.hasBody) {
+      stream.on("finish", onStreamFinish);
+      ctx.req.pipe(stream);
+    } else this.host.undiciSent(this);
+    if (deadlineAt >= 0) this.timer = setTimeout(onDeadline, deadlineAt - now, this);
+  }
+
+  /** Fails the attempt on the next tick (the session is in reconnect backoff: nothing was sent). */
+  failSoon(err: Error): void {
+    process.nextTick(failLater, this, err);
+  }
+
+  private outgoingHeaders(scheme: string, authority: string, remainingMs: number): OutgoingHttpHeaders {
+    const ctx = this.ctx;
+    const src = ctx.req.headers;
+    const out: OutgoingHttpHeaders = {
+      ":method": ctx.method,
+      ":path": ctx.req.url ?? "/",
+      ":scheme": scheme,
+      ":authority": src.host ?? authority,
+    };
+    for (const name in src) {
+      if (CONNECTION_SPECIFIC.has(name)) continue;
+      const v = src[name];
+      if (v !== undefined) out[name] = v;
+    }
+    if (this.grpc) {
+      out.te = "trailers";
+      if (remainingMs >= 0) out["grpc-timeout"] = formatGrpcTimeout(remainingMs);
+    }
+    return out;
+  }
+
+  /** Aborts the attempt (idempotent); the data plane has already decided what the client gets. */
+  cancel(_err: Error): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.relaying = false;
+    this.clearTimer();
+    const s = this.stream;
+    if (s === null) return;
+    if (this.ctx.hasBody) this.ctx.req.unpipe(s);
+    if (!s.destroyed) s.close(constants.NGHTTP2_CANCEL);
+  }
+
+  /** The client's response drained: read on. */
+  resume(): void {
+    const s = this.stream;
+    if (s !== null && this.relaying && s.isPaused()) s.resume();
+  }
+
+  onResponse(headers: IncomingHttpHeaders): void {
+    const status = Number(headers[":status"]);
+    delete headers[":status"];
+    this.relaying = this.host.undiciHead(this, status, headers);
+    // A discarded answer (retried elsewhere): on HTTP/2 dropping the stream costs no connection.
+    if (!this.relaying) this.cancel(STREAM_RESET);
+  }
+
+  onData(chunk: Buffer): void {
+    if (!this.relaying) return;
+    const res = this.ctx.res as ServerResponse;
+    if (res.destroyed) return;
+    if (!res.write(chunk)) this.stream?.pause();
+  }
+
+  onTrailers(trailers: IncomingHttpHeaders): void {
+    if (!this.relaying || this.ctx.res === null) return;
+    const out: Record<string, string | string[]> = {};
+    for (const name in trailers) {
+      const v = trailers[name];
+      if (v !== undefined && name.charCodeAt(0) !== 0x3a) out[name] = v;
+    }
+    this.ctx.res.addTrailers(out);
+  }
+
+  onEnd(): void {
+    if (this.finished) return;
+    // A session torn down mid-response ends its streams' readable side with a reset code set:
+    // that is a cut, not a complete answer.
+    const rst = this.stream?.rstCode;
+    if (rst !== undefined && rst !== constants.NGHTTP2_NO_ERROR) {
+      this.onFailure(STREAM_RESET);
+      return;
+    }
+    this.finished = true;
+    this.clearTimer();
+    if (!this.relaying) return;
+    const res = this.ctx.res as ServerResponse;
+    if (!res.writableEnded && !res.destroyed) res.end();
+  }
+
+  /** The stream failed (error, or closed without its end). */
+  onFailure(err: Error): void {
+    if (this.finished) return;
+    // RFC 9113 section 8.7: a stream refused (or cut off by a GOAWAY) was not processed, so it
+    // may go again, once, on the member's next session, if no body byte was consumed.
+    const retry = this.refusedRetry;
+    if (
+      retry !== null &&
+      !this.relaying &&
+      isUnprocessed(err, this.stream) &&
+      !this.ctx.req.readableDidRead
+    ) {
+      this.refusedRetry = null;
+      this.finished = true;
+      this.clearTimer();
+      if (this.stream !== null) {
+        (this.stream as WithAttempt)[kAttempt] = undefined;
+        if (this.ctx.hasBody) this.ctx.req.unpipe(this.stream);
+      }
+      if (retry.again(this)) return;
+      this.finished = false;
+    }
+    this.finished = true;
+    this.clearTimer();
+    const ctx = this.ctx;
+    const res = ctx.res;
+    if (this.relaying && this.grpc && res !== null && !res.writableEnded && !res.destroyed) {
+      // Mid-stream: the client has its headers; say UNAVAILABLE in the trailers instead of a reset.
+      this.relaying = false;
+      this.host.upstreamCut(ctx);
+      endWithStatus(res, GRPC.UNAVAILABLE, "shardgate upstream_reset: the upstream stream ended early");
+      return;
+    }
+    this.relaying = false;
+    this.host.undiciError(this, causeOf(err));
+  }
+
+  /** The call's gRPC deadline passed. */
+  onDeadline(): void {
+    const ctx = this.ctx;
+    if (this.finished || ctx.done || ctx.undici !== this) return;
+    const res = ctx.res;
+    const started = ctx.responseStarted;
+    this.cancel(DEADLINE);
+    if (!started) {
+      // The client's limit, not the member's failure (as a client timeout is).
+      ctx.clientFault = true;
+      this.host.fail(ctx, "upstream_timeout");
+      return;
+    }
+    ctx.errorCode = "upstream_timeout";
+    if (res !== null && !res.writableEnded && !res.destroyed)
+      endWithStatus(res, GRPC.DEADLINE_EXCEEDED, "shardgate upstream_timeout: the call's deadline passed");
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}
+
+function endWithStatus(res: ServerResponse, status: number, message: string): void {
+  res.addTrailers({ "grpc-status": String(status), "grpc-message": encodeGrpcMessage(message) });
+  res.end();
+}
+
+function isUnprocessed(err: Error, stream: ClientHttp2Stream | null): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return (
+    code === "ERR_HTTP2_GOAWAY_SESSION" ||
+    code === "ERR_HTTP2_INVALID_SESSION" ||
+    stream?.rstCode === constants.NGHTTP2_REFUSED_STREAM
+  );
+}
+
+/** A stream cancelled because its session failed carries the session's error as its cause. */
+function causeOf(err: Error): Error {
+  const cause = (err as { cause?: unknown }).cause;
+  if (cause instanceof Error && (cause as NodeJS.ErrnoException).code !== undefined) return cause;
+  const code = (err as NodeJS.ErrnoException).code;
+  return code?.startsWith("ERR_HTTP2") ? STREAM_RESET : err;
+}
+
+function refuseRequest(attempt: H2Attempt): void {
+  if (attempt.ctx.undici === attempt) attempt.host.fail(attempt.ctx, "bad_request");
+}
+
+function failLater(attempt: H2Attempt, err: Error): void {
+  attempt.onFailure(err);
+}
+
+function onDeadline(attempt: H2Attempt): void {
+  attempt.onDeadline();
+}
+
+function onStreamResponse(this: ClientHttp2Stream, headers: IncomingHttpHeaders): void {
+  (this as WithAttempt)[kAttempt]?.onResponse(headers);
+}
+
+function onStreamData(this: ClientHttp2Stream, chunk: Buffer): void {
+  (this as WithAttempt)[kAttempt]?.onData(chunk);
+}
+
+function onStreamTrailers(this: ClientHttp2Stream, trailers: IncomingHttpHeaders): void {
+  (this as WithAttempt)[kAttempt]?.onTrailers(trailers);
+}
+
+function onStreamEnd(this: ClientHttp2Stream): void {
+  (this as WithAttempt)[kAttempt]?.onEnd();
+}
+
+function onStreamError(this: ClientHttp2Stream, err: Error): void {
+  (this as WithAttempt)[kAttempt]?.onFailure(err);
+}
+
+function onStreamClose(this: ClientHttp2Stream): void {
+  // Closed without 'end' or 'error' (a reset with NGHTTP2_CANCEL emits no error).
+  (this as WithAttempt)[kAttempt]?.onFailure(STREAM_RESET);
+}
+
+function onStreamFinish(this: ClientHttp2Stream): void {
+  const a = (this as WithAttempt)[kAttempt];
+  if (a !== undefined) a.host.undiciSent(a);
+}

@@ -1,0 +1,155 @@
+// HTTP/2 sessions to the members of `protocol: h2c | h2` pools: one multiplexed session per
+// member (HTTP/2 needs no pool of sockets), created on first use, replaced after a GOAWAY, an
+// error or a close. Reconnects are bounded: a session that failed before it connected makes
+// the next ones wait an exponential backoff (50 ms doubling to 2 s), during which requests to
+// the member fail at once with the same connect error (the data plane retries them on the
+// next member and skips this one locally), instead of each opening its own connection.
+// Sessions of members that left every pool are closed after a grace, as the agents are.
+
+import { type ClientHttp2Session, connect, type SecureClientSessionOptions } from "node:http2";
+import type { SnapshotMember } from "../routing/types.js";
+import { upstreamTlsOptions } from "./upstream-tls.js";
+
+export type UpstreamProtocol = "h2c" | "h2";
+
+const BACKOFF_MIN_MS = 50;
+const BACKOFF_MAX_MS = 2000;
+/** What one upstream session may buffer (MB, nghttp2's accounting). */
+const MAX_SESSION_MEMORY_MB = 16;
+
+/** An HTTP/2 upstream error with the errno-style code the data plane classifies (connect vs reset). */
+export class H2Error extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+interface Entry {
+  session: ClientHttp2Session | null;
+  /** The error of the last session that failed before connecting; null once one connected. */
+  failure: Error | null;
+  failures: number;
+  retryAt: number;
+}
+
+export class H2Sessions {
+  private readonly map = new Map<string, Entry>();
+  private readonly retiring = new Set<ReturnType<typeof setTimeout>>();
+
+  constructor(
+    private readonly settings: { idleMs: number },
+    private readonly now: () => number,
+  ) {}
+
+  /**
+   * The member's session (connecting or connected), or the connect error to fail with while
+   * the member is in reconnect backoff.
+   */
+  get(member: SnapshotMember, protocol: UpstreamProtocol, connectMs: number): ClientHttp2Session | Error {
+    const key = member.agentKey + (protocol === "h2" ? "#h2" : "#h2c");
+    let e = this.map.get(key);
+    if (e === undefined) {
+      e = { session: null, failure: null, failures: 0, retryAt: 0 };
+      this.map.set(key, e);
+    }
+    const s = e.session;
+    if (s !== null && !s.closed && !s.destroyed) return s;
+    if (e.failure !== null && this.now() < e.retryAt) return e.failure;
+    e.session = this.open(e, member, protocol, connectMs);
+    return e.session;
+  }
+
+  private open(
+    e: Entry,
+    member: SnapshotMember,
+    protocol: UpstreamProtocol,
+    connectMs: number,
+  ): ClientHttp2Session {
+    const host = member.address.host;
+    const authority = `${protocol === "h2" ? "https" : "http"}://${member.hostPort}`;
+    const options: SecureClientSessionOptions = {
+      maxSessionMemory: MAX_SESSION_MEMORY_MB,
+      settings: { enablePush: false },
+    };
+    if (protocol === "h2" && member.tls !== undefined)
+      Object.assign(options, upstreamTlsOptions(member.tls, host));
+    const session = connect(authority, options);
+    let connected = false;
+    const timer = setTimeout(() => {
+      if (!connected) session.destroy(new H2Error("ECONNECT_TIMEOUT", "upstream connect timeout"));
+    }, connectMs);
+    timer.unref();
+    session.once("connect", () => {
+      connected = true;
+      clearTimeout(timer);
+      e.failure = null;
+      e.failures = 0;
+      if (this.settings.idleMs > 0) session.setTimeout(this.settings.idleMs, closeSession);
+    });
+    const forget = (): void => {
+      if (e.session === session) e.session = null;
+    };
+    // After a GOAWAY the session finishes its streams but takes no new ones: replace it now.
+    session.on("goaway", forget);
+    session.on("error", (err: Error) => {
+      if (connected) return;
+      e.failures++;
+      e.failure = asConnectError(err);
+      e.retryAt = this.now() + Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** (e.failures - 1));
+    });
+    session.once("close", () => {
+      clearTimeout(timer);
+      forget();
+    });
+    return session;
+  }
+
+  retain(live: ReadonlySet<string>, graceMs: number): void {
+    for (const [key, e] of this.map) {
+      if (live.has(key.slice(0, key.lastIndexOf("#")))) continue;
+      this.map.delete(key);
+      const s = e.session;
+      if (s === null) continue;
+      // close() lets running streams finish; destroy() after the grace cuts what is left.
+      s.close();
+      const t = setTimeout(() => {
+        this.retiring.delete(t);
+        s.destroy();
+      }, graceMs);
+      t.unref();
+      this.retiring.add(t);
+    }
+  }
+
+  /** Live upstream sessions (counted as idle sockets: a session is one connection, shared). */
+  socketCount(): { busy: number; idle: number } {
+    let idle = 0;
+    for (const e of this.map.values()) if (e.session !== null && !e.session.destroyed) idle++;
+    return { busy: 0, idle };
+  }
+
+  closeAll(): void {
+    for (const t of this.retiring) clearTimeout(t);
+    this.retiring.clear();
+    for (const e of this.map.values()) e.session?.destroy();
+    this.map.clear();
+  }
+}
+
+function closeSession(this: ClientHttp2Session): void {
+  this.close();
+}
+
+/**
+ * A session that failed before connecting, as the connect error the data plane classifies:
+ * socket errors keep their code (ECONNREFUSED, ...); an HTTP/2-level failure (a member that
+ * does not speak HTTP/2 answers the preface with garbage) is a refusal too: nothing was sent.
+ */
+function asConnectError(err: Error): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code !== undefined && code !== "ERR_HTTP2_ERROR" && !code.startsWith("ERR_HTTP2")) return err;
+  return new H2Error("ECONNREFUSED", `upstream HTTP/2 session failed: ${err.message}`);
+}

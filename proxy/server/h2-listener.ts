@@ -1,0 +1,106 @@
+// HTTP/2 on the public listener, next to HTTP/1.1 on the same port: over TLS the client
+// picks h2 by ALPN (the listener offers h2 and http/1.1); on a plain port a client with prior
+// knowledge opens with the 24-byte HTTP/2 preface, which is sniffed on the accepted socket
+// (h2c-preface.ts) before Node's HTTP/1 parser sees a byte. Either way the socket goes to one
+// internal http2 server that never listens (a session factory); its compatibility API hands
+// req/res objects to the same data plane as HTTP/1.1, so routing, keys, breakers, metrics and
+// the access log are shared. An `Upgrade: h2c` offer stays HTTP/1.1 (upgrade-declined.ts).
+//
+// Limits: concurrent streams and the header list size are advertised in SETTINGS and
+// enforced by nghttp2; a client that opens streams and never reads is held by HTTP/2 flow
+// control (each stream's window, then the data plane's backpressure on the upstream), and
+// maxSessionMemory bounds what one session may buffer before it is refused.
+
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { createServer as createH2Server, type Http2Session, type ServerHttp2Session } from "node:http2";
+import type { TLSSocket } from "node:tls";
+import { adaptH2Request } from "../forward/h2-request.js";
+import type { DataPlane, DataPlaneLogger } from "../forward/types.js";
+import { H2RequestTimeouts } from "./h2-request-timeout.js";
+import { sniffH2cPreface } from "./h2c-preface.js";
+
+export interface H2ListenerOptions {
+  dataPlane: DataPlane;
+  logger: DataPlaneLogger;
+  /** SETTINGS_MAX_CONCURRENT_STREAMS per session. */
+  maxConcurrentStreams: number;
+  /** SETTINGS_MAX_HEADER_LIST_SIZE (bytes): the listener's maxHeaderSize. */
+  maxHeaderListSize: number;
+  /** Session inactivity timeout (ms), the listener's idle timeout; 0 = none. */
+  idleMs: number;
+  /** listen.timeouts.request: how long a request (its body included) may take to arrive (ms); 0 = none. */
+  requestTimeoutMs: number;
+  /** How long the first bytes of a plain connection may take (ms): the headers timeout. */
+  sniffTimeoutMs: number;
+  tls: boolean;
+  onClientError?: (code: string) => void;
+}
+
+/** What a session may buffer (MB, nghttp2's accounting) before new streams are refused. */
+const MAX_SESSION_MEMORY_MB = 8;
+
+/** Makes `server` (created by createProxyServer) speak HTTP/2 too. Call before PROXY protocol wraps it. */
+export function attachHttp2(server: Server, opts: H2ListenerOptions): void {
+  const h2 = createH2Server({
+    maxSessionMemory: MAX_SESSION_MEMORY_MB,
+    // nghttp2 also caps the header pairs; the byte limit is the one users configure.
+    maxHeaderListPairs: 256,
+    settings: {
+      maxConcurrentStreams: opts.maxConcurrentStreams,
+      maxHeaderListSize: opts.maxHeaderListSize,
+      enablePush: false,
+    },
+  });
+  if (opts.idleMs > 0) h2.setTimeout(opts.idleMs);
+  const plane = opts.dataPlane;
+  const clock = new H2RequestTimeouts(plane, opts.requestTimeoutMs, opts.onClientError ?? noop);
+  h2.on("request", (req, res) => {
+    adaptH2Request(req);
+    plane.handleRequest(req as unknown as IncomingMessage, res as unknown as ServerResponse);
+    clock.track(req, res);
+  });
+  const sessions = new Set<ServerHttp2Session>();
+  h2.on("session", (session: ServerHttp2Session) => {
+    sessions.add(session);
+    session.on("error", onSessionError);
+    session.once("close", () => sessions.delete(session));
+  });
+  h2.on("sessionError", (err: Error) => opts.logger.debug({ err: err.message }, "http2 session error"));
+
+  if (opts.tls) routeByAlpn(server, h2);
+  else sniffH2cPreface(server, h2, opts.sniffTimeoutMs);
+
+  // Node's close() calls closeIdleConnections(), and shutdown calls closeAllConnections():
+  // sessions get a GOAWAY (in-flight streams finish) or are destroyed, as HTTP/1 sockets are.
+  const closeIdle = server.closeIdleConnections.bind(server);
+  const closeAll = server.closeAllConnections.bind(server);
+  server.closeIdleConnections = () => {
+    closeIdle();
+    for (const s of sessions) if (!s.closed) s.close();
+  };
+  server.closeAllConnections = () => {
+    closeAll();
+    clock.close();
+    for (const s of sessions) s.destroy();
+  };
+}
+
+/** Over TLS the handshake already chose: h2 goes to the session factory, the rest to HTTP/1.1. */
+function routeByAlpn(server: Server, h2: ReturnType<typeof createH2Server>): void {
+  type Listener = (this: Server, socket: TLSSocket) => void;
+  const inner = server.listeners("secureConnection") as Listener[];
+  server.removeAllListeners("secureConnection");
+  server.on("secureConnection", (socket: TLSSocket) => {
+    if (socket.alpnProtocol === "h2") {
+      h2.emit("connection", socket);
+      return;
+    }
+    for (const l of inner) l.call(server, socket);
+  });
+}
+
+function noop(): void {}
+
+function onSessionError(this: Http2Session): void {
+  // Logged once by the server's 'sessionError'; this keeps it from being uncaught.
+}
