@@ -44,7 +44,10 @@ interface PendingRead {
 export async function runDriverSeed(seed: number, opts: DriverRunOptions = {}): Promise<DriverRunResult> {
   const rng = new Prng(seed ^ 0x6a09e667);
   const pick = <T>(xs: readonly T[]): T => xs[rng.int(xs.length)];
-  const nVoters = pick([3, 3, 5]);
+  // Some seeds hunt leaders (6.824's Figure 8): propose, then often crash the leader at once,
+  // so followers hold uncommitted tails that the next leader's appends truncate.
+  const leaderKiller = rng.next() < 0.3;
+  const nVoters = leaderKiller ? 5 : pick([3, 3, 5]);
   const voters = IDS.slice(0, nVoters);
   const sim = new DriverSim({
     ids: IDS,
@@ -101,6 +104,15 @@ export async function runDriverSeed(seed: number, opts: DriverRunOptions = {}): 
   const live = () => IDS.filter((id) => sim.isUp(id));
   const down = () => IDS.filter((id) => !sim.isUp(id));
   for (let t = 0; t < ticks && sim.check.ok; t++) {
+    if (leaderKiller) {
+      const l = sim.leader();
+      if (l) propose(sim, sim.node(l), seq++);
+      const units = rng.int(TICK * 1.3);
+      for (let u = 0; u < units; u++) await sim.stepUnit();
+      if (l && sim.isUp(l) && rng.next() < 0.5) sim.crash(l, sim.pickKind());
+      const d = down();
+      if (d.length > 0 && (rng.next() < 0.2 || live().length < 3)) await sim.restart(pick(d));
+    }
     const r = rng.next();
     if (r < 0.3) {
       const id = pick(IDS);
