@@ -205,7 +205,7 @@ function main(): number | Promise<number> {
     if (!r.ok) {
       failed++;
       process.stdout.write(
-        `seed ${s} FAILED: ${r.violations[0]} (replay: npm run raft:sim -- --replay ${s})\n`,
+        `seed ${s} FAILED: ${r.violations[0]} (replay: npm run raft:sim -- --core --replay ${s})\n`,
       );
     }
   }

@@ -41,7 +41,7 @@ function confChange(sim: DriverSim, l: DNode, cc: ConfChange): number {
 /** One round of membership upkeep (every node's tendMembership, and the leader's answers). */
 export function tendMembership(sim: DriverSim, configuredVoters: readonly string[]): void {
   const lid = sim.leader();
-  if (lid === null) return;
+  if (lid === null || sim.isPaused(lid)) return;
   const l = sim.node(lid);
   const raft = l.raft;
   if (raft === null) return;
@@ -49,7 +49,7 @@ export function tendMembership(sim: DriverSim, configuredVoters: readonly string
   for (const n of sim.nodes.values()) if (n !== l) n.readmitting.clear();
   // Joins that reach the leader.
   for (const n of sim.nodes.values()) {
-    if (n === l || n.raft === null || !sim.net.canTalk(n.id, l.id)) continue;
+    if (n === l || n.raft === null || sim.isPaused(n.id) || !sim.net.canTalk(n.id, l.id)) continue;
     const member = inConf(n, n.id);
     const readmit =
       member &&

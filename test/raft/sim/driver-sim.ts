@@ -207,6 +207,11 @@ export class DriverSim {
     return this.node(id).raft !== null;
   }
 
+  /** A paused process runs nothing, its timers included (messages to it wait in its socket). */
+  isPaused(id: string): boolean {
+    return this.pausedUntil.has(id);
+  }
+
   // ---------------------------------------------------------------- the event engine
 
   /** Lets every promise chain run to its next await, running deferred work until none is left. */
