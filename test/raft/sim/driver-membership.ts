@@ -24,7 +24,7 @@ function inConf(n: DNode, id: string): boolean {
   return c !== undefined && (c.voters.includes(id) || c.learners.includes(id));
 }
 
-function recordIncarnation(sim: DriverSim, l: DNode, id: string, incarnation: string): number {
+export function recordIncarnation(sim: DriverSim, l: DNode, id: string, incarnation: string): number {
   const body = Buffer.from(JSON.stringify({ id, incarnation }));
   const r = (l.raft as NonNullable<DNode["raft"]>).propose(wrapEntry(KIND_INCARNATION, 0, 0, 0, body));
   sim.afterInput(l);
