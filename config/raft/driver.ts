@@ -41,7 +41,13 @@ import {
   wrapEntry,
 } from "./driver/envelope.js";
 import { DriverError } from "./driver/errors.js";
-import { type Identity, loadIdentity, saveIdentity } from "./driver/identity.js";
+import {
+  admitsIncarnation,
+  type Identity,
+  loadIdentity,
+  saveIdentity,
+  snapshotAdmits,
+} from "./driver/identity.js";
 import {
   type DriverSettings,
   type RaftDriverOptions,
@@ -321,6 +327,17 @@ export class RaftDriver extends EventEmitter {
     for (const [id, inc] of Object.entries(incarnations)) this.incarnations.set(id, inc);
     this.sm.restore(state);
     this.applied = snap.meta.index;
+    // A promotion the snapshot covers was never applied as an entry here (issue 9, found by
+    // the driver simulator: a re-admitted voter stayed unable to vote forever).
+    if (
+      !this.identity.admitted &&
+      snapshotAdmits(
+        this.identity.incarnation,
+        incarnations[this.id],
+        snap.meta.conf.voters.includes(this.id),
+      )
+    )
+      this.admit();
     this.snapIndex = Math.max(this.snapIndex, snap.meta.index);
     if (!atStart) this.requests.rejectCoveredBy(snap.meta.index);
   }
@@ -334,10 +351,16 @@ export class RaftDriver extends EventEmitter {
    */
   private checkAdmission(index: number): void {
     if (this.identity.admitted || this.nodeRef === null) return;
-    const recorded = this.incarnations.get(this.id);
-    if (recorded !== undefined && recorded !== this.identity.incarnation) return;
-    if (this.node.confStateAt(index - 1).voters.includes(this.id)) return;
-    if (!this.node.confStateAt(index).voters.includes(this.id)) return;
+    const admits = admitsIncarnation(
+      this.identity.incarnation,
+      this.incarnations.get(this.id),
+      this.node.confStateAt(index - 1).voters.includes(this.id),
+      this.node.confStateAt(index).voters.includes(this.id),
+    );
+    if (admits) this.admit();
+  }
+
+  private admit(): void {
     this.identity = { ...this.identity, admitted: true };
     saveIdentity(this.opts.dataDir, this.identity, this.opts.fsync ?? true);
     this.emit("admitted", this.identity.incarnation);

@@ -5,6 +5,9 @@
 // power loss keeps only what was synced, optionally with a torn prefix of an unsynced append.
 // Concurrently issued fdatasyncs complete in reverse order when `reorderSyncs` is set (two
 // syncs in flight may finish in any order on a real disk).
+// The driver simulator (test/raft/sim/driver-sim.ts) injects `defer` (when a sync completes,
+// on its own clock) and `beforeOp` (which may throw to kill the process just before any
+// operation), and takes the crash image of the current instant with image().
 import type { StorageFs } from "../../config/raft/storage/index.js";
 
 interface MemFile {
@@ -39,6 +42,12 @@ export class MemFs implements StorageFs {
   /** Writes that would grow the total size past this fail with ENOSPC; 0 = unlimited. */
   capacityBytes = 0;
   private syncs = 0;
+  /** Schedules a sync's completion (default: the next turn of the event loop). */
+  defer: (fn: () => void) => void = (fn) => {
+    setImmediate(fn);
+  };
+  /** Called before every operation with its name; throwing aborts it (a crash at that instant). */
+  beforeOp: ((op: string) => void) | null = null;
 
   /** A fresh fs holding `image` as fully synced files. */
   static fromImage(image: Image): MemFs {
@@ -49,6 +58,25 @@ export class MemFs implements StorageFs {
       m.durable.set(p, f);
     }
     return m;
+  }
+
+  /** What a crash now leaves on disk: kill -9 keeps the page cache, power loss only synced data. */
+  image(kind: "process" | "power" | "powerTorn"): Image {
+    const out: Image = new Map();
+    if (kind === "process") {
+      for (const [p, f] of this.files) out.set(p, Buffer.from(f.data));
+      return out;
+    }
+    for (const [p, f] of this.durable) {
+      const appended =
+        f.data.length > f.synced.length && f.data.subarray(0, f.synced.length).equals(f.synced);
+      const torn =
+        kind === "powerTorn" && appended
+          ? f.data.subarray(0, f.synced.length + Math.ceil((f.data.length - f.synced.length) / 2))
+          : f.synced;
+      out.set(p, Buffer.from(torn));
+    }
+    return out;
   }
 
   private record(op: string): void {
@@ -89,6 +117,7 @@ export class MemFs implements StorageFs {
   }
 
   openWrite(path: string): number {
+    this.beforeOp?.(`open ${path}`);
     let f = this.files.get(path);
     if (f === undefined) {
       f = { data: Buffer.alloc(0), synced: Buffer.alloc(0) };
@@ -107,6 +136,7 @@ export class MemFs implements StorageFs {
   }
 
   write(fd: number, buf: Buffer, position: number): void {
+    this.beforeOp?.("write");
     const f = this.file(fd);
     const end = position + buf.length;
     if (this.capacityBytes > 0 && this.totalBytes() + Math.max(0, end - f.data.length) > this.capacityBytes) {
@@ -120,6 +150,7 @@ export class MemFs implements StorageFs {
   }
 
   ftruncate(fd: number, length: number): void {
+    this.beforeOp?.("ftruncate");
     const f = this.file(fd);
     const next = Buffer.alloc(length);
     f.data.copy(next, 0, 0, Math.min(length, f.data.length));
@@ -132,11 +163,13 @@ export class MemFs implements StorageFs {
   }
 
   unlink(path: string): void {
+    this.beforeOp?.(`unlink ${path}`);
     this.files.delete(path);
     this.record(`unlink ${path}`);
   }
 
   rename(from: string, to: string): void {
+    this.beforeOp?.(`rename ${to}`);
     const f = this.files.get(from);
     if (f === undefined) throw new Error(`ENOENT ${from}`);
     this.files.delete(from);
@@ -157,6 +190,7 @@ export class MemFs implements StorageFs {
   }
 
   fdatasync(fd: number): Promise<void> {
+    this.beforeOp?.("fdatasync");
     const file = this.file(fd);
     if (this.failSyncAt > 0 && ++this.syncs === this.failSyncAt) {
       // The kernel may have dropped the dirty pages: nothing of this file is known to be durable.
@@ -165,7 +199,7 @@ export class MemFs implements StorageFs {
     return new Promise<void>((resolve) => {
       this.pendingSyncs.push({ file, resolve });
       if (this.pendingSyncs.length === 1) {
-        setImmediate(() => {
+        this.defer(() => {
           const batch = this.pendingSyncs;
           this.pendingSyncs = [];
           if (this.reorderSyncs) batch.reverse();
@@ -180,18 +214,21 @@ export class MemFs implements StorageFs {
   }
 
   async fsyncDir(dir: string): Promise<void> {
-    await new Promise<void>((r) => setImmediate(r));
+    this.beforeOp?.("fsyncDir");
+    await new Promise<void>((r) => this.defer(r));
     this.syncDir(dir);
     this.record("fsyncDir");
   }
 
   fsyncDirSync(dir: string, durable: boolean): void {
+    this.beforeOp?.("fsyncDirSync");
     if (!durable) return;
     this.syncDir(dir);
     this.record("fsyncDirSync");
   }
 
   fdatasyncSync(fd: number, durable: boolean): void {
+    this.beforeOp?.("fdatasyncSync");
     if (!durable) return;
     this.syncFile(this.file(fd));
     this.record("fdatasyncSync");

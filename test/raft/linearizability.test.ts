@@ -117,6 +117,24 @@ test("KV histories from the faulty simulation are linearizable (ReadIndex reads,
   assert.ok(reads > 30 * 10, `only ${reads} reads completed`);
 });
 
+test("KV histories stay linearizable under membership changes and leadership transfers", () => {
+  let reads = 0;
+  let confChanges = 0;
+  let transfers = 0;
+  for (let seed = 101; seed <= 130; seed++) {
+    const run = runKvHistory({ seed, membership: true, checkQuorum: seed % 2 === 0 });
+    assert.deepEqual(run.violations, [], `seed ${seed}: Raft invariants`);
+    const result = checkOperations(kvModel, run.ops);
+    assert.equal(result, "ok", `seed ${seed}: history of ${run.ops.length} operations is ${result}`);
+    reads += run.ops.filter((o) => o.input.op === "get" && o.ret !== Infinity).length;
+    confChanges += run.confChanges;
+    transfers += run.transfers;
+  }
+  assert.ok(reads > 30 * 10, `only ${reads} reads completed`);
+  assert.ok(confChanges > 30 * 2, `only ${confChanges} membership changes committed`);
+  assert.ok(transfers > 30, `only ${transfers} leadership transfers started`);
+});
+
 test("negative control: reads served from local state without ReadIndex are caught as non-linearizable", () => {
   let caught = 0;
   for (let seed = 1; seed <= 30; seed++) {

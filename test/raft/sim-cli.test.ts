@@ -18,7 +18,10 @@ test("raft:sim runs seeds and prints the summary line last", () => {
   const r = runCli(["--seeds", "5", "--start", "11"]);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   const lines = r.stdout.trim().split("\n");
-  assert.match(lines[lines.length - 1], /^raft:sim PASS: 5 seeds from 11, 0 failed, \d+ entries committed/);
+  assert.match(
+    lines[lines.length - 1],
+    /^raft:sim PASS: 5 seeds from 11, 0 failed, \d+ entries committed, \d+ crashes \(\d+ inside a file operation/,
+  );
 });
 
 test("raft:sim --replay prints a readable trace of one seed", () => {
@@ -27,6 +30,15 @@ test("raft:sim --replay prints a readable trace of one seed", () => {
   assert.match(r.stdout, /tick \| n1 \w+ t\d+ last=\d+ commit=\d+ applied=\d+/);
   assert.match(r.stdout, /deliver (preVote|vote|app|heartbeat)\w* n\d->n\d t\d+/);
   assert.match(r.stdout, /seed 3: ok committed=\d+/);
+});
+
+test("raft:sim --core runs the pure-core simulator", () => {
+  const r = runCli(["--core", "--seeds", "3", "--start", "5"]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(
+    r.stdout.trim().split("\n").at(-1) ?? "",
+    /^raft:sim PASS: 3 seeds from 5, 0 failed, \d+ entries committed, \d+ messages/,
+  );
 });
 
 test("raft:sim rejects bad arguments with exit code 2", () => {

@@ -1,8 +1,12 @@
-// `npm run raft:sim -- --seeds N --start S [--ticks T]` runs N randomized simulation seeds and
-// prints one line per failing seed, then a summary line LAST; exit 0 only if every invariant held.
+// `npm run raft:sim -- --seeds N --start S [--ticks T]` runs N randomized simulation seeds of the
+// driver simulator (the production Ready loop and FileStorage on a page-cache file system, with
+// crashes inside truncations / snapshot installs / rolls, lost disks, conf changes, transfers
+// and checked reads; sim/driver-run.ts) and prints one line per failing seed, then a summary
+// line LAST; exit 0 only if every invariant held.
 // `npm run raft:sim -- --replay SEED [--ticks T]` replays one seed and prints its full trace.
-// `--storage` runs the storage simulator instead (the real FileStorage on a fault-injecting
-// page-cache file system, crashed at random steps; see sim/storage-sim.ts), same flags.
+// `--core` runs the pure-core simulator instead (RaftNode on MemoryStorage, sim/random-run.ts),
+// `--storage` the storage crash simulator (sim/storage-sim.ts); same flags.
+import { runDriverSeed } from "./sim/driver-run.js";
 import { runSeed } from "./sim/random-run.js";
 import { runStorageSeed } from "./sim/storage-sim.js";
 
@@ -12,10 +16,18 @@ interface Args {
   ticks: number | undefined;
   replay: number | undefined;
   storage: boolean;
+  core: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { seeds: 1000, start: 1, ticks: undefined, replay: undefined, storage: false };
+  const args: Args = {
+    seeds: 1000,
+    start: 1,
+    ticks: undefined,
+    replay: undefined,
+    storage: false,
+    core: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[i + 1];
@@ -45,11 +57,15 @@ function parseArgs(argv: readonly string[]): Args {
       case "--storage":
         args.storage = true;
         break;
+      case "--core":
+        args.core = true;
+        break;
       case "--help":
       case "-h":
         process.stdout.write(
-          "usage: raft:sim -- [--seeds N] [--start S] [--ticks T]   run N seeds from S\n" +
+          "usage: raft:sim -- [--seeds N] [--start S] [--ticks T]   run N driver-simulator seeds from S\n" +
             "       raft:sim -- --replay SEED [--ticks T]            print one seed's trace\n" +
+            "       raft:sim -- --core [--seeds N --start S | --replay SEED]      pure-core simulator\n" +
             "       raft:sim -- --storage [--seeds N --start S | --replay SEED]   storage crash simulator\n",
         );
         process.exit(0);
@@ -97,6 +113,51 @@ async function storageMain(args: Args): Promise<number> {
   return failed === 0 ? 0 : 1;
 }
 
+async function driverMain(args: Args): Promise<number> {
+  if (args.replay !== undefined) {
+    const r = await runDriverSeed(args.replay, { ticks: args.ticks, trace: true });
+    for (const line of r.trace) process.stdout.write(`${line}\n`);
+    for (const v of r.violations) process.stdout.write(`VIOLATION ${v}\n`);
+    process.stdout.write(
+      `seed ${r.seed}: ${r.ok ? "ok" : "FAILED"} committed=${r.committed} ${JSON.stringify(r.stats)}\n`,
+    );
+    return r.ok ? 0 : 1;
+  }
+  const t0 = performance.now();
+  let failed = 0;
+  let committed = 0;
+  const totals: Record<string, number> = {};
+  for (let s = args.start; s < args.start + args.seeds; s++) {
+    let r: Awaited<ReturnType<typeof runDriverSeed>>;
+    try {
+      r = await runDriverSeed(s, { ticks: args.ticks });
+    } catch (e) {
+      failed++;
+      process.stdout.write(`seed ${s} FAILED: threw ${(e as Error).stack ?? String(e)}\n`);
+      continue;
+    }
+    committed += r.committed;
+    for (const [k, v] of Object.entries(r.stats)) totals[k] = (totals[k] ?? 0) + v;
+    if (!r.ok) {
+      failed++;
+      process.stdout.write(
+        `seed ${s} FAILED: ${r.violations[0]} (replay: npm run raft:sim -- --replay ${s})\n`,
+      );
+    }
+  }
+  const secs = ((performance.now() - t0) / 1000).toFixed(1);
+  const t = totals;
+  process.stdout.write(
+    `raft:sim ${failed === 0 ? "PASS" : "FAIL"}: ${args.seeds} seeds from ${args.start}, ${failed} failed, ` +
+      `${committed} entries committed, ${t.crashes ?? 0} crashes (${t.armedCrashes ?? 0} inside a file operation: ` +
+      `${t.crashInTruncation ?? 0} in truncations, ${t.crashInSnapshotInstall ?? 0} in snapshot installs, ` +
+      `${t.crashInRoll ?? 0} in segment rolls), ${t.diskLosses ?? 0} lost disks (${t.readmitted ?? 0} re-admitted), ` +
+      `${t.confChanges ?? 0} conf changes, ${t.transfers ?? 0} transfers, ${t.readsChecked ?? 0} reads checked, ` +
+      `${t.snapshotsInstalled ?? 0} snapshots installed, ${secs}s\n`,
+  );
+  return failed === 0 ? 0 : 1;
+}
+
 function main(): number | Promise<number> {
   let args: Args;
   try {
@@ -106,6 +167,7 @@ function main(): number | Promise<number> {
     return 2;
   }
   if (args.storage) return storageMain(args);
+  if (!args.core) return driverMain(args);
   if (args.replay !== undefined) {
     const r = runSeed(args.replay, { ticks: args.ticks, trace: true });
     for (const line of r.trace) process.stdout.write(`${line}\n`);
@@ -143,7 +205,7 @@ function main(): number | Promise<number> {
     if (!r.ok) {
       failed++;
       process.stdout.write(
-        `seed ${s} FAILED: ${r.violations[0]} (replay: npm run raft:sim -- --replay ${s})\n`,
+        `seed ${s} FAILED: ${r.violations[0]} (replay: npm run raft:sim -- --core --replay ${s})\n`,
       );
     }
   }

@@ -1,13 +1,16 @@
-// Randomized deterministic simulation: 2000 seeds of faults (drops, delays, reordering,
+// Randomized deterministic simulation of the pure core (RaftNode on MemoryStorage): 1000 seeds
+// of faults (drops, delays, reordering,
 // duplication, partitions, one-way cuts, paused processes, skewed clocks, crashes losing
 // unsynced writes, restarts, membership changes,
 // transfers, compaction) with Raft's safety invariants checked after every step and recovery
-// checked at the end. A failing seed is replayable: npm run raft:sim -- --replay SEED
+// checked at the end. A failing seed is replayable: npm run raft:sim -- --core --replay SEED
+// (The 2,000 CI seeds of issue 9 run in driver-simulation.test.ts: the production Ready loop
+// and FileStorage under disk faults; this one stays as the cheaper check of the core alone.)
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { runSeed } from "./sim/random-run.js";
 
-const SEEDS = 2000;
+const SEEDS = 1000;
 
 test(`simulation: ${SEEDS} seeds keep every Raft invariant and recover`, () => {
   const failures: string[] = [];
@@ -20,7 +23,7 @@ test(`simulation: ${SEEDS} seeds keep every Raft invariant and recover`, () => {
   assert.deepEqual(
     failures,
     [],
-    `failing seeds (replay with npm run raft:sim -- --replay SEED):\n${failures.join("\n")}`,
+    `failing seeds (replay with npm run raft:sim -- --core --replay SEED):\n${failures.join("\n")}`,
   );
   // Guard against a vacuous run: the seeds must actually commit work.
   assert.ok(committed > SEEDS * 5, `only ${committed} entries committed across ${SEEDS} seeds`);

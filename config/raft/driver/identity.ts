@@ -27,6 +27,34 @@ function isIdentity(v: unknown): v is Identity {
   );
 }
 
+/**
+ * Whether applying a configuration change admits incarnation `own` as a voter: the change makes
+ * this node a voter from a learner or non-member (the leader promoted THIS data directory after
+ * it caught up). A configuration that already listed it as a voter proves nothing (that may be a
+ * previous incarnation, whose disk was lost); nor does a promotion while the replicated record
+ * names another incarnation for this id. Shared by the driver and the simulator.
+ */
+export function admitsIncarnation(
+  own: string,
+  recorded: string | undefined,
+  voterBefore: boolean,
+  voterAfter: boolean,
+): boolean {
+  if (recorded !== undefined && recorded !== own) return false;
+  return !voterBefore && voterAfter;
+}
+
+/**
+ * Whether an installed snapshot admits incarnation `own`: its configuration lists this node as
+ * a voter AND its replicated state records `own` for it. The leader records a new incarnation
+ * only after demoting it (or before adding it as a learner), so a voter entry in a state that
+ * already holds the record is a promotion that came after it: the one admitsIncarnation would
+ * have seen, had the node applied that entry instead of receiving a snapshot past it.
+ */
+export function snapshotAdmits(own: string, recorded: string | undefined, voter: boolean): boolean {
+  return recorded === own && voter;
+}
+
 /** Reads the identity, creating it (not admitted unless the directory already holds state). */
 export function loadIdentity(dir: string, hasState: boolean, durable: boolean): Identity {
   const path = join(dir, IDENTITY_FILE);

@@ -14,7 +14,8 @@
 // Entries and hard state are queued before applying (the commit index may cover entries of
 // this same Ready, so they go first); only the sync waits until after applying.
 // Input (step/tick/propose) schedules a pass with kick(); everything arriving in one turn of the
-// event loop joins the same Ready.
+// event loop joins the same Ready. Storage, transport and the deferral are injected so that the
+// deterministic simulator runs THIS loop (test/raft/sim/driver-sim.ts), not a copy of it.
 import {
   canSendBeforeSync,
   encodeMessages,
@@ -24,9 +25,32 @@ import {
   type Ready,
   sentBeforeSync,
 } from "../core/index.js";
-import type { FileStorage } from "../storage/index.js";
-import type { TcpTransport } from "../transport/index.js";
-import type { NodeId, Snapshot } from "../types.js";
+import type { Entry, HardState, NodeId, Snapshot } from "../types.js";
+
+/**
+ * The storage the loop writes (FileStorage in production; the simulator runs the same
+ * FileStorage on an in-memory page-cache file system, test/raft/sim/driver-sim.ts).
+ */
+export interface ReadyStorage {
+  hardState(): HardState;
+  applySnapshot(snap: Snapshot): Promise<void>;
+  append(entries: readonly Entry[]): void;
+  setHardState(hs: HardState): void;
+  writeNow(): boolean;
+  sync(): Promise<void>;
+}
+
+/** Where encoded message batches go (TcpTransport in production, the simulated network in tests). */
+export interface ReadyTransport {
+  send(to: NodeId, payload: Uint8Array): boolean;
+}
+
+/** Runs `fn` after the current turn (setImmediate in production; the simulator's own queue). */
+export type Defer = (fn: () => void) => void;
+
+const deferImmediate: Defer = (fn) => {
+  setImmediate(fn);
+};
 
 /** What the loop calls back into (the driver). */
 export interface ReadyHandler {
@@ -52,9 +76,10 @@ export class ReadyLoop {
 
   constructor(
     private readonly node: RaftNode,
-    private readonly storage: FileStorage,
-    private readonly transport: TcpTransport,
+    private readonly storage: ReadyStorage,
+    private readonly transport: ReadyTransport,
     private readonly handler: ReadyHandler,
+    private readonly defer: Defer = deferImmediate,
   ) {}
 
   /** Schedules a pass over the pending Readys. */
@@ -62,7 +87,7 @@ export class ReadyLoop {
     if (this.scheduled || this.stopped) return;
     this.scheduled = true;
     // Deferred so that everything arriving in this turn of the event loop joins one Ready.
-    setImmediate(this.runBound);
+    this.defer(this.runBound);
   }
 
   /** Stops scheduling passes and resolves once the pass in progress finished. */

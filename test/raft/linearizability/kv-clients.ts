@@ -3,6 +3,7 @@
 // machine) and get through ReadIndex, under the random faults of the simulation, and every
 // completed call/return is logged for the linearizability checker.
 import { Prng } from "../../../config/raft/core/index.js";
+import type { ConfChange } from "../../../config/raft/types.js";
 import { SimCluster } from "../sim/cluster.js";
 import { decodeCommand, encodeCommand } from "../sim/kv.js";
 import { UNRELIABLE } from "../sim/network.js";
@@ -16,12 +17,16 @@ export interface KvRunOptions {
   readonly unsafeLocalReads?: boolean;
   /** Without check-quorum a partitioned leader keeps believing it leads: ReadIndex must still be safe. */
   readonly checkQuorum?: boolean;
+  /** Also demote/promote/remove/re-add members and transfer leadership during the faults. */
+  readonly membership?: boolean;
 }
 
 export interface KvRun {
   readonly ops: KvOperation[];
   readonly completed: number;
   readonly violations: readonly string[];
+  readonly confChanges: number;
+  readonly transfers: number;
 }
 
 interface Pending {
@@ -57,6 +62,7 @@ export function runKvHistory(opts: KvRunOptions): KvRun {
   const nClients = opts.clients ?? 4;
   const pending = new Map<number, Pending>();
   let nextSeq = 0;
+  let transfers = 0;
 
   const complete = (p: Pending, value: string): void => {
     pending.delete(p.client);
@@ -135,6 +141,8 @@ export function runKvHistory(opts: KvRunOptions): KvRun {
         sim.partition([shuffled.slice(0, cut), shuffled.slice(cut)]);
       } else if (r < 0.15) {
         sim.heal();
+      } else if (opts.membership && r < 0.19) {
+        if (changeMembership(sim, pick, r < 0.17)) transfers++;
       }
     } else if (t === ticks) {
       sim.heal();
@@ -177,5 +185,48 @@ export function runKvHistory(opts: KvRunOptions): KvRun {
     if (p.input.op !== "get")
       ops.push({ client: p.client, input: p.input, output: { value: "" }, call: p.call, ret: Infinity });
   }
-  return { ops, completed: ops.filter((o) => o.ret !== Infinity).length, violations: sim.check.violations };
+  return {
+    ops,
+    completed: ops.filter((o) => o.ret !== Infinity).length,
+    violations: sim.check.violations,
+    confChanges: sim.stats.confChanges,
+    transfers,
+  };
+}
+
+/**
+ * At the leader: hands leadership to a random other voter (`transfer`), or makes one random
+ * membership change that keeps at least three voters (demote a voter to learner, promote or
+ * remove a learner, re-add a removed node as a learner). Returns true when a transfer started.
+ */
+function changeMembership(sim: SimCluster, pick: <T>(xs: readonly T[]) => T, transfer: boolean): boolean {
+  const l = sim.leader();
+  if (!l) return false;
+  const raft = sim.node(l).raft!;
+  const conf = raft.status().conf;
+  try {
+    if (transfer) {
+      const to = pick(conf.voters.filter((v) => v !== l));
+      if (to === undefined) return false;
+      raft.transferLeadership(to);
+      sim.trace(`transfer ${l} -> ${to}`);
+      sim.afterInput(sim.node(l));
+      return true;
+    }
+    const options: ConfChange[] = [];
+    for (const id of IDS) {
+      if (conf.learners.includes(id))
+        options.push({ type: "addVoter", node: id }, { type: "removeNode", node: id });
+      else if (!conf.voters.includes(id)) options.push({ type: "addLearner", node: id });
+      else if (conf.voters.length > 3 && id !== l) options.push({ type: "addLearner", node: id });
+    }
+    if (options.length === 0) return false;
+    const cc = pick(options);
+    raft.proposeConfChange(cc);
+    sim.trace(`conf change ${cc.type} ${cc.node} at ${l}`);
+  } catch (e) {
+    sim.trace(`membership step refused: ${(e as Error).message}`);
+  }
+  sim.afterInput(sim.node(l));
+  return false;
 }

@@ -10,13 +10,17 @@
 //                          changes, its persisted commit never decreases;
 //   membership           — the configuration a node uses is the last one in its log.
 
-import {
-  confStateAfter,
-  type MemoryStorage,
-  type RaftNode,
-  sameConf,
-} from "../../../config/raft/core/index.js";
+import { confStateAfter, type RaftNode, sameConf } from "../../../config/raft/core/index.js";
 import type { Entry, HardState, Snapshot } from "../../../config/raft/types.js";
+
+/** What the checker reads of a node's storage (MemoryStorage, or the real FileStorage). */
+export interface LogView {
+  firstIndex(): number;
+  lastIndex(): number;
+  term(i: number): number;
+  entries(lo: number, hi: number): Entry[];
+  snapshot(): Snapshot;
+}
 
 export function bytesKey(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("latin1");
@@ -69,7 +73,7 @@ export class InvariantChecker {
    * Membership in effect = the last conf entry in the log (thesis §4.1), including after a
    * truncation. Checked when the node's whole log is durable, so storage shows all of it.
    */
-  checkConf(id: string, node: RaftNode, storage: MemoryStorage): void {
+  checkConf(id: string, node: RaftNode, storage: LogView): void {
     const s = node.status();
     if (s.lastIndex !== storage.lastIndex() || s.firstIndex !== storage.firstIndex()) return;
     const first = storage.firstIndex();
@@ -80,7 +84,7 @@ export class InvariantChecker {
     }
   }
 
-  onPersistEntries(id: string, storage: MemoryStorage, entries: readonly Entry[]): void {
+  onPersistEntries(id: string, storage: LogView, entries: readonly Entry[]): void {
     for (const e of entries) {
       let prevTerm = -1;
       if (e.index - 1 >= storage.firstIndex() - 1) prevTerm = storage.term(e.index - 1);

@@ -1,0 +1,719 @@
+// The driver simulator (issue 9): a deterministic cluster whose nodes run the PRODUCTION Ready
+// loop (config/raft/driver/ready-loop.ts) over the PRODUCTION FileStorage, itself on the
+// in-memory page-cache file system (test/raft-io/mem-fs.ts). Only the edges are simulated: the
+// network (SimNetwork, with the real message codec on every send), the clock (ticks, skewed
+// rates, pauses) and the disk's timing (an fsync completes at a sim time of our choosing).
+//
+// Everything asynchronous in the loop and the storage is routed through this class's queues
+// (the loop's deferral, MemFs.defer for fsync completions), and after each batch of events one
+// macrotask turn lets every promise chain run to its next await: runs are deterministic per seed.
+//
+// Crashes: crash() takes a disk image at an idle instant (kill -9 keeps the page cache, power
+// loss only what was synced, optionally with torn appends); arm() makes the node die just
+// before its k-th next file operation (so inside a conflict truncation, a snapshot install, a
+// segment roll or a group commit). A dead process's later callbacks are dropped (generation
+// check). loseDisk() restarts a node on an empty data directory under a new incarnation.
+import {
+  BOOTSTRAP_HARD_STATE,
+  bootstrapSnapshot,
+  decodeMessages,
+  type Message,
+  Prng,
+  type RaftConfig,
+  RaftNode,
+  type ReadState,
+} from "../../../config/raft/core/index.js";
+import {
+  ENTRY_HEADER,
+  type EntryHeader,
+  KIND_INCARNATION,
+  readEntryHeader,
+  unwrapSnapshot,
+} from "../../../config/raft/driver/envelope.js";
+import { admitsIncarnation, snapshotAdmits } from "../../../config/raft/driver/identity.js";
+import { ReadyLoop, type ReadyStorage } from "../../../config/raft/driver/ready-loop.js";
+import { takeSnapshot } from "../../../config/raft/driver/snapshots.js";
+import { FileStorage } from "../../../config/raft/storage/index.js";
+import type { ConfState, Entry, Snapshot } from "../../../config/raft/types.js";
+import { type Image, MemFs } from "../../raft-io/mem-fs.js";
+import { fmtMsg } from "./cluster.js";
+import { InvariantChecker } from "./invariants.js";
+import { decodeCommand, KvStateMachine } from "./kv.js";
+import { type NetOptions, RELIABLE, SimNetwork, TICK } from "./network.js";
+
+const DIR = "/data";
+
+export type CrashKind = "process" | "power" | "powerTorn";
+
+export interface DriverSimOptions {
+  readonly ids: readonly string[];
+  /** Founding voters (bootstrapped); the other ids start empty and join. */
+  readonly voters: readonly string[];
+  readonly seed: number;
+  readonly net?: NetOptions;
+  readonly raft?: Partial<Omit<RaftConfig, "id" | "storage" | "seed" | "applied" | "mayVote">>;
+  /** Snapshot + compact once this many entries were applied past the last snapshot (0 = never). */
+  readonly compactEvery?: number;
+  /** Probability that an fsync takes up to two ticks instead of completing at once. */
+  readonly slowFsync?: number;
+  /** FileStorage segment size: small, so segment rolls happen all the time. */
+  readonly segmentBytes?: number;
+  readonly trace?: boolean;
+}
+
+/** What a leader is doing to re-admit a member that came back with a new data directory. */
+export interface Readmission {
+  readonly incarnation: string;
+  stage: "demoting" | "recording";
+  /** Index the leader waits to apply before the next stage. */
+  index: number;
+  deadline: number;
+}
+
+export interface DNode {
+  readonly id: string;
+  /** Bumped at every crash and start: callbacks of an older generation are a dead process's. */
+  gen: number;
+  starts: number;
+  fs: MemFs;
+  storage: FileStorage | null;
+  raft: RaftNode | null;
+  loop: ReadyLoop | null;
+  sm: KvStateMachine;
+  /** Replicated: member -> incarnation (as RaftDriver keeps it). */
+  incs: Map<string, string>;
+  applied: number;
+  snapIndex: number;
+  everApplied: number;
+  /** This data directory's identity (identity.json: durable, lost with the disk). */
+  identity: { incarnation: string; admitted: boolean };
+  diskLosses: number;
+  /** The newest term this node promised durably (acked or voted in), and its vote there. */
+  promisedTerm: number;
+  promisedVote: string;
+  leaderTerm: number;
+  /** The disk a crash left (null: lost), the crash kind, and what the process had applied. */
+  image: Image | null;
+  crashKind: CrashKind;
+  appliedAtCrash: number;
+  /** File operations until an armed crash (0 = none), and its kind. */
+  armed: number;
+  armedKind: CrashKind;
+  /** What the Ready being persisted does, to count where armed crashes land. */
+  busy: { truncate: boolean; snapshot: boolean; roll: boolean };
+  /** Leader only, in memory: members being re-admitted (cluster-node's readmitting). */
+  readmitting: Map<string, Readmission>;
+}
+
+class Crash extends Error {}
+
+export class DriverSim {
+  now = 0;
+  readonly rng: Prng;
+  readonly net: SimNetwork;
+  readonly check = new InvariantChecker();
+  readonly nodes = new Map<string, DNode>();
+  readonly traceLines: string[] = [];
+  readonly stats = {
+    crashes: 0,
+    armedCrashes: 0,
+    crashInTruncation: 0,
+    crashInSnapshotInstall: 0,
+    crashInRoll: 0,
+    diskLosses: 0,
+    readmitted: 0,
+    snapshotsInstalled: 0,
+    snapshotsTaken: 0,
+    confChanges: 0,
+    transfers: 0,
+    reads: 0,
+    readsChecked: 0,
+  };
+  /** Read states as the node's Ready delivers them; onAdvance after every applied batch. */
+  onRead: ((id: string, rs: ReadState) => void) | null = null;
+  onAdvance: ((id: string) => void) | null = null;
+  /** While true, persisting a truncation, snapshot install or roll may arm a crash inside it. */
+  injectFaults = true;
+  readonly opts: DriverSimOptions;
+  private immediates: (() => void)[] = [];
+  private timers: { at: number; fn: () => void }[] = [];
+  private readonly rate = new Map<string, number>();
+  private tickCount = 0;
+  private readonly pausedUntil = new Map<string, number>();
+  private held: Message[] = [];
+  private maxConfIndex = 0;
+  private readonly header: EntryHeader = { kind: 0, sessionHi: 0, sessionLo: 0, seq: 0 };
+
+  constructor(opts: DriverSimOptions) {
+    this.opts = opts;
+    this.rng = new Prng(opts.seed);
+    this.net = new SimNetwork(new Prng(opts.seed ^ 0x5bd1e995), opts.net ?? RELIABLE);
+    if (opts.trace) this.net.onDrop = (m, why) => this.trace(`drop ${fmtMsg(m)} (${why})`);
+    for (const id of opts.ids) {
+      const founder = opts.voters.includes(id);
+      this.nodes.set(id, {
+        id,
+        gen: 0,
+        starts: 0,
+        fs: new MemFs(),
+        storage: null,
+        raft: null,
+        loop: null,
+        sm: new KvStateMachine(),
+        incs: new Map(),
+        applied: 0,
+        snapIndex: 0,
+        everApplied: 0,
+        identity: { incarnation: `${id}.0`, admitted: founder },
+        diskLosses: 0,
+        promisedTerm: 0,
+        promisedVote: "",
+        leaderTerm: 0,
+        image: new Map(),
+        crashKind: "process",
+        appliedAtCrash: 0,
+        armed: 0,
+        armedKind: "process",
+        busy: { truncate: false, snapshot: false, roll: false },
+        readmitting: new Map(),
+      });
+    }
+  }
+
+  /** Founds the cluster: every founding voter bootstraps, the others start empty. */
+  async startAll(): Promise<void> {
+    const boot: ConfState = { voters: [...this.opts.voters].sort(), learners: [] };
+    for (const n of this.nodes.values()) await this.open(n, new MemFs(), n.identity.admitted ? boot : null);
+  }
+
+  node(id: string): DNode {
+    const n = this.nodes.get(id);
+    if (!n) throw new Error(`no node ${id}`);
+    return n;
+  }
+
+  trace(line: string): void {
+    if (this.opts.trace) this.traceLines.push(`[${(this.now / TICK).toFixed(1).padStart(6)}] ${line}`);
+  }
+
+  describe(n: DNode): string {
+    if (!n.raft) return `${n.id} down`;
+    const s = n.raft.status();
+    const inc = n.identity.admitted ? "" : " (not admitted)";
+    return `${n.id} ${s.role} t${s.term} last=${s.lastIndex} commit=${s.commit} applied=${n.applied}${s.lead ? ` lead=${s.lead}` : ""}${inc}`;
+  }
+
+  isUp(id: string): boolean {
+    return this.node(id).raft !== null;
+  }
+
+  /** A paused process runs nothing, its timers included (messages to it wait in its socket). */
+  isPaused(id: string): boolean {
+    return this.pausedUntil.has(id);
+  }
+
+  // ---------------------------------------------------------------- the event engine
+
+  /** Lets every promise chain run to its next await, running deferred work until none is left. */
+  private async settle(): Promise<void> {
+    for (let round = 0; ; round++) {
+      await new Promise<void>((r) => setImmediate(r));
+      if (this.immediates.length === 0) return;
+      if (round > 10_000) throw new Error("simulator: deferred work never settles");
+      const q = this.immediates;
+      this.immediates = [];
+      for (const fn of q) fn();
+    }
+  }
+
+  private addTimer(at: number, fn: () => void): void {
+    let i = this.timers.length;
+    while (i > 0 && this.timers[i - 1].at > at) i--;
+    this.timers.splice(i, 0, { at, fn });
+  }
+
+  /** One sim unit: due messages, due fsync completions, a tick every TICK units, then settle. */
+  async stepUnit(): Promise<void> {
+    this.now++;
+    if (this.pausedUntil.size > 0) {
+      for (const [id, until] of this.pausedUntil) {
+        if (until > this.now) continue;
+        this.pausedUntil.delete(id);
+        this.trace(`resume ${id}`);
+        const mine = this.held.filter((m) => m.to === id);
+        this.held = this.held.filter((m) => m.to !== id);
+        for (const m of mine) this.deliver(m);
+      }
+    }
+    const due = this.net.due(this.now);
+    for (const m of due) this.deliver(m);
+    let work = due.length > 0 || this.immediates.length > 0;
+    while (this.timers.length > 0 && this.timers[0].at <= this.now) {
+      (this.timers.shift() as { fn: () => void }).fn();
+      work = true;
+    }
+    if (this.now % TICK === 0) {
+      this.tickAll();
+      work = true;
+    }
+    // The last settle drained every promise chain: a unit without input has nothing to run.
+    if (work) await this.settle();
+  }
+
+  async runTicks(ticks: number): Promise<void> {
+    for (let i = 0; i < ticks * TICK; i++) await this.stepUnit();
+  }
+
+  async runUntil(pred: () => boolean, maxTicks: number): Promise<boolean> {
+    for (let i = 0; i < maxTicks * TICK; i++) {
+      if (pred()) return true;
+      await this.stepUnit();
+    }
+    return pred();
+  }
+
+  private tickAll(): void {
+    if (this.opts.trace)
+      this.trace(`tick | ${[...this.nodes.values()].map((n) => this.describe(n)).join(" | ")}`);
+    this.tickCount++;
+    for (const n of this.nodes.values()) {
+      const raft = n.raft;
+      if (!raft || this.pausedUntil.has(n.id)) continue;
+      if (this.tickCount % 10 === 0 && n.storage && !raft.hasReady())
+        this.check.checkConf(n.id, raft, n.storage);
+      const rate = this.rate.get(n.id) ?? 1;
+      if (rate < 1 && this.tickCount % 2 === 1) continue;
+      raft.tick();
+      if (rate > 1) raft.tick();
+      this.afterInput(n);
+    }
+  }
+
+  private deliver(m: Message): void {
+    const n = this.nodes.get(m.to);
+    if (!n?.raft) return;
+    if (this.pausedUntil.has(m.to)) {
+      this.held.push(m);
+      return;
+    }
+    this.trace(`deliver ${fmtMsg(m)} | ${this.describe(n)}`);
+    try {
+      n.raft.step(m);
+    } catch (err) {
+      this.trace(`${n.id} step ${m.type}: ${(err as Error).message}`);
+    }
+    this.afterInput(n);
+  }
+
+  /** After any input: election safety and leader completeness, then a Ready loop pass. */
+  afterInput(n: DNode): void {
+    const raft = n.raft;
+    if (!raft) return;
+    const s = raft.status();
+    if (s.role === "leader") {
+      this.check.checkLeader(n.id, s.term);
+      if (n.leaderTerm !== s.term) {
+        n.leaderTerm = s.term;
+        this.trace(`leader ${this.describe(n)}`);
+        this.check.checkLeaderCompleteness(n.id, raft);
+      }
+    }
+    n.loop?.kick();
+  }
+
+  // ---------------------------------------------------------------- one node's process
+
+  private deferSync(n: DNode, gen: number, fn: () => void): void {
+    const run = () => {
+      if (n.gen === gen) fn();
+    };
+    const slow = this.opts.slowFsync ?? 0;
+    if (n.storage !== null && slow > 0 && this.rng.next() < slow)
+      this.addTimer(this.now + 1 + this.rng.int(2 * TICK), run);
+    else this.immediates.push(run);
+  }
+
+  private beforeOp(n: DNode, gen: number, op: string): void {
+    if (n.gen !== gen) throw new Crash("a dead process touches no file");
+    if (n.armed === 0) return;
+    n.armed--;
+    if (n.armed > 0) return;
+    const where = [
+      n.busy.truncate ? "truncation" : "",
+      n.busy.snapshot ? "snapshot install" : "",
+      n.busy.roll ? "segment roll" : "",
+    ]
+      .filter(Boolean)
+      .join("+");
+    if (n.busy.truncate) this.stats.crashInTruncation++;
+    if (n.busy.snapshot) this.stats.crashInSnapshotInstall++;
+    if (n.busy.roll) this.stats.crashInRoll++;
+    this.stats.armedCrashes++;
+    n.image = n.fs.image(n.armedKind);
+    this.down(n, n.armedKind, `before ${op}${where ? ` during ${where}` : ""}`);
+    throw new Crash(`crashed before ${op}`);
+  }
+
+  /** The storage as the loop sees it: the real FileStorage, noting what each Ready does. */
+  private observed(n: DNode, storage: FileStorage): ReadyStorage {
+    const sim = this;
+    return {
+      hardState: () => storage.hardState(),
+      async applySnapshot(snap) {
+        n.busy.snapshot = true;
+        if (sim.injectFaults && sim.rng.next() < 0.2) sim.arm(n.id, 1 + sim.rng.int(10));
+        await storage.applySnapshot(snap);
+        n.busy.snapshot = false;
+      },
+      append(entries) {
+        if (entries.length > 0 && entries[0].index <= storage.lastIndex()) {
+          n.busy.truncate = true;
+          if (sim.injectFaults && sim.rng.next() < 0.6) sim.arm(n.id, 1 + sim.rng.int(8));
+        }
+        const segs = storage.segmentNames().length;
+        storage.append(entries);
+        if (storage.segmentNames().length !== segs) {
+          n.busy.roll = true;
+          if (sim.injectFaults && sim.rng.next() < 0.15) sim.arm(n.id, 1 + sim.rng.int(6));
+        }
+      },
+      setHardState(hs) {
+        const segs = storage.segmentNames().length;
+        storage.setHardState(hs);
+        if (storage.segmentNames().length !== segs) n.busy.roll = true;
+      },
+      writeNow: () => storage.writeNow(),
+      async sync() {
+        await storage.sync();
+        n.busy.truncate = false;
+        n.busy.roll = false;
+      },
+    };
+  }
+
+  /** Opens `fs` as node `n`'s disk and starts its process (as RaftDriver.start does). */
+  private async open(n: DNode, fs: MemFs, found: ConfState | null): Promise<void> {
+    n.gen++;
+    n.starts++;
+    const gen = n.gen;
+    n.fs = fs;
+    n.storage = null;
+    n.armed = 0;
+    n.busy = { truncate: false, snapshot: false, roll: false };
+    n.readmitting.clear();
+    fs.defer = (fn) => this.deferSync(n, gen, fn);
+    fs.beforeOp = (op) => this.beforeOp(n, gen, op);
+    const opening = (async () => {
+      const storage = await FileStorage.open(DIR, {
+        fs,
+        segmentBytes: this.opts.segmentBytes ?? 600,
+        onWarning: (m) => this.trace(`${n.id} storage: ${m}`),
+      });
+      if (found !== null) {
+        await storage.applySnapshot(bootstrapSnapshot(found));
+        storage.setHardState(BOOTSTRAP_HARD_STATE);
+        await storage.sync();
+      }
+      return storage;
+    })();
+    let storage: FileStorage | null = null;
+    let failure: unknown = null;
+    opening.then(
+      (s) => {
+        storage = s;
+      },
+      (e) => {
+        failure = e;
+      },
+    );
+    await this.settle();
+    if (failure !== null || storage === null) {
+      this.check.fail(
+        `recovery: ${n.id} refused to start: ${failure === null ? "did not finish" : String(failure)}`,
+      );
+      return;
+    }
+    const st = storage as FileStorage;
+    n.storage = st;
+    this.restoreState(n, st.snapshot());
+    n.snapIndex = n.applied;
+    const commit = Math.max(st.hardState().commit, n.applied);
+    const raft = new RaftNode({
+      electionTick: 10,
+      heartbeatTick: 1,
+      ...this.opts.raft,
+      id: n.id,
+      storage: st,
+      seed: this.opts.seed * 31 + n.starts * 7 + n.id.charCodeAt(n.id.length - 1),
+      applied: commit,
+      mayVote: () => n.identity.admitted,
+    });
+    n.raft = raft;
+    n.leaderTerm = 0;
+    // As the driver: what the durable commit index covers is applied before anything is served.
+    if (commit > n.applied) this.applyEntries(n, st.entries(n.applied + 1, commit + 1));
+    n.loop = new ReadyLoop(
+      raft,
+      this.observed(n, st),
+      {
+        send: (_to, payload) => {
+          if (n.gen !== gen) return false;
+          for (const m of decodeMessages(payload)) {
+            this.notePromise(n, m);
+            this.net.send(m, this.now);
+          }
+          return true;
+        },
+      },
+      {
+        applyReady: (rd) => {
+          if (n.gen !== gen) return;
+          if (rd.entries.length > 0) this.check.onPersistEntries(n.id, st, rd.entries);
+          if (rd.committedEntries.length > 0) this.applyEntries(n, rd.committedEntries);
+          for (const rs of rd.readStates) this.onRead?.(n.id, rs);
+          this.onAdvance?.(n.id);
+        },
+        restoreSnapshot: (snap) => {
+          if (n.gen !== gen) return;
+          this.check.onPersistSnapshot(n.id, snap);
+          this.restoreState(n, snap);
+          this.stats.snapshotsInstalled++;
+          this.trace(`${n.id} installed snapshot @${snap.meta.index}`);
+        },
+        afterAdvance: async () => {
+          const every = this.opts.compactEvery ?? 0;
+          if (n.gen !== gen || every === 0 || n.applied - n.snapIndex < every) return;
+          const index = n.applied;
+          const sm = { apply() {}, snapshot: () => n.sm.snapshot(), restore() {} };
+          await takeSnapshot(st, raft, sm, {}, index, this.rng.int(3), Object.fromEntries(n.incs));
+          if (n.gen !== gen) return;
+          n.snapIndex = index;
+          this.stats.snapshotsTaken++;
+          this.trace(`${n.id} snapshot @${index}`);
+        },
+        fatal: (err) => {
+          // A crash we injected surfaces here from the dead process: not a finding.
+          if (n.gen !== gen || err instanceof Crash) return;
+          this.check.fail(`${n.id}: the Ready loop stopped: ${(err as Error).message}`);
+        },
+      },
+      (fn) => {
+        this.immediates.push(() => {
+          if (n.gen === gen) fn();
+        });
+      },
+    );
+    n.loop.kick();
+  }
+
+  /** A vote or an append acknowledgement promises that the term (and vote) are durable. */
+  private notePromise(n: DNode, m: Message): void {
+    if ((m.type !== "voteResp" && m.type !== "appResp") || m.reject) return;
+    const vote = m.type === "voteResp" ? m.to : "";
+    if (m.term > n.promisedTerm) {
+      n.promisedTerm = m.term;
+      n.promisedVote = vote;
+    } else if (m.term === n.promisedTerm && vote !== "") {
+      if (n.promisedVote !== "" && n.promisedVote !== vote)
+        this.check.fail(`durable state: ${n.id} voted for ${n.promisedVote} and ${vote} in term ${m.term}`);
+      n.promisedVote = vote;
+    }
+  }
+
+  private restoreState(n: DNode, snap: Snapshot): void {
+    if (snap.data.length === 0) {
+      n.sm = new KvStateMachine();
+      n.incs = new Map();
+    } else {
+      const { incarnations, state } = unwrapSnapshot(snap.data);
+      n.sm = KvStateMachine.restore(state);
+      n.incs = new Map(Object.entries(incarnations));
+    }
+    n.applied = snap.meta.index;
+    n.snapIndex = Math.max(n.snapIndex, snap.meta.index);
+    if (
+      !n.identity.admitted &&
+      snapshotAdmits(n.identity.incarnation, n.incs.get(n.id), snap.meta.conf.voters.includes(n.id))
+    )
+      this.admit(n);
+    n.everApplied = Math.max(n.everApplied, n.applied);
+    this.onAdvance?.(n.id);
+  }
+
+  private applyEntries(n: DNode, entries: readonly Entry[]): void {
+    const h = this.header;
+    for (const e of entries) {
+      if (e.index <= n.applied) continue;
+      this.check.onApply(n.id, e, n.applied, n.raft?.status().term);
+      n.applied = e.index;
+      n.everApplied = Math.max(n.everApplied, e.index);
+      if (e.type === "conf") {
+        if (e.index > this.maxConfIndex) {
+          this.maxConfIndex = e.index;
+          this.stats.confChanges++;
+        }
+        this.checkAdmission(n, e.index);
+        continue;
+      }
+      if (e.data.length === 0) continue;
+      if (e.data[0] === 0x7b /* "{" */) n.sm.apply(decodeCommand(e.data));
+      else if (readEntryHeader(e.data, h) && h.kind === KIND_INCARNATION) {
+        const rec = JSON.parse(Buffer.from(e.data.subarray(ENTRY_HEADER)).toString("utf8")) as {
+          id: string;
+          incarnation: string;
+        };
+        n.incs.set(rec.id, rec.incarnation);
+      }
+    }
+  }
+
+  private checkAdmission(n: DNode, index: number): void {
+    const raft = n.raft;
+    if (n.identity.admitted || raft === null) return;
+    const admits = admitsIncarnation(
+      n.identity.incarnation,
+      n.incs.get(n.id),
+      raft.confStateAt(index - 1).voters.includes(n.id),
+      raft.confStateAt(index).voters.includes(n.id),
+    );
+    if (admits) this.admit(n);
+  }
+
+  private admit(n: DNode): void {
+    n.identity.admitted = true;
+    if (n.diskLosses > 0) this.stats.readmitted++;
+    this.trace(`${n.id} admitted as ${n.identity.incarnation}`);
+  }
+
+  // ---------------------------------------------------------------- faults
+
+  private down(n: DNode, kind: CrashKind, why: string): void {
+    this.trace(`crash (${kind}) ${this.describe(n)} ${why}`);
+    this.stats.crashes++;
+    n.appliedAtCrash = n.applied;
+    n.crashKind = kind;
+    n.gen++;
+    n.raft = null;
+    n.loop = null;
+    n.storage = null;
+    n.armed = 0;
+    n.readmitting.clear();
+  }
+
+  /** Crashes node `id` now (between two operations). */
+  crash(id: string, kind: CrashKind): void {
+    const n = this.node(id);
+    if (!n.raft) return;
+    n.image = n.fs.image(kind);
+    this.down(n, kind, "now");
+  }
+
+  /** Ends fault injection: no armed crash is left, none is armed from now on. */
+  stopFaults(): void {
+    this.injectFaults = false;
+    for (const n of this.nodes.values()) n.armed = 0;
+  }
+
+  /** Node `id` dies just before its `ops`-th next file operation (kind picked at random). */
+  arm(id: string, ops: number): void {
+    const n = this.node(id);
+    if (!n.raft || n.armed > 0) return;
+    n.armed = ops;
+    n.armedKind = this.pickKind();
+    this.trace(`arm ${id}: ${n.armedKind} crash in ${ops} file operations`);
+  }
+
+  pickKind(): CrashKind {
+    const r = this.rng.next();
+    return r < 0.5 ? "process" : r < 0.8 ? "power" : "powerTorn";
+  }
+
+  /** Node `id`'s disk is gone (deleted volume, pod on another node): it restarts empty. */
+  loseDisk(id: string): void {
+    const n = this.node(id);
+    if (n.raft) this.down(n, "power", "and loses its disk");
+    n.image = null;
+    this.stats.diskLosses++;
+    n.diskLosses++;
+    n.identity = { incarnation: `${n.id}.${n.diskLosses}`, admitted: false };
+    n.promisedTerm = 0;
+    n.promisedVote = "";
+    n.appliedAtCrash = 0;
+  }
+
+  async restart(id: string): Promise<void> {
+    const n = this.node(id);
+    if (n.raft) this.crash(id, "process");
+    // TCP: the dead process's connections are closed before the new one runs. (Without this,
+    // an acknowledgement of the previous incarnation arriving after the leader forgot its
+    // progress pins that progress above the empty log: the leader probes there forever, a
+    // gap that only incarnation-stamped messages would close; README, issue 9.)
+    const purged = this.net.purgeFrom(id);
+    if (purged > 0) this.trace(`${id}: ${purged} message(s) of the dead process dropped`);
+    if (n.image === null) {
+      await this.open(n, new MemFs(), null);
+      this.trace(`restart on an EMPTY data directory as ${n.identity.incarnation}: ${this.describe(n)}`);
+      return;
+    }
+    await this.open(n, MemFs.fromImage(n.image), null);
+    if (!n.raft || !n.storage) return;
+    const hs = n.storage.hardState();
+    if (hs.term < n.promisedTerm)
+      this.check.fail(
+        `durable state: ${id} came back at term ${hs.term} after promising term ${n.promisedTerm} (${n.crashKind})`,
+      );
+    else if (hs.term === n.promisedTerm && n.promisedVote !== "" && hs.vote !== n.promisedVote)
+      this.check.fail(
+        `durable state: ${id} came back without its vote for ${n.promisedVote} in term ${hs.term} (${n.crashKind})`,
+      );
+    if (n.crashKind === "process" && n.applied < n.appliedAtCrash)
+      this.check.fail(
+        `back in time: ${id} restarted at applied ${n.applied} after serving ${n.appliedAtCrash} (kill -9)`,
+      );
+    this.trace(`restart (${n.crashKind}) ${this.describe(n)}`);
+  }
+
+  setClockRate(id: string, rate: number): void {
+    this.trace(`clock ${id} x${rate}`);
+    if (rate === 1) this.rate.delete(id);
+    else this.rate.set(id, rate);
+  }
+
+  pause(id: string, ticks: number): void {
+    this.trace(`pause ${id} for ${ticks} ticks`);
+    this.pausedUntil.set(id, this.now + ticks * TICK);
+  }
+
+  cutOneWay(from: string, to: string): void {
+    this.trace(`cut one way ${from} -> ${to}`);
+    this.net.cutOneWay(from, to);
+  }
+
+  partition(groups: readonly (readonly string[])[]): void {
+    this.trace(`partition ${groups.map((g) => `[${g.join(",")}]`).join(" ")}`);
+    this.net.partition(groups);
+  }
+
+  heal(): void {
+    this.trace("heal");
+    this.net.heal();
+    this.rate.clear();
+  }
+
+  // ---------------------------------------------------------------- queries
+
+  /** The leader with the highest term among live, connected nodes, if any. */
+  leader(): string | null {
+    let best: string | null = null;
+    let bestTerm = -1;
+    for (const n of this.nodes.values()) {
+      if (!n.raft || !this.net.isConnected(n.id)) continue;
+      const s = n.raft.status();
+      if (s.role === "leader" && s.term > bestTerm) {
+        best = n.id;
+        bestTerm = s.term;
+      }
+    }
+    return best;
+  }
+}
