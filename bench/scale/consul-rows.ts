@@ -59,6 +59,7 @@ async function measureOne(
   upstream: Upstream,
   instances: number,
   repeats: number,
+  nodeArgs: readonly string[],
 ): Promise<ConsulFigure> {
   const consul = await ConsulDouble.create({ seed: 16 });
   const name = `consul-${instances}`;
@@ -81,7 +82,7 @@ async function measureOne(
     mkdirSync(dataDir, { recursive: true });
     const logFd = openSync(join(dir, `${name}.log`), "w");
     const argv = shardgateArgv(["start", "--config", configPath, "--data-dir", dataDir]);
-    child = spawn(argv.command, argv.args, { stdio: ["ignore", logFd, "inherit"] });
+    child = spawn(argv.command, [...nodeArgs, ...argv.args], { stdio: ["ignore", logFd, "inherit"] });
     closeSync(logFd);
     const adminUrl = `http://127.0.0.1:${admin}`;
     await waitHttp(`${adminUrl}/readyz`, 120_000);
@@ -129,8 +130,10 @@ export async function measureConsul(
   upstream: Upstream,
   sizes: readonly number[],
   repeats: number,
+  /** Extra node flags for the proxy (e.g. --cpu-prof to see where a change's time goes). */
+  nodeArgs: readonly string[] = [],
 ): Promise<ConsulFigure[]> {
   const out: ConsulFigure[] = [];
-  for (const n of sizes) out.push(await measureOne(dir, upstream, n, repeats));
+  for (const n of sizes) out.push(await measureOne(dir, upstream, n, repeats, nodeArgs));
   return out;
 }
