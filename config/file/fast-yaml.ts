@@ -8,9 +8,9 @@
 // It must give exactly the value the full way gives for every file it accepts, so it resolves
 // plain scalars by the same YAML 1.2 core rules as the `yaml` package (no 1.1 `yes`/`no`, no
 // timestamps, no `1_000`) and declines, returning null, anything whose meaning depends on the
-// tree: aliases (shared nodes and alias-count limits), merge keys, `__proto__` keys, and
-// `${...}` references it cannot resolve cleanly. Duplicate keys, unknown tags and syntax
-// errors make js-yaml throw, which is also a decline.
+// tree: aliases (shared nodes and alias-count limits), merge keys, `__proto__` keys, explicit
+// `? key` entries, and `${...}` references it cannot resolve cleanly. Duplicate keys, unknown
+// tags and syntax errors make js-yaml throw, which is also a decline.
 
 import jsyaml from "js-yaml";
 import { formatPath } from "./config-error.js";
@@ -67,6 +67,8 @@ const CORE_12 = FAILSAFE_SCHEMA.extend({
 
 /** An alias (`*name`) where a node may start; also matches some plain text, which only declines. */
 const ALIAS = /(?:^|[\s[{,:-])\*[^\s,\]}]/m;
+/** An explicit (possibly complex) key `? key`: the two parsers turn non-scalar keys into different strings. */
+const EXPLICIT_KEY = /(?:^|[\s[{,-])\?(?:\s|$)/m;
 
 export interface FastParse {
   /** A mapping (the file's top level). */
@@ -136,7 +138,8 @@ function substitute(text: string, env: NodeJS.ProcessEnv): string | null {
  * full parser (see the header). Never throws.
  */
 export function fastParse(text: string, env: NodeJS.ProcessEnv): FastParse | null {
-  if (text.includes("__proto__") || text.includes("<<") || ALIAS.test(text)) return null;
+  if (text.includes("__proto__") || text.includes("<<") || ALIAS.test(text) || EXPLICIT_KEY.test(text))
+    return null;
   let value: unknown;
   try {
     value = load(text, { schema: CORE_12 });

@@ -136,6 +136,7 @@ test("texts whose meaning needs the syntax tree are declined, not guessed", () =
     ["merge key", "x-a: &a { weight: 2 }\nm: { <<: *a, id: a }\n"],
     ["inline merge", "m: { <<: { weight: 2 }, id: a }\n"],
     ["__proto__ key", "pools: { __proto__: { members: [] } }\n"],
+    ["complex key", "pools:\n  ? [a, b]\n  : { members: [] }\n"],
     ["duplicate key", "a: 1\na: 2\n"],
     ["syntax error", "a: [1, 2\n"],
     ["unknown tag", "a: !custom 1\n"],
