@@ -10,7 +10,7 @@ import { closeSync, mkdirSync, openSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ConsulDouble } from "../../test/support/consul-double.js";
 import { shardgateArgv } from "../../test/support/shardgate-process.js";
-import { freePort, rssBytes, stopChild, waitHttp } from "../proxy-bench.js";
+import { cpuSeconds, freePort, rssBytes, stopChild, waitHttp } from "../proxy-bench.js";
 import { ADMIN_TOKEN, median, type Upstream } from "./processes.js";
 
 /** The membership controller's default quiet time before it proposes (membership-controller.ts). */
@@ -21,6 +21,8 @@ export interface ConsulFigure {
   readonly instances: number;
   /** Median ms from the check update to /admin/route showing it (critical and passing alike). */
   readonly ms: number;
+  /** Median CPU ms the proxy spent from the check update to the route showing it (all threads). */
+  readonly cpuMs: number;
   /** Proxy RSS growth over all the changes, MB. */
   readonly rssGrowthMb: number;
   readonly changes: number;
@@ -105,17 +107,20 @@ async function measureOne(
         if (pred(await routeMember(adminUrl, key))) return performance.now() - t0;
       throw new Error(`route did not change within 30 s (${instances} instances)`);
     };
+    const cpu: number[] = [];
     for (let r = 0; r < repeats; r++) {
-      let t0 = performance.now();
-      await put(consul, `/v1/agent/check/fail/${check}`);
-      samples.push(await until((m) => m !== owner, t0));
-      t0 = performance.now();
-      await put(consul, `/v1/agent/check/pass/${check}`);
-      samples.push(await until((m) => m === owner, t0));
+      for (const fail of [true, false]) {
+        const c0 = cpuSeconds(pid);
+        const t0 = performance.now();
+        await put(consul, `/v1/agent/check/${fail ? "fail" : "pass"}/${check}`);
+        samples.push(await until((m) => (fail ? m !== owner : m === owner), t0));
+        cpu.push(1000 * (cpuSeconds(pid) - c0));
+      }
     }
     return {
       instances,
       ms: median(samples),
+      cpuMs: median(cpu),
       rssGrowthMb: (rssBytes(pid) - rss0) / 2 ** 20,
       changes: samples.length,
     };
