@@ -4,11 +4,12 @@
 // limits (text-limits.ts) refuse absurd files early; the worker keeps whatever remains off the
 // request path, with its own heap cap and a deadline.
 //
-// One worker serves every load and stays (unref'd, so it never holds the process open): a
-// fresh worker per reload paid thread start, module loading and cold, unoptimised parsing each
-// time (about 1 s of a 5,000-member reload on a busy machine, against tens of ms warm), and
-// every discarded isolate left RSS behind. A worker that times out, crashes or runs out of heap
-// is terminated and the next load starts a new one.
+// One worker serves a burst of loads and stays while they come (unref'd, so it never holds
+// the process open): a fresh worker per reload paid thread start, module loading and cold,
+// unoptimised parsing each time (about 1 s of a 5,000-member reload on a busy machine, against
+// tens of ms warm). After `idleMs` without a load it is closed, so an instance that reloads
+// rarely does not carry the worker's heap (tens of MB after a big file). A worker that times
+// out, crashes or runs out of heap is terminated and the next load starts a new one.
 
 import { Worker } from "node:worker_threads";
 import type { ConfigError } from "./config-error.js";
@@ -25,6 +26,8 @@ export interface OffThreadOptions {
   timeoutMs?: number;
   /** Heap cap of the worker in MB (default 512). */
   maxHeapMb?: number;
+  /** Close the worker after this long without a load (default 10 s). */
+  idleMs?: number;
 }
 
 function failure(found: string, message: string): ConfigResult {
@@ -106,6 +109,13 @@ class LoadWorker {
 
 let current: LoadWorker | null = null;
 let queue: Promise<unknown> = Promise.resolve();
+let pendingLoads = 0;
+let idleTimer: NodeJS.Timeout | null = null;
+
+/** Whether the load worker is up (for status and tests: it closes itself when idle). */
+export function loadWorkerRunning(): boolean {
+  return current !== null && !current.dead;
+}
 
 /** loadConfigFile(path, env) run in a worker thread; never throws. */
 export function loadConfigFileOffThread(
@@ -115,6 +125,10 @@ export function loadConfigFileOffThread(
 ): Promise<ConfigResult> {
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const maxHeapMb = opts.maxHeapMb ?? 512;
+  const idleMs = opts.idleMs ?? 10_000;
+  pendingLoads++;
+  if (idleTimer !== null) clearTimeout(idleTimer);
+  idleTimer = null;
   const run = async (): Promise<ConfigResult> => {
     if (current === null || current.dead || current.maxHeapMb !== maxHeapMb) {
       current?.close();
@@ -125,6 +139,14 @@ export function loadConfigFileOffThread(
     } catch (err) {
       current.close();
       return failure(String(err), `config load failed: ${String(err)}`);
+    } finally {
+      if (--pendingLoads === 0) {
+        idleTimer = setTimeout(() => {
+          idleTimer = null;
+          if (pendingLoads === 0) current?.close();
+        }, idleMs);
+        idleTimer.unref();
+      }
     }
   };
   const next = queue.then(run, run);

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { loadConfigFileOffThread } from "../../config/file/load-off-thread.js";
+import { loadConfigFileOffThread, loadWorkerRunning } from "../../config/file/load-off-thread.js";
 
 const dir = mkdtempSync(join(tmpdir(), "sg-offthread-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -20,12 +20,14 @@ function pool(members: number): string {
 }
 
 test("successive loads see each version of the file, and a bad one is refused with its error", async () => {
+  assert.equal(loadWorkerRunning(), false, "no worker before the first load");
   const file = join(dir, "a.yaml");
   for (const n of [3, 4, 2]) {
     writeFileSync(file, pool(n));
     const r = await loadConfigFileOffThread(file, {});
     assert.ok(r.ok, JSON.stringify(!r.ok && r.errors));
     assert.equal(r.config.pools.p.members.length, n);
+    assert.equal(loadWorkerRunning(), true, "the worker stays between loads");
   }
   writeFileSync(file, `${pool(2)}  - nonsense: [\n`);
   const bad = await loadConfigFileOffThread(file, {});
@@ -48,6 +50,20 @@ test("a load over its deadline is refused, and the next load gets a working work
   const r = await loadConfigFileOffThread(small, {});
   assert.ok(r.ok, JSON.stringify(!r.ok && r.errors));
   assert.equal(r.config.pools.p.members.length, 3);
+});
+
+test("a load after the idle worker was closed starts a new one", async () => {
+  const file = join(dir, "idle.yaml");
+  writeFileSync(file, pool(2));
+  const a = await loadConfigFileOffThread(file, {}, { idleMs: 1 });
+  assert.ok(a.ok);
+  const deadline = Date.now() + 30_000;
+  while (loadWorkerRunning() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(loadWorkerRunning(), false, "the idle worker was not closed");
+  writeFileSync(file, pool(6));
+  const b = await loadConfigFileOffThread(file, {}, { idleMs: 1 });
+  assert.ok(b.ok, JSON.stringify(!b.ok && b.errors));
+  assert.equal(b.config.pools.p.members.length, 6);
 });
 
 test("concurrent loads are answered in order, each with its own file", async () => {
