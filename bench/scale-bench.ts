@@ -11,12 +11,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runIfMain } from "./run-if-main.js";
 import { measureDrain, measureReload } from "./scale/change-rows.js";
+import { DEBOUNCE_MS, measureConsul } from "./scale/consul-rows.js";
 import { measureFleet } from "./scale/fleet-rows.js";
 import { startNginxUpstream, type Upstream } from "./scale/processes.js";
 import { measureRequests } from "./scale/request-rows.js";
 import { measureJoin, measureTables } from "./scale/ring-rows.js";
 
-const SECTIONS = ["tables", "request", "drain", "reload", "fleet"] as const;
+const SECTIONS = ["tables", "request", "drain", "reload", "consul", "fleet"] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Options {
@@ -157,7 +158,8 @@ export async function run(argv: string[]): Promise<number> {
         });
       }
     }
-    const needUpstream = o.only.has("request") || o.only.has("drain") || o.only.has("reload");
+    const needUpstream =
+      o.only.has("request") || o.only.has("drain") || o.only.has("reload") || o.only.has("consul");
     const started = needUpstream ? await startNginxUpstream(dir, 4) : null;
     if (typeof started === "string") {
       console.error(`scale bench needs a fast upstream: ${started}`);
@@ -234,8 +236,8 @@ export async function run(argv: string[]): Promise<number> {
       if (small !== undefined && large !== undefined)
         rows.push({
           what: "reload adding (or removing) one member, POST /admin/reload",
-          small: `10: ${small.ms.toFixed(1)} ms`,
-          large: `5000: ${large.ms.toFixed(1)} ms`,
+          small: `10: ${small.ms.toFixed(1)} ms (CPU ${small.cpuMs.toFixed(0)} ms)`,
+          large: `5000: ${large.ms.toFixed(1)} ms (CPU ${large.cpuMs.toFixed(0)} ms)`,
           ratio: x(large.ms / small.ms),
           target: "large <= 100 ms",
         });
@@ -246,6 +248,19 @@ export async function run(argv: string[]): Promise<number> {
           large: `after ${r.rss.reloads}: ${r.rss.afterAll.toFixed(0)} MB`,
           ratio: x(r.rss.afterAll / r.rss.afterFive),
           target: "<= 1.10x",
+        });
+    }
+    if (o.only.has("consul")) {
+      const figures = await measureConsul(dir, up, [10, 3000], o.repeats);
+      raw.consul = figures;
+      const [small, large] = figures;
+      if (small !== undefined && large !== undefined)
+        rows.push({
+          what: `Consul: one instance critical/passing -> applied in /admin/route (debounce ${DEBOUNCE_MS} ms)`,
+          small: `10: ${small.ms.toFixed(0)} ms (CPU ${small.cpuMs.toFixed(0)} ms)`,
+          large: `3000: ${large.ms.toFixed(0)} ms (CPU ${large.cpuMs.toFixed(0)} ms), RSS +${large.rssGrowthMb.toFixed(0)} MB over ${large.changes} changes`,
+          ratio: x(large.ms / small.ms),
+          target: `large <= ${DEBOUNCE_MS + 50} ms`,
         });
     }
     if (o.json) console.log(JSON.stringify({ rows, raw }, null, 2));

@@ -56,8 +56,17 @@ function obj(v: unknown): Record<string, unknown> | undefined {
     : undefined;
 }
 
-/** Parses entries defensively: a malformed entry is skipped with a warning, never thrown. */
-export function parseHealthEntries(body: unknown, warningIsHealthy: boolean): ParseResult {
+/**
+ * Parses entries defensively: a malformed entry is skipped with a warning, never thrown.
+ * A member equal to its entry in `prev` (the last view) is that same object: one instance
+ * changing among thousands leaves every other member's identity alone, so consumers (the
+ * membership plan's validation cache) redo work only for what changed.
+ */
+export function parseHealthEntries(
+  body: unknown,
+  warningIsHealthy: boolean,
+  prev?: ReadonlyMap<string, DiscoveredMember>,
+): ParseResult {
   const warnings: string[] = [];
   if (!Array.isArray(body)) {
     throw new TypeError(
@@ -137,7 +146,14 @@ export function parseHealthEntries(body: unknown, warningIsHealthy: boolean): Pa
       warnings.push(`duplicate member id ${JSON.stringify(m.id)} on one node; keeping the first`);
       continue;
     }
-    members.set(m.id, Object.freeze({ ...m, tags: Object.freeze([...m.tags]), meta: Object.freeze(m.meta) }));
+    const old = prev?.get(m.id);
+    if (old !== undefined && old.status === m.status && old.healthy === m.healthy && sameShape(old, m))
+      members.set(m.id, old);
+    else
+      members.set(
+        m.id,
+        Object.freeze({ ...m, tags: Object.freeze([...m.tags]), meta: Object.freeze(m.meta) }),
+      );
   }
   return { members, warnings };
 }

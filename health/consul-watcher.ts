@@ -238,7 +238,7 @@ export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
   }
 
   private apply(rawIndex: string | string[] | undefined, body: unknown): void {
-    const parsed = parseHealthEntries(body, this.warningIsHealthy);
+    const parsed = parseHealthEntries(body, this.warningIsHealthy, this.view);
     const text = Array.isArray(rawIndex) ? rawIndex[0] : rawIndex;
     const n = text !== undefined && /^[0-9]+$/.test(text) ? Number(text) : Number.NaN;
     if (!Number.isSafeInteger(n)) {

@@ -102,6 +102,11 @@ export interface ReloadFigure {
   readonly members: number;
   /** Median ms of POST /admin/reload adding (then removing) one member. */
   readonly ms: number;
+  /**
+   * Median CPU ms the proxy process (all threads) spent per reload: what a reload costs,
+   * much less sensitive than the wall time to other load on a shared machine.
+   */
+  readonly cpuMs: number;
 }
 
 export interface ReloadRss {
@@ -129,11 +134,15 @@ export async function measureReload(
     );
     try {
       const samples: number[] = [];
+      const cpu: number[] = [];
       const reloadOnce = async (extra: number): Promise<number> => {
         sg.rewrite({ members: size, algorithm: "ring", extra });
+        const c0 = cpuSeconds(sg.pid);
         const t0 = performance.now();
         await post(sg, "/admin/reload");
-        return performance.now() - t0;
+        const ms = performance.now() - t0;
+        cpu.push(1000 * (cpuSeconds(sg.pid) - c0));
+        return ms;
       };
       for (let r = 0; r < repeats; r++) {
         samples.push(await reloadOnce(1));
@@ -145,7 +154,7 @@ export async function measureReload(
       const state = await (await fetch(`${sg.admin}/admin/state`)).text();
       if (!state.includes(`"${added}"`)) throw new Error(`reload did not add ${added}`);
       await reloadOnce(0);
-      times.push({ members: size, ms: median(samples) });
+      times.push({ members: size, ms: median(samples), cpuMs: median(cpu.slice(0, samples.length)) });
       if (size === sizes[sizes.length - 1] && rssReloads > 5) {
         let afterFive = 0;
         for (let r = 1; r <= rssReloads; r++) {

@@ -36,7 +36,7 @@ export async function measureFleet(
   const out: FleetFigure[] = [];
   for (const learners of learnerCounts) {
     const ids = ["a", "b", "c", ...Array.from({ length: learners }, (_, i) => `l${i + 1}`)];
-    const fleet = await startFleet({ seed, ids, level: "warn", accessLog: false });
+    const fleet = await startFleet({ seed, ids, level: "warn", accessLog: false, startTimeoutMs: 300_000 });
     try {
       const states = await fleet.cluster.states();
       const leaderId = [...states.values()][0]?.raft.leader;

@@ -3,10 +3,18 @@
 // proxied request (a deeply nested file froze traffic for seconds during a reload). The text
 // limits (text-limits.ts) refuse absurd files early; the worker keeps whatever remains off the
 // request path, with its own heap cap and a deadline.
+//
+// One worker serves a burst of loads and stays while they come (unref'd, so it never holds
+// the process open): a fresh worker per reload paid thread start, module loading and cold,
+// unoptimised parsing each time (about 1 s of a 5,000-member reload on a busy machine, against
+// tens of ms warm). After `idleMs` without a load it is closed, so an instance that reloads
+// rarely does not carry the worker's heap (tens of MB after a big file). A worker that times
+// out, crashes or runs out of heap is terminated and the next load starts a new one.
 
 import { Worker } from "node:worker_threads";
 import type { ConfigError } from "./config-error.js";
 import type { ConfigResult } from "./load.js";
+import type { LoadRequest, LoadResponse } from "./load-worker.js";
 
 const WORKER = new URL(
   import.meta.url.endsWith(".ts") ? "./load-worker.ts" : "./load-worker.js",
@@ -18,11 +26,95 @@ export interface OffThreadOptions {
   timeoutMs?: number;
   /** Heap cap of the worker in MB (default 512). */
   maxHeapMb?: number;
+  /** Close the worker after this long without a load (default 10 s). */
+  idleMs?: number;
 }
 
 function failure(found: string, message: string): ConfigResult {
   const e: ConfigError = { path: "", expected: "a loadable config", found, message };
   return { ok: false, errors: [e] };
+}
+
+interface Pending {
+  readonly id: number;
+  readonly resolve: (r: ConfigResult) => void;
+}
+
+/** The long-lived worker and the one load it is running (loads are queued, one at a time). */
+class LoadWorker {
+  private readonly worker: Worker;
+  private pending: Pending | null = null;
+  private nextId = 1;
+  dead = false;
+
+  constructor(readonly maxHeapMb: number) {
+    this.worker = new Worker(WORKER, {
+      resourceLimits: { maxOldGenerationSizeMb: maxHeapMb },
+      stdout: false,
+      stderr: false,
+    });
+    this.worker.on("message", (m: LoadResponse) => {
+      if (this.pending?.id === m.id) this.settle(m.result);
+    });
+    this.worker.once("error", (err: Error) =>
+      this.kill(failure(err.message, `config load failed: ${err.message}`)),
+    );
+    this.worker.once("exit", (code) =>
+      this.kill(failure(`exit ${code}`, `config load worker exited (${code})`)),
+    );
+    // After the listeners: adding a "message" listener refs the worker's port again.
+    this.worker.unref();
+  }
+
+  load(path: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<ConfigResult> {
+    return new Promise((resolve) => {
+      const id = this.nextId++;
+      const timer = setTimeout(
+        () =>
+          this.kill(failure(`over ${timeoutMs} ms`, `config load took longer than ${timeoutMs} ms; refused`)),
+        timeoutMs,
+      );
+      this.pending = {
+        id,
+        resolve: (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+      };
+      const req: LoadRequest = { id, path, env: { ...env } };
+      this.worker.postMessage(req);
+    });
+  }
+
+  private settle(r: ConfigResult): void {
+    const p = this.pending;
+    this.pending = null;
+    p?.resolve(r);
+  }
+
+  /** Ends this worker (idle: nothing is in flight when loads are queued). */
+  close(): void {
+    this.kill(failure("closed", "config load worker closed"));
+  }
+
+  /** Ends this worker for good: the load in flight (if any) gets `r`. */
+  private kill(r: ConfigResult): void {
+    if (!this.dead) {
+      this.dead = true;
+      void this.worker.terminate();
+    }
+    this.settle(r);
+  }
+}
+
+let current: LoadWorker | null = null;
+let queue: Promise<unknown> = Promise.resolve();
+let pendingLoads = 0;
+let idleTimer: NodeJS.Timeout | null = null;
+
+/** Whether the load worker is up (for status and tests: it closes itself when idle). */
+export function loadWorkerRunning(): boolean {
+  return current !== null && !current.dead;
 }
 
 /** loadConfigFile(path, env) run in a worker thread; never throws. */
@@ -32,27 +124,32 @@ export function loadConfigFileOffThread(
   opts: OffThreadOptions = {},
 ): Promise<ConfigResult> {
   const timeoutMs = opts.timeoutMs ?? 30_000;
-  return new Promise((resolve) => {
-    let settled = false;
-    const done = (r: ConfigResult): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      resolve(r);
-      void worker.terminate();
-    };
-    const worker = new Worker(WORKER, {
-      workerData: { path, env: { ...env } },
-      resourceLimits: { maxOldGenerationSizeMb: opts.maxHeapMb ?? 512 },
-      stdout: false,
-      stderr: false,
-    });
-    const timer = setTimeout(
-      () => done(failure(`over ${timeoutMs} ms`, `config load took longer than ${timeoutMs} ms; refused`)),
-      timeoutMs,
-    );
-    worker.once("message", (r: ConfigResult) => done(r));
-    worker.once("error", (err: Error) => done(failure(err.message, `config load failed: ${err.message}`)));
-    worker.once("exit", (code) => done(failure(`exit ${code}`, `config load worker exited (${code})`)));
-  });
+  const maxHeapMb = opts.maxHeapMb ?? 512;
+  const idleMs = opts.idleMs ?? 10_000;
+  pendingLoads++;
+  if (idleTimer !== null) clearTimeout(idleTimer);
+  idleTimer = null;
+  const run = async (): Promise<ConfigResult> => {
+    if (current === null || current.dead || current.maxHeapMb !== maxHeapMb) {
+      current?.close();
+      current = new LoadWorker(maxHeapMb);
+    }
+    try {
+      return await current.load(path, env, timeoutMs);
+    } catch (err) {
+      current.close();
+      return failure(String(err), `config load failed: ${String(err)}`);
+    } finally {
+      if (--pendingLoads === 0) {
+        idleTimer = setTimeout(() => {
+          idleTimer = null;
+          if (pendingLoads === 0) current?.close();
+        }, idleMs);
+        idleTimer.unref();
+      }
+    }
+  };
+  const next = queue.then(run, run);
+  queue = next;
+  return next;
 }

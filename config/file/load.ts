@@ -9,6 +9,7 @@ import { isPair, isScalar, isSeq, LineCounter, parseDocument, visit } from "yaml
 import { errorText } from "../coded-error.js";
 import { type ConfigError, describeFound, formatPath } from "./config-error.js";
 import { crossCheck } from "./cross-check.js";
+import { fastParse } from "./fast-yaml.js";
 import { interpolateDocument } from "./interpolate.js";
 import { locate } from "./locate.js";
 import {
@@ -139,6 +140,13 @@ function parseConfigText(text: string, env: NodeJS.ProcessEnv, baseDir: string):
     if (limit.line !== undefined) e.line = limit.line;
     return { ok: false, errors: [e] };
   }
+  // The fast way first (fast-yaml.ts): a valid file needs no syntax tree. Anything it declines
+  // or that fails validation is parsed again below, the full way, for positioned errors.
+  const fast = fastParse(text, env);
+  if (fast !== null) {
+    const v = validateRaw(fast.value, fast.substituted, baseDir);
+    if (v.parsed.success && v.found.length === 0) return { ok: true, config: v.parsed.data };
+  }
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true, merge: true });
   if (doc.errors.length > 0) {
@@ -192,24 +200,7 @@ function parseConfigText(text: string, env: NodeJS.ProcessEnv, baseDir: string):
     };
   }
 
-  // Top-level "x-" keys are the user's own (a place to define YAML anchors), as in Compose files.
-  for (const key of Object.keys(raw)) if (key.startsWith("x-")) delete (raw as Obj)[key];
-  setSchemaBaseDir(baseDir);
-  let parsed = configSchema.safeParse(raw, { reportInput: true });
-  if (!parsed.success && coerceSubstituted(raw, parsed.error.issues as never, interp.substituted)) {
-    parsed = configSchema.safeParse(raw, { reportInput: true });
-  }
-  const found = [
-    ...(parsed.success ? [] : issuesToErrors(configSchema, parsed.error.issues)),
-    ...[...crossCheck(raw, true), ...checkTlsFiles(raw, baseDir)].map((c) => ({
-      path: formatPath(c.path),
-      expected: c.expected,
-      found: c.found,
-      message: c.message,
-      rawPath: c.path,
-      isKey: false,
-    })),
-  ];
+  const { parsed, found } = validateRaw(raw, interp.substituted, baseDir);
   const errors: ConfigError[] = [...interp.errors];
   const seen = new Set<string>();
   for (const e of found) {
@@ -236,6 +227,42 @@ function parseConfigText(text: string, env: NodeJS.ProcessEnv, baseDir: string):
   }
   if (errors.length > 0 || !parsed.success) return { ok: false, errors };
   return { ok: true, config: parsed.data };
+}
+
+interface RawFinding {
+  path: string;
+  expected: string;
+  found: string;
+  message: string;
+  rawPath: PropertyKey[];
+  isKey: boolean;
+}
+
+/** Schema (with substituted values coerced) and cross-field checks of a parsed file's value. */
+function validateRaw(
+  raw: object,
+  substituted: Set<string>,
+  baseDir: string,
+): { parsed: ReturnType<typeof configSchema.safeParse>; found: RawFinding[] } {
+  // Top-level "x-" keys are the user's own (a place to define YAML anchors), as in Compose files.
+  for (const key of Object.keys(raw)) if (key.startsWith("x-")) delete (raw as Obj)[key];
+  setSchemaBaseDir(baseDir);
+  let parsed = configSchema.safeParse(raw, { reportInput: true });
+  if (!parsed.success && coerceSubstituted(raw, parsed.error.issues as never, substituted)) {
+    parsed = configSchema.safeParse(raw, { reportInput: true });
+  }
+  const found = [
+    ...(parsed.success ? [] : issuesToErrors(configSchema, parsed.error.issues)),
+    ...[...crossCheck(raw, true), ...checkTlsFiles(raw, baseDir)].map((c) => ({
+      path: formatPath(c.path),
+      expected: c.expected,
+      found: c.found,
+      message: c.message,
+      rawPath: c.path,
+      isKey: false,
+    })),
+  ];
+  return { parsed, found };
 }
 
 /**

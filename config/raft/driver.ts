@@ -94,6 +94,8 @@ export class RaftDriver extends EventEmitter {
   private lead: NodeId = "";
   private applied = 0;
   private snapIndex = 0;
+  /** Bytes of entries applied since the last snapshot (see DriverOptions.snapshotBytes). */
+  private bytesSinceSnap = 0;
   private seq = 0;
   private readSeq = 0;
   /** Messages whose claimed sender differs from the authenticated one, and undecodable payloads. */
@@ -339,6 +341,7 @@ export class RaftDriver extends EventEmitter {
     )
       this.admit();
     this.snapIndex = Math.max(this.snapIndex, snap.meta.index);
+    this.bytesSinceSnap = 0;
     if (!atStart) this.requests.rejectCoveredBy(snap.meta.index);
   }
 
@@ -372,6 +375,7 @@ export class RaftDriver extends EventEmitter {
     for (const e of rd.committedEntries) {
       if (e.index <= this.applied) continue;
       this.applied = e.index;
+      this.bytesSinceSnap += e.data.length;
       const mine = requests.takeIndex(e.index);
       if (e.type === "conf") {
         requests.settleConf(e.index, e.term);
@@ -441,7 +445,11 @@ export class RaftDriver extends EventEmitter {
   }
 
   private async maybeSnapshot(): Promise<void> {
-    if (this.applied - this.snapIndex < this.cfg.snapshotEvery) return;
+    if (
+      this.applied - this.snapIndex < this.cfg.snapshotEvery &&
+      this.bytesSinceSnap < this.cfg.snapshotBytes
+    )
+      return;
     const index = this.applied;
     await takeSnapshot(
       this.storage,
@@ -451,8 +459,10 @@ export class RaftDriver extends EventEmitter {
       index,
       this.cfg.compactMargin,
       Object.fromEntries(this.incarnations),
+      this.cfg.snapshotBytes / 4,
     );
     this.snapIndex = index;
+    this.bytesSinceSnap = 0;
     this.counters.snapshotsTaken++;
   }
 

@@ -100,3 +100,34 @@ test("diff reports added, removed, changed and health flips", () => {
   );
   assert.equal(isEmptyDiff(diffMembers(after, after)), true);
 });
+
+test("a re-read view keeps the objects of unchanged members and renews only the changed one", () => {
+  const body = (critical: string) =>
+    Array.from({ length: 50 }, (_, i) =>
+      entry(`m${i}`, {
+        addr: "10.0.0.1",
+        port: 1000 + i,
+        checks: [`m${i}` === critical ? "critical" : "passing"],
+      }),
+    );
+  const first = parseHealthEntries(body(""), true).members;
+  const second = parseHealthEntries(body("m7"), true, first).members;
+  for (const [id, m] of second) {
+    if (id === "m7") {
+      assert.notEqual(m, first.get(id), "the changed member is a new object");
+      assert.equal(m.healthy, false);
+      assert.equal(first.get(id)?.healthy, true, "the old view is untouched");
+    } else assert.equal(m, first.get(id), `${id} is the same object`);
+  }
+  // A change in shape (port, tags, meta, weight) also renews the member.
+  const moved = body("m7");
+  moved[3] = entry("m3", { addr: "10.0.0.1", port: 9 });
+  const third = parseHealthEntries(moved, true, second).members;
+  assert.notEqual(third.get("m3"), second.get("m3"));
+  assert.equal(third.get("m3")?.port, 9);
+  assert.equal(third.get("m4"), second.get("m4"));
+  assert.deepEqual(
+    diffMembers(second, third).changed.map((c) => c.after.id),
+    ["m3"],
+  );
+});

@@ -228,3 +228,29 @@ test("kubernetes members are refused for a pool without kubernetes discovery", (
   assert.equal(r.applied, false);
   assert.match(r.error ?? "", /no kubernetes discovery/);
 });
+
+test("plans from re-read Consul views match plans from fresh ones (the schema cache follows each member)", async () => {
+  const { parseHealthEntries } = await import("../../health/consul-members.js");
+  const pool = committedPool([]);
+  const entryOf = (i: number, port: number, status: string) => ({
+    Node: { Node: "n1", Address: "10.0.0.1" },
+    Service: { ID: `m${i}`, Service: "s", Address: "10.0.0.1", Port: port, Tags: [], Meta: {} },
+    Checks: [{ CheckID: "c", Status: status }],
+  });
+  const views: Array<ReturnType<typeof entryOf>[]> = [
+    Array.from({ length: 20 }, (_, i) => entryOf(i, 1000 + i, "passing")),
+    Array.from({ length: 20 }, (_, i) => entryOf(i, 1000 + i, i === 4 ? "critical" : "passing")),
+    // m5's port becomes 0: skipped; then valid again.
+    Array.from({ length: 20 }, (_, i) => entryOf(i, i === 5 ? 0 : 1000 + i, "passing")),
+    Array.from({ length: 20 }, (_, i) => entryOf(i, 1000 + i, "passing")),
+  ];
+  let prev: ReturnType<typeof parseHealthEntries>["members"] | undefined;
+  for (const body of views) {
+    const reread = parseHealthEntries(body, true, prev).members;
+    const fresh = parseHealthEntries(structuredClone(body), true).members;
+    const a = planMembership("web", pool, [...reread.values()], 0, "consul");
+    const b = planMembership("web", pool, [...fresh.values()], 0, "consul");
+    assert.deepEqual(a, b);
+    prev = reread;
+  }
+});

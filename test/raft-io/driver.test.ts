@@ -252,4 +252,23 @@ describe("raft driver", () => {
     assert.equal(a.d.status().term, term, "a forged vote request must not move the term");
     assert.equal(a.d.status().role, "leader");
   });
+  it("snapshots by bytes too: large entries do not pile up in the in-memory log", async () => {
+    const ids = ["z1"];
+    const peers: Record<string, string> = { z1: `127.0.0.1:${await freePort()}` };
+    // 64 KiB budget: 16 KiB entries snapshot every 4, keeping at most 16 KiB (one entry) behind.
+    const m = makeMember("z1", peers, {
+      bootstrap: ids,
+      snapshotEvery: 10_000,
+      compactMargin: 1_000,
+      snapshotBytes: 64 * 1024,
+    });
+    await m.d.start();
+    await waitFor(() => m.d.status().role === "leader", "z1 leads", 5000);
+    const big = "x".repeat(16 * 1024);
+    for (let i = 0; i < 20; i++) await m.d.propose(kvCommand(`k${i}`, big));
+    await waitFor(() => m.d.status().snapshotIndex >= 16, "a snapshot by bytes", 5000);
+    const held = m.d.storage.lastIndex() - m.d.storage.firstIndex() + 1;
+    assert.ok(held <= 8, `the log still holds ${held} entries (first ${m.d.storage.firstIndex()})`);
+    assert.equal(m.sm.map.get("k19"), big);
+  });
 });

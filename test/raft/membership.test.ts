@@ -192,3 +192,28 @@ test("a follower forwards a leadership transfer to the leader", () => {
   net.stabilize();
   assert.equal(net.get("b").status().term, term + 1);
 });
+
+test("learners get a heartbeat twice per election timeout, voters every round; commits still reach learners at once", () => {
+  // electionTick 10, heartbeatTick 1 (SyncNet): learners hear every 5th round.
+  const net = new SyncNet(["a", "b", "c", "l1", "l2"], { voters: ["a", "b", "c"], learners: ["l1", "l2"] });
+  net.elect("a");
+  net.delivered.length = 0;
+  net.tick(20, ["a"]);
+  const beats = (to: string) => net.delivered.filter((m) => m.type === "heartbeat" && m.to === to).length;
+  assert.equal(beats("b"), 20);
+  assert.equal(beats("c"), 20);
+  assert.equal(beats("l1"), 4);
+  assert.equal(beats("l2"), 4);
+  // A commit goes to learners with the append that follows it, not with a later heartbeat.
+  const r = net.get("a").propose(text("drain"));
+  net.stabilize();
+  assert.deepEqual(net.appliedText("l1"), ["drain"]);
+  assert.ok(net.get("l2").status().commit >= r.index);
+  // A learner that missed entries is caught up by the next heartbeat round that includes it.
+  net.cut("a", "l1");
+  net.get("a").propose(text("missed"));
+  net.stabilize();
+  net.recover();
+  net.tick(5, ["a"]);
+  assert.deepEqual(net.appliedText("l1"), ["drain", "missed"]);
+});

@@ -103,6 +103,9 @@ export class RaftNode {
   private readonly votes = new Map<NodeId, boolean>();
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
+  /** Heartbeat rounds since this node became leader; learners hear every learnerHeartbeatEvery-th. */
+  private heartbeatRound = 0;
+  private readonly learnerHeartbeatEvery: number;
   private randomizedElectionTimeout = 0;
   private leadTransferee: NodeId = NONE;
   private pendingConfIndex = 0;
@@ -130,6 +133,11 @@ export class RaftNode {
     this.storage = config.storage;
     this.electionTimeout = config.electionTick ?? 10;
     this.heartbeatTimeout = config.heartbeatTick ?? 1;
+    // Learners never campaign, so no election timer depends on their heartbeats; they learn
+    // commits from the appends sent on every commit. Twice per election timeout keeps them
+    // current on the leader and lets a lagging one be probed, at a fraction of the fan-out cost
+    // (3 voters + 20 learners: 22 messages and socket writes per round became 2 + 20/4).
+    this.learnerHeartbeatEvery = Math.max(1, Math.floor(this.electionTimeout / (2 * this.heartbeatTimeout)));
     this.preVote = config.preVote ?? true;
     this.checkQuorum = config.checkQuorum ?? true;
     this.maxMsgEntries = config.maxMsgEntries ?? 64;
@@ -944,8 +952,9 @@ export class RaftNode {
 
   private bcastHeartbeat(ctx: Uint8Array): void {
     const committed = this.log.committed;
+    const learnersToo = this.heartbeatRound++ % this.learnerHeartbeatEvery === 0;
     for (const [id, pr] of this.prs) {
-      if (id === this.id) continue;
+      if (id === this.id || (!learnersToo && this.learners.has(id))) continue;
       this.send({
         type: "heartbeat",
         to: id,

@@ -36,6 +36,13 @@ export interface RaftDriverOptions {
   electionMs?: number;
   /** Take a snapshot after this many applied entries; default 10000. */
   snapshotEvery?: number;
+  /**
+   * Also take one once this many bytes of entries were applied since the last, and keep at
+   * most a quarter of it behind the snapshot; default 8 MiB. The log lives in memory until
+   * compacted, and a reload of a 5,000-member pool is a ~0.35 MB entry: by count alone,
+   * every reload stayed resident (RSS grew ~0.7 MB per reload).
+   */
+  snapshotBytes?: number;
   /** Entries kept behind a snapshot so slightly lagging followers avoid a snapshot; default 1000. */
   compactMargin?: number;
   /** Proposals, reads and conf changes reject with TIMEOUT after this long; default 5000 ms. */
@@ -61,6 +68,7 @@ export interface DriverSettings {
   readonly heartbeatMs: number;
   readonly electionMs: number;
   readonly snapshotEvery: number;
+  readonly snapshotBytes: number;
   readonly compactMargin: number;
   readonly timeoutMs: number;
   readonly maxPendingProposals: number;
@@ -80,6 +88,7 @@ export function resolveSettings(opts: RaftDriverOptions): DriverSettings {
     heartbeatMs,
     electionMs,
     snapshotEvery: opts.snapshotEvery ?? 10_000,
+    snapshotBytes: opts.snapshotBytes ?? 8 * 1024 * 1024,
     compactMargin: opts.compactMargin ?? 1_000,
     timeoutMs: opts.requestTimeoutMs ?? 5_000,
     maxPendingProposals: opts.maxPendingProposals ?? 1024,

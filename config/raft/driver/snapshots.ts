@@ -16,12 +16,22 @@ export async function takeSnapshot(
   index: number,
   compactMargin: number,
   incarnations: Readonly<Record<NodeId, string>> = {},
+  marginBytes = Number.POSITIVE_INFINITY,
 ): Promise<void> {
   const snap: Snapshot = {
     meta: { index, term: storage.term(index), conf: node.confStateAt(index) },
     data: wrapSnapshot(addresses, sm.snapshot(), incarnations),
   };
   await storage.saveSnapshot(snap);
-  const upTo = index - compactMargin;
+  // Keep up to compactMargin entries, but no more than marginBytes of them.
+  let upTo = index - compactMargin;
+  let kept = 0;
+  for (let i = index; i > Math.max(upTo, storage.firstIndex() - 1); i--) {
+    kept += storage.entries(i, i + 1)[0]?.data.length ?? 0;
+    if (kept > marginBytes) {
+      upTo = i;
+      break;
+    }
+  }
   if (upTo >= storage.firstIndex()) await storage.compact(upTo);
 }

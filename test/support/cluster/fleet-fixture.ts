@@ -29,6 +29,8 @@ export interface FleetFixtureOptions {
   /** Instance ids and how many of them (the first) are voters (default a,b,c,d with 3 voters). */
   ids?: readonly string[];
   voters?: number;
+  /** Per-instance start deadline (default the launcher's 30 s; the fleet bench raises it). */
+  startTimeoutMs?: number;
 }
 
 export interface Fleet {
@@ -77,6 +79,7 @@ export async function startFleet(o: FleetFixtureOptions): Promise<Fleet> {
       sharedConfig: o.sharedConfig,
       ids: o.ids,
       voters: o.voters,
+      startTimeoutMs: o.startTimeoutMs,
     });
     const ids = ups.ids;
     await cluster.waitConverged({

@@ -1,0 +1,144 @@
+// Consul row of the scale bench: one instance of a Consul service going critical (then passing
+// again) until /admin/route on a standalone shardgate skips (then uses) it, at a small and a
+// large service. Consul is the test double (test/support/consul-double.ts: real blocking-query
+// semantics, TTL checks, answering through the same `consul` client), in this process; its
+// answer for 3,000 instances is the ~1.5 MB JSON a real agent sends. The figure includes the
+// membership controller's debounce (200 ms by default), so the target is debounce + 50 ms.
+
+import { spawn } from "node:child_process";
+import { closeSync, mkdirSync, openSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ConsulDouble } from "../../test/support/consul-double.js";
+import { shardgateArgv } from "../../test/support/shardgate-process.js";
+import { cpuSeconds, freePort, rssBytes, stopChild, waitHttp } from "../proxy-bench.js";
+import { ADMIN_TOKEN, median, type Upstream } from "./processes.js";
+
+/** The membership controller's default quiet time before it proposes (membership-controller.ts). */
+export const DEBOUNCE_MS = 200;
+const SERVICE = "scale-svc";
+
+export interface ConsulFigure {
+  readonly instances: number;
+  /** Median ms from the check update to /admin/route showing it (critical and passing alike). */
+  readonly ms: number;
+  /** Median CPU ms the proxy spent from the check update to the route showing it (all threads). */
+  readonly cpuMs: number;
+  /** Proxy RSS growth over all the changes, MB. */
+  readonly rssGrowthMb: number;
+  readonly changes: number;
+}
+
+interface RouteView {
+  member: string | null;
+}
+
+async function put(consul: ConsulDouble, path: string, body?: unknown): Promise<void> {
+  const res = await fetch(`http://${consul.address}${path}`, {
+    method: "PUT",
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  await res.text();
+  if (res.status !== 200) throw new Error(`PUT ${path}: HTTP ${res.status}`);
+}
+
+async function routeMember(admin: string, key: string): Promise<string | null> {
+  const res = await fetch(`${admin}/admin/route?pool=svc&key=${encodeURIComponent(key)}`);
+  return ((await res.json()) as RouteView).member;
+}
+
+function configText(http: number, admin: number, consul: string): string {
+  return (
+    `listen:\n  http: 127.0.0.1:${http}\n  admin: 127.0.0.1:${admin}\n` +
+    `admin:\n  token: ${ADMIN_TOKEN}\nlog:\n  level: warn\n  accessLog: false\n` +
+    `discovery:\n  consul: { address: "http://${consul}", wait: 10s }\n` +
+    `pools:\n  svc:\n    algorithm: ring\n    discovery: { consul: { service: ${SERVICE} } }\n` +
+    `routes:\n  - match: { pathPrefix: / }\n    pool: svc\n    key: [header:x-key, ip]\n`
+  );
+}
+
+async function measureOne(
+  dir: string,
+  upstream: Upstream,
+  instances: number,
+  repeats: number,
+  nodeArgs: readonly string[],
+): Promise<ConsulFigure> {
+  const consul = await ConsulDouble.create({ seed: 16 });
+  const name = `consul-${instances}`;
+  let child: ReturnType<typeof spawn> | undefined;
+  try {
+    for (let i = 0; i < instances; i++) {
+      const [host, port] = upstream.addresses[i % upstream.addresses.length].split(":");
+      await put(consul, "/v1/agent/service/register", {
+        ID: `i${i}`,
+        Name: SERVICE,
+        Address: host,
+        Port: Number(port),
+        Check: { CheckID: `c${i}`, TTL: "1h", Status: "passing" },
+      });
+    }
+    const [http, admin] = [await freePort(), await freePort()];
+    const configPath = join(dir, `${name}.yaml`);
+    writeFileSync(configPath, configText(http, admin, consul.address));
+    const dataDir = join(dir, `${name}-data`);
+    mkdirSync(dataDir, { recursive: true });
+    const logFd = openSync(join(dir, `${name}.log`), "w");
+    const argv = shardgateArgv(["start", "--config", configPath, "--data-dir", dataDir]);
+    child = spawn(argv.command, [...nodeArgs, ...argv.args], { stdio: ["ignore", logFd, "inherit"] });
+    closeSync(logFd);
+    const adminUrl = `http://127.0.0.1:${admin}`;
+    await waitHttp(`${adminUrl}/readyz`, 120_000);
+    // Wait for the first Consul answer to be committed: every instance routable.
+    const key = "consul-probe-key";
+    const deadline = performance.now() + 60_000;
+    let owner: string | null = null;
+    while (owner === null && performance.now() < deadline) {
+      owner = await routeMember(adminUrl, key);
+      if (owner === null) await new Promise((r) => setTimeout(r, 50));
+    }
+    if (owner === null) throw new Error(`no member for ${key} after 60 s (${instances} instances)`);
+    const check = `c${owner.slice(1)}`;
+    const pid = child.pid ?? 0;
+    const rss0 = rssBytes(pid);
+    const samples: number[] = [];
+    const until = async (pred: (m: string | null) => boolean, t0: number): Promise<number> => {
+      const end = t0 + 30_000;
+      while (performance.now() < end)
+        if (pred(await routeMember(adminUrl, key))) return performance.now() - t0;
+      throw new Error(`route did not change within 30 s (${instances} instances)`);
+    };
+    const cpu: number[] = [];
+    for (let r = 0; r < repeats; r++) {
+      for (const fail of [true, false]) {
+        const c0 = cpuSeconds(pid);
+        const t0 = performance.now();
+        await put(consul, `/v1/agent/check/${fail ? "fail" : "pass"}/${check}`);
+        samples.push(await until((m) => (fail ? m !== owner : m === owner), t0));
+        cpu.push(1000 * (cpuSeconds(pid) - c0));
+      }
+    }
+    return {
+      instances,
+      ms: median(samples),
+      cpuMs: median(cpu),
+      rssGrowthMb: (rssBytes(pid) - rss0) / 2 ** 20,
+      changes: samples.length,
+    };
+  } finally {
+    if (child !== undefined) await stopChild(child);
+    await consul.close();
+  }
+}
+
+export async function measureConsul(
+  dir: string,
+  upstream: Upstream,
+  sizes: readonly number[],
+  repeats: number,
+  /** Extra node flags for the proxy (e.g. --cpu-prof to see where a change's time goes). */
+  nodeArgs: readonly string[] = [],
+): Promise<ConsulFigure[]> {
+  const out: ConsulFigure[] = [];
+  for (const n of sizes) out.push(await measureOne(dir, upstream, n, repeats, nodeArgs));
+  return out;
+}
