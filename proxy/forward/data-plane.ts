@@ -43,6 +43,7 @@ import type {
   UpstreamErrorKind,
 } from "./types.js";
 import { UndiciAttempt, type UndiciHost } from "./undici-attempt.js";
+import { type HeadExtras, responseHead } from "./undici-head.js";
 import { UndiciPools } from "./undici-pools.js";
 import { canServeDeclinedUpgrade, isWebSocketUpgrade, responseOnSocket } from "./upgrade-declined.js";
 import {
@@ -134,6 +135,8 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
   private readonly live = new LiveBook();
   private readonly budgets = new Map<string, RetryBudget>();
   private readonly sweep: TimeoutSweep;
+  /** Filled per undici response head (synchronous use only): no object per response. */
+  private readonly headExtras: HeadExtras;
   private lastState: RoutingState | null = null;
   private active = 0;
   private closed = false;
@@ -147,14 +150,24 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     this.memberHeader = o.memberHeader ?? "";
     this.ringVersionHeader = o.ringVersionHeader ?? "";
     this.localSkipMs = o.localSkipMs ?? 2000;
+    this.headExtras = {
+      requestId: "",
+      memberHeader: this.memberHeader.toLowerCase(),
+      member: "",
+      ringVersionHeader: this.ringVersionHeader.toLowerCase(),
+      ringVersion: -1,
+      issuedCookie: "",
+      connection: "keep-alive",
+    };
     this.random = o.random ?? Math.random;
     this.now = o.now ?? (() => performance.now());
     this.endpoints = new Endpoints({
       maxSockets: o.maxSocketsPerMember ?? 256,
       idleMs: o.upstreamIdleMs ?? 4000,
     });
-    // SHARDGATE_ENGINE=undici opts a whole process in (the benchmark and the test suite use it).
-    this.useUndici = (o.engine ?? process.env.SHARDGATE_ENGINE) === "undici";
+    // undici is the default; SHARDGATE_ENGINE=http-proxy puts a whole process back on
+    // http-proxy-3 (the benchmark compares both; the test suite runs its core suites on both).
+    this.useUndici = (o.engine ?? process.env.SHARDGATE_ENGINE) !== "http-proxy";
     this.engine = this.useUndici ? "undici" : "http-proxy";
     this.pools = new UndiciPools({
       maxSockets: o.maxSocketsPerMember ?? 256,
@@ -339,8 +352,6 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
 
   /** Forwards the current attempt with undici (ordinary requests on routes without edge features). */
   private dispatchUndici(ctx: RequestContext, member: SnapshotMember, connectMs: number): void {
-    const res = ctx.res as ServerResponse;
-    if (ctx.undici === null) res.on("drain", onResDrainShared);
     const attempt = new UndiciAttempt(this, ctx);
     ctx.undici = attempt;
     const headers = ctx.req.headers;
@@ -373,21 +384,22 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     if (ctx.undici === attempt && ctx.sentAt < 0) ctx.sentAt = this.now();
   }
 
-  undiciHead(attempt: UndiciAttempt, status: number, headers: IncomingHttpHeaders): boolean {
+  undiciHead(attempt: UndiciAttempt, status: number, rawHeaders: Buffer[]): boolean {
     const ctx = attempt.ctx;
     if (ctx.done || ctx.undici !== attempt) return false;
     if (ctx.selfHandled && isGatewayError(status) && this.retryElsewhere(ctx, "gateway", null, status))
       return false;
-    this.answerHead(ctx, status, headers);
+    this.headCommitted(ctx, status);
     const res = ctx.res as ServerResponse;
     if (res.headersSent) return true;
-    res.statusCode = status;
+    const x = this.headExtras;
+    x.requestId = ctx.requestId;
+    x.member = ctx.member;
+    x.ringVersion = ctx.ringVersion;
+    x.issuedCookie = ctx.issuedCookie;
     // As http-proxy-3 does: say the client connection's fate, so Node adds no Keep-Alive header.
-    headers.connection = ctx.req.httpVersion === "1.0" ? "close" : "keep-alive";
-    for (const name in headers) {
-      const v = headers[name];
-      if (v !== undefined && name !== "transfer-encoding") res.setHeader(name, v);
-    }
+    x.connection = ctx.req.httpVersion === "1.0" ? "close" : "keep-alive";
+    res.writeHead(status, responseHead(rawHeaders, x));
     return true;
   }
 
@@ -636,13 +648,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
 
   /** The head of the response the client gets: bookkeeping and shardgate's response headers. */
   private answerHead(ctx: RequestContext, status: number, headers: IncomingHttpHeaders): void {
-    ctx.responseStarted = true;
-    ctx.status = status;
-    // The client gets this member's answer: an earlier attempt's error is not the request's
-    // (the failed member was counted when it failed; this one is counted at the end).
-    ctx.errorCode = "";
-    this.sweep.remove(ctx);
-    this.releaseProbe(ctx);
+    this.headCommitted(ctx, status);
     stripResponseHopByHop(headers);
     if (headers["x-request-id"] === undefined) headers["x-request-id"] = ctx.requestId;
     if (this.memberHeader !== "") headers[this.memberHeader] = ctx.member;
@@ -673,6 +679,17 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     const snapshot = ctx.snapshot;
     if (snapshot !== null && this.hooks.onUpstreamError !== undefined)
       this.safe(() => this.hooks.onUpstreamError?.(ctx, snapshot.name, ctx.member, "reset"));
+  }
+
+  /** Bookkeeping when an attempt's response head becomes the client's answer (both engines). */
+  private headCommitted(ctx: RequestContext, status: number): void {
+    ctx.responseStarted = true;
+    ctx.status = status;
+    // The client gets this member's answer: an earlier attempt's error is not the request's
+    // (the failed member was counted when it failed; this one is counted at the end).
+    ctx.errorCode = "";
+    this.sweep.remove(ctx);
+    this.releaseProbe(ctx);
   }
 
   /** Answers with shardgate's JSON error (or cuts the connection if the response began). */
@@ -869,11 +886,6 @@ function onResCloseShared(this: ServerResponse): void {
   // 499 is only for a client that went away.
   const cut = ctx.errorCode === "upstream_reset" && ctx.responseStarted;
   plane.finish(ctx, this.writableFinished ? this.statusCode : cut ? ctx.status : 499);
-}
-
-/** The client's response drained: the undici attempt may read on. */
-function onResDrainShared(this: ServerResponse): void {
-  (this as WithCtx)[kCtx]?.undici?.resume();
 }
 
 function onProxyReqFinish(this: ClientRequest): void {

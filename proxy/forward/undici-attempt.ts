@@ -5,29 +5,20 @@
 // breaker outcomes, headers, records. Routes with edge features and upgrades stay on
 // http-proxy-3 (the edge hooks read an IncomingMessage).
 
-import type { IncomingHttpHeaders, ServerResponse } from "node:http";
+import type { ServerResponse } from "node:http";
 import type { Dispatcher } from "undici";
-import type { RequestContext } from "./request-context.js";
+import { kCtx, type RequestContext } from "./request-context.js";
 
-export interface UndiciHost {
-  /** The head arrived; false when this attempt's response is not the one answered (retried). */
-  undiciHead(attempt: UndiciAttempt, status: number, headers: IncomingHttpHeaders): boolean;
-  undiciError(attempt: UndiciAttempt, err: Error): void;
-  undiciSent(attempt: UndiciAttempt): void;
+/** The client's response drained: the current undici attempt may read on (shared listener). */
+function onResDrain(this: ServerResponse): void {
+  (this as { [kCtx]?: RequestContext })[kCtx]?.undici?.resume();
 }
 
-/** Raw header pairs from undici (Buffers) as a Node-style header object (arrays for repeats). */
-export function headersFromRaw(raw: Buffer[] | string[]): IncomingHttpHeaders {
-  const out: Record<string, string | string[]> = {};
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i].toString().toLowerCase();
-    const value = raw[i + 1].toString("latin1" as never);
-    const prev = out[name];
-    if (prev === undefined) out[name] = name === "set-cookie" ? [value] : value;
-    else if (Array.isArray(prev)) prev.push(value);
-    else out[name] = name === "cookie" ? `${prev}; ${value}` : `${prev}, ${value}`;
-  }
-  return out as IncomingHttpHeaders;
+export interface UndiciHost {
+  /** The head arrived (undici's raw name/value pairs); false when this attempt's response is not the one answered (retried). */
+  undiciHead(attempt: UndiciAttempt, status: number, rawHeaders: Buffer[]): boolean;
+  undiciError(attempt: UndiciAttempt, err: Error): void;
+  undiciSent(attempt: UndiciAttempt): void;
 }
 
 /** One upstream attempt driven by undici (legacy handler interface: onConnect ... onComplete). */
@@ -70,7 +61,7 @@ export class UndiciAttempt implements Dispatcher.DispatchHandler {
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     if (statusCode < 200) return true; // 1xx: informational, the real head follows
     this.resumeFn = resume;
-    this.relaying = this.host.undiciHead(this, statusCode, headersFromRaw(rawHeaders));
+    this.relaying = this.host.undiciHead(this, statusCode, rawHeaders);
     return true;
   }
 
@@ -78,7 +69,13 @@ export class UndiciAttempt implements Dispatcher.DispatchHandler {
     if (!this.relaying) return true; // drained and dropped so the connection is reused
     const res = this.ctx.res as ServerResponse;
     if (res.destroyed) return true;
-    return res.write(chunk);
+    if (res.write(chunk)) return true;
+    // Backpressure: undici pauses until resume(); the drain listener is added only when needed.
+    if (!this.ctx.drainHooked) {
+      this.ctx.drainHooked = true;
+      res.on("drain", onResDrain);
+    }
+    return false;
   }
 
   onComplete(): void {

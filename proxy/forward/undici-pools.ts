@@ -4,6 +4,7 @@
 
 import { Pool } from "undici";
 import type { SnapshotMember } from "../routing/types.js";
+import { ReconnectGuard } from "./undici-reconnect-guard.js";
 
 export class UndiciPools {
   private readonly map = new Map<string, Pool>();
@@ -14,16 +15,18 @@ export class UndiciPools {
   get(member: SnapshotMember, connectMs: number): Pool {
     const found = this.map.get(member.agentKey);
     if (found !== undefined) return found;
+    const guard = new ReconnectGuard(connectMs);
     const pool = new Pool(`http://${member.address.host}:${member.address.port}`, {
+      connect: guard.connect,
       connections: this.settings.maxSockets,
       pipelining: 1,
       keepAliveTimeout: this.settings.idleMs,
       keepAliveMaxTimeout: this.settings.idleMs,
-      connectTimeout: connectMs,
       // The data plane's timeout sweep owns the response timeout (it starts after the body).
       headersTimeout: 0,
       bodyTimeout: 0,
     });
+    guard.watch(pool);
     this.map.set(member.agentKey, pool);
     return pool;
   }
