@@ -17,7 +17,7 @@ import { createProxyServer as createHttpProxy, type ProxyServer } from "http-pro
 import { hashKey } from "../../ring/hash.js";
 import { ERRORS, type ErrorCode, errorBody, rawErrorResponse } from "../errors.js";
 import { extractKey, redactPathSegments } from "../routing/key-extract.js";
-import { chooseMember, explainChoice, notOwnerReason } from "../routing/member-choice.js";
+import { chooseMember, explainChoice, notOwnerReason, ownerOfLastChoice } from "../routing/member-choice.js";
 import { LiveBook } from "../routing/pool-live.js";
 import type { PoolSnapshot, RouteExplanation, RoutingState, SnapshotMember } from "../routing/types.js";
 import { Endpoints, webOptionsIndex } from "./endpoints.js";
@@ -311,9 +311,16 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
       );
       return;
     }
-    if (first && ctx.keyHash >= 0 && this.hooks.onNotOwner !== undefined) this.checkOwner(ctx, index);
+    // Not-owner accounting: a member chooseMember took is the owner when its walk started
+    // there (no second table lookup); otherwise (affinity, bounded load, a skip) the full check.
+    if (first && ctx.keyHash >= 0 && this.hooks.onNotOwner !== undefined) {
+      const owner = chosen < 0 && ctx.preferred < 0 ? ownerOfLastChoice() : -1;
+      if (owner !== index) this.checkOwner(ctx, index);
+    }
     const member = snapshot.members[index];
-    const ep = this.endpoints.get(member);
+    const undici = !ctx.upgrade && this.useUndici && ctx.edge === null && member.tls === undefined;
+    // The http-proxy-3 endpoint (agent and options) exists only for members forwarded that way.
+    const ep = undici ? null : this.endpoints.get(member);
     ctx.markTried(index);
     ctx.attempts++;
     ctx.memberIndex = index;
@@ -327,12 +334,12 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     ctx.holding = true;
     // chooseMember accepts a half-open member only through an admitted probe.
     ctx.probing = snapshot.eligible[index] === 2;
-    if (this.hooks.onAttempt !== undefined) this.safe(() => this.hooks.onAttempt?.(ctx, ctx.req.headers));
-    if (ctx.upgrade) {
-      this.proxy.ws(ctx.req, ctx.socket, EMPTY_HEAD, ep.wsOptions, this.onWsError);
-    } else if (this.useUndici && ctx.edge === null && member.tls === undefined) {
+    if (this.hooks.onAttempt !== undefined) this.callAttemptHook(ctx);
+    if (ep === null) {
       ctx.selfHandled = this.gatewayRetryPossible(ctx, snapshot);
       this.dispatchUndici(ctx, member, snapshot.settings.timeouts.connect);
+    } else if (ctx.upgrade) {
+      this.proxy.ws(ctx.req, ctx.socket, EMPTY_HEAD, ep.wsOptions, this.onWsError);
     } else {
       // A response this attempt may discard (gateway-error retry) is written by onProxyRes.
       ctx.selfHandled = this.gatewayRetryPossible(ctx, snapshot);
@@ -802,14 +809,18 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     this.live.retain(state.pools);
     for (const name of this.budgets.keys()) if (!state.pools.has(name)) this.budgets.delete(name);
     const keys = new Set<string>();
+    const addresses = new Set<string>();
     let grace = 0;
     for (const snapshot of state.pools.values()) {
       this.live.for(snapshot);
-      for (const m of snapshot.members) keys.add(m.agentKey);
+      for (const m of snapshot.members) {
+        keys.add(m.agentKey);
+        addresses.add(m.hostPort);
+      }
       grace = Math.max(grace, snapshot.settings.timeouts.response);
     }
     this.endpoints.retain(keys, grace + 1000);
-    this.pools.retain(keys, grace + 1000);
+    this.pools.retain(addresses, grace + 1000);
   }
 
   private callStart(ctx: RequestContext): void {
@@ -818,6 +829,15 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
       this.hooks.onRequestStart(ctx);
     } catch (err) {
       this.logger.error({ err: (err as Error).message }, "onRequestStart hook threw");
+    }
+  }
+
+  /** The tracing hook of an attempt, without a closure per call (safe() takes one). */
+  private callAttemptHook(ctx: RequestContext): void {
+    try {
+      this.hooks.onAttempt?.(ctx, ctx.req.headers);
+    } catch (err) {
+      this.logger.error({ err: (err as Error).message }, "data-plane hook threw");
     }
   }
 

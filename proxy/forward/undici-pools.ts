@@ -1,6 +1,10 @@
-// Upstream connection pools of the undici engine: one undici Pool per member address, created
-// on first use with the member's limits (the same socket bound as the http.Agent of
-// endpoints.ts), retired like those agents when a member leaves every pool.
+// Upstream connection pools of the undici engine: one undici Pool per upstream address
+// (host:port), shared by every member and every shardgate pool that points there, created on
+// first use with the socket bound of endpoints.ts, retired like those agents when no member
+// points at the address any more. Keyed by address, not by member: connections go to
+// addresses, and a pool per member made the request path's cost grow with the member count
+// (10,000 keys over 1,000 members on 4 addresses: 1,000 pools, each with its own sockets
+// and parsers, about 0.1x the throughput of 3 members in `npm run bench -- scale`).
 
 import { Pool } from "undici";
 import type { SnapshotMember } from "../routing/types.js";
@@ -13,7 +17,7 @@ export class UndiciPools {
   constructor(private readonly settings: { maxSockets: number; idleMs: number }) {}
 
   get(member: SnapshotMember, connectMs: number): Pool {
-    const found = this.map.get(member.agentKey);
+    const found = this.map.get(member.hostPort);
     if (found !== undefined) return found;
     const guard = new ReconnectGuard(connectMs);
     const pool = new Pool(`http://${member.address.host}:${member.address.port}`, {
@@ -27,10 +31,11 @@ export class UndiciPools {
       bodyTimeout: 0,
     });
     guard.watch(pool);
-    this.map.set(member.agentKey, pool);
+    this.map.set(member.hostPort, pool);
     return pool;
   }
 
+  /** Retires the pools of addresses not in `live` (host:port keys). */
   retain(live: ReadonlySet<string>, graceMs: number): void {
     for (const [key, pool] of this.map) {
       if (live.has(key)) continue;
