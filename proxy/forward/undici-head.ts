@@ -22,6 +22,13 @@ function isHopByHop(name: string): boolean {
   }
 }
 
+/** Whether a Connection value may name headers: anything but a lone keep-alive / close / upgrade. */
+function namesHeaders(value: Buffer): boolean {
+  if (value.length > 10 || value.includes(0x2c /* , */)) return true;
+  const v = value.toString("latin1").trim().toLowerCase();
+  return !(v === "" || v === "keep-alive" || v === "close" || v === "upgrade");
+}
+
 /** Header names the upstream's Connection header lists (lowercase), or null for none. */
 function connectionTokens(raw: Buffer[], start: number): string[] | null {
   let out: string[] | null = null;
@@ -61,7 +68,7 @@ export function responseHead(raw: Buffer[], x: HeadExtras): string[] {
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i].toString("latin1").toLowerCase();
     if (isHopByHop(name)) {
-      if (name === "connection" && !tokensScanned) {
+      if (name === "connection" && !tokensScanned && namesHeaders(raw[i + 1])) {
         tokensScanned = true;
         tokens = connectionTokens(raw, i);
       }
