@@ -37,9 +37,17 @@ export class ReconnectGuard {
     pool.on("disconnect", this.onDisconnect);
   }
 
-  private readonly onDisconnect = (_origin: unknown, _targets: unknown, err: Error | null): void => {
+  private readonly onDisconnect = (_origin: unknown, targets: unknown, err: Error | null): void => {
     const e = err as (Error & { code?: string }) | null;
     if (e === null || e.code !== "UND_ERR_INFO" || e.message !== "aborted") return;
+    // targets: [pool, client]. Armed only when the client still has the aborted request
+    // queued (busy with it, nothing else was dispatched to it): then the connect that follows
+    // is for that request alone. Without one, no connect follows for it, and a drain could
+    // hand the client a real request whose connect must not be refused.
+    const client = Array.isArray(targets)
+      ? (targets[targets.length - 1] as { stats?: { pending?: number } })
+      : null;
+    if ((client?.stats?.pending ?? 0) === 0) return;
     this.armed = true;
     queueMicrotask(this.disarm);
   };
