@@ -9,9 +9,9 @@
 // Per variant it measures, interleaved round by round so that machine noise hits every target
 // alike: (a) `bare-h3`, a bare http-proxy-3 forwarder with a keep-alive agent per member,
 // (b) `bare-undici`, a bare undici forwarder (a Pool per member, pool.stream; bare-undici.ts),
-// (c) a real shardgate process (metrics on, access log on, lines to /dev/null or with
-// --log-file to a file), (c') `sg-undici`, the same on the opt-in undici engine
-// (SHARDGATE_ENGINE=undici), (d) nginx with `hash $http_x_user consistent` when nginx is installed,
+// (c) a real shardgate process on its default undici engine (metrics on, access log on, lines
+// to /dev/null or with --log-file to a file), (c') `sg-h3`, the same on the http-proxy-3
+// engine (SHARDGATE_ENGINE=http-proxy), (d) nginx with `hash $http_x_user consistent` when nginx is installed,
 // and with --nolog-variant (e) shardgate with the access log off. Every request carries a random
 // x-user key. Reports req/s, p50, p99, proxy CPU (cores and per request, from /proc) and RSS,
 // and the ratios of shardgate to each peer. The edge rows and the soak run with the first
@@ -232,7 +232,7 @@ async function startShardgate(
   dir: string,
   logToFile: boolean,
   accessLog = true,
-  engine: "http-proxy" | "undici" = "http-proxy",
+  engine: "http-proxy" | "undici" = "undici",
 ): Promise<Target> {
   const [http, admin] = [await freePort(), await freePort()];
   const members = upstreams.map((a, i) => `      - { id: m${i + 1}, address: "${a}" }`).join("\n");
@@ -256,7 +256,7 @@ async function startShardgate(
   closeSync(logFd);
   await waitHttp(`http://127.0.0.1:${admin}/readyz`);
   return {
-    name: engine === "undici" ? "sg-undici" : accessLog ? "shardgate" : "shardgate-nolog",
+    name: engine === "http-proxy" ? "sg-h3" : accessLog ? "shardgate" : "shardgate-nolog",
     url: `http://127.0.0.1:${http}/`,
     pid: child.pid ?? 0,
     metricsUrl: `http://127.0.0.1:${admin}/metrics`,
@@ -830,11 +830,10 @@ function ratioRows(summaries: Summary[]): Ratio[] {
   const out: Ratio[] = [];
   const pairs: Array<[string, string]> = [
     ["shardgate", "bare-undici"],
-    ["sg-undici", "bare-undici"],
-    ["sg-undici", "shardgate"],
-    ["sg-undici", "nginx"],
     ["shardgate", "bare-h3"],
     ["shardgate", "nginx"],
+    ["sg-h3", "bare-h3"],
+    ["sg-h3", "shardgate"],
     ["bare-undici", "nginx"],
     ["bare-h3", "nginx"],
   ];
@@ -869,10 +868,10 @@ async function runVariant(kind: UpstreamKind, o: VariantOptions): Promise<Varian
     const sg = await startShardgate(upstreams, dir, o.logFile);
     children.push(sg.stop);
     targets.push(sg);
-    // The same shardgate on the opt-in undici engine (SHARDGATE_ENGINE=undici).
-    const sgUndici = await startShardgate(upstreams, dir, o.logFile, true, "undici");
-    children.push(sgUndici.stop);
-    targets.push(sgUndici);
+    // The same shardgate on the http-proxy-3 engine (SHARDGATE_ENGINE=http-proxy), the opt-out.
+    const sgH3 = await startShardgate(upstreams, dir, o.logFile, true, "http-proxy");
+    children.push(sgH3.stop);
+    targets.push(sgH3);
     if (o.nologVariant) {
       // The same shardgate with the access log off: how much of the gap is the log.
       const quiet = await startShardgate(upstreams, dir, false, false);

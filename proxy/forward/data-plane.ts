@@ -17,7 +17,7 @@ import { createProxyServer as createHttpProxy, type ProxyServer } from "http-pro
 import { hashKey } from "../../ring/hash.js";
 import { ERRORS, type ErrorCode, errorBody, rawErrorResponse } from "../errors.js";
 import { extractKey, redactPathSegments } from "../routing/key-extract.js";
-import { chooseMember, explainChoice, notOwnerReason } from "../routing/member-choice.js";
+import { chooseMember, explainChoice, notOwnerReason, ownerOfLastChoice } from "../routing/member-choice.js";
 import { LiveBook } from "../routing/pool-live.js";
 import { sameAgentKeys } from "../routing/pool-snapshot.js";
 import type { PoolSnapshot, RouteExplanation, RoutingState, SnapshotMember } from "../routing/types.js";
@@ -46,7 +46,8 @@ import type {
   RetryKind,
   UpstreamErrorKind,
 } from "./types.js";
-import { type ForwardAttempt, UndiciAttempt, type UndiciHost } from "./undici-attempt.js";
+import { type ForwardAttempt, onResDrain, UndiciAttempt, type UndiciHost } from "./undici-attempt.js";
+import { type HeadExtras, responseHead } from "./undici-head.js";
 import { UndiciPools } from "./undici-pools.js";
 import { canServeDeclinedUpgrade, isWebSocketUpgrade, responseOnSocket } from "./upgrade-declined.js";
 import {
@@ -140,6 +141,8 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
   private readonly live = new LiveBook();
   private readonly budgets = new Map<string, RetryBudget>();
   private readonly sweep: TimeoutSweep;
+  /** Filled per undici response head (synchronous use only): no object per response. */
+  private readonly headExtras: HeadExtras;
   private lastState: RoutingState | null = null;
   private active = 0;
   private closed = false;
@@ -153,20 +156,30 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     this.memberHeader = o.memberHeader ?? "";
     this.ringVersionHeader = o.ringVersionHeader ?? "";
     this.localSkipMs = o.localSkipMs ?? 2000;
+    this.headExtras = {
+      requestId: "",
+      memberHeader: this.memberHeader.toLowerCase(),
+      member: "",
+      ringVersionHeader: this.ringVersionHeader.toLowerCase(),
+      ringVersion: -1,
+      issuedCookie: "",
+      connection: "keep-alive",
+    };
     this.random = o.random ?? Math.random;
     this.now = o.now ?? (() => performance.now());
     this.endpoints = new Endpoints({
       maxSockets: o.maxSocketsPerMember ?? 256,
       idleMs: o.upstreamIdleMs ?? 4000,
     });
-    // SHARDGATE_ENGINE=undici opts a whole process in (the benchmark and the test suite use it).
-    this.useUndici = (o.engine ?? process.env.SHARDGATE_ENGINE) === "undici";
+    // undici is the default; SHARDGATE_ENGINE=http-proxy puts a whole process back on
+    // http-proxy-3 (the benchmark compares both; the test suite runs its core suites on both).
+    this.useUndici = (o.engine ?? process.env.SHARDGATE_ENGINE) !== "http-proxy";
     this.engine = this.useUndici ? "undici" : "http-proxy";
     this.pools = new UndiciPools({
       maxSockets: o.maxSocketsPerMember ?? 256,
       idleMs: o.upstreamIdleMs ?? 4000,
     });
-    this.h2 = new H2Forwarder(o.upstreamIdleMs ?? 4000, this.now, onResDrainShared);
+    this.h2 = new H2Forwarder(o.upstreamIdleMs ?? 4000, this.now, onResDrain);
     this.sweep = new TimeoutSweep(
       Math.min(250, Math.max(5, o.timerResolutionMs ?? 25)),
       this.now,
@@ -305,9 +318,17 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
       );
       return;
     }
-    if (first && ctx.keyHash >= 0 && this.hooks.onNotOwner !== undefined) this.checkOwner(ctx, index);
+    // Not-owner accounting: a member chooseMember took is the owner when its walk started
+    // there (no second table lookup); otherwise (affinity, bounded load, a skip) the full check.
+    if (first && ctx.keyHash >= 0 && this.hooks.onNotOwner !== undefined) {
+      const owner = chosen < 0 && ctx.preferred < 0 ? ownerOfLastChoice() : -1;
+      if (owner !== index) this.checkOwner(ctx, index);
+    }
     const member = snapshot.members[index];
-    const ep = this.endpoints.get(member);
+    const h2 = ctx.upgrade ? null : h2ProtocolOf(snapshot.settings);
+    const undici = !ctx.upgrade && this.useUndici && ctx.edge === null && member.tls === undefined;
+    // The http-proxy-3 endpoint (agent and options) exists only for members forwarded that way.
+    const ep = undici || h2 !== null ? null : this.endpoints.get(member);
     ctx.markTried(index);
     ctx.attempts++;
     ctx.memberIndex = index;
@@ -321,16 +342,15 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     ctx.holding = true;
     // chooseMember accepts a half-open member only through an admitted probe.
     ctx.probing = snapshot.eligible[index] === 2;
-    if (this.hooks.onAttempt !== undefined) this.safe(() => this.hooks.onAttempt?.(ctx, ctx.req.headers));
-    const h2 = ctx.upgrade ? null : h2ProtocolOf(snapshot.settings);
-    if (ctx.upgrade) {
-      this.proxy.ws(ctx.req, ctx.socket, EMPTY_HEAD, ep.wsOptions, this.onWsError);
-    } else if (h2 !== null) {
+    if (this.hooks.onAttempt !== undefined) this.callAttemptHook(ctx);
+    if (h2 !== null) {
       ctx.selfHandled = this.gatewayRetryPossible(ctx, snapshot);
       this.h2.dispatch(this, ctx, member, h2);
-    } else if (this.useUndici && ctx.edge === null && member.tls === undefined) {
+    } else if (ep === null) {
       ctx.selfHandled = this.gatewayRetryPossible(ctx, snapshot);
       this.dispatchUndici(ctx, member, snapshot.settings.timeouts.connect);
+    } else if (ctx.upgrade) {
+      this.proxy.ws(ctx.req, ctx.socket, EMPTY_HEAD, ep.wsOptions, this.onWsError);
     } else {
       // A response this attempt may discard (gateway-error retry) is written by onProxyRes.
       ctx.selfHandled = this.gatewayRetryPossible(ctx, snapshot);
@@ -350,8 +370,6 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
 
   /** Forwards the current attempt with undici (ordinary requests on routes without edge features). */
   private dispatchUndici(ctx: RequestContext, member: SnapshotMember, connectMs: number): void {
-    const res = ctx.res as ServerResponse;
-    if (ctx.undici === null) res.on("drain", onResDrainShared);
     const attempt = new UndiciAttempt(this, ctx);
     ctx.undici = attempt;
     const headers = ctx.req.headers;
@@ -384,7 +402,27 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     if (ctx.undici === attempt && ctx.sentAt < 0) ctx.sentAt = this.now();
   }
 
-  undiciHead(attempt: ForwardAttempt, status: number, headers: IncomingHttpHeaders): boolean {
+  undiciHead(attempt: ForwardAttempt, status: number, rawHeaders: Buffer[]): boolean {
+    const ctx = attempt.ctx;
+    if (ctx.done || ctx.undici !== attempt) return false;
+    if (ctx.selfHandled && isGatewayError(status) && this.retryElsewhere(ctx, "gateway", null, status))
+      return false;
+    this.headCommitted(ctx, status);
+    const res = ctx.res as ServerResponse;
+    if (res.headersSent) return true;
+    const x = this.headExtras;
+    x.requestId = ctx.requestId;
+    x.member = ctx.member;
+    x.ringVersion = ctx.ringVersion;
+    x.issuedCookie = ctx.issuedCookie;
+    // As http-proxy-3 does: say the client connection's fate, so Node adds no Keep-Alive header.
+    x.connection =
+      ctx.req.httpVersionMajor !== 1 ? "" : ctx.req.httpVersion === "1.0" ? "close" : "keep-alive";
+    res.writeHead(status, responseHead(rawHeaders, x));
+    return true;
+  }
+
+  objectHead(attempt: ForwardAttempt, status: number, headers: IncomingHttpHeaders): boolean {
     const ctx = attempt.ctx;
     if (ctx.done || ctx.undici !== attempt) return false;
     if (ctx.selfHandled && isGatewayError(status) && this.retryElsewhere(ctx, "gateway", null, status))
@@ -648,13 +686,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
 
   /** The head of the response the client gets: bookkeeping and shardgate's response headers. */
   private answerHead(ctx: RequestContext, status: number, headers: IncomingHttpHeaders): void {
-    ctx.responseStarted = true;
-    ctx.status = status;
-    // The client gets this member's answer: an earlier attempt's error is not the request's
-    // (the failed member was counted when it failed; this one is counted at the end).
-    ctx.errorCode = "";
-    this.sweep.remove(ctx);
-    this.releaseProbe(ctx);
+    this.headCommitted(ctx, status);
     stripResponseHopByHop(headers);
     if (headers["x-request-id"] === undefined) headers["x-request-id"] = ctx.requestId;
     if (this.memberHeader !== "") headers[this.memberHeader] = ctx.member;
@@ -685,6 +717,17 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     const snapshot = ctx.snapshot;
     if (snapshot !== null && this.hooks.onUpstreamError !== undefined)
       this.safe(() => this.hooks.onUpstreamError?.(ctx, snapshot.name, ctx.member, "reset"));
+  }
+
+  /** Bookkeeping when an attempt's response head becomes the client's answer (both engines). */
+  private headCommitted(ctx: RequestContext, status: number): void {
+    ctx.responseStarted = true;
+    ctx.status = status;
+    // The client gets this member's answer: an earlier attempt's error is not the request's
+    // (the failed member was counted when it failed; this one is counted at the end).
+    ctx.errorCode = "";
+    this.sweep.remove(ctx);
+    this.releaseProbe(ctx);
   }
 
   /** Answers with shardgate's JSON error (or cuts the connection if the response began). */
@@ -817,13 +860,17 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     }
     if (keysKept) return;
     const keys = new Set<string>();
+    const addresses = new Set<string>();
     let grace = 0;
     for (const snapshot of state.pools.values()) {
-      for (const m of snapshot.members) keys.add(m.agentKey);
+      for (const m of snapshot.members) {
+        keys.add(m.agentKey);
+        addresses.add(m.hostPort);
+      }
       grace = Math.max(grace, snapshot.settings.timeouts.response);
     }
     this.endpoints.retain(keys, grace + 1000);
-    this.pools.retain(keys, grace + 1000);
+    this.pools.retain(addresses, grace + 1000);
     this.h2.sessions.retain(keys, grace + 1000);
   }
 
@@ -833,6 +880,15 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
       this.hooks.onRequestStart(ctx);
     } catch (err) {
       this.logger.error({ err: (err as Error).message }, "onRequestStart hook threw");
+    }
+  }
+
+  /** The tracing hook of an attempt, without a closure per call (safe() takes one). */
+  private callAttemptHook(ctx: RequestContext): void {
+    try {
+      this.hooks.onAttempt?.(ctx, ctx.req.headers);
+    } catch (err) {
+      this.logger.error({ err: (err as Error).message }, "data-plane hook threw");
     }
   }
 
@@ -903,11 +959,6 @@ function onResCloseShared(this: ServerResponse): void {
   // 499 is only for a client that went away.
   const cut = ctx.errorCode === "upstream_reset" && ctx.responseStarted;
   plane.finish(ctx, this.writableFinished ? this.statusCode : cut ? ctx.status : 499);
-}
-
-/** The client's response drained: the undici attempt may read on. */
-function onResDrainShared(this: ServerResponse): void {
-  (this as WithCtx)[kCtx]?.undici?.resume();
 }
 
 function onProxyReqFinish(this: ClientRequest): void {

@@ -171,7 +171,7 @@ export class H2Attempt implements ForwardAttempt {
   onResponse(headers: IncomingHttpHeaders): void {
     const status = Number(headers[":status"]);
     delete headers[":status"];
-    this.relaying = this.host.undiciHead(this, status, headers);
+    this.relaying = this.host.objectHead(this, status, headers);
     // A discarded answer (retried elsewhere): on HTTP/2 dropping the stream costs no connection.
     if (!this.relaying) this.cancel(STREAM_RESET);
   }

@@ -65,6 +65,24 @@ export function deleteResponseHopByHop(headers: IncomingHttpHeaders, switching: 
   for (let i = 0; i < list.length; i++) if (headers[list[i]] !== undefined) delete headers[list[i]];
 }
 
+// The last Forwarded element built: consecutive requests mostly come from the same peer for
+// the same host (keep-alive connections, one load balancer in front), and building it costs an
+// isIP, a token regex and three template strings per request.
+let lastPeer = "";
+let lastHost: string | undefined;
+let lastEncrypted = false;
+let lastElement = "";
+
+function elementFor(peer: string, host: string | undefined, encrypted: boolean): string {
+  if (lastElement !== "" && peer === lastPeer && host === lastHost && encrypted === lastEncrypted)
+    return lastElement;
+  lastElement = forwardedElement(peer, host, encrypted ? "https" : "http");
+  lastPeer = peer;
+  lastHost = host;
+  lastEncrypted = encrypted;
+  return lastElement;
+}
+
 /** Sets X-Forwarded-For/-Proto/-Host on `req.headers` for the upstream. */
 export function setForwardedHeaders(
   req: IncomingMessage,
@@ -86,7 +104,7 @@ export function setForwardedHeaders(
   }
   // RFC 7239: append this hop's element after a trusted proxy's; an untrusted client's
   // Forwarded is replaced, since an upstream may believe it.
-  const element = forwardedElement(peer, headers.host, encrypted ? "https" : "http");
+  const element = elementFor(peer, headers.host, encrypted);
   const fwd = headers.forwarded;
   headers.forwarded = fromTrusted && typeof fwd === "string" && fwd !== "" ? `${fwd}, ${element}` : element;
 }

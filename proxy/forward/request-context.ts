@@ -70,6 +70,8 @@ export class RequestContext implements RequestRecord {
   proxyReq: ClientRequest | null = null;
   /** The current attempt when the undici engine (or an HTTP/2 pool: h2-attempt.ts) forwards it. */
   undici: ForwardAttempt | null = null;
+  /** The response's drain listener is in place (added on the first backpressure of an undici attempt). */
+  drainHooked = false;
   attemptStartedAt = 0;
   /**
    * When this attempt's request (body included) was fully handed to the upstream socket; -1

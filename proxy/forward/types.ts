@@ -110,9 +110,9 @@ export interface DataPlaneOptions {
   /** Monotonic clock in ms (default performance.now). */
   now?: () => number;
   /**
-   * Engine of ordinary requests on routes without edge features: "http-proxy" (http-proxy-3,
-   * the default) or "undici" (opt-in, proxy/forward/undici-attempt.ts). Upgrades always use
-   * http-proxy-3.
+   * Engine of ordinary requests on routes without edge features: "undici" (the default,
+   * proxy/forward/undici-attempt.ts) or "http-proxy" (http-proxy-3; SHARDGATE_ENGINE=http-proxy).
+   * Upgrades, routes with edge features and pools with upstream TLS always use http-proxy-3.
    */
   engine?: "http-proxy" | "undici";
 }

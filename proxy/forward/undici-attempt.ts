@@ -1,5 +1,5 @@
-// The undici engine for ordinary (non-upgrade) requests, opt-in (DataPlaneOptions.engine,
-// SHARDGATE_ENGINE=undici): one attempt is one legacy undici dispatch handler, the only object
+// The undici engine for ordinary (non-upgrade) requests, the default (DataPlaneOptions.engine;
+// SHARDGATE_ENGINE=http-proxy opts a process out): one attempt is one legacy undici dispatch handler, the only object
 // an attempt allocates (it stands where http-proxy-3's ClientRequest stood). Its callbacks
 // are methods, not closures; the data plane (UndiciHost) keeps every rule: retries, timeouts,
 // breaker outcomes, headers, records. Routes with edge features and upgrades stay on
@@ -7,7 +7,7 @@
 
 import type { IncomingHttpHeaders, ServerResponse } from "node:http";
 import type { Dispatcher } from "undici";
-import type { RequestContext } from "./request-context.js";
+import { kCtx, type RequestContext } from "./request-context.js";
 
 /** An attempt the data plane drives itself rather than through http-proxy-3 (undici, HTTP/2: h2-attempt.ts). */
 export interface ForwardAttempt {
@@ -17,25 +17,18 @@ export interface ForwardAttempt {
   resume(): void;
 }
 
-export interface UndiciHost {
-  /** The head arrived; false when this attempt's response is not the one answered (retried). */
-  undiciHead(attempt: ForwardAttempt, status: number, headers: IncomingHttpHeaders): boolean;
-  undiciError(attempt: ForwardAttempt, err: Error): void;
-  undiciSent(attempt: ForwardAttempt): void;
+/** The client's response drained: the current attempt may read on (one shared listener). */
+export function onResDrain(this: ServerResponse): void {
+  (this as { [kCtx]?: RequestContext })[kCtx]?.undici?.resume();
 }
 
-/** Raw header pairs from undici (Buffers) as a Node-style header object (arrays for repeats). */
-export function headersFromRaw(raw: Buffer[] | string[]): IncomingHttpHeaders {
-  const out: Record<string, string | string[]> = {};
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i].toString().toLowerCase();
-    const value = raw[i + 1].toString("latin1" as never);
-    const prev = out[name];
-    if (prev === undefined) out[name] = name === "set-cookie" ? [value] : value;
-    else if (Array.isArray(prev)) prev.push(value);
-    else out[name] = name === "cookie" ? `${prev}; ${value}` : `${prev}, ${value}`;
-  }
-  return out as IncomingHttpHeaders;
+export interface UndiciHost {
+  /** The head arrived (undici's raw name/value pairs); false when this attempt's response is not the one answered (retried). */
+  undiciHead(attempt: ForwardAttempt, status: number, rawHeaders: Buffer[]): boolean;
+  /** The same for an attempt whose head is a header object (HTTP/2 pools: h2-attempt.ts). */
+  objectHead(attempt: ForwardAttempt, status: number, headers: IncomingHttpHeaders): boolean;
+  undiciError(attempt: ForwardAttempt, err: Error): void;
+  undiciSent(attempt: ForwardAttempt): void;
 }
 
 /** One upstream attempt driven by undici (legacy handler interface: onConnect ... onComplete). */
@@ -78,7 +71,7 @@ export class UndiciAttempt implements Dispatcher.DispatchHandler, ForwardAttempt
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     if (statusCode < 200) return true; // 1xx: informational, the real head follows
     this.resumeFn = resume;
-    this.relaying = this.host.undiciHead(this, statusCode, headersFromRaw(rawHeaders));
+    this.relaying = this.host.undiciHead(this, statusCode, rawHeaders);
     return true;
   }
 
@@ -86,7 +79,13 @@ export class UndiciAttempt implements Dispatcher.DispatchHandler, ForwardAttempt
     if (!this.relaying) return true; // drained and dropped so the connection is reused
     const res = this.ctx.res as ServerResponse;
     if (res.destroyed) return true;
-    return res.write(chunk);
+    if (res.write(chunk)) return true;
+    // Backpressure: undici pauses until resume(); the drain listener is added only when needed.
+    if (!this.ctx.drainHooked) {
+      this.ctx.drainHooked = true;
+      res.on("drain", onResDrain);
+    }
+    return false;
   }
 
   onComplete(): void {

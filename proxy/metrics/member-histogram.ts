@@ -19,13 +19,23 @@ interface Sample {
   value: number;
 }
 
-/** Registers the histogram on `registry`, reading `source()` and `buckets` at scrape time. */
-export function registerMemberHistogram(
+/** One labelled series of a counts-backed histogram. */
+export interface LabelledCounts {
+  labels: Record<string, string>;
+  counts: LiveCounts;
+}
+
+/**
+ * Registers a histogram named `name` on `registry` whose series are read from `source()` at
+ * scrape time: plain counters the request path bumps (LiveCounts), no prom-client child (whose
+ * observe() hashes its label set every call). Same text format and buckets as prom-client's.
+ */
+export function registerCountsHistogram(
   registry: Registry,
   name: string,
   help: string,
   buckets: readonly number[],
-  source: () => Iterable<MemberCounts>,
+  source: () => Iterable<LabelledCounts>,
 ): void {
   const metric = {
     name,
@@ -35,27 +45,36 @@ export function registerMemberHistogram(
     reset(): void {},
     async get() {
       const values: Sample[] = [];
-      for (const { pool, member, counts } of source()) {
+      for (const { labels, counts } of source()) {
         let cumulative = 0;
         for (let i = 0; i < buckets.length; i++) {
           cumulative += counts.buckets[i];
           values.push({
             metricName: `${name}_bucket`,
-            labels: { le: buckets[i], pool, member },
+            labels: { le: buckets[i], ...labels },
             value: cumulative,
           });
         }
         cumulative += counts.buckets[buckets.length];
-        values.push({
-          metricName: `${name}_bucket`,
-          labels: { le: "+Inf", pool, member },
-          value: cumulative,
-        });
-        values.push({ metricName: `${name}_sum`, labels: { pool, member }, value: counts.sum });
-        values.push({ metricName: `${name}_count`, labels: { pool, member }, value: counts.count });
+        values.push({ metricName: `${name}_bucket`, labels: { le: "+Inf", ...labels }, value: cumulative });
+        values.push({ metricName: `${name}_sum`, labels, value: counts.sum });
+        values.push({ metricName: `${name}_count`, labels, value: counts.count });
       }
       return { name, help, type: "histogram", values, aggregator: "sum" };
     },
   };
   registry.registerMetric(metric as unknown as Parameters<Registry["registerMetric"]>[0]);
+}
+
+/** Registers the per-member histogram on `registry`, reading `source()` and `buckets` at scrape time. */
+export function registerMemberHistogram(
+  registry: Registry,
+  name: string,
+  help: string,
+  buckets: readonly number[],
+  source: () => Iterable<MemberCounts>,
+): void {
+  registerCountsHistogram(registry, name, help, buckets, function* () {
+    for (const { pool, member, counts } of source()) yield { labels: { pool, member }, counts };
+  });
 }

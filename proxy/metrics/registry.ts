@@ -3,8 +3,13 @@
 // Prometheus conventions; meanings follow Envoy's cluster stats (upstream_rq_*, cx_connect_fail,
 // membership_healthy, lb ring size). Labels are member ids and pool/route names, never keys.
 
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
-import { type MemberCounts, registerMemberHistogram } from "./member-histogram.js";
+import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import {
+  type LabelledCounts,
+  type MemberCounts,
+  registerCountsHistogram,
+  registerMemberHistogram,
+} from "./member-histogram.js";
 import { SHARDGATE_VERSION } from "./version.js";
 
 export const CODE_CLASSES = ["1xx", "2xx", "3xx", "4xx", "5xx"] as const;
@@ -24,7 +29,10 @@ export interface ShardgateMetrics {
   inFlightSource: InFlightSource;
   memberInFlightSource: MemberInFlightSource;
   readonly requests: Counter<"route" | "pool" | "member" | "code_class">;
-  readonly duration: Histogram<"pool">;
+  /** Adds the request path's pending request counts to `requests` (set by the series cache; run at scrape). */
+  requestsFlush: () => void;
+  /** Where the per-pool latency histogram (shardgate_request_duration_seconds) reads its counters at scrape time. */
+  poolCountsSource: () => Iterable<LabelledCounts>;
   readonly inFlight: Gauge<"pool">;
   /** Where the per-member latency histogram reads its counters at scrape time (set by the series cache). */
   memberCountsSource: () => Iterable<MemberCounts>;
@@ -67,14 +75,13 @@ export function createMetrics(opts: MetricsOptions = {}): ShardgateMetrics {
       help: "Downstream requests completed, by route, pool, chosen member and response status class.",
       labelNames: ["route", "pool", "member", "code_class"],
       registers,
+      // The request path counts in plain numbers (series-cache.ts); they are added here, at scrape.
+      collect() {
+        metrics.requestsFlush();
+      },
     }),
-    duration: new Histogram({
-      name: "shardgate_request_duration_seconds",
-      help: "Time from request received to response finished (or aborted), by pool.",
-      labelNames: ["pool"],
-      buckets: DURATION_BUCKETS,
-      registers,
-    }),
+    requestsFlush: () => {},
+    poolCountsSource: () => [],
     inFlight: new Gauge({
       name: "shardgate_requests_in_flight",
       help: "Downstream requests (and open websockets) currently being proxied, by pool.",
@@ -177,6 +184,13 @@ export function createMetrics(opts: MetricsOptions = {}): ShardgateMetrics {
       registers,
     }),
   };
+  registerCountsHistogram(
+    registry,
+    "shardgate_request_duration_seconds",
+    "Time from request received to response finished (or aborted), by pool.",
+    DURATION_BUCKETS,
+    () => metrics.poolCountsSource(),
+  );
   registerMemberHistogram(
     registry,
     "shardgate_member_request_duration_seconds",

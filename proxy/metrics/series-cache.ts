@@ -4,12 +4,38 @@
 // leaves on reload has all of its series removed (prom-client can only remove exact label sets),
 // and how a route that a reload removed loses its request series on every member.
 
-import type { Counter, Histogram } from "prom-client";
+import type { Counter } from "prom-client";
 import { LiveCounts, LiveWindow } from "./live-window.js";
+import type { LabelledCounts } from "./member-histogram.js";
 import { CODE_CLASSES, NO_MEMBER, type ShardgateMetrics } from "./registry.js";
 
 type CounterChild = ReturnType<Counter<string>["labels"]>;
-type HistogramChild = ReturnType<Histogram<string>["labels"]>;
+
+/**
+ * A counter child's increments held as a plain number until the next scrape adds them
+ * (registry.ts: requests' collect). A prom-client child's inc() hashes its label set into a
+ * string and looks it up on every call; per request and per member that cost grew with the
+ * number of series.
+ */
+export class DeferredCount {
+  pending = 0;
+  constructor(private readonly child: CounterChild) {}
+  inc(): void {
+    this.pending++;
+  }
+  flush(): void {
+    if (this.pending === 0) return;
+    this.child.inc(this.pending);
+    this.pending = 0;
+  }
+}
+
+/** A pool's request latencies as plain counters, exported as shardgate_request_duration_seconds at scrape. */
+export class DurationCounts extends LiveCounts {
+  observe(seconds: number): void {
+    this.record(seconds, false);
+  }
+}
 
 /** Label value for a request that matched no route / pool. */
 export const NO_ROUTE = "none";
@@ -30,8 +56,8 @@ function routeKnown(routes: RouteSet, route: string): boolean {
 }
 
 export class MemberSeries {
-  /** route label -> one counter child per code class (index = codeClassIndex). */
-  private readonly byRoute = new Map<string, CounterChild[]>();
+  /** route label -> one counter per code class (index = codeClassIndex). */
+  private readonly byRoute = new Map<string, DeferredCount[]>();
   // Created on first use: most members of a large pool never see an error or a transition.
   private errorsByKind: Map<string, CounterChild> | null = null;
   private transitionsTo: Map<string, CounterChild> | null = null;
@@ -51,18 +77,27 @@ export class MemberSeries {
     private readonly routes: RouteSet,
   ) {}
 
-  requests(route: string): CounterChild[] {
+  requests(route: string): DeferredCount[] {
     let children = this.byRoute.get(route);
     if (children === undefined) {
       // Only on a cache miss: a request that matched a route removed meanwhile does not bring
       // its series back.
       if (!routeKnown(this.routes, route)) return this.requests(REMOVED_ROUTE);
-      children = CODE_CLASSES.map((code_class) =>
-        this.m.requests.labels({ route, pool: this.pool, member: this.member, code_class }),
+      children = CODE_CLASSES.map(
+        (code_class) =>
+          new DeferredCount(
+            this.m.requests.labels({ route, pool: this.pool, member: this.member, code_class }),
+          ),
       );
       this.byRoute.set(route, children);
     }
     return children;
+  }
+
+  /** Adds pending request counts to their series (at scrape). */
+  flushRequests(): void {
+    for (const children of this.byRoute.values())
+      for (let i = 0; i < children.length; i++) children[i].flush();
   }
 
   /** A finished request this member served: its latency, and whether it failed (5xx / proxy error). */
@@ -140,7 +175,7 @@ export class MemberSeries {
 
 export class PoolSeries {
   readonly members = new Map<string, MemberSeries>();
-  readonly duration: HistogramChild;
+  readonly duration = new DurationCounts();
   readonly retries: CounterChild;
   /** Requests that reached no member (no member available, key rejected, ...). */
   readonly none: MemberSeries;
@@ -152,7 +187,6 @@ export class PoolSeries {
     readonly pool: string,
     routes: RouteSet,
   ) {
-    this.duration = m.duration.labels({ pool });
     this.retries = m.retries.labels({ pool });
     this.none = new MemberSeries(m, pool, NO_MEMBER, routes);
     this.removed = new MemberSeries(m, pool, REMOVED_MEMBER, routes);
@@ -162,6 +196,12 @@ export class PoolSeries {
   member(id: string): MemberSeries {
     if (id === "") return this.none;
     return this.members.get(id) ?? this.removed;
+  }
+
+  flushRequests(): void {
+    for (const s of this.members.values()) s.flushRequests();
+    this.none.flushRequests();
+    this.removed.flushRequests();
   }
 
   /** Removes every member's request series of routes that are no longer in the route table. */
@@ -177,7 +217,6 @@ export class PoolSeries {
     this.none.remove();
     this.removed.remove();
     const pool = this.pool;
-    this.m.duration.remove({ pool });
     this.m.retries.remove({ pool });
     this.m.ringPoints.remove({ pool });
     this.m.ringMemberPointsMin.remove({ pool });
@@ -198,6 +237,20 @@ export class SeriesCache {
   constructor(readonly metrics: ShardgateMetrics) {
     this.unrouted = new PoolSeries(metrics, NO_ROUTE, this.routes);
     metrics.memberCountsSource = () => this.memberCounts();
+    metrics.requestsFlush = () => this.flushRequests();
+    metrics.poolCountsSource = () => this.poolCounts();
+  }
+
+  /** Every pool's latency counters (the per-pool histogram, at scrape time). */
+  *poolCounts(): IterableIterator<LabelledCounts> {
+    yield { labels: { pool: NO_ROUTE }, counts: this.unrouted.duration };
+    for (const [pool, ps] of this.pools) yield { labels: { pool }, counts: ps.duration };
+  }
+
+  /** Adds every pending request count to shardgate_requests_total (at scrape). */
+  flushRequests(): void {
+    this.unrouted.flushRequests();
+    for (const ps of this.pools.values()) ps.flushRequests();
   }
 
   /** Every current member's counters (the per-member latency histogram, at scrape time). */

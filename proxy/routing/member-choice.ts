@@ -48,11 +48,14 @@ class Acceptor {
   now = 0;
   tried: TriedSet = NO_TRIED;
   probe: ProbeGate | null = null;
+  /** The first member index offered to `accept` in the current pick: the key's owner (see ownerOfLastChoice). */
+  firstAsked = -1;
   readonly accept: AcceptMember;
   constructor() {
     this.accept = this.test.bind(this);
   }
   private test(index: number): boolean {
+    if (this.firstAsked < 0) this.firstAsked = index;
     const e = this.eligible[index];
     if (e === 0) return false;
     if (index < this.skipUntil.length && this.skipUntil[index] > this.now) return false;
@@ -64,6 +67,21 @@ class Acceptor {
 }
 
 const acceptor = new Acceptor();
+/** The owner the last top-level unbounded chooseMember walked from, or -1 (see ownerOfLastChoice). */
+let lastOwner = -1;
+/** firstAsked of the outermost choose() that returned last. */
+let lastFirstAsked = -1;
+
+/**
+ * The key's owner as seen by the last chooseMember call on a table without bounded load, or
+ * -1 when that call cannot tell (bounded load may pass the owner over without asking
+ * `accept`; an empty table). A table's pick walks successors from lookup(hash), so the first
+ * member it offers is the owner: the request path learns "served by the owner" without a
+ * second table lookup per request. Valid until the next chooseMember call.
+ */
+export function ownerOfLastChoice(): number {
+  return lastOwner;
+}
 
 /**
  * The member index a request with `keyHash` goes to now, or -1 when no member may take it.
@@ -77,7 +95,9 @@ export function chooseMember(
   now: number,
   tried: TriedSet = NO_TRIED,
 ): number {
-  return choose(snapshot, keyHash, live, now, tried, snapshot.probe);
+  const chosen = choose(snapshot, keyHash, live, now, tried, snapshot.probe);
+  lastOwner = snapshot.bounded === null ? lastFirstAsked : -1;
+  return chosen;
 }
 
 function choose(
@@ -94,6 +114,8 @@ function choose(
   const savedNow = a.now;
   const savedTried = a.tried;
   const savedProbe = a.probe;
+  const savedFirst = a.firstAsked;
+  a.firstAsked = -1;
   a.eligible = snapshot.eligible;
   a.skipUntil = live !== null && live.snapshot === snapshot ? live.skipUntil : NO_SKIPS;
   a.now = now;
@@ -111,6 +133,9 @@ function choose(
     a.now = savedNow;
     a.tried = savedTried;
     a.probe = savedProbe;
+    // Finally blocks run innermost first, so the outermost call's owner is what stays.
+    lastFirstAsked = a.firstAsked;
+    a.firstAsked = savedFirst;
   }
 }
 

@@ -47,7 +47,15 @@ test("request bodies with Content-Length and chunked framing arrive whole", asyn
   });
   const body = JSON.parse(chunked);
   assert.equal(body.body, "part-1;part-2");
-  assert.equal(body.headers["transfer-encoding"], "chunked");
+  // A proxy may re-frame a body (RFC 9112 section 6): http-proxy-3 relays the chunks; undici
+  // relays them too, unless the whole body had arrived before the upstream connection was
+  // ready (a loaded machine), when it knows the length and sends Content-Length instead.
+  const te = body.headers["transfer-encoding"];
+  const cl = body.headers["content-length"];
+  assert.ok(
+    te === "chunked" || (te === undefined && cl === String("part-1;part-2".length)),
+    `framing: transfer-encoding ${te}, content-length ${cl}`,
+  );
 });
 
 test("the request target goes upstream exactly as received", async (t) => {

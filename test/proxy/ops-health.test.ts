@@ -42,8 +42,13 @@ describe("ops: active health checks", () => {
     sg = await startShardgate(
       poolConfig({
         members: ups.map((u) => ({ id: u.id, port: u.port })),
+        // A dead member fails at once (connection refused), so the timeout only has to keep a
+        // live member's slow answer on a loaded machine from counting as a failure. At 100 ms,
+        // two slow answers in a row marked live members unhealthy and back (transition counts
+        // of 2 and 3, with either engine). The timeout may not exceed the interval, so both
+        // are 1 s: a dead member is still out within about 2 s.
         poolExtra:
-          "    healthCheck: { path: /health, interval: 100ms, timeout: 100ms, healthyThreshold: 1, unhealthyThreshold: 2 }",
+          "    healthCheck: { path: /health, interval: 1s, timeout: 1s, healthyThreshold: 1, unhealthyThreshold: 2 }",
       }),
     );
   });

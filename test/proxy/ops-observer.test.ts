@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import type { RequestRecord } from "../../proxy/forward/types.js";
-import { createAccessLog, jsonString } from "../../proxy/logging/access-log.js";
+import { createAccessLog, jsonString, msText } from "../../proxy/logging/access-log.js";
 import { createProcessLogger } from "../../proxy/logging/logger.js";
 import { MetricsObserver } from "../../proxy/metrics/observer.js";
 import { createMetrics } from "../../proxy/metrics/registry.js";
@@ -412,4 +412,24 @@ describe("metric series bookkeeping", () => {
       1,
     );
   });
+});
+
+test("msText writes milliseconds rounded to microseconds as JSON number text", () => {
+  for (const [x, text] of [
+    [0, "0.000"],
+    [0.0004, "0.000"],
+    [0.0005, "0.001"],
+    [1.5, "1.500"],
+    [12.3456, "12.346"],
+    [999.9999, "1000.000"],
+    [-0.25, "-0.250"],
+    [Number.NaN, "null"],
+    [Number.POSITIVE_INFINITY, "null"],
+  ] as const) {
+    assert.equal(msText(x), text, `msText(${x})`);
+    if (text !== "null")
+      assert.equal(JSON.parse(text), (Math.round(Math.abs(x) * 1000) / 1000) * Math.sign(x || 1));
+  }
+  // Past the small-integer range the plain conversion is used.
+  assert.equal(msText(2e9), "2000000000");
 });

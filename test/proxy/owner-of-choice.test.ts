@@ -1,0 +1,60 @@
+// The request path counts "not served by the owner" from the owner chooseMember's walk
+// started at (ownerOfLastChoice) instead of a second table lookup per request. That owner must
+// be exactly table.lookup(hash) on ring and Maglev tables, whatever members are ineligible or
+// skipped, and unknown (-1) under bounded load, where the full check runs instead.
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { configSchema } from "../../config/file/schema.js";
+import { chooseMember, ownerOfLastChoice } from "../../proxy/routing/member-choice.js";
+import { LiveBook } from "../../proxy/routing/pool-live.js";
+import { buildPoolSnapshot } from "../../proxy/routing/pool-snapshot.js";
+import { seededRandom } from "../../ring/random.js";
+
+const SEED = 1616;
+
+function snapshot(algorithm: "ring" | "maglev", n: number, rand: () => number, balanceFactor?: number) {
+  const settings = configSchema.parse({
+    pools: { p: { members: [], algorithm, ...(balanceFactor === undefined ? {} : { balanceFactor }) } },
+    routes: [{ pool: "p", key: ["ip"] }],
+  }).pools.p;
+  return buildPoolSnapshot({
+    name: "p",
+    settings,
+    ringVersion: 1,
+    members: Array.from({ length: n }, (_, i) => ({
+      id: `m${i}`,
+      address: { host: "127.0.0.1", port: 9000 + i },
+      weight: 1,
+      // About a quarter of the members cannot take requests: the walk passes over them.
+      healthy: rand() > 0.15,
+      draining: rand() < 0.1,
+    })),
+  });
+}
+
+for (const algorithm of ["ring", "maglev"] as const) {
+  test(`${algorithm}: the owner of the last choice is table.lookup(hash), skipped or not (seed ${SEED})`, () => {
+    const rand = seededRandom(SEED);
+    const s = snapshot(algorithm, 50, rand);
+    const live = new LiveBook().for(s);
+    let notOwner = 0;
+    for (let i = 0; i < 5000; i++) {
+      const hash = Math.floor(rand() * 0x100000000) >>> 0;
+      const chosen = chooseMember(s, hash, live, 0);
+      const owner = s.table.lookup(hash);
+      assert.equal(ownerOfLastChoice(), owner, `seed ${SEED} hash ${hash}`);
+      if (chosen !== owner) notOwner++;
+    }
+    // Both cases were exercised.
+    assert.ok(notOwner > 100 && notOwner < 4900, `not-owner choices: ${notOwner}`);
+  });
+}
+
+test(`bounded load: the owner of the last choice is unknown, so the full check runs (seed ${SEED})`, () => {
+  const rand = seededRandom(SEED);
+  const s = snapshot("ring", 20, rand, 1.25);
+  const live = new LiveBook().for(s);
+  chooseMember(s, 12345, live, 0);
+  assert.equal(ownerOfLastChoice(), -1);
+});

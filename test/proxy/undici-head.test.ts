@@ -1,0 +1,85 @@
+// The undici engine's response head (proxy/forward/undici-head.ts) from raw upstream header
+// pairs: hop-by-hop headers and those the upstream's Connection names stay on that hop,
+// framing headers stay, repeats stay repeated, shardgate's own headers are added or replace
+// the upstream's. End to end the same rules are covered by forward-basic and mutation-audit.
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { type HeadExtras, responseHead } from "../../proxy/forward/undici-head.js";
+
+function raw(pairs: Array<[string, string]>): Buffer[] {
+  return pairs.flatMap(([n, v]) => [Buffer.from(n, "latin1"), Buffer.from(v, "latin1")]);
+}
+
+const extras: HeadExtras = {
+  requestId: "rid-1",
+  memberHeader: "",
+  member: "m1",
+  ringVersionHeader: "",
+  ringVersion: 7,
+  issuedCookie: "",
+  connection: "keep-alive",
+};
+
+function pairsOf(list: string[]): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  for (let i = 0; i < list.length; i += 2) out.push([list[i], list[i + 1]]);
+  return out;
+}
+
+test("hop-by-hop and Connection-named headers are dropped, framing and repeats kept", () => {
+  const head = responseHead(
+    raw([
+      ["Content-Type", "text/plain"],
+      ["Connection", "keep-alive, X-Hop-Secret, content-length"],
+      ["X-Hop-Secret", "s"],
+      ["Keep-Alive", "timeout=5"],
+      ["Transfer-Encoding", "chunked"],
+      ["Proxy-Connection", "keep-alive"],
+      ["Trailer", "x-t"],
+      ["Upgrade", "h2c"],
+      ["TE", "trailers"],
+      ["Content-Length", "5"],
+      ["Set-Cookie", "a=1"],
+      ["Set-Cookie", "b=2"],
+      ["Vary", "accept"],
+      ["vary", "origin"],
+    ]),
+    extras,
+  );
+  assert.deepEqual(pairsOf(head), [
+    ["content-type", "text/plain"],
+    ["content-length", "5"],
+    ["set-cookie", "a=1"],
+    ["set-cookie", "b=2"],
+    ["vary", "accept"],
+    ["vary", "origin"],
+    ["x-request-id", "rid-1"],
+    ["connection", "keep-alive"],
+  ]);
+});
+
+test("an upstream x-request-id is kept; member, ring version and cookie headers are shardgate's", () => {
+  const head = responseHead(
+    raw([
+      ["X-Request-Id", "up-1"],
+      ["X-Shardgate-Member", "forged"],
+      ["Set-Cookie", "a=1"],
+    ]),
+    {
+      ...extras,
+      memberHeader: "x-shardgate-member",
+      ringVersionHeader: "x-ring-version",
+      issuedCookie: "sg=abc; Path=/",
+      connection: "close",
+    },
+  );
+  assert.deepEqual(pairsOf(head), [
+    ["x-request-id", "up-1"],
+    ["set-cookie", "a=1"],
+    ["x-shardgate-member", "m1"],
+    ["x-ring-version", "7"],
+    ["set-cookie", "sg=abc; Path=/"],
+    ["connection", "close"],
+  ]);
+});
