@@ -166,7 +166,7 @@ describe("fleet e2e: breakers, leader loss, partition (3 voters + 1 learner, 4 u
       let at = 0;
       for (const tr of transitions) if (tr === path[at]) at++;
       return at === path.length;
-    }, 3_000);
+    }, 3_000, 50);
     assert.ok(walked, fleet.why(`breaker transitions of ${victim}: ${transitions.join(", ")}`));
     const versions = new Set([...closedStates.values()].map((s) => s.ringVersion));
     assert.equal(versions.size, 1, fleet.why(describeStates(closedStates)));

@@ -16,3 +16,13 @@ export function testSeed(fallback: number): number {
 export function pick<T>(random: () => number, items: readonly T[]): T {
   return items[Math.floor(random() * items.length)];
 }
+
+/** `n` bytes drawn from `random` (payloads for storage and transport tests). */
+export function randomBytes(random: () => number, n: number): Uint8Array {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = Math.floor(random() * 256);
+  return out;
+}
+
+/** The Raft I/O tests' seed: TEST_SEED when set (to replay a failure), else drawn from the clock. */
+export const SEED = Number(process.env.TEST_SEED ?? Date.now() % 1_000_000);

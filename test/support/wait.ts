@@ -27,8 +27,11 @@ export async function eventually<T>(
   }
 }
 
-/** Polls `cond` every `everyMs` until it holds (true) or `timeoutMs` passes (false). */
-export async function eventuallyTrue(cond: () => boolean, timeoutMs: number, everyMs = 50): Promise<boolean> {
+/**
+ * Polls `cond` every `everyMs` until it holds (true) or `timeoutMs` passes (false): for tests
+ * that assert on the answer themselves. `waitFor` is the throwing form.
+ */
+export async function eventuallyTrue(cond: () => boolean, timeoutMs = 2000, everyMs = 10): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (cond()) return true;
