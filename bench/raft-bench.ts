@@ -7,7 +7,13 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { freePorts, makeCluster, type NodeProcess, request, statusOf } from "../test/raft-io/cluster.js";
+import {
+  freePorts,
+  makeCluster,
+  type NodeProcess,
+  request,
+  statusOf,
+} from "../test/support/raft-io/cluster.js";
 
 interface Member {
   readonly name: string;

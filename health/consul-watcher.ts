@@ -11,6 +11,7 @@ import { EventEmitter } from "node:events";
 import Consul from "consul";
 import { errorWithCode } from "../config/coded-error.js";
 import type { ConsulAgentConfig, PoolConsulDiscovery } from "../config/file/schema.js";
+import type { LogSink } from "../config/log-sink.js";
 import { backoffDelay } from "./backoff.js";
 import {
   type DiscoveredMember,
@@ -23,14 +24,6 @@ import type { TokenBucket } from "./token-bucket.js";
 import { pacing, WatchLoop, type WatchLoopOptions } from "./watch-loop.js";
 
 export type { CheckStatus, DiscoveredMember, MemberDiff } from "./consul-members.js";
-
-/** pino-compatible: `logger.warn({ ...fields }, "message")`. */
-export interface HealthLogger {
-  debug(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
 
 export interface ConsulWatcherOptions extends WatchLoopOptions {
   /** The pool's `discovery.consul` section as the config schema produced it. */
@@ -90,7 +83,7 @@ export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
   private readonly bucket: TokenBucket;
   private readonly random: () => number;
   private readonly backoff: { baseMs: number; maxMs: number };
-  private readonly log: HealthLogger;
+  private readonly log: LogSink;
   private readonly wall: () => number;
   private readonly warningIsHealthy: boolean;
   private readonly ctx: EventEmitter & { includeResponse: boolean };

@@ -4,8 +4,8 @@
 
 import { EventEmitter } from "node:events";
 import { CodedError } from "../config/coded-error.js";
+import { type LogSink, SILENT_LOG } from "../config/log-sink.js";
 import { seededRandom } from "../ring/random.js";
-import { type HealthLogger, SILENT_LOGGER } from "./controller/deps.js";
 import { InterruptibleSleep } from "./interruptible-sleep.js";
 import { TokenBucket } from "./token-bucket.js";
 
@@ -40,7 +40,7 @@ export interface WatchLoopOptions {
   backoffMaxMs?: number;
   /** Seed for the backoff jitter (default 1). */
   seed?: number;
-  logger?: HealthLogger;
+  logger?: LogSink;
   /** Monotonic clock in ms (default performance.now). */
   now?: () => number;
   /** Wall clock in ms for status timestamps (default Date.now). */
@@ -52,7 +52,7 @@ export interface Pacing {
   readonly bucket: TokenBucket;
   readonly backoff: { readonly baseMs: number; readonly maxMs: number };
   readonly random: () => number;
-  readonly log: HealthLogger;
+  readonly log: LogSink;
   readonly wall: () => number;
 }
 
@@ -79,7 +79,7 @@ export function pacing(what: string, rate: number, o: WatchLoopOptions): Pacing 
     ),
     backoff: { baseMs, maxMs: knob(what, "backoffMaxMs", o.backoffMaxMs, 30_000, baseMs) },
     random: seededRandom(o.seed ?? 1),
-    log: o.logger ?? SILENT_LOGGER,
+    log: o.logger ?? SILENT_LOG,
     wall: o.wallClock ?? Date.now,
   };
 }

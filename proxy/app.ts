@@ -27,7 +27,7 @@ import { createServingPlane } from "./app/serving-plane.js";
 import { readTlsFiles } from "./app/tls-files.js";
 import { resolveClusterSettings } from "./cluster/cluster-settings.js";
 import { CommittedRouting } from "./cluster/committed-routing.js";
-import { OutcomeTracker } from "./cluster/outcome-tracker.js";
+import { OutcomeRecorders } from "./cluster/outcome-recorders.js";
 import { createEdge } from "./edge/create-edge.js";
 import { EdgeAdmin } from "./edge/edge-admin.js";
 import { unreadableTlsFiles, unverifiedTlsPools } from "./forward/upstream-tls.js";
@@ -92,6 +92,8 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
   const tls = readTlsFiles(config, {
     info: (o, m) => logger.child({ component: "listener" }).info(o, m),
     error: (o, m) => logger.child({ component: "listener" }).error(o, m),
+    warn: (o, m) => logger.child({ component: "listener" }).warn(o, m),
+    debug: (o, m) => logger.child({ component: "listener" }).debug(o, m),
   });
   if (!tls.ok)
     return {
@@ -110,7 +112,7 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
   // (proxy/workers/) serve the listener and route on the state this process hands them.
   const workerTotal = workerCount(opts.workers ?? config.workers);
   const workers = workerTotal > 1 ? new PrimaryWorkers(workerTotal) : undefined;
-  const outcomes = workers?.outcomes ?? new OutcomeTracker();
+  const outcomes = workers?.outcomes ?? new OutcomeRecorders();
   const routing = new CommittedRouting((snap, previous) => outcomes.gateFor(snap, previous));
   try {
     routing.applyProvisional(config);

@@ -59,7 +59,7 @@ function sameMemberRing(a: MemberState, b: MemberState): boolean {
     a.address.port === b.address.port &&
     a.weight === b.weight &&
     a.healthy === b.healthy &&
-    a.drained === b.drained &&
+    a.draining === b.draining &&
     a.breaker.state === b.breaker.state
   );
 }

@@ -59,7 +59,7 @@ function carry(
     weight: next.weight,
     source,
     healthy: next.healthy ?? (prev === undefined || moved ? true : prev.healthy),
-    drained: prev?.drained ?? false,
+    draining: prev?.draining ?? false,
     breaker: prev === undefined || moved ? CLOSED : prev.breaker,
   };
 }
@@ -263,12 +263,12 @@ export function transition(data: ClusterStateData, cmd: Command): Transition {
     }
     case "Drain":
     case "Undrain": {
-      const drained = cmd.type === "Drain";
+      const draining = cmd.type === "Drain";
       return updateMembers(
         data,
         cmd.pool,
         [cmd.member],
-        (m) => (m.drained === drained ? m : { ...m, drained }),
+        (m) => (m.draining === draining ? m : { ...m, draining }),
         true,
       );
     }

@@ -28,7 +28,7 @@ export interface MemberState {
   /** As last reported by discovery or active checks; new members start healthy. */
   readonly healthy: boolean;
   /** Operator drain: keeps serving nothing new from the ring. */
-  readonly drained: boolean;
+  readonly draining: boolean;
   readonly breaker: BreakerStatus;
 }
 
@@ -81,5 +81,5 @@ export interface StateChange {
 
 /** A member the ring may hand keys to: healthy, not drained, breaker not open. */
 export function memberRoutable(m: MemberState): boolean {
-  return m.healthy && !m.drained && m.breaker.state !== "open";
+  return m.healthy && !m.draining && m.breaker.state !== "open";
 }

@@ -5,9 +5,6 @@
 import { CodedError, errorText } from "../../config/coded-error.js";
 import type { CommandInput } from "../../config/state/commands.js";
 import type { ClusterStateData } from "../../config/state/types.js";
-import type { HealthLogger } from "../consul-watcher.js";
-
-export type { HealthLogger };
 
 /**
  * Submits a command to the Raft leader. Resolves once the command is committed AND applied
@@ -43,8 +40,6 @@ export const SYSTEM_CLOCK: ControllerClock = {
   },
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
 };
-
-export const SILENT_LOGGER: HealthLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
 export type ControllerErrorCode =
   | "HEALTH_INVALID_CONTROLLER_OPTIONS"

@@ -2,28 +2,21 @@
 // block every one of them takes (committed state, propose, clock, logger), validated once,
 // and the running flag that start()/stop() flip on leadership changes.
 
-import {
-  type ControllerClock,
-  checkCoreOptions,
-  type GetState,
-  type HealthLogger,
-  type Propose,
-  SILENT_LOGGER,
-  SYSTEM_CLOCK,
-} from "./deps.js";
+import { type LogSink, SILENT_LOG } from "../../config/log-sink.js";
+import { type ControllerClock, checkCoreOptions, type GetState, type Propose, SYSTEM_CLOCK } from "./deps.js";
 
 export interface LeaderControllerOptions {
   getState: GetState;
   propose: Propose;
   clock?: ControllerClock;
-  logger?: HealthLogger;
+  logger?: LogSink;
 }
 
 export abstract class LeaderController {
   protected readonly getState: GetState;
   protected readonly propose: Propose;
   protected readonly clock: ControllerClock;
-  protected readonly log: HealthLogger;
+  protected readonly log: LogSink;
   protected running = false;
 
   /** `what` names the controller in option errors ("health controller: ..."). */
@@ -32,7 +25,7 @@ export abstract class LeaderController {
     this.getState = opts.getState;
     this.propose = opts.propose;
     this.clock = opts.clock ?? SYSTEM_CLOCK;
-    this.log = opts.logger ?? SILENT_LOGGER;
+    this.log = opts.logger ?? SILENT_LOG;
   }
 
   get isRunning(): boolean {

@@ -50,8 +50,8 @@ export class ClusterActions {
     } catch (err) {
       return { ok: false, err: proposalError(err) };
     }
-    const drained = this.member(pool, member)?.drained ?? draining;
-    return { ok: true, value: { pool, member, draining: drained, ringVersion: this.routing.ringVersion } };
+    const committed = this.member(pool, member)?.draining ?? draining;
+    return { ok: true, value: { pool, member, draining: committed, ringVersion: this.routing.ringVersion } };
   }
 
   /** Operator breaker override through the leader. */

@@ -9,7 +9,7 @@ import { ClusterNode } from "../cluster/cluster-node.js";
 import type { ClusterSettings } from "../cluster/cluster-settings.js";
 import { CommittedChanges } from "../cluster/committed-changes.js";
 import type { CommittedRouting } from "../cluster/committed-routing.js";
-import type { OutcomeTracker } from "../cluster/outcome-tracker.js";
+import type { OutcomeRecorders } from "../cluster/outcome-recorders.js";
 import type { ProcessLogger } from "../logging/logger.js";
 import { registerClusterMetrics } from "../metrics/cluster-metrics.js";
 import type { ShardgateMetrics } from "../metrics/registry.js";
@@ -22,7 +22,7 @@ export interface JoinOptions {
   log: ProcessLogger;
   metrics: ShardgateMetrics;
   series: SeriesCache;
-  outcomes: OutcomeTracker;
+  outcomes: OutcomeRecorders;
   routing: CommittedRouting;
   fileRouting(): RoutingConfig;
   drift(): ConfigDrift;

@@ -7,7 +7,7 @@ import type { Server as TlsServer } from "node:tls";
 import type { Logger } from "pino";
 import type { ShardgateConfig } from "../../config/file/schema.js";
 import { ClusterHooks } from "../cluster/cluster-hooks.js";
-import type { OutcomeTracker } from "../cluster/outcome-tracker.js";
+import type { OutcomeRecorders } from "../cluster/outcome-recorders.js";
 import type { Edge } from "../edge/create-edge.js";
 import { createDataPlane } from "../forward/data-plane.js";
 import type { MetricsObserver } from "../metrics/observer.js";
@@ -23,7 +23,7 @@ export interface ServingPlaneParts {
   /** The routing state getter (CommittedRouting.current): a field read per request. */
   getState(): RoutingState;
   observer: MetricsObserver;
-  outcomes: OutcomeTracker;
+  outcomes: OutcomeRecorders;
   edge: Edge;
   tracing: Tracing;
   logger: Logger;

@@ -4,12 +4,13 @@
 
 import type { ConfigError } from "../../config/file/config-error.js";
 import type { ShardgateConfig } from "../../config/file/schema.js";
-import { type CertificateLogger, CertificateStore } from "../server/certificate-store.js";
+import type { LogSink } from "../../config/log-sink.js";
+import { CertificateStore } from "../server/certificate-store.js";
 import { errorText } from "./errors.js";
 
 export type TlsFiles = { ok: true; value?: CertificateStore } | { ok: false; error: ConfigError };
 
-export function readTlsFiles(config: ShardgateConfig, logger: CertificateLogger): TlsFiles {
+export function readTlsFiles(config: ShardgateConfig, logger: LogSink): TlsFiles {
   const tls = config.listen.tls;
   if (tls === undefined) return { ok: true };
   try {

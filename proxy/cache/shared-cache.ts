@@ -8,10 +8,10 @@
 
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from "node:http";
 import type { CacheConfig } from "../../config/file/edge-schema.js";
+import type { LogSink } from "../../config/log-sink.js";
 import type { EdgeRouteMetrics } from "../edge/edge-metrics.js";
 import type { EdgeState } from "../edge/edge-state.js";
 import type { RequestContext } from "../forward/request-context.js";
-import type { DataPlaneLogger } from "../forward/types.js";
 import type { RedisStore } from "../redis/redis-store.js";
 import { normalizeHost } from "../routing/route-table.js";
 import {
@@ -55,7 +55,7 @@ export class SharedCache {
     private readonly label: string,
     private readonly store: RedisStore,
     private readonly metrics: EdgeRouteMetrics,
-    private readonly logger: DataPlaneLogger,
+    private readonly logger: LogSink,
     perResponseHeaders: readonly string[] = [],
   ) {
     this.notStored = new Set([...NOT_STORED, ...perResponseHeaders.map((h) => h.toLowerCase())]);

@@ -7,21 +7,16 @@
 // gateway-error retry never reaches onUpstreamError or onRequestEnd, so it is counted at the
 // retry, classified by the pool's breaker statuses like any other response.
 
+import type { UpstreamErrorKind } from "../../health/outcome-recorder.js";
 import type { NotOwnerCounter } from "../edge/edge-metrics.js";
-import type {
-  DataPlaneHooks,
-  NotOwnerReason,
-  RequestRecord,
-  RetryKind,
-  UpstreamErrorKind,
-} from "../forward/types.js";
+import type { DataPlaneHooks, NotOwnerReason, RequestRecord, RetryKind } from "../forward/types.js";
 import type { MetricsObserver } from "../metrics/observer.js";
-import type { OutcomeTracker } from "./outcome-tracker.js";
+import type { OutcomeRecorders } from "./outcome-recorders.js";
 
 export class ClusterHooks implements DataPlaneHooks {
   constructor(
     private readonly observer: MetricsObserver,
-    private readonly outcomes: OutcomeTracker,
+    private readonly outcomes: OutcomeRecorders,
     private readonly notOwner: NotOwnerCounter | null = null,
   ) {}
 

@@ -22,6 +22,7 @@ import { rmSync } from "node:fs";
 import { formatAddress } from "../../config/address.js";
 import { CodedError, errorText, type StateErrorCode } from "../../config/coded-error.js";
 import type { ConsulAgentConfig, RoutingConfig } from "../../config/file/schema.js";
+import type { LogSink } from "../../config/log-sink.js";
 import { DriverError, RaftDriver } from "../../config/raft/driver.js";
 import { REJECT_REASONS } from "../../config/raft/transport/index.js";
 import type { ClusterStateData, StateChange } from "../../config/state/cluster-state.js";
@@ -29,21 +30,20 @@ import type { BreakerOverride } from "../../config/state/commands.js";
 import { type CommandInput, encodeCommand, validateCommand } from "../../config/state/commands.js";
 import { ClusterStateMachine } from "../../config/state/state-machine.js";
 import { BreakerController, FORCED_OPEN_UNTIL } from "../../health/breaker-controller.js";
-import type { HealthLogger } from "../../health/controller/deps.js";
 import { HealthController } from "../../health/health-controller.js";
 import { MembershipController } from "../../health/membership-controller.js";
 import { decodeAppMessage, encodeJoin, encodeOutcomes } from "./app-messages.js";
 import type { ClusterSettings } from "./cluster-settings.js";
-import type { OutcomeTracker } from "./outcome-tracker.js";
+import type { OutcomeRecorders } from "./outcome-recorders.js";
 
 export interface ClusterNodeOptions {
   settings: ClusterSettings;
-  logger: HealthLogger;
+  logger: LogSink;
   /** The local file's routing (for seeding an empty cluster). */
   fileRouting: () => RoutingConfig;
   /** This instance's Consul agent settings (`discovery.consul`). */
   agent: ConsulAgentConfig;
-  outcomes: OutcomeTracker;
+  outcomes: OutcomeRecorders;
   /** Every applied entry (`change` null: the whole state was replaced by a snapshot). */
   onApplied: (change: StateChange | null, before: ClusterStateData, after: ClusterStateData) => void;
   /** A pool entered or left the healthy-panic mode (membership or active checks). */
@@ -82,7 +82,7 @@ export class ClusterNode {
   readonly settings: ClusterSettings;
   readonly sm: ClusterStateMachine;
   readonly driver: RaftDriver;
-  private readonly log: HealthLogger;
+  private readonly log: LogSink;
   private readonly opts: ClusterNodeOptions;
   readonly membership: MembershipController;
   readonly breakers: BreakerController;

@@ -6,8 +6,8 @@
 // counters, log lines and the ring change log. Runs off the request path. The composition
 // root (proxy/app/join-cluster.ts) only wires it.
 
+import type { LogSink } from "../../config/log-sink.js";
 import type { ClusterStateData, StateChange } from "../../config/state/cluster-state.js";
-import type { HealthLogger } from "../../health/controller/deps.js";
 import type { ShardgateMetrics } from "../metrics/registry.js";
 import { tableStats } from "../metrics/ring-stats.js";
 import type { SeriesCache } from "../metrics/series-cache.js";
@@ -26,9 +26,9 @@ export interface RingChangeRecorder {
 export interface CommittedChangesOptions {
   routing: CommittedRouting;
   /** The process logger (member health and breaker lines). */
-  log: HealthLogger;
+  log: LogSink;
   /** The cluster component's logger (rejected commands, warnings). */
-  clusterLog: HealthLogger;
+  clusterLog: LogSink;
   metrics: ShardgateMetrics;
   series: SeriesCache;
   changes?: RingChangeRecorder;
@@ -73,7 +73,7 @@ function sameIdsInOrder(a: readonly { id: string }[], b: readonly { id: string }
 }
 
 function reportApplied(
-  log: HealthLogger,
+  log: LogSink,
   metrics: ShardgateMetrics,
   series: SeriesCache,
   change: StateChange | null,
@@ -118,7 +118,7 @@ function reportApplied(
       const m = afterMembers[i];
       const o = old === null ? beforeMembers[i] : old.get(m.id);
       if (o === undefined || o === m) continue;
-      if (kept) ps.member(m.id).setFlags(m.healthy, m.drained);
+      if (kept) ps.member(m.id).setFlags(m.healthy, m.draining);
       if (o.healthy !== m.healthy) {
         ps.member(m.id)
           .healthTransitions(m.healthy ? "healthy" : "unhealthy")
@@ -146,9 +146,9 @@ function reportApplied(
           "breaker state committed",
         );
       }
-      if (o.drained !== m.drained)
+      if (o.draining !== m.draining)
         log.info(
-          { pool: name, member: m.id, draining: m.drained, ringVersion: after.ringVersion },
+          { pool: name, member: m.id, draining: m.draining, ringVersion: after.ringVersion },
           "member drain changed",
         );
     }

@@ -59,7 +59,7 @@ function memberInput(m: MemberState): MemberInput {
     address: m.address,
     weight: m.weight,
     healthy: m.healthy,
-    draining: m.drained,
+    draining: m.draining,
     breakerOpen: m.breaker.state === "open",
     breakerHalfOpen: m.breaker.state === "half-open",
   };

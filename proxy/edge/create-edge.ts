@@ -4,8 +4,8 @@
 
 import type { Registry } from "prom-client";
 import type { ShardgateConfig } from "../../config/file/schema.js";
+import type { LogSink } from "../../config/log-sink.js";
 import { CookieCodec } from "../affinity/cookie-codec.js";
-import type { DataPlaneLogger } from "../forward/types.js";
 import { RedisStore } from "../redis/redis-store.js";
 import { EdgeEngine } from "./edge-engine.js";
 import { EdgeMetrics, NotOwnerCounter } from "./edge-metrics.js";
@@ -15,7 +15,7 @@ export interface EdgeInit {
   /** The cluster secret ("" when none): the cookie key derives from it. */
   secret: string;
   registry: Registry;
-  logger: DataPlaneLogger;
+  logger: LogSink;
 }
 
 export interface Edge {

@@ -4,13 +4,14 @@
 // objects (and so their in-process pin caches and coalescing tables) across rebuilds.
 
 import type { RouteConfig } from "../../config/file/schema.js";
+import type { LogSink } from "../../config/log-sink.js";
 import type { Affinity } from "../affinity/affinity.js";
 import { CookieAffinity } from "../affinity/cookie-affinity.js";
 import type { CookieCodec } from "../affinity/cookie-codec.js";
 import { DrainClock } from "../affinity/drain-clock.js";
 import { StoreAffinity } from "../affinity/store-affinity.js";
 import { SharedCache } from "../cache/shared-cache.js";
-import type { DataPlaneLogger, EdgeHooks } from "../forward/types.js";
+import type { EdgeHooks } from "../forward/types.js";
 import { RateLimiter } from "../rate-limit/rate-limiter.js";
 import type { RedisStore } from "../redis/redis-store.js";
 import type { CompiledRoute, RouteTable, RoutingState } from "../routing/types.js";
@@ -20,7 +21,7 @@ import { RouteEdge } from "./route-edge.js";
 export interface EdgeEngineDeps {
   metrics: EdgeMetrics;
   codec: CookieCodec;
-  logger: DataPlaneLogger;
+  logger: LogSink;
   /** The shared store (null without a `redis:` section; the schema then refuses store features). */
   store?: RedisStore | null;
   /** Response headers the data plane adds per response (member, ring version): never cached. */

@@ -5,10 +5,11 @@
 // timeout and short-circuited by its breaker.
 
 import type { IncomingMessage } from "node:http";
+import type { LogSink } from "../../config/log-sink.js";
 import type { Affinity } from "../affinity/affinity.js";
 import type { SharedCache } from "../cache/shared-cache.js";
 import type { RequestContext } from "../forward/request-context.js";
-import type { DataPlaneLogger, EdgeContinuation, EdgeRoute } from "../forward/types.js";
+import type { EdgeContinuation, EdgeRoute } from "../forward/types.js";
 import type { RateLimiter } from "../rate-limit/rate-limiter.js";
 import { type EdgeState, edgeStateOf } from "./edge-state.js";
 
@@ -19,7 +20,7 @@ export class RouteEdge implements EdgeRoute {
     readonly affinity: Affinity | null,
     readonly rateLimit: RateLimiter | null,
     readonly cache: SharedCache | null,
-    private readonly logger: DataPlaneLogger,
+    private readonly logger: LogSink,
   ) {
     this.syncOnly = rateLimit === null && cache === null;
   }

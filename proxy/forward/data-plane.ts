@@ -14,6 +14,7 @@ import type { ClientRequest, IncomingHttpHeaders, IncomingMessage, ServerRespons
 import type { Duplex } from "node:stream";
 import { TLSSocket } from "node:tls";
 import { createProxyServer as createHttpProxy, type ProxyServer } from "http-proxy-3";
+import type { UpstreamErrorKind } from "../../health/outcome-recorder.js";
 import { hashKey } from "../../ring/hash.js";
 import { ERRORS, type ErrorCode, errorBody, rawErrorResponse } from "../errors.js";
 import { extractKey, redactPathSegments } from "../routing/key-extract.js";
@@ -38,14 +39,7 @@ import { isAcceptableRequestId, newRequestId } from "./request-id.js";
 import { RetryBudget } from "./retry-budget.js";
 import { TimeoutSweep } from "./timeout-sweep.js";
 import { bindTunnel } from "./tunnel.js";
-import type {
-  DataPlane,
-  DataPlaneInit,
-  EdgeContinuation,
-  EdgeHooks,
-  RetryKind,
-  UpstreamErrorKind,
-} from "./types.js";
+import type { DataPlane, DataPlaneInit, EdgeContinuation, EdgeHooks, RetryKind } from "./types.js";
 import { type ForwardAttempt, onResDrain, UndiciAttempt, type UndiciHost } from "./undici-attempt.js";
 import { type HeadExtras, responseHead } from "./undici-head.js";
 import { UndiciPools } from "./undici-pools.js";

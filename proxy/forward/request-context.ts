@@ -4,10 +4,11 @@
 
 import type { ClientRequest, IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
+import type { UpstreamErrorKind } from "../../health/outcome-recorder.js";
 import type { PoolLive } from "../routing/pool-live.js";
 import type { CompiledRoute, PoolSnapshot } from "../routing/types.js";
 import type { Endpoint } from "./endpoints.js";
-import type { EdgeRoute, RecordFields, RequestRecord, UpstreamErrorKind } from "./types.js";
+import type { EdgeRoute, RecordFields, RequestRecord } from "./types.js";
 import type { ForwardAttempt } from "./undici-attempt.js";
 
 /** Max attempts the schema allows (retry.attempts <= 10). */

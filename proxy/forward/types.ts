@@ -9,11 +9,12 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:
 import type { BlockList } from "node:net";
 import type { Duplex } from "node:stream";
 import type { SecureContext } from "node:tls";
+import type { LogSink } from "../../config/log-sink.js";
+import type { UpstreamErrorKind } from "../../health/outcome-recorder.js";
 import type { ErrorCode } from "../errors.js";
 import type { CompiledRoute, NotOwnerReason, RouteExplanation, RoutingState } from "../routing/types.js";
 import type { RequestContext } from "./request-context.js";
 
-export type UpstreamErrorKind = "connect" | "reset" | "timeout";
 /** Why an attempt is retried: an upstream error, or "gateway" (a 502/503/504 discarded under retry.on gateway-error). */
 export type RetryKind = UpstreamErrorKind | "gateway";
 
@@ -84,14 +85,6 @@ export interface DataPlaneHooks {
   onRequestEnd(record: RequestRecord): void;
 }
 
-/** The subset of a pino logger the data plane uses. */
-export interface DataPlaneLogger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
-
 export interface DataPlaneOptions {
   /** Response header naming the chosen member (config headers.memberHeader); absent = off. */
   memberHeader?: string;
@@ -150,7 +143,7 @@ export interface DataPlaneInit {
   /** Returns the current state; called once per request (and per retry). Cheap: a field read. */
   getState(): RoutingState;
   hooks: DataPlaneHooks;
-  logger: DataPlaneLogger;
+  logger: LogSink;
   options?: DataPlaneOptions;
   /** Per-route edge features; absent = none anywhere. */
   edge?: EdgeHooks;
@@ -177,7 +170,7 @@ export interface DataPlane {
 
 export interface ProxyServerInit {
   dataPlane: DataPlane;
-  logger: DataPlaneLogger;
+  logger: LogSink;
   /** Listener settings, as config `listen` (timeouts in ms, maxHeaderSize in bytes). */
   listen: {
     timeouts: { request: number; headers: number; idle: number; keepAlive: number };

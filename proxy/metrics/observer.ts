@@ -2,7 +2,8 @@
 // access-log line. Everything here runs on the request path, so it only looks up cached
 // children (SeriesCache) and increments them: no label objects, no closures per request.
 
-import type { DataPlaneHooks, RequestRecord, UpstreamErrorKind } from "../forward/types.js";
+import type { UpstreamErrorKind } from "../../health/outcome-recorder.js";
+import type { DataPlaneHooks, RequestRecord } from "../forward/types.js";
 import type { AccessLog } from "../logging/access-log.js";
 import { codeClassIndex } from "./registry.js";
 import { NO_ROUTE, type SeriesCache } from "./series-cache.js";

@@ -7,11 +7,12 @@
 
 import type { RateLimitConfig } from "../../config/file/edge-schema.js";
 import type { RouteConfig } from "../../config/file/schema.js";
+import type { LogSink } from "../../config/log-sink.js";
 import type { EdgeRouteMetrics } from "../edge/edge-metrics.js";
 import type { EdgeState } from "../edge/edge-state.js";
 import { ERRORS } from "../errors.js";
 import type { RequestContext } from "../forward/request-context.js";
-import type { DataPlaneLogger, EdgeContinuation } from "../forward/types.js";
+import type { EdgeContinuation } from "../forward/types.js";
 import { type RedisStore, storeKey } from "../redis/redis-store.js";
 import { clientAddress, compileKeyPlan, extractKey, type KeyPlan } from "../routing/key-extract.js";
 import { TOKEN_BUCKET } from "./token-bucket-script.js";
@@ -34,7 +35,7 @@ export class RateLimiter {
     private readonly label: string,
     private readonly store: RedisStore,
     private readonly metrics: EdgeRouteMetrics,
-    private readonly logger: DataPlaneLogger,
+    private readonly logger: LogSink,
     private readonly now: () => number,
   ) {
     this.plan = cfg.key === undefined ? null : compileKeyPlan({ ...route, key: cfg.key });

@@ -10,7 +10,7 @@
 import { createHash } from "node:crypto";
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from "ioredis";
 import type { RedisConfig } from "../../config/file/edge-schema.js";
-import type { DataPlaneLogger } from "../forward/types.js";
+import type { LogSink } from "../../config/log-sink.js";
 import { StoreBreaker } from "./store-breaker.js";
 
 /** A command not sent (breaker open, not connected) or failed; callers apply their store-error rule. */
@@ -49,7 +49,7 @@ export class RedisStore {
   private wasReady = false;
   private closed = false;
 
-  constructor(cfg: RedisConfig, logger: DataPlaneLogger, now: () => number = () => performance.now()) {
+  constructor(cfg: RedisConfig, logger: LogSink, now: () => number = () => performance.now()) {
     this.keyPrefix = cfg.keyPrefix;
     this.breaker = new StoreBreaker(cfg.breaker.failures, cfg.breaker.openFor, now);
     const common: RedisOptions = {

@@ -7,17 +7,13 @@
 import { type FSWatcher, readFileSync, watch } from "node:fs";
 import { dirname } from "node:path";
 import { createSecureContext, type SecureContext, type Server as TlsServer } from "node:tls";
+import type { LogSink } from "../../config/log-sink.js";
 
 export interface CertificateFiles {
   cert: string;
   key: string;
   /** SNI names this pair answers for; absent = the default pair. */
   names?: readonly string[];
-}
-
-export interface CertificateLogger {
-  info(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
 }
 
 interface Loaded {
@@ -46,7 +42,7 @@ export class CertificateStore {
   constructor(
     defaults: CertificateFiles,
     sni: readonly CertificateFiles[],
-    private readonly logger: CertificateLogger,
+    private readonly logger: LogSink,
     private readonly debounceMs = 200,
   ) {
     this.pairs = [defaults, ...sni].map(load);

@@ -14,14 +14,15 @@
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { createServer as createH2Server, type Http2Session, type ServerHttp2Session } from "node:http2";
 import type { TLSSocket } from "node:tls";
+import type { LogSink } from "../../config/log-sink.js";
 import { adaptH2Request } from "../forward/h2-request.js";
-import type { DataPlane, DataPlaneLogger } from "../forward/types.js";
+import type { DataPlane } from "../forward/types.js";
 import { H2RequestTimeouts } from "./h2-request-timeout.js";
 import { sniffH2cPreface } from "./h2c-preface.js";
 
 export interface H2ListenerOptions {
   dataPlane: DataPlane;
-  logger: DataPlaneLogger;
+  logger: LogSink;
   /** SETTINGS_MAX_CONCURRENT_STREAMS per session. */
   maxConcurrentStreams: number;
   /** SETTINGS_MAX_HEADER_LIST_SIZE (bytes): the listener's maxHeaderSize. */

@@ -9,7 +9,7 @@
 import type { Server } from "node:http";
 import type { BlockList, Socket } from "node:net";
 import { Server as TlsServer } from "node:tls";
-import type { DataPlaneLogger } from "../forward/types.js";
+import type { LogSink } from "../../config/log-sink.js";
 import { isTrusted, unmapIPv4 } from "../routing/key-extract.js";
 import { parseProxyHeader, V2_MAX } from "./proxy-protocol.js";
 
@@ -17,7 +17,7 @@ export interface ProxyProtocolOptions {
   trusted: BlockList;
   /** How long the header may take to arrive (ms): the listener's headers timeout. */
   timeoutMs: number;
-  logger: DataPlaneLogger;
+  logger: LogSink;
   onRefused?: (code: string) => void;
 }
 

@@ -19,7 +19,8 @@ import {
   trace,
 } from "@opentelemetry/api";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
-import type { DataPlaneHooks, RequestRecord, RetryKind, UpstreamErrorKind } from "../forward/types.js";
+import type { UpstreamErrorKind } from "../../health/outcome-recorder.js";
+import type { DataPlaneHooks, RequestRecord, RetryKind } from "../forward/types.js";
 
 const propagator = new W3CTraceContextPropagator();
 

@@ -13,7 +13,7 @@ import { createServingPlane } from "../app/serving-plane.js";
 import { drainAndClose } from "../app/shutdown.js";
 import { readTlsFiles } from "../app/tls-files.js";
 import { CommittedRouting } from "../cluster/committed-routing.js";
-import { OutcomeTracker } from "../cluster/outcome-tracker.js";
+import { OutcomeRecorders } from "../cluster/outcome-recorders.js";
 import { createEdge } from "../edge/create-edge.js";
 import { createAccessLog } from "../logging/access-log.js";
 import { createProcessLogger } from "../logging/logger.js";
@@ -72,7 +72,7 @@ async function main(): Promise<void> {
   const observer = new MetricsObserver(series, createAccessLog(log.lines, init.log.accessLog));
   metrics.inFlightSource = () => observer.inFlightByPool();
   metrics.memberInFlightSource = () => observer.inFlightByMember();
-  const outcomes = new OutcomeTracker();
+  const outcomes = new OutcomeRecorders();
   const routing = new CommittedRouting((snap, previous) => outcomes.gateFor(snap, previous));
   routing.applyProvisional(config);
   const tracing = await startTracing(config.tracing, init.nodeId);

@@ -4,7 +4,7 @@
 // instance as one observer (as it does with one process) and not N partial ones.
 
 import type { OutcomeBatch, OutcomeCounts } from "../../health/outcome-recorder.js";
-import { OutcomeTracker } from "../cluster/outcome-tracker.js";
+import { OutcomeRecorders } from "../cluster/outcome-recorders.js";
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -31,7 +31,7 @@ export function mergeOutcomeBatches(batches: readonly OutcomeBatch[]): OutcomeBa
   return { entries: [...byMember.values()] };
 }
 
-export class WorkerOutcomes extends OutcomeTracker {
+export class WorkerOutcomes extends OutcomeRecorders {
   private pending: OutcomeBatch[] = [];
 
   /** A batch a worker drained from its own tracker. */

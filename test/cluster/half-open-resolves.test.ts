@@ -1,5 +1,5 @@
 // Half-open probes always resolve (issue 10, item 2), with the real probe gate: the committed
-// cluster state, CommittedRouting with OutcomeTracker's gates, the data plane, ClusterHooks and
+// cluster state, CommittedRouting with OutcomeRecorders' gates, the data plane, ClusterHooks and
 // real upstreams. A probe slot comes back whatever happens to the request (client abort,
 // retry elsewhere, websocket upgrade); a request served by a second member counts a success
 // for it and a failure for the first; /admin/route's explanation names the half-open member a
@@ -14,13 +14,14 @@ import { WebSocket } from "ws";
 import { ClusterState } from "../../config/state/cluster-state.js";
 import { ClusterHooks } from "../../proxy/cluster/cluster-hooks.js";
 import { CommittedRouting } from "../../proxy/cluster/committed-routing.js";
-import { OutcomeTracker } from "../../proxy/cluster/outcome-tracker.js";
+import { OutcomeRecorders } from "../../proxy/cluster/outcome-recorders.js";
 import { createDataPlane } from "../../proxy/forward/data-plane.js";
 import type { MetricsObserver } from "../../proxy/metrics/observer.js";
 import { createProxyServer } from "../../proxy/server/proxy-server.js";
 import { enc, routingFrom, setRouting } from "../config/cluster-fixtures.js";
-import { send, waitFor } from "../proxy/harness.js";
+import { send } from "../proxy/harness.js";
 import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
+import { eventuallyTrue } from "../support/wait.js";
 
 const NO_METRICS = {
   onRequestStart() {},
@@ -31,7 +32,7 @@ const NO_METRICS = {
 
 interface Rig {
   upstreams: EchoUpstream[];
-  tracker: OutcomeTracker;
+  recorders: OutcomeRecorders;
   plane: ReturnType<typeof createDataPlane>;
   port: number;
   /** A key whose owner is `member`. */
@@ -68,9 +69,9 @@ routes:
     const change = state.apply(index++, c);
     assert.equal(change.applied, true, change.error);
   }
-  const tracker = new OutcomeTracker();
-  tracker.sync(state.current);
-  const routing = new CommittedRouting((snap) => tracker.gateFor(snap));
+  const recorders = new OutcomeRecorders();
+  recorders.sync(state.current);
+  const routing = new CommittedRouting((snap) => recorders.gateFor(snap));
   routing.apply(state.current, "all", true);
   const snap = routing.current().pools.get("users");
   assert.ok(
@@ -80,7 +81,7 @@ routes:
   const silent = { debug() {}, info() {}, warn() {}, error() {} };
   const plane = createDataPlane({
     getState: routing.current,
-    hooks: new ClusterHooks(NO_METRICS, tracker),
+    hooks: new ClusterHooks(NO_METRICS, recorders),
     logger: silent,
     options: { memberHeader: "x-served-by" },
   });
@@ -95,7 +96,7 @@ routes:
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   return {
     upstreams,
-    tracker,
+    recorders,
     plane,
     port: (server.address() as AddressInfo).port,
     keyOwnedBy(member) {
@@ -114,9 +115,9 @@ routes:
   };
 }
 
-function outcomesOf(tracker: OutcomeTracker): Map<string, { success: number; failure: number }> {
+function outcomesOf(recorders: OutcomeRecorders): Map<string, { success: number; failure: number }> {
   const out = new Map<string, { success: number; failure: number }>();
-  for (const e of tracker.drain().entries) out.set(e.member, { success: e.success, failure: e.failure });
+  for (const e of recorders.drain().entries) out.set(e.member, { success: e.success, failure: e.failure });
   return out;
 }
 
@@ -144,12 +145,12 @@ test("a probe whose client went away (499) gives its slot back: the next request
     const req = httpRequest({ host: "127.0.0.1", port: rig.port, path: "/", headers: { "x-user-id": key } });
     req.on("error", () => resolve());
     req.end();
-    void waitFor(() => owner.requests > before, 3000).then(() => {
+    void eventuallyTrue(() => owner.requests > before, 3000).then(() => {
       req.destroy();
       resolve();
     });
   });
-  assert.ok(await waitFor(() => rig.plane.inFlight() === 0, 3000), "the aborted probe ended");
+  assert.ok(await eventuallyTrue(() => rig.plane.inFlight() === 0, 3000), "the aborted probe ended");
   owner.mode = { kind: "echo" };
   const r = await send(rig.port, { headers: { "x-user-id": key } });
   assert.equal(r.headers["x-served-by"], owner.id, "the owner was probed again (slot returned)");
@@ -161,12 +162,12 @@ test("a request served by its second member counts success there and failure on 
   const first = rig.upstreams[2];
   const key = rig.keyOwnedBy(first.id);
   await first.die();
-  outcomesOf(rig.tracker);
+  outcomesOf(rig.recorders);
   const r = await send(rig.port, { headers: { "x-user-id": key } });
   assert.equal(r.status, 200, r.text);
   const second = String(r.headers["x-served-by"]);
   assert.notEqual(second, first.id);
-  const o = outcomesOf(rig.tracker);
+  const o = outcomesOf(rig.recorders);
   assert.deepEqual(o.get(first.id), { success: 0, failure: 1 });
   assert.deepEqual(o.get(second), { success: 1, failure: 0 });
 });
@@ -188,7 +189,7 @@ test("a websocket probe frees its slot at the 101 and counts as the member's suc
   const r = await send(rig.port, { headers: { "x-user-id": key } });
   assert.equal(r.headers["x-served-by"], owner);
   a.close();
-  assert.ok(await waitFor(() => rig.plane.inFlight() === 0, 3000));
-  const o = outcomesOf(rig.tracker);
+  assert.ok(await eventuallyTrue(() => rig.plane.inFlight() === 0, 3000));
+  const o = outcomesOf(rig.recorders);
   assert.deepEqual(o.get(owner), { success: 2, failure: 0 }, "the HTTP probe and the upgrade");
 });

@@ -1,4 +1,4 @@
-// Half-open admission in member choice, with the real probe gate (OutcomeTracker's, as the
+// Half-open admission in member choice, with the real probe gate (OutcomeRecorders', as the
 // running instance wires it): a half-open member takes at most `halfOpenProbes` probes in
 // flight; once they are taken its keys walk on to the next member until a probe gives its
 // slot back, and explaining a route never spends a probe.
@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ClusterState } from "../../config/state/cluster-state.js";
 import { CommittedRouting } from "../../proxy/cluster/committed-routing.js";
-import { OutcomeTracker } from "../../proxy/cluster/outcome-tracker.js";
+import { OutcomeRecorders } from "../../proxy/cluster/outcome-recorders.js";
 import { chooseMember, explainChoice } from "../../proxy/routing/member-choice.js";
 import type { PoolSnapshot } from "../../proxy/routing/types.js";
 import { enc, routingFrom, setRouting } from "../config/cluster-fixtures.js";
@@ -35,9 +35,9 @@ routes:
     enc({ v: 1, type: "SetBreaker", pool: "p", member: "m2", state: "half-open", since: 1, trips: 1 }),
   );
   assert.equal(c.applied, true, c.error);
-  const tracker = new OutcomeTracker();
-  tracker.sync(state.current);
-  const routing = new CommittedRouting((snap) => tracker.gateFor(snap));
+  const recorders = new OutcomeRecorders();
+  recorders.sync(state.current);
+  const routing = new CommittedRouting((snap) => recorders.gateFor(snap));
   routing.apply(state.current, "all", true);
   const snap = routing.current().pools.get("p");
   assert.ok(snap);

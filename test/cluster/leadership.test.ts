@@ -11,10 +11,10 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import { parseRouting } from "../../config/file/load.js";
 import { consulAgentSchema } from "../../config/file/schema.js";
-import { SILENT_LOGGER } from "../../health/controller/deps.js";
+import { SILENT_LOG } from "../../config/log-sink.js";
 import { ClusterNode } from "../../proxy/cluster/cluster-node.js";
 import type { ClusterSettings } from "../../proxy/cluster/cluster-settings.js";
-import { OutcomeTracker } from "../../proxy/cluster/outcome-tracker.js";
+import { OutcomeRecorders } from "../../proxy/cluster/outcome-recorders.js";
 import { freePorts } from "../support/ports.js";
 import { eventually } from "../support/wait.js";
 
@@ -79,10 +79,10 @@ test("controllers run on the leader only, and move with leadership", { timeout: 
     };
     const node = new ClusterNode({
       settings,
-      logger: SILENT_LOGGER,
+      logger: SILENT_LOG,
       fileRouting: () => fileRouting,
       agent: consulAgentSchema.parse({}),
-      outcomes: new OutcomeTracker(),
+      outcomes: new OutcomeRecorders(),
       onApplied: () => undefined,
     });
     nodes.push(node);

@@ -414,7 +414,7 @@ test("reload keeps drain and breaker state for members that stay, resets health 
   const moved = routingFrom(ROUTING_YAML.replace("127.0.0.1:9102", "127.0.0.1:9999"));
   a.apply(6, setRouting(moved));
   const [u1, u2] = a.current.pools.users.members;
-  assert.deepEqual([u1.drained, u1.breaker.state], [true, "open"]);
+  assert.deepEqual([u1.draining, u1.breaker.state], [true, "open"]);
   assert.deepEqual([u2.address.port, u2.healthy, u2.breaker.state], [9999, true, "closed"]);
   assert.equal(memberRoutable(u1), false);
   assert.equal(memberRoutable(u2), true);
@@ -479,7 +479,7 @@ test("the state is immutable: readers keep a consistent old value while apply sw
   assert.equal(JSON.stringify(old), oldText);
   assert.ok(Object.isFrozen(a.current.pools.users.members[0]));
   assert.throws(() => {
-    (a.current.pools.users.members[0] as { drained: boolean }).drained = false;
+    (a.current.pools.users.members[0] as { draining: boolean }).draining = false;
   }, TypeError);
   assert.equal(a.current.pools.search, old.pools.search, "untouched pools are shared, not copied");
 });

@@ -8,10 +8,10 @@ import { describe, test } from "node:test";
 import type { z } from "zod";
 import { formatHostPort } from "../../config/address.js";
 import { consulAgentSchema, poolConsulSchema } from "../../config/file/schema.js";
+import type { LogSink } from "../../config/log-sink.js";
 import {
   ConsulWatcher,
   type ConsulWatcherOptions,
-  type HealthLogger,
   type MembershipUpdate,
 } from "../../health/consul-watcher.js";
 import type { WatchLoopOptions } from "../../health/watch-loop.js";
@@ -47,7 +47,7 @@ function options(
   };
 }
 
-function memoryLogger(): HealthLogger & { lines: { level: string; msg: string }[] } {
+function memoryLogger(): LogSink & { lines: { level: string; msg: string }[] } {
   const lines: { level: string; msg: string }[] = [];
   const at = (level: string) => (_o: object, msg: string) => {
     lines.push({ level, msg });

@@ -9,7 +9,8 @@ import { test } from "node:test";
 import { type Client, Metadata, type ServiceError, status } from "@grpc/grpc-js";
 import { ECHO_SERVICE, echoClient, type GrpcEcho, startGrpcEcho } from "../support/grpc-echo.js";
 import { h2Session } from "../support/h2-client.js";
-import { startHarness, waitFor } from "./harness.js";
+import { eventuallyTrue } from "../support/wait.js";
+import { startHarness } from "./harness.js";
 
 const ident = (b: Buffer): Buffer => b;
 
@@ -98,7 +99,9 @@ test("gRPC unary through shardgate: one tenant, one member; trailers and upstrea
   assert.match(failed.details, /no such thing on g\d/);
   // The access log sees gRPC calls as any request (POST to the method path, routed, keyed).
   assert.ok(
-    await waitFor(() => h.rec.ends.some((e) => e.path === ECHO_SERVICE.Unary.path && e.status === 200)),
+    await eventuallyTrue(() =>
+      h.rec.ends.some((e) => e.path === ECHO_SERVICE.Unary.path && e.status === 200),
+    ),
   );
   const rec = h.rec.ends.find((e) => e.path === ECHO_SERVICE.Unary.path);
   assert.equal(rec?.pool, "grpc");
@@ -221,7 +224,7 @@ test("grpc-timeout is the upstream deadline: DEADLINE_EXCEEDED in time, upstream
   assert.equal(raw.head["grpc-status"], String(status.DEADLINE_EXCEEDED));
   assert.equal(raw.body, 0);
   assert.ok(rawTook < 2500, `grpc-timeout 300m answered after ${Math.round(rawTook)} ms`);
-  assert.ok(await waitFor(() => h.rec.ends.some((e) => e.errorCode === "upstream_timeout")));
+  assert.ok(await eventuallyTrue(() => h.rec.ends.some((e) => e.errorCode === "upstream_timeout")));
   assert.equal(h.rec.upstreamErrors.length, 0, JSON.stringify(h.rec.upstreamErrors));
 });
 

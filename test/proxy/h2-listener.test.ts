@@ -12,11 +12,13 @@ import { type AddressInfo, BlockList, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { SILENT_LOG } from "../../config/log-sink.js";
 import { createProxyServer } from "../../proxy/server/proxy-server.js";
 import { h2Request, h2Session } from "../support/h2-client.js";
 import { rawExchange } from "../support/raw-socket.js";
 import { issueCert, makeCa } from "../support/test-ca.js";
-import { planeOverUpstreams, SILENT, send, startHarness, waitFor } from "./harness.js";
+import { eventuallyTrue } from "../support/wait.js";
+import { planeOverUpstreams, send, startHarness } from "./harness.js";
 
 test("h2c prior knowledge and HTTP/1.1 on one port: same routing, same member for a key", async (t) => {
   const h = await startHarness({ options: { memberHeader: "x-member" } });
@@ -45,7 +47,7 @@ test("h2c prior knowledge and HTTP/1.1 on one port: same routing, same member fo
   });
   assert.equal(post.status, 200);
   assert.equal(post.json().body, "hello over h2");
-  assert.ok(await waitFor(() => h.rec.ends.some((e) => e.method === "POST" && e.path === "/p")));
+  assert.ok(await eventuallyTrue(() => h.rec.ends.some((e) => e.method === "POST" && e.path === "/p")));
   const rec = h.rec.ends.find((e) => e.method === "POST" && e.path === "/p");
   assert.equal(rec?.status, 200);
   assert.equal(rec?.pool, "users");
@@ -105,7 +107,7 @@ test("h2 over TLS by ALPN, HTTP/1.1 over TLS on the same port", async (t) => {
   const { config, plane } = await planeOverUpstreams(t, 2);
   const server = createProxyServer({
     dataPlane: plane,
-    logger: SILENT,
+    logger: SILENT_LOG,
     listen: { timeouts: config.listen.timeouts, maxHeaderSize: config.listen.maxHeaderSize },
     tls: { cert: readFileSync(join(dir, "leaf.pem")), key: readFileSync(join(dir, "leaf.key")) },
   });
@@ -228,7 +230,7 @@ test("a client that opens streams and never reads holds the upstream back (flow 
   await new Promise((r) => stream.once("response", r));
   // Wait until the upstream is held: its count stops moving across a full second.
   let last = -1;
-  const settled = await waitFor(() => {
+  const settled = await eventuallyTrue(() => {
     const now = up.pushed();
     const still = now === last;
     last = now;

@@ -16,7 +16,8 @@ import { h2Session } from "../support/h2-client.js";
 import { type H2Upstream, startH2Upstream } from "../support/h2-upstreams.js";
 import { rawExchange } from "../support/raw-socket.js";
 import { issueCert, makeCa } from "../support/test-ca.js";
-import { send, startHarness, waitFor } from "./harness.js";
+import { eventuallyTrue } from "../support/wait.js";
+import { send, startHarness } from "./harness.js";
 
 async function h2Pool(
   t: { after(fn: () => unknown): void },
@@ -261,7 +262,7 @@ test("gRPC call reset by the upstream mid-stream ends with UNAVAILABLE trailers,
   assert.equal(out.body, 7, "the message sent before the reset reaches the client");
   assert.equal(out.trailers["grpc-status"], "14");
   assert.match(String(out.trailers["grpc-message"]), /upstream_reset/);
-  assert.ok(await waitFor(() => h.rec.ends.length === 1));
+  assert.ok(await eventuallyTrue(() => h.rec.ends.length === 1));
   assert.equal(h.rec.ends[0].errorCode, "upstream_reset");
   assert.deepEqual(h.rec.upstreamErrors, [{ member: "crashy", kind: "reset" }]);
 });

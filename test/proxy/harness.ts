@@ -5,6 +5,8 @@
 import { Agent, request as httpRequest, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo, BlockList } from "node:net";
 import { configSchema, type ShardgateConfig, type ShardgateConfigInput } from "../../config/file/schema.js";
+import { SILENT_LOG } from "../../config/log-sink.js";
+import type { UpstreamErrorKind } from "../../health/outcome-recorder.js";
 import { createDataPlane } from "../../proxy/forward/data-plane.js";
 import type {
   DataPlane,
@@ -13,13 +15,11 @@ import type {
   NotOwnerReason,
   RecordFields,
   RetryKind,
-  UpstreamErrorKind,
 } from "../../proxy/forward/types.js";
 import { buildRoutingState, createRoutingStateHolder } from "../../proxy/routing/routing-state.js";
 import type { MemberInput, RoutingStateHolder } from "../../proxy/routing/types.js";
 import { createProxyServer } from "../../proxy/server/proxy-server.js";
 import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
-import { eventuallyTrue } from "../support/wait.js";
 
 export interface Recorded {
   ends: RecordFields[];
@@ -172,14 +172,6 @@ export function send(
   });
 }
 
-/** Polls `cond` every 10 ms up to `ms`; resolves to whether it held (test/support/wait.ts). */
-export function waitFor(cond: () => boolean, ms = 2000): Promise<boolean> {
-  return eventuallyTrue(cond, ms, 10);
-}
-
-/** A silent logger for the data plane and servers a test builds itself. */
-export const SILENT = { debug() {}, info() {}, warn() {}, error() {} };
-
 /**
  * For tests that build their own listener (TLS, PROXY protocol): `n` echo upstreams (closed at
  * the test's end), the default config over them, and a data plane routing by it.
@@ -199,7 +191,7 @@ export async function planeOverUpstreams(
   const plane = createDataPlane({
     getState: () => holder.get(),
     hooks: { onRequestEnd() {} },
-    logger: SILENT,
+    logger: SILENT_LOG,
   });
   return { ups, config, plane };
 }

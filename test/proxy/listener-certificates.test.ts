@@ -11,11 +11,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { connect } from "node:tls";
+import { SILENT_LOG } from "../../config/log-sink.js";
 import { CertificateStore } from "../../proxy/server/certificate-store.js";
 import { createProxyServer } from "../../proxy/server/proxy-server.js";
 import { issueCert, makeCa } from "../support/test-ca.js";
 import { eventually } from "../support/wait.js";
-import { planeOverUpstreams, SILENT } from "./harness.js";
+import { planeOverUpstreams } from "./harness.js";
 
 /** Replaces `file` in one step (rename), as cert-manager's atomic writer does. */
 function swapIn(dir: string, file: string, content: Buffer | string): void {
@@ -41,14 +42,14 @@ test("SNI picks the certificate; files swapped mid-load are picked up with zero 
       { names: ["a.test"], cert: join(dir, "a.pem"), key: join(dir, "a.key") },
       { names: ["*.b.test"], cert: join(dir, "b.pem"), key: join(dir, "b.key") },
     ],
-    SILENT,
+    SILENT_LOG,
     100,
   );
   const outcomes: string[] = [];
   store.onReload = (r) => outcomes.push(r);
   const server = createProxyServer({
     dataPlane: plane,
-    logger: SILENT,
+    logger: SILENT_LOG,
     // Long keep-alive: the connection opened before the swap must not expire on a slow machine.
     listen: {
       timeouts: { ...config.listen.timeouts, keepAlive: 120_000, idle: 120_000 },

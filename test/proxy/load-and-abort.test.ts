@@ -4,7 +4,8 @@
 import assert from "node:assert/strict";
 import { request } from "node:http";
 import { test } from "node:test";
-import { defaultConfig, send, startHarness, waitFor } from "./harness.js";
+import { eventuallyTrue } from "../support/wait.js";
+import { defaultConfig, send, startHarness } from "./harness.js";
 
 test("with balanceFactor, concurrent requests for one hot key spill past the owner", async (t) => {
   const h = await startHarness({
@@ -22,7 +23,7 @@ test("with balanceFactor, concurrent requests for one hot key spill past the own
   assert.ok((counts.get(owner ?? "") ?? 0) < 12, `owner ${owner} took all: ${JSON.stringify([...counts])}`);
   assert.ok(counts.size >= 2, JSON.stringify([...counts]));
   // Once the load is gone the key goes back to its owner.
-  await waitFor(() => h.plane.inFlight() === 0);
+  await eventuallyTrue(() => h.plane.inFlight() === 0);
   for (const u of h.upstreams) u.mode = { kind: "echo" };
   assert.equal((await send(h.port, { headers: { "x-user-id": "hot" } })).json().member, owner);
 });
@@ -62,7 +63,7 @@ test("clients aborting mid-response leave no upstream socket behind (many aborts
   for (let batch = 0; batch < aborts / 10; batch++) {
     await Promise.all(Array.from({ length: 10 }, (_, i) => abortAfterFirstChunk(h.port, `k${batch}-${i}`)));
   }
-  const settled = await waitFor(
+  const settled = await eventuallyTrue(
     () => h.upstreams.every((u) => u.openConnections() === 0) && h.plane.upstreamSockets().busy === 0,
     3000,
   );
@@ -96,10 +97,10 @@ test("clients aborting before the response head leave no upstream socket behind 
     req.end();
     return req;
   });
-  const arrived = await waitFor(() => h.upstreams.reduce((n, u) => n + u.requests, 0) === aborts);
+  const arrived = await eventuallyTrue(() => h.upstreams.reduce((n, u) => n + u.requests, 0) === aborts);
   assert.ok(arrived, "every request reached an upstream before the clients left");
   for (const req of reqs) req.destroy();
-  const settled = await waitFor(
+  const settled = await eventuallyTrue(
     () => h.upstreams.every((u) => u.openConnections() === 0) && h.plane.upstreamSockets().busy === 0,
     3000,
   );
@@ -107,7 +108,7 @@ test("clients aborting before the response head leave no upstream socket behind 
     settled,
     `upstream connections still open: ${h.upstreams.map((u) => `${u.id}=${u.openConnections()}`)} agent=${JSON.stringify(h.plane.upstreamSockets())}`,
   );
-  assert.ok(await waitFor(() => h.plane.inFlight() === 0), "every aborted request ended");
+  assert.ok(await eventuallyTrue(() => h.plane.inFlight() === 0), "every aborted request ended");
   assert.equal(h.rec.ends.filter((e) => e.status === 499).length, aborts, "every abort is recorded as 499");
   assert.equal(h.rec.retries.length, 0, "a client abort is never retried");
 });

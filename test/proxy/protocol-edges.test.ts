@@ -11,7 +11,8 @@ import { CommittedRouting } from "../../proxy/cluster/committed-routing.js";
 import { createDataPlane } from "../../proxy/forward/data-plane.js";
 import { createProxyServer } from "../../proxy/server/proxy-server.js";
 import { rawExchange } from "../support/raw-socket.js";
-import { defaultConfig, send, startHarness, waitFor } from "./harness.js";
+import { eventuallyTrue } from "../support/wait.js";
+import { defaultConfig, send, startHarness } from "./harness.js";
 
 function statusOf(reply: string): number {
   const m = /^HTTP\/1\.[01] (\d{3}) /.exec(reply);
@@ -120,7 +121,7 @@ test("an h2c upgrade offer is ignored and the request served over HTTP/1.1 (curl
   assert.equal(echoed.path, "/h2c");
   assert.equal(echoed.headers.upgrade, undefined, "the offer stays on its hop");
   assert.equal(echoed.headers["http2-settings"], undefined);
-  assert.ok(await waitFor(() => h.plane.inFlight() === 0, 3000));
+  assert.ok(await eventuallyTrue(() => h.plane.inFlight() === 0, 3000));
   assert.equal(h.rec.ends.at(-1)?.status, 200);
 });
 
@@ -153,7 +154,7 @@ test("a response the upstream cut short is logged as upstream_reset with the sta
   t.after(() => h.close());
   h.upstreams[0].mode = { kind: "resetMidBody" };
   await assert.rejects(send(h.port, { headers: { "x-user-id": "k" } }));
-  assert.ok(await waitFor(() => h.rec.ends.length === 1, 3000));
+  assert.ok(await eventuallyTrue(() => h.rec.ends.length === 1, 3000));
   const end = h.rec.ends[0];
   assert.equal(end.status, 200, "the client saw a 200 head, not a 499");
   assert.equal(end.errorCode, "upstream_reset");

@@ -7,9 +7,10 @@ import { readFileSync } from "node:fs";
 import { BlockList, connect } from "node:net";
 import { test } from "node:test";
 import { connect as tlsConnect } from "node:tls";
+import { SILENT_LOG } from "../../config/log-sink.js";
 import { createProxyServer } from "../../proxy/server/proxy-server.js";
 import { rawExchange } from "../support/raw-socket.js";
-import { type Harness, planeOverUpstreams, SILENT, startHarness } from "./harness.js";
+import { type Harness, planeOverUpstreams, startHarness } from "./harness.js";
 
 function v1(src: string, sport = 40000): string {
   const fam = src.includes(":") ? "TCP6" : "TCP4";
@@ -141,7 +142,7 @@ test("PROXY headers are refused from untrusted peers and when malformed, truncat
     assert.equal(codes.length, before + 1, `${what}: counted once`);
     assert.equal(codes[codes.length - 1], "proxy_protocol_malformed", what);
   }
-  // Truncated header and a SILENT client: refused at the header timeout, not held forever.
+  // Truncated header and a SILENT_LOG client: refused at the header timeout, not held forever.
   const truncated = await rawExchange(h.port, v2v4([1, 2, 3, 4], 1).subarray(0, 20), 30_000);
   assert.equal(truncated, "");
   assert.equal(codes[codes.length - 1], "proxy_protocol_timeout");
@@ -170,7 +171,7 @@ test("PROXY header before a TLS handshake: the TLS connection sees the header's 
   const cert = fixture("test-cert.pem");
   const server = createProxyServer({
     dataPlane: plane,
-    logger: SILENT,
+    logger: SILENT_LOG,
     listen: { timeouts: config.listen.timeouts, maxHeaderSize: config.listen.maxHeaderSize },
     tls: { cert, key: fixture("test-key.pem") },
     proxyProtocol: { trusted: trustedLoopback() },

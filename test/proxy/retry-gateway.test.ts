@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { ShardgateConfigInput } from "../../config/file/schema.js";
 import { randomKeys } from "../../ring/random.js";
-import { send, startHarness, waitFor } from "./harness.js";
+import { eventuallyTrue } from "../support/wait.js";
+import { send, startHarness } from "./harness.js";
 
 type Members = Array<{ id: string; address: string }>;
 
@@ -45,7 +46,7 @@ test("gateway-error listed: a 503 from the owner is discarded and the GET retrie
   }
   assert.equal(h.rec.retries.length, 3);
   assert.ok(
-    await waitFor(() => h.plane.upstreamSockets().busy === 0),
+    await eventuallyTrue(() => h.plane.upstreamSockets().busy === 0),
     `discarded responses left busy upstream sockets: ${JSON.stringify(h.plane.upstreamSockets())}`,
   );
   // A 500 is not a gateway error: it goes to the client as is.
@@ -94,7 +95,7 @@ test("gateway-error listed: POST is not retried, and the last attempt's 503 is p
   const tried = h.upstreams.map((u, i) => u.requests - before[i]).reduce((a, b) => a + b, 0);
   assert.equal(tried, 2, "exactly two upstream requests");
   assert.ok(
-    await waitFor(() => h.plane.upstreamSockets().busy === 0),
+    await eventuallyTrue(() => h.plane.upstreamSockets().busy === 0),
     `busy upstream sockets left: ${JSON.stringify(h.plane.upstreamSockets())}`,
   );
 });

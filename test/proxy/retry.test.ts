@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { randomKeys } from "../../ring/random.js";
-import { defaultConfig, send, startHarness, waitFor } from "./harness.js";
+import { eventuallyTrue } from "../support/wait.js";
+import { defaultConfig, send, startHarness } from "./harness.js";
 
 /** A key whose owner is `memberId` (searched over seeded keys). */
 function keyOwnedBy(h: Awaited<ReturnType<typeof startHarness>>, memberId: string, seed: number): string {
@@ -162,7 +163,7 @@ test("a member that refuses new connections is skipped locally at once, and trie
   assert.deepEqual(h.plane.explain("users", key)?.skipped, [{ id: victim.id, reason: "refused_locally" }]);
   // After the skip window the member is tried again and, listening again, serves its keys.
   await victim.revive();
-  const expired = await waitFor(() => h.plane.explain("users", key)?.skipped.length === 0);
+  const expired = await eventuallyTrue(() => h.plane.explain("users", key)?.skipped.length === 0);
   assert.ok(expired, "the local skip window ends");
   const back = await send(h.port, { headers: { "x-user-id": key } });
   assert.equal(back.json().member, victim.id);

@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { request as httpRequest } from "node:http";
 import { test } from "node:test";
 import { rawExchange, rawReply } from "../support/raw-socket.js";
-import { defaultConfig, startHarness, waitFor } from "./harness.js";
+import { eventuallyTrue } from "../support/wait.js";
+import { defaultConfig, startHarness } from "./harness.js";
 
 /** Sends `total` bytes of body in `pieces` writes spaced `everyMs` apart; resolves with status and body. */
 function slowUpload(
@@ -93,12 +94,12 @@ test("a body that stops arriving: one answer, 408 client_timeout, nothing agains
     assert.match(reply, /"error":"client_timeout"/);
   }
   assert.deepEqual(h.rec.upstreamErrors, [], "a slow client is never the member's failure");
-  assert.ok(await waitFor(() => h.rec.ends.length === 5, 3000));
+  assert.ok(await eventuallyTrue(() => h.rec.ends.length === 5, 3000));
   for (const e of h.rec.ends) {
     assert.equal(e.status, 408);
     assert.equal(e.errorCode, "client_timeout");
   }
-  assert.ok(await waitFor(() => h.plane.inFlight() === 0, 3000));
+  assert.ok(await eventuallyTrue(() => h.plane.inFlight() === 0, 3000));
 });
 
 test("an upstream that stops reading the body is the member's fault: 504 upstream_timeout at the request timeout", async (t) => {

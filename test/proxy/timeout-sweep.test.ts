@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { RequestContext } from "../../proxy/forward/request-context.js";
 import { TimeoutSweep } from "../../proxy/forward/timeout-sweep.js";
-import { waitFor } from "./harness.js";
+import { eventuallyTrue } from "../support/wait.js";
 
 function fakeCtx(connecting: boolean | null, startedAt: number): RequestContext {
   return {
@@ -54,10 +54,13 @@ test("sweep: connecting past connect timeout -> connect; waiting past response t
   }
   now = 150;
   // Wait for the tick itself rather than a fixed sleep (timers run late on a busy machine).
-  assert.ok(await waitFor(() => fired.length >= 1), "the sweep ticked");
+  assert.ok(await eventuallyTrue(() => fired.length >= 1), "the sweep ticked");
   assert.deepEqual(fired, [["connecting", "connect"]]);
   now = 1200;
-  assert.ok(await waitFor(() => fired.length >= 3), `the sweep ticked again: ${JSON.stringify(fired)}`);
+  assert.ok(
+    await eventuallyTrue(() => fired.length >= 3),
+    `the sweep ticked again: ${JSON.stringify(fired)}`,
+  );
   assert.deepEqual(fired.slice(1).sort(), [
     ["queued", "timeout"],
     ["waiting", "timeout"],
@@ -66,7 +69,7 @@ test("sweep: connecting past connect timeout -> connect; waiting past response t
   uploading.sentAt = 1200;
   const ticksBefore = fired.length;
   now = 2300;
-  assert.ok(await waitFor(() => fired.length > ticksBefore), "the sweep ticked for the upload");
+  assert.ok(await eventuallyTrue(() => fired.length > ticksBefore), "the sweep ticked for the upload");
   assert.deepEqual(fired.at(-1), ["uploading", "timeout"]);
   assert.equal(fired.length, 4);
   sweep.close();

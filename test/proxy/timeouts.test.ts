@@ -4,7 +4,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { rawExchange } from "../support/raw-socket.js";
-import { defaultConfig, send, startHarness, waitFor } from "./harness.js";
+import { eventuallyTrue } from "../support/wait.js";
+import { defaultConfig, send, startHarness } from "./harness.js";
 
 test("an upstream slower than timeouts.response -> 504 upstream_timeout, upstream request abandoned", async (t) => {
   const h = await startHarness({
@@ -21,7 +22,7 @@ test("an upstream slower than timeouts.response -> 504 upstream_timeout, upstrea
   assert.equal(r.json().error, "upstream_timeout");
   assert.equal(h.rec.upstreamErrors.at(-1)?.kind, "timeout");
   assert.equal(h.rec.retries.length, 0, "timeouts are not in the default retry.on");
-  const closed = await waitFor(() => h.upstreams.every((u) => u.openConnections() === 0), 2000);
+  const closed = await eventuallyTrue(() => h.upstreams.every((u) => u.openConnections() === 0), 2000);
   assert.ok(closed, "the timed-out upstream connection was closed, not left waiting");
 });
 

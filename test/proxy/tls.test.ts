@@ -6,8 +6,9 @@ import { readFileSync } from "node:fs";
 import { request } from "node:https";
 import type { AddressInfo } from "node:net";
 import { test } from "node:test";
+import { SILENT_LOG } from "../../config/log-sink.js";
 import { createProxyServer } from "../../proxy/server/proxy-server.js";
-import { planeOverUpstreams, SILENT } from "./harness.js";
+import { planeOverUpstreams } from "./harness.js";
 
 const fixture = (name: string) =>
   readFileSync(new URL(`../../../test/proxy/fixtures/${name}`, import.meta.url));
@@ -24,7 +25,7 @@ test("TLS listener forwards with X-Forwarded-Proto https", async (t) => {
   const cert = load("test-cert.pem");
   const server = createProxyServer({
     dataPlane: plane,
-    logger: SILENT,
+    logger: SILENT_LOG,
     listen: { timeouts: config.listen.timeouts, maxHeaderSize: config.listen.maxHeaderSize },
     tls: { cert, key: load("test-key.pem") },
   });

@@ -9,7 +9,8 @@ import type { Server as HttpServer } from "node:http";
 import { type AddressInfo, connect, createServer, type Server, type Socket } from "node:net";
 import { test } from "node:test";
 import { WebSocket } from "ws";
-import { defaultConfig, send, startHarness, waitFor } from "./harness.js";
+import { eventuallyTrue } from "../support/wait.js";
+import { defaultConfig, send, startHarness } from "./harness.js";
 
 const UPGRADE = (key: string) =>
   "GET /chat HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
@@ -82,7 +83,7 @@ test("clients that leave an upgraded tunnel end the upstream side too: sockets a
   });
   const clients: Socket[] = [];
   for (let i = 0; i < 40; i++) clients.push(await upgradeThenLeave(h.port, `k${i}`));
-  const settled = await waitFor(() => h.plane.inFlight() === 0 && stub.open.size === 0, 10_000);
+  const settled = await eventuallyTrue(() => h.plane.inFlight() === 0 && stub.open.size === 0, 10_000);
   assert.ok(settled, `in flight ${h.plane.inFlight()}, upstream sockets still open ${stub.open.size}`);
   const proxyConns = await new Promise<number>((r) =>
     (h.server as HttpServer).getConnections((_e, n) => r(n)),
@@ -123,7 +124,9 @@ test("a tunnel quiet both ways for timeouts.tunnelIdle is closed (both sides)", 
     });
   });
   assert.ok(closed, "the quiet tunnel was closed");
-  assert.ok(await waitFor(() => h.plane.inFlight() === 0 && h.upstreams[0].openConnections() === 0, 5000));
+  assert.ok(
+    await eventuallyTrue(() => h.plane.inFlight() === 0 && h.upstreams[0].openConnections() === 0, 5000),
+  );
 });
 
 test("a client gone before the upstream answered the upgrade drops the upstream request", async (t) => {
@@ -133,10 +136,10 @@ test("a client gone before the upstream answered the upgrade drops the upstream 
   const s = connect(h.port, "127.0.0.1");
   s.on("error", () => {});
   s.write(UPGRADE("early"));
-  assert.ok(await waitFor(() => h.upstreams[0].openConnections() === 1, 3000));
+  assert.ok(await eventuallyTrue(() => h.upstreams[0].openConnections() === 1, 3000));
   s.destroy();
   assert.ok(
-    await waitFor(() => h.plane.inFlight() === 0 && h.upstreams[0].openConnections() === 0, 3000),
+    await eventuallyTrue(() => h.plane.inFlight() === 0 && h.upstreams[0].openConnections() === 0, 3000),
     `in flight ${h.plane.inFlight()}, upstream ${h.upstreams[0].openConnections()}`,
   );
 });

@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { WebSocket } from "ws";
 import { randomKeys } from "../../ring/random.js";
-import { defaultConfig, send, startHarness, waitFor } from "./harness.js";
+import { eventuallyTrue } from "../support/wait.js";
+import { defaultConfig, send, startHarness } from "./harness.js";
 
 function wsRoundTrip(port: number, key: string, message: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -40,7 +41,10 @@ test("a websocket with key K reaches the member plain requests with K reach", as
     members.add(member);
   }
   assert.ok(members.size >= 2, `seed ${seed}: websockets all went to ${[...members]}`);
-  assert.ok(await waitFor(() => h.plane.inFlight() === 0), "closed websockets leave no in-flight record");
+  assert.ok(
+    await eventuallyTrue(() => h.plane.inFlight() === 0),
+    "closed websockets leave no in-flight record",
+  );
   assert.ok(h.rec.ends.some((e) => e.upgrade && e.status === 101));
 });
 
@@ -95,10 +99,10 @@ test("an upgrade the upstream never answers: a client that leaves ends it at onc
   u.mode = { kind: "stallUpgrade" };
   const ws = new WebSocket(`ws://127.0.0.1:${h.port}/`, { headers: { "x-user-id": "k" } });
   ws.on("error", () => {});
-  assert.ok(await waitFor(() => u.requests > 0), "the upgrade reached the upstream");
+  assert.ok(await eventuallyTrue(() => u.requests > 0), "the upgrade reached the upstream");
   ws.terminate();
   assert.ok(
-    await waitFor(() => u.openConnections() === 0 && h.plane.inFlight() === 0, 3000),
+    await eventuallyTrue(() => u.openConnections() === 0 && h.plane.inFlight() === 0, 3000),
     `upstream connections ${u.openConnections()}, in flight ${h.plane.inFlight()}`,
   );
   assert.equal(h.rec.ends.at(-1)?.status, 499, "the client left first: its departure ended the record");
@@ -108,6 +112,6 @@ test("an upgrade the upstream never answers: a client that leaves ends it at onc
     ws2.on("error", () => r(0));
   });
   assert.equal(await refused, 504);
-  assert.ok(await waitFor(() => u.openConnections() === 0 && h.plane.inFlight() === 0, 3000));
+  assert.ok(await eventuallyTrue(() => u.openConnections() === 0 && h.plane.inFlight() === 0, 3000));
   assert.equal(h.rec.ends.at(-1)?.errorCode, "upstream_timeout");
 });

@@ -9,9 +9,9 @@ import * as path from "node:path";
 import { after, it } from "node:test";
 import { DriverError, RaftDriver } from "../../config/raft/driver.js";
 import { proposalError } from "../../proxy/app/errors.js";
+import { SEED } from "../support/prng.js";
+import { KvStateMachine, kvCommand } from "../support/raft-io/kv-state-machine.js";
 import { waitFor } from "../support/wait.js";
-import { KvStateMachine, kvCommand } from "./kv-state-machine.js";
-import { SEED } from "./prng.js";
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "sg-bounds-"));
 const drivers: RaftDriver[] = [];

@@ -10,9 +10,9 @@ import { after, describe, it } from "node:test";
 import { encodeMessages, newMessage } from "../../config/raft/core/index.js";
 import { DriverError, RaftDriver, type RaftDriverOptions } from "../../config/raft/driver.js";
 import { TcpTransport } from "../../config/raft/transport/index.js";
+import { SEED } from "../support/prng.js";
+import { KvStateMachine, kvCommand } from "../support/raft-io/kv-state-machine.js";
 import { waitFor } from "../support/wait.js";
-import { KvStateMachine, kvCommand } from "./kv-state-machine.js";
-import { SEED } from "./prng.js";
 
 const SECRET = "driver-test-secret-0123456789";
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "sg-driver-"));

@@ -7,8 +7,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, it } from "node:test";
-import { findLeader, makeCluster, type NodeProcess, request } from "./cluster.js";
-import { SEED } from "./prng.js";
+import { SEED } from "../support/prng.js";
+import { findLeader, makeCluster, type NodeProcess, request } from "../support/raft-io/cluster.js";
 
 const ELECTION_MS = 1000;
 // Timeouts are random in [E, 2E) in whole ticks, so the latest a follower campaigns is 2E - 1 tick

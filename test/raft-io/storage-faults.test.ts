@@ -6,10 +6,10 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { FileStorage } from "../../config/raft/storage/index.js";
 import type { Entry } from "../../config/raft/types.js";
+import { randomBytes, SEED, seededRandom } from "../support/prng.js";
 import { type Image, MemFs, type Step } from "./mem-fs.js";
-import { prng, randomBytes, SEED } from "./prng.js";
 
-const rand = prng(SEED);
+const rand = seededRandom(SEED);
 const DIR = "/d";
 
 function ents(from: number, to: number, term: number): Entry[] {

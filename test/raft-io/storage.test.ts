@@ -12,13 +12,13 @@ import {
   StorageError,
 } from "../../config/raft/storage/index.js";
 import type { Entry, Snapshot } from "../../config/raft/types.js";
-import { prng, randomBytes, SEED } from "./prng.js";
+import { randomBytes, SEED, seededRandom } from "../support/prng.js";
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "sg-storage-"));
 after(() => fs.rmSync(root, { recursive: true, force: true }));
 let dirs = 0;
 const freshDir = () => path.join(root, `d${dirs++}`);
-const rand = prng(SEED);
+const rand = seededRandom(SEED);
 const seedMsg = `seed=${SEED}`;
 
 function ents(from: number, to: number, term: number, size = 20): Entry[] {

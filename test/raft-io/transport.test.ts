@@ -16,11 +16,11 @@ import {
   TcpTransport,
   type TcpTransportOptions,
 } from "../../config/raft/transport/index.js";
+import { randomBytes, SEED, seededRandom } from "../support/prng.js";
 import { waitFor } from "../support/wait.js";
-import { prng, randomBytes, SEED } from "./prng.js";
 
 const SECRET = "correct horse battery staple";
-const rand = prng(SEED);
+const rand = seededRandom(SEED);
 const seedMsg = `seed=${SEED}`;
 const cleanups: (() => unknown)[] = [];
 after(async () => {

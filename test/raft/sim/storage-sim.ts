@@ -15,7 +15,7 @@
 import { FileStorage } from "../../../config/raft/storage/index.js";
 import type { Entry } from "../../../config/raft/types.js";
 import { type Image, MemFs } from "../../raft-io/mem-fs.js";
-import { prng } from "../../raft-io/prng.js";
+import { seededRandom } from "../../support/prng.js";
 
 const DIR = "/d";
 
@@ -41,7 +41,7 @@ export interface StorageSeedResult {
 }
 
 export async function runStorageSeed(seed: number): Promise<StorageSeedResult> {
-  const rand = prng(seed * 2654435761);
+  const rand = seededRandom(seed * 2654435761);
   const pick = (n: number) => Math.floor(rand() * n);
   const m = new MemFs();
   m.reorderSyncs = rand() < 0.5;

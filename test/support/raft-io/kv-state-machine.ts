@@ -1,6 +1,6 @@
 // A tiny replicated key-value map used by the driver and process tests. Commands are JSON
 // {k, v}; the snapshot is the JSON of the whole map; restore(empty) resets it.
-import type { StateMachine } from "../../config/raft/driver.js";
+import type { StateMachine } from "../../../config/raft/driver.js";
 
 export class KvStateMachine implements StateMachine {
   readonly map = new Map<string, string>();

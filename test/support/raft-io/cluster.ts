@@ -1,4 +1,4 @@
-// Launches Raft members as OS processes (test/raft-io/node-main) and talks to their HTTP API.
+// Launches Raft members as OS processes (test/support/raft-io/node-main) and talks to their HTTP API.
 // Shared by the process test and bench/raft-bench. Runs the compiled JS when this module is
 // itself compiled (dist/), else the .ts source under `--import tsx`.
 import { type ChildProcess, spawn } from "node:child_process";

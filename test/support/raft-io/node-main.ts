@@ -5,7 +5,7 @@
 //   GET /status                   -> the driver's status; GET /dump -> every key and value
 // Configuration is one JSON argument (see NodeConfig). Prints {"ready":true,"http":port} once serving.
 import * as http from "node:http";
-import { DriverError, RaftDriver } from "../../config/raft/driver.js";
+import { DriverError, RaftDriver } from "../../../config/raft/driver.js";
 import { KvStateMachine } from "./kv-state-machine.js";
 
 export interface NodeConfig {

@@ -15,8 +15,12 @@
 // breaker closed, and re-trip it. The cleared slot also starts with a full probe budget.
 
 import type { ClusterStateData, MemberState } from "../../config/state/types.js";
-import { type OutcomeBatch, type OutcomeCounts, OutcomeRecorder } from "../../health/outcome-recorder.js";
-import type { UpstreamErrorKind } from "../forward/types.js";
+import {
+  type OutcomeBatch,
+  type OutcomeCounts,
+  OutcomeRecorder,
+  type UpstreamErrorKind,
+} from "../../health/outcome-recorder.js";
 import type { PoolSnapshot, ProbeGate } from "../routing/types.js";
 
 interface MemberOutcomes {
@@ -60,7 +64,7 @@ class RecorderGate implements ProbeGate {
   }
 }
 
-export class OutcomeTracker {
+export class OutcomeRecorders {
   private readonly pools = new Map<string, PoolOutcomes>();
 
   /** Follows the committed pools and members (call after every applied change, before routing is rebuilt). */
@@ -161,7 +165,7 @@ export class OutcomeTracker {
     return { entries };
   }
 
-  /** Members tracked in `pool` (tests: the tracker follows membership without growing). */
+  /** Members tracked in `pool` ((tests: the recorders follow membership without growing)). */
   trackedMembers(pool: string): number {
     return this.pools.get(pool)?.recorder.size ?? 0;
   }
