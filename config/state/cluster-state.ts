@@ -10,7 +10,7 @@
 import { errorText, type StateErrorCode } from "../coded-error.js";
 import { canonicalBytes, canonicalJson } from "./canonical-json.js";
 import { type Command, validateCommand } from "./commands.js";
-import { restoreSnapshot } from "./snapshot.js";
+import { persistedForm, restoreSnapshot } from "./snapshot.js";
 import { ownPool, transition } from "./transitions.js";
 import type { ClusterStateData, MemberState, PoolState, StateChange } from "./types.js";
 
@@ -229,7 +229,7 @@ export class ClusterState {
 
   /** The whole state as canonical JSON bytes: equal states give equal bytes. */
   snapshot(): Uint8Array {
-    return canonicalBytes(this.#data);
+    return canonicalBytes(persistedForm(this.#data));
   }
 
   /** Replaces the state with a snapshot's; a bad snapshot leaves the state untouched. */

@@ -8,7 +8,7 @@ import { parseRouting } from "../file/load.js";
 import { memberSchema, poolSchema, type RoutingConfig } from "../file/schema.js";
 import { canonicalJson } from "./canonical-json.js";
 import { BREAKER_OVERRIDES, BREAKER_STATES, MEMBER_SOURCES } from "./commands.js";
-import type { ClusterStateData } from "./types.js";
+import type { ClusterStateData, MemberState, PoolState } from "./types.js";
 
 const index = z.int().min(0);
 const time = z.number().min(0).finite();
@@ -56,6 +56,30 @@ const snapshotSchema = z.strictObject({
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
+type PersistedMember = Omit<MemberState, "draining"> & { drained: boolean };
+
+/**
+ * The snapshot's form of the state. A member's drain flag is `draining` in the state (the
+ * admin API's word) but keeps the `drained` key snapshots were written with, so a snapshot
+ * taken by an older instance restores here and the other way round.
+ */
+export function persistedForm(data: ClusterStateData): unknown {
+  const pools: Record<string, unknown> = {};
+  for (const [name, p] of Object.entries(data.pools))
+    pools[name] = { ...p, members: p.members.map(({ draining, ...m }): PersistedMember => ({ ...m, drained: draining })) };
+  return { ...data, pools };
+}
+
+function fromPersisted(data: z.infer<typeof snapshotSchema>): ClusterStateData {
+  const pools: Record<string, PoolState> = {};
+  for (const [name, p] of Object.entries(data.pools))
+    pools[name] = {
+      ...p,
+      members: (p.members as PersistedMember[]).map(({ drained, ...m }) => ({ ...m, draining: drained })),
+    } as PoolState;
+  return { ...data, pools } as ClusterStateData;
+}
+
 export function restoreSnapshot(
   bytes: Uint8Array,
 ): { ok: true; data: ClusterStateData } | { ok: false; error: string } {
@@ -73,10 +97,10 @@ export function restoreSnapshot(
     const first = r.error.issues.slice(0, 5).map((i) => `${i.path.join(".") || "(top)"}: ${i.message}`);
     return { ok: false, error: `invalid snapshot: ${first.join("; ")}` };
   }
-  const data = r.data as ClusterStateData;
-  if (canonicalJson(data) !== canonicalJson(raw)) {
+  if (canonicalJson(r.data) !== canonicalJson(raw)) {
     return { ok: false, error: "invalid snapshot: not in normalized form (written by a different version?)" };
   }
+  const data = fromPersisted(r.data);
   if (data.ringVersion > data.appliedIndex) {
     return { ok: false, error: "invalid snapshot: ringVersion is after appliedIndex" };
   }

@@ -140,6 +140,23 @@ test("snapshot/restore round trip", () => {
   assert.equal(text(b.snapshot()), text(a.snapshot()));
 });
 
+test("snapshots keep the drain flag's persisted key: the state says draining, the bytes say drained", () => {
+  const a = seeded();
+  a.apply(2, enc({ v: 1, type: "Drain", pool: "users", member: "u2" }));
+  const bytes = text(a.snapshot());
+  const u2 = (JSON.parse(bytes).pools.users.members as Array<Record<string, unknown>>).find((m) => m.id === "u2");
+  assert.equal(u2?.drained, true, "snapshots written before the rename and after it read the same");
+  assert.equal(u2?.draining, undefined);
+  // A snapshot as an older instance wrote it (the same bytes) restores with the flag set.
+  const b = new ClusterState();
+  assert.deepEqual(b.restore(new TextEncoder().encode(bytes)), { ok: true });
+  assert.equal(b.current.pools.users.members.find((m) => m.id === "u2")?.draining, true);
+  // A snapshot carrying the in-memory name is not the persisted form and is refused.
+  const c = new ClusterState();
+  const r = c.restore(new TextEncoder().encode(bytes.replaceAll('"drained"', '"draining"')));
+  assert.equal(r.ok, false);
+});
+
 test("an empty state snapshots and restores too", () => {
   const a = new ClusterState();
   const b = new ClusterState();
