@@ -5,14 +5,16 @@
 // adopts every member's committed breaker state (a new leader continues where the old one
 // stopped), stop() drops everything.
 //
-// Proposals are kept per member, latest wanted state wins, one in flight per member: a
-// failed proposal is retried on the next tick, and a state the committed log already holds
-// is never proposed again.
+// Proposals are kept per member, latest wanted state wins, one in flight per member (a
+// ProposalCycle, as in the membership and health controllers, but one per member since
+// breakers of one pool trip independently): a failed proposal is retried on the next tick,
+// and a state the committed log already holds is never proposed again.
 
 import type { MemberState, PoolState } from "../config/state/types.js";
 import { BreakerDecider, type BreakerOverride, type BreakerTransition, type BreakerView } from "./breaker.js";
 import { ControllerError, errorText, numberOption, type TimerHandle } from "./controller/deps.js";
 import { LeaderController, type LeaderControllerOptions } from "./controller/leader-controller.js";
+import { ProposalCycle } from "./controller/proposal-cycle.js";
 import type { OutcomeBatch, OutcomeCounts } from "./outcome-recorder.js";
 
 /**
@@ -108,10 +110,13 @@ export class BreakerController extends LeaderController {
   private readonly onTransition: ((t: BreakerTransition) => void) | undefined;
   private readonly pools = new Map<string, PoolDecider>();
   private readonly wanted = new Map<string, Wanted>();
-  private readonly inFlight = new Set<string>();
-  /** Bumped by stop(): proposals settling from an earlier leadership epoch are ignored (ClusterNode calls it `epoch` too). */
-  private epoch = 0;
+  /**
+   * The cycle of each member with a proposal in flight. stop() closes them: a proposal that
+   * settles after leadership was lost finds its cycle closed and is ignored.
+   */
+  private readonly inFlight = new Map<string, ProposalCycle>();
   private timer: TimerHandle | undefined;
+  /** Proposals and failures of the cycles that settled (in-flight ones add theirs in status()). */
   private proposals = 0;
   private failedProposals = 0;
   private lastError: string | undefined;
@@ -137,7 +142,10 @@ export class BreakerController extends LeaderController {
   stop(): void {
     if (!this.running) return;
     this.running = false;
-    this.epoch++;
+    for (const cycle of this.inFlight.values()) {
+      this.proposals += cycle.proposals;
+      cycle.close();
+    }
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
     const err = new ControllerError("HEALTH_NOT_RUNNING", "breaker controller stopped (leadership lost)");
@@ -339,7 +347,7 @@ export class BreakerController extends LeaderController {
       running: this.running,
       pending: this.wanted.size,
       inFlight: this.inFlight.size,
-      proposals: this.proposals,
+      proposals: this.proposals + this.inFlight.size,
       failedProposals: this.failedProposals,
       lastProposalError: this.lastError,
       batches: this.batches,
@@ -434,17 +442,17 @@ export class BreakerController extends LeaderController {
         for (const x of w.waiters) x.resolve();
         continue;
       }
-      this.send(k, w);
+      void this.send(k, w);
     }
   }
 
-  private send(k: string, w: Wanted): void {
-    const epoch = this.epoch;
-    this.inFlight.add(k);
-    this.proposals++;
-    const cmd = {
-      v: 1 as const,
-      type: "SetBreaker" as const,
+  private async send(k: string, w: Wanted): Promise<void> {
+    // Retries come from the tick (flush), so the cycle's own timer is never armed.
+    const cycle = new ProposalCycle(this.clock, () => {});
+    this.inFlight.set(k, cycle);
+    const ok = await cycle.propose(this.propose, {
+      v: 1,
+      type: "SetBreaker",
       pool: w.pool,
       member: w.member,
       state: w.state,
@@ -452,42 +460,32 @@ export class BreakerController extends LeaderController {
       until: w.state === "open" ? w.until : 0,
       trips: w.trips,
       override: w.override,
-    };
-    let p: Promise<void>;
-    try {
-      p = this.propose(cmd);
-    } catch (err) {
-      p = Promise.reject(err);
+    });
+    if (cycle.closed) return;
+    this.inFlight.delete(k);
+    this.proposals += cycle.proposals;
+    this.failedProposals += cycle.failedProposals;
+    if (ok) {
+      if (this.wanted.get(k) === w) {
+        this.wanted.delete(k);
+        for (const x of w.waiters) x.resolve();
+      } else {
+        // A newer wanted state arrived while this one was in flight: send it now.
+        this.flush();
+      }
+      return;
     }
-    p.then(
-      () => {
-        if (epoch !== this.epoch) return;
-        this.inFlight.delete(k);
-        if (this.wanted.get(k) === w) {
-          this.wanted.delete(k);
-          for (const x of w.waiters) x.resolve();
-        } else {
-          // A newer wanted state arrived while this one was in flight: send it now.
-          this.flush();
-        }
-      },
-      (err: unknown) => {
-        if (epoch !== this.epoch) return;
-        this.inFlight.delete(k);
-        this.failedProposals++;
-        this.lastError = errorText(err);
-        this.log.warn(
-          { pool: w.pool, member: w.member, state: w.state, err: this.lastError },
-          "breaker proposal failed; retrying on the next tick",
-        );
-        const cur = this.wanted.get(k);
-        if (cur !== undefined) {
-          const waiters = cur.waiters;
-          cur.waiters = [];
-          const e = err instanceof Error ? err : new Error(String(err));
-          for (const x of waiters) x.reject(e);
-        }
-      },
+    this.lastError = cycle.lastError;
+    this.log.warn(
+      { pool: w.pool, member: w.member, state: w.state, err: this.lastError },
+      "breaker proposal failed; retrying on the next tick",
     );
+    const cur = this.wanted.get(k);
+    if (cur !== undefined) {
+      const waiters = cur.waiters;
+      cur.waiters = [];
+      const e = cycle.lastFailure instanceof Error ? cycle.lastFailure : new Error(String(cycle.lastFailure));
+      for (const x of waiters) x.reject(e);
+    }
   }
 }

@@ -17,6 +17,8 @@ export class ProposalCycle {
   proposals = 0;
   failedProposals = 0;
   lastError: string | undefined = undefined;
+  /** What the last failed proposal threw, as thrown (callers pass its code on). */
+  lastFailure: unknown = undefined;
   private timer: TimerHandle | undefined = undefined;
 
   constructor(
@@ -58,11 +60,13 @@ export class ProposalCycle {
       await propose(command);
       this.failures = 0;
       this.lastError = undefined;
+      this.lastFailure = undefined;
       return true;
     } catch (err) {
       this.failures++;
       this.failedProposals++;
       this.lastError = errorText(err);
+      this.lastFailure = err;
       return false;
     } finally {
       this.inFlight = false;
