@@ -8,10 +8,11 @@
 
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { staticPoolYaml } from "../test/support/cluster/static-pool.js";
-import { FleetCluster } from "../test/support/cluster-launcher.js";
-import { consulTarget } from "../test/support/consul/target.js";
-import { closeAll, startUpstreams } from "../test/support/upstreams.js";
+import { staticPoolYaml } from "../harness/cluster/static-pool.js";
+import { FleetCluster } from "../harness/cluster-launcher.js";
+import { consulTarget } from "../harness/consul/target.js";
+import { closeAll, startUpstreams } from "../harness/upstreams.js";
+import { positiveIntArg } from "./args.js";
 import { runIfMain } from "./run-if-main.js";
 
 interface AutocannonResult {
@@ -31,14 +32,7 @@ interface Options {
 }
 
 function parse(argv: string[]): Options {
-  const num = (name: string, dflt: number): number => {
-    const i = argv.indexOf(name);
-    if (i < 0) return dflt;
-    const v = Number(argv[i + 1]);
-    if (!Number.isInteger(v) || v <= 0)
-      throw new Error(`${name} needs a positive integer, got ${argv[i + 1]}`);
-    return v;
-  };
+  const num = (name: string, dflt: number): number => positiveIntArg(argv, name, dflt);
   return {
     dashboards: num("--dashboards", 10),
     seconds: num("--seconds", 6),

@@ -10,13 +10,14 @@
 // Usage: npm run bench -- fleet [--changes 8] [--trips 5] [--election-ms 1000] [--heartbeat-ms 100]
 //        [--seed 5003] [--json]
 
-import { type Fleet, member, startFleet } from "../test/support/cluster/fleet-fixture.js";
-import { httpRequest, sleep } from "../test/support/cluster/http-client.js";
-import { randomKeys } from "../test/support/cluster/keys.js";
-import { formatSummary, type Summary, summarize } from "../test/support/cluster/stats.js";
-import type { FleetNode, StateView } from "../test/support/cluster-launcher.js";
-import { rawGet } from "../test/support/consul/agent-ops.js";
-import { eventually } from "../test/support/wait.js";
+import { type Fleet, member, startFleet } from "../harness/cluster/fleet-fixture.js";
+import { httpRequest, sleep } from "../harness/cluster/http-client.js";
+import { randomKeys } from "../harness/cluster/keys.js";
+import { formatSummary, type Summary, summarize } from "../harness/cluster/stats.js";
+import type { FleetNode, StateView } from "../harness/cluster-launcher.js";
+import { rawGet } from "../harness/consul/agent-ops.js";
+import { eventually } from "../harness/wait.js";
+import { positiveIntArg } from "./args.js";
 import { runIfMain } from "./run-if-main.js";
 
 interface Options {
@@ -29,14 +30,7 @@ interface Options {
 }
 
 function parse(argv: string[]): Options {
-  const num = (name: string, dflt: number): number => {
-    const i = argv.indexOf(name);
-    if (i < 0) return dflt;
-    const v = Number(argv[i + 1]);
-    if (!Number.isInteger(v) || v <= 0)
-      throw new Error(`${name} needs a positive integer, got ${argv[i + 1]}`);
-    return v;
-  };
+  const num = (name: string, dflt: number): number => positiveIntArg(argv, name, dflt);
   const known = new Set(["--changes", "--trips", "--election-ms", "--heartbeat-ms", "--seed", "--json"]);
   for (const a of argv) if (a.startsWith("--") && !known.has(a)) throw new Error(`unknown option ${a}`);
   return {

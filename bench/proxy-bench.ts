@@ -44,6 +44,7 @@ import { shardgateArgv } from "../test/support/shardgate-process.js";
 import { roleBareUndici } from "./bare-undici.js";
 import { edgeRatios, startEdgeTargets } from "./edge-targets.js";
 import { startNginxUpstreams } from "./nginx-upstreams.js";
+import { runWrkScript } from "./wrk.js";
 
 // autocannon ships no type declarations; this is the slice of its API the bench uses.
 interface AutocannonResult {
@@ -393,30 +394,17 @@ async function loadWrk(
 ): Promise<LoadResult> {
   const script = join(dir, "bench.lua");
   if (!existsSync(script)) writeFileSync(script, WRK_SCRIPT);
-  const out = await new Promise<string>((resolve, reject) => {
-    const child = spawn("wrk", ["-t1", `-c${connections}`, `-d${seconds}s`, "-s", script, t.url], {
-      env: {
-        ...process.env,
-        BENCH_SEED: String(seed),
-        BENCH_KEYSPACE: String(t.keySpace ?? 1_000_000),
-        BENCH_COOKIE: t.headers?.cookie ?? "",
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let text = "";
-    child.stdout.on("data", (c: Buffer) => {
-      text += c.toString();
-    });
-    child.stderr.on("data", (c: Buffer) => {
-      text += c.toString();
-    });
-    child.on("exit", (code) =>
-      code === 0 ? resolve(text) : reject(new Error(`wrk exited ${code}: ${text}`)),
-    );
+  const j = await runWrkScript({
+    url: t.url,
+    script,
+    seconds,
+    connections,
+    env: {
+      BENCH_SEED: String(seed),
+      BENCH_KEYSPACE: String(t.keySpace ?? 1_000_000),
+      BENCH_COOKIE: t.headers?.cookie ?? "",
+    },
   });
-  const m = /BENCH_JSON (\{.*\})/.exec(out);
-  if (m === null) throw new Error(`wrk printed no summary: ${out}`);
-  const j = JSON.parse(m[1]) as Record<string, number>;
   return {
     rps: j.requests / (j.duration_us / 1e6),
     p50ms: j.p50_us / 1000,

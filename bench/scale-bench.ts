@@ -9,6 +9,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { positiveIntArg } from "./args.js";
 import { runIfMain } from "./run-if-main.js";
 import { measureDrain, measureReload } from "./scale/change-rows.js";
 import { DEBOUNCE_MS, measureConsul } from "./scale/consul-rows.js";
@@ -37,13 +38,7 @@ function parse(argv: string[]): Options {
     const i = argv.indexOf(name);
     return i < 0 ? undefined : argv[i + 1];
   };
-  const num = (name: string, dflt: number): number => {
-    const v = value(name);
-    if (v === undefined) return dflt;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} needs a positive integer, got ${v}`);
-    return n;
-  };
+  const num = (name: string, dflt: number): number => positiveIntArg(argv, name, dflt);
   const known = new Set([
     "--only",
     "--seconds",

@@ -7,6 +7,7 @@ import { closeSync, mkdirSync, openSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { shardgateArgv } from "../../test/support/shardgate-process.js";
 import { freePort, hasCommand, stopChild, waitHttp } from "../proxy-bench.js";
+import { runWrkScript } from "../wrk.js";
 
 export const KEY_HEADER = "x-key";
 export const ADMIN_TOKEN = "scale-bench-token";
@@ -146,24 +147,7 @@ export async function runWrk(
       `  io.write(string.format("BENCH_JSON {\\"requests\\":%d,\\"duration_us\\":%d,\\"p99_us\\":%d,\\"errors\\":%d}\\n",\n` +
       `    summary.requests, summary.duration, latency:percentile(99), e.connect + e.read + e.write + e.timeout + e.status))\nend\n`,
   );
-  const out = await new Promise<string>((resolve, reject) => {
-    const child = spawn("wrk", ["-t1", `-c${connections}`, `-d${seconds}s`, "-s", script, url], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let text = "";
-    child.stdout.on("data", (c: Buffer) => {
-      text += c.toString();
-    });
-    child.stderr.on("data", (c: Buffer) => {
-      text += c.toString();
-    });
-    child.on("exit", (code) =>
-      code === 0 ? resolve(text) : reject(new Error(`wrk exited ${code}: ${text}`)),
-    );
-  });
-  const m = /BENCH_JSON (\{.*\})/.exec(out);
-  if (m === null) throw new Error(`wrk printed no summary: ${out}`);
-  const j = JSON.parse(m[1]) as Record<string, number>;
+  const j = await runWrkScript({ url, script, seconds, connections });
   return { rps: j.requests / (j.duration_us / 1e6), p99ms: j.p99_us / 1000, errors: j.errors };
 }
 
