@@ -47,6 +47,39 @@ export interface EndpointSliceObject {
   }[];
 }
 
+/** A slice as a client writes it (no resourceVersion, no uid): what the double and a real cluster are given. */
+export function endpointSliceBody(
+  ns: string,
+  name: string,
+  service: string,
+  endpoints: SliceEndpoint[],
+  port: { name: string; port: number },
+): Omit<EndpointSliceObject, "metadata"> & {
+  metadata: Omit<EndpointSliceObject["metadata"], "resourceVersion" | "uid">;
+} {
+  return {
+    apiVersion: API_VERSION,
+    kind: "EndpointSlice",
+    metadata: {
+      name,
+      namespace: ns,
+      labels: { "kubernetes.io/service-name": service, "endpointslice.kubernetes.io/managed-by": "double" },
+    },
+    addressType: "IPv4",
+    ports: [{ name: port.name, port: port.port, protocol: "TCP" }],
+    endpoints: endpoints.map((e) => ({
+      addresses: [e.ip],
+      conditions: {
+        ready: e.ready ?? true,
+        serving: e.serving ?? e.ready ?? true,
+        terminating: e.terminating ?? false,
+      },
+      targetRef: { kind: "Pod", name: e.pod, namespace: ns, uid: e.uid ?? `uid-${e.pod}` },
+      nodeName: e.node ?? "node-1",
+    })),
+  };
+}
+
 type EventType = "ADDED" | "MODIFIED" | "DELETED";
 
 interface HistoryEvent {
@@ -200,28 +233,14 @@ export class KubeApiDouble {
   ): string {
     const prev = this.slices.get(`${ns}/${name}`);
     this.rv++;
+    const body = endpointSliceBody(ns, name, service, endpoints, port);
     const object: EndpointSliceObject = {
-      apiVersion: API_VERSION,
-      kind: "EndpointSlice",
+      ...body,
       metadata: {
-        name,
-        namespace: ns,
-        labels: { "kubernetes.io/service-name": service, "endpointslice.kubernetes.io/managed-by": "double" },
+        ...body.metadata,
         resourceVersion: String(this.rv),
         uid: prev?.metadata.uid ?? `slice-${++this.uidSeq}`,
       },
-      addressType: "IPv4",
-      ports: [{ name: port.name, port: port.port, protocol: "TCP" }],
-      endpoints: endpoints.map((e) => ({
-        addresses: [e.ip],
-        conditions: {
-          ready: e.ready ?? true,
-          serving: e.serving ?? e.ready ?? true,
-          terminating: e.terminating ?? false,
-        },
-        targetRef: { kind: "Pod", name: e.pod, namespace: ns, uid: e.uid ?? `uid-${e.pod}` },
-        nodeName: e.node ?? "node-1",
-      })),
     };
     this.slices.set(`${ns}/${name}`, object);
     this.record(prev === undefined ? "ADDED" : "MODIFIED", object);

@@ -7,7 +7,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CoreV1Api, DiscoveryV1Api, KubeConfig, type V1EndpointSlice } from "@kubernetes/client-node";
-import { KubeApiDouble, type KubeApiDoubleOptions, type SliceEndpoint } from "../kube-api-double.js";
+import {
+  endpointSliceBody,
+  KubeApiDouble,
+  type KubeApiDoubleOptions,
+  type SliceEndpoint,
+} from "../kube-api-double.js";
 
 export interface KubeTarget {
   readonly kind: "double" | "cluster";
@@ -28,31 +33,6 @@ export interface KubeTarget {
   close(): Promise<void>;
 }
 
-function sliceBody(
-  ns: string,
-  name: string,
-  service: string,
-  eps: SliceEndpoint[],
-  port: { name: string; port: number },
-): V1EndpointSlice {
-  return {
-    apiVersion: "discovery.k8s.io/v1",
-    kind: "EndpointSlice",
-    metadata: { name, namespace: ns, labels: { "kubernetes.io/service-name": service } },
-    addressType: "IPv4",
-    ports: [{ name: port.name, port: port.port, protocol: "TCP" }],
-    endpoints: eps.map((e) => ({
-      addresses: [e.ip],
-      conditions: {
-        ready: e.ready ?? true,
-        serving: e.serving ?? e.ready ?? true,
-        terminating: e.terminating ?? false,
-      },
-      targetRef: { kind: "Pod", name: e.pod, namespace: ns, uid: e.uid ?? `uid-${e.pod}` },
-    })),
-  };
-}
-
 async function clusterTarget(path: string, seed: number): Promise<KubeTarget> {
   const kc = new KubeConfig();
   kc.loadFromFile(path);
@@ -68,7 +48,7 @@ async function clusterTarget(path: string, seed: number): Promise<KubeTarget> {
     namespace,
     controls: undefined,
     async putSlice(name, service, eps, port = { name: "http", port: 8080 }) {
-      const body = sliceBody(namespace, name, service, eps, port);
+      const body: V1EndpointSlice = endpointSliceBody(namespace, name, service, eps, port);
       if (names.has(name)) {
         const cur = await discovery.readNamespacedEndpointSlice({ name, namespace });
         body.metadata = { ...body.metadata, resourceVersion: cur.metadata?.resourceVersion };
