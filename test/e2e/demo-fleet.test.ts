@@ -7,8 +7,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { fetchJson, ShardgateChild, stopAll } from "../support/shardgate-process.js";
-import { eventually } from "../support/wait.js";
+import { fetchJson, ShardgateChild, stopAll } from "../../harness/shardgate-process.js";
+import { eventually, eventuallyTrue } from "../../harness/wait.js";
 
 interface Row {
   id: string;
@@ -38,14 +38,10 @@ function alive(pid: number): boolean {
   }
 }
 
+/** Waits up to `timeoutMs` for every pid to exit; returns the ones still alive. */
 async function waitGone(pids: number[], timeoutMs: number): Promise<number[]> {
-  const deadline = Date.now() + timeoutMs;
-  let left = pids.filter(alive);
-  while (left.length > 0 && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 50));
-    left = left.filter(alive);
-  }
-  return left;
+  await eventuallyTrue(() => !pids.some(alive), timeoutMs, 50);
+  return pids.filter(alive);
 }
 
 /** Pids of processes whose command line mentions `text` (the demo's instances name their config path). */
