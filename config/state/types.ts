@@ -78,8 +78,3 @@ export interface StateChange {
   /** The state's ringVersion after this apply. */
   readonly ringVersion: number;
 }
-
-/** A member the ring may hand keys to: healthy, not drained, breaker not open. */
-export function memberRoutable(m: MemberState): boolean {
-  return m.healthy && !m.draining && m.breaker.state !== "open";
-}
