@@ -146,7 +146,7 @@ test("snapshots keep the drain flag's persisted key: the state says draining, th
   const u2 = (JSON.parse(bytes).pools.users.members as Array<Record<string, unknown>>).find(
     (m) => m.id === "u2",
   );
-  const persistedKey = "drained"; // written out: the rename script rewrites `.draining` in code
+  const persistedKey = "drained"; // a constant: rename-11b.sh rewrites property reads of this name
   assert.equal(u2?.[persistedKey], true, "snapshots written before the rename and after it read the same");
   assert.equal(u2?.draining, undefined);
   // A snapshot as an older instance wrote it (the same bytes) restores with the flag set.
