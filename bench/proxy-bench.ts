@@ -41,6 +41,7 @@ import { errorText } from "../config/coded-error.js";
 import { startEchoUpstream } from "../proxy/app/echo-upstream.js";
 import { hashKey } from "../ring/hash.js";
 import { shardgateArgv } from "../test/support/shardgate-process.js";
+import { seededRandom } from "../ring/random.js";
 import { roleBareUndici } from "./bare-undici.js";
 import { edgeRatios, startEdgeTargets } from "./edge-targets.js";
 import { startNginxUpstreams } from "./nginx-upstreams.js";
@@ -327,15 +328,10 @@ interface LoadResult {
   non2xx: number;
 }
 
-/** Seeded key stream: every request gets a fresh pseudo-random x-user value. */
+/** Seeded key stream: every request gets a fresh pseudo-random x-user value (the 32-bit draw mod keySpace). */
 function keyStream(seed: number, keySpace = 1_000_000): () => string {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return `u${((t ^ (t >>> 14)) >>> 0) % keySpace}`;
-  };
+  const random = seededRandom(seed);
+  return () => `u${Math.floor(random() * 4294967296) % keySpace}`;
 }
 
 async function loadAutocannon(
