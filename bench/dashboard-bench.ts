@@ -8,10 +8,10 @@
 
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { staticPoolYaml } from "../harness/cluster/static-pool.js";
-import { FleetCluster } from "../harness/cluster-launcher.js";
-import { consulTarget } from "../harness/consul/target.js";
-import { closeAll, startUpstreams } from "../harness/upstreams.js";
+import { staticPoolYaml } from "../test/support/cluster/static-pool.js";
+import { FleetCluster } from "../test/support/cluster-launcher.js";
+import { consulTarget } from "../test/support/consul/target.js";
+import { closeAll, startUpstreams } from "../test/support/upstreams.js";
 import { positiveIntArg } from "./args.js";
 import { runIfMain } from "./run-if-main.js";
 

@@ -10,13 +10,13 @@
 // Usage: npm run bench -- fleet [--changes 8] [--trips 5] [--election-ms 1000] [--heartbeat-ms 100]
 //        [--seed 5003] [--json]
 
-import { type Fleet, member, startFleet } from "../harness/cluster/fleet-fixture.js";
-import { httpRequest, sleep } from "../harness/cluster/http-client.js";
-import { randomKeys } from "../harness/cluster/keys.js";
-import { formatSummary, type Summary, summarize } from "../harness/cluster/stats.js";
-import type { FleetNode, StateView } from "../harness/cluster-launcher.js";
-import { rawGet } from "../harness/consul/agent-ops.js";
-import { eventually } from "../harness/wait.js";
+import { type Fleet, member, startFleet } from "../test/support/cluster/fleet-fixture.js";
+import { httpRequest, sleep } from "../test/support/cluster/http-client.js";
+import { randomKeys } from "../test/support/cluster/keys.js";
+import { formatSummary, type Summary, summarize } from "../test/support/cluster/stats.js";
+import type { FleetNode, StateView } from "../test/support/cluster-launcher.js";
+import { rawGet } from "../test/support/consul/agent-ops.js";
+import { eventually } from "../test/support/wait.js";
 import { positiveIntArg } from "./args.js";
 import { runIfMain } from "./run-if-main.js";
 

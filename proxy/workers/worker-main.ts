@@ -62,10 +62,7 @@ async function main(): Promise<void> {
   const config = loaded.config;
   const log = createProcessLogger({ level: init.log.level as LogLevel, destination: init.logDestination });
   const logger = log.logger.child({ worker: init.worker });
-  const tls = readTlsFiles(config, {
-    info: (o, m) => logger.child({ component: "listener" }).info(o, m),
-    error: (o, m) => logger.child({ component: "listener" }).error(o, m),
-  });
+  const tls = readTlsFiles(config, logger.child({ component: "listener" }));
   if (!tls.ok) fail(tls.error.message);
   const metrics = createMetrics();
   const series = new SeriesCache(metrics);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ClusterState, EMPTY_CLUSTER_STATE } from "../../config/state/cluster-state.js";
 import type { CommandInput } from "../../config/state/commands.js";
-import { pick, seededRandom } from "../../harness/prng.js";
+import { pick, seededRandom } from "../support/prng.js";
 import {
   consulSearchMembers,
   enc,

@@ -7,8 +7,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { fetchJson, ShardgateChild, stopAll } from "../../harness/shardgate-process.js";
-import { eventually, eventuallyTrue } from "../../harness/wait.js";
+import { fetchJson, ShardgateChild, stopAll } from "../support/shardgate-process.js";
+import { eventually, eventuallyTrue } from "../support/wait.js";
 
 interface Row {
   id: string;
