@@ -66,7 +66,10 @@ type PersistedMember = Omit<MemberState, "draining"> & { drained: boolean };
 export function persistedForm(data: ClusterStateData): unknown {
   const pools: Record<string, unknown> = {};
   for (const [name, p] of Object.entries(data.pools))
-    pools[name] = { ...p, members: p.members.map(({ draining, ...m }): PersistedMember => ({ ...m, drained: draining })) };
+    pools[name] = {
+      ...p,
+      members: p.members.map(({ draining, ...m }): PersistedMember => ({ ...m, drained: draining })),
+    };
   return { ...data, pools };
 }
 

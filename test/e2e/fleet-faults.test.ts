@@ -159,14 +159,18 @@ describe("fleet e2e: breakers, leader loss, partition (3 voters + 1 learner, 4 u
     // (Log lines reach us in batches: the process flushes its log every ~100 ms.)
     const path = ["closed->open", "open->half-open", "half-open->closed"];
     let transitions: string[] = [];
-    const walked = await eventuallyTrue(() => {
-      transitions = cluster
-        .logLines((l) => l.msg === "breaker transition" && l.member === victim && Number(l.time) >= wallT0)
-        .map((l) => `${l.from}->${l.to}`);
-      let at = 0;
-      for (const tr of transitions) if (tr === path[at]) at++;
-      return at === path.length;
-    }, 3_000, 50);
+    const walked = await eventuallyTrue(
+      () => {
+        transitions = cluster
+          .logLines((l) => l.msg === "breaker transition" && l.member === victim && Number(l.time) >= wallT0)
+          .map((l) => `${l.from}->${l.to}`);
+        let at = 0;
+        for (const tr of transitions) if (tr === path[at]) at++;
+        return at === path.length;
+      },
+      3_000,
+      50,
+    );
     assert.ok(walked, fleet.why(`breaker transitions of ${victim}: ${transitions.join(", ")}`));
     const versions = new Set([...closedStates.values()].map((s) => s.ringVersion));
     assert.equal(versions.size, 1, fleet.why(describeStates(closedStates)));
