@@ -183,6 +183,9 @@ export function diffMembers(
       added.push(m);
       continue;
     }
+    // parseHealthEntries hands back the previous object for an unchanged member: nothing to
+    // compare, so a change to one member of thousands costs that member, not the service.
+    if (old === m) continue;
     if (!sameShape(old, m)) changed.push({ before: old, after: m });
     if (old.healthy !== m.healthy) health.push({ member: m, wasHealthy: old.healthy });
   }
