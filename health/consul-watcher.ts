@@ -13,6 +13,7 @@ import { errorWithCode } from "../config/coded-error.js";
 import type { ConsulAgentConfig, PoolConsulDiscovery } from "../config/file/schema.js";
 import type { LogSink } from "../config/log-sink.js";
 import { backoffDelay } from "./backoff.js";
+import { ConsulAnswerCache } from "./consul-answer-cache.js";
 import {
   type DiscoveredMember,
   diffMembers,
@@ -96,6 +97,8 @@ export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
   private requests = 0;
   private indexResets = 0;
   private lastWarnings = "";
+  /** Entry-by-entry JSON decoding of the answers (own client only: it hands us the bytes). */
+  private readonly answers = new ConsulAnswerCache();
 
   constructor(opts: ConsulWatcherOptions) {
     super();
@@ -129,7 +132,9 @@ export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
         host: url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname,
         port: url.port === "" ? (secure ? 443 : 8500) : Number(url.port),
         secure,
-      });
+        // JSON answers reach apply() as bytes: ConsulAnswerCache decodes only changed entries.
+        decoders: { "application/json": (b: Buffer) => b },
+      } as ConstructorParameters<typeof Consul>[0]);
       this.ownsClient = true;
     }
     // papi aborts an in-flight request when its ctx emits "cancel"; includeResponse makes
@@ -231,7 +236,8 @@ export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
   }
 
   private apply(rawIndex: string | string[] | undefined, body: unknown): void {
-    const parsed = parseHealthEntries(body, this.warningIsHealthy, this.view);
+    const decoded = Buffer.isBuffer(body) ? this.answers.decode(body) : body;
+    const parsed = parseHealthEntries(decoded, this.warningIsHealthy, this.view);
     const text = Array.isArray(rawIndex) ? rawIndex[0] : rawIndex;
     const n = text !== undefined && /^[0-9]+$/.test(text) ? Number(text) : Number.NaN;
     if (!Number.isSafeInteger(n)) {
