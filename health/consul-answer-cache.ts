@@ -85,11 +85,11 @@ export class ConsulAnswerCache {
       const [s, e] = ranges[k];
       const slice = body.subarray(s, e);
       const old = this.bytes[k];
-      // Copy what is kept: a slice would pin the whole 1.5 MB body until the next answer.
-      if (old !== undefined && old.equals(slice)) {
+      if (old?.equals(slice)) {
         bytes[k] = old;
         values[k] = this.values[k];
       } else {
+        // Copy what is kept: a slice would pin the whole 1.5 MB body until the next answer.
         bytes[k] = Buffer.from(slice);
         values[k] = JSON.parse(slice.toString("utf8"));
       }
