@@ -10,10 +10,11 @@
 import { errorText, type StateErrorCode } from "../coded-error.js";
 import type { RoutingConfig } from "../file/schema.js";
 import { canonicalBytes, canonicalEqual } from "./canonical-json.js";
-import { type Command, validateCommand } from "./commands.js";
+import type { Command } from "./commands.js";
 import { persistedForm, restoreSnapshot } from "./snapshot.js";
 import { ownPool, transition } from "./transitions.js";
 import type { ClusterStateData, MemberState, PoolState, StateChange } from "./types.js";
+import { validateCommandOnce } from "./validated-once.js";
 
 export type { ClusterStateData, PoolState, StateChange } from "./types.js";
 
@@ -171,7 +172,7 @@ export class ClusterState {
         prev.ringVersion,
       );
     }
-    const decoded = validateCommand(bytes);
+    const decoded = validateCommandOnce(bytes);
     if (!decoded.ok) return this.#reject(index, null, "invalid_command", decoded.error);
     return this.#applyCommand(index, decoded.command);
   }
@@ -218,7 +219,8 @@ export class ClusterState {
       for (const name of Object.keys(prev.pools).sort())
         if (!Object.hasOwn(t.pools, name)) removedPools.push(name);
       const routesChanged =
-        t.routing !== prev.routing && !canonicalEqual(t.routing?.routes ?? null, prev.routing?.routes ?? null);
+        t.routing !== prev.routing &&
+        !canonicalEqual(t.routing?.routes ?? null, prev.routing?.routes ?? null);
       const routingChanged = ringChanged.length > 0 || removedPools.length > 0 || routesChanged;
       const ringVersion = routingChanged ? index : prev.ringVersion;
       const routing = sharedRouting(t.routing, prev.routing);
