@@ -25,6 +25,7 @@ test("a SetRouting that adds one member keeps the other pool's config and the ro
   assert.ok(s.apply(1, setRouting(routing)).applied);
   const before = s.current.routing;
   assert.ok(before !== null);
+  const membersBefore = s.current.pools.users.members;
   const c = s.apply(2, setRouting(withExtraUser()));
   assert.ok(c.applied, c.error);
   assert.deepEqual(c.ringChanged, ["users"]);
@@ -34,6 +35,14 @@ test("a SetRouting that adds one member keeps the other pool's config and the ro
   assert.equal(after.routes, before.routes, "unchanged routes are the previous array");
   assert.notEqual(after.pools.users, before.pools.users);
   assert.equal(after.pools.users.members.length, 4);
+  // Members that stay as they were are the previous (frozen) objects, not rebuilt copies.
+  const membersAfter = s.current.pools.users.members;
+  for (const m of membersBefore)
+    assert.equal(
+      membersAfter.find((x) => x.id === m.id),
+      m,
+      `member ${m.id} kept by identity`,
+    );
   // The same bytes as a replica that only ever saw the second command's routing plus history.
   const fresh = new ClusterState();
   fresh.apply(1, setRouting(routing));
