@@ -13,7 +13,7 @@ function bigRouting(members: number): ReturnType<typeof routingFrom> {
   return routingFrom(`${yaml}routes:\n  - pool: big\n    key: [ip]\n`);
 }
 
-test("the same big command bytes validate once; a copy of the bytes hits too", () => {
+test("the same big command bytes validate once; a copy of the bytes (what apply sees) takes the result", () => {
   const bytes = setRouting(bigRouting(1000));
   assert.ok(bytes.byteLength >= 16 * 1024);
   const first = validateCommandOnce(bytes);
@@ -21,6 +21,10 @@ test("the same big command bytes validate once; a copy of the bytes hits too", (
   // The log hands apply its own copy of the bytes: same content, same result object.
   assert.equal(validateCommandOnce(Uint8Array.from(bytes)), first);
   assert.deepEqual(validateCommand(bytes), first, "the remembered result is what validation gives");
+  // Taken once: a third look validates afresh (equal result, new object), nothing stays held.
+  const third = validateCommandOnce(bytes);
+  assert.notEqual(third, first);
+  assert.deepEqual(third, first);
 });
 
 test("bytes that differ in one byte, or are invalid, are validated in full", () => {
