@@ -23,7 +23,7 @@ import { formatAddress } from "../../config/address.js";
 import { CodedError, errorText, type StateErrorCode } from "../../config/coded-error.js";
 import type { ConsulAgentConfig, RoutingConfig } from "../../config/file/schema.js";
 import type { LogSink } from "../../config/log-sink.js";
-import { DriverError, RaftDriver } from "../../config/raft/driver.js";
+import { DriverError, type DriverStatus, RaftDriver } from "../../config/raft/driver.js";
 import { REJECT_REASONS } from "../../config/raft/transport/index.js";
 import type { ClusterStateData, StateChange } from "../../config/state/cluster-state.js";
 import type { BreakerOverride } from "../../config/state/commands.js";
@@ -563,8 +563,12 @@ export class ClusterNode {
     const s = this.settings;
     try {
       if (this.leading) {
-        for (const id of s.learners) if (!this.inConf(id)) void this.addLearner(id, s.peers[id]);
-        this.promoteCaughtUp();
+        // One status per round, not one per configured learner (this runs every 250 ms, idle too).
+        const st = this.driver.status();
+        for (const id of s.learners) {
+          if (!st.voters.includes(id) && !st.learners.includes(id)) void this.addLearner(id, s.peers[id]);
+        }
+        this.promoteCaughtUp(st);
         return;
       }
       // A member has nothing to ask, except a voter's new incarnation the leader has not
@@ -589,8 +593,7 @@ export class ClusterNode {
    * Leader: configured voters that are learners (re-admitted after a disk loss) are promoted
    * back once caught up; the driver refuses (NOT_CAUGHT_UP) until then, retried every 250 ms.
    */
-  private promoteCaughtUp(): void {
-    const st = this.driver.status();
+  private promoteCaughtUp(st: DriverStatus): void {
     for (const id of this.settings.voters) {
       if (!st.learners.includes(id) || this.readmitting.has(id)) continue;
       this.driver.promote(id).then(
