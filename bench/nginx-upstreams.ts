@@ -46,3 +46,21 @@ export function startNginxUpstreams(dir: string, ports: number[]): NginxUpstream
   });
   return { addresses: ports.map((p) => `127.0.0.1:${p}`), pid: child.pid ?? 0, child };
 }
+
+/**
+ * nginx as the peer proxy: `hash $http_x_user consistent` over `upstreams`, keep-alive to them,
+ * listening on 127.0.0.1:`port`. One worker runs without a master (one process, as a single
+ * Node process is); more run under a master sharing the listener.
+ */
+export function nginxHashProxyConfig(prefix: string, port: number, upstreams: string[], workers = 1): string {
+  const servers = upstreams.map((a) => `    server ${a};`).join("\n");
+  return (
+    `daemon off;\nmaster_process ${workers > 1 ? "on" : "off"};\nworker_processes ${workers};\n` +
+    `error_log ${prefix}/logs/error.log warn;\npid ${prefix}/nginx.pid;\nevents { worker_connections 4096; }\n` +
+    `http {\n  access_log off;\n  client_body_temp_path ${prefix}/tmp;\n  proxy_temp_path ${prefix}/tmp;\n` +
+    `  fastcgi_temp_path ${prefix}/tmp;\n  uwsgi_temp_path ${prefix}/tmp;\n  scgi_temp_path ${prefix}/tmp;\n` +
+    `  upstream members {\n    hash $http_x_user consistent;\n${servers}\n    keepalive 64;\n  }\n` +
+    `  server {\n    listen 127.0.0.1:${port};\n    location / {\n      proxy_pass http://members;\n` +
+    `      proxy_http_version 1.1;\n      proxy_set_header Connection "";\n    }\n  }\n}\n`
+  );
+}

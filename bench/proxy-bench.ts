@@ -44,7 +44,7 @@ import { seededRandom } from "../ring/random.js";
 import { shardgateArgv } from "../test/support/shardgate-process.js";
 import { roleBareUndici } from "./bare-undici.js";
 import { edgeRatios, startEdgeTargets } from "./edge-targets.js";
-import { startNginxUpstreams } from "./nginx-upstreams.js";
+import { nginxHashProxyConfig, startNginxUpstreams } from "./nginx-upstreams.js";
 import { runWrkScript } from "./wrk.js";
 
 // autocannon ships no type declarations; this is the slice of its API the bench uses.
@@ -281,18 +281,8 @@ async function startNginx(upstreams: string[], dir: string): Promise<Target | st
   const prefix = join(dir, "nginx");
   rmSync(prefix, { recursive: true, force: true });
   execFileSync("mkdir", ["-p", join(prefix, "logs"), join(prefix, "tmp")]);
-  const servers = upstreams.map((a) => `    server ${a};`).join("\n");
   // One worker process, no master: the same single core budget a Node process has.
-  writeFileSync(
-    join(prefix, "nginx.conf"),
-    `daemon off;\nmaster_process off;\nworker_processes 1;\nerror_log ${prefix}/logs/error.log warn;\npid ${prefix}/nginx.pid;\n` +
-      `events { worker_connections 4096; }\n` +
-      `http {\n  access_log off;\n  client_body_temp_path ${prefix}/tmp;\n  proxy_temp_path ${prefix}/tmp;\n` +
-      `  fastcgi_temp_path ${prefix}/tmp;\n  uwsgi_temp_path ${prefix}/tmp;\n  scgi_temp_path ${prefix}/tmp;\n` +
-      `  upstream members {\n    hash $http_x_user consistent;\n${servers}\n    keepalive 64;\n  }\n` +
-      `  server {\n    listen 127.0.0.1:${port};\n    location / {\n      proxy_pass http://members;\n` +
-      `      proxy_http_version 1.1;\n      proxy_set_header Connection "";\n    }\n  }\n}\n`,
-  );
+  writeFileSync(join(prefix, "nginx.conf"), nginxHashProxyConfig(prefix, port, upstreams));
   const child = spawn(
     "nginx",
     ["-p", prefix, "-c", join(prefix, "nginx.conf"), "-e", join(prefix, "logs/error.log")],

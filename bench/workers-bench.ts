@@ -12,7 +12,7 @@ import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { shardgateArgv } from "../test/support/shardgate-process.js";
-import { startNginxUpstreams } from "./nginx-upstreams.js";
+import { nginxHashProxyConfig, startNginxUpstreams } from "./nginx-upstreams.js";
 import { cpuSeconds, freePort, hasCommand, stopChild, waitHttp } from "./proxy-bench.js";
 import { runIfMain } from "./run-if-main.js";
 
@@ -58,19 +58,7 @@ async function startNginx(upstreams: string[], dir: string, workers: number): Pr
   const prefix = join(dir, `nginx-${workers}`);
   mkdirSync(join(prefix, "logs"), { recursive: true });
   mkdirSync(join(prefix, "tmp"), { recursive: true });
-  const servers = upstreams.map((a) => `    server ${a};`).join("\n");
-  // With one worker, no master (one process, as `workers: 1` is); with two, a master and two
-  // workers sharing the listener, as shardgate's primary and its workers do.
-  writeFileSync(
-    join(prefix, "nginx.conf"),
-    `daemon off;\nmaster_process ${workers > 1 ? "on" : "off"};\nworker_processes ${workers};\n` +
-      `error_log ${prefix}/logs/error.log warn;\npid ${prefix}/nginx.pid;\nevents { worker_connections 4096; }\n` +
-      `http {\n  access_log off;\n  client_body_temp_path ${prefix}/tmp;\n  proxy_temp_path ${prefix}/tmp;\n` +
-      `  fastcgi_temp_path ${prefix}/tmp;\n  uwsgi_temp_path ${prefix}/tmp;\n  scgi_temp_path ${prefix}/tmp;\n` +
-      `  upstream members {\n    hash $http_x_user consistent;\n${servers}\n    keepalive 64;\n  }\n` +
-      `  server {\n    listen 127.0.0.1:${port};\n    location / {\n      proxy_pass http://members;\n` +
-      `      proxy_http_version 1.1;\n      proxy_set_header Connection "";\n    }\n  }\n}\n`,
-  );
+  writeFileSync(join(prefix, "nginx.conf"), nginxHashProxyConfig(prefix, port, upstreams, workers));
   const child = spawn(
     "nginx",
     ["-p", prefix, "-c", join(prefix, "nginx.conf"), "-e", join(prefix, "logs/error.log")],
