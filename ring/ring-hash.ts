@@ -8,6 +8,7 @@
 
 import { distinctMembers, pickDistinct } from "./distinct-walk.js";
 import { canonicalMembers } from "./members.js";
+import { buildPackedRing, MAX_PACKED_MEMBERS } from "./packed-build.js";
 import { PointHasher } from "./point-hash.js";
 import { bucketIndex, type SortedPoints, sortPoints } from "./point-sort.js";
 import { RingConfigError } from "./ring-error.js";
@@ -76,22 +77,28 @@ export class RingHash implements HashTable {
     // 2^16 buckets whenever owners fit 16 bits: the 256 KiB index stays in a core's L2, and
     // every ring of a process takes the same packed lookup path, small or big (finer indexes
     // at 10,000 members measured no faster). Beyond 65,536 members, about one point per bucket.
-    const packs = sorted.length <= 0x10000;
+    const packs = sorted.length <= MAX_PACKED_MEMBERS;
     const bits = packs ? 16 : Math.min(16, Math.max(1, Math.ceil(Math.log2(Math.max(2, total)))));
     const reused =
       previous instanceof RingHash && previous.pointsPerWeight === ppw
         ? updatedPoints(previous, sorted, ppw, total)
         : null;
-    const { points, owners } = reused ?? freshPoints(sorted, ppw, total);
-    const index = bucketIndex(points, bits);
-    const shift = 32 - bits;
-    this.packed = packs ? packPoints(points, owners) : null;
-    this.index = index;
-    this.shift = shift;
+    if (reused === null && packs) {
+      const built = buildPackedRing(sorted, ppw, total);
+      this.packed = built.packed;
+      this.index = built.index;
+      this.points = built.points;
+      this.owners = built.owners;
+    } else {
+      const { points, owners } = reused ?? freshPoints(sorted, ppw, total);
+      this.packed = packs ? packPoints(points, owners) : null;
+      this.index = bucketIndex(points, bits);
+      this.points = points;
+      this.owners = owners;
+    }
+    this.shift = 32 - bits;
     this.members = sorted;
     this.pointsPerWeight = ppw;
-    this.points = points;
-    this.owners = owners;
     this.visited = new VisitedSet(sorted.length);
     Object.freeze(this);
   }

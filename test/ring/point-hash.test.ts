@@ -6,8 +6,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { hashKey } from "../../ring/hash.js";
+import { buildPackedRing } from "../../ring/packed-build.js";
 import { PointHasher } from "../../ring/point-hash.js";
-import { sortPoints } from "../../ring/point-sort.js";
+import { bucketIndex, sortPoints } from "../../ring/point-sort.js";
 import { buildRingHash } from "../../ring/ring-hash.js";
 import type { RingMember } from "../../ring/types.js";
 import { seededRandom } from "../support/prng.js";
@@ -95,4 +96,66 @@ test("sortPoints is a stable sort by hash: equal hashes keep their input order",
     expected,
     `seed ${SEED}`,
   );
+});
+
+test("PointHasher.next walks point(0), point(1), ... across every digit carry", () => {
+  const rnd = seededRandom(SEED + 100);
+  const h = new PointHasher();
+  const ref = new PointHasher();
+  for (let k = 0; k < 40; k++) {
+    const id = k === 0 ? "a" : randomId(rnd);
+    h.member(id);
+    ref.member(id);
+    const count = k < 3 ? 10_050 : 1 + Math.floor(rnd() * 1200);
+    for (let i = 0; i < count; i++) {
+      const got = h.next();
+      if (got !== ref.point(i))
+        assert.equal(got, hashKey(`${id}-${i}`, 0), `seed ${SEED + 100}: id ${id} point ${i}`);
+    }
+  }
+});
+
+/** The general path: points in member order, the stable sortPoints, then index and packing. */
+function sortedAndPacked(members: readonly RingMember[], ppw: number) {
+  const sorted = [...members].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  let total = 0;
+  for (const m of sorted) total += m.weight * ppw;
+  const points = new Uint32Array(total);
+  const owners = new Uint32Array(total);
+  const h = new PointHasher();
+  let p = 0;
+  sorted.forEach((m, idx) => {
+    h.member(m.id);
+    for (let i = 0; i < m.weight * ppw; i++) {
+      points[p] = h.point(i);
+      owners[p++] = idx;
+    }
+  });
+  const s = sortPoints(points, owners);
+  const packed = s.points.map((v, i) => ((v & 0xffff) << 16) | s.owners[i]);
+  return { sorted, total, points: s.points, owners: s.owners, packed, index: bucketIndex(s.points, 16) };
+}
+
+test("buildPackedRing equals sortPoints plus packing: points, owners, packed and index (seeded)", () => {
+  const cases: Array<{ members: RingMember[]; ppw: number; what: string }> = [
+    // Two ids whose point 0 collides (pinned in build.test.ts): the smaller id comes first.
+    { members: ["c37051", "c22580", "x"].map((id) => ({ id, weight: 1 })), ppw: 3, what: "collision" },
+    { members: [], ppw: 160, what: "empty" },
+    { members: [{ id: "solo", weight: 2 }], ppw: 160, what: "one member" },
+  ];
+  for (let s = 0; s < 6; s++) {
+    const rnd = seededRandom(SEED + 200 + s);
+    const n = s < 3 ? 1 + Math.floor(rnd() * 300) : 2000 + Math.floor(rnd() * 3000);
+    const members = Array.from({ length: n }, (_, i) => ({
+      id: rnd() < 0.3 ? `${randomId(rnd)}#${i}` : `10.0.${i >> 8}.${i & 255}:8080`,
+      weight: 1 + Math.floor(rnd() * 3),
+    }));
+    cases.push({ members, ppw: s < 3 ? 1 + Math.floor(rnd() * 200) : 160, what: `seed ${SEED + 200 + s}` });
+  }
+  for (const { members, ppw, what } of cases) {
+    const want = sortedAndPacked(members, ppw);
+    const got = buildPackedRing(want.sorted, ppw, want.total);
+    for (const k of ["points", "owners", "packed", "index"] as const)
+      assert.ok(Buffer.from(got[k].buffer).equals(Buffer.from(want[k].buffer)), `${what}: ${k}`);
+  }
 });
