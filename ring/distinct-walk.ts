@@ -10,7 +10,7 @@ import type { VisitedSet } from "./visited.js";
  * each of the `memberCount` members tried once; -1 if none is accepted. `table` is non-empty.
  */
 export function pickDistinct(
-  table: Uint32Array,
+  table: Uint16Array | Uint32Array,
   start: number,
   memberCount: number,
   visitedSet: VisitedSet,
@@ -41,7 +41,7 @@ export function pickDistinct(
 
 /** Every distinct member of `table` once, in walk order from `start`. */
 export function* distinctMembers(
-  table: Uint32Array,
+  table: Uint16Array | Uint32Array,
   start: number,
   memberCount: number,
 ): IterableIterator<number> {

@@ -14,7 +14,7 @@ export interface TableStats {
   maxPerMember: number;
 }
 
-function countOwners(owners: Uint32Array, members: number): TableStats {
+function countOwners(owners: Uint16Array | Uint32Array, members: number): TableStats {
   const counts = new Uint32Array(members);
   for (let i = 0; i < owners.length; i++) counts[owners[i]]++;
   let min = members === 0 ? 0 : Number.POSITIVE_INFINITY;

@@ -19,7 +19,7 @@ function referenceTable(members: readonly RingMember[], size: number): number[] 
   const skip = sorted.map((m) => (hashKey(m.id, MAGLEV_SKIP_SEED) % (size - 1)) + 1);
   const turns = sorted.map(() => 0);
   const credit = sorted.map(() => 0);
-  const maxWeight = Math.max(...sorted.map((m) => m.weight));
+  const maxWeight = sorted.reduce((max, m) => Math.max(max, m.weight), 0);
   const table: number[] = new Array(size).fill(-1);
   let filled = 0;
   while (filled < size) {
@@ -58,5 +58,23 @@ test(`maglev tables equal the plainly written contract (seed ${SEED})`, () => {
       referenceTable(members, size),
       why,
     );
+  }
+});
+
+// Up to 65,535 members the table is 16-bit (0xffff marks empty slots while filling); from
+// 65,536 on, 32-bit. Both sides of the switch against the contract, equal and weighted.
+test(`maglev tables at 65,535 and 65,536 members, 16-bit and 32-bit (seed ${SEED})`, () => {
+  const rnd = seededRandom(SEED + 1);
+  const size = 131071;
+  for (const n of [65_535, 65_536]) {
+    const weighted = n === 65_535 ? rnd() < 0.5 : rnd() >= 0.5;
+    const members: RingMember[] = Array.from({ length: n }, (_, i) => ({
+      id: `m${i}`,
+      weight: weighted ? 1 + Math.floor(rnd() * 3) : 1,
+    }));
+    const t = buildMaglev(members, { tableSize: size });
+    const why = `seed ${SEED}: ${n} members, ${weighted ? "weighted" : "equal"}`;
+    assert.equal(t.table instanceof Uint16Array, n <= 65_535, `${why}: element width`);
+    assert.deepEqual([...t.table], referenceTable(members, size), why);
   }
 });

@@ -19,7 +19,7 @@ const keys = ["user:1", "user:2", "user:3", "session-abc", "/a/b/c", "日本", "
 const owners = (t: HashTable): string[] => keys.map((k) => t.members[t.lookup(hashKey(k))].id);
 
 /** MurmurHash3 of the array as little-endian uint32s: one number that pins every entry. */
-function fingerprint(values: Uint32Array): number {
+function fingerprint(values: ArrayLike<number>): number {
   const bytes = new Uint8Array(values.length * 4);
   const view = new DataView(bytes.buffer);
   for (let i = 0; i < values.length; i++) view.setUint32(i * 4, values[i], true);
