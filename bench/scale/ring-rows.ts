@@ -3,15 +3,19 @@
 // go through lookup(hash) over pre-hashed keys, so the table's own cost (and its cache
 // footprint) is what is compared. Times are this process's CPU time (process.cpuUsage), not
 // wall time, so a loaded machine's descheduling does not count (its cache pollution still
-// does: compare ratios within one run). Also: one member joining a pool, as the committed
-// path applies it (updatePoolSnapshot) beside a fresh build of the same pool.
+// does: compare ratios within one run). Beside them, on the same keys: hashKey + lookup per
+// 16-character key (what a request pays), and for a ring, one random 4-byte read per hash
+// from an array as long as its points (the memory floor: a ring lookup reads at least one
+// entry of that many). Also: one member joining a pool, as the committed path applies it
+// (updatePoolSnapshot) beside a fresh build of the same pool.
 
 import { configSchema } from "../../config/file/schema.js";
 import { buildPoolSnapshot, updatePoolSnapshot } from "../../proxy/routing/pool-snapshot.js";
 import type { MemberInput } from "../../proxy/routing/types.js";
+import { hashKey } from "../../ring/hash.js";
 import { buildMaglev } from "../../ring/maglev.js";
-import { randomKeyHashes } from "../../ring/random.js";
-import { buildRingHash } from "../../ring/ring-hash.js";
+import { randomKeyHashes, randomKeys } from "../../ring/random.js";
+import { buildRingHash, RingHash } from "../../ring/ring-hash.js";
 import type { HashTable, RingMember } from "../../ring/types.js";
 import { median } from "./processes.js";
 
@@ -20,7 +24,14 @@ export interface TableFigure {
   readonly members: number;
   readonly tableSize?: number;
   readonly buildMs: number;
+  /** lookup(hash) over pre-hashed keys. */
   readonly lookupsPerSec: number;
+  /** lookup(hashKey(key)) over 16-character keys. */
+  readonly keyLookupsPerSec: number;
+  /** Ring only: one random read per hash from an array of the ring's point count. */
+  readonly floorReadsPerSec?: number;
+  /** Ring only: bytes of the ring's lookup arrays (packed entries and bucket index). */
+  readonly lookupBytes?: number;
 }
 
 /** A prime of at least 100 slots per member (Maglev's balance needs far more slots than members). */
@@ -55,8 +66,35 @@ function lookupRate(t: HashTable, hashes: Uint32Array, repeats: number): number 
   return median(rates);
 }
 
+function keyLookupRate(t: HashTable, keys: readonly string[], repeats: number): number {
+  const rates: number[] = [];
+  for (let r = 0; r < repeats; r++) {
+    const c0 = process.cpuUsage();
+    let acc = 0;
+    for (let i = 0; i < keys.length; i++) acc += t.lookup(hashKey(keys[i]));
+    rates.push(keys.length / (Math.max(0.001, cpuMsSince(c0)) / 1000));
+    sink += acc;
+  }
+  return median(rates);
+}
+
+/** One read per hash at a uniformly spread index of `entries` (a multiply, no division). */
+function readRate(entries: Uint32Array, hashes: Uint32Array, repeats: number): number {
+  const scale = entries.length / 2 ** 32;
+  const rates: number[] = [];
+  for (let r = 0; r < repeats; r++) {
+    const c0 = process.cpuUsage();
+    let acc = 0;
+    for (let i = 0; i < hashes.length; i++) acc += entries[Math.floor(hashes[i] * scale)];
+    rates.push(hashes.length / (Math.max(0.001, cpuMsSince(c0)) / 1000));
+    sink += acc;
+  }
+  return median(rates);
+}
+
 export function measureTables(sizes: readonly number[], seed: number): TableFigure[] {
   const hashes = randomKeyHashes(seed, 500_000);
+  const keys = randomKeys(seed + 1, 200_000, 16);
   const out: TableFigure[] = [];
   for (const algorithm of ["ring", "maglev"] as const) {
     for (const n of sizes) {
@@ -73,12 +111,27 @@ export function measureTables(sizes: readonly number[], seed: number): TableFigu
         times.push(cpuMsSince(c0));
       }
       lookupRate(table, hashes, 2); // warm-up
+      keyLookupRate(table, keys, 1);
+      const lookupsPerSec = lookupRate(table, hashes, 5);
+      const keyLookupsPerSec = keyLookupRate(table, keys, 5);
+      let floor: Pick<TableFigure, "floorReadsPerSec" | "lookupBytes"> = {};
+      if (table instanceof RingHash) {
+        // A copy, so the read does not find the ring's own arrays warm from its lookups.
+        const entries = table.owners.slice();
+        readRate(entries, hashes, 2); // warm-up
+        floor = {
+          floorReadsPerSec: readRate(entries, hashes, 5),
+          lookupBytes: table.points.length * 4 + 65537 * 4,
+        };
+      }
       out.push({
         algorithm,
         members: n,
         tableSize,
         buildMs: median(times),
-        lookupsPerSec: lookupRate(table, hashes, 5),
+        lookupsPerSec,
+        keyLookupsPerSec,
+        ...floor,
       });
     }
   }
