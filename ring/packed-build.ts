@@ -9,18 +9,21 @@
 //   pass 2 reads pass 1's output bucket by bucket, so the low 16 bits are the bucket's
 //   number, and writes the packed word itself;
 // - pass 2's histogram is the lookup index.
-// points/owners (for pick, successors and ring updates) are then one sequential pass over
-// packed, written into the two scratch arrays.
+// Two 6.4 MB arrays are allocated, not three: pass 2 writes packed over the hashed points
+// (dead after pass 1) and the owners (for pick and successors) go over pass 1's output. The
+// sorted points themselves are not kept: unpackPoints() rebuilds them from packed and the
+// index for whoever needs them (ring updates, tests), so a ring holds 8 bytes a point.
 
 import { PointHasher } from "./point-hash.js";
 import type { RingMember } from "./types.js";
 
 export interface PackedRing {
-  /** Sorted point hashes (ties: smaller member index first). */
-  readonly points: Uint32Array;
-  /** owners[i] is the member index owning points[i]. */
+  /** owners[i] is the member index owning the i-th point in sorted order. */
   readonly owners: Uint32Array;
-  /** packed[i] = (points[i] & 0xffff) << 16 | owners[i]. */
+  /**
+   * packed[i] = (points[i] & 0xffff) << 16 | owners[i], points sorted by hash (ties: smaller
+   * member index first).
+   */
   readonly packed: Uint32Array;
   /** Bucket b (a point's top 16 bits) holds packed[index[b] .. index[b + 1]); 65,537 entries. */
   readonly index: Uint32Array;
@@ -66,8 +69,8 @@ export function buildPackedRing(sorted: readonly RingMember[], ppw: number, tota
     }
   }
 
-  // Pass 2, by the high 16 bits, reading pass 1's buckets in order (stable).
-  const packed = new Uint32Array(total);
+  // Pass 2, by the high 16 bits, reading pass 1's buckets in order (stable), into raw.
+  const packed = raw;
   const highNext = index.slice(0, 65536);
   let i = 0;
   for (let low = 0; low < 65536; low++) {
@@ -78,18 +81,20 @@ export function buildPackedRing(sorted: readonly RingMember[], ppw: number, tota
     }
   }
 
-  // Unpack into the scratch arrays, which pass 2 no longer needs.
-  const points = raw;
+  // Owners over pass 1's output, which pass 2 no longer needs.
   const owners = byLow;
-  i = 0;
+  for (let j = 0; j < total; j++) owners[j] = packed[j] & 0xffff;
+  return { owners, packed, index };
+}
+
+/** The sorted points of a packed ring: bucket number << 16 | each entry's low 16 bits. */
+export function unpackPoints(packed: Uint32Array, index: Uint32Array): Uint32Array {
+  const points = new Uint32Array(packed.length);
+  let i = 0;
   for (let high = 0; high < 65536; high++) {
     const end = index[high + 1];
     const top = high << 16;
-    for (; i < end; i++) {
-      const v = packed[i];
-      points[i] = top | (v >>> 16);
-      owners[i] = v & 0xffff;
-    }
+    for (; i < end; i++) points[i] = top | (packed[i] >>> 16);
   }
-  return { points, owners, packed, index };
+  return points;
 }

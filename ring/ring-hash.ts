@@ -8,7 +8,7 @@
 
 import { distinctMembers, pickDistinct } from "./distinct-walk.js";
 import { canonicalMembers } from "./members.js";
-import { buildPackedRing, MAX_PACKED_MEMBERS } from "./packed-build.js";
+import { buildPackedRing, MAX_PACKED_MEMBERS, unpackPoints } from "./packed-build.js";
 import { PointHasher } from "./point-hash.js";
 import { bucketIndex, type SortedPoints, sortPoints } from "./point-sort.js";
 import { RingConfigError } from "./ring-error.js";
@@ -33,8 +33,6 @@ export class RingHash implements HashTable {
   readonly algorithm = "ring";
   readonly members: readonly RingMember[];
   readonly pointsPerWeight: number;
-  /** Sorted point hashes. */
-  readonly points: Uint32Array;
   /** owners[i] is the member index owning points[i]. */
   readonly owners: Uint32Array;
   // Lookup accelerator: bucket b = hash >>> shift covers points[index[b] .. index[b+1]),
@@ -45,6 +43,10 @@ export class RingHash implements HashTable {
   // << 16 | owners[i], so a lookup reads the index and one array, not points and owners:
   // at 10,000 members (1.6 M points, 13 MB) each array read is a cache miss.
   private readonly packed: Uint32Array | null;
+  // Sorted point hashes: kept by rings that do not pack; a packed ring's are rebuilt from
+  // packed and index on first use (ring updates, tests) and kept from then on (the ring is
+  // frozen, its cache is this one mutable box). Lookups and pick never need them.
+  private readonly pointStore: { points: Uint32Array | null };
   private readonly visited: VisitedSet;
 
   /**
@@ -87,20 +89,27 @@ export class RingHash implements HashTable {
       const built = buildPackedRing(sorted, ppw, total);
       this.packed = built.packed;
       this.index = built.index;
-      this.points = built.points;
       this.owners = built.owners;
+      this.pointStore = { points: null };
     } else {
       const { points, owners } = reused ?? freshPoints(sorted, ppw, total);
       this.packed = packs ? packPoints(points, owners) : null;
       this.index = bucketIndex(points, bits);
-      this.points = points;
       this.owners = owners;
+      this.pointStore = { points: packs ? null : points };
     }
     this.shift = 32 - bits;
     this.members = sorted;
     this.pointsPerWeight = ppw;
     this.visited = new VisitedSet(sorted.length);
     Object.freeze(this);
+  }
+
+  /** Sorted point hashes (ties: the smaller member index first); owners[i] owns points[i]. */
+  get points(): Uint32Array {
+    const store = this.pointStore;
+    if (store.points === null) store.points = unpackPoints(this.packed as Uint32Array, this.index);
+    return store.points;
   }
 
   /** Index into `points` of the first point >= hash, wrapping to 0. */
@@ -119,18 +128,18 @@ export class RingHash implements HashTable {
         else hi = mid;
       }
     } else {
-      const points = this.points;
+      const points = this.pointStore.points as Uint32Array;
       while (lo < hi) {
         const mid = (lo + hi) >>> 1;
         if (points[mid] < h) lo = mid + 1;
         else hi = mid;
       }
     }
-    return lo === this.points.length ? 0 : lo;
+    return lo === this.owners.length ? 0 : lo;
   }
 
   lookup(hash: number): number {
-    if (this.points.length === 0) return -1;
+    if (this.owners.length === 0) return -1;
     const packed = this.packed;
     return packed !== null ? packed[this.slot(hash)] & 0xffff : this.owners[this.slot(hash)];
   }

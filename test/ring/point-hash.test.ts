@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { hashKey } from "../../ring/hash.js";
-import { buildPackedRing } from "../../ring/packed-build.js";
+import { buildPackedRing, unpackPoints } from "../../ring/packed-build.js";
 import { PointHasher } from "../../ring/point-hash.js";
 import { bucketIndex, sortPoints } from "../../ring/point-sort.js";
 import { buildRingHash } from "../../ring/ring-hash.js";
@@ -136,7 +136,7 @@ function sortedAndPacked(members: readonly RingMember[], ppw: number) {
   return { sorted, total, points: s.points, owners: s.owners, packed, index: bucketIndex(s.points, 16) };
 }
 
-test("buildPackedRing equals sortPoints plus packing: points, owners, packed and index (seeded)", () => {
+test("buildPackedRing (and unpackPoints) equal sortPoints plus packing: points, owners, packed and index (seeded)", () => {
   const cases: Array<{ members: RingMember[]; ppw: number; what: string }> = [
     // Two ids whose point 0 collides (pinned in build.test.ts): the smaller id comes first.
     { members: ["c37051", "c22580", "x"].map((id) => ({ id, weight: 1 })), ppw: 3, what: "collision" },
@@ -154,7 +154,8 @@ test("buildPackedRing equals sortPoints plus packing: points, owners, packed and
   }
   for (const { members, ppw, what } of cases) {
     const want = sortedAndPacked(members, ppw);
-    const got = buildPackedRing(want.sorted, ppw, want.total);
+    const built = buildPackedRing(want.sorted, ppw, want.total);
+    const got = { ...built, points: unpackPoints(built.packed, built.index) };
     for (const k of ["points", "owners", "packed", "index"] as const)
       assert.ok(Buffer.from(got[k].buffer).equals(Buffer.from(want[k].buffer)), `${what}: ${k}`);
   }
