@@ -36,55 +36,91 @@ export const MAX_PACKED_MEMBERS = 0x10000;
 export function buildPackedRing(sorted: readonly RingMember[], ppw: number, total: number): PackedRing {
   if (sorted.length > MAX_PACKED_MEMBERS)
     throw new RangeError(`buildPackedRing: at most ${MAX_PACKED_MEMBERS} members, got ${sorted.length}`);
+  // One small function per phase: each is optimized on its own feedback (one function holding
+  // every loop was compiled at its first loop and deoptimized at each later one, 3x slower
+  // at 100 members).
   const raw = new Uint32Array(total);
-  // Counts at [bucket + 1], so the prefix sums below leave each bucket's start at [bucket].
+  // Counts at [bucket + 1], so the prefix sums leave each bucket's start at [bucket].
   const lowStart = new Uint32Array(65537);
   const index = new Uint32Array(65537);
+  const counts = hashPoints(sorted, ppw, raw, lowStart, index);
+  prefixSums(lowStart);
+  prefixSums(index);
+  const byLow = new Uint32Array(total);
+  scatterByLow(raw, counts, lowStart, byLow);
+  // Pass 2 writes packed over raw (dead after pass 1); owners go over byLow (dead after it).
+  scatterByHigh(byLow, lowStart, index, raw);
+  ownersOf(raw, byLow);
+  return { owners: byLow, packed: raw, index };
+}
+
+/** Hashes every point in member order into `raw`, counting both 16-bit histograms; returns points per member. */
+function hashPoints(
+  sorted: readonly RingMember[],
+  ppw: number,
+  raw: Uint32Array,
+  lowCounts: Uint32Array,
+  highCounts: Uint32Array,
+): Uint32Array {
+  const counts = new Uint32Array(sorted.length);
   const hasher = new PointHasher();
   let p = 0;
   for (let m = 0; m < sorted.length; m++) {
     const count = sorted[m].weight * ppw;
+    counts[m] = count;
     hasher.member(sorted[m].id);
     for (let i = 0; i < count; i++) {
       const h = hasher.next();
       raw[p++] = h;
-      lowStart[(h & 0xffff) + 1]++;
-      index[(h >>> 16) + 1]++;
+      lowCounts[(h & 0xffff) + 1]++;
+      highCounts[(h >>> 16) + 1]++;
     }
   }
-  for (let b = 1; b <= 65536; b++) {
-    lowStart[b] += lowStart[b - 1];
-    index[b] += index[b - 1];
-  }
+  return counts;
+}
 
-  // Pass 1, by the low 16 bits, in member order (stable): high 16 bits and owner.
-  const byLow = new Uint32Array(total);
-  const lowNext = lowStart.slice(0, 65536);
-  p = 0;
-  for (let m = 0; m < sorted.length; m++) {
-    const end = p + sorted[m].weight * ppw;
+function prefixSums(a: Uint32Array): void {
+  for (let b = 1; b < a.length; b++) a[b] += a[b - 1];
+}
+
+/** Pass 1, by the low 16 bits, in member order (stable): each point's high 16 bits and owner. */
+function scatterByLow(
+  raw: Uint32Array,
+  counts: Uint32Array,
+  lowStart: Uint32Array,
+  byLow: Uint32Array,
+): void {
+  const next = lowStart.slice(0, 65536);
+  let p = 0;
+  for (let m = 0; m < counts.length; m++) {
+    const end = p + counts[m];
     for (; p < end; p++) {
       const h = raw[p];
-      byLow[lowNext[h & 0xffff]++] = (h & 0xffff0000) | m;
+      byLow[next[h & 0xffff]++] = (h & 0xffff0000) | m;
     }
   }
+}
 
-  // Pass 2, by the high 16 bits, reading pass 1's buckets in order (stable), into raw.
-  const packed = raw;
-  const highNext = index.slice(0, 65536);
+/** Pass 2, by the high 16 bits, reading pass 1's buckets in order (stable): packed entries. */
+function scatterByHigh(
+  byLow: Uint32Array,
+  lowStart: Uint32Array,
+  index: Uint32Array,
+  packed: Uint32Array,
+): void {
+  const next = index.slice(0, 65536);
   let i = 0;
   for (let low = 0; low < 65536; low++) {
     const end = lowStart[low + 1];
     for (; i < end; i++) {
       const v = byLow[i];
-      packed[highNext[v >>> 16]++] = (low << 16) | (v & 0xffff);
+      packed[next[v >>> 16]++] = (low << 16) | (v & 0xffff);
     }
   }
+}
 
-  // Owners over pass 1's output, which pass 2 no longer needs.
-  const owners = byLow;
-  for (let j = 0; j < total; j++) owners[j] = packed[j] & 0xffff;
-  return { owners, packed, index };
+function ownersOf(packed: Uint32Array, owners: Uint32Array): void {
+  for (let j = 0; j < packed.length; j++) owners[j] = packed[j] & 0xffff;
 }
 
 /** The sorted points of a packed ring: bucket number << 16 | each entry's low 16 bits. */

@@ -63,7 +63,7 @@ export function updatedPoints(
     hasher.member(sorted[k].id);
     const count = sorted[k].weight * ppw;
     for (let p = 0; p < count; p++) {
-      newPoints[q] = hasher.point(p);
+      newPoints[q] = hasher.next();
       newOwners[q++] = k;
     }
   }

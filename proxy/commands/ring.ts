@@ -254,8 +254,8 @@ export function sizeHint(
   if (r.algorithm === "ring" && r.members > LARGE_POOL_MEMBERS) {
     const points = r.members * (r.points ?? 160);
     return (
-      // 12 bytes a point: the point, its owner and the packed lookup entry (ring/ring-hash.ts).
-      `${r.members} members make ${points} ring points (${((points * 12) / 2 ** 20).toFixed(0)} MB to build and search): ` +
+      // 8 bytes a point: its owner and the packed lookup entry (ring/ring-hash.ts).
+      `${r.members} members make ${points} ring points (${((points * 8) / 2 ** 20).toFixed(0)} MB to build and search): ` +
       `lookups read them out of main memory and run several times slower than a small ring's; ` +
       `for pools this big use --algorithm maglev with a prime --table-size of at least ${slots} ` +
       `(100 x members, 2 bytes a slot up to 65,535 members: one read per lookup), or fewer --points`
