@@ -158,5 +158,15 @@ test("buildPackedRing (and unpackPoints) equal sortPoints plus packing: points, 
     const got = { ...built, points: unpackPoints(built.packed, built.index) };
     for (const k of ["points", "owners", "packed", "index"] as const)
       assert.ok(Buffer.from(got[k].buffer).equals(Buffer.from(want[k].buffer)), `${what}: ${k}`);
+    // The ring itself, built either way (under 32,768 points it takes the general sort).
+    const ring = buildRingHash(members, { pointsPerWeight: ppw });
+    assert.ok(
+      Buffer.from(ring.points.buffer).equals(Buffer.from(want.points.buffer)),
+      `${what}: ring points`,
+    );
+    assert.ok(
+      Buffer.from(ring.owners.buffer).equals(Buffer.from(want.owners.buffer)),
+      `${what}: ring owners`,
+    );
   }
 });
