@@ -425,6 +425,8 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     if (ctx.selfHandled && isGatewayError(status) && this.retryElsewhere(ctx, "gateway", null, status))
       return false;
     this.answerHead(ctx, status, headers);
+    // HTTP/2 pools: affinity cookie and RateLimit-* headers (edge routes never use undici).
+    if (ctx.edge !== null) ctx.edge.onHeaders(ctx, headers);
     const res = ctx.res as ServerResponse;
     if (res.headersSent) return true;
     res.statusCode = status;
