@@ -228,7 +228,7 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
     ops: createOpsBackend({
       node,
       changes: () => ringChanges.list(),
-      live: () => liveView(series, observer),
+      live: () => (workers === undefined ? liveView(series, observer) : workers.live.view(series)),
       fleet: () => fleet.read(),
       ring: (pool) => ringView(routing.current(), pool),
     }),

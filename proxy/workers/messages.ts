@@ -12,6 +12,11 @@ export interface RoutingRebuild {
   readonly routesChanged: boolean;
 }
 
+/** One member's counter gains since the worker's last beat: pool, member, count, errors, seconds summed, per bucket. */
+export type LiveDelta = [string, string, number, number, number, number[]];
+/** pool, member, requests in flight there now. */
+export type MemberInFlight = [string, string, number];
+
 export type ToWorker =
   | {
       t: "init";
@@ -40,7 +45,14 @@ export type FromWorker =
   | { t: "listening"; address: string; port: number }
   | { t: "failed"; message: string }
   | { t: "outcomes"; batch: OutcomeBatch }
-  | { t: "beat"; inFlight: number; ringVersion: number }
+  | {
+      t: "beat";
+      inFlight: number;
+      ringVersion: number;
+      /** The dashboard's live figures, which the primary sums (live-aggregate.ts). */
+      live: LiveDelta[];
+      memberInFlight: MemberInFlight[];
+    }
   | { t: "metrics"; id: number; json: unknown[] };
 
 export function isFromWorker(m: unknown): m is FromWorker {

@@ -21,6 +21,7 @@ import { MetricsObserver } from "../metrics/observer.js";
 import { createMetrics } from "../metrics/registry.js";
 import { SeriesCache } from "../metrics/series-cache.js";
 import { startTracing } from "../tracing/tracing.js";
+import { inFlightList, LiveReporter } from "./live-report.js";
 import type { FromWorker, ToWorker } from "./messages.js";
 
 type Init = Extract<ToWorker, { t: "init" }>;
@@ -161,6 +162,7 @@ async function main(): Promise<void> {
     }
   };
   for (const m of early.splice(0)) handle(m);
+  const liveReport = new LiveReporter(series);
   let beatAt = 0;
   const shipping = setInterval(() => {
     const batch = outcomes.drain();
@@ -168,7 +170,13 @@ async function main(): Promise<void> {
     const now = performance.now();
     if (now - beatAt >= BEAT_EVERY_MS) {
       beatAt = now;
-      send({ t: "beat", inFlight: dataPlane.inFlight(), ringVersion: routing.ringVersion });
+      send({
+        t: "beat",
+        inFlight: dataPlane.inFlight(),
+        ringVersion: routing.ringVersion,
+        live: liveReport.deltas(),
+        memberInFlight: inFlightList(observer.inFlightByMember()),
+      });
     }
   }, OUTCOMES_EVERY_MS);
   shipping.unref();
