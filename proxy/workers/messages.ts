@@ -21,6 +21,8 @@ export type ToWorker =
   | {
       t: "init";
       worker: number;
+      /** How many workers the instance runs (each admits its share of every probe budget). */
+      workers: number;
       /** The worker loads the same file the primary validated (listen, pools, edge features). */
       configPath: string;
       /** The cluster secret (signs affinity cookies): one for every worker of the instance. */

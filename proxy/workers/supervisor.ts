@@ -32,7 +32,7 @@ export interface SupervisorInit {
   live: LiveAggregate;
   /** The committed state a (re)started worker begins from; null: route provisionally on the file. */
   committed(): ClusterStateData | null;
-  init: Omit<Extract<ToWorker, { t: "init" }>, "t" | "worker" | "log">;
+  init: Omit<Extract<ToWorker, { t: "init" }>, "t" | "worker" | "workers" | "log">;
   log(): { level: string; accessLog: boolean };
   onRestart(): void;
   /** The environment the app interpolates the config with (the workers load the same file). */
@@ -161,6 +161,7 @@ export class WorkerSupervisor {
         this.send(w, {
           t: "init",
           worker: slot.index,
+          workers: this.s.count,
           log: this.s.log(),
           ...this.s.init,
         });

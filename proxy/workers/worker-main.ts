@@ -23,6 +23,7 @@ import { SeriesCache } from "../metrics/series-cache.js";
 import { startTracing } from "../tracing/tracing.js";
 import { inFlightList, LiveReporter } from "./live-report.js";
 import type { FromWorker, ToWorker } from "./messages.js";
+import { ProbeShare } from "./probe-share.js";
 
 type Init = Extract<ToWorker, { t: "init" }>;
 type StateMessage = Extract<ToWorker, { t: "state" }>;
@@ -70,7 +71,8 @@ async function main(): Promise<void> {
   const observer = new MetricsObserver(series, createAccessLog(log.lines, init.log.accessLog));
   metrics.inFlightSource = () => observer.inFlightByPool();
   metrics.memberInFlightSource = () => observer.inFlightByMember();
-  const outcomes = new OutcomeRecorders();
+  // The half-open probe budget is the instance's: this worker admits its part of it.
+  const outcomes = new OutcomeRecorders(new ProbeShare(init.worker, init.workers));
   const routing = new CommittedRouting((snap, previous) => outcomes.gateFor(snap, previous));
   routing.applyProvisional(config);
   const tracing = await startTracing(config.tracing, init.nodeId);

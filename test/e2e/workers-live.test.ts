@@ -90,7 +90,9 @@ describe(`workers: 2, live figures (seed ${SEED})`, { timeout: 240_000 }, () => 
     // The instance's rate x the window is the requests both workers served (the window's
     // ends are the two reads, timed here from outside: a loose bound).
     const ratio = (sum * span) / sent;
-    t.diagnostic(`live ${sum.toFixed(2)} req/s over ${span.toFixed(2)} s; served ${sent}; ratio ${ratio.toFixed(3)}`);
+    t.diagnostic(
+      `live ${sum.toFixed(2)} req/s over ${span.toFixed(2)} s; served ${sent}; ratio ${ratio.toFixed(3)}`,
+    );
     assert.ok(
       ratio > 0.8 && ratio < 1.2,
       `seed ${SEED}: live rate ${sum}/s x ${span.toFixed(2)} s = ${ratio.toFixed(3)} x served`,
