@@ -5,14 +5,22 @@
 // application/grpc gets the JSON error with the same code. Runs a real shardgate process.
 
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Metadata, status } from "@grpc/grpc-js";
+import { parse } from "yaml";
+import { grpcRouteHints } from "../../config/file/grpc-route-hints.js";
+import { configSchema } from "../../config/file/schema.js";
 import { ECHO_SERVICE, echoClient } from "../support/grpc-echo.js";
 import {
   fetchJson,
   metricValue,
   poolConfig,
   type RunningShardgate,
+  shardgateArgv,
   startShardgate,
   stopAll,
 } from "../support/shardgate-process.js";
@@ -93,5 +101,65 @@ describe("gRPC to an http1 pool", { timeout: 120_000 }, () => {
     assert.equal(web.status, 200, web.text);
     const metrics = await (await fetch(`${sg.adminUrl}/metrics`)).text();
     assert.equal(metricValue(metrics, "shardgate_grpc_refused_total", { pool: "users" }), calls + 1);
+  });
+});
+
+const HINTED = `pools:
+  api: { members: [{ id: a, address: "127.0.0.1:1" }] }
+  grpc: { protocol: h2c, members: [{ id: b, address: "127.0.0.1:2" }] }
+routes:
+  - match: { pathPrefix: /helloworld.Greeter/ }
+    pool: api
+    key: [header:x-tenant]
+  - match: { pathPrefix: /grpc.health.v1.Health }
+    pool: grpc
+    key: [header:x-tenant]
+  - match: { pathPrefix: /index.html }
+    pool: api
+    key: [ip]
+  - match: { pathPrefix: /api.v1/ }
+    pool: api
+    key: [ip]
+`;
+
+describe("config check: a gRPC-looking route to an http1 pool", () => {
+  it("is named by grpcRouteHints (service-like prefix, http1 pool only)", () => {
+    const hints = grpcRouteHints(configSchema.parse(parse(HINTED)));
+    assert.equal(hints.length, 1, hints.join("\n"));
+    assert.match(hints[0], /routes\[0\].*helloworld\.Greeter.*pool "api" has protocol http1.*h2c or h2/);
+  });
+
+  it("is a warning from `shardgate validate`: printed, exit 0", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sg-grpc-hint-"));
+    try {
+      const file = join(dir, "c.yaml");
+      writeFileSync(file, HINTED);
+      const { command, args } = shardgateArgv(["validate", "--config", file]);
+      const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
+        (resolve, reject) => {
+          const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
+          let stdout = "";
+          let stderr = "";
+          child.stdout.on("data", (d) => {
+            stdout += d;
+          });
+          child.stderr.on("data", (d) => {
+            stderr += d;
+          });
+          const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+          child.on("error", reject);
+          child.on("close", (code) => {
+            clearTimeout(timer);
+            resolve({ code, stdout, stderr });
+          });
+        },
+      );
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^ok: 2 pools, 4 routes/);
+      assert.match(r.stderr, /warning: routes\[0\] .*gRPC service path.*protocol http1/);
+      assert.doesNotMatch(r.stderr, /routes\[[123]\]/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
