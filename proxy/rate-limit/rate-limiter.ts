@@ -122,8 +122,9 @@ export class RateLimiter {
     res.setHeader("x-request-id", ctx.requestId);
     res.setHeader("retry-after", String(retryAfterSec));
     this.writeHeaders(st, (name, value) => res.setHeader(name, value));
-    // The request body (if any) is not read: close rather than drain it.
-    if (ctx.hasBody) res.setHeader("connection", "close");
+    // The request body (if any) is not read: close rather than drain it (HTTP/1.1; HTTP/2
+    // has no Connection header and resets the stream instead).
+    if (ctx.hasBody && ctx.req.httpVersionMajor === 1) res.setHeader("connection", "close");
     res.end(body);
   }
 
