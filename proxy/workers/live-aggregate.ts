@@ -27,8 +27,10 @@ export class LiveAggregate {
       c.count += count;
       c.errors += errors;
       c.sum += sum;
-      const n = Math.min(buckets.length, c.buckets.length);
-      for (let i = 0; i < n; i++) c.buckets[i] += buckets[i];
+      for (let i = 0; i + 1 < buckets.length; i += 2) {
+        const b = buckets[i];
+        if (b >= 0 && b < c.buckets.length) c.buckets[b] += buckets[i + 1];
+      }
     }
     this.inFlight.set(worker, inFlight);
   }

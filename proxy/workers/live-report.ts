@@ -27,9 +27,12 @@ export class LiveReporter {
         this.sent.set(counts, last);
       }
       if (counts.count === last[0]) continue;
-      const buckets = new Array<number>(counts.buckets.length);
-      for (let i = 0; i < buckets.length; i++) {
-        buckets[i] = counts.buckets[i] - last[HEAD + i];
+      // Sparse (index, gain) pairs: a member's requests between two beats fill few buckets.
+      const buckets: number[] = [];
+      for (let i = 0; i < counts.buckets.length; i++) {
+        const d = counts.buckets[i] - last[HEAD + i];
+        if (d === 0) continue;
+        buckets.push(i, d);
         last[HEAD + i] = counts.buckets[i];
       }
       out.push([

@@ -12,7 +12,10 @@ export interface RoutingRebuild {
   readonly routesChanged: boolean;
 }
 
-/** One member's counter gains since the worker's last beat: pool, member, count, errors, seconds summed, per bucket. */
+/**
+ * One member's counter gains since the worker's last beat: pool, member, count, errors,
+ * seconds summed, and the latency buckets that gained as flat (bucket index, gain) pairs.
+ */
 export type LiveDelta = [string, string, number, number, number, number[]];
 /** pool, member, requests in flight there now. */
 export type MemberInFlight = [string, string, number];

@@ -17,7 +17,13 @@ const LOAD_DEADLINE_MS = 60_000;
 
 interface Live {
   windowSeconds: number;
-  pools: Record<string, Record<string, { inFlight: number; rate: number; errorRate: number }>>;
+  pools: Record<
+    string,
+    Record<
+      string,
+      { inFlight: number; rate: number; errorRate: number; p50: number | null; p99: number | null }
+    >
+  >;
 }
 
 async function live(sg: RunningShardgate): Promise<{ at: number; body: Live }> {
@@ -79,7 +85,15 @@ describe(`workers: 2, live figures (seed ${SEED})`, { timeout: 240_000 }, () => 
     for (const [id, m] of Object.entries(rates)) {
       sum += m.rate;
       const want = byMember.get(id) ?? 0;
-      if (want > 0) assert.ok(m.rate > 0, `seed ${SEED}: member ${id} served ${want} but shows rate 0`);
+      if (want > 0) {
+        assert.ok(m.rate > 0, `seed ${SEED}: member ${id} served ${want} but shows rate 0`);
+        // The latency buckets travel too: quantiles exist and are ordered.
+        assert.ok(
+          m.p50 !== null && m.p99 !== null && m.p99 >= m.p50 && m.p50 > 0,
+          `${id}: ${JSON.stringify(m)}`,
+        );
+      }
+      assert.equal(m.inFlight, 0, `${id}: nothing is in flight after the load`);
       // Each member's share of the rate is its share of what both workers served.
       assert.ok(
         Math.abs((m.rate * span) / sent - want / sent) < 0.1,
