@@ -8,6 +8,7 @@
 import { formatAddress } from "../config/address.js";
 import type { ConfigError } from "../config/file/config-error.js";
 import { formatConfigErrors } from "../config/file/config-error.js";
+import { grpcRouteHints } from "../config/file/grpc-route-hints.js";
 import { loadConfigFile } from "../config/file/load.js";
 import { createAdminServer } from "./admin/server.js";
 import { createAdminBackend } from "./app/admin-backend.js";
@@ -228,7 +229,7 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
     ops: createOpsBackend({
       node,
       changes: () => ringChanges.list(),
-      live: () => liveView(series, observer),
+      live: () => (workers === undefined ? liveView(series, observer) : workers.live.view(series)),
       fleet: () => fleet.read(),
       ring: (pool) => ringView(routing.current(), pool),
     }),
@@ -289,6 +290,7 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
     httpAddress: workers?.address,
     beforeStop: workers?.stop,
   });
+  for (const hint of grpcRouteHints(config)) logger.warn({ check: "grpc_route_on_http1_pool" }, hint);
   logger.info(
     {
       http: app.httpAddress,

@@ -46,6 +46,11 @@ export const ERRORS = Object.freeze({
   upstream_error: def("upstream_error", 502, "the upstream member failed to answer"),
   upstream_connect_failed: def("upstream_connect_failed", 502, "could not connect to an upstream member"),
   upstream_reset: def("upstream_reset", 502, "the upstream member closed the connection before answering"),
+  grpc_needs_h2_pool: def(
+    "grpc_needs_h2_pool",
+    502,
+    "the route's pool speaks HTTP/1.1 (protocol http1): gRPC calls are forwarded only to pools with protocol h2c or h2",
+  ),
   no_available_member: def("no_available_member", 503, "no member of the pool can take the request"),
   unknown_pool: def("unknown_pool", 503, "the route's pool is not (yet) known to this instance"),
   no_committed_state: def(

@@ -137,8 +137,10 @@ function checkStoreUse(routes: unknown[], hasRedis: boolean, out: CrossIssue[]):
 }
 
 /**
- * Affinity, rate limits and the cache read an HTTP/1.1 upstream response (proxy/edge/); a
- * route to an HTTP/2 pool (`protocol: h2c | h2`) cannot use them yet, so say so at load.
+ * The shared cache fills from an HTTP/1.1 upstream response stream (proxy/cache/); an
+ * HTTP/2 pool's responses are relayed from HTTP/2 streams it does not tap, and gRPC answers
+ * (status in trailers, POST) are never cacheable anyway, so a cache on a route to an
+ * `h2c | h2` pool is refused at load. Affinity and rate limits work on any pool.
  */
 function checkEdgeOnH2Pools(routes: unknown[], pools: Obj | undefined, out: CrossIssue[]): void {
   if (pools === undefined) return;
@@ -147,15 +149,16 @@ function checkEdgeOnH2Pools(routes: unknown[], pools: Obj | undefined, out: Cros
     if (route === undefined || typeof route.pool !== "string") return;
     const protocol = asObj(pools[route.pool])?.protocol;
     if (protocol !== "h2c" && protocol !== "h2") return;
-    for (const feature of ["affinity", "rateLimit", "cache"]) {
-      if (route[feature] === undefined) continue;
-      out.push({
-        path: ["routes", i, feature],
-        expected: `no ${feature} on a route to an HTTP/2 pool`,
-        found: `pool "${route.pool}" has protocol ${protocol}`,
-        message: `routes[${i}].${feature} is not supported for pools with protocol h2c/h2 (gRPC); remove it or use protocol http1`,
-      });
-    }
+    if (route.cache === undefined) return;
+    out.push({
+      path: ["routes", i, "cache"],
+      expected: "no cache on a route to an HTTP/2 pool",
+      found: `pool "${route.pool}" has protocol ${protocol}`,
+      message:
+        `routes[${i}].cache is not supported for pools with protocol h2c/h2: the cache stores ` +
+        "HTTP/1.1 upstream responses, and gRPC responses (POST, status in trailers) are not " +
+        "cacheable; remove it, or use protocol http1 for a plain HTTP pool you want cached",
+    });
   });
 }
 

@@ -21,7 +21,17 @@ import {
   OutcomeRecorder,
   type UpstreamErrorKind,
 } from "../../health/outcome-recorder.js";
+import { hashKey } from "../../ring/hash.js";
 import type { PoolSnapshot, ProbeGate } from "../routing/types.js";
+
+/**
+ * With `workers: N` (proxy/workers/probe-share.ts): this process's part of a half-open
+ * member's probe budget, so the parts of all workers add up to the pool's halfOpenProbes.
+ * `memberKey` is a hash of the member id (the same in every worker).
+ */
+export interface ProbeBudgetShare {
+  of(limit: number, memberKey: number): number;
+}
 
 interface MemberOutcomes {
   readonly slot: number;
@@ -43,14 +53,21 @@ class RecorderGate implements ProbeGate {
     private readonly pool: PoolOutcomes,
     /** Recorder slot per snapshot member index. */
     private readonly slots: Int32Array,
+    private readonly share: ProbeBudgetShare | null,
+    /** hashKey(member id) per snapshot member index (only with a share). */
+    private readonly keys: Uint32Array,
   ) {}
+  private limit(index: number): number {
+    const limit = this.pool.probeLimit;
+    return this.share === null ? limit : this.share.of(limit, this.keys[index]);
+  }
   /** True when this gate maps `count` members onto `pool`'s current recorder. */
   reads(pool: PoolOutcomes, count: number): boolean {
     return this.pool === pool && this.slots.length === count;
   }
   admit(index: number): boolean {
     const slot = index >= 0 && index < this.slots.length ? this.slots[index] : -1;
-    return slot >= 0 && this.pool.recorder.admitProbe(slot, this.pool.probeLimit);
+    return slot >= 0 && this.pool.recorder.admitProbe(slot, this.limit(index));
   }
   // A release after the member's breaker state changed (its slot was cleared) lands on a
   // count that starts at 0 and never goes below it: at worst one extra probe in that phase.
@@ -60,12 +77,15 @@ class RecorderGate implements ProbeGate {
   }
   available(index: number): boolean {
     const slot = index >= 0 && index < this.slots.length ? this.slots[index] : -1;
-    return slot >= 0 && this.pool.recorder.probeAvailable(slot, this.pool.probeLimit);
+    return slot >= 0 && this.pool.recorder.probeAvailable(slot, this.limit(index));
   }
 }
 
 export class OutcomeRecorders {
   private readonly pools = new Map<string, PoolOutcomes>();
+
+  /** `share`: this worker's part of each probe budget (null: one process, the whole budget). */
+  constructor(private readonly share: ProbeBudgetShare | null = null) {}
 
   /** Follows the committed pools and members (call after every applied change, before routing is rebuilt). */
   sync(data: ClusterStateData): void {
@@ -125,6 +145,7 @@ export class OutcomeRecorders {
     if (p === undefined) return null;
     if (previous instanceof RecorderGate && previous.reads(p, snapshot.members.length)) return previous;
     const slots = new Int32Array(snapshot.members.length);
+    const keys = new Uint32Array(this.share === null ? 0 : snapshot.members.length);
     for (const m of snapshot.members) {
       let mo = p.members.get(m.id);
       if (mo === undefined) {
@@ -132,8 +153,9 @@ export class OutcomeRecorders {
         p.members.set(m.id, mo);
       }
       slots[m.index] = mo.slot;
+      if (this.share !== null) keys[m.index] = hashKey(m.id) >>> 0;
     }
-    return new RecorderGate(p, slots);
+    return new RecorderGate(p, slots, this.share, keys);
   }
 
   /** A finished response from `member` (request path). */

@@ -4,6 +4,7 @@
 import { parseArgs } from "node:util";
 import { errorText } from "../../config/coded-error.js";
 import { formatConfigErrors } from "../../config/file/config-error.js";
+import { grpcRouteHints } from "../../config/file/grpc-route-hints.js";
 import { loadConfigFile } from "../../config/file/load.js";
 
 const USAGE = "usage: shardgate validate --config FILE";
@@ -36,6 +37,7 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`${formatConfigErrors(result.errors, file)}\n${file}: ${n} error${n === 1 ? "" : "s"}`);
     return 1;
   }
+  for (const hint of grpcRouteHints(result.config)) console.error(`${file}: warning: ${hint}`);
   const pools = Object.keys(result.config.pools).length;
   const routes = result.config.routes.length;
   console.log(`ok: ${pools} pools, ${routes} routes`);

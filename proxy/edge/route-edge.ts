@@ -4,7 +4,7 @@
 // a cookie affinity stays synchronous; the others wait for Redis, bounded by its command
 // timeout and short-circuited by its breaker.
 
-import type { IncomingMessage } from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import type { LogSink } from "../../config/log-sink.js";
 import type { Affinity } from "../affinity/affinity.js";
 import type { SharedCache } from "../cache/shared-cache.js";
@@ -66,5 +66,12 @@ export class RouteEdge implements EdgeRoute {
     if (this.affinity !== null) this.affinity.onResponse(ctx, st, headers);
     if (this.rateLimit !== null) this.rateLimit.onResponse(st, headers);
     if (this.cache !== null) this.cache.onResponse(ctx, st, proxyRes);
+  }
+
+  onHeaders(ctx: RequestContext, headers: IncomingHttpHeaders): void {
+    const st = ctx.edgeState as EdgeState | null;
+    if (st === null) return;
+    if (this.affinity !== null) this.affinity.onResponse(ctx, st, headers);
+    if (this.rateLimit !== null) this.rateLimit.onResponse(st, headers);
   }
 }

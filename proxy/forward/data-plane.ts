@@ -247,6 +247,9 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     if (snapshot === undefined) return "unknown_pool";
     ctx.snapshot = snapshot;
     ctx.ringVersion = snapshot.ringVersion;
+    // gRPC needs HTTP/2 end to end: refused here rather than sent to an HTTP/1.1 member.
+    if (isGrpcContentType(req.headers["content-type"]) && h2ProtocolOf(snapshot.settings) === null)
+      return "grpc_needs_h2_pool";
     ctx.live = this.live.for(snapshot);
     if (this.edge !== null && ctx.res !== null) ctx.edge = this.edge.forRoute(state, route);
     const key = extractKey(route.keyPlan, req);
@@ -422,6 +425,8 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     if (ctx.selfHandled && isGatewayError(status) && this.retryElsewhere(ctx, "gateway", null, status))
       return false;
     this.answerHead(ctx, status, headers);
+    // HTTP/2 pools: affinity cookie and RateLimit-* headers (edge routes never use undici).
+    if (ctx.edge !== null) ctx.edge.onHeaders(ctx, headers);
     const res = ctx.res as ServerResponse;
     if (res.headersSent) return true;
     res.statusCode = status;
@@ -745,7 +750,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     }
     // A gRPC call gets its error as gRPC status (trailers-only), which its client can read.
     if (isGrpcContentType(ctx.req.headers["content-type"]) && isH2Request(ctx.req)) {
-      answerGrpcError(res, code, ctx.requestId);
+      answerGrpcError(res, code, ctx.requestId, ctx.pool);
       return;
     }
     const body = errorBody(code, ctx.requestId);

@@ -37,6 +37,9 @@ export function grpcStatusFor(code: ErrorCode): number {
     case "headers_too_large":
       return GRPC.RESOURCE_EXHAUSTED;
     case "no_route":
+    // A configuration mistake, not a passing outage: UNAVAILABLE would invite the client's
+    // retry policy to hammer a pool that can never answer the call.
+    case "grpc_needs_h2_pool":
       return GRPC.UNIMPLEMENTED;
     case "missing_key":
     case "bad_request":
@@ -47,15 +50,22 @@ export function grpcStatusFor(code: ErrorCode): number {
   }
 }
 
+/** The grpc-message of a shardgate error; `pool` (the route's pool, "" if none) is named where it explains the error. */
+export function grpcMessageFor(code: ErrorCode, pool: string): string {
+  if (code === "grpc_needs_h2_pool")
+    return `shardgate ${code}: pool "${pool}" has protocol http1 (HTTP/1.1); gRPC calls are forwarded only to pools with protocol h2c or h2`;
+  return `shardgate ${code}: ${ERRORS[code].message}`;
+}
+
 /**
  * Answers a gRPC call with shardgate's error as a trailers-only response (headers with
  * END_STREAM). The shardgate code and request id ride along as grpc-message and x-request-id.
  */
-export function answerGrpcError(res: ServerResponse, code: ErrorCode, requestId: string): void {
+export function answerGrpcError(res: ServerResponse, code: ErrorCode, requestId: string, pool = ""): void {
   res.statusCode = 200;
   res.setHeader("content-type", "application/grpc");
   res.setHeader("grpc-status", String(grpcStatusFor(code)));
-  res.setHeader("grpc-message", encodeGrpcMessage(`shardgate ${code}: ${ERRORS[code].message}`));
+  res.setHeader("grpc-message", encodeGrpcMessage(grpcMessageFor(code, pool)));
   res.setHeader("x-request-id", requestId);
   res.setHeader("x-shardgate-error", code);
   res.end();

@@ -124,6 +124,12 @@ export interface EdgeRoute {
   begin(ctx: RequestContext, cont: EdgeContinuation): void;
   /** The head of the upstream response that will be answered arrived; headers may be edited. */
   onResponse(ctx: RequestContext, proxyRes: IncomingMessage): void;
+  /**
+   * The head of an HTTP/2 upstream's response (pools with protocol h2c/h2), which has no
+   * message stream to tap: affinity and rate-limit headers only (the config check refuses a
+   * cache on such routes); headers may be edited.
+   */
+  onHeaders(ctx: RequestContext, headers: IncomingHttpHeaders): void;
 }
 
 /** What an EdgeRoute hands a request back to. */

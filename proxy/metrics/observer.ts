@@ -70,6 +70,7 @@ export class MetricsObserver implements DataPlaneHooks {
     const cls = codeClassIndex(r.status);
     ms.requests(r.route === "" ? "none" : r.route)[cls].inc();
     if (r.member !== "") ms.served(r.durationMs / 1000, cls === 4 || r.errorCode !== "");
+    else if (r.errorCode === "grpc_needs_h2_pool") ps.grpcRefused.inc();
     this.accessLog.write(r);
   }
 }

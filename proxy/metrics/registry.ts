@@ -41,6 +41,7 @@ export interface ShardgateMetrics {
   readonly connectErrors: Counter<"pool" | "member">;
   readonly upstreamErrors: Counter<"pool" | "member" | "kind">;
   readonly retries: Counter<"pool">;
+  readonly grpcRefused: Counter<"pool">;
   readonly memberHealthy: Gauge<"pool" | "member">;
   readonly memberDraining: Gauge<"pool" | "member">;
   readonly healthTransitions: Counter<"pool" | "member" | "to">;
@@ -127,6 +128,12 @@ export function createMetrics(opts: MetricsOptions = {}): ShardgateMetrics {
     retries: new Counter({
       name: "shardgate_retries_total",
       help: "Attempts retried on another member after a failure before any response byte.",
+      labelNames: ["pool"],
+      registers,
+    }),
+    grpcRefused: new Counter({
+      name: "shardgate_grpc_refused_total",
+      help: "gRPC calls refused (grpc_needs_h2_pool) because the route's pool has protocol http1.",
       labelNames: ["pool"],
       registers,
     }),

@@ -177,6 +177,7 @@ export class PoolSeries {
   readonly members = new Map<string, MemberSeries>();
   readonly duration = new DurationCounts();
   readonly retries: CounterChild;
+  readonly grpcRefused: CounterChild;
   /** Requests that reached no member (no member available, key rejected, ...). */
   readonly none: MemberSeries;
   /** Requests that finished on a member that left the pool meanwhile. */
@@ -188,6 +189,7 @@ export class PoolSeries {
     routes: RouteSet,
   ) {
     this.retries = m.retries.labels({ pool });
+    this.grpcRefused = m.grpcRefused.labels({ pool });
     this.none = new MemberSeries(m, pool, NO_MEMBER, routes);
     this.removed = new MemberSeries(m, pool, REMOVED_MEMBER, routes);
   }
@@ -218,6 +220,7 @@ export class PoolSeries {
     this.removed.remove();
     const pool = this.pool;
     this.m.retries.remove({ pool });
+    this.m.grpcRefused.remove({ pool });
     this.m.ringPoints.remove({ pool });
     this.m.ringMemberPointsMin.remove({ pool });
     this.m.ringMemberPointsMax.remove({ pool });

@@ -11,6 +11,8 @@ import type { LogSink } from "../../config/log-sink.js";
 import type { EdgeRouteMetrics } from "../edge/edge-metrics.js";
 import type { EdgeState } from "../edge/edge-state.js";
 import { ERRORS } from "../errors.js";
+import { answerGrpcError, isGrpcContentType } from "../forward/grpc-status.js";
+import { isH2Request } from "../forward/h2-request.js";
 import type { RequestContext } from "../forward/request-context.js";
 import type { EdgeContinuation } from "../forward/types.js";
 import { type RedisStore, storeKey } from "../redis/redis-store.js";
@@ -102,6 +104,15 @@ export class RateLimiter {
     const res = ctx.res;
     if (res === null || res.headersSent) return;
     const def = ERRORS.rate_limited;
+    if (isGrpcContentType(ctx.req.headers["content-type"]) && isH2Request(ctx.req)) {
+      // A gRPC client reads a status, not a 429: RESOURCE_EXHAUSTED, trailers-only.
+      ctx.errorCode = def.code;
+      ctx.status = def.status;
+      res.setHeader("retry-after", String(retryAfterSec));
+      this.writeHeaders(st, (name, value) => res.setHeader(name, value));
+      answerGrpcError(res, "rate_limited", ctx.requestId, ctx.pool);
+      return;
+    }
     const body = JSON.stringify({ error: def.code, message: def.message, requestId: ctx.requestId });
     ctx.errorCode = def.code;
     ctx.status = def.status;
@@ -111,8 +122,9 @@ export class RateLimiter {
     res.setHeader("x-request-id", ctx.requestId);
     res.setHeader("retry-after", String(retryAfterSec));
     this.writeHeaders(st, (name, value) => res.setHeader(name, value));
-    // The request body (if any) is not read: close rather than drain it.
-    if (ctx.hasBody) res.setHeader("connection", "close");
+    // The request body (if any) is not read: close rather than drain it (HTTP/1.1; HTTP/2
+    // has no Connection header and resets the stream instead).
+    if (ctx.hasBody && ctx.req.httpVersionMajor === 1) res.setHeader("connection", "close");
     res.end(body);
   }
 

@@ -12,10 +12,20 @@ export interface RoutingRebuild {
   readonly routesChanged: boolean;
 }
 
+/**
+ * One member's counter gains since the worker's last beat: pool, member, count, errors,
+ * seconds summed, and the latency buckets that gained as flat (bucket index, gain) pairs.
+ */
+export type LiveDelta = [string, string, number, number, number, number[]];
+/** pool, member, requests in flight there now. */
+export type MemberInFlight = [string, string, number];
+
 export type ToWorker =
   | {
       t: "init";
       worker: number;
+      /** How many workers the instance runs (each admits its share of every probe budget). */
+      workers: number;
       /** The worker loads the same file the primary validated (listen, pools, edge features). */
       configPath: string;
       /** The cluster secret (signs affinity cookies): one for every worker of the instance. */
@@ -40,7 +50,14 @@ export type FromWorker =
   | { t: "listening"; address: string; port: number }
   | { t: "failed"; message: string }
   | { t: "outcomes"; batch: OutcomeBatch }
-  | { t: "beat"; inFlight: number; ringVersion: number }
+  | {
+      t: "beat";
+      inFlight: number;
+      ringVersion: number;
+      /** The dashboard's live figures, which the primary sums (live-aggregate.ts). */
+      live: LiveDelta[];
+      memberInFlight: MemberInFlight[];
+    }
   | { t: "metrics"; id: number; json: unknown[] };
 
 export function isFromWorker(m: unknown): m is FromWorker {

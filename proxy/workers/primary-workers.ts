@@ -8,6 +8,7 @@ import type { Logger } from "pino";
 import { AggregatorRegistry, Counter, Gauge, type Registry } from "prom-client";
 import type { ShardgateConfig } from "../../config/file/schema.js";
 import type { ClusterStateData, StateChange } from "../../config/state/cluster-state.js";
+import { LiveAggregate } from "./live-aggregate.js";
 import type { RoutingRebuild } from "./messages.js";
 import { type SupervisorInit, WorkerSupervisor, type WorkerView } from "./supervisor.js";
 import { WorkerOutcomes } from "./worker-outcomes.js";
@@ -46,6 +47,8 @@ export interface PrimaryBinding {
 
 export class PrimaryWorkers {
   readonly outcomes = new WorkerOutcomes();
+  /** The workers' live figures, for GET /admin/live and the dashboard. */
+  readonly live = new LiveAggregate();
   /** Where the workers listen, once started. */
   address: string | undefined;
   private supervisor: WorkerSupervisor | undefined;
@@ -64,6 +67,7 @@ export class PrimaryWorkers {
       count: this.count,
       logger: b.logger.child({ component: "workers" }),
       outcomes: this.outcomes,
+      live: this.live,
       committed: b.committed,
       init: b.init,
       log: b.log,

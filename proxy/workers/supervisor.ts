@@ -7,6 +7,7 @@ import cluster, { type Worker } from "node:cluster";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
 import type { ClusterStateData } from "../../config/state/types.js";
+import type { LiveAggregate } from "./live-aggregate.js";
 import { type FromWorker, isFromWorker, type RoutingRebuild, type ToWorker } from "./messages.js";
 import type { WorkerOutcomes } from "./worker-outcomes.js";
 
@@ -27,9 +28,11 @@ export interface SupervisorInit {
   count: number;
   logger: Logger;
   outcomes: WorkerOutcomes;
+  /** The dashboard's live figures, summed over the workers' beats. */
+  live: LiveAggregate;
   /** The committed state a (re)started worker begins from; null: route provisionally on the file. */
   committed(): ClusterStateData | null;
-  init: Omit<Extract<ToWorker, { t: "init" }>, "t" | "worker" | "log">;
+  init: Omit<Extract<ToWorker, { t: "init" }>, "t" | "worker" | "workers" | "log">;
   log(): { level: string; accessLog: boolean };
   onRestart(): void;
   /** The environment the app interpolates the config with (the workers load the same file). */
@@ -158,6 +161,7 @@ export class WorkerSupervisor {
         this.send(w, {
           t: "init",
           worker: slot.index,
+          workers: this.s.count,
           log: this.s.log(),
           ...this.s.init,
         });
@@ -173,6 +177,7 @@ export class WorkerSupervisor {
       case "beat":
         slot.inFlight = msg.inFlight;
         slot.ringVersion = msg.ringVersion;
+        this.s.live.add(slot.index, msg.live, msg.memberInFlight);
         return;
       case "metrics": {
         const waiter = this.metricsWaiters.get(msg.id);
@@ -191,6 +196,7 @@ export class WorkerSupervisor {
     slot.worker = null;
     slot.ready = false;
     slot.inFlight = 0;
+    this.s.live.gone(slot.index);
     if (this.stopping) {
       if (code !== 0)
         this.s.logger.warn({ worker: slot.index, code, signal }, "worker exited uncleanly while draining");

@@ -21,7 +21,9 @@ import { MetricsObserver } from "../metrics/observer.js";
 import { createMetrics } from "../metrics/registry.js";
 import { SeriesCache } from "../metrics/series-cache.js";
 import { startTracing } from "../tracing/tracing.js";
+import { inFlightList, LiveReporter } from "./live-report.js";
 import type { FromWorker, ToWorker } from "./messages.js";
+import { ProbeShare } from "./probe-share.js";
 
 type Init = Extract<ToWorker, { t: "init" }>;
 type StateMessage = Extract<ToWorker, { t: "state" }>;
@@ -69,7 +71,8 @@ async function main(): Promise<void> {
   const observer = new MetricsObserver(series, createAccessLog(log.lines, init.log.accessLog));
   metrics.inFlightSource = () => observer.inFlightByPool();
   metrics.memberInFlightSource = () => observer.inFlightByMember();
-  const outcomes = new OutcomeRecorders();
+  // The half-open probe budget is the instance's: this worker admits its part of it.
+  const outcomes = new OutcomeRecorders(new ProbeShare(init.worker, init.workers));
   const routing = new CommittedRouting((snap, previous) => outcomes.gateFor(snap, previous));
   routing.applyProvisional(config);
   const tracing = await startTracing(config.tracing, init.nodeId);
@@ -161,6 +164,7 @@ async function main(): Promise<void> {
     }
   };
   for (const m of early.splice(0)) handle(m);
+  const liveReport = new LiveReporter(series);
   let beatAt = 0;
   const shipping = setInterval(() => {
     const batch = outcomes.drain();
@@ -168,7 +172,13 @@ async function main(): Promise<void> {
     const now = performance.now();
     if (now - beatAt >= BEAT_EVERY_MS) {
       beatAt = now;
-      send({ t: "beat", inFlight: dataPlane.inFlight(), ringVersion: routing.ringVersion });
+      send({
+        t: "beat",
+        inFlight: dataPlane.inFlight(),
+        ringVersion: routing.ringVersion,
+        live: liveReport.deltas(),
+        memberInFlight: inFlightList(observer.inFlightByMember()),
+      });
     }
   }, OUTCOMES_EVERY_MS);
   shipping.unref();

@@ -191,7 +191,7 @@ test("h2 pool over TLS: verified against the pool's CA", async (t) => {
   void readFileSync;
 });
 
-test("h2 pools: a WebSocket upgrade is refused with upgrade_not_supported; edge features are a config error", async (t) => {
+test("h2 pools: a WebSocket upgrade is refused with upgrade_not_supported; a cache is a config error", async (t) => {
   const { ups, h } = await h2Pool(t, 1);
   const reply = await rawExchange(
     h.port,
@@ -207,13 +207,13 @@ test("h2 pools: a WebSocket upgrade is refused with upgrade_not_supported; edge 
   const issues = crossCheck(
     {
       pools: { g: { protocol: "h2c", members: [{ id: "a", address: "127.0.0.1:1" }] } },
-      routes: [{ pool: "g", key: ["header:x"], rateLimit: { requestsPerSecond: 1 } }],
+      routes: [{ pool: "g", key: ["header:x"], cache: { ttl: "1s" } }],
     },
     false,
   );
   assert.deepEqual(
     issues.map((i) => i.path.join(".")),
-    ["routes.0.rateLimit"],
+    ["routes.0.cache"],
   );
   assert.match(issues[0].message, /protocol h2c/);
 });
