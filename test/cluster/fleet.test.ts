@@ -105,7 +105,7 @@ pools:
     algorithm: ring
     members:
 ${ms}
-    breaker: { consecutiveFailures: 3, openFor: 400ms, maxOpenFor: 400ms, halfOpenProbes: 2 }
+    breaker: { consecutiveFailures: 3, openFor: 2s, maxOpenFor: 2s, halfOpenProbes: 2 }
 routes:
   - match: { pathPrefix: / }
     pool: users
