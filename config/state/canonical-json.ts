@@ -31,3 +31,38 @@ const encoder = new TextEncoder();
 export function canonicalBytes(value: unknown): Uint8Array {
   return encoder.encode(canonicalJson(value));
 }
+
+function keptKeys(obj: Record<string, unknown>): string[] {
+  const keys: string[] = [];
+  for (const k of Object.keys(obj)) {
+    const v = obj[k];
+    if (v !== undefined && typeof v !== "function") keys.push(k);
+  }
+  return keys;
+}
+
+/**
+ * Whether two values have the same canonical JSON, without building either string: shared
+ * subtrees are equal by identity and the walk stops at the first difference, so comparing a
+ * 5,000-member pool with one that gained a member costs one length check. Conservative: it
+ * may answer false for values whose canonical forms coincide only through JSON's lossy
+ * encoding (NaN vs null, undefined vs null as an element), never true for different ones.
+ */
+export function canonicalEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a)) {
+    const bb = b as unknown[];
+    if (a.length !== bb.length) return false;
+    for (let i = 0; i < a.length; i++) if (!canonicalEqual(a[i], bb[i])) return false;
+    return true;
+  }
+  const oa = a as Record<string, unknown>;
+  const ob = b as Record<string, unknown>;
+  const ka = keptKeys(oa);
+  const kb = keptKeys(ob);
+  if (ka.length !== kb.length) return false;
+  for (const k of ka) if (!Object.hasOwn(ob, k) || !canonicalEqual(oa[k], ob[k])) return false;
+  return true;
+}

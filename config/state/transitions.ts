@@ -7,6 +7,7 @@ import type { StateErrorCode } from "../coded-error.js";
 import { poolSchema, type RoutingConfig } from "../file/schema.js";
 import { tableLimitError } from "../file/table-limits.js";
 import { issuesToErrors } from "../file/zod-issues.js";
+import { canonicalEqual } from "./canonical-json.js";
 import type { Command, CommandOf } from "./commands.js";
 import type {
   BreakerStatus,
@@ -53,12 +54,25 @@ function carry(
   source: MemberSource,
 ): MemberState {
   const moved = prev !== undefined && !sameAddress(prev.address, next.address);
+  const healthy = next.healthy ?? (prev === undefined || moved ? true : prev.healthy);
+  // Nothing about it changed: keep the previous (frozen) object, so a reload of a
+  // 5,000-member pool neither allocates nor freezes 5,000 members again, and the pool
+  // diff finds them equal by identity.
+  if (
+    prev !== undefined &&
+    !moved &&
+    prev.weight === next.weight &&
+    prev.source === source &&
+    prev.healthy === healthy &&
+    canonicalEqual(prev.address, next.address)
+  )
+    return prev;
   return {
     id: next.id,
     address: next.address,
     weight: next.weight,
     source,
-    healthy: next.healthy ?? (prev === undefined || moved ? true : prev.healthy),
+    healthy,
     draining: prev?.draining ?? false,
     breaker: prev === undefined || moved ? CLOSED : prev.breaker,
   };
