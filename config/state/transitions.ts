@@ -9,6 +9,7 @@ import { tableLimitError } from "../file/table-limits.js";
 import { issuesToErrors } from "../file/zod-issues.js";
 import { canonicalEqual } from "./canonical-json.js";
 import type { Command, CommandOf } from "./commands.js";
+import { patchedRouting } from "./routing-patch.js";
 import type {
   BreakerStatus,
   ClusterStateData,
@@ -288,5 +289,10 @@ export function transition(data: ClusterStateData, cmd: Command): Transition {
     }
     case "SetPoolSettings":
       return setPoolSettings(data, cmd);
+    case "PatchRouting": {
+      // The whole routing rebuilt from the committed one, then exactly SetRouting's transition.
+      const r = patchedRouting(data.routing, cmd);
+      return r.ok ? setRouting(data, r.routing) : refuse(r.code, r.error);
+    }
   }
 }
