@@ -98,12 +98,13 @@ function setRouting(data: ClusterStateData, routing: RoutingConfig): Transition 
   for (const name of Object.keys(routing.pools).sort()) {
     const cfg = routing.pools[name];
     const prev = ownPool(data, name);
-    const prevById = new Map((prev?.members ?? []).map((m) => [m.id, m]));
-    const staticIds = new Set(cfg.members.map((m) => m.id));
-    const members: MemberState[] = cfg.members.map((m) => carry(prevById.get(m.id), m, "static"));
+    const prevMembers = prev?.members ?? [];
+    const find = memberFinder(prevMembers);
+    const members: MemberState[] = cfg.members.map((m) => carry(find(m.id), m, "static"));
     const discovered = discoverySource(cfg);
     if (discovered !== undefined) {
-      for (const m of prev?.members ?? []) {
+      const staticIds = new Set(cfg.members.map((m) => m.id));
+      for (const m of prevMembers) {
         if (m.source !== discovered) continue;
         if (staticIds.has(m.id))
           warnings.push(`pool ${name}: static member ${m.id} replaces the ${discovered} member with that id`);
@@ -155,11 +156,11 @@ function setMembers(data: ClusterStateData, cmd: CommandOf<"SetMembers">): Trans
       `pool "${cmd.pool}" has no ${cmd.source} discovery; ${cmd.source} members are not accepted`,
     );
   }
-  const prevById = new Map(pool.members.map((m) => [m.id, m]));
+  const find = memberFinder(pool.members);
   const members: MemberState[] = [];
   for (const m of pool.members) if (m.source !== cmd.source) members.push(m);
   for (const m of cmd.members) {
-    const prev = prevById.get(m.id);
+    const prev = find(m.id);
     if (prev !== undefined && prev.source !== cmd.source) {
       return refuse(
         "member_source_conflict",
@@ -191,6 +192,30 @@ export function memberIndex(members: readonly MemberState[], id: string): number
   for (let i = 1; i < members.length; i++)
     if (byId(members[i - 1], members[i]) > 0) return members.findIndex((m) => m.id === id);
   return -1;
+}
+
+/**
+ * Looks members of `members` up by id. Committed lists are sorted by id, so a binary search
+ * each, rather than a Map of the whole pool per reload (5,000 entries of garbage for a
+ * reload that adds one member); a list that is not sorted after all gets the Map.
+ */
+function memberFinder(members: readonly MemberState[]): (id: string) => MemberState | undefined {
+  for (let i = 1; i < members.length; i++) {
+    if (byId(members[i - 1], members[i]) >= 0) {
+      const map = new Map(members.map((m) => [m.id, m]));
+      return (id) => map.get(id);
+    }
+  }
+  return (id) => {
+    let lo = 0;
+    let hi = members.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (members[mid].id < id) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < members.length && members[lo].id === id ? members[lo] : undefined;
+  };
 }
 
 function updateMembers(
