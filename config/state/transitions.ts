@@ -175,12 +175,8 @@ function setMembers(data: ClusterStateData, cmd: CommandOf<"SetMembers">): Trans
   return withPool(data, cmd.pool, { ...pool, members });
 }
 
-/**
- * Index of member `id` in `members` (sorted by id, as every pool's are), or -1: a binary
- * search, so a command naming one member of a 5,000-member pool does not index the whole
- * pool. A list that is not sorted after all is searched linearly rather than misread.
- */
-export function memberIndex(members: readonly MemberState[], id: string): number {
+/** Binary search for `id` in `members` taken as sorted by id; -1 if not found there. */
+function sortedIndex(members: readonly MemberState[], id: string): number {
   let lo = 0;
   let hi = members.length;
   while (lo < hi) {
@@ -188,7 +184,17 @@ export function memberIndex(members: readonly MemberState[], id: string): number
     if (members[mid].id < id) lo = mid + 1;
     else hi = mid;
   }
-  if (lo < members.length && members[lo].id === id) return lo;
+  return lo < members.length && members[lo].id === id ? lo : -1;
+}
+
+/**
+ * Index of member `id` in `members` (sorted by id, as every pool's are), or -1: a binary
+ * search, so a command naming one member of a 5,000-member pool does not index the whole
+ * pool. A list that is not sorted after all is searched linearly rather than misread.
+ */
+export function memberIndex(members: readonly MemberState[], id: string): number {
+  const lo = sortedIndex(members, id);
+  if (lo >= 0) return lo;
   for (let i = 1; i < members.length; i++)
     if (byId(members[i - 1], members[i]) > 0) return members.findIndex((m) => m.id === id);
   return -1;
@@ -207,14 +213,8 @@ function memberFinder(members: readonly MemberState[]): (id: string) => MemberSt
     }
   }
   return (id) => {
-    let lo = 0;
-    let hi = members.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (members[mid].id < id) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo < members.length && members[lo].id === id ? members[lo] : undefined;
+    const i = sortedIndex(members, id);
+    return i < 0 ? undefined : members[i];
   };
 }
 
