@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { positiveIntArg } from "./args.js";
 import { runIfMain } from "./run-if-main.js";
 import { measureDrain, measureReload } from "./scale/change-rows.js";
+import { measureCommands } from "./scale/command-rows.js";
 import { DEBOUNCE_MS, measureConsul } from "./scale/consul-rows.js";
 import { measureFleet } from "./scale/fleet-rows.js";
 import { startNginxUpstream, type Upstream } from "./scale/processes.js";
@@ -257,6 +258,29 @@ export async function run(argv: string[]): Promise<number> {
           ratio: x(r.rss.afterAll / r.rss.afterFive),
           target: "<= 1.10x",
         });
+    }
+    if (o.only.has("reload")) {
+      const figures = measureCommands([10, 5000], o.repeats);
+      raw.reloadCommands = figures;
+      const [small, large] = figures;
+      if (small !== undefined && large !== undefined) {
+        const cell = (f: typeof small, ms: number, bytes: number) =>
+          `${f.members}: ${ms.toFixed(2)} ms, ${bytes} B`;
+        rows.push({
+          what: "  reload's command, in process (CPU): SetRouting (peer)",
+          small: cell(small, small.setRoutingMs, small.setRoutingBytes),
+          large: cell(large, large.setRoutingMs, large.setRoutingBytes),
+          ratio: x(large.setRoutingMs / small.setRoutingMs),
+          target: "",
+        });
+        rows.push({
+          what: "  reload's command, in process (CPU): PatchRouting",
+          small: cell(small, small.patchMs, small.patchBytes),
+          large: cell(large, large.patchMs, large.patchBytes),
+          ratio: `${x(large.patchMs / small.patchMs)}; ${x(large.patchMs / large.setRoutingMs)} of SetRouting`,
+          target: "same state (checked)",
+        });
+      }
     }
     if (o.only.has("consul")) {
       const figures = await measureConsul(dir, up, [10, 3000], o.repeats);

@@ -22,6 +22,8 @@ export const STATE_ERROR_CODES = [
   "invalid_command",
   /** An index at or below the applied one (a replay): ignored. */
   "stale_index",
+  /** A PatchRouting computed against another routing than the committed one (a reload raced it). */
+  "routing_changed",
   /** A bug while applying: the state is untouched. */
   "internal",
 ] as const;

@@ -8,11 +8,13 @@
 // beside the current one, and only then swapped in.
 
 import { errorText, type StateErrorCode } from "../coded-error.js";
-import { canonicalBytes, canonicalJson } from "./canonical-json.js";
-import { type Command, validateCommand } from "./commands.js";
+import type { RoutingConfig } from "../file/schema.js";
+import { canonicalBytes, canonicalEqual } from "./canonical-json.js";
+import type { Command } from "./commands.js";
 import { persistedForm, restoreSnapshot } from "./snapshot.js";
 import { ownPool, transition } from "./transitions.js";
 import type { ClusterStateData, MemberState, PoolState, StateChange } from "./types.js";
+import { validateCommandOnce } from "./validated-once.js";
 
 export type { ClusterStateData, PoolState, StateChange } from "./types.js";
 
@@ -74,7 +76,7 @@ function poolDiff(before: PoolState, after: PoolState): { ring: boolean; any: bo
   let any = false;
   if (before.settings !== after.settings) {
     for (const k of RING_SETTINGS) if (before.settings[k] !== after.settings[k]) ring = true;
-    any = ring || canonicalJson(before.settings) !== canonicalJson(after.settings);
+    any = ring || !canonicalEqual(before.settings, after.settings);
   }
   const a = before.members;
   const b = after.members;
@@ -83,10 +85,34 @@ function poolDiff(before: PoolState, after: PoolState): { ring: boolean; any: bo
     for (let i = 0; i < a.length; i++) {
       if (a[i] === b[i]) continue;
       if (!sameMemberRing(a[i], b[i])) return { ring: true, any: true };
-      if (!any && canonicalJson(a[i]) !== canonicalJson(b[i])) any = true;
+      if (!any && !canonicalEqual(a[i], b[i])) any = true;
     }
   }
   return { ring, any };
+}
+
+/**
+ * The routing to keep: `prev` itself when `next` is equal to it, else `next` with every pool
+ * config and the routes that did not change taken from `prev`, so a reload that touches one
+ * pool of a big fleet neither freezes nor keeps a second copy of the others (and readers may
+ * compare pools by identity). Equality is canonicalEqual's: stops at the first difference.
+ */
+function sharedRouting(next: RoutingConfig | null, prev: RoutingConfig | null): RoutingConfig | null {
+  if (next === prev || next === null || prev === null) return next;
+  let same = true;
+  // fromEntries defines own properties: a pool named "__proto__" stays a pool.
+  const entries = Object.keys(next.pools).map((name): [string, RoutingConfig["pools"][string]] => {
+    const p = next.pools[name];
+    const before = Object.hasOwn(prev.pools, name) ? prev.pools[name] : undefined;
+    if (before !== undefined && canonicalEqual(p, before)) return [name, before];
+    same = false;
+    return [name, p];
+  });
+  const pools: RoutingConfig["pools"] = Object.fromEntries(entries);
+  const routes = canonicalEqual(next.routes, prev.routes) ? prev.routes : next.routes;
+  if (same && routes === prev.routes && Object.keys(prev.pools).length === Object.keys(next.pools).length)
+    return prev;
+  return { ...next, pools, routes };
 }
 
 function rejected(
@@ -146,7 +172,7 @@ export class ClusterState {
         prev.ringVersion,
       );
     }
-    const decoded = validateCommand(bytes);
+    const decoded = validateCommandOnce(bytes);
     if (!decoded.ok) return this.#reject(index, null, "invalid_command", decoded.error);
     return this.#applyCommand(index, decoded.command);
   }
@@ -194,13 +220,10 @@ export class ClusterState {
         if (!Object.hasOwn(t.pools, name)) removedPools.push(name);
       const routesChanged =
         t.routing !== prev.routing &&
-        canonicalJson(t.routing?.routes ?? null) !== canonicalJson(prev.routing?.routes ?? null);
+        !canonicalEqual(t.routing?.routes ?? null, prev.routing?.routes ?? null);
       const routingChanged = ringChanged.length > 0 || removedPools.length > 0 || routesChanged;
       const ringVersion = routingChanged ? index : prev.ringVersion;
-      const routing =
-        t.routing !== prev.routing && canonicalJson(t.routing) === canonicalJson(prev.routing)
-          ? prev.routing
-          : t.routing;
+      const routing = sharedRouting(t.routing, prev.routing);
       next = deepFreeze({ ...prev, appliedIndex: index, ringVersion, routing, pools });
       change = {
         index,

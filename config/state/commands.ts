@@ -21,6 +21,7 @@ export const COMMAND_TYPES = [
   "Drain",
   "Undrain",
   "SetPoolSettings",
+  "PatchRouting",
 ] as const;
 export type CommandType = (typeof COMMAND_TYPES)[number];
 export const BREAKER_STATES = ["closed", "open", "half-open"] as const;
@@ -107,6 +108,24 @@ const commandSchemas = {
     pool: poolName,
     /** Top-level settings replace; object settings (breaker, retry, ...) merge one level deep; null removes. */
     settings: z.record(z.string(), z.unknown()),
+  }),
+  /**
+   * A reload's few changed members (config/state/routing-patch.ts): per pool, splices of the
+   * committed member list, applied in order; `base` is the digest of the committed routing
+   * they were computed against (routing-digest.ts), and any other routing refuses them.
+   */
+  PatchRouting: z.strictObject({
+    v: z.literal(1),
+    type: z.literal("PatchRouting"),
+    base: z.string().min(1).max(64),
+    pools: z.record(
+      poolName,
+      z.strictObject({
+        edits: z
+          .array(z.strictObject({ at: z.int().min(0), remove: z.int().min(0), add: z.array(memberSchema) }))
+          .min(1),
+      }),
+    ),
   }),
 } satisfies Record<CommandType, z.ZodType>;
 

@@ -1,9 +1,11 @@
 // Does a config file's routing (pools + routes) differ from what the cluster committed?
-// Pure and order-independent: compares canonical JSON, so key order or the order pools are
-// listed in never counts as drift (route order does: it decides matching).
+// Pure and order-independent: compares as canonical JSON, so key order or the order pools are
+// listed in never counts as drift (route order does: it decides matching). The comparison
+// walks the two values (canonicalEqual) instead of building both JSON strings: every metrics
+// scrape asks, and at 5,000 members the strings cost tens of ms and 1.4 MB of garbage each.
 
 import type { RoutingConfig } from "../file/schema.js";
-import { canonicalJson } from "./canonical-json.js";
+import { canonicalEqual } from "./canonical-json.js";
 import type { ClusterStateData } from "./types.js";
 
 export interface ConfigDrift {
@@ -39,12 +41,9 @@ export function configDrift(
     .filter((n) => !Object.hasOwn(filePools, n))
     .sort();
   const changedPools = Object.keys(filePools)
-    .filter(
-      (n) =>
-        Object.hasOwn(committedPools, n) && canonicalJson(filePools[n]) !== canonicalJson(committedPools[n]),
-    )
+    .filter((n) => Object.hasOwn(committedPools, n) && !canonicalEqual(filePools[n], committedPools[n]))
     .sort();
-  const routesChanged = routing === null || canonicalJson(file.routes) !== canonicalJson(routing.routes);
+  const routesChanged = routing === null || !canonicalEqual(file.routes, routing.routes);
   return {
     drift:
       routing === null || addedPools.length + removedPools.length + changedPools.length > 0 || routesChanged,

@@ -7,7 +7,9 @@ import type { StateErrorCode } from "../coded-error.js";
 import { poolSchema, type RoutingConfig } from "../file/schema.js";
 import { tableLimitError } from "../file/table-limits.js";
 import { issuesToErrors } from "../file/zod-issues.js";
+import { canonicalEqual } from "./canonical-json.js";
 import type { Command, CommandOf } from "./commands.js";
+import { patchedRouting } from "./routing-patch.js";
 import type {
   BreakerStatus,
   ClusterStateData,
@@ -53,12 +55,25 @@ function carry(
   source: MemberSource,
 ): MemberState {
   const moved = prev !== undefined && !sameAddress(prev.address, next.address);
+  const healthy = next.healthy ?? (prev === undefined || moved ? true : prev.healthy);
+  // Nothing about it changed: keep the previous (frozen) object, so a reload of a
+  // 5,000-member pool neither allocates nor freezes 5,000 members again, and the pool
+  // diff finds them equal by identity.
+  if (
+    prev !== undefined &&
+    !moved &&
+    prev.weight === next.weight &&
+    prev.source === source &&
+    prev.healthy === healthy &&
+    canonicalEqual(prev.address, next.address)
+  )
+    return prev;
   return {
     id: next.id,
     address: next.address,
     weight: next.weight,
     source,
-    healthy: next.healthy ?? (prev === undefined || moved ? true : prev.healthy),
+    healthy,
     draining: prev?.draining ?? false,
     breaker: prev === undefined || moved ? CLOSED : prev.breaker,
   };
@@ -83,12 +98,13 @@ function setRouting(data: ClusterStateData, routing: RoutingConfig): Transition 
   for (const name of Object.keys(routing.pools).sort()) {
     const cfg = routing.pools[name];
     const prev = ownPool(data, name);
-    const prevById = new Map((prev?.members ?? []).map((m) => [m.id, m]));
-    const staticIds = new Set(cfg.members.map((m) => m.id));
-    const members: MemberState[] = cfg.members.map((m) => carry(prevById.get(m.id), m, "static"));
+    const prevMembers = prev?.members ?? [];
+    const find = memberFinder(prevMembers);
+    const members: MemberState[] = cfg.members.map((m) => carry(find(m.id), m, "static"));
     const discovered = discoverySource(cfg);
     if (discovered !== undefined) {
-      for (const m of prev?.members ?? []) {
+      const staticIds = new Set(cfg.members.map((m) => m.id));
+      for (const m of prevMembers) {
         if (m.source !== discovered) continue;
         if (staticIds.has(m.id))
           warnings.push(`pool ${name}: static member ${m.id} replaces the ${discovered} member with that id`);
@@ -140,11 +156,11 @@ function setMembers(data: ClusterStateData, cmd: CommandOf<"SetMembers">): Trans
       `pool "${cmd.pool}" has no ${cmd.source} discovery; ${cmd.source} members are not accepted`,
     );
   }
-  const prevById = new Map(pool.members.map((m) => [m.id, m]));
+  const find = memberFinder(pool.members);
   const members: MemberState[] = [];
   for (const m of pool.members) if (m.source !== cmd.source) members.push(m);
   for (const m of cmd.members) {
-    const prev = prevById.get(m.id);
+    const prev = find(m.id);
     if (prev !== undefined && prev.source !== cmd.source) {
       return refuse(
         "member_source_conflict",
@@ -159,12 +175,8 @@ function setMembers(data: ClusterStateData, cmd: CommandOf<"SetMembers">): Trans
   return withPool(data, cmd.pool, { ...pool, members });
 }
 
-/**
- * Index of member `id` in `members` (sorted by id, as every pool's are), or -1: a binary
- * search, so a command naming one member of a 5,000-member pool does not index the whole
- * pool. A list that is not sorted after all is searched linearly rather than misread.
- */
-export function memberIndex(members: readonly MemberState[], id: string): number {
+/** Binary search for `id` in `members` taken as sorted by id; -1 if not found there. */
+function sortedIndex(members: readonly MemberState[], id: string): number {
   let lo = 0;
   let hi = members.length;
   while (lo < hi) {
@@ -172,10 +184,38 @@ export function memberIndex(members: readonly MemberState[], id: string): number
     if (members[mid].id < id) lo = mid + 1;
     else hi = mid;
   }
-  if (lo < members.length && members[lo].id === id) return lo;
+  return lo < members.length && members[lo].id === id ? lo : -1;
+}
+
+/**
+ * Index of member `id` in `members` (sorted by id, as every pool's are), or -1: a binary
+ * search, so a command naming one member of a 5,000-member pool does not index the whole
+ * pool. A list that is not sorted after all is searched linearly rather than misread.
+ */
+export function memberIndex(members: readonly MemberState[], id: string): number {
+  const lo = sortedIndex(members, id);
+  if (lo >= 0) return lo;
   for (let i = 1; i < members.length; i++)
     if (byId(members[i - 1], members[i]) > 0) return members.findIndex((m) => m.id === id);
   return -1;
+}
+
+/**
+ * Looks members of `members` up by id. Committed lists are sorted by id, so a binary search
+ * each, rather than a Map of the whole pool per reload (5,000 entries of garbage for a
+ * reload that adds one member); a list that is not sorted after all gets the Map.
+ */
+function memberFinder(members: readonly MemberState[]): (id: string) => MemberState | undefined {
+  for (let i = 1; i < members.length; i++) {
+    if (byId(members[i - 1], members[i]) >= 0) {
+      const map = new Map(members.map((m) => [m.id, m]));
+      return (id) => map.get(id);
+    }
+  }
+  return (id) => {
+    const i = sortedIndex(members, id);
+    return i < 0 ? undefined : members[i];
+  };
 }
 
 function updateMembers(
@@ -274,5 +314,10 @@ export function transition(data: ClusterStateData, cmd: Command): Transition {
     }
     case "SetPoolSettings":
       return setPoolSettings(data, cmd);
+    case "PatchRouting": {
+      // The whole routing rebuilt from the committed one, then exactly SetRouting's transition.
+      const r = patchedRouting(data.routing, cmd);
+      return r.ok ? setRouting(data, r.routing) : refuse(r.code, r.error);
+    }
   }
 }

@@ -38,6 +38,7 @@ const PROPOSAL_FAILURES: Readonly<Record<string, ProposalFailure>> = Object.free
   invalid_settings: REFUSED("invalid_settings"),
   invalid_command: REFUSED("invalid_command"),
   stale_index: REFUSED("rejected"),
+  routing_changed: REFUSED("routing_changed", 409),
   internal: REFUSED("rejected"),
   HEALTH_UNKNOWN_POOL: REFUSED("unknown_pool", 404),
   HEALTH_UNKNOWN_MEMBER: REFUSED("unknown_member", 404),

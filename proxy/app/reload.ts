@@ -8,10 +8,11 @@ import type { Logger } from "pino";
 import type { Counter } from "prom-client";
 import { type ConfigError, formatConfigErrors } from "../../config/file/config-error.js";
 import { loadConfigFileOffThread } from "../../config/file/load-off-thread.js";
-import type { ShardgateConfig } from "../../config/file/schema.js";
+import type { RoutingConfig, ShardgateConfig } from "../../config/file/schema.js";
 import { type ConfigDrift, configDrift } from "../../config/state/drift.js";
+import { routingPatch } from "../../config/state/routing-patch.js";
 import type { AdminResult, ReloadView } from "../admin/types.js";
-import type { ClusterNode } from "../cluster/cluster-node.js";
+import { type ClusterNode, CommandRejected } from "../cluster/cluster-node.js";
 import type { CommittedRouting } from "../cluster/committed-routing.js";
 import { createAccessLog, type LineSink } from "../logging/access-log.js";
 import type { MetricsObserver } from "../metrics/observer.js";
@@ -108,11 +109,7 @@ export class ConfigReloader {
     this.d.observer.setAccessLog(createAccessLog(this.d.logSink, next.log.accessLog));
     this.d.localApplied?.(next);
     try {
-      await this.d.cluster().proposeWithRetry({
-        v: 1,
-        type: "SetRouting",
-        routing: { pools: next.pools, routes: next.routes },
-      });
+      await this.proposeRouting({ pools: next.pools, routes: next.routes });
     } catch (err) {
       reloads.inc({ result: "failure" });
       const message = errorText(err);
@@ -130,6 +127,31 @@ export class ConfigReloader {
         : `config reloaded; changes to ${restartRequired.join(", ")} take effect only after a restart`,
     );
     return { ok: true, ringVersion: routing.ringVersion, restartRequired };
+  }
+
+  /**
+   * Commits the file's routing: the few members that changed (PatchRouting) when the
+   * committed routing differs from the file in members only, else the whole routing
+   * (SetRouting). A patch refused because the committed routing moved under it (another
+   * reload, or this node lagging) is followed by the whole routing.
+   */
+  private async proposeRouting(routing: RoutingConfig): Promise<void> {
+    const cluster = this.d.cluster();
+    const base = cluster.state.routing;
+    const patch = base === null ? null : routingPatch(base, routing);
+    if (patch !== null) {
+      try {
+        await cluster.proposeWithRetry(patch);
+        return;
+      } catch (err) {
+        if (!(err instanceof CommandRejected && err.code === "routing_changed")) throw err;
+        this.d.logger.info(
+          { reason: err.message },
+          "config reload: patch refused, proposing the whole routing",
+        );
+      }
+    }
+    await cluster.proposeWithRetry({ v: 1, type: "SetRouting", routing });
   }
 
   /** A reload for POST /admin/reload: 400 for an invalid file, 503 when it was not committed. */

@@ -51,6 +51,7 @@ export function changeCause(
       return source === "static" ? "reload" : source;
     }
     case "SetRouting":
+    case "PatchRouting":
     case "SetPoolSettings":
       return "reload";
     default:

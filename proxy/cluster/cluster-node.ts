@@ -27,8 +27,9 @@ import { DriverError, type DriverStatus, RaftDriver } from "../../config/raft/dr
 import { REJECT_REASONS } from "../../config/raft/transport/index.js";
 import type { ClusterStateData, StateChange } from "../../config/state/cluster-state.js";
 import type { BreakerOverride } from "../../config/state/commands.js";
-import { type CommandInput, encodeCommand, validateCommand } from "../../config/state/commands.js";
+import { type CommandInput, encodeCommand } from "../../config/state/commands.js";
 import { ClusterStateMachine } from "../../config/state/state-machine.js";
+import { validateCommandOnce } from "../../config/state/validated-once.js";
 import { BreakerController, FORCED_OPEN_UNTIL } from "../../health/breaker-controller.js";
 import { HealthController } from "../../health/health-controller.js";
 import { MembershipController } from "../../health/membership-controller.js";
@@ -258,7 +259,7 @@ export class ClusterNode {
    */
   async propose(cmd: CommandInput): Promise<number> {
     const bytes = encodeCommand(cmd);
-    const v = validateCommand(bytes);
+    const v = validateCommandOnce(bytes);
     if (!v.ok) throw this.refused("invalid", new CommandRejected("invalid_command", v.error));
     let index: number;
     try {

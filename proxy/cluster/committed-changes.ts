@@ -113,10 +113,17 @@ function reportApplied(
       metrics.ringMemberPointsMax.set({ pool: name }, stats.maxPerMember);
     }
     // Health transitions of members that stay (new members start healthy: not a transition).
-    const old = kept ? null : new Map(beforeMembers.map((m) => [m.id, m]));
+    // Both lists are sorted by id (the state keeps them so): a merge walk pairs each member
+    // with its previous self, without a Map of the whole pool per reload.
+    let j = 0;
     for (let i = 0; i < afterMembers.length; i++) {
       const m = afterMembers[i];
-      const o = old === null ? beforeMembers[i] : old.get(m.id);
+      let o: (typeof beforeMembers)[number] | undefined;
+      if (kept) o = beforeMembers[i];
+      else {
+        while (j < beforeMembers.length && beforeMembers[j].id < m.id) j++;
+        o = j < beforeMembers.length && beforeMembers[j].id === m.id ? beforeMembers[j] : undefined;
+      }
       if (o === undefined || o === m) continue;
       if (kept) ps.member(m.id).setFlags(m.healthy, m.draining);
       if (o.healthy !== m.healthy) {
