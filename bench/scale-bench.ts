@@ -257,6 +257,14 @@ export async function run(argv: string[]): Promise<number> {
           ratio: x(large.ms / small.ms),
           target: `large <= ${DEBOUNCE_MS + 50} ms`,
         });
+      if (small !== undefined && large !== undefined)
+        rows.push({
+          what: "  of which: the Consul double's answer written (after the check update)",
+          small: `10: ${small.answerMs.toFixed(1)} ms`,
+          large: `3000: ${large.answerMs.toFixed(1)} ms`,
+          ratio: x(large.answerMs / small.answerMs),
+          target: "(test double, not shardgate)",
+        });
     }
     if (o.json) console.log(JSON.stringify({ rows, raw }, null, 2));
     else {

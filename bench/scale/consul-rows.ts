@@ -22,6 +22,8 @@ export interface ConsulFigure {
   readonly instances: number;
   /** Median ms from the check update to /admin/route showing it (critical and passing alike). */
   readonly ms: number;
+  /** Median ms from the check update to the double having written its blocking-query answer. */
+  readonly answerMs: number;
   /** Median CPU ms the proxy spent from the check update to the route showing it (all threads). */
   readonly cpuMs: number;
   /** Proxy RSS growth over all the changes, MB. */
@@ -111,6 +113,7 @@ async function measureOne(
       throw new Error(`route did not change within 30 s (${instances} instances)`);
     };
     const cpu: number[] = [];
+    const answers: number[] = [];
     let rssFirst = rss0;
     for (let r = 0; r < repeats; r++) {
       for (const fail of [true, false]) {
@@ -118,6 +121,10 @@ async function measureOne(
         const t0 = performance.now();
         await put(consul, `/v1/agent/check/${fail ? "fail" : "pass"}/${check}`);
         samples.push(await until((m) => (fail ? m !== owner : m === owner), t0));
+        // The double answers the watcher's blocking query inside the PUT's handler (or when the
+        // watcher's next query arrives); an answer from before the update is not this change's.
+        const answeredAt = consul.lastHealthAnswerAt;
+        if (answeredAt !== undefined && answeredAt >= t0) answers.push(answeredAt - t0);
         cpu.push(1000 * (cpuSeconds(pid) - c0));
         if (samples.length === 1) rssFirst = rssBytes(pid);
       }
@@ -125,6 +132,7 @@ async function measureOne(
     return {
       instances,
       ms: median(samples),
+      answerMs: answers.length > 0 ? median(answers) : Number.NaN,
       cpuMs: median(cpu),
       rssGrowthMb: (rssBytes(pid) - rss0) / 2 ** 20,
       rssFirstChangeMb: (rssFirst - rss0) / 2 ** 20,

@@ -102,6 +102,8 @@ export class ConsulDouble {
   readonly seenHealthQueries: string[] = [];
 
   private readonly healthCounts = new Map<string, number>();
+  /** performance.now() when the last /v1/health/service answer was written (benchmarks split on it). */
+  lastHealthAnswerAt: number | undefined;
   private readonly server: http.Server;
   private readonly sockets = new Set<Socket>();
   private readonly services = new Map<string, ServiceState>();
@@ -713,6 +715,7 @@ export class ConsulDouble {
         "X-Consul-Effective-Consistency": consistency,
       });
       res.end(`${text}]`);
+      this.lastHealthAnswerAt = performance.now();
     };
     if (minIndex === 0 || this.queryIndex(service) > minIndex) {
       answer();
