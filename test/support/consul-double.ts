@@ -118,6 +118,8 @@ export class ConsulDouble {
    */
   private readonly built = new WeakMap<ServiceState, { stamp: string; entry: HealthEntryLike }>();
   private readonly entryText = new WeakMap<HealthEntryLike, string>();
+  /** A service's instances sorted by ID; cleared on every registration and deregistration. */
+  private readonly byName = new Map<string, ServiceState[]>();
   private readonly random: () => number;
   private readonly nodeName: string;
   private readonly nodeAddress: string;
@@ -434,6 +436,7 @@ export class ConsulDouble {
     });
     if (prev !== undefined) for (const c of prev.checks) this.disarm(c);
     this.services.set(id, svc);
+    this.byName.clear();
     for (const c of svc.checks) this.armCheck(c, true);
     this.wake();
   }
@@ -615,6 +618,7 @@ export class ConsulDouble {
   private removeService(svc: ServiceState): void {
     for (const c of svc.checks) this.disarm(c);
     this.services.delete(svc.ID);
+    this.byName.clear();
     const idx = this.bump();
     this.lastDeregIndex = idx;
     let others = false;
@@ -750,9 +754,13 @@ export class ConsulDouble {
 
   private entries(service: string): HealthEntryLike[] {
     const out: HealthEntryLike[] = [];
-    const ids = [...this.services.values()]
-      .filter((s) => s.Service === service)
-      .sort((a, b) => (a.ID < b.ID ? -1 : 1));
+    let ids = this.byName.get(service);
+    if (ids === undefined) {
+      ids = [...this.services.values()]
+        .filter((s) => s.Service === service)
+        .sort((a, b) => (a.ID < b.ID ? -1 : 1));
+      this.byName.set(service, ids);
+    }
     for (const s of ids) {
       // Every field that changes after registration (a registration makes a new ServiceState).
       let stamp = `${s.ModifyIndex}|${this.serf.Status}|${this.serf.ModifyIndex}`;
