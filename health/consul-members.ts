@@ -56,16 +56,22 @@ function obj(v: unknown): Record<string, unknown> | undefined {
     : undefined;
 }
 
+/** What one entry object decoded to: its member (own id, frozen), or why it was skipped. */
+export type EntryMemo = WeakMap<object, DiscoveredMember | { readonly skipped: string }>;
+
 /**
  * Parses entries defensively: a malformed entry is skipped with a warning, never thrown.
  * A member equal to its entry in `prev` (the last view) is that same object: one instance
  * changing among thousands leaves every other member's identity alone, so consumers (the
- * membership plan's validation cache) redo work only for what changed.
+ * membership plan's validation cache) redo work only for what changed. `memo` (one per
+ * watcher, so one `warningIsHealthy`) remembers what each entry object became: the answer
+ * cache hands back the same object for an unchanged entry, which is then not read again.
  */
 export function parseHealthEntries(
   body: unknown,
   warningIsHealthy: boolean,
   prev?: ReadonlyMap<string, DiscoveredMember>,
+  memo?: EntryMemo,
 ): ParseResult {
   const warnings: string[] = [];
   if (!Array.isArray(body)) {
@@ -75,71 +81,43 @@ export function parseHealthEntries(
   }
   const raw: DiscoveredMember[] = [];
   for (let i = 0; i < body.length; i++) {
-    const entry = obj(body[i]);
-    const svc = obj(entry?.Service);
-    const node = obj(entry?.Node);
-    if (entry === undefined || svc === undefined || node === undefined) {
-      warnings.push(`entry ${i}: missing Service or Node; skipped`);
-      continue;
+    const e: unknown = body[i];
+    const key = e !== null && typeof e === "object" ? e : undefined;
+    let m = key === undefined ? undefined : memo?.get(key);
+    if (m === undefined) {
+      m = extractMember(e, warningIsHealthy);
+      if (key !== undefined) memo?.set(key, m);
     }
-    const id = str(svc.ID);
-    const address = str(svc.Address) || str(node.Address);
-    const port = svc.Port;
-    if (
-      id === "" ||
-      address === "" ||
-      typeof port !== "number" ||
-      !Number.isInteger(port) ||
-      port < 0 ||
-      port > 65535
-    ) {
-      warnings.push(
-        `entry ${i} (id ${JSON.stringify(id)}): needs a Service.ID, an address and a port 0..65535; skipped`,
-      );
-      continue;
-    }
-    const w = obj(svc.Weights)?.Passing;
-    const weight = typeof w === "number" && Number.isSafeInteger(w) && w >= 1 ? w : 1;
-    let status: CheckStatus = "passing";
-    const checks = Array.isArray(entry.Checks) ? entry.Checks : [];
-    for (const c of checks) {
-      const s = str(obj(c)?.Status);
-      // Unknown statuses (e.g. "maintenance" from another tool) count as critical: fail safe.
-      const st: CheckStatus = s === "passing" || s === "warning" ? s : "critical";
-      if (RANK[st] > RANK[status]) status = st;
-    }
-    const tags = Array.isArray(svc.Tags) ? svc.Tags.filter((t): t is string => typeof t === "string") : [];
-    const metaObj = obj(svc.Meta) ?? {};
-    const meta: Record<string, string> = {};
-    for (const k of Object.keys(metaObj)) if (typeof metaObj[k] === "string") meta[k] = metaObj[k] as string;
-    raw.push({
-      id,
-      address,
-      port,
-      weight,
-      status,
-      healthy: status === "passing" || (warningIsHealthy && status === "warning"),
-      node: str(node.Node),
-      tags,
-      meta,
-    });
+    if ("skipped" in m) warnings.push(`entry ${i}${m.skipped}`);
+    else raw.push(m);
   }
   // Service IDs are unique per agent, not per cluster: two nodes may both report "web-1".
   // Qualify every colliding id with its node so the result does not depend on answer order.
   const counts = new Map<string, number>();
-  for (const m of raw) counts.set(m.id, (counts.get(m.id) ?? 0) + 1);
-  const out: DiscoveredMember[] = [];
+  let collisions = false;
   for (const m of raw) {
-    if ((counts.get(m.id) ?? 0) > 1) {
-      warnings.push(
-        `Service.ID ${JSON.stringify(m.id)} is reported by several nodes; using "${m.node}/${m.id}"`,
-      );
-      out.push({ ...m, id: `${m.node}/${m.id}` });
-    } else {
-      out.push(m);
+    const c = (counts.get(m.id) ?? 0) + 1;
+    counts.set(m.id, c);
+    if (c > 1) collisions = true;
+  }
+  let out = raw;
+  if (collisions) {
+    out = [];
+    for (const m of raw) {
+      if ((counts.get(m.id) ?? 0) > 1) {
+        warnings.push(
+          `Service.ID ${JSON.stringify(m.id)} is reported by several nodes; using "${m.node}/${m.id}"`,
+        );
+        out.push(Object.freeze({ ...m, id: `${m.node}/${m.id}` }));
+      } else {
+        out.push(m);
+      }
     }
   }
-  out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  // Consul answers in a stable order, usually sorted already: checking costs less than sorting.
+  let sorted = true;
+  for (let i = 1; i < out.length && sorted; i++) if (out[i - 1].id > out[i].id) sorted = false;
+  if (!sorted) out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const members = new Map<string, DiscoveredMember>();
   for (const m of out) {
     if (members.has(m.id)) {
@@ -147,15 +125,64 @@ export function parseHealthEntries(
       continue;
     }
     const old = prev?.get(m.id);
-    if (old !== undefined && old.status === m.status && old.healthy === m.healthy && sameShape(old, m))
+    if (
+      old !== undefined &&
+      (old === m || (old.status === m.status && old.healthy === m.healthy && sameShape(old, m)))
+    )
       members.set(m.id, old);
-    else
-      members.set(
-        m.id,
-        Object.freeze({ ...m, tags: Object.freeze([...m.tags]), meta: Object.freeze(m.meta) }),
-      );
+    else members.set(m.id, m);
   }
   return { members, warnings };
+}
+
+/** One entry's member (frozen), or the reason it is skipped (the warning after "entry N"). */
+function extractMember(e: unknown, warningIsHealthy: boolean): DiscoveredMember | { skipped: string } {
+  const entry = obj(e);
+  const svc = obj(entry?.Service);
+  const node = obj(entry?.Node);
+  if (entry === undefined || svc === undefined || node === undefined) {
+    return { skipped: ": missing Service or Node; skipped" };
+  }
+  const id = str(svc.ID);
+  const address = str(svc.Address) || str(node.Address);
+  const port = svc.Port;
+  if (
+    id === "" ||
+    address === "" ||
+    typeof port !== "number" ||
+    !Number.isInteger(port) ||
+    port < 0 ||
+    port > 65535
+  ) {
+    return {
+      skipped: ` (id ${JSON.stringify(id)}): needs a Service.ID, an address and a port 0..65535; skipped`,
+    };
+  }
+  const w = obj(svc.Weights)?.Passing;
+  const weight = typeof w === "number" && Number.isSafeInteger(w) && w >= 1 ? w : 1;
+  let status: CheckStatus = "passing";
+  const checks = Array.isArray(entry.Checks) ? entry.Checks : [];
+  for (const c of checks) {
+    const s = str(obj(c)?.Status);
+    // Unknown statuses (e.g. "maintenance" from another tool) count as critical: fail safe.
+    const st: CheckStatus = s === "passing" || s === "warning" ? s : "critical";
+    if (RANK[st] > RANK[status]) status = st;
+  }
+  const tags = Array.isArray(svc.Tags) ? svc.Tags.filter((t): t is string => typeof t === "string") : [];
+  const metaObj = obj(svc.Meta) ?? {};
+  const meta: Record<string, string> = {};
+  for (const k of Object.keys(metaObj)) if (typeof metaObj[k] === "string") meta[k] = metaObj[k] as string;
+  return Object.freeze({
+    id,
+    address,
+    port,
+    weight,
+    status,
+    healthy: status === "passing" || (warningIsHealthy && status === "warning"),
+    node: str(node.Node),
+    tags: Object.freeze(tags),
+    meta: Object.freeze(meta),
+  });
 }
 
 function sameShape(a: DiscoveredMember, b: DiscoveredMember): boolean {

@@ -5,18 +5,19 @@
 // churning service or a server that answers immediately turns it into a busy loop (the
 // fabiolb/fabio#627 failure). Here every request first takes a token from a token bucket,
 // errors back off exponentially with seeded jitter, and the index follows Consul's rules:
-// reset to 0 when it goes backwards, never below 1 after an answer.
+// reset to 0 when it goes backwards, never below 1 after an answer. The request itself is
+// consul-health-query.ts: it streams the answer into the entry-by-entry decoder.
 
-import { EventEmitter } from "node:events";
-import Consul from "consul";
 import { errorWithCode } from "../config/coded-error.js";
 import type { ConsulAgentConfig, PoolConsulDiscovery } from "../config/file/schema.js";
 import type { LogSink } from "../config/log-sink.js";
 import { backoffDelay } from "./backoff.js";
 import { ConsulAnswerCache } from "./consul-answer-cache.js";
+import { ConsulHealthClient, type HealthAnswer, type HealthQuery } from "./consul-health-query.js";
 import {
   type DiscoveredMember,
   diffMembers,
+  type EntryMemo,
   isEmptyDiff,
   type MemberDiff,
   parseHealthEntries,
@@ -31,8 +32,6 @@ export interface ConsulWatcherOptions extends WatchLoopOptions {
   discovery: PoolConsulDiscovery;
   /** This instance's `discovery.consul` agent section as the config schema produced it. */
   agent: ConsulAgentConfig;
-  /** An existing client (its host/port defaults are then used as they are; the token is still sent). */
-  client?: Consul;
 }
 
 export interface WatcherStatus {
@@ -74,10 +73,8 @@ export interface ConsulWatcherEvents {
 
 export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
   readonly service: string;
-  private readonly client: Consul;
-  private readonly ownsClient: boolean;
+  private readonly client: ConsulHealthClient;
   private readonly discovery: PoolConsulDiscovery;
-  private readonly token: string;
   private readonly datacenter: string | undefined;
   private readonly wait: number;
   private readonly requestTimeoutMs: number;
@@ -87,7 +84,6 @@ export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
   private readonly log: LogSink;
   private readonly wall: () => number;
   private readonly warningIsHealthy: boolean;
-  private readonly ctx: EventEmitter & { includeResponse: boolean };
   private view: ReadonlyMap<string, DiscoveredMember> = new Map();
   private index = 0;
   private lastSuccessAt: number | undefined;
@@ -97,15 +93,16 @@ export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
   private requests = 0;
   private indexResets = 0;
   private lastWarnings = "";
-  /** Entry-by-entry JSON decoding of the answers (own client only: it hands us the bytes). */
+  /** Entry-by-entry JSON decoding of the answers as they stream in. */
   private readonly answers = new ConsulAnswerCache();
+  /** What each decoded entry object became: unchanged entries are not read again. */
+  private readonly entryMemo: EntryMemo = new WeakMap();
 
   constructor(opts: ConsulWatcherOptions) {
     super();
     const { discovery, agent } = opts;
     this.service = discovery.service;
     this.discovery = discovery;
-    this.token = agent.token;
     this.datacenter = discovery.datacenter ?? agent.datacenter;
     this.wait = agent.wait;
     // Consul may add up to wait/16 of jitter; anything much beyond that is a hung connection.
@@ -121,33 +118,15 @@ export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
     // member (a health flip the panic guard can hold back), not vanish as if deregistered.
     // passingOnly is applied by counting a warning as unhealthy too.
     this.warningIsHealthy = discovery.warningIsHealthy && !discovery.passingOnly;
-    if (opts.client !== undefined) {
-      this.client = opts.client;
-      this.ownsClient = false;
-    } else {
-      // The schema checked the URL (http or https); a missing port is Consul's default.
-      const url = new URL(agent.address);
-      const secure = url.protocol === "https:";
-      this.client = new Consul({
-        host: url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname,
-        port: url.port === "" ? (secure ? 443 : 8500) : Number(url.port),
-        secure,
-        // JSON answers reach apply() as bytes: ConsulAnswerCache decodes only changed entries.
-        decoders: { "application/json": (b: Buffer) => b },
-      } as ConstructorParameters<typeof Consul>[0]);
-      this.ownsClient = true;
-    }
-    // papi aborts an in-flight request when its ctx emits "cancel"; includeResponse makes
-    // the client resolve [response, body] so we can read X-Consul-Index.
-    this.ctx = Object.assign(new EventEmitter(), { includeResponse: true });
+    this.client = new ConsulHealthClient(agent.address, agent.token, this.requestTimeoutMs);
   }
 
   protected interrupt(): void {
-    this.ctx.emit("cancel");
+    this.client.abort();
   }
 
   protected override afterStop(): void {
-    if (this.ownsClient) this.client.destroy();
+    void this.client.close();
   }
 
   /** The current member view, sorted by id. */
@@ -181,15 +160,10 @@ export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
         await this.pause.sleep(delay);
         continue;
       }
-      let res: { headers: Record<string, string | string[] | undefined> };
-      let body: unknown;
+      let answer: HealthAnswer;
       this.requests++;
       try {
-        const out = (await this.client.health.service(this.requestOptions())) as unknown as [
-          typeof res,
-          unknown,
-        ];
-        [res, body] = out;
+        answer = await this.client.query(this.query(), this.answers);
       } catch (err) {
         if (!this.running) break;
         this.onError(err);
@@ -198,7 +172,7 @@ export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
       }
       if (!this.running) break;
       try {
-        this.apply(res.headers["x-consul-index"], body);
+        this.apply(answer.index, answer.body);
       } catch (err) {
         this.onError(err);
         await this.pause.sleep(backoffDelay(this.consecutiveErrors, this.backoff, this.random));
@@ -206,22 +180,17 @@ export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
     }
   }
 
-  /** Only keys with values: the client serialises an undefined `filter` as `filter=`. */
-  private requestOptions(): Parameters<Consul["health"]["service"]>[0] {
-    const o: Record<string, unknown> = {
+  private query(): HealthQuery {
+    return {
       service: this.service,
       // After a failure, read at once instead of blocking on the old index: the view is
       // refreshed (and recovery noticed) as soon as Consul answers again.
       index: this.consecutiveErrors > 0 ? "0" : String(this.index),
-      wait: `${this.wait}ms`,
-      timeout: this.requestTimeoutMs,
-      ctx: this.ctx,
+      waitMs: this.wait,
+      datacenter: this.datacenter,
+      tags: this.discovery.tags,
+      filter: this.discovery.filter,
     };
-    if (this.datacenter) o.dc = this.datacenter;
-    if (this.discovery.tags.length > 0) o.tag = [...this.discovery.tags];
-    if (this.discovery.filter) o.filter = this.discovery.filter;
-    if (this.token) o.token = this.token;
-    return o as unknown as Parameters<Consul["health"]["service"]>[0];
   }
 
   private onError(err: unknown): void {
@@ -236,8 +205,7 @@ export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
   }
 
   private apply(rawIndex: string | string[] | undefined, body: unknown): void {
-    const decoded = Buffer.isBuffer(body) ? this.answers.decode(body) : body;
-    const parsed = parseHealthEntries(decoded, this.warningIsHealthy, this.view);
+    const parsed = parseHealthEntries(body, this.warningIsHealthy, this.view, this.entryMemo);
     const text = Array.isArray(rawIndex) ? rawIndex[0] : rawIndex;
     const n = text !== undefined && /^[0-9]+$/.test(text) ? Number(text) : Number.NaN;
     if (!Number.isSafeInteger(n)) {

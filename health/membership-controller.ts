@@ -110,6 +110,9 @@ interface PoolWatch {
   lastPool: PoolState | undefined;
 }
 
+/** Quiet time after the last watcher update before proposing, unless `debounceMs` says otherwise. */
+export const DEFAULT_MEMBERSHIP_DEBOUNCE_MS = 200;
+
 const defaultFactory: WatcherFactory = (_pool, options) => new ConsulWatcher(options);
 const defaultKubernetesFactory: KubernetesWatcherFactory = (_pool, options) => new KubernetesWatcher(options);
 
@@ -133,7 +136,14 @@ export class MembershipController extends LeaderController {
     this.agent = opts.agent ?? consulAgentSchema.parse({});
     this.factory = opts.watcherFactory ?? defaultFactory;
     this.kubernetesFactory = opts.kubernetesWatcherFactory ?? defaultKubernetesFactory;
-    this.debounceMs = numberOption(what, "debounceMs", opts.debounceMs, 200, 0, 60_000);
+    this.debounceMs = numberOption(
+      what,
+      "debounceMs",
+      opts.debounceMs,
+      DEFAULT_MEMBERSHIP_DEBOUNCE_MS,
+      0,
+      60_000,
+    );
     this.maxDelayMs = numberOption(
       what,
       "maxDelayMs",

@@ -8,23 +8,28 @@
 import { spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { DEFAULT_MEMBERSHIP_DEBOUNCE_MS } from "../../health/membership-controller.js";
 import { ConsulDouble } from "../../test/support/consul-double.js";
 import { shardgateArgv } from "../../test/support/shardgate-process.js";
 import { cpuSeconds, freePort, rssBytes, stopChild, waitHttp } from "../proxy-bench.js";
 import { ADMIN_TOKEN, median, type Upstream } from "./processes.js";
 
-/** The membership controller's default quiet time before it proposes (membership-controller.ts). */
-export const DEBOUNCE_MS = 200;
+/** The membership controller's quiet time before it proposes: the config has no knob for it. */
+export const DEBOUNCE_MS = DEFAULT_MEMBERSHIP_DEBOUNCE_MS;
 const SERVICE = "scale-svc";
 
 export interface ConsulFigure {
   readonly instances: number;
   /** Median ms from the check update to /admin/route showing it (critical and passing alike). */
   readonly ms: number;
+  /** Median ms from the check update to the double having written its blocking-query answer. */
+  readonly answerMs: number;
   /** Median CPU ms the proxy spent from the check update to the route showing it (all threads). */
   readonly cpuMs: number;
   /** Proxy RSS growth over all the changes, MB. */
   readonly rssGrowthMb: number;
+  /** Proxy RSS growth over the first change alone, MB (the issue's "+26 MB for one change"). */
+  readonly rssFirstChangeMb: number;
   readonly changes: number;
 }
 
@@ -108,20 +113,29 @@ async function measureOne(
       throw new Error(`route did not change within 30 s (${instances} instances)`);
     };
     const cpu: number[] = [];
+    const answers: number[] = [];
+    let rssFirst = rss0;
     for (let r = 0; r < repeats; r++) {
       for (const fail of [true, false]) {
         const c0 = cpuSeconds(pid);
         const t0 = performance.now();
         await put(consul, `/v1/agent/check/${fail ? "fail" : "pass"}/${check}`);
         samples.push(await until((m) => (fail ? m !== owner : m === owner), t0));
+        // The double answers the watcher's blocking query inside the PUT's handler (or when the
+        // watcher's next query arrives); an answer from before the update is not this change's.
+        const answeredAt = consul.lastHealthAnswerAt;
+        if (answeredAt !== undefined && answeredAt >= t0) answers.push(answeredAt - t0);
         cpu.push(1000 * (cpuSeconds(pid) - c0));
+        if (samples.length === 1) rssFirst = rssBytes(pid);
       }
     }
     return {
       instances,
       ms: median(samples),
+      answerMs: answers.length > 0 ? median(answers) : Number.NaN,
       cpuMs: median(cpu),
       rssGrowthMb: (rssBytes(pid) - rss0) / 2 ** 20,
+      rssFirstChangeMb: (rssFirst - rss0) / 2 ** 20,
       changes: samples.length,
     };
   } finally {

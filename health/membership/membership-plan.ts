@@ -89,8 +89,35 @@ function wantedMembers(
       draining: d.draining === true,
     });
   }
-  out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  // Watchers hand their view over sorted by id: checking costs less than sorting 3,000 again.
+  let sorted = true;
+  for (let i = 1; i < out.length && sorted; i++) if (out[i - 1].id > out[i].id) sorted = false;
+  if (!sorted) out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   return out;
+}
+
+/**
+ * A pool's members of one source by id, per committed member list: the list is replaced, not
+ * edited, when a command changes it, so a flush against an unchanged pool reuses its index.
+ */
+const committedBySource = new WeakMap<
+  readonly MemberState[],
+  Map<DiscoverySource, Map<string, MemberState>>
+>();
+
+function committedOf(pool: PoolState, source: DiscoverySource): ReadonlyMap<string, MemberState> {
+  let bySource = committedBySource.get(pool.members);
+  if (bySource === undefined) {
+    bySource = new Map();
+    committedBySource.set(pool.members, bySource);
+  }
+  let committed = bySource.get(source);
+  if (committed === undefined) {
+    committed = new Map();
+    for (const m of pool.members) if (m.source === source) committed.set(m.id, m);
+    bySource.set(source, committed);
+  }
+  return committed;
 }
 
 function sameShape(c: MemberState, w: Wanted): boolean {
@@ -111,8 +138,7 @@ export function planMembership(
 ): MembershipPlan {
   const skipped: string[] = [];
   const wanted = wantedMembers(pool, discovered, skipped, source);
-  const committed = new Map<string, MemberState>();
-  for (const m of pool.members) if (m.source === source) committed.set(m.id, m);
+  const committed = committedOf(pool, source);
 
   let reshaped = wanted.length !== committed.size;
   const guardIn: GuardInput[] = [];

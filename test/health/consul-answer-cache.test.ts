@@ -1,13 +1,14 @@
-// Entry-by-entry decoding of Consul answers must equal JSON.parse of the whole body, keep the
-// objects of byte-equal entries, and fail on what JSON.parse fails on.
+// Entry-by-entry decoding of Consul answers, fed in chunks cut anywhere, must equal JSON.parse
+// of the whole body, keep the objects of byte-equal entries (after a change, a registration or
+// a deregistration), and fail on exactly what JSON.parse fails on (malformed, truncated).
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ConsulAnswerCache, splitArray } from "../../health/consul-answer-cache.js";
+import { ConsulAnswerCache } from "../../health/consul-answer-cache.js";
 import { seededRandom } from "../../ring/random.js";
 
-const SEED = 1616;
-const NASTY = ['"', "\\", "[", "]", "{", "}", ",", " ", "\n", "é", "\u2028", "💥", "a", "0"];
+const SEED = Number(process.env.TEST_SEED ?? 1616);
+const NASTY = ['"', "\\", "\\\\", '\\"', "[", "]", "{", "}", ",", " ", "\n", "é", "\u2028", "💥", "a", "0"];
 
 function randomString(r: () => number): string {
   let s = "";
@@ -17,60 +18,182 @@ function randomString(r: () => number): string {
 }
 
 function randomValue(r: () => number, depth: number): unknown {
-  const k = Math.floor(r() * (depth > 2 ? 4 : 6));
+  const k = Math.floor(r() * (depth > 2 ? 4 : 7));
   if (k === 0) return randomString(r);
   if (k === 1) return Math.floor(r() * 1e6) - 5e5;
   if (k === 2) return r() < 0.5 ? null : r() < 0.5;
   if (k === 3) return { ID: randomString(r), Port: Math.floor(r() * 65536) };
   if (k === 4) return Array.from({ length: Math.floor(r() * 4) }, () => randomValue(r, depth + 1));
+  if (k === 5) return consulEntry(r);
   const o: Record<string, unknown> = {};
   for (let i = Math.floor(r() * 4); i > 0; i--) o[randomString(r)] = randomValue(r, depth + 1);
   return o;
 }
 
-function encode(r: () => number, v: unknown[]): Buffer {
-  // Pretty-printed or not, like Consul with and without ?pretty.
-  return Buffer.from(r() < 0.5 ? JSON.stringify(v) : ` ${JSON.stringify(v, null, 2)}\n`);
+/** The shape a real answer's entries have, with strings that need escaping. */
+function consulEntry(r: () => number): unknown {
+  const id = `i${Math.floor(r() * 1e6)}${randomString(r)}`;
+  return {
+    Node: { Node: "n1", Address: "10.0.0.1", Meta: { k: randomString(r) } },
+    Service: {
+      ID: id,
+      Service: "web",
+      Tags: [randomString(r)],
+      Port: 80,
+      Weights: { Passing: 1, Warning: 1 },
+    },
+    Checks: [{ CheckID: "serfHealth", Status: "passing", Output: randomString(r) }],
+  };
 }
 
-test("decode equals JSON.parse over random answers and keeps byte-equal entries' objects", () => {
+/** Compact, or pretty-printed (Consul's ?pretty) with a leading space and a trailing newline. */
+function encode(v: unknown, pretty: boolean): Buffer {
+  return Buffer.from(pretty ? ` ${JSON.stringify(v, null, 2)}\n` : JSON.stringify(v));
+}
+
+/** Feeds `body` to a reader in chunks of random sizes (often 1 byte, so every boundary is hit). */
+function feed(cache: ConsulAnswerCache, body: Buffer, r: () => number): unknown {
+  const reader = cache.reader();
+  let i = 0;
+  while (i < body.length) {
+    const n = r() < 0.3 ? 1 : 1 + Math.floor(r() * 64);
+    reader.push(body.subarray(i, i + n));
+    i += n;
+  }
+  const value = reader.end();
+  // A well-formed array is always split entry by entry, never handed to JSON.parse whole.
+  if (Array.isArray(value)) assert.equal(reader.wholeParsed, false, `parsed whole: ${body.toString()}`);
+  return value;
+}
+
+/** What JSON.parse makes of the text: a value or an error. */
+function reference(text: string): { value?: unknown; error?: unknown } {
+  try {
+    return { value: JSON.parse(text) };
+  } catch (error) {
+    return { error };
+  }
+}
+
+test("chunked decode equals JSON.parse and reuses the objects of unchanged entries", () => {
   const r = seededRandom(SEED);
-  for (let round = 0; round < 50; round++) {
+  for (let round = 0; round < 80; round++) {
+    const why = `seed ${SEED} round ${round}`;
+    const pretty = r() < 0.3;
     const cache = new ConsulAnswerCache();
-    const entries = Array.from({ length: Math.floor(r() * 20) }, () => randomValue(r, 0));
-    const compact = () => Buffer.from(JSON.stringify(entries));
-    const first = cache.decode(compact()) as unknown[];
-    assert.deepEqual(first, entries, `seed ${SEED} round ${round}`);
-    if (entries.length === 0) continue;
-    const changed = Math.floor(r() * entries.length);
-    entries[changed] = { changed: randomString(r), round };
-    const second = cache.decode(compact()) as unknown[];
-    assert.deepEqual(second, JSON.parse(compact().toString()), `seed ${SEED} round ${round}`);
-    for (let i = 0; i < entries.length; i++) {
-      if (i === changed) assert.notEqual(second[i], first[i], `seed ${SEED} round ${round} entry ${i}`);
-      else assert.equal(second[i], first[i], `seed ${SEED} round ${round} entry ${i} not reused`);
+    let entries = Array.from({ length: Math.floor(r() * 20) }, () => randomValue(r, 0));
+    let prev = feed(cache, encode(entries, pretty), r) as unknown[];
+    assert.deepEqual(prev, entries, why);
+    for (let step = 0; step < 6; step++) {
+      // One change, registration or deregistration, or none: old index -> new index.
+      const op = Math.floor(r() * 4);
+      const at = Math.floor(r() * (entries.length + 1));
+      const next = [...entries];
+      const kept: [number, number][] = [];
+      if (op === 0 && at < entries.length) next[at] = { changed: randomString(r), step };
+      else if (op === 1) next.splice(at, 0, consulEntry(r));
+      else if (op === 2 && at < entries.length) next.splice(at, 1);
+      for (let o = 0; o < entries.length; o++) {
+        if (op === 0 && o === at) continue;
+        if (op === 2 && o === at) continue;
+        const n = op === 1 && o >= at ? o + 1 : op === 2 && o > at ? o - 1 : o;
+        kept.push([o, n]);
+      }
+      const body = encode(next, pretty);
+      const got = feed(cache, body, r) as unknown[];
+      assert.deepEqual(got, JSON.parse(body.toString()), `${why} step ${step} op ${op}`);
+      for (const [o, n] of kept) {
+        // Byte-equal twins may be matched to either copy; distinct texts must be reused exactly.
+        const twins = next.filter((e) => JSON.stringify(e) === JSON.stringify(next[n])).length;
+        if (twins === 1)
+          assert.equal(got[n], prev[o], `${why} step ${step} op ${op}: entry ${o}->${n} not reused`);
+      }
+      // Every previous object is reused at most once.
+      const reused = got.filter((v) => v !== null && typeof v === "object" && prev.includes(v));
+      assert.equal(new Set(reused).size, reused.length, `${why} step ${step}: an object reused twice`);
+      entries = next;
+      prev = got;
     }
-    // Pretty-printed text (other whitespace) still decodes to the same value.
-    assert.deepEqual(new ConsulAnswerCache().decode(encode(r, entries)), JSON.parse(compact().toString()));
   }
 });
 
-test("bodies that are not a JSON array fail or decode exactly as JSON.parse does", () => {
-  for (const text of ["", "[", "[1,]", "[,1]", "[1 2]", "[1]x", '["a]', "{}", "null", '"x"', "[}", " [ ] "]) {
-    const buf = Buffer.from(text);
-    let expected: unknown;
-    let expectedError: unknown;
-    try {
-      expected = JSON.parse(text);
-    } catch (err) {
-      expectedError = err;
+test("malformed and truncated bodies fail or decode exactly as JSON.parse does, chunked or whole", () => {
+  const r = seededRandom(SEED + 1);
+  const fixed = [
+    "",
+    "[",
+    "[1,]",
+    "[,1]",
+    "[1 2]",
+    "[1]x",
+    '["a]',
+    "{}",
+    "null",
+    '"x"',
+    "[}",
+    " [ ] ",
+    "[1] ]",
+  ];
+  for (const text of fixed) {
+    const ref = reference(text);
+    for (const chunked of [false, true]) {
+      const run = () =>
+        chunked
+          ? feed(new ConsulAnswerCache(), Buffer.from(text), r)
+          : new ConsulAnswerCache().decode(Buffer.from(text));
+      if (ref.error !== undefined) assert.throws(run, SyntaxError, `body ${JSON.stringify(text)}`);
+      else assert.deepEqual(run(), ref.value, `body ${JSON.stringify(text)}`);
     }
-    if (expectedError !== undefined)
-      assert.throws(() => new ConsulAnswerCache().decode(buf), SyntaxError, `body ${JSON.stringify(text)}`);
-    else assert.deepEqual(new ConsulAnswerCache().decode(buf), expected, `body ${JSON.stringify(text)}`);
   }
-  assert.deepEqual(splitArray(Buffer.from('[ {"a":"]"} , "x\\"," ]')), [
-    [2, 11],
-    [14, 20],
-  ]);
+  for (let round = 0; round < 400; round++) {
+    const why = `seed ${SEED + 1} round ${round}`;
+    const entries = Array.from({ length: 1 + Math.floor(r() * 8) }, () => randomValue(r, 0));
+    const good = encode(entries, r() < 0.3);
+    const cache = new ConsulAnswerCache();
+    feed(cache, good, r); // the previous answer: the corrupt one is compared with it first
+    let text = good.toString("latin1");
+    const cut = Math.floor(r() * text.length);
+    const kind = Math.floor(r() * 3);
+    if (kind === 0)
+      text = text.slice(0, cut); // truncated
+    else if (kind === 1) text = text.slice(0, cut) + NASTY[Math.floor(r() * NASTY.length)] + text.slice(cut);
+    else text = text.slice(0, cut) + text.slice(cut + 1);
+    const body = Buffer.from(text, "latin1");
+    const ref = reference(body.toString("utf8"));
+    if (ref.error !== undefined) assert.throws(() => feed(cache, body, r), SyntaxError, `${why}: ${text}`);
+    else assert.deepEqual(feed(cache, body, r), ref.value, `${why}: ${text}`);
+    // Whatever happened, the next good answer decodes right.
+    assert.deepEqual(feed(cache, good, r), entries, why);
+  }
+});
+
+test("a previous entry is reused only when its bytes are the whole new entry", () => {
+  const cases: [string, string][] = [
+    ["[12,7]", "[123,7]"],
+    ["[12,7]", "[12 3,7]"],
+    ['[{"a":1},7]', '[{"a":1}2,7]'],
+    ['["x",7]', '["x"y",7]'],
+    ["[12,7]", "[12"],
+    ["[12,7]", "[12,"],
+    ["[12,7]", "[12 , 7 ]"],
+    ["[1,2,3]", "[1,3]"],
+    ["[1,2,3]", "[1,9,2,3]"],
+  ];
+  for (const [before, after] of cases) {
+    const cache = new ConsulAnswerCache();
+    cache.decode(Buffer.from(before));
+    const ref = reference(after);
+    for (const size of [1, 2, 3, 100]) {
+      const c = new ConsulAnswerCache();
+      c.decode(Buffer.from(before));
+      const reader = c.reader();
+      const b = Buffer.from(after);
+      for (let i = 0; i < b.length; i += size) reader.push(b.subarray(i, i + size));
+      if (ref.error !== undefined) assert.throws(() => reader.end(), SyntaxError, `${before} -> ${after}`);
+      else {
+        assert.deepEqual(reader.end(), ref.value, `${before} -> ${after} in chunks of ${size}`);
+        assert.equal(reader.wholeParsed, false, `${before} -> ${after}: split, not parsed whole`);
+      }
+    }
+  }
 });

@@ -3,6 +3,7 @@
 // actually does. Tests needing double-only controls skip on a real agent with a reason.
 
 import assert from "node:assert/strict";
+import { EventEmitter } from "node:events";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, test } from "node:test";
@@ -337,4 +338,79 @@ describe("consul double (or real agent via CONSUL_HTTP_ADDR)", () => {
       await guarded.close();
     }
   });
+});
+
+test("double only: an answer built from remembered entries equals one built from scratch after any changes", async () => {
+  // One double takes seeded changes and answers after every one (so it answers from the
+  // entries it remembered); at checkpoints a fresh double replays the same changes and answers
+  // once. Read through the `consul` client, both answers (index included) must be equal.
+  const seed = SEED + 16;
+  const opts = { seed, checkUpdateIntervalMs: 3_600_000 };
+  type Target = Awaited<ReturnType<typeof consulTarget>>;
+  const warm = await consulTarget(opts);
+  try {
+    if (warm.controls === undefined) return; // a real agent: nothing to compare
+    const r = seededRandom(seed);
+    const id = () => `s${Math.floor(r() * 6)}`;
+    const ops: (() => (t: Target) => Promise<unknown>)[] = [
+      () => {
+        const [s, tags, port] = [id(), [`t${Math.floor(r() * 3)}`], 1000 + Math.floor(r() * 3)];
+        return (t) =>
+          registerService(t, {
+            Name: "svc",
+            ID: s,
+            Port: port,
+            Tags: tags,
+            Check: { CheckID: `c-${s}`, TTL: "1h" },
+          });
+      },
+      () => {
+        const [s, verb, note] = [
+          id(),
+          ["pass", "warn", "fail"][Math.floor(r() * 3)],
+          `n${Math.floor(r() * 3)}`,
+        ];
+        return (t) => rawPut(t, `/v1/agent/check/${verb}/c-${s}?note=${note}`);
+      },
+      () => {
+        const [s, verb] = [id(), ["pass", "warn", "fail"][Math.floor(r() * 3)]];
+        return (t) => rawPut(t, `/v1/agent/check/${verb}/c-${s}`);
+      },
+      () => {
+        const s = id();
+        return (t) => rawPut(t, `/v1/agent/service/deregister/${s}`);
+      },
+      () => {
+        const status = r() < 0.7 ? "passing" : "critical";
+        return async (t) => t.controls?.setSerfHealth(status);
+      },
+    ];
+    const read = async (t: Target) => {
+      const [res, body] = (await agentClient(t).health.service({
+        service: "svc",
+        ctx: Object.assign(new EventEmitter(), { includeResponse: true }),
+      } as unknown as Parameters<ReturnType<typeof agentClient>["health"]["service"]>[0])) as unknown as [
+        { headers: http.IncomingHttpHeaders },
+        Entry[],
+      ];
+      return { index: indexOf(res), body };
+    };
+    const done: ((t: Target) => Promise<unknown>)[] = [];
+    for (let step = 1; step <= 90; step++) {
+      const op = ops[Math.floor(r() * ops.length)]();
+      done.push(op);
+      await op(warm);
+      const seen = await read(warm);
+      if (step % 15 !== 0) continue;
+      const cold = await consulTarget(opts);
+      try {
+        for (const o of done) await o(cold);
+        assert.deepEqual(seen, await read(cold), `seed=${seed} step ${step}`);
+      } finally {
+        await cold.close();
+      }
+    }
+  } finally {
+    await warm.close();
+  }
 });

@@ -2,7 +2,17 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { diffMembers, isEmptyDiff, parseHealthEntries } from "../../health/consul-members.js";
+import { isDeepStrictEqual } from "node:util";
+import {
+  type DiscoveredMember,
+  diffMembers,
+  type EntryMemo,
+  isEmptyDiff,
+  parseHealthEntries,
+} from "../../health/consul-members.js";
+import { seededRandom } from "../../ring/random.js";
+
+const SEED = Number(process.env.TEST_SEED ?? 4242);
 
 function entry(
   id: string,
@@ -130,4 +140,56 @@ test("a re-read view keeps the objects of unchanged members and renews only the 
     diffMembers(second, third).changed.map((c) => c.after.id),
     ["m3"],
   );
+});
+
+test("with the entry memo and the last view, a re-read equals a fresh parse over random answer sequences", () => {
+  const r = seededRandom(SEED);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
+  /** A random entry: some malformed, some colliding ids across nodes, statuses, weights, ports. */
+  const randomEntry = (): unknown => {
+    const k = r();
+    if (k < 0.05)
+      return pick([null, 7, "x", { Service: {} }, { Node: {}, Service: { ID: "p", Port: 70000 } }]);
+    return entry(`m${Math.floor(r() * 40)}`, {
+      node: pick(["n1", "n1", "n1", "n2"]),
+      addr: pick(["", "10.0.0.1", "10.0.0.2"]),
+      port: pick([80, 81, 65536]),
+      passing: pick([undefined, 1, 3, 0]),
+      checks: Array.from({ length: Math.floor(r() * 3) }, () =>
+        pick(["passing", "warning", "critical", "maint"]),
+      ),
+    });
+  };
+  for (let round = 0; round < 40; round++) {
+    const why = `seed ${SEED} round ${round}`;
+    const warningIsHealthy = r() < 0.5;
+    const memo: EntryMemo = new WeakMap();
+    // Unchanged entries stay the same objects between answers, as the answer cache hands them back.
+    let body: unknown[] = Array.from({ length: Math.floor(r() * 30) }, randomEntry);
+    let prev: ReadonlyMap<string, DiscoveredMember> | undefined;
+    for (let step = 0; step < 8; step++) {
+      const got = parseHealthEntries(body, warningIsHealthy, prev, memo);
+      const fresh = parseHealthEntries(structuredClone(body), warningIsHealthy);
+      assert.deepEqual([...got.members.entries()], [...fresh.members.entries()], `${why} step ${step}`);
+      assert.deepEqual(got.warnings, fresh.warnings, `${why} step ${step}`);
+      assert.ok([...got.members.values()].every(Object.isFrozen), `${why}: members are frozen`);
+      if (prev !== undefined) {
+        for (const [id, m] of got.members) {
+          const old = prev.get(id);
+          // An equal member keeps its object; a different one never does.
+          if (old !== undefined)
+            assert.equal(old === m, isDeepStrictEqual(old, m), `${why} step ${step} ${id}`);
+        }
+      }
+      prev = got.members;
+      body = [...body];
+      for (let n = Math.floor(r() * 3); n > 0; n--) {
+        const op = Math.floor(r() * 3);
+        const at = Math.floor(r() * (body.length + 1));
+        if (op === 0 && at < body.length) body[at] = randomEntry();
+        else if (op === 1) body.splice(at, 0, randomEntry());
+        else body.splice(at, 1);
+      }
+    }
+  }
 });

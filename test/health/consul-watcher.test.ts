@@ -2,9 +2,15 @@
 // else the in-process double. Every watcher and server a test starts, it stops.
 
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import http from "node:http";
+import https from "node:https";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, test } from "node:test";
+import { pathToFileURL } from "node:url";
 import type { z } from "zod";
 import { formatHostPort } from "../../config/address.js";
 import { consulAgentSchema, poolConsulSchema } from "../../config/file/schema.js";
@@ -19,6 +25,7 @@ import { agentClient, uniqueName } from "../support/consul/agent-ops.js";
 import { suiteConsul } from "../support/consul/suite-consul.js";
 import { consulTarget, needControls } from "../support/consul/target.js";
 import { seededRandom } from "../support/prng.js";
+import { issueCert, makeCa } from "../support/test-ca.js";
 import { eventually } from "../support/wait.js";
 
 const SEED = Number(process.env.TEST_SEED ?? 7331);
@@ -364,5 +371,123 @@ describe("ConsulWatcher (double, or real agent via CONSUL_HTTP_ADDR)", () => {
       () => new ConsulWatcher(options(suite.target, { service: "a" }, {}, { backoffBaseMs: 0 })),
       { code: "HEALTH_INVALID_WATCHER_OPTIONS" },
     );
+  });
+});
+
+describe("ConsulWatcher against hand-made servers (streaming, TLS)", () => {
+  const entryText = (id: string, status: string) =>
+    JSON.stringify({
+      Node: { Node: "n1", Address: "127.0.0.1" },
+      Service: { ID: id, Service: "s", Port: 80, Tags: [], Meta: {} },
+      Checks: [{ CheckID: `c-${id}`, Status: status }],
+    });
+
+  test("an answer cut off mid-body is an error; the last view stays; the next answer is decoded in full", async (t) => {
+    // Answer 1: 200 entries, written in small pieces. Answer 2: the same headers, half of a
+    // body, then the connection closes. Answer 3: one member critical.
+    const ids = Array.from({ length: 200 }, (_, i) => `m${String(i).padStart(3, "0")}`);
+    const body = (critical: string) =>
+      `[${ids.map((id) => entryText(id, id === critical ? "critical" : "passing")).join(",")}]`;
+    let n = 0;
+    const server = http.createServer((_req, res) => {
+      n++;
+      const text = Buffer.from(body(n >= 3 ? "m007" : ""));
+      res.writeHead(200, {
+        "Content-Type": "application/json",
+        "Content-Length": String(text.length),
+        "X-Consul-Index": String(10 + n),
+      });
+      if (n === 2) {
+        res.write(text.subarray(0, text.length >> 1));
+        setTimeout(() => res.socket?.destroy(), 20);
+        return;
+      }
+      for (let i = 0; i < text.length; i += 777) res.write(text.subarray(i, i + 777));
+      res.end();
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    t.after(() => new Promise<void>((r) => server.close(() => r())));
+    const w = new ConsulWatcher(
+      options(
+        { host: "127.0.0.1", port: (server.address() as AddressInfo).port },
+        { service: "s" },
+        { rateLimit: 50 },
+        { rateBurst: 10, backoffBaseMs: 20, backoffMaxMs: 50 },
+      ),
+    );
+    t.after(() => w.stop());
+    const errors: string[] = [];
+    w.start();
+    await w.whenSynced();
+    assert.equal(w.members().length, 200);
+    const first = new Map(w.members().map((m) => [m.id, m]));
+    await eventually("the cut answer is an error", () => {
+      if (w.status().lastError !== undefined) errors.push(w.status().lastError as string);
+      return w.status().lastError;
+    });
+    await eventually("the third answer is applied", () =>
+      w.members().find((m) => m.id === "m007")?.healthy === false ? true : undefined,
+    );
+    assert.equal(w.members().length, 200, why("every member is still there"));
+    for (const m of w.members()) {
+      if (m.id !== "m007")
+        assert.equal(m, first.get(m.id), why(`${m.id} kept its object through the failure`));
+    }
+    assert.ok(errors.length > 0);
+    assert.ok(w.status().indexResets === 0);
+  });
+
+  test("an https agent address speaks TLS and verifies the certificate", async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), "consul-tls-"));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    makeCa(dir);
+    issueCert(dir, "agent", "127.0.0.1", "IP:127.0.0.1");
+    const server = https.createServer(
+      { key: readFileSync(join(dir, "agent.key")), cert: readFileSync(join(dir, "agent.pem")) },
+      (req, res) => {
+        const token = req.headers["x-consul-token"];
+        res.writeHead(token === "tls-token" ? 200 : 403, {
+          "Content-Type": "application/json",
+          "X-Consul-Index": "3",
+        });
+        res.end(token === "tls-token" ? `[${entryText("tls-a", "passing")}]` : "ACL not found");
+      },
+    );
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    t.after(() => new Promise<void>((r) => server.close(() => r())));
+    const port = (server.address() as AddressInfo).port;
+    // Untrusted here: the certificate is refused, as an error the status shows.
+    const w = new ConsulWatcher({
+      ...options(
+        { host: "127.0.0.1", port },
+        { service: "s" },
+        { token: "tls-token" },
+        { backoffBaseMs: 20, backoffMaxMs: 50 },
+      ),
+      agent: consulAgentSchema.parse({ address: `https://127.0.0.1:${port}`, token: "tls-token" }),
+    });
+    t.after(() => w.stop());
+    w.start();
+    await eventually("TLS refused", () => w.status().lastError);
+    assert.match(w.status().lastError ?? "", /certificate/i);
+    assert.equal(w.status().synced, false);
+    // Trusted through Node's own mechanism (NODE_EXTRA_CA_CERTS), in a child: it syncs.
+    const script = [
+      `import { ConsulWatcher } from ${JSON.stringify(pathToFileURL(join(process.cwd(), "dist/health/consul-watcher.js")).href)};`,
+      `import { consulAgentSchema, poolConsulSchema } from ${JSON.stringify(pathToFileURL(join(process.cwd(), "dist/config/file/schema.js")).href)};`,
+      `const w = new ConsulWatcher({ discovery: poolConsulSchema.parse({ service: "s" }),`,
+      `  agent: consulAgentSchema.parse({ address: "https://127.0.0.1:${port}", token: "tls-token" }) });`,
+      `w.start(); await w.whenSynced(); console.log(JSON.stringify(w.members().map((m) => m.id))); await w.stop();`,
+    ].join("\n");
+    const out = await new Promise<string>((resolve, reject) => {
+      const child = execFile(
+        process.execPath,
+        ["--input-type=module", "-e", script],
+        { env: { ...process.env, NODE_EXTRA_CA_CERTS: join(dir, "ca.pem") }, timeout: 60_000 },
+        (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
+      );
+      child.stdin?.end();
+    });
+    assert.deepEqual(JSON.parse(out), ["tls-a"]);
   });
 });
