@@ -1,13 +1,21 @@
-// One blocking GET /v1/health/service/:name over undici, its body streamed chunk by chunk into
-// the watcher's ConsulAnswerCache instead of being concatenated first (at 3,000 instances the
-// answer is ~1.5 MB, resent whole on every change). The `consul` npm client cannot hand out
-// the body as it arrives (papi buffers and concatenates it), so this request is made directly,
-// with the client's semantics: the same path and query (index, wait, dc, tag, filter), the
-// ACL token in X-Consul-Token, http or https with Node's default TLS trust, an absolute
-// timeout, any non-2xx status an error carrying Consul's message. Index rules stay in the watcher.
+// One blocking GET /v1/health/service/:name through the `consul` client (the product's Consul
+// client by design), its body streamed chunk by chunk into the watcher's ConsulAnswerCache
+// instead of being concatenated first (at 3,000 instances the answer is ~1.5 MB, resent whole
+// on every change). consul's health.service() lets papi, its HTTP base class, buffer and
+// concat the body; papi's `pipe` request option does not: the response is piped into a
+// Writable and never collected. health.service() does not pass `pipe` through, so this calls
+// the client's papi request method itself with what health.service() would send: the same path
+// and query (index, wait, dc, tag, filter), the ACL token in X-Consul-Token, the client's
+// keep-alive agent (http, or https with Node's default trust), papi's timeout (idle and
+// absolute) and its ctx cancellation. With `pipe` papi's error for a non-2xx answer has only
+// the status text, so the sink keeps the first bytes of such a body for Consul's message.
+// Index rules stay in the watcher.
 
-import { Client } from "undici";
-import type { ConsulAnswerCache } from "./consul-answer-cache.js";
+import { EventEmitter } from "node:events";
+import type { IncomingMessage } from "node:http";
+import { Writable } from "node:stream";
+import Consul from "consul";
+import type { AnswerReader, ConsulAnswerCache } from "./consul-answer-cache.js";
 
 export interface HealthQuery {
   readonly service: string;
@@ -38,72 +46,144 @@ export class ConsulHttpError extends Error {
 
 /** Consul's error bodies are one line of text; more is not worth keeping in a status. */
 const ERROR_TEXT_MAX = 200;
+/** The bytes of a non-2xx body kept for that text (the rest is drained, not stored). */
+const ERROR_BODY_MAX = 1024;
+/**
+ * The sink consumes each chunk synchronously, so nothing queues in it; a mark above the
+ * socket's read size keeps write() from returning false and pausing the response per chunk.
+ */
+const SINK_HIGH_WATER_MARK = 1 << 20;
 
-function queryString(q: HealthQuery): string {
-  let s = `?index=${encodeURIComponent(q.index)}&wait=${q.waitMs}ms`;
-  if (q.datacenter) s += `&dc=${encodeURIComponent(q.datacenter)}`;
-  for (const t of q.tags) s += `&tag=${encodeURIComponent(t)}`;
-  if (q.filter) s += `&filter=${encodeURIComponent(q.filter)}`;
-  return s;
+/** papi's request method (papi README, `client._request`), which consul's types do not declare. */
+interface PapiRequest {
+  path: string;
+  params: Record<string, string>;
+  query: Record<string, string | string[]>;
+  headers: Record<string, string>;
+  pipe: Writable;
+  timeout: number;
+  ctx: EventEmitter;
+}
+interface PapiClient {
+  _get(request: PapiRequest): Promise<IncomingMessage>;
 }
 
-/** The connection to one Consul agent a watcher keeps (keep-alive, one request at a time). */
+/**
+ * Where papi pipes the response. papi emits `pipe` with the response before the first chunk:
+ * a 2xx body goes to the answer's reader, any other is kept (bounded) for the error message.
+ */
+class AnswerSink extends Writable {
+  res: IncomingMessage | undefined;
+  /** Set when the connection closed before the body was complete. */
+  cutAfter: number | undefined;
+  private received = 0;
+  private readonly errorBody: Buffer[] = [];
+  private errorBytes = 0;
+
+  constructor(
+    private readonly reader: AnswerReader,
+    /** Cancels the request (papi's ctx), so a cut answer fails at once, not at the timeout. */
+    private readonly cancel: () => void,
+  ) {
+    super({ highWaterMark: SINK_HIGH_WATER_MARK });
+    this.once("pipe", (src: IncomingMessage) => {
+      this.res = src;
+      // A body cut off mid-way neither ends nor errors the piped response: papi would wait
+      // for its timeout. A close before `complete` is that cut.
+      src.once("close", () => {
+        if (!src.complete) {
+          this.cutAfter = this.received;
+          this.cancel();
+        }
+      });
+    });
+  }
+
+  get ok(): boolean {
+    const status = this.res?.statusCode ?? 0;
+    return status >= 200 && status <= 299;
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void): void {
+    this.received += chunk.length;
+    if (this.ok) this.reader.push(chunk);
+    else if (this.errorBytes < ERROR_BODY_MAX) {
+      const part = chunk.subarray(0, ERROR_BODY_MAX - this.errorBytes);
+      this.errorBody.push(part);
+      this.errorBytes += part.length;
+    }
+    done();
+  }
+
+  errorText(): string {
+    return Buffer.concat(this.errorBody, this.errorBytes).toString("utf8").trim().slice(0, ERROR_TEXT_MAX);
+  }
+}
+
+/** The `consul` client one watcher keeps for one agent (keep-alive, one request at a time). */
 export class ConsulHealthClient {
-  private readonly client: Client;
+  private readonly consul: Consul;
   private readonly token: string;
   private readonly timeoutMs: number;
-  /** The request in flight's controller (a fresh one per request: no listener piles up). */
-  private inFlight: AbortController | undefined;
+  /** The ctx of the request in flight (a fresh one per request: no listener piles up). */
+  private inFlight: EventEmitter | undefined;
 
   /** `address` is the schema-checked agent URL (http or https). */
   constructor(address: string, token: string, timeoutMs: number) {
-    this.client = new Client(new URL(address).origin, {
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-      pipelining: 1,
+    // A missing port is Consul's default.
+    const url = new URL(address);
+    const secure = url.protocol === "https:";
+    this.consul = new Consul({
+      host: url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname,
+      port: url.port === "" ? (secure ? 443 : 8500) : Number(url.port),
+      secure,
     });
     this.token = token;
     this.timeoutMs = timeoutMs;
   }
 
-  /** One query. Rejects on transport errors, timeouts, abort(), non-2xx and bad JSON. */
+  /** One query. Rejects on transport errors, timeouts, abort(), non-2xx, a cut body and bad JSON. */
   async query(q: HealthQuery, answers: ConsulAnswerCache): Promise<HealthAnswer> {
-    const path = `/v1/health/service/${encodeURIComponent(q.service)}`;
-    const headers: Record<string, string> = { accept: "application/json" };
+    const query: Record<string, string | string[]> = { index: q.index, wait: `${q.waitMs}ms` };
+    if (q.datacenter) query.dc = q.datacenter;
+    if (q.tags.length > 0) query.tag = [...q.tags];
+    if (q.filter) query.filter = q.filter;
+    const headers: Record<string, string> = {};
     if (this.token) headers["x-consul-token"] = this.token;
-    const ac = new AbortController();
-    this.inFlight = ac;
-    // headersTimeout/bodyTimeout bound the silences; this bounds the whole request.
-    const timer = setTimeout(
-      () => ac.abort(new Error(`consul health query timed out after ${this.timeoutMs} ms`)),
-      this.timeoutMs,
-    );
+    const ctx = new EventEmitter();
+    this.inFlight = ctx;
+    const reader = answers.reader();
+    const sink = new AnswerSink(reader, () => ctx.emit("cancel"));
     try {
-      const res = await this.client.request({
-        method: "GET",
-        path: path + queryString(q),
+      const res = await (this.consul as unknown as PapiClient)._get({
+        path: "/health/service/{service}",
+        params: { service: q.service },
+        query,
         headers,
-        signal: ac.signal,
+        pipe: sink,
+        timeout: this.timeoutMs,
+        ctx,
       });
-      if (res.statusCode < 200 || res.statusCode > 299) {
-        const text = (await res.body.text()).trim();
-        throw new ConsulHttpError(res.statusCode, path, text.slice(0, ERROR_TEXT_MAX));
-      }
-      const reader = answers.reader();
-      for await (const chunk of res.body) reader.push(chunk as Buffer);
       return { index: res.headers["x-consul-index"], body: reader.end() };
+    } catch (err) {
+      const path = `/v1/health/service/${encodeURIComponent(q.service)}`;
+      if (sink.res !== undefined && !sink.ok)
+        throw new ConsulHttpError(sink.res.statusCode ?? 0, path, sink.errorText());
+      if (sink.cutAfter !== undefined)
+        throw new Error(`consul answer from ${path} cut off after ${sink.cutAfter} body bytes`);
+      throw err;
     } finally {
-      clearTimeout(timer);
-      if (this.inFlight === ac) this.inFlight = undefined;
+      if (this.inFlight === ctx) this.inFlight = undefined;
     }
   }
 
   /** Aborts the request in flight, if any (the watcher's stop()). */
   abort(): void {
-    this.inFlight?.abort(new Error("consul health query aborted"));
+    this.inFlight?.emit("cancel");
   }
 
   close(): Promise<void> {
-    return this.client.destroy();
+    this.consul.destroy();
+    return Promise.resolve();
   }
 }

@@ -5,8 +5,9 @@
 // churning service or a server that answers immediately turns it into a busy loop (the
 // fabiolb/fabio#627 failure). Here every request first takes a token from a token bucket,
 // errors back off exponentially with seeded jitter, and the index follows Consul's rules:
-// reset to 0 when it goes backwards, never below 1 after an answer. The request itself is
-// consul-health-query.ts: it streams the answer into the entry-by-entry decoder.
+// reset to 0 when it goes backwards, never below 1 after an answer. The request itself
+// (consul-health-query.ts) goes through the `consul` client with papi's `pipe`: the answer
+// streams into the entry-by-entry decoder.
 
 import { errorWithCode } from "../config/coded-error.js";
 import type { ConsulAgentConfig, PoolConsulDiscovery } from "../config/file/schema.js";

@@ -434,7 +434,70 @@ describe("ConsulWatcher against hand-made servers (streaming, TLS)", () => {
         assert.equal(m, first.get(m.id), why(`${m.id} kept its object through the failure`));
     }
     assert.ok(errors.length > 0);
+    // Noticed when the connection closed, not at the request timeout (~42 s here).
+    assert.match(errors[0] as string, /cut off after \d+ body bytes/);
     assert.ok(w.status().indexResets === 0);
+  });
+
+  test("the query goes through the consul client (papi), with every parameter; a non-2xx body is the message", async (t) => {
+    // The consul package is the mandated Consul client: papi, its HTTP layer, names itself in
+    // User-Agent. Answer 1: one entry. Answer 2: a 500 with a long text body (only its start
+    // is kept). Answer 3 onwards: the same entry again.
+    const seen: { url: string; headers: http.IncomingHttpHeaders }[] = [];
+    const server = http.createServer((req, res) => {
+      seen.push({ url: req.url ?? "", headers: req.headers });
+      if (seen.length === 2) {
+        res.writeHead(500, { "Content-Type": "text/plain; charset=utf-8" });
+        res.end(`rpc error making call: Permission denied ${"x".repeat(5000)}`);
+        return;
+      }
+      res.writeHead(200, { "Content-Type": "application/json", "X-Consul-Index": String(40 + seen.length) });
+      res.end(`[${entryText("p1", "passing")}]`);
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    t.after(() => new Promise<void>((r) => server.close(() => r())));
+    const w = new ConsulWatcher(
+      options(
+        { host: "127.0.0.1", port: (server.address() as AddressInfo).port, token: "tok-p" },
+        { service: "svc/a b", tags: ["t1", "t 2"], filter: 'Service.Meta.zone == "a"', datacenter: "dc9" },
+        { rateLimit: 50, wait: "7s" },
+        { rateBurst: 10, backoffBaseMs: 20, backoffMaxMs: 50 },
+      ),
+    );
+    t.after(() => w.stop());
+    w.start();
+    await w.whenSynced();
+    await eventually("the 500 is an error", () => w.status().lastError);
+    const err = w.status().lastError ?? "";
+    assert.match(
+      err,
+      /HTTP 500 from \/v1\/health\/service\/svc%2Fa%20b: rpc error making call: Permission denied x+/,
+    );
+    assert.ok(err.length < 400, `the error text is bounded (${err.length} chars)`);
+    await eventually("recovered", () =>
+      w.status().consecutiveErrors === 0 && seen.length >= 3 ? true : undefined,
+    );
+    await w.stop();
+    const first = seen[0] as (typeof seen)[number];
+    assert.match(String(first.headers["user-agent"]), /^papi\/\d/, "papi made the request");
+    assert.equal(first.headers["x-consul-token"], "tok-p");
+    const url = new URL(first.url, "http://x");
+    assert.equal(url.pathname, "/v1/health/service/svc%2Fa%20b");
+    assert.equal(url.searchParams.get("index"), "0");
+    assert.equal(url.searchParams.get("wait"), "7000ms");
+    assert.equal(url.searchParams.get("dc"), "dc9");
+    assert.deepEqual(url.searchParams.getAll("tag"), ["t1", "t 2"]);
+    assert.equal(url.searchParams.get("filter"), 'Service.Meta.zone == "a"');
+    assert.equal(
+      new URL(seen[1]?.url ?? "", "http://x").searchParams.get("index"),
+      "41",
+      "blocks on the index",
+    );
+    assert.equal(
+      new URL(seen[2]?.url ?? "", "http://x").searchParams.get("index"),
+      "0",
+      "after an error: at once",
+    );
   });
 
   test("an https agent address speaks TLS and verifies the certificate", async (t) => {

@@ -1,7 +1,7 @@
 // Test-side helpers that speak to a Consul HTTP API (real agent or double): a raw GET that
 // returns status, headers and body, and agent operations through the `consul` npm client, so
-// the double is held to what a real client expects (the watcher's own health query, an undici
-// request, is tested against it in test/health/consul-watcher.test.ts).
+// the double is exercised by the same client shardgate uses (the watcher's health query goes
+// through it too, with papi's `pipe`).
 
 import http from "node:http";
 import Consul from "consul";
