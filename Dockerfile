@@ -1,6 +1,7 @@
 # shardgate container image.
 #   docker build -t shardgate:0.1.0 .
 #   docker run --rm -p 8080:8080 -p 9901:9901 -v $PWD/shardgate.yaml:/etc/shardgate/shardgate.yaml:ro shardgate:0.1.0
+# (that file must listen on 0.0.0.0:8080 and 0.0.0.0:9901: the defaults are loopback, which -p cannot reach)
 # Stages: `build` compiles TypeScript with the dev dependencies; `deps` installs production
 # dependencies only; the runtime stage is a slim Node image holding those two results, run as
 # a non-root user under tini (PID 1 that forwards SIGTERM, so the graceful drain runs, and
@@ -45,7 +46,7 @@ USER 10001:10001
 VOLUME ["/var/lib/shardgate"]
 # Proxy, admin (healthz/readyz/metrics), Raft.
 EXPOSE 8080 9901 9902
-# The admin listener must be on 9901 for this check (the image's example config puts it there).
+# The admin listener must be on port 9901 for this check (k8s/base/shardgate.yaml puts it there).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:9901/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # --min-semi-space-size=16 (MB): a larger young generation from the start takes the RSS climb of

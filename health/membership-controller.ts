@@ -244,9 +244,13 @@ export class MembershipController extends LeaderController {
     const source: DiscoverySource = k8s !== undefined ? "kubernetes" : "consul";
     const service = k8s !== undefined ? `${k8s.namespace}/${k8s.service}` : (discovery.consul?.service ?? "");
     try {
-      if (k8s !== undefined) watcher = this.kubernetesFactory(pool, kubernetesWatcherOptions(k8s));
+      // With this controller's logger: a watcher's own lines (the first failure of a streak,
+      // its recovery, a 410 re-list) are what tells an operator that discovery is down.
+      const logger = this.log;
+      if (k8s !== undefined)
+        watcher = this.kubernetesFactory(pool, { ...kubernetesWatcherOptions(k8s), logger });
       else if (discovery.consul !== undefined)
-        watcher = this.factory(pool, consulWatcherOptions(this.agent, discovery.consul));
+        watcher = this.factory(pool, { ...consulWatcherOptions(this.agent, discovery.consul), logger });
     } catch (err) {
       // The code too (HEALTH_KUBECONFIG_MISSING ...): the status is all an operator sees.
       watcherError = errorWithCode(err);

@@ -5,11 +5,13 @@
 // back an App that owns reload and shutdown. Nothing else in the process wires modules
 // together; each concept lives in proxy/app/.
 
+import { rmSync } from "node:fs";
 import { formatAddress } from "../config/address.js";
 import type { ConfigError } from "../config/file/config-error.js";
 import { formatConfigErrors } from "../config/file/config-error.js";
 import { grpcRouteHints } from "../config/file/grpc-route-hints.js";
 import { loadConfigFile } from "../config/file/load.js";
+import type { ShardgateConfig } from "../config/file/schema.js";
 import { createAdminServer } from "./admin/server.js";
 import { createAdminBackend } from "./app/admin-backend.js";
 import { ClusterActions } from "./app/cluster-actions.js";
@@ -82,6 +84,31 @@ function configFailure(path: string, message: string, configPath: string): Start
  * nothing is left running.
  */
 export async function startApp(opts: AppOptions): Promise<StartResult> {
+  const r = await startOrCheck(opts, false);
+  if (r.ok && r.app === null) throw new Error("startApp: only the checks ran"); // unreachable
+  return r;
+}
+
+/** What `start` would refuse, without starting anything: `shardgate validate` runs this. */
+export type CheckResult = { ok: true; config: ShardgateConfig } | Exclude<StartResult, { ok: true }>;
+
+/**
+ * Every check `startApp` makes before it starts anything (the file, listener and upstream TLS
+ * files, pools that can be built, cluster settings with the flags and environment), on the
+ * same code path, so a file `validate` accepts is one `start` accepts: only a port in use or
+ * a data directory that cannot be written are left for `start` to find.
+ */
+export async function checkApp(opts: AppOptions): Promise<CheckResult> {
+  const r = await startOrCheck(opts, true);
+  if (!r.ok) return r;
+  if (r.app !== null) throw new Error("checkApp: an app was started"); // unreachable
+  return { ok: true, config: r.config };
+}
+
+async function startOrCheck(
+  opts: AppOptions,
+  checkOnly: boolean,
+): Promise<StartResult | { ok: true; app: null; config: ShardgateConfig }> {
   const env = opts.env ?? process.env;
   const loaded = await loadConfigFile(opts.configPath, env);
   if (!loaded.ok) {
@@ -129,6 +156,11 @@ export async function startApp(opts: AppOptions): Promise<StartResult> {
   );
   if (!resolved.ok) return configFailure("cluster", resolved.message, opts.configPath);
   const settings = resolved.settings;
+  if (checkOnly) {
+    tls.value?.close();
+    if (settings.ephemeral) rmSync(settings.dataDir, { recursive: true, force: true });
+    return { ok: true, app: null, config };
+  }
 
   const log = createProcessLogger({ level: config.log.level, destination: opts.logDestination });
   const logger = log.logger;

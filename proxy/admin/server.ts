@@ -4,8 +4,10 @@
 // Mutations (reload, drain, breaker overrides) are cluster proposals: they answer once committed.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import { BREAKER_OVERRIDES, type BreakerOverride } from "../../config/state/commands.js";
+import { answerClientError } from "../server/client-error.js";
 import { checkAdminToken } from "./auth.js";
 import { handleOpsRoute, OPS_WRITE_PATH } from "./ops-routes.js";
 import { redactTarget } from "./redact.js";
@@ -364,9 +366,8 @@ export function createAdminServer(opts: AdminServerOptions): Server {
     });
   });
   if (t !== undefined) server.timeout = t.idle;
-  server.on("clientError", (_err, socket) => {
-    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
-    else socket.destroy();
-  });
+  // What the parser refuses (headers too slow or too large, malformed) gets the proxy port's
+  // coded JSON answer (408 request_timeout, 431, 414, 400), not a bare 400 without a body.
+  server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket));
   return server;
 }

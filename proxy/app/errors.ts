@@ -25,6 +25,14 @@ interface ProposalFailure {
 
 const REFUSED = (error: string, status = 400): ProposalFailure => ({ status, error });
 
+const RAFT_STOPPED: ProposalFailure = {
+  status: 503,
+  error: "raft_stopped",
+  retryAfterS: 1,
+  prefix:
+    "this instance's Raft node has stopped (see its log: a storage failure such as a full or read-only disk needs a restart of this instance): ",
+};
+
 /**
  * Code -> admin answer. State codes (config/coded-error.ts) pass through unchanged; the breaker
  * controller's HEALTH_* codes and the Raft driver's codes map to the admin vocabulary.
@@ -45,6 +53,10 @@ const PROPOSAL_FAILURES: Readonly<Record<string, ProposalFailure>> = Object.free
   HEALTH_BREAKER_DISABLED: REFUSED("breaker_disabled", 409),
   HEALTH_INVALID_CONTROLLER_OPTIONS: REFUSED("bad_request"),
   OVERLOADED: { status: 503, error: "overloaded", retryAfterS: 1, prefix: "too much waiting to commit: " },
+  // The driver stopped (a storage write failed: disk full, read-only, I/O error; or shutdown):
+  // no retry on this instance commits anything until it is restarted, so say so.
+  STOPPED: RAFT_STOPPED,
+  FATAL: RAFT_STOPPED,
 });
 
 const NOT_COMMITTED: ProposalFailure = {

@@ -7,6 +7,7 @@
 import type { Logger } from "pino";
 import type { Counter } from "prom-client";
 import { type ConfigError, formatConfigErrors } from "../../config/file/config-error.js";
+import type { ConfigResult } from "../../config/file/load.js";
 import { loadConfigFileOffThread } from "../../config/file/load-off-thread.js";
 import type { RoutingConfig, ShardgateConfig } from "../../config/file/schema.js";
 import { type ConfigDrift, configDrift } from "../../config/state/drift.js";
@@ -14,6 +15,7 @@ import { routingPatch } from "../../config/state/routing-patch.js";
 import type { AdminResult, ReloadView } from "../admin/types.js";
 import { type ClusterNode, CommandRejected } from "../cluster/cluster-node.js";
 import type { CommittedRouting } from "../cluster/committed-routing.js";
+import { unreadableTlsFiles } from "../forward/upstream-tls.js";
 import { createAccessLog, type LineSink } from "../logging/access-log.js";
 import type { MetricsObserver } from "../metrics/observer.js";
 import { errorText } from "./errors.js";
@@ -89,7 +91,10 @@ export class ConfigReloader {
     const { logger, routing, reloads, configPath } = this.d;
     logger.info({ trigger, config: configPath }, "reloading config");
     // Off the event loop: parsing and validating must not stall proxied requests.
-    const result = await loadConfigFileOffThread(configPath, this.d.env);
+    const loaded = await loadConfigFileOffThread(configPath, this.d.env);
+    // start refuses upstream TLS files it cannot read (app.ts); a reload must too, or the pool
+    // switches to TLS without its CA or client certificate and every request fails.
+    const result = loaded.ok ? withReadableTlsFiles(loaded.config) : loaded;
     if (!result.ok) {
       reloads.inc({ result: "failure" });
       logger.error(
@@ -179,4 +184,16 @@ export class ConfigReloader {
       },
     };
   }
+}
+
+function withReadableTlsFiles(config: ShardgateConfig): ConfigResult {
+  const unreadable = unreadableTlsFiles(config.pools);
+  if (unreadable.length === 0) return { ok: true, config };
+  // Each line reads "pools.P.tls: cannot read FILE: reason".
+  const errors = unreadable.map((line): ConfigError => {
+    const at = line.indexOf(": ");
+    const message = line.slice(at + 2);
+    return { path: line.slice(0, at), expected: "readable PEM files", found: message, message };
+  });
+  return { ok: false, errors };
 }

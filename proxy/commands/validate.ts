@@ -1,40 +1,27 @@
-// `shardgate validate --config FILE`: load the config file exactly as `start` would and
-// report every problem at once. Exit 0 = valid, 1 = invalid, 2 = usage error.
+// `shardgate validate --config FILE [start's flags]`: check a config file without starting
+// anything, with every check `start` makes before it starts (checkApp runs startApp's own
+// checks: the file, TLS files, pools that can be built, the node id and cluster settings with
+// the same flags and SHARDGATE_* variables). A start command line with `start` replaced by
+// `validate` checks exactly that start. Exit 0 = valid, 1 = invalid, 2 = usage error.
 
-import { parseArgs } from "node:util";
-import { errorText } from "../../config/coded-error.js";
-import { formatConfigErrors } from "../../config/file/config-error.js";
 import { grpcRouteHints } from "../../config/file/grpc-route-hints.js";
-import { loadConfigFile } from "../../config/file/load.js";
+import { checkApp } from "../app.js";
+import { parseStartFlags, START_FLAGS_USAGE } from "./start-flags.js";
 
-const USAGE = "usage: shardgate validate --config FILE";
+const USAGE = `usage: shardgate validate ${START_FLAGS_USAGE}`;
 
 export async function run(argv: string[]): Promise<number> {
-  let file: string | undefined;
-  try {
-    const { values } = parseArgs({
-      args: argv,
-      options: { config: { type: "string", short: "c" }, help: { type: "boolean", short: "h" } },
-      strict: true,
-      allowPositionals: false,
-    });
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
-    }
-    file = values.config;
-  } catch (err) {
-    console.error(`shardgate validate: ${errorText(err)}\n${USAGE}`);
-    return 2;
-  }
-  if (file === undefined || file === "") {
-    console.error(`shardgate validate: --config FILE is required\n${USAGE}`);
-    return 2;
-  }
-  const result = await loadConfigFile(file);
+  const flags = parseStartFlags("validate", USAGE, argv);
+  if (!flags.ok) return flags.exitCode;
+  const file = flags.options.configPath;
+  const result = await checkApp(flags.options);
   if (!result.ok) {
-    const n = result.errors.length;
-    console.error(`${formatConfigErrors(result.errors, file)}\n${file}: ${n} error${n === 1 ? "" : "s"}`);
+    if (result.kind === "config") {
+      const n = result.errors.length;
+      console.error(`${result.text}\n${file}: ${n} error${n === 1 ? "" : "s"}`);
+    } else {
+      console.error(`shardgate validate: ${result.message}`);
+    }
     return 1;
   }
   for (const hint of grpcRouteHints(result.config)) console.error(`${file}: warning: ${hint}`);

@@ -94,11 +94,21 @@ export function createProcessLogger(opts: LoggerOptions): ProcessLogger {
     },
     dest,
   );
+  // A log write that fails (stdout redirected to a full disk: ENOSPC; a file over its size
+  // limit: EFBIG) was an unhandled 'error' event: the process crashed and stopped serving.
+  // Lines that cannot be written are dropped; serving goes on; stderr says so once per streak.
+  let writeFailed = false;
+  dest.on("error", (err: NodeJS.ErrnoException) => {
+    writeFailed = true;
+    onLogWriteError(err);
+  });
   const lines = new TurnBatchedLines(dest, !sync);
   return {
     logger,
     lines,
     flush() {
+      // After a failed write sonic-boom's flushSync waits for it forever (SIGTERM hung).
+      if (writeFailed) return;
       lines.drain();
       try {
         dest.flushSync();
@@ -107,4 +117,22 @@ export function createProcessLogger(opts: LoggerOptions): ProcessLogger {
       }
     },
   };
+}
+
+let logWriteFailing = false;
+
+function onLogWriteError(err: NodeJS.ErrnoException): void {
+  if (logWriteFailing) return;
+  logWriteFailing = true;
+  try {
+    process.stderr.write(
+      `shardgate: cannot write the log (${err.code ?? err.message}); log lines are dropped, serving goes on\n`,
+    );
+  } catch {
+    // stderr may be on the same full disk
+  }
+  // One notice per minute at most while it keeps failing.
+  setTimeout(() => {
+    logWriteFailing = false;
+  }, 60_000).unref();
 }

@@ -10,7 +10,7 @@ import {
 } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
-import { errorBody, rawErrorResponse } from "../errors.js";
+import { type ErrorCode, errorBody, rawErrorResponse } from "../errors.js";
 import { newRequestId } from "../forward/request-id.js";
 import type { ProxyServerInit } from "../forward/types.js";
 import { answerClientError } from "./client-error.js";
@@ -51,7 +51,18 @@ export function createProxyServer(init: ProxyServerInit): Server {
           ALPNProtocols: init.http2 === false ? ["http/1.1"] : ["h2", "http/1.1"],
         }) as unknown as Server);
   server.timeout = t.idle;
-  server.on("request", (req, res) => dataPlane.handleRequest(req, res));
+  server.on("request", (req, res) => {
+    // HTTP/1.0 has no chunked coding: a 1.0 request with Transfer-Encoding has a body whose end
+    // a front proxy and this one may see differently (request smuggling). RFC 9112 section 6.1:
+    // treat its framing as faulty and close; HAProxy refuses it the same way. Only 1.0 pays
+    // the header lookup.
+    if (req.httpVersionMinor === 0 && req.headers["transfer-encoding"] !== undefined) {
+      init.onClientError?.("bad_request");
+      answerAndClose(res, 400, "bad_request");
+      return;
+    }
+    dataPlane.handleRequest(req, res);
+  });
   server.on("upgrade", (req, socket: Duplex, head: Buffer) => dataPlane.handleUpgrade(req, socket, head));
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
     // A body still arriving at the request timeout: the data plane owns that request's one answer.
@@ -74,15 +85,7 @@ export function createProxyServer(init: ProxyServerInit): Server {
   // An Expect other than 100-continue: JSON 417 rather than Node's own empty answer.
   server.on("checkExpectation", (_req: IncomingMessage, res: ServerResponse) => {
     init.onClientError?.("expectation_failed");
-    const id = newRequestId();
-    const body = errorBody("expectation_failed", id);
-    res.writeHead(417, {
-      "content-type": "application/json",
-      "content-length": Buffer.byteLength(body),
-      "x-request-id": id,
-      connection: "close",
-    });
-    res.end(body);
+    answerAndClose(res, 417, "expectation_failed");
   });
   if (init.tls !== undefined) {
     server.on("tlsClientError", (err: Error) => logger.debug({ err: err.message }, "tls client error"));
@@ -110,6 +113,19 @@ export function createProxyServer(init: ProxyServerInit): Server {
     });
   }
   return server;
+}
+
+/** shardgate's JSON error on a request the data plane never sees; the connection closes after it. */
+function answerAndClose(res: ServerResponse, status: number, code: ErrorCode): void {
+  const id = newRequestId();
+  const body = errorBody(code, id);
+  res.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(body),
+    "x-request-id": id,
+    connection: "close",
+  });
+  res.end(body);
 }
 
 function noop(): void {}

@@ -15,6 +15,7 @@ import { fileURLToPath } from "node:url";
 import { errorText } from "../../../config/coded-error.js";
 import { parseCommandFlags } from "../command-flags.js";
 import { type EchoUpstream, startEchoUpstream } from "../echo-upstream.js";
+import { cliCommand } from "./cli-command.js";
 import {
   DEMO_DEFAULT_PORTS,
   DEMO_LEARNERS,
@@ -70,7 +71,7 @@ async function waitAgreed(running: readonly Running[]): Promise<string> {
   while (Date.now() < deadline) {
     for (const r of running)
       if (r.child.exitCode !== null || r.child.signalCode !== null)
-        throw new Error(`instance ${r.inst.id} exited while starting; see ${r.logPath}`);
+        throw new Error(`instance ${r.inst.id} exited while starting (its log is below)`);
     try {
       const states = await Promise.all(
         running.map((r) => getJson(`http://127.0.0.1:${r.inst.adminPort}/admin/state`)),
@@ -150,9 +151,9 @@ function banner(
     `  curl -s '${adminB}/admin/route?pool=${DEMO_POOL}&key=alice'`,
     "Drain a member through one instance, watch every instance agree (undrain to undo):",
     `  export SHARDGATE_ADMIN_TOKEN=${token}`,
-    `  shardgate ctl --admin ${adminB} drain ${DEMO_POOL} u1`,
+    `  ${cliCommand(CLI)} ctl --admin ${adminB} drain ${DEMO_POOL} u1`,
     `  curl -s -X POST -H "authorization: Bearer $SHARDGATE_ADMIN_TOKEN" ${adminB}/admin/pools/${DEMO_POOL}/members/u1/drain`,
-    `  shardgate ctl --admin ${adminA} status`,
+    `  ${cliCommand(CLI)} ctl --admin ${adminA} status`,
     "Kill the leader and watch nothing fail (a new one is elected within ~2 s):",
     `  kill ${lead?.child.pid ?? "<leader pid>"}     # instance ${leader}`,
     `  for i in $(seq 50); do curl -s -o /dev/null -w '%{http_code} ' -H "x-user-id: u$i" ${proxyOther}/; done; echo`,
@@ -249,7 +250,9 @@ export async function runFleetDemo(argv: string[]): Promise<number> {
       console.error(`shardgate demo: ${errorText(err)}`);
       for (const r of running) console.error(`--- ${r.inst.id} (${r.logPath})\n${tail(r.logPath)}`);
       if (!temp) console.error("(a --data-dir from an earlier run with other ports cannot be reused)");
-      console.error("ports taken? pick others: shardgate demo --port 0 --admin-port 0 --raft-port 0");
+      console.error(
+        `ports taken? pick others: ${cliCommand(CLI)} demo --port 0 --admin-port 0 --raft-port 0`,
+      );
       await stopAll();
       return 1;
     }
