@@ -22,18 +22,75 @@ function isHopByHop(name: string): boolean {
   }
 }
 
-/** Whether a Connection value may name headers: anything but a lone keep-alive / close / upgrade. */
+/** Whether `b` (from..to) equals the lowercase token `t`, ASCII letters compared case-insensitively. */
+function bytesAre(b: Buffer, from: number, to: number, t: string): boolean {
+  if (to - from !== t.length) return false;
+  for (let i = 0; i < t.length; i++) {
+    const c = t.charCodeAt(i);
+    const x = b[from + i];
+    if (c === 0x2d ? x !== 0x2d : (x | 0x20) !== c) return false;
+  }
+  return true;
+}
+
+/** Whether a Connection value may name headers: anything but a lone keep-alive / close / upgrade (read as bytes: no string per response). */
 function namesHeaders(value: Buffer): boolean {
-  if (value.length > 10 || value.includes(0x2c /* , */)) return true;
-  const v = value.toString("latin1").trim().toLowerCase();
-  return !(v === "" || v === "keep-alive" || v === "close" || v === "upgrade");
+  let from = 0;
+  let to = value.length;
+  while (from < to && (value[from] === 0x20 || value[from] === 0x09)) from++;
+  while (to > from && (value[to - 1] === 0x20 || value[to - 1] === 0x09)) to--;
+  if (from === to) return false;
+  return !(
+    bytesAre(value, from, to, "keep-alive") ||
+    bytesAre(value, from, to, "close") ||
+    bytesAre(value, from, to, "upgrade")
+  );
+}
+
+// Response header names most upstreams send, by length: matched against the raw bytes, so the
+// common names cost no string (and no lowercase copy) per response. Letters and '-' only.
+const KNOWN_NAMES: string[][] = [];
+for (const n of [
+  "age",
+  "date",
+  "etag",
+  "vary",
+  "te",
+  "server",
+  "expires",
+  "trailer",
+  "upgrade",
+  "location",
+  "connection",
+  "keep-alive",
+  "set-cookie",
+  "content-type",
+  "x-request-id",
+  "accept-ranges",
+  "cache-control",
+  "last-modified",
+  "content-length",
+  "content-encoding",
+  "proxy-connection",
+  "transfer-encoding",
+]) {
+  while (KNOWN_NAMES.length <= n.length) KNOWN_NAMES.push([]);
+  KNOWN_NAMES[n.length].push(n);
+}
+
+/** The header name lowercased: an interned string for the common ones, else a new string. */
+export function headerName(b: Buffer): string {
+  const known = b.length < KNOWN_NAMES.length ? KNOWN_NAMES[b.length] : undefined;
+  if (known !== undefined)
+    for (let k = 0; k < known.length; k++) if (bytesAre(b, 0, b.length, known[k])) return known[k];
+  return b.toString("latin1").toLowerCase();
 }
 
 /** Header names the upstream's Connection header lists (lowercase), or null for none. */
 function connectionTokens(raw: Buffer[], start: number): string[] | null {
   let out: string[] | null = null;
   for (let i = start; i < raw.length; i += 2) {
-    if (raw[i].length !== 10 || raw[i].toString("latin1").toLowerCase() !== "connection") continue;
+    if (!bytesAre(raw[i], 0, raw[i].length, "connection")) continue;
     for (const t of raw[i + 1].toString("latin1").split(",")) {
       const name = t.trim().toLowerCase();
       if (name === "" || name === "close" || name === "keep-alive" || name === "upgrade") continue;
@@ -66,7 +123,7 @@ export function responseHead(raw: Buffer[], x: HeadExtras): string[] {
   let hasRequestId = false;
   let tokensScanned = false;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i].toString("latin1").toLowerCase();
+    const name = headerName(raw[i]);
     if (isHopByHop(name)) {
       if (name === "connection" && !tokensScanned && namesHeaders(raw[i + 1])) {
         tokensScanned = true;

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { type HeadExtras, responseHead } from "../../proxy/forward/undici-head.js";
+import { type HeadExtras, headerName, responseHead } from "../../proxy/forward/undici-head.js";
 
 function raw(pairs: Array<[string, string]>): Buffer[] {
   return pairs.flatMap(([n, v]) => [Buffer.from(n, "latin1"), Buffer.from(v, "latin1")]);
@@ -81,5 +81,46 @@ test("an upstream x-request-id is kept; member, ring version and cookie headers 
     ["x-ring-version", "7"],
     ["set-cookie", "sg=abc; Path=/"],
     ["connection", "close"],
+  ]);
+});
+
+test("header names are lowercased from bytes: known names interned, look-alikes and unknown names read as they are", () => {
+  assert.equal(headerName(Buffer.from("CoNtEnT-TyPe")), "content-type");
+  assert.equal(headerName(Buffer.from("DATE")), "date");
+  // Same length as a known name, different bytes: not mistaken for it.
+  assert.equal(headerName(Buffer.from("content_type")), "content_type");
+  assert.equal(headerName(Buffer.from("X-Other-Name")), "x-other-name");
+  assert.equal(headerName(Buffer.from("Xyz")), "xyz");
+  assert.equal(
+    headerName(Buffer.from("A-Very-Long-Header-Name-Beyond-The-Table")),
+    "a-very-long-header-name-beyond-the-table",
+  );
+});
+
+test("a padded or upper-case lone Connection token names no header; a list does", () => {
+  const lone = responseHead(
+    raw([
+      ["Connection", "  KEEP-ALIVE\t"],
+      ["Content-Length", "0"],
+    ]),
+    extras,
+  );
+  assert.deepEqual(pairsOf(lone), [
+    ["content-length", "0"],
+    ["x-request-id", "rid-1"],
+    ["connection", "keep-alive"],
+  ]);
+  const named = responseHead(
+    raw([
+      ["Connection", "Close, X-Drop"],
+      ["X-Drop", "1"],
+      ["X-Keep", "2"],
+    ]),
+    extras,
+  );
+  assert.deepEqual(pairsOf(named), [
+    ["x-keep", "2"],
+    ["x-request-id", "rid-1"],
+    ["connection", "keep-alive"],
   ]);
 });

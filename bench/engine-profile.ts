@@ -1,0 +1,261 @@
+// Where shardgate's CPU per request goes next to the bare undici forwarder's:
+// `npm run bench -- engine-profile [--duration 8] [--connections 50]`. Three nginx upstreams;
+// each target runs alone (never next to the other) under the same wrk load, with `--cpu-prof`
+// and `--trace-gc-nvp`. Prints, per request: self time by function for both (sorted by what
+// shardgate spends more), a summary by owner (shardgate's code, undici, Node, GC, native), and
+// the young-generation figures (bytes surviving and promoted per request, scavenge time).
+// Self time is sampled wall time: on a loaded machine syscalls and GC (whose helper threads
+// wait for a core) read high for both; compare the columns, not the absolute numbers.
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { startNginxUpstreams } from "./nginx-upstreams.js";
+import { cpuSeconds, freePort, hasCommand, stopChild, waitHttp } from "./proxy-bench.js";
+import { runIfMain } from "./run-if-main.js";
+import { runWrkScript } from "./wrk.js";
+
+const HERE = fileURLToPath(new URL(".", import.meta.url));
+const FROM_SOURCE = import.meta.url.endsWith(".ts");
+const EXT = FROM_SOURCE ? ".ts" : ".js";
+const PRE = FROM_SOURCE ? ["--import", "tsx"] : [];
+// The bare peer has no SIGTERM handler; --cpu-prof writes its profile only on a normal exit.
+const EXIT_ON_TERM = 'data:text/javascript,process.on("SIGTERM",()=>process.exit(0))';
+
+const WRK_SCRIPT = `
+math.randomseed(1)
+request = function()
+  return wrk.format(nil, nil, { ["x-user"] = "u" .. math.random(0, 999999) })
+end
+done = function(summary, latency, requests)
+  io.write(string.format("BENCH_JSON {\\"requests\\":%d,\\"duration_us\\":%d,\\"p99_us\\":%d}\\n",
+    summary.requests, summary.duration, latency:percentile(99)))
+end
+`;
+
+interface Profile {
+  nodes: Array<{ id: number; callFrame: { functionName: string; url: string }; children?: number[] }>;
+  samples: number[];
+  timeDeltas: number[];
+  endTime: number;
+}
+
+interface Run {
+  name: string;
+  /** Requests over the whole run (warm-up included: the GC figures cover it). */
+  allRequests: number;
+  requests: number;
+  rps: number;
+  p99ms: number;
+  cpuUsPerReq: number;
+  /** Self time (us) by "function file", over the measured window. */
+  self: Map<string, number>;
+  gc: { scavenges: number; survived: number; promoted: number; pauseMs: number; marks: number };
+}
+
+function shortUrl(url: string): string {
+  const u = url.replace(/^file:\/\//, "");
+  const i = Math.max(u.lastIndexOf("/dist/"), u.lastIndexOf("/node_modules/"));
+  return (i >= 0 ? u.slice(u.indexOf("/", i + 1) + 1) : u).replace(/\.js$/, "");
+}
+
+/** Self time by function over the window [endTime - skipEnd - seconds, endTime - skipEnd]. */
+function selfTimes(p: Profile, seconds: number, skipEndUs: number): Map<string, number> {
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const out = new Map<string, number>();
+  const to = p.endTime - skipEndUs;
+  const from = to - seconds * 1e6;
+  let t = p.endTime;
+  for (let i = p.samples.length - 1; i >= 0; i--) {
+    const d = p.timeDeltas[i] ?? 0;
+    if (t >= from && t <= to) {
+      const cf = byId.get(p.samples[i])?.callFrame;
+      if (cf !== undefined) {
+        const k = `${cf.functionName || "(anonymous)"} ${shortUrl(cf.url)}`.trim();
+        out.set(k, (out.get(k) ?? 0) + d);
+      }
+    }
+    t -= d;
+  }
+  return out;
+}
+
+function gcFigures(text: string): Run["gc"] {
+  const g = { scavenges: 0, survived: 0, promoted: 0, pauseMs: 0, marks: 0 };
+  for (const line of text.split("\n")) {
+    const pause = /pause=([\d.]+)/.exec(line);
+    if (pause === null) continue;
+    g.pauseMs += Number(pause[1]);
+    if (!line.includes(" gc=s ")) {
+      if (line.includes(" gc=mc ") || line.includes(" gc=mmc ")) g.marks++;
+      continue;
+    }
+    g.scavenges++;
+    g.survived += Number(/new_space_survived=(\d+)/.exec(line)?.[1] ?? 0);
+    g.promoted += Number(/ promoted=(\d+)/.exec(line)?.[1] ?? 0);
+  }
+  return g;
+}
+
+async function profileOne(
+  name: "bare-undici" | "shardgate",
+  upstreams: string[],
+  dir: string,
+  seconds: number,
+  connections: number,
+): Promise<Run> {
+  const port = await freePort();
+  const profDir = join(dir, `prof-${name}`);
+  const flags = ["--cpu-prof", `--cpu-prof-dir=${profDir}`, "--trace-gc-nvp"];
+  let args: string[];
+  let ready: string;
+  if (name === "bare-undici") {
+    args = [...flags, ...PRE, "--import", EXIT_ON_TERM, join(HERE, `proxy-bench${EXT}`)];
+    args.push("--role", "bare-undici", "--port", String(port), "--upstreams", upstreams.join(","));
+    ready = `http://127.0.0.1:${port}/`;
+  } else {
+    const admin = await freePort();
+    const cfg = join(dir, "shardgate.yaml");
+    const members = upstreams.map((a, i) => `      - { id: m${i + 1}, address: "${a}" }`).join("\n");
+    writeFileSync(
+      cfg,
+      `listen:\n  http: 127.0.0.1:${port}\n  admin: 127.0.0.1:${admin}\nlog:\n  level: info\n  accessLog: true\n` +
+        `pools:\n  bench:\n    algorithm: ring\n    members:\n${members}\n    healthCheck: { path: /health, interval: 2s }\n` +
+        `routes:\n  - match: { pathPrefix: / }\n    pool: bench\n    key: [header:x-user, ip]\n`,
+    );
+    args = [...flags, ...PRE, join(HERE, "..", "proxy", `cli${EXT}`), "start", "--config", cfg];
+    ready = `http://127.0.0.1:${admin}/readyz`;
+  }
+  // stdout carries the GC trace (and shardgate's access lines, as in the proxy bench's --log-file).
+  const outPath = join(dir, `${name}.out`);
+  const fd = openSync(outPath, "w");
+  const child: ChildProcess = spawn(process.execPath, args, { stdio: ["ignore", fd, "inherit"] });
+  closeSync(fd);
+  try {
+    await waitHttp(ready);
+    const url = `http://127.0.0.1:${port}/`;
+    const script = join(dir, "bench.lua");
+    const warm = await runWrkScript({ url, script, seconds: 2, connections });
+    const pid = child.pid ?? 0;
+    const c0 = cpuSeconds(pid);
+    const j = await runWrkScript({ url, script, seconds, connections });
+    const cpu = cpuSeconds(pid) - c0;
+    const t0 = Date.now();
+    await stopChild(child);
+    const shutdownUs = (Date.now() - t0) * 1000;
+    const file = readdirSync(profDir).find((f) => f.endsWith(".cpuprofile"));
+    if (file === undefined) throw new Error(`${name} wrote no CPU profile`);
+    const profile = JSON.parse(readFileSync(join(profDir, file), "utf8")) as Profile;
+    return {
+      name,
+      allRequests: warm.requests + j.requests,
+      requests: j.requests,
+      rps: j.requests / (j.duration_us / 1e6),
+      p99ms: j.p99_us / 1000,
+      cpuUsPerReq: (cpu * 1e6) / j.requests,
+      self: selfTimes(profile, (j.duration_us / 1e6) * 0.95, shutdownUs),
+      gc: gcFigures(readFileSync(outPath, "utf8")),
+    };
+  } finally {
+    await stopChild(child);
+  }
+}
+
+function owner(key: string): string {
+  if (key.startsWith("(garbage collector)")) return "GC";
+  if (key.startsWith("(idle)")) return "idle";
+  if (key.startsWith("(program)")) return "V8 (program)";
+  const space = key.indexOf(" ");
+  if (space < 0) return "native (syscalls, builtins)";
+  const file = key.slice(space + 1);
+  if (/^(proxy|ring|health|config)\//.test(file)) return "shardgate";
+  if (file.startsWith("bench/")) return "bare forwarder";
+  if (file.startsWith("undici/")) return "undici";
+  if (file.startsWith("node:")) return "Node (JS)";
+  return "other libraries";
+}
+
+function report(a: Run, b: Run, top: number): void {
+  const per = (r: Run, us: number): number => us / r.requests;
+  console.log("target        req/s    p99 ms  cpu us/req (from /proc)");
+  for (const r of [a, b])
+    console.log(
+      `${r.name.padEnd(12)} ${r.rps.toFixed(0).padStart(6)} ${r.p99ms.toFixed(1).padStart(9)} ${r.cpuUsPerReq.toFixed(1).padStart(10)}`,
+    );
+  console.log(`\nsampled self time, us per request (${a.name} | ${b.name} | difference), by owner:`);
+  const owners = new Map<string, [number, number]>();
+  for (const [r, i] of [
+    [a, 0],
+    [b, 1],
+  ] as const)
+    for (const [k, us] of r.self) {
+      const o = owner(k);
+      const v = owners.get(o) ?? [0, 0];
+      v[i] += per(r, us);
+      owners.set(o, v);
+    }
+  for (const [o, [x, y]] of [...owners].sort((p, q) => q[1][1] - q[1][0] - (p[1][1] - p[1][0])))
+    console.log(
+      `${x.toFixed(2).padStart(8)} ${y.toFixed(2).padStart(8)} ${(y - x).toFixed(2).padStart(8)}  ${o}`,
+    );
+  console.log(`\nby function (top ${top} by difference):`);
+  const keys = new Set([...a.self.keys(), ...b.self.keys()]);
+  const rows = [...keys]
+    .filter((k) => !k.startsWith("(idle)"))
+    .map((k) => [k, per(a, a.self.get(k) ?? 0), per(b, b.self.get(k) ?? 0)] as const)
+    .sort((p, q) => q[2] - q[1] - (p[2] - p[1]))
+    .slice(0, top);
+  for (const [k, x, y] of rows)
+    console.log(
+      `${x.toFixed(2).padStart(8)} ${y.toFixed(2).padStart(8)} ${(y - x).toFixed(2).padStart(8)}  ${k}`,
+    );
+  console.log("\nyoung generation over the whole run (warm-up included), per request:");
+  console.log("target        scavenges/1k req  survived B  promoted B  GC pause us  mark-compacts");
+  for (const r of [a, b]) {
+    const n = r.allRequests;
+    console.log(
+      `${r.name.padEnd(12)} ${((r.gc.scavenges * 1000) / n).toFixed(2).padStart(16)} ${(r.gc.survived / n).toFixed(0).padStart(11)} ${(r.gc.promoted / n).toFixed(0).padStart(11)} ${((r.gc.pauseMs * 1000) / n).toFixed(1).padStart(12)} ${String(r.gc.marks).padStart(14)}`,
+    );
+  }
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { duration: { type: "string" }, connections: { type: "string" }, top: { type: "string" } },
+  });
+  const seconds = Number(values.duration ?? 8);
+  const connections = Number(values.connections ?? 50);
+  const top = Number(values.top ?? 40);
+  if (![seconds, connections, top].every((n) => Number.isFinite(n) && n >= 1)) {
+    console.error("usage: npm run bench -- engine-profile [--duration S] [--connections C] [--top N]");
+    return 2;
+  }
+  for (const cmd of ["nginx", "wrk"])
+    if (!hasCommand(cmd)) {
+      console.error(`${cmd} is not installed (apt-get install -y ${cmd})`);
+      return 2;
+    }
+  const dir = mkdtempSync(join(tmpdir(), "shardgate-engine-profile-"));
+  writeFileSync(join(dir, "bench.lua"), WRK_SCRIPT);
+  const ports = [await freePort(), await freePort(), await freePort()];
+  const ups = startNginxUpstreams(dir, ports);
+  try {
+    await waitHttp(`http://${ups.addresses[0]}/`);
+    console.log(
+      `upstreams: 3 nginx servers (one process, 1 worker); wrk -t1 -c${connections}, ${seconds} s each, alone`,
+    );
+    const bare = await profileOne("bare-undici", ups.addresses, dir, seconds, connections);
+    const sg = await profileOne("shardgate", ups.addresses, dir, seconds, connections);
+    report(bare, sg, top);
+    return 0;
+  } finally {
+    await stopChild(ups.child);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+runIfMain(import.meta.url, run);
