@@ -67,7 +67,7 @@ export { DriverError, type DriverErrorCode } from "./driver/errors.js";
 export type { RaftDriverOptions, StateMachine } from "./driver/options.js";
 export type { DriverStatus, PeerStatus } from "./driver/status.js";
 
-/** Events: "leaderChange" (leader, term), "roleChange" (role), "applied" (lastAppliedIndex), "appMessage" (from, body), "admitted" (incarnation), "fatal" (error), "warning" (message). */
+/** Events: "leaderChange" (leader, term), "roleChange" (role), "applied" (lastAppliedIndex), "appMessage" (from, body), "admitted" (incarnation), "fatal" (error), "warning" (message), "tick" (after each heartbeat-interval tick). */
 export class RaftDriver extends EventEmitter {
   readonly id: NodeId;
   private readonly opts: RaftDriverOptions;
@@ -240,8 +240,13 @@ export class RaftDriver extends EventEmitter {
     void this.stop();
   }
 
+  /**
+   * Schedules a Ready pass only when the core has one: an idle tick on a follower, or a
+   * heartbeat response the leader only records, leaves nothing to persist, send or apply, so
+   * it costs no setImmediate and no pass (a pass in progress re-checks after advance()).
+   */
   private kick(): void {
-    if (!this.stopped) this.loop?.kick();
+    if (!this.stopped && this.nodeRef?.hasReady() === true) this.loop?.kick();
   }
 
   // ---------------------------------------------------------------- inputs
@@ -251,6 +256,9 @@ export class RaftDriver extends EventEmitter {
     this.node.tick();
     this.requests.sweepTimeouts(Date.now(), this.lead);
     this.kick();
+    // Periodic upkeep of the application rides on this timer instead of waking the process
+    // on timers of its own (an idle instance's CPU is mostly its wake-ups).
+    this.emit("tick");
   }
 
   private onPayload(from: string, payload: Buffer): void {
