@@ -67,7 +67,7 @@ export { DriverError, type DriverErrorCode } from "./driver/errors.js";
 export type { RaftDriverOptions, StateMachine } from "./driver/options.js";
 export type { DriverStatus, PeerStatus } from "./driver/status.js";
 
-/** Events: "leaderChange" (leader, term), "roleChange" (role), "applied" (lastAppliedIndex), "appMessage" (from, body), "admitted" (incarnation), "fatal" (error), "warning" (message), "tick" (after each heartbeat-interval tick). */
+/** Events: "leaderChange" (leader, term), "roleChange" (role), "applied" (lastAppliedIndex), "appMessage" (from, body), "admitted" (incarnation), "fatal" (error), "warning" (message). */
 export class RaftDriver extends EventEmitter {
   readonly id: NodeId;
   private readonly opts: RaftDriverOptions;
@@ -256,9 +256,6 @@ export class RaftDriver extends EventEmitter {
     this.node.tick();
     this.requests.sweepTimeouts(Date.now(), this.lead);
     this.kick();
-    // Periodic upkeep of the application rides on this timer instead of waking the process
-    // on timers of its own (an idle instance's CPU is mostly its wake-ups).
-    this.emit("tick");
   }
 
   private onPayload(from: string, payload: Buffer): void {

@@ -35,7 +35,6 @@ import { MembershipController } from "../../health/membership-controller.js";
 import { decodeAppMessage, encodeJoin, encodeOutcomes } from "./app-messages.js";
 import type { ClusterSettings } from "./cluster-settings.js";
 import type { OutcomeRecorders } from "./outcome-recorders.js";
-import { TickUpkeep, type UpkeepTask } from "./tick-upkeep.js";
 
 export interface ClusterNodeOptions {
   settings: ClusterSettings;
@@ -92,7 +91,8 @@ export class ClusterNode {
   /** Bumped on every leadership change: a stale takeover never starts controllers. */
   private epoch = 0;
   private leaderless: number | null = performance.now();
-  private upkeep: TickUpkeep | undefined;
+  private outcomeTimer: NodeJS.Timeout | undefined;
+  private memberTimer: NodeJS.Timeout | undefined;
   private joinTimer: NodeJS.Timeout | undefined;
   /** Members whose new incarnation the leader is re-admitting (one attempt at a time each). */
   private readonly readmitting = new Set<string>();
@@ -202,18 +202,14 @@ export class ClusterNode {
       );
     }
     if (!this.inConf(this.settings.id)) this.armJoinTimeout();
-    const tasks: UpkeepTask[] = [
-      { name: "outcomes", intervalMs: this.opts.outcomeIntervalMs ?? 100, run: () => this.shipOutcomes() },
-    ];
+    const every = this.opts.outcomeIntervalMs ?? 100;
+    this.outcomeTimer = setInterval(() => this.shipOutcomes(), every);
+    this.outcomeTimer.unref();
     if (Object.keys(this.settings.peers).length > 1) {
       // Fast enough that a voter which lost its disk is back within a few seconds.
-      tasks.push({ name: "membership", intervalMs: 250, run: () => this.tendMembership() });
+      this.memberTimer = setInterval(() => this.tendMembership(), 250);
+      this.memberTimer.unref();
     }
-    const upkeep = new TickUpkeep(this.settings.heartbeatMs, tasks, (task, err) =>
-      this.log.warn({ task, err: errorText(err) }, "cluster upkeep failed"),
-    );
-    this.upkeep = upkeep;
-    d.on("tick", () => upkeep.tick());
   }
 
   async stop(): Promise<void> {
@@ -221,7 +217,8 @@ export class ClusterNode {
     this.stopped = true;
     // A takeover still waiting on its read barrier must not start controllers after this stop.
     this.epoch++;
-    this.upkeep?.stop();
+    clearInterval(this.outcomeTimer);
+    clearInterval(this.memberTimer);
     clearTimeout(this.joinTimer);
     await this.handOff();
     this.stopControllers();
