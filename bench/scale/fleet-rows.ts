@@ -36,7 +36,15 @@ export async function measureFleet(
   const out: FleetFigure[] = [];
   for (const learners of learnerCounts) {
     const ids = ["a", "b", "c", ...Array.from({ length: learners }, (_, i) => `l${i + 1}`)];
-    const fleet = await startFleet({ seed, ids, level: "warn", accessLog: false, startTimeoutMs: 300_000 });
+    const fleet = await startFleet({
+      seed,
+      ids,
+      level: "warn",
+      accessLog: false,
+      startTimeoutMs: 300_000,
+      // 23 processes starting on a loaded 2-core machine take minutes to agree.
+      convergeTimeoutMs: 300_000,
+    });
     try {
       const states = await fleet.cluster.states();
       const leaderId = [...states.values()][0]?.raft.leader;

@@ -240,8 +240,13 @@ export class RaftDriver extends EventEmitter {
     void this.stop();
   }
 
+  /**
+   * Schedules a Ready pass only when the core has one: an idle tick on a follower, or a
+   * heartbeat response the leader only records, leaves nothing to persist, send or apply, so
+   * it costs no setImmediate and no pass (a pass in progress re-checks after advance()).
+   */
   private kick(): void {
-    if (!this.stopped) this.loop?.kick();
+    if (!this.stopped && this.nodeRef?.hasReady() === true) this.loop?.kick();
   }
 
   // ---------------------------------------------------------------- inputs

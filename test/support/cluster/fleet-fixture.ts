@@ -31,6 +31,8 @@ export interface FleetFixtureOptions {
   voters?: number;
   /** Per-instance start deadline (default the launcher's 30 s; the fleet bench raises it). */
   startTimeoutMs?: number;
+  /** Deadline for the fleet to agree after starting (default 30 s; the fleet bench raises it). */
+  convergeTimeoutMs?: number;
 }
 
 export interface Fleet {
@@ -83,7 +85,7 @@ export async function startFleet(o: FleetFixtureOptions): Promise<Fleet> {
     });
     const ids = ups.ids;
     await cluster.waitConverged({
-      timeoutMs: 30_000,
+      timeoutMs: o.convergeTimeoutMs ?? 30_000,
       accept: (s) => allHealthy(s, "users", ids) && allHealthy(s, "catalog", ids),
     });
   } catch (err) {
