@@ -302,11 +302,7 @@ async function checkRecovery(sim: DriverSim, seq: number, founders: readonly str
     const n = sim.node(id);
     const l = sim.leader();
     const conf = l === null ? undefined : sim.node(l).raft?.status().conf;
-    return (
-      n.admitted &&
-      conf?.voters.includes(id) === true &&
-      incarnationIn(conf, id) === n.incarnation
-    );
+    return n.admitted && conf?.voters.includes(id) === true && incarnationIn(conf, id) === n.incarnation;
   };
   let settled = false;
   for (let k = 0; k < 200 && !settled && sim.check.ok; k++) {

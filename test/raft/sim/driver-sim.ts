@@ -9,7 +9,8 @@
 // macrotask turn lets every promise chain run to its next await: runs are deterministic per seed.
 //
 // Crashes: crash() takes a disk image at an idle instant (kill -9 keeps the page cache, power
-// loss only what was synced, optionally with torn appends); arm() makes the node die just
+// loss only what was synced, optionally with torn appends, or with each file's unsynced writes
+// on disk up to a random byte independently of the others, and directory operations a prefix); arm() makes the node die just
 // before its k-th next file operation (so inside a conflict truncation, a snapshot install, a
 // segment roll or a group commit). A dead process's later callbacks are dropped (generation
 // check). loseDisk() restarts a node on an empty data directory under a new incarnation: the
@@ -39,7 +40,7 @@ import { type NetOptions, RELIABLE, SimNetwork, TICK } from "./network.js";
 
 const DIR = "/data";
 
-export type CrashKind = "process" | "power" | "powerTorn";
+export type CrashKind = "process" | "power" | "powerTorn" | "powerReordered";
 
 export interface DriverSimOptions {
   readonly ids: readonly string[];
@@ -108,6 +109,8 @@ export class DriverSim {
     crashInTruncation: 0,
     crashInSnapshotInstall: 0,
     crashInRoll: 0,
+    /** Power losses with background writeback caught mid-way (files reordered, metadata a prefix). */
+    powerReordered: 0,
     diskLosses: 0,
     readmitted: 0,
     /** Messages delivered from a data directory that is no longer the sender's (a dead process's). */
@@ -338,7 +341,7 @@ export class DriverSim {
     if (n.busy.snapshot) this.stats.crashInSnapshotInstall++;
     if (n.busy.roll) this.stats.crashInRoll++;
     this.stats.armedCrashes++;
-    n.image = n.fs.image(n.armedKind);
+    n.image = n.fs.image(n.armedKind, () => this.rng.next());
     this.down(n, n.armedKind, `before ${op}${where ? ` during ${where}` : ""}`);
     throw new Crash(`crashed before ${op}`);
   }
@@ -550,6 +553,7 @@ export class DriverSim {
   private down(n: DNode, kind: CrashKind, why: string): void {
     this.trace(`crash (${kind}) ${this.describe(n)} ${why}`);
     this.stats.crashes++;
+    if (kind === "powerReordered") this.stats.powerReordered++;
     n.appliedAtCrash = n.applied;
     n.crashKind = kind;
     n.gen++;
@@ -563,7 +567,7 @@ export class DriverSim {
   crash(id: string, kind: CrashKind): void {
     const n = this.node(id);
     if (!n.raft) return;
-    n.image = n.fs.image(kind);
+    n.image = n.fs.image(kind, () => this.rng.next());
     this.down(n, kind, "now");
   }
 
@@ -584,7 +588,7 @@ export class DriverSim {
 
   pickKind(): CrashKind {
     const r = this.rng.next();
-    return r < 0.5 ? "process" : r < 0.8 ? "power" : "powerTorn";
+    return r < 0.4 ? "process" : r < 0.6 ? "power" : r < 0.75 ? "powerTorn" : "powerReordered";
   }
 
   /** Node `id`'s disk is gone (deleted volume, pod on another node): it restarts empty. */
