@@ -223,7 +223,8 @@ test("a voter being replaced under a new incarnation hears every heartbeat round
   net.elect("a");
   net.loseDisk("c", "c1");
   // Replaced (learner, rejoin), but kept from catching up so that it stays a learner.
-  net.filter = (m) => !(m.to === "c" && m.type !== "heartbeat") && !(m.from === "c" && m.type !== "heartbeatResp");
+  net.filter = (m) =>
+    !(m.to === "c" && m.type !== "heartbeat") && !(m.from === "c" && m.type !== "heartbeatResp");
   net.tick(1, ["a"]);
   assert.deepEqual(net.get("a").status().conf.rejoin, ["c"]);
   net.delivered.length = 0;

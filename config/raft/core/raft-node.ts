@@ -36,6 +36,14 @@
 // and a new change could each form disjoint majorities). Learners receive the log but are
 // never counted in a quorum and never campaign. A leader that removed itself keeps leading
 // (without counting itself) until the entry commits, then steps down.
+//
+// Incarnations (issue 9): the configuration names each member's data directory ("" for a
+// founder's), every message carries its sender's, and a vote request names the voter's as the
+// candidate's configuration has it. A reply from another directory than the configured one is
+// dropped (no progress, commit, check-quorum or ReadIndex confirmation), such a vote is not
+// counted, and a node grants votes only to requests naming its own directory: a node that lost
+// its disk (and with it its votes and acknowledged entries) never acts as its previous self.
+// The leader replaces a member that answers under a new incarnation (replaceIncarnation).
 import type { ConfChange, ConfState, Entry, EntryType, HardState, NodeId, Snapshot } from "../types.js";
 import { decodeConfChange, encodeConfChange } from "./codec.js";
 import { applyConfChange, confChangeProblem, incarnationIn, isRejoining } from "./conf.js";

@@ -180,14 +180,16 @@ export async function runDriverSeed(seed: number, opts: DriverRunOptions = {}): 
 }
 
 /**
- * The fault model: a disk may be lost on one voter at a time. Every OTHER voter (in any live
- * node's configuration, and every founder) must still hold an admitted data directory, and at
+ * The fault model: a disk may be lost on one voter at a time. Every OTHER voter (in any
+ * node's last configuration, a down node's too, and every founder) must still hold an admitted data directory, and at
  * least two of them must remain; otherwise a majority of the data is gone and only
  * `shardgate ctl recover --force-new-cluster` can help (README).
  */
 function mayLoseDisk(sim: DriverSim, id: string, founders: readonly string[]): boolean {
   const voters = new Set<string>(founders);
-  for (const n of sim.nodes.values()) for (const v of n.raft?.status().conf.voters ?? []) voters.add(v);
+  // Every configuration a node holds, also a down node's (its log still has it): a voter of any
+  // of them may be needed for a quorum.
+  for (const n of sim.nodes.values()) for (const v of n.lastConf.voters) voters.add(v);
   voters.delete(id);
   if (voters.size < 2) return false;
   for (const v of voters) if (!sim.node(v).admitted) return false;

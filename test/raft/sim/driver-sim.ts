@@ -79,6 +79,8 @@ export interface DNode {
    */
   admitted: boolean;
   diskLosses: number;
+  /** The configuration this node last held while up (kept while it is down: its log may hold it). */
+  lastConf: ConfState;
   /** The newest term this node promised durably (acked or voted in), and its vote there. */
   promisedTerm: number;
   promisedVote: string;
@@ -158,6 +160,7 @@ export class DriverSim {
         incarnation: founder ? "" : `${id}.0`,
         admitted: founder,
         diskLosses: 0,
+        lastConf: { voters: [], learners: [] },
         promisedTerm: 0,
         promisedVote: "",
         leaderTerm: 0,
@@ -302,6 +305,7 @@ export class DriverSim {
     const raft = n.raft;
     if (!raft) return;
     const s = raft.status();
+    n.lastConf = s.conf;
     if (s.role === "leader") {
       this.check.checkLeader(n.id, s.term);
       if (n.leaderTerm !== s.term) {
@@ -600,6 +604,7 @@ export class DriverSim {
     n.diskLosses++;
     n.incarnation = `${n.id}.${n.diskLosses}`;
     n.admitted = false;
+    n.lastConf = { voters: [], learners: [] };
     n.promisedTerm = 0;
     n.promisedVote = "";
     n.appliedAtCrash = 0;
