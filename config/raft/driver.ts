@@ -340,7 +340,8 @@ export class RaftDriver extends EventEmitter {
 
   /** Reports a committed conf entry that names another incarnation for a member (it lost its disk). */
   private noteReplacement(index: number): void {
-    if (this.nodeRef === null || index <= this.node.status().firstIndex) return;
+    // confStateAt reaches back to the compaction point (firstIndex - 1), no further.
+    if (this.nodeRef === null || index < this.node.status().firstIndex) return;
     const before = this.node.confStateAt(index - 1);
     const after = this.node.confStateAt(index);
     for (const id of after.learners) {
