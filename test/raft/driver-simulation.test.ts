@@ -57,15 +57,16 @@ test("driver simulation: a run is deterministic for its seed", async () => {
   assert.deepEqual(a.trace, b.trace, "seed 77 traces differ between runs");
 });
 
-test("driver simulation: seeds that found the gaps of re-admission above the Raft layer recover (32, 72, 352, 379, 1859, 346)", async () => {
+test("driver simulation: seeds that found the gaps of re-admission above the Raft layer recover (32, 72, 352, 379, 1859)", async () => {
   // 32, 72, 352: a re-admitted voter installed a snapshot past its promotion and never voted
   // again (fixed then by a snapshot rule in the driver; now the configuration names it).
   // 1859: a learner promoted while a voter was being re-admitted counted toward quorums before
   // it could vote; the leader crashed and the cluster stalled (the simulator then refused such
   // promotions: removed). 379: re-admission depended on how often learners hear the leader.
-  // 346 (found by this design's first version): a voter whose own log lost its promotion (crash
-  // in a snapshot install) must still vote when a candidate names its data directory.
-  for (const seed of [32, 72, 352, 379, 1859, 346]) {
+  // (Seed 346 found this design's first version refusing the vote of an intact voter whose
+  // own log had lost its promotion; the random streams have moved since: incarnation.test.ts
+  // keeps that case.)
+  for (const seed of [32, 72, 352, 379, 1859]) {
     const r = await runDriverSeed(seed);
     assert.deepEqual(r.violations, [], `seed ${seed} (npm run raft:sim -- --replay ${seed})`);
     assert.ok(r.stats.readmitted > 0, `seed ${seed} no longer exercises a re-admission`);

@@ -181,6 +181,40 @@ test("a promoted voter votes as soon as it appended its promotion, before it lea
   assert.ok(l === "d", `d (the only voter holding the committed promotion) must lead; leader is ${l}`);
 });
 
+test("an intact data directory whose log lost its own admission votes when the candidate names it (driver sim seed 346)", () => {
+  // d's log holds only a configuration without d (a crash inside the snapshot install that
+  // would have carried its promotion): it cannot campaign, but its disk lost nothing it
+  // promised, so it answers a candidate whose configuration names d's own incarnation.
+  const net = new SyncNet([], { voters: [], learners: [] });
+  const node = net.add("d", { voters: ["a", "b"], learners: [] }, "d0").raft;
+  const ask = (term: number, names: string) =>
+    node.step(
+      newMessage({
+        type: "vote",
+        from: "a",
+        to: "d",
+        term,
+        index: 9,
+        logTerm: 9,
+        force: true,
+        context: text(names),
+      }),
+    );
+  ask(5, "");
+  assert.equal(
+    drain(net, "d").find((m) => m.type === "voteResp")?.reject,
+    true,
+    "voted for a request naming another directory",
+  );
+  ask(6, "d0");
+  assert.equal(
+    drain(net, "d").find((m) => m.type === "voteResp")?.reject,
+    false,
+    "refused a request naming its own directory",
+  );
+  assert.equal(node.status().admitted, false);
+});
+
 test("conf changes: a replacement names the incarnation, demotes a voter to rejoin; promotion keeps it", () => {
   let conf = applyConfChange(ABC, { type: "addLearner", node: "c", incarnation: "c1", rejoin: true });
   assert.deepEqual(conf, { voters: ["a", "b"], learners: ["c"], incarnations: { c: "c1" }, rejoin: ["c"] });
