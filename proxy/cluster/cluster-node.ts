@@ -187,12 +187,13 @@ export class ClusterNode {
     });
     d.on("appMessage", (from: string, body: Buffer) => this.onAppMessage(from, body));
     d.on("fatal", (err: Error) => this.log.error({ err: err.message }, "raft stopped on a fatal error"));
+    // Every instance applies the replacement (the leader's core proposed it): each logs it, so
+    // the trail survives a leader that lost leadership before applying its own proposal.
     d.on("memberReplaced", (member: string, incarnation: string, was: string) => {
-      if (this.leading)
-        this.log.warn(
-          { member, incarnation, was: was || "(founder)" },
-          "member came back with a new data directory: re-admitting it as a learner",
-        );
+      const fields = { member, incarnation, was: was || "(founder)", leader: this.leading };
+      const msg = "member came back with a new data directory: re-admitting it as a learner";
+      if (this.leading) this.log.warn(fields, msg);
+      else this.log.info(fields, msg);
     });
     d.on("admitted", (incarnation: string) =>
       this.log.info(
