@@ -14,6 +14,7 @@ import {
   BOOTSTRAP_HARD_STATE,
   bootstrapSnapshot,
   decodeMessages,
+  incarnationIn,
   LEARNER_BEHIND,
   type Message,
   ProposalDropped,
@@ -35,19 +36,12 @@ import {
   type EntryHeader,
   KIND_ADDRESS,
   KIND_COMMAND,
-  KIND_INCARNATION,
   readEntryHeader,
   unwrapSnapshot,
   wrapEntry,
 } from "./driver/envelope.js";
 import { DriverError } from "./driver/errors.js";
-import {
-  admitsIncarnation,
-  type Identity,
-  loadIdentity,
-  saveIdentity,
-  snapshotAdmits,
-} from "./driver/identity.js";
+import { type Identity, loadIdentity, raftIncarnation, saveIdentity } from "./driver/identity.js";
 import {
   type DriverSettings,
   type RaftDriverOptions,
@@ -67,7 +61,7 @@ export { DriverError, type DriverErrorCode } from "./driver/errors.js";
 export type { RaftDriverOptions, StateMachine } from "./driver/options.js";
 export type { DriverStatus, PeerStatus } from "./driver/status.js";
 
-/** Events: "leaderChange" (leader, term), "roleChange" (role), "applied" (lastAppliedIndex), "appMessage" (from, body), "admitted" (incarnation), "fatal" (error), "warning" (message). */
+/** Events: "leaderChange" (leader, term), "roleChange" (role), "applied" (lastAppliedIndex), "appMessage" (from, body), "admitted" (incarnation), "memberReplaced" (id, incarnation, previous: "" for a founder's), "fatal" (error), "warning" (message). */
 export class RaftDriver extends EventEmitter {
   readonly id: NodeId;
   private readonly opts: RaftDriverOptions;
@@ -87,9 +81,7 @@ export class RaftDriver extends EventEmitter {
   private started = false;
   private stopped = false;
 
-  private identity: Identity = { incarnation: "", admitted: false };
-  /** Replicated: which data directory (incarnation) each member is, where recorded. */
-  private readonly incarnations = new Map<NodeId, string>();
+  private identity: Identity = { incarnation: "", admitted: false, founder: false };
   private role: Role = "follower";
   private lead: NodeId = "";
   private applied = 0;
@@ -152,8 +144,8 @@ export class RaftDriver extends EventEmitter {
     const durable = this.opts.fsync ?? true;
     this.identity = loadIdentity(this.opts.dataDir, !empty, durable);
     if (founding) {
-      // A founder is a voter of the new cluster from its first entry on.
-      this.identity = { ...this.identity, admitted: true };
+      // A founder is a voter of the new cluster from its first entry on (incarnation "").
+      this.identity = { ...this.identity, admitted: true, founder: true };
       saveIdentity(this.opts.dataDir, this.identity, durable);
     }
     if (founding && this.opts.bootstrap) {
@@ -175,7 +167,7 @@ export class RaftDriver extends EventEmitter {
       // Applied below, before start() returns.
       applied: commit,
       maxUncommittedBytes: this.opts.maxUncommittedBytes,
-      mayVote: () => this.identity.admitted,
+      incarnation: raftIncarnation(this.identity),
     });
     // What the durable commit index covers was applied (and served) by the previous run: apply
     // it again before start() returns, so a restart without a quorum never serves older state.
@@ -328,50 +320,41 @@ export class RaftDriver extends EventEmitter {
   }
 
   private restoreSnapshot(snap: Snapshot, atStart: boolean): void {
-    const { addresses, incarnations, state } = unwrapSnapshot(snap.data);
+    // Snapshots of the previous version may carry its "@incarnations" record: no longer used
+    // (the configuration names incarnations now), so it is dropped at the next snapshot.
+    const { addresses, state } = unwrapSnapshot(snap.data);
     this.book.restore(addresses, atStart);
-    this.incarnations.clear();
-    for (const [id, inc] of Object.entries(incarnations)) this.incarnations.set(id, inc);
     this.sm.restore(state);
     this.applied = snap.meta.index;
-    // A promotion the snapshot covers was never applied as an entry here (issue 9, found by
-    // the driver simulator: a re-admitted voter stayed unable to vote forever).
-    if (
-      !this.identity.admitted &&
-      snapshotAdmits(
-        this.identity.incarnation,
-        incarnations[this.id],
-        snap.meta.conf.voters.includes(this.id),
-      )
-    )
-      this.admit();
     this.snapIndex = Math.max(this.snapIndex, snap.meta.index);
     this.bytesSinceSnap = 0;
     if (!atStart) this.requests.rejectCoveredBy(snap.meta.index);
   }
 
   /**
-   * Admits this incarnation when it applies the configuration change that makes it a voter
-   * from a learner or non-member: the leader promoted THIS data directory after it caught up.
-   * A snapshot or log that already lists this id as a voter proves nothing (that may be a
-   * previous incarnation, whose disk was lost); nor does a promotion while the replicated
-   * record names another incarnation for this id.
+   * Notes (and reports once) when the configuration this node holds names it a voter under its
+   * own incarnation: from then on it votes and campaigns (the core decides that; this file
+   * only records it for status and for older versions reading identity.json).
    */
-  private checkAdmission(index: number): void {
-    if (this.identity.admitted || this.nodeRef === null) return;
-    const admits = admitsIncarnation(
-      this.identity.incarnation,
-      this.incarnations.get(this.id),
-      this.node.confStateAt(index - 1).voters.includes(this.id),
-      this.node.confStateAt(index).voters.includes(this.id),
-    );
-    if (admits) this.admit();
-  }
-
-  private admit(): void {
+  private checkAdmission(): void {
+    if (this.identity.admitted || this.nodeRef === null || !this.node.isAdmitted()) return;
     this.identity = { ...this.identity, admitted: true };
     saveIdentity(this.opts.dataDir, this.identity, this.opts.fsync ?? true);
     this.emit("admitted", this.identity.incarnation);
+  }
+
+  /** Reports a committed conf entry that names another incarnation for a member (it lost its disk). */
+  private noteReplacement(index: number): void {
+    // confStateAt reaches back to the compaction point (firstIndex - 1), no further.
+    if (this.nodeRef === null || index < this.node.status().firstIndex) return;
+    const before = this.node.confStateAt(index - 1);
+    const after = this.node.confStateAt(index);
+    for (const id of after.learners) {
+      const was = incarnationIn(before, id);
+      const now = incarnationIn(after, id);
+      if (was !== now && (before.voters.includes(id) || before.learners.includes(id)))
+        this.emit("memberReplaced", id, now, was);
+    }
   }
 
   private applyEntries(rd: Ready): void {
@@ -384,7 +367,7 @@ export class RaftDriver extends EventEmitter {
       const mine = requests.takeIndex(e.index);
       if (e.type === "conf") {
         requests.settleConf(e.index, e.term);
-        this.checkAdmission(e.index);
+        this.noteReplacement(e.index);
         continue;
       }
       if (e.data.length === 0) continue; // a new leader's empty entry
@@ -409,23 +392,12 @@ export class RaftDriver extends EventEmitter {
         }
       } else if (h.kind === KIND_ADDRESS) {
         this.book.applyRecord(e.data.subarray(ENTRY_HEADER));
-      } else if (h.kind === KIND_INCARNATION) {
-        this.applyIncarnation(e.data.subarray(ENTRY_HEADER));
       }
+      // KIND_INCARNATION: the previous version's record of a member's incarnation, now ignored.
       if (own) requests.settleProposal(h.seq, e.index, failure);
     }
+    this.checkAdmission();
     this.emit("applied", this.applied);
-  }
-
-  private applyIncarnation(body: Uint8Array): void {
-    try {
-      const rec = JSON.parse(Buffer.from(body).toString("utf8")) as { id?: unknown; incarnation?: unknown };
-      if (typeof rec.id === "string" && typeof rec.incarnation === "string") {
-        this.incarnations.set(rec.id, rec.incarnation);
-      }
-    } catch {
-      this.warn("undecodable incarnation record skipped");
-    }
   }
 
   private onSoftState(role: Role, lead: NodeId): void {
@@ -463,7 +435,7 @@ export class RaftDriver extends EventEmitter {
       this.book.all(),
       index,
       this.cfg.compactMargin,
-      Object.fromEntries(this.incarnations),
+      {},
       this.cfg.snapshotBytes / 4,
     );
     this.snapIndex = index;
@@ -598,8 +570,12 @@ export class RaftDriver extends EventEmitter {
     }
   }
 
-  /** Leader only: replicates `address` for `id`, then adds `id` as a learner. Resolves with the conf entry's index. */
-  async addLearner(id: NodeId, address: string): Promise<number> {
+  /**
+   * Leader only: replicates `address` for `id`, then adds `id` as a learner under data directory
+   * `incarnation` (its join names it; absent: the one the configuration already names, or a
+   * founder's). Resolves with the conf entry's index.
+   */
+  async addLearner(id: NodeId, address: string, incarnation?: string): Promise<number> {
     if (!id) throw new DriverError("BAD_ARGUMENT", "addLearner: id is required");
     try {
       parseAddress(address);
@@ -609,7 +585,7 @@ export class RaftDriver extends EventEmitter {
     if (this.role !== "leader")
       throw new DriverError("NOT_LEADER", "membership changes go to the leader", this.lead);
     await this.proposeKind(KIND_ADDRESS, Buffer.from(JSON.stringify({ id, address })));
-    return this.confChange({ type: "addLearner", node: id });
+    return this.confChange({ type: "addLearner", node: id, incarnation });
   }
 
   /** Leader only (NOT_LEADER with `leader` elsewhere): makes learner `id` a voter. */
@@ -617,48 +593,48 @@ export class RaftDriver extends EventEmitter {
     return this.confChange({ type: "addVoter", node: id });
   }
 
-  /** This data directory's incarnation, and whether the cluster admitted it as a voter. */
+  /** This data directory's incarnation id (identity.json). */
   get incarnation(): string {
     return this.identity.incarnation;
   }
 
+  /** The incarnation this node stamps on its Raft messages ("" for a founder's directory). */
+  get raftIncarnation(): string {
+    return raftIncarnation(this.identity);
+  }
+
+  /** Whether this node's configuration names it a voter under its own incarnation (it votes). */
   get admitted(): boolean {
-    return this.identity.admitted;
+    return this.nodeRef === null ? this.identity.admitted : this.node.isAdmitted();
   }
 
-  /** The incarnation the applied state records for member `id`, if any. */
-  incarnationOf(id: NodeId): string | undefined {
-    return this.incarnations.get(id);
-  }
-
-  /** Replicates "member `id` is now data directory `incarnation`" (any member; followers forward). */
-  recordIncarnation(id: NodeId, incarnation: string): Promise<number> {
-    if (!id || !incarnation)
-      return Promise.reject(
-        new DriverError("BAD_ARGUMENT", "recordIncarnation: id and incarnation are required"),
-      );
-    return this.proposeKind(KIND_INCARNATION, Buffer.from(JSON.stringify({ id, incarnation })));
+  /** The incarnation this node's configuration names for member `id` ("" for a founder). */
+  incarnationOf(id: NodeId): string {
+    this.checkRunning();
+    return incarnationIn(this.node.status().conf, id);
   }
 
   /**
-   * Leader only: makes voter `id` a learner and forgets its replication progress (its data
-   * directory was replaced: it must catch up from scratch before it counts toward a quorum).
+   * Leader only: member `id` came back as data directory `incarnation` (it lost its disk). It
+   * becomes a learner under it (a voter is demoted and promoted back by the leader once caught
+   * up). The core does the same by itself when such a member answers it; this is the path of
+   * a join that names the new incarnation.
    */
-  async demote(id: NodeId): Promise<number> {
-    const p = this.confChange({ type: "addLearner", node: id });
+  replaceIncarnation(id: NodeId, incarnation: string): Promise<number> {
+    if (!id || !incarnation)
+      return Promise.reject(
+        new DriverError("BAD_ARGUMENT", "replaceIncarnation: id and incarnation are required"),
+      );
     try {
-      this.node.forgetProgress(id);
-    } catch {
-      // not running: confChange already rejected
+      this.checkRunning();
+      if (this.role !== "leader")
+        throw new DriverError("NOT_LEADER", "membership changes go to the leader", this.lead);
+      const r = this.node.replaceIncarnation(id, incarnation);
+      this.kick();
+      return this.requests.addConf(r.index, r.term);
+    } catch (err) {
+      return Promise.reject(this.dropped(err));
     }
-    return p;
-  }
-
-  /** Leader only: forgets member `id`'s replication progress (a new incarnation of a learner). */
-  forgetProgress(id: NodeId): void {
-    this.checkRunning();
-    this.node.forgetProgress(id);
-    this.kick();
   }
 
   /** Leader only (NOT_LEADER with `leader` elsewhere): removes voter or learner `id`. */

@@ -6,7 +6,7 @@
 // had not committed become committed: that is the price of recovering without a quorum. The
 // other members must come back with EMPTY data directories; they then join as new
 // incarnations (learners) and are promoted back once caught up.
-import { applyConfChange, confStateAfter, encodeConfChange } from "./core/index.js";
+import { applyConfChange, confStateAfter, encodeConfChange, incarnationIn } from "./core/index.js";
 import { loadIdentity, saveIdentity } from "./driver/identity.js";
 import { FileStorage } from "./storage/index.js";
 import type { ConfChange, Entry, NodeId } from "./types.js";
@@ -39,15 +39,20 @@ export async function forceNewCluster(
       ents.push({ index: ++index, term, type: "conf", data: encodeConfChange(cc) });
       conf = applyConfChange(conf, cc);
     };
-    if (!conf.voters.includes(self)) change({ type: "addVoter", node: self });
+    // The operator vouches for this disk: it takes the incarnation its configuration names for
+    // it (so it may vote), or, not being a member, joins the configuration under its own.
+    const id = loadIdentity(dataDir, true, durable);
+    const member = conf.voters.includes(self) || conf.learners.includes(self);
+    const named = member ? incarnationIn(conf, self) : id.founder ? "" : id.incarnation;
+    const adopted = named === "" ? { ...id, founder: true } : { ...id, incarnation: named, founder: false };
+    if (!conf.voters.includes(self)) change({ type: "addVoter", node: self, incarnation: named });
     const removed = conf.voters.filter((v) => v !== self);
     for (const v of removed) change({ type: "removeNode", node: v });
     storage.append(ents);
     storage.setHardState({ term, vote: self, commit: index });
     await storage.sync();
     // The survivor is the cluster now: it votes (whatever its identity said before).
-    const id = loadIdentity(dataDir, true, durable);
-    if (!id.admitted) saveIdentity(dataDir, { ...id, admitted: true }, durable);
+    saveIdentity(dataDir, { ...adopted, admitted: true }, durable);
     return { removed, term, lastIndex: index };
   } finally {
     await storage.close();

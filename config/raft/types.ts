@@ -22,10 +22,18 @@ export interface HardState {
   readonly commit: number;
 }
 
-/** Cluster membership as of some log index. */
+/**
+ * Cluster membership as of some log index. `incarnations` names the data directory each member
+ * is (issue 9): a member without an entry is a founder (incarnation ""), as every member of a
+ * configuration written before incarnations existed. A message whose sender incarnation is not
+ * the one named here neither votes nor counts toward a quorum. `rejoin` lists learners that were
+ * voters replaced under a new incarnation: the leader promotes them back once caught up.
+ */
 export interface ConfState {
   readonly voters: readonly NodeId[];
   readonly learners: readonly NodeId[];
+  readonly incarnations?: Readonly<Record<NodeId, string>>;
+  readonly rejoin?: readonly NodeId[];
 }
 
 export interface SnapshotMeta {
@@ -52,6 +60,13 @@ export type ConfChangeType = "addLearner" | "addVoter" | "removeNode";
 export interface ConfChange {
   readonly type: ConfChangeType;
   readonly node: NodeId;
+  /**
+   * addLearner/addVoter: the node's data-directory incarnation ("" or absent: keep the one the
+   * configuration names, "" for a new member). addLearner on a member under ANOTHER incarnation
+   * replaces it: a voter is demoted and, with `rejoin`, promoted back by the leader once caught up.
+   */
+  readonly incarnation?: string;
+  readonly rejoin?: boolean;
 }
 
 export const EMPTY_CONF_STATE: ConfState = { voters: [], learners: [] };

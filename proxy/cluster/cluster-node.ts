@@ -13,10 +13,11 @@
 // id, which must equal the transport-authenticated sender), so an instance missing from the
 // leader's file can join too.
 //
-// Disk loss (issue 9): a data directory carries an incarnation (RaftDriver). A configured voter
-// restarted on an empty directory does not vote; its join names its new incarnation, and the
-// leader demotes it to a learner, forgets its progress, records the incarnation, and promotes
-// it back once caught up, which is when it votes again. Only `bootstrap: new` founds a cluster.
+// Disk loss (issue 9): a data directory carries an incarnation, and the Raft configuration
+// names each member's (config/raft). A configured voter restarted on an empty directory does
+// not vote; the leader's Raft core replaces it (learner under the new incarnation, caught up,
+// promoted back) when it answers, or when its join names the new incarnation. Only
+// `bootstrap: new` founds a cluster.
 
 import { rmSync } from "node:fs";
 import { formatAddress } from "../../config/address.js";
@@ -95,8 +96,6 @@ export class ClusterNode {
   private outcomeTimer: NodeJS.Timeout | undefined;
   private memberTimer: NodeJS.Timeout | undefined;
   private joinTimer: NodeJS.Timeout | undefined;
-  /** Members whose new incarnation the leader is re-admitting (one attempt at a time each). */
-  private readonly readmitting = new Set<string>();
   private refreshQueued = false;
   private stopped = false;
   readonly panics = new Map<string, boolean>();
@@ -189,6 +188,14 @@ export class ClusterNode {
     });
     d.on("appMessage", (from: string, body: Buffer) => this.onAppMessage(from, body));
     d.on("fatal", (err: Error) => this.log.error({ err: err.message }, "raft stopped on a fatal error"));
+    // Every instance applies the replacement (the leader's core proposed it): each logs it, so
+    // the trail survives a leader that lost leadership before applying its own proposal.
+    d.on("memberReplaced", (member: string, incarnation: string, was: string) => {
+      const fields = { member, incarnation, was: was || "(founder)", leader: this.leading };
+      const msg = "member came back with a new data directory: re-admitting it as a learner";
+      if (this.leading) this.log.warn(fields, msg);
+      else this.log.info(fields, msg);
+    });
     d.on("admitted", (incarnation: string) =>
       this.log.info(
         { node: this.settings.id, incarnation },
@@ -488,30 +495,20 @@ export class ClusterNode {
 
   /**
    * Leader: member `id` asks to be admitted under data directory `incarnation`. When that is
-   * not the incarnation the state records for it, `id` lost its disk (or is new): it is made a
-   * learner first (a voter: demoted), its replication progress is forgotten so it catches up
-   * from scratch, and then the new incarnation is recorded. tendMembership promotes it back
-   * once it has caught up, which is when it starts voting again (RaftDriver.admitted).
+   * not the incarnation the configuration names for it, `id` lost its disk: the Raft layer
+   * replaces it (learner under the new incarnation, caught up, promoted back by the leader's
+   * core). The core does this by itself when the member answers it; the join is the path of a
+   * member the leader does not reach.
    */
   private async readmit(id: string, incarnation: string): Promise<void> {
-    if (this.readmitting.has(id) || this.driver.incarnationOf(id) === incarnation) return;
-    this.readmitting.add(id);
+    if (this.driver.incarnationOf(id) === incarnation) return;
     try {
-      const voter = this.driver.status().voters.includes(id);
-      this.log.warn(
-        { member: id, incarnation, was: this.driver.incarnationOf(id) ?? "(founder)", voter },
-        "member came back with a new data directory: re-admitting it as a learner",
-      );
-      if (voter) await this.driver.demote(id);
-      else this.driver.forgetProgress(id);
-      await this.driver.recordIncarnation(id, incarnation);
+      await this.driver.replaceIncarnation(id, incarnation);
     } catch (err) {
       this.log.info(
         { member: id, err: errorText(err) },
         "re-admission not done yet; retried on its next join",
       );
-    } finally {
-      this.readmitting.delete(id);
     }
   }
 
@@ -549,9 +546,7 @@ export class ClusterNode {
     try {
       if (this.inConf(id)) return;
       this.log.info({ learner: id, address, incarnation }, "adding learner");
-      if (incarnation !== undefined && this.driver.incarnationOf(id) !== incarnation)
-        await this.driver.recordIncarnation(id, incarnation);
-      await this.driver.addLearner(id, address);
+      await this.driver.addLearner(id, address, incarnation);
     } catch (err) {
       this.log.warn({ learner: id, err: errorText(err) }, "adding learner failed");
     }
@@ -577,12 +572,12 @@ export class ClusterNode {
         const readmit =
           !this.driver.admitted &&
           s.voters.includes(s.id) &&
-          this.driver.incarnationOf(s.id) !== this.driver.incarnation;
+          this.driver.incarnationOf(s.id) !== this.driver.raftIncarnation;
         if (!readmit) return;
       }
       const address = s.peers[s.id] ?? (s.listen === null ? "" : formatAddress(s.listen));
       if (address === "") return;
-      const msg = encodeJoin(s.id, address, this.driver.incarnation);
+      const msg = encodeJoin(s.id, address, this.driver.raftIncarnation || undefined);
       for (const peer of Object.keys(s.peers)) if (peer !== s.id) this.driver.sendAppMessage(peer, msg);
     } catch (err) {
       this.log.debug({ err: errorText(err) }, "membership upkeep skipped");
@@ -595,7 +590,7 @@ export class ClusterNode {
    */
   private promoteCaughtUp(st: DriverStatus): void {
     for (const id of this.settings.voters) {
-      if (!st.learners.includes(id) || this.readmitting.has(id)) continue;
+      if (!st.learners.includes(id)) continue;
       this.driver.promote(id).then(
         () => this.log.info({ member: id }, "caught-up learner promoted back to voter"),
         (err: unknown) => this.log.debug({ member: id, err: errorText(err) }, "not promoted yet"),

@@ -75,7 +75,7 @@ describe("a voter that lost its disk rejoins by itself (issue 9, fix 2)", () => 
     for (const [id, s] of done.states) {
       assert.equal(member(s, "catalog", target)?.draining, true, fleet.why(`drain lost on ${id}`));
     }
-    // The re-admission went through the learner stage (logged by the leader that did it).
+    // The re-admission went through the learner stage (logged by every instance that applied it).
     const readmitted = cluster.logLines((l) => /re-admitting it as a learner/.test(String(l.msg)));
     assert.ok(readmitted.length > 0, fleet.why("the leader re-admitted T as a learner"));
     assert.ok(backMs < BACK_AS_VOTER_MS, fleet.why(`${T.id} back as a voter after ${backMs.toFixed(0)} ms`));

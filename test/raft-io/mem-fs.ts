@@ -5,6 +5,11 @@
 // power loss keeps only what was synced, optionally with a torn prefix of an unsynced append.
 // Concurrently issued fdatasyncs complete in reverse order when `reorderSyncs` is set (two
 // syncs in flight may finish in any order on a real disk).
+// A "powerReordered" loss is the kernel's background writeback caught at a random instant:
+// each file's unsynced data may have reached the disk or not, up to any byte, independently
+// of every other file (so a later write to one file can be on disk while an earlier one to
+// another is not), and the directory operations since the last directory fsync reached it
+// as a prefix of their order (a journaling file system commits metadata in order).
 // The driver simulator (test/raft/sim/driver-sim.ts) injects `defer` (when a sync completes,
 // on its own clock) and `beforeOp` (which may throw to kill the process just before any
 // operation), and takes the crash image of the current instant with image().
@@ -17,6 +22,14 @@ interface MemFile {
 
 /** What survives a crash at one instant: path -> contents. */
 export type Image = Map<string, Buffer>;
+
+export type CrashImageKind = "process" | "power" | "powerTorn" | "powerReordered";
+
+/** A directory operation not yet made durable by a directory fsync. */
+type DirOp =
+  | { readonly op: "create"; readonly path: string; readonly file: MemFile }
+  | { readonly op: "unlink"; readonly path: string }
+  | { readonly op: "rename"; readonly from: string; readonly to: string };
 
 export interface Step {
   op: string;
@@ -31,6 +44,8 @@ export interface Step {
 export class MemFs implements StorageFs {
   private readonly files = new Map<string, MemFile>();
   private durable = new Map<string, MemFile>();
+  /** Directory operations since the last directory fsync, in order. */
+  private dirOps: DirOp[] = [];
   private readonly fds = new Map<number, MemFile>();
   private nextFd = 3;
   private pendingSyncs: { file: MemFile; resolve: () => void }[] = [];
@@ -60,13 +75,17 @@ export class MemFs implements StorageFs {
     return m;
   }
 
-  /** What a crash now leaves on disk: kill -9 keeps the page cache, power loss only synced data. */
-  image(kind: "process" | "power" | "powerTorn"): Image {
+  /**
+   * What a crash now leaves on disk: kill -9 keeps the page cache, power loss only synced data
+   * ("powerReordered": plus any writeback that happened, drawn with `random`).
+   */
+  image(kind: CrashImageKind, random: () => number = Math.random): Image {
     const out: Image = new Map();
     if (kind === "process") {
       for (const [p, f] of this.files) out.set(p, Buffer.from(f.data));
       return out;
     }
+    if (kind === "powerReordered") return this.writebackImage(random);
     for (const [p, f] of this.durable) {
       const appended =
         f.data.length > f.synced.length && f.data.subarray(0, f.synced.length).equals(f.synced);
@@ -75,6 +94,34 @@ export class MemFs implements StorageFs {
           ? f.data.subarray(0, f.synced.length + Math.ceil((f.data.length - f.synced.length) / 2))
           : f.synced;
       out.set(p, Buffer.from(torn));
+    }
+    return out;
+  }
+
+  private writebackImage(random: () => number): Image {
+    const names = new Map(this.durable);
+    const k = Math.floor(random() * (this.dirOps.length + 1));
+    for (const d of this.dirOps.slice(0, k)) {
+      if (d.op === "create") names.set(d.path, d.file);
+      else if (d.op === "unlink") names.delete(d.path);
+      else {
+        const f = names.get(d.from);
+        names.delete(d.from);
+        if (f !== undefined) names.set(d.to, f);
+      }
+    }
+    const out: Image = new Map();
+    for (const [p, f] of names) {
+      const appended =
+        f.data.length > f.synced.length && f.data.subarray(0, f.synced.length).equals(f.synced);
+      let b = f.synced;
+      if (appended)
+        b = f.data.subarray(
+          0,
+          f.synced.length + Math.floor(random() * (f.data.length - f.synced.length + 1)),
+        );
+      else if (!f.data.equals(f.synced) && random() < 0.5) b = f.data;
+      out.set(p, Buffer.from(b));
     }
     return out;
   }
@@ -122,6 +169,7 @@ export class MemFs implements StorageFs {
     if (f === undefined) {
       f = { data: Buffer.alloc(0), synced: Buffer.alloc(0) };
       this.files.set(path, f);
+      this.dirOps.push({ op: "create", path, file: f });
       this.record(`create ${path}`);
     }
     const fd = this.nextFd++;
@@ -165,6 +213,7 @@ export class MemFs implements StorageFs {
   unlink(path: string): void {
     this.beforeOp?.(`unlink ${path}`);
     this.files.delete(path);
+    this.dirOps.push({ op: "unlink", path });
     this.record(`unlink ${path}`);
   }
 
@@ -174,6 +223,7 @@ export class MemFs implements StorageFs {
     if (f === undefined) throw new Error(`ENOENT ${from}`);
     this.files.delete(from);
     this.files.set(to, f);
+    this.dirOps.push({ op: "rename", from, to });
     this.record(`rename ${from} ${to}`);
   }
 
@@ -187,6 +237,7 @@ export class MemFs implements StorageFs {
     for (const [p, f] of this.durable) if (!p.startsWith(prefix)) next.set(p, f);
     for (const [p, f] of this.files) if (p.startsWith(prefix)) next.set(p, f);
     this.durable = next;
+    this.dirOps = this.dirOps.filter((d) => !(d.op === "rename" ? d.to : d.path).startsWith(prefix));
   }
 
   fdatasync(fd: number): Promise<void> {

@@ -1,7 +1,10 @@
 // The driver simulator in CI (issue 9): 2,000 seeds of the PRODUCTION Ready loop and FileStorage
 // (on the page-cache file system) under network faults, crashes at idle instants and inside
-// truncations, snapshot installs and segment rolls (kill -9, power loss, torn power loss), lost
-// disks with today's re-admission protocol, membership changes, leadership transfers and
+// truncations, snapshot installs and segment rolls (kill -9, power loss, torn power loss, power
+// loss with unsynced writes reordered between files: with fix 5, the segment roll's fsync
+// order, reverted, 27 of seeds 1-2000 fail, first seed 72), lost
+// disks (the leader's core replaces the member under its new incarnation; the dead process's
+// messages stay in flight and must not count), membership changes, leadership transfers and
 // ReadIndex reads checked against what was committed before each was issued. A failing seed is
 // printed and replayable: npm run raft:sim -- --replay SEED
 import assert from "node:assert/strict";
@@ -35,8 +38,10 @@ test(`driver simulation: ${SEEDS} seeds keep every invariant through crashes and
     "crashInTruncation",
     "crashInSnapshotInstall",
     "crashInRoll",
+    "powerReordered",
     "diskLosses",
     "readmitted",
+    "staleIncarnation",
     "confChanges",
     "transfers",
     "readsChecked",
@@ -52,13 +57,18 @@ test("driver simulation: a run is deterministic for its seed", async () => {
   assert.deepEqual(a.trace, b.trace, "seed 77 traces differ between runs");
 });
 
-test("driver simulation: a voter re-admitted past its promotion by a snapshot votes again (seeds 32, 72, 352)", async () => {
-  // Before the fix (driver/identity.ts snapshotAdmits) the re-admitted voter installed a
-  // snapshot covering its promotion, never applied that entry, and stayed a voter that may not
-  // vote: recovery never completed on these seeds (9 of seeds 1-400 failed so).
-  for (const seed of [32, 72, 352]) {
+test("driver simulation: seeds that found the gaps of re-admission above the Raft layer recover (32, 72, 352, 379, 1859)", async () => {
+  // 32, 72, 352: a re-admitted voter installed a snapshot past its promotion and never voted
+  // again (fixed then by a snapshot rule in the driver; now the configuration names it).
+  // 1859: a learner promoted while a voter was being re-admitted counted toward quorums before
+  // it could vote; the leader crashed and the cluster stalled (the simulator then refused such
+  // promotions: removed). 379: re-admission depended on how often learners hear the leader.
+  // (Seed 346 found this design's first version refusing the vote of an intact voter whose
+  // own log had lost its promotion; the random streams have moved since: incarnation.test.ts
+  // keeps that case.)
+  for (const seed of [32, 72, 352, 379, 1859]) {
     const r = await runDriverSeed(seed);
-    assert.deepEqual(r.violations, [], `seed ${seed}`);
+    assert.deepEqual(r.violations, [], `seed ${seed} (npm run raft:sim -- --replay ${seed})`);
     assert.ok(r.stats.readmitted > 0, `seed ${seed} no longer exercises a re-admission`);
   }
 });

@@ -5,12 +5,17 @@
 //
 // Frame:   "RF" u8(version=1) u32(count) message*
 // Message: u8(type) str(from) str(to) num(term) num(logTerm) num(index) num(commit)
-//          num(rejectHint) u8(flags: 1=reject 2=force 4=snapshot) bytes(context)
-//          u32(entryCount) entry* [snapshot]
+//          num(rejectHint) u8(flags: 1=reject 2=force 4=snapshot 8=incarnation 16=conf extras)
+//          bytes(context) u32(entryCount) entry* [str(incarnation)] [snapshot]
 // Entry:   num(term) num(index) u8(type: 0=normal 1=conf) bytes(data)
-// Snapshot: num(index) num(term) strs(voters) strs(learners) bytes(data)
+// Snapshot: num(index) num(term) strs(voters) strs(learners) [u32 n (str id, str inc)* strs(rejoin)]
+//          bytes(data)
+// Flags 8 and 16 are set only when there is something to carry (a non-founder sender, a
+// configuration naming incarnations), so a founder-only cluster's frames are byte-identical to
+// the previous version's (which refuses unknown flags: see README, mixed versions).
 // num = float64 holding a non-negative safe integer; str = u16 length + UTF-8; bytes = u32 length + raw.
-import type { ConfChange, ConfChangeType, Entry, EntryType, NodeId, Snapshot } from "../types.js";
+import type { ConfChange, ConfChangeType, ConfState, Entry, EntryType, NodeId, Snapshot } from "../types.js";
+import { withExtras } from "./conf.js";
 import { CodecError } from "./errors.js";
 import { MESSAGE_TYPES, type Message, type MessageType } from "./message.js";
 
@@ -21,6 +26,11 @@ const MAX_MEMBERS = 10_000;
 const FLAG_REJECT = 1;
 const FLAG_FORCE = 2;
 const FLAG_SNAPSHOT = 4;
+const FLAG_INCARNATION = 8;
+const FLAG_CONF_EXTRAS = 16;
+const KNOWN_FLAGS = FLAG_REJECT | FLAG_FORCE | FLAG_SNAPSHOT | FLAG_INCARNATION | FLAG_CONF_EXTRAS;
+/** Conf change v2 carries the incarnation and the rejoin flag; v1 (none of them) stays readable. */
+const CONF_VERSION_INC = 2;
 const ENTRY_TYPES: readonly EntryType[] = ["normal", "conf"];
 const CONF_TYPES: readonly ConfChangeType[] = ["addLearner", "addVoter", "removeNode"];
 
@@ -179,7 +189,14 @@ function writeMessage(w: Writer, m: Message): void {
   w.num(m.index, "index");
   w.num(m.commit, "commit");
   w.num(m.rejectHint, "rejectHint");
-  w.u8((m.reject ? FLAG_REJECT : 0) | (m.force ? FLAG_FORCE : 0) | (m.snapshot ? FLAG_SNAPSHOT : 0));
+  const extras = m.snapshot !== undefined && hasExtras(m.snapshot.meta.conf);
+  w.u8(
+    (m.reject ? FLAG_REJECT : 0) |
+      (m.force ? FLAG_FORCE : 0) |
+      (m.snapshot ? FLAG_SNAPSHOT : 0) |
+      (m.incarnation ? FLAG_INCARNATION : 0) |
+      (extras ? FLAG_CONF_EXTRAS : 0),
+  );
   w.bytes(m.context);
   w.u32(m.entries.length);
   for (const e of m.entries) {
@@ -190,14 +207,28 @@ function writeMessage(w: Writer, m: Message): void {
     w.u8(et);
     w.bytes(e.data);
   }
-  if (m.snapshot) writeSnapshot(w, m.snapshot);
+  if (m.incarnation) w.str(m.incarnation, "incarnation");
+  if (m.snapshot) writeSnapshot(w, m.snapshot, extras);
 }
 
-function writeSnapshot(w: Writer, s: Snapshot): void {
+function hasExtras(c: ConfState): boolean {
+  return (c.rejoin?.length ?? 0) > 0 || Object.keys(c.incarnations ?? {}).length > 0;
+}
+
+function writeSnapshot(w: Writer, s: Snapshot, extras: boolean): void {
   w.num(s.meta.index, "snapshot index");
   w.num(s.meta.term, "snapshot term");
   writeIds(w, s.meta.conf.voters);
   writeIds(w, s.meta.conf.learners);
+  if (extras) {
+    const incs = Object.entries(s.meta.conf.incarnations ?? {});
+    w.u32(incs.length);
+    for (const [id, inc] of incs) {
+      w.str(id, "member id");
+      w.str(inc, "incarnation");
+    }
+    writeIds(w, s.meta.conf.rejoin ?? []);
+  }
   w.bytes(s.data);
 }
 
@@ -219,8 +250,7 @@ function readMessage(r: Reader): Message {
   const commit = r.num("commit");
   const rejectHint = r.num("rejectHint");
   const flags = r.u8("flags");
-  if ((flags & ~(FLAG_REJECT | FLAG_FORCE | FLAG_SNAPSHOT)) !== 0)
-    throw new CodecError(`unknown flags ${flags}`);
+  if ((flags & ~KNOWN_FLAGS) !== 0) throw new CodecError(`unknown flags ${flags}`);
   const context = r.bytes("context");
   const n = r.count("entry count", 21);
   const entries: Entry[] = [];
@@ -244,7 +274,12 @@ function readMessage(r: Reader): Message {
   if (type === "app" && n > 0 && entries[0].index !== index + 1) {
     throw new CodecError("append entries do not follow the previous index");
   }
-  const snapshot = (flags & FLAG_SNAPSHOT) !== 0 ? readSnapshot(r) : undefined;
+  const incarnation = (flags & FLAG_INCARNATION) !== 0 ? r.str("incarnation") : "";
+  if ((flags & FLAG_INCARNATION) !== 0 && incarnation === "") throw new CodecError("empty incarnation");
+  if ((flags & FLAG_CONF_EXTRAS) !== 0 && (flags & FLAG_SNAPSHOT) === 0)
+    throw new CodecError("conf extras without a snapshot");
+  const snapshot =
+    (flags & FLAG_SNAPSHOT) !== 0 ? readSnapshot(r, (flags & FLAG_CONF_EXTRAS) !== 0) : undefined;
   if (type === "snap" && snapshot === undefined) throw new CodecError("snap message without a snapshot");
   return {
     type,
@@ -260,16 +295,32 @@ function readMessage(r: Reader): Message {
     force: (flags & FLAG_FORCE) !== 0,
     context,
     snapshot,
+    incarnation,
   };
 }
 
-function readSnapshot(r: Reader): Snapshot {
+function readSnapshot(r: Reader, extras: boolean): Snapshot {
   const index = r.num("snapshot index");
   const term = r.num("snapshot term");
   const voters = readIds(r, "voters");
   const learners = readIds(r, "learners");
+  let incarnations: Record<NodeId, string> | undefined;
+  let rejoin: NodeId[] | undefined;
+  if (extras) {
+    const n = r.count("incarnations", 4);
+    if (n > MAX_MEMBERS) throw new CodecError("too many incarnations");
+    incarnations = {};
+    for (let i = 0; i < n; i++) {
+      const id = r.str("incarnation member");
+      const inc = r.str("incarnation");
+      if (id === "" || inc === "")
+        throw new CodecError("empty id or incarnation in the snapshot's configuration");
+      incarnations[id] = inc;
+    }
+    rejoin = readIds(r, "rejoin");
+  }
   const data = r.bytes("snapshot data");
-  return { meta: { index, term, conf: { voters, learners } }, data };
+  return { meta: { index, term, conf: withExtras({ voters, learners }, incarnations, rejoin) }, data };
 }
 
 function readIds(r: Reader, what: string): NodeId[] {
@@ -284,16 +335,27 @@ function readIds(r: Reader, what: string): NodeId[] {
   return ids;
 }
 
-/** Conf change: u8(version=1) u8(type) str(node). */
+/**
+ * Conf change: u8(version=1) u8(type) str(node), or, when it names an incarnation or rejoin,
+ * u8(version=2) u8(type) str(node) str(incarnation) u8(rejoin). A change without them stays v1,
+ * readable by the previous version.
+ */
 export function encodeConfChange(cc: ConfChange): Uint8Array {
   const t = CONF_TYPES.indexOf(cc.type);
   if (t < 0) throw new CodecError(`unknown conf change type ${String(cc.type)}`);
   if (typeof cc.node !== "string" || cc.node === "")
     throw new CodecError("conf change node must be a non-empty id");
-  const w = new Writer(8 + cc.node.length * 3);
-  w.u8(CONF_VERSION);
+  if (cc.incarnation !== undefined && typeof cc.incarnation !== "string")
+    throw new CodecError("conf change incarnation must be a string");
+  const v2 = (cc.incarnation ?? "") !== "" || cc.rejoin === true;
+  const w = new Writer(16 + (cc.node.length + (cc.incarnation?.length ?? 0)) * 3);
+  w.u8(v2 ? CONF_VERSION_INC : CONF_VERSION);
   w.u8(t);
   w.str(cc.node, "conf change node");
+  if (v2) {
+    w.str(cc.incarnation ?? "", "conf change incarnation");
+    w.u8(cc.rejoin ? 1 : 0);
+  }
   return w.done();
 }
 
@@ -301,12 +363,20 @@ export function decodeConfChange(bytes: Uint8Array): ConfChange {
   if (!(bytes instanceof Uint8Array)) throw new CodecError("input is not a Uint8Array");
   const r = new Reader(bytes);
   const v = r.u8("conf change version");
-  if (v !== CONF_VERSION) throw new CodecError(`unsupported conf change version ${v}`);
+  if (v !== CONF_VERSION && v !== CONF_VERSION_INC)
+    throw new CodecError(`unsupported conf change version ${v}`);
   const t = r.u8("conf change type");
   const type = CONF_TYPES[t];
   if (type === undefined) throw new CodecError(`unknown conf change type ${t}`);
   const node = r.str("conf change node");
   if (node === "") throw new CodecError("conf change node is empty");
+  if (v === CONF_VERSION) {
+    if (r.remaining !== 0) throw new CodecError(`${r.remaining} trailing bytes in conf change`);
+    return { type, node };
+  }
+  const incarnation = r.str("conf change incarnation");
+  const rejoin = r.u8("conf change rejoin");
+  if (rejoin > 1) throw new CodecError(`bad conf change rejoin flag ${rejoin}`);
   if (r.remaining !== 0) throw new CodecError(`${r.remaining} trailing bytes in conf change`);
-  return { type, node };
+  return rejoin === 1 ? { type, node, incarnation, rejoin: true } : { type, node, incarnation };
 }

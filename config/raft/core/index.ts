@@ -6,7 +6,10 @@ export {
   bootstrapSnapshot,
   confChangeProblem,
   confStateAfter,
+  incarnationIn,
+  isRejoining,
   sameConf,
+  withExtras,
 } from "./conf.js";
 export {
   CodecError,

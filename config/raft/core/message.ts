@@ -3,7 +3,8 @@
 //   app:        index/logTerm = prevLogIndex/prevLogTerm, entries, commit = leader commit
 //   appResp:    index = last index known to match (or the rejected prevLogIndex when reject),
 //               rejectHint/logTerm = the follower's conflict hint (index, term at it)
-//   vote/preVote: index/logTerm = candidate's last index/term; force = leadership transfer
+//   vote/preVote: index/logTerm = candidate's last index/term; force = leadership transfer;
+//               context = the incarnation the candidate's configuration names for the voter (UTF-8)
 //   heartbeat:  commit = min(follower match, leader commit), context = ReadIndex ctx (or empty)
 //   snap:       snapshot
 //   prop:       entries forwarded by a follower (term 0)
@@ -60,6 +61,11 @@ export interface Message {
   readonly force: boolean;
   readonly context: Uint8Array;
   readonly snapshot?: Snapshot;
+  /**
+   * The sender's data-directory incarnation ("" for a founder's). A member's message whose
+   * incarnation is not the one the receiver's configuration names neither votes nor counts.
+   */
+  readonly incarnation: string;
 }
 
 const NO_ENTRIES: readonly Entry[] = Object.freeze([]);
@@ -73,7 +79,7 @@ export function newMessage(init: MessageInit): Message {
 }
 
 /** newMessage with the sender given separately (the core's send path: one allocation). */
-export function messageFrom(from: string, init: Omit<MessageInit, "from">): Message {
+export function messageFrom(from: string, init: Omit<MessageInit, "from">, incarnation = ""): Message {
   return {
     type: init.type,
     from,
@@ -88,6 +94,7 @@ export function messageFrom(from: string, init: Omit<MessageInit, "from">): Mess
     force: init.force ?? false,
     context: init.context ?? NO_BYTES,
     snapshot: init.snapshot,
+    incarnation: init.incarnation ?? incarnation,
   };
 }
 

@@ -36,11 +36,12 @@ export interface RaftConfig {
   /** Leader: max ReadIndex requests waiting for confirmation; past it reads are refused. Default 4096. */
   readonly maxPendingReads?: number;
   /**
-   * Whether this node may vote and campaign (default always). A node whose data directory is a
-   * new incarnation (it lost its disk) says no until the cluster re-admitted it: its empty log
-   * must never help elect a stale candidate, and it may have forgotten a vote it gave.
+   * This data directory's incarnation ("" for a founder's, the default), stamped on every
+   * message. The node votes and campaigns only while its configuration names this incarnation
+   * for it: a node that lost its disk (a new incarnation) must never help elect a stale
+   * candidate with its empty log, and it may have forgotten a vote it gave.
    */
-  readonly mayVote?: () => boolean;
+  readonly incarnation?: string;
   /** Leader: a learner is promoted only when at most this many entries behind. Default 8. */
   readonly maxPromoteLag?: number;
   /** Last index the state machine applied before a restart (default: the snapshot index). */
@@ -73,6 +74,9 @@ export interface RaftStatus {
   readonly lastIndex: number;
   readonly conf: ConfState;
   readonly isLearner: boolean;
+  /** This node's incarnation, and whether its configuration names it a voter under it. */
+  readonly incarnation: string;
+  readonly admitted: boolean;
   readonly leadTransferee: NodeId;
   /** Leader only: each member's replication progress. */
   readonly progress: ReadonlyMap<NodeId, ProgressStatus>;

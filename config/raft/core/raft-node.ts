@@ -36,9 +36,17 @@
 // and a new change could each form disjoint majorities). Learners receive the log but are
 // never counted in a quorum and never campaign. A leader that removed itself keeps leading
 // (without counting itself) until the entry commits, then steps down.
+//
+// Incarnations (issue 9): the configuration names each member's data directory ("" for a
+// founder's), every message carries its sender's, and a vote request names the voter's as the
+// candidate's configuration has it. A reply from another directory than the configured one is
+// dropped (no progress, commit, check-quorum or ReadIndex confirmation), such a vote is not
+// counted, and a node grants votes only to requests naming its own directory: a node that lost
+// its disk (and with it its votes and acknowledged entries) never acts as its previous self.
+// The leader replaces a member that answers under a new incarnation (replaceIncarnation).
 import type { ConfChange, ConfState, Entry, EntryType, HardState, NodeId, Snapshot } from "../types.js";
 import { decodeConfChange, encodeConfChange } from "./codec.js";
-import { applyConfChange, confChangeProblem } from "./conf.js";
+import { applyConfChange, confChangeProblem, incarnationIn, isRejoining } from "./conf.js";
 import {
   LEARNER_BEHIND,
   ProposalDropped,
@@ -63,6 +71,7 @@ import type { ReadState, Ready, Role, SoftState } from "./ready.js";
 import type { RaftStorage } from "./storage.js";
 
 const NONE = "";
+const utf8 = new TextEncoder();
 const EMPTY = new Uint8Array(0);
 
 interface Outstanding {
@@ -97,13 +106,15 @@ export class RaftNode {
   private confBase: ConfState;
   private confHistory: { index: number; conf: ConfState }[] = [];
   private voters = new Set<NodeId>();
+  /** The configuration applyConf last put in effect (to see a member's incarnation change). */
+  private confApplied: ConfState = { voters: [], learners: [] };
   private learners = new Set<NodeId>();
 
   private readonly prs = new Map<NodeId, Progress>();
   private readonly votes = new Map<NodeId, boolean>();
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
-  /** Heartbeat rounds since this node became leader; learners hear every learnerHeartbeatEvery-th. */
+  /** Heartbeat rounds since this node became leader; learners hear every learnerHeartbeatEvery-th (once per election timeout). */
   private heartbeatRound = 0;
   private readonly learnerHeartbeatEvery: number;
   private randomizedElectionTimeout = 0;
@@ -118,7 +129,11 @@ export class RaftNode {
   private readonly maxUncommittedBytes: number;
   private readonly maxPendingReads: number;
   private readonly maxPromoteLag: number;
-  private readonly mayVote: () => boolean;
+  /** This data directory's incarnation ("" for a founder's), stamped on every message. */
+  private readonly incarnation: string;
+  private readonly incarnationBytes: Uint8Array;
+  /** Leader, this term: incarnations it replaced per member (late messages of a dead process). */
+  private readonly retired = new Map<NodeId, Set<string>>();
   /** Leader: data bytes of this term's uncommitted entries, and [index, bytes] of each, oldest first. */
   private uncommittedBytes = 0;
   private uncommitted: [number, number][] = [];
@@ -134,10 +149,12 @@ export class RaftNode {
     this.electionTimeout = config.electionTick ?? 10;
     this.heartbeatTimeout = config.heartbeatTick ?? 1;
     // Learners never campaign, so no election timer depends on their heartbeats; they learn
-    // commits from the appends sent on every commit. Twice per election timeout keeps them
+    // commits from the appends sent on every commit. Once per election timeout keeps them
     // current on the leader and lets a lagging one be probed, at a fraction of the fan-out cost
-    // (3 voters + 20 learners: 22 messages and socket writes per round became 2 + 20/4).
-    this.learnerHeartbeatEvery = Math.max(1, Math.floor(this.electionTimeout / (2 * this.heartbeatTimeout)));
+    // (3 voters + 20 learners: 22 messages and socket writes per round became 2 + 20/10).
+    // Nothing of a re-admission waits on it: a voter being replaced hears voter-rate
+    // heartbeats (isRejoining), and its promotion is checked on every round.
+    this.learnerHeartbeatEvery = Math.max(1, Math.floor(this.electionTimeout / this.heartbeatTimeout));
     this.preVote = config.preVote ?? true;
     this.checkQuorum = config.checkQuorum ?? true;
     this.maxMsgEntries = config.maxMsgEntries ?? 64;
@@ -147,7 +164,8 @@ export class RaftNode {
     this.maxUncommittedBytes = config.maxUncommittedBytes ?? 4 << 20;
     this.maxPendingReads = config.maxPendingReads ?? 4096;
     this.maxPromoteLag = config.maxPromoteLag ?? 8;
-    this.mayVote = config.mayVote ?? (() => true);
+    this.incarnation = config.incarnation ?? "";
+    this.incarnationBytes = utf8.encode(this.incarnation);
     this.prng = new Prng(mixSeed(config.seed, config.id));
     this.log = new RaftLog(this.storage);
 
@@ -306,18 +324,9 @@ export class RaftNode {
     this.send({ type: "readIndex", to: this.lead, context: ctx });
   }
 
-  /**
-   * Leader: forgets what member `id` acknowledged (its data directory was replaced), so its
-   * next append probes from the start (a snapshot if compacted) instead of waiting forever on
-   * a match index its new, empty log cannot honour.
-   */
-  forgetProgress(id: NodeId): void {
-    const pr = this.prs.get(id);
-    if (this.role !== "leader" || pr === undefined || id === this.id) return;
-    pr.match = 0;
-    pr.becomeProbe();
-    pr.next = 1;
-    this.sendAppend(id, true);
+  /** Whether the configuration names this node a voter under its own incarnation (it votes). */
+  isAdmitted(): boolean {
+    return this.voters.has(this.id) && this.selfCurrent();
   }
 
   hasReady(): boolean {
@@ -412,6 +421,8 @@ export class RaftNode {
       lastIndex: this.log.lastIndex(),
       conf: this.conf,
       isLearner: this.learners.has(this.id),
+      incarnation: this.incarnation,
+      admitted: this.isAdmitted(),
       leadTransferee: this.leadTransferee,
       progress,
     };
@@ -460,6 +471,7 @@ export class RaftNode {
     this.votes.clear();
     this.prs.clear();
     this.readOnly.clear();
+    this.retired.clear();
     this.pendingReadRequests = [];
     this.uncommittedBytes = 0;
     this.uncommitted = [];
@@ -506,7 +518,7 @@ export class RaftNode {
   }
 
   private promotable(): boolean {
-    return this.voters.has(this.id) && this.log.unstableSnap === undefined && this.mayVote();
+    return this.voters.has(this.id) && this.log.unstableSnap === undefined && this.selfCurrent();
   }
 
   private tickElection(): void {
@@ -543,6 +555,7 @@ export class RaftNode {
       // Every heartbeat carries the newest unconfirmed read's context (as etcd does): a read
       // whose own heartbeat round was lost is confirmed by a later one instead of hanging.
       this.bcastHeartbeat(this.readOnly.newestCtx() ?? EMPTY);
+      this.promoteRejoining();
     }
   }
 
@@ -567,7 +580,10 @@ export class RaftNode {
     const logTerm = this.log.lastTerm();
     for (const v of this.voters) {
       if (v === this.id) continue;
-      this.send({ type, to: v, term: voteTerm, index, logTerm, force: kind === "transfer" });
+      // The request names the incarnation this candidate's configuration has for the voter: a
+      // voter answers only requests that name its own data directory (handleVoteRequest).
+      const context = utf8.encode(incarnationIn(this.conf, v));
+      this.send({ type, to: v, term: voteTerm, index, logTerm, force: kind === "transfer", context });
     }
   }
 
@@ -591,7 +607,7 @@ export class RaftNode {
       (this.vote === NONE && this.lead === NONE) ||
       (m.type === "preVote" && m.term > this.term);
     const respType = m.type === "vote" ? "voteResp" : "preVoteResp";
-    if (canVote && this.mayVote() && this.log.isUpToDate(m.index, m.logTerm)) {
+    if (canVote && this.namesMe(m.context) && this.log.isUpToDate(m.index, m.logTerm)) {
       this.send({ type: respType, to: m.from, term: m.term });
       if (m.type === "vote") {
         this.electionElapsed = 0;
@@ -608,7 +624,7 @@ export class RaftNode {
     if (m.type === "prop") {
       if (this.role === "leader") this.leaderAcceptProposal(m.entries);
       else if (this.role === "follower" && this.lead !== NONE) {
-        this.msgs.push(newMessage({ ...m, from: this.id, to: this.lead }));
+        this.msgs.push(newMessage({ ...m, from: this.id, to: this.lead, incarnation: this.incarnation }));
       }
       return;
     }
@@ -628,6 +644,13 @@ export class RaftNode {
   private stepLeader(m: Message): void {
     const pr = this.prs.get(m.from);
     if (!pr) return;
+    if (!this.current(m)) {
+      // Another data directory than the configuration's: its replies say nothing about the
+      // log the configuration counts on (a dead process's late ack, or a node that lost its
+      // disk). Dropped; a new incarnation is replaced (learner under it, promoted back later).
+      if (m.type === "appResp" || m.type === "heartbeatResp") this.maybeReplace(m.from, m.incarnation);
+      return;
+    }
     switch (m.type) {
       case "appResp":
         pr.recentActive = true;
@@ -700,6 +723,7 @@ export class RaftNode {
       case "voteResp":
       case "preVoteResp": {
         if ((m.type === "preVoteResp") !== (this.role === "preCandidate")) return;
+        if (!this.current(m)) return; // a vote of another data directory than the configuration's
         this.votes.set(m.from, !m.reject);
         const res = this.pollResult();
         if (res === "won") {
@@ -954,7 +978,9 @@ export class RaftNode {
     const committed = this.log.committed;
     const learnersToo = this.heartbeatRound++ % this.learnerHeartbeatEvery === 0;
     for (const [id, pr] of this.prs) {
-      if (id === this.id || (!learnersToo && this.learners.has(id))) continue;
+      if (id === this.id) continue;
+      // A voter rejoining under a new incarnation hears the leader as often as voters do.
+      if (!learnersToo && this.learners.has(id) && !isRejoining(this.conf, id)) continue;
       this.send({
         type: "heartbeat",
         to: id,
@@ -1091,9 +1117,20 @@ export class RaftNode {
 
   /** Makes `conf` the configuration in effect (on append, thesis §4.1). */
   private applyConf(conf: ConfState): void {
+    const before = this.confApplied;
+    this.confApplied = conf;
     this.voters = new Set(conf.voters);
     this.learners = new Set(conf.learners);
     if (this.role !== "leader") return;
+    for (const [id, pr] of this.prs) {
+      if (id === this.id || incarnationIn(before, id) === incarnationIn(conf, id)) continue;
+      // Another data directory: what the previous one acknowledged is not on this one.
+      pr.match = 0;
+      pr.becomeProbe();
+      pr.next = 1;
+      pr.recentActive = false;
+      this.readOnly.dropAcks(id);
+    }
     const next = this.log.lastIndex() + 1;
     for (const id of this.members()) {
       if (!this.prs.has(id)) this.prs.set(id, new Progress(next, this.maxInflight));
@@ -1107,7 +1144,78 @@ export class RaftNode {
   }
 
   private send(init: Omit<MessageInit, "from">): void {
-    this.msgs.push(messageFrom(this.id, init));
+    this.msgs.push(messageFrom(this.id, init, this.incarnation));
+  }
+
+  // ---------------------------------------------------------------- incarnations
+
+  /** Whether `m` comes from the data directory the configuration names for its sender. */
+  private current(m: Message): boolean {
+    return m.incarnation === incarnationIn(this.conf, m.from);
+  }
+
+  /**
+   * Whether a vote request names this node's data directory. A new incarnation (it lost its
+   * disk, and with it its votes and acknowledged entries) is not named by any candidate until
+   * the leader replaced it, so it never votes as its previous self; an intact directory whose
+   * own log does not show its admission yet (lost unsynced) still votes when the candidate
+   * names it. A request of the previous version names none: a founder's ("").
+   */
+  private namesMe(ctx: Uint8Array): boolean {
+    const own = this.incarnationBytes;
+    if (ctx.length !== own.length) return false;
+    for (let i = 0; i < own.length; i++) if (ctx[i] !== own[i]) return false;
+    return true;
+  }
+
+  /** Whether the configuration names this node's own data directory (it may vote and campaign). */
+  private selfCurrent(): boolean {
+    return incarnationIn(this.conf, this.id) === this.incarnation;
+  }
+
+  /** Leader: a member answered from a new data directory; replace it if a change can go now. */
+  private maybeReplace(id: NodeId, incarnation: string): void {
+    if (incarnation === "" || this.retired.get(id)?.has(incarnation)) return;
+    try {
+      this.replaceIncarnation(id, incarnation);
+    } catch (err) {
+      if (!(err instanceof ProposalDropped)) throw err;
+    }
+  }
+
+  /**
+   * Leader: member `id` is now data directory `incarnation` (it lost its disk). Proposes it as a
+   * learner under that incarnation (a voter is demoted, marked to rejoin, and promoted back once
+   * caught up: promoteRejoining). Throws ProposalDropped when no change can be proposed now.
+   */
+  replaceIncarnation(id: NodeId, incarnation: string): ProposalResult {
+    if (this.role !== "leader") throw new ProposalDropped("not the leader");
+    if (!this.voters.has(id) && !this.learners.has(id)) throw new ProposalDropped(`${id} is not a member`);
+    const was = incarnationIn(this.conf, id);
+    if (incarnation === "" || was === incarnation)
+      throw new ProposalDropped(`${id} already is "${incarnation}"`);
+    const rejoin = this.voters.has(id) || isRejoining(this.conf, id);
+    const r = this.proposeConfChange({ type: "addLearner", node: id, incarnation, rejoin });
+    const set = this.retired.get(id) ?? new Set<string>();
+    set.add(was);
+    this.retired.set(id, set);
+    return r;
+  }
+
+  /** Leader: promotes rejoining learners that caught up (as often as it heartbeats voters). */
+  private promoteRejoining(): void {
+    const rejoin = this.conf.rejoin;
+    if (rejoin === undefined || this.pendingConfIndex > this.log.committed) return;
+    for (const id of rejoin) {
+      const pr = this.prs.get(id);
+      if (!pr || this.log.lastIndex() - pr.match > this.maxPromoteLag) continue;
+      try {
+        this.proposeConfChange({ type: "addVoter", node: id });
+        return;
+      } catch (err) {
+        if (!(err instanceof ProposalDropped)) throw err;
+      }
+    }
   }
 }
 

@@ -48,6 +48,11 @@ export class ReadOnlyQueue {
     return done;
   }
 
+  /** Forgets `id`'s confirmations (its data directory was replaced: they were another disk's). */
+  dropAcks(id: NodeId): void {
+    for (const r of this.queue) r.acks.delete(id);
+  }
+
   clear(): void {
     this.byKey.clear();
     this.queue = [];

@@ -4,11 +4,13 @@
 // addresses through the log.
 //   normal entry: u8 0 | u32be session hi | u32be session lo | u32be seq | command
 //                 u8 1 | u32be session hi | u32be session lo | u32be seq | JSON {id, address}
-//                 u8 2 | ... | JSON {id, incarnation} (which data directory is member `id`)
+//                 u8 2 | ... | JSON {id, incarnation}: the previous version's record of which
+//                 data directory member `id` is; read and ignored (the Raft configuration
+//                 names incarnations now)
 //   snapshot:     u32be addressBookJsonLength | JSON {id: address} | state-machine data
 //                 (empty data = the bootstrap snapshot: no addresses, empty state machine);
-//                 the incarnations ride in the address book under the key "@incarnations"
-//                 (a JSON string; "@" starts no node id), so older snapshots still decode.
+//                 the previous version's incarnations ride in the address book under the key
+//                 "@incarnations" (a JSON string; "@" starts no node id): decoded, unused.
 export const KIND_COMMAND = 0;
 export const KIND_ADDRESS = 1;
 export const KIND_INCARNATION = 2;

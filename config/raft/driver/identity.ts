@@ -1,10 +1,11 @@
-// This data directory's identity: an incarnation id drawn when the directory is first used,
-// and whether the cluster admitted this incarnation as a voter. A node that restarts without
-// its data gets a NEW incarnation that is not admitted: it neither votes nor campaigns (its
-// empty log must never help elect a stale candidate, and it may have forgotten a vote its
-// previous incarnation gave) until the leader has recorded the new incarnation, caught it up
-// as a learner and promoted it. Founders are admitted when they bootstrap; a directory that
-// already held Raft state before incarnations existed is treated as admitted.
+// This data directory's identity (issue 9): an incarnation id drawn when the directory is first
+// used, and whether it founded the cluster. The Raft configuration names each member's
+// incarnation ("" for a founder's: configurations written before incarnations existed name
+// none), every message carries its sender's, and the core counts a member's votes and acks only
+// when they match (config/raft/core/raft-node.ts). A node that restarts without its data gets a
+// NEW incarnation: the leader replaces it (learner under the new one, caught up, promoted back)
+// and it votes again once its configuration names its incarnation. `admitted` records the last
+// admission the driver saw (status, and older versions' reading of this file).
 // Written atomically (temp file, fsync, rename, directory fsync).
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
@@ -15,6 +16,11 @@ export const IDENTITY_FILE = "identity.json";
 export interface Identity {
   incarnation: string;
   admitted: boolean;
+  /**
+   * Founded the cluster (bootstrap), or held Raft state before incarnations were configuration:
+   * it speaks as incarnation "" (what a configuration without incarnations names).
+   */
+  founder: boolean;
 }
 
 function isIdentity(v: unknown): v is Identity {
@@ -23,36 +29,14 @@ function isIdentity(v: unknown): v is Identity {
     typeof o === "object" &&
     o !== null &&
     typeof o.incarnation === "string" &&
-    typeof o.admitted === "boolean"
+    typeof o.admitted === "boolean" &&
+    (o.founder === undefined || typeof o.founder === "boolean")
   );
 }
 
-/**
- * Whether applying a configuration change admits incarnation `own` as a voter: the change makes
- * this node a voter from a learner or non-member (the leader promoted THIS data directory after
- * it caught up). A configuration that already listed it as a voter proves nothing (that may be a
- * previous incarnation, whose disk was lost); nor does a promotion while the replicated record
- * names another incarnation for this id. Shared by the driver and the simulator.
- */
-export function admitsIncarnation(
-  own: string,
-  recorded: string | undefined,
-  voterBefore: boolean,
-  voterAfter: boolean,
-): boolean {
-  if (recorded !== undefined && recorded !== own) return false;
-  return !voterBefore && voterAfter;
-}
-
-/**
- * Whether an installed snapshot admits incarnation `own`: its configuration lists this node as
- * a voter AND its replicated state records `own` for it. The leader records a new incarnation
- * only after demoting it (or before adding it as a learner), so a voter entry in a state that
- * already holds the record is a promotion that came after it: the one admitsIncarnation would
- * have seen, had the node applied that entry instead of receiving a snapshot past it.
- */
-export function snapshotAdmits(own: string, recorded: string | undefined, voter: boolean): boolean {
-  return recorded === own && voter;
+/** The incarnation this directory stamps on its Raft messages and configuration entries. */
+export function raftIncarnation(id: Identity): string {
+  return id.founder ? "" : id.incarnation;
 }
 
 /** Reads the identity, creating it (not admitted unless the directory already holds state). */
@@ -60,12 +44,16 @@ export function loadIdentity(dir: string, hasState: boolean, durable: boolean): 
   const path = join(dir, IDENTITY_FILE);
   if (fs.existsSync(path)) {
     const parsed = JSON.parse(fs.readFileSync(path, "utf8")) as unknown;
-    if (!isIdentity(parsed)) throw new Error(`${path}: not {incarnation: string, admitted: boolean}`);
-    // An empty log cannot be an admitted voter (a crash between this file and the bootstrap).
-    if (parsed.admitted && !hasState) return { incarnation: parsed.incarnation, admitted: false };
-    return parsed;
+    if (!isIdentity(parsed))
+      throw new Error(`${path}: not {incarnation: string, admitted: boolean, founder?: boolean}`);
+    // An empty log cannot be a founder's or an admitted voter's (a crash between this file and
+    // the bootstrap): it is a new incarnation.
+    if (!hasState) return { incarnation: parsed.incarnation, admitted: false, founder: false };
+    // Written by the previous version (no `founder`): an admitted directory is one the cluster
+    // knows under no incarnation in its configuration (the old record lived in the state).
+    return { ...parsed, founder: parsed.founder ?? parsed.admitted };
   }
-  const id: Identity = { incarnation: randomBytes(8).toString("hex"), admitted: hasState };
+  const id: Identity = { incarnation: randomBytes(8).toString("hex"), admitted: hasState, founder: hasState };
   saveIdentity(dir, id, durable);
   return id;
 }

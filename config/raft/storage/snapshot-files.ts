@@ -5,6 +5,7 @@
 // (see wal-recovery.ts), so a crash before the old segments are unlinked resurrects nothing.
 // Written atomically (temp file, fdatasync, rename, fsync the directory) so a crash leaves
 // either the old snapshot or the new one, never half of one; leftover temp files are removed.
+import { withExtras } from "../core/index.js";
 import type { ConfState, Snapshot } from "../types.js";
 import { StorageCorruptError } from "./errors.js";
 import { checkRecord, frameRecord } from "./record.js";
@@ -29,8 +30,15 @@ export function sortedSnapshotFiles(names: readonly string[]): string[] {
 }
 
 export function encodeSnapshot(snap: Snapshot, installed = false): Buffer {
+  // incarnations/rejoin only when present: a founder-only snapshot keeps the previous bytes.
+  const c = snap.meta.conf;
   const conf = Buffer.from(
-    JSON.stringify({ voters: snap.meta.conf.voters, learners: snap.meta.conf.learners }),
+    JSON.stringify({
+      voters: c.voters,
+      learners: c.learners,
+      ...(c.incarnations !== undefined ? { incarnations: c.incarnations } : {}),
+      ...(c.rejoin !== undefined ? { rejoin: c.rejoin } : {}),
+    }),
   );
   const payload = Buffer.allocUnsafe(FIXED + conf.length + snap.data.length);
   payload[0] = installed ? KIND_INSTALLED_SNAPSHOT : KIND_SNAPSHOT;
@@ -67,14 +75,27 @@ export function decodeSnapshot(buf: Buffer, file: string): SnapshotFile {
     const parsed = JSON.parse(p.toString("utf8", FIXED, FIXED + confLen)) as {
       voters?: unknown;
       learners?: unknown;
+      incarnations?: unknown;
+      rejoin?: unknown;
     };
     if (!isStringArray(parsed.voters) || !isStringArray(parsed.learners)) throw new Error("bad shape");
-    conf = { voters: parsed.voters, learners: parsed.learners };
+    const incs = parsed.incarnations;
+    if (
+      incs !== undefined &&
+      (typeof incs !== "object" || incs === null || !Object.values(incs).every((v) => typeof v === "string"))
+    )
+      throw new Error("bad incarnations");
+    if (parsed.rejoin !== undefined && !isStringArray(parsed.rejoin)) throw new Error("bad rejoin");
+    conf = withExtras(
+      { voters: parsed.voters, learners: parsed.learners },
+      incs as Record<string, string> | undefined,
+      parsed.rejoin,
+    );
   } catch {
     throw new StorageCorruptError(
       file,
       8 + FIXED,
-      "conf state is not {voters: string[], learners: string[]}",
+      "conf state is not {voters: string[], learners: string[], incarnations?, rejoin?}",
     );
   }
   const data = new Uint8Array(p.length - FIXED - confLen);

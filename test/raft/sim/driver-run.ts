@@ -8,9 +8,9 @@
 // kill -9, and every read's index at least what was committed when it was issued
 // (linearizable reads). At the end the faults stop: the cluster must commit, every member
 // apply it, state machines agree, and every voter that lost its disk be a voter again.
-import { Prng } from "../../../config/raft/core/index.js";
+import { incarnationIn, Prng } from "../../../config/raft/core/index.js";
 import type { ConfChange } from "../../../config/raft/types.js";
-import { recordIncarnation, tendMembership } from "./driver-membership.js";
+import { tendMembership } from "./driver-membership.js";
 import { type DNode, DriverSim } from "./driver-sim.js";
 import { encodeCommand } from "./kv.js";
 import { TICK } from "./network.js";
@@ -164,7 +164,7 @@ export async function runDriverSeed(seed: number, opts: DriverRunOptions = {}): 
         if (rng.next() < 0.7) await sim.restart(id);
       }
     }
-    if (t % 2 === 0) tendMembership(sim, voters);
+    if (t % 2 === 0) tendMembership(sim);
     await sim.runTicks(1);
   }
 
@@ -180,17 +180,19 @@ export async function runDriverSeed(seed: number, opts: DriverRunOptions = {}): 
 }
 
 /**
- * The fault model: a disk may be lost on one voter at a time. Every OTHER voter (in any live
- * node's configuration, and every founder) must still hold an admitted data directory, and at
+ * The fault model: a disk may be lost on one voter at a time. Every OTHER voter (in any
+ * node's last configuration, a down node's too, and every founder) must still hold an admitted data directory, and at
  * least two of them must remain; otherwise a majority of the data is gone and only
  * `shardgate ctl recover --force-new-cluster` can help (README).
  */
 function mayLoseDisk(sim: DriverSim, id: string, founders: readonly string[]): boolean {
   const voters = new Set<string>(founders);
-  for (const n of sim.nodes.values()) for (const v of n.raft?.status().conf.voters ?? []) voters.add(v);
+  // Every configuration a node holds, also a down node's (its log still has it): a voter of any
+  // of them may be needed for a quorum.
+  for (const n of sim.nodes.values()) for (const v of n.lastConf.voters) voters.add(v);
   voters.delete(id);
   if (voters.size < 2) return false;
-  for (const v of voters) if (!sim.node(v).identity.admitted) return false;
+  for (const v of voters) if (!sim.node(v).admitted) return false;
   return true;
 }
 
@@ -206,10 +208,10 @@ function propose(sim: DriverSim, n: DNode, seq: number): void {
 }
 
 /**
- * Random changes of the non-founders. The founders are the configured voters: the membership
- * upkeep (driver-membership.ts) alone demotes and promotes them, as in production. (A voter
- * promoted by someone else before its incarnation record applies stays not admitted: the
- * upkeep does not ask again once the record matches. Known gap, README.)
+ * Random membership changes: learners added (under the joiner's incarnation), promoted and
+ * removed, at any time, also while a voter that lost its disk is being replaced, and also of
+ * a founder the leader's core demoted to replace it (its promotion by someone else than the
+ * core must admit it as well). Founders are never removed: the run's end expects them voters.
  */
 function changeMembership(
   sim: DriverSim,
@@ -224,27 +226,18 @@ function changeMembership(
   const outsiders = IDS.filter((id) => !conf.voters.includes(id) && !conf.learners.includes(id));
   const options: ConfChange[] = [];
   for (const id of outsiders) options.push({ type: "addLearner", node: id });
-  // Founders that are learners are being re-admitted: the membership upkeep promotes them. No
-  // other promotion while a voter is not admitted: a promoted node counts toward quorums from
-  // the append but votes only once it applied its promotion, so with a re-admission pending
-  // and the leader crashing the cluster can stall until both catch up (a liveness gap of
-  // today's mechanism, seed 1859 before this rule; README).
-  const pending = conf.voters.some((v) => !sim.node(v).identity.admitted);
   for (const id of conf.learners) {
-    if (founders.includes(id)) continue;
-    if (!pending) options.push({ type: "addVoter", node: id });
-    options.push({ type: "removeNode", node: id });
+    options.push({ type: "addVoter", node: id });
+    if (!founders.includes(id)) options.push({ type: "removeNode", node: id });
   }
   if (conf.voters.length > 3)
     for (const id of conf.voters) if (!founders.includes(id)) options.push({ type: "removeNode", node: id });
   if (options.length === 0) return;
   const cc = pick(options);
   try {
-    // As cluster-node's addLearner: the joiner's incarnation is recorded first.
-    const joiner = sim.node(cc.node).identity.incarnation;
-    if (cc.type === "addLearner" && l.incs.get(cc.node) !== joiner)
-      recordIncarnation(sim, l, cc.node, joiner);
-    raft.proposeConfChange(cc);
+    // As cluster-node's addLearner: the joiner's join names its incarnation.
+    const joiner = sim.node(cc.node).incarnation;
+    raft.proposeConfChange(cc.type === "addLearner" ? { ...cc, incarnation: joiner } : cc);
     sim.trace(`conf change ${cc.type} ${cc.node} at ${lid}`);
   } catch (e) {
     sim.trace(`conf change ${cc.type} ${cc.node} refused: ${(e as Error).message}`);
@@ -295,7 +288,7 @@ async function checkRecovery(sim: DriverSim, seq: number, founders: readonly str
     }
     for (let k = 0; k < 20; k++) {
       if (i > 0 && sim.check.committed.has(i)) break;
-      tendMembership(sim, founders);
+      tendMembership(sim);
       await sim.runTicks(1);
     }
     if (i > 0 && sim.check.committed.get(i)?.data === want) index = i;
@@ -310,9 +303,8 @@ async function checkRecovery(sim: DriverSim, seq: number, founders: readonly str
   const founderBack = (id: string) => {
     const n = sim.node(id);
     const l = sim.leader();
-    return (
-      n.identity.admitted && l !== null && (sim.node(l).raft?.status().conf.voters.includes(id) ?? false)
-    );
+    const conf = l === null ? undefined : sim.node(l).raft?.status().conf;
+    return n.admitted && conf?.voters.includes(id) === true && incarnationIn(conf, id) === n.incarnation;
   };
   let settled = false;
   for (let k = 0; k < 200 && !settled && sim.check.ok; k++) {
@@ -320,7 +312,7 @@ async function checkRecovery(sim: DriverSim, seq: number, founders: readonly str
     const top = Math.max(...ms.map((id) => sim.node(id).applied));
     settled = top >= index && ms.every((id) => sim.node(id).applied === top) && founders.every(founderBack);
     if (!settled) {
-      tendMembership(sim, founders);
+      tendMembership(sim);
       await sim.runTicks(1);
     }
   }

@@ -9,28 +9,25 @@
 // macrotask turn lets every promise chain run to its next await: runs are deterministic per seed.
 //
 // Crashes: crash() takes a disk image at an idle instant (kill -9 keeps the page cache, power
-// loss only what was synced, optionally with torn appends); arm() makes the node die just
+// loss only what was synced, optionally with torn appends, or with each file's unsynced writes
+// on disk up to a random byte independently of the others, and directory operations a prefix); arm() makes the node die just
 // before its k-th next file operation (so inside a conflict truncation, a snapshot install, a
 // segment roll or a group commit). A dead process's later callbacks are dropped (generation
-// check). loseDisk() restarts a node on an empty data directory under a new incarnation.
+// check). loseDisk() restarts a node on an empty data directory under a new incarnation: the
+// leader's core replaces it (config/raft/core: the configuration names incarnations), and no
+// message of the dead process is purged from the network (its late acks must not count).
 import {
   BOOTSTRAP_HARD_STATE,
   bootstrapSnapshot,
   decodeMessages,
+  incarnationIn,
   type Message,
   Prng,
   type RaftConfig,
   RaftNode,
   type ReadState,
 } from "../../../config/raft/core/index.js";
-import {
-  ENTRY_HEADER,
-  type EntryHeader,
-  KIND_INCARNATION,
-  readEntryHeader,
-  unwrapSnapshot,
-} from "../../../config/raft/driver/envelope.js";
-import { admitsIncarnation, snapshotAdmits } from "../../../config/raft/driver/identity.js";
+import { unwrapSnapshot } from "../../../config/raft/driver/envelope.js";
 import { ReadyLoop, type ReadyStorage } from "../../../config/raft/driver/ready-loop.js";
 import { takeSnapshot } from "../../../config/raft/driver/snapshots.js";
 import { FileStorage } from "../../../config/raft/storage/index.js";
@@ -43,7 +40,7 @@ import { type NetOptions, RELIABLE, SimNetwork, TICK } from "./network.js";
 
 const DIR = "/data";
 
-export type CrashKind = "process" | "power" | "powerTorn";
+export type CrashKind = "process" | "power" | "powerTorn" | "powerReordered";
 
 export interface DriverSimOptions {
   readonly ids: readonly string[];
@@ -51,7 +48,7 @@ export interface DriverSimOptions {
   readonly voters: readonly string[];
   readonly seed: number;
   readonly net?: NetOptions;
-  readonly raft?: Partial<Omit<RaftConfig, "id" | "storage" | "seed" | "applied" | "mayVote">>;
+  readonly raft?: Partial<Omit<RaftConfig, "id" | "storage" | "seed" | "applied" | "incarnation">>;
   /** Snapshot + compact once this many entries were applied past the last snapshot (0 = never). */
   readonly compactEvery?: number;
   /** Probability that an fsync takes up to two ticks instead of completing at once. */
@@ -59,15 +56,6 @@ export interface DriverSimOptions {
   /** FileStorage segment size: small, so segment rolls happen all the time. */
   readonly segmentBytes?: number;
   readonly trace?: boolean;
-}
-
-/** What a leader is doing to re-admit a member that came back with a new data directory. */
-export interface Readmission {
-  readonly incarnation: string;
-  stage: "demoting" | "recording";
-  /** Index the leader waits to apply before the next stage. */
-  index: number;
-  deadline: number;
 }
 
 export interface DNode {
@@ -80,14 +68,19 @@ export interface DNode {
   raft: RaftNode | null;
   loop: ReadyLoop | null;
   sm: KvStateMachine;
-  /** Replicated: member -> incarnation (as RaftDriver keeps it). */
-  incs: Map<string, string>;
   applied: number;
   snapIndex: number;
   everApplied: number;
-  /** This data directory's identity (identity.json: durable, lost with the disk). */
-  identity: { incarnation: string; admitted: boolean };
+  /** This data directory's incarnation ("" for a founder's; lost with the disk). */
+  incarnation: string;
+  /**
+   * This data directory was admitted: a COMMITTED configuration names it a voter under its
+   * incarnation (the fault model's "holds an admitted disk"; survives crashes, not disk loss).
+   */
+  admitted: boolean;
   diskLosses: number;
+  /** The configuration this node last held while up (kept while it is down: its log may hold it). */
+  lastConf: ConfState;
   /** The newest term this node promised durably (acked or voted in), and its vote there. */
   promisedTerm: number;
   promisedVote: string;
@@ -101,8 +94,6 @@ export interface DNode {
   armedKind: CrashKind;
   /** What the Ready being persisted does, to count where armed crashes land. */
   busy: { truncate: boolean; snapshot: boolean; roll: boolean };
-  /** Leader only, in memory: members being re-admitted (cluster-node's readmitting). */
-  readmitting: Map<string, Readmission>;
 }
 
 class Crash extends Error {}
@@ -120,8 +111,12 @@ export class DriverSim {
     crashInTruncation: 0,
     crashInSnapshotInstall: 0,
     crashInRoll: 0,
+    /** Power losses with background writeback caught mid-way (files reordered, metadata a prefix). */
+    powerReordered: 0,
     diskLosses: 0,
     readmitted: 0,
+    /** Messages delivered from a data directory that is no longer the sender's (a dead process's). */
+    staleIncarnation: 0,
     snapshotsInstalled: 0,
     snapshotsTaken: 0,
     confChanges: 0,
@@ -142,7 +137,6 @@ export class DriverSim {
   private readonly pausedUntil = new Map<string, number>();
   private held: Message[] = [];
   private maxConfIndex = 0;
-  private readonly header: EntryHeader = { kind: 0, sessionHi: 0, sessionLo: 0, seq: 0 };
 
   constructor(opts: DriverSimOptions) {
     this.opts = opts;
@@ -160,12 +154,13 @@ export class DriverSim {
         raft: null,
         loop: null,
         sm: new KvStateMachine(),
-        incs: new Map(),
         applied: 0,
         snapIndex: 0,
         everApplied: 0,
-        identity: { incarnation: `${id}.0`, admitted: founder },
+        incarnation: founder ? "" : `${id}.0`,
+        admitted: founder,
         diskLosses: 0,
+        lastConf: { voters: [], learners: [] },
         promisedTerm: 0,
         promisedVote: "",
         leaderTerm: 0,
@@ -175,7 +170,6 @@ export class DriverSim {
         armed: 0,
         armedKind: "process",
         busy: { truncate: false, snapshot: false, roll: false },
-        readmitting: new Map(),
       });
     }
   }
@@ -183,7 +177,7 @@ export class DriverSim {
   /** Founds the cluster: every founding voter bootstraps, the others start empty. */
   async startAll(): Promise<void> {
     const boot: ConfState = { voters: [...this.opts.voters].sort(), learners: [] };
-    for (const n of this.nodes.values()) await this.open(n, new MemFs(), n.identity.admitted ? boot : null);
+    for (const n of this.nodes.values()) await this.open(n, new MemFs(), n.admitted ? boot : null);
   }
 
   node(id: string): DNode {
@@ -199,7 +193,7 @@ export class DriverSim {
   describe(n: DNode): string {
     if (!n.raft) return `${n.id} down`;
     const s = n.raft.status();
-    const inc = n.identity.admitted ? "" : " (not admitted)";
+    const inc = s.admitted || !s.conf.voters.includes(n.id) ? "" : ` (not admitted: ${n.incarnation})`;
     return `${n.id} ${s.role} t${s.term} last=${s.lastIndex} commit=${s.commit} applied=${n.applied}${s.lead ? ` lead=${s.lead}` : ""}${inc}`;
   }
 
@@ -297,6 +291,7 @@ export class DriverSim {
       return;
     }
     this.trace(`deliver ${fmtMsg(m)} | ${this.describe(n)}`);
+    if (m.incarnation !== this.node(m.from).incarnation) this.stats.staleIncarnation++;
     try {
       n.raft.step(m);
     } catch (err) {
@@ -310,6 +305,7 @@ export class DriverSim {
     const raft = n.raft;
     if (!raft) return;
     const s = raft.status();
+    n.lastConf = s.conf;
     if (s.role === "leader") {
       this.check.checkLeader(n.id, s.term);
       if (n.leaderTerm !== s.term) {
@@ -349,7 +345,7 @@ export class DriverSim {
     if (n.busy.snapshot) this.stats.crashInSnapshotInstall++;
     if (n.busy.roll) this.stats.crashInRoll++;
     this.stats.armedCrashes++;
-    n.image = n.fs.image(n.armedKind);
+    n.image = n.fs.image(n.armedKind, () => this.rng.next());
     this.down(n, n.armedKind, `before ${op}${where ? ` during ${where}` : ""}`);
     throw new Crash(`crashed before ${op}`);
   }
@@ -400,7 +396,6 @@ export class DriverSim {
     n.storage = null;
     n.armed = 0;
     n.busy = { truncate: false, snapshot: false, roll: false };
-    n.readmitting.clear();
     fs.defer = (fn) => this.deferSync(n, gen, fn);
     fs.beforeOp = (op) => this.beforeOp(n, gen, op);
     const opening = (async () => {
@@ -446,7 +441,7 @@ export class DriverSim {
       storage: st,
       seed: this.opts.seed * 31 + n.starts * 7 + n.id.charCodeAt(n.id.length - 1),
       applied: commit,
-      mayVote: () => n.identity.admitted,
+      incarnation: n.incarnation,
     });
     n.raft = raft;
     n.leaderTerm = 0;
@@ -485,7 +480,7 @@ export class DriverSim {
           if (n.gen !== gen || every === 0 || n.applied - n.snapIndex < every) return;
           const index = n.applied;
           const sm = { apply() {}, snapshot: () => n.sm.snapshot(), restore() {} };
-          await takeSnapshot(st, raft, sm, {}, index, this.rng.int(3), Object.fromEntries(n.incs));
+          await takeSnapshot(st, raft, sm, {}, index, this.rng.int(3));
           if (n.gen !== gen) return;
           n.snapIndex = index;
           this.stats.snapshotsTaken++;
@@ -521,27 +516,16 @@ export class DriverSim {
   }
 
   private restoreState(n: DNode, snap: Snapshot): void {
-    if (snap.data.length === 0) {
-      n.sm = new KvStateMachine();
-      n.incs = new Map();
-    } else {
-      const { incarnations, state } = unwrapSnapshot(snap.data);
-      n.sm = KvStateMachine.restore(state);
-      n.incs = new Map(Object.entries(incarnations));
-    }
+    n.sm =
+      snap.data.length === 0 ? new KvStateMachine() : KvStateMachine.restore(unwrapSnapshot(snap.data).state);
     n.applied = snap.meta.index;
     n.snapIndex = Math.max(n.snapIndex, snap.meta.index);
-    if (
-      !n.identity.admitted &&
-      snapshotAdmits(n.identity.incarnation, n.incs.get(n.id), snap.meta.conf.voters.includes(n.id))
-    )
-      this.admit(n);
+    this.checkAdmission(n, snap.meta.conf);
     n.everApplied = Math.max(n.everApplied, n.applied);
     this.onAdvance?.(n.id);
   }
 
   private applyEntries(n: DNode, entries: readonly Entry[]): void {
-    const h = this.header;
     for (const e of entries) {
       if (e.index <= n.applied) continue;
       this.check.onApply(n.id, e, n.applied, n.raft?.status().term);
@@ -552,37 +536,20 @@ export class DriverSim {
           this.maxConfIndex = e.index;
           this.stats.confChanges++;
         }
-        this.checkAdmission(n, e.index);
+        if (n.raft) this.checkAdmission(n, n.raft.confStateAt(e.index));
         continue;
       }
       if (e.data.length === 0) continue;
       if (e.data[0] === 0x7b /* "{" */) n.sm.apply(decodeCommand(e.data));
-      else if (readEntryHeader(e.data, h) && h.kind === KIND_INCARNATION) {
-        const rec = JSON.parse(Buffer.from(e.data.subarray(ENTRY_HEADER)).toString("utf8")) as {
-          id: string;
-          incarnation: string;
-        };
-        n.incs.set(rec.id, rec.incarnation);
-      }
     }
   }
 
-  private checkAdmission(n: DNode, index: number): void {
-    const raft = n.raft;
-    if (n.identity.admitted || raft === null) return;
-    const admits = admitsIncarnation(
-      n.identity.incarnation,
-      n.incs.get(n.id),
-      raft.confStateAt(index - 1).voters.includes(n.id),
-      raft.confStateAt(index).voters.includes(n.id),
-    );
-    if (admits) this.admit(n);
-  }
-
-  private admit(n: DNode): void {
-    n.identity.admitted = true;
+  /** A committed configuration naming this node a voter under its incarnation admits it. */
+  private checkAdmission(n: DNode, conf: ConfState): void {
+    if (n.admitted || !conf.voters.includes(n.id) || incarnationIn(conf, n.id) !== n.incarnation) return;
+    n.admitted = true;
     if (n.diskLosses > 0) this.stats.readmitted++;
-    this.trace(`${n.id} admitted as ${n.identity.incarnation}`);
+    this.trace(`${n.id} admitted as ${n.incarnation || "founder"}`);
   }
 
   // ---------------------------------------------------------------- faults
@@ -590,6 +557,7 @@ export class DriverSim {
   private down(n: DNode, kind: CrashKind, why: string): void {
     this.trace(`crash (${kind}) ${this.describe(n)} ${why}`);
     this.stats.crashes++;
+    if (kind === "powerReordered") this.stats.powerReordered++;
     n.appliedAtCrash = n.applied;
     n.crashKind = kind;
     n.gen++;
@@ -597,14 +565,13 @@ export class DriverSim {
     n.loop = null;
     n.storage = null;
     n.armed = 0;
-    n.readmitting.clear();
   }
 
   /** Crashes node `id` now (between two operations). */
   crash(id: string, kind: CrashKind): void {
     const n = this.node(id);
     if (!n.raft) return;
-    n.image = n.fs.image(kind);
+    n.image = n.fs.image(kind, () => this.rng.next());
     this.down(n, kind, "now");
   }
 
@@ -625,7 +592,7 @@ export class DriverSim {
 
   pickKind(): CrashKind {
     const r = this.rng.next();
-    return r < 0.5 ? "process" : r < 0.8 ? "power" : "powerTorn";
+    return r < 0.4 ? "process" : r < 0.6 ? "power" : r < 0.75 ? "powerTorn" : "powerReordered";
   }
 
   /** Node `id`'s disk is gone (deleted volume, pod on another node): it restarts empty. */
@@ -635,7 +602,9 @@ export class DriverSim {
     n.image = null;
     this.stats.diskLosses++;
     n.diskLosses++;
-    n.identity = { incarnation: `${n.id}.${n.diskLosses}`, admitted: false };
+    n.incarnation = `${n.id}.${n.diskLosses}`;
+    n.admitted = false;
+    n.lastConf = { voters: [], learners: [] };
     n.promisedTerm = 0;
     n.promisedVote = "";
     n.appliedAtCrash = 0;
@@ -644,15 +613,11 @@ export class DriverSim {
   async restart(id: string): Promise<void> {
     const n = this.node(id);
     if (n.raft) this.crash(id, "process");
-    // TCP: the dead process's connections are closed before the new one runs. (Without this,
-    // an acknowledgement of the previous incarnation arriving after the leader forgot its
-    // progress pins that progress above the empty log: the leader probes there forever, a
-    // gap that only incarnation-stamped messages would close; README, issue 9.)
-    const purged = this.net.purgeFrom(id);
-    if (purged > 0) this.trace(`${id}: ${purged} message(s) of the dead process dropped`);
+    // The dead process's messages stay in flight: a late ack of a previous incarnation must not
+    // count (the core drops a reply whose incarnation the configuration does not name).
     if (n.image === null) {
       await this.open(n, new MemFs(), null);
-      this.trace(`restart on an EMPTY data directory as ${n.identity.incarnation}: ${this.describe(n)}`);
+      this.trace(`restart on an EMPTY data directory as ${n.incarnation}: ${this.describe(n)}`);
       return;
     }
     await this.open(n, MemFs.fromImage(n.image), null);

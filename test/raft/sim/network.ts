@@ -122,16 +122,6 @@ export class SimNetwork {
     if (this.opts.duplicate > 0 && this.rng.next() < this.opts.duplicate) this.enqueue(m, now);
   }
 
-  /**
-   * Drops what `id` sent that is still in flight: a restarted process's old TCP connections are
-   * gone, so nothing its previous life sent arrives after it is back (the driver simulator).
-   */
-  purgeFrom(id: string): number {
-    const before = this.queue.length;
-    this.queue = this.queue.filter((f) => f.m.from !== id);
-    return before - this.queue.length;
-  }
-
   private enqueue(m: Message, now: number): void {
     const o = this.opts;
     let delay = o.minDelay + this.rng.int(o.maxDelay - o.minDelay + 1);

@@ -38,12 +38,21 @@ export class SyncNet {
     }
   }
 
-  add(id: string, conf?: ConfState): SyncNode {
+  /** Adds node `id` (a member of `conf`, or empty) whose data directory is `incarnation`. */
+  add(id: string, conf?: ConfState, incarnation = ""): SyncNode {
     const storage = new MemoryStorage(conf);
     const n: SyncNode = {
       id,
       storage,
-      raft: new RaftNode({ electionTick: 10, heartbeatTick: 1, ...this.raftOpts, id, storage, seed: 7 }),
+      raft: new RaftNode({
+        electionTick: 10,
+        heartbeatTick: 1,
+        ...this.raftOpts,
+        id,
+        storage,
+        seed: 7,
+        incarnation,
+      }),
       applied: [],
       readStates: [],
     };
@@ -61,6 +70,7 @@ export class SyncNet {
   restart(id: string): void {
     const n = this.nodes.get(id)!;
     n.raft = new RaftNode({
+      incarnation: n.raft.status().incarnation,
       electionTick: 10,
       heartbeatTick: 1,
       ...this.raftOpts,
@@ -69,6 +79,11 @@ export class SyncNet {
       seed: 8,
       applied: n.storage.firstIndex() - 1,
     });
+  }
+
+  /** Node `id` lost its disk: it restarts empty as data directory `incarnation`. */
+  loseDisk(id: string, incarnation: string): void {
+    this.add(id, undefined, incarnation);
   }
 
   isolate(id: string): void {
