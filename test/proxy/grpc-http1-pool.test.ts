@@ -10,11 +10,11 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { Metadata, status } from "@grpc/grpc-js";
+import { status } from "@grpc/grpc-js";
 import { parse } from "yaml";
 import { grpcRouteHints } from "../../config/file/grpc-route-hints.js";
 import { configSchema } from "../../config/file/schema.js";
-import { ECHO_SERVICE, echoClient } from "../support/grpc-echo.js";
+import { ECHO_SERVICE, unaryStatus } from "../support/grpc-echo.js";
 import {
   fetchJson,
   metricValue,
@@ -26,31 +26,12 @@ import {
 } from "../support/shardgate-process.js";
 import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
 
-const ident = (b: Buffer): Buffer => b;
-
 function served(ups: readonly EchoUpstream[]): number {
   return ups.reduce((n, u) => n + u.requests - u.healthProbes, 0);
 }
 
-function unary(port: number, user: string): Promise<{ code: number; details: string }> {
-  const client = echoClient(port);
-  const meta = new Metadata();
-  meta.set("x-user-id", user);
-  return new Promise((resolve) => {
-    const call = client.makeUnaryRequest(
-      ECHO_SERVICE.Unary.path,
-      ident,
-      ident,
-      Buffer.from("hello"),
-      meta,
-      { deadline: Date.now() + 20_000 },
-      () => undefined,
-    );
-    call.on("status", (st) => {
-      client.close();
-      resolve({ code: st.code, details: st.details });
-    });
-  });
+function unary(port: number, v: string): Promise<{ code: number; details: string }> {
+  return unaryStatus(port, "x-user-id", v, "hello");
 }
 
 describe("gRPC to an http1 pool", { timeout: 120_000 }, () => {

@@ -7,11 +7,11 @@
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { Metadata, status } from "@grpc/grpc-js";
+import { status } from "@grpc/grpc-js";
 import { crossCheck } from "../../config/file/cross-check.js";
 import { hashKey } from "../../ring/hash.js";
 import { type EdgeHarness, setCookieValue, startEdgeHarness } from "../edge/edge-harness.js";
-import { ECHO_SERVICE, echoClient, type GrpcEcho, startGrpcEcho } from "../support/grpc-echo.js";
+import { type GrpcEcho, startGrpcEcho, unaryStatus } from "../support/grpc-echo.js";
 import { h2Request, h2Session } from "../support/h2-client.js";
 import { type H2Upstream, startH2Upstream } from "../support/h2-upstreams.js";
 import { type RedisServer, startRedis, stopAllRedis } from "../support/redis-server.js";
@@ -22,7 +22,6 @@ before(async () => {
 });
 after(() => stopAllRedis());
 
-const ident = (b: Buffer): Buffer => b;
 const COOKIE = "sg_aff";
 
 async function h2Members(t: { after(fn: () => unknown): void }, n: number): Promise<H2Upstream[]> {
@@ -32,25 +31,8 @@ async function h2Members(t: { after(fn: () => unknown): void }, n: number): Prom
   return ups;
 }
 
-function grpcUnary(port: number, tenant: string): Promise<{ code: number; details: string }> {
-  const client = echoClient(port);
-  const meta = new Metadata();
-  meta.set("x-tenant", tenant);
-  return new Promise((resolve) => {
-    const call = client.makeUnaryRequest(
-      ECHO_SERVICE.Unary.path,
-      ident,
-      ident,
-      Buffer.from("hi"),
-      meta,
-      { deadline: Date.now() + 20_000 },
-      () => undefined,
-    );
-    call.on("status", (st) => {
-      client.close();
-      resolve({ code: st.code, details: st.details });
-    });
-  });
+function grpcUnary(port: number, v: string): Promise<{ code: number; details: string }> {
+  return unaryStatus(port, "x-tenant", v, "hi");
 }
 
 function ownerOf(h: EdgeHarness, pool: string, key: string): string {

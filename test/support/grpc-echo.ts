@@ -138,3 +138,34 @@ export async function startGrpcEcho(id: string): Promise<GrpcEcho> {
 export function echoClient(port: number): Client {
   return new Client(`127.0.0.1:${port}`, credentials.createInsecure());
 }
+
+/**
+ * One unary echo call to 127.0.0.1:`port` with metadata `header: value`, resolved with the
+ * call's final status (never rejected: a refused call is a status too).
+ */
+export function unaryStatus(
+  port: number,
+  header: string,
+  value: string,
+  body = "hello",
+): Promise<{ code: number; details: string }> {
+  const client = echoClient(port);
+  const meta = new Metadata();
+  meta.set(header, value);
+  const ident = (b: Buffer): Buffer => b;
+  return new Promise((resolve) => {
+    const call = client.makeUnaryRequest(
+      ECHO_SERVICE.Unary.path,
+      ident,
+      ident,
+      Buffer.from(body),
+      meta,
+      { deadline: Date.now() + 20_000 },
+      () => undefined,
+    );
+    call.on("status", (st) => {
+      client.close();
+      resolve({ code: st.code, details: st.details });
+    });
+  });
+}
