@@ -32,6 +32,8 @@ export class RequestContext implements RequestRecord {
   errorCode = "";
   upgrade: boolean;
   startedAt: number;
+  /** The metrics observer's in-flight table slot (open-requests.ts), or -1. */
+  openSlot = -1;
 
   // Routing
   readonly req: IncomingMessage;

@@ -13,6 +13,7 @@ import type { LogSink } from "../../config/log-sink.js";
 import type { UpstreamErrorKind } from "../../health/outcome-recorder.js";
 import type { ErrorCode } from "../errors.js";
 import type { CompiledRoute, NotOwnerReason, RouteExplanation, RoutingState } from "../routing/types.js";
+import type { OpenSlot } from "./open-requests.js";
 import type { RequestContext } from "./request-context.js";
 
 /** Why an attempt is retried: an upstream error, or "gateway" (a 502/503/504 discarded under retry.on gateway-error). */
@@ -23,7 +24,7 @@ export type RetryKind = UpstreamErrorKind | "gateway";
  * updated in place; hooks must copy what they keep, and must not hold it after
  * onRequestEnd. Fields are set in the constructor, so the shape never changes.
  */
-export interface RequestRecord {
+export interface RequestRecord extends OpenSlot {
   readonly method: string;
   /** The request URL as received (path and query). */
   readonly path: string;
@@ -54,7 +55,7 @@ export interface RequestRecord {
   toJSON(): RecordFields;
 }
 
-export type RecordFields = Omit<RequestRecord, "toJSON">;
+export type RecordFields = Omit<RequestRecord, "toJSON" | "openSlot">;
 
 /** Observer the operations engineer implements; every hook is optional and must not throw. */
 export interface DataPlaneHooks {

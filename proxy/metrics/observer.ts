@@ -3,6 +3,7 @@
 // children (SeriesCache) and increments them: no label objects, no closures per request.
 
 import type { UpstreamErrorKind } from "../../health/outcome-recorder.js";
+import { OpenRequests } from "../forward/open-requests.js";
 import type { DataPlaneHooks, RequestRecord } from "../forward/types.js";
 import type { AccessLog } from "../logging/access-log.js";
 import { codeClassIndex } from "./registry.js";
@@ -20,7 +21,7 @@ export class MetricsObserver implements DataPlaneHooks {
   }
 
   /** Requests between start and end. The data plane calls onRequestStart before route matching, so the pool is read at scrape time. */
-  private readonly open = new Set<RequestRecord>();
+  private readonly open = new OpenRequests<RequestRecord>();
 
   /** In-flight requests by pool label, for the in-flight gauge (called on scrape, not per request). */
   inFlightByPool(): Map<string, number> {

@@ -60,7 +60,7 @@ function record(fields: Partial<RequestRecord>): RequestRecord {
     startedAt: 0,
     ...fields,
   };
-  return { ...r, toJSON: () => r } as RequestRecord;
+  return { ...r, openSlot: -1, toJSON: () => r } as RequestRecord;
 }
 
 /** Characters that break naive JSON building, plus plain ones. */
