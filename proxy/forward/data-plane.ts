@@ -955,9 +955,10 @@ function onResCloseShared(this: ServerResponse): void {
   const plane = (this as WithPlane)[kPlane];
   if (ctx === undefined || plane === undefined) return;
   // A response the upstream cut short keeps the status the client saw (and upstream_reset);
-  // 499 is only for a client that went away.
+  // 499 is only for a client that went away. writableEnded too: an HTTP/2 stream the client
+  // reset is closed with its writable side finished although nothing was answered (rapid reset).
   const cut = ctx.errorCode === "upstream_reset" && ctx.responseStarted;
-  plane.finish(ctx, this.writableFinished ? this.statusCode : cut ? ctx.status : 499);
+  plane.finish(ctx, this.writableEnded && this.writableFinished ? this.statusCode : cut ? ctx.status : 499);
 }
 
 function onProxyReqFinish(this: ClientRequest): void {
