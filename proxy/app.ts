@@ -256,6 +256,7 @@ async function startOrCheck(
     },
     drift: () => reloader.drift(),
     degraded: () => node.degradedReason(),
+    degradedCause: () => node.raftStoppedCause,
     panicPools: () => [...node.panics].filter(([, p]) => p).map(([pool]) => pool),
     edge: new EdgeAdmin(edge.engine, routing.current),
     ops: createOpsBackend({

@@ -163,7 +163,8 @@ export function createAdminServer(opts: AdminServerOptions): Server {
     if (path === "/readyz") {
       if (!read) return methodNotAllowed(res, "GET");
       const r = backend.readiness();
-      if (r.ready && r.degraded === true) send(res, 200, { ready: true, degraded: true, reason: r.reason });
+      if (r.ready && r.degraded === true)
+        send(res, 200, { ready: true, degraded: true, reason: r.reason, detail: r.detail });
       else if (r.ready) send(res, 200, { ready: true });
       else send(res, 503, { ready: false, reason: r.reason, detail: r.detail });
       return;

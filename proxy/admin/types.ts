@@ -49,6 +49,8 @@ export interface AdminStateView {
   configDrift?: ConfigDriftView;
   /** Set while this node cannot reach agreement: it routes on its last applied state. */
   degraded?: string;
+  /** With degraded "raft_stopped": the error that stopped the Raft driver (ENOSPC, EROFS ...). */
+  degradedCause?: string;
   /** Pools whose healthy-panic guard is holding back unhealthy flips. */
   panicPools?: string[];
   /** With `workers: N`: one entry per data-plane worker (pid null while it restarts). */
@@ -90,7 +92,7 @@ export interface RouteExplanationView {
 export type Readiness =
   | { ready: true; degraded?: false }
   /** Serving on the last applied state without quorum (static stability): still ready. */
-  | { ready: true; degraded: true; reason: string }
+  | { ready: true; degraded: true; reason: string; detail?: unknown }
   | { ready: false; reason: string; detail?: unknown };
 
 /** A refusal the admin API turns into a JSON error with this status and code. */

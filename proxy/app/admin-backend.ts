@@ -49,6 +49,8 @@ export interface AdminBackendDeps {
   drift(): ConfigDriftView | undefined;
   /** Why this node cannot reach agreement now (it keeps routing on its last state), or null. */
   degraded(): string | null;
+  /** The error that stopped the Raft driver, or null (shown next to degraded "raft_stopped"). */
+  degradedCause?(): string | null;
   panicPools(): string[];
   /** The edge features' admin view (affinity explanations, cache purge); absent = none. */
   edge?: EdgeAdmin;
@@ -81,7 +83,12 @@ export function createAdminBackend(d: AdminBackendDeps): AdminBackend {
       // Static stability: without quorum this node keeps routing on its last applied state,
       // and stays in its Service's endpoints; the reason says why it is degraded.
       const degraded = d.degraded();
-      if (degraded !== null) return { ready: true, degraded: true, reason: degraded };
+      if (degraded !== null) {
+        const cause = d.degradedCause?.() ?? null;
+        return cause === null
+          ? { ready: true, degraded: true, reason: degraded }
+          : { ready: true, degraded: true, reason: degraded, detail: { cause } };
+      }
       return { ready: true };
     },
 
@@ -121,6 +128,8 @@ export function createAdminBackend(d: AdminBackendDeps): AdminBackend {
       if (drift !== undefined) view.configDrift = drift;
       const degraded = d.degraded();
       if (degraded !== null) view.degraded = degraded;
+      const cause = d.degradedCause?.() ?? null;
+      if (cause !== null) view.degradedCause = cause;
       const panic = d.panicPools();
       if (panic.length > 0) view.panicPools = panic;
       return view;

@@ -25,6 +25,7 @@ import { CodedError, errorText, type StateErrorCode } from "../../config/coded-e
 import type { ConsulAgentConfig, RoutingConfig } from "../../config/file/schema.js";
 import type { LogSink } from "../../config/log-sink.js";
 import { DriverError, type DriverStatus, RaftDriver } from "../../config/raft/driver.js";
+import type { StorageFs } from "../../config/raft/storage/index.js";
 import { REJECT_REASONS } from "../../config/raft/transport/index.js";
 import type { ClusterStateData, StateChange } from "../../config/state/cluster-state.js";
 import type { BreakerOverride } from "../../config/state/commands.js";
@@ -56,6 +57,8 @@ export interface ClusterNodeOptions {
   flushLogs?: () => void;
   /** A joining instance that no member admitted in time: the process should exit with `reason`. */
   onCannotJoin?: (reason: string) => void;
+  /** The Raft log's file operations (tests inject ENOSPC/EROFS here); default node:fs. */
+  storageFs?: StorageFs;
 }
 
 /** What /admin/state shows of this node's Raft view (one shape for the node and the admin API). */
@@ -98,6 +101,8 @@ export class ClusterNode {
   private joinTimer: NodeJS.Timeout | undefined;
   private refreshQueued = false;
   private stopped = false;
+  /** Why the Raft driver stopped on its own (a fatal storage error), or null while it runs. */
+  private driverStoppedBy: string | null = null;
   readonly panics = new Map<string, boolean>();
   /** Authenticated peer id -> when a rejection from it was last logged. */
   private readonly rejectLoggedAt = new Map<string, number>();
@@ -132,6 +137,7 @@ export class ClusterNode {
       electionMs: s.electionMs,
       fsync: !s.ephemeral,
       onWarning: (m) => this.log.warn({ component: "raft" }, m),
+      ...(opts.storageFs === undefined ? {} : { storage: { fs: opts.storageFs } }),
     });
     const getState = () => this.sm.current;
     const propose = (cmd: CommandInput) => this.propose(cmd).then(() => undefined);
@@ -187,7 +193,10 @@ export class ClusterNode {
       this.onLeadership();
     });
     d.on("appMessage", (from: string, body: Buffer) => this.onAppMessage(from, body));
-    d.on("fatal", (err: Error) => this.log.error({ err: err.message }, "raft stopped on a fatal error"));
+    d.on("fatal", (err: Error) => {
+      this.driverStoppedBy ??= err.message;
+      this.log.error({ err: err.message }, "raft stopped on a fatal error");
+    });
     // Every instance applies the replacement (the leader's core proposed it): each logs it, so
     // the trail survives a leader that lost leadership before applying its own proposal.
     d.on("memberReplaced", (member: string, incarnation: string, was: string) => {
@@ -409,6 +418,15 @@ export class ClusterNode {
       this.tendMembership();
     } catch (err) {
       if (epoch !== this.epoch || this.stopped) return;
+      // A stopped driver never comes back in this process: retrying would only log forever.
+      if (err instanceof DriverError && (err.code === "STOPPED" || err.code === "FATAL")) {
+        this.driverStoppedBy ??= err.message;
+        this.log.error(
+          { node: this.settings.id, err: errorText(err), cause: this.driverStoppedBy },
+          "leader takeover abandoned: the Raft driver stopped; restart this instance once its data directory is writable",
+        );
+        return;
+      }
       this.log.warn({ err: errorText(err) }, "leader takeover failed; retrying");
       setTimeout(() => {
         if (epoch === this.epoch && this.leading) void this.takeOver(epoch);
@@ -621,6 +639,11 @@ export class ClusterNode {
    * Why this node cannot currently reach agreement, or null: no leader known for longer than
    * the election timeout, or this node is cut off from every peer by fault injection.
    */
+  /** The error that stopped the Raft driver (ENOSPC, EROFS ...), or null: what /readyz and /admin/state show. */
+  get raftStoppedCause(): string | null {
+    return this.driverStoppedBy;
+  }
+
   degradedReason(): string | null {
     let s: ReturnType<RaftDriver["status"]>;
     try {
@@ -628,6 +651,7 @@ export class ClusterNode {
     } catch {
       return "raft_stopped";
     }
+    if (this.driverStoppedBy !== null) return "raft_stopped";
     if (s.leader === "") {
       const since = this.leaderless ?? performance.now();
       this.leaderless = since;

@@ -33,7 +33,7 @@ import {
   stripResponseHopByHop,
 } from "./headers.js";
 import { newStickyId, stickyCookie } from "./missing-key.js";
-import { requestProtocolError } from "./request-checks.js";
+import { closesConnection, requestProtocolError } from "./request-checks.js";
 import { kCtx, MAX_ATTEMPTS, RequestContext } from "./request-context.js";
 import { isAcceptableRequestId, newRequestId } from "./request-id.js";
 import { RetryBudget } from "./retry-budget.js";
@@ -55,6 +55,9 @@ import {
 type WithCtx = { [kCtx]?: RequestContext };
 const kPlane = Symbol("shardgate.plane");
 type WithPlane = { [kPlane]?: DataPlaneImpl };
+/** Set on an HTTP/1 socket whose framing is suspect (closesConnection): nothing more is read from it. */
+const kFramingSuspect = Symbol("shardgate.framingSuspect");
+type WithSuspect = { [kFramingSuspect]?: boolean };
 const EMPTY_HEAD = Buffer.alloc(0);
 
 const CONNECT_CODES = new Set([
@@ -192,6 +195,12 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
   // ------------------------------------------------------------------------- requests
 
   handleRequest(req: IncomingMessage, res: ServerResponse): void {
+    // A request Node parsed from the bytes after one refused for its framing (pipelined in the
+    // same packet): it may be a smuggled one. Not served, not logged; the connection closes.
+    if ((req.socket as WithSuspect | null)?.[kFramingSuspect] === true) {
+      req.socket.end();
+      return;
+    }
     const ctx = new RequestContext(req, res, null, this.requestIdOf(req), this.now());
     (res as WithCtx)[kCtx] = ctx;
     (res as WithPlane)[kPlane] = this;
@@ -764,10 +773,14 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     if (ctx.issuedCookie !== "") res.setHeader("set-cookie", ctx.issuedCookie);
     // Every 503 is a "not now": tell clients when to come back.
     if (def.status === 503) res.setHeader("retry-after", "1");
-    // A request whose body we will not read: close after answering rather than drain it.
+    // A request whose body we will not read, or whose framing is suspect (closesConnection):
+    // close after answering rather than drain it or read the next request from the same bytes.
     // (HTTP/2 has no Connection header: the stream is reset instead when its body is unread.)
-    if ((code === "bad_request" || (ctx.hasBody && !ctx.req.complete)) && ctx.req.httpVersionMajor === 1)
-      res.setHeader("connection", "close");
+    if (ctx.req.httpVersionMajor === 1) {
+      const suspect = closesConnection(code);
+      if (suspect || (ctx.hasBody && !ctx.req.complete)) res.setHeader("connection", "close");
+      if (suspect && ctx.req.socket !== null) (ctx.req.socket as WithSuspect)[kFramingSuspect] = true;
+    }
     res.end(body);
   }
 
@@ -955,9 +968,10 @@ function onResCloseShared(this: ServerResponse): void {
   const plane = (this as WithPlane)[kPlane];
   if (ctx === undefined || plane === undefined) return;
   // A response the upstream cut short keeps the status the client saw (and upstream_reset);
-  // 499 is only for a client that went away.
+  // 499 is only for a client that went away. writableEnded too: an HTTP/2 stream the client
+  // reset is closed with its writable side finished although nothing was answered (rapid reset).
   const cut = ctx.errorCode === "upstream_reset" && ctx.responseStarted;
-  plane.finish(ctx, this.writableFinished ? this.statusCode : cut ? ctx.status : 499);
+  plane.finish(ctx, this.writableEnded && this.writableFinished ? this.statusCode : cut ? ctx.status : 499);
 }
 
 function onProxyReqFinish(this: ClientRequest): void {

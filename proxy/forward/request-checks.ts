@@ -21,6 +21,16 @@ export function requestProtocolError(req: IncomingMessage): ErrorCode | null {
   return isHostAndPort(host) ? null : "invalid_host";
 }
 
+/**
+ * Whether the connection must close after answering `code`: the request was refused for its
+ * request line or headers, so where it (or the next request on the connection) ends may be
+ * read differently by whoever sent it (a front proxy smuggling a second request behind a bad
+ * Host). nginx and HAProxy close after such a 400 too.
+ */
+export function closesConnection(code: ErrorCode): boolean {
+  return code === "bad_request" || code === "invalid_host" || code === "http_version_not_supported";
+}
+
 function isHostName(name: string): boolean {
   return (
     name.length === 4 &&

@@ -18,6 +18,7 @@ import type { LogSink } from "../../config/log-sink.js";
 import { adaptH2Request } from "../forward/h2-request.js";
 import type { DataPlane } from "../forward/types.js";
 import { H2RequestTimeouts } from "./h2-request-timeout.js";
+import { guardResets, type ResetGuardHooks } from "./h2-reset-guard.js";
 import { sniffH2cPreface } from "./h2c-preface.js";
 
 export interface H2ListenerOptions {
@@ -61,8 +62,19 @@ export function attachHttp2(server: Server, opts: H2ListenerOptions): void {
     clock.track(req, res);
   });
   const sessions = new Set<ServerHttp2Session>();
+  const onClientError = opts.onClientError ?? noop;
+  const resetHooks: ResetGuardHooks = {
+    onTripped: (session, closed, premature) => {
+      onClientError("h2_rapid_reset");
+      opts.logger.warn(
+        { code: "h2_rapid_reset", remote: session.socket?.remoteAddress, closed, premature },
+        "http2 connection closed: most of its streams were reset by the client before an answer (GOAWAY ENHANCE_YOUR_CALM)",
+      );
+    },
+  };
   h2.on("session", (session: ServerHttp2Session) => {
     sessions.add(session);
+    guardResets(session, resetHooks);
     session.on("error", onSessionError);
     session.once("close", () => sessions.delete(session));
   });

@@ -69,6 +69,9 @@ describe(`workers: 2, half-open probes (seed ${SEED})`, { timeout: 240_000 }, ()
     sg = await startShardgate(`${yaml}headers:\n  memberHeader: x-member\n`, {
       args: ["--workers", "2"],
       timeoutMs: 60_000,
+      // The burst must reach both workers: with the default shared socket the kernel may hand
+      // all 40 connections to one of them; node's round-robin hands them out alternately.
+      env: { NODE_CLUSTER_SCHED_POLICY: "rr" },
     });
   });
   after(async () => {

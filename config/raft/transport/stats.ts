@@ -10,6 +10,7 @@ export const REJECT_REASONS = [
   "bad_version",
   "handshake_timeout",
   "bad_server_proof",
+  "too_many_handshakes",
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 

@@ -34,6 +34,12 @@ export interface TcpTransportOptions {
   maxBatchBytes?: number;
   highWaterBytes?: number;
   handshakeTimeoutMs?: number;
+  /**
+   * Inbound connections still in their handshake (not yet authenticated) at once; past it a
+   * new connection is closed at once and counted (too_many_handshakes). Default 64: a fleet
+   * dials each peer once, so only a flood of unauthenticated sockets reaches it.
+   */
+  maxPendingHandshakes?: number;
   backoffMinMs?: number;
   backoffMaxMs?: number;
   /** Jitter source for reconnect backoff (inject a seeded PRNG in tests). */
@@ -70,6 +76,8 @@ export class TcpTransport extends EventEmitter {
   private server: net.Server | null = null;
   private listenAddress = "";
   private stopped = false;
+  /** Inbound connections accepted and not yet authenticated (bounded by maxPendingHandshakes). */
+  private handshaking = 0;
 
   constructor(opts: TcpTransportOptions) {
     super();
@@ -126,8 +134,25 @@ export class TcpTransport extends EventEmitter {
       sock.destroy();
       return;
     }
+    if (this.handshaking >= (this.opts.maxPendingHandshakes ?? 64)) {
+      this.settings.onReject(
+        "too_many_handshakes",
+        sock.remoteAddress ?? "?",
+        "too many handshakes in progress",
+      );
+      sock.on("error", () => {});
+      sock.destroy();
+      return;
+    }
+    this.handshaking++;
+    let pending = true;
+    const settled = (): void => {
+      if (pending) this.handshaking--;
+      pending = false;
+    };
     this.allSockets.add(sock);
     sock.on("close", () => {
+      settled();
       this.allSockets.delete(sock);
       for (const [peer, s] of this.inbound) if (s === sock) this.inbound.delete(peer);
     });
@@ -140,6 +165,7 @@ export class TcpTransport extends EventEmitter {
         handshakeTimeoutMs: this.settings.handshakeTimeoutMs,
         onReject: this.settings.onReject,
         onAuthenticated: (peer, s) => {
+          settled();
           // A restarted peer dials again: the newer connection wins.
           const old = this.inbound.get(peer);
           this.inbound.set(peer, s);
