@@ -16,8 +16,8 @@ import { consulAgentSchema } from "../../config/file/schema.js";
 import type { LogSink } from "../../config/log-sink.js";
 import { nodeStorageFs, type StorageFs } from "../../config/raft/storage/index.js";
 import { ClusterNode } from "../../proxy/cluster/cluster-node.js";
-import type { ClusterSettings } from "../../proxy/cluster/cluster-settings.js";
 import { OutcomeRecorders } from "../../proxy/cluster/outcome-recorders.js";
+import { oneVoterSettings } from "../support/cluster/one-voter.js";
 import { freePorts } from "../support/ports.js";
 import { eventually } from "../support/wait.js";
 
@@ -53,22 +53,12 @@ test("a leader whose Raft driver stopped on ENOSPC gives up its takeover once an
     },
   };
   const [port] = await freePorts(1);
-  const settings: ClusterSettings = {
-    id: "a",
-    dataDir: mkdtempSync(join(tmpdir(), "sg-stopped-")),
-    ephemeral: true,
-    peers: { a: `127.0.0.1:${port}` },
-    listen: { host: "127.0.0.1", port },
-    voters: ["a"],
-    learners: [],
-    secret: "raft-stopped-takeover-secret-0123456789",
-    electionMs: 300,
-    heartbeatMs: 50,
-    faultInjection: false,
-    implicit: false,
-    bootstrap: "new",
-    joinTimeoutMs: 60_000,
-  };
+  const settings = oneVoterSettings(
+    port,
+    mkdtempSync(join(tmpdir(), "sg-stopped-")),
+    "raft-stopped-takeover-secret-0123456789",
+  );
+
   const node = new ClusterNode({
     settings,
     logger,

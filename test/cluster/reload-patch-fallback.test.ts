@@ -20,6 +20,7 @@ import { ClusterNode } from "../../proxy/cluster/cluster-node.js";
 import { CommittedRouting } from "../../proxy/cluster/committed-routing.js";
 import { OutcomeRecorders } from "../../proxy/cluster/outcome-recorders.js";
 import type { MetricsObserver } from "../../proxy/metrics/observer.js";
+import { oneVoterSettings } from "../support/cluster/one-voter.js";
 import { freePorts } from "../support/ports.js";
 import { poolConfig } from "../support/shardgate-process.js";
 import { eventually } from "../support/wait.js";
@@ -46,22 +47,8 @@ test("a patch refused because another routing committed first is followed by the
   const initial = await load(path);
   const [port] = await freePorts(1);
   const cluster = new ClusterNode({
-    settings: {
-      id: "a",
-      dataDir: join(dir, "data"),
-      ephemeral: true,
-      peers: { a: `127.0.0.1:${port}` },
-      listen: { host: "127.0.0.1", port },
-      voters: ["a"],
-      learners: [],
-      secret: "reload-fallback-test-secret-0123",
-      electionMs: 300,
-      heartbeatMs: 50,
-      faultInjection: false,
-      implicit: false,
-      bootstrap: "new",
-      joinTimeoutMs: 60_000,
-    },
+    settings: oneVoterSettings(port, join(dir, "data"), "reload-fallback-test-secret-0123"),
+
     logger: SILENT_LOG,
     fileRouting: () => ({ pools: initial.pools, routes: initial.routes }),
     agent: consulAgentSchema.parse({}),

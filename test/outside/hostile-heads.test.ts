@@ -8,8 +8,8 @@
 //   "400 Bad Request" without a body; now each is the coded JSON answer the proxy port gives.
 
 import assert from "node:assert/strict";
-import { connect } from "node:net";
 import { after, before, test } from "node:test";
+import { rawSession } from "../support/raw-socket.js";
 import { poolConfig, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
 import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
 
@@ -34,30 +34,12 @@ function portOf(url: string): number {
   return Number(new URL(url).port);
 }
 
-/** Everything the peer answers, and whether it closed the connection itself within `ms`. */
 function exchange(
   port: number,
   send: (write: (b: string) => void) => void,
   ms: number,
 ): Promise<{ reply: string; closedByPeer: boolean }> {
-  return new Promise((resolve) => {
-    const s = connect(port, "127.0.0.1");
-    let reply = "";
-    let closedByPeer = true;
-    const timer = setTimeout(() => {
-      closedByPeer = false;
-      s.destroy();
-    }, ms);
-    s.on("data", (d) => {
-      reply += d.toString("latin1");
-    });
-    s.on("error", () => {});
-    s.on("close", () => {
-      clearTimeout(timer);
-      resolve({ reply, closedByPeer });
-    });
-    send((b) => s.write(b));
-  });
+  return rawSession(port, ms, (s) => send((b) => s.write(b)));
 }
 
 function statusAndError(reply: string): { status: number; error: unknown } {

@@ -5,8 +5,8 @@
 // the close), for every request-line/header refusal (bad_request, invalid_host, 505).
 
 import assert from "node:assert/strict";
-import { connect } from "node:net";
 import { after, before, test } from "node:test";
+import { rawSession } from "../support/raw-socket.js";
 import { poolConfig, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
 import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
 
@@ -33,24 +33,7 @@ function exchange(
   payload: string,
   ms: number,
 ): Promise<{ reply: string; closedByPeer: boolean }> {
-  return new Promise((resolve) => {
-    const s = connect(port, "127.0.0.1");
-    let reply = "";
-    let closedByPeer = true;
-    const timer = setTimeout(() => {
-      closedByPeer = false;
-      s.destroy();
-    }, ms);
-    s.on("data", (d) => {
-      reply += d.toString("latin1");
-    });
-    s.on("error", () => {});
-    s.on("close", () => {
-      clearTimeout(timer);
-      resolve({ reply, closedByPeer });
-    });
-    s.write(payload);
-  });
+  return rawSession(port, ms, (s) => s.write(payload));
 }
 
 const NEXT = "GET /smuggled HTTP/1.1\r\nHost: a\r\nx-user-id: k\r\n\r\n";

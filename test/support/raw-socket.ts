@@ -5,24 +5,38 @@ import { connect, type Socket } from "node:net";
 
 /**
  * Connects to 127.0.0.1:`port`, lets `send` write whatever it wants on the socket, and resolves
- * with every byte answered (latin1) once the peer closes, or after `ms` (the socket destroyed).
+ * with every byte answered (latin1) and whether the peer closed the connection (false: `ms`
+ * passed first and the socket was destroyed here).
  */
-export function rawReply(port: number, ms: number, send: (s: Socket) => void): Promise<string> {
+export function rawSession(
+  port: number,
+  ms: number,
+  send: (s: Socket) => void,
+): Promise<{ reply: string; closedByPeer: boolean }> {
   return new Promise((resolve) => {
     const s = connect(port, "127.0.0.1");
-    let got = "";
-    const timer = setTimeout(() => s.destroy(), ms);
+    let reply = "";
+    let closedByPeer = true;
+    const timer = setTimeout(() => {
+      closedByPeer = false;
+      s.destroy();
+    }, ms);
     s.on("data", (d) => {
-      got += d.toString("latin1");
+      reply += d.toString("latin1");
     });
     s.on("close", () => {
       clearTimeout(timer);
-      resolve(got);
+      resolve({ reply, closedByPeer });
     });
     // A reset is an answer too: what arrived before it is the reply.
     s.on("error", () => {});
     send(s);
   });
+}
+
+/** rawSession's reply alone: every byte answered once the peer closes, or after `ms`. */
+export async function rawReply(port: number, ms: number, send: (s: Socket) => void): Promise<string> {
+  return (await rawSession(port, ms, send)).reply;
 }
 
 /** Writes `payload` to 127.0.0.1:`port`, optionally ends, and resolves with the reply (latin1) at close or after `ms`. */
