@@ -1,44 +1,18 @@
 // `shardgate validate` end to end: a real child process per case.
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { shardgateArgv } from "../support/shardgate-process.js";
+import { type CtlRun as Run, runShardgate } from "../support/ctl-runner.js";
 import { MINIMAL } from "./fixtures.js";
 
 const dir = mkdtempSync(join(tmpdir(), "sg-validate-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 function validate(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const { command, args: argv } = shardgateArgv(["validate", ...args]);
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
-  delete childEnv.SHARDGATE_ADMIN_TOKEN;
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, argv, { env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => {
-      stdout += d;
-    });
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runShardgate(["validate", ...args], env);
 }
 
 test("validate: a good file prints the summary and exits 0", async () => {

@@ -5,7 +5,6 @@
 // application/grpc gets the JSON error with the same code. Runs a real shardgate process.
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,13 +13,13 @@ import { status } from "@grpc/grpc-js";
 import { parse } from "yaml";
 import { grpcRouteHints } from "../../config/file/grpc-route-hints.js";
 import { configSchema } from "../../config/file/schema.js";
+import { runShardgate } from "../support/ctl-runner.js";
 import { ECHO_SERVICE, unaryStatus } from "../support/grpc-echo.js";
 import {
   fetchJson,
   metricValue,
   poolConfig,
   type RunningShardgate,
-  shardgateArgv,
   startShardgate,
   stopAll,
 } from "../support/shardgate-process.js";
@@ -115,26 +114,7 @@ describe("config check: a gRPC-looking route to an http1 pool", () => {
     try {
       const file = join(dir, "c.yaml");
       writeFileSync(file, HINTED);
-      const { command, args } = shardgateArgv(["validate", "--config", file]);
-      const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
-        (resolve, reject) => {
-          const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
-          let stdout = "";
-          let stderr = "";
-          child.stdout.on("data", (d) => {
-            stdout += d;
-          });
-          child.stderr.on("data", (d) => {
-            stderr += d;
-          });
-          const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-          child.on("error", reject);
-          child.on("close", (code) => {
-            clearTimeout(timer);
-            resolve({ code, stdout, stderr });
-          });
-        },
-      );
+      const r = await runShardgate(["validate", "--config", file]);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /^ok: 2 pools, 4 routes/);
       assert.match(r.stderr, /warning: routes\[0\] .*gRPC service path.*protocol http1/);

@@ -1,5 +1,5 @@
-// Runs `shardgate ctl ...` as a real child process and returns its exit code and output, for
-// tests of the operator CLI against a real fleet.
+// Runs the shardgate CLI (`shardgate ctl ...`, `shardgate validate ...`) as a real child process
+// and returns its exit code and output, for tests of the operator CLI.
 
 import { spawn } from "node:child_process";
 import { shardgateArgv } from "./shardgate-process.js";
@@ -10,12 +10,22 @@ export interface CtlRun {
   stderr: string;
 }
 
+/** `shardgate ctl ARGS...` (no admin token from the test's environment unless `env` sets one). */
 export function runCtl(
   args: readonly string[],
   env: Record<string, string> = {},
   timeoutMs = 30_000,
 ): Promise<CtlRun> {
-  const argv = shardgateArgv(["ctl", ...args]);
+  return runShardgate(["ctl", ...args], env, timeoutMs);
+}
+
+/** `shardgate ARGS...`; rejects when it does not exit within `timeoutMs`. */
+export function runShardgate(
+  args: readonly string[],
+  env: Record<string, string> = {},
+  timeoutMs = 30_000,
+): Promise<CtlRun> {
+  const argv = shardgateArgv(args);
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
   if (!("SHARDGATE_ADMIN_TOKEN" in env)) delete childEnv.SHARDGATE_ADMIN_TOKEN;
   return new Promise((resolve, reject) => {
@@ -30,9 +40,7 @@ export function runCtl(
     });
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
-      reject(
-        new Error(`shardgate ctl ${args.join(" ")} did not exit within ${timeoutMs}ms\n${stdout}${stderr}`),
-      );
+      reject(new Error(`shardgate ${args.join(" ")} did not exit within ${timeoutMs}ms\n${stdout}${stderr}`));
     }, timeoutMs);
     child.on("exit", (code) => {
       clearTimeout(timer);

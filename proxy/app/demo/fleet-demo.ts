@@ -48,9 +48,12 @@ interface Running {
 }
 
 async function portsFor(base: { http: number; admin: number; raft: number }, n: number): Promise<DemoPorts> {
-  const range = async (b: number) =>
-    b === 0 ? freeLoopbackPorts(n) : Array.from({ length: n }, (_, i) => b + i);
-  return { http: await range(base.http), admin: await range(base.admin), raft: await range(base.raft) };
+  // Every port-0 range comes from one pick, so the http, admin and raft ports never collide.
+  const zeros = [base.http, base.admin, base.raft].filter((b) => b === 0).length;
+  const free = await freeLoopbackPorts(zeros * n);
+  const range = (b: number): number[] =>
+    b === 0 ? free.splice(0, n) : Array.from({ length: n }, (_, i) => b + i);
+  return { http: range(base.http), admin: range(base.admin), raft: range(base.raft) };
 }
 
 async function getJson(url: string): Promise<unknown> {
