@@ -10,6 +10,7 @@ import type { AddressInfo, Socket } from "node:net";
 import { errorText } from "../../config/coded-error.js";
 import { seededRandom } from "../../ring/random.js";
 import { parseGoDuration } from "./consul/duration.js";
+import { type EncodedAnswer, encodeAnswer } from "./consul/encoded-answer.js";
 import { compileFilter, FilterError, type HealthEntryLike } from "./consul/filter.js";
 
 type Status = "passing" | "warning" | "critical";
@@ -53,6 +54,8 @@ interface CheckState {
   /** Output waiting for the deferred sync, and its timer. */
   pendingOutput?: string;
   syncTimer?: NodeJS.Timeout;
+  /** The double's change counter when Status or Output last changed (never goes back). */
+  rev: number;
 }
 
 interface ServiceState {
@@ -110,14 +113,25 @@ export class ConsulDouble {
   private readonly serviceIndex = new Map<string, number>();
   private readonly waiters = new Set<Waiter>();
   /**
-   * Each service's last built entry and its JSON text, with the mutable fields it was built
+   * Each service's last built entry and its encoded JSON, with the mutable fields it was built
    * from (check statuses, outputs, modify indexes, the node's serfHealth): an unchanged entry
-   * is neither rebuilt nor re-serialised. At 3,000 instances
-   * rebuilding the whole 1.5 MB answer cost the scale bench's Consul row ~20 ms per change,
-   * time a real agent's answer does not add to what the bench means to measure (shardgate).
+   * is neither rebuilt nor re-serialised, and an answer is the entries' bytes copied into one
+   * buffer. At 3,000 instances (2.7 MB) serialising the whole answer, then concatenating and
+   * encoding it as one string, cost the scale bench's Consul row 20-50 ms per change: time
+   * a real agent's answer does not add to what the bench means to measure (shardgate).
    */
-  private readonly built = new WeakMap<ServiceState, { stamp: string; entry: HealthEntryLike }>();
-  private readonly entryText = new WeakMap<HealthEntryLike, string>();
+  private readonly built = new WeakMap<ServiceState, { stamp: number; entry: HealthEntryLike }>();
+  private readonly entryBytes = new WeakMap<HealthEntryLike, Buffer>();
+  /**
+   * Encoded answers by query (service, tags, filter) at the state version they were built
+   * at: Consul answers a blocking query from its state store at an index, so every watcher
+   * of one service woken by one change gets the same bytes, and they are encoded once.
+   */
+  private readonly encoded = new Map<string, { version: number } & EncodedAnswer>();
+  /** Moves on every change of what an answer can show (bump() and restoreSnapshot()). */
+  private version = 0;
+  /** The last rev handed to a check (check and serfHealth changes; unlike the index, never reset). */
+  private revs = 0;
   /** A service's instances sorted by ID; cleared on every registration and deregistration. */
   private readonly byName = new Map<string, ServiceState[]>();
   private readonly random: () => number;
@@ -154,6 +168,7 @@ export class ConsulDouble {
       Type: "ttl",
       CreateIndex: 10,
       ModifyIndex: 10,
+      rev: 0,
     };
     this.server = http.createServer((req, res) => this.handle(req, res));
     this.server.keepAliveTimeout = 5000;
@@ -249,6 +264,7 @@ export class ConsulDouble {
     if (!Number.isSafeInteger(toIndex) || toIndex < 1)
       throw new RangeError("toIndex must be an integer >= 1");
     this.index = toIndex;
+    this.version++;
     this.lastDeregIndex = Math.min(this.lastDeregIndex, toIndex);
     for (const k of this.serviceIndex.keys()) this.serviceIndex.set(k, toIndex);
     for (const w of [...this.waiters]) w.fire();
@@ -268,6 +284,7 @@ export class ConsulDouble {
   setSerfHealth(status: Status): void {
     if (this.serf.Status === status) return;
     this.serf.Status = status;
+    this.serf.rev = ++this.revs;
     const idx = this.bump();
     this.serf.ModifyIndex = idx;
     for (const name of this.serviceIndex.keys()) this.serviceIndex.set(name, idx);
@@ -364,6 +381,7 @@ export class ConsulDouble {
   // ---- agent endpoints ----
 
   private bump(): number {
+    this.version++;
     this.index += 1;
     return this.index;
   }
@@ -477,6 +495,7 @@ export class ConsulDouble {
       Type: "ttl",
       CreateIndex: idx,
       ModifyIndex: idx,
+      rev: ++this.revs,
     };
     if (typeof c.HTTP === "string" && c.HTTP !== "") {
       const interval = typeof c.Interval === "string" ? parseGoDuration(c.Interval) : undefined;
@@ -582,6 +601,7 @@ export class ConsulDouble {
           c.syncTimer = undefined;
           if (c.pendingOutput === undefined || !this.isLive(c)) return;
           c.Output = c.pendingOutput;
+          c.rev = ++this.revs;
           c.pendingOutput = undefined;
           c.ModifyIndex = this.touchService(c.ServiceName);
           this.wake();
@@ -595,6 +615,7 @@ export class ConsulDouble {
     c.pendingOutput = undefined;
     c.Status = status;
     c.Output = output;
+    c.rev = ++this.revs;
     c.ModifyIndex = this.touchService(c.ServiceName);
     this.wake();
   }
@@ -694,23 +715,9 @@ export class ConsulDouble {
         throw err;
       }
     }
+    const queryKey = passing ? undefined : `${service}\0${tags.join("\0")}\0${filterText ?? ""}`;
     const answer = () => {
       if (res.writableEnded || res.destroyed) return;
-      let entries = this.entries(service).filter(
-        (e) =>
-          tags.every((t) => e.Service.Tags.some((x) => x.toLowerCase() === t)) && (predicate?.(e) ?? true),
-      );
-      if (passing) {
-        entries = entries.filter((e) => e.Checks.every((c) => c.Status === "passing"));
-        // Consul does not preserve order here; a seeded shuffle keeps consumers honest.
-        for (let i = entries.length - 1; i > 0; i--) {
-          const j = Math.floor(this.random() * (i + 1));
-          [entries[i], entries[j]] = [entries[j], entries[i]];
-        }
-      }
-      // JSON.stringify(entries) from each entry's remembered text: the same bytes.
-      let text = "[";
-      for (let i = 0; i < entries.length; i++) text += (i > 0 ? "," : "") + this.textOf(entries[i]);
       res.writeHead(200, {
         "Content-Type": "application/json",
         "X-Consul-Index": String(this.queryIndex(service)),
@@ -718,7 +725,7 @@ export class ConsulDouble {
         "X-Consul-LastContact": "0",
         "X-Consul-Effective-Consistency": consistency,
       });
-      res.end(`${text}]`);
+      res.end(this.answerBody(service, tags, predicate, passing, queryKey));
       this.lastHealthAnswerAt = performance.now();
     };
     if (minIndex === 0 || this.queryIndex(service) > minIndex) {
@@ -743,13 +750,48 @@ export class ConsulDouble {
     });
   }
 
-  private textOf(e: HealthEntryLike): string {
-    let t = this.entryText.get(e);
-    if (t === undefined) {
-      t = JSON.stringify(e);
-      this.entryText.set(e, t);
+  /**
+   * JSON.stringify of the matching entries, as bytes. Reused while the state is unchanged;
+   * after a change it is assembled from runs of the query's last answer (the entries that are
+   * the same objects, so the same bytes) and the changed entries' encodings: a few copies of
+   * large ranges instead of one per entry.
+   */
+  private answerBody(
+    service: string,
+    tags: readonly string[],
+    predicate: ((e: HealthEntryLike) => boolean) | undefined,
+    passing: boolean,
+    queryKey: string | undefined,
+  ): Buffer {
+    const last = queryKey === undefined ? undefined : this.encoded.get(queryKey);
+    if (last !== undefined && last.version === this.version) return last.body;
+    let entries = this.entries(service).filter(
+      (e) => tags.every((t) => e.Service.Tags.some((x) => x.toLowerCase() === t)) && (predicate?.(e) ?? true),
+    );
+    if (passing) {
+      entries = entries.filter((e) => e.Checks.every((c) => c.Status === "passing"));
+      // Consul does not preserve order here; a seeded shuffle keeps consumers honest.
+      for (let i = entries.length - 1; i > 0; i--) {
+        const j = Math.floor(this.random() * (i + 1));
+        [entries[i], entries[j]] = [entries[j], entries[i]];
+      }
     }
-    return t;
+    const encoded = encodeAnswer(entries, last, (e) => this.bytesOf(e));
+    if (queryKey !== undefined) {
+      // Bounded: tests use a handful of queries; a dropped one is rebuilt when asked again.
+      if (this.encoded.size >= 64 && last === undefined) this.encoded.clear();
+      this.encoded.set(queryKey, { version: this.version, ...encoded });
+    }
+    return encoded.body;
+  }
+
+  private bytesOf(e: HealthEntryLike): Buffer {
+    let b = this.entryBytes.get(e);
+    if (b === undefined) {
+      b = Buffer.from(JSON.stringify(e));
+      this.entryBytes.set(e, b);
+    }
+    return b;
   }
 
   private entries(service: string): HealthEntryLike[] {
@@ -762,9 +804,11 @@ export class ConsulDouble {
       this.byName.set(service, ids);
     }
     for (const s of ids) {
-      // Every field that changes after registration (a registration makes a new ServiceState).
-      let stamp = `${s.ModifyIndex}|${this.serf.Status}|${this.serf.ModifyIndex}`;
-      for (const c of s.checks) stamp += `|${c.Status}|${c.ModifyIndex}|${c.Output}`;
+      // What changes after registration is checks' and serfHealth's status, output and modify
+      // index, each change with a new rev (a registration makes a new ServiceState).
+      // Every change of a check or serfHealth takes a new, higher rev: the highest names them all.
+      let stamp = this.serf.rev;
+      for (const c of s.checks) if (c.rev > stamp) stamp = c.rev;
       const hit = this.built.get(s);
       if (hit?.stamp === stamp) {
         out.push(hit.entry);
