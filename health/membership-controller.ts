@@ -203,7 +203,9 @@ export class MembershipController extends LeaderController {
       if (discovery === undefined) continue;
       const w = this.pools.get(name);
       if (w === undefined) this.open(name, discovery);
-      else if (w.lastPool !== pool && w.watcher?.status().synced) this.touch(w);
+      // While a proposal is in flight its settling decides (flush): the entry applied may be
+      // that proposal's own, whose committed pool needs no second look.
+      else if (w.lastPool !== pool && !w.cycle.inFlight && w.watcher?.status().synced) this.touch(w);
     }
   }
 
@@ -316,7 +318,8 @@ export class MembershipController extends LeaderController {
       cycle.again = true;
       return;
     }
-    const pool = this.getState().pools[w.pool];
+    const base = this.getState();
+    const pool = base.pools[w.pool];
     // Until the first answer the view is empty, and proposing it would empty the pool.
     if (pool === undefined || !w.watcher.status().synced) return;
     w.lastPool = pool;
@@ -354,7 +357,12 @@ export class MembershipController extends LeaderController {
         "membership change committed",
       );
       w.firstPendingAt = undefined;
-      if (cycle.again) this.touch(w);
+      // One entry applied since the plan, and the proposal is applied: it was that entry, so
+      // the committed pool is the plan's result and needs no second flush. Anything else
+      // applied meanwhile (a reload, another leader's command) is diffed again.
+      const now = this.getState();
+      if (now.appliedIndex === base.appliedIndex + 1) w.lastPool = now.pools[w.pool];
+      if (cycle.again || w.lastPool !== now.pools[w.pool]) this.touch(w);
       return;
     }
     // Recompute from the committed state on retry: whatever did commit is not proposed twice.

@@ -168,7 +168,10 @@ export class FakeWatcher extends EventEmitter implements MemberWatcher {
   async stop(): Promise<void> {
     this.stopped++;
   }
+  /** members() calls: one per flush of the controller (each plans from the view). */
+  reads = 0;
   members(): readonly DiscoveredMember[] {
+    this.reads++;
     return this.view;
   }
   /** Replaces the view (as one Consul answer) and emits update. */

@@ -97,6 +97,38 @@ describe("MembershipController", () => {
     await c.stop();
   });
 
+  test("one change: the window starts at the update and flushes once at its end; its own commit is not re-planned", async () => {
+    const { clock, cluster, c, w } = setup();
+    c.start();
+    w("users").set(FOUR);
+    await clock.advance(1000);
+    const [proposals, reads] = [cluster.proposals.length, w("users").reads];
+    w("users").health("u3", false);
+    await clock.advance(199);
+    assert.equal(w("users").reads, reads, "no flush inside the window");
+    await clock.advance(1);
+    assert.deepEqual(cluster.committed().slice(proposals), ["SetHealth users u3=down"]);
+    assert.equal(w("users").reads, reads + 1, "one flush at the window's end");
+    assert.equal(c.status().users.lastLatencyMs, 200);
+    await clock.advance(5000);
+    assert.equal(w("users").reads, reads + 1, "no second flush after the commit (refresh saw its own entry)");
+    assert.equal(c.status().users.pending, false);
+    // Another command applied while the proposal is in flight is diffed again: a reload
+    // that drops the discovered members is undone by a second flush.
+    cluster.hold();
+    w("users").health("u3", true);
+    await clock.advance(200);
+    cluster.applyNow({ v: 1, type: "SetMembers", pool: "users", source: "consul", members: [] });
+    cluster.release();
+    await clock.advance(1000);
+    assert.ok(w("users").reads >= reads + 3, "a second flush after a foreign entry");
+    assert.deepEqual(
+      cluster.current.pools.users.members.map((m) => `${m.id}${m.healthy ? "" : "!"}`),
+      ["u1", "u2", "u3", "u4"],
+    );
+    await c.stop();
+  });
+
   test("critical: one SetHealth with only the flipped member; back within the window: no command", async () => {
     const { clock, cluster, c, w, members } = setup();
     c.start();
