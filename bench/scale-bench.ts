@@ -302,6 +302,14 @@ export async function run(argv: string[]): Promise<number> {
           ratio: x(large.answerMs / small.answerMs),
           target: "(test double, not shardgate)",
         });
+      if (small !== undefined && large !== undefined)
+        rows.push({
+          what: "  idle: proxy CPU per answer that changes no member (another check's output)",
+          small: `10: ${small.idleAnswerCpuMs.toFixed(1)} ms`,
+          large: `3000: ${large.idleAnswerCpuMs.toFixed(1)} ms`,
+          ratio: x(large.idleAnswerCpuMs / small.idleAnswerCpuMs),
+          target: "(the whole answer is re-sent)",
+        });
     }
     if (o.json) console.log(JSON.stringify({ rows, raw }, null, 2));
     else {

@@ -36,6 +36,11 @@ export interface ConsulFigure {
   readonly rssGrowthMb: number;
   /** Proxy RSS growth over the first change alone, MB (the issue's "+26 MB for one change"). */
   readonly rssFirstChangeMb: number;
+  /**
+   * Proxy CPU ms per blocking-query answer that changes no member (another instance's check
+   * output moved the service's index), net of the proxy's idle CPU over as long.
+   */
+  readonly idleAnswerCpuMs: number;
   readonly changes: number;
 }
 
@@ -74,7 +79,9 @@ async function measureOne(
   repeats: number,
   nodeArgs: readonly string[],
 ): Promise<ConsulFigure> {
-  const consul = await ConsulDouble.create({ seed: 16 });
+  // Output-only check updates reach the catalog 1 ms later instead of Consul's 5 minutes, so
+  // the idle-answer figure has answers to count; status changes are synced at once either way.
+  const consul = await ConsulDouble.create({ seed: 16, checkUpdateIntervalMs: 1 });
   const name = `consul-${instances}`;
   let child: ReturnType<typeof spawn> | undefined;
   try {
@@ -137,8 +144,10 @@ async function measureOne(
         if (samples.length === 1) rssFirst = rssBytes(pid);
       }
     }
+    const idleAnswerCpuMs = await idleAnswerCpu(consul, pid, owner === "i0" ? "c1" : "c0");
     return {
       instances,
+      idleAnswerCpuMs,
       ms: median(samples),
       answerMs: answers.length > 0 ? median(answers) : Number.NaN,
       cpuMs: median(cpu),
@@ -150,6 +159,26 @@ async function measureOne(
     if (child !== undefined) await stopChild(child);
     await consul.close();
   }
+}
+
+/** Answers of the idle figure, and their spacing (the watcher's default rate is 2 a second). */
+const IDLE_ANSWERS = 10;
+const IDLE_SPACING_MS = 600;
+
+/** Proxy CPU per answer that changes no member, less its CPU over as long without answers. */
+async function idleAnswerCpu(consul: ConsulDouble, pid: number, check: string): Promise<number> {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const span = async (answers: boolean): Promise<number> => {
+    const c0 = cpuSeconds(pid);
+    for (let i = 0; i < IDLE_ANSWERS; i++) {
+      if (answers) await put(consul, `/v1/agent/check/pass/${check}?note=idle-${i}`);
+      await sleep(IDLE_SPACING_MS);
+    }
+    return 1000 * (cpuSeconds(pid) - c0);
+  };
+  const quiet = await span(false);
+  const busy = await span(true);
+  return Math.max(0, busy - quiet) / IDLE_ANSWERS;
 }
 
 export async function measureConsul(
