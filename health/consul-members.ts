@@ -81,13 +81,7 @@ export function parseHealthEntries(
   }
   const raw: DiscoveredMember[] = [];
   for (let i = 0; i < body.length; i++) {
-    const e: unknown = body[i];
-    const key = e !== null && typeof e === "object" ? e : undefined;
-    let m = key === undefined ? undefined : memo?.get(key);
-    if (m === undefined) {
-      m = extractMember(e, warningIsHealthy);
-      if (key !== undefined) memo?.set(key, m);
-    }
+    const m = entryMember(body[i], warningIsHealthy, memo);
     if ("skipped" in m) warnings.push(`entry ${i}${m.skipped}`);
     else raw.push(m);
   }
@@ -125,14 +119,30 @@ export function parseHealthEntries(
       continue;
     }
     const old = prev?.get(m.id);
-    if (
-      old !== undefined &&
-      (old === m || (old.status === m.status && old.healthy === m.healthy && sameShape(old, m)))
-    )
-      members.set(m.id, old);
+    if (old !== undefined && sameMember(old, m)) members.set(m.id, old);
     else members.set(m.id, m);
   }
   return { members, warnings };
+}
+
+/** What one entry becomes (memoised per entry object in `memo`): its member, or why it is skipped. */
+export function entryMember(
+  e: unknown,
+  warningIsHealthy: boolean,
+  memo?: EntryMemo,
+): DiscoveredMember | { readonly skipped: string } {
+  const key = e !== null && typeof e === "object" ? e : undefined;
+  let m = key === undefined ? undefined : memo?.get(key);
+  if (m === undefined) {
+    m = extractMember(e, warningIsHealthy);
+    if (key !== undefined) memo?.set(key, m);
+  }
+  return m;
+}
+
+/** `m` says nothing `old` does not: parseHealthEntries keeps `old` (its identity) for it. */
+export function sameMember(old: DiscoveredMember, m: DiscoveredMember): boolean {
+  return old === m || (old.status === m.status && old.healthy === m.healthy && sameShape(old, m));
 }
 
 /** One entry's member (frozen), or the reason it is skipped (the warning after "entry N"). */
@@ -185,7 +195,7 @@ function extractMember(e: unknown, warningIsHealthy: boolean): DiscoveredMember 
   });
 }
 
-function sameShape(a: DiscoveredMember, b: DiscoveredMember): boolean {
+export function sameShape(a: DiscoveredMember, b: DiscoveredMember): boolean {
   if (a.address !== b.address || a.port !== b.port || a.weight !== b.weight || a.node !== b.node)
     return false;
   if ((a.draining ?? false) !== (b.draining ?? false)) return false;

@@ -13,6 +13,7 @@ import { errorWithCode } from "../config/coded-error.js";
 import type { ConsulAgentConfig, PoolConsulDiscovery } from "../config/file/schema.js";
 import type { LogSink } from "../config/log-sink.js";
 import { backoffDelay } from "./backoff.js";
+import { type AlignedAnswer, alignedAnswer, parseAligned } from "./consul-aligned-answer.js";
 import { ConsulAnswerCache } from "./consul-answer-cache.js";
 import { ConsulHealthClient, type HealthAnswer, type HealthQuery } from "./consul-health-query.js";
 import {
@@ -98,6 +99,8 @@ export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
   private readonly answers = new ConsulAnswerCache();
   /** What each decoded entry object became: unchanged entries are not read again. */
   private readonly entryMemo: EntryMemo = new WeakMap();
+  /** The last answer's entries with their members, while it parsed clean (see consul-aligned-answer.ts). */
+  private aligned: AlignedAnswer | undefined;
 
   constructor(opts: ConsulWatcherOptions) {
     super();
@@ -206,7 +209,12 @@ export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
   }
 
   private apply(rawIndex: string | string[] | undefined, body: unknown): void {
-    const parsed = parseHealthEntries(body, this.warningIsHealthy, this.view, this.entryMemo);
+    // A few entries changed in place (the usual wake-up): only those are read.
+    const fast = parseAligned(body, this.aligned, this.view, this.warningIsHealthy, this.entryMemo);
+    const parsed =
+      fast === undefined
+        ? parseHealthEntries(body, this.warningIsHealthy, this.view, this.entryMemo)
+        : { members: fast.view, warnings: [] };
     const text = Array.isArray(rawIndex) ? rawIndex[0] : rawIndex;
     const n = text !== undefined && /^[0-9]+$/.test(text) ? Number(text) : Number.NaN;
     if (!Number.isSafeInteger(n)) {
@@ -237,8 +245,13 @@ export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
     }
     this.consecutiveErrors = 0;
     this.lastSuccessAt = this.wall();
-    const diff = diffMembers(this.view, parsed.members);
+    const diff = fast?.diff ?? diffMembers(this.view, parsed.members);
     this.view = parsed.members;
+    this.aligned =
+      fast?.answer ??
+      (parsed.warnings.length === 0 && Array.isArray(body)
+        ? alignedAnswer(body, this.view, this.warningIsHealthy, this.entryMemo)
+        : undefined);
     const firstSync = this.markSynced();
     if (isEmptyDiff(diff) && !firstSync) return;
     for (const m of diff.removed) this.emit("-member", m);
