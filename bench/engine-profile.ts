@@ -106,6 +106,7 @@ async function profileOne(
   dir: string,
   seconds: number,
   connections: number,
+  accessLog: boolean,
 ): Promise<Run> {
   const port = await freePort();
   const profDir = join(dir, `prof-${name}`);
@@ -122,7 +123,7 @@ async function profileOne(
     const members = upstreams.map((a, i) => `      - { id: m${i + 1}, address: "${a}" }`).join("\n");
     writeFileSync(
       cfg,
-      `listen:\n  http: 127.0.0.1:${port}\n  admin: 127.0.0.1:${admin}\nlog:\n  level: info\n  accessLog: true\n` +
+      `listen:\n  http: 127.0.0.1:${port}\n  admin: 127.0.0.1:${admin}\nlog:\n  level: info\n  accessLog: ${accessLog}\n` +
         `pools:\n  bench:\n    algorithm: ring\n    members:\n${members}\n    healthCheck: { path: /health, interval: 2s }\n` +
         `routes:\n  - match: { pathPrefix: / }\n    pool: bench\n    key: [header:x-user, ip]\n`,
     );
@@ -225,13 +226,22 @@ function report(a: Run, b: Run, top: number): void {
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { duration: { type: "string" }, connections: { type: "string" }, top: { type: "string" } },
+    options: {
+      duration: { type: "string" },
+      connections: { type: "string" },
+      top: { type: "string" },
+      // Experiments: shardgate with its access log off (what the log costs per request).
+      "access-log": { type: "string" },
+    },
   });
+  const accessLog = (values["access-log"] ?? "on") !== "off";
   const seconds = Number(values.duration ?? 8);
   const connections = Number(values.connections ?? 50);
   const top = Number(values.top ?? 40);
   if (![seconds, connections, top].every((n) => Number.isFinite(n) && n >= 1)) {
-    console.error("usage: npm run bench -- engine-profile [--duration S] [--connections C] [--top N]");
+    console.error(
+      "usage: npm run bench -- engine-profile [--duration S] [--connections C] [--top N] [--access-log on|off]",
+    );
     return 2;
   }
   for (const cmd of ["nginx", "wrk"])
@@ -246,10 +256,10 @@ export async function run(argv: string[]): Promise<number> {
   try {
     await waitHttp(`http://${ups.addresses[0]}/`);
     console.log(
-      `upstreams: 3 nginx servers (one process, 1 worker); wrk -t1 -c${connections}, ${seconds} s each, alone`,
+      `upstreams: 3 nginx servers (one process, 1 worker); wrk -t1 -c${connections}, ${seconds} s each, alone; shardgate's access log ${accessLog ? "on" : "off"}`,
     );
-    const bare = await profileOne("bare-undici", ups.addresses, dir, seconds, connections);
-    const sg = await profileOne("shardgate", ups.addresses, dir, seconds, connections);
+    const bare = await profileOne("bare-undici", ups.addresses, dir, seconds, connections, accessLog);
+    const sg = await profileOne("shardgate", ups.addresses, dir, seconds, connections, accessLog);
     report(bare, sg, top);
     return 0;
   } finally {
