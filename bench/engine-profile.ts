@@ -53,7 +53,16 @@ interface Run {
   cpuUsPerReq: number;
   /** Self time (us) by "function file", over the measured window. */
   self: Map<string, number>;
-  gc: { scavenges: number; survived: number; promoted: number; pauseMs: number; marks: number };
+  gc: {
+    scavenges: number;
+    survived: number;
+    promoted: number;
+    pauseMs: number;
+    marks: number;
+    /** Pause time of the mark-compacts (their final, stop-the-world part) and the longest one. */
+    markPauseMs: number;
+    maxMarkPauseMs: number;
+  };
 }
 
 function shortUrl(url: string): string {
@@ -84,13 +93,26 @@ function selfTimes(p: Profile, seconds: number, skipEndUs: number): Map<string, 
 }
 
 function gcFigures(text: string): Run["gc"] {
-  const g = { scavenges: 0, survived: 0, promoted: 0, pauseMs: 0, marks: 0 };
+  const g = {
+    scavenges: 0,
+    survived: 0,
+    promoted: 0,
+    pauseMs: 0,
+    marks: 0,
+    markPauseMs: 0,
+    maxMarkPauseMs: 0,
+  };
   for (const line of text.split("\n")) {
     const pause = /pause=([\d.]+)/.exec(line);
     if (pause === null) continue;
     g.pauseMs += Number(pause[1]);
     if (!line.includes(" gc=s ")) {
-      if (line.includes(" gc=mc ") || line.includes(" gc=mmc ")) g.marks++;
+      if (line.includes(" gc=mc ") || line.includes(" gc=mmc ")) {
+        const ms = Number(pause[1]);
+        g.marks++;
+        g.markPauseMs += ms;
+        g.maxMarkPauseMs = Math.max(g.maxMarkPauseMs, ms);
+      }
       continue;
     }
     g.scavenges++;
@@ -214,11 +236,13 @@ function report(a: Run, b: Run, top: number): void {
       `${x.toFixed(2).padStart(8)} ${y.toFixed(2).padStart(8)} ${(y - x).toFixed(2).padStart(8)}  ${k}`,
     );
   console.log("\nyoung generation over the whole run (warm-up included), per request:");
-  console.log("target        scavenges/1k req  survived B  promoted B  GC pause us  mark-compacts");
+  console.log(
+    "target        scavenges/1k req  survived B  promoted B  GC pause us  mark-compacts (per 10k req, longest pause ms)",
+  );
   for (const r of [a, b]) {
     const n = r.allRequests;
     console.log(
-      `${r.name.padEnd(12)} ${((r.gc.scavenges * 1000) / n).toFixed(2).padStart(16)} ${(r.gc.survived / n).toFixed(0).padStart(11)} ${(r.gc.promoted / n).toFixed(0).padStart(11)} ${((r.gc.pauseMs * 1000) / n).toFixed(1).padStart(12)} ${String(r.gc.marks).padStart(14)}`,
+      `${r.name.padEnd(12)} ${((r.gc.scavenges * 1000) / n).toFixed(2).padStart(16)} ${(r.gc.survived / n).toFixed(0).padStart(11)} ${(r.gc.promoted / n).toFixed(0).padStart(11)} ${((r.gc.pauseMs * 1000) / n).toFixed(1).padStart(12)} ${String(r.gc.marks).padStart(14)} (${((r.gc.marks * 10_000) / n).toFixed(2)}, ${r.gc.maxMarkPauseMs.toFixed(1)})`,
     );
   }
 }

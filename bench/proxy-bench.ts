@@ -425,6 +425,17 @@ interface Summary {
   rssMb: number;
   errors: number;
   non2xx: number;
+  /** Round-to-round spread: coefficient of variation of req/s and of p99 (what --pin should lower). */
+  rpsCv: number;
+  p99Cv: number;
+}
+
+/** Standard deviation over mean (0 for fewer than two values). */
+function cv(xs: number[]): number {
+  if (xs.length < 2) return 0;
+  const m = xs.reduce((a, x) => a + x, 0) / xs.length;
+  const v = xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1);
+  return m === 0 ? 0 : Math.sqrt(v) / m;
 }
 
 function median(xs: number[]): number {
@@ -962,6 +973,8 @@ async function runVariant(kind: UpstreamKind, o: VariantOptions): Promise<Varian
         cpuCores: median(ss.map((s) => s.cpuCores)),
         cpuUsPerReq: median(ss.map((s) => (s.cpuCores * 1e6) / s.rps)),
         rssMb: Math.max(...ss.map((s) => s.rssMb)),
+        rpsCv: cv(ss.map((s) => s.rps)),
+        p99Cv: cv(ss.map((s) => s.p99ms)),
         errors: ss.reduce((a, s) => a + s.errors, 0),
         non2xx: ss.reduce((a, s) => a + s.non2xx, 0),
       };
@@ -1010,10 +1023,12 @@ async function runVariant(kind: UpstreamKind, o: VariantOptions): Promise<Varian
       })(),
     };
     say(`\nmedian of rounds (upstreams: ${UPSTREAM_LABEL[kind]}):`);
-    say("  target            req/s   p50 ms   p99 ms   cpu(cores)  cpu us/req  max rss MB  errors");
+    say(
+      "  target            req/s   p50 ms   p99 ms   cpu(cores)  cpu us/req  max rss MB  errors  spread (cv req/s, p99)",
+    );
     for (const x of summaries) {
       say(
-        `  ${x.target.padEnd(15)} ${x.rps.toFixed(0).padStart(7)} ${x.p50ms.toFixed(2).padStart(8)} ${x.p99ms.toFixed(2).padStart(8)} ${x.cpuCores.toFixed(2).padStart(11)} ${x.cpuUsPerReq.toFixed(0).padStart(11)} ${x.rssMb.toFixed(0).padStart(11)}  ${x.errors + x.non2xx}`,
+        `  ${x.target.padEnd(15)} ${x.rps.toFixed(0).padStart(7)} ${x.p50ms.toFixed(2).padStart(8)} ${x.p99ms.toFixed(2).padStart(8)} ${x.cpuCores.toFixed(2).padStart(11)} ${x.cpuUsPerReq.toFixed(0).padStart(11)} ${x.rssMb.toFixed(0).padStart(11)}  ${String(x.errors + x.non2xx).padStart(6)}  ${(x.rpsCv * 100).toFixed(0)}%, ${(x.p99Cv * 100).toFixed(0)}%`,
       );
     }
     say("\nratios (same run):             req/s    p99   cpu/request");
