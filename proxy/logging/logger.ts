@@ -11,7 +11,7 @@
 // promoted (the access log was the largest source of promoted bytes per request in
 // `npm run bench -- engine-profile`). Lines are encoded instead into one preallocated
 // buffer outside the JS heap (EncodedLines): a line's string dies as soon as it is written,
-// and sonic-boom gets one string per 32 KiB (or per 100 ms), which it writes at once.
+// and sonic-boom gets one string per ~40 KiB (or per 100 ms), which it writes at once.
 // A pino line (rare) first hands over the access lines before it, so the order holds.
 
 import { type Logger, pino } from "pino";
@@ -34,8 +34,13 @@ export interface ProcessLogger {
   flush(): void;
 }
 
-/** Bytes of access lines held before they are handed over: sonic-boom's minLength, so it writes each batch at once. */
-const BATCH_BYTES = 32 * 1024;
+/**
+ * Room for access lines before they are handed over. A batch is handed over once the next line
+ * might not fit, so at more than 40 KiB minus three bytes per character of a line: past
+ * sonic-boom's minLength (32 KiB) for lines up to about 2,700 characters, so sonic-boom writes
+ * each batch at once instead of appending the next one to it.
+ */
+const BATCH_BYTES = 40 * 1024;
 /** The longest a line waits in the batch (sonic-boom's own periodic flush adds at most as much). */
 const BATCH_MS = 100;
 
@@ -89,11 +94,6 @@ class EncodedLines {
     const s = this.buf.toString("utf8", 0, this.used);
     this.used = 0;
     this.dest.write(s);
-  }
-
-  close(): void {
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.armed = false;
   }
 }
 

@@ -1,6 +1,6 @@
 // The access log's batched path (proxy/logging/logger.ts EncodedLines) and its number text
 // (access-log.ts intText). Lines are encoded into one buffer and handed to pino's destination
-// per 32 KiB or 100 ms: they must come out whole, in order, in UTF-8, with pino's own lines
+// per ~40 KiB or 100 ms: they must come out whole, in order, in UTF-8, with pino's own lines
 // in the place they were written (a pino line hands the pending access lines over first),
 // and a line longer than the buffer must still be written. intText must print exactly what
 // String(n) prints.
@@ -112,7 +112,7 @@ test("batched lines: multi-byte paths, a line longer than the batch, key hashes 
     const pieces = ["é", "中", "😀", "a", "/", "\u2028"];
     const before = Date.now();
     for (let i = 0; i < 400; i++) {
-      // Line 200 alone is longer than the 32 KiB batch (3-byte characters).
+      // Line 200 alone is longer than the 40 KiB batch (3-byte characters).
       const len = i === 200 ? 20_000 : 1 + Math.floor(rand() * 200);
       let path = "/";
       for (let k = 0; k < len; k++) path += pieces[Math.floor(rand() * pieces.length)];
