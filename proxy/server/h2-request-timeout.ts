@@ -68,9 +68,9 @@ export class H2RequestTimeouts {
 
   private readonly check = (): void => {
     const now = performance.now();
-    let due: Watch[] | null = null;
-    for (const w of this.open) if (now - w.at >= this.timeoutMs) (due ??= []).push(w);
-    if (due === null) return;
+    // Collected first: answering one may close (and so forget) others while the table is read.
+    const due: Watch[] = [];
+    for (const w of this.open) if (now - w.at >= this.timeoutMs) due.push(w);
     for (const w of due) {
       this.forget(w);
       // clientTimedOut finds the request's response where Node's HTTP/1 socket keeps it.
