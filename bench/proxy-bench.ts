@@ -737,7 +737,8 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`--pin expects on or off\n${USAGE}`);
     return 2;
   }
-  const pinChoice = pinFlag === "off" ? "--pin off" : choosePinning();
+  const pinChoice =
+    pinFlag === "on" ? choosePinning() : args.values.has("pin") ? "--pin off" : "the default; --pin on pins";
   say(describePinning(pinChoice));
   const opts: VariantOptions = {
     client,
