@@ -53,7 +53,16 @@ interface Run {
   cpuUsPerReq: number;
   /** Self time (us) by "function file", over the measured window. */
   self: Map<string, number>;
-  gc: { scavenges: number; survived: number; promoted: number; pauseMs: number; marks: number };
+  gc: {
+    scavenges: number;
+    survived: number;
+    promoted: number;
+    pauseMs: number;
+    marks: number;
+    /** Pause time of the mark-compacts (their final, stop-the-world part) and the longest one. */
+    markPauseMs: number;
+    maxMarkPauseMs: number;
+  };
 }
 
 function shortUrl(url: string): string {
@@ -84,13 +93,26 @@ function selfTimes(p: Profile, seconds: number, skipEndUs: number): Map<string, 
 }
 
 function gcFigures(text: string): Run["gc"] {
-  const g = { scavenges: 0, survived: 0, promoted: 0, pauseMs: 0, marks: 0 };
+  const g = {
+    scavenges: 0,
+    survived: 0,
+    promoted: 0,
+    pauseMs: 0,
+    marks: 0,
+    markPauseMs: 0,
+    maxMarkPauseMs: 0,
+  };
   for (const line of text.split("\n")) {
     const pause = /pause=([\d.]+)/.exec(line);
     if (pause === null) continue;
     g.pauseMs += Number(pause[1]);
     if (!line.includes(" gc=s ")) {
-      if (line.includes(" gc=mc ") || line.includes(" gc=mmc ")) g.marks++;
+      if (line.includes(" gc=mc ") || line.includes(" gc=mmc ")) {
+        const ms = Number(pause[1]);
+        g.marks++;
+        g.markPauseMs += ms;
+        g.maxMarkPauseMs = Math.max(g.maxMarkPauseMs, ms);
+      }
       continue;
     }
     g.scavenges++;
@@ -106,6 +128,7 @@ async function profileOne(
   dir: string,
   seconds: number,
   connections: number,
+  accessLog: boolean,
 ): Promise<Run> {
   const port = await freePort();
   const profDir = join(dir, `prof-${name}`);
@@ -122,7 +145,7 @@ async function profileOne(
     const members = upstreams.map((a, i) => `      - { id: m${i + 1}, address: "${a}" }`).join("\n");
     writeFileSync(
       cfg,
-      `listen:\n  http: 127.0.0.1:${port}\n  admin: 127.0.0.1:${admin}\nlog:\n  level: info\n  accessLog: true\n` +
+      `listen:\n  http: 127.0.0.1:${port}\n  admin: 127.0.0.1:${admin}\nlog:\n  level: info\n  accessLog: ${accessLog}\n` +
         `pools:\n  bench:\n    algorithm: ring\n    members:\n${members}\n    healthCheck: { path: /health, interval: 2s }\n` +
         `routes:\n  - match: { pathPrefix: / }\n    pool: bench\n    key: [header:x-user, ip]\n`,
     );
@@ -213,11 +236,13 @@ function report(a: Run, b: Run, top: number): void {
       `${x.toFixed(2).padStart(8)} ${y.toFixed(2).padStart(8)} ${(y - x).toFixed(2).padStart(8)}  ${k}`,
     );
   console.log("\nyoung generation over the whole run (warm-up included), per request:");
-  console.log("target        scavenges/1k req  survived B  promoted B  GC pause us  mark-compacts");
+  console.log(
+    "target        scavenges/1k req  survived B  promoted B  GC pause us  mark-compacts (per 10k req, longest pause ms)",
+  );
   for (const r of [a, b]) {
     const n = r.allRequests;
     console.log(
-      `${r.name.padEnd(12)} ${((r.gc.scavenges * 1000) / n).toFixed(2).padStart(16)} ${(r.gc.survived / n).toFixed(0).padStart(11)} ${(r.gc.promoted / n).toFixed(0).padStart(11)} ${((r.gc.pauseMs * 1000) / n).toFixed(1).padStart(12)} ${String(r.gc.marks).padStart(14)}`,
+      `${r.name.padEnd(12)} ${((r.gc.scavenges * 1000) / n).toFixed(2).padStart(16)} ${(r.gc.survived / n).toFixed(0).padStart(11)} ${(r.gc.promoted / n).toFixed(0).padStart(11)} ${((r.gc.pauseMs * 1000) / n).toFixed(1).padStart(12)} ${String(r.gc.marks).padStart(14)} (${((r.gc.marks * 10_000) / n).toFixed(2)}, ${r.gc.maxMarkPauseMs.toFixed(1)})`,
     );
   }
 }
@@ -225,13 +250,22 @@ function report(a: Run, b: Run, top: number): void {
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { duration: { type: "string" }, connections: { type: "string" }, top: { type: "string" } },
+    options: {
+      duration: { type: "string" },
+      connections: { type: "string" },
+      top: { type: "string" },
+      // Experiments: shardgate with its access log off (what the log costs per request).
+      "access-log": { type: "string" },
+    },
   });
+  const accessLog = (values["access-log"] ?? "on") !== "off";
   const seconds = Number(values.duration ?? 8);
   const connections = Number(values.connections ?? 50);
   const top = Number(values.top ?? 40);
   if (![seconds, connections, top].every((n) => Number.isFinite(n) && n >= 1)) {
-    console.error("usage: npm run bench -- engine-profile [--duration S] [--connections C] [--top N]");
+    console.error(
+      "usage: npm run bench -- engine-profile [--duration S] [--connections C] [--top N] [--access-log on|off]",
+    );
     return 2;
   }
   for (const cmd of ["nginx", "wrk"])
@@ -246,10 +280,10 @@ export async function run(argv: string[]): Promise<number> {
   try {
     await waitHttp(`http://${ups.addresses[0]}/`);
     console.log(
-      `upstreams: 3 nginx servers (one process, 1 worker); wrk -t1 -c${connections}, ${seconds} s each, alone`,
+      `upstreams: 3 nginx servers (one process, 1 worker); wrk -t1 -c${connections}, ${seconds} s each, alone; shardgate's access log ${accessLog ? "on" : "off"}`,
     );
-    const bare = await profileOne("bare-undici", ups.addresses, dir, seconds, connections);
-    const sg = await profileOne("shardgate", ups.addresses, dir, seconds, connections);
+    const bare = await profileOne("bare-undici", ups.addresses, dir, seconds, connections, accessLog);
+    const sg = await profileOne("shardgate", ups.addresses, dir, seconds, connections, accessLog);
     report(bare, sg, top);
     return 0;
   } finally {

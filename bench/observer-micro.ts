@@ -87,7 +87,7 @@ export async function run(argv: string[]): Promise<number> {
       upgrade: false,
       startedAt: 0,
     };
-    return { ...fields, openSlot: -1, toJSON: () => fields };
+    return { ...fields, openSlot: -1, traceState: null, toJSON: () => fields };
   });
   const plain = new MetricsObserver(series, createAccessLog({ write() {} }, false));
   const before = (): number => {

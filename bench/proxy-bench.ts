@@ -1,6 +1,9 @@
 // End-to-end proxy benchmark: `npm run bench -- proxy [--duration 5] [--rounds 3]
 // [--connections 50] [--client wrk|autocannon] [--variants nginx,node] [--soak 60
-// [--soak-warmup 60]] [--log-file] [--nolog-variant] [--skip-edge] [--json]`.
+// [--soak-warmup 60]] [--log-file] [--nolog-variant] [--skip-edge] [--pin on|off] [--json]`.
+// --pin on (off by default): every proxy under test on CPU 1, wrk,
+// the upstreams and the bench on CPU 0 (bench/cpu-pinning.ts), the same for every target,
+// said in the output; per-round shardgate/bare-undici ratios are printed next to the medians.
 //
 // Each variant names its upstreams (printed in its header): `nginx` = three nginx servers in one
 // nginx process (1 worker) answering a small body at once, so the proxies set the pace (the
@@ -43,6 +46,7 @@ import { hashKey } from "../ring/hash.js";
 import { seededRandom } from "../ring/random.js";
 import { shardgateArgv } from "../test/support/shardgate-process.js";
 import { roleBareUndici } from "./bare-undici.js";
+import { choosePinning, describePinning, type Pinning, pinProcess } from "./cpu-pinning.js";
 import { edgeRatios, startEdgeTargets } from "./edge-targets.js";
 import { nginxHashProxyConfig, startNginxUpstreams } from "./nginx-upstreams.js";
 import { runWrkScript } from "./wrk.js";
@@ -377,6 +381,7 @@ async function loadWrk(
   connections: number,
   seed: number,
   dir: string,
+  cpu: number | undefined,
 ): Promise<LoadResult> {
   const script = join(dir, "bench.lua");
   if (!existsSync(script)) writeFileSync(script, WRK_SCRIPT);
@@ -385,6 +390,7 @@ async function loadWrk(
     script,
     seconds,
     connections,
+    cpu,
     env: {
       BENCH_SEED: String(seed),
       BENCH_KEYSPACE: String(t.keySpace ?? 1_000_000),
@@ -419,6 +425,17 @@ interface Summary {
   rssMb: number;
   errors: number;
   non2xx: number;
+  /** Round-to-round spread: coefficient of variation of req/s and of p99 (what --pin should lower). */
+  rpsCv: number;
+  p99Cv: number;
+}
+
+/** Standard deviation over mean (0 for fewer than two values). */
+function cv(xs: number[]): number {
+  if (xs.length < 2) return 0;
+  const m = xs.reduce((a, x) => a + x, 0) / xs.length;
+  const v = xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1);
+  return m === 0 ? 0 : Math.sqrt(v) / m;
 }
 
 function median(xs: number[]): number {
@@ -434,12 +451,13 @@ async function measure(
   seed: number,
   client: "wrk" | "autocannon",
   dir: string,
+  pinning: Pinning | null = null,
 ): Promise<RoundSample> {
   const cpu0 = cpuSeconds(t.pid);
   const t0 = process.hrtime.bigint();
   const r =
     client === "wrk"
-      ? await loadWrk(t, seconds, connections, seed, dir)
+      ? await loadWrk(t, seconds, connections, seed, dir, pinning?.loadCpu)
       : await loadAutocannon(t, seconds, connections, seed);
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   return { ...r, cpuCores: (cpuSeconds(t.pid) - cpu0) / wall, rssMb: rssBytes(t.pid) / 2 ** 20 };
@@ -602,7 +620,7 @@ function soakLines(x: SoakResult): string[] {
 }
 
 const USAGE =
-  "usage: npm run bench -- proxy [--duration S] [--rounds N] [--connections C] [--client wrk|autocannon] [--soak S] [--soak-warmup S] [--seed N] [--log-file] [--nolog-variant] [--skip-edge] [--variants nginx,node] [--json]";
+  "usage: npm run bench -- proxy [--duration S] [--rounds N] [--connections C] [--client wrk|autocannon] [--soak S] [--soak-warmup S] [--seed N] [--log-file] [--nolog-variant] [--skip-edge] [--variants nginx,node] [--pin on|off] [--json]";
 
 export async function run(argv: string[]): Promise<number> {
   let args: { values: Map<string, string>; switches: Set<string> };
@@ -625,6 +643,7 @@ export async function run(argv: string[]): Promise<number> {
           "upstreams",
           "count",
           "variants",
+          "pin",
         ].map((n) => [n, { type: "string" as const }]),
         ["json", { type: "boolean" as const }],
         ["log-file", { type: "boolean" as const }],
@@ -710,6 +729,17 @@ export async function run(argv: string[]): Promise<number> {
     console.error("nginx is not installed (apt-get install -y nginx); use --variants node");
     return 2;
   }
+  // Off by default: pinned, wrk and the upstreams share one CPU, which can cap the fastest
+  // target (nginx) below what it serves unpinned; the spread columns say whether pinning
+  // steadies the Node proxies' rounds on a given machine.
+  const pinFlag = args.values.get("pin") ?? "off";
+  if (pinFlag !== "on" && pinFlag !== "off") {
+    console.error(`--pin expects on or off\n${USAGE}`);
+    return 2;
+  }
+  const pinChoice =
+    pinFlag === "on" ? choosePinning() : args.values.has("pin") ? "--pin off" : "the default; --pin on pins";
+  say(describePinning(pinChoice));
   const opts: VariantOptions = {
     client,
     connections,
@@ -721,8 +751,11 @@ export async function run(argv: string[]): Promise<number> {
     logFile: args.switches.has("log-file"),
     nologVariant: args.switches.has("nolog-variant"),
     skipEdge: args.switches.has("skip-edge"),
+    pinning: typeof pinChoice === "string" ? null : pinChoice,
     say,
   };
+  // The bench process itself (and autocannon, which runs in it) stays off the proxies' CPU.
+  if (opts.pinning !== null) pinProcess(process.pid, opts.pinning.loadCpu);
   const reports: VariantReport[] = [];
   for (let i = 0; i < variants.length; i++) {
     // The edge rows and the soak run with the first variant only (they compare shardgate
@@ -736,7 +769,18 @@ export async function run(argv: string[]): Promise<number> {
       }),
     );
   }
-  if (json) console.log(JSON.stringify({ client, connections, seconds, rounds, seed, variants: reports }));
+  if (json)
+    console.log(
+      JSON.stringify({
+        client,
+        connections,
+        seconds,
+        rounds,
+        seed,
+        pinning: describePinning(pinChoice),
+        variants: reports,
+      }),
+    );
   return 0;
 }
 
@@ -753,6 +797,8 @@ interface VariantOptions {
   logFile: boolean;
   nologVariant: boolean;
   skipEdge: boolean;
+  /** --pin: proxies on one CPU, wrk and upstreams on the other (cpu-pinning.ts); null = off. */
+  pinning: Pinning | null;
   say: (s: string) => void;
 }
 
@@ -766,6 +812,8 @@ interface Ratio {
 
 interface VariantReport {
   upstreams: string;
+  /** shardgate / bare-undici in each round (the spread the medians hide). */
+  roundRatios: RoundRatio[];
   nginxSkipped: string | null;
   results: Summary[];
   ratios: Ratio[];
@@ -784,18 +832,46 @@ async function startUpstreams(
   kind: UpstreamKind,
   dir: string,
   children: Array<() => Promise<void>>,
+  pinning: Pinning | null,
 ): Promise<string[]> {
   if (kind === "node") {
     const ups = await spawnWithLine(childArgv(["--role", "upstreams", "--count", String(UPSTREAMS)]));
     children.push(() => stopChild(ups.child));
+    if (pinning !== null) pinProcess(ups.child.pid ?? 0, pinning.loadCpu);
     return ups.line.upstreams as string[];
   }
   const ports: number[] = [];
   for (let i = 0; i < UPSTREAMS; i++) ports.push(await freePort());
   const ngx = startNginxUpstreams(dir, ports);
   children.push(() => stopChild(ngx.child));
+  if (pinning !== null) pinProcess(ngx.child.pid ?? 0, pinning.loadCpu);
   for (const a of ngx.addresses) await waitHttp(`http://${a}/health`, 10_000);
   return ngx.addresses;
+}
+
+interface RoundRatio {
+  round: number;
+  rps: number;
+  p99: number;
+  cpuPerReq: number;
+}
+
+/** shardgate / bare-undici round by round (both measured back to back in each round). */
+function roundRatios(samples: Map<string, RoundSample[]>): RoundRatio[] {
+  const a = samples.get("shardgate") ?? [];
+  const b = samples.get("bare-undici") ?? [];
+  const out: RoundRatio[] = [];
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    const x = a[i];
+    const y = b[i];
+    out.push({
+      round: i + 1,
+      rps: x.rps / y.rps,
+      p99: x.p99ms / y.p99ms,
+      cpuPerReq: x.cpuCores / x.rps / (y.cpuCores / y.rps),
+    });
+  }
+  return out;
 }
 
 /** Each non-peer row (and the bare undici peer) against each peer measured in the same run. */
@@ -827,11 +903,11 @@ function ratioRows(summaries: Summary[]): Ratio[] {
 }
 
 async function runVariant(kind: UpstreamKind, o: VariantOptions): Promise<VariantReport> {
-  const { client, connections, seconds, rounds, seed, soak, soakWarmup, say } = o;
+  const { client, connections, seconds, rounds, seed, soak, soakWarmup, say, pinning } = o;
   const dir = mkdtempSync(join(tmpdir(), "shardgate-bench-"));
   const children: Array<() => Promise<void>> = [];
   try {
-    const upstreams = await startUpstreams(kind, dir, children);
+    const upstreams = await startUpstreams(kind, dir, children, pinning);
     const targets: Target[] = [];
     const bare = await startBare(upstreams, "bare-h3");
     children.push(bare.stop);
@@ -873,14 +949,17 @@ async function runVariant(kind: UpstreamKind, o: VariantOptions): Promise<Varian
       targets.push(...edge.targets);
     }
     if (edgeSkipped !== undefined) say(`edge rows skipped: ${edgeSkipped}`);
+    // Every proxy under test on the same CPU (the edge rows' Redis stays with the load).
+    if (pinning !== null) for (const t of targets) pinProcess(t.pid, pinning.proxyCpu);
 
     // Warm-up: JIT, keep-alive pools and lazily created metric series, excluded from results.
-    for (const t of targets) await measure(t, Math.min(2, seconds), connections, seed + 999, client, dir);
+    for (const t of targets)
+      await measure(t, Math.min(2, seconds), connections, seed + 999, client, dir, pinning);
 
     const samples = new Map<string, RoundSample[]>(targets.map((t) => [t.name, []]));
     for (let r = 0; r < rounds; r++) {
       for (const t of targets) {
-        const s = await measure(t, seconds, connections, seed + r, client, dir);
+        const s = await measure(t, seconds, connections, seed + r, client, dir, pinning);
         samples.get(t.name)?.push(s);
         say(
           `  round ${r + 1} ${t.name.padEnd(15)} ${s.rps.toFixed(0).padStart(7)} req/s  p50 ${s.p50ms.toFixed(2)} ms  p99 ${s.p99ms.toFixed(2)} ms  cpu ${s.cpuCores.toFixed(2)}  rss ${s.rssMb.toFixed(0)} MB${s.errors + s.non2xx > 0 ? `  errors ${s.errors} non2xx ${s.non2xx}` : ""}`,
@@ -898,6 +977,8 @@ async function runVariant(kind: UpstreamKind, o: VariantOptions): Promise<Varian
         cpuCores: median(ss.map((s) => s.cpuCores)),
         cpuUsPerReq: median(ss.map((s) => (s.cpuCores * 1e6) / s.rps)),
         rssMb: Math.max(...ss.map((s) => s.rssMb)),
+        rpsCv: cv(ss.map((s) => s.rps)),
+        p99Cv: cv(ss.map((s) => s.p99ms)),
         errors: ss.reduce((a, s) => a + s.errors, 0),
         non2xx: ss.reduce((a, s) => a + s.non2xx, 0),
       };
@@ -914,18 +995,21 @@ async function runVariant(kind: UpstreamKind, o: VariantOptions): Promise<Varian
       // A fresh process, so the figures do not depend on how much load the rounds put on `sg`.
       const fresh = await startShardgate(upstreams, dir, o.logFile);
       children.push(fresh.stop);
+      if (pinning !== null) pinProcess(fresh.pid, pinning.proxyCpu);
       soakResult = await runSoak(
         fresh,
         soak,
         soakWarmup,
-        (sec, s0) => measure(fresh, sec, connections, s0, client, dir),
+        (sec, s0) => measure(fresh, sec, connections, s0, client, dir, pinning),
         seed,
       );
       await fresh.stop();
     }
 
+    const perRound = roundRatios(samples);
     const report: VariantReport = {
       upstreams: UPSTREAM_LABEL[kind],
+      roundRatios: perRound,
       nginxSkipped: nginxSkipped ?? null,
       results: summaries,
       ratios,
@@ -943,10 +1027,12 @@ async function runVariant(kind: UpstreamKind, o: VariantOptions): Promise<Varian
       })(),
     };
     say(`\nmedian of rounds (upstreams: ${UPSTREAM_LABEL[kind]}):`);
-    say("  target            req/s   p50 ms   p99 ms   cpu(cores)  cpu us/req  max rss MB  errors");
+    say(
+      "  target            req/s   p50 ms   p99 ms   cpu(cores)  cpu us/req  max rss MB  errors  spread (cv req/s, p99)",
+    );
     for (const x of summaries) {
       say(
-        `  ${x.target.padEnd(15)} ${x.rps.toFixed(0).padStart(7)} ${x.p50ms.toFixed(2).padStart(8)} ${x.p99ms.toFixed(2).padStart(8)} ${x.cpuCores.toFixed(2).padStart(11)} ${x.cpuUsPerReq.toFixed(0).padStart(11)} ${x.rssMb.toFixed(0).padStart(11)}  ${x.errors + x.non2xx}`,
+        `  ${x.target.padEnd(15)} ${x.rps.toFixed(0).padStart(7)} ${x.p50ms.toFixed(2).padStart(8)} ${x.p99ms.toFixed(2).padStart(8)} ${x.cpuCores.toFixed(2).padStart(11)} ${x.cpuUsPerReq.toFixed(0).padStart(11)} ${x.rssMb.toFixed(0).padStart(11)}  ${String(x.errors + x.non2xx).padStart(6)}  ${(x.rpsCv * 100).toFixed(0)}%, ${(x.p99Cv * 100).toFixed(0)}%`,
       );
     }
     say("\nratios (same run):             req/s    p99   cpu/request");
@@ -955,6 +1041,18 @@ async function runVariant(kind: UpstreamKind, o: VariantOptions): Promise<Varian
         r.peer === "bare-undici" && r.target !== "bare-h3" ? "  (targets >= 0.90x, <= 1.20x, <= 1.15x)" : "";
       say(
         `  ${`${r.target}/${r.peer}`.padEnd(26)} ${r.rps.toFixed(2).padStart(6)}x ${r.p99.toFixed(2).padStart(6)}x ${r.cpuPerReq.toFixed(2).padStart(6)}x${goal}`,
+      );
+    }
+    if (perRound.length > 0) {
+      say("\nshardgate/bare-undici round by round (the medians above hide this spread):");
+      for (const r of perRound)
+        say(
+          `  round ${r.round}                   ${r.rps.toFixed(2).padStart(6)}x ${r.p99.toFixed(2).padStart(6)}x ${r.cpuPerReq.toFixed(2).padStart(6)}x`,
+        );
+      const span = (f: (r: RoundRatio) => number): string =>
+        `${Math.min(...perRound.map(f)).toFixed(2)}-${Math.max(...perRound.map(f)).toFixed(2)}x`;
+      say(
+        `  range: req/s ${span((r) => r.rps)}, p99 ${span((r) => r.p99)}, cpu/request ${span((r) => r.cpuPerReq)}`,
       );
     }
     if (s !== undefined && report.edge.length > 0) {

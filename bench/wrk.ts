@@ -11,14 +11,17 @@ export interface WrkRun {
   connections: number;
   /** Extra environment for the script (wrk passes its own environment to Lua's os.getenv). */
   env?: Record<string, string>;
+  /** Runs wrk pinned to this CPU (taskset -c), or anywhere when absent. */
+  cpu?: number;
 }
 
 /** The numbers of the script's BENCH_JSON line; rejects when wrk fails or prints none. */
 export async function runWrkScript(run: WrkRun): Promise<Record<string, number>> {
   const out = await new Promise<string>((resolve, reject) => {
+    const wrkArgs = ["-t1", `-c${run.connections}`, `-d${run.seconds}s`, "-s", run.script, run.url];
     const child = spawn(
-      "wrk",
-      ["-t1", `-c${run.connections}`, `-d${run.seconds}s`, "-s", run.script, run.url],
+      run.cpu === undefined ? "wrk" : "taskset",
+      run.cpu === undefined ? wrkArgs : ["-c", String(run.cpu), "wrk", ...wrkArgs],
       {
         env: run.env === undefined ? process.env : { ...process.env, ...run.env },
         stdio: ["ignore", "pipe", "pipe"],

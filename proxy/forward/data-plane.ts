@@ -232,7 +232,8 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
   /** EdgeContinuation: the request goes upstream (its first attempt). */
   proceed(ctx: RequestContext): void {
     if (ctx.done) return;
-    this.budgetOf(ctx).recordRequest(this.now());
+    // Without edge features this runs in the turn the request started: its clock reading will do.
+    this.budgetOf(ctx).recordRequest(ctx.edge === null ? ctx.startedAt : this.now());
     this.attempt(ctx);
   }
 
@@ -311,12 +312,15 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     // A retry walks the same snapshot (same successor order) but sees current local skips.
     // The first attempt honours an affinity's member (checked routable by the edge feature).
     const first = ctx.attempts === 0;
+    // The first attempt of a request without edge features starts in the turn the request
+    // did: one clock reading serves it (each performance.now() is a call into Node).
+    const now = first && ctx.edge === null ? ctx.startedAt : this.now();
     const index =
       chosen >= 0
         ? chosen
         : first && ctx.preferred >= 0
           ? ctx.preferred
-          : chooseMember(snapshot, ctx.hash, live, this.now(), ctx);
+          : chooseMember(snapshot, ctx.hash, live, now, ctx);
     if (index < 0) {
       this.fail(
         ctx,
@@ -342,7 +346,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     ctx.endpoint = ep;
     ctx.timedOut = null;
     ctx.responseStarted = false;
-    ctx.attemptStartedAt = this.now();
+    ctx.attemptStartedAt = now;
     ctx.sentAt = ctx.hasBody ? -1 : ctx.attemptStartedAt;
     live.acquire(member.id, snapshot, index);
     ctx.holding = true;

@@ -34,6 +34,8 @@ export class RequestContext implements RequestRecord {
   startedAt: number;
   /** The metrics observer's in-flight table slot (open-requests.ts), or -1. */
   openSlot = -1;
+  /** The tracing hooks' state of this request (tracing-hooks.ts), or null. */
+  traceState: object | null = null;
 
   // Routing
   readonly req: IncomingMessage;

@@ -51,11 +51,18 @@ export interface RequestRecord extends OpenSlot {
   readonly upgrade: boolean;
   /** Monotonic start time (performance.now()). */
   readonly startedAt: number;
+  /**
+   * One object of per-request state the tracing hooks hang here (tracing-hooks.ts), null
+   * otherwise. An intrusive field rather than a Map keyed by the record: a Map with one set
+   * and one delete per request keeps finished requests alive through its retired tables
+   * (open-requests.ts says how). Written only by the tracing hooks.
+   */
+  traceState: object | null;
   /** A plain copy of the fields above (what a logger should serialize). */
   toJSON(): RecordFields;
 }
 
-export type RecordFields = Omit<RequestRecord, "toJSON" | "openSlot">;
+export type RecordFields = Omit<RequestRecord, "toJSON" | "openSlot" | "traceState">;
 
 /** Observer the operations engineer implements; every hook is optional and must not throw. */
 export interface DataPlaneHooks {

@@ -40,8 +40,6 @@ export function jsonString(s: string): string {
   return `"${s}"`;
 }
 
-const PAD3 = ["00", "0", ""];
-
 /**
  * Milliseconds rounded to microseconds as JSON number text ("12.345", "0.007"; null for what
  * JSON cannot hold): integer digits and a zero-padded fraction, built from two small integers,
@@ -52,8 +50,34 @@ export function msText(x: number): string {
   const us = Math.round(Math.abs(x) * 1000);
   if (us > 0x3fffffff) return String(ms(x));
   const frac = us % 1000;
-  const f = String(frac);
-  return `${x < 0 && us !== 0 ? "-" : ""}${(us - frac) / 1000}.${PAD3[f.length - 1] ?? ""}${f}`;
+  return `${x < 0 && us !== 0 ? "-" : ""}${intText((us - frac) / 1000)}.${PADDED3[frac]}`;
+}
+
+// Digit groups for intText: "0".."999" and "000".."999" (2,000 short strings, made once).
+const PLAIN3: string[] = [];
+const PADDED3: string[] = [];
+for (let i = 0; i < 1000; i++) {
+  PLAIN3.push(String(i));
+  PADDED3.push(String(i).padStart(3, "0"));
+}
+
+/**
+ * Decimal text of a non-negative safe integer, built from digit groups instead of V8's
+ * number-to-string conversion. V8 keeps every such conversion's result in a heap-wide cache
+ * (the number-string cache), so a number that is new on every request (the key hash, the
+ * epoch-ms time) left one cached string per line that outlived young-generation collections
+ * and was promoted to the old generation, to be found only by the next mark-compact.
+ */
+export function intText(n: number): string {
+  if (!Number.isSafeInteger(n) || n < 0) return num(n);
+  if (n < 1000) return PLAIN3[n];
+  let s = PADDED3[n % 1000];
+  let rest = Math.floor(n / 1000);
+  while (rest >= 1000) {
+    s = PADDED3[rest % 1000] + s;
+    rest = Math.floor(rest / 1000);
+  }
+  return PLAIN3[rest] + s;
 }
 
 /** A JSON number, or null for what JSON cannot hold (NaN, Infinity) so the line always parses. */
@@ -67,12 +91,25 @@ class FastAccessLog implements AccessLog {
   /** pid and the child binding, after the time. */
   private readonly bindings = `,"pid":${process.pid},"type":"access","method":`;
 
+  /** The last epoch millisecond written and its text: many lines share a millisecond. */
+  private lastMs = -1;
+  private lastMsText = "";
+
   constructor(private readonly sink: LineSink) {}
+
+  private timeText(): string {
+    const now = Date.now();
+    if (now !== this.lastMs) {
+      this.lastMs = now;
+      this.lastMsText = intText(now);
+    }
+    return this.lastMsText;
+  }
 
   write(r: RequestRecord): void {
     // Fixed shape and key order: every line has every field, so log pipelines see one schema.
     this.sink.write(
-      `${this.head}${Date.now()}${this.bindings}${jsonString(r.method)},"path":${jsonString(pathOnly(r.path))},"status":${num(r.status)},"route":${jsonString(r.route)},"pool":${jsonString(r.pool)},"member":${jsonString(r.member)},"durationMs":${msText(r.durationMs)},"requestId":${jsonString(r.requestId)},"keyHash":${r.keyHash < 0 ? "null" : num(r.keyHash)},"attempts":${num(r.attempts)},"ringVersion":${num(r.ringVersion)},"error":${r.errorCode === "" ? "null" : jsonString(r.errorCode)},"upgrade":${r.upgrade ? "true" : "false"},"msg":"request"}\n`,
+      `${this.head}${this.timeText()}${this.bindings}${jsonString(r.method)},"path":${jsonString(pathOnly(r.path))},"status":${num(r.status)},"route":${jsonString(r.route)},"pool":${jsonString(r.pool)},"member":${jsonString(r.member)},"durationMs":${msText(r.durationMs)},"requestId":${jsonString(r.requestId)},"keyHash":${r.keyHash < 0 ? "null" : intText(r.keyHash)},"attempts":${num(r.attempts)},"ringVersion":${num(r.ringVersion)},"error":${r.errorCode === "" ? "null" : jsonString(r.errorCode)},"upgrade":${r.upgrade ? "true" : "false"},"msg":"request"}\n`,
     );
   }
 }

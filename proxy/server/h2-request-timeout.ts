@@ -1,18 +1,37 @@
 // listen.timeouts.request for HTTP/2 streams. Node applies it to HTTP/1.1 connections only;
 // without it one h2 connection could trickle the bodies of maxConcurrentStreams requests
 // forever, each holding an upstream request. Streams whose request has not fully arrived sit
-// in one map checked by one coarse interval (no timer per stream); at the deadline the data
+// in one slot table checked by one coarse interval (no timer per stream); at the deadline the data
 // plane answers as it does for an HTTP/1.1 body still arriving (408 client_timeout, or 504
 // when the upstream stopped reading), and the stream is then closed. gRPC calls are exempt.
 
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { Duplex } from "node:stream";
 import { isGrpcContentType } from "../forward/grpc-status.js";
+import { OpenRequests } from "../forward/open-requests.js";
 import type { DataPlane } from "../forward/types.js";
 
+/**
+ * One watched stream: its response, start time and slot in the table. Hung on the request
+ * and the response by one symbol (no Map keyed by the response: a Map with one set and one
+ * delete per stream keeps finished streams alive through its retired tables, see
+ * proxy/forward/open-requests.ts).
+ */
+class Watch {
+  openSlot = -1;
+  constructor(
+    readonly clock: H2RequestTimeouts,
+    readonly res: Http2ServerResponse,
+    readonly at: number,
+  ) {}
+}
+
+const kWatch = Symbol("shardgate.h2watch");
+type Watched = { [kWatch]?: Watch };
+
 export class H2RequestTimeouts {
-  /** Responses of requests still arriving, with their start time. */
-  private readonly open = new Map<Http2ServerResponse, number>();
+  /** Streams whose request is still arriving. */
+  private readonly open = new OpenRequests<Watch>();
   private timer: ReturnType<typeof setInterval> | null = null;
 
   constructor(
@@ -26,20 +45,21 @@ export class H2RequestTimeouts {
     // gRPC streams live as long as the call (watch streams run for hours): their limit is
     // their own deadline (grpc-timeout) and the session's idle timeout, not this one.
     if (this.timeoutMs <= 0 || req.complete || isGrpcContentType(req.headers["content-type"])) return;
-    this.open.set(res, performance.now());
-    (req as Tracked)[kClock] = this;
-    (req as Tracked)[kRes] = res;
-    (res as Tracked)[kClock] = this;
-    req.once("end", onRequestEnd);
-    res.once("close", onResponseClose);
+    const w = new Watch(this, res, performance.now());
+    this.open.add(w);
+    (req as Watched)[kWatch] = w;
+    (res as Watched)[kWatch] = w;
+    // on, not once: once wraps the listener in a new closure per call; forget is idempotent.
+    req.on("end", onWatchedEnd);
+    res.on("close", onWatchedEnd);
     if (this.timer === null) {
       this.timer = setInterval(this.check, Math.max(25, Math.min(1000, Math.floor(this.timeoutMs / 4))));
       this.timer.unref();
     }
   }
 
-  forget(res: Http2ServerResponse): void {
-    this.open.delete(res);
+  forget(w: Watch): void {
+    this.open.delete(w);
     if (this.open.size === 0 && this.timer !== null) {
       clearInterval(this.timer);
       this.timer = null;
@@ -48,35 +68,30 @@ export class H2RequestTimeouts {
 
   private readonly check = (): void => {
     const now = performance.now();
-    for (const [res, at] of this.open) {
-      if (now - at < this.timeoutMs) continue;
-      this.forget(res);
+    // Collected first: answering one may close (and so forget) others while the table is read.
+    const due: Watch[] = [];
+    for (const w of this.open) if (now - w.at >= this.timeoutMs) due.push(w);
+    for (const w of due) {
+      this.forget(w);
       // clientTimedOut finds the request's response where Node's HTTP/1 socket keeps it.
-      const answered = this.plane.clientTimedOut({ _httpMessage: res } as unknown as Duplex);
+      const answered = this.plane.clientTimedOut({ _httpMessage: w.res } as unknown as Duplex);
       if (answered) this.onTimeout("client_timeout");
       // close() flushes the answer first, then resets the stream (NO_ERROR): the upload stops.
-      closeStream(res);
+      closeStream(w.res);
     }
   };
 
   close(): void {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
-    this.open.clear();
+    for (const w of [...this.open]) this.open.delete(w);
   }
 }
 
-const kClock = Symbol("shardgate.h2clock");
-const kRes = Symbol("shardgate.h2res");
-type Tracked = { [kClock]?: H2RequestTimeouts; [kRes]?: Http2ServerResponse };
-
-function onRequestEnd(this: Http2ServerRequest): void {
-  const res = (this as Tracked)[kRes];
-  if (res !== undefined) (this as Tracked)[kClock]?.forget(res);
-}
-
-function onResponseClose(this: Http2ServerResponse): void {
-  (this as Tracked)[kClock]?.forget(this);
+/** The request's body arrived, or its stream closed: no longer watched. */
+function onWatchedEnd(this: Http2ServerRequest | Http2ServerResponse): void {
+  const w = (this as Watched)[kWatch];
+  if (w !== undefined) w.clock.forget(w);
 }
 
 /** The answer is out (or there is none to give): end the stream the client is still uploading on. */

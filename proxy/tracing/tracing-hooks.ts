@@ -36,10 +36,12 @@ function epochMs(monotonic: number): number {
   return performance.timeOrigin + monotonic;
 }
 
-export class TracingHooks implements DataPlaneHooks {
-  /** Open requests' traces; entries are removed at request end. */
-  private readonly open = new Map<RequestRecord, RequestTrace>();
+/** The request's trace, hung on the record itself (RequestRecord.traceState), not in a Map. */
+function traceOf(r: RequestRecord): RequestTrace | undefined {
+  return (r.traceState as RequestTrace | null) ?? undefined;
+}
 
+export class TracingHooks implements DataPlaneHooks {
   constructor(
     private readonly inner: DataPlaneHooks,
     private readonly tracer: Tracer,
@@ -51,7 +53,7 @@ export class TracingHooks implements DataPlaneHooks {
 
   /** Starts the attempt's span (and the request's, on the first) and writes its traceparent into the forwarded headers. */
   onAttempt(r: RequestRecord, headers: IncomingHttpHeaders): void {
-    let t = this.open.get(r);
+    let t = traceOf(r);
     if (t === undefined) {
       const incoming = propagator.extract(ROOT_CONTEXT, headers, defaultTextMapGetter);
       const server = this.tracer.startSpan(
@@ -60,7 +62,7 @@ export class TracingHooks implements DataPlaneHooks {
         incoming,
       );
       t = { server, parent: trace.setSpan(incoming, server), attempt: null, retryReason: "" };
-      this.open.set(r, t);
+      r.traceState = t;
     }
     t.attempt?.end();
     const attempt = this.tracer.startSpan(
@@ -94,7 +96,7 @@ export class TracingHooks implements DataPlaneHooks {
     failedStatus?: number,
   ): void {
     this.inner.onRetry?.(r, failedMember, kind, nextMember, failedStatus);
-    const t = this.open.get(r);
+    const t = traceOf(r);
     if (t === undefined) return;
     const reason = kind === "gateway" && failedStatus !== undefined ? `gateway_${failedStatus}` : kind;
     t.retryReason = reason;
@@ -108,7 +110,7 @@ export class TracingHooks implements DataPlaneHooks {
 
   onUpstreamError(r: RequestRecord, pool: string, member: string, kind: UpstreamErrorKind): void {
     this.inner.onUpstreamError?.(r, pool, member, kind);
-    const a = this.open.get(r)?.attempt;
+    const a = traceOf(r)?.attempt;
     if (a != null) {
       a.setAttribute("shardgate.upstream_error", kind);
       a.setStatus({ code: SpanStatusCode.ERROR, message: kind });
@@ -120,9 +122,9 @@ export class TracingHooks implements DataPlaneHooks {
   }
 
   onRequestEnd(r: RequestRecord): void {
-    const t = this.open.get(r);
+    const t = traceOf(r);
     if (t !== undefined) {
-      this.open.delete(r);
+      r.traceState = null;
       if (t.attempt !== null) {
         t.attempt.setAttribute("http.response.status_code", r.status);
         t.attempt.end();
