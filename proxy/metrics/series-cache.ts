@@ -47,7 +47,10 @@ const NO_WINDOW = new LiveWindow(NO_COUNTS);
 
 /** Every label set shardgate_requests_total has for one member: route -> count per code class. */
 export class MemberSeries {
-  /** route label -> requests per code class (index = codeClassIndex), cumulative. */
+  // Request counts per code class (index = codeClassIndex), cumulative: the first route seen
+  // inline (most pools have one route), any other in a Map created when a second one shows up.
+  private route0: string | null = null;
+  private counts0: Float64Array | null = null;
   private byRoute: Map<string, Float64Array> | null = null;
   // Created on first use: most members of a large pool never see an error or a transition.
   private errorsByKind: Map<string, CounterChild> | null = null;
@@ -68,27 +71,37 @@ export class MemberSeries {
 
   /** The request counts of `route` on this member, one per code class (index = codeClassIndex). */
   requests(route: string): Float64Array {
-    this.byRoute ??= new Map();
-    let counts = this.byRoute.get(route);
+    if (route === this.route0 && this.counts0 !== null) return this.counts0;
+    let counts = this.byRoute?.get(route);
     if (counts === undefined) {
       // Only on a cache miss: a request that matched a route removed meanwhile does not bring
       // its series back.
       if (!routeKnown(this.routes, route)) return this.requests(REMOVED_ROUTE);
       counts = new Float64Array(CODE_CLASSES.length);
-      this.byRoute.set(route, counts);
+      if (this.route0 === null) {
+        this.route0 = route;
+        this.counts0 = counts;
+      } else {
+        this.byRoute ??= new Map();
+        this.byRoute.set(route, counts);
+      }
     }
     return counts;
   }
 
   /** shardgate_requests_total's samples of this member (at scrape). */
   *requestSamples(): IterableIterator<ScrapeSample> {
-    if (this.byRoute === null) return;
+    if (this.route0 !== null && this.counts0 !== null) yield* this.routeSamples(this.route0, this.counts0);
+    if (this.byRoute !== null)
+      for (const [route, counts] of this.byRoute) yield* this.routeSamples(route, counts);
+  }
+
+  private *routeSamples(route: string, counts: Float64Array): IterableIterator<ScrapeSample> {
     const { pool, member } = this;
-    for (const [route, counts] of this.byRoute)
-      for (let i = 0; i < CODE_CLASSES.length; i++)
-        // A code class never seen has no series (as prom-client shows only incremented children).
-        if (counts[i] > 0)
-          yield { labels: { route, pool, member, code_class: CODE_CLASSES[i] }, value: counts[i] };
+    for (let i = 0; i < CODE_CLASSES.length; i++)
+      // A code class never seen has no series (as prom-client shows only incremented children).
+      if (counts[i] > 0)
+        yield { labels: { route, pool, member, code_class: CODE_CLASSES[i] }, value: counts[i] };
   }
 
   /** Cumulative counts of the requests this member served (an empty, shared one until the first). */
@@ -142,6 +155,10 @@ export class MemberSeries {
 
   /** Removes this member's request series of routes that are no longer in the route table. */
   dropRoutes(): void {
+    if (this.route0 !== null && !routeKnown(this.routes, this.route0)) {
+      this.route0 = null;
+      this.counts0 = null;
+    }
     if (this.byRoute === null) return;
     for (const route of this.byRoute.keys()) if (!routeKnown(this.routes, route)) this.byRoute.delete(route);
   }
@@ -152,6 +169,8 @@ export class MemberSeries {
     for (const kind of this.errorsByKind?.keys() ?? []) this.m.upstreamErrors.remove({ pool, member, kind });
     for (const to of this.transitionsTo?.keys() ?? []) this.m.healthTransitions.remove({ pool, member, to });
     if (this.connectErrorsChild !== undefined) this.m.connectErrors.remove({ pool, member });
+    this.route0 = null;
+    this.counts0 = null;
     this.byRoute = null;
     this.errorsByKind = null;
     this.transitionsTo = null;

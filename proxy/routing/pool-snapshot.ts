@@ -50,6 +50,11 @@ function sameMember(
   );
 }
 
+function frozenAddress(a: MemberInput["address"]): MemberInput["address"] {
+  if (Object.isFrozen(a) && Object.keys(a).length === 2) return a;
+  return Object.freeze({ host: a.host, port: a.port });
+}
+
 function snapshotMember(
   name: string,
   src: MemberInput,
@@ -61,7 +66,9 @@ function snapshotMember(
   return Object.freeze({
     index,
     id: src.id,
-    address: Object.freeze({ host: src.address.host, port: src.address.port }),
+    // A frozen input address (the committed state's are) is shared, not copied: one object
+    // per member fewer for V8 to mark at 10,000 members.
+    address: frozenAddress(src.address),
     hostPort,
     weight: src.weight,
     healthy: src.healthy !== false,
