@@ -61,8 +61,15 @@ function snapshotMember(
   index: number,
   tls: UpstreamTlsConfig | undefined,
   tlsTag: string,
+  /** One "host:port" string per address in this build (members share their upstreams' ports). */
+  hostPorts: Map<string, string>,
 ): SnapshotMember {
-  const hostPort = formatAddress(src.address);
+  const text = formatAddress(src.address);
+  let hostPort = hostPorts.get(text);
+  if (hostPort === undefined) {
+    hostPort = text;
+    hostPorts.set(text, text);
+  }
   return Object.freeze({
     index,
     id: src.id,
@@ -119,6 +126,7 @@ function assemble(
   const tls = settings.tls;
   const tlsTag = tls === undefined ? "" : `+tls${canonicalJson(tls)}`;
   const inputs: MemberInput[] = new Array(n);
+  const hostPorts = new Map<string, string>();
   let keysKept = prev !== null;
   // The inputs `prev` was made from: an identical input object at the same index (the
   // committed path reuses them for unchanged members) and the same TLS give the same member.
@@ -135,7 +143,9 @@ function assemble(
     }
     const old = prev?.members[i];
     const m =
-      old !== undefined && sameMember(old, src, i, tls) ? old : snapshotMember(name, src, i, tls, tlsTag);
+      old !== undefined && sameMember(old, src, i, tls)
+        ? old
+        : snapshotMember(name, src, i, tls, tlsTag, hostPorts);
     if (m !== old && keysKept) keysKept = old !== undefined && old.agentKey === m.agentKey;
     out[i] = m;
     if (prev === null) (byId as Map<string, number>).set(m.id, i);
