@@ -209,6 +209,17 @@ export async function run(argv: string[]): Promise<number> {
                 ratio: x(f.gcShare / base.gcShare),
                 target: "flat",
               });
+            if (keys === 10_000) {
+              const gc = (g: typeof f) =>
+                `${g.cpuUs.toFixed(0)} us, GC/10k req: ${g.majorPer10k.toFixed(2)} major, ${g.minorPer10k.toFixed(1)} minor`;
+              rows.push({
+                what: "proxy CPU per request, GCs per 10,000 requests",
+                small: `${small}: ${gc(base)}`,
+                large: `${f.members}: ${gc(f)}`,
+                ratio: `CPU ${x(f.cpuUs / base.cpuUs)}`,
+                target: "flat",
+              });
+            }
           }
           const errs = figures.filter((f) => f.keys === keys).reduce((a, f) => a + f.errors, 0);
           if (errs > 0) console.error(`warning: ${errs} wrk errors with ${keys} keys`);

@@ -61,7 +61,7 @@ export interface BreakerTransition {
  */
 export type BreakerRules = Omit<BreakerConfig, "enabled" | "failureStatuses">;
 
-/** Buckets of the sliding window: window / 10 is fine-grained enough and keeps a member at 160 bytes. */
+/** Buckets of the sliding window: window / 10 is fine-grained enough and keeps a member's window at 160 bytes. */
 const BUCKETS = 10;
 
 export interface BreakerView {
@@ -83,8 +83,8 @@ interface MemberState {
   reopens: number;
   override: BreakerOverride;
   run: number;
-  okBuckets: Float64Array;
-  failBuckets: Float64Array;
+  /** The sliding window: successes in [0, BUCKETS), failures in [BUCKETS, 2 * BUCKETS). */
+  buckets: Float64Array;
   /** Absolute bucket number of the newest bucket. */
   head: number;
   probeOk: number;
@@ -92,10 +92,9 @@ interface MemberState {
   decideBy: number;
 }
 
-const key = (pool: string, member: string) => `${pool}\u0000${member}`;
-
 export class BreakerDecider {
-  private readonly members = new Map<string, MemberState>();
+  /** pool -> member -> state. Nested rather than keyed by "pool/member": no key string per member. */
+  private readonly pools = new Map<string, Map<string, MemberState>>();
   private readonly bucketMs: number;
 
   /**
@@ -109,9 +108,17 @@ export class BreakerDecider {
     this.bucketMs = rules.window / BUCKETS;
   }
 
+  private find(pool: string, member: string): MemberState | undefined {
+    return this.pools.get(pool)?.get(member);
+  }
+
   private get(pool: string, member: string, now: number): MemberState {
-    const k = key(pool, member);
-    let m = this.members.get(k);
+    let members = this.pools.get(pool);
+    if (members === undefined) {
+      members = new Map();
+      this.pools.set(pool, members);
+    }
+    let m = members.get(member);
     if (m === undefined) {
       m = {
         pool,
@@ -121,15 +128,36 @@ export class BreakerDecider {
         reopens: 0,
         override: "auto",
         run: 0,
-        okBuckets: new Float64Array(BUCKETS),
-        failBuckets: new Float64Array(BUCKETS),
+        buckets: new Float64Array(2 * BUCKETS),
         head: Math.floor(now / this.bucketMs),
         probeOk: 0,
         decideBy: 0,
       };
-      this.members.set(k, m);
+      members.set(member, m);
     }
     return m;
+  }
+
+  private delete(pool: string, member: string): void {
+    const members = this.pools.get(pool);
+    if (members === undefined) return;
+    members.delete(member);
+    if (members.size === 0) this.pools.delete(pool);
+  }
+
+  /**
+   * True when `m` behaves exactly like a member with no state: closed, automatic, no re-opens,
+   * no failure run, and every bucket of its window expired by `now`. Such a state is dropped,
+   * so members that saw traffic once do not keep a window forever.
+   */
+  private forgettable(m: MemberState, now: number): boolean {
+    return (
+      m.state === "closed" &&
+      m.override === "auto" &&
+      m.reopens === 0 &&
+      m.run === 0 &&
+      Math.floor(now / this.bucketMs) - m.head >= BUCKETS
+    );
   }
 
   /** Moves the window so its newest bucket covers `now`, zeroing buckets that fell out. */
@@ -140,15 +168,14 @@ export class BreakerDecider {
     const steps = Math.min(n, b - m.head);
     for (let i = 1; i <= steps; i++) {
       const idx = (((m.head + i) % n) + n) % n;
-      m.okBuckets[idx] = 0;
-      m.failBuckets[idx] = 0;
+      m.buckets[idx] = 0;
+      m.buckets[BUCKETS + idx] = 0;
     }
     m.head = b;
   }
 
   private resetWindow(m: MemberState, now: number): void {
-    m.okBuckets.fill(0);
-    m.failBuckets.fill(0);
+    m.buckets.fill(0);
     m.head = Math.floor(now / this.bucketMs);
     m.run = 0;
   }
@@ -180,18 +207,27 @@ export class BreakerDecider {
   /** Time-driven transitions only (open -> half-open once the cool-down has elapsed). */
   tick(now: number): BreakerTransition[] {
     const out: BreakerTransition[] = [];
-    for (const m of this.members.values()) {
-      if (m.override !== "auto") continue;
-      if (m.state === "open" && m.until !== null && now >= m.until) {
-        this.move(m, "half-open", null, "cool-down-elapsed", out);
-        m.decideBy = now + this.responseTimeout;
-      } else if (m.state === "half-open" && now >= m.decideBy) {
-        m.reopens = 0;
-        this.move(m, "closed", null, "probe-window-elapsed", out);
-        this.resetWindow(m, now);
+    for (const members of this.pools.values())
+      for (const m of members.values()) {
+        if (this.forgettable(m, now)) {
+          this.delete(m.pool, m.member);
+          continue;
+        }
+        this.step(m, now, out);
       }
-    }
     return out;
+  }
+
+  private step(m: MemberState, now: number, out: BreakerTransition[]): void {
+    if (m.override !== "auto") return;
+    if (m.state === "open" && m.until !== null && now >= m.until) {
+      this.move(m, "half-open", null, "cool-down-elapsed", out);
+      m.decideBy = now + this.responseTimeout;
+    } else if (m.state === "half-open" && now >= m.decideBy) {
+      m.reopens = 0;
+      this.move(m, "closed", null, "probe-window-elapsed", out);
+      this.resetWindow(m, now);
+    }
   }
 
   /**
@@ -223,8 +259,8 @@ export class BreakerDecider {
       }
       this.rotate(m, now);
       const idx = ((m.head % BUCKETS) + BUCKETS) % BUCKETS;
-      m.okBuckets[idx] += e.success;
-      m.failBuckets[idx] += e.failure;
+      m.buckets[idx] += e.success;
+      m.buckets[BUCKETS + idx] += e.failure;
       m.run = e.success > 0 ? e.consecutive : m.run + e.failure;
       const worstRun = Math.max(m.run, e.maxConsecutive);
       if (worstRun >= o.consecutiveFailures) {
@@ -234,8 +270,8 @@ export class BreakerDecider {
       let ok = 0;
       let fail = 0;
       for (let i = 0; i < BUCKETS; i++) {
-        ok += m.okBuckets[i];
-        fail += m.failBuckets[i];
+        ok += m.buckets[i];
+        fail += m.buckets[BUCKETS + i];
       }
       const total = ok + fail;
       if (total >= o.minRequests && fail / total >= o.failureRate) this.open(m, now, "failure-rate", out);
@@ -271,7 +307,7 @@ export class BreakerDecider {
     // A closed, automatic breaker with no history is what an unknown member already is: keep no
     // state (and no window) for it, so a pool of thousands of healthy members costs nothing here.
     if (state === "closed" && override === "auto" && !(reopens > 0)) {
-      this.members.delete(key(pool, member));
+      this.delete(pool, member);
       return;
     }
     const m = this.get(pool, member, now);
@@ -284,13 +320,20 @@ export class BreakerDecider {
     this.resetWindow(m, now);
   }
 
+  /** Members with state of their own (the others are closed, automatic, with an empty window). */
+  get trackedMembers(): number {
+    let n = 0;
+    for (const members of this.pools.values()) n += members.size;
+    return n;
+  }
+
   /** Forgets a member that left its pool. */
   remove(pool: string, member: string): void {
-    this.members.delete(key(pool, member));
+    this.delete(pool, member);
   }
 
   view(pool: string, member: string): BreakerView {
-    const m = this.members.get(key(pool, member));
+    const m = this.find(pool, member);
     if (m === undefined) {
       return {
         state: "closed",
@@ -304,8 +347,8 @@ export class BreakerDecider {
     let ok = 0;
     let fail = 0;
     for (let i = 0; i < BUCKETS; i++) {
-      ok += m.okBuckets[i];
-      fail += m.failBuckets[i];
+      ok += m.buckets[i];
+      fail += m.buckets[BUCKETS + i];
     }
     return {
       state: m.state,

@@ -34,7 +34,9 @@ export interface OutcomeRecorderOptions {
 const DEFAULT_FAILURE_STATUSES = [502, 503, 504];
 
 export class OutcomeRecorder {
-  private readonly keys = new Map<string, number>();
+  /** pool -> member -> slot (nested: no "pool/member" key string per member). */
+  private readonly keys = new Map<string, Map<string, number>>();
+  private slotCount = 0;
   private pools: string[] = [];
   private members: string[] = [];
   private success = new Uint32Array(16);
@@ -64,8 +66,12 @@ export class OutcomeRecorder {
    * (not per request) and keep the number: every record call takes it.
    */
   slot(pool: string, member: string): number {
-    const key = `${pool}\u0000${member}`;
-    let s = this.keys.get(key);
+    let byMember = this.keys.get(pool);
+    if (byMember === undefined) {
+      byMember = new Map();
+      this.keys.set(pool, byMember);
+    }
+    let s = byMember.get(member);
     if (s === undefined) {
       const reused = this.reusable.pop();
       if (reused !== undefined) {
@@ -78,7 +84,8 @@ export class OutcomeRecorder {
         this.members.push(member);
         if (s >= this.success.length) this.grow();
       }
-      this.keys.set(key, s);
+      byMember.set(member, s);
+      this.slotCount++;
     }
     return s;
   }
@@ -100,10 +107,12 @@ export class OutcomeRecorder {
    * reclaim() (a reader holding the number from before may still touch it until then).
    */
   release(pool: string, member: string): void {
-    const key = `${pool}\u0000${member}`;
-    const s = this.keys.get(key);
-    if (s === undefined) return;
-    this.keys.delete(key);
+    const byMember = this.keys.get(pool);
+    const s = byMember?.get(member);
+    if (byMember === undefined || s === undefined) return;
+    byMember.delete(member);
+    if (byMember.size === 0) this.keys.delete(pool);
+    this.slotCount--;
     this.resetSlot(s);
     this.released.push(s);
   }
@@ -117,7 +126,7 @@ export class OutcomeRecorder {
 
   /** Slots in use (for tests and memory checks). */
   get size(): number {
-    return this.keys.size;
+    return this.slotCount;
   }
 
   private touch(slot: number): void {

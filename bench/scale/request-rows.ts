@@ -1,10 +1,11 @@
 // Request-path rows of the scale bench: the same shardgate build routing pools of 3, 1,000
 // and 10,000 members (over the same nginx upstream), loaded with wrk in interleaved rounds so
 // that machine noise hits every size alike. Per size: req/s, p99, RSS, and the GC share of the
-// process's CPU time (from its own nodejs_gc_duration_seconds counter).
+// process's CPU time (from its own nodejs_gc_duration_seconds counter), CPU time per request
+// (what a loaded machine blurs least), and mark-compacts and scavenges per 10,000 requests.
 
 import { cpuSeconds, rssBytes } from "../proxy-bench.js";
-import { median, metricValue, runWrk, type Shardgate, startShardgate, type Upstream } from "./processes.js";
+import { median, runWrk, type Shardgate, startShardgate, type Upstream } from "./processes.js";
 
 export interface RequestRowOptions {
   readonly sizes: readonly number[];
@@ -22,12 +23,37 @@ export interface RequestFigure {
   readonly p99ms: number;
   readonly rssMb: number;
   readonly gcShare: number;
+  /** Process CPU time per request, microseconds. */
+  readonly cpuUs: number;
+  /** Major (mark-compact) and minor (scavenge) collections per 10,000 requests. */
+  readonly majorPer10k: number;
+  readonly minorPer10k: number;
   readonly errors: number;
 }
 
-async function gcSeconds(admin: string): Promise<number> {
-  const res = await fetch(`${admin}/metrics`);
-  return metricValue(await res.text(), "shardgate_nodejs_gc_duration_seconds_sum");
+interface GcTotals {
+  seconds: number;
+  major: number;
+  minor: number;
+}
+
+/** Sum over every kind of `metric`, or the one labelled kind="`kind`". */
+function gcSum(text: string, metric: string, kind?: string): number {
+  const label = kind === undefined ? "[^}]*" : `kind="${kind}"`;
+  const re = new RegExp(`^${metric}\\{${label}\\} ([0-9.eE+-]+)$`, "gm");
+  let sum = 0;
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) sum += Number(m[1]);
+  return sum;
+}
+
+async function gcTotals(admin: string): Promise<GcTotals> {
+  const text = await (await fetch(`${admin}/metrics`)).text();
+  const count = "shardgate_nodejs_gc_duration_seconds_count";
+  return {
+    seconds: gcSum(text, "shardgate_nodejs_gc_duration_seconds_sum"),
+    major: gcSum(text, count, "major"),
+    minor: gcSum(text, count, "minor"),
+  };
 }
 
 export async function measureRequests(
@@ -51,10 +77,19 @@ export async function measureRequests(
     for (const keys of o.keySets) {
       const samples = new Map<
         number,
-        { rps: number[]; p99: number[]; rss: number[]; gc: number[]; err: number }
+        {
+          rps: number[];
+          p99: number[];
+          rss: number[];
+          gc: number[];
+          cpu: number[];
+          major: number[];
+          minor: number[];
+          err: number;
+        }
       >();
       for (const { size, sg } of procs) {
-        samples.set(size, { rps: [], p99: [], rss: [], gc: [], err: 0 });
+        samples.set(size, { rps: [], p99: [], rss: [], gc: [], cpu: [], major: [], minor: [], err: 0 });
         // Warm-up: connections to members opened, JIT warm, before anything counts.
         await runWrk(dir, sg.url, 2, o.connections, keys, o.seed);
       }
@@ -64,15 +99,19 @@ export async function measureRequests(
           const { size, sg } = procs[(k + r) % procs.length];
           const s = samples.get(size);
           if (s === undefined) continue;
-          const gc0 = await gcSeconds(sg.admin);
+          const gc0 = await gcTotals(sg.admin);
           const cpu0 = cpuSeconds(sg.pid);
           const w = await runWrk(dir, sg.url, o.seconds, o.connections, keys, o.seed + r);
           const cpu1 = cpuSeconds(sg.pid);
-          const gc1 = await gcSeconds(sg.admin);
+          const gc1 = await gcTotals(sg.admin);
+          const requests = w.rps * o.seconds;
           s.rps.push(w.rps);
           s.p99.push(w.p99ms);
           s.rss.push(rssBytes(sg.pid) / 2 ** 20);
-          s.gc.push(cpu1 > cpu0 ? (gc1 - gc0) / (cpu1 - cpu0) : Number.NaN);
+          s.gc.push(cpu1 > cpu0 ? (gc1.seconds - gc0.seconds) / (cpu1 - cpu0) : Number.NaN);
+          s.cpu.push(requests > 0 ? ((cpu1 - cpu0) * 1e6) / requests : Number.NaN);
+          s.major.push(requests > 0 ? ((gc1.major - gc0.major) * 1e4) / requests : Number.NaN);
+          s.minor.push(requests > 0 ? ((gc1.minor - gc0.minor) * 1e4) / requests : Number.NaN);
           s.err += w.errors;
         }
       }
@@ -86,6 +125,9 @@ export async function measureRequests(
           p99ms: median(s.p99),
           rssMb: median(s.rss),
           gcShare: median(s.gc),
+          cpuUs: median(s.cpu),
+          majorPer10k: median(s.major),
+          minorPer10k: median(s.minor),
           errors: s.err,
         });
       }

@@ -33,16 +33,13 @@ export interface ProbeBudgetShare {
   of(limit: number, memberKey: number): number;
 }
 
-interface MemberOutcomes {
-  readonly slot: number;
-  /** Committed breaker state the slot was last cleared under. */
-  breaker: string;
-}
-
 interface PoolOutcomes {
   readonly statusesKey: string;
   readonly recorder: OutcomeRecorder;
-  readonly members: Map<string, MemberOutcomes>;
+  /** member id -> recorder slot (a number per member, no object). */
+  readonly members: Map<string, number>;
+  /** Committed breaker state each slot was last cleared under, by slot. */
+  readonly breakerBySlot: string[];
   probeLimit: number;
   /** The committed member list last synced (unchanged members keep their identity). */
   synced: readonly MemberState[];
@@ -99,6 +96,7 @@ export class OutcomeRecorders {
           statusesKey: key,
           recorder: new OutcomeRecorder({ failureStatuses: [...statuses] }),
           members: new Map(),
+          breakerBySlot: [],
           probeLimit: 0,
           synced: [],
         };
@@ -117,10 +115,12 @@ export class OutcomeRecorders {
         if (aligned && last[i] === m) continue;
         const cur = p.members.get(m.id);
         if (cur === undefined) {
-          p.members.set(m.id, { slot: p.recorder.slot(name, m.id), breaker: m.breaker.state });
-        } else if (cur.breaker !== m.breaker.state) {
-          p.recorder.resetSlot(cur.slot);
-          cur.breaker = m.breaker.state;
+          const slot = p.recorder.slot(name, m.id);
+          p.members.set(m.id, slot);
+          p.breakerBySlot[slot] = m.breaker.state;
+        } else if (p.breakerBySlot[cur] !== m.breaker.state) {
+          p.recorder.resetSlot(cur);
+          p.breakerBySlot[cur] = m.breaker.state;
         }
       }
       if (p.members.size !== pool.members.length) {
@@ -147,12 +147,13 @@ export class OutcomeRecorders {
     const slots = new Int32Array(snapshot.members.length);
     const keys = new Uint32Array(this.share === null ? 0 : snapshot.members.length);
     for (const m of snapshot.members) {
-      let mo = p.members.get(m.id);
-      if (mo === undefined) {
-        mo = { slot: p.recorder.slot(snapshot.name, m.id), breaker: "closed" };
-        p.members.set(m.id, mo);
+      let slot = p.members.get(m.id);
+      if (slot === undefined) {
+        slot = p.recorder.slot(snapshot.name, m.id);
+        p.members.set(m.id, slot);
+        p.breakerBySlot[slot] = "closed";
       }
-      slots[m.index] = mo.slot;
+      slots[m.index] = slot;
       if (this.share !== null) keys[m.index] = hashKey(m.id) >>> 0;
     }
     return new RecorderGate(p, slots, this.share, keys);
@@ -162,18 +163,18 @@ export class OutcomeRecorders {
   recordStatus(pool: string, member: string, status: number): void {
     const p = this.pools.get(pool);
     if (p === undefined) return;
-    const m = p.members.get(member);
-    if (m !== undefined) p.recorder.recordStatus(m.slot, status);
+    const slot = p.members.get(member);
+    if (slot !== undefined) p.recorder.recordStatus(slot, status);
   }
 
   /** A failed attempt (request path). */
   recordError(pool: string, member: string, kind: UpstreamErrorKind): void {
     const p = this.pools.get(pool);
-    const m = p?.members.get(member);
-    if (p === undefined || m === undefined) return;
+    const slot = p?.members.get(member);
+    if (p === undefined || slot === undefined) return;
     // connect/reset/timeout keep their breakdown; any other kind (an upstream 5xx that was retried) is a plain failure.
-    if (kind === "connect" || kind === "reset" || kind === "timeout") p.recorder.recordError(m.slot, kind);
-    else p.recorder.recordFailure(m.slot);
+    if (kind === "connect" || kind === "reset" || kind === "timeout") p.recorder.recordError(slot, kind);
+    else p.recorder.recordFailure(slot);
   }
 
   /** Everything recorded since the last drain, all pools. */

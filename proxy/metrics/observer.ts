@@ -69,7 +69,7 @@ export class MetricsObserver implements DataPlaneHooks {
     ps.duration.observe(r.durationMs / 1000);
     const ms = ps.member(r.member);
     const cls = codeClassIndex(r.status);
-    ms.requests(r.route === "" ? "none" : r.route)[cls].inc();
+    ms.requests(r.route === "" ? "none" : r.route)[cls]++;
     if (r.member !== "") ms.served(r.durationMs / 1000, cls === 4 || r.errorCode !== "");
     else if (r.errorCode === "grpc_needs_h2_pool") ps.grpcRefused.inc();
     this.accessLog.write(r);

@@ -10,6 +10,7 @@ import {
   registerCountsHistogram,
   registerMemberHistogram,
 } from "./member-histogram.js";
+import { registerScrapeMetric, type ScrapeSample } from "./scrape-metric.js";
 import { SHARDGATE_VERSION } from "./version.js";
 
 export const CODE_CLASSES = ["1xx", "2xx", "3xx", "4xx", "5xx"] as const;
@@ -28,9 +29,11 @@ export interface ShardgateMetrics {
   /** Where the in-flight gauge reads from at scrape time (set by the observer). */
   inFlightSource: InFlightSource;
   memberInFlightSource: MemberInFlightSource;
-  readonly requests: Counter<"route" | "pool" | "member" | "code_class">;
-  /** Adds the request path's pending request counts to `requests` (set by the series cache; run at scrape). */
-  requestsFlush: () => void;
+  /**
+   * shardgate_requests_total's samples (route, pool, member, code_class), read at scrape time
+   * from the series cache's plain counts (scrape-metric.ts).
+   */
+  requestsSource: () => Iterable<ScrapeSample>;
   /** Where the per-pool latency histogram (shardgate_request_duration_seconds) reads its counters at scrape time. */
   poolCountsSource: () => Iterable<LabelledCounts>;
   readonly inFlight: Gauge<"pool">;
@@ -42,8 +45,8 @@ export interface ShardgateMetrics {
   readonly upstreamErrors: Counter<"pool" | "member" | "kind">;
   readonly retries: Counter<"pool">;
   readonly grpcRefused: Counter<"pool">;
-  readonly memberHealthy: Gauge<"pool" | "member">;
-  readonly memberDraining: Gauge<"pool" | "member">;
+  /** shardgate_member_healthy and shardgate_member_draining samples, read at scrape time (set by the series cache). */
+  memberFlagsSource: (flag: "healthy" | "draining") => Iterable<ScrapeSample>;
   readonly healthTransitions: Counter<"pool" | "member" | "to">;
   readonly ringPoints: Gauge<"pool">;
   readonly ringMemberPointsMin: Gauge<"pool">;
@@ -75,17 +78,8 @@ export function createMetrics(opts: MetricsOptions = {}): ShardgateMetrics {
     registry,
     inFlightSource: () => new Map(),
     memberInFlightSource: () => new Map(),
-    requests: new Counter({
-      name: "shardgate_requests_total",
-      help: "Downstream requests completed, by route, pool, chosen member and response status class.",
-      labelNames: ["route", "pool", "member", "code_class"],
-      registers,
-      // The request path counts in plain numbers (series-cache.ts); they are added here, at scrape.
-      collect() {
-        metrics.requestsFlush();
-      },
-    }),
-    requestsFlush: () => {},
+    requestsSource: () => [],
+    memberFlagsSource: () => [],
     poolCountsSource: () => [],
     inFlight: new Gauge({
       name: "shardgate_requests_in_flight",
@@ -141,18 +135,6 @@ export function createMetrics(opts: MetricsOptions = {}): ShardgateMetrics {
       labelNames: ["pool"],
       registers,
     }),
-    memberHealthy: new Gauge({
-      name: "shardgate_member_healthy",
-      help: "1 if the member passes active health checks (or has none), else 0.",
-      labelNames: ["pool", "member"],
-      registers,
-    }),
-    memberDraining: new Gauge({
-      name: "shardgate_member_draining",
-      help: "1 if the member is draining (receives no new requests), else 0.",
-      labelNames: ["pool", "member"],
-      registers,
-    }),
     healthTransitions: new Counter({
       name: "shardgate_health_transitions_total",
       help: "Active health check state changes, by the state entered.",
@@ -195,6 +177,27 @@ export function createMetrics(opts: MetricsOptions = {}): ShardgateMetrics {
       registers,
     }),
   };
+  registerScrapeMetric(
+    registry,
+    "shardgate_requests_total",
+    "Downstream requests completed, by route, pool, chosen member and response status class.",
+    "counter",
+    () => metrics.requestsSource(),
+  );
+  registerScrapeMetric(
+    registry,
+    "shardgate_member_healthy",
+    "1 if the member passes active health checks (or has none), else 0.",
+    "gauge",
+    () => metrics.memberFlagsSource("healthy"),
+  );
+  registerScrapeMetric(
+    registry,
+    "shardgate_member_draining",
+    "1 if the member is draining (receives no new requests), else 0.",
+    "gauge",
+    () => metrics.memberFlagsSource("draining"),
+  );
   registerCountsHistogram(
     registry,
     "shardgate_request_duration_seconds",

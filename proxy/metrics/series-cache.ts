@@ -1,34 +1,20 @@
-// Labelled metric children cached per pool and per member, so the request path increments a
-// child it already holds (two Map lookups) instead of building a label object per request.
-// The cache also remembers every series it created for a member, which is how a member that
-// leaves on reload has all of its series removed (prom-client can only remove exact label sets),
-// and how a route that a reload removed loses its request series on every member.
+// Metric series held per pool and per member, so the request path bumps a number it finds
+// with two Map lookups instead of building a label object per request. Request counts and
+// the member flag gauges are plain numbers exported at scrape (scrape-metric.ts): a member
+// that leaves on reload loses its series by leaving this cache, and a route that a reload
+// removed loses its request series on every member. The rarer labelled series (errors,
+// health transitions) are prom-client children created on first use and removed by label set.
+//
+// A member of a large pool costs a few objects until it sees traffic: its live counters and
+// dashboard window are created on first use, so the heap V8 marks stays small at 10,000 members.
 
 import type { Counter } from "prom-client";
 import { LiveCounts, LiveWindow } from "./live-window.js";
 import type { LabelledCounts } from "./member-histogram.js";
 import { CODE_CLASSES, NO_MEMBER, type ShardgateMetrics } from "./registry.js";
+import type { ScrapeSample } from "./scrape-metric.js";
 
 type CounterChild = ReturnType<Counter<string>["labels"]>;
-
-/**
- * A counter child's increments held as a plain number until the next scrape adds them
- * (registry.ts: requests' collect). A prom-client child's inc() hashes its label set into a
- * string and looks it up on every call; per request and per member that cost grew with the
- * number of series.
- */
-export class DeferredCount {
-  pending = 0;
-  constructor(private readonly child: CounterChild) {}
-  inc(): void {
-    this.pending++;
-  }
-  flush(): void {
-    if (this.pending === 0) return;
-    this.child.inc(this.pending);
-    this.pending = 0;
-  }
-}
 
 /** A pool's request latencies as plain counters, exported as shardgate_request_duration_seconds at scrape. */
 export class DurationCounts extends LiveCounts {
@@ -55,20 +41,26 @@ function routeKnown(routes: RouteSet, route: string): boolean {
   );
 }
 
+const NO_COUNTS = new LiveCounts();
+/** The window of every member that has served nothing yet (it reads zeros; its samples stay bounded). */
+const NO_WINDOW = new LiveWindow(NO_COUNTS);
+
+/** Every label set shardgate_requests_total has for one member: route -> count per code class. */
 export class MemberSeries {
-  /** route label -> one counter per code class (index = codeClassIndex). */
-  private readonly byRoute = new Map<string, DeferredCount[]>();
+  // Request counts per code class (index = codeClassIndex), cumulative: the first route seen
+  // inline (most pools have one route), any other in a Map created when a second one shows up.
+  private route0: string | null = null;
+  private counts0: Float64Array | null = null;
+  private byRoute: Map<string, Float64Array> | null = null;
   // Created on first use: most members of a large pool never see an error or a transition.
   private errorsByKind: Map<string, CounterChild> | null = null;
   private transitionsTo: Map<string, CounterChild> | null = null;
   private connectErrorsChild: CounterChild | undefined;
-  // The flag gauges are set through the parent, not a labelled child: a prom-client child holds
-  // five bound functions, and every member has these two series.
-  private healthyValue = -1;
-  private drainingValue = -1;
-  /** Plain counters for the dashboard's live figures, read (and windowed) only when watched. */
-  readonly live = new LiveCounts();
-  readonly window = new LiveWindow(this.live);
+  /** The flag gauges' values: -1 until set (no series), else 0 or 1. */
+  healthyValue = -1;
+  drainingValue = -1;
+  private liveCounts: LiveCounts | null = null;
+  private liveWindow: LiveWindow | null = null;
 
   constructor(
     private readonly m: ShardgateMetrics,
@@ -77,32 +69,57 @@ export class MemberSeries {
     private readonly routes: RouteSet,
   ) {}
 
-  requests(route: string): DeferredCount[] {
-    let children = this.byRoute.get(route);
-    if (children === undefined) {
+  /** The request counts of `route` on this member, one per code class (index = codeClassIndex). */
+  requests(route: string): Float64Array {
+    if (route === this.route0 && this.counts0 !== null) return this.counts0;
+    let counts = this.byRoute?.get(route);
+    if (counts === undefined) {
       // Only on a cache miss: a request that matched a route removed meanwhile does not bring
       // its series back.
       if (!routeKnown(this.routes, route)) return this.requests(REMOVED_ROUTE);
-      children = CODE_CLASSES.map(
-        (code_class) =>
-          new DeferredCount(
-            this.m.requests.labels({ route, pool: this.pool, member: this.member, code_class }),
-          ),
-      );
-      this.byRoute.set(route, children);
+      counts = new Float64Array(CODE_CLASSES.length);
+      if (this.route0 === null) {
+        this.route0 = route;
+        this.counts0 = counts;
+      } else {
+        this.byRoute ??= new Map();
+        this.byRoute.set(route, counts);
+      }
     }
-    return children;
+    return counts;
   }
 
-  /** Adds pending request counts to their series (at scrape). */
-  flushRequests(): void {
-    for (const children of this.byRoute.values())
-      for (let i = 0; i < children.length; i++) children[i].flush();
+  /** shardgate_requests_total's samples of this member (at scrape). */
+  *requestSamples(): IterableIterator<ScrapeSample> {
+    if (this.route0 !== null && this.counts0 !== null) yield* this.routeSamples(this.route0, this.counts0);
+    if (this.byRoute !== null)
+      for (const [route, counts] of this.byRoute) yield* this.routeSamples(route, counts);
+  }
+
+  private *routeSamples(route: string, counts: Float64Array): IterableIterator<ScrapeSample> {
+    const { pool, member } = this;
+    for (let i = 0; i < CODE_CLASSES.length; i++)
+      // A code class never seen has no series (as prom-client shows only incremented children).
+      if (counts[i] > 0)
+        yield { labels: { route, pool, member, code_class: CODE_CLASSES[i] }, value: counts[i] };
+  }
+
+  /** Cumulative counts of the requests this member served (an empty, shared one until the first). */
+  get live(): LiveCounts {
+    return this.liveCounts ?? NO_COUNTS;
+  }
+
+  /** The dashboard's window over `live`, created when first read after the member served a request. */
+  get window(): LiveWindow {
+    if (this.liveCounts === null) return NO_WINDOW;
+    this.liveWindow ??= new LiveWindow(this.liveCounts);
+    return this.liveWindow;
   }
 
   /** A finished request this member served: its latency, and whether it failed (5xx / proxy error). */
   served(seconds: number, failed: boolean): void {
-    this.live.record(seconds, failed);
+    this.liveCounts ??= new LiveCounts();
+    this.liveCounts.record(seconds, failed);
   }
 
   connectErrors(): CounterChild {
@@ -130,42 +147,31 @@ export class MemberSeries {
     return c;
   }
 
-  /** Sets the member's healthy/draining gauges; a value that did not change is not written again. */
+  /** Sets the member's healthy/draining gauges (exported at scrape). */
   setFlags(healthy: boolean, draining: boolean): void {
-    const h = healthy ? 1 : 0;
-    const d = draining ? 1 : 0;
-    if (h !== this.healthyValue) {
-      this.m.memberHealthy.set({ pool: this.pool, member: this.member }, h);
-      this.healthyValue = h;
-    }
-    if (d !== this.drainingValue) {
-      this.m.memberDraining.set({ pool: this.pool, member: this.member }, d);
-      this.drainingValue = d;
-    }
+    this.healthyValue = healthy ? 1 : 0;
+    this.drainingValue = draining ? 1 : 0;
   }
 
   /** Removes this member's request series of routes that are no longer in the route table. */
   dropRoutes(): void {
-    const { pool, member } = this;
-    for (const route of this.byRoute.keys()) {
-      if (routeKnown(this.routes, route)) continue;
-      for (const code_class of CODE_CLASSES) this.m.requests.remove({ route, pool, member, code_class });
-      this.byRoute.delete(route);
+    if (this.route0 !== null && !routeKnown(this.routes, this.route0)) {
+      this.route0 = null;
+      this.counts0 = null;
     }
+    if (this.byRoute === null) return;
+    for (const route of this.byRoute.keys()) if (!routeKnown(this.routes, route)) this.byRoute.delete(route);
   }
 
   /** Removes every series this member ever had, from every metric. */
   remove(): void {
     const { pool, member } = this;
-    for (const route of this.byRoute.keys()) {
-      for (const code_class of CODE_CLASSES) this.m.requests.remove({ route, pool, member, code_class });
-    }
     for (const kind of this.errorsByKind?.keys() ?? []) this.m.upstreamErrors.remove({ pool, member, kind });
     for (const to of this.transitionsTo?.keys() ?? []) this.m.healthTransitions.remove({ pool, member, to });
     if (this.connectErrorsChild !== undefined) this.m.connectErrors.remove({ pool, member });
-    if (this.healthyValue !== -1) this.m.memberHealthy.remove({ pool, member });
-    if (this.drainingValue !== -1) this.m.memberDraining.remove({ pool, member });
-    this.byRoute.clear();
+    this.route0 = null;
+    this.counts0 = null;
+    this.byRoute = null;
     this.errorsByKind = null;
     this.transitionsTo = null;
     this.connectErrorsChild = undefined;
@@ -200,10 +206,18 @@ export class PoolSeries {
     return this.members.get(id) ?? this.removed;
   }
 
-  flushRequests(): void {
-    for (const s of this.members.values()) s.flushRequests();
-    this.none.flushRequests();
-    this.removed.flushRequests();
+  *requestSamples(): IterableIterator<ScrapeSample> {
+    for (const s of this.members.values()) yield* s.requestSamples();
+    yield* this.none.requestSamples();
+    yield* this.removed.requestSamples();
+  }
+
+  *flagSamples(flag: "healthy" | "draining"): IterableIterator<ScrapeSample> {
+    const pool = this.pool;
+    for (const [member, s] of this.members) {
+      const value = flag === "healthy" ? s.healthyValue : s.drainingValue;
+      if (value >= 0) yield { labels: { pool, member }, value };
+    }
   }
 
   /** Removes every member's request series of routes that are no longer in the route table. */
@@ -240,7 +254,8 @@ export class SeriesCache {
   constructor(readonly metrics: ShardgateMetrics) {
     this.unrouted = new PoolSeries(metrics, NO_ROUTE, this.routes);
     metrics.memberCountsSource = () => this.memberCounts();
-    metrics.requestsFlush = () => this.flushRequests();
+    metrics.requestsSource = () => this.requestSamples();
+    metrics.memberFlagsSource = (flag) => this.flagSamples(flag);
     metrics.poolCountsSource = () => this.poolCounts();
   }
 
@@ -250,10 +265,15 @@ export class SeriesCache {
     for (const [pool, ps] of this.pools) yield { labels: { pool }, counts: ps.duration };
   }
 
-  /** Adds every pending request count to shardgate_requests_total (at scrape). */
-  flushRequests(): void {
-    this.unrouted.flushRequests();
-    for (const ps of this.pools.values()) ps.flushRequests();
+  /** shardgate_requests_total's samples (at scrape). */
+  *requestSamples(): IterableIterator<ScrapeSample> {
+    yield* this.unrouted.requestSamples();
+    for (const ps of this.pools.values()) yield* ps.requestSamples();
+  }
+
+  /** shardgate_member_healthy / _draining samples of every current member (at scrape). */
+  *flagSamples(flag: "healthy" | "draining"): IterableIterator<ScrapeSample> {
+    for (const ps of this.pools.values()) yield* ps.flagSamples(flag);
   }
 
   /** Every current member's counters (the per-member latency histogram, at scrape time). */

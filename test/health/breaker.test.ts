@@ -52,6 +52,33 @@ function decider(o: Partial<BreakerRules> = {}, responseTimeout = 30_000) {
 const RATE_ONLY = { consecutiveFailures: 1_000_000 };
 
 describe("BreakerDecider", () => {
+  test("a member whose window expired is forgotten, and then decides like a new one", () => {
+    const rules = { ...RATE_ONLY, minRequests: 4, window: 1000 };
+    const d = decider(rules);
+    assert.deepEqual(d.ingest(batch(100, 0), 0), []);
+    assert.equal(d.trackedMembers, 1, "a member with traffic in its window has state");
+    // Inside the window the successes still count: 4 failures of 104 do not trip it.
+    const kept = decider(rules);
+    kept.ingest(batch(100, 0), 0);
+    assert.deepEqual(kept.ingest(batch(0, 4, 0), 500), []);
+    // Once every bucket expired the state is dropped; 4 failures of 4 trip it, as for a new member.
+    assert.deepEqual(d.tick(2000), []);
+    assert.equal(d.trackedMembers, 0, "an expired closed window is forgotten");
+    assert.deepEqual(d.ingest(batch(0, 4, 0), 2001), [
+      { pool: P, member: M, from: "closed", to: "open", until: 2101, reason: "failure-rate" },
+    ]);
+  });
+
+  test("a run of failures outlives the window: the member keeps its state", () => {
+    const d = decider({ consecutiveFailures: 3, minRequests: 1000, window: 1000 });
+    assert.deepEqual(d.ingest(batch(0, 2), 0), []);
+    assert.deepEqual(d.tick(5000), []);
+    assert.equal(d.trackedMembers, 1, "a failure run is state a new member lacks");
+    assert.deepEqual(d.ingest(batch(0, 1), 5001), [
+      { pool: P, member: M, from: "closed", to: "open", until: 5101, reason: "consecutive-failures" },
+    ]);
+  });
+
   test("closed -> open after N consecutive failures", () => {
     const d = decider();
     assert.deepEqual(d.ingest(batch(0, 2), 0), []);

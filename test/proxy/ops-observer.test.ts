@@ -342,6 +342,48 @@ describe("metric series bookkeeping", () => {
     assert.ok(!text.includes('pool="p"'), "a removed pool leaves no series");
   });
 
+  test("a member that served nothing holds no counters; its flags and first requests show at scrape", async () => {
+    const metrics = createMetrics({ processMetrics: false });
+    const series = new SeriesCache(metrics);
+    const obs = new MetricsObserver(series, createAccessLog({ write() {} }, false));
+    series.syncMembers("p", ["m1", "m2"]);
+    const [m1, m2] = [series.pool("p").member("m1"), series.pool("p").member("m2")];
+    const zero = { rate: 0, errorRate: 0, p50: null, p99: null };
+    assert.deepEqual(m2.window.read(0), zero);
+    // The dashboard's window starts with the first read after the member's first request.
+    const served = (n: number) => {
+      for (let i = 0; i < n; i++) {
+        const r = record({ member: "m1", durationMs: 2 });
+        obs.onRequestStart(r);
+        obs.onRequestEnd(r);
+      }
+    };
+    served(1);
+    m1.window.read(0);
+    served(4);
+    assert.equal(m1.window.read(1000).rate, 4);
+    assert.equal(m1.live.count, 5);
+    assert.deepEqual(m2.window.read(1000), zero, "an idle member reads zeros");
+    assert.equal(m2.live.count, 0);
+    m1.setFlags(true, false);
+    m2.setFlags(false, true);
+    const text = await metrics.registry.metrics();
+    const v = (name: string, labels: Record<string, string>) => metricValue(text, name, labels);
+    assert.equal(v("shardgate_member_healthy", { pool: "p", member: "m1" }), 1);
+    assert.equal(v("shardgate_member_healthy", { pool: "p", member: "m2" }), 0);
+    assert.equal(v("shardgate_member_draining", { pool: "p", member: "m2" }), 1);
+    assert.equal(
+      v("shardgate_requests_total", { route: "*/", pool: "p", member: "m1", code_class: "2xx" }),
+      5,
+    );
+    assert.equal(v("shardgate_member_request_duration_seconds_count", { pool: "p", member: "m1" }), 5);
+    assert.deepEqual(
+      metricLines(text, "shardgate_requests_total").filter((l) => l.includes('member="m2"')),
+      [],
+      "no request series for a member without requests",
+    );
+  });
+
   test("a route the applied table no longer has loses its series on every member; late requests count as 'removed'", async () => {
     const metrics = createMetrics({ processMetrics: false });
     const series = new SeriesCache(metrics);
