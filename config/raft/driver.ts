@@ -414,7 +414,9 @@ export class RaftDriver extends EventEmitter {
 
   /** Leader: commits the fleet's level once every member advertised more than the committed one. */
   private maybeRaiseLevel(): void {
-    if (this.role !== "leader" || this.levelProposing || this.upgradeBlock !== null) return;
+    if (this.stopped || this.role !== "leader" || this.levelProposing || this.upgradeBlock !== null) return;
+    // The fleet's minimum includes this node: nothing to decide once the level reached its own.
+    if (this.clusterLevelValue >= this.ownLevel) return;
     const fleet = this.node.fleetLevel();
     if (fleet === undefined || fleet <= this.clusterLevelValue) return;
     this.levelProposing = true;
@@ -501,6 +503,9 @@ export class RaftDriver extends EventEmitter {
     this.role = role;
     this.lead = lead;
     if (roleChanged) this.emit("roleChange", role);
+    // A one-member configuration needs no answer to decide its level: do it at once, outside
+    // this Ready pass, so it is committed ahead of what the application proposes first.
+    if (roleChanged && role === "leader") setImmediate(() => this.maybeRaiseLevel());
     if (!leadChanged && !(wasLeader && roleChanged)) return;
     if (leadChanged) this.emit("leaderChange", lead, this.node.status().term);
     this.requests.onLeaderChange(role, lead);
