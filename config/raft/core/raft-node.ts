@@ -682,6 +682,10 @@ export class RaftNode {
   private stepLeader(m: Message): void {
     const pr = this.prs.get(m.from);
     if (!pr) return;
+    // The level says what the process at that member understands, whichever data directory it
+    // runs on: a member being replaced under a new incarnation counts too (its replacement
+    // may itself wait for the level, which must not wait for its replacement).
+    if (carriesLevel(m.type)) this.memberLevels.record(m.from, m.level);
     if (!this.current(m)) {
       // Another data directory than the configuration's: its replies say nothing about the
       // log the configuration counts on (a dead process's late ack, or a node that lost its
@@ -689,7 +693,6 @@ export class RaftNode {
       if (m.type === "appResp" || m.type === "heartbeatResp") this.maybeReplace(m.from, m.incarnation);
       return;
     }
-    if (carriesLevel(m.type)) this.memberLevels.record(m.from, m.level);
     switch (m.type) {
       case "appResp":
         pr.recentActive = true;
