@@ -11,20 +11,16 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import pino from "pino";
-import { Counter } from "prom-client";
 import { loadConfigFile } from "../../config/file/load.js";
 import { consulAgentSchema, type ShardgateConfig } from "../../config/file/schema.js";
 import { SILENT_LOG } from "../../config/log-sink.js";
 import { CURRENT_LEVEL, RELEASED_LEVEL } from "../../config/raft/core/index.js";
 import { DriverError } from "../../config/raft/driver.js";
 import { proposalError } from "../../proxy/app/errors.js";
-import { ConfigReloader } from "../../proxy/app/reload.js";
 import { ClusterNode } from "../../proxy/cluster/cluster-node.js";
-import type { ClusterSettings } from "../../proxy/cluster/cluster-settings.js";
-import { CommittedRouting } from "../../proxy/cluster/committed-routing.js";
 import { OutcomeRecorders } from "../../proxy/cluster/outcome-recorders.js";
-import type { MetricsObserver } from "../../proxy/metrics/observer.js";
+import { voterSettings } from "../support/cluster/one-voter.js";
+import { testReloader } from "../support/cluster/test-reloader.js";
 import { freePorts } from "../support/ports.js";
 import { poolConfig } from "../support/shardgate-process.js";
 import { eventually } from "../support/wait.js";
@@ -50,29 +46,9 @@ async function load(path: string): Promise<ShardgateConfig> {
 /** Command types each instance applied, in order. */
 const appliedTypes = new Map<string, string[]>();
 
-function node(
-  id: string,
-  peers: Record<string, string>,
-  ports: number[],
-  config: ShardgateConfig,
-  level?: number,
-) {
-  const settings: ClusterSettings = {
-    id,
-    dataDir: join(dir, id),
-    ephemeral: false,
-    peers,
-    listen: { host: "127.0.0.1", port: ports[IDS.indexOf(id as (typeof IDS)[number])] },
-    voters: [...IDS],
-    learners: [],
-    secret: SECRET,
-    electionMs: 300,
-    heartbeatMs: 50,
-    faultInjection: false,
-    implicit: false,
-    bootstrap: "new",
-    joinTimeoutMs: 60_000,
-  };
+function node(id: string, peers: Record<string, string>, config: ShardgateConfig, level?: number) {
+  // Kept on stop: c is restarted on its data directory.
+  const settings = voterSettings({ id, peers, dataDir: join(dir, id), secret: SECRET, ephemeral: false });
   const types = appliedTypes.get(id) ?? [];
   appliedTypes.set(id, types);
   const n = new ClusterNode({
@@ -90,24 +66,6 @@ function node(
   return n;
 }
 
-function reloaderFor(initial: ShardgateConfig, path: string, cluster: () => ClusterNode): ConfigReloader {
-  return new ConfigReloader(initial, {
-    configPath: path,
-    env: {},
-    logger: pino({ level: "silent" }),
-    logSink: { write: () => undefined } as never,
-    reloads: new Counter({
-      name: "test_level_reloads_total",
-      help: "reloads",
-      labelNames: ["result"],
-      registers: [],
-    }),
-    routing: new CommittedRouting(),
-    observer: { setAccessLog: () => undefined } as unknown as MetricsObserver,
-    cluster,
-  });
-}
-
 const members = (n: ClusterNode) => n.state.pools.users?.members.map((m) => m.id).join(",");
 
 test("PatchRouting waits for the cluster level; a later version's command stops every applier", {
@@ -118,9 +76,9 @@ test("PatchRouting waits for the cluster level; a later version's command stops 
   const initial = await load(path);
   const ports = await freePorts(IDS.length);
   const peers = Object.fromEntries(IDS.map((id, i) => [id, `127.0.0.1:${ports[i]}`]));
-  node("a", peers, ports, initial);
-  node("b", peers, ports, initial);
-  node("c", peers, ports, initial, RELEASED_LEVEL);
+  node("a", peers, initial);
+  node("b", peers, initial);
+  node("c", peers, initial, RELEASED_LEVEL);
   await Promise.all([...nodes.values()].map((n) => n.start()));
   const all = () => [...nodes.values()];
   const leader = () => all().find((n) => n.isLeader);
@@ -147,7 +105,7 @@ test("PatchRouting waits for the cluster level; a later version's command stops 
   // A member-only reload is proposed whole: c applies it like everyone.
   const a = nodes.get("a") as ClusterNode;
   writeFileSync(path, yaml(["u1", "u2", "u3", "u4"]));
-  const first = await reloaderFor(initial, path, () => a).reload("test");
+  const first = await testReloader(initial, path, () => a).reload("test");
   assert.ok(first.ok, JSON.stringify(first));
   await eventually(
     "u4 everywhere",
@@ -174,7 +132,7 @@ test("PatchRouting waits for the cluster level; a later version's command stops 
 
   // c is upgraded: restarted on its data directory at this build's level.
   await (nodes.get("c") as ClusterNode).stop();
-  const c = node("c", peers, ports, initial);
+  const c = node("c", peers, initial);
   await c.start();
   await eventually(
     "the cluster level committed everywhere",
@@ -183,7 +141,7 @@ test("PatchRouting waits for the cluster level; a later version's command stops 
   );
   const reloaded = await load(path);
   writeFileSync(path, yaml(["u1", "u2", "u3", "u4", "u5"]));
-  const second = await reloaderFor(reloaded, path, () => a).reload("test");
+  const second = await testReloader(reloaded, path, () => a).reload("test");
   assert.ok(second.ok, JSON.stringify(second));
   await eventually(
     "u5 everywhere",
