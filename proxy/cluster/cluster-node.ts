@@ -217,7 +217,7 @@ export class ClusterNode {
       if (err instanceof DriverError && err.code === "UPGRADE_REQUIRED") {
         this.upgradeRequired = true;
         this.log.error(
-          { node: this.settings.id, err: err.message, level: d.level, clusterLevel: d.clusterLevel },
+          { node: this.settings.id, err: err.message, featureLevel: d.level, clusterLevel: d.clusterLevel },
           "raft stopped applying: the log holds an entry of a later version; upgrade this instance (it keeps routing on the state it applied before it)",
         );
         return;
