@@ -21,6 +21,7 @@ import {
   LEARNER_BEHIND,
   LEVEL_INCARNATION_CONF,
   LEVEL_TOO_LOW,
+  levelTooLow,
   type Message,
   ProposalDropped,
   RaftNode,
@@ -711,11 +712,7 @@ export class RaftDriver extends EventEmitter {
   /** Rejects a proposal of `what` with LEVEL_TOO_LOW unless the committed level has `need`. */
   requireLevel(need: number, what: string): void {
     if (this.clusterLevelValue < need)
-      throw new DriverError(
-        "LEVEL_TOO_LOW",
-        `${LEVEL_TOO_LOW}: ${what} needs cluster level ${need}, the fleet is at ${this.clusterLevelValue} (finish the rolling upgrade)`,
-        this.lead,
-      );
+      throw new DriverError("LEVEL_TOO_LOW", levelTooLow(what, need, this.clusterLevelValue), this.lead);
   }
 
   /** This data directory's incarnation id (identity.json). */
