@@ -21,12 +21,10 @@ import {
   LEARNER_BEHIND,
   LEVEL_INCARNATION_CONF,
   LEVEL_TOO_LOW,
-  levelTooLow,
   type Message,
   ProposalDropped,
   RaftNode,
   READS_FULL,
-  RELEASED_LEVEL,
   type Ready,
   type Role,
   UNCOMMITTED_FULL,
@@ -38,8 +36,8 @@ import {
   isAppPayload,
   MAX_APP_MESSAGE_BYTES,
 } from "./driver/app-messages.js";
+import { ClusterLevel } from "./driver/cluster-level.js";
 import {
-  decodeLevel,
   ENTRY_HEADER,
   type EntryHeader,
   encodeLevel,
@@ -102,9 +100,7 @@ export class RaftDriver extends EventEmitter {
   private seq = 0;
   private readSeq = 0;
   /** The feature level this node advertises, and the committed cluster level (core/feature-level.ts). */
-  private readonly ownLevel: number;
-  private clusterLevelValue = RELEASED_LEVEL;
-  private levelProposing = false;
+  private readonly levels: ClusterLevel;
   /** Set when a committed entry needs a later version: nothing past it is applied. */
   private upgradeBlock: DriverError | null = null;
   /** Messages whose claimed sender differs from the authenticated one, and undecodable payloads. */
@@ -128,7 +124,10 @@ export class RaftDriver extends EventEmitter {
     this.id = opts.id;
     this.opts = opts;
     this.sm = opts.stateMachine;
-    this.ownLevel = opts.level ?? CURRENT_LEVEL;
+    this.levels = new ClusterLevel(opts.level ?? CURRENT_LEVEL, (level) => {
+      this.nodeRef?.setClusterLevel(level);
+      this.emit("clusterLevel", level);
+    });
     this.book = new AddressBook(this.id, (m) => this.warn(m));
     for (const [id, addr] of Object.entries(opts.peers)) this.book.set(id, addr);
     this.requests = new RequestTracker(this.id, this.cfg.timeoutMs);
@@ -188,8 +187,8 @@ export class RaftDriver extends EventEmitter {
       applied: commit,
       maxUncommittedBytes: this.opts.maxUncommittedBytes,
       incarnation: raftIncarnation(this.identity),
-      level: this.ownLevel,
-      clusterLevel: this.clusterLevelValue,
+      level: this.levels.own,
+      clusterLevel: this.levels.committed,
     });
     // What the durable commit index covers was applied (and served) by the previous run: apply
     // it again before start() returns, so a restart without a quorum never serves older state.
@@ -365,12 +364,8 @@ export class RaftDriver extends EventEmitter {
     // Snapshots of the previous version may carry its "@incarnations" record: no longer used
     // (the configuration names incarnations now), so it is dropped at the next snapshot.
     const { addresses, state, level } = unwrapSnapshot(snap.data);
-    if (level > this.ownLevel)
-      throw new DriverError(
-        "UPGRADE_REQUIRED",
-        `snapshot ${snap.meta.index} is of cluster level ${level}; this build understands level ${this.ownLevel}`,
-      );
-    this.raiseClusterLevel(level);
+    this.levels.checkSnapshot(level, snap.meta.index);
+    this.levels.raise(level);
     this.book.restore(addresses, atStart);
     this.sm.restore(state);
     this.applied = snap.meta.index;
@@ -405,27 +400,14 @@ export class RaftDriver extends EventEmitter {
     }
   }
 
-  /** The committed cluster level rose (it never goes down). */
-  private raiseClusterLevel(level: number): void {
-    if (level <= this.clusterLevelValue) return;
-    this.clusterLevelValue = level;
-    this.nodeRef?.setClusterLevel(level);
-    this.emit("clusterLevel", level);
-  }
-
   /** Leader: commits the fleet's level once every member advertised more than the committed one. */
   private maybeRaiseLevel(): void {
-    if (this.stopped || this.role !== "leader" || this.levelProposing || this.upgradeBlock !== null) return;
-    // The fleet's minimum includes this node: nothing to decide once the level reached its own.
-    if (this.clusterLevelValue >= this.ownLevel) return;
-    const fleet = this.node.fleetLevel();
-    if (fleet === undefined || fleet <= this.clusterLevelValue) return;
-    this.levelProposing = true;
+    if (this.stopped || this.role !== "leader" || this.upgradeBlock !== null) return;
+    const fleet = this.levels.nextProposal(() => this.node.fleetLevel());
+    if (fleet === undefined) return;
     this.proposeKind(KIND_LEVEL, encodeLevel(fleet))
       .catch((err: Error) => this.warn(`cluster level ${fleet} not committed: ${err.message}`))
-      .finally(() => {
-        this.levelProposing = false;
-      });
+      .finally(() => this.levels.proposalSettled());
   }
 
   /** A committed entry this build cannot decode: stop applying at it (never skip it). */
@@ -433,7 +415,7 @@ export class RaftDriver extends EventEmitter {
     this.applied = index - 1;
     this.upgradeBlock = new DriverError(
       "UPGRADE_REQUIRED",
-      `committed entry ${index} needs a later version (${why}); this build understands feature level ${this.ownLevel}: upgrade this instance`,
+      `committed entry ${index} needs a later version (${why}); this build understands feature level ${this.levels.own}: upgrade this instance`,
     );
     return this.upgradeBlock;
   }
@@ -480,10 +462,9 @@ export class RaftDriver extends EventEmitter {
       } else if (h.kind === KIND_ADDRESS) {
         this.book.applyRecord(e.data.subarray(ENTRY_HEADER));
       } else if (h.kind === KIND_LEVEL) {
-        const level = decodeLevel(e.data.subarray(ENTRY_HEADER), isAdvertisableLevel);
-        if (level === undefined) failure = this.blockAt(e.index, "an unreadable cluster level");
-        else if (level > this.ownLevel) failure = this.blockAt(e.index, `cluster level ${level}`);
-        else this.raiseClusterLevel(level);
+        const level = this.levels.readEntry(e.data.subarray(ENTRY_HEADER));
+        if (typeof level === "string") failure = this.blockAt(e.index, level);
+        else this.levels.raise(level);
       } else if (h.kind !== KIND_INCARNATION) {
         // KIND_INCARNATION: the previous version's record of a member's incarnation, now ignored.
         failure = this.blockAt(e.index, `entry kind ${h.kind}`);
@@ -537,7 +518,7 @@ export class RaftDriver extends EventEmitter {
       this.cfg.compactMargin,
       {},
       this.cfg.snapshotBytes / 4,
-      this.clusterLevelValue,
+      this.levels.committed,
     );
     this.snapIndex = index;
     this.bytesSinceSnap = 0;
@@ -701,18 +682,17 @@ export class RaftDriver extends EventEmitter {
 
   /** The committed cluster level: what every member understands (core/feature-level.ts). */
   get clusterLevel(): number {
-    return this.clusterLevelValue;
+    return this.levels.committed;
   }
 
   /** The feature level this node advertises. */
   get level(): number {
-    return this.ownLevel;
+    return this.levels.own;
   }
 
   /** Rejects a proposal of `what` with LEVEL_TOO_LOW unless the committed level has `need`. */
   requireLevel(need: number, what: string): void {
-    if (this.clusterLevelValue < need)
-      throw new DriverError("LEVEL_TOO_LOW", levelTooLow(what, need, this.clusterLevelValue), this.lead);
+    this.levels.require(need, what, this.lead);
   }
 
   /** This data directory's incarnation id (identity.json). */
@@ -801,7 +781,7 @@ export class RaftDriver extends EventEmitter {
       (id) => this.book.get(id),
       this.applied,
       this.snapIndex,
-      this.clusterLevelValue,
+      this.levels.committed,
     );
   }
 }
