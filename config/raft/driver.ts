@@ -13,9 +13,14 @@ import { EventEmitter } from "node:events";
 import {
   BOOTSTRAP_HARD_STATE,
   bootstrapSnapshot,
+  CURRENT_LEVEL,
+  carriesLevel,
   decodeMessages,
   incarnationIn,
+  isAdvertisableLevel,
   LEARNER_BEHIND,
+  LEVEL_INCARNATION_CONF,
+  LEVEL_TOO_LOW,
   type Message,
   ProposalDropped,
   RaftNode,
@@ -31,11 +36,15 @@ import {
   isAppPayload,
   MAX_APP_MESSAGE_BYTES,
 } from "./driver/app-messages.js";
+import { ClusterLevel } from "./driver/cluster-level.js";
 import {
   ENTRY_HEADER,
   type EntryHeader,
+  encodeLevel,
   KIND_ADDRESS,
   KIND_COMMAND,
+  KIND_INCARNATION,
+  KIND_LEVEL,
   readEntryHeader,
   unwrapSnapshot,
   wrapEntry,
@@ -61,7 +70,7 @@ export { DriverError, type DriverErrorCode } from "./driver/errors.js";
 export type { RaftDriverOptions, StateMachine } from "./driver/options.js";
 export type { DriverStatus, PeerStatus } from "./driver/status.js";
 
-/** Events: "leaderChange" (leader, term), "roleChange" (role), "applied" (lastAppliedIndex), "appMessage" (from, body), "admitted" (incarnation), "memberReplaced" (id, incarnation, previous: "" for a founder's), "fatal" (error), "warning" (message). */
+/** Events: "leaderChange" (leader, term), "roleChange" (role), "applied" (lastAppliedIndex), "appMessage" (from, body), "admitted" (incarnation), "memberReplaced" (id, incarnation, previous: "" for a founder's), "clusterLevel" (level), "fatal" (error), "warning" (message). */
 export class RaftDriver extends EventEmitter {
   readonly id: NodeId;
   private readonly opts: RaftDriverOptions;
@@ -90,6 +99,10 @@ export class RaftDriver extends EventEmitter {
   private bytesSinceSnap = 0;
   private seq = 0;
   private readSeq = 0;
+  /** The feature level this node advertises, and the committed cluster level (core/feature-level.ts). */
+  private readonly levels: ClusterLevel;
+  /** Set when a committed entry needs a later version: nothing past it is applied. */
+  private upgradeBlock: DriverError | null = null;
   /** Messages whose claimed sender differs from the authenticated one, and undecodable payloads. */
   readonly counters = {
     spoofedMessages: 0,
@@ -101,6 +114,8 @@ export class RaftDriver extends EventEmitter {
     appMessagesSent: 0,
     /** Application payloads with an unknown version or over MAX_APP_MESSAGE_BYTES. */
     appMessagesRejected: 0,
+    /** Responses advertising a feature level outside [0, MAX_ADVERTISED_LEVEL]: dropped. */
+    forgedLevels: 0,
   };
 
   constructor(opts: RaftDriverOptions) {
@@ -109,6 +124,10 @@ export class RaftDriver extends EventEmitter {
     this.id = opts.id;
     this.opts = opts;
     this.sm = opts.stateMachine;
+    this.levels = new ClusterLevel(opts.level ?? CURRENT_LEVEL, (level) => {
+      this.nodeRef?.setClusterLevel(level);
+      this.emit("clusterLevel", level);
+    });
     this.book = new AddressBook(this.id, (m) => this.warn(m));
     for (const [id, addr] of Object.entries(opts.peers)) this.book.set(id, addr);
     this.requests = new RequestTracker(this.id, this.cfg.timeoutMs);
@@ -168,6 +187,8 @@ export class RaftDriver extends EventEmitter {
       applied: commit,
       maxUncommittedBytes: this.opts.maxUncommittedBytes,
       incarnation: raftIncarnation(this.identity),
+      level: this.levels.own,
+      clusterLevel: this.levels.committed,
     });
     // What the durable commit index covers was applied (and served) by the previous run: apply
     // it again before start() returns, so a restart without a quorum never serves older state.
@@ -175,6 +196,13 @@ export class RaftDriver extends EventEmitter {
       this.applyEntries({
         committedEntries: storage.entries(this.applied + 1, commit + 1),
       } as unknown as Ready);
+    }
+    if (this.upgradeBlock !== null) {
+      // The log this node already committed holds an entry of a later version: refuse to start
+      // (as etcd refuses a member older than its cluster version) rather than serve past it.
+      await storage.close().catch(() => {});
+      this.stopped = true;
+      throw this.upgradeBlock;
     }
     let host = this.opts.listen?.host;
     let port = this.opts.listen?.port;
@@ -246,6 +274,7 @@ export class RaftDriver extends EventEmitter {
   private onTick(): void {
     if (this.stopped) return;
     this.node.tick();
+    this.maybeRaiseLevel();
     this.requests.sweepTimeouts(Date.now(), this.lead);
     this.kick();
   }
@@ -267,6 +296,13 @@ export class RaftDriver extends EventEmitter {
       // The transport authenticated `from`; a message claiming another sender is forged.
       if (m.from !== from) {
         this.counters.spoofedMessages++;
+        continue;
+      }
+      // A level no build advertises: refused, so it can neither reach the leader's minimum nor
+      // the status page.
+      if (carriesLevel(m.type) && !isAdvertisableLevel(m.level)) {
+        if (this.counters.forgedLevels++ === 0)
+          this.warn(`dropped a ${m.type} from ${from} advertising feature level ${m.level}`);
         continue;
       }
       try {
@@ -313,7 +349,12 @@ export class RaftDriver extends EventEmitter {
   // ---------------------------------------------------------------- applying (called by the Ready loop)
 
   private applyReady(rd: Ready): void {
+    if (this.upgradeBlock !== null) return;
     if (rd.committedEntries.length > 0) this.applyEntries(rd);
+    if (this.upgradeBlock !== null) {
+      this.fatal(this.upgradeBlock);
+      return;
+    }
     if (rd.softState) this.onSoftState(rd.softState.role, rd.softState.lead);
     if (rd.readStates.length > 0) this.onReadStates(rd);
     this.requests.serveReads(this.applied);
@@ -322,7 +363,9 @@ export class RaftDriver extends EventEmitter {
   private restoreSnapshot(snap: Snapshot, atStart: boolean): void {
     // Snapshots of the previous version may carry its "@incarnations" record: no longer used
     // (the configuration names incarnations now), so it is dropped at the next snapshot.
-    const { addresses, state } = unwrapSnapshot(snap.data);
+    const { addresses, state, level } = unwrapSnapshot(snap.data);
+    this.levels.checkSnapshot(level, snap.meta.index);
+    this.levels.raise(level);
     this.book.restore(addresses, atStart);
     this.sm.restore(state);
     this.applied = snap.meta.index;
@@ -357,10 +400,31 @@ export class RaftDriver extends EventEmitter {
     }
   }
 
+  /** Leader: commits the fleet's level once every member advertised more than the committed one. */
+  private maybeRaiseLevel(): void {
+    if (this.stopped || this.role !== "leader" || this.upgradeBlock !== null) return;
+    const fleet = this.levels.nextProposal(() => this.node.fleetLevel());
+    if (fleet === undefined) return;
+    this.proposeKind(KIND_LEVEL, encodeLevel(fleet))
+      .catch((err: Error) => this.warn(`cluster level ${fleet} not committed: ${err.message}`))
+      .finally(() => this.levels.proposalSettled());
+  }
+
+  /** A committed entry this build cannot decode: stop applying at it (never skip it). */
+  private blockAt(index: number, why: string): DriverError {
+    this.applied = index - 1;
+    this.upgradeBlock = new DriverError(
+      "UPGRADE_REQUIRED",
+      `committed entry ${index} needs a later version (${why}); this build understands feature level ${this.levels.own}: upgrade this instance`,
+    );
+    return this.upgradeBlock;
+  }
+
   private applyEntries(rd: Ready): void {
     const h = this.header;
     const requests = this.requests;
     for (const e of rd.committedEntries) {
+      if (this.upgradeBlock !== null) break;
       if (e.index <= this.applied) continue;
       this.applied = e.index;
       this.bytesSinceSnap += e.data.length;
@@ -372,8 +436,9 @@ export class RaftDriver extends EventEmitter {
       }
       if (e.data.length === 0) continue; // a new leader's empty entry
       if (!readEntryHeader(e.data, h)) {
-        this.warn(`entry ${e.index} is not a driver envelope; skipped`);
-        continue;
+        const err = this.blockAt(e.index, "not a driver envelope");
+        if (mine !== undefined) requests.rejectProposal(mine, err);
+        break;
       }
       const own = h.sessionHi === this.sessionHi && h.sessionLo === this.sessionLo;
       if (mine !== undefined && (!own || h.seq !== mine)) {
@@ -387,14 +452,27 @@ export class RaftDriver extends EventEmitter {
         try {
           this.sm.apply({ index: e.index, term: e.term, data: e.data.subarray(ENTRY_HEADER) });
         } catch (err) {
-          this.counters.applyErrors++;
-          failure = err instanceof Error ? err : new Error(String(err));
+          if (err instanceof DriverError && err.code === "UPGRADE_REQUIRED") {
+            failure = this.blockAt(e.index, err.message);
+          } else {
+            this.counters.applyErrors++;
+            failure = err instanceof Error ? err : new Error(String(err));
+          }
         }
       } else if (h.kind === KIND_ADDRESS) {
         this.book.applyRecord(e.data.subarray(ENTRY_HEADER));
+      } else if (h.kind === KIND_LEVEL) {
+        const level = this.levels.readEntry(e.data.subarray(ENTRY_HEADER));
+        if (typeof level === "string") failure = this.blockAt(e.index, level);
+        else this.levels.raise(level);
+      } else if (h.kind !== KIND_INCARNATION) {
+        // KIND_INCARNATION: the previous version's record of a member's incarnation, now ignored.
+        failure = this.blockAt(e.index, `entry kind ${h.kind}`);
       }
-      // KIND_INCARNATION: the previous version's record of a member's incarnation, now ignored.
       if (own) requests.settleProposal(h.seq, e.index, failure);
+      else if (mine !== undefined && this.upgradeBlock !== null)
+        requests.rejectProposal(mine, this.upgradeBlock);
+      if (this.upgradeBlock !== null) break;
     }
     this.checkAdmission();
     this.emit("applied", this.applied);
@@ -407,6 +485,9 @@ export class RaftDriver extends EventEmitter {
     this.role = role;
     this.lead = lead;
     if (roleChanged) this.emit("roleChange", role);
+    // A one-member configuration needs no answer to decide its level: do it at once, outside
+    // this Ready pass, so it is committed ahead of what the application proposes first.
+    if (roleChanged && role === "leader") setImmediate(() => this.maybeRaiseLevel());
     if (!leadChanged && !(wasLeader && roleChanged)) return;
     if (leadChanged) this.emit("leaderChange", lead, this.node.status().term);
     this.requests.onLeaderChange(role, lead);
@@ -437,6 +518,7 @@ export class RaftDriver extends EventEmitter {
       this.cfg.compactMargin,
       {},
       this.cfg.snapshotBytes / 4,
+      this.levels.committed,
     );
     this.snapIndex = index;
     this.bytesSinceSnap = 0;
@@ -457,6 +539,8 @@ export class RaftDriver extends EventEmitter {
       if (err.reason === "not the leader") return new DriverError("NOT_LEADER", "not the leader", this.lead);
       if (err.reason.startsWith(LEARNER_BEHIND))
         return new DriverError("NOT_CAUGHT_UP", err.reason, this.lead);
+      if (err.reason.startsWith(LEVEL_TOO_LOW))
+        return new DriverError("LEVEL_TOO_LOW", err.reason, this.lead);
       if (err.reason === UNCOMMITTED_FULL || err.reason === READS_FULL)
         return new DriverError("OVERLOADED", `${err.reason}: nothing commits; retry later`, this.lead);
       return new DriverError("DROPPED", `proposal dropped: ${err.reason}`, this.lead);
@@ -584,6 +668,9 @@ export class RaftDriver extends EventEmitter {
     }
     if (this.role !== "leader")
       throw new DriverError("NOT_LEADER", "membership changes go to the leader", this.lead);
+    // Checked before the address record too, so a refused join leaves nothing in the log.
+    if ((incarnation ?? "") !== "")
+      this.requireLevel(LEVEL_INCARNATION_CONF, "adding a member under its data directory's incarnation");
     await this.proposeKind(KIND_ADDRESS, Buffer.from(JSON.stringify({ id, address })));
     return this.confChange({ type: "addLearner", node: id, incarnation });
   }
@@ -591,6 +678,21 @@ export class RaftDriver extends EventEmitter {
   /** Leader only (NOT_LEADER with `leader` elsewhere): makes learner `id` a voter. */
   promote(id: NodeId): Promise<number> {
     return this.confChange({ type: "addVoter", node: id });
+  }
+
+  /** The committed cluster level: what every member understands (core/feature-level.ts). */
+  get clusterLevel(): number {
+    return this.levels.committed;
+  }
+
+  /** The feature level this node advertises. */
+  get level(): number {
+    return this.levels.own;
+  }
+
+  /** Rejects a proposal of `what` with LEVEL_TOO_LOW unless the committed level has `need`. */
+  requireLevel(need: number, what: string): void {
+    this.levels.require(need, what, this.lead);
   }
 
   /** This data directory's incarnation id (identity.json). */
@@ -679,6 +781,7 @@ export class RaftDriver extends EventEmitter {
       (id) => this.book.get(id),
       this.applied,
       this.snapIndex,
+      this.levels.committed,
     );
   }
 }

@@ -24,6 +24,21 @@ export const COMMAND_TYPES = [
   "PatchRouting",
 ] as const;
 export type CommandType = (typeof COMMAND_TYPES)[number];
+/**
+ * The cluster feature level (config/raft/core/feature-level.ts) each command needs: a proposer
+ * uses a command only once the committed level has it, so no instance meets one it does not
+ * know. 0 = the released version's commands; PatchRouting came with level 1.
+ */
+export const COMMAND_LEVEL: Readonly<Record<CommandType, number>> = Object.freeze({
+  SetRouting: 0,
+  SetMembers: 0,
+  SetHealth: 0,
+  SetBreaker: 0,
+  Drain: 0,
+  Undrain: 0,
+  SetPoolSettings: 0,
+  PatchRouting: 1,
+});
 export const BREAKER_STATES = ["closed", "open", "half-open"] as const;
 export type BreakerState = (typeof BREAKER_STATES)[number];
 /** Who decides a breaker: "auto" = the failure rules; "open"/"closed" = pinned by an operator. */
@@ -370,6 +385,41 @@ export function validateCommand(bytes: Uint8Array): CommandResult {
     );
   }
   return validateCommandValue(value);
+}
+
+/**
+ * Why committed bytes that failed validation are a later version's command (a command version
+ * or type this build does not know, or bytes that are not JSON at all), or undefined when they
+ * are a command of this build that is merely invalid (rejected like any other). Every committed
+ * command was validated by its proposer, so undecodable ones come from a newer proposer.
+ */
+export function laterVersionReason(bytes: Uint8Array): string | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(decoder.decode(bytes));
+  } catch {
+    return "a command that is not JSON";
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    return "a command that is not an object";
+  const o = value as { v?: unknown; type?: unknown };
+  if (o.v !== COMMAND_VERSION) return `command version ${JSON.stringify(o.v) ?? "(missing)"}`;
+  if (typeof o.type !== "string" || !(COMMAND_TYPES as readonly string[]).includes(o.type))
+    return `command type ${JSON.stringify(o.type) ?? "(missing)"}`;
+  return undefined;
+}
+
+/** The command type of valid-looking bytes, without validating the rest (undefined otherwise). */
+export function peekCommandType(bytes: Uint8Array): CommandType | undefined {
+  try {
+    const o = JSON.parse(decoder.decode(bytes)) as { type?: unknown } | null;
+    const t = o?.type;
+    return typeof t === "string" && (COMMAND_TYPES as readonly string[]).includes(t)
+      ? (t as CommandType)
+      : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 const encoder = new TextEncoder();

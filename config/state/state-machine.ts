@@ -4,8 +4,10 @@
 // restore. Deterministic: nothing here reads a clock or the local file.
 
 import type { StateErrorCode } from "../coded-error.js";
-import type { StateMachine } from "../raft/driver.js";
+import { CURRENT_LEVEL } from "../raft/core/index.js";
+import { DriverError, type StateMachine } from "../raft/driver.js";
 import { ClusterState, type ClusterStateData, type StateChange } from "./cluster-state.js";
+import { COMMAND_LEVEL, laterVersionReason, peekCommandType } from "./commands.js";
 
 /** Why apply rejected an entry: its stable code and its message. */
 export interface Rejection {
@@ -27,15 +29,37 @@ export class ClusterStateMachine implements StateMachine {
   private state = new ClusterState();
   private readonly rejections = new Map<number, Rejection>();
 
-  constructor(private readonly listener: ClusterStateListener) {}
+  /**
+   * `level`: the feature level this build understands (default CURRENT_LEVEL). A lower one is a
+   * test seam that makes this state machine act as an older build's.
+   */
+  constructor(
+    private readonly listener: ClusterStateListener,
+    private readonly level = CURRENT_LEVEL,
+  ) {}
 
   get current(): ClusterStateData {
     return this.state.current;
   }
 
+  /**
+   * Applies one committed entry. Throws DriverError UPGRADE_REQUIRED for a command of a later
+   * version than this build (only the state's applied index moved; no listener hears of it):
+   * the driver then stops applying at it instead of skipping it, which would leave this
+   * instance's state unlike the fleet's. A restart replays from the snapshot.
+   */
   apply(entry: { index: number; term: number; data: Uint8Array }): StateChange {
     const before = this.state.current;
+    if (this.level < CURRENT_LEVEL) {
+      const type = peekCommandType(entry.data);
+      if (type !== undefined && COMMAND_LEVEL[type] > this.level)
+        throw new DriverError("UPGRADE_REQUIRED", `${type} needs feature level ${COMMAND_LEVEL[type]}`);
+    }
     const change = this.state.apply(entry.index, entry.data);
+    if (!change.applied && change.code === "invalid_command") {
+      const later = laterVersionReason(entry.data);
+      if (later !== undefined) throw new DriverError("UPGRADE_REQUIRED", later);
+    }
     if (!change.applied && change.error !== undefined) {
       this.rejections.set(entry.index, { code: change.code ?? "internal", message: change.error });
       if (this.rejections.size > REJECTIONS_KEPT) {

@@ -16,12 +16,16 @@ export interface PeerView {
   /** Leader only: the peer's match index and how far it is behind the leader's last index. */
   match?: number;
   lag?: number;
+  /** The feature level it advertises (self; the leader: every member it heard this term). */
+  level?: number;
 }
 
 /** The node's Raft view (proxy/cluster/cluster-node.ts) with the leader's per-peer progress. */
 export interface PeersView
   extends Pick<RaftView, "id" | "role" | "term" | "leader" | "commitIndex" | "appliedIndex"> {
   lastIndex: number;
+  /** The committed cluster level. */
+  clusterLevel?: number;
   peers: PeerView[];
 }
 

@@ -52,6 +52,19 @@ const PROPOSAL_FAILURES: Readonly<Record<string, ProposalFailure>> = Object.free
   HEALTH_UNKNOWN_MEMBER: REFUSED("unknown_member", 404),
   HEALTH_BREAKER_DISABLED: REFUSED("breaker_disabled", 409),
   HEALTH_INVALID_CONTROLLER_OPTIONS: REFUSED("bad_request"),
+  // A command the fleet's committed cluster level lacks (an instance still runs an older version).
+  LEVEL_TOO_LOW: {
+    status: 409,
+    error: "cluster_level_too_low",
+    prefix: "not every instance runs a version that understands this change yet: ",
+  },
+  // This instance met a committed entry of a later version and stopped applying.
+  UPGRADE_REQUIRED: {
+    status: 503,
+    error: "upgrade_required",
+    retryAfterS: 30,
+    prefix: "this instance runs an older version than the fleet's log needs; upgrade it: ",
+  },
   OVERLOADED: { status: 503, error: "overloaded", retryAfterS: 1, prefix: "too much waiting to commit: " },
   // The driver stopped (a storage write failed: disk full, read-only, I/O error; or shutdown):
   // no retry on this instance commits anything until it is restarted, so say so.

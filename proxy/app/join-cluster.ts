@@ -79,6 +79,9 @@ export function joinCluster(o: JoinOptions): ClusterNode {
           isLeader: s.role === "leader",
           commitIndex: s.commitIndex,
           appliedIndex: s.appliedIndex,
+          clusterLevel: s.clusterLevel,
+          level: s.level,
+          forgedLevels: node.driver.counters.forgedLevels,
         };
       } catch {
         return undefined;

@@ -111,6 +111,7 @@ export function createOpsBackend(d: OpsBackendDeps): OpsBackend {
         commitIndex: s.commitIndex,
         appliedIndex: s.appliedIndex,
         lastIndex: s.lastIndex,
+        clusterLevel: s.clusterLevel,
         peers: ids.map((id) => {
           const p = s.peers[id];
           const self = id === s.id;
@@ -121,6 +122,8 @@ export function createOpsBackend(d: OpsBackendDeps): OpsBackend {
             self,
             connected: p?.connected ?? false,
           };
+          const level = self ? s.level : p?.level;
+          if (level !== undefined) out.level = level;
           if (p?.match !== undefined) {
             out.match = p.match;
             out.lag = Math.max(0, s.lastIndex - p.match);

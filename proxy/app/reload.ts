@@ -143,7 +143,8 @@ export class ConfigReloader {
   private async proposeRouting(routing: RoutingConfig): Promise<void> {
     const cluster = this.d.cluster();
     const base = cluster.state.routing;
-    const patch = base === null ? null : routingPatch(base, routing);
+    // A patch only once every instance understands it (the committed cluster level).
+    const patch = base === null || !cluster.levelHas("PatchRouting") ? null : routingPatch(base, routing);
     if (patch !== null) {
       try {
         await cluster.proposeWithRetry(patch);

@@ -18,6 +18,10 @@
 // not vote; the leader's Raft core replaces it (learner under the new incarnation, caught up,
 // promoted back) when it answers, or when its join names the new incarnation. Only
 // `bootstrap: new` founds a cluster.
+//
+// Rolling upgrades: a command is proposed only once the committed cluster level has it
+// (COMMAND_LEVEL, config/raft/core/feature-level.ts); a committed entry this build cannot read
+// stops the driver with UPGRADE_REQUIRED, reported as degraded "upgrade_required".
 
 import { rmSync } from "node:fs";
 import { formatAddress } from "../../config/address.js";
@@ -28,8 +32,8 @@ import { DriverError, type DriverStatus, RaftDriver } from "../../config/raft/dr
 import type { StorageFs } from "../../config/raft/storage/index.js";
 import { REJECT_REASONS } from "../../config/raft/transport/index.js";
 import type { ClusterStateData, StateChange } from "../../config/state/cluster-state.js";
-import type { BreakerOverride } from "../../config/state/commands.js";
-import { type CommandInput, encodeCommand } from "../../config/state/commands.js";
+import type { BreakerOverride, CommandType } from "../../config/state/commands.js";
+import { COMMAND_LEVEL, type CommandInput, encodeCommand } from "../../config/state/commands.js";
 import { ClusterStateMachine } from "../../config/state/state-machine.js";
 import { validateCommandOnce } from "../../config/state/validated-once.js";
 import { BreakerController, FORCED_OPEN_UNTIL } from "../../health/breaker-controller.js";
@@ -57,6 +61,11 @@ export interface ClusterNodeOptions {
   flushLogs?: () => void;
   /** A joining instance that no member admitted in time: the process should exit with `reason`. */
   onCannotJoin?: (reason: string) => void;
+  /**
+   * Test seam: the feature level this instance understands and advertises (default: this
+   * build's). A lower one makes it act as an older build. Never read from config or env.
+   */
+  level?: number;
   /** The Raft log's file operations (tests inject ENOSPC/EROFS here); default node:fs. */
   storageFs?: StorageFs;
 }
@@ -75,6 +84,10 @@ export interface RaftView {
   /** This data directory's incarnation, and whether the cluster admitted it as a voter. */
   incarnation?: string;
   admitted?: boolean;
+  /** The committed cluster level, this instance's own level, and (leader only) each member's. */
+  clusterLevel?: number;
+  level?: number;
+  memberLevels?: Record<string, number | null>;
 }
 
 /** Errors of proposals the caller may retry (the leader moved, or none is known yet). */
@@ -103,6 +116,8 @@ export class ClusterNode {
   private stopped = false;
   /** Why the Raft driver stopped on its own (a fatal storage error), or null while it runs. */
   private driverStoppedBy: string | null = null;
+  /** True when it stopped at a committed entry of a later version (degraded "upgrade_required"). */
+  private upgradeRequired = false;
   readonly panics = new Map<string, boolean>();
   /** Authenticated peer id -> when a rejection from it was last logged. */
   private readonly rejectLoggedAt = new Map<string, number>();
@@ -118,10 +133,13 @@ export class ClusterNode {
     this.settings = opts.settings;
     this.log = opts.logger;
     const s = opts.settings;
-    this.sm = new ClusterStateMachine({
-      onApply: (change, before, after) => this.applied(change, before, after),
-      onRestore: (after) => this.applied(null, after, after),
-    });
+    this.sm = new ClusterStateMachine(
+      {
+        onApply: (change, before, after) => this.applied(change, before, after),
+        onRestore: (after) => this.applied(null, after, after),
+      },
+      opts.level,
+    );
     this.driver = new RaftDriver({
       id: s.id,
       dataDir: s.dataDir,
@@ -137,6 +155,7 @@ export class ClusterNode {
       electionMs: s.electionMs,
       fsync: !s.ephemeral,
       onWarning: (m) => this.log.warn({ component: "raft" }, m),
+      ...(opts.level === undefined ? {} : { level: opts.level }),
       ...(opts.storageFs === undefined ? {} : { storage: { fs: opts.storageFs } }),
     });
     const getState = () => this.sm.current;
@@ -195,8 +214,19 @@ export class ClusterNode {
     d.on("appMessage", (from: string, body: Buffer) => this.onAppMessage(from, body));
     d.on("fatal", (err: Error) => {
       this.driverStoppedBy ??= err.message;
+      if (err instanceof DriverError && err.code === "UPGRADE_REQUIRED") {
+        this.upgradeRequired = true;
+        this.log.error(
+          { node: this.settings.id, err: err.message, featureLevel: d.level, clusterLevel: d.clusterLevel },
+          "raft stopped applying: the log holds an entry of a later version; upgrade this instance (it keeps routing on the state it applied before it)",
+        );
+        return;
+      }
       this.log.error({ err: err.message }, "raft stopped on a fatal error");
     });
+    d.on("clusterLevel", (level: number) =>
+      this.log.info({ node: this.settings.id, clusterLevel: level }, "cluster level committed"),
+    );
     // Every instance applies the replacement (the leader's core proposed it): each logs it, so
     // the trail survives a leader that lost leadership before applying its own proposal.
     d.on("memberReplaced", (member: string, incarnation: string, was: string) => {
@@ -274,11 +304,15 @@ export class ClusterNode {
    * DriverError, or CommandRejected when the state machine refused it.
    */
   async propose(cmd: CommandInput): Promise<number> {
+    if (this.upgradeRequired)
+      throw this.refused("upgrade_required", new DriverError("UPGRADE_REQUIRED", this.driverStoppedBy ?? ""));
     const bytes = encodeCommand(cmd);
     const v = validateCommandOnce(bytes);
     if (!v.ok) throw this.refused("invalid", new CommandRejected("invalid_command", v.error));
     let index: number;
     try {
+      // A command the fleet's committed level lacks would be skipped or stop older instances.
+      this.driver.requireLevel(COMMAND_LEVEL[cmd.type], cmd.type);
       index = await this.driver.propose(bytes);
     } catch (err) {
       throw this.refused(err instanceof DriverError ? err.code.toLowerCase() : "error", err);
@@ -286,6 +320,11 @@ export class ClusterNode {
     const why = this.sm.rejectionAt(index);
     if (why !== undefined) throw this.refused("rejected", new CommandRejected(why.code, why.message));
     return index;
+  }
+
+  /** Whether the committed cluster level has command `type` (every member understands it). */
+  levelHas(type: CommandType): boolean {
+    return this.driver.clusterLevel >= COMMAND_LEVEL[type];
   }
 
   /** Proposals refused, by reason (for shardgate_raft_proposals_refused_total). */
@@ -632,6 +671,9 @@ export class ClusterNode {
       learners: s.learners,
       incarnation: this.driver.incarnation,
       admitted: this.driver.admitted,
+      clusterLevel: s.clusterLevel,
+      level: s.level,
+      ...(s.role === "leader" ? { memberLevels: memberLevelsOf(s) } : {}),
     };
   }
 
@@ -649,9 +691,9 @@ export class ClusterNode {
     try {
       s = this.driver.status();
     } catch {
-      return "raft_stopped";
+      return this.upgradeRequired ? "upgrade_required" : "raft_stopped";
     }
-    if (this.driverStoppedBy !== null) return "raft_stopped";
+    if (this.driverStoppedBy !== null) return this.upgradeRequired ? "upgrade_required" : "raft_stopped";
     if (s.leader === "") {
       const since = this.leaderless ?? performance.now();
       this.leaderless = since;
@@ -695,4 +737,11 @@ export class ClusterNode {
     for (const r of REJECT_REASONS) out[r] = stats.rejected[r];
     return out;
   }
+}
+
+/** Leader: each member's advertised feature level (null: not heard from this term). */
+function memberLevelsOf(s: DriverStatus): Record<string, number | null> {
+  const out: Record<string, number | null> = { [s.id]: s.level };
+  for (const [id, p] of Object.entries(s.peers)) out[id] = p.level ?? null;
+  return out;
 }

@@ -59,7 +59,19 @@ async function status(ctx: CtlContext, args: string[]): Promise<CtlOutput> {
   const lines: string[] = [];
   lines.push(
     table(
-      ["INSTANCE", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "RING", "DEGRADED", "DRIFT", "ADMIN"],
+      [
+        "INSTANCE",
+        "ROLE",
+        "TERM",
+        "LEADER",
+        "COMMIT",
+        "APPLIED",
+        "RING",
+        "LEVEL",
+        "DEGRADED",
+        "DRIFT",
+        "ADMIN",
+      ],
       views.map((v) => [
         v.state.raft?.id ?? "-",
         v.state.raft?.role ?? "-",
@@ -68,6 +80,8 @@ async function status(ctx: CtlContext, args: string[]): Promise<CtlOutput> {
         v.state.raft?.commitIndex,
         v.state.raft?.appliedIndex,
         v.state.ringVersion,
+        // This instance's feature level / the committed cluster level (README, Rolling upgrade).
+        `${v.state.raft?.level ?? "-"}/${v.state.raft?.clusterLevel ?? "-"}`,
         v.state.degraded ?? "no",
         yes(v.state.configDrift?.drift ?? false),
         v.admin,
@@ -77,10 +91,10 @@ async function status(ctx: CtlContext, args: string[]): Promise<CtlOutput> {
   for (const d of down) lines.push(`unreachable: ${d.error}`);
   const peers = views.find((v) => v.peers?.role === "leader")?.peers ?? first.peers;
   if (peers !== null) {
-    lines.push("", `Raft members (as seen by ${peers.id}):`);
+    lines.push("", `Raft members (as seen by ${peers.id}; cluster level ${peers.clusterLevel ?? "-"}):`);
     lines.push(
       table(
-        ["ID", "ROLE", "ADDRESS", "CONNECTED", "MATCH", "LAG"],
+        ["ID", "ROLE", "ADDRESS", "CONNECTED", "MATCH", "LAG", "LEVEL"],
         peers.peers.map((p) => [
           p.id + (p.id === peers.leader ? " *" : ""),
           p.role,
@@ -88,6 +102,7 @@ async function status(ctx: CtlContext, args: string[]): Promise<CtlOutput> {
           p.self ? "self" : yes(p.connected),
           p.match,
           p.lag,
+          p.level,
         ]),
       ),
     );

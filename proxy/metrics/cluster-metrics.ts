@@ -5,7 +5,19 @@
 import { Gauge, type Registry } from "prom-client";
 
 export interface ClusterMetricsSource {
-  raft(): { term: number; isLeader: boolean; commitIndex: number; appliedIndex: number } | undefined;
+  raft():
+    | {
+        term: number;
+        isLeader: boolean;
+        commitIndex: number;
+        appliedIndex: number;
+        /** The committed cluster level and this instance's own feature level (README, Rolling upgrade). */
+        clusterLevel: number;
+        level: number;
+        /** Responses with a feature level outside the bounds, dropped. */
+        forgedLevels: number;
+      }
+    | undefined;
   transportRejected(): Record<string, number>;
   appMessagesRejected(): number;
   /** Outcome batches (breaker reports) this instance sent to, failed to send to, or received as, the leader. */
@@ -47,6 +59,21 @@ export function registerClusterMetrics(registry: Registry, src: ClusterMetricsSo
     "shardgate_raft_applied_index",
     "Highest Raft log index applied to the cluster state here.",
     (r) => r.appliedIndex,
+  );
+  raftGauge(
+    "shardgate_cluster_level",
+    "The committed cluster feature level: what every instance understands (rises once all run a newer version).",
+    (r) => r.clusterLevel,
+  );
+  raftGauge(
+    "shardgate_raft_feature_level",
+    "The feature level this instance's version understands and advertises.",
+    (r) => r.level,
+  );
+  raftGauge(
+    "shardgate_raft_forged_levels_total",
+    "Raft responses dropped because they advertised a feature level outside the bounds.",
+    (r) => r.forgedLevels,
   );
   // Read from the transport's monotonic counters at scrape time, hence a gauge-typed "_total".
   new Gauge({

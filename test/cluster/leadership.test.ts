@@ -13,8 +13,8 @@ import { parseRouting } from "../../config/file/load.js";
 import { consulAgentSchema } from "../../config/file/schema.js";
 import { SILENT_LOG } from "../../config/log-sink.js";
 import { ClusterNode } from "../../proxy/cluster/cluster-node.js";
-import type { ClusterSettings } from "../../proxy/cluster/cluster-settings.js";
 import { OutcomeRecorders } from "../../proxy/cluster/outcome-recorders.js";
+import { voterSettings } from "../support/cluster/one-voter.js";
 import { freePorts } from "../support/ports.js";
 import { eventually } from "../support/wait.js";
 
@@ -58,25 +58,14 @@ test("controllers run on the leader only, and move with leadership", { timeout: 
   IDS.forEach((id, i) => {
     peers[id] = `127.0.0.1:${ports[i]}`;
   });
-  for (const [i, id] of IDS.entries()) {
-    const settings: ClusterSettings = {
+  for (const id of IDS) {
+    // Ephemeral: the node removes its data directory on stop.
+    const settings = voterSettings({
       id,
-      // Ephemeral: the node removes it on stop.
-      dataDir: mkdtempSync(join(tmpdir(), `sg-lead-${id}-`)),
-      ephemeral: true,
       peers,
-      listen: { host: "127.0.0.1", port: ports[i] },
-      voters: [...IDS],
-      learners: [],
+      dataDir: mkdtempSync(join(tmpdir(), `sg-lead-${id}-`)),
       secret: SECRET,
-      electionMs: 300,
-      heartbeatMs: 50,
-      faultInjection: false,
-      implicit: false,
-      // A fresh fleet: every voter founds it.
-      bootstrap: "new",
-      joinTimeoutMs: 60_000,
-    };
+    });
     const node = new ClusterNode({
       settings,
       logger: SILENT_LOG,

@@ -8,19 +8,15 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import pino from "pino";
-import { Counter } from "prom-client";
 import { loadConfigFile } from "../../config/file/load.js";
 import { consulAgentSchema } from "../../config/file/schema.js";
 import { SILENT_LOG } from "../../config/log-sink.js";
 import type { CommandInput } from "../../config/state/commands.js";
 import { configDrift } from "../../config/state/drift.js";
-import { ConfigReloader } from "../../proxy/app/reload.js";
 import { ClusterNode } from "../../proxy/cluster/cluster-node.js";
-import { CommittedRouting } from "../../proxy/cluster/committed-routing.js";
 import { OutcomeRecorders } from "../../proxy/cluster/outcome-recorders.js";
-import type { MetricsObserver } from "../../proxy/metrics/observer.js";
 import { oneVoterSettings } from "../support/cluster/one-voter.js";
+import { testReloader } from "../support/cluster/test-reloader.js";
 import { freePorts } from "../support/ports.js";
 import { poolConfig } from "../support/shardgate-process.js";
 import { eventually } from "../support/wait.js";
@@ -72,21 +68,7 @@ test("a patch refused because another routing committed first is followed by the
     return real(cmd, deadlineMs);
   };
 
-  const reloader = new ConfigReloader(initial, {
-    configPath: path,
-    env: {},
-    logger: pino({ level: "silent" }),
-    logSink: { write: () => undefined } as never,
-    reloads: new Counter({
-      name: "test_reloads_total",
-      help: "reloads",
-      labelNames: ["result"],
-      registers: [],
-    }),
-    routing: new CommittedRouting(),
-    observer: { setAccessLog: () => undefined } as unknown as MetricsObserver,
-    cluster: () => cluster,
-  });
+  const reloader = testReloader(initial, path, () => cluster);
   writeFileSync(path, yaml(["u1", "u2", "u3", "u4"]));
   const outcome = await reloader.reload("test");
   assert.ok(outcome.ok, JSON.stringify(outcome));

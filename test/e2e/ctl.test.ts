@@ -48,6 +48,44 @@ describe("shardgate ctl against a real fleet", () => {
     await closeFleet(fleet);
   });
 
+  test("status shows each instance's feature level and the committed cluster level", async () => {
+    const { leader } = await leaderNode();
+    // Committed once the leader heard all four members at this build's level.
+    for (const n of fleet.cluster.nodes) {
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const m = await (await fetch(`${n.adminUrl}/metrics`)).text();
+        if (/^shardgate_cluster_level 1$/m.test(m)) break;
+        assert.ok(
+          Date.now() < deadline,
+          `${n.id}: no cluster level 1 committed:\n${m.match(/^shardgate_cluster_level.*$/m)}`,
+        );
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    const admins = fleet.cluster.nodes.map((n) => n.adminUrl).join(",");
+    const r = await runCtl(["--admin", admins, "status"]);
+    ok(r, "status");
+    for (const n of fleet.cluster.nodes)
+      assert.match(r.stdout, new RegExp(`^${n.id}\\s.*\\s1/1\\s`, "m"), `own/cluster level: ${r.stdout}`);
+    assert.match(r.stdout, /cluster level 1\):/, r.stdout);
+    for (const n of fleet.cluster.nodes)
+      assert.match(
+        r.stdout,
+        new RegExp(`^${n.id}( \\*)?\\s.*\\s1$`, "m"),
+        `each member's level: ${r.stdout}`,
+      );
+    const state = (await (await fetch(`${leader.adminUrl}/admin/state`)).json()) as {
+      raft: { level: number; clusterLevel: number; memberLevels?: Record<string, number | null> };
+    };
+    assert.equal(state.raft.clusterLevel, 1);
+    assert.deepEqual(
+      state.raft.memberLevels,
+      Object.fromEntries(fleet.cluster.nodes.map((n) => [n.id, 1])),
+      "the leader shows what every member advertised",
+    );
+  });
+
   test("status shows every instance with one leader; --json is the same data", async () => {
     const { leader } = await leaderNode();
     const admins = fleet.cluster.nodes.map((n) => n.adminUrl).join(",");

@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, it } from "node:test";
-import type { RaftNode } from "../../config/raft/core/index.js";
+import { CURRENT_LEVEL, type RaftNode } from "../../config/raft/core/index.js";
 import type { ReadyLoop } from "../../config/raft/driver/ready-loop.js";
 import { RaftDriver } from "../../config/raft/driver.js";
 import { freePorts } from "../support/ports.js";
@@ -89,6 +89,12 @@ describe("raft driver when idle", () => {
     await waitFor(() => leader() !== undefined, "a leader", 10_000);
     const index = await (leader() as RaftDriver).propose(kvCommand("k", "v"));
     await waitFor(() => drivers.every((d) => d.status().appliedIndex >= index), "all applied", 10_000);
+    // A new fleet commits its cluster level once the leader heard every member: part of settling.
+    await waitFor(
+      () => drivers.every((d) => d.clusterLevel === CURRENT_LEVEL),
+      "the cluster level committed",
+      10_000,
+    );
 
     // A loaded machine may still move leadership inside a window (an election does sync):
     // such a window is measured again, up to 5 times.

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
   CodecError,
+  carriesLevel,
   decodeConfChange,
   decodeMessages,
   encodeConfChange,
@@ -41,7 +42,9 @@ function randomMessage(rng: Prng): Message {
     term: rng.int(1e9),
     logTerm: rng.int(5),
     index,
-    commit: rng.int(1000),
+    // Responses carry the sender's feature level where other types carry a commit index.
+    commit: carriesLevel(type) ? 0 : rng.int(1000),
+    level: carriesLevel(type) ? rng.int(1001) : 0,
     reject: rng.int(2) === 1,
     rejectHint: rng.int(1000),
     force: rng.int(2) === 1,

@@ -13,11 +13,13 @@
 // Flags 8 and 16 are set only when there is something to carry (a non-founder sender, a
 // configuration naming incarnations), so a founder-only cluster's frames are byte-identical to
 // the previous version's (which refuses unknown flags: see README, mixed versions).
+// appResp and heartbeatResp carry the sender's feature level in the commit slot (they have no
+// commit of their own; the released version reads and ignores it there, and sends 0).
 // num = float64 holding a non-negative safe integer; str = u16 length + UTF-8; bytes = u32 length + raw.
 import type { ConfChange, ConfChangeType, ConfState, Entry, EntryType, NodeId, Snapshot } from "../types.js";
 import { withExtras } from "./conf.js";
 import { CodecError } from "./errors.js";
-import { MESSAGE_TYPES, type Message, type MessageType } from "./message.js";
+import { carriesLevel, MESSAGE_TYPES, type Message, type MessageType } from "./message.js";
 
 const VERSION = 1;
 const CONF_VERSION = 1;
@@ -187,7 +189,7 @@ function writeMessage(w: Writer, m: Message): void {
   w.num(m.term, "term");
   w.num(m.logTerm, "logTerm");
   w.num(m.index, "index");
-  w.num(m.commit, "commit");
+  w.num(carriesLevel(m.type) ? m.level : m.commit, "commit");
   w.num(m.rejectHint, "rejectHint");
   const extras = m.snapshot !== undefined && hasExtras(m.snapshot.meta.conf);
   w.u8(
@@ -247,7 +249,7 @@ function readMessage(r: Reader): Message {
   const term = r.num("term");
   const logTerm = r.num("logTerm");
   const index = r.num("index");
-  const commit = r.num("commit");
+  const commitSlot = r.num("commit");
   const rejectHint = r.num("rejectHint");
   const flags = r.u8("flags");
   if ((flags & ~KNOWN_FLAGS) !== 0) throw new CodecError(`unknown flags ${flags}`);
@@ -289,13 +291,14 @@ function readMessage(r: Reader): Message {
     logTerm,
     index,
     entries,
-    commit,
+    commit: carriesLevel(type) ? 0 : commitSlot,
     reject: (flags & FLAG_REJECT) !== 0,
     rejectHint,
     force: (flags & FLAG_FORCE) !== 0,
     context,
     snapshot,
     incarnation,
+    level: carriesLevel(type) ? commitSlot : 0,
   };
 }
 

@@ -27,8 +27,19 @@ export {
   UNCOMMITTED_FULL,
   UnavailableError,
 } from "./errors.js";
+export {
+  CURRENT_LEVEL,
+  isAdvertisableLevel,
+  LEVEL_CLUSTER_LEVEL,
+  LEVEL_INCARNATION_CONF,
+  LEVEL_TOO_LOW,
+  levelTooLow,
+  MAX_ADVERTISED_LEVEL,
+  RELEASED_LEVEL,
+} from "./feature-level.js";
 export { MemoryStorage } from "./memory-storage.js";
 export {
+  carriesLevel,
   isResponse,
   MESSAGE_TYPES,
   type Message,

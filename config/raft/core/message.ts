@@ -2,10 +2,12 @@
 // stays simple and a message can be built without a class hierarchy. Field meaning per type:
 //   app:        index/logTerm = prevLogIndex/prevLogTerm, entries, commit = leader commit
 //   appResp:    index = last index known to match (or the rejected prevLogIndex when reject),
-//               rejectHint/logTerm = the follower's conflict hint (index, term at it)
+//               rejectHint/logTerm = the follower's conflict hint (index, term at it),
+//               level = the sender's feature level (core/feature-level.ts)
 //   vote/preVote: index/logTerm = candidate's last index/term; force = leadership transfer;
 //               context = the incarnation the candidate's configuration names for the voter (UTF-8)
 //   heartbeat:  commit = min(follower match, leader commit), context = ReadIndex ctx (or empty)
+//   heartbeatResp: context = the echoed ReadIndex ctx, level = the sender's feature level
 //   snap:       snapshot
 //   prop:       entries forwarded by a follower (term 0)
 //   readIndex:  context = read ctx forwarded by a follower (term 0); readIndexResp: index + context
@@ -66,6 +68,18 @@ export interface Message {
    * incarnation is not the one the receiver's configuration names neither votes nor counts.
    */
   readonly incarnation: string;
+  /**
+   * appResp/heartbeatResp: the sender's feature level (what it understands of the log); 0 on
+   * every other type. On the wire it rides the commit slot those responses leave unused, so the
+   * released version (which ignores it there) reads the frames unchanged, and its own responses
+   * (slot 0) read as the released level.
+   */
+  readonly level: number;
+}
+
+/** Whether messages of this type carry the sender's feature level. */
+export function carriesLevel(type: MessageType): boolean {
+  return type === "appResp" || type === "heartbeatResp";
 }
 
 const NO_ENTRIES: readonly Entry[] = Object.freeze([]);
@@ -79,7 +93,12 @@ export function newMessage(init: MessageInit): Message {
 }
 
 /** newMessage with the sender given separately (the core's send path: one allocation). */
-export function messageFrom(from: string, init: Omit<MessageInit, "from">, incarnation = ""): Message {
+export function messageFrom(
+  from: string,
+  init: Omit<MessageInit, "from">,
+  incarnation = "",
+  level = 0,
+): Message {
   return {
     type: init.type,
     from,
@@ -95,6 +114,7 @@ export function messageFrom(from: string, init: Omit<MessageInit, "from">, incar
     context: init.context ?? NO_BYTES,
     snapshot: init.snapshot,
     incarnation: init.incarnation ?? incarnation,
+    level: init.level ?? level,
   };
 }
 

@@ -1,6 +1,8 @@
 // RaftNode's configuration (with its validation) and the status it reports.
+
 import type { ConfState, NodeId } from "../types.js";
 import { RaftConfigError } from "./errors.js";
+import { isAdvertisableLevel } from "./feature-level.js";
 import type { ProgressState } from "./progress.js";
 import type { Role } from "./ready.js";
 import type { RaftStorage } from "./storage.js";
@@ -46,6 +48,17 @@ export interface RaftConfig {
   readonly maxPromoteLag?: number;
   /** Last index the state machine applied before a restart (default: the snapshot index). */
   readonly applied?: number;
+  /**
+   * The feature level this node advertises in its responses (core/feature-level.ts). Default
+   * CURRENT_LEVEL; a lower one is a test seam that makes the node act as an older build.
+   */
+  readonly level?: number;
+  /**
+   * The committed cluster level at start (the driver reads it from its snapshot and log and
+   * keeps it current with setClusterLevel). Conf changes above it are refused. Default
+   * CURRENT_LEVEL: a core used without a driver (simulators) runs as an upgraded fleet.
+   */
+  readonly clusterLevel?: number;
 }
 
 export interface ProposalResult {
@@ -78,11 +91,19 @@ export interface RaftStatus {
   readonly incarnation: string;
   readonly admitted: boolean;
   readonly leadTransferee: NodeId;
+  /** This node's advertised feature level, and the committed cluster level it gates on. */
+  readonly level: number;
+  readonly clusterLevel: number;
   /** Leader only: each member's replication progress. */
   readonly progress: ReadonlyMap<NodeId, ProgressStatus>;
 }
 
 export function validateConfig(c: RaftConfig): void {
+  for (const f of ["level", "clusterLevel"] as const) {
+    const v = c[f];
+    if (v !== undefined && !isAdvertisableLevel(v))
+      throw new RaftConfigError(f, "must be an integer in [0, 1000]");
+  }
   if (typeof c.id !== "string" || c.id === "") throw new RaftConfigError("id", "must be a non-empty string");
   if (!c.storage) throw new RaftConfigError("storage", "is required");
   if (!Number.isInteger(c.seed)) throw new RaftConfigError("seed", "must be an integer");

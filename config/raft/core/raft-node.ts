@@ -55,7 +55,9 @@ import {
   READS_FULL,
   UNCOMMITTED_FULL,
 } from "./errors.js";
-import { type Message, type MessageInit, messageFrom, newMessage } from "./message.js";
+import { CURRENT_LEVEL, LEVEL_INCARNATION_CONF, levelTooLow } from "./feature-level.js";
+import { MemberLevels } from "./member-levels.js";
+import { carriesLevel, type Message, type MessageInit, messageFrom, newMessage } from "./message.js";
 import { mixSeed, Prng } from "./prng.js";
 import { Progress } from "./progress.js";
 import {
@@ -134,6 +136,11 @@ export class RaftNode {
   private readonly incarnationBytes: Uint8Array;
   /** Leader, this term: incarnations it replaced per member (late messages of a dead process). */
   private readonly retired = new Map<NodeId, Set<string>>();
+  /** The feature level this node advertises, and the committed cluster level (feature-level.ts). */
+  private readonly level: number;
+  private clusterLevel: number;
+  /** Leader, this term: the level each member advertised. */
+  private readonly memberLevels = new MemberLevels();
   /** Leader: data bytes of this term's uncommitted entries, and [index, bytes] of each, oldest first. */
   private uncommittedBytes = 0;
   private uncommitted: [number, number][] = [];
@@ -166,6 +173,8 @@ export class RaftNode {
     this.maxPromoteLag = config.maxPromoteLag ?? 8;
     this.incarnation = config.incarnation ?? "";
     this.incarnationBytes = utf8.encode(this.incarnation);
+    this.level = config.level ?? CURRENT_LEVEL;
+    this.clusterLevel = config.clusterLevel ?? CURRENT_LEVEL;
     this.prng = new Prng(mixSeed(config.seed, config.id));
     this.log = new RaftLog(this.storage);
 
@@ -276,6 +285,12 @@ export class RaftNode {
 
   /** Proposes a single-server membership change (only one may be uncommitted at a time). */
   proposeConfChange(cc: ConfChange): ProposalResult {
+    // A change naming an incarnation (v2) is skipped by the released version: only once every
+    // member understands it (the committed cluster level) may it enter the log.
+    if (((cc.incarnation ?? "") !== "" || cc.rejoin === true) && this.clusterLevel < LEVEL_INCARNATION_CONF)
+      throw new ProposalDropped(
+        levelTooLow("a conf change naming an incarnation", LEVEL_INCARNATION_CONF, this.clusterLevel),
+      );
     const data = encodeConfChange(cc);
     if (this.role === "leader") {
       const problem = this.confChangeRefusal(cc);
@@ -402,6 +417,26 @@ export class RaftNode {
     }
   }
 
+  /** The committed cluster level changed (the driver applied its entry, or restored it). */
+  setClusterLevel(level: number): void {
+    this.clusterLevel = level;
+  }
+
+  /**
+   * Leader: the minimum feature level over the configuration's members (voters and learners),
+   * or undefined when not the leader or while a member has not answered this term.
+   */
+  fleetLevel(): number | undefined {
+    if (this.role !== "leader") return undefined;
+    return this.memberLevels.fleetMinimum(this.members(), this.id, this.level);
+  }
+
+  /** Leader: the level member `id` advertised this term (undefined: not heard, or not the leader). */
+  memberLevel(id: NodeId): number | undefined {
+    if (this.role !== "leader") return undefined;
+    return id === this.id ? this.level : this.memberLevels.get(id);
+  }
+
   status(): RaftStatus {
     const progress = new Map<NodeId, ProgressStatus>();
     if (this.role === "leader") {
@@ -424,6 +459,8 @@ export class RaftNode {
       incarnation: this.incarnation,
       admitted: this.isAdmitted(),
       leadTransferee: this.leadTransferee,
+      level: this.level,
+      clusterLevel: this.clusterLevel,
       progress,
     };
   }
@@ -472,6 +509,7 @@ export class RaftNode {
     this.prs.clear();
     this.readOnly.clear();
     this.retired.clear();
+    this.memberLevels.clear();
     this.pendingReadRequests = [];
     this.uncommittedBytes = 0;
     this.uncommitted = [];
@@ -644,6 +682,10 @@ export class RaftNode {
   private stepLeader(m: Message): void {
     const pr = this.prs.get(m.from);
     if (!pr) return;
+    // The level says what the process at that member understands, whichever data directory it
+    // runs on: a member being replaced under a new incarnation counts too (its replacement
+    // may itself wait for the level, which must not wait for its replacement).
+    if (carriesLevel(m.type)) this.memberLevels.record(m.from, m.level);
     if (!this.current(m)) {
       // Another data directory than the configuration's: its replies say nothing about the
       // log the configuration counts on (a dead process's late ack, or a node that lost its
@@ -1144,7 +1186,7 @@ export class RaftNode {
   }
 
   private send(init: Omit<MessageInit, "from">): void {
-    this.msgs.push(messageFrom(this.id, init, this.incarnation));
+    this.msgs.push(messageFrom(this.id, init, this.incarnation, carriesLevel(init.type) ? this.level : 0));
   }
 
   // ---------------------------------------------------------------- incarnations

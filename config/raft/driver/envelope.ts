@@ -7,14 +7,21 @@
 //                 u8 2 | ... | JSON {id, incarnation}: the previous version's record of which
 //                 data directory member `id` is; read and ignored (the Raft configuration
 //                 names incarnations now)
+//                 u8 3 | ... | JSON {level}: the committed cluster level (feature-level.ts); the
+//                 leader proposes it once every member advertises at least that level
+//                 Any other kind is a later version's: the driver stops applying (upgrade_required).
 //   snapshot:     u32be addressBookJsonLength | JSON {id: address} | state-machine data
 //                 (empty data = the bootstrap snapshot: no addresses, empty state machine);
 //                 the previous version's incarnations ride in the address book under the key
 //                 "@incarnations" (a JSON string; "@" starts no node id): decoded, unused.
+//                 The committed cluster level rides there as "@level" (a number, which the
+//                 previous version's reader skips), written only when above 0.
 export const KIND_COMMAND = 0;
 export const KIND_ADDRESS = 1;
 export const KIND_INCARNATION = 2;
+export const KIND_LEVEL = 3;
 const INCARNATIONS_KEY = "@incarnations";
+const LEVEL_KEY = "@level";
 export const ENTRY_HEADER = 13;
 
 export function wrapEntry(
@@ -40,11 +47,13 @@ export interface EntryHeader {
   seq: number;
 }
 
-/** Reads the header into `out`; false when the data is not a driver envelope. */
+/**
+ * Reads the header into `out`; false when the data is too short to be a driver envelope. Any
+ * kind is read: the caller refuses a kind it does not know (a later version's).
+ */
 export function readEntryHeader(data: Uint8Array, out: EntryHeader): boolean {
   if (data.length < ENTRY_HEADER) return false;
   const kind = data[0];
-  if (kind !== KIND_COMMAND && kind !== KIND_ADDRESS && kind !== KIND_INCARNATION) return false;
   const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
   out.kind = kind;
   out.sessionHi = v.getUint32(1);
@@ -53,15 +62,36 @@ export function readEntryHeader(data: Uint8Array, out: EntryHeader): boolean {
   return true;
 }
 
+/** The body of a KIND_LEVEL entry. */
+export function encodeLevel(level: number): Uint8Array {
+  return Buffer.from(JSON.stringify({ level }), "utf8");
+}
+
+/** The level of a KIND_LEVEL body, or undefined when it is not one this build can read. */
+export function decodeLevel(body: Uint8Array, valid: (n: number) => boolean): number | undefined {
+  try {
+    const o = JSON.parse(
+      Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8"),
+    ) as unknown;
+    if (o === null || typeof o !== "object" || Array.isArray(o)) return undefined;
+    const level = (o as { level?: unknown }).level;
+    return typeof level === "number" && valid(level) ? level : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function wrapSnapshot(
   addresses: Readonly<Record<string, string>>,
   state: Uint8Array,
   incarnations: Readonly<Record<string, string>> = {},
+  level = 0,
 ): Uint8Array {
-  const withInc =
+  const withInc: Record<string, string | number> =
     Object.keys(incarnations).length === 0
-      ? addresses
+      ? { ...addresses }
       : { ...addresses, [INCARNATIONS_KEY]: JSON.stringify(incarnations) };
+  if (level > 0) withInc[LEVEL_KEY] = level;
   const book = Buffer.from(JSON.stringify(withInc), "utf8");
   const out = Buffer.allocUnsafe(4 + book.length + state.length);
   out.writeUInt32BE(book.length, 0);
@@ -73,11 +103,13 @@ export function wrapSnapshot(
 export interface UnwrappedSnapshot {
   addresses: Record<string, string>;
   incarnations: Record<string, string>;
+  /** The committed cluster level (0 when the snapshot names none). */
+  level: number;
   state: Uint8Array;
 }
 
 export function unwrapSnapshot(data: Uint8Array): UnwrappedSnapshot {
-  if (data.length === 0) return { addresses: {}, incarnations: {}, state: data };
+  if (data.length === 0) return { addresses: {}, incarnations: {}, level: 0, state: data };
   const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   if (b.length < 4) throw new Error("snapshot envelope too short");
   const n = b.readUInt32BE(0);
@@ -87,7 +119,13 @@ export function unwrapSnapshot(data: Uint8Array): UnwrappedSnapshot {
     throw new Error("snapshot envelope: bad address book");
   const addresses: Record<string, string> = {};
   const incarnations: Record<string, string> = {};
+  let level = 0;
   for (const [k, v] of Object.entries(parsed)) {
+    if (k === LEVEL_KEY) {
+      if (!Number.isSafeInteger(v) || v < 0) throw new Error("snapshot envelope: bad cluster level");
+      level = v as number;
+      continue;
+    }
     if (typeof v !== "string") continue;
     if (k !== INCARNATIONS_KEY) {
       addresses[k] = v;
@@ -98,5 +136,5 @@ export function unwrapSnapshot(data: Uint8Array): UnwrappedSnapshot {
       for (const [id, x] of Object.entries(inc)) if (typeof x === "string") incarnations[id] = x;
     }
   }
-  return { addresses, incarnations, state: b.subarray(4 + n) };
+  return { addresses, incarnations, level, state: b.subarray(4 + n) };
 }

@@ -13,6 +13,10 @@ export type DriverErrorCode =
   | "NOT_CAUGHT_UP"
   | "STOPPED"
   | "BAD_ARGUMENT"
+  /** The committed cluster level lacks what the proposal needs (finish the rolling upgrade). */
+  | "LEVEL_TOO_LOW"
+  /** A committed entry this build cannot decode (a later version's): the node stopped applying. */
+  | "UPGRADE_REQUIRED"
   | "FATAL";
 
 export class DriverError extends Error {

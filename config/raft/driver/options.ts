@@ -2,6 +2,7 @@
 // implements, the options, and their validated defaults (one place, so the facade and the
 // Ready loop agree on every default).
 
+import { CURRENT_LEVEL } from "../core/index.js";
 import type { FileStorageOptions } from "../storage/index.js";
 import { parseAddress, type TcpTransportOptions } from "../transport/index.js";
 import type { NodeId } from "../types.js";
@@ -62,6 +63,12 @@ export interface RaftDriverOptions {
   storage?: Omit<FileStorageOptions, "fsync" | "onWarning">;
   transport?: Omit<TcpTransportOptions, "id" | "secret" | "host" | "port" | "peers" | "onMessage">;
   onWarning?: (message: string) => void;
+  /**
+   * The feature level this node advertises (default CURRENT_LEVEL). A test seam: a lower one
+   * makes the node act as an older build (it advertises, and refuses to apply, anything above).
+   * Not read from any config file or environment variable.
+   */
+  level?: number;
 }
 
 export interface DriverSettings {
@@ -84,6 +91,11 @@ export function resolveSettings(opts: RaftDriverOptions): DriverSettings {
     throw new DriverError("BAD_ARGUMENT", "driver: need heartbeatMs > 0 and electionMs >= 2 * heartbeatMs");
   }
   for (const addr of Object.values(opts.peers)) parseAddress(addr);
+  if (
+    opts.level !== undefined &&
+    !(Number.isInteger(opts.level) && opts.level >= 0 && opts.level <= CURRENT_LEVEL)
+  )
+    throw new DriverError("BAD_ARGUMENT", `driver: level must be an integer in [0, ${CURRENT_LEVEL}]`);
   return {
     heartbeatMs,
     electionMs,

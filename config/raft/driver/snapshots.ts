@@ -17,10 +17,11 @@ export async function takeSnapshot(
   compactMargin: number,
   incarnations: Readonly<Record<NodeId, string>> = {},
   marginBytes = Number.POSITIVE_INFINITY,
+  clusterLevel = 0,
 ): Promise<void> {
   const snap: Snapshot = {
     meta: { index, term: storage.term(index), conf: node.confStateAt(index) },
-    data: wrapSnapshot(addresses, sm.snapshot(), incarnations),
+    data: wrapSnapshot(addresses, sm.snapshot(), incarnations, clusterLevel),
   };
   await storage.saveSnapshot(snap);
   // Keep up to compactMargin entries, but no more than marginBytes of them.

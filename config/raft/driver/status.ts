@@ -10,6 +10,8 @@ export interface PeerStatus {
   /** Leader only: highest index known replicated on the peer. */
   match?: number;
   next?: number;
+  /** Leader only: the feature level the peer advertised this term (absent: not heard yet). */
+  level?: number;
 }
 
 export interface DriverStatus {
@@ -25,6 +27,11 @@ export interface DriverStatus {
   voters: readonly NodeId[];
   learners: readonly NodeId[];
   peers: Record<NodeId, PeerStatus>;
+  /** The feature level this node advertises, and the committed cluster level (feature-level.ts). */
+  level: number;
+  clusterLevel: number;
+  /** Leader only: the level the fleet would commit now (undefined while a member is unheard). */
+  fleetLevel?: number;
 }
 
 export function buildStatus(
@@ -34,6 +41,7 @@ export function buildStatus(
   addressOf: (id: NodeId) => string | undefined,
   appliedIndex: number,
   snapshotIndex: number,
+  clusterLevel: number,
 ): DriverStatus {
   const s = node.status();
   const t = transport.stats();
@@ -46,6 +54,8 @@ export function buildStatus(
       ps.match = pr.match;
       ps.next = pr.next;
     }
+    const level = node.memberLevel(id);
+    if (level !== undefined) ps.level = level;
     peers[id] = ps;
   }
   return {
@@ -61,5 +71,8 @@ export function buildStatus(
     voters: s.conf.voters,
     learners: s.conf.learners,
     peers,
+    level: s.level,
+    clusterLevel,
+    fleetLevel: node.fleetLevel(),
   };
 }

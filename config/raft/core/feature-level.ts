@@ -1,0 +1,36 @@
+// Feature levels: what a node understands of the replicated log, as one integer that grows with
+// every new entry kind or encoding (etcd's cluster version, without semver). Each node advertises
+// its own level in the responses it sends the leader; the leader commits the minimum over the
+// configuration's members once it has heard every one (the cluster level), and proposers only
+// use what that committed level has. A peer of the released version sends no level: the slot it
+// leaves at 0 reads as RELEASED_LEVEL, the level before anything below existed.
+
+/** The level of the released version: SetRouting, conf changes without incarnations. */
+export const RELEASED_LEVEL = 0;
+/**
+ * This build's level. 1 adds: conf changes that name an incarnation (v2), the routing patch
+ * command (PatchRouting, config/state), and the committed cluster level itself.
+ */
+export const CURRENT_LEVEL = 1;
+/** The level conf changes naming an incarnation or a rejoin need. */
+export const LEVEL_INCARNATION_CONF = 1;
+/** The level the cluster-level entry itself needs (older nodes do not know the entry). */
+export const LEVEL_CLUSTER_LEVEL = 1;
+/**
+ * Largest level a peer may advertise. A newer build legitimately advertises more than this one
+ * knows (the minimum keeps the fleet at what everyone understands); anything past this bound is
+ * not a level but a forged or corrupt value, refused and counted.
+ */
+export const MAX_ADVERTISED_LEVEL = 1000;
+/** ProposalDropped reason prefix: the committed cluster level lacks what the proposal needs. */
+export const LEVEL_TOO_LOW = "cluster level too low";
+
+/** Whether `n` is a level a peer may advertise (an integer in [0, MAX_ADVERTISED_LEVEL]). */
+export function isAdvertisableLevel(n: number): boolean {
+  return Number.isSafeInteger(n) && n >= 0 && n <= MAX_ADVERTISED_LEVEL;
+}
+
+/** The refusal text for a proposal needing `need` while the fleet is at `have`. */
+export function levelTooLow(what: string, need: number, have: number): string {
+  return `${LEVEL_TOO_LOW}: ${what} needs cluster level ${need}, the fleet is at ${have} (finish the rolling upgrade: every member must run a version of level ${need} or later)`;
+}
