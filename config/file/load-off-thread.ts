@@ -15,6 +15,8 @@ import { Worker } from "node:worker_threads";
 import type { ConfigError } from "./config-error.js";
 import type { ConfigResult } from "./load.js";
 import type { LoadRequest, LoadResponse } from "./load-worker.js";
+import { applyMembersDelta } from "./members-delta.js";
+import type { ShardgateConfig } from "./schema.js";
 
 const WORKER = new URL(
   import.meta.url.endsWith(".ts") ? "./load-worker.ts" : "./load-worker.js",
@@ -44,6 +46,8 @@ interface Pending {
 class LoadWorker {
   private readonly worker: Worker;
   private pending: Pending | null = null;
+  /** The last valid config the worker answered: the base of its next delta. */
+  private last: { id: number; config: ShardgateConfig } | null = null;
   private nextId = 1;
   dead = false;
 
@@ -53,9 +57,7 @@ class LoadWorker {
       stdout: false,
       stderr: false,
     });
-    this.worker.on("message", (m: LoadResponse) => {
-      if (this.pending?.id === m.id) this.settle(m.result);
-    });
+    this.worker.on("message", (m: LoadResponse) => this.received(m));
     this.worker.once("error", (err: Error) =>
       this.kill(failure(err.message, `config load failed: ${err.message}`)),
     );
@@ -84,6 +86,28 @@ class LoadWorker {
       const req: LoadRequest = { id, path, env: { ...env } };
       this.worker.postMessage(req);
     });
+  }
+
+  /**
+   * An answer: a whole result, or a delta against the config of an earlier answer (rebuilt
+   * here; members-delta.ts). Every valid config is kept as the base of the next delta.
+   */
+  private received(m: LoadResponse): void {
+    let r: ConfigResult;
+    if ("result" in m) r = m.result;
+    else {
+      const rebuilt =
+        this.last !== null && this.last.id === m.base
+          ? applyMembersDelta(this.last.config, m.delta)
+          : { ok: false as const, error: `delta against load ${m.base}, last kept ${this.last?.id ?? "none"}` };
+      if (!rebuilt.ok) {
+        this.kill(failure(rebuilt.error, `config load worker out of step: ${rebuilt.error}`));
+        return;
+      }
+      r = { ok: true, config: rebuilt.config };
+    }
+    if (r.ok) this.last = { id: m.id, config: r.config };
+    if (this.pending?.id === m.id) this.settle(r);
   }
 
   private settle(r: ConfigResult): void {
