@@ -1,10 +1,14 @@
 // Worker-thread entry of loadConfigFileOffThread: a long-lived loop that reads, parses and
-// validates one config file per request and posts the ConfigResult (plain data) back. A valid
-// config goes back as a delta of its member lists against the last valid one this worker
-// answered (members-delta.ts), when there is one.
+// validates one config file per request and posts the ConfigResult (plain data) back. A file
+// that differs from the last accepted one in a few member lines is loaded from that one
+// (incremental-load.ts); a valid config goes back as a delta of its member lists against the
+// last valid one this worker answered (members-delta.ts), when there is one.
 
+import { readFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
 import { parentPort } from "node:worker_threads";
-import { type ConfigResult, loadConfigFile } from "./load.js";
+import { type AcceptedLoad, acceptedLoad, incrementalLoad } from "./incremental-load.js";
+import { type ConfigResult, loadConfigFile, parseConfig } from "./load.js";
 import { type MembersDelta, membersDelta } from "./members-delta.js";
 import type { ShardgateConfig } from "./schema.js";
 
@@ -21,9 +25,30 @@ export type LoadResponse =
 
 /** The last valid config this worker answered, and the request it answered. */
 let last: { id: number; config: ShardgateConfig } | null = null;
+/** The last valid load's text and config, for the next incremental load. */
+let accepted: AcceptedLoad | null = null;
+
+async function load(path: string, env: NodeJS.ProcessEnv): Promise<ConfigResult> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch {
+    return loadConfigFile(path, env); // says why it cannot be read, as a start does
+  }
+  let quick: ShardgateConfig | null = null;
+  try {
+    quick = accepted === null ? null : incrementalLoad(accepted, path, env, text);
+  } catch {
+    quick = null; // a bug there must not cost the reload: the full way decides
+  }
+  const result: ConfigResult =
+    quick !== null ? { ok: true, config: quick } : parseConfig(text, env, path, { baseDir: dirname(resolve(path)) });
+  if (result.ok) accepted = acceptedLoad(path, env, text, result.config);
+  return result;
+}
 
 parentPort?.on("message", async (req: LoadRequest) => {
-  const result = await loadConfigFile(req.path, req.env);
+  const result = await load(req.path, req.env);
   if (!result.ok) {
     parentPort?.postMessage({ id: req.id, result } satisfies LoadResponse);
     return;
