@@ -14,7 +14,7 @@
 import { Worker } from "node:worker_threads";
 import type { ConfigError } from "./config-error.js";
 import type { ConfigResult } from "./load.js";
-import type { LoadRequest, LoadResponse } from "./load-worker.js";
+import type { LoadRequest, LoadResponse, SeedRequest } from "./load-worker.js";
 import { applyMembersDelta } from "./members-delta.js";
 import type { ShardgateConfig } from "./schema.js";
 
@@ -39,7 +39,23 @@ function failure(found: string, message: string): ConfigResult {
 
 interface Pending {
   readonly id: number;
+  readonly path: string;
+  readonly env: NodeJS.ProcessEnv;
   readonly resolve: (r: ConfigResult) => void;
+}
+
+type Seed = SeedRequest["seed"];
+
+/**
+ * The last valid file text this process loaded and its config (start, or a load here): a
+ * new worker gets it first, so its first reload can be incremental too (a worker closed
+ * when idle would otherwise parse a 5,000-member file in full on the next reload).
+ */
+let seed: Seed | null = null;
+
+/** Records a valid load made elsewhere (the start's inline load) as the next worker's seed. */
+export function seedConfigLoads(path: string, env: NodeJS.ProcessEnv, text: string, config: ShardgateConfig): void {
+  seed = { path, env: { ...env }, text, config };
 }
 
 /** The long-lived worker and the one load it is running (loads are queued, one at a time). */
@@ -51,7 +67,10 @@ class LoadWorker {
   private nextId = 1;
   dead = false;
 
-  constructor(readonly maxHeapMb: number) {
+  constructor(
+    readonly maxHeapMb: number,
+    start: Seed | null,
+  ) {
     this.worker = new Worker(WORKER, {
       resourceLimits: { maxOldGenerationSizeMb: maxHeapMb },
       stdout: false,
@@ -66,6 +85,10 @@ class LoadWorker {
     );
     // After the listeners: adding a "message" listener refs the worker's port again.
     this.worker.unref();
+    if (start !== null) {
+      this.worker.postMessage({ seed: start } satisfies SeedRequest);
+      this.last = { id: 0, config: start.config };
+    }
   }
 
   load(path: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<ConfigResult> {
@@ -76,14 +99,17 @@ class LoadWorker {
           this.kill(failure(`over ${timeoutMs} ms`, `config load took longer than ${timeoutMs} ms; refused`)),
         timeoutMs,
       );
+      const copy = { ...env };
       this.pending = {
         id,
+        path,
+        env: copy,
         resolve: (r) => {
           clearTimeout(timer);
           resolve(r);
         },
       };
-      const req: LoadRequest = { id, path, env: { ...env } };
+      const req: LoadRequest = { id, path, env: copy };
       this.worker.postMessage(req);
     });
   }
@@ -107,7 +133,10 @@ class LoadWorker {
       r = { ok: true, config: rebuilt.config };
     }
     if (r.ok) this.last = { id: m.id, config: r.config };
-    if (this.pending?.id === m.id) this.settle(r);
+    const p = this.pending;
+    if (p?.id !== m.id) return;
+    if (r.ok && m.text !== undefined) seed = { path: p.path, env: p.env, text: m.text, config: r.config };
+    this.settle(r);
   }
 
   private settle(r: ConfigResult): void {
@@ -156,7 +185,7 @@ export function loadConfigFileOffThread(
   const run = async (): Promise<ConfigResult> => {
     if (current === null || current.dead || current.maxHeapMb !== maxHeapMb) {
       current?.close();
-      current = new LoadWorker(maxHeapMb);
+      current = new LoadWorker(maxHeapMb, seed);
     }
     try {
       return await current.load(path, env, timeoutMs);

@@ -18,22 +18,31 @@ export interface LoadRequest {
   readonly env: NodeJS.ProcessEnv;
 }
 
+/**
+ * A file's text and the config it loads to, given to a new worker before its first load (as
+ * request 0): the base of its first incremental load and member delta.
+ */
+export interface SeedRequest {
+  readonly seed: { readonly path: string; readonly env: NodeJS.ProcessEnv; readonly text: string; readonly config: ShardgateConfig };
+}
+
+/** `text` is the file's text when the result is valid (the main thread seeds later workers with it). */
 export type LoadResponse =
-  | { readonly id: number; readonly result: ConfigResult }
-  /** `delta` is against the config answered to request `base`. */
-  | { readonly id: number; readonly base: number; readonly delta: MembersDelta };
+  | { readonly id: number; readonly result: ConfigResult; readonly text?: string }
+  /** `delta` is against the config answered to request `base` (0: the seed). */
+  | { readonly id: number; readonly base: number; readonly delta: MembersDelta; readonly text: string };
 
 /** The last valid config this worker answered, and the request it answered. */
 let last: { id: number; config: ShardgateConfig } | null = null;
 /** The last valid load's text and config, for the next incremental load. */
 let accepted: AcceptedLoad | null = null;
 
-async function load(path: string, env: NodeJS.ProcessEnv): Promise<ConfigResult> {
+async function load(path: string, env: NodeJS.ProcessEnv): Promise<{ result: ConfigResult; text: string }> {
   let text: string;
   try {
     text = await readFile(path, "utf8");
   } catch {
-    return loadConfigFile(path, env); // says why it cannot be read, as a start does
+    return { result: await loadConfigFile(path, env), text: "" }; // says why it cannot be read
   }
   let quick: ShardgateConfig | null = null;
   try {
@@ -44,18 +53,26 @@ async function load(path: string, env: NodeJS.ProcessEnv): Promise<ConfigResult>
   const result: ConfigResult =
     quick !== null ? { ok: true, config: quick } : parseConfig(text, env, path, { baseDir: dirname(resolve(path)) });
   if (result.ok) accepted = acceptedLoad(path, env, text, result.config);
-  return result;
+  return { result, text };
 }
 
-parentPort?.on("message", async (req: LoadRequest) => {
-  const result = await load(req.path, req.env);
+parentPort?.on("message", async (req: LoadRequest | SeedRequest) => {
+  if ("seed" in req) {
+    const { path, env, text, config } = req.seed;
+    accepted = acceptedLoad(path, env, text, config);
+    last = { id: 0, config };
+    return;
+  }
+  const { result, text } = await load(req.path, req.env);
   if (!result.ok) {
     parentPort?.postMessage({ id: req.id, result } satisfies LoadResponse);
     return;
   }
   const delta = last === null ? null : membersDelta(last.config, result.config);
   const res: LoadResponse =
-    delta === null || last === null ? { id: req.id, result } : { id: req.id, base: last.id, delta };
+    delta === null || last === null
+      ? { id: req.id, result, text }
+      : { id: req.id, base: last.id, delta, text };
   last = { id: req.id, config: result.config };
   parentPort?.postMessage(res);
 });

@@ -8,8 +8,12 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { loadConfigFile } from "../../config/file/load.js";
-import { loadConfigFileOffThread, loadWorkerRunning } from "../../config/file/load-off-thread.js";
+import { loadConfigFile, loadConfigFileText } from "../../config/file/load.js";
+import {
+  loadConfigFileOffThread,
+  loadWorkerRunning,
+  seedConfigLoads,
+} from "../../config/file/load-off-thread.js";
 import type { ShardgateConfig } from "../../config/file/schema.js";
 import { seededRandom, testSeed } from "../support/prng.js";
 
@@ -151,4 +155,24 @@ test("loads answered as member deltas equal inline loads over seeded random edit
     }
     previous = off.config;
   }
+});
+
+test("a new worker starts from the seed: its first load is a delta on the seeded config", async () => {
+  const file = join(dir, "seeded.yaml");
+  writeFileSync(file, pool(100));
+  const start = await loadConfigFileText(file, {});
+  assert.ok(start.result.ok && start.text !== null);
+  seedConfigLoads(file, {}, start.text, start.result.config);
+  // A fresh worker (idle 1 ms closes the current one), then the file gains a member.
+  const deadline = Date.now() + 30_000;
+  await loadConfigFileOffThread(file, {}, { idleMs: 1 });
+  while (loadWorkerRunning() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(loadWorkerRunning(), false, "the idle worker closed");
+  seedConfigLoads(file, {}, start.text, start.result.config);
+  writeFileSync(file, pool(101));
+  const r = await loadConfigFileOffThread(file, {});
+  const inline = await loadConfigFile(file, {});
+  assert.ok(r.ok && inline.ok);
+  assert.deepEqual(r.config, inline.config);
+  assert.equal(r.config.pools.p.members[0], start.result.config.pools.p.members[0], "seeded members reused");
 });
