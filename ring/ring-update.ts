@@ -187,7 +187,14 @@ function mergePacked(
   for (let f = 0; f < freshPoints.length; f++) {
     const h = freshPoints[f];
     const bucket = h >>> 16;
-    const stop = placeIn(oldPacked, Math.max(x, oldIndex[bucket]), oldIndex[bucket + 1], remap, h & 0xffff, freshOwners[f]);
+    const stop = placeIn(
+      oldPacked,
+      Math.max(x, oldIndex[bucket]),
+      oldIndex[bucket + 1],
+      remap,
+      h & 0xffff,
+      freshOwners[f],
+    );
     out = copyKept(oldPacked, x, stop, remap, packed, owners, out);
     packed[out] = ((h & 0xffff) << 16) | freshOwners[f];
     owners[out++] = freshOwners[f];

@@ -17,7 +17,7 @@
 // test/config/incremental-load.test.ts compares the two over seeded random edits.
 
 import { fastParseSnippet } from "./fast-yaml.js";
-import { memberSchema, type MemberConfig, type ShardgateConfig } from "./schema.js";
+import { type MemberConfig, memberSchema, type ShardgateConfig } from "./schema.js";
 import { tableLimitError } from "./table-limits.js";
 import { checkConfigText } from "./text-limits.js";
 

@@ -54,7 +54,12 @@ type Seed = SeedRequest["seed"];
 let seed: Seed | null = null;
 
 /** Records a valid load made elsewhere (the start's inline load) as the next worker's seed. */
-export function seedConfigLoads(path: string, env: NodeJS.ProcessEnv, text: string, config: ShardgateConfig): void {
+export function seedConfigLoads(
+  path: string,
+  env: NodeJS.ProcessEnv,
+  text: string,
+  config: ShardgateConfig,
+): void {
   seed = { path, env: { ...env }, text, config };
 }
 
@@ -125,7 +130,10 @@ class LoadWorker {
       const rebuilt =
         this.last !== null && this.last.id === m.base
           ? applyMembersDelta(this.last.config, m.delta)
-          : { ok: false as const, error: `delta against load ${m.base}, last kept ${this.last?.id ?? "none"}` };
+          : {
+              ok: false as const,
+              error: `delta against load ${m.base}, last kept ${this.last?.id ?? "none"}`,
+            };
       if (!rebuilt.ok) {
         this.kill(failure(rebuilt.error, `config load worker out of step: ${rebuilt.error}`));
         return;

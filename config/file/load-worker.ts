@@ -23,7 +23,12 @@ export interface LoadRequest {
  * request 0): the base of its first incremental load and member delta.
  */
 export interface SeedRequest {
-  readonly seed: { readonly path: string; readonly env: NodeJS.ProcessEnv; readonly text: string; readonly config: ShardgateConfig };
+  readonly seed: {
+    readonly path: string;
+    readonly env: NodeJS.ProcessEnv;
+    readonly text: string;
+    readonly config: ShardgateConfig;
+  };
 }
 
 /** `text` is the file's text when the result is valid (the main thread seeds later workers with it). */
@@ -51,7 +56,9 @@ async function load(path: string, env: NodeJS.ProcessEnv): Promise<{ result: Con
     quick = null; // a bug there must not cost the reload: the full way decides
   }
   const result: ConfigResult =
-    quick !== null ? { ok: true, config: quick } : parseConfig(text, env, path, { baseDir: dirname(resolve(path)) });
+    quick !== null
+      ? { ok: true, config: quick }
+      : parseConfig(text, env, path, { baseDir: dirname(resolve(path)) });
   if (result.ok) accepted = acceptedLoad(path, env, text, result.config);
   return { result, text };
 }

@@ -34,6 +34,7 @@ function render(a: readonly string[], b: readonly string[], algorithm: string, e
     ...b,
     "  envy:",
     "    members:",
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a config file's ${VAR} reference
     '      - { id: e1, address: "127.0.0.1:${SG_PORT}" }',
     "routes:",
     "  - match: { pathPrefix: / }",
@@ -59,7 +60,12 @@ test("incremental loads equal full loads over seeded random edits", () => {
   let extra = "";
   const first = full(render(lists[0], lists[1], algorithm, extra));
   assert.ok(first.ok, JSON.stringify(!first.ok && first.errors));
-  let accepted: AcceptedLoad = acceptedLoad(PATH, ENV, render(lists[0], lists[1], algorithm, extra), first.config);
+  let accepted: AcceptedLoad = acceptedLoad(
+    PATH,
+    ENV,
+    render(lists[0], lists[1], algorithm, extra),
+    first.config,
+  );
   let answered = 0;
   for (let step = 0; step < 300; step++) {
     const why = `seed ${seed} step ${step}`;
@@ -73,9 +79,12 @@ test("incremental loads equal full loads over seeded random edits", () => {
     if (op <= 3) list.splice(at, 0, member(next, 1000 + next++));
     else if (op <= 5 && list.length > 1) list.splice(last, 1 + Math.floor(rnd() * 2));
     else if (op === 6) list[last] = member(next++, 2000 + step, 1 + Math.floor(rnd() * 3));
-    else if (op === 7) list.splice(at, 0, list[0]); // a duplicate id: invalid
-    else if (op === 8) list.splice(at, 0, '      - { id: bad, address: "nowhere" }'); // invalid address
-    else if (op === 9) list.splice(at, 0, ""); // a blank line inside the list: valid, not taken
+    else if (op === 7)
+      list.splice(at, 0, list[0]); // a duplicate id: invalid
+    else if (op === 8)
+      list.splice(at, 0, '      - { id: bad, address: "nowhere" }'); // invalid address
+    else if (op === 9)
+      list.splice(at, 0, ""); // a blank line inside the list: valid, not taken
     else if (op === 10) list.splice(at, 0, "      # a comment");
     else if (op === 11) nextAlgorithm = algorithm === "ring" ? "maglev" : "ring";
     else if (op === 12) nextExtra = extra === "" ? "# trailing comment" : "";
@@ -119,7 +128,11 @@ test("a changed environment, path or edit outside the member lists is declined",
   assert.notEqual(incrementalLoad(acc, PATH, ENV, edited), null, "a plain member edit is taken");
   assert.equal(incrementalLoad(acc, PATH, { SG_PORT: "7002" }, edited), null, "the environment changed");
   assert.equal(incrementalLoad(acc, `${PATH}.other`, ENV, edited), null, "another file");
-  assert.equal(incrementalLoad(acc, PATH, ENV, render(a, [member(99, 1099)], "maglev", "")), null, "pool settings");
+  assert.equal(
+    incrementalLoad(acc, PATH, ENV, render(a, [member(99, 1099)], "maglev", "")),
+    null,
+    "pool settings",
+  );
   assert.equal(incrementalLoad(acc, PATH, ENV, text.replace("token: t0", "token: t1")), null, "admin token");
   assert.equal(incrementalLoad(acc, PATH, ENV, text), r.config, "the same text is the same config");
 });

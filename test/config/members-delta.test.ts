@@ -33,7 +33,8 @@ test("a delta rebuilds the new config exactly over seeded random edits", () => {
     const r = applyMembersDelta(prev, d);
     assert.ok(r.ok, why);
     assert.deepEqual(r.config, next, why);
-    if (at > 0) assert.equal(r.config.pools.big.members[0], prev.pools.big.members[0], `${why}: identity kept`);
+    if (at > 0)
+      assert.equal(r.config.pools.big.members[0], prev.pools.big.members[0], `${why}: identity kept`);
     prev = r.config;
   }
 });
