@@ -67,6 +67,9 @@ function changes(old: readonly RingMember[], sorted: readonly RingMember[]): Cha
   return { remap, added };
 }
 
+/** Below this many fresh points, a comparison sort beats the radix sort's passes over 2^16 buckets. */
+const SMALL_SORT = 4096;
+
 /** The points of the `added` members, sorted (ties in member order, as a fresh build). */
 function freshPoints(sorted: readonly RingMember[], added: readonly number[], ppw: number): SortedPoints {
   let freshCount = 0;
@@ -83,7 +86,18 @@ function freshPoints(sorted: readonly RingMember[], added: readonly number[], pp
       owners[q++] = k;
     }
   }
-  return sortPoints(points, owners);
+  if (freshCount >= SMALL_SORT) return sortPoints(points, owners);
+  // One member's 160 points: hash * 2^21 + owner (owners < 2^21, so exact in a double)
+  // sorted natively orders by hash, then member index, as the radix sort does.
+  const keys = new Float64Array(freshCount);
+  for (let i = 0; i < freshCount; i++) keys[i] = points[i] * 0x200000 + owners[i];
+  keys.sort();
+  for (let i = 0; i < freshCount; i++) {
+    const owner = keys[i] % 0x200000;
+    points[i] = (keys[i] - owner) / 0x200000;
+    owners[i] = owner;
+  }
+  return { points, owners };
 }
 
 /**

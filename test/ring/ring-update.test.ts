@@ -86,5 +86,17 @@ test("members sharing a point hash keep the fresh build's order when they leave 
       const heavier = members.map((m) => (m.id === id ? { ...m, weight: 2 } : m));
       assertSameRing(buildRingHash(heavier, {}, ring), buildRingHash(heavier), `tie at point ${i}: ${id} x2`);
     }
+    // Both members of the tie leave, then join together: the tie is among the fresh points.
+    const pair = new Set([ring.members[ring.owners[i - 1]].id, ring.members[ring.owners[i]].id]);
+    const without = buildRingHash(
+      members.filter((m) => !pair.has(m.id)),
+      {},
+      ring,
+    );
+    assertSameRing(buildRingHash(members, {}, without), ring, `tie at point ${i}: both rejoin`);
   }
+  // Many joins at once (fresh points past the comparison sort's range: the radix sort's path).
+  const more = [...members];
+  for (let i = 0; i < 40; i++) more.push(member(10_000 + i));
+  assertSameRing(buildRingHash(more, {}, ring), buildRingHash(more), "40 joins at once");
 });
