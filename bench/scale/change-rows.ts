@@ -113,7 +113,11 @@ export interface ReloadRss {
   readonly members: number;
   readonly afterFive: number;
   readonly afterAll: number;
+  /** Highest RSS sampled after any reload from the sixth on (the sawtooth's top). */
+  readonly max: number;
   readonly reloads: number;
+  /** Median ms of the reloads after the first five: a warm process, no cold code or worker start. */
+  readonly warmMs: number;
 }
 
 export async function measureReload(
@@ -157,11 +161,25 @@ export async function measureReload(
       times.push({ members: size, ms: median(samples), cpuMs: median(cpu.slice(0, samples.length)) });
       if (size === sizes[sizes.length - 1] && rssReloads > 5) {
         let afterFive = 0;
+        let max = 0;
+        const warm: number[] = [];
         for (let r = 1; r <= rssReloads; r++) {
-          await reloadOnce(r % 2);
-          if (r === 5) afterFive = rssBytes(sg.pid) / 2 ** 20;
+          const ms = await reloadOnce(r % 2);
+          const mb = rssBytes(sg.pid) / 2 ** 20;
+          if (r === 5) afterFive = mb;
+          if (r > 5) {
+            warm.push(ms);
+            max = Math.max(max, mb);
+          }
         }
-        rss = { members: size, afterFive, afterAll: rssBytes(sg.pid) / 2 ** 20, reloads: rssReloads };
+        rss = {
+          members: size,
+          afterFive,
+          afterAll: rssBytes(sg.pid) / 2 ** 20,
+          max,
+          reloads: rssReloads,
+          warmMs: median(warm),
+        };
       }
     } finally {
       await sg.stop();
