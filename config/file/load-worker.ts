@@ -8,7 +8,7 @@ import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { parentPort } from "node:worker_threads";
 import { type AcceptedLoad, acceptedLoad, incrementalLoad } from "./incremental-load.js";
-import { type ConfigResult, loadConfigFile, parseConfig } from "./load.js";
+import type { ConfigResult } from "./load.js";
 import { type MembersDelta, membersDelta } from "./members-delta.js";
 import type { ShardgateConfig } from "./schema.js";
 
@@ -37,6 +37,12 @@ export type LoadResponse =
   /** `delta` is against the config answered to request `base` (0: the seed). */
   | { readonly id: number; readonly base: number; readonly delta: MembersDelta; readonly text: string };
 
+/**
+ * The full load (the positioned YAML parser and everything behind it), imported on first use:
+ * a worker started for a reload that the incremental load takes never loads those modules.
+ */
+const fullLoad = () => import("./load.js");
+
 /** The last valid config this worker answered, and the request it answered. */
 let last: { id: number; config: ShardgateConfig } | null = null;
 /** The last valid load's text and config, for the next incremental load. */
@@ -47,7 +53,7 @@ async function load(path: string, env: NodeJS.ProcessEnv): Promise<{ result: Con
   try {
     text = await readFile(path, "utf8");
   } catch {
-    return { result: await loadConfigFile(path, env), text: "" }; // says why it cannot be read
+    return { result: await (await fullLoad()).loadConfigFile(path, env), text: "" }; // says why it cannot be read
   }
   let quick: ShardgateConfig | null = null;
   try {
@@ -58,7 +64,7 @@ async function load(path: string, env: NodeJS.ProcessEnv): Promise<{ result: Con
   const result: ConfigResult =
     quick !== null
       ? { ok: true, config: quick }
-      : parseConfig(text, env, path, { baseDir: dirname(resolve(path)) });
+      : (await fullLoad()).parseConfig(text, env, path, { baseDir: dirname(resolve(path)) });
   if (result.ok) accepted = acceptedLoad(path, env, text, result.config);
   return { result, text };
 }
