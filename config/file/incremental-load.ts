@@ -2,21 +2,26 @@
 // accepted load instead of from scratch: parsing and validating a 5,000-member file cost a
 // reload tens of ms (YAML parse, then the schema over every member) for one changed line.
 //
-// It takes the narrowest case and declines (null: the caller loads the file the full way)
-// anything else. The lines that differ from the last accepted text (one contiguous run,
-// found by common leading and trailing lines) must all be one-line members `- { ... }` in
-// the block sequence directly under `members:` of a pool directly under a top-level `pools:`,
-// the run of member lines around them unbroken (no blank or comment lines, no multi-line
-// items), so the changed lines are exactly members `at .. at + remove` of that pool, and
-// that pool's previous member count must equal the old run's line count. Each new line is
-// parsed on its own (fast-yaml.ts's core rules) and validated with the member schema; the
-// pool-level rules (unique ids, the table limits) are checked over the new list. The path,
-// the environment (for `${VAR}`) and the absence of files the load checks (listen.tls) must
-// be unchanged. Everything outside the changed lines is byte-identical to a text that was
-// parsed and validated in full, so the result is that of a full load of the new text;
+// It takes edits inside one pool's `members:` block sequence and declines (null: the caller
+// loads the file the full way) anything else. The lines that differ from the last accepted
+// text (one contiguous run, found by common leading and trailing lines) must lie inside the
+// list under the nearest `members:` above them, that key directly under a pool directly under
+// a top-level `pools:`, in both texts. member-list-lines.ts splits the list into items by
+// indentation (items of any number of lines, block or flow style; blank and comment lines
+// anywhere) and declines lists whose lines are not self-contained (anchors, aliases, tags,
+// block scalars, `${...}`, multi-line quotes or flow collections, tabs) or whose item
+// indentation changed. Items whose text is unchanged keep their member (the common leading
+// and trailing items); each other new item is parsed on its own (fast-yaml.ts's core rules)
+// and validated with the member schema; the pool-level rules (unique ids, the table limits)
+// are checked over the new list. An invalid edit is declined, so its errors are the full
+// load's. The path, the environment (for `${VAR}`) and the absence of files the load checks
+// (listen.tls) must be unchanged. Everything outside the list is byte-identical to a text
+// that was parsed and validated in full, and a self-contained item's value is that of its
+// own text, so the result is that of a full load of the new text;
 // test/config/incremental-load.test.ts compares the two over seeded random edits.
 
 import { fastParseSnippet } from "./fast-yaml.js";
+import { indentOf, isFiller, itemText, listLines, sameItem } from "./member-list-lines.js";
 import { type MemberConfig, memberSchema, type ShardgateConfig } from "./schema.js";
 import { tableLimitError } from "./table-limits.js";
 import { checkConfigText } from "./text-limits.js";
@@ -38,29 +43,9 @@ export function acceptedLoad(
   return { path, env: { ...env }, lines: text.split("\n"), config };
 }
 
-/** A one-line flow-mapping member: no nesting, anchors, aliases, tags, comments, single quotes or `${`. */
-const ITEM = /^( +)- (\{[^{}[\]&*!?|>%@`'#$<\\\t]*\})[ ]*$/;
-const MEMBERS_KEY = /^( +)members:[ ]*$/;
-const POOL_KEY = /^( +)([A-Za-z0-9][A-Za-z0-9_.:-]{0,127}):[ ]*$/;
-const POOLS_KEY = /^pools:[ ]*$/;
-
-function indentOf(line: string): number {
-  let i = 0;
-  while (i < line.length && line.charCodeAt(i) === 32) i++;
-  return i;
-}
-
-/** Blank or comment-only (tabs count as content: YAML forbids them in indentation). */
-function isFiller(line: string): boolean {
-  const t = line.trimStart();
-  return t === "" || t.startsWith("#");
-}
-
-function itemAt(line: string | undefined, indent: number): string | null {
-  if (line === undefined) return null;
-  const m = ITEM.exec(line);
-  return m !== null && m[1].length === indent ? m[2] : null;
-}
+const MEMBERS_KEY = /^( +)members:[ ]*(?:#.*)?$/;
+const POOL_KEY = /^( +)([A-Za-z0-9][A-Za-z0-9_.:-]{0,127}):[ ]*(?:#.*)?$/;
+const POOLS_KEY = /^pools:[ ]*(?:#.*)?$/;
 
 function sameEnv(a: NodeJS.ProcessEnv, b: NodeJS.ProcessEnv): boolean {
   const ka = Object.keys(a);
@@ -98,32 +83,20 @@ export function incrementalLoad(
   const oldEnd = old.length - s;
   const newEnd = lines.length - s;
 
-  // The changed lines, old and new, are member lines of one indentation.
-  const probe = p < oldEnd ? old[p] : lines[p];
-  const m0 = ITEM.exec(probe ?? "");
-  if (m0 === null) return null;
-  const indent = m0[1].length;
-  for (let i = p; i < oldEnd; i++) if (itemAt(old[i], indent) === null) return null;
-  const added: string[] = [];
-  for (let i = p; i < newEnd; i++) {
-    const item = itemAt(lines[i], indent);
-    if (item === null) return null;
-    added.push(item);
-  }
-
-  // The unbroken run of member lines around them in the old text, right under `members:`.
-  let start = p;
-  while (start > 0 && itemAt(old[start - 1], indent) !== null) start--;
-  let end = oldEnd;
-  while (end < old.length && itemAt(old[end], indent) !== null) end++;
-  const membersLine = MEMBERS_KEY.exec(old[start - 1] ?? "");
-  if (membersLine === null || membersLine[1].length >= indent || start === end) return null;
-  const keyIndent = membersLine[1].length;
-  // The run ends at the end of the text or at content indented at most like `members:`.
-  if (end < old.length && (isFiller(old[end]) || indentOf(old[end]) > keyIndent)) return null;
+  // The nearest `members:` above the change (the lines above it are the same in both texts);
+  // its list, split into items, must hold the whole change in both texts, indented alike.
+  let membersAt = p - 1;
+  while (membersAt >= 0 && !MEMBERS_KEY.test(old[membersAt])) membersAt--;
+  if (membersAt < 0) return null;
+  const keyIndent = indentOf(old[membersAt]);
+  const was = listLines(old, membersAt + 1, keyIndent);
+  if (was === null || oldEnd > was.end) return null;
+  const now = listLines(lines, membersAt + 1, keyIndent);
+  if (now === null || newEnd > now.end || now.indent !== was.indent) return null;
+  if (now.end - newEnd !== was.end - oldEnd) return null;
 
   // members: -> its pool's key -> top-level pools:.
-  const poolAt = parentLine(old, start - 1, keyIndent);
+  const poolAt = parentLine(old, membersAt, keyIndent);
   const poolKey = poolAt < 0 ? null : POOL_KEY.exec(old[poolAt]);
   if (poolKey === null) return null;
   const poolsAt = parentLine(old, poolAt, poolKey[1].length);
@@ -131,21 +104,32 @@ export function incrementalLoad(
   const name = poolKey[2];
   if (!Object.hasOwn(prev.config.pools, name)) return null;
   const pool = prev.config.pools[name];
-  if (pool.members.length !== end - start) return null;
+  const oldCount = was.starts.length;
+  const newCount = now.starts.length;
+  if (pool.members.length !== oldCount) return null;
+
+  // Items with the same text keep their member: the common leading and trailing items.
+  const most = Math.min(oldCount, newCount);
+  let at = 0;
+  while (at < most && sameItem(old, was, at, lines, now, at)) at++;
+  let tail = 0;
+  while (tail < most - at && sameItem(old, was, oldCount - 1 - tail, lines, now, newCount - 1 - tail)) tail++;
+  if (at + tail === oldCount && at + tail === newCount) return prev.config; // blank or comment lines only
 
   // The new members, each parsed and validated on its own; then the pool-level rules.
   const fresh: MemberConfig[] = [];
-  for (const item of added) {
-    const value = fastParseSnippet(item);
-    if (typeof value !== "object" || value === null || Array.isArray(value)) return null;
-    const r = memberSchema.safeParse(value);
+  for (let i = at; i < newCount - tail; i++) {
+    const value = fastParseSnippet(itemText(lines, now, i));
+    if (!Array.isArray(value) || value.length !== 1) return null;
+    const item: unknown = value[0];
+    if (typeof item !== "object" || item === null || Array.isArray(item)) return null;
+    const r = memberSchema.safeParse(item);
     if (!r.success) return null;
     fresh.push(r.data);
   }
-  const at = p - start;
   const members = pool.members.slice(0, at);
   for (const m of fresh) members.push(m);
-  for (let i = oldEnd - start; i < pool.members.length; i++) members.push(pool.members[i]);
+  for (let i = oldCount - tail; i < oldCount; i++) members.push(pool.members[i]);
   if (members.length === 0) return null;
   const ids = new Set<string>();
   for (const m of members) {

@@ -1,0 +1,131 @@
+// The lines of a block sequence (a pool's `members:`) split into its items by indentation
+// alone, for the incremental load (incremental-load.ts). It only answers for lists whose every
+// item's value depends on nothing but that item's own text: each content line must be
+// self-contained (quotes and flow brackets closed on the line, no anchors, aliases, tags,
+// block scalars, directives, `${...}`, explicit keys or merge keys, no tabs or CRs), so an item
+// can be parsed on its own and unchanged item text means an unchanged member. Anything else
+// is null, and the caller loads the file the full way.
+
+export interface ListLines {
+  /** Column of the items' `-`. */
+  readonly indent: number;
+  /** First line after the list: content indented less than the items, or the text's end. */
+  readonly end: number;
+  /** Item i is lines [starts[i], ends[i]): its `-` line through its last content line. */
+  readonly starts: readonly number[];
+  readonly ends: readonly number[];
+}
+
+export function indentOf(line: string): number {
+  let i = 0;
+  while (i < line.length && line.charCodeAt(i) === 32) i++;
+  return i;
+}
+
+/** Blank or comment-only. */
+export function isFiller(line: string): boolean {
+  const t = line.trimStart();
+  return t === "" || t.charCodeAt(0) === 35; // '#'
+}
+
+function isItemStart(line: string, indent: number): boolean {
+  return line.charCodeAt(indent) === 45 && (line.length === indent + 1 || line.charCodeAt(indent + 1) === 32);
+}
+
+/** Characters that, outside quotes, make a line's meaning depend on more than the line. */
+const SPECIAL = new Set(["&", "*", "!", "|", ">", "%", "@", "`", "?"]);
+
+/**
+ * True when `line`'s YAML meaning is its own: quotes and flow collections closed on it, none of
+ * the characters above outside quotes, no `$` (`${VAR}`), `<<`, tab or CR anywhere.
+ */
+export function selfContained(line: string): boolean {
+  if (line.includes("$") || line.includes("<<") || line.includes("\t") || line.includes("\r")) return false;
+  let depth = 0;
+  let i = 0;
+  const n = line.length;
+  while (i < n) {
+    const c = line[i];
+    if (c === '"') {
+      i++;
+      while (i < n && line[i] !== '"') i += line[i] === "\\" ? 2 : 1;
+      if (i >= n) return false;
+    } else if (c === "'") {
+      i++;
+      while (i < n && line[i] !== "'") i++;
+      if (i >= n) return false;
+    } else if (c === "#" && (i === 0 || line[i - 1] === " ")) {
+      break; // a comment to the line's end
+    } else if (c === "{" || c === "[") depth++;
+    else if (c === "}" || c === "]") {
+      if (--depth < 0) return false;
+    } else if (SPECIAL.has(c)) return false;
+    i++;
+  }
+  return depth === 0;
+}
+
+/**
+ * The items of the block sequence starting at line `from` under a key indented `keyIndent`,
+ * or null when it is not a list whose items stand alone (see the header), when the items are
+ * not indented deeper than the key, or when the list ends on content indented between the key
+ * and the items.
+ */
+export function listLines(lines: readonly string[], from: number, keyIndent: number): ListLines | null {
+  let indent = -1;
+  const starts: number[] = [];
+  const ends: number[] = [];
+  let lastContent = -1;
+  let i = from;
+  for (; i < lines.length; i++) {
+    const line = lines[i];
+    if (isFiller(line)) {
+      if (line.includes("\t") || line.includes("\r")) return null;
+      continue;
+    }
+    const n = indentOf(line);
+    if (indent < 0) {
+      if (n <= keyIndent || !isItemStart(line, n)) return null;
+      indent = n;
+    }
+    if (n < indent) break;
+    if (n === indent) {
+      if (!isItemStart(line, n)) return null;
+      if (starts.length > 0) ends.push(lastContent + 1);
+      starts.push(i);
+    }
+    if (!selfContained(line)) return null;
+    lastContent = i;
+  }
+  if (indent < 0) return null;
+  if (i < lines.length && indentOf(lines[i]) > keyIndent) return null;
+  ends.push(lastContent + 1);
+  return { indent, end: i, starts, ends };
+}
+
+/** Whether item `a` of list `la` in `x` has the same lines as item `b` of `lb` in `y`. */
+export function sameItem(
+  x: readonly string[],
+  la: ListLines,
+  a: number,
+  y: readonly string[],
+  lb: ListLines,
+  b: number,
+): boolean {
+  const sa = la.starts[a];
+  const sb = lb.starts[b];
+  const len = la.ends[a] - sa;
+  if (lb.ends[b] - sb !== len) return false;
+  for (let k = 0; k < len; k++) if (x[sa + k] !== y[sb + k]) return false;
+  return true;
+}
+
+/** Item `i`'s text with the list's indentation removed: a one-item sequence at column 0. */
+export function itemText(lines: readonly string[], list: ListLines, i: number): string {
+  const out: string[] = [];
+  for (let k = list.starts[i]; k < list.ends[i]; k++) {
+    const line = lines[k];
+    out.push(line.slice(Math.min(indentOf(line), list.indent)));
+  }
+  return out.join("\n");
+}
