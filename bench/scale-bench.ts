@@ -250,6 +250,22 @@ export async function run(argv: string[]): Promise<number> {
           ratio: x(large.ms / small.ms),
           target: "large <= 100 ms",
         });
+      for (const variant of ["block", "outside"] as const) {
+        const v = await measureReload(dir, up, [10, 5000], o.repeats, 0, variant);
+        raw[`reload-${variant}`] = v;
+        const [vs, vl] = v.times;
+        if (vs !== undefined && vl !== undefined && large !== undefined)
+          rows.push({
+            what:
+              variant === "block"
+                ? "  the same, members in block style (3 lines each: id, address, weight)"
+                : "  the same plus a comment edited at the file's top (declined: full load)",
+            small: `10: ${vs.ms.toFixed(1)} ms (CPU ${vs.cpuMs.toFixed(0)} ms)`,
+            large: `5000: ${vl.ms.toFixed(1)} ms (CPU ${vl.cpuMs.toFixed(0)} ms)`,
+            ratio: `${x(vl.ms / vs.ms)}; ${x(vl.ms / large.ms)} of flow style`,
+            target: variant === "block" ? "large <= 100 ms" : "(what a declined reload costs)",
+          });
+      }
       if (r.rss !== null)
         rows.push({
           what: `RSS over ${r.rss.reloads} reloads of a ${r.rss.members}-member pool`,

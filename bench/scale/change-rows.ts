@@ -120,27 +120,42 @@ export interface ReloadRss {
   readonly warmMs: number;
 }
 
+/**
+ * What each reload changes: one member added or removed in a file of one-line flow members
+ * ("flow") or of three-line block members ("block"), both taken by the incremental load; or,
+ * in a flow file, the same member plus a comment line at the top ("outside"), which the
+ * incremental load declines, so that reload is a full load of the file.
+ */
+export type ReloadVariant = "flow" | "block" | "outside";
+
 export async function measureReload(
   dir: string,
   upstream: Upstream,
   sizes: readonly number[],
   repeats: number,
   rssReloads: number,
+  variant: ReloadVariant = "flow",
 ): Promise<{ times: ReloadFigure[]; rss: ReloadRss | null }> {
   const times: ReloadFigure[] = [];
   let rss: ReloadRss | null = null;
   for (const size of sizes) {
     const sg = await startShardgate(
       dir,
-      `reload-${size}`,
-      { members: size, algorithm: "ring" },
+      `reload-${variant}-${size}`,
+      { members: size, algorithm: "ring", style: variant === "block" ? "block" : "flow" },
       upstream.addresses,
     );
     try {
       const samples: number[] = [];
       const cpu: number[] = [];
       const reloadOnce = async (extra: number): Promise<number> => {
-        sg.rewrite({ members: size, algorithm: "ring", extra });
+        sg.rewrite({
+          members: size,
+          algorithm: "ring",
+          extra,
+          style: variant === "block" ? "block" : "flow",
+          header: variant === "outside" ? `reload ${cpu.length}` : undefined,
+        });
         const c0 = cpuSeconds(sg.pid);
         const t0 = performance.now();
         await post(sg, "/admin/reload");

@@ -22,45 +22,66 @@ export function indentOf(line: string): number {
   return i;
 }
 
-/** Blank or comment-only. */
+/** Blank or comment-only (spaces, tabs and CRs count as blank, as trimStart would). */
 export function isFiller(line: string): boolean {
-  const t = line.trimStart();
-  return t === "" || t.charCodeAt(0) === 35; // '#'
+  let i = 0;
+  while (i < line.length) {
+    const c = line.charCodeAt(i);
+    if (c !== 32 && c !== 9 && c !== 13) return c === 35; // '#'
+    i++;
+  }
+  return true;
 }
 
 function isItemStart(line: string, indent: number): boolean {
   return line.charCodeAt(indent) === 45 && (line.length === indent + 1 || line.charCodeAt(indent + 1) === 32);
 }
 
-/** Characters that, outside quotes, make a line's meaning depend on more than the line. */
-const SPECIAL = new Set(["&", "*", "!", "|", ">", "%", "@", "`", "?"]);
+// What each character means to the scan below, by char code (every line of a 5,000-member
+// list is scanned on each reload, so no per-character strings or set lookups).
+const PLAIN = 0;
+const REFUSE = 1; // outside quotes: &, *, !, |, >, %, @, `, ?; anywhere: $, tab, CR
+const DQUOTE = 2;
+const SQUOTE = 3;
+const OPEN = 4;
+const CLOSE = 5;
+const HASH = 6;
+const KIND = new Uint8Array(128);
+for (const c of "&*!|>%@`?$\t\r") KIND[c.charCodeAt(0)] = REFUSE;
+KIND[34] = DQUOTE;
+KIND[39] = SQUOTE;
+KIND[123] = OPEN; // {
+KIND[91] = OPEN; // [
+KIND[125] = CLOSE; // }
+KIND[93] = CLOSE; // ]
+KIND[35] = HASH;
 
 /**
  * True when `line`'s YAML meaning is its own: quotes and flow collections closed on it, none of
- * the characters above outside quotes, no `$` (`${VAR}`), `<<`, tab or CR anywhere.
+ * the REFUSE characters outside quotes, no `$` (`${VAR}`), `<<`, tab or CR anywhere.
  */
 export function selfContained(line: string): boolean {
   if (line.includes("$") || line.includes("<<") || line.includes("\t") || line.includes("\r")) return false;
   let depth = 0;
-  let i = 0;
   const n = line.length;
-  while (i < n) {
-    const c = line[i];
-    if (c === '"') {
+  for (let i = 0; i < n; i++) {
+    const c = line.charCodeAt(i);
+    const kind = c < 128 ? KIND[c] : PLAIN;
+    if (kind === PLAIN) continue;
+    if (kind === DQUOTE) {
       i++;
-      while (i < n && line[i] !== '"') i += line[i] === "\\" ? 2 : 1;
+      while (i < n && line.charCodeAt(i) !== 34) i += line.charCodeAt(i) === 92 ? 2 : 1;
       if (i >= n) return false;
-    } else if (c === "'") {
+    } else if (kind === SQUOTE) {
       i++;
-      while (i < n && line[i] !== "'") i++;
+      while (i < n && line.charCodeAt(i) !== 39) i++;
       if (i >= n) return false;
-    } else if (c === "#" && (i === 0 || line[i - 1] === " ")) {
-      break; // a comment to the line's end
-    } else if (c === "{" || c === "[") depth++;
-    else if (c === "}" || c === "]") {
+    } else if (kind === HASH) {
+      if (i === 0 || line.charCodeAt(i - 1) === 32) break; // a comment to the line's end
+    } else if (kind === OPEN) depth++;
+    else if (kind === CLOSE) {
       if (--depth < 0) return false;
-    } else if (SPECIAL.has(c)) return false;
-    i++;
+    } else return false;
   }
   return depth === 0;
 }

@@ -175,7 +175,6 @@ test("block, flow, mixed and commented member lists: incremental loads equal ful
         });
         break;
       case "env-ref":
-        // biome-ignore lint/suspicious/noTemplateCurlyInString: a config file's ${VAR} reference
         edited.splice(at, 0, { item: id, lines: [`${I}- { id: ${id}, address: "127.0.0.1:\${SG_PORT}" }`] });
         break;
       case "reindent":
