@@ -21,7 +21,7 @@
 // test/config/incremental-load.test.ts compares the two over seeded random edits.
 
 import { fastParseSnippet } from "./fast-yaml.js";
-import { indentOf, isFiller, itemText, listLines, sameItem } from "./member-list-lines.js";
+import { indentOf, isFiller, itemText, type ListLines, listLines, sameItem } from "./member-list-lines.js";
 import { type MemberConfig, memberSchema, type ShardgateConfig } from "./schema.js";
 import { tableLimitError } from "./table-limits.js";
 import { checkConfigText } from "./text-limits.js";
@@ -31,7 +31,15 @@ export interface AcceptedLoad {
   readonly env: NodeJS.ProcessEnv;
   readonly lines: readonly string[];
   readonly config: ShardgateConfig;
+  /** The member list an incremental load split this text into (line of its `members:`), if any. */
+  readonly list: { readonly membersAt: number; readonly lines: ListLines } | null;
 }
+
+/**
+ * The text and member list each config this module returned was loaded from, so the next load
+ * from that text does not scan its 5,000 items again (weak: configs the caller drops go with it).
+ */
+const splitLists = new WeakMap<ShardgateConfig, { text: string; membersAt: number; lines: ListLines }>();
 
 /** Keeps what the next incremental load compares against (copies `env`). */
 export function acceptedLoad(
@@ -40,7 +48,9 @@ export function acceptedLoad(
   text: string,
   config: ShardgateConfig,
 ): AcceptedLoad {
-  return { path, env: { ...env }, lines: text.split("\n"), config };
+  const split = splitLists.get(config);
+  const list = split !== undefined && split.text === text ? split : null;
+  return { path, env: { ...env }, lines: text.split("\n"), config, list };
 }
 
 const MEMBERS_KEY = /^( +)members:[ ]*(?:#.*)?$/;
@@ -89,9 +99,10 @@ export function incrementalLoad(
   while (membersAt >= 0 && !MEMBERS_KEY.test(old[membersAt])) membersAt--;
   if (membersAt < 0) return null;
   const keyIndent = indentOf(old[membersAt]);
-  const was = listLines(old, membersAt + 1, keyIndent);
+  const was = prev.list?.membersAt === membersAt ? prev.list.lines : listLines(old, membersAt + 1, keyIndent);
   if (was === null || oldEnd > was.end) return null;
-  const now = listLines(lines, membersAt + 1, keyIndent);
+  // Lines outside the change are the old list's, checked just above or when it was split.
+  const now = listLines(lines, membersAt + 1, keyIndent, p, newEnd);
   if (now === null || newEnd > now.end || now.indent !== was.indent) return null;
   if (now.end - newEnd !== was.end - oldEnd) return null;
 
@@ -114,7 +125,10 @@ export function incrementalLoad(
   while (at < most && sameItem(old, was, at, lines, now, at)) at++;
   let tail = 0;
   while (tail < most - at && sameItem(old, was, oldCount - 1 - tail, lines, now, newCount - 1 - tail)) tail++;
-  if (at + tail === oldCount && at + tail === newCount) return prev.config; // blank or comment lines only
+  if (at + tail === oldCount && at + tail === newCount) {
+    splitLists.set(prev.config, { text, membersAt, lines: now }); // blank or comment lines only
+    return prev.config;
+  }
 
   // The new members, each parsed and validated on its own; then the pool-level rules.
   const fresh: MemberConfig[] = [];
@@ -144,5 +158,7 @@ export function incrementalLoad(
     writable: true,
     configurable: true,
   });
-  return { ...prev.config, pools };
+  const config = { ...prev.config, pools };
+  splitLists.set(config, { text, membersAt, lines: now });
+  return config;
 }

@@ -90,9 +90,16 @@ export function selfContained(line: string): boolean {
  * The items of the block sequence starting at line `from` under a key indented `keyIndent`,
  * or null when it is not a list whose items stand alone (see the header), when the items are
  * not indented deeper than the key, or when the list ends on content indented between the key
- * and the items.
+ * and the items. Only lines in [checkFrom, checkTo) are checked to be self-contained: the
+ * caller vouches for the others (lines it found identical to a list that passed the check).
  */
-export function listLines(lines: readonly string[], from: number, keyIndent: number): ListLines | null {
+export function listLines(
+  lines: readonly string[],
+  from: number,
+  keyIndent: number,
+  checkFrom = 0,
+  checkTo = lines.length,
+): ListLines | null {
   let indent = -1;
   const starts: number[] = [];
   const ends: number[] = [];
@@ -115,7 +122,7 @@ export function listLines(lines: readonly string[], from: number, keyIndent: num
       if (starts.length > 0) ends.push(lastContent + 1);
       starts.push(i);
     }
-    if (!selfContained(line)) return null;
+    if (i >= checkFrom && i < checkTo && !selfContained(line)) return null;
     lastContent = i;
   }
   if (indent < 0) return null;
