@@ -13,6 +13,7 @@ import { positiveIntArg } from "./args.js";
 import { runIfMain } from "./run-if-main.js";
 import { measureDrain, measureReload } from "./scale/change-rows.js";
 import { measureCommands } from "./scale/command-rows.js";
+import { measureFileLoad } from "./scale/file-load-rows.js";
 import { DEBOUNCE_MS, measureConsul } from "./scale/consul-rows.js";
 import { measureFleet } from "./scale/fleet-rows.js";
 import { startNginxUpstream, type Upstream } from "./scale/processes.js";
@@ -287,6 +288,21 @@ export async function run(argv: string[]): Promise<number> {
           ratio: `${x(r.rss.warmMs / large.ms)} of the timed ones`,
           target: "large <= 100 ms",
         });
+    }
+    if (o.only.has("reload")) {
+      const loads = measureFileLoad([10, 5000], o.repeats);
+      raw.reloadFileLoads = loads;
+      for (const style of ["flow", "block"] as const) {
+        const [small, large] = loads.filter((f) => f.style === style);
+        if (small !== undefined && large !== undefined)
+          rows.push({
+            what: `  reload's file load, in process (CPU, ${style} style): incremental vs full (peer)`,
+            small: `10: ${small.incrementalMs.toFixed(2)} vs ${small.fullMs.toFixed(2)} ms`,
+            large: `5000: ${large.incrementalMs.toFixed(2)} vs ${large.fullMs.toFixed(2)} ms`,
+            ratio: `${x(large.incrementalMs / large.fullMs)} of full at 5000`,
+            target: "",
+          });
+      }
     }
     if (o.only.has("reload")) {
       const figures = measureCommands([10, 5000], o.repeats);
