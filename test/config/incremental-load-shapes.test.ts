@@ -92,6 +92,8 @@ const EDITS = [
   "reindent",
   "multiline-flow",
   "dash-alone",
+  "doc-marker",
+  "tab",
   "algorithm",
 ] as const;
 
@@ -191,6 +193,12 @@ test("block, flow, mixed and commented member lists: incremental loads equal ful
           item: id,
           lines: [`${I}-`, `${I}  id: ${id}`, `${I}  address: "127.0.0.1:${port}"`],
         });
+        break;
+      case "doc-marker":
+        edited.splice(Math.max(1, at), 0, { item: null, lines: ["---"] });
+        break;
+      case "tab":
+        edited.splice(at, 0, { item: id, lines: [`${I}- id: ${id}`, `${I}\taddress: "127.0.0.1:${port}"`] });
         break;
       case "algorithm":
         nextAlgorithm = algorithm === "ring" ? "maglev" : "ring";

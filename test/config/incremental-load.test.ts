@@ -84,7 +84,7 @@ test("incremental loads equal full loads over seeded random edits", () => {
     else if (op === 8)
       list.splice(at, 0, '      - { id: bad, address: "nowhere" }'); // invalid address
     else if (op === 9)
-      list.splice(at, 0, ""); // a blank line inside the list: valid, not taken
+      list.splice(at, 0, ""); // a blank line inside the list: valid, taken (the same config)
     else if (op === 10) list.splice(at, 0, "      # a comment");
     else if (op === 11) nextAlgorithm = algorithm === "ring" ? "maglev" : "ring";
     else if (op === 12) nextExtra = extra === "" ? "# trailing comment" : "";
@@ -104,8 +104,8 @@ test("incremental loads equal full loads over seeded random edits", () => {
       );
       assert.deepEqual(inc, fullResult.config, why);
     }
-    // Blank and comment lines inside a list are probes only: kept, they would make every
-    // later edit of that list a decline.
+    // Blank and comment lines inside a list are probes only here (this file's lists stay one
+    // line per member); incremental-load-shapes.test.ts keeps them in its lists.
     if (fullResult.ok && op !== 9 && op !== 10) {
       // The next step starts from this text, and from the incremental config when there was one.
       lists[which] = list;
