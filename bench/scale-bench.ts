@@ -14,6 +14,7 @@ import { runIfMain } from "./run-if-main.js";
 import { measureDrain, measureReload } from "./scale/change-rows.js";
 import { measureCommands } from "./scale/command-rows.js";
 import { DEBOUNCE_MS, measureConsul } from "./scale/consul-rows.js";
+import { measureFileLoad } from "./scale/file-load-rows.js";
 import { measureFleet } from "./scale/fleet-rows.js";
 import { startNginxUpstream, type Upstream } from "./scale/processes.js";
 import { measureRequests } from "./scale/request-rows.js";
@@ -261,14 +262,58 @@ export async function run(argv: string[]): Promise<number> {
           ratio: x(large.ms / small.ms),
           target: "large <= 100 ms",
         });
+      for (const variant of ["block", "outside"] as const) {
+        // Its own RSS figures are not printed; its warm median (reloads 6-N) is.
+        const v = await measureReload(dir, up, [10, 5000], o.repeats, o.reloads, variant);
+        raw[`reload-${variant}`] = v;
+        const [vs, vl] = v.times;
+        if (vs !== undefined && vl !== undefined && large !== undefined)
+          rows.push({
+            what:
+              variant === "block"
+                ? "  the same, members in block style (3 lines each: id, address, weight)"
+                : "  the same plus a comment edited at the file's top (declined: full load)",
+            small: `10: ${vs.ms.toFixed(1)} ms (CPU ${vs.cpuMs.toFixed(0)} ms)`,
+            large:
+              `5000: ${vl.ms.toFixed(1)} ms (CPU ${vl.cpuMs.toFixed(0)} ms)` +
+              (v.rss === null || r.rss === null ? "" : `; warm ${v.rss.warmMs.toFixed(1)} ms`),
+            ratio:
+              `${x(vl.ms / vs.ms)}; ${x(vl.ms / large.ms)} of flow style` +
+              (v.rss === null || r.rss === null ? "" : ` (warm ${x(v.rss.warmMs / r.rss.warmMs)})`),
+            target: variant === "block" ? "large <= 100 ms" : "(what a declined reload costs)",
+          });
+      }
       if (r.rss !== null)
         rows.push({
           what: `RSS over ${r.rss.reloads} reloads of a ${r.rss.members}-member pool`,
           small: `after 5: ${r.rss.afterFive.toFixed(0)} MB`,
-          large: `after ${r.rss.reloads}: ${r.rss.afterAll.toFixed(0)} MB`,
-          ratio: x(r.rss.afterAll / r.rss.afterFive),
+          large: `after ${r.rss.reloads}: ${r.rss.afterAll.toFixed(0)} MB (max ${r.rss.max.toFixed(0)} MB)`,
+          ratio: `${x(r.rss.afterAll / r.rss.afterFive)} (max ${x(r.rss.max / r.rss.afterFive)})`,
           target: "<= 1.10x",
         });
+      if (r.rss !== null && large !== undefined)
+        rows.push({
+          what: `  the same reload, warm (median of those reloads 6-${r.rss.reloads})`,
+          small: "",
+          large: `${r.rss.members}: ${r.rss.warmMs.toFixed(1)} ms`,
+          ratio: `${x(r.rss.warmMs / large.ms)} of the timed ones`,
+          target: "large <= 100 ms",
+        });
+    }
+    if (o.only.has("reload")) {
+      const loads = measureFileLoad([10, 5000], o.repeats);
+      raw.reloadFileLoads = loads;
+      for (const style of ["flow", "block"] as const) {
+        const [small, large] = loads.filter((f) => f.style === style);
+        if (small !== undefined && large !== undefined)
+          rows.push({
+            what: `  reload's file load, in process (CPU, ${style} style): incremental vs full (peer)`,
+            small: `10: ${small.incrementalMs.toFixed(2)} vs ${small.fullMs.toFixed(2)} ms`,
+            large: `5000: ${large.incrementalMs.toFixed(2)} vs ${large.fullMs.toFixed(2)} ms`,
+            ratio: `${x(large.incrementalMs / large.fullMs)} of full at 5000`,
+            target: "",
+          });
+      }
     }
     if (o.only.has("reload")) {
       const figures = measureCommands([10, 5000], o.repeats);

@@ -10,7 +10,8 @@ import { formatAddress } from "../config/address.js";
 import type { ConfigError } from "../config/file/config-error.js";
 import { formatConfigErrors } from "../config/file/config-error.js";
 import { grpcRouteHints } from "../config/file/grpc-route-hints.js";
-import { loadConfigFile } from "../config/file/load.js";
+import { loadConfigFileText } from "../config/file/load.js";
+import { seedConfigLoads } from "../config/file/load-off-thread.js";
 import type { ShardgateConfig } from "../config/file/schema.js";
 import { createAdminServer } from "./admin/server.js";
 import { createAdminBackend } from "./app/admin-backend.js";
@@ -110,12 +111,14 @@ async function startOrCheck(
   checkOnly: boolean,
 ): Promise<StartResult | { ok: true; app: null; config: ShardgateConfig }> {
   const env = opts.env ?? process.env;
-  const loaded = await loadConfigFile(opts.configPath, env);
+  const { result: loaded, text: loadedText } = await loadConfigFileText(opts.configPath, env);
   if (!loaded.ok) {
     const text = formatConfigErrors(loaded.errors, opts.configPath);
     return { ok: false, kind: "config", errors: loaded.errors, text };
   }
   const config = loaded.config;
+  // The first reload's worker starts from this load (an incremental load of a few changed members).
+  if (!checkOnly && loadedText !== null) seedConfigLoads(opts.configPath, env, loadedText, config);
   // Reloads log later, once the process logger (made below) exists.
   const tls = readTlsFiles(config, {
     info: (o, m) => logger.child({ component: "listener" }).info(o, m),

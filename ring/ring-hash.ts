@@ -12,7 +12,7 @@ import { buildPackedRing, MAX_PACKED_MEMBERS, unpackPoints } from "./packed-buil
 import { PointHasher } from "./point-hash.js";
 import { bucketIndex, type SortedPoints, sortPoints } from "./point-sort.js";
 import { RingConfigError } from "./ring-error.js";
-import { updatedPoints } from "./ring-update.js";
+import { updatedPackedRing, updatedPoints } from "./ring-update.js";
 import type { AcceptMember, HashTable, RingMember } from "./types.js";
 import { VisitedSet } from "./visited.js";
 
@@ -89,12 +89,21 @@ export class RingHash implements HashTable {
     // at 10,000 members measured no faster). Beyond 65,536 members, about one point per bucket.
     const packs = sorted.length <= MAX_PACKED_MEMBERS;
     const bits = packs ? 16 : Math.min(16, Math.max(1, Math.ceil(Math.log2(Math.max(2, total)))));
-    const reused =
-      previous instanceof RingHash && previous.pointsPerWeight === ppw
-        ? updatedPoints(previous, sorted, ppw, total)
+    const usable = previous instanceof RingHash && previous.pointsPerWeight === ppw ? previous : null;
+    // Packed to packed: merged in packed form, no sorted points unpacked or kept (ring-update.ts).
+    const packedToPacked = usable !== null && packs && usable.packed !== null;
+    const merged =
+      usable !== null && packs && usable.packed !== null
+        ? updatedPackedRing(
+            { members: usable.members, packed: usable.packed, owners: usable.owners, index: usable.index },
+            sorted,
+            ppw,
+            total,
+          )
         : null;
-    if (reused === null && packs && total >= PACKED_BUILD_MIN_POINTS) {
-      const built = buildPackedRing(sorted, ppw, total);
+    const reused = usable !== null && !packedToPacked ? updatedPoints(usable, sorted, ppw, total) : null;
+    if (merged !== null || (reused === null && packs && total >= PACKED_BUILD_MIN_POINTS)) {
+      const built = merged ?? buildPackedRing(sorted, ppw, total);
       this.packed = built.packed;
       this.index = built.index;
       this.owners = built.owners;

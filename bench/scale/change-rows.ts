@@ -113,8 +113,20 @@ export interface ReloadRss {
   readonly members: number;
   readonly afterFive: number;
   readonly afterAll: number;
+  /** Highest RSS sampled after any reload from the sixth on (the sawtooth's top). */
+  readonly max: number;
   readonly reloads: number;
+  /** Median ms of the reloads after the first five: a warm process, no cold code or worker start. */
+  readonly warmMs: number;
 }
+
+/**
+ * What each reload changes: one member added or removed in a file of one-line flow members
+ * ("flow") or of three-line block members ("block"), both taken by the incremental load; or,
+ * in a flow file, the same member plus a comment line at the top ("outside"), which the
+ * incremental load declines, so that reload is a full load of the file.
+ */
+export type ReloadVariant = "flow" | "block" | "outside";
 
 export async function measureReload(
   dir: string,
@@ -122,21 +134,28 @@ export async function measureReload(
   sizes: readonly number[],
   repeats: number,
   rssReloads: number,
+  variant: ReloadVariant = "flow",
 ): Promise<{ times: ReloadFigure[]; rss: ReloadRss | null }> {
   const times: ReloadFigure[] = [];
   let rss: ReloadRss | null = null;
   for (const size of sizes) {
     const sg = await startShardgate(
       dir,
-      `reload-${size}`,
-      { members: size, algorithm: "ring" },
+      `reload-${variant}-${size}`,
+      { members: size, algorithm: "ring", style: variant === "block" ? "block" : "flow" },
       upstream.addresses,
     );
     try {
       const samples: number[] = [];
       const cpu: number[] = [];
       const reloadOnce = async (extra: number): Promise<number> => {
-        sg.rewrite({ members: size, algorithm: "ring", extra });
+        sg.rewrite({
+          members: size,
+          algorithm: "ring",
+          extra,
+          style: variant === "block" ? "block" : "flow",
+          header: variant === "outside" ? `reload ${cpu.length}` : undefined,
+        });
         const c0 = cpuSeconds(sg.pid);
         const t0 = performance.now();
         await post(sg, "/admin/reload");
@@ -157,11 +176,25 @@ export async function measureReload(
       times.push({ members: size, ms: median(samples), cpuMs: median(cpu.slice(0, samples.length)) });
       if (size === sizes[sizes.length - 1] && rssReloads > 5) {
         let afterFive = 0;
+        let max = 0;
+        const warm: number[] = [];
         for (let r = 1; r <= rssReloads; r++) {
-          await reloadOnce(r % 2);
-          if (r === 5) afterFive = rssBytes(sg.pid) / 2 ** 20;
+          const ms = await reloadOnce(r % 2);
+          const mb = rssBytes(sg.pid) / 2 ** 20;
+          if (r === 5) afterFive = mb;
+          if (r > 5) {
+            warm.push(ms);
+            max = Math.max(max, mb);
+          }
         }
-        rss = { members: size, afterFive, afterAll: rssBytes(sg.pid) / 2 ** 20, reloads: rssReloads };
+        rss = {
+          members: size,
+          afterFive,
+          afterAll: rssBytes(sg.pid) / 2 ** 20,
+          max,
+          reloads: rssReloads,
+          warmMs: median(warm),
+        };
       }
     } finally {
       await sg.stop();

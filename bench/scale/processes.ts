@@ -64,6 +64,10 @@ export interface PoolShape {
   readonly tableSize?: number;
   /** Extra member ids beyond `members` (a reload adding one). */
   readonly extra?: number;
+  /** How the members are written: one-line flow mappings (default) or block mappings of three lines. */
+  readonly style?: "flow" | "block";
+  /** A comment line written first (a reload whose edit is outside the member list). */
+  readonly header?: string;
 }
 
 export function memberId(i: number): string {
@@ -73,10 +77,15 @@ export function memberId(i: number): string {
 function configText(http: number, admin: number, shape: PoolShape, addresses: readonly string[]): string {
   const lines: string[] = [];
   const count = shape.members + (shape.extra ?? 0);
-  for (let i = 0; i < count; i++)
-    lines.push(`      - { id: ${memberId(i)}, address: "${addresses[i % addresses.length]}" }`);
+  for (let i = 0; i < count; i++) {
+    const address = addresses[i % addresses.length];
+    if (shape.style === "block")
+      lines.push(`      - id: ${memberId(i)}\n        address: "${address}"\n        weight: ${1 + (i % 3)}`);
+    else lines.push(`      - { id: ${memberId(i)}, address: "${address}" }`);
+  }
   const table = shape.tableSize === undefined ? "" : `    tableSize: ${shape.tableSize}\n`;
   return (
+    (shape.header === undefined ? "" : `# ${shape.header}\n`) +
     `listen:\n  http: 127.0.0.1:${http}\n  admin: 127.0.0.1:${admin}\n` +
     `admin:\n  token: ${ADMIN_TOKEN}\nlog:\n  level: warn\n  accessLog: false\n` +
     `pools:\n  scale:\n    algorithm: ${shape.algorithm}\n${table}    members:\n${lines.join("\n")}\n` +

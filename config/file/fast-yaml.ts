@@ -151,3 +151,18 @@ export function fastParse(text: string, env: NodeJS.ProcessEnv): FastParse | nul
   if (text.includes("${") && !interpolate(value, [], env, substituted)) return null;
   return { value, substituted };
 }
+
+/**
+ * The plain value of one self-contained YAML snippet (a flow mapping on one line, say) by the
+ * same core rules as fastParse, or undefined when js-yaml refuses it. No `${...}` handling:
+ * callers pass snippets without references. Never throws.
+ */
+export function fastParseSnippet(text: string): unknown {
+  if (text.includes("__proto__") || text.includes("<<") || ALIAS.test(text) || EXPLICIT_KEY.test(text))
+    return undefined;
+  try {
+    return load(text, { schema: CORE_12 });
+  } catch {
+    return undefined;
+  }
+}

@@ -14,7 +14,9 @@
 import { Worker } from "node:worker_threads";
 import type { ConfigError } from "./config-error.js";
 import type { ConfigResult } from "./load.js";
-import type { LoadRequest, LoadResponse } from "./load-worker.js";
+import type { LoadRequest, LoadResponse, SeedRequest } from "./load-worker.js";
+import { applyMembersDelta } from "./members-delta.js";
+import type { ShardgateConfig } from "./schema.js";
 
 const WORKER = new URL(
   import.meta.url.endsWith(".ts") ? "./load-worker.ts" : "./load-worker.js",
@@ -37,25 +39,49 @@ function failure(found: string, message: string): ConfigResult {
 
 interface Pending {
   readonly id: number;
+  readonly path: string;
+  readonly env: NodeJS.ProcessEnv;
   readonly resolve: (r: ConfigResult) => void;
+}
+
+type Seed = SeedRequest["seed"];
+
+/**
+ * The last valid file text this process loaded and its config (start, or a load here): a
+ * new worker gets it first, so its first reload can be incremental too (a worker closed
+ * when idle would otherwise parse a 5,000-member file in full on the next reload).
+ */
+let seed: Seed | null = null;
+
+/** Records a valid load made elsewhere (the start's inline load) as the next worker's seed. */
+export function seedConfigLoads(
+  path: string,
+  env: NodeJS.ProcessEnv,
+  text: string,
+  config: ShardgateConfig,
+): void {
+  seed = { path, env: { ...env }, text, config };
 }
 
 /** The long-lived worker and the one load it is running (loads are queued, one at a time). */
 class LoadWorker {
   private readonly worker: Worker;
   private pending: Pending | null = null;
+  /** The last valid config the worker answered: the base of its next delta. */
+  private last: { id: number; config: ShardgateConfig } | null = null;
   private nextId = 1;
   dead = false;
 
-  constructor(readonly maxHeapMb: number) {
+  constructor(
+    readonly maxHeapMb: number,
+    start: Seed | null,
+  ) {
     this.worker = new Worker(WORKER, {
       resourceLimits: { maxOldGenerationSizeMb: maxHeapMb },
       stdout: false,
       stderr: false,
     });
-    this.worker.on("message", (m: LoadResponse) => {
-      if (this.pending?.id === m.id) this.settle(m.result);
-    });
+    this.worker.on("message", (m: LoadResponse) => this.received(m));
     this.worker.once("error", (err: Error) =>
       this.kill(failure(err.message, `config load failed: ${err.message}`)),
     );
@@ -64,6 +90,10 @@ class LoadWorker {
     );
     // After the listeners: adding a "message" listener refs the worker's port again.
     this.worker.unref();
+    if (start !== null) {
+      this.worker.postMessage({ seed: start } satisfies SeedRequest);
+      this.last = { id: 0, config: start.config };
+    }
   }
 
   load(path: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<ConfigResult> {
@@ -74,16 +104,47 @@ class LoadWorker {
           this.kill(failure(`over ${timeoutMs} ms`, `config load took longer than ${timeoutMs} ms; refused`)),
         timeoutMs,
       );
+      const copy = { ...env };
       this.pending = {
         id,
+        path,
+        env: copy,
         resolve: (r) => {
           clearTimeout(timer);
           resolve(r);
         },
       };
-      const req: LoadRequest = { id, path, env: { ...env } };
+      const req: LoadRequest = { id, path, env: copy };
       this.worker.postMessage(req);
     });
+  }
+
+  /**
+   * An answer: a whole result, or a delta against the config of an earlier answer (rebuilt
+   * here; members-delta.ts). Every valid config is kept as the base of the next delta.
+   */
+  private received(m: LoadResponse): void {
+    let r: ConfigResult;
+    if ("result" in m) r = m.result;
+    else {
+      const rebuilt =
+        this.last !== null && this.last.id === m.base
+          ? applyMembersDelta(this.last.config, m.delta)
+          : {
+              ok: false as const,
+              error: `delta against load ${m.base}, last kept ${this.last?.id ?? "none"}`,
+            };
+      if (!rebuilt.ok) {
+        this.kill(failure(rebuilt.error, `config load worker out of step: ${rebuilt.error}`));
+        return;
+      }
+      r = { ok: true, config: rebuilt.config };
+    }
+    if (r.ok) this.last = { id: m.id, config: r.config };
+    const p = this.pending;
+    if (p?.id !== m.id) return;
+    if (r.ok && m.text !== undefined) seed = { path: p.path, env: p.env, text: m.text, config: r.config };
+    this.settle(r);
   }
 
   private settle(r: ConfigResult): void {
@@ -132,7 +193,7 @@ export function loadConfigFileOffThread(
   const run = async (): Promise<ConfigResult> => {
     if (current === null || current.dead || current.maxHeapMb !== maxHeapMb) {
       current?.close();
-      current = new LoadWorker(maxHeapMb);
+      current = new LoadWorker(maxHeapMb, seed);
     }
     try {
       return await current.load(path, env, timeoutMs);

@@ -306,12 +306,20 @@ export async function loadConfigFile(
   path: string,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<ConfigResult> {
+  return (await loadConfigFileText(path, env)).result;
+}
+
+/** loadConfigFile, plus the text the result was parsed from (null when unreadable). */
+export async function loadConfigFileText(
+  path: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ result: ConfigResult; text: string | null }> {
   let text: string;
   try {
     text = await readFile(path, "utf8");
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? "error";
-    return {
+    const result: ConfigResult = {
       ok: false,
       errors: [
         {
@@ -322,8 +330,9 @@ export async function loadConfigFile(
         },
       ],
     };
+    return { result, text: null };
   }
-  return parseConfig(text, env, path, { baseDir: dirname(resolve(path)) });
+  return { result: parseConfig(text, env, path, { baseDir: dirname(resolve(path)) }), text };
 }
 
 /**

@@ -108,12 +108,22 @@ export function patchedRouting(routing: RoutingConfig | null, cmd: CommandOf<"Pa
           code: "invalid_command",
           error: `${where}: splice ${e.at}+${e.remove} is past the ${members.length} members`,
         };
-      const ids = new Set<string>();
-      for (let i = 0; i < members.length; i++) if (i < e.at || i >= e.at + e.remove) ids.add(members[i].id);
+      // The added ids against each other, then one pass of lookups over the members that
+      // stay (no set of the whole pool per patch: 5,000 insertions of garbage per reload).
+      const added = new Set<string>();
       for (const m of e.add) {
-        if (ids.has(m.id))
+        if (added.has(m.id))
           return { ok: false, code: "invalid_command", error: `${where}: duplicate member id "${m.id}"` };
-        ids.add(m.id);
+        added.add(m.id);
+      }
+      for (let i = 0; i < members.length; i++) {
+        if (i >= e.at && i < e.at + e.remove) continue;
+        if (added.has(members[i].id))
+          return {
+            ok: false,
+            code: "invalid_command",
+            error: `${where}: duplicate member id "${members[i].id}"`,
+          };
       }
       d = splicedDigest(d, members, e.at, e.remove, e.add);
       const spliced = members.slice();

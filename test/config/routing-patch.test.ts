@@ -187,6 +187,13 @@ test("a patch from the log that would break the routing is refused, not applied"
       base: digest,
       pools: { users: { edits: [{ at: 3, remove: 0, add: [member("u1", 9)] }] } },
     },
+    // The same new id twice in one splice.
+    {
+      v: 1,
+      type: "PatchRouting",
+      base: digest,
+      pools: { users: { edits: [{ at: 3, remove: 0, add: [member("u9", 9), member("u9", 10)] }] } },
+    },
     // A splice past the end.
     {
       v: 1,
@@ -211,6 +218,17 @@ test("a patch from the log that would break the routing is refused, not applied"
     assert.equal(c.code, "invalid_command", `${JSON.stringify(cmd)}: ${c.error}`);
     assert.equal(s.current.routing, committed, "routing untouched");
   }
+  // An id that the same splice removes may come back (a member's address changed in place).
+  const moved = s.apply(
+    index++,
+    enc({
+      v: 1,
+      type: "PatchRouting",
+      base: digest,
+      pools: { users: { edits: [{ at: 0, remove: 1, add: [member("u1", 9)] }] } },
+    }),
+  );
+  assert.equal(moved.applied, true, moved.error);
   // A malformed member is refused by the command schema.
   const c = s.apply(
     index,

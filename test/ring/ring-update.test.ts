@@ -1,0 +1,102 @@
+// Ring updates (ring/ring-update.ts) against fresh builds: a ring built from a previous ring
+// (joins, leaves, reweights merged in packed form) must equal buildRingHash of the same
+// members bit for bit: sorted points, owners, the bucket index and every lookup. Seeded random
+// change sequences chain update on update; tied points (two members hashing a point to the
+// same value, ~3 per 1,000-member ring) are made to join and leave on purpose.
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { buildRingHash, type RingHash } from "../../ring/ring-hash.js";
+import type { RingMember } from "../../ring/types.js";
+import { seededRandom, testSeed } from "../support/prng.js";
+
+const SEED = testSeed(16_0614);
+
+function indexOf(ring: RingHash): Uint32Array {
+  return (ring as unknown as { index: Uint32Array }).index;
+}
+
+function assertSameRing(updated: RingHash, fresh: RingHash, why: string): void {
+  assert.deepEqual(updated.members, fresh.members, `${why}: members`);
+  assert.equal(updated.owners.length, fresh.owners.length, `${why}: point count`);
+  assert.ok(Buffer.from(updated.points.buffer).equals(Buffer.from(fresh.points.buffer)), `${why}: points`);
+  assert.ok(Buffer.from(updated.owners.buffer).equals(Buffer.from(fresh.owners.buffer)), `${why}: owners`);
+  assert.ok(Buffer.from(indexOf(updated).buffer).equals(Buffer.from(indexOf(fresh).buffer)), `${why}: index`);
+  const rnd = seededRandom(SEED ^ 0x5a5a);
+  for (let i = 0; i < 256; i++) {
+    const h = i < 4 ? [0, 1, 2 ** 32 - 1, 2 ** 31][i] : Math.floor(rnd() * 2 ** 32);
+    assert.equal(updated.lookup(h), fresh.lookup(h), `${why}: lookup ${h}`);
+  }
+}
+
+function member(i: number, weight = 1): RingMember {
+  return { id: `m${i}`, weight };
+}
+
+test("updated rings equal fresh builds over seeded random join/leave/reweight sequences", () => {
+  const rnd = seededRandom(SEED);
+  for (let run = 0; run < 12; run++) {
+    const ppw = [1, 7, 40, 160][run % 4];
+    const start = 1 + Math.floor(rnd() * (run < 6 ? 40 : 600));
+    let members: RingMember[] = [];
+    let next = 0;
+    for (; next < start; next++) members.push(member(next, 1 + Math.floor(rnd() * 3)));
+    let ring = buildRingHash(members, { pointsPerWeight: ppw });
+    for (let step = 0; step < 20; step++) {
+      const op = Math.floor(rnd() * 4);
+      const why = `seed ${SEED} run ${run} ppw ${ppw} step ${step} op ${op} (${members.length} members)`;
+      if (op === 0 || members.length < 3) {
+        // Joins, at random places of the id order (ids sort as strings: m12 < m2).
+        const n = 1 + Math.floor(rnd() * 3);
+        for (let k = 0; k < n; k++) members.push(member(next++, 1 + Math.floor(rnd() * 3)));
+      } else if (op === 1) {
+        members.splice(Math.floor(rnd() * members.length), 1);
+      } else if (op === 2) {
+        const i = Math.floor(rnd() * members.length);
+        members[i] = { ...members[i], weight: members[i].weight === 1 ? 2 : 1 };
+      } else {
+        // A join and a leave in one change, listed in shuffled order (the table ignores order).
+        members.splice(Math.floor(rnd() * members.length), 1);
+        members.push(member(next++));
+        members = members.sort(() => rnd() - 0.5);
+      }
+      const updated = buildRingHash(members, { pointsPerWeight: ppw }, ring);
+      assertSameRing(updated, buildRingHash(members, { pointsPerWeight: ppw }), why);
+      ring = updated;
+    }
+  }
+});
+
+test("members sharing a point hash keep the fresh build's order when they leave and rejoin", () => {
+  const members: RingMember[] = [];
+  for (let i = 0; i < 1500; i++) members.push(member(i));
+  const ring = buildRingHash(members);
+  const pts = ring.points;
+  const tied: number[] = [];
+  for (let i = 1; i < pts.length; i++) if (pts[i] === pts[i - 1]) tied.push(i);
+  assert.ok(tied.length > 0, "a 1,500-member ring of 240,000 points has tied points (expected ~7)");
+  for (const i of tied) {
+    for (const owner of [ring.owners[i - 1], ring.owners[i]]) {
+      const id = ring.members[owner].id;
+      const without = members.filter((m) => m.id !== id);
+      const left = buildRingHash(without, {}, ring);
+      assertSameRing(left, buildRingHash(without), `tie at point ${i}: ${id} leaves`);
+      const back = buildRingHash(members, {}, left);
+      assertSameRing(back, ring, `tie at point ${i}: ${id} rejoins`);
+      const heavier = members.map((m) => (m.id === id ? { ...m, weight: 2 } : m));
+      assertSameRing(buildRingHash(heavier, {}, ring), buildRingHash(heavier), `tie at point ${i}: ${id} x2`);
+    }
+    // Both members of the tie leave, then join together: the tie is among the fresh points.
+    const pair = new Set([ring.members[ring.owners[i - 1]].id, ring.members[ring.owners[i]].id]);
+    const without = buildRingHash(
+      members.filter((m) => !pair.has(m.id)),
+      {},
+      ring,
+    );
+    assertSameRing(buildRingHash(members, {}, without), ring, `tie at point ${i}: both rejoin`);
+  }
+  // Many joins at once (fresh points past the comparison sort's range: the radix sort's path).
+  const more = [...members];
+  for (let i = 0; i < 40; i++) more.push(member(10_000 + i));
+  assertSameRing(buildRingHash(more, {}, ring), buildRingHash(more), "40 joins at once");
+});
