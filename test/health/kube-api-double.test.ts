@@ -201,7 +201,7 @@ for (const kind of ["double", "cluster"] as const) {
       // The failures below are the double's, shared by every client: earlier tests' watchers go first.
       while (stops.length > 0) await stops.pop()?.();
       const s = svc();
-      d.failNextLists(3);
+      d.failNextLists(3, s);
       await target.putSlice(`${s}-a`, s, [{ pod: "web-0", ip: "10.7.0.1" }]);
       const w = watcher(s, { watchTimeoutSec: 1, idleGraceMs: 400, rateLimit: 2, rateBurst: 4 });
       await w.whenSynced();

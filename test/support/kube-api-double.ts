@@ -148,6 +148,8 @@ export class KubeApiDouble {
   private readonly bookmarkIntervalMs: number;
   private readonly token: string | undefined;
   private failLists = 0;
+  /** Only lists of this service fail (unset: any list); other clients' lists are not consumed. */
+  private failListsOf: string | undefined;
   private watchDelayMs = 0;
   private silentWatches = false;
   private instantEnd = false;
@@ -279,9 +281,13 @@ export class KubeApiDouble {
     for (const w of [...this.watchers]) this.sendGone(w);
   }
 
-  /** The next `n` lists answer 500. */
-  failNextLists(n: number): void {
+  /**
+   * The next `n` lists answer 500; with `service`, only lists selecting that service count, so a
+   * late list from another test's client cannot use up the failures.
+   */
+  failNextLists(n: number, service?: string): void {
     this.failLists = n;
+    this.failListsOf = service;
   }
 
   /** Watches answer headers (and every event) only after `ms`: a slow API server. */
@@ -376,7 +382,9 @@ export class KubeApiDouble {
 
   private list(ns: string, selector: Map<string, string>, res: http.ServerResponse): void {
     this.counts.lists++;
-    if (this.failLists > 0) {
+    const failing =
+      this.failListsOf === undefined || selector.get("kubernetes.io/service-name") === this.failListsOf;
+    if (this.failLists > 0 && failing) {
       this.failLists--;
       this.counts.failedLists++;
       this.reply(res, 500, status(500, "InternalError", "etcdserver: request timed out"));
