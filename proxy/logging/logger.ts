@@ -2,13 +2,30 @@
 // buffering sonic-boom destination: a log call on the request path is a buffer append, and
 // lines go out in batches of >= 32 KiB or every 100 ms, whichever comes first. Writing every
 // access line with its own write(2) cost about a third of the proxy's throughput in
-// bench/proxy-bench. The destination is flushed synchronously on shutdown and fatal exits.
+// bench/proxy-bench.
+//
+// Whatever the destination does, the process must be able to exit (shutdown, fatal errors):
+// - nothing on an exit path writes synchronously. sonic-boom's flushSync retries a failed write
+//   forever (ENOSPC on a full disk), and pino.destination() calls it from a process 'exit' hook;
+//   so the destination is built here, without that hook, and exits wait for an asynchronous
+//   flush for a bounded time (flushWithin).
+// - stdout on a pipe or socket nobody reads (a stalled log shipper) is made non-blocking: a
+//   blocking write(2) would park a thread-pool thread in the kernel, and process.exit joins
+//   those threads, so even a forced exit hung. A full pipe now answers EAGAIN, retried on a
+//   timer.
+// - at most MAX_BUFFERED_CHARS wait for a destination that does not take them; past that, new
+//   lines are dropped (memory stays bounded), and stderr says so.
 //
 // Hand-built lines (the access log) do not go to sonic-boom one by one: its write() measures
 // the byte length of its whole pending chunk (up to 16 KiB) on every call, about 2 us per line.
 // They are joined into one string per event-loop turn and handed over once (TurnBatchedLines).
 
+import { constants, fstatSync, openSync } from "node:fs";
 import { type Logger, pino } from "pino";
+import sonicBoom from "sonic-boom";
+
+// sonic-boom is CommonJS; its class is a property of its module object.
+const { SonicBoom } = sonicBoom;
 
 export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
 
@@ -24,8 +41,44 @@ export interface ProcessLogger {
   readonly logger: Logger;
   /** Where hand-built JSON lines go (the access log): pino's destination, batched per event-loop turn. */
   readonly lines: { write(line: string): void };
-  /** Writes out everything buffered; safe to call from exit paths. */
+  /** Starts writing out everything buffered, without blocking (a failing destination cannot hang it). */
   flush(): void;
+  /** Resolves once everything buffered is written, the destination failed, or `ms` passed. */
+  flushWithin(ms: number): Promise<void>;
+}
+
+/** Log characters held for a destination that does not take them; past this, lines are dropped. */
+const MAX_BUFFERED_CHARS = 16 * 1024 * 1024;
+
+/**
+ * A descriptor that can block a write(2) forever (a pipe or socket whose reader stalled) is
+ * made non-blocking. A FIFO (a pipe to a log shipper, a container runtime's stdout) is written
+ * through a non-blocking file description of its own, opened via /proc, so the process on the
+ * other side keeps its own mode. A socket (a pipe from a Node parent, journald's stream) has no
+ * such twin: stdout and stderr are switched the way Node switches them itself the first time
+ * process.stdout is used. Files and terminals are used as they are.
+ */
+function nonBlocking(fd: number): number {
+  let kind: "fifo" | "socket" | "other";
+  try {
+    const st = fstatSync(fd);
+    kind = st.isFIFO() ? "fifo" : st.isSocket() ? "socket" : "other";
+  } catch {
+    return fd;
+  }
+  if (kind === "fifo") {
+    try {
+      return openSync(`/proc/self/fd/${fd}`, constants.O_WRONLY | constants.O_NONBLOCK);
+    } catch {
+      // no /proc: fall through to switching the inherited descriptor
+    }
+  }
+  if (kind !== "other") {
+    // Opening Node's stdio stream puts a pipe or socket in O_NONBLOCK (libuv's pipe open).
+    if (fd === 1) void process.stdout.writableLength;
+    else if (fd === 2) void process.stderr.writableLength;
+  }
+  return fd;
 }
 
 /** Lines past this many characters in one turn are handed over at once, bounding the pending string. */
@@ -73,9 +126,11 @@ class TurnBatchedLines {
 
 export function createProcessLogger(opts: LoggerOptions): ProcessLogger {
   const sync = opts.sync ?? false;
-  const dest = pino.destination({
-    dest: opts.destination ?? 1,
+  const target = opts.destination ?? 1;
+  const dest = new SonicBoom({
+    ...(typeof target === "number" ? { fd: sync ? target : nonBlocking(target) } : { dest: target }),
     sync,
+    maxLength: MAX_BUFFERED_CHARS,
     // Batching only applies to asynchronous writes (sonic-boom refuses minLength with sync).
     // 32 KiB batches: each asynchronous write is a thread-pool round trip (futex wake-ups,
     // a completion on the loop); at 4 KiB one went out every ~12 access lines, a visible
@@ -97,36 +152,49 @@ export function createProcessLogger(opts: LoggerOptions): ProcessLogger {
   // A log write that fails (stdout redirected to a full disk: ENOSPC; a file over its size
   // limit: EFBIG) was an unhandled 'error' event: the process crashed and stopped serving.
   // Lines that cannot be written are dropped; serving goes on; stderr says so once per streak.
-  let writeFailed = false;
-  dest.on("error", (err: NodeJS.ErrnoException) => {
-    writeFailed = true;
-    onLogWriteError(err);
-  });
+  dest.on("error", (err: NodeJS.ErrnoException) => onLogTrouble(err.code ?? err.message));
+  dest.on("drop", () => onLogTrouble("the destination does not keep up"));
   const lines = new TurnBatchedLines(dest, !sync);
+  const flush = (): void => {
+    lines.drain();
+    if (sync) return;
+    try {
+      dest.flush();
+    } catch {
+      // not open yet (a file path still opening): its first write flushes it
+    }
+  };
   return {
     logger,
     lines,
-    flush() {
-      // After a failed write sonic-boom's flushSync waits for it forever (SIGTERM hung).
-      if (writeFailed) return;
+    flush,
+    flushWithin(ms) {
       lines.drain();
-      try {
-        dest.flushSync();
-      } catch {
-        // flushSync throws if the destination is not ready yet (nothing written): nothing to flush.
-      }
+      if (sync) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, ms);
+        try {
+          dest.flush(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        } catch {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
     },
   };
 }
 
 let logWriteFailing = false;
 
-function onLogWriteError(err: NodeJS.ErrnoException): void {
+function onLogTrouble(why: string): void {
   if (logWriteFailing) return;
   logWriteFailing = true;
   try {
     process.stderr.write(
-      `shardgate: cannot write the log (${err.code ?? err.message}); log lines are dropped, serving goes on\n`,
+      `shardgate: cannot write the log (${why}); log lines are dropped, serving goes on\n`,
     );
   } catch {
     // stderr may be on the same full disk
