@@ -15,6 +15,7 @@ import type { ShardgateConfig } from "../config/file/schema.js";
 import { createAdminServer } from "./admin/server.js";
 import { createAdminBackend } from "./app/admin-backend.js";
 import { ClusterActions } from "./app/cluster-actions.js";
+import { checkDataDir } from "./app/data-dir-check.js";
 import { configError, errorText } from "./app/errors.js";
 import { FleetView } from "./app/fleet-view.js";
 import { joinCluster, waitCommitted } from "./app/join-cluster.js";
@@ -156,6 +157,16 @@ async function startOrCheck(
   );
   if (!resolved.ok) return configFailure("cluster", resolved.message, opts.configPath);
   const settings = resolved.settings;
+  if (!settings.ephemeral) {
+    // Before anything opens it: a coded error naming the path, in bounded time (data-dir-check.ts).
+    const dir = await checkDataDir(settings.dataDir, { create: !checkOnly });
+    if (!dir.ok)
+      return {
+        ok: false,
+        kind: "listen",
+        message: `${dir.code}: data directory ${settings.dataDir}: ${dir.message}`,
+      };
+  }
   if (checkOnly) {
     tls.value?.close();
     if (settings.ephemeral) rmSync(settings.dataDir, { recursive: true, force: true });
