@@ -78,3 +78,32 @@ test("start --data-dir three missing levels deep: made, one level at a time, and
     await child.stop();
   }
 });
+
+test("a second start on a data directory in use is refused with data_dir_locked; after kill -9 it starts", {
+  timeout: 120_000,
+}, async () => {
+  const data = join(dir, "shared");
+  const first = new ShardgateChild(["start", "--config", config, "--data-dir", data]);
+  try {
+    await first.waitForLine("the first instance's listening line", (l) => l.msg === "listening", 45_000);
+    const second = await runShardgate(["start", "--config", config, "--data-dir", data], {}, BOUND_MS);
+    assert.equal(second.code, 1, `${second.stdout}\n${second.stderr}`);
+    assert.match(
+      second.stderr,
+      /data_dir_locked: data directory .*shared: in use by process \d+/,
+      second.stderr,
+    );
+    assert.equal(first.exit, undefined, "the first instance keeps running");
+  } finally {
+    first.child.kill("SIGKILL");
+    await first.waitFor("the first instance's exit", () => first.exit, 30_000);
+  }
+  // Its lock is stale now (its process is gone): the next start takes it over.
+  const again = new ShardgateChild(["start", "--config", config, "--data-dir", data]);
+  try {
+    await again.waitForLine("the restarted instance's listening line", (l) => l.msg === "listening", 45_000);
+  } finally {
+    await again.stop();
+  }
+  assert.equal(existsSync(join(data, "LOCK")), false, "a clean stop removes the lock");
+});
