@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { after, before, test } from "node:test";
 import { RESET_MIN_STREAMS } from "../../proxy/server/h2-reset-guard.js";
+import { frame, literal } from "../support/h2-frames.js";
 import { poolConfig, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
 import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
 
@@ -22,22 +23,6 @@ after(async () => {
   await stopAll();
   await closeAll(upstreams);
 });
-
-function frame(type: number, flags: number, stream: number, payload: Buffer = Buffer.alloc(0)): Buffer {
-  const h = Buffer.alloc(9);
-  h.writeUIntBE(payload.length, 0, 3);
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(stream, 5);
-  return Buffer.concat([h, payload]);
-}
-
-/** HPACK literal header field without indexing, new name (short names and values only). */
-function literal(name: string, value: string): Buffer {
-  const n = Buffer.from(name);
-  const v = Buffer.from(value);
-  return Buffer.concat([Buffer.from([0x00, n.length]), n, Buffer.from([v.length]), v]);
-}
 
 // Fewer than the rapid-reset cap: this is a client that changed its mind, not a flood.
 const STREAMS = Math.min(5, RESET_MIN_STREAMS - 1);
