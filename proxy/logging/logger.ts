@@ -9,10 +9,9 @@
 //   forever (ENOSPC on a full disk), and pino.destination() calls it from a process 'exit' hook;
 //   so the destination is built here, without that hook, and exits wait for an asynchronous
 //   flush for a bounded time (flushWithin).
-// - stdout on a pipe or socket nobody reads (a stalled log shipper) is made non-blocking: a
-//   blocking write(2) would park a thread-pool thread in the kernel, and process.exit joins
-//   those threads, so even a forced exit hung. A full pipe now answers EAGAIN, retried on a
-//   timer.
+// - stdout on a pipe or socket (a stalled log shipper) is a non-blocking libuv stream
+//   (stream-destination.ts): a blocking write(2) would park a thread-pool thread in the
+//   kernel, and process.exit joins those threads, so even a forced exit hung.
 // - at most MAX_BUFFERED_CHARS wait for a destination that does not take them; past that, new
 //   lines are dropped (memory stays bounded), and stderr says so.
 //
@@ -20,9 +19,9 @@
 // the byte length of its whole pending chunk (up to 16 KiB) on every call, about 2 us per line.
 // They are joined into one string per event-loop turn and handed over once (TurnBatchedLines).
 
-import { constants, fstatSync, openSync } from "node:fs";
-import { type Logger, pino } from "pino";
+import { type Logger, type LoggerOptions as LoggerOptionsOfPino, pino } from "pino";
 import sonicBoom from "sonic-boom";
+import { isPipeOrSocket, openStreamDestination } from "./stream-destination.js";
 
 // sonic-boom is CommonJS; its class is a property of its module object.
 const { SonicBoom } = sonicBoom;
@@ -49,37 +48,6 @@ export interface ProcessLogger {
 
 /** Log characters held for a destination that does not take them; past this, lines are dropped. */
 const MAX_BUFFERED_CHARS = 16 * 1024 * 1024;
-
-/**
- * A descriptor that can block a write(2) forever (a pipe or socket whose reader stalled) is
- * made non-blocking. A FIFO (a pipe to a log shipper, a container runtime's stdout) is written
- * through a non-blocking file description of its own, opened via /proc, so the process on the
- * other side keeps its own mode. A socket (a pipe from a Node parent, journald's stream) has no
- * such twin: stdout and stderr are switched the way Node switches them itself the first time
- * process.stdout is used. Files and terminals are used as they are.
- */
-function nonBlocking(fd: number): number {
-  let kind: "fifo" | "socket" | "other";
-  try {
-    const st = fstatSync(fd);
-    kind = st.isFIFO() ? "fifo" : st.isSocket() ? "socket" : "other";
-  } catch {
-    return fd;
-  }
-  if (kind === "fifo") {
-    try {
-      return openSync(`/proc/self/fd/${fd}`, constants.O_WRONLY | constants.O_NONBLOCK);
-    } catch {
-      // no /proc: fall through to switching the inherited descriptor
-    }
-  }
-  if (kind !== "other") {
-    // Opening Node's stdio stream puts a pipe or socket in O_NONBLOCK (libuv's pipe open).
-    if (fd === 1) void process.stdout.writableLength;
-    else if (fd === 2) void process.stderr.writableLength;
-  }
-  return fd;
-}
 
 /** Lines past this many characters in one turn are handed over at once, bounding the pending string. */
 const TURN_BATCH_CHARS = 16_384;
@@ -124,11 +92,43 @@ class TurnBatchedLines {
   }
 }
 
+function pinoOptions(level: LogLevel): LoggerOptionsOfPino {
+  return {
+    level,
+    base: { pid: process.pid },
+    // Epoch milliseconds (pino's default): an ISO string costs a Date format per line, about
+    // 3 us of CPU per access line under load; every log pipeline reads epoch ms.
+    timestamp: pino.stdTimeFunctions.epochTime,
+    // "level":"info" reads better in a terminal and in Loki than "level":30.
+    formatters: { level: (label) => ({ level: label }) },
+  };
+}
+
+/**
+ * stdout on a pipe or socket: a non-blocking libuv stream (stream-destination.ts). pino's own
+ * lines join the access lines' per-turn batches, so the stream gets one write per turn.
+ */
+function pipeLogger(level: LogLevel, fd: number): ProcessLogger {
+  const dest = openStreamDestination(fd, MAX_BUFFERED_CHARS, onLogTrouble);
+  const lines = new TurnBatchedLines(dest, true);
+  const logger = pino(pinoOptions(level), { write: (s: string) => lines.write(s) });
+  return {
+    logger,
+    lines,
+    flush: () => lines.drain(),
+    flushWithin(ms) {
+      lines.drain();
+      return dest.flushWithin(ms);
+    },
+  };
+}
+
 export function createProcessLogger(opts: LoggerOptions): ProcessLogger {
   const sync = opts.sync ?? false;
   const target = opts.destination ?? 1;
+  if (!sync && typeof target === "number" && isPipeOrSocket(target)) return pipeLogger(opts.level, target);
   const dest = new SonicBoom({
-    ...(typeof target === "number" ? { fd: sync ? target : nonBlocking(target) } : { dest: target }),
+    ...(typeof target === "number" ? { fd: target } : { dest: target }),
     sync,
     maxLength: MAX_BUFFERED_CHARS,
     // Batching only applies to asynchronous writes (sonic-boom refuses minLength with sync).
@@ -137,18 +137,7 @@ export function createProcessLogger(opts: LoggerOptions): ProcessLogger {
     // share of the proxy's CPU per request. The 100 ms flush still bounds a line's delay.
     ...(sync ? {} : { minLength: 32 * 1024, maxWrite: 64 * 1024, periodicFlush: 100 }),
   });
-  const logger = pino(
-    {
-      level: opts.level,
-      base: { pid: process.pid },
-      // Epoch milliseconds (pino's default): an ISO string costs a Date format per line, about
-      // 3 us of CPU per access line under load; every log pipeline reads epoch ms.
-      timestamp: pino.stdTimeFunctions.epochTime,
-      // "level":"info" reads better in a terminal and in Loki than "level":30.
-      formatters: { level: (label) => ({ level: label }) },
-    },
-    dest,
-  );
+  const logger = pino(pinoOptions(opts.level), dest);
   // A log write that fails (stdout redirected to a full disk: ENOSPC; a file over its size
   // limit: EFBIG) was an unhandled 'error' event: the process crashed and stopped serving.
   // Lines that cannot be written are dropped; serving goes on; stderr says so once per streak.
