@@ -16,6 +16,8 @@ import type { ShardgateConfig } from "../config/file/schema.js";
 import { createAdminServer } from "./admin/server.js";
 import { createAdminBackend } from "./app/admin-backend.js";
 import { ClusterActions } from "./app/cluster-actions.js";
+import { checkDataDir } from "./app/data-dir-check.js";
+import { lockDataDir } from "./app/data-dir-lock.js";
 import { configError, errorText } from "./app/errors.js";
 import { FleetView } from "./app/fleet-view.js";
 import { joinCluster, waitCommitted } from "./app/join-cluster.js";
@@ -159,6 +161,24 @@ async function startOrCheck(
   );
   if (!resolved.ok) return configFailure("cluster", resolved.message, opts.configPath);
   const settings = resolved.settings;
+  if (!settings.ephemeral) {
+    // Before anything opens it: a coded error naming the path, in bounded time (data-dir-check.ts).
+    const dir = await checkDataDir(settings.dataDir, { create: !checkOnly });
+    if (!dir.ok)
+      return {
+        ok: false,
+        kind: "listen",
+        message: `${dir.code}: data directory ${settings.dataDir}: ${dir.message}`,
+      };
+  }
+  // One process per data directory (data-dir-lock.ts); released when the app stops or the process exits.
+  const lock = checkOnly || settings.ephemeral ? null : lockDataDir(settings.dataDir);
+  if (lock !== null && !lock.ok)
+    return {
+      ok: false,
+      kind: "listen",
+      message: `${lock.code}: data directory ${settings.dataDir}: ${lock.message}`,
+    };
   if (checkOnly) {
     tls.value?.close();
     if (settings.ephemeral) rmSync(settings.dataDir, { recursive: true, force: true });
@@ -277,6 +297,7 @@ async function startOrCheck(
     await edge.close();
     await node.stop().catch(() => undefined);
     await tracing.shutdown().catch(() => undefined);
+    lock?.release();
   };
   try {
     await node.start();
@@ -322,7 +343,7 @@ async function startOrCheck(
     adminServer,
     drainTimeoutMs: opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,
     closeEdge: () => edge.close(),
-    afterStop: () => tracing.shutdown(),
+    afterStop: () => tracing.shutdown().finally(() => lock?.release()),
     httpAddress: workers?.address,
     beforeStop: workers?.stop,
   });

@@ -55,9 +55,8 @@ export function joinCluster(o: JoinOptions): ClusterNode {
     flushLogs: () => o.log.flush(),
     onCannotJoin(reason) {
       // Nothing to serve and nobody to ask: exit non-zero with the reason (a supervisor sees it).
-      o.log.flush();
       process.stderr.write(`shardgate: ${reason}\n`);
-      process.exit(1);
+      void o.log.flushWithin(1_000).then(() => process.exit(1));
     },
     onApplied: (change, before, after) => {
       committed.applied(change, before, after);

@@ -4,6 +4,13 @@
 
 import type { App } from "../app.js";
 
+/** How long the exit waits for handles (log writes) after shutdown completed. */
+const EXIT_GRACE_MS = 2_000;
+/** How long an uncaught exception waits for its fatal line to be written before exiting. */
+const FATAL_FLUSH_MS = 1_000;
+/** A second stop signal means now: the log gets only this long. */
+const SECOND_SIGNAL_FLUSH_MS = 250;
+
 /** Resolves with the exit code once a signal has shut the app down. */
 export function runUntilSignalled(app: App): Promise<number> {
   const logger = app.logger;
@@ -13,8 +20,8 @@ export function runUntilSignalled(app: App): Promise<number> {
       if (signalled) {
         // A second Ctrl-C means "now": skip the rest of the drain.
         logger.warn({ signal }, "second stop signal: exiting without waiting for the drain");
-        app.flushLogs();
-        process.exit(1);
+        void app.flushLogsWithin(SECOND_SIGNAL_FLUSH_MS).then(() => process.exit(1));
+        return;
       }
       signalled = true;
       void app.shutdown(signal).then(
@@ -32,9 +39,8 @@ export function runUntilSignalled(app: App): Promise<number> {
       // State may be inconsistent after an exception nobody caught: record it, then exit
       // non-zero so a supervisor restarts us, rather than limp on or die without a word.
       logger.fatal({ err, origin }, "uncaught exception; exiting");
-      app.flushLogs();
       process.stderr.write(`shardgate: uncaught exception: ${err.stack ?? String(err)}\n`);
-      process.exit(1);
+      void app.flushLogsWithin(FATAL_FLUSH_MS).then(() => process.exit(1));
     };
     const onRejection = (reason: unknown): void => {
       // A stray rejected promise does not corrupt routing state; keep serving, but say so.
@@ -45,8 +51,9 @@ export function runUntilSignalled(app: App): Promise<number> {
       process.off("SIGINT", onStop);
       process.off("SIGHUP", onHup);
       process.off("unhandledRejection", onRejection);
-      // Everything is closed; if some handle still holds the event loop, do not hang forever.
-      setTimeout(() => process.exit(code), 2_000).unref();
+      // Everything is closed; if some handle still holds the event loop (a log destination
+      // nobody reads keeps retrying its write), do not hang forever.
+      setTimeout(() => process.exit(code), EXIT_GRACE_MS).unref();
       resolve(code);
     }
     process.on("SIGTERM", onStop);

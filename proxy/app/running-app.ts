@@ -57,9 +57,14 @@ export class App {
     return this.p.log.logger;
   }
 
-  /** Writes out buffered log lines (exit paths). */
+  /** Starts writing out buffered log lines, without blocking. */
   flushLogs(): void {
     this.p.log.flush();
+  }
+
+  /** Exit paths: waits for the buffered log lines to be written, at most `ms` (a stuck log cannot hold the exit). */
+  flushLogsWithin(ms: number): Promise<void> {
+    return this.p.log.flushWithin(ms);
   }
 
   get shuttingDown(): boolean {

@@ -242,7 +242,8 @@ export class ClusterNode {
       ),
     );
     await d.start();
-    if (!d.admitted) {
+    // A learner is never an admitted voter: the warning is for a voter's data directory only.
+    if (!d.admitted && this.settings.voters.includes(this.settings.id)) {
       this.log.warn(
         { node: this.settings.id, incarnation: d.incarnation, bootstrap: this.settings.bootstrap },
         "this data directory is not an admitted voter (new, or a voter that lost its disk): it will not vote until the leader re-admits it",

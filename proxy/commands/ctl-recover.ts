@@ -11,6 +11,7 @@ import { errorText } from "../../config/coded-error.js";
 import { loadConfigFile } from "../../config/file/load.js";
 import { forceNewCluster } from "../../config/raft/recover.js";
 import { parseCommandFlags } from "../app/command-flags.js";
+import { lockDataDir } from "../app/data-dir-lock.js";
 import { resolveClusterSettings } from "../cluster/cluster-settings.js";
 
 const USAGE =
@@ -67,6 +68,12 @@ export async function run(argv: string[]): Promise<number> {
     );
     return 1;
   }
+  // The data directory's lock says it too, whatever the ports (data-dir-lock.ts).
+  const lock = lockDataDir(s.dataDir);
+  if (!lock.ok) {
+    console.error(`shardgate ctl recover: ${lock.code}: data directory ${s.dataDir}: ${lock.message}`);
+    return 1;
+  }
   try {
     const out = await forceNewCluster(s.dataDir, s.id);
     console.log(
@@ -83,5 +90,7 @@ export async function run(argv: string[]): Promise<number> {
   } catch (err) {
     console.error(`shardgate ctl recover: ${errorText(err)}`);
     return 1;
+  } finally {
+    lock.release();
   }
 }

@@ -7,6 +7,7 @@
 // An invalid config prints every error and exits 1 without starting anything; a port that
 // cannot be bound exits 1 with the reason. SIGHUP reloads the config file.
 
+import { holdHup, releaseHup } from "../app/early-hup.js";
 import { runUntilSignalled } from "../app/process-lifecycle.js";
 import { startApp } from "../app.js";
 import { parseStartFlags, START_FLAGS_USAGE } from "./start-flags.js";
@@ -17,7 +18,9 @@ export async function run(argv: string[]): Promise<number> {
   const flags = parseStartFlags("start", USAGE, argv);
   if (!flags.ok) return flags.exitCode;
   const { configPath } = flags.options;
+  holdHup(); // (the CLI already did; a caller that runs this module directly may not)
   const started = await startApp(flags.options);
+  const hupDuringStart = releaseHup();
   if (!started.ok) {
     if (started.kind === "config") {
       const n = started.errors.length;
@@ -29,5 +32,10 @@ export async function run(argv: string[]): Promise<number> {
     }
     return 1;
   }
-  return runUntilSignalled(started.app);
+  const exited = runUntilSignalled(started.app);
+  if (hupDuringStart)
+    void started.app
+      .reload("SIGHUP during start")
+      .catch((err: unknown) => started.app.logger.error({ err }, "reload failed"));
+  return exited;
 }

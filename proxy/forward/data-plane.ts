@@ -303,6 +303,12 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
    * half-open probe admission on the same decision); -1 = choose now.
    */
   private attempt(ctx: RequestContext, chosen = -1): void {
+    // The client is gone already (an HTTP/2 stream reset in the packet that opened it, a
+    // socket closed during the edge's lookups): no attempt is made, the log says attempts 0.
+    if (ctx.req.destroyed || (ctx.req as { stream?: Duplex }).stream?.destroyed === true) {
+      this.finish(ctx, 499);
+      return;
+    }
     const snapshot = ctx.snapshot;
     const live = ctx.live;
     if (snapshot === null || live === null) {

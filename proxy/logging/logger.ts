@@ -2,7 +2,18 @@
 // buffering sonic-boom destination: a log call on the request path is a buffer append, and
 // lines go out in batches of >= 32 KiB or every 100 ms, whichever comes first. Writing every
 // access line with its own write(2) cost about a third of the proxy's throughput in
-// bench/proxy-bench. The destination is flushed synchronously on shutdown and fatal exits.
+// bench/proxy-bench.
+//
+// Whatever the destination does, the process must be able to exit (shutdown, fatal errors):
+// - nothing on an exit path writes synchronously. sonic-boom's flushSync retries a failed write
+//   forever (ENOSPC on a full disk), and pino.destination() calls it from a process 'exit' hook;
+//   so the destination is built here, without that hook, and exits wait for an asynchronous
+//   flush for a bounded time (flushWithin).
+// - stdout on a pipe or socket (a stalled log shipper) is a non-blocking libuv stream
+//   (stream-destination.ts): a blocking write(2) would park a thread-pool thread in the
+//   kernel, and process.exit joins those threads, so even a forced exit hung.
+// - at most MAX_BUFFERED_CHARS wait for a destination that does not take them; past that, new
+//   lines are dropped (memory stays bounded), and stderr says so.
 //
 // Hand-built lines (the access log) do not go to sonic-boom one by one. sonic-boom keeps its
 // pending data as one JS string until 32 KiB: every write appends to it (a cons string) and
@@ -11,10 +22,16 @@
 // promoted (the access log was the largest source of promoted bytes per request in
 // `npm run bench -- engine-profile`). Lines are encoded instead into one preallocated
 // buffer outside the JS heap (EncodedLines): a line's string dies as soon as it is written,
-// and sonic-boom gets one string per ~40 KiB (or per 100 ms), which it writes at once.
+// and sonic-boom (or the pipe stream) gets one string per ~40 KiB (or per 100 ms), which sonic-boom
+// writes at once.
 // A pino line (rare) first hands over the access lines before it, so the order holds.
 
-import { type Logger, pino } from "pino";
+import { type Logger, type LoggerOptions as LoggerOptionsOfPino, pino } from "pino";
+import sonicBoom from "sonic-boom";
+import { isPipeOrSocket, openStreamDestination } from "./stream-destination.js";
+
+// sonic-boom is CommonJS; its class is a property of its module object.
+const { SonicBoom } = sonicBoom;
 
 export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
 
@@ -28,11 +45,16 @@ export interface LoggerOptions {
 
 export interface ProcessLogger {
   readonly logger: Logger;
-  /** Where hand-built JSON lines go (the access log): pino's destination, batched per event-loop turn. */
+  /** Where hand-built JSON lines go (the access log): pino's destination, in ~40 KiB batches. */
   readonly lines: { write(line: string): void };
-  /** Writes out everything buffered; safe to call from exit paths. */
+  /** Starts writing out everything buffered, without blocking (a failing destination cannot hang it). */
   flush(): void;
+  /** Resolves once everything buffered is written, the destination failed, or `ms` passed. */
+  flushWithin(ms: number): Promise<void>;
 }
+
+/** Log characters held for a destination that does not take them; past this, lines are dropped. */
+const MAX_BUFFERED_CHARS = 16 * 1024 * 1024;
 
 /**
  * Room for access lines before they are handed over. A batch is handed over once the next line
@@ -97,11 +119,55 @@ class EncodedLines {
   }
 }
 
+/** pino's own lines (rare) first hand over the access lines written before them: order kept. */
+function orderedAfter(lines: EncodedLines, dest: { write(s: string): unknown }): { write(s: string): void } {
+  return {
+    write(s: string): void {
+      lines.drain();
+      dest.write(s);
+    },
+  };
+}
+
+function pinoOptions(level: LogLevel): LoggerOptionsOfPino {
+  return {
+    level,
+    base: { pid: process.pid },
+    // Epoch milliseconds (pino's default): an ISO string costs a Date format per line, about
+    // 3 us of CPU per access line under load; every log pipeline reads epoch ms.
+    timestamp: pino.stdTimeFunctions.epochTime,
+    // "level":"info" reads better in a terminal and in Loki than "level":30.
+    formatters: { level: (label) => ({ level: label }) },
+  };
+}
+
+/**
+ * stdout on a pipe or socket: a non-blocking libuv stream (stream-destination.ts), fed the access
+ * lines' batches like sonic-boom.
+ */
+function pipeLogger(level: LogLevel, fd: number): ProcessLogger {
+  const dest = openStreamDestination(fd, MAX_BUFFERED_CHARS, onLogTrouble);
+  const lines = new EncodedLines(dest, true);
+  const logger = pino(pinoOptions(level), orderedAfter(lines, dest));
+  return {
+    logger,
+    lines,
+    flush: () => lines.drain(),
+    flushWithin(ms) {
+      lines.drain();
+      return dest.flushWithin(ms);
+    },
+  };
+}
+
 export function createProcessLogger(opts: LoggerOptions): ProcessLogger {
   const sync = opts.sync ?? false;
-  const dest = pino.destination({
-    dest: opts.destination ?? 1,
+  const target = opts.destination ?? 1;
+  if (!sync && typeof target === "number" && isPipeOrSocket(target)) return pipeLogger(opts.level, target);
+  const dest = new SonicBoom({
+    ...(typeof target === "number" ? { fd: target } : { dest: target }),
     sync,
+    maxLength: MAX_BUFFERED_CHARS,
     // Batching only applies to asynchronous writes (sonic-boom refuses minLength with sync).
     // 32 KiB batches: each asynchronous write is a thread-pool round trip (futex wake-ups,
     // a completion on the loop); at 4 KiB one went out every ~12 access lines, a visible
@@ -109,57 +175,52 @@ export function createProcessLogger(opts: LoggerOptions): ProcessLogger {
     ...(sync ? {} : { minLength: 32 * 1024, maxWrite: 64 * 1024, periodicFlush: 100 }),
   });
   const lines = new EncodedLines(dest, !sync);
-  // pino's own lines first hand over the access lines written before them (order kept).
-  const ordered = {
-    write(s: string): void {
-      lines.drain();
-      dest.write(s);
-    },
-  };
-  const logger = pino(
-    {
-      level: opts.level,
-      base: { pid: process.pid },
-      // Epoch milliseconds (pino's default): an ISO string costs a Date format per line, about
-      // 3 us of CPU per access line under load; every log pipeline reads epoch ms.
-      timestamp: pino.stdTimeFunctions.epochTime,
-      // "level":"info" reads better in a terminal and in Loki than "level":30.
-      formatters: { level: (label) => ({ level: label }) },
-    },
-    ordered,
-  );
+  const logger = pino(pinoOptions(opts.level), orderedAfter(lines, dest));
   // A log write that fails (stdout redirected to a full disk: ENOSPC; a file over its size
   // limit: EFBIG) was an unhandled 'error' event: the process crashed and stopped serving.
   // Lines that cannot be written are dropped; serving goes on; stderr says so once per streak.
-  let writeFailed = false;
-  dest.on("error", (err: NodeJS.ErrnoException) => {
-    writeFailed = true;
-    onLogWriteError(err);
-  });
+  dest.on("error", (err: NodeJS.ErrnoException) => onLogTrouble(err.code ?? err.message));
+  dest.on("drop", () => onLogTrouble("the destination does not keep up"));
+  const flush = (): void => {
+    lines.drain();
+    if (sync) return;
+    try {
+      dest.flush();
+    } catch {
+      // not open yet (a file path still opening): its first write flushes it
+    }
+  };
   return {
     logger,
     lines,
-    flush() {
-      // After a failed write sonic-boom's flushSync waits for it forever (SIGTERM hung).
-      if (writeFailed) return;
+    flush,
+    flushWithin(ms) {
       lines.drain();
-      try {
-        dest.flushSync();
-      } catch {
-        // flushSync throws if the destination is not ready yet (nothing written): nothing to flush.
-      }
+      if (sync) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, ms);
+        try {
+          dest.flush(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        } catch {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
     },
   };
 }
 
 let logWriteFailing = false;
 
-function onLogWriteError(err: NodeJS.ErrnoException): void {
+function onLogTrouble(why: string): void {
   if (logWriteFailing) return;
   logWriteFailing = true;
   try {
     process.stderr.write(
-      `shardgate: cannot write the log (${err.code ?? err.message}); log lines are dropped, serving goes on\n`,
+      `shardgate: cannot write the log (${why}); log lines are dropped, serving goes on\n`,
     );
   } catch {
     // stderr may be on the same full disk

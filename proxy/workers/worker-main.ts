@@ -188,8 +188,8 @@ async function main(): Promise<void> {
   process.on("disconnect", () => void shutdown("primary gone"));
   process.on("uncaughtException", (err, origin) => {
     logger.fatal({ err, origin }, "uncaught exception in worker; exiting (the primary restarts it)");
-    log.flush();
-    process.exit(1);
+    // Bounded: a log destination that takes nothing must not keep a broken worker alive.
+    void log.flushWithin(1_000).then(() => process.exit(1));
   });
   process.on("unhandledRejection", (reason) => logger.error({ err: reason }, "unhandled promise rejection"));
 

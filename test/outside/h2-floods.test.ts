@@ -11,6 +11,7 @@ import { connect as h2connect } from "node:http2";
 import { connect } from "node:net";
 import { after, before, test } from "node:test";
 import { RESET_MIN_STREAMS } from "../../proxy/server/h2-reset-guard.js";
+import { frame, literal } from "../support/h2-frames.js";
 import {
   metricLines,
   metricValue,
@@ -35,22 +36,6 @@ after(async () => {
   await stopAll();
   await closeAll(upstreams);
 });
-
-function frame(type: number, flags: number, stream: number, payload: Buffer = Buffer.alloc(0)): Buffer {
-  const h = Buffer.alloc(9);
-  h.writeUIntBE(payload.length, 0, 3);
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(stream, 5);
-  return Buffer.concat([h, payload]);
-}
-
-/** HPACK literal header field without indexing, new name (short names and values only). */
-function literal(name: string, value: string): Buffer {
-  const n = Buffer.from(name);
-  const v = Buffer.from(value);
-  return Buffer.concat([Buffer.from([0x00, n.length]), n, Buffer.from([v.length]), v]);
-}
 
 // :method GET, :scheme http, :path / (static table), then :authority and the routing key.
 const GET_BLOCK = Buffer.concat([
