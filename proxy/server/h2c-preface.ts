@@ -17,6 +17,13 @@ const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 
 type Listener = (this: Server, socket: Socket) => void;
 
+/**
+ * When a listener in front of this one (the PROXY protocol acceptor) accepted the socket
+ * (performance.now()): the headers timeout is one budget from accept, not one per layer.
+ */
+export const ACCEPTED_AT: unique symbol = Symbol("shardgate.acceptedAt");
+type Accepted = Socket & { [ACCEPTED_AT]?: number };
+
 /** How many leading bytes of `buf` match the preface; -1 at the first mismatch. */
 export function prefaceMatch(buf: Buffer): number {
   const n = Math.min(buf.length, PREFACE.length);
@@ -34,19 +41,24 @@ export function sniffH2cPreface(server: Server, h2: Http2Server, timeoutMs: numb
   };
   server.on("connection", (socket: Socket) => {
     let received: Buffer | null = null;
-    // Nothing (or part of a preface) by the headers timeout: HTTP/1.1 takes the socket and
-    // applies its own header timeout (a 408). Handing over rather than answering here keeps
-    // a request whose bytes are merely queued behind a busy event loop an HTTP/1.1 request.
-    const timer = setTimeout(() => {
+    let settled = false;
+    // Nothing (or part of a preface) by the headers timeout: the client had its whole header
+    // budget, so it gets the 408 HTTP/1.1 would give (the 'clientError' answer), now. Handing
+    // the socket to HTTP/1.1 instead started a second headers timeout: a silent client was
+    // answered after twice the documented time. The check runs after the poll phase
+    // (setImmediate), so bytes merely queued behind a busy event loop are read first.
+    const expire = (): void => {
+      if (settled) return;
       done();
-      if (received !== null) {
-        socket.pause();
-        socket.unshift(received);
-      }
-      toHttp1(socket);
-      socket.resume();
-    }, timeoutMs);
+      const err: NodeJS.ErrnoException = new Error("no request before the headers timeout");
+      err.code = "ERR_HTTP_REQUEST_TIMEOUT";
+      server.emit("clientError", err, socket);
+    };
+    const since = (socket as Accepted)[ACCEPTED_AT];
+    const left = since === undefined ? timeoutMs : Math.max(0, timeoutMs - (performance.now() - since));
+    const timer = setTimeout(() => setImmediate(expire), left);
     const done = (): void => {
+      settled = true;
       clearTimeout(timer);
       socket.off("data", onData);
       socket.off("close", onClose);
@@ -64,7 +76,10 @@ export function sniffH2cPreface(server: Server, h2: Http2Server, timeoutMs: numb
         socket.resume();
       } else h2.emit("connection", socket);
     };
-    const onClose = (): void => clearTimeout(timer);
+    const onClose = (): void => {
+      settled = true;
+      clearTimeout(timer);
+    };
     socket.on("error", noop);
     socket.on("data", onData);
     socket.on("close", onClose);

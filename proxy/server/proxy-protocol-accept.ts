@@ -11,6 +11,7 @@ import type { BlockList, Socket } from "node:net";
 import { Server as TlsServer } from "node:tls";
 import type { LogSink } from "../../config/log-sink.js";
 import { isTrusted, unmapIPv4 } from "../routing/key-extract.js";
+import { ACCEPTED_AT } from "./h2c-preface.js";
 import { parseProxyHeader, V2_MAX } from "./proxy-protocol.js";
 
 export interface ProxyProtocolOptions {
@@ -30,6 +31,7 @@ export function acceptProxyProtocol(server: Server, opts: ProxyProtocolOptions):
   // TLS reads the raw socket's handle itself; Node's HTTP parser needs the stream flowing.
   const resumeAfter = !(server instanceof TlsServer);
   server.on("connection", (socket: Socket) => {
+    (socket as Socket & { [ACCEPTED_AT]?: number })[ACCEPTED_AT] = performance.now();
     const peer = unmapIPv4(socket.remoteAddress ?? "");
     const refuse = (code: string, detail: string): void => {
       opts.logger.warn({ code, peer, detail }, "PROXY protocol connection refused");

@@ -9,7 +9,7 @@ import { test } from "node:test";
 import { connect as tlsConnect } from "node:tls";
 import { SILENT_LOG } from "../../config/log-sink.js";
 import { createProxyServer } from "../../proxy/server/proxy-server.js";
-import { rawExchange } from "../support/raw-socket.js";
+import { rawExchange, rawSession } from "../support/raw-socket.js";
 import { type Harness, planeOverUpstreams, startHarness } from "./harness.js";
 
 function v1(src: string, sport = 40000): string {
@@ -196,4 +196,26 @@ test("PROXY header before a TLS handshake: the TLS connection sees the header's 
   const e = echoed(text);
   assert.equal(e?.headers["x-forwarded-for"], "203.0.113.50");
   assert.equal(e?.headers["x-forwarded-proto"], "https");
+});
+
+test("the headers timeout is one budget from accept: a PROXY header sent late leaves the rest of it, not a fresh one", async (t) => {
+  const headersMs = 1000;
+  const h = await startHarness({
+    proxyProtocol: trustedLoopback(),
+    listen: { headers: headersMs, request: 2 * headersMs },
+    config: (members) => ({
+      pools: { users: { algorithm: "ring", members } },
+      routes: [{ pool: "users", key: ["ip"] }],
+    }),
+  });
+  t.after(() => h.close());
+  const lateMs = 0.8 * headersMs;
+  const started = performance.now();
+  const { reply } = await rawSession(h.port, 4 * headersMs, (s) => {
+    setTimeout(() => s.write(v1("203.0.113.9")), lateMs);
+  });
+  const waited = performance.now() - started;
+  assert.match(reply, /^HTTP\/1\.1 408 /);
+  // One budget: about headersMs. A fresh budget after the header: lateMs + headersMs or more.
+  assert.ok(waited < lateMs + 0.7 * headersMs, `answered after ${Math.round(waited)} ms`);
 });

@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { rawExchange } from "../support/raw-socket.js";
+import { rawExchange, rawSession } from "../support/raw-socket.js";
 import { eventuallyTrue } from "../support/wait.js";
 import { defaultConfig, send, startHarness } from "./harness.js";
 
@@ -70,6 +70,31 @@ test("a client that stalls in its body past the request timeout gets cut off wit
     3000,
   );
   assert.match(reply, /^HTTP\/1\.1 408 /, `got: ${JSON.stringify(reply.slice(0, 80))}`);
+  const ok = await send(h.port, { headers: { "x-user-id": "after" } });
+  assert.equal(ok.status, 200);
+});
+
+test("a connection that sends nothing, or only part of the h2c preface, gets its 408 at the headers timeout, not twice it", async (t) => {
+  // The plain port first waits for the h2c preface, then hands the socket to HTTP/1.1, whose
+  // own headers timeout used to start only then: a silent client was answered after 2x.
+  const headersMs = 1000;
+  const h = await startHarness({ members: 1, listen: { headers: headersMs, request: 2 * headersMs } });
+  t.after(() => h.close());
+  for (const payload of ["", "PRI * HTTP/2.0\r\n"]) {
+    const started = performance.now();
+    const { reply, closedByPeer } = await rawSession(h.port, 4 * headersMs, (s) => {
+      if (payload !== "") s.write(payload);
+    });
+    const waited = performance.now() - started;
+    assert.match(reply, /^HTTP\/1\.1 408 /, `payload ${JSON.stringify(payload)}`);
+    assert.match(reply, /"error":"request_timeout"/);
+    assert.ok(closedByPeer, "the connection is closed after the 408");
+    // A timer fires late under load, never early: the old path answered at >= 2x.
+    assert.ok(
+      waited < 1.7 * headersMs,
+      `answered after ${Math.round(waited)} ms; headers timeout ${headersMs} ms`,
+    );
+  }
   const ok = await send(h.port, { headers: { "x-user-id": "after" } });
   assert.equal(ok.status, 200);
 });
