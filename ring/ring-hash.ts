@@ -74,7 +74,11 @@ export class RingHash implements HashTable {
         `ring hash: pointsPerWeight must be an integer >= 1, got ${String(ppw)}`,
       );
     }
-    const sorted = canonicalMembers(members, "ring hash");
+    const sorted = canonicalMembers(
+      members,
+      "ring hash",
+      previous instanceof RingHash ? previous.members : [],
+    );
     if (sorted.length > MAX_MEMBERS) {
       throw new RingConfigError(
         "RING_TOO_MANY_MEMBERS",

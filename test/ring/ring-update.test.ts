@@ -127,3 +127,30 @@ test("a packed ring updated from another keeps no owners array until one is aske
   assert.equal(next.owners.length, next.size);
   assert.notEqual(ownersKept(next), null);
 });
+
+test("an updated ring reuses the previous ring's member objects for members that did not change", () => {
+  const members: RingMember[] = [];
+  for (let i = 0; i < 200; i++) members.push({ id: `m${String(i).padStart(3, "0")}`, weight: 1 + (i % 2) });
+  const base = buildRingHash(members);
+  // In id order (as the cluster state keeps them): one joins, one is reweighted.
+  const next = [...members, { id: "m999", weight: 1 }].map((m) =>
+    m.id === "m010" ? { id: m.id, weight: 5 } : m,
+  );
+  const updated = buildRingHash(next, {}, base);
+  const byId = new Map(base.members.map((m) => [m.id, m]));
+  for (const m of updated.members) {
+    const old = byId.get(m.id);
+    if (m.id === "m999" || m.id === "m010") assert.notEqual(m, old, `${m.id} changed: a fresh member`);
+    else assert.equal(m, old, `${m.id} unchanged: the previous ring's object`);
+  }
+  assert.equal(updated.members.find((m) => m.id === "m010")?.weight, 5);
+  // Input out of order is still sorted (and built as from scratch).
+  const shuffled = [...next].reverse();
+  const again = buildRingHash(shuffled, {}, base);
+  assert.deepEqual(
+    again.members.map((m) => m.id),
+    [...next].map((m) => m.id).sort(),
+  );
+  assertSameRing(again, buildRingHash(next), "reversed input");
+  assertSameRing(updated, buildRingHash(next), "in-order input");
+});
