@@ -8,6 +8,8 @@ import type { VisitedSet } from "./visited.js";
 /**
  * The first member accepted by `accept`, walking `table` (slot -> member index) from `start`,
  * each of the `memberCount` members tried once; -1 if none is accepted. `table` is non-empty.
+ * A slot's member is `table[i] & mask`: -1 for a plain owners table, 0xffff for a packed
+ * ring's entries (owner in the low 16 bits), so a packed ring keeps no owners array.
  */
 export function pickDistinct(
   table: Uint16Array | Uint32Array,
@@ -15,10 +17,11 @@ export function pickDistinct(
   memberCount: number,
   visitedSet: VisitedSet,
   accept: AcceptMember,
+  mask: number,
 ): number {
   const len = table.length;
   let i = start;
-  const first = table[i];
+  const first = table[i] & mask;
   if (accept(first)) return first;
   if (memberCount === 1) return -1;
   const visited = visitedSet.begin();
@@ -27,7 +30,7 @@ export function pickDistinct(
     let seen = 1;
     for (let step = 1; step < len && seen < memberCount; step++) {
       if (++i === len) i = 0;
-      const m = table[i];
+      const m = table[i] & mask;
       if (visited.marked(m)) continue;
       visited.mark(m);
       seen++;
@@ -39,11 +42,12 @@ export function pickDistinct(
   }
 }
 
-/** Every distinct member of `table` once, in walk order from `start`. */
+/** Every distinct member of `table` once, in walk order from `start` (`mask` as pickDistinct's). */
 export function* distinctMembers(
   table: Uint16Array | Uint32Array,
   start: number,
   memberCount: number,
+  mask: number,
 ): IterableIterator<number> {
   // A generator may be suspended while another runs, so it keeps its own marker.
   const seenMember = new Uint8Array(memberCount);
@@ -51,7 +55,7 @@ export function* distinctMembers(
   let i = start;
   let seen = 0;
   for (let step = 0; step < len && seen < memberCount; step++, i = i + 1 === len ? 0 : i + 1) {
-    const m = table[i];
+    const m = table[i] & mask;
     if (seenMember[m] === 1) continue;
     seenMember[m] = 1;
     seen++;

@@ -96,13 +96,13 @@ export class Maglev implements HashTable {
   pick(hash: number, accept: AcceptMember): number {
     const n = this.members.length;
     if (n === 0) return -1;
-    return pickDistinct(this.table, this.slot(hash), n, this.visited, accept);
+    return pickDistinct(this.table, this.slot(hash), n, this.visited, accept, -1);
   }
 
   successors(hash: number): IterableIterator<number> {
     const n = this.members.length;
     if (n === 0) return [].values();
-    return distinctMembers(this.table, this.slot(hash), n);
+    return distinctMembers(this.table, this.slot(hash), n, -1);
   }
 }
 

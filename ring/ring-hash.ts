@@ -41,8 +41,8 @@ export class RingHash implements HashTable {
   readonly algorithm = "ring";
   readonly members: readonly RingMember[];
   readonly pointsPerWeight: number;
-  /** owners[i] is the member index owning points[i]. */
-  readonly owners: Uint32Array;
+  /** Points on the ring (sum(weight) * pointsPerWeight). */
+  readonly size: number;
   // Lookup accelerator: bucket b = hash >>> shift covers points[index[b] .. index[b+1]),
   // so the binary search runs over a bucket of ~1-2 points instead of the whole ring.
   private readonly index: Uint32Array;
@@ -55,6 +55,11 @@ export class RingHash implements HashTable {
   // packed and index on first use (ring updates, tests) and kept from then on (the ring is
   // frozen, its cache is this one mutable box). Lookups and pick never need them.
   private readonly pointStore: { points: Uint32Array | null };
+  // owners[i] owns points[i]: kept by rings that do not pack. A packed entry's low 16 bits
+  // are its owner, so a packed ring reads those (pick, successors, ownerCounts) and builds
+  // this array only when asked (views, tests): a 3.2 MB array per reload at 5,000 members,
+  // garbage that sat in RSS until a mark-compact.
+  private readonly ownerStore: { owners: Uint32Array | null };
   private readonly visited: VisitedSet;
 
   /**
@@ -69,7 +74,11 @@ export class RingHash implements HashTable {
         `ring hash: pointsPerWeight must be an integer >= 1, got ${String(ppw)}`,
       );
     }
-    const sorted = canonicalMembers(members, "ring hash");
+    const sorted = canonicalMembers(
+      members,
+      "ring hash",
+      previous instanceof RingHash ? previous.members : [],
+    );
     if (sorted.length > MAX_MEMBERS) {
       throw new RingConfigError(
         "RING_TOO_MANY_MEMBERS",
@@ -95,7 +104,7 @@ export class RingHash implements HashTable {
     const merged =
       usable !== null && packs && usable.packed !== null
         ? updatedPackedRing(
-            { members: usable.members, packed: usable.packed, owners: usable.owners, index: usable.index },
+            { members: usable.members, packed: usable.packed, index: usable.index },
             sorted,
             ppw,
             total,
@@ -106,15 +115,16 @@ export class RingHash implements HashTable {
       const built = merged ?? buildPackedRing(sorted, ppw, total);
       this.packed = built.packed;
       this.index = built.index;
-      this.owners = built.owners;
+      this.ownerStore = { owners: null };
       this.pointStore = { points: null };
     } else {
       const { points, owners } = reused ?? freshPoints(sorted, ppw, total);
       this.packed = packs ? packPoints(points, owners) : null;
       this.index = bucketIndex(points, bits);
-      this.owners = owners;
+      this.ownerStore = { owners: packs ? null : owners };
       this.pointStore = { points: packs ? null : points };
     }
+    this.size = total;
     this.shift = 32 - bits;
     this.members = sorted;
     this.pointsPerWeight = ppw;
@@ -127,6 +137,27 @@ export class RingHash implements HashTable {
     const store = this.pointStore;
     if (store.points === null) store.points = unpackPoints(this.packed as Uint32Array, this.index);
     return store.points;
+  }
+
+  /** owners[i] is the member index owning points[i] (a packed ring builds it on first use). */
+  get owners(): Uint32Array {
+    const store = this.ownerStore;
+    if (store.owners === null) {
+      const packed = this.packed as Uint32Array;
+      const owners = new Uint32Array(packed.length);
+      for (let i = 0; i < packed.length; i++) owners[i] = packed[i] & 0xffff;
+      store.owners = owners;
+    }
+    return store.owners;
+  }
+
+  /** How many points each member owns (by member index), without building `owners`. */
+  ownerCounts(): Uint32Array {
+    const counts = new Uint32Array(this.members.length);
+    const table = this.packed ?? (this.ownerStore.owners as Uint32Array);
+    const mask = this.packed !== null ? 0xffff : -1;
+    for (let i = 0; i < table.length; i++) counts[table[i] & mask]++;
+    return counts;
   }
 
   /** Index into `points` of the first point >= hash, wrapping to 0. */
@@ -152,25 +183,33 @@ export class RingHash implements HashTable {
         else hi = mid;
       }
     }
-    return lo === this.owners.length ? 0 : lo;
+    return lo === this.size ? 0 : lo;
   }
 
   lookup(hash: number): number {
-    if (this.owners.length === 0) return -1;
+    if (this.size === 0) return -1;
     const packed = this.packed;
-    return packed !== null ? packed[this.slot(hash)] & 0xffff : this.owners[this.slot(hash)];
+    return packed !== null
+      ? packed[this.slot(hash)] & 0xffff
+      : (this.ownerStore.owners as Uint32Array)[this.slot(hash)];
   }
 
   pick(hash: number, accept: AcceptMember): number {
     const n = this.members.length;
     if (n === 0) return -1;
-    return pickDistinct(this.owners, this.slot(hash), n, this.visited, accept);
+    const packed = this.packed;
+    return packed !== null
+      ? pickDistinct(packed, this.slot(hash), n, this.visited, accept, 0xffff)
+      : pickDistinct(this.ownerStore.owners as Uint32Array, this.slot(hash), n, this.visited, accept, -1);
   }
 
   successors(hash: number): IterableIterator<number> {
     const n = this.members.length;
     if (n === 0) return [].values();
-    return distinctMembers(this.owners, this.slot(hash), n);
+    const packed = this.packed;
+    return packed !== null
+      ? distinctMembers(packed, this.slot(hash), n, 0xffff)
+      : distinctMembers(this.ownerStore.owners as Uint32Array, this.slot(hash), n, -1);
   }
 }
 

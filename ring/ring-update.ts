@@ -9,8 +9,9 @@
 // Rings of at most 65,536 members (every pool that packs) are merged in their packed form
 // (updatedPackedRing): the previous ring's packed entries are read bucket by bucket, so a
 // point's hash is its bucket number and its entry's high 16 bits, and the merge writes the
-// new packed entries, owners and bucket index directly. One pass over the points and three
-// arrays allocated (the ones the new ring keeps), where going through sorted points cost an
+// new packed entries and bucket index directly (an entry's low 16 bits are its owner: no owners
+// array). One pass over the points and two arrays allocated (the ones the new ring keeps),
+// where going through sorted points cost an
 // unpack of the previous ring, a points and an owners array, and a pack and an index pass:
 // at 5,000 members that was 16 MB of garbage per reload and most of its ring time.
 
@@ -26,9 +27,16 @@ export interface PreviousRing {
 }
 
 /** A previous ring in packed form (see packed-build.ts), members in the same (canonical) order. */
-export interface PreviousPackedRing extends PackedRing {
+export interface PreviousPackedRing extends MergedPackedRing {
   readonly members: readonly RingMember[];
 }
+
+/**
+ * A packed ring without an owners array: each entry's low 16 bits are its owner already, and
+ * a separate owners array per reload was half the garbage a 5,000-member reload left behind
+ * (3.2 MB of ArrayBuffer freed only by a mark-compact: RSS grew between them).
+ */
+export type MergedPackedRing = Omit<PackedRing, "owners">;
 
 /** Above this share of changed members a fresh build is as cheap: give up (null). */
 const MAX_CHANGED_SHARE = 1 / 8;
@@ -154,7 +162,7 @@ export function updatedPoints(
 
 /**
  * updatedPoints for packed rings (both at most 65,536 members): the new ring's packed
- * entries, owners and bucket index, merged from `prev`'s packed entries and the changed
+ * entries and bucket index, merged from `prev`'s packed entries and the changed
  * members' fresh points; null when too much changed or the counts disagree.
  */
 export function updatedPackedRing(
@@ -162,17 +170,16 @@ export function updatedPackedRing(
   sorted: readonly RingMember[],
   ppw: number,
   total: number,
-): PackedRing | null {
+): MergedPackedRing | null {
   if (prev.index.length !== 65537 || sorted.length > 0x10000) return null;
   const c = changes(prev.members, sorted);
   if (c === null) return null;
   const fresh = freshPoints(sorted, c.added, ppw);
   const packed = new Uint32Array(total);
-  const owners = new Uint32Array(total);
-  const out = mergePacked(prev.packed, prev.index, c.remap, fresh.points, fresh.owners, packed, owners);
+  const out = mergePacked(prev.packed, prev.index, c.remap, fresh.points, fresh.owners, packed);
   if (out !== total) return null;
   const index = shiftedIndex(prev.index, prev.members, c.remap, ppw, fresh.points);
-  return index[65536] === total ? { packed, owners, index } : null;
+  return index[65536] === total ? { packed, index } : null;
 }
 
 /**
@@ -194,7 +201,6 @@ function mergePacked(
   freshPoints: Uint32Array,
   freshOwners: Uint32Array,
   packed: Uint32Array,
-  owners: Uint32Array,
 ): number {
   let x = 0;
   let out = 0;
@@ -209,12 +215,11 @@ function mergePacked(
       h & 0xffff,
       freshOwners[f],
     );
-    out = copyKept(oldPacked, x, stop, remap, packed, owners, out);
-    packed[out] = ((h & 0xffff) << 16) | freshOwners[f];
-    owners[out++] = freshOwners[f];
+    out = copyKept(oldPacked, x, stop, remap, packed, out);
+    packed[out++] = ((h & 0xffff) << 16) | freshOwners[f];
     x = stop;
   }
-  return copyKept(oldPacked, x, oldPacked.length, remap, packed, owners, out);
+  return copyKept(oldPacked, x, oldPacked.length, remap, packed, out);
 }
 
 /** The first entry in oldPacked[from, end) (one bucket) that sorts after (low, owner). */
@@ -242,7 +247,6 @@ function copyKept(
   to: number,
   remap: Int32Array,
   packed: Uint32Array,
-  owners: Uint32Array,
   out: number,
 ): number {
   let o = out;
@@ -250,8 +254,7 @@ function copyKept(
     const v = oldPacked[x];
     const r = remap[v & 0xffff];
     if (r < 0) continue;
-    packed[o] = (v & 0xffff0000) | r;
-    owners[o++] = r;
+    packed[o++] = (v & 0xffff0000) | r;
   }
   return o;
 }

@@ -23,6 +23,9 @@ const WORKER = new URL(
   import.meta.url,
 );
 
+/** The worker's young generation cap in MB (V8 splits it into semispaces). */
+const WORKER_YOUNG_MB = 6;
+
 export interface OffThreadOptions {
   /** Give up after this long (default 30 s): the answer is an error, the running config stays. */
   timeoutMs?: number;
@@ -77,7 +80,11 @@ class LoadWorker {
     start: Seed | null,
   ) {
     this.worker = new Worker(WORKER, {
-      resourceLimits: { maxOldGenerationSizeMb: maxHeapMb },
+      // A small young generation: V8 grew this worker's to 16 MB semispaces over a burst of
+      // reloads (about 50 MB committed for 10 MB live), RSS the process kept while the worker
+      // stayed up; an incremental reload allocates well under 1 MB here, and a full load only
+      // runs more scavenges with it.
+      resourceLimits: { maxOldGenerationSizeMb: maxHeapMb, maxYoungGenerationSizeMb: WORKER_YOUNG_MB },
       stdout: false,
       stderr: false,
     });

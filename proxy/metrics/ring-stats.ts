@@ -17,19 +17,25 @@ export interface TableStats {
 function countOwners(owners: Uint16Array | Uint32Array, members: number): TableStats {
   const counts = new Uint32Array(members);
   for (let i = 0; i < owners.length; i++) counts[owners[i]]++;
+  return spread(counts, owners.length);
+}
+
+function spread(counts: Uint32Array, size: number): TableStats {
+  const members = counts.length;
   let min = members === 0 ? 0 : Number.POSITIVE_INFINITY;
   let max = 0;
   for (let m = 0; m < members; m++) {
     if (counts[m] < min) min = counts[m];
     if (counts[m] > max) max = counts[m];
   }
-  return { size: owners.length, minPerMember: min, maxPerMember: max };
+  return { size, minPerMember: min, maxPerMember: max };
 }
 
 /** Stats for any table shardgate builds; unknown table kinds report their member count only. */
 export function tableStats(table: HashTable): TableStats {
   const inner = table instanceof BoundedLoad ? table.inner : table;
-  if (inner instanceof RingHash) return countOwners(inner.owners, inner.members.length);
+  // Counted from the ring's packed entries: its owners array is built only on demand.
+  if (inner instanceof RingHash) return spread(inner.ownerCounts(), inner.size);
   if (inner instanceof Maglev) return countOwners(inner.table, inner.members.length);
   const n = inner.members.length;
   return { size: n, minPerMember: n === 0 ? 0 : 1, maxPerMember: n === 0 ? 0 : 1 };

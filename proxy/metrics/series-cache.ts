@@ -307,9 +307,11 @@ export class SeriesCache {
       ps = new PoolSeries(this.metrics, pool, this.routes);
       this.pools.set(pool, ps);
     }
-    const keep = new Set(ids);
+    // Ids in order (as the committed state keeps members) are looked up by binary search: a
+    // Set of a 5,000-member pool per reload was garbage that waited for a mark-compact.
+    const keep = sortedIds(ids) ? null : new Set(ids);
     for (const [id, s] of ps.members) {
-      if (!keep.has(id)) {
+      if (keep === null ? !hasSorted(ids, id) : !keep.has(id)) {
         s.remove();
         ps.members.delete(id);
       }
@@ -328,4 +330,22 @@ export class SeriesCache {
   poolNames(): IterableIterator<string> {
     return this.pools.keys();
   }
+}
+
+/** Whether `ids` is strictly ascending (UTF-16 code unit order). */
+function sortedIds(ids: readonly string[]): boolean {
+  for (let i = 1; i < ids.length; i++) if (!(ids[i - 1] < ids[i])) return false;
+  return true;
+}
+
+/** Whether the strictly ascending `ids` holds `id`. */
+function hasSorted(ids: readonly string[], id: string): boolean {
+  let lo = 0;
+  let hi = ids.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ids[mid] < id) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < ids.length && ids[lo] === id;
 }

@@ -481,3 +481,18 @@ test("msText writes milliseconds rounded to microseconds as JSON number text", (
   // Past the small-integer range the plain conversion is used.
   assert.equal(msText(2e9), "2000000000");
 });
+
+describe("member series sync", () => {
+  test("leavers are removed whether the ids come in order (binary search) or not (a set)", () => {
+    const series = new SeriesCache(createMetrics({ processMetrics: false }));
+    const ids = () => [...series.pool("q").members.keys()].sort();
+    series.syncMembers("q", ["a", "b", "c", "d"]);
+    assert.deepEqual(ids(), ["a", "b", "c", "d"]);
+    series.syncMembers("q", ["a", "c", "d", "e"]); // in order: b leaves, e joins
+    assert.deepEqual(ids(), ["a", "c", "d", "e"]);
+    series.syncMembers("q", ["e", "a", "f"]); // out of order: c and d leave
+    assert.deepEqual(ids(), ["a", "e", "f"]);
+    series.syncMembers("q", ["f"]); // in order, first and middle leave
+    assert.deepEqual(ids(), ["f"]);
+  });
+});

@@ -26,7 +26,19 @@ function assertSameRing(updated: RingHash, fresh: RingHash, why: string): void {
   for (let i = 0; i < 256; i++) {
     const h = i < 4 ? [0, 1, 2 ** 32 - 1, 2 ** 31][i] : Math.floor(rnd() * 2 ** 32);
     assert.equal(updated.lookup(h), fresh.lookup(h), `${why}: lookup ${h}`);
+    // pick and successors walk the packed entries (owner in the low 16 bits), not owners.
+    const odd = (m: number) => m % 2 === 1;
+    assert.equal(updated.pick(h, odd), fresh.pick(h, odd), `${why}: pick ${h}`);
+    if (i < 16)
+      assert.deepEqual([...updated.successors(h)], [...fresh.successors(h)], `${why}: successors ${h}`);
   }
+  const counts = new Uint32Array(fresh.members.length);
+  for (const o of fresh.owners) counts[o]++;
+  assert.deepEqual(updated.ownerCounts(), counts, `${why}: ownerCounts`);
+}
+
+function ownersKept(ring: RingHash): Uint32Array | null {
+  return (ring as unknown as { ownerStore: { owners: Uint32Array | null } }).ownerStore.owners;
 }
 
 function member(i: number, weight = 1): RingMember {
@@ -99,4 +111,46 @@ test("members sharing a point hash keep the fresh build's order when they leave 
   const more = [...members];
   for (let i = 0; i < 40; i++) more.push(member(10_000 + i));
   assertSameRing(buildRingHash(more, {}, ring), buildRingHash(more), "40 joins at once");
+});
+
+test("a packed ring updated from another keeps no owners array until one is asked for", () => {
+  const members: RingMember[] = [];
+  for (let i = 0; i < 300; i++) members.push({ id: `m${i}`, weight: 1 + (i % 3) });
+  const base = buildRingHash(members);
+  const next = buildRingHash([...members, { id: "joined", weight: 2 }], {}, base);
+  // Lookups, picks and the per-member counts (metrics) leave it unbuilt: no 4-byte-per-point
+  // array per reload (3.2 MB at 5,000 members, freed only by a mark-compact).
+  next.lookup(12345);
+  next.pick(12345, (m) => m > 3);
+  next.ownerCounts();
+  assert.equal(ownersKept(next), null);
+  assert.equal(next.owners.length, next.size);
+  assert.notEqual(ownersKept(next), null);
+});
+
+test("an updated ring reuses the previous ring's member objects for members that did not change", () => {
+  const members: RingMember[] = [];
+  for (let i = 0; i < 200; i++) members.push({ id: `m${String(i).padStart(3, "0")}`, weight: 1 + (i % 2) });
+  const base = buildRingHash(members);
+  // In id order (as the cluster state keeps them): one joins, one is reweighted.
+  const next = [...members, { id: "m999", weight: 1 }].map((m) =>
+    m.id === "m010" ? { id: m.id, weight: 5 } : m,
+  );
+  const updated = buildRingHash(next, {}, base);
+  const byId = new Map(base.members.map((m) => [m.id, m]));
+  for (const m of updated.members) {
+    const old = byId.get(m.id);
+    if (m.id === "m999" || m.id === "m010") assert.notEqual(m, old, `${m.id} changed: a fresh member`);
+    else assert.equal(m, old, `${m.id} unchanged: the previous ring's object`);
+  }
+  assert.equal(updated.members.find((m) => m.id === "m010")?.weight, 5);
+  // Input out of order is still sorted (and built as from scratch).
+  const shuffled = [...next].reverse();
+  const again = buildRingHash(shuffled, {}, base);
+  assert.deepEqual(
+    again.members.map((m) => m.id),
+    [...next].map((m) => m.id).sort(),
+  );
+  assertSameRing(again, buildRingHash(next), "reversed input");
+  assertSameRing(updated, buildRingHash(next), "in-order input");
 });
