@@ -10,33 +10,12 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import type { RequestRecord } from "../../proxy/forward/types.js";
 import { createAccessLog, intText } from "../../proxy/logging/access-log.js";
 import { createProcessLogger } from "../../proxy/logging/logger.js";
 import { seededRandom } from "../../ring/random.js";
+import { requestRecord as record } from "../support/request-record.js";
 
 const SEED = 0x5eed15;
-
-function record(fields: Partial<RequestRecord>): RequestRecord {
-  const r = {
-    method: "GET",
-    path: "/",
-    status: 200,
-    route: "*/",
-    pool: "p",
-    member: "m1",
-    durationMs: 2,
-    requestId: "r",
-    keyHash: 1,
-    attempts: 1,
-    ringVersion: 1,
-    errorCode: "",
-    upgrade: false,
-    startedAt: 0,
-    ...fields,
-  };
-  return { ...r, openSlot: -1, traceState: null, toJSON: () => r } as RequestRecord;
-}
 
 interface Line {
   msg: string;

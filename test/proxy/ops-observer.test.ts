@@ -17,6 +17,7 @@ import { MetricsObserver } from "../../proxy/metrics/observer.js";
 import { createMetrics } from "../../proxy/metrics/registry.js";
 import { SeriesCache } from "../../proxy/metrics/series-cache.js";
 import { seededRandom } from "../../ring/random.js";
+import { requestRecord as record } from "../support/request-record.js";
 import { metricLines, metricValue } from "../support/shardgate-process.js";
 
 const SEED = 0xacce55;
@@ -41,27 +42,6 @@ const KEYS = [
   "upgrade",
   "msg",
 ];
-
-function record(fields: Partial<RequestRecord>): RequestRecord {
-  const r = {
-    method: "GET",
-    path: "/",
-    status: 200,
-    route: "*/",
-    pool: "p",
-    member: "m1",
-    durationMs: 2,
-    requestId: "r",
-    keyHash: 1,
-    attempts: 1,
-    ringVersion: 1,
-    errorCode: "",
-    upgrade: false,
-    startedAt: 0,
-    ...fields,
-  };
-  return { ...r, openSlot: -1, toJSON: () => r } as RequestRecord;
-}
 
 /** Characters that break naive JSON building, plus plain ones. */
 const ALPHABET = [
