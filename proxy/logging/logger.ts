@@ -199,14 +199,25 @@ export function createProcessLogger(opts: LoggerOptions): ProcessLogger {
       if (sync) return Promise.resolve();
       return new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, ms);
-        try {
-          dest.flush(() => {
-            clearTimeout(timer);
-            resolve();
-          });
-        } catch {
+        const done = (): void => {
           clearTimeout(timer);
           resolve();
+        };
+        // With a write already in flight, sonic-boom's flush only waits for that write, and
+        // what is buffered behind it (under minLength) stays: a second flush writes it.
+        try {
+          dest.flush((err) => {
+            if (err) done();
+            else {
+              try {
+                dest.flush(done);
+              } catch {
+                done();
+              }
+            }
+          });
+        } catch {
+          done();
         }
       });
     },
