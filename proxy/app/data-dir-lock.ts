@@ -5,7 +5,7 @@
 // with data_dir_locked naming the holder. A lock whose process is gone (killed with -9, the
 // machine rebooted) or whose pid now belongs to another process is stale and taken over.
 
-import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 
@@ -55,6 +55,17 @@ function readHolder(file: string): Holder | null {
   }
 }
 
+/** A lock file written less than JUST_CREATED_MS ago (a writer may still be filling it in). */
+const JUST_CREATED_MS = 5_000;
+
+function justCreated(file: string): boolean {
+  try {
+    return Date.now() - statSync(file).mtimeMs < JUST_CREATED_MS;
+  } catch {
+    return false; // gone meanwhile: the next open says who holds it
+  }
+}
+
 /** Takes `dir`/LOCK for this process; `release` removes it (also done at process exit). */
 export function lockDataDir(dir: string): DataDirLock {
   const file = join(dir, "LOCK");
@@ -72,6 +83,15 @@ export function lockDataDir(dir: string): DataDirLock {
           ok: false,
           code: "data_dir_locked",
           message: `in use by process ${holder.pid} (${file}); one shardgate process per data directory`,
+        };
+      // Unreadable and fresh: another process created it an instant ago and is writing it (the
+      // lock is created, then written). Taken for a torn stale lock, it would be removed and
+      // both processes would run. Only an unreadable lock older than that is a crash's leftover.
+      if (holder === null && justCreated(file))
+        return {
+          ok: false,
+          code: "data_dir_locked",
+          message: `being taken by another process (${file}); one shardgate process per data directory`,
         };
       try {
         unlinkSync(file); // stale: its process is gone
