@@ -9,7 +9,7 @@ import { rmSync } from "node:fs";
 import { formatAddress } from "../config/address.js";
 import type { ConfigError } from "../config/file/config-error.js";
 import { formatConfigErrors } from "../config/file/config-error.js";
-import { grpcRouteHints } from "../config/file/grpc-route-hints.js";
+import { configHints } from "../config/file/config-hints.js";
 import { loadConfigFileText } from "../config/file/load.js";
 import { seedConfigLoads } from "../config/file/load-off-thread.js";
 import type { ShardgateConfig } from "../config/file/schema.js";
@@ -347,7 +347,7 @@ async function startOrCheck(
     httpAddress: workers?.address,
     beforeStop: workers?.stop,
   });
-  for (const hint of grpcRouteHints(config)) logger.warn({ check: "grpc_route_on_http1_pool" }, hint);
+  for (const hint of configHints(config)) logger.warn({ check: hint.check }, hint.text);
   logger.info(
     {
       http: app.httpAddress,

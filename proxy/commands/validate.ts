@@ -4,7 +4,7 @@
 // the same flags and SHARDGATE_* variables). A start command line with `start` replaced by
 // `validate` checks exactly that start. Exit 0 = valid, 1 = invalid, 2 = usage error.
 
-import { grpcRouteHints } from "../../config/file/grpc-route-hints.js";
+import { configHints } from "../../config/file/config-hints.js";
 import { checkApp } from "../app.js";
 import { parseStartFlags, START_FLAGS_USAGE } from "./start-flags.js";
 
@@ -24,7 +24,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     return 1;
   }
-  for (const hint of grpcRouteHints(result.config)) console.error(`${file}: warning: ${hint}`);
+  for (const hint of configHints(result.config)) console.error(`${file}: warning: ${hint.text}`);
   const pools = Object.keys(result.config.pools).length;
   const routes = result.config.routes.length;
   console.log(`ok: ${pools} pools, ${routes} routes`);

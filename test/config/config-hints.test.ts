@@ -1,0 +1,46 @@
+// Warnings about valid files: a pool that no route sends traffic to is named by `validate`
+// (exit 0, the file stays valid); a routed pool is not.
+
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { parse } from "yaml";
+import { configHints } from "../../config/file/config-hints.js";
+import { configSchema } from "../../config/file/schema.js";
+import { runShardgate } from "../support/ctl-runner.js";
+
+const STAGED = `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
+pools:
+  users:
+    members:
+      - { id: u1, address: 127.0.0.1:9 }
+  staged:
+    members:
+      - { id: s1, address: 127.0.0.1:9 }
+routes:
+  - { pool: users, key: [header:x-user-id] }
+`;
+
+test("a pool no route names is a pool_without_route hint; routed pools are not", () => {
+  const hints = configHints(configSchema.parse(parse(STAGED)));
+  assert.deepEqual(
+    hints.map((h) => h.check),
+    ["pool_without_route"],
+    hints.map((h) => h.text).join("\n"),
+  );
+  assert.match(hints[0].text, /^pools\.staged is not the pool of any route/);
+});
+
+test("validate prints it as a warning and exits 0", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "sg-hints-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, "c.yaml");
+  writeFileSync(file, STAGED);
+  const r = await runShardgate(["validate", "--config", file]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^ok: 2 pools, 1 routes/);
+  assert.match(r.stderr, /warning: pools\.staged is not the pool of any route/);
+  assert.doesNotMatch(r.stderr, /pools\.users/);
+});
