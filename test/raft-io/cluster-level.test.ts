@@ -14,8 +14,8 @@ import { DriverError, RaftDriver, type RaftDriverOptions } from "../../config/ra
 import { TcpTransport } from "../../config/raft/transport/index.js";
 import { ClusterStateMachine } from "../../config/state/state-machine.js";
 import { freePorts } from "../support/ports.js";
-import { SEED } from "../support/prng.js";
-import { KvStateMachine, kvCommand } from "../support/raft-io/kv-state-machine.js";
+import { testDriverOptions } from "../support/raft-io/driver-options.js";
+import { kvCommand } from "../support/raft-io/kv-state-machine.js";
 import { waitFor } from "../support/wait.js";
 
 const SECRET = "cluster-level-test-secret-0123456789";
@@ -31,19 +31,7 @@ function driver(
   peers: Record<string, string>,
   extra: Partial<RaftDriverOptions> = {},
 ): RaftDriver {
-  const d = new RaftDriver({
-    id,
-    dataDir: path.join(root, id),
-    secret: SECRET,
-    peers,
-    stateMachine: new KvStateMachine(),
-    heartbeatMs: 20,
-    electionMs: 200,
-    fsync: false,
-    seed: SEED,
-    requestTimeoutMs: 3000,
-    ...extra,
-  });
+  const d = new RaftDriver(testDriverOptions(root, SECRET, id, peers, extra));
   drivers.add(d);
   return d;
 }

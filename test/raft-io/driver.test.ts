@@ -11,6 +11,7 @@ import { encodeMessages, newMessage } from "../../config/raft/core/index.js";
 import { DriverError, RaftDriver, type RaftDriverOptions } from "../../config/raft/driver.js";
 import { TcpTransport } from "../../config/raft/transport/index.js";
 import { SEED } from "../support/prng.js";
+import { testDriverOptions } from "../support/raft-io/driver-options.js";
 import { KvStateMachine, kvCommand } from "../support/raft-io/kv-state-machine.js";
 import { waitFor } from "../support/wait.js";
 
@@ -41,19 +42,7 @@ function makeMember(
   extra: Partial<RaftDriverOptions> = {},
 ): Member {
   const sm = (extra.stateMachine as KvStateMachine | undefined) ?? new KvStateMachine();
-  const d = new RaftDriver({
-    id,
-    dataDir: path.join(root, id),
-    secret: SECRET,
-    peers,
-    stateMachine: sm,
-    heartbeatMs: 20,
-    electionMs: 200,
-    fsync: false,
-    seed: SEED,
-    requestTimeoutMs: 3000,
-    ...extra,
-  });
+  const d = new RaftDriver(testDriverOptions(root, SECRET, id, peers, { ...extra, stateMachine: sm }));
   drivers.add(d);
   return { d, sm };
 }
