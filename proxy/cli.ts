@@ -3,7 +3,7 @@
 // proxy/commands/ and is loaded on demand, so `shardgate ring simulate` never pays
 // for loading the proxy, and one command's dependencies cannot break another.
 
-import { holdHup } from "./app/early-hup.js";
+import { holdSignals } from "./app/early-signals.js";
 
 interface CommandModule {
   run(argv: string[]): Promise<number>;
@@ -34,8 +34,8 @@ async function main(argv: string[]): Promise<number> {
     console.error(`shardgate: unknown command "${name}"\n\n${usage()}`);
     return 2;
   }
-  // Before the (slow) import of the proxy: a SIGHUP during start must not kill it (early-hup.ts).
-  if (name === "start") holdHup();
+  // Before the (slow) import of the proxy: a signal during start must not kill it (early-signals.ts).
+  if (name === "start") holdSignals();
   const mod = (await import(entry.module)) as CommandModule;
   return mod.run(rest);
 }

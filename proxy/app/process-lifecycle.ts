@@ -11,10 +11,18 @@ const FATAL_FLUSH_MS = 1_000;
 /** A second stop signal means now: the log gets only this long. */
 const SECOND_SIGNAL_FLUSH_MS = 250;
 
-/** Resolves with the exit code once a signal has shut the app down. */
-export function runUntilSignalled(app: App): Promise<number> {
+export interface Running {
+  /** Resolves with the exit code once a signal has shut the app down. */
+  exited: Promise<number>;
+  /** Acts as if `signal` had arrived now (a stop signal held while the app was starting). */
+  stop(signal: NodeJS.Signals): void;
+}
+
+/** Installs the process's signal handlers (synchronously) and runs the app until stopped. */
+export function runUntilSignalled(app: App): Running {
   const logger = app.logger;
-  return new Promise((resolve) => {
+  let stop: (signal: NodeJS.Signals) => void = () => undefined;
+  const exited = new Promise<number>((resolve) => {
     let signalled = false;
     const onStop = (signal: NodeJS.Signals): void => {
       if (signalled) {
@@ -61,5 +69,7 @@ export function runUntilSignalled(app: App): Promise<number> {
     process.on("SIGHUP", onHup);
     process.on("uncaughtException", onUncaught);
     process.on("unhandledRejection", onRejection);
+    stop = onStop;
   });
+  return { exited, stop: (signal) => stop(signal) };
 }

@@ -7,7 +7,7 @@
 // An invalid config prints every error and exits 1 without starting anything; a port that
 // cannot be bound exits 1 with the reason. SIGHUP reloads the config file.
 
-import { holdHup, releaseHup } from "../app/early-hup.js";
+import { holdSignals, releaseSignals } from "../app/early-signals.js";
 import { runUntilSignalled } from "../app/process-lifecycle.js";
 import { startApp } from "../app.js";
 import { parseStartFlags, START_FLAGS_USAGE } from "./start-flags.js";
@@ -18,10 +18,10 @@ export async function run(argv: string[]): Promise<number> {
   const flags = parseStartFlags("start", USAGE, argv);
   if (!flags.ok) return flags.exitCode;
   const { configPath } = flags.options;
-  holdHup(); // (the CLI already did; a caller that runs this module directly may not)
+  holdSignals(); // (the CLI already did; a caller that runs this module directly may not)
   const started = await startApp(flags.options);
-  const hupDuringStart = releaseHup();
   if (!started.ok) {
+    releaseSignals();
     if (started.kind === "config") {
       const n = started.errors.length;
       console.error(
@@ -32,10 +32,15 @@ export async function run(argv: string[]): Promise<number> {
     }
     return 1;
   }
-  const exited = runUntilSignalled(started.app);
-  if (hupDuringStart)
+  // The app's handlers go in before the held ones come out: no instant without a listener.
+  const running = runUntilSignalled(started.app);
+  const during = releaseSignals();
+  // A stop signal held during start: the drain begins at once (nothing is in flight yet).
+  if (during.stop !== null) running.stop(during.stop);
+  else if (during.hup)
     void started.app
       .reload("SIGHUP during start")
       .catch((err: unknown) => started.app.logger.error({ err }, "reload failed"));
-  return exited;
+  return running.exited;
 }
+

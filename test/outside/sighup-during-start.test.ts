@@ -8,21 +8,12 @@
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import {
-  closeSync,
-  constants,
-  mkdtempSync,
-  openSync,
-  rmSync,
-  unlinkSync,
-  writeFileSync,
-  writeSync,
-} from "node:fs";
+import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
+import { feedAndClose, fifoWriter } from "../support/fifo-config.js";
 import { ShardgateChild } from "../support/shardgate-process.js";
-import { eventually } from "../support/wait.js";
 
 const dir = mkdtempSync(join(tmpdir(), "shardgate-hup-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -38,26 +29,6 @@ routes:
   - { pool: p, key: [header:x-k] }
 `;
 
-/** Hands CONFIG to the next reader of the FIFO, once one has it open (non-blocking polls). */
-async function feedFifo(fifo: string, what: string): Promise<void> {
-  const fd = await eventually(
-    what,
-    async () => {
-      try {
-        return openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
-      } catch {
-        return undefined; // ENXIO: nobody reads it yet
-      }
-    },
-    45_000,
-  );
-  try {
-    writeSync(fd, CONFIG);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 test("SIGHUP during start and a storm of SIGHUPs: no death, reloads applied, clean exit", {
   timeout: 120_000,
 }, async () => {
@@ -67,26 +38,12 @@ test("SIGHUP during start and a storm of SIGHUPs: no death, reloads applied, cle
   const child = new ShardgateChild(["start", "--config", config, "--data-dir", data]);
   try {
     // A writer can open the FIFO once start reads it: start is under way, the app not running.
-    const fd = await eventually(
-      "start reading the config FIFO",
-      async () => {
-        try {
-          return openSync(config, constants.O_WRONLY | constants.O_NONBLOCK);
-        } catch {
-          return undefined; // ENXIO: nobody reads it yet
-        }
-      },
-      45_000,
-    );
+    const fd = await fifoWriter(config, "start reading the config FIFO");
     child.signal("SIGHUP");
-    try {
-      writeSync(fd, CONFIG);
-    } finally {
-      closeSync(fd);
-    }
+    feedAndClose(fd, CONFIG);
     await child.waitForLine("the listening line", (l) => l.msg === "listening", 45_000);
     // The held SIGHUP's reload reads the file again.
-    await feedFifo(config, "the held SIGHUP's reload reading the FIFO");
+    feedAndClose(await fifoWriter(config, "the held SIGHUP's reload reading the FIFO"), CONFIG);
     await child.waitForLine(
       "the reload of the SIGHUP held during start",
       (l) => l.msg === "config reloaded" && l.trigger === "SIGHUP during start",

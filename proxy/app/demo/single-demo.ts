@@ -104,7 +104,7 @@ export async function runSingleDemo(argv: string[]): Promise<number> {
         "",
       ].join("\n"),
     );
-    const code = await runUntilSignalled(app);
+    const code = await runUntilSignalled(app).exited;
     await cleanup();
     return code;
   } catch (err) {
