@@ -43,4 +43,3 @@ export async function run(argv: string[]): Promise<number> {
       .catch((err: unknown) => started.app.logger.error({ err }, "reload failed"));
   return running.exited;
 }
-

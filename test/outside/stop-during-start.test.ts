@@ -44,7 +44,11 @@ test("SIGTERM during start: the start completes, drains at once, exits 0 and rem
     feedAndClose(fd, CONFIG);
     const exit = await child.waitExit(45_000);
     assert.deepEqual(exit, { code: 0, signal: null }, child.output());
-    assert.match(child.stderr, /SIGTERM during start: stopping as soon as the start completes/, child.output());
+    assert.match(
+      child.stderr,
+      /SIGTERM during start: stopping as soon as the start completes/,
+      child.output(),
+    );
     assert.ok(
       child.lines.some((l) => l.msg === "shutdown complete"),
       `the app started, then drained\n${child.output()}`,
@@ -66,7 +70,11 @@ test("two stop signals during start: exit 1 at once, through the exit handlers (
     feedAndClose(fd, CONFIG);
     const exit = await child.waitExit(45_000);
     assert.deepEqual(exit, { code: 1, signal: null }, child.output());
-    assert.match(child.stderr, /second stop signal \(SIG(INT|TERM)\) during start: exiting now/, child.output());
+    assert.match(
+      child.stderr,
+      /second stop signal \(SIG(INT|TERM)\) during start: exiting now/,
+      child.output(),
+    );
     assert.equal(existsSync(join(data, "LOCK")), false, "no lock left behind");
   } finally {
     await child.stop();
