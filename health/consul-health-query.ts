@@ -32,6 +32,11 @@ export interface HealthAnswer {
   readonly index: string | string[] | undefined;
   /** The decoded body (JSON.parse's value; unchanged entries are the last answer's objects). */
   readonly body: unknown;
+  /**
+   * performance.now() when the answer's head arrived: when Consul told us. Reading a 2.7 MB
+   * body and decoding it take a while, and the controller's debounce counts from here.
+   */
+  readonly receivedAt: number;
 }
 
 /** A non-2xx answer: Consul's own text (`No path to datacenter`, `ACL not found`) is the message. */
@@ -74,6 +79,8 @@ interface PapiClient {
  */
 class AnswerSink extends Writable {
   res: IncomingMessage | undefined;
+  /** performance.now() when papi handed over the response (its head had arrived). */
+  receivedAt = 0;
   /** Set when the connection closed before the body was complete. */
   cutAfter: number | undefined;
   private received = 0;
@@ -87,6 +94,7 @@ class AnswerSink extends Writable {
   ) {
     super({ highWaterMark: SINK_HIGH_WATER_MARK });
     this.once("pipe", (src: IncomingMessage) => {
+      this.receivedAt = performance.now();
       this.res = src;
       // A body cut off mid-way neither ends nor errors the piped response: papi would wait
       // for its timeout. A close before `complete` is that cut.
@@ -164,7 +172,7 @@ export class ConsulHealthClient {
         timeout: this.timeoutMs,
         ctx,
       });
-      return { index: res.headers["x-consul-index"], body: reader.end() };
+      return { index: res.headers["x-consul-index"], body: reader.end(), receivedAt: sink.receivedAt };
     } catch (err) {
       const path = `/v1/health/service/${encodeURIComponent(q.service)}`;
       if (sink.res !== undefined && !sink.ok)

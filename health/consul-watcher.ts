@@ -63,6 +63,12 @@ export interface MembershipUpdate {
   /** Every member, sorted by id. */
   readonly members: readonly DiscoveredMember[];
   readonly diff: MemberDiff;
+  /**
+   * Ms from the arrival of the answer that carried this change (its head) to this event: the
+   * time spent reading and decoding it. The membership controller's debounce window counts
+   * from the arrival, so that work overlaps the window instead of adding to it.
+   */
+  readonly ageMs?: number;
 }
 
 export interface ConsulWatcherEvents {
@@ -176,7 +182,7 @@ export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
       }
       if (!this.running) break;
       try {
-        this.apply(answer.index, answer.body);
+        this.apply(answer.index, answer.body, answer.receivedAt);
       } catch (err) {
         this.onError(err);
         await this.pause.sleep(backoffDelay(this.consecutiveErrors, this.backoff, this.random));
@@ -208,7 +214,7 @@ export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
     else this.log.debug(fields, "consul watch still failing");
   }
 
-  private apply(rawIndex: string | string[] | undefined, body: unknown): void {
+  private apply(rawIndex: string | string[] | undefined, body: unknown, receivedAt: number): void {
     // A few entries changed in place (the usual wake-up): only those are read.
     const fast = parseAligned(body, this.aligned, this.view, this.warningIsHealthy, this.entryMemo);
     const parsed =
@@ -258,7 +264,13 @@ export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
     for (const m of diff.added) this.emit("+member", m);
     for (const c of diff.changed) this.emit("~member", c.after, c.before);
     for (const h of diff.health) this.emit("health", h.member, h.member.healthy);
-    this.emit("update", { service: this.service, index: this.index, members: [...this.view.values()], diff });
+    this.emit("update", {
+      service: this.service,
+      index: this.index,
+      members: [...this.view.values()],
+      diff,
+      ageMs: Math.max(0, performance.now() - receivedAt),
+    });
     if (firstSync) this.resolveFirstSync();
   }
 }

@@ -30,14 +30,24 @@ export type { ControllerClock, GetState, Propose } from "./controller/deps.js";
 /** A Consul or a Kubernetes watcher's status; `synced` is what the controller reads. */
 export type DiscoveryWatcherStatus = WatcherStatus | KubernetesWatcherStatus;
 
+/** What the controller reads of an `update` event (both watchers' payloads have these). */
+export interface WatcherUpdate {
+  readonly service: string;
+  readonly ageMs?: number;
+}
+
 /** What the controller needs from a watcher; ConsulWatcher and KubernetesWatcher are two. */
 export interface MemberWatcher {
   start(): void;
   stop(): Promise<void>;
   members(): readonly DiscoveredMember[];
   status(): DiscoveryWatcherStatus;
-  /** The controller only needs to know that something changed; the payload differs per source. */
-  on(event: "update", listener: () => void): unknown;
+  /**
+   * The controller only needs to know that something changed, and optionally how long ago
+   * the answer carrying it arrived (`ageMs`, ConsulWatcher's MembershipUpdate); the rest of the
+   * payload differs per source.
+   */
+  on(event: "update", listener: (update?: WatcherUpdate) => void): unknown;
 }
 
 /** Builds the watcher for one pool from options the controller derived from the config. */
@@ -51,7 +61,10 @@ export interface MembershipControllerOptions extends LeaderControllerOptions {
   watcherFactory?: WatcherFactory;
   /** Default: `new KubernetesWatcher(options)`. */
   kubernetesWatcherFactory?: KubernetesWatcherFactory;
-  /** Quiet time after the last watcher update before proposing (default 200 ms). */
+  /**
+   * Quiet time after the last watcher update before proposing (default 200 ms), counted from
+   * the arrival of the answer that carried it when the watcher says (`ageMs`).
+   */
   debounceMs?: number;
   /** A pool with steady churn still proposes this long after its first pending update (default 500 ms). */
   maxDelayMs?: number;
@@ -79,7 +92,10 @@ export interface PoolMembershipStatus {
   readonly proposals: number;
   readonly failedProposals: number;
   readonly lastProposalError: string | undefined;
-  /** Monotonic ms from the first update of a burst to its command being committed, last burst. */
+  /**
+   * Monotonic ms from the first update of a burst (the arrival of the answer that carried it,
+   * when the watcher says) to its command being committed, last burst.
+   */
   readonly lastLatencyMs: number | undefined;
   /** Discovered members that cannot be committed, with the reason. */
   readonly skipped: readonly string[];
@@ -278,8 +294,8 @@ export class MembershipController extends LeaderController {
     };
     this.pools.set(pool, w);
     if (watcher === undefined) return;
-    watcher.on("update", () => {
-      if (!w.cycle.closed) this.touch(w);
+    watcher.on("update", (update) => {
+      if (!w.cycle.closed) this.touch(w, update?.ageMs);
     });
     try {
       watcher.start();
@@ -298,17 +314,23 @@ export class MembershipController extends LeaderController {
     }
   }
 
-  /** Something changed: (re)arm the debounce, bounded by maxDelay since the first pending update. */
-  private touch(w: PoolWatch): void {
+  /**
+   * Something changed: (re)arm the debounce, bounded by maxDelay since the first pending update.
+   * `ageMs` is how long ago the answer that carried the change arrived (a Consul answer of
+   * 3,000 instances takes ms to read and decode): the window counts from then, so that work
+   * overlaps the window instead of being added to it.
+   */
+  private touch(w: PoolWatch, ageMs?: number): void {
     const cycle = w.cycle;
     if (cycle.closed) return;
     const now = this.clock.now();
-    if (w.firstPendingAt === undefined) w.firstPendingAt = now;
+    const age = ageMs !== undefined && ageMs > 0 ? Math.min(ageMs, this.debounceMs) : 0;
+    if (w.firstPendingAt === undefined) w.firstPendingAt = now - age;
     if (cycle.inFlight) {
       cycle.again = true;
       return;
     }
-    cycle.arm(Math.min(this.debounceMs, w.firstPendingAt + this.maxDelayMs - now));
+    cycle.arm(Math.min(this.debounceMs - age, w.firstPendingAt + this.maxDelayMs - now));
   }
 
   private async flush(w: PoolWatch): Promise<void> {

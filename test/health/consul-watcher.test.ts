@@ -382,6 +382,56 @@ describe("ConsulWatcher against hand-made servers (streaming, TLS)", () => {
       Checks: [{ CheckID: `c-${id}`, Status: status }],
     });
 
+  test("an update's ageMs is the time since its answer's head arrived (the body's reading included)", async (t) => {
+    // Answer 1: one member, at once. Answer 2 (the blocking query's): the head and half of the
+    // body at once, the rest SLOW_MS later, with the member critical.
+    const SLOW_MS = 150;
+    let n = 0;
+    let headAt = 0;
+    const server = http.createServer((_req, res) => {
+      n++;
+      if (n > 2) return; // later blocking queries wait until the watcher stops
+      const text = Buffer.from(`[${entryText("a1", n === 1 ? "passing" : "critical")}]`);
+      res.writeHead(200, {
+        "Content-Type": "application/json",
+        "Content-Length": String(text.length),
+        "X-Consul-Index": String(10 + n),
+      });
+      if (n === 1) {
+        res.end(text);
+        return;
+      }
+      headAt = performance.now();
+      res.write(text.subarray(0, text.length >> 1));
+      setTimeout(() => res.end(text.subarray(text.length >> 1)), SLOW_MS);
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    t.after(() => {
+      server.closeAllConnections();
+      return new Promise<void>((r) => server.close(() => r()));
+    });
+    const w = new ConsulWatcher(
+      options({ host: "127.0.0.1", port: (server.address() as AddressInfo).port }, { service: "s" }),
+    );
+    t.after(() => w.stop());
+    const updates: { ageMs: number | undefined; at: number }[] = [];
+    w.on("update", (u) => updates.push({ ageMs: u.ageMs, at: performance.now() }));
+    w.start();
+    await eventually("the slow answer is applied", () => (updates.length >= 2 ? true : undefined), 10_000);
+    const first = updates[0].ageMs as number;
+    const slow = updates[1];
+    assert.ok(first >= 0 && first < SLOW_MS, `an answer read at once is young (ageMs=${first})`);
+    assert.ok(
+      (slow.ageMs as number) >= SLOW_MS - 5,
+      `ageMs=${slow.ageMs} counts the ${SLOW_MS} ms the body took to arrive`,
+    );
+    // Never older than the head itself: it counts from the arrival, not from the request.
+    assert.ok(
+      (slow.ageMs as number) <= slow.at - headAt + 1,
+      `ageMs=${slow.ageMs} within ${slow.at - headAt} ms`,
+    );
+  });
+
   test("an answer cut off mid-body is an error; the last view stays; the next answer is decoded in full", async (t) => {
     // Answer 1: 200 entries, written in small pieces. Answer 2: the same headers, half of a
     // body, then the connection closes. Answer 3: one member critical.

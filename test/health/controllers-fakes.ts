@@ -174,8 +174,8 @@ export class FakeWatcher extends EventEmitter implements MemberWatcher {
     this.reads++;
     return this.view;
   }
-  /** Replaces the view (as one Consul answer) and emits update. */
-  set(members: readonly Partial<DiscoveredMember>[]): void {
+  /** Replaces the view (as one Consul answer that arrived `ageMs` ago, if given) and emits update. */
+  set(members: readonly Partial<DiscoveredMember>[], ageMs?: number): void {
     this.view = members.map((m) => member(m)).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     this.synced = true;
     const u: MembershipUpdate = {
@@ -183,13 +183,15 @@ export class FakeWatcher extends EventEmitter implements MemberWatcher {
       index: 1,
       members: this.view,
       diff: { added: [], removed: [], changed: [], health: [] },
+      ...(ageMs === undefined ? {} : { ageMs }),
     };
     this.emit("update", u);
   }
-  /** Flips one member's health in the view. */
-  health(id: string, healthy: boolean): void {
+  /** Flips one member's health in the view (in an answer that arrived `ageMs` ago, if given). */
+  health(id: string, healthy: boolean, ageMs?: number): void {
     this.set(
       this.view.map((m) => (m.id === id ? { ...m, healthy, status: healthy ? "passing" : "critical" } : m)),
+      ageMs,
     );
   }
   status(): WatcherStatus {

@@ -129,6 +129,40 @@ describe("MembershipController", () => {
     await c.stop();
   });
 
+  test("the window counts from the arrival of the answer that carried the change (ageMs)", async () => {
+    const { clock, cluster, c, w } = setup();
+    c.start();
+    w("users").set(FOUR);
+    await clock.advance(1000);
+    const [proposals, reads] = [cluster.proposals.length, w("users").reads];
+    // The answer arrived 60 ms before the update (reading and decoding it): 140 ms are left.
+    w("users").health("u3", false, 60);
+    await clock.advance(139);
+    assert.equal(w("users").reads, reads, "no flush inside the window");
+    await clock.advance(1);
+    assert.deepEqual(cluster.committed().slice(proposals), ["SetHealth users u3=down"]);
+    assert.equal(w("users").reads, reads + 1, "one flush at the window's end");
+    assert.equal(c.status().users.lastLatencyMs, 200, "latency counted from the arrival");
+    // Older than the window: flushed at once.
+    w("users").health("u3", true, 5000);
+    await clock.advance(0);
+    assert.deepEqual(cluster.committed().slice(proposals), [
+      "SetHealth users u3=down",
+      "SetHealth users u3=up",
+    ]);
+    assert.equal(c.status().users.lastLatencyMs, 200, "the age is capped at the window");
+    // A second update re-arms from its own arrival; maxDelay still counts from the first's.
+    w("users").health("u1", false, 50);
+    await clock.advance(100);
+    w("users").health("u2", false, 30);
+    await clock.advance(169);
+    assert.equal(w("users").reads, reads + 2, "the second update's window is not over");
+    await clock.advance(1);
+    assert.deepEqual(cluster.committed().slice(proposals + 2), ["SetHealth users u1=down,u2=down"]);
+    assert.equal(c.status().users.lastLatencyMs, 320);
+    await c.stop();
+  });
+
   test("critical: one SetHealth with only the flipped member; back within the window: no command", async () => {
     const { clock, cluster, c, w, members } = setup();
     c.start();

@@ -107,6 +107,8 @@ export class ConsulDouble {
   private readonly healthCounts = new Map<string, number>();
   /** performance.now() when the last /v1/health/service answer was written (benchmarks split on it). */
   lastHealthAnswerAt: number | undefined;
+  /** performance.now() when a check last changed status (benchmarks time a change from it). */
+  lastStatusChangeAt: number | undefined;
   private readonly server: http.Server;
   private readonly sockets = new Set<Socket>();
   private readonly services = new Map<string, ServiceState>();
@@ -614,6 +616,7 @@ export class ConsulDouble {
     c.syncTimer = undefined;
     c.pendingOutput = undefined;
     c.Status = status;
+    this.lastStatusChangeAt = performance.now();
     c.Output = output;
     c.rev = ++this.revs;
     c.ModifyIndex = this.touchService(c.ServiceName);
