@@ -22,7 +22,7 @@ import {
   type KubernetesWatcherStatus,
 } from "./kubernetes-watcher.js";
 import { kubernetesWatcherOptions } from "./membership/kubernetes-options.js";
-import { type DiscoverySource, planMembership } from "./membership/membership-plan.js";
+import { type DiscoverySource, type MembershipPlan, planMembership } from "./membership/membership-plan.js";
 import { consulWatcherOptions } from "./membership/watcher-options.js";
 
 export type { ControllerClock, GetState, Propose } from "./controller/deps.js";
@@ -124,6 +124,12 @@ interface PoolWatch {
   skipped: readonly string[];
   skippedKey: string;
   lastPool: PoolState | undefined;
+  /**
+   * The plan made when the last update arrived, and the committed pool it was made against:
+   * the window's end proposes it without planning again (a pass over the whole view) unless
+   * the committed pool changed meanwhile. Another update replaces it.
+   */
+  prepared: { readonly pool: PoolState; readonly plan: MembershipPlan } | undefined;
 }
 
 /** Quiet time after the last watcher update before proposing, unless `debounceMs` says otherwise. */
@@ -291,11 +297,14 @@ export class MembershipController extends LeaderController {
       skipped: [],
       skippedKey: "",
       lastPool: undefined,
+      prepared: undefined,
     };
     this.pools.set(pool, w);
     if (watcher === undefined) return;
     watcher.on("update", (update) => {
-      if (!w.cycle.closed) this.touch(w, update?.ageMs);
+      if (w.cycle.closed) return;
+      this.touch(w, update?.ageMs);
+      this.prepare(w);
     });
     try {
       watcher.start();
@@ -333,6 +342,23 @@ export class MembershipController extends LeaderController {
     cycle.arm(Math.min(this.debounceMs - age, w.firstPendingAt + this.maxDelayMs - now));
   }
 
+  /**
+   * Plans the watcher's new view while the debounce window runs, so that the window's end
+   * only proposes. Nothing is decided here: flush() checks the plan is still current.
+   */
+  private prepare(w: PoolWatch): void {
+    w.prepared = undefined;
+    const pool = this.getState().pools[w.pool];
+    if (pool === undefined || w.watcher === undefined || !w.watcher.status().synced) return;
+    try {
+      const plan = planMembership(w.pool, pool, w.watcher.members(), this.panicThreshold, w.source);
+      w.prepared = { pool, plan };
+    } catch (err) {
+      // flush() plans again and reports what goes wrong there.
+      this.log.debug({ pool: w.pool, err: errorText(err) }, "membership plan ahead failed");
+    }
+  }
+
   private async flush(w: PoolWatch): Promise<void> {
     const cycle = w.cycle;
     if (cycle.closed || w.watcher === undefined) return;
@@ -345,7 +371,15 @@ export class MembershipController extends LeaderController {
     // Until the first answer the view is empty, and proposing it would empty the pool.
     if (pool === undefined || !w.watcher.status().synced) return;
     w.lastPool = pool;
-    const plan = planMembership(w.pool, pool, w.watcher.members(), this.panicThreshold, w.source);
+    // Planned when the update arrived, against this very committed pool: still current (a
+    // newer update would have replaced it). Used once: a later flush (a retry, a foreign
+    // entry) plans again.
+    const prepared = w.prepared;
+    w.prepared = undefined;
+    const plan =
+      prepared !== undefined && prepared.pool === pool
+        ? prepared.plan
+        : planMembership(w.pool, pool, w.watcher.members(), this.panicThreshold, w.source);
     w.wouldBeHealthy = plan.wouldBeHealthy;
     w.total = plan.total;
     w.suppressed = plan.suppressed;
