@@ -414,3 +414,31 @@ test("double only: an answer built from remembered entries equals one built from
     await warm.close();
   }
 });
+
+test("double only: lastStatusChangeAt marks a check's status change, not an output-only update", async (t) => {
+  // The scale bench times a Consul change from this mark.
+  const target = await consulTarget({ seed: SEED });
+  try {
+    const d = needControls(t, target, "lastStatusChangeAt");
+    if (d === undefined) return;
+    await registerService(target, {
+      Name: "m",
+      ID: "m1",
+      Port: 1,
+      Check: { CheckID: "c1", TTL: "1h", Status: "passing" },
+    });
+    const before = performance.now();
+    await rawPut(target, "/v1/agent/check/fail/c1");
+    const failedAt = d.lastStatusChangeAt;
+    assert.ok(
+      failedAt !== undefined && failedAt >= before && failedAt <= performance.now(),
+      `mark ${failedAt}`,
+    );
+    await rawPut(target, "/v1/agent/check/fail/c1?note=still");
+    assert.equal(d.lastStatusChangeAt, failedAt, "an output-only update is not a status change");
+    await rawPut(target, "/v1/agent/check/pass/c1");
+    assert.ok((d.lastStatusChangeAt as number) > failedAt);
+  } finally {
+    await target.close();
+  }
+});

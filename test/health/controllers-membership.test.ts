@@ -142,6 +142,7 @@ describe("MembershipController", () => {
     assert.equal(cluster.proposals.length, proposals, "no flush inside the window");
     await clock.advance(1);
     assert.deepEqual(cluster.committed().slice(proposals), ["SetHealth users u3=down"]);
+    assert.equal(w("users").reads, reads + 1, "planned once, as the update arrived");
     assert.equal(c.status().users.lastLatencyMs, 200, "latency counted from the arrival");
     // Older than the window: flushed at once.
     w("users").health("u3", true, 5000);
