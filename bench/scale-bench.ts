@@ -352,7 +352,7 @@ export async function run(argv: string[]): Promise<number> {
         });
       if (small !== undefined && large !== undefined)
         rows.push({
-          what: "  of which: the Consul double's answer written (after the check update)",
+          what: "  of which: the Consul double's answer written (after it marked the check)",
           small: `10: ${small.answerMs.toFixed(1)} ms`,
           large: `3000: ${large.answerMs.toFixed(1)} ms`,
           ratio: x(large.answerMs / small.answerMs),

@@ -133,6 +133,7 @@ async function measureOne(
     let rssFirst = rss0;
     for (let r = 0; r < repeats; r++) {
       for (const fail of [true, false]) {
+        await parked(consul);
         const c0 = cpuSeconds(pid);
         const sent = performance.now();
         await put(consul, `/v1/agent/check/${fail ? "fail" : "pass"}/${check}`);
@@ -165,6 +166,20 @@ async function measureOne(
   } finally {
     if (child !== undefined) await stopChild(child);
     await consul.close();
+  }
+}
+
+/**
+ * Waits until the watcher's blocking query is held by the double, as a lone change finds it.
+ * The watcher paces its queries (2 a second, burst 4): changes made back to back, as fast as
+ * the bench sees them applied, would soon wait for its next token, and the row would time
+ * that pacing instead of one change.
+ */
+async function parked(consul: ConsulDouble): Promise<void> {
+  const end = performance.now() + 30_000;
+  while (consul.blockedQueries(SERVICE) === 0) {
+    if (performance.now() > end) throw new Error("the watcher's blocking query was not held within 30 s");
+    await new Promise((r) => setTimeout(r, 5));
   }
 }
 
