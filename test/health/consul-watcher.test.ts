@@ -385,7 +385,9 @@ describe("ConsulWatcher against hand-made servers (streaming, TLS)", () => {
   test("an update's ageMs is the time since its answer's head arrived (the body's reading included)", async (t) => {
     // Answer 1: one member, at once. Answer 2 (the blocking query's): the head and half of the
     // body at once, the rest SLOW_MS later, with the member critical.
-    const SLOW_MS = 150;
+    // The head is noticed a scheduling delay after it was written, so on a loaded machine the
+    // measured age can fall short of SLOW_MS by that much: half of it is the bound.
+    const SLOW_MS = 300;
     let n = 0;
     let headAt = 0;
     const server = http.createServer((_req, res) => {
@@ -422,7 +424,7 @@ describe("ConsulWatcher against hand-made servers (streaming, TLS)", () => {
     const slow = updates[1];
     assert.ok(first >= 0 && first < SLOW_MS, `an answer read at once is young (ageMs=${first})`);
     assert.ok(
-      (slow.ageMs as number) >= SLOW_MS - 5,
+      (slow.ageMs as number) >= SLOW_MS / 2,
       `ageMs=${slow.ageMs} counts the ${SLOW_MS} ms the body took to arrive`,
     );
     // Never older than the head itself: it counts from the arrival, not from the request.
