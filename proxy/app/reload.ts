@@ -19,6 +19,7 @@ import { unreadableTlsFiles } from "../forward/upstream-tls.js";
 import { createAccessLog, type LineSink } from "../logging/access-log.js";
 import type { MetricsObserver } from "../metrics/observer.js";
 import { errorText } from "./errors.js";
+import { notRegularFile } from "./reload-file-kind.js";
 
 export interface ReloadOutcome {
   ok: boolean;
@@ -91,7 +92,11 @@ export class ConfigReloader {
     const { logger, routing, reloads, configPath } = this.d;
     logger.info({ trigger, config: configPath }, "reloading config");
     // Off the event loop: parsing and validating must not stall proxied requests.
-    const loaded = await loadConfigFileOffThread(configPath, this.d.env);
+    const wrongKind = await notRegularFile(configPath);
+    const loaded: ConfigResult =
+      wrongKind === undefined
+        ? await loadConfigFileOffThread(configPath, this.d.env)
+        : { ok: false, errors: [wrongKind] };
     // start refuses upstream TLS files it cannot read (app.ts); a reload must too, or the pool
     // switches to TLS without its CA or client certificate and every request fails.
     const result = loaded.ok ? withReadableTlsFiles(loaded.config) : loaded;
