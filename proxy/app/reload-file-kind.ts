@@ -1,27 +1,20 @@
-// What a reload may read. A reload reads the config file on the thread pool; a FIFO (or a
-// device) with no writer blocks that read, and an exit joins the thread pool: a SIGTERM
-// during such a reload drained the instance and then hung it for ever (found from the
-// outside: the config path replaced by a FIFO, then SIGHUP, then SIGTERM). `start` may still
-// read a FIFO (it is read once, before anything serves); a reload reads regular files only.
-// stat(2) never blocks on a FIFO.
+// A reload blocked on its config file must not hold the process's exit. A reload reads the
+// file on the thread pool; when the path is a FIFO with no writer (config management that
+// pipes the file, or a path replaced by one), the open(2) blocks until a writer comes, and
+// the exit joins the thread pool: a SIGTERM during such a reload drained the instance and
+// then hung it for ever (found from the outside). At shutdown the pending reader is released
+// by opening the FIFO for writing (non-blocking) and closing it at once: the reader sees an
+// empty file, that reload is refused as invalid, and the thread is free.
 
-import { stat } from "node:fs/promises";
-import type { ConfigError } from "../../config/file/config-error.js";
+import { closeSync, constants, openSync, statSync } from "node:fs";
 
-/** A config error when `path` is not a regular file (absent is left to the loader's own error). */
-export async function notRegularFile(path: string): Promise<ConfigError | undefined> {
-  let kind: string;
+/** Releases a reader blocked opening the FIFO at `path`; a no-op for anything else. */
+export function releaseFifoReader(path: string): void {
   try {
-    const st = await stat(path);
-    if (st.isFile()) return undefined;
-    kind = st.isFIFO() ? "a FIFO" : st.isDirectory() ? "a directory" : "not a regular file";
+    if (!statSync(path).isFIFO()) return;
+    // ENXIO when no reader is waiting: nothing to release.
+    closeSync(openSync(path, constants.O_WRONLY | constants.O_NONBLOCK));
   } catch {
-    return undefined;
+    // gone, or no reader: nothing to do
   }
-  return {
-    path: "",
-    expected: "a regular file",
-    found: kind,
-    message: `the config path is ${kind}: a reload reads regular files only (a read from it could block the process's exit); restart to read it`,
-  };
 }
