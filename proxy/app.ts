@@ -13,6 +13,7 @@ import { configHints } from "../config/file/config-hints.js";
 import { loadConfigFileText } from "../config/file/load.js";
 import { seedConfigLoads } from "../config/file/load-off-thread.js";
 import type { ShardgateConfig } from "../config/file/schema.js";
+import { adminTimeouts } from "./admin/admin-timeouts.js";
 import { createAdminServer } from "./admin/server.js";
 import { createAdminBackend } from "./app/admin-backend.js";
 import { ClusterActions } from "./app/cluster-actions.js";
@@ -290,7 +291,12 @@ async function startOrCheck(
       ring: (pool) => ringView(routing.current(), pool),
     }),
   });
-  const adminServer = createAdminServer({ logger, timeouts: config.listen.timeouts, backend: adminBackend });
+  const adminServer = createAdminServer({
+    logger,
+    timeouts: adminTimeouts(config),
+    limits: { maxConnections: config.admin.maxConnections, maxBodySize: config.admin.maxBodySize },
+    backend: adminBackend,
+  });
 
   const stopAll = async () => {
     dataPlane.close();

@@ -4,6 +4,8 @@
 // for loading the proxy, and one command's dependencies cannot break another.
 
 import { holdSignals } from "./app/early-signals.js";
+import { guardStdStreams } from "./app/std-streams.js";
+import { quietStraySignals } from "./app/stray-signals.js";
 
 interface CommandModule {
   run(argv: string[]): Promise<number>;
@@ -35,7 +37,11 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   // Before the (slow) import of the proxy: a signal during start must not kill it (early-signals.ts).
-  if (name === "start") holdSignals();
+  if (name === "start") {
+    holdSignals();
+    quietStraySignals();
+    guardStdStreams();
+  }
   const mod = (await import(entry.module)) as CommandModule;
   return mod.run(rest);
 }

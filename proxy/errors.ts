@@ -63,6 +63,11 @@ export const ERRORS = Object.freeze({
     503,
     "the rate limit store cannot be reached and the route fails closed",
   ),
+  too_many_connections: def(
+    "too_many_connections",
+    503,
+    "the listener holds its maximum of open connections (listen.maxConnections / admin.maxConnections); retry",
+  ),
   upstream_timeout: def("upstream_timeout", 504, "the upstream member did not answer in time"),
 });
 

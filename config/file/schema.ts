@@ -81,6 +81,8 @@ const listenSchema = z.strictObject({
     })
     .prefault({}),
   maxHeaderSize: size().default(16 * 1024),
+  /** Open client connections per process (each worker has its own); past it: 503 too_many_connections (proxy/server/connection-cap.ts). */
+  maxConnections: posInt().max(1_000_000).default(10_000),
   /** HTTP/2 next to HTTP/1.1: h2 by ALPN over TLS, h2c with prior knowledge on a plain port (README "HTTP/2 and gRPC"). */
   http2: z
     .strictObject({
@@ -461,6 +463,19 @@ export const configSchema = z.strictObject({
       fleet: z
         .array(z.string().regex(/^https?:\/\/[^/\s]+$/, "an admin URL like http://10.0.0.2:9901"))
         .default([]),
+      /** Open admin connections; at the cap the oldest idle one is closed, else 503 too_many_connections. */
+      maxConnections: posInt().max(100_000).default(64),
+      /** A request body over this is refused 413 body_too_large and its connection closed. */
+      maxBodySize: size().default(64 * 1024),
+      /** The admin port's own timeouts; each absent one is listen.timeouts' value. */
+      timeouts: z
+        .strictObject({
+          request: duration().optional(),
+          headers: duration().optional(),
+          idle: duration().optional(),
+          keepAlive: duration().optional(),
+        })
+        .prefault({}),
     })
     .prefault({}),
   log: z

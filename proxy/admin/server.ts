@@ -8,6 +8,7 @@ import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import { BREAKER_OVERRIDES, type BreakerOverride } from "../../config/state/commands.js";
 import { answerClientError } from "../server/client-error.js";
+import { capConnections } from "../server/connection-cap.js";
 import { checkAdminToken } from "./auth.js";
 import { handleOpsRoute, OPS_WRITE_PATH } from "./ops-routes.js";
 import { redactTarget } from "./redact.js";
@@ -18,10 +19,21 @@ const JSON_TYPE = "application/json; charset=utf-8";
 const DRAIN_PATH = /^\/admin\/pools\/([^/]+)\/members\/([^/]+)\/(drain|undrain)$/;
 const BREAKER_PATH = /^\/admin\/pools\/([^/]+)\/members\/([^/]+)\/breaker$/;
 const FAULT_PATH = /^\/admin\/debug\/(cut|heal)$/;
-const MAX_BODY_BYTES = 64 * 1024;
+/** admin.maxBodySize's default, for servers built without limits (tests). */
+const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
+/** admin.maxConnections' default. */
+const DEFAULT_MAX_CONNECTIONS = 64;
 
-/** Reads a small JSON body; "" -> undefined. Errors are AdminErrors (too large, not JSON). */
-function readJson(
+function bodyTooLarge(max: number): AdminError {
+  return { status: 413, error: "body_too_large", message: `request body over ${max} bytes` };
+}
+
+/**
+ * Reads a small JSON body; "" -> undefined. Errors are AdminErrors (too large, not JSON).
+ * Bound to the server's body cap in createAdminServer.
+ */
+function readJsonUpTo(
+  max: number,
   req: IncomingMessage,
 ): Promise<{ ok: true; value: unknown } | { ok: false; err: AdminError }> {
   return new Promise((resolve) => {
@@ -35,11 +47,8 @@ function readJson(
     };
     req.on("data", (c: Buffer) => {
       size += c.length;
-      if (size > MAX_BODY_BYTES) {
-        finish({
-          ok: false,
-          err: { status: 413, error: "body_too_large", message: `request body over ${MAX_BODY_BYTES} bytes` },
-        });
+      if (size > max) {
+        finish({ ok: false, err: bodyTooLarge(max) });
         req.resume();
         return;
       }
@@ -75,6 +84,8 @@ function send(res: ServerResponse, status: number, body: unknown, retryAfterS?: 
     "cache-control": "no-store",
   };
   if (retryAfterS !== undefined) headers["retry-after"] = String(retryAfterS);
+  // The rest of an oversized body is not read: the connection closes after the answer.
+  if (status === 413) headers.connection = "close";
   res.writeHead(status, headers);
   res.end(text);
 }
@@ -124,13 +135,17 @@ function sendResult<T>(res: ServerResponse, r: AdminResult<T>, logOk: (value: T)
 export interface AdminServerOptions {
   backend: AdminBackend;
   logger: Logger;
-  /** The proxy listener's timeouts (config listen.timeouts, ms): idle admin connections are not kept forever either. */
+  /** The admin port's timeouts (admin.timeouts over listen.timeouts, ms): idle admin connections are not kept forever either. */
   timeouts?: { request: number; headers: number; idle: number; keepAlive: number };
+  /** admin.maxConnections / admin.maxBodySize (defaults 64 and 64 KiB). */
+  limits?: { maxConnections: number; maxBodySize: number };
 }
 
 export function createAdminServer(opts: AdminServerOptions): Server {
   const { backend, logger } = opts;
   const log = logger.child({ component: "admin" });
+  const maxBody = opts.limits?.maxBodySize ?? DEFAULT_MAX_BODY_BYTES;
+  const readJson = (req: IncomingMessage) => readJsonUpTo(maxBody, req);
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     // The path and query are parsed against a fixed base: the Host header is not trusted for anything.
@@ -144,15 +159,18 @@ export function createAdminServer(opts: AdminServerOptions): Server {
     }
     const path = url.pathname;
     const method = req.method ?? "GET";
+    // A declared length over the cap is refused before a byte of it is read, on every path.
+    const declared = Number(req.headers["content-length"] ?? 0);
+    if (declared > maxBody) return sendError(res, bodyTooLarge(maxBody));
     // Only the breaker and fault-injection endpoints read a body; consume every other one so
-    // keep-alive clients are not stalled.
+    // keep-alive clients are not stalled, but never more than the cap (a chunked flood).
     if (
       !BREAKER_PATH.test(path) &&
       !FAULT_PATH.test(path) &&
       !OPS_WRITE_PATH.test(path) &&
       path !== "/admin/cache/purge"
     )
-      req.resume();
+      discardBody(req, maxBody);
     const read = method === "GET" || method === "HEAD";
 
     if (path === "/healthz") {
@@ -367,8 +385,34 @@ export function createAdminServer(opts: AdminServerOptions): Server {
     });
   });
   if (t !== undefined) server.timeout = t.idle;
+  const maxConnections = opts.limits?.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  let refusedLogged = 0;
+  capConnections(server, {
+    max: maxConnections,
+    reclaimIdle: true,
+    tls: false,
+    onRefused: () => {
+      // One line per 10 s at most: a flood must not become a log flood.
+      const now = Date.now();
+      if (now - refusedLogged < 10_000) return;
+      refusedLogged = now;
+      log.warn(
+        { code: "too_many_connections", maxConnections },
+        "admin connection refused: every connection is busy with a request (admin.maxConnections)",
+      );
+    },
+  });
   // What the parser refuses (headers too slow or too large, malformed) gets the proxy port's
   // coded JSON answer (408 request_timeout, 431, 414, 400), not a bare 400 without a body.
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket));
   return server;
+}
+
+/** Drops a body no endpoint reads; past `max` bytes the connection is closed. */
+function discardBody(req: IncomingMessage, max: number): void {
+  let size = 0;
+  req.on("data", (c: Buffer) => {
+    size += c.length;
+    if (size > max) req.socket.destroy();
+  });
 }

@@ -3,6 +3,7 @@
 // Kept out of App so tests and the demo can run an App without owning the process.
 
 import type { App } from "../app.js";
+import { reportStraySignalsTo } from "./stray-signals.js";
 
 /** How long the exit waits for handles (log writes) after shutdown completed. */
 const EXIT_GRACE_MS = 2_000;
@@ -41,9 +42,20 @@ export function runUntilSignalled(app: App): Running {
       );
     };
     const onHup = (): void => {
+      // Draining: the config is not re-read (the instance is leaving; a reload would propose
+      // to a Raft node that is stopping).
+      if (signalled) {
+        logger.warn({ signal: "SIGHUP" }, "SIGHUP during shutdown: no reload");
+        return;
+      }
       void app.reload("SIGHUP").catch((err: unknown) => logger.error({ err }, "reload failed"));
     };
+    let fatal = false;
     const onUncaught = (err: Error, origin: string): void => {
+      // Once: if reporting the first one fails too (both std streams closed), a second report
+      // would fail the same way, again and again, and the exit below would never run.
+      if (fatal) return;
+      fatal = true;
       // State may be inconsistent after an exception nobody caught: record it, then exit
       // non-zero so a supervisor restarts us, rather than limp on or die without a word.
       logger.fatal({ err, origin }, "uncaught exception; exiting");
@@ -69,6 +81,9 @@ export function runUntilSignalled(app: App): Running {
     process.on("SIGHUP", onHup);
     process.on("uncaughtException", onUncaught);
     process.on("unhandledRejection", onRejection);
+    reportStraySignalsTo((signal) =>
+      logger.warn({ signal }, `${signal} ignored: shardgate opens no inspector and does not exit on it`),
+    );
     stop = onStop;
   });
   return { exited, stop: (signal) => stop(signal) };

@@ -19,6 +19,7 @@ import { unreadableTlsFiles } from "../forward/upstream-tls.js";
 import { createAccessLog, type LineSink } from "../logging/access-log.js";
 import type { MetricsObserver } from "../metrics/observer.js";
 import { errorText } from "./errors.js";
+import { releaseFifoReader } from "./reload-file-kind.js";
 
 export interface ReloadOutcome {
   ok: boolean;
@@ -81,6 +82,29 @@ export class ConfigReloader {
   }
 
   /** Serialized: SIGHUP and POST /admin/reload never overlap. */
+  /** Config reads under way (a FIFO's may be blocked waiting for its writer). */
+  private readsInFlight = 0;
+
+  private releasing: NodeJS.Timeout | undefined;
+
+  /**
+   * At shutdown: a read blocked on a FIFO config would hold the exit; release it now and,
+   * while a read is still under way (the load worker may open the file only later), every
+   * 25 ms (reload-file-kind.ts). The timer holds nothing open.
+   */
+  releaseBlockedRead(): void {
+    if (this.readsInFlight === 0 || this.releasing !== undefined) return;
+    releaseFifoReader(this.d.configPath);
+    this.releasing = setInterval(() => {
+      if (this.readsInFlight === 0) {
+        clearInterval(this.releasing);
+        return;
+      }
+      releaseFifoReader(this.d.configPath);
+    }, 25);
+    this.releasing.unref();
+  }
+
   reload(trigger: string): Promise<ReloadOutcome> {
     const next = this.reloading.then(() => this.reloadNow(trigger));
     this.reloading = next.catch(() => ({ ok: false, ringVersion: this.d.routing.ringVersion }));
@@ -91,7 +115,13 @@ export class ConfigReloader {
     const { logger, routing, reloads, configPath } = this.d;
     logger.info({ trigger, config: configPath }, "reloading config");
     // Off the event loop: parsing and validating must not stall proxied requests.
-    const loaded = await loadConfigFileOffThread(configPath, this.d.env);
+    this.readsInFlight++;
+    let loaded: ConfigResult;
+    try {
+      loaded = await loadConfigFileOffThread(configPath, this.d.env);
+    } finally {
+      this.readsInFlight--;
+    }
     // start refuses upstream TLS files it cannot read (app.ts); a reload must too, or the pool
     // switches to TLS without its CA or client certificate and every request fails.
     const result = loaded.ok ? withReadableTlsFiles(loaded.config) : loaded;

@@ -81,6 +81,7 @@ export class App {
    * closes everything. Idempotent: a second call returns the first call's promise.
    */
   shutdown(reason: string): Promise<void> {
+    this.p.reloader.releaseBlockedRead();
     this.stopping ??= (this.p.beforeStop?.(reason) ?? Promise.resolve())
       .then(() =>
         drainAndClose(

@@ -47,7 +47,11 @@ export function createServingPlane(p: ServingPlaneParts) {
   const proxyServer = createProxyServer({
     dataPlane,
     logger: logger.child({ component: "listener" }),
-    listen: { timeouts: config.listen.timeouts, maxHeaderSize: config.listen.maxHeaderSize },
+    listen: {
+      timeouts: config.listen.timeouts,
+      maxHeaderSize: config.listen.maxHeaderSize,
+      maxConnections: config.listen.maxConnections,
+    },
     http2: config.listen.http2.enabled
       ? { maxConcurrentStreams: config.listen.http2.maxConcurrentStreams }
       : false,

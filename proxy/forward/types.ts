@@ -189,6 +189,8 @@ export interface ProxyServerInit {
   listen: {
     timeouts: { request: number; headers: number; idle: number; keepAlive: number };
     maxHeaderSize: number;
+    /** Open connections at once (listen.maxConnections); absent = no cap. */
+    maxConnections?: number;
   };
   /** Called for every connection-level rejection (400/408/431 before a request exists, or "client_gone"). */
   onClientError?: (code: string) => void;

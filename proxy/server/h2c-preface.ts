@@ -62,6 +62,7 @@ export function sniffH2cPreface(server: Server, h2: Http2Server, timeoutMs: numb
       clearTimeout(timer);
       socket.off("data", onData);
       socket.off("close", onClose);
+      socket.off("end", onEnd);
       socket.off("error", noop);
     };
     const onData = (chunk: Buffer): void => {
@@ -80,9 +81,18 @@ export function sniffH2cPreface(server: Server, h2: Http2Server, timeoutMs: numb
       settled = true;
       clearTimeout(timer);
     };
+    // The client closed its side before a request began: nothing can come any more, so the
+    // socket is closed now instead of holding a connection slot until the headers timeout
+    // (the server is allowHalfOpen, so its end alone never closes it).
+    const onEnd = (): void => {
+      if (settled) return;
+      done();
+      socket.destroy();
+    };
     socket.on("error", noop);
     socket.on("data", onData);
     socket.on("close", onClose);
+    socket.on("end", onEnd);
   });
 }
 

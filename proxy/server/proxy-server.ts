@@ -14,6 +14,7 @@ import { type ErrorCode, errorBody, rawErrorResponse } from "../errors.js";
 import { newRequestId } from "../forward/request-id.js";
 import type { ProxyServerInit } from "../forward/types.js";
 import { answerClientError } from "./client-error.js";
+import { capConnections } from "./connection-cap.js";
 import { attachHttp2 } from "./h2-listener.js";
 import { acceptProxyProtocol } from "./proxy-protocol-accept.js";
 
@@ -110,6 +111,15 @@ export function createProxyServer(init: ProxyServerInit): Server {
       timeoutMs: headersTimeout > 0 ? headersTimeout : 10_000,
       logger,
       onRefused: init.onClientError,
+    });
+  }
+  // Last: the cap stands in front of every connection listener above (HTTP, TLS, h2c, PROXY).
+  if (listen.maxConnections !== undefined) {
+    capConnections(server, {
+      max: listen.maxConnections,
+      reclaimIdle: false,
+      tls: init.tls !== undefined,
+      onRefused: () => init.onClientError?.("too_many_connections"),
     });
   }
   return server;

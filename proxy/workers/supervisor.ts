@@ -13,7 +13,7 @@ import type { WorkerOutcomes } from "./worker-outcomes.js";
 
 const FROM_SOURCE = import.meta.url.endsWith(".ts");
 const WORKER_MAIN = fileURLToPath(
-  new URL(FROM_SOURCE ? "./worker-main.ts" : "./worker-main.js", import.meta.url),
+  new URL(FROM_SOURCE ? "./worker-entry.ts" : "./worker-entry.js", import.meta.url),
 );
 
 /** First restart delay; doubles per crash in a row up to MAX_BACKOFF_MS. */
@@ -50,7 +50,19 @@ interface Slot {
   inFlight: number;
   ringVersion: number;
   timer: NodeJS.Timeout | undefined;
+  /** fork() is waiting for this worker to listen. */
+  starting: boolean;
 }
+
+/**
+ * A stop signal sent to the whole process group (Ctrl-C, systemd's control-group kill) while
+ * a worker starts: before its first line of JavaScript runs (over a second on a loaded
+ * machine) nothing can hold it, and Node's default ends the worker. The stop is the
+ * primary's to make (it got the signal too, and holds it until its start completes), so
+ * such a worker is forked again, up to this many times, instead of failing the start.
+ */
+const STOP_SIGNAL_REFORKS = 3;
+const STOP_SIGNALS: ReadonlySet<string> = new Set(["SIGTERM", "SIGINT"]);
 
 export interface WorkerView {
   worker: number;
@@ -81,6 +93,7 @@ export class WorkerSupervisor {
         startedAt: 0,
         crashes: 0,
         restarts: 0,
+        starting: false,
         inFlight: 0,
         ringVersion: -1,
         timer: undefined,
@@ -104,9 +117,11 @@ export class WorkerSupervisor {
 
   private fork(
     slot: Slot,
+    reforks = 0,
   ): Promise<{ ok: true; address: string; port: number } | { ok: false; message: string }> {
     const w = cluster.fork({ ...this.s.env, SHARDGATE_WORKER: String(slot.index) });
     slot.worker = w;
+    slot.starting = true;
     slot.ready = false;
     slot.startedAt = performance.now();
     slot.inFlight = 0;
@@ -125,14 +140,27 @@ export class WorkerSupervisor {
         if (m.t === "listening") done({ ok: true, address: m.address, port: m.port });
         else if (m.t === "failed") done({ ok: false, message: m.message });
       };
-      const onExit = (code: number | null, signal: string | null): void =>
+      const onExit = (code: number | null, signal: string | null): void => {
+        if (signal !== null && STOP_SIGNALS.has(signal) && reforks < STOP_SIGNAL_REFORKS && !this.stopping) {
+          clearTimeout(timer);
+          w.off("message", onMessage);
+          w.off("exit", onExit);
+          this.s.logger.info(
+            { worker: slot.index, signal },
+            "worker ended by a stop signal while starting; forked again (the primary decides the stop)",
+          );
+          resolve(this.fork(slot, reforks + 1));
+          return;
+        }
         done({
           ok: false,
           message: `workers: worker ${slot.index} exited while starting (${signal ?? code})`,
         });
+      };
       const done = (
         r: { ok: true; address: string; port: number } | { ok: false; message: string },
       ): void => {
+        slot.starting = false;
         clearTimeout(timer);
         w.off("message", onMessage);
         w.off("exit", onExit);
@@ -202,6 +230,8 @@ export class WorkerSupervisor {
         this.s.logger.warn({ worker: slot.index, code, signal }, "worker exited uncleanly while draining");
       return;
     }
+    // fork() forks it again itself (STOP_SIGNAL_REFORKS).
+    if (slot.starting && signal !== null && STOP_SIGNALS.has(signal)) return;
     const lived = performance.now() - slot.startedAt;
     slot.crashes = lived > STABLE_MS ? 1 : slot.crashes + 1;
     const delay = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** (slot.crashes - 1));

@@ -7,6 +7,7 @@
 import { formatHostPort } from "../../config/address.js";
 import { loadConfigFile } from "../../config/file/load.js";
 import type { LogLevel } from "../../config/file/schema.js";
+import { releaseSignals } from "../app/early-signals.js";
 import { errorText } from "../app/errors.js";
 import { listenOn } from "../app/listen.js";
 import { createServingPlane } from "../app/serving-plane.js";
@@ -56,6 +57,8 @@ send({ t: "ready" });
 // The primary forwards SIGHUP as a reload of the file it validated; a HUP sent to the whole
 // process group must not kill (the default) or double-reload a worker.
 process.on("SIGHUP", () => undefined);
+// Stop signals that arrived while this worker started were held by worker-entry.ts; applied
+// once it listens (releaseSignals below).
 
 async function main(): Promise<void> {
   const init = await initReceived;
@@ -201,6 +204,8 @@ async function main(): Promise<void> {
   const bound = proxyServer.address();
   if (bound === null || typeof bound === "string") fail("listen.http: the listener has no TCP address");
   send({ t: "listening", address: formatHostPort(bound.address, bound.port), port: bound.port });
+  const during = releaseSignals();
+  if (during.stop !== null) void shutdown(during.stop);
 }
 
 main().catch((err: unknown) => fail(`worker failed to start: ${errorText(err)}`));

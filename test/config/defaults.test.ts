@@ -16,9 +16,16 @@ test("top-level sections default when omitted", () => {
     admin: { host: "127.0.0.1", port: 9901 },
     timeouts: { request: 60_000, headers: 10_000, idle: 60_000, keepAlive: 5_000 },
     maxHeaderSize: 16 * 1024,
+    maxConnections: 10_000,
     http2: { enabled: true, maxConcurrentStreams: 100 },
   });
-  assert.deepEqual(c.admin, { token: "", fleet: [] });
+  assert.deepEqual(c.admin, {
+    token: "",
+    fleet: [],
+    maxConnections: 64,
+    maxBodySize: 64 * 1024,
+    timeouts: {},
+  });
   assert.deepEqual(c.tracing, {
     enabled: false,
     otlpEndpoint: "http://127.0.0.1:4318/v1/traces",

@@ -514,6 +514,12 @@ export class FileStorage implements RaftStorage {
     } catch (err) {
       throw this.poison("fsync", err);
     }
+    // Acknowledged only if it can be read back after a restart: one fstat per group commit.
+    if (fds.includes(active) && this.fs.linked !== undefined && !this.fs.linked(active))
+      throw this.poison(
+        "storage check",
+        `the active log segment in ${this.dir} has been deleted (the data directory removed?): nothing written now would survive a restart`,
+      );
   }
 
   /**

@@ -23,6 +23,12 @@ export interface StorageFs {
   fsyncDirSync(dir: string, durable: boolean): void;
   /** Blocking fdatasync, for the same rare paths (a conflict truncation's hard-state guard). */
   fdatasyncSync(fd: number, durable: boolean): void;
+  /**
+   * Whether the file open as `fd` still has a name. A data directory removed under a running
+   * instance leaves its open segment writable but nameless: every write and fsync succeeds,
+   * and nothing written survives a restart. Optional (absent = not checked).
+   */
+  linked?(fd: number): boolean;
 }
 
 function promisifyFd(op: (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => void, fd: number) {
@@ -32,6 +38,9 @@ function promisifyFd(op: (fd: number, cb: (err: NodeJS.ErrnoException | null) =>
 }
 
 export const nodeStorageFs: StorageFs = {
+  linked(fd) {
+    return fs.fstatSync(fd).nlink > 0;
+  },
   mkdirp(dir) {
     fs.mkdirSync(dir, { recursive: true });
   },
