@@ -70,7 +70,11 @@ export class RecycledBuffers {
     for (let i = 0; i < this.free.length; i++) {
       const cap = this.free[i].length;
       // Fits without wasting more than the slack a new array would have had, twice over.
-      if (cap >= length && cap <= capacityFor(capacityFor(length)) && (best < 0 || cap < this.free[best].length))
+      if (
+        cap >= length &&
+        cap <= capacityFor(capacityFor(length)) &&
+        (best < 0 || cap < this.free[best].length)
+      )
         best = i;
     }
     if (best < 0) return new Uint32Array(capacityFor(length)).subarray(0, length);

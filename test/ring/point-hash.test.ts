@@ -161,13 +161,7 @@ test("buildPackedRing (and unpackPoints) equal sortPoints plus packing: points, 
       assert.ok(bytesOf(got[k]).equals(bytesOf(want[k])), `${what}: ${k}`);
     // The ring itself, built either way (under 32,768 points it takes the general sort).
     const ring = buildRingHash(members, { pointsPerWeight: ppw });
-    assert.ok(
-      bytesOf(ring.points).equals(bytesOf(want.points)),
-      `${what}: ring points`,
-    );
-    assert.ok(
-      bytesOf(ring.owners).equals(bytesOf(want.owners)),
-      `${what}: ring owners`,
-    );
+    assert.ok(bytesOf(ring.points).equals(bytesOf(want.points)), `${what}: ring points`);
+    assert.ok(bytesOf(ring.owners).equals(bytesOf(want.owners)), `${what}: ring owners`);
   }
 });

@@ -38,7 +38,8 @@ function assertSame(got: RingHash, want: RingHash, why: string): void {
   assert.ok(bytesOf(indexOf(got)).equals(bytesOf(indexOf(want))), `${why}: index`);
   assert.ok(bytesOf(got.points).equals(bytesOf(want.points)), `${why}: points`);
   assert.ok(bytesOf(got.owners).equals(bytesOf(want.owners)), `${why}: owners`);
-  for (let h = 0; h < 2 ** 32; h += 0x01000193) assert.equal(got.lookup(h), want.lookup(h), `${why}: lookup ${h}`);
+  for (let h = 0; h < 2 ** 32; h += 0x01000193)
+    assert.equal(got.lookup(h), want.lookup(h), `${why}: lookup ${h}`);
 }
 
 /** Hands ringBuffers arrays full of garbage, big enough for `points` entries and for an index. */
