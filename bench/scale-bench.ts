@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { positiveIntArg } from "./args.js";
 import { runIfMain } from "./run-if-main.js";
-import { measureDrain, measureReload } from "./scale/change-rows.js";
+import { type MemoryParts, measureDrain, measureReload } from "./scale/change-rows.js";
 import { measureCommands } from "./scale/command-rows.js";
 import { DEBOUNCE_MS, measureConsul } from "./scale/consul-rows.js";
 import { measureFileLoad } from "./scale/file-load-rows.js";
@@ -291,6 +291,17 @@ export async function run(argv: string[]): Promise<number> {
           ratio: `${x(r.rss.afterAll / r.rss.afterFive)} (max ${x(r.rss.max / r.rss.afterFive)})`,
           target: "<= 1.10x",
         });
+      if (r.rss !== null) {
+        const part = (m: MemoryParts) =>
+          `heap ${m.heap.toFixed(0)}, external ${m.external.toFixed(0)}, other ${m.other.toFixed(0)} MB`;
+        rows.push({
+          what: "  the same, made of: V8 heap committed, external (rings), other (malloc, code, worker)",
+          small: part(r.rss.partsAfterFive),
+          large: part(r.rss.partsAfterAll),
+          ratio: `${r.rss.partsAfterAll.majorGcs - r.rss.partsAfterFive.majorGcs} mark-compacts between`,
+          target: "",
+        });
+      }
       if (r.rss !== null && large !== undefined)
         rows.push({
           what: `  the same reload, warm (median of those reloads 6-${r.rss.reloads})`,

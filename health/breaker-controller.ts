@@ -200,15 +200,18 @@ export class BreakerController extends LeaderController {
   }
 
   private reconcileMembers(name: string, pool: PoolState, p: PoolDecider, now: number): void {
-    // A member object the last reconcile saw at the same index was settled then (adopted,
-    // matching, or pending) and every later decider change goes through a proposal: only
-    // changed objects need a look, so a drain at 5,000 members visits one member.
+    // A member object the last reconcile saw was settled then (adopted, matching, or
+    // pending) and every later decider change goes through a proposal: only changed objects
+    // need a look, so a drain, a join or a leave at 5,000 members visits one member. Both
+    // lists are in id order (committed pools are): walked side by side, an unchanged object
+    // is found without a lookup; a list out of order only finds fewer.
     const last = p.reconciled;
     p.reconciled = pool.members;
-    const sameIds = last.length === pool.members.length;
+    let j = 0;
     for (let i = 0; i < pool.members.length; i++) {
       const m = pool.members[i];
-      if (sameIds && last[i] === m) continue;
+      while (j < last.length && last[j].id < m.id) j++;
+      if (j < last.length && last[j] === m) continue;
       const k = memberKey(name, m.id);
       if (p.members.has(m.id) && (this.wanted.has(k) || this.inFlight.has(k))) continue;
       if (p.members.has(m.id) && sameCommitted(m, this.expected(p.decider.view(name, m.id)))) continue;

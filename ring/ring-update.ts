@@ -18,6 +18,7 @@
 import type { PackedRing } from "./packed-build.js";
 import { PointHasher } from "./point-hash.js";
 import { type SortedPoints, sortPoints } from "./point-sort.js";
+import { ringBuffers } from "./recycled-buffers.js";
 import type { RingMember } from "./types.js";
 
 export interface PreviousRing {
@@ -175,11 +176,18 @@ export function updatedPackedRing(
   const c = changes(prev.members, sorted);
   if (c === null) return null;
   const fresh = freshPoints(sorted, c.added, ppw);
-  const packed = new Uint32Array(total);
+  // Written in full by the merge (when its count is right), so a dead ring's array will do.
+  const packed = ringBuffers.take(total);
   const out = mergePacked(prev.packed, prev.index, c.remap, fresh.points, fresh.owners, packed);
-  if (out !== total) return null;
+  if (out !== total) {
+    ringBuffers.give(packed);
+    return null;
+  }
   const index = shiftedIndex(prev.index, prev.members, c.remap, ppw, fresh.points);
-  return index[65536] === total ? { packed, index } : null;
+  if (index[65536] === total) return { packed, index };
+  ringBuffers.give(packed);
+  ringBuffers.give(index);
+  return null;
 }
 
 /**
@@ -279,7 +287,7 @@ function shiftedIndex(
     const count = oldMembers[i].weight * ppw;
     for (let p = 0; p < count; p++) delta[(hasher.next() >>> 16) + 1]--;
   }
-  const index = new Uint32Array(65537);
+  const index = ringBuffers.take(65537); // every entry written below
   let shift = 0;
   for (let b = 0; b <= 65536; b++) {
     shift += delta[b];

@@ -4,7 +4,15 @@
 // plus the process's RSS over repeated reloads of the large pool.
 
 import { cpuSeconds, rssBytes } from "../proxy-bench.js";
-import { ADMIN_TOKEN, median, memberId, type Shardgate, startShardgate, type Upstream } from "./processes.js";
+import {
+  ADMIN_TOKEN,
+  median,
+  memberId,
+  metricValue,
+  type Shardgate,
+  startShardgate,
+  type Upstream,
+} from "./processes.js";
 
 interface RouteView {
   owner: string | null;
@@ -109,10 +117,34 @@ export interface ReloadFigure {
   readonly cpuMs: number;
 }
 
+/** What the process's memory is made of at an RSS sample, from its own /metrics (MB). */
+export interface MemoryParts {
+  /** V8 heap committed (heap total). */
+  readonly heap: number;
+  /** Memory outside the V8 heap that V8 accounts for: mostly ArrayBuffers (rings). */
+  readonly external: number;
+  /** RSS minus those two: code, the load worker, and what malloc keeps resident. */
+  readonly other: number;
+  /** Mark-compacts (major GCs) of the main thread so far. */
+  readonly majorGcs: number;
+}
+
+async function memoryParts(sg: Shardgate, rssMb: number): Promise<MemoryParts> {
+  const text = await (await fetch(`${sg.admin}/metrics`)).text();
+  const mb = (name: string) => metricValue(text, name) / 2 ** 20;
+  const heap = mb("shardgate_nodejs_heap_size_total_bytes");
+  const external = mb("shardgate_nodejs_external_memory_bytes");
+  const major = /^shardgate_nodejs_gc_duration_seconds_count\{[^}]*kind="major"[^}]*\} (\d+)$/m.exec(text);
+  return { heap, external, other: rssMb - heap - external, majorGcs: major === null ? 0 : Number(major[1]) };
+}
+
 export interface ReloadRss {
   readonly members: number;
   readonly afterFive: number;
   readonly afterAll: number;
+  /** The memory's parts right after the RSS samples after reload 5 and after the last one. */
+  readonly partsAfterFive: MemoryParts;
+  readonly partsAfterAll: MemoryParts;
   /** Highest RSS sampled after any reload from the sixth on (the sawtooth's top). */
   readonly max: number;
   readonly reloads: number;
@@ -177,20 +209,28 @@ export async function measureReload(
       if (size === sizes[sizes.length - 1] && rssReloads > 5) {
         let afterFive = 0;
         let max = 0;
+        let partsAfterFive: MemoryParts | null = null;
         const warm: number[] = [];
         for (let r = 1; r <= rssReloads; r++) {
           const ms = await reloadOnce(r % 2);
           const mb = rssBytes(sg.pid) / 2 ** 20;
-          if (r === 5) afterFive = mb;
+          if (r === 5) {
+            afterFive = mb;
+            // Read after the sample, so the sample is the same as without it.
+            partsAfterFive = await memoryParts(sg, mb);
+          }
           if (r > 5) {
             warm.push(ms);
             max = Math.max(max, mb);
           }
         }
+        const afterAll = rssBytes(sg.pid) / 2 ** 20;
         rss = {
           members: size,
           afterFive,
-          afterAll: rssBytes(sg.pid) / 2 ** 20,
+          afterAll,
+          partsAfterFive: partsAfterFive as MemoryParts,
+          partsAfterAll: await memoryParts(sg, afterAll),
           max,
           reloads: rssReloads,
           warmMs: median(warm),

@@ -67,16 +67,19 @@ function memberInput(m: MemberState): MemberInput {
 
 /**
  * The snapshot inputs of `states`. Committed transitions keep unchanged members by identity
- * and members sorted by id, so when the list is index-aligned with the previous one only the
- * changed members get a new input object (and the snapshot update can then compare inputs by
- * identity): a drain at 5,000 members allocates one input, not 5,000.
+ * and members sorted by id, so only the changed members get a new input object (and the
+ * snapshot update can then compare inputs by identity): a drain at 5,000 members allocates
+ * one input, not 5,000, and so does a join or a leave (the two lists are walked side by side
+ * in id order; a list out of order only finds fewer to reuse).
  */
 function memberInputs(states: readonly MemberState[], prev: PoolInputs | undefined): MemberInput[] {
   const out: MemberInput[] = new Array(states.length);
-  const aligned = prev !== undefined && prev.states.length === states.length;
+  const before = prev?.states ?? [];
+  let j = 0;
   for (let i = 0; i < states.length; i++) {
     const m = states[i];
-    out[i] = aligned && prev.states[i] === m ? prev.inputs[i] : memberInput(m);
+    while (j < before.length && before[j].id < m.id) j++;
+    out[i] = j < before.length && before[j] === m ? (prev as PoolInputs).inputs[j] : memberInput(m);
   }
   return out;
 }

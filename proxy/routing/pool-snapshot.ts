@@ -116,6 +116,8 @@ function assemble(
   /** The input of the member at table index i. */
   inputAt: (i: number) => MemberInput,
   prev: PoolSnapshot | null,
+  /** With no `prev` (the table changed): a snapshot whose member objects may be reused by id. */
+  donor: PoolSnapshot | null = null,
 ): PoolSnapshot {
   const { name, settings, ringVersion } = input;
   const n = table.members.length;
@@ -141,7 +143,8 @@ function assemble(
       eligible[i] = prev.eligible[i];
       continue;
     }
-    const old = prev?.members[i];
+    // After a join or leave the members before the change keep their index: reuse those.
+    const old = prev !== null ? prev.members[i] : donorMember(donor, src.id);
     const m =
       old !== undefined && sameMember(old, src, i, tls)
         ? old
@@ -168,20 +171,41 @@ function assemble(
   return snapshot;
 }
 
-/** Builds a frozen PoolSnapshot; throws (RingConfigError or Error) on invalid input. */
-export function buildPoolSnapshot(input: PoolSnapshotInput): PoolSnapshot {
-  return build(input, undefined);
+function donorMember(donor: PoolSnapshot | null, id: string): SnapshotMember | undefined {
+  if (donor === null) return undefined;
+  const j = donor.byId.get(id);
+  return j === undefined ? undefined : donor.members[j];
 }
 
-/** `previousRing`: a ring of mostly the same members whose points a ring build may reuse. */
-function build(input: PoolSnapshotInput, previousRing: RingHash | undefined): PoolSnapshot {
+/** True when the ids strictly increase (no duplicates, already in the table's id order). */
+function inIdOrder(members: readonly MemberInput[]): boolean {
+  for (let i = 1; i < members.length; i++) if (!(members[i - 1].id < members[i].id)) return false;
+  return true;
+}
+
+/** Builds a frozen PoolSnapshot; throws (RingConfigError or Error) on invalid input. */
+export function buildPoolSnapshot(input: PoolSnapshotInput): PoolSnapshot {
+  return build(input, undefined, null);
+}
+
+/**
+ * `previousRing`: a ring of mostly the same members whose points a ring build may reuse;
+ * `donor`: the pool's previous snapshot, whose unchanged member objects may be reused.
+ */
+function build(
+  input: PoolSnapshotInput,
+  previousRing: RingHash | undefined,
+  donor: PoolSnapshot | null,
+): PoolSnapshot {
   const { name, settings, members } = input;
-  const byInputId = inputsById(name, members);
-  const ringMembers = members.map((m) => ({ id: m.id, weight: m.weight }));
+  // Committed pools list members in id order, the table's: then input i is table member i,
+  // and no Map of every input is built per reload.
+  const byInputId = inIdOrder(members) ? null : inputsById(name, members);
   const table: HashTable = buildBaseTable(
     {
       algorithm: settings.algorithm,
-      members: ringMembers,
+      // The table reads only id and weight and keeps its own frozen copies (canonicalMembers).
+      members,
       pointsPerWeight: settings.pointsPerWeight,
       tableSize: settings.tableSize,
     },
@@ -191,7 +215,11 @@ function build(input: PoolSnapshotInput, previousRing: RingHash | undefined): Po
     settings.balanceFactor === undefined
       ? null
       : withBoundedLoad(table, { balanceFactor: settings.balanceFactor });
-  return assemble(input, table, bounded, (i) => byInputId.get(table.members[i].id) as MemberInput, null);
+  const inputAt =
+    byInputId === null
+      ? (i: number) => members[i]
+      : (i: number) => byInputId.get(table.members[i].id) as MemberInput;
+  return assemble(input, table, bounded, inputAt, null, donor);
 }
 
 /** The settings a pool's table is built from; any other setting may change without a rebuild. */
@@ -239,7 +267,7 @@ export function updatePoolSnapshot(prev: PoolSnapshot | undefined, input: PoolSn
   if (ordered === null) {
     // Members joined or left: a ring keeps the points of those who stayed (ring-update.ts).
     const inner = prev.bounded !== null ? prev.bounded.inner : prev.table;
-    return build(input, inner instanceof RingHash ? inner : undefined);
+    return build(input, inner instanceof RingHash ? inner : undefined, prev);
   }
   return assemble(input, prev.table, prev.bounded, (i) => ordered[i], prev);
 }

@@ -129,3 +129,45 @@ test("a pool that cannot be built keeps its old snapshot and is reported; the ot
   assert.match(change.failed[0].error, /prime/);
   assert.equal(rt.current().pools.get("b"), before, "the old snapshot keeps serving");
 });
+
+test("a join or a leave makes snapshot inputs only for the members it changes", () => {
+  const { rt, commit, state } = fleet();
+  const pool = (ids: readonly string[]) =>
+    routing({ pools: { a: { members: ids.map((id, i) => ({ id, address: `127.0.0.1:${3000 + i}` })) } } });
+  const inputsOf = () =>
+    (
+      rt as unknown as { inputs: Map<string, { states: readonly unknown[]; inputs: readonly object[] }> }
+    ).inputs.get("a") as { states: readonly { id: string }[]; inputs: readonly object[] };
+  commit({ v: 1, type: "SetRouting", routing: pool(["a1", "a2", "a4", "a5"]) });
+  for (const [what, ids] of [
+    ["join of a3 between", ["a1", "a2", "a3", "a4", "a5"]],
+    ["leave of a2", ["a1", "a3", "a4", "a5"]],
+  ] as const) {
+    const before = inputsOf();
+    const beforeStates = new Map(before.states.map((s, i) => [s, before.inputs[i]]));
+    // Addresses follow the position in the file: keep each staying member's address.
+    const addressOf = new Map(
+      state.current.pools.a.members.map((m) => [m.id, `127.0.0.1:${m.address.port}`]),
+    );
+    commit({
+      v: 1,
+      type: "SetRouting",
+      routing: routing({
+        pools: { a: { members: ids.map((id) => ({ id, address: addressOf.get(id) ?? "127.0.0.1:3999" })) } },
+      }),
+    });
+    const after = inputsOf();
+    assert.deepEqual(
+      after.states.map((s) => s.id),
+      ids,
+    );
+    let fresh = 0;
+    after.states.forEach((s, i) => {
+      const old = beforeStates.get(s);
+      if (old === undefined) fresh++;
+      else assert.equal(after.inputs[i], old, `${what}: ${s.id} keeps its input`);
+    });
+    assert.ok(fresh <= 1, `${what}: ${fresh} new inputs`);
+    assert.ok(after.states.length - fresh >= 3, `${what}: the staying members' states were kept`);
+  }
+});

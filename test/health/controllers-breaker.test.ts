@@ -6,6 +6,7 @@ import { describe, test } from "node:test";
 import { BreakerController, FORCED_OPEN_UNTIL } from "../../health/breaker-controller.js";
 import { ControllerError } from "../../health/controller/deps.js";
 import { OutcomeRecorder } from "../../health/outcome-recorder.js";
+import { routingFrom } from "../config/cluster-fixtures.js";
 import { seededRandom } from "../support/prng.js";
 import { FakeClock, TestCluster } from "./controllers-fakes.js";
 
@@ -252,6 +253,43 @@ describe("BreakerController", () => {
     const n = cluster.proposals.length;
     await clock.advance(2000);
     assert.equal(cluster.proposals.length, n, "nothing proposed for the moved or departed members");
+    c.stop();
+  });
+
+  test("a join that shifts every member's index looks at the joining member only; states carry over", async () => {
+    const { clock, cluster, c, breaker } = setup();
+    c.start();
+    c.ingest({ entries: [entry("a2", 0, 3)] });
+    await clock.advance(0);
+    assert.equal(breaker("a2")?.state, "open");
+    // Count the decider reads a reconcile makes for members it already settled.
+    const decider = (
+      c as unknown as { pools: Map<string, { decider: { view: (...a: unknown[]) => unknown } }> }
+    ).pools.get("api")?.decider;
+    assert.ok(decider !== undefined);
+    const view = decider.view.bind(decider);
+    let views = 0;
+    decider.view = (...a: unknown[]) => {
+      views++;
+      return view(...a);
+    };
+    // a0 sorts first: a1, a2 and a3 all move up one index, unchanged otherwise.
+    cluster.applyNow({
+      v: 1,
+      type: "SetRouting",
+      routing: routingFrom(
+        YAML.replace("    members:\n", '    members:\n      - { id: a0, address: "127.0.0.1:9100" }\n'),
+      ),
+    });
+    assert.deepEqual(
+      cluster.current.pools.api.members.map((m) => m.id),
+      ["a0", "a1", "a2", "a3"],
+    );
+    views = 0;
+    c.refresh();
+    assert.equal(views, 0, "no settled member was looked at again");
+    assert.equal(c.view("api", "a2")?.state, "open", "the open breaker carries over");
+    assert.equal(c.view("api", "a0")?.state, "closed", "the joining member is adopted");
     c.stop();
   });
 

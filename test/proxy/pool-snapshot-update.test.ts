@@ -182,4 +182,28 @@ describe("updatePoolSnapshot equals a fresh build", () => {
     assert.equal(s2.eligible[ib], 0);
     assert.equal(s1.eligible[ib], 1, "the old snapshot is untouched");
   });
+
+  test("a join or leave reuses the member objects whose index did not change, in id order or not", () => {
+    const settings = settingsFor({ algorithm: "ring", pointsPerWeight: 8 });
+    const member = (id: string, i: number): MemberInput => ({
+      id,
+      address: { host: "127.0.0.1", port: 9000 + i },
+      weight: 1,
+    });
+    const ids = ["a", "c", "e", "g"];
+    const s1 = buildPoolSnapshot({ name: "p", settings, members: ids.map(member), ringVersion: 1 });
+    for (const [what, next] of [
+      ["join of d, in id order", [...ids.slice(0, 2), "d", ...ids.slice(2)]],
+      ["join of d, out of order", ["d", ...ids]],
+      ["leave of e", ["a", "c", "g"]],
+    ] as const) {
+      const inputs = next.map((id) => member(id, ids.indexOf(id) < 0 ? 99 : ids.indexOf(id)));
+      const s2 = updatePoolSnapshot(s1, { name: "p", settings, members: inputs, ringVersion: 2 });
+      assertSame(s2, buildPoolSnapshot({ name: "p", settings, members: inputs, ringVersion: 2 }), what);
+      // a and c keep index 0 and 1: the same objects; the others moved or are new.
+      assert.equal(s2.members[0], s1.members[0], `${what}: a reused`);
+      assert.equal(s2.members[1], s1.members[1], `${what}: c reused`);
+      assert.notEqual(s2.members[2], s1.members[2], `${what}: index 2 is another member now`);
+    }
+  });
 });
