@@ -47,19 +47,9 @@ export class RecycledBuffers {
   reused = 0;
 
   constructor(
-    private maxFree = MAX_FREE,
+    private readonly maxFree = MAX_FREE,
     private readonly idleMs = IDLE_MS,
   ) {}
-
-  /** Changes how many arrays may be kept or registered (tests register a few rings at once). */
-  setLimit(maxFree: number): void {
-    this.maxFree = maxFree;
-  }
-
-  /** Arrays registered whose ring has not been collected yet. */
-  get registered(): number {
-    return this.pending;
-  }
 
   /**
    * A Uint32Array of exactly `length` elements with unspecified contents (a caller writes
