@@ -15,7 +15,6 @@
 // index for whoever needs them (ring updates, tests), so a ring holds 8 bytes a point.
 
 import { PointHasher } from "./point-hash.js";
-import { ringBuffers } from "./recycled-buffers.js";
 import type { RingMember } from "./types.js";
 
 export interface PackedRing {
@@ -40,16 +39,14 @@ export function buildPackedRing(sorted: readonly RingMember[], ppw: number, tota
   // One small function per phase: each is optimized on its own feedback (one function holding
   // every loop was compiled at its first loop and deoptimized at each later one, 3x slower
   // at 100 members).
-  // raw, index and byLow may be a dead ring's arrays (recycled-buffers.ts): raw and byLow
-  // are written in full before they are read, the index is a histogram and starts at zero.
-  const raw = ringBuffers.take(total);
+  const raw = new Uint32Array(total);
   // Counts at [bucket + 1], so the prefix sums leave each bucket's start at [bucket].
   const lowStart = new Uint32Array(65537);
-  const index = ringBuffers.take(65537).fill(0);
+  const index = new Uint32Array(65537);
   const counts = hashPoints(sorted, ppw, raw, lowStart, index);
   prefixSums(lowStart);
   prefixSums(index);
-  const byLow = ringBuffers.take(total);
+  const byLow = new Uint32Array(total);
   scatterByLow(raw, counts, lowStart, byLow);
   // Pass 2 writes packed over raw (dead after pass 1); owners go over byLow (dead after it).
   scatterByHigh(byLow, lowStart, index, raw);

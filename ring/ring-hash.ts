@@ -8,10 +8,9 @@
 
 import { distinctMembers, pickDistinct } from "./distinct-walk.js";
 import { canonicalMembers } from "./members.js";
-import { buildPackedRing, MAX_PACKED_MEMBERS, type PackedRing, unpackPoints } from "./packed-build.js";
+import { buildPackedRing, MAX_PACKED_MEMBERS, unpackPoints } from "./packed-build.js";
 import { PointHasher } from "./point-hash.js";
 import { bucketIndex, type SortedPoints, sortPoints } from "./point-sort.js";
-import { ringBuffers } from "./recycled-buffers.js";
 import { RingConfigError } from "./ring-error.js";
 import { updatedPackedRing, updatedPoints } from "./ring-update.js";
 import type { AcceptMember, HashTable, RingMember } from "./types.js";
@@ -114,8 +113,6 @@ export class RingHash implements HashTable {
     const reused = usable !== null && !packedToPacked ? updatedPoints(usable, sorted, ppw, total) : null;
     if (merged !== null || (reused === null && packs && total >= PACKED_BUILD_MIN_POINTS)) {
       const built = merged ?? buildPackedRing(sorted, ppw, total);
-      // A fresh build's owners array is not kept (see ownerStore): its memory serves the next build.
-      if (merged === null) ringBuffers.give((built as PackedRing).owners);
       this.packed = built.packed;
       this.index = built.index;
       this.ownerStore = { owners: null };
@@ -132,9 +129,6 @@ export class RingHash implements HashTable {
     this.members = sorted;
     this.pointsPerWeight = ppw;
     this.visited = new VisitedSet(sorted.length);
-    // The packed entries and the index are read only through this ring (successors() keeps
-    // it alive): once it is collected they serve the next build (recycled-buffers.ts).
-    if (this.packed !== null) ringBuffers.track(this, [this.packed, this.index]);
     Object.freeze(this);
   }
 
@@ -209,16 +203,13 @@ export class RingHash implements HashTable {
       : pickDistinct(this.ownerStore.owners as Uint32Array, this.slot(hash), n, this.visited, accept, -1);
   }
 
-  /**
-   * A generator method: the iterator holds this ring (its receiver), so a suspended walk
-   * keeps the ring, and with it the arrays the walk reads, from being collected and reused.
-   */
-  *successors(hash: number): IterableIterator<number> {
+  successors(hash: number): IterableIterator<number> {
     const n = this.members.length;
-    if (n === 0) return;
+    if (n === 0) return [].values();
     const packed = this.packed;
-    if (packed !== null) yield* distinctMembers(packed, this.slot(hash), n, 0xffff);
-    else yield* distinctMembers(this.ownerStore.owners as Uint32Array, this.slot(hash), n, -1);
+    return packed !== null
+      ? distinctMembers(packed, this.slot(hash), n, 0xffff)
+      : distinctMembers(this.ownerStore.owners as Uint32Array, this.slot(hash), n, -1);
   }
 }
 

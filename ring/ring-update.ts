@@ -18,7 +18,6 @@
 import type { PackedRing } from "./packed-build.js";
 import { PointHasher } from "./point-hash.js";
 import { type SortedPoints, sortPoints } from "./point-sort.js";
-import { ringBuffers } from "./recycled-buffers.js";
 import type { RingMember } from "./types.js";
 
 export interface PreviousRing {
@@ -176,18 +175,11 @@ export function updatedPackedRing(
   const c = changes(prev.members, sorted);
   if (c === null) return null;
   const fresh = freshPoints(sorted, c.added, ppw);
-  // Written in full by the merge (when its count is right), so a dead ring's array will do.
-  const packed = ringBuffers.take(total);
+  const packed = new Uint32Array(total);
   const out = mergePacked(prev.packed, prev.index, c.remap, fresh.points, fresh.owners, packed);
-  if (out !== total) {
-    ringBuffers.give(packed);
-    return null;
-  }
+  if (out !== total) return null;
   const index = shiftedIndex(prev.index, prev.members, c.remap, ppw, fresh.points);
-  if (index[65536] === total) return { packed, index };
-  ringBuffers.give(packed);
-  ringBuffers.give(index);
-  return null;
+  return index[65536] === total ? { packed, index } : null;
 }
 
 /**
@@ -287,7 +279,7 @@ function shiftedIndex(
     const count = oldMembers[i].weight * ppw;
     for (let p = 0; p < count; p++) delta[(hasher.next() >>> 16) + 1]--;
   }
-  const index = ringBuffers.take(65537); // every entry written below
+  const index = new Uint32Array(65537);
   let shift = 0;
   for (let b = 0; b <= 65536; b++) {
     shift += delta[b];

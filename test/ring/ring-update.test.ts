@@ -9,7 +9,6 @@ import { test } from "node:test";
 import { buildRingHash, type RingHash } from "../../ring/ring-hash.js";
 import type { RingMember } from "../../ring/types.js";
 import { seededRandom, testSeed } from "../support/prng.js";
-import { bytesOf } from "./support.js";
 
 const SEED = testSeed(16_0614);
 
@@ -20,9 +19,9 @@ function indexOf(ring: RingHash): Uint32Array {
 function assertSameRing(updated: RingHash, fresh: RingHash, why: string): void {
   assert.deepEqual(updated.members, fresh.members, `${why}: members`);
   assert.equal(updated.owners.length, fresh.owners.length, `${why}: point count`);
-  assert.ok(bytesOf(updated.points).equals(bytesOf(fresh.points)), `${why}: points`);
-  assert.ok(bytesOf(updated.owners).equals(bytesOf(fresh.owners)), `${why}: owners`);
-  assert.ok(bytesOf(indexOf(updated)).equals(bytesOf(indexOf(fresh))), `${why}: index`);
+  assert.ok(Buffer.from(updated.points.buffer).equals(Buffer.from(fresh.points.buffer)), `${why}: points`);
+  assert.ok(Buffer.from(updated.owners.buffer).equals(Buffer.from(fresh.owners.buffer)), `${why}: owners`);
+  assert.ok(Buffer.from(indexOf(updated).buffer).equals(Buffer.from(indexOf(fresh).buffer)), `${why}: index`);
   const rnd = seededRandom(SEED ^ 0x5a5a);
   for (let i = 0; i < 256; i++) {
     const h = i < 4 ? [0, 1, 2 ** 32 - 1, 2 ** 31][i] : Math.floor(rnd() * 2 ** 32);

@@ -10,11 +10,3 @@ export function randomHashes(seed: number, count: number): Uint32Array {
   for (let i = 0; i < count; i++) out[i] = Math.floor(rnd() * 4294967296);
   return out;
 }
-
-/**
- * The bytes a typed array views (not its whole ArrayBuffer: ring arrays may be views on a
- * recycled, larger buffer), for bit-for-bit comparisons.
- */
-export function bytesOf(a: Uint32Array): Buffer {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
-}
