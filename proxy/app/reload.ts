@@ -40,6 +40,9 @@ const RESTART_ONLY: ReadonlyArray<keyof ShardgateConfig> = [
   "workers",
 ];
 
+/** Admin settings read when the admin listener starts (the token and fleet apply on reload). */
+const ADMIN_RESTART_ONLY = ["maxConnections", "maxBodySize", "timeouts"] as const;
+
 function same(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
@@ -138,6 +141,8 @@ export class ConfigReloader {
     // built (table-limits.ts), and building a 5,000-member ring here doubled a reload's cost.
     // A pool that still fails to build when committed keeps its old table (committed-routing.ts).
     const restartRequired = RESTART_ONLY.filter((k) => !same(this.current[k], next[k])).map(String);
+    for (const k of ADMIN_RESTART_ONLY)
+      if (!same(this.current.admin[k], next.admin[k])) restartRequired.push(`admin.${k}`);
     // Local sections apply now, whatever happens to the proposal.
     this.current = next;
     logger.level = next.log.level;
