@@ -5,7 +5,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import * as http from "node:http";
 import * as net from "node:net";
 import { fileURLToPath } from "node:url";
-import type { NodeConfig } from "./node-main.js";
+import type { LeaderTerm, NodeConfig } from "./node-main.js";
 
 const here = import.meta.url;
 const fromSource = here.endsWith(".ts");
@@ -29,6 +29,8 @@ export class NodeProcess {
   proc: ChildProcess | null = null;
   httpPort = 0;
   stderr = "";
+  /** Date.now() just after the last SIGKILL was sent (the instant the member died). */
+  killedAt = 0;
   private exited: Promise<void> = Promise.resolve();
 
   constructor(cfg: NodeConfig) {
@@ -89,6 +91,7 @@ export class NodeProcess {
     const p = this.proc;
     if (p === null) return;
     p.kill("SIGKILL");
+    this.killedAt = Date.now();
     await this.exited;
     this.httpPort = 0;
   }
@@ -178,6 +181,7 @@ export interface NodeStatusView {
   leader: string;
   commitIndex: number;
   appliedIndex: number;
+  leaderTerms: LeaderTerm[];
 }
 
 export async function statusOf(n: NodeProcess): Promise<NodeStatusView | null> {
