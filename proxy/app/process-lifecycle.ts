@@ -43,7 +43,13 @@ export function runUntilSignalled(app: App): Running {
     const onHup = (): void => {
       void app.reload("SIGHUP").catch((err: unknown) => logger.error({ err }, "reload failed"));
     };
+    let fatal = false;
     const onUncaught = (err: Error, origin: string): void => {
+      // Only the first: once exiting, a later one is most likely the fatal line's own write
+      // failing (EPIPE: whoever read stdout/stderr is gone). Handling it would write again and
+      // raise the next at once, a loop that starves the exit timer and spins forever.
+      if (fatal) return;
+      fatal = true;
       // State may be inconsistent after an exception nobody caught: record it, then exit
       // non-zero so a supervisor restarts us, rather than limp on or die without a word.
       logger.fatal({ err, origin }, "uncaught exception; exiting");

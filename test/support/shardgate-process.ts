@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { reapOnExit } from "./child-reaper.js";
 import { CONDITION_DEADLINE_MS, START_DEADLINE_MS } from "./wait.js";
 
 const FROM_SOURCE = import.meta.url.endsWith(".ts");
@@ -51,11 +52,13 @@ export class ShardgateChild {
 
   constructor(args: readonly string[], opts: SpawnOptions = {}) {
     const argv = shardgateArgv(args);
-    this.child = spawn(argv.command, argv.args, {
-      cwd: opts.cwd,
-      env: { ...process.env, ...opts.env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    this.child = reapOnExit(
+      spawn(argv.command, argv.args, {
+        cwd: opts.cwd,
+        env: { ...process.env, ...opts.env },
+        stdio: ["ignore", "pipe", "pipe"],
+      }),
+    );
     this.child.stdout?.setEncoding("utf8");
     this.child.stderr?.setEncoding("utf8");
     this.child.stdout?.on("data", (chunk: string) => this.onStdout(chunk));

@@ -5,6 +5,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import * as http from "node:http";
 import * as net from "node:net";
 import { fileURLToPath } from "node:url";
+import { reapOnExit } from "../child-reaper.js";
 import type { LeaderTerm, NodeConfig } from "./node-main.js";
 
 const here = import.meta.url;
@@ -48,7 +49,7 @@ export class NodeProcess {
     const args = fromSource
       ? [...extra, "--import", "tsx", mainPath, JSON.stringify(this.cfg)]
       : [...extra, mainPath, JSON.stringify(this.cfg)];
-    const proc = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const proc = reapOnExit(spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] }));
     this.proc = proc;
     this.exited = new Promise<void>((r) =>
       proc.once("exit", () => {
