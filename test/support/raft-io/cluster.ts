@@ -3,27 +3,18 @@
 // itself compiled (dist/), else the .ts source under `--import tsx`.
 import { type ChildProcess, spawn } from "node:child_process";
 import * as http from "node:http";
-import * as net from "node:net";
 import { fileURLToPath } from "node:url";
 import { reapOnExit } from "../child-reaper.js";
+import { freePorts } from "../ports.js";
+
+/** Shared with bench/raft-bench. */
+export { freePorts };
+
 import type { LeaderTerm, NodeConfig } from "./node-main.js";
 
 const here = import.meta.url;
 const fromSource = here.endsWith(".ts");
 const mainPath = fileURLToPath(new URL(fromSource ? "./node-main.ts" : "./node-main.js", here));
-
-export async function freePorts(n: number): Promise<number[]> {
-  const servers: net.Server[] = [];
-  const ports: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const s = net.createServer();
-    await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-    servers.push(s);
-    ports.push((s.address() as net.AddressInfo).port);
-  }
-  for (const s of servers) await new Promise<void>((r) => s.close(() => r()));
-  return ports;
-}
 
 export class NodeProcess {
   readonly cfg: NodeConfig;
@@ -183,6 +174,8 @@ export interface NodeStatusView {
   commitIndex: number;
   appliedIndex: number;
   leaderTerms: LeaderTerm[];
+  campaigns: number[];
+  ticks: number[];
 }
 
 export async function statusOf(n: NodeProcess): Promise<NodeStatusView | null> {

@@ -4,6 +4,8 @@
 //   GET /kv/<key>[?linearizable]  -> 200 {"value"} or 404; linearizable runs a ReadIndex first
 //   GET /status                   -> the driver's status plus `leaderTerms` (LeaderTerm: this
 //                                    process's own instants of election and first commit per term)
+//                                    `campaigns` (the instants it started pre-votes) and `ticks`
+//                                    (instants of a ticker at the driver's interval)
 //   GET /dump                     -> every key and value
 // Configuration is one JSON argument (see NodeConfig). Prints {"ready":true,"http":port} once serving.
 import * as http from "node:http";
@@ -76,8 +78,22 @@ async function main(): Promise<void> {
     process.stderr.write(`${Date.now()} ${cfg.id} leader ${lead} term ${term}\n`),
   );
   const leaderTerms: LeaderTerm[] = [];
+  /** When this process started campaigning (pre-vote), newest last (at most 16). */
+  const campaigns: number[] = [];
+  // A ticker beside the driver's, at its interval on the same event loop: its instants show how
+  // many Raft ticks this process actually got in a stretch of wall time (a starved event loop
+  // runs late and loses ticks, and the election timeout is counted in ticks).
+  const ticks: number[] = [];
+  setInterval(() => {
+    ticks.push(Date.now());
+    if (ticks.length > 400) ticks.splice(0, 200);
+  }, cfg.heartbeatMs).unref();
   let termStartIndex = 0;
   driver.on("roleChange", (role: string) => {
+    if (role === "preCandidate") {
+      campaigns.push(Date.now());
+      if (campaigns.length > 16) campaigns.shift();
+    }
     if (role !== "leader") return;
     const s = driver.status();
     termStartIndex = s.lastIndex;
@@ -93,7 +109,7 @@ async function main(): Promise<void> {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://x");
     if (url.pathname === "/status") {
-      send(res, 200, { ...driver.status(), leaderTerms });
+      send(res, 200, { ...driver.status(), leaderTerms, campaigns, ticks });
       return;
     }
     if (url.pathname === "/dump") {
