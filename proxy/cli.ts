@@ -46,9 +46,19 @@ async function main(argv: string[]): Promise<number> {
   return mod.run(rest);
 }
 
+/**
+ * `ctl` ends once its answer is printed: the admin API connection fetch keeps alive would
+ * otherwise hold the process for as long as the server's Keep-Alive hint allows (up to
+ * minutes), and every scripted call would wait for it.
+ */
+function exitWhenFlushed(code: number): void {
+  process.stdout.write("", () => process.stderr.write("", () => process.exit(code)));
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
+    if (process.argv[2] === "ctl") exitWhenFlushed(code);
   },
   (err: unknown) => {
     console.error(`shardgate: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);

@@ -125,6 +125,8 @@ export class WorkerSupervisor {
     slot.ready = false;
     slot.startedAt = performance.now();
     slot.inFlight = 0;
+    // Not the dead worker's: the new one has reported no ring version until its first beat.
+    slot.ringVersion = -1;
     w.on("message", (m: unknown) => this.onMessage(slot, w, m));
     w.on("exit", (code, signal) => this.onExit(slot, w, code, signal));
     return new Promise((resolve) => {

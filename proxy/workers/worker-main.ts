@@ -189,7 +189,12 @@ async function main(): Promise<void> {
   process.on("SIGINT", () => void shutdown("SIGINT"));
   // The primary is gone (killed): nobody supervises or feeds this worker any more.
   process.on("disconnect", () => void shutdown("primary gone"));
+  let fatal = false;
   process.on("uncaughtException", (err, origin) => {
+    // Only the first (as in process-lifecycle.ts): a later one is most likely the fatal line's
+    // own write failing on a closed output, and handling it would loop without end.
+    if (fatal) return;
+    fatal = true;
     logger.fatal({ err, origin }, "uncaught exception in worker; exiting (the primary restarts it)");
     // Bounded: a log destination that takes nothing must not keep a broken worker alive.
     void log.flushWithin(1_000).then(() => process.exit(1));

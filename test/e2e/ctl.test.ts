@@ -38,6 +38,20 @@ describe("shardgate ctl against a real fleet", () => {
     };
   };
 
+  /**
+   * `ctl ARGS` on the leader; when leadership moved between finding the leader and the call (a
+   * loaded machine can miss heartbeats), the refusal names not_leader and the call is made again
+   * on the new leader, at most 3 times.
+   */
+  const onLeader = async (args: string[]): Promise<{ r: CtlRun; leader: FleetNode }> => {
+    for (let attempt = 1; ; attempt++) {
+      const { leader } = await leaderNode();
+      const r = await ctl(leader, args);
+      if (attempt < 3 && r.code === 1 && /refused \(not_leader\)/.test(r.stderr)) continue;
+      return { r, leader };
+    }
+  };
+
   before(async () => {
     fleet = await startFleet({ seed: SEED });
     token = { SHARDGATE_ADMIN_TOKEN: fleet.cluster.adminToken };
@@ -232,17 +246,23 @@ describe("shardgate ctl against a real fleet", () => {
     assert.match(s.stdout, new RegExp(`applied index ${saved.state.appliedIndex}`));
   });
 
-  test("peers add-learner / remove on the leader; a follower refuses with not_leader naming it", async () => {
-    const { leader, follower } = await leaderNode();
+  test("peers add-learner / remove on the leader; a non-leader refuses with not_leader naming it", async () => {
+    const { leader: before } = await leaderNode();
     const [port] = await freePorts(1);
-    const refused = await ctl(follower, ["peers", "add-learner", "x", `127.0.0.1:${port}`]);
-    assert.equal(refused.code, 1);
-    assert.match(refused.stderr, new RegExp(`refused \\(not_leader\\).*\\[leader: ${leader.id}\\]`));
-    const add = await ctl(leader, ["peers", "add-learner", "x", `127.0.0.1:${port}`]);
+    // The learner: it never leads, so it refuses even if leadership moves meanwhile.
+    const refused = await ctl(fleet.cluster.node("d"), ["peers", "add-learner", "x", `127.0.0.1:${port}`]);
+    const { leader: after } = await leaderNode();
+    assert.equal(refused.code, 1, refused.stdout + refused.stderr);
+    const named = /refused \(not_leader\).*\[leader: (\w+)\]/.exec(refused.stderr)?.[1];
+    assert.ok(
+      named === before.id || named === after.id,
+      `names the leader (${before.id}, or ${after.id} after): ${refused.stderr}`,
+    );
+    const { r: add } = await onLeader(["peers", "add-learner", "x", `127.0.0.1:${port}`]);
     ok(add, "add-learner");
     assert.match(add.stdout, /add-learner x: committed at index \d+; voters a, b, c; learners d, x/);
     await fleet.cluster.waitAll("x is a learner", (s) => s.raft.learners.includes("x"));
-    const rm = await ctl(leader, ["peers", "remove", "x"]);
+    const { r: rm } = await onLeader(["peers", "remove", "x"]);
     ok(rm, "remove");
     await fleet.cluster.waitAll(
       "x removed",
@@ -251,8 +271,8 @@ describe("shardgate ctl against a real fleet", () => {
   });
 
   test("peers promote makes the learner a voter; leader transfer moves leadership", async () => {
-    const { leader } = await leaderNode();
-    ok(await ctl(leader, ["peers", "promote", "d"]), "promote");
+    const { r: promoted, leader } = await onLeader(["peers", "promote", "d"]);
+    ok(promoted, "promote");
     await fleet.cluster.waitAll(
       "d is a voter",
       (s) => s.raft.voters.includes("d") && !s.raft.learners.includes("d"),

@@ -52,6 +52,12 @@ describe("workers: 2, restarts and drain", { timeout: 240_000 }, () => {
     );
     assert.equal(views[1].restarts, 1);
     assert.equal(views[0].pid, w0.pid, "the other worker kept running");
+    // A new pid is there from the fork on; it takes connections once it listens (logged then).
+    await sg.proc.waitForLine(
+      "the restarted worker listening",
+      (l) => l.msg === "worker restarted" && l.worker === 1,
+      60_000,
+    );
     const died = sg.proc.lines.find((l) => l.msg === "worker died; restarting it");
     assert.equal(died?.signal, "SIGKILL", "the death is logged with its cause");
     // Both the survivor and the new worker serve.

@@ -26,6 +26,7 @@ import {
 import { httpRequest, mapLimit, sleep } from "./cluster/http-client.js";
 import { freePorts } from "./ports.js";
 import { type LogLine, ShardgateChild } from "./shardgate-process.js";
+import { CONDITION_DEADLINE_MS, START_DEADLINE_MS } from "./wait.js";
 
 export type { BreakerView, RouteView, StateView } from "./cluster/admin-views.js";
 
@@ -49,7 +50,7 @@ export interface FleetOptions {
   secret?: string;
   accessLog?: boolean;
   level?: string;
-  /** Per-process start timeout (/healthz). */
+  /** Deadline for each instance's /healthz; never below START_DEADLINE_MS (a loaded CI machine). */
   startTimeoutMs?: number;
   /**
    * One config file for every instance (the issue's way to ship it): listener ports from the
@@ -208,7 +209,13 @@ export class FleetCluster {
       writeFileSync(configPath, yaml(spec));
       return new FleetNode(spec, voter, configPath);
     });
-    const cluster = new FleetCluster(nodes, dir, adminToken, secret, o.startTimeoutMs ?? 30_000);
+    const cluster = new FleetCluster(
+      nodes,
+      dir,
+      adminToken,
+      secret,
+      Math.max(o.startTimeoutMs ?? 0, START_DEADLINE_MS),
+    );
     const started = await Promise.allSettled(nodes.map((n) => cluster.spawn(n)));
     const failed = started.find((r) => r.status === "rejected");
     if (failed !== undefined) {
@@ -361,7 +368,7 @@ export class FleetCluster {
   async waitConverged(
     opts: { nodes?: readonly FleetNode[]; timeoutMs?: number; accept?: (s: StateView) => boolean } = {},
   ): Promise<Converged> {
-    const deadline = Date.now() + (opts.timeoutMs ?? 20_000);
+    const deadline = Date.now() + (opts.timeoutMs ?? CONDITION_DEADLINE_MS);
     let last = "";
     while (Date.now() < deadline) {
       const nodes = opts.nodes ?? this.live();
@@ -375,7 +382,7 @@ export class FleetCluster {
       }
       await sleep(30);
     }
-    throw new Error(`fleet did not converge within ${opts.timeoutMs ?? 20_000}ms: ${last}`);
+    throw new Error(`fleet did not converge within ${opts.timeoutMs ?? CONDITION_DEADLINE_MS}ms: ${last}`);
   }
 
   /** Waits until every given instance shows `member` of `pool` with breaker `state`. */
@@ -398,7 +405,7 @@ export class FleetCluster {
     pred: (s: StateView) => boolean,
     opts: { nodes?: readonly FleetNode[]; timeoutMs?: number; everyMs?: number } = {},
   ): Promise<Map<string, StateView>> {
-    const timeoutMs = opts.timeoutMs ?? 15_000;
+    const timeoutMs = opts.timeoutMs ?? CONDITION_DEADLINE_MS;
     const deadline = Date.now() + timeoutMs;
     let last = "";
     while (Date.now() < deadline) {

@@ -2,6 +2,7 @@
 // and returns its exit code and output, for tests of the operator CLI.
 
 import { spawn } from "node:child_process";
+import { reapOnExit } from "./child-reaper.js";
 import { shardgateArgv } from "./shardgate-process.js";
 
 export interface CtlRun {
@@ -29,7 +30,9 @@ export function runShardgate(
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
   if (!("SHARDGATE_ADMIN_TOKEN" in env)) delete childEnv.SHARDGATE_ADMIN_TOKEN;
   return new Promise((resolve, reject) => {
-    const child = spawn(argv.command, argv.args, { env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
+    const child = reapOnExit(
+      spawn(argv.command, argv.args, { env: childEnv, stdio: ["ignore", "pipe", "pipe"] }),
+    );
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (c: string) => {

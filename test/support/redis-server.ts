@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { reapOnExit } from "./child-reaper.js";
 import { freePorts } from "./ports.js";
 
 const live = new Set<RedisServer>();
@@ -44,7 +45,7 @@ export class RedisServer {
       "--loglevel",
       "warning",
     ];
-    const proc = spawn("redis-server", args, { stdio: ["ignore", "pipe", "pipe"] });
+    const proc = reapOnExit(spawn("redis-server", args, { stdio: ["ignore", "pipe", "pipe"] }));
     this.proc = proc;
     live.add(this);
     proc.stdout?.on("data", (c: Buffer) => (this.output += c.toString()));

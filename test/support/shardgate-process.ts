@@ -9,6 +9,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { reapOnExit } from "./child-reaper.js";
+import { CONDITION_DEADLINE_MS, START_DEADLINE_MS } from "./wait.js";
 
 const FROM_SOURCE = import.meta.url.endsWith(".ts");
 const CLI = fileURLToPath(
@@ -50,11 +52,13 @@ export class ShardgateChild {
 
   constructor(args: readonly string[], opts: SpawnOptions = {}) {
     const argv = shardgateArgv(args);
-    this.child = spawn(argv.command, argv.args, {
-      cwd: opts.cwd,
-      env: { ...process.env, ...opts.env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    this.child = reapOnExit(
+      spawn(argv.command, argv.args, {
+        cwd: opts.cwd,
+        env: { ...process.env, ...opts.env },
+        stdio: ["ignore", "pipe", "pipe"],
+      }),
+    );
     this.child.stdout?.setEncoding("utf8");
     this.child.stderr?.setEncoding("utf8");
     this.child.stdout?.on("data", (chunk: string) => this.onStdout(chunk));
@@ -105,7 +109,7 @@ export class ShardgateChild {
    * Resolves with the first value `probe` returns other than undefined, re-probing on every output
    * and at exit; rejects after `timeoutMs`, or if the process exits while the probe still fails.
    */
-  waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 15_000): Promise<T> {
+  waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = CONDITION_DEADLINE_MS): Promise<T> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         cleanup();
@@ -151,7 +155,7 @@ export class ShardgateChild {
     );
   }
 
-  waitExit(timeoutMs = 15_000): Promise<ExitResult> {
+  waitExit(timeoutMs = CONDITION_DEADLINE_MS): Promise<ExitResult> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new Error(`process did not exit within ${timeoutMs}ms\n${this.output()}`)),
@@ -212,6 +216,7 @@ export interface StartOptions extends SpawnOptions {
   args?: string[];
   /** Wait for GET /readyz to answer 200 (default true); false waits only for the listening line. */
   waitReady?: boolean;
+  /** Deadline for "listening" and then /readyz; never below START_DEADLINE_MS (a loaded CI machine). */
   timeoutMs?: number;
 }
 
@@ -230,7 +235,7 @@ export interface RunningShardgate {
 export async function startShardgate(yaml: string, opts: StartOptions = {}): Promise<RunningShardgate> {
   const config = new TempConfig(yaml);
   const proc = new ShardgateChild(["start", "--config", config.path, ...(opts.args ?? [])], opts);
-  const timeoutMs = opts.timeoutMs ?? 20_000;
+  const timeoutMs = Math.max(opts.timeoutMs ?? 0, START_DEADLINE_MS);
   try {
     const line = await proc.waitForLine("the listening log line", (l) => l.msg === "listening", timeoutMs);
     const httpUrl = `http://${String(line.http)}`;
@@ -255,7 +260,11 @@ export async function startShardgate(yaml: string, opts: StartOptions = {}): Pro
 }
 
 /** Polls GET /readyz (every 50 ms, bounded by `timeoutMs`) until it answers 200. */
-export async function waitReady(adminUrl: string, proc: ShardgateChild, timeoutMs = 15_000): Promise<void> {
+export async function waitReady(
+  adminUrl: string,
+  proc: ShardgateChild,
+  timeoutMs = CONDITION_DEADLINE_MS,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = "";
   while (Date.now() < deadline) {

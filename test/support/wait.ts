@@ -1,6 +1,15 @@
 // Bounded polling for tests: every wait has a deadline and names what it waited for.
 
 /**
+ * Default deadlines of the harness's waits for a process to start and for a condition to
+ * hold. CI runs two test files at a time on 2 shared cores, where a shardgate process has been
+ * seen to take over 20 s to print "listening": waits end as soon as their condition holds, so
+ * a generous deadline costs nothing when the machine is fast and only bounds a real hang.
+ */
+export const START_DEADLINE_MS = 90_000;
+export const CONDITION_DEADLINE_MS = 45_000;
+
+/**
  * Polls `probe` every `everyMs` until it returns a value other than undefined; bounded by
  * `timeoutMs`. A probe that throws counts as "not yet"; the last error is in the timeout message.
  */

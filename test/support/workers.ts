@@ -79,8 +79,11 @@ export function allWorkersAt(sg: RunningShardgate, count: number, version: numbe
 }
 
 /**
- * Sends requests on fresh connections (`key(i)` for request i) until access lines from
- * `pids` distinct processes appear after line `from`, at most `max` requests; returns the replies.
+ * Sends requests on fresh connections (`key(i)` for request i), 8 at a time, until access lines
+ * from `pids` distinct processes appear after line `from`, at most `max` requests; returns the
+ * replies in request order. Concurrent: every worker accepts on the one shared socket, and with
+ * one connection at a time the warm worker that answered the last one usually wins the next
+ * accept as well, so a freshly started worker could go without any for hundreds of requests.
  */
 export async function spreadUntilPids(
   sg: RunningShardgate,
@@ -90,12 +93,17 @@ export async function spreadUntilPids(
   from: number,
 ): Promise<FreshReply[]> {
   const replies: FreshReply[] = [];
-  for (let i = 0; i < max; i++) {
-    replies.push(await getOnFreshConnection(sg.httpUrl, "/", key(i)));
-    if (i % 8 === 7 && servingPids(sg.proc.lines, from).size >= pids) break;
+  for (let i = 0; i < max; i += SPREAD_BATCH) {
+    const batch = Array.from({ length: Math.min(SPREAD_BATCH, max - i) }, (_, j) =>
+      getOnFreshConnection(sg.httpUrl, "/", key(i + j)),
+    );
+    replies.push(...(await Promise.all(batch)));
+    if (servingPids(sg.proc.lines, from).size >= pids) break;
   }
   await sg.proc.waitFor(`access lines from ${pids} workers`, () =>
     servingPids(sg.proc.lines, from).size >= pids ? true : undefined,
   );
   return replies;
 }
+
+const SPREAD_BATCH = 8;

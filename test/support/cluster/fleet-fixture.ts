@@ -12,7 +12,7 @@ import { seededRandom } from "../prng.js";
 import type { RouteView, StateView } from "./admin-views.js";
 import { fleetRoutingYaml } from "./fleet-config.js";
 import { FleetUpstreams } from "./fleet-upstreams.js";
-import { httpRequest, mapLimit } from "./http-client.js";
+import { httpRequest, mapLimit, sleep } from "./http-client.js";
 
 export interface FleetFixtureOptions {
   seed: number;
@@ -141,30 +141,41 @@ export async function agreedRoutes(
   pool: string,
   keys: readonly string[],
 ): Promise<RouteTable> {
-  const per = await mapLimit(nodes, 2, (n) => fleet.cluster.routes(n, pool, keys, 12));
-  const ref = per[0];
-  const versions = new Set<number>();
-  const diffs: string[] = [];
-  for (let ni = 0; ni < nodes.length; ni++) {
-    const rs = per[ni];
-    for (let i = 0; i < keys.length; i++) {
-      versions.add(rs[i].ringVersion);
-      if (rs[i].member !== ref[i].member && diffs.length < 10)
-        diffs.push(`${keys[i]}: ${nodes[0].id}->${ref[i].member} ${nodes[ni].id}->${rs[i].member}`);
+  // The instances are asked one after another, so an entry committed meanwhile (a breaker or
+  // health change) can show two ring versions: ask again until one version answers everywhere
+  // (bounded). At one version, any difference is a real disagreement and fails at once.
+  const deadline = Date.now() + AGREE_WITHIN_MS;
+  for (;;) {
+    const per = await mapLimit(nodes, 2, (n) => fleet.cluster.routes(n, pool, keys, 12));
+    const ref = per[0];
+    const versions = new Set<number>();
+    const diffs: string[] = [];
+    for (let ni = 0; ni < nodes.length; ni++) {
+      const rs = per[ni];
+      for (let i = 0; i < keys.length; i++) {
+        versions.add(rs[i].ringVersion);
+        if (rs[i].member !== ref[i].member && diffs.length < 10)
+          diffs.push(`${keys[i]}: ${nodes[0].id}->${ref[i].member} ${nodes[ni].id}->${rs[i].member}`);
+      }
     }
+    if (versions.size === 1 && diffs.length === 0)
+      return {
+        ringVersion: ref[0].ringVersion,
+        members: new Map(keys.map((k, i) => [k, ref[i].member])),
+        owners: new Map(keys.map((k, i) => [k, ref[i].owner])),
+      };
+    if (versions.size === 1 || Date.now() > deadline)
+      throw new Error(
+        fleet.why(
+          `instances ${nodes.map((n) => n.id).join(",")} disagree on pool ${pool}: ring versions seen ${[...versions].join(",")}; differences: ${diffs.join(" | ")}`,
+        ),
+      );
+    await sleep(100);
   }
-  if (versions.size !== 1 || diffs.length > 0)
-    throw new Error(
-      fleet.why(
-        `instances ${nodes.map((n) => n.id).join(",")} disagree on pool ${pool}: ring versions seen ${[...versions].join(",")}; differences: ${diffs.join(" | ")}`,
-      ),
-    );
-  return {
-    ringVersion: ref[0].ringVersion,
-    members: new Map(keys.map((k, i) => [k, ref[i].member])),
-    owners: new Map(keys.map((k, i) => [k, ref[i].owner])),
-  };
 }
+
+/** How long agreedRoutes asks again while the instances answer at different ring versions. */
+const AGREE_WITHIN_MS = 30_000;
 
 /** The keys of `table` routed to `id`. */
 export function keysOf(table: RouteTable, id: string): string[] {

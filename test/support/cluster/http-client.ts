@@ -24,8 +24,26 @@ export interface RequestOptions {
   fresh?: boolean;
 }
 
-/** One request; rejects on transport errors (refused, reset, timeout), resolves on any status. */
-export function httpRequest(url: string, opts: RequestOptions = {}): Promise<HttpResult> {
+/**
+ * One request; rejects on transport errors (refused, reset, timeout), resolves on any status.
+ * An idempotent request (GET/HEAD, no body) that fails on a reused keep-alive connection before
+ * any answer is sent once more on a fresh one, as RFC 9112 section 9.3.1 lets clients do: the
+ * server may close an idle connection just as the agent picks it (its keep-alive timeout), and
+ * that race is not a failure of the instance.
+ */
+export async function httpRequest(url: string, opts: RequestOptions = {}): Promise<HttpResult> {
+  try {
+    return await requestOnce(url, opts);
+  } catch (err) {
+    if (!(err instanceof StaleConnectionError)) throw err;
+    return requestOnce(url, { ...opts, fresh: true });
+  }
+}
+
+/** A reused keep-alive connection closed by the server before it answered (retry-safe). */
+class StaleConnectionError extends Error {}
+
+function requestOnce(url: string, opts: RequestOptions): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     const headers: Record<string, string> = { ...opts.headers };
@@ -35,6 +53,7 @@ export function httpRequest(url: string, opts: RequestOptions = {}): Promise<Htt
       headers["content-type"] = "application/json";
       headers["content-length"] = String(Buffer.byteLength(payload));
     }
+    let gotResponse = false;
     const req = request(
       {
         host: u.hostname,
@@ -45,6 +64,7 @@ export function httpRequest(url: string, opts: RequestOptions = {}): Promise<Htt
         agent: opts.fresh ? false : agent,
       },
       (res) => {
+        gotResponse = true;
         let text = "";
         res.setEncoding("utf8");
         res.on("data", (c: string) => {
@@ -63,8 +83,18 @@ export function httpRequest(url: string, opts: RequestOptions = {}): Promise<Htt
       },
     );
     const timeoutMs = opts.timeoutMs ?? 10_000;
-    req.setTimeout(timeoutMs, () => req.destroy(new Error(`${url}: no answer within ${timeoutMs}ms`)));
-    req.on("error", reject);
+    let timedOut = false;
+    req.setTimeout(timeoutMs, () => {
+      timedOut = true;
+      req.destroy(new Error(`${url}: no answer within ${timeoutMs}ms`));
+    });
+    const idempotent = payload === undefined && (req.method === "GET" || req.method === "HEAD");
+    req.on("error", (err: NodeJS.ErrnoException) => {
+      const closedUnderUs = err.code === "ECONNRESET" || err.message === "socket hang up";
+      if (idempotent && req.reusedSocket && !timedOut && closedUnderUs && !gotResponse)
+        reject(new StaleConnectionError(`${url}: reused connection closed before an answer: ${err.message}`));
+      else reject(err);
+    });
     req.end(payload);
   });
 }

@@ -3,32 +3,26 @@
 // itself compiled (dist/), else the .ts source under `--import tsx`.
 import { type ChildProcess, spawn } from "node:child_process";
 import * as http from "node:http";
-import * as net from "node:net";
 import { fileURLToPath } from "node:url";
-import type { NodeConfig } from "./node-main.js";
+import { reapOnExit } from "../child-reaper.js";
+import { freePorts } from "../ports.js";
+
+/** Shared with bench/raft-bench. */
+export { freePorts };
+
+import type { LeaderTerm, NodeConfig } from "./node-main.js";
 
 const here = import.meta.url;
 const fromSource = here.endsWith(".ts");
 const mainPath = fileURLToPath(new URL(fromSource ? "./node-main.ts" : "./node-main.js", here));
-
-export async function freePorts(n: number): Promise<number[]> {
-  const servers: net.Server[] = [];
-  const ports: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const s = net.createServer();
-    await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-    servers.push(s);
-    ports.push((s.address() as net.AddressInfo).port);
-  }
-  for (const s of servers) await new Promise<void>((r) => s.close(() => r()));
-  return ports;
-}
 
 export class NodeProcess {
   readonly cfg: NodeConfig;
   proc: ChildProcess | null = null;
   httpPort = 0;
   stderr = "";
+  /** Date.now() just after the last SIGKILL was sent (the instant the member died). */
+  killedAt = 0;
   private exited: Promise<void> = Promise.resolve();
 
   constructor(cfg: NodeConfig) {
@@ -46,7 +40,7 @@ export class NodeProcess {
     const args = fromSource
       ? [...extra, "--import", "tsx", mainPath, JSON.stringify(this.cfg)]
       : [...extra, mainPath, JSON.stringify(this.cfg)];
-    const proc = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const proc = reapOnExit(spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] }));
     this.proc = proc;
     this.exited = new Promise<void>((r) =>
       proc.once("exit", () => {
@@ -89,6 +83,7 @@ export class NodeProcess {
     const p = this.proc;
     if (p === null) return;
     p.kill("SIGKILL");
+    this.killedAt = Date.now();
     await this.exited;
     this.httpPort = 0;
   }
@@ -178,6 +173,9 @@ export interface NodeStatusView {
   leader: string;
   commitIndex: number;
   appliedIndex: number;
+  leaderTerms: LeaderTerm[];
+  campaigns: number[];
+  ticks: number[];
 }
 
 export async function statusOf(n: NodeProcess): Promise<NodeStatusView | null> {
