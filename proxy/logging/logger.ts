@@ -21,8 +21,8 @@
 // handover and, living tens of milliseconds, survived young-generation collections and was
 // promoted (the access log was the largest source of promoted bytes per request in
 // `npm run bench -- engine-profile`). Lines are encoded instead into one preallocated
-// buffer outside the JS heap (EncodedLines): a line's string dies as soon as it is written,
-// and sonic-boom (or the pipe stream) gets one string per ~40 KiB (or per 100 ms), which sonic-boom
+// buffer outside the JS heap (EncodedLines), field by field with no line string at all
+// (access-log.ts and line-bytes.ts, through reserve/commit), and sonic-boom (or the pipe stream) gets one string per ~40 KiB (or per 100 ms), which sonic-boom
 // writes at once.
 // A pino line (rare) first hands over the access lines before it, so the order holds.
 
@@ -43,10 +43,22 @@ export interface LoggerOptions {
   sync?: boolean;
 }
 
+/** A line sink that lends its buffer: a line is encoded into it in place (the access log). */
+export interface BufferLineSink {
+  /** A whole line as text (a line too long for the buffer, a writer without a byte encoder). */
+  write(line: string): void;
+  /** The buffer lines are encoded into. */
+  readonly buf: Buffer;
+  /** The offset where up to `bytes` bytes may be written now, or -1 when that is more than the buffer holds. */
+  reserve(bytes: number): number;
+  /** The line written at the last reserve() ends at `end`. */
+  commit(end: number): void;
+}
+
 export interface ProcessLogger {
   readonly logger: Logger;
   /** Where hand-built JSON lines go (the access log): pino's destination, in ~40 KiB batches. */
-  readonly lines: { write(line: string): void };
+  readonly lines: BufferLineSink;
   /** Starts writing out everything buffered, without blocking (a failing destination cannot hang it). */
   flush(): void;
   /** Resolves once everything buffered is written, the destination failed, or `ms` passed. */
@@ -70,8 +82,8 @@ const BATCH_MS = 100;
  * Access lines encoded as UTF-8 into one buffer and handed to the destination as one string
  * per batch. A synchronous destination gets every line at once (tests read them right away).
  */
-class EncodedLines {
-  private readonly buf: Buffer;
+class EncodedLines implements BufferLineSink {
+  readonly buf: Buffer;
   private used = 0;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private armed = false;
@@ -84,7 +96,33 @@ class EncodedLines {
     private readonly dest: { write(s: string): unknown },
     private readonly batch: boolean,
   ) {
-    this.buf = batch ? Buffer.allocUnsafeSlow(BATCH_BYTES) : Buffer.alloc(0);
+    // A synchronous destination uses the buffer too (one line at a time, handed over at once).
+    this.buf = Buffer.allocUnsafeSlow(BATCH_BYTES);
+  }
+
+  reserve(bytes: number): number {
+    if (bytes > BATCH_BYTES) return -1;
+    if (this.used + bytes > BATCH_BYTES) this.drain();
+    return this.used;
+  }
+
+  commit(end: number): void {
+    this.used = end;
+    if (!this.batch) {
+      this.drain();
+      return;
+    }
+    this.arm();
+  }
+
+  private arm(): void {
+    if (this.armed) return;
+    this.armed = true;
+    // One timer object for the process, re-armed: no allocation per batch.
+    if (this.timer === null) {
+      this.timer = setTimeout(this.onTimer, BATCH_MS);
+      this.timer.unref();
+    } else this.timer.refresh();
   }
 
   write(line: string): void {
@@ -101,13 +139,7 @@ class EncodedLines {
       }
     }
     this.used += this.buf.write(line, this.used, "utf8");
-    if (this.armed) return;
-    this.armed = true;
-    // One timer object for the process, re-armed: no allocation per batch.
-    if (this.timer === null) {
-      this.timer = setTimeout(this.onTimer, BATCH_MS);
-      this.timer.unref();
-    } else this.timer.refresh();
+    this.arm();
   }
 
   /** Hands everything pending to the destination now. */
