@@ -228,7 +228,7 @@ test("a line longer than the buffer comes through write() as text, with the same
     sink.lines.map((l) => l.via),
     ["text", "text", "text"],
   );
-  long.forEach((r, i) => check(r, sink.lines[i], `long case ${i}`));
+  for (let i = 0; i < long.length; i++) check(long[i], sink.lines[i], `long case ${i}`);
   // And one just under the buffer's size still goes through the buffer.
   const fits = record({ path: `/${"b".repeat(5000)}` });
   log.write(fits);
