@@ -11,6 +11,7 @@
 import type { RequestRecord } from "../forward/types.js";
 import {
   asciiBytes,
+  digitCount,
   FIXED_ROOM,
   MAX_BYTES_PER_UNIT,
   putBytes,
@@ -146,8 +147,10 @@ class FastAccessLog implements AccessLog {
     if (now !== this.lastMs) {
       this.lastMs = now;
       this.lastMsText = "";
-      // One small array per millisecond (not per line), copied whole into each line.
-      this.opening = asciiBytes(`${HEAD}${intText(now)}${BINDINGS}`);
+      // Rewritten in place each millisecond (a new array only when the time gains a digit).
+      const length = HEAD.length + digitCount(now) + BINDINGS.length;
+      if (this.opening.length !== length) this.opening = asciiBytes(`${HEAD}${intText(now)}${BINDINGS}`);
+      else putNumber(this.opening, HEAD.length, now);
     }
   }
 

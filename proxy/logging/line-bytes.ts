@@ -23,7 +23,7 @@ export function asciiBytes(s: string): Uint8Array {
 }
 
 /** Copies `src` in: a loop for the short keys (cheaper than a call), TypedArray set (a memmove) past that. */
-export function putBytes(b: Buffer, at: number, src: Uint8Array): number {
+export function putBytes(b: Uint8Array, at: number, src: Uint8Array): number {
   const n = src.length;
   if (n > 16) b.set(src, at);
   else for (let i = 0; i < n; i++) b[at + i] = src[i];
@@ -55,6 +55,13 @@ export function putString(
   return at;
 }
 
+/** How many decimal digits a non-negative safe integer has. */
+export function digitCount(n: number): number {
+  let digits = 1;
+  for (let p = 10; p <= n; p *= 10) digits++;
+  return digits;
+}
+
 /**
  * The digits of a non-negative safe integer, written from the last one back (no number-to-string
  * conversion). Small integers (status, attempts) take int32 arithmetic; above 2^31 (the key hash)
@@ -62,10 +69,8 @@ export function putString(
  * doubles are 1/8 apart or closer, so a tenths fraction never rounds up to the next integer),
  * and the digit n - 10q: no floating-point remainder, which V8 compiles to a call.
  */
-function putDigits(b: Buffer, at: number, n: number): number {
-  let digits = 1;
-  for (let p = 10; p <= n; p *= 10) digits++;
-  let i = at + digits;
+function putDigits(b: Uint8Array, at: number, n: number): number {
+  let i = at + digitCount(n);
   const end = i;
   while (n > 0x7fffffff) {
     const q = Math.floor(n / 10);
@@ -84,13 +89,13 @@ function putDigits(b: Buffer, at: number, n: number): number {
 const NULL = asciiBytes("null");
 
 /** Rare number text (fractions, exponents, unsafe integers): String(x), as JSON.stringify writes it. */
-function putText(b: Buffer, at: number, s: string): number {
+function putText(b: Uint8Array, at: number, s: string): number {
   for (let i = 0; i < s.length; i++) b[at + i] = s.charCodeAt(i);
   return at + s.length;
 }
 
 /** A JSON number as JSON.stringify writes it (null for NaN and infinities). */
-export function putNumber(b: Buffer, at: number, x: number): number {
+export function putNumber(b: Uint8Array, at: number, x: number): number {
   if (Number.isSafeInteger(x)) {
     if (x >= 0) return putDigits(b, at, x);
     b[at] = 0x2d;
@@ -101,7 +106,7 @@ export function putNumber(b: Buffer, at: number, x: number): number {
 }
 
 /** Milliseconds rounded to microseconds, as access-log.ts msText writes them ("12.345", "0.007"). */
-export function putMs(b: Buffer, at: number, x: number, text: (x: number) => string): number {
+export function putMs(b: Uint8Array, at: number, x: number, text: (x: number) => string): number {
   if (!Number.isFinite(x)) return putBytes(b, at, NULL);
   const us = Math.round(Math.abs(x) * 1000);
   if (us > 0x3fffffff) return putText(b, at, text(x));

@@ -196,15 +196,25 @@ test("the byte-encoded access line equals JSON.stringify's line for seeded hosti
   const sink = new CapturingSink(rand);
   const log = createAccessLog(sink, true);
   const records: RequestRecord[] = [];
+  const before: number[] = [];
+  const after: number[] = [];
   for (let i = 0; i < 5000; i++) {
     const r = randomRecord(rand, i % 50 === 49);
     records.push(r);
+    before.push(Date.now());
     log.write(r);
+    after.push(Date.now());
   }
   assert.equal(sink.lines.length, records.length);
   let viaBytes = 0;
   records.forEach((r, i) => {
     check(r, sink.lines[i], `seed ${SEED} case ${i} (${sink.lines[i].via})`);
+    // The time is the clock's when the line was written (the cached millisecond is kept current).
+    const time = JSON.parse(sink.lines[i].line).time as number;
+    assert.ok(
+      time >= before[i] && time <= after[i],
+      `case ${i}: time ${time} not in [${before[i]}, ${after[i]}]`,
+    );
     if (sink.lines[i].via === "bytes") viaBytes++;
   });
   // Nearly every line goes through the buffer; only the longest ones come as text.
