@@ -10,6 +10,7 @@ const BENCHES: Record<string, string> = {
   fleet: "./fleet-bench.js",
   dashboard: "./dashboard-bench.js",
   "observer-micro": "./observer-micro.js",
+  "access-line": "./access-line-micro.js",
   "engine-profile": "./engine-profile.js",
   scale: "./scale-bench.js",
   workers: "./workers-bench.js",

@@ -49,7 +49,9 @@ function namesHeaders(value: Buffer): boolean {
 
 // Response header names most upstreams send, by length: matched against the raw bytes, so the
 // common names cost no string (and no lowercase copy) per response. Letters and '-' only.
-const KNOWN_NAMES: string[][] = [];
+// KNOWN_NAMES[length] holds indexes into KNOWN.
+const KNOWN: string[] = [];
+const KNOWN_NAMES: number[][] = [];
 for (const n of [
   "age",
   "date",
@@ -75,15 +77,47 @@ for (const n of [
   "transfer-encoding",
 ]) {
   while (KNOWN_NAMES.length <= n.length) KNOWN_NAMES.push([]);
-  KNOWN_NAMES[n.length].push(n);
+  KNOWN_NAMES[n.length].push(KNOWN.length);
+  KNOWN.push(n);
+}
+
+/** The index in KNOWN of the header name in `b` (any case), or -1. */
+function knownIndex(b: Buffer): number {
+  const known = b.length < KNOWN_NAMES.length ? KNOWN_NAMES[b.length] : undefined;
+  if (known !== undefined)
+    for (let k = 0; k < known.length; k++) if (bytesAre(b, 0, b.length, KNOWN[known[k]])) return known[k];
+  return -1;
 }
 
 /** The header name lowercased: an interned string for the common ones, else a new string. */
 export function headerName(b: Buffer): string {
-  const known = b.length < KNOWN_NAMES.length ? KNOWN_NAMES[b.length] : undefined;
-  if (known !== undefined)
-    for (let k = 0; k < known.length; k++) if (bytesAre(b, 0, b.length, known[k])) return known[k];
-  return b.toString("latin1").toLowerCase();
+  const k = knownIndex(b);
+  return k >= 0 ? KNOWN[k] : b.toString("latin1").toLowerCase();
+}
+
+/**
+ * The last value seen per known header name. Most values repeat from one response to the next
+ * (Server, Content-Type, Date within its second, often Content-Length and Cache-Control), so a
+ * byte comparison finds the string already made: no native call and no new string per header.
+ */
+const LAST_VALUE: string[] = KNOWN.map(() => "");
+/** Values longer than this are not kept (a long Set-Cookie would cost a long comparison per response). */
+const MAX_KEPT_VALUE = 128;
+
+function sameText(b: Buffer, s: string): boolean {
+  if (b.length !== s.length) return false;
+  for (let i = 0; i < b.length; i++) if (b[i] !== s.charCodeAt(i)) return false;
+  return true;
+}
+
+/** A header value as latin1 text (as Node's parser reads it), reusing the last one of a known name. */
+function valueText(b: Buffer, known: number): string {
+  if (known < 0 || b.length > MAX_KEPT_VALUE) return b.toString("latin1");
+  const last = LAST_VALUE[known];
+  if (sameText(b, last)) return last;
+  const s = b.toString("latin1");
+  LAST_VALUE[known] = s;
+  return s;
 }
 
 /** Header names the upstream's Connection header lists (lowercase), or null for none. */
@@ -123,7 +157,8 @@ export function responseHead(raw: Buffer[], x: HeadExtras): string[] {
   let hasRequestId = false;
   let tokensScanned = false;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = headerName(raw[i]);
+    const known = knownIndex(raw[i]);
+    const name = known >= 0 ? KNOWN[known] : raw[i].toString("latin1").toLowerCase();
     if (isHopByHop(name)) {
       if (name === "connection" && !tokensScanned && namesHeaders(raw[i + 1])) {
         tokensScanned = true;
@@ -133,7 +168,7 @@ export function responseHead(raw: Buffer[], x: HeadExtras): string[] {
     }
     if (name === x.memberHeader || name === x.ringVersionHeader) continue;
     if (name === "x-request-id") hasRequestId = true;
-    out.push(name, raw[i + 1].toString("latin1"));
+    out.push(name, valueText(raw[i + 1], known));
   }
   if (tokens !== null) {
     // Rare: the upstream named extra hop-by-hop headers; take them out of the list.

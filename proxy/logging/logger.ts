@@ -12,7 +12,7 @@
 // - stdout on a pipe or socket (a stalled log shipper) is a non-blocking libuv stream
 //   (stream-destination.ts): a blocking write(2) would park a thread-pool thread in the
 //   kernel, and process.exit joins those threads, so even a forced exit hung.
-// - at most MAX_BUFFERED_CHARS wait for a destination that does not take them; past that, new
+// - at most MAX_BUFFERED_BYTES wait for a destination that does not take them; past that, new
 //   lines are dropped (memory stays bounded), and stderr says so.
 //
 // Hand-built lines (the access log) do not go to sonic-boom one by one. sonic-boom keeps its
@@ -20,10 +20,12 @@
 // measures its byte length, which flattens it, so the pending text was copied again on every
 // handover and, living tens of milliseconds, survived young-generation collections and was
 // promoted (the access log was the largest source of promoted bytes per request in
-// `npm run bench -- engine-profile`). Lines are encoded instead into one preallocated
-// buffer outside the JS heap (EncodedLines): a line's string dies as soon as it is written,
-// and sonic-boom (or the pipe stream) gets one string per ~40 KiB (or per 100 ms), which sonic-boom
-// writes at once.
+// `npm run bench -- engine-profile`). Lines are encoded instead into a buffer outside the JS
+// heap (EncodedLines), field by field with no line string at all (access-log.ts and
+// line-bytes.ts, through reserve/commit), and sonic-boom (in its buffer mode) or the pipe
+// stream gets that buffer per ~40 KiB (or per 100 ms), which sonic-boom writes at once. Handing
+// a string over instead cost a UTF-8 decode of the batch, sonic-boom's byte-length scans and
+// fs.write's UTF-8 encode of it again (utf8Slice and writeString in engine-profile).
 // A pino line (rare) first hands over the access lines before it, so the order holds.
 
 import { type Logger, type LoggerOptions as LoggerOptionsOfPino, pino } from "pino";
@@ -43,18 +45,30 @@ export interface LoggerOptions {
   sync?: boolean;
 }
 
+/** A line sink that lends its buffer: a line is encoded into it in place (the access log). */
+export interface BufferLineSink {
+  /** A whole line as text (a line too long for the buffer, a writer without a byte encoder). */
+  write(line: string): void;
+  /** The buffer lines are encoded into. */
+  readonly buf: Buffer;
+  /** The offset where up to `bytes` bytes may be written now, or -1 when that is more than the buffer holds. */
+  reserve(bytes: number): number;
+  /** The line written at the last reserve() ends at `end`. */
+  commit(end: number): void;
+}
+
 export interface ProcessLogger {
   readonly logger: Logger;
   /** Where hand-built JSON lines go (the access log): pino's destination, in ~40 KiB batches. */
-  readonly lines: { write(line: string): void };
+  readonly lines: BufferLineSink;
   /** Starts writing out everything buffered, without blocking (a failing destination cannot hang it). */
   flush(): void;
   /** Resolves once everything buffered is written, the destination failed, or `ms` passed. */
   flushWithin(ms: number): Promise<void>;
 }
 
-/** Log characters held for a destination that does not take them; past this, lines are dropped. */
-const MAX_BUFFERED_CHARS = 16 * 1024 * 1024;
+/** Log bytes held for a destination that does not take them; past this, lines are dropped. */
+const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 
 /**
  * Room for access lines before they are handed over. A batch is handed over once the next line
@@ -70,8 +84,8 @@ const BATCH_MS = 100;
  * Access lines encoded as UTF-8 into one buffer and handed to the destination as one string
  * per batch. A synchronous destination gets every line at once (tests read them right away).
  */
-class EncodedLines {
-  private readonly buf: Buffer;
+class EncodedLines implements BufferLineSink {
+  buf: Buffer;
   private used = 0;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private armed = false;
@@ -81,26 +95,29 @@ class EncodedLines {
   };
 
   constructor(
-    private readonly dest: { write(s: string): unknown },
+    private readonly dest: { write(b: Buffer): unknown },
     private readonly batch: boolean,
   ) {
-    this.buf = batch ? Buffer.allocUnsafeSlow(BATCH_BYTES) : Buffer.alloc(0);
+    // A synchronous destination uses the buffer too (one line at a time, handed over at once).
+    this.buf = Buffer.allocUnsafeSlow(BATCH_BYTES);
   }
 
-  write(line: string): void {
+  reserve(bytes: number): number {
+    if (bytes > BATCH_BYTES) return -1;
+    if (this.used + bytes > BATCH_BYTES) this.drain();
+    return this.used;
+  }
+
+  commit(end: number): void {
+    this.used = end;
     if (!this.batch) {
-      this.dest.write(line);
+      this.drain();
       return;
     }
-    // A UTF-16 unit takes at most 3 bytes in UTF-8: hand over first when the line might not fit.
-    if (this.used + line.length * 3 > BATCH_BYTES) {
-      this.drain();
-      if (line.length * 3 > BATCH_BYTES) {
-        this.dest.write(line);
-        return;
-      }
-    }
-    this.used += this.buf.write(line, this.used, "utf8");
+    this.arm();
+  }
+
+  private arm(): void {
     if (this.armed) return;
     this.armed = true;
     // One timer object for the process, re-armed: no allocation per batch.
@@ -110,21 +127,48 @@ class EncodedLines {
     } else this.timer.refresh();
   }
 
+  write(line: string): void {
+    if (!this.batch) {
+      this.dest.write(Buffer.from(line, "utf8"));
+      return;
+    }
+    // A UTF-16 unit takes at most 3 bytes in UTF-8: hand over first when the line might not fit.
+    if (this.used + line.length * 3 > BATCH_BYTES) {
+      this.drain();
+      if (line.length * 3 > BATCH_BYTES) {
+        this.dest.write(Buffer.from(line, "utf8"));
+        return;
+      }
+    }
+    this.used += this.buf.write(line, this.used, "utf8");
+    this.arm();
+  }
+
   /** Hands everything pending to the destination now. */
   drain(): void {
     if (this.used === 0) return;
-    const s = this.buf.toString("utf8", 0, this.used);
+    const used = this.used;
     this.used = 0;
-    this.dest.write(s);
+    if (!this.batch) {
+      // A synchronous destination has written it before write() returns; a copy all the same
+      // (a partial write would keep it), one line long.
+      this.dest.write(Buffer.from(this.buf.subarray(0, used)));
+      return;
+    }
+    // The batch goes out as bytes (never decoded into a string and encoded again) and stays
+    // the destination's until written: the next lines go into a fresh buffer.
+    const out = this.buf.subarray(0, used);
+    this.buf = Buffer.allocUnsafeSlow(BATCH_BYTES);
+    this.dest.write(out);
   }
 }
 
 /** pino's own lines (rare) first hand over the access lines written before them: order kept. */
-function orderedAfter(lines: EncodedLines, dest: { write(s: string): unknown }): { write(s: string): void } {
+function orderedAfter(lines: EncodedLines, dest: { write(b: Buffer): unknown }): { write(s: string): void } {
   return {
     write(s: string): void {
       lines.drain();
-      dest.write(s);
+      dest.write(Buffer.from(s, "utf8"));
     },
   };
 }
@@ -146,7 +190,7 @@ function pinoOptions(level: LogLevel): LoggerOptionsOfPino {
  * lines' batches like sonic-boom.
  */
 function pipeLogger(level: LogLevel, fd: number): ProcessLogger {
-  const dest = openStreamDestination(fd, MAX_BUFFERED_CHARS, onLogTrouble);
+  const dest = openStreamDestination(fd, MAX_BUFFERED_BYTES, onLogTrouble);
   const lines = new EncodedLines(dest, true);
   const logger = pino(pinoOptions(level), orderedAfter(lines, dest));
   return {
@@ -167,15 +211,19 @@ export function createProcessLogger(opts: LoggerOptions): ProcessLogger {
   const dest = new SonicBoom({
     ...(typeof target === "number" ? { fd: target } : { dest: target }),
     sync,
-    maxLength: MAX_BUFFERED_CHARS,
+    maxLength: MAX_BUFFERED_BYTES,
+    // Bytes in, bytes out: the access lines' batches are encoded once, in EncodedLines.
+    contentMode: "buffer",
     // Batching only applies to asynchronous writes (sonic-boom refuses minLength with sync).
     // 32 KiB batches: each asynchronous write is a thread-pool round trip (futex wake-ups,
     // a completion on the loop); at 4 KiB one went out every ~12 access lines, a visible
     // share of the proxy's CPU per request. The 100 ms flush still bounds a line's delay.
     ...(sync ? {} : { minLength: 32 * 1024, maxWrite: 64 * 1024, periodicFlush: 100 }),
   });
-  const lines = new EncodedLines(dest, !sync);
-  const logger = pino(pinoOptions(opts.level), orderedAfter(lines, dest));
+  // In buffer mode sonic-boom takes Buffers; its typings only know strings.
+  const bytesDest = dest as unknown as { write(b: Buffer): unknown };
+  const lines = new EncodedLines(bytesDest, !sync);
+  const logger = pino(pinoOptions(opts.level), orderedAfter(lines, bytesDest));
   // A log write that fails (stdout redirected to a full disk: ENOSPC; a file over its size
   // limit: EFBIG) was an unhandled 'error' event: the process crashed and stopped serving.
   // Lines that cannot be written are dropped; serving goes on; stderr says so once per streak.

@@ -4,13 +4,13 @@
 // that process.exit joins (the exit hung), and sonic-boom's answer to EAGAIN on a
 // non-blocking descriptor is a fixed 100 ms pause, about 640 KB/s once the pipe is full:
 // below what a busy proxy's access log produces. What the reader has not taken is held up
-// to `maxBuffered` characters; past that, lines are dropped (and the caller told).
+// to `maxBuffered` bytes; past that, lines are dropped (and the caller told).
 
 import { constants, fstatSync, openSync } from "node:fs";
 import { Socket } from "node:net";
 
 export interface StreamDestination {
-  write(s: string): void;
+  write(b: Buffer): void;
   /** Resolves once everything queued is written, the stream failed, or `ms` passed. */
   flushWithin(ms: number): Promise<void>;
 }
@@ -33,13 +33,13 @@ export function openStreamDestination(
   const sock = streamFor(fd);
   sock.on("error", (err: NodeJS.ErrnoException) => onTrouble(err.code ?? err.message));
   return {
-    write(s) {
+    write(b) {
       if (sock.destroyed) return; // the reader is gone (EPIPE): dropped, reported once
       if (sock.writableLength > maxBuffered) {
         onTrouble("the destination does not keep up");
         return;
       }
-      sock.write(s);
+      sock.write(b);
     },
     flushWithin(ms) {
       if (sock.writableLength === 0 || sock.destroyed) return Promise.resolve();
