@@ -212,7 +212,7 @@ export async function run(argv: string[]): Promise<number> {
               });
             if (keys === 10_000) {
               const gc = (g: typeof f) =>
-                `${g.cpuUs.toFixed(0)} us, GC/10k req: ${g.majorPer10k.toFixed(2)} major, ${g.minorPer10k.toFixed(1)} minor`;
+                `${g.cpuUs.toFixed(0)} us, GC/10k req: ${g.majorPer10k.toFixed(2)} major (${g.majorMsPer10k.toFixed(1)} ms), ${g.minorPer10k.toFixed(1)} minor`;
               rows.push({
                 what: "proxy CPU per request, GCs per 10,000 requests",
                 small: `${small}: ${gc(base)}`,

@@ -28,11 +28,14 @@ export interface RequestFigure {
   /** Major (mark-compact) and minor (scavenge) collections per 10,000 requests. */
   readonly majorPer10k: number;
   readonly minorPer10k: number;
+  /** Main-thread pause of mark-compacts per 10,000 requests, ms (what a bigger heap would make longer). */
+  readonly majorMsPer10k: number;
   readonly errors: number;
 }
 
 interface GcTotals {
   seconds: number;
+  majorSeconds: number;
   major: number;
   minor: number;
 }
@@ -51,6 +54,7 @@ async function gcTotals(admin: string): Promise<GcTotals> {
   const count = "shardgate_nodejs_gc_duration_seconds_count";
   return {
     seconds: gcSum(text, "shardgate_nodejs_gc_duration_seconds_sum"),
+    majorSeconds: gcSum(text, "shardgate_nodejs_gc_duration_seconds_sum", "major"),
     major: gcSum(text, count, "major"),
     minor: gcSum(text, count, "minor"),
   };
@@ -85,11 +89,22 @@ export async function measureRequests(
           cpu: number[];
           major: number[];
           minor: number[];
+          majorMs: number[];
           err: number;
         }
       >();
       for (const { size, sg } of procs) {
-        samples.set(size, { rps: [], p99: [], rss: [], gc: [], cpu: [], major: [], minor: [], err: 0 });
+        samples.set(size, {
+          rps: [],
+          p99: [],
+          rss: [],
+          gc: [],
+          cpu: [],
+          major: [],
+          minor: [],
+          majorMs: [],
+          err: 0,
+        });
         // Warm-up: connections to members opened, JIT warm, before anything counts.
         await runWrk(dir, sg.url, 2, o.connections, keys, o.seed);
       }
@@ -112,6 +127,9 @@ export async function measureRequests(
           s.cpu.push(requests > 0 ? ((cpu1 - cpu0) * 1e6) / requests : Number.NaN);
           s.major.push(requests > 0 ? ((gc1.major - gc0.major) * 1e4) / requests : Number.NaN);
           s.minor.push(requests > 0 ? ((gc1.minor - gc0.minor) * 1e4) / requests : Number.NaN);
+          s.majorMs.push(
+            requests > 0 ? ((gc1.majorSeconds - gc0.majorSeconds) * 1e7) / requests : Number.NaN,
+          );
           s.err += w.errors;
         }
       }
@@ -128,6 +146,7 @@ export async function measureRequests(
           cpuUs: median(s.cpu),
           majorPer10k: median(s.major),
           minorPer10k: median(s.minor),
+          majorMsPer10k: median(s.majorMs),
           errors: s.err,
         });
       }
