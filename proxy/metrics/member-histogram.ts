@@ -37,30 +37,32 @@ export function registerCountsHistogram(
   buckets: readonly number[],
   source: () => Iterable<LabelledCounts>,
 ): void {
+  const bucketName = `${name}_bucket`;
+  const sumName = `${name}_sum`;
+  const countName = `${name}_count`;
+  function* samples(): IterableIterator<Sample> {
+    for (const { labels, counts } of source()) {
+      let cumulative = 0;
+      for (let i = 0; i < buckets.length; i++) {
+        cumulative += counts.buckets[i];
+        yield { metricName: bucketName, labels: { le: buckets[i], ...labels }, value: cumulative };
+      }
+      cumulative += counts.buckets[buckets.length];
+      yield { metricName: bucketName, labels: { le: "+Inf", ...labels }, value: cumulative };
+      yield { metricName: sumName, labels, value: counts.sum };
+      yield { metricName: countName, labels, value: counts.count };
+    }
+  }
   const metric = {
     name,
     help,
     type: "histogram",
     aggregator: "sum",
     reset(): void {},
+    // Walked one sample at a time by the sliced /metrics (exposition-stream.ts).
+    samples,
     async get() {
-      const values: Sample[] = [];
-      for (const { labels, counts } of source()) {
-        let cumulative = 0;
-        for (let i = 0; i < buckets.length; i++) {
-          cumulative += counts.buckets[i];
-          values.push({
-            metricName: `${name}_bucket`,
-            labels: { le: buckets[i], ...labels },
-            value: cumulative,
-          });
-        }
-        cumulative += counts.buckets[buckets.length];
-        values.push({ metricName: `${name}_bucket`, labels: { le: "+Inf", ...labels }, value: cumulative });
-        values.push({ metricName: `${name}_sum`, labels, value: counts.sum });
-        values.push({ metricName: `${name}_count`, labels, value: counts.count });
-      }
-      return { name, help, type: "histogram", values, aggregator: "sum" };
+      return { name, help, type: "histogram", values: [...samples()], aggregator: "sum" };
     },
   };
   registry.registerMetric(metric as unknown as Parameters<Registry["registerMetric"]>[0]);
