@@ -23,6 +23,11 @@ export interface SampledMetric {
   help: string;
   type: string;
   samples(): Iterable<StreamSample>;
+  /**
+   * The same samples already formatted, each line preceded by "\n", any number of lines per
+   * string (preferred over samples(): no object per sample).
+   */
+  blocks?(): Iterable<string>;
 }
 
 /** Where the text goes: write() returns false when the receiver is full (wait for drain()). */
@@ -94,6 +99,16 @@ export async function streamExposition(
     const name = escapeText(sampled.name as string);
     buf += `# HELP ${name} ${escapeText(sampled.help as string)}\n# TYPE ${name} ${sampled.type}`;
     let n = 0;
+    if (typeof sampled.blocks === "function") {
+      for (const text of sampled.blocks()) {
+        buf += text;
+        if (++n % (CHECK_EVERY >> 4) === 0) {
+          await flush(false);
+          if (sink.closed()) return;
+        }
+      }
+      continue;
+    }
     for (const s of sampled.samples()) {
       buf += `\n${sampleLine(s.metricName ?? name, s.labels, s.value)}`;
       if (++n % CHECK_EVERY === 0) {
@@ -108,20 +123,26 @@ export async function streamExposition(
 
 /** One exposition line, formatted as prom-client formats it (label order as given). */
 export function sampleLine(name: string, labels: Record<string, string | number>, value: number): string {
-  let line = name;
-  let sep = "{";
+  const text = labelText(labels);
+  return text === "" ? `${name} ${valueText(value)}` : `${name}{${text}} ${valueText(value)}`;
+}
+
+/** `a="x",b="y"` as prom-client writes a label set (values escaped, order as given). */
+export function labelText(labels: Record<string, string | number>): string {
+  let text = "";
+  let sep = "";
   for (const key in labels) {
     const v = labels[key];
-    line += `${sep}${key}="${typeof v === "string" && NEEDS_ESCAPE.test(v) ? escapeText(v).replace(/"/g, '\\"') : v}"`;
+    text += `${sep}${key}="${typeof v === "string" && NEEDS_ESCAPE.test(v) ? escapeText(v).replace(/"/g, '\\"') : v}"`;
     sep = ",";
   }
-  if (sep === ",") line += "}";
-  return `${line} ${valueText(value)}`;
+  return text;
 }
 
 const NEEDS_ESCAPE = /[\\\n"]/;
 
-function valueText(v: number): string {
+/** A sample value as prom-client writes it. */
+export function valueText(v: number): string {
   if (Number.isNaN(v)) return "Nan";
   if (!Number.isFinite(v)) return v < 0 ? "-Inf" : "+Inf";
   return `${v}`;
