@@ -128,6 +128,26 @@ describe("sliced /metrics exposition", () => {
     assert.equal(pressed.text(), expected, `seed ${seed}: back-pressure changes nothing`);
   });
 
+  test("stops rendering once the receiver is gone (a scraper that hung up)", async () => {
+    const seed = 1605;
+    const { metrics } = populated([["big", 2_000]], seed);
+    let writes = 0;
+    let chars = 0;
+    const gone: ExpositionSink = {
+      write(chunk) {
+        writes++;
+        chars += chunk.length;
+        return true;
+      },
+      drain: () => Promise.resolve(),
+      closed: () => writes >= 3,
+    };
+    await streamExposition(metrics.registry, gone, { chunkChars: 4096 });
+    const whole = (await metrics.registry.metrics()).length;
+    assert.ok(writes <= 4, `no write after the receiver closed (${writes} writes, seed ${seed})`);
+    assert.ok(chars < whole / 4, `rendering stopped early: ${chars} of ${whole} chars (seed ${seed})`);
+  });
+
   test("promtool check metrics accepts the streamed text", async (t) => {
     const seed = 1602;
     const { metrics } = populated([["users", 50]], seed);
