@@ -261,6 +261,11 @@ describe("/metrics of a real shardgate", () => {
     const text = await res.text();
     assert.ok(text.endsWith("\n") && !text.endsWith("\n\n"), "ends with exactly one newline");
     assert.equal(metricLines(text, `${HIST}_count`).length, 3, "default (auto): a histogram per member");
+    // Committed breaker state, one sample per member, read at scrape time (cluster-metrics.ts).
+    assert.deepEqual(
+      metricLines(text, "shardgate_breaker_state").map((l) => l.replace(/member="[^"]+"/, "member=M")),
+      ups.map(() => 'shardgate_breaker_state{pool="users",member=M} 0'),
+    );
     const dir = mkdtempSync(join(tmpdir(), "sg-metrics-"));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     writeFileSync(join(dir, "m.txt"), text);
