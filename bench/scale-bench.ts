@@ -1,4 +1,4 @@
-// Scale benchmark (issue 16): `npm run bench -- scale [--only request,drain,...] [--seconds 5]
+// Scale benchmark (issue 16): `npm run bench -- scale [--only request,drain,metrics,...] [--seconds 5]
 // [--rounds 3] [--connections 32] [--seed 16] [--json]`.
 //
 // Every row of the issue's table, measured at a small and a large size in one run, with the
