@@ -1,4 +1,4 @@
-// Scale benchmark (issue 16): `npm run bench -- scale [--only request,drain,...] [--seconds 5]
+// Scale benchmark (issue 16): `npm run bench -- scale [--only request,drain,metrics,...] [--seconds 5]
 // [--rounds 3] [--connections 32] [--seed 16] [--json]`.
 //
 // Every row of the issue's table, measured at a small and a large size in one run, with the
@@ -16,11 +16,12 @@ import { measureCommands } from "./scale/command-rows.js";
 import { DEBOUNCE_MS, measureConsul } from "./scale/consul-rows.js";
 import { measureFileLoad } from "./scale/file-load-rows.js";
 import { measureFleet } from "./scale/fleet-rows.js";
+import { measureMetrics } from "./scale/metrics-rows.js";
 import { startNginxUpstream, type Upstream } from "./scale/processes.js";
 import { measureRequests } from "./scale/request-rows.js";
 import { measureJoin, measureTables } from "./scale/ring-rows.js";
 
-const SECTIONS = ["tables", "request", "drain", "reload", "consul", "fleet"] as const;
+const SECTIONS = ["tables", "request", "drain", "reload", "consul", "fleet", "metrics"] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Options {
@@ -169,7 +170,11 @@ export async function run(argv: string[]): Promise<number> {
       }
     }
     const needUpstream =
-      o.only.has("request") || o.only.has("drain") || o.only.has("reload") || o.only.has("consul");
+      o.only.has("request") ||
+      o.only.has("drain") ||
+      o.only.has("reload") ||
+      o.only.has("consul") ||
+      o.only.has("metrics");
     const started = needUpstream ? await startNginxUpstream(dir, 4) : null;
     if (typeof started === "string") {
       console.error(`scale bench needs a fast upstream: ${started}`);
@@ -212,7 +217,7 @@ export async function run(argv: string[]): Promise<number> {
               });
             if (keys === 10_000) {
               const gc = (g: typeof f) =>
-                `${g.cpuUs.toFixed(0)} us, GC/10k req: ${g.majorPer10k.toFixed(2)} major, ${g.minorPer10k.toFixed(1)} minor`;
+                `${g.cpuUs.toFixed(0)} us, GC/10k req: ${g.majorPer10k.toFixed(2)} major (${g.majorMsPer10k.toFixed(1)} ms), ${g.minorPer10k.toFixed(1)} minor`;
               rows.push({
                 what: "proxy CPU per request, GCs per 10,000 requests",
                 small: `${small}: ${gc(base)}`,
@@ -377,6 +382,32 @@ export async function run(argv: string[]): Promise<number> {
           ratio: x(large.idleAnswerCpuMs / small.idleAnswerCpuMs),
           target: "(the whole answer is re-sent)",
         });
+    }
+    if (o.only.has("metrics")) {
+      const figures = await measureMetrics(dir, up, {
+        sizes: o.sizes,
+        scrapes: o.rounds,
+        seconds: o.seconds,
+        connections: o.connections,
+        seed: o.seed,
+      });
+      raw.metrics = figures;
+      for (const mode of ["on", "auto"] as const) {
+        const base = figures.find((f) => f.mode === mode && f.members === o.sizes[0]);
+        if (base === undefined) continue;
+        const cell = (f: typeof base) =>
+          `${f.members} (${f.membersWithTraffic} with traffic): ${f.lines} lines, ${(f.bytes / 2 ** 20).toFixed(2)} MB, ${f.scrapeMs.toFixed(0)} ms, loop stall ${f.loopStallMs.toFixed(0)} ms, request max ${f.requestMaxMs.toFixed(1)} ms (idle ${f.requestMaxIdleMs.toFixed(1)}), RSS ${f.rssMb.toFixed(0)} MB`;
+        for (const f of figures) {
+          if (f.mode !== mode || f.members === base.members) continue;
+          rows.push({
+            what: `one /metrics scrape, memberHistograms ${mode}`,
+            small: cell(base),
+            large: cell(f),
+            ratio: `request max ${x(f.requestMaxMs / base.requestMaxMs)}, bytes ${x(f.bytes / base.bytes)}`,
+            target: "request max near the peer's; stall 0 (below the 100 ms sampling)",
+          });
+        }
+      }
     }
     if (o.json) console.log(JSON.stringify({ rows, raw }, null, 2));
     else {

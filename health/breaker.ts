@@ -83,8 +83,11 @@ interface MemberState {
   reopens: number;
   override: BreakerOverride;
   run: number;
-  /** The sliding window: successes in [0, BUCKETS), failures in [BUCKETS, 2 * BUCKETS). */
-  buckets: Float64Array;
+  /**
+   * Where this member's sliding window starts in the decider's window slab: successes in
+   * [at, at + BUCKETS), failures in [at + BUCKETS, at + 2 * BUCKETS).
+   */
+  at: number;
   /** Absolute bucket number of the newest bucket. */
   head: number;
   probeOk: number;
@@ -92,10 +95,30 @@ interface MemberState {
   decideBy: number;
 }
 
+/** Numbers per member window in the slab. */
+const WINDOW = 2 * BUCKETS;
+
 export class BreakerDecider {
   /** pool -> member -> state. Nested rather than keyed by "pool/member": no key string per member. */
   private readonly pools = new Map<string, Map<string, MemberState>>();
   private readonly bucketMs: number;
+  /**
+   * Every member's window, WINDOW numbers each, in one array: a typed array per member was
+   * three heap objects and an off-heap store each, thousands of them in a big pool with traffic.
+   */
+  private slab = new Float64Array(16 * WINDOW);
+  /** Slab offsets used so far, and those freed by forgotten members (reused first). */
+  private slabUsed = 0;
+  private readonly freeAt: number[] = [];
+  /**
+   * Members tick() has something to do for: automatic breakers that are open with a cool-down
+   * or half-open. While there are none, tick() walks nobody except for the periodic sweep of
+   * forgettable members, so an ingest (10 per second per instance) no longer costs a pass over
+   * every member with traffic in its window.
+   */
+  private readonly timed = new Set<MemberState>();
+  /** The bucket number of the last full walk (the forgettable sweep runs once per bucket). */
+  private sweptBucket = Number.NEGATIVE_INFINITY;
 
   /**
    * `responseTimeout` is the pool's timeouts.response: it bounds how long a probe can take,
@@ -128,7 +151,7 @@ export class BreakerDecider {
         reopens: 0,
         override: "auto",
         run: 0,
-        buckets: new Float64Array(2 * BUCKETS),
+        at: this.allocWindow(),
         head: Math.floor(now / this.bucketMs),
         probeOk: 0,
         decideBy: 0,
@@ -141,8 +164,50 @@ export class BreakerDecider {
   private delete(pool: string, member: string): void {
     const members = this.pools.get(pool);
     if (members === undefined) return;
+    const m = members.get(member);
+    if (m === undefined) return;
     members.delete(member);
     if (members.size === 0) this.pools.delete(pool);
+    this.timed.delete(m);
+    this.freeAt.push(m.at);
+  }
+
+  /** A zeroed window's slab offset. */
+  private allocWindow(): number {
+    const reused = this.freeAt.pop();
+    if (reused !== undefined) {
+      this.slab.fill(0, reused, reused + WINDOW);
+      return reused;
+    }
+    if (this.slabUsed + WINDOW > this.slab.length) {
+      const grown = new Float64Array(this.slab.length * 2);
+      grown.set(this.slab);
+      this.slab = grown;
+    }
+    const at = this.slabUsed;
+    this.slabUsed += WINDOW;
+    return at;
+  }
+
+  /** Keeps `timed` in step with `m` after its state or override changed. */
+  private retime(m: MemberState): void {
+    if (m.override === "auto" && ((m.state === "open" && m.until !== null) || m.state === "half-open"))
+      this.timed.add(m);
+    else this.timed.delete(m);
+  }
+
+  /** Successes in `m`'s window (no object per call: ingest runs this per entry). */
+  private windowOk(m: MemberState): number {
+    let ok = 0;
+    for (let i = m.at; i < m.at + BUCKETS; i++) ok += this.slab[i];
+    return ok;
+  }
+
+  /** Failures in `m`'s window. */
+  private windowFail(m: MemberState): number {
+    let fail = 0;
+    for (let i = m.at + BUCKETS; i < m.at + WINDOW; i++) fail += this.slab[i];
+    return fail;
   }
 
   /**
@@ -166,16 +231,17 @@ export class BreakerDecider {
     if (b <= m.head) return;
     const n = BUCKETS;
     const steps = Math.min(n, b - m.head);
+    const w = this.slab;
     for (let i = 1; i <= steps; i++) {
       const idx = (((m.head + i) % n) + n) % n;
-      m.buckets[idx] = 0;
-      m.buckets[BUCKETS + idx] = 0;
+      w[m.at + idx] = 0;
+      w[m.at + BUCKETS + idx] = 0;
     }
     m.head = b;
   }
 
   private resetWindow(m: MemberState, now: number): void {
-    m.buckets.fill(0);
+    this.slab.fill(0, m.at, m.at + WINDOW);
     m.head = Math.floor(now / this.bucketMs);
     m.run = 0;
   }
@@ -196,6 +262,7 @@ export class BreakerDecider {
     m.state = to;
     m.until = until;
     m.probeOk = 0;
+    this.retime(m);
     if (from !== to) out.push({ pool: m.pool, member: m.member, from, to, until, reason });
   }
 
@@ -207,6 +274,11 @@ export class BreakerDecider {
   /** Time-driven transitions only (open -> half-open once the cool-down has elapsed). */
   tick(now: number): BreakerTransition[] {
     const out: BreakerTransition[] = [];
+    // Nothing timed and the sweep done in this bucket: a walk would change nothing (a
+    // forgettable member decides like an unknown one until it is swept).
+    const bucket = Math.floor(now / this.bucketMs);
+    if (this.timed.size === 0 && bucket <= this.sweptBucket) return out;
+    this.sweptBucket = bucket;
     for (const members of this.pools.values())
       for (const m of members.values()) {
         if (this.forgettable(m, now)) {
@@ -259,21 +331,16 @@ export class BreakerDecider {
       }
       this.rotate(m, now);
       const idx = ((m.head % BUCKETS) + BUCKETS) % BUCKETS;
-      m.buckets[idx] += e.success;
-      m.buckets[BUCKETS + idx] += e.failure;
+      this.slab[m.at + idx] += e.success;
+      this.slab[m.at + BUCKETS + idx] += e.failure;
       m.run = e.success > 0 ? e.consecutive : m.run + e.failure;
       const worstRun = Math.max(m.run, e.maxConsecutive);
       if (worstRun >= o.consecutiveFailures) {
         this.open(m, now, "consecutive-failures", out);
         continue;
       }
-      let ok = 0;
-      let fail = 0;
-      for (let i = 0; i < BUCKETS; i++) {
-        ok += m.buckets[i];
-        fail += m.buckets[BUCKETS + i];
-      }
-      const total = ok + fail;
+      const fail = this.windowFail(m);
+      const total = this.windowOk(m) + fail;
       if (total >= o.minRequests && fail / total >= o.failureRate) this.open(m, now, "failure-rate", out);
     }
     return out;
@@ -318,6 +385,7 @@ export class BreakerDecider {
     m.decideBy = now + this.responseTimeout;
     m.probeOk = 0;
     this.resetWindow(m, now);
+    this.retime(m);
   }
 
   /** Members with state of their own (the others are closed, automatic, with an empty window). */
@@ -344,12 +412,8 @@ export class BreakerDecider {
         windowFailures: 0,
       };
     }
-    let ok = 0;
-    let fail = 0;
-    for (let i = 0; i < BUCKETS; i++) {
-      ok += m.buckets[i];
-      fail += m.buckets[BUCKETS + i];
-    }
+    const ok = this.windowOk(m);
+    const fail = this.windowFail(m);
     return {
       state: m.state,
       until: m.until,

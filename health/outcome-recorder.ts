@@ -33,20 +33,29 @@ export interface OutcomeRecorderOptions {
 
 const DEFAULT_FAILURE_STATUSES = [502, 503, 504];
 
+// Field offsets inside a slot's STRIDE counters.
+const SUCCESS = 0;
+const FAILURE = 1;
+const RUN = 2;
+const MAX_RUN = 3;
+const PROBES = 4;
+const CONNECTS = 5;
+const RESETS = 6;
+const TIMEOUTS = 7;
+const STRIDE = 8;
+
 export class OutcomeRecorder {
   /** pool -> member -> slot (nested: no "pool/member" key string per member). */
   private readonly keys = new Map<string, Map<string, number>>();
   private slotCount = 0;
   private pools: string[] = [];
   private members: string[] = [];
-  private success = new Uint32Array(16);
-  private failure = new Uint32Array(16);
-  private run = new Uint32Array(16);
-  private maxRun = new Uint32Array(16);
-  private probes = new Uint32Array(16);
-  private connects = new Uint32Array(16);
-  private resets = new Uint32Array(16);
-  private timeouts = new Uint32Array(16);
+  /**
+   * Every slot's counters side by side (STRIDE numbers from slot * STRIDE, fields at the
+   * offsets below): one 32-byte run per member instead of one entry in each of eight arrays,
+   * so a request touches one cache line of its member's counters, and a drain another.
+   */
+  private c = new Uint32Array(16 * STRIDE);
   // Slots with activity since the last drain, so drain() costs the active members, not the pool.
   private activeMark = new Uint8Array(16);
   private active = new Int32Array(16);
@@ -82,7 +91,7 @@ export class OutcomeRecorder {
         s = this.pools.length;
         this.pools.push(pool);
         this.members.push(member);
-        if (s >= this.success.length) this.grow();
+        if (s >= this.activeMark.length) this.grow();
       }
       byMember.set(member, s);
       this.slotCount++;
@@ -92,14 +101,7 @@ export class OutcomeRecorder {
 
   /** Clears every count of `slot` (runs and probe budget included), as if it were new. */
   resetSlot(slot: number): void {
-    this.success[slot] = 0;
-    this.failure[slot] = 0;
-    this.run[slot] = 0;
-    this.maxRun[slot] = 0;
-    this.probes[slot] = 0;
-    this.connects[slot] = 0;
-    this.resets[slot] = 0;
-    this.timeouts[slot] = 0;
+    this.c.fill(0, slot * STRIDE, slot * STRIDE + STRIDE);
   }
 
   /**
@@ -136,20 +138,10 @@ export class OutcomeRecorder {
   }
 
   private grow(): void {
-    const n = this.success.length * 2;
-    const g = (a: Uint32Array) => {
-      const b = new Uint32Array(n);
-      b.set(a);
-      return b;
-    };
-    this.success = g(this.success);
-    this.failure = g(this.failure);
-    this.run = g(this.run);
-    this.maxRun = g(this.maxRun);
-    this.probes = g(this.probes);
-    this.connects = g(this.connects);
-    this.resets = g(this.resets);
-    this.timeouts = g(this.timeouts);
+    const n = this.activeMark.length * 2;
+    const c = new Uint32Array(n * STRIDE);
+    c.set(this.c);
+    this.c = c;
     const marks = new Uint8Array(n);
     marks.set(this.activeMark);
     this.activeMark = marks;
@@ -160,23 +152,23 @@ export class OutcomeRecorder {
 
   recordSuccess(slot: number): void {
     this.touch(slot);
-    this.success[slot]++;
-    this.run[slot] = 0;
+    const at = slot * STRIDE;
+    this.c[at + SUCCESS]++;
+    this.c[at + RUN] = 0;
   }
 
   /** A failure the caller classified itself (prefer recordError / recordStatus). */
   recordFailure(slot: number): void {
     this.touch(slot);
-    this.failure[slot]++;
-    const r = ++this.run[slot];
-    if (r > this.maxRun[slot]) this.maxRun[slot] = r;
+    const at = slot * STRIDE;
+    this.c[at + FAILURE]++;
+    const r = ++this.c[at + RUN];
+    if (r > this.c[at + MAX_RUN]) this.c[at + MAX_RUN] = r;
   }
 
   /** A connect error, a reset before the response completed, or a timeout. */
   recordError(slot: number, kind: UpstreamErrorKind): void {
-    if (kind === "connect") this.connects[slot]++;
-    else if (kind === "reset") this.resets[slot]++;
-    else this.timeouts[slot]++;
+    this.c[slot * STRIDE + (kind === "connect" ? CONNECTS : kind === "reset" ? RESETS : TIMEOUTS)]++;
     this.recordFailure(slot);
   }
 
@@ -196,21 +188,21 @@ export class OutcomeRecorder {
    * flight. Each admission is given back with releaseProbe(slot) when the probe ends.
    */
   admitProbe(slot: number, limit: number): boolean {
-    if (this.probes[slot] >= limit) return false;
-    this.probes[slot]++;
+    if (this.c[slot * STRIDE + PROBES] >= limit) return false;
+    this.c[slot * STRIDE + PROBES]++;
     return true;
   }
 
   releaseProbe(slot: number): void {
-    if (this.probes[slot] > 0) this.probes[slot]--;
+    if (this.c[slot * STRIDE + PROBES] > 0) this.c[slot * STRIDE + PROBES]--;
   }
 
   probeAvailable(slot: number, limit: number): boolean {
-    return this.probes[slot] < limit;
+    return this.c[slot * STRIDE + PROBES] < limit;
   }
 
   resetProbes(slot: number): void {
-    this.probes[slot] = 0;
+    this.c[slot * STRIDE + PROBES] = 0;
   }
 
   /** Returns and clears the counts of every slot with activity since the last drain. */
@@ -222,26 +214,28 @@ export class OutcomeRecorder {
     for (let i = 0; i < active.length; i++) {
       const s = active[i];
       this.activeMark[s] = 0;
-      const su = this.success[s];
-      const fa = this.failure[s];
+      const c = this.c;
+      const at = s * STRIDE;
+      const su = c[at + SUCCESS];
+      const fa = c[at + FAILURE];
       if (su === 0 && fa === 0) continue;
       entries.push({
         pool: this.pools[s],
         member: this.members[s],
         success: su,
         failure: fa,
-        consecutive: this.run[s],
-        maxConsecutive: this.maxRun[s],
-        connectErrors: this.connects[s],
-        resets: this.resets[s],
-        timeouts: this.timeouts[s],
+        consecutive: c[at + RUN],
+        maxConsecutive: c[at + MAX_RUN],
+        connectErrors: c[at + CONNECTS],
+        resets: c[at + RESETS],
+        timeouts: c[at + TIMEOUTS],
       });
-      this.success[s] = 0;
-      this.failure[s] = 0;
-      this.connects[s] = 0;
-      this.resets[s] = 0;
-      this.timeouts[s] = 0;
-      this.maxRun[s] = this.run[s];
+      c[at + SUCCESS] = 0;
+      c[at + FAILURE] = 0;
+      c[at + CONNECTS] = 0;
+      c[at + RESETS] = 0;
+      c[at + TIMEOUTS] = 0;
+      c[at + MAX_RUN] = c[at + RUN];
     }
     return { entries };
   }

@@ -211,6 +211,8 @@ async function startOrCheck(
     cluster: () => node,
     localApplied: workers?.reloaded,
   });
+  // Read at every scrape, so a reload that changes metrics.memberHistograms takes effect at once.
+  metrics.memberHistograms = () => reloader.config.metrics.memberHistograms;
   const node = joinCluster({
     settings,
     config,

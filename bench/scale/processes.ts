@@ -68,6 +68,8 @@ export interface PoolShape {
   readonly style?: "flow" | "block";
   /** A comment line written first (a reload whose edit is outside the member list). */
   readonly header?: string;
+  /** metrics.memberHistograms (absent: the default, auto). */
+  readonly memberHistograms?: "auto" | "on" | "off";
 }
 
 export function memberId(i: number): string {
@@ -88,6 +90,9 @@ function configText(http: number, admin: number, shape: PoolShape, addresses: re
     (shape.header === undefined ? "" : `# ${shape.header}\n`) +
     `listen:\n  http: 127.0.0.1:${http}\n  admin: 127.0.0.1:${admin}\n` +
     `admin:\n  token: ${ADMIN_TOKEN}\nlog:\n  level: warn\n  accessLog: false\n` +
+    (shape.memberHistograms === undefined
+      ? ""
+      : `metrics:\n  memberHistograms: ${shape.memberHistograms}\n`) +
     `pools:\n  scale:\n    algorithm: ${shape.algorithm}\n${table}    members:\n${lines.join("\n")}\n` +
     `routes:\n  - match: { pathPrefix: / }\n    pool: scale\n    key: [header:${KEY_HEADER}, ip]\n`
   );

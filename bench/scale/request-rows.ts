@@ -1,10 +1,12 @@
 // Request-path rows of the scale bench: the same shardgate build routing pools of 3, 1,000
 // and 10,000 members (over the same nginx upstream), loaded with wrk in interleaved rounds so
 // that machine noise hits every size alike. Per size: req/s, p99, RSS, and the GC share of the
-// process's CPU time (from its own nodejs_gc_duration_seconds counter), CPU time per request
+// process's CPU time (from V8's --trace-gc lines in its log, gc-trace.ts), CPU time per request
 // (what a loaded machine blurs least), and mark-compacts and scavenges per 10,000 requests.
 
+import { join } from "node:path";
 import { cpuSeconds, rssBytes } from "../proxy-bench.js";
+import { GcTraceReader } from "./gc-trace.js";
 import { median, runWrk, type Shardgate, startShardgate, type Upstream } from "./processes.js";
 
 export interface RequestRowOptions {
@@ -28,32 +30,9 @@ export interface RequestFigure {
   /** Major (mark-compact) and minor (scavenge) collections per 10,000 requests. */
   readonly majorPer10k: number;
   readonly minorPer10k: number;
+  /** Main-thread pause of mark-compacts per 10,000 requests, ms (what a bigger heap would make longer). */
+  readonly majorMsPer10k: number;
   readonly errors: number;
-}
-
-interface GcTotals {
-  seconds: number;
-  major: number;
-  minor: number;
-}
-
-/** Sum over every kind of `metric`, or the one labelled kind="`kind`". */
-function gcSum(text: string, metric: string, kind?: string): number {
-  const label = kind === undefined ? "[^}]*" : `kind="${kind}"`;
-  const re = new RegExp(`^${metric}\\{${label}\\} ([0-9.eE+-]+)$`, "gm");
-  let sum = 0;
-  for (let m = re.exec(text); m !== null; m = re.exec(text)) sum += Number(m[1]);
-  return sum;
-}
-
-async function gcTotals(admin: string): Promise<GcTotals> {
-  const text = await (await fetch(`${admin}/metrics`)).text();
-  const count = "shardgate_nodejs_gc_duration_seconds_count";
-  return {
-    seconds: gcSum(text, "shardgate_nodejs_gc_duration_seconds_sum"),
-    major: gcSum(text, count, "major"),
-    minor: gcSum(text, count, "minor"),
-  };
 }
 
 export async function measureRequests(
@@ -61,17 +40,20 @@ export async function measureRequests(
   upstream: Upstream,
   o: RequestRowOptions,
 ): Promise<RequestFigure[]> {
-  const procs: Array<{ size: number; sg: Shardgate }> = [];
+  const procs: Array<{ size: number; sg: Shardgate; gc: GcTraceReader }> = [];
   try {
     for (const size of o.sizes)
       procs.push({
         size,
+        // GC from V8's own trace in the process log (gc-trace.ts says why not /metrics).
         sg: await startShardgate(
           dir,
           `req-${size}`,
           { members: size, algorithm: "ring" },
           upstream.addresses,
+          ["--trace-gc"],
         ),
+        gc: new GcTraceReader(join(dir, `req-${size}.log`)),
       });
     const out: RequestFigure[] = [];
     for (const keys of o.keySets) {
@@ -85,25 +67,36 @@ export async function measureRequests(
           cpu: number[];
           major: number[];
           minor: number[];
+          majorMs: number[];
           err: number;
         }
       >();
       for (const { size, sg } of procs) {
-        samples.set(size, { rps: [], p99: [], rss: [], gc: [], cpu: [], major: [], minor: [], err: 0 });
+        samples.set(size, {
+          rps: [],
+          p99: [],
+          rss: [],
+          gc: [],
+          cpu: [],
+          major: [],
+          minor: [],
+          majorMs: [],
+          err: 0,
+        });
         // Warm-up: connections to members opened, JIT warm, before anything counts.
         await runWrk(dir, sg.url, 2, o.connections, keys, o.seed);
       }
       for (let r = 0; r < o.rounds; r++) {
         // Rotate the order each round so no size always runs first or last.
         for (let k = 0; k < procs.length; k++) {
-          const { size, sg } = procs[(k + r) % procs.length];
+          const { size, sg, gc } = procs[(k + r) % procs.length];
           const s = samples.get(size);
           if (s === undefined) continue;
-          const gc0 = await gcTotals(sg.admin);
+          const gc0 = gc.read();
           const cpu0 = cpuSeconds(sg.pid);
           const w = await runWrk(dir, sg.url, o.seconds, o.connections, keys, o.seed + r);
           const cpu1 = cpuSeconds(sg.pid);
-          const gc1 = await gcTotals(sg.admin);
+          const gc1 = gc.read();
           const requests = w.rps * o.seconds;
           s.rps.push(w.rps);
           s.p99.push(w.p99ms);
@@ -112,6 +105,9 @@ export async function measureRequests(
           s.cpu.push(requests > 0 ? ((cpu1 - cpu0) * 1e6) / requests : Number.NaN);
           s.major.push(requests > 0 ? ((gc1.major - gc0.major) * 1e4) / requests : Number.NaN);
           s.minor.push(requests > 0 ? ((gc1.minor - gc0.minor) * 1e4) / requests : Number.NaN);
+          s.majorMs.push(
+            requests > 0 ? ((gc1.majorSeconds - gc0.majorSeconds) * 1e7) / requests : Number.NaN,
+          );
           s.err += w.errors;
         }
       }
@@ -128,6 +124,7 @@ export async function measureRequests(
           cpuUs: median(s.cpu),
           majorPer10k: median(s.major),
           minorPer10k: median(s.minor),
+          majorMsPer10k: median(s.majorMs),
           errors: s.err,
         });
       }

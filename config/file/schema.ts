@@ -481,6 +481,13 @@ export const configSchema = z.strictObject({
   log: z
     .strictObject({ level: z.enum(LOG_LEVELS).default("info"), accessLog: z.boolean().default(true) })
     .prefault({}),
+  /** What /metrics exports (README "Metrics": member histograms). */
+  metrics: z
+    .strictObject({
+      /** Per-member latency histograms: "auto" = only in pools of up to 500 members. */
+      memberHistograms: z.enum(["auto", "on", "off"]).default("auto"),
+    })
+    .prefault({}),
   pools: routingSchema.shape.pools,
   routes: routingSchema.shape.routes,
   headers: z

@@ -7,12 +7,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import { BREAKER_OVERRIDES, type BreakerOverride } from "../../config/state/commands.js";
+import type { ExpositionSink } from "../metrics/exposition-stream.js";
 import { answerClientError } from "../server/client-error.js";
 import { capConnections } from "../server/connection-cap.js";
 import { checkAdminToken } from "./auth.js";
 import { handleOpsRoute, OPS_WRITE_PATH } from "./ops-routes.js";
 import { redactTarget } from "./redact.js";
-import type { AdminBackend, AdminError, AdminResult } from "./types.js";
+import type { AdminBackend, AdminError, AdminResult, ExpositionWriter } from "./types.js";
 import { serveUi } from "./ui-route.js";
 
 const JSON_TYPE = "application/json; charset=utf-8";
@@ -190,8 +191,13 @@ export function createAdminServer(opts: AdminServerOptions): Server {
     if (path === "/metrics") {
       if (!read) return methodNotAllowed(res, "GET");
       const m = await backend.metrics();
-      res.writeHead(200, { "content-type": m.contentType, "content-length": Buffer.byteLength(m.body) });
-      res.end(m.body);
+      if ("body" in m) {
+        res.writeHead(200, { "content-type": m.contentType, "content-length": Buffer.byteLength(m.body) });
+        res.end(m.body);
+      } else if (method === "HEAD") {
+        res.writeHead(200, { "content-type": m.contentType });
+        res.end();
+      } else await streamMetrics(res, m.contentType, m.stream);
       return;
     }
     if (path === "/admin/state") {
@@ -415,4 +421,37 @@ function discardBody(req: IncomingMessage, max: number): void {
     size += c.length;
     if (size > max) req.socket.destroy();
   });
+}
+
+/**
+ * Sends a sliced exposition chunked (its length is not known until the last slice). A failure
+ * after the headers went out can no longer become a coded error: the connection is cut, so the
+ * scraper sees a truncated body (an error), never a short body that looks complete.
+ */
+async function streamMetrics(
+  res: ServerResponse,
+  contentType: string,
+  stream: ExpositionWriter,
+): Promise<void> {
+  res.writeHead(200, { "content-type": contentType });
+  const sink: ExpositionSink = {
+    write: (chunk) => res.write(chunk),
+    drain: () =>
+      new Promise<void>((resolve) => {
+        const done = () => {
+          res.off("drain", done);
+          res.off("close", done);
+          resolve();
+        };
+        res.on("drain", done);
+        res.on("close", done);
+      }),
+    closed: () => res.destroyed || res.writableEnded,
+  };
+  try {
+    await stream(sink);
+    res.end();
+  } catch {
+    res.destroy();
+  }
 }

@@ -2,7 +2,11 @@
 // composition root implements. The admin server knows HTTP; the backend knows the state.
 
 import type { BreakerOverride } from "../../config/state/commands.js";
+import type { ExpositionSink } from "../metrics/exposition-stream.js";
 import type { OpsBackend } from "./ops-types.js";
+
+/** Writes a whole /metrics exposition to `sink` (the response), resolving when done. */
+export type ExpositionWriter = (sink: ExpositionSink) => Promise<void>;
 
 export interface AdminMemberView {
   id: string;
@@ -145,8 +149,13 @@ export interface AdminBackend {
   setBreaker(pool: string, member: string, state: BreakerOverride): Promise<AdminResult<BreakerView>>;
   /** Fault injection (when enabled): cut or heal Raft traffic with `peer`, or all peers. */
   fault(action: "cut" | "heal", peer: string | undefined): AdminResult<FaultView>;
-  /** The Prometheus text exposition and its content type. */
-  metrics(): Promise<{ contentType: string; body: string }>;
+  /**
+   * The Prometheus text exposition and its content type: the whole `body`, or a `stream` that
+   * writes it in slices without holding the event loop (exposition-stream.ts).
+   */
+  metrics(): Promise<
+    { contentType: string; body: string } | { contentType: string; stream: ExpositionWriter }
+  >;
   /** The configured admin token; "" disables mutating endpoints. Read per request (reload may change it). */
   adminToken(): string;
   /** The affinity part of GET /admin/route (`cookie`, `route` from the query); undefined when none applies. */

@@ -3,7 +3,7 @@
 // overrides delegate to the app (they are cluster proposals). Allocation here is fine: none of
 // it is on the request path.
 
-import type { Registry } from "prom-client";
+import { Registry } from "prom-client";
 import type { BreakerOverride } from "../../config/state/commands.js";
 import type { ClusterStateData } from "../../config/state/types.js";
 import type { OpsBackend } from "../admin/ops-types.js";
@@ -23,6 +23,7 @@ import type {
 } from "../admin/types.js";
 import type { EdgeAdmin } from "../edge/edge-admin.js";
 import type { DataPlane } from "../forward/types.js";
+import { canStream, streamExposition } from "../metrics/exposition-stream.js";
 import type { RoutingState } from "../routing/types.js";
 
 /** What the admin API reads the routing from (CommittedRouting in the app). */
@@ -161,7 +162,12 @@ export function createAdminBackend(d: AdminBackendDeps): AdminBackend {
     fault: (action, peer) => d.fault(action, peer),
 
     async metrics() {
-      return { contentType: d.registry.contentType, body: await d.registry.metrics() };
+      const r = d.registry;
+      // This process's own registry is written in slices (exposition-stream.ts); the workers'
+      // aggregate (primary-workers.ts) is still one string.
+      if (r instanceof Registry && canStream(r))
+        return { contentType: r.contentType, stream: (sink) => streamExposition(r, sink) };
+      return { contentType: r.contentType, body: await r.metrics() };
     },
 
     adminToken: () => d.adminToken(),

@@ -3,6 +3,7 @@
 // read from a source at scrape time (nothing on the request path), on the app's registry.
 
 import { Gauge, type Registry } from "prom-client";
+import { registerScrapeMetric } from "./scrape-metric.js";
 
 export interface ClusterMetricsSource {
   raft():
@@ -142,14 +143,16 @@ export function registerClusterMetrics(registry: Registry, src: ClusterMetricsSo
       for (const [reason, n] of Object.entries(src.proposalsRefused())) this.set({ reason }, n);
     },
   });
-  new Gauge({
-    name: "shardgate_breaker_state",
-    help: "Committed circuit-breaker state per member: 0 closed, 1 half-open, 2 open.",
-    labelNames: ["pool", "member"],
-    registers,
-    collect() {
-      this.reset();
-      for (const b of src.breakers()) this.set({ pool: b.pool, member: b.member }, b.state);
+  // One series per member: at 10,000 members a prom-client Gauge re-set 10,000 children
+  // (a label hash each) and formatted them in one go, 40-100 ms of one scrape's event loop.
+  // Read at scrape time instead, one sample at a time (the sliced /metrics, exposition-stream.ts).
+  registerScrapeMetric(
+    registry,
+    "shardgate_breaker_state",
+    "Committed circuit-breaker state per member: 0 closed, 1 half-open, 2 open.",
+    "gauge",
+    function* () {
+      for (const b of src.breakers()) yield { labels: { pool: b.pool, member: b.member }, value: b.state };
     },
-  });
+  );
 }

@@ -15,8 +15,13 @@ export class LiveCounts {
   errors = 0;
   /** Seconds, summed (the histogram's _sum). */
   sum = 0;
-  /** Cumulative-by-bucket is computed when read; here one slot per bucket plus +Inf. */
-  readonly buckets = new Float64Array(DURATION_BUCKETS.length + 1);
+  /**
+   * Cumulative-by-bucket is computed when read; here one slot per bucket plus +Inf. A plain
+   * array of small integers, not a Float64Array: 128 bytes of typed array live outside the
+   * heap with a tracking record the GC sweeps, one per member with traffic (thousands in a
+   * big pool), where an array is two ordinary heap objects.
+   */
+  readonly buckets: number[] = new Array<number>(DURATION_BUCKETS.length + 1).fill(0);
 
   record(seconds: number, error: boolean): void {
     this.count++;
@@ -32,7 +37,7 @@ interface Sample {
   at: number;
   count: number;
   errors: number;
-  buckets: Float64Array;
+  buckets: number[];
 }
 
 export interface LiveFigures {

@@ -10,6 +10,7 @@ import {
   registerCountsHistogram,
   registerMemberHistogram,
 } from "./member-histogram.js";
+import type { MemberHistogramMode } from "./member-histogram-mode.js";
 import { registerScrapeMetric, type ScrapeSample } from "./scrape-metric.js";
 import { SHARDGATE_VERSION } from "./version.js";
 
@@ -39,6 +40,8 @@ export interface ShardgateMetrics {
   readonly inFlight: Gauge<"pool">;
   /** Where the per-member latency histogram reads its counters at scrape time (set by the series cache). */
   memberCountsSource: () => Iterable<MemberCounts>;
+  /** `metrics.memberHistograms` from the current config, read at scrape time (member-histogram-mode.ts). */
+  memberHistograms: () => MemberHistogramMode;
   readonly memberInFlight: Gauge<"pool" | "member">;
   readonly buildInfo: Gauge<"version" | "node_version">;
   readonly connectErrors: Counter<"pool" | "member">;
@@ -94,6 +97,7 @@ export function createMetrics(opts: MetricsOptions = {}): ShardgateMetrics {
       },
     }),
     memberCountsSource: () => [],
+    memberHistograms: () => "auto",
     memberInFlight: new Gauge({
       name: "shardgate_member_requests_in_flight",
       help: "Requests currently being proxied to a member (counted at scrape time), by pool and member.",

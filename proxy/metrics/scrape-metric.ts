@@ -26,6 +26,8 @@ export function registerScrapeMetric(
     type,
     aggregator: "sum",
     reset(): void {},
+    // Walked one sample at a time by the sliced /metrics (exposition-stream.ts).
+    samples: source,
     async get() {
       const values: Array<{ labels: Record<string, string>; value: number }> = [];
       for (const s of source()) values.push({ labels: s.labels, value: s.value });

@@ -11,6 +11,7 @@
 import type { Counter } from "prom-client";
 import { LiveCounts, LiveWindow } from "./live-window.js";
 import type { LabelledCounts } from "./member-histogram.js";
+import { memberHistogramsOn } from "./member-histogram-mode.js";
 import { CODE_CLASSES, NO_MEMBER, type ShardgateMetrics } from "./registry.js";
 import type { ScrapeSample } from "./scrape-metric.js";
 
@@ -278,8 +279,11 @@ export class SeriesCache {
 
   /** Every current member's counters (the per-member latency histogram, at scrape time). */
   *memberCounts(): IterableIterator<{ pool: string; member: string; counts: LiveCounts }> {
-    for (const [pool, ps] of this.pools)
+    const mode = this.metrics.memberHistograms();
+    for (const [pool, ps] of this.pools) {
+      if (!memberHistogramsOn(mode, ps.members.size)) continue;
       for (const [member, ms] of ps.members) if (ms.live.count > 0) yield { pool, member, counts: ms.live };
+    }
   }
 
   /**

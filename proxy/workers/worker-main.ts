@@ -70,6 +70,7 @@ async function main(): Promise<void> {
   const tls = readTlsFiles(config, logger.child({ component: "listener" }));
   if (!tls.ok) fail(tls.error.message);
   const metrics = createMetrics();
+  metrics.memberHistograms = () => config.metrics.memberHistograms;
   const series = new SeriesCache(metrics);
   const observer = new MetricsObserver(series, createAccessLog(log.lines, init.log.accessLog));
   metrics.inFlightSource = () => observer.inFlightByPool();

@@ -59,10 +59,18 @@ const CASES: Case[] = [
   },
   {
     name: "unknown top-level section",
-    text: `${POOL}${ROUTE}metrics: {}\n`,
-    path: "metrics",
+    // "metrics" is a section now (metrics.memberHistograms); this one is not.
+    text: `${POOL}${ROUTE}telemetry: {}\n`,
+    path: "telemetry",
     expected: /listen/,
-    found: /unknown key "metrics"/,
+    found: /unknown key "telemetry"/,
+  },
+  {
+    name: "bad metrics.memberHistograms",
+    text: `${POOL}${ROUTE}metrics: { memberHistograms: sometimes }\n`,
+    path: "metrics.memberHistograms",
+    expected: /"auto", "on", "off"/,
+    found: /"sometimes"/,
   },
   {
     name: "bad enum value",
