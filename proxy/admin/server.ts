@@ -10,6 +10,7 @@ import { BREAKER_OVERRIDES, type BreakerOverride } from "../../config/state/comm
 import type { ExpositionSink } from "../metrics/exposition-stream.js";
 import { answerClientError } from "../server/client-error.js";
 import { capConnections } from "../server/connection-cap.js";
+import { lingerClose } from "../server/linger-close.js";
 import { checkAdminToken } from "./auth.js";
 import { handleOpsRoute, OPS_WRITE_PATH } from "./ops-routes.js";
 import { redactTarget } from "./redact.js";
@@ -171,7 +172,7 @@ export function createAdminServer(opts: AdminServerOptions): Server {
       !OPS_WRITE_PATH.test(path) &&
       path !== "/admin/cache/purge"
     )
-      discardBody(req, maxBody);
+      discardBody(req, res, maxBody);
     const read = method === "GET" || method === "HEAD";
 
     if (path === "/healthz") {
@@ -414,13 +415,21 @@ export function createAdminServer(opts: AdminServerOptions): Server {
   return server;
 }
 
-/** Drops a body no endpoint reads; past `max` bytes the connection is closed. */
-function discardBody(req: IncomingMessage, max: number): void {
+/**
+ * Drops a body no endpoint reads; past `max` bytes the connection is closed once the answer
+ * has gone out (a flood read in one go used to cut the socket before the answer was written).
+ */
+function discardBody(req: IncomingMessage, res: ServerResponse, max: number): void {
   let size = 0;
-  req.on("data", (c: Buffer) => {
+  const onData = (c: Buffer): void => {
     size += c.length;
-    if (size > max) req.socket.destroy();
-  });
+    if (size <= max) return;
+    req.off("data", onData);
+    res.shouldKeepAlive = false;
+    if (res.writableFinished) lingerClose(req.socket);
+    else res.once("finish", () => lingerClose(req.socket));
+  };
+  req.on("data", onData);
 }
 
 /**

@@ -19,6 +19,7 @@
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { rawErrorResponse } from "../errors.js";
+import { lingerClose } from "./linger-close.js";
 
 export interface ConnectionCapOptions {
   /** Open connections allowed at once. */
@@ -37,9 +38,6 @@ export interface ConnectionCap {
   /** Connections admitted and still open. */
   open(): number;
 }
-
-/** How long a refused socket may take to read its 503 before it is destroyed. */
-const REFUSAL_LINGER_MS = 1_000;
 
 type ConnectionListener = (this: Server, socket: Socket) => void;
 
@@ -88,16 +86,12 @@ export function capConnections(server: Server, opts: ConnectionCapOptions): Conn
 }
 
 function refuse(socket: Socket, tls: boolean): void {
-  socket.on("error", noop);
   if (tls) {
+    socket.on("error", noop);
     socket.destroy();
     return;
   }
-  socket.end(rawErrorResponse("too_many_connections", ""));
-  // Read (and drop) what the client sends meanwhile: closing with unread input makes the
-  // kernel answer RST, which can discard the 503 before the client reads it.
-  socket.resume();
-  socket.setTimeout(REFUSAL_LINGER_MS, () => socket.destroy());
+  lingerClose(socket, rawErrorResponse("too_many_connections", ""));
 }
 
 function noop(): void {}
