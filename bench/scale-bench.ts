@@ -358,7 +358,7 @@ export async function run(argv: string[]): Promise<number> {
       const figures = await measureConsul(dir, up, [10, 3000], o.repeats);
       raw.consul = figures;
       const [small, large] = figures;
-      if (small !== undefined && large !== undefined)
+      if (small !== undefined && large !== undefined) {
         rows.push({
           what: `Consul: one instance critical/passing -> applied in /admin/route (debounce ${DEBOUNCE_MS} ms)`,
           small: `10: ${small.ms.toFixed(0)} ms (CPU ${small.cpuMs.toFixed(0)} ms)`,
@@ -366,7 +366,6 @@ export async function run(argv: string[]): Promise<number> {
           ratio: x(large.ms / small.ms),
           target: `large <= ${DEBOUNCE_MS + 50} ms`,
         });
-      if (small !== undefined && large !== undefined)
         rows.push({
           what: "  of which: the Consul double's answer written (after it marked the check)",
           small: `10: ${small.answerMs.toFixed(1)} ms`,
@@ -374,7 +373,6 @@ export async function run(argv: string[]): Promise<number> {
           ratio: x(large.answerMs / small.answerMs),
           target: "(test double, not shardgate)",
         });
-      if (small !== undefined && large !== undefined)
         rows.push({
           what: "  idle: proxy CPU per answer that changes no member (another check's output)",
           small: `10: ${small.idleAnswerCpuMs.toFixed(1)} ms`,
@@ -382,6 +380,7 @@ export async function run(argv: string[]): Promise<number> {
           ratio: x(large.idleAnswerCpuMs / small.idleAnswerCpuMs),
           target: "(the whole answer is re-sent)",
         });
+      }
     }
     if (o.only.has("metrics")) {
       const figures = await measureMetrics(dir, up, {

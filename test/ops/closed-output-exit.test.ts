@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { after, test } from "node:test";
 import { reapOnExit } from "../support/child-reaper.js";
+import { oneMemberConfig } from "../support/minimal-config.js";
 import { freePorts } from "../support/ports.js";
 import { shardgateArgv, TempConfig } from "../support/shardgate-process.js";
 import { eventually } from "../support/wait.js";
@@ -26,14 +27,7 @@ test("stdout and stderr closed by their reader: the process exits, at the latest
   timeout: 180_000,
 }, async () => {
   const [http, admin] = await freePorts(2);
-  const config = new TempConfig(`listen: { http: 127.0.0.1:${http}, admin: 127.0.0.1:${admin} }
-pools:
-  p:
-    members:
-      - { id: m1, address: 127.0.0.1:9 }
-routes:
-  - { pool: p, key: [header:x-k] }
-`);
+  const config = new TempConfig(oneMemberConfig(http, admin));
   configs.push(config);
   const argv = shardgateArgv(["start", "--config", config.path, "--drain-timeout", "1s"]);
   const child = reapOnExit(spawn(argv.command, argv.args, { stdio: ["ignore", "pipe", "pipe"] }));

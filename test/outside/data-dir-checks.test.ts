@@ -9,23 +9,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { runShardgate } from "../support/ctl-runner.js";
+import { oneMemberConfig } from "../support/minimal-config.js";
 import { ShardgateChild } from "../support/shardgate-process.js";
 
 const dir = mkdtempSync(join(tmpdir(), "shardgate-data-dir-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 const config = join(dir, "shardgate.yaml");
-writeFileSync(
-  config,
-  `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
-pools:
-  p:
-    members:
-      - { id: m1, address: 127.0.0.1:9 }
-routes:
-  - { pool: p, key: [header:x-k] }
-`,
-);
+writeFileSync(config, oneMemberConfig());
 const aFile = join(dir, "not-a-dir");
 writeFileSync(aFile, "x");
 

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Writable } from "node:stream";
 import { after, test } from "node:test";
+import { oneMemberConfig } from "../support/minimal-config.js";
 import { freePorts } from "../support/ports.js";
 import { shardgateArgv } from "../support/shardgate-process.js";
 import { eventually } from "../support/wait.js";
@@ -33,17 +34,7 @@ async function startLoggingTo(
 ): Promise<{ child: ChildProcess; http: number; stderr: () => string }> {
   const [http, admin] = await freePorts(2);
   const file = join(dir, `shardgate-${http}.yaml`);
-  writeFileSync(
-    file,
-    `listen: { http: 127.0.0.1:${http}, admin: 127.0.0.1:${admin} }
-pools:
-  p:
-    members:
-      - { id: m1, address: 127.0.0.1:9 }
-routes:
-  - { pool: p, key: [header:x-k] }
-`,
-  );
+  writeFileSync(file, oneMemberConfig(http, admin));
   const argv = shardgateArgv(["start", "--config", file, "--drain-timeout", `${DRAIN_MS}ms`]);
   const child = spawn(argv.command, argv.args, { stdio: ["ignore", stdout, "pipe"] });
   children.push(child);

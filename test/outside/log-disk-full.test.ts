@@ -9,6 +9,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync } f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
+import { oneMemberConfig } from "../support/minimal-config.js";
 import { freePorts } from "../support/ports.js";
 import { shardgateArgv } from "../support/shardgate-process.js";
 import { eventually } from "../support/wait.js";
@@ -22,17 +23,7 @@ test("stdout on a full disk: shardgate keeps serving and says so on stderr", {
 }, async () => {
   const [http, admin] = await freePorts(2);
   const file = join(dir, "shardgate.yaml");
-  writeFileSync(
-    file,
-    `listen: { http: 127.0.0.1:${http}, admin: 127.0.0.1:${admin} }
-pools:
-  p:
-    members:
-      - { id: m1, address: 127.0.0.1:9 }
-routes:
-  - { pool: p, key: [header:x-k] }
-`,
-  );
+  writeFileSync(file, oneMemberConfig(http, admin));
   const full = openSync("/dev/full", "w");
   const argv = shardgateArgv(["start", "--config", file]);
   const child = spawn(argv.command, argv.args, { stdio: ["ignore", full, "pipe"] });

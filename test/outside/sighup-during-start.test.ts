@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { feedAndClose, fifoWriter } from "../support/fifo-config.js";
+import { oneMemberConfig } from "../support/minimal-config.js";
 import { ShardgateChild } from "../support/shardgate-process.js";
 
 const dir = mkdtempSync(join(tmpdir(), "shardgate-hup-"));
@@ -20,14 +21,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 const STORM = 20;
 
-const CONFIG = `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
-pools:
-  p:
-    members:
-      - { id: m1, address: 127.0.0.1:9 }
-routes:
-  - { pool: p, key: [header:x-k] }
-`;
+const CONFIG = oneMemberConfig();
 
 test("SIGHUP during start and a storm of SIGHUPs: no death, reloads applied, clean exit", {
   timeout: 120_000,

@@ -13,19 +13,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { feedAndClose, fifoWriter } from "../support/fifo-config.js";
+import { oneMemberConfig } from "../support/minimal-config.js";
 import { ShardgateChild } from "../support/shardgate-process.js";
 
 const dir = mkdtempSync(join(tmpdir(), "shardgate-stop-start-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const CONFIG = `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
-pools:
-  p:
-    members:
-      - { id: m1, address: 127.0.0.1:9 }
-routes:
-  - { pool: p, key: [header:x-k] }
-`;
+const CONFIG = oneMemberConfig();
 
 function startOnFifo(name: string): { child: ShardgateChild; config: string; data: string } {
   const config = join(dir, `${name}.yaml`);

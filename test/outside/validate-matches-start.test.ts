@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
+import { ONE_MEMBER_POOL } from "../support/minimal-config.js";
 import { freePorts } from "../support/ports.js";
 import { ShardgateChild, shardgateArgv, stopAll } from "../support/shardgate-process.js";
 
@@ -21,13 +22,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const POOL = `pools:
-  p:
-    members:
-      - { id: m1, address: 127.0.0.1:9 }
-routes:
-  - { pool: p, key: [header:x-k] }
-`;
+const POOL = ONE_MEMBER_POOL;
 
 interface Case {
   name: string;

@@ -30,3 +30,20 @@ export function issueMinimalConfig(ports: readonly [number, number, number]): st
     .replace("127.0.0.1:9102", `127.0.0.1:${ports[1]}`)
     .replace("127.0.0.1:9103", `127.0.0.1:${ports[2]}`);
 }
+
+/**
+ * One pool of one member nobody answers on (port 9, discard): enough for a process to start,
+ * listen and route, for tests about the process itself (signals, logs, the data directory).
+ */
+export const ONE_MEMBER_POOL = `pools:
+  p:
+    members:
+      - { id: m1, address: 127.0.0.1:9 }
+routes:
+  - { pool: p, key: [header:x-k] }
+`;
+
+/** ONE_MEMBER_POOL behind listeners on `http` and `admin` (0: any free port). */
+export function oneMemberConfig(http = 0, admin = 0): string {
+  return `listen: { http: 127.0.0.1:${http}, admin: 127.0.0.1:${admin} }\n${ONE_MEMBER_POOL}`;
+}
