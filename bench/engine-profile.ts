@@ -53,6 +53,8 @@ interface Run {
   cpuUsPerReq: number;
   /** Self time (us) by "function file", over the measured window. */
   self: Map<string, number>;
+  /** Asynchronous resources created per request by async_hooks type (`--counts` runs only). */
+  asyncPerReq: Record<string, number> | null;
   gc: {
     scavenges: number;
     survived: number;
@@ -129,14 +131,20 @@ async function profileOne(
   seconds: number,
   connections: number,
   accessLog: boolean,
+  counts: boolean,
 ): Promise<Run> {
   const port = await freePort();
   const profDir = join(dir, `prof-${name}`);
-  const flags = ["--cpu-prof", `--cpu-prof-dir=${profDir}`, "--trace-gc-nvp"];
+  const countFile = join(dir, `counts-${name}.json`);
+  // A counts run carries the async_hooks counter instead of the profiler (hooks slow every
+  // promise, so its CPU figures are not comparable with a profile run's).
+  const flags = counts
+    ? [...PRE, "--import", join(HERE, `async-count${EXT}`)]
+    : ["--cpu-prof", `--cpu-prof-dir=${profDir}`, "--trace-gc-nvp", ...PRE];
   let args: string[];
   let ready: string;
   if (name === "bare-undici") {
-    args = [...flags, ...PRE, "--import", EXIT_ON_TERM, join(HERE, `proxy-bench${EXT}`)];
+    args = [...flags, "--import", EXIT_ON_TERM, join(HERE, `proxy-bench${EXT}`)];
     args.push("--role", "bare-undici", "--port", String(port), "--upstreams", upstreams.join(","));
     ready = `http://127.0.0.1:${port}/`;
   } else {
@@ -149,13 +157,16 @@ async function profileOne(
         `pools:\n  bench:\n    algorithm: ring\n    members:\n${members}\n    healthCheck: { path: /health, interval: 2s }\n` +
         `routes:\n  - match: { pathPrefix: / }\n    pool: bench\n    key: [header:x-user, ip]\n`,
     );
-    args = [...flags, ...PRE, join(HERE, "..", "proxy", `cli${EXT}`), "start", "--config", cfg];
+    args = [...flags, join(HERE, "..", "proxy", `cli${EXT}`), "start", "--config", cfg];
     ready = `http://127.0.0.1:${admin}/readyz`;
   }
   // stdout carries the GC trace (and shardgate's access lines, as in the proxy bench's --log-file).
   const outPath = join(dir, `${name}.out`);
   const fd = openSync(outPath, "w");
-  const child: ChildProcess = spawn(process.execPath, args, { stdio: ["ignore", fd, "inherit"] });
+  const child: ChildProcess = spawn(process.execPath, args, {
+    stdio: ["ignore", fd, "inherit"],
+    env: { ...process.env, ASYNC_COUNT_FILE: countFile },
+  });
   closeSync(fd);
   try {
     await waitHttp(ready);
@@ -169,16 +180,33 @@ async function profileOne(
     const t0 = Date.now();
     await stopChild(child);
     const shutdownUs = (Date.now() - t0) * 1000;
-    const file = readdirSync(profDir).find((f) => f.endsWith(".cpuprofile"));
-    if (file === undefined) throw new Error(`${name} wrote no CPU profile`);
-    const profile = JSON.parse(readFileSync(join(profDir, file), "utf8")) as Profile;
-    return {
+    const base = {
       name,
       allRequests: warm.requests + j.requests,
       requests: j.requests,
       rps: j.requests / (j.duration_us / 1e6),
       p99ms: j.p99_us / 1000,
       cpuUsPerReq: (cpu * 1e6) / j.requests,
+    };
+    if (counts) {
+      const c = JSON.parse(readFileSync(countFile, "utf8")) as {
+        requests: number;
+        perType: Record<string, number>;
+        stacks: Array<[string, number]>;
+      };
+      console.log(`${name}: ${c.requests} requests counted (${j.requests} in the measured run)`);
+      for (const [stack, n] of c.stacks)
+        console.log(`${name}: ${(n / c.requests).toFixed(2)} per request from\n${stack}\n`);
+      const asyncPerReq: Record<string, number> = {};
+      for (const [type, n] of Object.entries(c.perType)) asyncPerReq[type] = n / c.requests;
+      return { ...base, self: new Map(), asyncPerReq, gc: gcFigures("") };
+    }
+    const file = readdirSync(profDir).find((f) => f.endsWith(".cpuprofile"));
+    if (file === undefined) throw new Error(`${name} wrote no CPU profile`);
+    const profile = JSON.parse(readFileSync(join(profDir, file), "utf8")) as Profile;
+    return {
+      ...base,
+      asyncPerReq: null,
       self: selfTimes(profile, (j.duration_us / 1e6) * 0.95, shutdownUs),
       gc: gcFigures(readFileSync(outPath, "utf8")),
     };
@@ -199,6 +227,17 @@ function owner(key: string): string {
   if (file.startsWith("undici/")) return "undici";
   if (file.startsWith("node:")) return "Node (JS)";
   return "other libraries";
+}
+
+/** Asynchronous resources per request, by type, for both targets (a `--counts` run). */
+function reportCounts(a: Run, b: Run): void {
+  console.log(`async resources created per request, by async_hooks type (${a.name} | ${b.name} | difference):`);
+  const types = new Set([...Object.keys(a.asyncPerReq ?? {}), ...Object.keys(b.asyncPerReq ?? {})]);
+  const rows = [...types].map((t) => [t, a.asyncPerReq?.[t] ?? 0, b.asyncPerReq?.[t] ?? 0] as const);
+  rows.sort((p, q) => q[2] - q[1] - (p[2] - p[1]));
+  for (const [t, x, y] of rows)
+    if (x >= 0.005 || y >= 0.005)
+      console.log(`${x.toFixed(2).padStart(8)} ${y.toFixed(2).padStart(8)} ${(y - x).toFixed(2).padStart(8)}  ${t}`);
 }
 
 function report(a: Run, b: Run, top: number): void {
@@ -256,6 +295,8 @@ export async function run(argv: string[]): Promise<number> {
       top: { type: "string" },
       // Experiments: shardgate with its access log off (what the log costs per request).
       "access-log": { type: "string" },
+      // Counts asynchronous resources per request (promises, microtasks, ticks, timers) instead of profiling.
+      counts: { type: "boolean" },
     },
   });
   const accessLog = (values["access-log"] ?? "on") !== "off";
@@ -264,7 +305,7 @@ export async function run(argv: string[]): Promise<number> {
   const top = Number(values.top ?? 40);
   if (![seconds, connections, top].every((n) => Number.isFinite(n) && n >= 1)) {
     console.error(
-      "usage: npm run bench -- engine-profile [--duration S] [--connections C] [--top N] [--access-log on|off]",
+      "usage: npm run bench -- engine-profile [--duration S] [--connections C] [--top N] [--access-log on|off] [--counts]",
     );
     return 2;
   }
@@ -282,9 +323,11 @@ export async function run(argv: string[]): Promise<number> {
     console.log(
       `upstreams: 3 nginx servers (one process, 1 worker); wrk -t1 -c${connections}, ${seconds} s each, alone; shardgate's access log ${accessLog ? "on" : "off"}`,
     );
-    const bare = await profileOne("bare-undici", ups.addresses, dir, seconds, connections, accessLog);
-    const sg = await profileOne("shardgate", ups.addresses, dir, seconds, connections, accessLog);
-    report(bare, sg, top);
+    const counts = values.counts === true;
+    const bare = await profileOne("bare-undici", ups.addresses, dir, seconds, connections, accessLog, counts);
+    const sg = await profileOne("shardgate", ups.addresses, dir, seconds, connections, accessLog, counts);
+    if (counts) reportCounts(bare, sg);
+    else report(bare, sg, top);
     return 0;
   } finally {
     await stopChild(ups.child);
