@@ -231,13 +231,17 @@ function owner(key: string): string {
 
 /** Asynchronous resources per request, by type, for both targets (a `--counts` run). */
 function reportCounts(a: Run, b: Run): void {
-  console.log(`async resources created per request, by async_hooks type (${a.name} | ${b.name} | difference):`);
+  console.log(
+    `async resources created per request, by async_hooks type (${a.name} | ${b.name} | difference):`,
+  );
   const types = new Set([...Object.keys(a.asyncPerReq ?? {}), ...Object.keys(b.asyncPerReq ?? {})]);
   const rows = [...types].map((t) => [t, a.asyncPerReq?.[t] ?? 0, b.asyncPerReq?.[t] ?? 0] as const);
   rows.sort((p, q) => q[2] - q[1] - (p[2] - p[1]));
   for (const [t, x, y] of rows)
     if (x >= 0.005 || y >= 0.005)
-      console.log(`${x.toFixed(2).padStart(8)} ${y.toFixed(2).padStart(8)} ${(y - x).toFixed(2).padStart(8)}  ${t}`);
+      console.log(
+        `${x.toFixed(2).padStart(8)} ${y.toFixed(2).padStart(8)} ${(y - x).toFixed(2).padStart(8)}  ${t}`,
+      );
 }
 
 function report(a: Run, b: Run, top: number): void {

@@ -37,6 +37,7 @@ import { closesConnection, requestProtocolError } from "./request-checks.js";
 import { kCtx, MAX_ATTEMPTS, RequestContext } from "./request-context.js";
 import { isAcceptableRequestId, newRequestId } from "./request-id.js";
 import { RetryBudget } from "./retry-budget.js";
+import { reuseSocketTimer } from "./socket-timer.js";
 import { TimeoutSweep } from "./timeout-sweep.js";
 import { bindTunnel } from "./tunnel.js";
 import type { DataPlane, DataPlaneInit, EdgeContinuation, EdgeHooks, RetryKind } from "./types.js";
@@ -201,6 +202,8 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
       req.socket.end();
       return;
     }
+    // HTTP/1: the connection's idle/keep-alive timer is re-targeted per request, not re-created.
+    if (req.httpVersionMajor === 1 && req.socket !== null) reuseSocketTimer(req.socket);
     const ctx = new RequestContext(req, res, null, this.requestIdOf(req), this.now());
     (res as WithCtx)[kCtx] = ctx;
     (res as WithPlane)[kPlane] = this;
