@@ -12,7 +12,6 @@
 
 import type { ClientRequest, IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
-import { TLSSocket } from "node:tls";
 import { createProxyServer as createHttpProxy, type ProxyServer } from "http-proxy-3";
 import type { UpstreamErrorKind } from "../../health/outcome-recorder.js";
 import { hashKey } from "../../ring/hash.js";
@@ -291,7 +290,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
 
   private prepareHeaders(ctx: RequestContext): void {
     const req = ctx.req;
-    setForwardedHeaders(req, ctx.compiledRoute?.keyPlan.trusted ?? null, req.socket instanceof TLSSocket);
+    setForwardedHeaders(req, ctx.compiledRoute?.keyPlan.trusted ?? null);
     req.headers["x-request-id"] = ctx.requestId;
   }
 

@@ -5,8 +5,7 @@
 
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import type { BlockList } from "node:net";
-import { forwardedElement } from "../routing/forwarded.js";
-import { isTrusted, unmapIPv4 } from "../routing/key-extract.js";
+import { connectionFacts } from "./connection-facts.js";
 
 // transfer-encoding is hop-by-hop too, but Node's client re-frames a chunked body only when
 // the header is present, so it is kept on the request and left to Node on the response.
@@ -65,37 +64,16 @@ export function deleteResponseHopByHop(headers: IncomingHttpHeaders, switching: 
   for (let i = 0; i < list.length; i++) if (headers[list[i]] !== undefined) delete headers[list[i]];
 }
 
-// The last Forwarded element built: consecutive requests mostly come from the same peer for
-// the same host (keep-alive connections, one load balancer in front), and building it costs an
-// isIP, a token regex and three template strings per request.
-let lastPeer = "";
-let lastHost: string | undefined;
-let lastEncrypted = false;
-let lastElement = "";
-
-function elementFor(peer: string, host: string | undefined, encrypted: boolean): string {
-  if (lastElement !== "" && peer === lastPeer && host === lastHost && encrypted === lastEncrypted)
-    return lastElement;
-  lastElement = forwardedElement(peer, host, encrypted ? "https" : "http");
-  lastPeer = peer;
-  lastHost = host;
-  lastEncrypted = encrypted;
-  return lastElement;
-}
-
-/** Sets X-Forwarded-For/-Proto/-Host on `req.headers` for the upstream. */
-export function setForwardedHeaders(
-  req: IncomingMessage,
-  trusted: BlockList | null,
-  encrypted: boolean,
-): void {
+/** Sets X-Forwarded-For/-Proto/-Host and Forwarded on `req.headers` for the upstream. */
+export function setForwardedHeaders(req: IncomingMessage, trusted: BlockList | null): void {
   const headers = req.headers;
-  const peer = unmapIPv4(req.socket.remoteAddress ?? "");
+  const facts = connectionFacts(req.socket);
+  const peer = facts.peer;
   const xff = headers["x-forwarded-for"];
   headers["x-forwarded-for"] = typeof xff === "string" && xff !== "" ? `${xff}, ${peer}` : peer;
-  const fromTrusted = trusted !== null && isTrusted(trusted, peer);
+  const fromTrusted = trusted !== null && facts.fromTrusted(trusted);
   if (!fromTrusted || headers["x-forwarded-proto"] === undefined) {
-    headers["x-forwarded-proto"] = encrypted ? "https" : "http";
+    headers["x-forwarded-proto"] = facts.encrypted ? "https" : "http";
   }
   if (!fromTrusted || headers["x-forwarded-host"] === undefined) {
     const host = headers.host;
@@ -104,7 +82,7 @@ export function setForwardedHeaders(
   }
   // RFC 7239: append this hop's element after a trusted proxy's; an untrusted client's
   // Forwarded is replaced, since an upstream may believe it.
-  const element = elementFor(peer, headers.host, encrypted);
+  const element = facts.forwardedElement(headers.host);
   const fwd = headers.forwarded;
   headers.forwarded = fromTrusted && typeof fwd === "string" && fwd !== "" ? `${fwd}, ${element}` : element;
 }

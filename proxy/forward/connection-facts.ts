@@ -1,0 +1,56 @@
+// What the forwarded headers take from the client connection, worked out once per connection
+// rather than once per request: the peer address (IPv4-mapped form unwrapped), whether the
+// connection is TLS, whether the peer is a trusted proxy (for the route's trusted list it was
+// checked against), and this hop's RFC 7239 Forwarded element (for the Host it was built
+// for). A keep-alive client sends many requests on one connection; with many clients, a
+// single "last element" cache would miss on nearly every request and rebuild the element (an
+// isIP, a token regex and three template strings). One small object per connection, kept on
+// the socket under a symbol (an HTTP/2 request's socket proxy stores it on the session's socket).
+
+import type { BlockList } from "node:net";
+import { TLSSocket } from "node:tls";
+import { forwardedElement } from "../routing/forwarded.js";
+import { isTrusted, unmapIPv4 } from "../routing/key-extract.js";
+
+const kFacts = Symbol("shardgate.connectionFacts");
+
+export class ConnectionFacts {
+  /** The trusted list `fromTrusted` was computed for (routes may differ in theirs). */
+  private trustedFor: BlockList | null | undefined = undefined;
+  private trusted = false;
+  private elementHost: string | undefined = undefined;
+  private element = "";
+
+  constructor(
+    readonly peer: string,
+    readonly encrypted: boolean,
+  ) {}
+
+  fromTrusted(list: BlockList | null): boolean {
+    if (list !== this.trustedFor) {
+      this.trustedFor = list;
+      this.trusted = list !== null && isTrusted(list, this.peer);
+    }
+    return this.trusted;
+  }
+
+  /** This hop's Forwarded element for a request with this Host. */
+  forwardedElement(host: string | undefined): string {
+    if (this.element === "" || host !== this.elementHost) {
+      this.element = forwardedElement(this.peer, host, this.encrypted ? "https" : "http");
+      this.elementHost = host;
+    }
+    return this.element;
+  }
+}
+
+/** The connection's facts, made on its first request. */
+export function connectionFacts(socket: object): ConnectionFacts {
+  const s = socket as { [kFacts]?: ConnectionFacts; remoteAddress?: string };
+  let f = s[kFacts];
+  if (f === undefined) {
+    f = new ConnectionFacts(unmapIPv4(s.remoteAddress ?? ""), socket instanceof TLSSocket);
+    s[kFacts] = f;
+  }
+  return f;
+}
