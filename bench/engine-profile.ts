@@ -301,6 +301,8 @@ export async function run(argv: string[]): Promise<number> {
       "access-log": { type: "string" },
       // Counts asynchronous resources per request (promises, microtasks, ticks, timers) instead of profiling.
       counts: { type: "boolean" },
+      // Keeps the profiles (.cpuprofile, GC traces) and prints where: for line-level reading.
+      keep: { type: "boolean" },
     },
   });
   const accessLog = (values["access-log"] ?? "on") !== "off";
@@ -309,7 +311,7 @@ export async function run(argv: string[]): Promise<number> {
   const top = Number(values.top ?? 40);
   if (![seconds, connections, top].every((n) => Number.isFinite(n) && n >= 1)) {
     console.error(
-      "usage: npm run bench -- engine-profile [--duration S] [--connections C] [--top N] [--access-log on|off] [--counts]",
+      "usage: npm run bench -- engine-profile [--duration S] [--connections C] [--top N] [--access-log on|off] [--counts] [--keep]",
     );
     return 2;
   }
@@ -335,7 +337,8 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   } finally {
     await stopChild(ups.child);
-    rmSync(dir, { recursive: true, force: true });
+    if (values.keep === true) console.log(`profiles kept in ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
   }
 }
 
