@@ -12,6 +12,7 @@ const BENCHES: Record<string, string> = {
   "observer-micro": "./observer-micro.js",
   "access-line": "./access-line-micro.js",
   "engine-profile": "./engine-profile.js",
+  "engine-micro": "./engine-micro.js",
   scale: "./scale-bench.js",
   workers: "./workers-bench.js",
   h2: "./h2-bench.js",

@@ -1,0 +1,121 @@
+// Micro-benchmarks of this round's per-request engine costs, each next to what it replaced,
+// measured in the same run: `npm run bench -- engine-micro`. ns per request, median of
+// several timed passes after a warm-up.
+//
+//  - client connection timer: the two socket.setTimeout calls Node's HTTP/1 server makes per
+//    keep-alive request (keep-alive after the response, listen.timeouts.idle on the next head),
+//    with Node's own setTimeout (a new Timeout and bound callback each) and re-targeted
+//    (proxy/forward/socket-timer.ts), on real connected loopback sockets;
+//  - Forwarded element with requests interleaved over 1,000 client connections: built per
+//    request (what the process-wide "last element" cache did on nearly every request with many
+//    clients) against the per-connection facts (proxy/forward/connection-facts.ts).
+
+import { connect, createServer, type Server, type Socket } from "node:net";
+import { connectionFacts } from "../proxy/forward/connection-facts.js";
+import { reuseSocketTimer } from "../proxy/forward/socket-timer.js";
+import { forwardedElement } from "../proxy/routing/forwarded.js";
+import { unmapIPv4 } from "../proxy/routing/key-extract.js";
+import { runIfMain } from "./run-if-main.js";
+
+const REPEATS = 9;
+let sink = 0;
+
+function median(xs: number[]): number {
+  const s = xs.slice().sort((a, b) => a - b);
+  return s[s.length >> 1];
+}
+
+/** ns per call of `pass` (which makes `n` calls and returns a checksum). */
+function time(n: number, pass: () => number): number {
+  for (let i = 0; i < 3; i++) sink ^= pass();
+  const samples: number[] = [];
+  for (let r = 0; r < REPEATS; r++) {
+    const t0 = process.hrtime.bigint();
+    sink ^= pass();
+    samples.push(Number(process.hrtime.bigint() - t0) / n);
+  }
+  return median(samples);
+}
+
+/** `count` connected client sockets to a loopback server (the server side is what Node's HTTP server would hold). */
+async function socketPairs(
+  count: number,
+): Promise<{ server: Server; accepted: Socket[]; clients: Socket[] }> {
+  const accepted: Socket[] = [];
+  const server = createServer((s) => {
+    s.on("error", () => undefined);
+    accepted.push(s);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as { port: number }).port;
+  const clients: Socket[] = [];
+  for (let i = 0; i < count; i++) {
+    const c = connect(port, "127.0.0.1");
+    c.on("error", () => undefined);
+    clients.push(c);
+  }
+  while (accepted.length < count) await new Promise((r) => setTimeout(r, 5));
+  return { server, accepted, clients };
+}
+
+export async function run(_argv: string[]): Promise<number> {
+  const rows: Array<[string, string, number]> = [];
+  const { server, accepted, clients } = await socketPairs(64);
+  try {
+    const n = 200_000;
+    const half = accepted.slice(0, 32);
+    const other = accepted.slice(32);
+    for (const s of accepted) s.setTimeout(60_000);
+    for (const s of other) reuseSocketTimer(s);
+    const pairs = (socks: Socket[]) => (): number => {
+      for (let i = 0; i < n; i++) {
+        const s = socks[i & 31];
+        s.setTimeout(6_000);
+        s.setTimeout(60_000);
+      }
+      return n;
+    };
+    const own = time(n, pairs(half));
+    const reused = time(n, pairs(other));
+    rows.push(["client connection timer (2 setTimeout per request)", "Node's own", own]);
+    rows.push(["", "re-targeted (socket-timer.ts)", reused]);
+    for (const s of accepted) s.setTimeout(0);
+
+    // 1,000 connections' worth of peers, requests interleaved across them.
+    const peers = Array.from({ length: 1000 }, (_, i) => ({
+      remoteAddress: `::ffff:10.${(i >> 8) & 255}.${i & 255}.7`,
+    }));
+    const host = "shop.example:8080";
+    const m = 200_000;
+    const perRequest = time(m, () => {
+      let x = 0;
+      for (let i = 0; i < m; i++) {
+        const p = peers[(i * 7919) % 1000];
+        x += forwardedElement(unmapIPv4(p.remoteAddress), host, "http").length;
+      }
+      return x;
+    });
+    const perConnection = time(m, () => {
+      let x = 0;
+      for (let i = 0; i < m; i++)
+        x += connectionFacts(peers[(i * 7919) % 1000]).forwardedElement(host).length;
+      return x;
+    });
+    rows.push(["Forwarded element, 1,000 connections interleaved", "built per request", perRequest]);
+    rows.push(["", "per connection (connection-facts.ts)", perConnection]);
+  } finally {
+    for (const c of clients) c.destroy();
+    server.close();
+  }
+  console.log(
+    "benchmark                                           implementation                          ns/request",
+  );
+  for (const [b, impl, ns] of rows)
+    console.log(`${b.padEnd(52)}${impl.padEnd(40)}${ns.toFixed(0).padStart(10)}`);
+  console.log(
+    `ratios: timer ${(rows[1][2] / rows[0][2]).toFixed(2)}x, Forwarded ${(rows[3][2] / rows[2][2]).toFixed(2)}x (sink ${sink & 1})`,
+  );
+  return 0;
+}
+
+runIfMain(import.meta.url, run);
