@@ -8,10 +8,13 @@
 //    (proxy/forward/socket-timer.ts), on real connected loopback sockets;
 //  - Forwarded element with requests interleaved over 1,000 client connections: built per
 //    request (what the process-wide "last element" cache did on nearly every request with many
-//    clients) against the per-connection facts (proxy/forward/connection-facts.ts).
+//    clients) against the per-connection facts (proxy/forward/connection-facts.ts);
+//  - generated request id: the counter converted with toString(36) per request against
+//    request-id.ts (its last two digits from a table).
 
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { connectionFacts } from "../proxy/forward/connection-facts.js";
+import { newRequestId } from "../proxy/forward/request-id.js";
 import { reuseSocketTimer } from "../proxy/forward/socket-timer.js";
 import { forwardedElement } from "../proxy/routing/forwarded.js";
 import { unmapIPv4 } from "../proxy/routing/key-extract.js";
@@ -103,6 +106,26 @@ export async function run(_argv: string[]): Promise<number> {
     });
     rows.push(["Forwarded element, 1,000 connections interleaved", "built per request", perRequest]);
     rows.push(["", "per connection (connection-facts.ts)", perConnection]);
+
+    // Past the first 1,296 ids, as in a running process.
+    for (let i = 0; i < 2000; i++) newRequestId();
+    const prefix = newRequestId().slice(0, 12);
+    let counter = 1_000_000;
+    const converted = time(m, () => {
+      let x = 0;
+      for (let i = 0; i < m; i++) {
+        counter++;
+        x += `${prefix}-${counter.toString(36)}`.length;
+      }
+      return x;
+    });
+    const tabled = time(m, () => {
+      let x = 0;
+      for (let i = 0; i < m; i++) x += newRequestId().length;
+      return x;
+    });
+    rows.push(["request id", "toString(36) per request", converted]);
+    rows.push(["", "last two digits from a table", tabled]);
   } finally {
     for (const c of clients) c.destroy();
     server.close();
@@ -113,7 +136,7 @@ export async function run(_argv: string[]): Promise<number> {
   for (const [b, impl, ns] of rows)
     console.log(`${b.padEnd(52)}${impl.padEnd(40)}${ns.toFixed(0).padStart(10)}`);
   console.log(
-    `ratios: timer ${(rows[1][2] / rows[0][2]).toFixed(2)}x, Forwarded ${(rows[3][2] / rows[2][2]).toFixed(2)}x (sink ${sink & 1})`,
+    `ratios: timer ${(rows[1][2] / rows[0][2]).toFixed(2)}x, Forwarded ${(rows[3][2] / rows[2][2]).toFixed(2)}x, request id ${(rows[5][2] / rows[4][2]).toFixed(2)}x (sink ${sink & 1})`,
   );
   return 0;
 }
