@@ -17,16 +17,26 @@ import {
 } from "./processes.js";
 
 /**
+ * Node flags every measured shardgate runs with: the image's (Dockerfile ENTRYPOINT). V8
+ * sizes the young generation at start-up and then grows and shrinks it by its own heuristics,
+ * so without a floor, processes of one run ended up with young generations of different sizes:
+ * 11 to 48 scavenges per 10,000 requests between the three sizes of one run, in no order of
+ * pool size, and every scavenge stalls the requests in flight (which is what p99 sees).
+ */
+export const SHIPPED_NODE_FLAGS = ["--min-semi-space-size=16"] as const;
+
+/**
  * Every size's measured round starts right after this much of the same load on the same
  * process. Without it, whether a round began with warm upstream connections depended on the
  * rotation: the rounds of the other sizes in between last longer than the upstream
  * keep-alive idle (4 s), so a size that ran right after its own previous round (or warm-up)
  * started warm and the others cold. With two sizes the 3-member pool started warm in two
  * rounds of three and the 1,000-member one in one: 64 against 143 upstream connects in one
- * run (a cold start is 55-67 connects on 4 nginx ports, a warm 5 s round 8-28).
+ * run (a cold start is 55-67 connects on 4 nginx ports, a warm 5 s round 8-28). The first
+ * scavenges after 10 s idle also paused 14-31 ms (promoting 0.4-1.4 MB) against 1-5 ms later.
  */
 export const ROUND_WARMUP_SECONDS = 1;
-export const ROUND_WARMUP_RULE = `each round right after ${ROUND_WARMUP_SECONDS} s of the same load on the same process (every size alike)`;
+export const ROUND_WARMUP_RULE = `every size alike: node ${SHIPPED_NODE_FLAGS.join(" ")} (as the image), each round right after ${ROUND_WARMUP_SECONDS} s of the same load on the same process`;
 
 export interface RequestRowOptions {
   readonly sizes: readonly number[];
@@ -72,7 +82,7 @@ export async function measureRequests(
           `req-${size}`,
           { members: size, algorithm: "ring" },
           upstream.addresses,
-          ["--trace-gc"],
+          ["--trace-gc", ...SHIPPED_NODE_FLAGS],
         ),
         gc: new GcTraceReader(join(dir, `req-${size}.log`)),
       });
