@@ -18,7 +18,7 @@ import { measureFileLoad } from "./scale/file-load-rows.js";
 import { measureFleet } from "./scale/fleet-rows.js";
 import { measureMetrics } from "./scale/metrics-rows.js";
 import { startNginxUpstream, type Upstream } from "./scale/processes.js";
-import { measureRequests } from "./scale/request-rows.js";
+import { measureRequests, ROUND_WARMUP_RULE } from "./scale/request-rows.js";
 import { measureJoin, measureTables } from "./scale/ring-rows.js";
 
 const SECTIONS = ["tables", "request", "drain", "reload", "consul", "fleet", "metrics"] as const;
@@ -202,8 +202,8 @@ export async function run(argv: string[]): Promise<number> {
             const target = f.members >= 10_000 ? ">= 0.90x" : ">= 0.95x, p99 <= 1.20x";
             rows.push({
               what: `proxied req/s, ${keys} keys, wrk -c${o.connections}`,
-              small: `${small}: ${base.rps.toFixed(0)} req/s, p99 ${base.p99ms.toFixed(2)} ms, ${base.rssMb.toFixed(0)} MB`,
-              large: `${f.members}: ${f.rps.toFixed(0)} req/s, p99 ${f.p99ms.toFixed(2)} ms, ${f.rssMb.toFixed(0)} MB`,
+              small: `${small}: ${base.rps.toFixed(0)} req/s, p99 ${base.p99ms.toFixed(2)} ms, ${base.rssMb.toFixed(0)} MB, ${base.connects} upstream connects`,
+              large: `${f.members}: ${f.rps.toFixed(0)} req/s, p99 ${f.p99ms.toFixed(2)} ms, ${f.rssMb.toFixed(0)} MB, ${f.connects} upstream connects`,
               ratio: `${x(f.rps / base.rps)}, p99 ${x(f.p99ms / base.p99ms)}, RSS ${x(f.rssMb / base.rssMb)}`,
               target,
             });
@@ -411,6 +411,7 @@ export async function run(argv: string[]): Promise<number> {
     if (o.json) console.log(JSON.stringify({ rows, raw }, null, 2));
     else {
       console.log(`scale bench: medians of ${o.rounds} interleaved rounds of ${o.seconds} s; upstream nginx`);
+      if (o.only.has("request")) console.log(`request rows: ${ROUND_WARMUP_RULE}`);
       printTable(rows);
     }
     return 0;

@@ -4,6 +4,7 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync, writeFileSync } from "node:fs";
+import { get as httpGet } from "node:http";
 import { join } from "node:path";
 import { shardgateArgv } from "../../test/support/shardgate-process.js";
 import { freePort, hasCommand, stopChild, waitHttp } from "../proxy-bench.js";
@@ -15,6 +16,8 @@ export const ADMIN_TOKEN = "scale-bench-token";
 export interface Upstream {
   readonly addresses: readonly string[];
   readonly label: string;
+  /** nginx's stub_status (host:port): its accept counter is the upstream connects a run caused. */
+  readonly status?: string;
   stop(): Promise<void>;
 }
 
@@ -31,6 +34,8 @@ export async function startNginxUpstream(dir: string, ports: number): Promise<Up
     if (!addresses.includes(a)) addresses.push(a);
   }
   const listens = addresses.map((a) => `    listen ${a};`).join("\n");
+  let status = `127.0.0.1:${await freePort()}`;
+  while (addresses.includes(status)) status = `127.0.0.1:${await freePort()}`;
   writeFileSync(
     join(prefix, "nginx.conf"),
     `daemon off;\nmaster_process off;\nworker_processes 1;\nworker_rlimit_nofile 30000;\n` +
@@ -39,7 +44,8 @@ export async function startNginxUpstream(dir: string, ports: number): Promise<Up
       `http {\n  access_log off;\n  client_body_temp_path ${prefix}/tmp;\n  proxy_temp_path ${prefix}/tmp;\n` +
       `  fastcgi_temp_path ${prefix}/tmp;\n  uwsgi_temp_path ${prefix}/tmp;\n  scgi_temp_path ${prefix}/tmp;\n` +
       `  keepalive_requests 10000000;\n  keepalive_timeout 120s;\n` +
-      `  server {\n${listens}\n    location / { return 200 "ok\\n"; }\n  }\n}\n`,
+      `  server {\n${listens}\n    location / { return 200 "ok\\n"; }\n  }\n` +
+      `  server {\n    listen ${status};\n    location / { stub_status; }\n  }\n}\n`,
   );
   const child = spawn(
     "nginx",
@@ -54,7 +60,29 @@ export async function startNginxUpstream(dir: string, ports: number): Promise<Up
     await stopChild(child);
     return `nginx failed to start: ${String(err)}`;
   }
-  return { addresses, label: `nginx (1 worker, ${ports} ports)`, stop: () => stopChild(child) };
+  return { addresses, status, label: `nginx (1 worker, ${ports} ports)`, stop: () => stopChild(child) };
+}
+
+/**
+ * Connections nginx has accepted so far on all its ports (stub_status), counting the one
+ * this read opens (so the connects between two reads are b - a - 1); NaN without a status
+ * port. Read on a fresh connection, closed after.
+ */
+export async function upstreamAccepts(up: Upstream): Promise<number> {
+  if (up.status === undefined) return Number.NaN;
+  const body = await new Promise<string>((resolve, reject) => {
+    httpGet(`http://${up.status}/`, { agent: false }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => {
+        text += c;
+      });
+      res.on("end", () => resolve(text));
+      res.on("error", reject);
+    }).on("error", reject);
+  });
+  const m = /\n\s*(\d+)\s+\d+\s+\d+/.exec(body);
+  return m === null ? Number.NaN : Number(m[1]);
 }
 
 export interface PoolShape {

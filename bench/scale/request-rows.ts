@@ -7,7 +7,36 @@
 import { join } from "node:path";
 import { cpuSeconds, rssBytes } from "../proxy-bench.js";
 import { GcTraceReader } from "./gc-trace.js";
-import { median, runWrk, type Shardgate, startShardgate, type Upstream } from "./processes.js";
+import {
+  median,
+  runWrk,
+  type Shardgate,
+  startShardgate,
+  type Upstream,
+  upstreamAccepts,
+} from "./processes.js";
+
+/**
+ * Node flags every measured shardgate runs with: the image's (Dockerfile ENTRYPOINT). V8
+ * sizes the young generation at start-up and then grows and shrinks it by its own heuristics,
+ * so without a floor, processes of one run ended up with young generations of different sizes:
+ * 11 to 48 scavenges per 10,000 requests between the three sizes of one run, in no order of
+ * pool size, and every scavenge stalls the requests in flight (which is what p99 sees).
+ */
+export const SHIPPED_NODE_FLAGS = ["--min-semi-space-size=16"] as const;
+
+/**
+ * Every size's measured round starts right after this much of the same load on the same
+ * process. Without it, whether a round began with warm upstream connections depended on the
+ * rotation: the rounds of the other sizes in between last longer than the upstream
+ * keep-alive idle (4 s), so a size that ran right after its own previous round (or warm-up)
+ * started warm and the others cold. With two sizes the 3-member pool started warm in two
+ * rounds of three and the 1,000-member one in one: 64 against 143 upstream connects in one
+ * run (a cold start is 55-67 connects on 4 nginx ports, a warm 5 s round 8-28). The first
+ * scavenges after 10 s idle also paused 14-31 ms (promoting 0.4-1.4 MB) against 1-5 ms later.
+ */
+export const ROUND_WARMUP_SECONDS = 1;
+export const ROUND_WARMUP_RULE = `every size alike: node ${SHIPPED_NODE_FLAGS.join(" ")} (as the image), each round right after ${ROUND_WARMUP_SECONDS} s of the same load on the same process`;
 
 export interface RequestRowOptions {
   readonly sizes: readonly number[];
@@ -32,6 +61,8 @@ export interface RequestFigure {
   readonly minorPer10k: number;
   /** Main-thread pause of mark-compacts per 10,000 requests, ms (what a bigger heap would make longer). */
   readonly majorMsPer10k: number;
+  /** TCP connects the upstream accepted during the measured rounds (all rounds summed). */
+  readonly connects: number;
   readonly errors: number;
 }
 
@@ -51,7 +82,7 @@ export async function measureRequests(
           `req-${size}`,
           { members: size, algorithm: "ring" },
           upstream.addresses,
-          ["--trace-gc"],
+          ["--trace-gc", ...SHIPPED_NODE_FLAGS],
         ),
         gc: new GcTraceReader(join(dir, `req-${size}.log`)),
       });
@@ -68,6 +99,7 @@ export async function measureRequests(
           major: number[];
           minor: number[];
           majorMs: number[];
+          connects: number;
           err: number;
         }
       >();
@@ -81,6 +113,7 @@ export async function measureRequests(
           major: [],
           minor: [],
           majorMs: [],
+          connects: 0,
           err: 0,
         });
         // Warm-up: connections to members opened, JIT warm, before anything counts.
@@ -92,10 +125,14 @@ export async function measureRequests(
           const { size, sg, gc } = procs[(k + r) % procs.length];
           const s = samples.get(size);
           if (s === undefined) continue;
+          // The same warm-up for every size right before each round (ROUND_WARMUP_RULE).
+          await runWrk(dir, sg.url, ROUND_WARMUP_SECONDS, o.connections, keys, o.seed + 1000 + r);
           const gc0 = gc.read();
+          const accepts0 = await upstreamAccepts(upstream);
           const cpu0 = cpuSeconds(sg.pid);
           const w = await runWrk(dir, sg.url, o.seconds, o.connections, keys, o.seed + r);
           const cpu1 = cpuSeconds(sg.pid);
+          s.connects += (await upstreamAccepts(upstream)) - accepts0 - 1;
           const gc1 = gc.read();
           const requests = w.rps * o.seconds;
           s.rps.push(w.rps);
@@ -125,6 +162,7 @@ export async function measureRequests(
           majorPer10k: median(s.major),
           minorPer10k: median(s.minor),
           majorMsPer10k: median(s.majorMs),
+          connects: s.connects,
           errors: s.err,
         });
       }

@@ -1,13 +1,20 @@
-// Upstream endpoints: one keep-alive http.Agent per member address (bounded sockets, LIFO
-// reuse), plus the options object handed to http-proxy-3 for that member, built once so a
-// request allocates no options of its own. The agent remembers the last ClientRequest it
-// was given, which lets the forwarder get hold of the request http-proxy-3 creates
-// synchronously inside web() without a per-request event listener.
+// Upstream endpoints of the members forwarded through http-proxy-3 (members behind TLS, the
+// edge path, SHARDGATE_ENGINE=http-proxy): the options object handed to http-proxy-3 for a
+// member, built once so a request allocates no options of its own, and one keep-alive
+// http.Agent (bounded sockets, LIFO reuse) per upstream address and TLS settings, shared by
+// every member entry there, as the undici engine's pools are (undici-pools.ts). An agent per
+// member entry gave each of 1,000 members on 4 addresses its own sockets: a cold connect
+// (and TLS handshake) for the first request of every member, and again each time one of them
+// sat idle past the keep-alive timeout. The agent remembers the last ClientRequest it was
+// given, which lets the forwarder get hold of the request http-proxy-3 creates synchronously
+// inside web() without a per-request event listener (the take() follows web() with nothing
+// in between, so members sharing the agent cannot take each other's request).
 
 import { Agent, type ClientRequest } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
 import type { Stream } from "node:stream";
 import type { ServerOptions } from "http-proxy-3";
+import { canonicalJson } from "../../config/state/canonical-json.js";
 import type { SnapshotMember } from "../routing/types.js";
 import { upstreamTlsOptions } from "./upstream-tls.js";
 
@@ -68,7 +75,10 @@ export function webOptionsIndex(selfHandled: boolean, hasBody: boolean): number 
 export interface Endpoint {
   readonly key: string;
   readonly memberId: string;
+  /** Shared by the endpoints of every member on the same address with the same TLS settings. */
   readonly agent: CapturingAgent | CapturingHttpsAgent;
+  /** The key of that shared agent (upstreamKey). */
+  readonly upstream: string;
   /** The http-proxy-3 target; also identifies the attempt in error callbacks. */
   readonly target: { host: string; port: number; protocol: string };
   /**
@@ -85,8 +95,24 @@ export interface EndpointSettings {
   idleMs: number;
 }
 
+/**
+ * Which members may share an agent: the same "host:port" and the same TLS settings (in the
+ * canonical form member agent keys carry them, so a reload that keeps them keeps the agent).
+ * The TLS servername is the host, which is part of the address.
+ */
+export function upstreamKey(member: SnapshotMember): string {
+  return member.tls === undefined ? member.hostPort : `${member.hostPort}+tls${canonicalJson(member.tls)}`;
+}
+
+interface SharedAgent {
+  readonly agent: CapturingAgent | CapturingHttpsAgent;
+  /** Endpoints using it; retired with the last one. */
+  users: number;
+}
+
 export class Endpoints {
   private readonly map = new Map<string, Endpoint>();
+  private readonly agents = new Map<string, SharedAgent>();
   private readonly retiring = new Set<ReturnType<typeof setTimeout>>();
 
   constructor(private readonly settings: EndpointSettings) {}
@@ -94,19 +120,29 @@ export class Endpoints {
   get(member: SnapshotMember): Endpoint {
     const found = this.map.get(member.agentKey);
     if (found !== undefined) return found;
-    const agentOptions = {
-      keepAlive: true,
-      maxSockets: this.settings.maxSockets,
-      maxFreeSockets: Math.min(this.settings.maxSockets, 64),
-      timeout: this.settings.idleMs,
-      scheduling: "lifo" as const,
-    };
     const tls = member.tls;
     const tlsOptions = tls === undefined ? undefined : upstreamTlsOptions(tls, member.address.host);
-    const agent =
-      tlsOptions === undefined
-        ? new CapturingAgent(agentOptions)
-        : new CapturingHttpsAgent({ ...agentOptions, ...tlsOptions });
+    const upstream = upstreamKey(member);
+    let shared = this.agents.get(upstream);
+    if (shared === undefined) {
+      const agentOptions = {
+        keepAlive: true,
+        maxSockets: this.settings.maxSockets,
+        maxFreeSockets: Math.min(this.settings.maxSockets, 64),
+        timeout: this.settings.idleMs,
+        scheduling: "lifo" as const,
+      };
+      shared = {
+        agent:
+          tlsOptions === undefined
+            ? new CapturingAgent(agentOptions)
+            : new CapturingHttpsAgent({ ...agentOptions, ...tlsOptions }),
+        users: 0,
+      };
+      this.agents.set(upstream, shared);
+    }
+    shared.users++;
+    const agent = shared.agent;
     const target = {
       host: member.address.host,
       port: member.address.port,
@@ -129,6 +165,9 @@ export class Endpoints {
       key: member.agentKey,
       memberId: member.id,
       agent,
+      upstream,
+      // Per member even though the agent is shared: onWebError tells a stale error of an
+      // earlier attempt (another member, maybe on the same address) by this object.
       target,
       web: [
         webOptions,
@@ -146,11 +185,18 @@ export class Endpoints {
     return ep;
   }
 
-  /** Retires endpoints whose key is not in `live`: idle sockets close now, busy ones after `graceMs`. */
+  /**
+   * Retires endpoints whose key is not in `live`. An agent no remaining endpoint uses is
+   * retired with them: its idle sockets close now, busy ones after `graceMs`. An agent still
+   * used by another member keeps its sockets.
+   */
   retain(live: ReadonlySet<string>, graceMs: number): void {
     for (const [key, ep] of this.map) {
       if (live.has(key)) continue;
       this.map.delete(key);
+      const shared = this.agents.get(ep.upstream);
+      if (shared === undefined || shared.agent !== ep.agent || --shared.users > 0) continue;
+      this.agents.delete(ep.upstream);
       for (const list of Object.values(ep.agent.freeSockets)) for (const s of list ?? []) s.destroy();
       const t = setTimeout(() => {
         this.retiring.delete(t);
@@ -161,13 +207,18 @@ export class Endpoints {
     }
   }
 
+  /** Agents in use (one per upstream address and TLS settings), for tests. */
+  agentCount(): number {
+    return this.agents.size;
+  }
+
   /** Sockets (busy + idle) across all agents: for leak tests and the admin API. */
   socketCount(): { busy: number; idle: number } {
     let busy = 0;
     let idle = 0;
-    for (const ep of this.map.values()) {
-      for (const list of Object.values(ep.agent.sockets)) busy += list?.length ?? 0;
-      for (const list of Object.values(ep.agent.freeSockets)) idle += list?.length ?? 0;
+    for (const { agent } of this.agents.values()) {
+      for (const list of Object.values(agent.sockets)) busy += list?.length ?? 0;
+      for (const list of Object.values(agent.freeSockets)) idle += list?.length ?? 0;
     }
     return { busy, idle };
   }
@@ -175,7 +226,8 @@ export class Endpoints {
   closeAll(): void {
     for (const t of this.retiring) clearTimeout(t);
     this.retiring.clear();
-    for (const ep of this.map.values()) ep.agent.destroy();
+    for (const { agent } of this.agents.values()) agent.destroy();
+    this.agents.clear();
     this.map.clear();
   }
 }
