@@ -431,9 +431,11 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     x.member = ctx.member;
     x.ringVersion = ctx.ringVersion;
     x.issuedCookie = ctx.issuedCookie;
-    // As http-proxy-3 does: say the client connection's fate, so Node adds no Keep-Alive header.
-    x.connection =
-      ctx.req.httpVersionMajor !== 1 ? "" : ctx.req.httpVersion === "1.0" ? "close" : "keep-alive";
+    // Say the client connection's fate, so Node adds no Keep-Alive header. It is Node's own
+    // verdict (res.shouldKeepAlive: false for a client's `Connection: close`, an HTTP/1.0 client
+    // without keep-alive, a declined upgrade): writing "keep-alive" over it kept open a connection
+    // the client asked to close (RFC 9112 section 9.6).
+    x.connection = ctx.req.httpVersionMajor !== 1 ? "" : res.shouldKeepAlive ? "keep-alive" : "close";
     res.writeHead(status, responseHead(rawHeaders, x));
     return true;
   }
@@ -449,9 +451,8 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     const res = ctx.res as ServerResponse;
     if (res.headersSent) return true;
     res.statusCode = status;
-    // As http-proxy-3 does: say the client connection's fate, so Node adds no Keep-Alive header.
-    if (ctx.req.httpVersionMajor === 1)
-      headers.connection = ctx.req.httpVersion === "1.0" ? "close" : "keep-alive";
+    // The client connection's fate, Node's verdict (see undiciHead).
+    if (ctx.req.httpVersionMajor === 1) headers.connection = res.shouldKeepAlive ? "keep-alive" : "close";
     for (const name in headers) {
       const v = headers[name];
       if (v !== undefined && name !== "transfer-encoding") res.setHeader(name, v);
