@@ -56,13 +56,13 @@ export function createProxyServer(init: ProxyServerInit): Server {
   // Node drops header fields past its count silently; request-framing.ts refuses them instead.
   server.maxHeadersCount = 0;
   server.on("request", (req, res) => {
-    // Framing Node accepted but the upstream would not read as the client meant it
-    // (request-framing.ts): answered and closed, never forwarded.
     // A request Node parsed from the bytes pipelined behind a refused one: never served.
     if (wasRefused(req.socket)) {
       req.socket.end();
       return;
     }
+    // Framing Node accepted but the upstream would not read as the client meant it
+    // (request-framing.ts): answered and closed, never forwarded.
     const framing = requestFramingError(req);
     if (framing !== null) {
       init.onClientError?.(framing);
