@@ -96,6 +96,25 @@ function errorKind(err: NodeJS.ErrnoException, ctx: RequestContext): UpstreamErr
   return "reset";
 }
 
+/**
+ * An answer that came but is not HTTP/1.1 (its status line, headers or framing; a header
+ * section past the parser's limit): retried and counted as a reset, but answered as what it
+ * is, so the operator looks at the upstream's answer rather than at its connections.
+ */
+function isMalformedAnswer(err: Error | undefined): boolean {
+  if (err === undefined) return false;
+  // undici's parser error (its `code` is often unset); Node's http client sets HPE_* codes.
+  if (err.name === "HTTPParserError") return true;
+  const code = (err as NodeJS.ErrnoException).code;
+  return (
+    code !== undefined &&
+    (code.startsWith("HPE_") ||
+      code === "UND_ERR_HEADERS_OVERFLOW" ||
+      // before any byte was relayed: the head's own lengths disagree (two Content-Lengths)
+      code === "UND_ERR_RES_CONTENT_LENGTH_MISMATCH")
+  );
+}
+
 function retryClassAllowed(on: readonly string[], kind: RetryKind): boolean {
   switch (kind) {
     case "connect":
@@ -624,7 +643,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
       return;
     }
     if (this.retryElsewhere(ctx, kind, null)) return;
-    this.fail(ctx, errorCodeFor(kind));
+    this.fail(ctx, kind === "reset" && isMalformedAnswer(err) ? "upstream_bad_response" : errorCodeFor(kind));
   }
 
   /** The retry rules except the budget (retryElsewhere takes it once a next member exists). */
