@@ -34,6 +34,11 @@ export const ERRORS = Object.freeze({
     505,
     "only HTTP/1.0 and HTTP/1.1 are spoken here",
   ),
+  unsupported_transfer_coding: def(
+    "unsupported_transfer_coding",
+    501,
+    "only Transfer-Encoding: chunked is forwarded; another transfer coding is not implemented",
+  ),
   no_route: def("no_route", 404, "no route matches the request's host and path"),
   request_timeout: def("request_timeout", 408, "the client did not send the request in time"),
   client_timeout: def(
@@ -46,6 +51,11 @@ export const ERRORS = Object.freeze({
   upstream_error: def("upstream_error", 502, "the upstream member failed to answer"),
   upstream_connect_failed: def("upstream_connect_failed", 502, "could not connect to an upstream member"),
   upstream_reset: def("upstream_reset", 502, "the upstream member closed the connection before answering"),
+  upstream_bad_response: def(
+    "upstream_bad_response",
+    502,
+    "the upstream member's answer is not valid HTTP/1.1 (status line, headers or framing)",
+  ),
   grpc_needs_h2_pool: def(
     "grpc_needs_h2_pool",
     502,
@@ -107,6 +117,7 @@ const STATUS_TEXT: Record<number, string> = {
   417: "Expectation Failed",
   429: "Too Many Requests",
   431: "Request Header Fields Too Large",
+  501: "Not Implemented",
   502: "Bad Gateway",
   503: "Service Unavailable",
   504: "Gateway Timeout",

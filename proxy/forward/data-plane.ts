@@ -96,6 +96,25 @@ function errorKind(err: NodeJS.ErrnoException, ctx: RequestContext): UpstreamErr
   return "reset";
 }
 
+/**
+ * An answer that came but is not HTTP/1.1 (its status line, headers or framing; a header
+ * section past the parser's limit): retried and counted as a reset, but answered as what it
+ * is, so the operator looks at the upstream's answer rather than at its connections.
+ */
+function isMalformedAnswer(err: Error | undefined): boolean {
+  if (err === undefined) return false;
+  // undici's parser error (its `code` is often unset); Node's http client sets HPE_* codes.
+  if (err.name === "HTTPParserError") return true;
+  const code = (err as NodeJS.ErrnoException).code;
+  return (
+    code !== undefined &&
+    (code.startsWith("HPE_") ||
+      code === "UND_ERR_HEADERS_OVERFLOW" ||
+      // before any byte was relayed: the head's own lengths disagree (two Content-Lengths)
+      code === "UND_ERR_RES_CONTENT_LENGTH_MISMATCH")
+  );
+}
+
 function retryClassAllowed(on: readonly string[], kind: RetryKind): boolean {
   switch (kind) {
     case "connect":
@@ -433,9 +452,11 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     x.member = ctx.member;
     x.ringVersion = ctx.ringVersion;
     x.issuedCookie = ctx.issuedCookie;
-    // As http-proxy-3 does: say the client connection's fate, so Node adds no Keep-Alive header.
-    x.connection =
-      ctx.req.httpVersionMajor !== 1 ? "" : ctx.req.httpVersion === "1.0" ? "close" : "keep-alive";
+    // Say the client connection's fate, so Node adds no Keep-Alive header. It is Node's own
+    // verdict (res.shouldKeepAlive: false for a client's `Connection: close`, an HTTP/1.0 client
+    // without keep-alive, a declined upgrade): writing "keep-alive" over it kept open a connection
+    // the client asked to close (RFC 9112 section 9.6).
+    x.connection = ctx.req.httpVersionMajor !== 1 ? "" : res.shouldKeepAlive ? "keep-alive" : "close";
     res.writeHead(status, responseHead(rawHeaders, x));
     return true;
   }
@@ -451,9 +472,8 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     const res = ctx.res as ServerResponse;
     if (res.headersSent) return true;
     res.statusCode = status;
-    // As http-proxy-3 does: say the client connection's fate, so Node adds no Keep-Alive header.
-    if (ctx.req.httpVersionMajor === 1)
-      headers.connection = ctx.req.httpVersion === "1.0" ? "close" : "keep-alive";
+    // The client connection's fate, Node's verdict (see undiciHead).
+    if (ctx.req.httpVersionMajor === 1) headers.connection = res.shouldKeepAlive ? "keep-alive" : "close";
     for (const name in headers) {
       const v = headers[name];
       if (v !== undefined && name !== "transfer-encoding") res.setHeader(name, v);
@@ -625,7 +645,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
       return;
     }
     if (this.retryElsewhere(ctx, kind, null)) return;
-    this.fail(ctx, errorCodeFor(kind));
+    this.fail(ctx, kind === "reset" && isMalformedAnswer(err) ? "upstream_bad_response" : errorCodeFor(kind));
   }
 
   /** The retry rules except the budget (retryElsewhere takes it once a next member exists). */

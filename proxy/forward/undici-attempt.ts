@@ -38,6 +38,8 @@ export class UndiciAttempt implements Dispatcher.DispatchHandler, ForwardAttempt
   private resumeFn: (() => void) | null = null;
   /** The client gets this attempt's body (false: a discarded or abandoned response). */
   private relaying = false;
+  /** The final status relayed (0 before the head). */
+  private status = 0;
   finished = false;
 
   constructor(
@@ -71,6 +73,7 @@ export class UndiciAttempt implements Dispatcher.DispatchHandler, ForwardAttempt
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     if (statusCode < 200) return true; // 1xx: informational, the real head follows
     this.resumeFn = resume;
+    this.status = statusCode;
     this.relaying = this.host.undiciHead(this, statusCode, rawHeaders);
     return true;
   }
@@ -96,8 +99,20 @@ export class UndiciAttempt implements Dispatcher.DispatchHandler, ForwardAttempt
   }
 
   onError(err: Error): void {
+    // A 304 may carry the Content-Length its 200 would have had (RFC 9110 section 8.6), and a
+    // 204 that wrongly carries one has no body all the same: the response is complete at its
+    // head. undici 7 counts the body bytes against that length and fails it (the client got
+    // an empty reply, the breaker a failure); its connection is closed all the same.
+    if (this.relaying && (this.status === 304 || this.status === 204) && isLengthMismatch(err)) {
+      this.onComplete();
+      return;
+    }
     this.finished = true;
     this.relaying = false;
     this.host.undiciError(this, err);
   }
+}
+
+function isLengthMismatch(err: Error): boolean {
+  return (err as NodeJS.ErrnoException).code === "UND_ERR_RES_CONTENT_LENGTH_MISMATCH";
 }

@@ -10,13 +10,14 @@ import {
 } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
-import { type ErrorCode, errorBody, rawErrorResponse } from "../errors.js";
+import { ERRORS, type ErrorCode, errorBody, rawErrorResponse } from "../errors.js";
 import { newRequestId } from "../forward/request-id.js";
 import type { ProxyServerInit } from "../forward/types.js";
 import { answerClientError } from "./client-error.js";
 import { capConnections } from "./connection-cap.js";
 import { attachHttp2 } from "./h2-listener.js";
 import { acceptProxyProtocol } from "./proxy-protocol-accept.js";
+import { markRefused, requestFramingError, wasRefused } from "./request-framing.js";
 
 const ALLOW = "Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n";
 
@@ -52,19 +53,35 @@ export function createProxyServer(init: ProxyServerInit): Server {
           ALPNProtocols: init.http2 === false ? ["http/1.1"] : ["h2", "http/1.1"],
         }) as unknown as Server);
   server.timeout = t.idle;
+  // Node drops header fields past its count silently; request-framing.ts refuses them instead.
+  server.maxHeadersCount = 0;
   server.on("request", (req, res) => {
-    // HTTP/1.0 has no chunked coding: a 1.0 request with Transfer-Encoding has a body whose end
-    // a front proxy and this one may see differently (request smuggling). RFC 9112 section 6.1:
-    // treat its framing as faulty and close; HAProxy refuses it the same way. Only 1.0 pays
-    // the header lookup.
-    if (req.httpVersionMinor === 0 && req.headers["transfer-encoding"] !== undefined) {
-      init.onClientError?.("bad_request");
-      answerAndClose(res, 400, "bad_request");
+    // A request Node parsed from the bytes pipelined behind a refused one: never served.
+    if (wasRefused(req.socket)) {
+      req.socket.end();
+      return;
+    }
+    // Framing Node accepted but the upstream would not read as the client meant it
+    // (request-framing.ts): answered and closed, never forwarded.
+    const framing = requestFramingError(req);
+    if (framing !== null) {
+      init.onClientError?.(framing);
+      markRefused(req.socket);
+      answerAndClose(res, ERRORS[framing].status, framing);
       return;
     }
     dataPlane.handleRequest(req, res);
   });
-  server.on("upgrade", (req, socket: Duplex, head: Buffer) => dataPlane.handleUpgrade(req, socket, head));
+  server.on("upgrade", (req, socket: Duplex, head: Buffer) => {
+    const framing = requestFramingError(req);
+    if (framing !== null) {
+      init.onClientError?.(framing);
+      socket.on("error", noop);
+      socket.end(rawErrorResponse(framing, newRequestId()));
+      return;
+    }
+    dataPlane.handleUpgrade(req, socket, head);
+  });
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
     // A body still arriving at the request timeout: the data plane owns that request's one answer.
     if (err.code === "ERR_HTTP_REQUEST_TIMEOUT" && dataPlane.clientTimedOut(socket)) {
