@@ -13,6 +13,7 @@ import type { FleetNode } from "../support/cluster-launcher.js";
 import { type CtlRun, runCtl } from "../support/ctl-runner.js";
 import { freePorts } from "../support/ports.js";
 import { testSeed } from "../support/prng.js";
+import { CONDITION_DEADLINE_MS, scaled } from "../support/wait.js";
 
 const SEED = testSeed(1401);
 
@@ -66,7 +67,7 @@ describe("shardgate ctl against a real fleet", () => {
     const { leader } = await leaderNode();
     // Committed once the leader heard all four members at this build's level.
     for (const n of fleet.cluster.nodes) {
-      const deadline = Date.now() + 30_000;
+      const deadline = Date.now() + scaled(CONDITION_DEADLINE_MS);
       for (;;) {
         const m = await (await fetch(`${n.adminUrl}/metrics`)).text();
         if (/^shardgate_cluster_level 1$/m.test(m)) break;
