@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { FleetCluster, type FleetNode, summarizeState } from "../cluster-launcher.js";
 import { type ConsulTarget, consulTarget } from "../consul/target.js";
 import { seededRandom } from "../prng.js";
-import { scaled } from "../wait.js";
+import { CONDITION_DEADLINE_MS, scaled } from "../wait.js";
 import type { RouteView, StateView } from "./admin-views.js";
 import { fleetRoutingYaml } from "./fleet-config.js";
 import { FleetUpstreams } from "./fleet-upstreams.js";
@@ -30,9 +30,9 @@ export interface FleetFixtureOptions {
   /** Instance ids and how many of them (the first) are voters (default a,b,c,d with 3 voters). */
   ids?: readonly string[];
   voters?: number;
-  /** Per-instance start deadline (default the launcher's 30 s; the fleet bench raises it). */
+  /** Per-instance start deadline (default START_DEADLINE_MS; the fleet bench raises it). */
   startTimeoutMs?: number;
-  /** Deadline for the fleet to agree after starting (default 30 s; the fleet bench raises it). */
+  /** Deadline for the fleet to agree after starting (default CONDITION_DEADLINE_MS; the fleet bench raises it). */
   convergeTimeoutMs?: number;
 }
 
@@ -86,7 +86,7 @@ export async function startFleet(o: FleetFixtureOptions): Promise<Fleet> {
     });
     const ids = ups.ids;
     await cluster.waitConverged({
-      timeoutMs: o.convergeTimeoutMs ?? 30_000,
+      timeoutMs: o.convergeTimeoutMs ?? CONDITION_DEADLINE_MS,
       accept: (s) => allHealthy(s, "users", ids) && allHealthy(s, "catalog", ids),
     });
   } catch (err) {
