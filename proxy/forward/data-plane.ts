@@ -452,11 +452,8 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     x.member = ctx.member;
     x.ringVersion = ctx.ringVersion;
     x.issuedCookie = ctx.issuedCookie;
-    // Say the client connection's fate, so Node adds no Keep-Alive header. It is Node's own
-    // verdict (res.shouldKeepAlive: false for a client's `Connection: close`, an HTTP/1.0 client
-    // without keep-alive, a declined upgrade): writing "keep-alive" over it kept open a connection
-    // the client asked to close (RFC 9112 section 9.6).
-    x.connection = ctx.req.httpVersionMajor !== 1 ? "" : res.shouldKeepAlive ? "keep-alive" : "close";
+    // As http-proxy-3 does: say the client connection's fate, so Node adds no Keep-Alive header.
+    x.connection = ctx.req.httpVersionMajor !== 1 ? "" : clientConnection(ctx.req, res);
     res.writeHead(status, responseHead(rawHeaders, x));
     return true;
   }
@@ -472,8 +469,6 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     const res = ctx.res as ServerResponse;
     if (res.headersSent) return true;
     res.statusCode = status;
-    // The client connection's fate, Node's verdict (see undiciHead).
-    if (ctx.req.httpVersionMajor === 1) headers.connection = res.shouldKeepAlive ? "keep-alive" : "close";
     for (const name in headers) {
       const v = headers[name];
       if (v !== undefined && name !== "transfer-encoding") res.setHeader(name, v);
@@ -728,6 +723,10 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
   private answerHead(ctx: RequestContext, status: number, headers: IncomingHttpHeaders): void {
     this.headCommitted(ctx, status);
     stripResponseHopByHop(headers);
+    // Said here, not left to http-proxy-3: its pass copies the request's Connection header, which
+    // stripRequestHopByHop took off, and so answered "keep-alive" to a client that asked to close.
+    if (ctx.req.httpVersionMajor === 1)
+      headers.connection = clientConnection(ctx.req, ctx.res as ServerResponse);
     if (headers["x-request-id"] === undefined) headers["x-request-id"] = ctx.requestId;
     if (this.memberHeader !== "") headers[this.memberHeader] = ctx.member;
     if (this.ringVersionHeader !== "") headers[this.ringVersionHeader] = String(ctx.ringVersion);
@@ -1062,6 +1061,17 @@ function onWsUpstreamResponse(this: ClientRequest, res: IncomingMessage): void {
   // copies the request's value when the response has none, so say so.
   ctx.req.headers.connection = "close";
   (this as WithPlane)[kPlane]?.releaseProbe(ctx);
+}
+
+/**
+ * The HTTP/1 client connection's fate for the Connection response header. "close" when the client
+ * asked for it (RFC 9112 9.6: the server closes after the response) or Node will not keep the
+ * socket (res.shouldKeepAlive, from the request's Connection header and the server's state), and
+ * for HTTP/1.0; else "keep-alive". A "keep-alive" header written here makes Node keep the socket
+ * open whatever the client asked: a client's `Connection: close` then waited for keepAliveTimeout.
+ */
+function clientConnection(req: IncomingMessage, res: ServerResponse): "close" | "keep-alive" {
+  return req.httpVersion === "1.0" || !res.shouldKeepAlive ? "close" : "keep-alive";
 }
 
 /** Creates the data plane; see proxy/forward/types.ts for the contract. */

@@ -16,6 +16,7 @@ import {
 } from "../../config/file/load-off-thread.js";
 import type { ShardgateConfig } from "../../config/file/schema.js";
 import { seededRandom, testSeed } from "../support/prng.js";
+import { scaled } from "../support/wait.js";
 
 const dir = mkdtempSync(join(tmpdir(), "sg-offthread-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -64,7 +65,7 @@ test("a load after the idle worker was closed starts a new one", async () => {
   writeFileSync(file, pool(2));
   const a = await loadConfigFileOffThread(file, {}, { idleMs: 1 });
   assert.ok(a.ok);
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + scaled(30_000);
   while (loadWorkerRunning() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   assert.equal(loadWorkerRunning(), false, "the idle worker was not closed");
   writeFileSync(file, pool(6));
@@ -164,7 +165,7 @@ test("a new worker starts from the seed: its first load is a delta on the seeded
   assert.ok(start.result.ok && start.text !== null);
   seedConfigLoads(file, {}, start.text, start.result.config);
   // A fresh worker (idle 1 ms closes the current one), then the file gains a member.
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + scaled(30_000);
   await loadConfigFileOffThread(file, {}, { idleMs: 1 });
   while (loadWorkerRunning() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   assert.equal(loadWorkerRunning(), false, "the idle worker closed");

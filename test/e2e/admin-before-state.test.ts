@@ -10,6 +10,7 @@ import { type FleetNodeSpec, fleetConfigYaml } from "../support/cluster/fleet-co
 import { httpRequest, sleep } from "../support/cluster/http-client.js";
 import { freePorts } from "../support/ports.js";
 import { ShardgateChild } from "../support/shardgate-process.js";
+import { START_DEADLINE_MS, scaled } from "../support/wait.js";
 
 const dir = mkdtempSync(join(tmpdir(), "sg-admin-before-"));
 let child: ShardgateChild | undefined;
@@ -51,7 +52,9 @@ routes:
     env: { SHARDGATE_CLUSTER_SECRET: "admin-before-state-secret-0123" },
   });
   const admin = `http://127.0.0.1:${specs[0].adminPort}`;
-  const deadline = Date.now() + 20_000;
+  // Until the admin port answers, the process is still starting: the harness's start deadline
+  // (a fixed 20 s here ran out at load 13 before the port was bound).
+  const deadline = Date.now() + scaled(START_DEADLINE_MS);
   let r: Awaited<ReturnType<typeof httpRequest>> | undefined;
   while (Date.now() < deadline) {
     if (child.exit !== undefined) assert.fail(`exited: ${child.stderr}`);

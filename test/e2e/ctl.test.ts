@@ -13,6 +13,7 @@ import type { FleetNode } from "../support/cluster-launcher.js";
 import { type CtlRun, runCtl } from "../support/ctl-runner.js";
 import { freePorts } from "../support/ports.js";
 import { testSeed } from "../support/prng.js";
+import { CONDITION_DEADLINE_MS, scaled } from "../support/wait.js";
 
 const SEED = testSeed(1401);
 
@@ -66,7 +67,7 @@ describe("shardgate ctl against a real fleet", () => {
     const { leader } = await leaderNode();
     // Committed once the leader heard all four members at this build's level.
     for (const n of fleet.cluster.nodes) {
-      const deadline = Date.now() + 30_000;
+      const deadline = Date.now() + scaled(CONDITION_DEADLINE_MS);
       for (;;) {
         const m = await (await fetch(`${n.adminUrl}/metrics`)).text();
         if (/^shardgate_cluster_level 1$/m.test(m)) break;
@@ -133,20 +134,24 @@ describe("shardgate ctl against a real fleet", () => {
 
   test("members, route and peers list read the admin API", async () => {
     const n = fleet.cluster.nodes[3];
-    const m = await ctl(n, ["members", "users"]);
+    // Four reads, none changing anything: one ctl process each, all at once (each costs a Node
+    // start, which a loaded machine stretches to seconds).
+    const [m, route, human, peers, view] = await Promise.all([
+      ctl(n, ["members", "users"]),
+      ctl(n, ["--json", "route", "users", "alice"]),
+      ctl(n, ["route", "users", "alice"]),
+      ctl(n, ["peers", "list"]),
+      fleet.cluster.routeOf(fleet.cluster.nodes[0], "users", "alice"),
+    ]);
     ok(m, "members");
     for (const id of fleet.ups.ids)
       assert.match(
         m.stdout,
         new RegExp(`^${id}\\s+127\\.0\\.0\\.1:\\d+\\s+yes\\s+no\\s+closed\\s+auto\\s+consul`, "m"),
       );
-    const route = await ctl(n, ["--json", "route", "users", "alice"]);
     ok(route, "route");
-    const view = await fleet.cluster.routeOf(fleet.cluster.nodes[0], "users", "alice");
     assert.equal((JSON.parse(route.stdout) as { member: string }).member, view.member);
-    const human = await ctl(n, ["route", "users", "alice"]);
     assert.match(human.stdout, new RegExp(`^member\\s+${view.member}$`, "m"));
-    const peers = await ctl(n, ["peers", "list"]);
     ok(peers, "peers list");
     assert.match(peers.stdout, /^d\s+learner\s/m, peers.stdout);
     for (const id of ["a", "b", "c"]) assert.match(peers.stdout, new RegExp(`^${id}\\s+voter\\s`, "m"));
@@ -154,40 +159,37 @@ describe("shardgate ctl against a real fleet", () => {
 
   test("errors: unreachable, no token, wrong token, refused with the coded reason, usage", async () => {
     const [closed] = await freePorts(1);
-    const down = await runCtl(["--admin", `http://127.0.0.1:${closed}`, "status"]);
+    const n = fleet.cluster.nodes[1];
+    // Every call below is refused and changes nothing: one ctl process each, all at once.
+    const [down, partial, none, wrong, unknown, usage, notLearner] = await Promise.all([
+      runCtl(["--admin", `http://127.0.0.1:${closed}`, "status"]),
+      // With other instances given, the reachable ones are still shown; exit 1 says one was not.
+      runCtl(["--admin", `${fleet.cluster.nodes[0].adminUrl},http://127.0.0.1:${closed}`, "status"]),
+      ctl(n, ["drain", "users", fleet.ups.ids[0]], {}),
+      ctl(n, ["drain", "users", fleet.ups.ids[0]], { SHARDGATE_ADMIN_TOKEN: "not-the-token" }),
+      ctl(n, ["drain", "users", "nosuch"]),
+      ctl(n, ["breaker", "users", fleet.ups.ids[0], "sideways"]),
+      ctl(n, ["peers", "promote", "a"]),
+    ]);
     assert.equal(down.code, 1);
     assert.match(
       down.stderr,
       new RegExp(`cannot reach the admin API at http://127\\.0\\.0\\.1:${closed}: ECONNREFUSED`),
     );
-    // With other instances given, the reachable ones are still shown; exit 1 says one was not.
-    const partial = await runCtl([
-      "--admin",
-      `${fleet.cluster.nodes[0].adminUrl},http://127.0.0.1:${closed}`,
-      "status",
-    ]);
     assert.equal(partial.code, 1, partial.stdout + partial.stderr);
     assert.match(partial.stdout, /^a\s+(leader|follower)\s/m);
     assert.match(
       partial.stdout,
       new RegExp(`^unreachable: cannot reach the admin API at http://127\\.0\\.0\\.1:${closed}`, "m"),
     );
-    const n = fleet.cluster.nodes[1];
-    const none = await ctl(n, ["drain", "users", fleet.ups.ids[0]], {});
     assert.equal(none.code, 1);
     assert.match(none.stderr, /needs the admin token: set SHARDGATE_ADMIN_TOKEN/);
-    const wrong = await ctl(n, ["drain", "users", fleet.ups.ids[0]], {
-      SHARDGATE_ADMIN_TOKEN: "not-the-token",
-    });
     assert.equal(wrong.code, 1);
     assert.match(wrong.stderr, /admin token was refused \(unauthorized\)/);
-    const unknown = await ctl(n, ["drain", "users", "nosuch"]);
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /refused \(unknown_member\): pool "users" has no member "nosuch"/);
-    const usage = await ctl(n, ["breaker", "users", fleet.ups.ids[0], "sideways"]);
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /breaker mode must be open, close or auto/);
-    const notLearner = await ctl(n, ["peers", "promote", "a"]);
     assert.equal(notLearner.code, 1);
     assert.match(notLearner.stderr, /refused \(not_learner\)/);
     // Nothing changed on any instance.

@@ -39,9 +39,13 @@ const STRICT = process.env.E2E_STRICT_TIMING === "1";
 
 /**
  * Breaker tuned only in its cool-down: long enough that a loaded machine still checks every
- * instance while the breaker is open, short enough for the time budget.
+ * instance while the breaker is open, short enough for the time budget. 3 s was too short at
+ * load 20: the checks below ran into half-open and saw a probe routed to the member (seed 5002);
+ * 6 s too at load 25 (the checks took 6.1 s).
  */
-const OPEN_FOR_S = 3;
+const OPEN_FOR_S = 10;
+/** From recovery to closed everywhere: openFor, then the half-open probes and their commit. */
+const CLOSE_WITHIN_MS = OPEN_FOR_S * 1000 + 15_000;
 const BREAKER = `    breaker: { consecutiveFailures: 5, openFor: ${OPEN_FOR_S}s, maxOpenFor: ${OPEN_FOR_S * 2}s, halfOpenProbes: 3 }`;
 
 describe("fleet e2e: breakers, leader loss, partition (3 voters + 1 learner, 4 upstreams)", () => {
@@ -109,22 +113,37 @@ describe("fleet e2e: breakers, leader loss, partition (3 voters + 1 learner, 4 u
       for (const m of s.pools.users.members)
         assert.equal(m.breaker, m.id === victim ? "open" : "closed", fleet.why(`${id} ${m.id}`));
 
-    // Every instance, not only `via`, now keeps the member's keys away from it.
-    const during = await agreedRoutes(fleet, cluster.nodes, "users", victimKeys);
-    for (const k of victimKeys) assert.notEqual(during.members.get(k), victim, fleet.why(k));
+    // Every instance, not only `via`, now keeps the member's keys away from it. These checks must
+    // end within openFor (then half-open lets probes through): the instances are asked at once,
+    // the requests first, then the route explanations, which must carry the open breaker's version.
+    const checkT0 = performance.now();
     const served = ups.get(victim).trafficRequests;
-    for (const n of cluster.nodes) {
-      for (const k of victimKeys.slice(0, 5)) {
-        const r = await keyedGet(n, k, "/c-open");
-        assert.equal(r.status, 200, fleet.why(`${n.id} ${k}: ${r.text}`));
-        assert.equal(r.member, during.members.get(k), fleet.why(`${n.id} ${k}`));
-      }
-    }
+    const open5 = await Promise.all(
+      cluster.nodes.map((n) => Promise.all(victimKeys.slice(0, 5).map((k) => keyedGet(n, k, "/c-open")))),
+    );
+    const servedMs = performance.now() - checkT0;
     assert.equal(
       ups.get(victim).trafficRequests,
       served,
-      fleet.why(`open breaker: ${victim} got no request`),
+      fleet.why(`open breaker: ${victim} got no request (the requests took ${servedMs.toFixed(0)} ms)`),
     );
+    const during = await agreedRoutes(fleet, cluster.nodes, "users", victimKeys);
+    const checkMs = performance.now() - checkT0;
+    assert.equal(
+      during.ringVersion,
+      vOpen,
+      fleet.why(
+        `routes read while the breaker is open (openFor ${OPEN_FOR_S} s ran out first: ${checkMs} ms)`,
+      ),
+    );
+    for (const k of victimKeys) assert.notEqual(during.members.get(k), victim, fleet.why(k));
+    for (const [i, n] of cluster.nodes.entries())
+      for (const [j, k] of victimKeys.slice(0, 5).entries()) {
+        const r = open5[i][j];
+        assert.equal(r.status, 200, fleet.why(`${n.id} ${k}: ${r.text}`));
+        assert.equal(r.member, during.members.get(k), fleet.why(`${n.id} ${k}`));
+      }
+    t.diagnostic(`(c) open-breaker checks on all 4 instances took ${checkMs.toFixed(0)} ms`);
 
     // Recovery: the member answers again; after openFor the leader moves it to half-open, the
     // probes (ordinary requests for its keys, still through `via`) succeed, and it closes.
@@ -140,13 +159,13 @@ describe("fleet e2e: breakers, leader loss, partition (3 voters + 1 learner, 4 u
           if (b === "half-open") halfOpenSeen = true;
           return b === "closed";
         },
-        { timeoutMs: 20_000, everyMs: 20 },
+        { timeoutMs: CLOSE_WITHIN_MS, everyMs: 20 },
       )
       .finally(() => {
         closed = true;
       });
     let probes = 0;
-    while (!closed && probes < 2000 && performance.now() - t1 < 20_000) {
+    while (!closed && probes < 2000 && performance.now() - t1 < CLOSE_WITHIN_MS) {
       await keyedGet(via, victimKeys[probes % victimKeys.length], "/c-probe").catch(() => undefined);
       probes++;
       await sleep(20);
@@ -380,9 +399,11 @@ describe("fleet e2e: breakers, leader loss, partition (3 voters + 1 learner, 4 u
     ups.recover(victim);
     const via = carriers[0];
     let closed = false;
-    const closing = cluster.waitBreaker("users", victim, "closed", { timeoutMs: 15_000 }).finally(() => {
-      closed = true;
-    });
+    const closing = cluster
+      .waitBreaker("users", victim, "closed", { timeoutMs: CLOSE_WITHIN_MS })
+      .finally(() => {
+        closed = true;
+      });
     for (let i = 0; !closed && i < 1000; i++) {
       await keyedGet(via, victimKeys[i % victimKeys.length], "/c2-probe").catch(() => undefined);
       await sleep(20);

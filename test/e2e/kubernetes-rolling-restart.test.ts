@@ -15,6 +15,7 @@ import { describeLoad, SteadyLoad } from "../support/cluster/load.js";
 import type { FleetCluster, FleetNode } from "../support/cluster-launcher.js";
 import { KubePods, retryTransport } from "../support/kube/pod-fleet.js";
 import { seededRandom, testSeed } from "../support/prng.js";
+import { START_DEADLINE_MS, scaled } from "../support/wait.js";
 
 const SEED = testSeed(1214);
 const why = (s: string) => `${s} (seed=${SEED})`;
@@ -39,13 +40,14 @@ describe("rolling restart of 3 voters under load, with a learner (Kubernetes dis
   });
 
   async function waitReady(n: FleetNode): Promise<void> {
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + scaled(START_DEADLINE_MS);
     for (;;) {
       const r = await httpRequest(`${n.adminUrl}/readyz`, { timeoutMs: 2_000, fresh: true }).catch(
         () => undefined,
       );
       if (r?.status === 200) return;
-      if (Date.now() > deadline) throw new Error(why(`${n.id} not ready 30 s after restart: ${r?.text}`));
+      if (Date.now() > deadline)
+        throw new Error(why(`${n.id} not ready ${scaled(START_DEADLINE_MS)} ms after restart: ${r?.text}`));
       await sleep(50);
     }
   }

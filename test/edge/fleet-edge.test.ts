@@ -10,7 +10,7 @@ import { redisSchema } from "../../config/file/edge-schema.js";
 import { RedisStore } from "../../proxy/redis/redis-store.js";
 import { type RedisServer, startRedis, stopAllRedis } from "../support/redis-server.js";
 import { fetchJson, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
-import { eventually } from "../support/wait.js";
+import { eventually, scaled } from "../support/wait.js";
 import { CacheUpstream } from "./cache-upstream.js";
 import { issueExampleWithPool } from "./fixtures.js";
 
@@ -238,7 +238,7 @@ test("Redis killed under load: zero failed requests (fail open); restarted: affi
     }
   };
   const loops = [0, 1, 2, 3].map((w) => loop(w % 2 === 0 ? a.httpUrl : b.httpUrl, w));
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + scaled(60_000);
   const waitDone = async (n: number) => {
     while (done < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   };

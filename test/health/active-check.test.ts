@@ -6,7 +6,7 @@ import type { AddressInfo, Socket } from "node:net";
 import { test } from "node:test";
 import { type HealthCheckConfig, poolSchema } from "../../config/file/schema.js";
 import { ActiveHealthChecker } from "../../health/active-check.js";
-import { eventually } from "../support/wait.js";
+import { CONDITION_DEADLINE_MS, eventually } from "../support/wait.js";
 
 const SEED = Number(process.env.TEST_SEED ?? 99);
 
@@ -87,8 +87,9 @@ test("first probe decides; thresholds are respected both ways", async (t) => {
   let failuresAtDown = -1;
   let successesAtUp = -1;
   const checker = new ActiveHealthChecker(
-    // Generous: a loopback probe slower than this is the loaded machine's, and would break the counts.
-    check({ path: "/hc", interval: 300, timeout: 300, healthyThreshold: 2, unhealthyThreshold: 3 }),
+    // Generous: a loopback probe slower than this is the loaded machine's, and would break the counts
+    // (300 ms timed the first probe out at load 30).
+    check({ path: "/hc", interval: 1000, timeout: 1000, healthyThreshold: 2, unhealthyThreshold: 3 }),
     (id, healthy, reason) => {
       rec.on(id, healthy, reason);
       const s = checker.state(id);
@@ -99,15 +100,19 @@ test("first probe decides; thresholds are respected both ways", async (t) => {
   );
   t.after(() => checker.stop());
   checker.setMembers([{ id: "a", address: "127.0.0.1", port: u.port }]);
-  await eventually("initially healthy", () => (rec.events.length > 0 ? true : undefined), 5000);
+  await eventually(
+    "initially healthy",
+    () => (rec.events.length > 0 ? true : undefined),
+    CONDITION_DEADLINE_MS,
+  );
   assert.deepEqual(rec.events[0], { id: "a", healthy: true, reason: "status 200" });
   u.status = 503;
-  await eventually("unhealthy", () => (rec.events.length > 1 ? true : undefined), 5000);
+  await eventually("unhealthy", () => (rec.events.length > 1 ? true : undefined), CONDITION_DEADLINE_MS);
   assert.equal(rec.events[1].healthy, false);
   assert.match(rec.events[1].reason, /status 503 outside 200-399/);
   assert.equal(failuresAtDown, 3, "turned unhealthy exactly at the third consecutive failure");
   u.status = 204;
-  await eventually("healthy again", () => (rec.events.length > 2 ? true : undefined), 5000);
+  await eventually("healthy again", () => (rec.events.length > 2 ? true : undefined), CONDITION_DEADLINE_MS);
   assert.equal(rec.events[2].healthy, true);
   assert.equal(successesAtUp, 2, "turned healthy exactly at the second consecutive success");
 });

@@ -14,6 +14,7 @@ import { createAccessLog, intText } from "../../proxy/logging/access-log.js";
 import { createProcessLogger } from "../../proxy/logging/logger.js";
 import { seededRandom } from "../../ring/random.js";
 import { requestRecord as record } from "../support/request-record.js";
+import { CONDITION_DEADLINE_MS, scaled } from "../support/wait.js";
 
 const SEED = 0x5eed15;
 
@@ -39,7 +40,7 @@ function readLines(file: string): Line[] {
 }
 
 async function waitForLines(file: string, n: number): Promise<Line[]> {
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + scaled(CONDITION_DEADLINE_MS);
   let lines = readLines(file);
   while (lines.length < n && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 20));

@@ -19,6 +19,7 @@ import { SeriesCache } from "../../proxy/metrics/series-cache.js";
 import { seededRandom } from "../../ring/random.js";
 import { requestRecord as record } from "../support/request-record.js";
 import { metricLines, metricValue } from "../support/shardgate-process.js";
+import { CONDITION_DEADLINE_MS, scaled } from "../support/wait.js";
 
 const SEED = 0xacce55;
 
@@ -200,7 +201,7 @@ test("batched (asynchronous) destination: lines keep their order, and flushWithi
     // More than one batch's worth in one turn (a batch is handed over at 16 KiB).
     for (let i = 0; i < 1000; i++) access.write(record({ requestId: `r${i}` }));
     const ids = () => readLines(file).map((l) => (JSON.parse(l) as { requestId: string }).requestId);
-    const deadline = Date.now() + 5_000;
+    const deadline = Date.now() + scaled(CONDITION_DEADLINE_MS);
     while (ids().length < 1000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     assert.deepEqual(
       ids(),

@@ -26,7 +26,7 @@ import {
 import { httpRequest, mapLimit, sleep } from "./cluster/http-client.js";
 import { freePorts } from "./ports.js";
 import { type LogLine, ShardgateChild } from "./shardgate-process.js";
-import { CONDITION_DEADLINE_MS, START_DEADLINE_MS } from "./wait.js";
+import { CONDITION_DEADLINE_MS, START_DEADLINE_MS, scaled } from "./wait.js";
 
 export type { BreakerView, RouteView, StateView } from "./cluster/admin-views.js";
 
@@ -214,7 +214,7 @@ export class FleetCluster {
       dir,
       adminToken,
       secret,
-      Math.max(o.startTimeoutMs ?? 0, START_DEADLINE_MS),
+      scaled(Math.max(o.startTimeoutMs ?? 0, START_DEADLINE_MS)),
     );
     const started = await Promise.allSettled(nodes.map((n) => cluster.spawn(n)));
     const failed = started.find((r) => r.status === "rejected");
@@ -368,7 +368,8 @@ export class FleetCluster {
   async waitConverged(
     opts: { nodes?: readonly FleetNode[]; timeoutMs?: number; accept?: (s: StateView) => boolean } = {},
   ): Promise<Converged> {
-    const deadline = Date.now() + (opts.timeoutMs ?? CONDITION_DEADLINE_MS);
+    const timeoutMs = scaled(opts.timeoutMs ?? CONDITION_DEADLINE_MS);
+    const deadline = Date.now() + timeoutMs;
     let last = "";
     while (Date.now() < deadline) {
       const nodes = opts.nodes ?? this.live();
@@ -382,7 +383,7 @@ export class FleetCluster {
       }
       await sleep(30);
     }
-    throw new Error(`fleet did not converge within ${opts.timeoutMs ?? CONDITION_DEADLINE_MS}ms: ${last}`);
+    throw new Error(`fleet did not converge within ${timeoutMs}ms: ${last}`);
   }
 
   /** Waits until every given instance shows `member` of `pool` with breaker `state`. */
@@ -405,7 +406,7 @@ export class FleetCluster {
     pred: (s: StateView) => boolean,
     opts: { nodes?: readonly FleetNode[]; timeoutMs?: number; everyMs?: number } = {},
   ): Promise<Map<string, StateView>> {
-    const timeoutMs = opts.timeoutMs ?? CONDITION_DEADLINE_MS;
+    const timeoutMs = scaled(opts.timeoutMs ?? CONDITION_DEADLINE_MS);
     const deadline = Date.now() + timeoutMs;
     let last = "";
     while (Date.now() < deadline) {

@@ -4,6 +4,7 @@
 import { spawn } from "node:child_process";
 import { reapOnExit } from "./child-reaper.js";
 import { shardgateArgv } from "./shardgate-process.js";
+import { scaled } from "./wait.js";
 
 export interface CtlRun {
   code: number | null;
@@ -41,10 +42,11 @@ export function runShardgate(
     child.stderr.setEncoding("utf8").on("data", (c: string) => {
       stderr += c;
     });
+    const budget = scaled(timeoutMs);
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
-      reject(new Error(`shardgate ${args.join(" ")} did not exit within ${timeoutMs}ms\n${stdout}${stderr}`));
-    }, timeoutMs);
+      reject(new Error(`shardgate ${args.join(" ")} did not exit within ${budget}ms\n${stdout}${stderr}`));
+    }, budget);
     child.on("exit", (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { reapOnExit } from "./child-reaper.js";
 import { freePorts } from "./ports.js";
+import { START_DEADLINE_MS, scaled } from "./wait.js";
 
 const live = new Set<RedisServer>();
 
@@ -50,7 +51,7 @@ export class RedisServer {
     live.add(this);
     proc.stdout?.on("data", (c: Buffer) => (this.output += c.toString()));
     proc.stderr?.on("data", (c: Buffer) => (this.output += c.toString()));
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + scaled(START_DEADLINE_MS);
     while (!(await this.ping())) {
       if (!this.running) throw new Error(`redis-server exited at start:\n${this.output}`);
       if (Date.now() > deadline) throw new Error(`redis-server not answering PING:\n${this.output}`);

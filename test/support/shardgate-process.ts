@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { reapOnExit } from "./child-reaper.js";
-import { CONDITION_DEADLINE_MS, START_DEADLINE_MS } from "./wait.js";
+import { CONDITION_DEADLINE_MS, START_DEADLINE_MS, scaled } from "./wait.js";
 
 const FROM_SOURCE = import.meta.url.endsWith(".ts");
 const CLI = fileURLToPath(
@@ -107,14 +107,15 @@ export class ShardgateChild {
 
   /**
    * Resolves with the first value `probe` returns other than undefined, re-probing on every output
-   * and at exit; rejects after `timeoutMs`, or if the process exits while the probe still fails.
+   * and at exit; rejects after `timeoutMs` (scaled), or if the process exits while the probe still fails.
    */
   waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = CONDITION_DEADLINE_MS): Promise<T> {
+    const budget = scaled(timeoutMs);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         cleanup();
-        reject(new Error(`timed out after ${timeoutMs}ms waiting for ${what}\n${this.output()}`));
-      }, timeoutMs);
+        reject(new Error(`timed out after ${budget}ms waiting for ${what}\n${this.output()}`));
+      }, budget);
       const check = (): void => {
         let value: T | undefined;
         try {
@@ -155,11 +156,13 @@ export class ShardgateChild {
     );
   }
 
+  /** Resolves at the exit; rejects after `timeoutMs` (scaled). */
   waitExit(timeoutMs = CONDITION_DEADLINE_MS): Promise<ExitResult> {
+    const budget = scaled(timeoutMs);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(
-        () => reject(new Error(`process did not exit within ${timeoutMs}ms\n${this.output()}`)),
-        timeoutMs,
+        () => reject(new Error(`process did not exit within ${budget}ms\n${this.output()}`)),
+        budget,
       );
       void this.exited.then((r) => {
         clearTimeout(timer);
@@ -259,13 +262,13 @@ export async function startShardgate(yaml: string, opts: StartOptions = {}): Pro
   }
 }
 
-/** Polls GET /readyz (every 50 ms, bounded by `timeoutMs`) until it answers 200. */
+/** Polls GET /readyz (every 50 ms, bounded by `timeoutMs`, scaled) until it answers 200. */
 export async function waitReady(
   adminUrl: string,
   proc: ShardgateChild,
   timeoutMs = CONDITION_DEADLINE_MS,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + scaled(timeoutMs);
   let last = "";
   while (Date.now() < deadline) {
     if (proc.exit !== undefined) throw new Error(`shardgate exited before ready\n${proc.output()}`);
@@ -278,7 +281,7 @@ export async function waitReady(
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`/readyz not 200 after ${timeoutMs}ms (last: ${last})\n${proc.output()}`);
+  throw new Error(`/readyz not 200 after ${scaled(timeoutMs)}ms (last: ${last})\n${proc.output()}`);
 }
 
 // ------------------------------------------------------------------ config and HTTP helpers

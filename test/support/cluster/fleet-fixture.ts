@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { FleetCluster, type FleetNode, summarizeState } from "../cluster-launcher.js";
 import { type ConsulTarget, consulTarget } from "../consul/target.js";
 import { seededRandom } from "../prng.js";
+import { CONDITION_DEADLINE_MS, scaled } from "../wait.js";
 import type { RouteView, StateView } from "./admin-views.js";
 import { fleetRoutingYaml } from "./fleet-config.js";
 import { FleetUpstreams } from "./fleet-upstreams.js";
@@ -29,9 +30,9 @@ export interface FleetFixtureOptions {
   /** Instance ids and how many of them (the first) are voters (default a,b,c,d with 3 voters). */
   ids?: readonly string[];
   voters?: number;
-  /** Per-instance start deadline (default the launcher's 30 s; the fleet bench raises it). */
+  /** Per-instance start deadline (default START_DEADLINE_MS; the fleet bench raises it). */
   startTimeoutMs?: number;
-  /** Deadline for the fleet to agree after starting (default 30 s; the fleet bench raises it). */
+  /** Deadline for the fleet to agree after starting (default CONDITION_DEADLINE_MS; the fleet bench raises it). */
   convergeTimeoutMs?: number;
 }
 
@@ -85,7 +86,7 @@ export async function startFleet(o: FleetFixtureOptions): Promise<Fleet> {
     });
     const ids = ups.ids;
     await cluster.waitConverged({
-      timeoutMs: o.convergeTimeoutMs ?? 30_000,
+      timeoutMs: o.convergeTimeoutMs ?? CONDITION_DEADLINE_MS,
       accept: (s) => allHealthy(s, "users", ids) && allHealthy(s, "catalog", ids),
     });
   } catch (err) {
@@ -144,7 +145,7 @@ export async function agreedRoutes(
   // The instances are asked one after another, so an entry committed meanwhile (a breaker or
   // health change) can show two ring versions: ask again until one version answers everywhere
   // (bounded). At one version, any difference is a real disagreement and fails at once.
-  const deadline = Date.now() + AGREE_WITHIN_MS;
+  const deadline = Date.now() + scaled(AGREE_WITHIN_MS);
   for (;;) {
     const per = await mapLimit(nodes, 2, (n) => fleet.cluster.routes(n, pool, keys, 12));
     const ref = per[0];
@@ -221,7 +222,8 @@ export async function waitAllRecording(
   const t0 = performance.now();
   const versionsWhileTrue = new Set<number>();
   let last = new Map<string, StateView>();
-  while (performance.now() - t0 < timeoutMs) {
+  const budget = scaled(timeoutMs);
+  while (performance.now() - t0 < budget) {
     last = await fleet.cluster.states(nodes);
     for (const s of last.values()) {
       if (pred(s)) {
@@ -232,7 +234,7 @@ export async function waitAllRecording(
       return { states: last, versionsWhileTrue, elapsedMs: performance.now() - t0 };
     await new Promise((r) => setTimeout(r, 10));
   }
-  throw new Error(fleet.why(`timed out after ${timeoutMs}ms waiting for ${what}:\n${describeStates(last)}`));
+  throw new Error(fleet.why(`timed out after ${budget}ms waiting for ${what}:\n${describeStates(last)}`));
 }
 
 export type { RouteView, StateView };

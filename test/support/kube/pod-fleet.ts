@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { FleetCluster, type StateView } from "../cluster-launcher.js";
 import { KubeApiDouble, type SliceEndpoint } from "../kube-api-double.js";
 import { EchoUpstream } from "../upstreams.js";
+import { CONDITION_DEADLINE_MS } from "../wait.js";
 
 export const NS = "shop";
 
@@ -90,8 +91,10 @@ routes:
     onMissingKey: reject
 `,
     });
+    // A fresh fleet: its first elections and the leader's first EndpointSlice list can take most
+    // of the harness's condition deadline on a loaded machine (30 s ran out at load 15, term 6).
     await this.cluster.waitConverged({
-      timeoutMs: 30_000,
+      timeoutMs: CONDITION_DEADLINE_MS,
       accept: (s) => (s.pools.web?.members.length ?? 0) === members,
     });
     return this.cluster;

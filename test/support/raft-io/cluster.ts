@@ -6,6 +6,7 @@ import * as http from "node:http";
 import { fileURLToPath } from "node:url";
 import { reapOnExit } from "../child-reaper.js";
 import { freePorts } from "../ports.js";
+import { START_DEADLINE_MS, scaled } from "../wait.js";
 
 /** Shared with bench/raft-bench. */
 export { freePorts };
@@ -33,8 +34,9 @@ export class NodeProcess {
     return this.proc !== null;
   }
 
-  /** Spawns the process and resolves once it serves HTTP (rejects after `timeoutMs`). */
-  start(timeoutMs = 15_000): Promise<void> {
+  /** Spawns the process and resolves once it serves HTTP (rejects after `timeoutMs`, scaled). */
+  start(timeoutMs = START_DEADLINE_MS): Promise<void> {
+    const budget = scaled(timeoutMs);
     // RAFT_NODE_ARGS: extra node flags for the members (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p").
     const extra = process.env.RAFT_NODE_ARGS ? process.env.RAFT_NODE_ARGS.split(" ") : [];
     const args = fromSource
@@ -54,8 +56,8 @@ export class NodeProcess {
     return new Promise<void>((resolve, reject) => {
       let out = "";
       const timer = setTimeout(
-        () => reject(new Error(`${this.cfg.id} not ready in ${timeoutMs} ms: ${this.stderr}`)),
-        timeoutMs,
+        () => reject(new Error(`${this.cfg.id} not ready in ${budget} ms: ${this.stderr}`)),
+        budget,
       );
       proc.stdout?.on("data", (c: Buffer) => {
         out += c.toString();
