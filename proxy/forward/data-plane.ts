@@ -18,6 +18,7 @@ import { hashKey } from "../../ring/hash.js";
 import { ERRORS, type ErrorCode, errorBody, rawErrorResponse } from "../errors.js";
 import { extractKey, redactPathSegments } from "../routing/key-extract.js";
 import { chooseMember, explainChoice, notOwnerReason, ownerOfLastChoice } from "../routing/member-choice.js";
+import { normalizePath } from "../routing/normalize-path.js";
 import { LiveBook } from "../routing/pool-live.js";
 import { sameAgentKeys } from "../routing/pool-snapshot.js";
 import type { PoolSnapshot, RouteExplanation, RoutingState, SnapshotMember } from "../routing/types.js";
@@ -261,10 +262,17 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
   /** Route, key and hash; null when the request can be forwarded, else the error to answer. */
   private resolve(ctx: RequestContext): ErrorCode | null {
     const req = ctx.req;
-    const url = req.url ?? "";
+    const raw = req.url ?? "";
     const protocolError = requestProtocolError(req);
     if (protocolError !== null) return protocolError;
-    if (url.charCodeAt(0) !== 0x2f /* / */) return "bad_request";
+    if (raw.charCodeAt(0) !== 0x2f /* / */) return "bad_request";
+    // Routed, keyed, cached, logged and forwarded as one path: the normalised one, so the
+    // upstream sees what was routed ("/api/../x" is "/x", not a match for "/api").
+    const url = normalizePath(raw);
+    if (url !== raw) {
+      req.url = url;
+      ctx.path = url;
+    }
     const state = this.stateNow();
     const route = state.routeTable.match(req.headers.host, url);
     if (route === null) return state.provisional === true ? "no_committed_state" : "no_route";
