@@ -734,8 +734,14 @@ export class ClusterNode {
       return this.upgradeRequired ? "upgrade_required" : "raft_stopped";
     }
     if (this.driverStoppedBy !== null) return this.upgradeRequired ? "upgrade_required" : "raft_stopped";
-    this.stallCause = this.applyStall(s);
-    if (this.stallCause !== null) return "apply_stalled";
+    const stall = this.applyStall(s);
+    // One line when it starts and one when it ends (readiness probes ask every few seconds).
+    if (stall !== null && this.stallCause === null)
+      this.log.warn({ node: this.settings.id, cause: stall }, "raft apply stalled");
+    else if (stall === null && this.stallCause !== null)
+      this.log.info({ node: this.settings.id, appliedIndex: s.appliedIndex }, "raft apply resumed");
+    this.stallCause = stall;
+    if (stall !== null) return "apply_stalled";
     if (s.leader === "") {
       const since = this.leaderless ?? performance.now();
       this.leaderless = since;

@@ -40,8 +40,14 @@ after(async () => {
 test("a Ready pass stuck on a storage sync makes the node say apply_stalled, and it clears once the sync returns", {
   timeout: 120_000,
 }, async () => {
-  const quiet = () => undefined;
-  const logger: LogSink = { debug: quiet, info: quiet, warn: quiet, error: quiet };
+  const lines: Array<{ level: string; msg: string }> = [];
+  const rec =
+    (level: string) =>
+    (_obj: object, msg?: string): void => {
+      lines.push({ level, msg: msg ?? "" });
+    };
+  const logger: LogSink = { debug: rec("debug"), info: rec("info"), warn: rec("warn"), error: rec("error") };
+  const count = (msg: string) => lines.filter((l) => l.msg === msg).length;
   // While `held` is set, every fdatasync waits for release().
   let held: Array<() => void> | null = null;
   const release = () => {
@@ -109,6 +115,8 @@ test("a Ready pass stuck on a storage sync makes the node say apply_stalled, and
     /waited \d+ ms on storage sync/,
     "the cause names what the pass waits on",
   );
+  assert.equal(node.degradedReason(), "apply_stalled", "asked again: still stalled");
+  assert.equal(count("raft apply stalled"), 1, "one warning line, not one per probe");
 
   release();
   await stuck;
@@ -117,6 +125,7 @@ test("a Ready pass stuck on a storage sync makes the node say apply_stalled, and
     return node.degradedReason() === null && r.appliedIndex === r.commitIndex ? true : undefined;
   });
   assert.equal(node.degradedCause, null);
+  assert.equal(count("raft apply resumed"), 1);
   const index = await node.propose(seed);
   assert.ok(index > 0, "a later command commits and applies");
 });
