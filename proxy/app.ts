@@ -282,7 +282,7 @@ async function startOrCheck(
     },
     drift: () => reloader.drift(),
     degraded: () => node.degradedReason(),
-    degradedCause: () => node.raftStoppedCause,
+    degradedCause: () => node.degradedCause,
     panicPools: () => [...node.panics].filter(([, p]) => p).map(([pool]) => pool),
     edge: new EdgeAdmin(edge.engine, routing.current),
     ops: createOpsBackend({

@@ -772,6 +772,15 @@ export class RaftDriver extends EventEmitter {
     return this.book.all();
   }
 
+  /**
+   * What the Ready pass in progress awaits (a storage sync, a snapshot install) and for how
+   * many ms, or null when no pass waits. Nothing is applied, sent after a sync, or answered
+   * meanwhile: a long wait is a node that stopped applying although its core commits on.
+   */
+  readyWait(): { on: string; ms: number } | null {
+    return this.loop?.stalledOn() ?? null;
+  }
+
   status(): DriverStatus {
     this.checkRunning();
     return buildStatus(

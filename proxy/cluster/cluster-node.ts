@@ -91,6 +91,12 @@ export interface RaftView {
 }
 
 /** Errors of proposals the caller may retry (the leader moved, or none is known yet). */
+/**
+ * How long a Ready pass may wait on one thing, or the applied index stay behind the commit
+ * index without moving, before the node says "apply_stalled". A loaded machine's fsync takes
+ * seconds at worst; a node that applies nothing for this long serves an old ring version.
+ */
+export const APPLY_STALL_MS = 10_000;
 const RETRYABLE = new Set(["NO_LEADER", "NOT_LEADER", "LEADERSHIP_LOST", "TIMEOUT", "DROPPED"]);
 
 /** A proposal that was committed but rejected by the state machine (unknown pool ...). */
@@ -116,6 +122,10 @@ export class ClusterNode {
   private stopped = false;
   /** Why the Raft driver stopped on its own (a fatal storage error), or null while it runs. */
   private driverStoppedBy: string | null = null;
+  /** The applied index last seen behind the commit index, and since when (see applyStall). */
+  private applyBehind: { applied: number; since: number } | null = null;
+  /** With degraded "apply_stalled": what this node waits on (shown as degradedCause). */
+  private stallCause: string | null = null;
   /** True when it stopped at a committed entry of a later version (degraded "upgrade_required"). */
   private upgradeRequired = false;
   readonly panics = new Map<string, boolean>();
@@ -687,6 +697,35 @@ export class ClusterNode {
     return this.driverStoppedBy;
   }
 
+  /** What /readyz and /admin/state show next to the degraded reason: the stopping error, or what a stalled apply waits on. */
+  get degradedCause(): string | null {
+    return this.driverStoppedBy ?? this.stallCause;
+  }
+
+  /**
+   * Why this node has stopped applying committed entries, or null. Two signs, either of which
+   * lasting APPLY_STALL_MS makes the node say so rather than serve an old ring version
+   * silently: its Ready pass awaits one thing (a storage sync that never returns), or its
+   * commit index is ahead of its applied index and the applied index does not move.
+   */
+  private applyStall(s: DriverStatus): string | null {
+    const now = performance.now();
+    const wait = this.driver.readyWait();
+    if (wait !== null && wait.ms > APPLY_STALL_MS)
+      return `the Raft Ready pass has waited ${Math.round(wait.ms)} ms on ${wait.on}; commit ${s.commitIndex}, applied ${s.appliedIndex}`;
+    if (s.commitIndex <= s.appliedIndex) {
+      this.applyBehind = null;
+      return null;
+    }
+    if (this.applyBehind === null || this.applyBehind.applied !== s.appliedIndex) {
+      this.applyBehind = { applied: s.appliedIndex, since: now };
+      return null;
+    }
+    const ms = now - this.applyBehind.since;
+    if (ms <= APPLY_STALL_MS) return null;
+    return `applied index ${s.appliedIndex} has not moved for ${Math.round(ms)} ms behind commit ${s.commitIndex}`;
+  }
+
   degradedReason(): string | null {
     let s: ReturnType<RaftDriver["status"]>;
     try {
@@ -695,6 +734,14 @@ export class ClusterNode {
       return this.upgradeRequired ? "upgrade_required" : "raft_stopped";
     }
     if (this.driverStoppedBy !== null) return this.upgradeRequired ? "upgrade_required" : "raft_stopped";
+    const stall = this.applyStall(s);
+    // One line when it starts and one when it ends (readiness probes ask every few seconds).
+    if (stall !== null && this.stallCause === null)
+      this.log.warn({ node: this.settings.id, cause: stall }, "raft apply stalled");
+    else if (stall === null && this.stallCause !== null)
+      this.log.info({ node: this.settings.id, appliedIndex: s.appliedIndex }, "raft apply resumed");
+    this.stallCause = stall;
+    if (stall !== null) return "apply_stalled";
     if (s.leader === "") {
       const since = this.leaderless ?? performance.now();
       this.leaderless = since;

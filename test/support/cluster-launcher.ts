@@ -460,7 +460,12 @@ export function summarizeState(s: StateView): string {
     )
     .join(" ");
   const r = s.raft;
-  return `role=${r.role} term=${r.term} leader=${r.leader} commit=${r.commitIndex} applied=${r.appliedIndex} ringVersion=${s.ringVersion} ${pools}`;
+  // A node that stopped applying names what it waits on (degraded apply_stalled).
+  const degraded =
+    s.degraded === undefined
+      ? ""
+      : ` degraded=${s.degraded}${s.degradedCause ? ` (${s.degradedCause})` : ""}`;
+  return `role=${r.role} term=${r.term} leader=${r.leader} commit=${r.commitIndex} applied=${r.appliedIndex} ringVersion=${s.ringVersion} ${pools}${degraded}`;
 }
 
 /** A Converged when the states agree, else a description of the disagreement. */

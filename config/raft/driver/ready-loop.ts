@@ -69,6 +69,9 @@ export class ReadyLoop {
   private scheduled = false;
   private stopped = false;
   private done: Promise<void> = Promise.resolve();
+  /** What the pass in progress awaits ("" when none) and since when (performance.now()). */
+  private waitingOn = "";
+  private waitingSince = 0;
   private readonly runBound = () => {
     this.scheduled = false;
     this.start();
@@ -124,20 +127,41 @@ export class ReadyLoop {
       // quorum only after advance(), so a crash before the sync cannot commit what it lacks.
       const early = sync && canSendBeforeSync(rd, prev);
       if (early) this.send(rd.messages, true);
-      if (snap) await storage.applySnapshot(snap);
+      if (snap) await this.wait("snapshot install", storage.applySnapshot(snap));
       if (rd.entries.length > 0) storage.append(rd.entries);
       if (hs) storage.setHardState(hs);
       // The commit index reaches the kernel before what it covers is applied (and served).
-      if (hs !== undefined && hs.commit > prev.commit && !storage.writeNow()) await storage.sync();
+      if (hs !== undefined && hs.commit > prev.commit && !storage.writeNow())
+        await this.wait("storage sync", storage.sync());
       if (snap === undefined) this.handler.applyReady(rd);
-      if (sync) await storage.sync();
+      if (sync) await this.wait("storage sync", storage.sync());
       this.send(rd.messages, early ? false : null);
       if (snap) {
         this.handler.restoreSnapshot(snap);
         this.handler.applyReady(rd);
       }
       node.advance(rd);
-      await this.handler.afterAdvance();
+      await this.wait("snapshot", this.handler.afterAdvance());
+    }
+  }
+
+  /**
+   * What the pass in progress has been awaiting for longer than a turn of the event loop, or
+   * null. Nothing is applied while a pass waits, so a wait that never ends is a node that
+   * stopped applying: status() reports it and the application says so (degraded apply_stalled).
+   */
+  stalledOn(now: number = performance.now()): { on: string; ms: number } | null {
+    if (this.waitingOn === "") return null;
+    return { on: this.waitingOn, ms: now - this.waitingSince };
+  }
+
+  private async wait(on: string, p: Promise<void>): Promise<void> {
+    this.waitingOn = on;
+    this.waitingSince = performance.now();
+    try {
+      await p;
+    } finally {
+      this.waitingOn = "";
     }
   }
 

@@ -35,6 +35,9 @@ export interface StateView {
   ringVersion: number;
   pools: Record<string, PoolView>;
   raft: RaftView;
+  /** Why the instance is degraded (no_quorum, apply_stalled ...), and the cause when it has one. */
+  degraded?: string;
+  degradedCause?: string;
 }
 
 export interface RouteView {
