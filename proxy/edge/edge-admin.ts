@@ -4,6 +4,7 @@
 import type { AdminError, AdminResult } from "../admin/types.js";
 import type { AffinityExplanation } from "../affinity/affinity.js";
 import { purgeCache } from "../cache/cache-purge.js";
+import { normalizePath } from "../routing/normalize-path.js";
 import type { RoutingState } from "../routing/types.js";
 import type { EdgeEngine } from "./edge-engine.js";
 
@@ -71,9 +72,12 @@ export class EdgeAdmin {
     const given = (["url", "prefix"] as const).filter((k) => b[k] !== undefined);
     if (given.length !== 1) return bad('give exactly one of "url" or "prefix"');
     const kind = given[0];
-    const value = b[kind];
-    if (typeof value !== "string" || !value.startsWith("/") || value.length > 8192)
+    const raw = b[kind];
+    if (typeof raw !== "string" || !raw.startsWith("/") || raw.length > 8192)
       return bad(`"${kind}" must be a path starting with "/"`);
+    // Entries are stored under the path as routed (dot segments removed, "%2e" decoded), so the
+    // purge names them the same way: "/static/./a" purges what a request for it cached.
+    const value = normalizePath(raw);
     const caches = this.engine.routes().filter((x) => x.edge.cache !== null);
     if (caches.length === 0)
       return { ok: false, err: { status: 404, error: "no_cache", message: "no route has a cache" } };

@@ -159,6 +159,19 @@ test("the cache is shared, and an admin purge removes an entry for every instanc
   assert.equal(purged.status, 200, JSON.stringify(purged.body));
   assert.ok((purged.body as { removed: number }).removed >= 1);
   assert.equal((await get(b.httpUrl, p)).headers["x-cache"], "MISS");
+  // A purge names the entry as a request would: dot segments and encoded dots normalised.
+  await eventually("A to hit the entry B stored again", async () =>
+    (await get(a.httpUrl, p)).headers["x-cache"] === "HIT" ? true : undefined,
+  );
+  const dotted = await fetchJson(`${a.adminUrl}/admin/cache/purge`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify({ url: "/static/./public/%2e%2E/public/logo" }),
+  });
+  assert.equal(dotted.status, 200, JSON.stringify(dotted.body));
+  assert.equal((dotted.body as { value: string }).value, p);
+  assert.ok((dotted.body as { removed: number }).removed >= 1, JSON.stringify(dotted.body));
+  assert.equal((await get(b.httpUrl, p)).headers["x-cache"], "MISS");
   const refused = await fetchJson(`${a.adminUrl}/admin/cache/purge`, { method: "POST", body: "{}" });
   assert.equal(refused.status, 401);
   const badBody = await fetchJson(`${a.adminUrl}/admin/cache/purge`, {
