@@ -16,6 +16,7 @@ const BENCHES: Record<string, string> = {
   scale: "./scale-bench.js",
   workers: "./workers-bench.js",
   h2: "./h2-bench.js",
+  "consul-idle": "./consul-idle/bench.js",
 };
 
 async function main(argv: string[]): Promise<number> {

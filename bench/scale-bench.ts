@@ -377,7 +377,8 @@ export async function run(argv: string[]): Promise<number> {
           what: "  idle: proxy CPU per answer that changes no member (another check's output)",
           small: `10: ${small.idleAnswerCpuMs.toFixed(1)} ms`,
           large: `3000: ${large.idleAnswerCpuMs.toFixed(1)} ms`,
-          ratio: x(large.idleAnswerCpuMs / small.idleAnswerCpuMs),
+          // Below /proc's 10 ms tick over the answers, the small figure can read 0.
+          ratio: small.idleAnswerCpuMs > 0 ? x(large.idleAnswerCpuMs / small.idleAnswerCpuMs) : "-",
           target: "(the whole answer is re-sent)",
         });
       }

@@ -71,41 +71,61 @@ export function registerClusterMetrics(registry: Registry, src: ClusterMetricsSo
     "The feature level this instance's version understands and advertises.",
     (r) => r.level,
   );
-  raftGauge(
+  // The five below count up from the process start in the transport, the cluster node and the
+  // outcome shipper: counters, read from those numbers at scrape time (no prom-client child to
+  // keep in step). They were gauges named *_total, which promtool and Prometheus' naming rules
+  // refuse (rate() on a gauge is wrong, a *_total gauge is a counter in disguise).
+  registerScrapeMetric(
+    registry,
     "shardgate_raft_forged_levels_total",
     "Raft responses dropped because they advertised a feature level outside the bounds.",
-    (r) => r.forgedLevels,
+    "counter",
+    function* () {
+      const r = src.raft();
+      if (r !== undefined) yield { labels: {}, value: r.forgedLevels };
+    },
   );
-  // Read from the transport's monotonic counters at scrape time, hence a gauge-typed "_total".
-  new Gauge({
-    name: "shardgate_raft_transport_rejected_frames_total",
-    help: "Inbound Raft transport frames/handshakes rejected (connection dropped), by reason.",
-    labelNames: ["reason"],
-    registers,
-    collect() {
-      for (const [reason, n] of Object.entries(src.transportRejected())) this.set({ reason }, n);
+  registerScrapeMetric(
+    registry,
+    "shardgate_raft_transport_rejected_frames_total",
+    "Inbound Raft transport frames/handshakes rejected (connection dropped), by reason.",
+    "counter",
+    function* () {
+      for (const [reason, n] of Object.entries(src.transportRejected()))
+        yield { labels: { reason }, value: n };
     },
-  });
-  new Gauge({
-    name: "shardgate_cluster_app_messages_rejected_total",
-    help: "Application messages between instances (outcome batches, joins) rejected as malformed or forged.",
-    registers,
-    collect() {
-      this.set(src.appMessagesRejected());
+  );
+  registerScrapeMetric(
+    registry,
+    "shardgate_cluster_app_messages_rejected_total",
+    "Application messages between instances (outcome batches, joins) rejected as malformed or forged.",
+    "counter",
+    function* () {
+      yield { labels: {}, value: src.appMessagesRejected() };
     },
-  });
-  new Gauge({
-    name: "shardgate_cluster_outcome_batches_total",
-    help: "Breaker outcome batches: sent to the leader, dropped (no leader or queue full), received as leader.",
-    labelNames: ["result"],
-    registers,
-    collect() {
+  );
+  registerScrapeMetric(
+    registry,
+    "shardgate_cluster_outcome_batches_total",
+    "Breaker outcome batches: sent to the leader, dropped (no leader or queue full), received as leader.",
+    "counter",
+    function* () {
       const b = src.outcomeBatches();
-      this.set({ result: "sent" }, b.sent);
-      this.set({ result: "dropped" }, b.dropped);
-      this.set({ result: "received" }, b.received);
+      yield { labels: { result: "sent" }, value: b.sent };
+      yield { labels: { result: "dropped" }, value: b.dropped };
+      yield { labels: { result: "received" }, value: b.received };
     },
-  });
+  );
+  registerScrapeMetric(
+    registry,
+    "shardgate_raft_proposals_refused_total",
+    "Proposals made by this instance that were refused (invalid, rejected by the state machine, no leader, ...), by reason.",
+    "counter",
+    function* () {
+      for (const [reason, n] of Object.entries(src.proposalsRefused()))
+        yield { labels: { reason }, value: n };
+    },
+  );
   new Gauge({
     name: "shardgate_config_drift",
     help: "1 if this instance's config file routing (pools, routes) differs from the committed one.",
@@ -132,15 +152,6 @@ export function registerClusterMetrics(registry: Registry, src: ClusterMetricsSo
     collect() {
       this.reset();
       for (const p of src.peerLag()) this.set({ peer: p.peer, role: p.role }, p.lag);
-    },
-  });
-  new Gauge({
-    name: "shardgate_raft_proposals_refused_total",
-    help: "Proposals made by this instance that were refused (invalid, rejected by the state machine, no leader, ...), by reason.",
-    labelNames: ["reason"],
-    registers,
-    collect() {
-      for (const [reason, n] of Object.entries(src.proposalsRefused())) this.set({ reason }, n);
     },
   });
   // One series per member: at 10,000 members a prom-client Gauge re-set 10,000 children

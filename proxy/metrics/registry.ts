@@ -69,14 +69,24 @@ export const DURATION_BUCKETS = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 ];
 
+/** prom-client default gauges dropped for their *_total names: each is the sum of its by-type gauge. */
+const DROPPED_DEFAULT_TOTALS = ["handles", "requests", "resources"] as const;
+
 export function createMetrics(opts: MetricsOptions = {}): ShardgateMetrics {
   const registry = new Registry();
   const registers = [registry];
   // The event-loop delay histogram samples on a timer of its own: prom-client's default 10 ms
   // woke every idle instance 100 times a second (its most frequent wake-up, 5x the Raft tick.s
   // at 50 ms); at 100 ms a stall still shows in the percentiles, with a tenth of the wake-ups.
-  if (opts.processMetrics ?? true)
+  if (opts.processMetrics ?? true) {
     collectDefaultMetrics({ register: registry, prefix: "shardgate_", eventLoopMonitoringPrecision: 100 });
+    // prom-client adds a gauge named *_total next to each by-type gauge of active handles,
+    // requests and resources: the sum of the by-type series, under a counter's suffix, which
+    // promtool's lint and Prometheus' naming rules refuse. sum(shardgate_nodejs_active_handles)
+    // gives the same figure (README, Metric renames).
+    for (const what of DROPPED_DEFAULT_TOTALS)
+      registry.removeSingleMetric(`shardgate_nodejs_active_${what}_total`);
+  }
   const metrics: ShardgateMetrics = {
     registry,
     inFlightSource: () => new Map(),

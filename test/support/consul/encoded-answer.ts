@@ -50,8 +50,10 @@ export function encodeAnswer(
       // Entries of the last answer that are gone (removed, or changed: a new object) are skipped.
       const after = entries[i + 1];
       if (prev[j + 1] === e) j++;
-      else if (after === undefined || prev[j] === after || prev[j + 1] === after) {
-        // `e` is new: inserted before prev[j], or in place of it (handled below).
+      else if (j >= prev.length || (after !== undefined && (prev[j] === after || prev[j + 1] === after))) {
+        // `e` is new: past the last answer's end, inserted before prev[j], or in place of it
+        // (handled below). Not so for the last entry merely because nothing follows it: it may
+        // be a kept entry further on ([A, B, C] -> [N, N', N'', C]), so it is looked up.
       } else {
         if (where === undefined) {
           where = new Map();
