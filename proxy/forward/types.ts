@@ -194,6 +194,8 @@ export interface ProxyServerInit {
   };
   /** Called for every connection-level rejection (400/408/431 before a request exists, or "client_gone"). */
   onClientError?: (code: string) => void;
+  /** An idle keep-alive connection closed at listen.maxConnections to admit a new one. */
+  onIdleReclaimed?: () => void;
   /** PEM cert and key for HTTPS; absent = plain HTTP. */
   tls?: {
     cert: string | Buffer;

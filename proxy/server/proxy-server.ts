@@ -14,7 +14,7 @@ import { type ErrorCode, errorBody, rawErrorResponse } from "../errors.js";
 import { newRequestId } from "../forward/request-id.js";
 import type { ProxyServerInit } from "../forward/types.js";
 import { answerClientError } from "./client-error.js";
-import { capConnections } from "./connection-cap.js";
+import { type ConnectionCap, capConnections } from "./connection-cap.js";
 import { attachHttp2 } from "./h2-listener.js";
 import { acceptProxyProtocol } from "./proxy-protocol-accept.js";
 
@@ -115,14 +115,23 @@ export function createProxyServer(init: ProxyServerInit): Server {
   }
   // Last: the cap stands in front of every connection listener above (HTTP, TLS, h2c, PROXY).
   if (listen.maxConnections !== undefined) {
-    capConnections(server, {
+    const cap = capConnections(server, {
       max: listen.maxConnections,
-      reclaimIdle: false,
+      reclaim: "keep-alive",
       tls: init.tls !== undefined,
       onRefused: () => init.onClientError?.("too_many_connections"),
+      onReclaimed: init.onIdleReclaimed,
     });
+    caps.set(server, cap);
   }
   return server;
+}
+
+const caps = new WeakMap<Server, ConnectionCap>();
+
+/** The listener's connection counts (open, idle keep-alive, oldest idle age), when capped. */
+export function connectionCapOf(server: Server): ConnectionCap | undefined {
+  return caps.get(server);
 }
 
 /** shardgate's JSON error on a request the data plane never sees; the connection closes after it. */
