@@ -33,13 +33,26 @@ import { join } from "node:path";
 // fs-native-extensions (holepunch): prebuilt binaries in the npm package (no compiler at
 // install), maintained, and its Linux lock is the open-file-description kind: held per open
 // descriptor rather than per process, released when that descriptor closes or the process dies.
-const native = createRequire(import.meta.url)("fs-native-extensions") as {
-  tryLock(fd: number): boolean;
-};
+// Loaded on first use: a platform without a prebuilt binary gets a coded refusal, not a crash.
+type NativeLocks = { tryLock(fd: number): boolean };
+let native: NativeLocks | undefined;
+
+function nativeLocks(): NativeLocks | string {
+  try {
+    native ??= createRequire(import.meta.url)("fs-native-extensions") as NativeLocks;
+    return native;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
 
 export type DataDirLock =
   | { ok: true; release(): void }
-  | { ok: false; code: "data_dir_locked" | "data_dir_not_writable"; message: string };
+  | {
+      ok: false;
+      code: "data_dir_locked" | "data_dir_not_writable" | "data_dir_lock_unavailable";
+      message: string;
+    };
 
 interface Holder {
   pid: number;
@@ -105,6 +118,13 @@ function refused(file: string, holder: Holder | null): DataDirLock {
 export function lockDataDir(dir: string): DataDirLock {
   const file = join(dir, "LOCK");
   const me: Holder = { pid: process.pid, started: startTimeOf(process.pid), host: hostname() };
+  const locks = nativeLocks();
+  if (typeof locks === "string")
+    return {
+      ok: false,
+      code: "data_dir_lock_unavailable",
+      message: `no file lock on this platform (fs-native-extensions: ${locks})`,
+    };
   for (let tries = 0; tries < 5; tries++) {
     let fd: number;
     try {
@@ -115,7 +135,7 @@ export function lockDataDir(dir: string): DataDirLock {
     }
     let locked: boolean;
     try {
-      locked = native.tryLock(fd);
+      locked = locks.tryLock(fd);
     } catch (err) {
       closeSync(fd);
       return {
