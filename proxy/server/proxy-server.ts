@@ -17,6 +17,7 @@ import { answerClientError } from "./client-error.js";
 import { type ConnectionCap, capConnections } from "./connection-cap.js";
 import { attachHttp2 } from "./h2-listener.js";
 import { acceptProxyProtocol } from "./proxy-protocol-accept.js";
+import { SendTimeouts } from "./send-timeout.js";
 
 const ALLOW = "Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n";
 
@@ -52,6 +53,11 @@ export function createProxyServer(init: ProxyServerInit): Server {
           ALPNProtocols: init.http2 === false ? ["http/1.1"] : ["h2", "http/1.1"],
         }) as unknown as Server);
   server.timeout = t.idle;
+  // Absent = the idle timeout (60 s by default, nginx's send_timeout); 0 = off.
+  const sendTimeouts = new SendTimeouts(dataPlane, t.send ?? t.idle, (code) => {
+    logger.debug({ code }, "client send timeout: the client took no bytes of its answer; connection cut");
+    init.onClientError?.(code);
+  });
   server.on("request", (req, res) => {
     // HTTP/1.0 has no chunked coding: a 1.0 request with Transfer-Encoding has a body whose end
     // a front proxy and this one may see differently (request smuggling). RFC 9112 section 6.1:
@@ -63,6 +69,7 @@ export function createProxyServer(init: ProxyServerInit): Server {
       return;
     }
     dataPlane.handleRequest(req, res);
+    sendTimeouts.trackHttp1(res);
   });
   server.on("upgrade", (req, socket: Duplex, head: Buffer) => dataPlane.handleUpgrade(req, socket, head));
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
@@ -99,6 +106,7 @@ export function createProxyServer(init: ProxyServerInit): Server {
       maxHeaderListSize: listen.maxHeaderSize,
       idleMs: t.idle,
       requestTimeoutMs: requestTimeout,
+      sendTimeouts,
       sniffTimeoutMs: headersTimeout > 0 ? headersTimeout : 10_000,
       tls: init.tls !== undefined,
       onClientError: init.onClientError,
