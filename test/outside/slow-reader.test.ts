@@ -23,10 +23,10 @@ import {
 } from "../support/shardgate-process.js";
 import { eventually } from "../support/wait.js";
 
-const SEND_MS = 2000;
+const SEND_MS = 5000;
 const BIG = 32 * 1024 * 1024;
 const H2_BIG = BIG + 1;
-const STEADY = 512 * 1024;
+const STEADY = 8 * 1024 * 1024;
 const CHUNK = Buffer.alloc(64 * 1024, 0x61);
 
 interface Served {
@@ -169,41 +169,39 @@ test("HTTP/1.1: a client that stops reading a 32 MiB answer is cut after ~send; 
 });
 
 test("HTTP/1.1: a client reading slowly but steadily keeps its connection and gets every byte", async () => {
-  // 4 KiB every 100 ms (40 KiB/s): the answer takes ~13 s, over six send timeouts, and the
-  // kernel buffers fill, so shardgate's writes wait on each window the reader opens.
+  // 64 KiB, then a 200 ms pause (at most 320 KiB/s): the 8 MiB answer takes ~26 s, five
+  // send timeouts, and outgrows the kernel's socket buffers, so shardgate's writes queue and
+  // wait on each window the reader opens. (1 KiB per 100 ms would not do over loopback: TCP
+  // reopens a closed window about one segment at a time, ~64 KiB there, so such a reader
+  // leaves the sender stalled for seconds on zero-window probes; and any answer it could read
+  // within a test fits in the kernel's buffers, so nothing in shardgate would wait.)
   const socket = connect(port, "127.0.0.1");
   sockets.add(socket);
   socket.on("error", () => {});
-  socket.pause();
-  socket.write(`GET /bytes/${STEADY} HTTP/1.1\r\nhost: t\r\nx-user-id: steady\r\nconnection: close\r\n\r\n`);
-  let got = 0;
+  let raw = 0;
+  let sinceBreak = 0;
   let head = "";
-  let closed = false;
-  socket.on("close", () => {
-    closed = true;
-  });
-  const deadline = performance.now() + 60_000;
-  while (got < STEADY && !closed && performance.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 100));
-    const d = socket.read(4096) ?? socket.read();
-    if (d === null) continue;
-    if (head === "" || !head.includes("\r\n\r\n")) {
-      const text = (head + d.toString("latin1")) as string;
-      const end = text.indexOf("\r\n\r\n");
-      if (end < 0) {
-        head = text;
-        continue;
-      }
-      head = text.slice(0, end + 4);
-      got += Buffer.byteLength(text.slice(end + 4), "latin1");
-    } else {
-      got += d.length;
+  socket.on("data", (d: Buffer) => {
+    if (raw === 0 && head === "") head = d.subarray(0, 12).toString("latin1");
+    raw += d.length;
+    sinceBreak += d.length;
+    if (sinceBreak >= 64 * 1024) {
+      sinceBreak = 0;
+      socket.pause();
+      setTimeout(() => socket.resume(), 200);
     }
-  }
+  });
+  socket.write(`GET /bytes/${STEADY} HTTP/1.1\r\nhost: t\r\nx-user-id: steady\r\nconnection: close\r\n\r\n`);
+  await eventually("the whole answer", () => (raw > STEADY ? true : undefined), 90_000);
   assert.match(head, /^HTTP\/1\.1 200/);
-  assert.equal(got, STEADY, `received ${got} of ${STEADY} bytes`);
   const rec = served.find((s) => s.path === `/bytes/${STEADY}`);
-  assert.ok(rec?.finished === true && rec.abortedAt < 0, "the upstream answered in full");
+  assert.ok(rec?.finished === true && rec.abortedAt < 0, `the upstream answered in full (${raw} bytes in)`);
+  const line = await eventually("the access line", () =>
+    sg.proc.lines.find((l) => l.type === "access" && l.path === `/bytes/${STEADY}`),
+  );
+  assert.equal(line.error, null, "not cut");
+  // Head + every byte of the body, nothing cut short.
+  assert.ok(raw > STEADY && raw < STEADY + 1024, `received ${raw} bytes for an ${STEADY}-byte body`);
 });
 
 test("h2c: a stream whose client stops reading is reset after ~send; the session serves another stream", async () => {
