@@ -4,12 +4,12 @@
 // (incremental-load.ts); a valid config goes back as a delta of its member lists against the
 // last valid one this worker answered (members-delta.ts), when there is one.
 
-import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { parentPort } from "node:worker_threads";
 import { type AcceptedLoad, acceptedLoad, incrementalLoad } from "./incremental-load.js";
 import type { ConfigResult } from "./load.js";
 import { type MembersDelta, membersDelta } from "./members-delta.js";
+import { readConfigText } from "./read-text.js";
 import type { ShardgateConfig } from "./schema.js";
 
 export interface LoadRequest {
@@ -51,7 +51,7 @@ let accepted: AcceptedLoad | null = null;
 async function load(path: string, env: NodeJS.ProcessEnv): Promise<{ result: ConfigResult; text: string }> {
   let text: string;
   try {
-    text = await readFile(path, "utf8");
+    text = await readConfigText(path);
   } catch {
     return { result: await (await fullLoad()).loadConfigFile(path, env), text: "" }; // says why it cannot be read
   }

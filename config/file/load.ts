@@ -3,7 +3,6 @@
 // Nothing here throws for bad input; callers get a ConfigResult.
 
 import { accessSync, constants, statSync } from "node:fs";
-import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { isPair, isScalar, isSeq, LineCounter, parseDocument, visit } from "yaml";
 import { errorText } from "../coded-error.js";
@@ -12,6 +11,7 @@ import { crossCheck } from "./cross-check.js";
 import { fastParse } from "./fast-yaml.js";
 import { interpolateDocument } from "./interpolate.js";
 import { locate } from "./locate.js";
+import { readConfigText } from "./read-text.js";
 import {
   configSchema,
   type RoutingConfig,
@@ -316,7 +316,7 @@ export async function loadConfigFileText(
 ): Promise<{ result: ConfigResult; text: string | null }> {
   let text: string;
   try {
-    text = await readFile(path, "utf8");
+    text = await readConfigText(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? "error";
     const result: ConfigResult = {

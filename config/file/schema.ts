@@ -78,6 +78,8 @@ const listenSchema = z.strictObject({
       idle: duration().default(60_000),
       /** How long an idle keep-alive client connection stays open (Node's keepAliveTimeout). */
       keepAlive: duration().default(5_000),
+      /** An answer none of whose bytes the client took this long is cut (nginx's send_timeout); absent = idle. */
+      send: duration().optional(),
     })
     .prefault({}),
   maxHeaderSize: size().default(16 * 1024),

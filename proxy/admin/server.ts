@@ -396,7 +396,7 @@ export function createAdminServer(opts: AdminServerOptions): Server {
   let refusedLogged = 0;
   capConnections(server, {
     max: maxConnections,
-    reclaimIdle: true,
+    reclaim: "no-request",
     tls: false,
     onRefused: () => {
       // One line per 10 s at most: a flood must not become a log flood.

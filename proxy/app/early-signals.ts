@@ -29,6 +29,23 @@ function onStop(signal: NodeJS.Signals): void {
   }
   pending.stop = signal;
   process.stderr.write(`shardgate: ${signal} during start: stopping as soon as the start completes\n`);
+  // A start that never completes (its config a FIFO nobody writes, a dead mount) must not
+  // hold the stop for ever: the same bound as a running stop (stop-deadline.ts).
+  startDeadline = setTimeout(() => {
+    process.stderr.write(
+      `shardgate: stop_deadline: the start did not complete within ${startDeadlineMs} ms of ${signal}; exiting 1\n`,
+    );
+    process.exit(1);
+  }, startDeadlineMs);
+}
+
+/** drain deadline + STOP_CLOSE_MS (stop-deadline.ts), set by `start` once its flags are read. */
+let startDeadlineMs = 15_000;
+let startDeadline: NodeJS.Timeout | undefined;
+
+/** The bound on a stop signal held during start (the drain deadline plus the close allowance). */
+export function setStartStopDeadline(ms: number): void {
+  startDeadlineMs = ms;
 }
 
 /** Remembers SIGHUP, SIGTERM and SIGINT instead of dying of them (idempotent). */
@@ -51,6 +68,9 @@ export function releaseSignals(): HeldSignals {
     process.off("SIGINT", onStop);
   }
   held = false;
+  // The app took over: a held stop now runs under the app's own deadline.
+  clearTimeout(startDeadline);
+  startDeadline = undefined;
   const was = pending;
   pending = { hup: false, stop: null };
   return was;

@@ -3,6 +3,7 @@
 // Kept out of App so tests and the demo can run an App without owning the process.
 
 import type { App } from "../app.js";
+import { armStopDeadline, type StopDeadline } from "./stop-deadline.js";
 import { reportStraySignalsTo } from "./stray-signals.js";
 
 /** How long the exit waits for handles (log writes) after shutdown completed. */
@@ -25,6 +26,7 @@ export function runUntilSignalled(app: App): Running {
   let stop: (signal: NodeJS.Signals) => void = () => undefined;
   const exited = new Promise<number>((resolve) => {
     let signalled = false;
+    let deadline: StopDeadline | undefined;
     const onStop = (signal: NodeJS.Signals): void => {
       if (signalled) {
         // A second Ctrl-C means "now": skip the rest of the drain.
@@ -33,6 +35,15 @@ export function runUntilSignalled(app: App): Running {
         return;
       }
       signalled = true;
+      // Whatever the shutdown waits on, the process is gone by the drain deadline plus a
+      // few seconds (stop-deadline.ts).
+      deadline = armStopDeadline(app.drainTimeoutMs, async (afterMs) => {
+        logger.error(
+          { code: "stop_deadline", signal, afterMs },
+          "shutdown did not finish within the drain deadline plus the close allowance; exiting 1 now",
+        );
+        await app.flushLogsWithin(200);
+      });
       void app.shutdown(signal).then(
         () => finish(0),
         (err: unknown) => {
@@ -67,6 +78,7 @@ export function runUntilSignalled(app: App): Running {
       logger.error({ err: reason }, "unhandled promise rejection");
     };
     function finish(code: number): void {
+      deadline?.clear();
       process.off("SIGTERM", onStop);
       process.off("SIGINT", onStop);
       process.off("SIGHUP", onHup);

@@ -67,6 +67,11 @@ export class App {
     return this.p.log.flushWithin(ms);
   }
 
+  /** How long a stop lets in-flight requests finish (--drain-timeout). */
+  get drainTimeoutMs(): number {
+    return this.p.drainTimeoutMs;
+  }
+
   get shuttingDown(): boolean {
     return this.stopping !== undefined;
   }

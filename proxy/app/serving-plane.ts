@@ -16,6 +16,7 @@ import { compileTrusted } from "../routing/key-extract.js";
 import type { RoutingState } from "../routing/types.js";
 import { createProxyServer } from "../server/proxy-server.js";
 import type { Tracing } from "../tracing/tracing.js";
+import { registerListenerConnectionMetrics } from "./listener-connection-metrics.js";
 import type { TlsFiles } from "./tls-files.js";
 
 export interface ServingPlaneParts {
@@ -44,6 +45,7 @@ export function createServingPlane(p: ServingPlaneParts) {
       ringVersionHeader: config.headers.ringVersionHeader,
     },
   });
+  const connections = registerListenerConnectionMetrics(metrics);
   const proxyServer = createProxyServer({
     dataPlane,
     logger: logger.child({ component: "listener" }),
@@ -57,12 +59,14 @@ export function createServingPlane(p: ServingPlaneParts) {
       : false,
     // Codes come from the listener's fixed set, so the label stays bounded.
     onClientError: (code) => metrics.clientErrors.inc({ code }),
+    onIdleReclaimed: connections.onReclaimed,
     tls: tls === undefined ? undefined : { ...tls.defaultPair, SNICallback: tls.SNICallback },
     proxyProtocol:
       config.listen.proxyProtocol === undefined
         ? undefined
         : { trusted: compileTrusted(config.listen.proxyProtocol.trusted) as BlockList },
   });
+  connections.watch(proxyServer);
   tls?.watch(proxyServer as unknown as TlsServer);
   proxyServer.once("close", () => tls?.close());
   return { dataPlane, proxyServer };

@@ -7,9 +7,10 @@
 // An invalid config prints every error and exits 1 without starting anything; a port that
 // cannot be bound exits 1 with the reason. SIGHUP reloads the config file.
 
-import { holdSignals, releaseSignals } from "../app/early-signals.js";
+import { holdSignals, releaseSignals, setStartStopDeadline } from "../app/early-signals.js";
 import { runUntilSignalled } from "../app/process-lifecycle.js";
-import { startApp } from "../app.js";
+import { STOP_CLOSE_MS } from "../app/stop-deadline.js";
+import { DEFAULT_DRAIN_TIMEOUT_MS, startApp } from "../app.js";
 import { parseStartFlags, START_FLAGS_USAGE } from "./start-flags.js";
 
 const USAGE = `usage: shardgate start ${START_FLAGS_USAGE}`;
@@ -19,6 +20,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!flags.ok) return flags.exitCode;
   const { configPath } = flags.options;
   holdSignals(); // (the CLI already did; a caller that runs this module directly may not)
+  setStartStopDeadline((flags.options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS) + STOP_CLOSE_MS);
   const started = await startApp(flags.options);
   if (!started.ok) {
     releaseSignals();

@@ -533,6 +533,15 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     if (ctx.proxyReq === proxyReq && ctx.sentAt < 0) ctx.sentAt = this.now();
   }
 
+  /** listen.timeouts.send cut the answer on `res`: its record says client_send_timeout. */
+  clientSendTimedOut(res: unknown): void {
+    const ctx = (res as WithCtx | null | undefined)?.[kCtx];
+    if (ctx === undefined || ctx.done) return;
+    // The client's fault: the upstream request cancelled with it is not held against the member.
+    ctx.clientFault = true;
+    ctx.errorCode = "client_send_timeout";
+  }
+
   /**
    * The listener's request timeout fired while this socket's request body was still
    * arriving. If the upstream stopped reading it (its socket is full), that is the member's
@@ -1006,10 +1015,12 @@ function onResCloseShared(this: ServerResponse): void {
   const ctx = (this as WithCtx)[kCtx];
   const plane = (this as WithPlane)[kPlane];
   if (ctx === undefined || plane === undefined) return;
-  // A response the upstream cut short keeps the status the client saw (and upstream_reset);
+  // A response cut short (upstream_reset, or client_send_timeout: the client stopped reading)
+  // keeps the status the client saw;
   // 499 is only for a client that went away. writableEnded too: an HTTP/2 stream the client
   // reset is closed with its writable side finished although nothing was answered (rapid reset).
-  const cut = ctx.errorCode === "upstream_reset" && ctx.responseStarted;
+  const cut =
+    (ctx.errorCode === "upstream_reset" || ctx.errorCode === "client_send_timeout") && ctx.responseStarted;
   plane.finish(ctx, this.writableEnded && this.writableFinished ? this.statusCode : cut ? ctx.status : 499);
 }
 

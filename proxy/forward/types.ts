@@ -176,6 +176,8 @@ export interface DataPlane {
    * returns true; false when no request of this plane awaits an answer there.
    */
   clientTimedOut(socket: Duplex): boolean;
+  /** listen.timeouts.send cut the answer on `res` (proxy/server/send-timeout.ts): logged as client_send_timeout. */
+  clientSendTimedOut?(res: unknown): void;
   /** Requests and websockets currently in flight. */
   inFlight(): number;
   /** Stops the timeout sweep and closes every upstream agent (in-flight sockets are destroyed). */
@@ -187,13 +189,15 @@ export interface ProxyServerInit {
   logger: LogSink;
   /** Listener settings, as config `listen` (timeouts in ms, maxHeaderSize in bytes). */
   listen: {
-    timeouts: { request: number; headers: number; idle: number; keepAlive: number };
+    timeouts: { request: number; headers: number; idle: number; keepAlive: number; send?: number };
     maxHeaderSize: number;
     /** Open connections at once (listen.maxConnections); absent = no cap. */
     maxConnections?: number;
   };
   /** Called for every connection-level rejection (400/408/431 before a request exists, or "client_gone"). */
   onClientError?: (code: string) => void;
+  /** An idle keep-alive connection closed at listen.maxConnections to admit a new one. */
+  onIdleReclaimed?: () => void;
   /** PEM cert and key for HTTPS; absent = plain HTTP. */
   tls?: {
     cert: string | Buffer;

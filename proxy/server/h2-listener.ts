@@ -20,6 +20,7 @@ import type { DataPlane } from "../forward/types.js";
 import { H2RequestTimeouts } from "./h2-request-timeout.js";
 import { guardResets, type ResetGuardHooks } from "./h2-reset-guard.js";
 import { sniffH2cPreface } from "./h2c-preface.js";
+import type { SendTimeouts } from "./send-timeout.js";
 
 export interface H2ListenerOptions {
   dataPlane: DataPlane;
@@ -32,6 +33,8 @@ export interface H2ListenerOptions {
   idleMs: number;
   /** listen.timeouts.request: how long a request (its body included) may take to arrive (ms); 0 = none. */
   requestTimeoutMs: number;
+  /** listen.timeouts.send, shared with the HTTP/1.1 side (send-timeout.ts). */
+  sendTimeouts?: SendTimeouts;
   /** How long the first bytes of a plain connection may take (ms): the headers timeout. */
   sniffTimeoutMs: number;
   tls: boolean;
@@ -60,6 +63,7 @@ export function attachHttp2(server: Server, opts: H2ListenerOptions): void {
     adaptH2Request(req);
     plane.handleRequest(req as unknown as IncomingMessage, res as unknown as ServerResponse);
     clock.track(req, res);
+    opts.sendTimeouts?.trackH2(res);
   });
   const sessions = new Set<ServerHttp2Session>();
   const onClientError = opts.onClientError ?? noop;
@@ -94,6 +98,7 @@ export function attachHttp2(server: Server, opts: H2ListenerOptions): void {
   server.closeAllConnections = () => {
     closeAll();
     clock.close();
+    opts.sendTimeouts?.close();
     for (const s of sessions) s.destroy();
   };
 }

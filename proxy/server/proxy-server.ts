@@ -14,10 +14,11 @@ import { ERRORS, type ErrorCode, errorBody, rawErrorResponse } from "../errors.j
 import { newRequestId } from "../forward/request-id.js";
 import type { ProxyServerInit } from "../forward/types.js";
 import { answerClientError } from "./client-error.js";
-import { capConnections } from "./connection-cap.js";
+import { type ConnectionCap, capConnections } from "./connection-cap.js";
 import { attachHttp2 } from "./h2-listener.js";
 import { acceptProxyProtocol } from "./proxy-protocol-accept.js";
 import { markRefused, requestFramingError, wasRefused } from "./request-framing.js";
+import { SendTimeouts } from "./send-timeout.js";
 
 const ALLOW = "Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n";
 
@@ -55,6 +56,11 @@ export function createProxyServer(init: ProxyServerInit): Server {
   server.timeout = t.idle;
   // Node drops header fields past its count silently; request-framing.ts refuses them instead.
   server.maxHeadersCount = 0;
+  // Absent = the idle timeout (60 s by default, nginx's send_timeout); 0 = off.
+  const sendTimeouts = new SendTimeouts(dataPlane, t.send ?? t.idle, (code) => {
+    logger.debug({ code }, "client send timeout: the client took no bytes of its answer; connection cut");
+    init.onClientError?.(code);
+  });
   server.on("request", (req, res) => {
     // A request Node parsed from the bytes pipelined behind a refused one: never served.
     if (wasRefused(req.socket)) {
@@ -71,6 +77,7 @@ export function createProxyServer(init: ProxyServerInit): Server {
       return;
     }
     dataPlane.handleRequest(req, res);
+    sendTimeouts.trackHttp1(res);
   });
   server.on("upgrade", (req, socket: Duplex, head: Buffer) => {
     const framing = requestFramingError(req);
@@ -116,6 +123,7 @@ export function createProxyServer(init: ProxyServerInit): Server {
       maxHeaderListSize: listen.maxHeaderSize,
       idleMs: t.idle,
       requestTimeoutMs: requestTimeout,
+      sendTimeouts,
       sniffTimeoutMs: headersTimeout > 0 ? headersTimeout : 10_000,
       tls: init.tls !== undefined,
       onClientError: init.onClientError,
@@ -132,14 +140,23 @@ export function createProxyServer(init: ProxyServerInit): Server {
   }
   // Last: the cap stands in front of every connection listener above (HTTP, TLS, h2c, PROXY).
   if (listen.maxConnections !== undefined) {
-    capConnections(server, {
+    const cap = capConnections(server, {
       max: listen.maxConnections,
-      reclaimIdle: false,
+      reclaim: "keep-alive",
       tls: init.tls !== undefined,
       onRefused: () => init.onClientError?.("too_many_connections"),
+      onReclaimed: init.onIdleReclaimed,
     });
+    caps.set(server, cap);
   }
   return server;
+}
+
+const caps = new WeakMap<Server, ConnectionCap>();
+
+/** The listener's connection counts (open, idle keep-alive, oldest idle age), when capped. */
+export function connectionCapOf(server: Server): ConnectionCap | undefined {
+  return caps.get(server);
 }
 
 /** shardgate's JSON error on a request the data plane never sees; the connection closes after it. */

@@ -1,0 +1,149 @@
+// listen.timeouts.send (nginx's send_timeout, HAProxy's `timeout client` while sending): an
+// answer being written to a client that took none of its bytes for that long is cut. Without
+// it a client that stops reading a big answer held its connection, the upstream request and
+// its socket for as long as it liked. The HTTP/1.1 socket's inactivity timer does not do
+// it: Node re-arms it whenever its write queue moved, and a trickle of reads keeps it alive.
+//
+// One coarse interval (no timer per request) looks at every answer in flight: its queue
+// (the socket's for HTTP/1.1, the stream's for HTTP/2) is non-empty and has not moved since
+// the last look -> stalled since then. Any progress (bytes flushed, queue level changed,
+// queue drained) restarts the clock, so a slow but steady reader keeps its connection.
+// Nothing is measured before the response head is sent: waiting on the upstream is the
+// pool's response timeout. At the deadline: HTTP/1.1 closes the connection, HTTP/2 resets
+// the stream with CANCEL (Envoy's stream idle timeout on a started answer); the data plane
+// then cancels the upstream request and its access line says client_send_timeout.
+
+import type { ServerResponse } from "node:http";
+import { constants, type Http2ServerResponse } from "node:http2";
+import type { Socket } from "node:net";
+import type { Writable } from "node:stream";
+import { OpenRequests } from "../forward/open-requests.js";
+import type { DataPlane } from "../forward/types.js";
+
+type Answer = ServerResponse | Http2ServerResponse;
+
+/**
+ * One watched writer: an HTTP/1.1 socket (one record per connection, reused by each of its
+ * requests) or an HTTP/2 stream (one per stream).
+ */
+class Watch {
+  openSlot = -1;
+  res: Answer | null = null;
+  /** writableLength at the last look (-1: not looked at yet). */
+  level = -1;
+  /** HTTP/1.1: bytes handed to the kernel at the last look. */
+  flushed = -1;
+  /** performance.now() of the last progress seen. */
+  since = 0;
+  constructor(
+    readonly clock: SendTimeouts,
+    readonly writer: Writable,
+    readonly h2: boolean,
+  ) {}
+}
+
+const kWatch = Symbol("shardgate.sendWatch");
+type Watched = { [kWatch]?: Watch };
+
+export class SendTimeouts {
+  private readonly open = new OpenRequests<Watch>();
+  private timer: ReturnType<typeof setInterval> | null = null;
+
+  constructor(
+    private readonly plane: DataPlane,
+    private readonly timeoutMs: number,
+    private readonly onTimeout: (code: string) => void,
+  ) {}
+
+  /** Watches an HTTP/1.1 answer until it finished or closed. */
+  trackHttp1(res: ServerResponse): void {
+    if (this.timeoutMs <= 0) return;
+    const socket = res.socket as (Socket & Watched) | null;
+    if (socket === null) return;
+    let w = socket[kWatch];
+    if (w === undefined) {
+      w = new Watch(this, socket, false);
+      socket[kWatch] = w;
+    }
+    this.watch(w, res);
+  }
+
+  /** Watches an HTTP/2 stream's answer until it finished or closed. */
+  trackH2(res: Http2ServerResponse): void {
+    if (this.timeoutMs <= 0) return;
+    this.watch(new Watch(this, res.stream, true), res);
+  }
+
+  private watch(w: Watch, res: Answer): void {
+    // Answered (or gone) already inside handleRequest: its 'finish'/'close' will not come again.
+    if (res.writableFinished || res.destroyed) return;
+    w.res = res;
+    w.level = -1;
+    w.since = performance.now();
+    (res as Watched)[kWatch] = w;
+    this.open.add(w);
+    // on, not once: once wraps the listener in a new closure per call; forget is idempotent.
+    res.on("finish", onAnswerDone);
+    res.on("close", onAnswerDone);
+    if (this.timer === null) {
+      this.timer = setInterval(this.check, Math.max(25, Math.min(1000, Math.floor(this.timeoutMs / 4))));
+      this.timer.unref();
+    }
+  }
+
+  forget(w: Watch): void {
+    this.open.delete(w);
+    w.res = null;
+    if (this.open.size === 0 && this.timer !== null) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
+  }
+
+  private readonly check = (): void => {
+    const now = performance.now();
+    // Collected first: cutting one closes (and so forgets) it while the table is read.
+    let due: Watch[] | null = null;
+    for (const w of this.open) {
+      const res = w.res;
+      if (res === null) continue;
+      const writer = w.writer;
+      const level = writer.writableLength;
+      const flushed = w.h2 ? 0 : (writer as Socket).bytesWritten - level;
+      if (!res.headersSent || level === 0 || level !== w.level || flushed !== w.flushed) {
+        w.level = level;
+        w.flushed = flushed;
+        w.since = now;
+      } else if (now - w.since >= this.timeoutMs) {
+        if (due === null) due = [];
+        due.push(w);
+      }
+    }
+    if (due === null) return;
+    for (const w of due) {
+      const res = w.res;
+      this.forget(w);
+      if (res === null) continue;
+      this.plane.clientSendTimedOut?.(res);
+      this.onTimeout("client_send_timeout");
+      if (w.h2) {
+        const stream = (res as Http2ServerResponse).stream;
+        if (!stream.destroyed) stream.close(constants.NGHTTP2_CANCEL);
+      } else {
+        w.writer.destroy();
+      }
+    }
+  };
+
+  close(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    for (const w of [...this.open]) this.open.delete(w);
+  }
+}
+
+/** The answer is out (or its connection/stream closed): no longer watched. */
+function onAnswerDone(this: Answer): void {
+  const w = (this as Watched)[kWatch];
+  if (w !== undefined && w.res === this) w.clock.forget(w);
+}
