@@ -61,6 +61,7 @@ export function createProxyServer(init: ProxyServerInit): Server {
     logger.debug({ code }, "client send timeout: the client took no bytes of its answer; connection cut");
     init.onClientError?.(code);
   });
+  server.on("close", () => sendTimeouts.close());
   server.on("request", (req, res) => {
     // A request Node parsed from the bytes pipelined behind a refused one: never served.
     if (wasRefused(req.socket)) {
