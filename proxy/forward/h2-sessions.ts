@@ -1,13 +1,18 @@
 // HTTP/2 sessions to the members of `protocol: h2c | h2` pools: one multiplexed session per
-// member (HTTP/2 needs no pool of sockets), created on first use, replaced after a GOAWAY, an
-// error or a close. Reconnects are bounded: a session that failed before it connected makes
-// the next ones wait an exponential backoff (50 ms doubling to 2 s), during which requests to
-// the member fail at once with the same connect error (the data plane retries them on the
-// next member and skips this one locally), instead of each opening its own connection.
-// Sessions of members that left every pool are closed after a grace, as the agents are.
+// upstream address and TLS settings (HTTP/2 needs no pool of sockets), shared by every member
+// entry there as the HTTP/1 agents are (endpoints.ts), created on first use, replaced after a
+// GOAWAY, an error or a close. A session per member entry gave each of 1,000 members on a few
+// addresses its own TCP + TLS handshake + SETTINGS exchange, and again after every idle spell.
+// Reconnects are bounded: a session that failed before it connected makes the next ones wait
+// an exponential backoff (50 ms doubling to 2 s), during which requests to the members there
+// fail at once with the same connect error (the data plane retries them on the next member and
+// skips this one locally), instead of each opening its own connection. A session is closed
+// after a grace once the last member using it left every pool. Stale errors stay per request:
+// each attempt owns its stream and is told apart by the context (h2-attempt.ts).
 
 import { type ClientHttp2Session, connect, type SecureClientSessionOptions } from "node:http2";
 import type { SnapshotMember } from "../routing/types.js";
+import { upstreamKey } from "./endpoints.js";
 import { upstreamTlsOptions } from "./upstream-tls.js";
 
 export type UpstreamProtocol = "h2c" | "h2";
@@ -28,15 +33,22 @@ export class H2Error extends Error {
 }
 
 interface Entry {
+  /** Its key in the shared map. */
+  readonly upstream: string;
   session: ClientHttp2Session | null;
   /** The error of the last session that failed before connecting; null once one connected. */
   failure: Error | null;
   failures: number;
   retryAt: number;
+  /** Member entries using this session; retired with the last one. */
+  users: number;
 }
 
 export class H2Sessions {
-  private readonly map = new Map<string, Entry>();
+  /** Member entry (agentKey#protocol) -> the shared entry of its address. */
+  private readonly members = new Map<string, Entry>();
+  /** Upstream address + TLS settings (upstreamKey#protocol) -> its session state. */
+  private readonly shared = new Map<string, Entry>();
   private readonly retiring = new Set<ReturnType<typeof setTimeout>>();
 
   constructor(
@@ -49,11 +61,18 @@ export class H2Sessions {
    * the member is in reconnect backoff.
    */
   get(member: SnapshotMember, protocol: UpstreamProtocol, connectMs: number): ClientHttp2Session | Error {
-    const key = member.agentKey + (protocol === "h2" ? "#h2" : "#h2c");
-    let e = this.map.get(key);
+    const suffix = protocol === "h2" ? "#h2" : "#h2c";
+    const key = member.agentKey + suffix;
+    let e = this.members.get(key);
     if (e === undefined) {
-      e = { session: null, failure: null, failures: 0, retryAt: 0 };
-      this.map.set(key, e);
+      const upstream = upstreamKey(member) + suffix;
+      e = this.shared.get(upstream);
+      if (e === undefined) {
+        e = { upstream, session: null, failure: null, failures: 0, retryAt: 0, users: 0 };
+        this.shared.set(upstream, e);
+      }
+      e.users++;
+      this.members.set(key, e);
     }
     const s = e.session;
     if (s !== null && !s.closed && !s.destroyed) return s;
@@ -107,10 +126,17 @@ export class H2Sessions {
     return session;
   }
 
+  /**
+   * Forgets member entries whose agent key is not in `live`. A session no remaining member
+   * uses is closed with them (running streams get `graceMs`); one another member on the same
+   * address still uses stays open.
+   */
   retain(live: ReadonlySet<string>, graceMs: number): void {
-    for (const [key, e] of this.map) {
+    for (const [key, e] of this.members) {
       if (live.has(key.slice(0, key.lastIndexOf("#")))) continue;
-      this.map.delete(key);
+      this.members.delete(key);
+      if (--e.users > 0) continue;
+      if (this.shared.get(e.upstream) === e) this.shared.delete(e.upstream);
       const s = e.session;
       if (s === null) continue;
       // close() lets running streams finish; destroy() after the grace cuts what is left.
@@ -127,15 +153,21 @@ export class H2Sessions {
   /** Live upstream sessions (counted as idle sockets: a session is one connection, shared). */
   socketCount(): { busy: number; idle: number } {
     let idle = 0;
-    for (const e of this.map.values()) if (e.session !== null && !e.session.destroyed) idle++;
+    for (const e of this.shared.values()) if (e.session !== null && !e.session.destroyed) idle++;
     return { busy: 0, idle };
+  }
+
+  /** Session entries in use (one per upstream address, TLS settings and protocol), for tests. */
+  sessionCount(): number {
+    return this.shared.size;
   }
 
   closeAll(): void {
     for (const t of this.retiring) clearTimeout(t);
     this.retiring.clear();
-    for (const e of this.map.values()) e.session?.destroy();
-    this.map.clear();
+    for (const e of this.shared.values()) e.session?.destroy();
+    this.shared.clear();
+    this.members.clear();
   }
 }
 

@@ -1,5 +1,5 @@
 // Pools with `protocol: h2c | h2`: requests (from HTTP/1.1 and HTTP/2 clients) are forwarded
-// on one HTTP/2 session per member, routed by key as any pool, with trailers passed through,
+// on one HTTP/2 session per member address, routed by key as any pool, with trailers passed through,
 // connect failures retried on the next member, response timeouts answered 504, and a session
 // the member closes with GOAWAY replaced by a new one.
 
