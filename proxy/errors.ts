@@ -46,6 +46,11 @@ export const ERRORS = Object.freeze({
   upstream_error: def("upstream_error", 502, "the upstream member failed to answer"),
   upstream_connect_failed: def("upstream_connect_failed", 502, "could not connect to an upstream member"),
   upstream_reset: def("upstream_reset", 502, "the upstream member closed the connection before answering"),
+  upstream_bad_response: def(
+    "upstream_bad_response",
+    502,
+    "the upstream member's answer is not valid HTTP/1.1 (status line, headers or framing)",
+  ),
   grpc_needs_h2_pool: def(
     "grpc_needs_h2_pool",
     502,
