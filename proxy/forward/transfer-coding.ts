@@ -29,7 +29,8 @@ function endsInChunked(b: Buffer | string): boolean {
   while (to > 0 && isSpace(at(b, to - 1))) to--;
   const from = to - CHUNKED.length;
   if (from < 0) return false;
-  for (let i = 0; i < CHUNKED.length; i++) if ((at(b, from + i) | 0x20) !== CHUNKED.charCodeAt(i)) return false;
+  for (let i = 0; i < CHUNKED.length; i++)
+    if ((at(b, from + i) | 0x20) !== CHUNKED.charCodeAt(i)) return false;
   // The token starts the list or follows a comma (spaces between).
   let i = from - 1;
   while (i >= 0 && isSpace(at(b, i))) i--;

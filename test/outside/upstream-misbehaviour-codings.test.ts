@@ -28,7 +28,8 @@ const ANSWERS: Record<string, (s: Socket) => void> = {
     s.write("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked, gzip\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
     setTimeout(() => s.end(), 50);
   },
-  gzipChunked: (s) => s.write("HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+  gzipChunked: (s) =>
+    s.write("HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
   trailingBytes: (s) => s.write("HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhelloSTRAY-BYTES"),
   noContentWithBody: (s) => s.write("HTTP/1.1 204 No Content\r\nx-a: 1\r\n\r\nbody-of-a-204"),
 };
@@ -101,7 +102,11 @@ function accessLine(engine: string, path: string): Promise<Record<string, unknow
 function assertNotReused(path: string, what: string): void {
   const at = seen.map((s) => s.path).lastIndexOf(path);
   assert.ok(at >= 0 && at + 1 < seen.length, `${what}: a request followed`);
-  assert.notEqual(seen[at + 1].conn, seen[at].conn, `${what}: the next request went on another upstream connection`);
+  assert.notEqual(
+    seen[at + 1].conn,
+    seen[at].conn,
+    `${what}: the next request went on another upstream connection`,
+  );
 }
 
 for (const engine of ["undici", "http-proxy"]) {
@@ -128,7 +133,14 @@ for (const engine of ["undici", "http-proxy"]) {
       member: "m1",
       kind: "reset",
     });
-    assert.equal(resets, 2, `${engine}: ${metrics.split("\n").filter((l) => l.includes("upstream_errors")).join("\n")}`);
+    assert.equal(
+      resets,
+      2,
+      `${engine}: ${metrics
+        .split("\n")
+        .filter((l) => l.includes("upstream_errors"))
+        .join("\n")}`,
+    );
     // The final coding chunked is relayed (chunked re-framed by Node, gzip named to the client).
     const r = await ask(engine, "gzipChunked");
     assert.match(r.reply, /^HTTP\/1\.1 200 /, `${engine}: ${JSON.stringify(r.reply)}`);
@@ -140,10 +152,16 @@ for (const engine of ["undici", "http-proxy"]) {
   }, async () => {
     const stray = await ask(engine, "trailingBytes");
     assert.match(stray.reply, /^HTTP\/1\.1 200 /, `${engine}: ${JSON.stringify(stray.reply)}`);
-    assert.ok(stray.reply.endsWith("\r\n\r\nhello") || /\r\n\r\n5\r\nhello\r\n0\r\n\r\n$/.test(stray.reply), JSON.stringify(stray.reply));
+    assert.ok(
+      stray.reply.endsWith("\r\n\r\nhello") || /\r\n\r\n5\r\nhello\r\n0\r\n\r\n$/.test(stray.reply),
+      JSON.stringify(stray.reply),
+    );
     assert.doesNotMatch(stray.reply, /STRAY/);
     const next = await ask(engine, "ok");
-    assert.ok(next.reply.endsWith("\r\n\r\nok"), `${engine}: after trailingBytes: ${JSON.stringify(next.reply)}`);
+    assert.ok(
+      next.reply.endsWith("\r\n\r\nok"),
+      `${engine}: after trailingBytes: ${JSON.stringify(next.reply)}`,
+    );
     assertNotReused("trailingBytes", `${engine} trailingBytes`);
 
     const nc = await ask(engine, "noContentWithBody");
@@ -153,7 +171,10 @@ for (const engine of ["undici", "http-proxy"]) {
     const line = await accessLine(engine, "noContentWithBody");
     assert.equal(line.status, 204, engine);
     const after204 = await ask(engine, "ok");
-    assert.ok(after204.reply.endsWith("\r\n\r\nok"), `${engine}: after the 204: ${JSON.stringify(after204.reply)}`);
+    assert.ok(
+      after204.reply.endsWith("\r\n\r\nok"),
+      `${engine}: after the 204: ${JSON.stringify(after204.reply)}`,
+    );
     assertNotReused("noContentWithBody", `${engine} noContentWithBody`);
   });
 }
