@@ -39,6 +39,7 @@ import { isAcceptableRequestId, newRequestId } from "./request-id.js";
 import { RetryBudget } from "./retry-budget.js";
 import { reuseSocketTimer } from "./socket-timer.js";
 import { TimeoutSweep } from "./timeout-sweep.js";
+import { BAD_TRANSFER_CODING, codingRelayable, rawCodingRelayable } from "./transfer-coding.js";
 import { bindTunnel } from "./tunnel.js";
 import type { DataPlane, DataPlaneInit, EdgeContinuation, EdgeHooks, RetryKind } from "./types.js";
 import { type ForwardAttempt, onResDrain, UndiciAttempt, type UndiciHost } from "./undici-attempt.js";
@@ -450,6 +451,13 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
   undiciHead(attempt: ForwardAttempt, status: number, rawHeaders: Buffer[]): boolean {
     const ctx = attempt.ctx;
     if (ctx.done || ctx.undici !== attempt) return false;
+    if (!rawCodingRelayable(rawHeaders)) {
+      // A bad response (transfer-coding.ts): answered now, then the attempt (and its connection) cut.
+      ctx.undici = null;
+      this.upstreamFailed(ctx, "reset", BAD_TRANSFER_CODING);
+      attempt.cancel(BAD_TRANSFER_CODING);
+      return false;
+    }
     if (ctx.selfHandled && isGatewayError(status) && this.retryElsewhere(ctx, "gateway", null, status))
       return false;
     this.headCommitted(ctx, status);
@@ -627,11 +635,15 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     // An error from an earlier attempt's request (its listeners stay on req) is stale.
     if (target !== undefined && ctx.endpoint !== null && target !== ctx.endpoint.target) return;
     if (req.socket.destroyed || ctx.res?.destroyed) return; // client left: res 'close' ends it
+    // The answer arrived whole and Node's parser then met bytes after it (stray bytes, a 204's
+    // body): Node has destroyed that upstream socket (never reused) and reports the error on
+    // the request. The complete answer is the client's; its relay goes on.
+    if ((ctx.proxyReq as { res?: IncomingMessage } | null)?.res?.complete === true) return;
     this.upstreamFailed(ctx, errorKind(err as NodeJS.ErrnoException, ctx), err);
   };
 
   /** An attempt failed before the response was committed: local skip, hooks, retry or answer. */
-  private upstreamFailed(ctx: RequestContext, kind: UpstreamErrorKind, err?: Error): void {
+  private upstreamFailed(ctx: RequestContext, kind: UpstreamErrorKind, err?: Error, mayRetry = true): void {
     if (ctx.done) return;
     this.sweep.remove(ctx);
     this.releaseAttempt(ctx);
@@ -647,7 +659,12 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
         this.safe(() => this.hooks.onUpstreamError?.(ctx, snapshot.name, ctx.member, kind));
       }
     }
-    ctx.errorCode = errorCodeFor(kind);
+    // A head the upstream broke (malformed, or a coding the client could not be told about).
+    const code =
+      err === BAD_TRANSFER_CODING || (kind === "reset" && isMalformedAnswer(err))
+        ? "upstream_bad_response"
+        : errorCodeFor(kind);
+    ctx.errorCode = code;
     const res = ctx.res;
     const committed = ctx.responseStarted || res?.headersSent;
     if (committed) {
@@ -656,8 +673,8 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
       else ctx.socket?.destroy();
       return;
     }
-    if (this.retryElsewhere(ctx, kind, null)) return;
-    this.fail(ctx, kind === "reset" && isMalformedAnswer(err) ? "upstream_bad_response" : errorCodeFor(kind));
+    if (mayRetry && this.retryElsewhere(ctx, kind, null)) return;
+    this.fail(ctx, code);
   }
 
   /** The retry rules except the budget (retryElsewhere takes it once a next member exists). */
@@ -724,6 +741,13 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     if (ctx === undefined || ctx.done || proxyReq !== ctx.proxyReq) {
       // A response to an abandoned attempt: discard it so its socket is not held.
       proxyRes.destroy();
+      return;
+    }
+    if (!codingRelayable(proxyRes.headers["transfer-encoding"])) {
+      // A bad response (transfer-coding.ts). Retried only when http-proxy-3 leaves the response
+      // to us (it would otherwise relay this one's head once this listener returns); then cut.
+      this.upstreamFailed(ctx, "reset", BAD_TRANSFER_CODING, ctx.selfHandled);
+      proxyReq.destroy();
       return;
     }
     const status = proxyRes.statusCode ?? 0;
