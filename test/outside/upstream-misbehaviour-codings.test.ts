@@ -12,13 +12,13 @@
 //   connection is not reused.
 
 import assert from "node:assert/strict";
-import { createServer, type Server, type Socket } from "node:net";
 import { after, before, test } from "node:test";
 import { rawSession } from "../support/raw-socket.js";
+import { type Script, type ScriptedUpstream, startScriptedUpstream } from "../support/scripted-upstream.js";
 import { metricValue, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
 
 /** How the upstream answers the request for `/<name>`. */
-const ANSWERS: Record<string, (s: Socket) => void> = {
+const ANSWERS: Record<string, Script> = {
   ok: (s) => s.write("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"),
   gzipCoding: (s) => {
     s.write("HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\n\x1f\x8b\x08\x00raw-gzip-bytes");
@@ -34,9 +34,7 @@ const ANSWERS: Record<string, (s: Socket) => void> = {
   noContentWithBody: (s) => s.write("HTTP/1.1 204 No Content\r\nx-a: 1\r\n\r\nbody-of-a-204"),
 };
 
-let upstream: Server;
-/** Connection number each request arrived on, by path, in order. */
-const seen: Array<{ path: string; conn: number }> = [];
+let upstream: ScriptedUpstream;
 const engines: Record<string, { sg: RunningShardgate; port: number }> = {};
 
 function config(upstreamPort: number): string {
@@ -56,23 +54,8 @@ routes:
 }
 
 before(async () => {
-  let conns = 0;
-  upstream = createServer((s) => {
-    const conn = ++conns;
-    let buf = "";
-    s.on("error", () => {});
-    s.on("data", (d) => {
-      buf += d.toString("latin1");
-      for (let i = buf.indexOf("\r\n\r\n"); i >= 0; i = buf.indexOf("\r\n\r\n")) {
-        const path = /^\w+ \/(\w+)/.exec(buf.slice(0, i))?.[1] ?? "ok";
-        buf = buf.slice(i + 4);
-        seen.push({ path, conn });
-        (ANSWERS[path] ?? ANSWERS.ok)(s);
-      }
-    });
-  });
-  await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
-  const upstreamPort = (upstream.address() as { port: number }).port;
+  upstream = await startScriptedUpstream(ANSWERS);
+  const upstreamPort = upstream.port;
   for (const engine of ["undici", "http-proxy"]) {
     const sg = await startShardgate(config(upstreamPort), { env: { SHARDGATE_ENGINE: engine } });
     engines[engine] = { sg, port: Number(new URL(sg.httpUrl).port) };
@@ -81,7 +64,7 @@ before(async () => {
 
 after(async () => {
   await stopAll();
-  await new Promise<void>((r) => upstream.close(() => r()));
+  await upstream.close();
 });
 
 /** One request on its own client connection, asking to close after it. */
@@ -100,11 +83,11 @@ function accessLine(engine: string, path: string): Promise<Record<string, unknow
 
 /** Asserts the request after `path` went on another upstream connection than `path` did. */
 function assertNotReused(path: string, what: string): void {
-  const at = seen.map((s) => s.path).lastIndexOf(path);
-  assert.ok(at >= 0 && at + 1 < seen.length, `${what}: a request followed`);
+  const at = upstream.seen.map((s) => s.path).lastIndexOf(path);
+  assert.ok(at >= 0 && at + 1 < upstream.seen.length, `${what}: a request followed`);
   assert.notEqual(
-    seen[at + 1].conn,
-    seen[at].conn,
+    upstream.seen[at + 1].conn,
+    upstream.seen[at].conn,
     `${what}: the next request went on another upstream connection`,
   );
 }

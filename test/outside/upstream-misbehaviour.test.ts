@@ -14,13 +14,13 @@
 // as a complete response); no answer at all is 504 upstream_timeout.
 
 import assert from "node:assert/strict";
-import { createServer, type Server, type Socket } from "node:net";
 import { after, before, test } from "node:test";
 import { rawSession } from "../support/raw-socket.js";
+import { type Script, type ScriptedUpstream, startScriptedUpstream } from "../support/scripted-upstream.js";
 import { type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
 
 /** How the upstream answers the request for `/<name>`. */
-const ANSWERS: Record<string, (s: Socket) => void> = {
+const ANSWERS: Record<string, Script> = {
   ok: (s) => s.write("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"),
   notModified: (s) => s.write('HTTP/1.1 304 Not Modified\r\netag: "v1"\r\ncontent-length: 1234\r\n\r\n'),
   noContentWithLength: (s) => s.write("HTTP/1.1 204 No Content\r\ncontent-length: 5\r\n\r\n"),
@@ -39,31 +39,14 @@ const ANSWERS: Record<string, (s: Socket) => void> = {
   silent: () => {},
 };
 
-let upstream: Server;
+let upstream: ScriptedUpstream;
 let upstreamPort = 0;
-/** Connection number each request arrived on, by path, in order. */
-const seen: Array<{ path: string; conn: number }> = [];
 let sg: RunningShardgate;
 let port = 0;
 
 before(async () => {
-  let conns = 0;
-  upstream = createServer((s) => {
-    const conn = ++conns;
-    let buf = "";
-    s.on("error", () => {});
-    s.on("data", (d) => {
-      buf += d.toString("latin1");
-      for (let i = buf.indexOf("\r\n\r\n"); i >= 0; i = buf.indexOf("\r\n\r\n")) {
-        const path = /^\w+ \/(\w+)/.exec(buf.slice(0, i))?.[1] ?? "ok";
-        buf = buf.slice(i + 4);
-        seen.push({ path, conn });
-        (ANSWERS[path] ?? ANSWERS.ok)(s);
-      }
-    });
-  });
-  await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
-  upstreamPort = (upstream.address() as { port: number }).port;
+  upstream = await startScriptedUpstream(ANSWERS);
+  upstreamPort = upstream.port;
   sg = await startShardgate(`listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
 log: { level: info, accessLog: true }
 pools:
@@ -82,7 +65,7 @@ routes:
 
 after(async () => {
   await stopAll();
-  await new Promise<void>((r) => upstream.close(() => r()));
+  await upstream.close();
 });
 
 /** One request on its own client connection, asking to close after it. */
@@ -141,8 +124,12 @@ test("a body longer than its length is cut there and its connection not reused; 
     next.reply.endsWith("\r\n\r\nok"),
     `the bytes past the length were not read as the next answer: ${JSON.stringify(next.reply)}`,
   );
-  const at = seen.map((s) => s.path).lastIndexOf("longer");
-  assert.notEqual(seen[at + 1]?.conn, seen[at].conn, "the next request went on another upstream connection");
+  const at = upstream.seen.map((s) => s.path).lastIndexOf("longer");
+  assert.notEqual(
+    upstream.seen[at + 1]?.conn,
+    upstream.seen[at].conn,
+    "the next request went on another upstream connection",
+  );
 
   const shorter = await ask("shorter");
   assert.match(shorter.reply, /^HTTP\/1\.1 200 /);
