@@ -60,6 +60,50 @@ interface Entry {
   pinned: boolean;
   /** performance.now() when it last became idle. */
   idleSince: number;
+  /** Neighbours in the idle list (longest idle at its head); null when not in it. */
+  prev: Entry | null;
+  next: Entry | null;
+  listed: boolean;
+}
+
+/**
+ * Reclaimable connections, longest idle first: an intrusive doubly-linked list, so a request
+ * starting or ending costs two pointer updates. (A Map deleted from and re-inserted into per
+ * request rehashed its table every few dozen requests, and the retired tables kept finished
+ * requests' objects alive into the old generation: the cost the metrics' in-flight table once had.)
+ */
+class IdleList {
+  private head: Entry | null = null;
+  private tail: Entry | null = null;
+  size = 0;
+
+  push(e: Entry): void {
+    if (e.listed) this.remove(e);
+    e.prev = this.tail;
+    e.next = null;
+    if (this.tail === null) this.head = e;
+    else this.tail.next = e;
+    this.tail = e;
+    e.listed = true;
+    this.size++;
+  }
+
+  remove(e: Entry): void {
+    if (!e.listed) return;
+    if (e.prev === null) this.head = e.next;
+    else e.prev.next = e.next;
+    if (e.next === null) this.tail = e.prev;
+    else e.next.prev = e.prev;
+    e.prev = null;
+    e.next = null;
+    e.listed = false;
+    this.size--;
+  }
+
+  /** The connection idle the longest, or null. */
+  first(): Entry | null {
+    return this.head;
+  }
 }
 
 const ENTRY = Symbol("shardgate.connectionCapEntry");
@@ -70,21 +114,18 @@ type ConnectionListener = (this: Server, socket: Socket) => void;
 /** Installs the cap on `server`. Call after every other 'connection' listener is attached. */
 export function capConnections(server: Server, opts: ConnectionCapOptions): ConnectionCap {
   let open = 0;
-  // Reclaimable connections; a Map iterates in insertion order and a connection is re-inserted
-  // each time it becomes idle, so the first one is the one idle the longest.
-  const idle = new Map<Socket, Entry>();
+  const idle = new IdleList();
   const inner = server.listeners("connection") as ConnectionListener[];
   server.removeAllListeners("connection");
 
   function reclaimOne(): boolean {
-    for (const [socket, entry] of idle) {
-      idle.delete(socket);
-      entry.pinned = true; // closing: never counted idle again
-      socket.destroy();
-      opts.onReclaimed?.();
-      return true;
-    }
-    return false;
+    const entry = idle.first();
+    if (entry === null) return false;
+    idle.remove(entry);
+    entry.pinned = true; // closing: never counted idle again
+    entry.socket.destroy();
+    opts.onReclaimed?.();
+    return true;
   }
 
   server.on("connection", function gate(this: Server, socket: Socket) {
@@ -94,13 +135,21 @@ export function capConnections(server: Server, opts: ConnectionCapOptions): Conn
       return;
     }
     open++;
-    const entry: Entry = { socket, inFlight: 0, pinned: false, idleSince: performance.now() };
+    const entry: Entry = {
+      socket,
+      inFlight: 0,
+      pinned: false,
+      idleSince: performance.now(),
+      prev: null,
+      next: null,
+      listed: false,
+    };
     (socket as Tagged)[ENTRY] = entry;
-    if (opts.reclaim === "no-request") idle.set(socket, entry);
+    if (opts.reclaim === "no-request") idle.push(entry);
     socket.once("close", () => {
       open--;
       entry.pinned = true;
-      idle.delete(socket);
+      idle.remove(entry);
     });
     for (const listener of inner) listener.call(this, socket);
   });
@@ -109,14 +158,15 @@ export function capConnections(server: Server, opts: ConnectionCapOptions): Conn
     const entry = entryOf(req.socket);
     if (entry === undefined || entry.pinned) return;
     entry.inFlight++;
-    idle.delete(entry.socket);
-    res.once("close", requestDone);
+    idle.remove(entry);
+    // 'close' is emitted once per response (finished or cut): a shared listener, no wrapper.
+    res.on("close", requestDone);
   });
   server.on("upgrade", (req: IncomingMessage) => {
     const entry = entryOf(req.socket);
     if (entry === undefined) return;
     entry.pinned = true;
-    idle.delete(entry.socket);
+    idle.remove(entry);
   });
 
   function requestDone(this: ServerResponse): void {
@@ -125,15 +175,15 @@ export function capConnections(server: Server, opts: ConnectionCapOptions): Conn
     entry.inFlight--;
     if (entry.inFlight > 0 || entry.pinned || entry.socket.destroyed) return;
     entry.idleSince = performance.now();
-    idle.set(entry.socket, entry);
+    idle.push(entry);
   }
 
   return {
     open: () => open,
     idle: () => idle.size,
     oldestIdleMs: () => {
-      for (const entry of idle.values()) return performance.now() - entry.idleSince;
-      return 0;
+      const entry = idle.first();
+      return entry === null ? 0 : performance.now() - entry.idleSince;
     },
   };
 }

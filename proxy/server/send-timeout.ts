@@ -83,7 +83,7 @@ export class SendTimeouts {
     (res as Watched)[kWatch] = w;
     this.open.add(w);
     // on, not once: once wraps the listener in a new closure per call; forget is idempotent.
-    res.on("finish", onAnswerDone);
+    // 'close' comes once per answer, finished or cut (Node emits it right after 'finish').
     res.on("close", onAnswerDone);
     if (this.timer === null) {
       this.timer = setInterval(this.check, Math.max(25, Math.min(1000, Math.floor(this.timeoutMs / 4))));
