@@ -19,6 +19,7 @@ import { LiveBook } from "../proxy/routing/pool-live.js";
 import { buildRoutingState } from "../proxy/routing/routing-state.js";
 import { hashKey } from "../ring/hash.js";
 import { randomKeys } from "../ring/random.js";
+import { checksum, nsPerCall } from "./micro-time.js";
 import { runIfMain } from "./run-if-main.js";
 
 interface HashRingInstance {
@@ -29,23 +30,9 @@ const HashRing = createRequire(import.meta.url)("hashring") as new (servers: str
 const SEED = 0x5eed;
 const N = 20_000;
 const REPEATS = 7;
-let sink = 0;
-
-function median(xs: number[]): number {
-  const s = xs.slice().sort((a, b) => a - b);
-  return s[s.length >> 1];
-}
-
 /** ns per call of `pass` (which makes `n` calls and returns a checksum). */
 function time(n: number, pass: () => number): number {
-  for (let i = 0; i < 3; i++) sink ^= pass();
-  const samples: number[] = [];
-  for (let r = 0; r < REPEATS; r++) {
-    const t0 = process.hrtime.bigint();
-    sink ^= pass();
-    samples.push(Number(process.hrtime.bigint() - t0) / n);
-  }
-  return median(samples);
+  return nsPerCall(n, REPEATS, pass);
 }
 
 function fakeReq(headers: Record<string, string>, url: string): IncomingMessage {
@@ -246,7 +233,7 @@ export async function run(argv: string[]): Promise<number> {
   );
 
   if (json) {
-    console.log(JSON.stringify({ n: N, repeats: REPEATS, rows, sink }));
+    console.log(JSON.stringify({ n: N, repeats: REPEATS, rows, sink: checksum() }));
     return 0;
   }
   console.log(`proxy micro-benchmarks: ${N} seeded inputs (seed ${SEED}), median of ${REPEATS} passes`);
@@ -255,7 +242,7 @@ export async function run(argv: string[]): Promise<number> {
     const vs = r.ratio === undefined ? "" : `${r.ratio.toFixed(2)}x of "${r.vs}"`;
     console.log(`  ${r.bench.padEnd(17)} ${r.impl.padEnd(38)} ${r.nsPerCall.toFixed(0).padStart(7)}   ${vs}`);
   }
-  if (sink === 0.5) console.log(""); // keeps the checksums observable
+  if (checksum() === 0.5) console.log(""); // keeps the checksums observable
   return 0;
 }
 

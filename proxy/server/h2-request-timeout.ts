@@ -8,8 +8,8 @@
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { Duplex } from "node:stream";
 import { isGrpcContentType } from "../forward/grpc-status.js";
-import { OpenRequests } from "../forward/open-requests.js";
 import type { DataPlane } from "../forward/types.js";
+import { CoarseWatch } from "./coarse-watch.js";
 
 /**
  * One watched stream: its response, start time and slot in the table. Hung on the request
@@ -31,14 +31,15 @@ type Watched = { [kWatch]?: Watch };
 
 export class H2RequestTimeouts {
   /** Streams whose request is still arriving. */
-  private readonly open = new OpenRequests<Watch>();
-  private timer: ReturnType<typeof setInterval> | null = null;
+  private readonly watch: CoarseWatch<Watch>;
 
   constructor(
     private readonly plane: DataPlane,
     private readonly timeoutMs: number,
     private readonly onTimeout: (code: string) => void,
-  ) {}
+  ) {
+    this.watch = new CoarseWatch(timeoutMs, this.check);
+  }
 
   /** Watches the request until its body has arrived (or its stream closed). */
   track(req: Http2ServerRequest, res: Http2ServerResponse): void {
@@ -46,31 +47,22 @@ export class H2RequestTimeouts {
     // their own deadline (grpc-timeout) and the session's idle timeout, not this one.
     if (this.timeoutMs <= 0 || req.complete || isGrpcContentType(req.headers["content-type"])) return;
     const w = new Watch(this, res, performance.now());
-    this.open.add(w);
+    this.watch.add(w);
     (req as Watched)[kWatch] = w;
     (res as Watched)[kWatch] = w;
     // on, not once: once wraps the listener in a new closure per call; forget is idempotent.
     req.on("end", onWatchedEnd);
     res.on("close", onWatchedEnd);
-    if (this.timer === null) {
-      this.timer = setInterval(this.check, Math.max(25, Math.min(1000, Math.floor(this.timeoutMs / 4))));
-      this.timer.unref();
-    }
   }
 
   forget(w: Watch): void {
-    this.open.delete(w);
-    if (this.open.size === 0 && this.timer !== null) {
-      clearInterval(this.timer);
-      this.timer = null;
-    }
+    this.watch.delete(w);
   }
 
-  private readonly check = (): void => {
-    const now = performance.now();
+  private readonly check = (now: number, open: Iterable<Watch>): void => {
     // Collected first: answering one may close (and so forget) others while the table is read.
     const due: Watch[] = [];
-    for (const w of this.open) if (now - w.at >= this.timeoutMs) due.push(w);
+    for (const w of open) if (now - w.at >= this.timeoutMs) due.push(w);
     for (const w of due) {
       this.forget(w);
       // clientTimedOut finds the request's response where Node's HTTP/1 socket keeps it.
@@ -82,9 +74,7 @@ export class H2RequestTimeouts {
   };
 
   close(): void {
-    if (this.timer !== null) clearInterval(this.timer);
-    this.timer = null;
-    for (const w of [...this.open]) this.open.delete(w);
+    this.watch.close();
   }
 }
 

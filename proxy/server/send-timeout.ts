@@ -4,7 +4,7 @@
 // its socket for as long as it liked. The HTTP/1.1 socket's inactivity timer does not do
 // it: Node re-arms it whenever its write queue moved, and a trickle of reads keeps it alive.
 //
-// One coarse interval (no timer per request) looks at every answer in flight: its queue
+// One coarse interval (coarse-watch.ts: no timer per request) looks at every answer in flight: its queue
 // (the socket's for HTTP/1.1, the stream's for HTTP/2) is non-empty and has not moved since
 // the last look -> stalled since then. Any progress (bytes flushed, queue level changed,
 // queue drained) restarts the clock, so a slow but steady reader keeps its connection.
@@ -17,8 +17,8 @@ import type { ServerResponse } from "node:http";
 import { constants, type Http2ServerResponse } from "node:http2";
 import type { Socket } from "node:net";
 import type { Writable } from "node:stream";
-import { OpenRequests } from "../forward/open-requests.js";
 import type { DataPlane } from "../forward/types.js";
+import { CoarseWatch } from "./coarse-watch.js";
 
 type Answer = ServerResponse | Http2ServerResponse;
 
@@ -46,14 +46,15 @@ const kWatch = Symbol("shardgate.sendWatch");
 type Watched = { [kWatch]?: Watch };
 
 export class SendTimeouts {
-  private readonly open = new OpenRequests<Watch>();
-  private timer: ReturnType<typeof setInterval> | null = null;
+  private readonly answers: CoarseWatch<Watch>;
 
   constructor(
     private readonly plane: DataPlane,
     private readonly timeoutMs: number,
     private readonly onTimeout: (code: string) => void,
-  ) {}
+  ) {
+    this.answers = new CoarseWatch(timeoutMs, this.check);
+  }
 
   /** Watches an HTTP/1.1 answer until it finished or closed. */
   trackHttp1(res: ServerResponse): void {
@@ -81,29 +82,21 @@ export class SendTimeouts {
     w.level = -1;
     w.since = performance.now();
     (res as Watched)[kWatch] = w;
-    this.open.add(w);
+    this.answers.add(w);
     // on, not once: once wraps the listener in a new closure per call; forget is idempotent.
     // 'close' comes once per answer, finished or cut (Node emits it right after 'finish').
     res.on("close", onAnswerDone);
-    if (this.timer === null) {
-      this.timer = setInterval(this.check, Math.max(25, Math.min(1000, Math.floor(this.timeoutMs / 4))));
-      this.timer.unref();
-    }
   }
 
   forget(w: Watch): void {
-    this.open.delete(w);
+    this.answers.delete(w);
     w.res = null;
-    // The interval stays once started (unref'd, one look per send/4 at most 1 s, stopped by
-    // close()): stopping it whenever the table empties made a client sending one request at a
-    // time pay a new interval per request.
   }
 
-  private readonly check = (): void => {
-    const now = performance.now();
+  private readonly check = (now: number, open: Iterable<Watch>): void => {
     // Collected first: cutting one closes (and so forgets) it while the table is read.
     let due: Watch[] | null = null;
-    for (const w of this.open) {
+    for (const w of open) {
       const res = w.res;
       if (res === null) continue;
       const writer = w.writer;
@@ -135,9 +128,7 @@ export class SendTimeouts {
   };
 
   close(): void {
-    if (this.timer !== null) clearInterval(this.timer);
-    this.timer = null;
-    for (const w of [...this.open]) this.open.delete(w);
+    this.answers.close();
   }
 }
 

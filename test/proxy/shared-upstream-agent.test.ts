@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { Endpoints, upstreamKey } from "../../proxy/forward/endpoints.js";
-import type { SnapshotMember } from "../../proxy/routing/types.js";
+import { snapshotMember } from "../support/snapshot-member.js";
 import { issueCert, makeCa } from "../support/test-ca.js";
 import { send, startHarness } from "./harness.js";
 
@@ -88,30 +88,13 @@ test("engine http-proxy: members on one plain address share connections", async 
   assert.ok(up.seen.connections <= 2, `${up.seen.connections} connections for ${served.size} members`);
 });
 
-function member(id: string, hostPort: string, tls?: { ca: string }): SnapshotMember {
-  const [host, port] = hostPort.split(":");
-  return {
-    index: 0,
-    id,
-    address: { host, port: Number(port) },
-    hostPort,
-    weight: 1,
-    healthy: true,
-    draining: false,
-    breakerOpen: false,
-    breakerHalfOpen: false,
-    agentKey: `p/${id}@${hostPort}${tls === undefined ? "" : "+tls"}`,
-    tls: tls as SnapshotMember["tls"],
-  };
-}
-
 test("an agent is shared by address and TLS settings, and retired with its last member", () => {
   const eps = new Endpoints({ maxSockets: 8, idleMs: 4000 });
   try {
-    const a = member("a", "127.0.0.1:1");
-    const b = member("b", "127.0.0.1:1");
-    const c = member("c", "127.0.0.1:2");
-    const d = member("d", "127.0.0.1:1", { ca: "/nonexistent-ca.pem" });
+    const a = snapshotMember("a", "127.0.0.1:1");
+    const b = snapshotMember("b", "127.0.0.1:1");
+    const c = snapshotMember("c", "127.0.0.1:2");
+    const d = snapshotMember("d", "127.0.0.1:1", { ca: "/nonexistent-ca.pem" });
     const [ea, eb, ec] = [eps.get(a), eps.get(b), eps.get(c)];
     assert.equal(ea.agent, eb.agent, "same address: one agent");
     assert.notEqual(ea.agent, ec.agent, "another address: another agent");

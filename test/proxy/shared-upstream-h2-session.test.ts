@@ -9,8 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { H2Sessions } from "../../proxy/forward/h2-sessions.js";
-import type { SnapshotMember } from "../../proxy/routing/types.js";
 import { startH2Upstream } from "../support/h2-upstreams.js";
+import { snapshotMember } from "../support/snapshot-member.js";
 import { issueCert, makeCa } from "../support/test-ca.js";
 import { send, startHarness } from "./harness.js";
 
@@ -66,37 +66,20 @@ test("h2 members behind TLS on one address share one session: one handshake, not
   await sessionsFor(t, dir);
 });
 
-function member(id: string, hostPort: string, tls?: { ca: string }): SnapshotMember {
-  const [host, port] = hostPort.split(":");
-  return {
-    index: 0,
-    id,
-    address: { host, port: Number(port) },
-    hostPort,
-    weight: 1,
-    healthy: true,
-    draining: false,
-    breakerOpen: false,
-    breakerHalfOpen: false,
-    agentKey: `p/${id}@${hostPort}${tls === undefined ? "" : "+tls"}`,
-    tls: tls as SnapshotMember["tls"],
-  };
-}
-
 test("a session is shared by address, TLS settings and protocol, and retired with its last member", async (t) => {
   const up = await startH2Upstream("up");
   t.after(() => up.close());
   const sessions = new H2Sessions({ idleMs: 4000 }, Date.now);
   t.after(() => sessions.closeAll());
   const addr = `127.0.0.1:${up.port}`;
-  const a = member("a", addr);
-  const b = member("b", addr);
-  const other = member("c", "127.0.0.1:1");
+  const a = snapshotMember("a", addr);
+  const b = snapshotMember("b", addr);
+  const other = snapshotMember("c", "127.0.0.1:1");
   const sa = sessions.get(a, "h2c", 1000);
   assert.ok(!(sa instanceof Error));
   assert.equal(sessions.get(b, "h2c", 1000), sa, "same address: one session");
   assert.notEqual(sessions.get(a, "h2", 1000), sa, "another protocol: another session");
-  assert.notEqual(sessions.get(member("d", addr, { ca: "/nonexistent-ca.pem" }), "h2", 1000), sa);
+  assert.notEqual(sessions.get(snapshotMember("d", addr, { ca: "/nonexistent-ca.pem" }), "h2", 1000), sa);
   assert.notEqual(sessions.get(other, "h2c", 1000), sa, "another address: another session");
   assert.equal(sessions.sessionCount(), 4);
   sessions.retain(new Set([a.agentKey, other.agentKey]), 1000);
