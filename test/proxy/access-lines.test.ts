@@ -13,10 +13,11 @@ import { test } from "node:test";
 import { createAccessLog, intText } from "../../proxy/logging/access-log.js";
 import { createProcessLogger } from "../../proxy/logging/logger.js";
 import { seededRandom } from "../../ring/random.js";
+import { seedNote, testSeed } from "../support/prng.js";
 import { requestRecord as record } from "../support/request-record.js";
 import { CONDITION_DEADLINE_MS, scaled } from "../support/wait.js";
 
-const SEED = 0x5eed15;
+const SEED = testSeed(0x5eed15);
 
 interface Line {
   msg: string;
@@ -54,7 +55,7 @@ test("intText prints what String(n) prints, for edge values and seeded random in
   const values = [0, 1, 9, 10, 99, 100, 999, 1000, 1001, 100_000, 999_999, 1_000_000, 2 ** 32 - 1];
   values.push(Number.MAX_SAFE_INTEGER, 1_796_471_401_800);
   for (let i = 0; i < 20_000; i++) values.push(Math.floor(rand() * 2 ** (1 + Math.floor(rand() * 52))));
-  for (const n of values) assert.equal(intText(n), String(n), `n=${n} seed ${SEED}`);
+  for (const n of values) assert.equal(intText(n), String(n), `n=${n} ${seedNote(SEED)}`);
   // Not a non-negative safe integer: the ordinary JSON number text (or null).
   assert.equal(intText(-5), "-5");
   assert.equal(intText(1.5), "1.5");
@@ -102,12 +103,12 @@ test("batched lines: multi-byte paths, a line longer than the batch, key hashes 
     }
     const lines = await waitForLines(file, 400);
     const after = Date.now();
-    assert.equal(lines.length, 400, `seed ${SEED + 1}`);
+    assert.equal(lines.length, 400, `${seedNote(SEED)} (+1)`);
     for (let i = 0; i < 400; i++) {
       const l = lines[i];
-      assert.equal(l.requestId, expected[i].id, `line ${i} seed ${SEED + 1}`);
-      assert.equal(l.path, expected[i].path, `line ${i} seed ${SEED + 1}`);
-      assert.equal(l.keyHash, expected[i].keyHash, `line ${i} seed ${SEED + 1}`);
+      assert.equal(l.requestId, expected[i].id, `line ${i} ${seedNote(SEED)} (+1)`);
+      assert.equal(l.path, expected[i].path, `line ${i} ${seedNote(SEED)} (+1)`);
+      assert.equal(l.keyHash, expected[i].keyHash, `line ${i} ${seedNote(SEED)} (+1)`);
       assert.ok(
         l.time >= before && l.time <= after,
         `line ${i}: time ${l.time} not in [${before}, ${after}]`,

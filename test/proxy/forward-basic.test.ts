@@ -4,36 +4,37 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { hashKey } from "../../ring/hash.js";
 import { randomKeys } from "../../ring/random.js";
+import { seedNote, testSeed } from "../support/prng.js";
 import { defaultConfig, send, startHarness } from "./harness.js";
 
 test("the same key reaches the same member on every request", async (t) => {
   const h = await startHarness({ members: 3 });
   t.after(() => h.close());
-  const seed = 1101;
+  const seed = testSeed(1101);
   for (const key of randomKeys(seed, 10)) {
     const seen = new Set<string>();
     for (let i = 0; i < 8; i++) {
       const r = await send(h.port, { headers: { "x-user-id": key } });
-      assert.equal(r.status, 200, `seed ${seed} key ${key}: ${r.text}`);
+      assert.equal(r.status, 200, `${seedNote(seed)} key ${key}: ${r.text}`);
       seen.add(r.json().member);
     }
-    assert.equal(seen.size, 1, `seed ${seed}: key ${key} went to ${[...seen].join(",")}`);
+    assert.equal(seen.size, 1, `${seedNote(seed)}: key ${key} went to ${[...seen].join(",")}`);
   }
 });
 
 test("keys spread across every member, matching /admin/route's explanation", async (t) => {
   const h = await startHarness({ members: 3 });
   t.after(() => h.close());
-  const seed = 2202;
+  const seed = testSeed(2202);
   const counts = new Map<string, number>();
   for (const key of randomKeys(seed, 150)) {
     const r = await send(h.port, { headers: { "x-user-id": key } });
     const member = r.json().member as string;
     counts.set(member, (counts.get(member) ?? 0) + 1);
-    assert.equal(h.plane.explain("users", key)?.member, member, `seed ${seed} key ${key}`);
+    assert.equal(h.plane.explain("users", key)?.member, member, `${seedNote(seed)} key ${key}`);
   }
-  assert.equal(counts.size, 3, `seed ${seed}: ${JSON.stringify([...counts])}`);
-  for (const [m, n] of counts) assert.ok(n >= 20, `seed ${seed}: member ${m} got only ${n}/150`);
+  assert.equal(counts.size, 3, `${seedNote(seed)}: ${JSON.stringify([...counts])}`);
+  for (const [m, n] of counts) assert.ok(n >= 20, `${seedNote(seed)}: member ${m} got only ${n}/150`);
 });
 
 test("request and response headers: XFF, forwarded proto/host, request id, hop-by-hop", async (t) => {

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { forwardedElement, forwardedFor } from "../../proxy/routing/forwarded.js";
 import { hashKey } from "../../ring/hash.js";
-import { pick, seededRandom, testSeed } from "../support/prng.js";
+import { pick, seededRandom, seedNote, testSeed } from "../support/prng.js";
 import { send, startHarness } from "./harness.js";
 
 test("forwardedFor reads for= nodes and rejects malformed headers whole", () => {
@@ -46,7 +46,7 @@ test("forwardedFor reads for= nodes and rejects malformed headers whole", () => 
     const len = Math.floor(random() * 12);
     for (let j = 0; j < len; j++) s += pick(random, alphabet);
     const r = forwardedFor(s);
-    assert.ok(r === undefined || Array.isArray(r), `seed ${seed}: ${JSON.stringify(s)}`);
+    assert.ok(r === undefined || Array.isArray(r), `${seedNote(seed)}: ${JSON.stringify(s)}`);
   }
 });
 

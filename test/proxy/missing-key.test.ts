@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { ShardgateConfigInput } from "../../config/file/schema.js";
 import { seededRandom } from "../../ring/random.js";
+import { seedNote, testSeed } from "../support/prng.js";
 import { send, startHarness } from "./harness.js";
 
 function configWith(policy: "random" | "reject" | "cookie") {
@@ -34,7 +35,7 @@ test("reject: a request without a key gets 400 missing_key", async (t) => {
 });
 
 test("random: keyless requests spread over members (seeded)", async (t) => {
-  const seed = 4242;
+  const seed = testSeed(4242);
   const h = await startHarness({
     members: 3,
     config: configWith("random"),
@@ -43,7 +44,7 @@ test("random: keyless requests spread over members (seeded)", async (t) => {
   t.after(() => h.close());
   const seen = new Set<string>();
   for (let i = 0; i < 30; i++) seen.add((await send(h.port)).json().member);
-  assert.equal(seen.size, 3, `seed ${seed}: only ${[...seen]}`);
+  assert.equal(seen.size, 3, `${seedNote(seed)}: only ${[...seen]}`);
   assert.equal(h.rec.ends.at(-1)?.keyHash, -1, "no key, no key hash");
 });
 

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { randomKeys } from "../../ring/random.js";
+import { seedNote, testSeed } from "../support/prng.js";
 import {
   eventually,
   fetchJson,
@@ -17,7 +18,7 @@ import {
 } from "../support/shardgate-process.js";
 import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
 
-const SEED = 20261125;
+const SEED = testSeed(20261125);
 const TOKEN = "s3cret-token";
 
 interface StateBody {
@@ -94,7 +95,7 @@ describe("ops: admin API on the issue's minimal config", () => {
   test("/admin/route names the member a real request with that key reached", async () => {
     for (const key of keys) {
       const res = await fetchJson(`${sg.httpUrl}/anything`, { headers: { "x-user-id": key } });
-      assert.equal(res.status, 200, `seed ${SEED} key ${key}: ${res.text}`);
+      assert.equal(res.status, 200, `${seedNote(SEED)} key ${key}: ${res.text}`);
       const served = (res.body as { member: string }).member;
       reached.set(key, served);
       const e = await fetchJson(`${sg.adminUrl}/admin/route?pool=users&key=${encodeURIComponent(key)}`);
@@ -103,12 +104,12 @@ describe("ops: admin API on the issue's minimal config", () => {
       assert.equal(
         body.member,
         served,
-        `seed ${SEED} key ${key}: explained ${e.text}, request reached ${served}`,
+        `${seedNote(SEED)} key ${key}: explained ${e.text}, request reached ${served}`,
       );
       assert.equal(
         body.owner,
         served,
-        `all members are healthy, so the owner serves (seed ${SEED} key ${key})`,
+        `all members are healthy, so the owner serves (${seedNote(SEED)} key ${key})`,
       );
       assert.equal(body.pool, "users");
       assert.equal(body.key, key);
@@ -116,7 +117,7 @@ describe("ops: admin API on the issue's minimal config", () => {
       assert.deepEqual(body.skipped, []);
       assert.equal(typeof body.ringVersion, "number");
     }
-    assert.ok(new Set(reached.values()).size >= 2, `24 keys should spread over members (seed ${SEED})`);
+    assert.ok(new Set(reached.values()).size >= 2, `24 keys should spread over members (${seedNote(SEED)})`);
   });
 
   test("/admin/route rejects missing and unknown parameters with JSON errors", async () => {
@@ -160,7 +161,11 @@ describe("ops: admin API on the issue's minimal config", () => {
     const moved = await fetchJson(`${sg.httpUrl}/`, { headers: { "x-user-id": key } });
     assert.equal(moved.status, 200, moved.text);
     const newMember = (moved.body as { member: string }).member;
-    assert.notEqual(newMember, owner, `a draining member takes no new requests (seed ${SEED} key ${key})`);
+    assert.notEqual(
+      newMember,
+      owner,
+      `a draining member takes no new requests (${seedNote(SEED)} key ${key})`,
+    );
     const e = (await fetchJson(`${sg.adminUrl}/admin/route?pool=users&key=${key}`)).body as RouteBody;
     assert.equal(e.owner, owner);
     assert.equal(e.member, newMember);
@@ -237,7 +242,7 @@ describe("ops: admin API on the issue's minimal config", () => {
       assert.match(text, new RegExp(`# TYPE ${name} counter`), name);
     }
     for (const key of keys)
-      assert.ok(!text.includes(key), `raw key ${key} leaked into /metrics (seed ${SEED})`);
+      assert.ok(!text.includes(key), `raw key ${key} leaked into /metrics (${seedNote(SEED)})`);
     for (const line of text.split("\n")) {
       if (line.startsWith("#") || line === "") continue;
       assert.match(line, /^shardgate_/, `every metric name starts with shardgate_: ${line}`);
@@ -282,7 +287,7 @@ describe("ops: admin API on the issue's minimal config", () => {
     assert.equal(typeof line.durationMs, "number");
     assert.equal(typeof line.ringVersion, "number");
     const all = sg.proc.lines.map((l) => JSON.stringify(l)).join("\n");
-    for (const k of keys) assert.ok(!all.includes(k), `raw key ${k} appears in the log (seed ${SEED})`);
+    for (const k of keys) assert.ok(!all.includes(k), `raw key ${k} appears in the log (${seedNote(SEED)})`);
     const accessLines = sg.proc.lines.filter((l) => l.type === "access").length;
     // 24 keyed requests, 2 around the drain, this one: each is exactly one line.
     assert.equal(accessLines, keys.length + 3, "one access line per proxied request");

@@ -13,7 +13,7 @@ import type { MemberInput, PoolSnapshot } from "../../proxy/routing/types.js";
 import { Maglev } from "../../ring/maglev.js";
 import { RingHash } from "../../ring/ring-hash.js";
 import type { HashTable } from "../../ring/types.js";
-import { pick, seededRandom, testSeed } from "../support/prng.js";
+import { pick, seededRandom, seedNote, testSeed } from "../support/prng.js";
 
 const BASE_SEED = testSeed(16_016);
 
@@ -40,7 +40,7 @@ function assertSame(inc: PoolSnapshot, fresh: PoolSnapshot, why: string): void {
   assert.equal(inc.settings, fresh.settings, `${why}: settings`);
   assert.equal(inc.ringVersion, fresh.ringVersion, `${why}: ring version`);
   assert.deepEqual([...inc.retryMethods], [...fresh.retryMethods], `${why}: retry methods`);
-  const r = seededRandom(7);
+  const r = seededRandom(BASE_SEED ^ 7);
   for (let i = 0; i < 64; i++) {
     const h = Math.floor(r() * 2 ** 32);
     assert.equal(
@@ -136,7 +136,7 @@ function runSequence(seed: number, algorithm: "ring" | "maglev", balanced: boole
         : [...members].sort(() => rnd() - 0.5),
       ringVersion: ++version,
     };
-    const why = `seed ${seed} ${algorithm}${balanced ? "+bounded" : ""} step ${step} (${op})`;
+    const why = `${seedNote(BASE_SEED)} (+${seed - BASE_SEED}) ${algorithm}${balanced ? "+bounded" : ""} step ${step} (${op})`;
     const inc = updatePoolSnapshot(prev, input);
     assertSame(inc, buildPoolSnapshot(input), why);
     if (FLAG_OPS.includes(op)) assert.equal(inc.table, prev.table, `${why}: a flag change shares the table`);

@@ -6,13 +6,16 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { randomKeys } from "../../ring/random.js";
+import { seedNote, testSeed } from "../support/prng.js";
 import { eventuallyTrue } from "../support/wait.js";
 import { defaultConfig, send, startHarness } from "./harness.js";
 
+const SEED = testSeed(31);
+
 /** A key whose owner is `memberId` (searched over seeded keys). */
 function keyOwnedBy(h: Awaited<ReturnType<typeof startHarness>>, memberId: string, seed: number): string {
-  for (const k of randomKeys(seed, 500)) if (h.plane.explain("users", k)?.owner === memberId) return k;
-  throw new Error(`seed ${seed}: no key owned by ${memberId}`);
+  for (const k of randomKeys(SEED + seed, 500)) if (h.plane.explain("users", k)?.owner === memberId) return k;
+  throw new Error(`${seedNote(SEED)} (+${seed}): no key owned by ${memberId}`);
 }
 
 test("a dead member's keys fail over to the next distinct member (GET retried, then skipped locally)", async (t) => {

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { WebSocket } from "ws";
 import { randomKeys } from "../../ring/random.js";
+import { seedNote, testSeed } from "../support/prng.js";
 import { eventuallyTrue } from "../support/wait.js";
 import { defaultConfig, send, startHarness } from "./harness.js";
 
@@ -30,17 +31,17 @@ function wsRoundTrip(port: number, key: string, message: string): Promise<string
 test("a websocket with key K reaches the member plain requests with K reach", async (t) => {
   const h = await startHarness({ members: 3 });
   t.after(() => h.close());
-  const seed = 77;
+  const seed = testSeed(77);
   const members = new Set<string>();
   for (const key of randomKeys(seed, 8)) {
     const http = await send(h.port, { headers: { "x-user-id": key } });
     const echoed = await wsRoundTrip(h.port, key, `hello-${key}`);
     const [member, text] = echoed.split(/:(.*)/s);
-    assert.equal(member, http.json().member, `seed ${seed} key ${key}`);
+    assert.equal(member, http.json().member, `${seedNote(seed)} key ${key}`);
     assert.equal(text, `hello-${key}`);
     members.add(member);
   }
-  assert.ok(members.size >= 2, `seed ${seed}: websockets all went to ${[...members]}`);
+  assert.ok(members.size >= 2, `${seedNote(seed)}: websockets all went to ${[...members]}`);
   assert.ok(
     await eventuallyTrue(() => h.plane.inFlight() === 0),
     "closed websockets leave no in-flight record",

@@ -10,6 +10,7 @@ import {
   ownersOf,
 } from "../../ring/analysis.js";
 import { buildRingHash } from "../../ring/ring-hash.js";
+import { seedNote, testSeed } from "../support/prng.js";
 import { randomHashes } from "./support.js";
 
 const equal = (n: number) => Array.from({ length: n }, (_, i) => ({ id: `m${i}`, weight: 1 }));
@@ -34,13 +35,13 @@ describe("analysis", () => {
   });
 
   it("movedFraction compares owners by id: zero for the same members, exact on a removal", () => {
-    const seed = 77;
+    const seed = testSeed(77);
     const hashes = randomHashes(seed, 20_000);
     const a = buildRingHash(equal(10));
     assert.equal(movedFraction(a, buildRingHash(equal(10).reverse()), hashes), 0);
     const b = buildRingHash(equal(10).filter((m) => m.id !== "m3"));
     const owned = keysPerMember(a, hashes)[a.members.findIndex((m) => m.id === "m3")];
-    assert.equal(movedFraction(a, b, hashes), owned / hashes.length, `seed ${seed}`);
+    assert.equal(movedFraction(a, b, hashes), owned / hashes.length, seedNote(seed));
     assert.equal(ownersOf(buildRingHash([]), hashes)[0], -1);
     assert.equal(movedFraction(buildRingHash([]), a, hashes), 1);
   });

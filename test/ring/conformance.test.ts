@@ -9,7 +9,10 @@ import { buildMaglev } from "../../ring/maglev.js";
 import { RingConfigError } from "../../ring/ring-error.js";
 import { buildRingHash } from "../../ring/ring-hash.js";
 import type { AcceptMember, HashTable, RingMember } from "../../ring/types.js";
-import { seededRandom } from "../support/prng.js";
+import { seededRandom, seedNote, testSeed } from "../support/prng.js";
+
+const SEED = testSeed(101);
+
 import { randomHashes } from "./support.js";
 
 interface Impl {
@@ -85,7 +88,7 @@ const idOf = (t: HashTable, m: number): string => (m === -1 ? "<none>" : t.membe
 for (const impl of IMPLS) {
   describe(`HashTable conformance: ${impl.name}`, () => {
     it("is deterministic: the same members in any order give identical lookups", () => {
-      const seed = 101;
+      const seed = SEED;
       const members = equal(25);
       const a = impl.build(members);
       const hashes = randomHashes(seed, 20_000);
@@ -96,7 +99,11 @@ for (const impl of IMPLS) {
           a.members.map((m) => m.id),
         );
         for (let i = 0; i < hashes.length; i++) {
-          assert.equal(b.lookup(hashes[i]), a.lookup(hashes[i]), `key ${i} round ${round} (seed ${seed})`);
+          assert.equal(
+            b.lookup(hashes[i]),
+            a.lookup(hashes[i]),
+            `key ${i} round ${round} (${seedNote(SEED)})`,
+          );
         }
       }
     });
@@ -115,17 +122,17 @@ for (const impl of IMPLS) {
     });
 
     it("gives every member keys", () => {
-      const seed = 202;
+      const seed = SEED + 101;
       const t = impl.build(equal(40));
       const counts = new Int32Array(40);
       const hashes = randomHashes(seed, 50_000);
       for (const h of hashes) counts[t.lookup(h)]++;
       for (let m = 0; m < 40; m++)
-        assert.ok(counts[m] > 0, `member ${idOf(t, m)} got no keys (seed ${seed})`);
+        assert.ok(counts[m] > 0, `member ${idOf(t, m)} got no keys (${seedNote(SEED)})`);
     });
 
     it(`respects weights within ${impl.weightTolerance * 100}% of each member's share`, () => {
-      const seed = 303;
+      const seed = SEED + 202;
       const weights = [1, 1, 2, 2, 3, 3, 4, 4];
       const t = impl.build(weights.map((w, i) => ({ id: `w${i}`, weight: w })));
       const total = weights.reduce((a, b) => a + b, 0);
@@ -137,13 +144,13 @@ for (const impl of IMPLS) {
         const err = Math.abs(counts[m] - expected) / expected;
         assert.ok(
           err <= impl.weightTolerance,
-          `${idOf(t, m)} weight ${t.members[m].weight}: ${counts[m]} keys vs ${expected.toFixed(0)} expected, error ${(err * 100).toFixed(1)}% (seed ${seed})`,
+          `${idOf(t, m)} weight ${t.members[m].weight}: ${counts[m]} keys vs ${expected.toFixed(0)} expected, error ${(err * 100).toFixed(1)}% (${seedNote(SEED)})`,
         );
       }
     });
 
     it("disrupts minimally when one member is added or removed", () => {
-      const seed = 404;
+      const seed = SEED + 303;
       const hashes = randomHashes(seed, 100_000);
       const base = equal(20);
       const before = impl.build(base);
@@ -159,12 +166,12 @@ for (const impl of IMPLS) {
         if (nowAdd !== was) {
           movedAdd++;
           if (impl.strictlyMinimal)
-            assert.equal(nowAdd, "new", `key ${i} moved ${was} -> ${nowAdd} (seed ${seed})`);
+            assert.equal(nowAdd, "new", `key ${i} moved ${was} -> ${nowAdd} (${seedNote(SEED)})`);
         }
         if (nowRemove !== was) {
           movedRemove++;
           if (impl.strictlyMinimal)
-            assert.equal(was, "m7", `key ${i} moved ${was} -> ${nowRemove} (seed ${seed})`);
+            assert.equal(was, "m7", `key ${i} moved ${was} -> ${nowRemove} (${seedNote(SEED)})`);
         }
       }
       const idealAdd = 1 / 21;
@@ -174,29 +181,29 @@ for (const impl of IMPLS) {
       // (about +-8% per sigma); the strict per-key check above is the real property.
       assert.ok(
         movedAdd / hashes.length <= bound * idealAdd,
-        `add moved ${((movedAdd / hashes.length) * 100).toFixed(2)}% vs ideal ${(idealAdd * 100).toFixed(2)}% (seed ${seed})`,
+        `add moved ${((movedAdd / hashes.length) * 100).toFixed(2)}% vs ideal ${(idealAdd * 100).toFixed(2)}% (${seedNote(SEED)})`,
       );
       assert.ok(
         movedRemove / hashes.length <= bound * idealRemove,
-        `remove moved ${((movedRemove / hashes.length) * 100).toFixed(2)}% vs ideal ${(idealRemove * 100).toFixed(2)}% (seed ${seed})`,
+        `remove moved ${((movedRemove / hashes.length) * 100).toFixed(2)}% vs ideal ${(idealRemove * 100).toFixed(2)}% (${seedNote(SEED)})`,
       );
-      assert.ok(movedAdd > 0 && movedRemove > 0, `nothing moved (seed ${seed})`);
+      assert.ok(movedAdd > 0 && movedRemove > 0, `nothing moved (${seedNote(SEED)})`);
     });
 
     it("successors yields every member exactly once, starting at lookup()", () => {
-      const seed = 505;
+      const seed = SEED + 404;
       const t = impl.build(equal(12));
       for (const h of randomHashes(seed, 300)) {
         const order = [...t.successors(h)];
-        assert.equal(order.length, 12, `hash ${h} (seed ${seed})`);
-        assert.equal(new Set(order).size, 12, `duplicates for hash ${h} (seed ${seed})`);
-        assert.equal(order[0], t.lookup(h), `hash ${h} (seed ${seed})`);
+        assert.equal(order.length, 12, `hash ${h} (${seedNote(SEED)})`);
+        assert.equal(new Set(order).size, 12, `duplicates for hash ${h} (${seedNote(SEED)})`);
+        assert.equal(order[0], t.lookup(h), `hash ${h} (${seedNote(SEED)})`);
         for (const m of order) assert.ok(m >= 0 && m < 12);
       }
     });
 
     it("pick returns the first accepted member in successor order, each asked at most once", () => {
-      const seed = 606;
+      const seed = SEED + 505;
       const rnd = seededRandom(seed);
       const t = impl.build(equal(10));
       for (const h of randomHashes(seed, 300)) {
@@ -213,8 +220,8 @@ for (const impl of IMPLS) {
           return allowed.has(m);
         });
         const expected = order.find((m) => allowed.has(m)) ?? -1;
-        assert.equal(got, expected, `hash ${h} allowed ${[...allowed]} (seed ${seed})`);
-        assert.equal(new Set(asked).size, asked.length, `a member was asked twice (seed ${seed})`);
+        assert.equal(got, expected, `hash ${h} allowed ${[...allowed]} (${seedNote(SEED)})`);
+        assert.equal(new Set(asked).size, asked.length, `a member was asked twice (${seedNote(SEED)})`);
         assert.deepEqual(asked, order.slice(0, expected === -1 ? order.length : order.indexOf(expected) + 1));
       }
     });
@@ -228,7 +235,7 @@ for (const impl of IMPLS) {
     });
 
     it("pick may be called again from inside accept (re-entrancy)", () => {
-      const seed = 707;
+      const seed = SEED + 606;
       const t = impl.build(equal(8));
       for (const h of randomHashes(seed, 50)) {
         const order = [...t.successors(h)];
@@ -237,7 +244,7 @@ for (const impl of IMPLS) {
           inner.push(t.pick((h + 1) >>> 0, (x) => x === m));
           return m === order[3];
         });
-        assert.equal(got, order[3], `hash ${h} (seed ${seed})`);
+        assert.equal(got, order[3], `hash ${h} (${seedNote(SEED)})`);
         assert.deepEqual(inner, order.slice(0, 4));
       }
     });
@@ -254,7 +261,7 @@ for (const impl of IMPLS) {
     });
 
     it("with one member: everything goes to it", () => {
-      const seed = 808;
+      const seed = SEED + 707;
       const t = impl.build([{ id: "only", weight: 3 }]);
       for (const h of randomHashes(seed, 1000)) {
         assert.equal(t.lookup(h), 0);

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { hashBytes, hashKey } from "../../ring/hash.js";
 import { randomKeyHashes, randomKeys } from "../../ring/random.js";
-import { seededRandom } from "../support/prng.js";
+import { seededRandom, seedNote, testSeed } from "../support/prng.js";
 
 const hex = (n: number): string => `0x${n.toString(16).padStart(8, "0")}`;
 
@@ -84,7 +84,7 @@ describe("hashKey: shardgate contract pins (never change)", () => {
   }
 
   it("equals hashBytes over the UTF-8 encoding for random keys (ASCII and not)", () => {
-    const seed = 0x5eed_0001;
+    const seed = testSeed(0x5eed_0001);
     const rnd = seededRandom(seed);
     const alphabet = ["a", "Z", "9", "-", "é", "ß", "日", "😀", "\uD800", "\uDFFF", "\0", "~"];
     const enc = new TextEncoder();
@@ -97,7 +97,7 @@ describe("hashKey: shardgate contract pins (never change)", () => {
       assert.equal(
         hashKey(key, s),
         hashBytes(bytes, bytes.length, s),
-        `key #${n} ${JSON.stringify(key.slice(0, 20))} (seed ${seed})`,
+        `key #${n} ${JSON.stringify(key.slice(0, 20))} (${seedNote(seed)})`,
       );
     }
   });
@@ -105,6 +105,7 @@ describe("hashKey: shardgate contract pins (never change)", () => {
 
 describe("seeded key sets (ring simulate, bench)", () => {
   it("randomKeyHashes hashes exactly the keys randomKeys gives for the same seed", () => {
+    // Fixed on purpose: these are the seeds given to randomKeys (including the largest), not the test's own.
     for (const seed of [1, 7, 0xffffffff]) {
       const keys = randomKeys(seed, 300, 12);
       assert.equal(new Set(keys).size, 300, `seed ${seed}`);

@@ -5,9 +5,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { buildRingHash } from "../../ring/index.js";
-import { seededRandom } from "../support/prng.js";
+import { seededRandom, seedNote, testSeed } from "../support/prng.js";
 
-const SEED = 0x10c4;
+const SEED = testSeed(0x10c4);
 
 function referenceOwner(points: Uint32Array, owners: Uint32Array, h: number): number {
   for (let i = 0; i < points.length; i++) if (points[i] >= h) return owners[i];
@@ -27,7 +27,11 @@ test(`ring lookup equals "first point >= h, else the first point" (seed ${SEED})
   let wrapped = 0;
   for (const h of hashes) {
     if (h > last) wrapped++;
-    assert.equal(ring.lookup(h), referenceOwner(ring.points, ring.owners, h), `hash ${h} (seed ${SEED})`);
+    assert.equal(
+      ring.lookup(h),
+      referenceOwner(ring.points, ring.owners, h),
+      `hash ${h} (${seedNote(SEED)})`,
+    );
   }
   assert.ok(wrapped >= 2, "hashes past the last point were checked");
   assert.notEqual(
@@ -80,11 +84,11 @@ for (const [members, ppw] of [
     for (let i = 0; i < 20_000; i++) hashes.push(Math.floor(rand() * 2 ** 32) >>> 0);
     for (const h of hashes) {
       const want = ring.owners[referenceSlot(ring.points, h)];
-      assert.equal(ring.lookup(h), want, `hash ${h} (seed ${SEED + members})`);
+      assert.equal(ring.lookup(h), want, `hash ${h} (${seedNote(SEED)}, sub-seed ${SEED + members})`);
       assert.equal(
         ring.pick(h, () => true),
         want,
-        `pick, hash ${h} (seed ${SEED + members})`,
+        `pick, hash ${h} (${seedNote(SEED)}, sub-seed ${SEED + members})`,
       );
     }
   });

@@ -8,7 +8,7 @@ import { test } from "node:test";
 import { hashKey } from "../../ring/hash.js";
 import { buildMaglev, isPrime, MAGLEV_OFFSET_SEED, MAGLEV_SKIP_SEED } from "../../ring/maglev.js";
 import type { RingMember } from "../../ring/types.js";
-import { pick, seededRandom, testSeed } from "../support/prng.js";
+import { pick, seededRandom, seedNote, testSeed } from "../support/prng.js";
 
 const SEED = testSeed(16_160);
 
@@ -52,7 +52,7 @@ test(`maglev tables equal the plainly written contract (seed ${SEED})`, () => {
       id: `${pick(rnd, ["m", "node-", "10.0.0."])}${i}`,
       weight: weighted ? 1 + Math.floor(rnd() * 4) : 3,
     }));
-    const why = `seed ${SEED} round ${round}: ${n} members, size ${size}, ${weighted ? "weighted" : "equal"}`;
+    const why = `${seedNote(SEED)} round ${round}: ${n} members, size ${size}, ${weighted ? "weighted" : "equal"}`;
     assert.deepEqual(
       [...buildMaglev(members, { tableSize: size }).table],
       referenceTable(members, size),
@@ -73,7 +73,7 @@ test(`maglev tables at 65,535 and 65,536 members, 16-bit and 32-bit (seed ${SEED
       weight: weighted ? 1 + Math.floor(rnd() * 3) : 1,
     }));
     const t = buildMaglev(members, { tableSize: size });
-    const why = `seed ${SEED}: ${n} members, ${weighted ? "weighted" : "equal"}`;
+    const why = `${seedNote(SEED)}: ${n} members, ${weighted ? "weighted" : "equal"}`;
     assert.equal(t.table instanceof Uint16Array, n <= 65_535, `${why}: element width`);
     assert.deepEqual([...t.table], referenceTable(members, size), why);
   }

@@ -11,9 +11,9 @@ import { PointHasher } from "../../ring/point-hash.js";
 import { bucketIndex, sortPoints } from "../../ring/point-sort.js";
 import { buildRingHash } from "../../ring/ring-hash.js";
 import type { RingMember } from "../../ring/types.js";
-import { seededRandom } from "../support/prng.js";
+import { seededRandom, seedNote, testSeed } from "../support/prng.js";
 
-const SEED = 0x16_4;
+const SEED = testSeed(0x16_4);
 
 function randomId(rnd: () => number): string {
   const alphabet = ["a", "Z", "0", ".", ":", "-", "é", "ß", "中", "😀", "\ud800"];
@@ -54,7 +54,11 @@ test("PointHasher equals hashKey of the point string", () => {
       1_000_000,
       Math.floor(rnd() * 2 ** 31),
     ]) {
-      assert.equal(h.point(i), hashKey(`${id}-${i}`, 0), `seed ${SEED}: id ${JSON.stringify(id)} point ${i}`);
+      assert.equal(
+        h.point(i),
+        hashKey(`${id}-${i}`, 0),
+        `${seedNote(SEED)}: id ${JSON.stringify(id)} point ${i}`,
+      );
     }
   }
 });
@@ -74,8 +78,8 @@ test("the ring build equals the string-per-point, comparison-sorted build (seede
     const ppw = 1 + Math.floor(rnd() * 40);
     const ring = buildRingHash(members, { pointsPerWeight: ppw });
     const ref = referenceRing(members, ppw);
-    assert.deepEqual([...ring.points], ref.points, `seed ${SEED + s}: points`);
-    assert.deepEqual([...ring.owners], ref.owners, `seed ${SEED + s}: owners`);
+    assert.deepEqual([...ring.points], ref.points, `${seedNote(SEED)}, sub-seed ${SEED + s}: points`);
+    assert.deepEqual([...ring.owners], ref.owners, `${seedNote(SEED)}, sub-seed ${SEED + s}: owners`);
   }
 });
 
@@ -94,7 +98,7 @@ test("sortPoints is a stable sort by hash: equal hashes keep their input order",
   assert.deepEqual(
     [...out.points].map((p, i) => [p, out.owners[i]]),
     expected,
-    `seed ${SEED}`,
+    seedNote(SEED),
   );
 });
 
@@ -110,7 +114,11 @@ test("PointHasher.next walks point(0), point(1), ... across every digit carry", 
     for (let i = 0; i < count; i++) {
       const got = h.next();
       if (got !== ref.point(i))
-        assert.equal(got, hashKey(`${id}-${i}`, 0), `seed ${SEED + 100}: id ${id} point ${i}`);
+        assert.equal(
+          got,
+          hashKey(`${id}-${i}`, 0),
+          `${seedNote(SEED)}, sub-seed ${SEED + 100}: id ${id} point ${i}`,
+        );
     }
   }
 });
@@ -150,7 +158,11 @@ test("buildPackedRing (and unpackPoints) equal sortPoints plus packing: points, 
       id: rnd() < 0.3 ? `${randomId(rnd)}#${i}` : `10.0.${i >> 8}.${i & 255}:8080`,
       weight: 1 + Math.floor(rnd() * 3),
     }));
-    cases.push({ members, ppw: s < 3 ? 1 + Math.floor(rnd() * 200) : 160, what: `seed ${SEED + 200 + s}` });
+    cases.push({
+      members,
+      ppw: s < 3 ? 1 + Math.floor(rnd() * 200) : 160,
+      what: `${seedNote(SEED)}, sub-seed ${SEED + 200 + s}`,
+    });
   }
   for (const { members, ppw, what } of cases) {
     const want = sortedAndPacked(members, ppw);

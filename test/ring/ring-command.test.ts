@@ -6,7 +6,10 @@ import { execFile } from "node:child_process";
 import { describe, it } from "node:test";
 import { parseSimulateArgs, simulate, sizeHint } from "../../proxy/commands/ring.js";
 import { UsageError } from "../../proxy/commands/usage-error.js";
+import { seedNote, testSeed } from "../support/prng.js";
 import { shardgateArgv } from "../support/shardgate-process.js";
+
+const SEED = testSeed(7);
 
 function shardgate(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const argv = shardgateArgv(args);
@@ -113,14 +116,14 @@ describe("ring simulate (in-process)", () => {
       "--remove",
       "1",
       "--seed",
-      "7",
+      String(SEED),
     ]);
     const a = simulate(o);
-    assert.deepEqual(simulate(o), a);
+    assert.deepEqual(simulate(o), a, seedNote(SEED));
     // Ring hash moves exactly the removed member's keys (m7 is the last one).
     const m7 = a.perMember.find((m) => m.id === "m7");
-    assert.ok(m7 !== undefined && a.moved !== undefined);
-    assert.equal(a.moved.fraction, m7.keys / 20000);
+    assert.ok(m7 !== undefined && a.moved !== undefined, seedNote(SEED));
+    assert.equal(a.moved.fraction, m7.keys / 20000, seedNote(SEED));
     assert.ok(Math.abs(a.moved.ideal - 1 / 8) < 1e-12);
   });
 

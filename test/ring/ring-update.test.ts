@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { buildRingHash, type RingHash } from "../../ring/ring-hash.js";
 import type { RingMember } from "../../ring/types.js";
-import { seededRandom, testSeed } from "../support/prng.js";
+import { seededRandom, seedNote, testSeed } from "../support/prng.js";
 
 const SEED = testSeed(16_0614);
 
@@ -56,7 +56,7 @@ test("updated rings equal fresh builds over seeded random join/leave/reweight se
     let ring = buildRingHash(members, { pointsPerWeight: ppw });
     for (let step = 0; step < 20; step++) {
       const op = Math.floor(rnd() * 4);
-      const why = `seed ${SEED} run ${run} ppw ${ppw} step ${step} op ${op} (${members.length} members)`;
+      const why = `${seedNote(SEED)} run ${run} ppw ${ppw} step ${step} op ${op} (${members.length} members)`;
       if (op === 0 || members.length < 3) {
         // Joins, at random places of the id order (ids sort as strings: m12 < m2).
         const n = 1 + Math.floor(rnd() * 3);

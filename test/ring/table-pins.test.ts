@@ -8,6 +8,10 @@ import { hashBytes, hashKey } from "../../ring/hash.js";
 import { buildMaglev } from "../../ring/maglev.js";
 import { buildRingHash } from "../../ring/ring-hash.js";
 import type { HashTable } from "../../ring/types.js";
+import { seedNote, testSeed } from "../support/prng.js";
+
+// The pinned tables below are golden values and stay fixed; only the random probe hashes are seeded.
+const SEED = testSeed(7);
 
 const members = [
   { id: "10.0.0.1:8080", weight: 1 },
@@ -82,10 +86,10 @@ describe("maglev slot arithmetic", () => {
         0x80000000,
         0xfffffffe,
         0xffffffff,
-        ...randomHashes(size, 5000),
+        ...randomHashes(SEED + size, 5000),
       ];
       for (const h of hs)
-        assert.equal(t.lookup(h), t.table[h % size], `size ${size} hash ${h} (seed ${size})`);
+        assert.equal(t.lookup(h), t.table[h % size], `size ${size} hash ${h} (${seedNote(SEED)})`);
     }
   });
 });
