@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { BreakerDecider, type BreakerRules, type OutcomeCounts } from "../../health/breaker.js";
-import { pick, seededRandom, testSeed } from "../support/prng.js";
+import { pick, seededRandom, seedNote, testSeed } from "../support/prng.js";
 
 const RULES: BreakerRules = {
   consecutiveFailures: 4,
@@ -57,7 +57,7 @@ describe("BreakerDecider: window slab and sweep timing", () => {
       let forgotten = 0;
       for (let step = 0; step < 1500; step++) {
         now += Math.floor(rnd() * 250);
-        const at = `step ${step}, t=${now} (seed=${seed}, replay with E2E_SEED=${seed})`;
+        const at = `step ${step}, t=${now} (${seedNote(seed)})`;
         const r = rnd();
         if (r < 0.03) {
           const [pool, member] = [pick(rnd, POOLS), pick(rnd, MEMBERS)];

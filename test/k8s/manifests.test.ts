@@ -53,8 +53,10 @@ const find = (objs: Obj[], kind: string, name?: string): Obj => {
 const dir = mkdtempSync(join(tmpdir(), "shardgate-k8s-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
+let configs = 0;
+
 function validateConfig(text: string, env: Record<string, string>): { code: number | null; out: string } {
-  const file = join(dir, `cfg-${Math.random().toString(36).slice(2)}.yaml`);
+  const file = join(dir, `cfg-${++configs}.yaml`);
   writeFileSync(file, text);
   const { command, args } = shardgateArgv(["validate", "--config", file]);
   const r = spawnSync(command, [...args], {

@@ -17,6 +17,7 @@ import {
 } from "../../proxy/metrics/member-histogram-mode.js";
 import { createMetrics, type ShardgateMetrics } from "../../proxy/metrics/registry.js";
 import { SeriesCache } from "../../proxy/metrics/series-cache.js";
+import { seedNote, testSeed } from "../support/prng.js";
 import {
   fetchJson,
   metricLines,
@@ -109,7 +110,7 @@ async function longestStall(work: () => Promise<void>): Promise<number> {
 
 describe("sliced /metrics exposition", () => {
   test("is byte-identical to prom-client's registry.metrics(), in small slices and under back-pressure", async () => {
-    const seed = 1601;
+    const seed = testSeed(1601);
     const { metrics } = populated(
       [
         ["small", 3],
@@ -121,15 +122,15 @@ describe("sliced /metrics exposition", () => {
     const expected = await metrics.registry.metrics();
     const sliced = collector();
     await streamExposition(metrics.registry, sliced, { sliceMs: 0, chunkChars: 512 });
-    assert.equal(sliced.text(), expected, `seed ${seed}`);
-    assert.ok(sliced.writes > 100, `written in many chunks, got ${sliced.writes} (seed ${seed})`);
+    assert.equal(sliced.text(), expected, seedNote(seed));
+    assert.ok(sliced.writes > 100, `written in many chunks, got ${sliced.writes} (${seedNote(seed)})`);
     const pressed = collector(true);
     await streamExposition(metrics.registry, pressed);
-    assert.equal(pressed.text(), expected, `seed ${seed}: back-pressure changes nothing`);
+    assert.equal(pressed.text(), expected, `${seedNote(seed)}: back-pressure changes nothing`);
   });
 
   test("stops rendering once the receiver is gone (a scraper that hung up)", async () => {
-    const seed = 1605;
+    const seed = testSeed(1605);
     const { metrics } = populated([["big", 2_000]], seed);
     let writes = 0;
     let chars = 0;
@@ -144,12 +145,12 @@ describe("sliced /metrics exposition", () => {
     };
     await streamExposition(metrics.registry, gone, { chunkChars: 4096 });
     const whole = (await metrics.registry.metrics()).length;
-    assert.ok(writes <= 4, `no write after the receiver closed (${writes} writes, seed ${seed})`);
-    assert.ok(chars < whole / 4, `rendering stopped early: ${chars} of ${whole} chars (seed ${seed})`);
+    assert.ok(writes <= 4, `no write after the receiver closed (${writes} writes, ${seedNote(seed)})`);
+    assert.ok(chars < whole / 4, `rendering stopped early: ${chars} of ${whole} chars (${seedNote(seed)})`);
   });
 
   test("promtool check metrics accepts the streamed text", async (t) => {
-    const seed = 1602;
+    const seed = testSeed(1602);
     const { metrics } = populated([["users", 50]], seed);
     const sink = collector();
     await streamExposition(metrics.registry, sink, { sliceMs: 0 });
@@ -159,11 +160,11 @@ describe("sliced /metrics exposition", () => {
     writeFileSync(file, sink.text());
     // promtool reads the exposition on stdin; exit 0 = parses and passes its lint.
     const r = await run("sh", ["-c", `promtool check metrics < "${file}"`]).catch((e) => e);
-    assert.equal(r.code ?? 0, 0, `promtool (seed ${seed}): ${r.stdout}${r.stderr}`);
+    assert.equal(r.code ?? 0, 0, `promtool (${seedNote(seed)}): ${r.stdout}${r.stderr}`);
   });
 
   test("a scrape of 10,000 members with traffic never holds the event loop long", async () => {
-    const seed = 1603;
+    const seed = testSeed(1603);
     const { metrics } = populated([["big", 10_000]], seed);
     const { metrics: small } = populated([["small", 3]], seed);
     // The least of three scrapes' longest stalls: a loaded machine that deschedules this
@@ -186,20 +187,20 @@ describe("sliced /metrics exposition", () => {
       closed: () => false,
     };
     const bigStall = await leastOfThree(() => streamExposition(metrics.registry, counting));
-    assert.ok(bytes > 3 * 5_000_000, `the scrapes are large (${bytes} chars in three, seed ${seed})`);
+    assert.ok(bytes > 3 * 5_000_000, `the scrapes are large (${bytes} chars in three, ${seedNote(seed)})`);
     // prom-client's registry.metrics() held this loop for 1.6-8 s in one go on this machine
     // (every scrape); in slices of ~4 ms the longest stall is a few slices at most, the floor
     // leaves room for a loaded machine's scheduling (~20 ms gaps at load 25 on 2 cores).
     const bound = Math.max(100, 4 * smallStall);
     assert.ok(
       bigStall <= bound,
-      `longest stall ${bigStall.toFixed(1)} ms at 10,000 members > ${bound.toFixed(1)} ms (3 members: ${smallStall.toFixed(1)} ms, seed ${seed})`,
+      `longest stall ${bigStall.toFixed(1)} ms at 10,000 members > ${bound.toFixed(1)} ms (3 members: ${smallStall.toFixed(1)} ms, ${seedNote(seed)})`,
     );
     console.log(`# stall: 3 members ${smallStall.toFixed(1)} ms, 10,000 members ${bigStall.toFixed(1)} ms`);
   });
 
   test("metrics.memberHistograms: auto covers pools up to the limit, on every pool, off none", async () => {
-    const seed = 1604;
+    const seed = testSeed(1604);
     const pools: Array<[string, number]> = [
       ["at-limit", MEMBER_HISTOGRAM_AUTO_LIMIT],
       ["over-limit", MEMBER_HISTOGRAM_AUTO_LIMIT + 1],
@@ -223,9 +224,9 @@ describe("sliced /metrics exposition", () => {
       }
       return [...found].sort();
     };
-    assert.deepEqual(await histogramPools("auto"), ["at-limit"], `seed ${seed}`);
-    assert.deepEqual(await histogramPools("on"), ["at-limit", "over-limit"], `seed ${seed}`);
-    assert.deepEqual(await histogramPools("off"), [], `seed ${seed}`);
+    assert.deepEqual(await histogramPools("auto"), ["at-limit"], seedNote(seed));
+    assert.deepEqual(await histogramPools("on"), ["at-limit", "over-limit"], seedNote(seed));
+    assert.deepEqual(await histogramPools("off"), [], seedNote(seed));
   });
 });
 

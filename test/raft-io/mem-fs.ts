@@ -79,7 +79,7 @@ export class MemFs implements StorageFs {
    * What a crash now leaves on disk: kill -9 keeps the page cache, power loss only synced data
    * ("powerReordered": plus any writeback that happened, drawn with `random`).
    */
-  image(kind: CrashImageKind, random: () => number = Math.random): Image {
+  image(kind: CrashImageKind, random: () => number = unseeded): Image {
     const out: Image = new Map();
     if (kind === "process") {
       for (const [p, f] of this.files) out.set(p, Buffer.from(f.data));
@@ -284,4 +284,9 @@ export class MemFs implements StorageFs {
     this.syncFile(this.file(fd));
     this.record("fdatasyncSync");
   }
+}
+
+/** The default `random` of image(): "powerReordered" must be given a seeded one (test/support/prng.ts). */
+function unseeded(): number {
+  throw new Error('a "powerReordered" image needs a seeded random (test/support/prng.ts)');
 }

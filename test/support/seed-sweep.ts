@@ -70,7 +70,7 @@ for (const seed of seeds) {
   const t0 = Date.now();
   const r = spawnSync(
     process.execPath,
-    ["--test", "--test-concurrency=2", "--test-timeout=120000", "--test-reporter=tap", ...files],
+    ["--test", "--test-concurrency=3", "--test-timeout=120000", "--test-reporter=tap", ...files],
     { env: { ...process.env, TEST_SEED: String(seed) }, encoding: "utf8", maxBuffer: 256 * 1024 * 1024 },
   );
   ran++;

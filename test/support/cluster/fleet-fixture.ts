@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { FleetCluster, type FleetNode, summarizeState } from "../cluster-launcher.js";
 import { type ConsulTarget, consulTarget } from "../consul/target.js";
-import { seededRandom } from "../prng.js";
+import { seededRandom, seedNote } from "../prng.js";
 import { CONDITION_DEADLINE_MS, scaled } from "../wait.js";
 import type { RouteView, StateView } from "./admin-views.js";
 import { fleetRoutingYaml } from "./fleet-config.js";
@@ -103,7 +103,7 @@ export async function startFleet(o: FleetFixtureOptions): Promise<Fleet> {
     consul,
     ups: u,
     cluster: c,
-    why: (msg) => `${msg} (seed=${o.seed}; replay with E2E_SEED=${o.seed})`,
+    why: (msg) => `${msg} (${seedNote(o.seed)})`,
     async close() {
       const left = await c.stop();
       await u.close();
