@@ -7,7 +7,8 @@
 // --budget-s (default 1800). Exits 1 when any seed failed. Run after `npm run build`.
 
 import { spawnSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseSeed, seededRandom } from "./prng.js";
 
@@ -62,6 +63,7 @@ process.stdout.write(
 const started = Date.now();
 const failed: { seed: number; tests: string[] }[] = [];
 let ran = 0;
+let logs: string | undefined;
 for (const seed of seeds) {
   if (Date.now() - started > budgetS * 1000) {
     process.stdout.write(`budget spent: ${seeds.length - ran} seeds not run\n`);
@@ -84,6 +86,10 @@ for (const seed of seeds) {
   if (!ok) {
     for (const t of tests) process.stdout.write(`    not ok: ${t}\n`);
     for (const n of new Set(notes)) process.stdout.write(`    ${n}\n`);
+    logs ??= mkdtempSync(join(tmpdir(), "seed-sweep-"));
+    const log = join(logs, `seed-${seed}.tap`);
+    writeFileSync(log, out);
+    process.stdout.write(`    full output: ${log}\n`);
     failed.push({ seed, tests });
   }
 }
