@@ -6,9 +6,10 @@ import type { AddressInfo, Socket } from "node:net";
 import { test } from "node:test";
 import { type HealthCheckConfig, poolSchema } from "../../config/file/schema.js";
 import { ActiveHealthChecker } from "../../health/active-check.js";
+import { testSeed } from "../support/prng.js";
 import { CONDITION_DEADLINE_MS, eventually } from "../support/wait.js";
 
-const SEED = Number(process.env.TEST_SEED ?? 99);
+const SEED = testSeed(99);
 
 interface Upstream {
   port: number;

@@ -12,9 +12,9 @@ import {
   type EntryMemo,
   parseHealthEntries,
 } from "../../health/consul-members.js";
-import { seededRandom } from "../support/prng.js";
+import { seededRandom, testSeed } from "../support/prng.js";
 
-const SEED = Number(process.env.TEST_SEED ?? 20261205);
+const SEED = testSeed(20261205);
 
 function entry(r: () => number, id: string): object {
   const status = r() < 0.7 ? "passing" : r() < 0.5 ? "warning" : "critical";

@@ -6,8 +6,9 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ConsulAnswerCache } from "../../health/consul-answer-cache.js";
 import { seededRandom } from "../../ring/random.js";
+import { testSeed } from "../support/prng.js";
 
-const SEED = Number(process.env.TEST_SEED ?? 1616);
+const SEED = testSeed(1616);
 const NASTY = ['"', "\\", "\\\\", '\\"', "[", "]", "{", "}", ",", " ", "\n", "é", "\u2028", "💥", "a", "0"];
 
 function randomString(r: () => number): string {

@@ -10,10 +10,10 @@ import { describe, test } from "node:test";
 import { agentClient, rawGet, rawPut, registerService, uniqueName } from "../support/consul/agent-ops.js";
 import { suiteConsul } from "../support/consul/suite-consul.js";
 import { consulTarget, needControls } from "../support/consul/target.js";
-import { seededRandom } from "../support/prng.js";
+import { seededRandom, testSeed } from "../support/prng.js";
 import { eventually } from "../support/wait.js";
 
-const SEED = Number(process.env.TEST_SEED ?? 20261125);
+const SEED = testSeed(20261125);
 const random = seededRandom(SEED);
 const seedMsg = `seed=${SEED}`;
 

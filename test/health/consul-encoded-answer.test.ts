@@ -6,9 +6,9 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { type EncodedAnswer, encodeAnswer } from "../support/consul/encoded-answer.js";
 import type { HealthEntryLike } from "../support/consul/filter.js";
-import { seededRandom } from "../support/prng.js";
+import { seededRandom, testSeed } from "../support/prng.js";
 
-const SEED = Number(process.env.TEST_SEED ?? 20261205);
+const SEED = testSeed(20261205);
 
 function entry(id: string, status: string, note: string): HealthEntryLike {
   return {

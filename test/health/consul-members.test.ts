@@ -11,8 +11,9 @@ import {
   parseHealthEntries,
 } from "../../health/consul-members.js";
 import { seededRandom } from "../../ring/random.js";
+import { testSeed } from "../support/prng.js";
 
-const SEED = Number(process.env.TEST_SEED ?? 4242);
+const SEED = testSeed(4242);
 
 function entry(
   id: string,

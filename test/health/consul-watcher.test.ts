@@ -24,11 +24,11 @@ import type { WatchLoopOptions } from "../../health/watch-loop.js";
 import { agentClient, uniqueName } from "../support/consul/agent-ops.js";
 import { suiteConsul } from "../support/consul/suite-consul.js";
 import { consulTarget, needControls } from "../support/consul/target.js";
-import { seededRandom } from "../support/prng.js";
+import { seededRandom, testSeed } from "../support/prng.js";
 import { issueCert, makeCa } from "../support/test-ca.js";
 import { eventually } from "../support/wait.js";
 
-const SEED = Number(process.env.TEST_SEED ?? 7331);
+const SEED = testSeed(7331);
 const random = seededRandom(SEED);
 const why = (s: string) => `${s} (seed=${SEED})`;
 

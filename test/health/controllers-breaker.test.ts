@@ -7,10 +7,10 @@ import { BreakerController, FORCED_OPEN_UNTIL } from "../../health/breaker-contr
 import { ControllerError } from "../../health/controller/deps.js";
 import { OutcomeRecorder } from "../../health/outcome-recorder.js";
 import { routingFrom } from "../config/cluster-fixtures.js";
-import { seededRandom } from "../support/prng.js";
+import { seededRandom, testSeed } from "../support/prng.js";
 import { FakeClock, TestCluster } from "./controllers-fakes.js";
 
-const SEED = Number(process.env.TEST_SEED ?? 9090);
+const SEED = testSeed(9090);
 const why = (s: string) => `${s} (seed=${SEED})`;
 
 const YAML = `pools:

@@ -11,11 +11,11 @@ import { MembershipController } from "../../health/membership-controller.js";
 import { agentClient, uniqueName } from "../support/consul/agent-ops.js";
 
 import { suiteConsul } from "../support/consul/suite-consul.js";
-import { seededRandom } from "../support/prng.js";
+import { seededRandom, testSeed } from "../support/prng.js";
 import { eventually } from "../support/wait.js";
 import { TestCluster } from "./controllers-fakes.js";
 
-const SEED = Number(process.env.TEST_SEED ?? 5151);
+const SEED = testSeed(5151);
 const random = seededRandom(SEED);
 const why = (s: string) => `${s} (seed=${SEED})`;
 

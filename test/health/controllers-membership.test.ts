@@ -12,10 +12,10 @@ import {
   type MembershipControllerOptions,
   type PoolMembershipStatus,
 } from "../../health/membership-controller.js";
-import { seededRandom } from "../support/prng.js";
+import { seededRandom, testSeed } from "../support/prng.js";
 import { FakeClock, FakeWatcher, TestCluster } from "./controllers-fakes.js";
 
-const SEED = Number(process.env.TEST_SEED ?? 4242);
+const SEED = testSeed(4242);
 const why = (s: string) => `${s} (seed=${SEED})`;
 
 const YAML = `pools:
