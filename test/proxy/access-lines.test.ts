@@ -34,7 +34,10 @@ function readLines(file: string): Line[] {
   } catch {
     return [];
   }
+  // The complete lines only: the batched destination may be read mid-write, and the text after
+  // the last newline is then a line still being written (JSON.parse threw on it under load).
   return text
+    .slice(0, text.lastIndexOf("\n") + 1)
     .split("\n")
     .filter((l) => l !== "")
     .map((l) => JSON.parse(l) as Line);
