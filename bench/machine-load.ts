@@ -10,7 +10,7 @@ const CLK_TCK = 100; // Linux USER_HZ: /proc times are in these ticks.
 
 interface ProcTimes {
   /** utime + stime of each live process, by pid. */
-  readonly byPid: Map<number, { ticks: number; ppid: number; comm: string; start: number }>;
+  readonly byPid: Map<number, { ticks: number; ppid: number; comm: string; start: number; nice: number }>;
   /** The bench process's own utime + stime + cutime + cstime (its reaped children included). */
   readonly selfTicks: number;
   /** cutime + cstime alone: children the bench reaped (wrk, once it exits). */
@@ -30,6 +30,12 @@ export interface RoundLoad {
   readonly benchCores: number;
   /** Cores of the bench's children that ended in the round (the load client, wrk). */
   readonly clientCores: number;
+  /**
+   * Of the outside cores, those of processes with a lower nice value than the bench process:
+   * the scheduler gives each of them several times a bench process's share (nice 0 weighs
+   * about 9x nice 10), so they, more than the total, decide what the targets get.
+   */
+  readonly higherPriorityCores: number;
   /** Cores the hypervisor took (steal). */
   readonly stealCores: number;
   readonly load1Before: number;
@@ -40,29 +46,30 @@ export interface RoundLoad {
 
 function parseStat(
   text: string,
-): { ppid: number; ticks: number; children: number; comm: string; start: number } | null {
+): { ppid: number; ticks: number; children: number; comm: string; start: number; nice: number } | null {
   const close = text.lastIndexOf(")");
   if (close < 0) return null;
   const comm = text.slice(text.indexOf("(") + 1, close);
   const f = text.slice(close + 2).split(" ");
-  // After the comm: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14) ... starttime(19).
+  // After the comm: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14) priority(15) nice(16) ... starttime(19).
   return {
     ppid: Number(f[1]),
     ticks: Number(f[11]) + Number(f[12]),
     children: Number(f[13]) + Number(f[14]),
     comm,
     start: Number(f[19]),
+    nice: Number(f[16]),
   };
 }
 
 function snapshot(): ProcTimes {
-  const byPid = new Map<number, { ticks: number; ppid: number; comm: string; start: number }>();
+  const byPid = new Map<number, { ticks: number; ppid: number; comm: string; start: number; nice: number }>();
   for (const name of readdirSync("/proc")) {
     const pid = Number(name);
     if (!Number.isInteger(pid)) continue;
     try {
       const s = parseStat(readFileSync(`/proc/${pid}/stat`, "utf8"));
-      if (s !== null) byPid.set(pid, { ticks: s.ticks, ppid: s.ppid, comm: s.comm, start: s.start });
+      if (s !== null) byPid.set(pid, s);
     } catch {
       // The process ended between readdir and read: it is in neither side's sum.
     }
@@ -113,6 +120,8 @@ export class RoundMeter {
     for (const pid of benchPids(b)) mine.add(pid);
     let benchTicks = a.selfTicks - b.selfTicks;
     const others: Array<[string, number]> = [];
+    const myNice = a.byPid.get(process.pid)?.nice ?? 0;
+    let higherTicks = 0;
     for (const [pid, p] of a.byPid) {
       if (pid === process.pid) continue;
       const was = b.byPid.get(pid);
@@ -121,7 +130,10 @@ export class RoundMeter {
       const d = p.ticks - (was !== undefined && was.start === p.start ? was.ticks : 0);
       if (d <= 0) continue;
       if (mine.has(pid)) benchTicks += d;
-      else others.push([`${p.comm}(${pid})`, d]);
+      else {
+        others.push([`${p.comm}(${pid})`, d]);
+        if (p.nice < myNice) higherTicks += d;
+      }
     }
     const busy = a.busy - b.busy;
     // Processes that started and ended inside the round are only in /proc/stat: busy minus
@@ -134,6 +146,7 @@ export class RoundMeter {
       otherCores: cores(otherTicks),
       benchCores: cores(benchTicks),
       clientCores: cores(a.reapedTicks - b.reapedTicks),
+      higherPriorityCores: cores(higherTicks),
       stealCores: cores(a.steal - b.steal),
       load1Before: b.load1,
       load1After: a.load1,

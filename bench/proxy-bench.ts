@@ -1,4 +1,4 @@
-// End-to-end proxy benchmark: `npm run bench -- proxy [--duration 5] [--rounds 3]
+// End-to-end proxy benchmark: `npm run bench -- proxy [--duration 3] [--rounds 6]
 // [--connections 50] [--client wrk|autocannon] [--variants nginx,node] [--soak 60
 // [--soak-warmup 60]] [--log-file] [--nolog-variant] [--skip-edge] [--pin on|off] [--json]`.
 // --pin on (off by default): every proxy under test on CPU 1, wrk,
@@ -739,8 +739,8 @@ export async function run(argv: string[]): Promise<number> {
     }
     return n;
   };
-  const seconds = num("duration", 5, 1);
-  const rounds = num("rounds", 3, 1);
+  const seconds = num("duration", 3, 1);
+  const rounds = num("rounds", 6, 1);
   const connections = num("connections", 50, 1);
   const soak = num("soak", 0, 0);
   const soakWarmup = num("soak-warmup", 60, 0);
@@ -910,12 +910,14 @@ function noiseLines(
   const ratio = both.map((r) => get(r, a).rps / get(r, b).rps);
   const p99 = both.map((r) => get(r, a).p99ms / get(r, b).p99ms);
   const dOut = both.map((r) => get(r, a).load.otherCores - get(r, b).load.otherCores);
+  const dHigh = both.map((r) => get(r, a).load.higherPriorityCores - get(r, b).load.higherPriorityCores);
   const dWrk = both.map((r) => get(r, a).load.clientCores - get(r, b).load.clientCores);
   const gc = both.map((r) => get(r, a).gcMs);
   const c2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : "-");
   const lines = [
     `noise sources (${both.length} rounds; r = correlation over rounds with the ${a}/${b} ratio):`,
     `  outside CPU during ${a} minus during ${b}: ${Math.min(...dOut).toFixed(2)} to ${Math.max(...dOut).toFixed(2)} cores; r(req/s ratio) ${c2(correlation(dOut, ratio))}, r(p99 ratio) ${c2(correlation(dOut, p99))}`,
+    `  of which at a lower nice than the bench: ${Math.min(...dHigh).toFixed(2)} to ${Math.max(...dHigh).toFixed(2)} cores; r(req/s ratio) ${c2(correlation(dHigh, ratio))}`,
     `  wrk CPU during ${a} minus during ${b}: ${Math.min(...dWrk).toFixed(2)} to ${Math.max(...dWrk).toFixed(2)} cores; r(req/s ratio) ${c2(correlation(dWrk, ratio))}`,
   ];
   if (gc.every((x) => Number.isFinite(x)))

@@ -241,7 +241,7 @@ export function verdictLines<S extends Sample>(
 /** One line per target run: the figures and what the machine did meanwhile. */
 export function roundLine(round: number, name: string, s: Sample, extra = ""): string {
   const l = s.load;
-  return `  round ${String(round).padStart(2)} ${name.padEnd(15)} ${s.rps.toFixed(0).padStart(7)} req/s  p99 ${s.p99ms.toFixed(2).padStart(6)} ms  cpu ${s.cpuUsPerReq.toFixed(0).padStart(4)} us/req${extra}  | outside ${l.otherCores.toFixed(2)} cores, bench ${l.benchCores.toFixed(2)}, steal ${l.stealCores.toFixed(2)}, load ${l.load1Before.toFixed(1)}->${l.load1After.toFixed(1)}${l.topOthers === "" ? "" : ` [${l.topOthers}]`}`;
+  return `  round ${String(round).padStart(2)} ${name.padEnd(15)} ${s.rps.toFixed(0).padStart(7)} req/s  p99 ${s.p99ms.toFixed(2).padStart(6)} ms  cpu ${s.cpuUsPerReq.toFixed(0).padStart(4)} us/req${extra}  | outside ${l.otherCores.toFixed(2)} cores (${l.higherPriorityCores.toFixed(2)} at a lower nice), bench ${l.benchCores.toFixed(2)}, steal ${l.stealCores.toFixed(2)}, load ${l.load1Before.toFixed(1)}->${l.load1After.toFixed(1)}${l.topOthers === "" ? "" : ` [${l.topOthers}]`}`;
 }
 
 /** Pearson correlation (NaN for fewer than 3 points or no spread). */

@@ -70,7 +70,7 @@ function parse(argv: string[]): Options {
   return {
     only,
     seconds: num("--seconds", 5),
-    rounds: num("--rounds", 3),
+    rounds: num("--rounds", 4),
     connections: num("--connections", 32),
     seed: num("--seed", 16),
     sizes: sizesText === undefined ? [3, 1000, 10000] : sizesText.split(",").map(Number),
