@@ -1063,6 +1063,11 @@ async function runVariant(kind: UpstreamKind, o: VariantOptions): Promise<Varian
 
     // --targets: measure a subset (every process still starts, so the machine is the same).
     const measured = o.only === null ? targets : targets.filter((t) => o.only?.has(t.name));
+    const unknown = [...(o.only ?? [])].filter((n) => !targets.some((t) => t.name === n));
+    if (unknown.length > 0)
+      throw new Error(
+        `--targets: no target ${unknown.join(", ")} (${targets.map((t) => t.name).join(", ")})`,
+      );
     // Warm-up: JIT, keep-alive pools and lazily created metric series, excluded from results.
     for (const t of measured)
       await measure(t, Math.min(2, seconds), connections, seed + 999, client, dir, pinning);
