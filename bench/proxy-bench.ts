@@ -1193,7 +1193,13 @@ async function runVariant(kind: UpstreamKind, o: VariantOptions): Promise<Varian
         `  range: req/s ${span((r) => r.rps)}, p99 ${span((r) => r.p99)}, cpu/request ${span((r) => r.cpuPerReq)}`,
       );
     }
-    const verdicts = pairVerdicts(roundList, "shardgate", "bare-undici", RPS_P99_CPU(0.9, 1.2, 1.15));
+    const verdicts = pairVerdicts(
+      roundList,
+      "shardgate",
+      "bare-undici",
+      RPS_P99_CPU(0.9, 1.2, 1.15),
+      o.method.minClean,
+    );
     report.verdicts = verdicts;
     report.method = o.method;
     report.disturbed = roundList.filter((r) => r.why.length > 0).map((r) => ({ round: r.round, why: r.why }));

@@ -22,6 +22,8 @@ export interface MethodOptions {
   /** Relative band around the control's median req/s (0.1 = +-10 %); ignored without a control. */
   readonly controlBand: number;
   readonly maxReruns: number;
+  /** Fewest clean rounds a verdict rests on; below it the bench says so instead. */
+  readonly minClean: number;
 }
 
 export const DEFAULT_METHOD: MethodOptions = {
@@ -30,6 +32,7 @@ export const DEFAULT_METHOD: MethodOptions = {
   maxStealCores: 0.05,
   controlBand: 0.15,
   maxReruns: 4,
+  minClean: 3,
 };
 
 export interface Sample {
@@ -162,6 +165,8 @@ export interface GoalVerdict {
   /** Median ratio in rounds where `a` ran before `b` and after it (the order effect). */
   readonly aFirst: number;
   readonly bFirst: number;
+  /** At least `minClean` clean rounds: a verdict is given. */
+  readonly enough: boolean;
   /** The verdict on the clean rounds: a majority of them met the goal. */
   readonly met: boolean;
 }
@@ -176,6 +181,7 @@ export function pairVerdicts<S extends Sample>(
   a: string,
   b: string,
   goals: readonly Goal[],
+  minClean = DEFAULT_METHOD.minClean,
 ): GoalVerdict[] {
   const both = rounds.filter((r) => r.samples.has(a) && r.samples.has(b));
   const clean = both.filter((r) => r.why.length === 0);
@@ -199,7 +205,8 @@ export function pairVerdicts<S extends Sample>(
       ratioOfMediansClean: rom(clean),
       aFirst: median(aFirst.map(ratio)),
       bFirst: median(both.filter((r) => !aFirst.includes(r)).map(ratio)),
-      met: clean.length > 0 && 2 * metClean > clean.length,
+      enough: clean.length >= minClean,
+      met: clean.length >= minClean && 2 * metClean > clean.length,
     };
   });
 }
@@ -220,7 +227,7 @@ export function verdictLines<S extends Sample>(
       (control === undefined
         ? ""
         : `, or the control ${control} is more than ${(100 * o.controlBand).toFixed(0)} % from its median`) +
-      `; up to ${o.maxReruns} extra rounds for disturbed ones; nothing dropped: all-round figures printed too`,
+      `; up to ${o.maxReruns} extra rounds for disturbed ones; a verdict needs ${o.minClean} clean rounds and a majority of them; nothing dropped: all-round figures printed too`,
   ];
   const disturbed = rounds.filter((r) => r.why.length > 0);
   lines.push(`disturbed rounds: ${disturbed.length} of ${rounds.length}`);
@@ -233,7 +240,7 @@ export function verdictLines<S extends Sample>(
   );
   for (const v of verdicts)
     lines.push(
-      `  ${`${v.pair} ${v.goal}`.padEnd(35)} ${`${v.metClean} of ${v.clean}`.padStart(8)}  ${f2(v.medianOfRatiosClean).padStart(9)} ${f2(v.ratioOfMediansClean).padStart(10)}    | ${`${v.metAll} of ${v.all}`.padStart(8)}  ${f2(v.medianOfRatiosAll).padStart(9)} ${f2(v.ratioOfMediansAll).padStart(10)}    | ${f2(v.aFirst).padStart(8)} ${f2(v.bFirst).padStart(8)}  ${v.clean === 0 ? "NO CLEAN ROUND" : v.met ? "MET" : "NOT MET"}`,
+      `  ${`${v.pair} ${v.goal}`.padEnd(35)} ${`${v.metClean} of ${v.clean}`.padStart(8)}  ${f2(v.medianOfRatiosClean).padStart(9)} ${f2(v.ratioOfMediansClean).padStart(10)}    | ${`${v.metAll} of ${v.all}`.padStart(8)}  ${f2(v.medianOfRatiosAll).padStart(9)} ${f2(v.ratioOfMediansAll).padStart(10)}    | ${f2(v.aFirst).padStart(8)} ${f2(v.bFirst).padStart(8)}  ${v.clean === 0 ? "NO CLEAN ROUND" : !v.enough ? `TOO FEW CLEAN ROUNDS (< ${o.minClean})` : v.met ? "MET" : "NOT MET"}`,
     );
   return lines;
 }

@@ -166,7 +166,7 @@ export async function measureRequests(
       const small = procs[0].size;
       const verdicts = new Map<number, GoalVerdict[]>();
       for (const { size } of procs.slice(1))
-        verdicts.set(size, pairVerdicts(rounds, name(size), name(small), sizeGoals(size)));
+        verdicts.set(size, pairVerdicts(rounds, name(size), name(small), sizeGoals(size), o.method.minClean));
       for (const l of verdictLines(rounds, [...verdicts.values()].flat(), o.method, undefined)) o.say(l);
       for (const { size } of procs) {
         const ss = rounds.flatMap((r) => {
