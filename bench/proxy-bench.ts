@@ -1,4 +1,4 @@
-// End-to-end proxy benchmark: `npm run bench -- proxy [--duration 5] [--rounds 3]
+// End-to-end proxy benchmark: `npm run bench -- proxy [--duration 3] [--rounds 6]
 // [--connections 50] [--client wrk|autocannon] [--variants nginx,node] [--soak 60
 // [--soak-warmup 60]] [--log-file] [--nolog-variant] [--skip-edge] [--pin on|off] [--json]`.
 // --pin on (off by default): every proxy under test on CPU 1, wrk,
@@ -48,7 +48,19 @@ import { shardgateArgv } from "../test/support/shardgate-process.js";
 import { roleBareUndici } from "./bare-undici.js";
 import { choosePinning, describePinning, type Pinning, pinProcess } from "./cpu-pinning.js";
 import { edgeRatios, startEdgeTargets } from "./edge-targets.js";
+import { RoundMeter } from "./machine-load.js";
 import { nginxHashProxyConfig, startNginxUpstreams } from "./nginx-upstreams.js";
+import {
+  correlation,
+  DEFAULT_METHOD,
+  type MethodOptions,
+  pairVerdicts,
+  type Round,
+  RPS_P99_CPU,
+  roundLine,
+  runRounds,
+  verdictLines,
+} from "./round-verdict.js";
 import { runWrkScript } from "./wrk.js";
 
 // autocannon ships no type declarations; this is the slice of its API the bench uses.
@@ -260,7 +272,8 @@ async function startShardgate(
     env: { ...process.env, SHARDGATE_ENGINE: engine },
   });
   closeSync(logFd);
-  await waitHttp(`http://127.0.0.1:${admin}/readyz`);
+  // Up to 60 s: on a loaded shared machine a start has taken more than 20 s.
+  await waitHttp(`http://127.0.0.1:${admin}/readyz`, 60_000);
   return {
     name: engine === "http-proxy" ? "sg-h3" : accessLog ? "shardgate" : "shardgate-nolog",
     url: `http://127.0.0.1:${http}/`,
@@ -411,6 +424,25 @@ async function loadWrk(
 interface RoundSample extends LoadResult {
   cpuCores: number;
   rssMb: number;
+  cpuUsPerReq: number;
+  /** What the machine did during the run (machine-load.ts). */
+  load: ReturnType<RoundMeter["stop"]>;
+  /** GC pause time during the run, ms (shardgate's /metrics; NaN for targets without). */
+  gcMs: number;
+}
+
+/** Seconds of GC so far from shardgate's prom-client /metrics (all kinds summed), or NaN. */
+async function gcSeconds(metricsUrl: string | undefined): Promise<number> {
+  if (metricsUrl === undefined) return Number.NaN;
+  try {
+    const text = await (await fetch(metricsUrl)).text();
+    let sum = 0;
+    for (const m of text.matchAll(/^shardgate_nodejs_gc_duration_seconds_sum(?:\{[^}]*\})? (\S+)$/gm))
+      sum += Number(m[1]);
+    return sum;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 interface Summary {
@@ -453,6 +485,9 @@ async function measure(
   dir: string,
   pinning: Pinning | null = null,
 ): Promise<RoundSample> {
+  const gc0 = await gcSeconds(t.metricsUrl);
+  const meter = new RoundMeter();
+  meter.start();
   const cpu0 = cpuSeconds(t.pid);
   const t0 = process.hrtime.bigint();
   const r =
@@ -460,7 +495,17 @@ async function measure(
       ? await loadWrk(t, seconds, connections, seed, dir, pinning?.loadCpu)
       : await loadAutocannon(t, seconds, connections, seed);
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
-  return { ...r, cpuCores: (cpuSeconds(t.pid) - cpu0) / wall, rssMb: rssBytes(t.pid) / 2 ** 20 };
+  const cpuCores = (cpuSeconds(t.pid) - cpu0) / wall;
+  const load = meter.stop();
+  const gcMs = ((await gcSeconds(t.metricsUrl)) - gc0) * 1000;
+  return {
+    ...r,
+    cpuCores,
+    cpuUsPerReq: r.rps > 0 ? (cpuCores * 1e6) / r.rps : Number.NaN,
+    rssMb: rssBytes(t.pid) / 2 ** 20,
+    load,
+    gcMs,
+  };
 }
 
 // ------------------------------------------------------------------------ soak
@@ -620,7 +665,7 @@ function soakLines(x: SoakResult): string[] {
 }
 
 const USAGE =
-  "usage: npm run bench -- proxy [--duration S] [--rounds N] [--connections C] [--client wrk|autocannon] [--soak S] [--soak-warmup S] [--seed N] [--log-file] [--nolog-variant] [--skip-edge] [--variants nginx,node] [--pin on|off] [--json]";
+  "usage: npm run bench -- proxy [--duration S] [--rounds N] [--connections C] [--client wrk|autocannon] [--soak S] [--soak-warmup S] [--seed N] [--log-file] [--nolog-variant] [--skip-edge] [--variants nginx,node] [--pin on|off] [--targets a,b,...] [--max-outside-cpu C] [--max-outside-spread C] [--control-band F] [--reruns N] [--json]";
 
 export async function run(argv: string[]): Promise<number> {
   let args: { values: Map<string, string>; switches: Set<string> };
@@ -644,6 +689,11 @@ export async function run(argv: string[]): Promise<number> {
           "count",
           "variants",
           "pin",
+          "targets",
+          "max-outside-cpu",
+          "max-outside-spread",
+          "control-band",
+          "reruns",
         ].map((n) => [n, { type: "string" as const }]),
         ["json", { type: "boolean" as const }],
         ["log-file", { type: "boolean" as const }],
@@ -689,13 +739,21 @@ export async function run(argv: string[]): Promise<number> {
     }
     return n;
   };
-  const seconds = num("duration", 5, 1);
-  const rounds = num("rounds", 3, 1);
+  const seconds = num("duration", 3, 1);
+  const rounds = num("rounds", 6, 1);
   const connections = num("connections", 50, 1);
   const soak = num("soak", 0, 0);
   const soakWarmup = num("soak-warmup", 60, 0);
   const seed = num("seed", 1, 0);
+  const maxOutside = num("max-outside-cpu", DEFAULT_METHOD.maxOtherCores, 0);
+  const controlBand = num("control-band", DEFAULT_METHOD.controlBand, 0);
+  const maxSpread = num("max-outside-spread", DEFAULT_METHOD.maxOtherSpread, 0);
+  const reruns = num("reruns", DEFAULT_METHOD.maxReruns, 0);
   if (
+    maxOutside === undefined ||
+    maxSpread === undefined ||
+    controlBand === undefined ||
+    reruns === undefined ||
     seconds === undefined ||
     rounds === undefined ||
     connections === undefined ||
@@ -752,6 +810,14 @@ export async function run(argv: string[]): Promise<number> {
     nologVariant: args.switches.has("nolog-variant"),
     skipEdge: args.switches.has("skip-edge"),
     pinning: typeof pinChoice === "string" ? null : pinChoice,
+    only: args.values.has("targets") ? new Set((args.values.get("targets") ?? "").split(",")) : null,
+    method: {
+      ...DEFAULT_METHOD,
+      maxOtherCores: maxOutside,
+      maxOtherSpread: maxSpread,
+      controlBand,
+      maxReruns: reruns,
+    },
     say,
   };
   // The bench process itself (and autocannon, which runs in it) stays off the proxies' CPU.
@@ -799,6 +865,9 @@ interface VariantOptions {
   skipEdge: boolean;
   /** --pin: proxies on one CPU, wrk and upstreams on the other (cpu-pinning.ts); null = off. */
   pinning: Pinning | null;
+  /** --targets: the targets measured (null: all). */
+  only: Set<string> | null;
+  method: MethodOptions;
   say: (s: string) => void;
 }
 
@@ -820,6 +889,46 @@ interface VariantReport {
   targets: Record<string, string>;
   soak: SoakResult | null;
   edge: ReturnType<typeof edgeRatios>;
+  method?: MethodOptions;
+  verdicts?: ReturnType<typeof pairVerdicts>;
+  disturbed?: Array<{ round: number; why: string[] }>;
+}
+
+/**
+ * Where a pair's round-to-round spread comes from: the per-round ratio next to what differed
+ * between the two runs of that round (outside CPU, the load client's CPU, shardgate's GC),
+ * as correlations over the rounds, and the control's own spread.
+ */
+function noiseLines(
+  rounds: ReadonlyArray<Round<RoundSample>>,
+  a: string,
+  b: string,
+  control: string | undefined,
+): string[] {
+  const both = rounds.filter((r) => r.samples.has(a) && r.samples.has(b));
+  const get = (r: Round<RoundSample>, n: string) => r.samples.get(n) as RoundSample;
+  const ratio = both.map((r) => get(r, a).rps / get(r, b).rps);
+  const p99 = both.map((r) => get(r, a).p99ms / get(r, b).p99ms);
+  const dOut = both.map((r) => get(r, a).load.otherCores - get(r, b).load.otherCores);
+  const dHigh = both.map((r) => get(r, a).load.higherPriorityCores - get(r, b).load.higherPriorityCores);
+  const dWrk = both.map((r) => get(r, a).load.clientCores - get(r, b).load.clientCores);
+  const gc = both.map((r) => get(r, a).gcMs);
+  const c2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : "-");
+  const lines = [
+    `noise sources (${both.length} rounds; r = correlation over rounds with the ${a}/${b} ratio):`,
+    `  outside CPU during ${a} minus during ${b}: ${Math.min(...dOut).toFixed(2)} to ${Math.max(...dOut).toFixed(2)} cores; r(req/s ratio) ${c2(correlation(dOut, ratio))}, r(p99 ratio) ${c2(correlation(dOut, p99))}`,
+    `  of which at a lower nice than the bench: ${Math.min(...dHigh).toFixed(2)} to ${Math.max(...dHigh).toFixed(2)} cores; r(req/s ratio) ${c2(correlation(dHigh, ratio))}`,
+    `  wrk CPU during ${a} minus during ${b}: ${Math.min(...dWrk).toFixed(2)} to ${Math.max(...dWrk).toFixed(2)} cores; r(req/s ratio) ${c2(correlation(dWrk, ratio))}`,
+  ];
+  if (gc.every((x) => Number.isFinite(x)))
+    lines.push(
+      `  ${a} GC pause per run: ${Math.min(...gc).toFixed(0)}-${Math.max(...gc).toFixed(0)} ms; r(req/s ratio) ${c2(correlation(gc, ratio))}, r(p99 ratio) ${c2(correlation(gc, p99))}`,
+    );
+  if (control !== undefined) {
+    const c = rounds.flatMap((r) => (r.samples.has(control) ? [get(r, control).rps] : []));
+    lines.push(`  control ${control} req/s: ${Math.min(...c).toFixed(0)}-${Math.max(...c).toFixed(0)}`);
+  }
+  return lines;
 }
 
 const UPSTREAM_LABEL: Record<UpstreamKind, string> = {
@@ -952,21 +1061,50 @@ async function runVariant(kind: UpstreamKind, o: VariantOptions): Promise<Varian
     // Every proxy under test on the same CPU (the edge rows' Redis stays with the load).
     if (pinning !== null) for (const t of targets) pinProcess(t.pid, pinning.proxyCpu);
 
+    // --targets: measure a subset (every process still starts, so the machine is the same).
+    const measured = o.only === null ? targets : targets.filter((t) => o.only?.has(t.name));
+    const unknown = [...(o.only ?? [])].filter((n) => !targets.some((t) => t.name === n));
+    if (unknown.length > 0)
+      throw new Error(
+        `--targets: no target ${unknown.join(", ")} (${targets.map((t) => t.name).join(", ")})`,
+      );
     // Warm-up: JIT, keep-alive pools and lazily created metric series, excluded from results.
-    for (const t of targets)
+    for (const t of measured)
       await measure(t, Math.min(2, seconds), connections, seed + 999, client, dir, pinning);
 
-    const samples = new Map<string, RoundSample[]>(targets.map((t) => [t.name, []]));
-    for (let r = 0; r < rounds; r++) {
-      for (const t of targets) {
+    // nginx direct is the control: neither side of any target's verdict (round-verdict.ts).
+    const control = measured.some((t) => t.name === "nginx") ? "nginx" : undefined;
+    const roundList = await runRounds(
+      measured.map((t) => t.name),
+      rounds,
+      o.method,
+      control,
+      async (name, r) => {
+        const t = measured.find((x) => x.name === name) as Target;
+        // Both sides of a round get the same key sequence.
         const s = await measure(t, seconds, connections, seed + r, client, dir, pinning);
-        samples.get(t.name)?.push(s);
         say(
-          `  round ${r + 1} ${t.name.padEnd(15)} ${s.rps.toFixed(0).padStart(7)} req/s  p50 ${s.p50ms.toFixed(2)} ms  p99 ${s.p99ms.toFixed(2)} ms  cpu ${s.cpuCores.toFixed(2)}  rss ${s.rssMb.toFixed(0)} MB${s.errors + s.non2xx > 0 ? `  errors ${s.errors} non2xx ${s.non2xx}` : ""}`,
+          roundLine(
+            r + 1,
+            name,
+            s,
+            `  p50 ${s.p50ms.toFixed(2)}  cpu ${s.cpuCores.toFixed(2)}  wrk ${s.load.clientCores.toFixed(2)}${Number.isFinite(s.gcMs) ? `  gc ${s.gcMs.toFixed(0)} ms` : ""}${s.errors + s.non2xx > 0 ? `  errors ${s.errors} non2xx ${s.non2xx}` : ""}`,
+          ),
         );
-      }
-    }
-    const summaries: Summary[] = targets.map((t) => {
+        return s;
+      },
+      say,
+    );
+    const samples = new Map<string, RoundSample[]>(
+      measured.map((t) => [
+        t.name,
+        roundList.flatMap((r) => {
+          const x = r.samples.get(t.name);
+          return x === undefined ? [] : [x];
+        }),
+      ]),
+    );
+    const summaries: Summary[] = measured.map((t) => {
       const ss = samples.get(t.name) ?? [];
       return {
         target: t.name,
@@ -1054,6 +1192,21 @@ async function runVariant(kind: UpstreamKind, o: VariantOptions): Promise<Varian
       say(
         `  range: req/s ${span((r) => r.rps)}, p99 ${span((r) => r.p99)}, cpu/request ${span((r) => r.cpuPerReq)}`,
       );
+    }
+    const verdicts = pairVerdicts(
+      roundList,
+      "shardgate",
+      "bare-undici",
+      RPS_P99_CPU(0.9, 1.2, 1.15),
+      o.method.minClean,
+    );
+    report.verdicts = verdicts;
+    report.method = o.method;
+    report.disturbed = roundList.filter((r) => r.why.length > 0).map((r) => ({ round: r.round, why: r.why }));
+    if (verdicts[0]?.all > 0) {
+      say("");
+      for (const l of verdictLines(roundList, verdicts, o.method, control)) say(l);
+      for (const l of noiseLines(roundList, "shardgate", "bare-undici", control)) say(l);
     }
     if (s !== undefined && report.edge.length > 0) {
       say(

@@ -9,7 +9,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { positiveIntArg } from "./args.js";
+import { numberArg, positiveIntArg } from "./args.js";
+import { DEFAULT_METHOD, type MethodOptions, roundVerdictText } from "./round-verdict.js";
 import { runIfMain } from "./run-if-main.js";
 import { type MemoryParts, measureDrain, measureReload } from "./scale/change-rows.js";
 import { measureCommands } from "./scale/command-rows.js";
@@ -34,6 +35,7 @@ interface Options {
   repeats: number;
   reloads: number;
   json: boolean;
+  method: MethodOptions;
 }
 
 function parse(argv: string[]): Options {
@@ -52,6 +54,9 @@ function parse(argv: string[]): Options {
     "--repeats",
     "--reloads",
     "--json",
+    "--max-outside-cpu",
+    "--max-outside-spread",
+    "--reruns",
   ]);
   for (const a of argv) if (a.startsWith("--") && !known.has(a)) throw new Error(`unknown option ${a}`);
   const onlyText = value("--only");
@@ -65,13 +70,19 @@ function parse(argv: string[]): Options {
   return {
     only,
     seconds: num("--seconds", 5),
-    rounds: num("--rounds", 3),
+    rounds: num("--rounds", 4),
     connections: num("--connections", 32),
     seed: num("--seed", 16),
     sizes: sizesText === undefined ? [3, 1000, 10000] : sizesText.split(",").map(Number),
     repeats: num("--repeats", 5),
     reloads: num("--reloads", 50),
     json: argv.includes("--json"),
+    method: {
+      ...DEFAULT_METHOD,
+      maxOtherCores: numberArg(argv, "--max-outside-cpu", DEFAULT_METHOD.maxOtherCores),
+      maxOtherSpread: numberArg(argv, "--max-outside-spread", DEFAULT_METHOD.maxOtherSpread),
+      maxReruns: numberArg(argv, "--reruns", DEFAULT_METHOD.maxReruns),
+    },
   };
 }
 
@@ -191,6 +202,10 @@ export async function run(argv: string[]): Promise<number> {
           rounds: o.rounds,
           connections: o.connections,
           seed: o.seed,
+          method: o.method,
+          say: (line) => {
+            if (!o.json) console.log(line);
+          },
         });
         raw.request = figures;
         const small = o.sizes[0];
@@ -204,7 +219,7 @@ export async function run(argv: string[]): Promise<number> {
               what: `proxied req/s, ${keys} keys, wrk -c${o.connections}`,
               small: `${small}: ${base.rps.toFixed(0)} req/s, p99 ${base.p99ms.toFixed(2)} ms, ${base.rssMb.toFixed(0)} MB, ${base.connects} upstream connects`,
               large: `${f.members}: ${f.rps.toFixed(0)} req/s, p99 ${f.p99ms.toFixed(2)} ms, ${f.rssMb.toFixed(0)} MB, ${f.connects} upstream connects`,
-              ratio: `${x(f.rps / base.rps)}, p99 ${x(f.p99ms / base.p99ms)}, RSS ${x(f.rssMb / base.rssMb)}`,
+              ratio: `${x(f.rps / base.rps)}, p99 ${x(f.p99ms / base.p99ms)}, RSS ${x(f.rssMb / base.rssMb)}; ${roundVerdictText(f.verdicts)}`,
               target,
             });
             if (keys === 10_000)

@@ -5,7 +5,18 @@
 // (what a loaded machine blurs least), and mark-compacts and scavenges per 10,000 requests.
 
 import { join } from "node:path";
+import { RoundMeter } from "../machine-load.js";
 import { cpuSeconds, rssBytes } from "../proxy-bench.js";
+import {
+  type GoalVerdict,
+  type MethodOptions,
+  pairVerdicts,
+  RPS_P99_CPU,
+  roundLine,
+  runRounds,
+  type Sample,
+  verdictLines,
+} from "../round-verdict.js";
 import { GcTraceReader } from "./gc-trace.js";
 import {
   median,
@@ -45,6 +56,25 @@ export interface RequestRowOptions {
   readonly rounds: number;
   readonly connections: number;
   readonly seed: number;
+  /** How rounds are ordered, flagged and re-run (round-verdict.ts). */
+  readonly method: MethodOptions;
+  /** Prints every round, the disturbed ones and the verdicts. */
+  readonly say: (line: string) => void;
+}
+
+/** The request targets of issue 16 per pool size, against the smallest size. */
+export function sizeGoals(members: number) {
+  return members >= 10_000 ? RPS_P99_CPU(0.9) : RPS_P99_CPU(0.95, 1.2);
+}
+
+interface SizeSample extends Sample {
+  readonly rss: number;
+  readonly gc: number;
+  readonly major: number;
+  readonly minor: number;
+  readonly majorMs: number;
+  readonly connects: number;
+  readonly errors: number;
 }
 
 export interface RequestFigure {
@@ -64,6 +94,8 @@ export interface RequestFigure {
   /** TCP connects the upstream accepted during the measured rounds (all rounds summed). */
   readonly connects: number;
   readonly errors: number;
+  /** Against the smallest size, round by round (empty for the smallest size itself). */
+  readonly verdicts: readonly GoalVerdict[];
 }
 
 export async function measureRequests(
@@ -87,83 +119,75 @@ export async function measureRequests(
         gc: new GcTraceReader(join(dir, `req-${size}.log`)),
       });
     const out: RequestFigure[] = [];
+    const name = (size: number) => `${size} members`;
     for (const keys of o.keySets) {
-      const samples = new Map<
-        number,
-        {
-          rps: number[];
-          p99: number[];
-          rss: number[];
-          gc: number[];
-          cpu: number[];
-          major: number[];
-          minor: number[];
-          majorMs: number[];
-          connects: number;
-          err: number;
-        }
-      >();
-      for (const { size, sg } of procs) {
-        samples.set(size, {
-          rps: [],
-          p99: [],
-          rss: [],
-          gc: [],
-          cpu: [],
-          major: [],
-          minor: [],
-          majorMs: [],
-          connects: 0,
-          err: 0,
-        });
-        // Warm-up: connections to members opened, JIT warm, before anything counts.
-        await runWrk(dir, sg.url, 2, o.connections, keys, o.seed);
-      }
-      for (let r = 0; r < o.rounds; r++) {
-        // Rotate the order each round so no size always runs first or last.
-        for (let k = 0; k < procs.length; k++) {
-          const { size, sg, gc } = procs[(k + r) % procs.length];
-          const s = samples.get(size);
-          if (s === undefined) continue;
+      // Warm-up: connections to members opened, JIT warm, before anything counts.
+      for (const { sg } of procs) await runWrk(dir, sg.url, 2, o.connections, keys, o.seed);
+      o.say(`request rows, ${keys} keys:`);
+      const rounds = await runRounds<SizeSample>(
+        procs.map((p) => name(p.size)),
+        o.rounds,
+        o.method,
+        undefined,
+        async (n, r) => {
+          const { sg, gc } = procs.find((p) => name(p.size) === n) as (typeof procs)[number];
           // The same warm-up for every size right before each round (ROUND_WARMUP_RULE).
           await runWrk(dir, sg.url, ROUND_WARMUP_SECONDS, o.connections, keys, o.seed + 1000 + r);
           const gc0 = gc.read();
           const accepts0 = await upstreamAccepts(upstream);
+          const meter = new RoundMeter();
+          meter.start();
           const cpu0 = cpuSeconds(sg.pid);
           const w = await runWrk(dir, sg.url, o.seconds, o.connections, keys, o.seed + r);
           const cpu1 = cpuSeconds(sg.pid);
-          s.connects += (await upstreamAccepts(upstream)) - accepts0 - 1;
+          const load = meter.stop();
+          const connects = (await upstreamAccepts(upstream)) - accepts0 - 1;
           const gc1 = gc.read();
           const requests = w.rps * o.seconds;
-          s.rps.push(w.rps);
-          s.p99.push(w.p99ms);
-          s.rss.push(rssBytes(sg.pid) / 2 ** 20);
-          s.gc.push(cpu1 > cpu0 ? (gc1.seconds - gc0.seconds) / (cpu1 - cpu0) : Number.NaN);
-          s.cpu.push(requests > 0 ? ((cpu1 - cpu0) * 1e6) / requests : Number.NaN);
-          s.major.push(requests > 0 ? ((gc1.major - gc0.major) * 1e4) / requests : Number.NaN);
-          s.minor.push(requests > 0 ? ((gc1.minor - gc0.minor) * 1e4) / requests : Number.NaN);
-          s.majorMs.push(
-            requests > 0 ? ((gc1.majorSeconds - gc0.majorSeconds) * 1e7) / requests : Number.NaN,
-          );
-          s.err += w.errors;
-        }
-      }
+          const per10k = (x: number) => (requests > 0 ? (x * 1e4) / requests : Number.NaN);
+          const s: SizeSample = {
+            rps: w.rps,
+            p99ms: w.p99ms,
+            cpuUsPerReq: requests > 0 ? ((cpu1 - cpu0) * 1e6) / requests : Number.NaN,
+            load,
+            rss: rssBytes(sg.pid) / 2 ** 20,
+            gc: cpu1 > cpu0 ? (gc1.seconds - gc0.seconds) / (cpu1 - cpu0) : Number.NaN,
+            major: per10k(gc1.major - gc0.major),
+            minor: per10k(gc1.minor - gc0.minor),
+            majorMs: per10k((gc1.majorSeconds - gc0.majorSeconds) * 1e3),
+            connects,
+            errors: w.errors,
+          };
+          o.say(roundLine(r + 1, n, s, `  gc ${(100 * s.gc).toFixed(1)} %`));
+          return s;
+        },
+        o.say,
+      );
+      const small = procs[0].size;
+      const verdicts = new Map<number, GoalVerdict[]>();
+      for (const { size } of procs.slice(1))
+        verdicts.set(size, pairVerdicts(rounds, name(size), name(small), sizeGoals(size), o.method.minClean));
+      for (const l of verdictLines(rounds, [...verdicts.values()].flat(), o.method, undefined)) o.say(l);
       for (const { size } of procs) {
-        const s = samples.get(size);
-        if (s === undefined) continue;
+        const ss = rounds.flatMap((r) => {
+          const x = r.samples.get(name(size));
+          return x === undefined ? [] : [x];
+        });
+        const m = (f: (x: SizeSample) => number) => median(ss.map(f));
         out.push({
           members: size,
           keys,
-          rps: median(s.rps),
-          p99ms: median(s.p99),
-          rssMb: median(s.rss),
-          gcShare: median(s.gc),
-          cpuUs: median(s.cpu),
-          majorPer10k: median(s.major),
-          minorPer10k: median(s.minor),
-          majorMsPer10k: median(s.majorMs),
-          connects: s.connects,
-          errors: s.err,
+          rps: m((x) => x.rps),
+          p99ms: m((x) => x.p99ms),
+          rssMb: m((x) => x.rss),
+          gcShare: m((x) => x.gc),
+          cpuUs: m((x) => x.cpuUsPerReq),
+          majorPer10k: m((x) => x.major),
+          minorPer10k: m((x) => x.minor),
+          majorMsPer10k: m((x) => x.majorMs),
+          connects: ss.reduce((a, x) => a + x.connects, 0),
+          errors: ss.reduce((a, x) => a + x.errors, 0),
+          verdicts: verdicts.get(size) ?? [],
         });
       }
     }

@@ -1,0 +1,279 @@
+// How the proxy and scale benches turn noisy rounds into a verdict, the same way for every
+// target (README "How the benches measure"):
+// - every round measures every target once, in alternating order (forward, then reversed:
+//   for a pair A, B that is A B | B A | A B ..., so neither side always runs first);
+// - each round's pair ratio (A/B, both measured in that round) is one vote; the verdict per
+//   target is "met in k of n clean rounds" next to the median of the per-round ratios, and the
+//   old figure (ratio of the per-target medians over all rounds) is printed beside it;
+// - a round is "disturbed" when, during any target's run in it, processes outside the bench used
+//   more than `maxOtherCores`, or the hypervisor stole more than `maxStealCores`, or the control
+//   (a target that is neither side, e.g. nginx direct) moved more than `controlBand` from its
+//   median. A disturbed round is printed with its reason and kept in the "all rounds" figures;
+//   the bench runs another round for it, up to `maxReruns` extra rounds. The rules look at the
+//   machine and the control only, never at either side's own figures.
+
+import type { RoundLoad } from "./machine-load.js";
+
+export interface MethodOptions {
+  readonly maxOtherCores: number;
+  /** Most the outside CPU may differ between two runs of one round (what tilts a pair). */
+  readonly maxOtherSpread: number;
+  readonly maxStealCores: number;
+  /** Relative band around the control's median req/s (0.1 = +-10 %); ignored without a control. */
+  readonly controlBand: number;
+  readonly maxReruns: number;
+  /** Fewest clean rounds a verdict rests on; below it the bench says so instead. */
+  readonly minClean: number;
+}
+
+export const DEFAULT_METHOD: MethodOptions = {
+  maxOtherCores: 1.5,
+  maxOtherSpread: 0.2,
+  maxStealCores: 0.05,
+  controlBand: 0.15,
+  maxReruns: 4,
+  minClean: 3,
+};
+
+export interface Sample {
+  readonly rps: number;
+  readonly p99ms: number;
+  /** CPU time of the measured process per request, microseconds. */
+  readonly cpuUsPerReq: number;
+  readonly load: RoundLoad;
+}
+
+export interface Round<S extends Sample> {
+  readonly round: number;
+  readonly order: readonly string[];
+  readonly samples: Map<string, S>;
+  /** Why the round is disturbed (empty: clean); recomputed when rounds are added. */
+  why: string[];
+}
+
+/** Forward on even rounds, reversed on odd ones. */
+export function roundOrder(names: readonly string[], round: number): string[] {
+  return round % 2 === 0 ? [...names] : [...names].reverse();
+}
+
+export function median(xs: readonly number[]): number {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+/** Sets `why` of every round from the machine figures and the control's band. */
+export function flagRounds<S extends Sample>(
+  rounds: Array<Round<S>>,
+  o: MethodOptions,
+  control?: string,
+): void {
+  const controlMedian =
+    control === undefined ? Number.NaN : median(rounds.map((r) => r.samples.get(control)?.rps ?? Number.NaN));
+  for (const r of rounds) {
+    r.why = [];
+    for (const [name, s] of r.samples) {
+      if (s.load.otherCores > o.maxOtherCores)
+        r.why.push(
+          `outside CPU ${s.load.otherCores.toFixed(2)} cores during ${name}${s.load.topOthers === "" ? "" : ` (${s.load.topOthers})`}`,
+        );
+      if (s.load.stealCores > o.maxStealCores)
+        r.why.push(`steal ${s.load.stealCores.toFixed(2)} cores during ${name}`);
+    }
+    const outs = [...r.samples].map(([n, s]) => [n, s.load.otherCores] as const).sort((x, y) => x[1] - y[1]);
+    if (outs.length > 1) {
+      const [lo, hi] = [outs[0], outs[outs.length - 1]];
+      if (hi[1] - lo[1] > o.maxOtherSpread)
+        r.why.push(
+          `outside CPU uneven: ${hi[1].toFixed(2)} cores during ${hi[0]}, ${lo[1].toFixed(2)} during ${lo[0]}`,
+        );
+    }
+    const c = control === undefined ? undefined : r.samples.get(control);
+    if (c !== undefined && Number.isFinite(controlMedian)) {
+      const off = c.rps / controlMedian - 1;
+      if (Math.abs(off) > o.controlBand)
+        r.why.push(
+          `control ${control} ${c.rps.toFixed(0)} req/s, ${(100 * off).toFixed(0)} % from its median ${controlMedian.toFixed(0)}`,
+        );
+    }
+  }
+}
+
+/**
+ * Runs `rounds` rounds, then one more per disturbed round while fewer than `rounds` are clean,
+ * up to `o.maxReruns` extra. `measure` runs one target once and returns its sample.
+ */
+export async function runRounds<S extends Sample>(
+  names: readonly string[],
+  rounds: number,
+  o: MethodOptions,
+  control: string | undefined,
+  measure: (name: string, round: number) => Promise<S>,
+  say: (line: string) => void,
+): Promise<Array<Round<S>>> {
+  const out: Array<Round<S>> = [];
+  const runOne = async (i: number): Promise<void> => {
+    const order = roundOrder(names, i);
+    const samples = new Map<string, S>();
+    for (const n of order) samples.set(n, await measure(n, i));
+    out.push({ round: i + 1, order, samples, why: [] });
+  };
+  for (let i = 0; i < rounds; i++) await runOne(i);
+  flagRounds(out, o, control);
+  let extra = 0;
+  while (extra < o.maxReruns && out.filter((r) => r.why.length === 0).length < rounds) {
+    const disturbed = out.filter((r) => r.why.length > 0).length;
+    say(
+      `  ${disturbed} disturbed round(s): running round ${out.length + 1} (extra ${extra + 1} of at most ${o.maxReruns})`,
+    );
+    await runOne(out.length);
+    flagRounds(out, o, control);
+    extra++;
+  }
+  return out;
+}
+
+export interface Goal {
+  readonly metric: "rps" | "p99ms" | "cpuUsPerReq";
+  readonly label: string;
+  readonly op: ">=" | "<=";
+  readonly limit: number;
+}
+
+export const RPS_P99_CPU = (rps: number, p99?: number, cpu?: number): Goal[] => [
+  { metric: "rps", label: "req/s", op: ">=", limit: rps },
+  ...(p99 === undefined ? [] : [{ metric: "p99ms" as const, label: "p99", op: "<=" as const, limit: p99 }]),
+  ...(cpu === undefined
+    ? []
+    : [{ metric: "cpuUsPerReq" as const, label: "cpu/request", op: "<=" as const, limit: cpu }]),
+];
+
+export interface GoalVerdict {
+  readonly pair: string;
+  readonly goal: string;
+  readonly clean: number;
+  readonly metClean: number;
+  readonly all: number;
+  readonly metAll: number;
+  /** Median of the per-round ratios over the clean rounds (the new figure). */
+  readonly medianOfRatiosClean: number;
+  readonly medianOfRatiosAll: number;
+  /** Ratio of the two sides' medians over all rounds (the old figure). */
+  readonly ratioOfMediansAll: number;
+  readonly ratioOfMediansClean: number;
+  /** Median ratio in rounds where `a` ran before `b` and after it (the order effect). */
+  readonly aFirst: number;
+  readonly bFirst: number;
+  /** At least `minClean` clean rounds: a verdict is given. */
+  readonly enough: boolean;
+  /** The verdict on the clean rounds: a majority of them met the goal. */
+  readonly met: boolean;
+}
+
+function holds(g: Goal, ratio: number): boolean {
+  return g.op === ">=" ? ratio >= g.limit : ratio <= g.limit;
+}
+
+/** One verdict per goal for a/b over the rounds in which both ran. */
+export function pairVerdicts<S extends Sample>(
+  rounds: ReadonlyArray<Round<S>>,
+  a: string,
+  b: string,
+  goals: readonly Goal[],
+  minClean = DEFAULT_METHOD.minClean,
+): GoalVerdict[] {
+  const both = rounds.filter((r) => r.samples.has(a) && r.samples.has(b));
+  const clean = both.filter((r) => r.why.length === 0);
+  return goals.map((g) => {
+    const ratio = (r: Round<S>) => (r.samples.get(a) as S)[g.metric] / (r.samples.get(b) as S)[g.metric];
+    const rom = (rs: ReadonlyArray<Round<S>>) =>
+      median(rs.map((r) => (r.samples.get(a) as S)[g.metric])) /
+      median(rs.map((r) => (r.samples.get(b) as S)[g.metric]));
+    const metClean = clean.filter((r) => holds(g, ratio(r))).length;
+    const aFirst = both.filter((r) => r.order.indexOf(a) < r.order.indexOf(b));
+    return {
+      pair: `${a}/${b}`,
+      goal: `${g.label} ${g.op} ${g.limit.toFixed(2)}x`,
+      clean: clean.length,
+      metClean,
+      all: both.length,
+      metAll: both.filter((r) => holds(g, ratio(r))).length,
+      medianOfRatiosClean: median(clean.map(ratio)),
+      medianOfRatiosAll: median(both.map(ratio)),
+      ratioOfMediansAll: rom(both),
+      ratioOfMediansClean: rom(clean),
+      aFirst: median(aFirst.map(ratio)),
+      bFirst: median(both.filter((r) => !aFirst.includes(r)).map(ratio)),
+      enough: clean.length >= minClean,
+      met: clean.length >= minClean && 2 * metClean > clean.length,
+    };
+  });
+}
+
+const f2 = (x: number) => (Number.isFinite(x) ? `${x.toFixed(2)}x` : "-");
+
+/** The method, the disturbed rounds and why, and one line per goal. */
+export function verdictLines<S extends Sample>(
+  rounds: ReadonlyArray<Round<S>>,
+  verdicts: readonly GoalVerdict[],
+  o: MethodOptions,
+  control: string | undefined,
+): string[] {
+  const lines = [
+    `method: ${rounds.length} rounds, every target once per round in alternating order (forward, reversed, ...); ` +
+      `a round is disturbed when outside CPU > ${o.maxOtherCores} cores or steal > ${o.maxStealCores} cores during any target's run, ` +
+      `or the outside CPU differs by > ${o.maxOtherSpread} cores between two of its runs` +
+      (control === undefined
+        ? ""
+        : `, or the control ${control} is more than ${(100 * o.controlBand).toFixed(0)} % from its median`) +
+      `; up to ${o.maxReruns} extra rounds for disturbed ones; a verdict needs ${o.minClean} clean rounds and a majority of them; nothing dropped: all-round figures printed too`,
+  ];
+  const disturbed = rounds.filter((r) => r.why.length > 0);
+  lines.push(`disturbed rounds: ${disturbed.length} of ${rounds.length}`);
+  for (const r of disturbed) lines.push(`  round ${r.round}: ${r.why.join("; ")}`);
+  lines.push(
+    "verdict                              clean rounds  median of   ratio of    | all rounds  median of   ratio of     | order: a first  b first",
+  );
+  lines.push(
+    "                                     met k of n    pair ratios medians     | met k of n  pair ratios medians(old) |",
+  );
+  for (const v of verdicts)
+    lines.push(
+      `  ${`${v.pair} ${v.goal}`.padEnd(35)} ${`${v.metClean} of ${v.clean}`.padStart(8)}  ${f2(v.medianOfRatiosClean).padStart(9)} ${f2(v.ratioOfMediansClean).padStart(10)}    | ${`${v.metAll} of ${v.all}`.padStart(8)}  ${f2(v.medianOfRatiosAll).padStart(9)} ${f2(v.ratioOfMediansAll).padStart(10)}    | ${f2(v.aFirst).padStart(8)} ${f2(v.bFirst).padStart(8)}  ${v.clean === 0 ? "NO CLEAN ROUND" : !v.enough ? `TOO FEW CLEAN ROUNDS (< ${o.minClean})` : v.met ? "MET" : "NOT MET"}`,
+    );
+  return lines;
+}
+
+/** One line per target run: the figures and what the machine did meanwhile. */
+export function roundLine(round: number, name: string, s: Sample, extra = ""): string {
+  const l = s.load;
+  return `  round ${String(round).padStart(2)} ${name.padEnd(15)} ${s.rps.toFixed(0).padStart(7)} req/s  p99 ${s.p99ms.toFixed(2).padStart(6)} ms  cpu ${s.cpuUsPerReq.toFixed(0).padStart(4)} us/req${extra}  | outside ${l.otherCores.toFixed(2)} cores (${l.higherPriorityCores.toFixed(2)} at a lower nice), bench ${l.benchCores.toFixed(2)}, steal ${l.stealCores.toFixed(2)}, load ${l.load1Before.toFixed(1)}->${l.load1After.toFixed(1)}${l.topOthers === "" ? "" : ` [${l.topOthers}]`}`;
+}
+
+/** Pearson correlation (NaN for fewer than 3 points or no spread). */
+export function correlation(xs: readonly number[], ys: readonly number[]): number {
+  const n = Math.min(xs.length, ys.length);
+  if (n < 3) return Number.NaN;
+  const mx = xs.slice(0, n).reduce((a, x) => a + x, 0) / n;
+  const my = ys.slice(0, n).reduce((a, y) => a + y, 0) / n;
+  let sxy = 0;
+  let sxx = 0;
+  let syy = 0;
+  for (let i = 0; i < n; i++) {
+    sxy += (xs[i] - mx) * (ys[i] - my);
+    sxx += (xs[i] - mx) ** 2;
+    syy += (ys[i] - my) ** 2;
+  }
+  return sxx === 0 || syy === 0 ? Number.NaN : sxy / Math.sqrt(sxx * syy);
+}
+
+/** A compact verdict for a table cell: "req/s >= 0.95x met in 3 of 4 clean rounds (median 0.97x)". */
+export function roundVerdictText(vs: readonly GoalVerdict[]): string {
+  return vs
+    .map(
+      (v) =>
+        `${v.goal} met in ${v.metClean} of ${v.clean} clean rounds (median ${f2(v.medianOfRatiosClean)}; all rounds ${v.metAll} of ${v.all}, ${f2(v.medianOfRatiosAll)})`,
+    )
+    .join("; ");
+}

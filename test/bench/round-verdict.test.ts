@@ -1,0 +1,198 @@
+// The benches' round method (bench/round-verdict.ts) and the machine figures it flags rounds
+// by (bench/machine-load.ts): rounds alternate their order, a round is flagged by the machine
+// and the control only (never by either side's own figures), flagged rounds are kept and
+// re-run up to a bound, and the verdict counts clean rounds.
+
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { describe, it } from "node:test";
+import { type RoundLoad, RoundMeter } from "../../bench/machine-load.js";
+import {
+  DEFAULT_METHOD,
+  flagRounds,
+  pairVerdicts,
+  type Round,
+  RPS_P99_CPU,
+  roundOrder,
+  runRounds,
+  type Sample,
+  verdictLines,
+} from "../../bench/round-verdict.js";
+
+const quiet = (otherCores = 0.1): RoundLoad => ({
+  seconds: 1,
+  otherCores,
+  benchCores: 1,
+  clientCores: 0.3,
+  higherPriorityCores: 0,
+  stealCores: 0,
+  load1Before: 1,
+  load1After: 1,
+  topOthers: "",
+});
+
+const sample = (rps: number, p99ms: number, otherCores = 0.1): Sample => ({
+  rps,
+  p99ms,
+  cpuUsPerReq: 1e6 / rps,
+  load: quiet(otherCores),
+});
+
+function round(i: number, a: Sample, b: Sample, control?: Sample): Round<Sample> {
+  const samples = new Map<string, Sample>([
+    ["a", a],
+    ["b", b],
+  ]);
+  if (control !== undefined) samples.set("nginx", control);
+  return { round: i + 1, order: roundOrder([...samples.keys()], i), samples, why: [] };
+}
+
+describe("round method", () => {
+  it("alternates the order so that each side runs first in half the rounds", () => {
+    assert.deepEqual(roundOrder(["a", "b", "c"], 0), ["a", "b", "c"]);
+    assert.deepEqual(roundOrder(["a", "b", "c"], 1), ["c", "b", "a"]);
+    assert.deepEqual(roundOrder(["a", "b"], 2), ["a", "b"]);
+  });
+
+  it("flags by outside CPU, its spread and the control, never by a side's own figures", () => {
+    const rounds = [
+      // A side's own figures far off (a 10x slower round): not a reason.
+      round(0, sample(100, 50), sample(1000, 5), sample(5000, 2)),
+      round(1, sample(900, 5), sample(1000, 5, 1.9), sample(5000, 2, 1.8)),
+      round(2, sample(900, 5), sample(1000, 5, 0.5), sample(5000, 2, 0.1)),
+      round(3, sample(900, 5), sample(1000, 5), sample(2500, 2)),
+      round(4, sample(900, 5), sample(1000, 5), sample(5100, 2)),
+    ];
+    flagRounds(rounds, DEFAULT_METHOD, "nginx");
+    assert.deepEqual(rounds[0].why, []);
+    assert.match(rounds[1].why.join(";"), /outside CPU 1\.90 cores during b/);
+    assert.match(rounds[2].why.join(";"), /outside CPU uneven: 0\.50 cores during b, 0\.10 during/);
+    assert.match(rounds[3].why.join(";"), /control nginx 2500 req\/s, -50 % from its median 5000/);
+    assert.deepEqual(rounds[4].why, []);
+    // The same rounds with the sides' names swapped are flagged the same way.
+    const swapped = rounds.map((r, i) =>
+      round(i, r.samples.get("b") as Sample, r.samples.get("a") as Sample, r.samples.get("nginx")),
+    );
+    flagRounds(swapped, DEFAULT_METHOD, "nginx");
+    assert.deepEqual(
+      swapped.map((r) => r.why.length > 0),
+      rounds.map((r) => r.why.length > 0),
+    );
+  });
+
+  it("counts clean rounds, keeps the disturbed ones in the all-round figures", () => {
+    const rounds = [
+      round(0, sample(950, 5), sample(1000, 5)),
+      round(1, sample(800, 7), sample(1000, 5)),
+      round(2, sample(920, 5), sample(1000, 5)),
+      round(3, sample(400, 20), sample(1000, 5, 1.9)),
+    ];
+    flagRounds(rounds, DEFAULT_METHOD);
+    const [rps, p99] = pairVerdicts(rounds, "a", "b", RPS_P99_CPU(0.9, 1.2));
+    assert.equal(rps.clean, 3);
+    assert.equal(rps.metClean, 2);
+    assert.equal(rps.all, 4);
+    assert.equal(rps.metAll, 2);
+    assert.equal(rps.medianOfRatiosClean, 0.92);
+    assert.ok(rps.met);
+    assert.equal(p99.metClean, 2);
+    assert.equal(p99.metAll, 2);
+    // Rounds 1 and 3 ran a first (order forward), 2 and 4 b first.
+    assert.equal(rps.aFirst, (0.95 + 0.92) / 2);
+    assert.equal(rps.bFirst, (0.8 + 0.4) / 2);
+    const text = verdictLines(rounds, [rps, p99], DEFAULT_METHOD, undefined).join("\n");
+    assert.match(text, /disturbed rounds: 1 of 4/);
+    assert.match(text, /round 4: outside CPU 1\.90 cores during b/);
+    assert.match(text, /a\/b req\/s >= 0\.90x\s+2 of 3\s+0\.92x.*MET$/m);
+    // Fewer clean rounds than the method asks for: no verdict, said so.
+    const [few] = pairVerdicts(rounds, "a", "b", RPS_P99_CPU(0.9), 4);
+    assert.equal(few.met, false);
+    assert.match(
+      verdictLines(rounds, [few], { ...DEFAULT_METHOD, minClean: 4 }, undefined).join("\n"),
+      /2 of 3 .*TOO FEW CLEAN ROUNDS \(< 4\)/,
+    );
+  });
+
+  it("re-runs a disturbed round, up to the bound, and keeps every round", async () => {
+    let calls = 0;
+    const disturbedRounds = new Set([1, 2, 3, 4, 5]);
+    const lines: string[] = [];
+    const rounds = await runRounds(
+      ["a", "b"],
+      3,
+      { ...DEFAULT_METHOD, maxReruns: 2 },
+      undefined,
+      async (name, r) => {
+        calls++;
+        return sample(1000, 5, disturbedRounds.has(r) && name === "a" ? 1.9 : 0.1);
+      },
+      (l) => lines.push(l),
+    );
+    assert.equal(rounds.length, 5, "3 rounds plus 2 extra (the bound), none dropped");
+    assert.equal(calls, 10);
+    assert.deepEqual(
+      rounds.map((r) => r.why.length > 0),
+      [false, true, true, true, true],
+    );
+    assert.equal(lines.length, 2);
+    assert.deepEqual(rounds[4].order, ["a", "b"]);
+    assert.deepEqual(rounds[3].order, ["b", "a"]);
+  });
+});
+
+describe("machine load of a round", () => {
+  it("tells the bench's own processes from the others", { timeout: 120_000 }, async () => {
+    // A busy child of this process (the bench's) and a busy process outside it: `sh` starts
+    // it in the background and exits, so it is no descendant of ours. Both stop themselves
+    // after 60 s and are killed by pid at the end. On a loaded machine either may get a small
+    // share of a core, so the test waits until each has used 0.5 s of CPU and compares ticks.
+    const busy = "const end = Date.now() + 60000; while (Date.now() < end) {}";
+    const mine = spawn(process.execPath, ["-e", busy], { stdio: "ignore" });
+    const sh = spawn(
+      "sh",
+      ["-c", `${JSON.stringify(process.execPath)} -e '${busy}' >/dev/null 2>&1 & echo $!`],
+      { stdio: ["ignore", "pipe", "ignore"] },
+    );
+    let out = "";
+    sh.stdout.on("data", (c: Buffer) => {
+      out += c.toString();
+    });
+    await new Promise((r) => sh.once("exit", r));
+    const outsidePid = Number(out.trim());
+    const ticks = (pid: number) => {
+      const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+      return Number(f[11]) + Number(f[12]);
+    };
+    try {
+      assert.ok(outsidePid > 0, `no pid from sh: ${out}`);
+      const meter = new RoundMeter();
+      const [mine0, out0] = [ticks(mine.pid ?? 0), ticks(outsidePid)];
+      meter.start();
+      const deadline = Date.now() + 55_000;
+      while (Date.now() < deadline && (ticks(mine.pid ?? 0) - mine0 < 50 || ticks(outsidePid) - out0 < 50))
+        await new Promise((r) => setTimeout(r, 200));
+      const load = meter.stop();
+      const [mineD, outD] = [ticks(mine.pid ?? 0) - mine0, ticks(outsidePid) - out0];
+      assert.ok(mineD >= 50 && outD >= 50, `busy loops got ${mineD} and ${outD} ticks in 55 s`);
+      const asTicks = (cores: number) => cores * load.seconds * 100;
+      // /proc/stat and the per-process times are sampled apart: a few ticks of slack.
+      assert.ok(
+        asTicks(load.benchCores) >= mineD - 5,
+        `bench ${asTicks(load.benchCores)} ticks, child ${mineD}`,
+      );
+      assert.ok(
+        asTicks(load.otherCores) >= outD - 5,
+        `outside ${asTicks(load.otherCores)} ticks, process ${outD}`,
+      );
+      assert.doesNotMatch(load.topOthers, new RegExp(`\\(${mine.pid}\\)`));
+    } finally {
+      mine.kill("SIGKILL");
+      try {
+        process.kill(outsidePid, "SIGKILL");
+      } catch {
+        // It ended on its own.
+      }
+    }
+  });
+});
