@@ -4,10 +4,13 @@
 // and the leader's breaker decider ingests the batch (one entry per member that served in those
 // 100 ms) and ticks every 100 ms. Prints, per size, the cost of each such step and what it
 // costs per second, next to the 3-member pool's; a step that grows with the pool lands inside
-// some request's latency once per period.
+// some request's latency once per period. Also a health flush's guard pass, the way it was
+// done before (a check state, a map entry and a guard input per member) next to now.
 
 import { parseArgs } from "node:util";
+import { ActiveHealthChecker } from "../health/active-check.js";
 import { BreakerDecider, type BreakerRules, type OutcomeCounts, OutcomeRecorder } from "../health/breaker.js";
+import { guardCommitted, guardHealth } from "../health/controller/panic-guard.js";
 import { checksum, nsPerCall } from "./micro-time.js";
 import { runIfMain } from "./run-if-main.js";
 
@@ -49,8 +52,11 @@ interface Row {
   tickOpenVisits: number;
   /** us of a whole forgettable sweep forgetting every tracked member (spread over ticks). */
   sweepUs: number;
-  /** us of its longest tick (one slice). */
+  /** us of its median tick (one slice). */
   sliceUs: number;
+  /** us of a health flush's guard pass the old way (check states, map, guard inputs) and now. */
+  flushOldUs: number;
+  flushUs: number;
 }
 
 function measure(size: number, repeats: number): Row {
@@ -100,22 +106,66 @@ function measure(size: number, repeats: number): Row {
     s.ingest({ entries: ids.map(entry) }, 0);
     let at = 20_000;
     let whole = 0;
-    let slice = 0;
+    const ticks: number[] = [];
     while (s.trackedMembers > 0) {
       const t0 = process.hrtime.bigint();
       s.tick(at++);
       const ns = Number(process.hrtime.bigint() - t0);
       whole += ns;
-      slice = Math.max(slice, ns);
+      ticks.push(ns);
     }
     // The first two passes warm the JIT up.
     if (r < 2) continue;
     sweeps.push(whole);
-    slices.push(slice);
+    // The typical slice (a loaded machine's longest one is its scheduler's).
+    ticks.sort((a, b) => a - b);
+    slices.push(ticks[ticks.length >> 1]);
   }
   sweeps.sort((a, b) => a - b);
   slices.sort((a, b) => a - b);
+  // Health flush (one per debounce window with a flip): the guard over every member.
+  const checker = new ActiveHealthChecker(
+    {
+      path: "/health",
+      interval: 3_600_000,
+      timeout: 1000,
+      healthyThreshold: 2,
+      unhealthyThreshold: 3,
+      expectStatus: [{ from: 200, to: 399 }],
+    },
+    () => undefined,
+    1,
+  );
+  const committed = ids.map((id, i) => ({ id, healthy: true, source: "static", port: 1 + (i % 4) }));
+  checker.setMembers(committed.map((m) => ({ id: m.id, address: "127.0.0.1", port: m.port })));
+  const flushOldNs = nsPerCall(1, repeats, () => {
+    const observed = new Map<string, boolean>();
+    for (const st of checker.states()) if (st.healthy !== undefined) observed.set(st.id, st.healthy);
+    const input = committed.map((m) => ({
+      id: m.id,
+      committed: m.healthy,
+      observed: m.source === "static" ? (observed.get(m.id) ?? m.healthy) : m.healthy,
+    }));
+    const g = guardHealth(input, 0.5);
+    let changes = 0;
+    for (let i = 0; i < input.length; i++) if (g.health[i] !== committed[i].healthy) changes++;
+    return changes;
+  });
+  const flushNs = nsPerCall(1, repeats, () => {
+    const g = guardCommitted(
+      committed,
+      (i) => {
+        const m = committed[i];
+        return m.source === "static" ? (checker.observedHealth(m.id) ?? m.healthy) : m.healthy;
+      },
+      0.5,
+    );
+    return g.changes.length;
+  });
+  checker.stop();
   return {
+    flushOldUs: flushOldNs / 1000,
+    flushUs: flushNs / 1000,
     size,
     drainUs: drainNs / 1000,
     ingestUs: ingestNs / 1000,
@@ -143,11 +193,19 @@ export async function run(argv: string[]): Promise<number> {
     `periodic work per 100 ms period at ${PER_PERIOD} requests per period (~${PER_PERIOD * 10} req/s), medians of ${repeats}; ratio to ${base.size} members`,
   );
   console.log(
-    "members  drain us (x)      ingest us (x)     tick, 1 open: us, visits   sweep forgetting all: us, longest tick us",
+    "members  drain us (x)      ingest us (x)     tick, 1 open: us, visits   sweep forgetting all: us, median tick us",
   );
   for (const r of rows)
     console.log(
       `${String(r.size).padEnd(8)} ${r.drainUs.toFixed(1).padStart(7)} (${(r.drainUs / base.drainUs).toFixed(2)}x) ${r.ingestUs.toFixed(1).padStart(8)} (${(r.ingestUs / base.ingestUs).toFixed(2)}x) ${r.tickOpenUs.toFixed(2).padStart(10)} ${String(r.tickOpenVisits).padStart(8)} ${r.sweepUs.toFixed(0).padStart(14)} ${r.sliceUs.toFixed(0).padStart(8)}`,
+    );
+  console.log("\nhealth flush (the panic guard over the pool, once per debounce window with a flip)");
+  console.log(
+    "members  before: states + map + guard inputs, us   now: observedHealth + guardCommitted, us   ratio",
+  );
+  for (const r of rows)
+    console.log(
+      `${String(r.size).padEnd(8)} ${r.flushOldUs.toFixed(1).padStart(46)} ${r.flushUs.toFixed(1).padStart(42)} ${(r.flushUs / r.flushOldUs).toFixed(2).padStart(7)}x`,
     );
   console.log(`(checksum ${checksum()})`);
   return 0;
