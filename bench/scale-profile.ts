@@ -127,8 +127,6 @@ function diffTable(
 ): void {
   const keys = new Set<string>();
   for (const r of runs) for (const k of pick(r).keys()) if (!k.startsWith("(idle)")) keys.add(k);
-  const first = runs[0];
-  const last = runs[runs.length - 1];
   const rows = [...keys].map((k) => ({ k, v: runs.map((r) => per(r, pick(r).get(k) ?? 0)) }));
   const d = (x: { v: number[] }) => x.v[x.v.length - 1] - x.v[0];
   rows.sort((a, b) => d(b) - d(a));
@@ -140,8 +138,6 @@ function diffTable(
   );
   for (const row of rows.slice(0, top))
     console.log(`${row.v.map((x) => fmt(x)).join("")} ${fmt(d(row))}  ${row.k}`);
-  void first;
-  void last;
 }
 
 export async function run(argv: string[]): Promise<number> {
