@@ -36,7 +36,7 @@ done = function(summary, latency, requests)
 end
 `;
 
-interface Profile {
+export interface Profile {
   nodes: Array<{ id: number; callFrame: { functionName: string; url: string }; children?: number[] }>;
   samples: number[];
   timeDeltas: number[];
@@ -67,14 +67,14 @@ interface Run {
   };
 }
 
-function shortUrl(url: string): string {
+export function shortUrl(url: string): string {
   const u = url.replace(/^file:\/\//, "");
   const i = Math.max(u.lastIndexOf("/dist/"), u.lastIndexOf("/node_modules/"));
   return (i >= 0 ? u.slice(u.indexOf("/", i + 1) + 1) : u).replace(/\.js$/, "");
 }
 
 /** Self time by function over the window [endTime - skipEnd - seconds, endTime - skipEnd]. */
-function selfTimes(p: Profile, seconds: number, skipEndUs: number): Map<string, number> {
+export function selfTimes(p: Profile, seconds: number, skipEndUs: number): Map<string, number> {
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const out = new Map<string, number>();
   const to = p.endTime - skipEndUs;

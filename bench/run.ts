@@ -13,6 +13,8 @@ const BENCHES: Record<string, string> = {
   "access-line": "./access-line-micro.js",
   "engine-profile": "./engine-profile.js",
   "engine-micro": "./engine-micro.js",
+  "scale-profile": "./scale-profile.js",
+  "scale-periodic": "./scale-periodic-micro.js",
   scale: "./scale-bench.js",
   workers: "./workers-bench.js",
   h2: "./h2-bench.js",

@@ -125,6 +125,11 @@ export class ActiveHealthChecker {
     };
   }
 
+  /** The member's observed health (undefined: not probed to a verdict yet, or not probed). */
+  observedHealth(memberId: string): boolean | undefined {
+    return this.members.get(memberId)?.healthy;
+  }
+
   states(): MemberCheckState[] {
     return [...this.members.keys()].map((id) => this.state(id) as MemberCheckState);
   }

@@ -98,6 +98,13 @@ interface MemberState {
 /** Numbers per member window in the slab. */
 const WINDOW = 2 * BUCKETS;
 
+/**
+ * Members the forgettable sweep visits per tick() at most: a tick runs at least 10 times a
+ * second (the controller's timer, plus one per ingested batch), so a sweep of 10,000 members
+ * finishes within the default bucket (window / 10 = 1 s), in slices of about 30 us.
+ */
+const SWEEP_BUDGET = 1024;
+
 export class BreakerDecider {
   /** pool -> member -> state. Nested rather than keyed by "pool/member": no key string per member. */
   private readonly pools = new Map<string, Map<string, MemberState>>();
@@ -117,8 +124,18 @@ export class BreakerDecider {
    * every member with traffic in its window.
    */
   private readonly timed = new Set<MemberState>();
-  /** The bucket number of the last full walk (the forgettable sweep runs once per bucket). */
+  /** The bucket number the last forgettable sweep started in (one sweep per bucket). */
   private sweptBucket = Number.NEGATIVE_INFINITY;
+  /**
+   * The forgettable sweep under way: where it is in the pools and in the current pool's
+   * members (Map iterators stay valid while entries are deleted). A sweep visits at most
+   * SWEEP_BUDGET members per tick(), so a pool with 10,000 members with traffic is not walked
+   * in one go inside a request's latency; null iterators: no sweep under way.
+   */
+  private sweepPools: Iterator<Map<string, MemberState>> | null = null;
+  private sweepMembers: Iterator<MemberState> | null = null;
+  /** Members the last tick() visited (timed ones plus the sweep's share): for tests and benches. */
+  private visited = 0;
 
   /**
    * `responseTimeout` is the pool's timeouts.response: it bounds how long a probe can take,
@@ -274,20 +291,67 @@ export class BreakerDecider {
   /** Time-driven transitions only (open -> half-open once the cool-down has elapsed). */
   tick(now: number): BreakerTransition[] {
     const out: BreakerTransition[] = [];
-    // Nothing timed and the sweep done in this bucket: a walk would change nothing (a
-    // forgettable member decides like an unknown one until it is swept).
+    this.visited = 0;
+    // Only timed members (open with a cool-down, half-open) have a time-driven transition:
+    // they are stepped, and nobody else. Walking every member with traffic whenever one was
+    // timed cost a pass over 10,000 members on each tick and ingest (20 a second) while a
+    // single breaker was open. Members are stepped in the order they became timed.
+    if (this.timed.size > 0) {
+      const due: MemberState[] = [];
+      for (const m of this.timed) if (this.isDue(m, now)) due.push(m);
+      this.visited += this.timed.size;
+      for (const m of due) this.step(m, now, out);
+    }
+    // Forgetting expired windows changes no decision (a forgettable member decides like an
+    // unknown one), so it runs as a sweep started once per bucket, in bounded slices.
     const bucket = Math.floor(now / this.bucketMs);
-    if (this.timed.size === 0 && bucket <= this.sweptBucket) return out;
-    this.sweptBucket = bucket;
-    for (const members of this.pools.values())
-      for (const m of members.values()) {
-        if (this.forgettable(m, now)) {
-          this.delete(m.pool, m.member);
-          continue;
-        }
-        this.step(m, now, out);
-      }
+    if (this.sweepPools === null && bucket > this.sweptBucket) {
+      this.sweptBucket = bucket;
+      this.sweepPools = this.pools.values();
+      this.sweepMembers = null;
+    }
+    if (this.sweepPools !== null) this.sweep(now);
     return out;
+  }
+
+  /** Whether step() would move `m` at `now`. */
+  private isDue(m: MemberState, now: number): boolean {
+    if (m.override !== "auto") return false;
+    if (m.state === "open") return m.until !== null && now >= m.until;
+    return m.state === "half-open" && now >= m.decideBy;
+  }
+
+  /** Advances the forgettable sweep by at most SWEEP_BUDGET members. */
+  private sweep(now: number): void {
+    let budget = SWEEP_BUDGET;
+    while (budget > 0 && this.sweepPools !== null) {
+      if (this.sweepMembers === null) {
+        const next = this.sweepPools.next();
+        if (next.done === true) {
+          this.sweepPools = null;
+          return;
+        }
+        this.sweepMembers = next.value.values();
+      }
+      const it = this.sweepMembers;
+      for (;;) {
+        if (budget === 0) return;
+        const next = it.next();
+        if (next.done === true) {
+          this.sweepMembers = null;
+          break;
+        }
+        budget--;
+        this.visited++;
+        const m = next.value;
+        if (this.forgettable(m, now)) this.delete(m.pool, m.member);
+      }
+    }
+  }
+
+  /** Members the last tick() visited (tests and benches: a tick's cost follows what is timed). */
+  get lastTickVisits(): number {
+    return this.visited;
   }
 
   private step(m: MemberState, now: number, out: BreakerTransition[]): void {

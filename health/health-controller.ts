@@ -11,7 +11,7 @@ import type { HealthCheckConfig } from "../config/file/schema.js";
 import { ActiveHealthChecker, type CheckTarget, type MemberCheckState } from "./active-check.js";
 import { errorText, numberOption } from "./controller/deps.js";
 import { LeaderController, type LeaderControllerOptions } from "./controller/leader-controller.js";
-import { type GuardInput, guardHealth } from "./controller/panic-guard.js";
+import { guardCommitted } from "./controller/panic-guard.js";
 import { ProposalCycle } from "./controller/proposal-cycle.js";
 import { seedOf } from "./membership/seed.js";
 
@@ -19,6 +19,12 @@ import { seedOf } from "./membership/seed.js";
 export interface MemberChecker {
   setMembers(members: readonly CheckTarget[]): void;
   states(): MemberCheckState[];
+  /**
+   * A member's observed health (undefined: not probed yet, or not probed at all), without a
+   * state object: a flush reads it for every member of the pool. Optional: a checker without
+   * it is read through states().
+   */
+  observedHealth?(memberId: string): boolean | undefined;
   stop(): void;
 }
 
@@ -208,15 +214,17 @@ export class HealthController extends LeaderController {
     if (cycle.closed || p.checker === undefined || !this.running) return;
     const pool = this.getState().pools[p.pool];
     if (pool === undefined) return;
-    const observed = new Map<string, boolean>();
-    for (const s of p.checker.states()) if (s.healthy !== undefined) observed.set(s.id, s.healthy);
-    const input: GuardInput[] = pool.members.map((m) => ({
-      id: m.id,
-      committed: m.healthy,
-      // Not probed yet, or a consul member: no opinion, keep what is committed.
-      observed: m.source === "static" ? (observed.get(m.id) ?? m.healthy) : m.healthy,
-    }));
-    const g = guardHealth(input, this.panicThreshold);
+    const observedOf = observedLookup(p.checker);
+    const members = pool.members;
+    const g = guardCommitted(
+      members,
+      (i) => {
+        const m = members[i];
+        // Not probed yet, or a consul member: no opinion, keep what is committed.
+        return m.source === "static" ? (observedOf(m.id) ?? m.healthy) : m.healthy;
+      },
+      this.panicThreshold,
+    );
     p.wouldBeHealthy = g.wouldBeHealthy;
     p.total = g.total;
     p.suppressed = g.suppressed;
@@ -234,10 +242,7 @@ export class HealthController extends LeaderController {
         this.log.warn({ pool: p.pool, err: errorText(err) }, "onPanic callback threw");
       }
     }
-    const health: { member: string; healthy: boolean }[] = [];
-    for (let i = 0; i < input.length; i++) {
-      if (g.health[i] !== pool.members[i].healthy) health.push({ member: input[i].id, healthy: g.health[i] });
-    }
+    const health = g.changes;
     if (health.length === 0) return;
     const ok = await cycle.propose(this.propose, { v: 1, type: "SetHealth", pool: p.pool, health });
     if (!ok) this.log.warn({ pool: p.pool, err: cycle.lastError }, "health proposal failed; will retry");
@@ -267,4 +272,12 @@ export class HealthController extends LeaderController {
       this.clearing.delete(name);
     }
   }
+}
+
+/** A checker's observed health by member id: its own lookup, else one pass over states(). */
+function observedLookup(checker: MemberChecker): (id: string) => boolean | undefined {
+  if (checker.observedHealth !== undefined) return (id) => checker.observedHealth?.(id);
+  const observed = new Map<string, boolean>();
+  for (const s of checker.states()) if (s.healthy !== undefined) observed.set(s.id, s.healthy);
+  return (id) => observed.get(id);
 }

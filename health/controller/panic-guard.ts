@@ -45,3 +45,52 @@ export function guardHealth(members: readonly GuardInput[], threshold: number): 
   }
   return { panic, wouldBeHealthy, total, health, suppressed };
 }
+
+/** A committed member as the guard reads it. */
+export interface CommittedHealth {
+  readonly id: string;
+  readonly healthy: boolean;
+}
+
+/** What guardCommitted proposes: only the members whose health changes. */
+export interface GuardChanges {
+  readonly panic: boolean;
+  readonly wouldBeHealthy: number;
+  readonly total: number;
+  /** Members whose guarded health differs from the committed one, in pool order. */
+  readonly changes: { member: string; healthy: boolean }[];
+  readonly suppressed: readonly string[];
+}
+
+/**
+ * guardHealth over a pool's committed members, returning only the changes (the same panic,
+ * counts, suppressed list and changed members guardHealth gives with `committed` = the
+ * member's health). `observed(i)` is member i's observed health. No object per member: a
+ * flip of one member of 10,000 used to build a check state, a map entry, a guard input and a
+ * result slot per member (8 ms on a loaded 2-core machine) inside some request's latency.
+ */
+export function guardCommitted(
+  members: readonly CommittedHealth[],
+  observed: (index: number) => boolean,
+  threshold: number,
+): GuardChanges {
+  const total = members.length;
+  const seen = new Uint8Array(total);
+  let wouldBeHealthy = 0;
+  for (let i = 0; i < total; i++)
+    if (observed(i)) {
+      seen[i] = 1;
+      wouldBeHealthy++;
+    }
+  const panic = total > 0 && wouldBeHealthy < threshold * total;
+  const changes: { member: string; healthy: boolean }[] = [];
+  const suppressed: string[] = [];
+  for (let i = 0; i < total; i++) {
+    const m = members[i];
+    if (seen[i] === 1) {
+      if (!m.healthy) changes.push({ member: m.id, healthy: true });
+    } else if (panic && m.healthy) suppressed.push(m.id);
+    else if (m.healthy) changes.push({ member: m.id, healthy: false });
+  }
+  return { panic, wouldBeHealthy, total, changes, suppressed };
+}

@@ -134,6 +134,9 @@ test("a dead member goes unhealthy and comes back healthy on the same port", asy
   await u.close();
   await eventually("unhealthy", () => (checker.state("m")?.healthy === false ? true : undefined), 5000);
   assert.match(checker.state("m")?.lastReason ?? "", /ECONNREFUSED|ECONNRESET|socket hang up/);
+  // The controller's flush reads observedHealth (no state object per member): the same verdict.
+  assert.equal(checker.observedHealth("m"), checker.state("m")?.healthy);
+  assert.equal(checker.observedHealth("not-a-member"), undefined);
   await u.listen(port);
   await eventually("healthy again", () => (checker.state("m")?.healthy === true ? true : undefined), 5000);
   assert.deepEqual(

@@ -1,0 +1,214 @@
+// The periodic work of issue 16's request row, timed alone at growing pool sizes:
+// `npm run bench -- scale-periodic [--sizes 3,1000,10000] [--repeats 7]`. Under the request
+// rows' load (10,000 keys over the pool) an instance drains its outcome recorder every 100 ms
+// and the leader's breaker decider ingests the batch (one entry per member that served in those
+// 100 ms) and ticks every 100 ms. Prints, per size, the cost of each such step and what it
+// costs per second, next to the 3-member pool's; a step that grows with the pool lands inside
+// some request's latency once per period. Also a health flush's guard pass, the way it was
+// done before (a check state, a map entry and a guard input per member) next to now.
+
+import { parseArgs } from "node:util";
+import { ActiveHealthChecker } from "../health/active-check.js";
+import { BreakerDecider, type BreakerRules, type OutcomeCounts, OutcomeRecorder } from "../health/breaker.js";
+import { guardCommitted, guardHealth } from "../health/controller/panic-guard.js";
+import { checksum, nsPerCall } from "./micro-time.js";
+import { runIfMain } from "./run-if-main.js";
+
+const RULES: BreakerRules = {
+  consecutiveFailures: 5,
+  failureRate: 0.5,
+  minRequests: 20,
+  window: 10_000,
+  openFor: 5_000,
+  maxOpenFor: 60_000,
+  halfOpenProbes: 3,
+};
+/** Requests per 100 ms period at the request rows' rate (~14,000 req/s). */
+const PER_PERIOD = 1400;
+
+function entry(member: string): OutcomeCounts {
+  return {
+    pool: "scale",
+    member,
+    success: 1,
+    failure: 0,
+    consecutive: 0,
+    maxConsecutive: 0,
+    connectErrors: 0,
+    resets: 0,
+    timeouts: 0,
+  };
+}
+
+interface Row {
+  size: number;
+  /** us per drain of one period's outcomes. */
+  drainUs: number;
+  /** us per ingest of one period's batch (leader). */
+  ingestUs: number;
+  /** us per tick with every member with traffic tracked and one breaker open. */
+  tickOpenUs: number;
+  /** Members such a tick visits. */
+  tickOpenVisits: number;
+  /** us of a whole forgettable sweep forgetting every tracked member (spread over ticks). */
+  sweepUs: number;
+  /** us of its median tick (one slice). */
+  sliceUs: number;
+  /** us of a health flush's guard pass the old way (check states, map, guard inputs) and now. */
+  flushOldUs: number;
+  flushUs: number;
+}
+
+function measure(size: number, repeats: number): Row {
+  const ids = Array.from({ length: size }, (_, i) => `m${i}`);
+  // Recorder: each period, PER_PERIOD requests to random members, then a drain.
+  const rec = new OutcomeRecorder();
+  const slots = ids.map((id) => rec.slot("scale", id));
+  let x = 12345;
+  const rnd = () => {
+    x = (x * 1103515245 + 12345) & 0x7fffffff;
+    return x;
+  };
+  const picks = Int32Array.from({ length: PER_PERIOD * 16 }, () => slots[rnd() % size]);
+  let p = 0;
+  const drainNs = nsPerCall(1, repeats, () => {
+    for (let i = 0; i < PER_PERIOD; i++) rec.recordStatus(picks[p++ % picks.length], 200);
+    return rec.drain().entries.length;
+  });
+  // Decider: the batch of one period (one entry per distinct member), ingested by the leader.
+  const distinct = [...new Set(Array.from({ length: PER_PERIOD }, () => ids[rnd() % size]))];
+  const batch = { entries: distinct.map(entry) };
+  const d = new BreakerDecider(RULES, 30_000);
+  d.ingest({ entries: ids.map(entry) }, 0);
+  let now = 0;
+  const ingestNs = nsPerCall(1, repeats, () => {
+    now += 100;
+    return d.ingest(batch, now).length;
+  });
+  // One member open among them; ticks inside a bucket whose sweep is done.
+  d.ingest(
+    { entries: [{ ...entry(ids[0]), success: 0, failure: 10, consecutive: 10, maxConsecutive: 10 }] },
+    now,
+  );
+  let t = now;
+  // Let the bucket's sweep (started by an ingest) finish first: this times the ticks between.
+  for (let i = 0; i < 100 && (i === 0 || d.lastTickVisits > 1); i++) d.tick(t);
+  const tickNs = nsPerCall(1, repeats, () => {
+    t += 0.001;
+    return d.tick(t).length;
+  });
+  const visits = d.lastTickVisits;
+  // A whole forgettable sweep: every window expired, ticked until forgotten (fresh decider each time).
+  const sweeps: number[] = [];
+  const slices: number[] = [];
+  for (let r = 0; r < repeats + 2; r++) {
+    const s = new BreakerDecider(RULES, 30_000);
+    s.ingest({ entries: ids.map(entry) }, 0);
+    let at = 20_000;
+    let whole = 0;
+    const ticks: number[] = [];
+    while (s.trackedMembers > 0) {
+      const t0 = process.hrtime.bigint();
+      s.tick(at++);
+      const ns = Number(process.hrtime.bigint() - t0);
+      whole += ns;
+      ticks.push(ns);
+    }
+    // The first two passes warm the JIT up.
+    if (r < 2) continue;
+    sweeps.push(whole);
+    // The typical slice (a loaded machine's longest one is its scheduler's).
+    ticks.sort((a, b) => a - b);
+    slices.push(ticks[ticks.length >> 1]);
+  }
+  sweeps.sort((a, b) => a - b);
+  slices.sort((a, b) => a - b);
+  // Health flush (one per debounce window with a flip): the guard over every member.
+  const checker = new ActiveHealthChecker(
+    {
+      path: "/health",
+      interval: 3_600_000,
+      timeout: 1000,
+      healthyThreshold: 2,
+      unhealthyThreshold: 3,
+      expectStatus: [{ from: 200, to: 399 }],
+    },
+    () => undefined,
+    1,
+  );
+  const committed = ids.map((id, i) => ({ id, healthy: true, source: "static", port: 1 + (i % 4) }));
+  checker.setMembers(committed.map((m) => ({ id: m.id, address: "127.0.0.1", port: m.port })));
+  const flushOldNs = nsPerCall(1, repeats, () => {
+    const observed = new Map<string, boolean>();
+    for (const st of checker.states()) if (st.healthy !== undefined) observed.set(st.id, st.healthy);
+    const input = committed.map((m) => ({
+      id: m.id,
+      committed: m.healthy,
+      observed: m.source === "static" ? (observed.get(m.id) ?? m.healthy) : m.healthy,
+    }));
+    const g = guardHealth(input, 0.5);
+    let changes = 0;
+    for (let i = 0; i < input.length; i++) if (g.health[i] !== committed[i].healthy) changes++;
+    return changes;
+  });
+  const flushNs = nsPerCall(1, repeats, () => {
+    const g = guardCommitted(
+      committed,
+      (i) => {
+        const m = committed[i];
+        return m.source === "static" ? (checker.observedHealth(m.id) ?? m.healthy) : m.healthy;
+      },
+      0.5,
+    );
+    return g.changes.length;
+  });
+  checker.stop();
+  return {
+    flushOldUs: flushOldNs / 1000,
+    flushUs: flushNs / 1000,
+    size,
+    drainUs: drainNs / 1000,
+    ingestUs: ingestNs / 1000,
+    tickOpenUs: tickNs / 1000,
+    tickOpenVisits: visits,
+    sweepUs: sweeps[sweeps.length >> 1] / 1000,
+    sliceUs: slices[slices.length >> 1] / 1000,
+  };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { sizes: { type: "string" }, repeats: { type: "string" } },
+  });
+  const sizes = (values.sizes ?? "3,1000,10000").split(",").map(Number);
+  const repeats = Number(values.repeats ?? 7);
+  if (![...sizes, repeats].every((n) => Number.isInteger(n) && n >= 1)) {
+    console.error("usage: npm run bench -- scale-periodic [--sizes 3,1000,10000] [--repeats N]");
+    return 2;
+  }
+  const rows = sizes.map((s) => measure(s, repeats));
+  const base = rows[0];
+  console.log(
+    `periodic work per 100 ms period at ${PER_PERIOD} requests per period (~${PER_PERIOD * 10} req/s), medians of ${repeats}; ratio to ${base.size} members`,
+  );
+  console.log(
+    "members  drain us (x)      ingest us (x)     tick, 1 open: us, visits   sweep forgetting all: us, median tick us",
+  );
+  for (const r of rows)
+    console.log(
+      `${String(r.size).padEnd(8)} ${r.drainUs.toFixed(1).padStart(7)} (${(r.drainUs / base.drainUs).toFixed(2)}x) ${r.ingestUs.toFixed(1).padStart(8)} (${(r.ingestUs / base.ingestUs).toFixed(2)}x) ${r.tickOpenUs.toFixed(2).padStart(10)} ${String(r.tickOpenVisits).padStart(8)} ${r.sweepUs.toFixed(0).padStart(14)} ${r.sliceUs.toFixed(0).padStart(8)}`,
+    );
+  console.log("\nhealth flush (the panic guard over the pool, once per debounce window with a flip)");
+  console.log(
+    "members  before: states + map + guard inputs, us   now: observedHealth + guardCommitted, us   ratio",
+  );
+  for (const r of rows)
+    console.log(
+      `${String(r.size).padEnd(8)} ${r.flushOldUs.toFixed(1).padStart(46)} ${r.flushUs.toFixed(1).padStart(42)} ${(r.flushUs / r.flushOldUs).toFixed(2).padStart(7)}x`,
+    );
+  console.log(`(checksum ${checksum()})`);
+  return 0;
+}
+
+runIfMain(import.meta.url, run);
