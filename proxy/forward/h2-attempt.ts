@@ -54,6 +54,8 @@ export class H2Attempt implements ForwardAttempt {
   private stream: ClientHttp2Stream | null = null;
   /** The client gets this attempt's body (false: discarded or abandoned). */
   private relaying = false;
+  /** The response head arrived (a stream that ends without one is a failure). */
+  private answered = false;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private readonly grpc: boolean;
   /** Asked once when the member refused the stream unprocessed (GOAWAY race): re-sent on a new session. */
@@ -169,6 +171,7 @@ export class H2Attempt implements ForwardAttempt {
   }
 
   onResponse(headers: IncomingHttpHeaders): void {
+    this.answered = true;
     const status = Number(headers[":status"]);
     delete headers[":status"];
     this.relaying = this.host.objectHead(this, status, headers);
@@ -198,7 +201,9 @@ export class H2Attempt implements ForwardAttempt {
     // A session torn down mid-response ends its streams' readable side with a reset code set:
     // that is a cut, not a complete answer.
     const rst = this.stream?.rstCode;
-    if (rst !== undefined && rst !== constants.NGHTTP2_NO_ERROR) {
+    // Or ended before any response head (RST_STREAM NO_ERROR, a head past the session's header
+    // list limit): no answer will come. It waited for the response timeout as upstream_timeout.
+    if ((rst !== undefined && rst !== constants.NGHTTP2_NO_ERROR) || !this.answered) {
       this.onFailure(STREAM_RESET);
       return;
     }

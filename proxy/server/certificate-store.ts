@@ -3,9 +3,13 @@
 // a symlink) without a restart. A file that does not load (half-written, garbage, key not
 // matching the cert) keeps the previous pair serving and is logged; the next change retries.
 // Open connections keep the context they handshook with; new handshakes get the new one.
+// A watched folder that is removed and made again (`rm -rf certs && cp -r new certs`, a
+// volume remounted) leaves its watcher on the dead inode, deaf: a watcher that sees its folder
+// go is dropped, each reload watches again a folder whose watcher was dropped or whose inode
+// changed, and a folder gone is looked for every second.
 
-import { type FSWatcher, readFileSync, watch } from "node:fs";
-import { dirname } from "node:path";
+import { type FSWatcher, readFileSync, statSync, watch } from "node:fs";
+import { basename, dirname } from "node:path";
 import { createSecureContext, type SecureContext, type Server as TlsServer } from "node:tls";
 import type { LogSink } from "../../config/log-sink.js";
 
@@ -23,16 +27,49 @@ interface Loaded {
   context: SecureContext;
 }
 
+/** How often a removed certificate folder is looked for again (ms). */
+const MISSING_DIR_POLL_MS = 1000;
+
+interface DirWatch {
+  dir: string;
+  /** The folder's inode when its watcher was made; -1 while the folder is missing. */
+  ino: number;
+  watcher?: FSWatcher;
+}
+
+function inodeOf(dir: string): number {
+  try {
+    return statSync(dir).ino;
+  } catch {
+    return -1;
+  }
+}
+
+function readPem(path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    // Name the file that failed (the log line used the cert's name for a missing key too).
+    throw new Error(`${path}: ${(err as Error).message}`);
+  }
+}
+
 function load(files: CertificateFiles): Loaded {
-  const cert = readFileSync(files.cert);
-  const key = readFileSync(files.key);
-  return { files, cert, key, context: createSecureContext({ cert, key }) };
+  const cert = readPem(files.cert);
+  const key = readPem(files.key);
+  try {
+    return { files, cert, key, context: createSecureContext({ cert, key }) };
+  } catch (err) {
+    throw new Error(`${files.cert} + ${files.key}: ${(err as Error).message}`);
+  }
 }
 
 export class CertificateStore {
   private pairs: Loaded[];
   private byName = new Map<string, SecureContext>();
-  private watchers: FSWatcher[] = [];
+  private dirs: DirWatch[] = [];
+  private poll: ReturnType<typeof setInterval> | undefined;
+  private closed = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private server: TlsServer | undefined;
   /** Reload outcomes, for tests and the log: "reloaded" or "kept". */
@@ -68,17 +105,78 @@ export class CertificateStore {
   watch(server: TlsServer): void {
     this.server = server;
     const dirs = new Set(this.pairs.flatMap((p) => [dirname(p.files.cert), dirname(p.files.key)]));
-    for (const dir of dirs) {
-      const w = watch(dir, { persistent: false }, () => this.schedule());
-      w.on("error", (err) => this.logger.error({ dir, err: err.message }, "certificate folder watch failed"));
-      this.watchers.push(w);
-    }
+    for (const dir of dirs) this.dirs.push(this.watchDir({ dir, ino: -1 }));
   }
 
   close(): void {
-    for (const w of this.watchers) w.close();
-    this.watchers = [];
+    this.closed = true;
+    for (const d of this.dirs) d.watcher?.close();
+    this.dirs = [];
     if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.poll !== undefined) clearInterval(this.poll);
+  }
+
+  /** (Re)makes `d`'s watcher when its folder is there and is not the inode watched. */
+  private watchDir(d: DirWatch): DirWatch {
+    const ino = inodeOf(d.dir);
+    if (ino === d.ino && d.watcher !== undefined) return d;
+    d.watcher?.close();
+    d.watcher = undefined;
+    d.ino = ino;
+    if (ino === -1) {
+      this.pollMissing();
+      return d;
+    }
+    try {
+      const self = basename(d.dir);
+      const w = watch(d.dir, { persistent: false }, (_event, name) => {
+        // The folder itself went (inotify names it): this watcher is deaf from now on, and
+        // a folder made again may reuse the inode number, so the inode alone cannot tell.
+        if (name === self) {
+          w.close();
+          if (d.watcher === w) d.watcher = undefined;
+        }
+        this.schedule();
+      });
+      w.on("error", (err) =>
+        this.logger.error({ dir: d.dir, err: err.message }, "certificate folder watch failed"),
+      );
+      d.watcher = w;
+    } catch (err) {
+      d.ino = -1;
+      this.logger.error({ dir: d.dir, err: (err as Error).message }, "certificate folder watch failed");
+      this.pollMissing();
+    }
+    return d;
+  }
+
+  /** Folders replaced or removed since they were watched get a watcher on what is there now. */
+  private rewatch(): boolean {
+    let replaced = false;
+    for (const d of this.dirs) {
+      const now = inodeOf(d.dir);
+      // Unchanged: still the folder watched, or still missing.
+      if (now === d.ino && (d.watcher !== undefined || now === -1)) continue;
+      replaced = true;
+      const what = now === -1 ? "removed; looking for it every second" : "replaced; watching the new one";
+      this.logger.warn({ dir: d.dir }, `certificate folder ${what}`);
+      this.watchDir(d);
+    }
+    return replaced;
+  }
+
+  private pollMissing(): void {
+    if (this.poll !== undefined || this.closed) return;
+    this.poll = setInterval(() => {
+      if (this.dirs.every((d) => d.ino !== -1)) {
+        clearInterval(this.poll);
+        this.poll = undefined;
+        return;
+      }
+      // A folder back: its files may have come with it, before its watcher existed.
+      if (this.rewatch()) this.schedule();
+    }, MISSING_DIR_POLL_MS);
+    this.poll.unref();
   }
 
   private schedule(): void {
@@ -92,6 +190,7 @@ export class CertificateStore {
 
   /** Re-reads every pair; each one that fails keeps its previous version. */
   reload(): void {
+    if (this.server !== undefined) this.rewatch();
     let changed = 0;
     const kept: string[] = [];
     this.pairs = this.pairs.map((old) => {
@@ -101,7 +200,7 @@ export class CertificateStore {
         changed++;
         return next;
       } catch (err) {
-        kept.push(`${old.files.cert}: ${(err as Error).message}`);
+        kept.push((err as Error).message);
         return old;
       }
     });

@@ -58,6 +58,7 @@ export function acceptProxyProtocol(server: Server, opts: ProxyProtocolOptions):
       clearTimeout(timer);
       socket.off("data", onData);
       socket.off("close", onClose);
+      socket.off("end", onEnd);
       if (h.kind === "bad") {
         refuse("proxy_protocol_malformed", h.reason);
         return;
@@ -70,8 +71,19 @@ export function acceptProxyProtocol(server: Server, opts: ProxyProtocolOptions):
       if (resumeAfter) socket.resume();
     };
     const onClose = (): void => clearTimeout(timer);
+    // The peer sent its FIN before a complete header: nothing more can come, so the socket is
+    // closed now rather than held half-open until the timeout and then warned about. With no
+    // byte at all it is a balancer's TCP health check (connect, close: NLB, haproxy `check`),
+    // closed quietly; a part of a header is a truncated one.
+    const onEnd = (): void => {
+      clearTimeout(timer);
+      socket.off("data", onData);
+      if (received.length === 0) socket.destroy();
+      else refuse("proxy_protocol_malformed", "truncated: the peer closed before the header ended");
+    };
     socket.on("data", onData);
     socket.on("close", onClose);
+    socket.on("end", onEnd);
   });
 }
 

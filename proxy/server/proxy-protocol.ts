@@ -58,7 +58,9 @@ function parseV1(buf: Buffer): ProxyHeader {
   return {
     kind: "ok",
     length,
-    address: src,
+    // Canonical text, as v2's: "2001:DB8:0::5" and a v4-mapped "::ffff:1.2.3.4" were kept as
+    // sent, so one client reached another ip key and X-Forwarded-For text through a v1 balancer.
+    address: proto === "TCP6" ? canonicalIPv6(src) : src,
     port: Number(sport),
     family: proto === "TCP4" ? "IPv4" : "IPv6",
   };
@@ -92,9 +94,17 @@ function parseV2(buf: Buffer): ProxyHeader {
   return { kind: "ok", length, address, port: buf.readUInt16BE(48), family: "IPv6" };
 }
 
+const MAPPED_HEX = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/;
+
 function canonicalIPv6(full: string): string {
   // new URL normalizes IPv6 text per RFC 5952 (zero compression, lower case).
   const host = new URL(`http://[${full}]/`).hostname;
   const text = host.slice(1, -1);
-  return text.startsWith("::ffff:") && isIPv4(text.slice(7)) ? text.slice(7) : text;
+  // A v4-mapped address is the IPv4 client (as the socket layer reports it). The URL parser
+  // writes its tail in hex ("::ffff:cb00:7107"), so the dotted test alone never matched.
+  const mapped = MAPPED_HEX.exec(text);
+  if (mapped === null) return text;
+  const hi = Number.parseInt(mapped[1], 16);
+  const lo = Number.parseInt(mapped[2], 16);
+  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
 }

@@ -50,6 +50,9 @@ export function createProxyServer(init: ProxyServerInit): Server {
           cert: init.tls.cert,
           key: init.tls.key,
           SNICallback: init.tls.SNICallback,
+          // The handshake gets the headers budget: Node's default (120 s) let a client that
+          // never sent its ClientHello hold a connection slot 12x longer than a plain-port one.
+          handshakeTimeout: headersTimeout > 0 ? headersTimeout : 10_000,
           // h2 first: a client offering both gets HTTP/2 (h2-listener.ts); none or http/1.1 stays HTTP/1.1.
           ALPNProtocols: init.http2 === false ? ["http/1.1"] : ["h2", "http/1.1"],
         }) as unknown as Server);
@@ -114,7 +117,10 @@ export function createProxyServer(init: ProxyServerInit): Server {
     answerAndClose(res, 417, "expectation_failed");
   });
   if (init.tls !== undefined) {
-    server.on("tlsClientError", (err: Error) => logger.debug({ err: err.message }, "tls client error"));
+    server.on("tlsClientError", (err: NodeJS.ErrnoException) => {
+      logger.debug({ err: err.message }, "tls client error");
+      if (err.code === "ERR_TLS_HANDSHAKE_TIMEOUT") init.onClientError?.("tls_handshake_timeout");
+    });
   }
   if (init.http2 !== false) {
     attachHttp2(server, {

@@ -70,9 +70,13 @@ test("PROXY v1 and v2 from a trusted peer set the client address for X-Forwarded
   const cases: Array<[string, Buffer | string, string]> = [
     ["v1-4", v1("203.0.113.7"), "203.0.113.7"],
     ["v1-6", v1("2001:db8::5"), "2001:db8::5"],
+    // Any spelling of one address is one client: canonical text (RFC 5952), v4-mapped unmapped.
+    ["v1-6-upper", v1("2001:DB8:0:0::5"), "2001:db8::5"],
+    ["v1-6-mapped", v1("::ffff:203.0.113.7"), "203.0.113.7"],
     ["v2-4", v2v4([198, 51, 100, 9], 5555), "198.51.100.9"],
     ["v2-4-tlv", v2v4([198, 51, 100, 9], 5556, Buffer.from([0x04, 0, 3, 1, 2, 3])), "198.51.100.9"],
     ["v2-6", v2v6([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x42], 6000), "2001:db8::42"],
+    ["v2-6-mapped", v2v6([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 198, 51, 100, 9], 5557), "198.51.100.9"],
     // LOCAL (the balancer's own health check): the connection's real peer stands.
     ["v2-local", v2v4([10, 0, 0, 1], 1, Buffer.alloc(0), 0x20), "127.0.0.1"],
     ["v1-unknown", "PROXY UNKNOWN\r\n", "127.0.0.1"],
@@ -107,6 +111,9 @@ test("PROXY v1 and v2 from a trusted peer set the client address for X-Forwarded
   const byPath = new Map(hashes);
   assert.equal(byPath.get("/pp/v2-4"), byPath.get("/pp/v2-4-tlv"));
   assert.notEqual(byPath.get("/pp/v2-4"), byPath.get("/pp/v1-4"));
+  assert.equal(byPath.get("/pp/v1-6-upper"), byPath.get("/pp/v1-6"));
+  assert.equal(byPath.get("/pp/v1-6-mapped"), byPath.get("/pp/v1-4"));
+  assert.equal(byPath.get("/pp/v2-6-mapped"), byPath.get("/pp/v2-4"));
   assert.equal(byPath.get("/pp/v2-local"), byPath.get("/pp/v1-unknown"));
   assert.deepEqual(codes, []);
 });
