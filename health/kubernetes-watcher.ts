@@ -16,6 +16,7 @@ import type { PoolKubernetesDiscovery } from "../config/file/schema.js";
 import type { LogSink } from "../config/log-sink.js";
 import { backoffDelay } from "./backoff.js";
 import { type DiscoveredMember, diffMembers, isEmptyDiff, type MemberDiff } from "./consul-members.js";
+import { kubernetesClient } from "./kubernetes-client.js";
 import { type EndpointSliceLike, parseEndpointSlices } from "./kubernetes-members.js";
 import type { TokenBucket } from "./token-bucket.js";
 import { knob, pacing, WatcherError, WatchLoop, type WatchLoopOptions } from "./watch-loop.js";
@@ -286,12 +287,13 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
   }
 
   /**
-   * The client library is loaded on the first request, not at import: it costs about a second
-   * of start-up and 60 MB of memory, which an instance without Kubernetes pools never pays.
+   * The client library is not loaded at import: it costs about a second of start-up and 60 MB
+   * of memory, which an instance without Kubernetes pools never pays. The start path preloads
+   * it when a pool uses Kubernetes (kubernetes-client.ts), so this await is then immediate.
    */
   private async connect(): Promise<Client> {
     if (this.client !== undefined) return this.client;
-    const k8s = await import("@kubernetes/client-node");
+    const k8s = await kubernetesClient();
     const kc = loadConfig(k8s, this.opts);
     this.client = {
       api: kc.makeApiClient(k8s.DiscoveryV1Api),
@@ -319,7 +321,12 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
         let page: Awaited<ReturnType<DiscoveryV1Api["listNamespacedEndpointSlice"]>>;
         try {
           page = await api.listNamespacedEndpointSlice(
-            { namespace: this.namespace, labelSelector: this.selector, limit: this.listPageSize, _continue: token },
+            {
+              namespace: this.namespace,
+              labelSelector: this.selector,
+              limit: this.listPageSize,
+              _continue: token,
+            },
             {
               middleware: [
                 {
