@@ -19,6 +19,7 @@ const BENCHES: Record<string, string> = {
   workers: "./workers-bench.js",
   h2: "./h2-bench.js",
   "consul-idle": "./consul-idle/bench.js",
+  "kube-client-load": "./kube-client-load.js",
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -51,6 +51,13 @@ export class ConsulHttpError extends Error {
 
 /** Consul's error bodies are one line of text; more is not worth keeping in a status. */
 const ERROR_TEXT_MAX = 200;
+/**
+ * The largest answer read: ~900 bytes per instance makes this ~35,000 instances, 3.5x the
+ * largest pool measured (README "Scale"). Anything bigger (a misconfigured service, a proxy in
+ * front of Consul streaming garbage) is refused as it arrives, before it is held in memory, and
+ * the last member view stays.
+ */
+export const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
 /** The bytes of a non-2xx body kept for that text (the rest is drained, not stored). */
 const ERROR_BODY_MAX = 1024;
 /**
@@ -83,6 +90,8 @@ class AnswerSink extends Writable {
   receivedAt = 0;
   /** Set when the connection closed before the body was complete. */
   cutAfter: number | undefined;
+  /** Set when the body passed MAX_ANSWER_BYTES (the request is cancelled there). */
+  tooLarge = false;
   private received = 0;
   private readonly errorBody: Buffer[] = [];
   private errorBytes = 0;
@@ -99,7 +108,7 @@ class AnswerSink extends Writable {
       // A body cut off mid-way neither ends nor errors the piped response: papi would wait
       // for its timeout. A close before `complete` is that cut.
       src.once("close", () => {
-        if (!src.complete) {
+        if (!src.complete && !this.tooLarge) {
           this.cutAfter = this.received;
           this.cancel();
         }
@@ -114,7 +123,14 @@ class AnswerSink extends Writable {
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void): void {
     this.received += chunk.length;
-    if (this.ok) this.reader.push(chunk);
+    if (this.tooLarge) {
+      done();
+      return;
+    }
+    if (this.received > MAX_ANSWER_BYTES) {
+      this.tooLarge = true;
+      this.cancel();
+    } else if (this.ok) this.reader.push(chunk);
     else if (this.errorBytes < ERROR_BODY_MAX) {
       const part = chunk.subarray(0, ERROR_BODY_MAX - this.errorBytes);
       this.errorBody.push(part);
@@ -177,6 +193,10 @@ export class ConsulHealthClient {
       const path = `/v1/health/service/${encodeURIComponent(q.service)}`;
       if (sink.res !== undefined && !sink.ok)
         throw new ConsulHttpError(sink.res.statusCode ?? 0, path, sink.errorText());
+      if (sink.tooLarge)
+        throw new Error(
+          `consul answer from ${path} larger than ${MAX_ANSWER_BYTES / 1024 / 1024} MB: refused, the last member view is kept`,
+        );
       if (sink.cutAfter !== undefined)
         throw new Error(`consul answer from ${path} cut off after ${sink.cutAfter} body bytes`);
       throw err;

@@ -100,6 +100,8 @@ export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
   private consecutiveErrors = 0;
   private requests = 0;
   private indexResets = 0;
+  /** Consecutive answers without a usable X-Consul-Index (0 once one has it again). */
+  private badIndexAnswers = 0;
   private lastWarnings = "";
   /** Entry-by-entry JSON decoding of the answers as they stream in. */
   private readonly answers = new ConsulAnswerCache();
@@ -224,21 +226,36 @@ export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
     const text = Array.isArray(rawIndex) ? rawIndex[0] : rawIndex;
     const n = text !== undefined && /^[0-9]+$/.test(text) ? Number(text) : Number.NaN;
     if (!Number.isSafeInteger(n)) {
-      this.log.warn(
-        { service: this.service, index: text },
-        "consul answer without a usable X-Consul-Index; next query will not block",
-      );
-      this.index = 0;
-    } else if (n < this.index) {
-      // A snapshot restore or a different server: the docs say start over from 0.
-      this.indexResets++;
-      this.log.info(
-        { service: this.service, from: this.index, to: n },
-        "consul index went backwards; resetting",
-      );
+      // Each such answer is followed by a non-blocking query (paced by the token bucket): a
+      // proxy stripping the header would log on every one, so warn once per streak.
+      this.badIndexAnswers++;
+      const fields = { service: this.service, index: text, answers: this.badIndexAnswers };
+      if (this.badIndexAnswers === 1)
+        this.log.warn(fields, "consul answer without a usable X-Consul-Index; next query will not block");
+      else this.log.debug(fields, "consul answer still without a usable X-Consul-Index");
       this.index = 0;
     } else {
-      this.index = Math.max(1, n);
+      if (this.badIndexAnswers > 0) {
+        this.log.info(
+          { service: this.service, after: this.badIndexAnswers },
+          "consul X-Consul-Index usable again",
+        );
+        this.badIndexAnswers = 0;
+      }
+      // Never below 1 (Consul itself never sends 0): clamped before the comparison, so a 0
+      // after a 1 is not mistaken for the index going backwards on every answer.
+      const next = Math.max(1, n);
+      if (next < this.index) {
+        // A snapshot restore or a different server: the docs say start over from 0.
+        this.indexResets++;
+        this.log.info(
+          { service: this.service, from: this.index, to: next },
+          "consul index went backwards; resetting",
+        );
+        this.index = 0;
+      } else {
+        this.index = next;
+      }
     }
     // Log a problem once when it appears, not on every answer while it lasts.
     const warnKey = parsed.warnings.join("\n");

@@ -16,6 +16,7 @@ import type { PoolKubernetesDiscovery } from "../config/file/schema.js";
 import type { LogSink } from "../config/log-sink.js";
 import { backoffDelay } from "./backoff.js";
 import { type DiscoveredMember, diffMembers, isEmptyDiff, type MemberDiff } from "./consul-members.js";
+import { kubernetesClient } from "./kubernetes-client.js";
 import { type EndpointSliceLike, parseEndpointSlices } from "./kubernetes-members.js";
 import type { TokenBucket } from "./token-bucket.js";
 import { knob, pacing, WatcherError, WatchLoop, type WatchLoopOptions } from "./watch-loop.js";
@@ -35,6 +36,8 @@ export interface KubernetesWatcherOptions extends WatchLoopOptions, PoolKubernet
   idleGraceMs?: number;
   /** A list that has not answered after this many ms is aborted (default 30000). */
   listTimeoutMs?: number;
+  /** Slices per list request (default LIST_PAGE). */
+  listPageSize?: number;
 }
 
 export interface KubernetesWatcherStatus {
@@ -60,6 +63,10 @@ export interface KubernetesWatcherStatus {
   /** Watches answered with 410 Gone (each followed by a re-list). */
   readonly gone: number;
   readonly bookmarks: number;
+  /** List pages read (a list of more than LIST_PAGE slices takes several, through continue tokens). */
+  readonly listPages: number;
+  /** Lists started over because their continue token expired (410) between two pages. */
+  readonly expiredContinues: number;
   /** Watches dropped for silence. */
   readonly idleAborts: number;
 }
@@ -74,6 +81,9 @@ export interface KubernetesMembershipUpdate {
 export interface KubernetesWatcherEvents {
   update: [update: KubernetesMembershipUpdate];
 }
+
+/** Slices per list request (100 endpoints each by default: 50,000 endpoints a page at most). */
+export const LIST_PAGE = 500;
 
 type WatchEnd = { kind: "end" } | { kind: "gone" } | { kind: "error"; err: unknown };
 
@@ -155,6 +165,7 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
   private readonly watchTimeoutSec: number;
   private readonly idleGraceMs: number;
   private readonly listTimeoutMs: number;
+  private readonly listPageSize: number;
   private readonly bucket: TokenBucket;
   private readonly random: () => number;
   private readonly backoff: { baseMs: number; maxMs: number };
@@ -171,7 +182,16 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
   private lastError: string | undefined;
   private lastErrorAt: number | undefined;
   private consecutiveErrors = 0;
-  private counts = { requests: 0, lists: 0, watches: 0, gone: 0, bookmarks: 0, idleAborts: 0 };
+  private counts = {
+    requests: 0,
+    lists: 0,
+    listPages: 0,
+    expiredContinues: 0,
+    watches: 0,
+    gone: 0,
+    bookmarks: 0,
+    idleAborts: 0,
+  };
   private lastWarnings = "";
 
   constructor(opts: KubernetesWatcherOptions) {
@@ -185,6 +205,7 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
     this.watchTimeoutSec = Math.floor(knob(what, "watchTimeoutSec", opts.watchTimeoutSec, 240, 1));
     this.idleGraceMs = knob(what, "idleGraceMs", opts.idleGraceMs, 30_000, 1);
     this.listTimeoutMs = knob(what, "listTimeoutMs", opts.listTimeoutMs, 30_000, 1);
+    this.listPageSize = Math.floor(knob(what, "listPageSize", opts.listPageSize, LIST_PAGE, 1));
     ({
       bucket: this.bucket,
       backoff: this.backoff,
@@ -266,12 +287,13 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
   }
 
   /**
-   * The client library is loaded on the first request, not at import: it costs about a second
-   * of start-up and 60 MB of memory, which an instance without Kubernetes pools never pays.
+   * The client library is not loaded at import: it costs about a second of start-up and 60 MB
+   * of memory, which an instance without Kubernetes pools never pays. The start path preloads
+   * it when a pool uses Kubernetes (kubernetes-client.ts), so this await is then immediate.
    */
   private async connect(): Promise<Client> {
     if (this.client !== undefined) return this.client;
-    const k8s = await import("@kubernetes/client-node");
+    const k8s = await kubernetesClient();
     const kc = loadConfig(k8s, this.opts);
     this.client = {
       api: kc.makeApiClient(k8s.DiscoveryV1Api),
@@ -288,32 +310,59 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
     this.counts.lists++;
     try {
       const { api, Observable } = await this.connect();
-      const list = await api.listNamespacedEndpointSlice(
-        { namespace: this.namespace, labelSelector: this.selector },
-        {
-          middleware: [
+      // Paged (LIST_PAGE slices a request) so no answer is unbounded; every page is cut from
+      // the first one's snapshot (the API server's consistent list), so together they are one
+      // list at one resourceVersion. A continue token expired meanwhile (410) is not an
+      // error: the list starts over, through the loop's token bucket.
+      const slices = new Map<string, EndpointSliceLike>();
+      let token: string | undefined;
+      let rv: string | undefined;
+      do {
+        let page: Awaited<ReturnType<DiscoveryV1Api["listNamespacedEndpointSlice"]>>;
+        try {
+          page = await api.listNamespacedEndpointSlice(
             {
-              // The only way 1.4 offers to abort a typed API call: set the request's signal.
-              pre: (ctx) => {
-                ctx.setSignal(abort.signal);
-                return new Observable(Promise.resolve(ctx));
-              },
-              post: (ctx) => new Observable(Promise.resolve(ctx)),
+              namespace: this.namespace,
+              labelSelector: this.selector,
+              limit: this.listPageSize,
+              _continue: token,
             },
-          ],
-          middlewareMergeStrategy: "append",
-        },
-      );
-      if (!this.running) return;
-      const rv = list.metadata?.resourceVersion;
+            {
+              middleware: [
+                {
+                  // The only way 1.4 offers to abort a typed API call: set the request's signal.
+                  pre: (ctx) => {
+                    ctx.setSignal(abort.signal);
+                    return new Observable(Promise.resolve(ctx));
+                  },
+                  post: (ctx) => new Observable(Promise.resolve(ctx)),
+                },
+              ],
+              middlewareMergeStrategy: "append",
+            },
+          );
+        } catch (err) {
+          if (token === undefined || httpStatus(err) !== 410) throw err;
+          this.counts.expiredContinues++;
+          this.log.info(
+            { service: this.service, pages: this.counts.listPages },
+            "endpointslice list continue token expired (410); listing again from the start",
+          );
+          return;
+        }
+        if (!this.running) return;
+        this.counts.listPages++;
+        rv = page.metadata?.resourceVersion;
+        for (const item of page.items ?? []) {
+          const name = item.metadata?.name;
+          if (typeof name === "string" && name !== "") slices.set(name, item as EndpointSliceLike);
+        }
+        const next = page.metadata?._continue;
+        token = typeof next === "string" && next !== "" ? next : undefined;
+      } while (token !== undefined);
       if (typeof rv !== "string" || rv === "")
         throw new TypeError("endpointslice list without a resourceVersion");
       // A list replaces the whole view: slices deleted while we were not watching must go.
-      const slices = new Map<string, EndpointSliceLike>();
-      for (const item of list.items ?? []) {
-        const name = item.metadata?.name;
-        if (typeof name === "string" && name !== "") slices.set(name, item as EndpointSliceLike);
-      }
       this.slices = slices;
       this.rv = rv;
       this.succeeded();

@@ -53,6 +53,16 @@ export class AdminClient {
     } catch {
       body = text;
     }
+    // Every admin answer ctl reads is a JSON object. A 2xx that is not one comes from something
+    // else at that address (another web server): printing it, or reading a drain's fields off
+    // it as undefined, exited 0 as if the action had been done.
+    if (res.status >= 200 && res.status < 300 && (typeof body !== "object" || body === null)) {
+      const type = res.headers.get("content-type") ?? "no content-type";
+      throw new CtlError(
+        "not_admin_api",
+        `${this.base} is not a shardgate admin API: ${method} ${path} answered ${res.status} (${type}) without a JSON object; check --admin`,
+      );
+    }
     return { status: res.status, body, text };
   }
 

@@ -2,7 +2,7 @@
 // Redis client (only when the config has a `redis:` section) and the engine the data plane
 // asks per request. Returns a close() for shutdown.
 
-import type { Registry } from "prom-client";
+import { Gauge, type Registry } from "prom-client";
 import type { ShardgateConfig } from "../../config/file/schema.js";
 import type { LogSink } from "../../config/log-sink.js";
 import { CookieCodec } from "../affinity/cookie-codec.js";
@@ -36,6 +36,19 @@ export function createEdge(init: EdgeInit): Edge {
     );
   }
   const store = init.config.redis === undefined ? null : new RedisStore(init.config.redis, init.logger);
+  if (store !== null) {
+    // One gauge an alert can watch (counters only move with traffic); with workers the
+    // minimum: 0 while any process cannot use Redis.
+    new Gauge({
+      name: "shardgate_store_up",
+      help: "1 while Redis is connected, its breaker closed and its last command succeeded; 0 otherwise.",
+      registers: [init.registry],
+      aggregator: "min",
+      collect() {
+        this.set(store.up ? 1 : 0);
+      },
+    });
+  }
   const engine = new EdgeEngine({
     metrics,
     codec: new CookieCodec(init.secret),

@@ -12,6 +12,7 @@ import { Cluster, type ClusterOptions, Redis, type RedisOptions } from "ioredis"
 import type { RedisConfig } from "../../config/file/edge-schema.js";
 import type { LogSink } from "../../config/log-sink.js";
 import { StoreBreaker } from "./store-breaker.js";
+import { StoreStatus } from "./store-status.js";
 
 /** A command not sent (breaker open, not connected) or failed; callers apply their store-error rule. */
 export class StoreUnavailableError extends Error {
@@ -46,12 +47,13 @@ export class RedisStore {
   readonly client: Client;
   readonly keyPrefix: string;
   private readonly breaker: StoreBreaker;
-  private wasReady = false;
+  private readonly status: StoreStatus;
   private closed = false;
 
   constructor(cfg: RedisConfig, logger: LogSink, now: () => number = () => performance.now()) {
     this.keyPrefix = cfg.keyPrefix;
     this.breaker = new StoreBreaker(cfg.breaker.failures, cfg.breaker.openFor, now);
+    this.status = new StoreStatus(logger, now);
     const common: RedisOptions = {
       keyPrefix: cfg.keyPrefix,
       connectTimeout: cfg.connectTimeout,
@@ -81,14 +83,14 @@ export class RedisStore {
     } else {
       this.client = new Redis(cfg.url, common);
     }
-    // Without an error listener ioredis would crash the process on a connection error.
+    // Without an error listener ioredis would crash the process on a connection error. Every
+    // error counts, also before the first "ready" (a wrong password, Redis down at start).
     this.client.on("error", (err: Error) => {
-      if (this.wasReady) logger.warn({ err: err.message }, "redis connection error");
-      this.wasReady = false;
+      if (!this.closed) this.status.failed(err.message);
     });
     this.client.on("ready", () => {
       logger.info({}, "redis connected");
-      this.wasReady = true;
+      this.status.succeeded();
     });
   }
 
@@ -110,9 +112,11 @@ export class RedisStore {
     try {
       const v = await command(this.client);
       this.breaker.success();
+      this.status.succeeded();
       return v;
     } catch (err) {
       this.breaker.failure();
+      this.status.failed((err as Error).message);
       throw err;
     }
   }
@@ -123,6 +127,11 @@ export class RedisStore {
 
   get breakerOpen(): boolean {
     return this.breaker.open;
+  }
+
+  /** Connected, breaker closed and the last command (if any) succeeded: the `store_up` gauge. */
+  get up(): boolean {
+    return this.client.status === "ready" && !this.breaker.open && this.status.available;
   }
 
   async close(): Promise<void> {

@@ -6,7 +6,9 @@
 // and the server ending a watch after timeoutSeconds. It runs a real node:http server on
 // 127.0.0.1 so `@kubernetes/client-node` talks to it as to an API server, and adds controls a
 // real one does not have: stop()/start() on the same port, compaction on demand, broken,
-// slow and silent watches, forced list failures, and counters.
+// slow and silent watches, forced list failures, and counters. Lists honour `limit` and
+// `continue` as the API server does: each page comes from the snapshot the first page was cut
+// from (a consistent list), and a token whose snapshot was compacted away answers 410 Expired.
 
 import { writeFileSync } from "node:fs";
 import http from "node:http";
@@ -132,7 +134,23 @@ function matches(o: EndpointSliceObject, ns: string, sel: Map<string, string>): 
 export class KubeApiDouble {
   readonly host = "127.0.0.1";
   port = 0;
-  readonly counts = { lists: 0, watches: 0, gone: 0, bookmarks: 0, unauthorized: 0, failedLists: 0 };
+  readonly counts = {
+    lists: 0,
+    watches: 0,
+    gone: 0,
+    bookmarks: 0,
+    unauthorized: 0,
+    failedLists: 0,
+    /** List requests that carried a continue token, and those answered 410 Expired. */
+    continues: 0,
+    expiredContinues: 0,
+    /** The most slices one list answer carried. */
+    maxListItems: 0,
+  };
+  private expireContinues = 0;
+  /** The snapshot behind each continue token handed out (bounded, oldest dropped first). */
+  private readonly listSnapshots = new Map<string, { rv: number; rest: EndpointSliceObject[] }>();
+  private tokenSeq = 0;
   /** Query strings of watch requests, newest last (bounded). */
   readonly watchQueries: URLSearchParams[] = [];
   private readonly server: http.Server;
@@ -263,6 +281,11 @@ export class KubeApiDouble {
     this.history = [];
   }
 
+  /** The next `n` continued lists find their snapshot compacted (410 Expired): etcd compacting between two pages. */
+  expireNextContinues(n: number): void {
+    this.expireContinues = n;
+  }
+
   // ---------------------------------------------------------------- faults
 
   /** Cuts every open watch mid-stream (no final newline, no clean end): a broken connection. */
@@ -377,11 +400,19 @@ export class KubeApiDouble {
     }
     const watch = url.searchParams.get("watch");
     if (watch === "true" || watch === "1") this.watch(ns, selector, url.searchParams, req, res);
-    else this.list(ns, selector, res);
+    else this.list(ns, selector, res, url.searchParams);
   }
 
-  private list(ns: string, selector: Map<string, string>, res: http.ServerResponse): void {
+  private list(
+    ns: string,
+    selector: Map<string, string>,
+    res: http.ServerResponse,
+    q: URLSearchParams,
+  ): void {
     this.counts.lists++;
+    const token = q.get("continue") ?? "";
+    const limitText = q.get("limit") ?? "";
+    const limit = /^[0-9]+$/.test(limitText) ? Number(limitText) : 0;
     const failing =
       this.failListsOf === undefined || selector.get("kubernetes.io/service-name") === this.failListsOf;
     if (this.failLists > 0 && failing) {
@@ -390,15 +421,50 @@ export class KubeApiDouble {
       this.reply(res, 500, status(500, "InternalError", "etcdserver: request timed out"));
       return;
     }
-    const items = [...this.slices.values()]
-      .filter((o) => matches(o, ns, selector))
-      .sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
-    this.reply(res, 200, {
-      kind: "EndpointSliceList",
-      apiVersion: API_VERSION,
-      metadata: { resourceVersion: String(this.rv) },
-      items,
-    });
+    let items: EndpointSliceObject[];
+    let rv = this.rv;
+    if (token !== "") {
+      this.counts.continues++;
+      const snap = this.listSnapshots.get(token);
+      this.listSnapshots.delete(token);
+      // Compaction keeps the version it compacts at (as for watches): older snapshots are gone.
+      let expired = snap === undefined || snap.rv < this.compactedThrough;
+      if (this.expireContinues > 0) {
+        this.expireContinues--;
+        expired = true;
+      }
+      if (expired || snap === undefined) {
+        this.counts.expiredContinues++;
+        this.reply(
+          res,
+          410,
+          status(
+            410,
+            "Expired",
+            "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+          ),
+        );
+        return;
+      }
+      items = snap.rest;
+      rv = snap.rv;
+    } else {
+      items = [...this.slices.values()]
+        .filter((o) => matches(o, ns, selector))
+        .sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
+    }
+    const metadata: Record<string, unknown> = { resourceVersion: String(rv) };
+    if (limit > 0 && items.length > limit) {
+      const next = `c${++this.tokenSeq}.${rv}`;
+      this.listSnapshots.set(next, { rv, rest: items.slice(limit) });
+      if (this.listSnapshots.size > 100)
+        this.listSnapshots.delete(this.listSnapshots.keys().next().value as string);
+      metadata.continue = next;
+      metadata.remainingItemCount = items.length - limit;
+      items = items.slice(0, limit);
+    }
+    this.counts.maxListItems = Math.max(this.counts.maxListItems, items.length);
+    this.reply(res, 200, { kind: "EndpointSliceList", apiVersion: API_VERSION, metadata, items });
   }
 
   private watch(
