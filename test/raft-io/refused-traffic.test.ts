@@ -12,6 +12,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, it } from "node:test";
 import { encodeMessages, newMessage } from "../../config/raft/core/index.js";
+import { RefusalLog } from "../../config/raft/driver/refusal-log.js";
 import { RaftDriver } from "../../config/raft/driver.js";
 import { frames, newNonce, TcpTransport } from "../../config/raft/transport/index.js";
 import { testDriverOptions } from "../support/raft-io/driver-options.js";
@@ -135,4 +136,30 @@ it("refused traffic is counted by reason, changes nothing, and is logged once pe
   assert.equal(d.status().role, "leader");
   // Still serving: a proposal commits.
   await d.propose(Buffer.from(JSON.stringify({ k: "k", v: "v" })));
+});
+
+it("the refusal log writes again after its interval with the count it left unsaid; its table is bounded", () => {
+  let now = 0;
+  const lines: string[] = [];
+  const log = new RefusalLog(
+    1000,
+    (l) => lines.push(l),
+    () => now,
+  );
+  for (let i = 0; i < 5; i++) log.note("p", "replay", "x");
+  assert.equal(lines.length, 1);
+  now = 999;
+  log.note("p", "replay", "x");
+  assert.equal(lines.length, 1, "a second line within the interval");
+  now = 1000;
+  log.note("p", "replay", "x");
+  assert.equal(lines.length, 2);
+  assert.match(lines[1], /\(code replay\) from p: x \(5 more since the last line\)/);
+  log.note("p", "bad_mac", "y");
+  log.note("q", "replay", "x");
+  assert.equal(lines.length, 4, "another reason or another peer has its own line");
+  // 2,000 made-up peer ids in one interval: at most one line per table slot, then one shared.
+  for (let i = 0; i < 2000; i++) log.note(`peer${i}`, "bad_mac", "x");
+  assert.ok(lines.length <= 4 + 1024 + 1, `${lines.length} lines`);
+  assert.equal(lines.filter((l) => l.includes("from (other peers)")).length, 1);
 });
