@@ -26,6 +26,7 @@ import {
   RaftNode,
   READS_FULL,
   type Ready,
+  type RefusalReason,
   type Role,
   UNCOMMITTED_FULL,
 } from "./core/index.js";
@@ -58,11 +59,12 @@ import {
   type StateMachine,
 } from "./driver/options.js";
 import { ReadyLoop } from "./driver/ready-loop.js";
+import { RefusalLog } from "./driver/refusal-log.js";
 import { RequestTracker } from "./driver/requests.js";
 import { takeSnapshot } from "./driver/snapshots.js";
 import { buildStatus, type DriverStatus } from "./driver/status.js";
 import { FileStorage } from "./storage/index.js";
-import { parseAddress, TcpTransport } from "./transport/index.js";
+import { parseAddress, type RejectEvent, TcpTransport } from "./transport/index.js";
 import type { ConfChange, NodeId, Snapshot } from "./types.js";
 
 export { MAX_APP_MESSAGE_BYTES } from "./driver/app-messages.js";
@@ -116,7 +118,11 @@ export class RaftDriver extends EventEmitter {
     appMessagesRejected: 0,
     /** Responses advertising a feature level outside [0, MAX_ADVERTISED_LEVEL]: dropped. */
     forgedLevels: 0,
+    /** Messages the core refused because of their sender (core/refusals.ts), by reason. */
+    refused: { vote_from_non_voter: 0, timeout_now_not_leader: 0 } as Record<RefusalReason, number>,
   };
+  /** Refused traffic, logged once per (peer, reason) per interval rather than per message. */
+  private readonly refusals: RefusalLog;
 
   constructor(opts: RaftDriverOptions) {
     super();
@@ -131,6 +137,7 @@ export class RaftDriver extends EventEmitter {
     this.book = new AddressBook(this.id, (m) => this.warn(m));
     for (const [id, addr] of Object.entries(opts.peers)) this.book.set(id, addr);
     this.requests = new RequestTracker(this.id, this.cfg.timeoutMs);
+    this.refusals = new RefusalLog(opts.refusalLogMs ?? 60_000, (m) => this.warn(m));
   }
 
   get storage(): FileStorage {
@@ -189,6 +196,10 @@ export class RaftDriver extends EventEmitter {
       incarnation: raftIncarnation(this.identity),
       level: this.levels.own,
       clusterLevel: this.levels.committed,
+      onRefused: (from, reason) => {
+        this.counters.refused[reason]++;
+        this.refusals.note(from, reason, "no state change");
+      },
     });
     // What the durable commit index covers was applied (and served) by the previous run: apply
     // it again before start() returns, so a restart without a quorum never serves older state.
@@ -223,6 +234,9 @@ export class RaftDriver extends EventEmitter {
     });
     this.transportRef = transport;
     this.book.transport = transport;
+    transport.on("reject", (e: RejectEvent) =>
+      this.refusals.note(e.peer, e.reason, `${e.detail}; connection dropped`),
+    );
     const bound = await transport.start();
     if (own === undefined && bound !== "") this.book.set(this.id, bound);
     this.loop = new ReadyLoop(this.node, storage, transport, {
@@ -288,28 +302,30 @@ export class RaftDriver extends EventEmitter {
     let msgs: Message[];
     try {
       msgs = decodeMessages(payload);
-    } catch {
+    } catch (err) {
       this.counters.undecodablePayloads++;
+      this.refusals.note(from, "undecodable", (err as Error).message);
       return;
     }
     for (const m of msgs) {
       // The transport authenticated `from`; a message claiming another sender is forged.
       if (m.from !== from) {
         this.counters.spoofedMessages++;
+        this.refusals.note(from, "spoofed_sender", `a ${m.type} claiming to be from ${m.from}`);
         continue;
       }
       // A level no build advertises: refused, so it can neither reach the leader's minimum nor
       // the status page.
       if (carriesLevel(m.type) && !isAdvertisableLevel(m.level)) {
-        if (this.counters.forgedLevels++ === 0)
-          this.warn(`dropped a ${m.type} from ${from} advertising feature level ${m.level}`);
+        this.counters.forgedLevels++;
+        this.refusals.note(from, "forged_level", `a ${m.type} advertising feature level ${m.level}`);
         continue;
       }
       try {
         this.node.step(m);
       } catch (err) {
         this.counters.stepErrors++;
-        this.warn(`step ${m.type} from ${from}: ${(err as Error).message}`);
+        this.refusals.note(from, "step_error", `${m.type}: ${(err as Error).message}`);
       }
     }
     this.kick();

@@ -60,4 +60,5 @@ export {
   type SoftState,
   sentBeforeSync,
 } from "./ready.js";
+export { REFUSAL_REASONS, type RefusalReason } from "./refusals.js";
 export type { InitialState, RaftStorage } from "./storage.js";

@@ -5,6 +5,7 @@ import { RaftConfigError } from "./errors.js";
 import { isAdvertisableLevel } from "./feature-level.js";
 import type { ProgressState } from "./progress.js";
 import type { Role } from "./ready.js";
+import type { RefusalReason } from "./refusals.js";
 import type { RaftStorage } from "./storage.js";
 
 export interface RaftConfig {
@@ -59,6 +60,12 @@ export interface RaftConfig {
    * CURRENT_LEVEL: a core used without a driver (simulators) runs as an upgraded fleet.
    */
   readonly clusterLevel?: number;
+  /**
+   * Called when a message is refused because of who sent it (core/refusals.ts): a vote
+   * request from a node this configuration does not name a voter, a timeoutNow from anyone
+   * but this term's leader. Nothing else happens to the node. Default: nothing.
+   */
+  readonly onRefused?: (from: NodeId, reason: RefusalReason) => void;
 }
 
 export interface ProposalResult {

@@ -70,6 +70,7 @@ import {
 import { RaftLog } from "./raft-log.js";
 import { ReadOnlyQueue } from "./read-only.js";
 import type { ReadState, Ready, Role, SoftState } from "./ready.js";
+import type { RefusalReason } from "./refusals.js";
 import type { RaftStorage } from "./storage.js";
 
 const NONE = "";
@@ -133,6 +134,7 @@ export class RaftNode {
   private readonly maxPromoteLag: number;
   /** This data directory's incarnation ("" for a founder's), stamped on every message. */
   private readonly incarnation: string;
+  private readonly onRefused: ((from: NodeId, reason: RefusalReason) => void) | undefined;
   private readonly incarnationBytes: Uint8Array;
   /** Leader, this term: incarnations it replaced per member (late messages of a dead process). */
   private readonly retired = new Map<NodeId, Set<string>>();
@@ -172,6 +174,7 @@ export class RaftNode {
     this.maxPendingReads = config.maxPendingReads ?? 4096;
     this.maxPromoteLag = config.maxPromoteLag ?? 8;
     this.incarnation = config.incarnation ?? "";
+    this.onRefused = config.onRefused;
     this.incarnationBytes = utf8.encode(this.incarnation);
     this.level = config.level ?? CURRENT_LEVEL;
     this.clusterLevel = config.clusterLevel ?? CURRENT_LEVEL;
@@ -233,10 +236,19 @@ export class RaftNode {
       this.stepLocalForward(m);
       return;
     }
+    if (m.type === "timeoutNow" && (m.term !== this.term || m.from !== this.lead)) {
+      this.refuse(m.from, "timeout_now_not_leader");
+      return;
+    }
     if (m.term > this.term) {
       if (m.type === "vote" || m.type === "preVote") {
         const inLease = this.checkQuorum && this.lead !== NONE && this.electionElapsed < this.electionTimeout;
-        if (inLease && !m.force) return;
+        // Only a voter of this configuration may skip the lease (a transfer's forced vote): a
+        // removed member, or anyone else holding the secret, could otherwise depose a working
+        // leader by raising every member's term (core/refusals.ts).
+        const voter = this.voters.has(m.from);
+        if (inLease && !voter) this.refuse(m.from, "vote_from_non_voter");
+        if (inLease && !(m.force && voter)) return;
       }
       if (m.type === "preVote") {
         // A pre-vote never changes our term.
@@ -275,6 +287,10 @@ export class RaftNode {
         this.stepFollower(m);
         break;
     }
+  }
+
+  private refuse(from: NodeId, reason: RefusalReason): void {
+    this.onRefused?.(from, reason);
   }
 
   /** Proposes a state-machine command. Throws ProposalDropped when it cannot be accepted here. */

@@ -63,6 +63,8 @@ export interface RaftDriverOptions {
   storage?: Omit<FileStorageOptions, "fsync" | "onWarning">;
   transport?: Omit<TcpTransportOptions, "id" | "secret" | "host" | "port" | "peers" | "onMessage">;
   onWarning?: (message: string) => void;
+  /** Refused cluster traffic is logged once per (peer, reason) per this many ms (driver/refusal-log.ts). Default 60000. */
+  refusalLogMs?: number;
   /**
    * The feature level this node advertises (default CURRENT_LEVEL). A test seam: a lower one
    * makes the node act as an older build (it advertises, and refuses to apply, anything above).
