@@ -55,6 +55,8 @@ interface Run {
   self: Map<string, number>;
   /** Asynchronous resources created per request by async_hooks type (`--counts` runs only). */
   asyncPerReq: Record<string, number> | null;
+  /** System calls per request by name, all threads (`--syscalls` runs only: strace -f -c). */
+  syscallsPerReq: Record<string, number> | null;
   gc: {
     scavenges: number;
     survived: number;
@@ -132,15 +134,19 @@ async function profileOne(
   connections: number,
   accessLog: boolean,
   counts: boolean,
+  syscalls: boolean,
 ): Promise<Run> {
   const port = await freePort();
   const profDir = join(dir, `prof-${name}`);
   const countFile = join(dir, `counts-${name}.json`);
   // A counts run carries the async_hooks counter instead of the profiler (hooks slow every
   // promise, so its CPU figures are not comparable with a profile run's).
+  // A syscalls run carries neither (the profiler's sampling signals would be counted).
   const flags = counts
     ? [...PRE, "--import", join(HERE, `async-count${EXT}`)]
-    : ["--cpu-prof", `--cpu-prof-dir=${profDir}`, "--trace-gc-nvp", ...PRE];
+    : syscalls
+      ? PRE
+      : ["--cpu-prof", `--cpu-prof-dir=${profDir}`, "--trace-gc-nvp", ...PRE];
   let args: string[];
   let ready: string;
   if (name === "bare-undici") {
@@ -174,9 +180,11 @@ async function profileOne(
     const script = join(dir, "bench.lua");
     const warm = await runWrkScript({ url, script, seconds: 2, connections });
     const pid = child.pid ?? 0;
+    const tracer = syscalls ? await startStrace(pid, join(dir, `strace-${name}.txt`)) : null;
     const c0 = cpuSeconds(pid);
     const j = await runWrkScript({ url, script, seconds, connections });
     const cpu = cpuSeconds(pid) - c0;
+    const traced = tracer === null ? null : await stopStrace(tracer, join(dir, `strace-${name}.txt`));
     const t0 = Date.now();
     await stopChild(child);
     const shutdownUs = (Date.now() - t0) * 1000;
@@ -187,7 +195,13 @@ async function profileOne(
       rps: j.requests / (j.duration_us / 1e6),
       p99ms: j.p99_us / 1000,
       cpuUsPerReq: (cpu * 1e6) / j.requests,
+      syscallsPerReq: null,
     };
+    if (traced !== null) {
+      const perReq: Record<string, number> = {};
+      for (const [call, n] of Object.entries(traced)) perReq[call] = n / j.requests;
+      return { ...base, self: new Map(), asyncPerReq: null, syscallsPerReq: perReq, gc: gcFigures("") };
+    }
     if (counts) {
       const c = JSON.parse(readFileSync(countFile, "utf8")) as {
         requests: number;
@@ -213,6 +227,64 @@ async function profileOne(
   } finally {
     await stopChild(child);
   }
+}
+
+/** strace -f -c attached to `pid` (every thread: libuv's pool, V8's, the main one). */
+async function startStrace(pid: number, out: string): Promise<ChildProcess> {
+  const tracer = spawn("strace", ["-f", "-c", "-o", out, "-p", String(pid)], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  // strace says "Process N attached" per thread once it holds them all.
+  await new Promise<void>((resolve, reject) => {
+    let text = "";
+    const t = setTimeout(resolve, 3000);
+    tracer.once("error", reject);
+    tracer.stderr?.on("data", (b: Buffer) => {
+      text += b.toString();
+      if (text.includes("attached")) {
+        clearTimeout(t);
+        setTimeout(resolve, 200);
+      }
+    });
+  });
+  return tracer;
+}
+
+/** Detaches strace and reads its summary: calls by system call name. */
+async function stopStrace(tracer: ChildProcess, out: string): Promise<Record<string, number>> {
+  const exited = new Promise((r) => tracer.once("exit", r));
+  tracer.kill("SIGINT");
+  await exited;
+  const calls: Record<string, number> = {};
+  for (const line of readFileSync(out, "utf8").split("\n")) {
+    // % time  seconds  usecs/call  calls  [errors]  syscall
+    const m = /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?([a-z_0-9]+)\s*$/.exec(line);
+    if (m !== null && m[2] !== "total") calls[m[2]] = Number(m[1]);
+  }
+  return calls;
+}
+
+/** System calls per request, by name, for both targets (a `--syscalls` run). */
+function reportSyscalls(a: Run, b: Run): void {
+  console.log("target        req/s  (under strace: slower, only the counts mean anything)");
+  for (const r of [a, b]) console.log(`${r.name.padEnd(12)} ${r.rps.toFixed(0).padStart(6)}`);
+  console.log(`\nsystem calls per request, all threads (${a.name} | ${b.name} | difference):`);
+  const names = new Set([...Object.keys(a.syscallsPerReq ?? {}), ...Object.keys(b.syscallsPerReq ?? {})]);
+  let ta = 0;
+  let tb = 0;
+  const rows = [...names].map((n) => [n, a.syscallsPerReq?.[n] ?? 0, b.syscallsPerReq?.[n] ?? 0] as const);
+  rows.sort((p, q) => q[2] - q[1] - (p[2] - p[1]));
+  for (const [n, x, y] of rows) {
+    ta += x;
+    tb += y;
+    if (x >= 0.005 || y >= 0.005)
+      console.log(
+        `${x.toFixed(3).padStart(8)} ${y.toFixed(3).padStart(8)} ${(y - x).toFixed(3).padStart(8)}  ${n}`,
+      );
+  }
+  console.log(
+    `${ta.toFixed(3).padStart(8)} ${tb.toFixed(3).padStart(8)} ${(tb - ta).toFixed(3).padStart(8)}  total`,
+  );
 }
 
 function owner(key: string): string {
@@ -301,6 +373,8 @@ export async function run(argv: string[]): Promise<number> {
       "access-log": { type: "string" },
       // Counts asynchronous resources per request (promises, microtasks, ticks, timers) instead of profiling.
       counts: { type: "boolean" },
+      // Counts system calls per request (strace -f -c over the measured run) instead of profiling.
+      syscalls: { type: "boolean" },
       // Keeps the profiles (.cpuprofile, GC traces) and prints where: for line-level reading.
       keep: { type: "boolean" },
     },
@@ -311,7 +385,7 @@ export async function run(argv: string[]): Promise<number> {
   const top = Number(values.top ?? 40);
   if (![seconds, connections, top].every((n) => Number.isFinite(n) && n >= 1)) {
     console.error(
-      "usage: npm run bench -- engine-profile [--duration S] [--connections C] [--top N] [--access-log on|off] [--counts] [--keep]",
+      "usage: npm run bench -- engine-profile [--duration S] [--connections C] [--top N] [--access-log on|off] [--counts | --syscalls] [--keep]",
     );
     return 2;
   }
@@ -330,9 +404,17 @@ export async function run(argv: string[]): Promise<number> {
       `upstreams: 3 nginx servers (one process, 1 worker); wrk -t1 -c${connections}, ${seconds} s each, alone; shardgate's access log ${accessLog ? "on" : "off"}`,
     );
     const counts = values.counts === true;
-    const bare = await profileOne("bare-undici", ups.addresses, dir, seconds, connections, accessLog, counts);
-    const sg = await profileOne("shardgate", ups.addresses, dir, seconds, connections, accessLog, counts);
+    const syscalls = values.syscalls === true && !counts;
+    if (syscalls && !hasCommand("strace")) {
+      console.error("strace is not installed (apt-get install -y strace)");
+      return 2;
+    }
+    const one = (name: "bare-undici" | "shardgate") =>
+      profileOne(name, ups.addresses, dir, seconds, connections, accessLog, counts, syscalls);
+    const bare = await one("bare-undici");
+    const sg = await one("shardgate");
     if (counts) reportCounts(bare, sg);
+    else if (syscalls) reportSyscalls(bare, sg);
     else report(bare, sg, top);
     return 0;
   } finally {
