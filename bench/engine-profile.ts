@@ -6,6 +6,9 @@
 // the young-generation figures (bytes surviving and promoted per request, scavenge time).
 // Self time is sampled wall time: on a loaded machine syscalls and GC (whose helper threads
 // wait for a core) read high for both; compare the columns, not the absolute numbers.
+// `--rounds N`: CPU per request only (no profiler), N interleaved runs per target, per-round
+// ratios and their median. `--syscalls`: system calls per request by name (strace -f -c).
+// `--counts`: asynchronous resources per request by type (async_hooks).
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -126,27 +129,16 @@ function gcFigures(text: string): Run["gc"] {
   return g;
 }
 
-async function profileOne(
+/** Starts one target (its stdout, GC trace and access lines, into `dir`/name.out). */
+async function spawnTarget(
   name: "bare-undici" | "shardgate",
   upstreams: string[],
   dir: string,
-  seconds: number,
-  connections: number,
   accessLog: boolean,
-  counts: boolean,
-  syscalls: boolean,
-): Promise<Run> {
+  flags: string[],
+  env: Record<string, string>,
+): Promise<{ child: ChildProcess; port: number; ready: string }> {
   const port = await freePort();
-  const profDir = join(dir, `prof-${name}`);
-  const countFile = join(dir, `counts-${name}.json`);
-  // A counts run carries the async_hooks counter instead of the profiler (hooks slow every
-  // promise, so its CPU figures are not comparable with a profile run's).
-  // A syscalls run carries neither (the profiler's sampling signals would be counted).
-  const flags = counts
-    ? [...PRE, "--import", join(HERE, `async-count${EXT}`)]
-    : syscalls
-      ? PRE
-      : ["--cpu-prof", `--cpu-prof-dir=${profDir}`, "--trace-gc-nvp", ...PRE];
   let args: string[];
   let ready: string;
   if (name === "bare-undici") {
@@ -167,13 +159,91 @@ async function profileOne(
     ready = `http://127.0.0.1:${admin}/readyz`;
   }
   // stdout carries the GC trace (and shardgate's access lines, as in the proxy bench's --log-file).
-  const outPath = join(dir, `${name}.out`);
-  const fd = openSync(outPath, "w");
+  const fd = openSync(join(dir, `${name}.out`), "w");
   const child: ChildProcess = spawn(process.execPath, args, {
     stdio: ["ignore", fd, "inherit"],
-    env: { ...process.env, ASYNC_COUNT_FILE: countFile },
+    env: { ...process.env, ...env },
   });
   closeSync(fd);
+  return { child, port, ready };
+}
+
+/**
+ * CPU per request only (no profiler, no hooks), both targets started once and warmed, then
+ * `rounds` measured runs each, interleaved (the order alternates by round) and each target under
+ * load alone: the per-round ratios and their median, which a loaded machine moves less than a
+ * single pair of runs.
+ */
+async function cpuRounds(
+  upstreams: string[],
+  dir: string,
+  seconds: number,
+  connections: number,
+  accessLog: boolean,
+  rounds: number,
+): Promise<void> {
+  const script = join(dir, "bench.lua");
+  const names = ["bare-undici", "shardgate"] as const;
+  const targets = [];
+  try {
+    for (const name of names) {
+      const t = await spawnTarget(name, upstreams, dir, accessLog, PRE, {});
+      targets.push(t);
+      await waitHttp(t.ready);
+      await runWrkScript({ url: `http://127.0.0.1:${t.port}/`, script, seconds: 2, connections });
+    }
+    const cpu: number[][] = [[], []];
+    const rps: number[][] = [[], []];
+    console.log("round  bare-undici us/req (req/s)  shardgate us/req (req/s)  CPU ratio  load");
+    for (let r = 0; r < rounds; r++) {
+      for (const i of r % 2 === 0 ? [0, 1] : [1, 0]) {
+        const t = targets[i];
+        const pid = t.child.pid ?? 0;
+        const c0 = cpuSeconds(pid);
+        const j = await runWrkScript({ url: `http://127.0.0.1:${t.port}/`, script, seconds, connections });
+        cpu[i].push(((cpuSeconds(pid) - c0) * 1e6) / j.requests);
+        rps[i].push(j.requests / (j.duration_us / 1e6));
+      }
+      const load = readFileSync("/proc/loadavg", "utf8").split(" ")[0];
+      console.log(
+        `${String(r + 1).padStart(5)}  ${cpu[0][r].toFixed(1).padStart(10)} (${rps[0][r].toFixed(0).padStart(6)})  ${cpu[1][r].toFixed(1).padStart(16)} (${rps[1][r].toFixed(0).padStart(6)})  ${(cpu[1][r] / cpu[0][r]).toFixed(3).padStart(9)}  ${load}`,
+      );
+    }
+    const med = (xs: number[]): number => xs.slice().sort((a, b) => a - b)[xs.length >> 1];
+    const ratios = cpu[1].map((c, r) => c / cpu[0][r]);
+    console.log(
+      `median: bare-undici ${med(cpu[0]).toFixed(1)} us/req, shardgate ${med(cpu[1]).toFixed(1)} us/req; ` +
+        `CPU per request ratio: median of rounds ${med(ratios).toFixed(3)}x, of medians ${(med(cpu[1]) / med(cpu[0])).toFixed(3)}x; ` +
+        `req/s ratio ${(med(rps[1]) / med(rps[0])).toFixed(3)}x`,
+    );
+  } finally {
+    for (const t of targets) await stopChild(t.child);
+  }
+}
+
+async function profileOne(
+  name: "bare-undici" | "shardgate",
+  upstreams: string[],
+  dir: string,
+  seconds: number,
+  connections: number,
+  accessLog: boolean,
+  counts: boolean,
+  syscalls: boolean,
+): Promise<Run> {
+  const profDir = join(dir, `prof-${name}`);
+  const countFile = join(dir, `counts-${name}.json`);
+  // A counts run carries the async_hooks counter instead of the profiler (hooks slow every
+  // promise, so its CPU figures are not comparable with a profile run's).
+  // A syscalls run carries neither (the profiler's sampling signals would be counted).
+  const flags = counts
+    ? [...PRE, "--import", join(HERE, `async-count${EXT}`)]
+    : syscalls
+      ? PRE
+      : ["--cpu-prof", `--cpu-prof-dir=${profDir}`, "--trace-gc-nvp", ...PRE];
+  const { child, port, ready } = await spawnTarget(name, upstreams, dir, accessLog, flags, {
+    ASYNC_COUNT_FILE: countFile,
+  });
   try {
     await waitHttp(ready);
     const url = `http://127.0.0.1:${port}/`;
@@ -222,7 +292,7 @@ async function profileOne(
       ...base,
       asyncPerReq: null,
       self: selfTimes(profile, (j.duration_us / 1e6) * 0.95, shutdownUs),
-      gc: gcFigures(readFileSync(outPath, "utf8")),
+      gc: gcFigures(readFileSync(join(dir, `${name}.out`), "utf8")),
     };
   } finally {
     await stopChild(child);
@@ -375,6 +445,8 @@ export async function run(argv: string[]): Promise<number> {
       counts: { type: "boolean" },
       // Counts system calls per request (strace -f -c over the measured run) instead of profiling.
       syscalls: { type: "boolean" },
+      // CPU per request only, over N interleaved rounds per target (no profile): the steadier ratio.
+      rounds: { type: "string" },
       // Keeps the profiles (.cpuprofile, GC traces) and prints where: for line-level reading.
       keep: { type: "boolean" },
     },
@@ -385,7 +457,7 @@ export async function run(argv: string[]): Promise<number> {
   const top = Number(values.top ?? 40);
   if (![seconds, connections, top].every((n) => Number.isFinite(n) && n >= 1)) {
     console.error(
-      "usage: npm run bench -- engine-profile [--duration S] [--connections C] [--top N] [--access-log on|off] [--counts | --syscalls] [--keep]",
+      "usage: npm run bench -- engine-profile [--duration S] [--connections C] [--top N] [--access-log on|off] [--counts | --syscalls | --rounds N] [--keep]",
     );
     return 2;
   }
@@ -403,6 +475,11 @@ export async function run(argv: string[]): Promise<number> {
     console.log(
       `upstreams: 3 nginx servers (one process, 1 worker); wrk -t1 -c${connections}, ${seconds} s each, alone; shardgate's access log ${accessLog ? "on" : "off"}`,
     );
+    const rounds = Number(values.rounds ?? 0);
+    if (rounds >= 1) {
+      await cpuRounds(ups.addresses, dir, seconds, connections, accessLog, Math.floor(rounds));
+      return 0;
+    }
     const counts = values.counts === true;
     const syscalls = values.syscalls === true && !counts;
     if (syscalls && !hasCommand("strace")) {
