@@ -24,7 +24,8 @@
 // nothing listens on the response. Whether a connection has a request in flight is read from the
 // connection when it matters (at the cap, at scrape time): Node's HTTP/1.1 server keeps the
 // response it is writing on the socket (`_httpMessage`) from the moment a request is emitted
-// (pipelined ones queue behind it) until the last one finished, null otherwise.
+// (pipelined ones queue behind it) until the last one finished, null otherwise. At the cap the
+// candidates are walked from the least recently active; busy ones passed go to the tail.
 
 import type { IncomingMessage, Server } from "node:http";
 import type { Socket } from "node:net";
@@ -120,6 +121,22 @@ class IdleList {
     return null;
   }
 
+  /**
+   * firstIdle for a reclaim: a connection found busy on the way goes to the tail (it becomes
+   * idle later than every connection idle now), so the next walk does not pass it again first.
+   */
+  takeIdle(now: number): Entry | null {
+    let n = this.size;
+    for (let e = this.head; e !== null && n > 0; n--) {
+      const next = e.next;
+      if (noRequestInFlight(e)) return e;
+      e.idleSince = now;
+      this.push(e);
+      e = next;
+    }
+    return null;
+  }
+
   /** Connections idle now (at scrape time: a walk of the candidates). */
   idleCount(): number {
     let n = 0;
@@ -127,6 +144,10 @@ class IdleList {
     return n;
   }
 }
+
+/** After a reclaim walk over more than LONG_WALK candidates found none idle, the next waits this long (ms). */
+const NO_IDLE_RECHECK_MS = 10;
+const LONG_WALK = 256;
 
 const ENTRY = Symbol("shardgate.connectionCapEntry");
 type Tagged = Duplex & { [ENTRY]?: Entry; _parent?: unknown };
@@ -140,9 +161,20 @@ export function capConnections(server: Server, opts: ConnectionCapOptions): Conn
   const inner = server.listeners("connection") as ConnectionListener[];
   server.removeAllListeners("connection");
 
+  /** Until when a walk that found every candidate busy is not repeated (performance.now()). */
+  let noIdleUntil = 0;
+
   function reclaimOne(): boolean {
-    const entry = idle.firstIdle();
-    if (entry === null) return false;
+    // At the cap with many candidates all busy (a flood while every slot serves a slow request),
+    // each new connection would walk them all: one such walk per NO_IDLE_RECHECK_MS at most,
+    // refusals in between. A connection that went idle within that window makes room a few ms later.
+    const now = performance.now();
+    if (now < noIdleUntil) return false;
+    const entry = idle.takeIdle(now);
+    if (entry === null) {
+      if (idle.size > LONG_WALK) noIdleUntil = now + NO_IDLE_RECHECK_MS;
+      return false;
+    }
     idle.remove(entry);
     entry.pinned = true; // closing: never counted idle again
     entry.socket.destroy();
