@@ -10,15 +10,22 @@
 //    request (what the process-wide "last element" cache did on nearly every request with many
 //    clients) against the per-connection facts (proxy/forward/connection-facts.ts);
 //  - generated request id: the counter converted with toString(36) per request against
-//    request-id.ts (its last two digits from a table).
+//    request-id.ts (its last two digits from a table);
+//  - the response's listeners: each ServerResponse with the three 'close' listeners it had
+//    (the data plane's, the send timeout's, the connection cap's) plus the send timeout's slot
+//    in its table and two clock readings, against the one 'close' listener and one clock
+//    reading left now (send-timeout.ts and connection-cap.ts keep per-connection state); the
+//    response is created and its 'close' emitted in both.
 
+import { IncomingMessage, ServerResponse } from "node:http";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { connectionFacts } from "../proxy/forward/connection-facts.js";
+import { OpenRequests } from "../proxy/forward/open-requests.js";
 import { newRequestId } from "../proxy/forward/request-id.js";
 import { reuseSocketTimer } from "../proxy/forward/socket-timer.js";
 import { forwardedElement } from "../proxy/routing/forwarded.js";
 import { unmapIPv4 } from "../proxy/routing/key-extract.js";
-import { checksum, nsPerCall } from "./micro-time.js";
+import { checksum, median, nsPerCall } from "./micro-time.js";
 import { runIfMain } from "./run-if-main.js";
 
 const REPEATS = 9;
@@ -46,6 +53,65 @@ async function socketPairs(
   }
   while (accepted.length < count) await new Promise((r) => setTimeout(r, 5));
   return { server, accepted, clients };
+}
+
+let closes = 0;
+function onCloseA(this: ServerResponse): void {
+  closes++;
+}
+function onCloseB(this: ServerResponse): void {
+  closes += 2;
+}
+function onCloseC(this: ServerResponse): void {
+  closes += 3;
+}
+
+/**
+ * ns per response: the per-request listener bookkeeping before and now, on real ServerResponse
+ * objects. The two passes alternate (before, now, before, ...) and each gets its median: the
+ * response's own construction and the collections it causes dominate both, and a loaded
+ * machine moves them between consecutive blocks of passes.
+ */
+function responseListeners(socket: Socket): { before: number; now: number } {
+  const n = 50_000;
+  const req = new IncomingMessage(socket);
+  const table = new OpenRequests<{ openSlot: number; since: number }>();
+  const passBefore = (): number => {
+    let x = 0;
+    for (let i = 0; i < n; i++) {
+      const res = new ServerResponse(req);
+      res.on("close", onCloseA);
+      const w = { openSlot: -1, since: performance.now() };
+      table.add(w);
+      res.on("close", onCloseB);
+      res.on("close", onCloseC);
+      res.emit("close");
+      table.delete(w);
+      x += performance.now() > 0 ? 1 : 0;
+    }
+    return x + closes;
+  };
+  const passNow = (): number => {
+    let x = 0;
+    for (let i = 0; i < n; i++) {
+      const res = new ServerResponse(req);
+      res.on("close", onCloseA);
+      res.emit("close");
+      x += performance.now() > 0 ? 1 : 0;
+    }
+    return x + closes;
+  };
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let r = 0; r < 3; r++) {
+    passBefore();
+    passNow();
+  }
+  for (let r = 0; r < 2 * REPEATS + 1; r++) {
+    a.push(nsPerCall(n, 1, passBefore));
+    b.push(nsPerCall(n, 1, passNow));
+  }
+  return { before: median(a), now: median(b) };
 }
 
 export async function run(_argv: string[]): Promise<number> {
@@ -113,6 +179,14 @@ export async function run(_argv: string[]): Promise<number> {
     });
     rows.push(["request id", "toString(36) per request", converted]);
     rows.push(["", "last two digits from a table", tabled]);
+
+    const listeners = responseListeners(accepted[0]);
+    rows.push([
+      "response listeners (res created, 'close' emitted)",
+      "three listeners, a slot, 2 clocks",
+      listeners.before,
+    ]);
+    rows.push(["", "one listener, 1 clock (per connection)", listeners.now]);
   } finally {
     for (const c of clients) c.destroy();
     server.close();
@@ -123,7 +197,7 @@ export async function run(_argv: string[]): Promise<number> {
   for (const [b, impl, ns] of rows)
     console.log(`${b.padEnd(52)}${impl.padEnd(40)}${ns.toFixed(0).padStart(10)}`);
   console.log(
-    `ratios: timer ${(rows[1][2] / rows[0][2]).toFixed(2)}x, Forwarded ${(rows[3][2] / rows[2][2]).toFixed(2)}x, request id ${(rows[5][2] / rows[4][2]).toFixed(2)}x (sink ${checksum() & 1})`,
+    `ratios: timer ${(rows[1][2] / rows[0][2]).toFixed(2)}x, Forwarded ${(rows[3][2] / rows[2][2]).toFixed(2)}x, request id ${(rows[5][2] / rows[4][2]).toFixed(2)}x, response listeners ${(rows[7][2] / rows[6][2]).toFixed(2)}x (sink ${checksum() & 1})`,
   );
   return 0;
 }

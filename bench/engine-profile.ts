@@ -6,6 +6,9 @@
 // the young-generation figures (bytes surviving and promoted per request, scavenge time).
 // Self time is sampled wall time: on a loaded machine syscalls and GC (whose helper threads
 // wait for a core) read high for both; compare the columns, not the absolute numbers.
+// `--rounds N`: CPU per request only (no profiler), N interleaved runs per target, per-round
+// ratios and their median. `--syscalls`: system calls per request by name (strace -f -c).
+// `--counts`: asynchronous resources per request by type (async_hooks).
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -55,6 +58,8 @@ interface Run {
   self: Map<string, number>;
   /** Asynchronous resources created per request by async_hooks type (`--counts` runs only). */
   asyncPerReq: Record<string, number> | null;
+  /** System calls per request by name, all threads (`--syscalls` runs only: strace -f -c). */
+  syscallsPerReq: Record<string, number> | null;
   gc: {
     scavenges: number;
     survived: number;
@@ -124,23 +129,16 @@ function gcFigures(text: string): Run["gc"] {
   return g;
 }
 
-async function profileOne(
+/** Starts one target (its stdout, GC trace and access lines, into `dir`/name.out). */
+async function spawnTarget(
   name: "bare-undici" | "shardgate",
   upstreams: string[],
   dir: string,
-  seconds: number,
-  connections: number,
   accessLog: boolean,
-  counts: boolean,
-): Promise<Run> {
+  flags: string[],
+  env: Record<string, string>,
+): Promise<{ child: ChildProcess; port: number; ready: string }> {
   const port = await freePort();
-  const profDir = join(dir, `prof-${name}`);
-  const countFile = join(dir, `counts-${name}.json`);
-  // A counts run carries the async_hooks counter instead of the profiler (hooks slow every
-  // promise, so its CPU figures are not comparable with a profile run's).
-  const flags = counts
-    ? [...PRE, "--import", join(HERE, `async-count${EXT}`)]
-    : ["--cpu-prof", `--cpu-prof-dir=${profDir}`, "--trace-gc-nvp", ...PRE];
   let args: string[];
   let ready: string;
   if (name === "bare-undici") {
@@ -161,22 +159,102 @@ async function profileOne(
     ready = `http://127.0.0.1:${admin}/readyz`;
   }
   // stdout carries the GC trace (and shardgate's access lines, as in the proxy bench's --log-file).
-  const outPath = join(dir, `${name}.out`);
-  const fd = openSync(outPath, "w");
+  const fd = openSync(join(dir, `${name}.out`), "w");
   const child: ChildProcess = spawn(process.execPath, args, {
     stdio: ["ignore", fd, "inherit"],
-    env: { ...process.env, ASYNC_COUNT_FILE: countFile },
+    env: { ...process.env, ...env },
   });
   closeSync(fd);
+  return { child, port, ready };
+}
+
+/**
+ * CPU per request only (no profiler, no hooks), both targets started once and warmed, then
+ * `rounds` measured runs each, interleaved (the order alternates by round) and each target under
+ * load alone: the per-round ratios and their median, which a loaded machine moves less than a
+ * single pair of runs.
+ */
+async function cpuRounds(
+  upstreams: string[],
+  dir: string,
+  seconds: number,
+  connections: number,
+  accessLog: boolean,
+  rounds: number,
+): Promise<void> {
+  const script = join(dir, "bench.lua");
+  const names = ["bare-undici", "shardgate"] as const;
+  const targets = [];
+  try {
+    for (const name of names) {
+      const t = await spawnTarget(name, upstreams, dir, accessLog, PRE, {});
+      targets.push(t);
+      await waitHttp(t.ready);
+      await runWrkScript({ url: `http://127.0.0.1:${t.port}/`, script, seconds: 2, connections });
+    }
+    const cpu: number[][] = [[], []];
+    const rps: number[][] = [[], []];
+    console.log("round  bare-undici us/req (req/s)  shardgate us/req (req/s)  CPU ratio  load");
+    for (let r = 0; r < rounds; r++) {
+      for (const i of r % 2 === 0 ? [0, 1] : [1, 0]) {
+        const t = targets[i];
+        const pid = t.child.pid ?? 0;
+        const c0 = cpuSeconds(pid);
+        const j = await runWrkScript({ url: `http://127.0.0.1:${t.port}/`, script, seconds, connections });
+        cpu[i].push(((cpuSeconds(pid) - c0) * 1e6) / j.requests);
+        rps[i].push(j.requests / (j.duration_us / 1e6));
+      }
+      const load = readFileSync("/proc/loadavg", "utf8").split(" ")[0];
+      console.log(
+        `${String(r + 1).padStart(5)}  ${cpu[0][r].toFixed(1).padStart(10)} (${rps[0][r].toFixed(0).padStart(6)})  ${cpu[1][r].toFixed(1).padStart(16)} (${rps[1][r].toFixed(0).padStart(6)})  ${(cpu[1][r] / cpu[0][r]).toFixed(3).padStart(9)}  ${load}`,
+      );
+    }
+    const med = (xs: number[]): number => xs.slice().sort((a, b) => a - b)[xs.length >> 1];
+    const ratios = cpu[1].map((c, r) => c / cpu[0][r]);
+    console.log(
+      `median: bare-undici ${med(cpu[0]).toFixed(1)} us/req, shardgate ${med(cpu[1]).toFixed(1)} us/req; ` +
+        `CPU per request ratio: median of rounds ${med(ratios).toFixed(3)}x, of medians ${(med(cpu[1]) / med(cpu[0])).toFixed(3)}x; ` +
+        `req/s ratio ${(med(rps[1]) / med(rps[0])).toFixed(3)}x`,
+    );
+  } finally {
+    for (const t of targets) await stopChild(t.child);
+  }
+}
+
+async function profileOne(
+  name: "bare-undici" | "shardgate",
+  upstreams: string[],
+  dir: string,
+  seconds: number,
+  connections: number,
+  accessLog: boolean,
+  counts: boolean,
+  syscalls: boolean,
+): Promise<Run> {
+  const profDir = join(dir, `prof-${name}`);
+  const countFile = join(dir, `counts-${name}.json`);
+  // A counts run carries the async_hooks counter instead of the profiler (hooks slow every
+  // promise, so its CPU figures are not comparable with a profile run's).
+  // A syscalls run carries neither (the profiler's sampling signals would be counted).
+  const flags = counts
+    ? [...PRE, "--import", join(HERE, `async-count${EXT}`)]
+    : syscalls
+      ? PRE
+      : ["--cpu-prof", `--cpu-prof-dir=${profDir}`, "--trace-gc-nvp", ...PRE];
+  const { child, port, ready } = await spawnTarget(name, upstreams, dir, accessLog, flags, {
+    ASYNC_COUNT_FILE: countFile,
+  });
   try {
     await waitHttp(ready);
     const url = `http://127.0.0.1:${port}/`;
     const script = join(dir, "bench.lua");
     const warm = await runWrkScript({ url, script, seconds: 2, connections });
     const pid = child.pid ?? 0;
+    const tracer = syscalls ? await startStrace(pid, join(dir, `strace-${name}.txt`)) : null;
     const c0 = cpuSeconds(pid);
     const j = await runWrkScript({ url, script, seconds, connections });
     const cpu = cpuSeconds(pid) - c0;
+    const traced = tracer === null ? null : await stopStrace(tracer, join(dir, `strace-${name}.txt`));
     const t0 = Date.now();
     await stopChild(child);
     const shutdownUs = (Date.now() - t0) * 1000;
@@ -187,7 +265,13 @@ async function profileOne(
       rps: j.requests / (j.duration_us / 1e6),
       p99ms: j.p99_us / 1000,
       cpuUsPerReq: (cpu * 1e6) / j.requests,
+      syscallsPerReq: null,
     };
+    if (traced !== null) {
+      const perReq: Record<string, number> = {};
+      for (const [call, n] of Object.entries(traced)) perReq[call] = n / j.requests;
+      return { ...base, self: new Map(), asyncPerReq: null, syscallsPerReq: perReq, gc: gcFigures("") };
+    }
     if (counts) {
       const c = JSON.parse(readFileSync(countFile, "utf8")) as {
         requests: number;
@@ -208,11 +292,69 @@ async function profileOne(
       ...base,
       asyncPerReq: null,
       self: selfTimes(profile, (j.duration_us / 1e6) * 0.95, shutdownUs),
-      gc: gcFigures(readFileSync(outPath, "utf8")),
+      gc: gcFigures(readFileSync(join(dir, `${name}.out`), "utf8")),
     };
   } finally {
     await stopChild(child);
   }
+}
+
+/** strace -f -c attached to `pid` (every thread: libuv's pool, V8's, the main one). */
+async function startStrace(pid: number, out: string): Promise<ChildProcess> {
+  const tracer = spawn("strace", ["-f", "-c", "-o", out, "-p", String(pid)], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  // strace says "Process N attached" per thread once it holds them all.
+  await new Promise<void>((resolve, reject) => {
+    let text = "";
+    const t = setTimeout(resolve, 3000);
+    tracer.once("error", reject);
+    tracer.stderr?.on("data", (b: Buffer) => {
+      text += b.toString();
+      if (text.includes("attached")) {
+        clearTimeout(t);
+        setTimeout(resolve, 200);
+      }
+    });
+  });
+  return tracer;
+}
+
+/** Detaches strace and reads its summary: calls by system call name. */
+async function stopStrace(tracer: ChildProcess, out: string): Promise<Record<string, number>> {
+  const exited = new Promise((r) => tracer.once("exit", r));
+  tracer.kill("SIGINT");
+  await exited;
+  const calls: Record<string, number> = {};
+  for (const line of readFileSync(out, "utf8").split("\n")) {
+    // % time  seconds  usecs/call  calls  [errors]  syscall
+    const m = /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?([a-z_0-9]+)\s*$/.exec(line);
+    if (m !== null && m[2] !== "total") calls[m[2]] = Number(m[1]);
+  }
+  return calls;
+}
+
+/** System calls per request, by name, for both targets (a `--syscalls` run). */
+function reportSyscalls(a: Run, b: Run): void {
+  console.log("target        req/s  (under strace: slower, only the counts mean anything)");
+  for (const r of [a, b]) console.log(`${r.name.padEnd(12)} ${r.rps.toFixed(0).padStart(6)}`);
+  console.log(`\nsystem calls per request, all threads (${a.name} | ${b.name} | difference):`);
+  const names = new Set([...Object.keys(a.syscallsPerReq ?? {}), ...Object.keys(b.syscallsPerReq ?? {})]);
+  let ta = 0;
+  let tb = 0;
+  const rows = [...names].map((n) => [n, a.syscallsPerReq?.[n] ?? 0, b.syscallsPerReq?.[n] ?? 0] as const);
+  rows.sort((p, q) => q[2] - q[1] - (p[2] - p[1]));
+  for (const [n, x, y] of rows) {
+    ta += x;
+    tb += y;
+    if (x >= 0.005 || y >= 0.005)
+      console.log(
+        `${x.toFixed(3).padStart(8)} ${y.toFixed(3).padStart(8)} ${(y - x).toFixed(3).padStart(8)}  ${n}`,
+      );
+  }
+  console.log(
+    `${ta.toFixed(3).padStart(8)} ${tb.toFixed(3).padStart(8)} ${(tb - ta).toFixed(3).padStart(8)}  total`,
+  );
 }
 
 function owner(key: string): string {
@@ -301,6 +443,10 @@ export async function run(argv: string[]): Promise<number> {
       "access-log": { type: "string" },
       // Counts asynchronous resources per request (promises, microtasks, ticks, timers) instead of profiling.
       counts: { type: "boolean" },
+      // Counts system calls per request (strace -f -c over the measured run) instead of profiling.
+      syscalls: { type: "boolean" },
+      // CPU per request only, over N interleaved rounds per target (no profile): the steadier ratio.
+      rounds: { type: "string" },
       // Keeps the profiles (.cpuprofile, GC traces) and prints where: for line-level reading.
       keep: { type: "boolean" },
     },
@@ -311,7 +457,7 @@ export async function run(argv: string[]): Promise<number> {
   const top = Number(values.top ?? 40);
   if (![seconds, connections, top].every((n) => Number.isFinite(n) && n >= 1)) {
     console.error(
-      "usage: npm run bench -- engine-profile [--duration S] [--connections C] [--top N] [--access-log on|off] [--counts] [--keep]",
+      "usage: npm run bench -- engine-profile [--duration S] [--connections C] [--top N] [--access-log on|off] [--counts | --syscalls | --rounds N] [--keep]",
     );
     return 2;
   }
@@ -329,10 +475,23 @@ export async function run(argv: string[]): Promise<number> {
     console.log(
       `upstreams: 3 nginx servers (one process, 1 worker); wrk -t1 -c${connections}, ${seconds} s each, alone; shardgate's access log ${accessLog ? "on" : "off"}`,
     );
+    const rounds = Number(values.rounds ?? 0);
+    if (rounds >= 1) {
+      await cpuRounds(ups.addresses, dir, seconds, connections, accessLog, Math.floor(rounds));
+      return 0;
+    }
     const counts = values.counts === true;
-    const bare = await profileOne("bare-undici", ups.addresses, dir, seconds, connections, accessLog, counts);
-    const sg = await profileOne("shardgate", ups.addresses, dir, seconds, connections, accessLog, counts);
+    const syscalls = values.syscalls === true && !counts;
+    if (syscalls && !hasCommand("strace")) {
+      console.error("strace is not installed (apt-get install -y strace)");
+      return 2;
+    }
+    const one = (name: "bare-undici" | "shardgate") =>
+      profileOne(name, ups.addresses, dir, seconds, connections, accessLog, counts, syscalls);
+    const bare = await one("bare-undici");
+    const sg = await one("shardgate");
     if (counts) reportCounts(bare, sg);
+    else if (syscalls) reportSyscalls(bare, sg);
     else report(bare, sg, top);
     return 0;
   } finally {

@@ -20,9 +20,14 @@
 //   a fresh one too (one trickling its headers: a slowloris). So tricklers holding every slot
 //   cannot starve a probe of /readyz or a scrape of /metrics.
 //
-// Bookkeeping per request is a field write and one shared listener (no closure per request).
+// Bookkeeping per request is a clock reading and two pointer updates in the 'request' listener:
+// nothing listens on the response. Whether a connection has a request in flight is read from the
+// connection when it matters (at the cap, at scrape time): Node's HTTP/1.1 server keeps the
+// response it is writing on the socket (`_httpMessage`) from the moment a request is emitted
+// (pipelined ones queue behind it) until the last one finished, null otherwise. At the cap the
+// candidates are walked from the least recently active; busy ones passed go to the tail.
 
-import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { IncomingMessage, Server } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { rawErrorResponse } from "../errors.js";
@@ -54,21 +59,31 @@ export interface ConnectionCap {
 
 interface Entry {
   socket: Socket;
-  /** Requests being answered on it. */
-  inFlight: number;
+  /** The socket HTTP requests arrive on (the TLSSocket over `socket` on a TLS port); null before the first request. */
+  http: HttpSocket | null;
   /** Upgraded (websocket): the socket left the HTTP server; never reclaimed. */
   pinned: boolean;
-  /** performance.now() when it last became idle. */
+  /** performance.now() when its last request started (or it was accepted, before any). */
   idleSince: number;
-  /** Neighbours in the idle list (longest idle at its head); null when not in it. */
+  /** Neighbours in the list (least recently active at its head); null when not in it. */
   prev: Entry | null;
   next: Entry | null;
   listed: boolean;
 }
 
+/** Node's HTTP/1.1 server: the response being written on the socket, null (or absent) when none. */
+type HttpSocket = Duplex & { _httpMessage?: unknown };
+
+/** No request in flight on the connection (answered, or none yet). */
+function noRequestInFlight(e: Entry): boolean {
+  return !e.socket.destroyed && (e.http === null || e.http._httpMessage == null);
+}
+
 /**
- * Reclaimable connections, longest idle first: an intrusive doubly-linked list, so a request
- * starting or ending costs two pointer updates. (A Map deleted from and re-inserted into per
+ * Reclaim candidates, least recently active first: an intrusive doubly-linked list, so a request
+ * starting costs two pointer updates. A candidate is idle when no request is in flight on it
+ * (noRequestInFlight), looked up when needed; among the idle ones, the one whose last request
+ * started first went idle first, for connections answered one request at a time. (A Map deleted from and re-inserted into per
  * request rehashed its table every few dozen requests, and the retired tables kept finished
  * requests' objects alive into the old generation: the cost the metrics' in-flight table once had.)
  */
@@ -100,11 +115,39 @@ class IdleList {
     this.size--;
   }
 
-  /** The connection idle the longest, or null. */
-  first(): Entry | null {
-    return this.head;
+  /** The connection idle the longest, or null: the least recently active with no request in flight. */
+  firstIdle(): Entry | null {
+    for (let e = this.head; e !== null; e = e.next) if (noRequestInFlight(e)) return e;
+    return null;
+  }
+
+  /**
+   * firstIdle for a reclaim: a connection found busy on the way goes to the tail (it becomes
+   * idle later than every connection idle now), so the next walk does not pass it again first.
+   */
+  takeIdle(now: number): Entry | null {
+    let n = this.size;
+    for (let e = this.head; e !== null && n > 0; n--) {
+      const next = e.next;
+      if (noRequestInFlight(e)) return e;
+      e.idleSince = now;
+      this.push(e);
+      e = next;
+    }
+    return null;
+  }
+
+  /** Connections idle now (at scrape time: a walk of the candidates). */
+  idleCount(): number {
+    let n = 0;
+    for (let e = this.head; e !== null; e = e.next) if (noRequestInFlight(e)) n++;
+    return n;
   }
 }
+
+/** After a reclaim walk over more than LONG_WALK candidates found none idle, the next waits this long (ms). */
+const NO_IDLE_RECHECK_MS = 10;
+const LONG_WALK = 256;
 
 const ENTRY = Symbol("shardgate.connectionCapEntry");
 type Tagged = Duplex & { [ENTRY]?: Entry; _parent?: unknown };
@@ -118,9 +161,20 @@ export function capConnections(server: Server, opts: ConnectionCapOptions): Conn
   const inner = server.listeners("connection") as ConnectionListener[];
   server.removeAllListeners("connection");
 
+  /** Until when a walk that found every candidate busy is not repeated (performance.now()). */
+  let noIdleUntil = 0;
+
   function reclaimOne(): boolean {
-    const entry = idle.first();
-    if (entry === null) return false;
+    // At the cap with many candidates all busy (a flood while every slot serves a slow request),
+    // each new connection would walk them all: one such walk per NO_IDLE_RECHECK_MS at most,
+    // refusals in between. A connection that went idle within that window makes room a few ms later.
+    const now = performance.now();
+    if (now < noIdleUntil) return false;
+    const entry = idle.takeIdle(now);
+    if (entry === null) {
+      if (idle.size > LONG_WALK) noIdleUntil = now + NO_IDLE_RECHECK_MS;
+      return false;
+    }
     idle.remove(entry);
     entry.pinned = true; // closing: never counted idle again
     entry.socket.destroy();
@@ -137,7 +191,7 @@ export function capConnections(server: Server, opts: ConnectionCapOptions): Conn
     open++;
     const entry: Entry = {
       socket,
-      inFlight: 0,
+      http: null,
       pinned: false,
       idleSince: performance.now(),
       prev: null,
@@ -154,13 +208,13 @@ export function capConnections(server: Server, opts: ConnectionCapOptions): Conn
     for (const listener of inner) listener.call(this, socket);
   });
 
-  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+  server.on("request", (req: IncomingMessage) => {
     const entry = entryOf(req.socket);
     if (entry === undefined || entry.pinned) return;
-    entry.inFlight++;
-    idle.remove(entry);
-    // 'close' is emitted once per response (finished or cut): a shared listener, no wrapper.
-    res.on("close", requestDone);
+    // Answered at least once from now on: a candidate (keep-alive mode), moved to the tail.
+    entry.http ??= req.socket;
+    entry.idleSince = performance.now();
+    idle.push(entry);
   });
   server.on("upgrade", (req: IncomingMessage) => {
     const entry = entryOf(req.socket);
@@ -169,20 +223,11 @@ export function capConnections(server: Server, opts: ConnectionCapOptions): Conn
     idle.remove(entry);
   });
 
-  function requestDone(this: ServerResponse): void {
-    const entry = entryOf(this.req.socket);
-    if (entry === undefined) return;
-    entry.inFlight--;
-    if (entry.inFlight > 0 || entry.pinned || entry.socket.destroyed) return;
-    entry.idleSince = performance.now();
-    idle.push(entry);
-  }
-
   return {
     open: () => open,
-    idle: () => idle.size,
+    idle: () => idle.idleCount(),
     oldestIdleMs: () => {
-      const entry = idle.first();
+      const entry = idle.firstIdle();
       return entry === null ? 0 : performance.now() - entry.idleSince;
     },
   };

@@ -6,7 +6,10 @@
 //
 // One coarse interval (coarse-watch.ts: no timer per request) looks at every answer in flight: its queue
 // (the socket's for HTTP/1.1, the stream's for HTTP/2) is non-empty and has not moved since
-// the last look -> stalled since then. Any progress (bytes flushed, queue level changed,
+// the last look -> stalled since then. An HTTP/1.1 connection is watched from its first request
+// to its close (one record and one 'close' listener per connection, nothing per request): the
+// answer a look measures is the one Node is writing on it (`_httpMessage`), none between
+// requests. Any progress (bytes flushed, queue level changed,
 // queue drained) restarts the clock, so a slow but steady reader keeps its connection.
 // Nothing is measured before the response head is sent: waiting on the upstream is the
 // pool's response timeout. At the deadline: HTTP/1.1 closes the connection, HTTP/2 resets
@@ -21,13 +24,16 @@ import type { DataPlane } from "../forward/types.js";
 import { CoarseWatch } from "./coarse-watch.js";
 
 type Answer = ServerResponse | Http2ServerResponse;
+/** Node's HTTP/1.1 server keeps the response it is writing on its socket (null between requests). */
+type HttpSocket = Socket & { _httpMessage?: ServerResponse | null };
 
 /**
- * One watched writer: an HTTP/1.1 socket (one record per connection, reused by each of its
- * requests) or an HTTP/2 stream (one per stream).
+ * One watched writer: an HTTP/1.1 socket (one record per connection, watched until it closes)
+ * or an HTTP/2 stream (one per stream, watched until its answer closes).
  */
 class Watch {
   openSlot = -1;
+  /** HTTP/2: the stream's answer (null once done). HTTP/1.1: unused, the socket names its answer. */
   res: Answer | null = null;
   /** writableLength at the last look (-1: not looked at yet). */
   level = -1;
@@ -56,30 +62,28 @@ export class SendTimeouts {
     this.answers = new CoarseWatch(timeoutMs, this.check);
   }
 
-  /** Watches an HTTP/1.1 answer until it finished or closed. */
+  /**
+   * Watches an HTTP/1.1 answer until it finished or closed: its connection is watched from its
+   * first request on, so a later request on it costs a property read.
+   */
   trackHttp1(res: ServerResponse): void {
     if (this.timeoutMs <= 0) return;
     const socket = res.socket as (Socket & Watched) | null;
-    if (socket === null) return;
-    let w = socket[kWatch];
-    if (w === undefined) {
-      w = new Watch(this, socket, false);
-      socket[kWatch] = w;
-    }
-    this.watch(w, res);
+    if (socket === null || socket[kWatch] !== undefined || socket.destroyed) return;
+    const w = new Watch(this, socket, false);
+    w.since = performance.now();
+    socket[kWatch] = w;
+    this.answers.add(w);
+    socket.on("close", onConnectionClosed);
   }
 
   /** Watches an HTTP/2 stream's answer until it finished or closed. */
   trackH2(res: Http2ServerResponse): void {
     if (this.timeoutMs <= 0) return;
-    this.watch(new Watch(this, res.stream, true), res);
-  }
-
-  private watch(w: Watch, res: Answer): void {
-    // Answered (or gone) already inside handleRequest: its 'finish'/'close' will not come again.
+    // Answered (or gone) already inside handleRequest: its 'close' will not come again.
     if (res.writableFinished || res.destroyed) return;
+    const w = new Watch(this, res.stream, true);
     w.res = res;
-    w.level = -1;
     w.since = performance.now();
     (res as Watched)[kWatch] = w;
     this.answers.add(w);
@@ -97,8 +101,12 @@ export class SendTimeouts {
     // Collected first: cutting one closes (and so forgets) it while the table is read.
     let due: Watch[] | null = null;
     for (const w of open) {
-      const res = w.res;
-      if (res === null) continue;
+      // HTTP/1.1: the answer Node is writing on the connection now (null between requests).
+      const res = w.h2 ? w.res : ((w.writer as HttpSocket)._httpMessage ?? null);
+      if (res === null) {
+        w.level = -1;
+        continue;
+      }
       const writer = w.writer;
       const level = writer.writableLength;
       const flushed = w.h2 ? 0 : (writer as Socket).bytesWritten - level;
@@ -113,7 +121,7 @@ export class SendTimeouts {
     }
     if (due === null) return;
     for (const w of due) {
-      const res = w.res;
+      const res = w.h2 ? w.res : ((w.writer as HttpSocket)._httpMessage ?? null);
       this.forget(w);
       if (res === null) continue;
       this.plane.clientSendTimedOut?.(res);
@@ -132,8 +140,14 @@ export class SendTimeouts {
   }
 }
 
-/** The answer is out (or its connection/stream closed): no longer watched. */
+/** The HTTP/2 answer is out (or its stream closed): no longer watched. */
 function onAnswerDone(this: Answer): void {
   const w = (this as Watched)[kWatch];
   if (w !== undefined && w.res === this) w.clock.forget(w);
+}
+
+/** The HTTP/1.1 connection closed: no longer watched. */
+function onConnectionClosed(this: Socket): void {
+  const w = (this as Socket & Watched)[kWatch];
+  if (w !== undefined) w.clock.forget(w);
 }
