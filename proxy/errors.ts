@@ -56,6 +56,11 @@ export const ERRORS = Object.freeze({
     502,
     "the upstream member's answer is not valid HTTP/1.1 (status line, headers or framing)",
   ),
+  bad_grpc_timeout: def(
+    "bad_grpc_timeout",
+    400,
+    "a gRPC call's grpc-timeout must be 1 to 8 digits and a unit (H, M, S, m, u or n)",
+  ),
   grpc_needs_h2_pool: def(
     "grpc_needs_h2_pool",
     502,

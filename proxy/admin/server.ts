@@ -162,8 +162,7 @@ export function createAdminServer(opts: AdminServerOptions): Server {
     const path = url.pathname;
     const method = req.method ?? "GET";
     // A declared length over the cap is refused before a byte of it is read, on every path.
-    const declared = Number(req.headers["content-length"] ?? 0);
-    if (declared > maxBody) return sendError(res, bodyTooLarge(maxBody));
+    if (declaresOver(req, maxBody)) return sendError(res, bodyTooLarge(maxBody));
     // Only the breaker and fault-injection endpoints read a body; consume every other one so
     // keep-alive clients are not stalled, but never more than the cap (a chunked flood).
     if (
@@ -391,6 +390,16 @@ export function createAdminServer(opts: AdminServerOptions): Server {
       else res.destroy();
     });
   });
+  // `Expect: 100-continue`: Node's default answers 100 before any handler runs, so a client
+  // told to go ahead sent a body over the cap and met the 413 (and the close) mid-upload as a
+  // broken pipe. A declared length over the cap is refused instead of the 100, on every path;
+  // any other request gets its 100 and is handled as usual (the "request" listeners, the
+  // connection cap's among them, see it as an ordinary request).
+  server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
+    if (declaresOver(req, maxBody)) return sendError(res, bodyTooLarge(maxBody));
+    res.writeContinue();
+    server.emit("request", req, res);
+  });
   if (t !== undefined) server.timeout = t.idle;
   const maxConnections = opts.limits?.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   let refusedLogged = 0;
@@ -413,6 +422,11 @@ export function createAdminServer(opts: AdminServerOptions): Server {
   // coded JSON answer (408 request_timeout, 431, 414, 400), not a bare 400 without a body.
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket));
   return server;
+}
+
+/** Whether the request declares a Content-Length over `max` (chunked bodies are counted as read). */
+function declaresOver(req: IncomingMessage, max: number): boolean {
+  return Number(req.headers["content-length"] ?? 0) > max;
 }
 
 /**

@@ -23,7 +23,7 @@ import { LiveBook } from "../routing/pool-live.js";
 import { sameAgentKeys } from "../routing/pool-snapshot.js";
 import type { PoolSnapshot, RouteExplanation, RoutingState, SnapshotMember } from "../routing/types.js";
 import { Endpoints, webOptionsIndex } from "./endpoints.js";
-import { answerGrpcError, isGrpcContentType } from "./grpc-status.js";
+import { answerGrpcError, isGrpcContentType, parseGrpcTimeout } from "./grpc-status.js";
 import { H2Forwarder, h2ProtocolOf } from "./h2-forward.js";
 import { isH2Request } from "./h2-request.js";
 import {
@@ -288,8 +288,13 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     ctx.snapshot = snapshot;
     ctx.ringVersion = snapshot.ringVersion;
     // gRPC needs HTTP/2 end to end: refused here rather than sent to an HTTP/1.1 member.
-    if (isGrpcContentType(req.headers["content-type"]) && h2ProtocolOf(snapshot.settings) === null)
-      return "grpc_needs_h2_pool";
+    if (isGrpcContentType(req.headers["content-type"])) {
+      if (h2ProtocolOf(snapshot.settings) === null) return "grpc_needs_h2_pool";
+      // A malformed deadline is refused as grpc-go's server does (INTERNAL), not forwarded
+      // unchanged with no deadline applied here.
+      const timeout = req.headers["grpc-timeout"];
+      if (timeout !== undefined && parseGrpcTimeout(timeout) < 0) return "bad_grpc_timeout";
+    }
     ctx.live = this.live.for(snapshot);
     if (this.edge !== null && ctx.res !== null) ctx.edge = this.edge.forRoute(state, route);
     const key = extractKey(route.keyPlan, req);

@@ -33,6 +33,8 @@ export interface ClusterMetricsSource {
   peerLag(): Iterable<{ peer: string; role: string; lag: number }>;
   /** Proposals made here that were refused, by reason (invalid, rejected, not_leader, no_leader, ...). */
   proposalsRefused(): Readonly<Record<string, number>>;
+  /** Authenticated Raft messages refused for who sent them or what they hold, by reason (README, Raft, Refused traffic). */
+  raftRefused(): Iterable<readonly [reason: string, count: number]>;
 }
 
 export function registerClusterMetrics(registry: Registry, src: ClusterMetricsSource): void {
@@ -124,6 +126,17 @@ export function registerClusterMetrics(registry: Registry, src: ClusterMetricsSo
     function* () {
       for (const [reason, n] of Object.entries(src.proposalsRefused()))
         yield { labels: { reason }, value: n };
+    },
+  );
+  // The Raft driver counts these (config/raft imports nothing of ours, so they are read from
+  // its counters here); they used to reach only the log, at most a line per peer per minute.
+  registerScrapeMetric(
+    registry,
+    "shardgate_raft_refused_total",
+    "Authenticated Raft messages refused (non-voter vote, timeoutNow not from the leader, spoofed sender, undecodable), by reason.",
+    "counter",
+    function* () {
+      for (const [reason, n] of src.raftRefused()) yield { labels: { reason }, value: n };
     },
   );
   new Gauge({
