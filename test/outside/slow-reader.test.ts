@@ -26,7 +26,10 @@ import { eventually } from "../support/wait.js";
 const SEND_MS = 5000;
 const BIG = 32 * 1024 * 1024;
 const H2_BIG = BIG + 1;
-const STEADY = 8 * 1024 * 1024;
+const STEADY = 48 * 1024 * 1024;
+/** The steady reader takes this much, then pauses STEADY_PAUSE_MS (~2.5 MiB/s). */
+const STEADY_READ = 256 * 1024;
+const STEADY_PAUSE_MS = 100;
 const CHUNK = Buffer.alloc(64 * 1024, 0x61);
 
 interface Served {
@@ -169,12 +172,17 @@ test("HTTP/1.1: a client that stops reading a 32 MiB answer is cut after ~send; 
 });
 
 test("HTTP/1.1: a client reading slowly but steadily keeps its connection and gets every byte", async () => {
-  // 64 KiB, then a 200 ms pause (at most 320 KiB/s): the 8 MiB answer takes ~26 s, five
-  // send timeouts, and outgrows the kernel's socket buffers, so shardgate's writes queue and
-  // wait on each window the reader opens. (1 KiB per 100 ms would not do over loopback: TCP
-  // reopens a closed window about one segment at a time, ~64 KiB there, so such a reader
-  // leaves the sender stalled for seconds on zero-window probes; and any answer it could read
-  // within a test fits in the kernel's buffers, so nothing in shardgate would wait.)
+  // 256 KiB, then a 100 ms pause (at most ~2.5 MiB/s): the 48 MiB answer takes ~19 s, about
+  // four send timeouts, and outgrows the kernel's socket buffers, so shardgate's writes queue
+  // and wait on each window the reader opens. The sender can only see progress when the kernel
+  // says its socket is writable again, which Linux does once a third of the send buffer is free
+  // (up to 4 MiB here, tcp_wmem): ~1.3 MiB. A reader slower than that per send timeout is, from
+  // the sender's side, one that took nothing (nginx's send_timeout sees the same). The first
+  // version read 64 KiB per 200 ms (320 KiB/s): ~4 s between writability wake-ups, so a loaded
+  // machine's late timers pushed it past the 5 s timeout and a steady reader was cut in CI.
+  // (1 KiB per 100 ms would not do over loopback either: TCP reopens a closed window about one
+  // segment at a time, so such a reader leaves the sender stalled for seconds on zero-window
+  // probes; and any answer it could read within a test fits in the kernel's buffers.)
   const socket = connect(port, "127.0.0.1");
   sockets.add(socket);
   socket.on("error", () => {});
@@ -197,17 +205,17 @@ test("HTTP/1.1: a client reading slowly but steadily keeps its connection and ge
     lastData = now;
     raw += d.length;
     sinceBreak += d.length;
-    if (sinceBreak >= 64 * 1024) {
+    if (sinceBreak >= STEADY_READ) {
       sinceBreak = 0;
       socket.pause();
       setTimeout(() => {
         lastData = performance.now();
         socket.resume();
-      }, 200);
+      }, STEADY_PAUSE_MS);
     }
   });
   socket.write(`GET /bytes/${STEADY} HTTP/1.1\r\nhost: t\r\nx-user-id: steady\r\nconnection: close\r\n\r\n`);
-  // Slow on a loaded machine (nominally 26 s), so waited on generously; a cut ends the wait.
+  // Slow on a loaded machine (nominally 19 s), so waited on generously; a cut ends the wait.
   await eventually(
     "the whole answer or the connection's end",
     () => (raw > STEADY || closed ? true : undefined),
