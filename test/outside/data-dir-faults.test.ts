@@ -17,8 +17,8 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from "
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { DEFAULT_DRAIN_TIMEOUT_MS } from "../../proxy/app.js";
 import { STOP_CLOSE_MS } from "../../proxy/app/stop-deadline.js";
+import { DEFAULT_DRAIN_TIMEOUT_MS } from "../../proxy/app.js";
 import { poolConfig, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
 import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
 import { eventually } from "../support/wait.js";
