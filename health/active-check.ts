@@ -41,6 +41,18 @@ function rangesText(ranges: readonly StatusRange[]): string {
   return ranges.map((r) => (r.from === r.to ? `${r.from}` : `${r.from}-${r.to}`)).join(", ");
 }
 
+/**
+ * How often a probe's deadline may be re-armed because it fired late (the checker's own event
+ * loop stalled past it), and how late counts as stalled: timers run a few ms late on any
+ * machine, so only a delay past a quarter of the timeout (at least 25 ms) is the loop's own.
+ * A member that really hangs is still judged, after at most 1 + MAX_STALL_GRACES timeouts of
+ * time the checker could watch.
+ */
+const MAX_STALL_GRACES = 2;
+function stallSlack(timeoutMs: number): number {
+  return Math.max(25, timeoutMs / 4);
+}
+
 interface Probe {
   target: CheckTarget;
   healthy: boolean | undefined;
@@ -200,10 +212,23 @@ export class ActiveHealthChecker {
     req.on("error", (err: NodeJS.ErrnoException) =>
       done(false, err.code ? `${err.code}: ${err.message}` : err.message),
     );
-    p.deadline = setTimeout(() => {
+    let graces = 0;
+    let armedAt = started;
+    const onDeadline = () => {
+      // A deadline that fires late says our own event loop was stalled (a loaded machine), not
+      // the member: an answer that arrived meanwhile is still unread in the socket. Re-arm for a
+      // full timeout the loop can actually watch, a bounded number of times, before judging.
+      const now = performance.now();
+      if (now - armedAt - c.timeout > stallSlack(c.timeout) && graces < MAX_STALL_GRACES) {
+        graces++;
+        armedAt = now;
+        p.deadline = setTimeout(onDeadline, c.timeout);
+        return;
+      }
       done(false, `timeout after ${c.timeout}ms`);
       req.destroy();
-    }, c.timeout);
+    };
+    p.deadline = setTimeout(onDeadline, c.timeout);
     req.end();
   }
 

@@ -1,6 +1,6 @@
 // Membership controller end to end on one side: the real ConsulWatcher against
 // consulTarget() (the Consul double, or a real agent when CONSUL_HTTP_ADDR is set), real
-// timers at default debounce settings, and a one-replica cluster that validates and applies
+// timers (a debounce window longer than the default, see below), and a one-replica cluster that validates and applies
 // each proposal. Latencies are printed as diagnostics, never asserted.
 
 import assert from "node:assert/strict";
@@ -12,11 +12,12 @@ import { agentClient, uniqueName } from "../support/consul/agent-ops.js";
 
 import { suiteConsul } from "../support/consul/suite-consul.js";
 import { seededRandom, testSeed } from "../support/prng.js";
-import { eventually } from "../support/wait.js";
+import { eventually, scaled } from "../support/wait.js";
 import { TestCluster } from "./controllers-fakes.js";
 
 const SEED = testSeed(5151);
 const random = seededRandom(SEED);
+const DEBOUNCE_MS = scaled(1_500);
 const why = (s: string) => `${s} (seed=${SEED})`;
 
 describe("MembershipController with the real ConsulWatcher (double, or agent via CONSUL_HTTP_ADDR)", () => {
@@ -46,7 +47,11 @@ routes:
         // Default rate limit; a short wait only so stop() is quick on an agent.
         wait: 5000,
       }),
-      // Default debounce and max delay.
+      // The flap below (critical, then passing: two calls to the agent) must land inside one
+      // debounce window; at the default 200 ms the two calls came further apart than that at
+      // load 34, and the controller rightly proposed down and up. A longer window (max delay
+      // follows it) keeps the flap a flap on a loaded machine; it is still a real timer.
+      debounceMs: DEBOUNCE_MS,
       watcherFactory: (_pool, o) => new ConsulWatcher({ ...o, backoffBaseMs: 20, backoffMaxMs: 200 }),
     });
     controllers.push(c);
@@ -64,7 +69,7 @@ routes:
     const n = cluster.proposals.length;
     const t0 = performance.now();
     await change();
-    const p = await eventually(what, () => cluster.proposals[n], 5000, 5);
+    const p = await eventually(what, () => cluster.proposals[n], 5000 + 2 * DEBOUNCE_MS, 5);
     return { text: cluster.committed()[cluster.committed().length - 1], ms: p.at - t0 };
   }
 
@@ -165,7 +170,7 @@ routes:
     assert.equal(c.status().users.failedProposals, 0, "every command validated and applied");
     const sorted = [...latencies].sort((a, b) => a - b);
     t.diagnostic(
-      `consul change -> committed command (debounce 200 ms, ${suite.target.kind}): ${latencies.map((x) => x.toFixed(0)).join(", ")} ms; median ${sorted[Math.floor(sorted.length / 2)].toFixed(0)} ms, max ${sorted[sorted.length - 1].toFixed(0)} ms`,
+      `consul change -> committed command (debounce ${DEBOUNCE_MS} ms, ${suite.target.kind}): ${latencies.map((x) => x.toFixed(0)).join(", ")} ms; median ${sorted[Math.floor(sorted.length / 2)].toFixed(0)} ms, max ${sorted[sorted.length - 1].toFixed(0)} ms`,
     );
   });
 });

@@ -15,7 +15,7 @@
 
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -85,6 +85,22 @@ test("SIGTERM during a reload blocked on a FIFO: the read is released, the reloa
   execFileSync("mkfifo", [path]);
   sg.proc.signal("SIGHUP");
   await sg.proc.waitForLine("the reload's start", msg("reloading config"));
+  // The line comes before the read: on a loaded machine SIGTERM then landed before the load
+  // worker had opened the FIFO, so there was no blocked read to release (the exit came, but no
+  // refusal). Signal only once the process holds the FIFO open, i.e. the read is blocked.
+  const pid = sg.proc.child.pid;
+  assert.ok(pid !== undefined);
+  await eventually("the reload's read blocked on the FIFO", () =>
+    readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`) === path;
+      } catch {
+        return false;
+      }
+    })
+      ? true
+      : undefined,
+  );
   sg.proc.signal("SIGTERM");
   const exit = await sg.proc.waitExit(30_000);
   assert.deepEqual(exit, { code: 0, signal: null }, sg.proc.output());

@@ -152,7 +152,15 @@ test("unhealthy, draining and breaker-open owners are walked past; none eligible
 });
 
 test("a member that refuses new connections is skipped locally at once, and tried again after the window", async (t) => {
-  const h = await startHarness({ members: 3, options: { localSkipMs: 200 } });
+  // The plane's clock is real time plus a step the test takes: a 200 ms window expired on a
+  // loaded machine between the refused request and the explain that checks it. Now the window
+  // is far longer than any stall, and the test steps the clock past it itself.
+  const SKIP_MS = 60_000;
+  let step = 0;
+  const h = await startHarness({
+    members: 3,
+    options: { localSkipMs: SKIP_MS, now: () => performance.now() + step },
+  });
   t.after(() => h.close());
   const victim = h.upstreams[0];
   const key = keyOwnedBy(h, victim.id, 36);
@@ -166,6 +174,8 @@ test("a member that refuses new connections is skipped locally at once, and trie
   assert.deepEqual(h.plane.explain("users", key)?.skipped, [{ id: victim.id, reason: "refused_locally" }]);
   // After the skip window the member is tried again and, listening again, serves its keys.
   await victim.revive();
+  assert.deepEqual(h.plane.explain("users", key)?.skipped, [{ id: victim.id, reason: "refused_locally" }]);
+  step = SKIP_MS;
   const expired = await eventuallyTrue(() => h.plane.explain("users", key)?.skipped.length === 0);
   assert.ok(expired, "the local skip window ends");
   const back = await send(h.port, { headers: { "x-user-id": key } });

@@ -175,12 +175,12 @@ export class ShardgateChild {
     if (this.exit === undefined) this.child.kill(sig);
   }
 
-  /** SIGTERM, then SIGKILL if it has not exited after `graceMs`. */
+  /** SIGTERM, then SIGKILL if it has not exited after `graceMs` (times TEST_TIME_SCALE). */
   async stop(graceMs = 5_000): Promise<ExitResult> {
     live.delete(this);
     if (this.exit !== undefined) return this.exit;
     this.child.kill("SIGTERM");
-    const timer = setTimeout(() => this.child.kill("SIGKILL"), graceMs);
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), scaled(graceMs));
     const r = await this.exited;
     clearTimeout(timer);
     return r;
@@ -230,8 +230,8 @@ export interface RunningShardgate {
   /** e.g. "http://127.0.0.1:43121" */
   readonly httpUrl: string;
   readonly adminUrl: string;
-  /** Stops the process and removes the temp config. */
-  stop(): Promise<ExitResult>;
+  /** Stops the process (SIGKILL after `graceMs`, default ShardgateChild.stop's) and removes the temp config. */
+  stop(graceMs?: number): Promise<ExitResult>;
 }
 
 /** Writes `yaml` to a temp file and runs `shardgate start --config FILE`; resolves once it serves. */
@@ -249,8 +249,8 @@ export async function startShardgate(yaml: string, opts: StartOptions = {}): Pro
       config,
       httpUrl,
       adminUrl,
-      async stop() {
-        const r = await proc.stop();
+      async stop(graceMs?: number) {
+        const r = await proc.stop(graceMs);
         config.remove();
         return r;
       },
