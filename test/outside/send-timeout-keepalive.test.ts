@@ -6,55 +6,22 @@
 // line. Real shardgate process, real upstream and client socket on loopback.
 
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { connect, type Socket } from "node:net";
 import { after, before, test } from "node:test";
+import { type BytesUpstream, startBytesUpstream } from "../support/bytes-upstream.js";
 import { poolConfig, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
 import { eventually } from "../support/wait.js";
 
 const SEND_MS = 1500;
 const BIG = 32 * 1024 * 1024;
-const CHUNK = Buffer.alloc(64 * 1024, 0x62);
 
-let upstream: Server;
+let upstream: BytesUpstream;
 let sg: RunningShardgate;
 let socket: Socket | null = null;
-/** performance.now() when the upstream saw the big answer's request cut; -1 = not yet. */
-let bigAbortedAt = -1;
-
-/** GET /bytes/N answers N bytes, written as the proxy takes them. */
-function startUpstream(): Promise<Server> {
-  const server = createServer((req, res) => {
-    const total = Number(/^\/bytes\/(\d+)/.exec(req.url ?? "")?.[1] ?? 0);
-    res.writeHead(200, { "content-type": "application/octet-stream", "content-length": total });
-    let sent = 0;
-    let finished = false;
-    res.on("finish", () => {
-      finished = true;
-    });
-    res.on("close", () => {
-      if (!finished && total === BIG) bigAbortedAt = performance.now();
-    });
-    const pump = (): void => {
-      while (sent < total) {
-        const n = Math.min(CHUNK.length, total - sent);
-        sent += n;
-        if (!res.write(n === CHUNK.length ? CHUNK : CHUNK.subarray(0, n))) {
-          res.once("drain", pump);
-          return;
-        }
-      }
-      res.end();
-    };
-    pump();
-  });
-  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
-}
 
 before(async () => {
-  upstream = await startUpstream();
-  const up = (upstream.address() as AddressInfo).port;
+  upstream = await startBytesUpstream();
+  const up = upstream.port;
   const yaml = poolConfig({ members: [{ id: "m1", port: up }], accessLog: true }).replace(
     "  admin: 127.0.0.1:0\n",
     `  admin: 127.0.0.1:0\n  timeouts: { headers: 60s, request: 120s, idle: 120s, keepAlive: 120s, send: ${SEND_MS}ms }\n`,
@@ -65,8 +32,7 @@ before(async () => {
 after(async () => {
   socket?.destroy();
   await stopAll();
-  upstream.closeAllConnections();
-  await new Promise<void>((r) => upstream.close(() => r()));
+  await upstream.close();
 });
 
 /** Reads one whole answer with a Content-Length from `s` (bytes already read passed in `buffered`). */
@@ -120,12 +86,12 @@ test("HTTP/1.1 keep-alive: idle between answers is not stalled; a later answer t
   );
   s.write(`GET /bytes/${BIG} HTTP/1.1\r\nhost: t\r\nx-user-id: k\r\n\r\n`);
   await first;
-  await eventually(
+  const big = await eventually(
     "the stalled answer's upstream request aborted",
-    () => (bigAbortedAt >= 0 ? true : undefined),
+    () => upstream.served.find((s) => s.path === `/bytes/${BIG}` && s.abortedAt >= 0),
     60_000,
   );
-  const cutAfter = bigAbortedAt - t0;
+  const cutAfter = big.abortedAt - t0;
   assert.ok(
     cutAfter >= SEND_MS,
     `cut after ${cutAfter.toFixed(0)} ms, before the ${SEND_MS} ms send timeout`,

@@ -9,11 +9,10 @@
 
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
 import { connect as h2Connect } from "node:http2";
-import type { AddressInfo } from "node:net";
 import { connect, type Socket } from "node:net";
 import { after, before, test } from "node:test";
+import { type BytesServed, type BytesUpstream, startBytesUpstream } from "../support/bytes-upstream.js";
 import {
   metricValue,
   poolConfig,
@@ -30,55 +29,17 @@ const STEADY = 48 * 1024 * 1024;
 /** The steady reader takes this much, then pauses STEADY_PAUSE_MS (~2.5 MiB/s). */
 const STEADY_READ = 256 * 1024;
 const STEADY_PAUSE_MS = 100;
-const CHUNK = Buffer.alloc(64 * 1024, 0x61);
 
-interface Served {
-  path: string;
-  startedAt: number;
-  /** performance.now() when the upstream saw the request cut before its answer ended; -1 = not. */
-  abortedAt: number;
-  finished: boolean;
-}
-
-let upstream: Server;
-const served: Served[] = [];
+let upstream: BytesUpstream;
+let served: BytesServed[] = [];
 const sockets = new Set<Socket>();
 let sg: RunningShardgate;
 let port = 0;
 
-/** GET /bytes/N answers N bytes, written as the proxy takes them (backpressure respected). */
-function startUpstream(): Promise<Server> {
-  const server = createServer((req, res) => {
-    const total = Number(/^\/bytes\/(\d+)/.exec(req.url ?? "")?.[1] ?? 0);
-    const rec: Served = { path: req.url ?? "", startedAt: performance.now(), abortedAt: -1, finished: false };
-    served.push(rec);
-    res.writeHead(200, { "content-type": "application/octet-stream", "content-length": total });
-    let sent = 0;
-    res.on("finish", () => {
-      rec.finished = true;
-    });
-    res.on("close", () => {
-      if (!rec.finished) rec.abortedAt = performance.now();
-    });
-    const pump = (): void => {
-      while (sent < total) {
-        const n = Math.min(CHUNK.length, total - sent);
-        sent += n;
-        if (!res.write(n === CHUNK.length ? CHUNK : CHUNK.subarray(0, n))) {
-          res.once("drain", pump);
-          return;
-        }
-      }
-      res.end();
-    };
-    pump();
-  });
-  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
-}
-
 before(async () => {
-  upstream = await startUpstream();
-  const up = (upstream.address() as AddressInfo).port;
+  upstream = await startBytesUpstream();
+  served = upstream.served;
+  const up = upstream.port;
   // Idle and keep-alive far beyond the test: only the send timeout can cut anything here.
   const yaml = poolConfig({ members: [{ id: "m1", port: up }], accessLog: true }).replace(
     "  admin: 127.0.0.1:0\n",
@@ -91,8 +52,7 @@ before(async () => {
 after(async () => {
   for (const s of sockets) s.destroy();
   await stopAll();
-  upstream.closeAllConnections();
-  await new Promise<void>((r) => upstream.close(() => r()));
+  await upstream.close();
 });
 
 function rssKiB(pid: number): number {
