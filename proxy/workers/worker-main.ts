@@ -2,7 +2,7 @@
 // node:cluster, so every worker accepts on the one listening socket). It has no Raft node and
 // no admin API: it routes on the committed state the primary sends (the same state, so the
 // same ring, at the same version as the primary and every other worker), sends its breaker
-// outcomes and, when asked, its metrics back, and drains on the primary's word or on SIGTERM.
+// outcomes and, when asked, its metrics back, and drains on the primary's word (on a stop signal only once the primary is gone).
 
 import { formatHostPort } from "../../config/address.js";
 import { loadConfigFile } from "../../config/file/load.js";
@@ -186,8 +186,18 @@ async function main(): Promise<void> {
     }
   }, OUTCOMES_EVERY_MS);
   shipping.unref();
-  process.on("SIGTERM", () => void shutdown("SIGTERM"));
-  process.on("SIGINT", () => void shutdown("SIGINT"));
+  // A stop signal is the primary's to act on while it supervises this worker: one sent to the
+  // whole process group (Ctrl-C, a control-group kill) reaches the primary too, which drains
+  // every worker in turn. A worker that stopped on its own meanwhile was taken for a dead one
+  // and restarted, and during the primary's start the shared port could close under the
+  // others (the start then failed, exit 1). Without the primary (channel gone), it stops.
+  const onStopSignal = (signal: NodeJS.Signals): void => {
+    if (process.connected)
+      logger.info({ signal }, "stop signal left to the primary (send it to the primary's pid)");
+    else void shutdown(signal);
+  };
+  process.on("SIGTERM", onStopSignal);
+  process.on("SIGINT", onStopSignal);
   // The primary is gone (killed): nobody supervises or feeds this worker any more.
   process.on("disconnect", () => void shutdown("primary gone"));
   let fatal = false;
@@ -211,7 +221,7 @@ async function main(): Promise<void> {
   if (bound === null || typeof bound === "string") fail("listen.http: the listener has no TCP address");
   send({ t: "listening", address: formatHostPort(bound.address, bound.port), port: bound.port });
   const during = releaseSignals();
-  if (during.stop !== null) void shutdown(during.stop);
+  if (during.stop !== null) onStopSignal(during.stop);
 }
 
 main().catch((err: unknown) => fail(`worker failed to start: ${errorText(err)}`));
