@@ -9,11 +9,23 @@
 // `--rounds N`: CPU per request only (no profiler), N interleaved runs per target, per-round
 // ratios and their median. `--syscalls`: system calls per request by name (strace -f -c).
 // `--counts`: asynchronous resources per request by type (async_hooks).
+// `--rounds N --baseline DIR`: a third target, shardgate built from another tree (DIR is that
+// tree's dist/, e.g. a copy of main's), interleaved with the other two: the per-round ratio of
+// this build's CPU per request to that build's, for changes smaller than the rounds' spread.
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { startNginxUpstreams } from "./nginx-upstreams.js";
@@ -131,12 +143,14 @@ function gcFigures(text: string): Run["gc"] {
 
 /** Starts one target (its stdout, GC trace and access lines, into `dir`/name.out). */
 async function spawnTarget(
-  name: "bare-undici" | "shardgate",
+  name: "bare-undici" | "shardgate" | "shardgate-baseline",
   upstreams: string[],
   dir: string,
   accessLog: boolean,
   flags: string[],
   env: Record<string, string>,
+  /** shardgate's CLI to run (another build's, for the baseline); default this tree's. */
+  cli = join(HERE, "..", "proxy", `cli${EXT}`),
 ): Promise<{ child: ChildProcess; port: number; ready: string }> {
   const port = await freePort();
   let args: string[];
@@ -147,7 +161,7 @@ async function spawnTarget(
     ready = `http://127.0.0.1:${port}/`;
   } else {
     const admin = await freePort();
-    const cfg = join(dir, "shardgate.yaml");
+    const cfg = join(dir, `${name}.yaml`);
     const members = upstreams.map((a, i) => `      - { id: m${i + 1}, address: "${a}" }`).join("\n");
     writeFileSync(
       cfg,
@@ -155,7 +169,7 @@ async function spawnTarget(
         `pools:\n  bench:\n    algorithm: ring\n    members:\n${members}\n    healthCheck: { path: /health, interval: 2s }\n` +
         `routes:\n  - match: { pathPrefix: / }\n    pool: bench\n    key: [header:x-user, ip]\n`,
     );
-    args = [...flags, join(HERE, "..", "proxy", `cli${EXT}`), "start", "--config", cfg];
+    args = [...flags, cli, "start", "--config", cfg];
     ready = `http://127.0.0.1:${admin}/readyz`;
   }
   // stdout carries the GC trace (and shardgate's access lines, as in the proxy bench's --log-file).
@@ -169,10 +183,10 @@ async function spawnTarget(
 }
 
 /**
- * CPU per request only (no profiler, no hooks), both targets started once and warmed, then
- * `rounds` measured runs each, interleaved (the order alternates by round) and each target under
+ * CPU per request only (no profiler, no hooks), the targets started once and warmed, then
+ * `rounds` measured runs each, interleaved (the order rotates by round) and each target under
  * load alone: the per-round ratios and their median, which a loaded machine moves less than a
- * single pair of runs.
+ * single pair of runs. With `baselineCli`, another shardgate build runs as a third target.
  */
 async function cpuRounds(
   upstreams: string[],
@@ -181,22 +195,32 @@ async function cpuRounds(
   connections: number,
   accessLog: boolean,
   rounds: number,
+  baselineCli: string | null,
 ): Promise<void> {
   const script = join(dir, "bench.lua");
-  const names = ["bare-undici", "shardgate"] as const;
+  const names: Array<"bare-undici" | "shardgate" | "shardgate-baseline"> = ["bare-undici", "shardgate"];
+  if (baselineCli !== null) names.push("shardgate-baseline");
   const targets = [];
   try {
     for (const name of names) {
-      const t = await spawnTarget(name, upstreams, dir, accessLog, PRE, {});
+      const cli = name === "shardgate-baseline" && baselineCli !== null ? baselineCli : undefined;
+      const t = await spawnTarget(name, upstreams, dir, accessLog, PRE, {}, cli);
       targets.push(t);
       await waitHttp(t.ready);
       await runWrkScript({ url: `http://127.0.0.1:${t.port}/`, script, seconds: 2, connections });
     }
-    const cpu: number[][] = [[], []];
-    const rps: number[][] = [[], []];
-    console.log("round  bare-undici us/req (req/s)  shardgate us/req (req/s)  CPU ratio  load");
+    const n = names.length;
+    const cpu: number[][] = names.map(() => []);
+    const rps: number[][] = names.map(() => []);
+    const col = (i: number, r: number): string =>
+      `${cpu[i][r].toFixed(1).padStart(10)} (${rps[i][r].toFixed(0).padStart(6)})`;
+    console.log(
+      `round  bare-undici us/req (req/s)  shardgate us/req (req/s)  CPU ratio${n > 2 ? "  baseline us/req (req/s)  this / baseline" : ""}  load`,
+    );
     for (let r = 0; r < rounds; r++) {
-      for (const i of r % 2 === 0 ? [0, 1] : [1, 0]) {
+      // Each target goes first in turn (two targets: alternate).
+      for (let k = 0; k < n; k++) {
+        const i = n === 2 ? (r % 2 === 0 ? k : 1 - k) : (r + k) % n;
         const t = targets[i];
         const pid = t.child.pid ?? 0;
         const c0 = cpuSeconds(pid);
@@ -205,8 +229,9 @@ async function cpuRounds(
         rps[i].push(j.requests / (j.duration_us / 1e6));
       }
       const load = readFileSync("/proc/loadavg", "utf8").split(" ")[0];
+      const base = n > 2 ? `  ${col(2, r)}  ${(cpu[1][r] / cpu[2][r]).toFixed(3).padStart(15)}` : "";
       console.log(
-        `${String(r + 1).padStart(5)}  ${cpu[0][r].toFixed(1).padStart(10)} (${rps[0][r].toFixed(0).padStart(6)})  ${cpu[1][r].toFixed(1).padStart(16)} (${rps[1][r].toFixed(0).padStart(6)})  ${(cpu[1][r] / cpu[0][r]).toFixed(3).padStart(9)}  ${load}`,
+        `${String(r + 1).padStart(5)}  ${col(0, r)}  ${col(1, r).padStart(24)}  ${(cpu[1][r] / cpu[0][r]).toFixed(3).padStart(9)}${base}  ${load}`,
       );
     }
     const med = (xs: number[]): number => xs.slice().sort((a, b) => a - b)[xs.length >> 1];
@@ -216,6 +241,14 @@ async function cpuRounds(
         `CPU per request ratio: median of rounds ${med(ratios).toFixed(3)}x, of medians ${(med(cpu[1]) / med(cpu[0])).toFixed(3)}x; ` +
         `req/s ratio ${(med(rps[1]) / med(rps[0])).toFixed(3)}x`,
     );
+    if (n > 2) {
+      const vsBase = cpu[1].map((c, r) => c / cpu[2][r]);
+      const baseVsBare = cpu[2].map((c, r) => c / cpu[0][r]);
+      console.log(
+        `baseline: ${med(cpu[2]).toFixed(1)} us/req; this build / baseline CPU per request: median of rounds ${med(vsBase).toFixed(3)}x ` +
+          `(rounds ${Math.min(...vsBase).toFixed(3)}-${Math.max(...vsBase).toFixed(3)}x); baseline / bare-undici ${med(baseVsBare).toFixed(3)}x`,
+      );
+    }
   } finally {
     for (const t of targets) await stopChild(t.child);
   }
@@ -449,6 +482,8 @@ export async function run(argv: string[]): Promise<number> {
       rounds: { type: "string" },
       // Keeps the profiles (.cpuprofile, GC traces) and prints where: for line-level reading.
       keep: { type: "boolean" },
+      // With --rounds: another shardgate build's dist/ directory, run as a third target.
+      baseline: { type: "string" },
     },
   });
   const accessLog = (values["access-log"] ?? "on") !== "off";
@@ -457,7 +492,7 @@ export async function run(argv: string[]): Promise<number> {
   const top = Number(values.top ?? 40);
   if (![seconds, connections, top].every((n) => Number.isFinite(n) && n >= 1)) {
     console.error(
-      "usage: npm run bench -- engine-profile [--duration S] [--connections C] [--top N] [--access-log on|off] [--counts | --syscalls | --rounds N] [--keep]",
+      "usage: npm run bench -- engine-profile [--duration S] [--connections C] [--top N] [--access-log on|off] [--counts | --syscalls | --rounds N [--baseline DIST]] [--keep]",
     );
     return 2;
   }
@@ -477,7 +512,12 @@ export async function run(argv: string[]): Promise<number> {
     );
     const rounds = Number(values.rounds ?? 0);
     if (rounds >= 1) {
-      await cpuRounds(ups.addresses, dir, seconds, connections, accessLog, Math.floor(rounds));
+      const baseline = values.baseline === undefined ? null : resolve(values.baseline, "proxy", `cli${EXT}`);
+      if (baseline !== null && !existsSync(baseline)) {
+        console.error(`--baseline: no ${baseline} (give the other build's dist/ directory)`);
+        return 2;
+      }
+      await cpuRounds(ups.addresses, dir, seconds, connections, accessLog, Math.floor(rounds), baseline);
       return 0;
     }
     const counts = values.counts === true;
