@@ -41,6 +41,7 @@ function records(): RequestRecord[] {
       errorCode: "",
       upgrade: false,
       startedAt: 0,
+      memberSlot: -1,
       openSlot: -1,
       traceState: null,
       toJSON(): RecordFields {

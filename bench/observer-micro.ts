@@ -70,7 +70,8 @@ export async function run(argv: string[]): Promise<number> {
   const records = keys.map((k, i): RequestRecord => {
     const keyHash = hashKey(k);
     const owner = snap.table.lookup(keyHash);
-    const member = snap.members[i % 10 === 0 ? (owner + 1) % snap.members.length : owner].id;
+    const index = i % 10 === 0 ? (owner + 1) % snap.members.length : owner;
+    const member = snap.members[index].id;
     const fields = {
       method: "GET",
       path: "/",
@@ -87,7 +88,7 @@ export async function run(argv: string[]): Promise<number> {
       upgrade: false,
       startedAt: 0,
     };
-    return { ...fields, openSlot: -1, traceState: null, toJSON: () => fields };
+    return { ...fields, memberSlot: snap.slots[index], openSlot: -1, traceState: null, toJSON: () => fields };
   });
   const plain = new MetricsObserver(series, createAccessLog({ write() {} }, false));
   const before = (): number => {

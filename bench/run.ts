@@ -15,6 +15,7 @@ const BENCHES: Record<string, string> = {
   "engine-micro": "./engine-micro.js",
   "scale-profile": "./scale-profile.js",
   "scale-periodic": "./scale-periodic-micro.js",
+  "scale-slot": "./scale-slot-micro.js",
   scale: "./scale-bench.js",
   workers: "./workers-bench.js",
   h2: "./h2-bench.js",

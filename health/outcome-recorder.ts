@@ -116,6 +116,8 @@ export class OutcomeRecorder {
     if (byMember.size === 0) this.keys.delete(pool);
     this.slotCount--;
     this.resetSlot(s);
+    // memberOf(s) no longer names it: a cached slot number of the leaver is seen to be stale.
+    this.members[s] = "";
     this.released.push(s);
   }
 
@@ -124,6 +126,11 @@ export class OutcomeRecorder {
     for (const s of this.reusable) this.released.push(s);
     this.reusable = this.released;
     this.released = [];
+  }
+
+  /** The member `slot` belongs to ("" for a released or unknown slot). */
+  memberOf(slot: number): string {
+    return this.members[slot] ?? "";
   }
 
   /** Slots in use (for tests and memory checks). */

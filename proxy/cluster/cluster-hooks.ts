@@ -6,6 +6,8 @@
 // failed, the serving member's success is counted here. A 502/503/504 discarded for a
 // gateway-error retry never reaches onUpstreamError or onRequestEnd, so it is counted at the
 // retry, classified by the pool's breaker statuses like any other response.
+// The record's memberSlot is its current attempt's member; the recorders check it against
+// the member id they are given (a failed member that is not the current one falls back).
 
 import type { UpstreamErrorKind } from "../../health/outcome-recorder.js";
 import type { NotOwnerCounter } from "../edge/edge-metrics.js";
@@ -37,18 +39,18 @@ export class ClusterHooks implements DataPlaneHooks {
   ): void {
     this.observer.onRetry(r);
     if (kind === "gateway" && failedStatus !== undefined)
-      this.outcomes.recordStatus(r.pool, failedMember, failedStatus);
+      this.outcomes.recordStatus(r.pool, failedMember, failedStatus, r.memberSlot);
   }
 
   onUpstreamError(r: RequestRecord, pool: string, member: string, kind: UpstreamErrorKind): void {
     this.observer.onUpstreamError(r, pool, member, kind);
-    this.outcomes.recordError(pool, member, kind);
+    this.outcomes.recordError(pool, member, kind, r.memberSlot);
   }
 
   onRequestEnd(r: RequestRecord): void {
     // A 101 is the member answering (the probe of a half-open member succeeded too).
     if (r.member !== "" && r.errorCode === "" && r.status !== 499 && r.attempts > 0)
-      this.outcomes.recordStatus(r.pool, r.member, r.status);
+      this.outcomes.recordStatus(r.pool, r.member, r.status, r.memberSlot);
     this.observer.onRequestEnd(r);
   }
 }

@@ -1,6 +1,8 @@
 // Request outcomes for the fleet's circuit breakers, on this instance: one OutcomeRecorder
-// per pool with one slot per member, found through two Map lookups on the request path (an
-// index and an increment after that). Every ~100 ms the cluster node drains the batch (only
+// per pool with one slot per member. The request path finds the recorder slot through the
+// member's pool slot (PoolSnapshot.slots, on the request record): an array index, checked
+// against the recorder's member id, instead of a Map of every member id (which at 10,000
+// members missed the caches on every request); an index and an increment after that. Every ~100 ms the cluster node drains the batch (only
 // the members with activity are visited) and delivers it to the leader's breaker controller.
 // Also the per-instance probe budget of half-open members.
 //
@@ -38,6 +40,12 @@ interface PoolOutcomes {
   readonly recorder: OutcomeRecorder;
   /** member id -> recorder slot (a number per member, no object). */
   readonly members: Map<string, number>;
+  /**
+   * Member (pool) slot -> recorder slot, bound on first use, -1 unbound. Trusted only while
+   * the recorder slot still names the member (recorder.memberOf): a pool slot passes to a
+   * joiner after a leave, and a released recorder slot is renamed.
+   */
+  byPoolSlot: Int32Array;
   /** Committed breaker state each slot was last cleared under, by slot. */
   readonly breakerBySlot: string[];
   probeLimit: number;
@@ -78,6 +86,9 @@ class RecorderGate implements ProbeGate {
   }
 }
 
+/** Pool slots at or above this are not cached (the Map serves them). */
+const MAX_POOL_SLOT = 1 << 21;
+
 export class OutcomeRecorders {
   private readonly pools = new Map<string, PoolOutcomes>();
 
@@ -96,6 +107,7 @@ export class OutcomeRecorders {
           statusesKey: key,
           recorder: new OutcomeRecorder({ failureStatuses: [...statuses] }),
           members: new Map(),
+          byPoolSlot: new Int32Array(0),
           breakerBySlot: [],
           probeLimit: 0,
           synced: [],
@@ -159,19 +171,41 @@ export class OutcomeRecorders {
     return new RecorderGate(p, slots, this.share, keys);
   }
 
-  /** A finished response from `member` (request path). */
-  recordStatus(pool: string, member: string, status: number): void {
-    const p = this.pools.get(pool);
-    if (p === undefined) return;
+  /**
+   * The recorder slot of `member`, whose pool slot is `poolSlot` (-1: unknown), or -1 when
+   * the pool has no such member. The same answer as `p.members.get(member)`.
+   */
+  private slotOf(p: PoolOutcomes, member: string, poolSlot: number): number {
+    const cached = poolSlot >= 0 && poolSlot < p.byPoolSlot.length ? p.byPoolSlot[poolSlot] : -1;
+    // "" is what a released recorder slot is named: never a member.
+    if (cached >= 0 && member !== "" && p.recorder.memberOf(cached) === member) return cached;
     const slot = p.members.get(member);
-    if (slot !== undefined) p.recorder.recordStatus(slot, status);
+    if (slot === undefined) return -1;
+    if (poolSlot >= 0 && poolSlot < MAX_POOL_SLOT) {
+      if (poolSlot >= p.byPoolSlot.length) {
+        const grown = new Int32Array(Math.max(16, poolSlot + 1, p.byPoolSlot.length * 2)).fill(-1);
+        grown.set(p.byPoolSlot);
+        p.byPoolSlot = grown;
+      }
+      p.byPoolSlot[poolSlot] = slot;
+    }
+    return slot;
   }
 
-  /** A failed attempt (request path). */
-  recordError(pool: string, member: string, kind: UpstreamErrorKind): void {
+  /** A finished response from `member` (request path); `poolSlot` its slot (PoolSnapshot.slots) or -1. */
+  recordStatus(pool: string, member: string, status: number, poolSlot = -1): void {
     const p = this.pools.get(pool);
-    const slot = p?.members.get(member);
-    if (p === undefined || slot === undefined) return;
+    if (p === undefined) return;
+    const slot = this.slotOf(p, member, poolSlot);
+    if (slot >= 0) p.recorder.recordStatus(slot, status);
+  }
+
+  /** A failed attempt (request path); `poolSlot` as for recordStatus. */
+  recordError(pool: string, member: string, kind: UpstreamErrorKind, poolSlot = -1): void {
+    const p = this.pools.get(pool);
+    if (p === undefined) return;
+    const slot = this.slotOf(p, member, poolSlot);
+    if (slot < 0) return;
     // connect/reset/timeout keep their breakdown; any other kind (an upstream 5xx that was retried) is a plain failure.
     if (kind === "connect" || kind === "reset" || kind === "timeout") p.recorder.recordError(slot, kind);
     else p.recorder.recordFailure(slot);

@@ -384,6 +384,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     ctx.attempts++;
     ctx.memberIndex = index;
     ctx.member = member.id;
+    ctx.memberSlot = snapshot.slots[index];
     ctx.endpoint = ep;
     ctx.timedOut = null;
     ctx.responseStarted = false;

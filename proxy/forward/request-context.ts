@@ -24,6 +24,7 @@ export class RequestContext implements RequestRecord {
   route = "";
   pool = "";
   member = "";
+  memberSlot = -1;
   durationMs = 0;
   requestId: string;
   keyHash = -1;

@@ -36,6 +36,12 @@ export interface RequestRecord extends OpenSlot {
   readonly pool: string;
   /** Id of the member that served (or last failed) the request, or "". */
   readonly member: string;
+  /**
+   * `member`'s slot in its pool (PoolSnapshot.slots), or -1: hooks index per-member arrays
+   * with it instead of looking the id up. A slot may have passed to another member since
+   * (the request began on an older snapshot), so a hook checks the id it finds there.
+   */
+  readonly memberSlot: number;
   /** Wall-clock ms from request start to the end of the response (or abort). */
   readonly durationMs: number;
   readonly requestId: string;
@@ -62,7 +68,7 @@ export interface RequestRecord extends OpenSlot {
   toJSON(): RecordFields;
 }
 
-export type RecordFields = Omit<RequestRecord, "toJSON" | "openSlot" | "traceState">;
+export type RecordFields = Omit<RequestRecord, "toJSON" | "openSlot" | "traceState" | "memberSlot">;
 
 /** Observer the operations engineer implements; every hook is optional and must not throw. */
 export interface DataPlaneHooks {

@@ -57,8 +57,9 @@ export class MetricsObserver implements DataPlaneHooks {
     this.series.pool(r.pool).retries.inc();
   }
 
-  onUpstreamError(_r: RequestRecord, pool: string, member: string, kind: UpstreamErrorKind): void {
-    const m = this.series.pool(pool).member(member);
+  onUpstreamError(r: RequestRecord, pool: string, member: string, kind: UpstreamErrorKind): void {
+    // The record's slot is its current attempt's member, which is `member` (memberAt checks).
+    const m = this.series.pool(pool).memberAt(r.memberSlot, member);
     m.upstreamErrors(kind).inc();
     if (kind === "connect") m.connectErrors().inc();
   }
@@ -67,7 +68,8 @@ export class MetricsObserver implements DataPlaneHooks {
     this.open.delete(r);
     const ps = this.series.pool(r.pool);
     ps.duration.observe(r.durationMs / 1000);
-    const ms = ps.member(r.member);
+    // By slot, not by id: a Map of 10,000 member ids misses the caches on every request.
+    const ms = ps.memberAt(r.memberSlot, r.member);
     const cls = codeClassIndex(r.status);
     ms.requests(r.route === "" ? "none" : r.route)[cls]++;
     if (r.member !== "") ms.served(r.durationMs / 1000, cls === 4 || r.errorCode !== "");

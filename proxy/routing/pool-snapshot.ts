@@ -9,6 +9,11 @@
 // members, not a ring build. The result equals a fresh build field for field (tested against
 // one in test/proxy/pool-snapshot-update.test.ts). When members join or leave a ring, the
 // new ring reuses the points of the members that stayed (ring/ring-update.ts).
+//
+// Member slots (PoolSnapshot.slots) are the one thing a fresh build does not decide alone:
+// a member keeps its slot from the pool's previous snapshot, and joiners take the slots
+// leavers freed (lowest first), so the request path's per-member arrays stay dense and keep
+// their entries across changes (test/proxy/member-slots.test.ts).
 
 import { formatAddress } from "../../config/address.js";
 import type { UpstreamTlsConfig } from "../../config/file/upstream-tls-schema.js";
@@ -128,6 +133,10 @@ function assemble(
   const tls = settings.tls;
   const tlsTag = tls === undefined ? "" : `+tls${canonicalJson(tls)}`;
   const inputs: MemberInput[] = new Array(n);
+  // Same table: the same members at the same indices, so the same slots. Otherwise a member
+  // keeps the donor's slot (-1 marks a joiner until the loop is done).
+  const slots = prev !== null ? prev.slots : new Int32Array(n);
+  let joiners = 0;
   const hostPorts = new Map<string, string>();
   let keysKept = prev !== null;
   // The inputs `prev` was made from: an identical input object at the same index (the
@@ -144,7 +153,19 @@ function assemble(
       continue;
     }
     // After a join or leave the members before the change keep their index: reuse those.
-    const old = prev !== null ? prev.members[i] : donorMember(donor, src.id);
+    let old: SnapshotMember | undefined;
+    if (prev !== null) old = prev.members[i];
+    else if (donor === null) slots[i] = i;
+    else {
+      const j = donor.byId.get(src.id);
+      if (j === undefined) {
+        slots[i] = -1;
+        joiners++;
+      } else {
+        old = donor.members[j];
+        slots[i] = donor.slots[j];
+      }
+    }
     const m =
       old !== undefined && sameMember(old, src, i, tls)
         ? old
@@ -154,6 +175,7 @@ function assemble(
     if (prev === null) (byId as Map<string, number>).set(m.id, i);
     eligible[i] = eligibility(m);
   }
+  if (joiners > 0) giveFreeSlots(slots, joiners, donor as PoolSnapshot);
   const snapshot: PoolSnapshot = Object.freeze({
     name,
     settings,
@@ -164,6 +186,7 @@ function assemble(
     eligible,
     probe: input.probe ?? null,
     byId,
+    slots,
     retryMethods: new Set(settings.retry.methods.map((m) => m.toUpperCase())),
   });
   inputsOf.set(snapshot, inputs);
@@ -171,10 +194,22 @@ function assemble(
   return snapshot;
 }
 
-function donorMember(donor: PoolSnapshot | null, id: string): SnapshotMember | undefined {
-  if (donor === null) return undefined;
-  const j = donor.byId.get(id);
-  return j === undefined ? undefined : donor.members[j];
+/**
+ * Gives each joiner (slot -1) the lowest slot no member holds: first the slots leavers of
+ * `donor` freed, then new ones. The slots stay below max(member count, donor's highest + 1).
+ */
+function giveFreeSlots(slots: Int32Array, joiners: number, donor: PoolSnapshot): void {
+  let limit = slots.length;
+  for (let j = 0; j < donor.slots.length; j++) if (donor.slots[j] >= limit) limit = donor.slots[j] + 1;
+  const taken = new Uint8Array(limit);
+  for (let i = 0; i < slots.length; i++) if (slots[i] >= 0) taken[slots[i]] = 1;
+  let next = 0;
+  for (let i = 0; i < slots.length && joiners > 0; i++) {
+    if (slots[i] >= 0) continue;
+    while (taken[next] === 1) next++;
+    slots[i] = next++;
+    joiners--;
+  }
 }
 
 /** True when the ids strictly increase (no duplicates, already in the table's id order). */
@@ -257,12 +292,13 @@ function inTableOrder(prev: PoolSnapshot, members: readonly MemberInput[]): read
 /**
  * The snapshot for `input` given the pool's previous one: shares `prev`'s table (and bounded
  * wrapper, id index and unchanged member objects) when the table would come out the same,
- * else builds afresh. Either way the result equals buildPoolSnapshot(input).
+ * else builds afresh. Either way the result equals buildPoolSnapshot(input), but for `slots`
+ * (carried over from `prev` by member id; see the top of this file).
  */
 export function updatePoolSnapshot(prev: PoolSnapshot | undefined, input: PoolSnapshotInput): PoolSnapshot {
-  if (prev === undefined || prev.name !== input.name || !sameTableSettings(prev.settings, input.settings)) {
-    return buildPoolSnapshot(input);
-  }
+  if (prev === undefined || prev.name !== input.name) return buildPoolSnapshot(input);
+  // New table settings: a new table, but the members (and their slots) carry over.
+  if (!sameTableSettings(prev.settings, input.settings)) return build(input, undefined, prev);
   const ordered = inTableOrder(prev, input.members);
   if (ordered === null) {
     // Members joined or left: a ring keeps the points of those who stayed (ring-update.ts).

@@ -83,6 +83,16 @@ export interface PoolSnapshot {
   readonly eligible: Uint8Array;
   readonly probe: ProbeGate | null;
   readonly byId: ReadonlyMap<string, number>;
+  /**
+   * Each member's slot, indexed like `members`: a small number, dense over the pool, that a
+   * member keeps in every later snapshot of its pool for as long as it stays (unlike its
+   * index, which a join or leave shifts). Per-member records on the request path (metrics
+   * series, breaker outcome counts) are arrays indexed by slot. A slot freed by a leaver is
+   * given to a later joiner, so whoever binds a slot to a member must check the member id
+   * before trusting it: a request from an older snapshot may carry a reused slot.
+   * Local to this process (never replicated, not part of the table).
+   */
+  readonly slots: Int32Array;
   /** Upper-case methods that may be retried (settings.retry.methods). */
   readonly retryMethods: ReadonlySet<string>;
 }

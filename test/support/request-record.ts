@@ -21,5 +21,6 @@ export function requestRecord(fields: Partial<RequestRecord> = {}): RequestRecor
     startedAt: 0,
     ...fields,
   };
-  return { ...r, openSlot: -1, traceState: null, toJSON: () => r } as RequestRecord;
+  const { memberSlot = -1, ...logged } = r as typeof r & { memberSlot?: number };
+  return { ...logged, memberSlot, openSlot: -1, traceState: null, toJSON: () => logged } as RequestRecord;
 }
