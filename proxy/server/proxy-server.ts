@@ -59,6 +59,12 @@ export function createProxyServer(init: ProxyServerInit): Server {
   server.timeout = t.idle;
   // Node drops header fields past its count silently; request-framing.ts refuses them instead.
   server.maxHeadersCount = 0;
+  // A client's FIN after a complete request is a half-close (`nc -N`, HTTP/1.0-style clients,
+  // load balancers' health checks): its requests, pipelined ones included, are answered and
+  // the connection closed after the last (HAProxy's default, abortonclose off). Node's default
+  // took the FIN for the client leaving and cut every request on the connection (499). A FIN
+  // inside an unfinished request is still an abort (clientError below).
+  (server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   // Absent = the idle timeout (60 s by default, nginx's send_timeout); 0 = off.
   const sendTimeouts = new SendTimeouts(dataPlane, t.send ?? t.idle, (code) => {
     logger.debug({ code }, "client send timeout: the client took no bytes of its answer; connection cut");
