@@ -17,10 +17,11 @@ import { answerClientError } from "./client-error.js";
 import { type ConnectionCap, capConnections } from "./connection-cap.js";
 import { attachHttp2 } from "./h2-listener.js";
 import { acceptProxyProtocol } from "./proxy-protocol-accept.js";
+import { ALLOWED_METHODS, answerMethodNotAllowed, isRefusedMethod } from "./refused-method.js";
 import { markRefused, requestFramingError, wasRefused } from "./request-framing.js";
 import { SendTimeouts } from "./send-timeout.js";
 
-const ALLOW = "Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n";
+const ALLOW = `Allow: ${ALLOWED_METHODS}\r\n`;
 
 export function createProxyServer(init: ProxyServerInit): Server {
   const { dataPlane, logger, listen } = init;
@@ -86,15 +87,21 @@ export function createProxyServer(init: ProxyServerInit): Server {
       answerAndClose(res, ERRORS[framing].status, framing);
       return;
     }
+    if (isRefusedMethod(req.method)) {
+      init.onClientError?.("method_not_allowed");
+      markRefused(req.socket);
+      answerMethodNotAllowed(res, false);
+      return;
+    }
     dataPlane.handleRequest(req, res);
     sendTimeouts.trackHttp1(res);
   });
   server.on("upgrade", (req, socket: Duplex, head: Buffer) => {
-    const framing = requestFramingError(req);
+    const framing = isRefusedMethod(req.method) ? "method_not_allowed" : requestFramingError(req);
     if (framing !== null) {
       init.onClientError?.(framing);
       socket.on("error", noop);
-      socket.end(rawErrorResponse(framing, newRequestId()));
+      socket.end(rawErrorResponse(framing, newRequestId(), framing === "method_not_allowed" ? ALLOW : ""));
       return;
     }
     dataPlane.handleUpgrade(req, socket, head);
@@ -111,7 +118,7 @@ export function createProxyServer(init: ProxyServerInit): Server {
       init.onClientError?.(code);
     });
   });
-  // CONNECT (a tunnel request) is not proxied: 405 rather than Node's silent close.
+  // CONNECT (a tunnel request) is not proxied: 405 rather than Node's silent close (TRACE: refused-method.ts).
   server.on("connect", (_req: IncomingMessage, socket: Duplex) => {
     init.onClientError?.("method_not_allowed");
     socket.on("error", noop);
