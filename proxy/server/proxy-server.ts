@@ -107,6 +107,15 @@ export function createProxyServer(init: ProxyServerInit): Server {
     dataPlane.handleUpgrade(req, socket, head);
   });
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
+    // Bytes after a request that closes the connection (its `Connection: close`, or HTTP/1.0
+    // without keep-alive): never a request (RFC 9112 section 9.6), but the requests before
+    // them are owed their answers, and Node closes after the last. Answering this error cut
+    // them all (499) and sent one 400 instead. Node keeps reading, so nothing is left unread
+    // in the kernel to turn the close into a reset.
+    if (err.code === "HPE_CLOSED_CONNECTION") {
+      logger.debug({ code: "data_after_close" }, "bytes after a closing request dropped");
+      return;
+    }
     // A body still arriving at the request timeout: the data plane owns that request's one answer.
     if (err.code === "ERR_HTTP_REQUEST_TIMEOUT" && dataPlane.clientTimedOut(socket)) {
       logger.debug({ code: "client_timeout" }, "client error");
