@@ -2,7 +2,7 @@
 // only HTTP/1.x is spoken here (505 otherwise); an HTTP/1.1 request carries exactly one Host
 // (RFC 9112 section 3.2: 400 when it is missing or repeated) and that Host is a host[:port],
 // nothing more: `api.example.com:80@evil` must not match the route for api.example.com and
-// then reach the upstream verbatim. A target with a fragment ('#') is refused. Allocation-free: char-code loops over the raw strings.
+// then reach the upstream verbatim. Allocation-free: char-code loops over the raw strings.
 
 import type { IncomingMessage } from "node:http";
 import type { ErrorCode } from "../errors.js";
@@ -12,10 +12,6 @@ import { isH2Request } from "./h2-request.js";
 export function requestProtocolError(req: IncomingMessage): ErrorCode | null {
   // HTTP/2 comes through the h2 listener (proxy/server/h2-listener.ts), never this parser.
   if (req.httpVersionMajor !== 1 && !isH2Request(req)) return "http_version_not_supported";
-  // A request target carries no fragment (RFC 9112 section 3.2, RFC 9113 section 8.3.1); Node
-  // passes one through. An upstream that drops it from '#' on reads another path and query
-  // than the ones routed and keyed here (`/a#?user=b`); Envoy refuses it too.
-  if (req.url !== undefined && req.url.indexOf("#") >= 0) return "bad_request";
   const raw = req.rawHeaders;
   let hosts = 0;
   for (let i = 0; i < raw.length; i += 2) if (isHostName(raw[i])) hosts++;

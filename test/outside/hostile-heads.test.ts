@@ -6,8 +6,6 @@
 //   forwarded (200). Now: 400 bad_request, the connection closed, the upstream never asked.
 // - the admin port's parser refusals (headers too slow, too large, malformed) were a bare
 //   "400 Bad Request" without a body; now each is the coded JSON answer the proxy port gives.
-// - a request target with a fragment (`/a#?user=b`) was routed, keyed and forwarded as it was;
-//   an upstream that drops the fragment reads another path and query. Now 400 and close.
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
@@ -87,27 +85,6 @@ test("HTTP/1.0 with Transfer-Encoding: 400 bad_request, connection closed, nothi
     before,
     "no HTTP/1.0 request with Transfer-Encoding reached the upstream",
   );
-});
-
-test("a request target with a fragment: 400 bad_request, connection closed, nothing forwarded", async () => {
-  // Node's parser passes `#...` through: shardgate routed and keyed `/a#?user=b` (key from the
-  // query after the '#') while an upstream dropping the fragment read `/a` with no query.
-  const port = portOf(sg.httpUrl);
-  const before = upstreams[0].requests;
-  for (const target of ["/frag#x", "/a#?user=b", "/public#/../admin"]) {
-    const r = await exchange(
-      port,
-      (w) => w(`GET ${target} HTTP/1.1\r\nHost: a\r\nx-user-id: k\r\n\r\n`),
-      15_000,
-    );
-    assert.deepEqual(
-      statusAndError(r.reply),
-      { status: 400, error: "bad_request" },
-      `${target}:\n${r.reply}`,
-    );
-    assert.ok(r.closedByPeer, `${target}: the connection must be closed after the 400`);
-  }
-  assert.equal(upstreams[0].requests, before, "no request with a fragment reached the upstream");
 });
 
 test("the admin port answers its parser refusals as coded JSON", async () => {
