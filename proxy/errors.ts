@@ -21,7 +21,7 @@ export const ERRORS = Object.freeze({
     400,
     "the request needs exactly one Host header of the form host[:port] (HTTP/1.1)",
   ),
-  method_not_allowed: def("method_not_allowed", 405, "CONNECT is not proxied"),
+  method_not_allowed: def("method_not_allowed", 405, "CONNECT and TRACE are not proxied"),
   upgrade_not_supported: def(
     "upgrade_not_supported",
     400,

@@ -38,6 +38,7 @@ import { kCtx, MAX_ATTEMPTS, RequestContext } from "./request-context.js";
 import { isAcceptableRequestId, newRequestId } from "./request-id.js";
 import { RetryBudget } from "./retry-budget.js";
 import { reuseSocketTimer } from "./socket-timer.js";
+import { failedOnStaleConnection } from "./stale-connection.js";
 import { TimeoutSweep } from "./timeout-sweep.js";
 import { BAD_TRANSFER_CODING, codingRelayable, rawCodingRelayable } from "./transfer-coding.js";
 import { bindTunnel } from "./tunnel.js";
@@ -679,8 +680,24 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
       else ctx.socket?.destroy();
       return;
     }
+    if (mayRetry && kind === "reset" && this.retryStaleConnection(ctx, err)) return;
     if (mayRetry && this.retryElsewhere(ctx, kind, null)) return;
     this.fail(ctx, code);
+  }
+
+  /** A kept-alive connection the upstream closed as the request went out: same member, fresh connection (stale-connection.ts). */
+  private retryStaleConnection(ctx: RequestContext, err: Error | undefined): boolean {
+    const snapshot = ctx.snapshot;
+    const index = ctx.memberIndex;
+    if (snapshot === null || index < 0 || !failedOnStaleConnection(err, ctx.proxyReq)) return false;
+    if (snapshot.eligible[index] !== 1 || !this.mayRetry(ctx, "reset")) return false;
+    if (!this.budgetOf(ctx).tryTake(this.now())) return false;
+    if (this.hooks.onRetry !== undefined) {
+      const member = ctx.member;
+      this.safe(() => this.hooks.onRetry?.(ctx, member, "reset", member));
+    }
+    this.attempt(ctx, index);
+    return true;
   }
 
   /** The retry rules except the budget (retryElsewhere takes it once a next member exists). */

@@ -10,6 +10,7 @@
 
 import { Pool } from "undici";
 import type { SnapshotMember } from "../routing/types.js";
+import { acceptUnsolicitedContinue } from "./undici-interim.js";
 import { ReconnectGuard } from "./undici-reconnect-guard.js";
 
 interface Entry {
@@ -49,6 +50,7 @@ export class UndiciPools {
       bodyTimeout: 0,
     });
     guard.watch(pool);
+    acceptUnsolicitedContinue(pool);
     into.set(key, { address: member.hostPort, connectMs, pool });
     return pool;
   }

@@ -20,6 +20,7 @@ import type { DataPlane } from "../forward/types.js";
 import { H2RequestTimeouts } from "./h2-request-timeout.js";
 import { guardResets, type ResetGuardHooks } from "./h2-reset-guard.js";
 import { sniffH2cPreface } from "./h2c-preface.js";
+import { answerMethodNotAllowed, isRefusedMethod } from "./refused-method.js";
 import type { SendTimeouts } from "./send-timeout.js";
 
 export interface H2ListenerOptions {
@@ -59,14 +60,19 @@ export function attachHttp2(server: Server, opts: H2ListenerOptions): void {
   if (opts.idleMs > 0) h2.setTimeout(opts.idleMs);
   const plane = opts.dataPlane;
   const clock = new H2RequestTimeouts(plane, opts.requestTimeoutMs, opts.onClientError ?? noop);
+  const onClientError = opts.onClientError ?? noop;
   h2.on("request", (req, res) => {
+    if (isRefusedMethod(req.method)) {
+      onClientError("method_not_allowed");
+      answerMethodNotAllowed(res, true);
+      return;
+    }
     adaptH2Request(req);
     plane.handleRequest(req as unknown as IncomingMessage, res as unknown as ServerResponse);
     clock.track(req, res);
     opts.sendTimeouts?.trackH2(res);
   });
   const sessions = new Set<ServerHttp2Session>();
-  const onClientError = opts.onClientError ?? noop;
   const resetHooks: ResetGuardHooks = {
     onTripped: (session, closed, premature) => {
       onClientError("h2_rapid_reset");

@@ -17,10 +17,11 @@ import { answerClientError } from "./client-error.js";
 import { type ConnectionCap, capConnections } from "./connection-cap.js";
 import { attachHttp2 } from "./h2-listener.js";
 import { acceptProxyProtocol } from "./proxy-protocol-accept.js";
+import { ALLOWED_METHODS, answerMethodNotAllowed, isRefusedMethod } from "./refused-method.js";
 import { markRefused, requestFramingError, wasRefused } from "./request-framing.js";
 import { SendTimeouts } from "./send-timeout.js";
 
-const ALLOW = "Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n";
+const ALLOW = `Allow: ${ALLOWED_METHODS}\r\n`;
 
 export function createProxyServer(init: ProxyServerInit): Server {
   const { dataPlane, logger, listen } = init;
@@ -59,6 +60,12 @@ export function createProxyServer(init: ProxyServerInit): Server {
   server.timeout = t.idle;
   // Node drops header fields past its count silently; request-framing.ts refuses them instead.
   server.maxHeadersCount = 0;
+  // A client's FIN after a complete request is a half-close (`nc -N`, HTTP/1.0-style clients,
+  // load balancers' health checks): its requests, pipelined ones included, are answered and
+  // the connection closed after the last (HAProxy's default, abortonclose off). Node's default
+  // took the FIN for the client leaving and cut every request on the connection (499). A FIN
+  // inside an unfinished request is still an abort (clientError below).
+  (server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   // Absent = the idle timeout (60 s by default, nginx's send_timeout); 0 = off.
   const sendTimeouts = new SendTimeouts(dataPlane, t.send ?? t.idle, (code) => {
     logger.debug({ code }, "client send timeout: the client took no bytes of its answer; connection cut");
@@ -80,20 +87,35 @@ export function createProxyServer(init: ProxyServerInit): Server {
       answerAndClose(res, ERRORS[framing].status, framing);
       return;
     }
+    if (isRefusedMethod(req.method)) {
+      init.onClientError?.("method_not_allowed");
+      markRefused(req.socket);
+      answerMethodNotAllowed(res, false);
+      return;
+    }
     dataPlane.handleRequest(req, res);
     sendTimeouts.trackHttp1(res);
   });
   server.on("upgrade", (req, socket: Duplex, head: Buffer) => {
-    const framing = requestFramingError(req);
+    const framing = isRefusedMethod(req.method) ? "method_not_allowed" : requestFramingError(req);
     if (framing !== null) {
       init.onClientError?.(framing);
       socket.on("error", noop);
-      socket.end(rawErrorResponse(framing, newRequestId()));
+      socket.end(rawErrorResponse(framing, newRequestId(), framing === "method_not_allowed" ? ALLOW : ""));
       return;
     }
     dataPlane.handleUpgrade(req, socket, head);
   });
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
+    // Bytes after a request that closes the connection (its `Connection: close`, or HTTP/1.0
+    // without keep-alive): never a request (RFC 9112 section 9.6), but the requests before
+    // them are owed their answers, and Node closes after the last. Answering this error cut
+    // them all (499) and sent one 400 instead. Node keeps reading, so nothing is left unread
+    // in the kernel to turn the close into a reset.
+    if (err.code === "HPE_CLOSED_CONNECTION") {
+      logger.debug({ code: "data_after_close" }, "bytes after a closing request dropped");
+      return;
+    }
     // A body still arriving at the request timeout: the data plane owns that request's one answer.
     if (err.code === "ERR_HTTP_REQUEST_TIMEOUT" && dataPlane.clientTimedOut(socket)) {
       logger.debug({ code: "client_timeout" }, "client error");
@@ -105,7 +127,7 @@ export function createProxyServer(init: ProxyServerInit): Server {
       init.onClientError?.(code);
     });
   });
-  // CONNECT (a tunnel request) is not proxied: 405 rather than Node's silent close.
+  // CONNECT (a tunnel request) is not proxied: 405 rather than Node's silent close (TRACE: refused-method.ts).
   server.on("connect", (_req: IncomingMessage, socket: Duplex) => {
     init.onClientError?.("method_not_allowed");
     socket.on("error", noop);

@@ -1,16 +1,24 @@
 // Tried from the outside: a client that half-closes (TCP FIN) once its request is sent.
-// HTTP/2 (h2c) with a FIN after the request frames gets its answer; held here. On HTTP/1.1 the
-// FIN is taken as the client leaving (499, the upstream request cut and its socket freed, as
-// nginx's default; test/proxy/load-and-abort.test.ts holds that): a FIN alone cannot tell a
-// half-close from a client that closed for good, and answering half-closes (Node's
-// httpAllowHalfOpen, HAProxy's default) kept every abandoned request's upstream socket busy
-// until its answer. README "Security limits". Real shardgate process, loopback.
+// HTTP/2 (h2c) with a FIN after the request frames gets its answer. HTTP/1.1 did not: the FIN
+// was taken for the client leaving (Node's default), so `nc -N`, HTTP/1.0-style clients and
+// load balancers' health checks got no answer (499 in the access log). Now, as HAProxy by
+// default (abortonclose off): every complete request before the FIN, pipelined ones included,
+// is answered, then the connection is closed. A FIN inside an unfinished request body is still
+// the client leaving: 499, the upstream request cut. README "Security limits". Real shardgate
+// process, raw sockets, loopback.
 
 import assert from "node:assert/strict";
 import { connect as h2Connect } from "node:http2";
 import { connect } from "node:net";
 import { after, before, test } from "node:test";
-import { poolConfig, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
+import { rawSession } from "../support/raw-socket.js";
+import {
+  eventually,
+  poolConfig,
+  type RunningShardgate,
+  startShardgate,
+  stopAll,
+} from "../support/shardgate-process.js";
 import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
 
 let upstreams: EchoUpstream[] = [];
@@ -20,7 +28,7 @@ let port = 0;
 before(async () => {
   upstreams = await startUpstreams(1);
   sg = await startShardgate(
-    poolConfig({ members: [{ id: "m1", port: upstreams[0].port }], accessLog: false }),
+    poolConfig({ members: [{ id: "m1", port: upstreams[0].port }], accessLog: true }),
   );
   port = Number(new URL(sg.httpUrl).port);
 });
@@ -56,4 +64,52 @@ test("h2c: FIN right after the request frames: the stream is answered", async ()
   } finally {
     session.destroy();
   }
+});
+
+/** Bounds a wait that ends as soon as shardgate closes; only a failure waits this long. */
+const DEADLINE_MS = 20_000;
+const HEAD = "Host: a.example\r\nx-user-id: h\r\n";
+
+test("HTTP/1.1: FIN right after a complete request: answered, then the connection is closed", async () => {
+  const { reply, closedByPeer } = await rawSession(port, DEADLINE_MS, (s) => {
+    s.end(`GET /half1 HTTP/1.1\r\n${HEAD}\r\n`);
+  });
+  assert.ok(closedByPeer, "shardgate closes after answering a half-closed connection");
+  assert.match(reply, /^HTTP\/1\.1 200 /, `answered: ${JSON.stringify(reply.slice(0, 200))}`);
+  assert.match(reply, /"path":"\/half1"/);
+});
+
+test("HTTP/1.1: FIN after two pipelined requests: both answered in order, then closed", async () => {
+  const { reply, closedByPeer } = await rawSession(port, DEADLINE_MS, (s) => {
+    s.end(`GET /pipe1 HTTP/1.1\r\n${HEAD}\r\nGET /pipe2 HTTP/1.1\r\n${HEAD}\r\n`);
+  });
+  assert.ok(closedByPeer);
+  const statuses = reply.match(/HTTP\/1\.1 \d{3}/g) ?? [];
+  assert.deepEqual(statuses, ["HTTP/1.1 200", "HTTP/1.1 200"], JSON.stringify(reply.slice(0, 400)));
+  const first = reply.indexOf('"path":"/pipe1"');
+  const second = reply.indexOf('"path":"/pipe2"');
+  assert.ok(first > 0 && second > first, "both answers, in request order");
+});
+
+test("HTTP/1.0 without Host, FIN after the request: answered, then closed", async () => {
+  const { reply, closedByPeer } = await rawSession(port, DEADLINE_MS, (s) => {
+    s.end("GET /half10 HTTP/1.0\r\nx-user-id: h\r\n\r\n");
+  });
+  assert.ok(closedByPeer);
+  assert.match(reply, /^HTTP\/1\.1 200 /, JSON.stringify(reply.slice(0, 200)));
+  assert.match(reply, /"path":"\/half10"/);
+});
+
+test("HTTP/1.1: FIN inside an unfinished body is the client leaving: 499, nothing served", async () => {
+  // Guards the other side of the change above (passes before and after it): a FIN that cuts
+  // a request short must not turn into a forwarded, answered request.
+  const { reply, closedByPeer } = await rawSession(port, DEADLINE_MS, (s) => {
+    s.end(`POST /cutbody HTTP/1.1\r\n${HEAD}Content-Length: 10\r\n\r\nabc`);
+  });
+  assert.ok(closedByPeer);
+  assert.doesNotMatch(reply, /HTTP\/1\.1 200 /, "a cut request is never answered as served");
+  const line = await eventually("the access line of /cutbody", () =>
+    sg.proc.lines.find((l) => l.type === "access" && l.path === "/cutbody"),
+  );
+  assert.equal(line.status, 499);
 });

@@ -12,6 +12,10 @@
 // - a client's `Connection: close` was answered `connection: keep-alive` and the connection
 //   held open until the keep-alive timeout (RFC 9112 section 9.6: the server closes after the
 //   response). Now Node's own verdict is written: `connection: close`, then the close.
+// - requests pipelined before a closing one (`Connection: close`, or HTTP/1.0 without
+//   keep-alive) followed by more bytes: Node's parser reports the bytes after it as an error,
+//   and answering that error cut the connection: the requests in flight became 499 and the
+//   client read one 400. Now they are answered and the bytes after the closing one dropped.
 // Each refused head carries a good request pipelined behind it, which must never be served
 // (Node goes on parsing the bytes behind a refused head; the first run here served it).
 
@@ -164,6 +168,36 @@ test("plain chunked and a head of 1,999 fields are forwarded whole, body include
   assert.equal(echo.body, "hello", "the body framed by the last field reached the upstream");
   assert.equal(echo.path, "/m");
   assert.ok(many.closedByPeer, "closed after the answer, as the client asked");
+});
+
+test("requests pipelined before a Connection: close are all answered; bytes after it never served", {
+  timeout: 60_000,
+}, async () => {
+  // They were not: Node's parser reports the bytes after the closing request as an error, and
+  // answering it cut the connection (499 for the requests in flight) and sent one 400.
+  const before = upstreams[0].requests;
+  for (const [name, closing] of [
+    ["Connection: close", `GET /p2 HTTP/1.1\r\n${HEAD}Connection: close\r\n\r\n`],
+    ["HTTP/1.0 without keep-alive", `GET /p2 HTTP/1.0\r\n${HEAD}\r\n`],
+  ] as const) {
+    const r = await rawSession(port, 15_000, (s) =>
+      s.write(`GET /p1 HTTP/1.1\r\n${HEAD}\r\n${closing}GET /p3 HTTP/1.1\r\n${HEAD}\r\n`),
+    );
+    const statuses = r.reply.match(/HTTP\/1\.1 \d{3}/g) ?? [];
+    assert.deepEqual(
+      statuses,
+      ["HTTP/1.1 200", "HTTP/1.1 200"],
+      `${name}: ${JSON.stringify(r.reply.slice(0, 600))}`,
+    );
+    const p1 = r.reply.indexOf('"path":"/p1"');
+    assert.ok(p1 > 0 && r.reply.indexOf('"path":"/p2"') > p1, `${name}: /p1 then /p2 answered`);
+    assert.ok(!r.reply.includes('"path":"/p3"'), `${name}: nothing after the closing request is served`);
+    assert.ok(
+      r.closedByPeer,
+      `${name}: closed after the closing request's answer (keep-alive here is 120 s)`,
+    );
+  }
+  assert.equal(upstreams[0].requests, before + 4, "only /p1 and /p2 reached the upstream, twice");
 });
 
 function echoOf(reply: string): EchoBody {
