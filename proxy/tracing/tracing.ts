@@ -3,6 +3,8 @@
 // batches spans to the OTLP/HTTP endpoint, sampling parent-based with `sampleRatio` for new
 // traces. The SDK is imported only when enabled, so a proxy without tracing never loads it.
 
+import type { Registry } from "prom-client";
+import type { LogSink } from "../../config/log-sink.js";
 import type { DataPlaneHooks } from "../forward/types.js";
 
 export interface TracingSettings {
@@ -23,19 +25,31 @@ export interface Tracing {
 
 const OFF: Tracing = { wrap: (inner) => inner, shutdown: async () => {} };
 
-export async function startTracing(s: TracingSettings, instance: string): Promise<Tracing> {
+/**
+ * `registry` gets shardgate_tracing_spans_total and `log` the lines about spans not exported
+ * (span-export-stats.ts); both only when tracing is on.
+ */
+export async function startTracing(
+  s: TracingSettings,
+  instance: string,
+  registry: Registry,
+  log: LogSink,
+): Promise<Tracing> {
   if (!s.enabled) return OFF;
   const [
     { TracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler },
     { OTLPTraceExporter },
     { resourceFromAttributes },
     { TracingHooks },
+    { SpanExportStats },
   ] = await Promise.all([
     import("@opentelemetry/sdk-trace"),
     import("@opentelemetry/exporter-trace-otlp-http"),
     import("@opentelemetry/resources"),
     import("./tracing-hooks.js"),
+    import("./span-export-stats.js"),
   ]);
+  const stats = new SpanExportStats(registry, log);
   const { SHARDGATE_VERSION } = await import("../metrics/version.js");
   const provider = new TracerProvider({
     resource: resourceFromAttributes({
@@ -46,8 +60,9 @@ export async function startTracing(s: TracingSettings, instance: string): Promis
     sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(s.sampleRatio) }),
     spanProcessors: [
       new BatchSpanProcessor({
-        exporter: new OTLPTraceExporter({ url: s.otlpEndpoint }),
+        exporter: stats.wrap(new OTLPTraceExporter({ url: s.otlpEndpoint })),
         scheduledDelayMillis: 1_000,
+        selfObsMeterProvider: stats.meterProvider(),
       }),
     ],
   });
