@@ -108,6 +108,27 @@ interface Client {
   readonly api: DiscoveryV1Api;
   readonly watch: Watch;
   readonly Observable: ClientModule["Observable"];
+  /** The HTTP agent the latest watch request was given (the client makes one per watch). */
+  watchAgent: { destroy(): void } | undefined;
+}
+
+/**
+ * The config the Watch is built on: `kc` itself, except that each watch's fetch options are
+ * handed to `seen` on their way, so the loop holds the agent of the watch in flight. The
+ * client's Watch returns its abort handle only once the answer's headers are in: a watch the
+ * server never answers cannot be aborted, only its agent (its socket) destroyed.
+ */
+function agentNotingConfig(
+  kc: KubeConfig,
+  seen: (agent: { destroy(): void } | undefined) => void,
+): KubeConfig {
+  const noting = Object.create(kc) as KubeConfig;
+  noting.applyToFetchOptions = async (opts) => {
+    const o = await kc.applyToFetchOptions(opts);
+    seen(o.agent as { destroy(): void } | undefined);
+    return o;
+  };
+  return noting;
 }
 
 /** The checks that need no client: a config error is thrown at construction, not found in a loop. */
@@ -295,12 +316,18 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
     if (this.client !== undefined) return this.client;
     const k8s = await kubernetesClient();
     const kc = loadConfig(k8s, this.opts);
-    this.client = {
+    const client: Client = {
       api: kc.makeApiClient(k8s.DiscoveryV1Api),
-      watch: new k8s.Watch(kc),
+      watch: new k8s.Watch(
+        agentNotingConfig(kc, (agent) => {
+          client.watchAgent = agent;
+        }),
+      ),
       Observable: k8s.Observable,
+      watchAgent: undefined,
     };
-    return this.client;
+    this.client = client;
+    return client;
   }
 
   private async list(): Promise<void> {
@@ -383,20 +410,24 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
       let gone = false;
       let failure: unknown;
       const idleMs = this.watchTimeoutSec * 1000 + this.idleGraceMs;
+      const client = this.client as Client;
+      client.watchAgent = undefined;
       const finish = (end: WatchEnd) => {
         if (settled) return;
         settled = true;
         clearTimeout(idle);
         this.cancelWatch = undefined;
-        controller?.abort();
+        if (controller !== undefined) controller.abort();
+        // No headers yet (a server that accepted the request and never answered): there is no
+        // abort handle, and the request would hold its socket for good, one more each time
+        // the loop moved on. The watch's own agent is destroyed, and its socket with it.
+        else client.watchAgent?.destroy();
         resolve(end);
       };
       const armIdle = () => {
         clearTimeout(idle);
         idle = setTimeout(() => {
           this.counts.idleAborts++;
-          // If the server never sent headers, the request itself stays pending until the
-          // socket closes; the loop moves on without it.
           finish({ kind: "error", err: new Error(`watch silent for ${idleMs} ms; dropped`) });
         }, idleMs);
       };
@@ -417,7 +448,7 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
           finish(httpStatus(err) === 410 ? { kind: "gone" } : { kind: "error", err });
         } else finish({ kind: "end" });
       };
-      (this.client as Client).watch
+      client.watch
         .watch(
           this.path,
           {
