@@ -69,6 +69,29 @@ export async function startTracing(
   const tracer = provider.getTracer("shardgate", SHARDGATE_VERSION);
   return {
     wrap: (inner) => new TracingHooks(inner, tracer),
-    shutdown: () => provider.shutdown(),
+    shutdown: () => boundedShutdown(provider.shutdown(), log),
   };
+}
+
+/**
+ * The last spans get this long to reach the collector at a stop. The SDK's own flush waits up
+ * to its 10 s export timeout on a collector that does not answer: every stop took 10 s more,
+ * and past the stop's 5 s close allowance it ended in "shutdown did not finish ... exiting 1".
+ */
+export const SHUTDOWN_FLUSH_MS = 2_000;
+
+async function boundedShutdown(flushed: Promise<void>, log: LogSink): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<"late">((resolve) => {
+    timer = setTimeout(() => resolve("late"), SHUTDOWN_FLUSH_MS);
+    timer.unref();
+  });
+  const outcome = await Promise.race([flushed.then(() => "done" as const), late]).finally(() =>
+    clearTimeout(timer),
+  );
+  if (outcome === "late")
+    log.warn(
+      { waitedMs: SHUTDOWN_FLUSH_MS },
+      "tracing: the collector did not take the last spans at stop; stopping without them",
+    );
 }
