@@ -25,7 +25,8 @@ const QUEUE_FULL = "queue_full";
 type Result = "exported" | "failed" | "dropped";
 
 export class SpanExportStats {
-  private readonly spans: Counter<"result">;
+  /** One child per result, bound once: a drop is counted on the request path (span end). */
+  private readonly spans: Record<Result, { inc(n: number): void }>;
   /** Spans lost (failed + dropped) since the last warn line. */
   private lostFailed = 0;
   private lostDropped = 0;
@@ -38,14 +39,19 @@ export class SpanExportStats {
     private readonly log: LogSink,
     private readonly now: () => number = () => performance.now(),
   ) {
-    this.spans = new Counter({
+    const counter = new Counter({
       name: "shardgate_tracing_spans_total",
       help: "Finished spans by what became of them: exported, failed (the collector refused or did not answer the export), dropped (the export queue was full).",
       labelNames: ["result"],
       registers: [registry],
     });
-    // Every series from the start, so a rate() sees the first loss.
-    for (const r of ["exported", "failed", "dropped"] as const) this.spans.inc({ result: r }, 0);
+    // Every series exists from the start, so a rate() sees the first loss.
+    this.spans = {
+      exported: counter.labels({ result: "exported" }),
+      failed: counter.labels({ result: "failed" }),
+      dropped: counter.labels({ result: "dropped" }),
+    };
+    for (const c of Object.values(this.spans)) c.inc(0);
   }
 
   /** The exporter the batch processor should call: `inner`, with each batch's outcome counted. */
@@ -78,7 +84,7 @@ export class SpanExportStats {
   }
 
   private count(result: Result, n: number, err?: string): void {
-    this.spans.inc({ result }, n);
+    this.spans[result].inc(n);
     if (result === "exported") {
       if (!this.warned) return;
       this.warned = false;
