@@ -4,7 +4,8 @@
 // through its `diag` logger, which shardgate does not install: without this file a dead
 // collector was silent and spans vanished uncounted. Counted in shardgate_tracing_spans_total
 // {result} and logged as one warn line when spans start to be lost, repeated with the counts
-// at most once a minute while it lasts, and one info line when an export succeeds again.
+// at most once a minute while it lasts (also across recoveries), and one info line when an
+// export succeeds after a warn line.
 //
 // Failures are seen by wrapping the exporter (the error's own text names the status or the
 // timeout); drops happen inside the BatchSpanProcessor, which reports them to the meter
@@ -87,8 +88,9 @@ export class SpanExportStats {
     this.spans[result].inc(n);
     if (result === "exported") {
       if (!this.warned) return;
+      // The minute between warn lines holds across recoveries: a collector failing every
+      // other export gives a warn and an info line a minute, not two lines per export.
       this.warned = false;
-      this.lastLog = Number.NEGATIVE_INFINITY;
       this.log.info({}, "tracing: the collector takes spans again");
       return;
     }
