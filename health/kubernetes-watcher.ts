@@ -69,6 +69,8 @@ export interface KubernetesWatcherStatus {
   readonly expiredContinues: number;
   /** Watches dropped for silence. */
   readonly idleAborts: number;
+  /** Slices received for another Service or namespace (ignored; see isForeign). */
+  readonly foreignSlices: number;
 }
 
 export interface KubernetesMembershipUpdate {
@@ -212,7 +214,9 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
     gone: 0,
     bookmarks: 0,
     idleAborts: 0,
+    foreignSlices: 0,
   };
+  private warnedForeign = false;
   private lastWarnings = "";
 
   constructor(opts: KubernetesWatcherOptions) {
@@ -382,7 +386,8 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
         rv = page.metadata?.resourceVersion;
         for (const item of page.items ?? []) {
           const name = item.metadata?.name;
-          if (typeof name === "string" && name !== "") slices.set(name, item as EndpointSliceLike);
+          if (typeof name !== "string" || name === "") continue;
+          if (!this.isForeign(item as EndpointSliceLike)) slices.set(name, item as EndpointSliceLike);
         }
         const next = page.metadata?._continue;
         token = typeof next === "string" && next !== "" ? next : undefined;
@@ -486,10 +491,42 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
       return;
     }
     if (typeof name !== "string" || name === "") return;
-    if (type === "ADDED" || type === "MODIFIED") this.slices.set(name, o);
+    if ((type === "ADDED" || type === "MODIFIED") && this.isForeign(o)) {
+      // Taken as the slice leaving the selector (what the API server itself sends as DELETED).
+      if (!this.slices.delete(name)) return;
+    } else if (type === "ADDED" || type === "MODIFIED") this.slices.set(name, o);
     else if (type === "DELETED") this.slices.delete(name);
     else return;
     this.recompute();
+  }
+
+  /**
+   * A slice that names another Service or namespace than the one watched. The API server
+   * filters by the label selector itself, so this comes only from something in between (a
+   * proxy, a broken aggregation layer): its endpoints must not become this pool's members.
+   * Lenient where the fields are absent; strict where they disagree.
+   */
+  private isForeign(o: EndpointSliceLike): boolean {
+    const ns = o.metadata?.namespace;
+    const svc = o.metadata?.labels?.["kubernetes.io/service-name"];
+    const foreign =
+      (typeof ns === "string" && ns !== this.namespace) || (typeof svc === "string" && svc !== this.service);
+    if (!foreign) return false;
+    this.counts.foreignSlices++;
+    if (!this.warnedForeign) {
+      this.warnedForeign = true;
+      this.log.warn(
+        {
+          service: this.service,
+          namespace: this.namespace,
+          slice: o.metadata?.name,
+          sliceNamespace: ns,
+          sliceService: svc,
+        },
+        "endpointslice of another service or namespace received; ignored",
+      );
+    }
+    return true;
   }
 
   private succeeded(): void {

@@ -329,6 +329,11 @@ export class KubeApiDouble {
     this.unansweredWatches = on;
   }
 
+  /** Sends `object` as a `type` event on every open watch, whatever its selector: a misbehaving server or proxy. */
+  sendToWatches(type: EventType, object: unknown): void {
+    for (const w of this.watchers) this.send(w, type, object);
+  }
+
   /** TCP connections open to the double right now (every client's). */
   get openConnections(): number {
     return this.sockets.size;
