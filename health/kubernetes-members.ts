@@ -12,7 +12,12 @@ import type { DiscoveredMember } from "./consul-members.js";
 
 /** What a slice looks like on the wire (only the fields read here; all optional, all checked). */
 export interface EndpointSliceLike {
-  metadata?: { name?: string; resourceVersion?: string };
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    resourceVersion?: string;
+    labels?: Readonly<Record<string, string>> | null;
+  };
   addressType?: string;
   ports?: readonly { name?: string | null; port?: number | null }[] | null;
   endpoints?: readonly unknown[] | null;

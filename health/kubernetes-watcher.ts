@@ -69,6 +69,8 @@ export interface KubernetesWatcherStatus {
   readonly expiredContinues: number;
   /** Watches dropped for silence. */
   readonly idleAborts: number;
+  /** Slices received for another Service or namespace (ignored; see isForeign). */
+  readonly foreignSlices: number;
 }
 
 export interface KubernetesMembershipUpdate {
@@ -108,6 +110,27 @@ interface Client {
   readonly api: DiscoveryV1Api;
   readonly watch: Watch;
   readonly Observable: ClientModule["Observable"];
+  /** The HTTP agent the latest watch request was given (the client makes one per watch). */
+  watchAgent: { destroy(): void } | undefined;
+}
+
+/**
+ * The config the Watch is built on: `kc` itself, except that each watch's fetch options are
+ * handed to `seen` on their way, so the loop holds the agent of the watch in flight. The
+ * client's Watch returns its abort handle only once the answer's headers are in: a watch the
+ * server never answers cannot be aborted, only its agent (its socket) destroyed.
+ */
+function agentNotingConfig(
+  kc: KubeConfig,
+  seen: (agent: { destroy(): void } | undefined) => void,
+): KubeConfig {
+  const noting = Object.create(kc) as KubeConfig;
+  noting.applyToFetchOptions = async (opts) => {
+    const o = await kc.applyToFetchOptions(opts);
+    seen(o.agent as { destroy(): void } | undefined);
+    return o;
+  };
+  return noting;
 }
 
 /** The checks that need no client: a config error is thrown at construction, not found in a loop. */
@@ -191,7 +214,9 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
     gone: 0,
     bookmarks: 0,
     idleAborts: 0,
+    foreignSlices: 0,
   };
+  private warnedForeign = false;
   private lastWarnings = "";
 
   constructor(opts: KubernetesWatcherOptions) {
@@ -295,12 +320,18 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
     if (this.client !== undefined) return this.client;
     const k8s = await kubernetesClient();
     const kc = loadConfig(k8s, this.opts);
-    this.client = {
+    const client: Client = {
       api: kc.makeApiClient(k8s.DiscoveryV1Api),
-      watch: new k8s.Watch(kc),
+      watch: new k8s.Watch(
+        agentNotingConfig(kc, (agent) => {
+          client.watchAgent = agent;
+        }),
+      ),
       Observable: k8s.Observable,
+      watchAgent: undefined,
     };
-    return this.client;
+    this.client = client;
+    return client;
   }
 
   private async list(): Promise<void> {
@@ -355,7 +386,8 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
         rv = page.metadata?.resourceVersion;
         for (const item of page.items ?? []) {
           const name = item.metadata?.name;
-          if (typeof name === "string" && name !== "") slices.set(name, item as EndpointSliceLike);
+          if (typeof name !== "string" || name === "") continue;
+          if (!this.isForeign(item as EndpointSliceLike)) slices.set(name, item as EndpointSliceLike);
         }
         const next = page.metadata?._continue;
         token = typeof next === "string" && next !== "" ? next : undefined;
@@ -383,20 +415,24 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
       let gone = false;
       let failure: unknown;
       const idleMs = this.watchTimeoutSec * 1000 + this.idleGraceMs;
+      const client = this.client as Client;
+      client.watchAgent = undefined;
       const finish = (end: WatchEnd) => {
         if (settled) return;
         settled = true;
         clearTimeout(idle);
         this.cancelWatch = undefined;
-        controller?.abort();
+        if (controller !== undefined) controller.abort();
+        // No headers yet (a server that accepted the request and never answered): there is no
+        // abort handle, and the request would hold its socket for good, one more each time
+        // the loop moved on. The watch's own agent is destroyed, and its socket with it.
+        else client.watchAgent?.destroy();
         resolve(end);
       };
       const armIdle = () => {
         clearTimeout(idle);
         idle = setTimeout(() => {
           this.counts.idleAborts++;
-          // If the server never sent headers, the request itself stays pending until the
-          // socket closes; the loop moves on without it.
           finish({ kind: "error", err: new Error(`watch silent for ${idleMs} ms; dropped`) });
         }, idleMs);
       };
@@ -417,7 +453,7 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
           finish(httpStatus(err) === 410 ? { kind: "gone" } : { kind: "error", err });
         } else finish({ kind: "end" });
       };
-      (this.client as Client).watch
+      client.watch
         .watch(
           this.path,
           {
@@ -455,10 +491,42 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
       return;
     }
     if (typeof name !== "string" || name === "") return;
-    if (type === "ADDED" || type === "MODIFIED") this.slices.set(name, o);
+    if ((type === "ADDED" || type === "MODIFIED") && this.isForeign(o)) {
+      // Taken as the slice leaving the selector (what the API server itself sends as DELETED).
+      if (!this.slices.delete(name)) return;
+    } else if (type === "ADDED" || type === "MODIFIED") this.slices.set(name, o);
     else if (type === "DELETED") this.slices.delete(name);
     else return;
     this.recompute();
+  }
+
+  /**
+   * A slice that names another Service or namespace than the one watched. The API server
+   * filters by the label selector itself, so this comes only from something in between (a
+   * proxy, a broken aggregation layer): its endpoints must not become this pool's members.
+   * Lenient where the fields are absent; strict where they disagree.
+   */
+  private isForeign(o: EndpointSliceLike): boolean {
+    const ns = o.metadata?.namespace;
+    const svc = o.metadata?.labels?.["kubernetes.io/service-name"];
+    const foreign =
+      (typeof ns === "string" && ns !== this.namespace) || (typeof svc === "string" && svc !== this.service);
+    if (!foreign) return false;
+    this.counts.foreignSlices++;
+    if (!this.warnedForeign) {
+      this.warnedForeign = true;
+      this.log.warn(
+        {
+          service: this.service,
+          namespace: this.namespace,
+          slice: o.metadata?.name,
+          sliceNamespace: ns,
+          sliceService: svc,
+        },
+        "endpointslice of another service or namespace received; ignored",
+      );
+    }
+    return true;
   }
 
   private succeeded(): void {

@@ -249,7 +249,7 @@ async function startOrCheck(
       logDestination: opts.logDestination,
     },
   });
-  const tracing = await startTracing(config.tracing, settings.id);
+  const tracing = await startTracing(config.tracing, settings.id, metrics.registry, logger);
 
   const edge = createEdge({ config, secret: settings.secret, registry: metrics.registry, logger });
   const { dataPlane, proxyServer } = createServingPlane({

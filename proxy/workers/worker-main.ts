@@ -79,7 +79,7 @@ async function main(): Promise<void> {
   const outcomes = new OutcomeRecorders(new ProbeShare(init.worker, init.workers));
   const routing = new CommittedRouting((snap, previous) => outcomes.gateFor(snap, previous));
   routing.applyProvisional(config);
-  const tracing = await startTracing(config.tracing, init.nodeId);
+  const tracing = await startTracing(config.tracing, init.nodeId, metrics.registry, logger);
   const edge = createEdge({ config, secret: init.secret, registry: metrics.registry, logger });
   const { dataPlane, proxyServer } = createServingPlane({
     config,

@@ -6,7 +6,7 @@
 // and the server ending a watch after timeoutSeconds. It runs a real node:http server on
 // 127.0.0.1 so `@kubernetes/client-node` talks to it as to an API server, and adds controls a
 // real one does not have: stop()/start() on the same port, compaction on demand, broken,
-// slow and silent watches, forced list failures, and counters. Lists honour `limit` and
+// slow, silent and unanswered watches, forced list failures, and counters. Lists honour `limit` and
 // `continue` as the API server does: each page comes from the snapshot the first page was cut
 // from (a consistent list), and a token whose snapshot was compacted away answers 410 Expired.
 
@@ -170,6 +170,7 @@ export class KubeApiDouble {
   private failListsOf: string | undefined;
   private watchDelayMs = 0;
   private silentWatches = false;
+  private unansweredWatches = false;
   private instantEnd = false;
   private running = false;
 
@@ -321,6 +322,21 @@ export class KubeApiDouble {
   /** New watches get their 200 and then nothing at all, ever: a silent, hung stream. */
   silenceWatches(on: boolean): void {
     this.silentWatches = on;
+  }
+
+  /** New watch requests are read and never answered, not even a status line: a hung API server or load balancer. */
+  leaveWatchesUnanswered(on: boolean): void {
+    this.unansweredWatches = on;
+  }
+
+  /** Sends `object` as a `type` event on every open watch, whatever its selector: a misbehaving server or proxy. */
+  sendToWatches(type: EventType, object: unknown): void {
+    for (const w of this.watchers) this.send(w, type, object);
+  }
+
+  /** TCP connections open to the double right now (every client's). */
+  get openConnections(): number {
+    return this.sockets.size;
   }
 
   /** New watches end right after their headers: a server that answers at once, every time. */
@@ -533,6 +549,7 @@ export class KubeApiDouble {
       }
     };
     req.on("close", () => this.dropWatcher(w));
+    if (this.unansweredWatches) return; // no status line, ever: the client holds its socket
     if (this.watchDelayMs > 0) setTimeout(begin, this.watchDelayMs);
     else begin();
   }
