@@ -125,10 +125,12 @@ export class RaftDriver extends EventEmitter {
     /** Responses advertising a feature level outside [0, MAX_ADVERTISED_LEVEL]: dropped. */
     forgedLevels: 0,
     /** Messages the core refused because of their sender (core/refusals.ts), by reason. */
-    refused: { vote_from_non_voter: 0, timeout_now_not_leader: 0, cluster_mismatch: 0 } as Record<
-      RefusalReason | "cluster_mismatch",
-      number
-    >,
+    refused: {
+      vote_from_non_voter: 0,
+      timeout_now_not_leader: 0,
+      append_from_non_member: 0,
+      cluster_mismatch: 0,
+    } as Record<RefusalReason | "cluster_mismatch", number>,
   };
   /** Refused traffic, logged once per (peer, reason) per interval rather than per message. */
   private readonly refusals: RefusalLog;
