@@ -3,23 +3,26 @@
 // the other's Raft address, every handshake between them is refused before any Raft message is
 // read, logged on both sides with both ids and counted in shardgate_raft_refused_total and
 // shardgate_raft_transport_rejected_frames_total (reason cluster_mismatch); neither loses its
-// leader or moves its term. Real processes, real transport.
+// leader or moves its term. A data directory whose identity.json names another cluster than its
+// own log refuses to start, naming both. Real processes, real transport.
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { freePorts } from "../support/ports.js";
-import { type RunningShardgate, startShardgate } from "../support/shardgate-process.js";
+import { type RunningShardgate, ShardgateChild, startShardgate } from "../support/shardgate-process.js";
 import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
-import { CONDITION_DEADLINE_MS, eventually } from "../support/wait.js";
+import { CONDITION_DEADLINE_MS, eventually, START_DEADLINE_MS } from "../support/wait.js";
 
 const SECRET = "two-fleets-one-secret-0123456789";
 const dir = mkdtempSync(join(tmpdir(), "sg-cluster-id-proc-"));
 const running: RunningShardgate[] = [];
 let upstreams: EchoUpstream[] = [];
+let refusedStart: ShardgateChild | undefined;
 
 after(async () => {
+  await refusedStart?.stop();
   for (const p of running) await p.stop();
   await closeAll(upstreams);
   rmSync(dir, { recursive: true, force: true });
@@ -136,4 +139,34 @@ test("two fleets sharing a secret refuse each other: logged and counted on both 
   assert.match(counted.tb, /^shardgate_raft_is_leader 1$/m, "B still leads its own cluster");
   assert.equal(clusterIdOf(dataA), ids.a);
   assert.equal(clusterIdOf(dataB), ids.b);
+});
+
+test("a data directory whose identity.json names another cluster than its own log refuses to start", async () => {
+  upstreams = upstreams.length > 0 ? upstreams : await startUpstreams(1);
+  const [port] = await freePorts(1);
+  const addr = `127.0.0.1:${port}`;
+  const data = join(dir, "confused");
+  const yaml = config("a", data, { a: addr }, ["a"]);
+  const first = await start(yaml);
+  const id = await eventually(
+    "the fleet fixed its id",
+    async () => clusterIdOf(data),
+    CONDITION_DEADLINE_MS,
+    50,
+  );
+  await first.stop();
+  running.splice(running.indexOf(first), 1);
+  // Another cluster's identity.json copied over this directory's.
+  const file = join(data, "identity.json");
+  const other = id === "0123456789abcdef" ? "fedcba9876543210" : "0123456789abcdef";
+  writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, "utf8")), cluster: other }));
+  const cfg = join(dir, "confused.yaml");
+  writeFileSync(cfg, yaml);
+  const child = new ShardgateChild(["start", "--config", cfg]);
+  refusedStart = child;
+  const r = await child.waitExit(START_DEADLINE_MS);
+  assert.equal(r.code, 1, child.output());
+  assert.match(child.stderr, /cluster ID mismatch/, child.output());
+  assert.ok(child.stderr.includes(id) && child.stderr.includes(other), `both ids named:\n${child.stderr}`);
+  assert.match(child.stderr, /refusing to start/);
 });

@@ -71,10 +71,10 @@ describe("shardgate ctl against a real fleet", () => {
       const deadline = Date.now() + scaled(CONDITION_DEADLINE_MS);
       for (;;) {
         const m = await (await fetch(`${n.adminUrl}/metrics`)).text();
-        if (/^shardgate_cluster_level 1$/m.test(m)) break;
+        if (new RegExp(`^shardgate_cluster_level ${CURRENT_LEVEL}$`, "m").test(m)) break;
         assert.ok(
           Date.now() < deadline,
-          `${n.id}: no cluster level 1 committed:\n${m.match(/^shardgate_cluster_level.*$/m)}`,
+          `${n.id}: no cluster level ${CURRENT_LEVEL} committed:\n${m.match(/^shardgate_cluster_level.*$/m)}`,
         );
         await new Promise((r) => setTimeout(r, 100));
       }
