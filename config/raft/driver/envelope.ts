@@ -17,6 +17,8 @@
 //                 The committed cluster level rides there as "@level" (a number, which the
 //                 previous version's reader skips), written only when above 0; the cluster
 //                 id (driver/cluster-identity.ts) as "@cluster" (a string), once fixed.
+import { isClusterId } from "./cluster-identity.js";
+
 export const KIND_COMMAND = 0;
 export const KIND_ADDRESS = 1;
 export const KIND_INCARNATION = 2;
@@ -129,7 +131,7 @@ export function unwrapSnapshot(data: Uint8Array): UnwrappedSnapshot {
   let cluster = "";
   for (const [k, v] of Object.entries(parsed)) {
     if (k === CLUSTER_KEY) {
-      if (typeof v !== "string") throw new Error("snapshot envelope: bad cluster id");
+      if (!isClusterId(v)) throw new Error("snapshot envelope: bad cluster id");
       cluster = v;
       continue;
     }

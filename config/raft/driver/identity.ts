@@ -12,6 +12,7 @@
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { join } from "node:path";
+import { isClusterId } from "./cluster-identity.js";
 
 export const IDENTITY_FILE = "identity.json";
 
@@ -35,7 +36,7 @@ function isIdentity(v: unknown): v is Identity {
     typeof o.incarnation === "string" &&
     typeof o.admitted === "boolean" &&
     (o.founder === undefined || typeof o.founder === "boolean") &&
-    (o.cluster === undefined || typeof o.cluster === "string")
+    (o.cluster === undefined || isClusterId(o.cluster))
   );
 }
 
@@ -51,7 +52,7 @@ export function loadIdentity(dir: string, hasState: boolean, durable: boolean): 
     const parsed = JSON.parse(fs.readFileSync(path, "utf8")) as unknown;
     if (!isIdentity(parsed))
       throw new Error(
-        `${path}: not {incarnation: string, admitted: boolean, founder?: boolean, cluster?: string}`,
+        `${path}: not {incarnation: string, admitted: boolean, founder?: boolean, cluster?: 16 hex digits}`,
       );
     // An empty log cannot be a founder's or an admitted voter's (a crash between this file and
     // the bootstrap): it is a new incarnation.
