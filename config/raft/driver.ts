@@ -19,6 +19,7 @@ import {
   incarnationIn,
   isAdvertisableLevel,
   LEARNER_BEHIND,
+  LEVEL_CLUSTER_ID,
   LEVEL_INCARNATION_CONF,
   LEVEL_TOO_LOW,
   type Message,
@@ -37,6 +38,7 @@ import {
   isAppPayload,
   MAX_APP_MESSAGE_BYTES,
 } from "./driver/app-messages.js";
+import { clusterMismatch, deriveClusterId } from "./driver/cluster-identity.js";
 import { ClusterLevel } from "./driver/cluster-level.js";
 import {
   ENTRY_HEADER,
@@ -72,7 +74,7 @@ export { DriverError, type DriverErrorCode } from "./driver/errors.js";
 export type { RaftDriverOptions, StateMachine } from "./driver/options.js";
 export type { DriverStatus, PeerStatus } from "./driver/status.js";
 
-/** Events: "leaderChange" (leader, term), "roleChange" (role), "applied" (lastAppliedIndex), "appMessage" (from, body), "admitted" (incarnation), "memberReplaced" (id, incarnation, previous: "" for a founder's), "clusterLevel" (level), "fatal" (error), "warning" (message). */
+/** Events: "leaderChange" (leader, term), "roleChange" (role), "applied" (lastAppliedIndex), "appMessage" (from, body), "admitted" (incarnation), "memberReplaced" (id, incarnation, previous: "" for a founder's), "clusterLevel" (level), "clusterId" (id), "fatal" (error), "warning" (message). */
 export class RaftDriver extends EventEmitter {
   readonly id: NodeId;
   private readonly opts: RaftDriverOptions;
@@ -93,6 +95,10 @@ export class RaftDriver extends EventEmitter {
   private stopped = false;
 
   private identity: Identity = { incarnation: "", admitted: false, founder: false };
+  /** The cluster id the log fixed (driver/cluster-identity.ts); "" until then. */
+  private cluster = "";
+  /** Set while start() replays: a mismatch there refuses the start instead of stopping the node. */
+  private clusterError: DriverError | null = null;
   private role: Role = "follower";
   private lead: NodeId = "";
   private applied = 0;
@@ -119,7 +125,12 @@ export class RaftDriver extends EventEmitter {
     /** Responses advertising a feature level outside [0, MAX_ADVERTISED_LEVEL]: dropped. */
     forgedLevels: 0,
     /** Messages the core refused because of their sender (core/refusals.ts), by reason. */
-    refused: { vote_from_non_voter: 0, timeout_now_not_leader: 0 } as Record<RefusalReason, number>,
+    refused: {
+      vote_from_non_voter: 0,
+      timeout_now_not_leader: 0,
+      append_from_non_member: 0,
+      cluster_mismatch: 0,
+    } as Record<RefusalReason | "cluster_mismatch", number>,
   };
   /** Refused traffic, logged once per (peer, reason) per interval rather than per message. */
   private readonly refusals: RefusalLog;
@@ -179,6 +190,8 @@ export class RaftDriver extends EventEmitter {
       storage.setHardState(BOOTSTRAP_HARD_STATE);
       await storage.sync();
     }
+    // What identity.json says first, so the snapshot and the log are checked against it.
+    if (this.identity.cluster !== undefined && !empty) this.cluster = this.identity.cluster;
     const snap = storage.snapshot();
     if (snap.meta.index > 0) this.restoreSnapshot(snap, true);
     this.applied = snap.meta.index;
@@ -208,6 +221,17 @@ export class RaftDriver extends EventEmitter {
         committedEntries: storage.entries(this.applied + 1, commit + 1),
       } as unknown as Ready);
     }
+    if (this.clusterError !== null) {
+      await storage.close().catch(() => {});
+      this.stopped = true;
+      throw this.clusterError;
+    }
+    if (this.cluster !== "" && this.identity.cluster !== this.cluster) {
+      // A directory of the previous build, or one whose fleet fixed its id while this process
+      // was down: the log and snapshot say which cluster it belongs to.
+      this.identity = { ...this.identity, cluster: this.cluster };
+      saveIdentity(this.opts.dataDir, this.identity, durable);
+    }
     if (this.upgradeBlock !== null) {
       // The log this node already committed holds an entry of a later version: refuse to start
       // (as etcd refuses a member older than its cluster version) rather than serve past it.
@@ -230,13 +254,15 @@ export class RaftDriver extends EventEmitter {
       host,
       port,
       peers: this.book.peers(),
+      clusterId: this.cluster,
       onMessage: (from, payload) => this.onPayload(from, payload),
     });
     this.transportRef = transport;
     this.book.transport = transport;
-    transport.on("reject", (e: RejectEvent) =>
-      this.refusals.note(e.peer, e.reason, `${e.detail}; connection dropped`),
-    );
+    transport.on("reject", (e: RejectEvent) => {
+      if (e.reason === "cluster_mismatch") this.counters.refused.cluster_mismatch++;
+      this.refusals.note(e.peer, e.reason, `${e.detail}; connection dropped`);
+    });
     const bound = await transport.start();
     if (own === undefined && bound !== "") this.book.set(this.id, bound);
     this.loop = new ReadyLoop(this.node, storage, transport, {
@@ -379,7 +405,8 @@ export class RaftDriver extends EventEmitter {
   private restoreSnapshot(snap: Snapshot, atStart: boolean): void {
     // Snapshots of the previous version may carry its "@incarnations" record: no longer used
     // (the configuration names incarnations now), so it is dropped at the next snapshot.
-    const { addresses, state, level } = unwrapSnapshot(snap.data);
+    const { addresses, state, level, cluster } = unwrapSnapshot(snap.data);
+    if (cluster !== "" && !this.adoptCluster(cluster, `snapshot ${snap.meta.index}`)) return;
     this.levels.checkSnapshot(level, snap.meta.index);
     this.levels.raise(level);
     this.book.restore(addresses, atStart);
@@ -424,6 +451,42 @@ export class RaftDriver extends EventEmitter {
     this.proposeKind(KIND_LEVEL, encodeLevel(fleet))
       .catch((err: Error) => this.warn(`cluster level ${fleet} not committed: ${err.message}`))
       .finally(() => this.levels.proposalSettled());
+  }
+
+  /**
+   * Takes `id` as this node's cluster id (persisted before the transport names it), or refuses
+   * state of another cluster than the one this directory already belongs to: at start the
+   * start fails, later the node stops (it was fed another cluster's log). Returns false then.
+   */
+  private adoptCluster(id: string, source: string): boolean {
+    if (this.cluster === id) return true;
+    // The transport exists once start() has replayed what this directory holds.
+    const starting = this.transportRef === null;
+    if (this.cluster !== "") {
+      const err = new DriverError(
+        "CLUSTER_MISMATCH",
+        `data directory ${this.opts.dataDir}: ${clusterMismatch(source, id, this.cluster)}; ${starting ? "refusing to start" : "stopping"} (a data directory serves one cluster: start this member on an empty one to join another)`,
+      );
+      if (starting) this.clusterError = err;
+      else this.fatal(err);
+      return false;
+    }
+    this.cluster = id;
+    // At start, start() persists it once the replay is done.
+    if (!starting) this.persistCluster(id);
+    return true;
+  }
+
+  private persistCluster(id: string): void {
+    this.identity = { ...this.identity, cluster: id };
+    saveIdentity(this.opts.dataDir, this.identity, this.opts.fsync ?? true);
+    this.transportRef?.setClusterId(id);
+    this.emit("clusterId", id);
+  }
+
+  /** The cluster id ("" until the fleet fixed one: driver/cluster-identity.ts). */
+  get clusterId(): string {
+    return this.cluster;
   }
 
   /** A committed entry this build cannot decode: stop applying at it (never skip it). */
@@ -480,7 +543,20 @@ export class RaftDriver extends EventEmitter {
       } else if (h.kind === KIND_LEVEL) {
         const level = this.levels.readEntry(e.data.subarray(ENTRY_HEADER));
         if (typeof level === "string") failure = this.blockAt(e.index, level);
-        else this.levels.raise(level);
+        else {
+          // The entry that first takes the fleet to LEVEL_CLUSTER_ID fixes the cluster id, the
+          // same on every member (cluster-identity.ts).
+          const fixes = this.levels.committed < LEVEL_CLUSTER_ID && level >= LEVEL_CLUSTER_ID;
+          this.levels.raise(level);
+          if (
+            fixes &&
+            !this.adoptCluster(
+              deriveClusterId(e.index, e.term, h.sessionHi, h.sessionLo, h.seq),
+              `committed entry ${e.index}`,
+            )
+          )
+            break;
+        }
       } else if (h.kind !== KIND_INCARNATION) {
         // KIND_INCARNATION: the previous version's record of a member's incarnation, now ignored.
         failure = this.blockAt(e.index, `entry kind ${h.kind}`);
@@ -535,6 +611,7 @@ export class RaftDriver extends EventEmitter {
       {},
       this.cfg.snapshotBytes / 4,
       this.levels.committed,
+      this.cluster,
     );
     this.snapIndex = index;
     this.bytesSinceSnap = 0;

@@ -237,6 +237,12 @@ export class ClusterNode {
     d.on("clusterLevel", (level: number) =>
       this.log.info({ node: this.settings.id, clusterLevel: level }, "cluster level committed"),
     );
+    d.on("clusterId", (clusterId: string) =>
+      this.log.info(
+        { node: this.settings.id, clusterId },
+        "cluster id fixed: this data directory now belongs to this cluster only (identity.json)",
+      ),
+    );
     // Every instance applies the replacement (the leader's core proposed it): each logs it, so
     // the trail survives a leader that lost leadership before applying its own proposal.
     d.on("memberReplaced", (member: string, incarnation: string, was: string) => {

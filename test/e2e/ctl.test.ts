@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { CURRENT_LEVEL } from "../../config/raft/core/index.js";
 import { allHealthy, closeFleet, type Fleet, member, startFleet } from "../support/cluster/fleet-fixture.js";
 import type { FleetNode } from "../support/cluster-launcher.js";
 import { type CtlRun, runCtl } from "../support/ctl-runner.js";
@@ -70,10 +71,10 @@ describe("shardgate ctl against a real fleet", () => {
       const deadline = Date.now() + scaled(CONDITION_DEADLINE_MS);
       for (;;) {
         const m = await (await fetch(`${n.adminUrl}/metrics`)).text();
-        if (/^shardgate_cluster_level 1$/m.test(m)) break;
+        if (new RegExp(`^shardgate_cluster_level ${CURRENT_LEVEL}$`, "m").test(m)) break;
         assert.ok(
           Date.now() < deadline,
-          `${n.id}: no cluster level 1 committed:\n${m.match(/^shardgate_cluster_level.*$/m)}`,
+          `${n.id}: no cluster level ${CURRENT_LEVEL} committed:\n${m.match(/^shardgate_cluster_level.*$/m)}`,
         );
         await new Promise((r) => setTimeout(r, 100));
       }
@@ -82,21 +83,25 @@ describe("shardgate ctl against a real fleet", () => {
     const r = await runCtl(["--admin", admins, "status"]);
     ok(r, "status");
     for (const n of fleet.cluster.nodes)
-      assert.match(r.stdout, new RegExp(`^${n.id}\\s.*\\s1/1\\s`, "m"), `own/cluster level: ${r.stdout}`);
-    assert.match(r.stdout, /cluster level 1\):/, r.stdout);
+      assert.match(
+        r.stdout,
+        new RegExp(`^${n.id}\\s.*\\s${CURRENT_LEVEL}/${CURRENT_LEVEL}\\s`, "m"),
+        `own/cluster level: ${r.stdout}`,
+      );
+    assert.match(r.stdout, new RegExp(`cluster level ${CURRENT_LEVEL}\\):`), r.stdout);
     for (const n of fleet.cluster.nodes)
       assert.match(
         r.stdout,
-        new RegExp(`^${n.id}( \\*)?\\s.*\\s1$`, "m"),
+        new RegExp(`^${n.id}( \\*)?\\s.*\\s${CURRENT_LEVEL}$`, "m"),
         `each member's level: ${r.stdout}`,
       );
     const state = (await (await fetch(`${leader.adminUrl}/admin/state`)).json()) as {
       raft: { level: number; clusterLevel: number; memberLevels?: Record<string, number | null> };
     };
-    assert.equal(state.raft.clusterLevel, 1);
+    assert.equal(state.raft.clusterLevel, CURRENT_LEVEL);
     assert.deepEqual(
       state.raft.memberLevels,
-      Object.fromEntries(fleet.cluster.nodes.map((n) => [n.id, 1])),
+      Object.fromEntries(fleet.cluster.nodes.map((n) => [n.id, CURRENT_LEVEL])),
       "the leader shows what every member advertised",
     );
   });

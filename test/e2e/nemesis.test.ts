@@ -1,19 +1,19 @@
 // The seeded one-minute nemesis with real processes (issue 9); see nemesis/run-nemesis.ts.
-// The seed is printed; replay with E2E_SEED=N (or npm run nemesis -- --seed N).
+// The seed is printed, and a failure says how to replay it: TEST_SEED=N (or npm run nemesis -- --seed N).
 // NEMESIS_DURATION_MS shortens or lengthens the fault phase (default 60 s).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { testSeed } from "../support/prng.js";
+import { seedNote, testSeed } from "../support/prng.js";
 import { runNemesis } from "./nemesis/run-nemesis.js";
 
 const SEED = testSeed(Math.floor(Math.random() * 1_000_000));
 const DURATION_MS = Number(process.env.NEMESIS_DURATION_MS ?? 60_000);
 
 test(`nemesis: kill -9, restart, cut and heal for ${DURATION_MS / 1000} s; acknowledged drains survive`, async () => {
-  console.log(`# nemesis seed ${SEED} (replay: E2E_SEED=${SEED} or npm run nemesis -- --seed ${SEED})`);
+  console.log(`# nemesis ${seedNote(SEED)} (or npm run nemesis -- --seed ${SEED})`);
   const r = await runNemesis(SEED, DURATION_MS);
   console.log(`# nemesis: ${r.actions.length} faults, ${r.attempts} operations, ${r.acked} acknowledged`);
-  assert.deepEqual(r.problems, [], `seed ${SEED}; schedule: ${r.actions.join(", ")}`);
-  assert.ok(r.acked > 0, `seed ${SEED}: no operation was acknowledged (vacuous run)`);
-  assert.ok(r.actions.length >= 5, `seed ${SEED}: only ${r.actions.length} faults`);
+  assert.deepEqual(r.problems, [], `${seedNote(SEED)}; schedule: ${r.actions.join(", ")}`);
+  assert.ok(r.acked > 0, `${seedNote(SEED)}: no operation was acknowledged (vacuous run)`);
+  assert.ok(r.actions.length >= 5, `${seedNote(SEED)}: only ${r.actions.length} faults`);
 });

@@ -14,6 +14,7 @@ import {
   Prng,
 } from "../../config/raft/core/index.js";
 import type { Entry } from "../../config/raft/types.js";
+import { testSeed } from "../support/prng.js";
 
 function randomBytes(rng: Prng, max: number): Uint8Array {
   const b = new Uint8Array(rng.int(max + 1));
@@ -73,7 +74,8 @@ function randomMessage(rng: Prng): Message {
   });
 }
 
-const seed = 20260101;
+/** TEST_SEED replays or varies it; a failing run prints it and the re-run command. */
+const seed = testSeed(20260101);
 
 test("codec: every message type round-trips exactly", () => {
   const rng = new Prng(seed);

@@ -160,3 +160,73 @@ test("a replayed (older) snapshot changes neither the log nor the commit", () =>
   );
   assert.deepEqual(net.appliedText("c"), ["x", "v0", "v1", "v2", "v3", "v4"]);
 });
+
+test("a removed member that still thinks it leads cannot make the others follow it or apply its entries", () => {
+  const { net, refused } = cluster();
+  const a = net.get("a");
+  a.proposeConfChange({ type: "removeNode", node: "c" });
+  net.stabilize();
+  assert.deepEqual(net.get("b").status().conf.voters, ["a", "b"]);
+  const before = shape(net);
+  const applied = net.appliedText("b");
+  // c's process still runs, holds the secret and leads in its own eyes, at a later term (a
+  // forged frame can claim any): appends that match the members' logs, a commit past them.
+  const term = a.status().term + 3;
+  for (const to of ["a", "b"]) {
+    const last = net.get(to).lastLogId();
+    net.deliver(
+      newMessage({
+        type: "app",
+        from: "c",
+        to,
+        term,
+        index: last.index,
+        logTerm: last.term,
+        entries: [{ index: last.index + 1, term, type: "normal", data: text("from-removed") }],
+        commit: last.index + 1,
+      }),
+    );
+    net.deliver(newMessage({ type: "heartbeat", from: "c", to, term, commit: last.index + 1 }));
+  }
+  net.stabilize();
+  // Old code: a and b followed c at its term and applied "from-removed".
+  assert.equal(shape(net), before, "a removed member's appends changed the cluster");
+  assert.deepEqual(net.appliedText("b"), applied);
+  assert.equal(refused.filter((r) => r === "c:append_from_non_member").length, 4, refused.join(","));
+  a.propose(text("after"));
+  net.stabilize();
+  assert.deepEqual(net.appliedText("b"), [...applied, "after"]);
+});
+
+test("a follower whose configuration lags still follows a leader it does not know, once its own is silent", () => {
+  const { net, refused } = cluster();
+  const b = net.get("b");
+  const term = b.status().term + 1;
+  // "d" leads at a later term; b's configuration does not name it yet (its conf change is in
+  // entries b has not received). While b hears a, d is refused...
+  const append = () => {
+    const last = b.lastLogId();
+    return newMessage({
+      type: "app",
+      from: "d",
+      to: "b",
+      term,
+      index: last.index,
+      logTerm: last.term,
+      commit: 0,
+    });
+  };
+  net.deliver(append());
+  assert.equal(b.status().lead, "a");
+  assert.deepEqual(refused, ["d:append_from_non_member"]);
+  // ...and once a is silent for an election timeout, b follows d as Raft says.
+  net.isolate("b");
+  for (let i = 0; i < 200 && b.status().role === "follower"; i++) net.tick(1, ["b"]);
+  assert.notEqual(b.status().role, "follower", "b noticed its leader is gone");
+  net.recover();
+  net.isolate("b");
+  net.deliver(append());
+  assert.equal(b.status().lead, "d");
+  assert.equal(b.status().term, term);
+  assert.equal(refused.length, 1);
+});

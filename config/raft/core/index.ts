@@ -30,6 +30,7 @@ export {
 export {
   CURRENT_LEVEL,
   isAdvertisableLevel,
+  LEVEL_CLUSTER_ID,
   LEVEL_CLUSTER_LEVEL,
   LEVEL_INCARNATION_CONF,
   LEVEL_TOO_LOW,

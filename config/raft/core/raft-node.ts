@@ -241,8 +241,18 @@ export class RaftNode {
       return;
     }
     if (m.term > this.term) {
+      const inLease = this.checkQuorum && this.lead !== NONE && this.electionElapsed < this.electionTimeout;
+      if (
+        inLease &&
+        (m.type === "app" || m.type === "heartbeat" || m.type === "snap") &&
+        !this.voters.has(m.from) &&
+        !this.learners.has(m.from)
+      ) {
+        // A leader this configuration does not name, while ours is alive (core/refusals.ts).
+        this.refuse(m.from, "append_from_non_member");
+        return;
+      }
       if (m.type === "vote" || m.type === "preVote") {
-        const inLease = this.checkQuorum && this.lead !== NONE && this.electionElapsed < this.electionTimeout;
         // Only a voter of this configuration may skip the lease (a transfer's forced vote): a
         // removed member, or anyone else holding the secret, could otherwise depose a working
         // leader by raising every member's term (core/refusals.ts).

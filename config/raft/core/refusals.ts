@@ -12,5 +12,20 @@
 //                            to vote for the up-to-date candidate, or nobody could be elected.
 //   timeout_now_not_leader:  a timeoutNow (campaign now, skipping the lease) from anyone but
 //                            this term's leader, which is the only one that sends it.
-export const REFUSAL_REASONS = ["vote_from_non_voter", "timeout_now_not_leader"] as const;
+//   append_from_non_member:  an append, heartbeat or snapshot at a later term from a node this
+//                            configuration names neither voter nor learner, while this node
+//                            hears a live leader (its lease): a removed member, or anyone
+//                            holding the secret, claiming a later term would otherwise make
+//                            every member follow it and append (and commit) what it sends.
+//                            Outside the lease it is followed as Raft says: a follower whose
+//                            configuration lags must accept a leader it does not know yet (it
+//                            was added after this follower's last entry), at worst one
+//                            election timeout late. etcd-io/raft and hashicorp/raft filter
+//                            nothing here (etcd refuses removed member ids at its transport,
+//                            which works because its member ids are never reused; ours are).
+export const REFUSAL_REASONS = [
+  "vote_from_non_voter",
+  "timeout_now_not_leader",
+  "append_from_non_member",
+] as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];

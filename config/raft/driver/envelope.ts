@@ -15,13 +15,17 @@
 //                 the previous version's incarnations ride in the address book under the key
 //                 "@incarnations" (a JSON string; "@" starts no node id): decoded, unused.
 //                 The committed cluster level rides there as "@level" (a number, which the
-//                 previous version's reader skips), written only when above 0.
+//                 previous version's reader skips), written only when above 0; the cluster
+//                 id (driver/cluster-identity.ts) as "@cluster" (a string), once fixed.
+import { isClusterId } from "./cluster-identity.js";
+
 export const KIND_COMMAND = 0;
 export const KIND_ADDRESS = 1;
 export const KIND_INCARNATION = 2;
 export const KIND_LEVEL = 3;
 const INCARNATIONS_KEY = "@incarnations";
 const LEVEL_KEY = "@level";
+const CLUSTER_KEY = "@cluster";
 export const ENTRY_HEADER = 13;
 
 export function wrapEntry(
@@ -86,12 +90,14 @@ export function wrapSnapshot(
   state: Uint8Array,
   incarnations: Readonly<Record<string, string>> = {},
   level = 0,
+  cluster = "",
 ): Uint8Array {
   const withInc: Record<string, string | number> =
     Object.keys(incarnations).length === 0
       ? { ...addresses }
       : { ...addresses, [INCARNATIONS_KEY]: JSON.stringify(incarnations) };
   if (level > 0) withInc[LEVEL_KEY] = level;
+  if (cluster !== "") withInc[CLUSTER_KEY] = cluster;
   const book = Buffer.from(JSON.stringify(withInc), "utf8");
   const out = Buffer.allocUnsafe(4 + book.length + state.length);
   out.writeUInt32BE(book.length, 0);
@@ -105,11 +111,13 @@ export interface UnwrappedSnapshot {
   incarnations: Record<string, string>;
   /** The committed cluster level (0 when the snapshot names none). */
   level: number;
+  /** The cluster id ("" when the snapshot names none). */
+  cluster: string;
   state: Uint8Array;
 }
 
 export function unwrapSnapshot(data: Uint8Array): UnwrappedSnapshot {
-  if (data.length === 0) return { addresses: {}, incarnations: {}, level: 0, state: data };
+  if (data.length === 0) return { addresses: {}, incarnations: {}, level: 0, cluster: "", state: data };
   const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   if (b.length < 4) throw new Error("snapshot envelope too short");
   const n = b.readUInt32BE(0);
@@ -120,7 +128,13 @@ export function unwrapSnapshot(data: Uint8Array): UnwrappedSnapshot {
   const addresses: Record<string, string> = {};
   const incarnations: Record<string, string> = {};
   let level = 0;
+  let cluster = "";
   for (const [k, v] of Object.entries(parsed)) {
+    if (k === CLUSTER_KEY) {
+      if (!isClusterId(v)) throw new Error("snapshot envelope: bad cluster id");
+      cluster = v;
+      continue;
+    }
     if (k === LEVEL_KEY) {
       if (!Number.isSafeInteger(v) || v < 0) throw new Error("snapshot envelope: bad cluster level");
       level = v as number;
@@ -136,5 +150,5 @@ export function unwrapSnapshot(data: Uint8Array): UnwrappedSnapshot {
       for (const [id, x] of Object.entries(inc)) if (typeof x === "string") incarnations[id] = x;
     }
   }
-  return { addresses, incarnations, level, state: b.subarray(4 + n) };
+  return { addresses, incarnations, level, cluster, state: b.subarray(4 + n) };
 }

@@ -17,6 +17,8 @@ export type DriverErrorCode =
   | "LEVEL_TOO_LOW"
   /** A committed entry this build cannot decode (a later version's): the node stopped applying. */
   | "UPGRADE_REQUIRED"
+  /** The data directory's Raft state belongs to another cluster than its identity says. */
+  | "CLUSTER_MISMATCH"
   | "FATAL";
 
 export class DriverError extends Error {

@@ -6,10 +6,13 @@
 // NEW incarnation: the leader replaces it (learner under the new one, caught up, promoted back)
 // and it votes again once its configuration names its incarnation. `admitted` records the last
 // admission the driver saw (status, and older versions' reading of this file).
+// `cluster` is the cluster id this directory's state belongs to (driver/cluster-identity.ts),
+// absent until the fleet fixed one; an empty log belongs to no cluster.
 // Written atomically (temp file, fsync, rename, directory fsync).
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { join } from "node:path";
+import { isClusterId } from "./cluster-identity.js";
 
 export const IDENTITY_FILE = "identity.json";
 
@@ -21,6 +24,8 @@ export interface Identity {
    * it speaks as incarnation "" (what a configuration without incarnations names).
    */
   founder: boolean;
+  /** The cluster id this directory's Raft state belongs to; absent until fixed. */
+  cluster?: string;
 }
 
 function isIdentity(v: unknown): v is Identity {
@@ -30,7 +35,8 @@ function isIdentity(v: unknown): v is Identity {
     o !== null &&
     typeof o.incarnation === "string" &&
     typeof o.admitted === "boolean" &&
-    (o.founder === undefined || typeof o.founder === "boolean")
+    (o.founder === undefined || typeof o.founder === "boolean") &&
+    (o.cluster === undefined || isClusterId(o.cluster))
   );
 }
 
@@ -45,7 +51,9 @@ export function loadIdentity(dir: string, hasState: boolean, durable: boolean): 
   if (fs.existsSync(path)) {
     const parsed = JSON.parse(fs.readFileSync(path, "utf8")) as unknown;
     if (!isIdentity(parsed))
-      throw new Error(`${path}: not {incarnation: string, admitted: boolean, founder?: boolean}`);
+      throw new Error(
+        `${path}: not {incarnation: string, admitted: boolean, founder?: boolean, cluster?: 16 hex digits}`,
+      );
     // An empty log cannot be a founder's or an admitted voter's (a crash between this file and
     // the bootstrap): it is a new incarnation.
     if (!hasState) return { incarnation: parsed.incarnation, admitted: false, founder: false };

@@ -18,10 +18,11 @@ export async function takeSnapshot(
   incarnations: Readonly<Record<NodeId, string>> = {},
   marginBytes = Number.POSITIVE_INFINITY,
   clusterLevel = 0,
+  clusterId = "",
 ): Promise<void> {
   const snap: Snapshot = {
     meta: { index, term: storage.term(index), conf: node.confStateAt(index) },
-    data: wrapSnapshot(addresses, sm.snapshot(), incarnations, clusterLevel),
+    data: wrapSnapshot(addresses, sm.snapshot(), incarnations, clusterLevel, clusterId),
   };
   await storage.saveSnapshot(snap);
   // Keep up to compactMargin entries, but no more than marginBytes of them.

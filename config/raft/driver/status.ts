@@ -32,6 +32,8 @@ export interface DriverStatus {
   clusterLevel: number;
   /** Leader only: the level the fleet would commit now (undefined while a member is unheard). */
   fleetLevel?: number;
+  /** The cluster id (driver/cluster-identity.ts); "" until the fleet fixed one. */
+  clusterId: string;
 }
 
 export function buildStatus(
@@ -74,5 +76,6 @@ export function buildStatus(
     level: s.level,
     clusterLevel,
     fleetLevel: node.fleetLevel(),
+    clusterId: transport.clusterId,
   };
 }

@@ -2,6 +2,8 @@
 // The handshake binds a connection to (sender, receiver, client nonce, server nonce), so a
 // recorded session replayed on a new connection fails (the server picks a fresh nonce), and
 // each DATA frame's MAC covers its sequence number, so a frame replayed inside a session fails.
+// A version-2 hello's cluster id is bound into both proofs and the session key (`cluster`
+// undefined for version 1: the same MACs as before, so the previous version still talks).
 import { createHmac, createSecretKey, type KeyObject, randomBytes, timingSafeEqual } from "node:crypto";
 import { MAC_BYTES, NONCE_BYTES } from "./frames.js";
 
@@ -29,6 +31,11 @@ function mac(key: KeyObject, label: string, parts: readonly (string | Buffer)[])
   return h.digest();
 }
 
+function withCluster(parts: (string | Buffer)[], cluster: string | undefined): (string | Buffer)[] {
+  if (cluster !== undefined) parts.push(cluster);
+  return parts;
+}
+
 /** What the server proves: it knows the secret and answers this client's nonce as `server`. */
 export function serverProof(
   key: KeyObject,
@@ -36,8 +43,9 @@ export function serverProof(
   client: string,
   cNonce: Buffer,
   sNonce: Buffer,
+  cluster?: string,
 ): Buffer {
-  return mac(key, "shardgate-raft/server", [server, client, cNonce, sNonce]);
+  return mac(key, "shardgate-raft/server", withCluster([server, client, cNonce, sNonce], cluster));
 }
 
 /** What the client proves: it knows the secret and speaks as `client` in this very session. */
@@ -47,8 +55,9 @@ export function clientProof(
   server: string,
   sNonce: Buffer,
   cNonce: Buffer,
+  cluster?: string,
 ): Buffer {
-  return mac(key, "shardgate-raft/client", [client, server, sNonce, cNonce]);
+  return mac(key, "shardgate-raft/client", withCluster([client, server, sNonce, cNonce], cluster));
 }
 
 /** The key that signs this session's DATA frames (sender -> receiver). */
@@ -58,8 +67,11 @@ export function sessionKey(
   to: string,
   cNonce: Buffer,
   sNonce: Buffer,
+  cluster?: string,
 ): KeyObject {
-  return createSecretKey(mac(key, "shardgate-raft/session", [from, to, cNonce, sNonce]));
+  return createSecretKey(
+    mac(key, "shardgate-raft/session", withCluster([from, to, cNonce, sNonce], cluster)),
+  );
 }
 
 export function signData(session: KeyObject, signed: Buffer): Buffer {

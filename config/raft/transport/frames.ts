@@ -1,15 +1,22 @@
 // Wire frames of the Raft transport: u32be length | u8 type | body, length covering type+body.
 //   HELLO     client->server  u8 version | u8 n | sender id | u8 n | receiver id | 16B client nonce
+//             version 2 adds: u8 n | the sender's cluster id (sent only by a node that holds one,
+//             which it adopts only once the whole fleet runs a build that reads version 2)
 //   CHALLENGE server->client  16B server nonce | 32B HMAC proving the server knows the secret
 //   AUTH      client->server  32B HMAC proving the client knows the secret (binds its id)
 //   DATA      client->server  u48be seq | u32be count | (u32be len | payload)* | 32B HMAC
+//   REFUSE    server->client  utf8 text: why a version-2 hello was refused (another cluster),
+//             sent only in answer to a version-2 hello, then the server closes
 // Connections carry data one way: each instance dials every peer for its own outbound traffic.
 
 export const PROTOCOL_VERSION = 1;
+/** A HELLO that names the sender's cluster id (cluster-identity.ts). */
+export const PROTOCOL_VERSION_CLUSTER = 2;
 export const FRAME_HELLO = 1;
 export const FRAME_CHALLENGE = 2;
 export const FRAME_AUTH = 3;
 export const FRAME_DATA = 4;
+export const FRAME_REFUSE = 5;
 export const NONCE_BYTES = 16;
 export const MAC_BYTES = 32;
 export const LENGTH_BYTES = 4;
@@ -32,18 +39,26 @@ function frame(type: number, bodyLength: number): Buffer {
   return out;
 }
 
-export function encodeHello(from: string, to: string, nonce: Buffer): Buffer {
+/** A version-1 HELLO without `cluster`, a version-2 one naming it. */
+export function encodeHello(from: string, to: string, nonce: Buffer, cluster?: string): Buffer {
   const f = Buffer.from(from, "utf8");
   const t = Buffer.from(to, "utf8");
+  const c = cluster === undefined ? null : Buffer.from(cluster, "utf8");
   if (f.length > 255 || t.length > 255) throw new Error("node ids must be at most 255 bytes");
-  const out = frame(FRAME_HELLO, 1 + 1 + f.length + 1 + t.length + NONCE_BYTES);
+  if (c !== null && c.length > 255) throw new Error("cluster ids must be at most 255 bytes");
+  const extra = c === null ? 0 : 1 + c.length;
+  const out = frame(FRAME_HELLO, 1 + 1 + f.length + 1 + t.length + NONCE_BYTES + extra);
   let at = LENGTH_BYTES + 1;
-  out[at++] = PROTOCOL_VERSION;
+  out[at++] = c === null ? PROTOCOL_VERSION : PROTOCOL_VERSION_CLUSTER;
   out[at++] = f.length;
   at += f.copy(out, at);
   out[at++] = t.length;
   at += t.copy(out, at);
-  nonce.copy(out, at);
+  at += nonce.copy(out, at);
+  if (c !== null) {
+    out[at++] = c.length;
+    c.copy(out, at);
+  }
   return out;
 }
 
@@ -52,6 +67,8 @@ export interface Hello {
   from: string;
   to: string;
   nonce: Buffer;
+  /** Version 2: the sender's cluster id. Undefined for version 1. */
+  cluster?: string;
 }
 
 /** `body` excludes the length and type bytes. */
@@ -63,10 +80,25 @@ export function decodeHello(body: Buffer): Hello {
   const from = body.toString("utf8", 2, 2 + fl);
   const tl = body[2 + fl];
   const nonceAt = 3 + fl + tl;
-  if (body.length !== nonceAt + NONCE_BYTES) throw new FrameError("malformed", "hello has the wrong length");
+  const end = nonceAt + NONCE_BYTES;
+  let cluster: string | undefined;
+  if (version === PROTOCOL_VERSION_CLUSTER) {
+    if (body.length < end + 1) throw new FrameError("malformed", "hello has the wrong length");
+    const cl = body[end];
+    if (body.length !== end + 1 + cl) throw new FrameError("malformed", "hello has the wrong length");
+    cluster = body.toString("utf8", end + 1);
+  } else if (body.length !== end) throw new FrameError("malformed", "hello has the wrong length");
   const to = body.toString("utf8", 3 + fl, nonceAt);
   if (from.length === 0 || to.length === 0) throw new FrameError("malformed", "hello with an empty id");
-  return { version, from, to, nonce: Buffer.from(body.subarray(nonceAt)) };
+  return { version, from, to, nonce: Buffer.from(body.subarray(nonceAt, end)), cluster };
+}
+
+/** Why the server refused a version-2 hello (at most 255 bytes of text). */
+export function encodeRefuse(text: string): Buffer {
+  const b = Buffer.from(text, "utf8").subarray(0, 255);
+  const out = frame(FRAME_REFUSE, b.length);
+  b.copy(out, LENGTH_BYTES + 1);
+  return out;
 }
 
 export function encodeChallenge(nonce: Buffer, mac: Buffer): Buffer {

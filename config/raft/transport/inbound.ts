@@ -1,7 +1,11 @@
 // Server side of one inbound connection: runs the handshake (HELLO -> CHALLENGE -> AUTH),
 // then verifies every DATA frame (MAC with the session key, then the exact next sequence
 // number) before handing its payloads up. Anything else is rejected, counted, and the
-// connection is dropped; no input can throw out of here.
+// connection is dropped; no input can throw out of here. A version-2 hello names the sender's
+// cluster id: when this node holds one and the two differ, the hello is refused before any Raft
+// message is read (REFUSE frame with the reason, then close), as etcd refuses "cluster ID
+// mismatch". A version-1 hello names none (the previous version, or a node that has not adopted
+// one yet, e.g. an empty joiner) and is served as before.
 import type { KeyObject } from "node:crypto";
 import type * as net from "node:net";
 import { clientProof, macEqual, newNonce, serverProof, sessionKey, signData } from "./auth.js";
@@ -9,6 +13,7 @@ import {
   decodeData,
   decodeHello,
   encodeChallenge,
+  encodeRefuse,
   FRAME_AUTH,
   FRAME_DATA,
   FRAME_HELLO,
@@ -17,6 +22,7 @@ import {
   HANDSHAKE_FRAME_BYTES,
   MAC_BYTES,
   PROTOCOL_VERSION,
+  PROTOCOL_VERSION_CLUSTER,
 } from "./frames.js";
 import type { RejectReason, TransportCounters } from "./stats.js";
 
@@ -26,6 +32,8 @@ export interface InboundHost {
   readonly counters: TransportCounters;
   readonly maxFrameBytes: number;
   readonly handshakeTimeoutMs: number;
+  /** This node's cluster id, "" while it holds none. */
+  clusterId(): string;
   onReject(reason: RejectReason, peer: string, detail: string): void;
   /** Called once the peer proved its id; returns false to refuse the connection. */
   onAuthenticated(peer: string, sock: net.Socket): void;
@@ -50,6 +58,8 @@ export function serveInbound(host: InboundHost, sock: net.Socket): void {
   let cNonce: Buffer | null = null;
   let sNonce: Buffer | null = null;
   let session: KeyObject | null = null;
+  /** The hello's cluster id (version 2), bound into the proofs and the session key. */
+  let cluster: string | undefined;
   let expectSeq = 1;
   let timer: NodeJS.Timeout | null = setTimeout(() => {
     timer = null;
@@ -63,6 +73,17 @@ export function serveInbound(host: InboundHost, sock: net.Socket): void {
     timer = null;
     host.onReject(reason, peer || sock.remoteAddress || "?", detail);
     sock.destroy();
+  }
+
+  /** Tells the client why (it would otherwise take a silent close for a network fault), then closes. */
+  function refuse(why: string): void {
+    if (phase === "dead") return;
+    phase = "dead";
+    if (timer) clearTimeout(timer);
+    timer = null;
+    host.onReject("cluster_mismatch", peer, why);
+    sock.end(encodeRefuse(why));
+    setTimeout(() => sock.destroy(), 1000).unref();
   }
 
   function onFrame(type: number, body: Buffer): boolean {
@@ -84,22 +105,30 @@ export function serveInbound(host: InboundHost, sock: net.Socket): void {
     if (phase === "hello") {
       if (type !== FRAME_HELLO) throw new Rejection("malformed", `expected hello, got frame type ${type}`);
       const h = decodeHello(body);
-      if (h.version !== PROTOCOL_VERSION) throw new Rejection("bad_version", `protocol version ${h.version}`);
+      if (h.version !== PROTOCOL_VERSION && h.version !== PROTOCOL_VERSION_CLUSTER)
+        throw new Rejection("bad_version", `protocol version ${h.version}`);
       if (h.to !== host.self)
         throw new Rejection("wrong_receiver", `hello for ${h.to}, this is ${host.self}`);
       peer = h.from;
+      const own = host.clusterId();
+      if (h.cluster !== undefined && h.cluster !== "" && own !== "" && h.cluster !== own) {
+        const why = `cluster ID mismatch: ${peer} belongs to cluster ${h.cluster}, ${host.self} to cluster ${own}`;
+        refuse(why);
+        return false;
+      }
+      cluster = h.cluster;
       cNonce = h.nonce;
       sNonce = newNonce();
-      sock.write(encodeChallenge(sNonce, serverProof(host.key, host.self, peer, cNonce, sNonce)));
+      sock.write(encodeChallenge(sNonce, serverProof(host.key, host.self, peer, cNonce, sNonce, cluster)));
       phase = "auth";
       return true;
     }
     if (phase === "auth") {
       if (type !== FRAME_AUTH || body.length !== MAC_BYTES) throw new Rejection("malformed", "expected auth");
-      const want = clientProof(host.key, peer, host.self, sNonce as Buffer, cNonce as Buffer);
+      const want = clientProof(host.key, peer, host.self, sNonce as Buffer, cNonce as Buffer, cluster);
       if (!macEqual(body, want))
         throw new Rejection("bad_mac", "client proof mismatch (wrong secret or replayed handshake)");
-      session = sessionKey(host.key, peer, host.self, cNonce as Buffer, sNonce as Buffer);
+      session = sessionKey(host.key, peer, host.self, cNonce as Buffer, sNonce as Buffer, cluster);
       phase = "open";
       reader.setLimit(host.maxFrameBytes);
       if (timer) clearTimeout(timer);

@@ -12,6 +12,7 @@ import {
   encodeDataUnsigned,
   encodeHello,
   FRAME_CHALLENGE,
+  FRAME_REFUSE,
   FrameError,
   FrameReader,
   HANDSHAKE_FRAME_BYTES,
@@ -33,6 +34,8 @@ export interface LinkSettings {
   readonly backoffMinMs: number;
   readonly backoffMaxMs: number;
   readonly rand: () => number;
+  /** This node's cluster id, "" while it holds none (then hellos are version 1). */
+  readonly clusterId: () => string;
   readonly onReject: (reason: RejectReason, peer: string, detail: string) => void;
 }
 
@@ -136,6 +139,8 @@ export class PeerLink {
     }
     this.state = "connecting";
     const cNonce = newNonce();
+    const own = this.s.clusterId();
+    const cluster = own === "" ? undefined : own;
     const sock = net.connect({ host: addr.host, port: addr.port });
     this.sock = sock;
     sock.setNoDelay(true);
@@ -148,12 +153,17 @@ export class PeerLink {
       sock.destroy();
     }, this.s.handshakeTimeoutMs);
     sock.on("connect", () => {
-      sock.write(encodeHello(this.s.self, this.peer, cNonce));
+      sock.write(encodeHello(this.s.self, this.peer, cNonce, cluster));
     });
     sock.on("data", (chunk: Buffer) => {
       if (this.sock !== sock) return;
       try {
         reader.push(chunk, (type, body) => {
+          if (this.state === "connecting" && type === FRAME_REFUSE && cluster !== undefined) {
+            this.s.onReject("cluster_mismatch", this.peer, `refused by the server: ${body.toString("utf8")}`);
+            sock.destroy();
+            return false;
+          }
           if (
             this.state !== "connecting" ||
             type !== FRAME_CHALLENGE ||
@@ -165,13 +175,13 @@ export class PeerLink {
           }
           const sNonce = Buffer.from(body.subarray(0, NONCE_BYTES));
           const proof = body.subarray(NONCE_BYTES);
-          if (!macEqual(proof, serverProof(this.s.key, this.peer, this.s.self, cNonce, sNonce))) {
+          if (!macEqual(proof, serverProof(this.s.key, this.peer, this.s.self, cNonce, sNonce, cluster))) {
             this.s.onReject("bad_server_proof", this.peer, "server does not know the cluster secret");
             sock.destroy();
             return false;
           }
-          sock.write(encodeAuth(clientProof(this.s.key, this.s.self, this.peer, sNonce, cNonce)));
-          this.session = sessionKey(this.s.key, this.s.self, this.peer, cNonce, sNonce);
+          sock.write(encodeAuth(clientProof(this.s.key, this.s.self, this.peer, sNonce, cNonce, cluster)));
+          this.session = sessionKey(this.s.key, this.s.self, this.peer, cNonce, sNonce, cluster);
           this.seq = 0;
           this.state = "open";
           this.attempt = 0;

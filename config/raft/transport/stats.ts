@@ -11,6 +11,7 @@ export const REJECT_REASONS = [
   "handshake_timeout",
   "bad_server_proof",
   "too_many_handshakes",
+  "cluster_mismatch",
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 

@@ -44,6 +44,11 @@ export interface TcpTransportOptions {
   backoffMaxMs?: number;
   /** Jitter source for reconnect backoff (inject a seeded PRNG in tests). */
   rand?: () => number;
+  /**
+   * This node's cluster id ("" or absent: none yet; see setClusterId). With one, hellos name it
+   * (version 2) and a hello naming another is refused (cluster_mismatch).
+   */
+  clusterId?: string;
 }
 
 export interface PeerStats {
@@ -78,12 +83,14 @@ export class TcpTransport extends EventEmitter {
   private stopped = false;
   /** Inbound connections accepted and not yet authenticated (bounded by maxPendingHandshakes). */
   private handshaking = 0;
+  private cluster: string;
 
   constructor(opts: TcpTransportOptions) {
     super();
     if (!opts.id) throw new Error("transport: id is required");
     this.id = opts.id;
     this.opts = opts;
+    this.cluster = opts.clusterId ?? "";
     const counters = this.counters;
     this.settings = {
       self: opts.id,
@@ -98,6 +105,7 @@ export class TcpTransport extends EventEmitter {
       backoffMinMs: opts.backoffMinMs ?? 20,
       backoffMaxMs: opts.backoffMaxMs ?? 1000,
       rand: opts.rand ?? Math.random,
+      clusterId: () => this.cluster,
       onReject: (reason, peer, detail) => {
         counters.rejected[reason]++;
         this.emit("reject", { reason, peer, detail } satisfies RejectEvent);
@@ -127,6 +135,22 @@ export class TcpTransport extends EventEmitter {
 
   address(): string {
     return this.listenAddress;
+  }
+
+  /** This node's cluster id ("" while none). */
+  get clusterId(): string {
+    return this.cluster;
+  }
+
+  /**
+   * Adopts a cluster id: later handshakes name it and refuse another. Connections already open
+   * were checked against the previous one ("" checks nothing), so they are dropped and redialled.
+   */
+  setClusterId(id: string): void {
+    if (id === this.cluster) return;
+    this.cluster = id;
+    for (const l of this.links.values()) l.reset(l.address);
+    for (const s of this.inbound.values()) s.destroy();
   }
 
   private accept(sock: net.Socket): void {
@@ -163,6 +187,7 @@ export class TcpTransport extends EventEmitter {
         counters: this.counters,
         maxFrameBytes: this.settings.maxFrameBytes,
         handshakeTimeoutMs: this.settings.handshakeTimeoutMs,
+        clusterId: this.settings.clusterId,
         onReject: this.settings.onReject,
         onAuthenticated: (peer, s) => {
           settled();

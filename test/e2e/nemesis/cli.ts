@@ -1,7 +1,9 @@
-// `npm run nemesis -- [--seed N] [--duration-ms MS]`: one seeded nemesis run (see
+// `npm run nemesis -- [--seed N] [--duration-ms MS]`: one seeded nemesis run (--seed, else
+// TEST_SEED as every seeded test takes it, else a random one; see
 // run-nemesis.ts); prints the seed first, the schedule, and a summary line last. The same
 // seed replays the same schedule (kill/restart/cut/heal choices and the writer's operations;
 // what the processes do in between is real time).
+import { SEED_OVERRIDE } from "../../support/prng.js";
 import { runNemesis } from "./run-nemesis.js";
 
 function arg(name: string): string | undefined {
@@ -9,7 +11,7 @@ function arg(name: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
-const seed = Number(arg("--seed") ?? Math.floor(Math.random() * 1_000_000));
+const seed = Number(arg("--seed") ?? SEED_OVERRIDE ?? Math.floor(Math.random() * 1_000_000));
 const durationMs = Number(arg("--duration-ms") ?? 60_000);
 if (!Number.isInteger(seed) || seed < 0 || !Number.isFinite(durationMs) || durationMs < 1_000) {
   process.stderr.write("usage: nemesis [--seed N] [--duration-ms MS (>= 1000)]\n");

@@ -10,6 +10,13 @@ import {
   type ReadState,
 } from "../../../config/raft/core/index.js";
 import type { ConfState, Entry } from "../../../config/raft/types.js";
+import { testSeed } from "../../support/prng.js";
+
+/**
+ * The nodes' election-timeout seed (a restart draws SEED + 1): TEST_SEED sets it, 7 by default.
+ * A failing file prints it and the re-run command (test/support/prng.ts).
+ */
+const SEED = testSeed(7);
 
 export interface SyncNode {
   readonly id: string;
@@ -50,7 +57,7 @@ export class SyncNet {
         ...this.raftOpts,
         id,
         storage,
-        seed: 7,
+        seed: SEED,
         incarnation,
       }),
       applied: [],
@@ -76,7 +83,7 @@ export class SyncNet {
       ...this.raftOpts,
       id,
       storage: n.storage,
-      seed: 8,
+      seed: SEED + 1,
       applied: n.storage.firstIndex() - 1,
     });
   }
