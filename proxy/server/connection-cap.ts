@@ -46,6 +46,8 @@ export interface ConnectionCapOptions {
   onRefused?: () => void;
   /** An idle connection closed to make room. */
   onReclaimed?: () => void;
+  /** Monotonic clock in ms (performance.now by default; tests freeze it to hold the back-off window). */
+  now?: () => number;
 }
 
 export interface ConnectionCap {
@@ -63,7 +65,7 @@ interface Entry {
   http: HttpSocket | null;
   /** Upgraded (websocket): the socket left the HTTP server; never reclaimed. */
   pinned: boolean;
-  /** performance.now() when its last request started (or it was accepted, before any). */
+  /** The clock (opts.now) when its last request started (or it was accepted, before any). */
   idleSince: number;
   /** Neighbours in the list (least recently active at its head); null when not in it. */
   prev: Entry | null;
@@ -158,17 +160,18 @@ type ConnectionListener = (this: Server, socket: Socket) => void;
 export function capConnections(server: Server, opts: ConnectionCapOptions): ConnectionCap {
   let open = 0;
   const idle = new IdleList();
+  const clock = opts.now ?? performanceNow;
   const inner = server.listeners("connection") as ConnectionListener[];
   server.removeAllListeners("connection");
 
-  /** Until when a walk that found every candidate busy is not repeated (performance.now()). */
+  /** Until when a walk that found every candidate busy is not repeated (on the clock). */
   let noIdleUntil = 0;
 
   function reclaimOne(): boolean {
     // At the cap with many candidates all busy (a flood while every slot serves a slow request),
     // each new connection would walk them all: one such walk per NO_IDLE_RECHECK_MS at most,
     // refusals in between. A connection that went idle within that window makes room a few ms later.
-    const now = performance.now();
+    const now = clock();
     if (now < noIdleUntil) return false;
     const entry = idle.takeIdle(now);
     if (entry === null) {
@@ -193,7 +196,7 @@ export function capConnections(server: Server, opts: ConnectionCapOptions): Conn
       socket,
       http: null,
       pinned: false,
-      idleSince: performance.now(),
+      idleSince: clock(),
       prev: null,
       next: null,
       listed: false,
@@ -213,7 +216,7 @@ export function capConnections(server: Server, opts: ConnectionCapOptions): Conn
     if (entry === undefined || entry.pinned) return;
     // Answered at least once from now on: a candidate (keep-alive mode), moved to the tail.
     entry.http ??= req.socket;
-    entry.idleSince = performance.now();
+    entry.idleSince = clock();
     idle.push(entry);
   });
   server.on("upgrade", (req: IncomingMessage) => {
@@ -228,7 +231,7 @@ export function capConnections(server: Server, opts: ConnectionCapOptions): Conn
     idle: () => idle.idleCount(),
     oldestIdleMs: () => {
       const entry = idle.firstIdle();
-      return entry === null ? 0 : performance.now() - entry.idleSince;
+      return entry === null ? 0 : clock() - entry.idleSince;
     },
   };
 }
@@ -259,3 +262,7 @@ function refuse(socket: Socket, tls: boolean): void {
 }
 
 function noop(): void {}
+
+function performanceNow(): number {
+  return performance.now();
+}
