@@ -27,7 +27,7 @@
 // (pipelined ones queue behind it) until the last one finished, null otherwise. At the cap the
 // candidates are walked from the least recently active; busy ones passed go to the tail.
 
-import type { IncomingMessage, Server } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { rawErrorResponse } from "../errors.js";
@@ -139,6 +139,11 @@ class IdleList {
     return null;
   }
 
+  /** The least recently active candidate (the list's head), for a walk of them all. */
+  first(): Entry | null {
+    return this.head;
+  }
+
   /** Connections idle now (at scrape time: a walk of the candidates). */
   idleCount(): number {
     let n = 0;
@@ -152,6 +157,8 @@ const NO_IDLE_RECHECK_MS = 10;
 const LONG_WALK = 256;
 
 const ENTRY = Symbol("shardgate.connectionCapEntry");
+/** On a capped server: ends keep-alive on every HTTP/1.1 response not yet begun (endKeepAlive). */
+const END_KEEP_ALIVE = Symbol("shardgate.endKeepAlive");
 type Tagged = Duplex & { [ENTRY]?: Entry; _parent?: unknown };
 
 type ConnectionListener = (this: Server, socket: Socket) => void;
@@ -226,6 +233,16 @@ export function capConnections(server: Server, opts: ConnectionCapOptions): Conn
     idle.remove(entry);
   });
 
+  (server as Server & { [END_KEEP_ALIVE]?: () => void })[END_KEEP_ALIVE] = () => {
+    for (let e = idle.first(); e !== null; e = e.next) {
+      const res = e.http?._httpMessage as
+        | { headersSent?: boolean; shouldKeepAlive?: boolean }
+        | null
+        | undefined;
+      if (res != null && res.headersSent === false) res.shouldKeepAlive = false;
+    }
+  };
+
   return {
     open: () => open,
     idle: () => idle.idleCount(),
@@ -262,6 +279,22 @@ function refuse(socket: Socket, tls: boolean): void {
 }
 
 function noop(): void {}
+
+/**
+ * At the start of a drain: every HTTP/1.1 response whose head is not yet sent, and every
+ * request that arrives from now on, answers with `Connection: close` and the connection then
+ * ends (nginx and HAProxy turn keep-alive off on a graceful stop the same way). Node's server
+ * keeps answering `keep-alive` after close(), so a client sent its next request on the
+ * connection just as the drain closed it as idle: a reset on every busy keep-alive connection.
+ * The in-flight responses are found through the cap's list (keep-alive mode lists every
+ * connection that has had a request); a server without a cap gets the second half only.
+ */
+export function endKeepAlive(server: Server): void {
+  server.prependListener("request", (_req: IncomingMessage, res: ServerResponse) => {
+    res.shouldKeepAlive = false;
+  });
+  (server as Server & { [END_KEEP_ALIVE]?: () => void })[END_KEEP_ALIVE]?.();
+}
 
 function performanceNow(): number {
   return performance.now();
