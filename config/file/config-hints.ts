@@ -2,14 +2,18 @@
 // stays valid (start runs, validate exits 0), and `validate` and the start log name each one.
 // - a gRPC-looking route to an http1 pool (grpc-route-hints.ts);
 // - a pool no route sends traffic to (a route renamed or deleted, a pool staged early):
-//   its members are health-checked and routed by nobody.
+//   its members are health-checked and routed by nobody;
+// - two members of one pool at the same address (a copy-paste that forgot to change the port):
+//   that upstream takes both members' keys, and its failures count twice. `weight` is the way
+//   to give one upstream a larger share.
 
+import { formatAddress } from "../address.js";
 import { grpcRouteHints } from "./grpc-route-hints.js";
 import type { ShardgateConfig } from "./schema.js";
 
 export interface ConfigHint {
   /** A stable name for log pipelines (the start log's `check` field). */
-  readonly check: "grpc_route_on_http1_pool" | "pool_without_route";
+  readonly check: "grpc_route_on_http1_pool" | "pool_without_route" | "duplicate_member_address";
   readonly text: string;
 }
 
@@ -20,9 +24,27 @@ export function unroutedPoolHints(config: Pick<ShardgateConfig, "pools" | "route
     .map((pool) => `pools.${pool} is not the pool of any route: no request reaches its members`);
 }
 
+export function duplicateAddressHints(config: Pick<ShardgateConfig, "pools">): string[] {
+  const out: string[] = [];
+  for (const [pool, p] of Object.entries(config.pools)) {
+    const first = new Map<string, number>();
+    p.members.forEach((m, i) => {
+      const address = formatAddress(m.address).toLowerCase();
+      const at = first.get(address);
+      if (at === undefined) first.set(address, i);
+      else
+        out.push(
+          `pools.${pool}.members[${i}] (${m.id}) has the address of members[${at}] (${p.members[at].id}), ${formatAddress(m.address)}: that upstream takes both members' keys (use weight to give it a larger share)`,
+        );
+    });
+  }
+  return out;
+}
+
 export function configHints(config: Pick<ShardgateConfig, "pools" | "routes">): ConfigHint[] {
   return [
     ...grpcRouteHints(config).map((text) => ({ check: "grpc_route_on_http1_pool" as const, text })),
     ...unroutedPoolHints(config).map((text) => ({ check: "pool_without_route" as const, text })),
+    ...duplicateAddressHints(config).map((text) => ({ check: "duplicate_member_address" as const, text })),
   ];
 }

@@ -8,6 +8,7 @@ import { isPair, isScalar, isSeq, LineCounter, parseDocument, visit } from "yaml
 import { errorText } from "../coded-error.js";
 import { type ConfigError, describeFound, formatPath } from "./config-error.js";
 import { crossCheck } from "./cross-check.js";
+import { duplicateKeyErrors } from "./duplicate-keys.js";
 import { fastParse } from "./fast-yaml.js";
 import { interpolateDocument } from "./interpolate.js";
 import { locate } from "./locate.js";
@@ -152,6 +153,10 @@ function parseConfigText(text: string, env: NodeJS.ProcessEnv, baseDir: string):
   if (doc.errors.length > 0) {
     // Only the first syntax error is reliable; the parser's later ones cascade from it.
     const e = doc.errors[0];
+    if (e.code === "DUPLICATE_KEY") {
+      const dups = duplicateKeyErrors(text, lines);
+      if (dups.length > 0) return { ok: false, errors: dups };
+    }
     const line = e.linePos?.[0].line;
     const reason = e.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
     const sourceLine = line === undefined ? "" : (text.split("\n")[line - 1] ?? "");
@@ -326,7 +331,7 @@ export async function loadConfigFileText(
           path: "",
           expected: "a readable config file",
           found: `${path} (${code})`,
-          message: `cannot read config file ${path}: ${code === "ENOENT" ? "no such file" : code}`,
+          message: `cannot read config file ${path}: ${unreadableReason(code)}`,
         },
       ],
     };
@@ -358,4 +363,12 @@ export function parseRouting(value: unknown): RoutingResult {
   ];
   if (errors.length > 0 || !parsed.success) return { ok: false, errors };
   return { ok: true, routing: parsed.data };
+}
+
+/** Why a config file could not be read, in words (the errno code for anything unusual). */
+function unreadableReason(code: string): string {
+  if (code === "ENOENT") return "no such file";
+  if (code === "EISDIR") return "it is a directory, expected a file (EISDIR)";
+  if (code === "EACCES" || code === "EPERM") return `permission denied (${code})`;
+  return code;
 }

@@ -6,6 +6,7 @@ import type { Server } from "node:http";
 import type { Logger } from "pino";
 import type { ClusterNode } from "../cluster/cluster-node.js";
 import type { DataPlane } from "../forward/types.js";
+import { endKeepAlive } from "../server/connection-cap.js";
 import { errorText } from "./errors.js";
 
 export interface ShutdownParts {
@@ -34,6 +35,9 @@ export async function drainAndClose(p: ShutdownParts, reason: string): Promise<v
     { reason, inFlight: dataPlane.inFlight(), drainTimeoutMs: deadlineMs },
     "shutting down: draining",
   );
+  // Responses from now on say `Connection: close`: a client must not send its next request on
+  // a connection the loop below is about to close as idle (connection-cap.ts endKeepAlive).
+  endKeepAlive(proxyServer);
   const closed = new Promise<void>((r) => proxyServer.close(() => r()));
   // Keep-alive connections that are between requests are closed at once, and again as
   // each in-flight response completes, so clients reconnect elsewhere instead of waiting.

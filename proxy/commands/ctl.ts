@@ -58,7 +58,8 @@ export async function run(argv: string[]): Promise<number> {
     .flatMap((a) => a.split(","))
     .map((a) => a.trim().replace(/\/+$/, ""))
     .filter((a) => a !== "");
-  const badUrl = admins.find((a) => !/^https?:\/\/[^/\s]+$/.test(a));
+  // The shape, then a real parse: "http://[::1" or "http://h:99999" fit the shape but are no URL.
+  const badUrl = admins.find((a) => !/^https?:\/\/[^/\s]+$/.test(a) || !URL.canParse(a));
   if (admins.length === 0 || badUrl !== undefined) {
     console.error(`shardgate ctl: --admin expects a URL like http://127.0.0.1:9901, got "${badUrl ?? ""}"`);
     return 2;

@@ -27,7 +27,7 @@
 // (pipelined ones queue behind it) until the last one finished, null otherwise. At the cap the
 // candidates are walked from the least recently active; busy ones passed go to the tail.
 
-import type { IncomingMessage, Server } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { rawErrorResponse } from "../errors.js";
@@ -46,6 +46,8 @@ export interface ConnectionCapOptions {
   onRefused?: () => void;
   /** An idle connection closed to make room. */
   onReclaimed?: () => void;
+  /** Monotonic clock in ms (performance.now by default; tests freeze it to hold the back-off window). */
+  now?: () => number;
 }
 
 export interface ConnectionCap {
@@ -63,7 +65,7 @@ interface Entry {
   http: HttpSocket | null;
   /** Upgraded (websocket): the socket left the HTTP server; never reclaimed. */
   pinned: boolean;
-  /** performance.now() when its last request started (or it was accepted, before any). */
+  /** The clock (opts.now) when its last request started (or it was accepted, before any). */
   idleSince: number;
   /** Neighbours in the list (least recently active at its head); null when not in it. */
   prev: Entry | null;
@@ -137,6 +139,11 @@ class IdleList {
     return null;
   }
 
+  /** The least recently active candidate (the list's head), for a walk of them all. */
+  first(): Entry | null {
+    return this.head;
+  }
+
   /** Connections idle now (at scrape time: a walk of the candidates). */
   idleCount(): number {
     let n = 0;
@@ -150,6 +157,8 @@ const NO_IDLE_RECHECK_MS = 10;
 const LONG_WALK = 256;
 
 const ENTRY = Symbol("shardgate.connectionCapEntry");
+/** On a capped server: ends keep-alive on every HTTP/1.1 response not yet begun (endKeepAlive). */
+const END_KEEP_ALIVE = Symbol("shardgate.endKeepAlive");
 type Tagged = Duplex & { [ENTRY]?: Entry; _parent?: unknown };
 
 type ConnectionListener = (this: Server, socket: Socket) => void;
@@ -158,17 +167,18 @@ type ConnectionListener = (this: Server, socket: Socket) => void;
 export function capConnections(server: Server, opts: ConnectionCapOptions): ConnectionCap {
   let open = 0;
   const idle = new IdleList();
+  const clock = opts.now ?? performanceNow;
   const inner = server.listeners("connection") as ConnectionListener[];
   server.removeAllListeners("connection");
 
-  /** Until when a walk that found every candidate busy is not repeated (performance.now()). */
+  /** Until when a walk that found every candidate busy is not repeated (on the clock). */
   let noIdleUntil = 0;
 
   function reclaimOne(): boolean {
     // At the cap with many candidates all busy (a flood while every slot serves a slow request),
     // each new connection would walk them all: one such walk per NO_IDLE_RECHECK_MS at most,
     // refusals in between. A connection that went idle within that window makes room a few ms later.
-    const now = performance.now();
+    const now = clock();
     if (now < noIdleUntil) return false;
     const entry = idle.takeIdle(now);
     if (entry === null) {
@@ -193,7 +203,7 @@ export function capConnections(server: Server, opts: ConnectionCapOptions): Conn
       socket,
       http: null,
       pinned: false,
-      idleSince: performance.now(),
+      idleSince: clock(),
       prev: null,
       next: null,
       listed: false,
@@ -213,7 +223,7 @@ export function capConnections(server: Server, opts: ConnectionCapOptions): Conn
     if (entry === undefined || entry.pinned) return;
     // Answered at least once from now on: a candidate (keep-alive mode), moved to the tail.
     entry.http ??= req.socket;
-    entry.idleSince = performance.now();
+    entry.idleSince = clock();
     idle.push(entry);
   });
   server.on("upgrade", (req: IncomingMessage) => {
@@ -223,12 +233,22 @@ export function capConnections(server: Server, opts: ConnectionCapOptions): Conn
     idle.remove(entry);
   });
 
+  (server as Server & { [END_KEEP_ALIVE]?: () => void })[END_KEEP_ALIVE] = () => {
+    for (let e = idle.first(); e !== null; e = e.next) {
+      const res = e.http?._httpMessage as
+        | { headersSent?: boolean; shouldKeepAlive?: boolean }
+        | null
+        | undefined;
+      if (res != null && res.headersSent === false) res.shouldKeepAlive = false;
+    }
+  };
+
   return {
     open: () => open,
     idle: () => idle.idleCount(),
     oldestIdleMs: () => {
       const entry = idle.firstIdle();
-      return entry === null ? 0 : performance.now() - entry.idleSince;
+      return entry === null ? 0 : clock() - entry.idleSince;
     },
   };
 }
@@ -259,3 +279,23 @@ function refuse(socket: Socket, tls: boolean): void {
 }
 
 function noop(): void {}
+
+/**
+ * At the start of a drain: every HTTP/1.1 response whose head is not yet sent, and every
+ * request that arrives from now on, answers with `Connection: close` and the connection then
+ * ends (nginx and HAProxy turn keep-alive off on a graceful stop the same way). Node's server
+ * keeps answering `keep-alive` after close(), so a client sent its next request on the
+ * connection just as the drain closed it as idle: a reset on every busy keep-alive connection.
+ * The in-flight responses are found through the cap's list (keep-alive mode lists every
+ * connection that has had a request); a server without a cap gets the second half only.
+ */
+export function endKeepAlive(server: Server): void {
+  server.prependListener("request", (_req: IncomingMessage, res: ServerResponse) => {
+    res.shouldKeepAlive = false;
+  });
+  (server as Server & { [END_KEEP_ALIVE]?: () => void })[END_KEEP_ALIVE]?.();
+}
+
+function performanceNow(): number {
+  return performance.now();
+}

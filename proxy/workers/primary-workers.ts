@@ -10,6 +10,7 @@ import type { ShardgateConfig } from "../../config/file/schema.js";
 import type { ClusterStateData, StateChange } from "../../config/state/cluster-state.js";
 import { LiveAggregate } from "./live-aggregate.js";
 import type { RoutingRebuild } from "./messages.js";
+import { MetricsCarry, type WorkerMetrics } from "./metrics-carry.js";
 import { type SupervisorInit, WorkerSupervisor, type WorkerView } from "./supervisor.js";
 import { WorkerOutcomes } from "./worker-outcomes.js";
 
@@ -117,13 +118,18 @@ export class PrimaryWorkers {
 
   /**
    * The admin API's /metrics: this process's registry (Raft, cluster, reloads) and every
-   * worker's (requests, latencies, in-flight), summed per series by prom-client's aggregator.
+   * worker's (requests, latencies, in-flight), summed per series by prom-client's aggregator;
+   * the counters of restarted workers are carried on, so no total goes backwards (metrics-carry.ts).
    */
   registry(own: Registry): Pick<Registry, "contentType" | "metrics"> {
+    const carry = new MetricsCarry();
     return {
       contentType: own.contentType,
       metrics: async () => {
-        const parts = [await own.getMetricsAsJSON(), ...(await this.s.metrics())];
+        const answered = (await this.s.metrics()) as WorkerMetrics[];
+        const live = new Set<number>();
+        for (const v of this.s.views()) if (v.pid !== null) live.add(v.pid);
+        const parts = [await own.getMetricsAsJSON(), ...(await carry.parts(answered, live))];
         return AggregatorRegistry.aggregate(
           parts as Parameters<typeof AggregatorRegistry.aggregate>[0],
         ).metrics();

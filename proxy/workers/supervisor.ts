@@ -76,7 +76,10 @@ export class WorkerSupervisor {
   private readonly slots: Slot[] = [];
   private stopping = false;
   private nextMetricsId = 1;
-  private readonly metricsWaiters = new Map<number, { left: number; got: unknown[][]; done: () => void }>();
+  private readonly metricsWaiters = new Map<
+    number,
+    { left: number; got: Array<{ pid: number; json: unknown[] }>; done: () => void }
+  >();
 
   constructor(private readonly s: SupervisorInit) {
     // Every worker accepts on the shared socket itself (as nginx workers do), unless the operator
@@ -212,7 +215,7 @@ export class WorkerSupervisor {
       case "metrics": {
         const waiter = this.metricsWaiters.get(msg.id);
         if (waiter === undefined) return;
-        waiter.got.push(msg.json);
+        waiter.got.push({ pid: w.process.pid ?? -1, json: msg.json });
         if (--waiter.left === 0) waiter.done();
         return;
       }
@@ -273,13 +276,13 @@ export class WorkerSupervisor {
       if (slot.worker !== null && slot.ready) this.send(slot.worker, { t: "local", log });
   }
 
-  /** Each live worker's registry as prom-client JSON (those that answer within the deadline). */
-  metrics(): Promise<unknown[][]> {
+  /** Each live worker's registry as prom-client JSON, with its pid (those that answer within the deadline). */
+  metrics(): Promise<Array<{ pid: number; json: unknown[] }>> {
     const live = this.slots.filter((s) => s.ready && s.worker?.isConnected() === true);
     if (live.length === 0) return Promise.resolve([]);
     const id = this.nextMetricsId++;
     return new Promise((resolve) => {
-      const got: unknown[][] = [];
+      const got: Array<{ pid: number; json: unknown[] }> = [];
       const done = (): void => {
         clearTimeout(timer);
         this.metricsWaiters.delete(id);

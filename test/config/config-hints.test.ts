@@ -44,3 +44,27 @@ test("validate prints it as a warning and exits 0", async (t) => {
   assert.match(r.stderr, /warning: pools\.staged is not the pool of any route/);
   assert.doesNotMatch(r.stderr, /pools\.users/);
 });
+
+test("two members of one pool at one address: a duplicate_member_address warning, exit 0", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "sg-hints-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, "c.yaml");
+  writeFileSync(
+    file,
+    STAGED.replace(
+      "      - { id: u1, address: 127.0.0.1:9 }",
+      "      - { id: u1, address: 127.0.0.1:9 }\n      - { id: u2, address: 127.0.0.1:9 }",
+    ).replace("routes:\n", "routes:\n  - { match: { pathPrefix: /staged }, pool: staged, key: [ip] }\n"),
+  );
+  const r = await runShardgate(["validate", "--config", file]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^ok: 2 pools, 2 routes/);
+  const warnings = r.stderr.split("\n").filter((l) => l.includes("warning:"));
+  assert.deepEqual(
+    warnings.map((l) => l.slice(l.indexOf("warning: ") + 9)),
+    [
+      "pools.users.members[1] (u2) has the address of members[0] (u1), 127.0.0.1:9: that upstream takes both members' keys (use weight to give it a larger share)",
+    ],
+    r.stderr,
+  );
+});

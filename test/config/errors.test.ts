@@ -357,9 +357,10 @@ test("bad YAML syntax reports the first error with its position", () => {
   assert.match(errors[0].message, /YAML syntax error/);
 });
 
-test("duplicate keys are a YAML error", () => {
+test("duplicate keys are an error naming the key's path", () => {
   const errors = errorsOf(`${POOL}${ROUTE}pools: {}\n`);
-  assert.match(errors[0].message, /unique/i);
+  assert.equal(errors[0].path, "pools");
+  assert.match(errors[0].message, /^duplicate key "pools" \(first at line 1\)/);
 });
 
 test("an unquoted variable reference inside a flow mapping gets a quoting hint", () => {
