@@ -3,6 +3,8 @@
 // JSON body is {error: code, message, requestId}. test/proxy/errors.test.ts checks that every
 // code here is documented in README.md.
 
+import { htmlSafeJson } from "./admin/html-safe-json.js";
+
 export interface ProxyErrorDef {
   readonly code: string;
   readonly status: number;
@@ -91,10 +93,13 @@ export type ErrorCode = keyof typeof ERRORS;
 /** All registered errors, for documentation checks and the report. */
 export const ERROR_LIST: readonly ProxyErrorDef[] = Object.freeze(Object.values(ERRORS));
 
-/** The JSON body shardgate sends for `code`. */
+/**
+ * The JSON body shardgate sends for `code`. The request id may be the client's own
+ * (X-Request-Id, any visible ASCII): written HTML-safe, a `<script>` in it is never markup.
+ */
 export function errorBody(code: ErrorCode, requestId: string): string {
   const e = ERRORS[code];
-  return JSON.stringify({ error: e.code, message: e.message, requestId });
+  return htmlSafeJson({ error: e.code, message: e.message, requestId });
 }
 
 /** A complete raw HTTP/1.1 response for sockets that never became a ServerResponse (clientError, upgrades). */

@@ -3,6 +3,7 @@
 // once per FEED_TTL_MS and shared by every open page, so ten dashboards cost about what one
 // does (see `npm run bench -- dashboard`).
 
+import { htmlSafeJson } from "./html-safe-json.js";
 import type { OpsBackend } from "./ops-types.js";
 
 const FEED_TTL_MS = 500;
@@ -36,6 +37,6 @@ export class DashboardFeed {
       changes: this.ops.changes().slice(-20),
       fleet,
     };
-    return `${JSON.stringify(body)}\n`;
+    return `${htmlSafeJson(body)}\n`;
   }
 }

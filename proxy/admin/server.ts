@@ -12,6 +12,7 @@ import { answerClientError } from "../server/client-error.js";
 import { capConnections } from "../server/connection-cap.js";
 import { lingerClose } from "../server/linger-close.js";
 import { checkAdminToken } from "./auth.js";
+import { htmlSafeJson } from "./html-safe-json.js";
 import { handleOpsRoute, OPS_WRITE_PATH } from "./ops-routes.js";
 import { redactTarget } from "./redact.js";
 import type { AdminBackend, AdminError, AdminResult, ExpositionWriter } from "./types.js";
@@ -79,7 +80,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 function send(res: ServerResponse, status: number, body: unknown, retryAfterS?: number): void {
-  const text = `${JSON.stringify(body)}\n`;
+  const text = `${htmlSafeJson(body)}\n`;
   const headers: Record<string, string | number> = {
     "content-type": JSON_TYPE,
     "content-length": Buffer.byteLength(text),
@@ -383,6 +384,9 @@ export function createAdminServer(opts: AdminServerOptions): Server {
           connectionsCheckingInterval: Math.max(25, Math.min(30_000, Math.floor((t.headers || 30_000) / 4))),
         };
   const server = createServer(options, (req, res) => {
+    // Every answer, JSON, metrics text or the page, is read as the type it declares: a browser
+    // led to an admin URL must not sniff a reflected value into HTML.
+    res.setHeader("x-content-type-options", "nosniff");
     handle(req, res).catch((err: unknown) => {
       log.error({ err }, "admin handler failed");
       if (!res.headersSent)
@@ -396,7 +400,10 @@ export function createAdminServer(opts: AdminServerOptions): Server {
   // any other request gets its 100 and is handled as usual (the "request" listeners, the
   // connection cap's among them, see it as an ordinary request).
   server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
-    if (declaresOver(req, maxBody)) return sendError(res, bodyTooLarge(maxBody));
+    if (declaresOver(req, maxBody)) {
+      res.setHeader("x-content-type-options", "nosniff");
+      return sendError(res, bodyTooLarge(maxBody));
+    }
     res.writeContinue();
     server.emit("request", req, res);
   });

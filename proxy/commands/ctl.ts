@@ -8,6 +8,7 @@ import { parseArgs } from "node:util";
 import { errorText } from "../../config/coded-error.js";
 import { AdminClient, CtlError } from "../ctl/admin-client.js";
 import { COMMANDS } from "../ctl/commands.js";
+import { terminalJson, terminalText } from "../ctl/tables.js";
 import { UsageError } from "./usage-error.js";
 
 const USAGE = `usage: shardgate ctl [--admin URL]... [--token TOKEN] [--json] <command>
@@ -68,7 +69,8 @@ export async function run(argv: string[]): Promise<number> {
   const clients = admins.map((a) => new AdminClient(a, token));
   try {
     const out = await entry.run({ clients }, rest);
-    console.log(parsed.values.json ? JSON.stringify(out.json, null, 2) : out.text);
+    // Admin answers may carry anything: nothing of them may drive the terminal (tables.ts).
+    console.log(parsed.values.json ? terminalJson(out.json) : terminalText(out.text));
     return out.exitCode ?? 0;
   } catch (err) {
     if (err instanceof UsageError) {
@@ -76,7 +78,7 @@ export async function run(argv: string[]): Promise<number> {
       return 2;
     }
     if (err instanceof CtlError) {
-      console.error(`shardgate ctl: ${err.message}`);
+      console.error(`shardgate ctl: ${terminalText(err.message)}`);
       return 1;
     }
     throw err;
