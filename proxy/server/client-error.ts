@@ -1,7 +1,8 @@
 // Answers what Node's HTTP parser rejects before a request exists (the 'clientError'
 // event): oversized headers -> 431, header/request timeouts -> 408, anything malformed -> 400,
-// each as shardgate's JSON error on a closing connection. Never throws: a broken socket is
-// simply destroyed.
+// each as shardgate's JSON error on a closing connection. A FIN that cuts a request's body is
+// the client leaving: the data plane already logs that request 499, and nothing is written.
+// Never throws: a broken socket is simply destroyed.
 
 import type { Duplex } from "node:stream";
 import { type ErrorCode, rawErrorResponse } from "../errors.js";
@@ -44,14 +45,16 @@ export function answerClientError(
   socket: Duplex,
   onAnswered?: (code: ErrorCode | "client_gone", err: NodeJS.ErrnoException) => void,
 ): void {
-  const code = clientErrorCode(err);
+  // If a response was already started on this socket, a second status line would corrupt it.
+  const busy = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+  // A FIN inside a request's body (HPE_INVALID_EOF_STATE with that request in flight): the
+  // client left; the data plane logs it 499 and owes it nothing (a 400 was written here).
+  const code = err.code === "HPE_INVALID_EOF_STATE" && busy != null ? null : clientErrorCode(err);
   try {
     onAnswered?.(code ?? "client_gone", err);
   } catch {
     // an observer failing must not keep the socket open
   }
-  // If a response was already started on this socket, a second status line would corrupt it.
-  const busy = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
   if (code === null || !socket.writable || busy?.headersSent === true) {
     socket.destroy();
     return;
