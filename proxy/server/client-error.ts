@@ -1,19 +1,19 @@
 // Answers what Node's HTTP parser rejects before a request exists (the 'clientError'
-// event): oversized headers -> 431, header/request timeouts -> 408, anything malformed -> 400,
-// each as shardgate's JSON error on a closing connection. A FIN that cuts a request's body is
-// the client leaving: the data plane already logs that request 499, and nothing is written.
-// Never throws: a broken socket is simply destroyed.
+// event): oversized headers -> 431 (a request line over 8 KB -> 414), header/request timeouts
+// -> 408, anything malformed -> 400, each as shardgate's JSON error on a closing connection. A FIN that cuts a request's body is the client leaving:
+// the data plane already logs that request 499, and nothing is written. Never throws: a broken
+// socket is simply destroyed.
 
 import type { Duplex } from "node:stream";
 import { type ErrorCode, rawErrorResponse } from "../errors.js";
 import { newRequestId } from "../forward/request-id.js";
 
 /** nginx's limit for a request line (large_client_header_buffers 8k): longer gets 414, not 431. */
-const MAX_REQUEST_LINE = 8192;
+export const MAX_REQUEST_LINE = 8192;
 
 /**
  * Whether the overflow is the request line's: the packet being parsed starts the request and
- * its first line is longer than MAX_REQUEST_LINE (or has not ended).
+ * its first line, CRLF not counted, is longer than MAX_REQUEST_LINE (or has not ended).
  */
 function requestLineTooLong(err: NodeJS.ErrnoException): boolean {
   const packet = (err as { rawPacket?: unknown }).rawPacket;
@@ -21,7 +21,8 @@ function requestLineTooLong(err: NodeJS.ErrnoException): boolean {
   const sp = packet.indexOf(0x20);
   if (sp <= 0 || sp > 32 || packet[sp + 1] !== 0x2f /* / */) return false;
   const eol = packet.indexOf(0x0a);
-  return eol < 0 || eol > MAX_REQUEST_LINE;
+  if (eol < 0) return true;
+  return (packet[eol - 1] === 0x0d ? eol - 1 : eol) > MAX_REQUEST_LINE;
 }
 
 export function clientErrorCode(err: NodeJS.ErrnoException): ErrorCode | null {
