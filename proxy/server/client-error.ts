@@ -1,6 +1,7 @@
 // Answers what Node's HTTP parser rejects before a request exists (the 'clientError'
 // event): oversized headers -> 431 (a request line over 8 KB -> 414), header/request timeouts
-// -> 408, anything malformed -> 400, each as shardgate's JSON error on a closing connection. A FIN that cuts a request's body is the client leaving:
+// -> 408, a version the parser refuses -> 505, anything malformed -> 400, each as shardgate's
+// JSON error on a closing connection. A FIN that cuts a request's body is the client leaving:
 // the data plane already logs that request 499, and nothing is written. Never throws: a broken
 // socket is simply destroyed.
 
@@ -25,10 +26,37 @@ function requestLineTooLong(err: NodeJS.ErrnoException): boolean {
   return (packet[eol - 1] === 0x0d ? eol - 1 : eol) > MAX_REQUEST_LINE;
 }
 
+/**
+ * Whether the first line of the packet being parsed ends in a well-formed ` HTTP/d.d` CRLF
+ * (RFC 9112 section 2.3) that is neither 1.0 nor 1.1. Anything else (a bare LF, `HTTP/1.10`,
+ * a line split across packets) stays a 400.
+ */
+function versionNotSupported(err: NodeJS.ErrnoException): boolean {
+  const packet = (err as { rawPacket?: unknown }).rawPacket;
+  if (!Buffer.isBuffer(packet)) return false;
+  const eol = packet.indexOf(0x0a);
+  if (eol < 11 || packet[eol - 1] !== 0x0d) return false;
+  const v = eol - 9; // "HTTP/d.d" is 8 bytes before the CR
+  if (packet[v - 1] !== 0x20 || packet.toString("latin1", v, v + 5) !== "HTTP/" || packet[v + 6] !== 0x2e)
+    return false;
+  const major = packet[v + 5] - 0x30;
+  const minor = packet[v + 7] - 0x30;
+  if (major < 0 || major > 9 || minor < 0 || minor > 9) return false;
+  return !(major === 1 && minor <= 1);
+}
+
 export function clientErrorCode(err: NodeJS.ErrnoException): ErrorCode | null {
   switch (err.code) {
     case "HPE_HEADER_OVERFLOW":
       return requestLineTooLong(err) ? "uri_too_long" : "headers_too_large";
+    // llhttp (strict) takes HTTP/0.9, 1.0, 1.1 and 2.0 only; request-checks.ts answers 0.9
+    // and 2.0 with the same 505. RFC 9110 section 2.5 would serve HTTP/1.2 as 1.1 (nginx
+    // does), but the parser has refused it before shardgate sees a request: 505 names the
+    // cause where a 400 said nothing. nginx answers 505 to HTTP/2.x and 3.x request lines too.
+    // The same code covers a bare LF after the version (malformed framing: 400), so the line
+    // is looked at.
+    case "HPE_INVALID_VERSION":
+      return versionNotSupported(err) ? "http_version_not_supported" : "bad_request";
     case "ERR_HTTP_REQUEST_TIMEOUT":
     case "HPE_HEADERS_TIMEOUT":
       return "request_timeout";

@@ -5,6 +5,9 @@
 //   header budget (listen.maxHeaderSize, 16 KB). Now 8,192 bytes (CRLF not counted) are
 //   forwarded and 8,193 get 414 uri_too_long, counted, the connection closed, the upstream
 //   never asked.
+// - Version: Node's parser refuses HTTP/1.2, 2.1, 3.0 before a request exists; that was a bare
+//   400 bad_request. README says 505 for a version other than 1.0/1.1 (as HTTP/2.0 already
+//   got, and as nginx answers 2.x and 3.x lines): now 505 http_version_not_supported, closed.
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
@@ -91,4 +94,34 @@ test("a request line of 8,192 bytes is forwarded; 8,193 get 414 uri_too_long, co
     nine.reply.slice(0, 300),
   );
   assert.equal(upstreams[0].requests, asked);
+});
+
+test("HTTP/1.2, 2.1, 3.0 and 9.9 request lines: 505 http_version_not_supported, counted, closed", async () => {
+  const asked = upstreams[0].requests;
+  // HTTP/2.0 passes Node's parser and is refused by the data plane (request-checks.ts), not
+  // counted as a connection-level rejection; the others are refused by the parser.
+  for (const version of ["HTTP/1.2", "HTTP/2.1", "HTTP/3.0", "HTTP/9.9", "HTTP/2.0"]) {
+    const parserRefused = version !== "HTTP/2.0";
+    const counted = await clientErrors("http_version_not_supported");
+    const r = await rawSession(port, DEADLINE_MS, (s) =>
+      s.write(`GET /v ${version}\r\nHost: a.example\r\nx-user-id: k\r\n\r\n`),
+    );
+    assert.deepEqual(
+      statusAndError(r.reply),
+      { status: 505, error: "http_version_not_supported" },
+      `${version}: ${JSON.stringify(r.reply.slice(0, 300))}`,
+    );
+    assert.ok(r.closedByPeer, `${version}: the connection is closed after the 505`);
+    assert.equal(
+      await clientErrors("http_version_not_supported"),
+      counted + (parserRefused ? 1 : 0),
+      version,
+    );
+  }
+  assert.equal(upstreams[0].requests, asked, "no refused version reached the upstream");
+  // A malformed version (two digits) is still malformed: 400, not 505.
+  const bad = await rawSession(port, DEADLINE_MS, (s) =>
+    s.write("GET /v HTTP/1.10\r\nHost: a.example\r\n\r\n"),
+  );
+  assert.deepEqual(statusAndError(bad.reply), { status: 400, error: "bad_request" }, bad.reply.slice(0, 300));
 });
