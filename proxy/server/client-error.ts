@@ -75,7 +75,11 @@ export function answerClientError(
   onAnswered?: (code: ErrorCode | "client_gone", err: NodeJS.ErrnoException) => void,
 ): void {
   // If a response was already started on this socket, a second status line would corrupt it.
-  const busy = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+  const busy = (socket as Duplex & { _httpMessage?: InFlight | null })._httpMessage;
+  // A FIN that cuts a head pipelined behind complete requests: those are owed their answers, as
+  // after any half-close (half-close-answer.ts makes the last one close the connection); the
+  // cut head can never be answered and is dropped. Destroying here cut the complete ones too.
+  if (err.code === "HPE_INVALID_EOF_STATE" && busy != null && busy.req?.complete === true) return;
   // A FIN inside a request's body (HPE_INVALID_EOF_STATE with that request in flight): the
   // client left; the data plane logs it 499 and owes it nothing (a 400 was written here).
   const code = err.code === "HPE_INVALID_EOF_STATE" && busy != null ? null : clientErrorCode(err);
@@ -96,6 +100,9 @@ export function answerClientError(
   // end() flushes then closes; do not wait on a client that stops reading.
   setTimeout(destroyLater, 1000, socket).unref();
 }
+
+/** The response attached to a socket, with the request it answers. */
+type InFlight = { headersSent?: boolean; req?: { complete?: boolean } };
 
 function destroyLater(socket: Duplex): void {
   if (!socket.destroyed) socket.destroy();

@@ -27,5 +27,9 @@ export function trackLatestResponse(socket: Duplex, res: ServerResponse): void {
 function onClientFin(this: WithLatest): void {
   const res = this[kLatest];
   this[kLatest] = null;
-  if (res != null && !res.headersSent) res.shouldKeepAlive = false;
+  if (res == null) return;
+  if (!res.headersSent) res.shouldKeepAlive = false;
+  // Node marks the last answer itself unless the FIN cut a pipelined head (its parser then
+  // reports an error instead, client-error.ts): the same mark, so the connection closes after it.
+  (res as ServerResponse & { _last?: boolean })._last = true;
 }

@@ -124,6 +124,19 @@ test("HTTP/1.1: FIN inside an unfinished body is the client leaving: 499, nothin
   }
 });
 
+test("HTTP/1.1: FIN cutting a head pipelined behind a complete request: the complete one answered, then closed", async () => {
+  // The cut head can never be answered; the request before it is owed its answer, as after
+  // any half-close. Destroying the connection on the parser's error cut it too (nothing came).
+  const { reply, closedByPeer } = await rawSession(port, DEADLINE_MS, (s) => {
+    s.end(`GET /beforecut HTTP/1.1\r\n${HEAD}\r\nGET /cuthead HTT`);
+  });
+  assert.ok(closedByPeer);
+  const statuses = reply.match(/HTTP\/1\.1 \d{3}/g) ?? [];
+  assert.deepEqual(statuses, ["HTTP/1.1 200"], JSON.stringify(reply.slice(0, 400)));
+  assert.match(reply, /"path":"\/beforecut"/);
+  assert.deepEqual(connectionHeaders(reply), ["close"], JSON.stringify(reply.slice(0, 400)));
+});
+
 /** The Connection header of each response in `reply`, in order. */
 function connectionHeaders(reply: string): string[] {
   return [...reply.matchAll(/\r\nconnection: *([^\r]*)\r\n/gi)].map((m) => m[1].toLowerCase());
