@@ -1,18 +1,20 @@
 // Answers what Node's HTTP parser rejects before a request exists (the 'clientError'
-// event): oversized headers -> 431, header/request timeouts -> 408, anything malformed -> 400,
-// each as shardgate's JSON error on a closing connection. Never throws: a broken socket is
-// simply destroyed.
+// event): oversized headers -> 431 (a request line over 8 KB -> 414), header/request timeouts
+// -> 408, a version the parser refuses -> 505, anything malformed -> 400, each as shardgate's
+// JSON error on a closing connection. A FIN that cuts a request's body is the client leaving:
+// the data plane already logs that request 499, and nothing is written. Never throws: a broken
+// socket is simply destroyed.
 
 import type { Duplex } from "node:stream";
 import { type ErrorCode, rawErrorResponse } from "../errors.js";
 import { newRequestId } from "../forward/request-id.js";
 
 /** nginx's limit for a request line (large_client_header_buffers 8k): longer gets 414, not 431. */
-const MAX_REQUEST_LINE = 8192;
+export const MAX_REQUEST_LINE = 8192;
 
 /**
  * Whether the overflow is the request line's: the packet being parsed starts the request and
- * its first line is longer than MAX_REQUEST_LINE (or has not ended).
+ * its first line, CRLF not counted, is longer than MAX_REQUEST_LINE (or has not ended).
  */
 function requestLineTooLong(err: NodeJS.ErrnoException): boolean {
   const packet = (err as { rawPacket?: unknown }).rawPacket;
@@ -20,13 +22,41 @@ function requestLineTooLong(err: NodeJS.ErrnoException): boolean {
   const sp = packet.indexOf(0x20);
   if (sp <= 0 || sp > 32 || packet[sp + 1] !== 0x2f /* / */) return false;
   const eol = packet.indexOf(0x0a);
-  return eol < 0 || eol > MAX_REQUEST_LINE;
+  if (eol < 0) return true;
+  return (packet[eol - 1] === 0x0d ? eol - 1 : eol) > MAX_REQUEST_LINE;
+}
+
+/**
+ * Whether the first line of the packet being parsed ends in a well-formed ` HTTP/d.d` CRLF
+ * (RFC 9112 section 2.3) that is neither 1.0 nor 1.1. Anything else (a bare LF, `HTTP/1.10`,
+ * a line split across packets) stays a 400.
+ */
+function versionNotSupported(err: NodeJS.ErrnoException): boolean {
+  const packet = (err as { rawPacket?: unknown }).rawPacket;
+  if (!Buffer.isBuffer(packet)) return false;
+  const eol = packet.indexOf(0x0a);
+  if (eol < 11 || packet[eol - 1] !== 0x0d) return false;
+  const v = eol - 9; // "HTTP/d.d" is 8 bytes before the CR
+  if (packet[v - 1] !== 0x20 || packet.toString("latin1", v, v + 5) !== "HTTP/" || packet[v + 6] !== 0x2e)
+    return false;
+  const major = packet[v + 5] - 0x30;
+  const minor = packet[v + 7] - 0x30;
+  if (major < 0 || major > 9 || minor < 0 || minor > 9) return false;
+  return !(major === 1 && minor <= 1);
 }
 
 export function clientErrorCode(err: NodeJS.ErrnoException): ErrorCode | null {
   switch (err.code) {
     case "HPE_HEADER_OVERFLOW":
       return requestLineTooLong(err) ? "uri_too_long" : "headers_too_large";
+    // llhttp (strict) takes HTTP/0.9, 1.0, 1.1 and 2.0 only; request-checks.ts answers 0.9
+    // and 2.0 with the same 505. RFC 9110 section 2.5 would serve HTTP/1.2 as 1.1 (nginx
+    // does), but the parser has refused it before shardgate sees a request: 505 names the
+    // cause where a 400 said nothing. nginx answers 505 to HTTP/2.x and 3.x request lines too.
+    // The same code covers a bare LF after the version (malformed framing: 400), so the line
+    // is looked at.
+    case "HPE_INVALID_VERSION":
+      return versionNotSupported(err) ? "http_version_not_supported" : "bad_request";
     case "ERR_HTTP_REQUEST_TIMEOUT":
     case "HPE_HEADERS_TIMEOUT":
       return "request_timeout";
@@ -44,14 +74,20 @@ export function answerClientError(
   socket: Duplex,
   onAnswered?: (code: ErrorCode | "client_gone", err: NodeJS.ErrnoException) => void,
 ): void {
-  const code = clientErrorCode(err);
+  // If a response was already started on this socket, a second status line would corrupt it.
+  const busy = (socket as Duplex & { _httpMessage?: InFlight | null })._httpMessage;
+  // A FIN that cuts a head pipelined behind complete requests: those are owed their answers, as
+  // after any half-close (half-close-answer.ts makes the last one close the connection); the
+  // cut head can never be answered and is dropped. Destroying here cut the complete ones too.
+  if (err.code === "HPE_INVALID_EOF_STATE" && busy != null && busy.req?.complete === true) return;
+  // A FIN inside a request's body (HPE_INVALID_EOF_STATE with that request in flight): the
+  // client left; the data plane logs it 499 and owes it nothing (a 400 was written here).
+  const code = err.code === "HPE_INVALID_EOF_STATE" && busy != null ? null : clientErrorCode(err);
   try {
     onAnswered?.(code ?? "client_gone", err);
   } catch {
     // an observer failing must not keep the socket open
   }
-  // If a response was already started on this socket, a second status line would corrupt it.
-  const busy = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
   if (code === null || !socket.writable || busy?.headersSent === true) {
     socket.destroy();
     return;
@@ -64,6 +100,9 @@ export function answerClientError(
   // end() flushes then closes; do not wait on a client that stops reading.
   setTimeout(destroyLater, 1000, socket).unref();
 }
+
+/** The response attached to a socket, with the request it answers. */
+type InFlight = { headersSent?: boolean; req?: { complete?: boolean } };
 
 function destroyLater(socket: Duplex): void {
   if (!socket.destroyed) socket.destroy();

@@ -16,6 +16,7 @@ import type { ProxyServerInit } from "../forward/types.js";
 import { answerClientError } from "./client-error.js";
 import { type ConnectionCap, capConnections } from "./connection-cap.js";
 import { attachHttp2 } from "./h2-listener.js";
+import { trackLatestResponse } from "./half-close-answer.js";
 import { acceptProxyProtocol } from "./proxy-protocol-accept.js";
 import { ALLOWED_METHODS, answerMethodNotAllowed, isRefusedMethod } from "./refused-method.js";
 import { markRefused, requestFramingError, wasRefused } from "./request-framing.js";
@@ -93,6 +94,8 @@ export function createProxyServer(init: ProxyServerInit): Server {
       answerMethodNotAllowed(res, false);
       return;
     }
+    // Before the data plane writes the head: a FIN makes this answer the last (half-close-answer.ts).
+    trackLatestResponse(req.socket, res);
     dataPlane.handleRequest(req, res);
     sendTimeouts.trackHttp1(res);
   });

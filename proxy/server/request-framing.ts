@@ -12,10 +12,14 @@
 //   by the parser but forwarded as empty; a second Host escapes the invalid_host check). The
 //   server's own limit is lifted (proxy-server.ts) and the count is refused here, 431 as Envoy
 //   does past its header-count cap.
+// - A request line over MAX_REQUEST_LINE (8 KB): 414, as README says and nginx does. client-error.ts
+//   gave the 414 only once the line overflowed the whole header budget (listen.maxHeaderSize,
+//   16 KB by default), so a 9 KB line was forwarded.
 
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { ErrorCode } from "../errors.js";
+import { MAX_REQUEST_LINE } from "./client-error.js";
 
 /** Set on a socket once a head on it was refused here: requests parsed after it are not served. */
 const kRefused = Symbol("shardgate.framingRefused");
@@ -36,11 +40,17 @@ export const MAX_HEADER_FIELDS = 2000;
 
 /** Null when the head may be forwarded, else the error to answer (and close after). */
 export function requestFramingError(req: IncomingMessage): ErrorCode | null {
+  if (requestLineLength(req) > MAX_REQUEST_LINE) return "uri_too_long";
   if (req.rawHeaders.length > 2 * MAX_HEADER_FIELDS) return "headers_too_large";
   const te = req.headers["transfer-encoding"];
   if (te === undefined) return null;
   if (req.httpVersionMinor === 0) return "bad_request";
   return isPlainChunked(te) ? null : "unsupported_transfer_coding";
+}
+
+/** `METHOD SP target SP HTTP/x.y`, CRLF not counted (Node keeps the target as sent, one char a byte). */
+function requestLineLength(req: IncomingMessage): number {
+  return (req.method?.length ?? 0) + (req.url?.length ?? 0) + 10;
 }
 
 /** `chunked` alone, any case, optional whitespace around it (llhttp already refused the rest). */

@@ -4,8 +4,9 @@
 // load balancers' health checks got no answer (499 in the access log). Now, as HAProxy by
 // default (abortonclose off): every complete request before the FIN, pipelined ones included,
 // is answered, then the connection is closed. A FIN inside an unfinished request body is still
-// the client leaving: 499, the upstream request cut. README "Security limits". Real shardgate
-// process, raw sockets, loopback.
+// the client leaving: 499, the upstream request cut, and nothing written (a raw 400 went out
+// too). The answer that closes a half-closed connection says `connection: close` (it said
+// keep-alive). README "Security limits". Real shardgate process, raw sockets, loopback.
 
 import assert from "node:assert/strict";
 import { connect as h2Connect } from "node:http2";
@@ -77,6 +78,8 @@ test("HTTP/1.1: FIN right after a complete request: answered, then the connectio
   assert.ok(closedByPeer, "shardgate closes after answering a half-closed connection");
   assert.match(reply, /^HTTP\/1\.1 200 /, `answered: ${JSON.stringify(reply.slice(0, 200))}`);
   assert.match(reply, /"path":"\/half1"/);
+  // The last answer before the close says so (it said keep-alive).
+  assert.deepEqual(connectionHeaders(reply), ["close"], JSON.stringify(reply.slice(0, 400)));
 });
 
 test("HTTP/1.1: FIN after two pipelined requests: both answered in order, then closed", async () => {
@@ -89,6 +92,8 @@ test("HTTP/1.1: FIN after two pipelined requests: both answered in order, then c
   const first = reply.indexOf('"path":"/pipe1"');
   const second = reply.indexOf('"path":"/pipe2"');
   assert.ok(first > 0 && second > first, "both answers, in request order");
+  // The first answer keeps the connection (a close there would cut the second); the last closes it.
+  assert.deepEqual(connectionHeaders(reply), ["keep-alive", "close"], JSON.stringify(reply.slice(0, 800)));
 });
 
 test("HTTP/1.0 without Host, FIN after the request: answered, then closed", async () => {
@@ -100,16 +105,39 @@ test("HTTP/1.0 without Host, FIN after the request: answered, then closed", asyn
   assert.match(reply, /"path":"\/half10"/);
 });
 
-test("HTTP/1.1: FIN inside an unfinished body is the client leaving: 499, nothing served", async () => {
-  // Guards the other side of the change above (passes before and after it): a FIN that cuts
-  // a request short must not turn into a forwarded, answered request.
+test("HTTP/1.1: FIN inside an unfinished body is the client leaving: 499, nothing written", async () => {
+  // A FIN that cuts a request short must not turn into a forwarded, answered request; and a
+  // client that left is written nothing (a raw 400 went out beside the 499).
+  for (const [path, framing, body] of [
+    ["/cutbody", "Content-Length: 10\r\n", "abc"],
+    ["/cutchunk", "Transfer-Encoding: chunked\r\n", "3\r\nabc\r\n"],
+  ]) {
+    const { reply, closedByPeer } = await rawSession(port, DEADLINE_MS, (s) => {
+      s.end(`POST ${path} HTTP/1.1\r\n${HEAD}${framing}\r\n${body}`);
+    });
+    assert.ok(closedByPeer, path);
+    assert.equal(reply, "", `${path}: nothing is written to a client that left`);
+    const line = await eventually(`the access line of ${path}`, () =>
+      sg.proc.lines.find((l) => l.type === "access" && l.path === path),
+    );
+    assert.equal(line.status, 499, path);
+  }
+});
+
+test("HTTP/1.1: FIN cutting a head pipelined behind a complete request: the complete one answered, then closed", async () => {
+  // The cut head can never be answered; the request before it is owed its answer, as after
+  // any half-close. Destroying the connection on the parser's error cut it too (nothing came).
   const { reply, closedByPeer } = await rawSession(port, DEADLINE_MS, (s) => {
-    s.end(`POST /cutbody HTTP/1.1\r\n${HEAD}Content-Length: 10\r\n\r\nabc`);
+    s.end(`GET /beforecut HTTP/1.1\r\n${HEAD}\r\nGET /cuthead HTT`);
   });
   assert.ok(closedByPeer);
-  assert.doesNotMatch(reply, /HTTP\/1\.1 200 /, "a cut request is never answered as served");
-  const line = await eventually("the access line of /cutbody", () =>
-    sg.proc.lines.find((l) => l.type === "access" && l.path === "/cutbody"),
-  );
-  assert.equal(line.status, 499);
+  const statuses = reply.match(/HTTP\/1\.1 \d{3}/g) ?? [];
+  assert.deepEqual(statuses, ["HTTP/1.1 200"], JSON.stringify(reply.slice(0, 400)));
+  assert.match(reply, /"path":"\/beforecut"/);
+  assert.deepEqual(connectionHeaders(reply), ["close"], JSON.stringify(reply.slice(0, 400)));
 });
+
+/** The Connection header of each response in `reply`, in order. */
+function connectionHeaders(reply: string): string[] {
+  return [...reply.matchAll(/\r\nconnection: *([^\r]*)\r\n/gi)].map((m) => m[1].toLowerCase());
+}
