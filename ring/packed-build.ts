@@ -123,20 +123,14 @@ function ownersOf(packed: Uint32Array, owners: Uint32Array): void {
   for (let j = 0; j < packed.length; j++) owners[j] = packed[j] & 0xffff;
 }
 
-/**
- * The sorted points of a packed ring, from its entries and its index at any number of bits
- * from 16 (ring-index.ts): bucket number << (32 - bits), or'd with each entry's low 16 bits
- * (the bits they share agree).
- */
+/** The sorted points of a packed ring: bucket number << 16 | each entry's low 16 bits. */
 export function unpackPoints(packed: Uint32Array, index: Uint32Array): Uint32Array {
   const points = new Uint32Array(packed.length);
-  const buckets = index.length - 1;
-  const shift = 32 - Math.round(Math.log2(buckets));
   let i = 0;
-  for (let b = 0; b < buckets; b++) {
-    const end = index[b + 1];
-    const top = b * 2 ** shift;
-    for (; i < end; i++) points[i] = (top | (packed[i] >>> 16)) >>> 0;
+  for (let high = 0; high < 65536; high++) {
+    const end = index[high + 1];
+    const top = high << 16;
+    for (; i < end; i++) points[i] = top | (packed[i] >>> 16);
   }
   return points;
 }

@@ -18,7 +18,6 @@
 import type { PackedRing } from "./packed-build.js";
 import { PointHasher } from "./point-hash.js";
 import { type SortedPoints, sortPoints } from "./point-sort.js";
-import { bitsOf, MAX_INDEX_BITS, PACKED_INDEX_BITS } from "./ring-index.js";
 import type { RingMember } from "./types.js";
 
 export interface PreviousRing {
@@ -164,9 +163,7 @@ export function updatedPoints(
 /**
  * updatedPoints for packed rings (both at most 65,536 members): the new ring's packed
  * entries and bucket index, merged from `prev`'s packed entries and the changed
- * members' fresh points; null when too much changed or the counts disagree. The index
- * has the previous ring's bucket bits (16..20, ring-index.ts); the caller rebuckets it when
- * the new point count calls for other bits.
+ * members' fresh points; null when too much changed or the counts disagree.
  */
 export function updatedPackedRing(
   prev: PreviousPackedRing,
@@ -174,18 +171,15 @@ export function updatedPackedRing(
   ppw: number,
   total: number,
 ): MergedPackedRing | null {
-  const bits = bitsOf(prev.index);
-  if (bits < PACKED_INDEX_BITS || bits > MAX_INDEX_BITS || prev.index.length !== 2 ** bits + 1) return null;
-  if (sorted.length > 0x10000) return null;
+  if (prev.index.length !== 65537 || sorted.length > 0x10000) return null;
   const c = changes(prev.members, sorted);
   if (c === null) return null;
   const fresh = freshPoints(sorted, c.added, ppw);
   const packed = new Uint32Array(total);
-  const shift = 32 - bits;
-  const out = mergePacked(prev.packed, prev.index, shift, c.remap, fresh.points, fresh.owners, packed);
+  const out = mergePacked(prev.packed, prev.index, c.remap, fresh.points, fresh.owners, packed);
   if (out !== total) return null;
-  const index = shiftedIndex(prev.index, shift, prev.members, c.remap, ppw, fresh.points);
-  return index[index.length - 1] === total ? { packed, index } : null;
+  const index = shiftedIndex(prev.index, prev.members, c.remap, ppw, fresh.points);
+  return index[65536] === total ? { packed, index } : null;
 }
 
 /**
@@ -203,7 +197,6 @@ export function updatedPackedRing(
 function mergePacked(
   oldPacked: Uint32Array,
   oldIndex: Uint32Array,
-  shift: number,
   remap: Int32Array,
   freshPoints: Uint32Array,
   freshOwners: Uint32Array,
@@ -213,7 +206,7 @@ function mergePacked(
   let out = 0;
   for (let f = 0; f < freshPoints.length; f++) {
     const h = freshPoints[f];
-    const bucket = h >>> shift;
+    const bucket = h >>> 16;
     const stop = placeIn(
       oldPacked,
       Math.max(x, oldIndex[bucket]),
@@ -272,26 +265,25 @@ function copyKept(
  */
 function shiftedIndex(
   oldIndex: Uint32Array,
-  shift: number,
   oldMembers: readonly RingMember[],
   remap: Int32Array,
   ppw: number,
   fresh: Uint32Array,
 ): Uint32Array {
-  const delta = new Int32Array(oldIndex.length);
-  for (let f = 0; f < fresh.length; f++) delta[(fresh[f] >>> shift) + 1]++;
+  const delta = new Int32Array(65537);
+  for (let f = 0; f < fresh.length; f++) delta[(fresh[f] >>> 16) + 1]++;
   const hasher = new PointHasher();
   for (let i = 0; i < oldMembers.length; i++) {
     if (remap[i] >= 0) continue;
     hasher.member(oldMembers[i].id);
     const count = oldMembers[i].weight * ppw;
-    for (let p = 0; p < count; p++) delta[(hasher.next() >>> shift) + 1]--;
+    for (let p = 0; p < count; p++) delta[(hasher.next() >>> 16) + 1]--;
   }
-  const index = new Uint32Array(oldIndex.length);
-  let moved = 0;
-  for (let b = 0; b < index.length; b++) {
-    moved += delta[b];
-    index[b] = oldIndex[b] + moved;
+  const index = new Uint32Array(65537);
+  let shift = 0;
+  for (let b = 0; b <= 65536; b++) {
+    shift += delta[b];
+    index[b] = oldIndex[b] + shift;
   }
   return index;
 }
