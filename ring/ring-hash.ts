@@ -151,6 +151,12 @@ export class RingHash implements HashTable {
     return store.owners;
   }
 
+  /** Bytes of the arrays a lookup reads: packed entries (or points and owners) and the bucket index. */
+  get lookupBytes(): number {
+    const arrays = this.packed !== null ? this.packed.byteLength : this.size * 8;
+    return arrays + this.index.byteLength;
+  }
+
   /** How many points each member owns (by member index), without building `owners`. */
   ownerCounts(): Uint32Array {
     const counts = new Uint32Array(this.members.length);
