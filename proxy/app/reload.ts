@@ -12,7 +12,7 @@ import { loadConfigFileOffThread } from "../../config/file/load-off-thread.js";
 import type { RoutingConfig, ShardgateConfig } from "../../config/file/schema.js";
 import { type ConfigDrift, configDrift } from "../../config/state/drift.js";
 import { routingPatch } from "../../config/state/routing-patch.js";
-import { kubernetesClient, kubernetesClientLoaded, usesKubernetes } from "../../health/kubernetes-client.js";
+import { preloadKubernetesClient, usesKubernetes } from "../../health/kubernetes-client.js";
 import type { AdminResult, ReloadView } from "../admin/types.js";
 import { type ClusterNode, CommandRejected } from "../cluster/cluster-node.js";
 import type { CommittedRouting } from "../cluster/committed-routing.js";
@@ -144,19 +144,11 @@ export class ConfigReloader {
     const restartRequired = RESTART_ONLY.filter((k) => !same(this.current[k], next[k])).map(String);
     for (const k of ADMIN_RESTART_ONLY)
       if (!same(this.current.admin[k], next.admin[k])) restartRequired.push(`admin.${k}`);
-    if (usesKubernetes(next.pools) && !kubernetesClientLoaded()) {
+    if (usesKubernetes(next.pools))
       // The first Kubernetes pool: import the client now, before the routing is proposed, as
       // start does (health/kubernetes-client.ts); imported by the leader's first watch, its
-      // evaluation would stall the apply and Raft with it.
-      const t0 = performance.now();
-      try {
-        await kubernetesClient();
-        logger.info({ trigger, ms: Math.round(performance.now() - t0) }, "kubernetes client loaded");
-      } catch (err) {
-        // The watch will report it again, per pool; the reload itself goes on.
-        logger.error({ trigger, err: errorText(err) }, "kubernetes client could not be loaded");
-      }
-    }
+      // evaluation would stall the apply and Raft with it. A failure is logged; the reload goes on.
+      await preloadKubernetesClient(logger, { trigger });
     // Local sections apply now, whatever happens to the proposal.
     this.current = next;
     logger.level = next.log.level;

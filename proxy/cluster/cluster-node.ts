@@ -38,6 +38,7 @@ import { ClusterStateMachine } from "../../config/state/state-machine.js";
 import { validateCommandOnce } from "../../config/state/validated-once.js";
 import { BreakerController, FORCED_OPEN_UNTIL } from "../../health/breaker-controller.js";
 import { HealthController } from "../../health/health-controller.js";
+import { preloadKubernetesClient, stateUsesKubernetes } from "../../health/kubernetes-client.js";
 import { MembershipController } from "../../health/membership-controller.js";
 import { decodeAppMessage, encodeJoin, encodeOutcomes } from "./app-messages.js";
 import type { ClusterSettings } from "./cluster-settings.js";
@@ -119,6 +120,8 @@ export class ClusterNode {
   private memberTimer: NodeJS.Timeout | undefined;
   private joinTimer: NodeJS.Timeout | undefined;
   private refreshQueued = false;
+  /** The Kubernetes client import, once a committed state named a Kubernetes pool. */
+  private kubePreload: Promise<void> | undefined;
   private stopped = false;
   /** Why the Raft driver stopped on its own (a fatal storage error), or null while it runs. */
   private driverStoppedBy: string | null = null;
@@ -419,10 +422,14 @@ export class ClusterNode {
       change.poolsChanged.length > 0 ||
       change.addedPools.length > 0 ||
       change.removedPools.length > 0;
+    // Every instance, not only the leader: a follower may lead next, and the leader's watch
+    // must not be the first to import the client (health/kubernetes-client.ts).
+    const preload = touched ? this.preloadKubernetes(after, change?.index) : undefined;
     if (touched && this.leading && !this.refreshQueued) {
       this.refreshQueued = true;
       // Not from inside the driver's apply loop: a refresh may propose.
-      setImmediate(() => {
+      setImmediate(async () => {
+        if (preload !== undefined) await preload;
         this.refreshQueued = false;
         if (!this.leading) return;
         this.membership.refresh();
@@ -464,6 +471,8 @@ export class ClusterNode {
         await this.propose({ v: 1, type: "SetRouting", routing: this.opts.fileRouting() });
         if (epoch !== this.epoch) return;
       }
+      await this.preloadKubernetes(this.sm.current, undefined);
+      if (epoch !== this.epoch) return;
       this.membership.start();
       this.breakers.start();
       this.health.start();
@@ -488,6 +497,16 @@ export class ClusterNode {
         if (epoch === this.epoch && this.leading) void this.takeOver(epoch);
       }, 200).unref();
     }
+  }
+
+  /**
+   * Imports the Kubernetes client if `state` names a Kubernetes pool and it is not loaded yet
+   * (undefined when there is nothing to wait for). Never rejects.
+   */
+  private preloadKubernetes(state: ClusterStateData, index: number | undefined): Promise<void> | undefined {
+    if (!stateUsesKubernetes(state.pools)) return undefined;
+    this.kubePreload ??= preloadKubernetesClient(this.log, { node: this.settings.id, index });
+    return this.kubePreload;
   }
 
   private stopControllers(): void {

@@ -1,24 +1,31 @@
-// `shardgate ctl [--admin URL]... [--token T] [--json] <command>`: every operator action on a
+// `shardgate ctl [--admin URL]... [--token T] [--timeout D] [--json] <command>`: every operator action on a
 // running fleet through any instance's admin API (see proxy/ctl/commands.ts for the commands).
 // Human tables by default, the API's JSON with --json. Exit 0 on success, 1 when the instance
 // is unreachable or refuses (the coded reason is printed), 2 on a usage mistake.
-// The token comes from --token or SHARDGATE_ADMIN_TOKEN.
+// The token comes from --token or SHARDGATE_ADMIN_TOKEN. --timeout bounds each admin call
+// (the config's duration syntax; default 15s): a slow link or a big snapshot may need more, a
+// script probing many instances less.
 
 import { parseArgs } from "node:util";
 import { errorText } from "../../config/coded-error.js";
+import { parseDuration } from "../../config/file/units.js";
 import { AdminClient, CtlError } from "../ctl/admin-client.js";
 import { COMMANDS } from "../ctl/commands.js";
 import { terminalJson, terminalText } from "../ctl/tables.js";
 import { UsageError } from "./usage-error.js";
 
-const USAGE = `usage: shardgate ctl [--admin URL]... [--token TOKEN] [--json] <command>
+/** How long one admin call may take without --timeout. */
+const DEFAULT_TIMEOUT_MS = 15_000;
+
+const USAGE = `usage: shardgate ctl [--admin URL]... [--token TOKEN] [--timeout DURATION] [--json] <command>
 commands:
 ${Object.values(COMMANDS)
   .map((c) => `  ${c.usage}`)
   .join("\n")}
   recover --force-new-cluster --config FILE   (offline) a stopped survivor becomes a one-voter cluster
 --admin defaults to http://127.0.0.1:9901 (give several, or a comma-separated list, for status);
---token defaults to $SHARDGATE_ADMIN_TOKEN (needed by drain, undrain, breaker, leader, peers changes, reload).`;
+--token defaults to $SHARDGATE_ADMIN_TOKEN (needed by drain, undrain, breaker, leader, peers changes, reload);
+--timeout bounds each admin call, a duration like 500ms, 30s, 1m30s or a number of milliseconds (default 15s).`;
 
 export async function run(argv: string[]): Promise<number> {
   // Offline disaster recovery on a stopped instance's data directory (its own module).
@@ -30,6 +37,7 @@ export async function run(argv: string[]): Promise<number> {
       options: {
         admin: { type: "string", multiple: true },
         token: { type: "string" },
+        timeout: { type: "string" },
         json: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
@@ -65,8 +73,19 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`shardgate ctl: --admin expects a URL like http://127.0.0.1:9901, got "${badUrl ?? ""}"`);
     return 2;
   }
+  let timeoutMs = DEFAULT_TIMEOUT_MS;
+  if (parsed.values.timeout !== undefined) {
+    const t = parseDuration(parsed.values.timeout, undefined, 1);
+    if (!t.ok) {
+      console.error(
+        `shardgate ctl: --timeout expects ${t.expected}, got "${parsed.values.timeout}"\n${USAGE}`,
+      );
+      return 2;
+    }
+    timeoutMs = t.value;
+  }
   const token = parsed.values.token ?? process.env.SHARDGATE_ADMIN_TOKEN ?? "";
-  const clients = admins.map((a) => new AdminClient(a, token));
+  const clients = admins.map((a) => new AdminClient(a, token, timeoutMs));
   try {
     const out = await entry.run({ clients }, rest);
     // Admin answers may carry anything: nothing of them may drive the terminal (tables.ts).

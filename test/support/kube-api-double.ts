@@ -147,6 +147,8 @@ export class KubeApiDouble {
     /** The most slices one list answer carried. */
     maxListItems: 0,
   };
+  /** Date.now() when the first list request arrived (compared with a child's pino `time`). */
+  firstListAt: number | undefined;
   private expireContinues = 0;
   /** The snapshot behind each continue token handed out (bounded, oldest dropped first). */
   private readonly listSnapshots = new Map<string, { rv: number; rest: EndpointSliceObject[] }>();
@@ -426,6 +428,7 @@ export class KubeApiDouble {
     q: URLSearchParams,
   ): void {
     this.counts.lists++;
+    this.firstListAt ??= Date.now();
     const token = q.get("continue") ?? "";
     const limitText = q.get("limit") ?? "";
     const limit = /^[0-9]+$/.test(limitText) ? Number(limitText) : 0;
