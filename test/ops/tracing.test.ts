@@ -221,22 +221,32 @@ describe("tracing: W3C traceparent per attempt and OTLP spans", () => {
       () => receiver.spans.find((s) => s.spanId === tp.spanId),
       15_000,
     );
-    const first = await eventually(
-      "attempt 1 span",
-      () =>
-        receiver.spans.find(
-          (s) =>
-            s.parentSpanId === second.parentSpanId &&
-            s.spanId !== second.spanId &&
-            s.kind === SPAN_KIND_CLIENT,
-        ),
+    // The owner resets every connection. When the first attempt went out on a connection kept
+    // alive from an earlier test, the close looks like a stale keep-alive connection and the
+    // owner is tried once more over a fresh one (stale-connection.ts) before the key moves on:
+    // 2 attempts or 3, every one before the last on the owner, failed with `reset`.
+    const attempts = await eventually(
+      "every attempt span",
+      () => {
+        const spans = receiver.spans.filter(
+          (s) => s.parentSpanId === second.parentSpanId && s.kind === SPAN_KIND_CLIENT,
+        );
+        return spans.length === Number(second.attributes["shardgate.attempt"]) ? spans : undefined;
+      },
       15_000,
     );
-    assert.equal(first.attributes["shardgate.attempt"], 1);
-    assert.equal(first.attributes["shardgate.member"], owner.id);
-    assert.equal(first.attributes["shardgate.upstream_error"], "reset");
-    assert.equal(first.status?.code, 2, "attempt 1 failed (status ERROR)");
-    assert.equal(second.attributes["shardgate.attempt"], 2);
+    attempts.sort(
+      (a, b) => Number(a.attributes["shardgate.attempt"]) - Number(b.attributes["shardgate.attempt"]),
+    );
+    assert.ok(attempts.length === 2 || attempts.length === 3, `attempts: ${attempts.length}`);
+    assert.equal(attempts[attempts.length - 1], second);
+    for (const [i, failed] of attempts.slice(0, -1).entries()) {
+      assert.equal(failed.attributes["shardgate.attempt"], i + 1);
+      assert.equal(failed.attributes["shardgate.member"], owner.id);
+      assert.equal(failed.attributes["shardgate.upstream_error"], "reset");
+      assert.equal(failed.status?.code, 2, `attempt ${i + 1} failed (status ERROR)`);
+      if (i > 0) assert.equal(failed.attributes["shardgate.retry_reason"], "reset");
+    }
     assert.equal(second.attributes["shardgate.member"], servedBy);
     assert.equal(second.attributes["shardgate.retry_reason"], "reset");
     const server = await eventually(
@@ -245,7 +255,7 @@ describe("tracing: W3C traceparent per attempt and OTLP spans", () => {
       15_000,
     );
     assert.equal(server.parentSpanId, undefined, "no caller trace: a new root");
-    assert.equal(server.attributes["shardgate.attempts"], 2);
+    assert.equal(server.attributes["shardgate.attempts"], attempts.length);
   });
 
   test("tracing off (the default): the caller's traceparent reaches the upstream untouched", async () => {
