@@ -112,13 +112,11 @@ export function joinCluster(o: JoinOptions): ClusterNode {
           };
     },
     proposalsRefused: () => node.proposalsRefused,
-    *raftRefused() {
+    raftRefused() {
       // Reasons named as in the refusal log lines. Forged levels and transport rejections
       // have their own families (raft_forged_levels_total, raft_transport_rejected_frames_total).
       const c = node.driver.counters;
-      yield* Object.entries(c.refused);
-      yield ["spoofed_sender", c.spoofedMessages] as const;
-      yield ["undecodable", c.undecodablePayloads] as const;
+      return { ...c.refused, spoofed_sender: c.spoofedMessages, undecodable: c.undecodablePayloads };
     },
     *breakers() {
       for (const [pool, p] of Object.entries(node.state.pools))

@@ -89,6 +89,12 @@ export interface RaftView {
   clusterLevel?: number;
   level?: number;
   memberLevels?: Record<string, number | null>;
+  /**
+   * The cluster id this data directory belongs to (16 hex digits, README "Raft", Cluster
+   * identity), or null while the fleet has not fixed one yet (its first heartbeats, or a fleet
+   * still mid-upgrade from a version without ids).
+   */
+  clusterId?: string | null;
 }
 
 /** Errors of proposals the caller may retry (the leader moved, or none is known yet). */
@@ -709,6 +715,7 @@ export class ClusterNode {
       admitted: this.driver.admitted,
       clusterLevel: s.clusterLevel,
       level: s.level,
+      clusterId: s.clusterId === "" ? null : s.clusterId,
       ...(s.role === "leader" ? { memberLevels: memberLevelsOf(s) } : {}),
     };
   }

@@ -35,6 +35,11 @@ const yes = (b: boolean) => (b ? "yes" : "no");
 const num = (v: number | null | undefined, digits = 1) =>
   v === null || v === undefined ? "-" : Number(v.toFixed(digits)).toString();
 
+function clusterIdCell(id: string | null | undefined): string {
+  if (id === undefined) return "-";
+  return id === null ? "none" : id;
+}
+
 async function status(ctx: CtlContext, args: string[]): Promise<CtlOutput> {
   need("status", args, 0, "");
   // One instance down must not hide the others: each is read on its own.
@@ -68,6 +73,7 @@ async function status(ctx: CtlContext, args: string[]): Promise<CtlOutput> {
         "APPLIED",
         "RING",
         "LEVEL",
+        "CLUSTER",
         "DEGRADED",
         "DRIFT",
         "ADMIN",
@@ -82,6 +88,9 @@ async function status(ctx: CtlContext, args: string[]): Promise<CtlOutput> {
         v.state.ringVersion,
         // This instance's feature level / the committed cluster level (README, Rolling upgrade).
         `${v.state.raft?.level ?? "-"}/${v.state.raft?.clusterLevel ?? "-"}`,
+        // The cluster id this instance's data directory belongs to (README, Raft: Cluster
+        // identity); "none" until the fleet fixed one, "-" from a version that does not say.
+        clusterIdCell(v.state.raft?.clusterId),
         v.state.degraded ?? "no",
         yes(v.state.configDrift?.drift ?? false),
         v.admin,

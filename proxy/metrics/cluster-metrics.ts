@@ -3,7 +3,32 @@
 // read from a source at scrape time (nothing on the request path), on the app's registry.
 
 import { Gauge, type Registry } from "prom-client";
+import { REFUSAL_REASONS } from "../../config/raft/core/index.js";
+import type { RaftDriver } from "../../config/raft/driver.js";
 import { registerScrapeMetric } from "./scrape-metric.js";
+
+/**
+ * Every reason shardgate_raft_refused_total can carry: the core's refusals (from the core's own
+ * list, so a new one is exported and named in the help without an edit here), the transport's
+ * cluster_mismatch the driver counts with them, and the driver's spoofed senders and
+ * undecodable payloads. The help text is built from it and only these series are exported.
+ */
+export const RAFT_REFUSED_REASONS = [
+  ...REFUSAL_REASONS,
+  "cluster_mismatch",
+  "spoofed_sender",
+  "undecodable",
+] as const;
+export type RaftRefusedReason = (typeof RAFT_REFUSED_REASONS)[number];
+
+// Compile-time half of the no-drift check (test/ops/raft-refused-reasons.test.ts is the other):
+// a reason the driver counts that the list lacks fails the build here.
+type Uncovered = Exclude<keyof RaftDriver["counters"]["refused"], RaftRefusedReason>;
+const everyDriverReasonListed: [Uncovered] extends [never] ? true : Uncovered = true;
+void everyDriverReasonListed;
+
+/** The HELP of shardgate_raft_refused_total: what it counts and every reason it can carry. */
+export const RAFT_REFUSED_HELP = `Authenticated Raft messages refused for who sent them or what they hold, by reason: ${RAFT_REFUSED_REASONS.join(", ")}.`;
 
 export interface ClusterMetricsSource {
   raft():
@@ -34,7 +59,7 @@ export interface ClusterMetricsSource {
   /** Proposals made here that were refused, by reason (invalid, rejected, not_leader, no_leader, ...). */
   proposalsRefused(): Readonly<Record<string, number>>;
   /** Authenticated Raft messages refused for who sent them or what they hold, by reason (README, Raft, Refused traffic). */
-  raftRefused(): Iterable<readonly [reason: string, count: number]>;
+  raftRefused(): Readonly<Record<RaftRefusedReason, number>>;
 }
 
 export function registerClusterMetrics(registry: Registry, src: ClusterMetricsSource): void {
@@ -130,15 +155,10 @@ export function registerClusterMetrics(registry: Registry, src: ClusterMetricsSo
   );
   // The Raft driver counts these (config/raft imports nothing of ours, so they are read from
   // its counters here); they used to reach only the log, at most a line per peer per minute.
-  registerScrapeMetric(
-    registry,
-    "shardgate_raft_refused_total",
-    "Authenticated Raft messages refused (non-voter vote, timeoutNow not from the leader, spoofed sender, undecodable), by reason.",
-    "counter",
-    function* () {
-      for (const [reason, n] of src.raftRefused()) yield { labels: { reason }, value: n };
-    },
-  );
+  registerScrapeMetric(registry, "shardgate_raft_refused_total", RAFT_REFUSED_HELP, "counter", function* () {
+    const counts = src.raftRefused();
+    for (const reason of RAFT_REFUSED_REASONS) yield { labels: { reason }, value: counts[reason] ?? 0 };
+  });
   new Gauge({
     name: "shardgate_config_drift",
     help: "1 if this instance's config file routing (pools, routes) differs from the committed one.",

@@ -93,6 +93,8 @@ test("PatchRouting waits for the cluster level; a later version's command stops 
   );
   for (const n of all()) {
     assert.equal(n.raftView().clusterLevel, RELEASED_LEVEL, `${n.settings.id}: the released level`);
+    // /admin/state's raft.clusterId: null while no id is fixed (a fleet mid-upgrade has none).
+    assert.equal(n.raftView().clusterId, null, `${n.settings.id}: no cluster id yet`);
     assert.equal(n.levelHas("PatchRouting"), false);
   }
   const views = Object.fromEntries(all().map((n) => [n.settings.id, n.raftView().level]));
@@ -149,6 +151,16 @@ test("PatchRouting waits for the cluster level; a later version's command stops 
     20_000,
   );
   for (const id of IDS) assert.equal(appliedTypes.get(id)?.at(-1), "PatchRouting", `${id} applied the patch`);
+  // The upgraded fleet fixed its id: every node shows the same one.
+  const ids = await eventually(
+    "one cluster id on every node",
+    () => {
+      const got = all().map((n) => n.raftView().clusterId);
+      return got.every((id) => typeof id === "string" && id === got[0]) ? got : undefined;
+    },
+    20_000,
+  );
+  assert.match(String(ids[0]), /^[0-9a-f]{16}$/);
 
   // A later version's command (bypassing this build's validation, as a newer proposer would).
   const future = Buffer.from(JSON.stringify({ v: 2, type: "SetRouting", routing: {} }));

@@ -14,7 +14,7 @@ import type { FleetNode } from "../support/cluster-launcher.js";
 import { type CtlRun, runCtl } from "../support/ctl-runner.js";
 import { freePorts } from "../support/ports.js";
 import { testSeed } from "../support/prng.js";
-import { CONDITION_DEADLINE_MS, scaled } from "../support/wait.js";
+import { CONDITION_DEADLINE_MS, eventually, scaled } from "../support/wait.js";
 
 const SEED = testSeed(1401);
 
@@ -103,6 +103,51 @@ describe("shardgate ctl against a real fleet", () => {
       state.raft.memberLevels,
       Object.fromEntries(fleet.cluster.nodes.map((n) => [n.id, CURRENT_LEVEL])),
       "the leader shows what every member advertised",
+    );
+  });
+
+  test("/admin/state and status show the one cluster id every instance keeps in identity.json", async () => {
+    // Fixed by the entry that takes the fleet to level 2; every member adopts it once it applies it.
+    const ids = await eventually(
+      "every instance shows a cluster id in /admin/state",
+      async () => {
+        const got = await Promise.all(
+          fleet.cluster.nodes.map(async (n) => {
+            const s = (await (await fetch(`${n.adminUrl}/admin/state`)).json()) as {
+              raft?: { clusterId?: string | null };
+            };
+            return s.raft?.clusterId;
+          }),
+        );
+        return got.every((id) => typeof id === "string") ? (got as string[]) : undefined;
+      },
+      CONDITION_DEADLINE_MS,
+      100,
+    );
+    assert.match(ids[0], /^[0-9a-f]{16}$/, `a cluster id is 16 hex digits (seed=${SEED})`);
+    assert.deepEqual(
+      ids,
+      fleet.cluster.nodes.map(() => ids[0]),
+      "one id across the fleet",
+    );
+    for (const n of fleet.cluster.nodes) {
+      const kept = JSON.parse(readFileSync(join(n.spec.dataDir, "identity.json"), "utf8")) as {
+        cluster?: string;
+      };
+      assert.equal(kept.cluster, ids[0], `${n.id}: the id its data directory keeps`);
+    }
+    const admins = fleet.cluster.nodes.map((n) => n.adminUrl).join(",");
+    const r = await runCtl(["--admin", admins, "status"]);
+    ok(r, "status");
+    assert.match(r.stdout, /^INSTANCE\s.*\sLEVEL\s+CLUSTER\s+DEGRADED\s/m, r.stdout);
+    for (const n of fleet.cluster.nodes)
+      assert.match(r.stdout, new RegExp(`^${n.id}\\s.*\\s\\d+/\\d+\\s+${ids[0]}\\s`, "m"), r.stdout);
+    const j = await runCtl(["--admin", admins, "--json", "status"]);
+    ok(j, "status --json");
+    const views = JSON.parse(j.stdout) as Array<{ state: { raft: { clusterId: string } } }>;
+    assert.deepEqual(
+      views.map((v) => v.state.raft.clusterId),
+      ids,
     );
   });
 

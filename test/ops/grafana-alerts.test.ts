@@ -10,6 +10,7 @@ import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import YAML from "yaml";
+import { freePorts } from "../support/ports.js";
 import { poolConfig, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
 import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
 
@@ -54,7 +55,15 @@ describe("k8s/grafana: dashboard and alert rules", () => {
 
   before(async () => {
     ups = await startUpstreams(2, "g");
-    sg = await startShardgate(poolConfig({ members: ups.map((u) => ({ id: u.id, port: u.port })) }));
+    // Tracing on (to a port nothing listens on: no request is sent, so no export is tried), so
+    // that shardgate_tracing_spans_total, which ShardgateTracingSpansLost reads, is exported.
+    const [closed] = await freePorts(1);
+    sg = await startShardgate(
+      `${poolConfig({ members: ups.map((u) => ({ id: u.id, port: u.port })) })}tracing:
+  enabled: true
+  otlpEndpoint: "http://127.0.0.1:${closed}/v1/traces"
+`,
+    );
     const r = await fetch(`${sg.adminUrl}/metrics`);
     names = exported(await r.text());
   });
@@ -85,7 +94,7 @@ describe("k8s/grafana: dashboard and alert rules", () => {
     );
   });
 
-  test("every alert expression names only exported metrics, and the six alerts exist", () => {
+  test("every alert expression names only exported metrics, and the eight alerts exist", () => {
     const rules = alertExprs();
     assert.deepEqual(rules.map((r) => r.alert).sort(), [
       "ShardgateBreakerOpen",
@@ -94,6 +103,8 @@ describe("k8s/grafana: dashboard and alert rules", () => {
       "ShardgateHigh5xx",
       "ShardgateNoLeader",
       "ShardgatePoolPanic",
+      "ShardgateRaftRefusedTraffic",
+      "ShardgateTracingSpansLost",
     ]);
     const missing = rules.flatMap((r) =>
       [...r.expr.matchAll(METRIC)].map((m) => m[1]).filter((n) => !names.has(n)),
@@ -103,7 +114,7 @@ describe("k8s/grafana: dashboard and alert rules", () => {
 
   test("promtool check rules and promtool test rules pass", async () => {
     const check = await run("promtool", ["check", "rules", "alerts.yaml"], { cwd: DIR });
-    assert.match(check.stdout + check.stderr, /SUCCESS: 6 rules found/);
+    assert.match(check.stdout + check.stderr, /SUCCESS: 8 rules found/);
     const unit = await run("promtool", ["test", "rules", "alerts.test.yaml"], { cwd: DIR });
     assert.match(unit.stdout + unit.stderr, /SUCCESS/);
   });

@@ -29,7 +29,12 @@ export interface RequestOptions {
  * An idempotent request (GET/HEAD, no body) that fails on a reused keep-alive connection before
  * any answer is sent once more on a fresh one, as RFC 9112 section 9.3.1 lets clients do: the
  * server may close an idle connection just as the agent picks it (its keep-alive timeout), and
- * that race is not a failure of the instance.
+ * that race is not a failure of the instance. Any other request (a POST: cut, heal, drain ...)
+ * must not be sent twice, so it never rides a reused connection: it opens its own. The agent
+ * drops an idle socket 1 s before the server's announced keep-alive timeout, but a test process
+ * starved of CPU runs the callback that sends the next request (a child's exit) before that
+ * timer, and a POST on the socket the server had just closed failed with "socket hang up"
+ * (test/e2e/ctl.test.ts, the heal after a 5 s refused drain, under load).
  */
 export async function httpRequest(url: string, opts: RequestOptions = {}): Promise<HttpResult> {
   try {
@@ -53,15 +58,17 @@ function requestOnce(url: string, opts: RequestOptions): Promise<HttpResult> {
       headers["content-type"] = "application/json";
       headers["content-length"] = String(Buffer.byteLength(payload));
     }
+    const method = (opts.method ?? (payload === undefined ? "GET" : "POST")).toUpperCase();
+    const idempotent = payload === undefined && (method === "GET" || method === "HEAD");
     let gotResponse = false;
     const req = request(
       {
         host: u.hostname,
         port: u.port,
         path: `${u.pathname}${u.search}`,
-        method: opts.method ?? (payload === undefined ? "GET" : "POST"),
+        method,
         headers,
-        agent: opts.fresh ? false : agent,
+        agent: opts.fresh || !idempotent ? false : agent,
       },
       (res) => {
         gotResponse = true;
@@ -88,7 +95,6 @@ function requestOnce(url: string, opts: RequestOptions): Promise<HttpResult> {
       timedOut = true;
       req.destroy(new Error(`${url}: no answer within ${timeoutMs}ms`));
     });
-    const idempotent = payload === undefined && (req.method === "GET" || req.method === "HEAD");
     req.on("error", (err: NodeJS.ErrnoException) => {
       const closedUnderUs = err.code === "ECONNRESET" || err.message === "socket hang up";
       if (idempotent && req.reusedSocket && !timedOut && closedUnderUs && !gotResponse)
