@@ -6,43 +6,24 @@
 // `${CONSUL_HTTP_TOKEN}` unquoted inside a `{ }` flow map, a YAML syntax error.
 
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { loadConfigFile } from "../../config/file/load.js";
+import { README_ENV, readmeYamlBlocks } from "../support/readme-blocks.js";
 
 const dir = mkdtempSync(join(tmpdir(), "shardgate-readme-yaml-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-/** What the README's commands export before they start anything (fleet.yaml, Kubernetes, Consul). */
-const ENV: NodeJS.ProcessEnv = {
-  SHARDGATE_ADMIN_TOKEN: "dev",
-  SHARDGATE_CLUSTER_SECRET: "0123456789abcdef0123456789abcdef",
-  HTTP_PORT: "8081",
-  ADMIN_PORT: "9901",
-  HOSTNAME: "shardgate-0",
-  POD_IP: "10.0.0.7",
-  CONSUL_HTTP_TOKEN: "a-consul-token",
-};
-
-function readmeBlocks(): Array<{ line: number; text: string }> {
-  const readme = readFileSync(new URL("../../../README.md", import.meta.url), "utf8");
-  const out: Array<{ line: number; text: string }> = [];
-  for (const m of readme.matchAll(/```yaml\n([\s\S]*?)```/g)) {
-    out.push({ line: readme.slice(0, m.index).split("\n").length + 1, text: m[1] });
-  }
-  return out;
-}
-
 test("every README YAML block loads: complete ones are valid, fragments lack only pools/routes", async () => {
-  const blocks = readmeBlocks();
+  const blocks = readmeYamlBlocks();
   assert.ok(blocks.length >= 5, `found only ${blocks.length} YAML blocks in the README`);
   let complete = 0;
   for (const [i, b] of blocks.entries()) {
     const file = join(dir, `block-${i}.yaml`);
     writeFileSync(file, b.text);
-    const r = await loadConfigFile(file, ENV);
+    const r = await loadConfigFile(file, README_ENV);
     if (r.ok) {
       complete++;
       continue;
