@@ -79,6 +79,7 @@ test("a neighbour's oversized admin answer: that neighbour errors, the view is k
   assert.equal(r.status, 200, text.slice(0, 500));
   const view = (JSON.parse(text) as { fleet: Array<Record<string, unknown>> }).fleet;
   const what = JSON.stringify(view);
+  t.diagnostic(`the endless neighbour wrote ${streamed} bytes before its answer was cut`);
   const self = view.find((v) => v.self === true);
   assert.equal(self?.role, "leader", what);
   for (const url of [urlOf(endless), urlOf(declared)]) {
