@@ -3,6 +3,8 @@
 // computed in full, then compared with what we had to produce added/removed/changed lists.
 // Pure functions: no I/O, so every rule here is unit-testable without a server.
 
+import { quoteForLog } from "../config/log-quote.js";
+
 export type CheckStatus = "passing" | "warning" | "critical";
 
 /** One upstream as discovered from Consul. */
@@ -100,7 +102,7 @@ export function parseHealthEntries(
     for (const m of raw) {
       if ((counts.get(m.id) ?? 0) > 1) {
         warnings.push(
-          `Service.ID ${JSON.stringify(m.id)} is reported by several nodes; using "${m.node}/${m.id}"`,
+          `Service.ID ${quoteForLog(m.id)} is reported by several nodes; using ${quoteForLog(`${m.node}/${m.id}`)}`,
         );
         out.push(Object.freeze({ ...m, id: `${m.node}/${m.id}` }));
       } else {
@@ -115,7 +117,7 @@ export function parseHealthEntries(
   const members = new Map<string, DiscoveredMember>();
   for (const m of out) {
     if (members.has(m.id)) {
-      warnings.push(`duplicate member id ${JSON.stringify(m.id)} on one node; keeping the first`);
+      warnings.push(`duplicate member id ${quoteForLog(m.id)} on one node; keeping the first`);
       continue;
     }
     const old = prev?.get(m.id);
@@ -165,7 +167,7 @@ function extractMember(e: unknown, warningIsHealthy: boolean): DiscoveredMember 
     port > 65535
   ) {
     return {
-      skipped: ` (id ${JSON.stringify(id)}): needs a Service.ID, an address and a port 0..65535; skipped`,
+      skipped: ` (id ${quoteForLog(id)}): needs a Service.ID, an address and a port 0..65535; skipped`,
     };
   }
   const w = obj(svc.Weights)?.Passing;

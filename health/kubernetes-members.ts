@@ -8,6 +8,7 @@
 // on purpose (draining: unhealthy, outside the panic guard); not ready and not terminating ->
 // unhealthy (a failure the guard may hold back).
 
+import { quoteForLog } from "../config/log-quote.js";
 import type { DiscoveredMember } from "./consul-members.js";
 
 /** What a slice looks like on the wire (only the fields read here; all optional, all checked). */
@@ -80,7 +81,7 @@ export function parseEndpointSlices(
   });
   const byKey = new Map<string, Candidate>();
   for (const slice of ordered) {
-    const sliceName = str(slice.metadata?.name) || "(unnamed slice)";
+    const sliceName = quoteForLog(str(slice.metadata?.name) || "(unnamed slice)");
     const endpoints = Array.isArray(slice.endpoints) ? slice.endpoints : [];
     if (endpoints.length === 0) continue;
     const p = slicePort(slice, port);
@@ -133,7 +134,7 @@ export function parseEndpointSlices(
     // keep the healthy one, the other goes with its old slice entry.
     const prev = members.get(m.id);
     if (prev !== undefined) {
-      warnings.push(`pod name ${JSON.stringify(m.id)} is listed twice with different uids; keeping one`);
+      warnings.push(`pod name ${quoteForLog(m.id)} is listed twice with different uids; keeping one`);
       if (prev.healthy || !m.healthy) continue;
     }
     members.set(m.id, m);

@@ -102,6 +102,12 @@ export function errorBody(code: ErrorCode, requestId: string): string {
   return htmlSafeJson({ error: e.code, message: e.message, requestId });
 }
 
+/**
+ * X-Content-Type-Options value on every answer shardgate writes itself (never on a relayed
+ * upstream answer): a browser must not sniff an error body that echoes client bytes as HTML.
+ */
+export const NOSNIFF = "nosniff";
+
 /** A complete raw HTTP/1.1 response for sockets that never became a ServerResponse (clientError, upgrades). */
 export function rawErrorResponse(code: ErrorCode, requestId: string, extraHeaders = ""): string {
   const e = ERRORS[code];
@@ -109,6 +115,7 @@ export function rawErrorResponse(code: ErrorCode, requestId: string, extraHeader
   return (
     `HTTP/1.1 ${e.status} ${STATUS_TEXT[e.status] ?? "Error"}\r\n` +
     "Content-Type: application/json\r\n" +
+    "X-Content-Type-Options: nosniff\r\n" +
     `Content-Length: ${Buffer.byteLength(body)}\r\n` +
     (requestId === "" ? "" : `X-Request-Id: ${requestId}\r\n`) +
     (e.status === 503 ? "Retry-After: 1\r\n" : "") +

@@ -5,6 +5,7 @@
 
 import { formatHostPort } from "../../config/address.js";
 import { memberSchema } from "../../config/file/schema.js";
+import { quoteForLog } from "../../config/log-quote.js";
 import type { CommandInput } from "../../config/state/commands.js";
 import type { MemberSource, MemberState, PoolState } from "../../config/state/types.js";
 import type { DiscoveredMember } from "../consul-members.js";
@@ -18,7 +19,7 @@ export interface MembershipPlan {
   readonly total: number;
   /** Members kept healthy by the panic guard. */
   readonly suppressed: readonly string[];
-  /** Discovered members that cannot be committed (bad id, port 0, id taken by a static member). */
+  /** Discovered members that cannot be committed (bad id, port 0, id taken by a static member): the id quoted and cut (quoteForLog), then why. */
   readonly skipped: readonly string[];
 }
 
@@ -72,12 +73,12 @@ function wantedMembers(
   const out: Wanted[] = [];
   for (const d of discovered) {
     if (staticIds.has(d.id)) {
-      skipped.push(`${d.id}: a static member of the pool has this id; the static member wins`);
+      skipped.push(`${quoteForLog(d.id)}: a static member of the pool has this id; the static member wins`);
       continue;
     }
     const c = checkMember(d);
     if (typeof c === "string") {
-      skipped.push(`${d.id}: ${c}`);
+      skipped.push(`${quoteForLog(d.id)}: ${c}`);
       continue;
     }
     out.push({

@@ -2,7 +2,9 @@
 // `admin.fleet`, each one's Raft view (role, term, leader, commit/applied index), ring
 // version and degraded reason, with each peer's replication lag taken from whichever
 // instance leads. The URLs come from the config only (never from a request), each fetch is
-// bounded, and one read is shared by every caller for FLEET_TTL_MS.
+// bounded (FETCH_TIMEOUT_MS, and at most FLEET_ANSWER_MAX_BYTES read per answer, so a broken
+// or hostile neighbour cannot make this instance buffer without end), and one read is shared
+// by every caller for FLEET_TTL_MS.
 
 import { errorText } from "../../config/coded-error.js";
 import type { FleetInstanceView, PeersView } from "../admin/ops-types.js";
@@ -10,11 +12,32 @@ import type { AdminStateView } from "../admin/types.js";
 
 const FLEET_TTL_MS = 500;
 const FETCH_TIMEOUT_MS = 1_000;
+/** The most bytes read of one neighbour's admin answer (README "Security limits"). */
+export const FLEET_ANSWER_MAX_BYTES = 4 * 1024 * 1024;
 
 async function getJson(url: string): Promise<unknown> {
   const r = await fetch(url, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
-  if (!r.ok) throw new Error(`HTTP ${r.status}`);
-  return r.json();
+  if (!r.ok) {
+    await r.body?.cancel();
+    throw new Error(`HTTP ${r.status}`);
+  }
+  const tooLarge = `answer larger than ${FLEET_ANSWER_MAX_BYTES} bytes`;
+  const declared = Number(r.headers.get("content-length") ?? "0");
+  if (declared > FLEET_ANSWER_MAX_BYTES) {
+    await r.body?.cancel();
+    throw new Error(tooLarge);
+  }
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  if (r.body !== null) {
+    for await (const chunk of r.body) {
+      total += chunk.byteLength;
+      // Leaving the loop early cancels the stream, which closes the connection.
+      if (total > FLEET_ANSWER_MAX_BYTES) throw new Error(tooLarge);
+      chunks.push(chunk);
+    }
+  }
+  return JSON.parse(Buffer.concat(chunks, total).toString("utf8"));
 }
 
 function reason(err: unknown): string {

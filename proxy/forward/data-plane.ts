@@ -15,7 +15,7 @@ import type { Duplex } from "node:stream";
 import { createProxyServer as createHttpProxy, type ProxyServer } from "http-proxy-3";
 import type { UpstreamErrorKind } from "../../health/outcome-recorder.js";
 import { hashKey } from "../../ring/hash.js";
-import { ERRORS, type ErrorCode, errorBody, rawErrorResponse } from "../errors.js";
+import { ERRORS, type ErrorCode, errorBody, NOSNIFF, rawErrorResponse } from "../errors.js";
 import { extractKey, redactPathSegments } from "../routing/key-extract.js";
 import { chooseMember, explainChoice, notOwnerReason, ownerOfLastChoice } from "../routing/member-choice.js";
 import { normalizePath } from "../routing/normalize-path.js";
@@ -860,6 +860,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     const body = errorBody(code, ctx.requestId);
     res.statusCode = def.status;
     res.setHeader("content-type", "application/json");
+    res.setHeader("x-content-type-options", NOSNIFF);
     res.setHeader("content-length", Buffer.byteLength(body));
     res.setHeader("x-request-id", ctx.requestId);
     if (this.ringVersionHeader !== "" && ctx.ringVersion >= 0) {

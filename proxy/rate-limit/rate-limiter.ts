@@ -10,7 +10,7 @@ import type { RouteConfig } from "../../config/file/schema.js";
 import type { LogSink } from "../../config/log-sink.js";
 import type { EdgeRouteMetrics } from "../edge/edge-metrics.js";
 import type { EdgeState } from "../edge/edge-state.js";
-import { ERRORS } from "../errors.js";
+import { ERRORS, errorBody, NOSNIFF } from "../errors.js";
 import { answerGrpcError, isGrpcContentType } from "../forward/grpc-status.js";
 import { isH2Request } from "../forward/h2-request.js";
 import type { RequestContext } from "../forward/request-context.js";
@@ -113,11 +113,12 @@ export class RateLimiter {
       answerGrpcError(res, "rate_limited", ctx.requestId, ctx.pool);
       return;
     }
-    const body = JSON.stringify({ error: def.code, message: def.message, requestId: ctx.requestId });
+    const body = errorBody("rate_limited", ctx.requestId);
     ctx.errorCode = def.code;
     ctx.status = def.status;
     res.statusCode = def.status;
     res.setHeader("content-type", "application/json");
+    res.setHeader("x-content-type-options", NOSNIFF);
     res.setHeader("content-length", Buffer.byteLength(body));
     res.setHeader("x-request-id", ctx.requestId);
     res.setHeader("retry-after", String(retryAfterSec));

@@ -10,7 +10,7 @@ import {
 } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
-import { ERRORS, type ErrorCode, errorBody, rawErrorResponse } from "../errors.js";
+import { ERRORS, type ErrorCode, errorBody, NOSNIFF, rawErrorResponse } from "../errors.js";
 import { newRequestId } from "../forward/request-id.js";
 import type { ProxyServerInit } from "../forward/types.js";
 import { answerClientError } from "./client-error.js";
@@ -197,6 +197,7 @@ function answerAndClose(res: ServerResponse, status: number, code: ErrorCode): v
   const body = errorBody(code, id);
   res.writeHead(status, {
     "content-type": "application/json",
+    "x-content-type-options": NOSNIFF,
     "content-length": Buffer.byteLength(body),
     "x-request-id": id,
     connection: "close",

@@ -7,7 +7,7 @@
 
 import type { ServerResponse } from "node:http";
 import type { Http2ServerResponse } from "node:http2";
-import { ERRORS, errorBody } from "../errors.js";
+import { ERRORS, errorBody, NOSNIFF } from "../errors.js";
 import { newRequestId } from "../forward/request-id.js";
 
 /** What the data port does forward, for the Allow header of a 405. */
@@ -28,6 +28,7 @@ export function answerMethodNotAllowed(res: ServerResponse | Http2ServerResponse
   const body = errorBody("method_not_allowed", id);
   const headers: Record<string, string | number> = {
     "content-type": "application/json",
+    "x-content-type-options": NOSNIFF,
     "content-length": Buffer.byteLength(body),
     "x-request-id": id,
     allow: ALLOWED_METHODS,

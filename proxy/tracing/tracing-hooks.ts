@@ -21,6 +21,7 @@ import {
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import type { UpstreamErrorKind } from "../../health/outcome-recorder.js";
 import type { DataPlaneHooks, RequestRecord, RetryKind } from "../forward/types.js";
+import { semconvMethod, spanNameMethod } from "./span-method.js";
 
 const propagator = new W3CTraceContextPropagator();
 
@@ -57,7 +58,7 @@ export class TracingHooks implements DataPlaneHooks {
     if (t === undefined) {
       const incoming = propagator.extract(ROOT_CONTEXT, headers, defaultTextMapGetter);
       const server = this.tracer.startSpan(
-        `${r.method} ${r.pool || "proxy"}`,
+        `${spanNameMethod(r.method)} ${r.pool || "proxy"}`,
         { kind: SpanKind.SERVER, startTime: epochMs(r.startedAt) },
         incoming,
       );
@@ -130,8 +131,10 @@ export class TracingHooks implements DataPlaneHooks {
         t.attempt.end();
       }
       const s = t.server;
+      const method = semconvMethod(r.method);
+      if (method !== r.method) s.setAttribute("http.request.method_original", r.method);
       s.setAttributes({
-        "http.request.method": r.method,
+        "http.request.method": method,
         "http.response.status_code": r.status,
         "shardgate.route": r.route,
         "shardgate.pool": r.pool,

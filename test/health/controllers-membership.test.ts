@@ -263,7 +263,7 @@ describe("MembershipController", () => {
     assert.equal(cluster.current.pools.mixed.members.find((m) => m.id === "s1")?.source, "static");
     const skipped = c.status().mixed.skipped;
     assert.equal(skipped.length, 3, JSON.stringify(skipped));
-    assert.match(skipped.join("\n"), /s1: a static member/);
+    assert.match(skipped.join("\n"), /"s1": a static member/);
     await c.stop();
   });
 

@@ -96,7 +96,7 @@ test("ports match by name or by number; a slice without the port is skipped with
   assert.equal(slicePort(slice("t", [], []), "http"), undefined);
   const r = parseEndpointSlices([s], "grpc");
   assert.equal(r.members.size, 0);
-  assert.match(r.warnings[0], /slice s: no port "grpc"/);
+  assert.match(r.warnings[0], /slice "s": no port "grpc"/);
 });
 
 test("endpoints without a pod name or address are skipped, never thrown", () => {

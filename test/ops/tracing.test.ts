@@ -258,6 +258,35 @@ describe("tracing: W3C traceparent per attempt and OTLP spans", () => {
     assert.equal(server.attributes["shardgate.attempts"], attempts.length);
   });
 
+  test("a method outside HTTP's known set: span name `HTTP users`, method `_OTHER`, original kept", async () => {
+    // The method is the client's choice: a span name built from it gives a trace backend one
+    // name per invented method (OpenTelemetry HTTP semantic conventions).
+    const spanNames = async (method: string) => {
+      const r = await fetchJson(`${sg.httpUrl}/`, { method, headers: { "x-user-id": "bob" } });
+      assert.equal(r.status, 200, r.text);
+      assert.equal((r.body as EchoBody).method, method);
+      const tp = parseTraceparent((r.body as EchoBody).headers.traceparent);
+      const attempt = await eventually(
+        `the ${method} attempt span`,
+        () => receiver.spans.find((s) => s.spanId === tp.spanId),
+        15_000,
+      );
+      return eventually(
+        `the ${method} server span`,
+        () => receiver.spans.find((s) => s.spanId === attempt.parentSpanId),
+        15_000,
+      );
+    };
+    const other = await spanNames("PURGE");
+    assert.equal(other.name, "HTTP users");
+    assert.equal(other.attributes["http.request.method"], "_OTHER");
+    assert.equal(other.attributes["http.request.method_original"], "PURGE");
+    const known = await spanNames("DELETE");
+    assert.equal(known.name, "DELETE users");
+    assert.equal(known.attributes["http.request.method"], "DELETE");
+    assert.equal(known.attributes["http.request.method_original"], undefined);
+  });
+
   test("tracing off (the default): the caller's traceparent reaches the upstream untouched", async () => {
     const tp = `00-${TRACE_ID}-${CALLER_SPAN}-01`;
     const r = await fetchJson(`${plain.httpUrl}/`, {
