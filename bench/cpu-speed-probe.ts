@@ -4,7 +4,11 @@
 // core ran it. First `--calibrate` samples back to back (lines "c ..."), then one sample every
 // `--interval-ms` (lines "s ..."): "<kind> <cpu us> <wall us> <monotonic ns at the end>".
 // It exits when its stdin closes, so a bench that dies takes its probes with it.
+// It runs at nice 19: a bench process that wakes on its core preempts it at once, so the probe
+// takes the core's idle moments rather than a slice of a target's time (its CPU-time figure
+// holds either way; only its samples come later on a saturated core).
 
+import { setPriority } from "node:os";
 import { parseArgs } from "node:util";
 import { WORK_ITERATIONS, work } from "./cpu-speed-work.js";
 
@@ -16,6 +20,7 @@ const { values } = parseArgs({
 });
 const intervalMs = Number(values["interval-ms"]);
 const calibrate = Number(values.calibrate);
+setPriority(19);
 let sink = 0;
 let seq = 0;
 

@@ -4,8 +4,8 @@
 // system call of whatever runs there slows alike. A round whose two sides ran at different
 // speeds compares the CPUs, not the sides (round-verdict.ts flags it).
 //
-// One low-duty child per core (cpu-speed-probe.ts, pinned with taskset) times a fixed workload
-// of about 2 ms by its own CPU time every 200 ms: about 1 % of each core. It calibrates first
+// One low-duty child per core (cpu-speed-probe.ts, pinned with taskset, at nice 19) times a
+// fixed workload of about 2 ms by its own CPU time every 200 ms: about 1 % of each core. It calibrates first
 // (30 samples per core, the median of all of them is speed 1.00), and a run's speed per core is
 // the median of that core's samples that ended inside the run, relative to the calibration.
 
@@ -171,7 +171,7 @@ export class CpuSpeedProbe {
 
   /** One line for a bench's header and summary. */
   describe(): string {
-    return `CPU-speed probe: a fixed ${(this.calibrationUs / 1000).toFixed(2)} ms workload timed by its CPU time on each of ${this.probes.length} CPUs (taskset) every ${this.intervalMs} ms; speed 1.00 = the calibration at start, a run's speed = its slowest CPU's median`;
+    return `CPU-speed probe: a fixed ${(this.calibrationUs / 1000).toFixed(2)} ms workload timed by its CPU time on each of ${this.probes.length} CPUs (taskset, nice 19) every ${this.intervalMs} ms; speed 1.00 = the calibration at start, a run's speed = its slowest CPU's median`;
   }
 
   async stop(): Promise<void> {
