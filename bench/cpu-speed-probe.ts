@@ -8,6 +8,7 @@
 // takes the core's idle moments rather than a slice of a target's time (its CPU-time figure
 // holds either way; only its samples come later on a saturated core).
 
+import { writeFileSync } from "node:fs";
 import { setPriority } from "node:os";
 import { parseArgs } from "node:util";
 import { WORK_ITERATIONS, work } from "./cpu-speed-work.js";
@@ -21,6 +22,12 @@ const { values } = parseArgs({
 const intervalMs = Number(values["interval-ms"]);
 const calibrate = Number(values.calibrate);
 setPriority(19);
+try {
+  // Its own session (cpu-speed.ts starts it detached) is its own autogroup: nice 19 for the group.
+  writeFileSync("/proc/self/autogroup", "19");
+} catch {
+  // No autogroup (kernel without it, or switched off): the task's nice is what counts.
+}
 let sink = 0;
 let seq = 0;
 
