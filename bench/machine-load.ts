@@ -3,8 +3,10 @@
 // such as wrk), the hypervisor's steal and the load average, from /proc read right before and
 // right after the round (outside the timed window). On a shared 2-core machine this is the
 // main noise in a round, so the benches flag a round by it (round-verdict.ts) and print it.
+// With a CPU-speed probe (cpu-speed.ts) it also says how fast the CPUs ran meanwhile.
 
 import { readdirSync, readFileSync } from "node:fs";
+import type { CpuSpeedProbe, RunSpeed } from "./cpu-speed.js";
 
 const CLK_TCK = 100; // Linux USER_HZ: /proc times are in these ticks.
 
@@ -42,6 +44,8 @@ export interface RoundLoad {
   readonly load1After: number;
   /** The busiest outside processes of the round: "comm(pid) cores". */
   readonly topOthers: string;
+  /** How fast the CPUs ran during the round (cpu-speed.ts); null without a probe. */
+  readonly cpuSpeed: RunSpeed | null;
 }
 
 function parseStat(
@@ -108,6 +112,8 @@ function benchPids(s: ProcTimes): Set<number> {
 export class RoundMeter {
   private before: ProcTimes | null = null;
 
+  constructor(private readonly probe: CpuSpeedProbe | null = null) {}
+
   start(): void {
     this.before = snapshot();
   }
@@ -154,6 +160,7 @@ export class RoundMeter {
         .slice(0, 3)
         .map(([n, t]) => `${n} ${cores(t).toFixed(2)}`)
         .join(", "),
+      cpuSpeed: this.probe === null ? null : this.probe.window(b.at, a.at),
     };
   }
 }

@@ -47,6 +47,7 @@ import { seededRandom } from "../ring/random.js";
 import { shardgateArgv } from "../test/support/shardgate-process.js";
 import { roleBareUndici } from "./bare-undici.js";
 import { choosePinning, describePinning, type Pinning, pinProcess } from "./cpu-pinning.js";
+import { CpuSpeedProbe } from "./cpu-speed.js";
 import { edgeRatios, startEdgeTargets } from "./edge-targets.js";
 import { RoundMeter } from "./machine-load.js";
 import { nginxHashProxyConfig, startNginxUpstreams } from "./nginx-upstreams.js";
@@ -484,9 +485,10 @@ async function measure(
   client: "wrk" | "autocannon",
   dir: string,
   pinning: Pinning | null = null,
+  probe: CpuSpeedProbe | null = null,
 ): Promise<RoundSample> {
   const gc0 = await gcSeconds(t.metricsUrl);
-  const meter = new RoundMeter();
+  const meter = new RoundMeter(probe);
   meter.start();
   const cpu0 = cpuSeconds(t.pid);
   const t0 = process.hrtime.bigint();
@@ -665,7 +667,7 @@ function soakLines(x: SoakResult): string[] {
 }
 
 const USAGE =
-  "usage: npm run bench -- proxy [--duration S] [--rounds N] [--connections C] [--client wrk|autocannon] [--soak S] [--soak-warmup S] [--seed N] [--log-file] [--nolog-variant] [--skip-edge] [--variants nginx,node] [--pin on|off] [--targets a,b,...] [--max-outside-cpu C] [--max-outside-spread C] [--control-band F] [--reruns N] [--json]";
+  "usage: npm run bench -- proxy [--duration S] [--rounds N] [--connections C] [--client wrk|autocannon] [--soak S] [--soak-warmup S] [--seed N] [--log-file] [--nolog-variant] [--skip-edge] [--variants nginx,node] [--pin on|off] [--targets a,b,...] [--max-outside-cpu C] [--max-outside-spread C] [--control-band F] [--speed-band F] [--probe on|off] [--reruns N] [--json]";
 
 export async function run(argv: string[]): Promise<number> {
   let args: { values: Map<string, string>; switches: Set<string> };
@@ -693,6 +695,8 @@ export async function run(argv: string[]): Promise<number> {
           "max-outside-cpu",
           "max-outside-spread",
           "control-band",
+          "speed-band",
+          "probe",
           "reruns",
         ].map((n) => [n, { type: "string" as const }]),
         ["json", { type: "boolean" as const }],
@@ -749,7 +753,9 @@ export async function run(argv: string[]): Promise<number> {
   const controlBand = num("control-band", DEFAULT_METHOD.controlBand, 0);
   const maxSpread = num("max-outside-spread", DEFAULT_METHOD.maxOtherSpread, 0);
   const reruns = num("reruns", DEFAULT_METHOD.maxReruns, 0);
+  const speedBand = num("speed-band", DEFAULT_METHOD.speedBand, 0);
   if (
+    speedBand === undefined ||
     maxOutside === undefined ||
     maxSpread === undefined ||
     controlBand === undefined ||
@@ -795,6 +801,11 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`--pin expects on or off\n${USAGE}`);
     return 2;
   }
+  const probeFlag = args.values.get("probe") ?? "on";
+  if (probeFlag !== "on" && probeFlag !== "off") {
+    console.error(`--probe expects on or off\n${USAGE}`);
+    return 2;
+  }
   const pinChoice =
     pinFlag === "on" ? choosePinning() : args.values.has("pin") ? "--pin off" : "the default; --pin on pins";
   say(describePinning(pinChoice));
@@ -816,24 +827,42 @@ export async function run(argv: string[]): Promise<number> {
       maxOtherCores: maxOutside,
       maxOtherSpread: maxSpread,
       controlBand,
+      speedBand,
       maxReruns: reruns,
     },
+    probe: null,
     say,
   };
   // The bench process itself (and autocannon, which runs in it) stays off the proxies' CPU.
   if (opts.pinning !== null) pinProcess(process.pid, opts.pinning.loadCpu);
+  // The CPU-speed probe calibrates before any target starts (cpu-speed.ts).
+  const probe = probeFlag === "on" ? await CpuSpeedProbe.start() : "--probe off";
+  if (typeof probe === "string") say(`CPU-speed probe: off (${probe})`);
+  else {
+    opts.probe = probe;
+    say(probe.describe());
+  }
   const reports: VariantReport[] = [];
-  for (let i = 0; i < variants.length; i++) {
-    // The edge rows and the soak run with the first variant only (they compare shardgate
-    // with itself, so the upstreams matter less than for the peers).
-    const first = i === 0;
-    reports.push(
-      await runVariant(variants[i] as UpstreamKind, {
-        ...opts,
-        soak: first ? soak : 0,
-        skipEdge: opts.skipEdge || !first,
-      }),
-    );
+  try {
+    for (let i = 0; i < variants.length; i++) {
+      // The edge rows and the soak run with the first variant only (they compare shardgate
+      // with itself, so the upstreams matter less than for the peers).
+      const first = i === 0;
+      reports.push(
+        await runVariant(variants[i] as UpstreamKind, {
+          ...opts,
+          soak: first ? soak : 0,
+          skipEdge: opts.skipEdge || !first,
+        }),
+      );
+    }
+  } finally {
+    if (opts.probe !== null) {
+      say(
+        `CPU-speed probe cost: ${(100 * opts.probe.costPerCore()).toFixed(2)} % of each CPU over the bench`,
+      );
+      await opts.probe.stop();
+    }
   }
   if (json)
     console.log(
@@ -844,6 +873,8 @@ export async function run(argv: string[]): Promise<number> {
         rounds,
         seed,
         pinning: describePinning(pinChoice),
+        probe:
+          typeof probe === "string" ? probe : { calibrationUs: probe.calibrationUs, cpus: probe.coreCount },
         variants: reports,
       }),
     );
@@ -868,6 +899,8 @@ interface VariantOptions {
   /** --targets: the targets measured (null: all). */
   only: Set<string> | null;
   method: MethodOptions;
+  /** How fast the CPUs ran during each run (cpu-speed.ts); null = off. */
+  probe: CpuSpeedProbe | null;
   say: (s: string) => void;
 }
 
@@ -1012,7 +1045,7 @@ function ratioRows(summaries: Summary[]): Ratio[] {
 }
 
 async function runVariant(kind: UpstreamKind, o: VariantOptions): Promise<VariantReport> {
-  const { client, connections, seconds, rounds, seed, soak, soakWarmup, say, pinning } = o;
+  const { client, connections, seconds, rounds, seed, soak, soakWarmup, say, pinning, probe } = o;
   const dir = mkdtempSync(join(tmpdir(), "shardgate-bench-"));
   const children: Array<() => Promise<void>> = [];
   try {
@@ -1070,7 +1103,7 @@ async function runVariant(kind: UpstreamKind, o: VariantOptions): Promise<Varian
       );
     // Warm-up: JIT, keep-alive pools and lazily created metric series, excluded from results.
     for (const t of measured)
-      await measure(t, Math.min(2, seconds), connections, seed + 999, client, dir, pinning);
+      await measure(t, Math.min(2, seconds), connections, seed + 999, client, dir, pinning, probe);
 
     // nginx direct is the control: neither side of any target's verdict (round-verdict.ts).
     const control = measured.some((t) => t.name === "nginx") ? "nginx" : undefined;
@@ -1082,7 +1115,7 @@ async function runVariant(kind: UpstreamKind, o: VariantOptions): Promise<Varian
       async (name, r) => {
         const t = measured.find((x) => x.name === name) as Target;
         // Both sides of a round get the same key sequence.
-        const s = await measure(t, seconds, connections, seed + r, client, dir, pinning);
+        const s = await measure(t, seconds, connections, seed + r, client, dir, pinning, probe);
         say(
           roundLine(
             r + 1,
@@ -1094,6 +1127,8 @@ async function runVariant(kind: UpstreamKind, o: VariantOptions): Promise<Varian
         return s;
       },
       say,
+      // The speed rule compares the pair the verdicts are about (the control has its band).
+      [["shardgate", "bare-undici"]],
     );
     const samples = new Map<string, RoundSample[]>(
       measured.map((t) => [
@@ -1138,7 +1173,7 @@ async function runVariant(kind: UpstreamKind, o: VariantOptions): Promise<Varian
         fresh,
         soak,
         soakWarmup,
-        (sec, s0) => measure(fresh, sec, connections, s0, client, dir, pinning),
+        (sec, s0) => measure(fresh, sec, connections, s0, client, dir, pinning, probe),
         seed,
       );
       await fresh.stop();

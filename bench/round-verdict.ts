@@ -8,10 +8,13 @@
 // - a round is "disturbed" when, during any target's run in it, processes outside the bench used
 //   more than `maxOtherCores`, or the hypervisor stole more than `maxStealCores`, or the control
 //   (a target that is neither side, e.g. nginx direct) moved more than `controlBand` from its
-//   median. A disturbed round is printed with its reason and kept in the "all rounds" figures;
-//   the bench runs another round for it, up to `maxReruns` extra rounds. The rules look at the
-//   machine and the control only, never at either side's own figures.
+//   median, or the CPU-speed probe (cpu-speed.ts) saw the two sides' runs at speeds more than
+//   `speedBand` apart (a vCPU running slower for a while: /proc shows nothing of it). A
+//   disturbed round is printed with its reason and kept in the "all rounds" figures; the bench
+//   runs another round for it, up to `maxReruns` extra rounds. The rules look at the machine,
+//   the probe and the control only, never at either side's own figures.
 
+import { speedText } from "./cpu-speed.js";
 import type { RoundLoad } from "./machine-load.js";
 
 export interface MethodOptions {
@@ -21,6 +24,11 @@ export interface MethodOptions {
   readonly maxStealCores: number;
   /** Relative band around the control's median req/s (0.1 = +-10 %); ignored without a control. */
   readonly controlBand: number;
+  /**
+   * Most the CPU speed may differ between the two sides' runs of a round, as faster/slower - 1
+   * (0.25: one side's run saw the CPUs 25 % faster); ignored without a probe.
+   */
+  readonly speedBand: number;
   readonly maxReruns: number;
   /** Fewest clean rounds a verdict rests on; below it the bench says so instead. */
   readonly minClean: number;
@@ -31,6 +39,7 @@ export const DEFAULT_METHOD: MethodOptions = {
   maxOtherSpread: 0.2,
   maxStealCores: 0.05,
   controlBand: 0.15,
+  speedBand: 0.25,
   maxReruns: 4,
   minClean: 3,
 };
@@ -63,11 +72,28 @@ export function median(xs: readonly number[]): number {
   return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
-/** Sets `why` of every round from the machine figures and the control's band. */
+/** The two sides' run speeds in `r` more than the band apart: why, or null. Symmetric in a, b. */
+function speedSpread<S extends Sample>(r: Round<S>, names: readonly string[], band: number): string | null {
+  const runs = names.flatMap((n) => {
+    const v = r.samples.get(n)?.load.cpuSpeed?.speed;
+    return v === undefined || !Number.isFinite(v) ? [] : [[n, v] as const];
+  });
+  if (runs.length < 2) return null;
+  runs.sort((x, y) => x[1] - y[1] || (x[0] < y[0] ? -1 : 1));
+  const [lo, hi] = [runs[0], runs[runs.length - 1]];
+  if (hi[1] / lo[1] - 1 <= band) return null;
+  return `CPU speed uneven: ${hi[1].toFixed(2)} during ${hi[0]}, ${lo[1].toFixed(2)} during ${lo[0]} (band ${(100 * band).toFixed(0)} %)`;
+}
+
+/**
+ * Sets `why` of every round from the machine figures, the CPU-speed probe and the control's
+ * band. `sides`: the pairs whose runs the speed rule compares (default: all runs of a round).
+ */
 export function flagRounds<S extends Sample>(
   rounds: Array<Round<S>>,
   o: MethodOptions,
   control?: string,
+  sides?: ReadonlyArray<readonly [string, string]>,
 ): void {
   const controlMedian =
     control === undefined ? Number.NaN : median(rounds.map((r) => r.samples.get(control)?.rps ?? Number.NaN));
@@ -88,6 +114,10 @@ export function flagRounds<S extends Sample>(
         r.why.push(
           `outside CPU uneven: ${hi[1].toFixed(2)} cores during ${hi[0]}, ${lo[1].toFixed(2)} during ${lo[0]}`,
         );
+    }
+    for (const names of sides ?? [[...r.samples.keys()]]) {
+      const why = speedSpread(r, names, o.speedBand);
+      if (why !== null) r.why.push(why);
     }
     const c = control === undefined ? undefined : r.samples.get(control);
     if (c !== undefined && Number.isFinite(controlMedian)) {
@@ -111,6 +141,7 @@ export async function runRounds<S extends Sample>(
   control: string | undefined,
   measure: (name: string, round: number) => Promise<S>,
   say: (line: string) => void,
+  sides?: ReadonlyArray<readonly [string, string]>,
 ): Promise<Array<Round<S>>> {
   const out: Array<Round<S>> = [];
   const runOne = async (i: number): Promise<void> => {
@@ -120,7 +151,7 @@ export async function runRounds<S extends Sample>(
     out.push({ round: i + 1, order, samples, why: [] });
   };
   for (let i = 0; i < rounds; i++) await runOne(i);
-  flagRounds(out, o, control);
+  flagRounds(out, o, control, sides);
   let extra = 0;
   while (extra < o.maxReruns && out.filter((r) => r.why.length === 0).length < rounds) {
     const disturbed = out.filter((r) => r.why.length > 0).length;
@@ -128,7 +159,7 @@ export async function runRounds<S extends Sample>(
       `  ${disturbed} disturbed round(s): running round ${out.length + 1} (extra ${extra + 1} of at most ${o.maxReruns})`,
     );
     await runOne(out.length);
-    flagRounds(out, o, control);
+    flagRounds(out, o, control, sides);
     extra++;
   }
   return out;
@@ -224,6 +255,9 @@ export function verdictLines<S extends Sample>(
     `method: ${rounds.length} rounds, every target once per round in alternating order (forward, reversed, ...); ` +
       `a round is disturbed when outside CPU > ${o.maxOtherCores} cores or steal > ${o.maxStealCores} cores during any target's run, ` +
       `or the outside CPU differs by > ${o.maxOtherSpread} cores between two of its runs` +
+      (probed(rounds)
+        ? `, or the CPU-speed probe saw the two sides' runs more than ${(100 * o.speedBand).toFixed(0)} % apart`
+        : "") +
       (control === undefined
         ? ""
         : `, or the control ${control} is more than ${(100 * o.controlBand).toFixed(0)} % from its median`) +
@@ -232,6 +266,7 @@ export function verdictLines<S extends Sample>(
   const disturbed = rounds.filter((r) => r.why.length > 0);
   lines.push(`disturbed rounds: ${disturbed.length} of ${rounds.length}`);
   for (const r of disturbed) lines.push(`  round ${r.round}: ${r.why.join("; ")}`);
+  if (probed(rounds)) lines.push(speedSummary(rounds));
   lines.push(
     "verdict                              clean rounds  median of   ratio of    | all rounds  median of   ratio of     | order: a first  b first",
   );
@@ -245,10 +280,29 @@ export function verdictLines<S extends Sample>(
   return lines;
 }
 
+function probed<S extends Sample>(rounds: ReadonlyArray<Round<S>>): boolean {
+  return rounds.some((r) => [...r.samples.values()].some((x) => x.load.cpuSpeed !== null));
+}
+
+/** The probe's figures over all runs: each target's median and range, and the rounds it flagged. */
+export function speedSummary<S extends Sample>(rounds: ReadonlyArray<Round<S>>): string {
+  const by = new Map<string, number[]>();
+  for (const r of rounds)
+    for (const [n, x] of r.samples) {
+      const v = x.load.cpuSpeed?.speed;
+      if (v !== undefined && Number.isFinite(v)) by.set(n, [...(by.get(n) ?? []), v]);
+    }
+  const parts = [...by].map(
+    ([n, v]) => `${n} ${median(v).toFixed(2)} (${Math.min(...v).toFixed(2)}-${Math.max(...v).toFixed(2)})`,
+  );
+  const flagged = rounds.filter((r) => r.why.some((w) => w.startsWith("CPU speed"))).length;
+  return `CPU speed per run (probe, 1.00 = calibration at start; median and range): ${parts.join(", ")}; rounds flagged by it: ${flagged} of ${rounds.length}`;
+}
+
 /** One line per target run: the figures and what the machine did meanwhile. */
 export function roundLine(round: number, name: string, s: Sample, extra = ""): string {
   const l = s.load;
-  return `  round ${String(round).padStart(2)} ${name.padEnd(15)} ${s.rps.toFixed(0).padStart(7)} req/s  p99 ${s.p99ms.toFixed(2).padStart(6)} ms  cpu ${s.cpuUsPerReq.toFixed(0).padStart(4)} us/req${extra}  | outside ${l.otherCores.toFixed(2)} cores (${l.higherPriorityCores.toFixed(2)} at a lower nice), bench ${l.benchCores.toFixed(2)}, steal ${l.stealCores.toFixed(2)}, load ${l.load1Before.toFixed(1)}->${l.load1After.toFixed(1)}${l.topOthers === "" ? "" : ` [${l.topOthers}]`}`;
+  return `  round ${String(round).padStart(2)} ${name.padEnd(15)} ${s.rps.toFixed(0).padStart(7)} req/s  p99 ${s.p99ms.toFixed(2).padStart(6)} ms  cpu ${s.cpuUsPerReq.toFixed(0).padStart(4)} us/req  speed ${speedText(l.cpuSpeed).padStart(4)}${extra}  | outside ${l.otherCores.toFixed(2)} cores (${l.higherPriorityCores.toFixed(2)} at a lower nice), bench ${l.benchCores.toFixed(2)}, steal ${l.stealCores.toFixed(2)}, load ${l.load1Before.toFixed(1)}->${l.load1After.toFixed(1)}${l.cpuSpeed === null ? "" : `, CPUs ${l.cpuSpeed.cores.map((c) => (Number.isFinite(c) ? c.toFixed(2) : "-")).join(" ")}`}${l.topOthers === "" ? "" : ` [${l.topOthers}]`}`;
 }
 
 /** Pearson correlation (NaN for fewer than 3 points or no spread). */

@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { numberArg, positiveIntArg } from "./args.js";
+import { CpuSpeedProbe } from "./cpu-speed.js";
 import { DEFAULT_METHOD, type MethodOptions, roundVerdictText } from "./round-verdict.js";
 import { runIfMain } from "./run-if-main.js";
 import { type MemoryParts, measureDrain, measureReload } from "./scale/change-rows.js";
@@ -36,6 +37,7 @@ interface Options {
   reloads: number;
   json: boolean;
   method: MethodOptions;
+  probe: boolean;
 }
 
 function parse(argv: string[]): Options {
@@ -56,6 +58,8 @@ function parse(argv: string[]): Options {
     "--json",
     "--max-outside-cpu",
     "--max-outside-spread",
+    "--speed-band",
+    "--probe",
     "--reruns",
   ]);
   for (const a of argv) if (a.startsWith("--") && !known.has(a)) throw new Error(`unknown option ${a}`);
@@ -67,6 +71,8 @@ function parse(argv: string[]): Options {
     only.add(s as Section);
   }
   const sizesText = value("--sizes");
+  const probe = value("--probe") ?? "on";
+  if (probe !== "on" && probe !== "off") throw new Error(`--probe expects on or off, got ${probe}`);
   return {
     only,
     seconds: num("--seconds", 5),
@@ -82,7 +88,9 @@ function parse(argv: string[]): Options {
       maxOtherCores: numberArg(argv, "--max-outside-cpu", DEFAULT_METHOD.maxOtherCores),
       maxOtherSpread: numberArg(argv, "--max-outside-spread", DEFAULT_METHOD.maxOtherSpread),
       maxReruns: numberArg(argv, "--reruns", DEFAULT_METHOD.maxReruns),
+      speedBand: numberArg(argv, "--speed-band", DEFAULT_METHOD.speedBand),
     },
+    probe: probe === "on",
   };
 }
 
@@ -195,7 +203,20 @@ export async function run(argv: string[]): Promise<number> {
     if (started !== null) stops.push(started.stop);
     if (o.only.has("request")) {
       {
+        // The CPU-speed probe calibrates before the request rows' processes start (cpu-speed.ts).
+        const probe = o.probe ? await CpuSpeedProbe.start() : "--probe off";
+        if (typeof probe === "string") {
+          if (!o.json) console.log(`CPU-speed probe: off (${probe})`);
+        } else {
+          stops.push(async () => {
+            if (!o.json)
+              console.log(`CPU-speed probe cost: ${(100 * probe.costPerCore()).toFixed(2)} % of each CPU`);
+            await probe.stop();
+          });
+          if (!o.json) console.log(probe.describe());
+        }
         const figures = await measureRequests(dir, up, {
+          probe: typeof probe === "string" ? null : probe,
           sizes: o.sizes,
           keySets: [10_000, 30],
           seconds: o.seconds,

@@ -5,6 +5,7 @@
 // (what a loaded machine blurs least), and mark-compacts and scavenges per 10,000 requests.
 
 import { join } from "node:path";
+import type { CpuSpeedProbe } from "../cpu-speed.js";
 import { RoundMeter } from "../machine-load.js";
 import { cpuSeconds, rssBytes } from "../proxy-bench.js";
 import {
@@ -58,6 +59,8 @@ export interface RequestRowOptions {
   readonly seed: number;
   /** How rounds are ordered, flagged and re-run (round-verdict.ts). */
   readonly method: MethodOptions;
+  /** How fast the CPUs ran during each run (cpu-speed.ts); null = not measured. */
+  readonly probe: CpuSpeedProbe | null;
   /** Prints every round, the disturbed ones and the verdicts. */
   readonly say: (line: string) => void;
 }
@@ -135,7 +138,7 @@ export async function measureRequests(
           await runWrk(dir, sg.url, ROUND_WARMUP_SECONDS, o.connections, keys, o.seed + 1000 + r);
           const gc0 = gc.read();
           const accepts0 = await upstreamAccepts(upstream);
-          const meter = new RoundMeter();
+          const meter = new RoundMeter(o.probe);
           meter.start();
           const cpu0 = cpuSeconds(sg.pid);
           const w = await runWrk(dir, sg.url, o.seconds, o.connections, keys, o.seed + r);
@@ -162,6 +165,8 @@ export async function measureRequests(
           return s;
         },
         o.say,
+        // The speed rule compares each size with the smallest, as the verdicts do.
+        procs.slice(1).map((p) => [name(p.size), name(procs[0].size)] as const),
       );
       const small = procs[0].size;
       const verdicts = new Map<number, GoalVerdict[]>();

@@ -14,6 +14,7 @@ import {
   pairVerdicts,
   type Round,
   RPS_P99_CPU,
+  roundLine,
   roundOrder,
   runRounds,
   type Sample,
@@ -30,6 +31,7 @@ const quiet = (otherCores = 0.1): RoundLoad => ({
   load1Before: 1,
   load1After: 1,
   topOthers: "",
+  cpuSpeed: null,
 });
 
 const sample = (rps: number, p99ms: number, otherCores = 0.1): Sample => ({
@@ -37,6 +39,12 @@ const sample = (rps: number, p99ms: number, otherCores = 0.1): Sample => ({
   p99ms,
   cpuUsPerReq: 1e6 / rps,
   load: quiet(otherCores),
+});
+
+/** A quiet run during which the CPU-speed probe saw the CPUs at `cores` (its slowest decides). */
+const timed = (rps: number, p99ms: number, ...cores: number[]): Sample => ({
+  ...sample(rps, p99ms),
+  load: { ...quiet(), cpuSpeed: { cores, speed: Math.min(...cores), samples: 15 * cores.length } },
 });
 
 function round(i: number, a: Sample, b: Sample, control?: Sample): Round<Sample> {
@@ -79,6 +87,67 @@ describe("round method", () => {
       swapped.map((r) => r.why.length > 0),
       rounds.map((r) => r.why.length > 0),
     );
+  });
+
+  it("flags a round whose sides' runs saw the CPUs at different speeds, the same with the sides swapped", () => {
+    const rounds = [
+      // The probe saw one side's run at half speed: disturbed, whatever the sides' figures.
+      round(0, timed(500, 10, 0.5, 1.0), timed(1000, 5, 1.0, 1.02), timed(5000, 2, 1, 1)),
+      round(1, timed(1000, 5, 1.0, 0.98), timed(1000, 5, 0.55, 1.0), timed(5000, 2, 1, 1)),
+      // Both sides slow alike: the pair is still fair, not flagged.
+      round(2, timed(500, 10, 0.5, 0.52), timed(520, 10, 0.55, 0.53), timed(5000, 2, 1, 1)),
+      // Within the band (25 %): not flagged.
+      round(3, timed(900, 5, 0.9, 1.0), timed(1000, 5, 1.05, 1.1), timed(5000, 2, 1, 1)),
+      // A side's own figures 10x off at equal speeds: not a reason.
+      round(4, timed(100, 50, 1, 1), timed(1000, 5, 1, 1), timed(5000, 2, 1, 1)),
+      // Only the control ran slow: the speed rule compares the sides (the control has its band).
+      round(5, timed(900, 5, 1, 1), timed(1000, 5, 1, 1), timed(5000, 2, 0.4, 1)),
+      // No probe: the rule has nothing to say.
+      round(6, sample(900, 5), sample(1000, 5), sample(5000, 2)),
+    ];
+    const sides = [["a", "b"]] as const;
+    flagRounds(rounds, DEFAULT_METHOD, "nginx", sides);
+    assert.match(rounds[0].why.join(";"), /CPU speed uneven: 1\.00 during b, 0\.50 during a \(band 25 %\)/);
+    assert.match(rounds[1].why.join(";"), /CPU speed uneven: 0\.98 during a, 0\.55 during b/);
+    assert.deepEqual(
+      rounds.map((r) => r.why.length > 0),
+      [true, true, false, false, false, false, false],
+    );
+    // Without `sides` the rule compares every run of the round: the slow control is seen.
+    const all = rounds.map((r, i) => round(i, ...([...r.samples.values()] as [Sample, Sample, Sample])));
+    flagRounds(all, DEFAULT_METHOD, "nginx");
+    assert.match(all[5].why.join(";"), /CPU speed uneven: 1\.00 during [ab], 0\.40 during nginx/);
+    // The same rounds with the sides' names swapped, and the pair named the other way round.
+    const swapped = rounds.map((r, i) =>
+      round(i, r.samples.get("b") as Sample, r.samples.get("a") as Sample, r.samples.get("nginx")),
+    );
+    flagRounds(swapped, DEFAULT_METHOD, "nginx", [["b", "a"]]);
+    assert.deepEqual(
+      swapped.map((r) => r.why.length > 0),
+      rounds.map((r) => r.why.length > 0),
+    );
+    // The same verdict either way round (a/b met where b/a is its mirror).
+    const [ab] = pairVerdicts(rounds, "a", "b", RPS_P99_CPU(0.9));
+    const [ba] = pairVerdicts(swapped, "b", "a", RPS_P99_CPU(0.9));
+    assert.deepEqual(
+      [ab.clean, ab.metClean, ab.medianOfRatiosClean],
+      [ba.clean, ba.metClean, ba.medianOfRatiosClean],
+    );
+    // A narrower band flags round 3 too; the band is said in the method line and per round.
+    flagRounds(rounds, { ...DEFAULT_METHOD, speedBand: 0.1 }, "nginx", sides);
+    assert.match(rounds[3].why.join(";"), /CPU speed uneven: 1\.05 during b, 0\.90 during a \(band 10 %\)/);
+    const text = verdictLines(rounds, [ab], { ...DEFAULT_METHOD, speedBand: 0.1 }, "nginx").join("\n");
+    assert.match(text, /the CPU-speed probe saw the two sides' runs more than 10 % apart/);
+    assert.match(
+      text,
+      /CPU speed per run \(probe.*\): a 0\.94 \(0\.50-1\.00\), b 1\.00 \(0\.53-1\.05\).*rounds flagged by it: 3 of 7/,
+    );
+    // The round table's short column.
+    assert.match(
+      roundLine(1, "a", rounds[0].samples.get("a") as Sample),
+      /us\/req {2}speed 0\.50 .*CPUs 0\.50 1\.00/,
+    );
+    assert.match(roundLine(7, "a", rounds[6].samples.get("a") as Sample), /us\/req {2}speed {4}-/);
   });
 
   it("counts clean rounds, keeps the disturbed ones in the all-round figures", () => {
@@ -138,6 +207,26 @@ describe("round method", () => {
     assert.equal(lines.length, 2);
     assert.deepEqual(rounds[4].order, ["a", "b"]);
     assert.deepEqual(rounds[3].order, ["b", "a"]);
+  });
+
+  it("re-runs a round in which the probe saw one side's run slow", async () => {
+    const lines: string[] = [];
+    const rounds = await runRounds(
+      ["a", "b"],
+      3,
+      DEFAULT_METHOD,
+      undefined,
+      // Round 2 (index 1): b's run on CPUs at 0.45 of their speed; its figures look normal.
+      async (name, r) => (r === 1 && name === "b" ? timed(1000, 5, 0.45, 1) : timed(1000, 5, 1, 1)),
+      (l) => lines.push(l),
+      [["a", "b"]],
+    );
+    assert.equal(rounds.length, 4, "one extra round for the slow one, none dropped");
+    assert.deepEqual(
+      rounds.map((r) => r.why.length > 0),
+      [false, true, false, false],
+    );
+    assert.match(lines.join("\n"), /1 disturbed round\(s\): running round 4/);
   });
 });
 
