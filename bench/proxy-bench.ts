@@ -801,7 +801,7 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`--pin expects on or off\n${USAGE}`);
     return 2;
   }
-  const probeFlag = args.values.get("probe") ?? "on";
+  const probeFlag = args.values.get("probe") ?? "off";
   if (probeFlag !== "on" && probeFlag !== "off") {
     console.error(`--probe expects on or off\n${USAGE}`);
     return 2;

@@ -71,7 +71,7 @@ function parse(argv: string[]): Options {
     only.add(s as Section);
   }
   const sizesText = value("--sizes");
-  const probe = value("--probe") ?? "on";
+  const probe = value("--probe") ?? "off";
   if (probe !== "on" && probe !== "off") throw new Error(`--probe expects on or off, got ${probe}`);
   return {
     only,
