@@ -50,6 +50,10 @@ const filePath = () => nonEmpty().transform((p) => (isAbsolute(p) ? p : resolve(
 
 // ---------------------------------------------------------------------------------- listen
 
+/** What a client's FIN means while its HTTP/1.1 request is in flight (README "Security limits", Half-close). */
+export const CLIENT_HALF_CLOSE = ["abort", "answer"] as const;
+export type ClientHalfClose = (typeof CLIENT_HALF_CLOSE)[number];
+
 const listenSchema = z.strictObject({
   /** Public proxy listener. Defaults to loopback so an unconfigured instance is not exposed. */
   http: listenAddress().default({ host: "127.0.0.1", port: 8080 }),
@@ -85,6 +89,12 @@ const listenSchema = z.strictObject({
   maxHeaderSize: size().default(16 * 1024),
   /** Open client connections per process (each worker has its own); past it: 503 too_many_connections (proxy/server/connection-cap.ts). */
   maxConnections: posInt().max(1_000_000).default(10_000),
+  /**
+   * An HTTP/1.1 client's FIN with a request in flight: "abort" (nginx, Envoy) is the client
+   * leaving, 499 and the upstream request cut; "answer" (HAProxy without abortonclose) is a
+   * half-close, its complete requests answered, then the connection closed.
+   */
+  clientHalfClose: z.enum(CLIENT_HALF_CLOSE).default("abort"),
   /** HTTP/2 next to HTTP/1.1: h2 by ALPN over TLS, h2c with prior knowledge on a plain port (README "HTTP/2 and gRPC"). */
   http2: z
     .strictObject({

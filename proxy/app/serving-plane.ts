@@ -53,6 +53,7 @@ export function createServingPlane(p: ServingPlaneParts) {
       timeouts: config.listen.timeouts,
       maxHeaderSize: config.listen.maxHeaderSize,
       maxConnections: config.listen.maxConnections,
+      clientHalfClose: config.listen.clientHalfClose,
     },
     http2: config.listen.http2.enabled
       ? { maxConcurrentStreams: config.listen.http2.maxConcurrentStreams }

@@ -9,6 +9,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:
 import type { BlockList } from "node:net";
 import type { Duplex } from "node:stream";
 import type { SecureContext } from "node:tls";
+import type { ClientHalfClose } from "../../config/file/schema.js";
 import type { LogSink } from "../../config/log-sink.js";
 import type { UpstreamErrorKind } from "../../health/outcome-recorder.js";
 import type { ErrorCode } from "../errors.js";
@@ -199,6 +200,8 @@ export interface ProxyServerInit {
     maxHeaderSize: number;
     /** Open connections at once (listen.maxConnections); absent = no cap. */
     maxConnections?: number;
+    /** A client's FIN with an HTTP/1.1 request in flight (listen.clientHalfClose); absent = "abort". */
+    clientHalfClose?: ClientHalfClose;
   };
   /** Called for every connection-level rejection (400/408/431 before a request exists, or "client_gone"). */
   onClientError?: (code: string) => void;

@@ -2,8 +2,10 @@
 // event): oversized headers -> 431 (a request line over 8 KB -> 414), header/request timeouts
 // -> 408, a version the parser refuses -> 505, anything malformed -> 400, each as shardgate's
 // JSON error on a closing connection. A FIN that cuts a request's body is the client leaving:
-// the data plane already logs that request 499, and nothing is written. Never throws: a broken
-// socket is simply destroyed.
+// the data plane already logs that request 499, and nothing is written. A FIN that cuts a head
+// pipelined behind complete requests is the client leaving too, unless the listener answers
+// half-closed clients (listen.clientHalfClose: answer). Never throws: a broken socket is simply
+// destroyed.
 
 import type { Duplex } from "node:stream";
 import { type ErrorCode, rawErrorResponse } from "../errors.js";
@@ -68,20 +70,28 @@ export function clientErrorCode(err: NodeJS.ErrnoException): ErrorCode | null {
   }
 }
 
-/** The 'clientError' listener body; `onAnswered` lets the server count/log what it rejected. */
+/**
+ * The 'clientError' listener body; `onAnswered` lets the server count/log what it rejected.
+ * `answerHalfClose`: the server answers half-closed clients (httpAllowHalfOpen); off, a FIN
+ * with any request in flight is the client leaving, as Node's default server takes it.
+ */
 export function answerClientError(
   err: NodeJS.ErrnoException,
   socket: Duplex,
   onAnswered?: (code: ErrorCode | "client_gone", err: NodeJS.ErrnoException) => void,
+  answerHalfClose = false,
 ): void {
   // If a response was already started on this socket, a second status line would corrupt it.
   const busy = (socket as Duplex & { _httpMessage?: InFlight | null })._httpMessage;
-  // A FIN that cuts a head pipelined behind complete requests: those are owed their answers, as
-  // after any half-close (half-close-answer.ts makes the last one close the connection); the
-  // cut head can never be answered and is dropped. Destroying here cut the complete ones too.
-  if (err.code === "HPE_INVALID_EOF_STATE" && busy != null && busy.req?.complete === true) return;
-  // A FIN inside a request's body (HPE_INVALID_EOF_STATE with that request in flight): the
-  // client left; the data plane logs it 499 and owes it nothing (a 400 was written here).
+  // A FIN that cuts a head pipelined behind complete requests, on a server that answers a
+  // half-close: those are owed their answers (half-close-answer.ts makes the last one close the
+  // connection); the cut head can never be answered and is dropped. Destroying here cut the
+  // complete ones too. Returning on any other server left the socket open with nobody to end it.
+  if (answerHalfClose && err.code === "HPE_INVALID_EOF_STATE" && busy != null && busy.req?.complete === true)
+    return;
+  // A FIN inside a request's body, or after complete ones when half-closes are not answered
+  // (HPE_INVALID_EOF_STATE with a request in flight): the client left; the data plane logs it
+  // 499 and owes it nothing (a 400 was written here).
   const code = err.code === "HPE_INVALID_EOF_STATE" && busy != null ? null : clientErrorCode(err);
   try {
     onAnswered?.(code ?? "client_gone", err);

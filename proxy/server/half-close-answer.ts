@@ -1,4 +1,5 @@
-// The answer a half-closed HTTP/1.1 client is owed. With httpAllowHalfOpen (proxy-server.ts),
+// The answer a half-closed HTTP/1.1 client is owed when the listener answers half-closes
+// (listen.clientHalfClose: answer). With httpAllowHalfOpen (proxy-server.ts),
 // Node answers the requests before a client's FIN and closes the connection after the last
 // one, but that last answer's head still said `connection: keep-alive` (Node marks the response
 // `_last` without touching shouldKeepAlive, which the head is written from): the client was

@@ -61,12 +61,17 @@ export function createProxyServer(init: ProxyServerInit): Server {
   server.timeout = t.idle;
   // Node drops header fields past its count silently; request-framing.ts refuses them instead.
   server.maxHeadersCount = 0;
-  // A client's FIN after a complete request is a half-close (`nc -N`, HTTP/1.0-style clients,
-  // load balancers' health checks): its requests, pipelined ones included, are answered and
-  // the connection closed after the last (HAProxy's default, abortonclose off). Node's default
-  // took the FIN for the client leaving and cut every request on the connection (499). A FIN
-  // inside an unfinished request is still an abort (clientError below).
-  (server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+  // A client's FIN with a request in flight (listen.clientHalfClose). "abort", the default,
+  // is Node's own and nginx's (proxy_ignore_client_abort off) and Envoy's: the client left,
+  // every request on the connection is cut (499) and its upstream request, bounded-load count
+  // and probe slot given back at once. A FIN cannot tell a half-close from a closed tab or a
+  // Ctrl-C'd curl, and "answer" holds all of that until the upstream answers. "answer" (HAProxy
+  // without abortonclose) serves `nc -N`, HTTP/1.0-style clients and health checks that
+  // half-close: the complete requests, pipelined ones included, are answered, then the
+  // connection is closed (half-close-answer.ts). A FIN inside an unfinished request is an abort
+  // in both (clientError below).
+  const answerHalfClose = listen.clientHalfClose === "answer";
+  if (answerHalfClose) (server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   // Absent = the idle timeout (60 s by default, nginx's send_timeout); 0 = off.
   const sendTimeouts = new SendTimeouts(dataPlane, t.send ?? t.idle, (code) => {
     logger.debug({ code }, "client send timeout: the client took no bytes of its answer; connection cut");
@@ -95,7 +100,7 @@ export function createProxyServer(init: ProxyServerInit): Server {
       return;
     }
     // Before the data plane writes the head: a FIN makes this answer the last (half-close-answer.ts).
-    trackLatestResponse(req.socket, res);
+    if (answerHalfClose) trackLatestResponse(req.socket, res);
     dataPlane.handleRequest(req, res);
     sendTimeouts.trackHttp1(res);
   });
@@ -125,10 +130,15 @@ export function createProxyServer(init: ProxyServerInit): Server {
       init.onClientError?.("client_timeout");
       return;
     }
-    answerClientError(err, socket, (code, e) => {
-      logger.debug({ code, err: e.code ?? e.message }, "client error");
-      init.onClientError?.(code);
-    });
+    answerClientError(
+      err,
+      socket,
+      (code, e) => {
+        logger.debug({ code, err: e.code ?? e.message }, "client error");
+        init.onClientError?.(code);
+      },
+      answerHalfClose,
+    );
   });
   // CONNECT (a tunnel request) is not proxied: 405 rather than Node's silent close (TRACE: refused-method.ts).
   server.on("connect", (_req: IncomingMessage, socket: Duplex) => {

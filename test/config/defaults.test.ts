@@ -17,6 +17,7 @@ test("top-level sections default when omitted", () => {
     timeouts: { request: 60_000, headers: 10_000, idle: 60_000, keepAlive: 5_000 },
     maxHeaderSize: 16 * 1024,
     maxConnections: 10_000,
+    clientHalfClose: "abort",
     http2: { enabled: true, maxConcurrentStreams: 100 },
   });
   assert.deepEqual(c.admin, {
@@ -148,6 +149,7 @@ test("explicit values override defaults and are normalized", () => {
   http: "[::1]:0"
   timeouts: { request: 1m30s, headers: 2500, idle: 1.5s, keepAlive: 0 }
   maxHeaderSize: 32KB
+  clientHalfClose: answer
 log: { level: debug, accessLog: false }
 headers: { memberHeader: x-sg-member, ringVersionHeader: x-sg-ring }
 pools:
@@ -172,6 +174,7 @@ routes:
   assert.deepEqual(c.listen.http, { host: "::1", port: 0 });
   assert.deepEqual(c.listen.timeouts, { request: 90_000, headers: 2_500, idle: 1_500, keepAlive: 0 });
   assert.equal(c.listen.maxHeaderSize, 32 * 1024);
+  assert.equal(c.listen.clientHalfClose, "answer");
   assert.deepEqual(c.log, { level: "debug", accessLog: false });
   assert.deepEqual(c.headers, { memberHeader: "x-sg-member", ringVersionHeader: "x-sg-ring" });
   const p = c.pools.p;

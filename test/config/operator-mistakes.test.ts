@@ -75,6 +75,11 @@ const CASES: Array<[string, string, RegExp]> = [
     /^:4:26: pools\.users\.timeouts\.connect: .*at most 2147483647ms/,
   ],
   [
+    "a client half-close mode that is neither abort nor answer",
+    GOOD.replace("admin: 127.0.0.1:19901 }", "admin: 127.0.0.1:19901, clientHalfClose: close }"),
+    /^:1:75: listen\.clientHalfClose: expected one of "abort", "answer", found "close"$/,
+  ],
+  [
     "a wrong type",
     GOOD.replace("connect: 1s", "connect: [1]"),
     /^:4:26: pools\.users\.timeouts\.connect: .*found a list of 1 item/,
@@ -90,6 +95,18 @@ async function validateText(name: string, text: string) {
 test("the example itself is valid", async () => {
   const { r } = await validateText("good", GOOD);
   assert.equal(r.code, 0, r.stderr);
+});
+
+test("validate: each listen.clientHalfClose mode is accepted", async () => {
+  for (const mode of ["abort", "answer"]) {
+    const text = GOOD.replace(
+      "admin: 127.0.0.1:19901 }",
+      `admin: 127.0.0.1:19901, clientHalfClose: ${mode} }`,
+    );
+    assert.notEqual(text, GOOD);
+    const { r } = await validateText(`half-close-${mode}`, text);
+    assert.equal(r.code, 0, `${mode}: ${r.stderr}`);
+  }
 });
 
 for (const [name, text, expected] of CASES) {
