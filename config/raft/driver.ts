@@ -15,6 +15,7 @@ import {
   bootstrapSnapshot,
   CURRENT_LEVEL,
   carriesLevel,
+  confStateAfter,
   decodeMessages,
   incarnationIn,
   isAdvertisableLevel,
@@ -179,11 +180,31 @@ export class RaftDriver extends EventEmitter {
     const empty = storage.lastIndex() === 0 && storage.snapshot().meta.index === 0;
     const founding = empty && (this.opts.bootstrap?.length ?? 0) > 0;
     const durable = this.opts.fsync ?? true;
-    this.identity = loadIdentity(this.opts.dataDir, !empty, durable);
+    try {
+      this.identity = loadIdentity(
+        this.opts.dataDir,
+        !empty,
+        durable,
+        this.opts.storage?.fs,
+        () => {
+          const conf = confStateAfter(
+            storage.snapshot().meta.conf,
+            storage.entries(storage.firstIndex(), storage.lastIndex() + 1),
+          );
+          const member = conf.voters.includes(this.id) || conf.learners.includes(this.id);
+          return { member, incarnation: incarnationIn(conf, this.id) };
+        },
+        (m) => this.warn(m),
+      );
+    } catch (err) {
+      await storage.close().catch(() => {});
+      this.stopped = true;
+      throw err;
+    }
     if (founding) {
       // A founder is a voter of the new cluster from its first entry on (incarnation "").
       this.identity = { ...this.identity, admitted: true, founder: true };
-      saveIdentity(this.opts.dataDir, this.identity, durable);
+      saveIdentity(this.opts.dataDir, this.identity, durable, this.opts.storage?.fs);
     }
     if (founding && this.opts.bootstrap) {
       await storage.applySnapshot(bootstrapSnapshot({ voters: [...this.opts.bootstrap], learners: [] }));
@@ -230,7 +251,7 @@ export class RaftDriver extends EventEmitter {
       // A directory of the previous build, or one whose fleet fixed its id while this process
       // was down: the log and snapshot say which cluster it belongs to.
       this.identity = { ...this.identity, cluster: this.cluster };
-      saveIdentity(this.opts.dataDir, this.identity, durable);
+      saveIdentity(this.opts.dataDir, this.identity, durable, this.opts.storage?.fs);
     }
     if (this.upgradeBlock !== null) {
       // The log this node already committed holds an entry of a later version: refuse to start
@@ -425,7 +446,7 @@ export class RaftDriver extends EventEmitter {
   private checkAdmission(): void {
     if (this.identity.admitted || this.nodeRef === null || !this.node.isAdmitted()) return;
     this.identity = { ...this.identity, admitted: true };
-    saveIdentity(this.opts.dataDir, this.identity, this.opts.fsync ?? true);
+    saveIdentity(this.opts.dataDir, this.identity, this.opts.fsync ?? true, this.opts.storage?.fs);
     this.emit("admitted", this.identity.incarnation);
   }
 
@@ -479,7 +500,7 @@ export class RaftDriver extends EventEmitter {
 
   private persistCluster(id: string): void {
     this.identity = { ...this.identity, cluster: id };
-    saveIdentity(this.opts.dataDir, this.identity, this.opts.fsync ?? true);
+    saveIdentity(this.opts.dataDir, this.identity, this.opts.fsync ?? true, this.opts.storage?.fs);
     this.transportRef?.setClusterId(id);
     this.emit("clusterId", id);
   }
