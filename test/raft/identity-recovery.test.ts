@@ -4,12 +4,16 @@
 // (the incarnation comes back from the directory's own Raft configuration, the cluster id from
 // its log, and the member keeps voting as itself), and the log lost under a file that survived
 // (the member comes back as a new incarnation, never voting as its old self with an empty log).
+// A snapshot naming another cluster is refused before it is installed (so never persisted).
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, it } from "node:test";
+import { encodeMessages, newMessage } from "../../config/raft/core/index.js";
+import { wrapSnapshot } from "../../config/raft/driver/envelope.js";
 import { DriverError, RaftDriver } from "../../config/raft/driver.js";
+import { TcpTransport } from "../../config/raft/transport/index.js";
 import { freePorts } from "../support/ports.js";
 import { SEED, seedNote } from "../support/prng.js";
 import { testDriverOptions } from "../support/raft-io/driver-options.js";
@@ -197,5 +201,54 @@ describe("identity.json against damage and lost files", () => {
       20_000,
     );
     await write([a, b, back], "after");
+  });
+
+  it("a snapshot naming another cluster is refused before it reaches the disk", async () => {
+    const dir = path.join(root, "foreign-snap");
+    const ports = await freePorts(3);
+    const peers = { a: `127.0.0.1:${ports[0]}`, b: `127.0.0.1:${ports[1]}`, c: `127.0.0.1:${ports[2]}` };
+    const ns = ["a", "b", "c"].map((id) => node(dir, id, peers, ["a", "b", "c"]));
+    await Promise.all(ns.map((n) => n.d.start()));
+    await waitFor(
+      () => ns.every((n) => n.d.clusterId !== "" && n.d.clusterId === ns[0].d.clusterId),
+      `one cluster id (${seedNote(SEED)})`,
+      20_000,
+    );
+    await write(ns, "ours");
+    const [a, b, c] = ns;
+    const ours = c.d.clusterId;
+    const theirs = ours === "0123456789abcdef" ? "fedcba9876543210" : "0123456789abcdef";
+    // b's slot taken by something holding the secret but no cluster id (a version-1 hello, which
+    // is still served), sending c a later-term snapshot of another cluster.
+    await stop(b);
+    const fake = new TcpTransport({ id: "b", secret: SECRET, peers: { c: peers.c }, onMessage: () => {} });
+    await fake.start();
+    try {
+      const term = c.d.status().term + 1;
+      const foreign = new KvStateMachine();
+      foreign.map.set("theirs", "1");
+      const snapshot = {
+        meta: { index: 10_000, term, conf: { voters: ["a", "b", "c"], learners: [] } },
+        data: wrapSnapshot({}, foreign.snapshot(), {}, 2, theirs),
+      };
+      fake.send("c", encodeMessages([newMessage({ type: "snap", from: "b", to: "c", term, snapshot })]));
+      await waitFor(
+        () => c.d.counters.refused.cluster_mismatch > 0,
+        `c refuses the other cluster's snapshot (${seedNote(SEED)})`,
+        20_000,
+      );
+    } finally {
+      await fake.stop();
+    }
+    const line = c.warnings.find((w) => w.includes("cluster_mismatch"));
+    assert.ok(line?.includes(ours) && line.includes(theirs), `logged with both ids: ${line}`);
+    assert.equal(c.kv.map.get("theirs"), undefined, "nothing of the other cluster applied");
+    // Its disk still holds its own cluster's state: it restarts and keeps committing.
+    await stop(c);
+    const again = node(dir, "c", peers);
+    await again.d.start();
+    assert.equal(again.d.clusterId, ours);
+    assert.equal(again.kv.map.get("ours"), "1");
+    await write([a, again], "after");
   });
 });
