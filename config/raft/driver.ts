@@ -15,6 +15,7 @@ import {
   bootstrapSnapshot,
   CURRENT_LEVEL,
   carriesLevel,
+  confStateAfter,
   decodeMessages,
   incarnationIn,
   isAdvertisableLevel,
@@ -179,11 +180,31 @@ export class RaftDriver extends EventEmitter {
     const empty = storage.lastIndex() === 0 && storage.snapshot().meta.index === 0;
     const founding = empty && (this.opts.bootstrap?.length ?? 0) > 0;
     const durable = this.opts.fsync ?? true;
-    this.identity = loadIdentity(this.opts.dataDir, !empty, durable);
+    try {
+      this.identity = loadIdentity(
+        this.opts.dataDir,
+        !empty,
+        durable,
+        this.opts.storage?.fs,
+        () => {
+          const conf = confStateAfter(
+            storage.snapshot().meta.conf,
+            storage.entries(storage.firstIndex(), storage.lastIndex() + 1),
+          );
+          const member = conf.voters.includes(this.id) || conf.learners.includes(this.id);
+          return { member, incarnation: incarnationIn(conf, this.id) };
+        },
+        (m) => this.warn(m),
+      );
+    } catch (err) {
+      await storage.close().catch(() => {});
+      this.stopped = true;
+      throw err;
+    }
     if (founding) {
       // A founder is a voter of the new cluster from its first entry on (incarnation "").
       this.identity = { ...this.identity, admitted: true, founder: true };
-      saveIdentity(this.opts.dataDir, this.identity, durable);
+      saveIdentity(this.opts.dataDir, this.identity, durable, this.opts.storage?.fs);
     }
     if (founding && this.opts.bootstrap) {
       await storage.applySnapshot(bootstrapSnapshot({ voters: [...this.opts.bootstrap], learners: [] }));
@@ -230,7 +251,7 @@ export class RaftDriver extends EventEmitter {
       // A directory of the previous build, or one whose fleet fixed its id while this process
       // was down: the log and snapshot say which cluster it belongs to.
       this.identity = { ...this.identity, cluster: this.cluster };
-      saveIdentity(this.opts.dataDir, this.identity, durable);
+      saveIdentity(this.opts.dataDir, this.identity, durable, this.opts.storage?.fs);
     }
     if (this.upgradeBlock !== null) {
       // The log this node already committed holds an entry of a later version: refuse to start
@@ -347,6 +368,16 @@ export class RaftDriver extends EventEmitter {
         this.refusals.note(from, "forged_level", `a ${m.type} advertising feature level ${m.level}`);
         continue;
       }
+      // Checked before the core sees it: an installed snapshot replaces the log on disk first,
+      // so one of another cluster would be persisted before restoreSnapshot could refuse it.
+      if (m.type === "snap" && m.snapshot !== undefined) {
+        const foreign = this.foreignSnapshot(m.snapshot);
+        if (foreign !== "") {
+          this.counters.refused.cluster_mismatch++;
+          this.refusals.note(from, "cluster_mismatch", `${foreign}; snapshot not installed`);
+          continue;
+        }
+      }
       try {
         this.node.step(m);
       } catch (err) {
@@ -355,6 +386,23 @@ export class RaftDriver extends EventEmitter {
       }
     }
     this.kick();
+  }
+
+  /**
+   * Why a snapshot sent to this node must not be installed ("" if it may): it names another
+   * cluster than this directory's. One without an id (taken before the fleet fixed one, or by
+   * the previous version) is installed and this node keeps its id.
+   */
+  private foreignSnapshot(snap: Snapshot): string {
+    if (this.cluster === "") return "";
+    let cluster: string;
+    try {
+      cluster = unwrapSnapshot(snap.data).cluster;
+    } catch {
+      return ""; // undecodable: left to the existing checks (not a cluster question)
+    }
+    if (cluster === "" || cluster === this.cluster) return "";
+    return clusterMismatch(`snapshot ${snap.meta.index}`, cluster, this.cluster);
   }
 
   private onAppPayload(from: string, payload: Buffer): void {
@@ -425,7 +473,7 @@ export class RaftDriver extends EventEmitter {
   private checkAdmission(): void {
     if (this.identity.admitted || this.nodeRef === null || !this.node.isAdmitted()) return;
     this.identity = { ...this.identity, admitted: true };
-    saveIdentity(this.opts.dataDir, this.identity, this.opts.fsync ?? true);
+    saveIdentity(this.opts.dataDir, this.identity, this.opts.fsync ?? true, this.opts.storage?.fs);
     this.emit("admitted", this.identity.incarnation);
   }
 
@@ -479,7 +527,7 @@ export class RaftDriver extends EventEmitter {
 
   private persistCluster(id: string): void {
     this.identity = { ...this.identity, cluster: id };
-    saveIdentity(this.opts.dataDir, this.identity, this.opts.fsync ?? true);
+    saveIdentity(this.opts.dataDir, this.identity, this.opts.fsync ?? true, this.opts.storage?.fs);
     this.transportRef?.setClusterId(id);
     this.emit("clusterId", id);
   }

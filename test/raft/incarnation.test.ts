@@ -268,10 +268,16 @@ test("identity.json: a founder speaks as \"\"; the previous version's admitted f
       "",
       "an admitted directory of the previous version is not a founder's",
     );
-    // The same file over an empty log: a crash between the file and the bootstrap, or a lost log.
-    assert.equal(raftIncarnation(loadIdentity(dir, false, false)), "abc");
+    // The same file over an empty log: the log was lost, and the incarnation the configuration
+    // names voted with it; the directory comes back as a new one (rewritten, not admitted).
+    const redrawn = loadIdentity(dir, false, false);
+    assert.match(raftIncarnation(redrawn), /^[0-9a-f]{16}$/);
+    assert.notEqual(redrawn.incarnation, "abc");
+    assert.equal(loadIdentity(dir, false, false).incarnation, redrawn.incarnation, "kept once redrawn");
     writeFileSync(join(dir, IDENTITY_FILE), JSON.stringify({ incarnation: "abc", admitted: false }));
     assert.equal(raftIncarnation(loadIdentity(dir, true, false)), "abc");
+    // Never admitted, no cluster: a start that crashed before its join or bootstrap keeps it.
+    assert.equal(raftIncarnation(loadIdentity(dir, false, false)), "abc");
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

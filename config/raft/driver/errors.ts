@@ -19,6 +19,8 @@ export type DriverErrorCode =
   | "UPGRADE_REQUIRED"
   /** The data directory's Raft state belongs to another cluster than its identity says. */
   | "CLUSTER_MISMATCH"
+  /** identity.json in the data directory does not read back (damage: it is replaced by rename). */
+  | "IDENTITY_UNREADABLE"
   | "FATAL";
 
 export class DriverError extends Error {

@@ -8,11 +8,14 @@
 // admission the driver saw (status, and older versions' reading of this file).
 // `cluster` is the cluster id this directory's state belongs to (driver/cluster-identity.ts),
 // absent until the fleet fixed one; an empty log belongs to no cluster.
-// Written atomically (temp file, fsync, rename, directory fsync).
+// Written atomically (temp file, fdatasync, rename, directory fsync) through the log store's file
+// layer, as the hard-state guard is, so a crash at any instant leaves the previous file or the new
+// one, never a torn one: a file that does not read back is damage, refused with the file named.
 import { randomBytes } from "node:crypto";
-import * as fs from "node:fs";
 import { join } from "node:path";
+import { nodeStorageFs, type StorageFs } from "../storage/storage-fs.js";
 import { isClusterId } from "./cluster-identity.js";
+import { DriverError } from "./errors.js";
 
 export const IDENTITY_FILE = "identity.json";
 
@@ -45,44 +48,105 @@ export function raftIncarnation(id: Identity): string {
   return id.founder ? "" : id.incarnation;
 }
 
-/** Reads the identity, creating it (not admitted unless the directory already holds state). */
-export function loadIdentity(dir: string, hasState: boolean, durable: boolean): Identity {
+/**
+ * What this directory's own Raft configuration says of it, for a start that finds its log but no
+ * identity.json (deleted by hand, or lost with part of the disk): `member` when the configuration
+ * lists this node, `incarnation` the one it names for it ("" = a founder's).
+ */
+export interface Configured {
+  member: boolean;
+  incarnation: string;
+}
+
+/**
+ * Reads the identity, creating it (not admitted unless the directory already holds state).
+ * `configured` is read only when identity.json is missing and the directory holds state.
+ * `onWarning` hears why an identity was redrawn or recovered.
+ */
+export function loadIdentity(
+  dir: string,
+  hasState: boolean,
+  durable: boolean,
+  fs: StorageFs = nodeStorageFs,
+  configured?: () => Configured,
+  onWarning?: (m: string) => void,
+): Identity {
   const path = join(dir, IDENTITY_FILE);
-  if (fs.existsSync(path)) {
-    const parsed = JSON.parse(fs.readFileSync(path, "utf8")) as unknown;
+  if (fs.readdir(dir).includes(IDENTITY_FILE)) {
+    const text = fs.readFile(path).toString("utf8");
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      throw unreadable(path, `not JSON (${(err as Error).message}; ${text.length} bytes)`);
+    }
     if (!isIdentity(parsed))
-      throw new Error(
-        `${path}: not {incarnation: string, admitted: boolean, founder?: boolean, cluster?: 16 hex digits}`,
+      throw unreadable(
+        path,
+        "not {incarnation: string, admitted: boolean, founder?: boolean, cluster?: 16 hex digits}",
       );
-    // An empty log cannot be a founder's or an admitted voter's (a crash between this file and
-    // the bootstrap): it is a new incarnation.
-    if (!hasState) return { incarnation: parsed.incarnation, admitted: false, founder: false };
+    if (!hasState) {
+      // An empty log cannot be a founder's or an admitted voter's. A directory that had been a
+      // member (it voted, or its fleet fixed a cluster id) lost its log: its incarnation is the
+      // one the configuration names, so speaking under it would vote with no memory of its log
+      // or its votes. It comes back as a new incarnation, which the leader replaces it with (as
+      // etcd requires removing and re-adding a member whose disk was replaced). A file of a
+      // start that crashed before the join or the bootstrap kept it: no cluster knows it yet.
+      const wasMember = parsed.admitted || parsed.cluster !== undefined;
+      const incarnation = wasMember ? randomBytes(8).toString("hex") : parsed.incarnation;
+      const id: Identity = { incarnation, admitted: false, founder: false };
+      if (wasMember) {
+        onWarning?.(
+          `${path}: names incarnation ${parsed.incarnation}${parsed.cluster ? ` of cluster ${parsed.cluster}` : ""} but the Raft log is empty (data lost): starting as new incarnation ${incarnation}, which the leader takes in as a learner and promotes once caught up`,
+        );
+        saveIdentity(dir, id, durable, fs);
+      }
+      return id;
+    }
     // Written by the previous version (no `founder`): an admitted directory is one the cluster
     // knows under no incarnation in its configuration (the old record lived in the state).
     return { ...parsed, founder: parsed.founder ?? parsed.admitted };
   }
-  const id: Identity = { incarnation: randomBytes(8).toString("hex"), admitted: hasState, founder: hasState };
-  saveIdentity(dir, id, durable);
+  let id: Identity = { incarnation: randomBytes(8).toString("hex"), admitted: hasState, founder: hasState };
+  const conf = hasState ? configured?.() : undefined;
+  if (conf?.member) {
+    // identity.json lost under a log that survived: the log names this directory's incarnation
+    // (the cluster id comes back from the log and the snapshot as the driver replays them).
+    id =
+      conf.incarnation === ""
+        ? { ...id, founder: true }
+        : { incarnation: conf.incarnation, admitted: true, founder: false };
+    onWarning?.(
+      `${path} was missing: recovered incarnation ${conf.incarnation === "" ? '"" (founder)' : conf.incarnation} from this directory's Raft configuration`,
+    );
+  }
+  saveIdentity(dir, id, durable, fs);
   return id;
 }
 
-export function saveIdentity(dir: string, id: Identity, durable: boolean): void {
-  const path = join(dir, IDENTITY_FILE);
-  const tmp = `${path}.tmp`;
-  const fd = fs.openSync(tmp, "w", 0o644);
+function unreadable(path: string, why: string): DriverError {
+  return new DriverError(
+    "IDENTITY_UNREADABLE",
+    `${path}: ${why}; it is only ever replaced by a rename, so this is damage, not a torn write: refusing to start (restore it from a backup, or delete it: the cluster id is then read back from this directory's log and snapshot, the incarnation from its Raft configuration)`,
+  );
+}
+
+/** Replaces identity.json atomically (blocking: the transport must not name an id not yet durable). */
+export function saveIdentity(
+  dir: string,
+  id: Identity,
+  durable: boolean,
+  fs: StorageFs = nodeStorageFs,
+): void {
+  const tmp = join(dir, `${IDENTITY_FILE}.tmp`);
+  const fd = fs.openWrite(tmp);
   try {
-    fs.writeSync(fd, `${JSON.stringify(id)}\n`);
-    if (durable) fs.fsyncSync(fd);
+    fs.ftruncate(fd, 0);
+    fs.write(fd, Buffer.from(`${JSON.stringify(id)}\n`), 0);
+    fs.fdatasyncSync(fd, durable);
   } finally {
-    fs.closeSync(fd);
+    fs.close(fd);
   }
-  fs.renameSync(tmp, path);
-  if (durable) {
-    const d = fs.openSync(dir, "r");
-    try {
-      fs.fsyncSync(d);
-    } finally {
-      fs.closeSync(d);
-    }
-  }
+  fs.rename(tmp, join(dir, IDENTITY_FILE));
+  fs.fsyncDirSync(dir, durable);
 }
