@@ -43,6 +43,7 @@ import { TimeoutSweep } from "./timeout-sweep.js";
 import { BAD_TRANSFER_CODING, codingRelayable, rawCodingRelayable } from "./transfer-coding.js";
 import { bindTunnel } from "./tunnel.js";
 import type { DataPlane, DataPlaneInit, EdgeContinuation, EdgeHooks, RetryKind } from "./types.js";
+import { isUnaskedUpgrade, UNASKED_UPGRADE } from "./unasked-upgrade.js";
 import { type ForwardAttempt, onResDrain, UndiciAttempt, type UndiciHost } from "./undici-attempt.js";
 import { type HeadExtras, responseHead } from "./undici-head.js";
 import { UndiciPools } from "./undici-pools.js";
@@ -107,7 +108,7 @@ function errorKind(err: NodeJS.ErrnoException, ctx: RequestContext): UpstreamErr
 function isMalformedAnswer(err: Error | undefined): boolean {
   if (err === undefined) return false;
   // undici's parser error (its `code` is often unset); Node's http client sets HPE_* codes.
-  if (err.name === "HTTPParserError") return true;
+  if (err.name === "HTTPParserError" || isUnaskedUpgrade(err)) return true;
   const code = (err as NodeJS.ErrnoException).code;
   return (
     code !== undefined &&
@@ -416,6 +417,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
       if (proxyReq !== null) {
         this.trackProxyReq(ctx, proxyReq);
         if (ctx.sentAt < 0) proxyReq.on("finish", onProxyReqFinish);
+        proxyReq.on("upgrade", onUnaskedUpgrade);
       } else if (ctx.sentAt < 0) ctx.sentAt = ctx.attemptStartedAt;
     }
     if (!ctx.done && !ctx.responseStarted) this.sweep.add(ctx);
@@ -814,6 +816,11 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
   };
 
   /** The upstream ended a response mid-body: the member's failure, logged as upstream_reset. */
+  /** A 101 to a request that offered no upgrade (unasked-upgrade.ts): a bad response. */
+  unaskedUpgrade(ctx: RequestContext, proxyReq: ClientRequest): void {
+    if (ctx.proxyReq === proxyReq) this.upstreamFailed(ctx, "reset", UNASKED_UPGRADE);
+  }
+
   upstreamCut(ctx: RequestContext): void {
     if (ctx.done || ctx.errorCode === "upstream_reset") return;
     ctx.errorCode = "upstream_reset";
@@ -1076,6 +1083,13 @@ function onProxyReqFinish(this: ClientRequest): void {
   const ctx = (this as WithCtx)[kCtx];
   const plane = (this as WithPlane)[kPlane];
   if (ctx !== undefined && plane !== undefined) plane.bodySent(ctx, this);
+}
+
+function onUnaskedUpgrade(this: ClientRequest, _res: IncomingMessage, socket: Duplex): void {
+  socket.destroy();
+  const ctx = (this as WithCtx)[kCtx];
+  const plane = (this as WithPlane)[kPlane];
+  if (ctx !== undefined && plane !== undefined) plane.unaskedUpgrade(ctx, this);
 }
 
 function onProxyResClose(this: IncomingMessage): void {
