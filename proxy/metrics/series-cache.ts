@@ -5,8 +5,10 @@
 // removed loses its request series on every member. The rarer labelled series (errors,
 // health transitions) are prom-client children created on first use and removed by label set.
 //
-// A member of a large pool costs a few objects until it sees traffic: its live counters and
-// dashboard window are created on first use, so the heap V8 marks stays small at 10,000 members.
+// A member of a large pool costs a few objects until it sees traffic: its live counters (a row
+// of the pool's LiveColumns, see live-window.ts) and dashboard window are taken on first use,
+// so the heap V8 marks stays small at 10,000 members. A leaver's row is zeroed and given back;
+// the next member to serve may take it, starting at zero.
 //
 // The request path finds a member's series by its slot (PoolSnapshot.slots, carried on the
 // request record): an array index instead of a lookup in a Map of every member, which at
@@ -15,7 +17,7 @@
 // slot can pass to another member), and unbound when the series leaves the pool.
 
 import type { Counter } from "prom-client";
-import { LiveCounts, LiveWindow } from "./live-window.js";
+import { type CountsView, LiveColumns, LiveCounts, LiveRow, LiveWindow } from "./live-window.js";
 import type { LabelledCounts } from "./member-histogram.js";
 import { memberHistogramsOn } from "./member-histogram-mode.js";
 import { CODE_CLASSES, NO_MEMBER, type ShardgateMetrics } from "./registry.js";
@@ -66,7 +68,9 @@ export class MemberSeries {
   /** The flag gauges' values: -1 until set (no series), else 0 or 1. */
   healthyValue = -1;
   drainingValue = -1;
-  private liveCounts: LiveCounts | null = null;
+  /** This member's row of the pool's LiveColumns, -1 until it first serves. */
+  private row = -1;
+  private liveRow: LiveRow | null = null;
   private liveWindow: LiveWindow | null = null;
   /** The slot of PoolSeries.bySlot holding this series, or -1. */
   slot = -1;
@@ -76,6 +80,7 @@ export class MemberSeries {
     readonly pool: string,
     readonly member: string,
     private readonly routes: RouteSet,
+    private readonly cols: LiveColumns,
   ) {}
 
   /** The request counts of `route` on this member, one per code class (index = codeClassIndex). */
@@ -114,21 +119,23 @@ export class MemberSeries {
   }
 
   /** Cumulative counts of the requests this member served (an empty, shared one until the first). */
-  get live(): LiveCounts {
-    return this.liveCounts ?? NO_COUNTS;
+  get live(): CountsView {
+    if (this.row < 0) return NO_COUNTS;
+    this.liveRow ??= new LiveRow(this.cols, this.row);
+    return this.liveRow;
   }
 
   /** The dashboard's window over `live`, created when first read after the member served a request. */
   get window(): LiveWindow {
-    if (this.liveCounts === null) return NO_WINDOW;
-    this.liveWindow ??= new LiveWindow(this.liveCounts);
+    if (this.row < 0) return NO_WINDOW;
+    this.liveWindow ??= new LiveWindow(this.live);
     return this.liveWindow;
   }
 
   /** A finished request this member served: its latency, and whether it failed (5xx / proxy error). */
   served(seconds: number, failed: boolean): void {
-    this.liveCounts ??= new LiveCounts();
-    this.liveCounts.record(seconds, failed);
+    if (this.row < 0) this.row = this.cols.take();
+    this.cols.record(this.row, seconds, failed);
   }
 
   connectErrors(): CounterChild {
@@ -185,6 +192,10 @@ export class MemberSeries {
     this.transitionsTo = null;
     this.connectErrorsChild = undefined;
     this.healthyValue = this.drainingValue = -1;
+    if (this.row >= 0) this.cols.give(this.row);
+    this.row = -1;
+    this.liveRow = null;
+    this.liveWindow = null;
   }
 }
 
@@ -196,6 +207,8 @@ export class PoolSeries {
   /** Member slot -> that member's series, bound by memberAt (holes and stale entries are checked). */
   private readonly bySlot: Array<MemberSeries | undefined> = [];
   readonly duration = new DurationCounts();
+  /** Every member's live counters (and "removed"'s), a row each. */
+  readonly live: LiveColumns;
   readonly retries: CounterChild;
   readonly grpcRefused: CounterChild;
   /** Requests that reached no member (no member available, key rejected, ...). */
@@ -210,8 +223,9 @@ export class PoolSeries {
   ) {
     this.retries = m.retries.labels({ pool });
     this.grpcRefused = m.grpcRefused.labels({ pool });
-    this.none = new MemberSeries(m, pool, NO_MEMBER, routes);
-    this.removed = new MemberSeries(m, pool, REMOVED_MEMBER, routes);
+    this.live = new LiveColumns();
+    this.none = new MemberSeries(m, pool, NO_MEMBER, routes, this.live);
+    this.removed = new MemberSeries(m, pool, REMOVED_MEMBER, routes, this.live);
   }
 
   /** The series of a current member; the "removed" bucket for one no longer in the pool. */
@@ -324,7 +338,7 @@ export class SeriesCache {
   }
 
   /** Every current member's counters (the per-member latency histogram, at scrape time). */
-  *memberCounts(): IterableIterator<{ pool: string; member: string; counts: LiveCounts }> {
+  *memberCounts(): IterableIterator<{ pool: string; member: string; counts: CountsView }> {
     const mode = this.metrics.memberHistograms();
     for (const [pool, ps] of this.pools) {
       if (!memberHistogramsOn(mode, ps.members.size)) continue;
@@ -368,7 +382,8 @@ export class SeriesCache {
       }
     }
     for (const id of ids)
-      if (!ps.members.has(id)) ps.members.set(id, new MemberSeries(this.metrics, pool, id, this.routes));
+      if (!ps.members.has(id))
+        ps.members.set(id, new MemberSeries(this.metrics, pool, id, this.routes, ps.live));
   }
 
   removePool(pool: string): void {
