@@ -9,7 +9,7 @@
 // scattered cache misses per request at 10,000 members (`npm run bench -- scale-slot`).
 // Readers (scrape, dashboard, workers' reports) read a row through a LiveRow.
 
-import { DURATION_BUCKETS } from "./registry.js";
+import { CODE_CLASSES, DURATION_BUCKETS } from "./registry.js";
 
 const SAMPLE_MS = 500;
 const WINDOW_MS = 10_000;
@@ -48,11 +48,14 @@ export class LiveCounts implements CountsView {
   }
 }
 
-// A row: count, errors, sum, then one count per bucket plus +Inf.
+// A row: count, errors, sum, the request counts of the member's first route by code class
+// (series-cache.ts: one route in most pools; in the row, a request touches no other object
+// of the member's), then one count per bucket plus +Inf.
 const COUNT = 0;
 const ERRORS = 1;
 const SUM = 2;
-const HEAD = 3;
+const CLASSES = 3;
+const HEAD = CLASSES + CODE_CLASSES.length;
 const BUCKETS = DURATION_BUCKETS.length + 1;
 const STRIDE = HEAD + BUCKETS;
 
@@ -95,6 +98,17 @@ export class LiveColumns {
     let i = 0;
     while (i < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[i]) i++;
     d[o + HEAD + i]++;
+  }
+
+  /** Request path: one request of code class `cls` (codeClassIndex) on the row's first route. */
+  countClass(row: number, cls: number): void {
+    this.data[row * STRIDE + CLASSES + cls]++;
+  }
+
+  /** The first route's counts by code class of `row`: a view (valid until the next growth). */
+  classesOf(row: number): Float64Array {
+    const o = row * STRIDE + CLASSES;
+    return this.data.subarray(o, o + CODE_CLASSES.length);
   }
 
   /** Field `field` of `row` (COUNT, ERRORS, SUM). */

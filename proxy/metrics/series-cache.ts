@@ -57,9 +57,9 @@ const NO_WINDOW = new LiveWindow(NO_COUNTS);
 /** Every label set shardgate_requests_total has for one member: route -> count per code class. */
 export class MemberSeries {
   // Request counts per code class (index = codeClassIndex), cumulative: the first route seen
-  // inline (most pools have one route), any other in a Map created when a second one shows up.
+  // in the member's row of the pool's LiveColumns (most pools have one route), any other in a
+  // Map created when a second one shows up.
   private route0: string | null = null;
-  private counts0: Float64Array | null = null;
   private byRoute: Map<string, Float64Array> | null = null;
   // Created on first use: most members of a large pool never see an error or a transition.
   private errorsByKind: Map<string, CounterChild> | null = null;
@@ -68,7 +68,7 @@ export class MemberSeries {
   /** The flag gauges' values: -1 until set (no series), else 0 or 1. */
   healthyValue = -1;
   drainingValue = -1;
-  /** This member's row of the pool's LiveColumns, -1 until it first serves. */
+  /** This member's row of the pool's LiveColumns, -1 until its first request. */
   private row = -1;
   private liveRow: LiveRow | null = null;
   private liveWindow: LiveWindow | null = null;
@@ -83,29 +83,39 @@ export class MemberSeries {
     private readonly cols: LiveColumns,
   ) {}
 
-  /** The request counts of `route` on this member, one per code class (index = codeClassIndex). */
+  /** Request path: one request of `route` with code class `cls` (codeClassIndex). */
+  countRequest(route: string, cls: number): void {
+    if (route === this.route0) this.cols.countClass(this.row, cls);
+    else this.requests(route)[cls]++;
+  }
+
+  /**
+   * The request counts of `route` on this member, one per code class (index = codeClassIndex).
+   * The first route's are a view into the pool's columns: use it at once (the request path
+   * calls countRequest).
+   */
   requests(route: string): Float64Array {
-    if (route === this.route0 && this.counts0 !== null) return this.counts0;
+    if (route === this.route0) return this.cols.classesOf(this.row);
     let counts = this.byRoute?.get(route);
     if (counts === undefined) {
       // Only on a cache miss: a request that matched a route removed meanwhile does not bring
       // its series back.
       if (!routeKnown(this.routes, route)) return this.requests(REMOVED_ROUTE);
-      counts = new Float64Array(CODE_CLASSES.length);
       if (this.route0 === null) {
+        if (this.row < 0) this.row = this.cols.take();
         this.route0 = route;
-        this.counts0 = counts;
-      } else {
-        this.byRoute ??= new Map();
-        this.byRoute.set(route, counts);
+        return this.cols.classesOf(this.row);
       }
+      counts = new Float64Array(CODE_CLASSES.length);
+      this.byRoute ??= new Map();
+      this.byRoute.set(route, counts);
     }
     return counts;
   }
 
   /** shardgate_requests_total's samples of this member (at scrape). */
   *requestSamples(): IterableIterator<ScrapeSample> {
-    if (this.route0 !== null && this.counts0 !== null) yield* this.routeSamples(this.route0, this.counts0);
+    if (this.route0 !== null) yield* this.routeSamples(this.route0, this.cols.classesOf(this.row));
     if (this.byRoute !== null)
       for (const [route, counts] of this.byRoute) yield* this.routeSamples(route, counts);
   }
@@ -172,8 +182,8 @@ export class MemberSeries {
   /** Removes this member's request series of routes that are no longer in the route table. */
   dropRoutes(): void {
     if (this.route0 !== null && !routeKnown(this.routes, this.route0)) {
+      this.cols.classesOf(this.row).fill(0);
       this.route0 = null;
-      this.counts0 = null;
     }
     if (this.byRoute === null) return;
     for (const route of this.byRoute.keys()) if (!routeKnown(this.routes, route)) this.byRoute.delete(route);
@@ -186,7 +196,6 @@ export class MemberSeries {
     for (const to of this.transitionsTo?.keys() ?? []) this.m.healthTransitions.remove({ pool, member, to });
     if (this.connectErrorsChild !== undefined) this.m.connectErrors.remove({ pool, member });
     this.route0 = null;
-    this.counts0 = null;
     this.byRoute = null;
     this.errorsByKind = null;
     this.transitionsTo = null;

@@ -11,8 +11,13 @@ import { configSchema, type PoolConfig } from "../../config/file/schema.js";
 import type { ClusterStateData, MemberState } from "../../config/state/types.js";
 import { OutcomeRecorders } from "../../proxy/cluster/outcome-recorders.js";
 import { type CountsView, LiveRow } from "../../proxy/metrics/live-window.js";
-import { createMetrics, DURATION_BUCKETS } from "../../proxy/metrics/registry.js";
-import { SeriesCache } from "../../proxy/metrics/series-cache.js";
+import {
+  CODE_CLASSES,
+  type CodeClass,
+  createMetrics,
+  DURATION_BUCKETS,
+} from "../../proxy/metrics/registry.js";
+import { type MemberSeries, SeriesCache } from "../../proxy/metrics/series-cache.js";
 import { buildPoolSnapshot, updatePoolSnapshot } from "../../proxy/routing/pool-snapshot.js";
 import type { MemberInput, PoolSnapshot } from "../../proxy/routing/types.js";
 import { pick, seededRandom, seedNote, testSeed } from "../support/prng.js";
@@ -241,8 +246,11 @@ describe("member slots", () => {
       errors: number;
       sum: number;
       buckets: number[];
+      /** Requests of route "r" by code class, as /metrics shows them. */
+      classes: number[];
     }
     const fresh = (): Ref => ({
+      classes: [0, 0, 0, 0, 0],
       count: 0,
       errors: 0,
       sum: 0,
@@ -256,7 +264,14 @@ describe("member slots", () => {
       while (i < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[i]) i++;
       r.buckets[i]++;
     };
-    const read = (c: CountsView): Ref => ({
+    const classes = (ms: MemberSeries): number[] => {
+      const out = [0, 0, 0, 0, 0];
+      for (const x of ms.requestSamples())
+        out[CODE_CLASSES.indexOf(x.labels.code_class as CodeClass)] = x.value;
+      return out;
+    };
+    const read = (c: CountsView, ms: MemberSeries): Ref => ({
+      classes: classes(ms),
       count: c.count,
       errors: c.errors,
       sum: c.sum,
@@ -289,28 +304,36 @@ describe("member slots", () => {
           const { slot, id } = someRequest(rnd, model);
           const seconds = Math.floor(rnd() * 4000) / 1000;
           const error = rnd() < 0.2;
+          const cls = Math.floor(rnd() * 5);
           const ms = ps.memberAt(slot, id);
+          ms.countRequest("r", cls);
           ms.served(seconds, error);
           const v = ms.live;
           assert.ok(v instanceof LiveRow, `${why}: ${ms.member} reads a row of the pool's columns`);
           const last = owner.get(v.row);
           if (last !== undefined && last !== ms.member) reusedRows++;
           owner.set(v.row, ms.member);
-          add(ref.get(id) ?? removed, seconds, error);
+          const r = ref.get(id) ?? removed;
+          add(r, seconds, error);
+          r.classes[cls]++;
         }
         for (const [id, want] of ref) {
           const ms = ps.members.get(id);
           assert.ok(ms !== undefined, `${why}: ${id} has a series`);
           const view = views.get(id) ?? ms.live;
           if (want.count > 0) views.set(id, ms.live);
-          assert.deepEqual(read(ms.live), want, `${why} (${op}): ${id}'s live counts`);
+          assert.deepEqual(read(ms.live, ms), want, `${why} (${op}): ${id}'s live counts`);
           assert.deepEqual(
-            read(view),
+            read(view, ms),
             want,
             `${why} (${op}): ${id}'s live counts through a view read earlier`,
           );
         }
-        assert.deepEqual(read(ps.removed.live), removed, `${why} (${op}): the removed bucket's counts`);
+        assert.deepEqual(
+          read(ps.removed.live, ps.removed),
+          removed,
+          `${why} (${op}): the removed bucket's counts`,
+        );
         // One row per member that served, plus "removed": leavers' rows are given back.
         let served = removed.count > 0 ? 1 : 0;
         for (const r of ref.values()) if (r.count > 0) served++;
