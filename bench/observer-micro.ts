@@ -96,7 +96,7 @@ export async function run(argv: string[]): Promise<number> {
       const r = records[i];
       const ps = series.pool(r.pool);
       ps.duration.observe(r.durationMs / 1000);
-      ps.member(r.member).requests(r.route)[codeClassIndex(r.status)]++;
+      ps.member(r.member).countRequest(r.route, codeClassIndex(r.status));
     }
     return N;
   };

@@ -3,10 +3,14 @@
 // slot (the request record's memberSlot, as the data plane sets it) next to finding them by
 // member id (memberSlot -1: the Map lookups the request path made before slots), over the
 // same seeded records: `npm run bench -- scale-slot [--sizes 3,1000,10000] [--keys 10000]`.
+// `--against DIR` (another checkout, built, whose bench exports `setup`) instead times this
+// build's by-slot pass against DIR's in one process, passes interleaved: a machine whose load
+// moves every figure by 2x between runs still ranks two builds this way.
 // ns per request end, median of interleaved passes; the peer is the smallest pool by id.
 // A micro-benchmark keeps more of a large pool in the CPU caches than a proxy under load
 // does, so it understates the gap `npm run bench -- scale-profile` shows; it shows the trend.
 
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { configSchema } from "../config/file/schema.js";
 import type { ClusterStateData, MemberState } from "../config/state/types.js";
@@ -26,6 +30,7 @@ import { runIfMain } from "./run-if-main.js";
 const SEED = 0x16;
 const N = 40_000;
 const REPEATS = 15;
+const AB_REPEATS = 41;
 
 interface SizeSetup {
   size: number;
@@ -33,7 +38,7 @@ interface SizeSetup {
   bySlot: () => number;
 }
 
-function setup(size: number, keys: number): SizeSetup {
+export function setup(size: number, keys: number): SizeSetup {
   const members = Array.from({ length: size }, (_, i) => ({
     id: `m${i + 1}`,
     address: `10.0.${(i >> 8) & 255}.${i & 255}:8080`,
@@ -119,7 +124,12 @@ function setup(size: number, keys: number): SizeSetup {
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { sizes: { type: "string" }, keys: { type: "string" }, json: { type: "boolean" } },
+    options: {
+      sizes: { type: "string" },
+      keys: { type: "string" },
+      json: { type: "boolean" },
+      against: { type: "string" },
+    },
   });
   const sizes = (values.sizes ?? "3,1000,10000").split(",").map(Number);
   const keys = Number(values.keys ?? 10_000);
@@ -127,6 +137,7 @@ export async function run(argv: string[]): Promise<number> {
     console.error("usage: npm run bench -- scale-slot [--sizes 3,1000,10000] [--keys N] [--json]");
     return 2;
   }
+  if (values.against !== undefined) return against(values.against, sizes, keys);
   const setups = sizes.map((s) => setup(s, keys));
   const passes = setups.flatMap((s) => [s.byId, s.bySlot]);
   let sink = 0;
@@ -164,3 +175,34 @@ export async function run(argv: string[]): Promise<number> {
 }
 
 runIfMain(import.meta.url, run);
+
+/** This build's by-slot pass against another build's, per size, interleaved in one process. */
+async function against(dir: string, sizes: number[], keys: number): Promise<number> {
+  const other = (await import(resolve(dir, "dist/bench/scale-slot-micro.js"))) as { setup?: typeof setup };
+  if (typeof other.setup !== "function") {
+    console.error(`${dir}: its dist/bench/scale-slot-micro.js exports no setup`);
+    return 2;
+  }
+  const otherSetup = other.setup;
+  const passes = sizes.flatMap((s) => [otherSetup(s, keys).bySlot, setup(s, keys).bySlot]);
+  let sink = 0;
+  for (const p of passes) for (let i = 0; i < 3; i++) sink ^= p();
+  const samples: number[][] = passes.map(() => []);
+  for (let r = 0; r < AB_REPEATS; r++)
+    passes.forEach((p, i) => {
+      const t0 = process.hrtime.bigint();
+      sink ^= p();
+      samples[i].push(Number(process.hrtime.bigint() - t0) / N);
+    });
+  const ns = samples.map(median);
+  console.log(
+    `onRequestEnd by slot, this build against ${dir}, ${keys} keys (seed ${SEED}), median of ${AB_REPEATS} interleaved passes (sink ${sink & 1})`,
+  );
+  console.log(`${"members".padEnd(9)}${"other ns".padStart(10)}${"this ns".padStart(10)}  this/other`);
+  sizes.forEach((s, k) =>
+    console.log(
+      `${String(s).padEnd(9)}${ns[2 * k].toFixed(0).padStart(10)}${ns[2 * k + 1].toFixed(0).padStart(10)}  ${(ns[2 * k + 1] / ns[2 * k]).toFixed(2)}`,
+    ),
+  );
+  return 0;
+}

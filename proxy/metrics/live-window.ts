@@ -1,16 +1,31 @@
 // Per-member request counters (also the source of the per-member latency histogram, see
 // member-histogram.ts) and live per-member figures for the dashboard (request rate, error rate, p50/p99 over the last
-// ~10 s) at no cost when nobody watches: the request path bumps plain counters (LiveCounts,
-// one per member, preallocated), and the window is only sampled when someone reads it, at
-// most once per SAMPLE_MS; rates come from the difference with the oldest sample in the window.
+// ~10 s) at no cost when nobody watches: the request path bumps plain counters, and the window
+// is only sampled when someone reads it, at most once per SAMPLE_MS; rates come from the
+// difference with the oldest sample in the window.
+//
+// A pool's members keep their counters side by side in one Float64Array (LiveColumns, a row
+// per member that served): an object, a boxed sum and a buckets array per member were three
+// scattered cache misses per request at 10,000 members (`npm run bench -- scale-slot`).
+// Readers (scrape, dashboard, workers' reports) read a row through a LiveRow.
 
-import { DURATION_BUCKETS } from "./registry.js";
+import { CODE_CLASSES, DURATION_BUCKETS } from "./registry.js";
 
 const SAMPLE_MS = 500;
 const WINDOW_MS = 10_000;
 
-/** Cumulative counts of one member, updated on the request path. */
-export class LiveCounts {
+/** What the readers of a member's or a pool's counters read (at scrape / dashboard time). */
+export interface CountsView {
+  readonly count: number;
+  readonly errors: number;
+  /** Seconds, summed (the histogram's _sum). */
+  readonly sum: number;
+  /** One count per bucket plus +Inf (not cumulative). */
+  readonly buckets: ArrayLike<number>;
+}
+
+/** Cumulative counts of one pool (or one member, as the workers' primary sums them). */
+export class LiveCounts implements CountsView {
   count = 0;
   errors = 0;
   /** Seconds, summed (the histogram's _sum). */
@@ -33,11 +48,121 @@ export class LiveCounts {
   }
 }
 
+// A row: count, errors, sum, the request counts of the member's first route by code class
+// (series-cache.ts: one route in most pools; in the row, a request touches no other object
+// of the member's), then one count per bucket plus +Inf.
+const COUNT = 0;
+const ERRORS = 1;
+const SUM = 2;
+const CLASSES = 3;
+const HEAD = CLASSES + CODE_CLASSES.length;
+const BUCKETS = DURATION_BUCKETS.length + 1;
+const STRIDE = HEAD + BUCKETS;
+
+/**
+ * The counters of a pool's members, one row of STRIDE numbers per member, in one Float64Array
+ * (grown by doubling). A row is taken when a member first serves and given back (zeroed) when
+ * it leaves; a freed row is handed to the next member that needs one, starting at zero.
+ */
+export class LiveColumns {
+  private data = new Float64Array(16 * STRIDE);
+  private rows = 0;
+  private readonly free: number[] = [];
+
+  /** A zeroed row. */
+  take(): number {
+    const reused = this.free.pop();
+    if (reused !== undefined) return reused;
+    const row = this.rows++;
+    if ((row + 1) * STRIDE > this.data.length) {
+      const grown = new Float64Array(this.data.length * 2);
+      grown.set(this.data);
+      this.data = grown;
+    }
+    return row;
+  }
+
+  /** Zeroes `row` and makes it available to the next take(). */
+  give(row: number): void {
+    this.data.fill(0, row * STRIDE, row * STRIDE + STRIDE);
+    this.free.push(row);
+  }
+
+  /** Request path: one finished request on `row`. */
+  record(row: number, seconds: number, error: boolean): void {
+    const d = this.data;
+    const o = row * STRIDE;
+    d[o + COUNT]++;
+    d[o + SUM] += seconds;
+    if (error) d[o + ERRORS]++;
+    let i = 0;
+    while (i < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[i]) i++;
+    d[o + HEAD + i]++;
+  }
+
+  /** Request path: one request of code class `cls` (codeClassIndex) on the row's first route. */
+  countClass(row: number, cls: number): void {
+    this.data[row * STRIDE + CLASSES + cls]++;
+  }
+
+  /** The first route's counts by code class of `row`: a view (valid until the next growth). */
+  classesOf(row: number): Float64Array {
+    const o = row * STRIDE + CLASSES;
+    return this.data.subarray(o, o + CODE_CLASSES.length);
+  }
+
+  /** Field `field` of `row` (COUNT, ERRORS, SUM). */
+  at(row: number, field: number): number {
+    return this.data[row * STRIDE + field];
+  }
+
+  /** The buckets of `row`: a view into the current array (valid until the next growth). */
+  bucketsOf(row: number): Float64Array {
+    const o = row * STRIDE + HEAD;
+    return this.data.subarray(o, o + BUCKETS);
+  }
+
+  /** The current array's buffer (a LiveRow's cached view is valid while this is the same). */
+  get buffer(): ArrayBufferLike {
+    return this.data.buffer;
+  }
+
+  /** Rows in use (tests, memory checks). */
+  get size(): number {
+    return this.rows - this.free.length;
+  }
+}
+
+/** A reader's view of one row of LiveColumns (fixed to the row: one per member). */
+export class LiveRow implements CountsView {
+  private view: Float64Array | null = null;
+  constructor(
+    private readonly cols: LiveColumns,
+    readonly row: number,
+  ) {}
+  get count(): number {
+    return this.cols.at(this.row, COUNT);
+  }
+  get errors(): number {
+    return this.cols.at(this.row, ERRORS);
+  }
+  get sum(): number {
+    return this.cols.at(this.row, SUM);
+  }
+  get buckets(): Float64Array {
+    // Cached while the columns keep their array (a grown array is a new buffer).
+    const v = this.view;
+    if (v !== null && v.buffer === this.cols.buffer) return v;
+    this.view = this.cols.bucketsOf(this.row);
+    return this.view;
+  }
+}
+
 interface Sample {
   at: number;
   count: number;
   errors: number;
-  buckets: number[];
+  buckets: Float64Array;
 }
 
 export interface LiveFigures {
@@ -69,7 +194,7 @@ function quantileMs(delta: Float64Array, total: number, q: number): number | nul
 export class LiveWindow {
   private readonly samples: Sample[] = [];
 
-  constructor(private readonly counts: LiveCounts) {}
+  constructor(private readonly counts: CountsView) {}
 
   /** Samples (if due) and returns the figures over the window; zeros until two samples exist. */
   read(now: number): LiveFigures {
@@ -79,7 +204,7 @@ export class LiveWindow {
         at: now,
         count: this.counts.count,
         errors: this.counts.errors,
-        buckets: this.counts.buckets.slice(),
+        buckets: Float64Array.from(this.counts.buckets),
       });
     }
     while (this.samples.length > 2 && now - this.samples[1].at >= WINDOW_MS) this.samples.shift();

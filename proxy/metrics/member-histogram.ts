@@ -1,17 +1,17 @@
 // shardgate_member_request_duration_seconds: the per-member latency histogram, exported from
-// the plain per-member counters the request path already bumps (LiveCounts) and assembled
+// the plain per-member counters the request path already bumps (LiveColumns rows) and assembled
 // only when /metrics is scraped. A prom-client Histogram child hashes its label set on every
 // observe(); at two label values per member that was most of the observer's per-request cost,
 // so this histogram is a registry entry of its own instead (same text format, same buckets).
 
 import type { Registry } from "prom-client";
 import { labelText, valueText } from "./exposition-stream.js";
-import type { LiveCounts } from "./live-window.js";
+import type { CountsView } from "./live-window.js";
 
 export interface MemberCounts {
   pool: string;
   member: string;
-  counts: LiveCounts;
+  counts: CountsView;
 }
 
 interface Sample {
@@ -23,12 +23,12 @@ interface Sample {
 /** One labelled series of a counts-backed histogram. */
 export interface LabelledCounts {
   labels: Record<string, string>;
-  counts: LiveCounts;
+  counts: CountsView;
 }
 
 /**
  * Registers a histogram named `name` on `registry` whose series are read from `source()` at
- * scrape time: plain counters the request path bumps (LiveCounts), no prom-client child (whose
+ * scrape time: plain counters the request path bumps (CountsView), no prom-client child (whose
  * observe() hashes its label set every call). Same text format and buckets as prom-client's.
  */
 export function registerCountsHistogram(

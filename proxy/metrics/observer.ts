@@ -71,7 +71,7 @@ export class MetricsObserver implements DataPlaneHooks {
     // By slot, not by id: a Map of 10,000 member ids misses the caches on every request.
     const ms = ps.memberAt(r.memberSlot, r.member);
     const cls = codeClassIndex(r.status);
-    ms.requests(r.route === "" ? "none" : r.route)[cls]++;
+    ms.countRequest(r.route === "" ? "none" : r.route, cls);
     if (r.member !== "") ms.served(r.durationMs / 1000, cls === 4 || r.errorCode !== "");
     else if (r.errorCode === "grpc_needs_h2_pool") ps.grpcRefused.inc();
     this.accessLog.write(r);

@@ -5,8 +5,10 @@
 // removed loses its request series on every member. The rarer labelled series (errors,
 // health transitions) are prom-client children created on first use and removed by label set.
 //
-// A member of a large pool costs a few objects until it sees traffic: its live counters and
-// dashboard window are created on first use, so the heap V8 marks stays small at 10,000 members.
+// A member of a large pool costs a few objects until it sees traffic: its live counters (a row
+// of the pool's LiveColumns, see live-window.ts) and dashboard window are taken on first use,
+// so the heap V8 marks stays small at 10,000 members. A leaver's row is zeroed and given back;
+// the next member to serve may take it, starting at zero.
 //
 // The request path finds a member's series by its slot (PoolSnapshot.slots, carried on the
 // request record): an array index instead of a lookup in a Map of every member, which at
@@ -15,7 +17,7 @@
 // slot can pass to another member), and unbound when the series leaves the pool.
 
 import type { Counter } from "prom-client";
-import { LiveCounts, LiveWindow } from "./live-window.js";
+import { type CountsView, LiveColumns, LiveCounts, LiveRow, LiveWindow } from "./live-window.js";
 import type { LabelledCounts } from "./member-histogram.js";
 import { memberHistogramsOn } from "./member-histogram-mode.js";
 import { CODE_CLASSES, NO_MEMBER, type ShardgateMetrics } from "./registry.js";
@@ -55,9 +57,9 @@ const NO_WINDOW = new LiveWindow(NO_COUNTS);
 /** Every label set shardgate_requests_total has for one member: route -> count per code class. */
 export class MemberSeries {
   // Request counts per code class (index = codeClassIndex), cumulative: the first route seen
-  // inline (most pools have one route), any other in a Map created when a second one shows up.
+  // in the member's row of the pool's LiveColumns (most pools have one route), any other in a
+  // Map created when a second one shows up.
   private route0: string | null = null;
-  private counts0: Float64Array | null = null;
   private byRoute: Map<string, Float64Array> | null = null;
   // Created on first use: most members of a large pool never see an error or a transition.
   private errorsByKind: Map<string, CounterChild> | null = null;
@@ -66,7 +68,9 @@ export class MemberSeries {
   /** The flag gauges' values: -1 until set (no series), else 0 or 1. */
   healthyValue = -1;
   drainingValue = -1;
-  private liveCounts: LiveCounts | null = null;
+  /** This member's row of the pool's LiveColumns, -1 until its first request. */
+  private row = -1;
+  private liveRow: LiveRow | null = null;
   private liveWindow: LiveWindow | null = null;
   /** The slot of PoolSeries.bySlot holding this series, or -1. */
   slot = -1;
@@ -76,31 +80,42 @@ export class MemberSeries {
     readonly pool: string,
     readonly member: string,
     private readonly routes: RouteSet,
+    private readonly cols: LiveColumns,
   ) {}
 
-  /** The request counts of `route` on this member, one per code class (index = codeClassIndex). */
+  /** Request path: one request of `route` with code class `cls` (codeClassIndex). */
+  countRequest(route: string, cls: number): void {
+    if (route === this.route0) this.cols.countClass(this.row, cls);
+    else this.requests(route)[cls]++;
+  }
+
+  /**
+   * The request counts of `route` on this member, one per code class (index = codeClassIndex).
+   * The first route's are a view into the pool's columns: use it at once (the request path
+   * calls countRequest).
+   */
   requests(route: string): Float64Array {
-    if (route === this.route0 && this.counts0 !== null) return this.counts0;
+    if (route === this.route0) return this.cols.classesOf(this.row);
     let counts = this.byRoute?.get(route);
     if (counts === undefined) {
       // Only on a cache miss: a request that matched a route removed meanwhile does not bring
       // its series back.
       if (!routeKnown(this.routes, route)) return this.requests(REMOVED_ROUTE);
-      counts = new Float64Array(CODE_CLASSES.length);
       if (this.route0 === null) {
+        if (this.row < 0) this.row = this.cols.take();
         this.route0 = route;
-        this.counts0 = counts;
-      } else {
-        this.byRoute ??= new Map();
-        this.byRoute.set(route, counts);
+        return this.cols.classesOf(this.row);
       }
+      counts = new Float64Array(CODE_CLASSES.length);
+      this.byRoute ??= new Map();
+      this.byRoute.set(route, counts);
     }
     return counts;
   }
 
   /** shardgate_requests_total's samples of this member (at scrape). */
   *requestSamples(): IterableIterator<ScrapeSample> {
-    if (this.route0 !== null && this.counts0 !== null) yield* this.routeSamples(this.route0, this.counts0);
+    if (this.route0 !== null) yield* this.routeSamples(this.route0, this.cols.classesOf(this.row));
     if (this.byRoute !== null)
       for (const [route, counts] of this.byRoute) yield* this.routeSamples(route, counts);
   }
@@ -114,21 +129,23 @@ export class MemberSeries {
   }
 
   /** Cumulative counts of the requests this member served (an empty, shared one until the first). */
-  get live(): LiveCounts {
-    return this.liveCounts ?? NO_COUNTS;
+  get live(): CountsView {
+    if (this.row < 0) return NO_COUNTS;
+    this.liveRow ??= new LiveRow(this.cols, this.row);
+    return this.liveRow;
   }
 
   /** The dashboard's window over `live`, created when first read after the member served a request. */
   get window(): LiveWindow {
-    if (this.liveCounts === null) return NO_WINDOW;
-    this.liveWindow ??= new LiveWindow(this.liveCounts);
+    if (this.row < 0) return NO_WINDOW;
+    this.liveWindow ??= new LiveWindow(this.live);
     return this.liveWindow;
   }
 
   /** A finished request this member served: its latency, and whether it failed (5xx / proxy error). */
   served(seconds: number, failed: boolean): void {
-    this.liveCounts ??= new LiveCounts();
-    this.liveCounts.record(seconds, failed);
+    if (this.row < 0) this.row = this.cols.take();
+    this.cols.record(this.row, seconds, failed);
   }
 
   connectErrors(): CounterChild {
@@ -165,8 +182,8 @@ export class MemberSeries {
   /** Removes this member's request series of routes that are no longer in the route table. */
   dropRoutes(): void {
     if (this.route0 !== null && !routeKnown(this.routes, this.route0)) {
+      this.cols.classesOf(this.row).fill(0);
       this.route0 = null;
-      this.counts0 = null;
     }
     if (this.byRoute === null) return;
     for (const route of this.byRoute.keys()) if (!routeKnown(this.routes, route)) this.byRoute.delete(route);
@@ -179,12 +196,15 @@ export class MemberSeries {
     for (const to of this.transitionsTo?.keys() ?? []) this.m.healthTransitions.remove({ pool, member, to });
     if (this.connectErrorsChild !== undefined) this.m.connectErrors.remove({ pool, member });
     this.route0 = null;
-    this.counts0 = null;
     this.byRoute = null;
     this.errorsByKind = null;
     this.transitionsTo = null;
     this.connectErrorsChild = undefined;
     this.healthyValue = this.drainingValue = -1;
+    if (this.row >= 0) this.cols.give(this.row);
+    this.row = -1;
+    this.liveRow = null;
+    this.liveWindow = null;
   }
 }
 
@@ -196,6 +216,8 @@ export class PoolSeries {
   /** Member slot -> that member's series, bound by memberAt (holes and stale entries are checked). */
   private readonly bySlot: Array<MemberSeries | undefined> = [];
   readonly duration = new DurationCounts();
+  /** Every member's live counters (and "removed"'s), a row each. */
+  readonly live: LiveColumns;
   readonly retries: CounterChild;
   readonly grpcRefused: CounterChild;
   /** Requests that reached no member (no member available, key rejected, ...). */
@@ -210,8 +232,9 @@ export class PoolSeries {
   ) {
     this.retries = m.retries.labels({ pool });
     this.grpcRefused = m.grpcRefused.labels({ pool });
-    this.none = new MemberSeries(m, pool, NO_MEMBER, routes);
-    this.removed = new MemberSeries(m, pool, REMOVED_MEMBER, routes);
+    this.live = new LiveColumns();
+    this.none = new MemberSeries(m, pool, NO_MEMBER, routes, this.live);
+    this.removed = new MemberSeries(m, pool, REMOVED_MEMBER, routes, this.live);
   }
 
   /** The series of a current member; the "removed" bucket for one no longer in the pool. */
@@ -324,7 +347,7 @@ export class SeriesCache {
   }
 
   /** Every current member's counters (the per-member latency histogram, at scrape time). */
-  *memberCounts(): IterableIterator<{ pool: string; member: string; counts: LiveCounts }> {
+  *memberCounts(): IterableIterator<{ pool: string; member: string; counts: CountsView }> {
     const mode = this.metrics.memberHistograms();
     for (const [pool, ps] of this.pools) {
       if (!memberHistogramsOn(mode, ps.members.size)) continue;
@@ -368,7 +391,8 @@ export class SeriesCache {
       }
     }
     for (const id of ids)
-      if (!ps.members.has(id)) ps.members.set(id, new MemberSeries(this.metrics, pool, id, this.routes));
+      if (!ps.members.has(id))
+        ps.members.set(id, new MemberSeries(this.metrics, pool, id, this.routes, ps.live));
   }
 
   removePool(pool: string): void {

@@ -1,10 +1,10 @@
 // A worker's share of the dashboard's live figures (`workers: N`): the primary serves no
 // request, so its own per-member counters stay at zero. Each beat, a worker reports what its
-// per-member counters (metrics/live-window.ts LiveCounts) gained since its last report, only
+// per-member counters (metrics/live-window.ts, read as CountsView) gained since its last report, only
 // for members that served since then, plus its per-member in-flight counts. Deltas rather
 // than totals, so a restarted worker (counters back at zero) needs no special case upstairs.
 
-import type { LiveCounts } from "../metrics/live-window.js";
+import type { CountsView } from "../metrics/live-window.js";
 import type { SeriesCache } from "../metrics/series-cache.js";
 import type { LiveDelta, MemberInFlight } from "./messages.js";
 
@@ -13,7 +13,7 @@ const HEAD = 3;
 
 export class LiveReporter {
   /** What each member's counters held at the last report; dropped with the counters. */
-  private readonly sent = new WeakMap<LiveCounts, Float64Array>();
+  private readonly sent = new WeakMap<CountsView, Float64Array>();
 
   constructor(private readonly series: SeriesCache) {}
 

@@ -10,8 +10,14 @@ import { describe, test } from "node:test";
 import { configSchema, type PoolConfig } from "../../config/file/schema.js";
 import type { ClusterStateData, MemberState } from "../../config/state/types.js";
 import { OutcomeRecorders } from "../../proxy/cluster/outcome-recorders.js";
-import { createMetrics } from "../../proxy/metrics/registry.js";
-import { SeriesCache } from "../../proxy/metrics/series-cache.js";
+import { type CountsView, LiveRow } from "../../proxy/metrics/live-window.js";
+import {
+  CODE_CLASSES,
+  type CodeClass,
+  createMetrics,
+  DURATION_BUCKETS,
+} from "../../proxy/metrics/registry.js";
+import { type MemberSeries, SeriesCache } from "../../proxy/metrics/series-cache.js";
 import { buildPoolSnapshot, updatePoolSnapshot } from "../../proxy/routing/pool-snapshot.js";
 import type { MemberInput, PoolSnapshot } from "../../proxy/routing/types.js";
 import { pick, seededRandom, seedNote, testSeed } from "../support/prng.js";
@@ -230,6 +236,111 @@ describe("member slots", () => {
         }
       }
     }
+  });
+
+  test("live counters in the pool's columns: a member's row is its own, a reused row starts at zero (seeded)", () => {
+    // The reference: each member's counts kept by id, created when the member joins and
+    // dropped when it leaves; a request of a member no longer in the pool counts as "removed".
+    interface Ref {
+      count: number;
+      errors: number;
+      sum: number;
+      buckets: number[];
+      /** Requests of route "r" by code class, as /metrics shows them. */
+      classes: number[];
+    }
+    const fresh = (): Ref => ({
+      classes: [0, 0, 0, 0, 0],
+      count: 0,
+      errors: 0,
+      sum: 0,
+      buckets: new Array(DURATION_BUCKETS.length + 1).fill(0),
+    });
+    const add = (r: Ref, seconds: number, error: boolean) => {
+      r.count++;
+      r.sum += seconds;
+      if (error) r.errors++;
+      let i = 0;
+      while (i < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[i]) i++;
+      r.buckets[i]++;
+    };
+    const classes = (ms: MemberSeries): number[] => {
+      const out = [0, 0, 0, 0, 0];
+      for (const x of ms.requestSamples())
+        out[CODE_CLASSES.indexOf(x.labels.code_class as CodeClass)] = x.value;
+      return out;
+    };
+    const read = (c: CountsView, ms: MemberSeries): Ref => ({
+      classes: classes(ms),
+      count: c.count,
+      errors: c.errors,
+      sum: c.sum,
+      buckets: Array.from(c.buckets),
+    });
+    let reusedRows = 0;
+    for (let k = 0; k < 16; k++) {
+      const seed = BASE_SEED + 300 + k;
+      const rnd = seededRandom(seed);
+      const model = new PoolModel(rnd, k % 2 === 0 ? "ring" : "maglev");
+      const series = new SeriesCache(createMetrics({ processMetrics: false }));
+      const ids = () => model.current.members.map((m) => m.id);
+      series.syncMembers("p", ids());
+      const ps = series.pool("p");
+      const ref = new Map<string, Ref>(ids().map((id) => [id, fresh()]));
+      const removed = fresh();
+      // Readers hold a member's view across changes, as the workers' reporter does.
+      const views = new Map<string, CountsView>();
+      // Row -> the member that last took it.
+      const owner = new Map<number, string>();
+      for (let step = 0; step < 50; step++) {
+        const why = `${seedNote(BASE_SEED)} (+${300 + k}) step ${step}`;
+        const op = pick(rnd, OPS);
+        model.step(op);
+        series.syncMembers("p", ids());
+        const now = new Set(ids());
+        for (const id of [...ref.keys()]) if (!now.has(id)) ref.delete(id);
+        for (const id of now) if (!ref.has(id)) ref.set(id, fresh());
+        for (let q = 0; q < 40; q++) {
+          const { slot, id } = someRequest(rnd, model);
+          const seconds = Math.floor(rnd() * 4000) / 1000;
+          const error = rnd() < 0.2;
+          const cls = Math.floor(rnd() * 5);
+          const ms = ps.memberAt(slot, id);
+          ms.countRequest("r", cls);
+          ms.served(seconds, error);
+          const v = ms.live;
+          assert.ok(v instanceof LiveRow, `${why}: ${ms.member} reads a row of the pool's columns`);
+          const last = owner.get(v.row);
+          if (last !== undefined && last !== ms.member) reusedRows++;
+          owner.set(v.row, ms.member);
+          const r = ref.get(id) ?? removed;
+          add(r, seconds, error);
+          r.classes[cls]++;
+        }
+        for (const [id, want] of ref) {
+          const ms = ps.members.get(id);
+          assert.ok(ms !== undefined, `${why}: ${id} has a series`);
+          const view = views.get(id) ?? ms.live;
+          if (want.count > 0) views.set(id, ms.live);
+          assert.deepEqual(read(ms.live, ms), want, `${why} (${op}): ${id}'s live counts`);
+          assert.deepEqual(
+            read(view, ms),
+            want,
+            `${why} (${op}): ${id}'s live counts through a view read earlier`,
+          );
+        }
+        assert.deepEqual(
+          read(ps.removed.live, ps.removed),
+          removed,
+          `${why} (${op}): the removed bucket's counts`,
+        );
+        // One row per member that served, plus "removed": leavers' rows are given back.
+        let served = removed.count > 0 ? 1 : 0;
+        for (const r of ref.values()) if (r.count > 0) served++;
+        assert.equal(ps.live.size, served, `${why} (${op}): rows in use`);
+      }
+    }
+    assert.ok(reusedRows > 0, `${seedNote(BASE_SEED)}: some joiner took a leaver's row`);
   });
 
   test("breaker outcomes recorded by slot equal those recorded by member id (seeded)", () => {
