@@ -26,6 +26,8 @@ export interface PeersView
   lastIndex: number;
   /** The committed cluster level. */
   clusterLevel?: number;
+  /** The fleet's cluster id, as /admin/state's raft.clusterId: null until the cluster has fixed it. */
+  clusterId: string | null;
   peers: PeerView[];
 }
 

@@ -112,6 +112,7 @@ export function createOpsBackend(d: OpsBackendDeps): OpsBackend {
         appliedIndex: s.appliedIndex,
         lastIndex: s.lastIndex,
         clusterLevel: s.clusterLevel,
+        clusterId: view.clusterId ?? null,
         peers: ids.map((id) => {
           const p = s.peers[id];
           const self = id === s.id;

@@ -259,7 +259,7 @@ async function peers(ctx: CtlContext, args: string[]): Promise<CtlOutput> {
     return {
       json: p,
       text: [
-        `seen by ${p.id} (${p.role}, term ${p.term}); leader ${p.leader || "none"}; commit ${p.commitIndex}, last ${p.lastIndex}`,
+        `seen by ${p.id} (${p.role}, term ${p.term}); cluster id ${clusterIdCell(p.clusterId)}; leader ${p.leader || "none"}; commit ${p.commitIndex}, last ${p.lastIndex}`,
         table(
           ["ID", "ROLE", "ADDRESS", "CONNECTED", "MATCH", "LAG"],
           p.peers.map((x) => [x.id, x.role, x.address, x.self ? "self" : yes(x.connected), x.match, x.lag]),

@@ -60,6 +60,8 @@ export interface ClusterMetricsSource {
   proposalsRefused(): Readonly<Record<string, number>>;
   /** Authenticated Raft messages refused for who sent them or what they hold, by reason (README, Raft, Refused traffic). */
   raftRefused(): Readonly<Record<RaftRefusedReason, number>>;
+  /** Messages the Raft core threw on (logged as step_error), and committed commands the state machine threw on. */
+  raftErrors(): { step: number; apply: number };
 }
 
 export function registerClusterMetrics(registry: Registry, src: ClusterMetricsSource): void {
@@ -159,6 +161,27 @@ export function registerClusterMetrics(registry: Registry, src: ClusterMetricsSo
     const counts = src.raftRefused();
     for (const reason of RAFT_REFUSED_REASONS) yield { labels: { reason }, value: counts[reason] ?? 0 };
   });
+  // Also driver counters. A step error is a message the core threw on (dropped, logged as refused
+  // traffic); an apply error is a committed command the state machine threw on, which every
+  // instance then skips alike: either one rising means a bug or a peer on a broken version.
+  registerScrapeMetric(
+    registry,
+    "shardgate_raft_step_errors_total",
+    "Raft messages dropped because the consensus core failed on them (logged as step_error refused traffic).",
+    "counter",
+    function* () {
+      yield { labels: {}, value: src.raftErrors().step };
+    },
+  );
+  registerScrapeMetric(
+    registry,
+    "shardgate_raft_apply_errors_total",
+    "Committed Raft commands the cluster state machine failed to apply (skipped).",
+    "counter",
+    function* () {
+      yield { labels: {}, value: src.raftErrors().apply };
+    },
+  );
   new Gauge({
     name: "shardgate_config_drift",
     help: "1 if this instance's config file routing (pools, routes) differs from the committed one.",

@@ -46,6 +46,7 @@ function source(refused: Record<RaftRefusedReason, number>): ClusterMetricsSourc
     peerLag: () => [],
     proposalsRefused: () => ({}),
     raftRefused: () => refused,
+    raftErrors: () => ({ step: 0, apply: 0 }),
   };
 }
 

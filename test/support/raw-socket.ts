@@ -2,11 +2,13 @@
 // slow requests): write bytes, collect the reply until the peer closes or a deadline passes.
 
 import { connect, type Socket } from "node:net";
+import { scaled } from "./wait.js";
 
 /**
  * Connects to 127.0.0.1:`port`, lets `send` write whatever it wants on the socket, and resolves
  * with every byte answered (latin1) and whether the peer closed the connection (false: `ms`
- * passed first and the socket was destroyed here).
+ * passed first and the socket was destroyed here). `ms` is a base deadline, scaled by
+ * TEST_TIME_SCALE like every wait (wait.ts `scaled`).
  */
 export function rawSession(
   port: number,
@@ -20,7 +22,7 @@ export function rawSession(
     const timer = setTimeout(() => {
       closedByPeer = false;
       s.destroy();
-    }, ms);
+    }, scaled(ms));
     s.on("data", (d) => {
       reply += d.toString("latin1");
     });

@@ -1,0 +1,107 @@
+// The Raft driver's stepErrors (messages the core threw on, logged as step_error) and
+// applyErrors (committed commands the state machine threw on) are exported as
+// shardgate_raft_step_errors_total and shardgate_raft_apply_errors_total: counters that carry
+// the driver's figures, pass promtool, and are there in a real process's /metrics. They were
+// counted but reached no metric.
+
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { after, before, describe, test } from "node:test";
+import { Registry } from "prom-client";
+import { type ClusterMetricsSource, registerClusterMetrics } from "../../proxy/metrics/cluster-metrics.js";
+import { poolConfig, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
+import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
+
+const FAMILIES = ["shardgate_raft_step_errors_total", "shardgate_raft_apply_errors_total"];
+
+/** A cluster metrics source with fixed figures: `step` and `apply` Raft errors. */
+function source(step: number, apply: number): ClusterMetricsSource {
+  return {
+    raft: () => ({
+      term: 1,
+      isLeader: true,
+      commitIndex: 1,
+      appliedIndex: 1,
+      clusterLevel: 1,
+      level: 1,
+      forgedLevels: 0,
+    }),
+    transportRejected: () => ({}),
+    appMessagesRejected: () => 0,
+    outcomeBatches: () => ({ sent: 0, dropped: 0, received: 0 }),
+    drift: () => false,
+    panics: () => new Map(),
+    breakers: () => [],
+    peerLag: () => [],
+    proposalsRefused: () => ({}),
+    raftRefused: () => ({}) as ReturnType<ClusterMetricsSource["raftRefused"]>,
+    raftErrors: () => ({ step, apply }),
+  };
+}
+
+function promtoolCheck(text: string): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    const child = execFile("promtool", ["check", "metrics"], { timeout: 60_000 }, (err, stdout, stderr) =>
+      resolve({ code: err === null ? 0 : ((err as { code?: number }).code ?? 1), out: stdout + stderr }),
+    );
+    child.stdin?.end(text);
+  });
+}
+
+/** The lines of `text` that belong to `name`'s family (HELP, TYPE, samples). */
+function family(text: string, name: string): string {
+  return text
+    .split("\n")
+    .filter(
+      (l) =>
+        l === `${name}` ||
+        l.startsWith(`${name} `) ||
+        l.startsWith(`# HELP ${name} `) ||
+        l.startsWith(`# TYPE ${name} `),
+    )
+    .join("\n");
+}
+
+describe("Raft step and apply errors as metrics", () => {
+  test("each is a counter with the driver's figure, with help, and promtool accepts it", async () => {
+    const registry = new Registry();
+    registerClusterMetrics(registry, source(7, 3));
+    const text = await registry.metrics();
+    for (const [name, want] of [
+      [FAMILIES[0], 7],
+      [FAMILIES[1], 3],
+    ] as const) {
+      const f = family(text, name);
+      assert.match(f, new RegExp(`^# TYPE ${name} counter$`, "m"), text);
+      assert.match(f, new RegExp(`^# HELP ${name} \\S.*$`, "m"));
+      assert.equal(Number(new RegExp(`^${name} (\\S+)$`, "m").exec(f)?.[1]), want, f);
+      const lint = await promtoolCheck(`${f}\n`);
+      assert.equal(lint.code, 0, lint.out);
+      assert.equal(lint.out.trim(), "", "no promtool findings");
+    }
+  });
+
+  describe("a real process", () => {
+    let ups: EchoUpstream[];
+    let sg: RunningShardgate;
+    before(async () => {
+      ups = await startUpstreams(1, "re");
+      sg = await startShardgate(
+        poolConfig({ members: ups.map((u) => ({ id: u.id, port: u.port })), accessLog: false }),
+      );
+    });
+    after(async () => {
+      await sg?.stop();
+      await stopAll();
+      await closeAll(ups ?? []);
+    });
+
+    test("exports both, read from its Raft driver (0 in a healthy lone instance)", async () => {
+      const text = await (await fetch(`${sg.adminUrl}/metrics`)).text();
+      for (const name of FAMILIES) {
+        assert.match(text, new RegExp(`^# TYPE ${name} counter$`, "m"), `${name} declared`);
+        assert.match(text, new RegExp(`^${name} 0$`, "m"), `${name} sampled`);
+      }
+    });
+  });
+});
