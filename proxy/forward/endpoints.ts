@@ -12,11 +12,51 @@
 
 import { Agent, type ClientRequest } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
+import type { Socket } from "node:net";
 import type { Stream } from "node:stream";
 import type { ServerOptions } from "http-proxy-3";
 import { canonicalJson } from "../../config/state/canonical-json.js";
 import type { SnapshotMember } from "../routing/types.js";
 import { upstreamTlsOptions } from "./upstream-tls.js";
+
+// Node's Agent shortens a kept socket's idle time to the upstream's Keep-Alive timeout hint
+// less a second (and does not keep it when nothing is left), but reads the hint from the parsed
+// headers, where the response path has already cleared Keep-Alive as hop-by-hop
+// (headers.ts), and only when timeout= comes first in the value. Seen: after "Keep-Alive:
+// timeout=1" the next request went out on the connection the upstream was closing (a POST
+// got a 504 or a 502). The hint is read here from the raw headers, which nothing edits.
+const KEEP_ALIVE_TIMEOUT = /(?:^|[,;\s])timeout\s*=\s*"?(\d+)/i;
+/** Node's own margin before an announced timeout (HTTP_AGENT_KEEP_ALIVE_TIMEOUT_BUFFER). */
+const HINT_MARGIN_MS = 1000;
+
+/** The upstream's Keep-Alive timeout hint (ms) in the response the socket just carried, or -1. */
+function keepAliveHintMs(socket: Socket): number {
+  const raw = (socket as { _httpMessage?: { res?: { rawHeaders?: string[] } } })._httpMessage?.res
+    ?.rawHeaders;
+  if (raw === undefined) return -1;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i].length !== 10 || raw[i].toLowerCase() !== "keep-alive") continue;
+    const m = KEEP_ALIVE_TIMEOUT.exec(raw[i + 1]);
+    if (m !== null) return Number(m[1]) * 1000;
+  }
+  return -1;
+}
+
+// keepSocketAlive is public in Node's Agent (https.Agent inherits it) but not in @types/node.
+type KeepSocketAlive = (this: Agent, socket: Socket) => boolean;
+const baseKeepSocketAlive = (Agent.prototype as unknown as { keepSocketAlive: KeepSocketAlive })
+  .keepSocketAlive;
+
+/** Keeps `socket` only if the upstream's hint leaves time to reuse it, idle no longer than the hint allows. */
+function keepSocketAlive(this: Agent, socket: Socket): boolean {
+  if (!baseKeepSocketAlive.call(this, socket)) return false;
+  const hint = keepAliveHintMs(socket);
+  if (hint < 0) return true;
+  const ms = hint - HINT_MARGIN_MS;
+  if (ms <= 0) return false;
+  if (socket.timeout === undefined || socket.timeout === 0 || ms < socket.timeout) socket.setTimeout(ms);
+  return true;
+}
 
 export class CapturingAgent extends Agent {
   last: ClientRequest | null = null;
@@ -38,6 +78,9 @@ const baseAddRequest = (
     baseAddRequest.call(this, req, options);
   };
 
+(CapturingAgent.prototype as unknown as { keepSocketAlive: KeepSocketAlive }).keepSocketAlive =
+  keepSocketAlive;
+
 /** The same for members behind TLS (pools.P.tls). */
 export class CapturingHttpsAgent extends HttpsAgent {
   last: ClientRequest | null = null;
@@ -53,6 +96,8 @@ export class CapturingHttpsAgent extends HttpsAgent {
   this.last = req;
   baseAddRequest.call(this, req, options);
 };
+(CapturingHttpsAgent.prototype as unknown as { keepSocketAlive: KeepSocketAlive }).keepSocketAlive =
+  keepSocketAlive;
 
 /**
  * Stands in for the body of a request that has none (no Content-Length, no
