@@ -199,10 +199,10 @@ async function against(dir: string, sizes: number[], keys: number): Promise<numb
     `onRequestEnd by slot, this build against ${dir}, ${keys} keys (seed ${SEED}), median of ${AB_REPEATS} interleaved passes (sink ${sink & 1})`,
   );
   console.log(`${"members".padEnd(9)}${"other ns".padStart(10)}${"this ns".padStart(10)}  this/other`);
-  sizes.forEach((s, k) =>
+  for (const [k, s] of sizes.entries()) {
     console.log(
       `${String(s).padEnd(9)}${ns[2 * k].toFixed(0).padStart(10)}${ns[2 * k + 1].toFixed(0).padStart(10)}  ${(ns[2 * k + 1] / ns[2 * k]).toFixed(2)}`,
-    ),
-  );
+    );
+  }
   return 0;
 }
