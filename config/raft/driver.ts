@@ -393,7 +393,7 @@ export class RaftDriver extends EventEmitter {
 
   /**
    * Why a snapshot sent to this node must not be installed (null if it may): its envelope does
-   * not decode (bad_snapshot), it names another cluster than this directory's
+   * not decode or names a level no build advertises (bad_snapshot), it names another cluster than this directory's
    * (cluster_mismatch), or the state machine could not restore its state (bad_snapshot). One
    * naming no cluster (taken before the fleet fixed one, or by the previous version) is
    * installed and this node keeps its id. Nothing is applied here: the leader resends after its
@@ -409,6 +409,13 @@ export class RaftDriver extends EventEmitter {
     } catch (err) {
       return { reason: "bad_snapshot", detail: `${what}: ${(err as Error).message}` };
     }
+    // A level above this build's is a real fleet's upgrade: installed, then the node stops with
+    // UPGRADE_REQUIRED as for a later entry. One that no build advertises is forged or corrupt.
+    if (!isAdvertisableLevel(wrapped.level))
+      return {
+        reason: "bad_snapshot",
+        detail: `${what}: cluster level ${wrapped.level}, which no build advertises`,
+      };
     if (this.cluster !== "" && wrapped.cluster !== "" && wrapped.cluster !== this.cluster)
       return { reason: "cluster_mismatch", detail: clusterMismatch(what, wrapped.cluster, this.cluster) };
     let why: string | undefined;

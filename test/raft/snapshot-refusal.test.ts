@@ -1,6 +1,6 @@
 // A snapshot a follower cannot restore is refused on arrival, before the core installs it (which
-// replaces the log on disk): one whose driver envelope does not decode, sent by a peer at a later
-// term, and one whose envelope is fine but whose state the state machine's validate() rejects,
+// replaces the log on disk): one whose driver envelope does not decode (or names a cluster level
+// no build advertises), sent by a peer at a later term, and one whose envelope is fine but whose state the state machine's validate() rejects,
 // sent by a real leader with a snapshot bug. Before, both were persisted and then failed to
 // restore: the node stopped and its directory refused every later start. Real drivers over
 // loopback TCP with file storage; the follower must count the refusal, log it, keep its state,
@@ -11,6 +11,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, it } from "node:test";
 import { encodeMessages, newMessage } from "../../config/raft/core/index.js";
+import { wrapSnapshot } from "../../config/raft/driver/envelope.js";
 import { RaftDriver, type RaftDriverOptions } from "../../config/raft/driver.js";
 import { TcpTransport } from "../../config/raft/transport/index.js";
 import { ClusterStateMachine } from "../../config/state/state-machine.js";
@@ -150,50 +151,68 @@ async function restartsOnOwnState(dir: string, peers: Record<string, string>, c:
   return again;
 }
 
+/** Bad envelopes a peer at a later term sends: the state inside is a good one (k0 set). */
+const BAD_ENVELOPES: readonly { name: string; detail: string; data: (state: Uint8Array) => Uint8Array }[] = [
+  {
+    // An address book length running past the data: the envelope cannot be decoded.
+    name: "an address book overrunning the data",
+    detail: "snapshot envelope: address book overruns the data",
+    data: (state) => Buffer.concat([Buffer.from([0, 0, 0xff, 0xff]), state]),
+  },
+  {
+    // A level no build advertises (MAX_ADVERTISED_LEVEL is 1000): forged or corrupt, not an upgrade.
+    name: "a cluster level no build advertises",
+    detail: "cluster level 5000, which no build advertises",
+    data: (state) => wrapSnapshot({}, state, {}, 5000, ""),
+  },
+];
+
 describe("a snapshot the follower cannot restore is refused before it reaches the disk", () => {
-  it("a corrupt envelope from a peer at a later term: refused, counted, c restarts and catches up", async () => {
-    const { dir, peers, a, b } = await fleetPastC("bad-envelope", false);
-    // b's slot taken by something holding the secret; c hears only it (a cut), so nothing good
-    // can reach c before the bad snapshot does.
-    await stop(b);
-    const fake = new TcpTransport({ id: "b", secret: SECRET, peers: { c: peers.c }, onMessage: () => {} });
-    await fake.start();
-    let c: Node;
-    try {
-      c = await started(node(dir, "c", peers, { transport: { cut: ["a"] } }));
-      const term = c.d.status().term + 1;
-      const good = new CheckedKv();
-      good.map.set("k0", "1");
-      const body = Buffer.from(good.snapshot());
-      // An address book length running past the data: the envelope cannot be decoded.
-      const data = Buffer.concat([Buffer.from([0, 0, 0xff, 0xff]), body]);
-      const snapshot = {
-        meta: { index: 10_000, term, conf: { voters: ["a", "b", "c"], learners: [] } },
-        data,
-      };
-      fake.send("c", encodeMessages([newMessage({ type: "snap", from: "b", to: "c", term, snapshot })]));
+  for (const [i, bad] of BAD_ENVELOPES.entries())
+    it(`${bad.name}, sent by a peer at a later term: refused, counted, c restarts and catches up`, async () => {
+      const { dir, peers, a, b } = await fleetPastC(`bad-envelope-${i}`, false);
+      // b's slot taken by something holding the secret; c hears only it (a cut), so nothing good
+      // can reach c before the bad snapshot does.
+      await stop(b);
+      const fake = new TcpTransport({ id: "b", secret: SECRET, peers: { c: peers.c }, onMessage: () => {} });
+      await fake.start();
+      let c: Node;
+      try {
+        c = await started(node(dir, "c", peers, { transport: { cut: ["a"] } }));
+        const term = c.d.status().term + 1;
+        const good = new CheckedKv();
+        good.map.set("k0", "1");
+        const data = bad.data(good.snapshot());
+        const snapshot = {
+          meta: { index: 10_000, term, conf: { voters: ["a", "b", "c"], learners: [] } },
+          data,
+        };
+        fake.send("c", encodeMessages([newMessage({ type: "snap", from: "b", to: "c", term, snapshot })]));
+        await waitFor(
+          () => c.d.counters.refused.bad_snapshot > 0,
+          `c refuses the bad snapshot (${seedNote(SEED)})`,
+          20_000,
+        );
+        assert.ok(c.d.status().term < term, "the core never saw it (its term did not move)");
+        assert.equal(c.kv.restores, 0, "nothing restored");
+      } finally {
+        await fake.stop();
+      }
+      const line = c.warnings.find((w) => w.includes("bad_snapshot"));
+      assert.ok(
+        line?.includes(`snapshot 10000: ${bad.detail}`) && line.includes("not installed"),
+        `logged: ${line}`,
+      );
+      c = await restartsOnOwnState(dir, peers, c);
+      const b2 = await started(node(dir, "b", peers));
       await waitFor(
-        () => c.d.counters.refused.bad_snapshot > 0,
-        `c refuses the undecodable snapshot (${seedNote(SEED)})`,
+        () => c.kv.map.get("k7") === "1",
+        `c caught up from a's or b's snapshot (${seedNote(SEED)})`,
         20_000,
       );
-      assert.ok(c.d.status().term < term, "the core never saw it (its term did not move)");
-      assert.equal(c.kv.restores, 0, "nothing restored");
-    } finally {
-      await fake.stop();
-    }
-    const line = c.warnings.find((w) => w.includes("bad_snapshot"));
-    assert.ok(line?.includes("snapshot 10000") && line.includes("not installed"), `logged: ${line}`);
-    c = await restartsOnOwnState(dir, peers, c);
-    const b2 = await started(node(dir, "b", peers));
-    await waitFor(
-      () => c.kv.map.get("k7") === "1",
-      `c caught up from a's or b's snapshot (${seedNote(SEED)})`,
-      20_000,
-    );
-    assert.ok(c.kv.restores > 0, "c caught up through a snapshot");
-    await write([a, b2, c], ["after"]);
-  });
+      assert.ok(c.kv.restores > 0, "c caught up through a snapshot");
+      await write([a, b2, c], ["after"]);
+    });
 
   it("a valid envelope around state the state machine rejects, from a real leader: refused until a good one", async () => {
     const { dir, peers, a, b } = await fleetPastC("bad-state", true);
