@@ -131,7 +131,7 @@ export class RaftDriver extends EventEmitter {
       timeout_now_not_leader: 0,
       append_from_non_member: 0,
       cluster_mismatch: 0,
-      /** Snapshots refused on arrival: envelope or state undecodable (never installed). */
+      /** Snapshots refused on arrival (never installed): envelope, level or state unusable. */
       bad_snapshot: 0,
     } as Record<RefusalReason | "cluster_mismatch" | "bad_snapshot", number>,
   };
@@ -393,8 +393,9 @@ export class RaftDriver extends EventEmitter {
 
   /**
    * Why a snapshot sent to this node must not be installed (null if it may): its envelope does
-   * not decode or names a level no build advertises (bad_snapshot), it names another cluster than this directory's
-   * (cluster_mismatch), or the state machine could not restore its state (bad_snapshot). One
+   * not decode or names a level no build advertises (bad_snapshot), it names another cluster
+   * than this directory's (cluster_mismatch), or the state machine's validate() says it could
+   * not restore the state inside (bad_snapshot). One
    * naming no cluster (taken before the fleet fixed one, or by the previous version) is
    * installed and this node keeps its id. Nothing is applied here: the leader resends after its
    * snapshot timeout (core: probe again), so a later good snapshot still gets through.
