@@ -118,7 +118,10 @@ async function write(ns: readonly Node[], keys: readonly string[]): Promise<void
 
 const keys = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
 
-/** a, b, c founded together, "ours" written everywhere, then c stopped and k0..k7 written without it (compacted past c's log). */
+/**
+ * a, b, c founded together, "ours" written everywhere, then c cut off (by a and b) and stopped
+ * and k0..k7 written without it (compacted past c's log). The caller heals a's and b's cuts.
+ */
 async function fleetPastC(
   name: string,
   buggy: boolean,
@@ -130,6 +133,10 @@ async function fleetPastC(
   await Promise.all(ns.map((n) => started(n)));
   await write(ns, ["ours"]);
   const [a, b, c] = ns;
+  // Cut before c stops: appends queued for c while it is down would otherwise reach it when it
+  // comes back and carry it past the compaction point without any snapshot.
+  a.d.transport.cut("c");
+  b.d.transport.cut("c");
   await stop(c);
   a.kv.buggy = buggy;
   b.kv.buggy = buggy;
@@ -205,6 +212,7 @@ describe("a snapshot the follower cannot restore is refused before it reaches th
       );
       c = await restartsOnOwnState(dir, peers, c);
       const b2 = await started(node(dir, "b", peers));
+      a.d.transport.heal("c");
       await waitFor(
         () => c.kv.map.get("k7") === "1",
         `c caught up from a's or b's snapshot (${seedNote(SEED)})`,
@@ -217,6 +225,8 @@ describe("a snapshot the follower cannot restore is refused before it reaches th
   it("a valid envelope around state the state machine rejects, from a real leader: refused until a good one", async () => {
     const { dir, peers, a, b } = await fleetPastC("bad-state", true);
     let c = await started(node(dir, "c", peers));
+    a.d.transport.heal("c");
+    b.d.transport.heal("c");
     await waitFor(
       () => c.d.counters.refused.bad_snapshot > 0,
       `c refuses the leader's snapshot of invalid state (${seedNote(SEED)})`,
