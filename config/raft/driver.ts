@@ -131,7 +131,9 @@ export class RaftDriver extends EventEmitter {
       timeout_now_not_leader: 0,
       append_from_non_member: 0,
       cluster_mismatch: 0,
-    } as Record<RefusalReason | "cluster_mismatch", number>,
+      /** Snapshots refused on arrival (never installed): envelope, level or state unusable. */
+      bad_snapshot: 0,
+    } as Record<RefusalReason | "cluster_mismatch" | "bad_snapshot", number>,
   };
   /** Refused traffic, logged once per (peer, reason) per interval rather than per message. */
   private readonly refusals: RefusalLog;
@@ -369,12 +371,13 @@ export class RaftDriver extends EventEmitter {
         continue;
       }
       // Checked before the core sees it: an installed snapshot replaces the log on disk first,
-      // so one of another cluster would be persisted before restoreSnapshot could refuse it.
+      // so one this node cannot restore would be persisted before restoreSnapshot could refuse
+      // it, and the directory would refuse every later start.
       if (m.type === "snap" && m.snapshot !== undefined) {
-        const foreign = this.foreignSnapshot(m.snapshot);
-        if (foreign !== "") {
-          this.counters.refused.cluster_mismatch++;
-          this.refusals.note(from, "cluster_mismatch", `${foreign}; snapshot not installed`);
+        const refusal = this.snapshotRefusal(m.snapshot);
+        if (refusal !== null) {
+          this.counters.refused[refusal.reason]++;
+          this.refusals.note(from, refusal.reason, `${refusal.detail}; snapshot not installed`);
           continue;
         }
       }
@@ -389,20 +392,41 @@ export class RaftDriver extends EventEmitter {
   }
 
   /**
-   * Why a snapshot sent to this node must not be installed ("" if it may): it names another
-   * cluster than this directory's. One without an id (taken before the fleet fixed one, or by
-   * the previous version) is installed and this node keeps its id.
+   * Why a snapshot sent to this node must not be installed (null if it may): its envelope does
+   * not decode or names a level no build advertises (bad_snapshot), it names another cluster
+   * than this directory's (cluster_mismatch), or the state machine's validate() says it could
+   * not restore the state inside (bad_snapshot). One
+   * naming no cluster (taken before the fleet fixed one, or by the previous version) is
+   * installed and this node keeps its id. Nothing is applied here: the leader resends after its
+   * snapshot timeout (core: probe again), so a later good snapshot still gets through.
    */
-  private foreignSnapshot(snap: Snapshot): string {
-    if (this.cluster === "") return "";
-    let cluster: string;
+  private snapshotRefusal(
+    snap: Snapshot,
+  ): { reason: "bad_snapshot" | "cluster_mismatch"; detail: string } | null {
+    const what = `snapshot ${snap.meta.index}`;
+    let wrapped: ReturnType<typeof unwrapSnapshot>;
     try {
-      cluster = unwrapSnapshot(snap.data).cluster;
-    } catch {
-      return ""; // undecodable: left to the existing checks (not a cluster question)
+      wrapped = unwrapSnapshot(snap.data);
+    } catch (err) {
+      return { reason: "bad_snapshot", detail: `${what}: ${(err as Error).message}` };
     }
-    if (cluster === "" || cluster === this.cluster) return "";
-    return clusterMismatch(`snapshot ${snap.meta.index}`, cluster, this.cluster);
+    // A level above this build's is a real fleet's upgrade: installed, then the node stops with
+    // UPGRADE_REQUIRED as for a later entry. One that no build advertises is forged or corrupt.
+    if (!isAdvertisableLevel(wrapped.level))
+      return {
+        reason: "bad_snapshot",
+        detail: `${what}: cluster level ${wrapped.level}, which no build advertises`,
+      };
+    if (this.cluster !== "" && wrapped.cluster !== "" && wrapped.cluster !== this.cluster)
+      return { reason: "cluster_mismatch", detail: clusterMismatch(what, wrapped.cluster, this.cluster) };
+    let why: string | undefined;
+    try {
+      why = this.sm.validate?.(wrapped.state);
+    } catch (err) {
+      why = `validate threw: ${(err as Error).message}`;
+    }
+    if (why !== undefined) return { reason: "bad_snapshot", detail: `${what}: state machine: ${why}` };
+    return null;
   }
 
   private onAppPayload(from: string, payload: Buffer): void {

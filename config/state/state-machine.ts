@@ -8,6 +8,7 @@ import { CURRENT_LEVEL } from "../raft/core/index.js";
 import { DriverError, type StateMachine } from "../raft/driver.js";
 import { ClusterState, type ClusterStateData, type StateChange } from "./cluster-state.js";
 import { COMMAND_LEVEL, laterVersionReason, peekCommandType } from "./commands.js";
+import { restoreSnapshot } from "./snapshot.js";
 
 /** Why apply rejected an entry: its stable code and its message. */
 export interface Rejection {
@@ -78,6 +79,13 @@ export class ClusterStateMachine implements StateMachine {
 
   snapshot(): Uint8Array {
     return this.state.snapshot();
+  }
+
+  /** Why restore(data) would throw, or undefined; decodes and checks only, the state is untouched. */
+  validate(data: Uint8Array): string | undefined {
+    if (data.length === 0) return undefined;
+    const r = restoreSnapshot(data);
+    return r.ok ? undefined : `cluster state snapshot rejected: ${r.error}`;
   }
 
   restore(data: Uint8Array): void {

@@ -10,12 +10,14 @@ import { registerScrapeMetric } from "./scrape-metric.js";
 /**
  * Every reason shardgate_raft_refused_total can carry: the core's refusals (from the core's own
  * list, so a new one is exported and named in the help without an edit here), the transport's
- * cluster_mismatch the driver counts with them, and the driver's spoofed senders and
+ * cluster_mismatch the driver counts with them, snapshots the driver refused on arrival
+ * (bad_snapshot: envelope or state undecodable), and the driver's spoofed senders and
  * undecodable payloads. The help text is built from it and only these series are exported.
  */
 export const RAFT_REFUSED_REASONS = [
   ...REFUSAL_REASONS,
   "cluster_mismatch",
+  "bad_snapshot",
   "spoofed_sender",
   "undecodable",
 ] as const;

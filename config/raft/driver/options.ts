@@ -13,6 +13,13 @@ export interface StateMachine {
   apply(entry: { index: number; term: number; data: Uint8Array }): unknown;
   snapshot(): Uint8Array;
   restore(data: Uint8Array): void;
+  /**
+   * Why restore(data) would fail, or undefined if it would not; must change nothing. The driver
+   * asks before a snapshot a peer sent reaches the core (and the disk): one that fails here is
+   * refused, so it never replaces a log this node could still start from. Without it every
+   * snapshot whose envelope decodes is installed.
+   */
+  validate?(data: Uint8Array): string | undefined;
 }
 
 export interface RaftDriverOptions {
