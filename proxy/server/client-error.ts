@@ -1,8 +1,8 @@
 // Answers what Node's HTTP parser rejects before a request exists (the 'clientError'
 // event): oversized headers -> 431 (a request line over 8 KB -> 414), header/request timeouts
 // -> 408, a version the parser refuses -> 505, anything malformed -> 400, each as shardgate's
-// JSON error on a closing connection. A FIN that cuts a request's body is the client leaving:
-// the data plane already logs that request 499, and nothing is written. A FIN that cuts a head
+// JSON error on a closing connection. A FIN that cuts a request's head or body is the client
+// leaving: nothing is written (the data plane logs a request in flight 499). A FIN that cuts a head
 // pipelined behind complete requests is the client leaving too, unless the listener answers
 // half-closed clients (listen.clientHalfClose: answer). Never throws: a broken socket is simply
 // destroyed.
@@ -89,10 +89,11 @@ export function answerClientError(
   // complete ones too. Returning on any other server left the socket open with nobody to end it.
   if (answerHalfClose && err.code === "HPE_INVALID_EOF_STATE" && busy != null && busy.req?.complete === true)
     return;
-  // A FIN inside a request's body, or after complete ones when half-closes are not answered
-  // (HPE_INVALID_EOF_STATE with a request in flight): the client left; the data plane logs it
-  // 499 and owes it nothing (a 400 was written here).
-  const code = err.code === "HPE_INVALID_EOF_STATE" && busy != null ? null : clientErrorCode(err);
+  // A FIN inside a request's head or body, or after complete ones when half-closes are not
+  // answered (HPE_INVALID_EOF_STATE): the client left, and is owed nothing (nginx writes nothing
+  // either). With a request in flight the data plane logs it 499; with none (an upstream's early
+  // answer already relayed, then the FIN cut the rest of the body) a raw 400 went out after it.
+  const code = err.code === "HPE_INVALID_EOF_STATE" ? null : clientErrorCode(err);
   try {
     onAnswered?.(code ?? "client_gone", err);
   } catch {

@@ -198,9 +198,11 @@ for (const [mode, sg] of [
   test(`HTTP/1.1, clientHalfClose ${mode}: FIN inside an unfinished body is the client leaving: 499, nothing written`, async () => {
     // A FIN that cuts a request short must not turn into a forwarded, answered request; and a
     // client that left is written nothing (a raw 400 went out beside the 499).
+    // Under /held/ the holding upstream (the aborting instance's) never answers: an early answer
+    // relayed before the FIN is read would be another case (the next test).
     for (const [path, framing, body] of [
-      ["/cutbody", "Content-Length: 10\r\n", "abc"],
-      ["/cutchunk", "Transfer-Encoding: chunked\r\n", "3\r\nabc\r\n"],
+      ["/held/cutbody", "Content-Length: 10\r\n", "abc"],
+      ["/held/cutchunk", "Transfer-Encoding: chunked\r\n", "3\r\nabc\r\n"],
     ]) {
       const { reply, closedByPeer } = await rawSession(portOf(sg()), DEADLINE_MS, (s) => {
         s.end(`POST ${path} HTTP/1.1\r\n${HEAD}${framing}\r\n${body}`);
@@ -214,6 +216,22 @@ for (const [mode, sg] of [
     }
   });
 }
+
+test("HTTP/1.1, default (abort): an upstream's early answer relayed, then a FIN inside the rest of the body: nothing after the answer", async () => {
+  // The holding upstream answers /early at once, without reading the body; the client sees that
+  // answer, then leaves with its body unfinished. A raw 400 went out after the relayed 200.
+  const { reply, closedByPeer } = await rawSession(portOf(aborting), DEADLINE_MS, (s) => {
+    s.write(`POST /early HTTP/1.1\r\n${HEAD}Content-Length: 100\r\n\r\nabc`);
+    let seen = "";
+    s.on("data", (d: Buffer) => {
+      seen += d.toString("latin1");
+      if (seen.includes('"path":"/early"')) s.end("def");
+    });
+  });
+  assert.ok(closedByPeer);
+  const statuses = reply.match(/HTTP\/1\.1 \d{3}/g) ?? [];
+  assert.deepEqual(statuses, ["HTTP/1.1 200"], JSON.stringify(reply.slice(0, 600)));
+});
 
 test("HTTP/1.1, clientHalfClose answer: FIN cutting a head pipelined behind a complete request: the complete one answered, then closed", async () => {
   // The cut head can never be answered; the request before it is owed its answer, as after
