@@ -815,12 +815,12 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     this.logger.debug({ err: err.message, requestId: ctx?.requestId }, "proxy socket error");
   };
 
-  /** The upstream ended a response mid-body: the member's failure, logged as upstream_reset. */
   /** A 101 to a request that offered no upgrade (unasked-upgrade.ts): a bad response. */
   unaskedUpgrade(ctx: RequestContext, proxyReq: ClientRequest): void {
     if (ctx.proxyReq === proxyReq) this.upstreamFailed(ctx, "reset", UNASKED_UPGRADE);
   }
 
+  /** The upstream ended a response mid-body: the member's failure, logged as upstream_reset. */
   upstreamCut(ctx: RequestContext): void {
     if (ctx.done || ctx.errorCode === "upstream_reset") return;
     ctx.errorCode = "upstream_reset";
