@@ -85,7 +85,6 @@ export class ConfigReloader {
     return configDrift(this.fileRouting(), this.d.cluster().state);
   }
 
-  /** Serialized: SIGHUP and POST /admin/reload never overlap. */
   /** Config reads under way (a FIFO's may be blocked waiting for its writer). */
   private readsInFlight = 0;
 
@@ -109,6 +108,7 @@ export class ConfigReloader {
     this.releasing.unref();
   }
 
+  /** Serialized: SIGHUP and POST /admin/reload never overlap. */
   reload(trigger: string): Promise<ReloadOutcome> {
     const next = this.reloading.then(() => this.reloadNow(trigger));
     this.reloading = next.catch(() => ({ ok: false, ringVersion: this.d.routing.ringVersion }));

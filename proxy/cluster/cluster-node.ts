@@ -97,13 +97,13 @@ export interface RaftView {
   clusterId?: string | null;
 }
 
-/** Errors of proposals the caller may retry (the leader moved, or none is known yet). */
 /**
  * How long a Ready pass may wait on one thing, or the applied index stay behind the commit
  * index without moving, before the node says "apply_stalled". A loaded machine's fsync takes
  * seconds at worst; a node that applies nothing for this long serves an old ring version.
  */
 export const APPLY_STALL_MS = 10_000;
+/** Errors of proposals the caller may retry (the leader moved, or none is known yet). */
 const RETRYABLE = new Set(["NO_LEADER", "NOT_LEADER", "LEADERSHIP_LOST", "TIMEOUT", "DROPPED"]);
 
 /** A proposal that was committed but rejected by the state machine (unknown pool ...). */
@@ -720,10 +720,6 @@ export class ClusterNode {
     };
   }
 
-  /**
-   * Why this node cannot currently reach agreement, or null: no leader known for longer than
-   * the election timeout, or this node is cut off from every peer by fault injection.
-   */
   /** The error that stopped the Raft driver (ENOSPC, EROFS ...), or null: what /readyz and /admin/state show. */
   get raftStoppedCause(): string | null {
     return this.driverStoppedBy;
@@ -758,6 +754,10 @@ export class ClusterNode {
     return `applied index ${s.appliedIndex} has not moved for ${Math.round(ms)} ms behind commit ${s.commitIndex}`;
   }
 
+  /**
+   * Why this node cannot currently reach agreement, or null: no leader known for longer than
+   * the election timeout, or this node is cut off from every peer by fault injection.
+   */
   degradedReason(): string | null {
     let s: ReturnType<RaftDriver["status"]>;
     try {
