@@ -5,48 +5,15 @@
 // counted but reached no metric.
 
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { Registry } from "prom-client";
-import { type ClusterMetricsSource, registerClusterMetrics } from "../../proxy/metrics/cluster-metrics.js";
+import { registerClusterMetrics } from "../../proxy/metrics/cluster-metrics.js";
+import { fixedClusterSource } from "../support/cluster-metrics-source.js";
+import { promtoolCheckMetrics } from "../support/promtool.js";
 import { poolConfig, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
 import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
 
 const FAMILIES = ["shardgate_raft_step_errors_total", "shardgate_raft_apply_errors_total"];
-
-/** A cluster metrics source with fixed figures: `step` and `apply` Raft errors. */
-function source(step: number, apply: number): ClusterMetricsSource {
-  return {
-    raft: () => ({
-      term: 1,
-      isLeader: true,
-      commitIndex: 1,
-      appliedIndex: 1,
-      clusterLevel: 1,
-      level: 1,
-      forgedLevels: 0,
-    }),
-    transportRejected: () => ({}),
-    appMessagesRejected: () => 0,
-    outcomeBatches: () => ({ sent: 0, dropped: 0, received: 0 }),
-    drift: () => false,
-    panics: () => new Map(),
-    breakers: () => [],
-    peerLag: () => [],
-    proposalsRefused: () => ({}),
-    raftRefused: () => ({}) as ReturnType<ClusterMetricsSource["raftRefused"]>,
-    raftErrors: () => ({ step, apply }),
-  };
-}
-
-function promtoolCheck(text: string): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    const child = execFile("promtool", ["check", "metrics"], { timeout: 60_000 }, (err, stdout, stderr) =>
-      resolve({ code: err === null ? 0 : ((err as { code?: number }).code ?? 1), out: stdout + stderr }),
-    );
-    child.stdin?.end(text);
-  });
-}
 
 /** The lines of `text` that belong to `name`'s family (HELP, TYPE, samples). */
 function family(text: string, name: string): string {
@@ -65,7 +32,7 @@ function family(text: string, name: string): string {
 describe("Raft step and apply errors as metrics", () => {
   test("each is a counter with the driver's figure, with help, and promtool accepts it", async () => {
     const registry = new Registry();
-    registerClusterMetrics(registry, source(7, 3));
+    registerClusterMetrics(registry, fixedClusterSource({ errors: { step: 7, apply: 3 } }));
     const text = await registry.metrics();
     for (const [name, want] of [
       [FAMILIES[0], 7],
@@ -75,7 +42,7 @@ describe("Raft step and apply errors as metrics", () => {
       assert.match(f, new RegExp(`^# TYPE ${name} counter$`, "m"), text);
       assert.match(f, new RegExp(`^# HELP ${name} \\S.*$`, "m"));
       assert.equal(Number(new RegExp(`^${name} (\\S+)$`, "m").exec(f)?.[1]), want, f);
-      const lint = await promtoolCheck(`${f}\n`);
+      const lint = await promtoolCheckMetrics(`${f}\n`);
       assert.equal(lint.code, 0, lint.out);
       assert.equal(lint.out.trim(), "", "no promtool findings");
     }

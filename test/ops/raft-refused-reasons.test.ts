@@ -6,7 +6,6 @@
 // list, the help names each, one series per reason carries its count, and promtool accepts it.
 
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,49 +14,16 @@ import { Registry } from "prom-client";
 import { REFUSAL_REASONS } from "../../config/raft/core/index.js";
 import { RaftDriver } from "../../config/raft/driver.js";
 import {
-  type ClusterMetricsSource,
   RAFT_REFUSED_REASONS,
   type RaftRefusedReason,
   registerClusterMetrics,
 } from "../../proxy/metrics/cluster-metrics.js";
+import { fixedClusterSource } from "../support/cluster-metrics-source.js";
+import { promtoolCheckMetrics } from "../support/promtool.js";
 import { testDriverOptions } from "../support/raft-io/driver-options.js";
 
 const root = mkdtempSync(join(tmpdir(), "sg-refused-reasons-"));
 after(() => rmSync(root, { recursive: true, force: true }));
-
-/** A cluster metrics source with fixed figures and `refused` as the refusal counts. */
-function source(refused: Record<RaftRefusedReason, number>): ClusterMetricsSource {
-  return {
-    raft: () => ({
-      term: 3,
-      isLeader: true,
-      commitIndex: 9,
-      appliedIndex: 9,
-      clusterLevel: 2,
-      level: 2,
-      forgedLevels: 0,
-    }),
-    transportRejected: () => ({}),
-    appMessagesRejected: () => 0,
-    outcomeBatches: () => ({ sent: 0, dropped: 0, received: 0 }),
-    drift: () => false,
-    panics: () => new Map(),
-    breakers: () => [],
-    peerLag: () => [],
-    proposalsRefused: () => ({}),
-    raftRefused: () => refused,
-    raftErrors: () => ({ step: 0, apply: 0 }),
-  };
-}
-
-function promtoolCheck(text: string): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    const child = execFile("promtool", ["check", "metrics"], { timeout: 60_000 }, (err, stdout, stderr) =>
-      resolve({ code: err === null ? 0 : ((err as { code?: number }).code ?? 1), out: stdout + stderr }),
-    );
-    child.stdin?.end(text);
-  });
-}
 
 describe("shardgate_raft_refused_total reasons", () => {
   test("every reason the core refuses with, and every one a real driver counts, is listed", () => {
@@ -76,7 +42,7 @@ describe("shardgate_raft_refused_total reasons", () => {
       number
     >;
     const registry = new Registry();
-    registerClusterMetrics(registry, source(counts));
+    registerClusterMetrics(registry, fixedClusterSource({ level: 2, refused: counts }));
     const text = await registry.metrics();
     const help = /^# HELP shardgate_raft_refused_total (.*)$/m.exec(text)?.[1];
     assert.ok(help !== undefined, text);
@@ -92,7 +58,7 @@ describe("shardgate_raft_refused_total reasons", () => {
       .split("\n")
       .filter((l) => l.includes("shardgate_raft_refused_total"))
       .join("\n");
-    const lint = await promtoolCheck(`${family}\n`);
+    const lint = await promtoolCheckMetrics(`${family}\n`);
     assert.equal(lint.code, 0, lint.out);
     assert.equal(lint.out.trim(), "", "no promtool findings");
   });

@@ -8,8 +8,8 @@
 // requests add exactly their number.
 
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { after, test } from "node:test";
+import { promtoolCheckMetrics } from "../support/promtool.js";
 import { fetchJson, metricValue, poolConfig, startShardgate, stopAll } from "../support/shardgate-process.js";
 import { closeAll, startUpstreams } from "../support/upstreams.js";
 import { eventually } from "../support/wait.js";
@@ -31,17 +31,6 @@ function sum(m: Map<string, number>): number {
   let n = 0;
   for (const v of m.values()) n += v;
   return n;
-}
-
-function promtool(text: string): Promise<{ code: number; out: string }> {
-  return new Promise((resolve, reject) => {
-    const child = execFile("promtool", ["check", "metrics"], (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof err.code === "number" ? err.code : -1;
-      if (err !== null && typeof err.code !== "number") reject(err);
-      else resolve({ code, out: `${stdout}${stderr}` });
-    });
-    child.stdin?.end(text);
-  });
 }
 
 async function scrape(adminUrl: string): Promise<string> {
@@ -96,7 +85,7 @@ test("workers: 2, a restarted worker's counters do not take the instance's total
   const text = await scrape(sg.adminUrl);
   assert.equal(metricValue(text, "shardgate_worker_restarts_total", {}), 2);
   assert.deepEqual(requestTotals(text), before, "the totals changed with no request sent");
-  const lint = await promtool(text);
+  const lint = await promtoolCheckMetrics(text);
   assert.equal(lint.code, 0, lint.out);
 
   const M = 20;
