@@ -75,6 +75,15 @@ export { DriverError, type DriverErrorCode } from "./driver/errors.js";
 export type { RaftDriverOptions, StateMachine } from "./driver/options.js";
 export type { DriverStatus, PeerStatus } from "./driver/status.js";
 
+/**
+ * How long transferLeadership waits for the transferee to lead: as etcd's move-leader, a
+ * request timeout on top of two election timeouts, so a loaded machine's slow attempt is
+ * retried rather than reported as failed.
+ */
+export function transferTimeoutMs(electionMs: number): number {
+  return 5_000 + 2 * electionMs;
+}
+
 /** Events: "leaderChange" (leader, term), "roleChange" (role), "applied" (lastAppliedIndex), "appMessage" (from, body), "admitted" (incarnation), "memberReplaced" (id, incarnation, previous: "" for a founder's), "clusterLevel" (level), "clusterId" (id), "fatal" (error), "warning" (message). */
 export class RaftDriver extends EventEmitter {
   readonly id: NodeId;
@@ -338,7 +347,9 @@ export class RaftDriver extends EventEmitter {
     if (this.stopped) return;
     this.node.tick();
     this.maybeRaiseLevel();
-    this.requests.sweepTimeouts(Date.now(), this.lead);
+    const now = Date.now();
+    this.requests.sweepTimeouts(now, this.lead);
+    this.retryTransfers(now);
     this.kick();
   }
 
@@ -912,8 +923,9 @@ export class RaftDriver extends EventEmitter {
   /**
    * Hands leadership to voter `id`; resolves once this node sees `id` lead. On a follower the
    * request is forwarded to the leader; a request the leader refuses there (e.g. a conf change
-   * made `id` a non-voter meanwhile) surfaces as TIMEOUT after 2 election timeouts. Rejects at
-   * once with NO_LEADER, or DROPPED when `id` is not a voter in this node's configuration.
+   * made `id` a non-voter meanwhile) surfaces as TIMEOUT (transferTimeoutMs). An attempt that
+   * lapses (Raft gives it one election timeout) is made again until then. Rejects at once with
+   * NO_LEADER, or DROPPED when `id` is not a voter in this node's configuration.
    */
   transferLeadership(id: NodeId): Promise<void> {
     try {
@@ -924,7 +936,24 @@ export class RaftDriver extends EventEmitter {
     }
     if (this.lead === id) return Promise.resolve();
     this.kick();
-    return this.requests.addTransfer(id, 2 * this.cfg.electionMs);
+    return this.requests.addTransfer(id, transferTimeoutMs(this.cfg.electionMs), this.transferRetryMs());
+  }
+
+  /** One attempt's allowance: Raft aborts a transfer after an election timeout. */
+  private transferRetryMs(): number {
+    return this.cfg.electionMs + this.cfg.heartbeatMs;
+  }
+
+  /** Makes again each transfer whose attempt lapsed (the core ignores one already under way). */
+  private retryTransfers(now: number): void {
+    for (const to of this.requests.transfersDue(now, this.transferRetryMs())) {
+      if (this.lead === to) continue;
+      try {
+        this.node.transferLeadership(to);
+      } catch {
+        // No leader known right now, or `to` left the voters: the request times out.
+      }
+    }
   }
 
   /** Sets the address of a peer locally (not replicated; addLearner replicates). */

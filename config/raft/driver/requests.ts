@@ -33,6 +33,8 @@ interface Transfer {
   resolve: () => void;
   reject: (e: Error) => void;
   deadline: number;
+  /** When the request is made again if `to` does not lead by then. */
+  retryAt: number;
 }
 
 export class RequestTracker {
@@ -160,10 +162,27 @@ export class RequestTracker {
 
   // ---------------------------------------------------------------- leadership transfers
 
-  addTransfer(to: NodeId, timeoutMs: number): Promise<void> {
+  /** `retryMs`: how long one attempt may take before transfersDue names it again. */
+  addTransfer(to: NodeId, timeoutMs: number, retryMs: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.transfers.push({ to, resolve, reject, deadline: Date.now() + timeoutMs });
+      const now = Date.now();
+      this.transfers.push({ to, resolve, reject, deadline: now + timeoutMs, retryAt: now + retryMs });
     });
+  }
+
+  /**
+   * The targets of pending transfers whose attempt is older than `retryMs` (each named once,
+   * however many callers wait on it). Raft gives a transfer one election timeout; on a slow or
+   * busy machine the transferee may miss it, and the caller's wait is longer than that.
+   */
+  transfersDue(now: number, retryMs: number): NodeId[] {
+    const due: NodeId[] = [];
+    for (const tr of this.transfers) {
+      if (tr.retryAt > now) continue;
+      tr.retryAt = now + retryMs;
+      if (!due.includes(tr.to)) due.push(tr.to);
+    }
+    return due;
   }
 
   // ---------------------------------------------------------------- settling in bulk

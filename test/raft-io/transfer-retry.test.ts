@@ -1,0 +1,65 @@
+// A leadership transfer outlives one lapsed attempt. Raft gives a transfer one election
+// timeout; on a loaded machine (CI at load 30) the transferee can miss it, and the driver used
+// to report TIMEOUT two election timeouts after the call. The leader is cut from the target
+// past the first attempt's election timeout, then healed: the driver makes the request again
+// and the same call resolves with the target leading. Three real drivers on loopback TCP.
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, test } from "node:test";
+import { setTimeout as delay } from "node:timers/promises";
+import { RaftDriver, transferTimeoutMs } from "../../config/raft/driver.js";
+import { freePorts } from "../support/ports.js";
+import { SEED } from "../support/prng.js";
+import { testDriverOptions } from "../support/raft-io/driver-options.js";
+import { waitFor } from "../support/wait.js";
+
+const SECRET = "transfer-retry-secret-0123456789";
+const ELECTION_MS = 200;
+const root = fs.mkdtempSync(path.join(os.tmpdir(), "sg-transfer-"));
+const drivers: RaftDriver[] = [];
+after(async () => {
+  await Promise.all(drivers.map((d) => d.stop()));
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+test("a transfer whose first attempt lapses is made again and completes", { timeout: 30_000 }, async () => {
+  const ids = ["t1", "t2", "t3"];
+  const ports = await freePorts(ids.length);
+  const peers: Record<string, string> = {};
+  ids.forEach((id, i) => {
+    peers[id] = `127.0.0.1:${ports[i]}`;
+  });
+  for (const id of ids)
+    drivers.push(
+      new RaftDriver(testDriverOptions(root, SECRET, id, peers, { bootstrap: ids, electionMs: ELECTION_MS })),
+    );
+  await Promise.all(drivers.map((d) => d.start()));
+  await waitFor(
+    () =>
+      drivers.some((d) => d.status().role === "leader" && drivers.every((o) => o.status().leader === d.id)),
+    "a leader every node follows",
+    10_000,
+  );
+  const leader = drivers.find((d) => d.status().role === "leader") as RaftDriver;
+  const target = drivers.find((d) => d !== leader) as RaftDriver;
+
+  // Cut past the first attempt (Raft aborts it after one election timeout), healed well before
+  // the call's deadline. The old driver gave up at two election timeouts.
+  leader.transport.cut(target.id);
+  const started = Date.now();
+  const moved = leader.transferLeadership(target.id).then(
+    () => "resolved",
+    (err: unknown) => `rejected: ${String(err)}`,
+  );
+  // A fault schedule, not a wait for an outcome: what is asserted is the call's own result.
+  await delay(started + ELECTION_MS * 1.25 - Date.now());
+  const cutDrops = leader.transport.stats().dropped.cut;
+  leader.transport.heal(target.id);
+  assert.ok(cutDrops > 0, "the cut dropped the first attempt's messages");
+
+  assert.equal(await moved, "resolved", `seed ${SEED}`);
+  assert.equal(target.status().role, "leader");
+  assert.ok(Date.now() - started < transferTimeoutMs(ELECTION_MS), "resolved before the call's deadline");
+});
