@@ -10,13 +10,14 @@
 // inside web() without a per-request event listener (the take() follows web() with nothing
 // in between, so members sharing the agent cannot take each other's request).
 
-import { Agent, type ClientRequest } from "node:http";
+import { Agent, type ClientRequest, type ClientRequestArgs } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
-import type { Socket } from "node:net";
-import type { Stream } from "node:stream";
+import { Socket as NetSocket, type Socket } from "node:net";
+import type { Duplex, Stream } from "node:stream";
 import type { ServerOptions } from "http-proxy-3";
 import { canonicalJson } from "../../config/state/canonical-json.js";
 import type { SnapshotMember } from "../routing/types.js";
+import { readBeforeWriteError } from "./read-before-write-error.js";
 import { upstreamTlsOptions } from "./upstream-tls.js";
 
 // Node's Agent shortens a kept socket's idle time to the upstream's Keep-Alive timeout hint
@@ -60,6 +61,16 @@ function keepSocketAlive(this: Agent, socket: Socket): boolean {
 
 export class CapturingAgent extends Agent {
   last: ClientRequest | null = null;
+
+  /** Node's connection, whose body-write error waits for the response the upstream sent first (read-before-write-error.ts). */
+  override createConnection(
+    options: ClientRequestArgs,
+    callback?: (err: Error | null, stream: Duplex) => void,
+  ): Duplex | null | undefined {
+    const socket = super.createConnection(options, callback);
+    return socket instanceof NetSocket ? readBeforeWriteError(socket) : socket;
+  }
+
   /** Takes (and clears) the request most recently handed to this agent. */
   take(): ClientRequest | null {
     const r = this.last;

@@ -13,8 +13,10 @@
 // callback on a microtask, so undici errors that queue (a no-op for an aborted request),
 // emits `drain` and hands the client back to the pool.
 
+import { Socket as NetSocket, type Socket } from "node:net";
 import type { Pool } from "undici";
 import { buildConnector } from "undici";
+import { readBeforeWriteError } from "./read-before-write-error.js";
 
 const ABORTED_RECONNECT = Object.assign(new Error("reconnect for an aborted request refused"), {
   code: "UND_ERR_ABORTED",
@@ -67,6 +69,12 @@ export class ReconnectGuard {
       queueMicrotask(() => this.refuse(callback));
       return;
     }
-    this.inner(options, callback);
+    // undici's connector returns the socket it made (its type says void): a response the
+    // upstream sent before resetting is read before a body write's error ends the socket.
+    const socket = (this.inner as unknown as (o: unknown, c: unknown) => Socket | undefined)(
+      options,
+      callback,
+    );
+    if (socket?.constructor === NetSocket) readBeforeWriteError(socket);
   }
 }
