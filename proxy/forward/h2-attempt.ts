@@ -16,6 +16,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from "n
 import { type ClientHttp2Session, type ClientHttp2Stream, constants } from "node:http2";
 import type { ErrorCode } from "../errors.js";
 import type { SnapshotMember } from "../routing/types.js";
+import { bodyReplayable, forgetBody, recordBody, replayBody } from "./body-replay.js";
 import { encodeGrpcMessage, formatGrpcTimeout, GRPC, isGrpcContentType } from "./grpc-status.js";
 import { H2Error, type UpstreamProtocol } from "./h2-sessions.js";
 import type { RequestContext } from "./request-context.js";
@@ -121,6 +122,10 @@ export class H2Attempt implements ForwardAttempt {
     stream.on("close", onStreamClose);
     if (ctx.hasBody) {
       stream.on("finish", onStreamFinish);
+      // The first try keeps the body it sends (body-replay.ts); the re-send of a refused
+      // stream starts with what the first one consumed, then reads on.
+      if (onRefused !== null) recordBody(ctx.req);
+      else replayBody(ctx.req, stream);
       ctx.req.pipe(stream);
     } else this.host.undiciSent(this);
     if (deadlineAt >= 0) this.timer = setTimeout(onDeadline, deadlineAt - now, this);
@@ -172,6 +177,7 @@ export class H2Attempt implements ForwardAttempt {
 
   onResponse(headers: IncomingHttpHeaders): void {
     this.answered = true;
+    if (this.ctx.hasBody) forgetBody(this.ctx.req);
     const status = Number(headers[":status"]);
     delete headers[":status"];
     this.relaying = this.host.objectHead(this, status, headers);
@@ -218,14 +224,9 @@ export class H2Attempt implements ForwardAttempt {
   onFailure(err: Error): void {
     if (this.finished) return;
     // RFC 9113 section 8.7: a stream refused (or cut off by a GOAWAY) was not processed, so it
-    // may go again, once, on the member's next session, if no body byte was consumed.
+    // may go again, once, on the member's next session, if its body was kept whole (or not read).
     const retry = this.refusedRetry;
-    if (
-      retry !== null &&
-      !this.relaying &&
-      isUnprocessed(err, this.stream) &&
-      !this.ctx.req.readableDidRead
-    ) {
+    if (retry !== null && !this.relaying && isUnprocessed(err, this.stream) && bodyReplayable(this.ctx.req)) {
       this.refusedRetry = null;
       this.finished = true;
       this.clearTimer();

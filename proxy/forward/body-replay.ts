@@ -1,0 +1,76 @@
+// The request body an HTTP/2 attempt has streamed so far, kept (up to REPLAY_LIMIT bytes) so
+// that a stream the member never processed can go again with its whole body. RFC 9113 section
+// 6.8: streams above a GOAWAY's last-stream-id (and streams refused with REFUSED_STREAM) were
+// not processed and are safe to retry, even a POST; but the body had been piped into the first
+// stream, so it was lost and the request failed 502 upstream_reset. Envoy keeps such a body up
+// to a per-request buffer limit; so does this, for one re-send. A body past the limit is not
+// kept (its chunks are let go at once) and such a request fails as before.
+//
+// Cost: nothing for a request without a body; with one, the chunks read are referenced (never
+// copied) by one object made on the first chunk, and one shared 'data' listener.
+
+import type { Readable, Writable } from "node:stream";
+
+/** Bytes of request body kept for a re-send; past it the body is not replayable. */
+export const REPLAY_LIMIT = 64 * 1024;
+
+const kReplay = Symbol("shardgate.bodyReplay");
+
+class BodyReplay {
+  readonly chunks: Buffer[] = [];
+  bytes = 0;
+  overflow = false;
+}
+
+type WithReplay = Readable & { [kReplay]?: BodyReplay };
+
+function onBodyChunk(this: WithReplay, chunk: Buffer): void {
+  let r = this[kReplay];
+  if (r === undefined) {
+    r = new BodyReplay();
+    this[kReplay] = r;
+  }
+  if (r.overflow) return;
+  r.bytes += chunk.length;
+  if (r.bytes > REPLAY_LIMIT) {
+    r.overflow = true;
+    r.chunks.length = 0;
+    this.off("data", onBodyChunk);
+    return;
+  }
+  r.chunks.push(chunk);
+}
+
+/** Keeps what is read of `body` from now on (call before anything reads it). */
+export function recordBody(body: Readable): void {
+  // Once per body, whichever attempt (a retry on another member) asks again.
+  body.off("data", onBodyChunk);
+  body.on("data", onBodyChunk);
+}
+
+/** Whether `body` could be sent again from its start: nothing read yet, or all of it kept. */
+export function bodyReplayable(body: Readable): boolean {
+  if (!body.readableDidRead) return true;
+  const r = (body as WithReplay)[kReplay];
+  return r !== undefined && !r.overflow;
+}
+
+/** Writes what was kept of `body` to `dest` and stops keeping (one re-send per request). */
+export function replayBody(body: Readable, dest: Writable): void {
+  body.off("data", onBodyChunk);
+  const r = (body as WithReplay)[kReplay];
+  if (r === undefined) return;
+  for (const c of r.chunks) dest.write(c);
+  r.chunks.length = 0;
+  r.overflow = true;
+}
+
+/** Stops keeping `body` (the attempt was answered: no re-send will come) and lets its chunks go. */
+export function forgetBody(body: Readable): void {
+  body.off("data", onBodyChunk);
+  const r = (body as WithReplay)[kReplay];
+  if (r !== undefined) {
+    r.chunks.length = 0;
+    r.overflow = true;
+  }
+}
