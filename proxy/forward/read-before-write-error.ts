@@ -84,6 +84,8 @@ function release(socket: HeldSocket, cb: WriteCallback, err: Error): void {
 
 /** Makes `socket`'s write errors from a gone peer wait for its read side (see the top of this file). */
 export function readBeforeWriteError<S extends Socket>(socket: S): S {
+  // An internal of net.Socket (Node 20): a runtime without it keeps Node's own behaviour.
+  if (typeof baseWriteGeneric !== "function") return socket;
   const s = socket as unknown as HeldSocket;
   s[kCallback] = null;
   s[kOnWrite] = onWrite.bind(s);
