@@ -1,10 +1,11 @@
 // Scale benchmark (issue 16): `npm run bench -- scale [--only request,drain,metrics,...] [--seconds 5]
-// [--rounds 3] [--connections 32] [--seed 16] [--json]`.
+// [--rounds 3] [--connections 32] [--seed 16] [--request-addresses 1] [--json]`.
 //
 // Every row of the issue's table, measured at a small and a large size in one run, with the
 // ratio large/small and the issue's target beside it. Targets are printed, never asserted.
 // Upstreams are one nginx worker answering a fixed 200 on 4 loopback ports (members are
-// spread over them round-robin), so the proxy's own cost is what grows.
+// spread over them round-robin; the request rows' members over --request-addresses of them),
+// so the proxy's own cost is what grows.
 
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,10 +19,22 @@ import { measureCommands } from "./scale/command-rows.js";
 import { DEBOUNCE_MS, measureConsul } from "./scale/consul-rows.js";
 import { measureFileLoad } from "./scale/file-load-rows.js";
 import { measureFleet } from "./scale/fleet-rows.js";
+import { layoutText } from "./scale/key-layout.js";
 import { measureMetrics } from "./scale/metrics-rows.js";
 import { startNginxUpstream, type Upstream } from "./scale/processes.js";
 import { measureRequests, ROUND_WARMUP_RULE } from "./scale/request-rows.js";
 import { measureJoin, measureTables } from "./scale/ring-rows.js";
+
+/** nginx ports the bench's upstream listens on; members are spread over them round-robin. */
+const UPSTREAM_PORTS = 4;
+
+/**
+ * How many of those ports the request rows' members use (`--request-addresses`). One by
+ * default: then every size sends its whole load to one address, one upstream connection
+ * pool, whatever its keys. Spread over four, 30 keys reached 3 addresses at 3 members and
+ * 4 at 1,000 and 10,000, with other splits and so other connection counts (key-layout.ts).
+ */
+const REQUEST_ADDRESSES = 1;
 
 const SECTIONS = ["tables", "request", "drain", "reload", "consul", "fleet", "metrics"] as const;
 type Section = (typeof SECTIONS)[number];
@@ -38,6 +51,7 @@ interface Options {
   json: boolean;
   method: MethodOptions;
   probe: boolean;
+  requestAddresses: number;
 }
 
 function parse(argv: string[]): Options {
@@ -61,6 +75,7 @@ function parse(argv: string[]): Options {
     "--speed-band",
     "--probe",
     "--reruns",
+    "--request-addresses",
   ]);
   for (const a of argv) if (a.startsWith("--") && !known.has(a)) throw new Error(`unknown option ${a}`);
   const onlyText = value("--only");
@@ -91,6 +106,7 @@ function parse(argv: string[]): Options {
       speedBand: numberArg(argv, "--speed-band", DEFAULT_METHOD.speedBand),
     },
     probe: probe === "on",
+    requestAddresses: num("--request-addresses", REQUEST_ADDRESSES),
   };
 }
 
@@ -194,7 +210,7 @@ export async function run(argv: string[]): Promise<number> {
       o.only.has("reload") ||
       o.only.has("consul") ||
       o.only.has("metrics");
-    const started = needUpstream ? await startNginxUpstream(dir, 4) : null;
+    const started = needUpstream ? await startNginxUpstream(dir, UPSTREAM_PORTS) : null;
     if (typeof started === "string") {
       console.error(`scale bench needs a fast upstream: ${started}`);
       return 1;
@@ -223,6 +239,7 @@ export async function run(argv: string[]): Promise<number> {
           rounds: o.rounds,
           connections: o.connections,
           seed: o.seed,
+          addresses: o.requestAddresses,
           method: o.method,
           say: (line) => {
             if (!o.json) console.log(line);
@@ -238,8 +255,8 @@ export async function run(argv: string[]): Promise<number> {
             const target = f.members >= 10_000 ? ">= 0.90x" : ">= 0.95x, p99 <= 1.20x";
             rows.push({
               what: `proxied req/s, ${keys} keys, wrk -c${o.connections}`,
-              small: `${small}: ${base.rps.toFixed(0)} req/s, p99 ${base.p99ms.toFixed(2)} ms, ${base.rssMb.toFixed(0)} MB, ${base.connects} upstream connects`,
-              large: `${f.members}: ${f.rps.toFixed(0)} req/s, p99 ${f.p99ms.toFixed(2)} ms, ${f.rssMb.toFixed(0)} MB, ${f.connects} upstream connects`,
+              small: `${small}: ${base.rps.toFixed(0)} req/s, p99 ${base.p99ms.toFixed(2)} ms, ${base.rssMb.toFixed(0)} MB, ${base.connects} upstream connects; keys reach ${layoutText(base.layout)}`,
+              large: `${f.members}: ${f.rps.toFixed(0)} req/s, p99 ${f.p99ms.toFixed(2)} ms, ${f.rssMb.toFixed(0)} MB, ${f.connects} upstream connects; keys reach ${layoutText(f.layout)}`,
               ratio: `${x(f.rps / base.rps)}, p99 ${x(f.p99ms / base.p99ms)}, RSS ${x(f.rssMb / base.rssMb)}; ${roundVerdictText(f.verdicts)}`,
               target,
             });
@@ -448,7 +465,10 @@ export async function run(argv: string[]): Promise<number> {
     if (o.json) console.log(JSON.stringify({ rows, raw }, null, 2));
     else {
       console.log(`scale bench: medians of ${o.rounds} interleaved rounds of ${o.seconds} s; upstream nginx`);
-      if (o.only.has("request")) console.log(`request rows: ${ROUND_WARMUP_RULE}`);
+      if (o.only.has("request"))
+        console.log(
+          `request rows: ${ROUND_WARMUP_RULE}; members on ${o.requestAddresses} of the ${UPSTREAM_PORTS} upstream addresses (--request-addresses)`,
+        );
       printTable(rows);
     }
     return 0;

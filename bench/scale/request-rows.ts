@@ -19,6 +19,7 @@ import {
   verdictLines,
 } from "../round-verdict.js";
 import { GcTraceReader } from "./gc-trace.js";
+import { checkLayout, type KeyLayout, keyLayout, layoutText } from "./key-layout.js";
 import {
   median,
   runWrk,
@@ -57,6 +58,12 @@ export interface RequestRowOptions {
   readonly rounds: number;
   readonly connections: number;
   readonly seed: number;
+  /**
+   * How many of the upstream's addresses the members are spread over (member i on address
+   * i mod n). 1: every size sends all its keys to one address, so every size has one upstream
+   * connection pool carrying the whole load (key-layout.ts prints what each size gets).
+   */
+  readonly addresses: number;
   /** How rounds are ordered, flagged and re-run (round-verdict.ts). */
   readonly method: MethodOptions;
   /** How fast the CPUs ran during each run (cpu-speed.ts); null = not measured. */
@@ -99,6 +106,8 @@ export interface RequestFigure {
   readonly errors: number;
   /** Against the smallest size, round by round (empty for the smallest size itself). */
   readonly verdicts: readonly GoalVerdict[];
+  /** Which members and upstream addresses the keys reach (checked against /admin/route). */
+  readonly layout: KeyLayout;
 }
 
 export async function measureRequests(
@@ -107,18 +116,18 @@ export async function measureRequests(
   o: RequestRowOptions,
 ): Promise<RequestFigure[]> {
   const procs: Array<{ size: number; sg: Shardgate; gc: GcTraceReader }> = [];
+  if (o.addresses < 1 || o.addresses > upstream.addresses.length)
+    throw new Error(`request rows: addresses must be 1-${upstream.addresses.length}, got ${o.addresses}`);
+  const addresses = upstream.addresses.slice(0, o.addresses);
   try {
     for (const size of o.sizes)
       procs.push({
         size,
         // GC from V8's own trace in the process log (gc-trace.ts says why not /metrics).
-        sg: await startShardgate(
-          dir,
-          `req-${size}`,
-          { members: size, algorithm: "ring" },
-          upstream.addresses,
-          ["--trace-gc", ...SHIPPED_NODE_FLAGS],
-        ),
+        sg: await startShardgate(dir, `req-${size}`, { members: size, algorithm: "ring" }, addresses, [
+          "--trace-gc",
+          ...SHIPPED_NODE_FLAGS,
+        ]),
         gc: new GcTraceReader(join(dir, `req-${size}.log`)),
       });
     const out: RequestFigure[] = [];
@@ -127,6 +136,15 @@ export async function measureRequests(
       // Warm-up: connections to members opened, JIT warm, before anything counts.
       for (const { sg } of procs) await runWrk(dir, sg.url, 2, o.connections, keys, o.seed);
       o.say(`request rows, ${keys} keys:`);
+      // What the upstream side sees per size: a row whose sizes differ here does not compare
+      // like with like (30 keys on 4 addresses: 3 members use 3 of them, 1,000 members all 4).
+      const layouts = new Map<number, KeyLayout>();
+      for (const { size, sg } of procs) {
+        const l = keyLayout(size, keys, addresses.length);
+        await checkLayout(sg.admin, l, 30);
+        layouts.set(size, l);
+        o.say(`  ${size} members: keys reach ${layoutText(l)}`);
+      }
       const rounds = await runRounds<SizeSample>(
         procs.map((p) => name(p.size)),
         o.rounds,
@@ -193,6 +211,7 @@ export async function measureRequests(
           connects: ss.reduce((a, x) => a + x.connects, 0),
           errors: ss.reduce((a, x) => a + x.errors, 0),
           verdicts: verdicts.get(size) ?? [],
+          layout: layouts.get(size) as KeyLayout,
         });
       }
     }

@@ -107,7 +107,10 @@ export interface DataPlaneOptions {
   ringVersionHeader?: string;
   /** How long a member that refused a connection is skipped locally (default 2000 ms). */
   localSkipMs?: number;
-  /** Max sockets per member agent (default 256). */
+  /**
+   * Max sockets per upstream address (default 256): the undici Pool and the agent of an address
+   * are shared by every member there, so this bounds the server, not a member id.
+   */
   maxSocketsPerMember?: number;
   /** Idle keep-alive time of an upstream socket; keep it below the upstream's own (default 4000 ms). */
   upstreamIdleMs?: number;
