@@ -17,7 +17,7 @@
 //   16 KB by default), so a 9 KB line was forwarded.
 // - A `#fragment` in the target: 400 fragment_in_target (request-target.ts says why).
 
-import type { IncomingMessage } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { ErrorCode } from "../errors.js";
 import { MAX_REQUEST_LINE } from "./client-error.js";
@@ -35,6 +35,28 @@ export function markRefused(socket: Duplex | null): void {
 /** Whether a head on `socket` was refused (Node goes on parsing what was pipelined behind it). */
 export function wasRefused(socket: Duplex | null): boolean {
   return socket !== null && (socket as WithRefused)[kRefused] === true;
+}
+
+/** Set on a socket once an HTTP/1.0 request arrived on it: that request's answer closes the connection. */
+const kClosing = Symbol("shardgate.closingRequest");
+type WithClosing = { [kClosing]?: boolean };
+
+/**
+ * True when `req` came pipelined behind an HTTP/1.0 request on its connection. An HTTP/1.0
+ * request's answer closes the connection (the data plane writes `connection: close` for 1.0,
+ * keep-alive asked or not; `res` is made to close on every other path too), so what Node
+ * parsed behind it (a 1.0 keep-alive client pipelining) was forwarded and run upstream, then
+ * its answer dropped at the close.
+ */
+export function behindClosingRequest(req: IncomingMessage, res: ServerResponse): boolean {
+  const socket = req.socket as (Duplex & WithClosing) | null;
+  if (socket === null) return false;
+  if (socket[kClosing] === true) return true;
+  if (req.httpVersionMinor === 0) {
+    socket[kClosing] = true;
+    res.shouldKeepAlive = false;
+  }
+  return false;
 }
 
 /** Node's former default count limit: every head Node accepted whole before is still accepted. */
