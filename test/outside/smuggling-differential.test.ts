@@ -250,6 +250,10 @@ const SHAPES: Shape[] = [
     }),
   },
   {
+    name: "fragment in the target",
+    build: (i, b) => ({ bytes: `POST /A-${i}#frag HTTP/1.1\r\n${HOST}${cl(b)}\r\n${b}`, intended: null }),
+  },
+  {
     name: "absolute-form, another Host",
     build: (i, b) => ({
       bytes: `POST http://evil.example/A-${i} HTTP/1.1\r\n${HOST}${cl(b)}\r\n${b}`,
@@ -358,6 +362,8 @@ test("smuggling differential: the upstream sees exactly the requests shardgate a
         problems.push(
           `${where}\n  a request hidden in the body reached the upstream: ${JSON.stringify(r.raw.toString("latin1"))}`,
         );
+      if (r.target.includes("#"))
+        problems.push(`${where}\n  a fragment reached the upstream's target ${JSON.stringify(r.target)}`);
       const hosts = r.headers.filter(([n]) => n.toLowerCase() === "host").map(([, v]) => v);
       if (hosts.length !== 1 || hosts[0] !== "a.example")
         problems.push(`${where}\n  upstream Host ${JSON.stringify(hosts)}`);

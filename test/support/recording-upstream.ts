@@ -2,7 +2,8 @@
 // connection brought and splits them into requests with its own strict framing (one
 // Content-Length of digits, or Transfer-Encoding exactly `chunked` without a Content-Length,
 // chunk sizes in plain hex, CRLF everywhere). Each request it reads is answered 200 with
-// `x-up-id: <n>` (its index in `requests`), so a client can tell which answers came from here.
+// `x-up-id: <n>` and `up=<n>` in the body (its index in `requests`), so a client can tell which
+// answers came from here (over HTTP/2 too, where the head is HPACK-coded).
 // Anything it cannot frame that way is a `framingErrors` entry: a proxy in front that
 // forwarded it sent ambiguous framing. Bytes left when a connection closes are kept as a
 // truncated tail (a proxy cutting an upstream request mid-body leaves one; that is no request).
@@ -57,7 +58,7 @@ export async function startRecordingUpstream(): Promise<RecordingUpstream> {
           const id = requests.length;
           requests.push({ id, conn, ...r.request, raw: Buffer.from(buf.subarray(0, r.used)) });
           buf = buf.subarray(r.used);
-          const body = `seen ${r.request.target}`;
+          const body = `seen ${r.request.target} up=${id}`;
           socket.write(
             `HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nx-up-id: ${id}\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
           );
