@@ -30,6 +30,11 @@ export const ERRORS = Object.freeze({
     "the route's pool speaks HTTP/2 (protocol h2c/h2): WebSocket upgrades are not proxied to it",
   ),
   uri_too_long: def("uri_too_long", 414, "the request target is longer than 8 KB"),
+  fragment_in_target: def(
+    "fragment_in_target",
+    400,
+    "the request target carries a #fragment, which is never sent in a request (RFC 9112 section 3.2)",
+  ),
   expectation_failed: def("expectation_failed", 417, "only 'Expect: 100-continue' is supported"),
   http_version_not_supported: def(
     "http_version_not_supported",

@@ -42,7 +42,14 @@ import { failedOnStaleConnection } from "./stale-connection.js";
 import { TimeoutSweep } from "./timeout-sweep.js";
 import { BAD_TRANSFER_CODING, codingRelayable, rawCodingRelayable } from "./transfer-coding.js";
 import { bindTunnel } from "./tunnel.js";
-import type { DataPlane, DataPlaneInit, EdgeContinuation, EdgeHooks, RetryKind } from "./types.js";
+import {
+  type DataPlane,
+  type DataPlaneInit,
+  DOWNSTREAM_DISCONNECTED,
+  type EdgeContinuation,
+  type EdgeHooks,
+  type RetryKind,
+} from "./types.js";
 import { isUnaskedUpgrade, UNASKED_UPGRADE } from "./unasked-upgrade.js";
 import { type ForwardAttempt, onResDrain, UndiciAttempt, type UndiciHost } from "./undici-attempt.js";
 import { type HeadExtras, responseHead } from "./undici-head.js";
@@ -1076,7 +1083,15 @@ function onResCloseShared(this: ServerResponse): void {
   // reset is closed with its writable side finished although nothing was answered (rapid reset).
   const cut =
     (ctx.errorCode === "upstream_reset" || ctx.errorCode === "client_send_timeout") && ctx.responseStarted;
-  plane.finish(ctx, this.writableEnded && this.writableFinished ? this.statusCode : cut ? ctx.status : 499);
+  if (this.writableEnded && this.writableFinished) plane.finish(ctx, this.statusCode);
+  else if (cut) plane.finish(ctx, ctx.status);
+  else if (this.headersSent && ctx.errorCode === "") {
+    // Gone after its head was sent (a FIN in clientHalfClose abort mode, a reset, a cancelled
+    // stream): the status sent stands and the record says why the body stopped (Envoy's DC
+    // flag). 499, nginx's "nothing was sent", said a 200 the client had seen was a 4xx.
+    ctx.errorCode = DOWNSTREAM_DISCONNECTED;
+    plane.finish(ctx, this.statusCode);
+  } else plane.finish(ctx, 499);
 }
 
 function onProxyReqFinish(this: ClientRequest): void {

@@ -52,7 +52,11 @@ export interface RequestRecord extends OpenSlot {
   readonly attempts: number;
   /** Ring version of the snapshot used, or -1. */
   readonly ringVersion: number;
-  /** Error code from proxy/errors.ts when shardgate answered with an error, else "". */
+  /**
+   * Error code from proxy/errors.ts when shardgate answered with an error, else "". Or why an
+   * answer whose head was sent stopped short: upstream_reset, client_send_timeout,
+   * DOWNSTREAM_DISCONNECTED.
+   */
   readonly errorCode: string;
   /** True for websocket upgrades. */
   readonly upgrade: boolean;
@@ -68,6 +72,9 @@ export interface RequestRecord extends OpenSlot {
   /** A plain copy of the fields above (what a logger should serialize). */
   toJSON(): RecordFields;
 }
+
+/** A record's errorCode when the client left after its answer's head was sent (the status sent is kept). */
+export const DOWNSTREAM_DISCONNECTED = "downstream_disconnected";
 
 export type RecordFields = Omit<RequestRecord, "toJSON" | "openSlot" | "traceState" | "memberSlot">;
 

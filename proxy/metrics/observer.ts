@@ -4,7 +4,7 @@
 
 import type { UpstreamErrorKind } from "../../health/outcome-recorder.js";
 import { OpenRequests } from "../forward/open-requests.js";
-import type { DataPlaneHooks, RequestRecord } from "../forward/types.js";
+import { type DataPlaneHooks, DOWNSTREAM_DISCONNECTED, type RequestRecord } from "../forward/types.js";
 import type { AccessLog } from "../logging/access-log.js";
 import { codeClassIndex } from "./registry.js";
 import { NO_ROUTE, type SeriesCache } from "./series-cache.js";
@@ -74,6 +74,9 @@ export class MetricsObserver implements DataPlaneHooks {
     ms.countRequest(r.route === "" ? "none" : r.route, cls);
     if (r.member !== "") ms.served(r.durationMs / 1000, cls === 4 || r.errorCode !== "");
     else if (r.errorCode === "grpc_needs_h2_pool") ps.grpcRefused.inc();
+    // The listener counts the clients it refused or timed out; this one left mid-answer.
+    if (r.errorCode === DOWNSTREAM_DISCONNECTED)
+      this.series.metrics.clientErrors.inc({ code: DOWNSTREAM_DISCONNECTED });
     this.accessLog.write(r);
   }
 }

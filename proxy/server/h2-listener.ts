@@ -21,6 +21,7 @@ import { H2RequestTimeouts } from "./h2-request-timeout.js";
 import { guardResets, type ResetGuardHooks } from "./h2-reset-guard.js";
 import { sniffH2cPreface } from "./h2c-preface.js";
 import { answerMethodNotAllowed, isRefusedMethod } from "./refused-method.js";
+import { answerOnStream, h2TargetError } from "./request-target.js";
 import type { SendTimeouts } from "./send-timeout.js";
 
 export interface H2ListenerOptions {
@@ -65,6 +66,12 @@ export function attachHttp2(server: Server, opts: H2ListenerOptions): void {
     if (isRefusedMethod(req.method)) {
       onClientError("method_not_allowed");
       answerMethodNotAllowed(res, true);
+      return;
+    }
+    const target = h2TargetError(req);
+    if (target !== null) {
+      onClientError(target);
+      answerOnStream(res, target);
       return;
     }
     adaptH2Request(req);

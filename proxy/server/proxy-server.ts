@@ -19,7 +19,7 @@ import { attachHttp2 } from "./h2-listener.js";
 import { trackLatestResponse } from "./half-close-answer.js";
 import { acceptProxyProtocol } from "./proxy-protocol-accept.js";
 import { ALLOWED_METHODS, answerMethodNotAllowed, isRefusedMethod } from "./refused-method.js";
-import { markRefused, requestFramingError, wasRefused } from "./request-framing.js";
+import { behindClosingRequest, markRefused, requestFramingError, wasRefused } from "./request-framing.js";
 import { SendTimeouts } from "./send-timeout.js";
 
 const ALLOW = `Allow: ${ALLOWED_METHODS}\r\n`;
@@ -82,6 +82,13 @@ export function createProxyServer(init: ProxyServerInit): Server {
     // A request Node parsed from the bytes pipelined behind a refused one: never served.
     if (wasRefused(req.socket)) {
       req.socket.end();
+      return;
+    }
+    // Pipelined behind an HTTP/1.0 request: the connection closes after that one's answer, so
+    // this one would run upstream with its answer dropped (the smuggling differential's find).
+    // Never served, as bytes after a `Connection: close` request are not.
+    if (behindClosingRequest(req, res)) {
+      logger.debug({ code: "data_after_close" }, "request pipelined behind an HTTP/1.0 request dropped");
       return;
     }
     // Framing Node accepted but the upstream would not read as the client meant it

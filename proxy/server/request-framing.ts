@@ -15,11 +15,13 @@
 // - A request line over MAX_REQUEST_LINE (8 KB): 414, as README says and nginx does. client-error.ts
 //   gave the 414 only once the line overflowed the whole header budget (listen.maxHeaderSize,
 //   16 KB by default), so a 9 KB line was forwarded.
+// - A `#fragment` in the target: 400 fragment_in_target (request-target.ts says why).
 
-import type { IncomingMessage } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { ErrorCode } from "../errors.js";
 import { MAX_REQUEST_LINE } from "./client-error.js";
+import { hasFragment } from "./request-target.js";
 
 /** Set on a socket once a head on it was refused here: requests parsed after it are not served. */
 const kRefused = Symbol("shardgate.framingRefused");
@@ -35,12 +37,35 @@ export function wasRefused(socket: Duplex | null): boolean {
   return socket !== null && (socket as WithRefused)[kRefused] === true;
 }
 
+/** Set on a socket once an HTTP/1.0 request arrived on it: that request's answer closes the connection. */
+const kClosing = Symbol("shardgate.closingRequest");
+type WithClosing = { [kClosing]?: boolean };
+
+/**
+ * True when `req` came pipelined behind an HTTP/1.0 request on its connection. An HTTP/1.0
+ * request's answer closes the connection (the data plane writes `connection: close` for 1.0,
+ * keep-alive asked or not; `res` is made to close on every other path too), so what Node
+ * parsed behind it (a 1.0 keep-alive client pipelining) was forwarded and run upstream, then
+ * its answer dropped at the close.
+ */
+export function behindClosingRequest(req: IncomingMessage, res: ServerResponse): boolean {
+  const socket = req.socket as (Duplex & WithClosing) | null;
+  if (socket === null) return false;
+  if (socket[kClosing] === true) return true;
+  if (req.httpVersionMinor === 0) {
+    socket[kClosing] = true;
+    res.shouldKeepAlive = false;
+  }
+  return false;
+}
+
 /** Node's former default count limit: every head Node accepted whole before is still accepted. */
 export const MAX_HEADER_FIELDS = 2000;
 
 /** Null when the head may be forwarded, else the error to answer (and close after). */
 export function requestFramingError(req: IncomingMessage): ErrorCode | null {
   if (requestLineLength(req) > MAX_REQUEST_LINE) return "uri_too_long";
+  if (hasFragment(req.url)) return "fragment_in_target";
   if (req.rawHeaders.length > 2 * MAX_HEADER_FIELDS) return "headers_too_large";
   const te = req.headers["transfer-encoding"];
   if (te === undefined) return null;

@@ -1,0 +1,49 @@
+// Checks on the request-target that HTTP/1.1 and HTTP/2 share, so both listeners refuse the
+// same targets with the same codes:
+// - A fragment (`/a#b`): RFC 9112 section 3.2 and RFC 9113 section 8.3.1 give the
+//   request-target no fragment (a client keeps it to itself). Node's parser and nghttp2 take
+//   the `#`, and it was forwarded upstream, where one server strips it and another routes on
+//   it (a cache key or an ACL that differs from what shardgate matched). Refused 400
+//   fragment_in_target, as HAProxy refuses `#`, never stripped: a client that sends one is
+//   broken or probing.
+// - HTTP/2 `:path` over MAX_REQUEST_LINE (8 KB): 414 uri_too_long, the limit an HTTP/1.1
+//   request line has (request-framing.ts). h2 had none but the header list size (16 KB), so a
+//   12 KB path refused on HTTP/1.1 was forwarded over h2. `:authority` is a host[:port] and
+//   is held to what a Host header is (request-checks.ts, 1,024 bytes at most), also when a
+//   Host header beside it made it unread: it was let through at any size.
+
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { ERRORS, type ErrorCode, errorBody, NOSNIFF } from "../errors.js";
+import { isHostAndPort } from "../forward/request-checks.js";
+import { newRequestId } from "../forward/request-id.js";
+import { MAX_REQUEST_LINE } from "./client-error.js";
+
+/** Whether the target carries a `#` (no request-target may: it starts a fragment). */
+export function hasFragment(target: string | undefined): boolean {
+  return target !== undefined && target.indexOf("#") >= 0;
+}
+
+/** Null when an HTTP/2 request's target may be forwarded, else the error to answer on its stream. */
+export function h2TargetError(req: Http2ServerRequest): ErrorCode | null {
+  const path = req.headers[":path"];
+  if (typeof path === "string") {
+    if (path.length > MAX_REQUEST_LINE) return "uri_too_long";
+    if (hasFragment(path)) return "fragment_in_target";
+  }
+  const authority = req.headers[":authority"];
+  if (typeof authority === "string" && authority !== "" && !isHostAndPort(authority)) return "invalid_host";
+  return null;
+}
+
+/** shardgate's JSON error on an HTTP/2 stream: the stream ends, the session goes on. */
+export function answerOnStream(res: Http2ServerResponse, code: ErrorCode): void {
+  const id = newRequestId();
+  const body = errorBody(code, id);
+  res.writeHead(ERRORS[code].status, {
+    "content-type": "application/json",
+    "x-content-type-options": NOSNIFF,
+    "content-length": Buffer.byteLength(body),
+    "x-request-id": id,
+  });
+  res.end(body);
+}
