@@ -45,6 +45,7 @@ import { startEchoUpstream } from "../proxy/app/echo-upstream.js";
 import { hashKey } from "../ring/hash.js";
 import { seededRandom } from "../ring/random.js";
 import { shardgateArgv } from "../test/support/shardgate-process.js";
+import { AllocWindow, allocMeterEnv, meterMiddle } from "./alloc-window.js";
 import { roleBareUndici } from "./bare-undici.js";
 import { choosePinning, describePinning, type Pinning, pinProcess } from "./cpu-pinning.js";
 import { CpuSpeedProbe } from "./cpu-speed.js";
@@ -151,9 +152,10 @@ export function freePort(): Promise<number> {
 function spawnWithLine(
   argv: { command: string; args: string[] },
   timeoutMs = 20_000,
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<{ child: ChildProcess; line: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(argv.command, argv.args, { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(argv.command, argv.args, { stdio: ["ignore", "pipe", "inherit"], env });
     let buf = "";
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
@@ -229,19 +231,25 @@ export interface Target {
   pid: number;
   /** shardgate's admin /metrics (the soak reads its V8 heap figures there). */
   metricsUrl?: string;
+  /** The bytes-allocated meter loaded into this Node process (bench/alloc-meter.ts), if any. */
+  alloc?: AllocWindow;
   stop(): Promise<void>;
 }
 
-async function startBare(upstreams: string[], name: "bare-h3" | "bare-undici"): Promise<Target> {
+async function startBare(upstreams: string[], name: "bare-h3" | "bare-undici", dir: string): Promise<Target> {
   const port = await freePort();
   const role = name === "bare-h3" ? "bare" : "bare-undici";
+  const allocFile = join(dir, `alloc-${name}.jsonl`);
   const { child } = await spawnWithLine(
     childArgv(["--role", role, "--port", String(port), "--upstreams", upstreams.join(",")]),
+    20_000,
+    allocMeterEnv(allocFile),
   );
   return {
     name,
     url: `http://127.0.0.1:${port}/`,
     pid: child.pid ?? 0,
+    alloc: new AllocWindow(child.pid ?? 0, allocFile),
     stop: () => stopChild(child),
   };
 }
@@ -268,9 +276,10 @@ async function startShardgate(
   // --log-file writes a real file in the bench's temp folder instead.
   const logFd = openSync(logToFile ? join(dir, `shardgate-${tag}.log`) : "/dev/null", "w");
   const argv = shardgateArgv(["start", "--config", configPath]);
+  const allocFile = join(dir, `alloc-shardgate-${tag}.jsonl`);
   const child = spawn(argv.command, argv.args, {
     stdio: ["ignore", logFd, "inherit"],
-    env: { ...process.env, SHARDGATE_ENGINE: engine },
+    env: allocMeterEnv(allocFile, { ...process.env, SHARDGATE_ENGINE: engine }),
   });
   closeSync(logFd);
   // Up to 60 s: on a loaded shared machine a start has taken more than 20 s.
@@ -280,6 +289,7 @@ async function startShardgate(
     url: `http://127.0.0.1:${http}/`,
     pid: child.pid ?? 0,
     metricsUrl: `http://127.0.0.1:${admin}/metrics`,
+    alloc: new AllocWindow(child.pid ?? 0, allocFile),
     stop: () => stopChild(child),
   };
 }
@@ -430,6 +440,15 @@ interface RoundSample extends LoadResult {
   load: ReturnType<RoundMeter["stop"]>;
   /** GC pause time during the run, ms (shardgate's /metrics; NaN for targets without). */
   gcMs: number;
+  /**
+   * JS heap bytes allocated per request during the run (bench/alloc-meter.ts; NaN for targets
+   * without the meter): counted, not timed, so steady where CPU per request swings.
+   */
+  allocPerReq: number;
+  /** The load run ended before the bytes-allocated window closed (connection tear-down counted). */
+  allocPastEnd: boolean;
+  /** ALLOC_METER_SITES=1: bytes per request by allocating function (bench/alloc-meter.ts). */
+  allocSites?: Array<[string, number]>;
 }
 
 /** Seconds of GC so far from shardgate's prom-client /metrics (all kinds summed), or NaN. */
@@ -455,6 +474,10 @@ interface Summary {
   cpuCores: number;
   /** Proxy CPU time per request: comparable even when the shared machine is saturated. */
   cpuUsPerReq: number;
+  /** Median over rounds of JS heap bytes allocated per request (NaN without the meter). */
+  allocPerReq: number;
+  /** Its spread over the rounds: (max - min) / median. */
+  allocSpread: number;
   rssMb: number;
   errors: number;
   non2xx: number;
@@ -469,6 +492,12 @@ function cv(xs: number[]): number {
   const m = xs.reduce((a, x) => a + x, 0) / xs.length;
   const v = xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1);
   return m === 0 ? 0 : Math.sqrt(v) / m;
+}
+
+/** (max - min) / median: how far apart the rounds' figures lie (NaN without figures). */
+function spread(xs: number[]): number {
+  if (xs.length === 0 || xs.some((x) => !Number.isFinite(x))) return Number.NaN;
+  return (Math.max(...xs) - Math.min(...xs)) / median(xs);
 }
 
 function median(xs: number[]): number {
@@ -492,16 +521,23 @@ async function measure(
   meter.start();
   const cpu0 = cpuSeconds(t.pid);
   const t0 = process.hrtime.bigint();
-  const r =
+  const running =
     client === "wrk"
-      ? await loadWrk(t, seconds, connections, seed, dir, pinning?.loadCpu)
-      : await loadAutocannon(t, seconds, connections, seed);
+      ? loadWrk(t, seconds, connections, seed, dir, pinning?.loadCpu)
+      : loadAutocannon(t, seconds, connections, seed);
+  // The bytes-allocated window covers the middle of the run (bench/alloc-window.ts).
+  const metering = t.alloc === undefined ? undefined : meterMiddle(t.alloc, seconds, running);
+  const r = await running;
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpuCores = (cpuSeconds(t.pid) - cpu0) / wall;
   const load = meter.stop();
+  const alloc = await metering;
   const gcMs = ((await gcSeconds(t.metricsUrl)) - gc0) * 1000;
   return {
     ...r,
+    allocPerReq: alloc === undefined || alloc.requests <= 0 ? Number.NaN : alloc.bytes / alloc.requests,
+    allocPastEnd: alloc?.pastEnd ?? false,
+    allocSites: alloc?.sites?.map(([site, b]): [string, number] => [site, b / alloc.requests]),
     cpuCores,
     cpuUsPerReq: r.rps > 0 ? (cpuCores * 1e6) / r.rps : Number.NaN,
     rssMb: rssBytes(t.pid) / 2 ** 20,
@@ -910,6 +946,8 @@ interface Ratio {
   rps: number;
   p99: number;
   cpuPerReq: number;
+  /** Bytes allocated per request, target over peer (NaN when either has no meter). */
+  allocPerReq: number;
 }
 
 interface VariantReport {
@@ -996,6 +1034,7 @@ interface RoundRatio {
   rps: number;
   p99: number;
   cpuPerReq: number;
+  allocPerReq: number;
 }
 
 /** shardgate / bare-undici round by round (both measured back to back in each round). */
@@ -1011,6 +1050,7 @@ function roundRatios(samples: Map<string, RoundSample[]>): RoundRatio[] {
       rps: x.rps / y.rps,
       p99: x.p99ms / y.p99ms,
       cpuPerReq: x.cpuCores / x.rps / (y.cpuCores / y.rps),
+      allocPerReq: x.allocPerReq / y.allocPerReq,
     });
   }
   return out;
@@ -1039,6 +1079,7 @@ function ratioRows(summaries: Summary[]): Ratio[] {
       rps: x.rps / y.rps,
       p99: x.p99ms / y.p99ms,
       cpuPerReq: x.cpuUsPerReq / y.cpuUsPerReq,
+      allocPerReq: x.allocPerReq / y.allocPerReq,
     });
   }
   return out;
@@ -1051,10 +1092,10 @@ async function runVariant(kind: UpstreamKind, o: VariantOptions): Promise<Varian
   try {
     const upstreams = await startUpstreams(kind, dir, children, pinning);
     const targets: Target[] = [];
-    const bare = await startBare(upstreams, "bare-h3");
+    const bare = await startBare(upstreams, "bare-h3", dir);
     children.push(bare.stop);
     targets.push(bare);
-    const bareUndici = await startBare(upstreams, "bare-undici");
+    const bareUndici = await startBare(upstreams, "bare-undici", dir);
     children.push(bareUndici.stop);
     targets.push(bareUndici);
     const sg = await startShardgate(upstreams, dir, o.logFile);
@@ -1121,7 +1162,7 @@ async function runVariant(kind: UpstreamKind, o: VariantOptions): Promise<Varian
             r + 1,
             name,
             s,
-            `  p50 ${s.p50ms.toFixed(2)}  cpu ${s.cpuCores.toFixed(2)}  wrk ${s.load.clientCores.toFixed(2)}${Number.isFinite(s.gcMs) ? `  gc ${s.gcMs.toFixed(0)} ms` : ""}${s.errors + s.non2xx > 0 ? `  errors ${s.errors} non2xx ${s.non2xx}` : ""}`,
+            `  p50 ${s.p50ms.toFixed(2)}  cpu ${s.cpuCores.toFixed(2)}${Number.isFinite(s.allocPerReq) ? `  alloc ${s.allocPerReq.toFixed(0)} B/req${s.allocPastEnd ? " (window past the run's end)" : ""}` : ""}  wrk ${s.load.clientCores.toFixed(2)}${Number.isFinite(s.gcMs) ? `  gc ${s.gcMs.toFixed(0)} ms` : ""}${s.errors + s.non2xx > 0 ? `  errors ${s.errors} non2xx ${s.non2xx}` : ""}`,
           ),
         );
         return s;
@@ -1149,6 +1190,8 @@ async function runVariant(kind: UpstreamKind, o: VariantOptions): Promise<Varian
         p99ms: median(ss.map((s) => s.p99ms)),
         cpuCores: median(ss.map((s) => s.cpuCores)),
         cpuUsPerReq: median(ss.map((s) => (s.cpuCores * 1e6) / s.rps)),
+        allocPerReq: median(ss.map((s) => s.allocPerReq)),
+        allocSpread: spread(ss.map((s) => s.allocPerReq)),
         rssMb: Math.max(...ss.map((s) => s.rssMb)),
         rpsCv: cv(ss.map((s) => s.rps)),
         p99Cv: cv(ss.map((s) => s.p99ms)),
@@ -1216,16 +1259,35 @@ async function runVariant(kind: UpstreamKind, o: VariantOptions): Promise<Varian
         `  ${`${r.target}/${r.peer}`.padEnd(26)} ${r.rps.toFixed(2).padStart(6)}x ${r.p99.toFixed(2).padStart(6)}x ${r.cpuPerReq.toFixed(2).padStart(6)}x${goal}`,
       );
     }
+    const metered = summaries.filter((x) => Number.isFinite(x.allocPerReq));
+    if (metered.length > 0) {
+      // The yardstick (bench/alloc-meter.ts): counted, not timed, so a few per cent of change
+      // shows here on a machine where CPU per request swings 2-3x between rounds.
+      say("\nJS heap bytes allocated per request (median of rounds; spread = (max - min) / median):");
+      for (const x of metered)
+        say(
+          `  ${x.target.padEnd(15)} ${x.allocPerReq.toFixed(0).padStart(7)} B/req  spread ${(x.allocSpread * 100).toFixed(1)}%`,
+        );
+      for (const r of ratios)
+        if (Number.isFinite(r.allocPerReq))
+          say(`  ${`${r.target}/${r.peer}`.padEnd(26)} ${r.allocPerReq.toFixed(2).padStart(6)}x`);
+    }
+    for (const t of measured) {
+      const last = samples.get(t.name)?.at(-1)?.allocSites;
+      if (last === undefined) continue;
+      say(`\n${t.name}: bytes allocated per request by function (last round, sampled; ALLOC_METER_SITES=1):`);
+      for (const [site, b] of last.slice(0, 40)) say(`  ${b.toFixed(0).padStart(6)}  ${site}`);
+    }
     if (perRound.length > 0) {
       say("\nshardgate/bare-undici round by round (the medians above hide this spread):");
       for (const r of perRound)
         say(
-          `  round ${r.round}                   ${r.rps.toFixed(2).padStart(6)}x ${r.p99.toFixed(2).padStart(6)}x ${r.cpuPerReq.toFixed(2).padStart(6)}x`,
+          `  round ${r.round}                   ${r.rps.toFixed(2).padStart(6)}x ${r.p99.toFixed(2).padStart(6)}x ${r.cpuPerReq.toFixed(2).padStart(6)}x${Number.isFinite(r.allocPerReq) ? `  alloc ${r.allocPerReq.toFixed(2)}x` : ""}`,
         );
       const span = (f: (r: RoundRatio) => number): string =>
         `${Math.min(...perRound.map(f)).toFixed(2)}-${Math.max(...perRound.map(f)).toFixed(2)}x`;
       say(
-        `  range: req/s ${span((r) => r.rps)}, p99 ${span((r) => r.p99)}, cpu/request ${span((r) => r.cpuPerReq)}`,
+        `  range: req/s ${span((r) => r.rps)}, p99 ${span((r) => r.p99)}, cpu/request ${span((r) => r.cpuPerReq)}${Number.isFinite(perRound[0].allocPerReq) ? `, bytes/request ${span((r) => r.allocPerReq)}` : ""}`,
       );
     }
     const verdicts = pairVerdicts(
