@@ -145,7 +145,7 @@ function toggle(): void {
     return;
   }
   sites.post("HeapProfiler.stopSampling", (err, r) => {
-    const top = err === null ? bySite((r as { profile: { head: SampleNode } }).profile.head, 60) : [];
+    const top = err === null ? bySite((r as { profile: { head: SampleNode } }).profile.head, 200) : [];
     appendFileSync(out, `${JSON.stringify({ ...figures, sites: top })}\n`);
   });
 }

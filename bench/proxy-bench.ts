@@ -478,6 +478,12 @@ interface Summary {
   allocPerReq: number;
   /** Its spread over the rounds: (max - min) / median. */
   allocSpread: number;
+  /**
+   * The lowest round: what disturbs the count (a starved proxy's per-second work and wrk's
+   * reconnects after timeouts, spread over fewer requests) only adds bytes, so the floor is the
+   * least disturbed reading.
+   */
+  allocFloor: number;
   rssMb: number;
   errors: number;
   non2xx: number;
@@ -1192,6 +1198,7 @@ async function runVariant(kind: UpstreamKind, o: VariantOptions): Promise<Varian
         cpuUsPerReq: median(ss.map((s) => (s.cpuCores * 1e6) / s.rps)),
         allocPerReq: median(ss.map((s) => s.allocPerReq)),
         allocSpread: spread(ss.map((s) => s.allocPerReq)),
+        allocFloor: Math.min(...ss.map((s) => s.allocPerReq)),
         rssMb: Math.max(...ss.map((s) => s.rssMb)),
         rpsCv: cv(ss.map((s) => s.rps)),
         p99Cv: cv(ss.map((s) => s.p99ms)),
@@ -1263,20 +1270,28 @@ async function runVariant(kind: UpstreamKind, o: VariantOptions): Promise<Varian
     if (metered.length > 0) {
       // The yardstick (bench/alloc-meter.ts): counted, not timed, so a few per cent of change
       // shows here on a machine where CPU per request swings 2-3x between rounds.
-      say("\nJS heap bytes allocated per request (median of rounds; spread = (max - min) / median):");
+      say(
+        "\nJS heap bytes allocated per request (floor = lowest round, the least disturbed; median; spread = (max - min) / median):",
+      );
       for (const x of metered)
         say(
-          `  ${x.target.padEnd(15)} ${x.allocPerReq.toFixed(0).padStart(7)} B/req  spread ${(x.allocSpread * 100).toFixed(1)}%`,
+          `  ${x.target.padEnd(15)} floor ${x.allocFloor.toFixed(0).padStart(6)} B/req  median ${x.allocPerReq.toFixed(0).padStart(6)}  spread ${(x.allocSpread * 100).toFixed(1)}%`,
         );
-      for (const r of ratios)
-        if (Number.isFinite(r.allocPerReq))
-          say(`  ${`${r.target}/${r.peer}`.padEnd(26)} ${r.allocPerReq.toFixed(2).padStart(6)}x`);
+      const by = (n: string) => metered.find((x) => x.target === n);
+      for (const r of ratios) {
+        const a = by(r.target);
+        const b = by(r.peer);
+        if (a !== undefined && b !== undefined)
+          say(
+            `  ${`${r.target}/${r.peer}`.padEnd(26)} floor ${(a.allocFloor / b.allocFloor).toFixed(3)}x  median ${r.allocPerReq.toFixed(3)}x`,
+          );
+      }
     }
     for (const t of measured) {
       const last = samples.get(t.name)?.at(-1)?.allocSites;
       if (last === undefined) continue;
       say(`\n${t.name}: bytes allocated per request by function (last round, sampled; ALLOC_METER_SITES=1):`);
-      for (const [site, b] of last.slice(0, 40)) say(`  ${b.toFixed(0).padStart(6)}  ${site}`);
+      for (const [site, b] of last.slice(0, 60)) say(`  ${b.toFixed(0).padStart(6)}  ${site}`);
     }
     if (perRound.length > 0) {
       say("\nshardgate/bare-undici round by round (the medians above hide this spread):");
