@@ -1,6 +1,7 @@
 // End-to-end proxy benchmark: `npm run bench -- proxy [--duration 3] [--rounds 6]
 // [--connections 50] [--client wrk|autocannon] [--variants nginx,node] [--soak 60
-// [--soak-warmup 60]] [--log-file] [--nolog-variant] [--skip-edge] [--pin on|off] [--json]`.
+// [--soak-warmup 60]] [--log-file] [--nolog-variant] [--skip-edge] [--pin on|off] [--baseline DIST] [--json]`.
+// --baseline DIST: shardgate built from another tree (its dist/) runs as `sg-base` in the same rounds.
 // --pin on (off by default): every proxy under test on CPU 1, wrk,
 // the upstreams and the bench on CPU 0 (bench/cpu-pinning.ts), the same for every target,
 // said in the output; per-round shardgate/bare-undici ratios are printed next to the medians.
@@ -260,10 +261,12 @@ async function startShardgate(
   logToFile: boolean,
   accessLog = true,
   engine: "http-proxy" | "undici" = "undici",
+  /** Another build's dist/ (--baseline): the target `sg-base`, the same config on that build. */
+  baseline?: string,
 ): Promise<Target> {
   const [http, admin] = [await freePort(), await freePort()];
   const members = upstreams.map((a, i) => `      - { id: m${i + 1}, address: "${a}" }`).join("\n");
-  const tag = `${accessLog ? "log" : "nolog"}-${engine}`;
+  const tag = `${accessLog ? "log" : "nolog"}-${engine}${baseline === undefined ? "" : "-base"}`;
   const configPath = join(dir, `shardgate-${tag}.yaml`);
   writeFileSync(
     configPath,
@@ -275,7 +278,13 @@ async function startShardgate(
   // shardgate owns (building and serializing each line, the write calls), not the disk's.
   // --log-file writes a real file in the bench's temp folder instead.
   const logFd = openSync(logToFile ? join(dir, `shardgate-${tag}.log`) : "/dev/null", "w");
-  const argv = shardgateArgv(["start", "--config", configPath]);
+  const argv =
+    baseline === undefined
+      ? shardgateArgv(["start", "--config", configPath])
+      : {
+          command: process.execPath,
+          args: [join(baseline, "proxy", "cli.js"), "start", "--config", configPath],
+        };
   const allocFile = join(dir, `alloc-shardgate-${tag}.jsonl`);
   const child = spawn(argv.command, argv.args, {
     stdio: ["ignore", logFd, "inherit"],
@@ -285,7 +294,14 @@ async function startShardgate(
   // Up to 60 s: on a loaded shared machine a start has taken more than 20 s.
   await waitHttp(`http://127.0.0.1:${admin}/readyz`, 60_000);
   return {
-    name: engine === "http-proxy" ? "sg-h3" : accessLog ? "shardgate" : "shardgate-nolog",
+    name:
+      baseline !== undefined
+        ? "sg-base"
+        : engine === "http-proxy"
+          ? "sg-h3"
+          : accessLog
+            ? "shardgate"
+            : "shardgate-nolog",
     url: `http://127.0.0.1:${http}/`,
     pid: child.pid ?? 0,
     metricsUrl: `http://127.0.0.1:${admin}/metrics`,
@@ -709,7 +725,7 @@ function soakLines(x: SoakResult): string[] {
 }
 
 const USAGE =
-  "usage: npm run bench -- proxy [--duration S] [--rounds N] [--connections C] [--client wrk|autocannon] [--soak S] [--soak-warmup S] [--seed N] [--log-file] [--nolog-variant] [--skip-edge] [--variants nginx,node] [--pin on|off] [--targets a,b,...] [--max-outside-cpu C] [--max-outside-spread C] [--control-band F] [--speed-band F] [--probe on|off] [--reruns N] [--json]";
+  "usage: npm run bench -- proxy [--duration S] [--rounds N] [--connections C] [--client wrk|autocannon] [--soak S] [--soak-warmup S] [--seed N] [--log-file] [--nolog-variant] [--skip-edge] [--variants nginx,node] [--pin on|off] [--targets a,b,...] [--max-outside-cpu C] [--max-outside-spread C] [--control-band F] [--speed-band F] [--probe on|off] [--reruns N] [--baseline DIST] [--json]";
 
 export async function run(argv: string[]): Promise<number> {
   let args: { values: Map<string, string>; switches: Set<string> };
@@ -740,6 +756,7 @@ export async function run(argv: string[]): Promise<number> {
           "speed-band",
           "probe",
           "reruns",
+          "baseline",
         ].map((n) => [n, { type: "string" as const }]),
         ["json", { type: "boolean" as const }],
         ["log-file", { type: "boolean" as const }],
@@ -862,6 +879,7 @@ export async function run(argv: string[]): Promise<number> {
     logFile: args.switches.has("log-file"),
     nologVariant: args.switches.has("nolog-variant"),
     skipEdge: args.switches.has("skip-edge"),
+    baseline: args.values.get("baseline") ?? null,
     pinning: typeof pinChoice === "string" ? null : pinChoice,
     only: args.values.has("targets") ? new Set((args.values.get("targets") ?? "").split(",")) : null,
     method: {
@@ -936,6 +954,8 @@ interface VariantOptions {
   logFile: boolean;
   nologVariant: boolean;
   skipEdge: boolean;
+  /** --baseline: another build's dist/, measured as `sg-base` in the same rounds (null: none). */
+  baseline: string | null;
   /** --pin: proxies on one CPU, wrk and upstreams on the other (cpu-pinning.ts); null = off. */
   pinning: Pinning | null;
   /** --targets: the targets measured (null: all). */
@@ -1068,6 +1088,7 @@ function ratioRows(summaries: Summary[]): Ratio[] {
   const out: Ratio[] = [];
   const pairs: Array<[string, string]> = [
     ["shardgate", "bare-undici"],
+    ["shardgate", "sg-base"],
     ["shardgate", "bare-h3"],
     ["shardgate", "nginx"],
     ["sg-h3", "bare-h3"],
@@ -1111,6 +1132,13 @@ async function runVariant(kind: UpstreamKind, o: VariantOptions): Promise<Varian
     const sgH3 = await startShardgate(upstreams, dir, o.logFile, true, "http-proxy");
     children.push(sgH3.stop);
     targets.push(sgH3);
+    if (o.baseline !== null) {
+      // The same shardgate built from another tree: a change smaller than the runs' spread shows
+      // against it within one run (bytes per request above all).
+      const base = await startShardgate(upstreams, dir, o.logFile, true, "undici", o.baseline);
+      children.push(base.stop);
+      targets.push(base);
+    }
     if (o.nologVariant) {
       // The same shardgate with the access log off: how much of the gap is the log.
       const quiet = await startShardgate(upstreams, dir, false, false);
