@@ -1,6 +1,7 @@
 // End-to-end proxy benchmark: `npm run bench -- proxy [--duration 3] [--rounds 6]
 // [--connections 50] [--client wrk|autocannon] [--variants nginx,node] [--soak 60
-// [--soak-warmup 60]] [--log-file] [--nolog-variant] [--skip-edge] [--pin on|off] [--json]`.
+// [--soak-warmup 60]] [--log-file] [--nolog-variant] [--skip-edge] [--pin on|off] [--baseline DIST] [--json]`.
+// --baseline DIST: shardgate built from another tree (its dist/) runs as `sg-base` in the same rounds.
 // --pin on (off by default): every proxy under test on CPU 1, wrk,
 // the upstreams and the bench on CPU 0 (bench/cpu-pinning.ts), the same for every target,
 // said in the output; per-round shardgate/bare-undici ratios are printed next to the medians.
@@ -45,6 +46,7 @@ import { startEchoUpstream } from "../proxy/app/echo-upstream.js";
 import { hashKey } from "../ring/hash.js";
 import { seededRandom } from "../ring/random.js";
 import { shardgateArgv } from "../test/support/shardgate-process.js";
+import { AllocWindow, allocMeterEnv, meterMiddle } from "./alloc-window.js";
 import { roleBareUndici } from "./bare-undici.js";
 import { choosePinning, describePinning, type Pinning, pinProcess } from "./cpu-pinning.js";
 import { CpuSpeedProbe } from "./cpu-speed.js";
@@ -151,9 +153,10 @@ export function freePort(): Promise<number> {
 function spawnWithLine(
   argv: { command: string; args: string[] },
   timeoutMs = 20_000,
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<{ child: ChildProcess; line: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(argv.command, argv.args, { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(argv.command, argv.args, { stdio: ["ignore", "pipe", "inherit"], env });
     let buf = "";
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
@@ -229,19 +232,25 @@ export interface Target {
   pid: number;
   /** shardgate's admin /metrics (the soak reads its V8 heap figures there). */
   metricsUrl?: string;
+  /** The bytes-allocated meter loaded into this Node process (bench/alloc-meter.ts), if any. */
+  alloc?: AllocWindow;
   stop(): Promise<void>;
 }
 
-async function startBare(upstreams: string[], name: "bare-h3" | "bare-undici"): Promise<Target> {
+async function startBare(upstreams: string[], name: "bare-h3" | "bare-undici", dir: string): Promise<Target> {
   const port = await freePort();
   const role = name === "bare-h3" ? "bare" : "bare-undici";
+  const allocFile = join(dir, `alloc-${name}.jsonl`);
   const { child } = await spawnWithLine(
     childArgv(["--role", role, "--port", String(port), "--upstreams", upstreams.join(",")]),
+    20_000,
+    allocMeterEnv(allocFile),
   );
   return {
     name,
     url: `http://127.0.0.1:${port}/`,
     pid: child.pid ?? 0,
+    alloc: new AllocWindow(child.pid ?? 0, allocFile),
     stop: () => stopChild(child),
   };
 }
@@ -252,10 +261,12 @@ async function startShardgate(
   logToFile: boolean,
   accessLog = true,
   engine: "http-proxy" | "undici" = "undici",
+  /** Another build's dist/ (--baseline): the target `sg-base`, the same config on that build. */
+  baseline?: string,
 ): Promise<Target> {
   const [http, admin] = [await freePort(), await freePort()];
   const members = upstreams.map((a, i) => `      - { id: m${i + 1}, address: "${a}" }`).join("\n");
-  const tag = `${accessLog ? "log" : "nolog"}-${engine}`;
+  const tag = `${accessLog ? "log" : "nolog"}-${engine}${baseline === undefined ? "" : "-base"}`;
   const configPath = join(dir, `shardgate-${tag}.yaml`);
   writeFileSync(
     configPath,
@@ -267,19 +278,34 @@ async function startShardgate(
   // shardgate owns (building and serializing each line, the write calls), not the disk's.
   // --log-file writes a real file in the bench's temp folder instead.
   const logFd = openSync(logToFile ? join(dir, `shardgate-${tag}.log`) : "/dev/null", "w");
-  const argv = shardgateArgv(["start", "--config", configPath]);
+  const argv =
+    baseline === undefined
+      ? shardgateArgv(["start", "--config", configPath])
+      : {
+          command: process.execPath,
+          args: [join(baseline, "proxy", "cli.js"), "start", "--config", configPath],
+        };
+  const allocFile = join(dir, `alloc-shardgate-${tag}.jsonl`);
   const child = spawn(argv.command, argv.args, {
     stdio: ["ignore", logFd, "inherit"],
-    env: { ...process.env, SHARDGATE_ENGINE: engine },
+    env: allocMeterEnv(allocFile, { ...process.env, SHARDGATE_ENGINE: engine }),
   });
   closeSync(logFd);
   // Up to 60 s: on a loaded shared machine a start has taken more than 20 s.
   await waitHttp(`http://127.0.0.1:${admin}/readyz`, 60_000);
   return {
-    name: engine === "http-proxy" ? "sg-h3" : accessLog ? "shardgate" : "shardgate-nolog",
+    name:
+      baseline !== undefined
+        ? "sg-base"
+        : engine === "http-proxy"
+          ? "sg-h3"
+          : accessLog
+            ? "shardgate"
+            : "shardgate-nolog",
     url: `http://127.0.0.1:${http}/`,
     pid: child.pid ?? 0,
     metricsUrl: `http://127.0.0.1:${admin}/metrics`,
+    alloc: new AllocWindow(child.pid ?? 0, allocFile),
     stop: () => stopChild(child),
   };
 }
@@ -430,6 +456,15 @@ interface RoundSample extends LoadResult {
   load: ReturnType<RoundMeter["stop"]>;
   /** GC pause time during the run, ms (shardgate's /metrics; NaN for targets without). */
   gcMs: number;
+  /**
+   * JS heap bytes allocated per request during the run (bench/alloc-meter.ts; NaN for targets
+   * without the meter): counted, not timed, so steady where CPU per request swings.
+   */
+  allocPerReq: number;
+  /** The load run ended before the bytes-allocated window closed (connection tear-down counted). */
+  allocPastEnd: boolean;
+  /** ALLOC_METER_SITES=1: bytes per request by allocating function (bench/alloc-meter.ts). */
+  allocSites?: Array<[string, number]>;
 }
 
 /** Seconds of GC so far from shardgate's prom-client /metrics (all kinds summed), or NaN. */
@@ -455,6 +490,16 @@ interface Summary {
   cpuCores: number;
   /** Proxy CPU time per request: comparable even when the shared machine is saturated. */
   cpuUsPerReq: number;
+  /** Median over rounds of JS heap bytes allocated per request (NaN without the meter). */
+  allocPerReq: number;
+  /** Its spread over the rounds: (max - min) / median. */
+  allocSpread: number;
+  /**
+   * The lowest round: what disturbs the count (a starved proxy's per-second work and wrk's
+   * reconnects after timeouts, spread over fewer requests) only adds bytes, so the floor is the
+   * least disturbed reading.
+   */
+  allocFloor: number;
   rssMb: number;
   errors: number;
   non2xx: number;
@@ -469,6 +514,12 @@ function cv(xs: number[]): number {
   const m = xs.reduce((a, x) => a + x, 0) / xs.length;
   const v = xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1);
   return m === 0 ? 0 : Math.sqrt(v) / m;
+}
+
+/** (max - min) / median: how far apart the rounds' figures lie (NaN without figures). */
+function spread(xs: number[]): number {
+  if (xs.length === 0 || xs.some((x) => !Number.isFinite(x))) return Number.NaN;
+  return (Math.max(...xs) - Math.min(...xs)) / median(xs);
 }
 
 function median(xs: number[]): number {
@@ -492,16 +543,23 @@ async function measure(
   meter.start();
   const cpu0 = cpuSeconds(t.pid);
   const t0 = process.hrtime.bigint();
-  const r =
+  const running =
     client === "wrk"
-      ? await loadWrk(t, seconds, connections, seed, dir, pinning?.loadCpu)
-      : await loadAutocannon(t, seconds, connections, seed);
+      ? loadWrk(t, seconds, connections, seed, dir, pinning?.loadCpu)
+      : loadAutocannon(t, seconds, connections, seed);
+  // The bytes-allocated window covers the middle of the run (bench/alloc-window.ts).
+  const metering = t.alloc === undefined ? undefined : meterMiddle(t.alloc, seconds, running);
+  const r = await running;
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpuCores = (cpuSeconds(t.pid) - cpu0) / wall;
   const load = meter.stop();
+  const alloc = await metering;
   const gcMs = ((await gcSeconds(t.metricsUrl)) - gc0) * 1000;
   return {
     ...r,
+    allocPerReq: alloc === undefined || alloc.requests <= 0 ? Number.NaN : alloc.bytes / alloc.requests,
+    allocPastEnd: alloc?.pastEnd ?? false,
+    allocSites: alloc?.sites?.map(([site, b]): [string, number] => [site, b / alloc.requests]),
     cpuCores,
     cpuUsPerReq: r.rps > 0 ? (cpuCores * 1e6) / r.rps : Number.NaN,
     rssMb: rssBytes(t.pid) / 2 ** 20,
@@ -667,7 +725,7 @@ function soakLines(x: SoakResult): string[] {
 }
 
 const USAGE =
-  "usage: npm run bench -- proxy [--duration S] [--rounds N] [--connections C] [--client wrk|autocannon] [--soak S] [--soak-warmup S] [--seed N] [--log-file] [--nolog-variant] [--skip-edge] [--variants nginx,node] [--pin on|off] [--targets a,b,...] [--max-outside-cpu C] [--max-outside-spread C] [--control-band F] [--speed-band F] [--probe on|off] [--reruns N] [--json]";
+  "usage: npm run bench -- proxy [--duration S] [--rounds N] [--connections C] [--client wrk|autocannon] [--soak S] [--soak-warmup S] [--seed N] [--log-file] [--nolog-variant] [--skip-edge] [--variants nginx,node] [--pin on|off] [--targets a,b,...] [--max-outside-cpu C] [--max-outside-spread C] [--control-band F] [--speed-band F] [--probe on|off] [--reruns N] [--baseline DIST] [--json]";
 
 export async function run(argv: string[]): Promise<number> {
   let args: { values: Map<string, string>; switches: Set<string> };
@@ -698,6 +756,7 @@ export async function run(argv: string[]): Promise<number> {
           "speed-band",
           "probe",
           "reruns",
+          "baseline",
         ].map((n) => [n, { type: "string" as const }]),
         ["json", { type: "boolean" as const }],
         ["log-file", { type: "boolean" as const }],
@@ -820,6 +879,7 @@ export async function run(argv: string[]): Promise<number> {
     logFile: args.switches.has("log-file"),
     nologVariant: args.switches.has("nolog-variant"),
     skipEdge: args.switches.has("skip-edge"),
+    baseline: args.values.get("baseline") ?? null,
     pinning: typeof pinChoice === "string" ? null : pinChoice,
     only: args.values.has("targets") ? new Set((args.values.get("targets") ?? "").split(",")) : null,
     method: {
@@ -894,6 +954,8 @@ interface VariantOptions {
   logFile: boolean;
   nologVariant: boolean;
   skipEdge: boolean;
+  /** --baseline: another build's dist/, measured as `sg-base` in the same rounds (null: none). */
+  baseline: string | null;
   /** --pin: proxies on one CPU, wrk and upstreams on the other (cpu-pinning.ts); null = off. */
   pinning: Pinning | null;
   /** --targets: the targets measured (null: all). */
@@ -910,6 +972,8 @@ interface Ratio {
   rps: number;
   p99: number;
   cpuPerReq: number;
+  /** Bytes allocated per request, target over peer (NaN when either has no meter). */
+  allocPerReq: number;
 }
 
 interface VariantReport {
@@ -996,6 +1060,7 @@ interface RoundRatio {
   rps: number;
   p99: number;
   cpuPerReq: number;
+  allocPerReq: number;
 }
 
 /** shardgate / bare-undici round by round (both measured back to back in each round). */
@@ -1011,6 +1076,7 @@ function roundRatios(samples: Map<string, RoundSample[]>): RoundRatio[] {
       rps: x.rps / y.rps,
       p99: x.p99ms / y.p99ms,
       cpuPerReq: x.cpuCores / x.rps / (y.cpuCores / y.rps),
+      allocPerReq: x.allocPerReq / y.allocPerReq,
     });
   }
   return out;
@@ -1022,6 +1088,7 @@ function ratioRows(summaries: Summary[]): Ratio[] {
   const out: Ratio[] = [];
   const pairs: Array<[string, string]> = [
     ["shardgate", "bare-undici"],
+    ["shardgate", "sg-base"],
     ["shardgate", "bare-h3"],
     ["shardgate", "nginx"],
     ["sg-h3", "bare-h3"],
@@ -1039,6 +1106,7 @@ function ratioRows(summaries: Summary[]): Ratio[] {
       rps: x.rps / y.rps,
       p99: x.p99ms / y.p99ms,
       cpuPerReq: x.cpuUsPerReq / y.cpuUsPerReq,
+      allocPerReq: x.allocPerReq / y.allocPerReq,
     });
   }
   return out;
@@ -1051,10 +1119,10 @@ async function runVariant(kind: UpstreamKind, o: VariantOptions): Promise<Varian
   try {
     const upstreams = await startUpstreams(kind, dir, children, pinning);
     const targets: Target[] = [];
-    const bare = await startBare(upstreams, "bare-h3");
+    const bare = await startBare(upstreams, "bare-h3", dir);
     children.push(bare.stop);
     targets.push(bare);
-    const bareUndici = await startBare(upstreams, "bare-undici");
+    const bareUndici = await startBare(upstreams, "bare-undici", dir);
     children.push(bareUndici.stop);
     targets.push(bareUndici);
     const sg = await startShardgate(upstreams, dir, o.logFile);
@@ -1064,6 +1132,13 @@ async function runVariant(kind: UpstreamKind, o: VariantOptions): Promise<Varian
     const sgH3 = await startShardgate(upstreams, dir, o.logFile, true, "http-proxy");
     children.push(sgH3.stop);
     targets.push(sgH3);
+    if (o.baseline !== null) {
+      // The same shardgate built from another tree: a change smaller than the runs' spread shows
+      // against it within one run (bytes per request above all).
+      const base = await startShardgate(upstreams, dir, o.logFile, true, "undici", o.baseline);
+      children.push(base.stop);
+      targets.push(base);
+    }
     if (o.nologVariant) {
       // The same shardgate with the access log off: how much of the gap is the log.
       const quiet = await startShardgate(upstreams, dir, false, false);
@@ -1121,7 +1196,7 @@ async function runVariant(kind: UpstreamKind, o: VariantOptions): Promise<Varian
             r + 1,
             name,
             s,
-            `  p50 ${s.p50ms.toFixed(2)}  cpu ${s.cpuCores.toFixed(2)}  wrk ${s.load.clientCores.toFixed(2)}${Number.isFinite(s.gcMs) ? `  gc ${s.gcMs.toFixed(0)} ms` : ""}${s.errors + s.non2xx > 0 ? `  errors ${s.errors} non2xx ${s.non2xx}` : ""}`,
+            `  p50 ${s.p50ms.toFixed(2)}  cpu ${s.cpuCores.toFixed(2)}${Number.isFinite(s.allocPerReq) ? `  alloc ${s.allocPerReq.toFixed(0)} B/req${s.allocPastEnd ? " (window past the run's end)" : ""}` : ""}  wrk ${s.load.clientCores.toFixed(2)}${Number.isFinite(s.gcMs) ? `  gc ${s.gcMs.toFixed(0)} ms` : ""}${s.errors + s.non2xx > 0 ? `  errors ${s.errors} non2xx ${s.non2xx}` : ""}`,
           ),
         );
         return s;
@@ -1149,6 +1224,9 @@ async function runVariant(kind: UpstreamKind, o: VariantOptions): Promise<Varian
         p99ms: median(ss.map((s) => s.p99ms)),
         cpuCores: median(ss.map((s) => s.cpuCores)),
         cpuUsPerReq: median(ss.map((s) => (s.cpuCores * 1e6) / s.rps)),
+        allocPerReq: median(ss.map((s) => s.allocPerReq)),
+        allocSpread: spread(ss.map((s) => s.allocPerReq)),
+        allocFloor: Math.min(...ss.map((s) => s.allocPerReq)),
         rssMb: Math.max(...ss.map((s) => s.rssMb)),
         rpsCv: cv(ss.map((s) => s.rps)),
         p99Cv: cv(ss.map((s) => s.p99ms)),
@@ -1216,16 +1294,43 @@ async function runVariant(kind: UpstreamKind, o: VariantOptions): Promise<Varian
         `  ${`${r.target}/${r.peer}`.padEnd(26)} ${r.rps.toFixed(2).padStart(6)}x ${r.p99.toFixed(2).padStart(6)}x ${r.cpuPerReq.toFixed(2).padStart(6)}x${goal}`,
       );
     }
+    const metered = summaries.filter((x) => Number.isFinite(x.allocPerReq));
+    if (metered.length > 0) {
+      // The yardstick (bench/alloc-meter.ts): counted, not timed, so a few per cent of change
+      // shows here on a machine where CPU per request swings 2-3x between rounds.
+      say(
+        "\nJS heap bytes allocated per request (floor = lowest round, the least disturbed; median; spread = (max - min) / median):",
+      );
+      for (const x of metered)
+        say(
+          `  ${x.target.padEnd(15)} floor ${x.allocFloor.toFixed(0).padStart(6)} B/req  median ${x.allocPerReq.toFixed(0).padStart(6)}  spread ${(x.allocSpread * 100).toFixed(1)}%`,
+        );
+      const by = (n: string) => metered.find((x) => x.target === n);
+      for (const r of ratios) {
+        const a = by(r.target);
+        const b = by(r.peer);
+        if (a !== undefined && b !== undefined)
+          say(
+            `  ${`${r.target}/${r.peer}`.padEnd(26)} floor ${(a.allocFloor / b.allocFloor).toFixed(3)}x  median ${r.allocPerReq.toFixed(3)}x`,
+          );
+      }
+    }
+    for (const t of measured) {
+      const last = samples.get(t.name)?.at(-1)?.allocSites;
+      if (last === undefined) continue;
+      say(`\n${t.name}: bytes allocated per request by function (last round, sampled; ALLOC_METER_SITES=1):`);
+      for (const [site, b] of last.slice(0, 60)) say(`  ${b.toFixed(0).padStart(6)}  ${site}`);
+    }
     if (perRound.length > 0) {
       say("\nshardgate/bare-undici round by round (the medians above hide this spread):");
       for (const r of perRound)
         say(
-          `  round ${r.round}                   ${r.rps.toFixed(2).padStart(6)}x ${r.p99.toFixed(2).padStart(6)}x ${r.cpuPerReq.toFixed(2).padStart(6)}x`,
+          `  round ${r.round}                   ${r.rps.toFixed(2).padStart(6)}x ${r.p99.toFixed(2).padStart(6)}x ${r.cpuPerReq.toFixed(2).padStart(6)}x${Number.isFinite(r.allocPerReq) ? `  alloc ${r.allocPerReq.toFixed(2)}x` : ""}`,
         );
       const span = (f: (r: RoundRatio) => number): string =>
         `${Math.min(...perRound.map(f)).toFixed(2)}-${Math.max(...perRound.map(f)).toFixed(2)}x`;
       say(
-        `  range: req/s ${span((r) => r.rps)}, p99 ${span((r) => r.p99)}, cpu/request ${span((r) => r.cpuPerReq)}`,
+        `  range: req/s ${span((r) => r.rps)}, p99 ${span((r) => r.p99)}, cpu/request ${span((r) => r.cpuPerReq)}${Number.isFinite(perRound[0].allocPerReq) ? `, bytes/request ${span((r) => r.allocPerReq)}` : ""}`,
       );
     }
     const verdicts = pairVerdicts(
