@@ -134,6 +134,8 @@ export class RaftDriver extends EventEmitter {
     appMessagesRejected: 0,
     /** Responses advertising a feature level outside [0, MAX_ADVERTISED_LEVEL]: dropped. */
     forgedLevels: 0,
+    /** Leader: snapshots a follower refused (it could not restore them; snapStatus answers). */
+    snapshotsRefusedByPeers: 0,
     /** Messages the core refused because of their sender (core/refusals.ts), by reason. */
     refused: {
       vote_from_non_voter: 0,
@@ -244,6 +246,14 @@ export class RaftDriver extends EventEmitter {
       onRefused: (from, reason) => {
         this.counters.refused[reason]++;
         this.refusals.note(from, reason, "no state change");
+      },
+      // Logged every time: the leader's backoff already spaces them (2 election timeouts, then
+      // doubling up to 32).
+      onSnapshotRefused: (from, index, reason, retryInTicks) => {
+        this.counters.snapshotsRefusedByPeers++;
+        this.warn(
+          `${from} refused snapshot ${index} (code ${reason || "unknown"}): it could not restore it; next attempt in ${retryInTicks * this.cfg.heartbeatMs} ms, or at the next snapshot taken`,
+        );
       },
     });
     // What the durable commit index covers was applied (and served) by the previous run: apply
@@ -389,6 +399,8 @@ export class RaftDriver extends EventEmitter {
         if (refusal !== null) {
           this.counters.refused[refusal.reason]++;
           this.refusals.note(from, refusal.reason, `${refusal.detail}; snapshot not installed`);
+          // Tell the leader (snapStatus), so it backs off instead of resending at every timeout.
+          this.node.refuseSnapshot(m, refusal.reason);
           continue;
         }
       }
