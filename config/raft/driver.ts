@@ -148,6 +148,12 @@ export class RaftDriver extends EventEmitter {
   };
   /** Refused traffic, logged once per (peer, reason) per interval rather than per message. */
   private readonly refusals: RefusalLog;
+  /** The last snapshot a peer sent that passed snapshotRefusal, as decoded there (for its install). */
+  private decoded: {
+    snap: Snapshot;
+    wrapped: ReturnType<typeof unwrapSnapshot>;
+    state: { state: unknown } | undefined;
+  } | null = null;
 
   constructor(opts: RaftDriverOptions) {
     super();
@@ -443,12 +449,22 @@ export class RaftDriver extends EventEmitter {
     if (this.cluster !== "" && wrapped.cluster !== "" && wrapped.cluster !== this.cluster)
       return { reason: "cluster_mismatch", detail: clusterMismatch(what, wrapped.cluster, this.cluster) };
     let why: string | undefined;
+    let decoded: { state: unknown } | undefined;
     try {
-      why = this.sm.validate?.(wrapped.state);
+      if (this.sm.decodeSnapshot !== undefined && this.sm.restoreDecoded !== undefined) {
+        const r = this.sm.decodeSnapshot(wrapped.state);
+        if (r.ok) decoded = { state: r.state };
+        else why = r.error;
+      } else {
+        why = this.sm.validate?.(wrapped.state);
+      }
     } catch (err) {
       why = `validate threw: ${(err as Error).message}`;
     }
     if (why !== undefined) return { reason: "bad_snapshot", detail: `${what}: state machine: ${why}` };
+    // Kept for the install (restoreSnapshot), so the state is not decoded a second time. One
+    // slot: the next snapshot replaces it, whether or not the core installed this one.
+    this.decoded = { snap, wrapped, state: decoded };
     return null;
   }
 
@@ -500,12 +516,18 @@ export class RaftDriver extends EventEmitter {
   private restoreSnapshot(snap: Snapshot, atStart: boolean): void {
     // Snapshots of the previous version may carry its "@incarnations" record: no longer used
     // (the configuration names incarnations now), so it is dropped at the next snapshot.
-    const { addresses, state, level, cluster } = unwrapSnapshot(snap.data);
+    // The snapshot object the core installs is the one the message carried: what arrival
+    // decoded (snapshotRefusal) is used as is.
+    const pre = this.decoded?.snap === snap ? this.decoded : null;
+    this.decoded = null;
+    const { addresses, state, level, cluster } = pre?.wrapped ?? unwrapSnapshot(snap.data);
     if (cluster !== "" && !this.adoptCluster(cluster, `snapshot ${snap.meta.index}`)) return;
     this.levels.checkSnapshot(level, snap.meta.index);
     this.levels.raise(level);
     this.book.restore(addresses, atStart);
-    this.sm.restore(state);
+    if (pre?.state !== undefined && this.sm.restoreDecoded !== undefined)
+      this.sm.restoreDecoded(pre.state.state);
+    else this.sm.restore(state);
     this.applied = snap.meta.index;
     this.snapIndex = Math.max(this.snapIndex, snap.meta.index);
     this.bytesSinceSnap = 0;
