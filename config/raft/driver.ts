@@ -362,6 +362,9 @@ export class RaftDriver extends EventEmitter {
   private onTick(): void {
     if (this.stopped) return;
     this.node.tick();
+    // A checked snapshot the core did not install (it was behind this node's commit) is not
+    // kept: its decoded state can be large.
+    if (this.decoded !== null && this.decoded.snap.meta.index <= this.applied) this.decoded = null;
     this.maybeRaiseLevel();
     const now = Date.now();
     this.requests.sweepTimeouts(now, this.lead);
