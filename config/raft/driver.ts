@@ -134,6 +134,8 @@ export class RaftDriver extends EventEmitter {
     appMessagesRejected: 0,
     /** Responses advertising a feature level outside [0, MAX_ADVERTISED_LEVEL]: dropped. */
     forgedLevels: 0,
+    /** Leader: snapshots a follower refused (it could not restore them; snapStatus answers). */
+    snapshotsRefusedByPeers: 0,
     /** Messages the core refused because of their sender (core/refusals.ts), by reason. */
     refused: {
       vote_from_non_voter: 0,
@@ -146,6 +148,12 @@ export class RaftDriver extends EventEmitter {
   };
   /** Refused traffic, logged once per (peer, reason) per interval rather than per message. */
   private readonly refusals: RefusalLog;
+  /** The last snapshot a peer sent that passed snapshotRefusal, as decoded there (for its install). */
+  private decoded: {
+    snap: Snapshot;
+    wrapped: ReturnType<typeof unwrapSnapshot>;
+    state: { state: unknown } | undefined;
+  } | null = null;
 
   constructor(opts: RaftDriverOptions) {
     super();
@@ -244,6 +252,14 @@ export class RaftDriver extends EventEmitter {
       onRefused: (from, reason) => {
         this.counters.refused[reason]++;
         this.refusals.note(from, reason, "no state change");
+      },
+      // Logged every time: the leader's backoff already spaces them (2 election timeouts, then
+      // doubling up to 32).
+      onSnapshotRefused: (from, index, reason, retryInTicks) => {
+        this.counters.snapshotsRefusedByPeers++;
+        this.warn(
+          `${from} refused snapshot ${index} (code ${reason || "unknown"}): it could not restore it; next attempt in ${retryInTicks * this.cfg.heartbeatMs} ms, or at the next snapshot taken`,
+        );
       },
     });
     // What the durable commit index covers was applied (and served) by the previous run: apply
@@ -346,6 +362,9 @@ export class RaftDriver extends EventEmitter {
   private onTick(): void {
     if (this.stopped) return;
     this.node.tick();
+    // A checked snapshot the core did not install (it was behind this node's commit) is not
+    // kept: its decoded state can be large.
+    if (this.decoded !== null && this.decoded.snap.meta.index <= this.applied) this.decoded = null;
     this.maybeRaiseLevel();
     const now = Date.now();
     this.requests.sweepTimeouts(now, this.lead);
@@ -389,6 +408,8 @@ export class RaftDriver extends EventEmitter {
         if (refusal !== null) {
           this.counters.refused[refusal.reason]++;
           this.refusals.note(from, refusal.reason, `${refusal.detail}; snapshot not installed`);
+          // Tell the leader (snapStatus), so it backs off instead of resending at every timeout.
+          this.node.refuseSnapshot(m, refusal.reason);
           continue;
         }
       }
@@ -431,12 +452,22 @@ export class RaftDriver extends EventEmitter {
     if (this.cluster !== "" && wrapped.cluster !== "" && wrapped.cluster !== this.cluster)
       return { reason: "cluster_mismatch", detail: clusterMismatch(what, wrapped.cluster, this.cluster) };
     let why: string | undefined;
+    let decoded: { state: unknown } | undefined;
     try {
-      why = this.sm.validate?.(wrapped.state);
+      if (this.sm.decodeSnapshot !== undefined && this.sm.restoreDecoded !== undefined) {
+        const r = this.sm.decodeSnapshot(wrapped.state);
+        if (r.ok) decoded = { state: r.state };
+        else why = r.error;
+      } else {
+        why = this.sm.validate?.(wrapped.state);
+      }
     } catch (err) {
       why = `validate threw: ${(err as Error).message}`;
     }
     if (why !== undefined) return { reason: "bad_snapshot", detail: `${what}: state machine: ${why}` };
+    // Kept for the install (restoreSnapshot), so the state is not decoded a second time. One
+    // slot: the next snapshot replaces it, whether or not the core installed this one.
+    this.decoded = { snap, wrapped, state: decoded };
     return null;
   }
 
@@ -488,12 +519,18 @@ export class RaftDriver extends EventEmitter {
   private restoreSnapshot(snap: Snapshot, atStart: boolean): void {
     // Snapshots of the previous version may carry its "@incarnations" record: no longer used
     // (the configuration names incarnations now), so it is dropped at the next snapshot.
-    const { addresses, state, level, cluster } = unwrapSnapshot(snap.data);
+    // The snapshot object the core installs is the one the message carried: what arrival
+    // decoded (snapshotRefusal) is used as is.
+    const pre = this.decoded?.snap === snap ? this.decoded : null;
+    this.decoded = null;
+    const { addresses, state, level, cluster } = pre?.wrapped ?? unwrapSnapshot(snap.data);
     if (cluster !== "" && !this.adoptCluster(cluster, `snapshot ${snap.meta.index}`)) return;
     this.levels.checkSnapshot(level, snap.meta.index);
     this.levels.raise(level);
     this.book.restore(addresses, atStart);
-    this.sm.restore(state);
+    if (pre?.state !== undefined && this.sm.restoreDecoded !== undefined)
+      this.sm.restoreDecoded(pre.state.state);
+    else this.sm.restore(state);
     this.applied = snap.meta.index;
     this.snapIndex = Math.max(this.snapIndex, snap.meta.index);
     this.bytesSinceSnap = 0;

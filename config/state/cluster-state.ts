@@ -255,6 +255,11 @@ export class ClusterState {
     return canonicalBytes(persistedForm(this.#data));
   }
 
+  /** Replaces the state with one restoreSnapshot() decoded (the snapshot's bytes decoded once). */
+  restoreDecoded(data: ClusterStateData): void {
+    this.#data = deepFreeze(data);
+  }
+
   /** Replaces the state with a snapshot's; a bad snapshot leaves the state untouched. */
   restore(bytes: Uint8Array): RestoreResult {
     const r = restoreSnapshot(bytes);

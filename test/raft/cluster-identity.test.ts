@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, it } from "node:test";
-import { CURRENT_LEVEL } from "../../config/raft/core/index.js";
+import { LEVEL_CLUSTER_ID } from "../../config/raft/core/index.js";
 import { DriverError, RaftDriver, type RaftDriverOptions } from "../../config/raft/driver.js";
 import { freePorts } from "../support/ports.js";
 import { SEED, seedNote } from "../support/prng.js";
@@ -154,7 +154,7 @@ describe("cluster identity", () => {
     const ids = ["u1", "u2", "u3"];
     const dir = path.join(root, "upgrade");
     const peers = await peersOf(ids);
-    const old = CURRENT_LEVEL - 1;
+    const old = LEVEL_CLUSTER_ID - 1;
     let ns = [
       node(dir, "u1", peers, { bootstrap: ids }),
       node(dir, "u2", peers, { bootstrap: ids }),

@@ -45,6 +45,10 @@ test(`driver simulation: ${SEEDS} seeds keep every invariant through crashes and
     "confChanges",
     "transfers",
     "readsChecked",
+    // A third of the seeds run a rolling upgrade (mixed feature levels).
+    "levelProposals",
+    "levelRaises",
+    "upgrades",
   ]) {
     assert.ok((totals[k] ?? 0) > SEEDS / 50, `${k}: only ${totals[k] ?? 0} across ${SEEDS} seeds`);
   }

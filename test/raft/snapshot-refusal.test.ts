@@ -274,6 +274,21 @@ describe("a snapshot the follower cannot restore is refused before it reaches th
     assert.equal(sm.current, before, "validate changed nothing");
     assert.equal(restored.length, 0, "validate restored nothing");
     assert.throws(() => sm.restore(bad), /cluster state snapshot rejected/, "restore refuses the same bytes");
+    // Decoded once: decodeSnapshot refuses what validate refuses, and its value restores the state.
+    const refused = sm.decodeSnapshot(bad);
+    assert.equal(refused.ok, false);
+    assert.equal(refused.ok ? "" : refused.error, why);
+    assert.equal(sm.current, before, "decodeSnapshot changed nothing");
+    const other = new ClusterStateMachine({ onApply: () => {}, onRestore: (s) => restored.push(s) });
+    const d = sm.decodeSnapshot(own);
+    assert.ok(d.ok);
+    other.restoreDecoded(d.state);
+    assert.deepEqual(
+      Buffer.from(other.snapshot()),
+      Buffer.from(own),
+      "the decoded state restores what restore() would",
+    );
+    assert.equal(restored.length, 1, "restoreDecoded reports the restore");
   });
 });
 

@@ -11,13 +11,16 @@ export const RELEASED_LEVEL = 0;
  * This build's level. 1 adds: conf changes that name an incarnation (v2), the routing patch
  * command (PatchRouting, config/state), and the committed cluster level itself. 2 adds the
  * cluster identity (driver/cluster-identity.ts): transport hellos of version 2 naming it, and
- * "@cluster" in snapshots.
+ * "@cluster" in snapshots. 3 adds the snapStatus message (a follower tells the leader it refused
+ * a snapshot), which a build of level 2 cannot decode.
  */
-export const CURRENT_LEVEL = 2;
+export const CURRENT_LEVEL = 3;
 /** The level conf changes naming an incarnation or a rejoin need. */
 export const LEVEL_INCARNATION_CONF = 1;
 /** The level at which the fleet fixes its cluster id (every member reads version-2 hellos). */
 export const LEVEL_CLUSTER_ID = 2;
+/** The level at which a follower answers a snapshot it refused with a snapStatus message. */
+export const LEVEL_SNAP_STATUS = 3;
 /** The level the cluster-level entry itself needs (older nodes do not know the entry). */
 export const LEVEL_CLUSTER_LEVEL = 1;
 /**

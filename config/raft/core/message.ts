@@ -13,6 +13,8 @@
 //   readIndex:  context = read ctx forwarded by a follower (term 0); readIndexResp: index + context
 //   timeoutNow: the leader asks the transfer target to campaign now
 //   transferLeader: context = the transfer target's id (UTF-8), forwarded by a follower (term 0)
+//   snapStatus: reject = the follower refused the snapshot at `index` (could not restore it; etcd's
+//               MsgSnapStatus): the leader backs off before resending. Level LEVEL_SNAP_STATUS.
 import type { Entry, NodeId, Snapshot } from "../types.js";
 
 export type MessageType =
@@ -29,7 +31,8 @@ export type MessageType =
   | "readIndex"
   | "readIndexResp"
   | "timeoutNow"
-  | "transferLeader";
+  | "transferLeader"
+  | "snapStatus";
 
 export const MESSAGE_TYPES: readonly MessageType[] = [
   "app",
@@ -46,6 +49,8 @@ export const MESSAGE_TYPES: readonly MessageType[] = [
   "readIndexResp",
   "timeoutNow",
   "transferLeader",
+  // Appended, never inserted: the wire carries a type as its index here.
+  "snapStatus",
 ];
 
 export interface Message {

@@ -2,9 +2,13 @@
 // what to send next, and the flow-control state:
 //   probe     — one append in flight until the follower answers (we do not know where it is);
 //   replicate — optimistic pipelining, bounded by a window of in-flight appends;
-//   snapshot  — a snapshot is in flight; appends pause until it lands (or times out).
+//   snapshot  — a snapshot is in flight; appends pause until it lands (or times out). A snapshot
+//               the follower refused (snapStatus) doubles the wait before the next one is sent.
 
 export type ProgressState = "probe" | "replicate" | "snapshot";
+
+/** Doublings of the snapshot wait after consecutive refusals: at most 2^4 x the base wait. */
+export const MAX_SNAPSHOT_BACKOFF_DOUBLINGS = 4;
 
 /** A ring buffer of the last index of each in-flight append. */
 export class Inflights {
@@ -54,6 +58,11 @@ export class Progress {
   pendingSnapshot = 0;
   /** Ticks spent in snapshot state, to retry a snapshot the network lost. */
   snapshotTicks = 0;
+  /**
+   * Snapshots this follower refused in a row (it could not restore them, core/message.ts
+   * snapStatus). Reset once it replicates: only then did a snapshot (or the log) get through.
+   */
+  snapshotRefusals = 0;
   /** Heard from since the last check-quorum round. */
   recentActive = true;
   readonly inflights: Inflights;
@@ -74,6 +83,7 @@ export class Progress {
 
   becomeReplicate(): void {
     this.state = "replicate";
+    this.snapshotRefusals = 0;
     this.next = this.match + 1;
     this.probeSent = false;
     this.inflights.reset();
@@ -85,6 +95,22 @@ export class Progress {
     this.snapshotTicks = 0;
     this.probeSent = false;
     this.inflights.reset();
+  }
+
+  /**
+   * Ticks to stay in snapshot state before probing again (which resends a snapshot if one is
+   * still needed): `base` for a snapshot not answered (lost), doubled per refusal in a row after
+   * the first, capped, so a follower that keeps refusing costs a resend ever more rarely.
+   */
+  snapshotWait(base: number): number {
+    const doublings = Math.min(Math.max(this.snapshotRefusals - 1, 0), MAX_SNAPSHOT_BACKOFF_DOUBLINGS);
+    return base * 2 ** doublings;
+  }
+
+  /** The follower refused the snapshot in flight: hold off, counting from now. */
+  snapshotRefused(): void {
+    this.snapshotRefusals++;
+    this.snapshotTicks = 0;
   }
 
   /** A successful append answer for `n`; false if it is stale. */

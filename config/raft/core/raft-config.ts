@@ -66,6 +66,11 @@ export interface RaftConfig {
    * but this term's leader. Nothing else happens to the node. Default: nothing.
    */
   readonly onRefused?: (from: NodeId, reason: RefusalReason) => void;
+  /**
+   * Leader: follower `from` refused snapshot `index` (snapStatus, `reason` as it sent it); the
+   * next one goes after `retryInTicks` (or sooner if a newer snapshot is taken). Default: nothing.
+   */
+  readonly onSnapshotRefused?: (from: NodeId, index: number, reason: string, retryInTicks: number) => void;
 }
 
 export interface ProposalResult {

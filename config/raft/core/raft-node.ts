@@ -55,7 +55,7 @@ import {
   READS_FULL,
   UNCOMMITTED_FULL,
 } from "./errors.js";
-import { CURRENT_LEVEL, LEVEL_INCARNATION_CONF, levelTooLow } from "./feature-level.js";
+import { CURRENT_LEVEL, LEVEL_INCARNATION_CONF, LEVEL_SNAP_STATUS, levelTooLow } from "./feature-level.js";
 import { MemberLevels } from "./member-levels.js";
 import { carriesLevel, type Message, type MessageInit, messageFrom, newMessage } from "./message.js";
 import { mixSeed, Prng } from "./prng.js";
@@ -75,6 +75,9 @@ import type { RaftStorage } from "./storage.js";
 
 const NONE = "";
 const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder();
+/** A snapStatus names its refusal's code, not its detail: bounded, whoever sent it. */
+const MAX_REFUSAL_REASON_BYTES = 64;
 const EMPTY = new Uint8Array(0);
 
 interface Outstanding {
@@ -135,6 +138,7 @@ export class RaftNode {
   /** This data directory's incarnation ("" for a founder's), stamped on every message. */
   private readonly incarnation: string;
   private readonly onRefused: ((from: NodeId, reason: RefusalReason) => void) | undefined;
+  private readonly onSnapshotRefused: RaftConfig["onSnapshotRefused"];
   private readonly incarnationBytes: Uint8Array;
   /** Leader, this term: incarnations it replaced per member (late messages of a dead process). */
   private readonly retired = new Map<NodeId, Set<string>>();
@@ -175,6 +179,7 @@ export class RaftNode {
     this.maxPromoteLag = config.maxPromoteLag ?? 8;
     this.incarnation = config.incarnation ?? "";
     this.onRefused = config.onRefused;
+    this.onSnapshotRefused = config.onSnapshotRefused;
     this.incarnationBytes = utf8.encode(this.incarnation);
     this.level = config.level ?? CURRENT_LEVEL;
     this.clusterLevel = config.clusterLevel ?? CURRENT_LEVEL;
@@ -597,8 +602,12 @@ export class RaftNode {
     this.heartbeatElapsed++;
     this.electionElapsed++;
     for (const [id, pr] of this.prs) {
-      if (pr.state === "snapshot" && ++pr.snapshotTicks > 2 * this.electionTimeout) {
-        // The snapshot (or its answer) was lost: probe again, which resends it if still needed.
+      if (pr.state !== "snapshot") continue;
+      // The snapshot (or its answer) was lost, or the follower refused it and its wait is over,
+      // or it refused one older than the snapshot we hold now: probe again, which resends it if
+      // still needed.
+      const waited = ++pr.snapshotTicks > pr.snapshotWait(2 * this.electionTimeout);
+      if (waited || (pr.snapshotRefusals > 0 && this.newerSnapshotThan(pr.pendingSnapshot))) {
         pr.becomeProbe();
         this.sendAppend(id, false);
       }
@@ -723,6 +732,16 @@ export class RaftNode {
       case "appResp":
         pr.recentActive = true;
         this.handleAppendResponse(m, pr);
+        break;
+      case "snapStatus":
+        pr.recentActive = true;
+        // Only an answer about the snapshot in flight: a late one about an earlier snapshot
+        // says nothing about this one.
+        if (m.reject && pr.state === "snapshot" && m.index === pr.pendingSnapshot) {
+          pr.snapshotRefused();
+          const reason = utf8Decoder.decode(m.context.subarray(0, MAX_REFUSAL_REASON_BYTES));
+          this.onSnapshotRefused?.(m.from, m.index, reason, pr.snapshotWait(2 * this.electionTimeout));
+        }
         break;
       case "heartbeatResp":
         pr.recentActive = true;
@@ -901,6 +920,37 @@ export class RaftNode {
     this.conf = s.meta.conf;
     this.applyConf(this.conf);
     this.send({ type: "appResp", to: m.from, term: this.term, index: this.log.lastIndex() });
+  }
+
+  /**
+   * The driver refused snapshot message `m` before stepping it (it could not restore it;
+   * `reason` is the refusal's code): as etcd's MsgSnapStatus, tell the leader, so it backs off
+   * instead of resending on every snapshot timeout. Answered only to this term's leader (a
+   * later term is not adopted from a message that was not stepped: the leader's next heartbeat
+   * moves us) and only once the whole fleet reads the message (LEVEL_SNAP_STATUS): a leader of
+   * an older build would refuse the whole payload. Returns whether an answer was queued.
+   */
+  refuseSnapshot(m: Message, reason: string): boolean {
+    if (m.type !== "snap" || m.snapshot === undefined) return false;
+    if (this.clusterLevel < LEVEL_SNAP_STATUS) return false;
+    if (this.role !== "follower" || m.term !== this.term || m.from !== this.lead) return false;
+    this.send({
+      type: "snapStatus",
+      to: m.from,
+      term: this.term,
+      index: m.snapshot.meta.index,
+      reject: true,
+      context: utf8.encode(reason).subarray(0, MAX_REFUSAL_REASON_BYTES),
+    });
+    return true;
+  }
+
+  private newerSnapshotThan(index: number): boolean {
+    try {
+      return this.storage.snapshot().meta.index > index;
+    } catch {
+      return false;
+    }
   }
 
   // ---------------------------------------------------------------- leader replication

@@ -20,6 +20,16 @@ export interface StateMachine {
    * snapshot whose envelope decodes is installed.
    */
   validate?(data: Uint8Array): string | undefined;
+  /**
+   * validate() that keeps its work: decodes `data` as restore(data) would and returns the
+   * decoded state (for restoreDecoded) or why restore would fail; must change nothing. With
+   * both of these, a snapshot a peer sent is decoded once: checked on arrival, and the decoded
+   * value handed to restoreDecoded when it is installed (restore(data) stays for the start's
+   * own snapshot and for any snapshot whose decoded value is not at hand).
+   */
+  decodeSnapshot?(data: Uint8Array): { ok: true; state: unknown } | { ok: false; error: string };
+  /** restore(data) from what decodeSnapshot(data) returned for the same bytes. */
+  restoreDecoded?(state: unknown): void;
 }
 
 export interface RaftDriverOptions {

@@ -8,7 +8,7 @@
 // kill -9, and every read's index at least what was committed when it was issued
 // (linearizable reads). At the end the faults stop: the cluster must commit, every member
 // apply it, state machines agree, and every voter that lost its disk be a voter again.
-import { incarnationIn, Prng } from "../../../config/raft/core/index.js";
+import { CURRENT_LEVEL, incarnationIn, Prng, RELEASED_LEVEL } from "../../../config/raft/core/index.js";
 import type { ConfChange } from "../../../config/raft/types.js";
 import { tendMembership } from "./driver-membership.js";
 import { type DNode, DriverSim } from "./driver-sim.js";
@@ -49,7 +49,12 @@ export async function runDriverSeed(seed: number, opts: DriverRunOptions = {}): 
   const leaderKiller = rng.next() < 0.3;
   const nVoters = leaderKiller ? 5 : pick([3, 3, 5]);
   const voters = IDS.slice(0, nVoters);
+  // A third of the seeds run a rolling upgrade (mixed feature levels: the level rises only once
+  // every member advertises it). Drawn from their own stream: the other seeds run as before.
+  const levelRng = new Prng(seed ^ 0x3c6ef372);
+  const levels = levelRng.next() < 1 / 3 ? mixedLevels(levelRng) : undefined;
   const sim = new DriverSim({
+    levels,
     ids: IDS,
     voters,
     seed,
@@ -72,7 +77,7 @@ export async function runDriverSeed(seed: number, opts: DriverRunOptions = {}): 
       longDelay: 10 * TICK,
     },
   });
-  sim.trace(`seed ${seed}: voters ${voters.join(",")}`);
+  sim.trace(`seed ${seed}: voters ${voters.join(",")}${levels ? `, levels ${JSON.stringify(levels)}` : ""}`);
   await sim.startAll();
   const reads = new Map<string, PendingRead>();
   sim.onRead = (id, rs) => {
@@ -165,6 +170,7 @@ export async function runDriverSeed(seed: number, opts: DriverRunOptions = {}): 
       }
     }
     if (t % 2 === 0) tendMembership(sim);
+    sim.tendLevel();
     await sim.runTicks(1);
   }
 
@@ -266,6 +272,13 @@ async function checkRecovery(sim: DriverSim, seq: number, founders: readonly str
   sim.stopFaults();
   sim.net.opts = { ...sim.net.opts, drop: 0, duplicate: 0, longReorder: 0 };
   for (const id of IDS) if (!sim.isUp(id)) await sim.restart(id);
+  // The rolling upgrade finishes: every build still behind restarts at this build's level.
+  if (sim.opts.levels !== undefined)
+    for (const id of IDS)
+      if (sim.node(id).level < CURRENT_LEVEL) {
+        sim.upgrade(id);
+        await sim.restart(id);
+      }
   if (!sim.check.ok) return;
   const members = (): string[] => {
     const l = sim.leader();
@@ -289,6 +302,7 @@ async function checkRecovery(sim: DriverSim, seq: number, founders: readonly str
     for (let k = 0; k < 20; k++) {
       if (i > 0 && sim.check.committed.has(i)) break;
       tendMembership(sim);
+      sim.tendLevel();
       await sim.runTicks(1);
     }
     if (i > 0 && sim.check.committed.get(i)?.data === want) index = i;
@@ -313,6 +327,7 @@ async function checkRecovery(sim: DriverSim, seq: number, founders: readonly str
     settled = top >= index && ms.every((id) => sim.node(id).applied === top) && founders.every(founderBack);
     if (!settled) {
       tendMembership(sim);
+      sim.tendLevel();
       await sim.runTicks(1);
     }
   }
@@ -323,12 +338,42 @@ async function checkRecovery(sim: DriverSim, seq: number, founders: readonly str
     );
     return;
   }
+  await checkLevelRaised(sim, members);
+  if (!sim.check.ok) return;
   const ms = members();
   const ref = Buffer.from(sim.node(ms[0]).sm.snapshot()).toString("latin1");
   for (const id of ms) {
     if (Buffer.from(sim.node(id).sm.snapshot()).toString("latin1") !== ref)
       sim.check.fail(`state machines differ: ${ms[0]} and ${id} at applied ${sim.node(id).applied}`);
   }
+}
+
+/** Build levels of a rolling upgrade: each node at the released level up to this build's, one at least behind. */
+function mixedLevels(rng: Prng): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const id of IDS) out[id] = rng.int(CURRENT_LEVEL + 1);
+  out[IDS[rng.int(IDS.length)]] = rng.int(CURRENT_LEVEL);
+  return out;
+}
+
+/** Mixed-level runs, every build upgraded: the committed level must reach this build's on every member. */
+async function checkLevelRaised(sim: DriverSim, members: () => string[]): Promise<void> {
+  if (sim.opts.levels === undefined) return;
+  let raised = false;
+  for (let k = 0; k < 200 && !raised && sim.check.ok; k++) {
+    raised = members().every((id) => sim.node(id).clusterLevel === CURRENT_LEVEL);
+    if (!raised) {
+      tendMembership(sim);
+      sim.tendLevel();
+      await sim.runTicks(1);
+    }
+  }
+  if (sim.check.ok && !raised)
+    sim.check.fail(
+      `liveness: every build at level ${CURRENT_LEVEL}, the cluster level did not reach it on every member (${members()
+        .map((id) => `${id}: ${sim.node(id).clusterLevel}`)
+        .join(", ")}; released ${RELEASED_LEVEL})`,
+    );
 }
 
 function describeAll(sim: DriverSim): string {

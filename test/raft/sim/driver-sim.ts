@@ -19,6 +19,7 @@
 import {
   BOOTSTRAP_HARD_STATE,
   bootstrapSnapshot,
+  CURRENT_LEVEL,
   decodeMessages,
   incarnationIn,
   type Message,
@@ -27,7 +28,14 @@ import {
   RaftNode,
   type ReadState,
 } from "../../../config/raft/core/index.js";
-import { unwrapSnapshot } from "../../../config/raft/driver/envelope.js";
+import {
+  decodeLevel,
+  ENTRY_HEADER,
+  encodeLevel,
+  KIND_LEVEL,
+  unwrapSnapshot,
+  wrapEntry,
+} from "../../../config/raft/driver/envelope.js";
 import { ReadyLoop, type ReadyStorage } from "../../../config/raft/driver/ready-loop.js";
 import { takeSnapshot } from "../../../config/raft/driver/snapshots.js";
 import { FileStorage } from "../../../config/raft/storage/index.js";
@@ -55,6 +63,13 @@ export interface DriverSimOptions {
   readonly slowFsync?: number;
   /** FileStorage segment size: small, so segment rolls happen all the time. */
   readonly segmentBytes?: number;
+  /**
+   * Mixed feature levels (a rolling upgrade): the level each node's build starts at. With it the
+   * committed cluster level starts at 0 and rises as the driver raises it (tendLevel), and a
+   * restart upgrades a node's build to CURRENT_LEVEL half the time. Without it every node runs
+   * at CURRENT_LEVEL with the level already committed (no level entries).
+   */
+  readonly levels?: Readonly<Record<string, number>>;
   readonly trace?: boolean;
 }
 
@@ -94,6 +109,9 @@ export interface DNode {
   armedKind: CrashKind;
   /** What the Ready being persisted does, to count where armed crashes land. */
   busy: { truncate: boolean; snapshot: boolean; roll: boolean };
+  /** The feature level this node's build advertises, and the cluster level it applied. */
+  level: number;
+  clusterLevel: number;
 }
 
 class Crash extends Error {}
@@ -123,6 +141,10 @@ export class DriverSim {
     transfers: 0,
     reads: 0,
     readsChecked: 0,
+    /** Mixed-level runs: level entries proposed, and applied raises of a node's cluster level. */
+    levelProposals: 0,
+    levelRaises: 0,
+    upgrades: 0,
   };
   /** Read states as the node's Ready delivers them; onAdvance after every applied batch. */
   onRead: ((id: string, rs: ReadState) => void) | null = null;
@@ -137,10 +159,14 @@ export class DriverSim {
   private readonly pausedUntil = new Map<string, number>();
   private held: Message[] = [];
   private maxConfIndex = 0;
+  /** Upgrades at restarts: their own stream, so runs without levels draw what they drew before. */
+  private readonly levelRng: Prng;
+  private lastLevelProposal = { node: "", term: 0, level: 0 };
 
   constructor(opts: DriverSimOptions) {
     this.opts = opts;
     this.rng = new Prng(opts.seed);
+    this.levelRng = new Prng(opts.seed ^ 0x1f83d9ab);
     this.net = new SimNetwork(new Prng(opts.seed ^ 0x5bd1e995), opts.net ?? RELIABLE);
     if (opts.trace) this.net.onDrop = (m, why) => this.trace(`drop ${fmtMsg(m)} (${why})`);
     for (const id of opts.ids) {
@@ -170,6 +196,8 @@ export class DriverSim {
         armed: 0,
         armedKind: "process",
         busy: { truncate: false, snapshot: false, roll: false },
+        level: opts.levels?.[id] ?? CURRENT_LEVEL,
+        clusterLevel: opts.levels === undefined ? CURRENT_LEVEL : 0,
       });
     }
   }
@@ -442,6 +470,7 @@ export class DriverSim {
       seed: this.opts.seed * 31 + n.starts * 7 + n.id.charCodeAt(n.id.length - 1),
       applied: commit,
       incarnation: n.incarnation,
+      ...(this.opts.levels === undefined ? {} : { level: n.level, clusterLevel: n.clusterLevel }),
     });
     n.raft = raft;
     n.leaderTerm = 0;
@@ -480,7 +509,8 @@ export class DriverSim {
           if (n.gen !== gen || every === 0 || n.applied - n.snapIndex < every) return;
           const index = n.applied;
           const sm = { apply() {}, snapshot: () => n.sm.snapshot(), restore() {} };
-          await takeSnapshot(st, raft, sm, {}, index, this.rng.int(3));
+          const level = this.opts.levels === undefined ? 0 : n.clusterLevel;
+          await takeSnapshot(st, raft, sm, {}, index, this.rng.int(3), {}, undefined, level);
           if (n.gen !== gen) return;
           n.snapIndex = index;
           this.stats.snapshotsTaken++;
@@ -518,6 +548,9 @@ export class DriverSim {
   private restoreState(n: DNode, snap: Snapshot): void {
     n.sm =
       snap.data.length === 0 ? new KvStateMachine() : KvStateMachine.restore(unwrapSnapshot(snap.data).state);
+    // As the driver: the snapshot's level is committed (it never lowers the one applied).
+    if (this.opts.levels !== undefined && snap.data.length > 0)
+      this.raiseLevel(n, unwrapSnapshot(snap.data).level, `snapshot @${snap.meta.index}`);
     n.applied = snap.meta.index;
     n.snapIndex = Math.max(n.snapIndex, snap.meta.index);
     this.checkAdmission(n, snap.meta.conf);
@@ -541,6 +574,7 @@ export class DriverSim {
       }
       if (e.data.length === 0) continue;
       if (e.data[0] === 0x7b /* "{" */) n.sm.apply(decodeCommand(e.data));
+      else if (e.data[0] === KIND_LEVEL && e.data.length > ENTRY_HEADER) this.applyLevel(n, e);
     }
   }
 
@@ -603,6 +637,8 @@ export class DriverSim {
     this.stats.diskLosses++;
     n.diskLosses++;
     n.incarnation = `${n.id}.${n.diskLosses}`;
+    // An empty directory knows no committed level until it catches up (the build keeps its own).
+    if (this.opts.levels !== undefined) n.clusterLevel = 0;
     n.admitted = false;
     n.lastConf = { voters: [], learners: [] };
     n.promisedTerm = 0;
@@ -613,6 +649,8 @@ export class DriverSim {
   async restart(id: string): Promise<void> {
     const n = this.node(id);
     if (n.raft) this.crash(id, "process");
+    if (this.opts.levels !== undefined && n.level < CURRENT_LEVEL && this.levelRng.next() < 0.5)
+      this.upgrade(id);
     // The dead process's messages stay in flight: a late ack of a previous incarnation must not
     // count (the core drops a reply whose incarnation the configuration does not name).
     if (n.image === null) {
@@ -668,6 +706,68 @@ export class DriverSim {
   // ---------------------------------------------------------------- queries
 
   /** The leader with the highest term among live, connected nodes, if any. */
+  /** The node's next start runs this build's level (a rolling upgrade's step). */
+  upgrade(id: string): void {
+    const n = this.node(id);
+    if (n.level === CURRENT_LEVEL) return;
+    this.trace(`${id} upgraded: level ${n.level} -> ${CURRENT_LEVEL}`);
+    n.level = CURRENT_LEVEL;
+    this.stats.upgrades++;
+  }
+
+  /**
+   * Mixed-level runs, as the driver's maybeRaiseLevel: the leader proposes the fleet's level
+   * (the minimum every member of its configuration advertised this term) once it is above the
+   * committed one. Checked: no member of that configuration runs a build below it.
+   */
+  tendLevel(): void {
+    if (this.opts.levels === undefined) return;
+    const l = this.leader();
+    if (l === null) return;
+    const n = this.node(l);
+    const raft = n.raft;
+    if (!raft) return;
+    const fleet = raft.fleetLevel();
+    if (fleet === undefined || fleet <= n.clusterLevel) return;
+    const term = raft.status().term;
+    const last = this.lastLevelProposal;
+    if (last.node === l && last.term === term && last.level === fleet) return;
+    const conf = raft.status().conf;
+    for (const id of [...conf.voters, ...conf.learners]) {
+      const m = this.node(id);
+      if (m.level < fleet)
+        this.check.fail(
+          `feature level: ${l} (t${term}) raises the fleet to ${fleet} while member ${id} runs level ${m.level}`,
+        );
+    }
+    try {
+      raft.propose(wrapEntry(KIND_LEVEL, 0, 0, this.stats.levelProposals, encodeLevel(fleet)));
+      this.lastLevelProposal = { node: l, term, level: fleet };
+      this.stats.levelProposals++;
+      this.trace(`${l} proposes cluster level ${fleet}`);
+    } catch {}
+    this.afterInput(n);
+  }
+
+  private applyLevel(n: DNode, e: Entry): void {
+    if (this.opts.levels === undefined) return;
+    const level = decodeLevel(e.data.subarray(ENTRY_HEADER), () => true);
+    if (level !== undefined) this.raiseLevel(n, level, `entry ${e.index}`);
+  }
+
+  private raiseLevel(n: DNode, level: number, what: string): void {
+    if (level <= n.clusterLevel) return;
+    // The driver stops with UPGRADE_REQUIRED at a level above its build's: a node that was a
+    // member when it was committed never meets one (tendLevel checks that).
+    if (level > n.level) {
+      this.trace(`${n.id} (level ${n.level}) meets cluster level ${level} at ${what}: upgrade required`);
+      return;
+    }
+    n.clusterLevel = level;
+    n.raft?.setClusterLevel(level);
+    this.stats.levelRaises++;
+  }
+
   leader(): string | null {
     let best: string | null = null;
     let bestTerm = -1;
