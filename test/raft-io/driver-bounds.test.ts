@@ -3,12 +3,12 @@
 // error OVERLOADED, which the admin API answers as 503 "overloaded" with Retry-After.
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, it } from "node:test";
 import { DriverError, RaftDriver } from "../../config/raft/driver.js";
 import { proposalError } from "../../proxy/app/errors.js";
+import { freePorts } from "../support/ports.js";
 import { SEED } from "../support/prng.js";
 import { KvStateMachine, kvCommand } from "../support/raft-io/kv-state-machine.js";
 import { waitFor } from "../support/wait.js";
@@ -20,12 +20,9 @@ after(async () => {
   fs.rmSync(root, { recursive: true, force: true });
 });
 
+/** A port below the ephemeral range (support/ports.ts says why a listen(0) port is not safe to reuse). */
 async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", () => r()));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
+  return (await freePorts(1))[0];
 }
 
 it("refuses proposals and reads past the bounds at once with OVERLOADED (admin: 503 + Retry-After)", async () => {

@@ -3,13 +3,13 @@
 // membership changes with a learner catching up by snapshot, leadership transfer, restart.
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, it } from "node:test";
 import { encodeMessages, newMessage } from "../../config/raft/core/index.js";
 import { DriverError, RaftDriver, type RaftDriverOptions } from "../../config/raft/driver.js";
 import { TcpTransport } from "../../config/raft/transport/index.js";
+import { freePorts } from "../support/ports.js";
 import { SEED } from "../support/prng.js";
 import { testDriverOptions } from "../support/raft-io/driver-options.js";
 import { KvStateMachine, kvCommand } from "../support/raft-io/kv-state-machine.js";
@@ -23,12 +23,9 @@ after(async () => {
   fs.rmSync(root, { recursive: true, force: true });
 });
 
+/** A port below the ephemeral range (support/ports.ts says why a listen(0) port is not safe to reuse). */
 async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", () => r()));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
+  return (await freePorts(1))[0];
 }
 
 interface Member {

@@ -15,6 +15,7 @@ import { encodeMessages, newMessage } from "../../config/raft/core/index.js";
 import { RefusalLog } from "../../config/raft/driver/refusal-log.js";
 import { RaftDriver } from "../../config/raft/driver.js";
 import { frames, newNonce, TcpTransport } from "../../config/raft/transport/index.js";
+import { freePorts } from "../support/ports.js";
 import { testDriverOptions } from "../support/raft-io/driver-options.js";
 import { waitFor } from "../support/wait.js";
 
@@ -26,12 +27,9 @@ after(async () => {
   fs.rmSync(root, { recursive: true, force: true });
 });
 
+/** A port below the ephemeral range (support/ports.ts says why a listen(0) port is not safe to reuse). */
 async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", () => r()));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
+  return (await freePorts(1))[0];
 }
 
 /** Sends `bytes` on a raw connection to `port` and resolves when the server closes it. */

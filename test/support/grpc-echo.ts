@@ -1,6 +1,6 @@
 // A generic gRPC service for proxy tests, with @grpc/grpc-js on both sides and Buffer
 // (de)serializers (no proto compiler): Unary echoes with the server id, ServerStream sends N
-// replies, ClientStream joins what it got, Bidi echoes each message, Slow answers after 3 s,
+// replies, ClientStream joins what it got, Bidi echoes each message, Slow answers after SLOW_MS,
 // Fail answers NOT_FOUND. Every reply carries trailing metadata `x-served-by`.
 
 import {
@@ -15,6 +15,13 @@ import {
 } from "@grpc/grpc-js";
 
 const ident = (b: Buffer): Buffer => b;
+
+/**
+ * When Slow answers: far past any deadline a test gives it, so "answered by the deadline" and
+ * "answered by the upstream" stay apart even when a loaded machine delays the deadline's answer
+ * by seconds (it was 3 s, against a 400 ms deadline and a 2.5 s bound).
+ */
+export const SLOW_MS = 10_000;
 
 function method(
   name: string,
@@ -115,7 +122,7 @@ export async function startGrpcEcho(id: string): Promise<GrpcEcho> {
     },
     Slow: (call: { metadata: Metadata; getDeadline(): Date | number }, cb: (e: null, v: Buffer) => void) => {
       seen(call);
-      setTimeout(() => cb(null, Buffer.from("late")), 3000).unref();
+      setTimeout(() => cb(null, Buffer.from("late")), SLOW_MS).unref();
     },
     Fail: (
       call: { metadata: Metadata; getDeadline(): Date | number },
