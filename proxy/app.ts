@@ -20,6 +20,7 @@ import { createAdminBackend } from "./app/admin-backend.js";
 import { ClusterActions } from "./app/cluster-actions.js";
 import { checkDataDir } from "./app/data-dir-check.js";
 import { lockDataDir } from "./app/data-dir-lock.js";
+import { engineEnvError } from "./app/engine-env.js";
 import { configError, errorText } from "./app/errors.js";
 import { FleetView } from "./app/fleet-view.js";
 import { joinCluster, waitCommitted } from "./app/join-cluster.js";
@@ -154,6 +155,8 @@ async function startOrCheck(
   } catch (err) {
     return configFailure("pools", `pools that can be built: ${errorText(err)}`, opts.configPath);
   }
+  const engineError = engineEnvError(env);
+  if (engineError !== null) return configFailure("SHARDGATE_ENGINE", engineError, opts.configPath);
   // Last of the checks: without a cluster section this creates the temporary data directory,
   // which only the node's stop removes.
   const resolved = resolveClusterSettings(

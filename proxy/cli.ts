@@ -22,6 +22,7 @@ const COMMANDS: Record<string, { module: string; summary: string }> = {
 function usage(): string {
   const lines = ["usage: shardgate <command> [options]", "", "commands:"];
   for (const [name, { summary }] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(10)} ${summary}`);
+  lines.push(`  ${"version".padEnd(10)} print the version (also --version)`);
   return lines.join("\n");
 }
 
@@ -30,6 +31,13 @@ async function main(argv: string[]): Promise<number> {
   if (name === undefined || name === "help" || name === "--help" || name === "-h") {
     console.log(usage());
     return name === undefined ? 2 : 0;
+  }
+  // What an operator asks first before an upgrade (and what a bug report needs); the same
+  // version as the shardgate_build_info gauge.
+  if (name === "--version" || name === "version") {
+    const { SHARDGATE_VERSION } = await import("./metrics/version.js");
+    console.log(`shardgate ${SHARDGATE_VERSION} (node ${process.versions.node})`);
+    return 0;
   }
   const entry = COMMANDS[name];
   if (entry === undefined) {

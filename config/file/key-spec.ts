@@ -3,6 +3,7 @@
 // `kind` and never splits strings.
 
 import { bad, ok, type Parsed } from "./parsed.js";
+import { closest } from "./suggest.js";
 
 export type KeySpec =
   /** Header name, lower-cased (Node lower-cases incoming header names). */
@@ -37,8 +38,14 @@ function build(kind: unknown, arg: unknown): Parsed<KeySpec> {
       const n = typeof arg === "string" && /^\d{1,4}$/.test(arg) ? Number(arg) : arg;
       return typeof n === "number" && Number.isInteger(n) && n >= 1 ? ok({ kind, index: n }) : bad(EXPECTED);
     }
-    default:
-      return bad(EXPECTED);
+    default: {
+      // A misspelt kind ("qeury:tenant", "heder:x-user-id") said only what was expected, unlike
+      // a misspelt config key; name the source it probably meant, with its argument.
+      const near = typeof kind === "string" ? closest(kind, KEY_KINDS) : undefined;
+      if (near === undefined) return bad(EXPECTED);
+      const meant = near === "ip" || arg === undefined ? near : `${near}:${String(arg)}`;
+      return bad(`${EXPECTED} (did you mean "${meant}"?)`);
+    }
   }
 }
 

@@ -9,6 +9,8 @@ export interface CallResult {
   status: number;
   body: unknown;
   text: string;
+  /** The answer carries x-request-id: it went through a shardgate proxy port. */
+  proxied?: boolean;
 }
 
 /**
@@ -63,16 +65,48 @@ export class AdminClient {
         `${this.base} is not a shardgate admin API: ${method} ${path} answered ${res.status} (${type}) without a JSON object; check --admin`,
       );
     }
-    return { status: res.status, body, text };
+    // shardgate's proxy port (--admin http://127.0.0.1:8080 for :9901) answers an admin path
+    // with its own coded error, which ctl printed as the admin API refusing the action
+    // ("refused (upstream_connect_failed)"). Its error answers carry the request id in the
+    // header and the body; the admin API's never do.
+    const requestId = res.headers.get("x-request-id");
+    if (
+      res.status >= 300 &&
+      requestId !== null &&
+      (body as { requestId?: unknown } | null)?.requestId === requestId
+    )
+      throw new CtlError(
+        "not_admin_api",
+        `${this.base} is not a shardgate admin API: ${method} ${path} answered ${res.status} (${refusalCode({ status: res.status, body, text })})${PROXY_PORT}`,
+      );
+    return { status: res.status, body, text, proxied: requestId !== null };
   }
 
-  /** Like call(), but a non-2xx answer throws a CtlError that says what went wrong. */
-  async ok(method: "GET" | "POST", path: string, json?: unknown): Promise<unknown> {
+  /**
+   * Like call(), but a non-2xx answer throws a CtlError that says what went wrong, and a 2xx
+   * must hold `keys`, the fields the command reads: any JSON object was taken, so through the
+   * proxy port an upstream's JSON made `drain` print "not draining (ring version undefined)"
+   * and exit 0, and `status`, `route`, `reload` die of a TypeError.
+   */
+  async ok(method: "GET" | "POST", path: string, keys: readonly string[], json?: unknown): Promise<unknown> {
     const r = await this.call(method, path, json);
-    if (r.status >= 200 && r.status < 300) return r.body;
+    if (r.status >= 200 && r.status < 300) return this.shaped(method, path, r, keys);
     throw new CtlError(refusalCode(r), refusal(r, this.token !== ""));
   }
+
+  /** `r.body` when it is an object holding every one of `keys`, else a not_admin_api CtlError. */
+  shaped(method: string, path: string, r: CallResult, keys: readonly string[]): unknown {
+    const missing = keys.filter((k) => !Object.hasOwn(r.body as object, k));
+    if (missing.length === 0) return r.body;
+    throw new CtlError(
+      "not_admin_api",
+      `${this.base} is not a shardgate admin API: ${method} ${path} answered ${r.status} without ${missing.map((k) => `"${k}"`).join(", ")}${r.proxied ? PROXY_PORT : "; check --admin"}`,
+    );
+  }
 }
+
+const PROXY_PORT =
+  "; it answers as a shardgate proxy port does (x-request-id): the admin API listens on listen.admin (default 127.0.0.1:9901), check --admin";
 
 /** The code of a refused admin call: the API's `error`, else `unauthorized` / `http_NNN`. */
 export function refusalCode(r: CallResult): string {

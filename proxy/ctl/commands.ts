@@ -25,6 +25,9 @@ export interface CtlContext {
 type Command = (ctx: CtlContext, args: string[]) => Promise<CtlOutput>;
 
 const seg = encodeURIComponent;
+/** The fields of an admin answer each command reads (AdminClient.ok checks they are there). */
+const STATE = ["pools"];
+const MEMBERSHIP = ["action", "id", "index", "voters", "learners"];
 
 function need(cmd: string, args: string[], n: number, names: string): void {
   if (args.length !== n)
@@ -46,9 +49,16 @@ async function status(ctx: CtlContext, args: string[]): Promise<CtlOutput> {
   const read = await Promise.all(
     ctx.clients.map(async (c) => {
       try {
-        const state = (await c.ok("GET", "/admin/state")) as AdminStateView;
-        const peers = (await c.call("GET", "/admin/cluster/peers")).body as PeersView | { error: string };
-        return { admin: c.base, state, peers: "error" in peers ? null : peers };
+        const state = (await c.ok("GET", "/admin/state", STATE)) as AdminStateView;
+        const peers = (await c.call("GET", "/admin/cluster/peers")).body as
+          | PeersView
+          | { error: string }
+          | string;
+        return {
+          admin: c.base,
+          state,
+          peers: typeof peers !== "object" || peers === null || "error" in peers ? null : peers,
+        };
       } catch (err) {
         return { admin: c.base, error: errorText(err), code: codeOf(err) };
       }
@@ -142,7 +152,7 @@ async function status(ctx: CtlContext, args: string[]): Promise<CtlOutput> {
 async function members(ctx: CtlContext, args: string[]): Promise<CtlOutput> {
   need("members", args, 1, "POOL");
   const c = ctx.clients[0];
-  const state = (await c.ok("GET", "/admin/state")) as AdminStateView;
+  const state = (await c.ok("GET", "/admin/state", STATE)) as AdminStateView;
   const pool = Object.hasOwn(state.pools, args[0]) ? state.pools[args[0]] : undefined;
   if (pool === undefined)
     throw new CtlError(
@@ -189,7 +199,12 @@ async function members(ctx: CtlContext, args: string[]): Promise<CtlOutput> {
 
 async function route(ctx: CtlContext, args: string[]): Promise<CtlOutput> {
   need("route", args, 2, "POOL KEY");
-  const r = (await ctx.clients[0].ok("GET", `/admin/route?pool=${seg(args[0])}&key=${seg(args[1])}`)) as {
+  const r = (await ctx.clients[0].ok("GET", `/admin/route?pool=${seg(args[0])}&key=${seg(args[1])}`, [
+    "member",
+    "keyHash",
+    "skipped",
+    "ringVersion",
+  ])) as {
     member: string | null;
     owner: string | null;
     keyHash: number;
@@ -216,6 +231,7 @@ function drainCmd(draining: boolean): Command {
     const r = (await ctx.clients[0].ok(
       "POST",
       `/admin/pools/${seg(args[0])}/members/${seg(args[1])}/${name}`,
+      ["draining", "ringVersion"],
     )) as {
       draining: boolean;
       ringVersion: number;
@@ -231,9 +247,14 @@ async function breaker(ctx: CtlContext, args: string[]): Promise<CtlOutput> {
   need("breaker", args, 3, "POOL MEMBER open|close|auto");
   const mode = { open: "open", close: "closed", closed: "closed", auto: "auto" }[args[2]];
   if (mode === undefined) throw new UsageError(`breaker mode must be open, close or auto, got "${args[2]}"`);
-  const r = (await ctx.clients[0].ok("POST", `/admin/pools/${seg(args[0])}/members/${seg(args[1])}/breaker`, {
-    state: mode,
-  })) as { breaker: string; override: string; ringVersion: number };
+  const r = (await ctx.clients[0].ok(
+    "POST",
+    `/admin/pools/${seg(args[0])}/members/${seg(args[1])}/breaker`,
+    ["breaker", "override", "ringVersion"],
+    {
+      state: mode,
+    },
+  )) as { breaker: string; override: string; ringVersion: number };
   return {
     json: r,
     text: `${args[0]}/${args[1]}: breaker ${r.breaker} (override ${r.override}, committed, ring version ${r.ringVersion})`,
@@ -243,7 +264,9 @@ async function breaker(ctx: CtlContext, args: string[]): Promise<CtlOutput> {
 async function leader(ctx: CtlContext, args: string[]): Promise<CtlOutput> {
   if (args[0] !== "transfer") throw new UsageError("usage: leader transfer ID");
   need("leader transfer", args.slice(1), 1, "ID");
-  const r = (await ctx.clients[0].ok("POST", "/admin/cluster/transfer", { id: args[1] })) as {
+  const r = (await ctx.clients[0].ok("POST", "/admin/cluster/transfer", ["leader", "term"], {
+    id: args[1],
+  })) as {
     leader: string;
     term: number;
   };
@@ -255,7 +278,7 @@ async function peers(ctx: CtlContext, args: string[]): Promise<CtlOutput> {
   const c = ctx.clients[0];
   if (sub === "list" || sub === undefined) {
     need("peers list", rest, 0, "");
-    const p = (await c.ok("GET", "/admin/cluster/peers")) as PeersView;
+    const p = (await c.ok("GET", "/admin/cluster/peers", ["id", "peers"])) as PeersView;
     return {
       json: p,
       text: [
@@ -271,7 +294,7 @@ async function peers(ctx: CtlContext, args: string[]): Promise<CtlOutput> {
     `${r.action} ${r.id}: committed at index ${r.index}; voters ${r.voters.join(", ")}; learners ${r.learners.join(", ") || "none"}`;
   if (sub === "add-learner") {
     need("peers add-learner", rest, 2, "ID HOST:PORT");
-    const r = (await c.ok("POST", "/admin/cluster/add-learner", {
+    const r = (await c.ok("POST", "/admin/cluster/add-learner", MEMBERSHIP, {
       id: rest[0],
       address: rest[1],
     })) as Parameters<typeof describe>[0];
@@ -279,7 +302,7 @@ async function peers(ctx: CtlContext, args: string[]): Promise<CtlOutput> {
   }
   if (sub === "promote" || sub === "remove") {
     need(`peers ${sub}`, rest, 1, "ID");
-    const r = (await c.ok("POST", `/admin/cluster/${sub}`, { id: rest[0] })) as Parameters<
+    const r = (await c.ok("POST", `/admin/cluster/${sub}`, MEMBERSHIP, { id: rest[0] })) as Parameters<
       typeof describe
     >[0];
     return { json: r, text: describe(r) };
@@ -289,7 +312,7 @@ async function peers(ctx: CtlContext, args: string[]): Promise<CtlOutput> {
 
 async function reload(ctx: CtlContext, args: string[]): Promise<CtlOutput> {
   need("reload", args, 0, "");
-  const r = (await ctx.clients[0].ok("POST", "/admin/reload")) as {
+  const r = (await ctx.clients[0].ok("POST", "/admin/reload", ["ringVersion", "restartRequired"])) as {
     ringVersion: number;
     restartRequired: string[];
   };
@@ -301,7 +324,7 @@ async function reload(ctx: CtlContext, args: string[]): Promise<CtlOutput> {
 async function snapshot(ctx: CtlContext, args: string[]): Promise<CtlOutput> {
   if (args[0] !== "save") throw new UsageError("usage: snapshot save FILE");
   need("snapshot save", args.slice(1), 1, "FILE");
-  const s = (await ctx.clients[0].ok("GET", "/admin/snapshot")) as {
+  const s = (await ctx.clients[0].ok("GET", "/admin/snapshot", ["node", "state"])) as {
     node: string;
     state: { appliedIndex: number; ringVersion: number };
   };
@@ -324,12 +347,19 @@ async function snapshot(ctx: CtlContext, args: string[]): Promise<CtlOutput> {
   };
 }
 
-async function raw(ctx: CtlContext, path: string, args: string[], name: string): Promise<CtlOutput> {
+async function raw(
+  ctx: CtlContext,
+  path: string,
+  args: string[],
+  name: string,
+  keys: readonly string[],
+): Promise<CtlOutput> {
   need(name, args, 0, "");
   const r = await ctx.clients[0].call("GET", path);
   if (name === "ready" && r.status === 503) throw new CtlError("not_ready", `not ready: ${r.text.trim()}`);
   if (r.status >= 300) throw new CtlError(`http_${r.status}`, `refused (http_${r.status}): ${r.text.trim()}`);
-  return { json: r.body, text: JSON.stringify(r.body, null, 2) };
+  const body = ctx.clients[0].shaped("GET", path, r, keys);
+  return { json: body, text: JSON.stringify(body, null, 2) };
 }
 
 export const COMMANDS: Record<string, { run: Command; usage: string; mutates: boolean }> = {
@@ -380,12 +410,12 @@ export const COMMANDS: Record<string, { run: Command; usage: string; mutates: bo
     mutates: false,
   },
   state: {
-    run: (ctx, a) => raw(ctx, "/admin/state", a, "state"),
+    run: (ctx, a) => raw(ctx, "/admin/state", a, "state", STATE),
     usage: "state                          the raw /admin/state JSON",
     mutates: false,
   },
   ready: {
-    run: (ctx, a) => raw(ctx, "/readyz", a, "ready"),
+    run: (ctx, a) => raw(ctx, "/readyz", a, "ready", ["ready"]),
     usage: "ready                          readiness (exit 1 when not ready)",
     mutates: false,
   },

@@ -39,13 +39,13 @@ test("ctl errors carry the admin API's code, not just its words", async (t) => {
     assert.ok(err instanceof CtlError, String(err));
     return [err.code, err.name];
   };
-  assert.deepEqual(await codeOf(c.ok("POST", "/coded")), ["breaker_disabled", "CtlError"]);
-  assert.deepEqual(await codeOf(c.ok("GET", "/token")), ["unauthorized", "CtlError"]);
-  assert.deepEqual(await codeOf(c.ok("GET", "/other")), ["http_502", "CtlError"]);
+  assert.deepEqual(await codeOf(c.ok("POST", "/coded", [])), ["breaker_disabled", "CtlError"]);
+  assert.deepEqual(await codeOf(c.ok("GET", "/token", [])), ["unauthorized", "CtlError"]);
+  assert.deepEqual(await codeOf(c.ok("GET", "/other", [])), ["http_502", "CtlError"]);
   const members = COMMANDS.members;
   assert.ok(members, "the members command exists");
   assert.deepEqual(await codeOf(members.run({ clients: [c] }, ["nope"])), ["unknown_pool", "CtlError"]);
   const [closed] = await freePorts(1);
   const gone = new AdminClient(`http://127.0.0.1:${closed}`, "");
-  assert.deepEqual(await codeOf(gone.ok("GET", "/admin/state")), ["unreachable", "CtlError"]);
+  assert.deepEqual(await codeOf(gone.ok("GET", "/admin/state", [])), ["unreachable", "CtlError"]);
 });

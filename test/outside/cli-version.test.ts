@@ -1,0 +1,24 @@
+// `shardgate --version` (and `shardgate version`), the first thing an operator types before an
+// upgrade or in a bug report, answered 'unknown command "--version"' with exit 2. It now
+// prints the package's version and Node's, exit 0: the version the shardgate_build_info gauge
+// carries. Real `shardgate` processes.
+
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { test } from "node:test";
+import { runShardgate } from "../support/ctl-runner.js";
+
+const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as {
+  version: string;
+};
+
+test("shardgate --version and shardgate version print the version, exit 0", async () => {
+  for (const arg of ["--version", "version"]) {
+    const r = await runShardgate([arg]);
+    assert.equal(r.code, 0, `${arg}: ${r.stderr}`);
+    assert.equal(r.stdout, `shardgate ${pkg.version} (node ${process.versions.node})\n`, arg);
+    assert.equal(r.stderr, "", arg);
+  }
+  const help = await runShardgate(["--help"]);
+  assert.match(help.stdout, /^ {2}version +print the version \(also --version\)$/m);
+});
