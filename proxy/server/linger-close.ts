@@ -75,7 +75,7 @@ export function lingerIfUnread(req: IncomingMessage): void {
 /** Node's server calls this after the last answer on a connection (res._last). */
 function lingeringDestroySoon(this: Closing): void {
   const req = this[kRequest];
-  if (req !== undefined && !req.complete && !req.destroyed && !this.destroyed) lingerAfterAnswer(this, req);
+  if (req !== undefined && !req.complete && !this.destroyed) lingerAfterAnswer(this, req);
   else baseDestroySoon.call(this);
 }
 

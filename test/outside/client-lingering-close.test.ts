@@ -10,15 +10,21 @@
 // what still arrives for a bounded time, then close.
 
 import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { connect as tlsConnect } from "node:tls";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
 import { type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
+import { issueCert, makeCa } from "../support/test-ca.js";
 import { scaled } from "../support/wait.js";
 
 const SEED = testSeed(2026_1206);
 const ROUNDS = 12;
-const ENGINES = ["undici", "http-proxy"] as const;
+/** Both engines on plain ports, and a TLS listener (the client's socket is a TLSSocket there). */
+const ENGINES = ["undici", "http-proxy", "https-listener"] as const;
 
 /** Answers on the request head (status from the path, /413/ or /200/) and closes without reading the body. */
 function earlyAnswerer(s: Socket): void {
@@ -35,15 +41,22 @@ function earlyAnswerer(s: Socket): void {
 }
 
 let upstream: Server;
+let dir = "";
+let ca: Buffer;
 const running = new Map<string, RunningShardgate>();
 
 before(async () => {
   upstream = createServer(earlyAnswerer);
   await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
   const port = (upstream.address() as { port: number }).port;
+  dir = mkdtempSync(join(tmpdir(), "sg-linger-"));
+  makeCa(dir);
+  issueCert(dir, "listener", "127.0.0.1", "IP:127.0.0.1");
+  ca = readFileSync(join(dir, "ca.pem"));
+  const tls = `, tls: { cert: ${join(dir, "listener.pem")}, key: ${join(dir, "listener.key")} }`;
   for (const engine of ENGINES) {
     const sg = await startShardgate(
-      `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
+      `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0${engine === "https-listener" ? tls : ""} }
 pools:
   users:
     members: [{ id: m1, address: "127.0.0.1:${port}" }]
@@ -54,7 +67,7 @@ routes:
     key: [header:x-user-id]
     onMissingKey: reject
 `,
-      { env: { SHARDGATE_ENGINE: engine } },
+      { env: { SHARDGATE_ENGINE: engine === "https-listener" ? "undici" : engine } },
     );
     running.set(engine, sg);
   }
@@ -63,6 +76,7 @@ routes:
 after(async () => {
   await stopAll();
   await new Promise<void>((r) => upstream.close(() => r()));
+  rmSync(dir, { recursive: true, force: true });
 });
 
 /**
@@ -71,11 +85,14 @@ after(async () => {
  */
 function uploadThenRead(
   port: number,
+  tls: boolean,
   head: string,
   size: number,
 ): Promise<{ reply: string; writeError: string }> {
   return new Promise((resolve) => {
-    const s = connect({ port, host: "127.0.0.1" });
+    const s: Socket = tls
+      ? tlsConnect({ port, host: "127.0.0.1", ca })
+      : connect({ port, host: "127.0.0.1" });
     s.pause();
     let reply = "";
     let writeError = "";
@@ -130,7 +147,7 @@ for (const engine of ENGINES) {
       const path = kind === "own400" ? `/x/${engine}${i}` : `/${kind}/${engine}${i}`;
       const key = kind === "own400" ? "" : "x-user-id: k\r\n";
       const head = `POST ${path} HTTP/1.1\r\nHost: a\r\n${key}${close}content-length: ${size}\r\n\r\n`;
-      const r = await uploadThenRead(port, head, size);
+      const r = await uploadThenRead(port, engine === "https-listener", head, size);
       const want = kind === "own400" ? "HTTP/1.1 400 " : `HTTP/1.1 ${kind} `;
       if (!r.reply.startsWith(want))
         lost.push(
