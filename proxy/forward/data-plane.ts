@@ -1163,11 +1163,14 @@ function onWsUpstreamResponse(this: ClientRequest, res: IncomingMessage): void {
  * The HTTP/1 client connection's fate for the Connection response header. "close" when the client
  * asked for it (RFC 9112 9.6: the server closes after the response) or Node will not keep the
  * socket (res.shouldKeepAlive, from the request's Connection header and the server's state), and
- * for HTTP/1.0; else "keep-alive". A "keep-alive" header written here makes Node keep the socket
- * open whatever the client asked: a client's `Connection: close` then waited for keepAliveTimeout.
+ * for HTTP/1.0, and when the request's body is not all in; else "keep-alive". A "keep-alive"
+ * header written here makes Node keep the socket open whatever the client asked: a client's
+ * `Connection: close` then waited for keepAliveTimeout.
  */
 function clientConnection(req: IncomingMessage, res: ServerResponse): "close" | "keep-alive" {
-  return req.httpVersion === "1.0" || !res.shouldKeepAlive ? "close" : "keep-alive";
+  // A body still arriving when the upstream answers (an early 413/401/200) is not read to the
+  // end on a kept connection: closed after the answer, lingering (proxy/server/linger-close.ts).
+  return req.httpVersion === "1.0" || !res.shouldKeepAlive || !req.complete ? "close" : "keep-alive";
 }
 
 /** Creates the data plane; see proxy/forward/types.ts for the contract. */

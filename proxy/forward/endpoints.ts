@@ -95,6 +95,16 @@ const baseAddRequest = (
 /** The same for members behind TLS (pools.P.tls). */
 export class CapturingHttpsAgent extends HttpsAgent {
   last: ClientRequest | null = null;
+
+  /** A TLSSocket (a net.Socket), held the same way: TLS members go through this agent on both engines. */
+  override createConnection(
+    options: ClientRequestArgs,
+    callback?: (err: Error | null, stream: Duplex) => void,
+  ): Duplex | null | undefined {
+    const socket = super.createConnection(options, callback);
+    return socket instanceof NetSocket ? readBeforeWriteError(socket) : socket;
+  }
+
   take(): ClientRequest | null {
     const r = this.last;
     this.last = null;

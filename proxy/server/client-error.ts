@@ -10,6 +10,7 @@
 import type { Duplex } from "node:stream";
 import { type ErrorCode, rawErrorResponse } from "../errors.js";
 import { newRequestId } from "../forward/request-id.js";
+import { lingerAfterAnswer } from "./linger-close.js";
 
 /** nginx's limit for a request line (large_client_header_buffers 8k): longer gets 414, not 431. */
 export const MAX_REQUEST_LINE = 8192;
@@ -105,18 +106,12 @@ export function answerClientError(
   }
   socket.end(rawErrorResponse(code, newRequestId()));
   // Keep draining what the client still sends: closing with unread input makes the kernel
-  // send a RST, and the client may then drop our answer before reading it.
+  // send a RST, and the client may then drop our answer before reading it (linger-close.ts).
   socket.on("data", noop);
-  socket.resume();
-  // end() flushes then closes; do not wait on a client that stops reading.
-  setTimeout(destroyLater, 1000, socket).unref();
+  lingerAfterAnswer(socket);
 }
 
 /** The response attached to a socket, with the request it answers. */
 type InFlight = { headersSent?: boolean; req?: { complete?: boolean } };
-
-function destroyLater(socket: Duplex): void {
-  if (!socket.destroyed) socket.destroy();
-}
 
 function noop(): void {}

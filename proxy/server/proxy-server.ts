@@ -17,6 +17,7 @@ import { answerClientError } from "./client-error.js";
 import { type ConnectionCap, capConnections } from "./connection-cap.js";
 import { attachHttp2 } from "./h2-listener.js";
 import { trackLatestResponse } from "./half-close-answer.js";
+import { isLingering, lingerIfUnread } from "./linger-close.js";
 import { acceptProxyProtocol } from "./proxy-protocol-accept.js";
 import { ALLOWED_METHODS, answerMethodNotAllowed, isRefusedMethod } from "./refused-method.js";
 import { behindClosingRequest, markRefused, requestFramingError, wasRefused } from "./request-framing.js";
@@ -79,6 +80,8 @@ export function createProxyServer(init: ProxyServerInit): Server {
   });
   server.on("close", () => sendTimeouts.close());
   server.on("request", (req, res) => {
+    // Closing after an answer sent before the body was read lingers (linger-close.ts).
+    lingerIfUnread(req);
     // A request Node parsed from the bytes pipelined behind a refused one: never served.
     if (wasRefused(req.socket)) {
       req.socket.end();
@@ -122,6 +125,11 @@ export function createProxyServer(init: ProxyServerInit): Server {
     dataPlane.handleUpgrade(req, socket, head);
   });
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
+    // The rest of a body after the last answer (a FIN or a timeout inside it): nothing is owed.
+    if (isLingering(socket)) {
+      socket.destroy();
+      return;
+    }
     // Bytes after a request that closes the connection (its `Connection: close`, or HTTP/1.0
     // without keep-alive): never a request (RFC 9112 section 9.6), but the requests before
     // them are owed their answers, and Node closes after the last. Answering this error cut
@@ -154,8 +162,9 @@ export function createProxyServer(init: ProxyServerInit): Server {
     socket.end(rawErrorResponse("method_not_allowed", newRequestId(), ALLOW));
   });
   // An Expect other than 100-continue: JSON 417 rather than Node's own empty answer.
-  server.on("checkExpectation", (_req: IncomingMessage, res: ServerResponse) => {
+  server.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => {
     init.onClientError?.("expectation_failed");
+    lingerIfUnread(req);
     answerAndClose(res, 417, "expectation_failed");
   });
   if (init.tls !== undefined) {
