@@ -1,10 +1,11 @@
-// Hostname lookups for upstream connections that neither starve libuv's thread pool nor
-// hold the process's exit. Node's dns.lookup is getaddrinfo on that pool (4 threads unless
-// UV_THREADPOOL_SIZE says more), which also runs every async fs call: the Raft log's appends
-// and fsyncs, snapshot writes, config reads on SIGHUP. With a DNS server that never answers,
-// each new connection to a hostname member parked a thread for the resolver's whole timeout
-// (150 s with `timeout:30 attempts:5`); four of them stopped the disk, and a process exit
-// joins those threads, so SIGTERM waited for them too (test/outside/dns-hangs.test.ts).
+// Hostname lookups for upstream connections that neither queue every other lookup behind a
+// hung one nor hold the process's exit. Node's dns.lookup is getaddrinfo on libuv's thread
+// pool, and libuv runs at most half the pool's threads ((4 + 1) / 2 = 2) on such "slow" work,
+// so file I/O keeps its threads, but every other lookup of the process waits for those 2.
+// With a DNS server that never answers, each new connection to a hostname member queued one
+// more getaddrinfo that held a thread for the resolver's whole timeout (150 s with
+// `timeout:30 attempts:5`): a member named `localhost` then failed its connects, and a process
+// exit joins those threads, so SIGTERM never ended the process (test/outside/dns-hangs.test.ts).
 //
 // So, as a drop-in `lookup` for net.connect (undici's connector, http agents, http2):
 // - IP literals never come here (net.connect skips lookup for them; answered at once if they
@@ -14,7 +15,9 @@
 //   tries. An answer is kept for its TTL, at least 1 s, at most 30 s;
 // - a name DNS says does not exist (NXDOMAIN, no data, SERVFAIL, REFUSED) is asked once of
 //   getaddrinfo, which applies the resolv.conf `search` list (Kubernetes' short names) and
-//   nsswitch: at most `maxConcurrent` such calls at a time, process-wide (half the pool);
+//   nsswitch: at most `maxConcurrent` such calls at a time, process-wide (1 with the default
+//   pool: half of libuv's slow-work slots, the other left to the lookups of the Redis, Consul,
+//   OTLP and Kubernetes clients);
 // - failures are kept `negativeTtlMs`, so a dead name costs one question per interval, not
 //   one per connection attempt; lookups of one name share one question;
 // - every caller gets an answer within `timeoutMs`: `EDNS_TIMEOUT` otherwise.
@@ -78,11 +81,11 @@ interface Waiter {
   done: boolean;
 }
 
-/** The default bound: half of libuv's pool, at least one. */
+/** The default bound: half of libuv's slow-work slots (half its pool, rounded up), at least one. */
 export function defaultMaxConcurrent(env: NodeJS.ProcessEnv = process.env): number {
   const size = Number(env.UV_THREADPOOL_SIZE);
   const pool = Number.isInteger(size) && size > 0 ? Math.min(size, 1024) : 4;
-  return Math.max(1, Math.floor(pool / 2));
+  return Math.max(1, Math.floor(Math.floor((pool + 1) / 2) / 2));
 }
 
 export const DEFAULT_LOOKUP_SETTINGS: LookupSettings = Object.freeze({

@@ -1,15 +1,15 @@
 // Tried from the outside: a pool member named by hostname whose DNS hangs or fails. Node's
-// dns.lookup is getaddrinfo on libuv's 4-thread pool, which also runs every async fs call.
-// Found: with a resolver that never answers, each new connection to the hostname member parked
-// a thread for the resolver's whole timeout (150 s here); four of them starved the pool, so a
-// member named `localhost` could not be resolved either (502), and SIGTERM never ended the
-// process: "shutdown complete" was logged, then the exit joined the hung threads (the stop
-// bound of drain + 5 s did not hold). IP members, Raft writes (synchronous) and SIGHUP reloads
-// (read on the event loop) were not affected. With NXDOMAIN every connect attempt asked the
-// resolver again, answered `upstream_connect_failed`. Now lookups go through
-// proxy/net/bounded-lookup.ts: /etc/hosts, then c-ares (no thread), getaddrinfo only for
-// names DNS does not know (at most 2 at a time), a 5 s bound, answers kept for their TTL
-// (1-30 s), failures 2 s; a failed lookup answers `upstream_dns`.
+// dns.lookup is getaddrinfo on libuv's 4-thread pool (also async fs's).
+// Found: with a resolver that never answers, each new connection to the hostname member queued
+// a getaddrinfo that held a thread for the resolver's whole timeout (150 s here); libuv runs at
+// most 2 of them at once, so a member named `localhost` could not be resolved either (502), and
+// SIGTERM never ended the process: "shutdown complete" was logged, then the exit joined the
+// hung threads (the stop bound of drain + 5 s did not hold). IP members, Raft writes
+// (synchronous) and SIGHUP reloads (read on the event loop) were not affected. With NXDOMAIN
+// every connect attempt asked the resolver again, answered `upstream_connect_failed`. Now
+// lookups go through proxy/net/bounded-lookup.ts: /etc/hosts, then c-ares (no thread),
+// getaddrinfo only for names DNS does not know (one at a time), a 5 s bound, answers kept for
+// their TTL (1-30 s), failures 2 s; a failed lookup answers `upstream_dns`.
 // A real shardgate process in a mount namespace of its own (unshare -m) whose resolv.conf
 // names a DNS double on 127.x.y.z:53 (test/support/dns-double.ts); loopback only.
 

@@ -25,6 +25,8 @@ export function mountNamespaceUnavailable(): string | null {
 
 export class DnsDouble {
   mode: DnsMode = "silent";
+  /** A mode per query name, over `mode` when it returns one. */
+  rule: ((name: string) => DnsMode | undefined) | null = null;
   answerIp = "127.0.0.1";
   /** Query names seen, in order (one per datagram). */
   readonly queries: string[] = [];
@@ -56,9 +58,13 @@ export class DnsDouble {
     throw new Error(`no loopback address with a free UDP port 53: ${String(last)}`);
   }
 
-  /** A resolv.conf naming this server, written to `path`: one try, `timeoutS` seconds each (glibc caps it at 30). */
-  writeResolvConf(path: string, timeoutS: number, attempts = 1): void {
-    writeFileSync(path, `nameserver ${this.address}\noptions timeout:${timeoutS} attempts:${attempts}\n`);
+  /** A resolv.conf naming this server, written to `path`: `timeoutS` seconds a try (glibc caps it at 30), a `search` list if given. */
+  writeResolvConf(path: string, timeoutS: number, attempts = 1, search?: string): void {
+    const searchLine = search === undefined ? "" : `search ${search}\n`;
+    writeFileSync(
+      path,
+      `nameserver ${this.address}\n${searchLine}options timeout:${timeoutS} attempts:${attempts}\n`,
+    );
   }
 
   /** Resolves once `pred` holds over the queries seen (checked on each query); rejects after `ms`. */
@@ -92,9 +98,10 @@ export class DnsDouble {
     const waiters = this.waiters;
     this.waiters = [];
     for (const w of waiters) w();
-    if (this.mode === "silent") return;
-    const rcode = this.mode === "nxdomain" ? 3 : this.mode === "servfail" ? 2 : 0;
-    const answer = this.mode === "answer" && q.type === 1;
+    const mode = this.rule?.(q.name) ?? this.mode;
+    if (mode === "silent") return;
+    const rcode = mode === "nxdomain" ? 3 : mode === "servfail" ? 2 : 0;
+    const answer = mode === "answer" && q.type === 1;
     const head = Buffer.alloc(12);
     msg.copy(head, 0, 0, 2); // id
     head.writeUInt16BE(0x8180 | rcode, 2); // response, RD, RA
@@ -137,20 +144,15 @@ function parseQuestion(msg: Buffer): { name: string; type: number; end: number }
  */
 export function spawnWithResolvConf(resolvConf: string, args: readonly string[]): ChildProcess {
   const argv = shardgateArgv(args);
+  return spawnInNamespace(resolvConf, argv.command, argv.args);
+}
+
+/** Spawns `command args` in a mount namespace whose /etc/resolv.conf is `resolvConf`. Reaped with the test file. */
+export function spawnInNamespace(resolvConf: string, command: string, args: readonly string[]): ChildProcess {
+  const script = 'mount --bind "$0" /etc/resolv.conf && exec "$@"';
   return reapOnExit(
-    spawn(
-      "unshare",
-      [
-        "-m",
-        "--",
-        "sh",
-        "-c",
-        'mount --bind "$0" /etc/resolv.conf && exec "$@"',
-        resolvConf,
-        argv.command,
-        ...argv.args,
-      ],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    ),
+    spawn("unshare", ["-m", "--", "sh", "-c", script, resolvConf, command, ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+    }),
   );
 }
