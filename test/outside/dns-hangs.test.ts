@@ -73,12 +73,12 @@ interface Child {
   exited: Promise<number | null>;
 }
 
-async function start(name: string, port: number): Promise<Child> {
+async function start(name: string, port: number, yaml = config(port)): Promise<Child> {
   const resolv = join(dir, `${name}.resolv.conf`);
   // One try of 30 s (glibc's cap), 5 times: a hung getaddrinfo holds its thread 150 s.
   dns?.writeResolvConf(resolv, 30, 5);
   const file = join(dir, `${name}.yaml`);
-  writeFileSync(file, config(port));
+  writeFileSync(file, yaml);
   const proc = spawnWithResolvConf(resolv, ["start", "--config", file, "--data-dir", join(dir, name)]);
   children.add(proc);
   const lines: Array<Record<string, unknown>> = [];
@@ -243,4 +243,42 @@ test("NXDOMAIN: upstream_dns at once, the resolver asked once per interval, serv
   );
   sg.proc.kill("SIGTERM");
   assert.equal(await sg.exited, 0, sg.output());
+});
+
+test("Redis named by a hostname whose DNS never answers: reconnects hold no thread, SIGTERM exits 0", {
+  skip: skip ?? false,
+  timeout: 180_000,
+}, async () => {
+  dns = dns ?? (await DnsDouble.start(random));
+  dns.mode = "silent";
+  if (upstreams.length === 0) upstreams.push(...(await startUpstreams(1)));
+  const port = upstreams[0].port;
+  const redisName = "redis.dns-hangs.test";
+  const yaml = `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
+pools:
+  ip:
+    members:
+      - { id: i1, address: "127.0.0.1:${port}" }
+routes:
+  - { pool: ip, key: [header:x-k], rateLimit: { limit: 1000, window: 1s, store: redis, onStoreError: open } }
+redis: { url: "redis://${redisName}:6379" }
+`;
+  const sg = await start("redis", port, yaml);
+  // ioredis reconnects while Redis is away, each time with a lookup: wait for a failed one.
+  await eventually(
+    "a redis connect failure",
+    () => sg.lines.find((l) => typeof l.msg === "string" && l.msg.startsWith("redis unavailable")),
+    60_000,
+    100,
+  ).catch((err: unknown) => assert.fail(`${String(err)}\n${sg.output()}`));
+  assert.ok(dns.queries.includes(redisName), `the Redis name was never asked\n${sg.output()}`);
+  const r = await get(`${sg.http}/x`, "k", 10_000);
+  assert.equal(r.status, 200, sg.output());
+  // The old code: "shutdown complete", then no exit (the exit joined the hung getaddrinfo threads).
+  sg.proc.kill("SIGTERM");
+  const code = await Promise.race([
+    sg.exited,
+    new Promise<string>((r) => setTimeout(() => r("no exit"), scaled(40_000)).unref()),
+  ]);
+  assert.equal(code, 0, `SIGTERM with the Redis name's DNS hung\n${sg.output()}`);
 });
