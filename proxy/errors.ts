@@ -57,6 +57,11 @@ export const ERRORS = Object.freeze({
   headers_too_large: def("headers_too_large", 431, "the request headers are too large"),
   upstream_error: def("upstream_error", 502, "the upstream member failed to answer"),
   upstream_connect_failed: def("upstream_connect_failed", 502, "could not connect to an upstream member"),
+  upstream_dns: def(
+    "upstream_dns",
+    502,
+    "the upstream member's hostname did not resolve (no such name, a failing or silent resolver)",
+  ),
   upstream_reset: def("upstream_reset", 502, "the upstream member closed the connection before answering"),
   upstream_bad_response: def(
     "upstream_bad_response",

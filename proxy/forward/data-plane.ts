@@ -79,7 +79,18 @@ const CONNECT_CODES = new Set([
   "EAI_AGAIN",
   "EADDRNOTAVAIL",
   "ECONNECT_TIMEOUT",
+  "EAI_NONAME",
+  "EAI_FAIL",
+  "EDNS_TIMEOUT",
 ]);
+
+/** A member's hostname did not resolve (proxy/net/bounded-lookup.ts): answered `upstream_dns`. */
+const DNS_CODES = new Set(["ENOTFOUND", "EAI_AGAIN", "EAI_NONAME", "EAI_FAIL", "EDNS_TIMEOUT"]);
+
+function isDnsFailure(err: Error | undefined): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code !== undefined && DNS_CODES.has(code);
+}
 
 class UpstreamTimeoutError extends Error {
   constructor(
@@ -679,7 +690,9 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     const code =
       err === BAD_TRANSFER_CODING || (kind === "reset" && isMalformedAnswer(err))
         ? "upstream_bad_response"
-        : errorCodeFor(kind);
+        : kind === "connect" && isDnsFailure(err)
+          ? "upstream_dns"
+          : errorCodeFor(kind);
     ctx.errorCode = code;
     const res = ctx.res;
     const committed = ctx.responseStarted || res?.headersSent;

@@ -16,6 +16,7 @@ import { Socket as NetSocket, type Socket } from "node:net";
 import type { Duplex, Stream } from "node:stream";
 import type { ServerOptions } from "http-proxy-3";
 import { canonicalJson } from "../../config/state/canonical-json.js";
+import { upstreamLookup } from "../net/bounded-lookup.js";
 import type { SnapshotMember } from "../routing/types.js";
 import { readBeforeWriteError } from "./read-before-write-error.js";
 import { upstreamTlsOptions } from "./upstream-tls.js";
@@ -197,6 +198,7 @@ export class Endpoints {
         maxFreeSockets: Math.min(this.settings.maxSockets, 64),
         timeout: this.settings.idleMs,
         scheduling: "lifo" as const,
+        lookup: upstreamLookup.lookup,
       };
       shared = {
         agent:

@@ -11,6 +11,7 @@
 // each attempt owns its stream and is told apart by the context (h2-attempt.ts).
 
 import { type ClientHttp2Session, connect, type SecureClientSessionOptions } from "node:http2";
+import { upstreamLookup } from "../net/bounded-lookup.js";
 import type { SnapshotMember } from "../routing/types.js";
 import { upstreamKey } from "./endpoints.js";
 import { upstreamTlsOptions } from "./upstream-tls.js";
@@ -92,6 +93,7 @@ export class H2Sessions {
     const options: SecureClientSessionOptions = {
       maxSessionMemory: MAX_SESSION_MEMORY_MB,
       settings: { enablePush: false },
+      lookup: upstreamLookup.lookup,
     };
     if (protocol === "h2" && member.tls !== undefined)
       Object.assign(options, upstreamTlsOptions(member.tls, host));

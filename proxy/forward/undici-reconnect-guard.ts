@@ -16,6 +16,7 @@
 import { Socket as NetSocket, type Socket } from "node:net";
 import type { Pool } from "undici";
 import { buildConnector } from "undici";
+import { upstreamLookup } from "../net/bounded-lookup.js";
 import { readBeforeWriteError } from "./read-before-write-error.js";
 
 const ABORTED_RECONNECT = Object.assign(new Error("reconnect for an aborted request refused"), {
@@ -30,7 +31,8 @@ export class ReconnectGuard {
   private readonly inner: buildConnector.connector;
 
   constructor(connectTimeoutMs: number) {
-    this.inner = buildConnector({ timeout: connectTimeoutMs });
+    // Hostname members resolve through the bounded lookup (proxy/net/bounded-lookup.ts).
+    this.inner = buildConnector({ timeout: connectTimeoutMs, lookup: upstreamLookup.lookup });
     this.connect = this.connectMethod.bind(this);
   }
 

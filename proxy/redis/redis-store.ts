@@ -11,6 +11,7 @@ import { createHash } from "node:crypto";
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from "ioredis";
 import type { RedisConfig } from "../../config/file/edge-schema.js";
 import type { LogSink } from "../../config/log-sink.js";
+import { LookupConnector } from "./redis-connector.js";
 import { StoreBreaker } from "./store-breaker.js";
 import { StoreStatus } from "./store-status.js";
 
@@ -81,7 +82,8 @@ export class RedisStore {
         sentinels: cfg.sentinel.sentinels.map((s) => ({ host: s.host, port: s.port })),
       });
     } else {
-      this.client = new Redis(cfg.url, common);
+      // Its hostname resolves through the bounded lookup (redis-connector.ts).
+      this.client = new Redis(cfg.url, { ...common, Connector: LookupConnector });
     }
     // Without an error listener ioredis would crash the process on a connection error. Every
     // error counts, also before the first "ready" (a wrong password, Redis down at start).

@@ -1,0 +1,56 @@
+// ioredis's connector for a single Redis (`redis.url`), resolving a hostname through the
+// bounded upstream lookup (proxy/net/bounded-lookup.ts) instead of net.connect's getaddrinfo.
+// ioredis passes no `lookup` to its own connector, and reconnects every few seconds while
+// Redis is away: with a DNS server that hangs, each reconnect queued one more getaddrinfo
+// that held a thread for the resolver's whole timeout, and a process exit joins those
+// threads, so SIGTERM never ended the process (test/outside/dns-hangs.test.ts).
+
+import { createConnection } from "node:net";
+import { connect as tlsConnect } from "node:tls";
+import { AbstractConnector, type RedisOptions } from "ioredis";
+import { upstreamLookup } from "../net/bounded-lookup.js";
+
+type Stream = Awaited<ReturnType<AbstractConnector["connect"]>>;
+
+export class LookupConnector extends AbstractConnector {
+  private readonly options: RedisOptions;
+
+  constructor(options: unknown) {
+    const o = options as RedisOptions;
+    super(o.disconnectTimeout ?? 2000);
+    this.options = o;
+  }
+
+  connect(): Promise<Stream> {
+    const o = this.options;
+    this.connecting = true;
+    const target =
+      o.path !== undefined && o.path !== ""
+        ? { path: o.path }
+        : {
+            host: o.host ?? "localhost",
+            port: o.port ?? 6379,
+            family: o.family,
+            lookup: upstreamLookup.lookup,
+          };
+    // Like ioredis's own: the socket is made on the next tick, unless disconnect() came first.
+    return new Promise((resolve, reject) => {
+      process.nextTick(() => {
+        if (!this.connecting) {
+          reject(new Error("Connection is closed."));
+          return;
+        }
+        try {
+          this.stream = o.tls === undefined ? createConnection(target) : tlsConnect({ ...target, ...o.tls });
+        } catch (err) {
+          reject(err);
+          return;
+        }
+        this.stream.once("error", (err: Error) => {
+          this.firstError = err;
+        });
+        resolve(this.stream);
+      });
+    });
+  }
+}
