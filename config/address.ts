@@ -25,12 +25,30 @@ function addressExpected(allowPortZero: boolean): string {
 }
 
 /**
+ * `listen.http: 8080` (a YAML number) and `":9901"` (Go's "all interfaces" shorthand) name a
+ * port and no host: the error said what an address is but not which one was probably meant.
+ * A listener gets both usual hosts; an address to connect to gets the loopback one.
+ */
+function portOnlyHint(input: unknown, listener: boolean): string | undefined {
+  const text = typeof input === "number" ? String(input) : typeof input === "string" ? input.trim() : "";
+  const m = /^:?(\d{1,5})$/.exec(text);
+  if (m === null || Number(m[1]) > 65535) return undefined;
+  const port = Number(m[1]);
+  const meant = listener
+    ? `"0.0.0.0:${port}" (or "127.0.0.1:${port}")`
+    : `"127.0.0.1:${port}" (or "HOST:${port}")`;
+  return `${JSON.stringify(input)}, a port with no host: did you mean ${meant}?`;
+}
+
+/**
  * Parses `host:port`. Also accepts an already-normalized `{host, port}` object so that a
  * normalized config parses to itself (the cluster state re-validates normalized routing).
  * Port 0 ("pick a free port") is only meaningful for listeners.
  */
 export function parseAddress(input: unknown, allowPortZero = false): Parsed<Address> {
+  const hint = portOnlyHint(input, allowPortZero);
   const expected = addressExpected(allowPortZero);
+  if (hint !== undefined) return bad(expected, hint);
   let host: string;
   let port: number;
   if (typeof input === "string") {

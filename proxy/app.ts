@@ -21,6 +21,7 @@ import { ClusterActions } from "./app/cluster-actions.js";
 import { checkDataDir } from "./app/data-dir-check.js";
 import { lockDataDir } from "./app/data-dir-lock.js";
 import { engineEnvError } from "./app/engine-env.js";
+import { envFlagsError } from "./app/env-flags.js";
 import { configError, errorText } from "./app/errors.js";
 import { FleetView } from "./app/fleet-view.js";
 import { joinCluster, waitCommitted } from "./app/join-cluster.js";
@@ -157,6 +158,8 @@ async function startOrCheck(
   }
   const engineError = engineEnvError(env);
   if (engineError !== null) return configFailure("SHARDGATE_ENGINE", engineError, opts.configPath);
+  const flagError = envFlagsError(env, config.cluster !== undefined);
+  if (flagError !== null) return configFailure(flagError.variable, flagError.message, opts.configPath);
   // Last of the checks: without a cluster section this creates the temporary data directory,
   // which only the node's stop removes.
   const resolved = resolveClusterSettings(

@@ -31,7 +31,7 @@ function fileText(members: number, style: "flow" | "block"): string {
     );
   }
   return (
-    `admin:\n  token: t\npools:\n  scale:\n    algorithm: ring\n    members:\n${lines.join("\n")}\n` +
+    `admin:\n  token: t-0123456789abcdef\npools:\n  scale:\n    algorithm: ring\n    members:\n${lines.join("\n")}\n` +
     "routes:\n  - match: { pathPrefix: / }\n    pool: scale\n    key: [ip]\n"
   );
 }

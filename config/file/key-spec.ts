@@ -49,6 +49,40 @@ function build(kind: unknown, arg: unknown): Parsed<KeySpec> {
   }
 }
 
+const EXAMPLE_ARG: Record<string, string> = {
+  header: "x-user-id",
+  cookie: "uid",
+  query: "tenant",
+  path: "2",
+};
+
+/**
+ * `key: [header:]` and `key: [header: x-user-id]` are YAML mappings ({header: null}, {header:
+ * "x-user-id"}), and the error said "found a mapping", which reads as nonsense to someone who
+ * wrote a string. A one-entry mapping whose key is a source's name gets the string it meant.
+ */
+function yamlPairHint(o: Record<string, unknown>, keys: string[]): Parsed<KeySpec> | undefined {
+  if (keys.length !== 1) return undefined;
+  const kind = keys[0].toLowerCase();
+  if (!(KEY_KINDS as readonly string[]).includes(kind)) return undefined;
+  const arg = o[keys[0]];
+  if (kind === "ip")
+    return bad(`${EXPECTED} (write "ip", without a colon)`, '"ip:", which YAML reads as a mapping');
+  if (arg === null || arg === undefined || arg === "") {
+    const what = kind === "path" ? "a segment number" : "a name";
+    return bad(
+      `${EXPECTED} ("${kind}:" needs ${what}, e.g. "${kind}:${EXAMPLE_ARG[kind]}")`,
+      `"${kind}:" with nothing after it, which YAML reads as a mapping`,
+    );
+  }
+  if (typeof arg !== "string" && typeof arg !== "number") return undefined;
+  const text = String(arg).trim();
+  return bad(
+    `${EXPECTED} (did you mean "${kind}:${text}"?)`,
+    `"${kind}: ${text}" with a space after the colon, which YAML reads as a mapping`,
+  );
+}
+
 /** Parses "kind:arg" or an already-normalized `{kind, ...}` object. */
 export function parseKeySpec(input: unknown): Parsed<KeySpec> {
   if (typeof input === "string") {
@@ -60,6 +94,8 @@ export function parseKeySpec(input: unknown): Parsed<KeySpec> {
   if (typeof input === "object" && input !== null && !Array.isArray(input)) {
     const o = input as Record<string, unknown>;
     const keys = Object.keys(o);
+    const yamlPair = yamlPairHint(o, keys);
+    if (yamlPair !== undefined) return yamlPair;
     const argKey = o.kind === "path" ? "index" : o.kind === "ip" ? undefined : "name";
     if (keys.some((k) => k !== "kind" && k !== argKey)) return bad(EXPECTED);
     return build(o.kind, argKey === undefined ? undefined : o[argKey]);

@@ -28,6 +28,9 @@ export type { Address, Cidr, HostMatch, KeySpec, StatusRange };
 /** A duration that drives a timer: at most MAX_TIMER_MS (parseDuration's default bound). */
 const duration = () => field((v) => parseDuration(v));
 /** A period that paces a loop (probe interval, tick, cool-down): 0 would make it spin, so >= 1ms. */
+/** admin.token's floor, the same as cluster.secret's (proxy/cluster/cluster-settings.ts). */
+export const MIN_ADMIN_TOKEN_BYTES = 16;
+
 const period = () => field((v) => parseDuration(v, undefined, 1));
 const size = () => field(parseSize);
 const address = () => field((v) => parseAddress(v, false));
@@ -469,6 +472,21 @@ export const configSchema = z.strictObject({
         .string()
         .regex(/^\S*$/, {
           error: "expected a token without whitespace (it could never match a bearer token)",
+        })
+        // A one-character token guards the drain, breaker and reload endpoints in name only:
+        // the same floor as cluster.secret. The error gives the length, never the token.
+        .superRefine((token, ctx) => {
+          const bytes = Buffer.byteLength(token, "utf8");
+          if (bytes === 0 || bytes >= MIN_ADMIN_TOKEN_BYTES) return;
+          ctx.addIssue({
+            code: "custom",
+            message: "admin token too short",
+            input: token,
+            params: {
+              expected: `a token of at least ${MIN_ADMIN_TOKEN_BYTES} bytes (e.g. openssl rand -hex 16), or "" to disable the mutating admin endpoints`,
+              found: `${bytes} byte${bytes === 1 ? "" : "s"}`,
+            },
+          });
         })
         .default(""),
       /** Admin URLs of the other instances, for the dashboard's fleet view (read-only GETs). */

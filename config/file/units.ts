@@ -25,6 +25,22 @@ export function parseDuration(input: unknown, max = MAX_TIMER_MS, min = 0): Pars
   return ms <= max ? ok(ms) : bad(`${DURATION_EXPECTED}, at most ${max}ms`);
 }
 
+/**
+ * A duration typed on a command line. A plain number is refused (except 0): `--drain-timeout
+ * 10` read as 10 ms cut every in-flight request at once while the operator meant 10 s, and
+ * nothing said so. The config file keeps plain milliseconds (documented, and numbers there are
+ * typed on purpose); on a command line the unit is required and the message offers both.
+ */
+export function parseCliDuration(input: string, max = MAX_TIMER_MS, min = 0): Parsed<number> {
+  const text = input.trim();
+  if (/^\d+(\.\d+)?$/.test(text) && Number(text) !== 0) {
+    return bad(
+      `a duration with a unit: "${text}" has none; write "${text}s" for seconds or "${text}ms" for milliseconds`,
+    );
+  }
+  return parseDuration(text, max, min);
+}
+
 function durationMs(input: unknown): number | undefined {
   if (typeof input === "number") {
     return Number.isFinite(input) && input >= 0 ? Math.round(input) : undefined;

@@ -14,7 +14,7 @@ export function field<T>(parse: (v: unknown) => Parsed<T>) {
       code: "custom",
       message: `expected ${r.expected}`,
       input: value,
-      params: { expected: r.expected },
+      params: r.found === undefined ? { expected: r.expected } : { expected: r.expected, found: r.found },
     });
     return z.NEVER;
   });

@@ -8,7 +8,7 @@
 
 import { parseArgs } from "node:util";
 import { errorText } from "../../config/coded-error.js";
-import { parseDuration } from "../../config/file/units.js";
+import { parseCliDuration } from "../../config/file/units.js";
 import { AdminClient, CtlError } from "../ctl/admin-client.js";
 import { COMMANDS } from "../ctl/commands.js";
 import { terminalJson, terminalText } from "../ctl/tables.js";
@@ -25,7 +25,7 @@ ${Object.values(COMMANDS)
   recover --force-new-cluster --config FILE   (offline) a stopped survivor becomes a one-voter cluster
 --admin defaults to http://127.0.0.1:9901 (give several, or a comma-separated list, for status);
 --token defaults to $SHARDGATE_ADMIN_TOKEN (needed by drain, undrain, breaker, leader, peers changes, reload);
---timeout bounds each admin call, a duration like 500ms, 30s, 1m30s or a number of milliseconds (default 15s).`;
+--timeout bounds each admin call, a duration with its unit like 500ms, 30s, 1m30s (default 15s).`;
 
 export async function run(argv: string[]): Promise<number> {
   // Offline disaster recovery on a stopped instance's data directory (its own module).
@@ -75,7 +75,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   let timeoutMs = DEFAULT_TIMEOUT_MS;
   if (parsed.values.timeout !== undefined) {
-    const t = parseDuration(parsed.values.timeout, undefined, 1);
+    const t = parseCliDuration(parsed.values.timeout, undefined, 1);
     if (!t.ok) {
       console.error(
         `shardgate ctl: --timeout expects ${t.expected}, got "${parsed.values.timeout}"\n${USAGE}`,

@@ -3,7 +3,7 @@
 // node id from --node-id, the data directory, --bootstrap, --workers), instead of passing a
 // file that start then refuses.
 
-import { parseDuration } from "../../config/file/units.js";
+import { parseCliDuration } from "../../config/file/units.js";
 import { parseCommandFlags } from "../app/command-flags.js";
 import type { AppOptions } from "../app.js";
 import { parseWorkersFlag } from "../workers/worker-count.js";
@@ -38,7 +38,7 @@ export function parseStartFlags(
   if (nodeId === "" || dataDir === "") return fail("--node-id and --data-dir need a value");
   let drainTimeoutMs: number | undefined;
   if (values["drain-timeout"] !== undefined) {
-    const d = parseDuration(values["drain-timeout"]);
+    const d = parseCliDuration(values["drain-timeout"]);
     if (!d.ok) return fail(`--drain-timeout: expected ${d.expected}`);
     drainTimeoutMs = d.value;
   }

@@ -113,8 +113,14 @@ export function createMetrics(opts: MetricsOptions = {}): ShardgateMetrics {
       help: "Requests currently being proxied to a member (counted at scrape time), by pool and member.",
       labelNames: ["pool", "member"],
       registers,
+      // Every current member of every pool gets a sample, 0 when idle: with samples only for
+      // members with open requests, an idle fleet's "In flight by member" panel showed "No
+      // data" instead of 0s. The labels are the ones shardgate_member_healthy already has
+      // (the pools' members), so the cardinality does not grow.
       collect() {
         this.reset();
+        for (const s of metrics.memberFlagsSource("healthy"))
+          this.set(s.labels as { pool: string; member: string }, 0);
         for (const [pool, members] of metrics.memberInFlightSource())
           for (const [member, n] of members) this.set({ pool, member }, n);
       },

@@ -44,9 +44,10 @@ test("an unset variable is fine where an empty string is valid (admin.token)", (
 });
 
 test("$${ is a literal ${", () => {
-  const r = parseConfig(`admin: { token: "a$\${B}c" }\n${withMember("h:1")}`, { B: "x" });
+  // Padded to admin.token's 16-byte floor.
+  const r = parseConfig(`admin: { token: "a$\${B}c-0123456789" }\n${withMember("h:1")}`, { B: "x" });
   assert.ok(r.ok);
-  assert.equal(r.config.admin.token, "a${B}c");
+  assert.equal(r.config.admin.token, "a${B}c-0123456789");
 });
 
 test("a malformed reference is an error naming the path", () => {

@@ -94,7 +94,7 @@ test("the README's 3-node fleet: --bootstrap on each founding voter's first star
   );
   const env = (l: StartLine) => ({
     SHARDGATE_CLUSTER_SECRET: "0123456789abcdef0123456789abcdef",
-    SHARDGATE_ADMIN_TOKEN: "dev",
+    SHARDGATE_ADMIN_TOKEN: "dev-token-0123456789",
     HTTP_PORT: swap.get(l.env.HTTP_PORT) as string,
     ADMIN_PORT: swap.get(l.env.ADMIN_PORT) as string,
   });

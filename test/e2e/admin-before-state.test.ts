@@ -38,7 +38,7 @@ test("admin writes before the state is applied: 503 no_committed_state with Retr
       consulAddress: "127.0.0.1:1",
       electionTimeoutMs: 300,
       heartbeatMs: 50,
-      adminToken: "tok",
+      adminToken: "tok-0123456789abcdef",
       routingYaml: `pools:
   users:
     members:
@@ -61,7 +61,7 @@ routes:
     r = await httpRequest(`${admin}/admin/pools/users/members/u1/drain`, {
       method: "POST",
       json: {},
-      headers: { authorization: "Bearer tok" },
+      headers: { authorization: "Bearer tok-0123456789abcdef" },
       timeoutMs: 10_000,
       fresh: true,
     }).catch(() => undefined);

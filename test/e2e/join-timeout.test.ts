@@ -34,7 +34,7 @@ test("a joiner nobody admits exits 1 naming the reason", async () => {
     consulAddress: "127.0.0.1:1",
     electionTimeoutMs: 300,
     heartbeatMs: 50,
-    adminToken: "tok",
+    adminToken: "tok-0123456789abcdef",
     routingYaml: `pools:
   users:
     members:

@@ -67,7 +67,10 @@ function validateConfig(text: string, env: Record<string, string>): { code: numb
   return { code: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
-const SECRETS = { SHARDGATE_CLUSTER_SECRET: "0123456789abcdef0123456789", SHARDGATE_ADMIN_TOKEN: "t0k3n" };
+const SECRETS = {
+  SHARDGATE_CLUSTER_SECRET: "0123456789abcdef0123456789",
+  SHARDGATE_ADMIN_TOKEN: "t0k3n-0123456789abcdef",
+};
 
 /** The container running shardgate in a pod template. */
 function shardgateContainer(podSpec: Obj): Obj {

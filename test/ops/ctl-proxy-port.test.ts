@@ -35,7 +35,7 @@ let sg: RunningShardgate;
 before(async () => {
   ups = await startUpstreams(2, "m");
   sg = await startShardgate(
-    poolConfig({ members: ups.map((u) => ({ id: u.id, port: u.port })), token: "t0ken" }),
+    poolConfig({ members: ups.map((u) => ({ id: u.id, port: u.port })), token: "t0ken-0123456789abcdef" }),
   );
 });
 after(async () => {
@@ -45,7 +45,9 @@ after(async () => {
 });
 
 async function assertRefusesProxyPort(cmd: string[]): Promise<void> {
-  const r = await runCtl([...cmd, "--admin", sg.httpUrl], { SHARDGATE_ADMIN_TOKEN: "t0ken" });
+  const r = await runCtl([...cmd, "--admin", sg.httpUrl], {
+    SHARDGATE_ADMIN_TOKEN: "t0ken-0123456789abcdef",
+  });
   const what = `ctl ${cmd.join(" ")} --admin ${sg.httpUrl}: exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
   assert.equal(r.code, 1, what);
   assert.equal(r.stdout, "", what);
@@ -61,7 +63,7 @@ test("ctl against the proxy port, members up: every command exits 1 saying it is
   for (const cmd of COMMANDS) await assertRefusesProxyPort(cmd);
   // The admin port itself still works (the check does not refuse shardgate's own answers).
   const ok = await runCtl(["drain", "users", "m1", "--admin", sg.adminUrl], {
-    SHARDGATE_ADMIN_TOKEN: "t0ken",
+    SHARDGATE_ADMIN_TOKEN: "t0ken-0123456789abcdef",
   });
   assert.equal(ok.code, 0, ok.stderr);
   assert.match(ok.stdout, /users\/m1: draining \(committed, ring version \d+\)/);

@@ -102,7 +102,7 @@ function config(o: {
   admin: 127.0.0.1:0
   http2: { enabled: true }
 admin:
-  token: "lint-token"
+  token: "lint-token-0123456789"
 log:
   level: info
   accessLog: false

@@ -20,7 +20,7 @@ import { poolConfig, type RunningShardgate, startShardgate, stopAll } from "../s
 import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
 import { eventually, waitFor } from "../support/wait.js";
 
-const TOKEN = "cap-test-token";
+const TOKEN = "cap-test-token-0123456789";
 const CAP = 8;
 
 let upstreams: EchoUpstream[] = [];

@@ -23,7 +23,7 @@ import { poolConfig, type RunningShardgate, startShardgate, stopAll } from "../s
 import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
 import { eventually } from "../support/wait.js";
 
-const TOKEN = "disk-test-token";
+const TOKEN = "disk-test-token-0123456789";
 // The process bounds its own stop (drain deadline + close, then exit 1); the harness's SIGKILL
 // must come after that bound, or a clean but slow stop on a loaded machine (the Raft node's last
 // fsync, the log flushed) reads as killed. Exiting 0 is still asserted, and can still fail.

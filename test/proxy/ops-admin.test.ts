@@ -19,7 +19,7 @@ import {
 import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
 
 const SEED = testSeed(20261125);
-const TOKEN = "s3cret-token";
+const TOKEN = "s3cret-token-0123456789";
 
 interface StateBody {
   ringVersion: number;

@@ -17,7 +17,7 @@ import {
 import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
 
 const SEED = testSeed(4242);
-const TOKEN = "reload-token";
+const TOKEN = "reload-token-0123456789";
 const AUTH = { authorization: `Bearer ${TOKEN}` };
 
 interface StateBody {

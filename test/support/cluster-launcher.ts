@@ -168,7 +168,7 @@ export class FleetCluster {
     const nVoters = o.voters ?? 3;
     if (nVoters < 1 || nVoters > ids.length) throw new Error(`voters must be 1..${ids.length}`);
     const secret = o.secret ?? "e2e-fleet-secret-0123456789abcdef";
-    const adminToken = o.adminToken ?? "e2e-admin-token";
+    const adminToken = o.adminToken ?? "e2e-admin-token-0123456789";
     const dir = mkdtempSync(join(tmpdir(), "shardgate-fleet-"));
     const ports = await freePorts(ids.length * 3);
     const specs: FleetNodeSpec[] = ids.map((id, i) => ({

@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 
 export const README_ENV: Readonly<Record<string, string>> = {
-  SHARDGATE_ADMIN_TOKEN: "dev",
+  SHARDGATE_ADMIN_TOKEN: "dev-token-0123456789",
   SHARDGATE_CLUSTER_SECRET: "0123456789abcdef0123456789abcdef",
   HTTP_PORT: "8081",
   ADMIN_PORT: "9901",

@@ -1,0 +1,55 @@
+// shardgate_member_requests_in_flight on an idle process. It had samples only for members with
+// open requests, so the dashboard's "In flight by member" panel showed "No data" instead of 0s
+// until traffic came. Every member of every pool now has a sample, 0 when idle (the labels of
+// shardgate_member_healthy: no new cardinality). A real shardgate, scraped before any request.
+
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import {
+  eventually,
+  metricLines,
+  metricValue,
+  poolConfig,
+  type RunningShardgate,
+  startShardgate,
+  stopAll,
+} from "../support/shardgate-process.js";
+import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
+
+let ups: EchoUpstream[];
+let sg: RunningShardgate;
+
+before(async () => {
+  ups = await startUpstreams(3, "idle");
+  sg = await startShardgate(
+    poolConfig({ members: ups.map((u) => ({ id: u.id, port: u.port })), accessLog: false }),
+  );
+});
+after(async () => {
+  await sg?.stop();
+  await stopAll();
+  await closeAll(ups ?? []);
+});
+
+test("an idle process exports 0 in flight for each member of the pool, and no other member", async () => {
+  const text = await eventually(
+    "every member has a shardgate_member_healthy sample",
+    async () => {
+      const t = await (await fetch(`${sg.adminUrl}/metrics`)).text();
+      return ups.every(
+        (u) => metricValue(t, "shardgate_member_healthy", { pool: "users", member: u.id }) !== undefined,
+      )
+        ? t
+        : undefined;
+    },
+    30_000,
+  );
+  for (const u of ups) {
+    assert.equal(
+      metricValue(text, "shardgate_member_requests_in_flight", { pool: "users", member: u.id }),
+      0,
+      `${u.id}\n${metricLines(text, "shardgate_member_requests_in_flight").join("\n")}`,
+    );
+  }
+  assert.equal(metricLines(text, "shardgate_member_requests_in_flight").length, ups.length);
+});
