@@ -64,6 +64,11 @@ import {
 import { ReadyLoop } from "./driver/ready-loop.js";
 import { RefusalLog } from "./driver/refusal-log.js";
 import { RequestTracker } from "./driver/requests.js";
+import {
+  type SnapshotRefusalCode,
+  SnapshotRefusalLog,
+  snapshotRefusalCode,
+} from "./driver/snapshot-refusal-log.js";
 import { takeSnapshot } from "./driver/snapshots.js";
 import { buildStatus, type DriverStatus } from "./driver/status.js";
 import { FileStorage } from "./storage/index.js";
@@ -136,6 +141,11 @@ export class RaftDriver extends EventEmitter {
     forgedLevels: 0,
     /** Leader: snapshots a follower refused (it could not restore them; snapStatus answers). */
     snapshotsRefusedByPeers: 0,
+    /**
+     * The same, by peer and the code it named: SNAPSHOT_REFUSAL_CODES, anything else as "other"
+     * (a peer's text, so not a label as sent). Peers are members (the core answers no other).
+     */
+    snapshotsRefusedByPeer: new Map<string, Record<SnapshotRefusalCode, number>>(),
     /** Messages the core refused because of their sender (core/refusals.ts), by reason. */
     refused: {
       vote_from_non_voter: 0,
@@ -148,6 +158,8 @@ export class RaftDriver extends EventEmitter {
   };
   /** Refused traffic, logged once per (peer, reason) per interval rather than per message. */
   private readonly refusals: RefusalLog;
+  /** Leader: snapshots refused by followers, a line per peer per backoff step (or interval). */
+  private readonly snapRefusals: SnapshotRefusalLog;
   /** The last snapshot a peer sent that passed snapshotRefusal, as decoded there (for its install). */
   private decoded: {
     snap: Snapshot;
@@ -169,6 +181,7 @@ export class RaftDriver extends EventEmitter {
     for (const [id, addr] of Object.entries(opts.peers)) this.book.set(id, addr);
     this.requests = new RequestTracker(this.id, this.cfg.timeoutMs);
     this.refusals = new RefusalLog(opts.refusalLogMs ?? 60_000, (m) => this.warn(m));
+    this.snapRefusals = new SnapshotRefusalLog(opts.refusalLogMs ?? 60_000, (m) => this.warn(m));
   }
 
   get storage(): FileStorage {
@@ -253,13 +266,17 @@ export class RaftDriver extends EventEmitter {
         this.counters.refused[reason]++;
         this.refusals.note(from, reason, "no state change");
       },
-      // Logged every time: the leader's backoff already spaces them (2 election timeouts, then
-      // doubling up to 32).
+      // Counted every time, logged once per backoff step: a newer snapshot is sent at once,
+      // so a follower that keeps refusing is answered as often as the leader snapshots.
       onSnapshotRefused: (from, index, reason, retryInTicks) => {
         this.counters.snapshotsRefusedByPeers++;
-        this.warn(
-          `${from} refused snapshot ${index} (code ${reason || "unknown"}): it could not restore it; next attempt in ${retryInTicks * this.cfg.heartbeatMs} ms, or at the next snapshot taken`,
-        );
+        let byCode = this.counters.snapshotsRefusedByPeer.get(from);
+        if (byCode === undefined) {
+          byCode = { bad_snapshot: 0, cluster_mismatch: 0, other: 0 };
+          this.counters.snapshotsRefusedByPeer.set(from, byCode);
+        }
+        byCode[snapshotRefusalCode(reason)]++;
+        this.snapRefusals.note(from, index, reason, retryInTicks * this.cfg.heartbeatMs);
       },
     });
     // What the durable commit index covers was applied (and served) by the previous run: apply
@@ -434,7 +451,7 @@ export class RaftDriver extends EventEmitter {
    */
   private snapshotRefusal(
     snap: Snapshot,
-  ): { reason: "bad_snapshot" | "cluster_mismatch"; detail: string } | null {
+  ): { reason: Exclude<SnapshotRefusalCode, "other">; detail: string } | null {
     const what = `snapshot ${snap.meta.index}`;
     let wrapped: ReturnType<typeof unwrapSnapshot>;
     try {

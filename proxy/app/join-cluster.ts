@@ -118,6 +118,7 @@ export function joinCluster(o: JoinOptions): ClusterNode {
       const c = node.driver.counters;
       return { ...c.refused, spoofed_sender: c.spoofedMessages, undecodable: c.undecodablePayloads };
     },
+    snapshotsRefusedByPeers: () => node.driver.counters.snapshotsRefusedByPeer,
     raftErrors: () => ({ step: node.driver.counters.stepErrors, apply: node.driver.counters.applyErrors }),
     *breakers() {
       for (const [pool, p] of Object.entries(node.state.pools))

@@ -4,6 +4,10 @@
 
 import { Gauge, type Registry } from "prom-client";
 import { REFUSAL_REASONS } from "../../config/raft/core/index.js";
+import {
+  SNAPSHOT_REFUSAL_CODES,
+  type SnapshotRefusalCode,
+} from "../../config/raft/driver/snapshot-refusal-log.js";
 import type { RaftDriver } from "../../config/raft/driver.js";
 import { registerScrapeMetric } from "./scrape-metric.js";
 
@@ -62,6 +66,11 @@ export interface ClusterMetricsSource {
   proposalsRefused(): Readonly<Record<string, number>>;
   /** Authenticated Raft messages refused for who sent them or what they hold, by reason (README, Raft, Refused traffic). */
   raftRefused(): Readonly<Record<RaftRefusedReason, number>>;
+  /**
+   * Leader: snapshots each follower refused (snapStatus), by the code it named; counted since
+   * the process started, kept across terms (README, Raft, Refused snapshots).
+   */
+  snapshotsRefusedByPeers(): ReadonlyMap<string, Readonly<Record<SnapshotRefusalCode, number>>>;
   /** Messages the Raft core threw on (logged as step_error), and committed commands the state machine threw on. */
   raftErrors(): { step: number; apply: number };
 }
@@ -163,6 +172,20 @@ export function registerClusterMetrics(registry: Registry, src: ClusterMetricsSo
     const counts = src.raftRefused();
     for (const reason of RAFT_REFUSED_REASONS) yield { labels: { reason }, value: counts[reason] ?? 0 };
   });
+  // The leader's side of a refused snapshot (the follower's is bad_snapshot / cluster_mismatch
+  // above): every code for each peer that refused one, so the first refusal is an increase.
+  // Peers are members and codes a fixed set (anything else a peer names counts as "other").
+  registerScrapeMetric(
+    registry,
+    "shardgate_raft_snapshots_refused_by_peers_total",
+    `Leader: snapshots a follower refused to install (it could not restore them), by peer and the code it named: ${SNAPSHOT_REFUSAL_CODES.join(", ")}.`,
+    "counter",
+    function* () {
+      for (const [peer, byCode] of src.snapshotsRefusedByPeers())
+        for (const reason of SNAPSHOT_REFUSAL_CODES)
+          yield { labels: { peer, reason }, value: byCode[reason] };
+    },
+  );
   // Also driver counters. A step error is a message the core threw on (dropped, logged as refused
   // traffic); an apply error is a committed command the state machine threw on, which every
   // instance then skips alike: either one rising means a bug or a peer on a broken version.

@@ -94,7 +94,7 @@ describe("k8s/grafana: dashboard and alert rules", () => {
     );
   });
 
-  test("every alert expression names only exported metrics, and the eight alerts exist", () => {
+  test("every alert expression names only exported metrics, and the nine alerts exist", () => {
     const rules = alertExprs();
     assert.deepEqual(rules.map((r) => r.alert).sort(), [
       "ShardgateBreakerOpen",
@@ -104,6 +104,7 @@ describe("k8s/grafana: dashboard and alert rules", () => {
       "ShardgateNoLeader",
       "ShardgatePoolPanic",
       "ShardgateRaftRefusedTraffic",
+      "ShardgateRaftSnapshotRefused",
       "ShardgateTracingSpansLost",
     ]);
     const missing = rules.flatMap((r) =>
@@ -114,7 +115,7 @@ describe("k8s/grafana: dashboard and alert rules", () => {
 
   test("promtool check rules and promtool test rules pass", async () => {
     const check = await run("promtool", ["check", "rules", "alerts.yaml"], { cwd: DIR });
-    assert.match(check.stdout + check.stderr, /SUCCESS: 8 rules found/);
+    assert.match(check.stdout + check.stderr, /SUCCESS: 9 rules found/);
     const unit = await run("promtool", ["test", "rules", "alerts.test.yaml"], { cwd: DIR });
     assert.match(unit.stdout + unit.stderr, /SUCCESS/);
   });

@@ -11,10 +11,14 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, it } from "node:test";
+import { Registry } from "prom-client";
 import { CURRENT_LEVEL } from "../../config/raft/core/index.js";
 import { RaftDriver } from "../../config/raft/driver.js";
+import { registerClusterMetrics } from "../../proxy/metrics/cluster-metrics.js";
+import { fixedClusterSource } from "../support/cluster-metrics-source.js";
 import { freePorts } from "../support/ports.js";
 import { SEED, seedNote } from "../support/prng.js";
+import { promtoolCheckMetrics } from "../support/promtool.js";
 import { testDriverOptions } from "../support/raft-io/driver-options.js";
 import { KvStateMachine, kvCommand } from "../support/raft-io/kv-state-machine.js";
 import { waitFor } from "../support/wait.js";
@@ -195,5 +199,78 @@ describe("a follower refusing the leader's snapshot makes it back off", () => {
     assert.ok(c.kv.decodedRestores >= 1, "c installed the snapshot from its decoded state");
     assert.equal(c.kv.bytesRestores, 0, "and never decoded its bytes a second time");
     await write(ns, ["after"]);
+  });
+
+  it("a follower refusing every snapshot the leader takes: each refusal counted and exported, a log line per backoff step", async () => {
+    const dir = path.join(root, "log-steps");
+    const ports = await freePorts(3);
+    const peers = { a: `127.0.0.1:${ports[0]}`, b: `127.0.0.1:${ports[1]}`, c: `127.0.0.1:${ports[2]}` };
+    const ns = ["a", "b", "c"].map((id) => node(dir, id, peers));
+    const [a, b, c] = ns;
+    await Promise.all(ns.map((n) => n.d.start()));
+    await waitFor(
+      () => ns.every((n) => n.d.clusterLevel === CURRENT_LEVEL),
+      `the fleet at level ${CURRENT_LEVEL} (${seedNote(SEED)})`,
+      20_000,
+    );
+    await write(ns, ["ours"]);
+    await waitFor(() => leaderOf(ns) !== undefined, `a leader (${seedNote(SEED)})`, 20_000);
+    // c refuses from the start; the leader stays a or b (c, behind, cannot win a vote).
+    c.kv.refusing = true;
+    for (const n of [a, b]) n.d.transport.cut("c");
+    c.d.transport.cut("a");
+    c.d.transport.cut("b");
+    await write([a, b], keys("k", 8));
+    for (const n of [a, b]) n.d.transport.heal("c");
+    c.d.transport.heal("a");
+    c.d.transport.heal("b");
+    // Each snapshot the leader takes (every 4 entries) is sent at once and refused: past the
+    // five steps of the backoff (2 to 32 election timeouts) the refusals come at the write rate.
+    const leader = leaderOf([a, b]) as Node;
+    const term = leader.d.status().term;
+    const t0 = Date.now();
+    for (let i = 0; i < 50 && leader.d.counters.snapshotsRefusedByPeers < 10 && Date.now() - t0 < 60_000; i++)
+      await write([a, b], keys(`w${i}-`, 4));
+    const refused = leader.d.counters.snapshotsRefusedByPeers;
+    const lines = leader.warnings.filter((w) => w.includes("refused snapshot"));
+    console.log(
+      `leader ${leader.d.id} heard ${refused} refusals from c in ${Date.now() - t0} ms, logged ${lines.length} lines; ${seedNote(SEED)}`,
+    );
+    assert.equal(leader.d.status().term, term, `one leader through it (${seedNote(SEED)})`);
+    assert.ok(refused >= 10, `c refused ${refused} snapshots (${seedNote(SEED)})`);
+    // One line per backoff step (2, 4, 8, 16, 32 election timeouts, then 32 again: 5 steps) in
+    // the 60 s interval; before, a line per refusal.
+    assert.ok(
+      lines.length >= 1 && lines.length <= 5,
+      `${lines.length} lines for ${refused} refusals:\n${lines.join("\n")}`,
+    );
+    assert.match(lines[0], /^c refused snapshot \d+ \(code bad_snapshot\): .*next attempt in \d+ ms/);
+    const byCode = leader.d.counters.snapshotsRefusedByPeer.get("c");
+    assert.deepEqual(
+      byCode,
+      { bad_snapshot: refused, cluster_mismatch: 0, other: 0 },
+      "counted by peer and code",
+    );
+
+    // The leader's counters as its /metrics exports them: one series per code for c, promtool clean.
+    const registry = new Registry();
+    registerClusterMetrics(
+      registry,
+      fixedClusterSource({ snapshotsRefused: leader.d.counters.snapshotsRefusedByPeer }),
+    );
+    const text = await registry.metrics();
+    const name = "shardgate_raft_snapshots_refused_by_peers_total";
+    const family = text
+      .split("\n")
+      .filter(
+        (l) => l.startsWith(`${name}{`) || l.startsWith(`# HELP ${name} `) || l.startsWith(`# TYPE ${name} `),
+      )
+      .join("\n");
+    assert.match(family, new RegExp(`^# TYPE ${name} counter$`, "m"), text);
+    assert.match(family, new RegExp(`^${name}\\{peer="c",reason="bad_snapshot"\\} ${refused}$`, "m"), family);
+    assert.match(family, new RegExp(`^${name}\\{peer="c",reason="other"\\} 0$`, "m"), family);
+    const lint = await promtoolCheckMetrics(`${family}\n`);
+    assert.equal(lint.code, 0, lint.out);
+    assert.equal(lint.out.trim(), "", "no promtool findings");
   });
 });

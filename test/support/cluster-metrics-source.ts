@@ -7,6 +7,7 @@ export function fixedClusterSource(o: {
   level?: number;
   refused?: ReturnType<ClusterMetricsSource["raftRefused"]>;
   errors?: { step: number; apply: number };
+  snapshotsRefused?: ReturnType<ClusterMetricsSource["snapshotsRefusedByPeers"]>;
 }): ClusterMetricsSource {
   const level = o.level ?? 1;
   return {
@@ -28,6 +29,7 @@ export function fixedClusterSource(o: {
     peerLag: () => [],
     proposalsRefused: () => ({}),
     raftRefused: () => o.refused ?? ({} as ReturnType<ClusterMetricsSource["raftRefused"]>),
+    snapshotsRefusedByPeers: () => o.snapshotsRefused ?? new Map(),
     raftErrors: () => o.errors ?? { step: 0, apply: 0 },
   };
 }

@@ -139,6 +139,10 @@ export class RaftNode {
   private readonly incarnation: string;
   private readonly onRefused: ((from: NodeId, reason: RefusalReason) => void) | undefined;
   private readonly onSnapshotRefused: RaftConfig["onSnapshotRefused"];
+  /** Set while refuseSnapshot steps a snap the driver refused (its code): answered, not installed. */
+  private refusingSnapshot: string | null = null;
+  /** Whether the refused snap being stepped reached handleSnapshot (and was answered). */
+  private snapshotAnswered = false;
   private readonly incarnationBytes: Uint8Array;
   /** Leader, this term: incarnations it replaced per member (late messages of a dead process). */
   private readonly retired = new Map<NodeId, Set<string>>();
@@ -903,6 +907,10 @@ export class RaftNode {
   private handleSnapshot(m: Message): void {
     const s = m.snapshot;
     if (!s) return;
+    if (this.refusingSnapshot !== null) {
+      this.answerRefusedSnapshot(m, this.refusingSnapshot);
+      return;
+    }
     const { index, term } = s.meta;
     if (index <= this.log.committed) {
       this.send({ type: "appResp", to: m.from, term: this.term, index: this.log.committed });
@@ -925,24 +933,38 @@ export class RaftNode {
   /**
    * The driver refused snapshot message `m` before stepping it (it could not restore it;
    * `reason` is the refusal's code): as etcd's MsgSnapStatus, tell the leader, so it backs off
-   * instead of resending on every snapshot timeout. Answered only to this term's leader (a
-   * later term is not adopted from a message that was not stepped: the leader's next heartbeat
-   * moves us) and only once the whole fleet reads the message (LEVEL_SNAP_STATUS): a leader of
-   * an older build would refuse the whole payload. Returns whether an answer was queued.
+   * instead of resending on every snapshot timeout. The message is stepped as any snap (a later
+   * term adopted, a candidate stepping down, its sender taken as leader, the leader lease's
+   * refusals) with only the install replaced by the answer: a snapshot that came at a later term
+   * than ours is answered at once rather than at the next resend, a whole backoff step later.
+   * Answered only once the whole fleet reads the message (LEVEL_SNAP_STATUS): a leader of an
+   * older build would refuse the whole payload, and below it nothing is stepped (as before).
+   * Returns whether an answer was queued.
    */
   refuseSnapshot(m: Message, reason: string): boolean {
     if (m.type !== "snap" || m.snapshot === undefined) return false;
     if (this.clusterLevel < LEVEL_SNAP_STATUS) return false;
-    if (this.role !== "follower" || m.term !== this.term || m.from !== this.lead) return false;
+    this.refusingSnapshot = reason;
+    this.snapshotAnswered = false;
+    try {
+      this.step(m);
+    } finally {
+      this.refusingSnapshot = null;
+    }
+    return this.snapshotAnswered;
+  }
+
+  /** handleSnapshot's replacement while refuseSnapshot steps a refused one: the answer. */
+  private answerRefusedSnapshot(m: Message, reason: string): void {
     this.send({
       type: "snapStatus",
       to: m.from,
       term: this.term,
-      index: m.snapshot.meta.index,
+      index: (m.snapshot as Snapshot).meta.index,
       reject: true,
       context: utf8.encode(reason).subarray(0, MAX_REFUSAL_REASON_BYTES),
     });
-    return true;
+    this.snapshotAnswered = true;
   }
 
   private newerSnapshotThan(index: number): boolean {
