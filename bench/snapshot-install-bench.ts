@@ -8,22 +8,19 @@
 
 import { performance } from "node:perf_hooks";
 import { cpuUsage } from "node:process";
-import { parseRouting } from "../config/file/load.js";
 import { unwrapSnapshot, wrapSnapshot } from "../config/raft/driver/envelope.js";
 import { encodeCommand } from "../config/state/commands.js";
 import { ClusterStateMachine } from "../config/state/state-machine.js";
 import { runIfMain } from "./run-if-main.js";
+import { scaleRouting } from "./scale/command-rows.js";
 
 function snapshotOf(members: number): Uint8Array {
-  const list = [];
-  for (let i = 0; i < members; i++) list.push({ id: `m${i}`, address: `127.0.0.1:${20_000 + (i % 4)}` });
-  const r = parseRouting({
-    pools: { scale: { algorithm: "ring", members: list } },
-    routes: [{ match: { pathPrefix: "/" }, pool: "scale", key: ["header:x-key"] }],
-  });
-  if (!r.ok) throw new Error(`bench routing does not validate: ${JSON.stringify(r.errors)}`);
   const sm = new ClusterStateMachine({ onApply: () => {}, onRestore: () => {} });
-  sm.apply({ index: 1, term: 1, data: encodeCommand({ v: 1, type: "SetRouting", routing: r.routing }) });
+  sm.apply({
+    index: 1,
+    term: 1,
+    data: encodeCommand({ v: 1, type: "SetRouting", routing: scaleRouting(members) }),
+  });
   return wrapSnapshot({ a: "127.0.0.1:1", b: "127.0.0.1:2" }, sm.snapshot(), {}, 3, "0123456789abcdef");
 }
 

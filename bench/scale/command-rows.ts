@@ -25,7 +25,8 @@ export interface CommandFigure {
   readonly patchBytes: number;
 }
 
-function routing(members: number): RoutingConfig {
+/** One ring pool of `members` members on 4 loopback addresses, routed by `x-key`. */
+export function scaleRouting(members: number): RoutingConfig {
   const list = [];
   for (let i = 0; i < members; i++) list.push({ id: `m${i}`, address: `127.0.0.1:${20_000 + (i % 4)}` });
   const r = parseRouting({
@@ -52,7 +53,7 @@ function proposeAndApply(s: ClusterState, index: number, bytes: Uint8Array): voi
 export function measureCommands(sizes: readonly number[], repeats: number): CommandFigure[] {
   const out: CommandFigure[] = [];
   for (const size of sizes) {
-    const files = [routing(size), routing(size + 1)];
+    const files = [scaleRouting(size), scaleRouting(size + 1)];
     const full = new ClusterState();
     const patched = new ClusterState();
     full.apply(1, encodeCommand({ v: 1, type: "SetRouting", routing: files[0] }));

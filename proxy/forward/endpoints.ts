@@ -60,6 +60,11 @@ function keepSocketAlive(this: Agent, socket: Socket): boolean {
   return true;
 }
 
+/** An agent's new connection, its write errors held while it reads (a net.Socket only). */
+function holdWriteErrors(socket: Duplex | null | undefined): Duplex | null | undefined {
+  return socket instanceof NetSocket ? readBeforeWriteError(socket) : socket;
+}
+
 export class CapturingAgent extends Agent {
   last: ClientRequest | null = null;
 
@@ -68,8 +73,7 @@ export class CapturingAgent extends Agent {
     options: ClientRequestArgs,
     callback?: (err: Error | null, stream: Duplex) => void,
   ): Duplex | null | undefined {
-    const socket = super.createConnection(options, callback);
-    return socket instanceof NetSocket ? readBeforeWriteError(socket) : socket;
+    return holdWriteErrors(super.createConnection(options, callback));
   }
 
   /** Takes (and clears) the request most recently handed to this agent. */
@@ -102,8 +106,7 @@ export class CapturingHttpsAgent extends HttpsAgent {
     options: ClientRequestArgs,
     callback?: (err: Error | null, stream: Duplex) => void,
   ): Duplex | null | undefined {
-    const socket = super.createConnection(options, callback);
-    return socket instanceof NetSocket ? readBeforeWriteError(socket) : socket;
+    return holdWriteErrors(super.createConnection(options, callback));
   }
 
   take(): ClientRequest | null {
