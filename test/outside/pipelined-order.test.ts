@@ -8,10 +8,12 @@
 // (proxy/server/pipeline-order.ts). A request under /held/ has its answer held by the upstream
 // until another request reaches it, or HOLD_MS passes: on the old code the next pipelined
 // request arrives within milliseconds and releases it, so the upstream's order shows it;
-// HOLD_MS only bounds how long the fixed code's held answer waits. Loopback only.
+// HOLD_MS only bounds how long the fixed code's held answer waits; the listener's request
+// timeout (1 s) is shorter, and a request waiting its turn must outlive it. Loopback only.
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { MAX_HELD } from "../../proxy/server/pipeline-order.js";
 import { rawSession } from "../support/raw-socket.js";
 import { type RecordingUpstream, startRecordingUpstream } from "../support/recording-upstream.js";
 import { poolConfig, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
@@ -44,7 +46,9 @@ before(async () => {
       });
     },
   });
-  sg = await startShardgate(poolConfig({ members: [{ id: "r1", port: upstream.port }], accessLog: false }));
+  // A request timeout shorter than HOLD_MS: a request waiting its turn must not be timed out.
+  const yaml = poolConfig({ members: [{ id: "r1", port: upstream.port }], accessLog: false });
+  sg = await startShardgate(yaml.replace("listen:\n", "listen:\n  timeouts: { headers: 1s, request: 1s }\n"));
   port = Number(new URL(sg.httpUrl).port);
 });
 
@@ -100,4 +104,21 @@ test("GET, GET, POST, GET: the two GETs run together, the POST after both, the l
   before_("answered GET /held/g3", "seen POST /p5");
   before_("answered GET /g4", "seen POST /p5");
   before_("answered POST /p5", "seen GET /g6");
+});
+
+test("more requests behind a POST than a connection may hold waiting: all answered in order, none upstream before the POST's answer", async () => {
+  const n = MAX_HELD * 2 + 5;
+  const gets = Array.from({ length: n }, (_, i) => get(`/many-${i}`, i === n - 1)).join("");
+  const answered = await pipeline(post("/held/p7", "d=4") + gets);
+  assert.deepEqual(answered, ["/held/p7", ...Array.from({ length: n }, (_, i) => `/many-${i}`)]);
+  for (let i = 0; i < n; i++) before_("answered POST /held/p7", `seen GET /many-${i}`);
+});
+
+test("a POST with a 64 KiB body waiting behind a POST longer than the request timeout: not timed out, its body whole", async () => {
+  const body = "e".repeat(64 * 1024);
+  const answered = await pipeline(post("/held/p8", "e=5") + post("/p9", body, true));
+  assert.deepEqual(answered, ["/held/p8", "/p9"]);
+  before_("answered POST /held/p8", "seen POST /p9");
+  const seen = upstream.requests.find((r) => r.target === "/p9");
+  assert.equal(seen?.body.length, body.length);
 });
