@@ -3,7 +3,8 @@
 // `POST /a` then `GET /b` had both run upstream together: the GET could read state before the
 // POST wrote it. RFC 9112 section 9.3.2 allows parallel work on pipelined requests only when
 // all are safe. Here a request is handed to the data plane at once when nothing is in flight
-// on its connection (the common case: one lookup and a counter), or when it and everything in
+// on its connection (the common case: Node gave its answer the socket, so every answer before
+// it is done; nothing is watched then, no listener added), or when it and everything in
 // flight or waiting before it are safe (GET, HEAD, OPTIONS: a burst of pipelined GETs keeps
 // running in parallel, as before). Otherwise it waits until the answers before it are done
 // (written whole, or cut): an unsafe request behind anything, and anything behind an unsafe
@@ -46,6 +47,8 @@ class Lane {
 
 type WithLane = Socket & {
   [kLane]?: Lane;
+  /** Node's: the answer that owns the socket (the earliest not yet written whole). */
+  _httpMessage?: ServerResponse | null;
   _paused?: boolean;
   parser?: { pause(): void; resume(): void } | null;
 };
@@ -63,10 +66,23 @@ export function isSafeMethod(method: string | undefined): boolean {
 export function admitInOrder(req: IncomingMessage, res: ServerResponse, run: Run): void {
   const socket = req.socket as WithLane;
   let lane = socket[kLane];
+  // Node hands the socket to an answer only once every answer before it is done: then nothing
+  // is in flight before this request, and nothing needs watching until one is pipelined behind.
+  if (
+    (lane === undefined || (lane.inFlight === 0 && lane.held.length === 0)) &&
+    socket._httpMessage === res
+  ) {
+    run(req, res);
+    return;
+  }
   if (lane === undefined) {
     lane = new Lane(socket, run);
     socket[kLane] = lane;
   }
+  // The answer that owns the socket may have started on the fast path, unwatched: watch it now.
+  const owner = socket._httpMessage as ResWithLane | null | undefined;
+  if (owner != null && owner !== res && owner[kLaneOfRes] === undefined && !owner.writableFinished)
+    watch(lane, owner, !isSafeMethod((owner as ServerResponse & { req?: IncomingMessage }).req?.method));
   if (
     lane.inFlight === 0 ||
     (lane.held.length === 0 && lane.unsafeInFlight === 0 && isSafeMethod(req.method))
@@ -91,14 +107,17 @@ export function heldOn(socket: unknown): number {
 }
 
 function start(lane: Lane, req: IncomingMessage, res: ServerResponse): void {
-  const unsafe = !isSafeMethod(req.method);
+  watch(lane, res as ResWithLane, !isSafeMethod(req.method));
+  lane.run(req, res);
+}
+
+/** Counts `res` in flight on `lane` until it closes. */
+function watch(lane: Lane, res: ResWithLane, unsafe: boolean): void {
   lane.inFlight++;
   if (unsafe) lane.unsafeInFlight++;
-  const r = res as ResWithLane;
-  r[kLaneOfRes] = lane;
-  r[kUnsafe] = unsafe;
+  res[kLaneOfRes] = lane;
+  res[kUnsafe] = unsafe;
   res.once("close", onAnswerClosed);
-  lane.run(req, res);
 }
 
 function onAnswerClosed(this: ResWithLane): void {
