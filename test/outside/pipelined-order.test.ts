@@ -27,6 +27,8 @@ const HOLD_MS = 1_500;
 let upstream: RecordingUpstream;
 let sg: RunningShardgate;
 let port = 0;
+/** The same pool behind listen.clientHalfClose: answer (a FIN after the requests is answered). */
+let answering: RunningShardgate;
 /** Held answers waiting for the next request the upstream sees. */
 let waiting: Array<() => void> = [];
 
@@ -50,6 +52,7 @@ before(async () => {
   const yaml = poolConfig({ members: [{ id: "r1", port: upstream.port }], accessLog: false });
   sg = await startShardgate(yaml.replace("listen:\n", "listen:\n  timeouts: { headers: 1s, request: 1s }\n"));
   port = Number(new URL(sg.httpUrl).port);
+  answering = await startShardgate(yaml.replace("listen:\n", "listen:\n  clientHalfClose: answer\n"));
 });
 
 after(async () => {
@@ -63,9 +66,12 @@ const get = (path: string, last = false): string =>
 const post = (path: string, body: string, last = false): string =>
   `POST ${path} HTTP/1.1\r\n${HOST}Content-Length: ${body.length}\r\n${last ? "Connection: close\r\n" : ""}\r\n${body}`;
 
-/** Sends `bytes` in one write; the reply's bodies (`seen <target>`), in the order answered. */
-async function pipeline(bytes: string): Promise<string[]> {
-  const { reply, closedByPeer } = await rawSession(port, DEADLINE_MS, (s) => s.write(bytes));
+/** Sends `bytes` in one write (then a FIN with `fin`); the reply's bodies (`seen <target>`), in the order answered. */
+async function pipeline(bytes: string, to = port, fin = false): Promise<string[]> {
+  const { reply, closedByPeer } = await rawSession(to, DEADLINE_MS, (s) => {
+    s.write(bytes);
+    if (fin) s.end();
+  });
   assert.ok(
     closedByPeer,
     `shardgate closed after the last answer; reply: ${JSON.stringify(reply.slice(0, 600))}`,
@@ -121,4 +127,11 @@ test("a POST with a 64 KiB body waiting behind a POST longer than the request ti
   before_("answered POST /held/p8", "seen POST /p9");
   const seen = upstream.requests.find((r) => r.target === "/p9");
   assert.equal(seen?.body.length, body.length);
+});
+
+test("clientHalfClose answer: POST then GET, then a FIN: both answered in order, the GET upstream after the POST's answer", async () => {
+  const to = Number(new URL(answering.httpUrl).port);
+  const answered = await pipeline(post("/held/p10", "f=6") + get("/g11"), to, true);
+  assert.deepEqual(answered, ["/held/p10", "/g11"]);
+  before_("answered POST /held/p10", "seen GET /g11");
 });
