@@ -1,7 +1,8 @@
 // The data plane's hooks in cluster mode: everything the metrics observer does, plus the
 // breaker outcomes (a failed attempt, or the final response of a served request). A response
 // shardgate produced itself (errorCode set) was already counted attempt by attempt, and a
-// client that went away (499) says nothing about the member. A request served by a second
+// client that went away (499, or downstream_disconnected after the member's head was relayed)
+// says nothing about the member: neither outcome is recorded. A request served by a second
 // member after a retry has no errorCode: the first member's failure was counted when it
 // failed, the serving member's success is counted here. A 502/503/504 discarded for a
 // gateway-error retry never reaches onUpstreamError or onRequestEnd, so it is counted at the

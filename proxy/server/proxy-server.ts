@@ -18,6 +18,7 @@ import { type ConnectionCap, capConnections } from "./connection-cap.js";
 import { attachHttp2 } from "./h2-listener.js";
 import { trackLatestResponse } from "./half-close-answer.js";
 import { isLingering, lingerIfUnread } from "./linger-close.js";
+import { admitInOrder, heldOn } from "./pipeline-order.js";
 import { acceptProxyProtocol } from "./proxy-protocol-accept.js";
 import { ALLOWED_METHODS, answerMethodNotAllowed, isRefusedMethod } from "./refused-method.js";
 import { behindClosingRequest, markRefused, requestFramingError, wasRefused } from "./request-framing.js";
@@ -79,6 +80,11 @@ export function createProxyServer(init: ProxyServerInit): Server {
     init.onClientError?.(code);
   });
   server.on("close", () => sendTimeouts.close());
+  // Bound once: pipeline-order.ts calls it now or when the answers before the request are done.
+  const run = (req: IncomingMessage, res: ServerResponse): void => {
+    dataPlane.handleRequest(req, res);
+    sendTimeouts.trackHttp1(res);
+  };
   server.on("request", (req, res) => {
     // Closing after an answer sent before the body was read lingers (linger-close.ts).
     lingerIfUnread(req);
@@ -111,8 +117,8 @@ export function createProxyServer(init: ProxyServerInit): Server {
     }
     // Before the data plane writes the head: a FIN makes this answer the last (half-close-answer.ts).
     if (answerHalfClose) trackLatestResponse(req.socket, res);
-    dataPlane.handleRequest(req, res);
-    sendTimeouts.trackHttp1(res);
+    // Pipelined behind an unsafe request, or unsafe behind any: waits its turn (pipeline-order.ts).
+    admitInOrder(req, res, run);
   });
   server.on("upgrade", (req, socket: Duplex, head: Buffer) => {
     const framing = isRefusedMethod(req.method) ? "method_not_allowed" : requestFramingError(req);
@@ -137,6 +143,17 @@ export function createProxyServer(init: ProxyServerInit): Server {
     // in the kernel to turn the close into a reset.
     if (err.code === "HPE_CLOSED_CONNECTION") {
       logger.debug({ code: "data_after_close" }, "bytes after a closing request dropped");
+      return;
+    }
+    // A request waiting its turn behind pipelined ones (pipeline-order.ts) is unread because
+    // shardgate holds it, not because the client is slow: the requests before it are bounded by
+    // their own timeouts and the connection by the idle timeout. Answering here would cut the
+    // answers in flight before it.
+    if (err.code === "ERR_HTTP_REQUEST_TIMEOUT" && heldOn(socket) > 0) {
+      logger.debug(
+        { code: "pipelined_held" },
+        "request timeout while a pipelined request waits its turn: ignored",
+      );
       return;
     }
     // A body still arriving at the request timeout: the data plane owns that request's one answer.

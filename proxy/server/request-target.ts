@@ -11,6 +11,12 @@
 //   12 KB path refused on HTTP/1.1 was forwarded over h2. `:authority` is a host[:port] and
 //   is held to what a Host header is (request-checks.ts, 1,024 bytes at most), also when a
 //   Host header beside it made it unread: it was let through at any size.
+// - HTTP/2 Host beside an `:authority` that names another origin: malformed (RFC 9113
+//   section 8.3.1), 400 invalid_host on the stream. The Host won (h2-request.ts keeps it) while
+//   a server or log reading `:authority` saw the other, the same split a Host mismatching an
+//   absolute-form target would be (HTTP/1.1 refuses absolute-form outright). Compared as RFC
+//   3986 section 6.2 normalizes: case-insensitive, and the scheme's default port or an empty
+//   one is no port.
 
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { ERRORS, type ErrorCode, errorBody, NOSNIFF } from "../errors.js";
@@ -31,8 +37,25 @@ export function h2TargetError(req: Http2ServerRequest): ErrorCode | null {
     if (hasFragment(path)) return "fragment_in_target";
   }
   const authority = req.headers[":authority"];
-  if (typeof authority === "string" && authority !== "" && !isHostAndPort(authority)) return "invalid_host";
+  if (typeof authority === "string" && authority !== "") {
+    if (!isHostAndPort(authority)) return "invalid_host";
+    const host = req.headers.host;
+    if (host !== undefined) {
+      const scheme = req.headers[":scheme"];
+      const port = scheme === "https" ? ":443" : scheme === "http" ? ":80" : null;
+      if (typeof host !== "string" || normalAuthority(host, port) !== normalAuthority(authority, port))
+        return "invalid_host";
+    }
+  }
   return null;
+}
+
+/** `value` lower-cased, without an empty port or the scheme's default one (`defaultPort`, e.g. ":80"). */
+function normalAuthority(value: string, defaultPort: string | null): string {
+  let v = value.toLowerCase();
+  if (v.endsWith(":")) v = v.slice(0, -1);
+  else if (defaultPort !== null && v.endsWith(defaultPort)) v = v.slice(0, -defaultPort.length);
+  return v;
 }
 
 /** shardgate's JSON error on an HTTP/2 stream: the stream ends, the session goes on. */

@@ -23,9 +23,19 @@ export interface RecordedRequest {
   raw: Buffer;
 }
 
+export interface RecordingOptions {
+  /**
+   * Called as each request is read; a promise returned holds its answer (and the answers of
+   * the requests after it on that connection) until it settles.
+   */
+  holdAnswer?(request: RecordedRequest): Promise<void> | undefined;
+}
+
 export interface RecordingUpstream {
   port: number;
   requests: RecordedRequest[];
+  /** In order across connections: `seen METHOD target` as a request is read, `answered ...` as its answer is written. */
+  events: string[];
   /** A connection whose bytes could not be framed strictly: what was wrong, and the bytes. */
   framingErrors: Array<{ conn: number; reason: string; bytes: string }>;
   /** Bytes left unframed on a connection when it closed (a request cut mid-way). */
@@ -37,8 +47,9 @@ export interface RecordingUpstream {
 
 class FramingError extends Error {}
 
-export async function startRecordingUpstream(): Promise<RecordingUpstream> {
+export async function startRecordingUpstream(options: RecordingOptions = {}): Promise<RecordingUpstream> {
   const requests: RecordedRequest[] = [];
+  const events: string[] = [];
   const framingErrors: RecordingUpstream["framingErrors"] = [];
   const truncated: RecordingUpstream["truncated"] = [];
   const sockets = new Set<Socket>();
@@ -48,6 +59,7 @@ export async function startRecordingUpstream(): Promise<RecordingUpstream> {
     sockets.add(socket);
     let buf = Buffer.alloc(0);
     let broken = false;
+    let answers: Promise<void> = Promise.resolve();
     socket.on("data", (d: Buffer) => {
       if (broken) return;
       buf = Buffer.concat([buf, d]);
@@ -56,12 +68,26 @@ export async function startRecordingUpstream(): Promise<RecordingUpstream> {
           const r = frameOne(buf);
           if (r === null) break;
           const id = requests.length;
-          requests.push({ id, conn, ...r.request, raw: Buffer.from(buf.subarray(0, r.used)) });
+          const request: RecordedRequest = {
+            id,
+            conn,
+            ...r.request,
+            raw: Buffer.from(buf.subarray(0, r.used)),
+          };
+          requests.push(request);
           buf = buf.subarray(r.used);
+          const name = `${request.method} ${request.target}`;
+          events.push(`seen ${name}`);
           const body = `seen ${r.request.target} up=${id}`;
-          socket.write(
-            `HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nx-up-id: ${id}\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
-          );
+          const answer = (): void => {
+            events.push(`answered ${name}`);
+            socket.write(
+              `HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nx-up-id: ${id}\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
+            );
+          };
+          const hold = options.holdAnswer?.(request);
+          if (options.holdAnswer === undefined) answer();
+          else answers = answers.then(() => hold).then(answer, answer);
         }
       } catch (err) {
         if (!(err instanceof FramingError)) throw err;
@@ -81,6 +107,7 @@ export async function startRecordingUpstream(): Promise<RecordingUpstream> {
   return {
     port,
     requests,
+    events,
     framingErrors,
     truncated,
     open: () => sockets.size,

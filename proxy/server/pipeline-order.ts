@@ -1,0 +1,155 @@
+// Order for HTTP/1.1 requests pipelined on one connection. Node's server emits 'request' for
+// every request it parses at once and only queues the answers, so a client that pipelined
+// `POST /a` then `GET /b` had both run upstream together: the GET could read state before the
+// POST wrote it. RFC 9112 section 9.3.2 allows parallel work on pipelined requests only when
+// all are safe. Here a request is handed to the data plane at once when nothing is in flight
+// on its connection (the common case: Node gave its answer the socket, so every answer before
+// it is done; nothing is watched then, no listener added), or when it and everything in
+// flight or waiting before it are safe (GET, HEAD, OPTIONS: a burst of pipelined GETs keeps
+// running in parallel, as before). Otherwise it waits until the answers before it are done
+// (written whole, or cut): an unsafe request behind anything, and anything behind an unsafe
+// one. HAProxy and Envoy go further and run one request at a time per connection.
+//
+// Bounds: a waiting request is parsed but not forwarded, so it holds no upstream connection,
+// member load or probe slot until it runs; its body stays in the socket (Node stops reading
+// once the request's own buffer is full). Past MAX_HELD waiting requests on a connection the
+// socket is paused as Node pauses it for unread answers (its own `_paused` flag), so a client
+// cannot queue without bound (what one read already brought is still parsed: 96 requests of
+// 1 KiB behind a held POST peaked at 60 waiting); reading resumes as they run. A connection closed with requests
+// still waiting drops them (they never reached an upstream, as bytes after a cut never do).
+
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+
+/** Waiting requests on one connection before the listener stops reading it. */
+export const MAX_HELD = 32;
+
+const kLane = Symbol("shardgate.pipelineLane");
+const kLaneOfRes = Symbol("shardgate.pipelineLaneOfRes");
+const kUnsafe = Symbol("shardgate.pipelineUnsafe");
+
+type Run = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** What runs and what waits on one connection. */
+class Lane {
+  /** Requests handed to the data plane whose answer has not closed. */
+  inFlight = 0;
+  /** How many of those are unsafe. */
+  unsafeInFlight = 0;
+  /** Waiting requests, in arrival order: req, res, req, res ... */
+  readonly held: Array<IncomingMessage | ServerResponse> = [];
+  /** True while this lane paused the socket (MAX_HELD reached). */
+  paused = false;
+  constructor(
+    readonly socket: Socket,
+    readonly run: Run,
+  ) {}
+}
+
+type WithLane = Socket & {
+  [kLane]?: Lane;
+  /** Node's: the answer that owns the socket (the earliest not yet written whole). */
+  _httpMessage?: ServerResponse | null;
+  _paused?: boolean;
+  parser?: { pause(): void; resume(): void } | null;
+};
+type ResWithLane = ServerResponse & { [kLaneOfRes]?: Lane; [kUnsafe]?: boolean };
+
+/** RFC 9110 section 9.2.1 safe methods that reach the data plane (TRACE is refused before). */
+export function isSafeMethod(method: string | undefined): boolean {
+  return method === "GET" || method === "HEAD" || method === "OPTIONS";
+}
+
+/**
+ * Hands `req` to `run` now, or once the answers before it on its connection allow it.
+ * `run` is the same function for every request of a listener (bound once).
+ */
+export function admitInOrder(req: IncomingMessage, res: ServerResponse, run: Run): void {
+  const socket = req.socket as WithLane;
+  let lane = socket[kLane];
+  // Node hands the socket to an answer only once every answer before it is done: then nothing
+  // is in flight before this request, and nothing needs watching until one is pipelined behind.
+  if (
+    (lane === undefined || (lane.inFlight === 0 && lane.held.length === 0)) &&
+    socket._httpMessage === res
+  ) {
+    run(req, res);
+    return;
+  }
+  if (lane === undefined) {
+    lane = new Lane(socket, run);
+    socket[kLane] = lane;
+  }
+  // The answer that owns the socket may have started on the fast path, unwatched: watch it now.
+  const owner = socket._httpMessage as ResWithLane | null | undefined;
+  if (owner != null && owner !== res && owner[kLaneOfRes] === undefined && !owner.writableFinished)
+    watch(lane, owner, !isSafeMethod((owner as ServerResponse & { req?: IncomingMessage }).req?.method));
+  if (
+    lane.inFlight === 0 ||
+    (lane.held.length === 0 && lane.unsafeInFlight === 0 && isSafeMethod(req.method))
+  ) {
+    start(lane, req, res);
+    return;
+  }
+  lane.held.push(req, res);
+  if (lane.held.length >= MAX_HELD * 2 && !lane.paused) {
+    lane.paused = true;
+    // Node's own flag: its parser stops after the bytes in hand, and a request body read
+    // (readStart) does not restart the socket while it is set.
+    socket._paused = true;
+    socket.pause();
+  }
+}
+
+/** Requests waiting on `socket` (tests and the request timeout read it). */
+export function heldOn(socket: unknown): number {
+  const lane = (socket as WithLane | null)?.[kLane];
+  return lane === undefined ? 0 : lane.held.length / 2;
+}
+
+function start(lane: Lane, req: IncomingMessage, res: ServerResponse): void {
+  watch(lane, res as ResWithLane, !isSafeMethod(req.method));
+  lane.run(req, res);
+}
+
+/** Counts `res` in flight on `lane` until it closes. */
+function watch(lane: Lane, res: ResWithLane, unsafe: boolean): void {
+  lane.inFlight++;
+  if (unsafe) lane.unsafeInFlight++;
+  res[kLaneOfRes] = lane;
+  res[kUnsafe] = unsafe;
+  res.once("close", onAnswerClosed);
+}
+
+function onAnswerClosed(this: ResWithLane): void {
+  const lane = this[kLaneOfRes];
+  if (lane === undefined) return;
+  this[kLaneOfRes] = undefined;
+  lane.inFlight--;
+  if (this[kUnsafe] === true) lane.unsafeInFlight--;
+  if (lane.held.length > 0) release(lane);
+}
+
+function release(lane: Lane): void {
+  const socket = lane.socket as WithLane;
+  if (socket.destroyed) {
+    lane.held.length = 0;
+    return;
+  }
+  const held = lane.held;
+  let at = 0;
+  while (at < held.length) {
+    const req = held[at] as IncomingMessage;
+    const ok = lane.inFlight === 0 || (lane.unsafeInFlight === 0 && isSafeMethod(req.method));
+    if (!ok) break;
+    at += 2;
+    start(lane, req, held[at - 1] as ServerResponse);
+  }
+  if (at > 0) held.splice(0, at);
+  if (lane.paused && held.length < MAX_HELD * 2) {
+    lane.paused = false;
+    socket._paused = false;
+    socket.parser?.resume();
+    socket.resume();
+  }
+}
