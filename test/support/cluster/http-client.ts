@@ -96,9 +96,18 @@ function requestOnce(url: string, opts: RequestOptions): Promise<HttpResult> {
     // "no answer within 5000ms" from a starved instance (kubernetes-discovery at load 40).
     const timeoutMs = scaled(opts.timeoutMs ?? 10_000);
     let timedOut = false;
+    // An idle timeout on the socket. A client starved of CPU runs its expired timers before it
+    // reads what arrived meanwhile (the loop's timers phase comes before its poll phase), so an
+    // answer sitting unread in the socket was taken for an instance's silence. Look once more
+    // after the poll phase (setImmediate): bytes read since the timer fired are an answer, and
+    // that activity re-arms the socket's idle timer, which still bounds a stall after it.
     req.setTimeout(timeoutMs, () => {
-      timedOut = true;
-      req.destroy(new Error(`${url}: no answer within ${timeoutMs}ms`));
+      const readBefore = req.socket?.bytesRead ?? 0;
+      setImmediate(() => {
+        if ((req.socket?.bytesRead ?? 0) > readBefore || req.destroyed) return;
+        timedOut = true;
+        req.destroy(new Error(`${url}: no answer within ${timeoutMs}ms`));
+      });
     });
     req.on("error", (err: NodeJS.ErrnoException) => {
       const closedUnderUs = err.code === "ECONNRESET" || err.message === "socket hang up";
