@@ -76,7 +76,7 @@ describe("fleet e2e: routing agreement and Consul membership (3 voters + 1 learn
     const keys = randomKeys(fleet.random, 10_000, "a");
     const t0 = performance.now();
     const users = await agreedRoutes(fleet, cluster.nodes, "users", keys);
-    t.diagnostic(`(a) 4 x 10000 /admin/route answers in ${Math.round(performance.now() - t0)} ms`);
+    t.diagnostic(`(a) 4 x 10000 route answers (/admin/routes) in ${Math.round(performance.now() - t0)} ms`);
     // A route explanation carries its pool's ring version (the index of the pool's last ring change).
     const poolVersion = (pool: string) => c.states.get("a")?.pools[pool]?.ringVersion;
     assert.equal(
