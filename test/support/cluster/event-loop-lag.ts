@@ -3,6 +3,7 @@
 // at every scrape). A test scrapes once to start a window and again to read it, so when a request
 // to an instance times out under load, the report says whether that instance's loop stalled.
 
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { httpRequest } from "./http-client.js";
 
 const LAG_MAX = /^shardgate_nodejs_eventloop_lag_max_seconds(?:\{[^}]*\})? (\S+)$/m;
@@ -20,4 +21,17 @@ export async function eventLoopLagMaxMs(adminUrl: string): Promise<number | unde
 export async function describeLag(nodes: ReadonlyArray<{ id: string; adminUrl: string }>): Promise<string> {
   const lags = await Promise.all(nodes.map((n) => eventLoopLagMaxMs(n.adminUrl)));
   return nodes.map((n, i) => `${n.id}=${lags[i] === undefined ? "?" : `${lags[i]}ms`}`).join(" ");
+}
+
+/**
+ * This (test) process's own worst stall from now until the returned function is called: it runs
+ * the load client, the upstreams and the API doubles, so a stall here delays answers too.
+ */
+export function watchOwnLag(): () => number {
+  const h = monitorEventLoopDelay({ resolution: 20 });
+  h.enable();
+  return () => {
+    h.disable();
+    return Math.round(h.max / 1e6);
+  };
 }
