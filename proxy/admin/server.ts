@@ -15,7 +15,13 @@ import { checkAdminToken } from "./auth.js";
 import { htmlSafeJson } from "./html-safe-json.js";
 import { handleOpsRoute, OPS_WRITE_PATH } from "./ops-routes.js";
 import { redactTarget } from "./redact.js";
-import type { AdminBackend, AdminError, AdminResult, ExpositionWriter } from "./types.js";
+import type {
+  AdminBackend,
+  AdminError,
+  AdminResult,
+  ExpositionWriter,
+  RouteExplanationView,
+} from "./types.js";
 import { serveUi } from "./ui-route.js";
 
 const JSON_TYPE = "application/json; charset=utf-8";
@@ -24,6 +30,11 @@ const BREAKER_PATH = /^\/admin\/pools\/([^/]+)\/members\/([^/]+)\/breaker$/;
 const FAULT_PATH = /^\/admin\/debug\/(cut|heal)$/;
 /** admin.maxBodySize's default, for servers built without limits (tests). */
 const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
+/**
+ * Keys one GET /admin/routes may ask for: a bound on the work of one request (the URL is bounded
+ * by the server's header size anyway); a caller with more keys asks again.
+ */
+const MAX_ROUTE_KEYS = 1000;
 /** admin.maxConnections' default. */
 const DEFAULT_MAX_CONNECTIONS = 64;
 
@@ -238,6 +249,42 @@ export function createAdminServer(opts: AdminServerOptions): Server {
       if (affinity !== undefined) r.value.affinity = affinity;
       if (affinity?.member != null && affinity.source !== "ring") r.value.member = affinity.member;
       send(res, 200, r.value);
+      return;
+    }
+    if (path === "/admin/routes") {
+      if (!read) return methodNotAllowed(res, "GET");
+      const pool = url.searchParams.get("pool");
+      const keys = url.searchParams.getAll("key");
+      if (pool === null || pool === "" || keys.length === 0) {
+        sendError(res, {
+          status: 400,
+          error: "missing_parameter",
+          message: "query parameters 'pool' and at least one 'key' are required",
+        });
+        return;
+      }
+      if (keys.length > MAX_ROUTE_KEYS) {
+        sendError(res, {
+          status: 400,
+          error: "too_many_keys",
+          message: `at most ${MAX_ROUTE_KEYS} keys per request, got ${keys.length}`,
+        });
+        return;
+      }
+      // Every key is explained before the first await: one ring snapshot answers them all.
+      const routes: RouteExplanationView[] = [];
+      for (const key of keys) {
+        const r = backend.explainRoute(pool, key);
+        if (!r.ok) return sendError(res, r.err);
+        routes.push(r.value);
+      }
+      if (backend.explainAffinity !== undefined)
+        for (const [i, r] of routes.entries()) {
+          const affinity = await backend.explainAffinity(pool, keys[i], "", undefined);
+          if (affinity !== undefined) r.affinity = affinity;
+          if (affinity?.member != null && affinity.source !== "ring") r.member = affinity.member;
+        }
+      send(res, 200, { pool, routes });
       return;
     }
     if (path === "/admin/cache/purge") {

@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { describeLag, watchOwnLag } from "../support/cluster/event-loop-lag.js";
 import { httpRequest, sleep } from "../support/cluster/http-client.js";
 import { randomKeys } from "../support/cluster/keys.js";
 import { describeLoad, SteadyLoad } from "../support/cluster/load.js";
@@ -144,6 +145,8 @@ describe("kubernetes discovery e2e (3 voters + 1 learner, EndpointSlices from th
     const keys = randomKeys(random, 500, "d");
     const before = await agreed(keys);
     const v0 = (await c.states()).values().next().value?.ringVersion;
+    await describeLag(c.live()); // starts each instance's stall window
+    const ownLag = watchOwnLag();
     const load = new SteadyLoad({
       targets: c.live().map((n) => ({ id: n.id, httpUrl: n.httpUrl })),
       keys,
@@ -171,8 +174,10 @@ describe("kubernetes discovery e2e (3 voters + 1 learner, EndpointSlices from th
       assert.equal(s.ringVersion, v0, why(`${id} ring version while the API server is down`));
     await k.api.start();
     const report = await load.stop();
+    const lag = `${await describeLag(c.live())}, test process ${ownLag()}ms`;
     t.diagnostic(`load across the API server outage: ${describeLoad(report)}`);
-    assert.equal(report.failures.length, 0, why(describeLoad(report)));
+    t.diagnostic(`worst event-loop stall per instance meanwhile: ${lag}`);
+    assert.equal(report.failures.length, 0, why(`${describeLoad(report)}; event-loop stalls: ${lag}`));
     assert.equal(report.misrouted.length, 0, why(describeLoad(report)));
     assert.ok(report.ok >= OUTAGE_ANSWERS, why(`a steady load was served: ${describeLoad(report)}`));
     for (const k of keys) assert.equal(during.get(k), before.get(k), why(k));

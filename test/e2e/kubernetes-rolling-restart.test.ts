@@ -70,7 +70,16 @@ describe("rolling restart of 3 voters under load, with a learner (Kubernetes dis
       random,
     }).start();
     const leaders: string[] = [];
+    // Where the time goes, per voter (the file hit the 300 s test timeout at load ~40): each
+    // step is reported when it ends, so a timeout still shows how far the restarts got.
+    let mark = performance.now();
+    const lap = (v: FleetNode, what: string) => {
+      const now = performance.now();
+      t.diagnostic(`${v.id}: ${what} in ${Math.round(now - mark)} ms`);
+      mark = now;
+    };
     for (const v of voters) {
+      mark = performance.now();
       const s = await retryTransport(() => cluster.stateOf(learner));
       leaders.push(s.raft.leader ?? "none");
       load.exclude(v.id);
@@ -80,17 +89,22 @@ describe("rolling restart of 3 voters under load, with a learner (Kubernetes dis
       proc.signal("SIGTERM");
       const exit = await proc.waitExit(20_000);
       assert.equal(exit.code, 0, why(`${v.id} drains and exits 0 on SIGTERM: ${JSON.stringify(exit)}`));
+      lap(v, "preStop, SIGTERM, drained and exited");
       // While it is away the other three, learner included, still agree.
       const during = await k.agreed(keys, why);
       for (const key of keys)
         assert.equal(during.get(key), before.get(key), why(`${key} while ${v.id} is down`));
+      lap(v, "the other three agreed on every key");
       await cluster.restart(v);
+      lap(v, "restarted (listening)");
       await waitReady(v);
+      lap(v, "ready");
       load.include(v.id);
       await cluster.waitConverged({ timeoutMs: 30_000 });
       const after = await k.agreed(keys, why);
       for (const key of keys)
         assert.equal(after.get(key), before.get(key), why(`${key} after ${v.id} is back`));
+      lap(v, "converged, all four agreed on every key");
     }
     // Keep the load on the restored fleet for a moment, then stop it.
     await sleep(1_000);

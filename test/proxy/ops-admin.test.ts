@@ -135,6 +135,36 @@ describe("ops: admin API on the issue's minimal config", () => {
     assert.equal((path.body as { error: string }).error, "not_found");
   });
 
+  test("/admin/routes explains many keys in one request, each as /admin/route does, in key order", async () => {
+    assert.ok(reached.size === keys.length, "the /admin/route test recorded every key's member");
+    const q = keys.map((k) => `&key=${encodeURIComponent(k)}`).join("");
+    const r = await fetchJson(`${sg.adminUrl}/admin/routes?pool=users${q}`);
+    assert.equal(r.status, 200, r.text);
+    const body = r.body as { pool: string; routes: RouteBody[] };
+    assert.equal(body.pool, "users");
+    assert.equal(body.routes.length, keys.length, r.text);
+    for (const [i, key] of keys.entries()) {
+      const one = await fetchJson(`${sg.adminUrl}/admin/route?pool=users&key=${encodeURIComponent(key)}`);
+      assert.deepEqual(body.routes[i], one.body, `${seedNote(SEED)} key ${key}`);
+      assert.equal(
+        body.routes[i].member,
+        reached.get(key),
+        `${seedNote(SEED)} key ${key}: a real request's member`,
+      );
+    }
+    const bad: Array<[string, number, string]> = [
+      ["/admin/routes?key=a", 400, "missing_parameter"],
+      ["/admin/routes?pool=users", 400, "missing_parameter"],
+      ["/admin/routes?pool=nope&key=a", 404, "unknown_pool"],
+      [`/admin/routes?pool=users${"&key=k".repeat(1001)}`, 400, "too_many_keys"],
+    ];
+    for (const [path, status, error] of bad) {
+      const e = await fetchJson(`${sg.adminUrl}${path}`);
+      assert.equal(e.status, status, `${path.slice(0, 60)}: ${e.text}`);
+      assert.equal((e.body as { error: string }).error, error, e.text);
+    }
+  });
+
   test("mutating endpoints: wrong or missing token 401, right token 200; drain moves a key and undrain brings it back", async () => {
     const key = keys[0];
     const owner = reached.get(key) ?? assert.fail("previous test did not record a member");

@@ -147,7 +147,7 @@ export async function agreedRoutes(
   // (bounded). At one version, any difference is a real disagreement and fails at once.
   const deadline = Date.now() + scaled(AGREE_WITHIN_MS);
   for (;;) {
-    const per = await mapLimit(nodes, 2, (n) => fleet.cluster.routes(n, pool, keys, 12));
+    const per = await mapLimit(nodes, 2, (n) => fleet.cluster.routes(n, pool, keys));
     const ref = per[0];
     const versions = new Set<number>();
     const diffs: string[] = [];

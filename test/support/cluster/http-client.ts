@@ -3,6 +3,7 @@
 // /admin/route calls reuse a handful of connections instead of opening one each.
 
 import { Agent, type IncomingHttpHeaders, request } from "node:http";
+import { scaled } from "../wait.js";
 
 const agent = new Agent({ keepAlive: true, maxSockets: 32, keepAliveMsecs: 1000 });
 
@@ -19,6 +20,7 @@ export interface RequestOptions {
   headers?: Record<string, string>;
   /** Sent as JSON. */
   json?: unknown;
+  /** No answer within this (times TEST_TIME_SCALE) rejects; default 10 s. */
   timeoutMs?: number;
   /** Use a fresh connection (no keep-alive), e.g. towards an instance that is about to die. */
   fresh?: boolean;
@@ -89,11 +91,23 @@ function requestOnce(url: string, opts: RequestOptions): Promise<HttpResult> {
         res.on("error", reject);
       },
     );
-    const timeoutMs = opts.timeoutMs ?? 10_000;
+    // A base deadline like every wait's (wait.ts): TEST_TIME_SCALE=3 on a slow machine gives the
+    // instances three times as long to answer. It was used as given, so no scale could stop
+    // "no answer within 5000ms" from a starved instance (kubernetes-discovery at load 40).
+    const timeoutMs = scaled(opts.timeoutMs ?? 10_000);
     let timedOut = false;
+    // An idle timeout on the socket. A client starved of CPU runs its expired timers before it
+    // reads what arrived meanwhile (the loop's timers phase comes before its poll phase), so an
+    // answer sitting unread in the socket was taken for an instance's silence. Look once more
+    // after the poll phase (setImmediate): bytes read since the timer fired are an answer, and
+    // that activity re-arms the socket's idle timer, which still bounds a stall after it.
     req.setTimeout(timeoutMs, () => {
-      timedOut = true;
-      req.destroy(new Error(`${url}: no answer within ${timeoutMs}ms`));
+      const readBefore = req.socket?.bytesRead ?? 0;
+      setImmediate(() => {
+        if ((req.socket?.bytesRead ?? 0) > readBefore || req.destroyed) return;
+        timedOut = true;
+        req.destroy(new Error(`${url}: no answer within ${timeoutMs}ms`));
+      });
     });
     req.on("error", (err: NodeJS.ErrnoException) => {
       const closedUnderUs = err.code === "ECONNRESET" || err.message === "socket hang up";

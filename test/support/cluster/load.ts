@@ -45,6 +45,8 @@ export interface LoadReport {
   /** Requests to an excluded instance that were in flight (or refused) when it went down. */
   excluded: number;
   perTarget: Record<string, number>;
+  /** 200s per target (a subset of perTarget: what each target actually served). */
+  okPerTarget: Record<string, number>;
   durationMs: number;
 }
 
@@ -53,6 +55,7 @@ export class SteadyLoad {
   private readonly excludedIds = new Set<string>();
   /** Requests sent to a target before it was excluded, still in flight. */
   private stopped = false;
+  private ended = false;
   private started = 0;
   private running: Promise<void> | undefined;
   private readonly report: LoadReport = {
@@ -62,9 +65,12 @@ export class SteadyLoad {
     misrouted: [],
     excluded: 0,
     perTarget: {},
+    okPerTarget: {},
     durationMs: 0,
   };
   private rr = 0;
+  /** Called after every answer and when the load ends (see `until`). */
+  private readonly watchers = new Set<() => void>();
 
   constructor(o: LoadOptions) {
     if (o.targets.length === 0) throw new Error("SteadyLoad: no targets");
@@ -77,6 +83,8 @@ export class SteadyLoad {
     const n = this.o.concurrency ?? 4;
     this.running = Promise.all(Array.from({ length: n }, () => this.worker())).then(() => {
       this.report.durationMs = Math.round(performance.now() - this.started);
+      this.ended = true;
+      this.notify();
     });
     return this;
   }
@@ -94,6 +102,41 @@ export class SteadyLoad {
   /** Requests answered so far. */
   get done(): number {
     return this.report.ok + this.report.failures.length + this.report.excluded;
+  }
+
+  /** 200s served so far, per target (a copy: a mark to count from). */
+  okSoFar(): Record<string, number> {
+    return { ...this.report.okPerTarget };
+  }
+
+  /**
+   * Resolves once `pred` holds for the report, checked after every answer; rejects (with
+   * `what` and the report) when `timeoutMs` passes or the load ends by its own bounds first.
+   * So a test waits for "every survivor served N requests", not for a sleep's worth of them.
+   */
+  until(what: string, pred: (r: LoadReport) => boolean, timeoutMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const done = (err?: Error) => {
+        this.watchers.delete(check);
+        clearTimeout(timer);
+        if (err === undefined) resolve();
+        else reject(err);
+      };
+      const check = () => {
+        if (pred(this.report)) done();
+        else if (this.ended) done(new Error(`load ended before ${what}: ${describeLoad(this.report)}`));
+      };
+      const timer = setTimeout(
+        () => done(new Error(`${what}: not within ${timeoutMs} ms: ${describeLoad(this.report)}`)),
+        timeoutMs,
+      );
+      this.watchers.add(check);
+      check();
+    });
+  }
+
+  private notify(): void {
+    for (const w of [...this.watchers]) w();
   }
 
   /** Ends the load early (it also ends by itself at maxRequests/maxMs) and returns the report. */
@@ -145,6 +188,7 @@ export class SteadyLoad {
             });
         } else {
           this.report.ok++;
+          this.report.okPerTarget[target.id] = (this.report.okPerTarget[target.id] ?? 0) + 1;
           const want = o.expected?.get(key);
           if (want !== undefined && member !== want)
             this.report.misrouted.push({ target: target.id, key, expected: want, got: String(member) });
@@ -153,6 +197,7 @@ export class SteadyLoad {
         if (this.excludedIds.has(target.id)) this.report.excluded++;
         else this.report.failures.push({ target: target.id, key, error: String(err), atMs });
       }
+      this.notify();
       if (o.pauseMs !== undefined && o.pauseMs > 0) await new Promise((r) => setTimeout(r, o.pauseMs));
     }
   }

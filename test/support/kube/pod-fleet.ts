@@ -123,7 +123,7 @@ routes:
   async agreed(keys: readonly string[], why: (s: string) => string): Promise<Map<string, string | null>> {
     const c = this.cluster as FleetCluster;
     const nodes = c.live();
-    const per = await Promise.all(nodes.map((n) => retryTransport(() => c.routes(n, "web", keys, 12))));
+    const per = await Promise.all(nodes.map((n) => retryTransport(() => c.routes(n, "web", keys))));
     const ref = per[0];
     const versions = new Set(per.flatMap((rs) => rs.map((r) => r.ringVersion)));
     assert.equal(
