@@ -65,7 +65,8 @@ test("the request target goes upstream as received, its path normalised (the que
   // routed); "//", reserved encodings and the whole query string exactly as sent.
   for (const [path, upstream] of [
     ["/a/../b/./c?q=%2e%2E&x=1", "/b/c?q=%2e%2E&x=1"],
-    ["/%7Euser//double?k=v#", "/~user//double?k=v#"],
+    // (A "#" is refused before routing: fragment_in_target, test/outside/request-target.test.ts.)
+    ["/%7Euser//double?k=v", "/~user//double?k=v"],
     ["/a%2Fb//c?x=/../y", "/a%2Fb//c?x=/../y"],
     ["/plain", "/plain"],
     ["/?only=query", "/?only=query"],
