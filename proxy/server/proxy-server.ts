@@ -17,7 +17,7 @@ import { answerClientError } from "./client-error.js";
 import { type ConnectionCap, capConnections } from "./connection-cap.js";
 import { attachHttp2 } from "./h2-listener.js";
 import { trackLatestResponse } from "./half-close-answer.js";
-import { isLingering, lingerIfUnread } from "./linger-close.js";
+import { isLingering, lingerAfterAnswer, lingerIfUnread } from "./linger-close.js";
 import { admitInOrder, heldOn } from "./pipeline-order.js";
 import { acceptProxyProtocol } from "./proxy-protocol-accept.js";
 import { ALLOWED_METHODS, answerMethodNotAllowed, isRefusedMethod } from "./refused-method.js";
@@ -124,8 +124,10 @@ export function createProxyServer(init: ProxyServerInit): Server {
     const framing = isRefusedMethod(req.method) ? "method_not_allowed" : requestFramingError(req);
     if (framing !== null) {
       init.onClientError?.(framing);
+      // The upgrade's body or first frames may still be arriving: answer, then linger.
       socket.on("error", noop);
-      socket.end(rawErrorResponse(framing, newRequestId(), framing === "method_not_allowed" ? ALLOW : ""));
+      socket.write(rawErrorResponse(framing, newRequestId(), framing === "method_not_allowed" ? ALLOW : ""));
+      lingerAfterAnswer(socket);
       return;
     }
     dataPlane.handleUpgrade(req, socket, head);
@@ -175,8 +177,10 @@ export function createProxyServer(init: ProxyServerInit): Server {
   // CONNECT (a tunnel request) is not proxied: 405 rather than Node's silent close (TRACE: refused-method.ts).
   server.on("connect", (_req: IncomingMessage, socket: Duplex) => {
     init.onClientError?.("method_not_allowed");
+    // The tunnel's payload may already be arriving: answer, then linger (linger-close.ts).
     socket.on("error", noop);
-    socket.end(rawErrorResponse("method_not_allowed", newRequestId(), ALLOW));
+    socket.write(rawErrorResponse("method_not_allowed", newRequestId(), ALLOW));
+    lingerAfterAnswer(socket);
   });
   // An Expect other than 100-continue: JSON 417 rather than Node's own empty answer.
   server.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => {

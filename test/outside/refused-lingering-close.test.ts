@@ -1,0 +1,126 @@
+// The refused paths of the HTTP/1 listener that answer raw on the socket Node hands over, with
+// the client's upload still arriving: a TRACE or a badly framed head sent as an upgrade, and a
+// CONNECT (its tunnel payload following). Each was answered with socket.end(...) and nobody read
+// the socket again: the upload stalled once the buffers filled, and the close then came with the
+// client's bytes unread, so the kernel sent RST and a client that reads its answer only after
+// uploading (curl, most upload code) saw a reset or nothing instead of the 405/501. Tried from the
+// outside: a real shardgate process, a raw client that uploads a few MiB with its read side paused
+// and reads only once its last write is handed to the kernel. They now linger as the answered
+// paths do (linger-close.ts): FIN, read and drop the rest within nginx's bounds.
+
+import assert from "node:assert/strict";
+import { connect, type Socket } from "node:net";
+import { after, before, test } from "node:test";
+import { seededRandom, seedNote, testSeed } from "../support/prng.js";
+import { type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
+import { scaled } from "../support/wait.js";
+
+const SEED = testSeed(2026_1207);
+const ROUNDS = 6;
+
+let sg: RunningShardgate;
+
+before(async () => {
+  // No request here is ever forwarded: the member's address is never dialled.
+  sg = await startShardgate(`listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
+pools:
+  users:
+    members: [{ id: m1, address: "127.0.0.1:9" }]
+    breaker: { consecutiveFailures: 100000, minRequests: 100000 }
+routes:
+  - match: { pathPrefix: / }
+    pool: users
+    key: [header:x-user-id]
+    onMissingKey: reject
+`);
+});
+
+after(async () => {
+  await stopAll();
+});
+
+/**
+ * Sends `head` and `size` body bytes with the read side paused; reads only once the last body
+ * byte is written (or a write failed). Resolves with the answer, empty when it was lost.
+ */
+function uploadThenRead(
+  port: number,
+  head: string,
+  size: number,
+): Promise<{ reply: string; writeError: string }> {
+  return new Promise((resolve) => {
+    const s: Socket = connect({ port, host: "127.0.0.1" });
+    s.pause();
+    let reply = "";
+    let writeError = "";
+    const timer = setTimeout(() => {
+      writeError ||= "client gave up";
+      s.destroy();
+    }, scaled(20_000));
+    s.on("error", (e: NodeJS.ErrnoException) => {
+      writeError ||= e.code ?? e.message;
+    });
+    s.on("data", (d) => {
+      reply += d.toString("latin1");
+    });
+    s.on("close", () => {
+      clearTimeout(timer);
+      resolve({ reply, writeError });
+    });
+    s.write(head);
+    const slice = Buffer.alloc(64 * 1024, 0x61);
+    let left = size;
+    const pump = (): void => {
+      while (left > 0 && !s.destroyed) {
+        const n = Math.min(left, slice.length);
+        left -= n;
+        const last = left === 0;
+        const ok = s.write(
+          n === slice.length ? slice : slice.subarray(0, n),
+          last ? () => s.resume() : undefined,
+        );
+        if (!ok && !last) {
+          s.once("drain", pump);
+          return;
+        }
+      }
+    };
+    pump();
+  });
+}
+
+const CASES: Record<string, { head: (size: number, i: number) => string; want: string }> = {
+  // The upgrade event's refusal: TRACE, then a transfer coding the proxy cannot forward.
+  "TRACE upgrade": {
+    head: (size, i) =>
+      `TRACE /t${i} HTTP/1.1\r\nHost: a\r\nx-user-id: k\r\nConnection: upgrade\r\nUpgrade: websocket\r\ncontent-length: ${size}\r\n\r\n`,
+    want: "HTTP/1.1 405 ",
+  },
+  "gzip-chunked upgrade": {
+    head: (_size, i) =>
+      `POST /g${i} HTTP/1.1\r\nHost: a\r\nx-user-id: k\r\nConnection: upgrade\r\nUpgrade: websocket\r\ntransfer-encoding: gzip, chunked\r\n\r\n`,
+    want: "HTTP/1.1 501 ",
+  },
+  // CONNECT: everything after its head is the tunnel's payload, never read.
+  CONNECT: {
+    head: () => "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+    want: "HTTP/1.1 405 ",
+  },
+};
+
+for (const [name, c] of Object.entries(CASES)) {
+  test(`${name}: the refusal reaches a client that reads it after uploading`, {
+    timeout: 300_000,
+  }, async () => {
+    const port = Number(new URL(sg.httpUrl).port);
+    const random = seededRandom(SEED);
+    const lost: string[] = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      const size = 2 * 1024 * 1024 + Math.floor(random() * 4 * 1024 * 1024);
+      const r = await uploadThenRead(port, c.head(size, i), size);
+      if (!r.reply.startsWith(c.want))
+        lost.push(`${size} B: ${JSON.stringify(r.reply.slice(0, 40))} ${r.writeError}`);
+    }
+    assert.deepEqual(lost, [], `${name}: ${lost.length} of ${ROUNDS} answers lost; ${seedNote(SEED)}`);
+  });
+}
