@@ -4,7 +4,8 @@
 // whose key it owns tried it again (an `upstream_dns` failure, answered from the negative
 // cache), then retried on the next member, until the breaker opened. Now `upstream_dns`
 // skips the member locally like a refusal: within the skip, its keys go to the next member
-// on the first attempt. Seen in the access log's `attempts`.
+// on the first attempt. Seen in the access log's `attempts`. Then the lookup's own figures on
+// /metrics (shardgate_dns_*: none were exported), checked by promtool.
 // A real shardgate process in a mount namespace of its own whose resolv.conf names a DNS
 // double on 127.x.y.z:53 (test/support/dns-double.ts); loopback only.
 
@@ -16,6 +17,7 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import { DnsDouble, mountNamespaceUnavailable, spawnWithResolvConf } from "../support/dns-double.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
+import { promtoolCheckMetrics } from "../support/promtool.js";
 import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
 import { eventually, scaled } from "../support/wait.js";
 
@@ -132,6 +134,30 @@ routes:
     `${retried} of ${n} requests tried the unresolved member in ${elapsed} ms (bound ${bound})\n${output()}`,
   );
   for (const l of requests) assert.equal(l.member, "ip", `${JSON.stringify(l)}\n${output()}`);
+
+  // The lookup's figures on /metrics (shardgate_dns_*), and promtool accepts them: the name
+  // was asked of DNS and failed not_found (NXDOMAIN).
+  const text = await (
+    await fetch(`http://${String(listening.admin)}/metrics`, { signal: AbortSignal.timeout(scaled(20_000)) })
+  ).text();
+  const dnsLines = text.split("\n").filter((l) => /^(# (HELP|TYPE) )?shardgate_dns_/.test(l));
+  const value = (series: string): number => {
+    const line = dnsLines.find((l) => l.startsWith(`${series} `));
+    assert.ok(line !== undefined, `${series} missing from /metrics:\n${dnsLines.join("\n")}`);
+    return Number(line.slice(series.length + 1));
+  };
+  assert.ok(value("shardgate_dns_queries_total") >= 1, dnsLines.join("\n"));
+  assert.ok(value('shardgate_dns_failures_total{kind="not_found"}') >= 1, dnsLines.join("\n"));
+  assert.equal(value('shardgate_dns_failures_total{kind="timeout"}'), 0, dnsLines.join("\n"));
+  assert.equal(value("shardgate_dns_getaddrinfo_in_flight"), 0, dnsLines.join("\n"));
+  // The name DNS did not know went to getaddrinfo too (the search list); the skip kept later
+  // requests from asking again, so cache hits may be 0.
+  assert.ok(value("shardgate_dns_getaddrinfo_calls_total") >= 1, dnsLines.join("\n"));
+  value("shardgate_dns_cache_hits_total");
+  value("shardgate_dns_timeouts_total");
+  const lint = await promtoolCheckMetrics(`${dnsLines.join("\n")}\n`);
+  assert.equal(lint.code, 0, lint.out);
+  assert.equal(lint.out.trim(), "", `promtool findings on shardgate_dns_*: ${lint.out}`);
 
   proc.kill("SIGTERM");
   assert.equal(await exited, 0, output());
