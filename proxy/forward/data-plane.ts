@@ -105,7 +105,10 @@ const CONNECT_TIMEOUT = new UpstreamTimeoutError("ECONNECT_TIMEOUT", "upstream c
 const RESPONSE_TIMEOUT = new UpstreamTimeoutError("ERESPONSE_TIMEOUT", "upstream response timeout");
 const CLIENT_GONE = new UpstreamTimeoutError("ECLIENT_GONE", "request ended before the upstream answered");
 
-/** Refused or unreachable members are skipped locally at once, not after the next health check. */
+/**
+ * Refused or unreachable members are skipped locally at once, not after the next health check
+ * (a name that does not resolve too: isDnsFailure).
+ */
 function isRefusal(err: Error | undefined): boolean {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   return code === "ECONNREFUSED" || code === "EHOSTUNREACH" || code === "ENETUNREACH";
@@ -676,7 +679,11 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     this.releaseAttempt(ctx);
     const snapshot = ctx.snapshot;
     if (snapshot !== null) {
-      if (kind === "connect" && ctx.live !== null && (ctx.timedOut === "connect" || isRefusal(err))) {
+      if (
+        kind === "connect" &&
+        ctx.live !== null &&
+        (ctx.timedOut === "connect" || isRefusal(err) || isDnsFailure(err))
+      ) {
         const until = this.now() + this.localSkipMs;
         ctx.live.skip(ctx.member, snapshot, ctx.memberIndex, until);
         if (this.hooks.onLocalSkip !== undefined)

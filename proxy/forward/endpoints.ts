@@ -247,10 +247,21 @@ export class Endpoints {
         { ...webOptions, selfHandleResponse: true, buffer: NO_BODY },
       ],
       // Upgraded sockets leave the agent anyway; a fresh connection keeps them out of the pool's count.
+      // http-proxy-3 copies no `lookup` into an upgrade's request options, but builds them on
+      // top of `ssl` (whatever the protocol): the bounded lookup rides in there, else an
+      // upgrade to a hostname member is a getaddrinfo (test/outside/dns-websocket.test.ts).
+      // It writes the request's fields into that object: one per endpoint, nothing shared.
       wsOptions:
         tlsOptions === undefined
-          ? { target, agent: false, xfwd: false, prependPath: false }
-          : { target: { ...target, ...tlsOptions }, agent: false, xfwd: false, prependPath: false, secure },
+          ? { target, agent: false, xfwd: false, prependPath: false, ssl: { lookup: upstreamLookup.lookup } }
+          : {
+              target: { ...target, ...tlsOptions },
+              agent: false,
+              xfwd: false,
+              prependPath: false,
+              secure,
+              ssl: { lookup: upstreamLookup.lookup },
+            },
     };
     this.map.set(member.agentKey, ep);
     return ep;

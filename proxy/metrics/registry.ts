@@ -4,6 +4,8 @@
 // membership_healthy, lb ring size). Labels are member ids and pool/route names, never keys.
 
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import { upstreamLookup } from "../net/bounded-lookup.js";
+import { registerDnsMetrics } from "./dns-metrics.js";
 import {
   type LabelledCounts,
   type MemberCounts,
@@ -232,6 +234,7 @@ export function createMetrics(opts: MetricsOptions = {}): ShardgateMetrics {
     DURATION_BUCKETS,
     () => metrics.memberCountsSource(),
   );
+  registerDnsMetrics(registry, () => upstreamLookup);
   metrics.buildInfo.set({ version: SHARDGATE_VERSION, node_version: process.versions.node }, 1);
   return metrics;
 }

@@ -54,6 +54,38 @@ export interface LookupStats {
   timeouts: number;
   /** Lookups that ended in an error. */
   failures: number;
+  /** Of those, by kind (failureKind): not_found, server_failure, timeout, other. */
+  failuresByKind: Record<DnsFailureKind, number>;
+}
+
+export type DnsFailureKind = "not_found" | "server_failure" | "timeout" | "other";
+export const DNS_FAILURE_KINDS: readonly DnsFailureKind[] = [
+  "not_found",
+  "server_failure",
+  "timeout",
+  "other",
+];
+
+/** A failed lookup's kind, from its code (c-ares' or getaddrinfo's). */
+export function failureKind(code: string | undefined): DnsFailureKind {
+  switch (code) {
+    case "ENOTFOUND":
+    case "ENODATA":
+    case "ENONAME":
+    case "EAI_NONAME":
+      return "not_found";
+    case "ESERVFAIL":
+    case "EREFUSED":
+    case "EAI_AGAIN":
+    case "EAI_FAIL":
+    case "EBADRESP":
+      return "server_failure";
+    case "EDNS_TIMEOUT":
+    case "ETIMEOUT":
+      return "timeout";
+    default:
+      return "other";
+  }
 }
 
 type Family = 0 | 4 | 6;
@@ -120,7 +152,14 @@ function dnsError(code: string, hostname: string, message: string): NodeJS.Errno
 type Answer = { address: string; ttl: number }[];
 
 export class BoundedLookup {
-  readonly stats: LookupStats = { queries: 0, calls: 0, cached: 0, timeouts: 0, failures: 0 };
+  readonly stats: LookupStats = {
+    queries: 0,
+    calls: 0,
+    cached: 0,
+    timeouts: 0,
+    failures: 0,
+    failuresByKind: { not_found: 0, server_failure: 0, timeout: 0, other: 0 },
+  };
   private readonly cache = new Map<string, Entry>();
   /** Names being looked up, and who waits for them. */
   private readonly inFlight = new Map<string, Waiter[]>();
@@ -288,6 +327,7 @@ export class BoundedLookup {
 
   private fail(key: string, err: NodeJS.ErrnoException): void {
     this.stats.failures++;
+    this.stats.failuresByKind[failureKind(err.code)]++;
     this.settle(key, { until: this.now() + this.settings.negativeTtlMs, addresses: null, error: err }, true);
   }
 
