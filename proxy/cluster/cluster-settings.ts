@@ -132,19 +132,15 @@ export function resolveClusterSettings(
   // The schema defaulted listen from cluster.id's peer entry; a --node-id override picks its own.
   const own = peers[id];
   const listen = id !== c.id && own !== undefined ? parseHp(own) : c.listen;
-  const envBootstrap = env.SHARDGATE_BOOTSTRAP;
-  if (envBootstrap !== undefined && envBootstrap !== "" && envBootstrap !== "new" && envBootstrap !== "join")
-    return {
-      ok: false,
-      message: `SHARDGATE_BOOTSTRAP: expected "new" or "join", got ${JSON.stringify(envBootstrap)}`,
-    };
-  // Alone (no other peer) there is nobody to join: founding is the only way to start.
+  // SHARDGATE_BOOTSTRAP is checked, and a bad value refused with its error text, in one place:
+  // proxy/app/env-flags.ts, before start and validate get here. Alone (no other peer) there is
+  // nobody to join: founding is the only way to start.
+  const envValue = env.SHARDGATE_BOOTSTRAP;
+  const envBootstrap = envValue === "new" || envValue === "join" ? envValue : undefined;
   const bootstrap: "new" | "join" =
     overrides.bootstrap === true
       ? "new"
-      : (((envBootstrap || undefined) as "new" | "join" | undefined) ??
-        c.bootstrap ??
-        (others.length === 0 ? "new" : "join"));
+      : (envBootstrap ?? c.bootstrap ?? (others.length === 0 ? "new" : "join"));
   return {
     ok: true,
     settings: {

@@ -25,6 +25,7 @@ ${Object.values(COMMANDS)
   recover --force-new-cluster --config FILE   (offline) a stopped survivor becomes a one-voter cluster
 --admin defaults to http://127.0.0.1:9901 (give several, or a comma-separated list, for status);
 --token defaults to $SHARDGATE_ADMIN_TOKEN (needed by drain, undrain, breaker, leader, peers changes, reload);
+--keys-file FILE (route) adds the keys of FILE, one a line ("-" reads stdin), asked 1,000 at a time;
 --timeout bounds each admin call, a duration with its unit like 500ms, 30s, 1m30s (default 15s).`;
 
 export async function run(argv: string[]): Promise<number> {
@@ -39,6 +40,7 @@ export async function run(argv: string[]): Promise<number> {
         token: { type: "string" },
         timeout: { type: "string" },
         json: { type: "boolean" },
+        "keys-file": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -61,6 +63,11 @@ export async function run(argv: string[]): Promise<number> {
     console.error(
       `shardgate ctl: ${cmd === undefined ? "no command given" : `unknown command "${cmd}"`}\n${USAGE}`,
     );
+    return 2;
+  }
+  const keysFile = parsed.values["keys-file"];
+  if (keysFile !== undefined && cmd !== "route") {
+    console.error(`shardgate ctl: --keys-file is for "route" only\n${USAGE}`);
     return 2;
   }
   const admins = (parsed.values.admin ?? ["http://127.0.0.1:9901"])
@@ -87,7 +94,7 @@ export async function run(argv: string[]): Promise<number> {
   const token = parsed.values.token ?? process.env.SHARDGATE_ADMIN_TOKEN ?? "";
   const clients = admins.map((a) => new AdminClient(a, token, timeoutMs));
   try {
-    const out = await entry.run({ clients }, rest);
+    const out = await entry.run({ clients, keysFile }, rest);
     // Admin answers may carry anything: nothing of them may drive the terminal (tables.ts).
     console.log(parsed.values.json ? terminalJson(out.json) : terminalText(out.text));
     return out.exitCode ?? 0;

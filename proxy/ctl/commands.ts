@@ -8,6 +8,7 @@ import type { LiveView, PeersView } from "../admin/ops-types.js";
 import type { AdminStateView } from "../admin/types.js";
 import { UsageError } from "../commands/usage-error.js";
 import { type AdminClient, CtlError } from "./admin-client.js";
+import { route } from "./route-command.js";
 import { table } from "./tables.js";
 
 export interface CtlOutput {
@@ -20,6 +21,8 @@ export interface CtlOutput {
 export interface CtlContext {
   /** One client per --admin URL (the first is the one actions go to). */
   clients: readonly AdminClient[];
+  /** --keys-file (route only): a file of keys, one a line; "-" is stdin. */
+  keysFile?: string;
 }
 
 type Command = (ctx: CtlContext, args: string[]) => Promise<CtlOutput>;
@@ -197,33 +200,6 @@ async function members(ctx: CtlContext, args: string[]): Promise<CtlOutput> {
   };
 }
 
-async function route(ctx: CtlContext, args: string[]): Promise<CtlOutput> {
-  need("route", args, 2, "POOL KEY");
-  const r = (await ctx.clients[0].ok("GET", `/admin/route?pool=${seg(args[0])}&key=${seg(args[1])}`, [
-    "member",
-    "keyHash",
-    "skipped",
-    "ringVersion",
-  ])) as {
-    member: string | null;
-    owner: string | null;
-    keyHash: number;
-    ringVersion: number;
-    skipped: Array<{ id: string; reason: string }>;
-  };
-  const skipped = r.skipped.length === 0 ? "none" : r.skipped.map((s) => `${s.id} (${s.reason})`).join(", ");
-  return {
-    json: r,
-    text: [
-      `key      ${args[1]} (hash ${r.keyHash})`,
-      `member   ${r.member ?? "none available"}`,
-      `owner    ${r.owner ?? "-"}`,
-      `skipped  ${skipped}`,
-      `ring     version ${r.ringVersion}`,
-    ].join("\n"),
-  };
-}
-
 function drainCmd(draining: boolean): Command {
   const name = draining ? "drain" : "undrain";
   return async (ctx, args) => {
@@ -375,7 +351,7 @@ export const COMMANDS: Record<string, { run: Command; usage: string; mutates: bo
   },
   route: {
     run: route,
-    usage: "route POOL KEY                 which member KEY goes to now, and why",
+    usage: "route POOL KEY... [--keys-file F|-]   which member each key goes to now, and why",
     mutates: false,
   },
   drain: {
