@@ -47,7 +47,7 @@ function render(list: readonly Entry[], algorithm: string): string {
   return [
     "# scale file",
     "admin:",
-    "  token: t0",
+    "  token: t0-0123456789abcdef",
     "pools:",
     "  big:",
     `    algorithm: ${algorithm}`,

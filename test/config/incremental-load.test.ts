@@ -21,7 +21,7 @@ function render(a: readonly string[], b: readonly string[], algorithm: string, e
   return [
     "# scale file",
     "admin:",
-    "  token: t0",
+    "  token: t0-0123456789abcdef",
     "pools:",
     "  big:",
     `    algorithm: ${algorithm}`,
@@ -133,6 +133,10 @@ test("a changed environment, path or edit outside the member lists is declined",
     null,
     "pool settings",
   );
-  assert.equal(incrementalLoad(acc, PATH, ENV, text.replace("token: t0", "token: t1")), null, "admin token");
+  assert.equal(
+    incrementalLoad(acc, PATH, ENV, text.replace("token: t0-0123456789abcdef", "token: t1-0123456789abcdef")),
+    null,
+    "admin token",
+  );
   assert.equal(incrementalLoad(acc, PATH, ENV, text), r.config, "the same text is the same config");
 });
