@@ -10,7 +10,7 @@ import { BREAKER_OVERRIDES, type BreakerOverride } from "../../config/state/comm
 import type { ExpositionSink } from "../metrics/exposition-stream.js";
 import { answerClientError } from "../server/client-error.js";
 import { capConnections } from "../server/connection-cap.js";
-import { lingerClose } from "../server/linger-close.js";
+import { lingerAfterAnswer } from "../server/linger-close.js";
 import { checkAdminToken } from "./auth.js";
 import { htmlSafeJson } from "./html-safe-json.js";
 import { handleOpsRoute, OPS_WRITE_PATH } from "./ops-routes.js";
@@ -484,8 +484,9 @@ function declaresOver(req: IncomingMessage, max: number): boolean {
 }
 
 /**
- * Drops a body no endpoint reads; past `max` bytes the connection is closed once the answer
- * has gone out (a flood read in one go used to cut the socket before the answer was written).
+ * Drops a body no endpoint reads; past `max` bytes the connection closes after its answer with
+ * the data plane's lingering close (a fixed 1 s linger lost the answer of an uploader slower
+ * than that: the socket was destroyed with its bytes unread, and the kernel sent RST).
  */
 function discardBody(req: IncomingMessage, res: ServerResponse, max: number): void {
   let size = 0;
@@ -494,8 +495,8 @@ function discardBody(req: IncomingMessage, res: ServerResponse, max: number): vo
     if (size <= max) return;
     req.off("data", onData);
     res.shouldKeepAlive = false;
-    if (res.writableFinished) lingerClose(req.socket);
-    else res.once("finish", () => lingerClose(req.socket));
+    if (res.writableFinished) lingerAfterAnswer(req.socket, req);
+    else res.once("finish", () => lingerAfterAnswer(req.socket, req));
   };
   req.on("data", onData);
 }

@@ -22,6 +22,7 @@ import { normalizePath } from "../routing/normalize-path.js";
 import { LiveBook } from "../routing/pool-live.js";
 import { sameAgentKeys } from "../routing/pool-snapshot.js";
 import type { PoolSnapshot, RouteExplanation, RoutingState, SnapshotMember } from "../routing/types.js";
+import { lingerAfterAnswer } from "../server/linger-close.js";
 import { Endpoints, webOptionsIndex } from "./endpoints.js";
 import { answerGrpcError, isGrpcContentType, parseGrpcTimeout } from "./grpc-status.js";
 import { H2Forwarder, h2ProtocolOf } from "./h2-forward.js";
@@ -878,8 +879,12 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     const res = ctx.res;
     if (res === null) {
       const socket = ctx.socket;
-      if (socket?.writable) socket.end(rawErrorResponse(code, ctx.requestId));
-      else socket?.destroy();
+      // The client may still be sending (an upgrade's body): linger after the answer, so the
+      // close is not an RST that discards it (proxy/server/linger-close.ts).
+      if (socket?.writable) {
+        socket.write(rawErrorResponse(code, ctx.requestId));
+        lingerAfterAnswer(socket);
+      } else socket?.destroy();
       return;
     }
     if (res.headersSent) {

@@ -81,7 +81,8 @@ after(async () => {
 
 /**
  * Sends `head` and `size` body bytes with the read side paused; reads only once the last body
- * byte is written (or a write failed). Resolves with the answer, empty when it was lost.
+ * byte is written (or a write failed), and ends its write side then. Resolves with the answer,
+ * empty when it was lost.
  */
 function uploadThenRead(
   port: number,
@@ -107,6 +108,10 @@ function uploadThenRead(
       clearTimeout(timer);
       resolve({ reply, writeError });
     });
+    const readThenEnd = (): void => {
+      s.resume();
+      s.end();
+    };
     s.write(head);
     const slice = Buffer.alloc(64 * 1024, 0x61);
     let left = size;
@@ -115,11 +120,10 @@ function uploadThenRead(
         const n = Math.min(left, slice.length);
         left -= n;
         const last = left === 0;
-        // The answer is read only after the last write is handed to the kernel.
-        const ok = s.write(
-          n === slice.length ? slice : slice.subarray(0, n),
-          last ? () => s.resume() : undefined,
-        );
+        // The answer is read only after the last write is handed to the kernel; then the
+        // client ends its write side, as an uploader does (curl: the body is all sent), so a
+        // connection shardgate lingers on closes at the client's FIN, not after the idle bound.
+        const ok = s.write(n === slice.length ? slice : slice.subarray(0, n), last ? readThenEnd : undefined);
         if (!ok && !last) {
           s.once("drain", pump);
           return;

@@ -1,6 +1,7 @@
 // The refused paths of the HTTP/1 listener that answer raw on the socket Node hands over, with
 // the client's upload still arriving: a TRACE or a badly framed head sent as an upgrade, and a
-// CONNECT (its tunnel payload following). Each was answered with socket.end(...) and nobody read
+// CONNECT (its tunnel payload following), and an upgrade whose member refused the connection.
+// Each was answered with socket.end(...) and nobody read
 // the socket again: the upload stalled once the buffers filled, and the close then came with the
 // client's bytes unread, so the kernel sent RST and a client that reads its answer only after
 // uploading (curl, most upload code) saw a reset or nothing instead of the 405/501. Tried from the
@@ -21,7 +22,8 @@ const ROUNDS = 6;
 let sg: RunningShardgate;
 
 before(async () => {
-  // No request here is ever forwarded: the member's address is never dialled.
+  // The member's address refuses connections (port 9, discard, is closed on loopback): only the
+  // upgrade case dials it.
   sg = await startShardgate(`listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
 pools:
   users:
@@ -100,6 +102,14 @@ const CASES: Record<string, { head: (size: number, i: number) => string; want: s
     head: (_size, i) =>
       `POST /g${i} HTTP/1.1\r\nHost: a\r\nx-user-id: k\r\nConnection: upgrade\r\nUpgrade: websocket\r\ntransfer-encoding: gzip, chunked\r\n\r\n`,
     want: "HTTP/1.1 501 ",
+  },
+  // An upgrade forwarded to a member that refuses the connection: the engine's error answer is
+  // written raw on the socket (DataPlane.fail with no ServerResponse), the upload still arriving.
+  "upgrade to a refusing member": {
+    head: (size, i) =>
+      `GET /ws${i} HTTP/1.1\r\nHost: a\r\nx-user-id: k\r\nConnection: upgrade\r\nUpgrade: websocket\r\ncontent-length: ${size}\r\n\r\n`,
+    // 502 upstream_connect, or 503 once the instance skips the refusing member locally.
+    want: "HTTP/1.1 50",
   },
   // CONNECT: everything after its head is the tunnel's payload, never read.
   CONNECT: {
