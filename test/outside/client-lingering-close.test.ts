@@ -11,15 +11,14 @@
 
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { connect, createServer, type Server, type Socket } from "node:net";
+import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { connect as tlsConnect } from "node:tls";
+import { uploadThenRead } from "../support/late-reader.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
 import { type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
 import { issueCert, makeCa } from "../support/test-ca.js";
-import { scaled } from "../support/wait.js";
 
 const SEED = testSeed(2026_1206);
 const ROUNDS = 12;
@@ -79,61 +78,6 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/**
- * Sends `head` and `size` body bytes with the read side paused; reads only once the last body
- * byte is written (or a write failed), and ends its write side then. Resolves with the answer,
- * empty when it was lost.
- */
-function uploadThenRead(
-  port: number,
-  tls: boolean,
-  head: string,
-  size: number,
-): Promise<{ reply: string; writeError: string }> {
-  return new Promise((resolve) => {
-    const s: Socket = tls
-      ? tlsConnect({ port, host: "127.0.0.1", ca })
-      : connect({ port, host: "127.0.0.1" });
-    s.pause();
-    let reply = "";
-    let writeError = "";
-    const timer = setTimeout(() => s.destroy(), scaled(60_000));
-    s.on("error", (e: NodeJS.ErrnoException) => {
-      writeError ||= e.code ?? e.message;
-    });
-    s.on("data", (d) => {
-      reply += d.toString("latin1");
-    });
-    s.on("close", () => {
-      clearTimeout(timer);
-      resolve({ reply, writeError });
-    });
-    const readThenEnd = (): void => {
-      s.resume();
-      s.end();
-    };
-    s.write(head);
-    const slice = Buffer.alloc(64 * 1024, 0x61);
-    let left = size;
-    const pump = (): void => {
-      while (left > 0 && !s.destroyed) {
-        const n = Math.min(left, slice.length);
-        left -= n;
-        const last = left === 0;
-        // The answer is read only after the last write is handed to the kernel; then the
-        // client ends its write side, as an uploader does (curl: the body is all sent), so a
-        // connection shardgate lingers on closes at the client's FIN, not after the idle bound.
-        const ok = s.write(n === slice.length ? slice : slice.subarray(0, n), last ? readThenEnd : undefined);
-        if (!ok && !last) {
-          s.once("drain", pump);
-          return;
-        }
-      }
-    };
-    pump();
-  });
-}
-
 for (const engine of ENGINES) {
   test(`${engine}: an answer sent before the upload was read reaches a client that reads it after uploading`, {
     timeout: 300_000,
@@ -151,7 +95,12 @@ for (const engine of ENGINES) {
       const path = kind === "own400" ? `/x/${engine}${i}` : `/${kind}/${engine}${i}`;
       const key = kind === "own400" ? "" : "x-user-id: k\r\n";
       const head = `POST ${path} HTTP/1.1\r\nHost: a\r\n${key}${close}content-length: ${size}\r\n\r\n`;
-      const r = await uploadThenRead(port, engine === "https-listener", head, size);
+      const r = await uploadThenRead({
+        port,
+        head,
+        size,
+        tlsCa: engine === "https-listener" ? ca : undefined,
+      });
       const want = kind === "own400" ? "HTTP/1.1 400 " : `HTTP/1.1 ${kind} `;
       if (!r.reply.startsWith(want))
         lost.push(

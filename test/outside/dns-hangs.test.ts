@@ -19,7 +19,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { DnsDouble, mountNamespaceUnavailable, spawnWithResolvConf } from "../support/dns-double.js";
+import { DnsDouble, mountNamespaceUnavailable } from "../support/dns-double.js";
+import { type NamespacedShardgate, sigtermExit, startInDnsNamespace } from "../support/dns-process.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
 import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
 import { eventually, scaled } from "../support/wait.js";
@@ -29,7 +30,7 @@ const random = seededRandom(seed);
 const dir = mkdtempSync(join(tmpdir(), "shardgate-dns-"));
 const skip = mountNamespaceUnavailable();
 const NAME = "member.dns-hangs.test";
-const TOKEN = "dns-test-token-0123456789";
+const TOKEN = "dns-hangs-test-token";
 const children = new Set<ChildProcess>();
 const upstreams: EchoUpstream[] = [];
 let dns: DnsDouble | null = null;
@@ -64,65 +65,19 @@ routes:
 `;
 }
 
-interface Child {
-  readonly proc: ChildProcess;
-  readonly lines: Array<Record<string, unknown>>;
-  readonly http: string;
-  readonly admin: string;
-  output(): string;
-  exited: Promise<number | null>;
-}
-
-async function start(name: string, port: number, yaml = config(port)): Promise<Child> {
+async function start(name: string, port: number, yaml = config(port)): Promise<NamespacedShardgate> {
   const resolv = join(dir, `${name}.resolv.conf`);
   // One try of 30 s (glibc's cap), 5 times: a hung getaddrinfo holds its thread 150 s.
   dns?.writeResolvConf(resolv, 30, 5);
   const file = join(dir, `${name}.yaml`);
   writeFileSync(file, yaml);
-  const proc = spawnWithResolvConf(resolv, ["start", "--config", file, "--data-dir", join(dir, name)]);
-  children.add(proc);
-  const lines: Array<Record<string, unknown>> = [];
-  let stderr = "";
-  let partial = "";
-  proc.stdout?.setEncoding("utf8");
-  proc.stderr?.setEncoding("utf8");
-  proc.stderr?.on("data", (c: string) => {
-    stderr += c;
+  return startInDnsNamespace({
+    resolvConf: resolv,
+    configFile: file,
+    dataDir: join(dir, name),
+    note: seedNote(seed),
+    children,
   });
-  proc.stdout?.on("data", (c: string) => {
-    const parts = (partial + c).split("\n");
-    partial = parts.pop() ?? "";
-    for (const l of parts) {
-      try {
-        lines.push(JSON.parse(l) as Record<string, unknown>);
-      } catch {}
-    }
-  });
-  const exited = new Promise<number | null>((r) => proc.once("exit", (code) => r(code)));
-  const output = (): string =>
-    `${lines.map((l) => JSON.stringify(l)).join("\n")}\n--- stderr ---\n${stderr}\n${seedNote(seed)}`;
-  const listening = await eventually(
-    "the listening line",
-    () => {
-      if (proc.exitCode !== null) throw new Error(`exited\n${output()}`);
-      return lines.find((l) => l.msg === "listening");
-    },
-    90_000,
-  );
-  const child = {
-    proc,
-    lines,
-    http: `http://${String(listening.http)}`,
-    admin: `http://${String(listening.admin)}`,
-    output,
-    exited,
-  };
-  await eventually(
-    "/readyz 200",
-    async () => ((await fetch(`${child.admin}/readyz`)).status === 200 ? true : undefined),
-    60_000,
-  );
-  return child;
 }
 
 async function get(url: string, key: string, ms: number): Promise<{ status: number; error?: string }> {
@@ -196,11 +151,7 @@ test("a hostname member whose DNS never answers: IP members, Raft writes and SIG
     `no request reached the hostname member\n${sg.output()}`,
   );
   // The stop bound holds with lookups still hung (no request is in flight by now).
-  sg.proc.kill("SIGTERM");
-  const code = await Promise.race([
-    sg.exited,
-    new Promise<string>((r) => setTimeout(() => r("no exit"), scaled(40_000)).unref()),
-  ]);
+  const code = await sigtermExit(sg);
   assert.equal(code, 0, `SIGTERM with DNS hung\n${sg.output()}`);
 });
 
@@ -281,10 +232,6 @@ redis: { url: "redis://${redisName}:6379" }
   const r = await get(`${sg.http}/x`, "k", 10_000);
   assert.equal(r.status, 200, sg.output());
   // The old code: "shutdown complete", then no exit (the exit joined the hung getaddrinfo threads).
-  sg.proc.kill("SIGTERM");
-  const code = await Promise.race([
-    sg.exited,
-    new Promise<string>((r) => setTimeout(() => r("no exit"), scaled(40_000)).unref()),
-  ]);
+  const code = await sigtermExit(sg);
   assert.equal(code, 0, `SIGTERM with the Redis name's DNS hung\n${sg.output()}`);
 });

@@ -15,7 +15,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { DnsDouble, mountNamespaceUnavailable, spawnWithResolvConf } from "../support/dns-double.js";
+import { DnsDouble, mountNamespaceUnavailable } from "../support/dns-double.js";
+import { startInDnsNamespace } from "../support/dns-process.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
 import { promtoolCheckMetrics } from "../support/promtool.js";
 import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
@@ -63,50 +64,22 @@ routes:
   - { match: { pathPrefix: / }, pool: two, key: [header:x-k] }
 `,
   );
-  const proc = spawnWithResolvConf(resolv, ["start", "--config", file, "--data-dir", join(dir, "data")]);
-  children.add(proc);
-  const lines: Array<Record<string, unknown>> = [];
-  let stderr = "";
-  let partial = "";
-  proc.stdout?.setEncoding("utf8");
-  proc.stderr?.setEncoding("utf8");
-  proc.stderr?.on("data", (c: string) => {
-    stderr += c;
+  const sg = await startInDnsNamespace({
+    resolvConf: resolv,
+    configFile: file,
+    dataDir: join(dir, "data"),
+    note: seedNote(seed),
+    children,
   });
-  proc.stdout?.on("data", (c: string) => {
-    const parts = (partial + c).split("\n");
-    partial = parts.pop() ?? "";
-    for (const l of parts) {
-      try {
-        lines.push(JSON.parse(l) as Record<string, unknown>);
-      } catch {}
-    }
-  });
-  const exited = new Promise<number | null>((r) => proc.once("exit", (code) => r(code)));
-  const output = (): string =>
-    `${lines.map((l) => JSON.stringify(l)).join("\n")}\n--- stderr ---\n${stderr}\n${seedNote(seed)}`;
-  const listening = await eventually(
-    "the listening line",
-    () => {
-      if (proc.exitCode !== null) throw new Error(`exited\n${output()}`);
-      return lines.find((l) => l.msg === "listening");
-    },
-    90_000,
-  );
-  const http = `http://${String(listening.http)}`;
-  await eventually(
-    "/readyz 200",
-    async () => ((await fetch(`http://${String(listening.admin)}/readyz`)).status === 200 ? true : undefined),
-    60_000,
-  );
+  const output = sg.output;
 
   // 60 requests, one after another, with random keys: about half are owned by `named`.
-  const from = lines.length;
+  const from = sg.lines.length;
   const started = Date.now();
   const n = 60;
   for (let i = 0; i < n; i++) {
     const key = `k${Math.floor(random() * 1e9)}`;
-    const res = await fetch(`${http}/x`, {
+    const res = await fetch(`${sg.http}/x`, {
       headers: { "x-k": key },
       signal: AbortSignal.timeout(scaled(10_000)),
     });
@@ -117,7 +90,7 @@ routes:
   const requests = await eventually(
     "an access log line per request",
     () => {
-      const got = lines.slice(from).filter((l) => l.msg === "request");
+      const got = sg.lines.slice(from).filter((l) => l.msg === "request");
       return got.length >= n ? got : undefined;
     },
     20_000,
@@ -138,7 +111,7 @@ routes:
   // The lookup's figures on /metrics (shardgate_dns_*), and promtool accepts them: the name
   // was asked of DNS and failed not_found (NXDOMAIN).
   const text = await (
-    await fetch(`http://${String(listening.admin)}/metrics`, { signal: AbortSignal.timeout(scaled(20_000)) })
+    await fetch(`${sg.admin}/metrics`, { signal: AbortSignal.timeout(scaled(20_000)) })
   ).text();
   const dnsLines = text.split("\n").filter((l) => /^(# (HELP|TYPE) )?shardgate_dns_/.test(l));
   const value = (series: string): number => {
@@ -159,6 +132,6 @@ routes:
   assert.equal(lint.code, 0, lint.out);
   assert.equal(lint.out.trim(), "", `promtool findings on shardgate_dns_*: ${lint.out}`);
 
-  proc.kill("SIGTERM");
-  assert.equal(await exited, 0, output());
+  sg.proc.kill("SIGTERM");
+  assert.equal(await sg.exited, 0, output());
 });

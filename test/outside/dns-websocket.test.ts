@@ -15,10 +15,11 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { DnsDouble, mountNamespaceUnavailable, spawnWithResolvConf } from "../support/dns-double.js";
+import { DnsDouble, mountNamespaceUnavailable } from "../support/dns-double.js";
+import { sigtermExit, startInDnsNamespace } from "../support/dns-process.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
 import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
-import { eventually, scaled } from "../support/wait.js";
+import { scaled } from "../support/wait.js";
 
 const seed = testSeed(20_261_207);
 const random = seededRandom(seed);
@@ -88,43 +89,16 @@ routes:
   - { match: { pathPrefix: / }, pool: named, key: [header:x-k] }
 `,
   );
-  const proc = spawnWithResolvConf(resolv, ["start", "--config", file, "--data-dir", join(dir, "data")]);
-  children.add(proc);
-  const lines: Array<Record<string, unknown>> = [];
-  let stderr = "";
-  let partial = "";
-  proc.stdout?.setEncoding("utf8");
-  proc.stderr?.setEncoding("utf8");
-  proc.stderr?.on("data", (c: string) => {
-    stderr += c;
+  const sg = await startInDnsNamespace({
+    resolvConf: resolv,
+    configFile: file,
+    dataDir: join(dir, "data"),
+    note: seedNote(seed),
+    children,
   });
-  proc.stdout?.on("data", (c: string) => {
-    const parts = (partial + c).split("\n");
-    partial = parts.pop() ?? "";
-    for (const l of parts) {
-      try {
-        lines.push(JSON.parse(l) as Record<string, unknown>);
-      } catch {}
-    }
-  });
-  const exited = new Promise<number | null>((r) => proc.once("exit", (code) => r(code)));
-  const output = (): string =>
-    `${lines.map((l) => JSON.stringify(l)).join("\n")}\n--- stderr ---\n${stderr}\n${seedNote(seed)}`;
-  const listening = await eventually(
-    "the listening line",
-    () => {
-      if (proc.exitCode !== null) throw new Error(`exited\n${output()}`);
-      return lines.find((l) => l.msg === "listening");
-    },
-    90_000,
-  );
-  await eventually(
-    "/readyz 200",
-    async () => ((await fetch(`http://${String(listening.admin)}/readyz`)).status === 200 ? true : undefined),
-    60_000,
-  );
+  const output = sg.output;
 
-  const answer = await upgrade(String(listening.http), scaled(30_000));
+  const answer = await upgrade(sg.httpAddress, scaled(30_000));
   assert.ok(dns.queries.includes(NAME), `the member's name was never asked\n${output()}`);
   // The connect timeout (1 s) covers the lookup; the lookup itself ends within 5 s.
   assert.match(
@@ -134,10 +108,6 @@ routes:
   );
 
   // The old code: "shutdown complete", then no exit (the exit joined the hung getaddrinfo thread).
-  proc.kill("SIGTERM");
-  const code = await Promise.race([
-    exited,
-    new Promise<string>((r) => setTimeout(() => r("no exit"), scaled(40_000)).unref()),
-  ]);
+  const code = await sigtermExit(sg);
   assert.equal(code, 0, `SIGTERM after an upgrade whose DNS hung\n${output()}`);
 });

@@ -10,11 +10,10 @@
 // paths do (linger-close.ts): FIN, read and drop the rest within nginx's bounds.
 
 import assert from "node:assert/strict";
-import { connect, type Socket } from "node:net";
 import { after, before, test } from "node:test";
+import { uploadThenRead } from "../support/late-reader.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
 import { type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
-import { scaled } from "../support/wait.js";
 
 const SEED = testSeed(2026_1207);
 const ROUNDS = 6;
@@ -40,56 +39,6 @@ routes:
 after(async () => {
   await stopAll();
 });
-
-/**
- * Sends `head` and `size` body bytes with the read side paused; reads only once the last body
- * byte is written (or a write failed). Resolves with the answer, empty when it was lost.
- */
-function uploadThenRead(
-  port: number,
-  head: string,
-  size: number,
-): Promise<{ reply: string; writeError: string }> {
-  return new Promise((resolve) => {
-    const s: Socket = connect({ port, host: "127.0.0.1" });
-    s.pause();
-    let reply = "";
-    let writeError = "";
-    const timer = setTimeout(() => {
-      writeError ||= "client gave up";
-      s.destroy();
-    }, scaled(20_000));
-    s.on("error", (e: NodeJS.ErrnoException) => {
-      writeError ||= e.code ?? e.message;
-    });
-    s.on("data", (d) => {
-      reply += d.toString("latin1");
-    });
-    s.on("close", () => {
-      clearTimeout(timer);
-      resolve({ reply, writeError });
-    });
-    s.write(head);
-    const slice = Buffer.alloc(64 * 1024, 0x61);
-    let left = size;
-    const pump = (): void => {
-      while (left > 0 && !s.destroyed) {
-        const n = Math.min(left, slice.length);
-        left -= n;
-        const last = left === 0;
-        const ok = s.write(
-          n === slice.length ? slice : slice.subarray(0, n),
-          last ? () => s.resume() : undefined,
-        );
-        if (!ok && !last) {
-          s.once("drain", pump);
-          return;
-        }
-      }
-    };
-    pump();
-  });
-}
 
 const CASES: Record<string, { head: (size: number, i: number) => string; want: string }> = {
   // The upgrade event's refusal: TRACE, then a transfer coding the proxy cannot forward.
@@ -127,7 +76,7 @@ for (const [name, c] of Object.entries(CASES)) {
     const lost: string[] = [];
     for (let i = 0; i < ROUNDS; i++) {
       const size = 2 * 1024 * 1024 + Math.floor(random() * 4 * 1024 * 1024);
-      const r = await uploadThenRead(port, c.head(size, i), size);
+      const r = await uploadThenRead({ port, head: c.head(size, i), size, giveUpMs: 20_000 });
       if (!r.reply.startsWith(c.want))
         lost.push(`${size} B: ${JSON.stringify(r.reply.slice(0, 40))} ${r.writeError}`);
     }

@@ -10,42 +10,15 @@
 //   got, and as nginx answers 2.x and 3.x lines): now 505 http_version_not_supported, closed.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
+import { echoBehindProxy } from "../support/echo-behind-proxy.js";
 import { rawSession } from "../support/raw-socket.js";
-import {
-  metricValue,
-  poolConfig,
-  type RunningShardgate,
-  startShardgate,
-  stopAll,
-} from "../support/shardgate-process.js";
-import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
 
-let upstreams: EchoUpstream[] = [];
-let sg: RunningShardgate;
-let port = 0;
-
-before(async () => {
-  upstreams = await startUpstreams(1);
-  sg = await startShardgate(
-    poolConfig({ members: [{ id: "m1", port: upstreams[0].port }], accessLog: false }),
-  );
-  port = Number(new URL(sg.httpUrl).port);
-});
-
-after(async () => {
-  await stopAll();
-  await closeAll(upstreams);
-});
+const fx = echoBehindProxy();
 
 /** Bounds a wait that ends as soon as shardgate closes; only a failure waits this long. */
 const DEADLINE_MS = 20_000;
 const HEAD = "Host: a.example\r\nx-user-id: k\r\nConnection: close\r\n";
-
-async function clientErrors(code: string): Promise<number> {
-  const text = await (await fetch(`${sg.adminUrl}/metrics`)).text();
-  return metricValue(text, "shardgate_downstream_client_errors_total", { code }) ?? 0;
-}
 
 function statusAndError(reply: string): { status: number; error: unknown } {
   const status = Number(reply.slice(9, 12));
@@ -67,15 +40,15 @@ function requestLine(length: number): string {
 }
 
 test("a request line of 8,192 bytes is forwarded; 8,193 get 414 uri_too_long, counted, closed", async () => {
-  const ok = await rawSession(port, DEADLINE_MS, (s) => s.write(`${requestLine(8192)}\r\n${HEAD}\r\n`));
+  const ok = await rawSession(fx.port, DEADLINE_MS, (s) => s.write(`${requestLine(8192)}\r\n${HEAD}\r\n`));
   assert.equal(statusAndError(ok.reply).status, 200, ok.reply.slice(0, 300));
   assert.ok(ok.reply.includes(`"path":"/${"a".repeat(8178)}"`), "the whole target reached the upstream");
 
-  const counted = await clientErrors("uri_too_long");
-  const asked = upstreams[0].requests;
+  const counted = await fx.clientErrors("uri_too_long");
+  const asked = fx.upstream.requests;
   // Keep-alive asked for: the close is shardgate's decision, not the client's.
   const head = "Host: a.example\r\nx-user-id: k\r\n";
-  const long = await rawSession(port, DEADLINE_MS, (s) => s.write(`${requestLine(8193)}\r\n${head}\r\n`));
+  const long = await rawSession(fx.port, DEADLINE_MS, (s) => s.write(`${requestLine(8193)}\r\n${head}\r\n`));
   assert.deepEqual(
     statusAndError(long.reply),
     { status: 414, error: "uri_too_long" },
@@ -83,27 +56,29 @@ test("a request line of 8,192 bytes is forwarded; 8,193 get 414 uri_too_long, co
   );
   assert.match(long.reply, /\r\nconnection: close\r\n/i);
   assert.ok(long.closedByPeer, "the connection is closed after the 414");
-  assert.equal(upstreams[0].requests, asked, "the upstream never saw the refused request");
-  assert.equal(await clientErrors("uri_too_long"), counted + 1);
+  assert.equal(fx.upstream.requests, asked, "the upstream never saw the refused request");
+  assert.equal(await fx.clientErrors("uri_too_long"), counted + 1);
 
   // A 9 KB line, the sweep's case, the same.
-  const nine = await rawSession(port, DEADLINE_MS, (s) => s.write(`${requestLine(9 * 1024)}\r\n${HEAD}\r\n`));
+  const nine = await rawSession(fx.port, DEADLINE_MS, (s) =>
+    s.write(`${requestLine(9 * 1024)}\r\n${HEAD}\r\n`),
+  );
   assert.deepEqual(
     statusAndError(nine.reply),
     { status: 414, error: "uri_too_long" },
     nine.reply.slice(0, 300),
   );
-  assert.equal(upstreams[0].requests, asked);
+  assert.equal(fx.upstream.requests, asked);
 });
 
 test("HTTP/1.2, 2.1, 3.0 and 9.9 request lines: 505 http_version_not_supported, counted, closed", async () => {
-  const asked = upstreams[0].requests;
+  const asked = fx.upstream.requests;
   // HTTP/2.0 passes Node's parser and is refused by the data plane (request-checks.ts), not
   // counted as a connection-level rejection; the others are refused by the parser.
   for (const version of ["HTTP/1.2", "HTTP/2.1", "HTTP/3.0", "HTTP/9.9", "HTTP/2.0"]) {
     const parserRefused = version !== "HTTP/2.0";
-    const counted = await clientErrors("http_version_not_supported");
-    const r = await rawSession(port, DEADLINE_MS, (s) =>
+    const counted = await fx.clientErrors("http_version_not_supported");
+    const r = await rawSession(fx.port, DEADLINE_MS, (s) =>
       s.write(`GET /v ${version}\r\nHost: a.example\r\nx-user-id: k\r\n\r\n`),
     );
     assert.deepEqual(
@@ -113,14 +88,14 @@ test("HTTP/1.2, 2.1, 3.0 and 9.9 request lines: 505 http_version_not_supported, 
     );
     assert.ok(r.closedByPeer, `${version}: the connection is closed after the 505`);
     assert.equal(
-      await clientErrors("http_version_not_supported"),
+      await fx.clientErrors("http_version_not_supported"),
       counted + (parserRefused ? 1 : 0),
       version,
     );
   }
-  assert.equal(upstreams[0].requests, asked, "no refused version reached the upstream");
+  assert.equal(fx.upstream.requests, asked, "no refused version reached the upstream");
   // A malformed version (two digits) is still malformed: 400, not 505.
-  const bad = await rawSession(port, DEADLINE_MS, (s) =>
+  const bad = await rawSession(fx.port, DEADLINE_MS, (s) =>
     s.write("GET /v HTTP/1.10\r\nHost: a.example\r\n\r\n"),
   );
   assert.deepEqual(statusAndError(bad.reply), { status: 400, error: "bad_request" }, bad.reply.slice(0, 300));

@@ -9,41 +9,14 @@
 //   held to what a Host is: 400 invalid_host.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
+import { echoBehindProxy } from "../support/echo-behind-proxy.js";
 import { h2Request, h2Session } from "../support/h2-client.js";
 import { rawSession } from "../support/raw-socket.js";
-import {
-  metricValue,
-  poolConfig,
-  type RunningShardgate,
-  startShardgate,
-  stopAll,
-} from "../support/shardgate-process.js";
-import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
 
-let upstreams: EchoUpstream[] = [];
-let sg: RunningShardgate;
-let port = 0;
-
-before(async () => {
-  upstreams = await startUpstreams(1);
-  sg = await startShardgate(
-    poolConfig({ members: [{ id: "m1", port: upstreams[0].port }], accessLog: false }),
-  );
-  port = Number(new URL(sg.httpUrl).port);
-});
-
-after(async () => {
-  await stopAll();
-  await closeAll(upstreams);
-});
+const fx = echoBehindProxy();
 
 const DEADLINE_MS = 20_000;
-
-async function clientErrors(code: string): Promise<number> {
-  const text = await (await fetch(`${sg.adminUrl}/metrics`)).text();
-  return metricValue(text, "shardgate_downstream_client_errors_total", { code }) ?? 0;
-}
 
 function errorOf(text: string): unknown {
   try {
@@ -54,10 +27,10 @@ function errorOf(text: string): unknown {
 }
 
 test("HTTP/1.1: a target with a #fragment gets 400 fragment_in_target, closed, counted, never forwarded", async () => {
-  const before = upstreams[0].requests;
-  const counted = await clientErrors("fragment_in_target");
+  const before = fx.upstream.requests;
+  const counted = await fx.clientErrors("fragment_in_target");
   for (const target of ["/a#frag", "/a?q=1#", "/#/b"]) {
-    const { reply, closedByPeer } = await rawSession(port, DEADLINE_MS, (s) => {
+    const { reply, closedByPeer } = await rawSession(fx.port, DEADLINE_MS, (s) => {
       // A second request pipelined behind: never served either.
       s.write(
         `GET ${target} HTTP/1.1\r\nHost: a.example\r\nx-user-id: k\r\n\r\nGET /next HTTP/1.1\r\nHost: a.example\r\n\r\n`,
@@ -68,15 +41,15 @@ test("HTTP/1.1: a target with a #fragment gets 400 fragment_in_target, closed, c
     assert.deepEqual(statuses, ["HTTP/1.1 400"], `${target}: ${JSON.stringify(reply.slice(0, 300))}`);
     assert.equal(errorOf(reply.slice(reply.indexOf("\r\n\r\n") + 4)), "fragment_in_target", target);
   }
-  assert.equal(upstreams[0].requests, before, "no request reached the upstream");
-  assert.equal(await clientErrors("fragment_in_target"), counted + 3);
+  assert.equal(fx.upstream.requests, before, "no request reached the upstream");
+  assert.equal(await fx.clientErrors("fragment_in_target"), counted + 3);
 });
 
 test("h2c: #fragment gets 400 fragment_in_target and a :path over 8 KB 414 uri_too_long, on the stream; the session goes on", async (t) => {
-  const session = await h2Session(t, sg.httpUrl);
-  const before = upstreams[0].requests;
-  const frags = await clientErrors("fragment_in_target");
-  const long = await clientErrors("uri_too_long");
+  const session = await h2Session(t, fx.sg.httpUrl);
+  const before = fx.upstream.requests;
+  const frags = await fx.clientErrors("fragment_in_target");
+  const long = await fx.clientErrors("uri_too_long");
   const frag = await h2Request(session, { path: "/a#frag", headers: { "x-user-id": "k" } });
   assert.equal(frag.status, 400, frag.text);
   assert.equal(errorOf(frag.text), "fragment_in_target");
@@ -84,18 +57,18 @@ test("h2c: #fragment gets 400 fragment_in_target and a :path over 8 KB 414 uri_t
   const tooLong = await h2Request(session, { path: `/${"a".repeat(8192)}`, headers: { "x-user-id": "k" } });
   assert.equal(tooLong.status, 414, tooLong.text.slice(0, 200));
   assert.equal(errorOf(tooLong.text), "uri_too_long");
-  assert.equal(upstreams[0].requests, before, "neither reached the upstream");
+  assert.equal(fx.upstream.requests, before, "neither reached the upstream");
   // At the limit it is forwarded, on the same session.
   const atLimit = await h2Request(session, { path: `/${"b".repeat(8191)}`, headers: { "x-user-id": "k" } });
   assert.equal(atLimit.status, 200, atLimit.text.slice(0, 200));
-  assert.equal(upstreams[0].requests, before + 1);
-  assert.equal(await clientErrors("fragment_in_target"), frags + 1);
-  assert.equal(await clientErrors("uri_too_long"), long + 1);
+  assert.equal(fx.upstream.requests, before + 1);
+  assert.equal(await fx.clientErrors("fragment_in_target"), frags + 1);
+  assert.equal(await fx.clientErrors("uri_too_long"), long + 1);
 });
 
 test("h2c: an :authority that is no host[:port] is refused 400 invalid_host even beside a Host header", async (t) => {
-  const session = await h2Session(t, sg.httpUrl);
-  const before = upstreams[0].requests;
+  const session = await h2Session(t, fx.sg.httpUrl);
+  const before = fx.upstream.requests;
   for (const authority of ["a".repeat(2000), "a.example:80@evil"]) {
     const r = await h2Request(session, {
       path: "/auth",
@@ -104,5 +77,5 @@ test("h2c: an :authority that is no host[:port] is refused 400 invalid_host even
     assert.equal(r.status, 400, `${authority.slice(0, 40)}: ${r.text.slice(0, 200)}`);
     assert.equal(errorOf(r.text), "invalid_host");
   }
-  assert.equal(upstreams[0].requests, before, "never forwarded");
+  assert.equal(fx.upstream.requests, before, "never forwarded");
 });

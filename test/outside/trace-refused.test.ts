@@ -7,47 +7,22 @@
 // Real shardgate process, raw sockets and an h2c session, loopback.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
+import { echoBehindProxy } from "../support/echo-behind-proxy.js";
 import { h2Request, h2Session } from "../support/h2-client.js";
 import { rawSession } from "../support/raw-socket.js";
-import {
-  metricValue,
-  poolConfig,
-  type RunningShardgate,
-  startShardgate,
-  stopAll,
-} from "../support/shardgate-process.js";
-import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
 
-let upstreams: EchoUpstream[] = [];
-let sg: RunningShardgate;
-let port = 0;
-
-before(async () => {
-  upstreams = await startUpstreams(1);
-  sg = await startShardgate(
-    poolConfig({ members: [{ id: "m1", port: upstreams[0].port }], accessLog: false }),
-  );
-  port = Number(new URL(sg.httpUrl).port);
-});
-
-after(async () => {
-  await stopAll();
-  await closeAll(upstreams);
-});
+const fx = echoBehindProxy();
 
 /** Bounds a wait that ends as soon as shardgate closes; only a failure waits this long. */
 const DEADLINE_MS = 20_000;
 
-async function refusedCount(): Promise<number> {
-  const text = await (await fetch(`${sg.adminUrl}/metrics`)).text();
-  return metricValue(text, "shardgate_downstream_client_errors_total", { code: "method_not_allowed" }) ?? 0;
-}
+const refusedCount = (): Promise<number> => fx.clientErrors("method_not_allowed");
 
 test("HTTP/1.1 TRACE: 405 with Allow, counted, never forwarded; a request pipelined behind it is not served", async () => {
-  const before = upstreams[0].trafficRequests;
+  const before = fx.upstream.trafficRequests;
   const counted = await refusedCount();
-  const { reply, closedByPeer } = await rawSession(port, DEADLINE_MS, (s) => {
+  const { reply, closedByPeer } = await rawSession(fx.port, DEADLINE_MS, (s) => {
     s.write(
       "TRACE /secret HTTP/1.1\r\nHost: a.example\r\nx-user-id: t\r\nCookie: session=s3cret\r\n\r\n" +
         "GET /behind HTTP/1.1\r\nHost: a.example\r\nx-user-id: t\r\n\r\n",
@@ -59,13 +34,13 @@ test("HTTP/1.1 TRACE: 405 with Allow, counted, never forwarded; a request pipeli
   assert.match(reply, /"error":"method_not_allowed"/);
   assert.doesNotMatch(reply, /s3cret/, "the request is not echoed back");
   assert.equal((reply.match(/HTTP\/1\.1 \d{3}/g) ?? []).length, 1, "nothing served after the refusal");
-  assert.equal(upstreams[0].trafficRequests, before, "no request reached the upstream");
+  assert.equal(fx.upstream.trafficRequests, before, "no request reached the upstream");
   assert.equal(await refusedCount(), counted + 1);
 });
 
 test("HTTP/2 TRACE: 405 with Allow on the stream, never forwarded; the session goes on", async (t) => {
-  const before = upstreams[0].trafficRequests;
-  const session = await h2Session(t, sg.httpUrl);
+  const before = fx.upstream.trafficRequests;
+  const session = await h2Session(t, fx.sg.httpUrl);
   const r = await h2Request(session, {
     method: "TRACE",
     path: "/secret",
@@ -74,7 +49,7 @@ test("HTTP/2 TRACE: 405 with Allow on the stream, never forwarded; the session g
   assert.equal(r.status, 405);
   assert.equal(r.headers.allow, "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
   assert.equal(r.json().error, "method_not_allowed");
-  assert.equal(upstreams[0].trafficRequests, before, "no request reached the upstream");
+  assert.equal(fx.upstream.trafficRequests, before, "no request reached the upstream");
   const next = await h2Request(session, { path: "/after", headers: { "x-user-id": "t" } });
   assert.equal(next.status, 200);
 });

@@ -12,8 +12,8 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { createServer, type Server, type TLSSocket } from "node:tls";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
-import { rawSession } from "../support/raw-socket.js";
 import { type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
+import { streamedUpload } from "../support/streamed-upload.js";
 import { issueCert, makeCa } from "../support/test-ca.js";
 
 const SEED = testSeed(413_443);
@@ -76,30 +76,6 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Uploads `size` bytes to `path`, reading as it goes; resolves with what came back. */
-function upload(sg: RunningShardgate, path: string, size: number) {
-  const port = Number(new URL(sg.httpUrl).port);
-  return rawSession(port, 30_000, (s) => {
-    s.write(
-      `POST ${path} HTTP/1.1\r\nHost: a\r\nx-user-id: k\r\nConnection: close\r\n` +
-        `content-type: application/octet-stream\r\ncontent-length: ${size}\r\n\r\n`,
-    );
-    const slice = Buffer.alloc(16 * 1024, 0x61);
-    let left = size;
-    const pump = (): void => {
-      while (left > 0 && !s.destroyed) {
-        const n = Math.min(left, slice.length);
-        left -= n;
-        if (!s.write(n === slice.length ? slice : slice.subarray(0, n))) {
-          s.once("drain", pump);
-          return;
-        }
-      }
-    };
-    pump();
-  });
-}
-
 for (const engine of ENGINES) {
   test(`${engine} setting, TLS member: a response sent whole before the upstream reset is relayed`, {
     timeout: 240_000,
@@ -112,7 +88,7 @@ for (const engine of ENGINES) {
       const status = random() < 0.5 ? 413 : 200;
       const size = 256 * 1024 + Math.floor(random() * 768 * 1024);
       const path = `/${status}/${engine}${i}`;
-      const r = await upload(sg, path, size);
+      const r = await streamedUpload(Number(new URL(sg.httpUrl).port), path, size);
       const want = status === 413 ? "too large" : "stored";
       const ok = r.reply.startsWith(`HTTP/1.1 ${status} `) && r.reply.endsWith(`\r\n\r\n${want}`);
       const line = await sg.proc.waitForLine(
