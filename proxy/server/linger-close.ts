@@ -10,8 +10,8 @@
 // (the upstream's early 413/401/200, shardgate's own 400s): the client may be sending megabytes
 // before it reads its answer, so the bounds are nginx's: LINGERING_TIME_MS in all,
 // LINGERING_IDLE_MS without a byte, and LINGERING_MAX_BYTES read. Lingering starts once the
-// answer is flushed (the send timeout owns a client that does not read it); the client's FIN ends
-// it at once.
+// answer is flushed (until then a client that takes none of it for LINGERING_IDLE_MS is let go);
+// the client's FIN ends it at once.
 
 import type { IncomingMessage } from "node:http";
 import { Socket } from "node:net";
@@ -49,6 +49,9 @@ interface LingerState {
   seen: number;
   start: number;
   lastReadAt: number;
+  /** What is left to write at the last tick (writableLength), and when the answer last moved. */
+  written: number;
+  lastWriteAt: number;
   timer: NodeJS.Timeout;
 }
 
@@ -94,6 +97,8 @@ export function lingerAfterAnswer(socket: Duplex, req?: IncomingMessage): void {
     seen: s.bytesRead ?? 0,
     start: s.bytesRead ?? 0,
     lastReadAt: now,
+    written: s.writableLength,
+    lastWriteAt: now,
     timer: setInterval(tick, LINGERING_TICK_MS, s),
   };
   state.timer.unref();
@@ -138,8 +143,17 @@ function tick(s: Closing): void {
     s.destroy();
     return;
   }
-  // Until the answer is flushed the send timeout owns the connection.
-  if (state.since < 0) return;
+  // Until the answer is flushed, only a client that takes none of it for the idle bound is let
+  // go: a raw answer has no send timeout, and one written to a TLS connection whose handshake
+  // never completed (a PROXY header, then nothing) never flushes at all.
+  if (state.since < 0) {
+    const left = s.writableLength;
+    if (left !== state.written) {
+      state.written = left;
+      state.lastWriteAt = now;
+    } else if (now - state.lastWriteAt >= LINGERING_IDLE_MS) s.destroy();
+    return;
+  }
   if (now - state.since >= LINGERING_TIME_MS || now - state.lastReadAt >= LINGERING_IDLE_MS) s.destroy();
 }
 
