@@ -10,9 +10,10 @@
 import assert from "node:assert/strict";
 import type { Socket } from "node:net";
 import { after, before, test } from "node:test";
+import { ENGINES, startPerEngine } from "../support/per-engine.js";
 import { rawSession } from "../support/raw-socket.js";
 import { type ScriptedUpstream, startScriptedUpstream } from "../support/scripted-upstream.js";
-import { type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
+import { type RunningShardgate, stopAll } from "../support/shardgate-process.js";
 
 /** Answers per upstream connection: the first is answered (kept alive), a later one closes it. */
 const answered = new WeakSet<Socket>();
@@ -27,28 +28,14 @@ function firstOnly(s: Socket): void {
 
 let upstream: ScriptedUpstream;
 const running = new Map<string, RunningShardgate>();
-const ENGINES = ["undici", "http-proxy"] as const;
 
 before(async () => {
   upstream = await startScriptedUpstream({ ok: firstOnly });
-  for (const engine of ENGINES) {
-    const sg = await startShardgate(
-      `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
-log: { level: info, accessLog: true }
-pools:
-  users:
-    members: [{ id: m1, address: "127.0.0.1:${upstream.port}" }]
-    timeouts: { response: 10s }
-    breaker: { consecutiveFailures: 1000, minRequests: 1000 }
-routes:
-  - match: { pathPrefix: / }
-    pool: users
-    key: [header:x-user-id]
-`,
-      { env: { SHARDGATE_ENGINE: engine } },
-    );
+  for (const [engine, sg] of await startPerEngine(upstream.port, [
+    "timeouts: { response: 10s }",
+    "breaker: { consecutiveFailures: 1000, minRequests: 1000 }",
+  ]))
     running.set(engine, sg);
-  }
 });
 
 after(async () => {

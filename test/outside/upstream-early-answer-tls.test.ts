@@ -11,14 +11,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { createServer, type Server, type TLSSocket } from "node:tls";
+import { ENGINES, startPerEngine } from "../support/per-engine.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
-import { type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
+import { type RunningShardgate, stopAll } from "../support/shardgate-process.js";
 import { streamedUpload } from "../support/streamed-upload.js";
 import { issueCert, makeCa } from "../support/test-ca.js";
 
 const SEED = testSeed(413_443);
 const ROUNDS = 16;
-const ENGINES = ["undici", "http-proxy"] as const;
 
 /** Answers on the request head (status from the path) and closes with the body unread. */
 function earlyAnswerer(s: TLSSocket): void {
@@ -49,25 +49,12 @@ before(async () => {
   );
   await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
   const port = (upstream.address() as { port: number }).port;
-  for (const engine of ENGINES) {
-    const sg = await startShardgate(
-      `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
-log: { level: info, accessLog: true }
-pools:
-  users:
-    members: [{ id: m1, address: "127.0.0.1:${port}" }]
-    tls: { ca: ${join(dir, "ca.pem")} }
-    timeouts: { response: 20s }
-    breaker: { consecutiveFailures: 100000, minRequests: 100000 }
-routes:
-  - match: { pathPrefix: / }
-    pool: users
-    key: [header:x-user-id]
-`,
-      { env: { SHARDGATE_ENGINE: engine } },
-    );
+  for (const [engine, sg] of await startPerEngine(port, [
+    `tls: { ca: ${join(dir, "ca.pem")} }`,
+    "timeouts: { response: 20s }",
+    "breaker: { consecutiveFailures: 100000, minRequests: 100000 }",
+  ]))
     running.set(engine, sg);
-  }
 });
 
 after(async () => {

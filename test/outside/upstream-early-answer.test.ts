@@ -12,13 +12,13 @@
 import assert from "node:assert/strict";
 import { createServer, type Server, type Socket } from "node:net";
 import { after, before, test } from "node:test";
+import { ENGINES, startPerEngine } from "../support/per-engine.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
-import { type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
+import { type RunningShardgate, stopAll } from "../support/shardgate-process.js";
 import { streamedUpload } from "../support/streamed-upload.js";
 
 const SEED = testSeed(413_2026);
 const ROUNDS = 24;
-const ENGINES = ["undici", "http-proxy"] as const;
 
 /** How the upstream leaves after answering, per request path ("/rst/..." or "/close/..."). */
 function earlyAnswerer(s: Socket): void {
@@ -54,24 +54,11 @@ before(async () => {
   upstream = createServer(earlyAnswerer);
   await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
   upstreamPort = (upstream.address() as { port: number }).port;
-  for (const engine of ENGINES) {
-    const sg = await startShardgate(
-      `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
-log: { level: info, accessLog: true }
-pools:
-  users:
-    members: [{ id: m1, address: "127.0.0.1:${upstreamPort}" }]
-    timeouts: { response: 20s }
-    breaker: { consecutiveFailures: 100000, minRequests: 100000 }
-routes:
-  - match: { pathPrefix: / }
-    pool: users
-    key: [header:x-user-id]
-`,
-      { env: { SHARDGATE_ENGINE: engine } },
-    );
+  for (const [engine, sg] of await startPerEngine(upstreamPort, [
+    "timeouts: { response: 20s }",
+    "breaker: { consecutiveFailures: 100000, minRequests: 100000 }",
+  ]))
     running.set(engine, sg);
-  }
 });
 
 after(async () => {

@@ -11,9 +11,10 @@
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { ENGINES, startPerEngine } from "../support/per-engine.js";
 import { rawSession } from "../support/raw-socket.js";
 import { type Script, type ScriptedUpstream, startScriptedUpstream } from "../support/scripted-upstream.js";
-import { type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
+import { type RunningShardgate, stopAll } from "../support/shardgate-process.js";
 
 const FINAL = "HTTP/1.1 200 OK\r\ncontent-length: 5\r\nx-final: yes\r\n\r\nfinal";
 
@@ -33,29 +34,14 @@ const ANSWERS: Record<string, Script> = {
 let upstream: ScriptedUpstream;
 const running = new Map<string, RunningShardgate>();
 
-const ENGINES = ["undici", "http-proxy"] as const;
-
 before(async () => {
   upstream = await startScriptedUpstream(ANSWERS);
-  for (const engine of ENGINES) {
-    const sg = await startShardgate(
-      `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
-log: { level: info, accessLog: true }
-pools:
-  users:
-    members: [{ id: m1, address: "127.0.0.1:${upstream.port}" }]
-    timeouts: { response: 10s }
-    retry: { attempts: 1 }
-    breaker: { consecutiveFailures: 1000, minRequests: 1000 }
-routes:
-  - match: { pathPrefix: / }
-    pool: users
-    key: [header:x-user-id]
-`,
-      { env: { SHARDGATE_ENGINE: engine } },
-    );
+  for (const [engine, sg] of await startPerEngine(upstream.port, [
+    "timeouts: { response: 10s }",
+    "retry: { attempts: 1 }",
+    "breaker: { consecutiveFailures: 1000, minRequests: 1000 }",
+  ]))
     running.set(engine, sg);
-  }
 });
 
 after(async () => {

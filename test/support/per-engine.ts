@@ -1,0 +1,37 @@
+// One real shardgate per forwarding engine (SHARDGATE_ENGINE undici and http-proxy) in front of
+// one member, with the access log on: the outside tries on the upstream side run each case
+// through both engines. The caller stops them (stopAll in shardgate-process.ts).
+
+import { type RunningShardgate, startShardgate } from "./shardgate-process.js";
+
+export const ENGINES = ["undici", "http-proxy"] as const;
+export type Engine = (typeof ENGINES)[number];
+
+/**
+ * Starts a shardgate per engine whose pool `users` has one member at 127.0.0.1:`port`, keyed
+ * by `x-user-id`; `poolLines` are added to the pool as they are (e.g. "timeouts: { response: 10s }").
+ */
+export async function startPerEngine(
+  port: number,
+  poolLines: readonly string[],
+): Promise<Map<Engine, RunningShardgate>> {
+  const running = new Map<Engine, RunningShardgate>();
+  const extra = poolLines.map((l) => `    ${l}\n`).join("");
+  for (const engine of ENGINES) {
+    const sg = await startShardgate(
+      `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
+log: { level: info, accessLog: true }
+pools:
+  users:
+    members: [{ id: m1, address: "127.0.0.1:${port}" }]
+${extra}routes:
+  - match: { pathPrefix: / }
+    pool: users
+    key: [header:x-user-id]
+`,
+      { env: { SHARDGATE_ENGINE: engine } },
+    );
+    running.set(engine, sg);
+  }
+  return running;
+}
