@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, test } from "node:test";
+import { setTimeout as delay } from "node:timers/promises";
 import {
   fetchJson,
   metricValue,
@@ -91,13 +92,15 @@ test("a collector answering 503: requests are served, failed spans counted and l
   const sg = await tracedShardgate(c.url);
   assert.equal(await spans(sg, "failed"), 0, "the series exists from the start");
   // The exporter retries a 503 with backoff inside its 10 s export timeout; keep traffic going
-  // (bounded) until the first batch is given up on.
+  // (bounded) until the first batch is given up on. Paced: the first "failed" comes only after
+  // that timeout, and an unpaced loop on a fast machine spent its 20,000 requests in 8 s.
   const deadline = Date.now() + scaled(CONDITION_DEADLINE_MS);
   let sent = 0;
   while (!((await spans(sg, "failed")) > 0)) {
     assert.ok(Date.now() < deadline && sent < 20_000, `no span counted failed after ${sent} requests`);
     await traffic(sg, 50, 4);
     sent += 50;
+    await delay(100);
   }
   assert.ok(c.posts() > 0, "the collector was asked");
   const line = await sg.proc.waitForLine("the spans-not-exported warning", notExported);
