@@ -53,7 +53,7 @@ import {
 } from "./types.js";
 import { isUnaskedUpgrade, UNASKED_UPGRADE } from "./unasked-upgrade.js";
 import { type ForwardAttempt, onResDrain, UndiciAttempt, type UndiciHost } from "./undici-attempt.js";
-import { type HeadExtras, responseHead } from "./undici-head.js";
+import { type HeadExtras, hasContentLength, responseHead } from "./undici-head.js";
 import { UndiciPools } from "./undici-pools.js";
 import { canServeDeclinedUpgrade, isWebSocketUpgrade, responseOnSocket } from "./upgrade-declined.js";
 import {
@@ -500,7 +500,15 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     x.ringVersion = ctx.ringVersion;
     x.issuedCookie = ctx.issuedCookie;
     // As http-proxy-3 does: say the client connection's fate, so Node adds no Keep-Alive header.
-    x.connection = ctx.req.httpVersionMajor !== 1 ? "" : clientConnection(ctx.req, res);
+    x.connection =
+      ctx.req.httpVersionMajor !== 1
+        ? ""
+        : clientConnection(
+            ctx.req,
+            res,
+            ctx.req.httpVersionMinor !== 0 || hasContentLength(rawHeaders),
+            status,
+          );
     res.writeHead(status, responseHead(rawHeaders, x));
     return true;
   }
@@ -819,8 +827,16 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     stripResponseHopByHop(headers);
     // Said here, not left to http-proxy-3: its pass copies the request's Connection header, which
     // stripRequestHopByHop took off, and so answered "keep-alive" to a client that asked to close.
-    if (ctx.req.httpVersionMajor === 1)
-      headers.connection = clientConnection(ctx.req, ctx.res as ServerResponse);
+    if (ctx.req.httpVersionMajor === 1) {
+      headers.connection = clientConnection(
+        ctx.req,
+        ctx.res as ServerResponse,
+        ctx.req.httpVersionMinor !== 0 || headers["content-length"] !== undefined,
+        status,
+      );
+      // For HTTP/1.0 that pass writes the request's value (or "close") over any: say it there too.
+      if (ctx.req.httpVersionMinor === 0) ctx.req.headers.connection = headers.connection;
+    }
     if (headers["x-request-id"] === undefined) headers["x-request-id"] = ctx.requestId;
     if (this.memberHeader !== "") headers[this.memberHeader] = ctx.member;
     if (this.ringVersionHeader !== "") headers[this.ringVersionHeader] = String(ctx.ringVersion);
@@ -1188,14 +1204,22 @@ function onWsUpstreamResponse(this: ClientRequest, res: IncomingMessage): void {
  * The HTTP/1 client connection's fate for the Connection response header. "close" when the client
  * asked for it (RFC 9112 9.6: the server closes after the response) or Node will not keep the
  * socket (res.shouldKeepAlive, from the request's Connection header and the server's state), and
- * for HTTP/1.0, and when the request's body is not all in; else "keep-alive". A "keep-alive"
- * header written here makes Node keep the socket open whatever the client asked: a client's
- * `Connection: close` then waited for keepAliveTimeout.
+ * when the request's body is not all in; else "keep-alive". A "keep-alive" header written here
+ * makes Node keep the socket open whatever the client asked: a client's `Connection: close`
+ * then waited for keepAliveTimeout. HTTP/1.0 has no chunked coding: a 1.0 client that asked
+ * for keep-alive keeps its connection only when the answer's end is known (`sized`: a
+ * Content-Length; or no body at all), else the close ends the body (nginx and HAProxy do the same).
  */
-function clientConnection(req: IncomingMessage, res: ServerResponse): "close" | "keep-alive" {
+function clientConnection(
+  req: IncomingMessage,
+  res: ServerResponse,
+  sized: boolean,
+  status: number,
+): "close" | "keep-alive" {
   // A body still arriving when the upstream answers (an early 413/401/200) is not read to the
   // end on a kept connection: closed after the answer, lingering (proxy/server/linger-close.ts).
-  return req.httpVersion === "1.0" || !res.shouldKeepAlive || !req.complete ? "close" : "keep-alive";
+  if (!res.shouldKeepAlive || !req.complete) return "close";
+  return sized || status === 204 || status === 304 || req.method === "HEAD" ? "keep-alive" : "close";
 }
 
 /** Creates the data plane; see proxy/forward/types.ts for the contract. */

@@ -150,6 +150,13 @@ export interface HeadExtras {
   connection: string;
 }
 
+/** Whether undici's raw response headers carry a Content-Length (read for HTTP/1.0 clients only). */
+export function hasContentLength(raw: Buffer[]): boolean {
+  for (let i = 0; i < raw.length; i += 2)
+    if (bytesAre(raw[i], 0, raw[i].length, "content-length")) return true;
+  return false;
+}
+
 /** The flat header list for `res.writeHead` from undici's raw response headers. */
 export function responseHead(raw: Buffer[], x: HeadExtras): string[] {
   const out: string[] = [];

@@ -8,7 +8,9 @@
 // flight or waiting before it are safe (GET, HEAD, OPTIONS: a burst of pipelined GETs keeps
 // running in parallel, as before). Otherwise it waits until the answers before it are done
 // (written whole, or cut): an unsafe request behind anything, and anything behind an unsafe
-// one. HAProxy and Envoy go further and run one request at a time per connection.
+// one or an HTTP/1.0 one (its connection may close after its answer: then what waited behind
+// it is dropped, never run upstream). HAProxy and Envoy go further and run one request at a
+// time per connection.
 //
 // Bounds: a waiting request is parsed but not forwarded, so it holds no upstream connection,
 // member load or probe slot until it runs; its body stays in the socket (Node stops reading
@@ -61,6 +63,15 @@ export function isSafeMethod(method: string | undefined): boolean {
 }
 
 /**
+ * Whether what is pipelined behind `req` must wait for its answer: an unsafe method, or
+ * HTTP/1.0 (a kept-alive 1.0 connection still closes after an answer without a length, and a
+ * request run behind it would have its answer dropped).
+ */
+function runsAlone(req: IncomingMessage | undefined): boolean {
+  return req === undefined || !isSafeMethod(req.method) || req.httpVersionMinor === 0;
+}
+
+/**
  * Hands `req` to `run` now, or once the answers before it on its connection allow it.
  * `run` is the same function for every request of a listener (bound once).
  */
@@ -83,11 +94,8 @@ export function admitInOrder(req: IncomingMessage, res: ServerResponse, run: Run
   // The answer that owns the socket may have started on the fast path, unwatched: watch it now.
   const owner = socket._httpMessage as ResWithLane | null | undefined;
   if (owner != null && owner !== res && owner[kLaneOfRes] === undefined && !owner.writableFinished)
-    watch(lane, owner, !isSafeMethod((owner as ServerResponse & { req?: IncomingMessage }).req?.method));
-  if (
-    lane.inFlight === 0 ||
-    (lane.held.length === 0 && lane.unsafeInFlight === 0 && isSafeMethod(req.method))
-  ) {
+    watch(lane, owner, runsAlone((owner as ServerResponse & { req?: IncomingMessage }).req));
+  if (lane.inFlight === 0 || (lane.held.length === 0 && lane.unsafeInFlight === 0 && !runsAlone(req))) {
     start(lane, req, res);
     return;
   }
@@ -108,7 +116,7 @@ export function heldOn(socket: unknown): number {
 }
 
 function start(lane: Lane, req: IncomingMessage, res: ServerResponse): void {
-  watch(lane, res as ResWithLane, !isSafeMethod(req.method));
+  watch(lane, res as ResWithLane, runsAlone(req));
   lane.run(req, res);
 }
 
@@ -132,7 +140,9 @@ function onAnswerClosed(this: ResWithLane): void {
 
 function release(lane: Lane): void {
   const socket = lane.socket as WithLane;
-  if (socket.destroyed) {
+  // Closed, or closing after the answer just done (an HTTP/1.0 one without a length): what
+  // waits is dropped, never run upstream (as bytes after a `Connection: close` request are not).
+  if (socket.destroyed || socket.writableEnded) {
     lane.held.length = 0;
     return;
   }
@@ -140,7 +150,7 @@ function release(lane: Lane): void {
   let at = 0;
   while (at < held.length) {
     const req = held[at] as IncomingMessage;
-    const ok = lane.inFlight === 0 || (lane.unsafeInFlight === 0 && isSafeMethod(req.method));
+    const ok = lane.inFlight === 0 || (lane.unsafeInFlight === 0 && !runsAlone(req));
     if (!ok) break;
     at += 2;
     start(lane, req, held[at - 1] as ServerResponse);

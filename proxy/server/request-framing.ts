@@ -37,25 +37,23 @@ export function wasRefused(socket: Duplex | null): boolean {
   return socket !== null && (socket as WithRefused)[kRefused] === true;
 }
 
-/** Set on a socket once an HTTP/1.0 request arrived on it: that request's answer closes the connection. */
+/** Set on a socket once a request that closes it arrived: what Node parses behind it is not served. */
 const kClosing = Symbol("shardgate.closingRequest");
 type WithClosing = { [kClosing]?: boolean };
 
 /**
- * True when `req` came pipelined behind an HTTP/1.0 request on its connection. An HTTP/1.0
- * request's answer closes the connection (the data plane writes `connection: close` for 1.0,
- * keep-alive asked or not; `res` is made to close on every other path too), so what Node
- * parsed behind it (a 1.0 keep-alive client pipelining) was forwarded and run upstream, then
- * its answer dropped at the close.
+ * True when `req` came pipelined behind a request whose answer closes the connection (Node's
+ * own verdict, res.shouldKeepAlive false: HTTP/1.0 without `Connection: keep-alive`). What
+ * Node parsed behind it was forwarded and run upstream, then its answer dropped at the close.
+ * An HTTP/1.0 keep-alive request may close its connection too (an answer without a length):
+ * what is pipelined behind it waits for that answer (pipeline-order.ts) and is dropped if the
+ * connection closed after it.
  */
 export function behindClosingRequest(req: IncomingMessage, res: ServerResponse): boolean {
   const socket = req.socket as (Duplex & WithClosing) | null;
   if (socket === null) return false;
   if (socket[kClosing] === true) return true;
-  if (req.httpVersionMinor === 0) {
-    socket[kClosing] = true;
-    res.shouldKeepAlive = false;
-  }
+  if (req.httpVersionMinor === 0 && !res.shouldKeepAlive) socket[kClosing] = true;
   return false;
 }
 
