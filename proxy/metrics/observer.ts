@@ -72,11 +72,12 @@ export class MetricsObserver implements DataPlaneHooks {
     const ms = ps.memberAt(r.memberSlot, r.member);
     const cls = codeClassIndex(r.status);
     ms.countRequest(r.route === "" ? "none" : r.route, cls);
-    // A client that left mid-answer (the member had answered) is neither the member's failure
-    // nor a latency sample (its duration is cut short): Envoy's outlier detection does not count
-    // downstream resets either. It was a failure in the member's live error ratio.
+    // A client that left mid-answer (the member had answered), or was cut for not reading it
+    // (client_send_timeout), is neither the member's failure nor a latency sample (its duration
+    // is cut short): Envoy's outlier detection does not count downstream resets either. Both
+    // were failures in the member's live error ratio.
     if (r.member !== "") {
-      if (r.errorCode !== DOWNSTREAM_DISCONNECTED)
+      if (r.errorCode !== DOWNSTREAM_DISCONNECTED && r.errorCode !== "client_send_timeout")
         ms.served(r.durationMs / 1000, cls === 4 || r.errorCode !== "");
     } else if (r.errorCode === "grpc_needs_h2_pool") ps.grpcRefused.inc();
     // The listener counts the clients it refused or timed out; this one left mid-answer.
