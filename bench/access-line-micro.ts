@@ -34,6 +34,7 @@ function records(): RequestRecord[] {
       pool: "bench",
       member: `m${1 + Math.floor(rand() * 3)}`,
       durationMs: rand() * 20,
+      queuedMs: 0,
       requestId: `${hex(8)}-${hex(4)}-4${hex(3)}-a${hex(3)}-${hex(12)}`,
       keyHash: Math.floor(rand() * 2 ** 32),
       attempts: 1,

@@ -80,6 +80,7 @@ export async function run(argv: string[]): Promise<number> {
       pool: "p",
       member,
       durationMs: 0.3 + (i % 50) / 10,
+      queuedMs: 0,
       requestId: "r",
       keyHash,
       attempts: 1,

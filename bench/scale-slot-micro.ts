@@ -98,6 +98,7 @@ export function setup(size: number, keys: number): SizeSetup {
         member: snap.members[index].id,
         memberSlot: withSlot ? snap.slots[index] : -1,
         durationMs: 0.3 + (i % 50) / 10,
+        queuedMs: 0,
         requestId: "r",
         keyHash: 1,
         attempts: 1,

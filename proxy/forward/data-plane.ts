@@ -239,7 +239,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
 
   // ------------------------------------------------------------------------- requests
 
-  handleRequest(req: IncomingMessage, res: ServerResponse): void {
+  handleRequest(req: IncomingMessage, res: ServerResponse, queuedMs = 0): void {
     // A request Node parsed from the bytes after one refused for its framing (pipelined in the
     // same packet): it may be a smuggled one. Not served, not logged; the connection closes.
     if ((req.socket as WithSuspect | null)?.[kFramingSuspect] === true) {
@@ -249,6 +249,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     // HTTP/1: the connection's idle/keep-alive timer is re-targeted per request, not re-created.
     if (req.httpVersionMajor === 1 && req.socket !== null) reuseSocketTimer(req.socket);
     const ctx = new RequestContext(req, res, null, this.requestIdOf(req), this.now());
+    ctx.queuedMs = queuedMs;
     (res as WithCtx)[kCtx] = ctx;
     (res as WithPlane)[kPlane] = this;
     res.on("close", onResCloseShared);
@@ -945,7 +946,8 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     const u = ctx.undici;
     if (u !== null && !u.finished) u.cancel(CLIENT_GONE);
     ctx.status = status;
-    ctx.durationMs = this.now() - ctx.startedAt;
+    // From the request's arrival: a pipelined request's wait for its turn is part of it.
+    ctx.durationMs = this.now() - ctx.startedAt + ctx.queuedMs;
     this.active--;
     try {
       this.hooks.onRequestEnd(ctx);

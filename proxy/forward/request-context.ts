@@ -26,6 +26,7 @@ export class RequestContext implements RequestRecord {
   member = "";
   memberSlot = -1;
   durationMs = 0;
+  queuedMs = 0;
   requestId: string;
   keyHash = -1;
   attempts = 0;
@@ -126,6 +127,7 @@ export class RequestContext implements RequestRecord {
       pool: this.pool,
       member: this.member,
       durationMs: this.durationMs,
+      queuedMs: this.queuedMs,
       requestId: this.requestId,
       keyHash: this.keyHash,
       attempts: this.attempts,

@@ -43,8 +43,16 @@ export interface RequestRecord extends OpenSlot {
    * (the request began on an older snapshot), so a hook checks the id it finds there.
    */
   readonly memberSlot: number;
-  /** Wall-clock ms from request start to the end of the response (or abort). */
+  /**
+   * Wall-clock ms from the request's arrival (its head parsed) to the end of the response (or
+   * abort), queuedMs included.
+   */
   readonly durationMs: number;
+  /**
+   * Ms the request waited pipelined behind earlier ones on its connection before it was
+   * handled (proxy/server/pipeline-order.ts); 0 for one handled on arrival.
+   */
+  readonly queuedMs: number;
   readonly requestId: string;
   /** MurmurHash3 of the routing key, or -1 when the request had no key (random policy / no route). Never the raw key. */
   readonly keyHash: number;
@@ -183,7 +191,8 @@ export interface DataPlaneInit {
 export interface DataPlane {
   /** Which engine forwards ordinary requests (upgrades and edge routes always use http-proxy-3). */
   readonly engine: "http-proxy" | "undici";
-  handleRequest(req: IncomingMessage, res: ServerResponse): void;
+  /** `queuedMs`: how long the request already waited its turn on its connection (pipeline-order.ts). */
+  handleRequest(req: IncomingMessage, res: ServerResponse, queuedMs?: number): void;
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** GET /admin/route: the member a request with `key` would reach now, with skipped members and reasons. Null if the pool is unknown. */
   explain(pool: string, key: string): RouteExplanation | null;

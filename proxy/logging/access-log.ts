@@ -112,6 +112,7 @@ const ROUTE = asciiBytes(',"route":');
 const POOL = asciiBytes(',"pool":');
 const MEMBER = asciiBytes(',"member":');
 const DURATION = asciiBytes(',"durationMs":');
+const QUEUED = asciiBytes(',"queuedMs":');
 const REQUEST_ID = asciiBytes(',"requestId":');
 const KEY_HASH = asciiBytes(',"keyHash":');
 const ATTEMPTS = asciiBytes(',"attempts":');
@@ -200,6 +201,8 @@ class FastAccessLog implements AccessLog {
     at = putString(b, at, r.member, r.member.length, jsonString);
     at = putBytes(b, at, DURATION);
     at = putMs(b, at, r.durationMs, msText);
+    at = putBytes(b, at, QUEUED);
+    at = putMs(b, at, r.queuedMs, msText);
     at = putBytes(b, at, REQUEST_ID);
     at = putString(b, at, r.requestId, r.requestId.length, jsonString);
     at = putBytes(b, at, KEY_HASH);
@@ -220,7 +223,7 @@ class FastAccessLog implements AccessLog {
   /** The line as text: for a sink without a buffer, and a line too long for one. */
   text(r: RequestRecord): string {
     // Fixed shape and key order: every line has every field, so log pipelines see one schema.
-    return `${HEAD}${this.timeText()}${BINDINGS}${jsonString(r.method)},"path":${jsonString(pathOnly(r.path))},"status":${num(r.status)},"route":${jsonString(r.route)},"pool":${jsonString(r.pool)},"member":${jsonString(r.member)},"durationMs":${msText(r.durationMs)},"requestId":${jsonString(r.requestId)},"keyHash":${r.keyHash < 0 ? "null" : intText(r.keyHash)},"attempts":${num(r.attempts)},"ringVersion":${num(r.ringVersion)},"error":${r.errorCode === "" ? "null" : jsonString(r.errorCode)},"upgrade":${r.upgrade ? "true" : "false"},"msg":"request"}\n`;
+    return `${HEAD}${this.timeText()}${BINDINGS}${jsonString(r.method)},"path":${jsonString(pathOnly(r.path))},"status":${num(r.status)},"route":${jsonString(r.route)},"pool":${jsonString(r.pool)},"member":${jsonString(r.member)},"durationMs":${msText(r.durationMs)},"queuedMs":${msText(r.queuedMs)},"requestId":${jsonString(r.requestId)},"keyHash":${r.keyHash < 0 ? "null" : intText(r.keyHash)},"attempts":${num(r.attempts)},"ringVersion":${num(r.ringVersion)},"error":${r.errorCode === "" ? "null" : jsonString(r.errorCode)},"upgrade":${r.upgrade ? "true" : "false"},"msg":"request"}\n`;
   }
 }
 

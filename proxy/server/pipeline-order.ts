@@ -30,7 +30,8 @@ const kLane = Symbol("shardgate.pipelineLane");
 const kLaneOfRes = Symbol("shardgate.pipelineLaneOfRes");
 const kUnsafe = Symbol("shardgate.pipelineUnsafe");
 
-type Run = (req: IncomingMessage, res: ServerResponse) => void;
+/** `queuedMs`: how long the request waited here (0 when run on arrival). */
+type Run = (req: IncomingMessage, res: ServerResponse, queuedMs?: number) => void;
 
 /** What runs and what waits on one connection. */
 class Lane {
@@ -40,6 +41,8 @@ class Lane {
   unsafeInFlight = 0;
   /** Waiting requests, in arrival order: req, res, req, res ... */
   readonly held: Array<IncomingMessage | ServerResponse> = [];
+  /** performance.now() at each waiting request's arrival, one per request of `held`. */
+  readonly arrived: number[] = [];
   /** True while this lane paused the socket (MAX_HELD reached). */
   paused = false;
   constructor(
@@ -100,6 +103,7 @@ export function admitInOrder(req: IncomingMessage, res: ServerResponse, run: Run
     return;
   }
   lane.held.push(req, res);
+  lane.arrived.push(performance.now());
   if (lane.held.length >= MAX_HELD * 2 && !lane.paused) {
     lane.paused = true;
     // Node's own flag: its parser stops after the bytes in hand, and a request body read
@@ -115,9 +119,9 @@ export function heldOn(socket: unknown): number {
   return lane === undefined ? 0 : lane.held.length / 2;
 }
 
-function start(lane: Lane, req: IncomingMessage, res: ServerResponse): void {
+function start(lane: Lane, req: IncomingMessage, res: ServerResponse, queuedMs = 0): void {
   watch(lane, res as ResWithLane, runsAlone(req));
-  lane.run(req, res);
+  lane.run(req, res, queuedMs);
 }
 
 /** Counts `res` in flight on `lane` until it closes. */
@@ -144,6 +148,7 @@ function release(lane: Lane): void {
   // waits is dropped, never run upstream (as bytes after a `Connection: close` request are not).
   if (socket.destroyed || socket.writableEnded) {
     lane.held.length = 0;
+    lane.arrived.length = 0;
     return;
   }
   const held = lane.held;
@@ -153,9 +158,12 @@ function release(lane: Lane): void {
     const ok = lane.inFlight === 0 || (lane.unsafeInFlight === 0 && !runsAlone(req));
     if (!ok) break;
     at += 2;
-    start(lane, req, held[at - 1] as ServerResponse);
+    start(lane, req, held[at - 1] as ServerResponse, performance.now() - lane.arrived[at / 2 - 1]);
   }
-  if (at > 0) held.splice(0, at);
+  if (at > 0) {
+    held.splice(0, at);
+    lane.arrived.splice(0, at / 2);
+  }
   if (lane.paused && held.length < MAX_HELD * 2) {
     lane.paused = false;
     socket._paused = false;

@@ -81,8 +81,9 @@ export function createProxyServer(init: ProxyServerInit): Server {
   });
   server.on("close", () => sendTimeouts.close());
   // Bound once: pipeline-order.ts calls it now or when the answers before the request are done.
-  const run = (req: IncomingMessage, res: ServerResponse): void => {
-    dataPlane.handleRequest(req, res);
+  // `queuedMs`: the time it waited there, so its logged duration runs from its arrival.
+  const run = (req: IncomingMessage, res: ServerResponse, queuedMs = 0): void => {
+    dataPlane.handleRequest(req, res, queuedMs);
     sendTimeouts.trackHttp1(res);
   };
   server.on("request", (req, res) => {

@@ -146,6 +146,7 @@ function randomRecord(rand: () => number, long: boolean): RequestRecord {
     pool: rand() < 0.1 ? "" : value(rand, max),
     member: rand() < 0.1 ? "" : value(rand, max),
     durationMs: duration(rand),
+    queuedMs: rand() < 0.8 ? 0 : duration(rand),
     requestId: value(rand, max),
     keyHash: number(rand, Math.floor(rand() * 2 ** 32)),
     attempts: number(rand, 1),
@@ -156,6 +157,7 @@ function randomRecord(rand: () => number, long: boolean): RequestRecord {
 }
 
 const DURATION_MARK = "\u0000durationMs\u0000";
+const QUEUED_MARK = "\u0000queuedMs\u0000";
 
 /** The line JSON.stringify writes for `r` at epoch millisecond `time` (durationMs as msText writes it). */
 function expectedLine(r: RequestRecord, time: number): string {
@@ -172,6 +174,7 @@ function expectedLine(r: RequestRecord, time: number): string {
     pool: r.pool,
     member: r.member,
     durationMs: DURATION_MARK,
+    queuedMs: QUEUED_MARK,
     requestId: r.requestId,
     keyHash: r.keyHash < 0 ? null : r.keyHash,
     attempts: r.attempts,
@@ -180,7 +183,9 @@ function expectedLine(r: RequestRecord, time: number): string {
     upgrade: r.upgrade,
     msg: "request",
   });
-  return `${text.replace(JSON.stringify(DURATION_MARK), msText(r.durationMs))}\n`;
+  return `${text
+    .replace(JSON.stringify(DURATION_MARK), msText(r.durationMs))
+    .replace(JSON.stringify(QUEUED_MARK), msText(r.queuedMs))}\n`;
 }
 
 function check(r: RequestRecord, got: { line: string }, label: string): void {

@@ -12,6 +12,7 @@ export function requestRecord(fields: Partial<RequestRecord> = {}): RequestRecor
     pool: "p",
     member: "m1",
     durationMs: 2,
+    queuedMs: 0,
     requestId: "r",
     keyHash: 1,
     attempts: 1,
