@@ -14,8 +14,9 @@
 // the client's FIN ends it at once.
 
 import type { IncomingMessage } from "node:http";
-import { Socket } from "node:net";
+import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
+import { internalMissing } from "./node-internals.js";
 
 /** How long a refused connection keeps reading (and dropping) its peer's input. */
 export const LINGER_MS = 1_000;
@@ -41,6 +42,7 @@ export function lingerClose(socket: Duplex, last?: Buffer | string, ms = LINGER_
 
 const kRequest = Symbol("shardgate.lingerRequest");
 const kLinger = Symbol("shardgate.linger");
+const kBaseDestroySoon = Symbol("shardgate.baseDestroySoon");
 
 interface LingerState {
   /** When the answer was flushed (-1: still writing). */
@@ -59,10 +61,9 @@ type Closing = Socket & {
   destroySoon?: () => void;
   [kRequest]?: IncomingMessage;
   [kLinger]?: LingerState;
+  /** The socket's own destroySoon before lingerIfUnread replaced it (undefined: this Node has none). */
+  [kBaseDestroySoon]?: (() => void) | undefined;
 };
-
-// Node's own (net.Socket; tls.TLSSocket inherits it); not in @types/node.
-const baseDestroySoon = (Socket.prototype as unknown as { destroySoon: (this: Socket) => void }).destroySoon;
 
 /**
  * Called for each HTTP/1 request on the listener: when Node closes the connection after
@@ -72,14 +73,44 @@ const baseDestroySoon = (Socket.prototype as unknown as { destroySoon: (this: So
 export function lingerIfUnread(req: IncomingMessage): void {
   const s = req.socket as Closing;
   s[kRequest] = req;
-  if (s.destroySoon !== lingeringDestroySoon) s.destroySoon = lingeringDestroySoon;
+  if (s.destroySoon !== lingeringDestroySoon) {
+    // Node's own (net.Socket's; tls.TLSSocket inherits it), not in @types/node: kept to call.
+    s[kBaseDestroySoon] = s.destroySoon;
+    s.destroySoon = lingeringDestroySoon;
+  }
 }
 
 /** Node's server calls this after the last answer on a connection (res._last). */
 function lingeringDestroySoon(this: Closing): void {
   const req = this[kRequest];
-  if (req !== undefined && !req.complete && !this.destroyed) lingerAfterAnswer(this, req);
-  else baseDestroySoon.call(this);
+  if (req !== undefined && !req.complete && !this.destroyed) {
+    lingerAfterAnswer(this, req);
+    return;
+  }
+  const base = this[kBaseDestroySoon];
+  if (typeof base === "function") base.call(this);
+  else endThenDestroy(this);
+}
+
+/**
+ * destroySoon's behaviour from documented calls, for a Node without it: end after what is
+ * written, destroy once that is flushed, and within LINGERING_TIME_MS whatever the peer does.
+ */
+function endThenDestroy(s: Socket): void {
+  internalMissing("Socket#destroySoon", "end(), destroy() once flushed or after LINGERING_TIME_MS");
+  if (!s.writableEnded) s.end();
+  if (s.writableFinished) {
+    s.destroy();
+    return;
+  }
+  s.once("finish", destroyThis);
+  const timer = setTimeout(() => s.destroy(), LINGERING_TIME_MS);
+  timer.unref();
+  s.once("close", () => clearTimeout(timer));
+}
+
+function destroyThis(this: Duplex): void {
+  this.destroy();
 }
 
 /** Whether `socket` is lingering (its remaining input is dropped; any error there just ends it). */
@@ -120,7 +151,10 @@ export function lingerAfterAnswer(socket: Duplex, req?: IncomingMessage): void {
 function dump(req: IncomingMessage): void {
   const d = (req as IncomingMessage & { _dump?: () => void })._dump;
   if (typeof d === "function") d.call(req);
-  else req.resume();
+  else {
+    internalMissing("IncomingMessage#_dump", "resume()");
+    req.resume();
+  }
 }
 
 function flushed(this: Closing): void {

@@ -22,6 +22,7 @@
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
+import { internalMissing } from "./node-internals.js";
 
 /** Waiting requests on one connection before the listener stops reading it. */
 export const MAX_HELD = 32;
@@ -56,7 +57,7 @@ type WithLane = Socket & {
   /** Node's: the answer that owns the socket (the earliest not yet written whole). */
   _httpMessage?: ServerResponse | null;
   _paused?: boolean;
-  parser?: { pause(): void; resume(): void } | null;
+  parser?: { pause?(): void; resume?(): void } | null;
 };
 type ResWithLane = ServerResponse & { [kLaneOfRes]?: Lane; [kUnsafe]?: boolean };
 
@@ -95,8 +96,11 @@ export function admitInOrder(req: IncomingMessage, res: ServerResponse, run: Run
     socket[kLane] = lane;
   }
   // The answer that owns the socket may have started on the fast path, unwatched: watch it now.
+  // Node sets _httpMessage (the answer or null) before every 'request'; undefined means this
+  // Node has none: no request ever takes the fast path then, so every answer is watched here.
   const owner = socket._httpMessage as ResWithLane | null | undefined;
-  if (owner != null && owner !== res && owner[kLaneOfRes] === undefined && !owner.writableFinished)
+  if (owner === undefined) internalMissing("socket._httpMessage", "every answer watched (no fast path)");
+  else if (owner !== null && owner !== res && owner[kLaneOfRes] === undefined && !owner.writableFinished)
     watch(lane, owner, runsAlone((owner as ServerResponse & { req?: IncomingMessage }).req));
   if (lane.inFlight === 0 || (lane.held.length === 0 && lane.unsafeInFlight === 0 && !runsAlone(req))) {
     start(lane, req, res);
@@ -107,8 +111,10 @@ export function admitInOrder(req: IncomingMessage, res: ServerResponse, run: Run
   if (lane.held.length >= MAX_HELD * 2 && !lane.paused) {
     lane.paused = true;
     // Node's own flag: its parser stops after the bytes in hand, and a request body read
-    // (readStart) does not restart the socket while it is set.
-    socket._paused = true;
+    // (readStart) does not restart the socket while it is set. Without it, pause() alone: a
+    // body read may resume reading early, so the bound is looser, but nothing waits forever.
+    if (typeof socket._paused === "boolean") socket._paused = true;
+    else internalMissing("socket._paused", "socket.pause() alone");
     socket.pause();
   }
 }
@@ -166,8 +172,10 @@ function release(lane: Lane): void {
   }
   if (lane.paused && held.length < MAX_HELD * 2) {
     lane.paused = false;
-    socket._paused = false;
-    socket.parser?.resume();
+    if (typeof socket._paused === "boolean") socket._paused = false;
+    const parser = socket.parser;
+    if (typeof parser?.resume === "function") parser.resume();
+    else if (parser === undefined) internalMissing("socket.parser", "socket.resume() alone");
     socket.resume();
   }
 }

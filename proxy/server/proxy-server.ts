@@ -18,6 +18,7 @@ import { type ConnectionCap, capConnections } from "./connection-cap.js";
 import { attachHttp2 } from "./h2-listener.js";
 import { trackLatestResponse } from "./half-close-answer.js";
 import { isLingering, lingerAfterAnswer, lingerIfUnread } from "./linger-close.js";
+import { useInternalsLogger } from "./node-internals.js";
 import { admitInOrder, heldOn } from "./pipeline-order.js";
 import { acceptProxyProtocol } from "./proxy-protocol-accept.js";
 import { ALLOWED_METHODS, answerMethodNotAllowed, isRefusedMethod } from "./refused-method.js";
@@ -28,6 +29,8 @@ const ALLOW = `Allow: ${ALLOWED_METHODS}\r\n`;
 
 export function createProxyServer(init: ProxyServerInit): Server {
   const { dataPlane, logger, listen } = init;
+  // A Node internal found missing (node-internals.ts) is said once, at debug.
+  useInternalsLogger(logger);
   const t = listen.timeouts;
   // Node requires headersTimeout <= requestTimeout (when the latter is set).
   const requestTimeout = t.request;
