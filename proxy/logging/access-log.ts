@@ -113,6 +113,8 @@ const POOL = asciiBytes(',"pool":');
 const MEMBER = asciiBytes(',"member":');
 const DURATION = asciiBytes(',"durationMs":');
 const QUEUED = asciiBytes(',"queuedMs":');
+/** The usual case, a request handled on arrival: its queuedMs and the next key in one copy. */
+const NOT_QUEUED_REQUEST_ID = asciiBytes(',"queuedMs":0.000,"requestId":');
 const REQUEST_ID = asciiBytes(',"requestId":');
 const KEY_HASH = asciiBytes(',"keyHash":');
 const ATTEMPTS = asciiBytes(',"attempts":');
@@ -201,9 +203,12 @@ class FastAccessLog implements AccessLog {
     at = putString(b, at, r.member, r.member.length, jsonString);
     at = putBytes(b, at, DURATION);
     at = putMs(b, at, r.durationMs, msText);
-    at = putBytes(b, at, QUEUED);
-    at = putMs(b, at, r.queuedMs, msText);
-    at = putBytes(b, at, REQUEST_ID);
+    if (r.queuedMs === 0) at = putBytes(b, at, NOT_QUEUED_REQUEST_ID);
+    else {
+      at = putBytes(b, at, QUEUED);
+      at = putMs(b, at, r.queuedMs, msText);
+      at = putBytes(b, at, REQUEST_ID);
+    }
     at = putString(b, at, r.requestId, r.requestId.length, jsonString);
     at = putBytes(b, at, KEY_HASH);
     at = r.keyHash < 0 ? putBytes(b, at, NULL) : putNumber(b, at, r.keyHash);
