@@ -22,6 +22,7 @@ import type { Socket } from "node:net";
 import type { Writable } from "node:stream";
 import type { DataPlane } from "../forward/types.js";
 import { CoarseWatch } from "./coarse-watch.js";
+import { internalMissing } from "./node-internals.js";
 
 type Answer = ServerResponse | Http2ServerResponse;
 /** Node's HTTP/1.1 server keeps the response it is writing on its socket (null between requests). */
@@ -33,7 +34,10 @@ type HttpSocket = Socket & { _httpMessage?: ServerResponse | null };
  */
 class Watch {
   openSlot = -1;
-  /** HTTP/2: the stream's answer (null once done). HTTP/1.1: unused, the socket names its answer. */
+  /**
+   * HTTP/2: the stream's answer (null once done). HTTP/1.1: unused, the socket names its
+   * answer (`_httpMessage`), except on a Node without it: then one watch per answer, as HTTP/2.
+   */
   res: Answer | null = null;
   /** writableLength at the last look (-1: not looked at yet). */
   level = -1;
@@ -68,8 +72,16 @@ export class SendTimeouts {
    */
   trackHttp1(res: ServerResponse): void {
     if (this.timeoutMs <= 0) return;
-    const socket = res.socket as (Socket & Watched) | null;
+    // A pipelined answer gets the socket only once those before it are done: its request's.
+    const socket = (res.socket ?? res.req?.socket ?? null) as (Socket & Watched & HttpSocket) | null;
     if (socket === null || socket[kWatch] !== undefined || socket.destroyed) return;
+    // Node names the answer it writes (or null) on the socket before any 'request'; undefined:
+    // this Node has no such field, and each answer is watched on its own instead.
+    if (socket._httpMessage === undefined) {
+      internalMissing("socket._httpMessage", "each HTTP/1.1 answer watched on its own");
+      this.trackAnswer(res, socket, false);
+      return;
+    }
     const w = new Watch(this, socket, false);
     w.since = performance.now();
     socket[kWatch] = w;
@@ -80,9 +92,14 @@ export class SendTimeouts {
   /** Watches an HTTP/2 stream's answer until it finished or closed. */
   trackH2(res: Http2ServerResponse): void {
     if (this.timeoutMs <= 0) return;
+    this.trackAnswer(res, res.stream, true);
+  }
+
+  /** Watches one answer written on `writer` until it finished or closed. */
+  private trackAnswer(res: Answer, writer: Writable, h2: boolean): void {
     // Answered (or gone) already inside handleRequest: its 'close' will not come again.
     if (res.writableFinished || res.destroyed) return;
-    const w = new Watch(this, res.stream, true);
+    const w = new Watch(this, writer, h2);
     w.res = res;
     w.since = performance.now();
     (res as Watched)[kWatch] = w;
@@ -102,7 +119,7 @@ export class SendTimeouts {
     let due: Watch[] | null = null;
     for (const w of open) {
       // HTTP/1.1: the answer Node is writing on the connection now (null between requests).
-      const res = w.h2 ? w.res : ((w.writer as HttpSocket)._httpMessage ?? null);
+      const res = answerOf(w);
       if (res === null) {
         w.level = -1;
         continue;
@@ -121,7 +138,7 @@ export class SendTimeouts {
     }
     if (due === null) return;
     for (const w of due) {
-      const res = w.h2 ? w.res : ((w.writer as HttpSocket)._httpMessage ?? null);
+      const res = answerOf(w);
       this.forget(w);
       if (res === null) continue;
       this.plane.clientSendTimedOut?.(res);
@@ -140,7 +157,13 @@ export class SendTimeouts {
   }
 }
 
-/** The HTTP/2 answer is out (or its stream closed): no longer watched. */
+/** The answer `w` measures now: its own (HTTP/2, or one answer), else the one Node writes on the socket. */
+function answerOf(w: Watch): Answer | null {
+  if (w.res !== null || w.h2) return w.res;
+  return (w.writer as HttpSocket)._httpMessage ?? null;
+}
+
+/** The answer is out (or its stream closed): no longer watched. */
 function onAnswerDone(this: Answer): void {
   const w = (this as Watched)[kWatch];
   if (w !== undefined && w.res === this) w.clock.forget(w);

@@ -8,6 +8,8 @@
 // - pipeline-order.ts: a socket without _httpMessage, _paused and parser (objects that lack
 //   them, as Node's cannot be made to: its own writes need them): a POST and 40 GETs pipelined
 //   behind it all run, in order, the socket paused past MAX_HELD and resumed after.
+// - send-timeout.ts: an HTTP/1.1 answer on a socket without _httpMessage is watched on its own
+//   (as an HTTP/2 one) and its stalled connection still cut at the send timeout.
 // Each fallback is noted once (missingInternals).
 
 import assert from "node:assert/strict";
@@ -16,10 +18,13 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import { type AddressInfo, createServer as createNetServer, Socket } from "node:net";
 import { PassThrough } from "node:stream";
 import { test } from "node:test";
+import type { DataPlane } from "../../proxy/forward/types.js";
 import { lingerAfterAnswer, lingerIfUnread } from "../../proxy/server/linger-close.js";
 import { missingInternals } from "../../proxy/server/node-internals.js";
 import { admitInOrder, MAX_HELD } from "../../proxy/server/pipeline-order.js";
+import { SendTimeouts } from "../../proxy/server/send-timeout.js";
 import { rawSession } from "../support/raw-socket.js";
+import { eventuallyTrue } from "../support/wait.js";
 
 /** Bounds every exchange; a hang shows as a deadline passed (closedByPeer false). */
 const DEADLINE_MS = 10_000;
@@ -151,4 +156,40 @@ test("pipeline-order: without _httpMessage, _paused and parser, a POST and 40 GE
   for (const g of gets) g.done();
   for (const name of ["socket._httpMessage", "socket._paused", "socket.parser"])
     assert.ok(missingInternals().includes(name), `${name}: ${String(missingInternals())}`);
+});
+
+/** A client socket whose write queue never moves (the client reads nothing), without _httpMessage. */
+class StalledSocket extends EventEmitter {
+  destroyed = false;
+  writableLength = 64 * 1024;
+  bytesWritten = 1000;
+  destroy(): this {
+    this.destroyed = true;
+    this.emit("close");
+    return this;
+  }
+}
+
+test("send-timeout: without _httpMessage each HTTP/1.1 answer is watched on its own and still cut", async () => {
+  const socket = new StalledSocket();
+  const res = Object.assign(new EventEmitter(), {
+    socket,
+    headersSent: true,
+    writableFinished: false,
+    destroyed: false,
+  });
+  const timedOut: unknown[] = [];
+  const codes: string[] = [];
+  const plane = { clientSendTimedOut: (r: unknown) => timedOut.push(r) } as unknown as DataPlane;
+  const watch = new SendTimeouts(plane, 100, (code) => codes.push(code));
+  try {
+    watch.trackHttp1(res as unknown as ServerResponse);
+    const cut = await eventuallyTrue(() => socket.destroyed, DEADLINE_MS);
+    assert.ok(cut, "the stalled answer's connection was cut (nothing hung)");
+    assert.deepEqual(timedOut, [res], "the data plane was told which answer");
+    assert.deepEqual(codes, ["client_send_timeout"]);
+    assert.ok(missingInternals().includes("socket._httpMessage"), String(missingInternals()));
+  } finally {
+    watch.close();
+  }
 });
