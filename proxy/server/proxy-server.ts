@@ -97,9 +97,10 @@ export function createProxyServer(init: ProxyServerInit): Server {
       req.socket.end();
       return;
     }
-    // Pipelined behind an HTTP/1.0 request: the connection closes after that one's answer, so
-    // this one would run upstream with its answer dropped (the smuggling differential's find).
-    // Never served, as bytes after a `Connection: close` request are not.
+    // Pipelined behind an HTTP/1.0 request without keep-alive: the connection closes after that
+    // one's answer, so this one would run upstream with its answer dropped (the smuggling
+    // differential's find). Never served, as bytes after a `Connection: close` request are not.
+    // Behind a 1.0 keep-alive request it waits for that answer (pipeline-order.ts).
     if (behindClosingRequest(req, res)) {
       logger.debug({ code: "data_after_close" }, "request pipelined behind an HTTP/1.0 request dropped");
       return;
