@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { errorText } from "../../config/coded-error.js";
 import { UsageError } from "../commands/usage-error.js";
-import { CtlError } from "./admin-client.js";
+import { type AdminClient, CtlError } from "./admin-client.js";
 import type { CtlContext, CtlOutput } from "./commands.js";
 import { table } from "./tables.js";
 
@@ -64,6 +64,31 @@ export function routeBatches(keys: readonly string[]): string[][] {
 const skippedText = (r: RouteAnswer) =>
   r.skipped.length === 0 ? "none" : r.skipped.map((s) => `${s.id} (${s.reason})`).join(", ");
 
+/**
+ * `client.ok`, with a request refused as too long (request_too_long) told how to ask instead:
+ * a key this long cannot be asked at all, many keys go in batches from --keys-file.
+ */
+async function ask(
+  client: AdminClient,
+  path: string,
+  keys: readonly string[],
+  count: number,
+): Promise<unknown> {
+  try {
+    return await client.ok("GET", path, keys);
+  } catch (err) {
+    if (!(err instanceof CtlError) || err.code !== "request_too_long") throw err;
+    // Node's parser on the admin port takes 16 KiB of request line and headers; ctl's batches
+    // stay under ROUTES_BATCH_QUERY_BYTES, so only a long key or pool name (alone in its
+    // batch) passes it, or a server with a lower limit (shardgate's proxy port takes 8 KB).
+    const hint =
+      count === 1
+        ? "a key or pool name this long cannot be asked of the admin API (16 KiB a request): use a shorter one"
+        : "ask fewer or shorter keys a request (`ctl route POOL --keys-file FILE` reads them from a file and sends them in batches), and check --admin: the admin API takes 16 KiB a request, shardgate's proxy port 8 KB";
+    throw new CtlError(err.code, `${err.message}; ${hint}`);
+  }
+}
+
 export async function route(ctx: CtlContext, args: string[]): Promise<CtlOutput> {
   const [pool, ...given] = args;
   const keys = ctx.keysFile === undefined ? given : [...given, ...readKeys(ctx.keysFile)];
@@ -74,10 +99,11 @@ export async function route(ctx: CtlContext, args: string[]): Promise<CtlOutput>
   const client = ctx.clients[0];
   const seg = encodeURIComponent;
   if (keys.length === 1 && ctx.keysFile === undefined) {
-    const r = (await client.ok(
-      "GET",
+    const r = (await ask(
+      client,
       `/admin/route?pool=${seg(pool)}&key=${seg(keys[0])}`,
       ROUTE_FIELDS,
+      1,
     )) as RouteAnswer;
     return {
       json: r,
@@ -93,7 +119,7 @@ export async function route(ctx: CtlContext, args: string[]): Promise<CtlOutput>
   const routes: RouteAnswer[] = [];
   for (const batch of routeBatches(keys)) {
     const path = `/admin/routes?pool=${seg(pool)}${batch.map((k) => `&key=${seg(k)}`).join("")}`;
-    const body = (await client.ok("GET", path, ["routes"])) as { routes: unknown };
+    const body = (await ask(client, path, ["routes"], batch.length)) as { routes: unknown };
     const got = Array.isArray(body.routes) ? (body.routes as RouteAnswer[]) : [];
     const whole =
       got.length === batch.length &&
