@@ -14,6 +14,7 @@ import { lingerAfterAnswer } from "../server/linger-close.js";
 import { checkAdminToken } from "./auth.js";
 import { htmlSafeJson } from "./html-safe-json.js";
 import { handleOpsRoute, OPS_WRITE_PATH } from "./ops-routes.js";
+import { closeAfterOverflow } from "./overflow-close.js";
 import { redactTarget } from "./redact.js";
 import type {
   AdminBackend,
@@ -62,8 +63,9 @@ function readJsonUpTo(
     req.on("data", (c: Buffer) => {
       size += c.length;
       if (size > max) {
+        // The 413 closes the connection, after at most a fixed allowance of the rest is read.
+        if (!done) closeAfterOverflow(req);
         finish({ ok: false, err: bodyTooLarge(max) });
-        req.resume();
         return;
       }
       if (!done) chunks.push(c);
@@ -173,8 +175,12 @@ export function createAdminServer(opts: AdminServerOptions): Server {
     }
     const path = url.pathname;
     const method = req.method ?? "GET";
-    // A declared length over the cap is refused before a byte of it is read, on every path.
-    if (declaresOver(req, maxBody)) return sendError(res, bodyTooLarge(maxBody));
+    // A declared length over the cap is refused before its body is taken, on every path (what
+    // still arrives is dropped, up to the drain allowance: overflow-close.ts).
+    if (declaresOver(req, maxBody)) {
+      closeAfterOverflow(req);
+      return sendError(res, bodyTooLarge(maxBody));
+    }
     // Only the breaker and fault-injection endpoints read a body; consume every other one so
     // keep-alive clients are not stalled, but never more than the cap (a chunked flood).
     if (
