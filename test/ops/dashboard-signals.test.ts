@@ -164,3 +164,42 @@ routes:
       .catch(() => undefined);
   });
 });
+
+test("with workers: 2 the panel says to use /metrics instead of showing the primary's zeros", {
+  timeout: 180_000,
+}, async () => {
+  assert.ok(existsSync(CHROMIUM), `chromium not found at ${CHROMIUM} (apt-get install -y chromium)`);
+  const sg = await startShardgate(
+    `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
+log: { accessLog: false }
+pools:
+  users:
+    members: [{ id: w1, address: "127.0.0.1:9" }]
+routes:
+  - match: { pathPrefix: / }
+    pool: users
+    key: [header:x-user-id]
+`,
+    { args: ["--workers", "2"] },
+  );
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+  try {
+    const feed = (await (await fetch(`${sg.adminUrl}/admin/dashboard`)).json()) as { signals?: unknown };
+    assert.equal(feed.signals, null, "the feed has no signals under workers");
+    const page = await browser.newPage();
+    await page.goto(`${sg.adminUrl}/ui`);
+    await page.waitForFunction(
+      () => /^not shown with workers: N/.test(document.getElementById("signals-note")?.textContent ?? ""),
+      null,
+      { timeout: WAIT_MS },
+    );
+    assert.equal(await page.$$eval("#signals tbody tr", (trs) => trs.length), 0);
+    // The rest of the page still draws (the fleet row of this instance).
+    await page.waitForFunction(() => document.querySelectorAll("#fleet tbody tr").length === 1, null, {
+      timeout: WAIT_MS,
+    });
+  } finally {
+    await browser.close();
+    await sg.stop();
+  }
+});
