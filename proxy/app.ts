@@ -16,6 +16,7 @@ import type { ShardgateConfig } from "../config/file/schema.js";
 import { kubernetesClient, usesKubernetes } from "../health/kubernetes-client.js";
 import { adminTimeouts } from "./admin/admin-timeouts.js";
 import { createAdminServer } from "./admin/server.js";
+import { readSignals } from "./admin/signals.js";
 import { createAdminBackend } from "./app/admin-backend.js";
 import { ClusterActions } from "./app/cluster-actions.js";
 import { checkDataDir } from "./app/data-dir-check.js";
@@ -305,6 +306,9 @@ async function startOrCheck(
       live: () => (workers === undefined ? liveView(series, observer) : workers.live.view(series)),
       fleet: () => fleet.read(),
       ring: (pool) => ringView(routing.current(), pool),
+      // This process's registry. With workers: N the DNS lookups and client errors happen in
+      // the workers, whose sums only /metrics has: no panel rather than a panel of zeros.
+      signals: workers === undefined ? () => readSignals(metrics.registry) : undefined,
     }),
   });
   const adminServer = createAdminServer({

@@ -1,5 +1,6 @@
 // GET /admin/dashboard: everything the dashboard page shows in one answer (this instance's
-// state, live member figures, recent ring changes, the fleet's Raft views). Built at most
+// state, live member figures, recent ring changes, the fleet's Raft views, the signals panel's
+// metric families). Built at most
 // once per FEED_TTL_MS and shared by every open page, so ten dashboards cost about what one
 // does (see `npm run bench -- dashboard`).
 
@@ -29,13 +30,14 @@ export class DashboardFeed {
   }
 
   private async build(): Promise<string> {
-    const fleet = await this.ops.fleet();
+    const [fleet, signals] = await Promise.all([this.ops.fleet(), this.ops.signals?.() ?? null]);
     const body = {
       at: new Date().toISOString(),
       state: this.state(),
       live: this.ops.live(),
       changes: this.ops.changes().slice(-20),
       fleet,
+      signals,
     };
     return `${htmlSafeJson(body)}\n`;
   }

@@ -3,6 +3,7 @@
 // Kept apart from types.ts so the core admin API's shapes stay small.
 
 import type { RaftView } from "../cluster/cluster-node.js";
+import type { SignalsView } from "./signals.js";
 import type { AdminResult } from "./types.js";
 
 export interface PeerView {
@@ -117,4 +118,6 @@ export interface OpsBackend {
   fleet(): Promise<FleetInstanceView[]>;
   /** The pool's table for drawing (see app/ring-view.ts). */
   ring(pool: string): AdminResult<unknown>;
+  /** The dashboard's Signals panel: DNS, refused snapshots, client errors (signals.ts). */
+  signals?(): Promise<SignalsView>;
 }

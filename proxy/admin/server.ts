@@ -10,10 +10,10 @@ import { BREAKER_OVERRIDES, type BreakerOverride } from "../../config/state/comm
 import type { ExpositionSink } from "../metrics/exposition-stream.js";
 import { answerClientError } from "../server/client-error.js";
 import { capConnections } from "../server/connection-cap.js";
-import { lingerAfterAnswer } from "../server/linger-close.js";
 import { checkAdminToken } from "./auth.js";
 import { htmlSafeJson } from "./html-safe-json.js";
 import { handleOpsRoute, OPS_WRITE_PATH } from "./ops-routes.js";
+import { closeAfterOverflow, discardUpTo } from "./overflow-close.js";
 import { redactTarget } from "./redact.js";
 import type {
   AdminBackend,
@@ -62,8 +62,9 @@ function readJsonUpTo(
     req.on("data", (c: Buffer) => {
       size += c.length;
       if (size > max) {
+        // The 413 closes the connection, after at most a fixed allowance of the rest is read.
+        if (!done) closeAfterOverflow(req);
         finish({ ok: false, err: bodyTooLarge(max) });
-        req.resume();
         return;
       }
       if (!done) chunks.push(c);
@@ -167,14 +168,18 @@ export function createAdminServer(opts: AdminServerOptions): Server {
     try {
       url = new URL(req.url ?? "/", "http://admin.invalid");
     } catch {
-      req.resume();
+      discardUpTo(req, res, maxBody);
       sendError(res, { status: 400, error: "bad_request", message: "malformed request target" });
       return;
     }
     const path = url.pathname;
     const method = req.method ?? "GET";
-    // A declared length over the cap is refused before a byte of it is read, on every path.
-    if (declaresOver(req, maxBody)) return sendError(res, bodyTooLarge(maxBody));
+    // A declared length over the cap is refused before its body is taken, on every path (what
+    // still arrives is dropped, up to the drain allowance: overflow-close.ts).
+    if (declaresOver(req, maxBody)) {
+      closeAfterOverflow(req, res);
+      return sendError(res, bodyTooLarge(maxBody));
+    }
     // Only the breaker and fault-injection endpoints read a body; consume every other one so
     // keep-alive clients are not stalled, but never more than the cap (a chunked flood).
     if (
@@ -183,7 +188,7 @@ export function createAdminServer(opts: AdminServerOptions): Server {
       !OPS_WRITE_PATH.test(path) &&
       path !== "/admin/cache/purge"
     )
-      discardBody(req, res, maxBody);
+      discardUpTo(req, res, maxBody);
     const read = method === "GET" || method === "HEAD";
 
     if (path === "/healthz") {
@@ -288,10 +293,11 @@ export function createAdminServer(opts: AdminServerOptions): Server {
       return;
     }
     if (path === "/admin/cache/purge") {
-      if (method !== "POST") return methodNotAllowed(res, "POST");
       if (!writeAllowed(req, res)) return;
-      if (backend.purgeCache === undefined)
+      if (backend.purgeCache === undefined) {
+        discardUpTo(req, res, maxBody);
         return sendError(res, { status: 404, error: "no_cache", message: "no route has a cache" });
+      }
       const body = await readJson(req);
       if (!body.ok) return sendError(res, body.err);
       const r = await backend.purgeCache(body.value);
@@ -404,12 +410,12 @@ export function createAdminServer(opts: AdminServerOptions): Server {
    */
   function writeAllowed(req: IncomingMessage, res: ServerResponse): boolean {
     if (req.method !== "POST") {
-      req.resume();
+      discardUpTo(req, res, maxBody);
       methodNotAllowed(res, "POST");
       return false;
     }
     if (!authorized(req, res)) {
-      req.resume();
+      discardUpTo(req, res, maxBody);
       return false;
     }
     return true;
@@ -481,24 +487,6 @@ export function createAdminServer(opts: AdminServerOptions): Server {
 /** Whether the request declares a Content-Length over `max` (chunked bodies are counted as read). */
 function declaresOver(req: IncomingMessage, max: number): boolean {
   return Number(req.headers["content-length"] ?? 0) > max;
-}
-
-/**
- * Drops a body no endpoint reads; past `max` bytes the connection closes after its answer with
- * the data plane's lingering close (a fixed 1 s linger lost the answer of an uploader slower
- * than that: the socket was destroyed with its bytes unread, and the kernel sent RST).
- */
-function discardBody(req: IncomingMessage, res: ServerResponse, max: number): void {
-  let size = 0;
-  const onData = (c: Buffer): void => {
-    size += c.length;
-    if (size <= max) return;
-    req.off("data", onData);
-    res.shouldKeepAlive = false;
-    if (res.writableFinished) lingerAfterAnswer(req.socket, req);
-    else res.once("finish", () => lingerAfterAnswer(req.socket, req));
-  };
-  req.on("data", onData);
 }
 
 /**

@@ -13,6 +13,7 @@ import type {
   SnapshotView,
   TransferView,
 } from "../admin/ops-types.js";
+import type { SignalsView } from "../admin/signals.js";
 import type { AdminError, AdminResult } from "../admin/types.js";
 import type { ClusterNode } from "../cluster/cluster-node.js";
 import { errorText } from "./errors.js";
@@ -57,6 +58,7 @@ export interface OpsBackendDeps {
   live(): LiveView;
   fleet(): Promise<FleetInstanceView[]>;
   ring(pool: string): AdminResult<unknown>;
+  signals?(): Promise<SignalsView>;
 }
 
 export function createOpsBackend(d: OpsBackendDeps): OpsBackend {
@@ -203,5 +205,6 @@ export function createOpsBackend(d: OpsBackendDeps): OpsBackend {
     live: () => d.live(),
     fleet: () => d.fleet(),
     ring: (pool) => d.ring(pool),
+    signals: d.signals,
   };
 }

@@ -55,6 +55,15 @@ export class AdminClient {
     } catch {
       body = text;
     }
+    // A request line or head too long for the server (414 uri_too_long, 431 headers_too_large)
+    // is refused by its HTTP parser before any endpoint sees it, with the request id that
+    // otherwise marks a proxy port: `ctl route POOL <a 20 KB key>` at the admin port was told
+    // "is not a shardgate admin API ... check --admin", and printed the whole 20 KB path.
+    if (res.status === 414 || res.status === 431)
+      throw new CtlError(
+        "request_too_long",
+        `${this.base} refused ${method} ${shortPath(path)} as too long (${res.status} ${refusalCode({ status: res.status, body, text })}): the request was ${Buffer.byteLength(path)} bytes`,
+      );
     // Every admin answer ctl reads is a JSON object. A 2xx that is not one comes from something
     // else at that address (another web server): printing it, or reading a drain's fields off
     // it as undefined, exited 0 as if the action had been done.
@@ -62,7 +71,7 @@ export class AdminClient {
       const type = res.headers.get("content-type") ?? "no content-type";
       throw new CtlError(
         "not_admin_api",
-        `${this.base} is not a shardgate admin API: ${method} ${path} answered ${res.status} (${type}) without a JSON object; check --admin`,
+        `${this.base} is not a shardgate admin API: ${method} ${shortPath(path)} answered ${res.status} (${type}) without a JSON object; check --admin`,
       );
     }
     // shardgate's proxy port (--admin http://127.0.0.1:8080 for :9901) answers an admin path
@@ -77,7 +86,7 @@ export class AdminClient {
     )
       throw new CtlError(
         "not_admin_api",
-        `${this.base} is not a shardgate admin API: ${method} ${path} answered ${res.status} (${refusalCode({ status: res.status, body, text })})${PROXY_PORT}`,
+        `${this.base} is not a shardgate admin API: ${method} ${shortPath(path)} answered ${res.status} (${refusalCode({ status: res.status, body, text })})${PROXY_PORT}`,
       );
     return { status: res.status, body, text, proxied: requestId !== null };
   }
@@ -100,9 +109,18 @@ export class AdminClient {
     if (missing.length === 0) return r.body;
     throw new CtlError(
       "not_admin_api",
-      `${this.base} is not a shardgate admin API: ${method} ${path} answered ${r.status} without ${missing.map((k) => `"${k}"`).join(", ")}${r.proxied ? PROXY_PORT : "; check --admin"}`,
+      `${this.base} is not a shardgate admin API: ${method} ${shortPath(path)} answered ${r.status} without ${missing.map((k) => `"${k}"`).join(", ")}${r.proxied ? PROXY_PORT : "; check --admin"}`,
     );
   }
+}
+
+/** Paths longer than this are cut in messages (a route path carries every key of a batch). */
+const SHOWN_PATH_CHARS = 120;
+
+/** `path` as a message shows it: at most SHOWN_PATH_CHARS, then how much was left out. */
+export function shortPath(path: string): string {
+  if (path.length <= SHOWN_PATH_CHARS) return path;
+  return `${path.slice(0, SHOWN_PATH_CHARS)}... (${path.length - SHOWN_PATH_CHARS} more characters)`;
 }
 
 const PROXY_PORT =

@@ -1,12 +1,13 @@
 // `shardgate ctl route POOL KEY...` and `--keys-file F` (`-` for stdin): where keys go now.
 // One key keeps the detailed answer of /admin/route; several keys are asked of /admin/routes in
 // batches (at most ROUTES_BATCH_KEYS keys, and a query short enough for the admin server's
-// request-line limit), and print one table row per key in the order given.
+// request-line limit; a batch refused as too long anyway is asked in halves), and print one
+// table row per key in the order given.
 
 import { readFileSync } from "node:fs";
 import { errorText } from "../../config/coded-error.js";
 import { UsageError } from "../commands/usage-error.js";
-import { CtlError } from "./admin-client.js";
+import { type AdminClient, CtlError } from "./admin-client.js";
 import type { CtlContext, CtlOutput } from "./commands.js";
 import { table } from "./tables.js";
 
@@ -64,6 +65,56 @@ export function routeBatches(keys: readonly string[]): string[][] {
 const skippedText = (r: RouteAnswer) =>
   r.skipped.length === 0 ? "none" : r.skipped.map((s) => `${s.id} (${s.reason})`).join(", ");
 
+/**
+ * What to do about a key refused as too long alone in its request. Node's parser on the admin
+ * port takes 16 KiB of request line and headers, the proxy port 8 KB; a proxy in front of the
+ * admin port may take less.
+ */
+const ONE_KEY_TOO_LONG =
+  "a key or pool name this long cannot be asked at that address: use a shorter one (shardgate's admin port takes 16 KiB a request, its proxy port 8 KB: check --admin)";
+
+/** `client.ok`, with a request refused as too long (request_too_long) told what to do. */
+async function askOne(client: AdminClient, path: string, fields: readonly string[]): Promise<unknown> {
+  try {
+    return await client.ok("GET", path, fields);
+  } catch (err) {
+    if (err instanceof CtlError && err.code === "request_too_long")
+      throw new CtlError(err.code, `${err.message}; ${ONE_KEY_TOO_LONG}`);
+    throw err;
+  }
+}
+
+/**
+ * The routes of `batch` from /admin/routes. A batch refused as too long (414/431: a server, or a
+ * proxy in front of it, that takes less than ctl's batches) is asked again in halves, down to
+ * one key a request; the rows keep the keys' order.
+ */
+async function routesOf(client: AdminClient, pool: string, batch: readonly string[]): Promise<RouteAnswer[]> {
+  const seg = encodeURIComponent;
+  const path = `/admin/routes?pool=${seg(pool)}${batch.map((k) => `&key=${seg(k)}`).join("")}`;
+  let body: { routes: unknown };
+  try {
+    body = (await client.ok("GET", path, ["routes"])) as { routes: unknown };
+  } catch (err) {
+    if (!(err instanceof CtlError) || err.code !== "request_too_long") throw err;
+    if (batch.length === 1) throw new CtlError(err.code, `${err.message}; ${ONE_KEY_TOO_LONG}`);
+    const half = Math.ceil(batch.length / 2);
+    const first = await routesOf(client, pool, batch.slice(0, half));
+    return [...first, ...(await routesOf(client, pool, batch.slice(half)))];
+  }
+  const got = Array.isArray(body.routes) ? (body.routes as RouteAnswer[]) : [];
+  const whole =
+    got.length === batch.length &&
+    got.every((r) => typeof r === "object" && r !== null && ROUTE_FIELDS.every((f) => Object.hasOwn(r, f)));
+  // Rows for other keys, or fewer of them, must not be printed as these keys' answers.
+  if (!whole)
+    throw new CtlError(
+      "not_admin_api",
+      `${client.base} is not a shardgate admin API: GET /admin/routes answered ${got.length} route(s) for ${batch.length} key(s); check --admin`,
+    );
+  return got.map((r, i) => ({ ...r, key: batch[i] }));
+}
+
 export async function route(ctx: CtlContext, args: string[]): Promise<CtlOutput> {
   const [pool, ...given] = args;
   const keys = ctx.keysFile === undefined ? given : [...given, ...readKeys(ctx.keysFile)];
@@ -74,8 +125,8 @@ export async function route(ctx: CtlContext, args: string[]): Promise<CtlOutput>
   const client = ctx.clients[0];
   const seg = encodeURIComponent;
   if (keys.length === 1 && ctx.keysFile === undefined) {
-    const r = (await client.ok(
-      "GET",
+    const r = (await askOne(
+      client,
       `/admin/route?pool=${seg(pool)}&key=${seg(keys[0])}`,
       ROUTE_FIELDS,
     )) as RouteAnswer;
@@ -91,21 +142,7 @@ export async function route(ctx: CtlContext, args: string[]): Promise<CtlOutput>
     };
   }
   const routes: RouteAnswer[] = [];
-  for (const batch of routeBatches(keys)) {
-    const path = `/admin/routes?pool=${seg(pool)}${batch.map((k) => `&key=${seg(k)}`).join("")}`;
-    const body = (await client.ok("GET", path, ["routes"])) as { routes: unknown };
-    const got = Array.isArray(body.routes) ? (body.routes as RouteAnswer[]) : [];
-    const whole =
-      got.length === batch.length &&
-      got.every((r) => typeof r === "object" && r !== null && ROUTE_FIELDS.every((f) => Object.hasOwn(r, f)));
-    // Rows for other keys, or fewer of them, must not be printed as these keys' answers.
-    if (!whole)
-      throw new CtlError(
-        "not_admin_api",
-        `${client.base} is not a shardgate admin API: GET /admin/routes answered ${got.length} route(s) for ${batch.length} key(s); check --admin`,
-      );
-    for (const [i, r] of got.entries()) routes.push({ ...r, key: batch[i] });
-  }
+  for (const batch of routeBatches(keys)) routes.push(...(await routesOf(client, pool, batch)));
   return {
     json: { pool, routes },
     text: table(

@@ -94,7 +94,7 @@ describe("k8s/grafana: dashboard and alert rules", () => {
     );
   });
 
-  test("every alert expression names only exported metrics, and the nine alerts exist", () => {
+  test("every alert expression names only exported metrics, and the ten alerts exist", () => {
     const rules = alertExprs();
     assert.deepEqual(rules.map((r) => r.alert).sort(), [
       "ShardgateBreakerOpen",
@@ -106,6 +106,7 @@ describe("k8s/grafana: dashboard and alert rules", () => {
       "ShardgateRaftRefusedTraffic",
       "ShardgateRaftSnapshotRefused",
       "ShardgateTracingSpansLost",
+      "ShardgateUpstreamLookupsFailing",
     ]);
     const missing = rules.flatMap((r) =>
       [...r.expr.matchAll(METRIC)].map((m) => m[1]).filter((n) => !names.has(n)),
@@ -115,7 +116,7 @@ describe("k8s/grafana: dashboard and alert rules", () => {
 
   test("promtool check rules and promtool test rules pass", async () => {
     const check = await run("promtool", ["check", "rules", "alerts.yaml"], { cwd: DIR });
-    assert.match(check.stdout + check.stderr, /SUCCESS: 9 rules found/);
+    assert.match(check.stdout + check.stderr, /SUCCESS: 10 rules found/);
     const unit = await run("promtool", ["test", "rules", "alerts.test.yaml"], { cwd: DIR });
     assert.match(unit.stdout + unit.stderr, /SUCCESS/);
   });

@@ -43,6 +43,9 @@ export const DASHBOARD_HTML = `<!doctype html>
     <div id="status"></div>
     <h2 style="margin-top:12px">Recent ring changes</h2>
     <ul id="changes"></ul>
+    <h2 style="margin-top:12px">Signals (this instance)</h2>
+    <table id="signals"><thead><tr><th>signal</th><th>total</th><th>per second</th></tr></thead><tbody></tbody></table>
+    <div id="signals-note" class="dim"></div>
   </section>
 </main>
 <div id="tip"></div>

@@ -226,6 +226,71 @@ export const DASHBOARD_JS = String.raw`
     } catch (e) { out.textContent = "error: " + e.message; }
   }
 
+  // ---------------------------------------------------------------- signals
+  // Metric families of this instance (GET /admin/dashboard's "signals"): totals since start,
+  // and a rate from the last two polls' difference.
+  var SIGNALS = [
+    ["shardgate_dns_queries_total", "DNS questions asked (c-ares)"],
+    ["shardgate_dns_cache_hits_total", "DNS answered from memory or /etc/hosts"],
+    ["shardgate_dns_getaddrinfo_calls_total", "getaddrinfo calls"],
+    ["shardgate_dns_getaddrinfo_in_flight", "getaddrinfo in flight (each holds a libuv thread)", "gauge"],
+    ["shardgate_dns_timeouts_total", "DNS lookups timed out"],
+    ["shardgate_dns_failures_total", "DNS failures", "by", "kind"],
+    ["shardgate_raft_snapshots_refused_by_peers_total", "snapshots refused by peer", "by", "peer", "reason"],
+    ["shardgate_downstream_client_errors_total", "client errors", "by", "code"]
+  ];
+  // Shown at 0 before the first one, so the panel names them.
+  var ALWAYS = { "shardgate_downstream_client_errors_total": ["downstream_disconnected", "client_gone"] };
+  var prevSignals = null;
+  function signalRows(signals) {
+    var rows = [];
+    SIGNALS.forEach(function (s) {
+      var samples = signals[s[0]];
+      if (samples === undefined) return;
+      if (s[2] !== "by") { rows.push({ id: s[0], label: s[1], value: samples.length ? samples[0].value : 0, gauge: s[2] === "gauge" }); return; }
+      var seen = {};
+      samples.forEach(function (x) {
+        var l = x.labels[s[3]] || "";
+        var extra = s[4] ? " (" + (x.labels[s[4]] || "") + ")" : "";
+        seen[l] = true;
+        rows.push({ id: s[0] + ":" + l + (s[4] ? ":" + (x.labels[s[4]] || "") : ""), label: s[1] + ": " + l + extra, value: x.value });
+      });
+      (ALWAYS[s[0]] || []).forEach(function (l) {
+        if (!seen[l]) rows.push({ id: s[0] + ":" + l, label: s[1] + ": " + l, value: 0 });
+      });
+      if (samples.length === 0 && !ALWAYS[s[0]]) rows.push({ id: s[0] + ":none", label: s[1] + ": none", value: 0 });
+    });
+    return rows;
+  }
+  function renderSignals(signals, at) {
+    var tb = $("signals").querySelector("tbody");
+    var note = $("signals-note");
+    if (!signals) {
+      tb.textContent = "";
+      note.textContent = "not shown with workers: N (each worker counts its own; /metrics has the sums)";
+      prevSignals = null;
+      return;
+    }
+    note.textContent = "";
+    var now = Date.parse(at);
+    var prev = prevSignals;
+    var rows = signalRows(signals);
+    var next = { at: now, values: {} };
+    tb.textContent = "";
+    rows.forEach(function (r) {
+      next.values[r.id] = r.value;
+      var rate = "-";
+      if (!r.gauge && prev && now > prev.at && prev.values[r.id] !== undefined)
+        rate = fmt(Math.max(0, r.value - prev.values[r.id]) / ((now - prev.at) / 1000), 2);
+      var tr = el("tr", { "data-signal": r.id });
+      tr.appendChild(el("td", { text: r.label }));
+      tr.appendChild(el("td", { cls: "num", "data-field": "total", text: String(r.value) }));
+      tr.appendChild(el("td", { cls: "num", "data-field": "rate", text: r.gauge ? "-" : rate }));
+      tb.appendChild(tr);
+    });
+    if (!prev || now > prev.at) prevSignals = next;
+  }
+
   // ---------------------------------------------------------------- poll loop
   function renderPools() {
     var sel = $("pool");
@@ -250,6 +315,7 @@ export const DASHBOARD_JS = String.raw`
       renderPools();
       if (state.pool) { renderMembers(state.pool); await refreshRing(state.pool); }
       renderChanges(d.changes);
+      renderSignals(d.signals, d.at);
       $("updated").textContent = "updated " + new Date().toLocaleTimeString();
       $("updated").className = "dim";
     } catch (e) {
