@@ -92,6 +92,7 @@ export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
   private readonly log: LogSink;
   private readonly wall: () => number;
   private readonly warningIsHealthy: boolean;
+  private readonly onRequestError: (() => void) | undefined;
   private view: ReadonlyMap<string, DiscoveredMember> = new Map();
   private index = 0;
   private lastSuccessAt: number | undefined;
@@ -130,7 +131,8 @@ export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
     // member (a health flip the panic guard can hold back), not vanish as if deregistered.
     // passingOnly is applied by counting a warning as unhealthy too.
     this.warningIsHealthy = discovery.warningIsHealthy && !discovery.passingOnly;
-    this.client = new ConsulHealthClient(agent.address, agent.token, this.requestTimeoutMs);
+    this.onRequestError = opts.onRequestError;
+    this.client = new ConsulHealthClient(agent.address, agent.token, this.requestTimeoutMs, opts.lookup);
   }
 
   protected interrupt(): void {
@@ -207,6 +209,7 @@ export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
 
   private onError(err: unknown): void {
     this.consecutiveErrors++;
+    this.onRequestError?.();
     this.lastError = errorWithCode(err);
     this.lastErrorAt = this.wall();
     const fields = { service: this.service, consecutiveErrors: this.consecutiveErrors, err: this.lastError };

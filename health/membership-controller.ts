@@ -8,6 +8,7 @@
 // It knows nothing about Raft or HTTP: commands go to an injected propose(), the committed
 // state comes from an injected accessor, time from an injected clock.
 
+import type { LookupFunction } from "node:net";
 import { errorWithCode } from "../config/coded-error.js";
 import { type ConsulAgentConfig, consulAgentSchema } from "../config/file/schema.js";
 import type { PoolSettings, PoolState } from "../config/state/types.js";
@@ -75,6 +76,10 @@ export interface MembershipControllerOptions extends LeaderControllerOptions {
   retryMaxMs?: number;
   /** Called when a pool enters or leaves panic (for an alert metric). */
   onPanic?: (pool: string, status: PoolMembershipStatus) => void;
+  /** The watchers' hostname lookup (WatchLoopOptions.lookup; default Node's). */
+  lookup?: LookupFunction;
+  /** Called once per failed watcher request (the discovery error metric). */
+  onWatcherError?: (pool: string, source: DiscoverySource) => void;
 }
 
 export interface PoolMembershipStatus {
@@ -144,6 +149,8 @@ export class MembershipController extends LeaderController {
   private readonly agent: ConsulAgentConfig;
   private readonly factory: WatcherFactory;
   private readonly kubernetesFactory: KubernetesWatcherFactory;
+  private readonly lookup: LookupFunction | undefined;
+  private readonly onWatcherError: ((pool: string, source: DiscoverySource) => void) | undefined;
   private readonly debounceMs: number;
   private readonly maxDelayMs: number;
   private readonly panicThreshold: number;
@@ -158,6 +165,8 @@ export class MembershipController extends LeaderController {
     this.agent = opts.agent ?? consulAgentSchema.parse({});
     this.factory = opts.watcherFactory ?? defaultFactory;
     this.kubernetesFactory = opts.kubernetesWatcherFactory ?? defaultKubernetesFactory;
+    this.lookup = opts.lookup;
+    this.onWatcherError = opts.onWatcherError;
     this.debounceMs = numberOption(
       what,
       "debounceMs",
@@ -271,10 +280,16 @@ export class MembershipController extends LeaderController {
       // With this controller's logger: a watcher's own lines (the first failure of a streak,
       // its recovery, a 410 re-list) are what tells an operator that discovery is down.
       const logger = this.log;
+      const onError = this.onWatcherError;
+      const io = {
+        logger,
+        lookup: this.lookup,
+        onRequestError: onError === undefined ? undefined : () => onError(pool, source),
+      };
       if (k8s !== undefined)
-        watcher = this.kubernetesFactory(pool, { ...kubernetesWatcherOptions(k8s), logger });
+        watcher = this.kubernetesFactory(pool, { ...kubernetesWatcherOptions(k8s), ...io });
       else if (discovery.consul !== undefined)
-        watcher = this.factory(pool, { ...consulWatcherOptions(this.agent, discovery.consul), logger });
+        watcher = this.factory(pool, { ...consulWatcherOptions(this.agent, discovery.consul), ...io });
     } catch (err) {
       // The code too (HEALTH_KUBECONFIG_MISSING ...): the status is all an operator sees.
       watcherError = errorWithCode(err);

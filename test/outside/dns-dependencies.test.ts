@@ -1,0 +1,207 @@
+// Tried from the outside: the dependencies' own clients (the Consul agent, the Kubernetes API
+// server, the OTLP collector, Redis Sentinel and Cluster) named by a hostname whose DNS hangs.
+// Found: each of these clients resolved through getaddrinfo on libuv's thread pool, not through
+// the bounded lookup the upstream path uses (proxy/net/bounded-lookup.ts). With a resolver that
+// never answers, every attempt held a thread for the resolver's whole timeout (150 s here):
+// the Consul watch failed only at its own request timeout (wait + 10 s) with "request timed
+// out" and kept failing for 150 s after DNS answered again, and SIGTERM never ended the
+// process (the exit joins the hung threads). Nothing in shardgate_dns_* moved, and discovery
+// failures were counted nowhere. Now the Consul client (an http.Agent with `lookup`), the
+// Kubernetes client (its agents, createAgent), the OTLP exporter (httpAgentOptions.lookup)
+// and ioredis's Sentinel and Cluster connectors all resolve through the bounded lookup: the
+// failure names the DNS lookup within seconds, is counted (shardgate_dns_timeouts_total,
+// shardgate_discovery_errors_total, shardgate_tracing_spans_total{result="failed"}), the
+// proxy serves, a Raft write and a SIGHUP reload go through, recovery follows when DNS
+// answers, and SIGTERM exits 0.
+// Real shardgate processes in a mount namespace of their own whose resolv.conf names a DNS
+// double on 127.x.y.z:53 (test/support/dns-double.ts); the doubles listen on 127.0.0.1.
+
+import assert from "node:assert/strict";
+import type { ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { ConsulDouble } from "../support/consul-double.js";
+import { DnsDouble, mountNamespaceUnavailable } from "../support/dns-double.js";
+import { type NamespacedShardgate, sigtermExit, startInDnsNamespace } from "../support/dns-process.js";
+import { KubeApiDouble } from "../support/kube-api-double.js";
+import { seededRandom, seedNote, testSeed } from "../support/prng.js";
+import { metricValue } from "../support/shardgate-process.js";
+import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
+import { eventually, scaled } from "../support/wait.js";
+
+const seed = testSeed(20_261_208);
+const random = seededRandom(seed);
+const dir = mkdtempSync(join(tmpdir(), "shardgate-dns-deps-"));
+const skip = mountNamespaceUnavailable();
+const TOKEN = "dns-dependencies-test-token";
+const children = new Set<ChildProcess>();
+const closers: Array<() => Promise<unknown>> = [];
+const upstreams: EchoUpstream[] = [];
+let dns: DnsDouble | null = null;
+
+after(async () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  for (const c of closers.reverse()) await c().catch(() => undefined);
+  await closeAll(upstreams);
+  await dns?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** The DNS double (silent: every name hangs) and one echo upstream, shared by the tests. */
+async function setUp(): Promise<{ dns: DnsDouble; port: number }> {
+  dns = dns ?? (await DnsDouble.start(random));
+  dns.mode = "silent";
+  dns.answerIp = "127.0.0.1";
+  if (upstreams.length === 0) upstreams.push(...(await startUpstreams(1)));
+  return { dns, port: upstreams[0].port };
+}
+
+/** A shardgate with `extra` config (pools, routes, sections) next to an IP-only pool `ip`. */
+async function start(name: string, port: number, extra: string): Promise<NamespacedShardgate> {
+  const resolv = join(dir, `${name}.resolv.conf`);
+  // One try of 30 s (glibc's cap), 5 times: a hung getaddrinfo holds its thread 150 s.
+  dns?.writeResolvConf(resolv, 30, 5);
+  const file = join(dir, `${name}.yaml`);
+  writeFileSync(
+    file,
+    `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
+admin: { token: "${TOKEN}" }
+log: { level: info, accessLog: false }
+${extra.replace("POOLS", `  ip:\n    members:\n      - { id: i1, address: "127.0.0.1:${port}" }`)}`,
+  );
+  return startInDnsNamespace({
+    resolvConf: resolv,
+    configFile: file,
+    dataDir: join(dir, name),
+    note: seedNote(seed),
+    children,
+    waitReady: false,
+  });
+}
+
+function logLine(sg: NamespacedShardgate, what: string, pred: (l: Record<string, unknown>) => boolean) {
+  return eventually(what, () => sg.lines.find(pred), 60_000, 100).catch((err: unknown) =>
+    assert.fail(`${String(err)}\n${sg.output()}`),
+  );
+}
+
+function msgStarts(prefix: string): (l: Record<string, unknown>) => boolean {
+  return (l) => typeof l.msg === "string" && l.msg.startsWith(prefix);
+}
+
+async function status(url: string, key: string): Promise<number> {
+  const res = await fetch(url, { headers: { "x-k": key }, signal: AbortSignal.timeout(scaled(10_000)) });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+async function metrics(sg: NamespacedShardgate): Promise<string> {
+  const res = await fetch(`${sg.admin}/metrics`, {
+    headers: { authorization: `Bearer ${TOKEN}` },
+    signal: AbortSignal.timeout(scaled(10_000)),
+  });
+  return res.text();
+}
+
+/** A counter sample read from /metrics once it is above 0 (the name must be exported either way). */
+function metricAbove0(sg: NamespacedShardgate, name: string, labels: Record<string, string> = {}) {
+  return eventually(
+    `${name}${JSON.stringify(labels)} > 0`,
+    async () => {
+      const v = metricValue(await metrics(sg), name, labels);
+      return v !== undefined && v > 0 ? v : undefined;
+    },
+    30_000,
+    200,
+  ).catch((err: unknown) => assert.fail(`${String(err)}\n${sg.output()}`));
+}
+
+/** While DNS hangs: the IP pool serves, a Raft write (a drain) commits and a SIGHUP reload applies. */
+async function keepsServing(sg: NamespacedShardgate): Promise<void> {
+  for (let i = 0; i < 5; i++) assert.equal(await status(`${sg.http}/ip/${i}`, `ip${i}`), 200, sg.output());
+  const drain = await fetch(`${sg.admin}/admin/pools/ip/members/i1/drain`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${TOKEN}` },
+    signal: AbortSignal.timeout(scaled(20_000)),
+  }).catch((err: unknown) => ({ status: `no answer: ${String(err)}` }));
+  assert.equal(drain.status, 200, `drain while DNS hangs\n${sg.output()}`);
+  const undrain = await fetch(`${sg.admin}/admin/pools/ip/members/i1/undrain`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${TOKEN}` },
+    signal: AbortSignal.timeout(scaled(20_000)),
+  }).catch((err: unknown) => ({ status: `no answer: ${String(err)}` }));
+  assert.equal(undrain.status, 200, `undrain while DNS hangs\n${sg.output()}`);
+  const from = sg.lines.length;
+  sg.proc.kill("SIGHUP");
+  await eventually(
+    "config reloaded after SIGHUP",
+    () => sg.lines.slice(from).find(msgStarts("config reloaded")),
+    20_000,
+  ).catch((err: unknown) => assert.fail(`${String(err)}\n${sg.output()}`));
+}
+
+/** The bounded lookup's own error text: "DNS lookup of NAME ..." (EDNS_TIMEOUT). */
+function namesDnsLookup(text: unknown, name: string): boolean {
+  return typeof text === "string" && text.includes(`DNS lookup of ${name}`);
+}
+
+async function stops(sg: NamespacedShardgate, what: string): Promise<void> {
+  const code = await sigtermExit(sg);
+  assert.equal(code, 0, `SIGTERM with ${what}\n${sg.output()}`);
+}
+
+test("the Consul agent's hostname hangs in DNS: watch failure logged and counted, proxy and data dir go on, recovery once DNS answers", {
+  skip: skip ?? false,
+  timeout: 240_000,
+}, async () => {
+  const { dns, port } = await setUp();
+  const consul = await ConsulDouble.create({ seed });
+  closers.push(() => consul.close());
+  const reg = await fetch(`http://${consul.address}/v1/agent/service/register`, {
+    method: "PUT",
+    body: JSON.stringify({ ID: "c1", Name: "deps-api", Address: "127.0.0.1", Port: port }),
+  });
+  assert.equal(reg.status, 200, await reg.text());
+  const NAME = "consul.dns-dependencies.test";
+  const sg = await start(
+    "consul",
+    port,
+    `discovery:
+  consul: { address: "http://${NAME}:${consul.port}", wait: 5s }
+pools:
+POOLS
+  api:
+    discovery: { consul: { service: deps-api } }
+routes:
+  - { match: { pathPrefix: /api }, pool: api, key: [header:x-k] }
+  - { match: { pathPrefix: / }, pool: ip, key: [header:x-k] }
+`,
+  );
+  await dns.waitQueries((q) => q.includes(NAME), scaled(30_000));
+  // The first failure of the streak, within the lookup's bound (5 s), naming the lookup. The
+  // old code failed at papi's timeout (wait + 10 s) with "request timed out".
+  const warn = await logLine(sg, "the consul watch failure", msgStarts("consul watch failed"));
+  assert.ok(namesDnsLookup(warn.err, NAME), `consul failure does not name the DNS lookup\n${sg.output()}`);
+  await keepsServing(sg);
+  await metricAbove0(sg, "shardgate_dns_timeouts_total");
+  await metricAbove0(sg, "shardgate_discovery_errors_total", { pool: "api", source: "consul" });
+  assert.equal(
+    consul.healthRequestCount("deps-api"),
+    0,
+    "the agent was reached while its name did not resolve",
+  );
+  // DNS answers: the watcher reaches the agent, the member is committed and serves.
+  dns.mode = "answer";
+  await eventually(
+    "the consul pool serving once DNS answers",
+    async () => ((await status(`${sg.http}/api/x`, "back")) === 200 ? true : undefined),
+    90_000,
+    250,
+  ).catch((err: unknown) => assert.fail(`${String(err)}\n${sg.output()}`));
+  await logLine(sg, "the consul watch recovery", msgStarts("consul watch recovered"));
+  await stops(sg, "the Consul agent's DNS hung earlier");
+});
