@@ -72,11 +72,15 @@ export class RedisStore {
         enableOfflineQueue: false,
         clusterRetryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 5), RECONNECT_MAX_MS),
         // Hostnames (the start-up nodes, nodes a cluster announces by name) resolve through
-        // the bounded lookup, not getaddrinfo (redis-connector.ts says why).
+        // the bounded lookup, not getaddrinfo (redis-connector.ts says why). A start-up node
+        // that does not resolve fails ioredis's connect without an `error` event, so the
+        // store said nothing at all ("redis unavailable" never logged): reported here.
         dnsLookup: (hostname, callback) =>
-          upstreamLookup.lookup(hostname, { family: 0 }, (err, address) =>
-            callback(err, typeof address === "string" ? address : ""),
-          ),
+          upstreamLookup.lookup(hostname, { family: 0 }, (err, address) => {
+            if (err !== null && !this.closed)
+              this.status.failed(`redis cluster node ${hostname}: ${err.message}`);
+            callback(err, typeof address === "string" ? address : "");
+          }),
         redisOptions: { ...common, keyPrefix: undefined, Connector: LookupConnector },
       };
       this.client = new Cluster(

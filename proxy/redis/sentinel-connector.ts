@@ -27,11 +27,28 @@ export class LookupSentinelConnector extends SentinelConnector {
   }
 }
 
+/**
+ * The last connection error of each connector's sentinel clients. ioredis drops it (it listens
+ * with a no-op and reports "Connection is closed."), so an operator never learnt that a
+ * sentinel's name did not resolve; it is added to the failure's message here.
+ */
+const sentinelErrors = new WeakMap<SentinelConnector, Error>();
+
 const own = LookupSentinelConnector.prototype as unknown as SentinelInternals;
 own.connectToSentinel = function (this: SentinelConnector, endpoint, options) {
-  return base.connectToSentinel.call(this, endpoint, { Connector: LookupConnector, ...options });
+  const client = base.connectToSentinel.call(this, endpoint, { Connector: LookupConnector, ...options });
+  client.on("error", (err: Error) => sentinelErrors.set(this, err));
+  return client;
 };
 own.resolve = async function (this: SentinelConnector, endpoint) {
-  const master = await base.resolve.call(this, endpoint);
+  sentinelErrors.delete(this);
+  let master: object | null;
+  try {
+    master = await base.resolve.call(this, endpoint);
+  } catch (err) {
+    const cause = sentinelErrors.get(this);
+    if (cause === undefined || !(err instanceof Error) || err.message.includes(cause.message)) throw err;
+    throw new Error(`${err.message} (${cause.message})`);
+  }
   return master === null || master === undefined ? master : { ...master, lookup };
 };

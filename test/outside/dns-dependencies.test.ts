@@ -205,3 +205,162 @@ routes:
   await logLine(sg, "the consul watch recovery", msgStarts("consul watch recovered"));
   await stops(sg, "the Consul agent's DNS hung earlier");
 });
+
+test("the Kubernetes API server's hostname hangs in DNS: watch failure logged and counted, proxy and data dir go on, recovery once DNS answers", {
+  skip: skip ?? false,
+  timeout: 240_000,
+}, async () => {
+  const { dns, port } = await setUp();
+  const kube = await KubeApiDouble.create();
+  closers.push(() => kube.close());
+  kube.putSlice("default", "app-1", "app", [{ pod: "p1", ip: "127.0.0.1" }], { name: "http", port });
+  const NAME = "kube.dns-dependencies.test";
+  const kubeconfig = join(dir, "kubeconfig");
+  writeFileSync(
+    kubeconfig,
+    `apiVersion: v1
+kind: Config
+clusters:
+  - name: hung
+    cluster: { server: "http://${NAME}:${kube.port}", insecure-skip-tls-verify: true }
+users:
+  - name: u
+    user: { token: t }
+contexts:
+  - name: c
+    context: { cluster: hung, user: u, namespace: default }
+current-context: c
+`,
+  );
+  const sg = await start(
+    "kube",
+    port,
+    `pools:
+POOLS
+  app:
+    discovery: { kubernetes: { service: app, namespace: default, port: http, kubeconfig: ${kubeconfig} } }
+routes:
+  - { match: { pathPrefix: /app }, pool: app, key: [header:x-k] }
+  - { match: { pathPrefix: / }, pool: ip, key: [header:x-k] }
+`,
+  );
+  await dns.waitQueries((q) => q.includes(NAME), scaled(30_000));
+  // The old code: the list's own 30 s timeout ("list timed out"), the lookup still hung.
+  const warn = await logLine(
+    sg,
+    "the endpointslice watch failure",
+    msgStarts("kubernetes endpointslice watch failed"),
+  );
+  assert.ok(
+    namesDnsLookup(warn.err, NAME),
+    `kubernetes failure does not name the DNS lookup\n${sg.output()}`,
+  );
+  await keepsServing(sg);
+  await metricAbove0(sg, "shardgate_dns_timeouts_total");
+  await metricAbove0(sg, "shardgate_discovery_errors_total", { pool: "app", source: "kubernetes" });
+  dns.mode = "answer";
+  await eventually(
+    "the kubernetes pool serving once DNS answers",
+    async () => ((await status(`${sg.http}/app/x`, "back")) === 200 ? true : undefined),
+    90_000,
+    250,
+  ).catch((err: unknown) => assert.fail(`${String(err)}\n${sg.output()}`));
+  await logLine(sg, "the endpointslice watch recovery", msgStarts("endpointslice watch recovered"));
+  await stops(sg, "the API server's DNS hung earlier");
+});
+
+test("the OTLP collector's hostname hangs in DNS: requests served, spans counted failed with the lookup named, exported once DNS answers", {
+  skip: skip ?? false,
+  timeout: 240_000,
+}, async () => {
+  const { dns, port } = await setUp();
+  let posts = 0;
+  const collector: Server = createServer((req, res) => {
+    posts++;
+    req.resume();
+    req.on("end", () => res.writeHead(200, { "content-type": "application/json" }).end("{}"));
+  });
+  await new Promise<void>((r) => collector.listen(0, "127.0.0.1", r));
+  closers.push(
+    () =>
+      new Promise<void>((r) => {
+        collector.closeAllConnections();
+        collector.close(() => r());
+      }),
+  );
+  const NAME = "otlp.dns-dependencies.test";
+  const sg = await start(
+    "otlp",
+    port,
+    `tracing:
+  enabled: true
+  otlpEndpoint: "http://${NAME}:${(collector.address() as AddressInfo).port}/v1/traces"
+pools:
+POOLS
+routes:
+  - { match: { pathPrefix: / }, pool: ip, key: [header:x-k] }
+`,
+  );
+  // Spans to export: a few requests, each answered 200 whatever the collector does.
+  for (let i = 0; i < 5; i++) assert.equal(await status(`${sg.http}/ip/${i}`, `t${i}`), 200, sg.output());
+  await dns.waitQueries((q) => q.includes(NAME), scaled(30_000));
+  const warn = await logLine(sg, "the tracing warn line", msgStarts("tracing: spans not exported"));
+  // The old code: "Request timed out" (the exporter's 10 s), the getaddrinfo still hung.
+  assert.ok(namesDnsLookup(warn.err, NAME), `tracing failure does not name the DNS lookup\n${sg.output()}`);
+  await metricAbove0(sg, "shardgate_tracing_spans_total", { result: "failed" });
+  await metricAbove0(sg, "shardgate_dns_timeouts_total");
+  await keepsServing(sg);
+  assert.equal(posts, 0, "the collector was reached while its name did not resolve");
+  dns.mode = "answer";
+  // Bounded: a request every 200 ms for at most 90 s (scaled), until a batch is exported.
+  await eventually(
+    "spans exported once DNS answers",
+    async () => {
+      assert.equal(await status(`${sg.http}/ip/again`, "again"), 200);
+      const v = metricValue(await metrics(sg), "shardgate_tracing_spans_total", { result: "exported" });
+      return v !== undefined && v > 0 && posts > 0 ? v : undefined;
+    },
+    90_000,
+    200,
+  ).catch((err: unknown) => assert.fail(`${String(err)}\n${sg.output()}`));
+  await stops(sg, "the collector's DNS hung earlier");
+});
+
+for (const mode of ["sentinel", "cluster"] as const) {
+  test(`Redis ${mode} named by a hostname whose DNS hangs: the lookup is bounded and counted, requests served, SIGTERM exits 0`, {
+    skip: skip ?? false,
+    timeout: 240_000,
+  }, async () => {
+    const { dns, port } = await setUp();
+    const NAME = `${mode}.dns-dependencies.test`;
+    const redis =
+      mode === "sentinel"
+        ? `redis: { sentinel: { name: main, sentinels: ["${NAME}:26379"] } }`
+        : `redis: { cluster: { nodes: ["${NAME}:7000"] } }`;
+    const sg = await start(
+      mode,
+      port,
+      `pools:
+POOLS
+routes:
+  - { match: { pathPrefix: / }, pool: ip, key: [header:x-k], rateLimit: { limit: 1000, window: 1s, store: redis, onStoreError: open } }
+${redis}
+`,
+    );
+    await dns.waitQueries((q) => q.includes(NAME), scaled(30_000));
+    // The only hostname of this process: the lookup's timeouts are its. The old code asked
+    // getaddrinfo (nothing counted here) and SIGTERM never ended the process.
+    await metricAbove0(sg, "shardgate_dns_timeouts_total");
+    const down = await logLine(sg, "the redis unavailable line", msgStarts("redis unavailable"));
+    // Cluster: the start-up node's lookup failed (before, no line at all). Sentinel: the
+    // sentinel client's own error (its 1 s connect timeout ends the wait for the lookup)
+    // after ioredis's "Connection is closed.", which was all it said before.
+    const cause =
+      mode === "cluster"
+        ? namesDnsLookup(down.err, NAME)
+        : /\((connect ETIMEDOUT|DNS lookup of)/.test(String(down.err));
+    assert.ok(cause, `redis failure does not say why\n${sg.output()}`);
+    await keepsServing(sg);
+    await stops(sg, `the Redis ${mode} name's DNS hung`);
+  });
+}
