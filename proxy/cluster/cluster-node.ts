@@ -218,6 +218,8 @@ export class ClusterNode {
       logger: this.log,
       onPanic: panic,
       panicThreshold: 0,
+      // Hostname members' probes resolve as their requests do (test/outside/dns-dependencies.test.ts).
+      lookup: upstreamLookup.lookup as LookupFunction,
     });
   }
 

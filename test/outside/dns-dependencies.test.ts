@@ -364,3 +364,53 @@ ${redis}
     await stops(sg, `the Redis ${mode} name's DNS hung`);
   });
 }
+
+test("active checks of a hostname member whose DNS hangs: probes hold no thread, the member is judged unhealthy, healthy again once DNS answers", {
+  skip: skip ?? false,
+  timeout: 240_000,
+}, async () => {
+  const { dns, port } = await setUp();
+  const NAME = "checked.dns-dependencies.test";
+  const sg = await start(
+    "checks",
+    port,
+    `pools:
+POOLS
+  checked:
+    healthCheck: { path: /, interval: 1s, timeout: 1s, unhealthyThreshold: 1, healthyThreshold: 1 }
+    members:
+      - { id: h1, address: "${NAME}:${port}" }
+routes:
+  - { match: { pathPrefix: /checked }, pool: checked, key: [header:x-k] }
+  - { match: { pathPrefix: / }, pool: ip, key: [header:x-k] }
+`,
+  );
+  await dns.waitQueries((q) => q.includes(NAME), scaled(30_000));
+  // No request goes to the checked pool while DNS hangs: the lookups counted are the probes'.
+  // The old code probed through getaddrinfo (nothing counted) and SIGTERM did not end it.
+  await metricAbove0(sg, "shardgate_dns_timeouts_total");
+  await eventually(
+    "the hostname member judged unhealthy",
+    async () =>
+      metricValue(await metrics(sg), "shardgate_member_healthy", { pool: "checked", member: "h1" }) === 0
+        ? true
+        : undefined,
+    30_000,
+    200,
+  ).catch((err: unknown) => assert.fail(`${String(err)}\n${sg.output()}`));
+  await keepsServing(sg);
+  dns.mode = "answer";
+  await eventually(
+    "the checked member healthy and serving once DNS answers",
+    async () => {
+      const healthy = metricValue(await metrics(sg), "shardgate_member_healthy", {
+        pool: "checked",
+        member: "h1",
+      });
+      return healthy === 1 && (await status(`${sg.http}/checked/x`, "back")) === 200 ? true : undefined;
+    },
+    60_000,
+    250,
+  ).catch((err: unknown) => assert.fail(`${String(err)}\n${sg.output()}`));
+  await stops(sg, "the checked member's DNS hung earlier");
+});
