@@ -93,6 +93,7 @@ export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
   private readonly wall: () => number;
   private readonly warningIsHealthy: boolean;
   private readonly onRequestError: (() => void) | undefined;
+  private readonly onResync: WatchLoopOptions["onResync"];
   private view: ReadonlyMap<string, DiscoveredMember> = new Map();
   private index = 0;
   private lastSuccessAt: number | undefined;
@@ -132,6 +133,7 @@ export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
     // passingOnly is applied by counting a warning as unhealthy too.
     this.warningIsHealthy = discovery.warningIsHealthy && !discovery.passingOnly;
     this.onRequestError = opts.onRequestError;
+    this.onResync = opts.onResync;
     this.client = new ConsulHealthClient(agent.address, agent.token, this.requestTimeoutMs, opts.lookup);
   }
 
@@ -251,6 +253,7 @@ export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
       if (next < this.index) {
         // A snapshot restore or a different server: the docs say start over from 0.
         this.indexResets++;
+        this.onResync?.("index_reset");
         this.log.info(
           { service: this.service, from: this.index, to: next },
           "consul index went backwards; resetting",

@@ -234,6 +234,7 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
   private warnedForeign = false;
   private lastWarnings = "";
   private readonly onRequestError: (() => void) | undefined;
+  private readonly onResync: KubernetesWatcherOptions["onResync"];
 
   constructor(opts: KubernetesWatcherOptions) {
     super();
@@ -257,6 +258,7 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
     checkSource(opts);
     this.opts = opts;
     this.onRequestError = opts.onRequestError;
+    this.onResync = opts.onResync;
   }
 
   protected interrupt(): void {
@@ -316,6 +318,7 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
       if (!this.running) break;
       if (end.kind === "gone") {
         this.counts.gone++;
+        this.onResync?.("gone");
         this.log.info(
           { service: this.service, resourceVersion: this.rv },
           "endpointslice watch expired (410 Gone); listing again",
@@ -392,6 +395,7 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
         } catch (err) {
           if (token === undefined || httpStatus(err) !== 410) throw err;
           this.counts.expiredContinues++;
+          this.onResync?.("expired_continue");
           this.log.info(
             { service: this.service, pages: this.counts.listPages },
             "endpointslice list continue token expired (410); listing again from the start",

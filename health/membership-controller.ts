@@ -25,6 +25,7 @@ import {
 import { kubernetesWatcherOptions } from "./membership/kubernetes-options.js";
 import { type DiscoverySource, type MembershipPlan, planMembership } from "./membership/membership-plan.js";
 import { consulWatcherOptions } from "./membership/watcher-options.js";
+import type { ResyncReason } from "./watch-loop.js";
 
 export type { ControllerClock, GetState, Propose } from "./controller/deps.js";
 
@@ -80,6 +81,8 @@ export interface MembershipControllerOptions extends LeaderControllerOptions {
   lookup?: LookupFunction;
   /** Called once per failed watcher request (the discovery error metric). */
   onWatcherError?: (pool: string, source: DiscoverySource) => void;
+  /** Called when a watcher started over (index reset, 410 Gone): the discovery resync metric. */
+  onWatcherResync?: (pool: string, source: DiscoverySource, reason: ResyncReason) => void;
 }
 
 export interface PoolMembershipStatus {
@@ -151,6 +154,7 @@ export class MembershipController extends LeaderController {
   private readonly kubernetesFactory: KubernetesWatcherFactory;
   private readonly lookup: LookupFunction | undefined;
   private readonly onWatcherError: ((pool: string, source: DiscoverySource) => void) | undefined;
+  private readonly onWatcherResync: MembershipControllerOptions["onWatcherResync"];
   private readonly debounceMs: number;
   private readonly maxDelayMs: number;
   private readonly panicThreshold: number;
@@ -167,6 +171,7 @@ export class MembershipController extends LeaderController {
     this.kubernetesFactory = opts.kubernetesWatcherFactory ?? defaultKubernetesFactory;
     this.lookup = opts.lookup;
     this.onWatcherError = opts.onWatcherError;
+    this.onWatcherResync = opts.onWatcherResync;
     this.debounceMs = numberOption(
       what,
       "debounceMs",
@@ -281,10 +286,12 @@ export class MembershipController extends LeaderController {
       // its recovery, a 410 re-list) are what tells an operator that discovery is down.
       const logger = this.log;
       const onError = this.onWatcherError;
+      const onResync = this.onWatcherResync;
       const io = {
         logger,
         lookup: this.lookup,
         onRequestError: onError === undefined ? undefined : () => onError(pool, source),
+        onResync: onResync === undefined ? undefined : (why: ResyncReason) => onResync(pool, source, why),
       };
       if (k8s !== undefined)
         watcher = this.kubernetesFactory(pool, { ...kubernetesWatcherOptions(k8s), ...io });

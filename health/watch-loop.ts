@@ -54,7 +54,16 @@ export interface WatchLoopOptions {
   lookup?: LookupFunction;
   /** Called once per failed request (the discovery error metric). */
   onRequestError?: () => void;
+  /** Called when the source made the watcher start over (the discovery resync metric). */
+  onResync?: (reason: ResyncReason) => void;
 }
+
+/**
+ * Why a watcher started over without an error: Consul's index went backwards (reset to 0), a
+ * Kubernetes watch answered 410 Gone (re-list), a list's continue token expired (list again).
+ */
+export type ResyncReason = "index_reset" | "gone" | "expired_continue";
+export const RESYNC_REASONS: readonly ResyncReason[] = ["index_reset", "gone", "expired_continue"];
 
 /** What a watcher's loop paces itself with, resolved once from its options. */
 export interface Pacing {

@@ -198,6 +198,7 @@ export class ClusterNode {
       // server that hangs holds no libuv thread (test/outside/dns-dependencies.test.ts).
       lookup: upstreamLookup.lookup as LookupFunction,
       onWatcherError: (pool, source) => discoveryErrors.count(pool, source),
+      onWatcherResync: (pool, source, reason) => discoveryErrors.resync(pool, source, reason),
     });
     // Breaker transitions are rare and operators (and tests) read them next to the state they
     // cause: write them out at once instead of with the next buffered batch.
