@@ -361,6 +361,10 @@ ${redis}
         : /\((connect ETIMEDOUT|DNS lookup of)/.test(String(down.err));
     assert.ok(cause, `redis failure does not say why\n${sg.output()}`);
     await keepsServing(sg);
+    // The store's own figures: down, and the rate limit's requests (served by onStoreError:
+    // open) counted as store errors.
+    assert.equal(metricValue(await metrics(sg), "shardgate_store_up", {}), 0, sg.output());
+    await metricAbove0(sg, "shardgate_store_errors_total", { feature: "rate_limit" });
     await stops(sg, `the Redis ${mode} name's DNS hung`);
   });
 }
