@@ -6,6 +6,7 @@
 // decides its initial state on its own. State changes go to one callback.
 
 import http from "node:http";
+import type { LookupFunction } from "node:net";
 import { formatHostPort } from "../config/address.js";
 import { CodedError } from "../config/coded-error.js";
 import type { HealthCheckConfig, StatusRange } from "../config/file/schema.js";
@@ -82,11 +83,13 @@ export class ActiveHealthChecker {
     readonly check: Readonly<HealthCheckConfig>,
     private readonly onChange: HealthChange,
     seed = 1,
+    /** Resolves hostname members (default Node's getaddrinfo; the process passes its bounded lookup). */
+    lookup?: LookupFunction,
   ) {
     this.random = seededRandom(seed);
     this.outside = `outside ${rangesText(check.expectStatus)}`;
     // One socket per member is enough: probes of one member never overlap.
-    this.agent = new http.Agent({ keepAlive: true, maxSockets: 1, timeout: check.interval * 2 });
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: 1, timeout: check.interval * 2, lookup });
   }
 
   /**

@@ -5,14 +5,18 @@
 // concat the body; papi's `pipe` request option does not: the response is piped into a
 // Writable and never collected. health.service() does not pass `pipe` through, so this calls
 // the client's papi request method itself with what health.service() would send: the same path
-// and query (index, wait, dc, tag, filter), the ACL token in X-Consul-Token, the client's
-// keep-alive agent (http, or https with Node's default trust), papi's timeout (idle and
-// absolute) and its ctx cancellation. With `pipe` papi's error for a non-2xx answer has only
+// and query (index, wait, dc, tag, filter), the ACL token in X-Consul-Token, a keep-alive
+// agent like the client's own (http, or https with Node's default trust) but resolving the
+// agent's hostname through the lookup passed in (the process's bounded one: a DNS server that
+// hangs must not hold libuv's threads, test/outside/dns-dependencies.test.ts), papi's timeout
+// (idle and absolute) and its ctx cancellation. With `pipe` papi's error for a non-2xx answer has only
 // the status text, so the sink keeps the first bytes of such a body for Consul's message.
 // Index rules stay in the watcher.
 
 import { EventEmitter } from "node:events";
-import type { IncomingMessage } from "node:http";
+import { Agent as HttpAgent, type IncomingMessage } from "node:http";
+import { Agent as HttpsAgent } from "node:https";
+import type { LookupFunction } from "node:net";
 import { Writable } from "node:stream";
 import Consul from "consul";
 import type { AnswerReader, ConsulAnswerCache } from "./consul-answer-cache.js";
@@ -152,15 +156,21 @@ export class ConsulHealthClient {
   /** The ctx of the request in flight (a fresh one per request: no listener piles up). */
   private inFlight: EventEmitter | undefined;
 
-  /** `address` is the schema-checked agent URL (http or https). */
-  constructor(address: string, token: string, timeoutMs: number) {
+  /**
+   * `address` is the schema-checked agent URL (http or https); `lookup` resolves its hostname
+   * (default: Node's getaddrinfo).
+   */
+  constructor(address: string, token: string, timeoutMs: number, lookup?: LookupFunction) {
     // A missing port is Consul's default.
     const url = new URL(address);
     const secure = url.protocol === "https:";
+    // What consul's own getAgent() makes, plus the lookup; destroy() ends it as it would its own.
+    const agentOptions = lookup === undefined ? { keepAlive: true } : { keepAlive: true, lookup };
     this.consul = new Consul({
       host: url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname,
       port: url.port === "" ? (secure ? 443 : 8500) : Number(url.port),
       secure,
+      agent: secure ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions),
     });
     this.token = token;
     this.timeoutMs = timeoutMs;

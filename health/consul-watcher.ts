@@ -92,6 +92,8 @@ export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
   private readonly log: LogSink;
   private readonly wall: () => number;
   private readonly warningIsHealthy: boolean;
+  private readonly onRequestError: (() => void) | undefined;
+  private readonly onResync: WatchLoopOptions["onResync"];
   private view: ReadonlyMap<string, DiscoveredMember> = new Map();
   private index = 0;
   private lastSuccessAt: number | undefined;
@@ -130,7 +132,9 @@ export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
     // member (a health flip the panic guard can hold back), not vanish as if deregistered.
     // passingOnly is applied by counting a warning as unhealthy too.
     this.warningIsHealthy = discovery.warningIsHealthy && !discovery.passingOnly;
-    this.client = new ConsulHealthClient(agent.address, agent.token, this.requestTimeoutMs);
+    this.onRequestError = opts.onRequestError;
+    this.onResync = opts.onResync;
+    this.client = new ConsulHealthClient(agent.address, agent.token, this.requestTimeoutMs, opts.lookup);
   }
 
   protected interrupt(): void {
@@ -207,6 +211,7 @@ export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
 
   private onError(err: unknown): void {
     this.consecutiveErrors++;
+    this.onRequestError?.();
     this.lastError = errorWithCode(err);
     this.lastErrorAt = this.wall();
     const fields = { service: this.service, consecutiveErrors: this.consecutiveErrors, err: this.lastError };
@@ -248,6 +253,7 @@ export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
       if (next < this.index) {
         // A snapshot restore or a different server: the docs say start over from 0.
         this.indexResets++;
+        this.onResync?.("index_reset");
         this.log.info(
           { service: this.service, from: this.index, to: next },
           "consul index went backwards; resetting",

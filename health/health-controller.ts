@@ -7,6 +7,7 @@
 // A pool without a healthCheck has nothing that could ever mark a static member healthy
 // again, so any static member committed unhealthy there is proposed healthy.
 
+import type { LookupFunction } from "node:net";
 import type { HealthCheckConfig } from "../config/file/schema.js";
 import { ActiveHealthChecker, type CheckTarget, type MemberCheckState } from "./active-check.js";
 import { errorText, numberOption } from "./controller/deps.js";
@@ -45,6 +46,8 @@ export interface HealthControllerOptions extends LeaderControllerOptions {
   /** Retry delay after a failed proposal (default 250 ms, doubling up to 5000 ms). */
   retryMs?: number;
   onPanic?: (pool: string, status: PoolHealthStatus) => void;
+  /** The default checkers' hostname lookup (default Node's getaddrinfo). */
+  lookup?: LookupFunction;
 }
 
 export interface PoolHealthStatus {
@@ -71,8 +74,9 @@ interface PoolCheck {
 }
 
 // The seed from the pool's name: two pools' first probes are not jittered in lockstep.
-const defaultFactory: CheckerFactory = (pool, check, onChange) =>
-  new ActiveHealthChecker(check, onChange, seedOf(pool));
+function defaultFactory(lookup: LookupFunction | undefined): CheckerFactory {
+  return (pool, check, onChange) => new ActiveHealthChecker(check, onChange, seedOf(pool), lookup);
+}
 
 export class HealthController extends LeaderController {
   private readonly factory: CheckerFactory;
@@ -87,7 +91,7 @@ export class HealthController extends LeaderController {
   constructor(opts: HealthControllerOptions) {
     const what = "health controller";
     super(what, opts);
-    this.factory = opts.checkerFactory ?? defaultFactory;
+    this.factory = opts.checkerFactory ?? defaultFactory(opts.lookup);
     this.debounceMs = numberOption(what, "debounceMs", opts.debounceMs, 50, 0, 60_000);
     this.panicThreshold = numberOption(what, "panicThreshold", opts.panicThreshold, 0.5, 0, 1);
     this.retryMs = numberOption(what, "retryMs", opts.retryMs, 250, 1, 600_000);

@@ -10,6 +10,7 @@
 // resourceVersions are opaque: stored and sent back, never compared.
 
 import { existsSync } from "node:fs";
+import type { LookupFunction } from "node:net";
 import type { DiscoveryV1Api, KubeConfig, Watch } from "@kubernetes/client-node";
 import { errorWithCode } from "../config/coded-error.js";
 import type { PoolKubernetesDiscovery } from "../config/file/schema.js";
@@ -133,6 +134,20 @@ function agentNotingConfig(
   return noting;
 }
 
+/**
+ * Makes every agent `kc` creates (one per API call, one per watch) resolve the API server's
+ * hostname through `lookup`. The client has no option for it; createAgent (private in its
+ * types) is where both its fetch paths get their agent, with the cluster's TLS options.
+ */
+function withLookup(kc: KubeConfig, lookup: LookupFunction | undefined): KubeConfig {
+  if (lookup === undefined) return kc;
+  type CreateAgent = (cluster: unknown, agentOptions: object) => unknown;
+  const target = kc as unknown as { createAgent: CreateAgent };
+  const create = target.createAgent.bind(kc);
+  target.createAgent = (cluster, agentOptions) => create(cluster, { ...agentOptions, lookup });
+  return kc;
+}
+
 /** The checks that need no client: a config error is thrown at construction, not found in a loop. */
 function checkSource(opts: KubernetesWatcherOptions): void {
   if (opts.kubeConfig !== undefined) return;
@@ -218,6 +233,8 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
   };
   private warnedForeign = false;
   private lastWarnings = "";
+  private readonly onRequestError: (() => void) | undefined;
+  private readonly onResync: KubernetesWatcherOptions["onResync"];
 
   constructor(opts: KubernetesWatcherOptions) {
     super();
@@ -240,6 +257,8 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
     } = pacing(what, opts.rateLimit ?? 2, opts));
     checkSource(opts);
     this.opts = opts;
+    this.onRequestError = opts.onRequestError;
+    this.onResync = opts.onResync;
   }
 
   protected interrupt(): void {
@@ -299,6 +318,7 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
       if (!this.running) break;
       if (end.kind === "gone") {
         this.counts.gone++;
+        this.onResync?.("gone");
         this.log.info(
           { service: this.service, resourceVersion: this.rv },
           "endpointslice watch expired (410 Gone); listing again",
@@ -319,7 +339,7 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
   private async connect(): Promise<Client> {
     if (this.client !== undefined) return this.client;
     const k8s = await kubernetesClient();
-    const kc = loadConfig(k8s, this.opts);
+    const kc = withLookup(loadConfig(k8s, this.opts), this.opts.lookup);
     const client: Client = {
       api: kc.makeApiClient(k8s.DiscoveryV1Api),
       watch: new k8s.Watch(
@@ -375,6 +395,7 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
         } catch (err) {
           if (token === undefined || httpStatus(err) !== 410) throw err;
           this.counts.expiredContinues++;
+          this.onResync?.("expired_continue");
           this.log.info(
             { service: this.service, pages: this.counts.listPages },
             "endpointslice list continue token expired (410); listing again from the start",
@@ -542,6 +563,7 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
 
   private onError(err: unknown): void {
     this.consecutiveErrors++;
+    this.onRequestError?.();
     this.lastError = watchErrorText(err);
     this.lastErrorAt = this.wall();
     const fields = {

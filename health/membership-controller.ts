@@ -8,6 +8,7 @@
 // It knows nothing about Raft or HTTP: commands go to an injected propose(), the committed
 // state comes from an injected accessor, time from an injected clock.
 
+import type { LookupFunction } from "node:net";
 import { errorWithCode } from "../config/coded-error.js";
 import { type ConsulAgentConfig, consulAgentSchema } from "../config/file/schema.js";
 import type { PoolSettings, PoolState } from "../config/state/types.js";
@@ -24,6 +25,7 @@ import {
 import { kubernetesWatcherOptions } from "./membership/kubernetes-options.js";
 import { type DiscoverySource, type MembershipPlan, planMembership } from "./membership/membership-plan.js";
 import { consulWatcherOptions } from "./membership/watcher-options.js";
+import type { ResyncReason } from "./watch-loop.js";
 
 export type { ControllerClock, GetState, Propose } from "./controller/deps.js";
 
@@ -75,6 +77,12 @@ export interface MembershipControllerOptions extends LeaderControllerOptions {
   retryMaxMs?: number;
   /** Called when a pool enters or leaves panic (for an alert metric). */
   onPanic?: (pool: string, status: PoolMembershipStatus) => void;
+  /** The watchers' hostname lookup (WatchLoopOptions.lookup; default Node's). */
+  lookup?: LookupFunction;
+  /** Called once per failed watcher request (the discovery error metric). */
+  onWatcherError?: (pool: string, source: DiscoverySource) => void;
+  /** Called when a watcher started over (index reset, 410 Gone): the discovery resync metric. */
+  onWatcherResync?: (pool: string, source: DiscoverySource, reason: ResyncReason) => void;
 }
 
 export interface PoolMembershipStatus {
@@ -144,6 +152,9 @@ export class MembershipController extends LeaderController {
   private readonly agent: ConsulAgentConfig;
   private readonly factory: WatcherFactory;
   private readonly kubernetesFactory: KubernetesWatcherFactory;
+  private readonly lookup: LookupFunction | undefined;
+  private readonly onWatcherError: ((pool: string, source: DiscoverySource) => void) | undefined;
+  private readonly onWatcherResync: MembershipControllerOptions["onWatcherResync"];
   private readonly debounceMs: number;
   private readonly maxDelayMs: number;
   private readonly panicThreshold: number;
@@ -158,6 +169,9 @@ export class MembershipController extends LeaderController {
     this.agent = opts.agent ?? consulAgentSchema.parse({});
     this.factory = opts.watcherFactory ?? defaultFactory;
     this.kubernetesFactory = opts.kubernetesWatcherFactory ?? defaultKubernetesFactory;
+    this.lookup = opts.lookup;
+    this.onWatcherError = opts.onWatcherError;
+    this.onWatcherResync = opts.onWatcherResync;
     this.debounceMs = numberOption(
       what,
       "debounceMs",
@@ -271,10 +285,18 @@ export class MembershipController extends LeaderController {
       // With this controller's logger: a watcher's own lines (the first failure of a streak,
       // its recovery, a 410 re-list) are what tells an operator that discovery is down.
       const logger = this.log;
+      const onError = this.onWatcherError;
+      const onResync = this.onWatcherResync;
+      const io = {
+        logger,
+        lookup: this.lookup,
+        onRequestError: onError === undefined ? undefined : () => onError(pool, source),
+        onResync: onResync === undefined ? undefined : (why: ResyncReason) => onResync(pool, source, why),
+      };
       if (k8s !== undefined)
-        watcher = this.kubernetesFactory(pool, { ...kubernetesWatcherOptions(k8s), logger });
+        watcher = this.kubernetesFactory(pool, { ...kubernetesWatcherOptions(k8s), ...io });
       else if (discovery.consul !== undefined)
-        watcher = this.factory(pool, { ...consulWatcherOptions(this.agent, discovery.consul), logger });
+        watcher = this.factory(pool, { ...consulWatcherOptions(this.agent, discovery.consul), ...io });
     } catch (err) {
       // The code too (HEALTH_KUBECONFIG_MISSING ...): the status is all an operator sees.
       watcherError = errorWithCode(err);

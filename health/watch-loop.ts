@@ -3,6 +3,7 @@
 // resolves when the loop has exited, and a promise for the first applied answer.
 
 import { EventEmitter } from "node:events";
+import type { LookupFunction } from "node:net";
 import { CodedError } from "../config/coded-error.js";
 import { type LogSink, SILENT_LOG } from "../config/log-sink.js";
 import { seededRandom } from "../ring/random.js";
@@ -45,7 +46,24 @@ export interface WatchLoopOptions {
   now?: () => number;
   /** Wall clock in ms for status timestamps (default Date.now). */
   wallClock?: () => number;
+  /**
+   * The hostname lookup of the watcher's connections (default: Node's, getaddrinfo on libuv's
+   * thread pool). The process passes its bounded lookup (proxy/net/bounded-lookup.ts): a DNS
+   * server that hangs for the agent's or API server's name must not hold those threads.
+   */
+  lookup?: LookupFunction;
+  /** Called once per failed request (the discovery error metric). */
+  onRequestError?: () => void;
+  /** Called when the source made the watcher start over (the discovery resync metric). */
+  onResync?: (reason: ResyncReason) => void;
 }
+
+/**
+ * Why a watcher started over without an error: Consul's index went backwards (reset to 0), a
+ * Kubernetes watch answered 410 Gone (re-list), a list's continue token expired (list again).
+ */
+export type ResyncReason = "index_reset" | "gone" | "expired_continue";
+export const RESYNC_REASONS: readonly ResyncReason[] = ["index_reset", "gone", "expired_continue"];
 
 /** What a watcher's loop paces itself with, resolved once from its options. */
 export interface Pacing {

@@ -24,6 +24,7 @@
 // stops the driver with UPGRADE_REQUIRED, reported as degraded "upgrade_required".
 
 import { rmSync } from "node:fs";
+import type { LookupFunction } from "node:net";
 import { formatAddress } from "../../config/address.js";
 import { CodedError, errorText, type StateErrorCode } from "../../config/coded-error.js";
 import type { ConsulAgentConfig, RoutingConfig } from "../../config/file/schema.js";
@@ -40,6 +41,8 @@ import { BreakerController, FORCED_OPEN_UNTIL } from "../../health/breaker-contr
 import { HealthController } from "../../health/health-controller.js";
 import { preloadKubernetesClient, stateUsesKubernetes } from "../../health/kubernetes-client.js";
 import { MembershipController } from "../../health/membership-controller.js";
+import { discoveryErrors } from "../metrics/discovery-errors.js";
+import { upstreamLookup } from "../net/bounded-lookup.js";
 import { decodeAppMessage, encodeJoin, encodeOutcomes } from "./app-messages.js";
 import type { ClusterSettings } from "./cluster-settings.js";
 import type { OutcomeRecorders } from "./outcome-recorders.js";
@@ -191,6 +194,11 @@ export class ClusterNode {
       agent: opts.agent,
       logger: this.log,
       onPanic: panic,
+      // The Consul agent's and the API server's names resolve as upstream names do: a DNS
+      // server that hangs holds no libuv thread (test/outside/dns-dependencies.test.ts).
+      lookup: upstreamLookup.lookup as LookupFunction,
+      onWatcherError: (pool, source) => discoveryErrors.count(pool, source),
+      onWatcherResync: (pool, source, reason) => discoveryErrors.resync(pool, source, reason),
     });
     // Breaker transitions are rare and operators (and tests) read them next to the state they
     // cause: write them out at once instead of with the next buffered batch.
@@ -211,6 +219,8 @@ export class ClusterNode {
       logger: this.log,
       onPanic: panic,
       panicThreshold: 0,
+      // Hostname members' probes resolve as their requests do (test/outside/dns-dependencies.test.ts).
+      lookup: upstreamLookup.lookup as LookupFunction,
     });
   }
 

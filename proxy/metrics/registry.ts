@@ -5,6 +5,7 @@
 
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import { upstreamLookup } from "../net/bounded-lookup.js";
+import { discoveryErrors, registerDiscoveryErrorMetric } from "./discovery-errors.js";
 import { registerDnsMetrics } from "./dns-metrics.js";
 import {
   type LabelledCounts,
@@ -235,6 +236,7 @@ export function createMetrics(opts: MetricsOptions = {}): ShardgateMetrics {
     () => metrics.memberCountsSource(),
   );
   registerDnsMetrics(registry, () => upstreamLookup);
+  registerDiscoveryErrorMetric(registry, discoveryErrors);
   metrics.buildInfo.set({ version: SHARDGATE_VERSION, node_version: process.versions.node }, 1);
   return metrics;
 }

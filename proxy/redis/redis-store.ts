@@ -11,7 +11,9 @@ import { createHash } from "node:crypto";
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from "ioredis";
 import type { RedisConfig } from "../../config/file/edge-schema.js";
 import type { LogSink } from "../../config/log-sink.js";
+import { upstreamLookup } from "../net/bounded-lookup.js";
 import { LookupConnector } from "./redis-connector.js";
+import { LookupSentinelConnector } from "./sentinel-connector.js";
 import { StoreBreaker } from "./store-breaker.js";
 import { StoreStatus } from "./store-status.js";
 
@@ -69,7 +71,17 @@ export class RedisStore {
         keyPrefix: cfg.keyPrefix,
         enableOfflineQueue: false,
         clusterRetryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 5), RECONNECT_MAX_MS),
-        redisOptions: { ...common, keyPrefix: undefined },
+        // Hostnames (the start-up nodes, nodes a cluster announces by name) resolve through
+        // the bounded lookup, not getaddrinfo (redis-connector.ts says why). A start-up node
+        // that does not resolve fails ioredis's connect without an `error` event, so the
+        // store said nothing at all ("redis unavailable" never logged): reported here.
+        dnsLookup: (hostname, callback) =>
+          upstreamLookup.lookup(hostname, { family: 0 }, (err, address) => {
+            if (err !== null && !this.closed)
+              this.status.failed(`redis cluster node ${hostname}: ${err.message}`);
+            callback(err, typeof address === "string" ? address : "");
+          }),
+        redisOptions: { ...common, keyPrefix: undefined, Connector: LookupConnector },
       };
       this.client = new Cluster(
         cfg.cluster.nodes.map((n) => ({ host: n.host, port: n.port })),
@@ -80,6 +92,8 @@ export class RedisStore {
         ...common,
         name: cfg.sentinel.name,
         sentinels: cfg.sentinel.sentinels.map((s) => ({ host: s.host, port: s.port })),
+        // Sentinels' and the master's hostnames through the bounded lookup (sentinel-connector.ts).
+        Connector: LookupSentinelConnector,
       });
     } else {
       // Its hostname resolves through the bounded lookup (redis-connector.ts).

@@ -2,10 +2,15 @@
 // provider of its own (not registered globally, so two apps in one process do not share it)
 // batches spans to the OTLP/HTTP endpoint, sampling parent-based with `sampleRatio` for new
 // traces. The SDK is imported only when enabled, so a proxy without tracing never loads it.
+// The collector's hostname resolves through the bounded upstream lookup
+// (proxy/net/bounded-lookup.ts), not getaddrinfo: a DNS server that hangs for it must not hold
+// libuv's threads or the process's exit (test/outside/dns-dependencies.test.ts).
 
+import type { LookupFunction } from "node:net";
 import type { Registry } from "prom-client";
 import type { LogSink } from "../../config/log-sink.js";
 import type { DataPlaneHooks } from "../forward/types.js";
+import { upstreamLookup } from "../net/bounded-lookup.js";
 
 export interface TracingSettings {
   enabled: boolean;
@@ -60,7 +65,13 @@ export async function startTracing(
     sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(s.sampleRatio) }),
     spanProcessors: [
       new BatchSpanProcessor({
-        exporter: stats.wrap(new OTLPTraceExporter({ url: s.otlpEndpoint })),
+        exporter: stats.wrap(
+          new OTLPTraceExporter({
+            url: s.otlpEndpoint,
+            // The SDK's own agent options (keep-alive) plus the lookup.
+            httpAgentOptions: { keepAlive: true, lookup: upstreamLookup.lookup as LookupFunction },
+          }),
+        ),
         scheduledDelayMillis: 1_000,
         selfObsMeterProvider: stats.meterProvider(),
       }),

@@ -3,7 +3,8 @@
 // real blocking-query semantics, and /v1/status/leader. It runs a real node:http server on
 // 127.0.0.1 so the `consul` npm client talks to it exactly as it would to an agent, and adds
 // test controls a real agent does not have: stop()/start() on the same port, a snapshot
-// restore that moves indexes backwards, forced failures, a seeded jitter and request counters.
+// restore that moves indexes backwards, forced failures, broken health answers (held without a
+// byte, garbage JSON, a body cut off), a seeded jitter and request counters.
 
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
@@ -14,6 +15,8 @@ import { type EncodedAnswer, encodeAnswer } from "./consul/encoded-answer.js";
 import { compileFilter, FilterError, type HealthEntryLike } from "./consul/filter.js";
 
 type Status = "passing" | "warning" | "critical";
+/** How setHealthFault() breaks /v1/health/service answers. */
+export type HealthFault = "hang" | "garbage" | "truncated";
 const STATUSES: readonly string[] = ["passing", "warning", "critical"];
 
 export interface ConsulDoubleOptions {
@@ -149,6 +152,7 @@ export class ConsulDouble {
   private serf: CheckState;
   private running = false;
   private failure: { status: number; body: string } | undefined;
+  private healthFault: HealthFault | undefined;
 
   private constructor(opts: ConsulDoubleOptions) {
     this.random = seededRandom(opts.seed ?? 1);
@@ -282,6 +286,16 @@ export class ConsulDouble {
     this.failure = status === undefined ? undefined : { status, body };
   }
 
+  /**
+   * While set, every /v1/health/service request is answered wrong (the other endpoints are
+   * not): "hang" takes the request and never sends a byte (past wait + jitter: only the
+   * client's own timeout ends it), "garbage" answers 200 with an index and a body that is not
+   * JSON, "truncated" answers 200 with a Content-Length the body never reaches, then closes.
+   */
+  setHealthFault(fault: HealthFault | undefined): void {
+    this.healthFault = fault;
+  }
+
   /** Changes the node-level serfHealth check, which appears in every entry's Checks. */
   setSerfHealth(status: Status): void {
     if (this.serf.Status === status) return;
@@ -338,7 +352,8 @@ export class ConsulDouble {
       if (this.seenHealthQueries.length > 100) this.seenHealthQueries.shift();
       const service = decodeURIComponent(path.slice("/v1/health/service/".length));
       this.healthCounts.set(service, (this.healthCounts.get(service) ?? 0) + 1);
-      this.healthService(res, url, service);
+      if (this.healthFault !== undefined) this.brokenHealthAnswer(res, this.healthFault, service);
+      else this.healthService(res, url, service);
       return;
     }
     if (name === "status.leader") {
@@ -663,6 +678,23 @@ export class ConsulDouble {
   }
 
   // ---- /v1/health/service ----
+
+  private brokenHealthAnswer(res: http.ServerResponse, fault: HealthFault, service: string): void {
+    if (fault === "hang") return; // held until the client gives up (or stop())
+    const index = String(this.queryIndex(service));
+    if (fault === "garbage") {
+      res.writeHead(200, { "Content-Type": "application/json", "X-Consul-Index": index });
+      res.end('<html><body>502 Bad Gateway</body></html> {"Node":');
+      return;
+    }
+    const body = '[{"Node":{"ID":"n1","Node":"double-node","Address":"127.0.0.1"},"Service":{"ID":"cut"';
+    res.writeHead(200, {
+      "Content-Type": "application/json",
+      "X-Consul-Index": index,
+      "Content-Length": String(body.length * 4),
+    });
+    res.write(body, () => res.socket?.destroy());
+  }
 
   private queryIndex(service: string): number {
     const idx = this.serviceIndex.get(service) ?? this.lastDeregIndex;

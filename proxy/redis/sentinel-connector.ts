@@ -1,0 +1,54 @@
+// ioredis's Sentinel connector with every hostname resolved through the bounded upstream
+// lookup (proxy/net/bounded-lookup.ts), as redis-connector.ts does for a single Redis. ioredis
+// asks each sentinel through a Redis client of its own (StandaloneConnector: net.connect's
+// getaddrinfo) and connects to the master sentinel names with a plain net.connect: both
+// resolved on libuv's thread pool, and a DNS server that hangs for a sentinel's name held one
+// thread per attempt and the process's exit. Here the sentinel clients get LookupConnector
+// and the master's address the lookup. Both hooks are private in ioredis's types, so they are
+// reached through the prototype; ioredis 6's own Sentinel code is otherwise unchanged.
+
+import type { LookupFunction } from "node:net";
+import { type Redis, type SentinelConnectionOptions, SentinelConnector } from "ioredis";
+import { upstreamLookup } from "../net/bounded-lookup.js";
+import { LookupConnector } from "./redis-connector.js";
+
+interface SentinelInternals {
+  connectToSentinel(endpoint: unknown, options?: object): Redis;
+  resolve(endpoint: unknown): Promise<object | null>;
+}
+
+const base = SentinelConnector.prototype as unknown as SentinelInternals;
+const lookup = upstreamLookup.lookup as LookupFunction;
+
+export class LookupSentinelConnector extends SentinelConnector {
+  // ioredis hands a Connector its whole options object (ConnectorConstructor: `unknown`).
+  constructor(options: unknown) {
+    super(options as SentinelConnectionOptions);
+  }
+}
+
+/**
+ * The last connection error of each connector's sentinel clients. ioredis drops it (it listens
+ * with a no-op and reports "Connection is closed."), so an operator never learnt that a
+ * sentinel's name did not resolve; it is added to the failure's message here.
+ */
+const sentinelErrors = new WeakMap<SentinelConnector, Error>();
+
+const own = LookupSentinelConnector.prototype as unknown as SentinelInternals;
+own.connectToSentinel = function (this: SentinelConnector, endpoint, options) {
+  const client = base.connectToSentinel.call(this, endpoint, { Connector: LookupConnector, ...options });
+  client.on("error", (err: Error) => sentinelErrors.set(this, err));
+  return client;
+};
+own.resolve = async function (this: SentinelConnector, endpoint) {
+  sentinelErrors.delete(this);
+  let master: object | null;
+  try {
+    master = await base.resolve.call(this, endpoint);
+  } catch (err) {
+    const cause = sentinelErrors.get(this);
+    if (cause === undefined || !(err instanceof Error) || err.message.includes(cause.message)) throw err;
+    throw new Error(`${err.message} (${cause.message})`);
+  }
+  return master === null || master === undefined ? master : { ...master, lookup };
+};
