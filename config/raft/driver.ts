@@ -335,6 +335,7 @@ export class RaftDriver extends EventEmitter {
       restoreSnapshot: (s) => this.restoreSnapshot(s, false),
       afterAdvance: () => this.maybeSnapshot(),
       fatal: (err) => this.fatal(err),
+      unsent: (msgs) => this.proposalsNotSent(msgs),
     });
     this.timer = setInterval(() => this.onTick(), this.cfg.heartbeatMs);
     this.kick();
@@ -517,6 +518,30 @@ export class RaftDriver extends EventEmitter {
     const sent = this.transport.send(to, encodeAppPayload(body));
     if (sent) this.counters.appMessagesSent++;
     return sent;
+  }
+
+  /**
+   * Forwarded proposals the transport refused before any byte went out (no open connection to
+   * the leader): their outcome is known (nothing was proposed), so they fail now with NOT_SENT
+   * rather than time out as "outcome unknown".
+   */
+  private proposalsNotSent(msgs: readonly Message[]): void {
+    const h: EntryHeader = { kind: 0, sessionHi: 0, sessionLo: 0, seq: 0 };
+    for (const m of msgs) {
+      const link = this.transportRef?.linkState(m.to) ?? "unknown";
+      for (const e of m.entries) {
+        if (!readEntryHeader(e.data, h) || h.sessionHi !== this.sessionHi || h.sessionLo !== this.sessionLo)
+          continue;
+        this.requests.rejectProposal(
+          h.seq,
+          new DriverError(
+            "NOT_SENT",
+            `proposal not sent: no open connection to the leader ${m.to} (link ${link}); nothing was proposed; retry`,
+            m.to,
+          ),
+        );
+      }
+    }
   }
 
   // ---------------------------------------------------------------- applying (called by the Ready loop)
@@ -782,7 +807,8 @@ export class RaftDriver extends EventEmitter {
    * Replicates `command`; resolves with its log index once this node has applied it. Works on
    * any member: a follower forwards the proposal to the leader and recognises the entry when it
    * applies it. Rejects with DriverError (NO_LEADER, LEADERSHIP_LOST: outcome unknown, TIMEOUT,
-   * STOPPED, BAD_ARGUMENT).
+   * NOT_SENT: a follower had no open connection to the leader, nothing was proposed, STOPPED,
+   * BAD_ARGUMENT).
    */
   propose(command: Uint8Array): Promise<number> {
     if (!(command instanceof Uint8Array)) {

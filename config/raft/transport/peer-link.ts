@@ -81,6 +81,16 @@ export class PeerLink {
     return this.state === "open";
   }
 
+  /** "open", "connecting" (dialling or in its handshake), "reconnecting" (backing off) or "idle". */
+  get linkState(): "open" | "connecting" | "reconnecting" | "idle" | "closed" {
+    return this.state === "backoff" ? "reconnecting" : this.state;
+  }
+
+  /** Starts dialling an idle link without queueing anything (a refused send still brings it up). */
+  dial(): void {
+    if (this.state === "idle") this.connect();
+  }
+
   get queued(): number {
     return this.queue.length - this.head;
   }

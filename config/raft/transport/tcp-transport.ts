@@ -214,8 +214,14 @@ export class TcpTransport extends EventEmitter {
     );
   }
 
-  /** Queues `payload` for `to`. Returns false if it was dropped (cut, unknown peer, stopped). */
-  send(to: string, payload: Uint8Array): boolean {
+  /**
+   * Queues `payload` for `to`. Returns false if it was dropped (cut, unknown peer, stopped), and
+   * with `onlyIfOpen` also when the link to `to` is not open (not yet connected, or broken and
+   * reconnecting): such a payload is never queued, so no byte of it ever goes out and the caller
+   * knows it was not delivered (a forwarded proposal fails at once instead of leaving its outcome
+   * unknown). An idle link starts dialling all the same.
+   */
+  send(to: string, payload: Uint8Array, onlyIfOpen = false): boolean {
     if (this.stopped) {
       this.counters.dropped.stopped++;
       return false;
@@ -229,8 +235,19 @@ export class TcpTransport extends EventEmitter {
       this.counters.dropped.no_address++;
       return false;
     }
+    if (onlyIfOpen && !link.connected) {
+      this.counters.dropped.not_connected++;
+      link.dial();
+      return false;
+    }
     link.enqueue(payload);
     return true;
+  }
+
+  /** The state of the link to `peer`: "cut", "unknown" (no address), or the link's own state. */
+  linkState(peer: string): "cut" | "unknown" | "open" | "connecting" | "reconnecting" | "idle" | "closed" {
+    if (this.cuts.has(peer)) return "cut";
+    return this.links.get(peer)?.linkState ?? "unknown";
   }
 
   /** Adds or updates a peer's address ("host:port"); a changed address reconnects. */
