@@ -43,3 +43,14 @@ test(`two clusters of the same ids: ${SEEDS} seeds, no message crosses, both kee
   for (const k of ["diskLosses", "readmitted", "snapshotsInstalled", "confChanges", "crashInTruncation"])
     assert.ok((totals[k] ?? 0) > SEEDS / 50, `${k}: only ${totals[k] ?? 0} across ${SEEDS} seeds`);
 });
+
+test("two clusters: a run is deterministic for its seed, and its trace shows the refusals", async () => {
+  const a = await runDriverSeed(START, { twoClusters: true, trace: true, ticks: 40 });
+  const b = await runDriverSeed(START, { twoClusters: true, trace: true, ticks: 40 });
+  assert.deepEqual(a.trace, b.trace, `traces differ between runs (${seedNote(START)})`);
+  assert.ok(a.trace.includes("---- cluster B ----"), "the second cluster's trace follows the first's");
+  assert.ok(
+    a.trace.some((l) => / refused .* of cluster [AB]: cluster ID mismatch: /.test(l)),
+    `no refused misrouted message in the trace (${seedNote(START)})`,
+  );
+});

@@ -21,6 +21,7 @@ import { tendMembership } from "./driver-membership.js";
 import { type DNode, DriverSim } from "./driver-sim.js";
 import { encodeCommand } from "./kv.js";
 import { TICK } from "./network.js";
+import { checkClusterIds, fixClusterIds, linkClusters, unlinkClusters } from "./two-clusters.js";
 
 export interface DriverRunOptions {
   readonly ticks?: number;
@@ -68,16 +69,7 @@ export async function runDriverSeed(seed: number, opts: DriverRunOptions = {}): 
   const two = opts.twoClusters === true;
   const a = await newRun(seed, opts, two ? "A" : undefined);
   const b = two ? await newRun(seed + SECOND_CLUSTER_SEED, opts, "B") : null;
-  if (b !== null) {
-    const share = [0.02, 0.1, 0.3][new Prng(seed ^ 0x0badcafe).int(3)];
-    a.sim.foreign = b.sim;
-    b.sim.foreign = a.sim;
-    a.sim.misroute = share;
-    b.sim.misroute = share;
-    a.sim.trace(
-      `two clusters: ${share} of the messages misrouted to the other cluster's node of the same id`,
-    );
-  }
+  if (b !== null) linkClusters(a.sim, b.sim, seed);
   const ok = () => a.sim.check.ok && (b === null || b.sim.check.ok);
   if (b !== null) await fixClusterIds(a.sim, b.sim);
   const ticks = opts.ticks ?? 100;
@@ -86,8 +78,7 @@ export async function runDriverSeed(seed: number, opts: DriverRunOptions = {}): 
     if (b !== null && ok()) await tick(b, t);
   }
   // The faults stop, misrouting included.
-  a.sim.misroute = 0;
-  if (b !== null) b.sim.misroute = 0;
+  if (b !== null) unlinkClusters(a.sim, b.sim);
   if (ok()) await checkRecovery(a.sim, a.seq, a.voters);
   if (b !== null && ok()) await checkRecovery(b.sim, b.seq, b.voters);
   if (b !== null && ok()) checkClusterIds(a.sim, b.sim);
@@ -248,47 +239,6 @@ async function tick(run: Run, t: number): Promise<void> {
   if (t % 2 === 0) tendMembership(sim);
   sim.tendLevel();
   await sim.runTicks(1);
-}
-
-/**
- * Two new clusters start without faults until each has fixed its cluster id (as a real one does
- * in its first heartbeats), so that misrouting, which needs both ends to hold an id, happens
- * while the faults run. Bounded: 100 ticks.
- */
-async function fixClusterIds(a: DriverSim, b: DriverSim): Promise<void> {
-  const fixed = (sim: DriverSim) => sim.opts.voters.every((id) => sim.node(id).cluster !== "");
-  for (let k = 0; k < 100 && !(fixed(a) && fixed(b)); k++) {
-    for (const sim of [a, b]) {
-      sim.tendLevel();
-      await sim.runTicks(1);
-    }
-  }
-  for (const [sim, label] of [
-    [a, "A"],
-    [b, "B"],
-  ] as const)
-    if (!fixed(sim))
-      sim.check.fail(`liveness: cluster ${label}'s founders did not fix a cluster id within 100 quiet ticks`);
-}
-
-/** Two clusters at the end: each member holds its cluster's id, and the two ids differ. */
-function checkClusterIds(a: DriverSim, b: DriverSim): void {
-  const idOf = (sim: DriverSim, label: string): string | undefined => {
-    const l = sim.leader();
-    const conf = l === null ? undefined : sim.node(l).raft?.status().conf;
-    const members = conf === undefined ? [...sim.nodes.keys()] : [...conf.voters, ...conf.learners];
-    const ids = new Set(members.map((m) => sim.node(m).cluster));
-    if (ids.size !== 1 || ids.has("")) {
-      sim.check.fail(
-        `cluster identity: cluster ${label}'s members hold ${members.map((m) => `${m}: ${sim.node(m).cluster || "none"}`).join(", ")}`,
-      );
-      return undefined;
-    }
-    return [...ids][0];
-  };
-  const ia = idOf(a, "A");
-  const ib = idOf(b, "B");
-  if (ia !== undefined && ia === ib) a.check.fail(`cluster identity: clusters A and B both hold id ${ia}`);
 }
 
 /**
