@@ -43,11 +43,11 @@ export interface ReadyStorage {
 /** Where encoded message batches go (TcpTransport in production, the simulated network in tests). */
 export interface ReadyTransport {
   /**
-   * Queues `payload` for `to`; false when dropped. With `onlyIfOpen` (a follower's forwarded
-   * proposals) the transport drops it unless it can go out on an open connection now, so a
-   * false answer means no byte of it left this node.
+   * Queues `payload` for `to`; false when dropped. With `onUnsent` (a follower's forwarded
+   * proposals) the transport sends it only on the connection it has or is dialling now: false,
+   * or a later call of `onUnsent`, means no byte of it left this node.
    */
-  send(to: NodeId, payload: Uint8Array, onlyIfOpen?: boolean): boolean;
+  send(to: NodeId, payload: Uint8Array, onUnsent?: () => void): boolean;
 }
 
 /** Runs `fn` after the current turn (setImmediate in production; the simulator's own queue). */
@@ -177,8 +177,9 @@ export class ReadyLoop {
 
   /**
    * Sends `msgs` grouped per peer; `early` true/false sends only those that may/may not precede
-   * the sync, null all. Forwarded proposals go in a payload of their own, sent only over an
-   * open connection (ReadyTransport.send): one the transport refuses is reported as unsent.
+   * the sync, null all. Forwarded proposals go in a payload of their own, sent only on the
+   * connection the transport has or is dialling (ReadyTransport.send): one that never goes out
+   * is reported as unsent.
    */
   private send(msgs: readonly Message[], early: boolean | null): void {
     if (msgs.length === 0) return;
@@ -208,6 +209,12 @@ export class ReadyLoop {
   }
 
   private sendProposals(to: NodeId, props: readonly Message[]): void {
-    if (!this.transport.send(to, encodeMessages(props), true)) this.handler.unsent?.(props);
+    const h = this.handler;
+    if (h.unsent === undefined) {
+      this.transport.send(to, encodeMessages(props));
+      return;
+    }
+    const unsent = () => h.unsent?.(props);
+    if (!this.transport.send(to, encodeMessages(props), unsent)) unsent();
   }
 }

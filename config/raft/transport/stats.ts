@@ -15,7 +15,7 @@ export const REJECT_REASONS = [
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
-/** not_connected: a payload sent with onlyIfOpen while the link was not open (never queued). */
+/** not_connected: a payload that may only use the current connection (send's onUnsent) found none. */
 export const DROP_REASONS = ["queue_full", "cut", "no_address", "stopped", "not_connected"] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 

@@ -215,13 +215,14 @@ export class TcpTransport extends EventEmitter {
   }
 
   /**
-   * Queues `payload` for `to`. Returns false if it was dropped (cut, unknown peer, stopped), and
-   * with `onlyIfOpen` also when the link to `to` is not open (not yet connected, or broken and
-   * reconnecting): such a payload is never queued, so no byte of it ever goes out and the caller
-   * knows it was not delivered (a forwarded proposal fails at once instead of leaving its outcome
-   * unknown). An idle link starts dialling all the same.
+   * Queues `payload` for `to`. Returns false if it was dropped (cut, unknown peer, stopped). With
+   * `onUnsent`, the payload goes out only on the connection open or being dialled now (never on
+   * a later one, see PeerLink.sendIfConnected): false when the link is reconnecting after a
+   * failure, and `onUnsent` is called later if the dial in progress fails first. Either way no
+   * byte of it went out, so the caller knows it was not delivered (a forwarded proposal then
+   * fails at once instead of leaving its outcome unknown).
    */
-  send(to: string, payload: Uint8Array, onlyIfOpen = false): boolean {
+  send(to: string, payload: Uint8Array, onUnsent?: () => void): boolean {
     if (this.stopped) {
       this.counters.dropped.stopped++;
       return false;
@@ -235,13 +236,13 @@ export class TcpTransport extends EventEmitter {
       this.counters.dropped.no_address++;
       return false;
     }
-    if (onlyIfOpen && !link.connected) {
-      this.counters.dropped.not_connected++;
-      link.dial();
-      return false;
+    if (onUnsent === undefined) {
+      link.enqueue(payload);
+      return true;
     }
-    link.enqueue(payload);
-    return true;
+    if (link.sendIfConnected(payload, onUnsent)) return true;
+    this.counters.dropped.not_connected++;
+    return false;
   }
 
   /** The state of the link to `peer`: "cut", "unknown" (no address), or the link's own state. */
