@@ -95,13 +95,19 @@ export class PeerLink {
 
   /**
    * Sends `payload` only on a connection that is open or being dialled now, never on a later
-   * one: on the open connection it is queued (true); while a connection is being dialled it is
-   * held for it (true), and `onUnsent` is called if that attempt fails, the link is cut, reset
-   * or closed first; otherwise (reconnecting after a failure, or too many held) nothing is kept
-   * (false). So when it does not go out, no byte of it has, and the caller is told.
+   * one: on the open connection it is queued (true); otherwise it is held for the connection
+   * being dialled (true; a link backing off after a failure dials at once for it, so a peer
+   * that is back is reached without waiting out the backoff), and `onUnsent` is called if that
+   * attempt fails, or the link is cut, reset or closed first. False when nothing could be kept
+   * (too many held, an unparsable address). So when it does not go out, no byte of it has, and
+   * the caller is told.
    */
   sendIfConnected(payload: Uint8Array, onUnsent: () => void): boolean {
-    if (this.state === "idle") this.connect();
+    if (this.state === "backoff") {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = null;
+      this.connect();
+    } else if (this.state === "idle") this.connect();
     if (this.state === "open") {
       this.enqueue(payload);
       return true;
