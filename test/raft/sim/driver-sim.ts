@@ -17,13 +17,14 @@
 // leader's core replaces it (config/raft/core: the configuration names incarnations), and no
 // message of the dead process is purged from the network (its late acks must not count).
 //
-// Cluster identity (`clusterIds`, with feature levels): every node derives its cluster id as the driver
-// does (the committed entry that first raises the level to LEVEL_CLUSTER_ID, or a snapshot's
-// "@cluster") and keeps it across crashes (identity.json), not across a lost disk. Every
-// delivery passes the transport's handshake rule (transport/cluster-check.ts). A second
+// Cluster identity (`clusterIds`, with feature levels): every node derives its cluster id as
+// the driver does (the committed entry that first raises the level to LEVEL_CLUSTER_ID, or a
+// snapshot's "@cluster") and keeps it across crashes (identity.json), not across a lost disk.
+// Every delivery passes the transport's handshake rule (transport/cluster-check.ts). A second
 // cluster of the same ids (a copied config: same secret, same node ids) can be linked as
-// `foreign`: a share of the messages (`misroute`) then reaches its node of the same id instead,
-// as when a peer address names a machine of the other fleet; the handshake must refuse each.
+// `foreign`: a share of the messages (`misroute`) then reaches its node of the same id
+// instead, as when a peer address names a machine of the other fleet; the handshake must
+// refuse each.
 import {
   BOOTSTRAP_HARD_STATE,
   bootstrapSnapshot,
