@@ -24,6 +24,7 @@ import {
   LEVEL_INCARNATION_CONF,
   LEVEL_TOO_LOW,
   type Message,
+  notAVoter,
   ProposalDropped,
   RaftNode,
   READS_FULL,
@@ -1002,10 +1003,10 @@ export class RaftDriver extends EventEmitter {
 
   /**
    * Hands leadership to voter `id`; resolves once this node sees `id` lead. On a follower the
-   * request is forwarded to the leader; a request the leader refuses there (e.g. a conf change
-   * made `id` a non-voter meanwhile) surfaces as TIMEOUT (transferTimeoutMs). An attempt that
-   * lapses (Raft gives it one election timeout) is made again until then. Rejects at once with
-   * NO_LEADER, or DROPPED when `id` is not a voter in this node's configuration.
+   * request is forwarded to the leader. An attempt that lapses (Raft gives it one election
+   * timeout) is made again until transferTimeoutMs, then TIMEOUT. Rejects at once with
+   * NO_LEADER, or DROPPED when `id` is not a voter in this node's configuration (a learner, or
+   * not a member); when a conf change makes it a non-voter meanwhile, at the next attempt.
    */
   transferLeadership(id: NodeId): Promise<void> {
     try {
@@ -1024,14 +1025,21 @@ export class RaftDriver extends EventEmitter {
     return this.cfg.electionMs + this.cfg.heartbeatMs;
   }
 
-  /** Makes again each transfer whose attempt lapsed (the core ignores one already under way). */
+  /**
+   * Makes again each transfer whose attempt lapsed (the core ignores one already under way). A
+   * target that is no longer a voter here (demoted or removed meanwhile, which the leader knew
+   * first: it ignored the forwarded request) is refused now rather than at the deadline.
+   */
   private retryTransfers(now: number): void {
     for (const to of this.requests.transfersDue(now, this.transferRetryMs())) {
       if (this.lead === to) continue;
       try {
         this.node.transferLeadership(to);
-      } catch {
-        // No leader known right now, or `to` left the voters: the request times out.
+      } catch (err) {
+        // No leader known right now: the request waits for one until its deadline.
+        const reason = err instanceof ProposalDropped ? err.reason : "";
+        if (reason === notAVoter(to, true) || reason === notAVoter(to, false))
+          this.requests.rejectTransfers(to, this.dropped(err));
       }
     }
   }
