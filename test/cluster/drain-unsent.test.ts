@@ -2,7 +2,8 @@
 // forwards the Drain proposal to the leader; with its Raft link to the leader cut, nothing can
 // go out. The admin API used to wait out the request timeout (3 s), then retry as "outcome
 // unknown" until its 5 s deadline; now the driver knows the proposal never left (NOT_SENT),
-// the API retries it once and answers 503 `not_committed` saying why: no open connection to
+// the API retries it once (both attempts counted in shardgate_raft_proposals_refused_total
+// {reason="not_sent"}) and answers 503 `not_committed` saying why: no open connection to
 // the leader, nothing proposed. Real processes (3 voters + 1 learner), fault injection.
 // "< 1.5 s" is a 2x margin on the old 3 s hang, not a performance target.
 import assert from "node:assert/strict";
@@ -30,6 +31,12 @@ describe("a drain sent to a follower whose leader link is cut", () => {
     assert.ok(follower !== undefined, f.why("a follower voter"));
     const target = ups.ids[Math.floor(f.random() * ups.ids.length)];
 
+    const notSent = async (): Promise<number> => {
+      const text = await (await fetch(`${follower.adminUrl}/metrics`)).text();
+      const m = /^shardgate_raft_proposals_refused_total\{reason="not_sent"\} (\d+)$/m.exec(text);
+      return m === null ? 0 : Number(m[1]);
+    };
+    const before = await notSent();
     await cluster.cut(follower, c0.leader);
     const t0 = performance.now();
     const r = await cluster.adminPost(follower, `/admin/pools/users/members/${target}/drain`);
@@ -48,6 +55,8 @@ describe("a drain sent to a follower whose leader link is cut", () => {
       f.why(what),
     );
     assert.ok(ms < FAST_MS, f.why(`answered in < ${FAST_MS} ms: ${what}`));
+    // Tried twice (the API retries a proposal that was not sent once), both counted.
+    assert.equal((await notSent()) - before, 2, f.why("two attempts refused as not_sent"));
 
     // Once healed, the same request through the same follower commits (the retry the answer asks for).
     const done = await cluster.adminPost(follower, `/admin/pools/users/members/${target}/drain`);
