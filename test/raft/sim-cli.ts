@@ -166,7 +166,8 @@ async function driverMain(args: Args): Promise<number> {
       `${t.confChanges ?? 0} conf changes, ${t.transfers ?? 0} transfers, ${t.readsChecked ?? 0} reads checked, ` +
       `${t.snapshotsInstalled ?? 0} snapshots installed, ` +
       (args.twoClusters
-        ? `${t.clusterIdsFixed ?? 0} cluster ids fixed, ${t.crossClusterRefused ?? 0} of ${t.misrouted ?? 0} misrouted messages refused, `
+        ? `${t.clusterIdsFixed ?? 0} cluster ids fixed, ${t.crossClusterRefused ?? 0} of ${t.misrouted ?? 0} misrouted messages refused, ` +
+          `${t.movedIn ?? 0} directories moved in (${t.movedInRefused ?? 0} of their messages refused), `
         : "") +
       `${secs}s\n`,
   );

@@ -5,9 +5,11 @@
 // names a machine of the other fleet. Each cluster fixes its id as the driver does (the
 // committed entry that first raises the level to LEVEL_CLUSTER_ID, snapshots' "@cluster"),
 // and every delivery passes the transport's handshake rule (transport/cluster-check.ts).
-// Checked: no misrouted message crosses (every one is refused), both clusters keep every
-// invariant of sim/driver-run.ts, and at the end each cluster's members hold one id, not the
-// other cluster's. With the rule disabled every seed fails; with the cluster id derived
+// Now and then a node restarts on a copy of the other cluster's node's data directory (moved
+// between fleets) until the operator gives it an empty one. Checked: no misrouted message
+// crosses (every one is refused), nor any between a moved directory and its new peers, both
+// clusters keep every invariant of sim/driver-run.ts, and at the end each cluster's members
+// hold one id, not the other cluster's. With the rule disabled every seed fails; with the cluster id derived
 // without the proposer's session, 283 of seeds 1-300 fail (both clusters draw one id).
 // A failing seed replays with: npm run raft:sim -- --two-clusters --replay SEED
 import assert from "node:assert/strict";
@@ -40,6 +42,14 @@ test(`two clusters of the same ids: ${SEEDS} seeds, no message crosses, both kee
   assert.ok((totals.clusterIdsFixed ?? 0) >= SEEDS * 2 * 3, `only ${totals.clusterIdsFixed} ids fixed`);
   assert.ok((totals.misrouted ?? 0) > SEEDS * 10, `only ${totals.misrouted} messages misrouted`);
   assert.equal(totals.crossClusterRefused, totals.misrouted, "every misrouted message refused");
+  assert.ok(
+    (totals.movedIn ?? 0) > SEEDS / 10,
+    `only ${totals.movedIn} data directories moved between clusters`,
+  );
+  assert.ok(
+    (totals.movedInRefused ?? 0) > (totals.movedIn ?? 0),
+    `only ${totals.movedInRefused} of their messages refused`,
+  );
   for (const k of ["diskLosses", "readmitted", "snapshotsInstalled", "confChanges", "crashInTruncation"])
     assert.ok((totals[k] ?? 0) > SEEDS / 50, `${k}: only ${totals[k] ?? 0} across ${SEEDS} seeds`);
 });

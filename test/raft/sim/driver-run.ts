@@ -11,17 +11,25 @@
 //
 // Two clusters (`twoClusters`): a second cluster of the same node ids (a copy of the config,
 // same secret) runs its own seeded workload beside the first, and a share of each cluster's
-// messages is misrouted to the other's node of the same id. Both run with feature levels, so
-// each fixes its cluster id; checked besides: the handshake rule refuses every misrouted
-// message (none crosses), each cluster keeps every invariant above, and at the end every
-// member of a cluster holds that cluster's id and the two ids differ.
+// messages is misrouted to the other's node of the same id, and now and then a node restarts
+// on a copy of the other cluster's node's data directory until the operator gives it an empty
+// one. Both run with feature levels, so each fixes its cluster id; checked besides: the
+// handshake rule refuses every misrouted message and every message between a moved directory
+// and its new peers (none crosses), each cluster keeps every invariant above, and at the end
+// every member of a cluster holds that cluster's id and the two ids differ.
 import { CURRENT_LEVEL, incarnationIn, Prng, RELEASED_LEVEL } from "../../../config/raft/core/index.js";
 import type { ConfChange } from "../../../config/raft/types.js";
 import { tendMembership } from "./driver-membership.js";
 import { type DNode, DriverSim } from "./driver-sim.js";
 import { encodeCommand } from "./kv.js";
 import { TICK } from "./network.js";
-import { checkClusterIds, fixClusterIds, linkClusters, unlinkClusters } from "./two-clusters.js";
+import {
+  checkClusterIds,
+  fixClusterIds,
+  linkClusters,
+  moveDirectories,
+  unlinkClusters,
+} from "./two-clusters.js";
 
 export interface DriverRunOptions {
   readonly ticks?: number;
@@ -78,7 +86,7 @@ export async function runDriverSeed(seed: number, opts: DriverRunOptions = {}): 
     if (b !== null && ok()) await tick(b, t);
   }
   // The faults stop, misrouting included.
-  if (b !== null) unlinkClusters(a.sim, b.sim);
+  if (b !== null) await unlinkClusters(a.sim, b.sim);
   if (ok()) await checkRecovery(a.sim, a.seq, a.voters);
   if (b !== null && ok()) await checkRecovery(b.sim, b.seq, b.voters);
   if (b !== null && ok()) checkClusterIds(a.sim, b.sim);
@@ -236,6 +244,7 @@ async function tick(run: Run, t: number): Promise<void> {
       if (rng.next() < 0.7) await sim.restart(id);
     }
   }
+  if (sim.foreign !== null) await moveDirectories(sim, rng, (id) => mayLoseDisk(sim, id, voters));
   if (t % 2 === 0) tendMembership(sim);
   sim.tendLevel();
   await sim.runTicks(1);

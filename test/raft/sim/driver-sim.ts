@@ -24,7 +24,11 @@
 // cluster of the same ids (a copied config: same secret, same node ids) can be linked as
 // `foreign`: a share of the messages (`misroute`) then reaches its node of the same id
 // instead, as when a peer address names a machine of the other fleet; the handshake must
-// refuse each.
+// refuse each. moveIn() restarts a node on a copy of the other cluster's node's data directory
+// (a directory moved between fleets): it holds the other cluster's id, the handshake must keep
+// it apart from its new peers in both directions, and its own log is checked by a checker of
+// its own (it is another cluster's). Not modelled: such a copy talking to the cluster it was
+// copied from (a clone of a member, which no cluster id can tell apart).
 import {
   BOOTSTRAP_HARD_STATE,
   bootstrapSnapshot,
@@ -137,6 +141,8 @@ export interface DNode {
   clusterLevel: number;
   /** The cluster id this data directory holds ("" until fixed; kept across crashes, not a lost disk). */
   cluster: string;
+  /** The label of the cluster whose data directory this node runs on (moveIn), "" for its own. */
+  alien: string;
 }
 
 class Crash extends Error {}
@@ -172,6 +178,12 @@ export class DriverSim {
     upgrades: 0,
     /** Nodes that fixed their cluster id (from the level entry or a snapshot). */
     clusterIdsFixed: 0,
+    /** Nodes restarted on a data directory of the other cluster (moveIn). */
+    movedIn: 0,
+    /** Messages between a moved-in directory and its new peers the handshake refused. */
+    movedInRefused: 0,
+    /** Messages between a moved-in directory and a node holding no cluster id: dropped, not modelled. */
+    unprotected: 0,
     /** Messages handed to the other cluster's node of the same id, and those its handshake refused. */
     misrouted: 0,
     crossClusterRefused: 0,
@@ -200,6 +212,8 @@ export class DriverSim {
   /** The session level entries are proposed under (a process's random session in the driver). */
   private readonly session: number;
   private readonly header: EntryHeader = { kind: 0, sessionHi: 0, sessionLo: 0, seq: 0 };
+  /** Where a node on another cluster's data directory reports: its log is not this cluster's. */
+  private readonly alienCheck = new InvariantChecker();
 
   constructor(opts: DriverSimOptions) {
     this.opts = opts;
@@ -239,6 +253,7 @@ export class DriverSim {
         level: opts.levels?.[id] ?? CURRENT_LEVEL,
         clusterLevel: opts.levels === undefined ? CURRENT_LEVEL : 0,
         cluster: "",
+        alien: "",
       });
     }
   }
@@ -264,6 +279,11 @@ export class DriverSim {
     const s = n.raft.status();
     const inc = s.admitted || !s.conf.voters.includes(n.id) ? "" : ` (not admitted: ${n.incarnation})`;
     return `${n.id} ${s.role} t${s.term} last=${s.lastIndex} commit=${s.commit} applied=${n.applied}${s.lead ? ` lead=${s.lead}` : ""}${inc}`;
+  }
+
+  /** The checker node `n`'s own log and state report to (another one for a moved-in directory). */
+  private checkOf(n: DNode): InvariantChecker {
+    return n.alien === "" ? this.check : this.alienCheck;
   }
 
   isUp(id: string): boolean {
@@ -343,7 +363,7 @@ export class DriverSim {
       const raft = n.raft;
       if (!raft || this.pausedUntil.has(n.id)) continue;
       if (this.tickCount % 10 === 0 && n.storage && !raft.hasReady())
-        this.check.checkConf(n.id, raft, n.storage);
+        this.checkOf(n).checkConf(n.id, raft, n.storage);
       const rate = this.rate.get(n.id) ?? 1;
       if (rate < 1 && this.tickCount % 2 === 1) continue;
       raft.tick();
@@ -361,8 +381,24 @@ export class DriverSim {
     }
     this.trace(`deliver ${fmtMsg(m)} | ${this.describe(n)}`);
     const from = this.node(m.from);
-    // Within one cluster every member derives the same id: the handshake never refuses a member.
     const why = helloClusterRefusal(m.from, m.to, from.cluster, n.cluster);
+    if (from.alien !== n.alien) {
+      // One end runs the other cluster's data directory: the handshake must refuse, when both
+      // ends hold an id. One without (an empty directory not yet caught up) is not protected
+      // (README, Cluster identity, "Not covered"): such traffic is dropped, not modelled.
+      if (from.cluster === "" || n.cluster === "") {
+        this.stats.unprotected++;
+        this.trace(`dropped ${fmtMsg(m)} between a moved-in directory and a node without a cluster id`);
+      } else if (why !== null) {
+        this.stats.movedInRefused++;
+        this.trace(`refused ${fmtMsg(m)} between a moved-in directory and this cluster: ${why}`);
+      } else
+        this.check.fail(
+          `cluster identity: a ${m.type} from ${m.from} (${from.alien || "own"} directory) crossed into ${m.to} (${n.alien || "own"} directory)`,
+        );
+      return;
+    }
+    // Within one cluster every member derives the same id: the handshake never refuses a member.
     if (why !== null) {
       this.check.fail(`cluster identity: within cluster ${this.opts.label ?? "A"}, ${why}`);
       return;
@@ -394,6 +430,8 @@ export class DriverSim {
       to.cluster === ""
     )
       return false;
+    // A moved-in directory meeting the cluster it was copied from is a clone: not modelled.
+    if (from.alien !== "" || to.alien !== "") return false;
     if (this.misrouteRng.next() >= this.misroute) return false;
     this.stats.misrouted++;
     other.receiveForeign(m, from.cluster, this.opts.label ?? "A");
@@ -422,11 +460,11 @@ export class DriverSim {
     const s = raft.status();
     n.lastConf = s.conf;
     if (s.role === "leader") {
-      this.check.checkLeader(n.id, s.term);
+      this.checkOf(n).checkLeader(n.id, s.term);
       if (n.leaderTerm !== s.term) {
         n.leaderTerm = s.term;
         this.trace(`leader ${this.describe(n)}`);
-        this.check.checkLeaderCompleteness(n.id, raft);
+        this.checkOf(n).checkLeaderCompleteness(n.id, raft);
       }
     }
     n.loop?.kick();
@@ -579,14 +617,14 @@ export class DriverSim {
       {
         applyReady: (rd) => {
           if (n.gen !== gen) return;
-          if (rd.entries.length > 0) this.check.onPersistEntries(n.id, st, rd.entries);
+          if (rd.entries.length > 0) this.checkOf(n).onPersistEntries(n.id, st, rd.entries);
           if (rd.committedEntries.length > 0) this.applyEntries(n, rd.committedEntries);
           for (const rs of rd.readStates) this.onRead?.(n.id, rs);
           this.onAdvance?.(n.id);
         },
         restoreSnapshot: (snap) => {
           if (n.gen !== gen) return;
-          this.check.onPersistSnapshot(n.id, snap);
+          this.checkOf(n).onPersistSnapshot(n.id, snap);
           this.restoreState(n, snap);
           this.stats.snapshotsInstalled++;
           this.trace(`${n.id} installed snapshot @${snap.meta.index}`);
@@ -652,7 +690,7 @@ export class DriverSim {
   private applyEntries(n: DNode, entries: readonly Entry[]): void {
     for (const e of entries) {
       if (e.index <= n.applied) continue;
-      this.check.onApply(n.id, e, n.applied, n.raft?.status().term);
+      this.checkOf(n).onApply(n.id, e, n.applied, n.raft?.status().term);
       n.applied = e.index;
       n.everApplied = Math.max(n.everApplied, e.index);
       if (e.type === "conf") {
@@ -671,7 +709,13 @@ export class DriverSim {
 
   /** A committed configuration naming this node a voter under its incarnation admits it. */
   private checkAdmission(n: DNode, conf: ConfState): void {
-    if (n.admitted || !conf.voters.includes(n.id) || incarnationIn(conf, n.id) !== n.incarnation) return;
+    if (
+      n.alien !== "" ||
+      n.admitted ||
+      !conf.voters.includes(n.id) ||
+      incarnationIn(conf, n.id) !== n.incarnation
+    )
+      return;
     n.admitted = true;
     if (n.diskLosses > 0) this.stats.readmitted++;
     this.trace(`${n.id} admitted as ${n.incarnation || "founder"}`);
@@ -731,11 +775,39 @@ export class DriverSim {
     // An empty directory knows no committed level until it catches up (the build keeps its own).
     if (this.opts.levels !== undefined) n.clusterLevel = 0;
     n.cluster = "";
+    n.alien = "";
     n.admitted = false;
     n.lastConf = { voters: [], learners: [] };
     n.promisedTerm = 0;
     n.promisedVote = "";
     n.appliedAtCrash = 0;
+  }
+
+  /**
+   * Node `id` restarts on a copy of `from`'s data directory, a node of cluster `label` (moved
+   * between fleets): it holds that cluster's id, incarnation and level, and this cluster has lost
+   * `id`'s own directory (the fault model of a lost disk). loseDisk() ends it (the operator
+   * starts the member on an empty directory: README, Cluster identity, Recovery).
+   */
+  async moveIn(id: string, from: DNode, label: string): Promise<void> {
+    const n = this.node(id);
+    if (n.raft) this.down(n, "process", `and restarts on a data directory of cluster ${label}`);
+    n.image = from.fs.image("process", () => this.rng.next());
+    this.stats.movedIn++;
+    n.alien = label;
+    n.cluster = from.cluster;
+    n.incarnation = from.incarnation;
+    n.level = from.level;
+    n.clusterLevel = from.clusterLevel;
+    n.admitted = false;
+    n.lastConf = { voters: [], learners: [] };
+    n.promisedTerm = 0;
+    n.promisedVote = "";
+    n.appliedAtCrash = 0;
+    await this.open(n, MemFs.fromImage(n.image), null);
+    this.trace(
+      `${id} restarted on ${from.id}'s data directory of cluster ${label} (id ${n.cluster}): ${this.describe(n)}`,
+    );
   }
 
   async restart(id: string): Promise<void> {

@@ -16,10 +16,51 @@ export function linkClusters(a: DriverSim, b: DriverSim, seed: number): void {
   a.trace(`two clusters: ${share} of the messages misrouted to the other cluster's node of the same id`);
 }
 
-/** The faults stop: no more misrouting (the recovery checks run on each cluster alone). */
-export function unlinkClusters(a: DriverSim, b: DriverSim): void {
-  a.misroute = 0;
-  b.misroute = 0;
+/**
+ * The faults stop: no more misrouting, and a node still on the other cluster's data directory
+ * is given an empty one (the recovery checks run on each cluster alone).
+ */
+export async function unlinkClusters(a: DriverSim, b: DriverSim): Promise<void> {
+  for (const sim of [a, b]) {
+    sim.misroute = 0;
+    for (const n of sim.nodes.values())
+      if (n.alien !== "") {
+        sim.loseDisk(n.id);
+        await sim.restart(n.id);
+      }
+  }
+}
+
+/**
+ * A data directory moved between fleets, now and then: a node restarts on a copy of the other
+ * cluster's node of the same id (one at a time, only where this cluster may lose that node's
+ * disk, and only from a node that holds a cluster id: a directory without one is not protected,
+ * README: Cluster identity, "Not covered"); a few ticks later the operator starts it on an
+ * empty directory (it rejoins as after a lost disk).
+ */
+export async function moveDirectories(
+  sim: DriverSim,
+  rng: Prng,
+  mayLose: (id: string) => boolean,
+): Promise<void> {
+  const other = sim.foreign;
+  if (other === null) return;
+  const alien = [...sim.nodes.values()].find((n) => n.alien !== "");
+  if (alien !== undefined) {
+    if (rng.next() < 0.1) {
+      sim.trace(`operator: ${alien.id} gets an empty data directory`);
+      sim.loseDisk(alien.id);
+      if (rng.next() < 0.7) await sim.restart(alien.id);
+    }
+    return;
+  }
+  if (rng.next() >= 0.02) return;
+  const ids = [...sim.nodes.keys()];
+  const id = ids[rng.int(ids.length)];
+  const from = other.nodes.get(id);
+  if (from === undefined || from.raft === null || from.cluster === "" || from.alien !== "" || !mayLose(id))
+    return;
+  await sim.moveIn(id, from, other.opts.label ?? "A");
 }
 
 /**
