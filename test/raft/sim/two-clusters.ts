@@ -1,7 +1,7 @@
 // Two clusters of the same node ids side by side in the driver simulator (sim/driver-run.ts,
 // `twoClusters`): how they are linked (a share of each one's messages misrouted to the other's
-// node of the same id), their quiet start until both fixed a cluster id, and the end check
-// that each cluster's members hold one id of their own. What the handshake refuses is decided
+// node of the same id), data directories moved between them, their quiet start until both
+// fixed a cluster id, and the end check that each cluster's members hold one id of their own. What the handshake refuses is decided
 // in sim/driver-sim.ts by the transport's own rule (config/raft/transport/cluster-check.ts).
 import { Prng } from "../../../config/raft/core/index.js";
 import type { DriverSim } from "./driver-sim.js";
