@@ -24,6 +24,7 @@ import {
   LEVEL_INCARNATION_CONF,
   LEVEL_TOO_LOW,
   type Message,
+  notAVoter,
   ProposalDropped,
   RaftNode,
   READS_FULL,
@@ -335,6 +336,7 @@ export class RaftDriver extends EventEmitter {
       restoreSnapshot: (s) => this.restoreSnapshot(s, false),
       afterAdvance: () => this.maybeSnapshot(),
       fatal: (err) => this.fatal(err),
+      unsent: (msgs) => this.proposalsNotSent(msgs),
     });
     this.timer = setInterval(() => this.onTick(), this.cfg.heartbeatMs);
     this.kick();
@@ -517,6 +519,30 @@ export class RaftDriver extends EventEmitter {
     const sent = this.transport.send(to, encodeAppPayload(body));
     if (sent) this.counters.appMessagesSent++;
     return sent;
+  }
+
+  /**
+   * Forwarded proposals the transport refused before any byte went out (no open connection to
+   * the leader): their outcome is known (nothing was proposed), so they fail now with NOT_SENT
+   * rather than time out as "outcome unknown".
+   */
+  private proposalsNotSent(msgs: readonly Message[]): void {
+    const h: EntryHeader = { kind: 0, sessionHi: 0, sessionLo: 0, seq: 0 };
+    for (const m of msgs) {
+      const link = this.transportRef?.linkState(m.to) ?? "unknown";
+      for (const e of m.entries) {
+        if (!readEntryHeader(e.data, h) || h.sessionHi !== this.sessionHi || h.sessionLo !== this.sessionLo)
+          continue;
+        this.requests.rejectProposal(
+          h.seq,
+          new DriverError(
+            "NOT_SENT",
+            `proposal not sent: no open connection to the leader ${m.to} (link ${link}); nothing was proposed; retry`,
+            m.to,
+          ),
+        );
+      }
+    }
   }
 
   // ---------------------------------------------------------------- applying (called by the Ready loop)
@@ -782,7 +808,8 @@ export class RaftDriver extends EventEmitter {
    * Replicates `command`; resolves with its log index once this node has applied it. Works on
    * any member: a follower forwards the proposal to the leader and recognises the entry when it
    * applies it. Rejects with DriverError (NO_LEADER, LEADERSHIP_LOST: outcome unknown, TIMEOUT,
-   * STOPPED, BAD_ARGUMENT).
+   * NOT_SENT: a follower had no open connection to the leader, nothing was proposed, STOPPED,
+   * BAD_ARGUMENT).
    */
   propose(command: Uint8Array): Promise<number> {
     if (!(command instanceof Uint8Array)) {
@@ -976,10 +1003,10 @@ export class RaftDriver extends EventEmitter {
 
   /**
    * Hands leadership to voter `id`; resolves once this node sees `id` lead. On a follower the
-   * request is forwarded to the leader; a request the leader refuses there (e.g. a conf change
-   * made `id` a non-voter meanwhile) surfaces as TIMEOUT (transferTimeoutMs). An attempt that
-   * lapses (Raft gives it one election timeout) is made again until then. Rejects at once with
-   * NO_LEADER, or DROPPED when `id` is not a voter in this node's configuration.
+   * request is forwarded to the leader. An attempt that lapses (Raft gives it one election
+   * timeout) is made again until transferTimeoutMs, then TIMEOUT. Rejects at once with
+   * NO_LEADER, or DROPPED when `id` is not a voter in this node's configuration (a learner, or
+   * not a member); when a conf change makes it a non-voter meanwhile, at the next attempt.
    */
   transferLeadership(id: NodeId): Promise<void> {
     try {
@@ -998,14 +1025,21 @@ export class RaftDriver extends EventEmitter {
     return this.cfg.electionMs + this.cfg.heartbeatMs;
   }
 
-  /** Makes again each transfer whose attempt lapsed (the core ignores one already under way). */
+  /**
+   * Makes again each transfer whose attempt lapsed (the core ignores one already under way). A
+   * target that is no longer a voter here (demoted or removed meanwhile, which the leader knew
+   * first: it ignored the forwarded request) is refused now rather than at the deadline.
+   */
   private retryTransfers(now: number): void {
     for (const to of this.requests.transfersDue(now, this.transferRetryMs())) {
       if (this.lead === to) continue;
       try {
         this.node.transferLeadership(to);
-      } catch {
-        // No leader known right now, or `to` left the voters: the request times out.
+      } catch (err) {
+        // No leader known right now: the request waits for one until its deadline.
+        const reason = err instanceof ProposalDropped ? err.reason : "";
+        if (reason === notAVoter(to, true) || reason === notAVoter(to, false))
+          this.requests.rejectTransfers(to, this.dropped(err));
       }
     }
   }

@@ -108,6 +108,12 @@ export interface RaftView {
 export const APPLY_STALL_MS = 10_000;
 /** Errors of proposals the caller may retry (the leader moved, or none is known yet). */
 const RETRYABLE = new Set(["NO_LEADER", "NOT_LEADER", "LEADERSHIP_LOST", "TIMEOUT", "DROPPED"]);
+/**
+ * A proposal this follower could not send to the leader (no open connection: nothing was
+ * proposed) is retried once after this long, enough for a link that was still dialling; a
+ * second refusal is answered at once (a cut or dead link does not come back within a retry).
+ */
+const NOT_SENT_RETRY_MS = 200;
 
 /** A proposal that was committed but rejected by the state machine (unknown pool ...). */
 export class CommandRejected extends CodedError<StateErrorCode> {}
@@ -371,15 +377,24 @@ export class ClusterNode {
     return err;
   }
 
-  /** propose, retried while no leader is known or leadership moves, until `deadlineMs`. */
+  /**
+   * propose, retried while no leader is known or leadership moves, until `deadlineMs`; one not
+   * sent to the leader (NOT_SENT) is retried once.
+   */
   async proposeWithRetry(cmd: CommandInput, deadlineMs = 5_000): Promise<number> {
     const end = performance.now() + deadlineMs;
+    let notSentRetried = false;
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.propose(cmd);
       } catch (err) {
-        const retry = err instanceof DriverError && RETRYABLE.has(err.code);
-        if (!retry || performance.now() + 50 > end || this.stopped) throw err;
+        const code = err instanceof DriverError ? err.code : "";
+        if (code === "NOT_SENT" && !notSentRetried && !this.stopped) {
+          notSentRetried = true;
+          await new Promise((r) => setTimeout(r, NOT_SENT_RETRY_MS));
+          continue;
+        }
+        if (!RETRYABLE.has(code) || performance.now() + 50 > end || this.stopped) throw err;
         await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** attempt, 400)));
       }
     }

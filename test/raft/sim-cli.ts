@@ -5,7 +5,8 @@
 // line LAST; exit 0 only if every invariant held.
 // `npm run raft:sim -- --replay SEED [--ticks T]` replays one seed and prints its full trace.
 // `--core` runs the pure-core simulator instead (RaftNode on MemoryStorage, sim/random-run.ts),
-// `--storage` the storage crash simulator (sim/storage-sim.ts); same flags.
+// `--storage` the storage crash simulator (sim/storage-sim.ts); same flags. `--two-clusters`
+// runs the driver simulator with a second cluster of the same ids and misrouted messages.
 import { runDriverSeed } from "./sim/driver-run.js";
 import { runSeed } from "./sim/random-run.js";
 import { runStorageSeed } from "./sim/storage-sim.js";
@@ -17,6 +18,7 @@ interface Args {
   replay: number | undefined;
   storage: boolean;
   core: boolean;
+  twoClusters: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Args {
@@ -27,6 +29,7 @@ function parseArgs(argv: readonly string[]): Args {
     replay: undefined,
     storage: false,
     core: false,
+    twoClusters: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
@@ -60,13 +63,17 @@ function parseArgs(argv: readonly string[]): Args {
       case "--core":
         args.core = true;
         break;
+      case "--two-clusters":
+        args.twoClusters = true;
+        break;
       case "--help":
       case "-h":
         process.stdout.write(
           "usage: raft:sim -- [--seeds N] [--start S] [--ticks T]   run N driver-simulator seeds from S\n" +
             "       raft:sim -- --replay SEED [--ticks T]            print one seed's trace\n" +
             "       raft:sim -- --core [--seeds N --start S | --replay SEED]      pure-core simulator\n" +
-            "       raft:sim -- --storage [--seeds N --start S | --replay SEED]   storage crash simulator\n",
+            "       raft:sim -- --storage [--seeds N --start S | --replay SEED]   storage crash simulator\n" +
+            "       raft:sim -- --two-clusters [...]   two clusters of the same ids, messages misrouted between them\n",
         );
         process.exit(0);
         break;
@@ -115,7 +122,11 @@ async function storageMain(args: Args): Promise<number> {
 
 async function driverMain(args: Args): Promise<number> {
   if (args.replay !== undefined) {
-    const r = await runDriverSeed(args.replay, { ticks: args.ticks, trace: true });
+    const r = await runDriverSeed(args.replay, {
+      ticks: args.ticks,
+      trace: true,
+      twoClusters: args.twoClusters,
+    });
     for (const line of r.trace) process.stdout.write(`${line}\n`);
     for (const v of r.violations) process.stdout.write(`VIOLATION ${v}\n`);
     process.stdout.write(
@@ -130,7 +141,7 @@ async function driverMain(args: Args): Promise<number> {
   for (let s = args.start; s < args.start + args.seeds; s++) {
     let r: Awaited<ReturnType<typeof runDriverSeed>>;
     try {
-      r = await runDriverSeed(s, { ticks: args.ticks });
+      r = await runDriverSeed(s, { ticks: args.ticks, twoClusters: args.twoClusters });
     } catch (e) {
       failed++;
       process.stdout.write(`seed ${s} FAILED: threw ${(e as Error).stack ?? String(e)}\n`);
@@ -141,7 +152,7 @@ async function driverMain(args: Args): Promise<number> {
     if (!r.ok) {
       failed++;
       process.stdout.write(
-        `seed ${s} FAILED: ${r.violations[0]} (replay: npm run raft:sim -- --replay ${s})\n`,
+        `seed ${s} FAILED: ${r.violations[0]} (replay: npm run raft:sim -- ${args.twoClusters ? "--two-clusters " : ""}--replay ${s})\n`,
       );
     }
   }
@@ -153,7 +164,12 @@ async function driverMain(args: Args): Promise<number> {
       `${t.crashInTruncation ?? 0} in truncations, ${t.crashInSnapshotInstall ?? 0} in snapshot installs, ` +
       `${t.crashInRoll ?? 0} in segment rolls), ${t.diskLosses ?? 0} lost disks (${t.readmitted ?? 0} re-admitted), ${t.upgrades ?? 0} upgrades (${t.levelRaises ?? 0} cluster level raises), ` +
       `${t.confChanges ?? 0} conf changes, ${t.transfers ?? 0} transfers, ${t.readsChecked ?? 0} reads checked, ` +
-      `${t.snapshotsInstalled ?? 0} snapshots installed, ${secs}s\n`,
+      `${t.snapshotsInstalled ?? 0} snapshots installed, ` +
+      (args.twoClusters
+        ? `${t.clusterIdsFixed ?? 0} cluster ids fixed, ${t.crossClusterRefused ?? 0} of ${t.misrouted ?? 0} misrouted messages refused, ` +
+          `${t.movedIn ?? 0} directories moved in (${t.movedInRefused ?? 0} of their messages refused), `
+        : "") +
+      `${secs}s\n`,
   );
   return failed === 0 ? 0 : 1;
 }

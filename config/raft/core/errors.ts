@@ -26,6 +26,12 @@ export const UNCOMMITTED_FULL = "uncommitted log full";
 export const READS_FULL = "too many pending reads";
 /** ProposalDropped reason prefix: a learner cannot be promoted before it has caught up. */
 export const LEARNER_BEHIND = "learner not caught up";
+/** ProposalDropped reason of a leadership transfer to `id`, which this configuration does not make a voter. */
+export function notAVoter(id: string, learner: boolean): string {
+  return learner
+    ? `${id} is a learner, not a voter (promote it first)`
+    : `${id} is not a voter (not a member)`;
+}
 
 /** A proposal, conf change, read or transfer was not accepted; `reason` says why. Retry elsewhere/later. */
 export class ProposalDropped extends RaftError {

@@ -15,6 +15,7 @@ export {
   CodecError,
   CompactedError,
   LEARNER_BEHIND,
+  notAVoter,
   ProposalDropped,
   RaftConfigError,
   RaftError,

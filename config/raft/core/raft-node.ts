@@ -49,6 +49,7 @@ import { decodeConfChange, encodeConfChange } from "./codec.js";
 import { applyConfChange, confChangeProblem, incarnationIn, isRejoining } from "./conf.js";
 import {
   LEARNER_BEHIND,
+  notAVoter,
   ProposalDropped,
   RaftConfigError,
   RaftUsageError,
@@ -342,14 +343,14 @@ export class RaftNode {
   transferLeadership(to: NodeId): void {
     if (this.role !== "leader") {
       if (this.lead === NONE || this.role !== "follower") throw new ProposalDropped("no leader known");
-      if (!this.voters.has(to)) throw new ProposalDropped(`${to} is not a voter`);
+      if (!this.voters.has(to)) throw new ProposalDropped(notAVoter(to, this.learners.has(to)));
       if (to !== this.lead) {
         this.send({ type: "transferLeader", to: this.lead, context: new TextEncoder().encode(to) });
       }
       return;
     }
     if (to === this.id) return;
-    if (!this.voters.has(to)) throw new ProposalDropped(`${to} is not a voter`);
+    if (!this.voters.has(to)) throw new ProposalDropped(notAVoter(to, this.learners.has(to)));
     if (this.leadTransferee === to) return;
     this.leadTransferee = to;
     // The transfer is aborted if it has not completed within an election timeout.

@@ -7,6 +7,11 @@ export type DriverErrorCode =
   | "DROPPED"
   | "LEADERSHIP_LOST"
   | "TIMEOUT"
+  /**
+   * A follower's proposal the transport could not put on an open connection to the leader (cut,
+   * not yet connected, reconnecting): no byte of it went out, so nothing was proposed. Retry.
+   */
+  | "NOT_SENT"
   /** Too many proposals or reads waiting while nothing commits: refused at once, retry later. */
   | "OVERLOADED"
   /** A learner's promotion was refused: it is not yet within a few entries of the leader. */

@@ -42,7 +42,12 @@ export interface ReadyStorage {
 
 /** Where encoded message batches go (TcpTransport in production, the simulated network in tests). */
 export interface ReadyTransport {
-  send(to: NodeId, payload: Uint8Array): boolean;
+  /**
+   * Queues `payload` for `to`; false when dropped. With `onUnsent` (a follower's forwarded
+   * proposals) the transport sends it only on the connection it has or is dialling now: false,
+   * or a later call of `onUnsent`, means no byte of it left this node.
+   */
+  send(to: NodeId, payload: Uint8Array, onUnsent?: () => void): boolean;
 }
 
 /** Runs `fn` after the current turn (setImmediate in production; the simulator's own queue). */
@@ -62,6 +67,11 @@ export interface ReadyHandler {
   afterAdvance(): Promise<void>;
   /** The loop failed (storage error): the node must stop. */
   fatal(err: unknown): void;
+  /**
+   * Forwarded proposals ("prop" messages) the transport dropped before any byte went out (no
+   * open connection to the leader): nothing was proposed, so their callers can be told at once.
+   */
+  unsent?(msgs: readonly Message[]): void;
 }
 
 export class ReadyLoop {
@@ -165,22 +175,46 @@ export class ReadyLoop {
     }
   }
 
-  /** Sends `msgs` grouped per peer; `early` true/false sends only those that may/may not precede the sync, null all. */
+  /**
+   * Sends `msgs` grouped per peer; `early` true/false sends only those that may/may not precede
+   * the sync, null all. Forwarded proposals go in a payload of their own, sent only on the
+   * connection the transport has or is dialling (ReadyTransport.send): one that never goes out
+   * is reported as unsent.
+   */
   private send(msgs: readonly Message[], early: boolean | null): void {
     if (msgs.length === 0) return;
     const t = this.transport;
     if (msgs.length === 1) {
-      if (early === null || sentBeforeSync.has(msgs[0].type) === early)
-        t.send(msgs[0].to, encodeMessages(msgs));
+      const m = msgs[0];
+      if (early !== null && sentBeforeSync.has(m.type) !== early) return;
+      if (m.type !== "prop") t.send(m.to, encodeMessages(msgs));
+      else this.sendProposals(m.to, msgs);
       return;
     }
     const byPeer = new Map<NodeId, Message[]>();
+    let props: Map<NodeId, Message[]> | null = null;
     for (const m of msgs) {
       if (early !== null && sentBeforeSync.has(m.type) !== early) continue;
-      const list = byPeer.get(m.to);
-      if (list === undefined) byPeer.set(m.to, [m]);
+      let into = byPeer;
+      if (m.type === "prop") {
+        props ??= new Map();
+        into = props;
+      }
+      const list = into.get(m.to);
+      if (list === undefined) into.set(m.to, [m]);
       else list.push(m);
     }
     for (const [to, list] of byPeer) t.send(to, encodeMessages(list));
+    if (props !== null) for (const [to, list] of props) this.sendProposals(to, list);
+  }
+
+  private sendProposals(to: NodeId, props: readonly Message[]): void {
+    const h = this.handler;
+    if (h.unsent === undefined) {
+      this.transport.send(to, encodeMessages(props));
+      return;
+    }
+    const unsent = () => h.unsent?.(props);
+    if (!this.transport.send(to, encodeMessages(props), unsent)) unsent();
   }
 }

@@ -185,6 +185,15 @@ export class RequestTracker {
     return due;
   }
 
+  /** Rejects every pending transfer to `to` (it can no longer lead: not a voter any more). */
+  rejectTransfers(to: NodeId, err: Error): void {
+    for (let i = this.transfers.length - 1; i >= 0; i--) {
+      if (this.transfers[i].to !== to) continue;
+      this.transfers[i].reject(err);
+      this.transfers.splice(i, 1);
+    }
+  }
+
   // ---------------------------------------------------------------- settling in bulk
 
   /** The leader or this node's role changed: settle what depended on the old one. */

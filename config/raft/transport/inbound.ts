@@ -9,6 +9,7 @@
 import type { KeyObject } from "node:crypto";
 import type * as net from "node:net";
 import { clientProof, macEqual, newNonce, serverProof, sessionKey, signData } from "./auth.js";
+import { helloClusterRefusal } from "./cluster-check.js";
 import {
   decodeData,
   decodeHello,
@@ -110,9 +111,8 @@ export function serveInbound(host: InboundHost, sock: net.Socket): void {
       if (h.to !== host.self)
         throw new Rejection("wrong_receiver", `hello for ${h.to}, this is ${host.self}`);
       peer = h.from;
-      const own = host.clusterId();
-      if (h.cluster !== undefined && h.cluster !== "" && own !== "" && h.cluster !== own) {
-        const why = `cluster ID mismatch: ${peer} belongs to cluster ${h.cluster}, ${host.self} to cluster ${own}`;
+      const why = helloClusterRefusal(peer, host.self, h.cluster, host.clusterId());
+      if (why !== null) {
         refuse(why);
         return false;
       }

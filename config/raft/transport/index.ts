@@ -1,5 +1,6 @@
 // Public surface of the Raft transport.
 export { clientProof, newNonce, secretKey, serverProof, sessionKey, signData } from "./auth.js";
+export { helloClusterRefusal } from "./cluster-check.js";
 export * as frames from "./frames.js";
 export { parseAddress } from "./peer-link.js";
 export {

@@ -1,7 +1,9 @@
 // One outbound connection to one peer, with its own bounded queue, so a slow or dead peer
 // only ever fills its own queue. When the queue is full the OLDEST payload is dropped: Raft
 // re-sends what matters, and the newest messages (latest heartbeat, latest append) are the
-// useful ones. Reconnects with capped, jittered exponential backoff.
+// useful ones. Reconnects with capped, jittered exponential backoff. A payload that must not
+// wait for a later connection (a forwarded proposal: sendIfConnected) goes out on the open
+// connection, or is held for the one being dialled and handed back (onUnsent) if that fails.
 
 import type { KeyObject } from "node:crypto";
 import * as net from "node:net";
@@ -41,6 +43,9 @@ export interface LinkSettings {
 
 type State = "idle" | "connecting" | "open" | "backoff" | "closed";
 
+/** Payloads held for the connection being dialled (sendIfConnected), at most. */
+const MAX_HELD = 1024;
+
 export function parseAddress(address: string): { host: string; port: number } {
   const at = address.lastIndexOf(":");
   const host = address.slice(0, at).replace(/^\[(.*)\]$/, "$1");
@@ -65,6 +70,8 @@ export class PeerLink {
   private queue: Uint8Array[] = [];
   private head = 0;
   private queuedBytes = 0;
+  /** sendIfConnected payloads waiting for the connection being dialled, and what to call if it fails. */
+  private held: { payload: Uint8Array; onUnsent: () => void }[] = [];
   private readonly flushBound: () => void;
 
   constructor(settings: LinkSettings, peer: string, address: string) {
@@ -79,6 +86,44 @@ export class PeerLink {
 
   get connected(): boolean {
     return this.state === "open";
+  }
+
+  /** "open", "connecting" (dialling or in its handshake), "reconnecting" (backing off) or "idle". */
+  get linkState(): "open" | "connecting" | "reconnecting" | "idle" | "closed" {
+    return this.state === "backoff" ? "reconnecting" : this.state;
+  }
+
+  /**
+   * Sends `payload` only on a connection that is open or being dialled now, never on a later
+   * one: on the open connection it is queued (true); otherwise it is held for the connection
+   * being dialled (true; a link backing off after a failure dials at once for it, so a peer
+   * that is back is reached without waiting out the backoff), and `onUnsent` is called if that
+   * attempt fails, or the link is cut, reset or closed first. False when nothing could be kept
+   * (too many held, an unparsable address). So when it does not go out, no byte of it has, and
+   * the caller is told.
+   */
+  sendIfConnected(payload: Uint8Array, onUnsent: () => void): boolean {
+    if (this.state === "backoff") {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = null;
+      this.connect();
+    } else if (this.state === "idle") this.connect();
+    if (this.state === "open") {
+      this.enqueue(payload);
+      return true;
+    }
+    if (this.state !== "connecting" || this.held.length >= MAX_HELD) return false;
+    this.held.push({ payload, onUnsent });
+    return true;
+  }
+
+  /** The connection the held payloads waited for did not come up: hand them back. */
+  private dropHeld(): void {
+    if (this.held.length === 0) return;
+    const held = this.held;
+    this.held = [];
+    this.s.counters.dropped.not_connected += held.length;
+    for (const h of held) h.onUnsent();
   }
 
   get queued(): number {
@@ -119,11 +164,13 @@ export class PeerLink {
     }
   }
 
+  /** Drops the queue (counted by the caller) and hands back held payloads (see sendIfConnected). */
   clearQueue(): number {
     const n = this.queued;
     this.queue = [];
     this.head = 0;
     this.queuedBytes = 0;
+    this.dropHeld();
     return n;
   }
 
@@ -188,6 +235,9 @@ export class PeerLink {
           if (this.timer) clearTimeout(this.timer);
           this.timer = null;
           this.s.counters.connects++;
+          const held = this.held;
+          this.held = [];
+          for (const h of held) this.enqueue(h.payload);
           this.flush();
           return true;
         });
@@ -210,6 +260,7 @@ export class PeerLink {
       if (this.timer) clearTimeout(this.timer);
       this.timer = null;
       if (this.state !== "closed") this.scheduleReconnect();
+      this.dropHeld();
     });
   }
 
@@ -269,6 +320,7 @@ export class PeerLink {
     sock?.destroy();
     this.state = "idle";
     this.attempt = 0;
+    this.dropHeld();
     if (this.queued > 0) this.connect();
   }
 

@@ -15,7 +15,8 @@ export const REJECT_REASONS = [
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
-export const DROP_REASONS = ["queue_full", "cut", "no_address", "stopped"] as const;
+/** not_connected: a payload that may only use the current connection (send's onUnsent) found none. */
+export const DROP_REASONS = ["queue_full", "cut", "no_address", "stopped", "not_connected"] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
 export interface TransportCounters {

@@ -214,8 +214,15 @@ export class TcpTransport extends EventEmitter {
     );
   }
 
-  /** Queues `payload` for `to`. Returns false if it was dropped (cut, unknown peer, stopped). */
-  send(to: string, payload: Uint8Array): boolean {
+  /**
+   * Queues `payload` for `to`. Returns false if it was dropped (cut, unknown peer, stopped). With
+   * `onUnsent`, the payload goes out only on the connection open or being dialled now (never on
+   * a later one, see PeerLink.sendIfConnected): false when the link is reconnecting after a
+   * failure, and `onUnsent` is called later if the dial in progress fails first. Either way no
+   * byte of it went out, so the caller knows it was not delivered (a forwarded proposal then
+   * fails at once instead of leaving its outcome unknown).
+   */
+  send(to: string, payload: Uint8Array, onUnsent?: () => void): boolean {
     if (this.stopped) {
       this.counters.dropped.stopped++;
       return false;
@@ -229,8 +236,19 @@ export class TcpTransport extends EventEmitter {
       this.counters.dropped.no_address++;
       return false;
     }
-    link.enqueue(payload);
-    return true;
+    if (onUnsent === undefined) {
+      link.enqueue(payload);
+      return true;
+    }
+    if (link.sendIfConnected(payload, onUnsent)) return true;
+    this.counters.dropped.not_connected++;
+    return false;
+  }
+
+  /** The state of the link to `peer`: "cut", "unknown" (no address), or the link's own state. */
+  linkState(peer: string): "cut" | "unknown" | "open" | "connecting" | "reconnecting" | "idle" | "closed" {
+    if (this.cuts.has(peer)) return "cut";
+    return this.links.get(peer)?.linkState ?? "unknown";
   }
 
   /** Adds or updates a peer's address ("host:port"); a changed address reconnects. */

@@ -20,6 +20,8 @@ export function tendMembership(sim: DriverSim): void {
   for (const n of sim.nodes.values()) {
     if (n === l || n.raft === null || sim.isPaused(n.id) || !sim.net.canTalk(n.id, l.id)) continue;
     if (inConf(n, n.id) || inConf(l, n.id)) continue;
+    // A node on another cluster's data directory: its join would be refused at the handshake.
+    if (n.alien !== "") continue;
     try {
       const r = raft.proposeConfChange({ type: "addLearner", node: n.id, incarnation: n.incarnation });
       sim.trace(`tend: ${l.id} adds learner ${n.id} (${n.incarnation || "founder"}) @${r.index}`);

@@ -8,16 +8,34 @@
 // kill -9, and every read's index at least what was committed when it was issued
 // (linearizable reads). At the end the faults stop: the cluster must commit, every member
 // apply it, state machines agree, and every voter that lost its disk be a voter again.
+//
+// Two clusters (`twoClusters`): a second cluster of the same node ids (a copy of the config,
+// same secret) runs its own seeded workload beside the first, and a share of each cluster's
+// messages is misrouted to the other's node of the same id, and now and then a node restarts
+// on a copy of the other cluster's node's data directory until the operator gives it an empty
+// one. Both run with feature levels, so each fixes its cluster id; checked besides: the
+// handshake rule refuses every misrouted message and every message between a moved directory
+// and its new peers (none crosses), each cluster keeps every invariant above, and at the end
+// every member of a cluster holds that cluster's id and the two ids differ.
 import { CURRENT_LEVEL, incarnationIn, Prng, RELEASED_LEVEL } from "../../../config/raft/core/index.js";
 import type { ConfChange } from "../../../config/raft/types.js";
 import { tendMembership } from "./driver-membership.js";
 import { type DNode, DriverSim } from "./driver-sim.js";
 import { encodeCommand } from "./kv.js";
 import { TICK } from "./network.js";
+import {
+  checkClusterIds,
+  fixClusterIds,
+  linkClusters,
+  moveDirectories,
+  unlinkClusters,
+} from "./two-clusters.js";
 
 export interface DriverRunOptions {
   readonly ticks?: number;
   readonly trace?: boolean;
+  /** Run a second cluster of the same ids beside the first, with misrouted messages between them. */
+  readonly twoClusters?: boolean;
 }
 
 export interface DriverRunResult {
@@ -41,7 +59,55 @@ interface PendingRead {
   index: number;
 }
 
+/** One cluster of a run and its workload's state. */
+interface Run {
+  readonly sim: DriverSim;
+  readonly rng: Prng;
+  readonly pick: <T>(xs: readonly T[]) => T;
+  readonly voters: readonly string[];
+  readonly leaderKiller: boolean;
+  readonly reads: Map<string, PendingRead>;
+  seq: number;
+}
+
+/** A second cluster's seed: its own workload, faults and Raft randomness. */
+const SECOND_CLUSTER_SEED = 1_000_003;
+
 export async function runDriverSeed(seed: number, opts: DriverRunOptions = {}): Promise<DriverRunResult> {
+  const two = opts.twoClusters === true;
+  const a = await newRun(seed, opts, two ? "A" : undefined);
+  const b = two ? await newRun(seed + SECOND_CLUSTER_SEED, opts, "B") : null;
+  if (b !== null) linkClusters(a.sim, b.sim, seed);
+  const ok = () => a.sim.check.ok && (b === null || b.sim.check.ok);
+  if (b !== null) await fixClusterIds(a.sim, b.sim);
+  const ticks = opts.ticks ?? 100;
+  for (let t = 0; t < ticks && ok(); t++) {
+    await tick(a, t);
+    if (b !== null && ok()) await tick(b, t);
+  }
+  // The faults stop, misrouting included.
+  if (b !== null) await unlinkClusters(a.sim, b.sim);
+  if (ok()) await checkRecovery(a.sim, a.seq, a.voters);
+  if (b !== null && ok()) await checkRecovery(b.sim, b.seq, b.voters);
+  if (b !== null && ok()) checkClusterIds(a.sim, b.sim);
+  const violations = [
+    ...a.sim.check.violations,
+    ...(b?.sim.check.violations ?? []).map((v) => `cluster B: ${v}`),
+  ];
+  const stats = { ...a.sim.stats };
+  if (b !== null) for (const k of Object.keys(stats) as (keyof typeof stats)[]) stats[k] += b.sim.stats[k];
+  return {
+    seed,
+    ok: ok(),
+    violations,
+    committed: a.sim.check.maxCommitted + (b?.sim.check.maxCommitted ?? 0),
+    stats,
+    trace: b === null ? a.sim.traceLines : [...a.sim.traceLines, "---- cluster B ----", ...b.sim.traceLines],
+  };
+}
+
+/** Builds and starts one cluster and its workload (`label` set: one of two, with feature levels). */
+async function newRun(seed: number, opts: DriverRunOptions, label: string | undefined): Promise<Run> {
   const rng = new Prng(seed ^ 0x6a09e667);
   const pick = <T>(xs: readonly T[]): T => xs[rng.int(xs.length)];
   // Some seeds hunt leaders (6.824's Figure 8): propose, then often crash the leader at once,
@@ -52,9 +118,13 @@ export async function runDriverSeed(seed: number, opts: DriverRunOptions = {}): 
   // A third of the seeds run a rolling upgrade (mixed feature levels: the level rises only once
   // every member advertises it). Drawn from their own stream: the other seeds run as before.
   const levelRng = new Prng(seed ^ 0x3c6ef372);
-  const levels = levelRng.next() < 1 / 3 ? mixedLevels(levelRng) : undefined;
+  let levels = levelRng.next() < 1 / 3 ? mixedLevels(levelRng) : undefined;
+  // One of two clusters: a new cluster of this build (its first level entry fixes its id).
+  if (label !== undefined) levels = Object.fromEntries(IDS.map((id) => [id, CURRENT_LEVEL]));
   const sim = new DriverSim({
     levels,
+    label,
+    clusterIds: label !== undefined,
     ids: IDS,
     voters,
     seed,
@@ -77,7 +147,9 @@ export async function runDriverSeed(seed: number, opts: DriverRunOptions = {}): 
       longDelay: 10 * TICK,
     },
   });
-  sim.trace(`seed ${seed}: voters ${voters.join(",")}${levels ? `, levels ${JSON.stringify(levels)}` : ""}`);
+  sim.trace(
+    `${label === undefined ? "" : `cluster ${label}, `}seed ${seed}: voters ${voters.join(",")}${levels ? `, levels ${JSON.stringify(levels)}` : ""}`,
+  );
   await sim.startAll();
   const reads = new Map<string, PendingRead>();
   sim.onRead = (id, rs) => {
@@ -104,85 +176,78 @@ export async function runDriverSeed(seed: number, opts: DriverRunOptions = {}): 
     }
   };
 
-  let seq = 0;
-  const ticks = opts.ticks ?? 100;
+  return { sim, rng, pick, voters, leaderKiller, reads, seq: 0 };
+}
+
+/** One tick of a cluster's workload: a random fault or request, upkeep, then the tick itself. */
+async function tick(run: Run, t: number): Promise<void> {
+  const { sim, rng, pick, voters, leaderKiller, reads } = run;
   const live = () => IDS.filter((id) => sim.isUp(id));
   const down = () => IDS.filter((id) => !sim.isUp(id));
-  for (let t = 0; t < ticks && sim.check.ok; t++) {
-    if (leaderKiller) {
-      const l = sim.leader();
-      if (l) propose(sim, sim.node(l), seq++);
-      const units = rng.int(TICK * 1.3);
-      for (let u = 0; u < units; u++) await sim.stepUnit();
-      if (l && sim.isUp(l) && rng.next() < 0.5) sim.crash(l, sim.pickKind());
-      const d = down();
-      if (d.length > 0 && (rng.next() < 0.2 || live().length < 3)) await sim.restart(pick(d));
-    }
-    const r = rng.next();
-    if (r < 0.3) {
-      const id = pick(IDS);
-      if (sim.isUp(id)) propose(sim, sim.node(id), seq++);
-    } else if (r < 0.32) {
-      const l = live();
-      if (l.length > 0) sim.crash(pick(l), sim.pickKind());
-    } else if (r < 0.35) {
-      const l = live();
-      if (l.length > 0) sim.arm(pick(l), 1 + rng.int(30));
-    } else if (r < 0.43) {
-      const d = down();
-      if (d.length > 0) await sim.restart(pick(d));
-    } else if (r < 0.45) {
-      const shuffled = [...IDS].sort(() => rng.next() - 0.5);
-      const cut = 1 + rng.int(IDS.length - 1);
-      sim.partition([shuffled.slice(0, cut), shuffled.slice(cut)]);
-    } else if (r < 0.5) {
-      sim.heal();
-    } else if (r < 0.52) {
-      changeMembership(sim, pick, voters);
-    } else if (r < 0.535) {
-      transfer(sim, pick);
-    } else if (r < 0.56) {
-      const a = pick(IDS);
-      const b = pick(IDS.filter((x) => x !== a));
-      const f = rng.next();
-      if (f < 0.4) sim.cutOneWay(a, b);
-      else if (f < 0.7) sim.pause(a, 1 + rng.int(30));
-      else sim.setClockRate(a, pick([0.5, 1, 2]));
-    } else if (r < 0.63) {
-      const id = pick(IDS);
-      const n = sim.node(id);
-      if (n.raft) {
-        const ctx = `r${seq++}`;
-        reads.set(ctx, { node: id, gen: n.gen, c0: sim.check.maxCommitted, key: pick(KEYS), index: 0 });
-        sim.stats.reads++;
-        try {
-          n.raft.readIndex(Buffer.from(ctx, "latin1"));
-        } catch {
-          reads.delete(ctx);
-        }
-        sim.afterInput(n);
-      }
-    } else if (r < 0.64) {
-      const id = pick(IDS);
-      if (mayLoseDisk(sim, id, voters)) {
-        sim.loseDisk(id);
-        if (rng.next() < 0.7) await sim.restart(id);
-      }
-    }
-    if (t % 2 === 0) tendMembership(sim);
-    sim.tendLevel();
-    await sim.runTicks(1);
+  if (leaderKiller) {
+    const l = sim.leader();
+    if (l) propose(sim, sim.node(l), run.seq++);
+    const units = rng.int(TICK * 1.3);
+    for (let u = 0; u < units; u++) await sim.stepUnit();
+    if (l && sim.isUp(l) && rng.next() < 0.5) sim.crash(l, sim.pickKind());
+    const d = down();
+    if (d.length > 0 && (rng.next() < 0.2 || live().length < 3)) await sim.restart(pick(d));
   }
-
-  if (sim.check.ok) await checkRecovery(sim, seq, voters);
-  return {
-    seed,
-    ok: sim.check.ok,
-    violations: sim.check.violations,
-    committed: sim.check.maxCommitted,
-    stats: sim.stats,
-    trace: sim.traceLines,
-  };
+  const r = rng.next();
+  if (r < 0.3) {
+    const id = pick(IDS);
+    if (sim.isUp(id)) propose(sim, sim.node(id), run.seq++);
+  } else if (r < 0.32) {
+    const l = live();
+    if (l.length > 0) sim.crash(pick(l), sim.pickKind());
+  } else if (r < 0.35) {
+    const l = live();
+    if (l.length > 0) sim.arm(pick(l), 1 + rng.int(30));
+  } else if (r < 0.43) {
+    const d = down();
+    if (d.length > 0) await sim.restart(pick(d));
+  } else if (r < 0.45) {
+    const shuffled = [...IDS].sort(() => rng.next() - 0.5);
+    const cut = 1 + rng.int(IDS.length - 1);
+    sim.partition([shuffled.slice(0, cut), shuffled.slice(cut)]);
+  } else if (r < 0.5) {
+    sim.heal();
+  } else if (r < 0.52) {
+    changeMembership(sim, pick, voters);
+  } else if (r < 0.535) {
+    transfer(sim, pick);
+  } else if (r < 0.56) {
+    const a = pick(IDS);
+    const b = pick(IDS.filter((x) => x !== a));
+    const f = rng.next();
+    if (f < 0.4) sim.cutOneWay(a, b);
+    else if (f < 0.7) sim.pause(a, 1 + rng.int(30));
+    else sim.setClockRate(a, pick([0.5, 1, 2]));
+  } else if (r < 0.63) {
+    const id = pick(IDS);
+    const n = sim.node(id);
+    if (n.raft) {
+      const ctx = `r${run.seq++}`;
+      reads.set(ctx, { node: id, gen: n.gen, c0: sim.check.maxCommitted, key: pick(KEYS), index: 0 });
+      sim.stats.reads++;
+      try {
+        n.raft.readIndex(Buffer.from(ctx, "latin1"));
+      } catch {
+        reads.delete(ctx);
+      }
+      sim.afterInput(n);
+    }
+  } else if (r < 0.64) {
+    const id = pick(IDS);
+    if (mayLoseDisk(sim, id, voters)) {
+      sim.loseDisk(id);
+      if (rng.next() < 0.7) await sim.restart(id);
+    }
+  }
+  if (sim.foreign !== null) await moveDirectories(sim, rng, (id) => mayLoseDisk(sim, id, voters));
+  if (t % 2 === 0) tendMembership(sim);
+  sim.tendLevel();
+  await sim.runTicks(1);
 }
 
 /**

@@ -16,29 +16,47 @@
 // check). loseDisk() restarts a node on an empty data directory under a new incarnation: the
 // leader's core replaces it (config/raft/core: the configuration names incarnations), and no
 // message of the dead process is purged from the network (its late acks must not count).
+//
+// Cluster identity (`clusterIds`, with feature levels): every node derives its cluster id as
+// the driver does (the committed entry that first raises the level to LEVEL_CLUSTER_ID, or a
+// snapshot's "@cluster") and keeps it across crashes (identity.json), not across a lost disk.
+// Every delivery passes the transport's handshake rule (transport/cluster-check.ts). A second
+// cluster of the same ids (a copied config: same secret, same node ids) can be linked as
+// `foreign`: a share of the messages (`misroute`) then reaches its node of the same id
+// instead, as when a peer address names a machine of the other fleet; the handshake must
+// refuse each. moveIn() restarts a node on a copy of the other cluster's node's data directory
+// (a directory moved between fleets): it holds the other cluster's id, the handshake must keep
+// it apart from its new peers in both directions, and its own log is checked by a checker of
+// its own (it is another cluster's). Not modelled: such a copy talking to the cluster it was
+// copied from (a clone of a member, which no cluster id can tell apart).
 import {
   BOOTSTRAP_HARD_STATE,
   bootstrapSnapshot,
   CURRENT_LEVEL,
   decodeMessages,
   incarnationIn,
+  LEVEL_CLUSTER_ID,
   type Message,
   Prng,
   type RaftConfig,
   RaftNode,
   type ReadState,
 } from "../../../config/raft/core/index.js";
+import { deriveClusterId } from "../../../config/raft/driver/cluster-identity.js";
 import {
   decodeLevel,
   ENTRY_HEADER,
+  type EntryHeader,
   encodeLevel,
   KIND_LEVEL,
+  readEntryHeader,
   unwrapSnapshot,
   wrapEntry,
 } from "../../../config/raft/driver/envelope.js";
 import { ReadyLoop, type ReadyStorage } from "../../../config/raft/driver/ready-loop.js";
 import { takeSnapshot } from "../../../config/raft/driver/snapshots.js";
 import { FileStorage } from "../../../config/raft/storage/index.js";
+import { helloClusterRefusal } from "../../../config/raft/transport/cluster-check.js";
 import type { ConfState, Entry, Snapshot } from "../../../config/raft/types.js";
 import { type Image, MemFs } from "../../raft-io/mem-fs.js";
 import { fmtMsg } from "./cluster.js";
@@ -70,6 +88,15 @@ export interface DriverSimOptions {
    * at CURRENT_LEVEL with the level already committed (no level entries).
    */
   readonly levels?: Readonly<Record<string, number>>;
+  /** This cluster's name in traces and violations ("A", "B") when two run side by side. */
+  readonly label?: string;
+  /**
+   * Model cluster ids (needs `levels`). Not with builds below this one's level: the simulator
+   * keeps running a node that met a level above its build (the driver stops it), and the
+   * snapshots it then takes carry a level below the one that fixed the id, so a node restoring
+   * one would derive a second id at the next level entry (seed 175 of the mixed-level runs).
+   */
+  readonly clusterIds?: boolean;
   readonly trace?: boolean;
 }
 
@@ -112,6 +139,10 @@ export interface DNode {
   /** The feature level this node's build advertises, and the cluster level it applied. */
   level: number;
   clusterLevel: number;
+  /** The cluster id this data directory holds ("" until fixed; kept across crashes, not a lost disk). */
+  cluster: string;
+  /** The label of the cluster whose data directory this node runs on (moveIn), "" for its own. */
+  alien: string;
 }
 
 class Crash extends Error {}
@@ -145,12 +176,26 @@ export class DriverSim {
     levelProposals: 0,
     levelRaises: 0,
     upgrades: 0,
+    /** Nodes that fixed their cluster id (from the level entry or a snapshot). */
+    clusterIdsFixed: 0,
+    /** Nodes restarted on a data directory of the other cluster (moveIn). */
+    movedIn: 0,
+    /** Messages between a moved-in directory and its new peers the handshake refused. */
+    movedInRefused: 0,
+    /** Messages between a moved-in directory and a node holding no cluster id: dropped, not modelled. */
+    unprotected: 0,
+    /** Messages handed to the other cluster's node of the same id, and those its handshake refused. */
+    misrouted: 0,
+    crossClusterRefused: 0,
   };
   /** Read states as the node's Ready delivers them; onAdvance after every applied batch. */
   onRead: ((id: string, rs: ReadState) => void) | null = null;
   onAdvance: ((id: string) => void) | null = null;
   /** While true, persisting a truncation, snapshot install or roll may arm a crash inside it. */
   injectFaults = true;
+  /** The other cluster (same ids) that misrouted messages reach, and the share misrouted. */
+  foreign: DriverSim | null = null;
+  misroute = 0;
   readonly opts: DriverSimOptions;
   private immediates: (() => void)[] = [];
   private timers: { at: number; fn: () => void }[] = [];
@@ -162,11 +207,20 @@ export class DriverSim {
   /** Upgrades at restarts: their own stream, so runs without levels draw what they drew before. */
   private readonly levelRng: Prng;
   private lastLevelProposal = { node: "", term: 0, level: 0 };
+  /** Misrouting draws: their own stream, so runs without a foreign cluster draw what they drew before. */
+  private readonly misrouteRng: Prng;
+  /** The session level entries are proposed under (a process's random session in the driver). */
+  private readonly session: number;
+  private readonly header: EntryHeader = { kind: 0, sessionHi: 0, sessionLo: 0, seq: 0 };
+  /** Where a node on another cluster's data directory reports: its log is not this cluster's. */
+  private readonly alienCheck = new InvariantChecker();
 
   constructor(opts: DriverSimOptions) {
     this.opts = opts;
     this.rng = new Prng(opts.seed);
     this.levelRng = new Prng(opts.seed ^ 0x1f83d9ab);
+    this.misrouteRng = new Prng(opts.seed ^ 0x2545f491);
+    this.session = new Prng(opts.seed ^ 0x7f4a7c15).int(2 ** 31);
     this.net = new SimNetwork(new Prng(opts.seed ^ 0x5bd1e995), opts.net ?? RELIABLE);
     if (opts.trace) this.net.onDrop = (m, why) => this.trace(`drop ${fmtMsg(m)} (${why})`);
     for (const id of opts.ids) {
@@ -198,6 +252,8 @@ export class DriverSim {
         busy: { truncate: false, snapshot: false, roll: false },
         level: opts.levels?.[id] ?? CURRENT_LEVEL,
         clusterLevel: opts.levels === undefined ? CURRENT_LEVEL : 0,
+        cluster: "",
+        alien: "",
       });
     }
   }
@@ -223,6 +279,11 @@ export class DriverSim {
     const s = n.raft.status();
     const inc = s.admitted || !s.conf.voters.includes(n.id) ? "" : ` (not admitted: ${n.incarnation})`;
     return `${n.id} ${s.role} t${s.term} last=${s.lastIndex} commit=${s.commit} applied=${n.applied}${s.lead ? ` lead=${s.lead}` : ""}${inc}`;
+  }
+
+  /** The checker node `n`'s own log and state report to (another one for a moved-in directory). */
+  private checkOf(n: DNode): InvariantChecker {
+    return n.alien === "" ? this.check : this.alienCheck;
   }
 
   isUp(id: string): boolean {
@@ -268,7 +329,7 @@ export class DriverSim {
       }
     }
     const due = this.net.due(this.now);
-    for (const m of due) this.deliver(m);
+    for (const m of due) if (!this.misrouted(m)) this.deliver(m);
     let work = due.length > 0 || this.immediates.length > 0;
     while (this.timers.length > 0 && this.timers[0].at <= this.now) {
       (this.timers.shift() as { fn: () => void }).fn();
@@ -302,7 +363,7 @@ export class DriverSim {
       const raft = n.raft;
       if (!raft || this.pausedUntil.has(n.id)) continue;
       if (this.tickCount % 10 === 0 && n.storage && !raft.hasReady())
-        this.check.checkConf(n.id, raft, n.storage);
+        this.checkOf(n).checkConf(n.id, raft, n.storage);
       const rate = this.rate.get(n.id) ?? 1;
       if (rate < 1 && this.tickCount % 2 === 1) continue;
       raft.tick();
@@ -319,13 +380,77 @@ export class DriverSim {
       return;
     }
     this.trace(`deliver ${fmtMsg(m)} | ${this.describe(n)}`);
-    if (m.incarnation !== this.node(m.from).incarnation) this.stats.staleIncarnation++;
+    const from = this.node(m.from);
+    const why = helloClusterRefusal(m.from, m.to, from.cluster, n.cluster);
+    if (from.alien !== n.alien) {
+      // One end runs the other cluster's data directory: the handshake must refuse, when both
+      // ends hold an id. One without (an empty directory not yet caught up) is not protected
+      // (README, Cluster identity, "Not covered"): such traffic is dropped, not modelled.
+      if (from.cluster === "" || n.cluster === "") {
+        this.stats.unprotected++;
+        this.trace(`dropped ${fmtMsg(m)} between a moved-in directory and a node without a cluster id`);
+      } else if (why !== null) {
+        this.stats.movedInRefused++;
+        this.trace(`refused ${fmtMsg(m)} between a moved-in directory and this cluster: ${why}`);
+      } else
+        this.check.fail(
+          `cluster identity: a ${m.type} from ${m.from} (${from.alien || "own"} directory) crossed into ${m.to} (${n.alien || "own"} directory)`,
+        );
+      return;
+    }
+    // Within one cluster every member derives the same id: the handshake never refuses a member.
+    if (why !== null) {
+      this.check.fail(`cluster identity: within cluster ${this.opts.label ?? "A"}, ${why}`);
+      return;
+    }
+    if (m.incarnation !== from.incarnation) this.stats.staleIncarnation++;
     try {
       n.raft.step(m);
     } catch (err) {
       this.trace(`${n.id} step ${m.type}: ${(err as Error).message}`);
     }
     this.afterInput(n);
+  }
+
+  /**
+   * Hands `m` to the foreign cluster's node of the same id instead (true), a `misroute` share of
+   * the messages whose sender and receiver both hold a cluster id: the handshake protects only
+   * those (a hello without an id is served: README, Cluster identity, "Not covered").
+   */
+  private misrouted(m: Message): boolean {
+    const other = this.foreign;
+    if (other === null || this.misroute === 0) return false;
+    const from = this.nodes.get(m.from);
+    const to = other.nodes.get(m.to);
+    if (
+      from === undefined ||
+      from.cluster === "" ||
+      to === undefined ||
+      to.raft === null ||
+      to.cluster === ""
+    )
+      return false;
+    // A moved-in directory meeting the cluster it was copied from is a clone: not modelled.
+    if (from.alien !== "" || to.alien !== "") return false;
+    if (this.misrouteRng.next() >= this.misroute) return false;
+    this.stats.misrouted++;
+    other.receiveForeign(m, from.cluster, this.opts.label ?? "A");
+    return true;
+  }
+
+  /** A message of another cluster reached this one's node `m.to`: its handshake must refuse it. */
+  receiveForeign(m: Message, theirs: string, label: string): void {
+    const n = this.node(m.to);
+    if (!n.raft) return;
+    const why = helloClusterRefusal(m.from, m.to, theirs, n.cluster);
+    if (why !== null) {
+      this.stats.crossClusterRefused++;
+      this.trace(`refused ${fmtMsg(m)} of cluster ${label}: ${why}`);
+      return;
+    }
+    this.check.fail(
+      `cluster identity: a ${m.type} from ${m.from} of cluster ${label} (id ${theirs}) crossed into ${m.to} of cluster ${this.opts.label ?? "A"} (id ${n.cluster})`,
+    );
   }
 
   /** After any input: election safety and leader completeness, then a Ready loop pass. */
@@ -335,11 +460,11 @@ export class DriverSim {
     const s = raft.status();
     n.lastConf = s.conf;
     if (s.role === "leader") {
-      this.check.checkLeader(n.id, s.term);
+      this.checkOf(n).checkLeader(n.id, s.term);
       if (n.leaderTerm !== s.term) {
         n.leaderTerm = s.term;
         this.trace(`leader ${this.describe(n)}`);
-        this.check.checkLeaderCompleteness(n.id, raft);
+        this.checkOf(n).checkLeaderCompleteness(n.id, raft);
       }
     }
     n.loop?.kick();
@@ -492,14 +617,14 @@ export class DriverSim {
       {
         applyReady: (rd) => {
           if (n.gen !== gen) return;
-          if (rd.entries.length > 0) this.check.onPersistEntries(n.id, st, rd.entries);
+          if (rd.entries.length > 0) this.checkOf(n).onPersistEntries(n.id, st, rd.entries);
           if (rd.committedEntries.length > 0) this.applyEntries(n, rd.committedEntries);
           for (const rs of rd.readStates) this.onRead?.(n.id, rs);
           this.onAdvance?.(n.id);
         },
         restoreSnapshot: (snap) => {
           if (n.gen !== gen) return;
-          this.check.onPersistSnapshot(n.id, snap);
+          this.checkOf(n).onPersistSnapshot(n.id, snap);
           this.restoreState(n, snap);
           this.stats.snapshotsInstalled++;
           this.trace(`${n.id} installed snapshot @${snap.meta.index}`);
@@ -510,7 +635,7 @@ export class DriverSim {
           const index = n.applied;
           const sm = { apply() {}, snapshot: () => n.sm.snapshot(), restore() {} };
           const level = this.opts.levels === undefined ? 0 : n.clusterLevel;
-          await takeSnapshot(st, raft, sm, {}, index, this.rng.int(3), {}, undefined, level);
+          await takeSnapshot(st, raft, sm, {}, index, this.rng.int(3), {}, undefined, level, n.cluster);
           if (n.gen !== gen) return;
           n.snapIndex = index;
           this.stats.snapshotsTaken++;
@@ -548,9 +673,13 @@ export class DriverSim {
   private restoreState(n: DNode, snap: Snapshot): void {
     n.sm =
       snap.data.length === 0 ? new KvStateMachine() : KvStateMachine.restore(unwrapSnapshot(snap.data).state);
-    // As the driver: the snapshot's level is committed (it never lowers the one applied).
-    if (this.opts.levels !== undefined && snap.data.length > 0)
-      this.raiseLevel(n, unwrapSnapshot(snap.data).level, `snapshot @${snap.meta.index}`);
+    // As the driver: the snapshot's level is committed (it never lowers the one applied), and
+    // the cluster id it names is this directory's.
+    if (this.opts.levels !== undefined && snap.data.length > 0) {
+      const { level, cluster } = unwrapSnapshot(snap.data);
+      if (cluster !== "") this.adoptCluster(n, cluster, `snapshot @${snap.meta.index}`);
+      this.raiseLevel(n, level, `snapshot @${snap.meta.index}`);
+    }
     n.applied = snap.meta.index;
     n.snapIndex = Math.max(n.snapIndex, snap.meta.index);
     this.checkAdmission(n, snap.meta.conf);
@@ -561,7 +690,7 @@ export class DriverSim {
   private applyEntries(n: DNode, entries: readonly Entry[]): void {
     for (const e of entries) {
       if (e.index <= n.applied) continue;
-      this.check.onApply(n.id, e, n.applied, n.raft?.status().term);
+      this.checkOf(n).onApply(n.id, e, n.applied, n.raft?.status().term);
       n.applied = e.index;
       n.everApplied = Math.max(n.everApplied, e.index);
       if (e.type === "conf") {
@@ -580,7 +709,13 @@ export class DriverSim {
 
   /** A committed configuration naming this node a voter under its incarnation admits it. */
   private checkAdmission(n: DNode, conf: ConfState): void {
-    if (n.admitted || !conf.voters.includes(n.id) || incarnationIn(conf, n.id) !== n.incarnation) return;
+    if (
+      n.alien !== "" ||
+      n.admitted ||
+      !conf.voters.includes(n.id) ||
+      incarnationIn(conf, n.id) !== n.incarnation
+    )
+      return;
     n.admitted = true;
     if (n.diskLosses > 0) this.stats.readmitted++;
     this.trace(`${n.id} admitted as ${n.incarnation || "founder"}`);
@@ -639,11 +774,40 @@ export class DriverSim {
     n.incarnation = `${n.id}.${n.diskLosses}`;
     // An empty directory knows no committed level until it catches up (the build keeps its own).
     if (this.opts.levels !== undefined) n.clusterLevel = 0;
+    n.cluster = "";
+    n.alien = "";
     n.admitted = false;
     n.lastConf = { voters: [], learners: [] };
     n.promisedTerm = 0;
     n.promisedVote = "";
     n.appliedAtCrash = 0;
+  }
+
+  /**
+   * Node `id` restarts on a copy of `from`'s data directory, a node of cluster `label` (moved
+   * between fleets): it holds that cluster's id, incarnation and level, and this cluster has lost
+   * `id`'s own directory (the fault model of a lost disk). loseDisk() ends it (the operator
+   * starts the member on an empty directory: README, Cluster identity, Recovery).
+   */
+  async moveIn(id: string, from: DNode, label: string): Promise<void> {
+    const n = this.node(id);
+    if (n.raft) this.down(n, "process", `and restarts on a data directory of cluster ${label}`);
+    n.image = from.fs.image("process", () => this.rng.next());
+    this.stats.movedIn++;
+    n.alien = label;
+    n.cluster = from.cluster;
+    n.incarnation = from.incarnation;
+    n.level = from.level;
+    n.clusterLevel = from.clusterLevel;
+    n.admitted = false;
+    n.lastConf = { voters: [], learners: [] };
+    n.promisedTerm = 0;
+    n.promisedVote = "";
+    n.appliedAtCrash = 0;
+    await this.open(n, MemFs.fromImage(n.image), null);
+    this.trace(
+      `${id} restarted on ${from.id}'s data directory of cluster ${label} (id ${n.cluster}): ${this.describe(n)}`,
+    );
   }
 
   async restart(id: string): Promise<void> {
@@ -741,7 +905,9 @@ export class DriverSim {
         );
     }
     try {
-      raft.propose(wrapEntry(KIND_LEVEL, 0, 0, this.stats.levelProposals, encodeLevel(fleet)));
+      // Under the proposing process's session, as the driver: the cluster id is derived from it.
+      const lo = n.starts * 64 + n.id.charCodeAt(n.id.length - 1);
+      raft.propose(wrapEntry(KIND_LEVEL, this.session, lo, this.stats.levelProposals, encodeLevel(fleet)));
       this.lastLevelProposal = { node: l, term, level: fleet };
       this.stats.levelProposals++;
       this.trace(`${l} proposes cluster level ${fleet}`);
@@ -752,7 +918,34 @@ export class DriverSim {
   private applyLevel(n: DNode, e: Entry): void {
     if (this.opts.levels === undefined) return;
     const level = decodeLevel(e.data.subarray(ENTRY_HEADER), () => true);
-    if (level !== undefined) this.raiseLevel(n, level, `entry ${e.index}`);
+    if (level === undefined) return;
+    const before = n.clusterLevel;
+    this.raiseLevel(n, level, `entry ${e.index}`);
+    // As the driver: the entry that first takes the fleet to LEVEL_CLUSTER_ID fixes the id.
+    if (
+      before < LEVEL_CLUSTER_ID &&
+      n.clusterLevel >= LEVEL_CLUSTER_ID &&
+      readEntryHeader(e.data, this.header)
+    ) {
+      const h = this.header;
+      this.adoptCluster(
+        n,
+        deriveClusterId(e.index, e.term, h.sessionHi, h.sessionLo, h.seq),
+        `entry ${e.index}`,
+      );
+    }
+  }
+
+  /** Node `n` learns its cluster id; another than the one it holds is a violation (the driver stops). */
+  private adoptCluster(n: DNode, id: string, what: string): void {
+    if (this.opts.clusterIds !== true || n.cluster === id) return;
+    if (n.cluster !== "") {
+      this.check.fail(`cluster identity: ${n.id} holds cluster ${n.cluster}, ${what} names ${id}`);
+      return;
+    }
+    n.cluster = id;
+    this.stats.clusterIdsFixed++;
+    this.trace(`${n.id} cluster id ${id} (${what})`);
   }
 
   private raiseLevel(n: DNode, level: number, what: string): void {
