@@ -16,8 +16,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { uploadThenRead } from "../support/late-reader.js";
+import { startPerEngine } from "../support/per-engine.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
-import { type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
+import { type RunningShardgate, stopAll } from "../support/shardgate-process.js";
 import { issueCert, makeCa } from "../support/test-ca.js";
 
 const SEED = testSeed(2026_1206);
@@ -52,24 +53,16 @@ before(async () => {
   makeCa(dir);
   issueCert(dir, "listener", "127.0.0.1", "IP:127.0.0.1");
   ca = readFileSync(join(dir, "ca.pem"));
-  const tls = `, tls: { cert: ${join(dir, "listener.pem")}, key: ${join(dir, "listener.key")} }`;
-  for (const engine of ENGINES) {
-    const sg = await startShardgate(
-      `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0${engine === "https-listener" ? tls : ""} }
-pools:
-  users:
-    members: [{ id: m1, address: "127.0.0.1:${port}" }]
-    breaker: { consecutiveFailures: 100000, minRequests: 100000 }
-routes:
-  - match: { pathPrefix: / }
-    pool: users
-    key: [header:x-user-id]
-    onMissingKey: reject
-`,
-      { env: { SHARDGATE_ENGINE: engine === "https-listener" ? "undici" : engine } },
-    );
-    running.set(engine, sg);
-  }
+  const pool = ["breaker: { consecutiveFailures: 100000, minRequests: 100000 }"];
+  const routeLines = ["onMissingKey: reject"];
+  for (const [engine, sg] of await startPerEngine(port, pool, { routeLines })) running.set(engine, sg);
+  // The TLS listener, undici engine.
+  const tls = await startPerEngine(port, pool, {
+    routeLines,
+    listenExtra: `, tls: { cert: ${join(dir, "listener.pem")}, key: ${join(dir, "listener.key")} }`,
+    engines: ["undici"],
+  });
+  running.set("https-listener", tls.get("undici") as RunningShardgate);
 });
 
 after(async () => {
