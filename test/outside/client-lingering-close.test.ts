@@ -15,6 +15,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { onRequestHead } from "../support/early-answer.js";
 import { uploadThenRead } from "../support/late-reader.js";
 import { startPerEngine } from "../support/per-engine.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
@@ -28,13 +29,7 @@ const ENGINES = ["undici", "http-proxy", "https-listener"] as const;
 
 /** Answers on the request head (status from the path, /413/ or /200/) and closes without reading the body. */
 function earlyAnswerer(s: Socket): void {
-  let head = "";
-  s.on("error", () => {});
-  s.on("data", (d) => {
-    head += d.toString("latin1");
-    if (!head.includes("\r\n\r\n")) return;
-    s.removeAllListeners("data");
-    s.pause();
+  onRequestHead(s, (head) => {
     const status = /^\w+ \/(\d+)\//.exec(head)?.[1] ?? "200";
     s.end(`HTTP/1.1 ${status} X\r\ncontent-length: 5\r\nconnection: close\r\n\r\nearly`);
   });

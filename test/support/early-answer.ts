@@ -12,6 +12,19 @@ import { seededRandom, seedNote } from "./prng.js";
 import { type RunningShardgate, stopAll } from "./shardgate-process.js";
 import { streamedUpload } from "./streamed-upload.js";
 
+/** Calls `answer` with the request head once it has arrived whole, then reads nothing more (the body stays unread in the receive buffer). */
+export function onRequestHead(s: Socket, answer: (head: string) => void): void {
+  let head = "";
+  s.on("error", () => {});
+  s.on("data", (d) => {
+    head += d.toString("latin1");
+    if (!head.includes("\r\n\r\n")) return;
+    s.removeAllListeners("data");
+    s.pause();
+    answer(head);
+  });
+}
+
 /**
  * A connection handler: reads the head only, then answers with the status the path names (its
  * first number: "/413/...", "/rst/200/...") and a Content-Length body, and leaves: a reset
@@ -19,14 +32,7 @@ import { streamedUpload } from "./streamed-upload.js";
  * (the kernel sends RST all the same).
  */
 export function earlyAnswerer(s: Socket): void {
-  let head = "";
-  s.on("error", () => {});
-  s.on("data", (d) => {
-    head += d.toString("latin1");
-    if (!head.includes("\r\n\r\n")) return;
-    s.removeAllListeners("data");
-    // Stop reading: the body stays unread in the receive buffer.
-    s.pause();
+  onRequestHead(s, (head) => {
     const path = /^\w+ (\S+)/.exec(head)?.[1] ?? "/";
     const status = Number(/\/(\d+)\//.exec(path)?.[1] ?? 200);
     const body = status === 413 ? "too large" : "stored";
