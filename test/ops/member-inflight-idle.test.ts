@@ -4,38 +4,18 @@
 // shardgate_member_healthy: no new cardinality). A real shardgate, scraped before any request.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import {
-  eventually,
-  metricLines,
-  metricValue,
-  poolConfig,
-  type RunningShardgate,
-  startShardgate,
-  stopAll,
-} from "../support/shardgate-process.js";
-import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
+import { test } from "node:test";
+import { echoBehindProxy } from "../support/echo-behind-proxy.js";
+import { eventually, metricLines, metricValue } from "../support/shardgate-process.js";
 
-let ups: EchoUpstream[];
-let sg: RunningShardgate;
-
-before(async () => {
-  ups = await startUpstreams(3, "idle");
-  sg = await startShardgate(
-    poolConfig({ members: ups.map((u) => ({ id: u.id, port: u.port })), accessLog: false }),
-  );
-});
-after(async () => {
-  await sg?.stop();
-  await stopAll();
-  await closeAll(ups ?? []);
-});
+const fx = echoBehindProxy({ count: 3, prefix: "idle" });
 
 test("an idle process exports 0 in flight for each member of the pool, and no other member", async () => {
+  const ups = fx.upstreams;
   const text = await eventually(
     "every member has a shardgate_member_healthy sample",
     async () => {
-      const t = await (await fetch(`${sg.adminUrl}/metrics`)).text();
+      const t = await (await fetch(`${fx.sg.adminUrl}/metrics`)).text();
       return ups.every(
         (u) => metricValue(t, "shardgate_member_healthy", { pool: "users", member: u.id }) !== undefined,
       )

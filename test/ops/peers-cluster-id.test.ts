@@ -4,33 +4,19 @@
 // A real process: a lone instance is its own one-voter cluster and fixes its id on its own.
 
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { runCtl } from "../support/ctl-runner.js";
-import { poolConfig, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
-import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
+import { echoBehindProxy } from "../support/echo-behind-proxy.js";
 import { CONDITION_DEADLINE_MS, eventually } from "../support/wait.js";
 
 describe("cluster id in the peers view", () => {
-  let ups: EchoUpstream[];
-  let sg: RunningShardgate;
-
-  before(async () => {
-    ups = await startUpstreams(1, "pc");
-    sg = await startShardgate(
-      poolConfig({ members: ups.map((u) => ({ id: u.id, port: u.port })), accessLog: false }),
-    );
-  });
-  after(async () => {
-    await sg?.stop();
-    await stopAll();
-    await closeAll(ups ?? []);
-  });
+  const fx = echoBehindProxy({ prefix: "pc" });
 
   test("/admin/cluster/peers and ctl peers list show /admin/state's raft.clusterId", async () => {
     const id = await eventually(
       "the lone instance fixed its cluster id",
       async () => {
-        const s = (await (await fetch(`${sg.adminUrl}/admin/state`)).json()) as {
+        const s = (await (await fetch(`${fx.sg.adminUrl}/admin/state`)).json()) as {
           raft?: { clusterId?: string | null };
         };
         const v = s.raft?.clusterId;
@@ -38,17 +24,17 @@ describe("cluster id in the peers view", () => {
       },
       CONDITION_DEADLINE_MS,
     );
-    const r = await fetch(`${sg.adminUrl}/admin/cluster/peers`);
+    const r = await fetch(`${fx.sg.adminUrl}/admin/cluster/peers`);
     assert.equal(r.status, 200);
     const peers = (await r.json()) as { clusterId?: unknown };
     assert.equal(peers.clusterId, id, JSON.stringify(peers));
 
-    const text = await runCtl(["--admin", sg.adminUrl, "peers", "list"]);
+    const text = await runCtl(["--admin", fx.sg.adminUrl, "peers", "list"]);
     assert.equal(text.code, 0, text.stderr);
     const head = text.stdout.split("\n")[0];
     assert.ok(head.includes(`cluster id ${id}`), `first line names the cluster id: ${head}`);
 
-    const json = await runCtl(["--admin", sg.adminUrl, "--json", "peers", "list"]);
+    const json = await runCtl(["--admin", fx.sg.adminUrl, "--json", "peers", "list"]);
     assert.equal(json.code, 0, json.stderr);
     assert.equal((JSON.parse(json.stdout) as { clusterId?: unknown }).clusterId, id, json.stdout);
   });

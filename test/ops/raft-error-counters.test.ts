@@ -5,13 +5,12 @@
 // counted but reached no metric.
 
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { Registry } from "prom-client";
 import { registerClusterMetrics } from "../../proxy/metrics/cluster-metrics.js";
 import { fixedClusterSource } from "../support/cluster-metrics-source.js";
+import { echoBehindProxy } from "../support/echo-behind-proxy.js";
 import { promtoolCheckMetrics } from "../support/promtool.js";
-import { poolConfig, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
-import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
 
 const FAMILIES = ["shardgate_raft_step_errors_total", "shardgate_raft_apply_errors_total"];
 
@@ -49,22 +48,10 @@ describe("Raft step and apply errors as metrics", () => {
   });
 
   describe("a real process", () => {
-    let ups: EchoUpstream[];
-    let sg: RunningShardgate;
-    before(async () => {
-      ups = await startUpstreams(1, "re");
-      sg = await startShardgate(
-        poolConfig({ members: ups.map((u) => ({ id: u.id, port: u.port })), accessLog: false }),
-      );
-    });
-    after(async () => {
-      await sg?.stop();
-      await stopAll();
-      await closeAll(ups ?? []);
-    });
+    const fx = echoBehindProxy({ prefix: "re" });
 
     test("exports both, read from its Raft driver (0 in a healthy lone instance)", async () => {
-      const text = await (await fetch(`${sg.adminUrl}/metrics`)).text();
+      const text = await (await fetch(`${fx.sg.adminUrl}/metrics`)).text();
       for (const name of FAMILIES) {
         assert.match(text, new RegExp(`^# TYPE ${name} counter$`, "m"), `${name} declared`);
         assert.match(text, new RegExp(`^${name} 0$`, "m"), `${name} sampled`);

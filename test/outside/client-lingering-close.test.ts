@@ -15,9 +15,11 @@ import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { onRequestHead } from "../support/early-answer.js";
 import { uploadThenRead } from "../support/late-reader.js";
+import { startPerEngine } from "../support/per-engine.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
-import { type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
+import { type RunningShardgate, stopAll } from "../support/shardgate-process.js";
 import { issueCert, makeCa } from "../support/test-ca.js";
 
 const SEED = testSeed(2026_1206);
@@ -27,13 +29,7 @@ const ENGINES = ["undici", "http-proxy", "https-listener"] as const;
 
 /** Answers on the request head (status from the path, /413/ or /200/) and closes without reading the body. */
 function earlyAnswerer(s: Socket): void {
-  let head = "";
-  s.on("error", () => {});
-  s.on("data", (d) => {
-    head += d.toString("latin1");
-    if (!head.includes("\r\n\r\n")) return;
-    s.removeAllListeners("data");
-    s.pause();
+  onRequestHead(s, (head) => {
     const status = /^\w+ \/(\d+)\//.exec(head)?.[1] ?? "200";
     s.end(`HTTP/1.1 ${status} X\r\ncontent-length: 5\r\nconnection: close\r\n\r\nearly`);
   });
@@ -52,24 +48,16 @@ before(async () => {
   makeCa(dir);
   issueCert(dir, "listener", "127.0.0.1", "IP:127.0.0.1");
   ca = readFileSync(join(dir, "ca.pem"));
-  const tls = `, tls: { cert: ${join(dir, "listener.pem")}, key: ${join(dir, "listener.key")} }`;
-  for (const engine of ENGINES) {
-    const sg = await startShardgate(
-      `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0${engine === "https-listener" ? tls : ""} }
-pools:
-  users:
-    members: [{ id: m1, address: "127.0.0.1:${port}" }]
-    breaker: { consecutiveFailures: 100000, minRequests: 100000 }
-routes:
-  - match: { pathPrefix: / }
-    pool: users
-    key: [header:x-user-id]
-    onMissingKey: reject
-`,
-      { env: { SHARDGATE_ENGINE: engine === "https-listener" ? "undici" : engine } },
-    );
-    running.set(engine, sg);
-  }
+  const pool = ["breaker: { consecutiveFailures: 100000, minRequests: 100000 }"];
+  const routeLines = ["onMissingKey: reject"];
+  for (const [engine, sg] of await startPerEngine(port, pool, { routeLines })) running.set(engine, sg);
+  // The TLS listener, undici engine.
+  const tls = await startPerEngine(port, pool, {
+    routeLines,
+    listenExtra: `, tls: { cert: ${join(dir, "listener.pem")}, key: ${join(dir, "listener.key")} }`,
+    engines: ["undici"],
+  });
+  running.set("https-listener", tls.get("undici") as RunningShardgate);
 });
 
 after(async () => {

@@ -14,33 +14,13 @@
 // names a DNS double on 127.x.y.z:53 (test/support/dns-double.ts); loopback only.
 
 import assert from "node:assert/strict";
-import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, test } from "node:test";
-import { DnsDouble, mountNamespaceUnavailable } from "../support/dns-double.js";
-import { type NamespacedShardgate, sigtermExit, startInDnsNamespace } from "../support/dns-process.js";
-import { seededRandom, seedNote, testSeed } from "../support/prng.js";
-import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
+import { test } from "node:test";
+import { dnsFixture, type NamespacedShardgate, sigtermExit } from "../support/dns-process.js";
 import { eventually, scaled } from "../support/wait.js";
 
-const seed = testSeed(20_261_206);
-const random = seededRandom(seed);
-const dir = mkdtempSync(join(tmpdir(), "shardgate-dns-"));
-const skip = mountNamespaceUnavailable();
+const fx = dnsFixture(20_261_206, "shardgate-dns-");
 const NAME = "member.dns-hangs.test";
 const TOKEN = "dns-hangs-test-token";
-const children = new Set<ChildProcess>();
-const upstreams: EchoUpstream[] = [];
-let dns: DnsDouble | null = null;
-
-after(async () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
-  await closeAll(upstreams);
-  await dns?.close();
-  rmSync(dir, { recursive: true, force: true });
-});
 
 function config(port: number): string {
   return `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
@@ -65,19 +45,9 @@ routes:
 `;
 }
 
-async function start(name: string, port: number, yaml = config(port)): Promise<NamespacedShardgate> {
-  const resolv = join(dir, `${name}.resolv.conf`);
+function start(name: string, port: number, yaml = config(port)): Promise<NamespacedShardgate> {
   // One try of 30 s (glibc's cap), 5 times: a hung getaddrinfo holds its thread 150 s.
-  dns?.writeResolvConf(resolv, 30, 5);
-  const file = join(dir, `${name}.yaml`);
-  writeFileSync(file, yaml);
-  return startInDnsNamespace({
-    resolvConf: resolv,
-    configFile: file,
-    dataDir: join(dir, name),
-    note: seedNote(seed),
-    children,
-  });
+  return fx.start(name, yaml, { timeoutS: 30, attempts: 5 });
 }
 
 async function get(url: string, key: string, ms: number): Promise<{ status: number; error?: string }> {
@@ -91,13 +61,10 @@ async function get(url: string, key: string, ms: number): Promise<{ status: numb
 }
 
 test("a hostname member whose DNS never answers: IP members, Raft writes and SIGHUP reloads go on", {
-  skip: skip ?? false,
+  skip: fx.skip ?? false,
   timeout: 240_000,
 }, async () => {
-  dns = dns ?? (await DnsDouble.start(random));
-  dns.mode = "silent";
-  if (upstreams.length === 0) upstreams.push(...(await startUpstreams(1)));
-  const port = upstreams[0].port;
+  const { dns, port } = await fx.prepare("silent");
   const sg = await start("hang", port);
   // Connections to the hostname member, each of which asked the resolver: 12 in parallel, a
   // few rounds (each request's connect timeout, 1 s, ends it), enough to hold every thread.
@@ -156,13 +123,11 @@ test("a hostname member whose DNS never answers: IP members, Raft writes and SIG
 });
 
 test("NXDOMAIN: upstream_dns at once (then the local skip), the resolver asked once per interval, served again once it answers", {
-  skip: skip ?? false,
+  skip: fx.skip ?? false,
   timeout: 180_000,
 }, async () => {
-  dns = dns ?? (await DnsDouble.start(random));
-  dns.mode = "nxdomain";
-  if (upstreams.length === 0) upstreams.push(...(await startUpstreams(1)));
-  const sg = await start("nx", upstreams[0].port);
+  const { dns, port } = await fx.prepare("nxdomain");
+  const sg = await start("nx", port);
   const before = dns.queries.length;
   const started = Date.now();
   let n = 0;
@@ -203,13 +168,10 @@ test("NXDOMAIN: upstream_dns at once (then the local skip), the resolver asked o
 });
 
 test("Redis named by a hostname whose DNS never answers: reconnects hold no thread, SIGTERM exits 0", {
-  skip: skip ?? false,
+  skip: fx.skip ?? false,
   timeout: 180_000,
 }, async () => {
-  dns = dns ?? (await DnsDouble.start(random));
-  dns.mode = "silent";
-  if (upstreams.length === 0) upstreams.push(...(await startUpstreams(1)));
-  const port = upstreams[0].port;
+  const { dns, port } = await fx.prepare("silent");
   const redisName = "redis.dns-hangs.test";
   const yaml = `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
 pools:

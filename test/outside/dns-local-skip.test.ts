@@ -10,47 +10,21 @@
 // double on 127.x.y.z:53 (test/support/dns-double.ts); loopback only.
 
 import assert from "node:assert/strict";
-import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, test } from "node:test";
-import { DnsDouble, mountNamespaceUnavailable } from "../support/dns-double.js";
-import { startInDnsNamespace } from "../support/dns-process.js";
-import { seededRandom, seedNote, testSeed } from "../support/prng.js";
+import { test } from "node:test";
+import { dnsFixture } from "../support/dns-process.js";
 import { promtoolCheckMetrics } from "../support/promtool.js";
-import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
 import { eventually, scaled } from "../support/wait.js";
 
-const seed = testSeed(20_261_208);
-const random = seededRandom(seed);
-const dir = mkdtempSync(join(tmpdir(), "shardgate-dns-skip-"));
-const skip = mountNamespaceUnavailable();
+const fx = dnsFixture(20_261_208, "shardgate-dns-skip-");
 const NAME = "member.dns-local-skip.test";
-const children = new Set<ChildProcess>();
-const upstreams: EchoUpstream[] = [];
-let dns: DnsDouble | null = null;
-
-after(async () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
-  await closeAll(upstreams);
-  await dns?.close();
-  rmSync(dir, { recursive: true, force: true });
-});
 
 test("a member whose name does not resolve is skipped locally, as one that refuses connections", {
-  skip: skip ?? false,
+  skip: fx.skip ?? false,
   timeout: 180_000,
 }, async () => {
-  dns = await DnsDouble.start(random);
-  dns.mode = "nxdomain";
-  upstreams.push(...(await startUpstreams(1)));
-  const port = upstreams[0].port;
-  const resolv = join(dir, "resolv.conf");
-  dns.writeResolvConf(resolv, 2, 1);
-  const file = join(dir, "skip.yaml");
-  writeFileSync(
-    file,
+  const { dns, port } = await fx.prepare("nxdomain");
+  const sg = await fx.start(
+    "skip",
     `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
 log: { level: info, accessLog: true }
 pools:
@@ -63,14 +37,8 @@ pools:
 routes:
   - { match: { pathPrefix: / }, pool: two, key: [header:x-k] }
 `,
+    { timeoutS: 2, attempts: 1 },
   );
-  const sg = await startInDnsNamespace({
-    resolvConf: resolv,
-    configFile: file,
-    dataDir: join(dir, "data"),
-    note: seedNote(seed),
-    children,
-  });
   const output = sg.output;
 
   // 60 requests, one after another, with random keys: about half are owned by `named`.
@@ -78,7 +46,7 @@ routes:
   const started = Date.now();
   const n = 60;
   for (let i = 0; i < n; i++) {
-    const key = `k${Math.floor(random() * 1e9)}`;
+    const key = `k${Math.floor(fx.random() * 1e9)}`;
     const res = await fetch(`${sg.http}/x`, {
       headers: { "x-k": key },
       signal: AbortSignal.timeout(scaled(10_000)),

@@ -9,19 +9,15 @@
 // the pool's threads), so the test kills it.
 
 import assert from "node:assert/strict";
-import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, test } from "node:test";
+import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { DnsDouble, mountNamespaceUnavailable, spawnInNamespace } from "../support/dns-double.js";
-import { seededRandom, seedNote, testSeed } from "../support/prng.js";
+import { spawnInNamespace } from "../support/dns-double.js";
+import { dnsFixture } from "../support/dns-process.js";
+import { seedNote } from "../support/prng.js";
 import { scaled } from "../support/wait.js";
 
-const seed = testSeed(20_261_207);
-const dir = mkdtempSync(join(tmpdir(), "shardgate-dns-bound-"));
-const skip = mountNamespaceUnavailable();
+const fx = dnsFixture(20_261_207, "shardgate-dns-bound-");
+const seed = fx.seed;
 const FROM_SOURCE = import.meta.url.endsWith(".ts");
 const MODULE = fileURLToPath(
   new URL(
@@ -29,14 +25,6 @@ const MODULE = fileURLToPath(
     import.meta.url,
   ),
 );
-let child: ChildProcess | null = null;
-let dns: DnsDouble | null = null;
-
-after(async () => {
-  if (child !== null && child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-  await dns?.close();
-  rmSync(dir, { recursive: true, force: true });
-});
 
 const SCRIPT = `
 const { BoundedLookup, DEFAULT_LOOKUP_SETTINGS } = await import(process.argv[1]);
@@ -49,17 +37,23 @@ console.log(JSON.stringify({ results, active: l.active, calls: l.stats.calls }))
 `;
 
 test("names DNS does not know, whose search-list names hang: at most maxConcurrent getaddrinfo calls, the rest never started", {
-  skip: skip ?? false,
+  skip: fx.skip ?? false,
   timeout: 120_000,
 }, async () => {
-  dns = await DnsDouble.start(seededRandom(seed));
+  const dns = await fx.dns();
   // The names themselves: NXDOMAIN (c-ares, then getaddrinfo's first try); with the search
   // domain appended: never answered (getaddrinfo's thread hangs 30 s x 5).
   dns.rule = (name) => (name.endsWith(".search.test") ? "silent" : "nxdomain");
-  const resolv = join(dir, "resolv.conf");
-  dns.writeResolvConf(resolv, 30, 5, "search.test");
+  const resolv = await fx.resolvConf("bound", { timeoutS: 30, attempts: 5, search: "search.test" });
   const pre = FROM_SOURCE ? ["--import", "tsx"] : [];
-  child = spawnInNamespace(resolv, process.execPath, [...pre, "--input-type=module", "-e", SCRIPT, MODULE]);
+  const child = spawnInNamespace(resolv, process.execPath, [
+    ...pre,
+    "--input-type=module",
+    "-e",
+    SCRIPT,
+    MODULE,
+  ]);
+  fx.children.add(child);
   let out = "";
   let err = "";
   child.stdout?.setEncoding("utf8").on("data", (c: string) => {
@@ -68,7 +62,6 @@ test("names DNS does not know, whose search-list names hang: at most maxConcurre
   child.stderr?.setEncoding("utf8").on("data", (c: string) => {
     err += c;
   });
-  const proc = child;
   const line = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`no result in time; stdout ${out} stderr ${err} ${seedNote(seed)}`)),
@@ -81,8 +74,8 @@ test("names DNS does not know, whose search-list names hang: at most maxConcurre
         resolve(out.slice(0, nl));
       }
     };
-    proc.stdout?.on("data", check);
-    proc.once("exit", (code) => {
+    child.stdout?.on("data", check);
+    child.once("exit", (code) => {
       clearTimeout(timer);
       reject(new Error(`child exited ${code}: ${err}`));
     });

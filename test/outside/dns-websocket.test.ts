@@ -9,33 +9,13 @@
 // double on 127.x.y.z:53 (test/support/dns-double.ts); loopback only.
 
 import assert from "node:assert/strict";
-import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, test } from "node:test";
-import { DnsDouble, mountNamespaceUnavailable } from "../support/dns-double.js";
-import { sigtermExit, startInDnsNamespace } from "../support/dns-process.js";
-import { seededRandom, seedNote, testSeed } from "../support/prng.js";
-import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
+import { test } from "node:test";
+import { dnsFixture, sigtermExit } from "../support/dns-process.js";
 import { scaled } from "../support/wait.js";
 
-const seed = testSeed(20_261_207);
-const random = seededRandom(seed);
-const dir = mkdtempSync(join(tmpdir(), "shardgate-dns-ws-"));
-const skip = mountNamespaceUnavailable();
+const fx = dnsFixture(20_261_207, "shardgate-dns-ws-");
 const NAME = "member.dns-websocket.test";
-const children = new Set<ChildProcess>();
-const upstreams: EchoUpstream[] = [];
-let dns: DnsDouble | null = null;
-
-after(async () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
-  await closeAll(upstreams);
-  await dns?.close();
-  rmSync(dir, { recursive: true, force: true });
-});
 
 /** Sends a WebSocket upgrade to `hostPort`; resolves with what came back once the socket closes, a whole JSON answer arrived, or `ms` pass. */
 function upgrade(hostPort: string, ms: number): Promise<{ text: string; closed: boolean }> {
@@ -65,19 +45,12 @@ function upgrade(hostPort: string, ms: number): Promise<{ text: string; closed: 
 }
 
 test("a WebSocket upgrade to a hostname member whose DNS never answers: upstream_dns in bounded time, SIGTERM exits 0", {
-  skip: skip ?? false,
+  skip: fx.skip ?? false,
   timeout: 240_000,
 }, async () => {
-  dns = await DnsDouble.start(random);
-  dns.mode = "silent";
-  upstreams.push(...(await startUpstreams(1)));
-  const port = upstreams[0].port;
-  const resolv = join(dir, "resolv.conf");
-  // One try of 30 s (glibc's cap), 5 times: a hung getaddrinfo holds its thread 150 s.
-  dns.writeResolvConf(resolv, 30, 5);
-  const file = join(dir, "ws.yaml");
-  writeFileSync(
-    file,
+  const { dns, port } = await fx.prepare("silent");
+  const sg = await fx.start(
+    "ws",
     `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
 log: { level: info, accessLog: false }
 pools:
@@ -88,14 +61,9 @@ pools:
 routes:
   - { match: { pathPrefix: / }, pool: named, key: [header:x-k] }
 `,
+    // One try of 30 s (glibc's cap), 5 times: a hung getaddrinfo holds its thread 150 s.
+    { timeoutS: 30, attempts: 5 },
   );
-  const sg = await startInDnsNamespace({
-    resolvConf: resolv,
-    configFile: file,
-    dataDir: join(dir, "data"),
-    note: seedNote(seed),
-    children,
-  });
   const output = sg.output;
 
   const answer = await upgrade(sg.httpAddress, scaled(30_000));

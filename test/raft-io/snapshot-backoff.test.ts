@@ -106,36 +106,46 @@ async function write(ns: readonly Node[], keys: readonly string[]): Promise<void
 
 const keys = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
 
+/**
+ * Three drivers in `root/<name>` at the fleet's feature level (the refusal's answer is sent only
+ * once the whole fleet reads it), "ours" written; then c, cut off both ways, misses k0..k7 while
+ * a and b write them and snapshot past it, so it needs a snapshot; c refuses every snapshot from
+ * then on, and is healed. Returns [a, b, c].
+ */
+async function followerRefusingSnapshots(name: string): Promise<Node[]> {
+  const dir = path.join(root, name);
+  const ports = await freePorts(3);
+  const peers = { a: `127.0.0.1:${ports[0]}`, b: `127.0.0.1:${ports[1]}`, c: `127.0.0.1:${ports[2]}` };
+  const ns = ["a", "b", "c"].map((id) => node(dir, id, peers));
+  const [a, b, c] = ns;
+  await Promise.all(ns.map((n) => n.d.start()));
+  await waitFor(
+    () => ns.every((n) => n.d.clusterLevel === CURRENT_LEVEL),
+    `the fleet at level ${CURRENT_LEVEL} (${seedNote(SEED)})`,
+    20_000,
+  );
+  await write(ns, ["ours"]);
+  a.d.transport.cut("c");
+  b.d.transport.cut("c");
+  c.d.transport.cut("a");
+  c.d.transport.cut("b");
+  await write([a, b], keys("k", 8));
+  await waitFor(
+    () => a.d.counters.snapshotsTaken > 0 && b.d.counters.snapshotsTaken > 0,
+    `a and b snapshotted past c (${seedNote(SEED)})`,
+    20_000,
+  );
+  c.kv.refusing = true;
+  for (const n of [a, b]) n.d.transport.heal("c");
+  c.d.transport.heal("a");
+  c.d.transport.heal("b");
+  return ns;
+}
+
 describe("a follower refusing the leader's snapshot makes it back off", () => {
   it("bounded snapshot sends over 30 election timeouts, each refusal counted and logged by the leader", async () => {
-    const dir = path.join(root, "backoff");
-    const ports = await freePorts(3);
-    const peers = { a: `127.0.0.1:${ports[0]}`, b: `127.0.0.1:${ports[1]}`, c: `127.0.0.1:${ports[2]}` };
-    const ns = ["a", "b", "c"].map((id) => node(dir, id, peers));
+    const ns = await followerRefusingSnapshots("backoff");
     const [a, b, c] = ns;
-    await Promise.all(ns.map((n) => n.d.start()));
-    // The answer is sent only once the whole fleet reads it (its feature level is committed).
-    await waitFor(
-      () => ns.every((n) => n.d.clusterLevel === CURRENT_LEVEL),
-      `the fleet at level ${CURRENT_LEVEL} (${seedNote(SEED)})`,
-      20_000,
-    );
-    await write(ns, ["ours"]);
-    // c cut off both ways while a and b write past it and compact: it will need a snapshot.
-    a.d.transport.cut("c");
-    b.d.transport.cut("c");
-    c.d.transport.cut("a");
-    c.d.transport.cut("b");
-    await write([a, b], keys("k", 8));
-    await waitFor(
-      () => a.d.counters.snapshotsTaken > 0 && b.d.counters.snapshotsTaken > 0,
-      `a and b snapshotted past c (${seedNote(SEED)})`,
-      20_000,
-    );
-    c.kv.refusing = true;
-    for (const n of [a, b]) n.d.transport.heal("c");
-    c.d.transport.heal("a");
-    c.d.transport.heal("b");
     await waitFor(
       () => c.d.counters.refused.bad_snapshot > 0,
       `c refuses a snapshot (${seedNote(SEED)})`,
@@ -202,28 +212,8 @@ describe("a follower refusing the leader's snapshot makes it back off", () => {
   });
 
   it("a follower refusing every snapshot the leader takes: each refusal counted and exported, a log line per backoff step", async () => {
-    const dir = path.join(root, "log-steps");
-    const ports = await freePorts(3);
-    const peers = { a: `127.0.0.1:${ports[0]}`, b: `127.0.0.1:${ports[1]}`, c: `127.0.0.1:${ports[2]}` };
-    const ns = ["a", "b", "c"].map((id) => node(dir, id, peers));
-    const [a, b, c] = ns;
-    await Promise.all(ns.map((n) => n.d.start()));
-    await waitFor(
-      () => ns.every((n) => n.d.clusterLevel === CURRENT_LEVEL),
-      `the fleet at level ${CURRENT_LEVEL} (${seedNote(SEED)})`,
-      20_000,
-    );
-    await write(ns, ["ours"]);
-    await waitFor(() => leaderOf(ns) !== undefined, `a leader (${seedNote(SEED)})`, 20_000);
     // c refuses from the start; the leader stays a or b (c, behind, cannot win a vote).
-    c.kv.refusing = true;
-    for (const n of [a, b]) n.d.transport.cut("c");
-    c.d.transport.cut("a");
-    c.d.transport.cut("b");
-    await write([a, b], keys("k", 8));
-    for (const n of [a, b]) n.d.transport.heal("c");
-    c.d.transport.heal("a");
-    c.d.transport.heal("b");
+    const [a, b] = await followerRefusingSnapshots("log-steps");
     // Each snapshot the leader takes (every 4 entries) is sent at once and refused: past the
     // five steps of the backoff (2 to 32 election timeouts) the refusals come at the write rate.
     const leader = leaderOf([a, b]) as Node;

@@ -1,7 +1,9 @@
 // The fixture of the raw-session tests of the HTTP/1 and h2c listeners (request-target,
-// request-line, trace-refused): one echo upstream behind one real shardgate process, started
-// before the file's tests and stopped after them, and the downstream client-error counter those
-// tests read from /metrics.
+// request-line, trace-refused) and of the ops tests that read a real process's /metrics or
+// admin views (member-inflight-idle, peers-cluster-id, raft-error-counters): echo upstreams (one
+// by default) as the members of one pool behind one real shardgate process, access log off,
+// started before the file's (or describe block's) tests and stopped after them, and the
+// downstream client-error counter the listener tests read from /metrics.
 
 import { after, before } from "node:test";
 import {
@@ -18,20 +20,25 @@ export interface EchoBehindProxy {
   readonly sg: RunningShardgate;
   /** Its HTTP listener's port. */
   readonly port: number;
-  /** The one member. */
+  /** The first member. */
   readonly upstream: EchoUpstream;
+  /** Every member, in order (ids `<prefix>1`...). */
+  readonly upstreams: readonly EchoUpstream[];
   /** shardgate_downstream_client_errors_total{code} from /metrics (0 when absent). */
   clientErrors(code: string): Promise<number>;
 }
 
-/** Registers the file's before/after hooks; the returned fields are valid inside tests. */
-export function echoBehindProxy(): EchoBehindProxy {
+/**
+ * Registers before/after hooks (the file's, or the enclosing describe block's); the returned
+ * fields are valid inside tests. `count` upstreams (1) with ids `<prefix>1`... ("m").
+ */
+export function echoBehindProxy(o: { count?: number; prefix?: string } = {}): EchoBehindProxy {
   let upstreams: EchoUpstream[] = [];
   let sg: RunningShardgate | undefined;
   before(async () => {
-    upstreams = await startUpstreams(1);
+    upstreams = await startUpstreams(o.count ?? 1, o.prefix);
     sg = await startShardgate(
-      poolConfig({ members: [{ id: "m1", port: upstreams[0].port }], accessLog: false }),
+      poolConfig({ members: upstreams.map((u) => ({ id: u.id, port: u.port })), accessLog: false }),
     );
   });
   after(async () => {
@@ -51,6 +58,9 @@ export function echoBehindProxy(): EchoBehindProxy {
     },
     get upstream() {
       return upstreams[0];
+    },
+    get upstreams() {
+      return upstreams;
     },
     async clientErrors(code: string): Promise<number> {
       const text = await (await fetch(`${started().adminUrl}/metrics`)).text();

@@ -7,6 +7,15 @@ import { type RunningShardgate, startShardgate } from "./shardgate-process.js";
 export const ENGINES = ["undici", "http-proxy"] as const;
 export type Engine = (typeof ENGINES)[number];
 
+export interface PerEngineOptions {
+  /** Added to the route as they are (e.g. "onMissingKey: reject"). */
+  routeLines?: readonly string[];
+  /** Added inside the `listen: { ... }` braces as it is (e.g. ", tls: { cert: ..., key: ... }"). */
+  listenExtra?: string;
+  /** The engines to start (all by default). */
+  engines?: readonly Engine[];
+}
+
 /**
  * Starts a shardgate per engine whose pool `users` has one member at 127.0.0.1:`port`, keyed
  * by `x-user-id`; `poolLines` are added to the pool as they are (e.g. "timeouts: { response: 10s }").
@@ -14,12 +23,14 @@ export type Engine = (typeof ENGINES)[number];
 export async function startPerEngine(
   port: number,
   poolLines: readonly string[],
+  o: PerEngineOptions = {},
 ): Promise<Map<Engine, RunningShardgate>> {
   const running = new Map<Engine, RunningShardgate>();
   const extra = poolLines.map((l) => `    ${l}\n`).join("");
-  for (const engine of ENGINES) {
+  const routeExtra = (o.routeLines ?? []).map((l) => `    ${l}\n`).join("");
+  for (const engine of o.engines ?? ENGINES) {
     const sg = await startShardgate(
-      `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
+      `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0${o.listenExtra ?? ""} }
 log: { level: info, accessLog: true }
 pools:
   users:
@@ -28,7 +39,7 @@ ${extra}routes:
   - match: { pathPrefix: / }
     pool: users
     key: [header:x-user-id]
-`,
+${routeExtra}`,
       { env: { SHARDGATE_ENGINE: engine } },
     );
     running.set(engine, sg);
