@@ -13,6 +13,7 @@ const BENCHES: Record<string, string> = {
   "access-line": "./access-line-micro.js",
   "engine-profile": "./engine-profile.js",
   "engine-micro": "./engine-micro.js",
+  "head-micro": "./head-micro.js",
   "scale-profile": "./scale-profile.js",
   "scale-periodic": "./scale-periodic-micro.js",
   "scale-slot": "./scale-slot-micro.js",

@@ -264,7 +264,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
       this.fail(ctx, code);
       return;
     }
-    stripRequestHopByHop(req.headers, false);
+    stripRequestHopByHop(req, false);
     this.prepareHeaders(ctx);
     const te = req.headers["transfer-encoding"];
     const cl = req.headers["content-length"];
@@ -985,7 +985,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
       this.fail(ctx, code);
       return;
     }
-    stripRequestHopByHop(req.headers, true);
+    stripRequestHopByHop(req, true);
     this.prepareHeaders(ctx);
     if (head.length > 0) socket.unshift(head);
     this.attempt(ctx);

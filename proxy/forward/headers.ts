@@ -27,8 +27,45 @@ function dropConnectionTokens(headers: IncomingHttpHeaders | Record<string, unkn
   }
 }
 
-/** Removes hop-by-hop headers from a request about to be forwarded (keeps Upgrade for websockets). */
-export function stripRequestHopByHop(headers: IncomingHttpHeaders, upgrade: boolean): void {
+/**
+ * Whether any of the request's raw header names could be one of HOP_BY_HOP (its length and first
+ * letter match one): most requests carry none, and then the header object is not probed for
+ * each of the seven (a lookup by a varying key each, about 50 ns a request in all).
+ */
+function mayCarryHopByHop(raw: string[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    const first = name.charCodeAt(0) | 0x20;
+    switch (name.length) {
+      case 2: // te
+        if (first === 0x74) return true;
+        break;
+      case 6: // expect
+        if (first === 0x65) return true;
+        break;
+      case 7: // trailer, upgrade
+        if (first === 0x74 || first === 0x75) return true;
+        break;
+      case 10: // connection, keep-alive
+        if (first === 0x63 || first === 0x6b) return true;
+        break;
+      case 16: // proxy-connection
+        if (first === 0x70) return true;
+        break;
+    }
+  }
+  return false;
+}
+
+/**
+ * Removes hop-by-hop headers from a request about to be forwarded (keeps Upgrade for websockets).
+ * `req.headers` is read from `req.rawHeaders` and nothing adds to it before this runs, so a
+ * request whose raw names include none of them has none to remove (and no Connection header
+ * naming others).
+ */
+export function stripRequestHopByHop(req: IncomingMessage, upgrade: boolean): void {
+  if (!mayCarryHopByHop(req.rawHeaders)) return;
+  const headers = req.headers;
   dropConnectionTokens(headers, upgrade);
   const list = upgrade ? HOP_BY_HOP_UPGRADE : HOP_BY_HOP;
   for (let i = 0; i < list.length; i++) if (headers[list[i]] !== undefined) delete headers[list[i]];

@@ -6,32 +6,26 @@
 // Transfer-Encoding is left to Node's own framing, shardgate's headers are added. Repeated
 // headers stay repeated lines (Set-Cookie must; for the others it is the same message).
 
-/** Hop-by-hop response headers (lowercase), plus transfer-encoding (Node re-frames the body). */
-function isHopByHop(name: string): boolean {
-  switch (name) {
-    case "connection":
-    case "keep-alive":
-    case "proxy-connection":
-    case "te":
-    case "trailer":
-    case "upgrade":
-    case "transfer-encoding":
-      return true;
-    default:
-      return false;
-  }
-}
+/** ASCII lowercase of each byte (other bytes unchanged): one table load per compared byte. */
+const LOWER = new Uint8Array(256);
+for (let i = 0; i < 256; i++) LOWER[i] = i >= 0x41 && i <= 0x5a ? i | 0x20 : i;
 
-/** Whether `b` (from..to) equals the lowercase token `t`, ASCII letters compared case-insensitively. */
-function bytesAre(b: Buffer, from: number, to: number, t: string): boolean {
+/** Whether `b` (from..to) equals the lowercase token `t` (its bytes), ASCII letters compared case-insensitively. */
+function bytesAre(b: Buffer, from: number, to: number, t: Uint8Array): boolean {
   if (to - from !== t.length) return false;
-  for (let i = 0; i < t.length; i++) {
-    const c = t.charCodeAt(i);
-    const x = b[from + i];
-    if (c === 0x2d ? x !== 0x2d : (x | 0x20) !== c) return false;
-  }
+  for (let i = 0; i < t.length; i++) if (LOWER[b[from + i]] !== t[i]) return false;
   return true;
 }
+
+function lowerBytes(s: string): Uint8Array {
+  const b = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) b[i] = s.charCodeAt(i);
+  return b;
+}
+
+const T_KEEP_ALIVE = lowerBytes("keep-alive");
+const T_CLOSE = lowerBytes("close");
+const T_UPGRADE = lowerBytes("upgrade");
 
 /** Whether a Connection value may name headers: anything but a lone keep-alive / close / upgrade (read as bytes: no string per response). */
 function namesHeaders(value: Buffer): boolean {
@@ -41,18 +35,17 @@ function namesHeaders(value: Buffer): boolean {
   while (to > from && (value[to - 1] === 0x20 || value[to - 1] === 0x09)) to--;
   if (from === to) return false;
   return !(
-    bytesAre(value, from, to, "keep-alive") ||
-    bytesAre(value, from, to, "close") ||
-    bytesAre(value, from, to, "upgrade")
+    bytesAre(value, from, to, T_KEEP_ALIVE) ||
+    bytesAre(value, from, to, T_CLOSE) ||
+    bytesAre(value, from, to, T_UPGRADE)
   );
 }
 
-// Response header names most upstreams send, by length: matched against the raw bytes, so the
-// common names cost no string (and no lowercase copy) per response. Letters and '-' only.
-// KNOWN_NAMES[length] holds indexes into KNOWN.
-const KNOWN: string[] = [];
-const KNOWN_NAMES: number[][] = [];
-for (const n of [
+// Response header names most upstreams send: matched against the raw bytes, so the common
+// names cost no string (and no lowercase copy) per response. Lowercase letters and '-' only.
+// KNOWN[k] is the interned name, KNOWN_BYTES[k] its bytes, HOP[k] 1 for the hop-by-hop ones
+// (plus transfer-encoding: Node re-frames the body).
+const KNOWN = [
   "age",
   "date",
   "etag",
@@ -75,18 +68,40 @@ for (const n of [
   "content-encoding",
   "proxy-connection",
   "transfer-encoding",
-]) {
-  while (KNOWN_NAMES.length <= n.length) KNOWN_NAMES.push([]);
-  KNOWN_NAMES[n.length].push(KNOWN.length);
-  KNOWN.push(n);
-}
+];
+const HOP_NAMES = [
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "upgrade",
+  "transfer-encoding",
+];
+const KNOWN_BYTES = KNOWN.map(lowerBytes);
+const HOP = new Uint8Array(KNOWN.length);
+for (const n of HOP_NAMES) HOP[KNOWN.indexOf(n)] = 1;
+const CONNECTION = KNOWN.indexOf("connection");
+const X_REQUEST_ID = KNOWN.indexOf("x-request-id");
+
+// The one candidate per (length, first letter): a name is looked up with one table load and
+// compared once, not against every known name of its length. No two known names share both.
+const MAX_KNOWN_LENGTH = 17;
+const CANDIDATE = new Int8Array((MAX_KNOWN_LENGTH + 1) * 128).fill(-1);
+KNOWN.forEach((n, k) => {
+  const slot = n.length * 128 + n.charCodeAt(0);
+  if (n.length > MAX_KNOWN_LENGTH || CANDIDATE[slot] !== -1) throw new Error(`undici-head: no slot for ${n}`);
+  CANDIDATE[slot] = k;
+});
 
 /** The index in KNOWN of the header name in `b` (any case), or -1. */
 function knownIndex(b: Buffer): number {
-  const known = b.length < KNOWN_NAMES.length ? KNOWN_NAMES[b.length] : undefined;
-  if (known !== undefined)
-    for (let k = 0; k < known.length; k++) if (bytesAre(b, 0, b.length, KNOWN[known[k]])) return known[k];
-  return -1;
+  const n = b.length;
+  if (n === 0 || n > MAX_KNOWN_LENGTH) return -1;
+  const first = LOWER[b[0]];
+  if (first >= 128) return -1;
+  const k = CANDIDATE[n * 128 + first];
+  return k >= 0 && bytesAre(b, 0, n, KNOWN_BYTES[k]) ? k : -1;
 }
 
 /** The header name lowercased: an interned string for the common ones, else a new string. */
@@ -103,20 +118,24 @@ export function headerName(b: Buffer): string {
 const LAST_VALUE: string[] = KNOWN.map(() => "");
 /** Values longer than this are not kept (a long Set-Cookie would cost a long comparison per response). */
 const MAX_KEPT_VALUE = 128;
-
-function sameText(b: Buffer, s: string): boolean {
-  if (b.length !== s.length) return false;
-  for (let i = 0; i < b.length; i++) if (b[i] !== s.charCodeAt(i)) return false;
-  return true;
-}
+/** LAST_VALUE's bytes (room for MAX_KEPT_VALUE each) and lengths: compared byte to byte, not against the string. */
+const LAST_BYTES: Uint8Array[] = KNOWN.map(() => new Uint8Array(MAX_KEPT_VALUE));
+const LAST_LENGTH = new Int32Array(KNOWN.length);
 
 /** A header value as latin1 text (as Node's parser reads it), reusing the last one of a known name. */
 function valueText(b: Buffer, known: number): string {
-  if (known < 0 || b.length > MAX_KEPT_VALUE) return b.toString("latin1");
-  const last = LAST_VALUE[known];
-  if (sameText(b, last)) return last;
+  const n = b.length;
+  if (known < 0 || n > MAX_KEPT_VALUE) return b.toString("latin1");
+  const last = LAST_BYTES[known];
+  if (LAST_LENGTH[known] === n) {
+    let i = 0;
+    while (i < n && b[i] === last[i]) i++;
+    if (i === n) return LAST_VALUE[known];
+  }
   const s = b.toString("latin1");
   LAST_VALUE[known] = s;
+  LAST_LENGTH[known] = n;
+  for (let i = 0; i < n; i++) last[i] = b[i];
   return s;
 }
 
@@ -124,7 +143,7 @@ function valueText(b: Buffer, known: number): string {
 function connectionTokens(raw: Buffer[], start: number): string[] | null {
   let out: string[] | null = null;
   for (let i = start; i < raw.length; i += 2) {
-    if (!bytesAre(raw[i], 0, raw[i].length, "connection")) continue;
+    if (!bytesAre(raw[i], 0, raw[i].length, KNOWN_BYTES[CONNECTION])) continue;
     for (const t of raw[i + 1].toString("latin1").split(",")) {
       const name = t.trim().toLowerCase();
       if (name === "" || name === "close" || name === "keep-alive" || name === "upgrade") continue;
@@ -165,16 +184,16 @@ export function responseHead(raw: Buffer[], x: HeadExtras): string[] {
   let tokensScanned = false;
   for (let i = 0; i < raw.length; i += 2) {
     const known = knownIndex(raw[i]);
-    const name = known >= 0 ? KNOWN[known] : raw[i].toString("latin1").toLowerCase();
-    if (isHopByHop(name)) {
-      if (name === "connection" && !tokensScanned && namesHeaders(raw[i + 1])) {
+    if (known >= 0 && HOP[known] === 1) {
+      if (known === CONNECTION && !tokensScanned && namesHeaders(raw[i + 1])) {
         tokensScanned = true;
         tokens = connectionTokens(raw, i);
       }
       continue;
     }
+    const name = known >= 0 ? KNOWN[known] : raw[i].toString("latin1").toLowerCase();
     if (name === x.memberHeader || name === x.ringVersionHeader) continue;
-    if (name === "x-request-id") hasRequestId = true;
+    if (known === X_REQUEST_ID) hasRequestId = true;
     out.push(name, valueText(raw[i + 1], known));
   }
   if (tokens !== null) {

@@ -10,6 +10,7 @@
 
 import { Pool } from "undici";
 import type { SnapshotMember } from "../routing/types.js";
+import { registerOwnHeaderNames } from "./undici-header-names.js";
 import { acceptUnsolicitedContinue } from "./undici-interim.js";
 import { ReconnectGuard } from "./undici-reconnect-guard.js";
 
@@ -26,7 +27,9 @@ export class UndiciPools {
   private readonly other = new Map<string, Entry>();
   private readonly retiring = new Set<ReturnType<typeof setTimeout>>();
 
-  constructor(private readonly settings: { maxSockets: number; idleMs: number }) {}
+  constructor(private readonly settings: { maxSockets: number; idleMs: number }) {
+    registerOwnHeaderNames();
+  }
 
   /** The pool for `member`'s address and `connectMs` (the connector enforces it); one Map lookup. */
   get(member: SnapshotMember, connectMs: number): Pool {
