@@ -26,6 +26,7 @@ function lowerBytes(s: string): Uint8Array {
 const T_KEEP_ALIVE = lowerBytes("keep-alive");
 const T_CLOSE = lowerBytes("close");
 const T_UPGRADE = lowerBytes("upgrade");
+const T_CONTENT_LENGTH = lowerBytes("content-length");
 
 /** Whether a Connection value may name headers: anything but a lone keep-alive / close / upgrade (read as bytes: no string per response). */
 function namesHeaders(value: Buffer): boolean {
@@ -172,7 +173,7 @@ export interface HeadExtras {
 /** Whether undici's raw response headers carry a Content-Length (read for HTTP/1.0 clients only). */
 export function hasContentLength(raw: Buffer[]): boolean {
   for (let i = 0; i < raw.length; i += 2)
-    if (bytesAre(raw[i], 0, raw[i].length, "content-length")) return true;
+    if (bytesAre(raw[i], 0, raw[i].length, T_CONTENT_LENGTH)) return true;
   return false;
 }
 
