@@ -2,7 +2,7 @@
 // a hostname, as Kubernetes voters are, must not hold one of libuv's threads while DNS hangs,
 // nor the process's exit), and what it logs when a dial fails. A failed lookup is a warning
 // that names the name and the lookup's own error; a refused connect (a peer not up yet, which
-// every fleet start sees) is info. One line per streak and per change of error, one when the
+// every fleet start sees) is info. One line per streak and per error code in it, one when the
 // peer is reached.
 
 import type { LookupFunction } from "node:net";

@@ -51,7 +51,8 @@ export interface LinkSettings {
   readonly onReject: (reason: RejectReason, peer: string, detail: string) => void;
   /**
    * A dial failed (the lookup, the TCP connect): called on the first failure of a streak and
-   * again only when the error's code changes; `failures` counts the streak's failed dials.
+   * again only for a code the streak has not reported yet (at most MAX_REPORTED_CODES of them,
+   * so errors that alternate never report each retry); `failures` counts the streak's failed dials.
    */
   readonly onDialFailure: (
     peer: string,
@@ -64,6 +65,9 @@ export interface LinkSettings {
 }
 
 type State = "idle" | "connecting" | "open" | "backoff" | "closed";
+
+/** Distinct error codes reported per streak of failed dials, at most. */
+const MAX_REPORTED_CODES = 8;
 
 /** Payloads held for the connection being dialled (sendIfConnected), at most. */
 const MAX_HELD = 1024;
@@ -95,9 +99,9 @@ export class PeerLink {
   /** sendIfConnected payloads waiting for the connection being dialled, and what to call if it fails. */
   private held: { payload: Uint8Array; onUnsent: () => void }[] = [];
   private readonly flushBound: () => void;
-  /** Failed dials since the link was last open, and the code last reported (null: none yet). */
+  /** Failed dials since the link was last open, and the error codes this streak reported. */
   private failures = 0;
-  private reported: string | null = null;
+  private readonly reported = new Set<string>();
 
   constructor(settings: LinkSettings, peer: string, address: string) {
     this.s = settings;
@@ -283,9 +287,9 @@ export class PeerLink {
           this.seq = 0;
           this.state = "open";
           this.attempt = 0;
-          if (this.reported !== null) this.s.onDialRecovered(this.peer, this.address, this.failures);
+          if (this.reported.size > 0) this.s.onDialRecovered(this.peer, this.address, this.failures);
           this.failures = 0;
-          this.reported = null;
+          this.reported.clear();
           if (this.timer) clearTimeout(this.timer);
           this.timer = null;
           this.s.counters.connects++;
@@ -319,13 +323,13 @@ export class PeerLink {
     });
   }
 
-  /** Counts a failed dial; reports it if it starts a streak or its code differs from the last reported. */
+  /** Counts a failed dial; reports it if the streak has not reported its code yet. */
   private dialFailed(err: NodeJS.ErrnoException): void {
     this.s.counters.connectFailures++;
     this.failures++;
     const code = err.code ?? err.message;
-    if (code === this.reported) return;
-    this.reported = code;
+    if (this.reported.has(code) || this.reported.size >= MAX_REPORTED_CODES) return;
+    this.reported.add(code);
     this.s.onDialFailure(this.peer, this.address, err, this.failures);
   }
 
@@ -386,7 +390,7 @@ export class PeerLink {
     this.state = "idle";
     this.attempt = 0;
     this.failures = 0;
-    this.reported = null;
+    this.reported.clear();
     this.dropHeld();
     if (this.queued > 0) this.connect();
   }

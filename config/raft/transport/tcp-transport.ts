@@ -45,7 +45,7 @@ export interface TcpTransportOptions {
   lookupTimeoutMs?: number;
   /**
    * A dial to `peer` failed (its lookup or its TCP connect): called once per streak of
-   * failures and again when the error's code changes, never once per retry.
+   * failures and once more for each other error code in it (at most 8), never once per retry.
    */
   onDialFailure?: (peer: string, address: string, err: NodeJS.ErrnoException, failures: number) => void;
   /** The link to `peer`, whose failures were reported, is open again. */
