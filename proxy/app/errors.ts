@@ -21,6 +21,8 @@ interface ProposalFailure {
   readonly retryAfterS?: number;
   /** Prefix for the message, when the code alone does not say what to do. */
   readonly prefix?: string;
+  /** The whole answer's message and detail, when the error's own text is not the message. */
+  readonly explain?: (err: unknown) => { message: string; detail: unknown };
 }
 
 const REFUSED = (error: string, status = 400): ProposalFailure => ({ status, error });
@@ -66,6 +68,21 @@ const PROPOSAL_FAILURES: Readonly<Record<string, ProposalFailure>> = Object.free
     prefix: "this instance runs an older version than the fleet's log needs; upgrade it: ",
   },
   OVERLOADED: { status: 503, error: "overloaded", retryAfterS: 1, prefix: "too much waiting to commit: " },
+  // A follower had no open connection to the leader: the proposal never left (the driver knows),
+  // and ClusterNode.proposeWithRetry already tried it a second time.
+  NOT_SENT: {
+    status: 503,
+    error: "not_committed",
+    retryAfterS: 1,
+    explain: (err) => {
+      const leader = (err as { leader?: unknown }).leader;
+      const named = typeof leader === "string" && leader !== "" ? ` ${leader}` : "";
+      return {
+        message: `not sent to the leader${named}: no connection; nothing was proposed; retried once`,
+        detail: { leader: named.trim(), cause: errorText(err) },
+      };
+    },
+  },
   // The driver stopped (a storage write failed: disk full, read-only, I/O error; or shutdown):
   // no retry on this instance commits anything until it is restarted, so say so.
   STOPPED: RAFT_STOPPED,
@@ -85,8 +102,10 @@ export function proposalError(err: unknown): AdminError {
   const f =
     (code !== undefined && Object.hasOwn(PROPOSAL_FAILURES, code) ? PROPOSAL_FAILURES[code] : undefined) ??
     NOT_COMMITTED;
-  const message = `${f.prefix ?? ""}${errorText(err)}`;
-  return f.retryAfterS === undefined
-    ? { status: f.status, error: f.error, message }
-    : { status: f.status, error: f.error, message, retryAfterS: f.retryAfterS };
+  const explained = f.explain?.(err);
+  const message = explained?.message ?? `${f.prefix ?? ""}${errorText(err)}`;
+  const out: AdminError = { status: f.status, error: f.error, message };
+  if (explained !== undefined) out.detail = explained.detail;
+  if (f.retryAfterS !== undefined) out.retryAfterS = f.retryAfterS;
+  return out;
 }

@@ -139,8 +139,17 @@ export function createOpsBackend(d: OpsBackendDeps): OpsBackend {
     async transferLeader(id: string): Promise<AdminResult<TransferView>> {
       const s = statusOrNull();
       if (s === null) return stopped;
+      // Which of the two it is decides what the operator does next.
+      if (s.learners.includes(id))
+        return conflict(
+          "not_voter",
+          `"${id}" is a learner, not a voter: promote it first (ctl peers promote ${id}), then transfer to it`,
+        );
       if (!s.voters.includes(id))
-        return conflict("not_voter", `"${id}" is not a voter (voters: ${s.voters.join(", ")})`);
+        return conflict(
+          "not_voter",
+          `"${id}" is not a member of the cluster; transfer to one of the voters: ${[...s.voters].sort().join(", ")}`,
+        );
       try {
         await node.driver.transferLeadership(id);
       } catch (err) {

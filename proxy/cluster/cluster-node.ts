@@ -46,6 +46,7 @@ import { upstreamLookup } from "../net/bounded-lookup.js";
 import { decodeAppMessage, encodeJoin, encodeOutcomes } from "./app-messages.js";
 import type { ClusterSettings } from "./cluster-settings.js";
 import type { OutcomeRecorders } from "./outcome-recorders.js";
+import { peerDialOptions } from "./peer-dials.js";
 
 export interface ClusterNodeOptions {
   settings: ClusterSettings;
@@ -174,7 +175,8 @@ export class ClusterNode {
       secret: s.secret,
       peers: s.peers,
       listen: s.listen ?? undefined,
-      transport: { inbound: s.listen !== null },
+      // Peers named by hostnames resolve through the bounded lookup (test/outside/dns-raft-peers.test.ts).
+      transport: { inbound: s.listen !== null, ...peerDialOptions(this.log) },
       // Only an explicit "new" founds a cluster from an empty data directory; otherwise an
       // empty directory (a first start as a joiner, or a voter that lost its disk) joins.
       bootstrap: s.bootstrap === "new" && s.voters.includes(s.id) ? s.voters : undefined,

@@ -3,8 +3,10 @@
 // go out. The admin API used to wait out the request timeout (3 s), then retry as "outcome
 // unknown" until its 5 s deadline; now the driver knows the proposal never left (NOT_SENT),
 // the API retries it once (both attempts counted in shardgate_raft_proposals_refused_total
-// {reason="not_sent"}) and answers 503 `not_committed` saying why: no open connection to
-// the leader, nothing proposed. Real processes (3 voters + 1 learner), fault injection.
+// {reason="not_sent"}) and answers 503 `not_committed` with its own message ("not sent to the
+// leader L: no connection; nothing was proposed; retried once", the driver's words naming the
+// link's state in `detail.cause`), no longer "could not be committed (no quorum or leader
+// change)". Real processes (3 voters + 1 learner), fault injection.
 // "< 1.5 s" is a 2x margin on the old 3 s hang, not a performance target.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -45,10 +47,18 @@ describe("a drain sent to a follower whose leader link is cut", () => {
 
     const what = `${r.status} ${r.text} after ${ms.toFixed(0)} ms`;
     assert.equal(r.status, 503, f.why(what));
-    const body = r.body as { error: string; message: string };
+    const body = r.body as { error: string; message: string; detail?: { leader: string; cause: string } };
     assert.equal(body.error, "not_committed", f.why(what));
-    assert.match(
+    // Its own message (it used to read "could not be committed (no quorum or leader change)"),
+    // the driver's words, naming the link's state, in the detail.
+    assert.equal(
       body.message,
+      `not sent to the leader ${c0.leader}: no connection; nothing was proposed; retried once`,
+      f.why(what),
+    );
+    assert.equal(body.detail?.leader, c0.leader, f.why(what));
+    assert.match(
+      body.detail?.cause ?? "",
       new RegExp(
         `proposal not sent: no open connection to the leader ${c0.leader} \\(link cut\\); nothing was proposed`,
       ),

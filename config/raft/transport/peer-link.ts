@@ -4,8 +4,14 @@
 // useful ones. Reconnects with capped, jittered exponential backoff. A payload that must not
 // wait for a later connection (a forwarded proposal: sendIfConnected) goes out on the open
 // connection, or is held for the one being dialled and handed back (onUnsent) if that fails.
+// A peer named by a hostname (Kubernetes voters behind a headless Service) is resolved through
+// the lookup passed in (the process's bounded one: Node's default is getaddrinfo on libuv's
+// thread pool, where a hung resolver holds a thread and the process's exit waits for it); the
+// lookup has its own bound (lookupTimeoutMs) before the handshake's, and each streak of failed
+// dials is reported once per distinct error (onDialFailure), its end once (onDialRecovered).
 
 import type { KeyObject } from "node:crypto";
+import type { LookupFunction } from "node:net";
 import * as net from "node:net";
 import { clientProof, macEqual, newNonce, serverProof, sessionKey, signData } from "./auth.js";
 import {
@@ -33,15 +39,35 @@ export interface LinkSettings {
   readonly maxBatchBytes: number;
   readonly highWaterBytes: number;
   readonly handshakeTimeoutMs: number;
+  /** A peer's hostname must resolve within this; then the handshake's bound starts. */
+  readonly lookupTimeoutMs: number;
+  /** Resolves peer hostnames (undefined: Node's dns.lookup). */
+  readonly lookup: LookupFunction | undefined;
   readonly backoffMinMs: number;
   readonly backoffMaxMs: number;
   readonly rand: () => number;
   /** This node's cluster id, "" while it holds none (then hellos are version 1). */
   readonly clusterId: () => string;
   readonly onReject: (reason: RejectReason, peer: string, detail: string) => void;
+  /**
+   * A dial failed (the lookup, the TCP connect): called on the first failure of a streak and
+   * again only for a code the streak has not reported yet (at most MAX_REPORTED_CODES of them,
+   * so errors that alternate never report each retry); `failures` counts the streak's failed dials.
+   */
+  readonly onDialFailure: (
+    peer: string,
+    address: string,
+    err: NodeJS.ErrnoException,
+    failures: number,
+  ) => void;
+  /** A link whose failures were reported is open again after `failures` failed dials. */
+  readonly onDialRecovered: (peer: string, address: string, failures: number) => void;
 }
 
 type State = "idle" | "connecting" | "open" | "backoff" | "closed";
+
+/** Distinct error codes reported per streak of failed dials, at most. */
+const MAX_REPORTED_CODES = 8;
 
 /** Payloads held for the connection being dialled (sendIfConnected), at most. */
 const MAX_HELD = 1024;
@@ -73,6 +99,9 @@ export class PeerLink {
   /** sendIfConnected payloads waiting for the connection being dialled, and what to call if it fails. */
   private held: { payload: Uint8Array; onUnsent: () => void }[] = [];
   private readonly flushBound: () => void;
+  /** Failed dials since the link was last open, and the error codes this streak reported. */
+  private failures = 0;
+  private readonly reported = new Set<string>();
 
   constructor(settings: LinkSettings, peer: string, address: string) {
     this.s = settings;
@@ -188,17 +217,43 @@ export class PeerLink {
     const cNonce = newNonce();
     const own = this.s.clusterId();
     const cluster = own === "" ? undefined : own;
-    const sock = net.connect({ host: addr.host, port: addr.port });
+    const sock =
+      this.s.lookup === undefined
+        ? net.connect({ host: addr.host, port: addr.port })
+        : net.connect({ host: addr.host, port: addr.port, lookup: this.s.lookup });
     this.sock = sock;
     sock.setNoDelay(true);
     sock.setKeepAlive(true, 5000);
     // The server only ever sends one small CHALLENGE frame.
     const reader = new FrameReader(HANDSHAKE_FRAME_BYTES);
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.s.onReject("handshake_timeout", this.peer, "no challenge from the server");
-      sock.destroy();
-    }, this.s.handshakeTimeoutMs);
+    const armHandshake = (): void => {
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.s.onReject("handshake_timeout", this.peer, "no challenge from the server");
+        sock.destroy();
+      }, this.s.handshakeTimeoutMs);
+    };
+    if (net.isIP(addr.host) !== 0) armHandshake();
+    else {
+      // The lookup has its own bound, so a slow resolver is reported as one, not as a
+      // handshake timeout; the handshake's starts once the name resolved.
+      const host = addr.host;
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        if (this.sock !== sock) return;
+        const err: NodeJS.ErrnoException = Object.assign(
+          new Error(`DNS lookup of ${host} got no answer within ${this.s.lookupTimeoutMs} ms`),
+          { code: "EDNS_TIMEOUT", syscall: "getaddrinfo", hostname: host },
+        );
+        this.dialFailed(err);
+        sock.destroy();
+      }, this.s.lookupTimeoutMs);
+      sock.once("lookup", (err: Error | null) => {
+        if (this.sock !== sock || err !== null) return;
+        if (this.timer) clearTimeout(this.timer);
+        armHandshake();
+      });
+    }
     sock.on("connect", () => {
       sock.write(encodeHello(this.s.self, this.peer, cNonce, cluster));
     });
@@ -232,6 +287,9 @@ export class PeerLink {
           this.seq = 0;
           this.state = "open";
           this.attempt = 0;
+          if (this.reported.size > 0) this.s.onDialRecovered(this.peer, this.address, this.failures);
+          this.failures = 0;
+          this.reported.clear();
           if (this.timer) clearTimeout(this.timer);
           this.timer = null;
           this.s.counters.connects++;
@@ -250,8 +308,9 @@ export class PeerLink {
     sock.on("drain", () => {
       if (this.sock === sock) this.flush();
     });
-    sock.on("error", () => {
-      if (this.state !== "open") this.s.counters.connectFailures++;
+    sock.on("error", (err: NodeJS.ErrnoException) => {
+      if (this.state === "open" || this.sock !== sock) return;
+      this.dialFailed(err);
     });
     sock.on("close", () => {
       if (this.sock !== sock) return;
@@ -262,6 +321,16 @@ export class PeerLink {
       if (this.state !== "closed") this.scheduleReconnect();
       this.dropHeld();
     });
+  }
+
+  /** Counts a failed dial; reports it if the streak has not reported its code yet. */
+  private dialFailed(err: NodeJS.ErrnoException): void {
+    this.s.counters.connectFailures++;
+    this.failures++;
+    const code = err.code ?? err.message;
+    if (this.reported.has(code) || this.reported.size >= MAX_REPORTED_CODES) return;
+    this.reported.add(code);
+    this.s.onDialFailure(this.peer, this.address, err, this.failures);
   }
 
   private scheduleReconnect(): void {
@@ -320,6 +389,8 @@ export class PeerLink {
     sock?.destroy();
     this.state = "idle";
     this.attempt = 0;
+    this.failures = 0;
+    this.reported.clear();
     this.dropHeld();
     if (this.queued > 0) this.connect();
   }

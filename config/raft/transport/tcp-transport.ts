@@ -4,6 +4,7 @@
 // driver puts encoded message batches in them. cut()/heal() drop traffic to and from a peer
 // for fault injection (tests, the end-to-end suite, an admin hook).
 import { EventEmitter } from "node:events";
+import type { LookupFunction } from "node:net";
 import * as net from "node:net";
 import { secretKey } from "./auth.js";
 import { serveInbound } from "./inbound.js";
@@ -34,6 +35,21 @@ export interface TcpTransportOptions {
   maxBatchBytes?: number;
   highWaterBytes?: number;
   handshakeTimeoutMs?: number;
+  /**
+   * Resolves peers named by a hostname (default Node's dns.lookup: getaddrinfo on libuv's
+   * thread pool, which a hung resolver holds and the process's exit then waits for). The
+   * process passes its bounded lookup; config/raft imports nothing of it.
+   */
+  lookup?: LookupFunction;
+  /** A peer's hostname must resolve within this (default 10 s); the handshake's bound follows. */
+  lookupTimeoutMs?: number;
+  /**
+   * A dial to `peer` failed (its lookup or its TCP connect): called once per streak of
+   * failures and once more for each other error code in it (at most 8), never once per retry.
+   */
+  onDialFailure?: (peer: string, address: string, err: NodeJS.ErrnoException, failures: number) => void;
+  /** The link to `peer`, whose failures were reported, is open again. */
+  onDialRecovered?: (peer: string, address: string, failures: number) => void;
   /**
    * Inbound connections still in their handshake (not yet authenticated) at once; past it a
    * new connection is closed at once and counted (too_many_handshakes). Default 64: a fleet
@@ -102,6 +118,10 @@ export class TcpTransport extends EventEmitter {
       maxBatchBytes: opts.maxBatchBytes ?? 1024 * 1024,
       highWaterBytes: opts.highWaterBytes ?? 4 * 1024 * 1024,
       handshakeTimeoutMs: opts.handshakeTimeoutMs ?? 3000,
+      lookupTimeoutMs: opts.lookupTimeoutMs ?? 10_000,
+      lookup: opts.lookup,
+      onDialFailure: opts.onDialFailure ?? (() => {}),
+      onDialRecovered: opts.onDialRecovered ?? (() => {}),
       backoffMinMs: opts.backoffMinMs ?? 20,
       backoffMaxMs: opts.backoffMaxMs ?? 1000,
       rand: opts.rand ?? Math.random,

@@ -1,0 +1,39 @@
+// How this instance dials its Raft peers: through the process's bounded lookup (a peer named by
+// a hostname, as Kubernetes voters are, must not hold one of libuv's threads while DNS hangs,
+// nor the process's exit), and what it logs when a dial fails. A failed lookup is a warning
+// that names the name and the lookup's own error; a refused connect (a peer not up yet, which
+// every fleet start sees) is info. One line per streak and per error code in it, one when the
+// peer is reached.
+
+import type { LookupFunction } from "node:net";
+import { errorText } from "../../config/coded-error.js";
+import type { LogSink } from "../../config/log-sink.js";
+import type { TcpTransportOptions } from "../../config/raft/transport/index.js";
+import { upstreamLookup } from "../net/bounded-lookup.js";
+
+type DialOptions = Pick<TcpTransportOptions, "lookup" | "onDialFailure" | "onDialRecovered">;
+
+/** The lookup's own errors name the syscall getaddrinfo (bounded-lookup.ts, Node's dns.lookup). */
+function isLookupFailure(err: NodeJS.ErrnoException): boolean {
+  return err.syscall === "getaddrinfo" || err.code === "EDNS_TIMEOUT";
+}
+
+export function peerDialOptions(
+  log: LogSink,
+  lookup: LookupFunction = upstreamLookup.lookup as LookupFunction,
+): DialOptions {
+  return {
+    lookup,
+    onDialFailure: (peer, address, err, failures) => {
+      const fields = { component: "raft", peer, address, code: err.code, failures, err: errorText(err) };
+      if (isLookupFailure(err))
+        log.warn(fields, `raft peer ${peer}: its address ${address} does not resolve; retrying`);
+      else log.info(fields, `raft peer ${peer}: cannot connect to ${address}; retrying`);
+    },
+    onDialRecovered: (peer, address, failures) =>
+      log.info(
+        { component: "raft", peer, address, failures },
+        `raft peer ${peer}: connected to ${address} after ${failures} failed dials`,
+      ),
+  };
+}
