@@ -299,6 +299,7 @@ async function startOrCheck(
     degraded: () => node.degradedReason(),
     degradedCause: () => node.degradedCause,
     panicPools: () => [...node.panics].filter(([, p]) => p).map(([pool]) => pool),
+    discovery: () => node.membership.status(),
     edge: new EdgeAdmin(edge.engine, routing.current),
     ops: createOpsBackend({
       node,
