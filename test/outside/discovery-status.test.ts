@@ -4,6 +4,8 @@
 // answer, Consul index resets and Kubernetes 410 re-lists. Before, these figures lived only
 // inside the watchers: /admin/state showed the members and nothing of the watch, so an
 // operator who saw shardgate_discovery_errors_total climb could not tell why or since when.
+// The streak is also a gauge, shardgate_discovery_consecutive_errors{pool,source}, for an alert
+// on errors with no success (a counter cannot tell a slow streak from a healed blip).
 
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -14,7 +16,7 @@ import type { AdminDiscoveryView } from "../../proxy/admin/types.js";
 import { ConsulDouble } from "../support/consul-double.js";
 import { KubeApiDouble } from "../support/kube-api-double.js";
 import { seedNote, testSeed } from "../support/prng.js";
-import { type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
+import { metricValue, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
 import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
 import { eventually, scaled } from "../support/wait.js";
 
@@ -58,6 +60,26 @@ function discoveryOf(
   ).catch((err: unknown) =>
     assert.fail(`${String(err)}; last ${JSON.stringify(last)}\n${sg.proc.output()}\n${note}`),
   );
+}
+
+/** Waits until shardgate_discovery_consecutive_errors{pool,source} satisfies `pred`. */
+function streak(
+  sg: RunningShardgate,
+  pool: string,
+  source: string,
+  what: string,
+  pred: (v: number) => boolean,
+): Promise<number> {
+  return eventually(
+    what,
+    async () => {
+      const res = await fetch(`${sg.adminUrl}/metrics`, { signal: AbortSignal.timeout(scaled(10_000)) });
+      const v = metricValue(await res.text(), "shardgate_discovery_consecutive_errors", { pool, source });
+      return v !== undefined && pred(v) ? v : undefined;
+    },
+    60_000,
+    200,
+  ).catch((err: unknown) => assert.fail(`${String(err)}\n${sg.proc.output()}\n${note}`));
 }
 
 function time(iso: string | undefined): number {
@@ -132,11 +154,16 @@ routes:
   );
   assert.match(String(failing.lastError), /HTTP 500.*No cluster leader/);
   assert.ok(time(failing.lastErrorAt) >= firstSuccess, JSON.stringify(failing));
+  // The same streak as a gauge, for the alert on errors with no success
+  // (shardgate_discovery_consecutive_errors; ShardgateDiscoveryFailing).
+  await streak(sg, "api", "consul", "the streak gauge above 1", (v) => v >= 2);
   // Recovery: the streak ends, the last success is newer than the last error.
   consul.setFailure(undefined);
   const back = await discoveryOf(sg, "api", "the consul watch recovered", (d) => d.consecutiveErrors === 0);
   assert.ok(time(back.lastSuccessAt) >= time(back.lastErrorAt), JSON.stringify(back));
   assert.match(String(back.lastError), /HTTP 500/, "the last error is kept after recovery");
+  await streak(sg, "api", "consul", "the streak gauge back to 0", (v) => v === 0);
+  await streak(sg, "app", "kubernetes", "the kubernetes streak gauge at 0", (v) => v === 0);
 
   // The sources make the watchers start over: counted per pool.
   consul.setIndexBackwards(2);
