@@ -138,13 +138,26 @@ function agentNotingConfig(
  * Makes every agent `kc` creates (one per API call, one per watch) resolve the API server's
  * hostname through `lookup`. The client has no option for it; createAgent (private in its
  * types) is where both its fetch paths get their agent, with the cluster's TLS options.
+ * With `proxy-url` in the kubeconfig the agent is a proxy agent, whose connection to the
+ * proxy does not take the agent's `lookup`: hpagent (http/https proxies) opens it with
+ * http.request(proxyRequestOptions), socks-proxy-agent with net.connect(socketOptions). Both
+ * get the lookup too; before, the proxy's name went to getaddrinfo (a hung DNS held a libuv
+ * thread per attempt, test/outside/dns-kube-proxy.test.ts). Through an HTTP proxy the API
+ * server's own name is the proxy's to resolve (CONNECT host:port); through socks5:// or
+ * socks4:// it is resolved here with `lookup`, through socks5h:// by the proxy.
  */
 function withLookup(kc: KubeConfig, lookup: LookupFunction | undefined): KubeConfig {
   if (lookup === undefined) return kc;
-  type CreateAgent = (cluster: unknown, agentOptions: object) => unknown;
+  type CreateAgent = (cluster: { proxyUrl?: string } | null, agentOptions: object) => unknown;
   const target = kc as unknown as { createAgent: CreateAgent };
   const create = target.createAgent.bind(kc);
-  target.createAgent = (cluster, agentOptions) => create(cluster, { ...agentOptions, lookup });
+  target.createAgent = (cluster, agentOptions) =>
+    create(
+      cluster,
+      cluster?.proxyUrl
+        ? { ...agentOptions, lookup, proxyRequestOptions: { lookup }, socketOptions: { lookup } }
+        : { ...agentOptions, lookup },
+    );
   return kc;
 }
 

@@ -44,6 +44,7 @@ import { EdgeAdmin } from "./edge/edge-admin.js";
 import { unreadableTlsFiles, unverifiedTlsPools } from "./forward/upstream-tls.js";
 import { createAccessLog } from "./logging/access-log.js";
 import { createProcessLogger } from "./logging/logger.js";
+import { discoveryErrors } from "./metrics/discovery-errors.js";
 import { MetricsObserver } from "./metrics/observer.js";
 import { createMetrics } from "./metrics/registry.js";
 import { SeriesCache } from "./metrics/series-cache.js";
@@ -242,6 +243,8 @@ async function startOrCheck(
     afterApplied: workers?.afterApplied,
   });
   const actions = new ClusterActions(node, routing);
+  // shardgate_discovery_consecutive_errors: the streaks of the watches this node runs.
+  discoveryErrors.watchStreaks(() => node.membership.status());
   workers?.bind({
     logger,
     registry: metrics.registry,
@@ -299,6 +302,7 @@ async function startOrCheck(
     degraded: () => node.degradedReason(),
     degradedCause: () => node.degradedCause,
     panicPools: () => [...node.panics].filter(([, p]) => p).map(([pool]) => pool),
+    discovery: () => node.membership.status(),
     edge: new EdgeAdmin(edge.engine, routing.current),
     ops: createOpsBackend({
       node,

@@ -29,6 +29,34 @@ export interface AdminPoolView {
   /** Version at which this pool's snapshot was last rebuilt. */
   ringVersion: number;
   members: AdminMemberView[];
+  /** A discovered pool's watcher (discovery-view.ts); absent for a static pool. */
+  discovery?: AdminDiscoveryView;
+}
+
+/** Where a discovered pool's members come from and how its watch goes (README, Admin API). */
+export interface AdminDiscoveryView {
+  source: "consul" | "kubernetes";
+  /** The Consul service, or namespace/service for Kubernetes. */
+  service: string;
+  /** Whether this instance runs the watcher (the Raft leader); the figures below only then. */
+  watching: boolean;
+  /** One answer has been applied. */
+  synced?: boolean;
+  /** Failed requests since the last good answer (0 while the watch goes well). */
+  consecutiveErrors?: number;
+  lastError?: string;
+  /** ISO 8601 times of the last failure and the last good answer. */
+  lastErrorAt?: string;
+  lastSuccessAt?: string;
+  /** Requests sent so far. */
+  requests?: number;
+  /** Consul: times its index went backwards (the watch started over from 0). */
+  indexResets?: number;
+  /** Kubernetes: watches answered 410 Gone (each re-listed), and lists whose continue token expired. */
+  gone?: number;
+  expiredContinues?: number;
+  /** The watcher could not be built (a kubeconfig missing ...): why. */
+  watcherError?: string;
 }
 
 /** This node's view of the Raft cluster. */

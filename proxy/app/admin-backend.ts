@@ -6,6 +6,8 @@
 import { Registry } from "prom-client";
 import type { BreakerOverride } from "../../config/state/commands.js";
 import type { ClusterStateData } from "../../config/state/types.js";
+import type { PoolMembershipStatus } from "../../health/membership-controller.js";
+import { discoveryView } from "../admin/discovery-view.js";
 import type { OpsBackend } from "../admin/ops-types.js";
 import type {
   AdminBackend,
@@ -53,6 +55,8 @@ export interface AdminBackendDeps {
   /** The error that stopped the Raft driver, or null (shown next to degraded "raft_stopped"). */
   degradedCause?(): string | null;
   panicPools(): string[];
+  /** The discovery watchers this instance runs (the leader's), by pool; absent = none. */
+  discovery?(): Record<string, PoolMembershipStatus>;
   /** The edge features' admin view (affinity explanations, cache purge); absent = none. */
   edge?: EdgeAdmin;
   ops?: OpsBackend;
@@ -97,6 +101,7 @@ export function createAdminBackend(d: AdminBackendDeps): AdminBackend {
       const state = d.routing.current();
       const committed = d.routing.committed;
       const pools: AdminStateView["pools"] = {};
+      const watchers = d.discovery?.() ?? {};
       for (const [name, snap] of state.pools) {
         const cm = new Map((committed?.pools[name]?.members ?? []).map((m) => [m.id, m]));
         pools[name] = {
@@ -120,6 +125,11 @@ export function createAdminBackend(d: AdminBackendDeps): AdminBackend {
             };
           }),
         };
+        const discovery = discoveryView(
+          committed?.pools[name]?.settings.discovery,
+          Object.hasOwn(watchers, name) ? watchers[name] : undefined,
+        );
+        if (discovery !== undefined) pools[name].discovery = discovery;
       }
       const view: AdminStateView = { ringVersion: state.ringVersion, pools };
       if (d.workers !== undefined) view.workers = d.workers();

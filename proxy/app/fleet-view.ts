@@ -5,18 +5,48 @@
 // bounded (FETCH_TIMEOUT_MS, and at most FLEET_ANSWER_MAX_BYTES read per answer, so a broken
 // or hostile neighbour cannot make this instance buffer without end), and one read is shared
 // by every caller for FLEET_TTL_MS.
+// A neighbour named by a hostname resolves through the bounded lookup
+// (proxy/net/bounded-lookup.ts), not the global fetch's getaddrinfo: with a DNS server that
+// hangs, each read queued one more getaddrinfo that held a libuv thread for the resolver's
+// whole timeout, and the peer's error said only that the fetch was aborted. Now the peer whose
+// lookup is still pending when its bound expires is marked unreachable with an error naming
+// the lookup, and the other peers are answered as usual (test/ops/fleet-view-dns.test.ts).
 
+import { Agent, fetch } from "undici";
 import { errorText } from "../../config/coded-error.js";
 import type { FleetInstanceView, PeersView } from "../admin/ops-types.js";
 import type { AdminStateView } from "../admin/types.js";
+import { upstreamLookup } from "../net/bounded-lookup.js";
+import { PendingLookups } from "../net/pending-lookups.js";
 
 const FLEET_TTL_MS = 500;
 const FETCH_TIMEOUT_MS = 1_000;
 /** The most bytes read of one neighbour's admin answer (README "Security limits"). */
 export const FLEET_ANSWER_MAX_BYTES = 4 * 1024 * 1024;
 
+/** The names the fleet view is resolving, to say so when a peer's bound expires first. */
+const lookups = new PendingLookups(upstreamLookup.lookup);
+/** Keep-alive connections to the neighbours, resolved through the bounded lookup. */
+const dispatcher = new Agent({
+  connect: { lookup: lookups.lookup as never, timeout: FETCH_TIMEOUT_MS },
+  connections: 4,
+});
+
 async function getJson(url: string): Promise<unknown> {
-  const r = await fetch(url, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
+  try {
+    return await readJson(url);
+  } catch (err) {
+    // The bound expired while the neighbour's name was still being resolved: say so.
+    const pending = lookups.pendingError(
+      new URL(url).hostname,
+      `the neighbour's ${FETCH_TIMEOUT_MS} ms bound`,
+    );
+    throw pending ?? err;
+  }
+}
+
+async function readJson(url: string): Promise<unknown> {
+  const r = await fetch(url, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS), dispatcher });
   if (!r.ok) {
     await r.body?.cancel();
     throw new Error(`HTTP ${r.status}`);
@@ -40,8 +70,14 @@ async function getJson(url: string): Promise<unknown> {
   return JSON.parse(Buffer.concat(chunks, total).toString("utf8"));
 }
 
+/** DNS failures of the bounded lookup: their message names the lookup and the name. */
+const DNS_CODES = new Set(["EDNS_TIMEOUT", "EDNS_PENDING", "ENOTFOUND", "ENODATA", "ESERVFAIL", "EREFUSED"]);
+
 function reason(err: unknown): string {
-  const c = (err as { cause?: { code?: string } }).cause;
+  const own = (err as { code?: string }).code;
+  if (own !== undefined && DNS_CODES.has(own)) return errorText(err);
+  const c = (err as { cause?: { code?: string; message?: string } }).cause;
+  if (c?.code !== undefined && DNS_CODES.has(c.code) && c.message !== undefined) return c.message;
   return c?.code ?? errorText(err);
 }
 

@@ -4,11 +4,28 @@
 // Redis is away: with a DNS server that hangs, each reconnect queued one more getaddrinfo
 // that held a thread for the resolver's whole timeout, and a process exit joins those
 // threads, so SIGTERM never ended the process (test/outside/dns-hangs.test.ts).
+// ioredis's connectTimeout (1 s by default) is shorter than the lookup's bound (5 s), so with
+// a name hung in DNS ioredis reported "connect ETIMEDOUT" although no connect had started:
+// `namingLookup` turns that error into one naming the DNS lookup still pending.
 
 import { createConnection } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { AbstractConnector, type RedisOptions } from "ioredis";
 import { upstreamLookup } from "../net/bounded-lookup.js";
+import { PendingLookups } from "../net/pending-lookups.js";
+
+/** The Redis clients' lookups (single Redis, sentinels, the sentinels' master). */
+export const redisLookups = new PendingLookups(upstreamLookup.lookup);
+
+/**
+ * ioredis's "connect ETIMEDOUT" for `host`, reworded when the lookup of `host` was what was
+ * still pending (the connect had not started); any other error as it is.
+ */
+export function namingLookup(err: Error, host: string | undefined): Error {
+  const e = err as NodeJS.ErrnoException;
+  if (host === undefined || e.code !== "ETIMEDOUT" || e.syscall !== "connect") return err;
+  return redisLookups.pendingError(host, "connect ETIMEDOUT: connectTimeout expired first") ?? err;
+}
 
 type Stream = Awaited<ReturnType<AbstractConnector["connect"]>>;
 
@@ -31,7 +48,7 @@ export class LookupConnector extends AbstractConnector {
             host: o.host ?? "localhost",
             port: o.port ?? 6379,
             family: o.family,
-            lookup: upstreamLookup.lookup,
+            lookup: redisLookups.lookup,
           };
     // Like ioredis's own: the socket is made on the next tick, unless disconnect() came first.
     return new Promise((resolve, reject) => {

@@ -12,7 +12,7 @@ import { Cluster, type ClusterOptions, Redis, type RedisOptions } from "ioredis"
 import type { RedisConfig } from "../../config/file/edge-schema.js";
 import type { LogSink } from "../../config/log-sink.js";
 import { upstreamLookup } from "../net/bounded-lookup.js";
-import { LookupConnector } from "./redis-connector.js";
+import { LookupConnector, namingLookup } from "./redis-connector.js";
 import { LookupSentinelConnector } from "./sentinel-connector.js";
 import { StoreBreaker } from "./store-breaker.js";
 import { StoreStatus } from "./store-status.js";
@@ -101,8 +101,13 @@ export class RedisStore {
     }
     // Without an error listener ioredis would crash the process on a connection error. Every
     // error counts, also before the first "ready" (a wrong password, Redis down at start).
+    // A connect timeout while the name was still being resolved names the lookup.
+    const host =
+      cfg.cluster === undefined && cfg.sentinel === undefined
+        ? (this.client as Redis).options.host
+        : undefined;
     this.client.on("error", (err: Error) => {
-      if (!this.closed) this.status.failed(err.message);
+      if (!this.closed) this.status.failed(namingLookup(err, host).message);
     });
     this.client.on("ready", () => {
       logger.info({}, "redis connected");

@@ -6,11 +6,12 @@
 // thread per attempt and the process's exit. Here the sentinel clients get LookupConnector
 // and the master's address the lookup. Both hooks are private in ioredis's types, so they are
 // reached through the prototype; ioredis 6's own Sentinel code is otherwise unchanged.
+// A sentinel client's 1 s connectTimeout fires before the lookup's 5 s bound: its error names
+// the lookup when that was what was pending (namingLookup, redis-connector.ts).
 
 import type { LookupFunction } from "node:net";
 import { type Redis, type SentinelConnectionOptions, SentinelConnector } from "ioredis";
-import { upstreamLookup } from "../net/bounded-lookup.js";
-import { LookupConnector } from "./redis-connector.js";
+import { LookupConnector, namingLookup, redisLookups } from "./redis-connector.js";
 
 interface SentinelInternals {
   connectToSentinel(endpoint: unknown, options?: object): Redis;
@@ -18,7 +19,7 @@ interface SentinelInternals {
 }
 
 const base = SentinelConnector.prototype as unknown as SentinelInternals;
-const lookup = upstreamLookup.lookup as LookupFunction;
+const lookup = redisLookups.lookup as LookupFunction;
 
 export class LookupSentinelConnector extends SentinelConnector {
   // ioredis hands a Connector its whole options object (ConnectorConstructor: `unknown`).
@@ -37,7 +38,8 @@ const sentinelErrors = new WeakMap<SentinelConnector, Error>();
 const own = LookupSentinelConnector.prototype as unknown as SentinelInternals;
 own.connectToSentinel = function (this: SentinelConnector, endpoint, options) {
   const client = base.connectToSentinel.call(this, endpoint, { Connector: LookupConnector, ...options });
-  client.on("error", (err: Error) => sentinelErrors.set(this, err));
+  const host = (endpoint as { host?: string } | null)?.host;
+  client.on("error", (err: Error) => sentinelErrors.set(this, namingLookup(err, host)));
   return client;
 };
 own.resolve = async function (this: SentinelConnector, endpoint) {

@@ -94,11 +94,13 @@ describe("k8s/grafana: dashboard and alert rules", () => {
     );
   });
 
-  test("every alert expression names only exported metrics, and the ten alerts exist", () => {
+  test("every alert expression names only exported metrics, and the twelve alerts exist", () => {
     const rules = alertExprs();
     assert.deepEqual(rules.map((r) => r.alert).sort(), [
       "ShardgateBreakerOpen",
       "ShardgateConfigDrift",
+      "ShardgateDiscoveryFailing",
+      "ShardgateDiscoveryResyncStorm",
       "ShardgateFollowerLagging",
       "ShardgateHigh5xx",
       "ShardgateNoLeader",
@@ -116,7 +118,7 @@ describe("k8s/grafana: dashboard and alert rules", () => {
 
   test("promtool check rules and promtool test rules pass", async () => {
     const check = await run("promtool", ["check", "rules", "alerts.yaml"], { cwd: DIR });
-    assert.match(check.stdout + check.stderr, /SUCCESS: 10 rules found/);
+    assert.match(check.stdout + check.stderr, /SUCCESS: 12 rules found/);
     const unit = await run("promtool", ["test", "rules", "alerts.test.yaml"], { cwd: DIR });
     assert.match(unit.stdout + unit.stderr, /SUCCESS/);
   });

@@ -184,12 +184,18 @@ redis: { url: "redis://${redisName}:6379" }
 `;
   const sg = await start("redis", port, yaml);
   // ioredis reconnects while Redis is away, each time with a lookup: wait for a failed one.
-  await eventually(
+  const down = await eventually(
     "a redis connect failure",
     () => sg.lines.find((l) => typeof l.msg === "string" && l.msg.startsWith("redis unavailable")),
     60_000,
     100,
   ).catch((err: unknown) => assert.fail(`${String(err)}\n${sg.output()}`));
+  // ioredis's 1 s connectTimeout fires before the lookup's bound: the line names the lookup,
+  // not "connect ETIMEDOUT" (no connect had started).
+  assert.ok(
+    String(down.err).includes(`DNS lookup of ${redisName}`),
+    `redis failure does not name the DNS lookup\n${sg.output()}`,
+  );
   assert.ok(dns.queries.includes(redisName), `the Redis name was never asked\n${sg.output()}`);
   const r = await get(`${sg.http}/x`, "k", 10_000);
   assert.equal(r.status, 200, sg.output());
