@@ -1,0 +1,149 @@
+// Tried from the outside: many streams on one client connection against an h2c pool whose
+// members allow 100 streams each (SETTINGS_MAX_CONCURRENT_STREAMS). Real shardgate process,
+// node:http2 client and upstreams on loopback.
+//
+// Found: a stream shardgate opened on a member's session that was already at the member's
+// stream limit waits in nghttp2's queue, and its request body cannot go until a slot frees; the
+// response timeout starts only once the body was sent, so a gRPC call (always a body) queued
+// behind 100 long-lived streams (watches, server-streams) never got any answer: 20 such calls
+// were still open 3x the response timeout later. Now (proxy/forward/h2-stream-slots.ts) the
+// response timeout of a queued stream runs from the moment it was queued: it gets 4
+// DEADLINE_EXCEEDED `upstream_timeout` after `timeouts.response` at the latest, as a request
+// without a body already did. Held, kept as a guard: 1,000 concurrent short streams on one
+// connection are queued, not lost: every one answered 200, never more than 100 open per member.
+
+import assert from "node:assert/strict";
+import { type ClientHttp2Session, connect, type IncomingHttpHeaders } from "node:http2";
+import { after, before, test } from "node:test";
+import { type FlowUpstream, startFlowUpstream } from "../support/h2-flow-upstream.js";
+import { seededRandom, seedNote, testSeed } from "../support/prng.js";
+import { poolConfig, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
+import { eventually, scaled } from "../support/wait.js";
+
+const RESPONSE_MS = 3000;
+const MEMBER_STREAMS = 100;
+const SEED = testSeed(5_120_412);
+
+let members: FlowUpstream[] = [];
+let sg: RunningShardgate;
+
+before(async () => {
+  members = [await startFlowUpstream(MEMBER_STREAMS), await startFlowUpstream(MEMBER_STREAMS)];
+  // The listener takes 1,000 streams per connection, so the member's limit is the one that bites.
+  const yaml = poolConfig({
+    members: members.map((m, i) => ({ id: `g${i}`, port: m.port })),
+    poolExtra: `    protocol: h2c\n    timeouts: { response: ${RESPONSE_MS}ms }\n    breaker: { enabled: false }\n`,
+  }).replace(
+    "  admin: 127.0.0.1:0\n",
+    "  admin: 127.0.0.1:0\n  http2: { maxConcurrentStreams: 1000 }\n  timeouts: { headers: 60s, request: 120s, idle: 120s, keepAlive: 120s, send: 120s }\n",
+  );
+  sg = await startShardgate(yaml);
+});
+
+after(async () => {
+  await stopAll();
+  for (const m of members) await m.close();
+});
+
+interface Outcome {
+  head: IncomingHttpHeaders | null;
+  trailers: IncomingHttpHeaders | null;
+  ms: number;
+}
+
+/** A gRPC-shaped call (one empty message) on `session`; settles when the stream closes. */
+function call(session: ClientHttp2Session, path: string, key: string): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const st = session.request({
+      ":method": "POST",
+      ":path": path,
+      "content-type": "application/grpc",
+      te: "trailers",
+      "x-user-id": key,
+    });
+    let head: IncomingHttpHeaders | null = null;
+    let trailers: IncomingHttpHeaders | null = null;
+    st.on("response", (h) => {
+      head = h;
+    });
+    st.on("trailers", (t) => {
+      trailers = t;
+    });
+    st.on("data", () => {});
+    st.on("error", () => {});
+    st.on("close", () => resolve({ head, trailers, ms: performance.now() - t0 }));
+    st.end(Buffer.from([0, 0, 0, 0, 0]));
+  });
+}
+
+async function openSession(): Promise<ClientHttp2Session> {
+  const session = connect(sg.httpUrl);
+  session.on("error", () => {});
+  await new Promise<void>((r) => session.once("remoteSettings", () => r()));
+  return session;
+}
+
+test("1,000 concurrent streams on one connection, members allowing 100 each: all answered, none lost", async () => {
+  const session = await openSession();
+  try {
+    assert.equal(session.remoteSettings.maxConcurrentStreams, 1000);
+    const random = seededRandom(SEED);
+    const calls: Promise<Outcome>[] = [];
+    for (let i = 0; i < 1000; i++) calls.push(call(session, "/quick/20", `k${Math.floor(random() * 1e9)}`));
+    const all = await Promise.race([
+      Promise.all(calls),
+      new Promise<null>((r) => setTimeout(() => r(null), scaled(60_000)).unref()),
+    ]);
+    assert.ok(all !== null, `streams still open after 60 s; ${seedNote(SEED)}`);
+    const statuses = new Map<string, number>();
+    for (const o of all) {
+      const k = String(o.head?.[":status"]);
+      statuses.set(k, (statuses.get(k) ?? 0) + 1);
+    }
+    assert.deepEqual([...statuses], [["200", 1000]], `${seedNote(SEED)}`);
+    for (const m of members) {
+      assert.ok(m.maxOpen <= MEMBER_STREAMS, `a member had ${m.maxOpen} streams open at once`);
+      assert.ok(
+        m.streams.length > 100,
+        `keys spread over both members: ${m.streams.length}; ${seedNote(SEED)}`,
+      );
+    }
+    assert.equal(members[0].streams.length + members[1].streams.length, 1000);
+  } finally {
+    session.destroy();
+  }
+});
+
+test("gRPC calls queued behind a member's 100 held streams get DEADLINE_EXCEEDED by the response timeout, not held forever", async () => {
+  // One key: every call goes to the same member.
+  const session = await openSession();
+  const holds: Promise<Outcome>[] = [];
+  try {
+    for (let i = 0; i < MEMBER_STREAMS; i++) holds.push(call(session, "/hold", "same"));
+    const member = await eventually(
+      "the member holding all 100 streams",
+      () => members.find((u) => u.open === MEMBER_STREAMS),
+      30_000,
+    );
+    const queued: Promise<Outcome>[] = [];
+    for (let i = 0; i < 20; i++) queued.push(call(session, "/hold", "same"));
+    // Bounded wait: 3x the response timeout (scaled) is far past what they may take.
+    const out = await Promise.race([
+      Promise.all(queued),
+      new Promise<null>((r) => setTimeout(() => r(null), scaled(3 * RESPONSE_MS + 5000)).unref()),
+    ]);
+    assert.ok(out !== null, "calls queued behind the member's stream limit were never answered");
+    for (const o of out) {
+      assert.equal(o.head?.[":status"], 200);
+      assert.equal(o.head?.["grpc-status"], "4", JSON.stringify(o.head));
+      assert.equal(o.head?.["x-shardgate-error"], "upstream_timeout");
+    }
+    // The held streams were never disturbed; the member never had more than its limit open.
+    assert.equal(member.open, MEMBER_STREAMS);
+    assert.ok(member.maxOpen <= MEMBER_STREAMS, `the member had ${member.maxOpen} streams open`);
+  } finally {
+    session.destroy();
+    await Promise.all(holds);
+  }
+});
