@@ -2,7 +2,8 @@
 // how many bytes it pushed and took, and how the stream ended (the RST_STREAM code it got), so
 // a test can tell flow control, cancellation and deadlines apart from the outside. Paths:
 //   /firehose/N  answers gRPC-shaped 200 and writes N bytes as fast as its stream window allows
-//   /sink        answers nothing and never reads the request body (its window stays closed)
+//   /sink        reads none of the request body (its window stays closed) until release(),
+//                then reads it all and answers 200 with the byte count
 //   /hold        answers 200 and one gRPC message, then holds the stream open until reset
 //   /slow        never answers (a call that outlives any deadline)
 //   /reset       answers 200 and one message, then resets the stream (INTERNAL_ERROR)
@@ -21,7 +22,7 @@ export interface FlowStream {
   path: string;
   /** Bytes handed to the stream's write (accepted once its window let them go). */
   pushed: number;
-  /** Request body bytes read (only /sink's stay 0: it never reads). */
+  /** Request body bytes read (/sink's stay 0 until release()). */
   took: number;
   /** The RST_STREAM code the stream closed with (0 for a clean end); -1 while open. */
   rstCode: number;
@@ -33,6 +34,8 @@ export interface FlowUpstream {
   streams: FlowStream[];
   open: number;
   maxOpen: number;
+  /** /sink streams read their bodies from now on. */
+  release(): void;
   close(): Promise<void>;
 }
 
@@ -41,11 +44,15 @@ const CHUNK = Buffer.alloc(64 * 1024, 0x61);
 export async function startFlowUpstream(maxStreams = 100): Promise<FlowUpstream> {
   const server = createServer({ settings: { maxConcurrentStreams: maxStreams } });
   const sessions = new Set<Http2Session>();
+  const sinks: Array<() => void> = [];
   const up: FlowUpstream = {
     port: 0,
     streams: [],
     open: 0,
     maxOpen: 0,
+    release: () => {
+      for (const go of sinks.splice(0)) go();
+    },
     close: async () => {
       for (const s of sessions) s.destroy();
       await new Promise<void>((r) => server.close(() => r()));
@@ -70,6 +77,17 @@ export async function startFlowUpstream(maxStreams = 100): Promise<FlowUpstream>
     const path = rec.path;
     if (path === "/sink") {
       stream.pause();
+      sinks.push(() => {
+        stream.on("data", (c: Buffer) => {
+          rec.took += c.length;
+        });
+        stream.on("end", () => {
+          if (stream.destroyed) return;
+          stream.respond({ ":status": 200 });
+          stream.end(String(rec.took));
+        });
+        stream.resume();
+      });
       return;
     }
     stream.on("data", (c: Buffer) => {
