@@ -7,6 +7,7 @@
 //   /hold        answers 200 and one gRPC message, then holds the stream open until reset
 //   /slow        never answers (a call that outlives any deadline)
 //   /reset       answers 200 and one message, then resets the stream (INTERNAL_ERROR)
+//   /reset-early reads the body, answers nothing, and resets the stream (INTERNAL_ERROR) after 300 ms
 //   /quick/MS    answers 200 "ok" after MS milliseconds (the many-streams try)
 // The server's SETTINGS_MAX_CONCURRENT_STREAMS is `maxStreams`; `maxOpen` is the most streams
 // it ever had open at once.
@@ -102,6 +103,9 @@ export async function startFlowUpstream(maxStreams = 100): Promise<FlowUpstream>
       // destroy(err) sends RST_STREAM INTERNAL_ERROR; close(code) on a stream whose writable side is
       // open sends END_STREAM and RST_STREAM NO_ERROR instead (Node 20), a clean end.
       stream.write(GRPC_MESSAGE, () => setTimeout(() => stream.destroy(new Error("member reset")), 50));
+    } else if (path === "/reset-early") {
+      const t = setTimeout(() => stream.destroy(new Error("member reset")), 300);
+      stream.on("close", () => clearTimeout(t));
     } else if (path.startsWith("/quick/")) {
       const t = setTimeout(
         () => {
