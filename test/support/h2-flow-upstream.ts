@@ -7,8 +7,8 @@
 //   /hold        answers 200 and one gRPC message, then holds the stream open until reset
 //   /slow        never answers (a call that outlives any deadline)
 //   /reset       answers 200 and one message, then resets the stream (INTERNAL_ERROR)
-//   /reset-early reads the body, answers nothing, and resets the stream (INTERNAL_ERROR) after 300 ms
-//   /quick/MS    answers 200 "ok" after MS milliseconds (the many-streams try)
+//   /reset-early reads no body, answers nothing, and resets the stream (INTERNAL_ERROR) after 300 ms
+//   /quick/MS    answers one gRPC message and grpc-status 0 after MS milliseconds
 // The server's SETTINGS_MAX_CONCURRENT_STREAMS is `maxStreams`; `maxOpen` is the most streams
 // it ever had open at once.
 
@@ -104,14 +104,16 @@ export async function startFlowUpstream(maxStreams = 100): Promise<FlowUpstream>
       // open sends END_STREAM and RST_STREAM NO_ERROR instead (Node 20), a clean end.
       stream.write(GRPC_MESSAGE, () => setTimeout(() => stream.destroy(new Error("member reset")), 50));
     } else if (path === "/reset-early") {
+      stream.pause();
       const t = setTimeout(() => stream.destroy(new Error("member reset")), 300);
       stream.on("close", () => clearTimeout(t));
     } else if (path.startsWith("/quick/")) {
       const t = setTimeout(
         () => {
           if (stream.destroyed) return;
-          stream.respond({ ":status": 200 });
-          stream.end("ok");
+          stream.respond(GRPC_HEAD, { waitForTrailers: true });
+          stream.once("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
+          stream.end(GRPC_MESSAGE);
         },
         Number(path.slice(7)),
       );
