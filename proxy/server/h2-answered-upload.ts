@@ -13,11 +13,21 @@
 // order): reset at once, it went before them and the client lost its grpc-status. A response
 // whose head ended the stream (a gRPC trailers-only answer, 204/205/304) is never asked for
 // trailers: it is out at 'finish'.
+//
+// After the reset the request is resumed, what it holds discarded: a stream closed with NO_ERROR
+// is destroyed (and 'close' emitted, which writes the access line) only once its readable side
+// ended, and body bytes the data plane had stopped reading (unpiped from a failed attempt) kept
+// it from ending: that stream never closed, even after the client's connection was gone.
 
-import { constants, type ServerHttp2Stream } from "node:http2";
+import { constants, type Http2ServerRequest, type ServerHttp2Stream } from "node:http2";
 
-/** Resets `stream` (NO_ERROR) after its answer if the client has not ended its side by then. */
-export function resetAfterAnswer(stream: ServerHttp2Stream): void {
+const kRequest = Symbol("shardgate.h2answeredRequest");
+type WithRequest = ServerHttp2Stream & { [kRequest]?: Http2ServerRequest };
+
+/** Resets the request's stream (NO_ERROR) after its answer if the client has not ended its side by then. */
+export function resetAfterAnswer(req: Http2ServerRequest): void {
+  const stream = req.stream as WithRequest;
+  stream[kRequest] = req;
   stream.on("wantTrailers", onWantTrailers);
   stream.on("finish", onFinish);
 }
@@ -45,9 +55,10 @@ function headOnly(stream: ServerHttp2Stream): boolean {
   return status === 204 || status === 205 || status === 304;
 }
 
-function closeIfUploading(stream: ServerHttp2Stream): void {
+function closeIfUploading(stream: WithRequest): void {
   if (stream.closed || stream.destroyed) return;
   // remoteClose: the client's END_STREAM arrived; the stream closes with the answer.
   if (stream.state.remoteClose === 1) return;
   stream.close(constants.NGHTTP2_NO_ERROR);
+  stream[kRequest]?.resume();
 }

@@ -76,7 +76,7 @@ export function attachHttp2(server: Server, opts: H2ListenerOptions): void {
       return;
     }
     adaptH2Request(req);
-    resetAfterAnswer(req.stream);
+    resetAfterAnswer(req);
     plane.handleRequest(req as unknown as IncomingMessage, res as unknown as ServerResponse);
     clock.track(req, res);
     opts.sendTimeouts?.trackH2(res);

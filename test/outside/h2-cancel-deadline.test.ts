@@ -246,10 +246,14 @@ interface Upload {
 }
 
 /**
- * A call on raw node:http2 whose client keeps uploading (one message every 20 ms, at most 500)
+ * A call on raw node:http2 whose client keeps uploading (`message` every 20 ms, at most 500 times)
  * and never ends its side; settles when the stream closes, or after 20 s (scaled) with it open.
  */
-function uploadingCall(path: string, headers: Record<string, string>): Promise<Upload> {
+function uploadingCall(
+  path: string,
+  headers: Record<string, string>,
+  message = EMPTY_MESSAGE,
+): Promise<Upload> {
   const session = connect(sg.httpUrl);
   session.on("error", () => {});
   const st = session.request({ ":method": "POST", ":path": path, ...headers });
@@ -265,7 +269,7 @@ function uploadingCall(path: string, headers: Record<string, string>): Promise<U
   const pump = setInterval(() => {
     if (out.sent < 500 && !st.destroyed) {
       out.sent++;
-      st.write(EMPTY_MESSAGE);
+      st.write(message);
     }
   }, 20);
   return new Promise<Upload>((resolve) => {
@@ -307,10 +311,13 @@ test("grpc-timeout passing while the client still uploads: DEADLINE_EXCEEDED, th
 });
 
 test("a member resetting before its answer while a plain HTTP/2 client still uploads: 502 upstream_reset, then the stream is closed", async () => {
-  const r = await uploadingCall("/reset-early", {
-    "content-type": "application/octet-stream",
-    "x-user-id": "u3",
-  });
+  // 16 KiB every 20 ms to a member reading none: when it resets, body bytes are backed up in
+  // shardgate (its stream to the member full), which the reset must not leave unread.
+  const r = await uploadingCall(
+    "/reset-early",
+    { "content-type": "application/octet-stream", "x-user-id": "u3" },
+    Buffer.alloc(16 * 1024, 0x75),
+  );
   assert.equal(r.head?.[":status"], 502);
   assert.equal(r.head?.["content-type"], "application/json");
   assert.equal(r.rstCode, 0, `the stream still open after ${r.sent} messages sent on past the answer`);
