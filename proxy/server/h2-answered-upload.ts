@@ -56,9 +56,12 @@ function headOnly(stream: ServerHttp2Stream): boolean {
 }
 
 function closeIfUploading(stream: WithRequest): void {
-  if (stream.closed || stream.destroyed) return;
-  // remoteClose: the client's END_STREAM arrived; the stream closes with the answer.
-  if (stream.state.remoteClose === 1) return;
-  stream.close(constants.NGHTTP2_NO_ERROR);
+  if (stream.destroyed) return;
+  if (!stream.closed) {
+    // remoteClose: the client's END_STREAM arrived; the stream closes with the answer.
+    if (stream.state.remoteClose === 1) return;
+    stream.close(constants.NGHTTP2_NO_ERROR);
+  }
+  // Closed here or already (the request timeout's answer closes its stream first).
   stream[kRequest]?.resume();
 }
