@@ -19,6 +19,7 @@ import type { SnapshotMember } from "../routing/types.js";
 import { bodyReplayable, forgetBody, recordBody, replayBody } from "./body-replay.js";
 import { encodeGrpcMessage, formatGrpcTimeout, GRPC, isGrpcContentType } from "./grpc-status.js";
 import { H2Error, type UpstreamProtocol } from "./h2-sessions.js";
+import { takeSlot } from "./h2-stream-slots.js";
 import type { RequestContext } from "./request-context.js";
 import type { ForwardAttempt, UndiciHost } from "./undici-attempt.js";
 
@@ -114,6 +115,9 @@ export class H2Attempt implements ForwardAttempt {
     }
     this.stream = stream;
     (stream as WithAttempt)[kAttempt] = this;
+    // Queued behind the member's stream limit: its body waits on us, not on the client, so the
+    // response timeout runs from now (h2-stream-slots.ts).
+    const queued = takeSlot(session, stream);
     stream.on("response", onStreamResponse);
     stream.on("data", onStreamData);
     stream.on("trailers", onStreamTrailers);
@@ -127,6 +131,7 @@ export class H2Attempt implements ForwardAttempt {
       if (onRefused !== null) recordBody(ctx.req);
       else replayBody(ctx.req, stream);
       ctx.req.pipe(stream);
+      if (queued) this.host.undiciSent(this);
     } else this.host.undiciSent(this);
     if (deadlineAt >= 0) this.timer = setTimeout(onDeadline, deadlineAt - now, this);
   }

@@ -99,8 +99,15 @@ export class H2Sessions {
       Object.assign(options, upstreamTlsOptions(member.tls, host));
     const session = connect(authority, options);
     let connected = false;
+    // The timer runs in the loop's timers phase, before the poll phase that would deliver a
+    // connect already completed: after a long turn (a burst of 1,000 streams arriving in one
+    // read, each dispatched before the loop moves on) it fired on a session that had connected
+    // in time, and every stream on it failed upstream_connect_failed against a healthy member.
+    // So the verdict waits for the I/O of this loop turn (undici's connect timeout does the same).
     const timer = setTimeout(() => {
-      if (!connected) session.destroy(new H2Error("ECONNECT_TIMEOUT", "upstream connect timeout"));
+      setImmediate(() => {
+        if (!connected) session.destroy(new H2Error("ECONNECT_TIMEOUT", "upstream connect timeout"));
+      });
     }, connectMs);
     timer.unref();
     session.once("connect", () => {

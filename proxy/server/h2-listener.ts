@@ -17,6 +17,7 @@ import type { TLSSocket } from "node:tls";
 import type { LogSink } from "../../config/log-sink.js";
 import { adaptH2Request } from "../forward/h2-request.js";
 import type { DataPlane } from "../forward/types.js";
+import { resetAfterAnswer } from "./h2-answered-upload.js";
 import { H2RequestTimeouts } from "./h2-request-timeout.js";
 import { guardResets, type ResetGuardHooks } from "./h2-reset-guard.js";
 import { sniffH2cPreface } from "./h2c-preface.js";
@@ -75,6 +76,7 @@ export function attachHttp2(server: Server, opts: H2ListenerOptions): void {
       return;
     }
     adaptH2Request(req);
+    resetAfterAnswer(req);
     plane.handleRequest(req as unknown as IncomingMessage, res as unknown as ServerResponse);
     clock.track(req, res);
     opts.sendTimeouts?.trackH2(res);

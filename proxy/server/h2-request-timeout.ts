@@ -67,9 +67,11 @@ export class H2RequestTimeouts {
       this.forget(w);
       // clientTimedOut finds the request's response where Node's HTTP/1 socket keeps it.
       const answered = this.plane.clientTimedOut({ _httpMessage: w.res } as unknown as Duplex);
+      // An answer given: its stream is reset (NO_ERROR) once the answer is out, and the request
+      // read on (h2-answered-upload.ts). Closed here, before the answer was flushed, the client
+      // never saw the reset behind a member reading none: its upload hung on a closed window.
       if (answered) this.onTimeout("client_timeout");
-      // close() flushes the answer first, then resets the stream (NO_ERROR): the upload stops.
-      closeStream(w.res);
+      else closeStream(w.res);
     }
   };
 
@@ -84,8 +86,14 @@ function onWatchedEnd(this: Http2ServerRequest | Http2ServerResponse): void {
   if (w !== undefined) w.clock.forget(w);
 }
 
-/** The answer is out (or there is none to give): end the stream the client is still uploading on. */
+/**
+ * The answer is out (or there is none to give): end the stream the client is still uploading on,
+ * and read on what the request holds: a stream closed with NO_ERROR is destroyed (its 'close'
+ * writes the access line) only once its readable side ended, and body bytes backed up behind a
+ * member that reads none kept it open for good, even after the client's connection was gone.
+ */
 function closeStream(res: Http2ServerResponse): void {
   const s = res.stream;
   if (!s.destroyed && !s.closed) s.close();
+  res.req.resume();
 }

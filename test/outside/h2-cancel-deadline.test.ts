@@ -1,0 +1,326 @@
+// Tried from the outside: cancellation both ways and gRPC deadlines through an h2c pool. Real
+// shardgate process, @grpc/grpc-js and node:http2 clients, a node:http2 member that records the
+// RST_STREAM code each of its streams ended with (test/support/h2-flow-upstream.ts).
+//
+// Found: an answer complete while the client was still uploading (grpc-timeout passed during a
+// client-streaming call; the member reset the stream before its answer) left the client's stream
+// open: Node closes such a stream itself only if no byte of the body was ever read, and shardgate
+// had piped some upstream. The client had its status but the stream (one of the connection's
+// concurrent streams) and its access line waited until the client stopped sending: 500 messages
+// over 10 s later it was still open. Now (proxy/server/h2-answered-upload.ts) the stream is reset
+// NO_ERROR after the answer's trailers (a reset before them lost grpc-status: checked here too).
+//
+// Held, kept as guards:
+//   - a client cancelling mid-stream, or before any answer: the member's stream is reset CANCEL
+//     within seconds, the access line says the client left (downstream_disconnected, 499);
+//   - a member resetting mid-stream, or before its answer while the client still uploads: the
+//     client gets 14 UNAVAILABLE (in the trailers once the answer began), never a hang; the
+//     access line says upstream_reset, counted against the member;
+//   - grpc-timeout shorter than the member's answer, before or after the answer began, from a
+//     client that does not enforce its own deadline: 4 DEADLINE_EXCEEDED from shardgate, the
+//     member's stream reset CANCEL, no upstream error counted against the member.
+
+import assert from "node:assert/strict";
+import { type ClientHttp2Session, connect, type IncomingHttpHeaders } from "node:http2";
+import { after, before, test } from "node:test";
+import { Client, credentials, Metadata, status } from "@grpc/grpc-js";
+import { type FlowStream, type FlowUpstream, startFlowUpstream } from "../support/h2-flow-upstream.js";
+import {
+  fetchJson,
+  type LogLine,
+  metricValue,
+  poolConfig,
+  type RunningShardgate,
+  startShardgate,
+  stopAll,
+} from "../support/shardgate-process.js";
+import { eventually, scaled } from "../support/wait.js";
+
+const ident = (b: Buffer): Buffer => b;
+const EMPTY_MESSAGE = Buffer.from([0, 0, 0, 0, 0]);
+/** "Promptly": the member's stream is reset well within this (a loaded 2-core machine). */
+const PROMPT_MS = 10_000;
+
+let up: FlowUpstream;
+let sg: RunningShardgate;
+let client: Client;
+
+before(async () => {
+  up = await startFlowUpstream();
+  const yaml = poolConfig({
+    members: [{ id: "g1", port: up.port }],
+    poolExtra: "    protocol: h2c\n    timeouts: { response: 60s }\n",
+  }).replace(
+    "  admin: 127.0.0.1:0\n",
+    "  admin: 127.0.0.1:0\n  timeouts: { headers: 60s, request: 120s, idle: 120s, keepAlive: 120s, send: 120s }\n",
+  );
+  sg = await startShardgate(yaml);
+  client = new Client(new URL(sg.httpUrl).host, credentials.createInsecure());
+});
+
+after(async () => {
+  client.close();
+  await stopAll();
+  await up.close();
+});
+
+function tenant(key: string): Metadata {
+  const md = new Metadata();
+  md.set("x-user-id", key);
+  return md;
+}
+
+/** The member's stream for `path` opened after `from` streams, once it ended; its RST code. */
+function memberStreamEnd(from: number, path: string): Promise<FlowStream> {
+  return eventually(
+    `the member's ${path} stream to end`,
+    () => up.streams.slice(from).find((s) => s.path === path && s.rstCode >= 0),
+    PROMPT_MS,
+  );
+}
+
+function accessLine(requestId: string): Promise<LogLine> {
+  return sg.proc.waitForLine(
+    `the access line of ${requestId}`,
+    (l) => l.type === "access" && l.requestId === requestId,
+  );
+}
+
+async function memberErrors(kind: string): Promise<number> {
+  const text = (await fetchJson(`${sg.adminUrl}/metrics`)).text;
+  return metricValue(text, "shardgate_upstream_errors_total", { pool: "users", member: "g1", kind }) ?? 0;
+}
+
+test("a grpc-js client cancelling a server-streaming call mid-stream: the member's stream is reset CANCEL; logged as the client leaving", async () => {
+  const from = up.streams.length;
+  const call = client.makeServerStreamRequest("/hold", ident, ident, Buffer.alloc(0), tenant("c1"));
+  let requestId = "";
+  call.on("metadata", (md) => {
+    requestId = String(md.get("x-request-id")[0] ?? "");
+  });
+  const code = new Promise<number>((resolve) => call.on("status", (st) => resolve(st.code)));
+  call.on("error", () => {});
+  await new Promise<void>((r) => call.once("data", () => r()));
+  const cancelledAt = performance.now();
+  call.cancel();
+  assert.equal(await code, status.CANCELLED);
+  const s = await memberStreamEnd(from, "/hold");
+  assert.equal(s.rstCode, 8, "RST_STREAM CANCEL to the member");
+  assert.ok(
+    s.closedAt - cancelledAt < PROMPT_MS,
+    `reset ${Math.round(s.closedAt - cancelledAt)} ms after the cancel`,
+  );
+  const line = await accessLine(requestId);
+  assert.equal(line.status, 200);
+  assert.equal(line.error, "downstream_disconnected");
+});
+
+test("a client cancelling before any answer: the member's stream is reset CANCEL; logged 499", async () => {
+  const from = up.streams.length;
+  const call = client.makeUnaryRequest("/slow", ident, ident, Buffer.alloc(0), tenant("c2"), () => undefined);
+  const code = new Promise<number>((resolve) => call.on("status", (st) => resolve(st.code)));
+  await eventually("the member's /slow stream", () => up.streams.slice(from).find((s) => s.path === "/slow"));
+  const cancelledAt = performance.now();
+  call.cancel();
+  assert.equal(await code, status.CANCELLED);
+  const s = await memberStreamEnd(from, "/slow");
+  assert.equal(s.rstCode, 8, "RST_STREAM CANCEL to the member");
+  assert.ok(
+    s.closedAt - cancelledAt < PROMPT_MS,
+    `reset ${Math.round(s.closedAt - cancelledAt)} ms after the cancel`,
+  );
+  await sg.proc.waitForLine(
+    "the access line of the cancelled /slow call",
+    (l) => l.type === "access" && l.path === "/slow" && l.status === 499,
+  );
+});
+
+test("a member resetting mid-stream: the grpc-js client gets UNAVAILABLE from the trailers; logged upstream_reset", async () => {
+  const before = await memberErrors("reset");
+  const call = client.makeServerStreamRequest("/reset", ident, ident, Buffer.alloc(0), tenant("r1"));
+  let requestId = "";
+  let messages = 0;
+  call.on("metadata", (md) => {
+    requestId = String(md.get("x-request-id")[0] ?? "");
+  });
+  call.on("data", () => {
+    messages++;
+  });
+  call.on("error", () => {});
+  const st = await new Promise<{ code: number; details: string }>((resolve) => call.on("status", resolve));
+  assert.equal(st.code, status.UNAVAILABLE, st.details);
+  assert.match(st.details, /upstream_reset/);
+  assert.equal(messages, 1, "the message sent before the reset was relayed");
+  const line = await accessLine(requestId);
+  assert.equal(line.status, 200);
+  assert.equal(line.error, "upstream_reset");
+  assert.equal(await memberErrors("reset"), before + 1);
+});
+
+test("a member resetting before its answer while the client is still uploading: UNAVAILABLE, never a hang", async () => {
+  const call = client.makeClientStreamRequest("/reset-early", ident, ident, tenant("r2"), () => undefined);
+  call.on("error", () => {});
+  const st = new Promise<{ code: number; details: string }>((resolve) => call.on("status", resolve));
+  // One small message every 20 ms, at most 1,000 of them (20 s): the reset comes at 300 ms.
+  let sent = 0;
+  const t = setInterval(() => {
+    if (sent++ < 1000) call.write(Buffer.from("x"));
+  }, 20);
+  try {
+    const out = await st;
+    assert.equal(out.code, status.UNAVAILABLE, out.details);
+    assert.match(out.details, /upstream_reset/);
+    assert.ok(sent < 1000, `the call lasted through all ${sent} messages`);
+  } finally {
+    clearInterval(t);
+    call.end();
+  }
+});
+
+interface RawCall {
+  head: IncomingHttpHeaders | null;
+  trailers: IncomingHttpHeaders | null;
+  ms: number;
+}
+
+/** A gRPC call on raw node:http2 with `grpc-timeout` (the client never enforces it itself). */
+function rawCall(session: ClientHttp2Session, path: string, timeout: string, key: string): Promise<RawCall> {
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const st = session.request({
+      ":method": "POST",
+      ":path": path,
+      "content-type": "application/grpc",
+      te: "trailers",
+      "grpc-timeout": timeout,
+      "x-user-id": key,
+    });
+    let head: IncomingHttpHeaders | null = null;
+    let trailers: IncomingHttpHeaders | null = null;
+    st.on("response", (h) => {
+      head = h;
+    });
+    st.on("trailers", (tr) => {
+      trailers = tr;
+    });
+    st.on("data", () => {});
+    st.on("error", () => {});
+    st.on("close", () => resolve({ head, trailers, ms: performance.now() - t0 }));
+    st.end(EMPTY_MESSAGE);
+  });
+}
+
+test("grpc-timeout shorter than the member's answer: DEADLINE_EXCEEDED, the member's stream reset CANCEL, not the member's failure", async () => {
+  const timeoutsBefore = await memberErrors("timeout");
+  const session = connect(sg.httpUrl);
+  session.on("error", () => {});
+  try {
+    // Before the answer: trailers-only 4.
+    let from = up.streams.length;
+    const early = await rawCall(session, "/slow", "500m", "d1");
+    assert.equal(early.head?.["grpc-status"], "4", JSON.stringify(early.head));
+    assert.equal(early.head?.["x-shardgate-error"], "upstream_timeout");
+    assert.equal((await memberStreamEnd(from, "/slow")).rstCode, 8, "the member's stream reset CANCEL");
+    // After the answer began: 200, one message, then grpc-status 4 in the trailers.
+    from = up.streams.length;
+    const late = await rawCall(session, "/hold", "500m", "d2");
+    assert.equal(late.head?.[":status"], 200);
+    assert.equal(late.head?.["grpc-status"], undefined);
+    assert.equal(late.trailers?.["grpc-status"], "4", JSON.stringify(late));
+    assert.equal((await memberStreamEnd(from, "/hold")).rstCode, 8, "the member's stream reset CANCEL");
+  } finally {
+    session.destroy();
+  }
+  // The client's deadline is not the member's failure: no timeout counted, breaker closed.
+  assert.equal(await memberErrors("timeout"), timeoutsBefore);
+  const text = (await fetchJson(`${sg.adminUrl}/metrics`)).text;
+  assert.equal(metricValue(text, "shardgate_breaker_state", { pool: "users", member: "g1" }), 0);
+});
+
+interface Upload {
+  head: IncomingHttpHeaders | null;
+  trailers: IncomingHttpHeaders | null;
+  /** The stream's RST code at its close (0: NO_ERROR), or null if it was still open at the bound. */
+  rstCode: number | null;
+  sent: number;
+}
+
+/**
+ * A call on raw node:http2 whose client keeps uploading (`message` every 20 ms, at most 500 times)
+ * and never ends its side; settles when the stream closes, or after 20 s (scaled) with it open.
+ */
+function uploadingCall(
+  path: string,
+  headers: Record<string, string>,
+  message = EMPTY_MESSAGE,
+): Promise<Upload> {
+  const session = connect(sg.httpUrl);
+  session.on("error", () => {});
+  const st = session.request({ ":method": "POST", ":path": path, ...headers });
+  st.on("error", () => {});
+  const out: Upload = { head: null, trailers: null, rstCode: null, sent: 0 };
+  st.on("response", (h) => {
+    out.head = h;
+  });
+  st.on("trailers", (tr) => {
+    out.trailers = tr;
+  });
+  st.on("data", () => {});
+  const pump = setInterval(() => {
+    if (out.sent < 500 && !st.destroyed) {
+      out.sent++;
+      st.write(message);
+    }
+  }, 20);
+  return new Promise<Upload>((resolve) => {
+    const bound = setTimeout(() => resolve(out), scaled(20_000));
+    st.on("close", () => {
+      out.rstCode = st.rstCode ?? -1;
+      clearTimeout(bound);
+      resolve(out);
+    });
+  }).finally(() => {
+    clearInterval(pump);
+    session.destroy();
+  });
+}
+
+const GRPC_HEADERS = { "content-type": "application/grpc", te: "trailers" };
+
+test("grpc-timeout passing while the client still uploads: DEADLINE_EXCEEDED, then the stream is closed (NO_ERROR) and logged", async () => {
+  // Before any answer (the member reads nothing): trailers-only 4.
+  let from = up.streams.length;
+  const early = await uploadingCall("/sink", { ...GRPC_HEADERS, "grpc-timeout": "500m", "x-user-id": "u1" });
+  assert.equal(early.head?.["grpc-status"], "4", JSON.stringify(early.head));
+  assert.equal(
+    early.rstCode,
+    0,
+    `the stream still open after ${early.sent} messages sent on past the answer`,
+  );
+  assert.equal((await memberStreamEnd(from, "/sink")).rstCode, 8, "the member's stream reset CANCEL");
+  const line = await accessLine(String(early.head?.["x-request-id"]));
+  assert.equal(line.error, "upstream_timeout");
+  // After the answer began (a bidirectional call): grpc-status 4 in the trailers, which come
+  // before the stream's reset.
+  from = up.streams.length;
+  const late = await uploadingCall("/hold", { ...GRPC_HEADERS, "grpc-timeout": "500m", "x-user-id": "u2" });
+  assert.equal(late.head?.[":status"], 200);
+  assert.equal(late.trailers?.["grpc-status"], "4", JSON.stringify(late));
+  assert.equal(late.rstCode, 0, `the stream still open after ${late.sent} messages sent on past the answer`);
+  assert.equal((await memberStreamEnd(from, "/hold")).rstCode, 8, "the member's stream reset CANCEL");
+});
+
+test("a member resetting before its answer while a plain HTTP/2 client still uploads: 502 upstream_reset, then the stream is closed", async () => {
+  // 16 KiB every 20 ms to a member reading none: when it resets, body bytes are backed up in
+  // shardgate (its stream to the member full), which the reset must not leave unread.
+  const r = await uploadingCall(
+    "/reset-early",
+    { "content-type": "application/octet-stream", "x-user-id": "u3" },
+    Buffer.alloc(16 * 1024, 0x75),
+  );
+  assert.equal(r.head?.[":status"], 502);
+  assert.equal(r.head?.["content-type"], "application/json");
+  assert.equal(r.rstCode, 0, `the stream still open after ${r.sent} messages sent on past the answer`);
+  const line = await accessLine(String(r.head?.["x-request-id"]));
+  assert.equal(line.error, "upstream_reset");
+});

@@ -1,0 +1,82 @@
+// Tried from the outside: an HTTP/2 client uploading fast to an h2c member that reads none of
+// it, past listen.timeouts.request. Real shardgate process, node:http2 client and member.
+//
+// Found: the client got its 504 upstream_timeout (the member not reading, README "Who is slow")
+// but its stream never closed and the request never got its access line, not even after the
+// client's connection was gone: the request timeout closed the stream (NO_ERROR) before the
+// answer was out, the client never saw that reset, and the body bytes backed up in shardgate
+// behind the member, unread, kept Node from ever destroying the stream. Now the answer given at
+// the request timeout is followed by the reset once it is out, and the request is read on
+// (proxy/server/h2-request-timeout.ts, h2-answered-upload.ts).
+
+import assert from "node:assert/strict";
+import { connect, type IncomingHttpHeaders } from "node:http2";
+import { after, before, test } from "node:test";
+import { type FlowUpstream, startFlowUpstream } from "../support/h2-flow-upstream.js";
+import { poolConfig, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
+import { scaled } from "../support/wait.js";
+
+let up: FlowUpstream;
+let sg: RunningShardgate;
+
+before(async () => {
+  up = await startFlowUpstream();
+  const yaml = poolConfig({
+    members: [{ id: "g1", port: up.port }],
+    poolExtra: "    protocol: h2c\n    timeouts: { response: 60s }\n",
+  }).replace(
+    "  admin: 127.0.0.1:0\n",
+    "  admin: 127.0.0.1:0\n  timeouts: { headers: 60s, request: 1s, idle: 120s, keepAlive: 120s, send: 120s }\n",
+  );
+  sg = await startShardgate(yaml);
+});
+
+after(async () => {
+  await stopAll();
+  await up.close();
+});
+
+test("an upload backed up behind a member reading none: 504 at the request timeout, the stream closed, the access line written", async () => {
+  const session = connect(sg.httpUrl);
+  session.on("error", () => {});
+  try {
+    const st = session.request({
+      ":method": "POST",
+      ":path": "/sink",
+      "content-type": "application/octet-stream",
+      "x-user-id": "uploader",
+    });
+    st.on("error", () => {});
+    st.on("data", () => {});
+    const head = new Promise<IncomingHttpHeaders>((r) => st.once("response", r));
+    // 16 KiB every 10 ms, at most 300 times: far more than the windows take.
+    let sent = 0;
+    const pump = setInterval(() => {
+      if (sent < 300 && !st.destroyed) {
+        sent++;
+        st.write(Buffer.alloc(16 * 1024, 0x71));
+      }
+    }, 10);
+    try {
+      const h = await head;
+      assert.equal(h[":status"], 504);
+      // The stream closes (the client's connection stays open): bounded at 20 s.
+      const closed = await Promise.race([
+        new Promise<number>((r) => st.once("close", () => r(st.rstCode ?? -1))),
+        new Promise<null>((r) => setTimeout(() => r(null), scaled(20_000)).unref()),
+      ]);
+      assert.equal(closed, 0, "the stream still open 20 s after its answer");
+      const line = await sg.proc.waitForLine(
+        "the access line of the timed-out upload",
+        (l) => l.type === "access" && l.requestId === h["x-request-id"],
+        20_000,
+      );
+      assert.equal(line.status, 504);
+      assert.equal(line.error, "upstream_timeout");
+    } finally {
+      clearInterval(pump);
+    }
+  } finally {
+    session.destroy();
+  }
+});
