@@ -176,3 +176,42 @@ test("the listener certificate replaced by a FIFO nobody writes: logged naming i
   assert.equal(await tlsGet(tlsd), "v1 200");
   assert.equal(await proxied(plain), "200");
 });
+
+test("the config file replaced by a folder or by a link to /dev/zero: a reload is refused naming it at once; the proxy serves throughout", async () => {
+  const path = plain.config.path;
+  const good = join(work, "good.yaml");
+  renameSync(path, good);
+  const failures: string[] = [];
+  try {
+    for (const [make, reason] of [
+      [() => mkdirSync(path), /not a regular file \(a directory\)/],
+      [() => execFileSync("ln", ["-s", "/dev/zero", path]), /not a regular file \(a character device\)/],
+    ] as const) {
+      make();
+      const during = proxied(plain);
+      const started = Date.now();
+      let answer: string;
+      try {
+        const r = await fetchJson(`${plain.adminUrl}/admin/reload`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${TOKEN}` },
+          signal: AbortSignal.timeout(scaled(10_000)),
+        });
+        answer = `${r.status} ${r.text}`;
+      } catch (err) {
+        answer = `no answer: ${(err as Error).message}`;
+      }
+      const ms = Date.now() - started;
+      if (!answer.startsWith("400 ") || !answer.includes(path) || !reason.test(answer))
+        failures.push(`${reason}: reload answered in ${ms} ms: ${answer.slice(0, 300)}`);
+      const statuses = [await during, await proxied(plain)];
+      if (statuses.some((s) => s !== "200"))
+        failures.push(`${reason}: data port during/after: ${statuses.join(", ")}`);
+      rmSync(path, { recursive: true, force: true });
+    }
+  } finally {
+    rmSync(path, { recursive: true, force: true });
+    renameSync(good, path);
+  }
+  assert.deepEqual(failures, []);
+});
