@@ -6,6 +6,7 @@ import { accessSync, constants, statSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { isPair, isScalar, isSeq, LineCounter, parseDocument, visit } from "yaml";
 import { errorText } from "../coded-error.js";
+import { checkStats, MAX_PEM_BYTES } from "./bounded-read.js";
 import { type ConfigError, describeFound, formatPath } from "./config-error.js";
 import { crossCheck } from "./cross-check.js";
 import { duplicateKeyErrors } from "./duplicate-keys.js";
@@ -87,15 +88,17 @@ function checkTlsFiles(
     const full = isAbsolute(p) ? p : resolve(baseDir, p);
     try {
       accessSync(full, constants.R_OK);
-      if (!statSync(full).isFile())
-        throw Object.assign(new Error("not a regular file"), { code: "ENOTFILE" });
+      const bad = checkStats(full, statSync(full), MAX_PEM_BYTES);
+      if (bad !== null) throw bad;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? "error";
+      // bounded-read.ts's refusals say what the file is: "<path>: not a regular file (a FIFO)"
+      const what = code === "ENOTREG" || code === "EFBIG" ? (err as Error).message : `${full} (${code})`;
       out.push({
         path: ["listen", "tls", which],
         expected: "a readable file",
         found: `${JSON.stringify(p)} (${code})`,
-        message: `cannot read TLS ${which} file ${full} (${code}): expected a readable file`,
+        message: `cannot read TLS ${which} file ${what}: expected a readable file`,
       });
     }
   }
@@ -331,7 +334,7 @@ export async function loadConfigFileText(
           path: "",
           expected: "a readable config file",
           found: `${path} (${code})`,
-          message: `cannot read config file ${path}: ${unreadableReason(code)}`,
+          message: `cannot read config file ${path}: ${unreadableReason(code, err)}`,
         },
       ],
     };
@@ -366,8 +369,14 @@ export function parseRouting(value: unknown): RoutingResult {
 }
 
 /** Why a config file could not be read, in words (the errno code for anything unusual). */
-function unreadableReason(code: string): string {
+function unreadableReason(code: string, err: unknown): string {
   if (code === "ENOENT") return "no such file";
+  // bounded-read.ts's refusals: "<path>: not a regular file (a FIFO)", "<path>: larger than 8 MiB (...)"
+  if (code === "ENOTREG" || code === "EFBIG") {
+    const m = (err as Error).message;
+    return `${m.slice(m.indexOf(": ") + 2)} (${code})`;
+  }
+  if (code === "ELOOP") return "too many levels of symbolic links, a symlink loop (ELOOP)";
   if (code === "EISDIR") return "it is a directory, expected a file (EISDIR)";
   if (code === "EACCES" || code === "EPERM") return `permission denied (${code})`;
   return code;

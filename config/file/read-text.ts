@@ -4,21 +4,25 @@
 // the thread pool, so one writer that opened the FIFO and never wrote held SIGTERM's exit for
 // ever (found from the outside). A FIFO is read instead as a non-blocking pipe on the event
 // loop: it still waits for its writer (Linux reports no hang-up before a writer has come), but
-// the wait holds no thread and ends with the process. Anything else goes through readFile.
+// the wait holds no thread and ends with the process, and it is read up to MAX_CONFIG_BYTES.
+// Anything else must be a regular file within that bound (bounded-read.ts): /dev/zero was read
+// until Node's 2 GiB limit, a 100 MB file whole before its size was refused.
 
 import { closeSync, constants, openSync } from "node:fs";
-import { readFile, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { Socket } from "node:net";
+import { readFileBounded } from "./bounded-read.js";
+import { MAX_CONFIG_BYTES } from "./text-limits.js";
 
-/** The text of the config file at `path`; rejects as readFile does (err.code) when unreadable. */
+/** The text of the config file at `path`; rejects (err.code, a message naming the file) when unreadable. */
 export async function readConfigText(path: string): Promise<string> {
   let fifo = false;
   try {
     fifo = (await stat(path)).isFIFO();
   } catch {
-    // readFile below says why (ENOENT, EACCES, ...)
+    // the open below says why (ENOENT, EACCES, ELOOP, ...)
   }
-  return fifo ? readFifo(path) : readFile(path, "utf8");
+  return fifo ? readFifo(path) : (await readFileBounded(path, MAX_CONFIG_BYTES)).toString("utf8");
 }
 
 function readFifo(path: string): Promise<string> {
@@ -34,7 +38,19 @@ function readFifo(path: string): Promise<string> {
       return;
     }
     const chunks: Buffer[] = [];
-    pipe.on("data", (chunk: Buffer) => chunks.push(chunk));
+    let total = 0;
+    pipe.on("data", (chunk: Buffer) => {
+      total += chunk.length;
+      if (total <= MAX_CONFIG_BYTES) {
+        chunks.push(chunk);
+        return;
+      }
+      pipe.destroy();
+      const err = new Error(
+        `${path}: larger than ${MAX_CONFIG_BYTES / (1024 * 1024)} MiB (a FIFO still being written)`,
+      );
+      reject(Object.assign(err, { code: "EFBIG" }));
+    });
     pipe.once("end", () => {
       pipe.destroy();
       resolve(Buffer.concat(chunks).toString("utf8"));

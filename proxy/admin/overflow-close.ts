@@ -10,10 +10,11 @@
 //   still arriving: the kernel answered RST, and a client still sending lost the 413.
 // Closing is the data plane's lingering close (linger-close.ts: FIN after the answer, the
 // client's FIN, 5 s without a byte or 30 s end it), and what arrives after the cap is counted
-// as the parser hands it over: past DRAIN_ALLOWANCE_BYTES the connection is destroyed at once
-// (the linger's own byte bound is checked every 500 ms, in which a loopback client sent 1 GB).
+// as the parser hands it over (input-cap.ts, as the linger counts its own bound): past
+// DRAIN_ALLOWANCE_BYTES the connection is destroyed at once.
 
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { destroyPastBytes } from "../server/input-cap.js";
 import { lingerAfterAnswer } from "../server/linger-close.js";
 
 /** The most an admin connection reads and drops once a body went past the cap. */
@@ -34,11 +35,7 @@ export function closeAfterOverflow(req: IncomingMessage, res?: ServerResponse): 
   const socket = req.socket as Closing;
   if (socket[kOverflow] === true || socket.destroyed) return;
   socket[kOverflow] = true;
-  let dropped = 0;
-  req.on("data", (c: Buffer) => {
-    dropped += c.length;
-    if (dropped > DRAIN_ALLOWANCE_BYTES) socket.destroy();
-  });
+  destroyPastBytes(req, socket, DRAIN_ALLOWANCE_BYTES);
   req.resume();
   // The answer already went out on a kept-alive connection: nothing else will close it.
   if (res?.writableFinished === true) {

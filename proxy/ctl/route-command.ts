@@ -4,8 +4,9 @@
 // request-line limit; a batch refused as too long anyway is asked in halves), and print one
 // table row per key in the order given.
 
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { errorText } from "../../config/coded-error.js";
+import { readFileBoundedSync } from "../../config/file/bounded-read.js";
 import { UsageError } from "../commands/usage-error.js";
 import { type AdminClient, CtlError } from "./admin-client.js";
 import type { CtlContext, CtlOutput } from "./commands.js";
@@ -29,13 +30,30 @@ interface RouteAnswer {
   skipped: Array<{ id: string; reason: string }>;
 }
 
+/** The most a keys file may hold (a directory or /dev/zero given by mistake is refused, not read to 2 GiB). */
+export const MAX_KEYS_FILE_BYTES = 64 * 1024 * 1024;
+
+/** A keys file's text: stdin, a pipe (`--keys-file <(cmd)`) read to its end, else a bounded regular file. */
+function readKeysText(file: string): string {
+  if (file === "-") return readFileSync(0, "utf8");
+  let pipe = false;
+  try {
+    pipe = statSync(file).isFIFO();
+  } catch {
+    // the bounded read below says why
+  }
+  return pipe ? readFileSync(file, "utf8") : readFileBoundedSync(file, MAX_KEYS_FILE_BYTES).toString("utf8");
+}
+
 /** The keys of a keys file: one per line (LF or CRLF), blank lines skipped. */
 function readKeys(file: string): string[] {
   let text: string;
   try {
-    text = readFileSync(file === "-" ? 0 : file, "utf8");
+    text = readKeysText(file);
   } catch (err) {
-    throw new UsageError(`--keys-file ${file === "-" ? "- (stdin)" : `"${file}"`}: ${errorText(err)}`);
+    const why = errorText(err);
+    const what = why.startsWith(`${file}: `) ? why.slice(file.length + 2) : why;
+    throw new UsageError(`--keys-file ${file === "-" ? "- (stdin)" : `"${file}"`}: ${what}`);
   }
   return text
     .split("\n")

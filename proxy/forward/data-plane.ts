@@ -255,6 +255,11 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     res.on("close", onResCloseShared);
     this.active++;
     this.callStart(ctx);
+    // Known before any refusal below: an answer sent with the body unread closes the connection
+    // (fail()), rather than keeping it and letting Node read the whole body, however large.
+    const te = req.headers["transfer-encoding"];
+    const cl = req.headers["content-length"];
+    ctx.hasBody = te !== undefined || (cl !== undefined && cl !== "0");
     if (this.closed) {
       this.fail(ctx, "no_available_member");
       return;
@@ -266,9 +271,6 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     }
     stripRequestHopByHop(req, false);
     this.prepareHeaders(ctx);
-    const te = req.headers["transfer-encoding"];
-    const cl = req.headers["content-length"];
-    ctx.hasBody = te !== undefined || (cl !== undefined && cl !== "0");
     // Edge hook: the route's affinity, rate limit and cache run here and call proceed().
     if (ctx.edge !== null) {
       ctx.edge.begin(ctx, this);
@@ -971,6 +973,11 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     (socket as WithPlane)[kPlane] = this;
     this.active++;
     this.callStart(ctx);
+    // Known before any refusal below: an answer sent with the body unread closes the connection
+    // (fail()), rather than keeping it and letting Node read the whole body, however large.
+    const te = req.headers["transfer-encoding"];
+    const cl = req.headers["content-length"];
+    ctx.hasBody = te !== undefined || (cl !== undefined && cl !== "0");
     if (this.closed) {
       this.fail(ctx, "no_available_member");
       return;

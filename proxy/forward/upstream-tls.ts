@@ -1,11 +1,13 @@
 // The TLS options of a pool's upstream agents, read from `pools.P.tls` files. Files are read
 // once per pool config object (a reload that changes them builds new agents: the member's
 // agentKey carries the tls settings). Verification is on unless `verify: false`, which
-// app.ts announces at warn on every load.
+// app.ts announces at warn on every load. The files are read on the event loop (at load, on a
+// reload, on a pool's first request): each is bounded (bounded-read.ts), so a FIFO or a device
+// in their place is refused instead of blocking the proxy or reading 2 GiB.
 
-import { readFileSync } from "node:fs";
 import type { AgentOptions } from "node:https";
 import { isIP } from "node:net";
+import { MAX_PEM_BYTES, readFileBoundedSync } from "../../config/file/bounded-read.js";
 import type { UpstreamTlsConfig } from "../../config/file/upstream-tls-schema.js";
 
 const loaded = new WeakMap<UpstreamTlsConfig, AgentOptions>();
@@ -16,9 +18,9 @@ export function upstreamTlsOptions(tls: UpstreamTlsConfig, host: string): AgentO
   if (base === undefined) {
     try {
       base = {
-        ca: tls.ca === undefined ? undefined : readFileSync(tls.ca),
-        cert: tls.cert === undefined ? undefined : readFileSync(tls.cert),
-        key: tls.key === undefined ? undefined : readFileSync(tls.key),
+        ca: tls.ca === undefined ? undefined : readPem(tls.ca),
+        cert: tls.cert === undefined ? undefined : readPem(tls.cert),
+        key: tls.key === undefined ? undefined : readPem(tls.key),
         minVersion: tls.minVersion,
         rejectUnauthorized: tls.verify,
       };
@@ -51,11 +53,18 @@ export function unreadableTlsFiles(pools: Record<string, { tls?: UpstreamTlsConf
     for (const f of [p.tls.ca, p.tls.cert, p.tls.key]) {
       if (f === undefined) continue;
       try {
-        readFileSync(f);
+        readPem(f);
       } catch (err) {
-        out.push(`pools.${name}.tls: cannot read ${f}: ${(err as Error).message}`);
+        const message = (err as Error).message;
+        out.push(
+          `pools.${name}.tls: cannot read ${message.startsWith(`${f}: `) ? message : `${f}: ${message}`}`,
+        );
       }
     }
   }
   return out;
+}
+
+function readPem(path: string): Buffer {
+  return readFileBoundedSync(path, MAX_PEM_BYTES);
 }

@@ -8,9 +8,10 @@
 // go is dropped, each reload watches again a folder whose watcher was dropped or whose inode
 // changed, and a folder gone is looked for every second.
 
-import { type FSWatcher, readFileSync, statSync, watch } from "node:fs";
+import { type FSWatcher, statSync, watch } from "node:fs";
 import { basename, dirname } from "node:path";
 import { createSecureContext, type SecureContext, type Server as TlsServer } from "node:tls";
+import { MAX_PEM_BYTES, readFileBoundedSync } from "../../config/file/bounded-read.js";
 import type { LogSink } from "../../config/log-sink.js";
 
 export interface CertificateFiles {
@@ -45,12 +46,17 @@ function inodeOf(dir: string): number {
   }
 }
 
+/**
+ * A certificate or key file's bytes. Bounded (bounded-read.ts): these are re-read on the event
+ * loop when they change, and readFileSync of a FIFO put in their place blocked it for good.
+ */
 function readPem(path: string): Buffer {
   try {
-    return readFileSync(path);
+    return readFileBoundedSync(path, MAX_PEM_BYTES);
   } catch (err) {
     // Name the file that failed (the log line used the cert's name for a missing key too).
-    throw new Error(`${path}: ${(err as Error).message}`);
+    const message = (err as Error).message;
+    throw new Error(message.startsWith(`${path}: `) ? message : `${path}: ${message}`);
   }
 }
 

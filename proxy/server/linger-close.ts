@@ -9,13 +9,15 @@
 // lingerAfterAnswer / lingerIfUnread: an HTTP/1 answer sent while the client was still uploading
 // (the upstream's early 413/401/200, shardgate's own 400s): the client may be sending megabytes
 // before it reads its answer, so the bounds are nginx's: LINGERING_TIME_MS in all,
-// LINGERING_IDLE_MS without a byte, and LINGERING_MAX_BYTES read. Lingering starts once the
-// answer is flushed (until then a client that takes none of it for LINGERING_IDLE_MS is let go);
-// the client's FIN ends it at once.
+// LINGERING_IDLE_MS without a byte, and LINGERING_MAX_BYTES read (counted per chunk as it
+// arrives, input-cap.ts: checked on a timer, a loopback client sent over 1 GB between two checks).
+// Lingering starts once the answer is flushed (until then a client that takes none of it for
+// LINGERING_IDLE_MS is let go); the client's FIN ends it at once.
 
 import type { IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
+import { destroyPastBytes } from "./input-cap.js";
 import { internalMissing } from "./node-internals.js";
 
 /** How long a refused connection keeps reading (and dropping) its peer's input. */
@@ -25,7 +27,7 @@ export const LINGER_MS = 1_000;
 export const LINGERING_TIME_MS = 30_000;
 /** nginx's lingering_timeout: a closing connection whose client sent nothing this long is closed. */
 export const LINGERING_IDLE_MS = 5_000;
-/** The most a closing connection reads and drops (checked every LINGERING_TICK_MS). */
+/** The most a closing connection reads and drops once it lingers (counted as it arrives). */
 export const LINGERING_MAX_BYTES = 64 * 1024 * 1024;
 const LINGERING_TICK_MS = 500;
 
@@ -47,9 +49,8 @@ const kBaseDestroySoon = Symbol("shardgate.baseDestroySoon");
 interface LingerState {
   /** When the answer was flushed (-1: still writing). */
   since: number;
-  /** bytesRead at the last tick, at the start, and when it last grew. */
+  /** bytesRead at the last tick, and when it last grew. */
   seen: number;
-  start: number;
   lastReadAt: number;
   /** What is left to write at the last tick (writableLength), and when the answer last moved. */
   written: number;
@@ -126,7 +127,6 @@ export function lingerAfterAnswer(socket: Duplex, req?: IncomingMessage): void {
   const state: LingerState = {
     since: s.writableFinished ? now : -1,
     seen: s.bytesRead ?? 0,
-    start: s.bytesRead ?? 0,
     lastReadAt: now,
     written: s.writableLength,
     lastWriteAt: now,
@@ -145,6 +145,28 @@ export function lingerAfterAnswer(socket: Duplex, req?: IncomingMessage): void {
   // paused by an unpipe): dumped, the request takes no more bytes and the parser drops them.
   if (req !== undefined) dump(req);
   s.resume();
+  process.nextTick(capLingering, s);
+}
+
+/**
+ * Counts what the lingering connection still reads (input-cap.ts), from the tick after it was
+ * resumed: counting adds a 'data' listener, and on a socket Node's server parses natively that
+ * takes the parser off the socket's handle, with the hooks that restart the handle's reading on
+ * 'resume'. A handle stopped by backpressure (a body nobody took) is restarted by that 'resume'
+ * first; a socket still paused (Node's server holding a pipelined connection until 'drain') is
+ * counted once it resumes.
+ */
+function capLingering(s: Closing): void {
+  if (s.destroyed) return;
+  if (s.isPaused()) {
+    s.once("resume", resumedCapLingering);
+    return;
+  }
+  destroyPastBytes(s, s, LINGERING_MAX_BYTES);
+}
+
+function resumedCapLingering(this: Closing): void {
+  capLingering(this);
 }
 
 /** IncomingMessage's own _dump (Node's server uses it for a body nobody read); resume without it. */
@@ -172,10 +194,6 @@ function tick(s: Closing): void {
   if (read !== state.seen) {
     state.seen = read;
     state.lastReadAt = now;
-  }
-  if (read - state.start >= LINGERING_MAX_BYTES) {
-    s.destroy();
-    return;
   }
   // Until the answer is flushed, only a client that takes none of it for the idle bound is let
   // go: a raw answer has no send timeout, and one written to a TLS connection whose handshake

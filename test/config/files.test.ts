@@ -36,7 +36,8 @@ test("a missing file is an error, not an exception", async () => {
 test("a directory is an error, not an exception", async () => {
   const r = await loadConfigFile(dir, {});
   assert.ok(!r.ok);
-  assert.match(r.errors[0].found, /EISDIR/);
+  assert.match(r.errors[0].found, /ENOTREG/);
+  assert.match(r.errors[0].message, /not a regular file \(a directory\)/);
 });
 
 test("an unreadable file is an error, not an exception (as root: checked as nobody)", async () => {

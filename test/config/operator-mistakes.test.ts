@@ -129,6 +129,6 @@ test("validate: a directory given as the config file says so, exit 1", async () 
   assert.equal(r.code, 1, r.stderr);
   assert.equal(
     r.stderr.split("\n")[0],
-    `${folder}: (top level): cannot read config file ${folder}: it is a directory, expected a file (EISDIR)`,
+    `${folder}: (top level): cannot read config file ${folder}: not a regular file (a directory) (ENOTREG)`,
   );
 });

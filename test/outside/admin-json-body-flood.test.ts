@@ -14,9 +14,9 @@
 
 import assert from "node:assert/strict";
 import { request } from "node:http";
-import { connect, type Socket } from "node:net";
 import { after, before, test } from "node:test";
 import { DRAIN_ALLOWANCE_BYTES } from "../../proxy/admin/overflow-close.js";
+import { endlessUpload } from "../support/endless-upload.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
 import { type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
 import { scaled } from "../support/wait.js";
@@ -125,74 +125,19 @@ const CASES: FloodCase[] = [
 const name = (c: FloodCase): string =>
   `${c.method} ${c.path} (${c.chunked ? "chunked" : "content-length"}, ${c.token ? "token" : "no token"})`;
 
-interface FloodResult {
-  reply: string;
-  sent: number;
-  ms: number;
-  closedBy: string;
-}
-
-/**
- * Sends `c` with a body that does not end (chunked, or a huge Content-Length), writing as fast
- * as the connection takes it, its read side paused until READ_AFTER_BYTES are written (then
- * `midway` is called). Resolves once the connection is closed, or after `giveUpMs`.
- */
-function flood(
-  port: number,
-  c: FloodCase,
-  chunkBytes: number,
-  giveUpMs: number,
-  midway: () => void,
-): Promise<FloodResult> {
-  return new Promise((resolve) => {
-    const started = Date.now();
-    // allowHalfOpen: the server's FIN (after its answer) does not end this side; it keeps sending.
-    const s: Socket = connect({ port, host: "127.0.0.1", allowHalfOpen: true });
-    s.pause();
-    let reply = "";
-    let sent = 0;
-    let closedBy = "server";
-    let half = false;
-    const giveUp = setTimeout(() => {
-      closedBy = "client gave up";
-      s.destroy();
-    }, giveUpMs);
-    s.on("error", (e: NodeJS.ErrnoException) => {
-      if (closedBy === "server") closedBy = `server (${e.code ?? e.message})`;
-      s.resume();
-    });
-    s.on("data", (d: Buffer) => {
-      reply += d.toString("latin1");
-    });
-    s.on("end", () => {
-      s.resume();
-    });
-    s.on("close", () => {
-      clearTimeout(giveUp);
-      resolve({ reply, sent, ms: Date.now() - started, closedBy });
-    });
-    const head = c.chunked ? "transfer-encoding: chunked" : `content-length: ${CLIENT_MAX_BYTES}`;
-    const auth = c.token ? `authorization: Bearer ${TOKEN}\r\n` : "";
-    s.write(
-      `${c.method} ${c.path} HTTP/1.1\r\nHost: a\r\n${auth}content-type: application/json\r\n${head}\r\n\r\n`,
-    );
-    const data = Buffer.alloc(chunkBytes, 0x61);
-    const piece = c.chunked
-      ? Buffer.concat([Buffer.from(`${chunkBytes.toString(16)}\r\n`), data, Buffer.from("\r\n")])
-      : data;
-    const pump = (): void => {
-      while (!s.destroyed && sent < CLIENT_MAX_BYTES) {
-        sent += piece.length;
-        if (sent >= READ_AFTER_BYTES && !half) {
-          half = true;
-          s.resume();
-          midway();
-        }
-        if (!s.write(piece)) return;
-      }
-    };
-    s.on("drain", pump);
-    pump();
+/** Sends `c` with a body that does not end (chunked, or a huge Content-Length); resolves once closed. */
+function flood(port: number, c: FloodCase, chunkBytes: number, giveUpMs: number, midway: () => void) {
+  const length = c.chunked ? "transfer-encoding: chunked" : `content-length: ${CLIENT_MAX_BYTES}`;
+  const auth = c.token ? `authorization: Bearer ${TOKEN}\r\n` : "";
+  return endlessUpload({
+    port,
+    head: `${c.method} ${c.path} HTTP/1.1\r\nHost: a\r\n${auth}content-type: application/json\r\n${length}\r\n\r\n`,
+    chunked: c.chunked,
+    pieceBytes: chunkBytes,
+    readAfterBytes: READ_AFTER_BYTES,
+    maxBytes: CLIENT_MAX_BYTES,
+    giveUpMs,
+    midway,
   });
 }
 

@@ -48,7 +48,26 @@ export const nodeStorageFs: StorageFs = {
     return fs.readdirSync(dir);
   },
   readFile(path) {
-    return fs.readFileSync(path);
+    // Opened without blocking and checked before it is read: a FIFO left in the data directory
+    // (under a log's, a snapshot's or identity.json's name) blocked readFileSync in open(2) on
+    // the main thread, and `start` hung for good, SIGTERM included. (config/file/bounded-read.ts
+    // does the same for the files outside the data directory; config/raft imports nothing.)
+    const fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    try {
+      const st = fs.fstatSync(fd);
+      if (!st.isFile())
+        throw Object.assign(
+          new Error(
+            `${path}: not a regular file (${st.isFIFO() ? "a FIFO" : st.isDirectory() ? "a directory" : "a special file"})`,
+          ),
+          {
+            code: "ENOTREG",
+          },
+        );
+      return fs.readFileSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
   },
   openWrite(path) {
     return fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_CREAT, 0o644);
