@@ -17,6 +17,7 @@ import { request } from "node:http";
 import { after, before, test } from "node:test";
 import { DRAIN_ALLOWANCE_BYTES } from "../../proxy/admin/overflow-close.js";
 import { endlessUpload } from "../support/endless-upload.js";
+import { USERS_DEAD_MEMBER_POOL } from "../support/minimal-config.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
 import { type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
 import { scaled } from "../support/wait.js";
@@ -37,14 +38,7 @@ before(async () => {
   sg = await startShardgate(`listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
 admin: { maxBodySize: ${CAP}, token: "${TOKEN}" }
 log: { accessLog: false }
-pools:
-  users:
-    members: [{ id: m1, address: "127.0.0.1:9" }]
-routes:
-  - match: { pathPrefix: / }
-    pool: users
-    key: [header:x-user-id]
-`);
+${USERS_DEAD_MEMBER_POOL}`);
 });
 
 after(async () => {

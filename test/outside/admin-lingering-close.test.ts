@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
 import { after, before, test } from "node:test";
+import { USERS_DEAD_MEMBER_POOL } from "../support/minimal-config.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
 import { type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
 import { scaled } from "../support/wait.js";
@@ -20,14 +21,7 @@ let sg: RunningShardgate;
 before(async () => {
   sg = await startShardgate(`listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
 admin: { maxBodySize: ${CAP} }
-pools:
-  users:
-    members: [{ id: m1, address: "127.0.0.1:9" }]
-routes:
-  - match: { pathPrefix: / }
-    pool: users
-    key: [header:x-user-id]
-`);
+${USERS_DEAD_MEMBER_POOL}`);
 });
 
 after(async () => {

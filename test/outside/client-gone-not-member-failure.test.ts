@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, test } from "node:test";
+import { liveOf, liveWindow } from "../support/live-figures.js";
 import { rawSession } from "../support/raw-socket.js";
 import {
   eventually,
@@ -67,18 +68,6 @@ after(async () => {
   await new Promise((r) => upstream?.close(r));
 });
 
-interface LiveFigures {
-  rate: number;
-  errorRate: number;
-}
-
-async function liveOf(): Promise<LiveFigures | undefined> {
-  const body = (await (await fetch(`${sg.adminUrl}/admin/live`)).json()) as {
-    pools: Record<string, Record<string, LiveFigures>>;
-  };
-  return body.pools.users?.s1;
-}
-
 async function whole(path: string): Promise<void> {
   const res = await fetch(`${sg.httpUrl}${path}`, { headers: { "x-user-id": "k" } });
   const text = await res.text();
@@ -89,7 +78,7 @@ async function whole(path: string): Promise<void> {
 test("clients leaving mid-body: not the member's failures (error ratio 0, breaker closed, member still serving)", async () => {
   // One whole request, then a first read: the live window starts here.
   await whole("/first");
-  await liveOf();
+  await liveOf(sg.adminUrl);
   await Promise.all(
     Array.from({ length: LEAVING }, (_, i) =>
       rawSession(port, DEADLINE_MS, (s) => {
@@ -116,11 +105,7 @@ test("clients leaving mid-body: not the member's failures (error ratio 0, breake
     DEADLINE_MS,
   );
   for (let i = 0; i < WHOLE; i++) await whole(`/after-${i}`);
-  // The window's next sample (every 500 ms) holds everything above.
-  const live = await eventually("a live window over the requests above", async () => {
-    const l = await liveOf();
-    return l !== undefined && l.rate > 0 ? l : undefined;
-  });
+  const live = await liveWindow(sg.adminUrl);
   assert.equal(live.errorRate, 0, `the member's error ratio: ${JSON.stringify(live)}`);
   assert.equal(metricValue(metrics, "shardgate_breaker_state", { pool: "users", member: "s1" }) ?? 0, 0);
   const now = await (await fetch(`${sg.adminUrl}/metrics`)).text();

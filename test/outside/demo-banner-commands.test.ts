@@ -5,34 +5,14 @@
 // has node but no shardgate, from the directory the demo was started in.
 
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { dirname } from "node:path";
 import { after, test } from "node:test";
-import { ShardgateChild, stopAll } from "../support/shardgate-process.js";
+import { newcomerSh as sh, startDemo } from "../support/demo-shell.js";
+import { stopAll } from "../support/shardgate-process.js";
 
 after(stopAll);
 
-const PATH = [dirname(process.execPath), "/usr/local/bin", "/usr/bin", "/bin"].join(":");
-
-function sh(script: string): { code: number | null; out: string } {
-  const r = spawnSync("sh", ["-c", script], {
-    env: { PATH, HOME: process.env.HOME ?? "/tmp" },
-    encoding: "utf8",
-    timeout: 60_000,
-  });
-  return { code: r.status, out: `${r.stdout}${r.stderr}` };
-}
-
 test("every command line the fleet demo prints runs as printed", { timeout: 180_000 }, async () => {
-  const demo = new ShardgateChild(["demo", "--port", "0", "--admin-port", "0", "--raft-port", "0"], {
-    env: { PATH },
-  });
-  await demo.waitFor(
-    "the demo's banner",
-    () => (demo.textLines.some((l) => l.startsWith("Kill the leader")) ? true : undefined),
-    120_000,
-  );
-  const lines = demo.textLines.map((l) => l.trim());
+  const { demo, lines } = await startDemo();
   const exportLine = lines.find((l) => l.startsWith("export SHARDGATE_ADMIN_TOKEN="));
   assert.ok(exportLine !== undefined, demo.output());
   const ctl = lines.filter((l) => / ctl --admin /.test(l));

@@ -9,24 +9,23 @@
 // upstream, raw client sockets on loopback.
 
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
-import { type AddressInfo, connect, type Socket } from "node:net";
+import { connect, type Socket } from "node:net";
 import { after, before, test } from "node:test";
-import { ENGINES, type Engine, startPerEngine } from "../support/per-engine.js";
+import { ENGINES, type Engine, type PerEngineBehind, startPerEngineBehind } from "../support/per-engine.js";
 import { type RunningShardgate, stopAll } from "../support/shardgate-process.js";
 import { scaled } from "../support/wait.js";
 
 /** Bounds every wait for an answer or a close; only a failure waits this long. */
 const DEADLINE_MS = 20_000;
 
-let upstream: Server;
+let behind: PerEngineBehind | undefined;
 let running: Map<Engine, RunningShardgate>;
 /** Paths the upstream was asked for, in order. */
 const seen: string[] = [];
 
 before(async () => {
   // /sized/...: a Content-Length answer. /unsized/...: a chunked one (no length).
-  upstream = createServer((req, res) => {
+  behind = await startPerEngineBehind((req, res) => {
     const path = req.url ?? "";
     seen.push(path);
     if (path.startsWith("/unsized/")) {
@@ -39,14 +38,12 @@ before(async () => {
     res.writeHead(200, { "content-type": "text/plain", "content-length": Buffer.byteLength(body) });
     res.end(body);
   });
-  await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
-  running = await startPerEngine((upstream.address() as AddressInfo).port, []);
+  running = behind.running;
 });
 
 after(async () => {
   await stopAll();
-  upstream?.closeAllConnections();
-  await new Promise((r) => upstream?.close(r));
+  await behind?.closeUpstream();
 });
 
 interface Answer {

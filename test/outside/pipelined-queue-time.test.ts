@@ -6,10 +6,8 @@
 // process per engine, a real upstream, a raw client socket on loopback.
 
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, test } from "node:test";
-import { ENGINES, type Engine, startPerEngine } from "../support/per-engine.js";
+import { ENGINES, type Engine, type PerEngineBehind, startPerEngineBehind } from "../support/per-engine.js";
 import { rawSession } from "../support/raw-socket.js";
 import { eventually, type RunningShardgate, stopAll } from "../support/shardgate-process.js";
 
@@ -17,11 +15,11 @@ import { eventually, type RunningShardgate, stopAll } from "../support/shardgate
 const HOLD_MS = 800;
 const DEADLINE_MS = 20_000;
 
-let upstream: Server;
+let behind: PerEngineBehind | undefined;
 let running: Map<Engine, RunningShardgate>;
 
 before(async () => {
-  upstream = createServer((req, res) => {
+  behind = await startPerEngineBehind((req, res) => {
     req.resume();
     req.on("end", () => {
       const answer = (): void => {
@@ -32,14 +30,12 @@ before(async () => {
       else answer();
     });
   });
-  await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
-  running = await startPerEngine((upstream.address() as AddressInfo).port, []);
+  running = behind.running;
 });
 
 after(async () => {
   await stopAll();
-  upstream?.closeAllConnections();
-  await new Promise((r) => upstream?.close(r));
+  await behind?.closeUpstream();
 });
 
 for (const engine of ENGINES) {

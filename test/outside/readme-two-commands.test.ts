@@ -10,27 +10,18 @@
 // a new leader, requests still answered.
 
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { dirname } from "node:path";
 import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { eventually, ShardgateChild, stopAll } from "../support/shardgate-process.js";
+import { newcomerSh, startDemo } from "../support/demo-shell.js";
+import { eventually, stopAll } from "../support/shardgate-process.js";
 
 after(stopAll);
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-const PATH = [dirname(process.execPath), "/usr/local/bin", "/usr/bin", "/bin"].join(":");
 
-function sh(script: string): { code: number | null; out: string } {
-  const r = spawnSync("sh", ["-c", script], {
-    cwd: ROOT,
-    env: { PATH, HOME: process.env.HOME ?? "/tmp" },
-    encoding: "utf8",
-    timeout: 60_000,
-  });
-  return { code: r.status, out: `${r.stdout}${r.stderr}` };
-}
+/** From the repository root, where the README's commands are run. */
+const sh = (script: string) => newcomerSh(script, ROOT);
 
 /** The README's "Two commands" section: its second sh block, the commands run against the demo. */
 function readmeDemoBlock(): string {
@@ -52,15 +43,7 @@ interface Instance {
 
 test("the README's demo commands run as written against `shardgate demo`", { timeout: 240_000 }, async () => {
   assert.notEqual(sh("command -v shardgate").code, 0, "this PATH must not have shardgate (npm link)");
-  const demo = new ShardgateChild(["demo", "--port", "0", "--admin-port", "0", "--raft-port", "0"], {
-    env: { PATH },
-  });
-  await demo.waitFor(
-    "the demo's banner",
-    () => (demo.textLines.some((l) => l.startsWith("Kill the leader")) ? true : undefined),
-    120_000,
-  );
-  const lines = demo.textLines.map((l) => l.trim());
+  const { demo, lines } = await startDemo();
   const instances: Instance[] = [];
   for (const l of lines) {
     const m =

@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
 import { after, before, test } from "node:test";
 import { type BytesUpstream, startBytesUpstream } from "../support/bytes-upstream.js";
+import { liveOf, liveWindow } from "../support/live-figures.js";
 import { ENGINES, type Engine } from "../support/per-engine.js";
 import {
   eventually,
@@ -69,18 +70,6 @@ after(async () => {
   await upstream?.close();
 });
 
-interface LiveFigures {
-  rate: number;
-  errorRate: number;
-}
-
-async function liveOf(sg: RunningShardgate): Promise<LiveFigures | undefined> {
-  const body = (await (await fetch(`${sg.adminUrl}/admin/live`)).json()) as {
-    pools: Record<string, Record<string, LiveFigures>>;
-  };
-  return body.pools.users?.s1;
-}
-
 async function whole(sg: RunningShardgate, path: string): Promise<void> {
   const res = await fetch(`${sg.httpUrl}${path}`, { headers: { "x-user-id": "k" } });
   const n = (await res.arrayBuffer()).byteLength;
@@ -109,7 +98,7 @@ for (const engine of ENGINES) {
     assert.ok(sg !== undefined);
     const port = Number(new URL(sg.httpUrl).port);
     await whole(sg, "/bytes/100?first");
-    await liveOf(sg);
+    await liveOf(sg.adminUrl);
     const heads = await Promise.all(Array.from({ length: STALLED }, (_, i) => stalledClient(port, i)));
     for (const h of heads) assert.match(h, /^HTTP\/1\.1 200/, JSON.stringify(h));
     await eventually(
@@ -130,11 +119,7 @@ for (const engine of ENGINES) {
     });
     for (const l of lines) assert.equal(l.error, "client_send_timeout", JSON.stringify(l));
     for (let i = 0; i < WHOLE; i++) await whole(sg, `/bytes/100?after-${i}`);
-    // The window's next sample (every 500 ms) holds everything above.
-    const live = await eventually("a live window over the requests above", async () => {
-      const l = await liveOf(sg);
-      return l !== undefined && l.rate > 0 ? l : undefined;
-    });
+    const live = await liveWindow(sg.adminUrl);
     const now = await (await fetch(`${sg.adminUrl}/metrics`)).text();
     assert.equal(
       metricValue(now, "shardgate_breaker_state", { pool: "users", member: "s1" }) ?? 0,

@@ -14,9 +14,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, test } from "node:test";
 import { DriverError, RaftDriver, transferTimeoutMs } from "../../config/raft/driver.js";
-import { freePorts } from "../support/ports.js";
 import { seedNote, testSeed } from "../support/prng.js";
 import { testDriverOptions } from "../support/raft-io/driver-options.js";
+import { leaderAllFollow, loopbackPeers } from "../support/raft-io/loopback-fleet.js";
 import { waitFor } from "../support/wait.js";
 
 const SECRET = "transfer-refused-secret-0123456789";
@@ -34,11 +34,7 @@ test("a transfer whose target is removed meanwhile, or is a learner, is refused 
 }, async () => {
   const ids = ["r1", "r2", "r3", "r4"];
   const voters = ids.slice(0, 3);
-  const ports = await freePorts(ids.length);
-  const peers: Record<string, string> = {};
-  ids.forEach((id, i) => {
-    peers[id] = `127.0.0.1:${ports[i]}`;
-  });
+  const peers = await loopbackPeers(ids);
   for (const id of ids)
     drivers.push(
       new RaftDriver(
@@ -51,12 +47,7 @@ test("a transfer whose target is removed meanwhile, or is a learner, is refused 
     );
   await Promise.all(drivers.map((d) => d.start()));
   const core = drivers.slice(0, 3);
-  await waitFor(
-    () => core.some((d) => d.status().role === "leader" && core.every((o) => o.status().leader === d.id)),
-    "a leader every voter follows",
-    10_000,
-  );
-  const leader = core.find((d) => d.status().role === "leader") as RaftDriver;
+  const leader = await leaderAllFollow(core, "a leader every voter follows");
   const [asker, target] = core.filter((d) => d !== leader);
   const learner = drivers[3];
   await leader.addLearner(learner.id, peers[learner.id]);

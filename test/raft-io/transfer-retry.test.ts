@@ -11,10 +11,9 @@ import * as path from "node:path";
 import { after, test } from "node:test";
 import type { RaftNode } from "../../config/raft/core/index.js";
 import { RaftDriver, transferTimeoutMs } from "../../config/raft/driver.js";
-import { freePorts } from "../support/ports.js";
 import { SEED } from "../support/prng.js";
 import { testDriverOptions } from "../support/raft-io/driver-options.js";
-import { waitFor } from "../support/wait.js";
+import { leaderAllFollow, loopbackPeers } from "../support/raft-io/loopback-fleet.js";
 
 const SECRET = "transfer-retry-secret-0123456789";
 const ELECTION_MS = 200;
@@ -27,23 +26,13 @@ after(async () => {
 
 test("a transfer whose first attempt lapses is made again and completes", { timeout: 30_000 }, async () => {
   const ids = ["t1", "t2", "t3"];
-  const ports = await freePorts(ids.length);
-  const peers: Record<string, string> = {};
-  ids.forEach((id, i) => {
-    peers[id] = `127.0.0.1:${ports[i]}`;
-  });
+  const peers = await loopbackPeers(ids);
   for (const id of ids)
     drivers.push(
       new RaftDriver(testDriverOptions(root, SECRET, id, peers, { bootstrap: ids, electionMs: ELECTION_MS })),
     );
   await Promise.all(drivers.map((d) => d.start()));
-  await waitFor(
-    () =>
-      drivers.some((d) => d.status().role === "leader" && drivers.every((o) => o.status().leader === d.id)),
-    "a leader every node follows",
-    10_000,
-  );
-  const leader = drivers.find((d) => d.status().role === "leader") as RaftDriver;
+  const leader = await leaderAllFollow(drivers, "a leader every node follows");
   const target = drivers.find((d) => d !== leader) as RaftDriver;
 
   // The leader's core, tapped (private to the driver): each transferLeadership the driver makes

@@ -18,6 +18,7 @@ import { freePorts } from "../support/ports.js";
 import { seedNote, testSeed } from "../support/prng.js";
 import { testDriverOptions } from "../support/raft-io/driver-options.js";
 import { KvStateMachine, kvCommand } from "../support/raft-io/kv-state-machine.js";
+import { loopbackPeers } from "../support/raft-io/loopback-fleet.js";
 import { waitFor } from "../support/wait.js";
 
 const SECRET = "unsent-proposal-secret-0123456789";
@@ -40,11 +41,7 @@ interface Fleet {
 
 async function fleet(prefix: string): Promise<Fleet> {
   const ids = [`${prefix}1`, `${prefix}2`, `${prefix}3`];
-  const ports = await freePorts(ids.length);
-  const peers: Record<string, string> = {};
-  ids.forEach((id, i) => {
-    peers[id] = `127.0.0.1:${ports[i]}`;
-  });
+  const peers = await loopbackPeers(ids);
   const sms = new Map<RaftDriver, KvStateMachine>();
   const mine: RaftDriver[] = [];
   for (const id of ids) {

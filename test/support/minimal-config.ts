@@ -47,3 +47,16 @@ routes:
 export function oneMemberConfig(http = 0, admin = 0): string {
   return `listen: { http: 127.0.0.1:${http}, admin: 127.0.0.1:${admin} }\n${ONE_MEMBER_POOL}`;
 }
+
+/**
+ * Pool `users` of one member `m1` nobody answers on (port 9), every path routed to it by
+ * `x-user-id`: for tests about the admin port, where the pool is only there to be valid.
+ */
+export const USERS_DEAD_MEMBER_POOL = `pools:
+  users:
+    members: [{ id: m1, address: "127.0.0.1:9" }]
+routes:
+  - match: { pathPrefix: / }
+    pool: users
+    key: [header:x-user-id]
+`;

@@ -2,6 +2,8 @@
 // one member, with the access log on: the outside tries on the upstream side run each case
 // through both engines. The caller stops them (stopAll in shardgate-process.ts).
 
+import { createServer, type RequestListener } from "node:http";
+import type { AddressInfo } from "node:net";
 import { type RunningShardgate, startShardgate } from "./shardgate-process.js";
 
 export const ENGINES = ["undici", "http-proxy"] as const;
@@ -45,4 +47,35 @@ ${routeExtra}`,
     running.set(engine, sg);
   }
   return running;
+}
+
+export interface PerEngineBehind {
+  running: Map<Engine, RunningShardgate>;
+  /** Closes the upstream and its connections (the shardgates are stopped by stopAll). */
+  closeUpstream(): Promise<void>;
+}
+
+/**
+ * A node:http upstream answering with `handler` on a free loopback port, and startPerEngine in
+ * front of it (same `poolLines` and options). If a shardgate fails to start, the upstream is
+ * closed before the error is thrown.
+ */
+export async function startPerEngineBehind(
+  handler: RequestListener,
+  poolLines: readonly string[] = [],
+  o: PerEngineOptions = {},
+): Promise<PerEngineBehind> {
+  const upstream = createServer(handler);
+  await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
+  const closeUpstream = async (): Promise<void> => {
+    upstream.closeAllConnections();
+    await new Promise((r) => upstream.close(r));
+  };
+  try {
+    const running = await startPerEngine((upstream.address() as AddressInfo).port, poolLines, o);
+    return { running, closeUpstream };
+  } catch (err) {
+    await closeUpstream();
+    throw err;
+  }
 }

@@ -23,6 +23,7 @@ import { tendMembership } from "./driver-membership.js";
 import { type DNode, DriverSim } from "./driver-sim.js";
 import { encodeCommand } from "./kv.js";
 import { TICK } from "./network.js";
+import { asymmetricFault, randomPartition } from "./network-faults.js";
 import {
   checkClusterIds,
   fixClusterIds,
@@ -207,9 +208,7 @@ async function tick(run: Run, t: number): Promise<void> {
     const d = down();
     if (d.length > 0) await sim.restart(pick(d));
   } else if (r < 0.45) {
-    const shuffled = [...IDS].sort(() => rng.next() - 0.5);
-    const cut = 1 + rng.int(IDS.length - 1);
-    sim.partition([shuffled.slice(0, cut), shuffled.slice(cut)]);
+    randomPartition(sim, rng, IDS);
   } else if (r < 0.5) {
     sim.heal();
   } else if (r < 0.52) {
@@ -217,12 +216,7 @@ async function tick(run: Run, t: number): Promise<void> {
   } else if (r < 0.535) {
     transfer(sim, pick);
   } else if (r < 0.56) {
-    const a = pick(IDS);
-    const b = pick(IDS.filter((x) => x !== a));
-    const f = rng.next();
-    if (f < 0.4) sim.cutOneWay(a, b);
-    else if (f < 0.7) sim.pause(a, 1 + rng.int(30));
-    else sim.setClockRate(a, pick([0.5, 1, 2]));
+    asymmetricFault(sim, rng, IDS);
   } else if (r < 0.63) {
     const id = pick(IDS);
     const n = sim.node(id);

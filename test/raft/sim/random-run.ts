@@ -9,6 +9,7 @@ import type { ConfChange } from "../../../config/raft/types.js";
 import { SimCluster } from "./cluster.js";
 import { encodeCommand } from "./kv.js";
 import { TICK } from "./network.js";
+import { asymmetricFault, randomPartition } from "./network-faults.js";
 
 export interface RunOptions {
   readonly ticks?: number;
@@ -86,9 +87,7 @@ export function runSeed(seed: number, opts: RunOptions = {}): RunResult {
       const d = down();
       if (d.length > 0) sim.restart(pick(d));
     } else if (r < 0.47) {
-      const shuffled = [...IDS].sort(() => rng.next() - 0.5);
-      const cut = 1 + rng.int(IDS.length - 1);
-      sim.partition([shuffled.slice(0, cut), shuffled.slice(cut)]);
+      randomPartition(sim, rng, IDS);
     } else if (r < 0.52) {
       sim.heal();
     } else if (r < 0.535) {
@@ -104,13 +103,7 @@ export function runSeed(seed: number, opts: RunOptions = {}): RunResult {
         sim.afterInput(sim.node(l));
       }
     } else if (r < 0.565) {
-      // Asymmetric links, paused processes, skewed clocks (issue 9).
-      const a = pick(IDS);
-      const b = pick(IDS.filter((x) => x !== a));
-      const f = rng.next();
-      if (f < 0.4) sim.cutOneWay(a, b);
-      else if (f < 0.7) sim.pause(a, 1 + rng.int(30));
-      else sim.setClockRate(a, pick([0.5, 1, 2]));
+      asymmetricFault(sim, rng, IDS);
     } else if (r < 0.575) {
       const id = pick(IDS);
       const n = sim.node(id);
