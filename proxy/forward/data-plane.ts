@@ -239,12 +239,12 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
 
   // ------------------------------------------------------------------------- requests
 
-  handleRequest(req: IncomingMessage, res: ServerResponse, queuedMs = 0): void {
+  handleRequest(req: IncomingMessage, res: ServerResponse, queuedMs = 0): number {
     // A request Node parsed from the bytes after one refused for its framing (pipelined in the
     // same packet): it may be a smuggled one. Not served, not logged; the connection closes.
     if ((req.socket as WithSuspect | null)?.[kFramingSuspect] === true) {
       req.socket.end();
-      return;
+      return -1;
     }
     // HTTP/1: the connection's idle/keep-alive timer is re-targeted per request, not re-created.
     if (req.httpVersionMajor === 1 && req.socket !== null) reuseSocketTimer(req.socket);
@@ -257,12 +257,12 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     this.callStart(ctx);
     if (this.closed) {
       this.fail(ctx, "no_available_member");
-      return;
+      return ctx.startedAt;
     }
     const code = this.resolve(ctx);
     if (code !== null) {
       this.fail(ctx, code);
-      return;
+      return ctx.startedAt;
     }
     stripRequestHopByHop(req, false);
     this.prepareHeaders(ctx);
@@ -272,9 +272,10 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     // Edge hook: the route's affinity, rate limit and cache run here and call proceed().
     if (ctx.edge !== null) {
       ctx.edge.begin(ctx, this);
-      return;
+      return ctx.startedAt;
     }
     this.proceed(ctx);
+    return ctx.startedAt;
   }
 
   /** EdgeContinuation: the request goes upstream (its first attempt). */
