@@ -23,6 +23,7 @@ import { LiveBook } from "../routing/pool-live.js";
 import { sameAgentKeys } from "../routing/pool-snapshot.js";
 import type { PoolSnapshot, RouteExplanation, RoutingState, SnapshotMember } from "../routing/types.js";
 import { lingerAfterAnswer } from "../server/linger-close.js";
+import { httpMessageOf } from "../server/node-internals.js";
 import { Endpoints, webOptionsIndex } from "./endpoints.js";
 import { answerGrpcError, isGrpcContentType, parseGrpcTimeout } from "./grpc-status.js";
 import { H2Forwarder, h2ProtocolOf } from "./h2-forward.js";
@@ -599,8 +600,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
    * connection. False when no request of ours is waiting for an answer on the socket.
    */
   clientTimedOut(socket: Duplex): boolean {
-    const res = (socket as Duplex & { _httpMessage?: unknown })._httpMessage;
-    const ctx = (res as WithCtx | null | undefined)?.[kCtx];
+    const ctx = (httpMessageOf(socket) as WithCtx | null)?.[kCtx];
     if (ctx === undefined || ctx.done || ctx.res === null || ctx.res.headersSent || ctx.res.writableEnded)
       return false;
     const u = ctx.undici;
