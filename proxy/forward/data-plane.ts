@@ -23,6 +23,7 @@ import { LiveBook } from "../routing/pool-live.js";
 import { sameAgentKeys } from "../routing/pool-snapshot.js";
 import type { PoolSnapshot, RouteExplanation, RoutingState, SnapshotMember } from "../routing/types.js";
 import { lingerAfterAnswer } from "../server/linger-close.js";
+import { httpMessageOf } from "../server/node-internals.js";
 import { Endpoints, webOptionsIndex } from "./endpoints.js";
 import { answerGrpcError, isGrpcContentType, parseGrpcTimeout } from "./grpc-status.js";
 import { H2Forwarder, h2ProtocolOf } from "./h2-forward.js";
@@ -239,12 +240,12 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
 
   // ------------------------------------------------------------------------- requests
 
-  handleRequest(req: IncomingMessage, res: ServerResponse, queuedMs = 0): void {
+  handleRequest(req: IncomingMessage, res: ServerResponse, queuedMs = 0): number {
     // A request Node parsed from the bytes after one refused for its framing (pipelined in the
     // same packet): it may be a smuggled one. Not served, not logged; the connection closes.
     if ((req.socket as WithSuspect | null)?.[kFramingSuspect] === true) {
       req.socket.end();
-      return;
+      return -1;
     }
     // HTTP/1: the connection's idle/keep-alive timer is re-targeted per request, not re-created.
     if (req.httpVersionMajor === 1 && req.socket !== null) reuseSocketTimer(req.socket);
@@ -262,21 +263,22 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     ctx.hasBody = te !== undefined || (cl !== undefined && cl !== "0");
     if (this.closed) {
       this.fail(ctx, "no_available_member");
-      return;
+      return ctx.startedAt;
     }
     const code = this.resolve(ctx);
     if (code !== null) {
       this.fail(ctx, code);
-      return;
+      return ctx.startedAt;
     }
     stripRequestHopByHop(req, false);
     this.prepareHeaders(ctx);
     // Edge hook: the route's affinity, rate limit and cache run here and call proceed().
     if (ctx.edge !== null) {
       ctx.edge.begin(ctx, this);
-      return;
+      return ctx.startedAt;
     }
     this.proceed(ctx);
+    return ctx.startedAt;
   }
 
   /** EdgeContinuation: the request goes upstream (its first attempt). */
@@ -600,8 +602,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
    * connection. False when no request of ours is waiting for an answer on the socket.
    */
   clientTimedOut(socket: Duplex): boolean {
-    const res = (socket as Duplex & { _httpMessage?: unknown })._httpMessage;
-    const ctx = (res as WithCtx | null | undefined)?.[kCtx];
+    const ctx = (httpMessageOf(socket) as WithCtx | null)?.[kCtx];
     if (ctx === undefined || ctx.done || ctx.res === null || ctx.res.headersSent || ctx.res.writableEnded)
       return false;
     const u = ctx.undici;

@@ -191,8 +191,12 @@ export interface DataPlaneInit {
 export interface DataPlane {
   /** Which engine forwards ordinary requests (upgrades and edge routes always use http-proxy-3). */
   readonly engine: "http-proxy" | "undici";
-  /** `queuedMs`: how long the request already waited its turn on its connection (pipeline-order.ts). */
-  handleRequest(req: IncomingMessage, res: ServerResponse, queuedMs?: number): void;
+  /**
+   * `queuedMs`: how long the request already waited its turn on its connection (pipeline-order.ts).
+   * Returns the request's start on the plane's clock (performance.now unless options.now), -1
+   * when it was not taken (so a caller needing the time reads no clock of its own).
+   */
+  handleRequest(req: IncomingMessage, res: ServerResponse, queuedMs?: number): number;
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** GET /admin/route: the member a request with `key` would reach now, with skipped members and reasons. Null if the pool is unknown. */
   explain(pool: string, key: string): RouteExplanation | null;

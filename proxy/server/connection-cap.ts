@@ -20,8 +20,10 @@
 //   a fresh one too (one trickling its headers: a slowloris). So tricklers holding every slot
 //   cannot starve a probe of /readyz or a scrape of /metrics.
 //
-// Bookkeeping per request is a clock reading and two pointer updates in the 'request' listener:
-// nothing listens on the response. Whether a connection has a request in flight is read from the
+// Bookkeeping per request is two pointer updates in requestStarted(), with the request's start
+// time: the public listener calls it from its own 'request' handler with the data plane's start
+// (a second 'request' listener made Node copy the listener array on every request, and read the
+// clock again); the admin port lets the cap listen itself. Nothing listens on the response. Whether a connection has a request in flight is read from the
 // connection when it matters (at the cap, at scrape time): Node's HTTP/1.1 server keeps the
 // response it is writing on the socket (`_httpMessage`) from the moment a request is emitted
 // (pipelined ones queue behind it) until the last one finished, null otherwise. At the cap the
@@ -48,6 +50,11 @@ export interface ConnectionCapOptions {
   onReclaimed?: () => void;
   /** Monotonic clock in ms (performance.now by default; tests freeze it to hold the back-off window). */
   now?: () => number;
+  /**
+   * False: the caller calls ConnectionCap.requestStarted from its own 'request' listener (one
+   * listener per request instead of two). Default true: the cap adds its own.
+   */
+  listenForRequests?: boolean;
 }
 
 export interface ConnectionCap {
@@ -57,6 +64,11 @@ export interface ConnectionCap {
   idle(): number;
   /** How long the longest-idle of them has been idle (ms); 0 when none is. */
   oldestIdleMs(): number;
+  /**
+   * A request was emitted on a connection (every 'request', in emit order). `now`: its start on
+   * the cap's clock when the caller has read it already; omitted or negative, the cap reads it.
+   */
+  requestStarted(req: IncomingMessage, now?: number): void;
 }
 
 interface Entry {
@@ -71,6 +83,8 @@ interface Entry {
   prev: Entry | null;
   next: Entry | null;
   listed: boolean;
+  /** Its slot was given back (on destroy() or 'close', whichever came first). */
+  released: boolean;
 }
 
 /** Node's HTTP/1.1 server: the response being written on the socket, null (or absent) when none. */
@@ -207,25 +221,40 @@ export function capConnections(server: Server, opts: ConnectionCapOptions): Conn
       prev: null,
       next: null,
       listed: false,
+      released: false,
     };
     (socket as Tagged)[ENTRY] = entry;
     if (opts.reclaim === "no-request") idle.push(entry);
-    socket.once("close", () => {
-      open--;
-      entry.pinned = true;
-      idle.remove(entry);
-    });
+    // The slot is free from destroy() on, not from its 'close' (emitted once the handle has
+    // closed, later in the loop): a connection accepted in between, with every other slot
+    // busy, was refused 503. Whichever comes first releases it; the other finds it released.
+    const destroy = socket.destroy;
+    socket.destroy = function destroyAndRelease(this: Socket, err?: Error) {
+      release(entry);
+      return destroy.call(this, err);
+    };
+    socket.once("close", () => release(entry));
     for (const listener of inner) listener.call(this, socket);
   });
 
-  server.on("request", (req: IncomingMessage) => {
+  function release(entry: Entry): void {
+    if (entry.released) return;
+    entry.released = true;
+    open--;
+    entry.pinned = true;
+    idle.remove(entry);
+  }
+
+  function requestStarted(req: IncomingMessage, now?: number): void {
     const entry = entryOf(req.socket);
     if (entry === undefined || entry.pinned) return;
     // Answered at least once from now on: a candidate (keep-alive mode), moved to the tail.
     entry.http ??= req.socket;
-    entry.idleSince = clock();
+    entry.idleSince = now !== undefined && now >= 0 ? now : clock();
     idle.push(entry);
-  });
+  }
+
+  if (opts.listenForRequests !== false) server.on("request", (req: IncomingMessage) => requestStarted(req));
   server.on("upgrade", (req: IncomingMessage) => {
     const entry = entryOf(req.socket);
     if (entry === undefined) return;
@@ -250,6 +279,7 @@ export function capConnections(server: Server, opts: ConnectionCapOptions): Conn
       const entry = idle.firstIdle();
       return entry === null ? 0 : clock() - entry.idleSince;
     },
+    requestStarted,
   };
 }
 

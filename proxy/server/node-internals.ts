@@ -26,3 +26,13 @@ export function internalMissing(name: string, fallback: string): void {
 export function missingInternals(): readonly string[] {
   return [...missing];
 }
+
+/**
+ * The answer Node's HTTP/1.1 server is writing on `socket` (`_httpMessage`), null when none,
+ * or on a Node without the field. Not noted as missing: Node sets the field only once a first
+ * request is emitted, so a timeout inside a connection's first head sees it absent on every Node.
+ */
+export function httpMessageOf(socket: unknown): unknown {
+  if (socket === null || typeof socket !== "object") return null;
+  return (socket as { _httpMessage?: unknown })._httpMessage ?? null;
+}

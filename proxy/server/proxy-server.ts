@@ -85,11 +85,21 @@ export function createProxyServer(init: ProxyServerInit): Server {
   server.on("close", () => sendTimeouts.close());
   // Bound once: pipeline-order.ts calls it now or when the answers before the request are done.
   // `queuedMs`: the time it waited there, so its logged duration runs from its arrival.
+  // The connection cap (listen.maxConnections, set up last, below) is told of each request from
+  // this listener, with the data plane's start time when the request ran at once: one 'request'
+  // listener and one clock reading per request.
+  let cap: ConnectionCap | undefined;
+  let started = -1;
   const run = (req: IncomingMessage, res: ServerResponse, queuedMs = 0): void => {
-    dataPlane.handleRequest(req, res, queuedMs);
+    started = dataPlane.handleRequest(req, res, queuedMs);
     sendTimeouts.trackHttp1(res);
   };
   server.on("request", (req, res) => {
+    started = -1;
+    handle(req, res);
+    if (cap !== undefined) cap.requestStarted(req, started);
+  });
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
     // Closing after an answer sent before the body was read lingers (linger-close.ts).
     lingerIfUnread(req);
     // A request Node parsed from the bytes pipelined behind a refused one: never served.
@@ -124,7 +134,7 @@ export function createProxyServer(init: ProxyServerInit): Server {
     if (answerHalfClose) trackLatestResponse(req.socket, res);
     // Pipelined behind an unsafe request, or unsafe behind any: waits its turn (pipeline-order.ts).
     admitInOrder(req, res, run);
-  });
+  };
   server.on("upgrade", (req, socket: Duplex, head: Buffer) => {
     const framing = isRefusedMethod(req.method) ? "method_not_allowed" : requestFramingError(req);
     if (framing !== null) {
@@ -224,12 +234,13 @@ export function createProxyServer(init: ProxyServerInit): Server {
   }
   // Last: the cap stands in front of every connection listener above (HTTP, TLS, h2c, PROXY).
   if (listen.maxConnections !== undefined) {
-    const cap = capConnections(server, {
+    cap = capConnections(server, {
       max: listen.maxConnections,
       reclaim: "keep-alive",
       tls: init.tls !== undefined,
       onRefused: () => init.onClientError?.("too_many_connections"),
       onReclaimed: init.onIdleReclaimed,
+      listenForRequests: false,
     });
     caps.set(server, cap);
   }
