@@ -62,6 +62,19 @@ function accessLine(s: RunningShardgate, pred: (l: LogLine) => boolean, what: st
   return s.proc.waitForLine(`the access line of ${what}`, (l) => l.type === "access" && pred(l));
 }
 
+interface LiveFigures {
+  rate: number;
+  errorRate: number;
+}
+
+/** The member's live figures (GET /admin/live: the dashboard's rate and error ratio). */
+async function liveOf(s: RunningShardgate): Promise<LiveFigures | undefined> {
+  const body = (await (await fetch(`${s.adminUrl}/admin/live`)).json()) as {
+    pools: Record<string, Record<string, LiveFigures>>;
+  };
+  return body.pools.users?.g1;
+}
+
 async function memberErrors(s: RunningShardgate, kind: string): Promise<number> {
   const text = (await fetchJson(`${s.adminUrl}/metrics`)).text;
   return metricValue(text, "shardgate_upstream_errors_total", { pool: "users", member: "g1", kind }) ?? 0;
@@ -126,6 +139,8 @@ function rawCall(session: ClientHttp2Session, path: string, key: string, timeout
 
 test("a call's own grpc-timeout passing: 4 DEADLINE_EXCEEDED, logged deadline_exceeded, not the member's timeout", async () => {
   const timeoutsBefore = await memberErrors(sg, "timeout");
+  // The member's live window starts here (its first read), after the call of the test above.
+  await liveOf(sg);
   const session = connect(sg.httpUrl);
   session.on("error", () => {});
   try {
@@ -142,12 +157,21 @@ test("a call's own grpc-timeout passing: 4 DEADLINE_EXCEEDED, logged deadline_ex
     assert.match(String(late.trailers?.["grpc-message"]), /deadline_exceeded/);
     const l2 = await accessLine(sg, (l) => l.requestId === late.head?.["x-request-id"], "the /hold call");
     assert.equal(l2.error, "deadline_exceeded");
+    // One call the member answers in time, so the window has a request to divide by.
+    const ok = await rawCall(session, "/quick/0", "d3");
+    assert.equal(ok.trailers?.["grpc-status"], "0", JSON.stringify(ok));
   } finally {
     session.destroy();
   }
   assert.equal(await memberErrors(sg, "timeout"), timeoutsBefore);
   const text = (await fetchJson(`${sg.adminUrl}/metrics`)).text;
   assert.equal(metricValue(text, "shardgate_breaker_state", { pool: "users", member: "g1" }), 0);
+  // The window's next sample (every 500 ms) holds the calls above: the deadlines are no error.
+  const live = await eventually("a live window over the calls above", async () => {
+    const l = await liveOf(sg);
+    return l !== undefined && l.rate > 0 ? l : undefined;
+  });
+  assert.equal(live.errorRate, 0, `the member's error ratio: ${JSON.stringify(live)}`);
 });
 
 test("a call queued behind the member's stream limit past the response timeout: 14 UNAVAILABLE upstream_stream_limit, not counted against the member", async () => {
