@@ -78,6 +78,11 @@ export const ERRORS = Object.freeze({
     502,
     "the route's pool speaks HTTP/1.1 (protocol http1): gRPC calls are forwarded only to pools with protocol h2c or h2",
   ),
+  upstream_no_grpc_status: def(
+    "upstream_no_grpc_status",
+    502,
+    "the upstream member ended the gRPC call without a grpc-status (no trailers)",
+  ),
   no_available_member: def("no_available_member", 503, "no member of the pool can take the request"),
   unknown_pool: def("unknown_pool", 503, "the route's pool is not (yet) known to this instance"),
   no_committed_state: def(
@@ -95,7 +100,13 @@ export const ERRORS = Object.freeze({
     503,
     "the listener holds its maximum of open connections (listen.maxConnections / admin.maxConnections); retry",
   ),
+  upstream_stream_limit: def(
+    "upstream_stream_limit",
+    503,
+    "the call waited for a free stream of the member (its SETTINGS_MAX_CONCURRENT_STREAMS) past the pool's response timeout and was never sent",
+  ),
   upstream_timeout: def("upstream_timeout", 504, "the upstream member did not answer in time"),
+  deadline_exceeded: def("deadline_exceeded", 504, "the gRPC call's own deadline (grpc-timeout) passed"),
 });
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -30,6 +30,7 @@ export function isGrpcContentType(ct: string | string[] | undefined): boolean {
 export function grpcStatusFor(code: ErrorCode): number {
   switch (code) {
     case "upstream_timeout":
+    case "deadline_exceeded":
     case "client_timeout":
     case "request_timeout":
       return GRPC.DEADLINE_EXCEEDED;
@@ -41,6 +42,10 @@ export function grpcStatusFor(code: ErrorCode): number {
     // retry policy to hammer a pool that can never answer the call.
     case "grpc_needs_h2_pool":
       return GRPC.UNIMPLEMENTED;
+    // The member answered 200 and ended the call with no status: the call's outcome is
+    // unknown, which gRPC calls INTERNAL (a retry policy must not take it for "not processed").
+    case "upstream_no_grpc_status":
+      return GRPC.INTERNAL;
     case "missing_key":
     case "bad_request":
     case "invalid_host":

@@ -14,7 +14,7 @@
 
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import { type ClientHttp2Session, type ClientHttp2Stream, constants } from "node:http2";
-import type { ErrorCode } from "../errors.js";
+import { ERRORS, type ErrorCode } from "../errors.js";
 import type { SnapshotMember } from "../routing/types.js";
 import { bodyReplayable, forgetBody, recordBody, replayBody } from "./body-replay.js";
 import { encodeGrpcMessage, formatGrpcTimeout, GRPC, isGrpcContentType } from "./grpc-status.js";
@@ -50,6 +50,7 @@ const CONNECTION_SPECIFIC = new Set([
 
 const STREAM_RESET = new H2Error("ECONNRESET", "upstream reset the HTTP/2 stream");
 const DEADLINE = new H2Error("EDEADLINE", "gRPC deadline exceeded");
+const QUEUE_TIMEOUT = new H2Error("ERESPONSE_TIMEOUT", "upstream response timeout (the stream was queued)");
 
 export class H2Attempt implements ForwardAttempt {
   finished = false;
@@ -59,7 +60,11 @@ export class H2Attempt implements ForwardAttempt {
   /** The response head arrived (a stream that ends without one is a failure). */
   private answered = false;
   private timer: ReturnType<typeof setTimeout> | null = null;
+  /** The response timeout of a stream opened behind the member's stream limit (from its queueing). */
+  private queueTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly grpc: boolean;
+  /** A gRPC answer carried its grpc-status (trailers-only head, or trailers); else none was seen. */
+  private hasStatus = false;
   /** Asked once when the member refused the stream unprocessed (GOAWAY race): re-sent on a new session. */
   private refusedRetry: H2Resender | null = null;
   /** What a re-send needs: the member and protocol, and the call's deadline (-1: none). */
@@ -116,7 +121,8 @@ export class H2Attempt implements ForwardAttempt {
     this.stream = stream;
     (stream as WithAttempt)[kAttempt] = this;
     // Queued behind the member's stream limit: its body waits on us, not on the client, so the
-    // response timeout runs from now (h2-stream-slots.ts).
+    // response timeout runs from now (h2-stream-slots.ts), on this attempt's own timer, which
+    // can tell a call the member never got from one it was slow to answer.
     const queued = takeSlot(session, stream);
     stream.on("response", onStreamResponse);
     stream.on("data", onStreamData);
@@ -131,8 +137,11 @@ export class H2Attempt implements ForwardAttempt {
       if (onRefused !== null) recordBody(ctx.req);
       else replayBody(ctx.req, stream);
       ctx.req.pipe(stream);
-      if (queued) this.host.undiciSent(this);
-    } else this.host.undiciSent(this);
+    } else if (!queued) this.host.undiciSent(this);
+    if (queued) {
+      const responseMs = ctx.snapshot?.settings.timeouts.response ?? 30_000;
+      this.queueTimer = setTimeout(onQueueTimeout, responseMs, this);
+    }
     if (deadlineAt >= 0) this.timer = setTimeout(onDeadline, deadlineAt - now, this);
   }
 
@@ -185,6 +194,8 @@ export class H2Attempt implements ForwardAttempt {
     if (this.ctx.hasBody) forgetBody(this.ctx.req);
     const status = Number(headers[":status"]);
     delete headers[":status"];
+    // Only a 200 must carry grpc-status: a client maps any other HTTP status to a gRPC one itself.
+    this.hasStatus = status !== 200 || headers["grpc-status"] !== undefined;
     this.relaying = this.host.objectHead(this, status, headers);
     // A discarded answer (retried elsewhere): on HTTP/2 dropping the stream costs no connection.
     if (!this.relaying) this.cancel(STREAM_RESET);
@@ -199,6 +210,7 @@ export class H2Attempt implements ForwardAttempt {
 
   onTrailers(trailers: IncomingHttpHeaders): void {
     if (!this.relaying || this.ctx.res === null) return;
+    if (trailers["grpc-status"] !== undefined) this.hasStatus = true;
     const out: Record<string, string | string[]> = {};
     for (const name in trailers) {
       const v = trailers[name];
@@ -222,7 +234,21 @@ export class H2Attempt implements ForwardAttempt {
     this.clearTimer();
     if (!this.relaying) return;
     const res = this.ctx.res as ServerResponse;
-    if (!res.writableEnded && !res.destroyed) res.end();
+    if (res.writableEnded || res.destroyed) return;
+    if (this.grpc && !this.hasStatus) {
+      // A gRPC answer (200) ended cleanly with no grpc-status, in its head or trailers: a client
+      // would read it as OK with no message, or hang; a gRPC proxy answers INTERNAL, and it is
+      // the member's bad response.
+      this.host.upstreamCut(this.ctx);
+      this.ctx.errorCode = "upstream_no_grpc_status";
+      endWithStatus(
+        res,
+        GRPC.INTERNAL,
+        `shardgate upstream_no_grpc_status: ${ERRORS.upstream_no_grpc_status.message}`,
+      );
+      return;
+    }
+    res.end();
   }
 
   /** The stream failed (error, or closed without its end). */
@@ -267,17 +293,43 @@ export class H2Attempt implements ForwardAttempt {
     if (!started) {
       // The client's limit, not the member's failure (as a client timeout is).
       ctx.clientFault = true;
-      this.host.fail(ctx, "upstream_timeout");
+      this.host.fail(ctx, "deadline_exceeded");
       return;
     }
-    ctx.errorCode = "upstream_timeout";
+    ctx.errorCode = "deadline_exceeded";
     if (res !== null && !res.writableEnded && !res.destroyed)
-      endWithStatus(res, GRPC.DEADLINE_EXCEEDED, "shardgate upstream_timeout: the call's deadline passed");
+      endWithStatus(
+        res,
+        GRPC.DEADLINE_EXCEEDED,
+        `shardgate deadline_exceeded: ${ERRORS.deadline_exceeded.message}`,
+      );
+  }
+
+  /**
+   * The response timeout of a stream opened behind the member's stream limit passed. Still in
+   * nghttp2's queue (its HEADERS never sent: the stream is idle), the member was never asked:
+   * `upstream_stream_limit`, not the member's failure. Sent meanwhile: the member's timeout.
+   */
+  onQueueTimeout(): void {
+    this.queueTimer = null;
+    const ctx = this.ctx;
+    if (this.finished || this.answered || ctx.done || ctx.undici !== this) return;
+    const s = this.stream;
+    const neverSent = s !== null && !s.destroyed && s.state.state === constants.NGHTTP2_STREAM_STATE_IDLE;
+    this.cancel(QUEUE_TIMEOUT);
+    if (neverSent) {
+      this.host.fail(ctx, "upstream_stream_limit");
+      return;
+    }
+    ctx.timedOut = "timeout";
+    this.host.undiciError(this, QUEUE_TIMEOUT);
   }
 
   private clearTimer(): void {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
+    if (this.queueTimer !== null) clearTimeout(this.queueTimer);
+    this.queueTimer = null;
   }
 }
 
@@ -309,6 +361,10 @@ function refuseRequest(attempt: H2Attempt): void {
 
 function failLater(attempt: H2Attempt, err: Error): void {
   attempt.onFailure(err);
+}
+
+function onQueueTimeout(attempt: H2Attempt): void {
+  attempt.onQueueTimeout();
 }
 
 function onDeadline(attempt: H2Attempt): void {

@@ -9,6 +9,20 @@ import type { AccessLog } from "../logging/access-log.js";
 import { codeClassIndex } from "./registry.js";
 import { NO_ROUTE, type SeriesCache } from "./series-cache.js";
 
+/**
+ * Ends that say nothing of the member, neither a failure nor a latency sample: the client left
+ * mid-answer or was cut for not reading it, the client's own gRPC deadline passed, or the call
+ * waited behind the member's stream limit and was never sent to it.
+ */
+function notTheMembers(code: string): boolean {
+  return (
+    code === DOWNSTREAM_DISCONNECTED ||
+    code === "client_send_timeout" ||
+    code === "deadline_exceeded" ||
+    code === "upstream_stream_limit"
+  );
+}
+
 export class MetricsObserver implements DataPlaneHooks {
   constructor(
     private readonly series: SeriesCache,
@@ -75,10 +89,10 @@ export class MetricsObserver implements DataPlaneHooks {
     // A client that left mid-answer (the member had answered), or was cut for not reading it
     // (client_send_timeout), is neither the member's failure nor a latency sample (its duration
     // is cut short): Envoy's outlier detection does not count downstream resets either. Both
-    // were failures in the member's live error ratio.
+    // were failures in the member's live error ratio, as were a call's own gRPC deadline and a
+    // call never sent for the member's stream limit (notTheMembers).
     if (r.member !== "") {
-      if (r.errorCode !== DOWNSTREAM_DISCONNECTED && r.errorCode !== "client_send_timeout")
-        ms.served(r.durationMs / 1000, cls === 4 || r.errorCode !== "");
+      if (!notTheMembers(r.errorCode)) ms.served(r.durationMs / 1000, cls === 4 || r.errorCode !== "");
     } else if (r.errorCode === "grpc_needs_h2_pool") ps.grpcRefused.inc();
     // The listener counts the clients it refused or timed out; this one left mid-answer.
     if (r.errorCode === DOWNSTREAM_DISCONNECTED)

@@ -219,7 +219,7 @@ test("grpc-timeout shorter than the member's answer: DEADLINE_EXCEEDED, the memb
     let from = up.streams.length;
     const early = await rawCall(session, "/slow", "500m", "d1");
     assert.equal(early.head?.["grpc-status"], "4", JSON.stringify(early.head));
-    assert.equal(early.head?.["x-shardgate-error"], "upstream_timeout");
+    assert.equal(early.head?.["x-shardgate-error"], "deadline_exceeded");
     assert.equal((await memberStreamEnd(from, "/slow")).rstCode, 8, "the member's stream reset CANCEL");
     // After the answer began: 200, one message, then grpc-status 4 in the trailers.
     from = up.streams.length;
@@ -299,7 +299,7 @@ test("grpc-timeout passing while the client still uploads: DEADLINE_EXCEEDED, th
   );
   assert.equal((await memberStreamEnd(from, "/sink")).rstCode, 8, "the member's stream reset CANCEL");
   const line = await accessLine(String(early.head?.["x-request-id"]));
-  assert.equal(line.error, "upstream_timeout");
+  assert.equal(line.error, "deadline_exceeded");
   // After the answer began (a bidirectional call): grpc-status 4 in the trailers, which come
   // before the stream's reset.
   from = up.streams.length;

@@ -7,9 +7,9 @@
 // response timeout starts only once the body was sent, so a gRPC call (always a body) queued
 // behind 100 long-lived streams (watches, server-streams) never got any answer: 20 such calls
 // were still open 3x the response timeout later. Now (proxy/forward/h2-stream-slots.ts) the
-// response timeout of a queued stream runs from the moment it was queued: it gets 4
-// DEADLINE_EXCEEDED `upstream_timeout` after `timeouts.response` at the latest, as a request
-// without a body already did.
+// response timeout of a queued stream runs from the moment it was queued: it gets 14
+// UNAVAILABLE `upstream_stream_limit` (never sent: not the member's failure;
+// h2-grpc-outcomes.test.ts) after `timeouts.response` at the latest.
 //
 // Found too: 1,000 gRPC calls arriving at once on a cold pool all failed 14 UNAVAILABLE
 // upstream_connect_failed against healthy members (on a loaded machine with the default 1 s
@@ -148,7 +148,7 @@ test("1,000 concurrent streams on one connection, members allowing 100 each: all
   }
 });
 
-test("gRPC calls queued behind a member's 100 held streams get DEADLINE_EXCEEDED by the response timeout, not held forever", async () => {
+test("gRPC calls queued behind a member's 100 held streams get UNAVAILABLE upstream_stream_limit by the response timeout, not held forever", async () => {
   // One key: every call goes to the same member.
   const session = await openSession();
   const holds: Promise<Outcome>[] = [];
@@ -169,8 +169,8 @@ test("gRPC calls queued behind a member's 100 held streams get DEADLINE_EXCEEDED
     assert.ok(out !== null, "calls queued behind the member's stream limit were never answered");
     for (const o of out) {
       assert.equal(o.head?.[":status"], 200);
-      assert.equal(o.head?.["grpc-status"], "4", JSON.stringify(o.head));
-      assert.equal(o.head?.["x-shardgate-error"], "upstream_timeout");
+      assert.equal(o.head?.["grpc-status"], "14", JSON.stringify(o.head));
+      assert.equal(o.head?.["x-shardgate-error"], "upstream_stream_limit");
     }
     // The held streams were never disturbed; the member never had more than its limit open.
     assert.equal(member.open, MEMBER_STREAMS);

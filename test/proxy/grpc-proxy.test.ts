@@ -231,7 +231,7 @@ test("grpc-timeout is the upstream deadline: DEADLINE_EXCEEDED in time, upstream
   assert.equal(raw.head["grpc-status"], String(status.DEADLINE_EXCEEDED));
   assert.equal(raw.body, 0);
   assert.ok(rawTook < BOUND_MS, `grpc-timeout 300m answered after ${Math.round(rawTook)} ms`);
-  assert.ok(await eventuallyTrue(() => h.rec.ends.some((e) => e.errorCode === "upstream_timeout")));
+  assert.ok(await eventuallyTrue(() => h.rec.ends.some((e) => e.errorCode === "deadline_exceeded")));
   assert.equal(h.rec.upstreamErrors.length, 0, JSON.stringify(h.rec.upstreamErrors));
 });
 

@@ -9,10 +9,12 @@
 //   /reset       answers 200 and one message, then resets the stream (INTERNAL_ERROR)
 //   /reset-early reads no body, answers nothing, and resets the stream (INTERNAL_ERROR) after 300 ms
 //   /quick/MS    answers one gRPC message and grpc-status 0 after MS milliseconds
+//   /no-status   answers 200 and one gRPC message, then ends the stream cleanly with no trailers
+//                (no grpc-status): Node's stream.close(NO_ERROR) on a stream still writable
 // The server's SETTINGS_MAX_CONCURRENT_STREAMS is `maxStreams`; `maxOpen` is the most streams
 // it ever had open at once.
 
-import { createServer, type Http2Session, type ServerHttp2Stream } from "node:http2";
+import { constants, createServer, type Http2Session, type ServerHttp2Stream } from "node:http2";
 import type { AddressInfo } from "node:net";
 
 export const GRPC_HEAD = { ":status": 200, "content-type": "application/grpc" };
@@ -107,6 +109,9 @@ export async function startFlowUpstream(maxStreams = 100): Promise<FlowUpstream>
       stream.pause();
       const t = setTimeout(() => stream.destroy(new Error("member reset")), 300);
       stream.on("close", () => clearTimeout(t));
+    } else if (path === "/no-status") {
+      stream.respond(GRPC_HEAD);
+      stream.write(GRPC_MESSAGE, () => stream.close(constants.NGHTTP2_NO_ERROR));
     } else if (path.startsWith("/quick/")) {
       const t = setTimeout(
         () => {
