@@ -261,11 +261,20 @@ export class BreakerDecider {
     } else {
       for (let i = 1; i <= steps; i++) {
         const o = m.at + BUCKET + 2 * ((((m.head + i) % n) + n) % n);
-        w[m.at + OK] -= w[o];
-        w[m.at + FAIL] -= w[o + 1];
         w[o] = 0;
         w[o + 1] = 0;
       }
+      // Summed afresh (at most once a bucket per member, not per entry): subtracting what
+      // left would let counts that are not integers (a follower's batch is only checked to
+      // be finite and >= 0) leave a residue in the totals.
+      let ok = 0;
+      let fail = 0;
+      for (let o = m.at + BUCKET; o < m.at + WINDOW; o += 2) {
+        ok += w[o];
+        fail += w[o + 1];
+      }
+      w[m.at + OK] = ok;
+      w[m.at + FAIL] = fail;
     }
     m.head = b;
   }
