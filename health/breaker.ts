@@ -61,7 +61,7 @@ export interface BreakerTransition {
  */
 export type BreakerRules = Omit<BreakerConfig, "enabled" | "failureStatuses">;
 
-/** Buckets of the sliding window: window / 10 is fine-grained enough and keeps a member's window at 160 bytes. */
+/** Buckets of the sliding window: window / 10 is fine-grained enough and keeps a member's window at 176 bytes (two totals and 10 bucket pairs). */
 const BUCKETS = 10;
 
 export interface BreakerView {
