@@ -256,20 +256,31 @@ export class BreakerController extends LeaderController {
     }
     const byPool = new Map<string, OutcomeCounts[]>();
     let ignored = 0;
+    // Entries come in runs of one pool (a recorder drains pool by pool): the pool and its list
+    // are looked up once per run, not per entry.
+    let runPool: string | null = null;
+    let p: PoolDecider | undefined;
+    let list: OutcomeCounts[] | undefined;
     for (const e of entries) {
       if (!validEntry(e)) {
         ignored++;
         continue;
       }
-      const p = this.pools.get(e.pool);
+      if (runPool === null || e.pool !== runPool) {
+        runPool = e.pool;
+        p = this.pools.get(e.pool);
+        list = undefined;
+      }
       if (p === undefined || !p.members.has(e.member)) {
         ignored++;
         continue;
       }
-      let list = byPool.get(e.pool);
       if (list === undefined) {
-        list = [];
-        byPool.set(e.pool, list);
+        list = byPool.get(e.pool);
+        if (list === undefined) {
+          list = [];
+          byPool.set(e.pool, list);
+        }
       }
       list.push(e);
     }

@@ -61,7 +61,7 @@ export interface BreakerTransition {
  */
 export type BreakerRules = Omit<BreakerConfig, "enabled" | "failureStatuses">;
 
-/** Buckets of the sliding window: window / 10 is fine-grained enough and keeps a member's window at 160 bytes. */
+/** Buckets of the sliding window: window / 10 is fine-grained enough and keeps a member's window at 176 bytes (two totals and 10 bucket pairs). */
 const BUCKETS = 10;
 
 export interface BreakerView {
@@ -84,8 +84,9 @@ interface MemberState {
   override: BreakerOverride;
   run: number;
   /**
-   * Where this member's sliding window starts in the decider's window slab: successes in
-   * [at, at + BUCKETS), failures in [at + BUCKETS, at + 2 * BUCKETS).
+   * Where this member's sliding window starts in the decider's window slab: the window's
+   * successes and failures (the sums of its buckets) at at + OK and at + FAIL, then bucket
+   * i's successes at at + BUCKET + 2i and its failures next to them.
    */
   at: number;
   /** Absolute bucket number of the newest bucket. */
@@ -95,8 +96,17 @@ interface MemberState {
   decideBy: number;
 }
 
+// A member's window in the slab. The totals are kept as buckets are added to and zeroed: an
+// ingest reads two numbers instead of summing 20 spread over three cache lines (at 10,000
+// members with traffic, misses on every entry), and a bucket's two counts sit side by side.
+// The totals live in the slab, not in MemberState: a field first holding small integers and
+// later a double (a bucket subtracted) changes every member object's shape once, which cost
+// a pause of milliseconds at 10,000 members.
+const OK = 0;
+const FAIL = 1;
+const BUCKET = 2;
 /** Numbers per member window in the slab. */
-const WINDOW = 2 * BUCKETS;
+const WINDOW = BUCKET + 2 * BUCKETS;
 
 /**
  * Members the forgettable sweep visits per tick() at most: a tick runs at least 10 times a
@@ -153,11 +163,21 @@ export class BreakerDecider {
   }
 
   private get(pool: string, member: string, now: number): MemberState {
+    return this.getIn(this.membersOf(pool), pool, member, now);
+  }
+
+  /** `pool`'s member states, created empty on first use. */
+  private membersOf(pool: string): Map<string, MemberState> {
     let members = this.pools.get(pool);
     if (members === undefined) {
       members = new Map();
       this.pools.set(pool, members);
     }
+    return members;
+  }
+
+  /** get() with the pool's map already looked up (`members` is membersOf(pool)). */
+  private getIn(members: Map<string, MemberState>, pool: string, member: string, now: number): MemberState {
     let m = members.get(member);
     if (m === undefined) {
       m = {
@@ -213,20 +233,6 @@ export class BreakerDecider {
     else this.timed.delete(m);
   }
 
-  /** Successes in `m`'s window (no object per call: ingest runs this per entry). */
-  private windowOk(m: MemberState): number {
-    let ok = 0;
-    for (let i = m.at; i < m.at + BUCKETS; i++) ok += this.slab[i];
-    return ok;
-  }
-
-  /** Failures in `m`'s window. */
-  private windowFail(m: MemberState): number {
-    let fail = 0;
-    for (let i = m.at + BUCKETS; i < m.at + WINDOW; i++) fail += this.slab[i];
-    return fail;
-  }
-
   /**
    * True when `m` behaves exactly like a member with no state: closed, automatic, no re-opens,
    * no failure run, and every bucket of its window expired by `now`. Such a state is dropped,
@@ -249,10 +255,26 @@ export class BreakerDecider {
     const n = BUCKETS;
     const steps = Math.min(n, b - m.head);
     const w = this.slab;
-    for (let i = 1; i <= steps; i++) {
-      const idx = (((m.head + i) % n) + n) % n;
-      w[m.at + idx] = 0;
-      w[m.at + BUCKETS + idx] = 0;
+    if (steps === n) {
+      // Every bucket expired: nothing of the old window is left.
+      w.fill(0, m.at, m.at + WINDOW);
+    } else {
+      for (let i = 1; i <= steps; i++) {
+        const o = m.at + BUCKET + 2 * ((((m.head + i) % n) + n) % n);
+        w[o] = 0;
+        w[o + 1] = 0;
+      }
+      // Summed afresh (at most once a bucket per member, not per entry): subtracting what
+      // left would let counts that are not integers (a follower's batch is only checked to
+      // be finite and >= 0) leave a residue in the totals.
+      let ok = 0;
+      let fail = 0;
+      for (let o = m.at + BUCKET; o < m.at + WINDOW; o += 2) {
+        ok += w[o];
+        fail += w[o + 1];
+      }
+      w[m.at + OK] = ok;
+      w[m.at + FAIL] = fail;
     }
     m.head = b;
   }
@@ -373,10 +395,18 @@ export class BreakerDecider {
   ingest(batch: OutcomeBatch, now: number): BreakerTransition[] {
     const out = this.tick(now);
     const o = this.rules;
+    // A batch is one pool's entries (the controller groups them): its map is looked up once
+    // per run of entries of the same pool, not per entry. Nothing below deletes a pool's map.
+    let pool: string | null = null;
+    let members: Map<string, MemberState> | null = null;
     for (const e of batch.entries) {
       if (e.success < 0 || e.failure < 0 || !Number.isFinite(e.success) || !Number.isFinite(e.failure))
         continue;
-      const m = this.get(e.pool, e.member, now);
+      if (members === null || e.pool !== pool) {
+        pool = e.pool;
+        members = this.membersOf(pool);
+      }
+      const m = this.getIn(members, e.pool, e.member, now);
       if (m.override !== "auto") continue;
       if (m.state === "open") continue; // stragglers from requests started before the trip
       if (m.state === "half-open") {
@@ -394,17 +424,20 @@ export class BreakerDecider {
         continue;
       }
       this.rotate(m, now);
-      const idx = ((m.head % BUCKETS) + BUCKETS) % BUCKETS;
-      this.slab[m.at + idx] += e.success;
-      this.slab[m.at + BUCKETS + idx] += e.failure;
+      const w = this.slab;
+      const b = m.at + BUCKET + 2 * (((m.head % BUCKETS) + BUCKETS) % BUCKETS);
+      w[b] += e.success;
+      w[b + 1] += e.failure;
+      w[m.at + OK] += e.success;
+      w[m.at + FAIL] += e.failure;
       m.run = e.success > 0 ? e.consecutive : m.run + e.failure;
       const worstRun = Math.max(m.run, e.maxConsecutive);
       if (worstRun >= o.consecutiveFailures) {
         this.open(m, now, "consecutive-failures", out);
         continue;
       }
-      const fail = this.windowFail(m);
-      const total = this.windowOk(m) + fail;
+      const fail = w[m.at + FAIL];
+      const total = w[m.at + OK] + fail;
       if (total >= o.minRequests && fail / total >= o.failureRate) this.open(m, now, "failure-rate", out);
     }
     return out;
@@ -476,8 +509,8 @@ export class BreakerDecider {
         windowFailures: 0,
       };
     }
-    const ok = this.windowOk(m);
-    const fail = this.windowFail(m);
+    const ok = this.slab[m.at + OK];
+    const fail = this.slab[m.at + FAIL];
     return {
       state: m.state,
       until: m.until,
