@@ -541,6 +541,18 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     return true;
   }
 
+  /**
+   * An HTTP/2 call that waited out its response timeout behind the member's stream limit, never
+   * sent: not the member's failure (no onUpstreamError), and safe to retry on the next member
+   * under the pool's retry rules and budget, as a connect failure is; else upstream_stream_limit.
+   */
+  unsent(attempt: ForwardAttempt): void {
+    const ctx = attempt.ctx;
+    if (ctx.done || ctx.undici !== attempt) return;
+    if (!ctx.responseStarted && this.retryElsewhere(ctx, "connect", null)) return;
+    this.fail(ctx, "upstream_stream_limit");
+  }
+
   undiciError(attempt: ForwardAttempt, err: Error): void {
     const ctx = attempt.ctx;
     if (ctx.done || ctx.undici !== attempt || ctx.clientFault) return;
