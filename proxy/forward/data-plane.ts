@@ -116,6 +116,13 @@ function isRefusal(err: Error | undefined): boolean {
   return code === "ECONNREFUSED" || code === "EHOSTUNREACH" || code === "ENETUNREACH";
 }
 
+/** The request's head announces a body (a transfer-coding, or a non-zero Content-Length). */
+function announcesBody(req: IncomingMessage): boolean {
+  const te = req.headers["transfer-encoding"];
+  const cl = req.headers["content-length"];
+  return te !== undefined || (cl !== undefined && cl !== "0");
+}
+
 function errorKind(err: NodeJS.ErrnoException, ctx: RequestContext): UpstreamErrorKind {
   if (ctx.timedOut !== null) return ctx.timedOut;
   const code = err.code ?? "";
@@ -258,9 +265,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     this.callStart(ctx);
     // Known before any refusal below: an answer sent with the body unread closes the connection
     // (fail()), rather than keeping it and letting Node read the whole body, however large.
-    const te = req.headers["transfer-encoding"];
-    const cl = req.headers["content-length"];
-    ctx.hasBody = te !== undefined || (cl !== undefined && cl !== "0");
+    ctx.hasBody = announcesBody(req);
     if (this.closed) {
       this.fail(ctx, "no_available_member");
       return ctx.startedAt;
@@ -534,6 +539,18 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
       if (v !== undefined && name !== "transfer-encoding") res.setHeader(name, v);
     }
     return true;
+  }
+
+  /**
+   * An HTTP/2 call that waited out its response timeout behind the member's stream limit, never
+   * sent: not the member's failure (no onUpstreamError), and safe to retry on the next member
+   * under the pool's retry rules and budget, as a connect failure is; else upstream_stream_limit.
+   */
+  unsent(attempt: ForwardAttempt): void {
+    const ctx = attempt.ctx;
+    if (ctx.done || ctx.undici !== attempt) return;
+    if (!ctx.responseStarted && this.retryElsewhere(ctx, "connect", null)) return;
+    this.fail(ctx, "upstream_stream_limit");
   }
 
   undiciError(attempt: ForwardAttempt, err: Error): void {
@@ -976,9 +993,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     this.callStart(ctx);
     // Known before any refusal below: an answer sent with the body unread closes the connection
     // (fail()), rather than keeping it and letting Node read the whole body, however large.
-    const te = req.headers["transfer-encoding"];
-    const cl = req.headers["content-length"];
-    ctx.hasBody = te !== undefined || (cl !== undefined && cl !== "0");
+    ctx.hasBody = announcesBody(req);
     if (this.closed) {
       this.fail(ctx, "no_available_member");
       return;

@@ -26,6 +26,8 @@ import type { ForwardAttempt, UndiciHost } from "./undici-attempt.js";
 export interface H2Host extends UndiciHost {
   upstreamCut(ctx: RequestContext): void;
   fail(ctx: RequestContext, code: ErrorCode): void;
+  /** The call was never sent (queued behind the member's stream limit): retry elsewhere or answer. */
+  unsent(attempt: H2Attempt): void;
 }
 
 /** Re-sends an attempt whose stream the member refused unprocessed; false when it cannot. */
@@ -308,7 +310,8 @@ export class H2Attempt implements ForwardAttempt {
   /**
    * The response timeout of a stream opened behind the member's stream limit passed. Still in
    * nghttp2's queue (its HEADERS never sent: the stream is idle), the member was never asked:
-   * `upstream_stream_limit`, not the member's failure. Sent meanwhile: the member's timeout.
+   * not the member's failure; retried on the next member as a connect failure is (the pool's
+   * retry rules and budget), else `upstream_stream_limit`. Sent meanwhile: the member's timeout.
    */
   onQueueTimeout(): void {
     this.queueTimer = null;
@@ -318,7 +321,7 @@ export class H2Attempt implements ForwardAttempt {
     const neverSent = s !== null && !s.destroyed && s.state.state === constants.NGHTTP2_STREAM_STATE_IDLE;
     this.cancel(QUEUE_TIMEOUT);
     if (neverSent) {
-      this.host.fail(ctx, "upstream_stream_limit");
+      this.host.unsent(this);
       return;
     }
     ctx.timedOut = "timeout";
