@@ -21,23 +21,23 @@
 //     member's stream reset CANCEL, no upstream error counted against the member.
 
 import assert from "node:assert/strict";
-import { type ClientHttp2Session, connect, type IncomingHttpHeaders } from "node:http2";
+import { connect, type IncomingHttpHeaders } from "node:http2";
 import { after, before, test } from "node:test";
-import { Client, credentials, Metadata, status } from "@grpc/grpc-js";
-import { type FlowStream, type FlowUpstream, startFlowUpstream } from "../support/h2-flow-upstream.js";
+import { type Client, status } from "@grpc/grpc-js";
 import {
-  fetchJson,
-  type LogLine,
-  metricValue,
-  poolConfig,
-  type RunningShardgate,
-  startShardgate,
-  stopAll,
-} from "../support/shardgate-process.js";
+  accessLineOf,
+  EMPTY_MESSAGE,
+  grpcCall,
+  grpcClient,
+  ident,
+  memberErrors,
+  startH2cFixture,
+  tenant,
+} from "../support/h2-fixture.js";
+import type { FlowStream, FlowUpstream } from "../support/h2-flow-upstream.js";
+import { fetchJson, metricValue, type RunningShardgate, stopAll } from "../support/shardgate-process.js";
 import { eventually, scaled } from "../support/wait.js";
 
-const ident = (b: Buffer): Buffer => b;
-const EMPTY_MESSAGE = Buffer.from([0, 0, 0, 0, 0]);
 /** "Promptly": the member's stream is reset well within this (a loaded 2-core machine). */
 const PROMPT_MS = 10_000;
 
@@ -46,16 +46,8 @@ let sg: RunningShardgate;
 let client: Client;
 
 before(async () => {
-  up = await startFlowUpstream();
-  const yaml = poolConfig({
-    members: [{ id: "g1", port: up.port }],
-    poolExtra: "    protocol: h2c\n    timeouts: { response: 60s }\n",
-  }).replace(
-    "  admin: 127.0.0.1:0\n",
-    "  admin: 127.0.0.1:0\n  timeouts: { headers: 60s, request: 120s, idle: 120s, keepAlive: 120s, send: 120s }\n",
-  );
-  sg = await startShardgate(yaml);
-  client = new Client(new URL(sg.httpUrl).host, credentials.createInsecure());
+  ({ up, sg } = await startH2cFixture({ request: "120s" }));
+  client = grpcClient(sg);
 });
 
 after(async () => {
@@ -64,12 +56,6 @@ after(async () => {
   await up.close();
 });
 
-function tenant(key: string): Metadata {
-  const md = new Metadata();
-  md.set("x-user-id", key);
-  return md;
-}
-
 /** The member's stream for `path` opened after `from` streams, once it ended; its RST code. */
 function memberStreamEnd(from: number, path: string): Promise<FlowStream> {
   return eventually(
@@ -77,18 +63,6 @@ function memberStreamEnd(from: number, path: string): Promise<FlowStream> {
     () => up.streams.slice(from).find((s) => s.path === path && s.rstCode >= 0),
     PROMPT_MS,
   );
-}
-
-function accessLine(requestId: string): Promise<LogLine> {
-  return sg.proc.waitForLine(
-    `the access line of ${requestId}`,
-    (l) => l.type === "access" && l.requestId === requestId,
-  );
-}
-
-async function memberErrors(kind: string): Promise<number> {
-  const text = (await fetchJson(`${sg.adminUrl}/metrics`)).text;
-  return metricValue(text, "shardgate_upstream_errors_total", { pool: "users", member: "g1", kind }) ?? 0;
 }
 
 test("a grpc-js client cancelling a server-streaming call mid-stream: the member's stream is reset CANCEL; logged as the client leaving", async () => {
@@ -110,7 +84,7 @@ test("a grpc-js client cancelling a server-streaming call mid-stream: the member
     s.closedAt - cancelledAt < PROMPT_MS,
     `reset ${Math.round(s.closedAt - cancelledAt)} ms after the cancel`,
   );
-  const line = await accessLine(requestId);
+  const line = await accessLineOf(sg, requestId);
   assert.equal(line.status, 200);
   assert.equal(line.error, "downstream_disconnected");
 });
@@ -136,7 +110,7 @@ test("a client cancelling before any answer: the member's stream is reset CANCEL
 });
 
 test("a member resetting mid-stream: the grpc-js client gets UNAVAILABLE from the trailers; logged upstream_reset", async () => {
-  const before = await memberErrors("reset");
+  const before = await memberErrors(sg, "reset");
   const call = client.makeServerStreamRequest("/reset", ident, ident, Buffer.alloc(0), tenant("r1"));
   let requestId = "";
   let messages = 0;
@@ -151,10 +125,10 @@ test("a member resetting mid-stream: the grpc-js client gets UNAVAILABLE from th
   assert.equal(st.code, status.UNAVAILABLE, st.details);
   assert.match(st.details, /upstream_reset/);
   assert.equal(messages, 1, "the message sent before the reset was relayed");
-  const line = await accessLine(requestId);
+  const line = await accessLineOf(sg, requestId);
   assert.equal(line.status, 200);
   assert.equal(line.error, "upstream_reset");
-  assert.equal(await memberErrors("reset"), before + 1);
+  assert.equal(await memberErrors(sg, "reset"), before + 1);
 });
 
 test("a member resetting before its answer while the client is still uploading: UNAVAILABLE, never a hang", async () => {
@@ -177,53 +151,20 @@ test("a member resetting before its answer while the client is still uploading: 
   }
 });
 
-interface RawCall {
-  head: IncomingHttpHeaders | null;
-  trailers: IncomingHttpHeaders | null;
-  ms: number;
-}
-
-/** A gRPC call on raw node:http2 with `grpc-timeout` (the client never enforces it itself). */
-function rawCall(session: ClientHttp2Session, path: string, timeout: string, key: string): Promise<RawCall> {
-  return new Promise((resolve) => {
-    const t0 = performance.now();
-    const st = session.request({
-      ":method": "POST",
-      ":path": path,
-      "content-type": "application/grpc",
-      te: "trailers",
-      "grpc-timeout": timeout,
-      "x-user-id": key,
-    });
-    let head: IncomingHttpHeaders | null = null;
-    let trailers: IncomingHttpHeaders | null = null;
-    st.on("response", (h) => {
-      head = h;
-    });
-    st.on("trailers", (tr) => {
-      trailers = tr;
-    });
-    st.on("data", () => {});
-    st.on("error", () => {});
-    st.on("close", () => resolve({ head, trailers, ms: performance.now() - t0 }));
-    st.end(EMPTY_MESSAGE);
-  });
-}
-
 test("grpc-timeout shorter than the member's answer: DEADLINE_EXCEEDED, the member's stream reset CANCEL, not the member's failure", async () => {
-  const timeoutsBefore = await memberErrors("timeout");
+  const timeoutsBefore = await memberErrors(sg, "timeout");
   const session = connect(sg.httpUrl);
   session.on("error", () => {});
   try {
     // Before the answer: trailers-only 4.
     let from = up.streams.length;
-    const early = await rawCall(session, "/slow", "500m", "d1");
+    const early = await grpcCall(session, "/slow", "d1", "500m");
     assert.equal(early.head?.["grpc-status"], "4", JSON.stringify(early.head));
     assert.equal(early.head?.["x-shardgate-error"], "deadline_exceeded");
     assert.equal((await memberStreamEnd(from, "/slow")).rstCode, 8, "the member's stream reset CANCEL");
     // After the answer began: 200, one message, then grpc-status 4 in the trailers.
     from = up.streams.length;
-    const late = await rawCall(session, "/hold", "500m", "d2");
+    const late = await grpcCall(session, "/hold", "d2", "500m");
     assert.equal(late.head?.[":status"], 200);
     assert.equal(late.head?.["grpc-status"], undefined);
     assert.equal(late.trailers?.["grpc-status"], "4", JSON.stringify(late));
@@ -232,7 +173,7 @@ test("grpc-timeout shorter than the member's answer: DEADLINE_EXCEEDED, the memb
     session.destroy();
   }
   // The client's deadline is not the member's failure: no timeout counted, breaker closed.
-  assert.equal(await memberErrors("timeout"), timeoutsBefore);
+  assert.equal(await memberErrors(sg, "timeout"), timeoutsBefore);
   const text = (await fetchJson(`${sg.adminUrl}/metrics`)).text;
   assert.equal(metricValue(text, "shardgate_breaker_state", { pool: "users", member: "g1" }), 0);
 });
@@ -298,7 +239,7 @@ test("grpc-timeout passing while the client still uploads: DEADLINE_EXCEEDED, th
     `the stream still open after ${early.sent} messages sent on past the answer`,
   );
   assert.equal((await memberStreamEnd(from, "/sink")).rstCode, 8, "the member's stream reset CANCEL");
-  const line = await accessLine(String(early.head?.["x-request-id"]));
+  const line = await accessLineOf(sg, String(early.head?.["x-request-id"]));
   assert.equal(line.error, "deadline_exceeded");
   // After the answer began (a bidirectional call): grpc-status 4 in the trailers, which come
   // before the stream's reset.
@@ -321,6 +262,6 @@ test("a member resetting before its answer while a plain HTTP/2 client still upl
   assert.equal(r.head?.[":status"], 502);
   assert.equal(r.head?.["content-type"], "application/json");
   assert.equal(r.rstCode, 0, `the stream still open after ${r.sent} messages sent on past the answer`);
-  const line = await accessLine(String(r.head?.["x-request-id"]));
+  const line = await accessLineOf(sg, String(r.head?.["x-request-id"]));
   assert.equal(line.error, "upstream_reset");
 });

@@ -14,8 +14,9 @@ import { readFileSync } from "node:fs";
 import { connect as h2Connect } from "node:http2";
 import { connect as tcpConnect } from "node:net";
 import { after, before, test } from "node:test";
-import { type FlowUpstream, startFlowUpstream } from "../support/h2-flow-upstream.js";
-import { poolConfig, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
+import { startH2cFixture } from "../support/h2-fixture.js";
+import type { FlowUpstream } from "../support/h2-flow-upstream.js";
+import { type RunningShardgate, stopAll } from "../support/shardgate-process.js";
 import { scaled } from "../support/wait.js";
 
 const TOTAL = 64 * 1024 * 1024;
@@ -31,16 +32,8 @@ let sg: RunningShardgate;
 let port = 0;
 
 before(async () => {
-  up = await startFlowUpstream();
   // No timeout may end the held calls: only flow control holds them.
-  const yaml = poolConfig({
-    members: [{ id: "g1", port: up.port }],
-    poolExtra: "    protocol: h2c\n    timeouts: { response: 60s }\n",
-  }).replace(
-    "  admin: 127.0.0.1:0\n",
-    "  admin: 127.0.0.1:0\n  timeouts: { headers: 60s, request: 120s, idle: 120s, keepAlive: 120s, send: 120s }\n",
-  );
-  sg = await startShardgate(yaml);
+  ({ up, sg } = await startH2cFixture({ request: "120s" }));
   port = Number(new URL(sg.httpUrl).port);
 });
 

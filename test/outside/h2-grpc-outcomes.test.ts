@@ -13,23 +13,30 @@
 //     `upstream_stream_limit` (14 UNAVAILABLE), counted against nobody.
 
 import assert from "node:assert/strict";
-import { type ClientHttp2Session, connect, type IncomingHttpHeaders } from "node:http2";
+import { type ClientHttp2Session, connect } from "node:http2";
 import { after, before, test } from "node:test";
-import { Client, credentials, Metadata, status } from "@grpc/grpc-js";
+import { type Client, status } from "@grpc/grpc-js";
+import {
+  accessLineOf,
+  grpcCall,
+  grpcClient,
+  type H2Answer,
+  h2cPoolConfig,
+  ident,
+  memberErrors,
+  startH2cFixture,
+  tenant,
+} from "../support/h2-fixture.js";
 import { type FlowUpstream, startFlowUpstream } from "../support/h2-flow-upstream.js";
 import {
   fetchJson,
-  type LogLine,
   metricValue,
-  poolConfig,
   type RunningShardgate,
   startShardgate,
   stopAll,
 } from "../support/shardgate-process.js";
 import { eventually, scaled } from "../support/wait.js";
 
-const ident = (b: Buffer): Buffer => b;
-const EMPTY_MESSAGE = Buffer.from([0, 0, 0, 0, 0]);
 const RESPONSE_MS = 1500;
 
 let up: FlowUpstream;
@@ -37,13 +44,8 @@ let sg: RunningShardgate;
 let client: Client;
 
 before(async () => {
-  up = await startFlowUpstream();
-  const yaml = poolConfig({
-    members: [{ id: "g1", port: up.port }],
-    poolExtra: "    protocol: h2c\n    timeouts: { response: 60s }\n",
-  });
-  sg = await startShardgate(yaml);
-  client = new Client(new URL(sg.httpUrl).host, credentials.createInsecure());
+  ({ up, sg } = await startH2cFixture());
+  client = grpcClient(sg);
 });
 
 after(async () => {
@@ -51,16 +53,6 @@ after(async () => {
   await stopAll();
   await up.close();
 });
-
-function tenant(key: string): Metadata {
-  const md = new Metadata();
-  md.set("x-user-id", key);
-  return md;
-}
-
-function accessLine(s: RunningShardgate, pred: (l: LogLine) => boolean, what: string): Promise<LogLine> {
-  return s.proc.waitForLine(`the access line of ${what}`, (l) => l.type === "access" && pred(l));
-}
 
 interface LiveFigures {
   rate: number;
@@ -73,11 +65,6 @@ async function liveOf(s: RunningShardgate): Promise<LiveFigures | undefined> {
     pools: Record<string, Record<string, LiveFigures>>;
   };
   return body.pools.users?.g1;
-}
-
-async function memberErrors(s: RunningShardgate, kind: string): Promise<number> {
-  const text = (await fetchJson(`${s.adminUrl}/metrics`)).text;
-  return metricValue(text, "shardgate_upstream_errors_total", { pool: "users", member: "g1", kind }) ?? 0;
 }
 
 test("a member ending a call without grpc-status: the grpc-js client gets INTERNAL, logged upstream_no_grpc_status, counted against the member", async () => {
@@ -100,42 +87,11 @@ test("a member ending a call without grpc-status: the grpc-js client gets INTERN
   assert.equal(st.code, status.INTERNAL, st.details);
   assert.match(st.details, /upstream_no_grpc_status/);
   assert.equal(messages, 1, "the member's message was relayed");
-  const line = await accessLine(sg, (l) => l.requestId === requestId, requestId);
+  const line = await accessLineOf(sg, requestId);
   assert.equal(line.status, 200);
   assert.equal(line.error, "upstream_no_grpc_status");
   assert.equal(await memberErrors(sg, "reset"), resetsBefore + 1);
 });
-
-interface RawCall {
-  head: IncomingHttpHeaders | null;
-  trailers: IncomingHttpHeaders | null;
-}
-
-/** A gRPC call (one empty message) on raw node:http2, which never enforces grpc-timeout itself. */
-function rawCall(session: ClientHttp2Session, path: string, key: string, timeout?: string): Promise<RawCall> {
-  return new Promise((resolve) => {
-    const headers: Record<string, string> = {
-      ":method": "POST",
-      ":path": path,
-      "content-type": "application/grpc",
-      te: "trailers",
-      "x-user-id": key,
-    };
-    if (timeout !== undefined) headers["grpc-timeout"] = timeout;
-    const st = session.request(headers);
-    const out: RawCall = { head: null, trailers: null };
-    st.on("response", (h) => {
-      out.head = h;
-    });
-    st.on("trailers", (tr) => {
-      out.trailers = tr;
-    });
-    st.on("data", () => {});
-    st.on("error", () => {});
-    st.on("close", () => resolve(out));
-    st.end(EMPTY_MESSAGE);
-  });
-}
 
 test("a call's own grpc-timeout passing: 4 DEADLINE_EXCEEDED, logged deadline_exceeded, not the member's timeout", async () => {
   const timeoutsBefore = await memberErrors(sg, "timeout");
@@ -145,20 +101,20 @@ test("a call's own grpc-timeout passing: 4 DEADLINE_EXCEEDED, logged deadline_ex
   session.on("error", () => {});
   try {
     // Before the answer: trailers-only.
-    const early = await rawCall(session, "/slow", "d1", "300m");
+    const early = await grpcCall(session, "/slow", "d1", "300m");
     assert.equal(early.head?.["grpc-status"], "4", JSON.stringify(early.head));
     assert.equal(early.head?.["x-shardgate-error"], "deadline_exceeded");
-    const l1 = await accessLine(sg, (l) => l.requestId === early.head?.["x-request-id"], "the /slow call");
+    const l1 = await accessLineOf(sg, String(early.head?.["x-request-id"]));
     assert.equal(l1.error, "deadline_exceeded");
     // After the answer began: grpc-status 4 in the trailers.
-    const late = await rawCall(session, "/hold", "d2", "300m");
+    const late = await grpcCall(session, "/hold", "d2", "300m");
     assert.equal(late.head?.[":status"], 200);
     assert.equal(late.trailers?.["grpc-status"], "4", JSON.stringify(late));
     assert.match(String(late.trailers?.["grpc-message"]), /deadline_exceeded/);
-    const l2 = await accessLine(sg, (l) => l.requestId === late.head?.["x-request-id"], "the /hold call");
+    const l2 = await accessLineOf(sg, String(late.head?.["x-request-id"]));
     assert.equal(l2.error, "deadline_exceeded");
     // One call the member answers in time, so the window has a request to divide by.
-    const ok = await rawCall(session, "/quick/0", "d3");
+    const ok = await grpcCall(session, "/quick/0", "d3");
     assert.equal(ok.trailers?.["grpc-status"], "0", JSON.stringify(ok));
   } finally {
     session.destroy();
@@ -179,18 +135,15 @@ test("a call queued behind the member's stream limit past the response timeout: 
   const narrow = await startFlowUpstream(1);
   let s2: RunningShardgate | null = null;
   let session: ClientHttp2Session | null = null;
-  let hold: Promise<RawCall> | null = null;
+  let hold: Promise<H2Answer> | null = null;
   try {
     s2 = await startShardgate(
-      poolConfig({
-        members: [{ id: "g1", port: narrow.port }],
-        poolExtra: `    protocol: h2c\n    timeouts: { response: ${RESPONSE_MS}ms }\n`,
-      }),
+      h2cPoolConfig([{ id: "g1", port: narrow.port }], { response: `${RESPONSE_MS}ms` }),
     );
     session = connect(s2.httpUrl);
     session.on("error", () => {});
     // The held call is answered (its head relayed), so its response timeout no longer runs.
-    hold = rawCall(session, "/hold", "q");
+    hold = grpcCall(session, "/hold", "q");
     await eventually(
       "the member holding its one stream",
       () => (narrow.open === 1 ? true : undefined),
@@ -198,7 +151,7 @@ test("a call queued behind the member's stream limit past the response timeout: 
     );
     const from = narrow.streams.length;
     const queued = await Promise.race([
-      rawCall(session, "/quick/0", "q"),
+      grpcCall(session, "/quick/0", "q"),
       new Promise<null>((r) => setTimeout(() => r(null), scaled(3 * RESPONSE_MS + 10_000)).unref()),
     ]);
     assert.ok(queued !== null, "the queued call was never answered");
@@ -206,11 +159,7 @@ test("a call queued behind the member's stream limit past the response timeout: 
     assert.equal(queued.head?.["grpc-status"], "14", JSON.stringify(queued.head));
     assert.equal(queued.head?.["x-shardgate-error"], "upstream_stream_limit");
     assert.equal(narrow.streams.length, from, "the queued call never reached the member");
-    const line = await accessLine(
-      s2,
-      (l) => l.requestId === queued.head?.["x-request-id"],
-      "the queued call",
-    );
+    const line = await accessLineOf(s2, String(queued.head?.["x-request-id"]));
     assert.equal(line.error, "upstream_stream_limit");
     assert.equal(line.member, "g1");
     assert.equal(await memberErrors(s2, "timeout"), 0, "an upstream timeout counted against the member");

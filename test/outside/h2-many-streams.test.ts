@@ -21,8 +21,9 @@
 // never more than 100 streams open per member.
 
 import assert from "node:assert/strict";
-import { type ClientHttp2Session, connect, type IncomingHttpHeaders } from "node:http2";
+import { type ClientHttp2Session, connect } from "node:http2";
 import { after, before, test } from "node:test";
+import { grpcCall, type H2Answer } from "../support/h2-fixture.js";
 import { type FlowUpstream, startFlowUpstream } from "../support/h2-flow-upstream.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
 import { type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
@@ -77,38 +78,6 @@ after(async () => {
   for (const m of members) await m.close();
 });
 
-interface Outcome {
-  head: IncomingHttpHeaders | null;
-  trailers: IncomingHttpHeaders | null;
-  ms: number;
-}
-
-/** A gRPC-shaped call (one empty message) on `session`; settles when the stream closes. */
-function call(session: ClientHttp2Session, path: string, key: string): Promise<Outcome> {
-  return new Promise((resolve) => {
-    const t0 = performance.now();
-    const st = session.request({
-      ":method": "POST",
-      ":path": path,
-      "content-type": "application/grpc",
-      te: "trailers",
-      "x-user-id": key,
-    });
-    let head: IncomingHttpHeaders | null = null;
-    let trailers: IncomingHttpHeaders | null = null;
-    st.on("response", (h) => {
-      head = h;
-    });
-    st.on("trailers", (t) => {
-      trailers = t;
-    });
-    st.on("data", () => {});
-    st.on("error", () => {});
-    st.on("close", () => resolve({ head, trailers, ms: performance.now() - t0 }));
-    st.end(Buffer.from([0, 0, 0, 0, 0]));
-  });
-}
-
 async function openSession(): Promise<ClientHttp2Session> {
   const session = connect(sg.httpUrl);
   session.on("error", () => {});
@@ -122,8 +91,9 @@ test("1,000 concurrent streams on one connection, members allowing 100 each: all
     assert.equal(session.remoteSettings.maxConcurrentStreams, 1000);
     const random = seededRandom(SEED);
     const start = members.map((m) => m.streams.length);
-    const calls: Promise<Outcome>[] = [];
-    for (let i = 0; i < 1000; i++) calls.push(call(session, "/quick/20", `k${Math.floor(random() * 1e9)}`));
+    const calls: Promise<H2Answer>[] = [];
+    for (let i = 0; i < 1000; i++)
+      calls.push(grpcCall(session, "/quick/20", `k${Math.floor(random() * 1e9)}`));
     const all = await Promise.race([
       Promise.all(calls),
       new Promise<null>((r) => setTimeout(() => r(null), scaled(60_000)).unref()),
@@ -151,16 +121,16 @@ test("1,000 concurrent streams on one connection, members allowing 100 each: all
 test("gRPC calls queued behind a member's 100 held streams get UNAVAILABLE upstream_stream_limit by the response timeout, not held forever", async () => {
   // One key: every call goes to the same member.
   const session = await openSession();
-  const holds: Promise<Outcome>[] = [];
+  const holds: Promise<H2Answer>[] = [];
   try {
-    for (let i = 0; i < MEMBER_STREAMS; i++) holds.push(call(session, "/hold", "same"));
+    for (let i = 0; i < MEMBER_STREAMS; i++) holds.push(grpcCall(session, "/hold", "same"));
     const member = await eventually(
       "the member holding all 100 streams",
       () => members.find((u) => u.open === MEMBER_STREAMS),
       30_000,
     );
-    const queued: Promise<Outcome>[] = [];
-    for (let i = 0; i < 20; i++) queued.push(call(session, "/hold", "same"));
+    const queued: Promise<H2Answer>[] = [];
+    for (let i = 0; i < 20; i++) queued.push(grpcCall(session, "/hold", "same"));
     // Bounded wait: 3x the response timeout (scaled) is far past what they may take.
     const out = await Promise.race([
       Promise.all(queued),

@@ -12,23 +12,16 @@
 import assert from "node:assert/strict";
 import { connect, type IncomingHttpHeaders } from "node:http2";
 import { after, before, test } from "node:test";
-import { type FlowUpstream, startFlowUpstream } from "../support/h2-flow-upstream.js";
-import { poolConfig, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
+import { accessLineOf, startH2cFixture } from "../support/h2-fixture.js";
+import type { FlowUpstream } from "../support/h2-flow-upstream.js";
+import { type RunningShardgate, stopAll } from "../support/shardgate-process.js";
 import { scaled } from "../support/wait.js";
 
 let up: FlowUpstream;
 let sg: RunningShardgate;
 
 before(async () => {
-  up = await startFlowUpstream();
-  const yaml = poolConfig({
-    members: [{ id: "g1", port: up.port }],
-    poolExtra: "    protocol: h2c\n    timeouts: { response: 60s }\n",
-  }).replace(
-    "  admin: 127.0.0.1:0\n",
-    "  admin: 127.0.0.1:0\n  timeouts: { headers: 60s, request: 1s, idle: 120s, keepAlive: 120s, send: 120s }\n",
-  );
-  sg = await startShardgate(yaml);
+  ({ up, sg } = await startH2cFixture({ request: "1s" }));
 });
 
 after(async () => {
@@ -66,11 +59,7 @@ test("an upload backed up behind a member reading none: 504 at the request timeo
         new Promise<null>((r) => setTimeout(() => r(null), scaled(20_000)).unref()),
       ]);
       assert.equal(closed, 0, "the stream still open 20 s after its answer");
-      const line = await sg.proc.waitForLine(
-        "the access line of the timed-out upload",
-        (l) => l.type === "access" && l.requestId === h["x-request-id"],
-        20_000,
-      );
+      const line = await accessLineOf(sg, String(h["x-request-id"]), 20_000);
       assert.equal(line.status, 504);
       assert.equal(line.error, "upstream_timeout");
     } finally {

@@ -7,44 +7,16 @@
 // could have served it and the first one never saw it.
 
 import assert from "node:assert/strict";
-import { type ClientHttp2Session, connect, type IncomingHttpHeaders } from "node:http2";
+import { type ClientHttp2Session, connect } from "node:http2";
 import { test } from "node:test";
+import { grpcCall, type H2Answer, h2Call, h2cPoolConfig, memberErrors } from "../support/h2-fixture.js";
 import { startFlowUpstream } from "../support/h2-flow-upstream.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
-import {
-  fetchJson,
-  metricValue,
-  poolConfig,
-  type RunningShardgate,
-  startShardgate,
-} from "../support/shardgate-process.js";
+import { fetchJson, type RunningShardgate, startShardgate } from "../support/shardgate-process.js";
 import { eventually, scaled } from "../support/wait.js";
 
 const SEED = testSeed(1207);
 const RESPONSE_MS = 1500;
-
-interface Answer {
-  head: IncomingHttpHeaders | null;
-  trailers: IncomingHttpHeaders | null;
-}
-
-/** One request on raw node:http2; resolves when its stream closes. */
-function call(session: ClientHttp2Session, headers: Record<string, string>, body?: Buffer): Promise<Answer> {
-  return new Promise((resolve) => {
-    const st = session.request(headers, { endStream: body === undefined });
-    const out: Answer = { head: null, trailers: null };
-    st.on("response", (h) => {
-      out.head = h;
-    });
-    st.on("trailers", (tr) => {
-      out.trailers = tr;
-    });
-    st.on("data", () => {});
-    st.on("error", () => {});
-    st.on("close", () => resolve(out));
-    if (body !== undefined) st.end(body);
-  });
-}
 
 /** A key the ring gives to `member` (drawn from the seeded PRNG, bounded). */
 async function keyOwnedBy(s: RunningShardgate, member: string): Promise<string> {
@@ -57,47 +29,32 @@ async function keyOwnedBy(s: RunningShardgate, member: string): Promise<string> 
   throw new Error(`no key owned by ${member} in 200 draws (${seedNote(SEED)})`);
 }
 
-async function memberErrors(s: RunningShardgate, member: string, kind: string): Promise<number> {
-  const text = (await fetchJson(`${s.adminUrl}/metrics`)).text;
-  return metricValue(text, "shardgate_upstream_errors_total", { pool: "users", member, kind }) ?? 0;
-}
-
 test("a GET queued behind a member's stream limit past the response timeout is answered by the next member", async () => {
   const narrow = await startFlowUpstream(1);
   const wide = await startFlowUpstream();
   let sg: RunningShardgate | null = null;
   let session: ClientHttp2Session | null = null;
-  let hold: Promise<Answer> | null = null;
+  let hold: Promise<H2Answer> | null = null;
   try {
     sg = await startShardgate(
-      poolConfig({
-        members: [
+      h2cPoolConfig(
+        [
           { id: "g1", port: narrow.port },
           { id: "g2", port: wide.port },
         ],
-        poolExtra: `    protocol: h2c\n    timeouts: { response: ${RESPONSE_MS}ms }\n`,
-      }),
+        { response: `${RESPONSE_MS}ms` },
+      ),
     );
     const key = await keyOwnedBy(sg, "g1");
     session = connect(sg.httpUrl);
     session.on("error", () => {});
     // g1's one stream, held by a long call (answered, so its own response timeout stopped).
-    hold = call(
-      session,
-      {
-        ":method": "POST",
-        ":path": "/hold",
-        "content-type": "application/grpc",
-        te: "trailers",
-        "x-user-id": key,
-      },
-      Buffer.from([0, 0, 0, 0, 0]),
-    );
+    hold = grpcCall(session, "/hold", key);
     await eventually("g1 holding its one stream", () => (narrow.open === 1 ? true : undefined), 30_000);
     const narrowFrom = narrow.streams.length;
     const wideFrom = wide.streams.length;
     const queued = await Promise.race([
-      call(session, { ":method": "GET", ":path": "/quick/0", "x-user-id": key }),
+      h2Call(session, { ":method": "GET", ":path": "/quick/0", "x-user-id": key }),
       new Promise<null>((r) => setTimeout(() => r(null), scaled(3 * RESPONSE_MS + 10_000)).unref()),
     ]);
     const note = `${seedNote(SEED)} key=${key}`;
@@ -118,8 +75,8 @@ test("a GET queued behind a member's stream limit past the response timeout is a
     assert.equal(line.member, "g2");
     assert.equal(line.error ?? null, null);
     // g1 never got it: not its timeout, nor its connect failure.
-    assert.equal(await memberErrors(sg, "g1", "timeout"), 0);
-    assert.equal(await memberErrors(sg, "g1", "connect"), 0);
+    assert.equal(await memberErrors(sg, "timeout", "g1"), 0);
+    assert.equal(await memberErrors(sg, "connect", "g1"), 0);
   } finally {
     session?.destroy();
     if (hold !== null) await hold;
