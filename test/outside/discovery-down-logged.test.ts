@@ -5,10 +5,11 @@
 // symptom was 503 no_available_member. Real processes; the sources are closed loopback ports.
 
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
+import { writeKubeconfigFor } from "../support/kube-config-file.js";
 import { freePorts } from "../support/ports.js";
 import { startShardgate, stopAll } from "../support/shardgate-process.js";
 
@@ -46,23 +47,10 @@ routes:
 
 test("Kubernetes API server down at start: a warning names the service", { timeout: 90_000 }, async () => {
   const [closed] = await freePorts(1);
-  const kubeconfig = join(dir, "kubeconfig");
-  writeFileSync(
-    kubeconfig,
-    `apiVersion: v1
-kind: Config
-clusters:
-  - name: down
-    cluster: { server: "http://127.0.0.1:${closed}" }
-users:
-  - name: u
-    user: { token: t }
-contexts:
-  - name: c
-    context: { cluster: down, user: u, namespace: default }
-current-context: c
-`,
-  );
+  const kubeconfig = writeKubeconfigFor(join(dir, "kubeconfig"), {
+    name: "down",
+    server: `http://127.0.0.1:${closed}`,
+  });
   const sg = await startShardgate(
     `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
 pools:

@@ -17,7 +17,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { ConsulDouble, type HealthFault } from "../support/consul-double.js";
-import { KubeApiDouble } from "../support/kube-api-double.js";
+import { registerService } from "../support/consul-double-register.js";
+import type { KubeApiDouble } from "../support/kube-api-double.js";
+import { kubeServingApp } from "../support/kube-app-double.js";
 import { seedNote, testSeed } from "../support/prng.js";
 import { metricValue, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
 import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
@@ -47,12 +49,8 @@ interface Setup {
 
 let setup: Setup | undefined;
 
-async function register(consul: ConsulDouble, id: string, port: number): Promise<void> {
-  const res = await fetch(`http://${consul.address}/v1/agent/service/register`, {
-    method: "PUT",
-    body: JSON.stringify({ ID: id, Name: "faults-api", Address: "127.0.0.1", Port: port }),
-  });
-  assert.equal(res.status, 200, await res.text());
+function register(consul: ConsulDouble, id: string, port: number): Promise<void> {
+  return registerService(consul, id, "faults-api", port);
 }
 
 /** One shardgate watching both doubles (shared by the tests: each leaves both sources healthy). */
@@ -63,12 +61,8 @@ async function started(): Promise<Setup> {
   closers.push(() => consul.close());
   await register(consul, "c1", ups[0].port);
   await register(consul, "c2", ups[1].port);
-  const kube = await KubeApiDouble.create();
+  const kube = await kubeServingApp(ups[2].port);
   closers.push(() => kube.close());
-  kube.putSlice("default", "app-1", "app", [{ pod: "p1", ip: "127.0.0.1" }], {
-    name: "http",
-    port: ups[2].port,
-  });
   const kubeconfig = kube.writeKubeconfig(join(dir, "kubeconfig"));
   const sg = await startShardgate(
     `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }

@@ -14,7 +14,8 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import type { AdminDiscoveryView } from "../../proxy/admin/types.js";
 import { ConsulDouble } from "../support/consul-double.js";
-import { KubeApiDouble } from "../support/kube-api-double.js";
+import { registerService } from "../support/consul-double-register.js";
+import { kubeServingApp } from "../support/kube-app-double.js";
 import { seedNote, testSeed } from "../support/prng.js";
 import { metricValue, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
 import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
@@ -94,17 +95,9 @@ test("/admin/state shows each discovered pool's watch: errors and since when, la
   ups = await startUpstreams(2, "ds");
   const consul = await ConsulDouble.create({ seed });
   closers.push(() => consul.close());
-  const reg = await fetch(`http://${consul.address}/v1/agent/service/register`, {
-    method: "PUT",
-    body: JSON.stringify({ ID: "c1", Name: "status-api", Address: "127.0.0.1", Port: ups[0].port }),
-  });
-  assert.equal(reg.status, 200, await reg.text());
-  const kube = await KubeApiDouble.create();
+  await registerService(consul, "c1", "status-api", ups[0].port);
+  const kube = await kubeServingApp(ups[1].port);
   closers.push(() => kube.close());
-  kube.putSlice("default", "app-1", "app", [{ pod: "p1", ip: "127.0.0.1" }], {
-    name: "http",
-    port: ups[1].port,
-  });
   const kubeconfig = kube.writeKubeconfig(join(dir, "kubeconfig"));
   const sg = await startShardgate(
     `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }

@@ -17,70 +17,47 @@
 // double on 127.x.y.z:53 (test/support/dns-double.ts); the doubles listen on 127.0.0.1.
 
 import assert from "node:assert/strict";
-import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { ConsulDouble } from "../support/consul-double.js";
-import { DnsDouble, mountNamespaceUnavailable } from "../support/dns-double.js";
-import { type NamespacedShardgate, sigtermExit, startInDnsNamespace } from "../support/dns-process.js";
-import { KubeApiDouble } from "../support/kube-api-double.js";
-import { seededRandom, seedNote, testSeed } from "../support/prng.js";
+import { adminPost, sighupReloaded } from "../support/dns-admin.js";
+import type { DnsDouble } from "../support/dns-double.js";
+import { dnsFixture, type NamespacedShardgate, sigtermExit } from "../support/dns-process.js";
+import { kubeServingApp } from "../support/kube-app-double.js";
+import { writeKubeconfigFor } from "../support/kube-config-file.js";
 import { metricValue } from "../support/shardgate-process.js";
-import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
 import { eventually, scaled } from "../support/wait.js";
 
-const seed = testSeed(20_261_208);
-const random = seededRandom(seed);
-const dir = mkdtempSync(join(tmpdir(), "shardgate-dns-deps-"));
-const skip = mountNamespaceUnavailable();
+const fx = dnsFixture(20_261_208, "shardgate-dns-deps-");
+const { seed, dir } = fx;
 const TOKEN = "dns-dependencies-test-token";
-const children = new Set<ChildProcess>();
 const closers: Array<() => Promise<unknown>> = [];
-const upstreams: EchoUpstream[] = [];
-let dns: DnsDouble | null = null;
 
 after(async () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
   for (const c of closers.reverse()) await c().catch(() => undefined);
-  await closeAll(upstreams);
-  await dns?.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 /** The DNS double (silent: every name hangs) and one echo upstream, shared by the tests. */
 async function setUp(): Promise<{ dns: DnsDouble; port: number }> {
-  dns = dns ?? (await DnsDouble.start(random));
-  dns.mode = "silent";
+  const { dns, port } = await fx.prepare("silent");
   dns.answerIp = "127.0.0.1";
-  if (upstreams.length === 0) upstreams.push(...(await startUpstreams(1)));
-  return { dns, port: upstreams[0].port };
+  return { dns, port };
 }
 
 /** A shardgate with `extra` config (pools, routes, sections) next to an IP-only pool `ip`. */
-async function start(name: string, port: number, extra: string): Promise<NamespacedShardgate> {
-  const resolv = join(dir, `${name}.resolv.conf`);
-  // One try of 30 s (glibc's cap), 5 times: a hung getaddrinfo holds its thread 150 s.
-  dns?.writeResolvConf(resolv, 30, 5);
-  const file = join(dir, `${name}.yaml`);
-  writeFileSync(
-    file,
+function start(name: string, port: number, extra: string): Promise<NamespacedShardgate> {
+  return fx.start(
+    name,
     `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
 admin: { token: "${TOKEN}" }
 log: { level: info, accessLog: false }
 ${extra.replace("POOLS", `  ip:\n    members:\n      - { id: i1, address: "127.0.0.1:${port}" }`)}`,
+    // One try of 30 s (glibc's cap), 5 times: a hung getaddrinfo holds its thread 150 s.
+    { timeoutS: 30, attempts: 5 },
+    false,
   );
-  return startInDnsNamespace({
-    resolvConf: resolv,
-    configFile: file,
-    dataDir: join(dir, name),
-    note: seedNote(seed),
-    children,
-    waitReady: false,
-  });
 }
 
 function logLine(sg: NamespacedShardgate, what: string, pred: (l: Record<string, unknown>) => boolean) {
@@ -123,25 +100,11 @@ function metricAbove0(sg: NamespacedShardgate, name: string, labels: Record<stri
 /** While DNS hangs: the IP pool serves, a Raft write (a drain) commits and a SIGHUP reload applies. */
 async function keepsServing(sg: NamespacedShardgate): Promise<void> {
   for (let i = 0; i < 5; i++) assert.equal(await status(`${sg.http}/ip/${i}`, `ip${i}`), 200, sg.output());
-  const drain = await fetch(`${sg.admin}/admin/pools/ip/members/i1/drain`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${TOKEN}` },
-    signal: AbortSignal.timeout(scaled(20_000)),
-  }).catch((err: unknown) => ({ status: `no answer: ${String(err)}` }));
-  assert.equal(drain.status, 200, `drain while DNS hangs\n${sg.output()}`);
-  const undrain = await fetch(`${sg.admin}/admin/pools/ip/members/i1/undrain`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${TOKEN}` },
-    signal: AbortSignal.timeout(scaled(20_000)),
-  }).catch((err: unknown) => ({ status: `no answer: ${String(err)}` }));
-  assert.equal(undrain.status, 200, `undrain while DNS hangs\n${sg.output()}`);
-  const from = sg.lines.length;
-  sg.proc.kill("SIGHUP");
-  await eventually(
-    "config reloaded after SIGHUP",
-    () => sg.lines.slice(from).find(msgStarts("config reloaded")),
-    20_000,
-  ).catch((err: unknown) => assert.fail(`${String(err)}\n${sg.output()}`));
+  const drain = await adminPost(sg, "/admin/pools/ip/members/i1/drain", TOKEN);
+  assert.equal(drain, 200, `drain while DNS hangs\n${sg.output()}`);
+  const undrain = await adminPost(sg, "/admin/pools/ip/members/i1/undrain", TOKEN);
+  assert.equal(undrain, 200, `undrain while DNS hangs\n${sg.output()}`);
+  await sighupReloaded(sg);
 }
 
 /** The bounded lookup's own error text: "DNS lookup of NAME ..." (EDNS_TIMEOUT). */
@@ -155,7 +118,7 @@ async function stops(sg: NamespacedShardgate, what: string): Promise<void> {
 }
 
 test("the Consul agent's hostname hangs in DNS: watch failure logged and counted, proxy and data dir go on, recovery once DNS answers", {
-  skip: skip ?? false,
+  skip: fx.skip ?? false,
   timeout: 240_000,
 }, async () => {
   const { dns, port } = await setUp();
@@ -207,31 +170,18 @@ routes:
 });
 
 test("the Kubernetes API server's hostname hangs in DNS: watch failure logged and counted, proxy and data dir go on, recovery once DNS answers", {
-  skip: skip ?? false,
+  skip: fx.skip ?? false,
   timeout: 240_000,
 }, async () => {
   const { dns, port } = await setUp();
-  const kube = await KubeApiDouble.create();
+  const kube = await kubeServingApp(port);
   closers.push(() => kube.close());
-  kube.putSlice("default", "app-1", "app", [{ pod: "p1", ip: "127.0.0.1" }], { name: "http", port });
   const NAME = "kube.dns-dependencies.test";
-  const kubeconfig = join(dir, "kubeconfig");
-  writeFileSync(
-    kubeconfig,
-    `apiVersion: v1
-kind: Config
-clusters:
-  - name: hung
-    cluster: { server: "http://${NAME}:${kube.port}", insecure-skip-tls-verify: true }
-users:
-  - name: u
-    user: { token: t }
-contexts:
-  - name: c
-    context: { cluster: hung, user: u, namespace: default }
-current-context: c
-`,
-  );
+  const kubeconfig = writeKubeconfigFor(join(dir, "kubeconfig"), {
+    name: "hung",
+    server: `http://${NAME}:${kube.port}`,
+    insecureSkipTlsVerify: true,
+  });
   const sg = await start(
     "kube",
     port,
@@ -270,7 +220,7 @@ routes:
 });
 
 test("the OTLP collector's hostname hangs in DNS: requests served, spans counted failed with the lookup named, exported once DNS answers", {
-  skip: skip ?? false,
+  skip: fx.skip ?? false,
   timeout: 240_000,
 }, async () => {
   const { dns, port } = await setUp();
@@ -328,7 +278,7 @@ routes:
 
 for (const mode of ["sentinel", "cluster"] as const) {
   test(`Redis ${mode} named by a hostname whose DNS hangs: the lookup is bounded and counted, requests served, SIGTERM exits 0`, {
-    skip: skip ?? false,
+    skip: fx.skip ?? false,
     timeout: 240_000,
   }, async () => {
     const { dns, port } = await setUp();
@@ -367,7 +317,7 @@ ${redis}
 }
 
 test("active checks of a hostname member whose DNS hangs: probes hold no thread, the member is judged unhealthy, healthy again once DNS answers", {
-  skip: skip ?? false,
+  skip: fx.skip ?? false,
   timeout: 240_000,
 }, async () => {
   const { dns, port } = await setUp();

@@ -15,6 +15,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { adminPost, sighupReloaded } from "../support/dns-admin.js";
 import { dnsFixture, type NamespacedShardgate, sigtermExit } from "../support/dns-process.js";
 import { eventually, scaled } from "../support/wait.js";
 
@@ -90,20 +91,10 @@ test("a hostname member whose DNS never answers: IP members, Raft writes and SIG
   // A Raft write (the drain is answered once committed) and a SIGHUP reload. Raft's appends
   // and fsyncs are synchronous and the config is read on the event loop, so neither used the
   // thread pool: they held on the old code too, and must keep holding.
-  const drain = await fetch(`${sg.admin}/admin/pools/ip/members/i1/drain`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${TOKEN}` },
-    signal: AbortSignal.timeout(scaled(20_000)),
-  }).catch((err: unknown) => ({ status: `no answer: ${String(err)}` }));
-  assert.equal(drain.status, 200, `drain while DNS hangs\n${sg.output()}`);
+  const drain = await adminPost(sg, "/admin/pools/ip/members/i1/drain", TOKEN);
+  assert.equal(drain, 200, `drain while DNS hangs\n${sg.output()}`);
   // A SIGHUP reload reads the config file on the pool too.
-  const from = sg.lines.length;
-  sg.proc.kill("SIGHUP");
-  await eventually(
-    "config reloaded after SIGHUP",
-    () => sg.lines.slice(from).find((l) => typeof l.msg === "string" && l.msg.startsWith("config reloaded")),
-    20_000,
-  ).catch((err: unknown) => assert.fail(`${String(err)}\n${sg.output()}`));
+  await sighupReloaded(sg);
   // Requests to the hostname member fail in bounded time with a clear code: the connect
   // timeout (1 s) covers the lookup, then the member is skipped locally for a while.
   const answers = (await named).flat();

@@ -12,37 +12,23 @@
 // SOCKS5 proxy, each a few lines over node:net) listen on 127.0.0.1.
 
 import assert from "node:assert/strict";
-import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
 import { type AddressInfo, connect, createServer, type Server, type Socket } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { DnsDouble, mountNamespaceUnavailable } from "../support/dns-double.js";
-import { sigtermExit, startInDnsNamespace } from "../support/dns-process.js";
-import { KubeApiDouble } from "../support/kube-api-double.js";
-import { seededRandom, seedNote, testSeed } from "../support/prng.js";
+import { dnsFixture, sigtermExit } from "../support/dns-process.js";
+import { kubeServingApp } from "../support/kube-app-double.js";
+import { writeKubeconfigFor } from "../support/kube-config-file.js";
 import { metricValue } from "../support/shardgate-process.js";
-import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
 import { eventually, scaled } from "../support/wait.js";
 
-const seed = testSeed(20_261_211);
-const random = seededRandom(seed);
-const dir = mkdtempSync(join(tmpdir(), "shardgate-dns-kube-proxy-"));
-const skip = mountNamespaceUnavailable();
+const fx = dnsFixture(20_261_211, "shardgate-dns-kube-proxy-");
+const { dir } = fx;
 const TOKEN = "dns-kube-proxy-test-token";
-const children = new Set<ChildProcess>();
 const closers: Array<() => Promise<unknown>> = [];
-const upstreams: EchoUpstream[] = [];
-let dns: DnsDouble | null = null;
 
 after(async () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
   for (const c of closers.reverse()) await c().catch(() => undefined);
-  await closeAll(upstreams);
-  await dns?.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 interface Proxy {
@@ -148,46 +134,24 @@ async function metrics(admin: string): Promise<string> {
 
 for (const kind of ["http", "socks5"] as const) {
   test(`the kubeconfig's ${kind} proxy-url names a host whose DNS hangs: the proxy's lookup is bounded, named and counted; the proxy is used once DNS answers; SIGTERM exits 0`, {
-    skip: skip ?? false,
+    skip: fx.skip ?? false,
     timeout: 240_000,
   }, async () => {
-    dns = dns ?? (await DnsDouble.start(random));
-    dns.mode = "silent";
+    const { dns, port } = await fx.prepare("silent");
     dns.answerIp = "127.0.0.1";
-    if (upstreams.length === 0) upstreams.push(...(await startUpstreams(1, "kp")));
-    const port = upstreams[0].port;
-    const kube = await KubeApiDouble.create();
+    const kube = await kubeServingApp(port);
     closers.push(() => kube.close());
-    kube.putSlice("default", "app-1", "app", [{ pod: "p1", ip: "127.0.0.1" }], { name: "http", port });
     const proxy = kind === "http" ? await connectProxy() : await socks5Proxy();
     const NAME = `${kind}-proxy.dns-kube-proxy.test`;
-    const kubeconfig = join(dir, `${kind}.kubeconfig`);
     // The API server by IP: the only name to resolve is the proxy's.
-    writeFileSync(
-      kubeconfig,
-      `apiVersion: v1
-kind: Config
-clusters:
-  - name: proxied
-    cluster:
-      server: "http://127.0.0.1:${kube.port}"
-      insecure-skip-tls-verify: true
-      proxy-url: "${kind}://${NAME}:${proxy.port}"
-users:
-  - name: u
-    user: { token: t }
-contexts:
-  - name: c
-    context: { cluster: proxied, user: u, namespace: default }
-current-context: c
-`,
-    );
-    const resolv = join(dir, `${kind}.resolv.conf`);
-    // One try of 30 s (glibc's cap), 5 times: a hung getaddrinfo holds its thread 150 s.
-    dns.writeResolvConf(resolv, 30, 5);
-    const file = join(dir, `${kind}.yaml`);
-    writeFileSync(
-      file,
+    const kubeconfig = writeKubeconfigFor(join(dir, `${kind}.kubeconfig`), {
+      name: "proxied",
+      server: `http://127.0.0.1:${kube.port}`,
+      insecureSkipTlsVerify: true,
+      proxyUrl: `${kind}://${NAME}:${proxy.port}`,
+    });
+    const sg = await fx.start(
+      kind,
       `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
 admin: { token: "${TOKEN}" }
 log: { level: info, accessLog: false }
@@ -197,15 +161,10 @@ pools:
 routes:
   - { match: { pathPrefix: / }, pool: app, key: [header:x-k] }
 `,
+      // One try of 30 s (glibc's cap), 5 times: a hung getaddrinfo holds its thread 150 s.
+      { timeoutS: 30, attempts: 5 },
+      false,
     );
-    const sg = await startInDnsNamespace({
-      resolvConf: resolv,
-      configFile: file,
-      dataDir: join(dir, kind),
-      note: seedNote(seed),
-      children,
-      waitReady: false,
-    });
     const fail = (what: string) => (err: unknown) => assert.fail(`${what}: ${String(err)}\n${sg.output()}`);
     await dns.waitQueries((q) => q.includes(NAME), scaled(30_000));
     // The old code: the list's own timeout ("list timed out"), the getaddrinfo still hung.

@@ -13,36 +13,16 @@
 // double on 127.x.y.z:53 (test/support/dns-double.ts); every address is loopback.
 
 import assert from "node:assert/strict";
-import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, test } from "node:test";
-import { DnsDouble, mountNamespaceUnavailable } from "../support/dns-double.js";
-import { type NamespacedShardgate, sigtermExit, startInDnsNamespace } from "../support/dns-process.js";
+import { test } from "node:test";
+import { dnsFixture, type NamespacedShardgate, sigtermExit } from "../support/dns-process.js";
 import { freePorts } from "../support/ports.js";
-import { seededRandom, seedNote, testSeed } from "../support/prng.js";
 import { metricValue } from "../support/shardgate-process.js";
-import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
 import { eventually, scaled } from "../support/wait.js";
 
-const seed = testSeed(20_261_212);
-const random = seededRandom(seed);
-const dir = mkdtempSync(join(tmpdir(), "shardgate-dns-raft-"));
-const skip = mountNamespaceUnavailable();
+const fx = dnsFixture(20_261_212, "shardgate-dns-raft-");
 const TOKEN = "dns-raft-peers-test-token";
 const SECRET = "dns-raft-peers-cluster-secret-0123456789";
 const IDS = ["a", "b", "c"] as const;
-const children = new Set<ChildProcess>();
-const upstreams: EchoUpstream[] = [];
-let dns: DnsDouble | null = null;
-
-after(async () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
-  await closeAll(upstreams);
-  await dns?.close();
-  rmSync(dir, { recursive: true, force: true });
-});
 
 const nameOf = (id: string): string => `${id}.raft.dns-raft-peers.test`;
 
@@ -69,26 +49,16 @@ async function metrics(sg: NamespacedShardgate): Promise<string> {
 }
 
 test("Raft peers named by hostnames whose DNS hangs: the lookup is logged, SIGTERM exits at once, a drain commits once the names resolve", {
-  skip: skip ?? false,
+  skip: fx.skip ?? false,
   timeout: 300_000,
 }, async () => {
-  dns = await DnsDouble.start(random);
-  dns.mode = "silent";
+  const { dns, port } = await fx.prepare("silent");
   dns.answerIp = "127.0.0.1";
-  upstreams.push(...(await startUpstreams(1)));
-  const port = upstreams[0].port;
   const raftPorts = await freePorts(IDS.length);
   const raftPort = (id: string): number => raftPorts[IDS.indexOf(id as (typeof IDS)[number])];
-  const resolv = join(dir, "resolv.conf");
-  // One try of 30 s (glibc's cap), 5 times: a hung getaddrinfo holds its thread 150 s.
-  dns.writeResolvConf(resolv, 30, 5);
-  const files = new Map<string, string>();
-  for (const id of IDS) {
-    const file = join(dir, `${id}.yaml`);
-    // The Raft listener is an IP (a pod listens on its own address); the peers are names.
-    writeFileSync(
-      file,
-      `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
+  // The Raft listener is an IP (a pod listens on its own address); the peers are names.
+  const config = (id: string): string =>
+    `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
 admin: { token: "${TOKEN}" }
 log: { level: info, accessLog: false }
 cluster:
@@ -106,20 +76,16 @@ pools:
       - { id: i1, address: "127.0.0.1:${port}" }
 routes:
   - { match: { pathPrefix: / }, pool: ip, key: [header:x-k] }
-`,
-    );
-    files.set(id, file);
-  }
+`;
   const start = (id: string): Promise<NamespacedShardgate> =>
-    startInDnsNamespace({
-      resolvConf: resolv,
-      configFile: files.get(id) as string,
-      dataDir: join(dir, id),
-      note: seedNote(seed),
-      children,
+    fx.start(
+      id,
+      config(id),
+      // One try of 30 s (glibc's cap), 5 times: a hung getaddrinfo holds its thread 150 s.
+      { timeoutS: 30, attempts: 5 },
       // No leader while the names hang: no committed state, /readyz is 503.
-      waitReady: false,
-    });
+      false,
+    );
   const fleet = new Map<string, NamespacedShardgate>();
   for (const id of IDS) fleet.set(id, await start(id));
   const all = (): string => [...fleet].map(([id, sg]) => `=== ${id}\n${sg.output()}`).join("\n");

@@ -127,8 +127,13 @@ export interface DnsFixture {
   prepare(mode: DnsMode): Promise<{ dns: DnsDouble; port: number }>;
   /** Writes `dir/<name>.resolv.conf` naming the double (started if need be) and returns its path. */
   resolvConf(name: string, settings: ResolvSettings): Promise<string>;
-  /** Writes `yaml` and a resolv.conf, starts shardgate in its namespace (data dir `dir/<name>`) and waits until it is ready. */
-  start(name: string, yaml: string, settings: ResolvSettings): Promise<NamespacedShardgate>;
+  /** Writes `yaml` and a resolv.conf, starts shardgate in its namespace (data dir `dir/<name>`) and waits until it is ready (`waitReady: false`: until it listens). */
+  start(
+    name: string,
+    yaml: string,
+    settings: ResolvSettings,
+    waitReady?: boolean,
+  ): Promise<NamespacedShardgate>;
 }
 
 /** Registers the file's `after` (kill what still runs, close the double and upstream, remove the folder). */
@@ -172,7 +177,7 @@ export function dnsFixture(defaultSeed: number, dirPrefix: string): DnsFixture {
       d.mode = mode;
       return { dns: d, port: await upstreamPort() };
     },
-    async start(name, yaml, settings) {
+    async start(name, yaml, settings, waitReady) {
       const resolv = await resolvConf(name, settings);
       const file = join(dir, `${name}.yaml`);
       writeFileSync(file, yaml);
@@ -182,6 +187,7 @@ export function dnsFixture(defaultSeed: number, dirPrefix: string): DnsFixture {
         dataDir: join(dir, name),
         note: seedNote(seed),
         children,
+        waitReady,
       });
     },
   };
