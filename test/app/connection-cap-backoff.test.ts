@@ -8,38 +8,13 @@
 
 import assert from "node:assert/strict";
 import http from "node:http";
-import net, { type AddressInfo } from "node:net";
+import type { AddressInfo } from "node:net";
 import { test } from "node:test";
 import { capConnections } from "../../proxy/server/connection-cap.js";
+import { type CappedClient, connectCapped } from "../support/capped-client.js";
 import { waitFor } from "../support/wait.js";
 
 const SLOTS = 300; // more than the 256 candidates past which a fruitless walk backs off
-
-interface Client {
-  socket: net.Socket;
-  received: string;
-  closed: boolean;
-}
-
-function connect(port: number, request: boolean): Promise<Client> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, "127.0.0.1");
-    const c: Client = { socket, received: "", closed: false };
-    socket.setEncoding("utf8");
-    socket.on("data", (d: string) => {
-      c.received += d;
-    });
-    socket.on("close", () => {
-      c.closed = true;
-    });
-    socket.on("error", () => {}); // a reclaimed or refused socket may be reset; `closed` says it
-    socket.once("connect", () => {
-      if (request) socket.write("GET / HTTP/1.1\r\nhost: cap.test\r\n\r\n");
-      resolve(c);
-    });
-    socket.once("error", reject);
-  });
-}
 
 test("at the cap, a fruitless long walk holds off reclaiming for 10 ms on the cap's clock", async (t) => {
   let clock = 1_000;
@@ -58,7 +33,7 @@ test("at the cap, a fruitless long walk holds off reclaiming for 10 ms on the ca
     onReclaimed: () => reclaimed++,
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const clients: Client[] = [];
+  const clients: CappedClient[] = [];
   t.after(async () => {
     for (const c of clients) c.socket.destroy();
     for (const res of held) res.destroy();
@@ -68,11 +43,11 @@ test("at the cap, a fruitless long walk holds off reclaiming for 10 ms on the ca
   const port = (server.address() as AddressInfo).port;
 
   // Every slot has a request in flight: busy, never reclaimable.
-  for (let i = 0; i < SLOTS; i++) clients.push(await connect(port, true));
+  for (let i = 0; i < SLOTS; i++) clients.push(await connectCapped(port, true));
   await waitFor(() => held.length === SLOTS, "every slot holds a request", 30_000);
 
   // 1. A walk over 300 busy connections finds none idle: refused, and the back-off starts.
-  const a = await connect(port, true);
+  const a = await connectCapped(port, true);
   clients.push(a);
   await waitFor(() => a.closed, "the first extra connection refused", 30_000);
   assert.match(a.received, /^HTTP\/1\.1 503 /);
@@ -85,7 +60,7 @@ test("at the cap, a fruitless long walk holds off reclaiming for 10 ms on the ca
   await waitFor(() => clients[0].received.endsWith("done"), "the answer reached its client", 30_000);
 
   // 3. Inside the window (the clock has not moved): refused without a walk, the idle one kept.
-  const b = await connect(port, true);
+  const b = await connectCapped(port, true);
   clients.push(b);
   await waitFor(
     () => b.closed || held.length > SLOTS,
@@ -100,7 +75,7 @@ test("at the cap, a fruitless long walk holds off reclaiming for 10 ms on the ca
 
   // 4. Past the window: the idle connection is closed to admit the next one, whose request is served.
   clock += 10;
-  const c = await connect(port, true);
+  const c = await connectCapped(port, true);
   clients.push(c);
   await waitFor(() => clients[0].closed, "the idle connection reclaimed", 30_000);
   await waitFor(() => held.length === SLOTS + 1, "the admitted connection's request arrived", 30_000);

@@ -4,25 +4,20 @@
 // three real upstreams; 2,300 seeded keys (three batches), one of them hostile to a terminal.
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { reapOnExit } from "../support/child-reaper.js";
 import { runCtl } from "../support/ctl-runner.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
 import {
   fetchJson,
   poolConfig,
   type RunningShardgate,
-  shardgateArgv,
   startShardgate,
   stopAll,
 } from "../support/shardgate-process.js";
 import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
-import { scaled } from "../support/wait.js";
 
 const SEED = testSeed(1511);
 const HOSTILE = "k\u001b]0;owned\u0007\u001b[2J";
@@ -100,27 +95,12 @@ test("ctl route K1 K2 --json: the keys' answers; a hostile key prints as inert t
 test("long keys close a batch early (the admin server refuses a request line over 16 KiB); stdin with -", async () => {
   // 60 keys of 700 characters: one /admin/routes URL with all of them is ~42 KiB (431).
   const keys = seededKeys(60).map((k, i) => `${k}-${String(i).padStart(2, "0")}-${"x".repeat(680)}`);
-  const argv = shardgateArgv(["ctl", "--admin", sg.adminUrl, "--json", "route", "users", "--keys-file", "-"]);
-  const child = reapOnExit(spawn(argv.command, argv.args, { stdio: ["pipe", "pipe", "pipe"] }));
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (c: string) => {
-    stdout += c;
-  });
-  child.stderr.setEncoding("utf8").on("data", (c: string) => {
-    stderr += c;
-  });
-  const exited = once(child, "exit");
-  child.stdin.end(`${keys.join("\n")}\n`);
-  const [code] = (await Promise.race([
-    exited,
-    new Promise((_, reject) =>
-      setTimeout(() => {
-        child.kill("SIGKILL");
-        reject(new Error(`ctl did not exit\n${stderr}`));
-      }, scaled(60_000)).unref(),
-    ),
-  ])) as [number | null];
+  const { code, stdout, stderr } = await runCtl(
+    ["--admin", sg.adminUrl, "--json", "route", "users", "--keys-file", "-"],
+    {},
+    60_000,
+    `${keys.join("\n")}\n`,
+  );
   assert.equal(code, 0, `${seedNote(SEED)}\n${stderr}`);
   const body = JSON.parse(stdout) as { routes: Array<{ key: string; member: string }> };
   assert.deepEqual(

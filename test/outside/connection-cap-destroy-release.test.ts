@@ -8,38 +8,13 @@
 
 import assert from "node:assert/strict";
 import http from "node:http";
-import net, { type AddressInfo, type Socket } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { test } from "node:test";
 import { capConnections } from "../../proxy/server/connection-cap.js";
+import { type CappedClient, connectCapped } from "../support/capped-client.js";
 import { waitFor } from "../support/wait.js";
 
 const SLOTS = 3;
-
-interface Client {
-  socket: net.Socket;
-  received: string;
-  closed: boolean;
-}
-
-function connect(port: number): Promise<Client> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, "127.0.0.1");
-    const c: Client = { socket, received: "", closed: false };
-    socket.setEncoding("utf8");
-    socket.on("data", (d: string) => {
-      c.received += d;
-    });
-    socket.on("close", () => {
-      c.closed = true;
-    });
-    socket.on("error", () => {}); // a destroyed or refused socket may be reset; `closed` says it
-    socket.once("connect", () => {
-      socket.write("GET / HTTP/1.1\r\nhost: cap.test\r\n\r\n");
-      resolve(c);
-    });
-    socket.once("error", reject);
-  });
-}
 
 test("a slot is free from its socket's destroy(): a connection accepted before its 'close' is served", async (t) => {
   const held: http.ServerResponse[] = [];
@@ -61,7 +36,7 @@ test("a slot is free from its socket's destroy(): a connection accepted before i
     victim?.destroy();
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const clients: Client[] = [];
+  const clients: CappedClient[] = [];
   t.after(async () => {
     for (const c of clients) c.socket.destroy();
     for (const res of held) res.destroy();
@@ -71,7 +46,7 @@ test("a slot is free from its socket's destroy(): a connection accepted before i
   const port = (server.address() as AddressInfo).port;
 
   // Every slot has a request in flight: busy, never reclaimable.
-  for (let i = 0; i < SLOTS; i++) clients.push(await connect(port));
+  for (let i = 0; i < SLOTS; i++) clients.push(await connectCapped(port));
   await waitFor(() => held.length === SLOTS, "every slot holds a request", 30_000);
   assert.equal(cap.open(), SLOTS);
 
@@ -82,7 +57,7 @@ test("a slot is free from its socket's destroy(): a connection accepted before i
     victimClosed = true;
   });
   destroyOnAccept = victim;
-  const admitted = await connect(port);
+  const admitted = await connectCapped(port);
   clients.push(admitted);
   await waitFor(
     () => held.length === SLOTS + 1 || admitted.closed,
@@ -96,7 +71,7 @@ test("a slot is free from its socket's destroy(): a connection accepted before i
   // 2. The destroyed connection's 'close' gives nothing back a second time.
   await waitFor(() => victimClosed, "the destroyed connection's close", 30_000);
   assert.equal(cap.open(), SLOTS);
-  const extra = await connect(port);
+  const extra = await connectCapped(port);
   clients.push(extra);
   await waitFor(() => extra.closed, "the connection past the cap refused", 30_000);
   assert.match(extra.received, /^HTTP\/1\.1 503 /);

@@ -17,23 +17,28 @@ export function runCtl(
   args: readonly string[],
   env: Record<string, string> = {},
   timeoutMs = 30_000,
+  stdin?: string,
 ): Promise<CtlRun> {
-  return runShardgate(["ctl", ...args], env, timeoutMs);
+  return runShardgate(["ctl", ...args], env, timeoutMs, stdin);
 }
 
-/** `shardgate ARGS...`; rejects when it does not exit within `timeoutMs`. */
+/** `shardgate ARGS...` (`stdin`: written to its standard input, then closed); rejects when it does not exit within `timeoutMs`. */
 export function runShardgate(
   args: readonly string[],
   env: Record<string, string> = {},
   timeoutMs = 30_000,
+  stdin?: string,
 ): Promise<CtlRun> {
   const argv = shardgateArgv(args);
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
   if (!("SHARDGATE_ADMIN_TOKEN" in env)) delete childEnv.SHARDGATE_ADMIN_TOKEN;
   return new Promise((resolve, reject) => {
     const child = reapOnExit(
-      spawn(argv.command, argv.args, { env: childEnv, stdio: ["ignore", "pipe", "pipe"] }),
+      // stdin is a pipe ended at once when nothing is given: EOF, as /dev/null gives.
+      spawn(argv.command, argv.args, { env: childEnv, stdio: ["pipe", "pipe", "pipe"] }),
     );
+    child.stdin.on("error", () => {}); // a CLI that exits before reading all of it: EPIPE, not a crash
+    child.stdin.end(stdin ?? "");
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (c: string) => {
