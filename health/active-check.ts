@@ -11,6 +11,7 @@ import { formatHostPort } from "../config/address.js";
 import { CodedError } from "../config/coded-error.js";
 import type { HealthCheckConfig, StatusRange } from "../config/file/schema.js";
 import { seededRandom } from "../ring/random.js";
+import { localExhaustionCode } from "./local-exhaustion.js";
 
 /** A member to probe. */
 export interface CheckTarget {
@@ -178,7 +179,8 @@ export class ActiveHealthChecker {
     const started = performance.now();
     const c = this.check;
     let settled = false;
-    const done = (success: boolean, reason: string) => {
+    // null: no verdict (this instance's own shortage, health/local-exhaustion.ts).
+    const done = (success: boolean | null, reason: string) => {
       if (settled) return;
       settled = true;
       if (p.deadline !== undefined) clearTimeout(p.deadline);
@@ -212,9 +214,11 @@ export class ActiveHealthChecker {
       },
     );
     p.req = req;
-    req.on("error", (err: NodeJS.ErrnoException) =>
-      done(false, err.code ? `${err.code}: ${err.message}` : err.message),
-    );
+    req.on("error", (err: NodeJS.ErrnoException) => {
+      const local = localExhaustionCode(err);
+      if (local !== null) done(null, `${local}: this instance's own descriptor or port limit; no verdict`);
+      else done(false, err.code ? `${err.code}: ${err.message}` : err.message);
+    });
     let graces = 0;
     let armedAt = started;
     const onDeadline = () => {
@@ -235,9 +239,12 @@ export class ActiveHealthChecker {
     req.end();
   }
 
-  private result(p: Probe, success: boolean, reason: string): void {
+  private result(p: Probe, success: boolean | null, reason: string): void {
     p.probes++;
     p.lastReason = reason;
+    // A probe this instance could not send says nothing of the member: neither run moves, so a
+    // descriptor shortage never marks a member down (the leader would commit it for the fleet).
+    if (success === null) return;
     const o = this.check;
     if (success) {
       p.ok++;
