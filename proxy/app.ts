@@ -21,6 +21,7 @@ import { createAdminBackend } from "./app/admin-backend.js";
 import { ClusterActions } from "./app/cluster-actions.js";
 import { checkDataDir } from "./app/data-dir-check.js";
 import { lockDataDir } from "./app/data-dir-lock.js";
+import { DescriptorLimits } from "./app/descriptor-limits.js";
 import { engineEnvError } from "./app/engine-env.js";
 import { envFlagsError } from "./app/env-flags.js";
 import { configError, errorText } from "./app/errors.js";
@@ -48,6 +49,7 @@ import { discoveryErrors } from "./metrics/discovery-errors.js";
 import { MetricsObserver } from "./metrics/observer.js";
 import { createMetrics } from "./metrics/registry.js";
 import { SeriesCache } from "./metrics/series-cache.js";
+import { connectionCapOf } from "./server/proxy-server.js";
 import { startTracing } from "./tracing/tracing.js";
 import { PrimaryWorkers } from "./workers/primary-workers.js";
 import { type WorkersSetting, workerCount } from "./workers/worker-count.js";
@@ -202,6 +204,10 @@ async function startOrCheck(
   const observer = new MetricsObserver(series, createAccessLog(log.lines, config.log.accessLog));
   metrics.inFlightSource = () => observer.inFlightByPool();
   metrics.memberInFlightSource = () => observer.inFlightByMember();
+  // Open client connections for its warning: read from the listener once it exists.
+  let openConnections = (): number => 0;
+  const descriptors = new DescriptorLimits(logger, metrics.localExhausted, () => openConnections());
+  observer.localLimits = descriptors;
   const ringChanges = new RingChangeLog();
   for (const pool of unverifiedTlsPools(config.pools)) {
     logger.warn(
@@ -285,6 +291,7 @@ async function startOrCheck(
     dataPlane,
     registry: workers?.registry(metrics.registry) ?? metrics.registry,
     workers: workers?.views,
+    descriptors: () => descriptors.view(),
     adminToken: () => reloader.config.admin.token,
     shuttingDown: () => app?.shuttingDown ?? false,
     reload: () => reloader.reloadForAdmin(),
@@ -363,6 +370,13 @@ async function startOrCheck(
     await stopAll();
     return { ok: false, kind: "listen", message: l2.message };
   }
+  // Accept errors after the bind (listenOn took the bind's): counted and logged, never fatal.
+  if (workers === undefined) {
+    descriptors.watch(proxyServer, "listen.http");
+    openConnections = () => connectionCapOf(proxyServer)?.open() ?? 0;
+  }
+  descriptors.watch(adminServer, "listen.admin");
+  descriptors.start();
   app = new App({
     log,
     reloader,

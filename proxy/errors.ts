@@ -105,6 +105,11 @@ export const ERRORS = Object.freeze({
     503,
     "the call waited for a free stream of the member (its SETTINGS_MAX_CONCURRENT_STREAMS) past the pool's response timeout and was never sent",
   ),
+  local_resource_exhausted: def(
+    "local_resource_exhausted",
+    503,
+    "this shardgate instance has no file descriptor or local port left to reach the member (its own limit, not the member's failure); retry",
+  ),
   upstream_timeout: def("upstream_timeout", 504, "the upstream member did not answer in time"),
   deadline_exceeded: def("deadline_exceeded", 504, "the gRPC call's own deadline (grpc-timeout) passed"),
 });

@@ -87,6 +87,22 @@ export interface AdminStateView {
   panicPools?: string[];
   /** With `workers: N`: one entry per data-plane worker (pid null while it restarts). */
   workers?: WorkerStateView[];
+  /** This process's descriptor limit, open descriptors and the shortages met (EMFILE ...). */
+  descriptors?: DescriptorView;
+}
+
+/** /admin/state's `descriptors`. */
+export interface DescriptorView {
+  /** The soft limit on open descriptors (RLIMIT_NOFILE), or null where /proc cannot tell. */
+  limit: number | null;
+  /** Descriptors open at the last sample (the limit itself when the sample found none left). */
+  open: number | null;
+  /** The last sample found no descriptor left, or a shortage was met since the one before. */
+  atLimit: boolean;
+  /** Shortages met since the start (EMFILE, ENFILE, EADDRNOTAVAIL; samples at the limit). */
+  exhausted: number;
+  /** The latest: what failed (accept, upstream_connect, descriptors), its code, when (ISO). */
+  last?: { op: string; code: string; at: string };
 }
 
 export interface WorkerStateView {

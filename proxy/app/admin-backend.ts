@@ -15,6 +15,7 @@ import type {
   AdminStateView,
   BreakerView,
   ConfigDriftView,
+  DescriptorView,
   DrainView,
   FaultView,
   RaftView,
@@ -62,6 +63,8 @@ export interface AdminBackendDeps {
   ops?: OpsBackend;
   /** With `workers: N`: each data-plane worker's pid, in-flight requests, ring version and restarts. */
   workers?: () => WorkerStateView[];
+  /** This process's descriptor limit and shortages (proxy/app/descriptor-limits.ts). */
+  descriptors?: () => DescriptorView;
 }
 
 function routedPools(state: RoutingState): Set<string> {
@@ -133,6 +136,7 @@ export function createAdminBackend(d: AdminBackendDeps): AdminBackend {
       }
       const view: AdminStateView = { ringVersion: state.ringVersion, pools };
       if (d.workers !== undefined) view.workers = d.workers();
+      if (d.descriptors !== undefined) view.descriptors = d.descriptors();
       const raft = d.raft();
       if (raft !== undefined) view.raft = raft;
       const drift = d.drift();

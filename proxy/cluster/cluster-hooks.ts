@@ -48,6 +48,10 @@ export class ClusterHooks implements DataPlaneHooks {
     this.outcomes.recordError(pool, member, kind, r.memberSlot);
   }
 
+  onLocalExhausted(code: string): void {
+    this.observer.onLocalExhausted(code);
+  }
+
   onRequestEnd(r: RequestRecord): void {
     // A 101 is the member answering (the probe of a half-open member succeeded too).
     if (r.member !== "" && r.errorCode === "" && r.status !== 499 && r.attempts > 0)

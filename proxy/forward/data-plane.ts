@@ -13,6 +13,7 @@
 import type { ClientRequest, IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { createProxyServer as createHttpProxy, type ProxyServer } from "http-proxy-3";
+import { localExhaustionCode } from "../../health/local-exhaustion.js";
 import type { UpstreamErrorKind } from "../../health/outcome-recorder.js";
 import { hashKey } from "../../ring/hash.js";
 import { ERRORS, type ErrorCode, errorBody, NOSNIFF, rawErrorResponse } from "../errors.js";
@@ -707,6 +708,16 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     if (ctx.done) return;
     this.sweep.remove(ctx);
     this.releaseAttempt(ctx);
+    const local = localExhaustionCode(err);
+    if (local !== null) {
+      // This instance's own shortage (descriptors, local ports), not the member's failure: no
+      // local skip, no onUpstreamError (breaker, outlier figures); another member may have ports.
+      if (this.hooks.onLocalExhausted !== undefined) this.safe(() => this.hooks.onLocalExhausted?.(local));
+      ctx.errorCode = "local_resource_exhausted";
+      if (mayRetry && !ctx.responseStarted && this.retryElsewhere(ctx, "connect", null)) return;
+      this.fail(ctx, "local_resource_exhausted");
+      return;
+    }
     const snapshot = ctx.snapshot;
     if (snapshot !== null) {
       if (

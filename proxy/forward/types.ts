@@ -110,6 +110,8 @@ export interface DataPlaneHooks {
   onUpstreamError?(record: RequestRecord, pool: string, member: string, kind: UpstreamErrorKind): void;
   /** `member` refused a connection and is skipped locally until the skip window ends. */
   onLocalSkip?(pool: string, member: string, untilMs: number): void;
+  /** An attempt failed on this instance's own limit (EMFILE, ENFILE, EADDRNOTAVAIL): no member's failure. */
+  onLocalExhausted?(code: string): void;
   /** The first attempt of a keyed request went to a member other than the key's ring owner. */
   onNotOwner?(record: RequestRecord, reason: NotOwnerReason): void;
   onRequestEnd(record: RequestRecord): void;

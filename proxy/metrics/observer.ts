@@ -12,14 +12,16 @@ import { NO_ROUTE, type SeriesCache } from "./series-cache.js";
 /**
  * Ends that say nothing of the member, neither a failure nor a latency sample: the client left
  * mid-answer or was cut for not reading it, the client's own gRPC deadline passed, or the call
- * waited behind the member's stream limit and was never sent to it.
+ * waited behind the member's stream limit and was never sent to it, or this instance had no
+ * descriptor or local port left to reach the member (health/local-exhaustion.ts).
  */
 function notTheMembers(code: string): boolean {
   return (
     code === DOWNSTREAM_DISCONNECTED ||
     code === "client_send_timeout" ||
     code === "deadline_exceeded" ||
-    code === "upstream_stream_limit"
+    code === "upstream_stream_limit" ||
+    code === "local_resource_exhausted"
   );
 }
 
@@ -71,6 +73,14 @@ export class MetricsObserver implements DataPlaneHooks {
     this.series.pool(r.pool).retries.inc();
   }
 
+  /** Where this instance's own shortages go (proxy/app/descriptor-limits.ts); unset: only counted. */
+  localLimits: { note(op: string, code: string): void } | null = null;
+
+  onLocalExhausted(code: string): void {
+    if (this.localLimits !== null) this.localLimits.note("upstream_connect", code);
+    else this.series.metrics.localExhausted.inc({ op: "upstream_connect" });
+  }
+
   onUpstreamError(r: RequestRecord, pool: string, member: string, kind: UpstreamErrorKind): void {
     // The record's slot is its current attempt's member, which is `member` (memberAt checks).
     const m = this.series.pool(pool).memberAt(r.memberSlot, member);
@@ -97,6 +107,7 @@ export class MetricsObserver implements DataPlaneHooks {
     // The listener counts the clients it refused or timed out; this one left mid-answer.
     if (r.errorCode === DOWNSTREAM_DISCONNECTED)
       this.series.metrics.clientErrors.inc({ code: DOWNSTREAM_DISCONNECTED });
+
     this.accessLog.write(r);
   }
 }

@@ -60,6 +60,7 @@ export interface ShardgateMetrics {
   readonly ringVersion: Gauge;
   readonly configReloads: Counter<"result">;
   readonly clientErrors: Counter<"code">;
+  readonly localExhausted: Counter<"op">;
 }
 
 export interface MetricsOptions {
@@ -197,6 +198,12 @@ export function createMetrics(opts: MetricsOptions = {}): ShardgateMetrics {
       name: "shardgate_downstream_client_errors_total",
       help: "Connections rejected before a request existed (bad_request, request_timeout, headers_too_large, client_gone, proxy_protocol_*, tls_handshake_timeout), and clients gone mid-answer (client_send_timeout, downstream_disconnected).",
       labelNames: ["code"],
+      registers,
+    }),
+    localExhausted: new Counter({
+      name: "shardgate_local_resource_exhausted_total",
+      help: "Times this instance met its own descriptor or local-port limit (EMFILE, ENFILE, EADDRNOTAVAIL), by operation (accept, upstream_connect); never counted against a member.",
+      labelNames: ["op"],
       registers,
     }),
   };

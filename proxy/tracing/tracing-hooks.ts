@@ -118,6 +118,10 @@ export class TracingHooks implements DataPlaneHooks {
     }
   }
 
+  onLocalExhausted(code: string): void {
+    this.inner.onLocalExhausted?.(code);
+  }
+
   onLocalSkip(pool: string, member: string, untilMs: number): void {
     this.inner.onLocalSkip?.(pool, member, untilMs);
   }

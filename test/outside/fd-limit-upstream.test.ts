@@ -1,0 +1,240 @@
+// Tried from the outside: shardgate at its own file descriptor limit. A real shardgate per
+// engine, its soft RLIMIT_NOFILE lowered with `prlimit` to a few descriptors above what it holds,
+// then more client connections than that: libuv closes the extra ones at once, and a request on
+// an accepted one needs a dial to the member that fails with EMFILE. That is the instance's
+// shortage, not the member's failure. It was answered 502 upstream_reset and counted against
+// the member (upstream_errors_total kind="reset", its breaker: 3 in a row opened it, for the
+// whole fleet); now it is 503 local_resource_exhausted, the member's counts and breaker stay
+// untouched, /admin/state and a warning name the limit, and once the clients leave the same
+// process serves again (under the same limit). WebSocket upgrades (http-proxy-3) likewise.
+
+import assert from "node:assert/strict";
+import { createServer, type Server } from "node:http";
+import { connect, type Socket } from "node:net";
+import { after, before, test } from "node:test";
+import { fdLimitUnavailable, freeBelow, highestFd, setSoftFdLimit } from "../support/fd-limit.js";
+import { ENGINES, type Engine } from "../support/per-engine.js";
+import {
+  eventually,
+  fetchJson,
+  metricValue,
+  type RunningShardgate,
+  startShardgate,
+  stopAll,
+} from "../support/shardgate-process.js";
+
+const SKIP = fdLimitUnavailable();
+/** Descriptor numbers left above shardgate's highest when the limit is set: a few client connections. */
+const HEADROOM = 12;
+/** Client connections opened past the limit: libuv must close these at once. */
+const EXTRA = 28;
+/** Bounds the connections a test opens. */
+const MAX_CLIENTS = 2_000;
+/** Requests sent on accepted connections at the limit: more than the breaker's 3 in a row. */
+const ASKED = 5;
+const ASK_MS = 10_000;
+/** Bounds the requests sent at the limit. */
+const MAX_ASKS = 60;
+
+let upstream: Server;
+let upstreamPort = 0;
+const running = new Map<Engine, RunningShardgate>();
+const sockets = new Set<Socket>();
+
+before(async () => {
+  if (SKIP !== null) return;
+  // Every answer closes its connection: each request needs a fresh dial, as at the limit it must.
+  upstream = createServer((_req, res) => {
+    res.setHeader("connection", "close");
+    res.end("ok");
+  });
+  upstream.on("upgrade", (_req, socket: Socket) =>
+    socket.end("HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"),
+  );
+  await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
+  upstreamPort = (upstream.address() as { port: number }).port;
+  for (const engine of ENGINES) {
+    const sg = await startShardgate(
+      `listen:
+  http: 127.0.0.1:0
+  admin: 127.0.0.1:0
+log: { level: info, accessLog: true }
+pools:
+  users:
+    members: [{ id: s1, address: "127.0.0.1:${upstreamPort}" }]
+    breaker: { consecutiveFailures: 3, failureRate: 0.5, minRequests: 5, openFor: 60s }
+routes:
+  - match: { pathPrefix: / }
+    pool: users
+    key: [header:x-user-id]
+`,
+      { env: { SHARDGATE_ENGINE: engine } },
+    );
+    running.set(engine, sg);
+  }
+});
+
+after(async () => {
+  for (const s of sockets) s.destroy();
+  await stopAll();
+  await new Promise((r) => upstream?.close(r));
+});
+
+/** Opens a client connection; resolves once connected, or with null if it closes first. */
+function open(port: number): Promise<Socket | null> {
+  return new Promise((resolve) => {
+    const s = connect(port, "127.0.0.1");
+    sockets.add(s);
+    s.on("error", () => {});
+    s.once("connect", () => resolve(s));
+    s.once("close", () => resolve(null));
+  });
+}
+
+/** Sends `request` and resolves with the whole answer (head and Content-Length body), or "closed". */
+function ask(s: Socket, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = "";
+    const timer = setTimeout(
+      () => reject(new Error(`no answer within ${ASK_MS}ms: ${JSON.stringify(text)}`)),
+      ASK_MS,
+    );
+    const finish = (v: string) => {
+      clearTimeout(timer);
+      s.off("data", onData);
+      resolve(v);
+    };
+    const onData = (d: Buffer) => {
+      text += d.toString("latin1");
+      const end = text.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      const len = /\r\ncontent-length: *(\d+)/i.exec(text.slice(0, end));
+      if (len !== null && text.length >= end + 4 + Number(len[1])) finish(text);
+    };
+    s.on("data", onData);
+    s.once("close", () => finish(text === "" ? "closed" : text));
+    s.write(request);
+  });
+}
+
+const GET = "GET /at-limit HTTP/1.1\r\nhost: t\r\nx-user-id: k\r\n\r\n";
+const UPGRADE =
+  "GET /ws HTTP/1.1\r\nhost: t\r\nx-user-id: k\r\nconnection: Upgrade\r\nupgrade: websocket\r\n" +
+  "sec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+
+for (const engine of ENGINES) {
+  test(`${engine}: at its own descriptor limit a dial's EMFILE is 503 local_resource_exhausted, not the member's failure, and it serves again once clients leave`, {
+    skip: SKIP ?? false,
+  }, async () => {
+    const sg = running.get(engine);
+    assert.ok(sg !== undefined);
+    const pid = sg.proc.child.pid;
+    assert.ok(pid !== undefined);
+    const port = Number(new URL(sg.httpUrl).port);
+    const warm = await fetch(`${sg.httpUrl}/warm`, { headers: { "x-user-id": "k" } });
+    assert.equal(warm.status, 200);
+    await warm.text();
+
+    const limit = highestFd(pid) + 1 + HEADROOM;
+    setSoftFdLimit(pid, limit);
+    // In production the limit is set before the start; lowered while running, it shows once
+    // the sampler has read it (every 2 s).
+    await eventually("the new limit in /admin/state", async () => {
+      const st = await fetchJson(`${sg.adminUrl}/admin/state`);
+      return (st.body as { descriptors?: { limit: number } }).descriptors?.limit === limit ? true : undefined;
+    });
+    // Free numbers below the limit (a hole under a high-numbered descriptor counts) plus more.
+    const clients = freeBelow(pid, limit) + EXTRA;
+    assert.ok(clients <= MAX_CLIENTS, `${clients} client connections needed to reach ${limit}`);
+    const opened = await Promise.all(Array.from({ length: clients }, () => open(port)));
+    // The kernel completes every handshake; libuv closes those past the limit at once. Ask on
+    // each connection still open (an upgrade first): an accepted one answers, a closed one closes.
+    // A descriptor may come free between the top-up and the dial (an answered connection
+    // closing): that dial succeeds and is answered 200. Every other answer must be the 503.
+    const refused: string[] = [];
+    const served: string[] = [];
+    let upgradeAnswer = "";
+    let asked = 0;
+    for (const s of opened) {
+      if (refused.length === ASKED || asked === MAX_ASKS) break;
+      if (s === null || s.destroyed) continue;
+      // An answer may close its connection (the upgrade's does): take the freed descriptor
+      // with another client before asking again, so the next dial meets the limit too.
+      await eventually(`shardgate at its limit of ${limit} descriptors`, async () => {
+        const free = freeBelow(pid, limit);
+        if (free === 0) return true;
+        await Promise.all(Array.from({ length: free }, () => open(port)));
+        return undefined;
+      });
+      if (s.destroyed) continue;
+      asked++;
+      const a = await ask(s, upgradeAnswer === "" ? UPGRADE : GET);
+      if (a === "closed") continue;
+      if (upgradeAnswer === "") {
+        // The member declines upgrades with a 403: the dial went through.
+        if (a.startsWith("HTTP/1.1 403")) served.push(a);
+        else upgradeAnswer = a;
+      } else if (a.startsWith("HTTP/1.1 200")) served.push(a);
+      else refused.push(a);
+    }
+    const dropped = opened.filter((s) => s === null || s.destroyed).length;
+    assert.ok(dropped > 0, `some of ${clients} connections past the limit ${limit} were closed`);
+    assert.equal(refused.length, ASKED, `${asked} asked, served: ${served.length}`);
+    for (const a of refused) {
+      assert.match(a, /^HTTP\/1\.1 503 /, a);
+      assert.match(a, /"error":"local_resource_exhausted"/, a);
+    }
+    assert.match(upgradeAnswer, /^HTTP\/1\.1 503 /, upgradeAnswer);
+    assert.match(upgradeAnswer, /"error":"local_resource_exhausted"/, upgradeAnswer);
+
+    // The clients leave; the limit stays. The same process serves a new connection again.
+    for (const s of sockets) s.destroy();
+    sockets.clear();
+    await eventually("a 200 under the same limit once the clients left", async () => {
+      try {
+        const res = await fetch(`${sg.httpUrl}/after`, { headers: { "x-user-id": "k" } });
+        await res.text();
+        return res.status === 200 ? true : undefined;
+      } catch {
+        return undefined;
+      }
+    });
+    assert.equal(sg.proc.exit, undefined, "still running");
+
+    // Nothing was counted against the member; the fleet state keeps its breaker closed.
+    const metrics = await (await fetch(`${sg.adminUrl}/metrics`)).text();
+    for (const kind of ["connect", "reset", "timeout"])
+      assert.equal(
+        metricValue(metrics, "shardgate_upstream_errors_total", { pool: "users", member: "s1", kind }) ?? 0,
+        0,
+        `upstream_errors_total kind=${kind}`,
+      );
+    assert.ok(
+      (metricValue(metrics, "shardgate_local_resource_exhausted_total", { op: "upstream_connect" }) ?? 0) >=
+        ASKED + 1,
+      "each dial's shortage counted",
+    );
+    const state = await fetchJson(`${sg.adminUrl}/admin/state`);
+    const body = state.body as {
+      pools: { users: { members: { id: string; breaker: string; healthy: boolean }[] } };
+      descriptors: { limit: number | null; exhausted: number; last?: { op: string; code: string } };
+    };
+    const s1 = body.pools.users.members.find((m) => m.id === "s1");
+    assert.equal(s1?.breaker, "closed", JSON.stringify(body.pools));
+    assert.equal(body.descriptors.limit, limit, JSON.stringify(body.descriptors));
+    assert.ok(body.descriptors.exhausted >= ASKED + 1, JSON.stringify(body.descriptors));
+    assert.deepEqual(
+      { op: body.descriptors.last?.op, code: body.descriptors.last?.code },
+      { op: "upstream_connect", code: "EMFILE" },
+    );
+    const warn = sg.proc.lines.find((l) => l.op === "upstream_connect" && l.code === "EMFILE");
+    assert.ok(warn !== undefined, "a warning names the shortage");
+    assert.equal(warn.limit, limit, JSON.stringify(warn));
+    assert.equal(typeof warn.openConnections, "number", JSON.stringify(warn));
+    const access = sg.proc.lines.filter(
+      (l) => l.type === "access" && l.path === "/at-limit" && l.status === 503,
+    );
+    assert.equal(access.length, ASKED, "one access line per refused request");
+    for (const l of access) assert.equal(l.error, "local_resource_exhausted", JSON.stringify(l));
+  });
+}
