@@ -10,6 +10,7 @@
 
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
+import { createServer as createHttp2Server, type Http2Server } from "node:http2";
 import { connect, type Socket } from "node:net";
 import { after, before, test } from "node:test";
 import { fdLimitUnavailable, freeBelow, highestFd, setSoftFdLimit } from "../support/fd-limit.js";
@@ -17,11 +18,13 @@ import { ENGINES, type Engine } from "../support/per-engine.js";
 import {
   eventually,
   fetchJson,
+  type LogLine,
   metricValue,
   type RunningShardgate,
   startShardgate,
   stopAll,
 } from "../support/shardgate-process.js";
+import { scaled } from "../support/wait.js";
 
 const SKIP = fdLimitUnavailable();
 /** Descriptor numbers left above shardgate's highest when the limit is set: a few client connections. */
@@ -38,8 +41,26 @@ const MAX_ASKS = 60;
 
 let upstream: Server;
 let upstreamPort = 0;
-const running = new Map<Engine, RunningShardgate>();
+let h2Upstream: Http2Server;
+/** By engine, and "h2c": a pool of one HTTP/2 member. */
+const running = new Map<Engine | "h2c", RunningShardgate>();
 const sockets = new Set<Socket>();
+
+function config(port: number, poolExtra: string): string {
+  return `listen:
+  http: 127.0.0.1:0
+  admin: 127.0.0.1:0
+log: { level: info, accessLog: true }
+pools:
+  users:
+    members: [{ id: s1, address: "127.0.0.1:${port}" }]
+    breaker: { consecutiveFailures: 3, failureRate: 0.5, minRequests: 5, openFor: 60s }
+${poolExtra}routes:
+  - match: { pathPrefix: / }
+    pool: users
+    key: [header:x-user-id]
+`;
+}
 
 before(async () => {
   if (SKIP !== null) return;
@@ -53,31 +74,23 @@ before(async () => {
   );
   await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
   upstreamPort = (upstream.address() as { port: number }).port;
-  for (const engine of ENGINES) {
-    const sg = await startShardgate(
-      `listen:
-  http: 127.0.0.1:0
-  admin: 127.0.0.1:0
-log: { level: info, accessLog: true }
-pools:
-  users:
-    members: [{ id: s1, address: "127.0.0.1:${upstreamPort}" }]
-    breaker: { consecutiveFailures: 3, failureRate: 0.5, minRequests: 5, openFor: 60s }
-routes:
-  - match: { pathPrefix: / }
-    pool: users
-    key: [header:x-user-id]
-`,
-      { env: { SHARDGATE_ENGINE: engine } },
+  for (const engine of ENGINES)
+    running.set(
+      engine,
+      await startShardgate(config(upstreamPort, ""), { env: { SHARDGATE_ENGINE: engine } }),
     );
-    running.set(engine, sg);
-  }
+  // An HTTP/2 member: no session is open before the limit, so the first call needs a dial.
+  h2Upstream = createHttp2Server((_req, res) => res.end("ok"));
+  await new Promise<void>((r) => h2Upstream.listen(0, "127.0.0.1", r));
+  const h2Port = (h2Upstream.address() as { port: number }).port;
+  running.set("h2c", await startShardgate(config(h2Port, "    protocol: h2c\n")));
 });
 
 after(async () => {
   for (const s of sockets) s.destroy();
   await stopAll();
   await new Promise((r) => upstream?.close(r));
+  await new Promise((r) => h2Upstream?.close(r));
 });
 
 /** Opens a client connection; resolves once connected, or with null if it closes first. */
@@ -96,8 +109,8 @@ function ask(s: Socket, request: string): Promise<string> {
   return new Promise((resolve, reject) => {
     let text = "";
     const timer = setTimeout(
-      () => reject(new Error(`no answer within ${ASK_MS}ms: ${JSON.stringify(text)}`)),
-      ASK_MS,
+      () => reject(new Error(`no answer within ${scaled(ASK_MS)}ms: ${JSON.stringify(text)}`)),
+      scaled(ASK_MS),
     );
     const finish = (v: string) => {
       clearTimeout(timer);
@@ -122,18 +135,22 @@ const UPGRADE =
   "GET /ws HTTP/1.1\r\nhost: t\r\nx-user-id: k\r\nconnection: Upgrade\r\nupgrade: websocket\r\n" +
   "sec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
 
-for (const engine of ENGINES) {
-  test(`${engine}: at its own descriptor limit a dial's EMFILE is 503 local_resource_exhausted, not the member's failure, and it serves again once clients leave`, {
+for (const kind of [...ENGINES, "h2c"] as const) {
+  test(`${kind}: at its own descriptor limit a dial's EMFILE is 503 local_resource_exhausted, not the member's failure, and it serves again once clients leave`, {
     skip: SKIP ?? false,
   }, async () => {
-    const sg = running.get(engine);
+    const sg = running.get(kind);
     assert.ok(sg !== undefined);
+    // HTTP/2 pools take no upgrade (upgrade_not_supported); the others ask one first.
+    const upgrade = kind !== "h2c";
     const pid = sg.proc.child.pid;
     assert.ok(pid !== undefined);
     const port = Number(new URL(sg.httpUrl).port);
-    const warm = await fetch(`${sg.httpUrl}/warm`, { headers: { "x-user-id": "k" } });
-    assert.equal(warm.status, 200);
-    await warm.text();
+    if (kind !== "h2c") {
+      const warm = await fetch(`${sg.httpUrl}/warm`, { headers: { "x-user-id": "k" } });
+      assert.equal(warm.status, 200);
+      await warm.text();
+    }
 
     const limit = highestFd(pid) + 1 + HEADROOM;
     setSoftFdLimit(pid, limit);
@@ -153,7 +170,7 @@ for (const engine of ENGINES) {
     // closing): that dial succeeds and is answered 200. Every other answer must be the 503.
     const refused: string[] = [];
     const served: string[] = [];
-    let upgradeAnswer = "";
+    let upgradeAnswer = upgrade ? "" : "not asked";
     let asked = 0;
     for (const s of opened) {
       if (refused.length === ASKED || asked === MAX_ASKS) break;
@@ -184,8 +201,11 @@ for (const engine of ENGINES) {
       assert.match(a, /^HTTP\/1\.1 503 /, a);
       assert.match(a, /"error":"local_resource_exhausted"/, a);
     }
-    assert.match(upgradeAnswer, /^HTTP\/1\.1 503 /, upgradeAnswer);
-    assert.match(upgradeAnswer, /"error":"local_resource_exhausted"/, upgradeAnswer);
+    if (upgrade) {
+      assert.match(upgradeAnswer, /^HTTP\/1\.1 503 /, upgradeAnswer);
+      assert.match(upgradeAnswer, /"error":"local_resource_exhausted"/, upgradeAnswer);
+    }
+    const shortages = ASKED + (upgrade ? 1 : 0);
 
     // The clients leave; the limit stays. The same process serves a new connection again.
     for (const s of sockets) s.destroy();
@@ -211,7 +231,7 @@ for (const engine of ENGINES) {
       );
     assert.ok(
       (metricValue(metrics, "shardgate_local_resource_exhausted_total", { op: "upstream_connect" }) ?? 0) >=
-        ASKED + 1,
+        shortages,
       "each dial's shortage counted",
     );
     const state = await fetchJson(`${sg.adminUrl}/admin/state`);
@@ -222,19 +242,24 @@ for (const engine of ENGINES) {
     const s1 = body.pools.users.members.find((m) => m.id === "s1");
     assert.equal(s1?.breaker, "closed", JSON.stringify(body.pools));
     assert.equal(body.descriptors.limit, limit, JSON.stringify(body.descriptors));
-    assert.ok(body.descriptors.exhausted >= ASKED + 1, JSON.stringify(body.descriptors));
+    assert.ok(body.descriptors.exhausted >= shortages, JSON.stringify(body.descriptors));
     assert.deepEqual(
       { op: body.descriptors.last?.op, code: body.descriptors.last?.code },
       { op: "upstream_connect", code: "EMFILE" },
     );
-    const warn = sg.proc.lines.find((l) => l.op === "upstream_connect" && l.code === "EMFILE");
-    assert.ok(warn !== undefined, "a warning names the shortage");
+    const warn = await sg.proc.waitForLine(
+      "the warning naming the shortage",
+      (l) => l.op === "upstream_connect" && l.code === "EMFILE",
+    );
     assert.equal(warn.limit, limit, JSON.stringify(warn));
     assert.equal(typeof warn.openConnections, "number", JSON.stringify(warn));
-    const access = sg.proc.lines.filter(
-      (l) => l.type === "access" && l.path === "/at-limit" && l.status === 503,
-    );
-    assert.equal(access.length, ASKED, "one access line per refused request");
+    const isRefused = (l: LogLine) => l.type === "access" && l.path === "/at-limit" && l.status === 503;
+    // The log is written asynchronously: wait for every refused request's line.
+    const access = await sg.proc.waitFor("one access line per refused request", () => {
+      const l = sg.proc.lines.filter(isRefused);
+      return l.length >= ASKED ? l : undefined;
+    });
+    assert.equal(access.length, ASKED);
     for (const l of access) assert.equal(l.error, "local_resource_exhausted", JSON.stringify(l));
   });
 }
