@@ -15,6 +15,7 @@ import { connect, type Socket } from "node:net";
 import { after, before, test } from "node:test";
 import { fdLimitUnavailable, freeBelow, highestFd, setSoftFdLimit } from "../support/fd-limit.js";
 import { ENGINES, type Engine } from "../support/per-engine.js";
+import { askRaw, GET_AT_LIMIT, UPGRADE_AT_LIMIT } from "../support/raw-ask.js";
 import {
   eventually,
   fetchJson,
@@ -24,7 +25,6 @@ import {
   startShardgate,
   stopAll,
 } from "../support/shardgate-process.js";
-import { scaled } from "../support/wait.js";
 
 const SKIP = fdLimitUnavailable();
 /** Descriptor numbers left above shardgate's highest when the limit is set: a few client connections. */
@@ -35,7 +35,6 @@ const EXTRA = 28;
 const MAX_CLIENTS = 2_000;
 /** Requests sent on accepted connections at the limit: more than the breaker's 3 in a row. */
 const ASKED = 5;
-const ASK_MS = 10_000;
 /** Bounds the requests sent at the limit. */
 const MAX_ASKS = 60;
 
@@ -104,37 +103,6 @@ function open(port: number): Promise<Socket | null> {
   });
 }
 
-/** Sends `request` and resolves with the whole answer (head and Content-Length body), or "closed". */
-function ask(s: Socket, request: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = "";
-    const timer = setTimeout(
-      () => reject(new Error(`no answer within ${scaled(ASK_MS)}ms: ${JSON.stringify(text)}`)),
-      scaled(ASK_MS),
-    );
-    const finish = (v: string) => {
-      clearTimeout(timer);
-      s.off("data", onData);
-      resolve(v);
-    };
-    const onData = (d: Buffer) => {
-      text += d.toString("latin1");
-      const end = text.indexOf("\r\n\r\n");
-      if (end < 0) return;
-      const len = /\r\ncontent-length: *(\d+)/i.exec(text.slice(0, end));
-      if (len !== null && text.length >= end + 4 + Number(len[1])) finish(text);
-    };
-    s.on("data", onData);
-    s.once("close", () => finish(text === "" ? "closed" : text));
-    s.write(request);
-  });
-}
-
-const GET = "GET /at-limit HTTP/1.1\r\nhost: t\r\nx-user-id: k\r\n\r\n";
-const UPGRADE =
-  "GET /ws HTTP/1.1\r\nhost: t\r\nx-user-id: k\r\nconnection: Upgrade\r\nupgrade: websocket\r\n" +
-  "sec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
-
 for (const kind of [...ENGINES, "h2c"] as const) {
   test(`${kind}: at its own descriptor limit a dial's EMFILE is 503 local_resource_exhausted, not the member's failure, and it serves again once clients leave`, {
     skip: SKIP ?? false,
@@ -185,7 +153,7 @@ for (const kind of [...ENGINES, "h2c"] as const) {
       });
       if (s.destroyed) continue;
       asked++;
-      const a = await ask(s, upgradeAnswer === "" ? UPGRADE : GET);
+      const a = await askRaw(s, upgradeAnswer === "" ? UPGRADE_AT_LIMIT : GET_AT_LIMIT);
       if (a === "closed") continue;
       if (upgradeAnswer === "") {
         // The member declines upgrades with a 403: the dial went through.
