@@ -7,6 +7,7 @@
 import { formatHostPort } from "../../config/address.js";
 import { loadConfigFile } from "../../config/file/load.js";
 import type { LogLevel } from "../../config/file/schema.js";
+import { DescriptorLimits } from "../app/descriptor-limits.js";
 import { releaseSignals } from "../app/early-signals.js";
 import { errorText } from "../app/errors.js";
 import { listenOn } from "../app/listen.js";
@@ -21,6 +22,7 @@ import { createProcessLogger } from "../logging/logger.js";
 import { MetricsObserver } from "../metrics/observer.js";
 import { createMetrics } from "../metrics/registry.js";
 import { SeriesCache } from "../metrics/series-cache.js";
+import { connectionCapOf } from "../server/proxy-server.js";
 import { startTracing } from "../tracing/tracing.js";
 import { inFlightList, LiveReporter } from "./live-report.js";
 import type { FromWorker, ToWorker } from "./messages.js";
@@ -217,6 +219,17 @@ async function main(): Promise<void> {
   // running workers' port (asking for that port by number would try to bind it a second time).
   const l = await listenOn(proxyServer, config.listen.http, "listen.http");
   if (!l.ok) fail(l.message);
+  // Each worker is a process with descriptors of its own: its shortages are its to count and log
+  // (the counter reaches /metrics through the primary), and an accept error after the bind is
+  // never an uncaught exception.
+  const descriptors = new DescriptorLimits(
+    logger,
+    metrics.localExhausted,
+    () => connectionCapOf(proxyServer)?.open() ?? 0,
+  );
+  observer.localLimits = descriptors;
+  descriptors.watch(proxyServer, "listen.http");
+  descriptors.start();
   const bound = proxyServer.address();
   if (bound === null || typeof bound === "string") fail("listen.http: the listener has no TCP address");
   send({ t: "listening", address: formatHostPort(bound.address, bound.port), port: bound.port });
