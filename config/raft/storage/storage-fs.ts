@@ -37,6 +37,30 @@ function promisifyFd(op: (fd: number, cb: (err: NodeJS.ErrnoException | null) =>
   });
 }
 
+/** The process's (EMFILE) or the system's (ENFILE) descriptor limit: no statement about the disk. */
+const NO_DESCRIPTOR = new Set(["EMFILE", "ENFILE"]);
+/** How long a group commit waits for a descriptor to fsync the directory before giving up. */
+const DESCRIPTOR_WAIT_MS = 30_000;
+
+/**
+ * Opens `dir` to fsync it. At the descriptor limit open(2) fails before anything reached the
+ * disk: nothing is lost or unknown (unlike a failed fsync), so the group commit waits for a
+ * descriptor (client connections closing), bounded, instead of declaring the storage unusable
+ * and stopping Raft until a restart. Past the bound, the error goes up as before.
+ */
+async function openDirForSync(dir: string): Promise<number> {
+  const deadline = Date.now() + DESCRIPTOR_WAIT_MS;
+  for (let pause = 5; ; pause = Math.min(pause * 2, 250)) {
+    try {
+      return fs.openSync(dir, "r");
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === undefined || !NO_DESCRIPTOR.has(code) || Date.now() >= deadline) throw err;
+    }
+    await new Promise((r) => setTimeout(r, pause));
+  }
+}
+
 export const nodeStorageFs: StorageFs = {
   linked(fd) {
     return fs.fstatSync(fd).nlink > 0;
@@ -94,7 +118,7 @@ export const nodeStorageFs: StorageFs = {
     return promisifyFd(fs.fdatasync, fd);
   },
   async fsyncDir(dir) {
-    const fd = fs.openSync(dir, "r");
+    const fd = await openDirForSync(dir);
     try {
       await promisifyFd(fs.fsync, fd);
     } finally {
