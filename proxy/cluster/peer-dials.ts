@@ -2,13 +2,15 @@
 // a hostname, as Kubernetes voters are, must not hold one of libuv's threads while DNS hangs,
 // nor the process's exit), and what it logs when a dial fails. A failed lookup is a warning
 // that names the name and the lookup's own error; a refused connect (a peer not up yet, which
-// every fleet start sees) is info. One line per streak and per error code in it, one when the
-// peer is reached.
+// every fleet start sees) is info; a dial that failed on this instance's own descriptor or
+// port limit (EMFILE, ENFILE, EADDRNOTAVAIL) is a warning that says so, not the peer. One line
+// per streak and per error code in it, one when the peer is reached.
 
 import type { LookupFunction } from "node:net";
 import { errorText } from "../../config/coded-error.js";
 import type { LogSink } from "../../config/log-sink.js";
 import type { TcpTransportOptions } from "../../config/raft/transport/index.js";
+import { localExhaustionCode } from "../../health/local-exhaustion.js";
 import { upstreamLookup } from "../net/bounded-lookup.js";
 
 type DialOptions = Pick<TcpTransportOptions, "lookup" | "onDialFailure" | "onDialRecovered">;
@@ -28,6 +30,11 @@ export function peerDialOptions(
       const fields = { component: "raft", peer, address, code: err.code, failures, err: errorText(err) };
       if (isLookupFailure(err))
         log.warn(fields, `raft peer ${peer}: its address ${address} does not resolve; retrying`);
+      else if (localExhaustionCode(err) !== null)
+        log.warn(
+          fields,
+          `raft peer ${peer}: this instance has no file descriptor or local port left to dial ${address} (its own limit, not the peer's); retrying`,
+        );
       else log.info(fields, `raft peer ${peer}: cannot connect to ${address}; retrying`);
     },
     onDialRecovered: (peer, address, failures) =>

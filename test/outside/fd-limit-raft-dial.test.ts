@@ -1,0 +1,95 @@
+// Tried from the outside: a voter at its own descriptor limit dialling a Raft peer. Voter a of
+// a two-voter fleet runs; its peer b does not, so a keeps dialling b (refused: one info line).
+// Then a's soft RLIMIT_NOFILE is lowered with prlimit and its descriptors are taken by client
+// connections: the dial fails with EMFILE before any packet leaves. That was logged at info as
+// "cannot connect to <b's address>", as if b were down; now it is a warning that says this
+// instance has no descriptor left (its own limit, not the peer's). The process keeps running.
+
+import assert from "node:assert/strict";
+import { connect, type Socket } from "node:net";
+import { after, test } from "node:test";
+import { fdLimitUnavailable, freeBelow, highestFd, setSoftFdLimit } from "../support/fd-limit.js";
+import { freePorts } from "../support/ports.js";
+import { type LogLine, startShardgate, stopAll } from "../support/shardgate-process.js";
+import { eventually } from "../support/wait.js";
+
+const SKIP = fdLimitUnavailable();
+/** Bounds the client connections the test opens. */
+const MAX_CLIENTS = 2_000;
+/** The dial's backoff grows to a few seconds: the limit must hold over several attempts. */
+const DIAL_WAIT_MS = 60_000;
+
+const sockets = new Set<Socket>();
+after(async () => {
+  for (const s of sockets) s.destroy();
+  await stopAll();
+});
+
+function open(port: number): Promise<void> {
+  return new Promise((resolve) => {
+    const s = connect(port, "127.0.0.1");
+    sockets.add(s);
+    s.on("error", () => {});
+    s.once("connect", () => resolve());
+    s.once("close", () => resolve());
+  });
+}
+
+const dialTo = (peer: string, code: string) => (l: LogLine) =>
+  l.component === "raft" && l.peer === peer && l.code === code;
+
+test("a Raft dial failing with EMFILE is a warning naming this instance's limit, not the peer", {
+  skip: SKIP ?? false,
+}, async () => {
+  const [pa, pb] = await freePorts(2);
+  const sg = await startShardgate(
+    `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
+log: { level: info, accessLog: false }
+cluster:
+  id: a
+  listen: 127.0.0.1:${pa}
+  secret: fd-limit-raft-dial-cluster-secret-0123456789
+  bootstrap: new
+  electionTimeout: 1s
+  heartbeat: 100ms
+  peers:
+    - { id: a, address: "127.0.0.1:${pa}" }
+    - { id: b, address: "127.0.0.1:${pb}" }
+pools:
+  users:
+    members: [{ id: s1, address: "127.0.0.1:9" }]
+routes:
+  - { match: { pathPrefix: / }, pool: users, key: [header:x-user-id] }
+`,
+    { waitReady: false },
+  );
+  const pid = sg.proc.child.pid;
+  assert.ok(pid !== undefined);
+  const port = Number(new URL(sg.httpUrl).port);
+  const refused = await sg.proc.waitForLine("a's refused dial to b", dialTo("b", "ECONNREFUSED"));
+  assert.equal(refused.level, "info", JSON.stringify(refused));
+
+  const limit = highestFd(pid) + 1 + 8;
+  setSoftFdLimit(pid, limit);
+  let opened = 0;
+  // Keep every descriptor number below the limit taken until a dial meets it.
+  const line = await eventually(
+    "a's dial to b failing with EMFILE",
+    async () => {
+      const l = sg.proc.lines.find(dialTo("b", "EMFILE"));
+      if (l !== undefined) return l;
+      const free = freeBelow(pid, limit);
+      assert.ok(opened + free <= MAX_CLIENTS, `${opened + free} client connections to reach ${limit}`);
+      opened += free;
+      await Promise.all(Array.from({ length: free }, () => open(port)));
+      return undefined;
+    },
+    DIAL_WAIT_MS,
+    50,
+  );
+  assert.equal(line.level, "warn", JSON.stringify(line));
+  assert.match(String(line.msg), /its own limit, not the peer's/, JSON.stringify(line));
+  for (const s of sockets) s.destroy();
+  sockets.clear();
+  assert.equal(sg.proc.exit, undefined, "still running");
+});
