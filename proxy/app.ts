@@ -206,7 +206,12 @@ async function startOrCheck(
   metrics.memberInFlightSource = () => observer.inFlightByMember();
   // Open client connections for its warning: read from the listener once it exists.
   let openConnections = (): number => 0;
-  const descriptors = new DescriptorLimits(logger, metrics.localExhausted, () => openConnections());
+  const descriptors = new DescriptorLimits(
+    logger,
+    metrics.localExhausted,
+    () => openConnections(),
+    () => app?.shuttingDown ?? false,
+  );
   observer.localLimits = descriptors;
   const ringChanges = new RingChangeLog();
   for (const pool of unverifiedTlsPools(config.pools)) {

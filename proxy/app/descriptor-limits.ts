@@ -1,13 +1,17 @@
 // This instance's own descriptor limit, made visible. At the limit libuv closes each new
 // client connection at once (it keeps a spare descriptor for that) and says nothing, and a dial
 // to a member fails with EMFILE: without this an operator sees clients cut and 503s and no
-// cause. A sampler reads the open descriptors and the soft RLIMIT_NOFILE from /proc (Linux;
-// elsewhere both are null), the data plane and the listeners report each shortage they meet
-// (note), and one rate-limited warning names the limit, the open descriptors and the open
-// client connections. /admin/state shows the same figures (view).
+// cause. Every 2 s a sampler reads the soft RLIMIT_NOFILE from /proc and tries to open one
+// descriptor (Linux; elsewhere the limit is null), the data plane and the listeners report each
+// shortage they meet (note), and one rate-limited warning names the limit, the open descriptors
+// and the open client connections. /admin/state shows the same figures (view).
+//
+// Everything here runs synchronously on the main thread: libuv's spare-descriptor trick also
+// runs there (close the spare, accept and close, reopen it), and an open on a thread-pool thread
+// (fs.promises) could take the spare's number in between, leaving libuv without one.
 
-import { readdir, readFile } from "node:fs/promises";
-import type { Server } from "node:net";
+import { closeSync, openSync, readdirSync, readFileSync } from "node:fs";
+import type { AddressInfo, Server } from "node:net";
 import type { Counter } from "prom-client";
 import type { LogSink } from "../../config/log-sink.js";
 import { localExhaustionCode } from "../../health/local-exhaustion.js";
@@ -16,6 +20,8 @@ import type { DescriptorView } from "../admin/types.js";
 const SAMPLE_MS = 2_000;
 /** One warning per streak, then at most one per this while it lasts (with the count it stood for). */
 const LOG_EVERY_MS = 30_000;
+/** How long a listener whose accept failed stops accepting before it listens again. */
+const ACCEPT_PAUSE_MS = 1_000;
 
 /** "Max open files  1024  4096  files": the soft limit, or null. */
 function softLimit(limits: string): number | null {
@@ -25,7 +31,6 @@ function softLimit(limits: string): number | null {
 
 export class DescriptorLimits {
   private limit: number | null = null;
-  private open: number | null = null;
   private sampledAtLimit = false;
   private notedSinceSample = false;
   private exhausted = 0;
@@ -33,40 +38,74 @@ export class DescriptorLimits {
   private lastLogAt = -Infinity;
   private suppressed = 0;
   private timer: NodeJS.Timeout | undefined;
-  private sampling = false;
+  private readonly pauses = new Set<NodeJS.Timeout>();
+  private stopped = false;
 
   constructor(
     private readonly logger: LogSink,
     private readonly counter: Counter<"op">,
     /** Client connections open on the proxy listener now. */
     private readonly openConnections: () => number,
+    /** True once the process is stopping: a paused listener then stays closed. */
+    private readonly stopping: () => boolean = () => false,
     private readonly now: () => number = Date.now,
   ) {}
 
   /** Starts sampling (unref'd: it never holds the process). */
   start(): void {
-    void this.sample();
-    this.timer = setInterval(() => void this.sample(), SAMPLE_MS);
+    this.sample();
+    this.timer = setInterval(() => this.sample(), SAMPLE_MS);
     this.timer.unref();
   }
 
+  /** Stops sampling and any listener's pending re-listen (call when the process stops). */
   stop(): void {
+    this.stopped = true;
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
+    for (const t of this.pauses) clearTimeout(t);
+    this.pauses.clear();
   }
 
   /**
-   * Keeps a listening server's later errors (accept failing: EMFILE when libuv's spare
-   * descriptor is gone too) from becoming an uncaught exception that ends the process. Call
-   * after it listens (listenOn reports bind errors itself).
+   * Handles a listening server's later errors; call after it listens (listenOn reports the
+   * bind's). Node reports a failed accept only when libuv's spare descriptor is gone too, and
+   * libuv then calls back again at once, in a loop that never returns to the event loop while
+   * the limit lasts: without a listener the first call was an uncaught exception (exit), with a
+   * listener alone it would spin a core. So an accept at the limit is counted and logged, and
+   * the listener stops accepting (requests in flight go on) and listens again after 1 s.
    */
   watch(server: Server, listener: string): void {
     server.on("error", (err: NodeJS.ErrnoException) => {
       const code = localExhaustionCode(err);
-      if (code !== null) this.note("accept", code);
-      else
-        this.logger.error({ listener, err: err.message, code: err.code }, "listener error; still listening");
+      if (code === null) {
+        this.logger.error({ listener, err: err.message, code: err.code }, "listener error");
+        return;
+      }
+      this.note("accept", code);
+      this.pauseAccepting(server, listener);
     });
+  }
+
+  private pauseAccepting(server: Server, listener: string): void {
+    const bound = server.address() as AddressInfo | null;
+    if (!server.listening || bound === null || this.stopped || this.stopping()) return;
+    // Closing the listening socket ends libuv's accept loop. Requests in flight go on; an
+    // http.Server's close also closes its idle keep-alive connections, freeing descriptors.
+    server.close();
+    const t = setTimeout(() => {
+      this.pauses.delete(t);
+      if (this.stopped || this.stopping() || server.listening) return;
+      server.once("error", (err: NodeJS.ErrnoException) =>
+        this.logger.error(
+          { listener, address: bound.address, port: bound.port, code: err.code, err: err.message },
+          "listener could not listen again after its accept failed; restart the instance",
+        ),
+      );
+      server.listen(bound.port, bound.address);
+    }, ACCEPT_PAUSE_MS);
+    t.unref();
+    this.pauses.add(t);
   }
 
   /** A shortage met by `op`: counted, remembered for /admin/state, and logged at most every 30 s. */
@@ -92,7 +131,7 @@ export class DescriptorLimits {
         op,
         code,
         limit: this.limit,
-        open: this.open,
+        open: this.openNow(),
         openConnections: this.openConnections(),
         ...(suppressed > 0 ? { suppressed } : {}),
       },
@@ -103,7 +142,7 @@ export class DescriptorLimits {
   view(): DescriptorView {
     const v: DescriptorView = {
       limit: this.limit,
-      open: this.open,
+      open: this.openNow(),
       atLimit: this.sampledAtLimit || this.notedSinceSample,
       exhausted: this.exhausted,
     };
@@ -111,39 +150,43 @@ export class DescriptorLimits {
     return v;
   }
 
-  private async sample(): Promise<void> {
-    if (this.sampling) return;
-    this.sampling = true;
+  /**
+   * Descriptors open now (read on demand: listing 10,000 took ~3 ms, too much for every 2 s);
+   * the limit when none is left to list them with, null where /proc cannot tell.
+   */
+  private openNow(): number | null {
     try {
-      const noted = this.notedSinceSample;
-      this.notedSinceSample = false;
-      let atLimit = false;
+      // The directory's own descriptor is listed too while it is read.
+      return readdirSync("/proc/self/fd").length - 1;
+    } catch (err) {
+      return localExhaustionCode(err) !== null ? this.limit : null;
+    }
+  }
+
+  private sample(): void {
+    const noted = this.notedSinceSample;
+    this.notedSinceSample = false;
+    let atLimit = false;
+    try {
+      this.limit = softLimit(readFileSync("/proc/self/limits", "latin1"));
+    } catch (err) {
+      if (localExhaustionCode(err) !== null) atLimit = true;
+    }
+    if (!atLimit) {
+      // One descriptor opened and closed at once: none left means the next accept is closed.
       try {
-        this.limit = softLimit(await readFile("/proc/self/limits", "latin1"));
+        closeSync(openSync("/dev/null", "r"));
       } catch (err) {
         if (localExhaustionCode(err) !== null) atLimit = true;
       }
-      try {
-        // The directory's own descriptor is listed too while it is read.
-        this.open = (await readdir("/proc/self/fd")).length - 1;
-      } catch (err) {
-        if (localExhaustionCode(err) !== null) {
-          atLimit = true;
-          this.open = this.limit;
-        } else this.open = null;
-      }
-      // Within 2 of the limit: libuv's spare descriptor is open, the next accept is closed.
-      if (this.limit !== null && this.open !== null && this.open >= this.limit - 2) atLimit = true;
-      const was = this.sampledAtLimit;
-      this.sampledAtLimit = atLimit;
-      if (atLimit && !was && !noted) this.note("descriptors", "EMFILE");
-      else if (!atLimit && was)
-        this.logger.info(
-          { limit: this.limit, open: this.open, openConnections: this.openConnections() },
-          "descriptors free again: below this instance's file descriptor limit",
-        );
-    } finally {
-      this.sampling = false;
     }
+    const was = this.sampledAtLimit;
+    this.sampledAtLimit = atLimit;
+    if (atLimit && !was && !noted) this.note("descriptors", "EMFILE");
+    else if (!atLimit && was)
+      this.logger.info(
+        { limit: this.limit, open: this.openNow(), openConnections: this.openConnections() },
+        "descriptors free again: below this instance's file descriptor limit",
+      );
   }
 }

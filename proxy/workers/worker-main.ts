@@ -226,6 +226,7 @@ async function main(): Promise<void> {
     logger,
     metrics.localExhausted,
     () => connectionCapOf(proxyServer)?.open() ?? 0,
+    () => stopping !== undefined,
   );
   observer.localLimits = descriptors;
   descriptors.watch(proxyServer, "listen.http");
