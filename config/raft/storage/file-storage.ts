@@ -252,8 +252,10 @@ export class FileStorage implements RaftStorage {
     const prev = this.segments[this.segments.length - 1];
     const seq = Math.max(this.minSeq, prev === undefined ? 1 : prev.seq + 1);
     const name = segmentFileName(seq, firstIndex);
+    // Opened before anything changes: a failed open (no descriptor left) leaves the store as it was.
+    const fd = this.fs.openWrite(`${this.dir}/${name}`);
     if (this.activeFd >= 0) this.retiringFds.push(this.activeFd);
-    this.activeFd = this.fs.openWrite(`${this.dir}/${name}`);
+    this.activeFd = fd;
     this.fs.ftruncate(this.activeFd, 0);
     this.segments.push({ seq, firstIndex, name, size: 0, written: 0 });
     this.dirDirty = true;
@@ -298,7 +300,7 @@ export class FileStorage implements RaftStorage {
       );
     }
     if (first <= this.lastIndex()) this.truncateFrom(first);
-    if (this.activeSegment().size >= this.segmentBytes) this.startSegment(first);
+    this.rollIfFull(first);
 
     let bytes = 0;
     for (let k = from; k < entries.length; k++) bytes += RECORD_HEADER_BYTES + entryRecordSize(entries[k]);
@@ -372,8 +374,27 @@ export class FileStorage implements RaftStorage {
     this.check();
     if (hs.term === this.hs.term && hs.vote === this.hs.vote && hs.commit === this.hs.commit) return;
     this.hs = { term: hs.term, vote: hs.vote, commit: hs.commit };
-    if (this.activeSegment().size >= this.segmentBytes) this.startSegment(this.lastIndex() + 1);
-    else this.writeRaw(frameRecord(encodeHardState(this.hs)));
+    // A new segment opens with the hard state; else it is appended to the active one.
+    if (!this.rollIfFull(this.lastIndex() + 1)) this.writeRaw(frameRecord(encodeHardState(this.hs)));
+  }
+
+  /**
+   * Starts the next segment once the active one is full; true when it did. With no descriptor
+   * left for the new file (EMFILE, ENFILE: the process's limit, not the disk) nothing has
+   * changed, so the active segment takes these records too and the roll is tried again on the
+   * next write: a full segment is a size target, not a limit, and stopping Raft for it (as a
+   * lost disk, until a restart) would turn a passing shortage into an outage.
+   */
+  private rollIfFull(firstIndex: number): boolean {
+    if (this.activeSegment().size < this.segmentBytes) return false;
+    try {
+      this.startSegment(firstIndex);
+      return true;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "EMFILE" || code === "ENFILE") return false;
+      throw err;
+    }
   }
 
   /**
