@@ -94,9 +94,10 @@ describe("k8s/grafana: dashboard and alert rules", () => {
     );
   });
 
-  test("every alert expression names only exported metrics, and the twelve alerts exist", () => {
+  test("every alert expression names only exported metrics, and the thirteen alerts exist", () => {
     const rules = alertExprs();
     assert.deepEqual(rules.map((r) => r.alert).sort(), [
+      "ShardgateAtDescriptorLimit",
       "ShardgateBreakerOpen",
       "ShardgateConfigDrift",
       "ShardgateDiscoveryFailing",
@@ -118,7 +119,7 @@ describe("k8s/grafana: dashboard and alert rules", () => {
 
   test("promtool check rules and promtool test rules pass", async () => {
     const check = await run("promtool", ["check", "rules", "alerts.yaml"], { cwd: DIR });
-    assert.match(check.stdout + check.stderr, /SUCCESS: 12 rules found/);
+    assert.match(check.stdout + check.stderr, /SUCCESS: 13 rules found/);
     const unit = await run("promtool", ["test", "rules", "alerts.test.yaml"], { cwd: DIR });
     assert.match(unit.stdout + unit.stderr, /SUCCESS/);
   });
