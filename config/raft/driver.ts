@@ -81,6 +81,9 @@ export { DriverError, type DriverErrorCode } from "./driver/errors.js";
 export type { RaftDriverOptions, StateMachine } from "./driver/options.js";
 export type { DriverStatus, PeerStatus } from "./driver/status.js";
 
+/** How long a snapshot that found no file descriptor waits before it is tried again. */
+const SNAPSHOT_RETRY_MS = 1_000;
+
 /**
  * How long transferLeadership waits for the transferee to lead: as etcd's move-leader, a
  * request timeout on top of two election timeouts, so a loaded machine's slow attempt is
@@ -121,6 +124,8 @@ export class RaftDriver extends EventEmitter {
   private snapIndex = 0;
   /** Bytes of entries applied since the last snapshot (see DriverOptions.snapshotBytes). */
   private bytesSinceSnap = 0;
+  /** performance.now() before which no snapshot is tried again after one found no descriptor. */
+  private snapshotRetryAt = 0;
   private seq = 0;
   private readSeq = 0;
   /** The feature level this node advertises, and the committed cluster level (core/feature-level.ts). */
@@ -763,19 +768,33 @@ export class RaftDriver extends EventEmitter {
       this.bytesSinceSnap < this.cfg.snapshotBytes
     )
       return;
+    if (performance.now() < this.snapshotRetryAt) return;
     const index = this.applied;
-    await takeSnapshot(
-      this.storage,
-      this.node,
-      this.sm,
-      this.book.all(),
-      index,
-      this.cfg.compactMargin,
-      {},
-      this.cfg.snapshotBytes / 4,
-      this.levels.committed,
-      this.cluster,
-    );
+    try {
+      await takeSnapshot(
+        this.storage,
+        this.node,
+        this.sm,
+        this.book.all(),
+        index,
+        this.cfg.compactMargin,
+        {},
+        this.cfg.snapshotBytes / 4,
+        this.levels.committed,
+        this.cluster,
+      );
+    } catch (err) {
+      // No descriptor for the snapshot's file (the process's limit, not the disk): nothing was
+      // written over the last snapshot and the log is whole, so it waits (a second, then the
+      // next advance) rather than stop the node as a failing disk would.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== "EMFILE" && code !== "ENFILE") throw err;
+      if (this.snapshotRetryAt === 0)
+        this.warn(`snapshot at ${index} postponed: no file descriptor left (${code})`);
+      this.snapshotRetryAt = performance.now() + SNAPSHOT_RETRY_MS;
+      return;
+    }
+    this.snapshotRetryAt = 0;
     this.snapIndex = index;
     this.bytesSinceSnap = 0;
     this.counters.snapshotsTaken++;

@@ -1,0 +1,101 @@
+// Tried from the outside: a Raft node's snapshot at the process's descriptor limit. A real
+// driver (one voter, file storage in a temp directory) takes a first snapshot; then this test
+// process lowers its own soft RLIMIT_NOFILE with prlimit and takes every descriptor left, and
+// proposes until the next snapshot is due. Its temp file could not be opened (EMFILE): the
+// driver stopped with a fatal error (raft_stopped above it, until a restart), as on a full disk,
+// although nothing had been written. Now the snapshot is postponed with a warning, proposals go
+// on committing at the limit, and once descriptors are free the next snapshot is taken.
+
+import assert from "node:assert/strict";
+import { closeSync, mkdtempSync, openSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { RaftDriver } from "../../config/raft/driver.js";
+import { fdLimitUnavailable, highestFd, setSoftFdLimit } from "../support/fd-limit.js";
+import { freePorts } from "../support/ports.js";
+import { testDriverOptions } from "../support/raft-io/driver-options.js";
+import { KvStateMachine, kvCommand } from "../support/raft-io/kv-state-machine.js";
+import { eventually, waitFor } from "../support/wait.js";
+
+const SKIP = fdLimitUnavailable();
+const SECRET = "fd-limit-raft-snapshot-secret-0123456789";
+const SNAPSHOT_EVERY = 10;
+/** Bounds the descriptors the test takes. */
+const MAX_TAKEN = 4_096;
+
+const root = mkdtempSync(join(tmpdir(), "sg-fd-snap-"));
+const taken: number[] = [];
+const drivers: RaftDriver[] = [];
+after(async () => {
+  for (const fd of taken.splice(0)) closeSync(fd);
+  for (const d of drivers) await d.stop();
+  rmSync(root, { recursive: true, force: true });
+});
+
+test("a snapshot that finds no descriptor is postponed; the node keeps committing and snapshots once one is free", {
+  skip: SKIP ?? false,
+}, async () => {
+  const [port] = await freePorts(1);
+  const warnings: string[] = [];
+  const d = new RaftDriver(
+    testDriverOptions(
+      root,
+      SECRET,
+      "solo",
+      { solo: `127.0.0.1:${port}` },
+      {
+        bootstrap: ["solo"],
+        stateMachine: new KvStateMachine(),
+        snapshotEvery: SNAPSHOT_EVERY,
+        compactMargin: 2,
+        onWarning: (m) => warnings.push(m),
+      },
+    ),
+  );
+  drivers.push(d);
+  let fatal: Error | undefined;
+  d.on("fatal", (e: Error) => {
+    fatal = e;
+  });
+  await d.start();
+  await waitFor(() => d.status().role === "leader", "solo leads", 10_000);
+  for (let i = 0; i < SNAPSHOT_EVERY + 2; i++) await d.propose(kvCommand(`a${i}`, `v${i}`));
+  await waitFor(() => d.status().snapshotIndex > 0, "a first snapshot", 10_000);
+  const first = d.status().snapshotIndex;
+  // identity.json's one-time writes (the cluster id fixed, this node admitted) are done first:
+  // at the limit they still stop the node (left alone, said in the report of this round).
+  await waitFor(() => d.clusterId !== "" && d.admitted, "the cluster id fixed and the node admitted", 10_000);
+
+  setSoftFdLimit(process.pid, highestFd(process.pid) + 1 + 32);
+  for (;;) {
+    assert.ok(taken.length < MAX_TAKEN, `took ${taken.length} descriptors without reaching the limit`);
+    try {
+      taken.push(openSync("/dev/null", "r"));
+    } catch (err) {
+      assert.equal((err as NodeJS.ErrnoException).code, "EMFILE", String(err));
+      break;
+    }
+  }
+  // Past the next snapshot point: every proposal still commits.
+  for (let i = 0; i < 2 * SNAPSHOT_EVERY; i++) await d.propose(kvCommand(`b${i}`, `w${i}`));
+  const postponed = warnings.find((w) => w.includes("postponed"));
+  const atLimit = d.status().snapshotIndex;
+  for (const fd of taken.splice(0)) closeSync(fd);
+  assert.equal(fatal, undefined, `the node stopped: ${String(fatal)}`);
+  assert.match(String(postponed), /no file descriptor left \(EMFILE\)/, warnings.join("\n"));
+  assert.equal(atLimit, first, "no snapshot at the limit");
+
+  // Snapshots are tried as entries apply (a postponed one waits a second): keep proposing.
+  let n = 0;
+  await eventually(
+    "a snapshot once descriptors are free",
+    async () => {
+      await d.propose(kvCommand(`c${n}`, `x${n++}`));
+      return d.status().snapshotIndex > first ? true : undefined;
+    },
+    10_000,
+    20,
+  );
+  assert.equal(fatal, undefined);
+});
