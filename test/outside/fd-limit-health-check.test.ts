@@ -56,8 +56,7 @@ test("an active check that cannot open a socket (EMFILE) gives no verdict: the m
 
   // Take every descriptor number below a limit just above this process's highest.
   const taken: number[] = [];
-  const original = highestFd(process.pid) + 1 + 64;
-  setSoftFdLimit(process.pid, original);
+  setSoftFdLimit(process.pid, highestFd(process.pid) + 1 + 64);
   t.after(() => {
     for (const fd of taken.splice(0)) closeSync(fd);
   });
