@@ -72,7 +72,7 @@ import {
 } from "./driver/snapshot-refusal-log.js";
 import { takeSnapshot } from "./driver/snapshots.js";
 import { buildStatus, type DriverStatus } from "./driver/status.js";
-import { FileStorage } from "./storage/index.js";
+import { FileStorage, isNoDescriptor } from "./storage/index.js";
 import { parseAddress, type RejectEvent, TcpTransport } from "./transport/index.js";
 import type { ConfChange, NodeId, Snapshot } from "./types.js";
 
@@ -787,8 +787,8 @@ export class RaftDriver extends EventEmitter {
       // No descriptor for the snapshot's file (the process's limit, not the disk): nothing was
       // written over the last snapshot and the log is whole, so it waits (a second, then the
       // next advance) rather than stop the node as a failing disk would.
+      if (!isNoDescriptor(err)) throw err;
       const code = (err as NodeJS.ErrnoException).code;
-      if (code !== "EMFILE" && code !== "ENFILE") throw err;
       if (this.snapshotRetryAt === 0)
         this.warn(`snapshot at ${index} postponed: no file descriptor left (${code})`);
       this.snapshotRetryAt = performance.now() + SNAPSHOT_RETRY_MS;

@@ -10,6 +10,7 @@ import type { ConfState, Entry, HardState, Snapshot } from "../types.js";
 import { EMPTY_HARD_STATE } from "../types.js";
 import { StorageCorruptError, StorageError } from "./errors.js";
 import { newerHardState, readHardStateFile, writeHardStateFileSync } from "./hard-state-file.js";
+import { isNoDescriptor } from "./no-descriptor.js";
 import { frameRecord, RECORD_HEADER_BYTES } from "./record.js";
 import { readSnapshotFile, sortedSnapshotFiles, writeSnapshotFile } from "./snapshot-files.js";
 import { nodeStorageFs, type StorageFs } from "./storage-fs.js";
@@ -391,8 +392,7 @@ export class FileStorage implements RaftStorage {
       this.startSegment(firstIndex);
       return true;
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === "EMFILE" || code === "ENFILE") return false;
+      if (isNoDescriptor(err)) return false;
       throw err;
     }
   }

@@ -3,6 +3,7 @@
 // reach the page cache and are cheap); the durability barriers are asynchronous so the event
 // loop keeps serving the network while the disk flushes.
 import * as fs from "node:fs";
+import { isNoDescriptor } from "./no-descriptor.js";
 
 export interface StorageFs {
   mkdirp(dir: string): void;
@@ -37,8 +38,6 @@ function promisifyFd(op: (fd: number, cb: (err: NodeJS.ErrnoException | null) =>
   });
 }
 
-/** The process's (EMFILE) or the system's (ENFILE) descriptor limit: no statement about the disk. */
-const NO_DESCRIPTOR = new Set(["EMFILE", "ENFILE"]);
 /** How long a group commit waits for a descriptor to fsync the directory before giving up. */
 const DESCRIPTOR_WAIT_MS = 30_000;
 
@@ -54,8 +53,7 @@ async function openDirForSync(dir: string): Promise<number> {
     try {
       return fs.openSync(dir, "r");
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === undefined || !NO_DESCRIPTOR.has(code) || Date.now() >= deadline) throw err;
+      if (!isNoDescriptor(err) || Date.now() >= deadline) throw err;
     }
     await new Promise((r) => setTimeout(r, pause));
   }
