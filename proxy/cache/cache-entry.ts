@@ -76,8 +76,9 @@ export const FUTURE_STAMP_MS = 2_000;
 /**
  * Whether the entry may be served without asking the upstream. Ages are wall-clock time (RFC
  * 9111: entries are shared by every instance through Redis, so no one process's monotonic clock
- * will do); an entry stamped after now is not fresh. Otherwise a clock stepped back an hour
- * served it for the hour past its lifetime (Redis's own expiry, on the same clock, moves too).
+ * will do); an entry stamped more than FUTURE_STAMP_MS after now is not fresh. Otherwise, after a
+ * step back, it was served with its Age set back to what it came with, and for the length of the
+ * step where Redis's clock stepped too (its expiry times are absolute).
  */
 export function isFresh(head: EntryHead, nowMs: number): boolean {
   if (head.storedAt - nowMs > FUTURE_STAMP_MS) return false;
