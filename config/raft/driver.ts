@@ -390,7 +390,7 @@ export class RaftDriver extends EventEmitter {
     // kept: its decoded state can be large.
     if (this.decoded !== null && this.decoded.snap.meta.index <= this.applied) this.decoded = null;
     this.maybeRaiseLevel();
-    const now = Date.now();
+    const now = performance.now();
     this.requests.sweepTimeouts(now, this.lead);
     this.retryTransfers(now);
     this.kick();

@@ -462,14 +462,15 @@ export function createAdminServer(opts: AdminServerOptions): Server {
   });
   if (t !== undefined) server.timeout = t.idle;
   const maxConnections = opts.limits?.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
-  let refusedLogged = 0;
+  // Monotonic: a wall clock stepped back would silence this warning for as long as the step.
+  let refusedLogged = Number.NEGATIVE_INFINITY;
   capConnections(server, {
     max: maxConnections,
     reclaim: "no-request",
     tls: false,
     onRefused: () => {
       // One line per 10 s at most: a flood must not become a log flood.
-      const now = Date.now();
+      const now = performance.now();
       if (now - refusedLogged < 10_000) return;
       refusedLogged = now;
       log.warn(

@@ -60,7 +60,27 @@ export function decodeVaryMarker(b: Buffer): string[] | null {
     .filter((v) => v !== "");
 }
 
-/** Seconds since the response was generated upstream, now. */
+/** Seconds since the response was generated upstream, now (never less than the Age it came with). */
 export function currentAge(head: EntryHead, nowMs: number): number {
   return head.age + Math.max(0, Math.floor((nowMs - head.storedAt) / 1000));
+}
+
+/**
+ * How far in the future an entry's stamp may be and still count as stored "now": instances'
+ * clocks disagree a little (NTP keeps them within milliseconds). Further ahead, this instance's
+ * wall clock stepped back past the store (NTP, a resumed VM, `date -s`), and how long the entry
+ * has really been kept is unknown.
+ */
+export const FUTURE_STAMP_MS = 2_000;
+
+/**
+ * Whether the entry may be served without asking the upstream. Ages are wall-clock time (RFC
+ * 9111: entries are shared by every instance through Redis, so no one process's monotonic clock
+ * will do); an entry stamped more than FUTURE_STAMP_MS after now is not fresh. Otherwise, after a
+ * step back, it was served with its Age set back to what it came with, and for the length of the
+ * step where Redis's clock stepped too (its expiry times are absolute).
+ */
+export function isFresh(head: EntryHead, nowMs: number): boolean {
+  if (head.storedAt - nowMs > FUTURE_STAMP_MS) return false;
+  return currentAge(head, nowMs) < head.lifetime;
 }

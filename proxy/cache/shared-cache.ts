@@ -21,6 +21,7 @@ import {
   decodeVaryMarker,
   encodeEntry,
   encodeVaryMarker,
+  isFresh,
 } from "./cache-entry.js";
 import { baseKey, baseTag, variantKey } from "./cache-keys.js";
 import { isStorable, requestMode, type Storable, storable, varyValues } from "./cache-policy.js";
@@ -116,7 +117,7 @@ export class SharedCache {
       if (bytes === null) return null;
       const e = decodeEntry(bytes);
       if (e === null || (auth && !e.head.authOk)) return null;
-      return currentAge(e.head, Date.now()) < e.head.lifetime ? e : null;
+      return isFresh(e.head, Date.now()) ? e : null;
     } catch {
       this.metrics.storeErrors.cache.inc();
       return null;

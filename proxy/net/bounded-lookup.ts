@@ -173,7 +173,8 @@ export class BoundedLookup {
 
   constructor(
     private readonly settings: LookupSettings = DEFAULT_LOOKUP_SETTINGS,
-    private readonly now: () => number = Date.now,
+    /** Monotonic ms: a wall clock stepped back must not keep an answer for the length of the step. */
+    private readonly now: () => number = () => performance.now(),
     private readonly getaddrinfo: typeof dnsLookup = dnsLookup,
     hostsPath = "/etc/hosts",
   ) {

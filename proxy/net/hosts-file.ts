@@ -48,7 +48,8 @@ export class HostsFile {
   constructor(
     private readonly path = "/etc/hosts",
     private readonly maxAgeMs = 10_000,
-    private readonly now: () => number = Date.now,
+    /** Monotonic ms (a stepped wall clock must not stop the re-reads). */
+    private readonly now: () => number = () => performance.now(),
     private readonly warn: (message: string) => void = warnOnStderr,
     private readonly maxBytes = MAX_HOSTS_BYTES,
   ) {}

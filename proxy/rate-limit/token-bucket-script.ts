@@ -1,7 +1,9 @@
 // The fleet-wide token bucket, one atomic Lua script per request: refill by elapsed time
 // (Redis's own clock, so instances' clocks never matter), take one token if there is one,
 // and report what the RateLimit-* headers need. The bucket is a hash {tk, ts} under one key
-// that expires once it would be full again (an idle key costs no memory).
+// that expires once it would be full again (an idle key costs no memory). A bucket stamped in
+// Redis's future (its clock stepped back: NTP, a resumed VM, `date -s`) is stamped now and
+// refills from there: measured from the old stamp it got no token for the length of the step.
 
 import type { LuaScript } from "../redis/redis-store.js";
 
@@ -22,6 +24,9 @@ local tokens = tonumber(b[1])
 local ts = tonumber(b[2])
 if tokens == nil or ts == nil then
   tokens = burst
+  ts = now
+end
+if now < ts then
   ts = now
 end
 if now > ts then

@@ -46,6 +46,7 @@ const kRequest = Symbol("shardgate.lingerRequest");
 const kLinger = Symbol("shardgate.linger");
 const kBaseDestroySoon = Symbol("shardgate.baseDestroySoon");
 
+/** Times are performance.now(): a stepped wall clock must neither hold a connection nor cut it short. */
 interface LingerState {
   /** When the answer was flushed (-1: still writing). */
   since: number;
@@ -123,7 +124,7 @@ export function isLingering(socket: Duplex): boolean {
 export function lingerAfterAnswer(socket: Duplex, req?: IncomingMessage): void {
   const s = socket as Closing;
   if (s[kLinger] !== undefined || s.destroyed) return;
-  const now = Date.now();
+  const now = performance.now();
   const state: LingerState = {
     since: s.writableFinished ? now : -1,
     seen: s.bytesRead ?? 0,
@@ -182,14 +183,14 @@ function dump(req: IncomingMessage): void {
 function flushed(this: Closing): void {
   const state = this[kLinger];
   if (state === undefined) return;
-  state.since = Date.now();
+  state.since = performance.now();
   state.lastReadAt = state.since;
 }
 
 function tick(s: Closing): void {
   const state = s[kLinger];
   if (state === undefined || s.destroyed) return;
-  const now = Date.now();
+  const now = performance.now();
   const read = s.bytesRead ?? 0;
   if (read !== state.seen) {
     state.seen = read;

@@ -142,16 +142,29 @@ function parseQuestion(msg: Buffer): { name: string; type: number; end: number }
  * Spawns `shardgate <args>` in a mount namespace of its own whose /etc/resolv.conf is
  * `resolvConf` (the process then execs node: its pid is shardgate's). Reaped with the test file.
  */
-export function spawnWithResolvConf(resolvConf: string, args: readonly string[]): ChildProcess {
+export function spawnWithResolvConf(
+  resolvConf: string,
+  args: readonly string[],
+  env?: Readonly<Record<string, string>>,
+): ChildProcess {
   const argv = shardgateArgv(args);
-  return spawnInNamespace(resolvConf, argv.command, argv.args);
+  return spawnInNamespace(resolvConf, argv.command, argv.args, env);
 }
 
-/** Spawns `command args` in a mount namespace whose /etc/resolv.conf is `resolvConf`. Reaped with the test file. */
-export function spawnInNamespace(resolvConf: string, command: string, args: readonly string[]): ChildProcess {
+/**
+ * Spawns `command args` in a mount namespace whose /etc/resolv.conf is `resolvConf`, with `env`
+ * over the test's environment. Reaped with the test file.
+ */
+export function spawnInNamespace(
+  resolvConf: string,
+  command: string,
+  args: readonly string[],
+  env?: Readonly<Record<string, string>>,
+): ChildProcess {
   const script = 'mount --bind "$0" /etc/resolv.conf && exec "$@"';
   return reapOnExit(
     spawn("unshare", ["-m", "--", "sh", "-c", script, resolvConf, command, ...args], {
+      env: env === undefined ? undefined : { ...process.env, ...env },
       stdio: ["ignore", "pipe", "pipe"],
     }),
   );

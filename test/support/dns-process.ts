@@ -42,17 +42,17 @@ export interface NamespacedStart {
   children: Set<ChildProcess>;
   /** Wait for /readyz 200 too (default true; a pool discovered through a hung name has no member yet). */
   waitReady?: boolean;
+  /** Extra environment (e.g. clock-step.ts's, to step its wall clock). */
+  env?: Readonly<Record<string, string>>;
 }
 
 /** Starts `shardgate start` in its own mount namespace and waits until it is ready. */
 export async function startInDnsNamespace(o: NamespacedStart): Promise<NamespacedShardgate> {
-  const proc = spawnWithResolvConf(o.resolvConf, [
-    "start",
-    "--config",
-    o.configFile,
-    "--data-dir",
-    o.dataDir,
-  ]);
+  const proc = spawnWithResolvConf(
+    o.resolvConf,
+    ["start", "--config", o.configFile, "--data-dir", o.dataDir],
+    o.env,
+  );
   o.children.add(proc);
   const lines: Array<Record<string, unknown>> = [];
   let stderr = "";
@@ -133,6 +133,7 @@ export interface DnsFixture {
     yaml: string,
     settings: ResolvSettings,
     waitReady?: boolean,
+    env?: Readonly<Record<string, string>>,
   ): Promise<NamespacedShardgate>;
 }
 
@@ -177,7 +178,7 @@ export function dnsFixture(defaultSeed: number, dirPrefix: string): DnsFixture {
       d.mode = mode;
       return { dns: d, port: await upstreamPort() };
     },
-    async start(name, yaml, settings, waitReady) {
+    async start(name, yaml, settings, waitReady, env) {
       const resolv = await resolvConf(name, settings);
       const file = join(dir, `${name}.yaml`);
       writeFileSync(file, yaml);
@@ -188,6 +189,7 @@ export function dnsFixture(defaultSeed: number, dirPrefix: string): DnsFixture {
         note: seedNote(seed),
         children,
         waitReady,
+        env,
       });
     },
   };

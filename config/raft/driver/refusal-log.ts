@@ -19,7 +19,7 @@ export class RefusalLog {
   constructor(
     private readonly intervalMs: number,
     private readonly write: (line: string) => void,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   /** Notes one refusal of `reason` (a code) from `peer`; writes a line at most once per interval per pair. */

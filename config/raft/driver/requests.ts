@@ -2,6 +2,9 @@
 // by session sequence when applied, since a forwarded proposal's index is unknown), conf
 // changes (by index), ReadIndex reads (issued in batches, then waiting for the apply index)
 // and leadership transfers. Leader changes, timeouts and stop settle them.
+// Deadlines are on the monotonic clock (performance.now()): a wall clock stepped back (NTP, a
+// resumed VM, `date -s`) would hold a request for the length of the step, one stepped forward
+// would fail every pending request at the next tick.
 import type { Role } from "../core/index.js";
 import type { NodeId } from "../types.js";
 import { DriverError } from "./errors.js";
@@ -56,7 +59,7 @@ export class RequestTracker {
   /** Tracks proposal `seq`; `via` is the leader it was forwarded to ("" = appended here at `index`). */
   addProposal(seq: number, via: NodeId, index: number): Promise<number> {
     return new Promise<number>((resolve, reject) => {
-      this.pending.set(seq, { resolve, reject, deadline: Date.now() + this.timeoutMs, via, index });
+      this.pending.set(seq, { resolve, reject, deadline: performance.now() + this.timeoutMs, via, index });
       if (via === "") this.byIndex.set(index, seq);
     });
   }
@@ -99,7 +102,7 @@ export class RequestTracker {
 
   addConf(index: number, term: number): Promise<number> {
     return new Promise<number>((resolve, reject) => {
-      this.confPending.set(index, { term, resolve, reject, deadline: Date.now() + this.timeoutMs });
+      this.confPending.set(index, { term, resolve, reject, deadline: performance.now() + this.timeoutMs });
     });
   }
 
@@ -128,7 +131,7 @@ export class RequestTracker {
   }
 
   queueRead(resolve: (index: number) => void, reject: (err: Error) => void): boolean {
-    this.readBatch.push({ resolve, reject, deadline: Date.now() + this.timeoutMs });
+    this.readBatch.push({ resolve, reject, deadline: performance.now() + this.timeoutMs });
     return this.readBatch.length === 1;
   }
 
@@ -165,7 +168,7 @@ export class RequestTracker {
   /** `retryMs`: how long one attempt may take before transfersDue names it again. */
   addTransfer(to: NodeId, timeoutMs: number, retryMs: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const now = Date.now();
+      const now = performance.now();
       this.transfers.push({ to, resolve, reject, deadline: now + timeoutMs, retryAt: now + retryMs });
     });
   }

@@ -30,7 +30,7 @@ export class SnapshotRefusalLog {
   constructor(
     private readonly intervalMs: number,
     private readonly write: (line: string) => void,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   /** `peer` refused snapshot `index` (code `reason`); the leader waits `retryMs` before the next. */

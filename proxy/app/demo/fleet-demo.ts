@@ -69,9 +69,9 @@ interface RaftBrief {
 
 /** Waits until every instance answers and names the same leader, with the learner in place. */
 async function waitAgreed(running: readonly Running[]): Promise<string> {
-  const deadline = Date.now() + START_TIMEOUT_MS;
+  const deadline = performance.now() + START_TIMEOUT_MS;
   let last = "no answer yet";
-  while (Date.now() < deadline) {
+  while (performance.now() < deadline) {
     for (const r of running)
       if (r.child.exitCode !== null || r.child.signalCode !== null)
         throw new Error(`instance ${r.inst.id} exited while starting (its log is below)`);
