@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import { closeSync, openSync, writeSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
 import {
   fetchJson,
@@ -26,7 +27,7 @@ const MAX_MS = scaled(4000);
 const ENV = { SHARDGATE_FILE_SETTLE_MS: String(SETTLE_MS), SHARDGATE_FILE_SETTLE_MAX_MS: String(MAX_MS) };
 
 /** Routes first, then the pool: a file cut after any member line is a valid config. */
-function config(members: number): string {
+function config(members: number, ca?: string): string {
   const lines = upstreams
     .slice(0, members)
     .map((u, i) => `      - { id: m${i + 1}, address: "127.0.0.1:${u.port}" }`);
@@ -40,7 +41,7 @@ routes:
 pools:
   users:
     algorithm: ring
-    members:
+${ca === undefined ? "" : `    tls: { ca: "${ca}" }\n`}    members:
 ${lines.join("\n")}
 `;
 }
@@ -125,6 +126,35 @@ test("a config that keeps changing past the bound is refused and the running con
     }
     assert.deepEqual(await memberIds(sg), ["m1", "m2"], sg.proc.output());
   } finally {
+    await sg.stop();
+  }
+});
+
+test("an upstream CA file that keeps changing past the bound refuses the reload naming the pool", {
+  timeout: 180_000,
+}, async () => {
+  const sg = await startShardgate(config(2), { env: ENV });
+  const ca = join(sg.config.dir, "ca.pem");
+  const fd = openSync(ca, "w");
+  let writer: NodeJS.Timeout | undefined;
+  try {
+    writeSync(fd, "# a CA bundle being written\n");
+    let n = 0;
+    writer = setInterval(() => writeSync(fd, `# line ${++n}\n`), 100);
+    sg.config.write(config(4, ca));
+    const from = sg.proc.lines.length;
+    sg.proc.signal("SIGHUP");
+    const outcome = await sg.proc.waitForLine("the reload's outcome", isOutcome, undefined, from);
+    assert.match(String(outcome.msg), /^config reload rejected/, sg.proc.output());
+    assert.match(
+      String(outcome.msg),
+      /pools\.users\.tls: .*ca\.pem: still being written after \d+ ms/,
+      sg.proc.output(),
+    );
+    assert.deepEqual(await memberIds(sg), ["m1", "m2"], sg.proc.output());
+  } finally {
+    clearInterval(writer);
+    closeSync(fd);
     await sg.stop();
   }
 });
