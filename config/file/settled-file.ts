@@ -23,7 +23,7 @@ export interface FileMark {
   readonly size: number;
   readonly mtimeMs: number;
   readonly ctimeMs: number;
-  /** A FIFO or other non-regular file: never "settles" (a pipe is read as it streams). */
+  /** A FIFO or other non-regular file is never waited for (a pipe is read as it streams). */
   readonly regular: boolean;
 }
 

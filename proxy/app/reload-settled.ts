@@ -28,7 +28,7 @@ function waitLogger(logger: Logger, trigger: string, opts: SettleOptions) {
   return (paths: string[]) =>
     logger.info(
       { trigger, files: paths, settleMs: opts.settleMs, maxMs: opts.maxMs },
-      `config reload: ${paths.join(", ")} changed within the last ${opts.settleMs} ms; waiting for it to hold still`,
+      `${paths.join(", ")} changed within the last ${opts.settleMs} ms; the reload waits for it to hold still`,
     );
 }
 
@@ -45,7 +45,7 @@ export async function loadSettled(
     if (report.waitedFor.length > 0)
       logger.info(
         { trigger, files: report.waitedFor, waitedMs: report.waitedMs },
-        "config reload: the file held still; read it whole",
+        "the reload's files held still; read them whole",
       );
     return value;
   } catch (err) {

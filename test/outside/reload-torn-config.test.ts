@@ -83,7 +83,7 @@ test("a config half written when SIGHUP comes is applied whole once the writer f
       // once; the rest is written after either, so the old way applies the half.
       await sg.proc.waitForLine(
         "the reload waiting for the file, or its outcome",
-        (l) => isOutcome(l) || String(l.msg).includes("waiting for it to hold still"),
+        (l) => isOutcome(l) || String(l.msg).includes("the reload waits for it to hold still"),
         undefined,
         from,
       );
@@ -94,7 +94,7 @@ test("a config half written when SIGHUP comes is applied whole once the writer f
     const outcome = await sg.proc.waitForLine("the reload's outcome", isOutcome, undefined, 0);
     assert.equal(outcome.msg, "config reloaded", sg.proc.output());
     assert.deepEqual(await memberIds(sg), ["m1", "m2", "m3", "m4"], sg.proc.output());
-    const waited = sg.proc.lines.find((l) => l.msg === "config reload: the file held still; read it whole");
+    const waited = sg.proc.lines.find((l) => l.msg === "the reload's files held still; read them whole");
     assert.deepEqual(waited?.files, [sg.config.path], sg.proc.output());
   } finally {
     await sg.stop();
