@@ -97,8 +97,8 @@ export class CertificateStore {
   private server: TlsServer | undefined;
   /** Reload outcomes, for tests and the log: "reloaded" or "kept". */
   onReload?: (result: "reloaded" | "kept", detail: string) => void;
-  /** While files are waited for: when the wait began and the marks of the last look. */
-  private unsettled: { since: number; marks: FileMark[] } | undefined;
+  /** While files are waited for: when the wait began, and the last look's time and marks. */
+  private unsettled: { since: number; at: number; marks: FileMark[] } | undefined;
 
   /** Loads every pair now; throws (a config error for the caller) when one does not load. */
   constructor(
@@ -221,7 +221,8 @@ export class CertificateStore {
     const before = paths.map(markOfSync);
     // Changed within the settle period, unless unchanged since the last look (a whole period):
     // timestamps in the future must not hold a rotation off for ever.
-    const still = this.unsettled !== undefined && sameMarks(this.unsettled.marks, before);
+    const u = this.unsettled;
+    const still = u !== undefined && Date.now() - u.at >= this.settle.settleMs && sameMarks(u.marks, before);
     const moving = still ? [] : recentlyChanged(before, this.settle.settleMs, Date.now());
     if (moving.length > 0) {
       this.waitFor(
@@ -275,12 +276,16 @@ export class CertificateStore {
     const now = Date.now();
     const { settleMs, maxMs } = this.settle;
     if (this.unsettled === undefined) {
-      this.unsettled = { since: now, marks };
+      this.unsettled = { since: now, at: now, marks };
       this.logger.info(
         { files: paths, settleMs, maxMs },
         `listener certificate files changed within the last ${settleMs} ms; waiting for them to hold still`,
       );
-    } else this.unsettled.marks = marks;
+    } else if (!sameMarks(this.unsettled.marks, marks)) {
+      // Changed since the last look: the period starts again from here.
+      this.unsettled.marks = marks;
+      this.unsettled.at = now;
+    }
     const waited = now - this.unsettled.since;
     if (waited + settleMs > maxMs) {
       this.unsettled = undefined;
