@@ -1,15 +1,19 @@
 // Reading files that someone may still be writing. A config file written in place (`cat >
 // shardgate.yaml`, `kubectl cp`, an editor without atomic save) and reloaded while half written
 // often still parses: YAML cut at a line end is a pool with fewer members, or a missing section
-// that has a default, and the reload committed it fleet-wide. A file is taken as settled when
-// nothing about it (size, mtime, ctime, inode) has changed for `settleMs`: one changed longer ago
-// than that is read at once; one changed more recently is looked at again after `settleMs`,
-// until it holds still or `maxMs` has passed (then it is refused: EUNSETTLED). Timestamps in
-// the future (a clock stepped back, a file unpacked from another machine) count as "just
-// changed", so such a file costs one settle period, never a refusal. After the read, the caller
-// compares a fresh mark (sameMarks) and reads again if the file moved under the read. Envoy
-// sidesteps the question by reloading only on a rename into place (an in-place edit is not
-// seen at all); nginx reads once on reload, torn or not.
+// that has a default, and the reload committed it fleet-wide. A torn read is possible only when
+// the file was written in place: the same device and inode as when the caller last read that
+// path (or never read it) AND changed (mtime or ctime) within `settleMs`. A file whose inode
+// changed since the last read was renamed (or symlink-swapped, as Kubernetes ConfigMaps and
+// Secrets are) into place, whole by construction, and is read at once, as is one untouched for
+// longer than `settleMs`. Otherwise it is looked at again after `settleMs`, until nothing about
+// it (size, mtime, ctime, inode) changed over a whole period or `maxMs` has passed (then it is
+// refused: EUNSETTLED). Timestamps in the future (a clock stepped back, a file unpacked from
+// another machine) count as "just changed", so such a file costs one settle period, never a
+// refusal. After the read, the caller compares a fresh mark (sameMarks) and reads again if the
+// file moved under the read. The one way left to be read half written: a new inode written
+// slowly at the path (`rm f; cat > f`). Envoy sidesteps the question by reloading only on a
+// rename into place (an in-place edit is not seen at all); nginx reads once on reload, torn or not.
 
 import { type Stats, statSync } from "node:fs";
 import { stat } from "node:fs/promises";
@@ -79,9 +83,33 @@ export function sameMarks(a: readonly FileMark[], b: readonly FileMark[]): boole
   return a.length === b.length && a.every((m, i) => sameMark(m, b[i]));
 }
 
-/** Files that changed within `settleMs` of `now` (or claim a time after it). */
-export function recentlyChanged(marks: readonly FileMark[], settleMs: number, now: number): FileMark[] {
-  return marks.filter((m) => m.regular && now - Math.max(m.mtimeMs, m.ctimeMs) < settleMs);
+/** Each path's mark as last read whole, kept by the reader from one read to the next. */
+export type LastReads = Map<string, FileMark>;
+
+/** Records `marks` as the last read of their paths. */
+export function rememberReads(last: LastReads | undefined, marks: readonly FileMark[]): void {
+  for (const m of marks) last?.set(m.path, m);
+}
+
+/**
+ * Whether reading the file of `m` now could catch a writer midway: a regular file on the same
+ * device and inode as its last read (`last`; or never read) changed within `settleMs` of
+ * `now` (or claiming a time after it). A new inode was put in place by a rename: whole.
+ */
+export function mayBeTorn(m: FileMark, last: FileMark | undefined, settleMs: number, now: number): boolean {
+  if (!m.regular) return false;
+  const replaced = last !== undefined && last.ino >= 0 && (last.ino !== m.ino || last.dev !== m.dev);
+  return !replaced && now - Math.max(m.mtimeMs, m.ctimeMs) < settleMs;
+}
+
+/** The files of `marks` a read could catch half written (mayBeTorn against `last`). */
+export function recentlyChanged(
+  marks: readonly FileMark[],
+  settleMs: number,
+  now: number,
+  last?: ReadonlyMap<string, FileMark>,
+): FileMark[] {
+  return marks.filter((m) => mayBeTorn(m, last?.get(m.path), settleMs, now));
 }
 
 export class UnsettledFileError extends Error {
@@ -108,17 +136,19 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref()
 
 /**
  * Resolves with the marks of `paths` once none has changed for `opts.settleMs` (at once when
- * none changed that recently); rejects with UnsettledFileError after `opts.maxMs`. `started`
- * is when the caller's bound began (a re-read after a change keeps the first bound).
+ * none could be torn: mayBeTorn against `last`); rejects with UnsettledFileError after
+ * `opts.maxMs`. `started` is when the caller's bound began (a re-read after a change keeps the
+ * first bound).
  */
 export async function waitSettled(
   paths: readonly string[],
   opts: SettleOptions,
   report: SettleWatch,
   started = Date.now(),
+  last?: ReadonlyMap<string, FileMark>,
 ): Promise<FileMark[]> {
   let marks = await Promise.all(paths.map(markOf));
-  let moving = recentlyChanged(marks, opts.settleMs, Date.now());
+  let moving = recentlyChanged(marks, opts.settleMs, Date.now(), last);
   while (moving.length > 0) {
     const fresh = moving.filter((m) => !report.waitedFor.has(m.path)).map((m) => m.path);
     for (const p of fresh) report.waitedFor.add(p);
@@ -139,22 +169,26 @@ export async function waitSettled(
 
 /**
  * Reads with `read` once `paths` are settled, and again while they changed during the read,
- * all within `opts.maxMs` (then UnsettledFileError).
+ * all within `opts.maxMs` (then UnsettledFileError). `last` holds the marks of the previous
+ * whole read of each path (a renamed-in file is read at once) and is updated on success.
  */
 export async function readSettled<T>(
   paths: readonly string[],
   read: () => Promise<T>,
   opts: SettleOptions,
   onWait?: (paths: string[]) => void,
+  last?: LastReads,
 ): Promise<{ value: T; report: SettleReport }> {
   const started = Date.now();
   const watch: SettleWatch = { waitedFor: new Set(), onWait };
   for (;;) {
-    const before = await waitSettled(paths, opts, watch, started);
+    const before = await waitSettled(paths, opts, watch, started, last);
     const value = await read();
     const after = await Promise.all(paths.map(markOf));
-    if (sameMarks(before, after))
+    if (sameMarks(before, after)) {
+      rememberReads(last, after);
       return { value, report: { waitedFor: [...watch.waitedFor], waitedMs: Date.now() - started } };
+    }
     const changed = after.filter((m, i) => !sameMark(m, before[i])).map((m) => m.path);
     const fresh = changed.filter((p) => !watch.waitedFor.has(p));
     for (const p of changed) watch.waitedFor.add(p);

@@ -1,13 +1,17 @@
 // The files of a reload read only once they hold still (config/file/settled-file.ts): the
-// config file, then the upstream TLS files the new config names. What was waited for is
-// logged; a file still changing after the bound refuses the reload (the running config stays).
+// config file, then the upstream TLS files the new config names. Only a file written in place
+// (the inode of its last read) and changed within the settle period is waited for; one renamed
+// into place is read at once. What was waited for is logged; a file still changing after the
+// bound refuses the reload (the running config stays).
 
 import type { Logger } from "pino";
 import type { ConfigError } from "../../config/file/config-error.js";
 import type { ConfigResult } from "../../config/file/load.js";
 import type { ShardgateConfig } from "../../config/file/schema.js";
 import {
+  type LastReads,
   readSettled,
+  rememberReads,
   type SettleOptions,
   UnsettledFileError,
   waitSettled,
@@ -32,16 +36,21 @@ function waitLogger(logger: Logger, trigger: string, opts: SettleOptions) {
     );
 }
 
-/** `load` run once `path` has held still, and again if it changed during the load. */
+/**
+ * `load` run once `path` has held still (at once when it cannot be torn: settled-file.ts), and
+ * again if it changed during the load. `last` holds the marks of the reloader's last reads.
+ */
 export async function loadSettled(
   path: string,
   opts: SettleOptions,
+  last: LastReads,
   logger: Logger,
   trigger: string,
   load: () => Promise<ConfigResult>,
 ): Promise<ConfigResult> {
   try {
-    const { value, report } = await readSettled([path], load, opts, waitLogger(logger, trigger, opts));
+    const onWait = waitLogger(logger, trigger, opts);
+    const { value, report } = await readSettled([path], load, opts, onWait, last);
     if (report.waitedFor.length > 0)
       logger.info(
         { trigger, files: report.waitedFor, waitedMs: report.waitedMs },
@@ -66,13 +75,14 @@ export function upstreamTlsPaths(pools: Record<string, { tls?: UpstreamTlsConfig
 export async function waitTlsFilesSettled(
   config: ShardgateConfig,
   opts: SettleOptions,
+  last: LastReads,
   logger: Logger,
   trigger: string,
 ): Promise<ConfigResult> {
   const paths = upstreamTlsPaths(config.pools);
   const watch = { waitedFor: new Set<string>(), onWait: waitLogger(logger, trigger, opts) };
   try {
-    await waitSettled(paths, opts, watch);
+    rememberReads(last, await waitSettled(paths, opts, watch, Date.now(), last));
     return { ok: true, config };
   } catch (err) {
     if (err instanceof UnsettledFileError) {

@@ -3,10 +3,11 @@
 // parsed (a pool with fewer members) and the reload applied it, members gone fleet-wide. Now a
 // file changed within the settle period (SHARDGATE_FILE_SETTLE_MS) is read only once it holds
 // still, and one that keeps changing past the bound (SHARDGATE_FILE_SETTLE_MAX_MS) is refused
-// with the running config kept.
+// with the running config kept. Only a file written in place (the inode last read) can be torn:
+// one renamed into place is read at once, however recently it was written.
 
 import assert from "node:assert/strict";
-import { closeSync, openSync, writeSync } from "node:fs";
+import { closeSync, openSync, renameSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import {
@@ -155,6 +156,58 @@ test("an upstream CA file that keeps changing past the bound refuses the reload 
   } finally {
     clearInterval(writer);
     closeSync(fd);
+    await sg.stop();
+  }
+});
+
+test("a config renamed into place is read at once; written in place after that, it is waited for", {
+  timeout: 180_000,
+}, async () => {
+  // A settle period far longer than a reload of this file takes, even on a loaded machine: a
+  // reload that waited for the renamed file could not answer within RENAMED_BOUND_MS.
+  const SETTLE = 5000;
+  const RENAMED_BOUND_MS = 4000;
+  const env = { SHARDGATE_FILE_SETTLE_MS: String(SETTLE), SHARDGATE_FILE_SETTLE_MAX_MS: "20000" };
+  const sg = await startShardgate(config(2), { env });
+  try {
+    const waits = (from: number) =>
+      sg.proc.lines
+        .slice(from)
+        .filter((l) => String(l.msg).includes("the reload waits for it to hold still"));
+    /** SIGHUP; the outcome line and the ms between "reloading config" and it (the process's clock). */
+    const reload = async () => {
+      const from = sg.proc.lines.length;
+      sg.proc.signal("SIGHUP");
+      const start = await sg.proc.waitForLine(
+        "the reload's start",
+        (l) => l.msg === "reloading config",
+        undefined,
+        from,
+      );
+      const outcome = await sg.proc.waitForLine("the reload's outcome", isOutcome, undefined, from);
+      return { from, outcome, ms: Number(outcome.time) - Number(start.time) };
+    };
+
+    // Written beside it and renamed into place, just now: a new inode, whole by construction.
+    const temp = `${sg.config.path}.next`;
+    writeFileSync(temp, config(4));
+    renameSync(temp, sg.config.path);
+    const renamed = await reload();
+    assert.equal(renamed.outcome.msg, "config reloaded", sg.proc.output());
+    assert.deepEqual(waits(renamed.from), [], `a renamed file is not waited for: ${sg.proc.output()}`);
+    assert.ok(
+      renamed.ms < RENAMED_BOUND_MS,
+      `the renamed file was read at once, not after the ${SETTLE} ms settle: the reload took ${renamed.ms} ms`,
+    );
+    assert.deepEqual(await memberIds(sg), ["m1", "m2", "m3", "m4"], sg.proc.output());
+
+    // The same inode, now rewritten in place: it may be half written, so it is waited for.
+    writeFileSync(sg.config.path, config(3));
+    const inPlace = await reload();
+    assert.equal(inPlace.outcome.msg, "config reloaded", sg.proc.output());
+    assert.equal(waits(inPlace.from).length, 1, `the in-place write is waited for: ${sg.proc.output()}`);
+    assert.deepEqual(await memberIds(sg), ["m1", "m2", "m3"], sg.proc.output());
+  } finally {
     await sg.stop();
   }
 });
