@@ -8,13 +8,15 @@
 // go is dropped, each reload watches again a folder whose watcher was dropped or whose inode
 // changed, and a folder gone is looked for every second.
 // A file written in place is read only once it holds still (config/file/settled-file.ts): a
-// reload that finds a file changed within the settle period, or changed while it was read,
-// keeps the pair serving and looks again one period later (logged), up to the bound, then
-// keeps the previous pair (logged at error) until the next change. The watcher's debounce
-// already waits for a pause in the writes; this also covers a write during the read and a
-// reload called directly. A key that does not match its cert is refused by OpenSSL ("key
+// reload that finds a file on the inode it was last read from changed within the settle
+// period, or changed while it was read, keeps the pair serving and looks again one period
+// later (logged), up to the bound, then keeps the previous pair (logged at error) until the
+// next change. The watcher's debounce already waits for a pause in the writes; this also
+// covers a write during the read and a reload called directly. A key that does not match its cert is refused by OpenSSL ("key
 // values mismatch") and a PEM cut mid-block does not parse, but a chain file cut at a block's
-// end parses as a leaf without its intermediates: that is what the settle keeps out.
+// end parses as a leaf without its intermediates: that is what the settle keeps out. A file
+// renamed or symlink-swapped into place (cert-manager's Secret volume) has a new inode and is
+// read at once.
 
 import { type FSWatcher, statSync, watch } from "node:fs";
 import { basename, dirname } from "node:path";
@@ -23,8 +25,10 @@ import { MAX_PEM_BYTES, readFileBoundedSync } from "../../config/file/bounded-re
 import {
   DEFAULT_SETTLE,
   type FileMark,
+  type LastReads,
   markOfSync,
   recentlyChanged,
+  rememberReads,
   type SettleOptions,
   sameMark,
   sameMarks,
@@ -99,6 +103,8 @@ export class CertificateStore {
   onReload?: (result: "reloaded" | "kept", detail: string) => void;
   /** While files are waited for: when the wait began, and the last look's time and marks. */
   private unsettled: { since: number; at: number; marks: FileMark[] } | undefined;
+  /** The files' marks as last read whole: a file on another inode since was renamed in, whole. */
+  private readonly lastReads: LastReads = new Map();
 
   /** Loads every pair now; throws (a config error for the caller) when one does not load. */
   constructor(
@@ -109,6 +115,7 @@ export class CertificateStore {
     private readonly settle: SettleOptions = DEFAULT_SETTLE,
   ) {
     this.pairs = [defaults, ...sni].map(load);
+    rememberReads(this.lastReads, this.paths().map(markOfSync));
     this.index();
   }
 
@@ -217,13 +224,13 @@ export class CertificateStore {
   /** Re-reads every pair once their files hold still; each one that fails keeps its previous version. */
   reload(): void {
     if (this.server !== undefined) this.rewatch();
-    const paths = [...new Set(this.pairs.flatMap((p) => [p.files.cert, p.files.key]))];
+    const paths = this.paths();
     const before = paths.map(markOfSync);
     // Changed within the settle period, unless unchanged since the last look (a whole period):
     // timestamps in the future must not hold a rotation off for ever.
     const u = this.unsettled;
     const still = u !== undefined && Date.now() - u.at >= this.settle.settleMs && sameMarks(u.marks, before);
-    const moving = still ? [] : recentlyChanged(before, this.settle.settleMs, Date.now());
+    const moving = still ? [] : recentlyChanged(before, this.settle.settleMs, Date.now(), this.lastReads);
     if (moving.length > 0) {
       this.waitFor(
         moving.map((m) => m.path),
@@ -258,6 +265,7 @@ export class CertificateStore {
         "listener certificate files held still; read them whole",
       );
     this.unsettled = undefined;
+    rememberReads(this.lastReads, after);
     this.pairs = next;
     if (changed > 0) {
       this.index();
@@ -269,6 +277,11 @@ export class CertificateStore {
       this.logger.error({ files: kept }, "listener certificate did not load; still serving the previous one");
       this.onReload?.("kept", kept.join("; "));
     }
+  }
+
+  /** Every pair's certificate and key files, each once. */
+  private paths(): string[] {
+    return [...new Set(this.pairs.flatMap((p) => [p.files.cert, p.files.key]))];
   }
 
   /** `paths` are being written: look again one settle period later, within the bound. */

@@ -5,10 +5,20 @@
 // parses: the leaf alone, served without its chain. Tried on the store with a real TLS server:
 // a reload while only the leaf was written installed the chain-less certificate. Now a reload
 // that finds a file changed within the settle period keeps the running pair and looks again a
-// period later, so what is installed is the whole file.
+// period later, so what is installed is the whole file. A pair renamed into place (a new inode,
+// as cert-manager's Secret volume swaps it) is whole by construction and read at once.
 
 import assert from "node:assert/strict";
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -118,4 +128,55 @@ test("a certificate chain re-read while half written: the running pair serves un
     logs.some((l) => l.includes("waiting for them to hold still")),
     `the wait is logged: ${logs.join("\n")}`,
   );
+});
+
+test("a pair renamed into place is read at once; rewritten in place after that, it is waited for", {
+  timeout: 120_000,
+}, () => {
+  // Its own files and store, with a settle period far longer than anything here takes: the
+  // renamed pair must be taken by the reload() call itself, with no timer in between.
+  const cert = join(dir, "renamed.pem");
+  const key = join(dir, "renamed.key");
+  const ca = readFileSync(join(dir, "ca.pem"), "utf8");
+  writeFileSync(cert, readFileSync(join(dir, "one.pem"), "utf8") + ca);
+  writeFileSync(key, readFileSync(join(dir, "one.key")));
+  const lines: string[] = [];
+  const log = (m?: string) => lines.push(m ?? "");
+  const sink: LogSink = {
+    debug: (_o, m) => log(m),
+    info: (_o, m) => log(m),
+    warn: (_o, m) => log(m),
+    error: (_o, m) => log(m),
+  };
+  const own = new CertificateStore({ cert, key }, [], sink, 200, { settleMs: 5000, maxMs: 20_000 });
+  try {
+    // Pair two, each file written beside its place and renamed in, just now.
+    const two = readFileSync(join(dir, "two.pem"), "utf8") + ca;
+    writeFileSync(`${key}.next`, readFileSync(join(dir, "two.key")));
+    renameSync(`${key}.next`, key);
+    writeFileSync(`${cert}.next`, two);
+    renameSync(`${cert}.next`, cert);
+    own.reload();
+    assert.equal(
+      own.defaultPair.cert.toString(),
+      two,
+      `the renamed pair is taken at once (the old store waited the settle period): ${lines.join("\n")}`,
+    );
+    assert.ok(!lines.some((l) => l.includes("waiting for them to hold still")), lines.join("\n"));
+
+    // The same inode rewritten in place: it may be half written, so the running pair stays.
+    writeFileSync(cert, readFileSync(join(dir, "two.pem"), "utf8"));
+    own.reload();
+    assert.equal(
+      own.defaultPair.cert.toString(),
+      two,
+      "an in-place write within the settle period is not read yet",
+    );
+    assert.ok(
+      lines.some((l) => l.includes("waiting for them to hold still")),
+      `the in-place write is waited for: ${lines.join("\n")}`,
+    );
+  } finally {
+    own.close();
+  }
 });
