@@ -50,6 +50,7 @@ import { MetricsObserver } from "./metrics/observer.js";
 import { createMetrics } from "./metrics/registry.js";
 import { SeriesCache } from "./metrics/series-cache.js";
 import { connectionCapOf } from "./server/proxy-server.js";
+import { upstreamLookup } from "./net/bounded-lookup.js";
 import { startTracing } from "./tracing/tracing.js";
 import { PrimaryWorkers } from "./workers/primary-workers.js";
 import { type WorkersSetting, workerCount } from "./workers/worker-count.js";
@@ -199,6 +200,8 @@ async function startOrCheck(
 
   const log = createProcessLogger({ level: config.log.level, destination: opts.logDestination });
   const logger = log.logger;
+  // A refused /etc/hosts is said in the JSON log, not on stderr only (proxy/net/hosts-file.ts).
+  upstreamLookup.setHostsWarn((message) => logger.warn({ component: "dns" }, message));
   const metrics = createMetrics();
   const series = new SeriesCache(metrics);
   const observer = new MetricsObserver(series, createAccessLog(log.lines, config.log.accessLog));

@@ -3,7 +3,7 @@
 // members spread over those ports, and wrk with a fixed set of distinct keys.
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, mkdirSync, openSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, renameSync, writeFileSync } from "node:fs";
 import { get as httpGet } from "node:http";
 import { join } from "node:path";
 import { shardgateArgv } from "../../test/support/shardgate-process.js";
@@ -161,7 +161,13 @@ export async function startShardgate(
     admin: `http://127.0.0.1:${admin}`,
     pid: child.pid ?? 0,
     child,
-    rewrite: (next) => writeFileSync(configPath, configText(http, admin, next, addresses)),
+    // As README "Files written in place" advises: written beside it, then renamed into place
+    // (a new inode, read at once; a file rewritten in place would wait the settle period).
+    rewrite: (next) => {
+      const temp = `${configPath}.next`;
+      writeFileSync(temp, configText(http, admin, next, addresses));
+      renameSync(temp, configPath);
+    },
     stop: () => stopChild(child),
   };
 }

@@ -84,6 +84,24 @@ export function readFileBoundedSync(path: string, maxBytes: number): Buffer {
 
 /** readFileBoundedSync without holding the event loop (the reads go to the thread pool). */
 export async function readFileBounded(path: string, maxBytes: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  await forEachChunkBounded(path, maxBytes, (chunk) => {
+    chunks.push(chunk);
+    total += chunk.length;
+  });
+  return Buffer.concat(chunks, total);
+}
+
+/**
+ * readFileBounded handing each chunk (up to 64 KiB, a fresh buffer) to `onChunk` as it is read,
+ * for a large file parsed as it streams; resolves with the stats of what was read.
+ */
+export async function forEachChunkBounded(
+  path: string,
+  maxBytes: number,
+  onChunk: (chunk: Buffer) => void,
+): Promise<Stats> {
   let handle: Awaited<ReturnType<typeof open>>;
   try {
     handle = await open(path, FLAGS);
@@ -91,9 +109,9 @@ export async function readFileBounded(path: string, maxBytes: number): Promise<B
     throw named(path, err);
   }
   try {
-    const bad = checkStats(path, await handle.stat(), maxBytes);
+    const st = await handle.stat();
+    const bad = checkStats(path, st, maxBytes);
     if (bad !== null) throw bad;
-    const chunks: Buffer[] = [];
     let total = 0;
     for (;;) {
       const chunk = Buffer.allocUnsafe(CHUNK);
@@ -101,9 +119,9 @@ export async function readFileBounded(path: string, maxBytes: number): Promise<B
       if (bytesRead === 0) break;
       total += bytesRead;
       if (total > maxBytes) throw tooLarge(path, maxBytes);
-      chunks.push(bytesRead === CHUNK ? chunk : chunk.subarray(0, bytesRead));
+      onChunk(bytesRead === CHUNK ? chunk : chunk.subarray(0, bytesRead));
     }
-    return Buffer.concat(chunks, total);
+    return st;
   } finally {
     await handle.close();
   }

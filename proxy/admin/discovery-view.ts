@@ -4,6 +4,7 @@
 // times the source made it start over (Consul's index going backwards, Kubernetes' 410 Gone
 // re-lists and expired list continues). Before, these figures existed only inside the
 // watcher: an operator saw shardgate_discovery_errors_total climb but not why, nor since when.
+// A follower (no watcher) says where they are: `on: "leader"` and the leader's id.
 
 import type { DiscoveryWatcherStatus, PoolMembershipStatus } from "../../health/membership-controller.js";
 import type { AdminDiscoveryView } from "./types.js";
@@ -33,21 +34,33 @@ function watcherFigures(w: DiscoveryWatcherStatus): Partial<AdminDiscoveryView> 
 
 /**
  * The view of one pool's discovery, or undefined for a static pool. `status` is the
- * membership controller's entry for the pool, present only where the watcher runs.
+ * membership controller's entry for the pool, present only where the watcher runs; elsewhere
+ * the view says where the figures are: on the Raft leader, `leader` (its node id; null while
+ * none is known). The leader's figures are not replicated: pointing at it is simpler and as
+ * fresh as asking it.
  */
 export function discoveryView(
   settings: DiscoverySettings | undefined,
   status: PoolMembershipStatus | undefined,
+  leader: string | undefined,
 ): AdminDiscoveryView | undefined {
   if (settings === undefined) return undefined;
   const k8s = settings.kubernetes;
   const source = k8s !== undefined ? "kubernetes" : "consul";
   const service = k8s !== undefined ? `${k8s.namespace}/${k8s.service}` : (settings.consul?.service ?? "");
-  if (status === undefined) return { source, service, watching: false };
+  if (status === undefined)
+    return {
+      source,
+      service,
+      watching: false,
+      on: "leader",
+      leader: leader === "" ? null : (leader ?? null),
+    };
   return {
     source,
     service,
     watching: true,
+    on: "here",
     ...(status.watcher === undefined ? {} : watcherFigures(status.watcher)),
     ...(status.watcherError === undefined ? {} : { watcherError: status.watcherError }),
   };

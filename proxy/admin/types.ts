@@ -40,6 +40,10 @@ export interface AdminDiscoveryView {
   service: string;
   /** Whether this instance runs the watcher (the Raft leader); the figures below only then. */
   watching: boolean;
+  /** Where the watch figures are: "here", or "leader" (on the instance named by `leader`). */
+  on: "here" | "leader";
+  /** With `on: "leader"`: the Raft leader's node id, null while none is known. */
+  leader?: string | null;
   /** One answer has been applied. */
   synced?: boolean;
   /** Failed requests since the last good answer (0 while the watch goes well). */

@@ -105,6 +105,8 @@ export function createAdminBackend(d: AdminBackendDeps): AdminBackend {
       const committed = d.routing.committed;
       const pools: AdminStateView["pools"] = {};
       const watchers = d.discovery?.() ?? {};
+      // Where a follower's discovery figures are: the leader runs the watchers.
+      const raftView = d.raft();
       for (const [name, snap] of state.pools) {
         const cm = new Map((committed?.pools[name]?.members ?? []).map((m) => [m.id, m]));
         pools[name] = {
@@ -131,14 +133,14 @@ export function createAdminBackend(d: AdminBackendDeps): AdminBackend {
         const discovery = discoveryView(
           committed?.pools[name]?.settings.discovery,
           Object.hasOwn(watchers, name) ? watchers[name] : undefined,
+          raftView?.leader,
         );
         if (discovery !== undefined) pools[name].discovery = discovery;
       }
       const view: AdminStateView = { ringVersion: state.ringVersion, pools };
       if (d.workers !== undefined) view.workers = d.workers();
       if (d.descriptors !== undefined) view.descriptors = d.descriptors();
-      const raft = d.raft();
-      if (raft !== undefined) view.raft = raft;
+      if (raftView !== undefined) view.raft = raftView;
       const drift = d.drift();
       if (drift !== undefined) view.configDrift = drift;
       const degraded = d.degraded();

@@ -4,6 +4,8 @@
 // `=on` or `=TRUE` left the debug endpoints off without a word; and SHARDGATE_BOOTSTRAP was
 // only looked at with a `cluster:` section, so `=yes` (or `=join`) without one passed.
 
+import { settleEnvError } from "../../config/file/settled-file.js";
+
 const FLAG_ON = ["1", "true", "yes"];
 const FLAG_OFF = ["0", "false", "no"];
 
@@ -35,5 +37,5 @@ export function envFlagsError(env: NodeJS.ProcessEnv, hasClusterSection: boolean
           '"join" needs a cluster: section with peers to join; without one this instance is a cluster of its own (unset it, or add cluster:)',
       };
   }
-  return null;
+  return settleEnvError(env);
 }

@@ -10,6 +10,13 @@ import { type ConfigError, formatConfigErrors } from "../../config/file/config-e
 import type { ConfigResult } from "../../config/file/load.js";
 import { loadConfigFileOffThread } from "../../config/file/load-off-thread.js";
 import type { RoutingConfig, ShardgateConfig } from "../../config/file/schema.js";
+import {
+  type LastReads,
+  markOfSync,
+  rememberReads,
+  type SettleOptions,
+  settleOptions,
+} from "../../config/file/settled-file.js";
 import { type ConfigDrift, configDrift } from "../../config/state/drift.js";
 import { routingPatch } from "../../config/state/routing-patch.js";
 import { preloadKubernetesClient, usesKubernetes } from "../../health/kubernetes-client.js";
@@ -21,6 +28,7 @@ import { createAccessLog, type LineSink } from "../logging/access-log.js";
 import type { MetricsObserver } from "../metrics/observer.js";
 import { errorText } from "./errors.js";
 import { releaseFifoReader } from "./reload-file-kind.js";
+import { loadSettled, upstreamTlsPaths, waitTlsFilesSettled } from "./reload-settled.js";
 
 export interface ReloadOutcome {
   ok: boolean;
@@ -66,10 +74,20 @@ export interface ReloaderDeps {
 export class ConfigReloader {
   private reloading: Promise<ReloadOutcome> = Promise.resolve({ ok: true, ringVersion: 0 });
 
+  /** How long the files of a reload must hold still before they are read (settled-file.ts). */
+  private readonly settle: SettleOptions;
+
+  /** The marks of the files as last read: one renamed into place since is read at once. */
+  private readonly lastReads: LastReads = new Map();
+
   constructor(
     private current: ShardgateConfig,
     private readonly d: ReloaderDeps,
-  ) {}
+  ) {
+    this.settle = settleOptions(d.env);
+    // What start read (a stat now, cheap; a later rename gives the path another inode).
+    rememberReads(this.lastReads, [d.configPath, ...upstreamTlsPaths(current.pools)].map(markOfSync));
+  }
 
   /** The local file's config as last loaded (start or a valid reload). */
   get config(): ShardgateConfig {
@@ -122,12 +140,18 @@ export class ConfigReloader {
     this.readsInFlight++;
     let loaded: ConfigResult;
     try {
-      loaded = await loadConfigFileOffThread(configPath, this.d.env);
+      // A file written in place may be read half written; read it once it holds still.
+      loaded = await loadSettled(configPath, this.settle, this.lastReads, logger, trigger, () =>
+        loadConfigFileOffThread(configPath, this.d.env),
+      );
     } finally {
       this.readsInFlight--;
     }
     // start refuses upstream TLS files it cannot read (app.ts); a reload must too, or the pool
-    // switches to TLS without its CA or client certificate and every request fails.
+    // switches to TLS without its CA or client certificate and every request fails. Files being
+    // rotated are waited for, as the config file is.
+    if (loaded.ok && upstreamTlsPaths(loaded.config.pools).length > 0)
+      loaded = await waitTlsFilesSettled(loaded.config, this.settle, this.lastReads, logger, trigger);
     const result = loaded.ok ? withReadableTlsFiles(loaded.config) : loaded;
     if (!result.ok) {
       reloads.inc({ result: "failure" });

@@ -4,6 +4,7 @@
 
 import type { ConfigError } from "../../config/file/config-error.js";
 import type { ShardgateConfig } from "../../config/file/schema.js";
+import { settleOptions } from "../../config/file/settled-file.js";
 import type { LogSink } from "../../config/log-sink.js";
 import { CertificateStore } from "../server/certificate-store.js";
 import { errorText } from "./errors.js";
@@ -14,7 +15,9 @@ export function readTlsFiles(config: ShardgateConfig, logger: LogSink): TlsFiles
   const tls = config.listen.tls;
   if (tls === undefined) return { ok: true };
   try {
-    return { ok: true, value: new CertificateStore({ cert: tls.cert, key: tls.key }, tls.sni, logger) };
+    const settle = settleOptions(process.env);
+    const store = new CertificateStore({ cert: tls.cert, key: tls.key }, tls.sni, logger, 200, settle);
+    return { ok: true, value: store };
   } catch (err) {
     const message = `cannot load TLS certificate: ${errorText(err)}`;
     return {

@@ -7,6 +7,7 @@
 import { readFileSync, statSync } from "node:fs";
 import { errorText } from "../../config/coded-error.js";
 import { readFileBoundedSync } from "../../config/file/bounded-read.js";
+import { readPipe } from "../../config/file/pipe-read.js";
 import { UsageError } from "../commands/usage-error.js";
 import { type AdminClient, CtlError } from "./admin-client.js";
 import type { CtlContext, CtlOutput } from "./commands.js";
@@ -33,8 +34,17 @@ interface RouteAnswer {
 /** The most a keys file may hold (a directory or /dev/zero given by mistake is refused, not read to 2 GiB). */
 export const MAX_KEYS_FILE_BYTES = 64 * 1024 * 1024;
 
-/** A keys file's text: stdin, a pipe (`--keys-file <(cmd)`) read to its end, else a bounded regular file. */
-function readKeysText(file: string): string {
+/**
+ * How long a piped keys file may give nothing before ctl gives up: `--keys-file <(cmd)` is a
+ * common idiom, but a FIFO nobody writes blocked ctl for ever (readFileSync in open(2)).
+ */
+export const KEYS_PIPE_IDLE_MS = 10_000;
+
+/**
+ * A keys file's text: stdin, a pipe (`--keys-file <(cmd)`, a named FIFO) read to its end while
+ * something arrives at least every KEYS_PIPE_IDLE_MS, else a bounded regular file.
+ */
+async function readKeysText(file: string, idleMs: number): Promise<string> {
   if (file === "-") return readFileSync(0, "utf8");
   let pipe = false;
   try {
@@ -42,14 +52,17 @@ function readKeysText(file: string): string {
   } catch {
     // the bounded read below says why
   }
-  return pipe ? readFileSync(file, "utf8") : readFileBoundedSync(file, MAX_KEYS_FILE_BYTES).toString("utf8");
+  const bytes = pipe
+    ? await readPipe(file, { maxBytes: MAX_KEYS_FILE_BYTES, idleMs })
+    : readFileBoundedSync(file, MAX_KEYS_FILE_BYTES);
+  return bytes.toString("utf8");
 }
 
 /** The keys of a keys file: one per line (LF or CRLF), blank lines skipped. */
-function readKeys(file: string): string[] {
+async function readKeys(file: string, idleMs = KEYS_PIPE_IDLE_MS): Promise<string[]> {
   let text: string;
   try {
-    text = readKeysText(file);
+    text = await readKeysText(file, idleMs);
   } catch (err) {
     const why = errorText(err);
     const what = why.startsWith(`${file}: `) ? why.slice(file.length + 2) : why;
@@ -135,7 +148,7 @@ async function routesOf(client: AdminClient, pool: string, batch: readonly strin
 
 export async function route(ctx: CtlContext, args: string[]): Promise<CtlOutput> {
   const [pool, ...given] = args;
-  const keys = ctx.keysFile === undefined ? given : [...given, ...readKeys(ctx.keysFile)];
+  const keys = ctx.keysFile === undefined ? given : [...given, ...(await readKeys(ctx.keysFile))];
   if (pool === undefined || keys.length === 0)
     throw new UsageError(
       `"route" takes POOL KEY... (or POOL with --keys-file FILE), got ${args.length} argument(s)${ctx.keysFile === undefined ? "" : " and no key in the file"}`,

@@ -186,6 +186,11 @@ export class BoundedLookup {
     };
   }
 
+  /** Where a refused hosts file is said (hosts-file.ts): the app's JSON log. */
+  setHostsWarn(warn: (message: string) => void): void {
+    this.hosts.setWarn(warn);
+  }
+
   /** getaddrinfo calls in flight now (tests). */
   get active(): number {
     return this.running;

@@ -7,11 +7,32 @@
 // volume remounted) leaves its watcher on the dead inode, deaf: a watcher that sees its folder
 // go is dropped, each reload watches again a folder whose watcher was dropped or whose inode
 // changed, and a folder gone is looked for every second.
+// A file written in place is read only once it holds still (config/file/settled-file.ts): a
+// reload that finds a file on the inode it was last read from changed within the settle
+// period, or changed while it was read, keeps the pair serving and looks again one period
+// later (logged), up to the bound, then keeps the previous pair (logged at error) until the
+// next change. The watcher's debounce already waits for a pause in the writes; this also
+// covers a write during the read and a reload called directly. A key that does not match its cert is refused by OpenSSL ("key
+// values mismatch") and a PEM cut mid-block does not parse, but a chain file cut at a block's
+// end parses as a leaf without its intermediates: that is what the settle keeps out. A file
+// renamed or symlink-swapped into place (cert-manager's Secret volume) has a new inode and is
+// read at once.
 
 import { type FSWatcher, statSync, watch } from "node:fs";
 import { basename, dirname } from "node:path";
 import { createSecureContext, type SecureContext, type Server as TlsServer } from "node:tls";
 import { MAX_PEM_BYTES, readFileBoundedSync } from "../../config/file/bounded-read.js";
+import {
+  DEFAULT_SETTLE,
+  type FileMark,
+  type LastReads,
+  markOfSync,
+  recentlyChanged,
+  rememberReads,
+  type SettleOptions,
+  sameMark,
+  sameMarks,
+} from "../../config/file/settled-file.js";
 import type { LogSink } from "../../config/log-sink.js";
 
 export interface CertificateFiles {
@@ -80,6 +101,10 @@ export class CertificateStore {
   private server: TlsServer | undefined;
   /** Reload outcomes, for tests and the log: "reloaded" or "kept". */
   onReload?: (result: "reloaded" | "kept", detail: string) => void;
+  /** While files are waited for: when the wait began, and the last look's time and marks. */
+  private unsettled: { since: number; at: number; marks: FileMark[] } | undefined;
+  /** The files' marks as last read whole: a file on another inode since was renamed in, whole. */
+  private readonly lastReads: LastReads = new Map();
 
   /** Loads every pair now; throws (a config error for the caller) when one does not load. */
   constructor(
@@ -87,8 +112,10 @@ export class CertificateStore {
     sni: readonly CertificateFiles[],
     private readonly logger: LogSink,
     private readonly debounceMs = 200,
+    private readonly settle: SettleOptions = DEFAULT_SETTLE,
   ) {
     this.pairs = [defaults, ...sni].map(load);
+    rememberReads(this.lastReads, this.paths().map(markOfSync));
     this.index();
   }
 
@@ -194,22 +221,52 @@ export class CertificateStore {
     this.timer.unref();
   }
 
-  /** Re-reads every pair; each one that fails keeps its previous version. */
+  /** Re-reads every pair once their files hold still; each one that fails keeps its previous version. */
   reload(): void {
     if (this.server !== undefined) this.rewatch();
+    const paths = this.paths();
+    const before = paths.map(markOfSync);
+    // Changed within the settle period, unless unchanged since the last look (a whole period):
+    // timestamps in the future must not hold a rotation off for ever.
+    const u = this.unsettled;
+    const still = u !== undefined && Date.now() - u.at >= this.settle.settleMs && sameMarks(u.marks, before);
+    const moving = still ? [] : recentlyChanged(before, this.settle.settleMs, Date.now(), this.lastReads);
+    if (moving.length > 0) {
+      this.waitFor(
+        moving.map((m) => m.path),
+        before,
+      );
+      return;
+    }
     let changed = 0;
     const kept: string[] = [];
-    this.pairs = this.pairs.map((old) => {
+    const next = this.pairs.map((old) => {
       try {
-        const next = load(old.files);
-        if (next.cert.equals(old.cert) && next.key.equals(old.key)) return old;
+        const loaded = load(old.files);
+        if (loaded.cert.equals(old.cert) && loaded.key.equals(old.key)) return old;
         changed++;
-        return next;
+        return loaded;
       } catch (err) {
         kept.push((err as Error).message);
         return old;
       }
     });
+    const after = paths.map(markOfSync);
+    if (!sameMarks(before, after)) {
+      this.waitFor(
+        after.filter((m, i) => !sameMark(m, before[i])).map((m) => m.path),
+        after,
+      );
+      return;
+    }
+    if (this.unsettled !== undefined)
+      this.logger.info(
+        { files: paths, waitedMs: Date.now() - this.unsettled.since },
+        "listener certificate files held still; read them whole",
+      );
+    this.unsettled = undefined;
+    rememberReads(this.lastReads, after);
+    this.pairs = next;
     if (changed > 0) {
       this.index();
       this.server?.setSecureContext({ cert: this.pairs[0].cert, key: this.pairs[0].key });
@@ -220,6 +277,46 @@ export class CertificateStore {
       this.logger.error({ files: kept }, "listener certificate did not load; still serving the previous one");
       this.onReload?.("kept", kept.join("; "));
     }
+  }
+
+  /** Every pair's certificate and key files, each once. */
+  private paths(): string[] {
+    return [...new Set(this.pairs.flatMap((p) => [p.files.cert, p.files.key]))];
+  }
+
+  /** `paths` are being written: look again one settle period later, within the bound. */
+  private waitFor(paths: string[], marks: FileMark[]): void {
+    const now = Date.now();
+    const { settleMs, maxMs } = this.settle;
+    if (this.unsettled === undefined) {
+      this.unsettled = { since: now, at: now, marks };
+      this.logger.info(
+        { files: paths, settleMs, maxMs },
+        `listener certificate files changed within the last ${settleMs} ms; waiting for them to hold still`,
+      );
+    } else if (!sameMarks(this.unsettled.marks, marks)) {
+      // Changed since the last look: the period starts again from here.
+      this.unsettled.marks = marks;
+      this.unsettled.at = now;
+    }
+    const waited = now - this.unsettled.since;
+    if (waited + settleMs > maxMs) {
+      this.unsettled = undefined;
+      const detail = `${paths.join(", ")}: still being written after ${waited} ms`;
+      this.logger.error(
+        { files: paths, waitedMs: waited },
+        "listener certificate files still being written; still serving the previous pair until the next change",
+      );
+      this.onReload?.("kept", detail);
+      return;
+    }
+    if (this.closed) return;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.reload();
+    }, settleMs);
+    this.timer.unref();
   }
 
   private index(): void {

@@ -44,10 +44,10 @@ function steppingClock(): { now: () => number; step: () => void } {
   };
 }
 
-async function refusedOnce(path: string, kind: RegExp): Promise<void> {
+async function refusedOnce(path: string, kind: RegExp, maxBytes?: number): Promise<void> {
   const warnings: string[] = [];
   const clock = steppingClock();
-  const h = new HostsFile(path, 10_000, clock.now, (m) => warnings.push(m));
+  const h = new HostsFile(path, 10_000, clock.now, (m) => warnings.push(m), maxBytes);
   assert.equal(await findWithin(h, "localhost"), undefined);
   clock.step();
   assert.equal(await findWithin(h, "localhost"), undefined, "read again, still empty");
@@ -73,10 +73,10 @@ test("a directory is taken as empty, said once", async () => {
   await refusedOnce(d, /directory/);
 });
 
-test("a file past the cap is taken as empty, said once; one within it is read", async () => {
+test("a file past the cap (here 1 MiB) is taken as empty, said once; one within it is read", async () => {
   const big = join(dir, "hosts.big");
   writeFileSync(big, `127.0.0.9 big.test\n${"#".repeat(1024 * 1024)}\n`);
-  await refusedOnce(big, /larger than/);
+  await refusedOnce(big, /larger than/, 1024 * 1024);
 
   const small = join(dir, "hosts.small");
   writeFileSync(small, "127.0.0.9 Small.Test other # comment\n::1 small.test\n");
