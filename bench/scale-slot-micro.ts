@@ -13,6 +13,8 @@
 // allocations between two request ends do (its young generation is 16 MB): the members'
 // records then leave the core's caches between two requests of one member, as they do under
 // load, and the gap at 1,000 members shows (without it, 1,000 members' records stay cached).
+// With `--against`, an older build whose setup takes no churn argument runs without churn:
+// copy this build's dist/bench/scale-slot-micro.js into its dist/bench/ first.
 
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
