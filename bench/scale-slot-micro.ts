@@ -9,6 +9,12 @@
 // ns per request end, median of interleaved passes; the peer is the smallest pool by id.
 // A micro-benchmark keeps more of a large pool in the CPU caches than a proxy under load
 // does, so it understates the gap `npm run bench -- scale-profile` shows; it shows the trend.
+// `--churn KB` writes KB fresh bytes of a 32 MB buffer before each request end, as a proxy's
+// allocations between two request ends do (its young generation is 16 MB): the members'
+// records then leave the core's caches between two requests of one member, as they do under
+// load, and the gap at 1,000 members shows (without it, 1,000 members' records stay cached).
+// With `--against`, an older build whose setup takes no churn argument runs without churn:
+// copy this build's dist/bench/scale-slot-micro.js into its dist/bench/ first.
 
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -38,7 +44,25 @@ interface SizeSetup {
   bySlot: () => number;
 }
 
-export function setup(size: number, keys: number): SizeSetup {
+const CHURN_BYTES = 32 << 20;
+let churnBuf: Int32Array | null = null;
+let churnAt = 0;
+
+/** Writes `ints` 4-byte words of the churn buffer, one per 64-byte line, continuing where the last call stopped. */
+function churn(ints: number): number {
+  churnBuf ??= new Int32Array(CHURN_BYTES >> 2);
+  const b = churnBuf;
+  let at = churnAt;
+  for (let i = 0; i < ints; i += 16) {
+    b[at] = i;
+    at += 16;
+    if (at >= b.length) at = 0;
+  }
+  churnAt = at;
+  return at;
+}
+
+export function setup(size: number, keys: number, churnKb = 0): SizeSetup {
   const members = Array.from({ length: size }, (_, i) => ({
     id: `m${i + 1}`,
     address: `10.0.${(i >> 8) & 255}.${i & 255}:8080`,
@@ -114,8 +138,14 @@ export function setup(size: number, keys: number): SizeSetup {
       };
       return r;
     });
+  const churnInts = (churnKb * 1024) >> 2;
   const pass = (rs: RequestRecord[]) => (): number => {
-    for (let i = 0; i < N; i++) hooks.onRequestEnd(rs[i]);
+    if (churnInts > 0)
+      for (let i = 0; i < N; i++) {
+        churn(churnInts);
+        hooks.onRequestEnd(rs[i]);
+      }
+    else for (let i = 0; i < N; i++) hooks.onRequestEnd(rs[i]);
     // Drained as the ~100 ms timer would (its cost is the leader's, not the request's).
     return outcomes.drain().entries.length;
   };
@@ -130,16 +160,23 @@ export async function run(argv: string[]): Promise<number> {
       keys: { type: "string" },
       json: { type: "boolean" },
       against: { type: "string" },
+      churn: { type: "string" },
     },
   });
   const sizes = (values.sizes ?? "3,1000,10000").split(",").map(Number);
   const keys = Number(values.keys ?? 10_000);
-  if (![...sizes, keys].every((n) => Number.isInteger(n) && n >= 1)) {
-    console.error("usage: npm run bench -- scale-slot [--sizes 3,1000,10000] [--keys N] [--json]");
+  const churnKb = Number(values.churn ?? 0);
+  if (
+    ![...sizes, keys].every((n) => Number.isInteger(n) && n >= 1) ||
+    !(Number.isInteger(churnKb) && churnKb >= 0)
+  ) {
+    console.error(
+      "usage: npm run bench -- scale-slot [--sizes 3,1000,10000] [--keys N] [--churn KB] [--against DIR] [--json]",
+    );
     return 2;
   }
-  if (values.against !== undefined) return against(values.against, sizes, keys);
-  const setups = sizes.map((s) => setup(s, keys));
+  if (values.against !== undefined) return against(values.against, sizes, keys, churnKb);
+  const setups = sizes.map((s) => setup(s, keys, churnKb));
   const passes = setups.flatMap((s) => [s.byId, s.bySlot]);
   let sink = 0;
   for (const p of passes) for (let i = 0; i < 3; i++) sink ^= p();
@@ -159,11 +196,11 @@ export async function run(argv: string[]): Promise<number> {
     bySlotNs: ns[2 * k + 1],
   }));
   if (values.json === true) {
-    console.log(JSON.stringify({ seed: SEED, n: N, keys, rows, sink: sink ^ checksum() }));
+    console.log(JSON.stringify({ seed: SEED, n: N, keys, churnKb, rows, sink: sink ^ checksum() }));
     return 0;
   }
   console.log(
-    `ClusterHooks.onRequestEnd (observer + breaker outcomes), ${keys} distinct keys, ${N} seeded records (seed ${SEED}), median of ${REPEATS} interleaved passes`,
+    `ClusterHooks.onRequestEnd (observer + breaker outcomes), ${keys} distinct keys, ${N} seeded records (seed ${SEED}), ${churnKb} KB churn each, median of ${REPEATS} interleaved passes`,
   );
   console.log(
     `${"members".padEnd(9)}${"by id ns".padStart(10)}${"by slot ns".padStart(12)}  vs ${sizes[0]} by id`,
@@ -178,14 +215,14 @@ export async function run(argv: string[]): Promise<number> {
 runIfMain(import.meta.url, run);
 
 /** This build's by-slot pass against another build's, per size, interleaved in one process. */
-async function against(dir: string, sizes: number[], keys: number): Promise<number> {
+async function against(dir: string, sizes: number[], keys: number, churnKb: number): Promise<number> {
   const other = (await import(resolve(dir, "dist/bench/scale-slot-micro.js"))) as { setup?: typeof setup };
   if (typeof other.setup !== "function") {
     console.error(`${dir}: its dist/bench/scale-slot-micro.js exports no setup`);
     return 2;
   }
   const otherSetup = other.setup;
-  const passes = sizes.flatMap((s) => [otherSetup(s, keys).bySlot, setup(s, keys).bySlot]);
+  const passes = sizes.flatMap((s) => [otherSetup(s, keys, churnKb).bySlot, setup(s, keys, churnKb).bySlot]);
   let sink = 0;
   for (const p of passes) for (let i = 0; i < 3; i++) sink ^= p();
   const samples: number[][] = passes.map(() => []);
@@ -197,7 +234,7 @@ async function against(dir: string, sizes: number[], keys: number): Promise<numb
     });
   const ns = samples.map(median);
   console.log(
-    `onRequestEnd by slot, this build against ${dir}, ${keys} keys (seed ${SEED}), median of ${AB_REPEATS} interleaved passes (sink ${sink & 1})`,
+    `onRequestEnd by slot, this build against ${dir}, ${keys} keys (seed ${SEED}), ${churnKb} KB churn each, median of ${AB_REPEATS} interleaved passes (sink ${sink & 1})`,
   );
   console.log(`${"members".padEnd(9)}${"other ns".padStart(10)}${"this ns".padStart(10)}  this/other`);
   for (const [k, s] of sizes.entries()) {

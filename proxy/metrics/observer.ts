@@ -92,18 +92,24 @@ export class MetricsObserver implements DataPlaneHooks {
     this.open.delete(r);
     const ps = this.series.pool(r.pool);
     ps.duration.observe(r.durationMs / 1000);
-    // By slot, not by id: a Map of 10,000 member ids misses the caches on every request.
-    const ms = ps.memberAt(r.memberSlot, r.member);
     const cls = codeClassIndex(r.status);
-    ms.countRequest(r.route === "" ? "none" : r.route, cls);
     // A client that left mid-answer (the member had answered), or was cut for not reading it
     // (client_send_timeout), is neither the member's failure nor a latency sample (its duration
     // is cut short): Envoy's outlier detection does not count downstream resets either. Both
     // were failures in the member's live error ratio, as were a call's own gRPC deadline and a
     // call never sent for the member's stream limit (notTheMembers).
-    if (r.member !== "") {
-      if (!notTheMembers(r.errorCode)) ms.served(r.durationMs / 1000, cls === 4 || r.errorCode !== "");
-    } else if (r.errorCode === "grpc_needs_h2_pool") ps.grpcRefused.inc();
+    const serve = r.member !== "" && !notTheMembers(r.errorCode);
+    // By slot, not by id: a Map of 10,000 member ids misses the caches on every request.
+    ps.finished(
+      r.memberSlot,
+      r.member,
+      r.route === "" ? "none" : r.route,
+      cls,
+      serve,
+      r.durationMs / 1000,
+      cls === 4 || r.errorCode !== "",
+    );
+    if (r.member === "" && r.errorCode === "grpc_needs_h2_pool") ps.grpcRefused.inc();
     // The listener counts the clients it refused or timed out; this one left mid-answer.
     if (r.errorCode === DOWNSTREAM_DISCONNECTED)
       this.series.metrics.clientErrors.inc({ code: DOWNSTREAM_DISCONNECTED });
