@@ -42,7 +42,8 @@ test("a GET queued behind a member's stream limit past the response timeout is a
           { id: "g1", port: narrow.port },
           { id: "g2", port: wide.port },
         ],
-        { response: `${RESPONSE_MS}ms` },
+        // One session per member: the queue behind its stream limit is what is tried here.
+        { response: `${RESPONSE_MS}ms`, poolExtra: "    http2: { maxSessions: 1 }\n" },
       ),
     );
     const key = await keyOwnedBy(sg, "g1");

@@ -25,13 +25,15 @@ export interface H2cPoolOptions {
   response: string;
   /** If set, the listener's timeouts: this request timeout, every other one 60-120 s. */
   request?: string;
+  /** More pool lines (YAML, 4-space indented), e.g. "    http2: { maxSessions: 1 }\n". */
+  poolExtra?: string;
 }
 
 /** poolConfig with `protocol: h2c` and the given timeouts. */
 export function h2cPoolConfig(members: { id: string; port: number }[], o: H2cPoolOptions): string {
   const yaml = poolConfig({
     members,
-    poolExtra: `    protocol: h2c\n    timeouts: { response: ${o.response} }\n`,
+    poolExtra: `    protocol: h2c\n    timeouts: { response: ${o.response} }\n${o.poolExtra ?? ""}`,
   });
   if (o.request === undefined) return yaml;
   return yaml.replace(
