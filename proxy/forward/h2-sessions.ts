@@ -44,9 +44,20 @@ export class H2Error extends Error {
   constructor(
     readonly code: string,
     message: string,
+    /**
+     * The member never processed the request (RFC 9113 section 8.7: refused, or above a
+     * GOAWAY's last-stream-id; or it never left shardgate's queue): safe to send to the next
+     * member whatever its method, if its body can be sent again.
+     */
+    readonly unprocessed = false,
   ) {
     super(message);
   }
+}
+
+/** Whether `err` says the member never processed the request (see H2Error.unprocessed). */
+export function isUnprocessedFailure(err: Error | undefined): boolean {
+  return err instanceof H2Error && err.unprocessed;
 }
 
 interface Entry {

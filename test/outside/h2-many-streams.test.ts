@@ -19,7 +19,9 @@
 // (proxy/forward/h2-sessions.ts) the verdict waits for that turn's I/O. The HTTP status alone
 // (200) hid it: the test reads grpc-status. Queued, not lost: every call answered grpc-status 0,
 // never more than 100 streams open per member session (the burst pool opens more sessions per
-// member, pools.P.http2.maxSessions; the held pool keeps one, so its calls queue).
+// member, pools.P.http2.maxSessions; the held pool keeps one, so its calls queue, and does not
+// retry, so a call never sent is answered, not held on the other member:
+// h2-unprocessed-retry.test.ts tries that retry).
 
 import assert from "node:assert/strict";
 import { type ClientHttp2Session, connect } from "node:http2";
@@ -64,7 +66,7 @@ log:
 pools:
   burst:
 ${pool(`connect: ${BURST_CONNECT_MS}ms, response: 60s`)}  held:
-${pool(`response: ${RESPONSE_MS}ms`, "    http2: { maxSessions: 1 }\n")}routes:
+${pool(`response: ${RESPONSE_MS}ms`, "    http2: { maxSessions: 1 }\n    retry: { attempts: 1 }\n")}routes:
   - match: { pathPrefix: /quick/ }
     pool: burst
     key: [header:x-user-id]
