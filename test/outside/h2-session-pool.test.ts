@@ -9,15 +9,16 @@
 // taken another connection. With `maxSessions: 1` that queueing is kept (guard).
 
 import assert from "node:assert/strict";
-import { type ClientHttp2Session, connect } from "node:http2";
+import { type ClientHttp2Session, type ClientHttp2Stream, connect, constants } from "node:http2";
 import { test } from "node:test";
 import { runShardgate } from "../support/ctl-runner.js";
-import { grpcCall, type H2Answer, h2cPoolConfig } from "../support/h2-fixture.js";
+import { EMPTY_MESSAGE, grpcCall, type H2Answer, h2cPoolConfig } from "../support/h2-fixture.js";
 import { type FlowUpstream, startFlowUpstream } from "../support/h2-flow-upstream.js";
 import { type RunningShardgate, startShardgate, TempConfig } from "../support/shardgate-process.js";
-import { eventually, scaled } from "../support/wait.js";
+import { eventually } from "../support/wait.js";
 
 const CALLS = 10;
+const GRPC_HEADERS = { ":method": "POST", "content-type": "application/grpc", te: "trailers" };
 const LIMIT = 2;
 
 async function withMember(
@@ -45,13 +46,21 @@ async function withMember(
 
 test("10 held calls to a member allowing 2 streams run at once over more sessions", async () => {
   await withMember("", async (up, session) => {
-    const calls: Promise<H2Answer>[] = [];
-    for (let i = 0; i < CALLS; i++) calls.push(grpcCall(session, "/hold", `k-${i}`));
+    const streams: ClientHttp2Stream[] = [];
+    const ended: Promise<void>[] = [];
+    for (let i = 0; i < CALLS; i++) {
+      const st = session.request({ ...GRPC_HEADERS, ":path": "/hold", "x-user-id": `k-${i}` });
+      st.on("error", () => {});
+      st.resume();
+      st.end(EMPTY_MESSAGE);
+      streams.push(st);
+      ended.push(new Promise((r) => st.once("close", () => r())));
+    }
     // Every call reaches the member while all are held: none waits for another to end.
     await eventually(
       `${CALLS} calls open at the member at once`,
       () => (up.open === CALLS ? true : undefined),
-      scaled(30_000),
+      30_000,
     ).catch((err: Error) => {
       throw new Error(`${err.message} (open ${up.open}, sessions ${up.sessions})`);
     });
@@ -60,8 +69,20 @@ test("10 held calls to a member allowing 2 streams run at once over more session
       `${up.sessions} sessions for ${CALLS} calls at ${LIMIT} streams each (cap 8)`,
     );
     assert.equal(up.maxOpen, CALLS);
-    session.destroy();
-    await Promise.all(calls);
+    // The client cancels its calls (RST_STREAM CANCEL, as a gRPC client does).
+    for (const st of streams) st.close(constants.NGHTTP2_CANCEL);
+    await Promise.all(ended);
+    // Idle once the calls are gone: the extra sessions are closed by the upstream idle timeout
+    // (4 s), the first one too.
+    await eventually(
+      "the member's sessions closed once idle",
+      () => (up.liveSessions === 0 ? true : undefined),
+      30_000,
+    ).catch((err: Error) => {
+      throw new Error(
+        `${err.message} (${up.liveSessions} of ${up.sessions} still open; open streams ${up.open}: ${JSON.stringify(up.streams.filter((s) => s.rstCode < 0))})`,
+      );
+    });
   });
 });
 

@@ -42,6 +42,8 @@ export interface FlowUpstream {
   maxOpenPerSession: number;
   /** HTTP/2 sessions (connections) accepted so far. */
   sessions: number;
+  /** Of those, the ones still open. */
+  liveSessions: number;
   /** /sink streams read their bodies from now on. */
   release(): void;
   close(): Promise<void>;
@@ -62,6 +64,7 @@ export async function startFlowUpstream(maxStreams = 100): Promise<FlowUpstream>
     maxOpen: 0,
     maxOpenPerSession: 0,
     sessions: 0,
+    liveSessions: 0,
     release: () => {
       for (const go of sinks.splice(0)) go();
     },
@@ -73,7 +76,11 @@ export async function startFlowUpstream(maxStreams = 100): Promise<FlowUpstream>
   server.on("session", (s: Http2Session) => {
     sessions.add(s);
     up.sessions++;
-    s.on("close", () => sessions.delete(s));
+    up.liveSessions++;
+    s.on("close", () => {
+      sessions.delete(s);
+      up.liveSessions--;
+    });
     s.on("error", () => undefined);
   });
   server.on("stream", (stream: ServerHttp2Stream, headers) => {
