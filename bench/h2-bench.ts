@@ -1,5 +1,12 @@
 // HTTP/2 through shardgate against a bare HTTP/2 forwarder, in one run: `npm run bench -- h2
-// [--seconds 5] [--rounds 3] [--sessions 4] [--streams 32]`.
+// [--seconds 5] [--rounds 3] [--sessions 4] [--streams 32] [--member-streams N]
+// [--upstream-ms D] [--max-sessions M]`.
+//
+// `--member-streams N`: the upstream advertises SETTINGS_MAX_CONCURRENT_STREAMS N (a gRPC server
+// often says 100); `--upstream-ms D`: it answers each request D ms after its end (a member doing
+// work), so a stream limit caps throughput at N / D per session; `--max-sessions M`: shardgate's
+// pool sets `http2.maxSessions` (sessions per member address; default 8). The bare peer keeps
+// its one session, so with a small N it shows what one session per member gives.
 //
 // Three child processes besides the load generator (this process): an h2c echo upstream,
 // shardgate's listener + data plane over a `protocol: h2c` pool of that upstream (h2c prior
@@ -33,15 +40,24 @@ async function listenH2(server: ReturnType<typeof createServer>): Promise<number
 }
 
 /** Child roles: each prints its port on stdout's IPC channel and runs until killed. */
-async function role(name: string, upstreamPort: number): Promise<number> {
+async function role(name: string, upstreamPort: number, argv: string[]): Promise<number> {
   if (name === "upstream") {
-    const server = createServer();
+    const memberStreams = arg(argv, "member-streams", 0);
+    const delayMs = arg(argv, "upstream-ms", 0);
+    const server = createServer(
+      memberStreams > 0 ? { settings: { maxConcurrentStreams: memberStreams } } : {},
+    );
     server.on("stream", (stream) => {
       stream.on("error", () => undefined);
       stream.resume();
-      stream.on("end", () => {
+      const answer = (): void => {
+        if (stream.destroyed) return;
         stream.respond({ ":status": 200, "content-type": "text/plain" });
         stream.end(BODY);
+      };
+      stream.on("end", () => {
+        if (delayMs > 0) setTimeout(answer, delayMs);
+        else answer();
       });
     });
     return listenH2(server);
@@ -62,8 +78,15 @@ async function role(name: string, upstreamPort: number): Promise<number> {
     });
     return listenH2(server);
   }
+  const maxSessions = arg(argv, "max-sessions", 0);
   const config = configSchema.parse({
-    pools: { p: { protocol: "h2c", members: [{ id: "u", address: `127.0.0.1:${upstreamPort}` }] } },
+    pools: {
+      p: {
+        protocol: "h2c",
+        members: [{ id: "u", address: `127.0.0.1:${upstreamPort}` }],
+        ...(maxSessions > 0 ? { http2: { maxSessions } } : {}),
+      },
+    },
     routes: [{ pool: "p", key: ["header:x-user-id"] }],
   });
   const holder = createRoutingStateHolder(
@@ -86,10 +109,16 @@ async function role(name: string, upstreamPort: number): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
-function spawnRole(name: string, upstreamPort = 0): Promise<{ child: ChildProcess; port: number }> {
-  const child = fork(fileURLToPath(import.meta.url), ["--role", name, "--upstream", String(upstreamPort)], {
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-  });
+function spawnRole(
+  name: string,
+  upstreamPort: number,
+  argv: string[],
+): Promise<{ child: ChildProcess; port: number }> {
+  const child = fork(
+    fileURLToPath(import.meta.url),
+    ["--role", name, "--upstream", String(upstreamPort), ...argv],
+    { stdio: ["ignore", "inherit", "inherit", "ipc"] },
+  );
   return new Promise((resolve, reject) => {
     child.once("message", (m) => resolve({ child, port: Number(m) }));
     child.once("exit", (code) => reject(new Error(`${name} exited ${code}`)));
@@ -148,7 +177,7 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 export async function run(argv: string[]): Promise<number> {
   const r = argv.indexOf("--role");
   if (r >= 0) {
-    const port = await role(argv[r + 1], arg(argv, "upstream", 0));
+    const port = await role(argv[r + 1], arg(argv, "upstream", 0), argv);
     process.send?.(String(port));
     return 0;
   }
@@ -156,9 +185,16 @@ export async function run(argv: string[]): Promise<number> {
   const rounds = arg(argv, "rounds", 3);
   const sessions = arg(argv, "sessions", 4);
   const streams = arg(argv, "streams", 32);
-  const up = await spawnRole("upstream");
-  const sg = await spawnRole("shardgate", up.port);
-  const bare = await spawnRole("bare", up.port);
+  const memberStreams = arg(argv, "member-streams", 0);
+  const upstreamMs = arg(argv, "upstream-ms", 0);
+  const maxSessions = arg(argv, "max-sessions", 0);
+  const pass = (name: string, v: number): string[] => (v > 0 ? [`--${name}`, String(v)] : []);
+  const up = await spawnRole("upstream", 0, [
+    ...pass("member-streams", memberStreams),
+    ...pass("upstream-ms", upstreamMs),
+  ]);
+  const sg = await spawnRole("shardgate", up.port, pass("max-sessions", maxSessions));
+  const bare = await spawnRole("bare", up.port, []);
   const results: Record<string, Array<{ rps: number; p99: number; errors: number }>> = {
     shardgate: [],
     bare: [],
@@ -184,7 +220,9 @@ export async function run(argv: string[]): Promise<number> {
   const s = row("shardgate");
   const b = row("bare");
   console.log(
-    `h2c client -> proxy -> h2c upstream, ${sessions} sessions x ${streams} streams, ${rounds} rounds of ${seconds} s (medians)`,
+    `h2c client -> proxy -> h2c upstream, ${sessions} sessions x ${streams} streams, ${rounds} rounds of ${seconds} s (medians)` +
+      `; member streams ${memberStreams > 0 ? memberStreams : "unlimited"}, upstream delay ${upstreamMs} ms` +
+      `, shardgate http2.maxSessions ${maxSessions > 0 ? maxSessions : "default (8)"}`,
   );
   console.log("| proxy | req/s | p99 ms | errors | req/s vs bare |");
   console.log("|---|---|---|---|---|");

@@ -245,6 +245,8 @@ const passiveEjectionSchema = z.strictObject({
 export const ALGORITHMS = ["ring", "maglev"] as const;
 export const UPSTREAM_PROTOCOLS = ["http1", "h2c", "h2"] as const;
 
+const MAX_SESSIONS_ERROR = "expected an integer from 1 to 64 (HTTP/2 sessions per member address)";
+
 export const poolSchema = z.strictObject({
   algorithm: z.enum(ALGORITHMS).default("ring"),
   /** Ring hash: virtual nodes per unit of weight. */
@@ -280,6 +282,16 @@ export const poolSchema = z.strictObject({
    * existing pools (replicated, compared for drift) stay as they were.
    */
   protocol: z.enum(UPSTREAM_PROTOCOLS).optional(),
+  /** h2c/h2 pools: sessions per member address (another opens when all are at their stream limit). */
+  http2: z
+    .strictObject({
+      maxSessions: z
+        .int({ error: MAX_SESSIONS_ERROR })
+        .min(1, { error: MAX_SESSIONS_ERROR })
+        .max(64, { error: MAX_SESSIONS_ERROR })
+        .default(8),
+    })
+    .optional(),
 });
 
 // ---------------------------------------------------------------------------------- routes

@@ -3,8 +3,9 @@
 // 6.8: streams above a GOAWAY's last-stream-id (and streams refused with REFUSED_STREAM) were
 // not processed and are safe to retry, even a POST; but the body had been piped into the first
 // stream, so it was lost and the request failed 502 upstream_reset. Envoy keeps such a body up
-// to a per-request buffer limit; so does this, for one re-send. A body past the limit is not
-// kept (its chunks are let go at once) and such a request fails as before.
+// to a per-request buffer limit; so does this, for the re-sends of such streams (on the member's
+// new session, then on the next member). A body past the limit is not kept (its chunks are let
+// go at once) and such a request fails as before.
 //
 // Cost: nothing for a request without a body; with one, the chunks read are referenced (never
 // copied) by one object made on the first chunk, and one shared 'data' listener.
@@ -55,14 +56,14 @@ export function bodyReplayable(body: Readable): boolean {
   return r !== undefined && !r.overflow;
 }
 
-/** Writes what was kept of `body` to `dest` and stops keeping (one re-send per request). */
+/**
+ * Writes what was kept of `body` (what earlier attempts read) to `dest`, keeping it for another
+ * re-send; recordBody keeps what is read next. Nothing kept: nothing written.
+ */
 export function replayBody(body: Readable, dest: Writable): void {
-  body.off("data", onBodyChunk);
   const r = (body as WithReplay)[kReplay];
-  if (r === undefined) return;
+  if (r === undefined || r.overflow) return;
   for (const c of r.chunks) dest.write(c);
-  r.chunks.length = 0;
-  r.overflow = true;
 }
 
 /** Stops keeping `body` (the attempt was answered: no re-send will come) and lets its chunks go. */

@@ -25,10 +25,12 @@ import { sameAgentKeys } from "../routing/pool-snapshot.js";
 import type { PoolSnapshot, RouteExplanation, RoutingState, SnapshotMember } from "../routing/types.js";
 import { lingerAfterAnswer } from "../server/linger-close.js";
 import { httpMessageOf } from "../server/node-internals.js";
+import { bodyReplayable } from "./body-replay.js";
 import { Endpoints, webOptionsIndex } from "./endpoints.js";
 import { answerGrpcError, isGrpcContentType, parseGrpcTimeout } from "./grpc-status.js";
 import { H2Forwarder, h2ProtocolOf } from "./h2-forward.js";
 import { isH2Request } from "./h2-request.js";
+import { isUnprocessedFailure } from "./h2-sessions.js";
 import {
   deleteResponseHopByHop,
   setForwardedHeaders,
@@ -545,12 +547,13 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
   /**
    * An HTTP/2 call that waited out its response timeout behind the member's stream limit, never
    * sent: not the member's failure (no onUpstreamError), and safe to retry on the next member
-   * under the pool's retry rules and budget, as a connect failure is; else upstream_stream_limit.
+   * under the pool's retry rules and budget, as a connect failure is, whatever its method (a
+   * gRPC POST too) if its body can be sent again; else upstream_stream_limit.
    */
   unsent(attempt: ForwardAttempt): void {
     const ctx = attempt.ctx;
     if (ctx.done || ctx.undici !== attempt) return;
-    if (!ctx.responseStarted && this.retryElsewhere(ctx, "connect", null)) return;
+    if (!ctx.responseStarted && this.retryElsewhere(ctx, "connect", null, undefined, true)) return;
     this.fail(ctx, "upstream_stream_limit");
   }
 
@@ -751,7 +754,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
       return;
     }
     if (mayRetry && kind === "reset" && this.retryStaleConnection(ctx, err)) return;
-    if (mayRetry && this.retryElsewhere(ctx, kind, null)) return;
+    if (mayRetry && this.retryElsewhere(ctx, kind, null, undefined, isUnprocessedFailure(err))) return;
     this.fail(ctx, code);
   }
 
@@ -770,16 +773,21 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     return true;
   }
 
-  /** The retry rules except the budget (retryElsewhere takes it once a next member exists). */
-  private mayRetry(ctx: RequestContext, kind: RetryKind): boolean {
+  /**
+   * The retry rules except the budget (retryElsewhere takes it once a next member exists).
+   * `unprocessed`: the member never processed the request (h2: refused, or never sent), so any
+   * method may go again, with the body an HTTP/2 attempt kept (body-replay.ts).
+   */
+  private mayRetry(ctx: RequestContext, kind: RetryKind, unprocessed = false): boolean {
     const snapshot = ctx.snapshot;
     if (snapshot === null || ctx.upgrade) return false;
     const retry = snapshot.settings.retry;
     if (ctx.attempts >= retry.attempts || ctx.triedCount >= MAX_ATTEMPTS) return false;
-    if (!snapshot.retryMethods.has(ctx.method)) return false;
+    if (!unprocessed && !snapshot.retryMethods.has(ctx.method)) return false;
     if (!retryClassAllowed(retry.on, kind)) return false;
     // A body cannot be replayed once any of it went to the failed attempt.
-    return !(ctx.hasBody && ctx.req.readableDidRead);
+    if (!(ctx.hasBody && ctx.req.readableDidRead)) return true;
+    return unprocessed && bodyReplayable(ctx.req);
   }
 
   /**
@@ -792,9 +800,10 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     kind: RetryKind,
     proxyRes: IncomingMessage | null,
     status?: number,
+    unprocessed = false,
   ): boolean {
     const snapshot = ctx.snapshot;
-    if (snapshot === null || ctx.live === null || !this.mayRetry(ctx, kind)) return false;
+    if (snapshot === null || ctx.live === null || !this.mayRetry(ctx, kind, unprocessed)) return false;
     const next = chooseMember(snapshot, ctx.hash, ctx.live, this.now(), ctx);
     if (next < 0) return false;
     if (!this.budgetOf(ctx).tryTake(this.now())) {

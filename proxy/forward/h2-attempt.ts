@@ -53,6 +53,7 @@ const CONNECTION_SPECIFIC = new Set([
 const STREAM_RESET = new H2Error("ECONNRESET", "upstream reset the HTTP/2 stream");
 const DEADLINE = new H2Error("EDEADLINE", "gRPC deadline exceeded");
 const QUEUE_TIMEOUT = new H2Error("ERESPONSE_TIMEOUT", "upstream response timeout (the stream was queued)");
+const REFUSED = new H2Error("ECONNRESET", "upstream refused the HTTP/2 stream unprocessed", true);
 
 export class H2Attempt implements ForwardAttempt {
   finished = false;
@@ -134,10 +135,10 @@ export class H2Attempt implements ForwardAttempt {
     stream.on("close", onStreamClose);
     if (ctx.hasBody) {
       stream.on("finish", onStreamFinish);
-      // The first try keeps the body it sends (body-replay.ts); the re-send of a refused
-      // stream starts with what the first one consumed, then reads on.
-      if (onRefused !== null) recordBody(ctx.req);
-      else replayBody(ctx.req, stream);
+      // Every try keeps the body it sends (body-replay.ts); a re-send (a refused stream, or one
+      // never sent, on this member or the next) starts with what earlier tries consumed.
+      replayBody(ctx.req, stream);
+      recordBody(ctx.req);
       ctx.req.pipe(stream);
     } else if (!queued) this.host.undiciSent(this);
     if (queued) {
@@ -257,9 +258,12 @@ export class H2Attempt implements ForwardAttempt {
   onFailure(err: Error): void {
     if (this.finished) return;
     // RFC 9113 section 8.7: a stream refused (or cut off by a GOAWAY) was not processed, so it
-    // may go again, once, on the member's next session, if its body was kept whole (or not read).
+    // may go again, once, on the member's next session, if its body was kept whole (or not read),
+    // then on the next member as a request never sent (any method: REFUSED).
+    const unprocessed =
+      !this.relaying && !this.answered && isUnprocessed(err, this.stream) && bodyReplayable(this.ctx.req);
     const retry = this.refusedRetry;
-    if (retry !== null && !this.relaying && isUnprocessed(err, this.stream) && bodyReplayable(this.ctx.req)) {
+    if (retry !== null && unprocessed) {
       this.refusedRetry = null;
       this.finished = true;
       this.clearTimer();
@@ -282,7 +286,9 @@ export class H2Attempt implements ForwardAttempt {
       return;
     }
     this.relaying = false;
-    this.host.undiciError(this, causeOf(err));
+    // Sent again on the next member, if the rules allow, from what was kept of its body.
+    if (unprocessed && this.stream !== null && ctx.hasBody) ctx.req.unpipe(this.stream);
+    this.host.undiciError(this, unprocessed ? REFUSED : causeOf(err));
   }
 
   /** The call's gRPC deadline passed. */

@@ -6,8 +6,13 @@ import type { PoolSettings } from "../../config/state/types.js";
 import type { SnapshotMember } from "../routing/types.js";
 import { isGrpcContentType, parseGrpcTimeout } from "./grpc-status.js";
 import { H2Attempt, type H2Host, type H2Resender } from "./h2-attempt.js";
-import { H2Sessions, type UpstreamProtocol } from "./h2-sessions.js";
+import { DEFAULT_MAX_SESSIONS, H2Sessions, type UpstreamProtocol } from "./h2-sessions.js";
 import type { RequestContext } from "./request-context.js";
+
+/** The pool's sessions per member address (`http2.maxSessions`). */
+function maxSessionsOf(settings: PoolSettings | undefined): number {
+  return settings?.http2?.maxSessions ?? DEFAULT_MAX_SESSIONS;
+}
 
 /** The pool's upstream protocol when it is HTTP/2, else null (http1, or a state without the field). */
 export function h2ProtocolOf(settings: PoolSettings): UpstreamProtocol | null {
@@ -31,8 +36,9 @@ export class H2Forwarder implements H2Resender {
     if (ctx.undici === null) res.on("drain", this.onResDrain);
     const attempt = new H2Attempt(host, ctx);
     ctx.undici = attempt;
-    const connectMs = ctx.snapshot?.settings.timeouts.connect ?? 1000;
-    const session = this.sessions.get(member, protocol, connectMs);
+    const settings = ctx.snapshot?.settings;
+    const connectMs = settings?.timeouts.connect ?? 1000;
+    const session = this.sessions.get(member, protocol, connectMs, maxSessionsOf(settings));
     if (session instanceof Error) {
       attempt.failSoon(session);
       return;
@@ -60,7 +66,9 @@ export class H2Forwarder implements H2Resender {
     const ctx = old.ctx;
     const member = old.member;
     if (ctx.done || ctx.undici !== old || member === null) return false;
-    const session = this.sessions.get(member, old.protocol, ctx.snapshot?.settings.timeouts.connect ?? 1000);
+    const settings = ctx.snapshot?.settings;
+    const connectMs = settings?.timeouts.connect ?? 1000;
+    const session = this.sessions.get(member, old.protocol, connectMs, maxSessionsOf(settings));
     if (session instanceof Error) return false;
     const attempt = new H2Attempt(old.host, ctx);
     ctx.undici = attempt;

@@ -1,19 +1,28 @@
-// HTTP/2 sessions to the members of `protocol: h2c | h2` pools: one multiplexed session per
-// upstream address and TLS settings (HTTP/2 needs no pool of sockets), shared by every member
-// entry there as the HTTP/1 agents are (endpoints.ts), created on first use, replaced after a
-// GOAWAY, an error or a close. A session per member entry gave each of 1,000 members on a few
-// addresses its own TCP + TLS handshake + SETTINGS exchange, and again after every idle spell.
+// HTTP/2 sessions to the members of `protocol: h2c | h2` pools: a small pool of multiplexed
+// sessions per upstream address and TLS settings, shared by every member entry there as the
+// HTTP/1 agents are (endpoints.ts), created on first use, each replaced after a GOAWAY, an
+// error or a close. A stream goes on the first session with a free slot under the member's
+// SETTINGS_MAX_CONCURRENT_STREAMS; when every session is full another is opened, up to the
+// pool's `http2.maxSessions` (Envoy opens a new connection when all are at their stream limit):
+// with one session, a gRPC member advertising 100 streams capped the address at 100 calls and
+// the rest waited in nghttp2's queue (h2-stream-slots.ts) although the member took more
+// connections. At the cap, a stream waits on the least busy session, as before. A session idle
+// for the upstream idle timeout is closed, so the extra ones go once the burst is over.
+// A session per member entry gave each of 1,000 members on a few addresses its own TCP + TLS
+// handshake + SETTINGS exchange, and again after every idle spell.
 // Reconnects are bounded: a session that failed before it connected makes the next ones wait
 // an exponential backoff (50 ms doubling to 2 s), during which requests to the members there
 // fail at once with the same connect error (the data plane retries them on the next member and
-// skips this one locally), instead of each opening its own connection. A session is closed
-// after a grace once the last member using it left every pool. Stale errors stay per request:
-// each attempt owns its stream and is told apart by the context (h2-attempt.ts).
+// skips this one locally) unless a live session remains, instead of each opening its own
+// connection. A session is closed after a grace once the last member using it left every pool.
+// Stale errors stay per request: each attempt owns its stream and is told apart by the context
+// (h2-attempt.ts).
 
 import { type ClientHttp2Session, connect, type SecureClientSessionOptions } from "node:http2";
 import { upstreamLookup } from "../net/bounded-lookup.js";
 import type { SnapshotMember } from "../routing/types.js";
 import { upstreamKey } from "./endpoints.js";
+import { openStreams } from "./h2-stream-slots.js";
 import { upstreamTlsOptions } from "./upstream-tls.js";
 
 export type UpstreamProtocol = "h2c" | "h2";
@@ -22,21 +31,45 @@ const BACKOFF_MIN_MS = 50;
 const BACKOFF_MAX_MS = 2000;
 /** What one upstream session may buffer (MB, nghttp2's accounting). */
 const MAX_SESSION_MEMORY_MB = 16;
+/** Sessions per upstream address when the pool does not say (`pools.P.http2.maxSessions`). */
+export const DEFAULT_MAX_SESSIONS = 8;
+/** nghttp2's assumption (Node's peerMaxConcurrentStreams) until a member's SETTINGS arrive. */
+const ASSUMED_LIMIT = 100;
+
+const kSettled = Symbol("shardgate.h2settled");
+type Settled = ClientHttp2Session & { [kSettled]?: boolean };
 
 /** An HTTP/2 upstream error with the errno-style code the data plane classifies (connect vs reset). */
 export class H2Error extends Error {
   constructor(
     readonly code: string,
     message: string,
+    /**
+     * The member never processed the request (RFC 9113 section 8.7: refused, or above a
+     * GOAWAY's last-stream-id; or it never left shardgate's queue): safe to send to the next
+     * member whatever its method, if its body can be sent again.
+     */
+    readonly unprocessed = false,
   ) {
     super(message);
   }
 }
 
+/** Whether `err` says the member never processed the request (see H2Error.unprocessed). */
+export function isUnprocessedFailure(err: Error | undefined): boolean {
+  return err instanceof H2Error && err.unprocessed;
+}
+
 interface Entry {
   /** Its key in the shared map. */
   readonly upstream: string;
-  session: ClientHttp2Session | null;
+  /** Live sessions (connecting or connected, no GOAWAY), oldest first. */
+  readonly sessions: ClientHttp2Session[];
+  /**
+   * The stream limit the member last advertised on any session here: what a session still
+   * waiting for its SETTINGS is assumed to allow, so a burst does not pile on a new one.
+   */
+  limit: number;
   /** The error of the last session that failed before connecting; null once one connected. */
   failure: Error | null;
   failures: number;
@@ -58,10 +91,16 @@ export class H2Sessions {
   ) {}
 
   /**
-   * The member's session (connecting or connected), or the connect error to fail with while
-   * the member is in reconnect backoff.
+   * A session to the member (connecting or connected) with a free stream slot, a new one when
+   * all are full and fewer than `maxSessions` live, else the least busy; or the connect error
+   * to fail with while the address is in reconnect backoff with no live session.
    */
-  get(member: SnapshotMember, protocol: UpstreamProtocol, connectMs: number): ClientHttp2Session | Error {
+  get(
+    member: SnapshotMember,
+    protocol: UpstreamProtocol,
+    connectMs: number,
+    maxSessions = DEFAULT_MAX_SESSIONS,
+  ): ClientHttp2Session | Error {
     const suffix = protocol === "h2" ? "#h2" : "#h2c";
     const key = member.agentKey + suffix;
     let e = this.members.get(key);
@@ -69,17 +108,49 @@ export class H2Sessions {
       const upstream = upstreamKey(member) + suffix;
       e = this.shared.get(upstream);
       if (e === undefined) {
-        e = { upstream, session: null, failure: null, failures: 0, retryAt: 0, users: 0 };
+        e = {
+          upstream,
+          sessions: [],
+          limit: ASSUMED_LIMIT,
+          failure: null,
+          failures: 0,
+          retryAt: 0,
+          users: 0,
+        };
         this.shared.set(upstream, e);
       }
       e.users++;
       this.members.set(key, e);
     }
-    const s = e.session;
-    if (s !== null && !s.closed && !s.destroyed) return s;
-    if (e.failure !== null && this.now() < e.retryAt) return e.failure;
-    e.session = this.open(e, member, protocol, connectMs);
-    return e.session;
+    const list = e.sessions;
+    let least: ClientHttp2Session | null = null;
+    let leastOpen = Number.POSITIVE_INFINITY;
+    let live = 0;
+    // Pools sharing the address may allow different counts: each uses its first maxSessions.
+    for (let i = 0; i < list.length && live < maxSessions; i++) {
+      const s = list[i];
+      if (s.closed || s.destroyed) continue;
+      live++;
+      const open = openStreams(s);
+      const limit =
+        (s as Settled)[kSettled] === true ? (s.remoteSettings.maxConcurrentStreams ?? e.limit) : e.limit;
+      if (open < limit) return s;
+      if (open < leastOpen) {
+        least = s;
+        leastOpen = open;
+      }
+    }
+    if (e.failure !== null && this.now() < e.retryAt) return least ?? e.failure;
+    if (least !== null && live >= maxSessions) return least;
+    const s = this.open(e, member, protocol, connectMs);
+    list.push(s);
+    return s;
+  }
+
+  /** Live sessions to `member`'s address (for tests and the bench). */
+  liveSessions(member: SnapshotMember, protocol: UpstreamProtocol): number {
+    const e = this.members.get(member.agentKey + (protocol === "h2" ? "#h2" : "#h2c"));
+    return e === undefined ? 0 : e.sessions.length;
   }
 
   private open(
@@ -117,8 +188,13 @@ export class H2Sessions {
       e.failures = 0;
       if (this.settings.idleMs > 0) session.setTimeout(this.settings.idleMs, closeSession);
     });
+    session.on("remoteSettings", (settings) => {
+      (session as Settled)[kSettled] = true;
+      e.limit = settings.maxConcurrentStreams ?? ASSUMED_LIMIT;
+    });
     const forget = (): void => {
-      if (e.session === session) e.session = null;
+      const i = e.sessions.indexOf(session);
+      if (i >= 0) e.sessions.splice(i, 1);
     };
     // After a GOAWAY the session finishes its streams but takes no new ones: replace it now.
     session.on("goaway", forget);
@@ -146,23 +222,23 @@ export class H2Sessions {
       this.members.delete(key);
       if (--e.users > 0) continue;
       if (this.shared.get(e.upstream) === e) this.shared.delete(e.upstream);
-      const s = e.session;
-      if (s === null) continue;
-      // close() lets running streams finish; destroy() after the grace cuts what is left.
-      s.close();
-      const t = setTimeout(() => {
-        this.retiring.delete(t);
-        s.destroy();
-      }, graceMs);
-      t.unref();
-      this.retiring.add(t);
+      for (const s of e.sessions.splice(0)) {
+        // close() lets running streams finish; destroy() after the grace cuts what is left.
+        s.close();
+        const t = setTimeout(() => {
+          this.retiring.delete(t);
+          s.destroy();
+        }, graceMs);
+        t.unref();
+        this.retiring.add(t);
+      }
     }
   }
 
   /** Live upstream sessions (counted as idle sockets: a session is one connection, shared). */
   socketCount(): { busy: number; idle: number } {
     let idle = 0;
-    for (const e of this.shared.values()) if (e.session !== null && !e.session.destroyed) idle++;
+    for (const e of this.shared.values()) for (const s of e.sessions) if (!s.destroyed) idle++;
     return { busy: 0, idle };
   }
 
@@ -174,7 +250,7 @@ export class H2Sessions {
   closeAll(): void {
     for (const t of this.retiring) clearTimeout(t);
     this.retiring.clear();
-    for (const e of this.shared.values()) e.session?.destroy();
+    for (const e of this.shared.values()) for (const s of e.sessions.splice(0)) s.destroy();
     this.shared.clear();
     this.members.clear();
   }

@@ -36,3 +36,8 @@ function onSlotClose(this: Slotted): void {
   this[kSession] = undefined;
   s[kOpen] = (s[kOpen] ?? 1) - 1;
 }
+
+/** Streams counted open on `session` (takeSlot until their close). */
+export function openStreams(session: ClientHttp2Session): number {
+  return (session as Counted)[kOpen] ?? 0;
+}

@@ -138,7 +138,11 @@ test("a call queued behind the member's stream limit past the response timeout: 
   let hold: Promise<H2Answer> | null = null;
   try {
     s2 = await startShardgate(
-      h2cPoolConfig([{ id: "g1", port: narrow.port }], { response: `${RESPONSE_MS}ms` }),
+      // One session: the member's stream limit is the address's (no second session to open).
+      h2cPoolConfig([{ id: "g1", port: narrow.port }], {
+        response: `${RESPONSE_MS}ms`,
+        poolExtra: "    http2: { maxSessions: 1 }\n",
+      }),
     );
     session = connect(s2.httpUrl);
     session.on("error", () => {});

@@ -9,25 +9,21 @@
 import assert from "node:assert/strict";
 import { type ClientHttp2Session, connect } from "node:http2";
 import { test } from "node:test";
-import { grpcCall, type H2Answer, h2Call, h2cPoolConfig, memberErrors } from "../support/h2-fixture.js";
+import {
+  grpcCall,
+  type H2Answer,
+  h2Call,
+  h2cPoolConfig,
+  keyOwnedBy,
+  memberErrors,
+} from "../support/h2-fixture.js";
 import { startFlowUpstream } from "../support/h2-flow-upstream.js";
-import { seededRandom, seedNote, testSeed } from "../support/prng.js";
-import { fetchJson, type RunningShardgate, startShardgate } from "../support/shardgate-process.js";
+import { seedNote, testSeed } from "../support/prng.js";
+import { type RunningShardgate, startShardgate } from "../support/shardgate-process.js";
 import { eventually, scaled } from "../support/wait.js";
 
 const SEED = testSeed(1207);
 const RESPONSE_MS = 1500;
-
-/** A key the ring gives to `member` (drawn from the seeded PRNG, bounded). */
-async function keyOwnedBy(s: RunningShardgate, member: string): Promise<string> {
-  const random = seededRandom(SEED);
-  for (let i = 0; i < 200; i++) {
-    const k = `user-${Math.floor(random() * 1e9)}`;
-    const r = (await fetchJson(`${s.adminUrl}/admin/route?pool=users&key=${k}`)).body as { owner?: string };
-    if (r.owner === member) return k;
-  }
-  throw new Error(`no key owned by ${member} in 200 draws (${seedNote(SEED)})`);
-}
 
 test("a GET queued behind a member's stream limit past the response timeout is answered by the next member", async () => {
   const narrow = await startFlowUpstream(1);
@@ -42,10 +38,11 @@ test("a GET queued behind a member's stream limit past the response timeout is a
           { id: "g1", port: narrow.port },
           { id: "g2", port: wide.port },
         ],
-        { response: `${RESPONSE_MS}ms` },
+        // One session per member: the queue behind its stream limit is what is tried here.
+        { response: `${RESPONSE_MS}ms`, poolExtra: "    http2: { maxSessions: 1 }\n" },
       ),
     );
-    const key = await keyOwnedBy(sg, "g1");
+    const key = await keyOwnedBy(sg, "g1", SEED);
     session = connect(sg.httpUrl);
     session.on("error", () => {});
     // g1's one stream, held by a long call (answered, so its own response timeout stopped).

@@ -6,6 +6,7 @@
 import type { ClientHttp2Session, IncomingHttpHeaders } from "node:http2";
 import { Client, credentials, Metadata } from "@grpc/grpc-js";
 import { type FlowUpstream, startFlowUpstream } from "./h2-flow-upstream.js";
+import { seededRandom, seedNote } from "./prng.js";
 import {
   fetchJson,
   type LogLine,
@@ -25,13 +26,15 @@ export interface H2cPoolOptions {
   response: string;
   /** If set, the listener's timeouts: this request timeout, every other one 60-120 s. */
   request?: string;
+  /** More pool lines (YAML, 4-space indented), e.g. "    http2: { maxSessions: 1 }\n". */
+  poolExtra?: string;
 }
 
 /** poolConfig with `protocol: h2c` and the given timeouts. */
 export function h2cPoolConfig(members: { id: string; port: number }[], o: H2cPoolOptions): string {
   const yaml = poolConfig({
     members,
-    poolExtra: `    protocol: h2c\n    timeouts: { response: ${o.response} }\n`,
+    poolExtra: `    protocol: h2c\n    timeouts: { response: ${o.response} }\n${o.poolExtra ?? ""}`,
   });
   if (o.request === undefined) return yaml;
   return yaml.replace(
@@ -136,4 +139,15 @@ export function accessLineOf(s: RunningShardgate, requestId: string, timeoutMs?:
     (l) => l.type === "access" && l.requestId === requestId,
     timeoutMs,
   );
+}
+
+/** A key the ring of pool users gives to `member`, drawn from the seeded PRNG (200 draws at most). */
+export async function keyOwnedBy(s: RunningShardgate, member: string, seed: number): Promise<string> {
+  const random = seededRandom(seed);
+  for (let i = 0; i < 200; i++) {
+    const k = `user-${Math.floor(random() * 1e9)}`;
+    const r = (await fetchJson(`${s.adminUrl}/admin/route?pool=users&key=${k}`)).body as { owner?: string };
+    if (r.owner === member) return k;
+  }
+  throw new Error(`no key owned by ${member} in 200 draws (${seedNote(seed)})`);
 }

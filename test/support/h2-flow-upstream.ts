@@ -12,7 +12,8 @@
 //   /no-status   answers 200 and one gRPC message, then ends the stream cleanly with no trailers
 //                (no grpc-status): Node's stream.close(NO_ERROR) on a stream still writable
 // The server's SETTINGS_MAX_CONCURRENT_STREAMS is `maxStreams`; `maxOpen` is the most streams
-// it ever had open at once.
+// it ever had open at once (`maxOpenPerSession`: on one session); `sessions` counts the HTTP/2
+// sessions it accepted.
 
 import { constants, createServer, type Http2Session, type ServerHttp2Stream } from "node:http2";
 import type { AddressInfo } from "node:net";
@@ -37,10 +38,18 @@ export interface FlowUpstream {
   streams: FlowStream[];
   open: number;
   maxOpen: number;
+  /** The most streams one session had open at once. */
+  maxOpenPerSession: number;
+  /** HTTP/2 sessions (connections) accepted so far. */
+  sessions: number;
+  /** Of those, the ones still open. */
+  liveSessions: number;
   /** /sink streams read their bodies from now on. */
   release(): void;
   close(): Promise<void>;
 }
+
+const kOpen = Symbol("open streams on this session");
 
 const CHUNK = Buffer.alloc(64 * 1024, 0x61);
 
@@ -53,6 +62,9 @@ export async function startFlowUpstream(maxStreams = 100): Promise<FlowUpstream>
     streams: [],
     open: 0,
     maxOpen: 0,
+    maxOpenPerSession: 0,
+    sessions: 0,
+    liveSessions: 0,
     release: () => {
       for (const go of sinks.splice(0)) go();
     },
@@ -63,7 +75,12 @@ export async function startFlowUpstream(maxStreams = 100): Promise<FlowUpstream>
   };
   server.on("session", (s: Http2Session) => {
     sessions.add(s);
-    s.on("close", () => sessions.delete(s));
+    up.sessions++;
+    up.liveSessions++;
+    s.on("close", () => {
+      sessions.delete(s);
+      up.liveSessions--;
+    });
     s.on("error", () => undefined);
   });
   server.on("stream", (stream: ServerHttp2Stream, headers) => {
@@ -71,9 +88,15 @@ export async function startFlowUpstream(maxStreams = 100): Promise<FlowUpstream>
     up.streams.push(rec);
     up.open++;
     up.maxOpen = Math.max(up.maxOpen, up.open);
+    const on = stream.session as (Http2Session & { [kOpen]?: number }) | undefined;
+    if (on !== undefined) {
+      on[kOpen] = (on[kOpen] ?? 0) + 1;
+      up.maxOpenPerSession = Math.max(up.maxOpenPerSession, on[kOpen]);
+    }
     stream.on("error", () => undefined);
     stream.on("close", () => {
       up.open--;
+      if (on !== undefined) on[kOpen] = (on[kOpen] ?? 1) - 1;
       rec.rstCode = stream.rstCode ?? 0;
       rec.closedAt = performance.now();
     });
