@@ -339,7 +339,7 @@ export class RaftDriver extends EventEmitter {
     this.loop = new ReadyLoop(this.node, storage, transport, {
       applyReady: (rd) => this.applyReady(rd),
       restoreSnapshot: (s) => this.restoreSnapshot(s, false),
-      afterAdvance: () => this.maybeSnapshot(),
+      afterAdvance: () => this.afterAdvance(),
       fatal: (err) => this.fatal(err),
       unsent: (msgs) => this.proposalsNotSent(msgs),
     });
@@ -554,11 +554,11 @@ export class RaftDriver extends EventEmitter {
 
   private applyReady(rd: Ready): void {
     if (this.upgradeBlock !== null) return;
+    // A later version's entry stops this node, but only once the pass has sent its messages
+    // (afterAdvance): a leader's new commit index rides them, and a follower that never hears it
+    // would be stranded behind two stopped peers, never learning it must stop too.
     if (rd.committedEntries.length > 0) this.applyEntries(rd);
-    if (this.upgradeBlock !== null) {
-      this.fatal(this.upgradeBlock);
-      return;
-    }
+    if (this.upgradeBlock !== null) return;
     if (rd.softState) this.onSoftState(rd.softState.role, rd.softState.lead);
     if (rd.readStates.length > 0) this.onReadStates(rd);
     this.requests.serveReads(this.applied);
@@ -760,6 +760,12 @@ export class RaftDriver extends EventEmitter {
       if (v.getUint32(0) !== this.sessionLo) continue;
       this.requests.readConfirmed(v.getUint32(4), rs.index);
     }
+  }
+
+  private afterAdvance(): Promise<void> {
+    if (this.upgradeBlock === null) return this.maybeSnapshot();
+    this.fatal(this.upgradeBlock);
+    return Promise.resolve();
   }
 
   private async maybeSnapshot(): Promise<void> {

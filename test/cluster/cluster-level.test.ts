@@ -164,7 +164,22 @@ test("PatchRouting waits for the cluster level; a later version's command stops 
 
   // A later version's command (bypassing this build's validation, as a newer proposer would).
   const future = Buffer.from(JSON.stringify({ v: 2, type: "SetRouting", routing: {} }));
-  await a.driver.propose(future).catch(() => undefined);
+  // Under load leadership may move while it is in flight ("outcome unknown", and the entry may be
+  // lost with the old leader's tail): propose again through the current leader until an applier
+  // has stopped on it. A second copy behind the first is never applied.
+  await eventually(
+    "a later version's command committed",
+    async () => {
+      if (all().some((n) => n.degradedReason() === "upgrade_required")) return true;
+      const err = await (leader() ?? a).driver.propose(future).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      if (err instanceof DriverError && err.code === "UPGRADE_REQUIRED") return true;
+      return all().some((n) => n.degradedReason() === "upgrade_required") ? true : undefined;
+    },
+    20_000,
+  );
   await eventually(
     "every instance stopped applying, degraded upgrade_required",
     () => (all().every((n) => n.degradedReason() === "upgrade_required") ? true : undefined),
