@@ -119,6 +119,8 @@ const REQUEST_ID = asciiBytes(',"requestId":');
 const KEY_HASH = asciiBytes(',"keyHash":');
 const ATTEMPTS = asciiBytes(',"attempts":');
 const RING_VERSION = asciiBytes(',"ringVersion":');
+/** The usual case, one attempt: its count and the next key in one copy. */
+const ONE_ATTEMPT_RING_VERSION = asciiBytes(',"attempts":1,"ringVersion":');
 const ERROR = asciiBytes(',"error":');
 const NULL = asciiBytes("null");
 const UPGRADE_END = asciiBytes(',"upgrade":true,"msg":"request"}\n');
@@ -220,9 +222,12 @@ class FastAccessLog implements AccessLog {
     at = putString(b, at, r.requestId, r.requestId.length, jsonString);
     at = putBytes(b, at, KEY_HASH);
     at = r.keyHash < 0 ? putBytes(b, at, NULL) : putNumber(b, at, r.keyHash);
-    at = putBytes(b, at, ATTEMPTS);
-    at = putNumber(b, at, r.attempts);
-    at = putBytes(b, at, RING_VERSION);
+    if (r.attempts === 1) at = putBytes(b, at, ONE_ATTEMPT_RING_VERSION);
+    else {
+      at = putBytes(b, at, ATTEMPTS);
+      at = putNumber(b, at, r.attempts);
+      at = putBytes(b, at, RING_VERSION);
+    }
     at = putNumber(b, at, r.ringVersion);
     if (r.errorCode === "" && !r.upgrade) return putBytes(b, at, NO_ERROR_PLAIN_END);
     at = putBytes(b, at, ERROR);
