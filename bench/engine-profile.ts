@@ -7,7 +7,8 @@
 // Self time is sampled wall time: on a loaded machine syscalls and GC (whose helper threads
 // wait for a core) read high for both; compare the columns, not the absolute numbers.
 // `--rounds N`: CPU per request only (no profiler), N interleaved runs per target, per-round
-// ratios and their median. `--syscalls`: system calls per request by name (strace -f -c).
+// ratios and their median. `--syscalls`: system calls per request by name (strace -f -c), then
+// the writes' shape (calls per request, bytes and buffers per call) over a second traced window.
 // `--counts`: asynchronous resources per request by type (async_hooks).
 // `--rounds N --baseline DIR`: a third target, shardgate built from another tree (DIR is that
 // tree's dist/, e.g. a copy of main's), interleaved with the other two: the per-round ratio of
@@ -72,6 +73,8 @@ interface Run {
   asyncPerReq: Record<string, number> | null;
   /** System calls per request by name, all threads (`--syscalls` runs only: strace -f -c). */
   syscallsPerReq: Record<string, number> | null;
+  /** The shape of its writes (`--syscalls` runs only: a second, shorter traced window). */
+  writes: WriteShape[] | null;
   gc: {
     scavenges: number;
     survived: number;
@@ -288,6 +291,9 @@ async function profileOne(
     const j = await runWrkScript({ url, script, seconds, connections });
     const cpu = cpuSeconds(pid) - c0;
     const traced = tracer === null ? null : await stopStrace(tracer, join(dir, `strace-${name}.txt`));
+    const writes = syscalls
+      ? await traceWrites(pid, join(dir, `writes-${name}.txt`), port, url, script, connections)
+      : null;
     const t0 = Date.now();
     await stopChild(child);
     const shutdownUs = (Date.now() - t0) * 1000;
@@ -299,6 +305,7 @@ async function profileOne(
       p99ms: j.p99_us / 1000,
       cpuUsPerReq: (cpu * 1e6) / j.requests,
       syscallsPerReq: null,
+      writes,
     };
     if (traced !== null) {
       const perReq: Record<string, number> = {};
@@ -333,8 +340,8 @@ async function profileOne(
 }
 
 /** strace -f -c attached to `pid` (every thread: libuv's pool, V8's, the main one). */
-async function startStrace(pid: number, out: string): Promise<ChildProcess> {
-  const tracer = spawn("strace", ["-f", "-c", "-o", out, "-p", String(pid)], {
+async function startStrace(pid: number, out: string, what: string[] = ["-c"]): Promise<ChildProcess> {
+  const tracer = spawn("strace", ["-f", ...what, "-o", out, "-p", String(pid)], {
     stdio: ["ignore", "ignore", "pipe"],
   });
   // strace says "Process N attached" per thread once it holds them all.
@@ -367,6 +374,99 @@ async function stopStrace(tracer: ChildProcess, out: string): Promise<Record<str
   return calls;
 }
 
+/** Writes of one kind (write or writev) to one kind of destination over a traced window. */
+export interface WriteShape {
+  call: string;
+  /** "client" (a socket on the target's port), "upstream" (another TCP socket), "eventfd", "other" (files, pipes, stdout). */
+  to: string;
+  perRequest: number;
+  bytesPerCall: number;
+  buffersPerCall: number;
+}
+
+/**
+ * The shape of a target's writes, from a second traced window of WRITE_TRACE_S seconds (strace
+ * cannot attach twice, and the counting run's `-c` keeps no arguments): calls per request,
+ * bytes per call and, for writev, buffers per call, by call and destination. Answers "does one
+ * forwarder write differently" where the call counts are equal.
+ */
+async function traceWrites(
+  pid: number,
+  out: string,
+  port: number,
+  url: string,
+  script: string,
+  connections: number,
+): Promise<WriteShape[]> {
+  // -yy: each descriptor with what it is (TCP:[local->remote], anon_inode:[eventfd], a path).
+  const tracer = await startStrace(pid, out, [
+    "-yy",
+    "-e",
+    "trace=write,writev",
+    "-e",
+    "signal=none",
+    "-s",
+    "0",
+  ]);
+  const j = await runWrkScript({ url, script, seconds: WRITE_TRACE_S, connections });
+  const exited = new Promise((r) => tracer.once("exit", r));
+  tracer.kill("SIGINT");
+  await exited;
+  return writeShapes(readFileSync(out, "utf8"), j.requests, port);
+}
+
+const WRITE_TRACE_S = 2;
+
+/** Where a descriptor strace -yy described goes: the client (a socket on `port`), an upstream, an eventfd, or other. */
+function destination(what: string | undefined, port: number): string {
+  if (what === undefined) return "other";
+  const tcp = /^TCP6?:\[(.*):(\d+)->/.exec(what);
+  if (tcp !== null) return Number(tcp[2]) === port ? "client" : "upstream";
+  return what.includes("eventfd") ? "eventfd" : "other";
+}
+
+/**
+ * Parses `strace -f -yy -e trace=write,writev -s 0` lines (an unfinished call joined to its
+ * resumption): per call and destination, calls per request, bytes and buffers per call.
+ */
+export function writeShapes(text: string, requests: number, port: number): WriteShape[] {
+  const pending = new Map<string, string>();
+  const sums = new Map<string, { call: string; to: string; calls: number; bytes: number; buffers: number }>();
+  for (const raw of text.split("\n")) {
+    let line = raw;
+    const unfinished = /^(\d+)\s+(.*) <unfinished \.\.\.>$/.exec(line);
+    if (unfinished !== null) {
+      pending.set(unfinished[1], unfinished[2]);
+      continue;
+    }
+    const resumed = /^(\d+)\s+<\.\.\. \w+ resumed>(.*)$/.exec(line);
+    if (resumed !== null) {
+      const head = pending.get(resumed[1]);
+      if (head === undefined) continue;
+      pending.delete(resumed[1]);
+      line = `${resumed[1]} ${head}${resumed[2]}`;
+    }
+    // [pid] call(fd<what>, ..., count-or-iovcnt) = result
+    const m = /^(?:\d+\s+)?(writev?)\(\d+(?:<(.*?)>)?,.*, (\d+)\)\s+=\s+(-?\d+)/.exec(line);
+    if (m === null || Number(m[4]) < 0) continue;
+    const call = m[1];
+    const to = destination(m[2], port);
+    const key = `${call} ${to}`;
+    const e = sums.get(key) ?? { call, to, calls: 0, bytes: 0, buffers: 0 };
+    e.calls++;
+    e.bytes += Number(m[4]);
+    e.buffers += call === "writev" ? Number(m[3]) : 1;
+    sums.set(key, e);
+  }
+  return [...sums.values()].map((e) => ({
+    call: e.call,
+    to: e.to,
+    perRequest: requests > 0 ? e.calls / requests : 0,
+    bytesPerCall: e.bytes / e.calls,
+    buffersPerCall: e.buffers / e.calls,
+  }));
+}
+
 /** System calls per request, by name, for both targets (a `--syscalls` run). */
 function reportSyscalls(a: Run, b: Run): void {
   console.log("target        req/s  (under strace: slower, only the counts mean anything)");
@@ -388,6 +488,18 @@ function reportSyscalls(a: Run, b: Run): void {
   console.log(
     `${ta.toFixed(3).padStart(8)} ${tb.toFixed(3).padStart(8)} ${(tb - ta).toFixed(3).padStart(8)}  total`,
   );
+  console.log(
+    `\nwrites over a second traced window of ${WRITE_TRACE_S} s: per request, bytes per call, buffers per call (${a.name} | ${b.name}):`,
+  );
+  const kinds = new Set([...(a.writes ?? []), ...(b.writes ?? [])].map((w) => `${w.call} ${w.to}`));
+  const cell = (w: WriteShape | undefined): string =>
+    w === undefined
+      ? "-".padStart(22)
+      : `${w.perRequest.toFixed(3).padStart(7)} ${w.bytesPerCall.toFixed(0).padStart(7)} B ${w.buffersPerCall.toFixed(2).padStart(5)}`;
+  for (const k of [...kinds].sort()) {
+    const find = (r: Run) => r.writes?.find((w) => `${w.call} ${w.to}` === k);
+    console.log(`${cell(find(a))}   ${cell(find(b))}   ${k}`);
+  }
 }
 
 function owner(key: string): string {

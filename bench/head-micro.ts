@@ -52,11 +52,11 @@ const HANDLER = {
   onError() {},
 };
 
-function requestHeaders(): Array<Record<string, string>> {
+function requestHeaders(host = "127.0.0.1:8080"): Array<Record<string, string>> {
   const out: Array<Record<string, string>> = [];
   for (let i = 0; i < 64; i++)
     out.push({
-      host: "127.0.0.1:8080",
+      host,
       "x-user": `u${i}`,
       "x-forwarded-for": "127.0.0.1",
       "x-forwarded-proto": "http",
@@ -67,12 +67,12 @@ function requestHeaders(): Array<Record<string, string>> {
   return out;
 }
 
-function undiciRequests(n: number, headers: Array<Record<string, string>>): number {
+function undiciRequests(n: number, headers: Array<Record<string, string>>, servername?: string): number {
   let s = 0;
   for (let i = 0; i < n; i++) {
     const r = new UndiciRequest(
       "http://127.0.0.1:1",
-      { path: "/", method: "GET", headers: headers[i & 63], body: null },
+      { path: "/", method: "GET", headers: headers[i & 63], body: null, servername },
       HANDLER,
     );
     s += r.headers.length;
@@ -149,6 +149,7 @@ function nginxHeads(): Buffer[][] {
 export async function run(_argv: string[]): Promise<number> {
   registerOwnHeaderNames();
   const headers = requestHeaders();
+  const named = requestHeaders("api.example.com");
   const sameHost = hostRequests(false);
   const twoHosts = hostRequests(true);
   const heads = nginxHeads();
@@ -171,6 +172,10 @@ export async function run(_argv: string[]): Promise<number> {
     probe: [],
     skip: [],
     head: [],
+    derived: [],
+    given: [],
+    derivedIp: [],
+    givenIp: [],
   };
   const nReq = 100_000;
   const nHost = 500_000;
@@ -181,6 +186,10 @@ export async function run(_argv: string[]): Promise<number> {
     const unknown = cpuNs(nReq, () => undiciRequests(nReq, headers));
     setOwnNames(true);
     const known = cpuNs(nReq, () => undiciRequests(nReq, headers));
+    const derived = cpuNs(nReq, () => undiciRequests(nReq, named));
+    const given = cpuNs(nReq, () => undiciRequests(nReq, named, "upstream-1"));
+    const derivedIp = cpuNs(nReq, () => undiciRequests(nReq, headers));
+    const givenIp = cpuNs(nReq, () => undiciRequests(nReq, headers, "upstream-1"));
     const scan = cpuNs(nHost, () => {
       let s = 0;
       for (let i = 0; i < nHost; i++) if (requestProtocolError(twoHosts[i & 63]) === null) s++;
@@ -222,19 +231,27 @@ export async function run(_argv: string[]): Promise<number> {
     ns.probe.push(probe);
     ns.skip.push(skip);
     ns.head.push(head);
+    ns.derived.push(derived);
+    ns.given.push(given);
+    ns.derivedIp.push(derivedIp);
+    ns.givenIp.push(givenIp);
   }
   const row = (what: string, impl: string, xs: number[]): void =>
     console.log(`${what.padEnd(46)}${impl.padEnd(44)}${median(xs).toFixed(0).padStart(8)} ns`);
   console.log(`header work per request, CPU ns, median of ${PASSES} interleaved passes`);
   row("undici new Request, shardgate's 7 headers", "own names unknown to undici (before)", ns.unknown);
   row("", "own names in its table (undici-header-names)", ns.known);
+  row("undici new Request, Host api.example.com", "servername derived from Host (before)", ns.derived);
+  row("", "servername given (the member's host)", ns.given);
+  row("undici new Request, Host 127.0.0.1:8080", "servername derived from Host (before)", ns.derivedIp);
+  row("", "servername given (the member's host)", ns.givenIp);
   row("requestProtocolError", "two hosts alternating (scanned, as before)", ns.scan);
   row("", "the same host (last valid Host matches)", ns.check);
   row("stripRequestHopByHop", "Connection among the raw names (7 probes)", ns.probe);
   row("", "no hop-by-hop raw name (raw scan only)", ns.skip);
   row("response head, nginx answer (5 headers)", "responseHead", ns.head);
   console.log(
-    `ratios: Request ${(median(ns.known) / median(ns.unknown)).toFixed(2)}x, Host ${(median(ns.check) / median(ns.scan)).toFixed(2)}x, hop-by-hop ${(median(ns.skip) / median(ns.probe)).toFixed(2)}x (sink ${(sink ^ checksum()) & 1})`,
+    `ratios: Request ${(median(ns.known) / median(ns.unknown)).toFixed(2)}x, servername ${(median(ns.given) / median(ns.derived)).toFixed(2)}x / ${(median(ns.givenIp) / median(ns.derivedIp)).toFixed(2)}x (IP Host), Host ${(median(ns.check) / median(ns.scan)).toFixed(2)}x, hop-by-hop ${(median(ns.skip) / median(ns.probe)).toFixed(2)}x (sink ${(sink ^ checksum()) & 1})`,
   );
   return 0;
 }

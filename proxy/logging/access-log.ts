@@ -119,12 +119,25 @@ const REQUEST_ID = asciiBytes(',"requestId":');
 const KEY_HASH = asciiBytes(',"keyHash":');
 const ATTEMPTS = asciiBytes(',"attempts":');
 const RING_VERSION = asciiBytes(',"ringVersion":');
+/** The usual case, one attempt: its count and the next key in one copy. */
+const ONE_ATTEMPT_RING_VERSION = asciiBytes(',"attempts":1,"ringVersion":');
 const ERROR = asciiBytes(',"error":');
 const NULL = asciiBytes("null");
 const UPGRADE_END = asciiBytes(',"upgrade":true,"msg":"request"}\n');
 const PLAIN_END = asciiBytes(',"upgrade":false,"msg":"request"}\n');
 /** The usual ending: no error code, no upgrade. */
 const NO_ERROR_PLAIN_END = asciiBytes(',"error":null,"upgrade":false,"msg":"request"}\n');
+
+/** How many members putPlace keeps the fields of, and the longest encoding it keeps. */
+const MAX_PLACES = 4096;
+const MAX_PLACE_BYTES = 256;
+
+interface Place {
+  readonly route: string;
+  readonly pool: string;
+  /** The route, pool and member fields as the line has them (a copy, not a view of a batch buffer). */
+  readonly bytes: Uint8Array;
+}
 
 /** Whether the sink lends its buffer (ProcessLogger.lines does), so lines are encoded straight into it. */
 function lendsBuffer(sink: LineSink): sink is BufferLineSink {
@@ -141,6 +154,8 @@ class FastAccessLog implements AccessLog {
   private opening: Uint8Array = new Uint8Array(0);
 
   private readonly lender: BufferLineSink | null;
+  /** By member id: the last route and pool logged with it and the three fields' bytes (putPlace). */
+  private readonly places = new Map<string, Place>();
 
   constructor(private readonly sink: LineSink) {
     this.lender = lendsBuffer(sink) ? sink : null;
@@ -195,12 +210,7 @@ class FastAccessLog implements AccessLog {
     at = putString(b, at, r.path, pathEnd, jsonString);
     at = putBytes(b, at, STATUS);
     at = putNumber(b, at, r.status);
-    at = putBytes(b, at, ROUTE);
-    at = putString(b, at, r.route, r.route.length, jsonString);
-    at = putBytes(b, at, POOL);
-    at = putString(b, at, r.pool, r.pool.length, jsonString);
-    at = putBytes(b, at, MEMBER);
-    at = putString(b, at, r.member, r.member.length, jsonString);
+    at = this.putPlace(b, at, r);
     at = putBytes(b, at, DURATION);
     at = putMs(b, at, r.durationMs, msText);
     if (r.queuedMs === 0) at = putBytes(b, at, NOT_QUEUED_REQUEST_ID);
@@ -212,9 +222,12 @@ class FastAccessLog implements AccessLog {
     at = putString(b, at, r.requestId, r.requestId.length, jsonString);
     at = putBytes(b, at, KEY_HASH);
     at = r.keyHash < 0 ? putBytes(b, at, NULL) : putNumber(b, at, r.keyHash);
-    at = putBytes(b, at, ATTEMPTS);
-    at = putNumber(b, at, r.attempts);
-    at = putBytes(b, at, RING_VERSION);
+    if (r.attempts === 1) at = putBytes(b, at, ONE_ATTEMPT_RING_VERSION);
+    else {
+      at = putBytes(b, at, ATTEMPTS);
+      at = putNumber(b, at, r.attempts);
+      at = putBytes(b, at, RING_VERSION);
+    }
     at = putNumber(b, at, r.ringVersion);
     if (r.errorCode === "" && !r.upgrade) return putBytes(b, at, NO_ERROR_PLAIN_END);
     at = putBytes(b, at, ERROR);
@@ -223,6 +236,31 @@ class FastAccessLog implements AccessLog {
         ? putBytes(b, at, NULL)
         : putString(b, at, r.errorCode, r.errorCode.length, jsonString);
     return putBytes(b, at, r.upgrade ? UPGRADE_END : PLAIN_END);
+  }
+
+  /**
+   * `,"route":..,"pool":..,"member":..` for the record. A process has few members and routes
+   * and most lines repeat one of a handful of these triples: their bytes are kept per member
+   * and copied in whole, instead of three keys and three checked strings encoded per line.
+   */
+  private putPlace(b: Buffer, at: number, r: RequestRecord): number {
+    const p = this.places.get(r.member);
+    if (p !== undefined && p.route === r.route && p.pool === r.pool) return putBytes(b, at, p.bytes);
+    const start = at;
+    at = putBytes(b, at, ROUTE);
+    at = putString(b, at, r.route, r.route.length, jsonString);
+    at = putBytes(b, at, POOL);
+    at = putString(b, at, r.pool, r.pool.length, jsonString);
+    at = putBytes(b, at, MEMBER);
+    at = putString(b, at, r.member, r.member.length, jsonString);
+    if (at - start <= MAX_PLACE_BYTES) {
+      // Bounded: members come and go over a process's life (a fresh start past the bound).
+      if (p === undefined && this.places.size >= MAX_PLACES) this.places.clear();
+      const bytes = new Uint8Array(at - start);
+      bytes.set(b.subarray(start, at));
+      this.places.set(r.member, { route: r.route, pool: r.pool, bytes });
+    }
+    return at;
   }
 
   /** The line as text: for a sink without a buffer, and a line too long for one. */

@@ -1,6 +1,6 @@
 // The process logger: pino writing JSON lines to stdout (or a file) through an asynchronous,
 // buffering sonic-boom destination: a log call on the request path is a buffer append, and
-// lines go out in batches of >= 32 KiB or every 100 ms, whichever comes first. Writing every
+// lines go out in batches of >= 128 KiB or every 100 ms, whichever comes first. Writing every
 // access line with its own write(2) cost about a third of the proxy's throughput in
 // bench/proxy-bench.
 //
@@ -23,7 +23,7 @@
 // `npm run bench -- engine-profile`). Lines are encoded instead into a buffer outside the JS
 // heap (EncodedLines), field by field with no line string at all (access-log.ts and
 // line-bytes.ts, through reserve/commit), and sonic-boom (in its buffer mode) or the pipe
-// stream gets that buffer per ~40 KiB (or per 100 ms), which sonic-boom writes at once. Handing
+// stream gets that buffer per ~160 KiB (or per 100 ms), which sonic-boom writes at once. Handing
 // a string over instead cost a UTF-8 decode of the batch, sonic-boom's byte-length scans and
 // fs.write's UTF-8 encode of it again (utf8Slice and writeString in engine-profile).
 // A pino line (rare) first hands over the access lines before it, so the order holds.
@@ -59,7 +59,7 @@ export interface BufferLineSink {
 
 export interface ProcessLogger {
   readonly logger: Logger;
-  /** Where hand-built JSON lines go (the access log): pino's destination, in ~40 KiB batches. */
+  /** Where hand-built JSON lines go (the access log): pino's destination, in ~160 KiB batches. */
   readonly lines: BufferLineSink;
   /** Starts writing out everything buffered, without blocking (a failing destination cannot hang it). */
   flush(): void;
@@ -72,11 +72,13 @@ const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 
 /**
  * Room for access lines before they are handed over. A batch is handed over once the next line
- * might not fit, so at more than 40 KiB minus three bytes per character of a line: past
- * sonic-boom's minLength (32 KiB) for lines up to about 2,700 characters, so sonic-boom writes
- * each batch at once instead of appending the next one to it.
+ * might not fit, so at more than 160 KiB minus three bytes per character of a line: past
+ * sonic-boom's minLength (128 KiB) for lines up to about 10,000 characters, so sonic-boom writes
+ * each batch at once instead of appending the next one to it. Each batch is one thread-pool
+ * write (a wake-up there and a completion on the loop, ~12 us of CPU whatever its size):
+ * 160 KiB rather than 40 KiB spreads that over ~500 access lines instead of ~120.
  */
-const BATCH_BYTES = 40 * 1024;
+const BATCH_BYTES = 160 * 1024;
 /** The longest a line waits in the batch (sonic-boom's own periodic flush adds at most as much). */
 const BATCH_MS = 100;
 
@@ -215,10 +217,10 @@ export function createProcessLogger(opts: LoggerOptions): ProcessLogger {
     // Bytes in, bytes out: the access lines' batches are encoded once, in EncodedLines.
     contentMode: "buffer",
     // Batching only applies to asynchronous writes (sonic-boom refuses minLength with sync).
-    // 32 KiB batches: each asynchronous write is a thread-pool round trip (futex wake-ups,
+    // 128 KiB batches: each asynchronous write is a thread-pool round trip (futex wake-ups,
     // a completion on the loop); at 4 KiB one went out every ~12 access lines, a visible
     // share of the proxy's CPU per request. The 100 ms flush still bounds a line's delay.
-    ...(sync ? {} : { minLength: 32 * 1024, maxWrite: 64 * 1024, periodicFlush: 100 }),
+    ...(sync ? {} : { minLength: 128 * 1024, maxWrite: 256 * 1024, periodicFlush: 100 }),
   });
   // In buffer mode sonic-boom takes Buffers; its typings only know strings.
   const bytesDest = dest as unknown as { write(b: Buffer): unknown };

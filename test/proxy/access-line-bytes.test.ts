@@ -251,3 +251,46 @@ test("a line longer than the buffer comes through write() as text, with the same
   assert.equal(sink.lines[3].via, "bytes");
   check(fits, sink.lines[3], "long case that fits");
 });
+
+test("lines repeating a few routes, pools and members equal JSON.stringify's, whatever came before them", () => {
+  // The route/pool/member fields are kept per member once encoded (putPlace): the same member
+  // under another route or pool, an equal id in another string, and more members than are kept
+  // must each still come out as their own record says.
+  const rand = seededRandom(SEED + 2);
+  const sink = new CapturingSink(rand);
+  const log = createAccessLog(sink, true);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
+  const members = ["m1", "m2", "", value(rand, 12), '"m\\1"', "é"];
+  const routes = ["*/", "api.example.com/v1", value(rand, 12)];
+  const pools = ["bench", "other", ""];
+  const records: RequestRecord[] = [];
+  for (let i = 0; i < 3000; i++) {
+    // An equal id in a fresh string now and then, as a reloaded snapshot would hand over.
+    const m = pick(members);
+    records.push(
+      randomRecordAt(rand, {
+        route: pick(routes),
+        pool: pick(pools),
+        member: rand() < 0.2 ? ` ${m}`.slice(1) : m,
+      }),
+    );
+  }
+  // More members than are kept, then the first ones again.
+  for (let i = 0; i < 5000; i++)
+    records.push(record({ member: `n${i}`, route: pick(routes), pool: pick(pools) }));
+  for (let i = 0; i < 50; i++)
+    records.push(record({ member: `n${i}`, route: pick(routes), pool: pick(pools) }));
+  for (const r of records) log.write(r);
+  assert.equal(sink.lines.length, records.length);
+  for (let i = 0; i < records.length; i++)
+    check(records[i], sink.lines[i], `${seedNote(SEED + 2)} case ${i} (${sink.lines[i].via})`);
+});
+
+/** A seeded record with the given route, pool and member. */
+function randomRecordAt(
+  rand: () => number,
+  place: { route: string; pool: string; member: string },
+): RequestRecord {
+  const r = randomRecord(rand, false);
+  return record({ ...r.toJSON(), ...place });
+}
