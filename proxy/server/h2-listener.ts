@@ -18,6 +18,7 @@ import type { LogSink } from "../../config/log-sink.js";
 import { adaptH2Request } from "../forward/h2-request.js";
 import type { DataPlane } from "../forward/types.js";
 import { resetAfterAnswer } from "./h2-answered-upload.js";
+import { closeOnClientFin } from "./h2-client-fin.js";
 import { H2RequestTimeouts } from "./h2-request-timeout.js";
 import { guardResets, type ResetGuardHooks } from "./h2-reset-guard.js";
 import { sniffH2cPreface } from "./h2c-preface.js";
@@ -94,6 +95,7 @@ export function attachHttp2(server: Server, opts: H2ListenerOptions): void {
   h2.on("session", (session: ServerHttp2Session) => {
     sessions.add(session);
     guardResets(session, resetHooks);
+    closeOnClientFin(session);
     session.on("error", onSessionError);
     session.once("close", () => sessions.delete(session));
   });
