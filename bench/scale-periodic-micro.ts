@@ -53,6 +53,8 @@ interface Row {
   drainUs: number;
   /** us per ingest of one period's batch (leader), averaged over the periods of one window bucket. */
   ingestUs: number;
+  /** The same, the way it was done before: a member-set probe per entry, then the ingest. */
+  ingestOldUs: number;
   /** us per tick with every member with traffic tracked and one breaker open. */
   tickOpenUs: number;
   /** Members such a tick visits. */
@@ -88,17 +90,43 @@ function measure(size: number, repeats: number): Row {
   // Timed a second of periods at a time (PERIODS_PER_BUCKET ingests): the rotation of the
   // windows and the forgettable sweep's slices come once per bucket, so timing single ingests
   // made the median depend on where the bucket boundary fell among the few samples.
-  const di = new BreakerDecider(RULES, 30_000);
-  di.ingest({ entries: ids.map(entry) }, 0);
-  let at = 0;
-  const ingestNs = nsPerCall(PERIODS_PER_BUCKET, repeats, () => {
-    let n = 0;
-    for (let i = 0; i < PERIODS_PER_BUCKET; i++) {
-      at += PERIOD_MS;
-      n += di.ingest(batch, at).length;
+  // As the leader's controller does: the pool's members passed as `known` (the decider asks
+  // about members it has no state for); before, the controller probed its member set for
+  // every entry and the decider looked the member up again. Both timed a second of periods
+  // at a time, passes interleaved.
+  const known = new Set(ids);
+  const ingestPass = (probeFirst: boolean) => {
+    const d = new BreakerDecider(RULES, 30_000);
+    d.ingest({ entries: ids.map(entry) }, 0, known);
+    let at = 0;
+    return () => {
+      let n = 0;
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < PERIODS_PER_BUCKET; i++) {
+        at += PERIOD_MS;
+        // The controller groups a batch's entries by pool (one pool here).
+        const list: OutcomeCounts[] = [];
+        if (probeFirst) {
+          for (const e of batch.entries) if (known.has(e.member)) list.push(e);
+          n += d.ingest({ entries: list }, at).length;
+        } else {
+          for (const e of batch.entries) list.push(e);
+          n += d.ingest({ entries: list }, at, known).length;
+        }
+      }
+      if (n < 0) throw new Error("unreachable");
+      return Number(process.hrtime.bigint() - t0) / PERIODS_PER_BUCKET;
+    };
+  };
+  const ingestPasses = [ingestPass(true), ingestPass(false)];
+  const ingestSamples: number[][] = [[], []];
+  for (let r = 0; r < 3 + repeats * 3; r++)
+    for (const [k, pass] of ingestPasses.entries()) {
+      const ns = pass();
+      if (r >= 3) ingestSamples[k].push(ns);
     }
-    return n;
-  });
+  const ingestOldNs = median(ingestSamples[0]);
+  const ingestNs = median(ingestSamples[1]);
   // The tick rows' decider, in the state the single-ingest timing left it in before.
   const d = new BreakerDecider(RULES, 30_000);
   d.ingest({ entries: ids.map(entry) }, 0);
@@ -191,6 +219,7 @@ function measure(size: number, repeats: number): Row {
     size,
     drainUs: drainNs / 1000,
     ingestUs: ingestNs / 1000,
+    ingestOldUs: ingestOldNs / 1000,
     tickOpenUs: tickNs / 1000,
     tickOpenVisits: visits,
     sweepUs: sweeps[sweeps.length >> 1] / 1000,
@@ -321,6 +350,14 @@ export async function run(argv: string[]): Promise<number> {
         `${String(size).padEnd(8)} ${period[0].toFixed(1).padStart(17)} ${period[1].toFixed(1).padStart(5)} ${(period[1] / period[0]).toFixed(2).padStart(10)} ${all[0].toFixed(1).padStart(22)} ${all[1].toFixed(1).padStart(5)} ${(all[1] / all[0]).toFixed(2).padStart(10)}`,
       );
   }
+  console.log(
+    `\nleader ingest of one period's batch, us, median of ${repeats * 3} interleaved passes of ${PERIODS_PER_BUCKET} ingests`,
+  );
+  console.log("members  before: set probe + ingest   now: ingest with known   now/before");
+  for (const r of rows)
+    console.log(
+      `${String(r.size).padEnd(8)} ${r.ingestOldUs.toFixed(1).padStart(29)} ${r.ingestUs.toFixed(1).padStart(24)} ${(r.ingestUs / r.ingestOldUs).toFixed(2).padStart(11)}x`,
+    );
   console.log(`(checksum ${checksum()})`);
   return 0;
 }
