@@ -257,7 +257,9 @@ export class BreakerController extends LeaderController {
     const byPool = new Map<string, OutcomeCounts[]>();
     let ignored = 0;
     // Entries come in runs of one pool (a recorder drains pool by pool): the pool and its list
-    // are looked up once per run, not per entry.
+    // are looked up once per run, not per entry. Whether the member is one of the pool's is
+    // the decider's to check (ingest's `known`): a member with traffic in its window is found
+    // by the one lookup of its state, not by a set probe first.
     let runPool: string | null = null;
     let p: PoolDecider | undefined;
     let list: OutcomeCounts[] | undefined;
@@ -271,7 +273,7 @@ export class BreakerController extends LeaderController {
         p = this.pools.get(e.pool);
         list = undefined;
       }
-      if (p === undefined || !p.members.has(e.member)) {
+      if (p === undefined) {
         ignored++;
         continue;
       }
@@ -284,22 +286,24 @@ export class BreakerController extends LeaderController {
       }
       list.push(e);
     }
+    const now = this.clock.now();
+    let transitions = 0;
+    let accepted = 0;
+    for (const [pool, list] of byPool) {
+      const p = this.pools.get(pool) as PoolDecider;
+      const out = p.decider.ingest({ entries: list }, now, p.members);
+      const skipped = p.decider.lastIngestIgnored;
+      ignored += skipped;
+      accepted += list.length - skipped;
+      transitions += out.length;
+      this.take(p, out, now);
+    }
     if (ignored > 0) {
       this.ignoredEntries += ignored;
       this.log.debug(
         { from, ignored },
         "breaker batch entries for unknown pools/members or malformed; ignored",
       );
-    }
-    const now = this.clock.now();
-    let transitions = 0;
-    let accepted = 0;
-    for (const [pool, list] of byPool) {
-      const p = this.pools.get(pool) as PoolDecider;
-      accepted += list.length;
-      const out = p.decider.ingest({ entries: list }, now);
-      transitions += out.length;
-      this.take(p, out, now);
     }
     if (transitions > 0) this.flush();
     return { accepted, ignored, transitions };

@@ -146,6 +146,8 @@ export class BreakerDecider {
   private sweepMembers: Iterator<MemberState> | null = null;
   /** Members the last tick() visited (timed ones plus the sweep's share): for tests and benches. */
   private visited = 0;
+  /** Entries the last ingest() skipped (malformed counts, or members outside its `known`). */
+  private ignored = 0;
 
   /**
    * `responseTimeout` is the pool's timeouts.response: it bounds how long a probe can take,
@@ -376,6 +378,11 @@ export class BreakerDecider {
     return this.visited;
   }
 
+  /** Entries the last ingest() skipped: malformed counts, or members outside its `known`. */
+  get lastIngestIgnored(): number {
+    return this.ignored;
+  }
+
   private step(m: MemberState, now: number, out: BreakerTransition[]): void {
     if (m.override !== "auto") return;
     if (m.state === "open" && m.until !== null && now >= m.until) {
@@ -391,22 +398,39 @@ export class BreakerDecider {
   /**
    * Applies one instance's batch at time `now` and returns the transitions to commit.
    * Call once per batch (each instance's drain); tick() is applied first.
+   *
+   * `known` (the pool's members, for a batch of one pool): an entry for a member this decider
+   * has no state for and `known` lacks is skipped (counted in lastIngestIgnored). A member
+   * with state is taken as known without asking `known` (the caller keeps every member it
+   * gave state to, by ingest, adopt or override, in `known` until it calls remove()), so a
+   * member with traffic in its window costs one lookup per entry, not a set probe and a map
+   * probe. Without `known`, every member is accepted.
    */
-  ingest(batch: OutcomeBatch, now: number): BreakerTransition[] {
+  ingest(batch: OutcomeBatch, now: number, known?: ReadonlySet<string>): BreakerTransition[] {
     const out = this.tick(now);
     const o = this.rules;
+    this.ignored = 0;
     // A batch is one pool's entries (the controller groups them): its map is looked up once
     // per run of entries of the same pool, not per entry. Nothing below deletes a pool's map.
     let pool: string | null = null;
     let members: Map<string, MemberState> | null = null;
     for (const e of batch.entries) {
-      if (e.success < 0 || e.failure < 0 || !Number.isFinite(e.success) || !Number.isFinite(e.failure))
+      if (e.success < 0 || e.failure < 0 || !Number.isFinite(e.success) || !Number.isFinite(e.failure)) {
+        this.ignored++;
         continue;
+      }
       if (members === null || e.pool !== pool) {
         pool = e.pool;
         members = this.membersOf(pool);
       }
-      const m = this.getIn(members, e.pool, e.member, now);
+      let m = members.get(e.member);
+      if (m === undefined) {
+        if (known !== undefined && !known.has(e.member)) {
+          this.ignored++;
+          continue;
+        }
+        m = this.getIn(members, e.pool, e.member, now);
+      }
       if (m.override !== "auto") continue;
       if (m.state === "open") continue; // stragglers from requests started before the trip
       if (m.state === "half-open") {

@@ -44,6 +44,12 @@ const RESETS = 6;
 const TIMEOUTS = 7;
 const STRIDE = 8;
 
+/**
+ * drain() sorts its list of active slots while there is less than one per this many bitmap
+ * words (32 slots each), and walks the bitmap otherwise.
+ */
+const WORDS_PER_SORTED_SLOT = 4;
+
 export class OutcomeRecorder {
   /** pool -> member -> slot (nested: no "pool/member" key string per member). */
   private readonly keys = new Map<string, Map<string, number>>();
@@ -56,8 +62,12 @@ export class OutcomeRecorder {
    * so a request touches one cache line of its member's counters, and a drain another.
    */
   private c = new Uint32Array(16 * STRIDE);
-  // Slots with activity since the last drain, so drain() costs the active members, not the pool.
-  private activeMark = new Uint8Array(16);
+  // Slots with activity since the last drain, so drain() costs the active members, not the
+  // pool: a bit per slot (32 slots a word) and the list of slots in the order they first saw
+  // activity. drain() reports in slot order: with many slots active it walks the bits (a
+  // word per 32 slots, skipping empty words), with few it sorts the short list; sorting the
+  // list every time cost ~9 us at 1,000 active slots and ~87 us at 3,000.
+  private activeBits = new Uint32Array(1);
   private active = new Int32Array(16);
   private activeCount = 0;
   /** Released slots, reusable once reclaim() says no older reader can still hold them. */
@@ -91,7 +101,7 @@ export class OutcomeRecorder {
         s = this.pools.length;
         this.pools.push(pool);
         this.members.push(member);
-        if (s >= this.activeMark.length) this.grow();
+        if (s >= this.active.length) this.grow();
       }
       byMember.set(member, s);
       this.slotCount++;
@@ -139,19 +149,21 @@ export class OutcomeRecorder {
   }
 
   private touch(slot: number): void {
-    if (this.activeMark[slot] === 1) return;
-    this.activeMark[slot] = 1;
+    const w = slot >>> 5;
+    const bit = 1 << (slot & 31);
+    if ((this.activeBits[w] & bit) !== 0) return;
+    this.activeBits[w] |= bit;
     this.active[this.activeCount++] = slot;
   }
 
   private grow(): void {
-    const n = this.activeMark.length * 2;
+    const n = this.active.length * 2;
     const c = new Uint32Array(n * STRIDE);
     c.set(this.c);
     this.c = c;
-    const marks = new Uint8Array(n);
-    marks.set(this.activeMark);
-    this.activeMark = marks;
+    const bits = new Uint32Array(n >>> 5);
+    bits.set(this.activeBits);
+    this.activeBits = bits;
     const active = new Int32Array(n);
     active.set(this.active);
     this.active = active;
@@ -212,38 +224,65 @@ export class OutcomeRecorder {
     this.c[slot * STRIDE + PROBES] = 0;
   }
 
-  /** Returns and clears the counts of every slot with activity since the last drain. */
+  /**
+   * Returns and clears the counts of every slot with activity since the last drain, in
+   * ascending slot order (as a full scan would list them).
+   */
   drain(): OutcomeBatch {
     const entries: OutcomeCounts[] = [];
-    // Ascending slot order, as a full scan would list them.
-    const active = this.active.subarray(0, this.activeCount).sort();
+    const n = this.activeCount;
+    if (n === 0) return { entries };
     this.activeCount = 0;
-    for (let i = 0; i < active.length; i++) {
-      const s = active[i];
-      this.activeMark[s] = 0;
-      const c = this.c;
-      const at = s * STRIDE;
-      const su = c[at + SUCCESS];
-      const fa = c[at + FAILURE];
-      if (su === 0 && fa === 0) continue;
-      entries.push({
-        pool: this.pools[s],
-        member: this.members[s],
-        success: su,
-        failure: fa,
-        consecutive: c[at + RUN],
-        maxConsecutive: c[at + MAX_RUN],
-        connectErrors: c[at + CONNECTS],
-        resets: c[at + RESETS],
-        timeouts: c[at + TIMEOUTS],
-      });
-      c[at + SUCCESS] = 0;
-      c[at + FAILURE] = 0;
-      c[at + CONNECTS] = 0;
-      c[at + RESETS] = 0;
-      c[at + TIMEOUTS] = 0;
-      c[at + MAX_RUN] = c[at + RUN];
+    const bits = this.activeBits;
+    const words = bits.length;
+    if (n * WORDS_PER_SORTED_SLOT < words) {
+      // Few active slots in a big table: sorting them beats walking every word.
+      const active = this.active.subarray(0, n).sort();
+      for (let i = 0; i < active.length; i++) {
+        const s = active[i];
+        bits[s >>> 5] &= ~(1 << (s & 31));
+        this.report(s, entries);
+      }
+      return { entries };
+    }
+    for (let w = 0; w < words; w++) {
+      let word = bits[w];
+      if (word === 0) continue;
+      bits[w] = 0;
+      const base = w << 5;
+      while (word !== 0) {
+        // Lowest set bit first: ascending slots.
+        const low = word & -word;
+        this.report(base + 31 - Math.clz32(low), entries);
+        word ^= low;
+      }
     }
     return { entries };
+  }
+
+  /** Appends `s`'s counts to `entries` when it saw an outcome, and clears them. */
+  private report(s: number, entries: OutcomeCounts[]): void {
+    const c = this.c;
+    const at = s * STRIDE;
+    const su = c[at + SUCCESS];
+    const fa = c[at + FAILURE];
+    if (su === 0 && fa === 0) return;
+    entries.push({
+      pool: this.pools[s],
+      member: this.members[s],
+      success: su,
+      failure: fa,
+      consecutive: c[at + RUN],
+      maxConsecutive: c[at + MAX_RUN],
+      connectErrors: c[at + CONNECTS],
+      resets: c[at + RESETS],
+      timeouts: c[at + TIMEOUTS],
+    });
+    c[at + SUCCESS] = 0;
+    c[at + FAILURE] = 0;
+    c[at + CONNECTS] = 0;
+    c[at + RESETS] = 0;
+    c[at + TIMEOUTS] = 0;
+    c[at + MAX_RUN] = c[at + RUN];
   }
 }
