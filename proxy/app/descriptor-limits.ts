@@ -100,12 +100,18 @@ export class DescriptorLimits {
     const t = setTimeout(() => {
       this.pauses.delete(t);
       if (this.stopped || this.stopping() || server.listening) return;
-      server.once("error", (err: NodeJS.ErrnoException) =>
+      // Armed for this re-listen only: once it listens, the handler goes (a later accept error
+      // is a new pause, not a failed re-listen).
+      const failed = (err: NodeJS.ErrnoException) => {
+        server.off("listening", listened);
         this.logger.error(
           { listener, address: bound.address, port: bound.port, code: err.code, err: err.message },
           "listener could not listen again after its accept failed; restart the instance",
-        ),
-      );
+        );
+      };
+      const listened = () => server.off("error", failed);
+      server.once("error", failed);
+      server.once("listening", listened);
       server.listen(bound.port, bound.address);
     }, ACCEPT_PAUSE_MS);
     t.unref();
