@@ -52,7 +52,10 @@ export class DescriptorLimits {
     private readonly openConnections: () => number,
     /** True once the process is stopping: a paused listener then stays closed. */
     private readonly stopping: () => boolean = () => false,
-    private readonly now: () => number = Date.now,
+    /** Durations (the warning's interval, the listing's reuse): monotonic, a clock step moves neither. */
+    private readonly now: () => number = () => performance.now(),
+    /** The time shown in /admin/state (`last.at`). */
+    private readonly wallNow: () => number = Date.now,
   ) {}
 
   /** Starts sampling (unref'd: it never holds the process). */
@@ -123,7 +126,7 @@ export class DescriptorLimits {
     this.exhausted++;
     this.notedSinceSample = true;
     const at = this.now();
-    this.last = { op, code, at: new Date(at).toISOString() };
+    this.last = { op, code, at: new Date(this.wallNow()).toISOString() };
     this.counter.inc({ op });
     if (at - this.lastLogAt < LOG_EVERY_MS) {
       this.suppressed++;
