@@ -137,14 +137,15 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref()
 /**
  * Resolves with the marks of `paths` once none has changed for `opts.settleMs` (at once when
  * none could be torn: mayBeTorn against `last`); rejects with UnsettledFileError after
- * `opts.maxMs`. `started` is when the caller's bound began (a re-read after a change keeps the
- * first bound).
+ * `opts.maxMs`. `started` is when the caller's bound began, on the monotonic clock
+ * (performance.now(): a wall-clock step must neither end the wait early nor hold it; only a
+ * file's age is read against the wall clock, as its mtime is); a re-read keeps the first bound.
  */
 export async function waitSettled(
   paths: readonly string[],
   opts: SettleOptions,
   report: SettleWatch,
-  started = Date.now(),
+  started = performance.now(),
   last?: ReadonlyMap<string, FileMark>,
 ): Promise<FileMark[]> {
   let marks = await Promise.all(paths.map(markOf));
@@ -153,10 +154,11 @@ export async function waitSettled(
     const fresh = moving.filter((m) => !report.waitedFor.has(m.path)).map((m) => m.path);
     for (const p of fresh) report.waitedFor.add(p);
     if (fresh.length > 0) report.onWait?.(fresh);
-    if (Date.now() - started + opts.settleMs > opts.maxMs)
+    const waited = Math.round(performance.now() - started);
+    if (waited + opts.settleMs > opts.maxMs)
       throw new UnsettledFileError(
         moving.map((m) => m.path),
-        Date.now() - started,
+        waited,
       );
     await sleep(opts.settleMs);
     const next = await Promise.all(paths.map(markOf));
@@ -179,7 +181,7 @@ export async function readSettled<T>(
   onWait?: (paths: string[]) => void,
   last?: LastReads,
 ): Promise<{ value: T; report: SettleReport }> {
-  const started = Date.now();
+  const started = performance.now();
   const watch: SettleWatch = { waitedFor: new Set(), onWait };
   for (;;) {
     const before = await waitSettled(paths, opts, watch, started, last);
@@ -187,14 +189,17 @@ export async function readSettled<T>(
     const after = await Promise.all(paths.map(markOf));
     if (sameMarks(before, after)) {
       rememberReads(last, after);
-      return { value, report: { waitedFor: [...watch.waitedFor], waitedMs: Date.now() - started } };
+      return {
+        value,
+        report: { waitedFor: [...watch.waitedFor], waitedMs: Math.round(performance.now() - started) },
+      };
     }
     const changed = after.filter((m, i) => !sameMark(m, before[i])).map((m) => m.path);
     const fresh = changed.filter((p) => !watch.waitedFor.has(p));
     for (const p of changed) watch.waitedFor.add(p);
     if (fresh.length > 0) onWait?.(fresh);
-    if (Date.now() - started + opts.settleMs > opts.maxMs)
-      throw new UnsettledFileError(changed, Date.now() - started);
+    const waited = Math.round(performance.now() - started);
+    if (waited + opts.settleMs > opts.maxMs) throw new UnsettledFileError(changed, waited);
   }
 }
 

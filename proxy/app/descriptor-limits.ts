@@ -52,7 +52,10 @@ export class DescriptorLimits {
     private readonly openConnections: () => number,
     /** True once the process is stopping: a paused listener then stays closed. */
     private readonly stopping: () => boolean = () => false,
-    private readonly now: () => number = Date.now,
+    /** Durations (the warning's interval, the listing's reuse): monotonic, a clock step moves neither. */
+    private readonly now: () => number = () => performance.now(),
+    /** The time shown in /admin/state (`last.at`). */
+    private readonly wallNow: () => number = Date.now,
   ) {}
 
   /** Starts sampling (unref'd: it never holds the process). */
@@ -100,12 +103,18 @@ export class DescriptorLimits {
     const t = setTimeout(() => {
       this.pauses.delete(t);
       if (this.stopped || this.stopping() || server.listening) return;
-      server.once("error", (err: NodeJS.ErrnoException) =>
+      // Armed for this re-listen only: once it listens, the handler goes (a later accept error
+      // is a new pause, not a failed re-listen).
+      const failed = (err: NodeJS.ErrnoException) => {
+        server.off("listening", listened);
         this.logger.error(
           { listener, address: bound.address, port: bound.port, code: err.code, err: err.message },
           "listener could not listen again after its accept failed; restart the instance",
-        ),
-      );
+        );
+      };
+      const listened = () => server.off("error", failed);
+      server.once("error", failed);
+      server.once("listening", listened);
       server.listen(bound.port, bound.address);
     }, ACCEPT_PAUSE_MS);
     t.unref();
@@ -117,7 +126,7 @@ export class DescriptorLimits {
     this.exhausted++;
     this.notedSinceSample = true;
     const at = this.now();
-    this.last = { op, code, at: new Date(at).toISOString() };
+    this.last = { op, code, at: new Date(this.wallNow()).toISOString() };
     this.counter.inc({ op });
     if (at - this.lastLogAt < LOG_EVERY_MS) {
       this.suppressed++;

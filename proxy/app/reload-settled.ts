@@ -82,7 +82,7 @@ export async function waitTlsFilesSettled(
   const paths = upstreamTlsPaths(config.pools);
   const watch = { waitedFor: new Set<string>(), onWait: waitLogger(logger, trigger, opts) };
   try {
-    rememberReads(last, await waitSettled(paths, opts, watch, Date.now(), last));
+    rememberReads(last, await waitSettled(paths, opts, watch, performance.now(), last));
     return { ok: true, config };
   } catch (err) {
     if (err instanceof UnsettledFileError) {

@@ -101,7 +101,10 @@ export class CertificateStore {
   private server: TlsServer | undefined;
   /** Reload outcomes, for tests and the log: "reloaded" or "kept". */
   onReload?: (result: "reloaded" | "kept", detail: string) => void;
-  /** While files are waited for: when the wait began, and the last look's time and marks. */
+  /**
+   * While files are waited for: when the wait began, and the last look's time and marks, on the
+   * monotonic clock (a wall-clock step neither ends the wait early nor holds it).
+   */
   private unsettled: { since: number; at: number; marks: FileMark[] } | undefined;
   /** The files' marks as last read whole: a file on another inode since was renamed in, whole. */
   private readonly lastReads: LastReads = new Map();
@@ -229,7 +232,8 @@ export class CertificateStore {
     // Changed within the settle period, unless unchanged since the last look (a whole period):
     // timestamps in the future must not hold a rotation off for ever.
     const u = this.unsettled;
-    const still = u !== undefined && Date.now() - u.at >= this.settle.settleMs && sameMarks(u.marks, before);
+    const still =
+      u !== undefined && performance.now() - u.at >= this.settle.settleMs && sameMarks(u.marks, before);
     const moving = still ? [] : recentlyChanged(before, this.settle.settleMs, Date.now(), this.lastReads);
     if (moving.length > 0) {
       this.waitFor(
@@ -261,7 +265,7 @@ export class CertificateStore {
     }
     if (this.unsettled !== undefined)
       this.logger.info(
-        { files: paths, waitedMs: Date.now() - this.unsettled.since },
+        { files: paths, waitedMs: Math.round(performance.now() - this.unsettled.since) },
         "listener certificate files held still; read them whole",
       );
     this.unsettled = undefined;
@@ -286,7 +290,7 @@ export class CertificateStore {
 
   /** `paths` are being written: look again one settle period later, within the bound. */
   private waitFor(paths: string[], marks: FileMark[]): void {
-    const now = Date.now();
+    const now = performance.now();
     const { settleMs, maxMs } = this.settle;
     if (this.unsettled === undefined) {
       this.unsettled = { since: now, at: now, marks };
@@ -299,7 +303,7 @@ export class CertificateStore {
       this.unsettled.marks = marks;
       this.unsettled.at = now;
     }
-    const waited = now - this.unsettled.since;
+    const waited = Math.round(now - this.unsettled.since);
     if (waited + settleMs > maxMs) {
       this.unsettled = undefined;
       const detail = `${paths.join(", ")}: still being written after ${waited} ms`;

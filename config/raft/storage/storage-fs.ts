@@ -48,12 +48,13 @@ const DESCRIPTOR_WAIT_MS = 30_000;
  * and stopping Raft until a restart. Past the bound, the error goes up as before.
  */
 async function openDirForSync(dir: string): Promise<number> {
-  const deadline = Date.now() + DESCRIPTOR_WAIT_MS;
+  // Monotonic: a wall-clock step must neither end the wait at once nor stretch it.
+  const deadline = performance.now() + DESCRIPTOR_WAIT_MS;
   for (let pause = 5; ; pause = Math.min(pause * 2, 250)) {
     try {
       return fs.openSync(dir, "r");
     } catch (err) {
-      if (!isNoDescriptor(err) || Date.now() >= deadline) throw err;
+      if (!isNoDescriptor(err) || performance.now() >= deadline) throw err;
     }
     await new Promise((r) => setTimeout(r, pause));
   }
