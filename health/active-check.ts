@@ -86,6 +86,8 @@ export class ActiveHealthChecker {
     seed = 1,
     /** Resolves hostname members (default Node's getaddrinfo; the process passes its bounded lookup). */
     lookup?: LookupFunction,
+    /** Told each probe this instance could not send for its own shortage (EMFILE, ...): the process counts it. */
+    private readonly onLocalShortage?: (code: string) => void,
   ) {
     this.random = seededRandom(seed);
     this.outside = `outside ${rangesText(check.expectStatus)}`;
@@ -216,8 +218,14 @@ export class ActiveHealthChecker {
     p.req = req;
     req.on("error", (err: NodeJS.ErrnoException) => {
       const local = localExhaustionCode(err);
-      if (local !== null) done(null, `${local}: this instance's own descriptor or port limit; no verdict`);
-      else done(false, err.code ? `${err.code}: ${err.message}` : err.message);
+      if (local !== null) {
+        done(null, `${local}: this instance's own descriptor or port limit; no verdict`);
+        try {
+          this.onLocalShortage?.(local);
+        } catch {
+          // A throwing listener must not stop the probe loop.
+        }
+      } else done(false, err.code ? `${err.code}: ${err.message}` : err.message);
     });
     let graces = 0;
     let armedAt = started;

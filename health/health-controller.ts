@@ -48,6 +48,8 @@ export interface HealthControllerOptions extends LeaderControllerOptions {
   onPanic?: (pool: string, status: PoolHealthStatus) => void;
   /** The default checkers' hostname lookup (default Node's getaddrinfo). */
   lookup?: LookupFunction;
+  /** The default checkers' probes this instance could not send (EMFILE, ENFILE, EADDRNOTAVAIL). */
+  onLocalShortage?: (code: string) => void;
 }
 
 export interface PoolHealthStatus {
@@ -74,8 +76,12 @@ interface PoolCheck {
 }
 
 // The seed from the pool's name: two pools' first probes are not jittered in lockstep.
-function defaultFactory(lookup: LookupFunction | undefined): CheckerFactory {
-  return (pool, check, onChange) => new ActiveHealthChecker(check, onChange, seedOf(pool), lookup);
+function defaultFactory(
+  lookup: LookupFunction | undefined,
+  onLocalShortage: ((code: string) => void) | undefined,
+): CheckerFactory {
+  return (pool, check, onChange) =>
+    new ActiveHealthChecker(check, onChange, seedOf(pool), lookup, onLocalShortage);
 }
 
 export class HealthController extends LeaderController {
@@ -91,7 +97,7 @@ export class HealthController extends LeaderController {
   constructor(opts: HealthControllerOptions) {
     const what = "health controller";
     super(what, opts);
-    this.factory = opts.checkerFactory ?? defaultFactory(opts.lookup);
+    this.factory = opts.checkerFactory ?? defaultFactory(opts.lookup, opts.onLocalShortage);
     this.debounceMs = numberOption(what, "debounceMs", opts.debounceMs, 50, 0, 60_000);
     this.panicThreshold = numberOption(what, "panicThreshold", opts.panicThreshold, 0.5, 0, 1);
     this.retryMs = numberOption(what, "retryMs", opts.retryMs, 250, 1, 600_000);

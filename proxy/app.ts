@@ -255,6 +255,7 @@ async function startOrCheck(
     drift: () => reloader.drift(),
     changes: ringChanges,
     afterApplied: workers?.afterApplied,
+    onLocalShortage: (op, code) => descriptors.note(op, code),
   });
   const actions = new ClusterActions(node, routing);
   // shardgate_discovery_consecutive_errors: the streaks of the watches this node runs.

@@ -42,6 +42,7 @@ import {
 } from "./driver/app-messages.js";
 import { clusterMismatch, deriveClusterId } from "./driver/cluster-identity.js";
 import { ClusterLevel } from "./driver/cluster-level.js";
+import { DescriptorRetry } from "./driver/descriptor-retry.js";
 import {
   ENTRY_HEADER,
   type EntryHeader,
@@ -126,6 +127,14 @@ export class RaftDriver extends EventEmitter {
   private bytesSinceSnap = 0;
   /** performance.now() before which no snapshot is tried again after one found no descriptor. */
   private snapshotRetryAt = 0;
+  /** identity.json's rewrite waiting for a file descriptor (syncIdentity). */
+  private readonly identityRetry = new DescriptorRetry(() => {
+    try {
+      this.syncIdentity();
+    } catch (err) {
+      this.fatal(err);
+    }
+  });
   private seq = 0;
   private readSeq = 0;
   /** The feature level this node advertises, and the committed cluster level (core/feature-level.ts). */
@@ -351,6 +360,7 @@ export class RaftDriver extends EventEmitter {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.identityRetry.stop();
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     await this.loop?.stop();
@@ -592,9 +602,42 @@ export class RaftDriver extends EventEmitter {
    */
   private checkAdmission(): void {
     if (this.identity.admitted || this.nodeRef === null || !this.node.isAdmitted()) return;
-    this.identity = { ...this.identity, admitted: true };
-    saveIdentity(this.opts.dataDir, this.identity, this.opts.fsync ?? true, this.opts.storage?.fs);
-    this.emit("admitted", this.identity.incarnation);
+    if (!this.identityRetry.pending) this.syncIdentity();
+  }
+
+  /**
+   * Writes what identity.json lacks: the admission (checkAdmission) and, once running, the
+   * cluster id the log fixed (adoptCluster). Each is announced (the transport's hellos, the
+   * "admitted" and "clusterId" events) only once it is durable. At the descriptor limit the
+   * write's open fails before anything reached the disk: it waits for a descriptor
+   * (driver/descriptor-retry.ts) instead of stopping Raft; the log holds both facts meanwhile
+   * (a restart derives them again). Any other error goes up as before.
+   */
+  private syncIdentity(): void {
+    if (this.stopped || this.nodeRef === null) return;
+    const was = this.identity;
+    const admitted = was.admitted || this.node.isAdmitted();
+    // At start, start() writes the cluster id once the replay is done.
+    const cluster = this.transportRef !== null && this.cluster !== "" ? this.cluster : was.cluster;
+    if (admitted === was.admitted && cluster === was.cluster) return;
+    const next: Identity = cluster === undefined ? { ...was, admitted } : { ...was, admitted, cluster };
+    try {
+      saveIdentity(this.opts.dataDir, next, this.opts.fsync ?? true, this.opts.storage?.fs);
+    } catch (err) {
+      if (!isNoDescriptor(err)) throw err;
+      if (this.identityRetry.schedule())
+        this.warn(
+          `identity.json not written yet (${cluster !== was.cluster ? "cluster id" : "admission"}): no file descriptor left (${(err as NodeJS.ErrnoException).code}); retrying until one is free`,
+        );
+      return;
+    }
+    this.identityRetry.succeeded();
+    this.identity = next;
+    if (cluster !== undefined && cluster !== was.cluster) {
+      this.transportRef?.setClusterId(cluster);
+      this.emit("clusterId", cluster);
+    }
+    if (admitted && !was.admitted) this.emit("admitted", next.incarnation);
   }
 
   /** Reports a committed conf entry that names another incarnation for a member (it lost its disk). */
@@ -641,15 +684,8 @@ export class RaftDriver extends EventEmitter {
     }
     this.cluster = id;
     // At start, start() persists it once the replay is done.
-    if (!starting) this.persistCluster(id);
+    if (!starting && !this.identityRetry.pending) this.syncIdentity();
     return true;
-  }
-
-  private persistCluster(id: string): void {
-    this.identity = { ...this.identity, cluster: id };
-    saveIdentity(this.opts.dataDir, this.identity, this.opts.fsync ?? true, this.opts.storage?.fs);
-    this.transportRef?.setClusterId(id);
-    this.emit("clusterId", id);
   }
 
   /** The cluster id ("" until the fleet fixed one: driver/cluster-identity.ts). */

@@ -30,6 +30,8 @@ export interface JoinOptions {
   changes?: RingChangeLog;
   /** Every applied entry, after this process applied it (data-plane workers apply it next). */
   afterApplied?: (change: StateChange | null, before: ClusterStateData, after: ClusterStateData) => void;
+  /** This instance met its own descriptor or port limit (counted and shown by DescriptorLimits). */
+  onLocalShortage?: (op: string, code: string) => void;
 }
 
 const BREAKER_GAUGE = { closed: 0, "half-open": 1, open: 2 } as const;
@@ -53,6 +55,7 @@ export function joinCluster(o: JoinOptions): ClusterNode {
     agent: o.config.discovery.consul,
     outcomes: o.outcomes,
     flushLogs: () => o.log.flush(),
+    onLocalShortage: o.onLocalShortage,
     onCannotJoin(reason) {
       // Nothing to serve and nobody to ask: exit non-zero with the reason (a supervisor sees it).
       process.stderr.write(`shardgate: ${reason}\n`);

@@ -73,6 +73,8 @@ export interface ClusterNodeOptions {
   level?: number;
   /** The Raft log's file operations (tests inject ENOSPC/EROFS here); default node:fs. */
   storageFs?: StorageFs;
+  /** This instance met its own descriptor or port limit in `op` (`health_check`: an active probe). */
+  onLocalShortage?: (op: string, code: string) => void;
 }
 
 /** What /admin/state shows of this node's Raft view (one shape for the node and the admin API). */
@@ -229,6 +231,7 @@ export class ClusterNode {
       panicThreshold: 0,
       // Hostname members' probes resolve as their requests do (test/outside/dns-dependencies.test.ts).
       lookup: upstreamLookup.lookup as LookupFunction,
+      onLocalShortage: (code) => opts.onLocalShortage?.("health_check", code),
     });
   }
 

@@ -14,11 +14,14 @@
 // an exponential backoff (50 ms doubling to 2 s), during which requests to the members there
 // fail at once with the same connect error (the data plane retries them on the next member and
 // skips this one locally) unless a live session remains, instead of each opening its own
-// connection. A session is closed after a grace once the last member using it left every pool.
+// connection. A dial this instance could not make (no descriptor or local port: EMFILE, ENFILE,
+// EADDRNOTAVAIL) says nothing of the member and starts no backoff: the next call dials again,
+// so calls are served as soon as descriptors free instead of up to 2 s later. A session is closed after a grace once the last member using it left every pool.
 // Stale errors stay per request: each attempt owns its stream and is told apart by the context
 // (h2-attempt.ts).
 
 import { type ClientHttp2Session, connect, type SecureClientSessionOptions } from "node:http2";
+import { localExhaustionCode } from "../../health/local-exhaustion.js";
 import { upstreamLookup } from "../net/bounded-lookup.js";
 import type { SnapshotMember } from "../routing/types.js";
 import { upstreamKey } from "./endpoints.js";
@@ -199,7 +202,7 @@ export class H2Sessions {
     // After a GOAWAY the session finishes its streams but takes no new ones: replace it now.
     session.on("goaway", forget);
     session.on("error", (err: Error) => {
-      if (connected) return;
+      if (connected || localExhaustionCode(err) !== null) return;
       e.failures++;
       e.failure = asConnectError(err);
       e.retryAt = this.now() + Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** (e.failures - 1));

@@ -4,16 +4,21 @@
 // real EMFILE. That is this instance's shortage: the probes give no verdict and the member stays
 // healthy (they counted as failures and marked it down after unhealthyThreshold, which the
 // leader commits for the whole fleet). Once descriptors are free the probes pass again.
+// Second case: a real shardgate (its limit lowered with prlimit, its descriptors taken by
+// client connections, as fd-limit-upstream.test.ts does) counts those probes in
+// local_resource_exhausted_total{op="health_check"}; they were counted nowhere.
 
 import assert from "node:assert/strict";
 import { closeSync, openSync } from "node:fs";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, connect, type Socket } from "node:net";
 import { test } from "node:test";
 import { poolSchema } from "../../config/file/schema.js";
 import { ActiveHealthChecker } from "../../health/active-check.js";
-import { fdLimitUnavailable, highestFd, setSoftFdLimit } from "../support/fd-limit.js";
+import { fdLimitUnavailable, freeBelow, highestFd, setSoftFdLimit } from "../support/fd-limit.js";
 import { testSeed } from "../support/prng.js";
+import { askRaw } from "../support/raw-ask.js";
+import { fetchJson, metricValue, startShardgate, stopAll } from "../support/shardgate-process.js";
 import { eventually } from "../support/wait.js";
 
 const SEED = testSeed(7);
@@ -90,4 +95,93 @@ test("an active check that cannot open a socket (EMFILE) gives no verdict: the m
     const st = checker.state("s1");
     return st !== undefined && st.probes > after && st.lastReason === "status 200" ? true : undefined;
   });
+});
+
+/** Descriptor numbers left above shardgate's highest when the limit is set. */
+const HEADROOM = 12;
+/** Bounds the client connections the second case opens. */
+const MAX_CLIENTS = 2_000;
+
+test("a shardgate whose active checks meet EMFILE counts them in local_resource_exhausted_total{op=health_check}", {
+  skip: SKIP ?? false,
+}, async (t) => {
+  const server = http.createServer((_req, res) => {
+    res.setHeader("connection", "close");
+    res.end("ok");
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  const upstreamPort = (server.address() as AddressInfo).port;
+  const clients = new Set<Socket>();
+  t.after(async () => {
+    for (const s of clients) s.destroy();
+    await stopAll();
+  });
+  const sg = await startShardgate(`listen:
+  http: 127.0.0.1:0
+  admin: 127.0.0.1:0
+log: { level: info }
+pools:
+  users:
+    members: [{ id: s1, address: "127.0.0.1:${upstreamPort}" }]
+    healthCheck: { path: /health, interval: 250ms, timeout: 250ms, unhealthyThreshold: 2, healthyThreshold: 1 }
+routes:
+  - match: { pathPrefix: / }
+    pool: users
+    key: [header:x-user-id]
+`);
+  const pid = sg.proc.child.pid;
+  assert.ok(pid !== undefined);
+  const open = (port: number): Promise<Socket | null> =>
+    new Promise((resolve) => {
+      const s = connect(port, "127.0.0.1");
+      clients.add(s);
+      s.on("error", () => {});
+      s.once("connect", () => resolve(s));
+      s.once("close", () => resolve(null));
+    });
+  const memberHealthy = async () => {
+    const st = await fetchJson(`${sg.adminUrl}/admin/state`);
+    const pools = (st.body as { pools: { users: { members: { id: string; healthy: boolean }[] } } }).pools;
+    return pools.users.members.find((m) => m.id === "s1")?.healthy;
+  };
+  await eventually("s1 probed healthy", async () => ((await memberHealthy()) === true ? true : undefined));
+  // /admin/state is read at the limit on an admin connection opened before it.
+  const adminPort = Number(new URL(sg.adminUrl).port);
+  const admin = await open(adminPort);
+  assert.ok(admin !== null);
+  admin.setMaxListeners(0);
+  const STATE = "GET /admin/state HTTP/1.1\r\nhost: t\r\n\r\n";
+
+  const limit = highestFd(pid) + 1 + HEADROOM;
+  setSoftFdLimit(pid, limit);
+  const proxyPort = Number(new URL(sg.httpUrl).port);
+  let last = "";
+  await eventually(`a probe at the limit of ${limit} noted as health_check`, async () => {
+    // Keep every descriptor below the limit taken (a probe's closed socket frees one).
+    const free = freeBelow(pid, limit);
+    assert.ok(clients.size + free <= MAX_CLIENTS, `${clients.size + free} client connections needed`);
+    if (free > 0) await Promise.all(Array.from({ length: free }, () => open(proxyPort)));
+    assert.ok(!admin.destroyed, "the admin connection stays open");
+    last = await askRaw(admin, STATE);
+    const m = /"last":\{"op":"([a-z_]+)","code":"([A-Z]+)"/.exec(last);
+    return m !== null && m[1] === "health_check" && m[2] === "EMFILE" ? true : undefined;
+  });
+
+  for (const s of clients) s.destroy();
+  clients.clear();
+  const metrics = await eventually("the metrics once clients left", async () => {
+    try {
+      const res = await fetch(`${sg.adminUrl}/metrics`);
+      return res.status === 200 ? await res.text() : undefined;
+    } catch {
+      return undefined;
+    }
+  });
+  assert.ok(
+    (metricValue(metrics, "shardgate_local_resource_exhausted_total", { op: "health_check" }) ?? 0) >= 1,
+    "the probe's shortage counted",
+  );
+  assert.equal(await memberHealthy(), true, "no verdict from EMFILE");
+  assert.equal(sg.proc.exit, undefined, "still running");
 });

@@ -63,8 +63,8 @@ test("a snapshot that finds no descriptor is postponed; the node keeps committin
   for (let i = 0; i < SNAPSHOT_EVERY + 2; i++) await d.propose(kvCommand(`a${i}`, `v${i}`));
   await waitFor(() => d.status().snapshotIndex > 0, "a first snapshot", 10_000);
   const first = d.status().snapshotIndex;
-  // identity.json's one-time writes (the cluster id fixed, this node admitted) are done first:
-  // at the limit they still stop the node (left alone, said in the report of this round).
+  // identity.json's one-time writes (the cluster id fixed, this node admitted) are done first,
+  // so the snapshot is what meets the limit (those writes: fd-limit-raft-identity.test.ts).
   await waitFor(() => d.clusterId !== "" && d.admitted, "the cluster id fixed and the node admitted", 10_000);
 
   setSoftFdLimit(process.pid, highestFd(process.pid) + 1 + 32);
