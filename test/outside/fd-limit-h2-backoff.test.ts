@@ -88,8 +88,6 @@ test("h2c: an EMFILE dial starts no reconnect backoff; the first call once descr
   // The connection the calls go on, accepted before the limit; no HTTP/2 session is open yet.
   const asker = await open(port, askers);
   assert.ok(asker !== null);
-  // askRaw leaves a close listener per call on it.
-  asker.setMaxListeners(MAX_ASKS + 10);
 
   const limit = highestFd(pid) + 1 + HEADROOM;
   setSoftFdLimit(pid, limit);

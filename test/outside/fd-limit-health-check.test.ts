@@ -150,7 +150,6 @@ routes:
   const adminPort = Number(new URL(sg.adminUrl).port);
   const admin = await open(adminPort);
   assert.ok(admin !== null);
-  admin.setMaxListeners(0);
   const STATE = "GET /admin/state HTTP/1.1\r\nhost: t\r\n\r\n";
 
   const limit = highestFd(pid) + 1 + HEADROOM;

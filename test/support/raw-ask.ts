@@ -23,8 +23,10 @@ export function askRaw(s: Socket, request: string, ms = 10_000): Promise<string>
     const finish = (v: string) => {
       clearTimeout(timer);
       s.off("data", onData);
+      s.off("close", onClose);
       resolve(v);
     };
+    const onClose = () => finish(text === "" ? "closed" : text);
     const onData = (d: Buffer) => {
       text += d.toString("latin1");
       const end = text.indexOf("\r\n\r\n");
@@ -33,7 +35,7 @@ export function askRaw(s: Socket, request: string, ms = 10_000): Promise<string>
       if (len !== null && text.length >= end + 4 + Number(len[1])) finish(text);
     };
     s.on("data", onData);
-    s.once("close", () => finish(text === "" ? "closed" : text));
+    s.once("close", onClose);
     s.write(request);
   });
 }
