@@ -258,7 +258,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
       req.socket.end();
       return -1;
     }
-    // HTTP/1: the connection's idle/keep-alive timer is re-targeted per request, not re-created.
+    // HTTP/1: the connection's idle/keep-alive timer moves to one sweep (no Timeout refreshed per read, write or request).
     if (req.httpVersionMajor === 1 && req.socket !== null) reuseSocketTimer(req.socket);
     const ctx = new RequestContext(req, res, null, this.requestIdOf(req), this.now());
     ctx.queuedMs = queuedMs;

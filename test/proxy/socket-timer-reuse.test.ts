@@ -1,4 +1,4 @@
-// The client connection's idle / keep-alive timer is re-targeted per request, not re-created
+// The client connection's idle / keep-alive timer is kept by one sweep, not a Timeout per socket
 // (proxy/forward/socket-timer.ts), and keeps Node's semantics: the keep-alive deadline between
 // requests, listen.timeouts.idle during a request, refreshed by traffic. Real Node HTTP servers
 // on loopback, a raw TCP client (an http.Agent would arm timers of its own).
@@ -190,4 +190,41 @@ test("socket timer: listen idle timeout applies during a request (not the keep-a
     d.sock.destroy();
     await close(s);
   }
+});
+
+/** Timeout refreshes (net.Socket's per read and write, the re-targeting's per request) while `n` keep-alive requests are served. */
+async function refreshesForRequests(reuse: boolean, n: number): Promise<number> {
+  const { server: s, port } = await server(reuse, (_req, res) => res.end(DONE));
+  const c = client(port);
+  const probe = setTimeout(() => undefined, 1);
+  const proto = Object.getPrototypeOf(probe) as { refresh(): unknown };
+  clearTimeout(probe);
+  const ownRefresh = proto.refresh;
+  let refreshes = 0;
+  try {
+    c.ask("/");
+    await eventuallyTrue(() => c.responses() === 1, 10_000);
+    proto.refresh = function (this: unknown) {
+      refreshes++;
+      return ownRefresh.call(this);
+    };
+    for (let i = 2; i <= n + 1; i++) {
+      c.ask("/");
+      await eventuallyTrue(() => c.responses() === i, 10_000);
+    }
+    return refreshes;
+  } finally {
+    proto.refresh = ownRefresh;
+    c.sock.destroy();
+    await close(s);
+  }
+}
+
+test("socket timer: no timer refreshed per request or per read and write (Node's own refreshes several)", async () => {
+  const n = 50;
+  const before = await refreshesForRequests(false, n);
+  const after = await refreshesForRequests(true, n);
+  // Control: net.Socket refreshes the server socket's timer on each read and write (the client has none).
+  assert.ok(before >= 2 * n, `control server: ${before} refreshes for ${n} requests`);
+  assert.ok(after < n / 10, `swept: ${after} refreshes for ${n} requests`);
 });
