@@ -13,45 +13,27 @@
 // happens once a descriptor is free, and a reopen reads every entry back.
 
 import assert from "node:assert/strict";
-import { closeSync, mkdtempSync, openSync, rmSync } from "node:fs";
+import { mkdtempSync, openSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { FileStorage } from "../../config/raft/storage/index.js";
 import { nodeStorageFs } from "../../config/raft/storage/storage-fs.js";
 import type { Entry } from "../../config/raft/types.js";
-import { fdLimitUnavailable, highestFd, setSoftFdLimit } from "../support/fd-limit.js";
+import { closeAll, fdLimitUnavailable, takeEveryFd } from "../support/fd-limit.js";
 import { randomBytes, seededRandom, testSeed } from "../support/prng.js";
 
 const SKIP = fdLimitUnavailable();
 const SEED = testSeed(11);
-
-/** Takes every descriptor number left below a soft limit just above this process's highest. */
-function takeAll(): number[] {
-  const taken: number[] = [];
-  setSoftFdLimit(process.pid, highestFd(process.pid) + 1 + 32);
-  for (;;) {
-    assert.ok(taken.length < MAX_TAKEN, `took ${taken.length} descriptors without reaching the limit`);
-    try {
-      taken.push(openSync("/dev/null", "r"));
-    } catch (err) {
-      assert.equal((err as NodeJS.ErrnoException).code, "EMFILE", String(err));
-      return taken;
-    }
-  }
-}
-/** Bounds the descriptors the test takes. */
-const MAX_TAKEN = 4_096;
 
 test("fsyncDir at the descriptor limit waits for a descriptor instead of failing as a lost disk", {
   skip: SKIP ?? false,
 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "shardgate-fd-dir-"));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const taken = takeAll();
-  t.after(() => {
-    for (const fd of taken.splice(0)) closeSync(fd);
-  });
+  const taken: number[] = [];
+  t.after(() => closeAll(taken));
+  takeEveryFd(taken);
   // At the limit: the directory itself cannot be opened now.
   assert.throws(() => openSync(dir, "r"), { code: "EMFILE" });
   let settled: string | null = null;
@@ -64,7 +46,7 @@ test("fsyncDir at the descriptor limit waits for a descriptor instead of failing
     },
   );
   // Descriptors come free (client connections closing): the waiting fsync goes through.
-  for (const fd of taken.splice(0)) closeSync(fd);
+  closeAll(taken);
   await synced;
   assert.equal(settled, "ok");
 });
@@ -87,16 +69,15 @@ test("a segment roll at the descriptor limit is postponed: the full segment take
   await s.sync();
   // 20 records of ~60 bytes: the active segment is past 512 bytes, the next append rolls.
   const segments = s.segmentNames().length;
-  const taken = takeAll();
-  t.after(() => {
-    for (const fd of taken.splice(0)) closeSync(fd);
-  });
+  const taken: number[] = [];
+  t.after(() => closeAll(taken));
+  takeEveryFd(taken);
   const atLimit = ents(21, 30);
   s.append(atLimit);
   s.setHardState({ term: 1, vote: "n1", commit: 30 });
   await s.sync();
   assert.equal(s.segmentNames().length, segments, "no new segment at the limit");
-  for (const fd of taken.splice(0)) closeSync(fd);
+  closeAll(taken);
   const afterwards = ents(31, 35);
   s.append(afterwards);
   await s.sync();

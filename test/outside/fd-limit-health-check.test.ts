@@ -9,13 +9,19 @@
 // local_resource_exhausted_total{op="health_check"}; they were counted nowhere.
 
 import assert from "node:assert/strict";
-import { closeSync, openSync } from "node:fs";
 import http from "node:http";
 import { type AddressInfo, connect, type Socket } from "node:net";
 import { test } from "node:test";
 import { poolSchema } from "../../config/file/schema.js";
 import { ActiveHealthChecker } from "../../health/active-check.js";
-import { fdLimitUnavailable, freeBelow, highestFd, setSoftFdLimit } from "../support/fd-limit.js";
+import {
+  closeAll,
+  fdLimitUnavailable,
+  freeBelow,
+  highestFd,
+  setSoftFdLimit,
+  takeEveryFd,
+} from "../support/fd-limit.js";
 import { testSeed } from "../support/prng.js";
 import { askRaw } from "../support/raw-ask.js";
 import { fetchJson, metricValue, startShardgate, stopAll } from "../support/shardgate-process.js";
@@ -25,8 +31,6 @@ const SEED = testSeed(7);
 const SKIP = fdLimitUnavailable();
 /** Probes at the limit before the verdict is read: more than unhealthyThreshold. */
 const PROBES_AT_LIMIT = 4;
-/** Bounds the descriptors the test takes. */
-const MAX_TAKEN = 4_096;
 
 test("an active check that cannot open a socket (EMFILE) gives no verdict: the member stays healthy", {
   skip: SKIP ?? false,
@@ -61,19 +65,8 @@ test("an active check that cannot open a socket (EMFILE) gives no verdict: the m
 
   // Take every descriptor number below a limit just above this process's highest.
   const taken: number[] = [];
-  setSoftFdLimit(process.pid, highestFd(process.pid) + 1 + 64);
-  t.after(() => {
-    for (const fd of taken.splice(0)) closeSync(fd);
-  });
-  for (;;) {
-    assert.ok(taken.length < MAX_TAKEN, `took ${taken.length} descriptors without reaching the limit`);
-    try {
-      taken.push(openSync("/dev/null", "r"));
-    } catch (err) {
-      assert.equal((err as NodeJS.ErrnoException).code, "EMFILE", String(err));
-      break;
-    }
-  }
+  t.after(() => closeAll(taken));
+  takeEveryFd(taken, 64);
   const before = checker.state("s1")?.probes ?? 0;
   const reasons: string[] = [];
   await eventually(`${PROBES_AT_LIMIT} probes at the limit`, () => {
@@ -83,7 +76,7 @@ test("an active check that cannot open a socket (EMFILE) gives no verdict: the m
     return st.probes >= before + PROBES_AT_LIMIT ? st : undefined;
   });
   // Free the descriptors before asserting (node:test needs them to report).
-  for (const fd of taken.splice(0)) closeSync(fd);
+  closeAll(taken);
   assert.ok(
     reasons.some((r) => r.startsWith("EMFILE")),
     `probes met EMFILE: ${JSON.stringify(reasons)}`,

@@ -9,12 +9,12 @@
 // identity.json names it.
 
 import assert from "node:assert/strict";
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { RaftDriver } from "../../config/raft/driver.js";
-import { fdLimitUnavailable, highestFd, setSoftFdLimit } from "../support/fd-limit.js";
+import { closeAll, fdLimitUnavailable, takeEveryFd } from "../support/fd-limit.js";
 import { freePorts } from "../support/ports.js";
 import { testDriverOptions } from "../support/raft-io/driver-options.js";
 import { KvStateMachine, kvCommand } from "../support/raft-io/kv-state-machine.js";
@@ -22,8 +22,6 @@ import { waitFor } from "../support/wait.js";
 
 const SKIP = fdLimitUnavailable();
 const SECRET = "fd-limit-raft-identity-secret-0123456789";
-/** Bounds the descriptors the test takes. */
-const MAX_TAKEN = 4_096;
 /** Proposals committed at the limit. */
 const PROPOSALS = 5;
 
@@ -31,7 +29,7 @@ const root = mkdtempSync(join(tmpdir(), "sg-fd-ident-"));
 const taken: number[] = [];
 const drivers: RaftDriver[] = [];
 after(async () => {
-  for (const fd of taken.splice(0)) closeSync(fd);
+  closeAll(taken);
   for (const d of drivers) await d.stop();
   rmSync(root, { recursive: true, force: true });
 });
@@ -66,16 +64,7 @@ test("identity.json's cluster-id rewrite at the descriptor limit waits for a des
   // No event-loop turn between start() and the limit: the node has not elected itself yet.
   assert.notEqual(d.status().role, "leader", "still electing");
   assert.equal(d.clusterId, "");
-  setSoftFdLimit(process.pid, highestFd(process.pid) + 1 + 32);
-  for (;;) {
-    assert.ok(taken.length < MAX_TAKEN, `took ${taken.length} descriptors without reaching the limit`);
-    try {
-      taken.push(openSync("/dev/null", "r"));
-    } catch (err) {
-      assert.equal((err as NodeJS.ErrnoException).code, "EMFILE", String(err));
-      break;
-    }
-  }
+  takeEveryFd(taken);
   let fixed = "";
   let committed = 0;
   try {
@@ -90,7 +79,7 @@ test("identity.json's cluster-id rewrite at the descriptor limit waits for a des
       committed++;
     }
   } finally {
-    for (const fd of taken.splice(0)) closeSync(fd);
+    closeAll(taken);
   }
   // Read before the next event-loop turn, so the waiting rewrite cannot have run yet.
   const atLimit = [...announced];

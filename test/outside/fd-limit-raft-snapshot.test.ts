@@ -7,12 +7,12 @@
 // on committing at the limit, and once descriptors are free the next snapshot is taken.
 
 import assert from "node:assert/strict";
-import { closeSync, mkdtempSync, openSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { RaftDriver } from "../../config/raft/driver.js";
-import { fdLimitUnavailable, highestFd, setSoftFdLimit } from "../support/fd-limit.js";
+import { closeAll, fdLimitUnavailable, takeEveryFd } from "../support/fd-limit.js";
 import { freePorts } from "../support/ports.js";
 import { testDriverOptions } from "../support/raft-io/driver-options.js";
 import { KvStateMachine, kvCommand } from "../support/raft-io/kv-state-machine.js";
@@ -21,14 +21,12 @@ import { eventually, waitFor } from "../support/wait.js";
 const SKIP = fdLimitUnavailable();
 const SECRET = "fd-limit-raft-snapshot-secret-0123456789";
 const SNAPSHOT_EVERY = 10;
-/** Bounds the descriptors the test takes. */
-const MAX_TAKEN = 4_096;
 
 const root = mkdtempSync(join(tmpdir(), "sg-fd-snap-"));
 const taken: number[] = [];
 const drivers: RaftDriver[] = [];
 after(async () => {
-  for (const fd of taken.splice(0)) closeSync(fd);
+  closeAll(taken);
   for (const d of drivers) await d.stop();
   rmSync(root, { recursive: true, force: true });
 });
@@ -67,21 +65,12 @@ test("a snapshot that finds no descriptor is postponed; the node keeps committin
   // so the snapshot is what meets the limit (those writes: fd-limit-raft-identity.test.ts).
   await waitFor(() => d.clusterId !== "" && d.admitted, "the cluster id fixed and the node admitted", 10_000);
 
-  setSoftFdLimit(process.pid, highestFd(process.pid) + 1 + 32);
-  for (;;) {
-    assert.ok(taken.length < MAX_TAKEN, `took ${taken.length} descriptors without reaching the limit`);
-    try {
-      taken.push(openSync("/dev/null", "r"));
-    } catch (err) {
-      assert.equal((err as NodeJS.ErrnoException).code, "EMFILE", String(err));
-      break;
-    }
-  }
+  takeEveryFd(taken);
   // Past the next snapshot point: every proposal still commits.
   for (let i = 0; i < 2 * SNAPSHOT_EVERY; i++) await d.propose(kvCommand(`b${i}`, `w${i}`));
   const postponed = warnings.find((w) => w.includes("postponed"));
   const atLimit = d.status().snapshotIndex;
-  for (const fd of taken.splice(0)) closeSync(fd);
+  closeAll(taken);
   assert.equal(fatal, undefined, `the node stopped: ${String(fatal)}`);
   assert.match(String(postponed), /no file descriptor left \(EMFILE\)/, warnings.join("\n"));
   assert.equal(atLimit, first, "no snapshot at the limit");
