@@ -8,23 +8,16 @@
 
 import assert from "node:assert/strict";
 import { createServer as createHttp2Server, type Http2Server } from "node:http2";
-import { connect, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import { after, before, test } from "node:test";
-import { fdLimitUnavailable, freeBelow, highestFd, setSoftFdLimit } from "../support/fd-limit.js";
+import { fdLimitUnavailable, freeBelow } from "../support/fd-limit.js";
+import { holdAtFdLimit, lowerShardgateFdLimit, openClient } from "../support/fd-limit-clients.js";
 import { askRaw, GET_AT_LIMIT } from "../support/raw-ask.js";
-import {
-  eventually,
-  fetchJson,
-  type RunningShardgate,
-  startShardgate,
-  stopAll,
-} from "../support/shardgate-process.js";
+import { eventually, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
 
 const SKIP = fdLimitUnavailable();
 /** Descriptor numbers left above shardgate's highest when the limit is set: a few client connections. */
 const HEADROOM = 12;
-/** Bounds the connections the test opens. */
-const MAX_CLIENTS = 2_000;
 /**
  * How long calls meet the limit: past 1.55 s of back-to-back calls the old backoff had
  * doubled to its 2 s cap (dials at 0, 50, 150, 350, 750, 1550 ms), so the first call after the
@@ -68,17 +61,6 @@ after(async () => {
   await new Promise((r) => h2Upstream?.close(r));
 });
 
-/** Opens a client connection into `set`; resolves once connected, or with null if it closes first. */
-function open(port: number, set: Set<Socket>): Promise<Socket | null> {
-  return new Promise((resolve) => {
-    const s = connect(port, "127.0.0.1");
-    set.add(s);
-    s.on("error", () => {});
-    s.once("connect", () => resolve(s));
-    s.once("close", () => resolve(null));
-  });
-}
-
 test("h2c: an EMFILE dial starts no reconnect backoff; the first call once descriptors free is served", {
   skip: SKIP ?? false,
 }, async () => {
@@ -86,30 +68,16 @@ test("h2c: an EMFILE dial starts no reconnect backoff; the first call once descr
   assert.ok(pid !== undefined);
   const port = Number(new URL(sg.httpUrl).port);
   // The connection the calls go on, accepted before the limit; no HTTP/2 session is open yet.
-  const asker = await open(port, askers);
+  const asker = await openClient(port, askers);
   assert.ok(asker !== null);
 
-  const limit = highestFd(pid) + 1 + HEADROOM;
-  setSoftFdLimit(pid, limit);
-  await eventually("the new limit in /admin/state", async () => {
-    const st = await fetchJson(`${sg.adminUrl}/admin/state`);
-    return (st.body as { descriptors?: { limit: number } }).descriptors?.limit === limit ? true : undefined;
-  });
-  const fill = async () => {
-    await eventually(`shardgate at its limit of ${limit} descriptors`, async () => {
-      const free = freeBelow(pid, limit);
-      if (free === 0) return true;
-      assert.ok(fillers.size + free <= MAX_CLIENTS, `${fillers.size + free} client connections needed`);
-      await Promise.all(Array.from({ length: free }, () => open(port, fillers)));
-      return undefined;
-    });
-  };
+  const limit = await lowerShardgateFdLimit(sg, HEADROOM);
 
   // Calls at the limit, one after another, for AT_LIMIT_MS: each is the 503 of a failed dial.
   const started = performance.now();
   let asks = 0;
   while (asks < MAX_ASKS && (asks < 5 || performance.now() - started < AT_LIMIT_MS)) {
-    await fill();
+    await holdAtFdLimit(pid, limit, port, fillers);
     assert.ok(!asker.destroyed, "the asking connection stays open");
     const a = await askRaw(asker, GET_AT_LIMIT);
     asks++;

@@ -10,18 +10,12 @@
 
 import assert from "node:assert/strict";
 import http from "node:http";
-import { type AddressInfo, connect, type Socket } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { test } from "node:test";
 import { poolSchema } from "../../config/file/schema.js";
 import { ActiveHealthChecker } from "../../health/active-check.js";
-import {
-  closeAll,
-  fdLimitUnavailable,
-  freeBelow,
-  highestFd,
-  setSoftFdLimit,
-  takeEveryFd,
-} from "../support/fd-limit.js";
+import { closeAll, fdLimitUnavailable, highestFd, setSoftFdLimit, takeEveryFd } from "../support/fd-limit.js";
+import { openClient, takeFreeBelow } from "../support/fd-limit-clients.js";
 import { testSeed } from "../support/prng.js";
 import { askRaw } from "../support/raw-ask.js";
 import { fetchJson, metricValue, startShardgate, stopAll } from "../support/shardgate-process.js";
@@ -92,8 +86,6 @@ test("an active check that cannot open a socket (EMFILE) gives no verdict: the m
 
 /** Descriptor numbers left above shardgate's highest when the limit is set. */
 const HEADROOM = 12;
-/** Bounds the client connections the second case opens. */
-const MAX_CLIENTS = 2_000;
 
 test("a shardgate whose active checks meet EMFILE counts them in local_resource_exhausted_total{op=health_check}", {
   skip: SKIP ?? false,
@@ -125,14 +117,6 @@ routes:
 `);
   const pid = sg.proc.child.pid;
   assert.ok(pid !== undefined);
-  const open = (port: number): Promise<Socket | null> =>
-    new Promise((resolve) => {
-      const s = connect(port, "127.0.0.1");
-      clients.add(s);
-      s.on("error", () => {});
-      s.once("connect", () => resolve(s));
-      s.once("close", () => resolve(null));
-    });
   const memberHealthy = async () => {
     const st = await fetchJson(`${sg.adminUrl}/admin/state`);
     const pools = (st.body as { pools: { users: { members: { id: string; healthy: boolean }[] } } }).pools;
@@ -141,7 +125,7 @@ routes:
   await eventually("s1 probed healthy", async () => ((await memberHealthy()) === true ? true : undefined));
   // /admin/state is read at the limit on an admin connection opened before it.
   const adminPort = Number(new URL(sg.adminUrl).port);
-  const admin = await open(adminPort);
+  const admin = await openClient(adminPort, clients);
   assert.ok(admin !== null);
   const STATE = "GET /admin/state HTTP/1.1\r\nhost: t\r\n\r\n";
 
@@ -151,9 +135,7 @@ routes:
   let last = "";
   await eventually(`a probe at the limit of ${limit} noted as health_check`, async () => {
     // Keep every descriptor below the limit taken (a probe's closed socket frees one).
-    const free = freeBelow(pid, limit);
-    assert.ok(clients.size + free <= MAX_CLIENTS, `${clients.size + free} client connections needed`);
-    if (free > 0) await Promise.all(Array.from({ length: free }, () => open(proxyPort)));
+    await takeFreeBelow(pid, limit, proxyPort, clients);
     assert.ok(!admin.destroyed, "the admin connection stays open");
     last = await askRaw(admin, STATE);
     const m = /"last":\{"op":"([a-z_]+)","code":"([A-Z]+)"/.exec(last);

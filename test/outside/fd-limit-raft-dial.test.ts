@@ -6,16 +6,15 @@
 // instance has no descriptor left (its own limit, not the peer's). The process keeps running.
 
 import assert from "node:assert/strict";
-import { connect, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import { after, test } from "node:test";
-import { fdLimitUnavailable, freeBelow, highestFd, setSoftFdLimit } from "../support/fd-limit.js";
+import { fdLimitUnavailable, highestFd, setSoftFdLimit } from "../support/fd-limit.js";
+import { takeFreeBelow } from "../support/fd-limit-clients.js";
 import { freePorts } from "../support/ports.js";
 import { type LogLine, startShardgate, stopAll } from "../support/shardgate-process.js";
 import { eventually } from "../support/wait.js";
 
 const SKIP = fdLimitUnavailable();
-/** Bounds the client connections the test opens. */
-const MAX_CLIENTS = 2_000;
 /** The dial's backoff grows to a few seconds: the limit must hold over several attempts. */
 const DIAL_WAIT_MS = 60_000;
 
@@ -24,16 +23,6 @@ after(async () => {
   for (const s of sockets) s.destroy();
   await stopAll();
 });
-
-function open(port: number): Promise<void> {
-  return new Promise((resolve) => {
-    const s = connect(port, "127.0.0.1");
-    sockets.add(s);
-    s.on("error", () => {});
-    s.once("connect", () => resolve());
-    s.once("close", () => resolve());
-  });
-}
 
 const dialTo = (peer: string, code: string) => (l: LogLine) =>
   l.component === "raft" && l.peer === peer && l.code === code;
@@ -71,17 +60,13 @@ routes:
 
   const limit = highestFd(pid) + 1 + 8;
   setSoftFdLimit(pid, limit);
-  let opened = 0;
   // Keep every descriptor number below the limit taken until a dial meets it.
   const line = await eventually(
     "a's dial to b failing with EMFILE",
     async () => {
       const l = sg.proc.lines.find(dialTo("b", "EMFILE"));
       if (l !== undefined) return l;
-      const free = freeBelow(pid, limit);
-      assert.ok(opened + free <= MAX_CLIENTS, `${opened + free} client connections to reach ${limit}`);
-      opened += free;
-      await Promise.all(Array.from({ length: free }, () => open(port)));
+      await takeFreeBelow(pid, limit, port, sockets);
       return undefined;
     },
     DIAL_WAIT_MS,

@@ -11,9 +11,10 @@
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import { createServer as createHttp2Server, type Http2Server } from "node:http2";
-import { connect, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import { after, before, test } from "node:test";
-import { fdLimitUnavailable, freeBelow, highestFd, setSoftFdLimit } from "../support/fd-limit.js";
+import { fdLimitUnavailable, freeBelow } from "../support/fd-limit.js";
+import { holdAtFdLimit, lowerShardgateFdLimit, openClient } from "../support/fd-limit-clients.js";
 import { ENGINES, type Engine } from "../support/per-engine.js";
 import { askRaw, GET_AT_LIMIT, UPGRADE_AT_LIMIT } from "../support/raw-ask.js";
 import {
@@ -92,17 +93,6 @@ after(async () => {
   await new Promise((r) => h2Upstream?.close(r));
 });
 
-/** Opens a client connection; resolves once connected, or with null if it closes first. */
-function open(port: number): Promise<Socket | null> {
-  return new Promise((resolve) => {
-    const s = connect(port, "127.0.0.1");
-    sockets.add(s);
-    s.on("error", () => {});
-    s.once("connect", () => resolve(s));
-    s.once("close", () => resolve(null));
-  });
-}
-
 for (const kind of [...ENGINES, "h2c"] as const) {
   test(`${kind}: at its own descriptor limit a dial's EMFILE is 503 local_resource_exhausted, not the member's failure, and it serves again once clients leave`, {
     skip: SKIP ?? false,
@@ -120,18 +110,13 @@ for (const kind of [...ENGINES, "h2c"] as const) {
       await warm.text();
     }
 
-    const limit = highestFd(pid) + 1 + HEADROOM;
-    setSoftFdLimit(pid, limit);
     // In production the limit is set before the start; lowered while running, it shows once
     // the sampler has read it (every 2 s).
-    await eventually("the new limit in /admin/state", async () => {
-      const st = await fetchJson(`${sg.adminUrl}/admin/state`);
-      return (st.body as { descriptors?: { limit: number } }).descriptors?.limit === limit ? true : undefined;
-    });
+    const limit = await lowerShardgateFdLimit(sg, HEADROOM);
     // Free numbers below the limit (a hole under a high-numbered descriptor counts) plus more.
     const clients = freeBelow(pid, limit) + EXTRA;
     assert.ok(clients <= MAX_CLIENTS, `${clients} client connections needed to reach ${limit}`);
-    const opened = await Promise.all(Array.from({ length: clients }, () => open(port)));
+    const opened = await Promise.all(Array.from({ length: clients }, () => openClient(port, sockets)));
     // The kernel completes every handshake; libuv closes those past the limit at once. Ask on
     // each connection still open (an upgrade first): an accepted one answers, a closed one closes.
     // A descriptor may come free between the top-up and the dial (an answered connection
@@ -145,12 +130,7 @@ for (const kind of [...ENGINES, "h2c"] as const) {
       if (s === null || s.destroyed) continue;
       // An answer may close its connection (the upgrade's does): take the freed descriptor
       // with another client before asking again, so the next dial meets the limit too.
-      await eventually(`shardgate at its limit of ${limit} descriptors`, async () => {
-        const free = freeBelow(pid, limit);
-        if (free === 0) return true;
-        await Promise.all(Array.from({ length: free }, () => open(port)));
-        return undefined;
-      });
+      await holdAtFdLimit(pid, limit, port, sockets);
       if (s.destroyed) continue;
       asked++;
       const a = await askRaw(s, upgradeAnswer === "" ? UPGRADE_AT_LIMIT : GET_AT_LIMIT);
