@@ -9,11 +9,11 @@
 // local_resource_exhausted_total{op="health_check"}; they were counted nowhere.
 
 import assert from "node:assert/strict";
-import http from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import type { Socket } from "node:net";
 import { test } from "node:test";
 import { poolSchema } from "../../config/file/schema.js";
 import { ActiveHealthChecker } from "../../health/active-check.js";
+import { startClosingUpstream } from "../support/closing-upstream.js";
 import { closeAll, fdLimitUnavailable, highestFd, setSoftFdLimit, takeEveryFd } from "../support/fd-limit.js";
 import { openClient, takeFreeBelow } from "../support/fd-limit-clients.js";
 import { testSeed } from "../support/prng.js";
@@ -30,13 +30,9 @@ test("an active check that cannot open a socket (EMFILE) gives no verdict: the m
   skip: SKIP ?? false,
 }, async (t) => {
   // Every answer closes its connection, so every probe needs a fresh socket.
-  const server = http.createServer((_req, res) => {
-    res.setHeader("connection", "close");
-    res.end("ok");
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  t.after(() => new Promise<void>((r) => server.close(() => r())));
-  const port = (server.address() as AddressInfo).port;
+  const member = await startClosingUpstream();
+  t.after(() => member.close());
+  const port = member.port;
   const hc = poolSchema.parse({
     healthCheck: {
       path: "/health",
@@ -90,13 +86,9 @@ const HEADROOM = 12;
 test("a shardgate whose active checks meet EMFILE counts them in local_resource_exhausted_total{op=health_check}", {
   skip: SKIP ?? false,
 }, async (t) => {
-  const server = http.createServer((_req, res) => {
-    res.setHeader("connection", "close");
-    res.end("ok");
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  t.after(() => new Promise<void>((r) => server.close(() => r())));
-  const upstreamPort = (server.address() as AddressInfo).port;
+  const member = await startClosingUpstream();
+  t.after(() => member.close());
+  const upstreamPort = member.port;
   const clients = new Set<Socket>();
   t.after(async () => {
     for (const s of clients) s.destroy();

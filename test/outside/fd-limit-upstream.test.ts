@@ -9,10 +9,10 @@
 // process serves again (under the same limit). WebSocket upgrades (http-proxy-3) likewise.
 
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
 import { createServer as createHttp2Server, type Http2Server } from "node:http2";
 import type { Socket } from "node:net";
 import { after, before, test } from "node:test";
+import { type ClosingUpstream, startClosingUpstream } from "../support/closing-upstream.js";
 import { fdLimitUnavailable, freeBelow } from "../support/fd-limit.js";
 import { holdAtFdLimit, lowerShardgateFdLimit, openClient } from "../support/fd-limit-clients.js";
 import { ENGINES, type Engine } from "../support/per-engine.js";
@@ -39,8 +39,7 @@ const ASKED = 5;
 /** Bounds the requests sent at the limit. */
 const MAX_ASKS = 60;
 
-let upstream: Server;
-let upstreamPort = 0;
+let upstream: ClosingUpstream | undefined;
 let h2Upstream: Http2Server;
 /** By engine, and "h2c": a pool of one HTTP/2 member. */
 const running = new Map<Engine | "h2c", RunningShardgate>();
@@ -65,15 +64,8 @@ ${poolExtra}routes:
 before(async () => {
   if (SKIP !== null) return;
   // Every answer closes its connection: each request needs a fresh dial, as at the limit it must.
-  upstream = createServer((_req, res) => {
-    res.setHeader("connection", "close");
-    res.end("ok");
-  });
-  upstream.on("upgrade", (_req, socket: Socket) =>
-    socket.end("HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"),
-  );
-  await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
-  upstreamPort = (upstream.address() as { port: number }).port;
+  upstream = await startClosingUpstream({ declineUpgrades: true });
+  const upstreamPort = upstream.port;
   for (const engine of ENGINES)
     running.set(
       engine,
@@ -89,7 +81,7 @@ before(async () => {
 after(async () => {
   for (const s of sockets) s.destroy();
   await stopAll();
-  await new Promise((r) => upstream?.close(r));
+  await upstream?.close();
   await new Promise((r) => h2Upstream?.close(r));
 });
 

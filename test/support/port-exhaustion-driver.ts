@@ -8,8 +8,8 @@
 
 import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { createServer } from "node:http";
-import { type AddressInfo, connect, Socket } from "node:net";
+import { connect, Socket } from "node:net";
+import { startClosingUpstream } from "./closing-upstream.js";
 import { askRaw, GET_AT_LIMIT, UPGRADE_AT_LIMIT } from "./raw-ask.js";
 import { startShardgate, stopAll } from "./shardgate-process.js";
 
@@ -46,15 +46,8 @@ async function main(): Promise<void> {
   const engine = process.argv[2] ?? "undici";
   execFileSync("ip", ["link", "set", "lo", "up"]);
   writeFileSync(RANGE, WIDE);
-  const member = createServer((_req, res) => {
-    res.setHeader("connection", "close");
-    res.end("ok");
-  });
-  member.on("upgrade", (_req, socket: Socket) =>
-    socket.end("HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"),
-  );
-  await new Promise<void>((r) => member.listen(0, "127.0.0.1", r));
-  const memberPort = (member.address() as AddressInfo).port;
+  const member = await startClosingUpstream({ declineUpgrades: true });
+  const memberPort = member.port;
   const held: Socket[] = [];
   try {
     const sg = await startShardgate(
@@ -115,7 +108,7 @@ routes:
   } finally {
     for (const s of held) s.destroy();
     await stopAll();
-    member.close();
+    void member.close();
   }
 }
 
