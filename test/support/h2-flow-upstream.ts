@@ -17,6 +17,7 @@
 
 import { constants, createServer, type Http2Session, type ServerHttp2Stream } from "node:http2";
 import type { AddressInfo } from "node:net";
+import { trackH2Sessions } from "./tracked-connections.js";
 
 export const GRPC_HEAD = { ":status": 200, "content-type": "application/grpc" };
 /** One length-prefixed gRPC message (2 bytes of payload). */
@@ -55,7 +56,6 @@ const CHUNK = Buffer.alloc(64 * 1024, 0x61);
 
 export async function startFlowUpstream(maxStreams = 100): Promise<FlowUpstream> {
   const server = createServer({ settings: { maxConcurrentStreams: maxStreams } });
-  const sessions = new Set<Http2Session>();
   const sinks: Array<() => void> = [];
   const up: FlowUpstream = {
     port: 0,
@@ -68,21 +68,14 @@ export async function startFlowUpstream(maxStreams = 100): Promise<FlowUpstream>
     release: () => {
       for (const go of sinks.splice(0)) go();
     },
-    close: async () => {
-      for (const s of sessions) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
+    close: trackH2Sessions(server, (s) => {
+      up.sessions++;
+      up.liveSessions++;
+      s.on("close", () => {
+        up.liveSessions--;
+      });
+    }),
   };
-  server.on("session", (s: Http2Session) => {
-    sessions.add(s);
-    up.sessions++;
-    up.liveSessions++;
-    s.on("close", () => {
-      sessions.delete(s);
-      up.liveSessions--;
-    });
-    s.on("error", () => undefined);
-  });
   server.on("stream", (stream: ServerHttp2Stream, headers) => {
     const rec: FlowStream = { path: String(headers[":path"]), pushed: 0, took: 0, rstCode: -1, closedAt: -1 };
     up.streams.push(rec);

@@ -10,10 +10,11 @@
 //               INTERNAL_ERROR: the member did get (part of) the request
 // `streams` counts the streams (HEADERS) the member saw, `sessions` the connections.
 
-import { constants, createServer, type Http2Session, type ServerHttp2Stream } from "node:http2";
+import { constants, createServer, type ServerHttp2Stream } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { createServer as createTcpServer, type Server, type Socket } from "node:net";
 import { frame } from "./h2-frames.js";
+import { closeWithConnections, trackH2Sessions } from "./tracked-connections.js";
 
 export type RefusingMode = "refuse" | "goaway" | "read-reset";
 
@@ -31,29 +32,21 @@ const SETTINGS = 0x4;
 const HEADERS = 0x1;
 const GOAWAY = 0x7;
 
+function blankUpstream(close: () => Promise<void>): RefusingUpstream {
+  return { port: 0, streams: 0, sessions: 0, took: 0, close };
+}
+
 export async function startRefusingUpstream(mode: RefusingMode): Promise<RefusingUpstream> {
   return mode === "goaway" ? startGoawayUpstream() : startNodeUpstream(mode);
 }
 
 async function startNodeUpstream(mode: "refuse" | "read-reset"): Promise<RefusingUpstream> {
   const server = createServer();
-  const open = new Set<Http2Session>();
-  const up: RefusingUpstream = {
-    port: 0,
-    streams: 0,
-    sessions: 0,
-    took: 0,
-    close: async () => {
-      for (const s of open) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
-  server.on("session", (s: Http2Session) => {
-    up.sessions++;
-    open.add(s);
-    s.on("close", () => open.delete(s));
-    s.on("error", () => undefined);
-  });
+  const up: RefusingUpstream = blankUpstream(
+    trackH2Sessions(server, () => {
+      up.sessions++;
+    }),
+  );
   server.on("stream", (stream: ServerHttp2Stream) => {
     up.streams++;
     stream.on("error", () => undefined);
@@ -107,16 +100,7 @@ async function startGoawayUpstream(): Promise<RefusingUpstream> {
       }
     });
   });
-  const up: RefusingUpstream = {
-    port: 0,
-    streams: 0,
-    sessions: 0,
-    took: 0,
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
+  const up: RefusingUpstream = blankUpstream(() => closeWithConnections(server, sockets));
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   up.port = (server.address() as AddressInfo).port;
   return up;

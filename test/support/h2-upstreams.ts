@@ -8,11 +8,11 @@ import {
   createServer,
   type Http2SecureServer,
   type Http2Server,
-  type Http2Session,
   type IncomingHttpHeaders,
   type ServerHttp2Stream,
 } from "node:http2";
 import type { AddressInfo } from "node:net";
+import { trackH2Sessions } from "./tracked-connections.js";
 
 export interface H2Upstream {
   id: string;
@@ -31,24 +31,16 @@ export async function startH2Upstream(
     tls === undefined
       ? createServer()
       : createSecureServer({ cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) });
-  const open = new Set<Http2Session>();
   const up: H2Upstream = {
     id,
     port: 0,
     requests: 0,
     sessions: 0,
     mode: {},
-    close: async () => {
-      for (const s of open) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
+    close: trackH2Sessions(server, () => {
+      up.sessions++;
+    }),
   };
-  server.on("session", (s: Http2Session) => {
-    up.sessions++;
-    open.add(s);
-    s.on("close", () => open.delete(s));
-    s.on("error", () => undefined);
-  });
   server.on("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
     up.requests++;
     const session = stream.session;
