@@ -12,8 +12,7 @@ import assert from "node:assert/strict";
 import { createServer, request } from "node:http";
 import type { AddressInfo } from "node:net";
 import { test } from "node:test";
-import { Counter, Registry } from "prom-client";
-import { DescriptorLimits } from "../../proxy/app/descriptor-limits.js";
+import { probeDescriptorLimits } from "../support/descriptor-limits-probe.js";
 import { eventually } from "../support/wait.js";
 
 function get(port: number, path = "/"): Promise<number> {
@@ -48,21 +47,7 @@ test("an accept error at the descriptor limit is counted and logged, the listene
     server.closeAllConnections();
     server.close();
   });
-  const registry = new Registry();
-  const counter = new Counter({
-    name: "t_local_exhausted_total",
-    help: "t",
-    labelNames: ["op"],
-    registers: [registry],
-  });
-  const warnings: Record<string, unknown>[] = [];
-  const log = {
-    debug() {},
-    info() {},
-    error() {},
-    warn: (o: object) => warnings.push(o as Record<string, unknown>),
-  };
-  const limits = new DescriptorLimits(log, counter, () => 1);
+  const { limits, warnings, counted } = probeDescriptorLimits(() => 1);
   t.after(() => limits.stop());
   limits.watch(server, "listen.http");
   const slow = get(port, "/slow");
@@ -77,7 +62,7 @@ test("an accept error at the descriptor limit is counted and logged, the listene
     { op: limits.view().last?.op, code: limits.view().last?.code, exhausted: limits.view().exhausted },
     { op: "accept", code: "EMFILE", exhausted: 1 },
   );
-  assert.equal((await registry.getSingleMetric("t_local_exhausted_total")?.get())?.values[0]?.value, 1);
+  assert.equal(await counted(), 1);
   assert.equal(warnings.length, 1);
   assert.equal(warnings[0].op, "accept");
   assert.equal(warnings[0].openConnections, 1);

@@ -10,8 +10,7 @@ import assert from "node:assert/strict";
 import { createServer, request } from "node:http";
 import type { AddressInfo } from "node:net";
 import { test } from "node:test";
-import { Counter, Registry } from "prom-client";
-import { DescriptorLimits } from "../../proxy/app/descriptor-limits.js";
+import { probeDescriptorLimits } from "../support/descriptor-limits-probe.js";
 import { eventually } from "../support/wait.js";
 
 function get(port: number): Promise<number> {
@@ -36,15 +35,7 @@ test("a listener that listened again after an accept error says nothing about a 
     server.closeAllConnections();
     server.close();
   });
-  const counter = new Counter({
-    name: "t_relisten_exhausted_total",
-    help: "t",
-    labelNames: ["op"],
-    registers: [new Registry()],
-  });
-  const errors: string[] = [];
-  const log = { debug() {}, info() {}, warn() {}, error: (_o: object, msg: string) => errors.push(msg) };
-  const limits = new DescriptorLimits(log, counter, () => 0);
+  const { limits, errors } = probeDescriptorLimits(() => 0);
   t.after(() => limits.stop());
   limits.watch(server, "listen.http");
   const baseline = server.listenerCount("error");

@@ -8,8 +8,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Counter, Registry } from "prom-client";
-import { DescriptorLimits } from "../../proxy/app/descriptor-limits.js";
+import { probeDescriptorLimits } from "../support/descriptor-limits-probe.js";
 
 test("the descriptor-limit warning is not silenced for the length of a wall-clock step back", (t) => {
   const realDateNow = Date.now;
@@ -22,21 +21,8 @@ test("the descriptor-limit warning is not silenced for the length of a wall-cloc
     Date.now = realDateNow;
     performance.now = realPerfNow;
   });
-  const counter = new Counter({
-    name: "t_clock_exhausted_total",
-    help: "t",
-    labelNames: ["op"],
-    registers: [new Registry()],
-  });
-  const warnings: Record<string, unknown>[] = [];
-  const log = {
-    debug() {},
-    info() {},
-    error() {},
-    warn: (o: object) => warnings.push(o as Record<string, unknown>),
-  };
   // The defaults: the clocks the running instance uses.
-  const limits = new DescriptorLimits(log, counter, () => 0);
+  const { limits, warnings } = probeDescriptorLimits(() => 0);
 
   limits.note("accept", "EMFILE");
   assert.equal(warnings.length, 1, "the first shortage is warned");
