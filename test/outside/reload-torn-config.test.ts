@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { closeSync, openSync, renameSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { keepWriting } from "../support/settling-file.js";
 import {
   fetchJson,
   type LogLine,
@@ -107,13 +108,9 @@ test("a config that keeps changing past the bound is refused and the running con
 }, async () => {
   const sg = await startShardgate(config(2), { env: ENV });
   try {
-    const fd = openSync(sg.config.path, "w");
-    let writer: NodeJS.Timeout | undefined;
+    // A valid file, then a comment line every 100 ms: every look finds it changed.
+    const writing = keepWriting(sg.config.path, config(4), 100);
     try {
-      // A valid file, then a comment line every 100 ms: every look finds it changed.
-      writeSync(fd, config(4));
-      let n = 0;
-      writer = setInterval(() => writeSync(fd, `# still writing ${++n}\n`), 100);
       const from = sg.proc.lines.length;
       sg.proc.signal("SIGHUP");
       // Bounded: the reload answers within MAX_MS (plus one read); the wait is the harness's.
@@ -122,8 +119,7 @@ test("a config that keeps changing past the bound is refused and the running con
       assert.match(String(outcome.msg), /still being written after \d+ ms/, sg.proc.output());
       assert.match(String(outcome.msg), new RegExp(sg.config.path.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")));
     } finally {
-      clearInterval(writer);
-      closeSync(fd);
+      writing.stop();
     }
     assert.deepEqual(await memberIds(sg), ["m1", "m2"], sg.proc.output());
   } finally {
@@ -136,12 +132,8 @@ test("an upstream CA file that keeps changing past the bound refuses the reload 
 }, async () => {
   const sg = await startShardgate(config(2), { env: ENV });
   const ca = join(sg.config.dir, "ca.pem");
-  const fd = openSync(ca, "w");
-  let writer: NodeJS.Timeout | undefined;
+  const writing = keepWriting(ca, "# a CA bundle being written\n", 100, (n) => `# line ${n}\n`);
   try {
-    writeSync(fd, "# a CA bundle being written\n");
-    let n = 0;
-    writer = setInterval(() => writeSync(fd, `# line ${++n}\n`), 100);
     sg.config.write(config(4, ca));
     const from = sg.proc.lines.length;
     sg.proc.signal("SIGHUP");
@@ -154,8 +146,7 @@ test("an upstream CA file that keeps changing past the bound refuses the reload 
     );
     assert.deepEqual(await memberIds(sg), ["m1", "m2"], sg.proc.output());
   } finally {
-    clearInterval(writer);
-    closeSync(fd);
+    writing.stop();
     await sg.stop();
   }
 });

@@ -13,14 +13,19 @@ export interface KeptWriting {
   stop(): void;
 }
 
-/** Writes `content` into `path` in place, then a `# still writing N` line every `everyMs`. */
-export function keepWriting(path: string, content: string, everyMs: number): KeptWriting {
+/** Writes `content` into `path` in place, then `line(N)` (`# still writing N`) every `everyMs`. */
+export function keepWriting(
+  path: string,
+  content: string,
+  everyMs: number,
+  line: (n: number) => string = (n) => `# still writing ${n}\n`,
+): KeptWriting {
   const fd = openSync(path, "w");
   let writer: NodeJS.Timeout | undefined;
   try {
     writeSync(fd, content);
     let n = 0;
-    writer = setInterval(() => writeSync(fd, `# still writing ${++n}\n`), everyMs);
+    writer = setInterval(() => writeSync(fd, line(++n)), everyMs);
   } catch (err) {
     closeSync(fd);
     throw err;
