@@ -129,20 +129,28 @@ export interface MemoryParts {
   readonly majorGcs: number;
 }
 
-async function memoryParts(sg: Shardgate, rssMb: number): Promise<MemoryParts> {
+/** One /metrics scrape's memory figures, then `sample()` (the RSS in MB they go with). */
+async function memoryParts(sg: Shardgate, sample: () => number): Promise<MemoryParts & { rss: number }> {
   const text = await (await fetch(`${sg.admin}/metrics`)).text();
+  const rss = sample();
   const mb = (name: string) => metricValue(text, name) / 2 ** 20;
   const heap = mb("shardgate_nodejs_heap_size_total_bytes");
   const external = mb("shardgate_nodejs_external_memory_bytes");
   const major = /^shardgate_nodejs_gc_duration_seconds_count\{[^}]*kind="major"[^}]*\} (\d+)$/m.exec(text);
-  return { heap, external, other: rssMb - heap - external, majorGcs: major === null ? 0 : Number(major[1]) };
+  return {
+    rss,
+    heap,
+    external,
+    other: rss - heap - external,
+    majorGcs: major === null ? 0 : Number(major[1]),
+  };
 }
 
 export interface ReloadRss {
   readonly members: number;
   readonly afterFive: number;
   readonly afterAll: number;
-  /** The memory's parts right after the RSS samples after reload 5 and after the last one. */
+  /** The memory's parts at the RSS samples after reload 5 (scraped just before) and the last (just after). */
   readonly partsAfterFive: MemoryParts;
   readonly partsAfterAll: MemoryParts;
   /** Highest RSS sampled after any reload from the sixth on (the sawtooth's top). */
@@ -213,11 +221,16 @@ export async function measureReload(
         const warm: number[] = [];
         for (let r = 1; r <= rssReloads; r++) {
           const ms = await reloadOnce(r % 2);
-          const mb = rssBytes(sg.pid) / 2 ** 20;
-          if (r === 5) {
+          const rssMb = () => rssBytes(sg.pid) / 2 ** 20;
+          // The scrape at 5 comes before its sample: at 5,000 members it is 1.2 MB of text, and
+          // 1-2 MB of its garbage reaches old space, where it stays until a mark-compact (none
+          // in most runs). Read after the sample, it was in every later sample but not in that
+          // one: the bench's own scrape counted as growth over the reloads.
+          const parts = r === 5 ? await memoryParts(sg, rssMb) : null;
+          const mb = parts?.rss ?? rssMb();
+          if (parts !== null) {
             afterFive = mb;
-            // Read after the sample, so the sample is the same as without it.
-            partsAfterFive = await memoryParts(sg, mb);
+            partsAfterFive = parts;
           }
           if (r > 5) {
             warm.push(ms);
@@ -225,12 +238,14 @@ export async function measureReload(
           }
         }
         const afterAll = rssBytes(sg.pid) / 2 ** 20;
+        // Read after the last sample: nothing is sampled after it.
+        const partsAfterAll = await memoryParts(sg, () => afterAll);
         rss = {
           members: size,
           afterFive,
           afterAll,
           partsAfterFive: partsAfterFive as MemoryParts,
-          partsAfterAll: await memoryParts(sg, afterAll),
+          partsAfterAll,
           max,
           reloads: rssReloads,
           warmMs: median(warm),
