@@ -91,6 +91,11 @@ export function rememberReads(last: LastReads | undefined, marks: readonly FileM
   for (const m of marks) last?.set(m.path, m);
 }
 
+/** Keeps the marks of `paths` only (a reload's config stopped naming a file: its mark goes). */
+export function keepReads(last: LastReads, paths: readonly string[]): void {
+  for (const p of last.keys()) if (!paths.includes(p)) last.delete(p);
+}
+
 /**
  * Whether reading the file of `m` now could catch a writer midway: a regular file on the same
  * device and inode as its last read (`last`; or never read) changed within `settleMs` of

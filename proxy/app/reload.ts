@@ -11,6 +11,7 @@ import type { ConfigResult } from "../../config/file/load.js";
 import { loadConfigFileOffThread } from "../../config/file/load-off-thread.js";
 import type { RoutingConfig, ShardgateConfig } from "../../config/file/schema.js";
 import {
+  keepReads,
   type LastReads,
   markOfSync,
   rememberReads,
@@ -152,6 +153,8 @@ export class ConfigReloader {
     // rotated are waited for, as the config file is.
     if (loaded.ok && upstreamTlsPaths(loaded.config.pools).length > 0)
       loaded = await waitTlsFilesSettled(loaded.config, this.settle, this.lastReads, logger, trigger);
+    // The marks of the files this config reads, and of no others (a path named once stays no longer).
+    if (loaded.ok) keepReads(this.lastReads, [configPath, ...upstreamTlsPaths(loaded.config.pools)]);
     const result = loaded.ok ? withReadableTlsFiles(loaded.config) : loaded;
     if (!result.ok) {
       reloads.inc({ result: "failure" });

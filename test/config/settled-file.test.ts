@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import {
+  keepReads,
   type LastReads,
   markOfSync,
   readSettled,
@@ -87,4 +88,20 @@ test("readSettled reads a renamed-in file without waiting and remembers it for t
   assert.deepEqual(waits, [], "no wait for a renamed-in file (the old rule waited the whole period)");
   assert.deepEqual(report.waitedFor, []);
   assert.equal(last.get(f)?.ino, markOfSync(f).ino, "the read's mark is kept for the next reload");
+});
+
+test("keepReads keeps the marks of the paths a config still reads, and drops the others", () => {
+  const [a, b, gone] = ["keep-a.yaml", "keep-b.pem", "gone.pem"].map((f) => join(dir, f));
+  for (const p of [a, b, gone]) writeFileSync(p, "x\n");
+  const last: LastReads = new Map();
+  rememberReads(last, [a, b, gone].map(markOfSync));
+  keepReads(last, [a, b]);
+  assert.deepEqual([...last.keys()].sort(), [a, b].sort());
+  // Both renamed into place since: a kept path's new inode says "whole" (read at once); a
+  // dropped path is as never read, so a file written within the period is waited for.
+  for (const p of [a, gone]) {
+    writeFileSync(`${p}.new`, "y\n");
+    renameSync(`${p}.new`, p);
+  }
+  assert.deepEqual(waitedFor([a, gone], last), [gone]);
 });
