@@ -6,7 +6,10 @@
 import type { IncomingMessage } from "node:http";
 import { BlockList, isIPv4 } from "node:net";
 import type { Cidr, KeySpec, RouteConfig } from "../../config/file/schema.js";
+import { canonicalAddress, unmapIPv4 } from "./address-text.js";
 import { forwardedFor } from "./forwarded.js";
+
+export { unmapIPv4 };
 
 type CompiledKey =
   | { readonly kind: "header"; readonly name: string }
@@ -122,16 +125,54 @@ function decodeQueryComponent(raw: string): string {
   try {
     return decodeURIComponent(s);
   } catch {
-    return s; // malformed escapes: route on the raw text rather than fail the request
+    return lenientDecode(s);
   }
 }
 
-/** The value of query parameter `needle` ("name=") in a request target, decoded, or "". */
+function hexValue(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x41 && c <= 0x46) return c - 0x37;
+  if (c >= 0x61 && c <= 0x66) return c - 0x57;
+  return -1;
+}
+
+/**
+ * WHATWG form decoding for what decodeURIComponent refuses: every "%XX" becomes its byte
+ * (either hex case), a "%" without two hex digits stays, and the bytes are read as UTF-8 with
+ * U+FFFD for invalid sequences. So "%ff" and "%FF", "a%62%ZZ" and "ab%ZZ" are one key, as
+ * URLSearchParams reads them (the raw text was the key before: one value, two members).
+ */
+function lenientDecode(s: string): string {
+  const bytes = Buffer.from(s, "utf8");
+  let w = 0;
+  for (let r = 0; r < bytes.length; r++, w++) {
+    const b = bytes[r];
+    if (b === 0x25 && r + 2 < bytes.length) {
+      const hi = hexValue(bytes[r + 1]);
+      const lo = hexValue(bytes[r + 2]);
+      if (hi >= 0 && lo >= 0) {
+        bytes[w] = hi * 16 + lo;
+        r += 2;
+        continue;
+      }
+    }
+    bytes[w] = b;
+  }
+  return bytes.toString("utf8", 0, w);
+}
+
+/**
+ * The value of query parameter `needle` ("name=") in a request target, decoded, or "": the
+ * first pair whose name, decoded, is the name ("%75ser=" is "user="), as URLSearchParams reads it.
+ */
 export function queryValue(url: string, needle: string): string {
   const q = url.indexOf("?");
   if (q < 0) return "";
   let end = url.indexOf("#", q);
   if (end < 0) end = url.length;
+  // Only a query with a "%" can spell a name encoded; the common one is scanned in place.
+  const pct = url.indexOf("%", q);
+  if (pct >= 0 && pct < end) return decodedNameValue(url, q + 1, end, needle);
   let from = q + 1;
   while (from < end) {
     const at = url.indexOf(needle, from);
@@ -144,6 +185,24 @@ export function queryValue(url: string, needle: string): string {
       return stop === start ? "" : decodeQueryComponent(url.slice(start, stop));
     }
     from = at + 1;
+  }
+  return "";
+}
+
+/** queryValue's path for a query holding a "%": every pair's name compared decoded. */
+function decodedNameValue(url: string, from: number, end: number, needle: string): string {
+  const name = needle.slice(0, -1);
+  let start = from;
+  while (start < end) {
+    let stop = url.indexOf("&", start);
+    if (stop < 0 || stop > end) stop = end;
+    const eq = url.indexOf("=", start);
+    if (eq >= 0 && eq < stop) {
+      const raw = url.slice(start, eq);
+      if (raw === name || decodeQueryComponent(raw) === name)
+        return eq + 1 === stop ? "" : decodeQueryComponent(url.slice(eq + 1, stop));
+    }
+    start = stop + 1;
   }
   return "";
 }
@@ -167,13 +226,6 @@ function familyOf(address: string): "ipv4" | "ipv6" {
   return isIPv4(address) ? "ipv4" : "ipv6";
 }
 
-/** "::ffff:10.0.0.1" -> "10.0.0.1", so IPv4 CIDRs match dual-stack peers. */
-export function unmapIPv4(address: string): string {
-  return address.length > 7 && address.startsWith("::ffff:") && isIPv4(address.slice(7))
-    ? address.slice(7)
-    : address;
-}
-
 /** Whether `address` (a peer address as Node reports it) is inside `list`. */
 export function isTrusted(list: BlockList | null, address: string | undefined): boolean {
   if (list === null || address === undefined || address === "") return false;
@@ -188,6 +240,7 @@ export function isTrusted(list: BlockList | null, address: string | undefined): 
 /**
  * The client address: the direct peer, unless the peer is a trusted proxy; then the
  * right-most `Forwarded: for=` node (RFC 7239) or, without one, X-Forwarded-For entry that is not itself trusted (the left-most if all are).
+ * Entries are read in their canonical text (address-text.ts): "[2001:DB8::1]:443" is "2001:db8::1".
  */
 export function clientAddress(req: IncomingMessage, trusted: BlockList | null): string {
   const peer = unmapIPv4(req.socket.remoteAddress ?? "");
@@ -207,20 +260,20 @@ export function clientAddress(req: IncomingMessage, trusted: BlockList | null): 
     const entry = xff.slice(comma + 1, end).trim();
     end = Math.max(comma, 0);
     if (entry === "") continue;
-    candidate = entry;
-    if (!isTrusted(trusted, entry)) return unmapIPv4(entry);
+    candidate = canonicalAddress(entry);
+    if (!isTrusted(trusted, candidate)) return candidate;
   }
-  return candidate === "" ? peer : unmapIPv4(candidate);
+  return candidate === "" ? peer : candidate;
 }
 
 function rightMostUntrusted(nodes: string[], trusted: BlockList, peer: string): string {
   let candidate = "";
   for (let i = nodes.length - 1; i >= 0; i--) {
     if (nodes[i] === "") continue;
-    candidate = nodes[i];
-    if (!isTrusted(trusted, candidate)) return unmapIPv4(candidate);
+    candidate = canonicalAddress(nodes[i]);
+    if (!isTrusted(trusted, candidate)) return candidate;
   }
-  return candidate === "" ? peer : unmapIPv4(candidate);
+  return candidate === "" ? peer : candidate;
 }
 
 /** The routing key of `req` under `plan`: the first non-empty source, or "" when none has a value. */
@@ -232,7 +285,9 @@ export function extractKey(plan: KeyPlan, req: IncomingMessage): string {
     switch (k.kind) {
       case "header": {
         const h = req.headers[k.name];
-        v = typeof h === "string" ? h : Array.isArray(h) && h.length > 0 ? h[0] : "";
+        // Repeated lines are one field (RFC 9110 5.3): joined with ", " as Node's HTTP/1.1 and
+        // HTTP/2 parsers join them, never just the first line when a list reaches us as an array.
+        v = typeof h === "string" ? h : Array.isArray(h) ? h.join(", ") : "";
         break;
       }
       case "cookie": {

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import type { IncomingMessage } from "node:http";
 import { test } from "node:test";
 import { configSchema } from "../../config/file/schema.js";
+import { canonicalAddress } from "../../proxy/routing/address-text.js";
 import {
   clientAddress,
   compileKeyPlan,
@@ -62,7 +63,20 @@ test("cookie, query and path scanning", () => {
   assert.equal(cookieValue("a=1", "uid="), "");
   assert.equal(queryValue("/x?tenant=acme&y=1", "tenant="), "acme");
   assert.equal(queryValue("/x?xtenant=1&tenant=a%20b+c", "tenant="), "a b c");
-  assert.equal(queryValue("/x?tenant=%E0%A4%A", "tenant="), "%E0%A4%A", "bad escapes route on raw text");
+  // Bad escapes are read as URLSearchParams reads them, so both hex cases are one key (the raw
+  // text was the key: "%e0%a4%A" and "%E0%A4%A" went to two members).
+  assert.equal(queryValue("/x?tenant=%e0%a4%A", "tenant="), queryValue("/x?tenant=%E0%A4%A", "tenant="));
+  assert.equal(
+    queryValue("/x?tenant=%E0%A4%A", "tenant="),
+    new URLSearchParams("tenant=%E0%A4%A").get("tenant"),
+  );
+  assert.equal(queryValue("/x?tenant=a%62%ZZ", "tenant="), "ab%ZZ");
+  assert.equal(
+    queryValue("/x?t%65nant=a&tenant=b", "tenant="),
+    "a",
+    "names are compared decoded; the first wins",
+  );
+  assert.equal(queryValue("/x?xt%65nant=a&tenant=b%63", "tenant="), "bc");
   assert.equal(queryValue("/x?tenant=", "tenant="), "");
   assert.equal(queryValue("/tenant=1", "tenant="), "");
   assert.equal(pathSegment("/users/42/profile?x=1", 2), "42");
@@ -119,4 +133,31 @@ test("redactPathSegments hides exactly the key segments, keeps the rest and the 
     const spec = [2];
     assert.equal(pathSegment(redactPathSegments(url, spec), 2), pathSegment(url, 2) === "" ? "" : "*", url);
   }
+});
+
+test("client addresses: one text per address, whatever port, brackets, case or mapping it came in", () => {
+  const same: [string, string][] = [
+    ["192.0.2.1", "192.0.2.1"],
+    ["192.0.2.1:4711", "192.0.2.1"],
+    ["::ffff:192.0.2.1", "192.0.2.1"],
+    ["[::FFFF:192.0.2.1]:80", "192.0.2.1"],
+    ["0:0:0:0:0:ffff:c000:201", "192.0.2.1"],
+    ["2001:DB8:0:0:0:0:0:1", "2001:db8::1"],
+    ["[2001:0db8::0001]:443", "2001:db8::1"],
+    ["[2001:db8::1]", "2001:db8::1"],
+  ];
+  for (const [text, want] of same) assert.equal(canonicalAddress(text), want, text);
+  for (const text of ["unknown", "_hidden", "not an address", "[2001:db8::1", "host.example:80"])
+    assert.equal(canonicalAddress(text), text, `${text} is no address and stays as written`);
+  const trusted = compileKeyPlan(
+    routesOf([{ pool: "p", key: ["ip"], trustedProxies: ["10.0.0.0/8"] }])[0],
+  ).trusted;
+  assert.equal(
+    clientAddress(fakeReq("/", { "x-forwarded-for": "203.0.113.9:5555, 10.1.1.1:80" }), trusted),
+    "203.0.113.9",
+  );
+  assert.equal(
+    clientAddress(fakeReq("/", { forwarded: 'for="[2001:DB8::0:1]:8080"' }), trusted),
+    "2001:db8::1",
+  );
 });
