@@ -30,6 +30,7 @@ import {
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
 import { fetchJson, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
 import { issueCert, makeCa } from "../support/test-ca.js";
+import { servingPids } from "../support/workers.js";
 
 const SEED = testSeed(9113);
 const random = seededRandom(SEED);
@@ -139,6 +140,18 @@ function listCases(a: string, b: string): Case[] {
   ];
 }
 
+/** A key with a space: a header or cookie carries it as is, a query as "+" or "%20". */
+function spacedCases(a: string, b: string): Case[] {
+  const key = `${a} ${b}`;
+  const c = (spelling: string, ask: Ask): Case => ({ key, spelling, ask });
+  return [
+    c("header with a space", { path: "/h/x", fields: [["x-user-id", key]] }),
+    c("quoted cookie with a space", { path: "/c/x", fields: [["cookie", `uid="${key}"`]] }),
+    c("query, space as +", { path: `/q/x?user=${a}+${b}`, fields: [] }),
+    c("query, space as %20", { path: `/q/x?user=${a}%20${b}`, fields: [] }),
+  ];
+}
+
 function v4Cases(v: string): Case[] {
   const c = (spelling: string, fields: [string, string][]): Case => ({
     key: v,
@@ -168,9 +181,15 @@ function v4Cases(v: string): Case[] {
       key: v,
       spelling: "PROXY TCP6 v4-mapped",
       ask: { path: "/i/x", fields: [] },
-      proxySource: { v1: proxyV1(`::ffff:${v}`, "TCP6") },
+      proxySource: { v1: proxyV1(`::ffff:${v}`, "TCP6"), v2: proxyV2(mappedHex(v)) },
     },
   ];
+}
+
+/** "192.0.2.1" -> "::ffff:c000:201": the v4-mapped address as a PROXY v2 header carries it. */
+function mappedHex(v: string): string {
+  const [a, b, c, d] = v.split(".").map(Number);
+  return `::ffff:${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
 }
 
 function v6Cases(a: { canonical: string; groups: number[] }): Case[] {
@@ -208,7 +227,7 @@ admin:
   token: ""
 log:
   level: info
-  accessLog: false
+  accessLog: true
 pools:
   users:
     algorithm: ring
@@ -330,6 +349,7 @@ describe(`one key, one member, on every carrier and spelling (${seedNote(SEED)})
     const cases: Case[] = [];
     for (let i = 0; i < 3; i++) cases.push(...tokenCases(tokenKey()));
     cases.push(...listCases(tokenKey(), tokenKey()));
+    cases.push(...spacedCases(tokenKey(), tokenKey()));
     for (let i = 0; i < 2; i++) cases.push(...v4Cases(ipv4()));
     for (let i = 0; i < 2; i++) cases.push(...v6Cases(ipv6()));
     // The peer itself as the key: a v4-mapped peer on one listener, a plain one on another.
@@ -352,6 +372,8 @@ describe(`one key, one member, on every carrier and spelling (${seedNote(SEED)})
       }
     }
     assert.ok(checked > 300, `only ${checked} answers were compared`);
+    // "Through workers" only means something if both workers served some of them.
+    assert.equal(servingPids(tls.proc.lines).size, 2, "both workers of the TLS instance served");
     assert.deepEqual(
       wrong,
       [],
