@@ -170,15 +170,14 @@ export function queryValue(url: string, needle: string): string {
   if (q < 0) return "";
   let end = url.indexOf("#", q);
   if (end < 0) end = url.length;
-  // Only a query with a "%" can spell a name encoded; the common one is scanned in place.
-  const pct = url.indexOf("%", q);
-  if (pct >= 0 && pct < end) return decodedNameValue(url, q + 1, end, needle);
   let from = q + 1;
   while (from < end) {
     const at = url.indexOf(needle, from);
-    if (at < 0 || at >= end) return "";
+    if (at < 0 || at >= end) break;
     const before = url.charCodeAt(at - 1);
     if (before === 0x3f /* ? */ || before === 0x26 /* & */) {
+      // A pair before this one can only be the name spelled encoded if it holds a "%".
+      if (hasPercent(url, q + 1, at)) return decodedNameValue(url, q + 1, end, needle);
       const start = at + needle.length;
       let stop = url.indexOf("&", start);
       if (stop < 0 || stop > end) stop = end;
@@ -186,7 +185,13 @@ export function queryValue(url: string, needle: string): string {
     }
     from = at + 1;
   }
-  return "";
+  // No "name=" as written: the name may still be there encoded.
+  return hasPercent(url, q + 1, end) ? decodedNameValue(url, q + 1, end, needle) : "";
+}
+
+function hasPercent(s: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (s.charCodeAt(i) === 0x25) return true;
+  return false;
 }
 
 /** queryValue's path for a query holding a "%": every pair's name compared decoded. */
