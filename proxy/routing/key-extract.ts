@@ -12,7 +12,8 @@ import { forwardedFor } from "./forwarded.js";
 export { unmapIPv4 };
 
 type CompiledKey =
-  | { readonly kind: "header"; readonly name: string }
+  /** `host`: the Host field (":authority" on HTTP/2), whose name part is case-insensitive. */
+  | { readonly kind: "header"; readonly name: string; readonly host: boolean }
   /** `needle` is "name=". */
   | { readonly kind: "cookie"; readonly name: string; readonly needle: string }
   | { readonly kind: "query"; readonly name: string; readonly needle: string }
@@ -32,8 +33,10 @@ function compileKey(spec: KeySpec): CompiledKey {
     case "cookie":
     case "query":
       return { kind: spec.kind, name: spec.name, needle: `${spec.name}=` };
-    case "header":
-      return { kind: "header", name: spec.name.toLowerCase() };
+    case "header": {
+      const name = spec.name.toLowerCase();
+      return { kind: "header", name, host: name === "host" };
+    }
     default:
       return spec;
   }
@@ -281,6 +284,15 @@ function rightMostUntrusted(nodes: string[], trusted: BlockList, peer: string): 
   return candidate === "" ? peer : candidate;
 }
 
+/** `v` with A-Z lowered (host names are case-insensitive, RFC 3986 3.2.2); `v` itself when it has none. */
+function lowerCased(v: string): string {
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c >= 0x41 && c <= 0x5a) return v.toLowerCase();
+  }
+  return v;
+}
+
 /** The routing key of `req` under `plan`: the first non-empty source, or "" when none has a value. */
 export function extractKey(plan: KeyPlan, req: IncomingMessage): string {
   const keys = plan.keys;
@@ -293,6 +305,7 @@ export function extractKey(plan: KeyPlan, req: IncomingMessage): string {
         // Repeated lines are one field (RFC 9110 5.3): joined with ", " as Node's HTTP/1.1 and
         // HTTP/2 parsers join them, never just the first line when a list reaches us as an array.
         v = typeof h === "string" ? h : Array.isArray(h) ? h.join(", ") : "";
+        if (k.host) v = lowerCased(v);
         break;
       }
       case "cookie": {

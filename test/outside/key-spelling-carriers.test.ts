@@ -140,6 +140,17 @@ function listCases(a: string, b: string): Case[] {
   ];
 }
 
+/** The Host field as the key: host names are case-insensitive (":authority" on HTTP/2). */
+function hostCases(k: string): Case[] {
+  const key = `${k.toLowerCase()}.keys.test`;
+  const mixed = [...key].map((ch) => (random() < 0.5 ? ch.toUpperCase() : ch)).join("");
+  return [
+    { key, spelling: "host", ask: { path: "/hh/x", fields: [["host", key]] } },
+    { key, spelling: "host upper case", ask: { path: "/hh/x", fields: [["Host", key.toUpperCase()]] } },
+    { key, spelling: "host mixed case", ask: { path: "/hh/x", fields: [["host", mixed]] } },
+  ];
+}
+
 /** A key with a space: a header or cookie carries it as is, a query as "+" or "%20". */
 function spacedCases(a: string, b: string): Case[] {
   const key = `${a} ${b}`;
@@ -235,7 +246,7 @@ pools:
     members:
 ${list}
 routes:
-${route("/h/", "header:x-user-id")}${route("/c/", "cookie:uid")}${route("/q/", "query:user")}${route("/p/", "path:2")}${route("/i/", "ip", ', trustedProxies: ["127.0.0.0/8", "::1/128"]')}`;
+${route("/h/", "header:x-user-id")}${route("/hh/", "header:host")}${route("/c/", "cookie:uid")}${route("/q/", "query:user")}${route("/p/", "path:2")}${route("/i/", "ip", ', trustedProxies: ["127.0.0.0/8", "::1/128"]')}`;
 }
 
 function portOf(sg: RunningShardgate): number {
@@ -331,17 +342,21 @@ describe(`one key, one member, on every carrier and spelling (${seedNote(SEED)})
       ]);
     if (a.rawOnly === true) return out;
     const g = grouped(a.fields);
+    // On HTTP/2 the host travels as ":authority" (RFC 9113 8.3.1).
+    const h2 = g.host === undefined ? g : { ...g, host: undefined, ":authority": g.host[0] };
     out.push(["node:http", await nodeHttp(p, a.path, g)]);
     const h2c = h2Session(p);
     const h2tls = h2Session(t, ca);
     try {
-      out.push(["h2c prior knowledge", await h2Get(h2c, a.path, g)]);
-      out.push(["h2 TLS ALPN (workers: 2)", await h2Get(h2tls, a.path, g)]);
+      out.push(["h2c prior knowledge", await h2Get(h2c, a.path, h2)]);
+      out.push(["h2 TLS ALPN (workers: 2)", await h2Get(h2tls, a.path, h2)]);
     } finally {
       h2c.close();
       h2tls.close();
     }
-    if (!a.path.includes("?")) out.push(["gRPC metadata", await grpcCall(grpc, a.path, g)]);
+    // grpc-js writes ":authority" from its target; the query is no part of a gRPC method path.
+    if (!a.path.includes("?") && g.host === undefined)
+      out.push(["gRPC metadata", await grpcCall(grpc, a.path, g)]);
     return out;
   }
 
@@ -350,6 +365,7 @@ describe(`one key, one member, on every carrier and spelling (${seedNote(SEED)})
     for (let i = 0; i < 3; i++) cases.push(...tokenCases(tokenKey()));
     cases.push(...listCases(tokenKey(), tokenKey()));
     cases.push(...spacedCases(tokenKey(), tokenKey()));
+    cases.push(...hostCases(tokenKey()));
     for (let i = 0; i < 2; i++) cases.push(...v4Cases(ipv4()));
     for (let i = 0; i < 2; i++) cases.push(...v6Cases(ipv6()));
     // The peer itself as the key: a v4-mapped peer on one listener, a plain one on another.

@@ -70,7 +70,8 @@ export interface RawH1Options {
 
 /**
  * One request written as raw bytes: `lines` are header lines exactly as sent ("Cookie: a=1"),
- * so repeated fields and odd whitespace reach the server as written. The connection is closed
+ * so repeated fields and odd whitespace reach the server as written (Host is "keys.test" unless
+ * `lines` has one). The connection is closed
  * after the answer; resolves with its status and `x-member`, or rejects after `ms` (scaled).
  */
 export function rawH1(
@@ -80,7 +81,8 @@ export function rawH1(
   o: RawH1Options = {},
   ms = 20_000,
 ): Promise<Served> {
-  const head = `GET ${target} HTTP/${o.version ?? "1.1"}\r\nHost: keys.test\r\n${lines.map((l) => `${l}\r\n`).join("")}Connection: close\r\n\r\n`;
+  const host = lines.some((l) => /^host:/i.test(l)) ? "" : "Host: keys.test\r\n";
+  const head = `GET ${target} HTTP/${o.version ?? "1.1"}\r\n${host}${lines.map((l) => `${l}\r\n`).join("")}Connection: close\r\n\r\n`;
   return new Promise((resolve, reject) => {
     const s: Socket =
       o.tlsCa === undefined
@@ -121,8 +123,11 @@ export function nodeHttp(
   path: string,
   headers: Record<string, string | string[]>,
 ): Promise<Served> {
+  // A field given once goes as a string (node:http wants Host as one).
+  const one: Record<string, string | string[]> = {};
+  for (const [n, v] of Object.entries(headers)) one[n] = Array.isArray(v) && v.length === 1 ? v[0] : v;
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: "127.0.0.1", port, path, headers, agent: false }, (res) => {
+    const req = httpRequest({ host: "127.0.0.1", port, path, headers: one, agent: false }, (res) => {
       res.resume();
       res.on("end", () =>
         resolve({ status: res.statusCode ?? 0, member: String(res.headers["x-member"] ?? "") }),
