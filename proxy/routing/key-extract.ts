@@ -230,6 +230,20 @@ export function pathSegment(url: string, index: number): string {
   return "";
 }
 
+/**
+ * A path key as its characters: "a%7Cb" and "a|b", "j%C3%B6rg" and "jörg" are one key (the path
+ * is already normalised, so only escapes of reserved and non-ASCII characters are left). Unlike
+ * a query, "+" is a plus. `seg` itself when it has no "%".
+ */
+function decodeSegment(seg: string): string {
+  if (seg.indexOf("%") < 0) return seg;
+  try {
+    return decodeURIComponent(seg);
+  } catch {
+    return lenientDecode(seg);
+  }
+}
+
 function familyOf(address: string): "ipv4" | "ipv6" {
   return isIPv4(address) ? "ipv4" : "ipv6";
 }
@@ -317,7 +331,7 @@ export function extractKey(plan: KeyPlan, req: IncomingMessage): string {
         v = queryValue(req.url ?? "", k.needle);
         break;
       case "path":
-        v = pathSegment(req.url ?? "", k.index);
+        v = decodeSegment(pathSegment(req.url ?? "", k.index));
         break;
       case "ip":
         v = clientAddress(req, plan.trusted);

@@ -151,6 +151,23 @@ function hostCases(k: string): Case[] {
   ];
 }
 
+/** A key with a sub-delimiter ("!$'()*"), legal as written in a header, cookie, path or query. */
+function subDelimCases(a: string, b: string): Case[] {
+  const d = "!$'()*"[pick(6)];
+  const key = `${a}${d}${b}`;
+  const hex = d.charCodeAt(0).toString(16);
+  const enc = `${a}%${hex.toUpperCase()}${b}`;
+  const c = (spelling: string, ask: Ask): Case => ({ key, spelling, ask });
+  return [
+    c("header with a sub-delimiter", { path: "/h/x", fields: [["x-user-id", key]] }),
+    c("cookie with a sub-delimiter", { path: "/c/x", fields: [["cookie", `uid=${key}`]] }),
+    c("path, sub-delimiter as written", { path: `/p/${key}`, fields: [] }),
+    c("path, sub-delimiter encoded", { path: `/p/${enc}`, fields: [] }),
+    c("path, sub-delimiter encoded lower-case", { path: `/p/${a}%${hex}${b}`, fields: [] }),
+    c("query, sub-delimiter encoded", { path: `/q/x?user=${enc}`, fields: [] }),
+  ];
+}
+
 /** A key with a space: a header or cookie carries it as is, a query as "+" or "%20". */
 function spacedCases(a: string, b: string): Case[] {
   const key = `${a} ${b}`;
@@ -366,6 +383,7 @@ describe(`one key, one member, on every carrier and spelling (${seedNote(SEED)})
     cases.push(...listCases(tokenKey(), tokenKey()));
     cases.push(...spacedCases(tokenKey(), tokenKey()));
     cases.push(...hostCases(tokenKey()));
+    for (let i = 0; i < 2; i++) cases.push(...subDelimCases(tokenKey(), tokenKey()));
     for (let i = 0; i < 2; i++) cases.push(...v4Cases(ipv4()));
     for (let i = 0; i < 2; i++) cases.push(...v6Cases(ipv6()));
     // The peer itself as the key: a v4-mapped peer on one listener, a plain one on another.

@@ -161,3 +161,18 @@ test("client addresses: one text per address, whatever port, brackets, case or m
     "2001:db8::1",
   );
 });
+
+test("a path key is its segment percent-decoded: a%21b, a!b and a%2521... are read as characters", () => {
+  const plan = compileKeyPlan(routesOf([{ pool: "p", key: ["path:2"] }])[0]);
+  const key = (url: string): string => extractKey(plan, fakeReq(url, {}));
+  assert.equal(key("/u/a%21b"), key("/u/a!b"));
+  assert.equal(key("/u/a%20b"), "a b");
+  assert.equal(key("/u/a+b"), "a+b", "a plus in a path is a plus");
+  assert.equal(key("/u/j%C3%B6rg/x"), "jörg");
+  assert.equal(key("/u/a%2Fb"), "a/b", "an encoded slash stays inside its segment");
+  assert.equal(
+    key("/u/%e0%A4"),
+    key("/u/%E0%a4"),
+    "an escape that is no UTF-8 is one key in either hex case",
+  );
+});
