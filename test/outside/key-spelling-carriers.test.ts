@@ -344,6 +344,12 @@ describe(`one key, one member, on every carrier and spelling (${seedNote(SEED)})
       out.push(["PROXY v1", await rawH1(pp, a.path, lines, { preface: c.proxySource.v1 })]);
       if (c.proxySource.v2 !== undefined)
         out.push(["PROXY v2", await rawH1(pp, a.path, lines, { preface: c.proxySource.v2 })]);
+      const behind = h2Session(pp, undefined, c.proxySource.v1);
+      try {
+        out.push(["h2c behind PROXY v1", await h2Get(behind, a.path, {})]);
+      } finally {
+        behind.close();
+      }
       return out;
     }
     const p = portOf(plain);

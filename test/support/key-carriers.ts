@@ -139,10 +139,23 @@ export function nodeHttp(
   });
 }
 
-/** An HTTP/2 session: h2c prior knowledge, or TLS (ALPN h2) when `ca` is given. */
-export function h2Session(port: number, ca?: Buffer): ClientHttp2Session {
+/**
+ * An HTTP/2 session: h2c prior knowledge, or TLS (ALPN h2) when `ca` is given; with `preface`
+ * (a PROXY header) written on the plain connection before the HTTP/2 preface.
+ */
+export function h2Session(port: number, ca?: Buffer, preface?: Buffer): ClientHttp2Session {
   const s =
-    ca === undefined ? h2connect(`http://127.0.0.1:${port}`) : h2connect(`https://127.0.0.1:${port}`, { ca });
+    ca !== undefined
+      ? h2connect(`https://127.0.0.1:${port}`, { ca })
+      : preface !== undefined
+        ? h2connect(`http://127.0.0.1:${port}`, {
+            createConnection: () => {
+              const c = netConnect(port, "127.0.0.1");
+              c.write(preface);
+              return c;
+            },
+          })
+        : h2connect(`http://127.0.0.1:${port}`);
   s.on("error", () => undefined);
   return s;
 }
