@@ -12,8 +12,11 @@ import { forwardedFor } from "./forwarded.js";
 export { unmapIPv4 };
 
 type CompiledKey =
-  /** `host`: the Host field (":authority" on HTTP/2), whose name part is case-insensitive. */
-  | { readonly kind: "header"; readonly name: string; readonly host: boolean }
+  /**
+   * `host`: the Host field (":authority" on HTTP/2), whose name part is case-insensitive.
+   * `h2Lines`: a field Node's HTTP/2 parser keeps only the first line of (H2_FIRST_LINE_ONLY).
+   */
+  | { readonly kind: "header"; readonly name: string; readonly host: boolean; readonly h2Lines: boolean }
   /** `needle` is "name=". */
   | { readonly kind: "cookie"; readonly name: string; readonly needle: string }
   | { readonly kind: "query"; readonly name: string; readonly needle: string }
@@ -28,6 +31,39 @@ export interface KeyPlan {
   readonly pathKeySegments: readonly number[];
 }
 
+/**
+ * Fields whose repeated lines Node's HTTP/1.1 parser joins with ", " but its HTTP/2 parser cuts
+ * to the first line (node:http2 treats them as single-valued). A key read from one of them is
+ * joined from the request's raw lines on HTTP/2, so both transports give one value.
+ */
+const H2_FIRST_LINE_ONLY: ReadonlySet<string> = new Set([
+  "access-control-allow-credentials",
+  "access-control-max-age",
+  "access-control-request-method",
+  "content-encoding",
+  "content-language",
+  "content-location",
+  "content-md5",
+  "content-range",
+  "date",
+  "dnt",
+  "if-match",
+  "if-none-match",
+  "if-range",
+  "range",
+  "tk",
+  "upgrade-insecure-requests",
+  "x-content-type-options",
+]);
+
+/** Every raw line of field `name` (lower case, as HTTP/2 names are), joined with ", ". */
+function joinedLines(raw: readonly string[], name: string): string {
+  let out = "";
+  for (let i = 0; i + 1 < raw.length; i += 2)
+    if (raw[i] === name) out = out === "" ? raw[i + 1] : `${out}, ${raw[i + 1]}`;
+  return out;
+}
+
 function compileKey(spec: KeySpec): CompiledKey {
   switch (spec.kind) {
     case "cookie":
@@ -35,7 +71,7 @@ function compileKey(spec: KeySpec): CompiledKey {
       return { kind: spec.kind, name: spec.name, needle: `${spec.name}=` };
     case "header": {
       const name = spec.name.toLowerCase();
-      return { kind: "header", name, host: name === "host" };
+      return { kind: "header", name, host: name === "host", h2Lines: H2_FIRST_LINE_ONLY.has(name) };
     }
     default:
       return spec;
@@ -320,6 +356,9 @@ export function extractKey(plan: KeyPlan, req: IncomingMessage): string {
         // HTTP/2 parsers join them, never just the first line when a list reaches us as an array.
         v = typeof h === "string" ? h : Array.isArray(h) ? h.join(", ") : "";
         if (k.host) v = lowerCased(v);
+        // An HTTP/2 request (its compatibility object has the stream) may hold more lines.
+        else if (k.h2Lines && v !== "" && (req as { stream?: unknown }).stream !== undefined)
+          v = joinedLines(req.rawHeaders, k.name);
         break;
       }
       case "cookie": {

@@ -17,6 +17,7 @@ import {
 import { type AddressInfo, isIPv4, connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { Client, credentials, Metadata } from "@grpc/grpc-js";
+import { frame, literal } from "./h2-frames.js";
 import { trackH2Sessions } from "./tracked-connections.js";
 import { scaled } from "./wait.js";
 
@@ -32,12 +33,18 @@ export interface MemberServer {
   close(): Promise<void>;
 }
 
-/** An h2c member that answers every request 200 (a gRPC call with an OK status) and names itself. */
-export async function startNamingMember(id: string): Promise<MemberServer> {
+/**
+ * An h2c member that answers every request 200 (a gRPC call with an OK status) and names itself;
+ * a request carrying `x-probe` is also noted in `seen` (probe -> member), for clients that cannot
+ * read the answer's headers (rawH2Get).
+ */
+export async function startNamingMember(id: string, seen?: Map<string, string>): Promise<MemberServer> {
   const server = createH2Server();
   const close = trackH2Sessions(server);
   server.on("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
     stream.on("error", () => undefined);
+    const probe = headers["x-probe"];
+    if (seen !== undefined && typeof probe === "string") seen.set(probe, id);
     stream.resume();
     stream.on("end", () => {
       if (stream.destroyed) return;
@@ -243,4 +250,65 @@ export function ipv6Bytes(text: string): Buffer {
   const out = Buffer.alloc(16);
   for (let i = 0; i < 8; i++) out.writeUInt16BE(Number.parseInt(groups[i], 16), i * 2);
   return out;
+}
+
+/** HPACK: a literal field without indexing whose name is static-table entry `index` (short values). */
+function literalIndexedName(index: number, value: string): Buffer {
+  const v = Buffer.from(value, "latin1");
+  return Buffer.concat([Buffer.from([index, v.length]), v]);
+}
+
+/**
+ * A GET on a raw h2c connection whose header block is written field by field, so a field can be
+ * repeated where node:http2's client refuses to (If-None-Match, Range: it treats them as single
+ * values). Resolves with the answer's status (200 and 400 read from the static table, else 0)
+ * once the answer's HEADERS frame arrives; the member is learnt from `x-probe` (startNamingMember).
+ */
+export function rawH2Get(
+  port: number,
+  path: string,
+  fields: readonly [string, string][],
+  ms = 20_000,
+): Promise<number> {
+  const block = Buffer.concat([
+    Buffer.from([0x82, 0x86]), // :method GET, :scheme http
+    literalIndexedName(0x04, path),
+    literalIndexedName(0x01, "keys.test"),
+    ...fields.map(([n, v]) => literal(n, v)),
+  ]);
+  const preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
+  return new Promise((resolve, reject) => {
+    const s = netConnect(port, "127.0.0.1");
+    let buf = Buffer.alloc(0);
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`raw h2 ${path}: no answer in ${scaled(ms)} ms`));
+    }, scaled(ms));
+    const done = (status: number): void => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve(status);
+    };
+    s.on("error", () => undefined);
+    s.on("close", () => {
+      clearTimeout(timer);
+      reject(new Error(`raw h2 ${path}: closed before an answer`));
+    });
+    s.on("data", (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      while (buf.length >= 9) {
+        const len = buf.readUIntBE(0, 3);
+        if (buf.length < 9 + len) return;
+        const type = buf[3];
+        const flags = buf[4];
+        const stream = buf.readUInt32BE(5) & 0x7fffffff;
+        const payload = buf.subarray(9, 9 + len);
+        buf = buf.subarray(9 + len);
+        if (type === 0x4 && (flags & 0x1) === 0) s.write(frame(0x4, 0x1, 0));
+        if (type === 0x1 && stream === 1) done(payload[0] === 0x88 ? 200 : payload[0] === 0x8c ? 400 : 0);
+        if (type === 0x3 && stream === 1) done(-1); // RST_STREAM
+      }
+    });
+    s.write(Buffer.concat([preface, frame(0x4, 0, 0), frame(0x1, 0x5, 1, block)]));
+  });
 }
