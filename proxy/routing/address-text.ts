@@ -31,7 +31,7 @@ export function canonicalAddress(text: string): string {
     // Exactly one colon: an IPv4 address (or a name) with a port.
     if (colon > 0 && a.indexOf(":", colon + 1) < 0) {
       const host = a.slice(0, colon);
-      return isIPv4(host) ? host : text;
+      return isIPv4(host) && isPort(a, colon + 1) ? host : text;
     }
   }
   if (!isIPv6(a)) return a === text ? text : isIPv4(a) ? a : text;
@@ -44,4 +44,15 @@ export function canonicalAddress(text: string): string {
   }
   const lower = canonical.toLowerCase();
   return lower.startsWith("::ffff:") ? unmapIPv4(lower) : lower;
+}
+
+/** Whether `s` from `from` on is 1-5 decimal digits. */
+function isPort(s: string, from: number): boolean {
+  const n = s.length - from;
+  if (n < 1 || n > 5) return false;
+  for (let i = from; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
 }

@@ -147,7 +147,14 @@ test("client addresses: one text per address, whatever port, brackets, case or m
     ["[2001:db8::1]", "2001:db8::1"],
   ];
   for (const [text, want] of same) assert.equal(canonicalAddress(text), want, text);
-  for (const text of ["unknown", "_hidden", "not an address", "[2001:db8::1", "host.example:80"])
+  for (const text of [
+    "unknown",
+    "_hidden",
+    "not an address",
+    "[2001:db8::1",
+    "host.example:80",
+    "192.0.2.1:x",
+  ])
     assert.equal(canonicalAddress(text), text, `${text} is no address and stays as written`);
   const trusted = compileKeyPlan(
     routesOf([{ pool: "p", key: ["ip"], trustedProxies: ["10.0.0.0/8"] }])[0],
