@@ -14,6 +14,7 @@ import { distinctMembers, pickDistinct } from "./distinct-walk.js";
 import { hashKey } from "./hash.js";
 import { canonicalMembers } from "./members.js";
 import { RingConfigError } from "./ring-error.js";
+import { float64Scratch, int32Scratch } from "./scratch.js";
 import type { AcceptMember, HashTable, RingMember } from "./types.js";
 import { VisitedSet } from "./visited.js";
 
@@ -119,11 +120,17 @@ const MAX_NARROW_MEMBERS = 0xffff;
  * to the straightforward fill (test/ring/maglev-fill.test.ts compares them over seeded
  * member sets).
  */
+const nextScratch = int32Scratch();
+const skipScratch = int32Scratch();
+const weightScratch = float64Scratch();
+const creditScratch = float64Scratch();
+
 function fill(members: readonly RingMember[], size: number): Uint16Array | Uint32Array {
   const n = members.length;
-  const next = new Int32Array(n); // current permutation position per member
-  const skip = new Int32Array(n);
-  const weight = new Float64Array(n);
+  // Per-member walk state, scratch kept between builds (every entry is written below).
+  const next = nextScratch.take(n, false); // current permutation position per member
+  const skip = skipScratch.take(n, false);
+  const weight = weightScratch.take(n, false);
   let maxWeight = 0;
   let equal = true;
   for (let m = 0; m < n; m++) {
@@ -160,7 +167,7 @@ function fill(members: readonly RingMember[], size: number): Uint16Array | Uint3
       }
     }
   } else {
-    const credit = new Float64Array(n);
+    const credit = creditScratch.take(n, true);
     while (filled < size) {
       for (let m = 0; m < n && filled < size; m++) {
         credit[m] += weight[m];

@@ -11,6 +11,7 @@ import { canonicalMembers } from "./members.js";
 import { buildPackedRing, MAX_PACKED_MEMBERS, unpackPoints } from "./packed-build.js";
 import { PointHasher } from "./point-hash.js";
 import { bucketIndex, type SortedPoints, sortPoints } from "./point-sort.js";
+import { type RingCells, type SpareCells, takeCells } from "./ring-cells.js";
 import { RingConfigError } from "./ring-error.js";
 import { updatedPackedRing, updatedPoints } from "./ring-update.js";
 import type { AcceptMember, HashTable, RingMember } from "./types.js";
@@ -43,14 +44,19 @@ export class RingHash implements HashTable {
   readonly pointsPerWeight: number;
   /** Points on the ring (sum(weight) * pointsPerWeight). */
   readonly size: number;
-  // Lookup accelerator: bucket b = hash >>> shift covers points[index[b] .. index[b+1]),
-  // so the binary search runs over a bucket of ~1-2 points instead of the whole ring.
-  private readonly index: Uint32Array;
+  // cells.index, the lookup accelerator: bucket b = hash >>> shift covers points[index[b] ..
+  // index[b+1]), so the binary search runs over a bucket of ~1-2 points instead of the whole
+  // ring. cells.packed, for rings of at most 65,536 members: packed[i] = low 16 bits of
+  // points[i] << 16 | owners[i], so a lookup reads the index and one array, not points and
+  // owners: at 10,000 members (1.6 M points, 13 MB) each array read is a cache miss.
+  // A packed ring's cells may be handed on to a later ring (ring-cells.ts): every read goes
+  // through live(), which rebuilds them if so.
+  private readonly cells: RingCells;
   private readonly shift: number;
-  // Rings of at most 65,536 members: packed[i] = low 16 bits of points[i]
-  // << 16 | owners[i], so a lookup reads the index and one array, not points and owners:
-  // at 10,000 members (1.6 M points, 13 MB) each array read is a cache miss.
-  private readonly packed: Uint32Array | null;
+  /** Whether this ring packs (its cells.packed is null only once handed on). */
+  private readonly packs: boolean;
+  /** The predecessor's cells, which the next update of this ring may write into. */
+  private readonly spare: SpareCells;
   // Sorted point hashes: kept by rings that do not pack; a packed ring's are rebuilt from
   // packed and index on first use (ring updates, tests) and kept from then on (the ring is
   // frozen, its cache is this one mutable box). Lookups and pick never need them.
@@ -86,7 +92,9 @@ export class RingHash implements HashTable {
       );
     }
     let total = 0;
-    for (const m of sorted) total += m.weight * ppw;
+    // Indexed, not for-of: the constructor runs once per change and is rarely optimized, and an
+    // unoptimized for-of allocated an iterator result per member (195 KiB per 5,000-member reload).
+    for (let i = 0; i < sorted.length; i++) total += sorted[i].weight * ppw;
     if (total > MAX_POINTS) {
       throw new RingConfigError(
         "RING_TOO_MANY_POINTS",
@@ -99,31 +107,35 @@ export class RingHash implements HashTable {
     const packs = sorted.length <= MAX_PACKED_MEMBERS;
     const bits = packs ? 16 : Math.min(16, Math.max(1, Math.ceil(Math.log2(Math.max(2, total)))));
     const usable = previous instanceof RingHash && previous.pointsPerWeight === ppw ? previous : null;
-    // Packed to packed: merged in packed form, no sorted points unpacked or kept (ring-update.ts).
-    const packedToPacked = usable !== null && packs && usable.packed !== null;
-    const merged =
-      usable !== null && packs && usable.packed !== null
-        ? updatedPackedRing(
-            { members: usable.members, packed: usable.packed, index: usable.index },
-            sorted,
-            ppw,
-            total,
-          )
-        : null;
+    // Packed to packed: merged in packed form, no sorted points unpacked or kept (ring-update.ts),
+    // into the arrays of the previous ring's predecessor when it had any (ring-cells.ts).
+    const packedToPacked = usable !== null && packs && usable.packs;
+    let merged = null;
+    if (packedToPacked) {
+      const from = usable.live();
+      const spare = usable.spare;
+      merged = updatedPackedRing(
+        { members: usable.members, packed: from.packed as Uint32Array, index: from.index as Uint32Array },
+        sorted,
+        ppw,
+        total,
+        (n) => takeCells(spare, from, n),
+      );
+    }
     const reused = usable !== null && !packedToPacked ? updatedPoints(usable, sorted, ppw, total) : null;
     if (merged !== null || (reused === null && packs && total >= PACKED_BUILD_MIN_POINTS)) {
       const built = merged ?? buildPackedRing(sorted, ppw, total);
-      this.packed = built.packed;
-      this.index = built.index;
+      this.cells = { packed: built.packed, index: built.index };
       this.ownerStore = { owners: null };
       this.pointStore = { points: null };
     } else {
       const { points, owners } = reused ?? freshPoints(sorted, ppw, total);
-      this.packed = packs ? packPoints(points, owners) : null;
-      this.index = bucketIndex(points, bits);
+      this.cells = { packed: packs ? packPoints(points, owners) : null, index: bucketIndex(points, bits) };
       this.ownerStore = { owners: packs ? null : owners };
       this.pointStore = { points: packs ? null : points };
     }
+    this.packs = packs;
+    this.spare = { cells: packedToPacked ? usable.cells : null };
     this.size = total;
     this.shift = 32 - bits;
     this.members = sorted;
@@ -132,10 +144,27 @@ export class RingHash implements HashTable {
     Object.freeze(this);
   }
 
+  /**
+   * This ring's cells, rebuilt (the same table, by a fresh build) if a later ring took them.
+   * Callers read the arrays right away, with nothing in between that could build a ring.
+   */
+  private live(): RingCells {
+    const cells = this.cells;
+    if (cells.index === null) {
+      const built = buildPackedRing(this.members, this.pointsPerWeight, this.size);
+      cells.packed = built.packed;
+      cells.index = built.index;
+    }
+    return cells;
+  }
+
   /** Sorted point hashes (ties: the smaller member index first); owners[i] owns points[i]. */
   get points(): Uint32Array {
     const store = this.pointStore;
-    if (store.points === null) store.points = unpackPoints(this.packed as Uint32Array, this.index);
+    if (store.points === null) {
+      const cells = this.live();
+      store.points = unpackPoints(cells.packed as Uint32Array, cells.index as Uint32Array);
+    }
     return store.points;
   }
 
@@ -143,7 +172,7 @@ export class RingHash implements HashTable {
   get owners(): Uint32Array {
     const store = this.ownerStore;
     if (store.owners === null) {
-      const packed = this.packed as Uint32Array;
+      const packed = this.live().packed as Uint32Array;
       const owners = new Uint32Array(packed.length);
       for (let i = 0; i < packed.length; i++) owners[i] = packed[i] & 0xffff;
       store.owners = owners;
@@ -153,26 +182,29 @@ export class RingHash implements HashTable {
 
   /** Bytes of the arrays a lookup reads: packed entries (or points and owners) and the bucket index. */
   get lookupBytes(): number {
-    const arrays = this.packed !== null ? this.packed.byteLength : this.size * 8;
-    return arrays + this.index.byteLength;
+    // Sizes, not contents: a ring whose cells were handed on has the same sizes (65,537 buckets).
+    const arrays = this.packs ? this.size * 4 : this.size * 8;
+    return arrays + (this.packs ? 65537 : (this.cells.index as Uint32Array).length) * 4;
   }
 
   /** How many points each member owns (by member index), without building `owners`. */
   ownerCounts(): Uint32Array {
     const counts = new Uint32Array(this.members.length);
-    const table = this.packed ?? (this.ownerStore.owners as Uint32Array);
-    const mask = this.packed !== null ? 0xffff : -1;
+    const packed = this.live().packed;
+    const table = packed ?? (this.ownerStore.owners as Uint32Array);
+    const mask = packed !== null ? 0xffff : -1;
     for (let i = 0; i < table.length; i++) counts[table[i] & mask]++;
     return counts;
   }
 
-  /** Index into `points` of the first point >= hash, wrapping to 0. */
-  private slot(hash: number): number {
+  /** Index into `points` of the first point >= hash, wrapping to 0 (`cells` live). */
+  private slot(cells: RingCells, hash: number): number {
     const h = hash >>> 0;
     const b = h >>> this.shift;
-    let lo = this.index[b];
-    let hi = this.index[b + 1];
-    const packed = this.packed;
+    const index = cells.index as Uint32Array;
+    let lo = index[b];
+    let hi = index[b + 1];
+    const packed = cells.packed;
     if (packed !== null) {
       // Every point of bucket b shares h's top 16 bits: compare the low 16 only.
       const low = h & 0xffff;
@@ -194,28 +226,57 @@ export class RingHash implements HashTable {
 
   lookup(hash: number): number {
     if (this.size === 0) return -1;
-    const packed = this.packed;
+    const cells = this.live();
+    const packed = cells.packed;
     return packed !== null
-      ? packed[this.slot(hash)] & 0xffff
-      : (this.ownerStore.owners as Uint32Array)[this.slot(hash)];
+      ? packed[this.slot(cells, hash)] & 0xffff
+      : (this.ownerStore.owners as Uint32Array)[this.slot(cells, hash)];
   }
 
   pick(hash: number, accept: AcceptMember): number {
     const n = this.members.length;
     if (n === 0) return -1;
-    const packed = this.packed;
+    const cells = this.live();
+    const packed = cells.packed;
+    // pickDistinct is synchronous: no ring is built while it walks `packed`.
     return packed !== null
-      ? pickDistinct(packed, this.slot(hash), n, this.visited, accept, 0xffff)
-      : pickDistinct(this.ownerStore.owners as Uint32Array, this.slot(hash), n, this.visited, accept, -1);
+      ? pickDistinct(packed, this.slot(cells, hash), n, this.visited, accept, 0xffff)
+      : pickDistinct(
+          this.ownerStore.owners as Uint32Array,
+          this.slot(cells, hash),
+          n,
+          this.visited,
+          accept,
+          -1,
+        );
   }
 
   successors(hash: number): IterableIterator<number> {
     const n = this.members.length;
     if (n === 0) return [].values();
-    const packed = this.packed;
-    return packed !== null
-      ? distinctMembers(packed, this.slot(hash), n, 0xffff)
-      : distinctMembers(this.ownerStore.owners as Uint32Array, this.slot(hash), n, -1);
+    const cells = this.live();
+    return cells.packed !== null
+      ? this.packedSuccessors(this.slot(cells, hash), n)
+      : distinctMembers(this.ownerStore.owners as Uint32Array, this.slot(cells, hash), n, -1);
+  }
+
+  /**
+   * distinctMembers over the packed entries, read through live() at every step: a walk left
+   * suspended while a later ring took this ring's cells goes on over the rebuilt (identical)
+   * entries, never over the taker's.
+   */
+  private *packedSuccessors(start: number, n: number): IterableIterator<number> {
+    const seenMember = new Uint8Array(n);
+    const len = this.size;
+    let i = start;
+    let seen = 0;
+    for (let step = 0; step < len && seen < n; step++, i = i + 1 === len ? 0 : i + 1) {
+      const m = (this.live().packed as Uint32Array)[i] & 0xffff;
+      if (seenMember[m] === 1) continue;
+      seenMember[m] = 1;
+      seen++;
+      yield m;
+    }
   }
 }
 

@@ -10,14 +10,16 @@
 // (updatedPackedRing): the previous ring's packed entries are read bucket by bucket, so a
 // point's hash is its bucket number and its entry's high 16 bits, and the merge writes the
 // new packed entries and bucket index directly (an entry's low 16 bits are its owner: no owners
-// array). One pass over the points and two arrays allocated (the ones the new ring keeps),
-// where going through sorted points cost an
+// array). One pass over the points, written into the two arrays the caller gives (RingHash
+// hands it the arrays of the ring two updates back: ring-cells.ts), the temporaries scratch
+// (scratch.ts), where going through sorted points cost an
 // unpack of the previous ring, a points and an owners array, and a pack and an index pass:
 // at 5,000 members that was 16 MB of garbage per reload and most of its ring time.
 
 import type { PackedRing } from "./packed-build.js";
 import { PointHasher } from "./point-hash.js";
 import { type SortedPoints, sortPoints } from "./point-sort.js";
+import { float64Scratch, int32Scratch, uint32Scratch } from "./scratch.js";
 import type { RingMember } from "./types.js";
 
 export interface PreviousRing {
@@ -48,9 +50,14 @@ interface Changes {
   readonly added: readonly number[];
 }
 
-/** What changed between two canonical (id-sorted) member lists; null when too much did. */
+const remapScratch = int32Scratch();
+
+/**
+ * What changed between two canonical (id-sorted) member lists; null when too much did. The
+ * remap is scratch: valid until the next update.
+ */
 function changes(old: readonly RingMember[], sorted: readonly RingMember[]): Changes | null {
-  const remap = new Int32Array(old.length).fill(-1);
+  const remap = remapScratch.take(old.length, false).fill(-1);
   const added: number[] = [];
   let i = 0;
   let j = 0;
@@ -78,12 +85,20 @@ function changes(old: readonly RingMember[], sorted: readonly RingMember[]): Cha
 /** Below this many fresh points, a comparison sort beats the radix sort's passes over 2^16 buckets. */
 const SMALL_SORT = 4096;
 
-/** The points of the `added` members, sorted (ties in member order, as a fresh build). */
+const freshPointScratch = uint32Scratch();
+const freshOwnerScratch = uint32Scratch();
+const sortKeyScratch = float64Scratch();
+
+/**
+ * The points of the `added` members, sorted (ties in member order, as a fresh build). Below
+ * SMALL_SORT points (one member's change) the arrays are scratch, valid until the next update.
+ */
 function freshPoints(sorted: readonly RingMember[], added: readonly number[], ppw: number): SortedPoints {
   let freshCount = 0;
   for (const k of added) freshCount += sorted[k].weight * ppw;
-  const points = new Uint32Array(freshCount);
-  const owners = new Uint32Array(freshCount);
+  const small = freshCount < SMALL_SORT;
+  const points = small ? freshPointScratch.take(freshCount, false) : new Uint32Array(freshCount);
+  const owners = small ? freshOwnerScratch.take(freshCount, false) : new Uint32Array(freshCount);
   const hasher = new PointHasher();
   let q = 0;
   for (const k of added) {
@@ -94,10 +109,10 @@ function freshPoints(sorted: readonly RingMember[], added: readonly number[], pp
       owners[q++] = k;
     }
   }
-  if (freshCount >= SMALL_SORT) return sortPoints(points, owners);
+  if (!small) return sortPoints(points, owners);
   // One member's 160 points: hash * 2^21 + owner (owners < 2^21, so exact in a double)
   // sorted natively orders by hash, then member index, as the radix sort does.
-  const keys = new Float64Array(freshCount);
+  const keys = sortKeyScratch.take(freshCount, false);
   for (let i = 0; i < freshCount; i++) keys[i] = points[i] * 0x200000 + owners[i];
   keys.sort();
   for (let i = 0; i < freshCount; i++) {
@@ -160,25 +175,37 @@ export function updatedPoints(
   return out === total ? { points, owners } : null;
 }
 
+/** Where an update writes its result: `total` packed entries and a 65,537-entry index. */
+export type PackedOutput = (total: number) => MergedPackedRing;
+
+const freshArrays: PackedOutput = (total) => ({
+  packed: new Uint32Array(total),
+  index: new Uint32Array(65537),
+});
+
 /**
  * updatedPoints for packed rings (both at most 65,536 members): the new ring's packed
  * entries and bucket index, merged from `prev`'s packed entries and the changed
- * members' fresh points; null when too much changed or the counts disagree.
+ * members' fresh points; null when too much changed or the counts disagree. `output` gives
+ * the arrays to write (asked once the update goes ahead; new ones by default); they must not
+ * be `prev`'s.
  */
 export function updatedPackedRing(
   prev: PreviousPackedRing,
   sorted: readonly RingMember[],
   ppw: number,
   total: number,
+  output: PackedOutput = freshArrays,
 ): MergedPackedRing | null {
   if (prev.index.length !== 65537 || sorted.length > 0x10000) return null;
   const c = changes(prev.members, sorted);
   if (c === null) return null;
   const fresh = freshPoints(sorted, c.added, ppw);
-  const packed = new Uint32Array(total);
+  const { packed, index } = output(total);
+  if (packed.length !== total || index.length !== 65537) return null;
   const out = mergePacked(prev.packed, prev.index, c.remap, fresh.points, fresh.owners, packed);
   if (out !== total) return null;
-  const index = shiftedIndex(prev.index, prev.members, c.remap, ppw, fresh.points);
+  shiftedIndex(prev.index, prev.members, c.remap, ppw, fresh.points, index);
   return index[65536] === total ? { packed, index } : null;
 }
 
@@ -259,8 +286,10 @@ function copyKept(
   return o;
 }
 
+const deltaScratch = int32Scratch();
+
 /**
- * The new bucket index: the old one shifted by the points that left (the dropped members'
+ * The new bucket index (written to `index`): the old one shifted by the points that left (the dropped members'
  * points, hashed again: a few hundred) and the fresh points, bucket by bucket.
  */
 function shiftedIndex(
@@ -269,8 +298,9 @@ function shiftedIndex(
   remap: Int32Array,
   ppw: number,
   fresh: Uint32Array,
-): Uint32Array {
-  const delta = new Int32Array(65537);
+  index: Uint32Array,
+): void {
+  const delta = deltaScratch.take(65537, true);
   for (let f = 0; f < fresh.length; f++) delta[(fresh[f] >>> 16) + 1]++;
   const hasher = new PointHasher();
   for (let i = 0; i < oldMembers.length; i++) {
@@ -279,11 +309,9 @@ function shiftedIndex(
     const count = oldMembers[i].weight * ppw;
     for (let p = 0; p < count; p++) delta[(hasher.next() >>> 16) + 1]--;
   }
-  const index = new Uint32Array(65537);
   let shift = 0;
   for (let b = 0; b <= 65536; b++) {
     shift += delta[b];
     index[b] = oldIndex[b] + shift;
   }
-  return index;
 }

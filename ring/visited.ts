@@ -1,6 +1,6 @@
 // An allocation-free "seen" set over member indices for pick(): an epoch-stamped array, so
-// clearing is one increment instead of a fill. If accept() re-enters pick() on the same
-// table, the inner call gets a fresh private marker rather than corrupting the outer walk.
+// clearing is one increment instead of a fill. If accept() re-enters pick() (on any table),
+// the inner call gets a fresh private marker rather than corrupting the outer walk.
 
 export interface VisitedMarker {
   mark(index: number): void;
@@ -10,7 +10,7 @@ export interface VisitedMarker {
 class EpochMarker implements VisitedMarker {
   private readonly stamps: Uint32Array;
   epoch = 0;
-  constructor(size: number) {
+  constructor(readonly size: number) {
     this.stamps = new Uint32Array(size);
   }
   next(): void {
@@ -28,29 +28,35 @@ class EpochMarker implements VisitedMarker {
   }
 }
 
+/**
+ * One marker for every table of the process (a walk is synchronous, so only a re-entered one
+ * needs another), grown to the largest table: a marker per table was an array of its member
+ * count allocated with every table, 20 KiB per reload of a 5,000-member pool.
+ */
+let sharedMarker = new EpochMarker(0);
+let sharedBusy = false;
+
 export class VisitedSet {
-  private readonly shared: EpochMarker;
   private readonly size: number;
-  private busy = false;
 
   constructor(size: number) {
     this.size = size;
-    this.shared = new EpochMarker(size);
   }
 
   /** A cleared marker; pass it back to end() when the walk finishes. */
   begin(): VisitedMarker {
-    if (this.busy) {
+    if (sharedBusy) {
       const own = new EpochMarker(this.size);
       own.next();
       return own;
     }
-    this.busy = true;
-    this.shared.next();
-    return this.shared;
+    if (sharedMarker.size < this.size) sharedMarker = new EpochMarker(this.size);
+    sharedBusy = true;
+    sharedMarker.next();
+    return sharedMarker;
   }
 
   end(marker: VisitedMarker): void {
-    if (marker === this.shared) this.busy = false;
+    if (marker === sharedMarker) sharedBusy = false;
   }
 }

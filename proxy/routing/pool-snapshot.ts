@@ -68,7 +68,33 @@ function snapshotMember(
   tlsTag: string,
   /** One "host:port" string per address in this build (members share their upstreams' ports). */
   hostPorts: Map<string, string>,
+  /** The member's object in the previous snapshot, if any: its strings are reused when they still hold. */
+  old: SnapshotMember | undefined,
 ): SnapshotMember {
+  if (
+    old !== undefined &&
+    old.id === src.id &&
+    old.tls === tls &&
+    old.address.host === src.address.host &&
+    old.address.port === src.address.port
+  ) {
+    // Only its index or flags changed (a join or leave before it in id order shifts every
+    // later member's index): its address, "host:port" and agent key stay as they were, and a
+    // reload at 5,000 members does not format them again for the half that moved.
+    return Object.freeze({
+      index,
+      id: old.id,
+      address: old.address,
+      hostPort: old.hostPort,
+      weight: src.weight,
+      healthy: src.healthy !== false,
+      draining: src.draining === true,
+      breakerOpen: src.breakerOpen === true,
+      breakerHalfOpen: src.breakerOpen !== true && src.breakerHalfOpen === true,
+      agentKey: old.agentKey,
+      tls,
+    });
+  }
   const text = formatAddress(src.address);
   let hostPort = hostPorts.get(text);
   if (hostPort === undefined) {
@@ -169,7 +195,7 @@ function assemble(
     const m =
       old !== undefined && sameMember(old, src, i, tls)
         ? old
-        : snapshotMember(name, src, i, tls, tlsTag, hostPorts);
+        : snapshotMember(name, src, i, tls, tlsTag, hostPorts, old);
     if (m !== old && keysKept) keysKept = old !== undefined && old.agentKey === m.agentKey;
     out[i] = m;
     if (prev === null) (byId as Map<string, number>).set(m.id, i);

@@ -13,7 +13,9 @@ import { seededRandom, seedNote, testSeed } from "../support/prng.js";
 const SEED = testSeed(16_0614);
 
 function indexOf(ring: RingHash): Uint32Array {
-  return (ring as unknown as { index: Uint32Array }).index;
+  // A lookup first: a ring whose arrays a later update took rebuilds them when read (ring-cells.ts).
+  ring.lookup(0);
+  return (ring as unknown as { cells: { index: Uint32Array } }).cells.index;
 }
 
 function assertSameRing(updated: RingHash, fresh: RingHash, why: string): void {
