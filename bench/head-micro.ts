@@ -16,12 +16,17 @@
 //    Connection line, which probe the header object for all seven as every request did;
 //  - the client's response head from an nginx answer's raw header pairs (responseHead), as a
 //    figure of its own: its previous form is not kept in the tree (the commit that replaced it
-//    quotes both, measured the same way).
+//    quotes both, measured the same way);
+//  - that head written on a ServerResponse: `writeHead(status, list)` (Node validates each name
+//    and value again) next to writeUndiciHead (undici-head-write.ts: from the response's header
+//    table, not validated again), each with the response's construction.
 
+import { ServerResponse } from "node:http";
 import { createRequire } from "node:module";
 import { stripRequestHopByHop } from "../proxy/forward/headers.js";
 import { requestProtocolError } from "../proxy/forward/request-checks.js";
 import { type HeadExtras, responseHead } from "../proxy/forward/undici-head.js";
+import { writeUndiciHead } from "../proxy/forward/undici-head-write.js";
 import { OWN_REQUEST_HEADERS, registerOwnHeaderNames } from "../proxy/forward/undici-header-names.js";
 import { checksum, median } from "./micro-time.js";
 import { runIfMain } from "./run-if-main.js";
@@ -146,6 +151,21 @@ function nginxHeads(): Buffer[][] {
   return out;
 }
 
+const REQ = { method: "GET", httpVersionMajor: 1, httpVersionMinor: 1, headers: {} };
+
+/** responseHead and the head written on a fresh response, as the data plane does per answer. */
+function writeHeads(n: number, heads: Buffer[][], extras: HeadExtras, table: boolean): number {
+  let s = 0;
+  for (let i = 0; i < n; i++) {
+    const res = new ServerResponse(REQ as never);
+    const list = responseHead(heads[i & 63], extras);
+    if (table) writeUndiciHead(res, 200, list, true);
+    else res.writeHead(200, list);
+    s += (res as unknown as { _header: string })._header.length;
+  }
+  return s;
+}
+
 export async function run(_argv: string[]): Promise<number> {
   registerOwnHeaderNames();
   const headers = requestHeaders();
@@ -176,6 +196,8 @@ export async function run(_argv: string[]): Promise<number> {
     given: [],
     derivedIp: [],
     givenIp: [],
+    listHead: [],
+    tableHead: [],
   };
   const nReq = 100_000;
   const nHost = 500_000;
@@ -223,7 +245,11 @@ export async function run(_argv: string[]): Promise<number> {
       for (let i = 0; i < nHead; i++) s += responseHead(heads[i & 63], extras).length;
       return s;
     });
+    const listHead = cpuNs(nHead, () => writeHeads(nHead, heads, extras, false));
+    const tableHead = cpuNs(nHead, () => writeHeads(nHead, heads, extras, true));
     if (!keep) continue;
+    ns.listHead.push(listHead);
+    ns.tableHead.push(tableHead);
     ns.unknown.push(unknown);
     ns.known.push(known);
     ns.scan.push(scan);
@@ -250,8 +276,10 @@ export async function run(_argv: string[]): Promise<number> {
   row("stripRequestHopByHop", "Connection among the raw names (7 probes)", ns.probe);
   row("", "no hop-by-hop raw name (raw scan only)", ns.skip);
   row("response head, nginx answer (5 headers)", "responseHead", ns.head);
+  row("  + new ServerResponse and its writeHead", "writeHead(status, list) (before)", ns.listHead);
+  row("", "from the header table (undici-head-write)", ns.tableHead);
   console.log(
-    `ratios: Request ${(median(ns.known) / median(ns.unknown)).toFixed(2)}x, servername ${(median(ns.given) / median(ns.derived)).toFixed(2)}x / ${(median(ns.givenIp) / median(ns.derivedIp)).toFixed(2)}x (IP Host), Host ${(median(ns.check) / median(ns.scan)).toFixed(2)}x, hop-by-hop ${(median(ns.skip) / median(ns.probe)).toFixed(2)}x (sink ${(sink ^ checksum()) & 1})`,
+    `ratios: head written ${(median(ns.tableHead) / median(ns.listHead)).toFixed(2)}x, Request ${(median(ns.known) / median(ns.unknown)).toFixed(2)}x, servername ${(median(ns.given) / median(ns.derived)).toFixed(2)}x / ${(median(ns.givenIp) / median(ns.derivedIp)).toFixed(2)}x (IP Host), Host ${(median(ns.check) / median(ns.scan)).toFixed(2)}x, hop-by-hop ${(median(ns.skip) / median(ns.probe)).toFixed(2)}x (sink ${(sink ^ checksum()) & 1})`,
   );
   return 0;
 }

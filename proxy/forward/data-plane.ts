@@ -59,6 +59,7 @@ import {
 import { isUnaskedUpgrade, UNASKED_UPGRADE } from "./unasked-upgrade.js";
 import { type ForwardAttempt, onResDrain, UndiciAttempt, type UndiciHost } from "./undici-attempt.js";
 import { type HeadExtras, hasContentLength, responseHead } from "./undici-head.js";
+import { isPlainFieldValue, writeUndiciHead } from "./undici-head-write.js";
 import { UndiciPools } from "./undici-pools.js";
 import { canServeDeclinedUpgrade, isWebSocketUpgrade, responseOnSocket } from "./upgrade-declined.js";
 import {
@@ -527,7 +528,14 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
             ctx.req.httpVersionMinor !== 0 || hasContentLength(rawHeaders),
             status,
           );
-    res.writeHead(status, responseHead(rawHeaders, x));
+    // Upstream lines were checked by undici's parser, ours where they are made; an issued cookie
+    // and a member id (discovery may name members) are left to Node's checks.
+    writeUndiciHead(
+      res,
+      status,
+      responseHead(rawHeaders, x),
+      x.issuedCookie === "" && (x.memberHeader === "" || isPlainFieldValue(x.member)),
+    );
     return true;
   }
 
