@@ -61,6 +61,7 @@ import { type ForwardAttempt, onResDrain, UndiciAttempt, type UndiciHost } from 
 import { type HeadExtras, hasContentLength, responseHead } from "./undici-head.js";
 import { isPlainFieldValue, writeUndiciHead } from "./undici-head-write.js";
 import { UndiciPools } from "./undici-pools.js";
+import { requestHeaderList } from "./undici-request-head.js";
 import { canServeDeclinedUpgrade, isWebSocketUpgrade, responseOnSocket } from "./upgrade-declined.js";
 import {
   discardResponse,
@@ -474,7 +475,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
           origin: undefined,
           path: ctx.req.url ?? "/",
           method: ctx.method as "GET",
-          headers,
+          headers: requestHeaderList(headers),
           body: ctx.hasBody ? ctx.req : null,
           // Given, so undici's Request does not derive one from each request's Host (a host
           // parse and an IP test, ~0.1 us: bench/head-micro.ts). Only TLS connections read it,
