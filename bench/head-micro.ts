@@ -21,7 +21,7 @@
 //    undici-request-head.ts makes (the list's making included);
 //  - that head written on a ServerResponse: `writeHead(status, list)` (Node validates each name
 //    and value again) next to writeUndiciHead (undici-head-write.ts: from the response's header
-//    table, not validated again), each with the response's construction.
+//    table, not validated again, its list reused), each with the response's construction.
 
 import { ServerResponse } from "node:http";
 import { createRequire } from "node:module";
@@ -167,6 +167,7 @@ function nginxHeads(): Buffer[][] {
   return out;
 }
 
+const LIST: string[] = [];
 const REQ = { method: "GET", httpVersionMajor: 1, httpVersionMinor: 1, headers: {} };
 
 /** responseHead and the head written on a fresh response, as the data plane does per answer. */
@@ -174,7 +175,8 @@ function writeHeads(n: number, heads: Buffer[][], extras: HeadExtras, table: boo
   let s = 0;
   for (let i = 0; i < n; i++) {
     const res = new ServerResponse(REQ as never);
-    const list = responseHead(heads[i & 63], extras);
+    // The data plane now refills one list (before: a new list per head).
+    const list = table ? responseHead(heads[i & 63], extras, LIST) : responseHead(heads[i & 63], extras);
     if (table) writeUndiciHead(res, 200, list, true);
     else res.writeHead(200, list);
     s += (res as unknown as { _header: string })._header.length;

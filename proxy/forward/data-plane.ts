@@ -199,6 +199,8 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
   private readonly sweep: TimeoutSweep;
   /** Filled per undici response head (synchronous use only): no object per response. */
   private readonly headExtras: HeadExtras;
+  /** The response head's flat list, refilled per undici response head (read within writeHead, never kept). */
+  private readonly headList: string[] = [];
   private lastState: RoutingState | null = null;
   private active = 0;
   private closed = false;
@@ -534,7 +536,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     writeUndiciHead(
       res,
       status,
-      responseHead(rawHeaders, x),
+      responseHead(rawHeaders, x, this.headList),
       x.issuedCookie === "" && (x.memberHeader === "" || isPlainFieldValue(x.member)),
     );
     return true;
