@@ -7,7 +7,9 @@
 // own lines are made safe where they are made (request ids: request-id.ts; header names: the
 // config schema; the ring version: digits). So the lines go into the response's own header
 // table, where Node keeps what setHeader has already validated, and writeHead() writes them from
-// there as it does for setHeader: the same bytes, in the same order, repeats kept as lines.
+// there as it does for setHeader: the same bytes, in the same order, repeats kept as lines. The
+// response holds the table only within writeHead (its slot is emptied after, the state Node's
+// list path leaves), so one table, refilled, serves the next head with the same names.
 // Falls back to `writeHead(status, list)` (validated) when this Node has no such table
 // (node-internals.ts), for an HTTP/2 response (another class), a response that already holds
 // headers, a value of shardgate's own that is not plainly safe (an issued cookie, a member id
@@ -32,6 +34,32 @@ export function isPlainFieldValue(s: string): boolean {
 }
 
 /**
+ * The last table made for a head whose names were all distinct, its entries in order: the next
+ * head with the same names in the same order (the usual case: one kind of upstream) refills
+ * their values instead of making a table and an entry per line again (~400 B per response).
+ * A response holds the table only within writeHead (its slot is emptied after, as Node's list
+ * path leaves it), so one table serves every response in turn.
+ */
+let kept: Table | null = null;
+let keptEntries: Array<[string, string | string[]]> = [];
+
+/** Heads written from a table so far (tests read it: the table path was taken). */
+let fromTable = 0;
+
+export function headsFromTable(): number {
+  return fromTable;
+}
+
+/** The kept table refilled with `list`'s values when its names are the list's, in order; else null. */
+function refill(list: string[]): Table | null {
+  const entries = keptEntries;
+  if (kept === null || entries.length * 2 !== list.length) return null;
+  for (let j = 0; j < entries.length; j++) if (entries[j][0] !== list[2 * j]) return null;
+  for (let j = 0; j < entries.length; j++) entries[j][1] = list[2 * j + 1];
+  return kept;
+}
+
+/**
  * Writes `status` and `list` (flat [name, value, ...], names lowercase, as responseHead makes it)
  * as `res`'s head. `checked`: every line of `list` is known to pass Node's checks (see the top
  * of this file); false makes Node check them (the documented path).
@@ -44,20 +72,41 @@ export function writeUndiciHead(res: ServerResponse, status: number, list: strin
     res.writeHead(status, list);
     return;
   }
-  const table = new (HeadTable as unknown as new () => Table)();
-  let last = "";
-  for (let i = 0; i < list.length; i += 2) {
-    const name = list[i];
-    const entry = table[name];
-    if (entry === undefined) table[name] = [name, list[i + 1]];
-    else if (name !== last || name === "cookie") {
-      // The table writes a name's lines together: a repeat after another name would move.
-      res.writeHead(status, list);
-      return;
-    } else if (typeof entry[1] === "string") entry[1] = [entry[1], list[i + 1]];
-    else entry[1].push(list[i + 1]);
-    last = name;
+  let table = refill(list);
+  if (table === null) {
+    table = new (HeadTable as unknown as new () => Table)();
+    const entries: Array<[string, string | string[]]> = [];
+    let distinct = true;
+    let last = "";
+    for (let i = 0; i < list.length; i += 2) {
+      const name = list[i];
+      const entry = table[name];
+      if (entry === undefined) {
+        const e: [string, string | string[]] = [name, list[i + 1]];
+        table[name] = e;
+        entries.push(e);
+      } else if (name !== last || name === "cookie") {
+        // The table writes a name's lines together: a repeat after another name would move.
+        res.writeHead(status, list);
+        return;
+      } else {
+        distinct = false;
+        if (typeof entry[1] === "string") entry[1] = [entry[1], list[i + 1]];
+        else entry[1].push(list[i + 1]);
+      }
+      last = name;
+    }
+    // Kept only when every entry holds one value: a refill writes strings.
+    if (distinct) {
+      kept = table;
+      keptEntries = entries;
+    }
   }
   slots[key] = table;
-  res.writeHead(status);
+  try {
+    res.writeHead(status);
+    fromTable++;
+  } finally {
+    slots[key] = null;
+  }
 }
