@@ -16,13 +16,21 @@
 //    Connection line, which probe the header object for all seven as every request did;
 //  - the client's response head from an nginx answer's raw header pairs (responseHead), as a
 //    figure of its own: its previous form is not kept in the tree (the commit that replaced it
-//    quotes both, measured the same way).
+//    quotes both, measured the same way);
+//  - `new Request` with those headers as the header object (before) and as the flat list
+//    undici-request-head.ts makes (the list's making included);
+//  - that head written on a ServerResponse: `writeHead(status, list)` (Node validates each name
+//    and value again) next to writeUndiciHead (undici-head-write.ts: from the response's header
+//    table, not validated again, its list reused), each with the response's construction.
 
+import { ServerResponse } from "node:http";
 import { createRequire } from "node:module";
 import { stripRequestHopByHop } from "../proxy/forward/headers.js";
 import { requestProtocolError } from "../proxy/forward/request-checks.js";
 import { type HeadExtras, responseHead } from "../proxy/forward/undici-head.js";
+import { writeUndiciHead } from "../proxy/forward/undici-head-write.js";
 import { OWN_REQUEST_HEADERS, registerOwnHeaderNames } from "../proxy/forward/undici-header-names.js";
+import { requestHeaderList } from "../proxy/forward/undici-request-head.js";
 import { checksum, median } from "./micro-time.js";
 import { runIfMain } from "./run-if-main.js";
 
@@ -73,6 +81,19 @@ function undiciRequests(n: number, headers: Array<Record<string, string>>, serve
     const r = new UndiciRequest(
       "http://127.0.0.1:1",
       { path: "/", method: "GET", headers: headers[i & 63], body: null, servername },
+      HANDLER,
+    );
+    s += r.headers.length;
+  }
+  return s;
+}
+
+function undiciRequestsFromList(n: number, headers: Array<Record<string, string>>): number {
+  let s = 0;
+  for (let i = 0; i < n; i++) {
+    const r = new UndiciRequest(
+      "http://127.0.0.1:1",
+      { path: "/", method: "GET", headers: requestHeaderList(headers[i & 63]), body: null, servername: "u" },
       HANDLER,
     );
     s += r.headers.length;
@@ -146,6 +167,23 @@ function nginxHeads(): Buffer[][] {
   return out;
 }
 
+const LIST: string[] = [];
+const REQ = { method: "GET", httpVersionMajor: 1, httpVersionMinor: 1, headers: {} };
+
+/** responseHead and the head written on a fresh response, as the data plane does per answer. */
+function writeHeads(n: number, heads: Buffer[][], extras: HeadExtras, table: boolean): number {
+  let s = 0;
+  for (let i = 0; i < n; i++) {
+    const res = new ServerResponse(REQ as never);
+    // The data plane now refills one list (before: a new list per head).
+    const list = table ? responseHead(heads[i & 63], extras, LIST) : responseHead(heads[i & 63], extras);
+    if (table) writeUndiciHead(res, 200, list, true);
+    else res.writeHead(200, list);
+    s += (res as unknown as { _header: string })._header.length;
+  }
+  return s;
+}
+
 export async function run(_argv: string[]): Promise<number> {
   registerOwnHeaderNames();
   const headers = requestHeaders();
@@ -176,6 +214,10 @@ export async function run(_argv: string[]): Promise<number> {
     given: [],
     derivedIp: [],
     givenIp: [],
+    listHead: [],
+    reqObject: [],
+    reqList: [],
+    tableHead: [],
   };
   const nReq = 100_000;
   const nHost = 500_000;
@@ -223,7 +265,15 @@ export async function run(_argv: string[]): Promise<number> {
       for (let i = 0; i < nHead; i++) s += responseHead(heads[i & 63], extras).length;
       return s;
     });
+    const reqObject = cpuNs(nReq, () => undiciRequests(nReq, headers, "u"));
+    const reqList = cpuNs(nReq, () => undiciRequestsFromList(nReq, headers));
+    const listHead = cpuNs(nHead, () => writeHeads(nHead, heads, extras, false));
+    const tableHead = cpuNs(nHead, () => writeHeads(nHead, heads, extras, true));
     if (!keep) continue;
+    ns.listHead.push(listHead);
+    ns.reqObject.push(reqObject);
+    ns.reqList.push(reqList);
+    ns.tableHead.push(tableHead);
     ns.unknown.push(unknown);
     ns.known.push(known);
     ns.scan.push(scan);
@@ -245,13 +295,17 @@ export async function run(_argv: string[]): Promise<number> {
   row("", "servername given (the member's host)", ns.given);
   row("undici new Request, Host 127.0.0.1:8080", "servername derived from Host (before)", ns.derivedIp);
   row("", "servername given (the member's host)", ns.givenIp);
+  row("undici new Request, the same headers", "as the header object (before)", ns.reqObject);
+  row("", "as a flat list (undici-request-head)", ns.reqList);
   row("requestProtocolError", "two hosts alternating (scanned, as before)", ns.scan);
   row("", "the same host (last valid Host matches)", ns.check);
   row("stripRequestHopByHop", "Connection among the raw names (7 probes)", ns.probe);
   row("", "no hop-by-hop raw name (raw scan only)", ns.skip);
   row("response head, nginx answer (5 headers)", "responseHead", ns.head);
+  row("  + new ServerResponse and its writeHead", "writeHead(status, list) (before)", ns.listHead);
+  row("", "from the header table (undici-head-write)", ns.tableHead);
   console.log(
-    `ratios: Request ${(median(ns.known) / median(ns.unknown)).toFixed(2)}x, servername ${(median(ns.given) / median(ns.derived)).toFixed(2)}x / ${(median(ns.givenIp) / median(ns.derivedIp)).toFixed(2)}x (IP Host), Host ${(median(ns.check) / median(ns.scan)).toFixed(2)}x, hop-by-hop ${(median(ns.skip) / median(ns.probe)).toFixed(2)}x (sink ${(sink ^ checksum()) & 1})`,
+    `ratios: request list ${(median(ns.reqList) / median(ns.reqObject)).toFixed(2)}x, head written ${(median(ns.tableHead) / median(ns.listHead)).toFixed(2)}x, Request ${(median(ns.known) / median(ns.unknown)).toFixed(2)}x, servername ${(median(ns.given) / median(ns.derived)).toFixed(2)}x / ${(median(ns.givenIp) / median(ns.derivedIp)).toFixed(2)}x (IP Host), Host ${(median(ns.check) / median(ns.scan)).toFixed(2)}x, hop-by-hop ${(median(ns.skip) / median(ns.probe)).toFixed(2)}x (sink ${(sink ^ checksum()) & 1})`,
   );
   return 0;
 }

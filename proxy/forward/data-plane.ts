@@ -59,7 +59,9 @@ import {
 import { isUnaskedUpgrade, UNASKED_UPGRADE } from "./unasked-upgrade.js";
 import { type ForwardAttempt, onResDrain, UndiciAttempt, type UndiciHost } from "./undici-attempt.js";
 import { type HeadExtras, hasContentLength, responseHead } from "./undici-head.js";
+import { isPlainFieldValue, writeUndiciHead } from "./undici-head-write.js";
 import { UndiciPools } from "./undici-pools.js";
+import { requestHeaderList } from "./undici-request-head.js";
 import { canServeDeclinedUpgrade, isWebSocketUpgrade, responseOnSocket } from "./upgrade-declined.js";
 import {
   discardResponse,
@@ -197,6 +199,8 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
   private readonly sweep: TimeoutSweep;
   /** Filled per undici response head (synchronous use only): no object per response. */
   private readonly headExtras: HeadExtras;
+  /** The response head's flat list, refilled per undici response head (read within writeHead, never kept). */
+  private readonly headList: string[] = [];
   private lastState: RoutingState | null = null;
   private active = 0;
   private closed = false;
@@ -473,7 +477,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
           origin: undefined,
           path: ctx.req.url ?? "/",
           method: ctx.method as "GET",
-          headers,
+          headers: requestHeaderList(headers),
           body: ctx.hasBody ? ctx.req : null,
           // Given, so undici's Request does not derive one from each request's Host (a host
           // parse and an IP test, ~0.1 us: bench/head-micro.ts). Only TLS connections read it,
@@ -527,7 +531,14 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
             ctx.req.httpVersionMinor !== 0 || hasContentLength(rawHeaders),
             status,
           );
-    res.writeHead(status, responseHead(rawHeaders, x));
+    // Upstream lines were checked by undici's parser, ours where they are made; an issued cookie
+    // and a member id (discovery may name members) are left to Node's checks.
+    writeUndiciHead(
+      res,
+      status,
+      responseHead(rawHeaders, x, this.headList),
+      x.issuedCookie === "" && (x.memberHeader === "" || isPlainFieldValue(x.member)),
+    );
     return true;
   }
 

@@ -177,9 +177,13 @@ export function hasContentLength(raw: Buffer[]): boolean {
   return false;
 }
 
-/** The flat header list for `res.writeHead` from undici's raw response headers. */
-export function responseHead(raw: Buffer[], x: HeadExtras): string[] {
-  const out: string[] = [];
+/**
+ * The flat header list for `res.writeHead` from undici's raw response headers, made in `out`
+ * (emptied first; the data plane passes one list it reuses for every head, read by Node within
+ * writeHead and never kept).
+ */
+export function responseHead(raw: Buffer[], x: HeadExtras, out: string[] = []): string[] {
+  out.length = 0;
   let tokens: string[] | null = null;
   let hasRequestId = false;
   let tokensScanned = false;

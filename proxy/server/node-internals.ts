@@ -1,10 +1,11 @@
 // Node's undocumented HTTP server internals the listener leans on: Socket#destroySoon and
 // IncomingMessage#_dump (linger-close.ts), the socket's _httpMessage, _paused and parser
-// (pipeline-order.ts). None is in @types/node or promised by Node's docs, so each use checks it
+// (pipeline-order.ts), a response's header table kOutHeaders (undici-head-write.ts). None is in @types/node or promised by Node's docs, so each use checks it
 // is there (typeof) and otherwise falls back to documented API that is safe if less precise;
 // the first fallback of each kind is logged once at debug (it means a Node upgrade renamed
 // something, and a behaviour described in README lost some precision), never per request.
 
+import { ServerResponse } from "node:http";
 import type { LogSink } from "../../config/log-sink.js";
 
 let log: LogSink | null = null;
@@ -35,4 +36,38 @@ export function missingInternals(): readonly string[] {
 export function httpMessageOf(socket: unknown): unknown {
   if (socket === null || typeof socket !== "object") return null;
   return (socket as { _httpMessage?: unknown })._httpMessage ?? null;
+}
+
+/**
+ * Node's key for a response's own header table (the `kOutHeaders` symbol of _http_outgoing,
+ * whose entries are `lowercase name -> [name, value]`), or null when this Node has none of that
+ * shape. Found once, and proved on a probe response: a table put there must come out of
+ * writeHead() as the head's lines, in order, repeats included. A head written from that table
+ * is not validated again by Node (setHeader validated each entry when it stored it), which is
+ * what proxy/forward/undici-head-write.ts uses for header lines undici's parser already checked.
+ */
+export function outHeadersKey(): symbol | null {
+  if (outHeaders === undefined) outHeaders = findOutHeadersKey();
+  return outHeaders;
+}
+
+let outHeaders: symbol | null | undefined;
+
+function findOutHeadersKey(): symbol | null {
+  try {
+    const probe = new ServerResponse({ method: "GET", httpVersionMajor: 1, httpVersionMinor: 1 } as never);
+    const key = Object.getOwnPropertySymbols(probe).find((s) => s.description === "kOutHeaders");
+    const slots = probe as unknown as Record<symbol, unknown>;
+    if (key !== undefined && slots[key] === null) {
+      slots[key] = { "x-a": ["X-A", "1"], "x-b": ["x-b", ["2", "3"]] };
+      probe.writeHead(200);
+      const head = (probe as unknown as { _header?: unknown })._header;
+      if (typeof head === "string" && head.startsWith("HTTP/1.1 200 OK\r\nX-A: 1\r\nx-b: 2\r\nx-b: 3\r\n"))
+        return key;
+    }
+  } catch {
+    // a Node whose response has another shape: the fallback below
+  }
+  internalMissing("ServerResponse[kOutHeaders]", "writeHead with the header list (Node validates each line)");
+  return null;
 }

@@ -124,3 +124,14 @@ test("a padded or upper-case lone Connection token names no header; a list does"
     ["connection", "keep-alive"],
   ]);
 });
+
+test("a list given to fill is emptied first and filled in place (the data plane reuses one)", () => {
+  const reused = ["x-stale", "from the last head", "set-cookie", "old=1"];
+  const head = responseHead(raw([["Content-Length", "2"]]), extras, reused);
+  assert.equal(head, reused);
+  assert.deepEqual(pairsOf(head), [
+    ["content-length", "2"],
+    ["x-request-id", "rid-1"],
+    ["connection", "keep-alive"],
+  ]);
+});
