@@ -171,6 +171,8 @@ async function main(): Promise<void> {
   };
   for (const m of early.splice(0)) handle(m);
   const liveReport = new LiveReporter(series);
+  // Set once the listener listens (below); reported with every beat from then on.
+  let descriptors: DescriptorLimits | undefined;
   let beatAt = 0;
   const shipping = setInterval(() => {
     const batch = outcomes.drain();
@@ -184,6 +186,7 @@ async function main(): Promise<void> {
         ringVersion: routing.ringVersion,
         live: liveReport.deltas(),
         memberInFlight: inFlightList(observer.inFlightByMember()),
+        descriptors: descriptors?.view(),
       });
     }
   }, OUTCOMES_EVERY_MS);
@@ -222,7 +225,7 @@ async function main(): Promise<void> {
   // Each worker is a process with descriptors of its own: its shortages are its to count and log
   // (the counter reaches /metrics through the primary), and an accept error after the bind is
   // never an uncaught exception.
-  const descriptors = new DescriptorLimits(
+  descriptors = new DescriptorLimits(
     logger,
     metrics.localExhausted,
     () => connectionCapOf(proxyServer)?.open() ?? 0,
