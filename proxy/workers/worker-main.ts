@@ -116,6 +116,8 @@ async function main(): Promise<void> {
         );
     }
   };
+  // Set once the listener listens (below); reported with every beat from then on.
+  let descriptors: DescriptorLimits | undefined;
   let stopping: Promise<void> | undefined;
   const shutdown = (reason: string): Promise<void> => {
     stopping ??= drainAndClose(
@@ -141,6 +143,7 @@ async function main(): Promise<void> {
   };
   const exit = (code: number): void => {
     clearInterval(shipping);
+    descriptors?.stop();
     log.flush();
     process.exitCode = code;
     if (process.connected) process.disconnect();
@@ -171,8 +174,6 @@ async function main(): Promise<void> {
   };
   for (const m of early.splice(0)) handle(m);
   const liveReport = new LiveReporter(series);
-  // Set once the listener listens (below); reported with every beat from then on.
-  let descriptors: DescriptorLimits | undefined;
   let beatAt = 0;
   const shipping = setInterval(() => {
     const batch = outcomes.drain();
