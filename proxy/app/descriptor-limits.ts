@@ -81,8 +81,13 @@ export class DescriptorLimits {
    * the limit lasts: without a listener the first call was an uncaught exception (exit), with a
    * listener alone it would spin a core. So an accept at the limit is counted and logged, and
    * the listener stops accepting (requests in flight go on) and listens again after 1 s.
+   * `relistenAt`: where to listen again (default: the address it is bound to). A node:cluster
+   * worker passes the address as configured: the primary shares one listening handle per
+   * requested address, so a worker that asked for port 0 must ask for port 0 again to rejoin it
+   * (asking for the bound port by number tried to bind it a second time: EADDRINUSE, and the
+   * worker accepted nothing until restarted).
    */
-  watch(server: Server, listener: string): void {
+  watch(server: Server, listener: string, relistenAt?: { port: number; host: string }): void {
     server.on("error", (err: NodeJS.ErrnoException) => {
       const code = localExhaustionCode(err);
       if (code === null) {
@@ -90,11 +95,15 @@ export class DescriptorLimits {
         return;
       }
       this.note("accept", code);
-      this.pauseAccepting(server, listener);
+      this.pauseAccepting(server, listener, relistenAt);
     });
   }
 
-  private pauseAccepting(server: Server, listener: string): void {
+  private pauseAccepting(
+    server: Server,
+    listener: string,
+    relistenAt?: { port: number; host: string },
+  ): void {
     const bound = server.address() as AddressInfo | null;
     if (!server.listening || bound === null || this.stopped || this.stopping()) return;
     // Closing the listening socket ends libuv's accept loop. Requests in flight go on; an
@@ -115,7 +124,7 @@ export class DescriptorLimits {
       const listened = () => server.off("error", failed);
       server.once("error", failed);
       server.once("listening", listened);
-      server.listen(bound.port, bound.address);
+      server.listen(relistenAt?.port ?? bound.port, relistenAt?.host ?? bound.address);
     }, ACCEPT_PAUSE_MS);
     t.unref();
     this.pauses.add(t);

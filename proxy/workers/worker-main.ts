@@ -233,7 +233,8 @@ async function main(): Promise<void> {
     () => stopping !== undefined,
   );
   observer.localLimits = descriptors;
-  descriptors.watch(proxyServer, "listen.http");
+  // Listening again after an accept error rejoins the shared handle as first asked (see above).
+  descriptors.watch(proxyServer, "listen.http", config.listen.http);
   descriptors.start();
   const bound = proxyServer.address();
   if (bound === null || typeof bound === "string") fail("listen.http: the listener has no TCP address");
