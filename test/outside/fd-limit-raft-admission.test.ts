@@ -70,8 +70,13 @@ test("a member admitted at the descriptor limit records it once a descriptor is 
   // a learner is not admitted yet (a voter under its incarnation is).
   await a.addLearner("d", peers.d, d.incarnation);
   await waitFor(
-    () => a.status().peers.d?.connected === true && d.clusterId !== "",
-    `d linked to a and holding the cluster id (${seedNote(SEED)})`,
+    () =>
+      // Both ways: each side sends on its own link, and at the limit neither could dial.
+      a.status().peers.d?.connected === true &&
+      d.status().peers.a?.connected === true &&
+      a.status().peers.d?.match === a.status().lastIndex &&
+      d.clusterId !== "",
+    `d linked to a both ways, caught up and holding the cluster id (${seedNote(SEED)})`,
     20_000,
   );
   assert.equal(d.admitted, false);
