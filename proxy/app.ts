@@ -396,7 +396,11 @@ async function startOrCheck(
     adminServer,
     drainTimeoutMs: opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,
     closeEdge: () => edge.close(),
-    afterStop: () => tracing.shutdown().finally(() => lock?.release()),
+    afterStop: () => {
+      // Its sampler is unref'd, but a stopped app keeps no timer, nor a listener's pending re-listen.
+      descriptors.stop();
+      return tracing.shutdown().finally(() => lock?.release());
+    },
     httpAddress: workers?.address,
     beforeStop: workers?.stop,
   });

@@ -103,7 +103,7 @@ export const ERRORS = Object.freeze({
   upstream_stream_limit: def(
     "upstream_stream_limit",
     503,
-    "the call waited for a free stream of the member (its SETTINGS_MAX_CONCURRENT_STREAMS) past the pool's response timeout and was never sent",
+    "the member had no stream for the call (its SETTINGS_MAX_CONCURRENT_STREAMS): it waited past the pool's response timeout, or the member refused it twice; never processed",
   ),
   local_resource_exhausted: def(
     "local_resource_exhausted",

@@ -1023,9 +1023,13 @@ export class RaftDriver extends EventEmitter {
     return raftIncarnation(this.identity);
   }
 
-  /** Whether this node's configuration names it a voter under its own incarnation (it votes). */
+  /**
+   * Whether this node's configuration names it a voter under its own incarnation (it votes) and
+   * identity.json records it. Like the cluster id, the admission is shown (and announced) only
+   * once durable: while its write waits for a descriptor (syncIdentity) this is still false.
+   */
   get admitted(): boolean {
-    return this.nodeRef === null ? this.identity.admitted : this.node.isAdmitted();
+    return this.nodeRef === null ? this.identity.admitted : this.identity.admitted && this.node.isAdmitted();
   }
 
   /** The incarnation this node's configuration names for member `id` ("" for a founder). */

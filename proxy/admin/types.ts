@@ -91,7 +91,10 @@ export interface AdminStateView {
   panicPools?: string[];
   /** With `workers: N`: one entry per data-plane worker (pid null while it restarts). */
   workers?: WorkerStateView[];
-  /** This process's descriptor limit, open descriptors and the shortages met (EMFILE ...). */
+  /**
+   * This process's descriptor limit, open descriptors and the shortages met (EMFILE ...). With
+   * `workers: N` the primary's: each worker's is in its `workers` entry.
+   */
   descriptors?: DescriptorView;
 }
 
@@ -116,6 +119,8 @@ export interface WorkerStateView {
   /** The ring version the worker routes on (-1 before its first report). */
   ringVersion: number;
   restarts: number;
+  /** The worker's own descriptor limit and shortages (absent until its first report). */
+  descriptors?: DescriptorView;
 }
 
 export interface RouteExplanationView {

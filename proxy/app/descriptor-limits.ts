@@ -10,7 +10,7 @@
 // runs there (close the spare, accept and close, reopen it), and an open on a thread-pool thread
 // (fs.promises) could take the spare's number in between, leaving libuv without one.
 
-import { closeSync, openSync, readdirSync, readFileSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync, readSync } from "node:fs";
 import type { AddressInfo, Server } from "node:net";
 import type { Counter } from "prom-client";
 import type { LogSink } from "../../config/log-sink.js";
@@ -44,6 +44,13 @@ export class DescriptorLimits {
   private stopped = false;
   private openCached: number | null = null;
   private openAt = -Infinity;
+  /**
+   * /proc/self/limits, kept open from start(): at the limit no descriptor is left to open it,
+   * and a limit lowered while running (prlimit) was then reported as the old one ("limit":
+   * 20000, "open": 20000 at a limit of 260). Read from offset 0, the kernel writes it afresh.
+   */
+  private limitsFd: number | null = null;
+  private readonly limitsBuf = Buffer.alloc(4096);
 
   constructor(
     private readonly logger: LogSink,
@@ -60,6 +67,11 @@ export class DescriptorLimits {
 
   /** Starts sampling (unref'd: it never holds the process). */
   start(): void {
+    try {
+      this.limitsFd = openSync("/proc/self/limits", "r");
+    } catch {
+      this.limitsFd = null; // not Linux, or no descriptor: read by path at each sample
+    }
     this.sample();
     this.timer = setInterval(() => this.sample(), SAMPLE_MS);
     this.timer.unref();
@@ -70,6 +82,8 @@ export class DescriptorLimits {
     this.stopped = true;
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
+    if (this.limitsFd !== null) closeSync(this.limitsFd);
+    this.limitsFd = null;
     for (const t of this.pauses) clearTimeout(t);
     this.pauses.clear();
   }
@@ -81,8 +95,13 @@ export class DescriptorLimits {
    * the limit lasts: without a listener the first call was an uncaught exception (exit), with a
    * listener alone it would spin a core. So an accept at the limit is counted and logged, and
    * the listener stops accepting (requests in flight go on) and listens again after 1 s.
+   * `relistenAt`: where to listen again (default: the address it is bound to). A node:cluster
+   * worker passes the address as configured: the primary shares one listening handle per
+   * requested address, so a worker that asked for port 0 must ask for port 0 again to rejoin it
+   * (asking for the bound port by number tried to bind it a second time: EADDRINUSE, and the
+   * worker accepted nothing until restarted).
    */
-  watch(server: Server, listener: string): void {
+  watch(server: Server, listener: string, relistenAt?: { port: number; host: string }): void {
     server.on("error", (err: NodeJS.ErrnoException) => {
       const code = localExhaustionCode(err);
       if (code === null) {
@@ -90,11 +109,15 @@ export class DescriptorLimits {
         return;
       }
       this.note("accept", code);
-      this.pauseAccepting(server, listener);
+      this.pauseAccepting(server, listener, relistenAt);
     });
   }
 
-  private pauseAccepting(server: Server, listener: string): void {
+  private pauseAccepting(
+    server: Server,
+    listener: string,
+    relistenAt?: { port: number; host: string },
+  ): void {
     const bound = server.address() as AddressInfo | null;
     if (!server.listening || bound === null || this.stopped || this.stopping()) return;
     // Closing the listening socket ends libuv's accept loop. Requests in flight go on; an
@@ -115,7 +138,7 @@ export class DescriptorLimits {
       const listened = () => server.off("error", failed);
       server.once("error", failed);
       server.once("listening", listened);
-      server.listen(bound.port, bound.address);
+      server.listen(relistenAt?.port ?? bound.port, relistenAt?.host ?? bound.address);
     }, ACCEPT_PAUSE_MS);
     t.unref();
     this.pauses.add(t);
@@ -181,12 +204,18 @@ export class DescriptorLimits {
     return this.openCached;
   }
 
+  private readLimits(): string {
+    if (this.limitsFd === null) return readFileSync("/proc/self/limits", "latin1");
+    const n = readSync(this.limitsFd, this.limitsBuf, 0, this.limitsBuf.length, 0);
+    return this.limitsBuf.toString("latin1", 0, n);
+  }
+
   private sample(): void {
     const noted = this.notedSinceSample;
     this.notedSinceSample = false;
     let atLimit = false;
     try {
-      this.limit = softLimit(readFileSync("/proc/self/limits", "latin1"));
+      this.limit = softLimit(this.readLimits());
     } catch (err) {
       if (localExhaustionCode(err) !== null) atLimit = true;
     }

@@ -73,7 +73,10 @@ export interface ClusterNodeOptions {
   level?: number;
   /** The Raft log's file operations (tests inject ENOSPC/EROFS here); default node:fs. */
   storageFs?: StorageFs;
-  /** This instance met its own descriptor or port limit in `op` (`health_check`: an active probe). */
+  /**
+   * This instance met its own descriptor or port limit in `op` (`health_check`: an active probe;
+   * `raft_dial`: a dial to a Raft peer).
+   */
   onLocalShortage?: (op: string, code: string) => void;
 }
 
@@ -178,7 +181,10 @@ export class ClusterNode {
       peers: s.peers,
       listen: s.listen ?? undefined,
       // Peers named by hostnames resolve through the bounded lookup (test/outside/dns-raft-peers.test.ts).
-      transport: { inbound: s.listen !== null, ...peerDialOptions(this.log) },
+      transport: {
+        inbound: s.listen !== null,
+        ...peerDialOptions(this.log, (op, code) => opts.onLocalShortage?.(op, code)),
+      },
       // Only an explicit "new" founds a cluster from an empty data directory; otherwise an
       // empty directory (a first start as a joiner, or a voter that lost its disk) joins.
       bootstrap: s.bootstrap === "new" && s.voters.includes(s.id) ? s.voters : undefined,

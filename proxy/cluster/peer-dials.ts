@@ -4,7 +4,8 @@
 // that names the name and the lookup's own error; a refused connect (a peer not up yet, which
 // every fleet start sees) is info; a dial that failed on this instance's own descriptor or
 // port limit (EMFILE, ENFILE, EADDRNOTAVAIL) is a warning that says so, not the peer. One line
-// per streak and per error code in it, one when the peer is reached.
+// per streak and per error code in it, one when the peer is reached. Each dial that met this
+// instance's own limit is also counted (local_resource_exhausted_total{op="raft_dial"}).
 
 import type { LookupFunction } from "node:net";
 import { errorText } from "../../config/coded-error.js";
@@ -13,7 +14,7 @@ import type { TcpTransportOptions } from "../../config/raft/transport/index.js";
 import { localExhaustionCode } from "../../health/local-exhaustion.js";
 import { upstreamLookup } from "../net/bounded-lookup.js";
 
-type DialOptions = Pick<TcpTransportOptions, "lookup" | "onDialFailure" | "onDialRecovered">;
+type DialOptions = Pick<TcpTransportOptions, "lookup" | "onDialFailure" | "onDialError" | "onDialRecovered">;
 
 /** The lookup's own errors name the syscall getaddrinfo (bounded-lookup.ts, Node's dns.lookup). */
 function isLookupFailure(err: NodeJS.ErrnoException): boolean {
@@ -22,10 +23,16 @@ function isLookupFailure(err: NodeJS.ErrnoException): boolean {
 
 export function peerDialOptions(
   log: LogSink,
+  /** A dial met this instance's own descriptor or port limit (counted and shown by DescriptorLimits). */
+  onLocalShortage: (op: string, code: string) => void = () => {},
   lookup: LookupFunction = upstreamLookup.lookup as LookupFunction,
 ): DialOptions {
   return {
     lookup,
+    onDialError: (_peer, err) => {
+      const code = localExhaustionCode(err);
+      if (code !== null) onLocalShortage("raft_dial", code);
+    },
     onDialFailure: (peer, address, err, failures) => {
       const fields = { component: "raft", peer, address, code: err.code, failures, err: errorText(err) };
       if (isLookupFailure(err))

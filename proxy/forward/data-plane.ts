@@ -85,7 +85,8 @@ const CONNECT_CODES = new Set([
   "ENETUNREACH",
   "ENOTFOUND",
   "EAI_AGAIN",
-  "EADDRNOTAVAIL",
+  // EADDRNOTAVAIL is not here: upstreamFailed answers it (EMFILE, ENFILE too) as this
+  // instance's own shortage before the kind is read (health/local-exhaustion.ts).
   "ECONNECT_TIMEOUT",
   "EAI_NONAME",
   "EAI_FAIL",

@@ -26,7 +26,11 @@ import type { ForwardAttempt, UndiciHost } from "./undici-attempt.js";
 export interface H2Host extends UndiciHost {
   upstreamCut(ctx: RequestContext): void;
   fail(ctx: RequestContext, code: ErrorCode): void;
-  /** The call was never sent (queued behind the member's stream limit): retry elsewhere or answer. */
+  /**
+   * The member never took the call and did not fail: it stayed queued behind the member's stream
+   * limit, or the member refused its stream (REFUSED_STREAM) again. Retry elsewhere or answer
+   * upstream_stream_limit; nothing counted against the member.
+   */
   unsent(attempt: H2Attempt): void;
 }
 
@@ -288,6 +292,16 @@ export class H2Attempt implements ForwardAttempt {
     this.relaying = false;
     // Sent again on the next member, if the rules allow, from what was kept of its body.
     if (unprocessed && this.stream !== null && ctx.hasBody) ctx.req.unpipe(this.stream);
+    // Refused again (REFUSED_STREAM: RFC 9113 section 8.7, the member processed none of it) is
+    // the member saying "not now" (at its stream limit, shedding load), not failing: as a call
+    // that waited out its stream limit, it goes to the next member or is answered
+    // upstream_stream_limit, never counted against the member (its breaker, outlier figures,
+    // upstream_errors_total). A stream above a GOAWAY's last-stream-id stays a reset: the
+    // session ended under it.
+    if (unprocessed && this.stream?.rstCode === constants.NGHTTP2_REFUSED_STREAM) {
+      this.host.unsent(this);
+      return;
+    }
     this.host.undiciError(this, unprocessed ? REFUSED : causeOf(err));
   }
 

@@ -8,6 +8,8 @@
 // the rest waited in nghttp2's queue (h2-stream-slots.ts) although the member took more
 // connections. At the cap, a stream waits on the least busy session, as before. A session idle
 // for the upstream idle timeout is closed, so the extra ones go once the burst is over.
+// A new session assumes the stream limit the member last advertised here (100, nghttp2's
+// default, until one did) until its own SETTINGS arrive.
 // A session per member entry gave each of 1,000 members on a few addresses its own TCP + TLS
 // handshake + SETTINGS exchange, and again after every idle spell.
 // Reconnects are bounded: a session that failed before it connected makes the next ones wait
@@ -168,6 +170,12 @@ export class H2Sessions {
       maxSessionMemory: MAX_SESSION_MEMORY_MB,
       settings: { enablePush: false },
       lookup: upstreamLookup.lookup,
+      // Until this session's SETTINGS arrive, nghttp2 sends up to this many streams at once (its
+      // default 100) and the member refuses those above its own limit. The limit the member
+      // advertised on another session here is the better guess: streams above it wait in
+      // nghttp2's queue instead of being sent and refused (a member allowing 1 stream refused
+      // most of a burst spread over new sessions, and a stream refused twice was lost).
+      peerMaxConcurrentStreams: Math.max(1, e.limit),
     };
     if (protocol === "h2" && member.tls !== undefined)
       Object.assign(options, upstreamTlsOptions(member.tls, host));

@@ -202,7 +202,7 @@ export function createMetrics(opts: MetricsOptions = {}): ShardgateMetrics {
     }),
     localExhausted: new Counter({
       name: "shardgate_local_resource_exhausted_total",
-      help: "Times this instance met its own descriptor or local-port limit (EMFILE, ENFILE, EADDRNOTAVAIL), by operation (accept, upstream_connect, descriptors, health_check); never counted against a member.",
+      help: "Times this instance met its own descriptor or local-port limit (EMFILE, ENFILE, EADDRNOTAVAIL), by operation (accept, upstream_connect, descriptors, health_check, raft_dial); never counted against a member.",
       labelNames: ["op"],
       registers,
     }),

@@ -35,6 +35,8 @@ export interface H2ListenerOptions {
   maxHeaderListSize: number;
   /** Session inactivity timeout (ms), the listener's idle timeout; 0 = none. */
   idleMs: number;
+  /** After a client's bare FIN, how long open streams may finish (ms; keepAlive); 0 = idleMs only. */
+  finGraceMs: number;
   /** listen.timeouts.request: how long a request (its body included) may take to arrive (ms); 0 = none. */
   requestTimeoutMs: number;
   /** listen.timeouts.send, shared with the HTTP/1.1 side (send-timeout.ts). */
@@ -95,7 +97,7 @@ export function attachHttp2(server: Server, opts: H2ListenerOptions): void {
   h2.on("session", (session: ServerHttp2Session) => {
     sessions.add(session);
     guardResets(session, resetHooks);
-    closeOnClientFin(session);
+    closeOnClientFin(session, opts.finGraceMs);
     session.on("error", onSessionError);
     session.once("close", () => sessions.delete(session));
   });

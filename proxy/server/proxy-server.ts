@@ -62,6 +62,9 @@ export function createProxyServer(init: ProxyServerInit): Server {
           handshakeTimeout: headersTimeout > 0 ? headersTimeout : 10_000,
           // h2 first: a client offering both gets HTTP/2 (h2-listener.ts); none or http/1.1 stays HTTP/1.1.
           ALPNProtocols: init.http2 === false ? ["http/1.1"] : ["h2", "http/1.1"],
+          // Half-open as the plain port is (http.Server is): a client's FIN is then read by the
+          // rules for it (clientHalfClose, h2-client-fin.ts), not answered by closing at once.
+          allowHalfOpen: true,
         }) as unknown as Server);
   server.timeout = t.idle;
   // Node drops header fields past its count silently; request-framing.ts refuses them instead.
@@ -216,6 +219,7 @@ export function createProxyServer(init: ProxyServerInit): Server {
       maxConcurrentStreams: init.http2?.maxConcurrentStreams ?? 100,
       maxHeaderListSize: listen.maxHeaderSize,
       idleMs: t.idle,
+      finGraceMs: t.keepAlive,
       requestTimeoutMs: requestTimeout,
       sendTimeouts,
       sniffTimeoutMs: headersTimeout > 0 ? headersTimeout : 10_000,

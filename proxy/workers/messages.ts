@@ -5,6 +5,7 @@
 
 import type { ClusterStateData } from "../../config/state/types.js";
 import type { OutcomeBatch } from "../../health/outcome-recorder.js";
+import type { DescriptorView } from "../admin/types.js";
 
 /** What a worker does with one applied entry: rebuild these pools (and routes), or only follow breakers. */
 export interface RoutingRebuild {
@@ -57,6 +58,8 @@ export type FromWorker =
       /** The dashboard's live figures, which the primary sums (live-aggregate.ts). */
       live: LiveDelta[];
       memberInFlight: MemberInFlight[];
+      /** The worker's own descriptor limit and shortages (each worker is a process of its own). */
+      descriptors?: DescriptorView;
     }
   | { t: "metrics"; id: number; json: unknown[] };
 

@@ -7,6 +7,7 @@ import cluster, { type Worker } from "node:cluster";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
 import type { ClusterStateData } from "../../config/state/types.js";
+import type { DescriptorView } from "../admin/types.js";
 import type { LiveAggregate } from "./live-aggregate.js";
 import { type FromWorker, isFromWorker, type RoutingRebuild, type ToWorker } from "./messages.js";
 import type { WorkerOutcomes } from "./worker-outcomes.js";
@@ -52,6 +53,8 @@ interface Slot {
   timer: NodeJS.Timeout | undefined;
   /** fork() is waiting for this worker to listen. */
   starting: boolean;
+  /** The worker's descriptor figures from its last beat (undefined before its first). */
+  descriptors: DescriptorView | undefined;
 }
 
 /**
@@ -70,6 +73,7 @@ export interface WorkerView {
   inFlight: number;
   ringVersion: number;
   restarts: number;
+  descriptors?: DescriptorView;
 }
 
 export class WorkerSupervisor {
@@ -100,6 +104,7 @@ export class WorkerSupervisor {
         inFlight: 0,
         ringVersion: -1,
         timer: undefined,
+        descriptors: undefined,
       });
   }
 
@@ -130,6 +135,7 @@ export class WorkerSupervisor {
     slot.inFlight = 0;
     // Not the dead worker's: the new one has reported no ring version until its first beat.
     slot.ringVersion = -1;
+    slot.descriptors = undefined;
     w.on("message", (m: unknown) => this.onMessage(slot, w, m));
     w.on("exit", (code, signal) => this.onExit(slot, w, code, signal));
     return new Promise((resolve) => {
@@ -210,6 +216,7 @@ export class WorkerSupervisor {
       case "beat":
         slot.inFlight = msg.inFlight;
         slot.ringVersion = msg.ringVersion;
+        slot.descriptors = msg.descriptors;
         this.s.live.add(slot.index, msg.live, msg.memberInFlight);
         return;
       case "metrics": {
@@ -295,13 +302,17 @@ export class WorkerSupervisor {
   }
 
   views(): WorkerView[] {
-    return this.slots.map((s) => ({
-      worker: s.index,
-      pid: s.worker?.process.pid ?? null,
-      inFlight: s.inFlight,
-      ringVersion: s.ringVersion,
-      restarts: s.restarts,
-    }));
+    return this.slots.map((s) => {
+      const v: WorkerView = {
+        worker: s.index,
+        pid: s.worker?.process.pid ?? null,
+        inFlight: s.inFlight,
+        ringVersion: s.ringVersion,
+        restarts: s.restarts,
+      };
+      if (s.descriptors !== undefined) v.descriptors = s.descriptors;
+      return v;
+    });
   }
 
   get live(): number {

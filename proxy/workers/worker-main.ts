@@ -116,6 +116,8 @@ async function main(): Promise<void> {
         );
     }
   };
+  // Set once the listener listens (below); reported with every beat from then on.
+  let descriptors: DescriptorLimits | undefined;
   let stopping: Promise<void> | undefined;
   const shutdown = (reason: string): Promise<void> => {
     stopping ??= drainAndClose(
@@ -141,6 +143,7 @@ async function main(): Promise<void> {
   };
   const exit = (code: number): void => {
     clearInterval(shipping);
+    descriptors?.stop();
     log.flush();
     process.exitCode = code;
     if (process.connected) process.disconnect();
@@ -184,6 +187,7 @@ async function main(): Promise<void> {
         ringVersion: routing.ringVersion,
         live: liveReport.deltas(),
         memberInFlight: inFlightList(observer.inFlightByMember()),
+        descriptors: descriptors?.view(),
       });
     }
   }, OUTCOMES_EVERY_MS);
@@ -222,14 +226,15 @@ async function main(): Promise<void> {
   // Each worker is a process with descriptors of its own: its shortages are its to count and log
   // (the counter reaches /metrics through the primary), and an accept error after the bind is
   // never an uncaught exception.
-  const descriptors = new DescriptorLimits(
+  descriptors = new DescriptorLimits(
     logger,
     metrics.localExhausted,
     () => connectionCapOf(proxyServer)?.open() ?? 0,
     () => stopping !== undefined,
   );
   observer.localLimits = descriptors;
-  descriptors.watch(proxyServer, "listen.http");
+  // Listening again after an accept error rejoins the shared handle as first asked (see above).
+  descriptors.watch(proxyServer, "listen.http", config.listen.http);
   descriptors.start();
   const bound = proxyServer.address();
   if (bound === null || typeof bound === "string") fail("listen.http: the listener has no TCP address");

@@ -4,6 +4,8 @@
 // connections: the dial fails with EMFILE before any packet leaves. That was logged at info as
 // "cannot connect to <b's address>", as if b were down; now it is a warning that says this
 // instance has no descriptor left (its own limit, not the peer's). The process keeps running.
+// Each such dial is also counted as local_resource_exhausted_total{op="raft_dial"} (it was only
+// logged: the metric and the alert on it said nothing of a voter that could not reach its peers).
 
 import assert from "node:assert/strict";
 import type { Socket } from "node:net";
@@ -11,7 +13,7 @@ import { after, test } from "node:test";
 import { fdLimitUnavailable, highestFd, setSoftFdLimit } from "../support/fd-limit.js";
 import { takeFreeBelow } from "../support/fd-limit-clients.js";
 import { freePorts } from "../support/ports.js";
-import { type LogLine, startShardgate, stopAll } from "../support/shardgate-process.js";
+import { type LogLine, metricValue, startShardgate, stopAll } from "../support/shardgate-process.js";
 import { eventually } from "../support/wait.js";
 
 const SKIP = fdLimitUnavailable();
@@ -76,5 +78,21 @@ routes:
   assert.match(String(line.msg), /its own limit, not the peer's/, JSON.stringify(line));
   for (const s of sockets) s.destroy();
   sockets.clear();
+  // Counted as well, read once the clients left (at the limit the admin listener takes no one;
+  // it answers without quorum).
+  const metrics = await eventually("/metrics once descriptors are free", async () => {
+    try {
+      return await (await fetch(`${sg.adminUrl}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
+    } catch {
+      return undefined;
+    }
+  });
+  assert.ok(
+    (metricValue(metrics, "shardgate_local_resource_exhausted_total", { op: "raft_dial" }) ?? 0) >= 1,
+    metrics
+      .split("\n")
+      .filter((l) => l.includes("local_resource_exhausted"))
+      .join("\n"),
+  );
   assert.equal(sg.proc.exit, undefined, "still running");
 });

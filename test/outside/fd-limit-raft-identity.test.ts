@@ -83,12 +83,14 @@ test("identity.json's cluster-id rewrite at the descriptor limit waits for a des
   }
   // Read before the next event-loop turn, so the waiting rewrite cannot have run yet.
   const atLimit = [...announced];
+  const shownAtLimit = d.status().clusterId;
   const onDisk = identityCluster();
   assert.equal(fatal, undefined, `the node stopped: ${String(fatal)}`);
   assert.equal(committed, PROPOSALS);
   assert.match(fixed, /^[0-9a-f]{16}$/);
   assert.equal(onDisk, undefined, "identity.json has no cluster id while no descriptor is free");
   assert.deepEqual(atLimit, [], "the id is not announced before it is durable");
+  assert.equal(shownAtLimit, "", "status (what /admin/state shows) names no id before it is durable");
   assert.ok(
     warnings.some((w) =>
       /identity\.json not written yet \(cluster id\): no file descriptor left \(EMFILE\)/.test(w),

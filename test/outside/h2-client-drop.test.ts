@@ -7,7 +7,8 @@
 // (proxy/server/h2-client-fin.ts); each call is reset at the member and logged (499, or the
 // status sent with downstream_disconnected). The FIN-right-after-the-request answer
 // (test/outside/half-close.test.ts) is unchanged. h2 over TLS closed at once before too (its
-// socket is not half-open); it is kept here as a guard, since both share the session code.
+// socket was not half-open; now it is, test/outside/h2-client-fin-bound.test.ts); it is kept
+// here as a guard, since both share the session code.
 // grpc-js's client.close() is no drop: its open calls keep running (against a plain Node
 // http2 server too), so their member streams rightly stay open until the calls end.
 // Real shardgate processes (h2c and h2 over TLS), a node:http2 member that holds its calls,
@@ -45,7 +46,13 @@ let serial = 0;
 
 before(async () => {
   up = await startFlowUpstream();
-  const yaml = h2cPoolConfig([{ id: "g1", port: up.port }], { response: "120s", request: "120s" });
+  // The bare-FIN bound is listen.timeouts.keepAlive (h2-client-fin.ts): short here, so a call
+  // that outlives it is cut well within DEADLINE_MS.
+  const yaml = h2cPoolConfig([{ id: "g1", port: up.port }], { response: "120s", request: "120s" }).replace(
+    "keepAlive: 120s",
+    "keepAlive: 2s",
+  );
+  assert.match(yaml, /keepAlive: 2s/);
   plain = await startShardgate(yaml);
   certDir = mkdtempSync(join(tmpdir(), "sg-h2drop-"));
   makeCa(certDir);

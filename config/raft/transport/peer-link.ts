@@ -60,6 +60,8 @@ export interface LinkSettings {
     err: NodeJS.ErrnoException,
     failures: number,
   ) => void;
+  /** Every failed dial, each retry included (for counting). */
+  readonly onDialError: (peer: string, err: NodeJS.ErrnoException) => void;
   /** A link whose failures were reported is open again after `failures` failed dials. */
   readonly onDialRecovered: (peer: string, address: string, failures: number) => void;
 }
@@ -327,6 +329,7 @@ export class PeerLink {
   private dialFailed(err: NodeJS.ErrnoException): void {
     this.s.counters.connectFailures++;
     this.failures++;
+    this.s.onDialError(this.peer, err);
     const code = err.code ?? err.message;
     if (this.reported.has(code) || this.reported.size >= MAX_REPORTED_CODES) return;
     this.reported.add(code);

@@ -48,6 +48,8 @@ export interface TcpTransportOptions {
    * failures and once more for each other error code in it (at most 8), never once per retry.
    */
   onDialFailure?: (peer: string, address: string, err: NodeJS.ErrnoException, failures: number) => void;
+  /** Every failed dial, each retry included (for counting; onDialFailure is the one to log). */
+  onDialError?: (peer: string, err: NodeJS.ErrnoException) => void;
   /** The link to `peer`, whose failures were reported, is open again. */
   onDialRecovered?: (peer: string, address: string, failures: number) => void;
   /**
@@ -121,6 +123,7 @@ export class TcpTransport extends EventEmitter {
       lookupTimeoutMs: opts.lookupTimeoutMs ?? 10_000,
       lookup: opts.lookup,
       onDialFailure: opts.onDialFailure ?? (() => {}),
+      onDialError: opts.onDialError ?? (() => {}),
       onDialRecovered: opts.onDialRecovered ?? (() => {}),
       backoffMinMs: opts.backoffMinMs ?? 20,
       backoffMaxMs: opts.backoffMaxMs ?? 1000,
