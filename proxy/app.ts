@@ -276,7 +276,13 @@ async function startOrCheck(
   });
   const tracing = await startTracing(config.tracing, settings.id, metrics.registry, logger);
 
-  const edge = createEdge({ config, secret: settings.secret, registry: metrics.registry, logger });
+  const edge = createEdge({
+    config,
+    secret: settings.secret,
+    registry: metrics.registry,
+    logger,
+    routing: routing.current,
+  });
   const { dataPlane, proxyServer } = createServingPlane({
     config,
     getState: routing.current,

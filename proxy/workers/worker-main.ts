@@ -82,7 +82,13 @@ async function main(): Promise<void> {
   const routing = new CommittedRouting((snap, previous) => outcomes.gateFor(snap, previous));
   routing.applyProvisional(config);
   const tracing = await startTracing(config.tracing, init.nodeId, metrics.registry, logger);
-  const edge = createEdge({ config, secret: init.secret, registry: metrics.registry, logger });
+  const edge = createEdge({
+    config,
+    secret: init.secret,
+    registry: metrics.registry,
+    logger,
+    routing: routing.current,
+  });
   const { dataPlane, proxyServer } = createServingPlane({
     config,
     getState: routing.current,
