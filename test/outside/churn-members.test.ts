@@ -133,7 +133,11 @@ async function serve(sg: RunningShardgate, key: string, member: string): Promise
   assert.equal(body.member, member, `the key's owner served it\n${note}`);
 }
 
-async function churn(protocol: "http1" | "h2c"): Promise<void> {
+/** The engine's connection holder per upstream address: what a gone member must not keep alive. */
+type Engine = "undici" | "http-proxy" | "h2c";
+
+async function churn(engine: Engine): Promise<void> {
+  const protocol = engine === "h2c" ? "h2c" : "http1";
   const c = await ConsulDouble.create({ seed });
   consuls.push(c);
   let n = 0;
@@ -172,7 +176,7 @@ pools:
 routes:
   - { match: { pathPrefix: / }, pool: api, key: [header:x-k] }
 `,
-    { env: INSPECT_ENV },
+    { env: { ...INSPECT_ENV, SHARDGATE_ENGINE: engine === "http-proxy" ? "http-proxy" : "undici" } },
   );
   const url = await inspectorUrl(() => sg.proc.stderr);
   const applied = async (): Promise<void> => {
@@ -232,7 +236,7 @@ routes:
   // (one an address; a second h2 session only under stream pressure), none of the gone ones'.
   // Waited for: a session closed in the last upstream idle time (4 s) is still referenced by
   // Node's own idle timer until it fires.
-  const holder = protocol === "h2c" ? "ClientHttp2Session" : "Pool";
+  const holder = engine === "h2c" ? "ClientHttp2Session" : engine === "undici" ? "Pool" : "CapturingAgent";
   let held = -1;
   await eventually(
     `at most ${live.length} ${holder} objects on the heap`,
@@ -244,12 +248,12 @@ routes:
     1_000,
   ).catch(() => assert.fail(`${held} ${holder} objects for ${live.length} live members of ${n}\n${note}`));
   process.stdout.write(
-    `# ${protocol}: ${held} ${holder} objects on the heap after ${n} members (${live.length} live)\n`,
+    `# ${engine}: ${held} ${holder} objects on the heap after ${n} members (${live.length} live)\n`,
   );
   const growth = heaps[2] - heaps[1];
   const mb = (b: number) => (b / 1024 / 1024).toFixed(2);
   process.stdout.write(
-    `# heap after GC: ${heaps.map(mb).join(" / ")} MB after ${PHASES.map((p) => p * BATCH).join(" / ")} more members; ${protocol}: last phase grew ${mb(growth)} MB (bound ${mb(HEAP_BOUND_BYTES)})\n`,
+    `# heap after GC: ${heaps.map(mb).join(" / ")} MB after ${PHASES.map((p) => p * BATCH).join(" / ")} more members; ${engine}: last phase grew ${mb(growth)} MB (bound ${mb(HEAP_BOUND_BYTES)})\n`,
   );
   assert.ok(
     growth < HEAP_BOUND_BYTES,
@@ -259,7 +263,10 @@ routes:
 }
 
 test("members churned through Consul with fresh addresses leave nothing behind (HTTP/1.1, undici)", () =>
-  churn("http1"));
+  churn("undici"));
+
+test("members churned through Consul with fresh addresses leave nothing behind (HTTP/1.1, http-proxy agents)", () =>
+  churn("http-proxy"));
 
 test("members churned through Consul with fresh addresses leave nothing behind (h2c sessions)", () =>
   churn("h2c"));
