@@ -654,6 +654,15 @@ export class RaftDriver extends EventEmitter {
     }
   }
 
+  /** A committed conf entry that removed members: their addresses and transport links go. */
+  private forgetRemoved(index: number): void {
+    if (this.nodeRef === null || index < this.node.status().firstIndex) return;
+    const after = this.node.confStateAt(index);
+    const before = this.node.confStateAt(index - 1);
+    for (const id of [...before.voters, ...before.learners])
+      if (!after.voters.includes(id) && !after.learners.includes(id)) this.book.remove(id);
+  }
+
   /** Leader: commits the fleet's level once every member advertised more than the committed one. */
   private maybeRaiseLevel(): void {
     if (this.stopped || this.role !== "leader" || this.upgradeBlock !== null) return;
@@ -715,6 +724,7 @@ export class RaftDriver extends EventEmitter {
       if (e.type === "conf") {
         requests.settleConf(e.index, e.term);
         this.noteReplacement(e.index);
+        this.forgetRemoved(e.index);
         continue;
       }
       if (e.data.length === 0) continue; // a new leader's empty entry
