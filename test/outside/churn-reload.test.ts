@@ -9,11 +9,15 @@
 // removed pool and shardgate_discovery_errors_total / _consecutive... {pool} of a removed
 // discovered pool stayed in every scrape until restart: one set per pool or route ever
 // configured (the per-member and per-route request series already went: README, Metrics).
+// Also checked, and already so: the removed pools' Consul watchers stop (the double holds no
+// blocking query for their services; no ConsulWatcher object is left on the heap, counted in a
+// heap snapshot taken over the inspector).
 
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
 import { ConsulDouble } from "../support/consul-double.js";
 import { registerService } from "../support/consul-double-register.js";
+import { heapObjectCounts, INSPECT_ENV, inspectorUrl } from "../support/inspector-heap.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
 import { promtoolCheckMetrics } from "../support/promtool.js";
 import { labelValues, seriesWith } from "../support/series-labels.js";
@@ -154,7 +158,8 @@ test("pools and routes removed by reloads leave no series behind", async () => {
   const portsOf = (round: number) => ups.slice(1 + 3 * round, 4 + 3 * round).map((u) => u.port);
   const [a0, b0, d0] = portsOf(0);
   await registerService(consul, "d0m", "churn-d0", d0);
-  const sg = await startShardgate(config(0, consul.address, keepPort, a0, b0));
+  const sg = await startShardgate(config(0, consul.address, keepPort, a0, b0), { env: INSPECT_ENV });
+  const url = await inspectorUrl(() => sg.proc.stderr);
   const gonePools = new Set<string>();
   const goneRoutes = new Set<string>();
   for (let round = 0; round < ROUNDS; round++) {
@@ -167,6 +172,11 @@ test("pools and routes removed by reloads leave no series behind", async () => {
         had.includes(`${name}{route="*/s${round}"}`),
         `${name} of */s${round} before: ${had}\n${note}`,
       );
+    if (round === 0) {
+      // The count below can see a watcher: one runs now for d0.
+      const running = (await heapObjectCounts(url, ["ConsulWatcher"])).ConsulWatcher;
+      assert.ok(running >= 1, `a ConsulWatcher on the heap while d0 is watched: ${running}\n${note}`);
+    }
     gonePools.add(`s${round}`);
     gonePools.add(`d${round}`);
     goneRoutes.add(`*/s${round}`);
@@ -188,6 +198,20 @@ test("pools and routes removed by reloads leave no series behind", async () => {
     const left = [...seriesWith(text, "pool", gonePools), ...seriesWith(text, "route", goneRoutes)];
     assert.deepEqual(left, [], `series of removed pools and routes after reload ${round + 1}\n${output(sg)}`);
   }
+  // The removed discovered pools' watchers stopped: no query held at the agent, none on the heap.
+  const c = consul;
+  await waitFor(sg, "no blocking query of a removed pool's service", async () =>
+    Array.from({ length: ROUNDS }, (_, r) => c.blockedQueries(`churn-d${r}`)).every((q) => q === 0)
+      ? true
+      : undefined,
+  );
+  let watchers = -1;
+  await waitFor(sg, "no Consul watcher on the heap", async () => {
+    watchers = (await heapObjectCounts(url, ["ConsulWatcher"])).ConsulWatcher;
+    return watchers === 0 ? true : undefined;
+  }).catch(() =>
+    assert.fail(`${watchers} ConsulWatcher objects after every discovered pool was removed\n${note}`),
+  );
   const last = await scrape(sg);
   const lint = await promtoolCheckMetrics(last);
   assert.equal(lint.code, 0, `promtool check metrics: ${lint.out}`);
