@@ -304,7 +304,7 @@ async function startOrCheck(
   const adminBackend = createAdminBackend({
     routing,
     dataPlane,
-    registry: workers?.registry(metrics.registry) ?? metrics.registry,
+    registry: workers?.registry(metrics.registry, routing.current) ?? metrics.registry,
     workers: workers?.views,
     descriptors: () => descriptors.view(),
     adminToken: () => reloader.config.admin.token,
