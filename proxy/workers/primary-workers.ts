@@ -118,6 +118,7 @@ export class PrimaryWorkers {
     after: ClusterStateData,
   ): void => {
     this.s.applied(after, rebuildFor(change, before, after));
+    this.live.retain(after.pools);
   };
 
   readonly reloaded = (config: ShardgateConfig): void => {

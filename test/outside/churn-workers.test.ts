@@ -6,10 +6,12 @@
 // those members: one set per member that was current when some worker died, for the life of
 // the primary. A real process, real upstreams on loopback: traffic, a scrape, a worker killed
 // and restarted, a reload to fresh members (and a fresh route), traffic, then no series may
-// name a member or route that the config no longer has.
+// name a member or route that the config no longer has, and the primary's live figures keep
+// no window for a gone member (they were pruned only when /admin/live was read).
 
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
+import { heapObjectCounts, INSPECT_ENV, inspectorUrl } from "../support/inspector-heap.js";
 import { seedNote, testSeed } from "../support/prng.js";
 import { promtoolCheckMetrics } from "../support/promtool.js";
 import { labelValues } from "../support/series-labels.js";
@@ -44,7 +46,10 @@ test("workers: 2, a restarted worker's carried counters do not keep the series o
   const sg = await startShardgate(config([oldA, oldB], "/old"), {
     args: ["--workers", "2"],
     timeoutMs: 60_000,
+    // The workers inherit it (each on a port of its own); the first URL printed is the primary's.
+    env: INSPECT_ENV,
   });
+  const url = await inspectorUrl(() => sg.proc.stderr);
   await allWorkersAt(sg, 2, 1);
   const send = async (path: string, tag: string): Promise<void> => {
     for (let i = 0; i < 40; i++) {
@@ -99,4 +104,16 @@ test("workers: 2, a restarted worker's carried counters do not keep the series o
     { members: [newA.id, newB.id].sort(), routes: ["*/new"] },
     `series after the reload name only what the config has\n${note}`,
   );
+  // The primary's live figures (/admin/live, never read here) keep a window per member that
+  // served through a worker: the current members' and one shared placeholder, none for gone ones.
+  let windows = -1;
+  await eventually(
+    "no live window for a gone member on the primary",
+    async () => {
+      windows = (await heapObjectCounts(url, ["LiveWindow"])).LiveWindow;
+      return windows <= 3 ? true : undefined;
+    },
+    30_000,
+    1_000,
+  ).catch(() => assert.fail(`${windows} LiveWindow objects on the primary for 2 current members\n${note}`));
 });
