@@ -108,6 +108,7 @@ async function main(): Promise<void> {
     const r = routing.apply(m.data, m.rebuild.pools, m.rebuild.routesChanged);
     for (const f of r.failed)
       logger.error({ pool: f.pool, err: f.error }, "pool snapshot could not be built");
+    dataPlane.observeState();
     // The label sets this worker's request series use follow the pools, members and routes (as
     // CommittedChanges does in the primary). The gauges (ring version, member flags, ring
     // sizes) stay with the primary, which reports them once for the instance.
