@@ -243,6 +243,8 @@ async function startOrCheck(
   });
   // Read at every scrape, so a reload that changes metrics.memberHistograms takes effect at once.
   metrics.memberHistograms = () => reloader.config.metrics.memberHistograms;
+  // The data plane follows each applied state at once (it is built below).
+  let afterRouting = (): void => undefined;
   const node = joinCluster({
     settings,
     config,
@@ -254,7 +256,10 @@ async function startOrCheck(
     fileRouting: () => reloader.fileRouting(),
     drift: () => reloader.drift(),
     changes: ringChanges,
-    afterApplied: workers?.afterApplied,
+    afterApplied: (change, before, after) => {
+      workers?.afterApplied(change, before, after);
+      afterRouting();
+    },
     onLocalShortage: (op, code) => descriptors.note(op, code),
   });
   const actions = new ClusterActions(node, routing);
@@ -276,7 +281,13 @@ async function startOrCheck(
   });
   const tracing = await startTracing(config.tracing, settings.id, metrics.registry, logger);
 
-  const edge = createEdge({ config, secret: settings.secret, registry: metrics.registry, logger });
+  const edge = createEdge({
+    config,
+    secret: settings.secret,
+    registry: metrics.registry,
+    logger,
+    routing: routing.current,
+  });
   const { dataPlane, proxyServer } = createServingPlane({
     config,
     getState: routing.current,
@@ -288,6 +299,7 @@ async function startOrCheck(
     metrics,
     certificates: tls.value,
   });
+  afterRouting = () => dataPlane.observeState();
   let app: App | undefined;
   const fleet = new FleetView(
     () => reloader.config.admin.fleet,
@@ -298,7 +310,7 @@ async function startOrCheck(
   const adminBackend = createAdminBackend({
     routing,
     dataPlane,
-    registry: workers?.registry(metrics.registry) ?? metrics.registry,
+    registry: workers?.registry(metrics.registry, routing.current) ?? metrics.registry,
     workers: workers?.views,
     descriptors: () => descriptors.view(),
     adminToken: () => reloader.config.admin.token,

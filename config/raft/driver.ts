@@ -654,6 +654,23 @@ export class RaftDriver extends EventEmitter {
     }
   }
 
+  /**
+   * A committed conf entry that removed members: their addresses and transport links go, and
+   * the leader's per-peer snapshot refusal counts (shardgate_raft_snapshots_refused_by_peers_total)
+   * and log state with them.
+   */
+  private forgetRemoved(index: number): void {
+    if (this.nodeRef === null || index < this.node.status().firstIndex) return;
+    const after = this.node.confStateAt(index);
+    const before = this.node.confStateAt(index - 1);
+    for (const id of [...before.voters, ...before.learners]) {
+      if (after.voters.includes(id) || after.learners.includes(id)) continue;
+      this.book.remove(id);
+      this.counters.snapshotsRefusedByPeer.delete(id);
+      this.snapRefusals.forget(id);
+    }
+  }
+
   /** Leader: commits the fleet's level once every member advertised more than the committed one. */
   private maybeRaiseLevel(): void {
     if (this.stopped || this.role !== "leader" || this.upgradeBlock !== null) return;
@@ -715,6 +732,7 @@ export class RaftDriver extends EventEmitter {
       if (e.type === "conf") {
         requests.settleConf(e.index, e.term);
         this.noteReplacement(e.index);
+        this.forgetRemoved(e.index);
         continue;
       }
       if (e.data.length === 0) continue; // a new leader's empty entry

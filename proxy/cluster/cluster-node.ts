@@ -454,6 +454,7 @@ export class ClusterNode {
   private applied(change: StateChange | null, before: ClusterStateData, after: ClusterStateData): void {
     this.opts.outcomes.sync(after);
     for (const pool of this.panics.keys()) if (!Object.hasOwn(after.pools, pool)) this.panics.delete(pool);
+    discoveryErrors.retainPools(after.pools);
     try {
       this.opts.onApplied(change, before, after);
     } catch (err) {

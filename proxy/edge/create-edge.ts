@@ -7,6 +7,7 @@ import type { ShardgateConfig } from "../../config/file/schema.js";
 import type { LogSink } from "../../config/log-sink.js";
 import { CookieCodec } from "../affinity/cookie-codec.js";
 import { RedisStore } from "../redis/redis-store.js";
+import type { RoutingState } from "../routing/types.js";
 import { EdgeEngine } from "./edge-engine.js";
 import { EdgeMetrics, NotOwnerCounter } from "./edge-metrics.js";
 
@@ -16,6 +17,8 @@ export interface EdgeInit {
   secret: string;
   registry: Registry;
   logger: LogSink;
+  /** The routing state in use: routes and pools it no longer has lose their edge series. */
+  routing: () => RoutingState;
 }
 
 export interface Edge {
@@ -58,9 +61,18 @@ export function createEdge(init: EdgeInit): Edge {
       (h): h is string => h !== undefined,
     ),
   });
+  const notOwner = new NotOwnerCounter(metrics, (pool) => init.routing().pools.has(pool));
+  let synced: RoutingState | null = null;
+  metrics.syncBeforeScrape(() => {
+    const state = init.routing();
+    if (state === synced) return;
+    synced = state;
+    engine.observeTable(state.routeTable);
+    notOwner.retain(state.pools);
+  });
   return {
     engine,
-    notOwner: new NotOwnerCounter(metrics),
+    notOwner,
     metrics,
     store,
     async close() {

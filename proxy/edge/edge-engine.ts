@@ -74,7 +74,18 @@ export class EdgeEngine implements EdgeHooks {
     return out;
   }
 
+  /** Follows `table` now (before a scrape), not at the next request: a removed route's series go. */
+  observeTable(table: RouteTable): void {
+    if (table !== this.table) this.rebuild(table);
+  }
+
   private rebuild(table: RouteTable): void {
+    // Routes with edge features that the new table no longer has: their series go with them.
+    if (this.table !== null) {
+      const labels = new Set(table.routes.map((r) => r.label));
+      for (const r of this.table.routes)
+        if (this.byIndex[r.index] != null && !labels.has(r.label)) this.d.metrics.removeRoute(r.label);
+    }
     const next = new Map<string, RouteEdge>();
     const byIndex: Array<RouteEdge | null> = [];
     for (const route of table.routes) {

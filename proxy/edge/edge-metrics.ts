@@ -65,9 +65,35 @@ export class EdgeMetrics {
   forRoute(route: string): EdgeRouteMetrics {
     return new EdgeRouteMetrics(this, route);
   }
+
+  /** Removes every series of route `route` (a reload removed it): churned routes leave none. */
+  removeRoute(route: string): void {
+    for (const kind of ["cookie", "store"])
+      for (const outcome of AFFINITY_OUTCOMES) this.affinity.remove({ route, kind, outcome });
+    for (const decision of RATE_DECISIONS) this.rateLimit.remove({ route, decision });
+    for (const result of CACHE_RESULTS) this.cache.remove({ route, result });
+    for (const direction of ["served", "stored"]) this.cacheBytes.remove({ route, direction });
+  }
+
+  /**
+   * Runs `sync` before every scrape of these metrics, so series of routes and pools that are
+   * gone are removed even when no request came since (the request path rebuilds lazily).
+   */
+  syncBeforeScrape(sync: () => void): void {
+    for (const c of [this.affinity, this.rateLimit, this.cache, this.cacheBytes, this.notOwner])
+      (c as unknown as { collect?: () => void }).collect = sync;
+  }
 }
 
 type Child = { inc(n?: number): void };
+
+const NOT_OWNER_REASONS: readonly NotOwnerReason[] = [
+  "affinity",
+  "drain",
+  "breaker",
+  "health",
+  "bounded_load",
+];
 
 export class EdgeRouteMetrics {
   private readonly affinityKinds: Record<"cookie" | "store", Record<AffinityOutcome, Child>>;
@@ -105,13 +131,31 @@ export class EdgeRouteMetrics {
   }
 }
 
-/** Cached not-owner children per pool (the data plane's onNotOwner hook). */
+/**
+ * Cached not-owner children per pool (the data plane's onNotOwner hook). A pool's entry and
+ * series live while the pool does: `retain` drops those of removed pools, and a late request
+ * of an old snapshot cannot bring them back (`exists` is asked before an entry is made).
+ */
 export class NotOwnerCounter {
   private readonly byPool = new Map<string, Record<NotOwnerReason, Child>>();
-  constructor(private readonly metrics: EdgeMetrics) {}
+  constructor(
+    private readonly metrics: EdgeMetrics,
+    private readonly exists: (pool: string) => boolean = () => true,
+  ) {}
+
+  /** Forgets every pool not in `pools` and removes its series. */
+  retain(pools: ReadonlyMap<string, unknown>): void {
+    for (const pool of this.byPool.keys()) {
+      if (pools.has(pool)) continue;
+      this.byPool.delete(pool);
+      for (const reason of NOT_OWNER_REASONS) this.metrics.notOwner.remove({ pool, reason });
+    }
+  }
+
   inc(pool: string, reason: NotOwnerReason): void {
     let c = this.byPool.get(pool);
     if (c === undefined) {
+      if (!this.exists(pool)) return;
       const l = (r: NotOwnerReason) => this.metrics.notOwner.labels(pool, r);
       c = {
         affinity: l("affinity"),

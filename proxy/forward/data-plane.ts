@@ -1064,6 +1064,14 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
 
   // --------------------------------------------------------------------------- misc
 
+  /**
+   * Follows the routing state now (called when one is applied), so a gone member's connection
+   * pools, agents and sessions are retired at once, not at the next request (none may come).
+   */
+  observeState(): void {
+    if (!this.closed) this.stateNow();
+  }
+
   private stateNow(): RoutingState {
     const state = this.getState();
     if (state !== this.lastState) this.onStateChange(state);
@@ -1287,6 +1295,7 @@ function clientConnection(
 /** Creates the data plane; see proxy/forward/types.ts for the contract. */
 export function createDataPlane(init: DataPlaneInit): DataPlane & {
   upstreamSockets(): { busy: number; idle: number };
+  observeState(): void;
 } {
   return new DataPlaneImpl(init);
 }

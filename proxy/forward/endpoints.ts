@@ -174,6 +174,11 @@ export function upstreamKey(member: SnapshotMember): string {
   return member.tls === undefined ? member.hostPort : `${member.hostPort}+tls${canonicalJson(member.tls)}`;
 }
 
+function isEmpty(byName: NodeJS.ReadOnlyDict<readonly unknown[]>): boolean {
+  for (const name in byName) if ((byName[name]?.length ?? 0) > 0) return false;
+  return true;
+}
+
 interface SharedAgent {
   readonly agent: CapturingAgent | CapturingHttpsAgent;
   /** Endpoints using it; retired with the last one. */
@@ -280,6 +285,12 @@ export class Endpoints {
       if (shared === undefined || shared.agent !== ep.agent || --shared.users > 0) continue;
       this.agents.delete(ep.upstream);
       for (const list of Object.values(ep.agent.freeSockets)) for (const s of list ?? []) s.destroy();
+      // Nothing running or queued (the usual case): destroyed now, so no timer holds the agent
+      // (with its closures) for the whole grace once the member is gone.
+      if (isEmpty(ep.agent.sockets) && isEmpty(ep.agent.requests)) {
+        ep.agent.destroy();
+        continue;
+      }
       const t = setTimeout(() => {
         this.retiring.delete(t);
         ep.agent.destroy();

@@ -242,6 +242,11 @@ export class H2Sessions {
         }, graceMs);
         t.unref();
         this.retiring.add(t);
+        // Closed before the grace: the timer (and its hold on the session) goes at once.
+        s.once("close", () => {
+          clearTimeout(t);
+          this.retiring.delete(t);
+        });
       }
     }
   }

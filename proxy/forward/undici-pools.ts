@@ -70,13 +70,21 @@ export class UndiciPools {
 
   private retire(pool: Pool, graceMs: number): void {
     // close() lets running requests finish; destroy() after the grace cuts what is left.
-    pool.close().catch(() => undefined);
     const t = setTimeout(() => {
       this.retiring.delete(t);
       pool.destroy().catch(() => undefined);
     }, graceMs);
     t.unref();
     this.retiring.add(t);
+    // Closed before the grace (the usual case): the timer goes at once, and with it the last
+    // reference to the pool (~16 KB each: churned addresses held memory for the whole grace).
+    pool.close().then(
+      () => {
+        clearTimeout(t);
+        this.retiring.delete(t);
+      },
+      () => undefined,
+    );
   }
 
   socketCount(): { busy: number; idle: number } {

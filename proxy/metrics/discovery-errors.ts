@@ -38,6 +38,12 @@ export class DiscoveryErrorCounts {
     this.resyncCounts.set(key, (this.resyncCounts.get(key) ?? 0) + 1);
   }
 
+  /** Forgets the counts of pools not in `pools` (a reload removed them): their series go too. */
+  retainPools(pools: Readonly<Record<string, unknown>>): void {
+    for (const m of [this.counts, this.resyncCounts])
+      for (const key of m.keys()) if (!Object.hasOwn(pools, key.split("\n")[1])) m.delete(key);
+  }
+
   /** Reads the running watches' streaks from `streaks` from now on (the process's one cluster node). */
   watchStreaks(streaks: WatchStreaks): void {
     this.streaks = streaks;

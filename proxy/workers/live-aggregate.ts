@@ -14,15 +14,53 @@ interface Summed {
   window: LiveWindow;
 }
 
+/** The committed pools' members (each list sorted by id, as the cluster state keeps them). */
+type CommittedPools = Readonly<Record<string, { readonly members: readonly { readonly id: string }[] }>>;
+
+/** Whether `members` (ascending by id, code-point order) has `id`: no Set per applied entry. */
+function hasMember(members: readonly { readonly id: string }[], id: string): boolean {
+  let lo = 0;
+  let hi = members.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (members[mid].id < id) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < members.length && members[lo].id === id;
+}
+
 export class LiveAggregate {
   /** pool -> member -> summed counters (members that served through some worker). */
   private readonly byPool = new Map<string, Map<string, Summed>>();
   /** worker index -> its last reported in-flight list. */
   private readonly inFlight = new Map<number, MemberInFlight[]>();
+  /** The committed pools last applied (null before the first): who may have figures. */
+  private committed: CommittedPools | null = null;
+
+  /**
+   * The committed state changed: members and pools that are gone lose their figures now, not
+   * at the next read of /admin/live (unread, every member that ever served stayed).
+   */
+  retain(pools: CommittedPools): void {
+    this.committed = pools;
+    for (const [name, members] of this.byPool) {
+      const p = Object.hasOwn(pools, name) ? pools[name] : undefined;
+      if (p === undefined) this.byPool.delete(name);
+      else for (const id of members.keys()) if (!hasMember(p.members, id)) members.delete(id);
+    }
+  }
 
   /** One worker's beat. */
   add(worker: number, deltas: readonly LiveDelta[], inFlight: MemberInFlight[]): void {
+    const committed = this.committed;
     for (const [pool, member, count, errors, sum, buckets] of deltas) {
+      // A late beat for a member that left (served before the worker applied its removal).
+      if (
+        committed !== null &&
+        this.byPool.get(pool)?.has(member) !== true &&
+        !(Object.hasOwn(committed, pool) && hasMember(committed[pool].members, member))
+      )
+        continue;
       const c = this.summed(pool, member).counts;
       c.count += count;
       c.errors += errors;

@@ -20,6 +20,17 @@ export interface WorkerMetrics {
   json: MetricJson[];
 }
 
+/** Whether a carried series still names something that exists (its pool, member, route). */
+export type SeriesKeep = (labels: Readonly<Partial<Record<string, string | number>>>) => boolean;
+
+/** `json` without the series `keep` refuses (a new array only for a metric that loses some). */
+function kept(json: readonly MetricJson[], keep: SeriesKeep): MetricJson[] {
+  return json.map((m) => {
+    const values = m.values.filter((v) => keep(v.labels));
+    return values.length === m.values.length ? m : ({ ...m, values } as MetricJson);
+  });
+}
+
 /** Counters and histograms only: the monotonic series, which sum across processes over time. */
 function monotonic(json: readonly MetricJson[]): MetricJson[] {
   return json.filter((m) => String(m.type) === "counter" || String(m.type) === "histogram");
@@ -35,7 +46,11 @@ export class MetricsCarry {
    * The parts to sum for one scrape: `answered` as given, the last counters of a live worker
    * (`livePids`) that did not answer, and the departed workers' counters.
    */
-  async parts(answered: readonly WorkerMetrics[], livePids: ReadonlySet<number>): Promise<MetricJson[][]> {
+  async parts(
+    answered: readonly WorkerMetrics[],
+    livePids: ReadonlySet<number>,
+    keep: SeriesKeep = () => true,
+  ): Promise<MetricJson[][]> {
     for (const a of answered) this.last.set(a.pid, a.json);
     const gone: MetricJson[][] = [];
     for (const [pid, json] of this.last) {
@@ -49,11 +64,15 @@ export class MetricsCarry {
         all as Parameters<typeof AggregatorRegistry.aggregate>[0],
       ).getMetricsAsJSON();
     }
+    // Carried series of members, pools and routes that are gone since go (a reload removed
+    // them, as the workers' own series went): else every member current when a worker died
+    // was exported for the life of the primary.
+    if (this.departed.length > 0) this.departed = kept(this.departed, keep);
     // Every worker still in `last` is live: its answer now, or its last counters when it missed
     // this scrape. (One that answered and died before the scrape ended is in `departed` only.)
     const answeredNow = new Map(answered.map((a) => [a.pid, a.json]));
     const out: MetricJson[][] = [];
-    for (const [pid, json] of this.last) out.push(answeredNow.get(pid) ?? monotonic(json));
+    for (const [pid, json] of this.last) out.push(answeredNow.get(pid) ?? kept(monotonic(json), keep));
     if (this.departed.length > 0) out.push(this.departed);
     return out;
   }

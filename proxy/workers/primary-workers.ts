@@ -8,9 +8,11 @@ import type { Logger } from "pino";
 import { AggregatorRegistry, Counter, Gauge, type Registry } from "prom-client";
 import type { ShardgateConfig } from "../../config/file/schema.js";
 import type { ClusterStateData, StateChange } from "../../config/state/cluster-state.js";
+import { NO_ROUTE, REMOVED_MEMBER, REMOVED_ROUTE } from "../metrics/series-cache.js";
+import type { RoutingState } from "../routing/types.js";
 import { LiveAggregate } from "./live-aggregate.js";
 import type { RoutingRebuild } from "./messages.js";
-import { MetricsCarry, type WorkerMetrics } from "./metrics-carry.js";
+import { MetricsCarry, type SeriesKeep, type WorkerMetrics } from "./metrics-carry.js";
 import { type SupervisorInit, WorkerSupervisor, type WorkerView } from "./supervisor.js";
 import { WorkerOutcomes } from "./worker-outcomes.js";
 
@@ -35,6 +37,24 @@ export function rebuildFor(
     after.routing === before.routing;
   if (nothingRouted) return null;
   return { pools: change.poolsChanged, routesChanged: change.routesChanged };
+}
+
+/** Labels that name nothing current: "none" (no route / no member) and "removed" (late requests). */
+const PLACEHOLDERS: ReadonlySet<string> = new Set([NO_ROUTE, REMOVED_MEMBER, REMOVED_ROUTE]);
+
+/** Keeps a series unless its pool, its member in that pool, or its route is gone from `state`. */
+export function currentSeries(state: RoutingState): SeriesKeep {
+  const routes = new Set(state.routeTable.routes.map((r) => r.label));
+  return (labels) => {
+    const route = labels.route;
+    if (typeof route === "string" && !PLACEHOLDERS.has(route) && !routes.has(route)) return false;
+    const pool = labels.pool;
+    if (typeof pool !== "string" || PLACEHOLDERS.has(pool)) return true;
+    const snap = state.pools.get(pool);
+    if (snap === undefined) return false;
+    const member = labels.member;
+    return typeof member !== "string" || PLACEHOLDERS.has(member) || snap.byId.has(member);
+  };
 }
 
 export interface PrimaryBinding {
@@ -98,6 +118,7 @@ export class PrimaryWorkers {
     after: ClusterStateData,
   ): void => {
     this.s.applied(after, rebuildFor(change, before, after));
+    this.live.retain(after.pools);
   };
 
   readonly reloaded = (config: ShardgateConfig): void => {
@@ -121,7 +142,7 @@ export class PrimaryWorkers {
    * worker's (requests, latencies, in-flight), summed per series by prom-client's aggregator;
    * the counters of restarted workers are carried on, so no total goes backwards (metrics-carry.ts).
    */
-  registry(own: Registry): Pick<Registry, "contentType" | "metrics"> {
+  registry(own: Registry, routing: () => RoutingState): Pick<Registry, "contentType" | "metrics"> {
     const carry = new MetricsCarry();
     return {
       contentType: own.contentType,
@@ -129,7 +150,8 @@ export class PrimaryWorkers {
         const answered = (await this.s.metrics()) as WorkerMetrics[];
         const live = new Set<number>();
         for (const v of this.s.views()) if (v.pid !== null) live.add(v.pid);
-        const parts = [await own.getMetricsAsJSON(), ...(await carry.parts(answered, live))];
+        const keep = currentSeries(routing());
+        const parts = [await own.getMetricsAsJSON(), ...(await carry.parts(answered, live, keep))];
         return AggregatorRegistry.aggregate(
           parts as Parameters<typeof AggregatorRegistry.aggregate>[0],
         ).metrics();

@@ -82,7 +82,13 @@ async function main(): Promise<void> {
   const routing = new CommittedRouting((snap, previous) => outcomes.gateFor(snap, previous));
   routing.applyProvisional(config);
   const tracing = await startTracing(config.tracing, init.nodeId, metrics.registry, logger);
-  const edge = createEdge({ config, secret: init.secret, registry: metrics.registry, logger });
+  const edge = createEdge({
+    config,
+    secret: init.secret,
+    registry: metrics.registry,
+    logger,
+    routing: routing.current,
+  });
   const { dataPlane, proxyServer } = createServingPlane({
     config,
     getState: routing.current,
@@ -102,6 +108,7 @@ async function main(): Promise<void> {
     const r = routing.apply(m.data, m.rebuild.pools, m.rebuild.routesChanged);
     for (const f of r.failed)
       logger.error({ pool: f.pool, err: f.error }, "pool snapshot could not be built");
+    dataPlane.observeState();
     // The label sets this worker's request series use follow the pools, members and routes (as
     // CommittedChanges does in the primary). The gauges (ring version, member flags, ring
     // sizes) stay with the primary, which reports them once for the instance.

@@ -263,4 +263,35 @@ describe("a follower refusing the leader's snapshot makes it back off", () => {
     assert.equal(lint.code, 0, lint.out);
     assert.equal(lint.out.trim(), "", "no promtool findings");
   });
+
+  it("a refusing follower removed from the configuration takes its refusal counts with it (churn)", async () => {
+    // Before, shardgate_raft_snapshots_refused_by_peers_total{peer="c"} stayed for the life of
+    // the leader after c was removed: a series per member that ever refused and left.
+    const [a, b] = await followerRefusingSnapshots("removed");
+    const t0 = Date.now();
+    for (let i = 0; i < 50 && !(leaderOf([a, b])?.d.counters.snapshotsRefusedByPeer.has("c") ?? false); i++) {
+      if (Date.now() - t0 > 60_000) break;
+      await write([a, b], keys(`r${i}-`, 4));
+    }
+    const leader = leaderOf([a, b]) as Node;
+    assert.ok(
+      leader.d.counters.snapshotsRefusedByPeer.has("c"),
+      `the leader counted c's refusals (${seedNote(SEED)})`,
+    );
+    await leader.d.removeMember("c");
+    await waitFor(
+      () => [a, b].every((n) => !n.d.counters.snapshotsRefusedByPeer.has("c")),
+      `c's refusal counts gone from a and b after its removal (${seedNote(SEED)})`,
+      20_000,
+    );
+    const text = await (async () => {
+      const registry = new Registry();
+      registerClusterMetrics(
+        registry,
+        fixedClusterSource({ snapshotsRefused: leader.d.counters.snapshotsRefusedByPeer }),
+      );
+      return registry.metrics();
+    })();
+    assert.doesNotMatch(text, /peer="c"/, "no series names the removed peer");
+  });
 });

@@ -42,6 +42,17 @@ export class AddressBook {
     if (id !== this.self) this.transport?.setPeer(id, address);
   }
 
+  /**
+   * Forgets `id` (a committed conf change removed it): the transport closes its link, so a
+   * learner that left is not dialled for the life of the process, and later snapshots do not
+   * carry its address. Adding it back replicates its address again (addLearner).
+   */
+  remove(id: NodeId): void {
+    if (id === this.self || this.addresses[id] === undefined) return;
+    delete this.addresses[id];
+    this.transport?.removePeer(id);
+  }
+
   /** Applies a replicated address record (JSON {id, address}). */
   applyRecord(body: Uint8Array): void {
     try {

@@ -33,6 +33,11 @@ export class SnapshotRefusalLog {
     private readonly now: () => number = () => performance.now(),
   ) {}
 
+  /** `peer` left the configuration: its line state goes with it. */
+  forget(peer: string): void {
+    this.last.delete(peer);
+  }
+
   /** `peer` refused snapshot `index` (code `reason`); the leader waits `retryMs` before the next. */
   note(peer: string, index: number, reason: string, retryMs: number): void {
     const t = this.now();
