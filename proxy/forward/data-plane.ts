@@ -992,7 +992,8 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     if (u !== null && !u.finished) u.cancel(CLIENT_GONE);
     ctx.status = status;
     // From the request's arrival: a pipelined request's wait for its turn is part of it.
-    ctx.durationMs = this.now() - ctx.startedAt + ctx.queuedMs;
+    ctx.endedAt = this.now();
+    ctx.durationMs = ctx.endedAt - ctx.startedAt + ctx.queuedMs;
     this.active--;
     try {
       this.hooks.onRequestEnd(ctx);

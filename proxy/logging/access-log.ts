@@ -7,6 +7,10 @@
 // The text path (text()) writes the same bytes, for other sinks and lines too long for the
 // buffer. Logs the key's hash, never the key: and because a key may come from the query string
 // (query:NAME), the path is logged without its query.
+//
+// The line's time is the request's end, which the data plane has just read on its monotonic
+// clock (the record's endedAt): it is turned into epoch milliseconds with the wall clock read
+// once per second (wall-clock.ts), not with a Date.now() per line.
 
 import type { RequestRecord } from "../forward/types.js";
 import {
@@ -20,6 +24,7 @@ import {
   putString,
 } from "./line-bytes.js";
 import type { BufferLineSink } from "./logger.js";
+import { WallClock } from "./wall-clock.js";
 
 export interface AccessLog {
   write(r: RequestRecord): void;
@@ -128,16 +133,27 @@ const PLAIN_END = asciiBytes(',"upgrade":false,"msg":"request"}\n');
 /** The usual ending: no error code, no upgrade. */
 const NO_ERROR_PLAIN_END = asciiBytes(',"error":null,"upgrade":false,"msg":"request"}\n');
 
-/** How many members putPlace keeps the fields of, and the longest encoding it keeps. */
+/** How many members putPlace keeps the fields of (by id, and by slot), and the longest encoding it keeps. */
 const MAX_PLACES = 4096;
 const MAX_PLACE_BYTES = 256;
 
 interface Place {
   readonly route: string;
   readonly pool: string;
-  /** The route, pool and member fields as the line has them (a copy, not a view of a batch buffer). */
+  readonly member: string;
+  /**
+   * The route, pool and member fields as the line has them, and the next key (durationMs)
+   * with them: a copy, not a view of a batch buffer.
+   */
   readonly bytes: Uint8Array;
 }
+
+/** `,"status":NNN` for the statuses an HTTP answer has (100-599): one copy instead of a key and digits. */
+const STATUS_FIELDS: Uint8Array[] = [];
+for (let s = 100; s < 600; s++) STATUS_FIELDS.push(asciiBytes(`,"status":${s}`));
+
+/** The usual method: the line's opening is kept with it and the path's key too (openingGet). */
+const GET_PATH = asciiBytes('"GET","path":');
 
 /** Whether the sink lends its buffer (ProcessLogger.lines does), so lines are encoded straight into it. */
 function lendsBuffer(sink: LineSink): sink is BufferLineSink {
@@ -147,34 +163,48 @@ function lendsBuffer(sink: LineSink): sink is BufferLineSink {
 class FastAccessLog implements AccessLog {
   /**
    * The last epoch millisecond written, its text (text path) and the line's opening up to the
-   * method's value with it (byte path): many lines share a millisecond.
+   * method's value with it (byte path), alone and followed by a GET's method and the path's
+   * key: many lines share a millisecond.
    */
   private lastMs = -1;
   private lastMsText = "";
   private opening: Uint8Array = new Uint8Array(0);
+  private openingGet: Uint8Array = new Uint8Array(0);
+  /** Epoch ms of the records' ends (read on the data plane's monotonic clock): no clock read per line. */
+  private readonly clock = new WallClock();
 
   private readonly lender: BufferLineSink | null;
-  /** By member id: the last route and pool logged with it and the three fields' bytes (putPlace). */
+  /** By member id: the last route and pool logged with it and the fields' bytes (putPlace). */
   private readonly places = new Map<string, Place>();
+  /** The same places by the record's member slot: an array index first, the id's Map after. */
+  private readonly bySlot: Array<Place | undefined> = [];
 
   constructor(private readonly sink: LineSink) {
     this.lender = lendsBuffer(sink) ? sink : null;
   }
 
-  private tick(): void {
-    const now = Date.now();
+  /** Makes the record's end millisecond the current one. */
+  private tick(r: RequestRecord): void {
+    const now = this.clock.at(r.endedAt);
     if (now !== this.lastMs) {
       this.lastMs = now;
       this.lastMsText = "";
-      // Rewritten in place each millisecond (a new array only when the time gains a digit).
+      // Rewritten in place each millisecond (new arrays only when the time gains a digit).
       const length = HEAD.length + digitCount(now) + BINDINGS.length;
-      if (this.opening.length !== length) this.opening = asciiBytes(`${HEAD}${intText(now)}${BINDINGS}`);
-      else putNumber(this.opening, HEAD.length, now);
+      if (this.opening.length !== length) {
+        this.opening = asciiBytes(`${HEAD}${intText(now)}${BINDINGS}`);
+        this.openingGet = new Uint8Array(length + GET_PATH.length);
+        this.openingGet.set(this.opening);
+        this.openingGet.set(GET_PATH, length);
+      } else {
+        putNumber(this.opening, HEAD.length, now);
+        putNumber(this.openingGet, HEAD.length, now);
+      }
     }
   }
 
-  private timeText(): string {
-    this.tick();
+  private timeText(r: RequestRecord): string {
+    this.tick(r);
     if (this.lastMsText === "") this.lastMsText = intText(this.lastMs);
     return this.lastMsText;
   }
@@ -203,15 +233,22 @@ class FastAccessLog implements AccessLog {
 
   /** The line encoded at `at` (room reserved); returns where it ends. Same bytes as text(r). */
   private encode(b: Buffer, at: number, r: RequestRecord, pathEnd: number): number {
-    this.tick();
-    at = putBytes(b, at, this.opening);
-    at = putString(b, at, r.method, r.method.length, jsonString);
-    at = putBytes(b, at, PATH);
+    this.tick(r);
+    if (r.method === "GET") at = putBytes(b, at, this.openingGet);
+    else {
+      at = putBytes(b, at, this.opening);
+      at = putString(b, at, r.method, r.method.length, jsonString);
+      at = putBytes(b, at, PATH);
+    }
     at = putString(b, at, r.path, pathEnd, jsonString);
-    at = putBytes(b, at, STATUS);
-    at = putNumber(b, at, r.status);
+    const status = r.status;
+    if (status >= 100 && status < 600 && Number.isInteger(status))
+      at = putBytes(b, at, STATUS_FIELDS[status - 100]);
+    else {
+      at = putBytes(b, at, STATUS);
+      at = putNumber(b, at, status);
+    }
     at = this.putPlace(b, at, r);
-    at = putBytes(b, at, DURATION);
     at = putMs(b, at, r.durationMs, msText);
     if (r.queuedMs === 0) at = putBytes(b, at, NOT_QUEUED_REQUEST_ID);
     else {
@@ -239,13 +276,23 @@ class FastAccessLog implements AccessLog {
   }
 
   /**
-   * `,"route":..,"pool":..,"member":..` for the record. A process has few members and routes
-   * and most lines repeat one of a handful of these triples: their bytes are kept per member
-   * and copied in whole, instead of three keys and three checked strings encoded per line.
+   * `,"route":..,"pool":..,"member":..,"durationMs":` for the record. A process has few members
+   * and routes and most lines repeat one of a handful of these triples: their bytes are kept
+   * per member and copied in whole, instead of four keys and three checked strings encoded per
+   * line. Found by the record's member slot (an array index) when the slot holds this member,
+   * route and pool; by the member's id otherwise (a slot shared by members of two pools).
    */
   private putPlace(b: Buffer, at: number, r: RequestRecord): number {
-    const p = this.places.get(r.member);
-    if (p !== undefined && p.route === r.route && p.pool === r.pool) return putBytes(b, at, p.bytes);
+    const slot = r.memberSlot;
+    const bySlot = this.bySlot;
+    let p = slot >= 0 && slot < bySlot.length ? bySlot[slot] : undefined;
+    if (p !== undefined && p.member === r.member && p.route === r.route && p.pool === r.pool)
+      return putBytes(b, at, p.bytes);
+    p = this.places.get(r.member);
+    if (p !== undefined && p.route === r.route && p.pool === r.pool) {
+      this.remember(slot, p);
+      return putBytes(b, at, p.bytes);
+    }
     const start = at;
     at = putBytes(b, at, ROUTE);
     at = putString(b, at, r.route, r.route.length, jsonString);
@@ -253,20 +300,30 @@ class FastAccessLog implements AccessLog {
     at = putString(b, at, r.pool, r.pool.length, jsonString);
     at = putBytes(b, at, MEMBER);
     at = putString(b, at, r.member, r.member.length, jsonString);
+    at = putBytes(b, at, DURATION);
     if (at - start <= MAX_PLACE_BYTES) {
       // Bounded: members come and go over a process's life (a fresh start past the bound).
       if (p === undefined && this.places.size >= MAX_PLACES) this.places.clear();
       const bytes = new Uint8Array(at - start);
       bytes.set(b.subarray(start, at));
-      this.places.set(r.member, { route: r.route, pool: r.pool, bytes });
+      const place: Place = { route: r.route, pool: r.pool, member: r.member, bytes };
+      this.places.set(r.member, place);
+      this.remember(slot, place);
     }
     return at;
+  }
+
+  private remember(slot: number, p: Place): void {
+    if (slot < 0 || slot >= MAX_PLACES) return;
+    const bySlot = this.bySlot;
+    while (bySlot.length <= slot) bySlot.push(undefined);
+    bySlot[slot] = p;
   }
 
   /** The line as text: for a sink without a buffer, and a line too long for one. */
   text(r: RequestRecord): string {
     // Fixed shape and key order: every line has every field, so log pipelines see one schema.
-    return `${HEAD}${this.timeText()}${BINDINGS}${jsonString(r.method)},"path":${jsonString(pathOnly(r.path))},"status":${num(r.status)},"route":${jsonString(r.route)},"pool":${jsonString(r.pool)},"member":${jsonString(r.member)},"durationMs":${msText(r.durationMs)},"queuedMs":${msText(r.queuedMs)},"requestId":${jsonString(r.requestId)},"keyHash":${r.keyHash < 0 ? "null" : intText(r.keyHash)},"attempts":${num(r.attempts)},"ringVersion":${num(r.ringVersion)},"error":${r.errorCode === "" ? "null" : jsonString(r.errorCode)},"upgrade":${r.upgrade ? "true" : "false"},"msg":"request"}\n`;
+    return `${HEAD}${this.timeText(r)}${BINDINGS}${jsonString(r.method)},"path":${jsonString(pathOnly(r.path))},"status":${num(r.status)},"route":${jsonString(r.route)},"pool":${jsonString(r.pool)},"member":${jsonString(r.member)},"durationMs":${msText(r.durationMs)},"queuedMs":${msText(r.queuedMs)},"requestId":${jsonString(r.requestId)},"keyHash":${r.keyHash < 0 ? "null" : intText(r.keyHash)},"attempts":${num(r.attempts)},"ringVersion":${num(r.ringVersion)},"error":${r.errorCode === "" ? "null" : jsonString(r.errorCode)},"upgrade":${r.upgrade ? "true" : "false"},"msg":"request"}\n`;
   }
 }
 
