@@ -55,10 +55,16 @@ export function putString(
   return at;
 }
 
-/** How many decimal digits a non-negative safe integer has. */
+/**
+ * How many decimal digits a non-negative safe integer has: compares for the numbers a line
+ * holds most (a status, a version, a 32-bit key hash), a loop past 10 digits.
+ */
 export function digitCount(n: number): number {
-  let digits = 1;
-  for (let p = 10; p <= n; p *= 10) digits++;
+  if (n < 10_000) return n < 10 ? 1 : n < 100 ? 2 : n < 1000 ? 3 : 4;
+  if (n < 100_000_000) return n < 100_000 ? 5 : n < 1_000_000 ? 6 : n < 10_000_000 ? 7 : 8;
+  if (n < 10_000_000_000) return n < 1_000_000_000 ? 9 : 10;
+  let digits = 11;
+  for (let p = 1e11; p <= n; p *= 10) digits++;
   return digits;
 }
 
