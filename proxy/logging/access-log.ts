@@ -21,6 +21,7 @@ import {
   putBytes,
   putMs,
   putNumber,
+  putPath,
   putString,
 } from "./line-bytes.js";
 import type { BufferLineSink } from "./logger.js";
@@ -215,11 +216,10 @@ class FastAccessLog implements AccessLog {
       this.sink.write(this.text(r));
       return;
     }
-    const q = r.path.indexOf("?");
-    const pathEnd = q < 0 ? r.path.length : q;
+    // The room counts the whole target; the line has its path only (putPath stops at "?").
     const units =
       r.method.length +
-      pathEnd +
+      r.path.length +
       r.route.length +
       r.pool.length +
       r.member.length +
@@ -228,11 +228,11 @@ class FastAccessLog implements AccessLog {
     const at = lender.reserve(units * MAX_BYTES_PER_UNIT + FIXED_ROOM);
     // A line longer than the lender's buffer (a path of thousands of characters) goes as text.
     if (at < 0) lender.write(this.text(r));
-    else lender.commit(this.encode(lender.buf, at, r, pathEnd));
+    else lender.commit(this.encode(lender.buf, at, r));
   }
 
   /** The line encoded at `at` (room reserved); returns where it ends. Same bytes as text(r). */
-  private encode(b: Buffer, at: number, r: RequestRecord, pathEnd: number): number {
+  private encode(b: Buffer, at: number, r: RequestRecord): number {
     this.tick(r);
     if (r.method === "GET") at = putBytes(b, at, this.openingGet);
     else {
@@ -240,7 +240,7 @@ class FastAccessLog implements AccessLog {
       at = putString(b, at, r.method, r.method.length, jsonString);
       at = putBytes(b, at, PATH);
     }
-    at = putString(b, at, r.path, pathEnd, jsonString);
+    at = putPath(b, at, r.path, jsonString);
     const status = r.status;
     if (status >= 100 && status < 600 && Number.isInteger(status))
       at = putBytes(b, at, STATUS_FIELDS[status - 100]);

@@ -56,6 +56,28 @@ export function putString(
 }
 
 /**
+ * putString for a request target's path: the JSON string literal of `s` up to its first "?"
+ * (the query is never logged), found in the same scan that copies it rather than by an
+ * indexOf first. The slow path is putString's, over the path without its query.
+ */
+export function putPath(b: Buffer, at: number, s: string, text: (s: string) => string): number {
+  const start = at;
+  b[at++] = 0x22;
+  const n = s.length;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x3f) break;
+    if (c < 0x20 || c >= 0x80 || c === 0x22 || c === 0x5c) {
+      const q = s.indexOf("?", i);
+      return putString(b, start, s, q < 0 ? n : q, text);
+    }
+    b[at++] = c;
+  }
+  b[at++] = 0x22;
+  return at;
+}
+
+/**
  * How many decimal digits a non-negative safe integer has: compares for the numbers a line
  * holds most (a status, a version, a 32-bit key hash), a loop past 10 digits.
  */

@@ -13,7 +13,7 @@
 /** How often (in monotonic ms of the readings given) the wall clock is looked at. */
 export const CHECK_MS = 1000;
 /** How far behind the monotonic clock a reading may be at a look and still be taken as one. */
-const JUST_NOW_MS = 10;
+const JUST_NOW_MS = 100;
 
 export class WallClock {
   /** Epoch ms of monotonic 0 (timeOrigin, moved by any step of the wall clock seen since). */
