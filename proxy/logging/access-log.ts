@@ -171,6 +171,9 @@ class FastAccessLog implements AccessLog {
   private lastMsText = "";
   private opening: Uint8Array = new Uint8Array(0);
   private openingGet: Uint8Array = new Uint8Array(0);
+  /** The usual line's end for ring version endVersion (keepEnd); NaN: none kept yet. */
+  private end: Uint8Array = new Uint8Array(0);
+  private endVersion = Number.NaN;
   /** Epoch ms of the records' ends (read on the data plane's monotonic clock): no clock read per line. */
   private readonly clock = new WallClock();
 
@@ -259,20 +262,38 @@ class FastAccessLog implements AccessLog {
     at = putString(b, at, r.requestId, r.requestId.length, jsonString);
     at = putBytes(b, at, KEY_HASH);
     at = r.keyHash < 0 ? putBytes(b, at, NULL) : putNumber(b, at, r.keyHash);
+    if (r.attempts === 1 && r.errorCode === "" && !r.upgrade && r.ringVersion === this.endVersion)
+      return putBytes(b, at, this.end);
     if (r.attempts === 1) at = putBytes(b, at, ONE_ATTEMPT_RING_VERSION);
     else {
       at = putBytes(b, at, ATTEMPTS);
       at = putNumber(b, at, r.attempts);
       at = putBytes(b, at, RING_VERSION);
     }
+    const versionAt = at;
     at = putNumber(b, at, r.ringVersion);
-    if (r.errorCode === "" && !r.upgrade) return putBytes(b, at, NO_ERROR_PLAIN_END);
+    if (r.errorCode === "" && !r.upgrade) {
+      const end = putBytes(b, at, NO_ERROR_PLAIN_END);
+      if (r.attempts === 1) this.keepEnd(b, versionAt - ONE_ATTEMPT_RING_VERSION.length, end, r.ringVersion);
+      return end;
+    }
     at = putBytes(b, at, ERROR);
     at =
       r.errorCode === ""
         ? putBytes(b, at, NULL)
         : putString(b, at, r.errorCode, r.errorCode.length, jsonString);
     return putBytes(b, at, r.upgrade ? UPGRADE_END : PLAIN_END);
+  }
+
+  /**
+   * Keeps the usual line's end (`,"attempts":1,"ringVersion":N,"error":null,...}` and the
+   * newline) for ring version `version`, as just written at b[from, to): the next lines at that
+   * version copy it whole instead of a key, the version's digits and the rest.
+   */
+  private keepEnd(b: Buffer, from: number, to: number, version: number): void {
+    if (this.end.length !== to - from) this.end = new Uint8Array(to - from);
+    this.end.set(b.subarray(from, to));
+    this.endVersion = version;
   }
 
   /**
