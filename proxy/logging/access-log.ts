@@ -134,7 +134,7 @@ const PLAIN_END = asciiBytes(',"upgrade":false,"msg":"request"}\n');
 /** The usual ending: no error code, no upgrade. */
 const NO_ERROR_PLAIN_END = asciiBytes(',"error":null,"upgrade":false,"msg":"request"}\n');
 
-/** How many members putPlace keeps the fields of (by id, and by slot), and the longest encoding it keeps. */
+/** How many members putStatusPlace keeps the fields of (by id, and by slot), and the longest encoding it keeps. */
 const MAX_PLACES = 4096;
 const MAX_PLACE_BYTES = 256;
 
@@ -147,11 +147,15 @@ interface Place {
    * with them: a copy, not a view of a batch buffer.
    */
   readonly bytes: Uint8Array;
+  /** The same preceded by `,"status":200` (the usual status): one copy for both. */
+  readonly ok: Uint8Array;
 }
 
 /** `,"status":NNN` for the statuses an HTTP answer has (100-599): one copy instead of a key and digits. */
 const STATUS_FIELDS: Uint8Array[] = [];
 for (let s = 100; s < 600; s++) STATUS_FIELDS.push(asciiBytes(`,"status":${s}`));
+
+const STATUS_OK = STATUS_FIELDS[200 - 100];
 
 /** The usual method: the line's opening is kept with it and the path's key too (openingGet). */
 const GET_PATH = asciiBytes('"GET","path":');
@@ -178,7 +182,7 @@ class FastAccessLog implements AccessLog {
   private readonly clock = new WallClock();
 
   private readonly lender: BufferLineSink | null;
-  /** By member id: the last route and pool logged with it and the fields' bytes (putPlace). */
+  /** By member id: the last route and pool logged with it and the fields' bytes (putStatusPlace). */
   private readonly places = new Map<string, Place>();
   /** The same places by the record's member slot: an array index first, the id's Map after. */
   private readonly bySlot: Array<Place | undefined> = [];
@@ -244,14 +248,7 @@ class FastAccessLog implements AccessLog {
       at = putBytes(b, at, PATH);
     }
     at = putPath(b, at, r.path, jsonString);
-    const status = r.status;
-    if (status >= 100 && status < 600 && Number.isInteger(status))
-      at = putBytes(b, at, STATUS_FIELDS[status - 100]);
-    else {
-      at = putBytes(b, at, STATUS);
-      at = putNumber(b, at, status);
-    }
-    at = this.putPlace(b, at, r);
+    at = this.putStatusPlace(b, at, r);
     at = putMs(b, at, r.durationMs, msText);
     if (r.queuedMs === 0) at = putBytes(b, at, NOT_QUEUED_REQUEST_ID);
     else {
@@ -297,23 +294,36 @@ class FastAccessLog implements AccessLog {
   }
 
   /**
-   * `,"route":..,"pool":..,"member":..,"durationMs":` for the record. A process has few members
+   * `,"status":..,"route":..,"pool":..,"member":..,"durationMs":` for the record (a 200 and the
+   * rest in one copy). A process has few members
    * and routes and most lines repeat one of a handful of these triples: their bytes are kept
    * per member and copied in whole, instead of four keys and three checked strings encoded per
    * line. Found by the record's member slot (an array index) when the slot holds this member,
    * route and pool; by the member's id otherwise (a slot shared by members of two pools).
    */
-  private putPlace(b: Buffer, at: number, r: RequestRecord): number {
+  private putStatusPlace(b: Buffer, at: number, r: RequestRecord): number {
     const slot = r.memberSlot;
     const bySlot = this.bySlot;
     let p = slot >= 0 && slot < bySlot.length ? bySlot[slot] : undefined;
-    if (p !== undefined && p.member === r.member && p.route === r.route && p.pool === r.pool)
-      return putBytes(b, at, p.bytes);
-    p = this.places.get(r.member);
-    if (p !== undefined && p.route === r.route && p.pool === r.pool) {
-      this.remember(slot, p);
-      return putBytes(b, at, p.bytes);
+    if (p === undefined || p.member !== r.member || p.route !== r.route || p.pool !== r.pool) {
+      p = this.places.get(r.member);
+      if (p !== undefined && p.route === r.route && p.pool === r.pool) this.remember(slot, p);
+      else p = undefined;
     }
+    if (p !== undefined && r.status === 200) return putBytes(b, at, p.ok);
+    const status = r.status;
+    if (status >= 100 && status < 600 && Number.isInteger(status))
+      at = putBytes(b, at, STATUS_FIELDS[status - 100]);
+    else {
+      at = putBytes(b, at, STATUS);
+      at = putNumber(b, at, status);
+    }
+    if (p !== undefined) return putBytes(b, at, p.bytes);
+    return this.newPlace(b, at, r, slot);
+  }
+
+  /** Encodes the record's place fields at `at` and keeps them (bounded) for the next lines. */
+  private newPlace(b: Buffer, at: number, r: RequestRecord, slot: number): number {
     const start = at;
     at = putBytes(b, at, ROUTE);
     at = putString(b, at, r.route, r.route.length, jsonString);
@@ -324,10 +334,13 @@ class FastAccessLog implements AccessLog {
     at = putBytes(b, at, DURATION);
     if (at - start <= MAX_PLACE_BYTES) {
       // Bounded: members come and go over a process's life (a fresh start past the bound).
-      if (p === undefined && this.places.size >= MAX_PLACES) this.places.clear();
+      if (!this.places.has(r.member) && this.places.size >= MAX_PLACES) this.places.clear();
       const bytes = new Uint8Array(at - start);
       bytes.set(b.subarray(start, at));
-      const place: Place = { route: r.route, pool: r.pool, member: r.member, bytes };
+      const ok = new Uint8Array(STATUS_OK.length + bytes.length);
+      ok.set(STATUS_OK);
+      ok.set(bytes, STATUS_OK.length);
+      const place: Place = { route: r.route, pool: r.pool, member: r.member, bytes, ok };
       this.places.set(r.member, place);
       this.remember(slot, place);
     }
