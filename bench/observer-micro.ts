@@ -89,7 +89,14 @@ export async function run(argv: string[]): Promise<number> {
       upgrade: false,
       startedAt: 0,
     };
-    return { ...fields, memberSlot: snap.slots[index], openSlot: -1, traceState: null, toJSON: () => fields };
+    return {
+      ...fields,
+      memberSlot: snap.slots[index],
+      endedAt: -1,
+      openSlot: -1,
+      traceState: null,
+      toJSON: () => fields,
+    };
   });
   const plain = new MetricsObserver(series, createAccessLog({ write() {} }, false));
   const before = (): number => {

@@ -11,6 +11,7 @@ const BENCHES: Record<string, string> = {
   dashboard: "./dashboard-bench.js",
   "observer-micro": "./observer-micro.js",
   "access-line": "./access-line-micro.js",
+  "route-choice": "./route-choice-micro.js",
   "engine-profile": "./engine-profile.js",
   "engine-micro": "./engine-micro.js",
   "head-micro": "./head-micro.js",

@@ -130,6 +130,7 @@ export function setup(size: number, keys: number, churnKb = 0): SizeSetup {
         errorCode: "",
         upgrade: false,
         startedAt: 0,
+        endedAt: -1,
         openSlot: -1,
         traceState: null,
         toJSON(): RecordFields {

@@ -62,8 +62,53 @@ const MAX_SCRATCH = 64 * 1024;
 let scratch = new Uint8Array(256);
 const encoder = new TextEncoder();
 
-/** MurmurHash3 x86_32 of the UTF-8 bytes of `key`; allocation-free once the scratch buffer fits. */
+/**
+ * MurmurHash3 x86_32 of the UTF-8 bytes of `key`; allocation-free once the scratch buffer fits.
+ * An ASCII key (ids, session tokens, paths: nearly all) is its own UTF-8, so it is hashed from
+ * its character codes in one pass; the first character past ASCII sends it to the byte path.
+ */
 export function hashKey(key: string, seed = 0): number {
+  const n = key.length;
+  const end = n & ~3;
+  let h = seed >>> 0;
+  let i = 0;
+  for (; i < end; i += 4) {
+    const c0 = key.charCodeAt(i);
+    const c1 = key.charCodeAt(i + 1);
+    const c2 = key.charCodeAt(i + 2);
+    const c3 = key.charCodeAt(i + 3);
+    if ((c0 | c1 | c2 | c3) >= 0x80) return hashKeyBytes(key, seed);
+    let k = c0 | (c1 << 8) | (c2 << 16) | (c3 << 24);
+    k = Math.imul(k, C1);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, C2);
+    h ^= k;
+    h = (h << 13) | (h >>> 19);
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+  }
+  const tail = n & 3;
+  if (tail !== 0) {
+    const c0 = key.charCodeAt(i);
+    const c1 = tail > 1 ? key.charCodeAt(i + 1) : 0;
+    const c2 = tail > 2 ? key.charCodeAt(i + 2) : 0;
+    if ((c0 | c1 | c2) >= 0x80) return hashKeyBytes(key, seed);
+    let k = c0 | (c1 << 8) | (c2 << 16);
+    k = Math.imul(k, C1);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, C2);
+    h ^= k;
+  }
+  h ^= n;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** hashKey of a key with characters past ASCII: its UTF-8 bytes encoded, then hashed. */
+function hashKeyBytes(key: string, seed: number): number {
   const n = key.length;
   // UTF-8 needs at most 3 bytes per UTF-16 code unit (a surrogate pair is 4 bytes for 2 units).
   // The scratch grows to fit ordinary keys; a huge one-off key gets its own buffer so it
@@ -75,15 +120,6 @@ export function hashKey(key: string, seed = 0): number {
     }
     scratch = new Uint8Array(Math.min(MAX_SCRATCH, Math.max(n * 3, scratch.length * 2)));
   }
-  const buf = scratch;
-  let i = 0;
-  // ASCII fast path: most keys (ids, session tokens, paths) never leave it.
-  for (; i < n; i++) {
-    const c = key.charCodeAt(i);
-    if (c >= 0x80) break;
-    buf[i] = c;
-  }
-  if (i === n) return hashBytes(buf, n, seed);
-  const { written } = encoder.encodeInto(key, buf);
-  return hashBytes(buf, written, seed);
+  const { written } = encoder.encodeInto(key, scratch);
+  return hashBytes(scratch, written, seed);
 }

@@ -196,7 +196,6 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
   /** Sessions and attempts of `protocol: h2c | h2` pools. */
   private readonly h2: H2Forwarder;
   private readonly live = new LiveBook();
-  private readonly budgets = new Map<string, RetryBudget>();
   private readonly sweep: TimeoutSweep;
   /** Filled per undici response head (synchronous use only): no object per response. */
   private readonly headExtras: HeadExtras;
@@ -840,12 +839,14 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     return true;
   }
 
+  /** The pool's retry budget, on its PoolLive (ctx.live is set whenever ctx.snapshot is and a request goes upstream). */
   private budgetOf(ctx: RequestContext): RetryBudget {
     const snapshot = ctx.snapshot as NonNullable<RequestContext["snapshot"]>;
-    let b = this.budgets.get(snapshot.name);
-    if (b === undefined) {
+    const live = ctx.live as NonNullable<RequestContext["live"]>;
+    let b = live.retryBudget;
+    if (b === null) {
       b = new RetryBudget(snapshot.settings.retry.budgetRatio, snapshot.settings.retry.minRetriesPerSecond);
-      this.budgets.set(snapshot.name, b);
+      live.retryBudget = b;
     }
     return b;
   }
@@ -1004,7 +1005,8 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     if (u !== null && !u.finished) u.cancel(CLIENT_GONE);
     ctx.status = status;
     // From the request's arrival: a pipelined request's wait for its turn is part of it.
-    ctx.durationMs = this.now() - ctx.startedAt + ctx.queuedMs;
+    ctx.endedAt = this.now();
+    ctx.durationMs = ctx.endedAt - ctx.startedAt + ctx.queuedMs;
     this.active--;
     try {
       this.hooks.onRequestEnd(ctx);
@@ -1082,7 +1084,6 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     const before = this.lastState;
     this.lastState = state;
     this.live.retain(state.pools);
-    for (const name of this.budgets.keys()) if (!state.pools.has(name)) this.budgets.delete(name);
     // Flag-only changes (drain, health, breaker) keep every agent key: nothing to retire, and
     // no pass over every member of every pool (5,000 members made it the slowest step).
     let keysKept = before !== null && before.pools.size === state.pools.size;

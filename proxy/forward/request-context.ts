@@ -34,6 +34,8 @@ export class RequestContext implements RequestRecord {
   errorCode = "";
   upgrade: boolean;
   startedAt: number;
+  /** The monotonic reading the request ended at (finish()), or -1 while it runs. */
+  endedAt = -1;
   /** The metrics observer's in-flight table slot (open-requests.ts), or -1. */
   openSlot = -1;
   /** The tracing hooks' state of this request (tracing-hooks.ts), or null. */

@@ -71,6 +71,11 @@ export interface RequestRecord extends OpenSlot {
   /** Monotonic start time (performance.now()). */
   readonly startedAt: number;
   /**
+   * The monotonic reading (performance.now()) durationMs was measured to, or -1 (a record not
+   * ended by the data plane): the access line's time comes from it, not from another clock read.
+   */
+  readonly endedAt: number;
+  /**
    * One object of per-request state the tracing hooks hang here (tracing-hooks.ts), null
    * otherwise. An intrusive field rather than a Map keyed by the record: a Map with one set
    * and one delete per request keeps finished requests alive through its retired tables
@@ -84,7 +89,10 @@ export interface RequestRecord extends OpenSlot {
 /** A record's errorCode when the client left after its answer's head was sent (the status sent is kept). */
 export const DOWNSTREAM_DISCONNECTED = "downstream_disconnected";
 
-export type RecordFields = Omit<RequestRecord, "toJSON" | "openSlot" | "traceState" | "memberSlot">;
+export type RecordFields = Omit<
+  RequestRecord,
+  "toJSON" | "openSlot" | "traceState" | "memberSlot" | "endedAt"
+>;
 
 /** Observer the operations engineer implements; every hook is optional and must not throw. */
 export interface DataPlaneHooks {

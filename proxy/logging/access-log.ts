@@ -7,6 +7,10 @@
 // The text path (text()) writes the same bytes, for other sinks and lines too long for the
 // buffer. Logs the key's hash, never the key: and because a key may come from the query string
 // (query:NAME), the path is logged without its query.
+//
+// The line's time is the request's end, which the data plane has just read on its monotonic
+// clock (the record's endedAt): it is turned into epoch milliseconds with the wall clock read
+// once per second (wall-clock.ts), not with a Date.now() per line.
 
 import type { RequestRecord } from "../forward/types.js";
 import {
@@ -17,9 +21,11 @@ import {
   putBytes,
   putMs,
   putNumber,
+  putPath,
   putString,
 } from "./line-bytes.js";
 import type { BufferLineSink } from "./logger.js";
+import { WallClock } from "./wall-clock.js";
 
 export interface AccessLog {
   write(r: RequestRecord): void;
@@ -128,16 +134,31 @@ const PLAIN_END = asciiBytes(',"upgrade":false,"msg":"request"}\n');
 /** The usual ending: no error code, no upgrade. */
 const NO_ERROR_PLAIN_END = asciiBytes(',"error":null,"upgrade":false,"msg":"request"}\n');
 
-/** How many members putPlace keeps the fields of, and the longest encoding it keeps. */
+/** How many members putStatusPlace keeps the fields of (by id, and by slot), and the longest encoding it keeps. */
 const MAX_PLACES = 4096;
 const MAX_PLACE_BYTES = 256;
 
 interface Place {
   readonly route: string;
   readonly pool: string;
-  /** The route, pool and member fields as the line has them (a copy, not a view of a batch buffer). */
+  readonly member: string;
+  /**
+   * The route, pool and member fields as the line has them, and the next key (durationMs)
+   * with them: a copy, not a view of a batch buffer.
+   */
   readonly bytes: Uint8Array;
+  /** The same preceded by `,"status":200` (the usual status): one copy for both. */
+  readonly ok: Uint8Array;
 }
+
+/** `,"status":NNN` for the statuses an HTTP answer has (100-599): one copy instead of a key and digits. */
+const STATUS_FIELDS: Uint8Array[] = [];
+for (let s = 100; s < 600; s++) STATUS_FIELDS.push(asciiBytes(`,"status":${s}`));
+
+const STATUS_OK = STATUS_FIELDS[200 - 100];
+
+/** The usual method: the line's opening is kept with it and the path's key too (openingGet). */
+const GET_PATH = asciiBytes('"GET","path":');
 
 /** Whether the sink lends its buffer (ProcessLogger.lines does), so lines are encoded straight into it. */
 function lendsBuffer(sink: LineSink): sink is BufferLineSink {
@@ -147,34 +168,51 @@ function lendsBuffer(sink: LineSink): sink is BufferLineSink {
 class FastAccessLog implements AccessLog {
   /**
    * The last epoch millisecond written, its text (text path) and the line's opening up to the
-   * method's value with it (byte path): many lines share a millisecond.
+   * method's value with it (byte path), alone and followed by a GET's method and the path's
+   * key: many lines share a millisecond.
    */
   private lastMs = -1;
   private lastMsText = "";
   private opening: Uint8Array = new Uint8Array(0);
+  private openingGet: Uint8Array = new Uint8Array(0);
+  /** The usual line's end for ring version endVersion (keepEnd); NaN: none kept yet. */
+  private end: Uint8Array = new Uint8Array(0);
+  private endVersion = Number.NaN;
+  /** Epoch ms of the records' ends (read on the data plane's monotonic clock): no clock read per line. */
+  private readonly clock = new WallClock();
 
   private readonly lender: BufferLineSink | null;
-  /** By member id: the last route and pool logged with it and the three fields' bytes (putPlace). */
+  /** By member id: the last route and pool logged with it and the fields' bytes (putStatusPlace). */
   private readonly places = new Map<string, Place>();
+  /** The same places by the record's member slot: an array index first, the id's Map after. */
+  private readonly bySlot: Array<Place | undefined> = [];
 
   constructor(private readonly sink: LineSink) {
     this.lender = lendsBuffer(sink) ? sink : null;
   }
 
-  private tick(): void {
-    const now = Date.now();
+  /** Makes the record's end millisecond the current one. */
+  private tick(r: RequestRecord): void {
+    const now = this.clock.at(r.endedAt);
     if (now !== this.lastMs) {
       this.lastMs = now;
       this.lastMsText = "";
-      // Rewritten in place each millisecond (a new array only when the time gains a digit).
+      // Rewritten in place each millisecond (new arrays only when the time gains a digit).
       const length = HEAD.length + digitCount(now) + BINDINGS.length;
-      if (this.opening.length !== length) this.opening = asciiBytes(`${HEAD}${intText(now)}${BINDINGS}`);
-      else putNumber(this.opening, HEAD.length, now);
+      if (this.opening.length !== length) {
+        this.opening = asciiBytes(`${HEAD}${intText(now)}${BINDINGS}`);
+        this.openingGet = new Uint8Array(length + GET_PATH.length);
+        this.openingGet.set(this.opening);
+        this.openingGet.set(GET_PATH, length);
+      } else {
+        putNumber(this.opening, HEAD.length, now);
+        putNumber(this.openingGet, HEAD.length, now);
+      }
     }
   }
 
-  private timeText(): string {
-    this.tick();
+  private timeText(r: RequestRecord): string {
+    this.tick(r);
     if (this.lastMsText === "") this.lastMsText = intText(this.lastMs);
     return this.lastMsText;
   }
@@ -185,11 +223,10 @@ class FastAccessLog implements AccessLog {
       this.sink.write(this.text(r));
       return;
     }
-    const q = r.path.indexOf("?");
-    const pathEnd = q < 0 ? r.path.length : q;
+    // The room counts the whole target; the line has its path only (putPath stops at "?").
     const units =
       r.method.length +
-      pathEnd +
+      r.path.length +
       r.route.length +
       r.pool.length +
       r.member.length +
@@ -198,20 +235,20 @@ class FastAccessLog implements AccessLog {
     const at = lender.reserve(units * MAX_BYTES_PER_UNIT + FIXED_ROOM);
     // A line longer than the lender's buffer (a path of thousands of characters) goes as text.
     if (at < 0) lender.write(this.text(r));
-    else lender.commit(this.encode(lender.buf, at, r, pathEnd));
+    else lender.commit(this.encode(lender.buf, at, r));
   }
 
   /** The line encoded at `at` (room reserved); returns where it ends. Same bytes as text(r). */
-  private encode(b: Buffer, at: number, r: RequestRecord, pathEnd: number): number {
-    this.tick();
-    at = putBytes(b, at, this.opening);
-    at = putString(b, at, r.method, r.method.length, jsonString);
-    at = putBytes(b, at, PATH);
-    at = putString(b, at, r.path, pathEnd, jsonString);
-    at = putBytes(b, at, STATUS);
-    at = putNumber(b, at, r.status);
-    at = this.putPlace(b, at, r);
-    at = putBytes(b, at, DURATION);
+  private encode(b: Buffer, at: number, r: RequestRecord): number {
+    this.tick(r);
+    if (r.method === "GET") at = putBytes(b, at, this.openingGet);
+    else {
+      at = putBytes(b, at, this.opening);
+      at = putString(b, at, r.method, r.method.length, jsonString);
+      at = putBytes(b, at, PATH);
+    }
+    at = putPath(b, at, r.path, jsonString);
+    at = this.putStatusPlace(b, at, r);
     at = putMs(b, at, r.durationMs, msText);
     if (r.queuedMs === 0) at = putBytes(b, at, NOT_QUEUED_REQUEST_ID);
     else {
@@ -222,14 +259,21 @@ class FastAccessLog implements AccessLog {
     at = putString(b, at, r.requestId, r.requestId.length, jsonString);
     at = putBytes(b, at, KEY_HASH);
     at = r.keyHash < 0 ? putBytes(b, at, NULL) : putNumber(b, at, r.keyHash);
+    if (r.attempts === 1 && r.errorCode === "" && !r.upgrade && r.ringVersion === this.endVersion)
+      return putBytes(b, at, this.end);
     if (r.attempts === 1) at = putBytes(b, at, ONE_ATTEMPT_RING_VERSION);
     else {
       at = putBytes(b, at, ATTEMPTS);
       at = putNumber(b, at, r.attempts);
       at = putBytes(b, at, RING_VERSION);
     }
+    const versionAt = at;
     at = putNumber(b, at, r.ringVersion);
-    if (r.errorCode === "" && !r.upgrade) return putBytes(b, at, NO_ERROR_PLAIN_END);
+    if (r.errorCode === "" && !r.upgrade) {
+      const end = putBytes(b, at, NO_ERROR_PLAIN_END);
+      if (r.attempts === 1) this.keepEnd(b, versionAt - ONE_ATTEMPT_RING_VERSION.length, end, r.ringVersion);
+      return end;
+    }
     at = putBytes(b, at, ERROR);
     at =
       r.errorCode === ""
@@ -239,13 +283,47 @@ class FastAccessLog implements AccessLog {
   }
 
   /**
-   * `,"route":..,"pool":..,"member":..` for the record. A process has few members and routes
-   * and most lines repeat one of a handful of these triples: their bytes are kept per member
-   * and copied in whole, instead of three keys and three checked strings encoded per line.
+   * Keeps the usual line's end (`,"attempts":1,"ringVersion":N,"error":null,...}` and the
+   * newline) for ring version `version`, as just written at b[from, to): the next lines at that
+   * version copy it whole instead of a key, the version's digits and the rest.
    */
-  private putPlace(b: Buffer, at: number, r: RequestRecord): number {
-    const p = this.places.get(r.member);
-    if (p !== undefined && p.route === r.route && p.pool === r.pool) return putBytes(b, at, p.bytes);
+  private keepEnd(b: Buffer, from: number, to: number, version: number): void {
+    if (this.end.length !== to - from) this.end = new Uint8Array(to - from);
+    this.end.set(b.subarray(from, to));
+    this.endVersion = version;
+  }
+
+  /**
+   * `,"status":..,"route":..,"pool":..,"member":..,"durationMs":` for the record (a 200 and the
+   * rest in one copy). A process has few members
+   * and routes and most lines repeat one of a handful of these triples: their bytes are kept
+   * per member and copied in whole, instead of four keys and three checked strings encoded per
+   * line. Found by the record's member slot (an array index) when the slot holds this member,
+   * route and pool; by the member's id otherwise (a slot shared by members of two pools).
+   */
+  private putStatusPlace(b: Buffer, at: number, r: RequestRecord): number {
+    const slot = r.memberSlot;
+    const bySlot = this.bySlot;
+    let p = slot >= 0 && slot < bySlot.length ? bySlot[slot] : undefined;
+    if (p === undefined || p.member !== r.member || p.route !== r.route || p.pool !== r.pool) {
+      p = this.places.get(r.member);
+      if (p !== undefined && p.route === r.route && p.pool === r.pool) this.remember(slot, p);
+      else p = undefined;
+    }
+    if (p !== undefined && r.status === 200) return putBytes(b, at, p.ok);
+    const status = r.status;
+    if (status >= 100 && status < 600 && Number.isInteger(status))
+      at = putBytes(b, at, STATUS_FIELDS[status - 100]);
+    else {
+      at = putBytes(b, at, STATUS);
+      at = putNumber(b, at, status);
+    }
+    if (p !== undefined) return putBytes(b, at, p.bytes);
+    return this.newPlace(b, at, r, slot);
+  }
+
+  /** Encodes the record's place fields at `at` and keeps them (bounded) for the next lines. */
+  private newPlace(b: Buffer, at: number, r: RequestRecord, slot: number): number {
     const start = at;
     at = putBytes(b, at, ROUTE);
     at = putString(b, at, r.route, r.route.length, jsonString);
@@ -253,20 +331,33 @@ class FastAccessLog implements AccessLog {
     at = putString(b, at, r.pool, r.pool.length, jsonString);
     at = putBytes(b, at, MEMBER);
     at = putString(b, at, r.member, r.member.length, jsonString);
+    at = putBytes(b, at, DURATION);
     if (at - start <= MAX_PLACE_BYTES) {
       // Bounded: members come and go over a process's life (a fresh start past the bound).
-      if (p === undefined && this.places.size >= MAX_PLACES) this.places.clear();
+      if (!this.places.has(r.member) && this.places.size >= MAX_PLACES) this.places.clear();
       const bytes = new Uint8Array(at - start);
       bytes.set(b.subarray(start, at));
-      this.places.set(r.member, { route: r.route, pool: r.pool, bytes });
+      const ok = new Uint8Array(STATUS_OK.length + bytes.length);
+      ok.set(STATUS_OK);
+      ok.set(bytes, STATUS_OK.length);
+      const place: Place = { route: r.route, pool: r.pool, member: r.member, bytes, ok };
+      this.places.set(r.member, place);
+      this.remember(slot, place);
     }
     return at;
+  }
+
+  private remember(slot: number, p: Place): void {
+    if (slot < 0 || slot >= MAX_PLACES) return;
+    const bySlot = this.bySlot;
+    while (bySlot.length <= slot) bySlot.push(undefined);
+    bySlot[slot] = p;
   }
 
   /** The line as text: for a sink without a buffer, and a line too long for one. */
   text(r: RequestRecord): string {
     // Fixed shape and key order: every line has every field, so log pipelines see one schema.
-    return `${HEAD}${this.timeText()}${BINDINGS}${jsonString(r.method)},"path":${jsonString(pathOnly(r.path))},"status":${num(r.status)},"route":${jsonString(r.route)},"pool":${jsonString(r.pool)},"member":${jsonString(r.member)},"durationMs":${msText(r.durationMs)},"queuedMs":${msText(r.queuedMs)},"requestId":${jsonString(r.requestId)},"keyHash":${r.keyHash < 0 ? "null" : intText(r.keyHash)},"attempts":${num(r.attempts)},"ringVersion":${num(r.ringVersion)},"error":${r.errorCode === "" ? "null" : jsonString(r.errorCode)},"upgrade":${r.upgrade ? "true" : "false"},"msg":"request"}\n`;
+    return `${HEAD}${this.timeText(r)}${BINDINGS}${jsonString(r.method)},"path":${jsonString(pathOnly(r.path))},"status":${num(r.status)},"route":${jsonString(r.route)},"pool":${jsonString(r.pool)},"member":${jsonString(r.member)},"durationMs":${msText(r.durationMs)},"queuedMs":${msText(r.queuedMs)},"requestId":${jsonString(r.requestId)},"keyHash":${r.keyHash < 0 ? "null" : intText(r.keyHash)},"attempts":${num(r.attempts)},"ringVersion":${num(r.ringVersion)},"error":${r.errorCode === "" ? "null" : jsonString(r.errorCode)},"upgrade":${r.upgrade ? "true" : "false"},"msg":"request"}\n`;
   }
 }
 

@@ -431,9 +431,18 @@ export class SeriesCache {
     for (const ps of this.pools.values()) ps.dropRoutes();
   }
 
+  /** The pool name pool() last found (not "") and its series: most requests repeat the last one's pool. */
+  private lastName = "";
+  private lastPool: PoolSeries | null = null;
+
   pool(name: string): PoolSeries {
     if (name === "") return this.unrouted;
-    return this.pools.get(name) ?? this.unrouted;
+    if (name === this.lastName) return this.lastPool as PoolSeries;
+    const ps = this.pools.get(name);
+    if (ps === undefined) return this.unrouted;
+    this.lastName = name;
+    this.lastPool = ps;
+    return ps;
   }
 
   /** Makes the pool's member set exactly `ids`: adds series holders, removes leavers' series. */
@@ -463,6 +472,10 @@ export class SeriesCache {
     if (ps === undefined) return;
     ps.remove();
     this.pools.delete(pool);
+    if (pool === this.lastName) {
+      this.lastName = "";
+      this.lastPool = null;
+    }
   }
 
   poolNames(): IterableIterator<string> {

@@ -4,7 +4,8 @@
 // is taken only if the pool's ProbeGate admits a probe to it. With a
 // balanceFactor, the bounded-load decorator also caps members at factor x the mean load.
 //
-// The request path calls chooseMember, which is allocation-free: the acceptor below is one
+// The request path calls chooseMember, which takes the key's owner at once when it may serve
+// and is otherwise allocation-free too: the acceptor below is one
 // module-level object whose fields are set per call and whose `accept` is bound once
 // (pick is synchronous, and the acceptor saves/restores its fields around a nested call).
 // explainChoice is the admin variant that also lists who was skipped and why.
@@ -95,6 +96,20 @@ export function chooseMember(
   now: number,
   tried: TriedSet = NO_TRIED,
 ): number {
+  // The usual request: nothing tried yet, no bounded load, and the key's owner may take it
+  // (eligible, not refused locally). That is pick()'s first answer, found with one lookup
+  // and none of the walk's set-up (the acceptor's fields saved and restored, a call per member).
+  if (tried.count === 0 && snapshot.bounded === null) {
+    const owner = snapshot.table.lookup(keyHash);
+    if (
+      owner >= 0 &&
+      snapshot.eligible[owner] === 1 &&
+      !(live !== null && live.snapshot === snapshot && live.skipUntil[owner] > now)
+    ) {
+      lastOwner = owner;
+      return owner;
+    }
+  }
   const chosen = choose(snapshot, keyHash, live, now, tried, snapshot.probe);
   lastOwner = snapshot.bounded === null ? lastFirstAsked : -1;
   return chosen;

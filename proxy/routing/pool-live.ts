@@ -4,6 +4,7 @@
 // on an older snapshot releases against the current one (looked up by id), so the counts
 // stay right across swaps.
 
+import type { RetryBudget } from "../forward/retry-budget.js";
 import type { PoolLiveView, PoolSnapshot } from "./types.js";
 
 export class PoolLive implements PoolLiveView {
@@ -11,6 +12,12 @@ export class PoolLive implements PoolLiveView {
   inFlight: Int32Array;
   totalInFlight = 0;
   skipUntil: Float64Array;
+  /**
+   * The pool's retry budget, kept here (made by the data plane on first use) so a request
+   * reaches it through the PoolLive it already holds, not a lookup by pool name; it lives as
+   * long as the pool, across its snapshots, as the counts do.
+   */
+  retryBudget: RetryBudget | null = null;
 
   constructor(snapshot: PoolSnapshot) {
     this.snapshot = snapshot;
@@ -79,8 +86,12 @@ export class PoolLive implements PoolLiveView {
 /** The PoolLive of every pool by name; `for(snapshot)` rebases on first sight of a new snapshot. */
 export class LiveBook {
   private readonly pools = new Map<string, PoolLive>();
+  /** The snapshot for() was last given and its PoolLive: most requests go to the pool the last one did. */
+  private lastSnapshot: PoolSnapshot | null = null;
+  private lastLive: PoolLive | null = null;
 
   for(snapshot: PoolSnapshot): PoolLive {
+    if (snapshot === this.lastSnapshot) return this.lastLive as PoolLive;
     let live = this.pools.get(snapshot.name);
     if (live === undefined) {
       live = new PoolLive(snapshot);
@@ -90,11 +101,15 @@ export class LiveBook {
       // (ring versions are not compared: a reload may legitimately restart them).
       live.rebase(snapshot);
     }
+    this.lastSnapshot = snapshot;
+    this.lastLive = live;
     return live;
   }
 
   /** Forgets pools that no longer exist. */
   retain(names: ReadonlySet<string> | ReadonlyMap<string, unknown>): void {
     for (const name of this.pools.keys()) if (!names.has(name)) this.pools.delete(name);
+    this.lastSnapshot = null;
+    this.lastLive = null;
   }
 }

@@ -253,9 +253,11 @@ test("a line longer than the buffer comes through write() as text, with the same
 });
 
 test("lines repeating a few routes, pools and members equal JSON.stringify's, whatever came before them", () => {
-  // The route/pool/member fields are kept per member once encoded (putPlace): the same member
-  // under another route or pool, an equal id in another string, and more members than are kept
-  // must each still come out as their own record says.
+  // The route/pool/member fields are kept per member once encoded (putPlace), found by the
+  // record's member slot first: the same member under another route or pool, an equal id in
+  // another string, one slot held by members of two pools (slots are per pool), a member under
+  // another slot after a reload, and more members than are kept must each still come out as
+  // their own record says.
   const rand = seededRandom(SEED + 2);
   const sink = new CapturingSink(rand);
   const log = createAccessLog(sink, true);
@@ -272,14 +274,15 @@ test("lines repeating a few routes, pools and members equal JSON.stringify's, wh
         route: pick(routes),
         pool: pick(pools),
         member: rand() < 0.2 ? ` ${m}`.slice(1) : m,
+        memberSlot: Math.floor(rand() * 4) - 1,
       }),
     );
   }
   // More members than are kept, then the first ones again.
   for (let i = 0; i < 5000; i++)
-    records.push(record({ member: `n${i}`, route: pick(routes), pool: pick(pools) }));
+    records.push(record({ member: `n${i}`, route: pick(routes), pool: pick(pools), memberSlot: i }));
   for (let i = 0; i < 50; i++)
-    records.push(record({ member: `n${i}`, route: pick(routes), pool: pick(pools) }));
+    records.push(record({ member: `n${i}`, route: pick(routes), pool: pick(pools), memberSlot: 49 - i }));
   for (const r of records) log.write(r);
   assert.equal(sink.lines.length, records.length);
   for (let i = 0; i < records.length; i++)
@@ -289,7 +292,7 @@ test("lines repeating a few routes, pools and members equal JSON.stringify's, wh
 /** A seeded record with the given route, pool and member. */
 function randomRecordAt(
   rand: () => number,
-  place: { route: string; pool: string; member: string },
+  place: { route: string; pool: string; member: string; memberSlot: number },
 ): RequestRecord {
   const r = randomRecord(rand, false);
   return record({ ...r.toJSON(), ...place });

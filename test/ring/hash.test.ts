@@ -83,7 +83,7 @@ describe("hashKey: shardgate contract pins (never change)", () => {
     });
   }
 
-  it("equals hashBytes over the UTF-8 encoding for random keys (ASCII and not)", () => {
+  it("equals hashBytes over the UTF-8 encoding for random keys (ASCII and not, long and short)", () => {
     const seed = testSeed(0x5eed_0001);
     const rnd = seededRandom(seed);
     const alphabet = ["a", "Z", "9", "-", "é", "ß", "日", "😀", "\uD800", "\uDFFF", "\0", "~"];
@@ -98,6 +98,27 @@ describe("hashKey: shardgate contract pins (never change)", () => {
         hashKey(key, s),
         hashBytes(bytes, bytes.length, s),
         `key #${n} ${JSON.stringify(key.slice(0, 20))} (${seedNote(seed)})`,
+      );
+    }
+    // Short ASCII keys with one character past ASCII at any place, in a whole block or in the
+    // tail (hashKey reads ASCII keys from their character codes and must notice it anywhere),
+    // including ones whose low byte looks like ASCII (U+0100, U+4141).
+    const past = ["é", "\u0100", "\u0141", "\u4141", "\u8000", "日", "😀", "\uD800", "\u0080", "\u07ff"];
+    for (let n = 0; n < 3000; n++) {
+      const len = 1 + Math.floor(rnd() * 11);
+      const at = Math.floor(rnd() * len);
+      let key = "";
+      for (let i = 0; i < len; i++)
+        key +=
+          i === at
+            ? past[Math.floor(rnd() * past.length)]
+            : String.fromCharCode(0x20 + Math.floor(rnd() * 0x5f));
+      const bytes = enc.encode(key);
+      const s = Math.floor(rnd() * 0xffffffff);
+      assert.equal(
+        hashKey(key, s),
+        hashBytes(bytes, bytes.length, s),
+        `short key #${n} ${JSON.stringify(key)} (${seedNote(seed)})`,
       );
     }
   });

@@ -22,6 +22,17 @@ export function requestRecord(fields: Partial<RequestRecord> = {}): RequestRecor
     startedAt: 0,
     ...fields,
   };
-  const { memberSlot = -1, ...logged } = r as typeof r & { memberSlot?: number };
-  return { ...logged, memberSlot, openSlot: -1, traceState: null, toJSON: () => logged } as RequestRecord;
+  const {
+    memberSlot = -1,
+    endedAt = -1,
+    ...logged
+  } = r as typeof r & { memberSlot?: number; endedAt?: number };
+  return {
+    ...logged,
+    memberSlot,
+    endedAt,
+    openSlot: -1,
+    traceState: null,
+    toJSON: () => logged,
+  } as RequestRecord;
 }
