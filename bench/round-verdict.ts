@@ -60,9 +60,16 @@ export interface Round<S extends Sample> {
   why: string[];
 }
 
-/** Forward on even rounds, reversed on odd ones. */
+/**
+ * Forward on even rounds, reversed on odd ones; with three or more targets the list is also
+ * rotated by one every two rounds, so every target takes every place in turn (three targets:
+ * all six orders in six rounds). Reversal alone left the middle target always in the middle.
+ */
 export function roundOrder(names: readonly string[], round: number): string[] {
-  return round % 2 === 0 ? [...names] : [...names].reverse();
+  const n = names.length;
+  const turn = n > 2 ? Math.floor(round / 2) % n : 0;
+  const order = [...names.slice(turn), ...names.slice(0, turn)];
+  return round % 2 === 0 ? order : order.reverse();
 }
 
 export function median(xs: readonly number[]): number {
@@ -252,7 +259,7 @@ export function verdictLines<S extends Sample>(
   control: string | undefined,
 ): string[] {
   const lines = [
-    `method: ${rounds.length} rounds, every target once per round in alternating order (forward, reversed, ...); ` +
+    `method: ${rounds.length} rounds, every target once per round in alternating order (forward, reversed, ...; three or more targets also rotated so each takes every place); ` +
       `a round is disturbed when outside CPU > ${o.maxOtherCores} cores or steal > ${o.maxStealCores} cores during any target's run, ` +
       `or the outside CPU differs by > ${o.maxOtherSpread} cores between two of its runs` +
       (probed(rounds)

@@ -61,6 +61,30 @@ describe("round method", () => {
     assert.deepEqual(roundOrder(["a", "b", "c"], 0), ["a", "b", "c"]);
     assert.deepEqual(roundOrder(["a", "b", "c"], 1), ["c", "b", "a"]);
     assert.deepEqual(roundOrder(["a", "b"], 2), ["a", "b"]);
+    assert.deepEqual(roundOrder(["a", "b"], 3), ["b", "a"]);
+  });
+
+  it("puts every one of three or more targets in every place in turn (none always in the middle)", () => {
+    for (const names of [
+      ["a", "b", "c"],
+      ["a", "b", "c", "d"],
+    ]) {
+      const rounds = 2 * names.length;
+      const orders = Array.from({ length: rounds }, (_, i) => roundOrder(names, i));
+      for (const o of orders) assert.deepEqual([...o].sort(), names);
+      for (const name of names)
+        for (let place = 0; place < names.length; place++) {
+          const times = orders.filter((o) => o[place] === name).length;
+          assert.equal(
+            times,
+            2,
+            `${name} at place ${place}: ${times} of ${rounds} rounds (${JSON.stringify(orders)})`,
+          );
+        }
+    }
+    // Three targets: the six rounds are the six orders.
+    const six = new Set(Array.from({ length: 6 }, (_, i) => roundOrder(["a", "b", "c"], i).join("")));
+    assert.equal(six.size, 6);
   });
 
   it("flags by outside CPU, its spread and the control, never by a side's own figures", () => {
