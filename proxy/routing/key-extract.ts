@@ -335,7 +335,7 @@ function rightMostUntrusted(nodes: string[], trusted: BlockList, peer: string): 
 }
 
 /** `v` with A-Z lowered (host names are case-insensitive, RFC 3986 3.2.2); `v` itself when it has none. */
-function lowerCased(v: string): string {
+export function lowerCased(v: string): string {
   for (let i = 0; i < v.length; i++) {
     const c = v.charCodeAt(i);
     if (c >= 0x41 && c <= 0x5a) return v.toLowerCase();
