@@ -15,6 +15,7 @@ const BENCHES: Record<string, string> = {
   "engine-profile": "./engine-profile.js",
   "engine-micro": "./engine-micro.js",
   "head-micro": "./head-micro.js",
+  "trust-check": "./trust-check-micro.js",
   "scale-profile": "./scale-profile.js",
   "scale-periodic": "./scale-periodic-micro.js",
   "scale-slot": "./scale-slot-micro.js",

@@ -8,6 +8,7 @@ import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import { BREAKER_OVERRIDES, type BreakerOverride } from "../../config/state/commands.js";
 import type { ExpositionSink } from "../metrics/exposition-stream.js";
+import { canonicalKeyText } from "../routing/key-text.js";
 import { answerClientError } from "../server/client-error.js";
 import { capConnections } from "../server/connection-cap.js";
 import { checkAdminToken } from "./auth.js";
@@ -103,6 +104,21 @@ function send(res: ServerResponse, status: number, body: unknown, retryAfterS?: 
   if (status === 413) headers.connection = "close";
   res.writeHead(status, headers);
   res.end(text);
+}
+
+/** backend.explainRoute for the text `hashed`; the answer's `key` is the one given, `hashedAs` the text when it differs. */
+function explainKey(
+  backend: AdminBackend,
+  pool: string,
+  given: string,
+  hashed: string,
+): AdminResult<RouteExplanationView> {
+  const r = backend.explainRoute(pool, hashed);
+  if (r.ok && hashed !== given) {
+    r.value.key = given;
+    r.value.hashedAs = hashed;
+  }
+  return r;
 }
 
 function sendError(res: ServerResponse, e: AdminError): void {
@@ -242,11 +258,13 @@ export function createAdminServer(opts: AdminServerOptions): Server {
         });
         return;
       }
-      const r = backend.explainRoute(pool, key);
+      const text = canonicalKeyText(key, url.searchParams.get("source"));
+      if (!text.ok) return sendError(res, { status: 400, error: "bad_parameter", message: text.message });
+      const r = explainKey(backend, pool, key, text.key);
       if (!r.ok) return sendError(res, r.err);
       const affinity = await backend.explainAffinity?.(
         pool,
-        key,
+        text.key,
         url.searchParams.get("cookie") ?? "",
         url.searchParams.get("route") ?? undefined,
       );
@@ -276,16 +294,21 @@ export function createAdminServer(opts: AdminServerOptions): Server {
         });
         return;
       }
+      const source = url.searchParams.get("source");
       // Every key is explained before the first await: one ring snapshot answers them all.
       const routes: RouteExplanationView[] = [];
+      const hashed: string[] = [];
       for (const key of keys) {
-        const r = backend.explainRoute(pool, key);
+        const text = canonicalKeyText(key, source);
+        if (!text.ok) return sendError(res, { status: 400, error: "bad_parameter", message: text.message });
+        const r = explainKey(backend, pool, key, text.key);
         if (!r.ok) return sendError(res, r.err);
         routes.push(r.value);
+        hashed.push(text.key);
       }
       if (backend.explainAffinity !== undefined)
         for (const [i, r] of routes.entries()) {
-          const affinity = await backend.explainAffinity(pool, keys[i], "", undefined);
+          const affinity = await backend.explainAffinity(pool, hashed[i], "", undefined);
           if (affinity !== undefined) r.affinity = affinity;
           if (affinity?.member != null && affinity.source !== "ring") r.member = affinity.member;
         }

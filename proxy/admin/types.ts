@@ -126,6 +126,8 @@ export interface WorkerStateView {
 export interface RouteExplanationView {
   pool: string;
   key?: string;
+  /** The text hashed, when the key given is another spelling of it (an address; see routing/key-text.ts). */
+  hashedAs?: string;
   keyHash: number;
   /** The member owning the key's hash on the ring, whatever its state. */
   owner: string | null;

@@ -2,7 +2,6 @@
 // (proxy/app.ts) and for every worker of `workers: N` (proxy/workers/worker-main.ts), so a
 // listener feature (TLS and SNI rotation, PROXY protocol, timeouts) reaches both alike.
 
-import type { BlockList } from "node:net";
 import type { Server as TlsServer } from "node:tls";
 import type { Logger } from "pino";
 import type { ShardgateConfig } from "../../config/file/schema.js";
@@ -12,6 +11,7 @@ import type { Edge } from "../edge/create-edge.js";
 import { createDataPlane } from "../forward/data-plane.js";
 import type { MetricsObserver } from "../metrics/observer.js";
 import type { ShardgateMetrics } from "../metrics/registry.js";
+import type { TrustedList } from "../routing/cidr-match.js";
 import { compileTrusted } from "../routing/key-extract.js";
 import type { RoutingState } from "../routing/types.js";
 import { createProxyServer } from "../server/proxy-server.js";
@@ -65,7 +65,7 @@ export function createServingPlane(p: ServingPlaneParts) {
     proxyProtocol:
       config.listen.proxyProtocol === undefined
         ? undefined
-        : { trusted: compileTrusted(config.listen.proxyProtocol.trusted) as BlockList },
+        : { trusted: compileTrusted(config.listen.proxyProtocol.trusted) as TrustedList },
   });
   connections.watch(proxyServer);
   tls?.watch(proxyServer as unknown as TlsServer);

@@ -26,6 +26,8 @@ ${Object.values(COMMANDS)
 --admin defaults to http://127.0.0.1:9901 (give several, or a comma-separated list, for status);
 --token defaults to $SHARDGATE_ADMIN_TOKEN (needed by drain, undrain, breaker, leader, peers changes, reload);
 --keys-file FILE (route) adds the keys of FILE, one a line ("-" reads stdin), asked 1,000 at a time;
+--source S (route) reads the keys as a route's key source S does ("ip", "header:host", ...); without it
+  an address spelling ("2001:DB8::1", "[::ffff:192.0.2.1]:80") is read as an ip key, other text as given;
 --timeout bounds each admin call, a duration with its unit like 500ms, 30s, 1m30s (default 15s).`;
 
 export async function run(argv: string[]): Promise<number> {
@@ -41,6 +43,7 @@ export async function run(argv: string[]): Promise<number> {
         timeout: { type: "string" },
         json: { type: "boolean" },
         "keys-file": { type: "string" },
+        source: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -70,6 +73,11 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`shardgate ctl: --keys-file is for "route" only\n${USAGE}`);
     return 2;
   }
+  const source = parsed.values.source;
+  if (source !== undefined && cmd !== "route") {
+    console.error(`shardgate ctl: --source is for "route" only\n${USAGE}`);
+    return 2;
+  }
   const admins = (parsed.values.admin ?? ["http://127.0.0.1:9901"])
     .flatMap((a) => a.split(","))
     .map((a) => a.trim().replace(/\/+$/, ""))
@@ -94,7 +102,7 @@ export async function run(argv: string[]): Promise<number> {
   const token = parsed.values.token ?? process.env.SHARDGATE_ADMIN_TOKEN ?? "";
   const clients = admins.map((a) => new AdminClient(a, token, timeoutMs));
   try {
-    const out = await entry.run({ clients, keysFile }, rest);
+    const out = await entry.run({ clients, keysFile, source }, rest);
     // Admin answers may carry anything: nothing of them may drive the terminal (tables.ts).
     console.log(parsed.values.json ? terminalJson(out.json) : terminalText(out.text));
     return out.exitCode ?? 0;

@@ -23,6 +23,8 @@ export interface CtlContext {
   clients: readonly AdminClient[];
   /** --keys-file (route only): a file of keys, one a line; "-" is stdin. */
   keysFile?: string;
+  /** --source (route only): the key source the keys are read as ("ip", "header:host", ...). */
+  source?: string;
 }
 
 type Command = (ctx: CtlContext, args: string[]) => Promise<CtlOutput>;
@@ -351,7 +353,7 @@ export const COMMANDS: Record<string, { run: Command; usage: string; mutates: bo
   },
   route: {
     run: route,
-    usage: "route POOL KEY... [--keys-file F|-]   which member each key goes to now, and why",
+    usage: "route POOL KEY... [--keys-file F|-] [--source S]   which member each key goes to now, and why",
     mutates: false,
   },
   drain: {

@@ -24,6 +24,7 @@ const ROUTE_FIELDS = ["member", "keyHash", "skipped", "ringVersion"];
 
 interface RouteAnswer {
   key?: string;
+  hashedAs?: string;
   member: string | null;
   owner: string | null;
   keyHash: number;
@@ -120,9 +121,14 @@ async function askOne(client: AdminClient, path: string, fields: readonly string
  * proxy in front of it, that takes less than ctl's batches) is asked again in halves, down to
  * one key a request; the rows keep the keys' order.
  */
-async function routesOf(client: AdminClient, pool: string, batch: readonly string[]): Promise<RouteAnswer[]> {
+async function routesOf(
+  client: AdminClient,
+  pool: string,
+  batch: readonly string[],
+  source: string,
+): Promise<RouteAnswer[]> {
   const seg = encodeURIComponent;
-  const path = `/admin/routes?pool=${seg(pool)}${batch.map((k) => `&key=${seg(k)}`).join("")}`;
+  const path = `/admin/routes?pool=${seg(pool)}${source}${batch.map((k) => `&key=${seg(k)}`).join("")}`;
   let body: { routes: unknown };
   try {
     body = (await client.ok("GET", path, ["routes"])) as { routes: unknown };
@@ -130,8 +136,8 @@ async function routesOf(client: AdminClient, pool: string, batch: readonly strin
     if (!(err instanceof CtlError) || err.code !== "request_too_long") throw err;
     if (batch.length === 1) throw new CtlError(err.code, `${err.message}; ${ONE_KEY_TOO_LONG}`);
     const half = Math.ceil(batch.length / 2);
-    const first = await routesOf(client, pool, batch.slice(0, half));
-    return [...first, ...(await routesOf(client, pool, batch.slice(half)))];
+    const first = await routesOf(client, pool, batch.slice(0, half), source);
+    return [...first, ...(await routesOf(client, pool, batch.slice(half), source))];
   }
   const got = Array.isArray(body.routes) ? (body.routes as RouteAnswer[]) : [];
   const whole =
@@ -155,16 +161,18 @@ export async function route(ctx: CtlContext, args: string[]): Promise<CtlOutput>
     );
   const client = ctx.clients[0];
   const seg = encodeURIComponent;
+  // The admin API reads each key as this source's requests would (proxy/routing/key-text.ts).
+  const source = ctx.source === undefined ? "" : `&source=${seg(ctx.source)}`;
   if (keys.length === 1 && ctx.keysFile === undefined) {
     const r = (await askOne(
       client,
-      `/admin/route?pool=${seg(pool)}&key=${seg(keys[0])}`,
+      `/admin/route?pool=${seg(pool)}${source}&key=${seg(keys[0])}`,
       ROUTE_FIELDS,
     )) as RouteAnswer;
     return {
       json: r,
       text: [
-        `key      ${keys[0]} (hash ${r.keyHash})`,
+        `key      ${keys[0]}${typeof r.hashedAs === "string" ? ` (as ${r.hashedAs})` : ""} (hash ${r.keyHash})`,
         `member   ${r.member ?? "none available"}`,
         `owner    ${r.owner ?? "-"}`,
         `skipped  ${skippedText(r)}`,
@@ -173,12 +181,18 @@ export async function route(ctx: CtlContext, args: string[]): Promise<CtlOutput>
     };
   }
   const routes: RouteAnswer[] = [];
-  for (const batch of routeBatches(keys)) routes.push(...(await routesOf(client, pool, batch)));
+  for (const batch of routeBatches(keys)) routes.push(...(await routesOf(client, pool, batch, source)));
   return {
     json: { pool, routes },
     text: table(
       ["KEY", "MEMBER", "OWNER", "SKIPPED", "RING"],
-      routes.map((r) => [r.key, r.member ?? "none available", r.owner, skippedText(r), r.ringVersion]),
+      routes.map((r) => [
+        typeof r.hashedAs === "string" ? `${r.key} (as ${r.hashedAs})` : r.key,
+        r.member ?? "none available",
+        r.owner,
+        skippedText(r),
+        r.ringVersion,
+      ]),
     ),
   };
 }

@@ -7,8 +7,8 @@
 // isIP, a token regex and three template strings). One small object per connection, kept on
 // the socket under a symbol (an HTTP/2 request's socket proxy stores it on the session's socket).
 
-import type { BlockList } from "node:net";
 import { TLSSocket } from "node:tls";
+import type { TrustedList } from "../routing/cidr-match.js";
 import { forwardedElement } from "../routing/forwarded.js";
 import { isTrusted, unmapIPv4 } from "../routing/key-extract.js";
 
@@ -16,7 +16,7 @@ const kFacts = Symbol("shardgate.connectionFacts");
 
 export class ConnectionFacts {
   /** The trusted list `fromTrusted` was computed for (routes may differ in theirs). */
-  private trustedFor: BlockList | null | undefined = undefined;
+  private trustedFor: TrustedList | null | undefined = undefined;
   private trusted = false;
   private elementHost: string | undefined = undefined;
   private element = "";
@@ -26,7 +26,7 @@ export class ConnectionFacts {
     readonly encrypted: boolean,
   ) {}
 
-  fromTrusted(list: BlockList | null): boolean {
+  fromTrusted(list: TrustedList | null): boolean {
     if (list !== this.trustedFor) {
       this.trustedFor = list;
       this.trusted = list !== null && isTrusted(list, this.peer);

@@ -26,6 +26,7 @@ import { sameAgentKeys } from "../routing/pool-snapshot.js";
 import type { PoolSnapshot, RouteExplanation, RoutingState, SnapshotMember } from "../routing/types.js";
 import { lingerAfterAnswer } from "../server/linger-close.js";
 import { httpMessageOf } from "../server/node-internals.js";
+import { toOriginForm } from "../server/request-target.js";
 import { bodyReplayable } from "./body-replay.js";
 import { Endpoints, webOptionsIndex } from "./endpoints.js";
 import { answerGrpcError, isGrpcContentType, parseGrpcTimeout } from "./grpc-status.js";
@@ -305,10 +306,16 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
   /** Route, key and hash; null when the request can be forwarded, else the error to answer. */
   private resolve(ctx: RequestContext): ErrorCode | null {
     const req = ctx.req;
-    const raw = req.url ?? "";
+    let raw = req.url ?? "";
     const protocolError = requestProtocolError(req);
     if (protocolError !== null) return protocolError;
-    if (raw.charCodeAt(0) !== 0x2f /* / */) return "bad_request";
+    // Not origin-form: an absolute-form target becomes it (its authority the Host), others are refused.
+    if (raw.charCodeAt(0) !== 0x2f /* / */) {
+      const targetError = toOriginForm(req);
+      if (targetError !== null) return targetError;
+      raw = req.url as string;
+      ctx.path = raw;
+    }
     // Routed, keyed, cached, logged and forwarded as one path: the normalised one, so the
     // upstream sees what was routed ("/api/../x" is "/x", not a match for "/api").
     const url = normalizePath(raw);

@@ -4,7 +4,7 @@
 // proxy already set them; RFC 7239 Forwarded gets this hop's element. Headers are edited in place on the parsed objects.
 
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
-import type { BlockList } from "node:net";
+import type { TrustedList } from "../routing/cidr-match.js";
 import { connectionFacts } from "./connection-facts.js";
 
 // transfer-encoding is hop-by-hop too, but Node's client re-frames a chunked body only when
@@ -102,7 +102,7 @@ export function deleteResponseHopByHop(headers: IncomingHttpHeaders, switching: 
 }
 
 /** Sets X-Forwarded-For/-Proto/-Host and Forwarded on `req.headers` for the upstream. */
-export function setForwardedHeaders(req: IncomingMessage, trusted: BlockList | null): void {
+export function setForwardedHeaders(req: IncomingMessage, trusted: TrustedList | null): void {
   const headers = req.headers;
   const facts = connectionFacts(req.socket);
   const peer = facts.peer;

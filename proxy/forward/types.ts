@@ -6,13 +6,13 @@
 // `createProxyServer(init: ProxyServerInit): http.Server | https.Server` in proxy/server/proxy-server.ts.
 
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
-import type { BlockList } from "node:net";
 import type { Duplex } from "node:stream";
 import type { SecureContext } from "node:tls";
 import type { ClientHalfClose } from "../../config/file/schema.js";
 import type { LogSink } from "../../config/log-sink.js";
 import type { UpstreamErrorKind } from "../../health/outcome-recorder.js";
 import type { ErrorCode } from "../errors.js";
+import type { TrustedList } from "../routing/cidr-match.js";
 import type { CompiledRoute, NotOwnerReason, RouteExplanation, RoutingState } from "../routing/types.js";
 import type { OpenSlot } from "./open-requests.js";
 import type { RequestContext } from "./request-context.js";
@@ -250,5 +250,5 @@ export interface ProxyServerInit {
   /** HTTP/2 next to HTTP/1.1 (proxy/server/h2-listener.ts): absent = on with defaults; false = off. */
   http2?: { maxConcurrentStreams: number } | false;
   /** PROXY protocol on every connection, from these peers only (proxy/server/proxy-protocol-accept.ts). */
-  proxyProtocol?: { trusted: BlockList };
+  proxyProtocol?: { trusted: TrustedList };
 }

@@ -4,9 +4,9 @@
 // for (no full parse, no intermediate objects), and only the value found is sliced out.
 
 import type { IncomingMessage } from "node:http";
-import { BlockList, isIPv4 } from "node:net";
 import type { Cidr, KeySpec, RouteConfig } from "../../config/file/schema.js";
 import { canonicalAddress, unmapIPv4 } from "./address-text.js";
+import { CidrMatcher, type TrustedList } from "./cidr-match.js";
 import { forwardedFor } from "./forwarded.js";
 
 export { unmapIPv4 };
@@ -26,7 +26,7 @@ type CompiledKey =
 export interface KeyPlan {
   readonly keys: readonly CompiledKey[];
   /** Peers whose X-Forwarded-For / -Proto / -Host are believed; null = none. */
-  readonly trusted: BlockList | null;
+  readonly trusted: TrustedList | null;
   /** 1-based path segments that are key sources (`path:N`); logs must not show them. */
   readonly pathKeySegments: readonly number[];
 }
@@ -78,11 +78,9 @@ function compileKey(spec: KeySpec): CompiledKey {
   }
 }
 
-export function compileTrusted(cidrs: readonly Cidr[]): BlockList | null {
-  if (cidrs.length === 0) return null;
-  const list = new BlockList();
-  for (const c of cidrs) list.addSubnet(c.address, c.prefix, c.family);
-  return list;
+/** The route's trustedProxies, compiled once (cidr-match.ts); null when it has none. */
+export function compileTrusted(cidrs: readonly Cidr[]): TrustedList | null {
+  return cidrs.length === 0 ? null : new CidrMatcher(cidrs);
 }
 
 /**
@@ -280,19 +278,9 @@ function decodeSegment(seg: string): string {
   }
 }
 
-function familyOf(address: string): "ipv4" | "ipv6" {
-  return isIPv4(address) ? "ipv4" : "ipv6";
-}
-
-/** Whether `address` (a peer address as Node reports it) is inside `list`. */
-export function isTrusted(list: BlockList | null, address: string | undefined): boolean {
-  if (list === null || address === undefined || address === "") return false;
-  const a = unmapIPv4(address);
-  try {
-    return list.check(a, familyOf(a));
-  } catch {
-    return false;
-  }
+/** Whether `address` (a peer address as Node reports it, or an entry's canonical text) is inside `list`. */
+export function isTrusted(list: TrustedList | null, address: string | undefined): boolean {
+  return list !== null && address !== undefined && address !== "" && list.has(address);
 }
 
 /**
@@ -300,7 +288,7 @@ export function isTrusted(list: BlockList | null, address: string | undefined): 
  * right-most `Forwarded: for=` node (RFC 7239) or, without one, X-Forwarded-For entry that is not itself trusted (the left-most if all are).
  * Entries are read in their canonical text (address-text.ts): "[2001:DB8::1]:443" is "2001:db8::1".
  */
-export function clientAddress(req: IncomingMessage, trusted: BlockList | null): string {
+export function clientAddress(req: IncomingMessage, trusted: TrustedList | null): string {
   const peer = unmapIPv4(req.socket.remoteAddress ?? "");
   if (trusted === null || !isTrusted(trusted, peer)) return peer;
   const fwd = req.headers.forwarded;
@@ -324,7 +312,7 @@ export function clientAddress(req: IncomingMessage, trusted: BlockList | null): 
   return candidate === "" ? peer : candidate;
 }
 
-function rightMostUntrusted(nodes: string[], trusted: BlockList, peer: string): string {
+function rightMostUntrusted(nodes: string[], trusted: TrustedList, peer: string): string {
   let candidate = "";
   for (let i = nodes.length - 1; i >= 0; i--) {
     if (nodes[i] === "") continue;
@@ -335,7 +323,7 @@ function rightMostUntrusted(nodes: string[], trusted: BlockList, peer: string): 
 }
 
 /** `v` with A-Z lowered (host names are case-insensitive, RFC 3986 3.2.2); `v` itself when it has none. */
-function lowerCased(v: string): string {
+export function lowerCased(v: string): string {
   for (let i = 0; i < v.length; i++) {
     const c = v.charCodeAt(i);
     if (c >= 0x41 && c <= 0x5a) return v.toLowerCase();

@@ -7,15 +7,16 @@
 // called once the header is consumed; bytes after it go back with unshift.
 
 import type { Server } from "node:http";
-import type { BlockList, Socket } from "node:net";
+import type { Socket } from "node:net";
 import { Server as TlsServer } from "node:tls";
 import type { LogSink } from "../../config/log-sink.js";
+import type { TrustedList } from "../routing/cidr-match.js";
 import { isTrusted, unmapIPv4 } from "../routing/key-extract.js";
 import { ACCEPTED_AT } from "./h2c-preface.js";
 import { parseProxyHeader, V2_MAX } from "./proxy-protocol.js";
 
 export interface ProxyProtocolOptions {
-  trusted: BlockList;
+  trusted: TrustedList;
   /** How long the header may take to arrive (ms): the listener's headers timeout. */
   timeoutMs: number;
   logger: LogSink;

@@ -13,11 +13,22 @@
 //   Host header beside it made it unread: it was let through at any size.
 // - HTTP/2 Host beside an `:authority` that names another origin: malformed (RFC 9113
 //   section 8.3.1), 400 invalid_host on the stream. The Host won (h2-request.ts keeps it) while
-//   a server or log reading `:authority` saw the other, the same split a Host mismatching an
-//   absolute-form target would be (HTTP/1.1 refuses absolute-form outright). Compared as RFC
+//   a server or log reading `:authority` saw the other, the split a Host beside another
+//   absolute-form authority would be (HTTP/1.1 makes the authority the Host, below). Compared as RFC
 //   3986 section 6.2 normalizes: case-insensitive, and the scheme's default port or an empty
 //   one is no port.
+// - HTTP/1.x absolute-form (`GET http://host:port/p?q HTTP/1.1`): a server MUST accept it (RFC
+//   9112 section 3.2.2), and its authority, not the Host header, names the host (section 7.2).
+//   It was refused 400. Now it is rewritten before routing into the origin form and a Host equal
+//   to the authority, so the route, the keys (path, query, header:host), X-Forwarded-Host and
+//   the request sent upstream are what `GET /p?q` with that Host gives. Only `http`/`https`
+//   targets with a host and no userinfo (RFC 9110 section 4.2.4 treats userinfo as an error)
+//   are taken; authority-form (`host:port`, CONNECT's), asterisk-form (`*`) and any other
+//   scheme stay 400 bad_request, a bad authority 400 invalid_host. HTTP/2 has no absolute-form
+//   (`:path` is origin-form, RFC 9113 section 8.3.1): refused there as before. Origin-form
+//   targets never reach this (the caller tests the first byte).
 
+import type { IncomingMessage } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { ERRORS, type ErrorCode, errorBody, NOSNIFF } from "../errors.js";
 import { isHostAndPort } from "../forward/request-checks.js";
@@ -27,6 +38,41 @@ import { MAX_REQUEST_LINE } from "./client-error.js";
 /** Whether the target carries a `#` (no request-target may: it starts a fragment). */
 export function hasFragment(target: string | undefined): boolean {
   return target !== undefined && target.indexOf("#") >= 0;
+}
+
+/**
+ * Rewrites an HTTP/1.x absolute-form target in place (`req.url` to origin form, `req.headers.host`
+ * to its authority) and returns null; else the error for a target that is not origin-form.
+ */
+export function toOriginForm(req: IncomingMessage): ErrorCode | null {
+  if (req.httpVersionMajor !== 1) return "bad_request";
+  const target = req.url ?? "";
+  const n = target.length;
+  // "http" or "https" in any letter case (RFC 3986 section 3.1), then "://".
+  if (
+    n < 8 ||
+    (target.charCodeAt(0) | 0x20) !== 0x68 ||
+    (target.charCodeAt(1) | 0x20) !== 0x74 ||
+    (target.charCodeAt(2) | 0x20) !== 0x74 ||
+    (target.charCodeAt(3) | 0x20) !== 0x70
+  )
+    return "bad_request";
+  const colon = (target.charCodeAt(4) | 0x20) === 0x73 ? 5 : 4;
+  if (!target.startsWith("://", colon)) return "bad_request";
+  const start = colon + 3;
+  let end = start;
+  while (end < n) {
+    const c = target.charCodeAt(end);
+    if (c === 0x2f /* / */ || c === 0x3f /* ? */) break;
+    end++;
+  }
+  const authority = target.slice(start, end);
+  if (authority.indexOf("@") >= 0) return "bad_request";
+  if (!isHostAndPort(authority)) return "invalid_host";
+  // An empty path is "/" in origin form (RFC 9112 section 3.2.1): `http://h?q` is `/?q`.
+  req.url = end === n || target.charCodeAt(end) === 0x3f ? `/${target.slice(end)}` : target.slice(end);
+  req.headers.host = authority;
+  return null;
 }
 
 /** Null when an HTTP/2 request's target may be forwarded, else the error to answer on its stream. */

@@ -115,7 +115,9 @@ const REFUSED: Array<[string, string, number, string]> = [
   ],
   ["bare LF", `GET / HTTP/1.1\n${HEAD.replace(/\r\n/g, "\n")}\n`, 400, "bad_request"],
   ["NUL in a value", `GET / HTTP/1.1\r\n${HEAD}x-a: b\x00c\r\n\r\n`, 400, "bad_request"],
-  ["absolute-form to another host", `GET http://evil.example/x HTTP/1.1\r\n${HEAD}\r\n`, 400, "bad_request"],
+  // Absolute-form is accepted (test/outside/absolute-form-target.test.ts); userinfo in it is not.
+  ["absolute-form with userinfo", `GET http://u@evil.example/x HTTP/1.1\r\n${HEAD}\r\n`, 400, "bad_request"],
+  ["authority-form outside CONNECT", `GET evil.example:80 HTTP/1.1\r\n${HEAD}\r\n`, 400, "bad_request"],
   ["OPTIONS *", `OPTIONS * HTTP/1.1\r\n${HEAD}\r\n`, 400, "bad_request"],
 ];
 

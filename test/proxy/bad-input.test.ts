@@ -24,7 +24,8 @@ test("malformed requests get 400 bad_request JSON and the proxy keeps serving", 
     ],
     ["bad chunk size", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n"],
     ["NUL in request line", "GET /\u0000 HTTP/1.1\r\nHost: a\r\n\r\n"],
-    ["absolute-form to a reverse proxy", "GET http://evil/ HTTP/1.1\r\nHost: a\r\n\r\n"],
+    ["authority-form outside CONNECT", "GET evil:80 HTTP/1.1\r\nHost: a\r\n\r\n"],
+    ["absolute-form of another scheme", "GET ftp://evil/ HTTP/1.1\r\nHost: a\r\n\r\n"],
   ];
   for (const [name, payload] of cases) {
     const reply = await rawExchange(h.port, payload);

@@ -8,11 +8,12 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer as createHttpServer, type Server } from "node:http";
 import { connect as h2connect } from "node:http2";
 import { request as httpsRequest } from "node:https";
-import { type AddressInfo, BlockList, connect } from "node:net";
+import { type AddressInfo, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { SILENT_LOG } from "../../config/log-sink.js";
+import { CidrMatcher } from "../../proxy/routing/cidr-match.js";
 import { createProxyServer } from "../../proxy/server/proxy-server.js";
 import { h2Request, h2Session } from "../support/h2-client.js";
 import { rawExchange } from "../support/raw-socket.js";
@@ -148,8 +149,7 @@ test("h2 over TLS by ALPN, HTTP/1.1 over TLS on the same port", async (t) => {
 });
 
 test("PROXY v1 header in front of h2c: the header's client is the ip key and X-Forwarded-For", async (t) => {
-  const trusted = new BlockList();
-  trusted.addSubnet("127.0.0.0", 8, "ipv4");
+  const trusted = new CidrMatcher([{ address: "127.0.0.0", prefix: 8, family: "ipv4" }]);
   const h = await startHarness({ proxyProtocol: trusted });
   t.after(() => h.close());
   const raw = connect(h.port, "127.0.0.1");

@@ -3,7 +3,7 @@
 // listener on 127.0.0.1:0. Every test registers close() with t.after.
 
 import { Agent, request as httpRequest, type IncomingHttpHeaders, type Server } from "node:http";
-import type { AddressInfo, BlockList } from "node:net";
+import type { AddressInfo } from "node:net";
 import { configSchema, type ShardgateConfig, type ShardgateConfigInput } from "../../config/file/schema.js";
 import { SILENT_LOG } from "../../config/log-sink.js";
 import type { UpstreamErrorKind } from "../../health/outcome-recorder.js";
@@ -16,6 +16,7 @@ import type {
   RecordFields,
   RetryKind,
 } from "../../proxy/forward/types.js";
+import type { TrustedList } from "../../proxy/routing/cidr-match.js";
 import { buildRoutingState, createRoutingStateHolder } from "../../proxy/routing/routing-state.js";
 import type { MemberInput, RoutingStateHolder } from "../../proxy/routing/types.js";
 import { createProxyServer } from "../../proxy/server/proxy-server.js";
@@ -53,7 +54,7 @@ export interface HarnessOptions {
   /** Per-route edge features (affinity, rate limit, cache), as the app wires them. */
   edge?: EdgeHooks;
   /** listen.proxyProtocol: PROXY headers required, from these peers only. */
-  proxyProtocol?: BlockList;
+  proxyProtocol?: TrustedList;
   /** Called for every connection-level rejection, as the app counts them. */
   onClientError?: (code: string) => void;
 }

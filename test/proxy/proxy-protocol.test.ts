@@ -4,10 +4,11 @@
 
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { BlockList, connect } from "node:net";
+import { connect } from "node:net";
 import { test } from "node:test";
 import { connect as tlsConnect } from "node:tls";
 import { SILENT_LOG } from "../../config/log-sink.js";
+import { CidrMatcher, type TrustedList } from "../../proxy/routing/cidr-match.js";
 import { createProxyServer } from "../../proxy/server/proxy-server.js";
 import { rawExchange, rawSession } from "../support/raw-socket.js";
 import { type Harness, planeOverUpstreams, startHarness } from "./harness.js";
@@ -46,13 +47,11 @@ function echoed(reply: string): { headers: Record<string, string> } | undefined 
   return JSON.parse(reply.slice(reply.indexOf("{"), reply.lastIndexOf("}") + 1));
 }
 
-function trustedLoopback(): BlockList {
-  const b = new BlockList();
-  b.addSubnet("127.0.0.0", 8, "ipv4");
-  return b;
+function trustedLoopback(): TrustedList {
+  return new CidrMatcher([{ address: "127.0.0.0", prefix: 8, family: "ipv4" }]);
 }
 
-async function harness(trusted: BlockList, codes: string[]): Promise<Harness> {
+async function harness(trusted: TrustedList, codes: string[]): Promise<Harness> {
   return startHarness({
     proxyProtocol: trusted,
     onClientError: (c) => codes.push(c),
@@ -156,8 +155,7 @@ test("PROXY headers are refused from untrusted peers and when malformed, truncat
   assert.equal(h.rec.ends.length, 0, "no refused connection reached the data plane");
 
   // A listener that trusts nobody on loopback refuses even a well-formed header.
-  const other = new BlockList();
-  other.addSubnet("10.0.0.0", 8, "ipv4");
+  const other = new CidrMatcher([{ address: "10.0.0.0", prefix: 8, family: "ipv4" }]);
   const codes2: string[] = [];
   const h2 = await harness(other, codes2);
   t.after(() => h2.close());

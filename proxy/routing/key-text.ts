@@ -1,0 +1,29 @@
+// The text `/admin/route`, `/admin/routes` and `shardgate ctl route` hash for a key as an operator
+// writes it. Requests put a key into one canonical text before hashing (key-extract.ts: an `ip`
+// key in RFC 5952 / dotted form, a `header:host` key in lower case, query and path values
+// percent-decoded), so the admin answer must hash the same text, or `2001:DB8::1` names another
+// member than the client `2001:db8::1` is routed to.
+// - `source` given (a key source as a route writes it: "ip", "header:host", "query:user", ...):
+//   the key is put in that source's canonical text. Query, path, cookie and other header keys
+//   are taken as the decoded value a request yields (what the access log's key is), as given.
+// - `source` absent: an address spelling (brackets, a port, upper-case or uncompressed IPv6,
+//   v4-mapped IPv6) is read as an `ip` key; any other text is hashed as given.
+
+import { parseKeySpec } from "../../config/file/key-spec.js";
+import { canonicalAddress } from "./address-text.js";
+import { lowerCased } from "./key-extract.js";
+
+export type KeyText =
+  | { readonly ok: true; readonly key: string }
+  | { readonly ok: false; readonly message: string };
+
+/** The text hashed for `given` read as a key of `source` (null: none named), or why `source` is no key source. */
+export function canonicalKeyText(given: string, source: string | null): KeyText {
+  if (source === null || source === "") return { ok: true, key: canonicalAddress(given) };
+  const spec = parseKeySpec(source);
+  if (!spec.ok) return { ok: false, message: `query parameter 'source': ${spec.expected}, got "${source}"` };
+  const s = spec.value;
+  if (s.kind === "ip") return { ok: true, key: canonicalAddress(given) };
+  if (s.kind === "header" && s.name === "host") return { ok: true, key: lowerCased(given) };
+  return { ok: true, key: given };
+}
