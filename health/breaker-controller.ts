@@ -220,6 +220,18 @@ export class BreakerController extends LeaderController {
       p.members.add(m.id);
     }
     if (p.members.size === pool.members.length) return;
+    // Leavers: in the last list and not in this one (both in id order), found by a merge walk
+    // instead of a Set of the whole pool per leave; the Set below only if some remain.
+    j = 0;
+    for (let i = 0; i < last.length; i++) {
+      const id = last[i].id;
+      while (j < pool.members.length && pool.members[j].id < id) j++;
+      if ((j < pool.members.length && pool.members[j].id === id) || !p.members.has(id)) continue;
+      p.decider.remove(name, id);
+      p.members.delete(id);
+      this.dropWanted(name, id);
+    }
+    if (p.members.size === pool.members.length) return;
     const present = new Set<string>();
     for (const m of pool.members) present.add(m.id);
     for (const id of p.members) {

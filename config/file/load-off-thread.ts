@@ -14,7 +14,7 @@
 import { Worker } from "node:worker_threads";
 import type { ConfigError } from "./config-error.js";
 import type { ConfigResult } from "./load.js";
-import type { LoadRequest, LoadResponse, SeedRequest } from "./load-worker.js";
+import type { HandoverRequest, LoadRequest, LoadResponse, SeedRequest } from "./load-worker.js";
 import { applyMembersDelta } from "./members-delta.js";
 import type { ShardgateConfig } from "./schema.js";
 
@@ -22,6 +22,9 @@ const WORKER = new URL(
   import.meta.url.endsWith(".ts") ? "./load-worker.ts" : "./load-worker.js",
   import.meta.url,
 );
+
+/** How long a closing worker may take to hand its last text over. */
+const HANDOVER_MS = 2_000;
 
 /** The worker's young generation cap in MB (V8 splits it into semispaces). */
 const WORKER_YOUNG_MB = 6;
@@ -50,9 +53,11 @@ interface Pending {
 type Seed = SeedRequest["seed"];
 
 /**
- * The last valid file text this process loaded and its config (start, or a load here): a
- * new worker gets it first, so its first reload can be incremental too (a worker closed
- * when idle would otherwise parse a 5,000-member file in full on the next reload).
+ * The last valid file text this process loaded and its config (start, or the last valid load
+ * of a worker that closed when idle, handed over then): a new worker gets it first, so its
+ * first reload can be incremental too (a worker closed when idle would otherwise parse a
+ * 5,000-member file in full on the next reload). A worker killed (timeout, crash) hands
+ * nothing over: the next one starts from an older seed, a consistent pair all the same.
  */
 let seed: Seed | null = null;
 
@@ -72,6 +77,10 @@ class LoadWorker {
   private pending: Pending | null = null;
   /** The last valid config the worker answered: the base of its next delta. */
   private last: { id: number; config: ShardgateConfig } | null = null;
+  /** The path and env of the last valid load (the seed's, first): with `last`, the next seed. */
+  private lastFrom: { path: string; env: NodeJS.ProcessEnv } | null = null;
+  /** Waiting for the worker's handover answer (retire). */
+  private handedOver: ((h: { id: number; text: string } | null) => void) | null = null;
   private nextId = 1;
   dead = false;
 
@@ -100,7 +109,33 @@ class LoadWorker {
     if (start !== null) {
       this.worker.postMessage({ seed: start } satisfies SeedRequest);
       this.last = { id: 0, config: start.config };
+      this.lastFrom = { path: start.path, env: start.env };
     }
+  }
+
+  /**
+   * Closes this idle worker after asking it for the text of its last valid load, which seeds
+   * the next worker (with the config kept here for it). No answer within `timeoutMs`: closed
+   * all the same, the seed stays as it was.
+   */
+  async retire(timeoutMs: number): Promise<void> {
+    if (!this.dead && this.last !== null && this.lastFrom !== null) {
+      const got = await new Promise<{ id: number; text: string } | null>((resolve) => {
+        const timer = setTimeout(() => resolve(null), timeoutMs);
+        timer.unref();
+        this.handedOver = (h) => {
+          clearTimeout(timer);
+          resolve(h);
+        };
+        this.worker.postMessage({ handover: true } satisfies HandoverRequest);
+      });
+      this.handedOver = null;
+      const last = this.last;
+      const from = this.lastFrom;
+      if (got !== null && last !== null && from !== null && got.id === last.id)
+        seed = { path: from.path, env: from.env, text: got.text, config: last.config };
+    }
+    this.close();
   }
 
   load(path: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<ConfigResult> {
@@ -131,6 +166,10 @@ class LoadWorker {
    * here; members-delta.ts). Every valid config is kept as the base of the next delta.
    */
   private received(m: LoadResponse): void {
+    if ("handover" in m) {
+      this.handedOver?.(m.handover);
+      return;
+    }
     let r: ConfigResult;
     if ("result" in m) r = m.result;
     else {
@@ -150,7 +189,7 @@ class LoadWorker {
     if (r.ok) this.last = { id: m.id, config: r.config };
     const p = this.pending;
     if (p?.id !== m.id) return;
-    if (r.ok && m.text !== undefined) seed = { path: p.path, env: p.env, text: m.text, config: r.config };
+    if (r.ok) this.lastFrom = { path: p.path, env: p.env };
     this.settle(r);
   }
 
@@ -167,6 +206,7 @@ class LoadWorker {
 
   /** Ends this worker for good: the load in flight (if any) gets `r`. */
   private kill(r: ConfigResult): void {
+    this.handedOver?.(null);
     if (!this.dead) {
       this.dead = true;
       void this.worker.terminate();
@@ -211,7 +251,10 @@ export function loadConfigFileOffThread(
       if (--pendingLoads === 0) {
         idleTimer = setTimeout(() => {
           idleTimer = null;
-          if (pendingLoads === 0) current?.close();
+          const idle = current;
+          if (pendingLoads !== 0 || idle === null) return;
+          // In the queue: a load that comes meanwhile waits, then starts a worker from the new seed.
+          queue = queue.then(() => idle.retire(HANDOVER_MS));
         }, idleMs);
         idleTimer.unref();
       }

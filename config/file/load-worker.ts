@@ -31,11 +31,21 @@ export interface SeedRequest {
   };
 }
 
-/** `text` is the file's text when the result is valid (the main thread seeds later workers with it). */
+/** Asked of a worker about to close: the text of its last valid load, to seed the next worker. */
+export interface HandoverRequest {
+  readonly handover: true;
+}
+
 export type LoadResponse =
-  | { readonly id: number; readonly result: ConfigResult; readonly text?: string }
+  | { readonly id: number; readonly result: ConfigResult }
   /** `delta` is against the config answered to request `base` (0: the seed). */
-  | { readonly id: number; readonly base: number; readonly delta: MembersDelta; readonly text: string };
+  | { readonly id: number; readonly base: number; readonly delta: MembersDelta }
+  /**
+   * The answer to a HandoverRequest: the text the config answered to request `id` was loaded
+   * from (null: none). The text crosses to the main thread once per worker, not per reload
+   * (a 5,000-member file's text was a 350 KiB string per reload there, kept until the next).
+   */
+  | { readonly handover: { readonly id: number; readonly text: string } | null };
 
 /**
  * The full load (the positioned YAML parser and everything behind it), imported on first use:
@@ -47,6 +57,8 @@ const fullLoad = () => import("./load.js");
 let last: { id: number; config: ShardgateConfig } | null = null;
 /** The last valid load's text and config, for the next incremental load. */
 let accepted: AcceptedLoad | null = null;
+/** The text `last` was loaded from (handed over when the worker closes). */
+let lastText: string | null = null;
 
 async function load(path: string, env: NodeJS.ProcessEnv): Promise<{ result: ConfigResult; text: string }> {
   let text: string;
@@ -69,11 +81,17 @@ async function load(path: string, env: NodeJS.ProcessEnv): Promise<{ result: Con
   return { result, text };
 }
 
-parentPort?.on("message", async (req: LoadRequest | SeedRequest) => {
+parentPort?.on("message", async (req: LoadRequest | SeedRequest | HandoverRequest) => {
   if ("seed" in req) {
     const { path, env, text, config } = req.seed;
     accepted = acceptedLoad(path, env, text, config);
     last = { id: 0, config };
+    lastText = text;
+    return;
+  }
+  if ("handover" in req) {
+    const handover = last !== null && lastText !== null ? { id: last.id, text: lastText } : null;
+    parentPort?.postMessage({ handover } satisfies LoadResponse);
     return;
   }
   const { result, text } = await load(req.path, req.env);
@@ -83,9 +101,8 @@ parentPort?.on("message", async (req: LoadRequest | SeedRequest) => {
   }
   const delta = last === null ? null : membersDelta(last.config, result.config);
   const res: LoadResponse =
-    delta === null || last === null
-      ? { id: req.id, result, text }
-      : { id: req.id, base: last.id, delta, text };
+    delta === null || last === null ? { id: req.id, result } : { id: req.id, base: last.id, delta };
   last = { id: req.id, config: result.config };
+  lastText = text;
   parentPort?.postMessage(res);
 });

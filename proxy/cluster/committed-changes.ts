@@ -106,7 +106,11 @@ function reportApplied(
     // After syncMembers: a pool seen for the first time has no series holder before it.
     const ps = series.pool(name);
     if (!kept) {
-      for (const m of snap.members) ps.member(m.id).setFlags(m.healthy, m.draining);
+      // Indexed: a for-of here (once per reload, not optimised) allocated an iterator result
+      // per member, 200 KiB per reload at 5,000 members.
+      const members = snap.members;
+      for (let i = 0; i < members.length; i++)
+        ps.member(members[i].id).setFlags(members[i].healthy, members[i].draining);
       const stats = tableStats(snap.table);
       metrics.ringPoints.set({ pool: name }, stats.size);
       metrics.ringMemberPointsMin.set({ pool: name }, stats.minPerMember);

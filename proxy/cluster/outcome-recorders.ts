@@ -86,6 +86,24 @@ class RecorderGate implements ProbeGate {
   }
 }
 
+/** Releases the members of `last` that are not in `now`; both sorted by id (else it finds fewer). */
+function releaseLeft(
+  p: PoolOutcomes,
+  name: string,
+  last: readonly MemberState[],
+  now: readonly MemberState[],
+): void {
+  let j = 0;
+  for (let i = 0; i < last.length; i++) {
+    const id = last[i].id;
+    while (j < now.length && now[j].id < id) j++;
+    if (j < now.length && now[j].id === id) continue;
+    if (!p.members.has(id)) continue;
+    p.members.delete(id);
+    p.recorder.release(name, id);
+  }
+}
+
 /** Pool slots at or above this are not cached (the Map serves them). */
 const MAX_POOL_SLOT = 1 << 21;
 
@@ -135,6 +153,9 @@ export class OutcomeRecorders {
           p.breakerBySlot[cur] = m.breaker.state;
         }
       }
+      // Members that left: both lists are in id order (the state keeps them so), so a merge walk
+      // finds them without a Set of the whole pool (160 KiB per leave at 5,000 members).
+      if (p.members.size !== pool.members.length) releaseLeft(p, name, last, pool.members);
       if (p.members.size !== pool.members.length) {
         const present = new Set<string>();
         for (const m of pool.members) present.add(m.id);
@@ -158,7 +179,9 @@ export class OutcomeRecorders {
     if (previous instanceof RecorderGate && previous.reads(p, snapshot.members.length)) return previous;
     const slots = new Int32Array(snapshot.members.length);
     const keys = new Uint32Array(this.share === null ? 0 : snapshot.members.length);
-    for (const m of snapshot.members) {
+    // Indexed: a for-of (run once per snapshot, not optimised) allocated an iterator result per member.
+    for (let i = 0; i < snapshot.members.length; i++) {
+      const m = snapshot.members[i];
       let slot = p.members.get(m.id);
       if (slot === undefined) {
         slot = p.recorder.slot(snapshot.name, m.id);

@@ -23,6 +23,7 @@ import { withBoundedLoad } from "../../ring/bounded-load.js";
 import { buildBaseTable } from "../../ring/build.js";
 import { RingHash } from "../../ring/ring-hash.js";
 import type { HashTable } from "../../ring/types.js";
+import { IdIndex } from "./id-index.js";
 import type { MemberInput, PoolSnapshot, PoolSnapshotInput, SnapshotMember } from "./types.js";
 
 function inputsById(name: string, members: readonly MemberInput[]): Map<string, MemberInput> {
@@ -155,7 +156,11 @@ function assemble(
   const out: SnapshotMember[] = new Array(n);
   const eligible = new Uint8Array(n);
   // Same table means same ids at the same indices, so the previous id index still holds.
-  const byId = prev !== null ? prev.byId : new Map<string, number>();
+  // After a join or leave (a donor) the index is made after the loop, from the donor's.
+  let byId: ReadonlyMap<string, number> = prev !== null ? prev.byId : new Map<string, number>();
+  // With a donor: where each donor member is now (-1: left), and the joiners' indices.
+  const now = prev === null && donor !== null ? new Int32Array(donor.members.length).fill(-1) : null;
+  const joined: number[] = [];
   const tls = settings.tls;
   const tlsTag = tls === undefined ? "" : `+tls${canonicalJson(tls)}`;
   const inputs: MemberInput[] = new Array(n);
@@ -187,9 +192,11 @@ function assemble(
       if (j === undefined) {
         slots[i] = -1;
         joiners++;
+        joined.push(i);
       } else {
         old = donor.members[j];
         slots[i] = donor.slots[j];
+        (now as Int32Array)[j] = i;
       }
     }
     const m =
@@ -198,8 +205,13 @@ function assemble(
         : snapshotMember(name, src, i, tls, tlsTag, hostPorts, old);
     if (m !== old && keysKept) keysKept = old !== undefined && old.agentKey === m.agentKey;
     out[i] = m;
-    if (prev === null) (byId as Map<string, number>).set(m.id, i);
+    if (prev === null && donor === null) (byId as Map<string, number>).set(m.id, i);
     eligible[i] = eligibility(m);
+  }
+  if (now !== null && donor !== null) {
+    const delta = IdIndex.after(out, donor.byId, now, joined);
+    if (delta !== null) byId = delta;
+    else for (let i = 0; i < n; i++) (byId as Map<string, number>).set(out[i].id, i);
   }
   if (joiners > 0) giveFreeSlots(slots, joiners, donor as PoolSnapshot);
   const snapshot: PoolSnapshot = Object.freeze({
