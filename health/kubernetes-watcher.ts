@@ -11,7 +11,7 @@
 
 import { existsSync } from "node:fs";
 import type { LookupFunction } from "node:net";
-import type { DiscoveryV1Api, KubeConfig, Watch } from "@kubernetes/client-node";
+import type { DiscoveryV1Api, KubeConfig } from "@kubernetes/client-node";
 import { errorWithCode } from "../config/coded-error.js";
 import type { PoolKubernetesDiscovery } from "../config/file/schema.js";
 import type { LogSink } from "../config/log-sink.js";
@@ -19,6 +19,7 @@ import { backoffDelay } from "./backoff.js";
 import { type DiscoveredMember, diffMembers, isEmptyDiff, type MemberDiff } from "./consul-members.js";
 import { kubernetesClient } from "./kubernetes-client.js";
 import { type EndpointSliceLike, parseEndpointSlices } from "./kubernetes-members.js";
+import { type WatchArgs, watchBounded } from "./kubernetes-watch-stream.js";
 import type { TokenBucket } from "./token-bucket.js";
 import { knob, pacing, WatcherError, WatchLoop, type WatchLoopOptions } from "./watch-loop.js";
 
@@ -109,7 +110,8 @@ type ClientModule = typeof import("@kubernetes/client-node");
 /** What the loop talks through, built on its first request. */
 interface Client {
   readonly api: DiscoveryV1Api;
-  readonly watch: Watch;
+  /** One watch, each line bounded (not the client's Watch: its readline holds a line without end). */
+  readonly watch: (...a: WatchArgs) => Promise<AbortController>;
   readonly Observable: ClientModule["Observable"];
   /** The HTTP agent the latest watch request was given (the client makes one per watch). */
   watchAgent: { destroy(): void } | undefined;
@@ -353,13 +355,12 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
     if (this.client !== undefined) return this.client;
     const k8s = await kubernetesClient();
     const kc = withLookup(loadConfig(k8s, this.opts), this.opts.lookup);
+    const noting = agentNotingConfig(kc, (agent) => {
+      client.watchAgent = agent;
+    });
     const client: Client = {
       api: kc.makeApiClient(k8s.DiscoveryV1Api),
-      watch: new k8s.Watch(
-        agentNotingConfig(kc, (agent) => {
-          client.watchAgent = agent;
-        }),
-      ),
+      watch: (...a) => watchBounded(noting, ...a),
       Observable: k8s.Observable,
       watchAgent: undefined,
     };
@@ -487,7 +488,7 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
           finish(httpStatus(err) === 410 ? { kind: "gone" } : { kind: "error", err });
         } else finish({ kind: "end" });
       };
-      client.watch
+      client
         .watch(
           this.path,
           {

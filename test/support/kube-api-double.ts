@@ -336,6 +336,43 @@ export class KubeApiDouble {
     for (const w of this.watchers) this.send(w, type, object);
   }
 
+  /**
+   * On one open watch, starts an event line and never ends it: `chunk` bytes at a time (as the
+   * client reads them), until the client hangs up or `maxBytes` went out. Resolves with the
+   * bytes written and whether the client hung up. The watch gets nothing else meanwhile.
+   */
+  sendEndlessLine(maxBytes: number, chunk = 64 * 1024): Promise<{ written: number; hungUp: boolean }> {
+    const w = this.watchers.values().next().value;
+    if (w === undefined) return Promise.reject(new Error("no open watch"));
+    this.dropWatcher(w);
+    const res = w.res;
+    const filler = Buffer.alloc(chunk, "a");
+    let written = 0;
+    return new Promise((resolve) => {
+      let settled = false;
+      const settle = (hungUp: boolean) => {
+        if (settled) return;
+        settled = true;
+        resolve({ written, hungUp });
+      };
+      res.once("close", () => settle(true));
+      const head = Buffer.from('{"type":"ADDED","object":{"metadata":{"name":"');
+      const pump = () => {
+        while (!settled && !res.destroyed && written < maxBytes) {
+          const piece = written === 0 ? head : filler;
+          written += piece.length;
+          if (!res.write(piece)) {
+            res.once("drain", pump);
+            return;
+          }
+        }
+        if (res.destroyed) settle(true);
+        else if (written >= maxBytes) settle(false);
+      };
+      pump();
+    });
+  }
+
   /** TCP connections open to the double right now (every client's). */
   get openConnections(): number {
     return this.sockets.size;
