@@ -18,6 +18,7 @@ import type { LogSink } from "../config/log-sink.js";
 import { backoffDelay } from "./backoff.js";
 import { type DiscoveredMember, diffMembers, isEmptyDiff, type MemberDiff } from "./consul-members.js";
 import { kubernetesClient } from "./kubernetes-client.js";
+import { capAnswerBytes, LIST_ANSWER_MAX, ListAnswerTooLarge } from "./kubernetes-list-cap.js";
 import { type EndpointSliceLike, parseEndpointSlices } from "./kubernetes-members.js";
 import { type WatchArgs, watchBounded } from "./kubernetes-watch-stream.js";
 import type { TokenBucket } from "./token-bucket.js";
@@ -40,6 +41,8 @@ export interface KubernetesWatcherOptions extends WatchLoopOptions, PoolKubernet
   listTimeoutMs?: number;
   /** Slices per list request (default LIST_PAGE). */
   listPageSize?: number;
+  /** Bytes of one list page's answer at most (default LIST_ANSWER_MAX; tests lower it). */
+  listAnswerMax?: number;
 }
 
 export interface KubernetesWatcherStatus {
@@ -219,6 +222,7 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
   private readonly idleGraceMs: number;
   private readonly listTimeoutMs: number;
   private readonly listPageSize: number;
+  private readonly listAnswerMax: number;
   private readonly bucket: TokenBucket;
   private readonly random: () => number;
   private readonly backoff: { baseMs: number; maxMs: number };
@@ -263,6 +267,7 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
     this.idleGraceMs = knob(what, "idleGraceMs", opts.idleGraceMs, 30_000, 1);
     this.listTimeoutMs = knob(what, "listTimeoutMs", opts.listTimeoutMs, 30_000, 1);
     this.listPageSize = Math.floor(knob(what, "listPageSize", opts.listPageSize, LIST_PAGE, 1));
+    this.listAnswerMax = Math.floor(knob(what, "listAnswerMax", opts.listAnswerMax, LIST_ANSWER_MAX, 1));
     ({
       bucket: this.bucket,
       backoff: this.backoff,
@@ -384,6 +389,7 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
       let rv: string | undefined;
       do {
         let page: Awaited<ReturnType<DiscoveryV1Api["listNamespacedEndpointSlice"]>>;
+        let uncap: (() => void) | undefined;
         try {
           page = await api.listNamespacedEndpointSlice(
             {
@@ -398,6 +404,11 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
                   // The only way 1.4 offers to abort a typed API call: set the request's signal.
                   pre: (ctx) => {
                     ctx.setSignal(abort.signal);
+                    // Bounded answer (kubernetes-list-cap.ts): uncompressed, at most LIST_ANSWER_MAX.
+                    ctx.setHeaderParam("Accept-Encoding", "identity");
+                    const agent = ctx.getAgent();
+                    if (agent !== undefined)
+                      uncap = capAnswerBytes(agent, this.listAnswerMax, (e) => abort.abort(e));
                     return new Observable(Promise.resolve(ctx));
                   },
                   post: (ctx) => new Observable(Promise.resolve(ctx)),
@@ -407,6 +418,7 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
             },
           );
         } catch (err) {
+          if (abort.signal.reason instanceof ListAnswerTooLarge) throw abort.signal.reason;
           if (token === undefined || httpStatus(err) !== 410) throw err;
           this.counts.expiredContinues++;
           this.onResync?.("expired_continue");
@@ -415,6 +427,8 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
             "endpointslice list continue token expired (410); listing again from the start",
           );
           return;
+        } finally {
+          uncap?.();
         }
         if (!this.running) return;
         this.counts.listPages++;

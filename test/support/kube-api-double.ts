@@ -168,6 +168,8 @@ export class KubeApiDouble {
   private readonly bookmarkIntervalMs: number;
   private readonly token: string | undefined;
   private failLists = 0;
+  /** Set: lists answer 200 and a body without end, recorded here (bytes sent, hung up on). */
+  private endlessLists: Array<{ written: number; closed: boolean }> | null = null;
   /** Only lists of this service fail (unset: any list); other clients' lists are not consumed. */
   private failListsOf: string | undefined;
   private watchDelayMs = 0;
@@ -373,6 +375,42 @@ export class KubeApiDouble {
     });
   }
 
+  /**
+   * While on, every list answers 200 and then JSON that never ends, until the client hangs up
+   * or 256 MiB went out (then it waits); each such answer's bytes sent and whether its
+   * connection closed are kept in the returned array. Off: lists answer as before.
+   */
+  endlessListAnswers(on: boolean): Array<{ written: number; closed: boolean }> {
+    const record = this.endlessLists ?? [];
+    this.endlessLists = on ? record : null;
+    return record;
+  }
+
+  private answerEndlessly(
+    res: http.ServerResponse,
+    record: Array<{ written: number; closed: boolean }>,
+  ): void {
+    const entry = { written: 0, closed: false };
+    record.push(entry);
+    const max = 256 * 1024 * 1024;
+    const filler = Buffer.from(`${JSON.stringify({ metadata: { name: "x".repeat(65_000) } })},`);
+    res.writeHead(200, { "content-type": "application/json" });
+    res.write('{"kind":"EndpointSliceList","apiVersion":"discovery.k8s.io/v1","metadata":{},"items":[');
+    res.once("close", () => {
+      entry.closed = true;
+    });
+    const pump = () => {
+      while (!res.destroyed && entry.written < max) {
+        entry.written += filler.length;
+        if (!res.write(filler)) {
+          res.once("drain", pump);
+          return;
+        }
+      }
+    };
+    pump();
+  }
+
   /** TCP connections open to the double right now (every client's). */
   get openConnections(): number {
     return this.sockets.size;
@@ -471,6 +509,10 @@ export class KubeApiDouble {
     const limit = /^[0-9]+$/.test(limitText) ? Number(limitText) : 0;
     const failing =
       this.failListsOf === undefined || selector.get("kubernetes.io/service-name") === this.failListsOf;
+    if (this.endlessLists !== null) {
+      this.answerEndlessly(res, this.endlessLists);
+      return;
+    }
     if (this.failLists > 0 && failing) {
       this.failLists--;
       this.counts.failedLists++;
