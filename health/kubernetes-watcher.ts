@@ -11,14 +11,16 @@
 
 import { existsSync } from "node:fs";
 import type { LookupFunction } from "node:net";
-import type { DiscoveryV1Api, KubeConfig, Watch } from "@kubernetes/client-node";
+import type { DiscoveryV1Api, KubeConfig } from "@kubernetes/client-node";
 import { errorWithCode } from "../config/coded-error.js";
 import type { PoolKubernetesDiscovery } from "../config/file/schema.js";
 import type { LogSink } from "../config/log-sink.js";
 import { backoffDelay } from "./backoff.js";
 import { type DiscoveredMember, diffMembers, isEmptyDiff, type MemberDiff } from "./consul-members.js";
 import { kubernetesClient } from "./kubernetes-client.js";
+import { capAnswerBytes, LIST_ANSWER_MAX, ListAnswerTooLarge } from "./kubernetes-list-cap.js";
 import { type EndpointSliceLike, parseEndpointSlices } from "./kubernetes-members.js";
+import { type WatchArgs, watchBounded } from "./kubernetes-watch-stream.js";
 import type { TokenBucket } from "./token-bucket.js";
 import { knob, pacing, WatcherError, WatchLoop, type WatchLoopOptions } from "./watch-loop.js";
 
@@ -39,6 +41,8 @@ export interface KubernetesWatcherOptions extends WatchLoopOptions, PoolKubernet
   listTimeoutMs?: number;
   /** Slices per list request (default LIST_PAGE). */
   listPageSize?: number;
+  /** Bytes of one list page's answer at most (default LIST_ANSWER_MAX; tests lower it). */
+  listAnswerMax?: number;
 }
 
 export interface KubernetesWatcherStatus {
@@ -109,7 +113,8 @@ type ClientModule = typeof import("@kubernetes/client-node");
 /** What the loop talks through, built on its first request. */
 interface Client {
   readonly api: DiscoveryV1Api;
-  readonly watch: Watch;
+  /** One watch, each line bounded (not the client's Watch: its readline holds a line without end). */
+  readonly watch: (...a: WatchArgs) => Promise<AbortController>;
   readonly Observable: ClientModule["Observable"];
   /** The HTTP agent the latest watch request was given (the client makes one per watch). */
   watchAgent: { destroy(): void } | undefined;
@@ -217,6 +222,7 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
   private readonly idleGraceMs: number;
   private readonly listTimeoutMs: number;
   private readonly listPageSize: number;
+  private readonly listAnswerMax: number;
   private readonly bucket: TokenBucket;
   private readonly random: () => number;
   private readonly backoff: { baseMs: number; maxMs: number };
@@ -261,6 +267,7 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
     this.idleGraceMs = knob(what, "idleGraceMs", opts.idleGraceMs, 30_000, 1);
     this.listTimeoutMs = knob(what, "listTimeoutMs", opts.listTimeoutMs, 30_000, 1);
     this.listPageSize = Math.floor(knob(what, "listPageSize", opts.listPageSize, LIST_PAGE, 1));
+    this.listAnswerMax = Math.floor(knob(what, "listAnswerMax", opts.listAnswerMax, LIST_ANSWER_MAX, 1));
     ({
       bucket: this.bucket,
       backoff: this.backoff,
@@ -353,13 +360,12 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
     if (this.client !== undefined) return this.client;
     const k8s = await kubernetesClient();
     const kc = withLookup(loadConfig(k8s, this.opts), this.opts.lookup);
+    const noting = agentNotingConfig(kc, (agent) => {
+      client.watchAgent = agent;
+    });
     const client: Client = {
       api: kc.makeApiClient(k8s.DiscoveryV1Api),
-      watch: new k8s.Watch(
-        agentNotingConfig(kc, (agent) => {
-          client.watchAgent = agent;
-        }),
-      ),
+      watch: (...a) => watchBounded(noting, ...a),
       Observable: k8s.Observable,
       watchAgent: undefined,
     };
@@ -383,6 +389,7 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
       let rv: string | undefined;
       do {
         let page: Awaited<ReturnType<DiscoveryV1Api["listNamespacedEndpointSlice"]>>;
+        let uncap: (() => void) | undefined;
         try {
           page = await api.listNamespacedEndpointSlice(
             {
@@ -397,6 +404,11 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
                   // The only way 1.4 offers to abort a typed API call: set the request's signal.
                   pre: (ctx) => {
                     ctx.setSignal(abort.signal);
+                    // Bounded answer (kubernetes-list-cap.ts): uncompressed, at most LIST_ANSWER_MAX.
+                    ctx.setHeaderParam("Accept-Encoding", "identity");
+                    const agent = ctx.getAgent();
+                    if (agent !== undefined)
+                      uncap = capAnswerBytes(agent, this.listAnswerMax, (e) => abort.abort(e));
                     return new Observable(Promise.resolve(ctx));
                   },
                   post: (ctx) => new Observable(Promise.resolve(ctx)),
@@ -406,6 +418,7 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
             },
           );
         } catch (err) {
+          if (abort.signal.reason instanceof ListAnswerTooLarge) throw abort.signal.reason;
           if (token === undefined || httpStatus(err) !== 410) throw err;
           this.counts.expiredContinues++;
           this.onResync?.("expired_continue");
@@ -414,6 +427,8 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
             "endpointslice list continue token expired (410); listing again from the start",
           );
           return;
+        } finally {
+          uncap?.();
         }
         if (!this.running) return;
         this.counts.listPages++;
@@ -487,7 +502,7 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
           finish(httpStatus(err) === 410 ? { kind: "gone" } : { kind: "error", err });
         } else finish({ kind: "end" });
       };
-      client.watch
+      client
         .watch(
           this.path,
           {

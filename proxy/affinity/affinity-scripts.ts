@@ -4,12 +4,23 @@
 
 import type { LuaScript } from "../redis/redis-store.js";
 
+/**
+ * Bytes of a stored pin read at most. A pin is a member id (config ids are at most 128 bytes,
+ * discovered ones a pod name or Consul id); a larger value at the key (written by anything
+ * else) is replaced as if absent and never read: a plain GET sent it whole to every instance.
+ */
+export const PIN_MAX = 1024;
+
 /** KEYS[1] pin; ARGV proposed member, ttl ms -> {member, 1 if it was just pinned else 0}; slides the ttl. */
 export const PIN: LuaScript = {
   name: "sgAffinityPin",
   keys: 1,
   lua: `
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {ARGV[1], 1}
+end
+if redis.call('STRLEN', KEYS[1]) > ${PIN_MAX} then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return {ARGV[1], 1}
 end
 local v = redis.call('GET', KEYS[1])

@@ -23,6 +23,7 @@ import {
   encodeVaryMarker,
   isFresh,
 } from "./cache-entry.js";
+import { CACHE_GET, CACHE_GET_BUFFER, ENTRY_HEAD_ALLOWANCE } from "./cache-get-script.js";
 import { baseKey, baseTag, variantKey } from "./cache-keys.js";
 import { isStorable, requestMode, type Storable, storable, varyValues } from "./cache-policy.js";
 import { Coalescer, type Fill, waitFill } from "./coalescer.js";
@@ -50,6 +51,9 @@ export class SharedCache {
 
   /** NOT_STORED plus the configured member and ring-version headers (per response, not per entry). */
   private readonly notStored: ReadonlySet<string>;
+  /** Bytes of one stored value read at most (CACHE_GET): maxBytes of body and the entry's head. */
+  private readonly readMax: number;
+  private warnedLarge = false;
 
   constructor(
     private readonly cfg: CacheConfig,
@@ -60,6 +64,8 @@ export class SharedCache {
     perResponseHeaders: readonly string[] = [],
   ) {
     this.notStored = new Set([...NOT_STORED, ...perResponseHeaders.map((h) => h.toLowerCase())]);
+    this.readMax = cfg.maxBytes + ENTRY_HEAD_ALLOWANCE;
+    store.defineScript(CACHE_GET);
   }
 
   /** True when the request was answered from the cache. */
@@ -105,15 +111,27 @@ export class SharedCache {
     ctx.res?.once("close", () => fill.settle(null));
   }
 
+  /** The value at `key` when it is at most this route's entry size; null when absent or larger (logged). */
+  private async read(key: string): Promise<Buffer | null> {
+    const v = await this.store.script<Buffer | number | null>(CACHE_GET_BUFFER, [key, this.readMax]);
+    if (typeof v !== "number") return v;
+    this.metrics.storeErrors.cache.inc();
+    if (!this.warnedLarge) {
+      this.warnedLarge = true;
+      this.logger.warn(
+        { route: this.label, key, maxBytes: this.readMax },
+        "cache entry in redis larger than this route's maxBytes; not read, answered as a miss (warned once)",
+      );
+    }
+    return null;
+  }
+
   private async lookup(tag: string, headers: IncomingHttpHeaders, auth: boolean): Promise<CacheEntry | null> {
     try {
-      const base = await this.store.run((c) => c.getBuffer(baseKey(tag)));
+      const base = await this.read(baseKey(tag));
       if (base === null) return null;
       const vary = decodeVaryMarker(base);
-      const bytes =
-        vary === null
-          ? base
-          : await this.store.run((c) => c.getBuffer(variantKey(tag, varyValues(vary, headers))));
+      const bytes = vary === null ? base : await this.read(variantKey(tag, varyValues(vary, headers)));
       if (bytes === null) return null;
       const e = decodeEntry(bytes);
       if (e === null || (auth && !e.head.authOk)) return null;

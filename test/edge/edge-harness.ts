@@ -4,6 +4,7 @@
 import { Registry } from "prom-client";
 import { redisSchema } from "../../config/file/edge-schema.js";
 import { configSchema, type ShardgateConfigInput } from "../../config/file/schema.js";
+import type { LogSink } from "../../config/log-sink.js";
 import { CookieCodec } from "../../proxy/affinity/cookie-codec.js";
 import { EdgeEngine } from "../../proxy/edge/edge-engine.js";
 import { EdgeMetrics } from "../../proxy/edge/edge-metrics.js";
@@ -29,6 +30,8 @@ export async function startEdgeHarness(opts: {
   /** Extra redis section fields (keyPrefix, commandTimeout, breaker...). */
   redis?: Record<string, unknown>;
   config: (members: Array<{ id: string; address: string }>) => ShardgateConfigInput;
+  /** Where the edge engine logs (default: nowhere). */
+  logger?: LogSink;
 }): Promise<EdgeHarness> {
   const registry = new Registry();
   const codec = new CookieCodec(opts.secret ?? "a-test-secret-of-some-length");
@@ -44,7 +47,12 @@ export async function startEdgeHarness(opts: {
         );
   if (store !== null)
     await eventually("the test's Redis store to connect", () => (store.ready ? true : undefined));
-  const engine = new EdgeEngine({ metrics: new EdgeMetrics(registry), codec, logger: silent, store });
+  const engine = new EdgeEngine({
+    metrics: new EdgeMetrics(registry),
+    codec,
+    logger: opts.logger ?? silent,
+    store,
+  });
   const h = await startHarness({ members: opts.members, config: opts.config, edge: engine });
   let version = 100;
   const close = h.close;

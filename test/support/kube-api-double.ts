@@ -168,6 +168,8 @@ export class KubeApiDouble {
   private readonly bookmarkIntervalMs: number;
   private readonly token: string | undefined;
   private failLists = 0;
+  /** Set: lists answer 200 and a body without end, recorded here (bytes sent, hung up on). */
+  private endlessLists: Array<{ written: number; closed: boolean }> | null = null;
   /** Only lists of this service fail (unset: any list); other clients' lists are not consumed. */
   private failListsOf: string | undefined;
   private watchDelayMs = 0;
@@ -336,6 +338,79 @@ export class KubeApiDouble {
     for (const w of this.watchers) this.send(w, type, object);
   }
 
+  /**
+   * On one open watch, starts an event line and never ends it: `chunk` bytes at a time (as the
+   * client reads them), until the client hangs up or `maxBytes` went out. Resolves with the
+   * bytes written and whether the client hung up. The watch gets nothing else meanwhile.
+   */
+  sendEndlessLine(maxBytes: number, chunk = 64 * 1024): Promise<{ written: number; hungUp: boolean }> {
+    const w = this.watchers.values().next().value;
+    if (w === undefined) return Promise.reject(new Error("no open watch"));
+    this.dropWatcher(w);
+    const res = w.res;
+    const filler = Buffer.alloc(chunk, "a");
+    let written = 0;
+    return new Promise((resolve) => {
+      let settled = false;
+      const settle = (hungUp: boolean) => {
+        if (settled) return;
+        settled = true;
+        resolve({ written, hungUp });
+      };
+      res.once("close", () => settle(true));
+      const head = Buffer.from('{"type":"ADDED","object":{"metadata":{"name":"');
+      const pump = () => {
+        while (!settled && !res.destroyed && written < maxBytes) {
+          const piece = written === 0 ? head : filler;
+          written += piece.length;
+          if (!res.write(piece)) {
+            res.once("drain", pump);
+            return;
+          }
+        }
+        if (res.destroyed) settle(true);
+        else if (written >= maxBytes) settle(false);
+      };
+      pump();
+    });
+  }
+
+  /**
+   * While on, every list answers 200 and then JSON that never ends, until the client hangs up
+   * or 256 MiB went out (then it waits); each such answer's bytes sent and whether its
+   * connection closed are kept in the returned array. Off: lists answer as before.
+   */
+  endlessListAnswers(on: boolean): Array<{ written: number; closed: boolean }> {
+    const record = this.endlessLists ?? [];
+    this.endlessLists = on ? record : null;
+    return record;
+  }
+
+  private answerEndlessly(
+    res: http.ServerResponse,
+    record: Array<{ written: number; closed: boolean }>,
+  ): void {
+    const entry = { written: 0, closed: false };
+    record.push(entry);
+    const max = 256 * 1024 * 1024;
+    const filler = Buffer.from(`${JSON.stringify({ metadata: { name: "x".repeat(65_000) } })},`);
+    res.writeHead(200, { "content-type": "application/json" });
+    res.write('{"kind":"EndpointSliceList","apiVersion":"discovery.k8s.io/v1","metadata":{},"items":[');
+    res.once("close", () => {
+      entry.closed = true;
+    });
+    const pump = () => {
+      while (!res.destroyed && entry.written < max) {
+        entry.written += filler.length;
+        if (!res.write(filler)) {
+          res.once("drain", pump);
+          return;
+        }
+      }
+    };
+    pump();
+  }
+
   /** TCP connections open to the double right now (every client's). */
   get openConnections(): number {
     return this.sockets.size;
@@ -434,6 +509,10 @@ export class KubeApiDouble {
     const limit = /^[0-9]+$/.test(limitText) ? Number(limitText) : 0;
     const failing =
       this.failListsOf === undefined || selector.get("kubernetes.io/service-name") === this.failListsOf;
+    if (this.endlessLists !== null) {
+      this.answerEndlessly(res, this.endlessLists);
+      return;
+    }
     if (this.failLists > 0 && failing) {
       this.failLists--;
       this.counts.failedLists++;
