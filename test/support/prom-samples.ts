@@ -46,8 +46,10 @@ function parseSampleLine(line: string): PromSample {
     i++;
   }
   const rest = line.slice(i).trim().split(/\s+/)[0];
-  const value = rest === "+Inf" ? Infinity : rest === "-Inf" ? -Infinity : Number(rest);
-  if (rest === undefined || (Number.isNaN(value) && rest !== "NaN"))
+  // Go's ParseFloat, which Prometheus reads values with, takes NaN and Inf in any case (prom-client writes "Nan").
+  const word = rest?.toLowerCase();
+  const value = word === "+inf" || word === "inf" ? Infinity : word === "-inf" ? -Infinity : Number(rest);
+  if (rest === undefined || (Number.isNaN(value) && word !== "nan"))
     throw new Error(`bad value in ${JSON.stringify(line)}`);
   return { name, labels, value };
 }
