@@ -129,7 +129,8 @@ function plan(random: () => number): Planned[] {
     ]);
     let fault: Fault;
     if (client === "raw-leave") fault = pick<Fault>(random, ["hold", "partial"]);
-    else if (client === "h2") fault = pick<Fault>(random, ["ok", "ok", "e503", "reset", "slow", "partial"]);
+    else if (client === "h2")
+      fault = pick<Fault>(random, ["ok", "ok", "e503", "reset", "slow", "partial", "hold"]);
     // A half-closing client is cut at its FIN (clientHalfClose abort): whether a member's reset or
     // slowness came before that cut is a race, so these only get answers.
     else if (client === "raw-halfclose") fault = pick<Fault>(random, ["ok", "e503"]);
@@ -199,6 +200,15 @@ export async function numbersTruth(o: NumbersTruthOptions): Promise<string[]> {
       let bytes = 0;
       let left = false;
       const timer = setTimeout(() => stream.close(h2c.NGHTTP2_CANCEL), scaled(REQUEST_DEADLINE_MS));
+      // A held request: the client resets its stream once a member has it (before any answer).
+      if (p.fault === "hold")
+        void book.arrived(p.id, scaled(REQUEST_DEADLINE_MS)).then(
+          () => {
+            left = true;
+            stream.close(h2c.NGHTTP2_CANCEL);
+          },
+          () => stream.close(h2c.NGHTTP2_CANCEL),
+        );
       stream.on("response", (h) => {
         status = Number(h[":status"]);
       });
