@@ -206,7 +206,7 @@ async function startOrCheck(
   const series = new SeriesCache(metrics);
   const observer = new MetricsObserver(series, createAccessLog(log.lines, config.log.accessLog));
   metrics.inFlightSource = () => observer.inFlightByPool();
-  metrics.memberInFlightSource = () => observer.inFlightByMember();
+  metrics.memberInFlightSource = () => observer.inFlightByMember(true);
   // Open client connections for its warning: read from the listener once it exists.
   let openConnections = (): number => 0;
   const descriptors = new DescriptorLimits(

@@ -943,6 +943,8 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
   private headCommitted(ctx: RequestContext, status: number): void {
     ctx.responseStarted = true;
     ctx.status = status;
+    // Node holds a head written after the client's FIN ended the connection: baseline for headLeft.
+    if (ctx.req.httpVersionMajor === 1) ctx.clientBytesAtHead = ctx.req.socket?.bytesWritten ?? -1;
     // The client gets this member's answer: an earlier attempt's error is not the request's
     // (the failed member was counted when it failed; this one is counted at the end).
     ctx.errorCode = "";
@@ -1204,13 +1206,23 @@ function onResCloseShared(this: ServerResponse): void {
     (ctx.errorCode === "upstream_reset" || ctx.errorCode === "client_send_timeout") && ctx.responseStarted;
   if (this.writableEnded && this.writableFinished) plane.finish(ctx, this.statusCode);
   else if (cut) plane.finish(ctx, ctx.status);
-  else if (this.headersSent && ctx.errorCode === "") {
+  else if (this.headersSent && ctx.errorCode === "" && headLeft(ctx)) {
     // Gone after its head was sent (a FIN in clientHalfClose abort mode, a reset, a cancelled
     // stream): the status sent stands and the record says why the body stopped (Envoy's DC
     // flag). 499, nginx's "nothing was sent", said a 200 the client had seen was a 4xx.
     ctx.errorCode = DOWNSTREAM_DISCONNECTED;
     plane.finish(ctx, this.statusCode);
   } else plane.finish(ctx, 499);
+}
+
+/**
+ * Whether the answer's head reached the client connection. headersSent only says it was
+ * written to Node: a client whose FIN (clientHalfClose abort) made Node end the connection
+ * first never gets it (Node keeps it unsent), and that client saw nothing: 499, not the
+ * member's 200 with downstream_disconnected.
+ */
+function headLeft(ctx: RequestContext): boolean {
+  return ctx.clientBytesAtHead < 0 || (ctx.req.socket?.bytesWritten ?? 0) > ctx.clientBytesAtHead;
 }
 
 function onProxyReqFinish(this: ClientRequest): void {

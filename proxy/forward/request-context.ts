@@ -91,6 +91,11 @@ export class RequestContext implements RequestRecord {
   /** The client was too slow (or left): no outcome of this request is the member's. */
   clientFault = false;
   responseStarted = false;
+  /**
+   * The HTTP/1.x client connection's bytesWritten when the answer's head was committed, -1 for
+   * HTTP/2 or none yet: the connection took none since means the client never got the head.
+   */
+  clientBytesAtHead = -1;
   /** This attempt's response is written by the data plane (it may be discarded for a gateway-error retry). */
   selfHandled = false;
   /** Set by the timeout sweep before it destroys the upstream request. */

@@ -49,8 +49,12 @@ export class MetricsObserver implements DataPlaneHooks {
     return out;
   }
 
-  /** In-flight requests by pool and member (those that have a member yet), on scrape / dashboard read. */
-  inFlightByMember(): Map<string, Map<string, number>> {
+  /**
+   * In-flight requests by pool and member (those that have a member yet), on scrape / dashboard
+   * read. `asLabelled`: a member a reload removed is counted as "removed", the label its
+   * finished requests get in requests_total (the gauge then has no series of a member gone).
+   */
+  inFlightByMember(asLabelled = false): Map<string, Map<string, number>> {
     const out = new Map<string, Map<string, number>>();
     for (const r of this.open) {
       if (r.pool === "" || r.member === "") continue;
@@ -59,7 +63,8 @@ export class MetricsObserver implements DataPlaneHooks {
         m = new Map();
         out.set(r.pool, m);
       }
-      m.set(r.member, (m.get(r.member) ?? 0) + 1);
+      const member = asLabelled ? this.series.pool(r.pool).member(r.member).member : r.member;
+      m.set(member, (m.get(member) ?? 0) + 1);
     }
     return out;
   }

@@ -76,7 +76,7 @@ async function main(): Promise<void> {
   const series = new SeriesCache(metrics);
   const observer = new MetricsObserver(series, createAccessLog(log.lines, init.log.accessLog));
   metrics.inFlightSource = () => observer.inFlightByPool();
-  metrics.memberInFlightSource = () => observer.inFlightByMember();
+  metrics.memberInFlightSource = () => observer.inFlightByMember(true);
   // The half-open probe budget is the instance's: this worker admits its part of it.
   const outcomes = new OutcomeRecorders(new ProbeShare(init.worker, init.workers));
   const routing = new CommittedRouting((snap, previous) => outcomes.gateFor(snap, previous));
