@@ -182,7 +182,15 @@ test("PatchRouting waits for the cluster level; a later version's command stops 
   );
   await eventually(
     "every instance stopped applying, degraded upgrade_required",
-    () => (all().every((n) => n.degradedReason() === "upgrade_required") ? true : undefined),
+    () => {
+      if (all().every((n) => n.degradedReason() === "upgrade_required")) return true;
+      // Thrown, not returned: on a timeout the message names where each node stood.
+      const where = all().map((n) => {
+        const v = n.raftView();
+        return `${n.settings.id}: ${n.degradedReason()} ${v.role} leader=${v.leader} commit=${v.commitIndex} applied=${v.appliedIndex} stopped=${n.raftStoppedCause ?? "-"}`;
+      });
+      throw new Error(where.join("; "));
+    },
     20_000,
   );
   for (const n of all()) assert.match(n.raftStoppedCause ?? "", /command version 2/);
