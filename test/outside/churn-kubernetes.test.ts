@@ -1,6 +1,7 @@
 // Churn, tried from outside through Kubernetes discovery: pods restarted one at a time, each
-// replacement a new pod (a new name, as a Deployment's) at a new pod IP (another 127.x.y.z
-// address on the slice's one port), written to the EndpointSlice of the Kubernetes API double
+// replacement at a new pod IP (another 127.x.y.z address on the slice's one port) under a new
+// name (a Deployment's) or its old one (a StatefulSet's: the member id stays, only its address
+// changes, and the connection pools are per address), written to the EndpointSlice of the Kubernetes API double
 // (list-watch, one resourceVersion, as the API server) hundreds of times, with traffic to every
 // new pod while it lives. The replaced pods' servers stay up (terminating pods), so an open
 // connection to one would show. After the churn, in a real shardgate process: /metrics names
@@ -34,11 +35,11 @@ const PHASES = [40, 80, 120] as const;
 const HEAP_BOUND_BYTES = 2 * 1024 * 1024;
 const dir = mkdtempSync(join(tmpdir(), "shardgate-churn-kube-"));
 const servers: EchoUpstream[] = [];
-let kube: KubeApiDouble | undefined;
+const kubes: KubeApiDouble[] = [];
 
 after(async () => {
   await stopAll();
-  await kube?.close();
+  for (const k of kubes) await k.close();
   for (const s of servers) await s.die();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -75,17 +76,20 @@ async function keyOf(sg: RunningShardgate, pod: string): Promise<string | undefi
   return answer.routes.find((r) => r.owner === pod)?.key;
 }
 
-test("pods restarted with new IPs through the Kubernetes API leave nothing behind", async () => {
+/** A Deployment's restart names the new pod anew; a StatefulSet's keeps the name (new IP only). */
+type Style = "deployment" | "statefulset";
+
+async function churn(style: Style, octet: number): Promise<void> {
   const api = await KubeApiDouble.create();
-  kube = api;
-  const kubeconfig = api.writeKubeconfig(join(dir, "kubeconfig"));
+  kubes.push(api);
+  const kubeconfig = api.writeKubeconfig(join(dir, `kubeconfig-${style}`));
   let n = 0;
   let port = 0;
-  /** A new pod: a real upstream at the next pod IP, on the slice's port. */
-  const pod = async (): Promise<EchoUpstream> => {
+  /** A new pod (named `name`, else anew): a real upstream at the next pod IP, on the slice's port. */
+  const pod = async (name?: string): Promise<EchoUpstream> => {
     const i = n++;
-    const ip = `127.0.${1 + Math.floor(i / 250)}.${1 + (i % 250)}`;
-    const u = await new EchoUpstream(`app-${i}`).start(port, ip);
+    const ip = `127.${octet + Math.floor(i / 250)}.0.${1 + (i % 250)}`;
+    const u = await new EchoUpstream(name ?? `app-${i}`).start(port, ip);
     port = u.port;
     servers.push(u);
     return u;
@@ -139,7 +143,7 @@ routes:
   const restart = async (): Promise<void> => {
     const k = Math.floor(random() * live.length);
     gone.push(live[k]);
-    live[k] = await pod();
+    live[k] = await pod(style === "statefulset" ? live[k].id : undefined);
     publish();
     await applied();
     await serve(live[k]);
@@ -187,11 +191,17 @@ routes:
   const mb = (b: number) => (b / 1024 / 1024).toFixed(2);
   const growth = heaps[2] - heaps[1];
   process.stdout.write(
-    `# ${held} Pool objects after ${n} pods (${PODS} live); heap after GC ${heaps.map(mb).join(" / ")} MB after ${PHASES.join(" / ")} more restarts; last phase grew ${mb(growth)} MB (bound ${mb(HEAP_BOUND_BYTES)})\n`,
+    `# ${style}: ${held} Pool objects after ${n} pods (${PODS} live); heap after GC ${heaps.map(mb).join(" / ")} MB after ${PHASES.join(" / ")} more restarts; last phase grew ${mb(growth)} MB (bound ${mb(HEAP_BOUND_BYTES)})\n`,
   );
   assert.ok(
     growth < HEAP_BOUND_BYTES,
     `heap grew ${mb(growth)} MB over ${PHASES[2]} restarts (bound ${mb(HEAP_BOUND_BYTES)}); ${heaps.map(mb)}\n${note}`,
   );
   await sg.stop();
-});
+}
+
+test("pods restarted with new names and IPs through the Kubernetes API leave nothing behind (Deployment)", () =>
+  churn("deployment", 10));
+
+test("pods restarted under their names with new IPs through the Kubernetes API leave nothing behind (StatefulSet)", () =>
+  churn("statefulset", 20));
