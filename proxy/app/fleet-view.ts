@@ -83,7 +83,7 @@ function reason(err: unknown): string {
 
 export class FleetView {
   private cached: { at: number; value: Promise<FleetInstanceView[]> } | undefined;
-  /** Admin URL -> the instance id it last answered with, to name an instance that went down. */
+  /** Listed admin URL -> the instance id it last answered with, to name an instance that went down. */
   private readonly lastId = new Map<string, string>();
 
   constructor(
@@ -102,8 +102,11 @@ export class FleetView {
   private async build(): Promise<FleetInstanceView[]> {
     const own = this.self();
     const selfId = own.state.raft?.id ?? "";
+    const urls = this.urls();
+    // An admin URL a reload removed takes its remembered id with it.
+    for (const admin of this.lastId.keys()) if (!urls.includes(admin)) this.lastId.delete(admin);
     const remote = await Promise.all(
-      this.urls().map(async (admin): Promise<FleetInstanceView & { peers?: PeersView }> => {
+      urls.map(async (admin): Promise<FleetInstanceView & { peers?: PeersView }> => {
         try {
           const [state, peers] = await Promise.all([
             getJson(`${admin}/admin/state`) as Promise<AdminStateView>,

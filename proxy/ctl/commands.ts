@@ -8,6 +8,7 @@ import type { LiveView, PeersView } from "../admin/ops-types.js";
 import type { AdminStateView } from "../admin/types.js";
 import { UsageError } from "../commands/usage-error.js";
 import { type AdminClient, CtlError } from "./admin-client.js";
+import { descriptorLines } from "./descriptor-rows.js";
 import { route } from "./route-command.js";
 import { table } from "./tables.js";
 
@@ -113,6 +114,8 @@ async function status(ctx: CtlContext, args: string[]): Promise<CtlOutput> {
     ),
   );
   for (const d of down) lines.push(`unreachable: ${d.error}`);
+  // Any process (a worker with `workers: N`) at its descriptor limit, named.
+  lines.push(...descriptorLines(views));
   const peers = views.find((v) => v.peers?.role === "leader")?.peers ?? first.peers;
   if (peers !== null) {
     lines.push("", `Raft members (as seen by ${peers.id}; cluster level ${peers.clusterLevel ?? "-"}):`);

@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import type { Socket } from "node:net";
 import { after, before, test } from "node:test";
 import { type ClosingUpstream, startClosingUpstream } from "../support/closing-upstream.js";
+import { runCtl } from "../support/ctl-runner.js";
 import { fdLimitUnavailable, freeBelow, highestFd, setSoftFdLimit } from "../support/fd-limit.js";
 import { openClient } from "../support/fd-limit-clients.js";
 import { askRaw, GET_AT_LIMIT } from "../support/raw-ask.js";
@@ -154,6 +155,20 @@ test("workers: 2 at the workers' descriptor limit: 503 local_resource_exhausted,
     ws.some((w) => w.descriptors?.last?.op === "upstream_connect" && w.descriptors.last.code === "EMFILE"),
     JSON.stringify(ws),
   );
+  // `ctl status` names the worker that met its limit (the primary met none: no row for it).
+  const status = await runCtl(["status", "--admin", running.adminUrl]);
+  assert.ok(status.code === 0, `ctl status: ${status.code} ${status.stderr}`);
+  const short = ws.filter((w) => (w.descriptors?.exhausted ?? 0) > 0);
+  assert.ok(short.length > 0, JSON.stringify(ws));
+  for (const w of short)
+    assert.match(
+      status.stdout,
+      new RegExp(
+        `worker ${w.worker} \\(pid ${w.pid}\\)\\s+\\S+\\s+${w.descriptors?.limit}\\s+(yes|no)\\s+\\d+\\s+`,
+      ),
+      `ctl status names worker ${w.worker} at its limit:\n${status.stdout}`,
+    );
+  assert.doesNotMatch(status.stdout, /\bprimary\b/, status.stdout);
   const state = await fetchJson(`${running.adminUrl}/admin/state`);
   const primary = (state.body as { descriptors: Descriptors }).descriptors;
   assert.equal(primary.exhausted, 0, `the primary met no shortage: ${JSON.stringify(primary)}`);

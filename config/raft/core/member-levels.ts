@@ -1,6 +1,6 @@
 // Leader-side record of the feature level each member advertised in its responses this term
 // (core/feature-level.ts). Cleared when the term's leadership ends: a new leader decides the
-// fleet's level only from what it heard itself.
+// fleet's level only from what it heard itself, and for a member when it leaves the configuration.
 import type { NodeId } from "../types.js";
 
 export class MemberLevels {
@@ -8,6 +8,15 @@ export class MemberLevels {
 
   record(id: NodeId, level: number): void {
     this.heard.set(id, level);
+  }
+
+  /** A member that left the configuration: its level goes with it. */
+  forget(id: NodeId): void {
+    this.heard.delete(id);
+  }
+
+  ids(): NodeId[] {
+    return [...this.heard.keys()];
   }
 
   clear(): void {

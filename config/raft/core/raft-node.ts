@@ -473,6 +473,11 @@ export class RaftNode {
     return id === this.id ? this.level : this.memberLevels.get(id);
   }
 
+  /** Leader: the members it keeps a heard level or replaced incarnations for, this term. */
+  leaderBookkeeping(): { levels: NodeId[]; retired: NodeId[] } {
+    return { levels: this.memberLevels.ids(), retired: [...this.retired.keys()] };
+  }
+
   status(): RaftStatus {
     const progress = new Map<NodeId, ProgressStatus>();
     if (this.role === "leader") {
@@ -1279,6 +1284,11 @@ export class RaftNode {
     for (const id of [...this.prs.keys()]) {
       if (!this.voters.has(id) && !this.learners.has(id) && id !== this.id) this.prs.delete(id);
     }
+    // A member that left takes its level and replaced incarnations with it (not kept for the term).
+    for (const id of this.memberLevels.ids())
+      if (!this.voters.has(id) && !this.learners.has(id)) this.memberLevels.forget(id);
+    for (const id of [...this.retired.keys()])
+      if (!this.voters.has(id) && !this.learners.has(id)) this.retired.delete(id);
     if (this.leadTransferee !== NONE && !this.voters.has(this.leadTransferee)) this.leadTransferee = NONE;
     // A smaller quorum may already hold more entries.
     if (this.maybeCommit() && this.role === "leader") this.bcastAppend();

@@ -283,7 +283,9 @@ export class TcpTransport extends EventEmitter {
     else if (link.address !== address) link.reset(address);
   }
 
+  /** Forgets `id` (it left the configuration): its link, inbound socket and any cut go. */
   removePeer(id: string): void {
+    this.cuts.delete(id);
     const link = this.links.get(id);
     if (link === undefined) return;
     link.close();

@@ -1,0 +1,42 @@
+// The leader's per-member bookkeeping of a term (the feature level each member advertised, and
+// the incarnations it replaced per member) must not outlive the member: before, a member
+// removed from the configuration kept both entries on the leader until leadership changed,
+// one per member that ever left under a long-lived leader (and a re-added id would have been
+// counted at its old level without being heard).
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { incarnationIn } from "../../config/raft/core/index.js";
+import type { ConfState } from "../../config/raft/types.js";
+import { SyncNet, text } from "./sim/sync-net.js";
+
+const ABC: ConfState = { voters: ["a", "b", "c"], learners: [] };
+
+test("a member removed from the configuration leaves no heard level or replaced incarnation on the leader", () => {
+  const net = new SyncNet(["a", "b", "c"], ABC);
+  net.elect("a");
+  const a = net.get("a");
+  a.propose(text("before"));
+  net.stabilize();
+  // c loses its disk and answers as "c1": the leader replaces it (retiring c's founder directory "").
+  net.loseDisk("c", "c1");
+  net.tick(1, ["a"]);
+  assert.equal(incarnationIn(a.status().conf, "c"), "c1");
+  net.tick(3, ["a"]);
+  assert.deepEqual(a.status().conf.voters, ["a", "b", "c"]);
+  const held = a.leaderBookkeeping();
+  assert.ok(held.levels.includes("c"), `the leader heard no level from c: ${JSON.stringify(held)}`);
+  assert.deepEqual(held.retired, ["c"], "the leader did not record c's replaced incarnation");
+  const term = a.status().term;
+
+  a.proposeConfChange({ type: "removeNode", node: "c" });
+  net.stabilize();
+  assert.deepEqual(a.status().conf, { voters: ["a", "b"], learners: [] });
+  // Still the same leader and term: nothing was cleared by a leadership change.
+  assert.equal(net.leader(), "a");
+  assert.equal(a.status().term, term);
+  const after = a.leaderBookkeeping();
+  assert.deepEqual(after.retired, [], "c's replaced incarnation outlived its membership");
+  assert.deepEqual(after.levels, ["b"], "c's heard level outlived its membership");
+  assert.equal(a.memberLevel("c"), undefined);
+  assert.notEqual(a.memberLevel("b"), undefined, "b's level was dropped with c's");
+});
