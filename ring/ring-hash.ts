@@ -29,14 +29,19 @@ const PACKED_BUILD_MIN_POINTS = 1 << 15;
 
 /**
  * From this many points a ring packs (4 B per point plus the fixed 2^16-bucket index, 256 KiB);
- * below, its points and owners (8 B per point) and an index of indexBits(total) (8-16 B per
- * point) are smaller: 256 KiB at most, at 16,383 points, against 320 KiB packed.
+ * below, its points and owners (8 B per point) and an index of indexBits(total) (32-64 B per
+ * point): 80 KiB at most, at 2,047 points. (At 16,000 points, 100 members, unpacked lookups
+ * read three arrays where packed ones read two, and measured slower in a tight loop.)
  */
-export const PACKED_MIN_POINTS = 1 << 14;
+export const PACKED_MIN_POINTS = 1 << 11;
 
-/** Index bits of a ring that does not pack: 1-2 buckets per point, at most 2^16 buckets. */
+/**
+ * Index bits of a ring that does not pack: 8-16 buckets per point, at most 2^16 buckets. Mostly
+ * empty buckets keep the search loop from running, a branch that is then well predicted: at
+ * 2-4 buckets per point a 3-member ring's lookups in a tight loop took twice as long as packed.
+ */
 function indexBits(total: number): number {
-  return Math.min(16, Math.ceil(Math.log2(Math.max(2, total))) + 1);
+  return Math.min(16, Math.ceil(Math.log2(Math.max(2, total))) + 3);
 }
 
 /** Member indices must fit the owner arrays and stay far below any table's reach. */
@@ -115,9 +120,9 @@ export class RingHash implements HashTable {
     }
     // A ring of PACKED_MIN_POINTS or more packs when owners fit 16 bits: 2^16 buckets, a 256 KiB
     // index that stays in a core's L2 (finer indexes at 10,000 members measured no faster). A
-    // smaller ring keeps its sorted points and owners with an index of 1-2 buckets per point
-    // (a 3-member ring: 8 KiB in all, in L1, where the 256 KiB index cost a cache miss per
-    // request). Beyond 65,536 members, 2^16 buckets, about one point per bucket or fewer.
+    // smaller ring keeps its sorted points and owners with an index of 8-16 buckets per point
+    // (3 members x 160: 20 KiB in all, where the 256 KiB index cost a cache miss per request
+    // once the request's own memory had pushed its line out). Beyond 65,536 members, 2^16 buckets.
     const packs = sorted.length <= MAX_PACKED_MEMBERS && total >= PACKED_MIN_POINTS;
     const bits = packs ? 16 : indexBits(total);
     const usable = previous instanceof RingHash && previous.pointsPerWeight === ppw ? previous : null;
