@@ -17,7 +17,7 @@ const N = 400_000;
 const PASSES = 11;
 let sink = 0;
 
-interface Modules {
+export interface Modules {
   hashKey(key: string): number;
   chooseMember(snapshot: unknown, hash: number, live: unknown, now: number): number;
   snapshot: unknown;
@@ -27,7 +27,7 @@ interface Modules {
 }
 
 /** This build's modules (dir = its dist/) with a three-member pool built by them. */
-async function load(dir: string): Promise<Modules> {
+export async function load(dir: string): Promise<Modules> {
   const at = (p: string) => import(pathToFileURL(resolve(dir, p)).href);
   const { configSchema } = await at("config/file/schema.js");
   const { buildRoutingState } = await at("proxy/routing/routing-state.js");

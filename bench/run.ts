@@ -12,6 +12,7 @@ const BENCHES: Record<string, string> = {
   "observer-micro": "./observer-micro.js",
   "access-line": "./access-line-micro.js",
   "route-choice": "./route-choice-micro.js",
+  "ring-pressure": "./ring-pressure-micro.js",
   "engine-profile": "./engine-profile.js",
   "engine-micro": "./engine-micro.js",
   "head-micro": "./head-micro.js",

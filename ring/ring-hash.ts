@@ -27,6 +27,23 @@ export const DEFAULT_POINTS_PER_WEIGHT = 160;
  */
 const PACKED_BUILD_MIN_POINTS = 1 << 15;
 
+/**
+ * From this many points a ring packs (4 B per point plus the fixed 2^16-bucket index, 256 KiB);
+ * below, its points and owners (8 B per point) and an index of indexBits(total) (32-64 B per
+ * point): 80 KiB at most, at 2,047 points. (At 16,000 points, 100 members, unpacked lookups
+ * read three arrays where packed ones read two, and measured slower in a tight loop.)
+ */
+export const PACKED_MIN_POINTS = 1 << 11;
+
+/**
+ * Index bits of a ring that does not pack: 8-16 buckets per point, at most 2^16 buckets. Mostly
+ * empty buckets keep the search loop from running, a branch that is then well predicted: at
+ * 2-4 buckets per point a 3-member ring's lookups in a tight loop took twice as long as packed.
+ */
+function indexBits(total: number): number {
+  return Math.min(16, Math.ceil(Math.log2(Math.max(2, total))) + 3);
+}
+
 /** Member indices must fit the owner arrays and stay far below any table's reach. */
 const MAX_MEMBERS = 1 << 21;
 /** Upper bound on sum(weight) * pointsPerWeight, to keep a build bounded in memory and time. */
@@ -101,11 +118,13 @@ export class RingHash implements HashTable {
         `ring hash: sum(weight) * pointsPerWeight = ${total} points exceeds the limit of ${MAX_POINTS}`,
       );
     }
-    // 2^16 buckets whenever owners fit 16 bits: the 256 KiB index stays in a core's L2, and
-    // every ring of a process takes the same packed lookup path, small or big (finer indexes
-    // at 10,000 members measured no faster). Beyond 65,536 members, about one point per bucket.
-    const packs = sorted.length <= MAX_PACKED_MEMBERS;
-    const bits = packs ? 16 : Math.min(16, Math.max(1, Math.ceil(Math.log2(Math.max(2, total)))));
+    // A ring of PACKED_MIN_POINTS or more packs when owners fit 16 bits: 2^16 buckets, a 256 KiB
+    // index that stays in a core's L2 (finer indexes at 10,000 members measured no faster). A
+    // smaller ring keeps its sorted points and owners with an index of 8-16 buckets per point
+    // (3 members x 160: 20 KiB in all, where the 256 KiB index cost a cache miss per request
+    // once the request's own memory had pushed its line out). Beyond 65,536 members, 2^16 buckets.
+    const packs = sorted.length <= MAX_PACKED_MEMBERS && total >= PACKED_MIN_POINTS;
+    const bits = packs ? 16 : indexBits(total);
     const usable = previous instanceof RingHash && previous.pointsPerWeight === ppw ? previous : null;
     // Packed to packed: merged in packed form, no sorted points unpacked or kept (ring-update.ts),
     // into the arrays of the previous ring's predecessor when it had any (ring-cells.ts).
@@ -184,7 +203,7 @@ export class RingHash implements HashTable {
   get lookupBytes(): number {
     // Sizes, not contents: a ring whose cells were handed on has the same sizes (65,537 buckets).
     const arrays = this.packs ? this.size * 4 : this.size * 8;
-    return arrays + (this.packs ? 65537 : (this.cells.index as Uint32Array).length) * 4;
+    return arrays + (this.packs ? 65537 : 2 ** (32 - this.shift) + 1) * 4;
   }
 
   /** How many points each member owns (by member index), without building `owners`. */

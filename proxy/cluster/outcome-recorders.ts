@@ -109,12 +109,19 @@ const MAX_POOL_SLOT = 1 << 21;
 
 export class OutcomeRecorders {
   private readonly pools = new Map<string, PoolOutcomes>();
+  /**
+   * The pool the request path last found by name (poolOf), and that name: a process with one
+   * pool never looks up by name per request. Forgotten at every sync (a pool may go or be replaced).
+   */
+  private lastName = "";
+  private lastPool: PoolOutcomes | undefined = undefined;
 
   /** `share`: this worker's part of each probe budget (null: one process, the whole budget). */
   constructor(private readonly share: ProbeBudgetShare | null = null) {}
 
   /** Follows the committed pools and members (call after every applied change, before routing is rebuilt). */
   sync(data: ClusterStateData): void {
+    this.lastPool = undefined;
     for (const name of [...this.pools.keys()]) if (!(name in data.pools)) this.pools.delete(name);
     for (const [name, pool] of Object.entries(data.pools)) {
       const statuses = pool.settings.breaker.failureStatuses;
@@ -215,9 +222,21 @@ export class OutcomeRecorders {
     return slot;
   }
 
+  /** The pool named `name` (request path): the last one found, while the name is the same. */
+  private poolOf(name: string): PoolOutcomes | undefined {
+    const last = this.lastPool;
+    if (last !== undefined && name === this.lastName) return last;
+    const p = this.pools.get(name);
+    if (p !== undefined) {
+      this.lastName = name;
+      this.lastPool = p;
+    }
+    return p;
+  }
+
   /** A finished response from `member` (request path); `poolSlot` its slot (PoolSnapshot.slots) or -1. */
   recordStatus(pool: string, member: string, status: number, poolSlot = -1): void {
-    const p = this.pools.get(pool);
+    const p = this.poolOf(pool);
     if (p === undefined) return;
     const slot = this.slotOf(p, member, poolSlot);
     if (slot >= 0) p.recorder.recordStatus(slot, status);
@@ -225,7 +244,7 @@ export class OutcomeRecorders {
 
   /** A failed attempt (request path); `poolSlot` as for recordStatus. */
   recordError(pool: string, member: string, kind: UpstreamErrorKind, poolSlot = -1): void {
-    const p = this.pools.get(pool);
+    const p = this.poolOf(pool);
     if (p === undefined) return;
     const slot = this.slotOf(p, member, poolSlot);
     if (slot < 0) return;
