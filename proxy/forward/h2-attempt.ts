@@ -142,7 +142,7 @@ export class H2Attempt implements ForwardAttempt {
       // Every try keeps the body it sends (body-replay.ts); a re-send (a refused stream, or one
       // never sent, on this member or the next) starts with what earlier tries consumed.
       replayBody(ctx.req, stream);
-      recordBody(ctx.req);
+      recordBody(ctx.req, ctx.res);
       ctx.req.pipe(stream);
     } else if (!queued) this.host.undiciSent(this);
     if (queued) {

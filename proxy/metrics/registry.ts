@@ -4,6 +4,7 @@
 // membership_healthy, lb ring size). Labels are member ids and pool/route names, never keys.
 
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import { replayFigures } from "../forward/body-replay.js";
 import { upstreamLookup } from "../net/bounded-lookup.js";
 import { discoveryErrors, registerDiscoveryErrorMetric } from "./discovery-errors.js";
 import { registerDnsMetrics } from "./dns-metrics.js";
@@ -243,6 +244,20 @@ export function createMetrics(opts: MetricsOptions = {}): ShardgateMetrics {
     () => metrics.memberCountsSource(),
   );
   registerDnsMetrics(registry, () => upstreamLookup);
+  registerScrapeMetric(
+    registry,
+    "shardgate_h2_replay_body_bytes",
+    "Bytes of HTTP/2 request bodies kept now for a re-send of an unprocessed stream (at most 64 MiB per process).",
+    "gauge",
+    () => [{ labels: {}, value: replayFigures.keptBytes }],
+  );
+  registerScrapeMetric(
+    registry,
+    "shardgate_h2_replay_bodies_over_budget_total",
+    "HTTP/2 request bodies not kept for a re-send because all kept bodies held the 64 MiB budget.",
+    "counter",
+    () => [{ labels: {}, value: replayFigures.overBudget }],
+  );
   registerDiscoveryErrorMetric(registry, discoveryErrors);
   metrics.buildInfo.set({ version: SHARDGATE_VERSION, node_version: process.versions.node }, 1);
   return metrics;

@@ -131,6 +131,27 @@ export const DEFAULT_LOOKUP_SETTINGS: LookupSettings = Object.freeze({
   maxEntries: 10_000,
 });
 
+/**
+ * Addresses kept per name and family: a name answering thousands (c-ares takes a truncated
+ * answer again over TCP, up to 64 KiB: some 4,000 A records; a hosts file has no limit) would
+ * be held per cached name and copied to every caller. Past it the first ones are kept.
+ */
+export const MAX_ADDRESSES_PER_FAMILY = 64;
+/** Names said once each in the truncation warning; past it they are still cut, not said. */
+const MAX_WARNED_NAMES = 1000;
+
+/** At most MAX_ADDRESSES_PER_FAMILY of each family, in their order; `list` itself if it fits. */
+export function capAddresses(list: LookupAddress[]): LookupAddress[] {
+  if (list.length <= MAX_ADDRESSES_PER_FAMILY) return list;
+  const out: LookupAddress[] = [];
+  let v4 = 0;
+  let v6 = 0;
+  for (const a of list) {
+    if (a.family === 6 ? v6++ < MAX_ADDRESSES_PER_FAMILY : v4++ < MAX_ADDRESSES_PER_FAMILY) out.push(a);
+  }
+  return out;
+}
+
 /** c-ares codes after which getaddrinfo is asked (search list, nsswitch); others end the lookup. */
 const ASK_GETADDRINFO = new Set(["ENOTFOUND", "ENODATA", "ESERVFAIL", "EREFUSED", "ENONAME", "EBADRESP"]);
 const LOCALHOST: LookupAddress[] = [
@@ -186,10 +207,14 @@ export class BoundedLookup {
     };
   }
 
-  /** Where a refused hosts file is said (hosts-file.ts): the app's JSON log. */
+  /** Where a refused hosts file (hosts-file.ts) and a cut answer are said: the app's JSON log. */
   setHostsWarn(warn: (message: string) => void): void {
     this.hosts.setWarn(warn);
+    this.warn = warn;
   }
+
+  private warn: (message: string) => void = () => {};
+  private readonly warned = new Set<string>();
 
   /** getaddrinfo calls in flight now (tests). */
   get active(): number {
@@ -337,7 +362,22 @@ export class BoundedLookup {
     this.settle(key, { until: this.now() + this.settings.negativeTtlMs, addresses: null, error: err }, true);
   }
 
-  private settle(key: string, entry: Entry, remember: boolean): void {
+  private settle(key: string, given: Entry, remember: boolean): void {
+    let entry = given;
+    const all = given.addresses;
+    if (all !== null && all.length > MAX_ADDRESSES_PER_FAMILY) {
+      const kept = capAddresses(all);
+      if (kept.length < all.length) {
+        entry = { until: given.until, addresses: kept, error: null };
+        if (!this.warned.has(key) && this.warned.size < MAX_WARNED_NAMES) {
+          this.warned.add(key);
+          this.warn(
+            `upstream name ${key} resolved to ${all.length} addresses: keeping the first ` +
+              `${kept.length} (at most ${MAX_ADDRESSES_PER_FAMILY} per address family)`,
+          );
+        }
+      }
+    }
     if (remember) this.remember(key, entry);
     const waiting = this.inFlight.get(key) ?? [];
     this.inFlight.delete(key);
