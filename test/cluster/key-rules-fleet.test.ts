@@ -146,7 +146,9 @@ test("a path key with an escape names one member on every instance, before and a
   }
 
   // c is upgraded: restarted on its data directory at this build's level.
-  await (nodes.get("c")?.node as ClusterNode).stop();
+  const oldC = nodes.get("c");
+  assert.ok(oldC !== undefined);
+  await oldC.node.stop();
   await start("c", peers, config).start();
   // Every instance, at every observation, routes by the rules of the level it has applied.
   await eventually(
