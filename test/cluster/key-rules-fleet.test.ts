@@ -5,7 +5,8 @@
 // by ClusterNode's onClusterLevel as join-cluster.ts does) reads the path key /u/<k>%21b by the
 // previous rules, so every instance names the member of "<k>%21b". c is then upgraded (restarted
 // at CURRENT_LEVEL on its data directory): the level entry commits and every instance, c too,
-// names the member of "<k>!b", the same one on all three.
+// names the member of "<k>!b", the same one on all three; and so does an instance restarted
+// after that (the level replayed from its data directory).
 
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -151,19 +152,36 @@ test("a path key with an escape names one member on every instance, before and a
   await oldC.node.stop();
   await start("c", peers, config).start();
   // Every instance, at every observation, routes by the rules of the level it has applied.
+  const wrong: string[] = [];
+  const observe = (id: string) => {
+    const r = routed(id, url);
+    const want = r.level >= LEVEL_KEY_SPELLING ? newOwner : oldOwner;
+    if (r.member !== want) wrong.push(`${id} at level ${r.level}: ${r.member}, not ${want}`);
+    return r;
+  };
   await eventually(
     "the cluster level committed everywhere and every instance switched",
+    () => (IDS.map(observe).every((r) => r.level === CURRENT_LEVEL) ? true : undefined),
+    30_000,
+  );
+  assert.deepEqual(wrong, [], `every observation by the applied level's rules (${seedNote(SEED)})`);
+  for (const id of IDS) assert.equal(routed(id, url).member, newOwner, `${id}: the new rules' member`);
+
+  // A restart once the level is committed: b reads by the new rules from the index of the level
+  // entry it replays (its log or snapshot) on, by the previous ones on what it applies before.
+  const oldB = nodes.get("b");
+  assert.ok(oldB !== undefined);
+  await oldB.node.stop();
+  await start("b", peers, config).start();
+  await eventually(
+    "b restarted and its committed level replayed",
     () => {
-      let done = true;
-      for (const id of IDS) {
-        const r = routed(id, url);
-        const want = r.level >= LEVEL_KEY_SPELLING ? newOwner : oldOwner;
-        assert.equal(r.member, want, `${id} at level ${r.level} (${seedNote(SEED)})`);
-        if (r.level !== CURRENT_LEVEL) done = false;
-      }
-      return done ? true : undefined;
+      const n = nodes.get("b");
+      if (n === undefined || !n.routing.applied) return undefined;
+      return observe("b").level === CURRENT_LEVEL ? true : undefined;
     },
     30_000,
   );
-  for (const id of IDS) assert.equal(routed(id, url).member, newOwner, `${id}: the new rules' member`);
+  assert.deepEqual(wrong, [], `b's observations by its applied level's rules (${seedNote(SEED)})`);
+  assert.equal(routed("b", url).member, newOwner, `b after a restart (${seedNote(SEED)})`);
 });
