@@ -155,7 +155,12 @@ async function startOrCheck(
   const workerTotal = workerCount(opts.workers ?? config.workers);
   const workers = workerTotal > 1 ? new PrimaryWorkers(workerTotal) : undefined;
   const outcomes = workers?.outcomes ?? new OutcomeRecorders();
-  const routing = new CommittedRouting((snap, previous) => outcomes.gateFor(snap, previous));
+  // A clustered instance reads keys by the previous build's rules until the committed cluster
+  // level has LEVEL_KEY_SPELLING (join-cluster.ts switches them); a standalone one by the current.
+  const routing = new CommittedRouting(
+    (snap, previous) => outcomes.gateFor(snap, previous),
+    config.cluster === undefined ? "v4" : "v3",
+  );
   try {
     routing.applyProvisional(config);
   } catch (err) {
@@ -261,6 +266,10 @@ async function startOrCheck(
       afterRouting();
     },
     onLocalShortage: (op, code) => descriptors.note(op, code),
+    onClusterLevel: () => {
+      workers?.keyRules(routing.rules);
+      afterRouting();
+    },
   });
   const actions = new ClusterActions(node, routing);
   // shardgate_discovery_consecutive_errors: the streaks of the watches this node runs.
@@ -279,6 +288,7 @@ async function startOrCheck(
       logDestination: opts.logDestination,
     },
   });
+  workers?.keyRules(routing.rules);
   const tracing = await startTracing(config.tracing, settings.id, metrics.registry, logger);
 
   const edge = createEdge({

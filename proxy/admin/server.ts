@@ -258,7 +258,7 @@ export function createAdminServer(opts: AdminServerOptions): Server {
         });
         return;
       }
-      const text = canonicalKeyText(key, url.searchParams.get("source"));
+      const text = canonicalKeyText(key, url.searchParams.get("source"), backend.keyRules?.());
       if (!text.ok) return sendError(res, { status: 400, error: "bad_parameter", message: text.message });
       const r = explainKey(backend, pool, key, text.key);
       if (!r.ok) return sendError(res, r.err);
@@ -299,7 +299,7 @@ export function createAdminServer(opts: AdminServerOptions): Server {
       const routes: RouteExplanationView[] = [];
       const hashed: string[] = [];
       for (const key of keys) {
-        const text = canonicalKeyText(key, source);
+        const text = canonicalKeyText(key, source, backend.keyRules?.());
         if (!text.ok) return sendError(res, { status: 400, error: "bad_parameter", message: text.message });
         const r = explainKey(backend, pool, key, text.key);
         if (!r.ok) return sendError(res, r.err);

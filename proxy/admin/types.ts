@@ -3,6 +3,7 @@
 
 import type { BreakerOverride } from "../../config/state/commands.js";
 import type { ExpositionSink } from "../metrics/exposition-stream.js";
+import type { KeyRules } from "../routing/key-extract.js";
 import type { OpsBackend } from "./ops-types.js";
 
 /** Writes a whole /metrics exposition to `sink` (the response), resolving when done. */
@@ -197,6 +198,8 @@ export interface AdminBackend {
   readiness(): Readiness;
   state(): AdminStateView;
   explainRoute(pool: string, key: string): AdminResult<RouteExplanationView>;
+  /** The key spelling rules requests are read by now (routing/key-extract.ts); absent = the current ones. */
+  keyRules?(): KeyRules;
   reload(): Promise<AdminResult<ReloadView>>;
   /** Answers once the change is committed (forwarded to the leader when this node is not). */
   setDraining(pool: string, member: string, draining: boolean): Promise<AdminResult<DrainView>>;

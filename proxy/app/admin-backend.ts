@@ -152,6 +152,8 @@ export function createAdminBackend(d: AdminBackendDeps): AdminBackend {
       return view;
     },
 
+    keyRules: () => d.routing.current().routeTable.rules,
+
     explainRoute(pool: string, key: string): AdminResult<RouteExplanationView> {
       const e = d.dataPlane.explain(pool, key);
       if (e === null) {

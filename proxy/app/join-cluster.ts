@@ -8,7 +8,7 @@ import type { ConfigDrift } from "../../config/state/drift.js";
 import { ClusterNode } from "../cluster/cluster-node.js";
 import type { ClusterSettings } from "../cluster/cluster-settings.js";
 import { CommittedChanges } from "../cluster/committed-changes.js";
-import type { CommittedRouting } from "../cluster/committed-routing.js";
+import { type CommittedRouting, keyRulesAt } from "../cluster/committed-routing.js";
 import type { OutcomeRecorders } from "../cluster/outcome-recorders.js";
 import type { ProcessLogger } from "../logging/logger.js";
 import { registerClusterMetrics } from "../metrics/cluster-metrics.js";
@@ -32,6 +32,8 @@ export interface JoinOptions {
   afterApplied?: (change: StateChange | null, before: ClusterStateData, after: ClusterStateData) => void;
   /** This instance met its own descriptor or port limit (counted and shown by DescriptorLimits). */
   onLocalShortage?: (op: string, code: string) => void;
+  /** The committed cluster level rose (after routing switched to its key rules). */
+  onClusterLevel?: (level: number) => void;
 }
 
 const BREAKER_GAUGE = { closed: 0, "half-open": 1, open: 2 } as const;
@@ -56,6 +58,13 @@ export function joinCluster(o: JoinOptions): ClusterNode {
     outcomes: o.outcomes,
     flushLogs: () => o.log.flush(),
     onLocalShortage: o.onLocalShortage,
+    onClusterLevel(level) {
+      // The key spelling rules follow the committed level at the index that raised it.
+      const rules = keyRulesAt(level);
+      if (o.routing.setKeyRules(rules))
+        clusterLog.info({ clusterLevel: level, keyRules: rules }, "key rules switched");
+      o.onClusterLevel?.(level);
+    },
     onCannotJoin(reason) {
       // Nothing to serve and nobody to ask: exit non-zero with the reason (a supervisor sees it).
       process.stderr.write(`shardgate: ${reason}\n`);

@@ -78,6 +78,8 @@ export interface ClusterNodeOptions {
    * `raft_dial`: a dial to a Raft peer).
    */
   onLocalShortage?: (op: string, code: string) => void;
+  /** The committed cluster level rose to `level` (applied from the log or a snapshot, in log order). */
+  onClusterLevel?: (level: number) => void;
 }
 
 /** What /admin/state shows of this node's Raft view (one shape for the node and the admin API). */
@@ -270,9 +272,10 @@ export class ClusterNode {
       }
       this.log.error({ err: err.message }, "raft stopped on a fatal error");
     });
-    d.on("clusterLevel", (level: number) =>
-      this.log.info({ node: this.settings.id, clusterLevel: level }, "cluster level committed"),
-    );
+    d.on("clusterLevel", (level: number) => {
+      this.log.info({ node: this.settings.id, clusterLevel: level }, "cluster level committed");
+      this.opts.onClusterLevel?.(level);
+    });
     d.on("clusterId", (clusterId: string) =>
       this.log.info(
         { node: this.settings.id, clusterId },

@@ -9,11 +9,18 @@
 
 import { errorText } from "../../config/coded-error.js";
 import type { RoutingConfig } from "../../config/file/schema.js";
+import { LEVEL_KEY_SPELLING } from "../../config/raft/core/index.js";
 import type { ClusterStateData, MemberState, PoolState } from "../../config/state/types.js";
+import type { KeyRules } from "../routing/key-extract.js";
 import { updatePoolSnapshot } from "../routing/pool-snapshot.js";
 import { compileRouteTable } from "../routing/route-table.js";
 import { buildRoutingState, composeRoutingState, emptyRoutingState } from "../routing/routing-state.js";
 import type { MemberInput, PoolSnapshot, ProbeGate, RoutingState } from "../routing/types.js";
+
+/** The key spelling rules of committed cluster level `level`: s14's from LEVEL_KEY_SPELLING on. */
+export function keyRulesAt(level: number): KeyRules {
+  return level >= LEVEL_KEY_SPELLING ? "v4" : "v3";
+}
 
 export interface RoutingChange {
   readonly state: RoutingState;
@@ -89,7 +96,34 @@ export class CommittedRouting {
   private data: ClusterStateData | null = null;
   private readonly inputs = new Map<string, PoolInputs>();
 
-  constructor(private readonly probeGates: ProbeGateFactory = () => null) {}
+  /**
+   * `keyRules`: how keys are read until setKeyRules says otherwise ("v3" on a clustered instance
+   * until the committed cluster level has LEVEL_KEY_SPELLING; "v4" standalone).
+   */
+  constructor(
+    private readonly probeGates: ProbeGateFactory = () => null,
+    private keyRules: KeyRules = "v4",
+  ) {}
+
+  get rules(): KeyRules {
+    return this.keyRules;
+  }
+
+  /**
+   * Reads keys by `rules` from now on: the route table is compiled anew with them and swapped in
+   * (pools kept by reference), as an applied entry does. False when the rules were already these.
+   */
+  setKeyRules(rules: KeyRules): boolean {
+    if (rules === this.keyRules) return false;
+    this.keyRules = rules;
+    const s = this.state;
+    const routeTable = compileRouteTable(
+      s.routeTable.routes.map((r) => r.config),
+      rules,
+    );
+    this.state = Object.freeze({ ...s, routeTable });
+    return true;
+  }
 
   /** The state the data plane routes on now. A field read: safe on the request path. */
   readonly current = (): RoutingState => this.state;
@@ -115,7 +149,12 @@ export class CommittedRouting {
 
   /** Routes provisionally on the file's routing (ring version 0) until a committed state arrives. */
   applyProvisional(routing: Pick<RoutingConfig, "pools" | "routes">): RoutingState {
-    const built = buildRoutingState({ pools: routing.pools, routes: routing.routes, ringVersion: 0 });
+    const built = buildRoutingState({
+      pools: routing.pools,
+      routes: routing.routes,
+      ringVersion: 0,
+      keyRules: this.keyRules,
+    });
     this.state = Object.freeze({ ...built, provisional: true });
     return this.state;
   }
@@ -152,7 +191,7 @@ export class CommittedRouting {
     for (const name of this.inputs.keys()) if (!Object.hasOwn(data.pools, name)) this.inputs.delete(name);
     const routeTable =
       all || routesChanged || removed.length > 0
-        ? compileRouteTable(data.routing?.routes ?? [])
+        ? compileRouteTable(data.routing?.routes ?? [], this.keyRules)
         : this.state.routeTable;
     this.data = data;
     this.state = composeRoutingState(next, routeTable, data.ringVersion);

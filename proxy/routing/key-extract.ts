@@ -8,8 +8,16 @@ import type { Cidr, KeySpec, RouteConfig } from "../../config/file/schema.js";
 import { canonicalAddress, unmapIPv4 } from "./address-text.js";
 import { CidrMatcher, type TrustedList } from "./cidr-match.js";
 import { forwardedFor } from "./forwarded.js";
+import { clientAddressV3, headerValueV3, queryValueV3 } from "./key-extract-v3.js";
 
 export { unmapIPv4 };
+
+/**
+ * Which spelling rules a plan reads keys by: "v4" the current ones (feature level 4), "v3" the
+ * previous build's (key-extract-v3.ts), used by a clustered instance until the committed cluster
+ * level has level 4, so every instance of a mixed-version fleet routes a key to one member.
+ */
+export type KeyRules = "v3" | "v4";
 
 type CompiledKey =
   /**
@@ -21,7 +29,12 @@ type CompiledKey =
   | { readonly kind: "cookie"; readonly name: string; readonly needle: string }
   | { readonly kind: "query"; readonly name: string; readonly needle: string }
   | { readonly kind: "path"; readonly index: number }
-  | { readonly kind: "ip" };
+  | { readonly kind: "ip" }
+  /** The level-3 readings (key-extract-v3.ts) of header, query, path and ip keys. */
+  | { readonly kind: "header3"; readonly name: string }
+  | { readonly kind: "query3"; readonly name: string; readonly needle: string }
+  | { readonly kind: "path3"; readonly index: number }
+  | { readonly kind: "ip3" };
 
 export interface KeyPlan {
   readonly keys: readonly CompiledKey[];
@@ -29,6 +42,8 @@ export interface KeyPlan {
   readonly trusted: TrustedList | null;
   /** 1-based path segments that are key sources (`path:N`); logs must not show them. */
   readonly pathKeySegments: readonly number[];
+  /** The spelling rules the keys were compiled with. */
+  readonly rules: KeyRules;
 }
 
 /**
@@ -64,7 +79,19 @@ function joinedLines(raw: readonly string[], name: string): string {
   return out;
 }
 
-function compileKey(spec: KeySpec): CompiledKey {
+function compileKey(spec: KeySpec, rules: KeyRules): CompiledKey {
+  if (rules === "v3") {
+    switch (spec.kind) {
+      case "header":
+        return { kind: "header3", name: spec.name.toLowerCase() };
+      case "query":
+        return { kind: "query3", name: spec.name, needle: `${spec.name}=` };
+      case "path":
+        return { kind: "path3", index: spec.index };
+      case "ip":
+        return { kind: "ip3" };
+    }
+  }
   switch (spec.kind) {
     case "cookie":
     case "query":
@@ -87,19 +114,20 @@ export function compileTrusted(cidrs: readonly Cidr[]): TrustedList | null {
  * Compiles a route's key list. Under `onMissingKey: cookie` the issued cookie is read back
  * as the last source when the list does not already name it, so the next request sticks.
  */
-export function compileKeyPlan(route: RouteConfig): KeyPlan {
-  const keys = route.key.map(compileKey);
+export function compileKeyPlan(route: RouteConfig, rules: KeyRules = "v4"): KeyPlan {
+  const keys = route.key.map((spec) => compileKey(spec, rules));
   if (route.onMissingKey === "cookie") {
     const name = route.cookie.name;
     if (!keys.some((k) => k.kind === "cookie" && k.name === name))
-      keys.push(compileKey({ kind: "cookie", name }));
+      keys.push(compileKey({ kind: "cookie", name }, rules));
   }
   const pathKeySegments: number[] = [];
-  for (const k of keys) if (k.kind === "path") pathKeySegments.push(k.index);
+  for (const k of keys) if (k.kind === "path" || k.kind === "path3") pathKeySegments.push(k.index);
   return Object.freeze({
     keys: Object.freeze(keys),
     trusted: compileTrusted(route.trustedProxies),
     pathKeySegments: Object.freeze(pathKeySegments),
+    rules,
   });
 }
 
@@ -362,6 +390,18 @@ export function extractKey(plan: KeyPlan, req: IncomingMessage): string {
         break;
       case "ip":
         v = clientAddress(req, plan.trusted);
+        break;
+      case "header3":
+        v = headerValueV3(req, k.name);
+        break;
+      case "query3":
+        v = queryValueV3(req.url ?? "", k.needle);
+        break;
+      case "path3":
+        v = pathSegment(req.url ?? "", k.index);
+        break;
+      case "ip3":
+        v = clientAddressV3(req, plan.trusted);
         break;
     }
     if (v !== "") return v;

@@ -8,21 +8,25 @@
 //   are taken as the decoded value a request yields (what the access log's key is), as given.
 // - `source` absent: an address spelling (brackets, a port, upper-case or uncompressed IPv6,
 //   v4-mapped IPv6) is read as an `ip` key; any other text is hashed as given.
+// Under the previous build's rules ("v3", a clustered instance below cluster level 4), requests
+// only unmap an `ip` key from ::ffff:a.b.c.d, so that is all the answer does to one.
 
 import { parseKeySpec } from "../../config/file/key-spec.js";
-import { canonicalAddress } from "./address-text.js";
-import { lowerCased } from "./key-extract.js";
+import { canonicalAddress, unmapIPv4 } from "./address-text.js";
+import { type KeyRules, lowerCased } from "./key-extract.js";
 
 export type KeyText =
   | { readonly ok: true; readonly key: string }
   | { readonly ok: false; readonly message: string };
 
 /** The text hashed for `given` read as a key of `source` (null: none named), or why `source` is no key source. */
-export function canonicalKeyText(given: string, source: string | null): KeyText {
-  if (source === null || source === "") return { ok: true, key: canonicalAddress(given) };
+export function canonicalKeyText(given: string, source: string | null, rules: KeyRules = "v4"): KeyText {
+  const address = rules === "v4" ? canonicalAddress : unmapIPv4;
+  if (source === null || source === "") return { ok: true, key: address(given) };
   const spec = parseKeySpec(source);
   if (!spec.ok) return { ok: false, message: `query parameter 'source': ${spec.expected}, got "${source}"` };
   const s = spec.value;
+  if (rules === "v3") return { ok: true, key: s.kind === "ip" ? unmapIPv4(given) : given };
   if (s.kind === "ip") return { ok: true, key: canonicalAddress(given) };
   if (s.kind === "header" && s.name === "host") return { ok: true, key: lowerCased(given) };
   return { ok: true, key: given };

@@ -7,7 +7,7 @@
 // case-sensitive string prefixes of the request target (as Envoy's `prefix` match).
 
 import type { RouteConfig } from "../../config/file/schema.js";
-import { compileKeyPlan } from "./key-extract.js";
+import { compileKeyPlan, type KeyRules } from "./key-extract.js";
 import type { CompiledRoute, RouteTable } from "./types.js";
 
 function byPrefixLengthDesc(a: CompiledRoute, b: CompiledRoute): number {
@@ -51,7 +51,10 @@ class CompiledRouteTable implements RouteTable {
   private readonly any: CompiledRoute[] = [];
   private readonly hostIndependent: boolean;
 
-  constructor(routes: readonly RouteConfig[]) {
+  constructor(
+    routes: readonly RouteConfig[],
+    readonly rules: KeyRules,
+  ) {
     const compiled: CompiledRoute[] = [];
     const suffixMap = new Map<string, CompiledRoute[]>();
     routes.forEach((config, index) => {
@@ -60,7 +63,7 @@ class CompiledRouteTable implements RouteTable {
         label: `${hostLabel(config)}${config.match.pathPrefix}`,
         config,
         pool: config.pool,
-        keyPlan: compileKeyPlan(config),
+        keyPlan: compileKeyPlan(config, rules),
       });
       compiled.push(r);
       const h = config.match.host;
@@ -106,6 +109,7 @@ class CompiledRouteTable implements RouteTable {
   }
 }
 
-export function compileRouteTable(routes: readonly RouteConfig[]): RouteTable {
-  return new CompiledRouteTable(routes);
+/** The table of `routes`, their keys read by `rules` (key-extract.ts KeyRules; default the current ones). */
+export function compileRouteTable(routes: readonly RouteConfig[], rules: KeyRules = "v4"): RouteTable {
+  return new CompiledRouteTable(routes, rules);
 }

@@ -3,6 +3,7 @@
 // whole state from the normalized config (static pools) for the composition root.
 
 import type { PoolConfig, RouteConfig } from "../../config/file/schema.js";
+import type { KeyRules } from "./key-extract.js";
 import { buildPoolSnapshot } from "./pool-snapshot.js";
 import { compileRouteTable } from "./route-table.js";
 import type { MemberInput, PoolSnapshot, RouteTable, RoutingState, RoutingStateHolder } from "./types.js";
@@ -36,6 +37,8 @@ export interface StaticRoutingInput {
   readonly pools: Readonly<Record<string, PoolConfig>>;
   readonly routes: readonly RouteConfig[];
   readonly ringVersion: number;
+  /** The key spelling rules (default the current ones). */
+  readonly keyRules?: KeyRules;
   /** Per pool, per member id flags (health, drain, breaker); absent = healthy, not draining, closed. */
   readonly flags?: ReadonlyMap<
     string,
@@ -51,7 +54,7 @@ export function buildRoutingState(input: StaticRoutingInput): RoutingState {
     const members: MemberInput[] = settings.members.map((m) => ({ ...m, ...flags?.get(m.id) }));
     pools.set(name, buildPoolSnapshot({ name, settings, members, ringVersion: input.ringVersion }));
   }
-  return composeRoutingState(pools, compileRouteTable(input.routes), input.ringVersion);
+  return composeRoutingState(pools, compileRouteTable(input.routes, input.keyRules), input.ringVersion);
 }
 
 /** A new state from already-built parts (reuse unchanged pools' snapshots by reference). */

@@ -8,7 +8,7 @@ import type { UpstreamTlsConfig } from "../../config/file/upstream-tls-schema.js
 import type { PoolSettings } from "../../config/state/types.js";
 import type { BoundedLoad } from "../../ring/bounded-load.js";
 import type { HashTable } from "../../ring/types.js";
-import type { KeyPlan } from "./key-extract.js";
+import type { KeyPlan, KeyRules } from "./key-extract.js";
 
 /** One member as the cluster state describes it: plain data, JSON-serializable. */
 export interface MemberInput {
@@ -113,6 +113,8 @@ export interface RouteTable {
   /** Longest match for a request's Host header (any case, port allowed) and URL; null if none. */
   match(host: string | undefined, url: string): CompiledRoute | null;
   readonly routes: readonly CompiledRoute[];
+  /** The key spelling rules every route's KeyPlan was compiled with. */
+  readonly rules: KeyRules;
 }
 
 /** What the data plane routes on; replaced as a whole (by reference) on every change. */

@@ -6,6 +6,7 @@
 import type { ClusterStateData } from "../../config/state/types.js";
 import type { OutcomeBatch } from "../../health/outcome-recorder.js";
 import type { DescriptorView } from "../admin/types.js";
+import type { KeyRules } from "../routing/key-extract.js";
 
 /** What a worker does with one applied entry: rebuild these pools (and routes), or only follow breakers. */
 export interface RoutingRebuild {
@@ -37,6 +38,8 @@ export type ToWorker =
       log: { level: string; accessLog: boolean };
     }
   | { t: "state"; data: ClusterStateData; rebuild: RoutingRebuild | null }
+  /** Read keys by these spelling rules from now on (the committed cluster level; committed-routing.ts). */
+  | { t: "keyRules"; rules: KeyRules }
   /** The reloaded file's local sections (the primary validated it; routing arrives as "state"). */
   | { t: "local"; log: { level: string; accessLog: boolean } }
   | { t: "metrics"; id: number }

@@ -9,6 +9,7 @@ import { AggregatorRegistry, Counter, Gauge, type Registry } from "prom-client";
 import type { ShardgateConfig } from "../../config/file/schema.js";
 import type { ClusterStateData, StateChange } from "../../config/state/cluster-state.js";
 import { NO_ROUTE, REMOVED_MEMBER, REMOVED_ROUTE } from "../metrics/series-cache.js";
+import type { KeyRules } from "../routing/key-extract.js";
 import type { RoutingState } from "../routing/types.js";
 import { LiveAggregate } from "./live-aggregate.js";
 import type { RoutingRebuild } from "./messages.js";
@@ -119,6 +120,11 @@ export class PrimaryWorkers {
   ): void => {
     this.s.applied(after, rebuildFor(change, before, after));
     this.live.retain(after.pools);
+  };
+
+  /** The key spelling rules the primary reads by (set after bind, then on every change): every worker follows. */
+  readonly keyRules = (rules: KeyRules): void => {
+    this.supervisor?.keyRules(rules);
   };
 
   readonly reloaded = (config: ShardgateConfig): void => {

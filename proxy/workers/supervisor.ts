@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
 import type { ClusterStateData } from "../../config/state/types.js";
 import type { DescriptorView } from "../admin/types.js";
+import type { KeyRules } from "../routing/key-extract.js";
 import type { LiveAggregate } from "./live-aggregate.js";
 import { type FromWorker, isFromWorker, type RoutingRebuild, type ToWorker } from "./messages.js";
 import type { WorkerOutcomes } from "./worker-outcomes.js";
@@ -79,6 +80,8 @@ export interface WorkerView {
 export class WorkerSupervisor {
   private readonly slots: Slot[] = [];
   private stopping = false;
+  /** The key spelling rules the primary reads keys by, once it set them (sent to each worker on ready). */
+  private rules: KeyRules | null = null;
   private nextMetricsId = 1;
   private readonly metricsWaiters = new Map<
     number,
@@ -204,7 +207,8 @@ export class WorkerSupervisor {
           log: this.s.log(),
           ...this.s.init,
         });
-        // The state as of now; every later applied entry follows in order on the same channel.
+        // The key rules, then the state as of now; every later change follows in order on the same channel.
+        if (this.rules !== null) this.send(w, { t: "keyRules", rules: this.rules });
         const data = this.s.committed();
         if (data !== null) this.send(w, { t: "state", data, rebuild: { pools: "all", routesChanged: true } });
         slot.ready = true;
@@ -275,6 +279,13 @@ export class WorkerSupervisor {
   applied(data: ClusterStateData, rebuild: RoutingRebuild | null): void {
     for (const slot of this.slots)
       if (slot.worker !== null && slot.ready) this.send(slot.worker, { t: "state", data, rebuild });
+  }
+
+  /** The key spelling rules changed: every live worker reads keys by `rules` (and so does every later one). */
+  keyRules(rules: KeyRules): void {
+    this.rules = rules;
+    for (const slot of this.slots)
+      if (slot.worker !== null && slot.ready) this.send(slot.worker, { t: "keyRules", rules });
   }
 
   /** After a reload: the file's local sections (log level, access log) reach every worker. */

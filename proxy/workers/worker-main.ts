@@ -162,6 +162,9 @@ async function main(): Promise<void> {
       case "state":
         applyState(m);
         return;
+      case "keyRules":
+        if (routing.setKeyRules(m.rules)) dataPlane.observeState();
+        return;
       case "local":
         log.logger.level = m.log.level;
         observer.setAccessLog(createAccessLog(log.lines, m.log.accessLog));

@@ -12,15 +12,19 @@ export const RELEASED_LEVEL = 0;
  * command (PatchRouting, config/state), and the committed cluster level itself. 2 adds the
  * cluster identity (driver/cluster-identity.ts): transport hellos of version 2 naming it, and
  * "@cluster" in snapshots. 3 adds the snapStatus message (a follower tells the leader it refused
- * a snapshot), which a build of level 2 cannot decode.
+ * a snapshot), which a build of level 2 cannot decode. 4 adds no entry kind: it is the key
+ * spelling rules of s14 (proxy/routing/key-extract.ts), which a clustered instance applies only
+ * from the committed level on, so old and new builds route every key alike.
  */
-export const CURRENT_LEVEL = 3;
+export const CURRENT_LEVEL = 4;
 /** The level conf changes naming an incarnation or a rejoin need. */
 export const LEVEL_INCARNATION_CONF = 1;
 /** The level at which the fleet fixes its cluster id (every member reads version-2 hellos). */
 export const LEVEL_CLUSTER_ID = 2;
 /** The level at which a follower answers a snapshot it refused with a snapStatus message. */
 export const LEVEL_SNAP_STATUS = 3;
+/** The level from which keys are read by s14's spelling rules (before it: key-extract-v3.ts). */
+export const LEVEL_KEY_SPELLING = 4;
 /** The level the cluster-level entry itself needs (older nodes do not know the entry). */
 export const LEVEL_CLUSTER_LEVEL = 1;
 /**
