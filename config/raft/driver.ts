@@ -74,7 +74,7 @@ import {
 import { takeSnapshot } from "./driver/snapshots.js";
 import { buildStatus, type DriverStatus } from "./driver/status.js";
 import { FileStorage, isNoDescriptor } from "./storage/index.js";
-import { parseAddress, type RejectEvent, TcpTransport } from "./transport/index.js";
+import { type OversizedEvent, parseAddress, type RejectEvent, TcpTransport } from "./transport/index.js";
 import type { ConfChange, NodeId, Snapshot } from "./types.js";
 
 export { MAX_APP_MESSAGE_BYTES } from "./driver/app-messages.js";
@@ -342,6 +342,14 @@ export class RaftDriver extends EventEmitter {
     transport.on("reject", (e: RejectEvent) => {
       if (e.reason === "cluster_mismatch") this.counters.refused.cluster_mismatch++;
       this.refusals.note(e.peer, e.reason, `${e.detail}; connection dropped`);
+    });
+    transport.on("oversized", (e: OversizedEvent) => {
+      this.refusals.note(
+        e.peer,
+        "oversized_send",
+        `a payload of ${e.bytes} bytes, over the ${e.limit} a transport frame may carry; not sent`,
+        true,
+      );
     });
     const bound = await transport.start();
     if (own === undefined && bound !== "") this.book.set(this.id, bound);
@@ -893,6 +901,16 @@ export class RaftDriver extends EventEmitter {
   propose(command: Uint8Array): Promise<number> {
     if (!(command instanceof Uint8Array)) {
       return Promise.reject(new DriverError("BAD_ARGUMENT", "propose: command must be a Uint8Array"));
+    }
+    const after = this.sm.encodedBytesAfter?.(command);
+    if (after !== undefined && after > this.cfg.maxStateBytes) {
+      return Promise.reject(
+        new DriverError(
+          "STATE_TOO_LARGE",
+          `the cluster state would take ${after} bytes encoded, over the bound of ${this.cfg.maxStateBytes} (a snapshot must fit one transport frame); nothing was proposed`,
+          this.lead,
+        ),
+      );
     }
     return this.proposeKind(KIND_COMMAND, command);
   }
