@@ -74,13 +74,20 @@ import {
 import { takeSnapshot } from "./driver/snapshots.js";
 import { buildStatus, type DriverStatus } from "./driver/status.js";
 import { FileStorage, isNoDescriptor } from "./storage/index.js";
-import { parseAddress, type RejectEvent, TcpTransport } from "./transport/index.js";
+import { type OversizedEvent, parseAddress, type RejectEvent, TcpTransport } from "./transport/index.js";
 import type { ConfChange, NodeId, Snapshot } from "./types.js";
 
 export { MAX_APP_MESSAGE_BYTES } from "./driver/app-messages.js";
 export { DriverError, type DriverErrorCode } from "./driver/errors.js";
 export type { RaftDriverOptions, StateMachine } from "./driver/options.js";
 export type { DriverStatus, PeerStatus } from "./driver/status.js";
+
+/**
+ * Encoded state bytes one command byte may add at most, taken generously (a member of ~30
+ * command bytes becomes ~170 in the state, a pool's defaults add a few hundred bytes to a
+ * short pool entry, and a reload keeps the routing as well as the pools).
+ */
+const STATE_GROWTH_PER_BYTE = 64;
 
 /** How long a snapshot that found no file descriptor waits before it is tried again. */
 const SNAPSHOT_RETRY_MS = 1_000;
@@ -342,6 +349,14 @@ export class RaftDriver extends EventEmitter {
     transport.on("reject", (e: RejectEvent) => {
       if (e.reason === "cluster_mismatch") this.counters.refused.cluster_mismatch++;
       this.refusals.note(e.peer, e.reason, `${e.detail}; connection dropped`);
+    });
+    transport.on("oversized", (e: OversizedEvent) => {
+      this.refusals.note(
+        e.peer,
+        "oversized_send",
+        `a payload of ${e.bytes} bytes, over the ${e.limit} a transport frame may carry; not sent`,
+        true,
+      );
     });
     const bound = await transport.start();
     if (own === undefined && bound !== "") this.book.set(this.id, bound);
@@ -894,7 +909,29 @@ export class RaftDriver extends EventEmitter {
     if (!(command instanceof Uint8Array)) {
       return Promise.reject(new DriverError("BAD_ARGUMENT", "propose: command must be a Uint8Array"));
     }
+    const after = this.mayOutgrowState(command) ? this.sm.encodedBytesAfter?.(command) : undefined;
+    if (after !== undefined && after > this.cfg.maxStateBytes) {
+      return Promise.reject(
+        new DriverError(
+          "STATE_TOO_LARGE",
+          `the cluster state would take ${after} bytes encoded, over the bound of ${this.cfg.maxStateBytes} (a snapshot must fit one transport frame); nothing was proposed`,
+          this.lead,
+        ),
+      );
+    }
     return this.proposeKind(KIND_COMMAND, command);
+  }
+
+  /**
+   * Whether `command` could take the state past maxStateBytes, by an O(1) upper estimate: the
+   * last snapshot (state and envelope) plus STATE_GROWTH_PER_BYTE times the entry bytes applied
+   * since and the command's. Only then is the exact size asked (encodedBytesAfter re-encodes
+   * what the command changes: ~30 ms for a drain in a 5,000-member pool).
+   */
+  private mayOutgrowState(command: Uint8Array): boolean {
+    if (this.storageRef === null) return true;
+    const snap = this.storageRef.snapshot().data.length;
+    return snap + STATE_GROWTH_PER_BYTE * (this.bytesSinceSnap + command.length) > this.cfg.maxStateBytes;
   }
 
   private proposeKind(kind: number, body: Uint8Array): Promise<number> {

@@ -65,12 +65,16 @@ type PersistedMember = Omit<MemberState, "draining"> & { drained: boolean };
  */
 export function persistedForm(data: ClusterStateData): unknown {
   const pools: Record<string, unknown> = {};
-  for (const [name, p] of Object.entries(data.pools))
-    pools[name] = {
-      ...p,
-      members: p.members.map(({ draining, ...m }): PersistedMember => ({ ...m, drained: draining })),
-    };
+  for (const [name, p] of Object.entries(data.pools)) pools[name] = persistedPool(p);
   return { ...data, pools };
+}
+
+/** One pool in the snapshot's form (see persistedForm). */
+export function persistedPool(p: PoolState): unknown {
+  return {
+    ...p,
+    members: p.members.map(({ draining, ...m }): PersistedMember => ({ ...m, drained: draining })),
+  };
 }
 
 function fromPersisted(data: z.infer<typeof snapshotSchema>): ClusterStateData {

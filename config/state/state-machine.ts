@@ -9,6 +9,9 @@ import { DriverError, type StateMachine } from "../raft/driver.js";
 import { ClusterState, type ClusterStateData, type StateChange } from "./cluster-state.js";
 import { COMMAND_LEVEL, laterVersionReason, peekCommandType } from "./commands.js";
 import { restoreSnapshot } from "./snapshot.js";
+import { encodedStateBytes } from "./state-size.js";
+import { transition } from "./transitions.js";
+import { validateCommandOnce } from "./validated-once.js";
 
 /** Why apply rejected an entry: its stable code and its message. */
 export interface Rejection {
@@ -79,6 +82,25 @@ export class ClusterStateMachine implements StateMachine {
 
   snapshot(): Uint8Array {
     return this.state.snapshot();
+  }
+
+  /**
+   * The snapshot's length if `command` were applied to the current state now (to within the
+   * few digits of its indexes), or undefined when apply would reject it (the state then keeps
+   * its size). Changes nothing; the driver asks on proposal (RaftDriverOptions.maxStateBytes).
+   */
+  encodedBytesAfter(command: Uint8Array): number | undefined {
+    const decoded = validateCommandOnce(command);
+    if (!decoded.ok) return undefined;
+    const now = this.state.current;
+    let t: ReturnType<typeof transition>;
+    try {
+      t = transition(now, decoded.command);
+    } catch {
+      return undefined;
+    }
+    if (!t.ok) return undefined;
+    return encodedStateBytes({ ...now, routing: t.routing, pools: t.pools });
   }
 
   /** Why restore(data) would throw, or undefined; decodes and checks only, the state is untouched. */

@@ -67,6 +67,12 @@ const PROPOSAL_FAILURES: Readonly<Record<string, ProposalFailure>> = Object.free
     retryAfterS: 30,
     prefix: "this instance runs an older version than the fleet's log needs; upgrade it: ",
   },
+  // The change would take the cluster state past its bound (a snapshot must fit one Raft frame).
+  STATE_TOO_LARGE: {
+    status: 409,
+    error: "cluster_state_too_large",
+    prefix: "the cluster state would grow past its bound; nothing was changed: ",
+  },
   OVERLOADED: { status: 503, error: "overloaded", retryAfterS: 1, prefix: "too much waiting to commit: " },
   // A follower had no open connection to the leader: the proposal never left (the driver knows),
   // and ClusterNode.proposeWithRetry already tried it a second time.

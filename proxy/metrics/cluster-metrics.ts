@@ -128,7 +128,7 @@ export function registerClusterMetrics(registry: Registry, src: ClusterMetricsSo
   registerScrapeMetric(
     registry,
     "shardgate_raft_transport_rejected_frames_total",
-    "Inbound Raft transport frames/handshakes rejected (connection dropped), by reason.",
+    "Raft transport frames/handshakes rejected, by reason: inbound ones drop the connection; oversized_send is a payload over the frame limit this instance refused to send.",
     "counter",
     function* () {
       for (const [reason, n] of Object.entries(src.transportRejected()))

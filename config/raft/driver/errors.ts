@@ -14,6 +14,11 @@ export type DriverErrorCode =
   | "NOT_SENT"
   /** Too many proposals or reads waiting while nothing commits: refused at once, retry later. */
   | "OVERLOADED"
+  /**
+   * The command would take the state machine's encoded size past maxStateBytes (a snapshot
+   * must fit one transport frame): refused before the log, the state unchanged.
+   */
+  | "STATE_TOO_LARGE"
   /** A learner's promotion was refused: it is not yet within a few entries of the leader. */
   | "NOT_CAUGHT_UP"
   | "STOPPED"

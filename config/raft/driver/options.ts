@@ -4,7 +4,7 @@
 
 import { CURRENT_LEVEL } from "../core/index.js";
 import type { FileStorageOptions } from "../storage/index.js";
-import { parseAddress, type TcpTransportOptions } from "../transport/index.js";
+import { frames, parseAddress, type TcpTransportOptions } from "../transport/index.js";
 import type { NodeId } from "../types.js";
 import { DriverError } from "./errors.js";
 
@@ -30,6 +30,12 @@ export interface StateMachine {
   decodeSnapshot?(data: Uint8Array): { ok: true; state: unknown } | { ok: false; error: string };
   /** restore(data) from what decodeSnapshot(data) returned for the same bytes. */
   restoreDecoded?(state: unknown): void;
+  /**
+   * The length snapshot() would have once `command` applied (undefined: apply would reject it
+   * and change nothing). With it, propose() refuses a command that would take the state past
+   * maxStateBytes (STATE_TOO_LARGE), on whichever node it is proposed. Must change nothing.
+   */
+  encodedBytesAfter?(command: Uint8Array): number | undefined;
 }
 
 export interface RaftDriverOptions {
@@ -73,6 +79,15 @@ export interface RaftDriverOptions {
   maxPendingProposals?: number;
   maxPendingReads?: number;
   maxUncommittedBytes?: number;
+  /**
+   * Bound on the state machine's encoded size (its snapshot), checked on proposal (see
+   * StateMachine.encodedBytesAfter): a snapshot goes to a follower in one transport frame, so
+   * a state past the frame limit could never reach a follower that needs it. Default: the
+   * largest transport payload minus a quarter of the frame limit (48 MiB of 64 MiB), headroom
+   * for the snapshot's envelope and for proposals in flight that were checked against a state
+   * without each other (the uncommitted log holds 4 MiB, or one command of at most 8 MiB).
+   */
+  maxStateBytes?: number;
   /** fsync the WAL on every group commit; default true. */
   fsync?: boolean;
   /** Seed of the core's election-timeout PRNG; default random. */
@@ -99,6 +114,15 @@ export interface DriverSettings {
   readonly timeoutMs: number;
   readonly maxPendingProposals: number;
   readonly maxPendingReads: number;
+  readonly maxStateBytes: number;
+}
+
+/** The transport's default frame limit (TcpTransport's maxFrameBytes). */
+const DEFAULT_FRAME_BYTES = 64 * 1024 * 1024;
+
+/** maxStateBytes' default for a transport frame limit (see RaftDriverOptions.maxStateBytes). */
+export function defaultMaxStateBytes(maxFrameBytes = DEFAULT_FRAME_BYTES): number {
+  return frames.maxDataPayloadBytes(maxFrameBytes) - Math.floor(maxFrameBytes / 4);
 }
 
 /** Validates `opts` (throws DriverError BAD_ARGUMENT) and fills in the defaults. */
@@ -115,6 +139,11 @@ export function resolveSettings(opts: RaftDriverOptions): DriverSettings {
     !(Number.isInteger(opts.level) && opts.level >= 0 && opts.level <= CURRENT_LEVEL)
   )
     throw new DriverError("BAD_ARGUMENT", `driver: level must be an integer in [0, ${CURRENT_LEVEL}]`);
+  if (
+    opts.maxStateBytes !== undefined &&
+    !(Number.isSafeInteger(opts.maxStateBytes) && opts.maxStateBytes > 0)
+  )
+    throw new DriverError("BAD_ARGUMENT", "driver: maxStateBytes must be a positive integer");
   return {
     heartbeatMs,
     electionMs,
@@ -124,5 +153,6 @@ export function resolveSettings(opts: RaftDriverOptions): DriverSettings {
     timeoutMs: opts.requestTimeoutMs ?? 5_000,
     maxPendingProposals: opts.maxPendingProposals ?? 1024,
     maxPendingReads: opts.maxPendingReads ?? 4096,
+    maxStateBytes: opts.maxStateBytes ?? defaultMaxStateBytes(opts.transport?.maxFrameBytes),
   };
 }

@@ -22,8 +22,11 @@ export class RefusalLog {
     private readonly now: () => number = () => performance.now(),
   ) {}
 
-  /** Notes one refusal of `reason` (a code) from `peer`; writes a line at most once per interval per pair. */
-  note(peer: string, reason: string, detail: string): void {
+  /**
+   * Notes one refusal of `reason` (a code) from `peer` (`outbound`: of traffic to it); writes a
+   * line at most once per interval per pair.
+   */
+  note(peer: string, reason: string, detail: string, outbound = false): void {
     const t = this.now();
     let who = peer;
     let key = `${who}\u0000${reason}`;
@@ -43,7 +46,8 @@ export class RefusalLog {
     const unsaid = slot?.unsaid ?? 0;
     this.slots.set(key, { at: t, unsaid: 0 });
     const more = unsaid > 0 ? ` (${unsaid} more since the last line)` : "";
-    this.write(`refused cluster traffic (code ${reason}) from ${who}: ${detail}${more}`);
+    const what = outbound ? `to ${who} not sent` : `from ${who}`;
+    this.write(`refused cluster traffic (code ${reason}) ${what}: ${detail}${more}`);
   }
 
   private forgetOlderThan(t: number): void {

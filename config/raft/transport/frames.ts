@@ -39,6 +39,14 @@ function frame(type: number, bodyLength: number): Buffer {
   return out;
 }
 
+/**
+ * The largest payload a DATA frame of at most `maxFrameBytes` can carry (alone in its frame):
+ * a larger one would be refused by every receiver with the same limit.
+ */
+export function maxDataPayloadBytes(maxFrameBytes: number): number {
+  return maxFrameBytes - (DATA_FIXED + 4 + MAC_BYTES);
+}
+
 /** A version-1 HELLO without `cluster`, a version-2 one naming it. */
 export function encodeHello(from: string, to: string, nonce: Buffer, cluster?: string): Buffer {
   const f = Buffer.from(from, "utf8");

@@ -11,6 +11,7 @@ export {
   type TransportCounters,
 } from "./stats.js";
 export {
+  type OversizedEvent,
   type PeerStats,
   type RejectEvent,
   TcpTransport,

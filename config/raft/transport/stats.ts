@@ -1,5 +1,7 @@
 // Transport counters, exported by the proxy as metrics. Rejections are counted by reason;
-// every rejection also drops the connection.
+// every inbound rejection also drops the connection. oversized_send is outbound: a payload
+// over what a frame may carry, refused here instead of sent (the receiver would drop it and
+// the connection with it).
 
 export const REJECT_REASONS = [
   "bad_mac",
@@ -12,6 +14,7 @@ export const REJECT_REASONS = [
   "bad_server_proof",
   "too_many_handshakes",
   "cluster_mismatch",
+  "oversized_send",
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 

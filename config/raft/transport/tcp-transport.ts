@@ -7,6 +7,7 @@ import { EventEmitter } from "node:events";
 import type { LookupFunction } from "node:net";
 import * as net from "node:net";
 import { secretKey } from "./auth.js";
+import { maxDataPayloadBytes } from "./frames.js";
 import { serveInbound } from "./inbound.js";
 import { type LinkSettings, PeerLink, parseAddress } from "./peer-link.js";
 import { newCounters, type RejectReason, type TransportCounters } from "./stats.js";
@@ -86,7 +87,14 @@ export interface RejectEvent {
   detail: string;
 }
 
-/** Events: "reject" (RejectEvent), "error" is never emitted. */
+/** A payload refused before sending: larger than a DATA frame of maxFrameBytes may carry. */
+export interface OversizedEvent {
+  peer: string;
+  bytes: number;
+  limit: number;
+}
+
+/** Events: "reject" (RejectEvent), "oversized" (OversizedEvent), "error" is never emitted. */
 export class TcpTransport extends EventEmitter {
   readonly id: string;
   private readonly opts: TcpTransportOptions;
@@ -238,7 +246,8 @@ export class TcpTransport extends EventEmitter {
   }
 
   /**
-   * Queues `payload` for `to`. Returns false if it was dropped (cut, unknown peer, stopped). With
+   * Queues `payload` for `to`. Returns false if it was dropped (cut, unknown peer, stopped, larger
+   * than a frame may carry: counted as rejected oversized_send, an "oversized" event). With
    * `onUnsent`, the payload goes out only on the connection open or being dialled now (never on
    * a later one, see PeerLink.sendIfConnected): false when the link is reconnecting after a
    * failure, and `onUnsent` is called later if the dial in progress fails first. Either way no
@@ -259,6 +268,14 @@ export class TcpTransport extends EventEmitter {
       this.counters.dropped.no_address++;
       return false;
     }
+    // The receiver would refuse the frame and drop the connection (everything queued behind
+    // it with it): nothing of it goes out, it is counted and the caller told.
+    const limit = this.maxPayloadBytes;
+    if (payload.length > limit) {
+      this.counters.rejected.oversized_send++;
+      this.emit("oversized", { peer: to, bytes: payload.length, limit } satisfies OversizedEvent);
+      return false;
+    }
     if (onUnsent === undefined) {
       link.enqueue(payload);
       return true;
@@ -266,6 +283,11 @@ export class TcpTransport extends EventEmitter {
     if (link.sendIfConnected(payload, onUnsent)) return true;
     this.counters.dropped.not_connected++;
     return false;
+  }
+
+  /** The largest payload send() accepts: what one DATA frame of maxFrameBytes may carry. */
+  get maxPayloadBytes(): number {
+    return maxDataPayloadBytes(this.settings.maxFrameBytes);
   }
 
   /** The state of the link to `peer`: "cut", "unknown" (no address), or the link's own state. */

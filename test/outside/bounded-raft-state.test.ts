@@ -1,0 +1,161 @@
+// The cluster state against the Raft transport's frame limit, with three real drivers over real
+// TCP on loopback (a 256 KiB frame limit through opts.transport, so the state reaches it in a
+// few proposals). A snapshot goes to a follower in one frame: before, nothing bounded the
+// state, so commands (each within its own bound) could grow it past the frame limit, and a
+// follower that needed a snapshot refused every frame that carried it and never caught up.
+// Now a proposal that would take the state's encoded size past the bound (the frame's payload
+// limit minus a quarter of the frame) is refused before the log with STATE_TOO_LARGE, the
+// state kept; a follower that was down while the state grew and whose entries were compacted
+// away catches up by snapshot, and the fleet still commits.
+
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, it } from "node:test";
+import { DriverError } from "../../config/raft/driver/errors.js";
+import { defaultMaxStateBytes } from "../../config/raft/driver/options.js";
+import { RaftDriver, type RaftDriverOptions } from "../../config/raft/driver.js";
+import { encodeCommand } from "../../config/state/commands.js";
+import { ClusterStateMachine } from "../../config/state/state-machine.js";
+import type { ClusterStateData } from "../../config/state/types.js";
+import { ROUTING_YAML, routingFrom, setRouting } from "../config/cluster-fixtures.js";
+import { freePorts } from "../support/ports.js";
+import { SEED, seededRandom, seedNote } from "../support/prng.js";
+import { waitFor } from "../support/wait.js";
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), "sg-raft-state-"));
+const drivers = new Map<string, RaftDriver>();
+after(async () => {
+  for (const d of drivers.values()) await d.stop();
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+const FRAME = 256 * 1024;
+/** Members added to pool "search" per proposal (each ~150 bytes in the state). */
+const STEP = 100;
+/** Proposals tried before the test gives up: 400 x STEP members is far past the frame. */
+const MAX_STEPS = 400;
+
+const members = (n: number, random: () => number) =>
+  Array.from({ length: n }, (_, i) => ({
+    id: `m${String(i).padStart(5, "0")}`,
+    address: `127.0.0.1:${1024 + Math.floor(random() * 60000)}`,
+  }));
+
+const consulCount = (s: ClusterStateData): number =>
+  s.pools.search?.members.filter((m) => m.source === "consul").length ?? 0;
+
+it("a state grown to its bound refuses the next proposal, and a follower still catches up by snapshot", {
+  timeout: 240_000,
+}, async () => {
+  const note = seedNote(SEED);
+  const random = seededRandom(SEED);
+  const ids = ["a", "b", "c"];
+  const ports = await freePorts(3);
+  const peers: Record<string, string> = {};
+  ids.forEach((id, i) => {
+    peers[id] = `127.0.0.1:${ports[i]}`;
+  });
+  const machines = new Map<string, ClusterStateMachine>();
+  const make = (id: string): RaftDriver => {
+    const sm = new ClusterStateMachine({
+      onApply: () => {},
+      onRestore: () => {},
+    });
+    machines.set(id, sm);
+    const opts: RaftDriverOptions = {
+      id,
+      dataDir: path.join(root, id),
+      secret: "raft-state-test-secret-0123456789",
+      peers,
+      stateMachine: sm,
+      heartbeatMs: 50,
+      electionMs: 1000,
+      fsync: false,
+      seed: SEED,
+      bootstrap: ids,
+      snapshotEvery: 4,
+      compactMargin: 0,
+      // The log kept behind a snapshot is bounded by a quarter of this too: small, so compacted.
+      snapshotBytes: 16 * 1024,
+      requestTimeoutMs: 60_000,
+      transport: { maxFrameBytes: FRAME },
+    };
+    const d = new RaftDriver(opts);
+    drivers.set(id, d);
+    return d;
+  };
+  for (const id of ids) make(id);
+  await Promise.all([...drivers.values()].map((d) => d.start()));
+  await waitFor(() => [...drivers.values()].some((d) => d.status().role === "leader"), "a leader", 60_000);
+  const leaderId = ids.find((id) => drivers.get(id)?.status().role === "leader") as string;
+  const leader = drivers.get(leaderId) as RaftDriver;
+  await leader.propose(setRouting(routingFrom(ROUTING_YAML)));
+  // A follower goes down while the state grows.
+  const downId = ids.find((id) => id !== leaderId) as string;
+  await (drivers.get(downId) as RaftDriver).stop();
+  drivers.delete(downId);
+
+  const bound = defaultMaxStateBytes(FRAME);
+  const growerSm = machines.get(leaderId) as ClusterStateMachine;
+  let accepted = 0;
+  let refusal: DriverError | undefined;
+  for (let step = 1; step <= MAX_STEPS && refusal === undefined; step++) {
+    const cmd = encodeCommand({
+      v: 1,
+      type: "SetMembers",
+      pool: "search",
+      source: "consul",
+      members: members(step * STEP, random),
+    });
+    try {
+      await leader.propose(cmd);
+      accepted = step * STEP;
+    } catch (err) {
+      if (!(err instanceof DriverError)) throw err;
+      refusal = err;
+    }
+  }
+  assert.ok(
+    refusal !== undefined,
+    `no proposal was refused: the state grew to ${growerSm.snapshot().length} bytes (${note})`,
+  );
+  assert.equal(refusal.code, "STATE_TOO_LARGE", `${refusal.message} (${note})`);
+  assert.match(refusal.message, /over the bound of \d+/);
+  // The refused command changed nothing; the state stays under the bound, so under the frame.
+  assert.ok(accepted > 0, `the first proposals fit (${note})`);
+  assert.equal(consulCount(growerSm.current), accepted, `the state kept its last accepted members (${note})`);
+  const size = growerSm.snapshot().length;
+  assert.ok(
+    size <= bound && size > bound - 2 * STEP * 200,
+    `state ${size} bytes, near and under ${bound} (${note})`,
+  );
+
+  // The follower comes back behind a compacted log: only the snapshot, in one frame, brings it up.
+  const before = leader.status();
+  const match = before.peers[downId]?.match ?? 0;
+  assert.ok(
+    before.firstIndex > match + 1,
+    `the leader's log starts at ${before.firstIndex}, past ${downId}'s ${match} (${note})`,
+  );
+  make(downId);
+  await (drivers.get(downId) as RaftDriver).start();
+  const cSm = machines.get(downId) as ClusterStateMachine;
+  await waitFor(
+    () => consulCount(cSm.current) === accepted,
+    `${downId} caught up with ${accepted} consul members (${note})`,
+    120_000,
+  );
+  // Nothing wedged: a change that keeps the size commits and applies on every node.
+  const lead = [...drivers.values()].find((d) => d.status().role === "leader") as RaftDriver;
+  await lead.propose(encodeCommand({ v: 1, type: "Drain", pool: "search", member: "m00000" }));
+  await waitFor(
+    () =>
+      [...machines.values()].every(
+        (m) => m.current.pools.search?.members.find((x) => x.id === "m00000")?.draining === true,
+      ),
+    `every node applied the drain after the refusal (${note})`,
+    60_000,
+  );
+});
