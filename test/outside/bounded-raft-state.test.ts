@@ -6,7 +6,8 @@
 // Now a proposal that would take the state's encoded size past the bound (the frame's payload
 // limit minus a quarter of the frame) is refused before the log with STATE_TOO_LARGE, the
 // state kept; a follower that was down while the state grew and whose entries were compacted
-// away catches up by snapshot, and the fleet still commits.
+// away catches up by restoring the leader's snapshot (its state then equal to the leader's,
+// byte for byte), and the fleet still commits.
 
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
@@ -58,10 +59,16 @@ it("a state grown to its bound refuses the next proposal, and a follower still c
     peers[id] = `127.0.0.1:${ports[i]}`;
   });
   const machines = new Map<string, ClusterStateMachine>();
+  /** Per node: the consul members in each state its machine was restored to (start-time included). */
+  const restored = new Map<string, number[]>();
   const make = (id: string): RaftDriver => {
+    const seen: number[] = [];
+    restored.set(id, seen);
     const sm = new ClusterStateMachine({
       onApply: () => {},
-      onRestore: () => {},
+      onRestore: (after) => {
+        seen.push(consulCount(after));
+      },
     });
     machines.set(id, sm);
     const opts: RaftDriverOptions = {
@@ -146,6 +153,24 @@ it("a state grown to its bound refuses the next proposal, and a follower still c
     () => consulCount(cSm.current) === accepted,
     `${downId} caught up with ${accepted} consul members (${note})`,
     120_000,
+  );
+  // Installed from the leader's snapshot: the follower's own disk never held a consul member
+  // (it went down before the growth), so only a restore carrying them counts; and once it has
+  // applied what the leader has, its state is the leader's, byte for byte.
+  assert.ok(
+    (restored.get(downId) ?? []).some((n) => n > 0),
+    `${downId} caught up without restoring the leader's snapshot: restores ${JSON.stringify(restored.get(downId))} (${note})`,
+  );
+  const leaderApplied = leader.status().appliedIndex;
+  const follower = drivers.get(downId) as RaftDriver;
+  await waitFor(
+    () => follower.status().appliedIndex >= leaderApplied,
+    `${downId} applied up to ${leaderApplied} (${note})`,
+    60_000,
+  );
+  assert.ok(
+    Buffer.from(cSm.snapshot()).equals(Buffer.from(growerSm.snapshot())),
+    `${downId}'s state differs from the leader's at ${leaderApplied} (${note})`,
   );
   // Nothing wedged: a change that keeps the size commits and applies on every node.
   const lead = [...drivers.values()].find((d) => d.status().role === "leader") as RaftDriver;
