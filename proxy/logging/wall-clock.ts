@@ -44,7 +44,9 @@ export class WallClock {
     const estimate = this.origin + mono;
     if (estimate < wall || estimate >= wall + 1) this.origin = wall + 0.5 - mono;
     const behind = mono - monotonic;
-    if (!(behind >= 0 && behind < JUST_NOW_MS)) return wall;
+    // performance.now() is never 0 or less: -1 and 0 are "not set" (a hand-built record), never
+    // a reading, even in a process's first JUST_NOW_MS, when they would look like one taken just now.
+    if (!(monotonic > 0 && behind >= 0 && behind < JUST_NOW_MS)) return wall;
     this.lookedAt = mono;
     return Math.floor(this.origin + monotonic);
   }

@@ -103,6 +103,30 @@ test("a record not ended on this clock just now (built by hand, an injected cloc
   }
 });
 
+test("an unset end (-1, 0) gets the wall clock even in a process's first 100 ms of monotonic time", () => {
+  // Found by CI: access-line-bytes's hand-built records (endedAt -1) ran in a test process whose
+  // performance.now() was still under 100 ms, so -1 passed for a reading taken "just now" and the
+  // line said the process's start time, 69 ms before the wall clock.
+  const wall = 1_700_000_000_000;
+  for (const young of [0.5, 20, 98.5]) {
+    for (const unset of [-1, 0]) {
+      const clock = new WallClock(
+        () => wall,
+        () => young,
+        wall - young,
+      );
+      assert.equal(clock.at(unset), wall, `monotonic clock at ${young} ms, endedAt ${unset}`);
+    }
+    // A real reading taken just now still reads through the origin.
+    const clock = new WallClock(
+      () => wall,
+      () => young,
+      wall - young,
+    );
+    assert.ok(Math.abs(clock.at(young) - wall) <= 1, `a reading at ${young} ms`);
+  }
+});
+
 test("a stepped wall clock is followed within a second of readings", () => {
   let wall = 1_700_000_000_000;
   let mono = 5000;
