@@ -194,6 +194,12 @@ export async function stopAll(): Promise<void> {
   await Promise.all([...live].map((p) => p.stop()));
 }
 
+/** Temp directories not yet removed; whatever a test forgets goes when the test process exits. */
+const liveTempDirs = new Set<string>();
+process.once("exit", () => {
+  for (const dir of liveTempDirs) rmSync(dir, { recursive: true, force: true });
+});
+
 /** A temp directory with a config file in it; `write` replaces the file (for reload tests). */
 export class TempConfig {
   readonly dir: string;
@@ -201,6 +207,7 @@ export class TempConfig {
 
   constructor(yaml: string) {
     this.dir = mkdtempSync(join(tmpdir(), "shardgate-test-"));
+    liveTempDirs.add(this.dir);
     this.path = join(this.dir, "shardgate.yaml");
     this.write(yaml);
   }
@@ -211,6 +218,7 @@ export class TempConfig {
 
   remove(): void {
     rmSync(this.dir, { recursive: true, force: true });
+    liveTempDirs.delete(this.dir);
   }
 }
 
