@@ -93,8 +93,19 @@ export function shortUrl(url: string): string {
   return (i >= 0 ? u.slice(u.indexOf("/", i + 1) + 1) : u).replace(/\.js$/, "");
 }
 
-/** Self time by function over the window [endTime - skipEnd - seconds, endTime - skipEnd]. */
-export function selfTimes(p: Profile, seconds: number, skipEndUs: number): Map<string, number> {
+/**
+ * Self time by function over the window [endTime - skipEnd - seconds, endTime - skipEnd].
+ * `capUs`: the most one sample counts for. A sample's delta is the time since the previous
+ * one; on a loaded machine the process (and its sampler) can wait tens of milliseconds for a
+ * core, and that whole wait went to whichever function the next sample landed in (one sample
+ * of a 10 ns check read as 0.15 us per request). Capped, a row reads the process's running time.
+ */
+export function selfTimes(
+  p: Profile,
+  seconds: number,
+  skipEndUs: number,
+  capUs = Number.POSITIVE_INFINITY,
+): Map<string, number> {
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const out = new Map<string, number>();
   const to = p.endTime - skipEndUs;
@@ -106,7 +117,7 @@ export function selfTimes(p: Profile, seconds: number, skipEndUs: number): Map<s
       const cf = byId.get(p.samples[i])?.callFrame;
       if (cf !== undefined) {
         const k = `${cf.functionName || "(anonymous)"} ${shortUrl(cf.url)}`.trim();
-        out.set(k, (out.get(k) ?? 0) + d);
+        out.set(k, (out.get(k) ?? 0) + Math.min(d, capUs));
       }
     }
     t -= d;
@@ -266,6 +277,7 @@ async function profileOne(
   accessLog: boolean,
   counts: boolean,
   syscalls: boolean,
+  intervalUs: number,
 ): Promise<Run> {
   const profDir = join(dir, `prof-${name}`);
   const countFile = join(dir, `counts-${name}.json`);
@@ -276,7 +288,13 @@ async function profileOne(
     ? [...PRE, "--import", join(HERE, `async-count${EXT}`)]
     : syscalls
       ? PRE
-      : ["--cpu-prof", `--cpu-prof-dir=${profDir}`, "--trace-gc-nvp", ...PRE];
+      : [
+          "--cpu-prof",
+          `--cpu-prof-dir=${profDir}`,
+          `--cpu-prof-interval=${intervalUs}`,
+          "--trace-gc-nvp",
+          ...PRE,
+        ];
   const { child, port, ready } = await spawnTarget(name, upstreams, dir, accessLog, flags, {
     ASYNC_COUNT_FILE: countFile,
   });
@@ -331,7 +349,7 @@ async function profileOne(
     return {
       ...base,
       asyncPerReq: null,
-      self: selfTimes(profile, (j.duration_us / 1e6) * 0.95, shutdownUs),
+      self: selfTimes(profile, (j.duration_us / 1e6) * 0.95, shutdownUs, 2 * intervalUs),
       gc: gcFigures(readFileSync(join(dir, `${name}.out`), "utf8")),
     };
   } finally {
@@ -596,15 +614,18 @@ export async function run(argv: string[]): Promise<number> {
       keep: { type: "boolean" },
       // With --rounds: another shardgate build's dist/ directory, run as a third target.
       baseline: { type: "string" },
+      // The profiler's sampling interval in microseconds (Node's default is 1,000).
+      interval: { type: "string" },
     },
   });
   const accessLog = (values["access-log"] ?? "on") !== "off";
   const seconds = Number(values.duration ?? 8);
   const connections = Number(values.connections ?? 50);
   const top = Number(values.top ?? 40);
-  if (![seconds, connections, top].every((n) => Number.isFinite(n) && n >= 1)) {
+  const intervalUs = Number(values.interval ?? 100);
+  if (![seconds, connections, top, intervalUs].every((n) => Number.isFinite(n) && n >= 1)) {
     console.error(
-      "usage: npm run bench -- engine-profile [--duration S] [--connections C] [--top N] [--access-log on|off] [--counts | --syscalls | --rounds N [--baseline DIST]] [--keep]",
+      "usage: npm run bench -- engine-profile [--duration S] [--connections C] [--top N] [--interval US] [--access-log on|off] [--counts | --syscalls | --rounds N [--baseline DIST]] [--keep]",
     );
     return 2;
   }
@@ -639,12 +660,21 @@ export async function run(argv: string[]): Promise<number> {
       return 2;
     }
     const one = (name: "bare-undici" | "shardgate") =>
-      profileOne(name, ups.addresses, dir, seconds, connections, accessLog, counts, syscalls);
+      profileOne(name, ups.addresses, dir, seconds, connections, accessLog, counts, syscalls, intervalUs);
     const bare = await one("bare-undici");
     const sg = await one("shardgate");
     if (counts) reportCounts(bare, sg);
     else if (syscalls) reportSyscalls(bare, sg);
-    else report(bare, sg, top);
+    else {
+      report(bare, sg, top);
+      // One sample is the interval over all the run's requests: a row a few times this figure
+      // is a few samples, noise rather than a difference.
+      const perSample = (r: Run): string => (intervalUs / Math.max(1, r.requests)).toFixed(4);
+      console.log(
+        `sampling: every ${intervalUs} us (a sample counts for ${2 * intervalUs} us at most); one sample is ` +
+          `${perSample(bare)} us per request for bare-undici, ${perSample(sg)} for shardgate`,
+      );
+    }
     return 0;
   } finally {
     await stopChild(ups.child);
