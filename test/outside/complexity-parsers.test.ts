@@ -17,85 +17,9 @@ import { describe, it } from "node:test";
 import { CANDIDATES, type Candidate } from "../../bench/complexity-micro.js";
 import { queryValue } from "../../proxy/routing/key-extract.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
+import { countWork } from "../support/work-counter.js";
 
 const SEED = testSeed(1515);
-
-/** Work counted for one call: characters a string method passed over or produced. */
-type Proto = Record<string, (this: string, ...args: unknown[]) => unknown>;
-
-const proto = String.prototype as unknown as Proto;
-const original = {
-  indexOf: proto.indexOf,
-  lastIndexOf: proto.lastIndexOf,
-  includes: proto.includes,
-  charCodeAt: proto.charCodeAt,
-  slice: proto.slice,
-  split: proto.split,
-  trim: proto.trim,
-};
-const regexExec = RegExp.prototype.exec;
-const arrayJoin = Array.prototype.join;
-
-function clamp(v: number, len: number): number {
-  return Number.isFinite(v) ? Math.max(0, Math.min(len, Math.trunc(v))) : v > 0 ? len : 0;
-}
-
-/** Runs `fn` with String.prototype's searches and reads counted; the methods are restored after. */
-export function countWork<T>(fn: () => T): { value: T; work: number } {
-  let work = 0;
-  proto.indexOf = function (this: string, search: unknown, from?: unknown) {
-    const s = String(search);
-    const start = clamp(Number(from ?? 0) || 0, this.length);
-    const r = original.indexOf.call(this, s, start) as number;
-    work += (r < 0 ? this.length : r + s.length) - start;
-    return r;
-  };
-  proto.lastIndexOf = function (this: string, search: unknown, from?: unknown) {
-    const s = String(search);
-    const start = from === undefined ? this.length : clamp(Number(from) || 0, this.length);
-    const r = original.lastIndexOf.call(this, s, start) as number;
-    work += start + s.length - Math.max(r, 0);
-    return r;
-  };
-  proto.includes = function (this: string, search: unknown, from?: unknown) {
-    work += this.length;
-    return original.includes.call(this, search, from);
-  };
-  proto.charCodeAt = function (this: string, i: unknown) {
-    work++;
-    return original.charCodeAt.call(this, i);
-  };
-  proto.slice = function (this: string, a?: unknown, b?: unknown) {
-    const r = original.slice.call(this, a, b) as string;
-    work += r.length;
-    return r;
-  };
-  proto.split = function (this: string, sep?: unknown, limit?: unknown) {
-    work += this.length;
-    return original.split.call(this, sep, limit);
-  };
-  proto.trim = function (this: string) {
-    work += this.length;
-    return original.trim.call(this);
-  };
-  // test, replace, match and split with a regex all call exec (RegExpExec): its input is read.
-  RegExp.prototype.exec = function (this: RegExp, input: string) {
-    work += String(input).length;
-    return regexExec.call(this, input);
-  };
-  Array.prototype.join = function (this: unknown[], sep?: string) {
-    const r = arrayJoin.call(this, sep);
-    work += r.length;
-    return r;
-  };
-  try {
-    return { value: fn(), work };
-  } finally {
-    Object.assign(proto, original);
-    RegExp.prototype.exec = regexExec;
-    Array.prototype.join = arrayJoin;
-  }
-}
 
 /** Over this for 10x the input, a parser is super-linear (linear within 2x). */
 const LIMIT_RATIO = 20;
