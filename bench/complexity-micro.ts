@@ -8,8 +8,11 @@
 // would cost), so a reader can tell a slow machine from a slow parser.
 
 import type { IncomingMessage } from "node:http";
+import { parseHealthEntries } from "../health/consul-members.js";
+import { parseEndpointSlices } from "../health/kubernetes-members.js";
 import { checkAdminToken } from "../proxy/admin/auth.js";
 import { redactTarget } from "../proxy/admin/redact.js";
+import { decodeAppMessage } from "../proxy/cluster/app-messages.js";
 import { stripRequestHopByHop } from "../proxy/forward/headers.js";
 import { forwardedFor } from "../proxy/routing/forwarded.js";
 import {
@@ -284,6 +287,68 @@ export const CANDIDATES: readonly Candidate[] = [
       buf[13] = 0x11;
       buf.writeUInt16BE(12 + n, 14);
       return () => parseProxyHeader(buf);
+    },
+  },
+  {
+    name: "cluster message: outcomes batch of N entries for one member",
+    sizes: [200, 2_000],
+    build: (n) => {
+      const e = {
+        pool: "p",
+        member: "m",
+        success: 1,
+        failure: 0,
+        consecutive: 0,
+        maxConsecutive: 0,
+        connectErrors: 0,
+        resets: 0,
+        timeouts: 0,
+      };
+      const bytes = new TextEncoder().encode(
+        JSON.stringify({ v: 1, kind: "outcomes", entries: Array(n).fill(e) }),
+      );
+      return () => decodeAppMessage(bytes);
+    },
+  },
+  {
+    name: "Consul answer: N entries of one Service.ID on one node",
+    sizes: [100, 1_000],
+    build: (n) => {
+      const entry = (i: number) => ({
+        Node: { Node: "n1", Address: "10.0.0.1" },
+        Service: { ID: "web", Port: 80 + (i % 2), Tags: ["a", "b"], Meta: { k: "v" } },
+        Checks: [{ Status: "passing" }],
+      });
+      const body = Array.from({ length: n }, (_, i) => entry(i));
+      return () => parseHealthEntries(body, false).members.size;
+    },
+  },
+  {
+    name: "Consul answer: one entry with N tags",
+    sizes: [300, 3_000],
+    build: (n) => {
+      const tags = Array.from({ length: n }, (_, i) => `t${i}`);
+      const body = [
+        {
+          Node: { Node: "n1", Address: "10.0.0.1" },
+          Service: { ID: "web", Port: 80, Tags: tags },
+          Checks: [],
+        },
+      ];
+      return () => parseHealthEntries(body, false).members.size;
+    },
+  },
+  {
+    name: "Kubernetes: N endpoints of one pod name (different uids)",
+    sizes: [100, 1_000],
+    build: (n) => {
+      const endpoints = Array.from({ length: n }, (_, i) => ({
+        addresses: ["10.0.0.1"],
+        targetRef: { name: "pod", uid: `u${i}` },
+        conditions: { ready: i % 2 === 0 },
+      }));
+      const slices = [{ metadata: { name: "s" }, ports: [{ name: "http", port: 80 }], endpoints }];
+      return () => parseEndpointSlices(slices, "http").members.size;
     },
   },
 ];
