@@ -14,6 +14,7 @@ import { checkAdminToken } from "../proxy/admin/auth.js";
 import { redactTarget } from "../proxy/admin/redact.js";
 import { decodeAppMessage } from "../proxy/cluster/app-messages.js";
 import { stripRequestHopByHop } from "../proxy/forward/headers.js";
+import { responseHead } from "../proxy/forward/undici-head.js";
 import { forwardedFor } from "../proxy/routing/forwarded.js";
 import {
   clientAddress,
@@ -251,6 +252,29 @@ export const CANDIDATES: readonly Candidate[] = [
         stripRequestHopByHop(req, false);
         return req.headers;
       };
+    },
+  },
+  {
+    name: "upstream answer: N headers and a Connection naming N of them",
+    sizes: [60, 600],
+    build: (n) => {
+      const raw: Buffer[] = [];
+      for (let i = 0; i < n; i++) raw.push(Buffer.from(`x-h${i}`), Buffer.from("v"));
+      raw.push(
+        Buffer.from("connection"),
+        Buffer.from(Array.from({ length: n }, (_, i) => `x-h${i}`).join(",")),
+      );
+      const extras = {
+        requestId: "r",
+        memberHeader: "",
+        member: "",
+        ringVersionHeader: "",
+        ringVersion: 0,
+        issuedCookie: "",
+        connection: "keep-alive",
+      };
+      const out: string[] = [];
+      return () => responseHead(raw, extras, out).length;
     },
   },
   {

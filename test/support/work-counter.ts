@@ -1,8 +1,8 @@
 // Counting a synchronous call's work instead of timing it, for the complexity tests
 // (test/outside/complexity-*.test.ts): every character a string search (indexOf, lastIndexOf,
 // includes) passes over, every charCodeAt read, the length of every slice, split, trim and
-// Array join, and the input of every regex exec (test, replace, match and split with a regex
-// call it). Exact and the same on a loaded machine, so a bound on it can be tight where a timer
+// Array join, the elements an Array includes/indexOf passes and a splice moves, and the input
+// of every regex exec (test, replace, match and split with a regex call it). Exact and the same on a loaded machine, so a bound on it can be tight where a timer
 // could not be. Node's own modules use primordials captured at start, so only our code and the
 // libraries it calls are counted.
 
@@ -21,6 +21,9 @@ const original = {
 };
 const regexExec = RegExp.prototype.exec;
 const arrayJoin = Array.prototype.join;
+const arrayIncludes = Array.prototype.includes;
+const arrayIndexOf = Array.prototype.indexOf;
+const arraySplice = Array.prototype.splice;
 
 function clamp(v: number, len: number): number {
   return Number.isFinite(v) ? Math.max(0, Math.min(len, Math.trunc(v))) : v > 0 ? len : 0;
@@ -74,11 +77,31 @@ export function countWork<T>(fn: () => T): { value: T; work: number } {
     work += r.length;
     return r;
   };
+  // Array searches pass over the elements before the one found (all of them when none is);
+  // a splice moves every element after the cut.
+  Array.prototype.includes = function (this: unknown[], v: unknown, from?: number) {
+    const i = arrayIndexOf.call(this, v, from);
+    work += i < 0 ? this.length : i + 1;
+    return arrayIncludes.call(this, v, from);
+  };
+  Array.prototype.indexOf = function (this: unknown[], v: unknown, from?: number) {
+    const i = arrayIndexOf.call(this, v, from);
+    work += i < 0 ? this.length : i + 1;
+    return i;
+  };
+  Array.prototype.splice = function (this: unknown[], ...args: unknown[]) {
+    const start = Number(args[0] ?? 0);
+    work += Math.max(1, this.length - (start < 0 ? this.length + start : start));
+    return arraySplice.apply(this, args as [number, number, ...unknown[]]);
+  };
   try {
     return { value: fn(), work };
   } finally {
     Object.assign(proto, original);
     RegExp.prototype.exec = regexExec;
     Array.prototype.join = arrayJoin;
+    Array.prototype.includes = arrayIncludes;
+    Array.prototype.indexOf = arrayIndexOf;
+    Array.prototype.splice = arraySplice;
   }
 }
