@@ -8,6 +8,8 @@
 // would cost), so a reader can tell a slow machine from a slow parser.
 
 import type { IncomingMessage } from "node:http";
+import { defaultTextMapGetter, ROOT_CONTEXT } from "@opentelemetry/api";
+import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { parseHealthEntries } from "../health/consul-members.js";
 import { parseEndpointSlices } from "../health/kubernetes-members.js";
 import { checkAdminToken } from "../proxy/admin/auth.js";
@@ -31,6 +33,8 @@ import { canonicalKeyText } from "../proxy/routing/key-text.js";
 import { normalizePath } from "../proxy/routing/normalize-path.js";
 import { parseProxyHeader } from "../proxy/server/proxy-protocol.js";
 import { runIfMain } from "./run-if-main.js";
+
+const propagator = new W3CTraceContextPropagator();
 
 /** Over this ratio for 10x the input, a candidate is super-linear (linear within 2x). */
 export const LIMIT_RATIO = 20;
@@ -275,6 +279,17 @@ export const CANDIDATES: readonly Candidate[] = [
       };
       const out: string[] = [];
       return () => responseHead(raw, extras, out).length;
+    },
+  },
+  {
+    name: "tracing: traceparent and tracestate of N bytes each (W3C propagator)",
+    sizes: [1_500, 15_000],
+    build: (n) => {
+      const headers = {
+        traceparent: `00-${"a".repeat(32)}-${"b".repeat(16)}-01-${" ".repeat(n)}x`,
+        tracestate: Array.from({ length: n >> 3 }, (_, i) => `k${i}=v`).join(","),
+      };
+      return () => propagator.extract(ROOT_CONTEXT, headers, defaultTextMapGetter);
     },
   },
   {
