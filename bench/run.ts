@@ -17,6 +17,7 @@ const BENCHES: Record<string, string> = {
   "engine-micro": "./engine-micro.js",
   "head-micro": "./head-micro.js",
   "trust-check": "./trust-check-micro.js",
+  complexity: "./complexity-micro.js",
   "scale-profile": "./scale-profile.js",
   "scale-periodic": "./scale-periodic-micro.js",
   "scale-slot": "./scale-slot-micro.js",

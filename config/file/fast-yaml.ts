@@ -14,6 +14,7 @@
 
 import jsyaml from "js-yaml";
 import { formatPath } from "./config-error.js";
+import { replaceVarRefs } from "./var-refs.js";
 
 const { FAILSAFE_SCHEMA, Type, load } = jsyaml;
 
@@ -77,7 +78,6 @@ export interface FastParse {
   readonly substituted: Set<string>;
 }
 
-const REF = /\$\$\{|\$\{([^}]*)\}|\$\{/g;
 const VAR = /^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$/s;
 
 /**
@@ -118,7 +118,7 @@ function interpolate(node: unknown, path: PropertyKey[], env: NodeJS.ProcessEnv,
 
 function substitute(text: string, env: NodeJS.ProcessEnv): string | null {
   let ok = true;
-  const s = text.replace(REF, (whole: string, inner: string | undefined) => {
+  const s = replaceVarRefs(text, (whole, inner) => {
     if (whole === "$${") return "${";
     const m = inner === undefined ? null : VAR.exec(inner);
     if (m === null) {

@@ -10,6 +10,7 @@
 import { type Document, isMap, isScalar, isSeq, type LineCounter, type Node } from "yaml";
 import type { ConfigError } from "./config-error.js";
 import { formatPath } from "./config-error.js";
+import { replaceVarRefs } from "./var-refs.js";
 
 export interface InterpolationResult {
   errors: ConfigError[];
@@ -19,7 +20,6 @@ export interface InterpolationResult {
   substituted: Set<string>;
 }
 
-const REF = /\$\$\{|\$\{([^}]*)\}|\$\{/g;
 const VAR = /^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$/s;
 // biome-ignore lint/suspicious/noTemplateCurlyInString: this text shows users the ${VAR} syntax
 const EXPECTED = '"${NAME}" or "${NAME:-default}" (write "$${" for a literal "${")';
@@ -49,7 +49,7 @@ export function interpolateDocument(
     const where = formatPath(path);
     const missing: string[] = [];
     let bad = false;
-    const text = node.value.replace(REF, (whole: string, inner: string | undefined) => {
+    const text = replaceVarRefs(node.value, (whole, inner) => {
       if (whole === "$${") return "${";
       const m = inner === undefined ? null : VAR.exec(inner);
       if (m === null) {

@@ -10,6 +10,7 @@
 // values are remembered (bounded), so a returning client costs one map lookup, not an HMAC.
 
 import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from "node:crypto";
+import { retainedKey } from "./retained-key.js";
 
 const MAC_BYTES = 16;
 const MAX_VALUE_LENGTH = 512;
@@ -71,7 +72,8 @@ export class CookieCodec {
       const oldest = this.verified.keys().next().value;
       if (oldest !== undefined) this.verified.delete(oldest);
     }
-    this.verified.set(value, { pool, member, expires });
+    // Its own copy: the value is a slice of the request's Cookie header, which it would keep alive.
+    this.verified.set(retainedKey(value), { pool, member, expires });
     return member;
   }
 }

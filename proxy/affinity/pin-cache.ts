@@ -2,6 +2,8 @@
 // `maxEntries` (the oldest written is dropped first). It keeps Redis off most requests; how
 // long instances can disagree because of it is bounded by ttlMs (README, "Affinity").
 
+import { retainedKey } from "./retained-key.js";
+
 interface Pin {
   member: string;
   until: number;
@@ -32,14 +34,15 @@ export class PinCache {
       this.pins.delete(key);
       p.member = member;
       p.until = now + this.ttlMs;
-      this.pins.set(key, p);
+      this.pins.set(retainedKey(key), p);
       return;
     }
     if (this.pins.size >= this.maxEntries) {
       const oldest = this.pins.keys().next().value;
       if (oldest !== undefined) this.pins.delete(oldest);
     }
-    this.pins.set(key, { member, until: now + this.ttlMs });
+    // Its own copy: a key sliced from a request would keep the request's header alive.
+    this.pins.set(retainedKey(key), { member, until: now + this.ttlMs });
   }
 
   delete(key: string): void {

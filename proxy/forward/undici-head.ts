@@ -202,8 +202,17 @@ export function responseHead(raw: Buffer[], x: HeadExtras, out: string[] = []): 
     out.push(name, valueText(raw[i + 1], known));
   }
   if (tokens !== null) {
-    // Rare: the upstream named extra hop-by-hop headers; take them out of the list.
-    for (let i = out.length - 2; i >= 0; i -= 2) if (tokens.includes(out[i])) out.splice(i, 2);
+    // Rare: the upstream named extra hop-by-hop headers; take them out of the list in one pass.
+    // (An includes and a splice per header grew with headers x tokens: 600 headers all named
+    // took 0.5 ms, 6,000 took 94 ms; test/outside/complexity-parsers.test.ts.)
+    const named = new Set(tokens);
+    let w = 0;
+    for (let r = 0; r < out.length; r += 2) {
+      if (named.has(out[r])) continue;
+      out[w++] = out[r];
+      out[w++] = out[r + 1];
+    }
+    out.length = w;
   }
   if (!hasRequestId) out.push("x-request-id", x.requestId);
   if (x.memberHeader !== "") out.push(x.memberHeader, x.member);

@@ -7,7 +7,8 @@
 // the access log are shared. An `Upgrade: h2c` offer stays HTTP/1.1 (upgrade-declined.ts).
 //
 // Limits: concurrent streams and the header list size are advertised in SETTINGS and
-// enforced by nghttp2; a client that opens streams and never reads is held by HTTP/2 flow
+// enforced by nghttp2 (the list size only once the client ACKs them: h2-header-list.ts checks it
+// again); a client that opens streams and never reads is held by HTTP/2 flow
 // control (each stream's window, then the data plane's backpressure on the upstream), and
 // maxSessionMemory bounds what one session may buffer before it is refused.
 
@@ -19,6 +20,7 @@ import { adaptH2Request } from "../forward/h2-request.js";
 import type { DataPlane } from "../forward/types.js";
 import { resetAfterAnswer } from "./h2-answered-upload.js";
 import { closeOnClientFin } from "./h2-client-fin.js";
+import { headerListOver } from "./h2-header-list.js";
 import { H2RequestTimeouts } from "./h2-request-timeout.js";
 import { guardResets, type ResetGuardHooks } from "./h2-reset-guard.js";
 import { sniffH2cPreface } from "./h2c-preface.js";
@@ -70,6 +72,12 @@ export function attachHttp2(server: Server, opts: H2ListenerOptions): void {
     if (isRefusedMethod(req.method)) {
       onClientError("method_not_allowed");
       answerMethodNotAllowed(res, true);
+      return;
+    }
+    // A list over the limit that nghttp2 let through (see h2-header-list.ts): 431, not forwarded.
+    if (headerListOver(req.rawHeaders, opts.maxHeaderListSize)) {
+      onClientError("headers_too_large");
+      answerOnStream(res, "headers_too_large");
       return;
     }
     const target = h2TargetError(req);
