@@ -17,6 +17,7 @@ import type { RequestContext } from "../forward/request-context.js";
 import type { EdgeContinuation } from "../forward/types.js";
 import { type RedisStore, storeKey } from "../redis/redis-store.js";
 import { clientAddress, compileKeyPlan, extractKey, type KeyPlan } from "../routing/key-extract.js";
+import { clientAddressV3 } from "../routing/key-extract-v3.js";
 import { TOKEN_BUCKET } from "./token-bucket-script.js";
 
 const STORE_ERROR_LOG_EVERY_MS = 10_000;
@@ -24,7 +25,13 @@ const STORE_ERROR_LOG_EVERY_MS = 10_000;
 type Headers = Record<string, string | string[] | undefined>;
 
 export class RateLimiter {
-  private readonly plan: KeyPlan | null;
+  /**
+   * The rate limit's own key spec compiled by both spelling rules: a request is read by the rules
+   * its route was compiled with (the committed cluster level's, as routing reads it), so every
+   * instance of a mixed-version fleet counts one key in one Redis bucket.
+   */
+  private readonly planV4: KeyPlan | null;
+  private readonly planV3: KeyPlan | null;
   private readonly rate: string;
   private readonly burst: string;
   private readonly policy: string;
@@ -40,7 +47,8 @@ export class RateLimiter {
     private readonly logger: LogSink,
     private readonly now: () => number,
   ) {
-    this.plan = cfg.key === undefined ? null : compileKeyPlan({ ...route, key: cfg.key });
+    this.planV4 = cfg.key === undefined ? null : compileKeyPlan({ ...route, key: cfg.key }, "v4");
+    this.planV3 = cfg.key === undefined ? null : compileKeyPlan({ ...route, key: cfg.key }, "v3");
     this.rate = String(cfg.limit / cfg.window);
     this.burst = String(cfg.burst);
     this.limitText = String(cfg.limit);
@@ -50,13 +58,17 @@ export class RateLimiter {
 
   /** The bucket's key: the rate limit's own key spec, else the route's key, else the client address. */
   private keyOf(ctx: RequestContext): string {
-    if (this.plan !== null) {
-      const k = extractKey(this.plan, ctx.req);
+    const routePlan = ctx.compiledRoute?.keyPlan;
+    const v3 = routePlan?.rules === "v3";
+    const plan = v3 ? this.planV3 : this.planV4;
+    if (plan !== null) {
+      const k = extractKey(plan, ctx.req);
       if (k !== "") return k;
     } else if (ctx.routingKey !== "" && ctx.issuedCookie === "") {
       return ctx.routingKey;
     }
-    return `ip:${clientAddress(ctx.req, ctx.compiledRoute?.keyPlan.trusted ?? null)}`;
+    const trusted = routePlan?.trusted ?? null;
+    return `ip:${v3 ? clientAddressV3(ctx.req, trusted) : clientAddress(ctx.req, trusted)}`;
   }
 
   /** True when the request may go on; false when it was answered (429/503) here. */
