@@ -285,8 +285,9 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
       return ctx.startedAt;
     }
     stripRequestHopByHop(req, false);
-    this.prepareHeaders(ctx);
-    // Edge hook: the route's affinity, rate limit and cache run here and call proceed().
+    // Edge hook: the route's affinity, rate limit and cache run here and call proceed(). They
+    // read the request as the client sent it: this hop's X-Forwarded-For / Forwarded element is
+    // added in proceed(), so a rate limit's client address walks the client's hops, not ours.
     if (ctx.edge !== null) {
       ctx.edge.begin(ctx, this);
       return ctx.startedAt;
@@ -298,6 +299,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
   /** EdgeContinuation: the request goes upstream (its first attempt). */
   proceed(ctx: RequestContext): void {
     if (ctx.done) return;
+    this.prepareHeaders(ctx);
     // Without edge features this runs in the turn the request started: its clock reading will do.
     this.budgetOf(ctx).recordRequest(ctx.edge === null ? ctx.startedAt : this.now());
     this.attempt(ctx);

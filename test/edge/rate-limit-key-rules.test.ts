@@ -102,3 +102,23 @@ test("the client-address fallback: two spellings of one address are two buckets 
     "level 4: canonical addresses, one bucket",
   );
 });
+
+test("behind a trusted proxy that sends only X-Forwarded-For, two clients are two buckets (not this hop's peer)", async (t) => {
+  // The limiter once ran after this hop appended its own `Forwarded: for=<peer>`: RFC 7239 wins
+  // over X-Forwarded-For, the peer is trusted, so every client behind the proxy was the peer.
+  for (const [rateLimit, prefix] of [
+    [{}, "rlk3:"],
+    [{ key: ["ip"] }, "rlk4:"],
+  ] as const) {
+    const { h } = await start(t, rateLimit, prefix);
+    assert.equal(
+      await afterSpending(
+        h,
+        { headers: { "x-forwarded-for": "203.0.113.1" } },
+        { headers: { "x-forwarded-for": "203.0.113.2" } },
+      ),
+      200,
+      `rateLimit ${JSON.stringify(rateLimit)}: another client behind the proxy has its own bucket`,
+    );
+  }
+});
