@@ -16,7 +16,14 @@ import { isH2Request } from "../forward/h2-request.js";
 import type { RequestContext } from "../forward/request-context.js";
 import type { EdgeContinuation } from "../forward/types.js";
 import { type RedisStore, storeKey } from "../redis/redis-store.js";
-import { clientAddress, compileKeyPlan, extractKey, type KeyPlan } from "../routing/key-extract.js";
+import {
+  CURRENT_KEY_RULES,
+  clientAddress,
+  compileKeyPlan,
+  extractKey,
+  type KeyPlan,
+  type KeyRules,
+} from "../routing/key-extract.js";
 import { clientAddressV3 } from "../routing/key-extract-v3.js";
 import { TOKEN_BUCKET } from "./token-bucket-script.js";
 
@@ -26,12 +33,11 @@ type Headers = Record<string, string | string[] | undefined>;
 
 export class RateLimiter {
   /**
-   * The rate limit's own key spec compiled by both spelling rules: a request is read by the rules
-   * its route was compiled with (the committed cluster level's, as routing reads it), so every
-   * instance of a mixed-version fleet counts one key in one Redis bucket.
+   * The rate limit's own key spec compiled by every key rules (null without one): a request is
+   * read by the rules its route was compiled with (the committed cluster level's, as routing
+   * reads it), so every instance of a mixed-version fleet counts one key in one Redis bucket.
    */
-  private readonly planV4: KeyPlan | null;
-  private readonly planV3: KeyPlan | null;
+  private readonly plans: Readonly<Record<KeyRules, KeyPlan>> | null;
   private readonly rate: string;
   private readonly burst: string;
   private readonly policy: string;
@@ -47,8 +53,11 @@ export class RateLimiter {
     private readonly logger: LogSink,
     private readonly now: () => number,
   ) {
-    this.planV4 = cfg.key === undefined ? null : compileKeyPlan({ ...route, key: cfg.key }, "v4");
-    this.planV3 = cfg.key === undefined ? null : compileKeyPlan({ ...route, key: cfg.key }, "v3");
+    const own = cfg.key === undefined ? null : { ...route, key: cfg.key };
+    this.plans =
+      own === null
+        ? null
+        : { v3: compileKeyPlan(own, "v3"), v4: compileKeyPlan(own, "v4"), v5: compileKeyPlan(own, "v5") };
     this.rate = String(cfg.limit / cfg.window);
     this.burst = String(cfg.burst);
     this.limitText = String(cfg.limit);
@@ -59,16 +68,15 @@ export class RateLimiter {
   /** The bucket's key: the rate limit's own key spec, else the route's key, else the client address. */
   private keyOf(ctx: RequestContext): string {
     const routePlan = ctx.compiledRoute?.keyPlan;
-    const v3 = routePlan?.rules === "v3";
-    const plan = v3 ? this.planV3 : this.planV4;
-    if (plan !== null) {
-      const k = extractKey(plan, ctx.req);
+    const rules = routePlan?.rules ?? CURRENT_KEY_RULES;
+    if (this.plans !== null) {
+      const k = extractKey(this.plans[rules], ctx.req);
       if (k !== "") return k;
     } else if (ctx.routingKey !== "" && ctx.issuedCookie === "") {
       return ctx.routingKey;
     }
     const trusted = routePlan?.trusted ?? null;
-    return `ip:${v3 ? clientAddressV3(ctx.req, trusted) : clientAddress(ctx.req, trusted)}`;
+    return `ip:${rules === "v3" ? clientAddressV3(ctx.req, trusted) : clientAddress(ctx.req, trusted, rules === "v4")}`;
   }
 
   /** True when the request may go on; false when it was answered (429/503) here. */
