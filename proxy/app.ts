@@ -50,6 +50,7 @@ import { MetricsObserver } from "./metrics/observer.js";
 import { createMetrics } from "./metrics/registry.js";
 import { SeriesCache } from "./metrics/series-cache.js";
 import { upstreamLookup } from "./net/bounded-lookup.js";
+import { CURRENT_KEY_RULES } from "./routing/key-extract.js";
 import { connectionCapOf } from "./server/proxy-server.js";
 import { startTracing } from "./tracing/tracing.js";
 import { PrimaryWorkers } from "./workers/primary-workers.js";
@@ -159,7 +160,7 @@ async function startOrCheck(
   // level has LEVEL_KEY_SPELLING (join-cluster.ts switches them); a standalone one by the current.
   const routing = new CommittedRouting(
     (snap, previous) => outcomes.gateFor(snap, previous),
-    config.cluster === undefined ? "v4" : "v3",
+    config.cluster === undefined ? CURRENT_KEY_RULES : "v3",
   );
   try {
     routing.applyProvisional(config);

@@ -182,6 +182,8 @@ export class RaftDriver extends EventEmitter {
   private readonly refusals: RefusalLog;
   /** Leader: snapshots refused by followers, a line per peer per backoff step (or interval). */
   private readonly snapRefusals: SnapshotRefusalLog;
+  /** Set by fatal(): nothing more is applied or snapshotted by this process. */
+  private halted = false;
   /** The last snapshot a peer sent that passed snapshotRefusal, as decoded there (for its install). */
   private decoded: {
     snap: Snapshot;
@@ -390,6 +392,9 @@ export class RaftDriver extends EventEmitter {
   }
 
   private fatal(err: unknown): void {
+    // From here on this process applies nothing, not even the rest of the Ready pass in progress
+    // (restoreSnapshot failing before applyReady), and takes no snapshot of what it holds.
+    this.halted = true;
     const e = err instanceof Error ? err : new Error(String(err));
     this.requests.failAll(new DriverError("FATAL", `raft node ${this.id} stopped: ${e.message}`));
     if (this.listenerCount("fatal") > 0) this.emit("fatal", e);
@@ -578,7 +583,7 @@ export class RaftDriver extends EventEmitter {
   // ---------------------------------------------------------------- applying (called by the Ready loop)
 
   private applyReady(rd: Ready): void {
-    if (this.upgradeBlock !== null) return;
+    if (this.upgradeBlock !== null || this.halted) return;
     // A later version's entry stops this node, but only once the pass has sent its messages
     // (afterAdvance): a leader's new commit index rides them, and a follower that never hears it
     // would be stranded behind two stopped peers, never learning it must stop too.
@@ -597,6 +602,8 @@ export class RaftDriver extends EventEmitter {
     const pre = this.decoded?.snap === snap ? this.decoded : null;
     this.decoded = null;
     const { addresses, state, level, cluster } = pre?.wrapped ?? unwrapSnapshot(snap.data);
+    // Refused (another cluster's): the state machine is not restored and the driver is stopped
+    // (fatal, or start() refusing); applyReady and afterAdvance then do nothing (halted).
     if (cluster !== "" && !this.adoptCluster(cluster, `snapshot ${snap.meta.index}`)) return;
     this.levels.checkSnapshot(level, snap.meta.index);
     this.levels.raise(level);
@@ -832,6 +839,7 @@ export class RaftDriver extends EventEmitter {
   }
 
   private afterAdvance(): Promise<void> {
+    if (this.halted) return Promise.resolve();
     if (this.upgradeBlock === null) return this.maybeSnapshot();
     this.fatal(this.upgradeBlock);
     return Promise.resolve();

@@ -12,10 +12,10 @@
 
 import { closeSync, openSync, readdirSync, readFileSync, readSync } from "node:fs";
 import type { AddressInfo, Server } from "node:net";
-import type { Counter } from "prom-client";
 import type { LogSink } from "../../config/log-sink.js";
 import { localExhaustionCode } from "../../health/local-exhaustion.js";
 import type { DescriptorView } from "../admin/types.js";
+import type { OpCounter } from "../metrics/registry.js";
 
 const SAMPLE_MS = 2_000;
 /** One warning per streak, then at most one per this while it lasts (with the count it stood for). */
@@ -54,7 +54,7 @@ export class DescriptorLimits {
 
   constructor(
     private readonly logger: LogSink,
-    private readonly counter: Counter<"op">,
+    private readonly counter: OpCounter,
     /** Client connections open on the proxy listener now. */
     private readonly openConnections: () => number,
     /** True once the process is stopping: a paused listener then stays closed. */

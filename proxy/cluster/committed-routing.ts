@@ -9,17 +9,20 @@
 
 import { errorText } from "../../config/coded-error.js";
 import type { RoutingConfig } from "../../config/file/schema.js";
-import { LEVEL_KEY_SPELLING } from "../../config/raft/core/index.js";
+import { LEVEL_FORWARDED_NOTHING, LEVEL_KEY_SPELLING } from "../../config/raft/core/index.js";
 import type { ClusterStateData, MemberState, PoolState } from "../../config/state/types.js";
-import type { KeyRules } from "../routing/key-extract.js";
+import { CURRENT_KEY_RULES, type KeyRules } from "../routing/key-extract.js";
 import { updatePoolSnapshot } from "../routing/pool-snapshot.js";
 import { compileRouteTable } from "../routing/route-table.js";
 import { buildRoutingState, composeRoutingState, emptyRoutingState } from "../routing/routing-state.js";
 import type { MemberInput, PoolSnapshot, ProbeGate, RoutingState } from "../routing/types.js";
 
-/** The key spelling rules of committed cluster level `level`: s14's from LEVEL_KEY_SPELLING on. */
+/**
+ * The key rules of committed cluster level `level`: s14's spellings from LEVEL_KEY_SPELLING on,
+ * Forwarded nodes that identify nothing read as absent from LEVEL_FORWARDED_NOTHING on.
+ */
 export function keyRulesAt(level: number): KeyRules {
-  return level >= LEVEL_KEY_SPELLING ? "v4" : "v3";
+  return level >= LEVEL_FORWARDED_NOTHING ? "v5" : level >= LEVEL_KEY_SPELLING ? "v4" : "v3";
 }
 
 export interface RoutingChange {
@@ -98,11 +101,12 @@ export class CommittedRouting {
 
   /**
    * `keyRules`: how keys are read until setKeyRules says otherwise ("v3" on a clustered instance
-   * until the committed cluster level has LEVEL_KEY_SPELLING; "v4" standalone).
+   * until the committed cluster level has LEVEL_KEY_SPELLING, then "v4" until it has
+   * LEVEL_FORWARDED_NOTHING; CURRENT_KEY_RULES standalone).
    */
   constructor(
     private readonly probeGates: ProbeGateFactory = () => null,
-    private keyRules: KeyRules = "v4",
+    private keyRules: KeyRules = CURRENT_KEY_RULES,
   ) {}
 
   get rules(): KeyRules {

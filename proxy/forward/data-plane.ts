@@ -44,6 +44,7 @@ import { closesConnection, requestProtocolError } from "./request-checks.js";
 import { kCtx, MAX_ATTEMPTS, RequestContext } from "./request-context.js";
 import { isAcceptableRequestId, newRequestId } from "./request-id.js";
 import { RetryBudget } from "./retry-budget.js";
+import { answerServerOptions, isServerOptions, SERVER_OPTIONS } from "./server-options.js";
 import { reuseSocketTimer } from "./socket-timer.js";
 import { failedOnStaleConnection } from "./stale-connection.js";
 import { TimeoutSweep } from "./timeout-sweep.js";
@@ -281,12 +282,14 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     }
     const code = this.resolve(ctx);
     if (code !== null) {
-      this.fail(ctx, code);
+      if (code === SERVER_OPTIONS) answerServerOptions(ctx);
+      else this.fail(ctx, code);
       return ctx.startedAt;
     }
     stripRequestHopByHop(req, false);
-    this.prepareHeaders(ctx);
-    // Edge hook: the route's affinity, rate limit and cache run here and call proceed().
+    // Edge hook: the route's affinity, rate limit and cache run here and call proceed(). They
+    // read the request as the client sent it: this hop's X-Forwarded-For / Forwarded element is
+    // added in proceed(), so a rate limit's client address walks the client's hops, not ours.
     if (ctx.edge !== null) {
       ctx.edge.begin(ctx, this);
       return ctx.startedAt;
@@ -298,19 +301,21 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
   /** EdgeContinuation: the request goes upstream (its first attempt). */
   proceed(ctx: RequestContext): void {
     if (ctx.done) return;
+    this.prepareHeaders(ctx);
     // Without edge features this runs in the turn the request started: its clock reading will do.
     this.budgetOf(ctx).recordRequest(ctx.edge === null ? ctx.startedAt : this.now());
     this.attempt(ctx);
   }
 
   /** Route, key and hash; null when the request can be forwarded, else the error to answer. */
-  private resolve(ctx: RequestContext): ErrorCode | null {
+  private resolve(ctx: RequestContext): ErrorCode | typeof SERVER_OPTIONS | null {
     const req = ctx.req;
     let raw = req.url ?? "";
     const protocolError = requestProtocolError(req);
     if (protocolError !== null) return protocolError;
     // Not origin-form: an absolute-form target becomes it (its authority the Host), others are refused.
     if (raw.charCodeAt(0) !== 0x2f /* / */) {
+      if (isServerOptions(req)) return SERVER_OPTIONS;
       const targetError = toOriginForm(req);
       if (targetError !== null) return targetError;
       raw = req.url as string;
@@ -1049,6 +1054,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     // Only websocket upgrades are proxied; another offer with a body (which the parser did
     // not frame) gets a clear 400 instead of the silent close http-proxy-3 would give it.
     let code = isWebSocketUpgrade(req) ? this.resolve(ctx) : "bad_request";
+    if (code === SERVER_OPTIONS) code = "bad_request"; // `OPTIONS *` asks no upgrade
     // An HTTP/2 pool gets no HTTP/1.1 upgrade (it would fail there and count against the member).
     if (code === null && ctx.snapshot !== null && h2ProtocolOf(ctx.snapshot.settings) !== null)
       code = "upgrade_not_supported";

@@ -61,18 +61,43 @@ export interface ShardgateMetrics {
   readonly ringVersion: Gauge;
   readonly configReloads: Counter<"result">;
   readonly clientErrors: Counter<"code">;
-  readonly localExhausted: Counter<"op">;
+  /**
+   * shardgate_local_resource_exhausted_total: in a worker of `workers: N` each series also carries
+   * `worker` (its index), so the primary's sum keeps one series per process and an alert names
+   * the process at its limit; the primary's own and a single process's series have no `worker`.
+   */
+  readonly localExhausted: OpCounter;
+}
+
+/** A counter by `op` alone (the `worker` label, where there is one, is added by the counter). */
+export interface OpCounter {
+  inc(labels: { op: string }): void;
 }
 
 export interface MetricsOptions {
   /** Also export process metrics (CPU, RSS, event-loop lag) as shardgate_process_*. Default true. */
   processMetrics?: boolean;
+  /** This process is worker N of `workers: N` (labels shardgate_local_resource_exhausted_total). */
+  worker?: number;
 }
 
 // Proxy latencies sit between sub-millisecond (local upstream) and the response timeout.
 export const DURATION_BUCKETS = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 ];
+
+/** shardgate_local_resource_exhausted_total, labelled with `worker` in a worker process. */
+function localExhaustedCounter(registers: Registry[], worker: number | undefined): OpCounter {
+  const counter = new Counter({
+    name: "shardgate_local_resource_exhausted_total",
+    help: "Times this process met its own descriptor or local-port limit (EMFILE, ENFILE, EADDRNOTAVAIL), by operation (accept, upstream_connect, descriptors, health_check, raft_dial) and, with workers: N, by worker index (no worker label: the primary or a single process); never counted against a member.",
+    labelNames: ["op", "worker"],
+    registers,
+  });
+  if (worker === undefined) return counter;
+  const label = String(worker);
+  return { inc: (l) => counter.inc({ op: l.op, worker: label }) };
+}
 
 /** prom-client default gauges dropped for their *_total names: each is the sum of its by-type gauge. */
 const DROPPED_DEFAULT_TOTALS = ["handles", "requests", "resources"] as const;
@@ -201,12 +226,7 @@ export function createMetrics(opts: MetricsOptions = {}): ShardgateMetrics {
       labelNames: ["code"],
       registers,
     }),
-    localExhausted: new Counter({
-      name: "shardgate_local_resource_exhausted_total",
-      help: "Times this instance met its own descriptor or local-port limit (EMFILE, ENFILE, EADDRNOTAVAIL), by operation (accept, upstream_connect, descriptors, health_check, raft_dial); never counted against a member.",
-      labelNames: ["op"],
-      registers,
-    }),
+    localExhausted: localExhaustedCounter(registers, opts.worker),
   };
   registerScrapeMetric(
     registry,

@@ -16,7 +16,15 @@ import { isH2Request } from "../forward/h2-request.js";
 import type { RequestContext } from "../forward/request-context.js";
 import type { EdgeContinuation } from "../forward/types.js";
 import { type RedisStore, storeKey } from "../redis/redis-store.js";
-import { clientAddress, compileKeyPlan, extractKey, type KeyPlan } from "../routing/key-extract.js";
+import {
+  CURRENT_KEY_RULES,
+  clientAddress,
+  compileKeyPlan,
+  extractKey,
+  type KeyPlan,
+  type KeyRules,
+} from "../routing/key-extract.js";
+import { clientAddressV3 } from "../routing/key-extract-v3.js";
 import { TOKEN_BUCKET } from "./token-bucket-script.js";
 
 const STORE_ERROR_LOG_EVERY_MS = 10_000;
@@ -24,7 +32,12 @@ const STORE_ERROR_LOG_EVERY_MS = 10_000;
 type Headers = Record<string, string | string[] | undefined>;
 
 export class RateLimiter {
-  private readonly plan: KeyPlan | null;
+  /**
+   * The rate limit's own key spec compiled by every key rules (null without one): a request is
+   * read by the rules its route was compiled with (the committed cluster level's, as routing
+   * reads it), so every instance of a mixed-version fleet counts one key in one Redis bucket.
+   */
+  private readonly plans: Readonly<Record<KeyRules, KeyPlan>> | null;
   private readonly rate: string;
   private readonly burst: string;
   private readonly policy: string;
@@ -40,7 +53,11 @@ export class RateLimiter {
     private readonly logger: LogSink,
     private readonly now: () => number,
   ) {
-    this.plan = cfg.key === undefined ? null : compileKeyPlan({ ...route, key: cfg.key });
+    const own = cfg.key === undefined ? null : { ...route, key: cfg.key };
+    this.plans =
+      own === null
+        ? null
+        : { v3: compileKeyPlan(own, "v3"), v4: compileKeyPlan(own, "v4"), v5: compileKeyPlan(own, "v5") };
     this.rate = String(cfg.limit / cfg.window);
     this.burst = String(cfg.burst);
     this.limitText = String(cfg.limit);
@@ -50,13 +67,16 @@ export class RateLimiter {
 
   /** The bucket's key: the rate limit's own key spec, else the route's key, else the client address. */
   private keyOf(ctx: RequestContext): string {
-    if (this.plan !== null) {
-      const k = extractKey(this.plan, ctx.req);
+    const routePlan = ctx.compiledRoute?.keyPlan;
+    const rules = routePlan?.rules ?? CURRENT_KEY_RULES;
+    if (this.plans !== null) {
+      const k = extractKey(this.plans[rules], ctx.req);
       if (k !== "") return k;
     } else if (ctx.routingKey !== "" && ctx.issuedCookie === "") {
       return ctx.routingKey;
     }
-    return `ip:${clientAddress(ctx.req, ctx.compiledRoute?.keyPlan.trusted ?? null)}`;
+    const trusted = routePlan?.trusted ?? null;
+    return `ip:${rules === "v3" ? clientAddressV3(ctx.req, trusted) : clientAddress(ctx.req, trusted, rules === "v4")}`;
   }
 
   /** True when the request may go on; false when it was answered (429/503) here. */

@@ -60,6 +60,15 @@ export function forwardedFor(header: string): string[] | undefined {
   return out;
 }
 
+/**
+ * Whether a `for=` node (as forwardedFor gives it, port removed) identifies no address: RFC 7239
+ * section 6's "unknown" (case-insensitive, as ABNF strings are) or an obfuscated identifier
+ * ("_" then letters, digits, ".", "_", "-").
+ */
+export function identifiesNothing(node: string): boolean {
+  return node.charCodeAt(0) === 0x5f /* _ */ || (node.length === 7 && node.toLowerCase() === "unknown");
+}
+
 /** `[2001:db8::1]:4711` -> `2001:db8::1`; `192.0.2.1:80` -> `192.0.2.1`; `unknown`/`_x` stay. */
 function stripNode(node: string): string {
   if (node.startsWith("[")) {

@@ -7,7 +7,7 @@ import type { IncomingMessage } from "node:http";
 import type { Cidr, KeySpec, RouteConfig } from "../../config/file/schema.js";
 import { canonicalAddress, unmapIPv4 } from "./address-text.js";
 import { CidrMatcher, type TrustedList } from "./cidr-match.js";
-import { forwardedFor } from "./forwarded.js";
+import { forwardedFor, identifiesNothing } from "./forwarded.js";
 import { clientAddressV3, headerValueV3, queryValueV3 } from "./key-extract-v3.js";
 
 export { unmapIPv4 };
@@ -17,7 +17,15 @@ export { unmapIPv4 };
  * previous build's (key-extract-v3.ts), used by a clustered instance until the committed cluster
  * level has level 4, so every instance of a mixed-version fleet routes a key to one member.
  */
-export type KeyRules = "v3" | "v4";
+export type KeyRules = "v3" | "v4" | "v5";
+
+/**
+ * The rules of this build (feature level 5): "v4" reads a `Forwarded: for=unknown` or obfuscated
+ * (`for=_x`) node as the key text "unknown" / "_x", "v5" as no client address (RFC 7239 section
+ * 6: they identify nothing), so the ip source is absent and the next source or the missing-key
+ * policy decides. Clustered instances use it only once the committed level has it.
+ */
+export const CURRENT_KEY_RULES: KeyRules = "v5";
 
 type CompiledKey =
   /**
@@ -30,6 +38,8 @@ type CompiledKey =
   | { readonly kind: "query"; readonly name: string; readonly needle: string }
   | { readonly kind: "path"; readonly index: number }
   | { readonly kind: "ip" }
+  /** The level-4 reading of an ip key: a Forwarded node that identifies nothing is its text. */
+  | { readonly kind: "ip4" }
   /** The level-3 readings (key-extract-v3.ts) of header, query, path and ip keys. */
   | { readonly kind: "header3"; readonly name: string }
   | { readonly kind: "query3"; readonly name: string; readonly needle: string }
@@ -100,6 +110,8 @@ function compileKey(spec: KeySpec, rules: KeyRules): CompiledKey {
       const name = spec.name.toLowerCase();
       return { kind: "header", name, host: name === "host", h2Lines: H2_FIRST_LINE_ONLY.has(name) };
     }
+    case "ip":
+      return rules === "v4" ? { kind: "ip4" } : spec;
     default:
       return spec;
   }
@@ -114,7 +126,7 @@ export function compileTrusted(cidrs: readonly Cidr[]): TrustedList | null {
  * Compiles a route's key list. Under `onMissingKey: cookie` the issued cookie is read back
  * as the last source when the list does not already name it, so the next request sticks.
  */
-export function compileKeyPlan(route: RouteConfig, rules: KeyRules = "v4"): KeyPlan {
+export function compileKeyPlan(route: RouteConfig, rules: KeyRules = CURRENT_KEY_RULES): KeyPlan {
   const keys = route.key.map((spec) => compileKey(spec, rules));
   if (route.onMissingKey === "cookie") {
     const name = route.cookie.name;
@@ -320,15 +332,23 @@ export function isTrusted(list: TrustedList | null, address: string | undefined)
  * The client address: the direct peer, unless the peer is a trusted proxy; then the
  * right-most `Forwarded: for=` node (RFC 7239) or, without one, X-Forwarded-For entry that is not itself trusted (the left-most if all are).
  * Entries are read in their canonical text (address-text.ts): "[2001:DB8::1]:443" is "2001:db8::1".
+ * A Forwarded node that identifies nothing (`unknown`, `_obfuscated`) where the walk stops gives
+ * "" (no address: nothing behind it can be believed either), unless `nothingIsText` (level 4's
+ * reading: the node's text).
  */
-export function clientAddress(req: IncomingMessage, trusted: TrustedList | null): string {
+export function clientAddress(
+  req: IncomingMessage,
+  trusted: TrustedList | null,
+  nothingIsText = false,
+): string {
   const peer = unmapIPv4(req.socket.remoteAddress ?? "");
   if (trusted === null || !isTrusted(trusted, peer)) return peer;
   const fwd = req.headers.forwarded;
   if (typeof fwd === "string" && fwd !== "") {
     // RFC 7239 wins over X-Forwarded-For when a trusted proxy sent a well-formed one.
     const nodes = forwardedFor(fwd);
-    if (nodes !== undefined && nodes.length > 0) return rightMostUntrusted(nodes, trusted, peer);
+    if (nodes !== undefined && nodes.length > 0)
+      return rightMostUntrusted(nodes, trusted, peer, nothingIsText);
   }
   const xff = req.headers["x-forwarded-for"];
   if (typeof xff !== "string" || xff === "") return peer;
@@ -345,12 +365,18 @@ export function clientAddress(req: IncomingMessage, trusted: TrustedList | null)
   return candidate === "" ? peer : candidate;
 }
 
-function rightMostUntrusted(nodes: string[], trusted: TrustedList, peer: string): string {
+function rightMostUntrusted(
+  nodes: string[],
+  trusted: TrustedList,
+  peer: string,
+  nothingIsText: boolean,
+): string {
   let candidate = "";
   for (let i = nodes.length - 1; i >= 0; i--) {
     if (nodes[i] === "") continue;
     candidate = canonicalAddress(nodes[i]);
-    if (!isTrusted(trusted, candidate)) return candidate;
+    if (!isTrusted(trusted, candidate))
+      return nothingIsText || !identifiesNothing(candidate) ? candidate : "";
   }
   return candidate === "" ? peer : candidate;
 }
@@ -395,6 +421,9 @@ export function extractKey(plan: KeyPlan, req: IncomingMessage): string {
         break;
       case "ip":
         v = clientAddress(req, plan.trusted);
+        break;
+      case "ip4":
+        v = clientAddress(req, plan.trusted, true);
         break;
       case "header3":
         v = headerValueV3(req, k.name);

@@ -13,15 +13,19 @@
 
 import { parseKeySpec } from "../../config/file/key-spec.js";
 import { canonicalAddress, unmapIPv4 } from "./address-text.js";
-import { type KeyRules, lowerCased } from "./key-extract.js";
+import { CURRENT_KEY_RULES, type KeyRules, lowerCased } from "./key-extract.js";
 
 export type KeyText =
   | { readonly ok: true; readonly key: string }
   | { readonly ok: false; readonly message: string };
 
 /** The text hashed for `given` read as a key of `source` (null: none named), or why `source` is no key source. */
-export function canonicalKeyText(given: string, source: string | null, rules: KeyRules = "v4"): KeyText {
-  const address = rules === "v4" ? canonicalAddress : unmapIPv4;
+export function canonicalKeyText(
+  given: string,
+  source: string | null,
+  rules: KeyRules = CURRENT_KEY_RULES,
+): KeyText {
+  const address = rules === "v3" ? unmapIPv4 : canonicalAddress;
   if (source === null || source === "") return { ok: true, key: address(given) };
   const spec = parseKeySpec(source);
   if (!spec.ok) return { ok: false, message: `query parameter 'source': ${spec.expected}, got "${source}"` };

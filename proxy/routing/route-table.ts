@@ -7,7 +7,7 @@
 // case-sensitive string prefixes of the request target (as Envoy's `prefix` match).
 
 import type { RouteConfig } from "../../config/file/schema.js";
-import { compileKeyPlan, type KeyRules } from "./key-extract.js";
+import { CURRENT_KEY_RULES, compileKeyPlan, type KeyRules } from "./key-extract.js";
 import type { CompiledRoute, RouteTable } from "./types.js";
 
 function byPrefixLengthDesc(a: CompiledRoute, b: CompiledRoute): number {
@@ -110,6 +110,9 @@ class CompiledRouteTable implements RouteTable {
 }
 
 /** The table of `routes`, their keys read by `rules` (key-extract.ts KeyRules; default the current ones). */
-export function compileRouteTable(routes: readonly RouteConfig[], rules: KeyRules = "v4"): RouteTable {
+export function compileRouteTable(
+  routes: readonly RouteConfig[],
+  rules: KeyRules = CURRENT_KEY_RULES,
+): RouteTable {
   return new CompiledRouteTable(routes, rules);
 }

@@ -71,7 +71,7 @@ async function main(): Promise<void> {
   const logger = log.logger.child({ worker: init.worker });
   const tls = readTlsFiles(config, logger.child({ component: "listener" }));
   if (!tls.ok) fail(tls.error.message);
-  const metrics = createMetrics();
+  const metrics = createMetrics({ worker: init.worker });
   metrics.memberHistograms = () => config.metrics.memberHistograms;
   const series = new SeriesCache(metrics);
   const observer = new MetricsObserver(series, createAccessLog(log.lines, init.log.accessLog));

@@ -2,7 +2,9 @@
 // join-cluster.ts and the workers' "keyRules" message): its fleet peer n2 is an in-process
 // ClusterNode advertising level 3 (the `level` test seam). While n2 is at level 3 the process
 // routes /u/<k>%21b to the member of "<k>%21b"; once n2 is restarted at CURRENT_LEVEL and the
-// level commits, to the member of "<k>!b", on every connection (both workers).
+// level commits, to the member of "<k>!b", on every connection (both workers). The same from
+// level 4 to 5: `Forwarded: for=unknown` (or an obfuscated node) from a trusted peer is the key
+// "unknown" while n2 is at level 4, and no ip key once level 5 commits (the next source decides).
 
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -12,7 +14,7 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import { configSchema, consulAgentSchema } from "../../config/file/schema.js";
 import { SILENT_LOG } from "../../config/log-sink.js";
-import { CURRENT_LEVEL, LEVEL_KEY_SPELLING } from "../../config/raft/core/index.js";
+import { CURRENT_LEVEL, LEVEL_FORWARDED_NOTHING, LEVEL_KEY_SPELLING } from "../../config/raft/core/index.js";
 import { ClusterNode } from "../../proxy/cluster/cluster-node.js";
 import { OutcomeRecorders } from "../../proxy/cluster/outcome-recorders.js";
 import { voterSettings } from "../support/cluster/one-voter.js";
@@ -35,9 +37,22 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test("a process reads path keys by the previous rules below level 4 and switches when it commits", {
-  timeout: 180_000,
-}, async () => {
+interface MixedFleet {
+  sg: RunningShardgate;
+  /** The member /admin/route names for `key` read from `source`. */
+  owner(source: string, key: string): Promise<string>;
+  level(): Promise<number>;
+  /** Members that served `n` requests for `url`, each on its own connection (so both workers serve). */
+  served(url: string, n: number, headers?: Record<string, string>): Promise<Set<string>>;
+  /** Restarts n2 on its data directory at this build's level and waits for it to commit. */
+  upgradePeer(): Promise<void>;
+}
+
+/**
+ * A two-voter fleet: n1 a real shardgate process (`--workers 2`) routing on `key`
+ * with 127.0.0.1 trusted, n2 an in-process ClusterNode advertising `peerLevel`; four members.
+ */
+async function startMixedFleet(peerLevel: number, key: string[], dataDir: string): Promise<MixedFleet> {
   const ports: number[] = [];
   for (let i = 0; i < 4; i++) {
     const s = createServer((_req, res) => res.end("ok"));
@@ -55,7 +70,8 @@ ${ports.map((p, i) => `      - { id: u${i}, address: "127.0.0.1:${p}" }`).join("
 routes:
   - match: { pathPrefix: / }
     pool: users
-    key: [path:2]
+    key: [${key.join(", ")}]
+    trustedProxies: [127.0.0.1/32]
 `;
   const [p1, p2] = await freePorts(2);
   const peers = { n1: `127.0.0.1:${p1}`, n2: `127.0.0.1:${p2}` };
@@ -66,14 +82,14 @@ routes:
         members: ports.map((p, i) => ({ id: `u${i}`, address: `127.0.0.1:${p}` })),
       },
     },
-    routes: [{ match: { pathPrefix: "/" }, pool: "users", key: ["path:2"] }],
+    routes: [{ match: { pathPrefix: "/" }, pool: "users", key, trustedProxies: ["127.0.0.1/32"] }],
   });
   const startPeer = (level?: number) => {
     peer = new ClusterNode({
       settings: voterSettings({
         id: "n2",
         peers,
-        dataDir: join(dir, "n2"),
+        dataDir: join(dataDir, "n2"),
         secret: SECRET,
         ephemeral: false,
       }),
@@ -86,7 +102,7 @@ routes:
     });
     return peer.start();
   };
-  await startPeer(LEVEL_KEY_SPELLING - 1);
+  await startPeer(peerLevel);
   sg = await startShardgate(
     `listen:
   http: 127.0.0.1:0
@@ -101,7 +117,7 @@ headers:
 cluster:
   id: n1
   listen: ${peers.n1}
-  dataDir: ${JSON.stringify(join(dir, "n1"))}
+  dataDir: ${JSON.stringify(join(dataDir, "n1"))}
   secret: "${SECRET}"
   peers:
     - { id: n1, address: "${peers.n1}" }
@@ -114,28 +130,48 @@ ${routing}`,
     { args: ["--workers", "2"] },
   );
   const s = sg;
-  const owner = async (key: string): Promise<string> => {
-    const r = await fetchJson(
-      `${s.adminUrl}/admin/route?pool=users&source=path:2&key=${encodeURIComponent(key)}`,
-    );
-    assert.equal(r.status, 200, r.text);
-    return (r.body as { owner: string }).owner;
-  };
   const level = async (): Promise<number> =>
     ((await fetchJson(`${s.adminUrl}/admin/state`)).body as { raft?: { clusterLevel?: number } }).raft
       ?.clusterLevel ?? 0;
-  /** Members that served `n` requests for `url`, each on its own connection (so both workers serve). */
-  const served = async (url: string, n: number): Promise<Set<string>> => {
-    const seen = new Set<string>();
-    for (let i = 0; i < n; i++) {
-      const r = await fetch(`${s.httpUrl}${url}`, { headers: { connection: "close" } });
-      await r.text();
-      assert.equal(r.status, 200);
-      seen.add(r.headers.get("x-shardgate-member") ?? "?");
-    }
-    return seen;
+  return {
+    sg: s,
+    level,
+    async owner(source, key) {
+      const r = await fetchJson(
+        `${s.adminUrl}/admin/route?pool=users&source=${source}&key=${encodeURIComponent(key)}`,
+      );
+      assert.equal(r.status, 200, r.text);
+      return (r.body as { owner: string }).owner;
+    },
+    async served(url, n, headers = {}) {
+      const seen = new Set<string>();
+      for (let i = 0; i < n; i++) {
+        const r: Response = await fetch(`${s.httpUrl}${url}`, {
+          headers: { connection: "close", ...headers },
+        });
+        await r.text();
+        assert.equal(r.status, 200);
+        seen.add(r.headers.get("x-shardgate-member") ?? "?");
+      }
+      return seen;
+    },
+    async upgradePeer() {
+      await peer?.stop();
+      await startPeer();
+      await eventually(
+        `level ${CURRENT_LEVEL} committed`,
+        async () => ((await level()) >= CURRENT_LEVEL ? true : undefined),
+        60_000,
+      );
+    },
   };
+}
 
+test("a process reads path keys by the previous rules below level 4 and switches when it commits", {
+  timeout: 180_000,
+}, async () => {
+  const f = await startMixedFleet(LEVEL_KEY_SPELLING - 1, ["path:2"], join(dir, "a"));
+  const owner = (key: string) => f.owner("path:2", key);
   let k = "";
   for (let i = 0; i < 200 && k === ""; i++) {
     const t = `k${Math.floor(random() * 1e9).toString(36)}`;
@@ -145,16 +181,47 @@ ${routing}`,
   const url = `/u/${k}%21b`;
   const oldOwner = await owner(`${k}%21b`);
   const newOwner = await owner(`${k}!b`);
-  assert.ok((await level()) < LEVEL_KEY_SPELLING);
-  assert.deepEqual([...(await served(url, 20))], [oldOwner], `below level 4 (${seedNote(SEED)})`);
+  assert.ok((await f.level()) < LEVEL_KEY_SPELLING);
+  assert.deepEqual([...(await f.served(url, 20))], [oldOwner], `below level 4 (${seedNote(SEED)})`);
 
   // n2 is upgraded: restarted on its data directory at this build's level.
-  await peer?.stop();
-  await startPeer();
-  await eventually(
-    "level 4 committed",
-    async () => ((await level()) >= CURRENT_LEVEL ? true : undefined),
-    60_000,
+  await f.upgradePeer();
+  assert.deepEqual(
+    [...(await f.served(url, 20))],
+    [newOwner],
+    `at level ${CURRENT_LEVEL} (${seedNote(SEED)})`,
   );
-  assert.deepEqual([...(await served(url, 20))], [newOwner], `at level ${CURRENT_LEVEL} (${seedNote(SEED)})`);
+});
+
+test('Forwarded: for=unknown is the key "unknown" at level 4 and no ip key from level 5 on (the next source decides)', {
+  timeout: 180_000,
+}, async () => {
+  await sg?.proc.stop();
+  await peer?.stop();
+  const f = await startMixedFleet(LEVEL_FORWARDED_NOTHING - 1, ["ip", "header:x-user-id"], join(dir, "b"));
+  // A user key whose member is not the one "unknown" names, so the two readings part.
+  const unknownOwner = await f.owner("header:x-user-id", "unknown");
+  let k = "";
+  for (let i = 0; i < 200 && k === ""; i++) {
+    const t = `u${Math.floor(random() * 1e9).toString(36)}`;
+    if ((await f.owner("header:x-user-id", t)) !== unknownOwner) k = t;
+  }
+  assert.notEqual(k, "", `a user key apart from "unknown" (${seedNote(SEED)})`);
+  const userOwner = await f.owner("header:x-user-id", k);
+  assert.equal(await f.level(), LEVEL_FORWARDED_NOTHING - 1);
+  for (const fwd of ["for=unknown", 'for="_hidden:_p"']) {
+    const expect = fwd === "for=unknown" ? unknownOwner : await f.owner("header:x-user-id", "_hidden");
+    assert.deepEqual(
+      [...(await f.served("/x", 10, { forwarded: fwd, "x-user-id": k }))],
+      [expect],
+      `level 4 reads ${fwd} as its text, as a level-4 build does (${seedNote(SEED)})`,
+    );
+  }
+  await f.upgradePeer();
+  for (const fwd of ["for=unknown", 'for="_hidden:_p"', "for=192.0.2.7, for=UNKNOWN"])
+    assert.deepEqual(
+      [...(await f.served("/x", 10, { forwarded: fwd, "x-user-id": k }))],
+      [userOwner],
+      `level ${CURRENT_LEVEL}: ${fwd} names no client, the user key decides (${seedNote(SEED)})`,
+    );
 });

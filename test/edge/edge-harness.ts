@@ -9,6 +9,7 @@ import { CookieCodec } from "../../proxy/affinity/cookie-codec.js";
 import { EdgeEngine } from "../../proxy/edge/edge-engine.js";
 import { EdgeMetrics } from "../../proxy/edge/edge-metrics.js";
 import { RedisStore } from "../../proxy/redis/redis-store.js";
+import type { KeyRules } from "../../proxy/routing/key-extract.js";
 import { buildRoutingState } from "../../proxy/routing/routing-state.js";
 import { type Harness, startHarness } from "../proxy/harness.js";
 import { eventually } from "../support/wait.js";
@@ -18,8 +19,11 @@ export interface EdgeHarness extends Harness {
   registry: Registry;
   codec: CookieCodec;
   store: RedisStore | null;
-  /** Replaces the pools and routes (a scale-out, a config change) as a new ring version. */
-  setConfig(config: ShardgateConfigInput): void;
+  /**
+   * Replaces the pools and routes (a scale-out, a config change) as a new ring version, its keys
+   * read by `keyRules` (default the current ones; "v3" as below cluster level 4).
+   */
+  setConfig(config: ShardgateConfigInput, keyRules?: KeyRules): void;
 }
 
 export async function startEdgeHarness(opts: {
@@ -61,9 +65,11 @@ export async function startEdgeHarness(opts: {
     registry,
     codec,
     store,
-    setConfig(input: ShardgateConfigInput) {
+    setConfig(input: ShardgateConfigInput, keyRules?: KeyRules) {
       const c = configSchema.parse(input);
-      h.holder.apply(buildRoutingState({ pools: c.pools, routes: c.routes, ringVersion: version++ }));
+      h.holder.apply(
+        buildRoutingState({ pools: c.pools, routes: c.routes, ringVersion: version++, keyRules }),
+      );
     },
     async close() {
       await close();

@@ -236,7 +236,7 @@ test("CommittedRouting swaps the route table's plans when the rules change, keep
   // A standalone instance's routing reads by the current rules from the start.
   const standalone = new CommittedRouting();
   standalone.applyProvisional(config);
-  assert.equal(standalone.current().routeTable.rules, "v4");
+  assert.equal(standalone.current().routeTable.rules, "v5");
 });
 
 test("/admin/route's key text follows the rules requests are read by", () => {

@@ -14,9 +14,11 @@ export const RELEASED_LEVEL = 0;
  * "@cluster" in snapshots. 3 adds the snapStatus message (a follower tells the leader it refused
  * a snapshot), which a build of level 2 cannot decode. 4 adds no entry kind: it is the key
  * spelling rules of s14 (proxy/routing/key-extract.ts), which a clustered instance applies only
- * from the committed level on, so old and new builds route every key alike.
+ * from the committed level on, so old and new builds route every key alike. 5 adds no entry kind
+ * either: a `Forwarded: for=unknown` or obfuscated (`for=_x`) node identifies no client address
+ * (an absent ip key, RFC 7239 section 6), read so only from the committed level on.
  */
-export const CURRENT_LEVEL = 4;
+export const CURRENT_LEVEL = 5;
 /** The level conf changes naming an incarnation or a rejoin need. */
 export const LEVEL_INCARNATION_CONF = 1;
 /** The level at which the fleet fixes its cluster id (every member reads version-2 hellos). */
@@ -25,6 +27,8 @@ export const LEVEL_CLUSTER_ID = 2;
 export const LEVEL_SNAP_STATUS = 3;
 /** The level from which keys are read by s14's spelling rules (before it: key-extract-v3.ts). */
 export const LEVEL_KEY_SPELLING = 4;
+/** The level from which a Forwarded node that identifies nothing (unknown, _obfuscated) is no ip key. */
+export const LEVEL_FORWARDED_NOTHING = 5;
 /** The level the cluster-level entry itself needs (older nodes do not know the entry). */
 export const LEVEL_CLUSTER_LEVEL = 1;
 /**

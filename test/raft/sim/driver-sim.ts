@@ -139,6 +139,11 @@ export interface DNode {
   /** The feature level this node's build advertises, and the cluster level it applied. */
   level: number;
   clusterLevel: number;
+  /**
+   * The process met a cluster level above its build's (UPGRADE_REQUIRED): as the driver, it
+   * applies nothing more, takes no snapshot, and stops (a process crash, queued).
+   */
+  blocked: boolean;
   /** The cluster id this data directory holds ("" until fixed; kept across crashes, not a lost disk). */
   cluster: string;
   /** The label of the cluster whose data directory this node runs on (moveIn), "" for its own. */
@@ -252,6 +257,7 @@ export class DriverSim {
         busy: { truncate: false, snapshot: false, roll: false },
         level: opts.levels?.[id] ?? CURRENT_LEVEL,
         clusterLevel: opts.levels === undefined ? CURRENT_LEVEL : 0,
+        blocked: false,
         cluster: "",
         alien: "",
       });
@@ -544,6 +550,7 @@ export class DriverSim {
   private async open(n: DNode, fs: MemFs, found: ConfState | null): Promise<void> {
     n.gen++;
     n.starts++;
+    n.blocked = false;
     const gen = n.gen;
     n.fs = fs;
     n.storage = null;
@@ -584,6 +591,12 @@ export class DriverSim {
     const st = storage as FileStorage;
     n.storage = st;
     this.restoreState(n, st.snapshot());
+    if (n.blocked) {
+      // As RaftDriver.start: a snapshot of a level above this build's refuses the start.
+      this.trace(`${n.id} refuses to start: upgrade required`);
+      n.storage = null;
+      return;
+    }
     n.snapIndex = n.applied;
     const commit = Math.max(st.hardState().commit, n.applied);
     const raft = new RaftNode({
@@ -630,6 +643,7 @@ export class DriverSim {
           this.trace(`${n.id} installed snapshot @${snap.meta.index}`);
         },
         afterAdvance: async () => {
+          if (n.blocked) return;
           const every = this.opts.compactEvery ?? 0;
           if (n.gen !== gen || every === 0 || n.applied - n.snapIndex < every) return;
           const index = n.applied;
@@ -679,6 +693,7 @@ export class DriverSim {
       const { level, cluster } = unwrapSnapshot(snap.data);
       if (cluster !== "") this.adoptCluster(n, cluster, `snapshot @${snap.meta.index}`);
       this.raiseLevel(n, level, `snapshot @${snap.meta.index}`);
+      if (n.blocked) return;
     }
     n.applied = snap.meta.index;
     n.snapIndex = Math.max(n.snapIndex, snap.meta.index);
@@ -689,6 +704,7 @@ export class DriverSim {
 
   private applyEntries(n: DNode, entries: readonly Entry[]): void {
     for (const e of entries) {
+      if (n.blocked) return;
       if (e.index <= n.applied) continue;
       this.checkOf(n).onApply(n.id, e, n.applied, n.raft?.status().term);
       n.applied = e.index;
@@ -954,6 +970,14 @@ export class DriverSim {
     // member when it was committed never meets one (tendLevel checks that).
     if (level > n.level) {
       this.trace(`${n.id} (level ${n.level}) meets cluster level ${level} at ${what}: upgrade required`);
+      // As the driver (upgradeBlock, or restoreSnapshot throwing): nothing more is applied or
+      // snapshotted, and the process stops. Applying on would let it snapshot a state without
+      // the level, which its upgraded build would then restart from.
+      n.blocked = true;
+      const gen = n.gen;
+      this.immediates.push(() => {
+        if (n.gen === gen) this.crash(n.id, "process");
+      });
       return;
     }
     n.clusterLevel = level;
