@@ -26,8 +26,13 @@ function without(members: readonly RingMember[], at: number): RingMember[] {
   return members.filter((_, i) => i !== at);
 }
 
-function assertSameTable(ring: RingHash, members: readonly RingMember[], why: string): void {
-  const fresh = buildRingHash(members);
+function assertSameTable(
+  ring: RingHash,
+  members: readonly RingMember[],
+  why: string,
+  pointsPerWeight?: number,
+): void {
+  const fresh = buildRingHash(members, { pointsPerWeight });
   assert.ok(Buffer.from(ring.points.buffer).equals(Buffer.from(fresh.points.buffer)), `${why}: points`);
   assert.ok(Buffer.from(ring.owners.buffer).equals(Buffer.from(fresh.owners.buffer)), `${why}: owners`);
   const rnd = seededRandom(SEED ^ 0x5a5a);
@@ -150,4 +155,23 @@ test("seeded sequences of changes, every ring held: each read answers as a fresh
   const counts = restoresSince(before);
   assert.equal(counts.fresh, 0, `fresh rebuilds ${JSON.stringify(counts)} ${seedNote(SEED)}`);
   assert.ok(counts.fromHeir > 0, `restores ${JSON.stringify(counts)} ${seedNote(SEED)}`);
+});
+
+test("a held ring whose arrays were taken, used as the previous ring of a build that does not pack, gives that build's fresh table", () => {
+  // 1,024 members x 2 points pack (2,048 points); 1,023 do not: that update goes through
+  // updatedPoints, which reads the held ring's points after filling its own scratch, so the
+  // restore inside that read must not write over it.
+  const rnd = seededRandom(SEED ^ 0x33);
+  const ppw = { pointsPerWeight: 2 };
+  const a = pool(1024);
+  const b = [...without(a, Math.floor(rnd() * a.length)), ...pool(1, "joiner-b")];
+  const c = [...without(b, Math.floor(rnd() * b.length)), ...pool(1, "joiner-c")];
+  const r0 = buildRingHash(a, ppw);
+  buildRingHash(c, ppw, buildRingHash(b, ppw, r0));
+  const small = without(a, Math.floor(rnd() * a.length));
+  const before = cellRestores();
+  const r3 = buildRingHash(small, ppw, r0);
+  assert.equal(restoresSince(before).fromHeir, 1, `r0 was restored inside the build ${seedNote(SEED)}`);
+  assertSameTable(r3, small, `r3 ${seedNote(SEED)}`, 2);
+  assertSameTable(r0, a, `r0 ${seedNote(SEED)}`, 2);
 });
