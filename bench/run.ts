@@ -19,6 +19,7 @@ const BENCHES: Record<string, string> = {
   "trust-check": "./trust-check-micro.js",
   "scale-profile": "./scale-profile.js",
   "scale-periodic": "./scale-periodic-micro.js",
+  "scale-held-ring": "./scale-held-ring-micro.js",
   "scale-slot": "./scale-slot-micro.js",
   scale: "./scale-bench.js",
   workers: "./workers-bench.js",
