@@ -20,6 +20,7 @@ const BENCHES: Record<string, string> = {
   complexity: "./complexity-micro.js",
   "scale-profile": "./scale-profile.js",
   "scale-periodic": "./scale-periodic-micro.js",
+  "scale-held-ring": "./scale-held-ring-micro.js",
   "scale-slot": "./scale-slot-micro.js",
   scale: "./scale-bench.js",
   workers: "./workers-bench.js",

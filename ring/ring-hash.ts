@@ -11,7 +11,7 @@ import { canonicalMembers } from "./members.js";
 import { buildPackedRing, MAX_PACKED_MEMBERS, unpackPoints } from "./packed-build.js";
 import { PointHasher } from "./point-hash.js";
 import { bucketIndex, type SortedPoints, sortPoints } from "./point-sort.js";
-import { type RingCells, type SpareCells, takeCells } from "./ring-cells.js";
+import { type RingCells, restoreCells, type SpareCells, sameTableCells, takeCells } from "./ring-cells.js";
 import { RingConfigError } from "./ring-error.js";
 import { updatedPackedRing, updatedPoints } from "./ring-update.js";
 import type { AcceptMember, HashTable, RingMember } from "./types.js";
@@ -129,8 +129,11 @@ export class RingHash implements HashTable {
     // Packed to packed: merged in packed form, no sorted points unpacked or kept (ring-update.ts),
     // into the arrays of the previous ring's predecessor when it had any (ring-cells.ts).
     const packedToPacked = usable !== null && packs && usable.packs;
+    // The previous ring's predecessor's table when that is this ring's (a member left and came
+    // back): shared, not rebuilt, so a request still holding that ring keeps its arrays.
+    const shared = packedToPacked ? sameTableCells(usable.spare, sorted) : null;
     let merged = null;
-    if (packedToPacked) {
+    if (packedToPacked && shared === null) {
       const from = usable.live();
       const spare = usable.spare;
       merged = updatedPackedRing(
@@ -142,14 +145,23 @@ export class RingHash implements HashTable {
       );
     }
     const reused = usable !== null && !packedToPacked ? updatedPoints(usable, sorted, ppw, total) : null;
-    if (merged !== null || (reused === null && packs && total >= PACKED_BUILD_MIN_POINTS)) {
+    if (shared !== null) {
+      this.cells = shared;
+      this.ownerStore = { owners: null };
+      this.pointStore = { points: null };
+    } else if (merged !== null || (reused === null && packs && total >= PACKED_BUILD_MIN_POINTS)) {
       const built = merged ?? buildPackedRing(sorted, ppw, total);
-      this.cells = { packed: built.packed, index: built.index };
+      this.cells = { packed: built.packed, index: built.index, members: sorted, heir: null };
       this.ownerStore = { owners: null };
       this.pointStore = { points: null };
     } else {
       const { points, owners } = reused ?? freshPoints(sorted, ppw, total);
-      this.cells = { packed: packs ? packPoints(points, owners) : null, index: bucketIndex(points, bits) };
+      this.cells = {
+        packed: packs ? packPoints(points, owners) : null,
+        index: bucketIndex(points, bits),
+        members: sorted,
+        heir: null,
+      };
       this.ownerStore = { owners: packs ? null : owners };
       this.pointStore = { points: packs ? null : points };
     }
@@ -164,16 +176,12 @@ export class RingHash implements HashTable {
   }
 
   /**
-   * This ring's cells, rebuilt (the same table, by a fresh build) if a later ring took them.
+   * This ring's cells, restored (the same table; ring-cells.ts) if a later ring took them.
    * Callers read the arrays right away, with nothing in between that could build a ring.
    */
   private live(): RingCells {
     const cells = this.cells;
-    if (cells.index === null) {
-      const built = buildPackedRing(this.members, this.pointsPerWeight, this.size);
-      cells.packed = built.packed;
-      cells.index = built.index;
-    }
+    if (cells.index === null) restoreCells(cells, this.pointsPerWeight, this.size);
     return cells;
   }
 

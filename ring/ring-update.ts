@@ -133,6 +133,10 @@ export function updatedPoints(
   ppw: number,
   total: number,
 ): SortedPoints | null {
+  // Read before any scratch is filled: a packed ring whose arrays were handed on restores
+  // them inside these reads, with an update that uses the same scratch (ring-cells.ts).
+  const ap = prev.points;
+  const ao = prev.owners;
   const c = changes(prev.members, sorted);
   if (c === null) return null;
   const { remap } = c;
@@ -141,8 +145,6 @@ export function updatedPoints(
 
   const points = new Uint32Array(total);
   const owners = new Uint32Array(total);
-  const ap = prev.points;
-  const ao = prev.owners;
   let a = 0;
   let bi = 0;
   let out = 0;

@@ -128,9 +128,11 @@ test("an update writes into the arrays of the ring two updates back, which still
     [...buildRingHash(lists[1]).successors(0x9e3779b9)],
     `a suspended walk over r1 ${seedNote(SEED)}`,
   );
-  // r0 and r1 now read rebuilt arrays of their own; r4 takes r2's, and r0 to r2 stay right.
+  // r0 and r1 now read restored arrays of their own; r4 is r2's table again, so it shares
+  // r2's arrays instead of taking them, and r0 to r2 stay right.
   const r4 = buildRingHash(lists[2], {}, r3);
-  assert.equal(cellsOf(r2).packed, null, "r2's arrays are taken");
+  assert.equal(cellsOf(r4).packed, cellsOf(r2).packed, "r4 shares r2's arrays");
+  assert.notEqual(cellsOf(r2).packed, null, "r2 keeps its arrays");
   assertAnswersAsFresh(r4, lists[2], `ring 4 ${seedNote(SEED)}`);
   for (const [i, ring] of [r0, r1, r2].entries())
     assertAnswersAsFresh(ring, lists[i], `ring ${i} again ${seedNote(SEED)}`);
