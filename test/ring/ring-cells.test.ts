@@ -25,7 +25,11 @@ function pool(n: number): RingMember[] {
 
 /** The pool with one member (chosen by `rnd`) gone, or one new member joined: alternately. */
 function oneChange(base: readonly RingMember[], rnd: () => number, step: number): RingMember[] {
-  if (step % 2 === 0) return base.filter((_, i) => i !== Math.floor(rnd() * base.length));
+  if (step % 2 === 0) {
+    // One draw, then the filter: a draw per element would remove a random number of members.
+    const gone = Math.floor(rnd() * base.length);
+    return base.filter((_, i) => i !== gone);
+  }
   return [...base, { id: `joiner-${step}-${Math.floor(rnd() * 1e6)}`, weight: 1 }];
 }
 
