@@ -143,6 +143,7 @@ export class RaftNode {
   private readonly incarnation: string;
   private readonly onRefused: ((from: NodeId, reason: RefusalReason) => void) | undefined;
   private readonly onSnapshotRefused: RaftConfig["onSnapshotRefused"];
+  private readonly vetForwarded: RaftConfig["vetForwarded"];
   /** Set while refuseSnapshot steps a snap the driver refused (its code): answered, not installed. */
   private refusingSnapshot: string | null = null;
   /** Whether the refused snap being stepped reached handleSnapshot (and was answered). */
@@ -194,6 +195,7 @@ export class RaftNode {
     this.maxPromoteLag = config.maxPromoteLag ?? 8;
     this.incarnation = config.incarnation ?? "";
     this.onRefused = config.onRefused;
+    this.vetForwarded = config.vetForwarded;
     this.onSnapshotRefused = config.onSnapshotRefused;
     this.incarnationBytes = utf8.encode(this.incarnation);
     this.level = config.level ?? CURRENT_LEVEL;
@@ -1021,7 +1023,8 @@ export class RaftNode {
     if (!this.voters.has(this.id) && !this.learners.has(this.id)) return;
     const accepted: Entry[] = [];
     let acceptedBytes = 0;
-    for (const e of ents) {
+    for (const forwarded of ents) {
+      let e = forwarded;
       if (e.type === "conf") {
         let cc: ConfChange;
         try {
@@ -1034,6 +1037,11 @@ export class RaftNode {
         // Append one at a time so pendingConfIndex covers it before the next is checked.
         this.trackUncommitted(this.appendEntries([e]).index, e.data.length);
         continue;
+      }
+      // The driver checks it against this leader's state (the proposer checked its own view).
+      if (this.vetForwarded !== undefined) {
+        const data = this.vetForwarded(e.data);
+        if (data !== e.data) e = { ...e, data };
       }
       // Forwarded proposals past the bound are dropped; the proposer's own bound and timeout
       // tell it (etcd drops them the same way).
