@@ -178,6 +178,12 @@ it("a follower's stale view forwards a proposal past the bound: the leader refus
       3,
       `${id} applied the refused routing (${note})`,
     );
+    // Every node's log names what it rejected (committed-changes.ts logs this message).
+    const said = Array.from({ length: at }, (_, i) => n.real.rejectionAt(i + 1)).filter(
+      (r) => r !== undefined,
+    );
+    assert.equal(said.length, 1, `${id}: ${JSON.stringify(said)}`);
+    assert.match(said[0]?.message ?? "", /a proposal the leader refused, not applied: .*over the bound/);
   }
 
   // Nothing wedged: a change that keeps the size, proposed on the same follower, commits everywhere.
