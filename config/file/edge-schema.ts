@@ -39,6 +39,11 @@ export const redisSchema = z
     commandTimeout: period().default(250),
     /** Reconnects after a failure of a command sent on a dying connection (ioredis maxRetriesPerRequest). */
     maxRetries: z.int().min(0).max(5).default(1),
+    /**
+     * The most one reply may take; a larger one drops the connection (a hostile or broken
+     * Redis). Absent: 4 MiB, or the largest route's cache.maxBytes + 256 KiB + 64 KiB if more.
+     */
+    maxReplyBytes: field(parseSize).optional(),
     sentinel: z
       .strictObject({
         name: z.string().trim().min(1),

@@ -161,6 +161,8 @@ export class RaftDriver extends EventEmitter {
     appMessagesRejected: 0,
     /** Responses advertising a feature level outside [0, MAX_ADVERTISED_LEVEL]: dropped. */
     forgedLevels: 0,
+    /** Leader: forwarded proposals refused for the state bound (vetForwarded). */
+    forwardedTooLarge: 0,
     /** Leader: snapshots a follower refused (it could not restore them; snapStatus answers). */
     snapshotsRefusedByPeers: 0,
     /**
@@ -286,6 +288,7 @@ export class RaftDriver extends EventEmitter {
       incarnation: raftIncarnation(this.identity),
       level: this.levels.own,
       clusterLevel: this.levels.committed,
+      vetForwarded: (data) => this.vetForwarded(data),
       onRefused: (from, reason) => {
         this.counters.refused[reason]++;
         this.refusals.note(from, reason, "no state change");
@@ -772,6 +775,10 @@ export class RaftDriver extends EventEmitter {
       }
       let failure: Error | null = null;
       if (h.kind === KIND_COMMAND) {
+        // A proposal of this node the leader refused (vetForwarded): applied like any command
+        // (rejected, nothing changes), answered with the leader's reason.
+        const refused = own ? this.sm.refusalIn?.(e.data.subarray(ENTRY_HEADER)) : undefined;
+        if (refused !== undefined) failure = new DriverError("STATE_TOO_LARGE", refused, this.lead);
         try {
           this.sm.apply({ index: e.index, term: e.term, data: e.data.subarray(ENTRY_HEADER) });
         } catch (err) {
@@ -928,6 +935,33 @@ export class RaftDriver extends EventEmitter {
       );
     }
     return this.proposeKind(KIND_COMMAND, command);
+  }
+
+  /**
+   * Leader: a command a follower forwarded, checked against this leader's state as propose()
+   * checks the proposer's own (whose view may be stale): one that would take the state past
+   * maxStateBytes is replaced by the state machine's refusal, under the proposer's envelope.
+   */
+  private vetForwarded(data: Uint8Array): Uint8Array {
+    const sm = this.sm;
+    if (sm.refusal === undefined || sm.refusalIn === undefined || data.length < ENTRY_HEADER) return data;
+    if (data[0] !== KIND_COMMAND) return data;
+    const command = data.subarray(ENTRY_HEADER);
+    if (!this.mayOutgrowState(command)) return data;
+    const after = sm.encodedBytesAfter?.(command);
+    if (after === undefined || after <= this.cfg.maxStateBytes) return data;
+    this.counters.forwardedTooLarge++;
+    const h = { kind: 0, sessionHi: 0, sessionLo: 0, seq: 0 };
+    if (!readEntryHeader(data, h)) return data;
+    return wrapEntry(
+      KIND_COMMAND,
+      h.sessionHi,
+      h.sessionLo,
+      h.seq,
+      sm.refusal(
+        `the cluster state would take ${after} bytes encoded on the leader, over the bound of ${this.cfg.maxStateBytes} (a snapshot must fit one transport frame); nothing was applied`,
+      ),
+    );
   }
 
   /**

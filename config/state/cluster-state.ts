@@ -10,7 +10,7 @@
 import { errorText, type StateErrorCode } from "../coded-error.js";
 import type { RoutingConfig } from "../file/schema.js";
 import { canonicalBytes, canonicalEqual } from "./canonical-json.js";
-import type { Command } from "./commands.js";
+import { type Command, refusalIn } from "./commands.js";
 import { persistedForm, restoreSnapshot } from "./snapshot.js";
 import { ownPool, transition } from "./transitions.js";
 import type { ClusterStateData, MemberState, PoolState, StateChange } from "./types.js";
@@ -173,7 +173,13 @@ export class ClusterState {
       );
     }
     const decoded = validateCommandOnce(bytes);
-    if (!decoded.ok) return this.#reject(index, null, "invalid_command", decoded.error);
+    if (!decoded.ok) {
+      // A leader's refusal of a forwarded proposal (commands.ts encodeRefusal) says so in the log.
+      const refused = refusalIn(bytes);
+      const error =
+        refused === undefined ? decoded.error : `a proposal the leader refused, not applied: ${refused}`;
+      return this.#reject(index, null, "invalid_command", error);
+    }
     return this.#applyCommand(index, decoded.command);
   }
 

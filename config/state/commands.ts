@@ -428,3 +428,27 @@ const encoder = new TextEncoder();
 export function encodeCommand(command: CommandInput): Uint8Array {
   return encoder.encode(JSON.stringify(command));
 }
+
+// A leader's refusal of a forwarded command (RaftDriver vetForwarded), appended in its place: a
+// Drain without pool or member and with a field no build's schema has, so every build's apply
+// rejects it as invalid_command and changes nothing (its version and type are known ones, so
+// no build takes it for a later version's). The proposer reads the leader's reason from it.
+const REFUSAL_PREFIX = '{"v":1,"type":"Drain","refusedByLeader":';
+const REFUSAL_BYTES = encoder.encode(REFUSAL_PREFIX);
+
+/** The refusal command carrying `message`. */
+export function encodeRefusal(message: string): Uint8Array {
+  return encoder.encode(`${REFUSAL_PREFIX}${JSON.stringify(message)}}`);
+}
+
+/** The message of a refusal command, or undefined for any other bytes (a prefix test first). */
+export function refusalIn(bytes: Uint8Array): string | undefined {
+  if (bytes.length <= REFUSAL_BYTES.length) return undefined;
+  for (let i = 0; i < REFUSAL_BYTES.length; i++) if (bytes[i] !== REFUSAL_BYTES[i]) return undefined;
+  try {
+    const o = JSON.parse(decoder.decode(bytes)) as { refusedByLeader?: unknown };
+    return typeof o.refusedByLeader === "string" ? o.refusedByLeader : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -7,7 +7,7 @@ import type { StateErrorCode } from "../coded-error.js";
 import { CURRENT_LEVEL } from "../raft/core/index.js";
 import { DriverError, type StateMachine } from "../raft/driver.js";
 import { ClusterState, type ClusterStateData, type StateChange } from "./cluster-state.js";
-import { COMMAND_LEVEL, laterVersionReason, peekCommandType } from "./commands.js";
+import { COMMAND_LEVEL, encodeRefusal, laterVersionReason, peekCommandType, refusalIn } from "./commands.js";
 import { restoreSnapshot } from "./snapshot.js";
 import { encodedStateBytes } from "./state-size.js";
 import { transition } from "./transitions.js";
@@ -101,6 +101,15 @@ export class ClusterStateMachine implements StateMachine {
     }
     if (!t.ok) return undefined;
     return encodedStateBytes({ ...now, routing: t.routing, pools: t.pools });
+  }
+
+  /** A leader's refusal of a forwarded command (commands.ts encodeRefusal): rejected by apply. */
+  refusal(message: string): Uint8Array {
+    return encodeRefusal(message);
+  }
+
+  refusalIn(command: Uint8Array): string | undefined {
+    return refusalIn(command);
   }
 
   /** Why restore(data) would throw, or undefined; decodes and checks only, the state is untouched. */

@@ -2,11 +2,13 @@
 // Redis client (only when the config has a `redis:` section) and the engine the data plane
 // asks per request. Returns a close() for shutdown.
 
-import { Gauge, type Registry } from "prom-client";
+import { Counter, Gauge, type Registry } from "prom-client";
 import type { ShardgateConfig } from "../../config/file/schema.js";
 import type { LogSink } from "../../config/log-sink.js";
 import { CookieCodec } from "../affinity/cookie-codec.js";
+import { ENTRY_HEAD_ALLOWANCE } from "../cache/cache-get-script.js";
 import { RedisStore } from "../redis/redis-store.js";
+import { DEFAULT_MAX_REPLY_BYTES } from "../redis/reply-bound.js";
 import type { RoutingState } from "../routing/types.js";
 import { EdgeEngine } from "./edge-engine.js";
 import { EdgeMetrics, NotOwnerCounter } from "./edge-metrics.js";
@@ -38,8 +40,22 @@ export function createEdge(init: EdgeInit): Edge {
       "affinity cookies are signed with a per-process key (no cluster.secret): other instances will not honour them",
     );
   }
-  const store = init.config.redis === undefined ? null : new RedisStore(init.config.redis, init.logger);
+  const redis = init.config.redis;
+  const store =
+    redis === undefined
+      ? null
+      : new RedisStore({ ...redis, maxReplyBytes: maxReplyBytes(init.config, init.logger) }, init.logger);
   if (store !== null) {
+    let counted = 0;
+    new Counter({
+      name: "shardgate_store_replies_too_large_total",
+      help: "Connections to Redis dropped because one reply grew past redis.maxReplyBytes.",
+      registers: [init.registry],
+      collect() {
+        this.inc(store.repliesTooLarge - counted);
+        counted = store.repliesTooLarge;
+      },
+    });
     // One gauge an alert can watch (counters only move with traffic); with workers the
     // minimum: 0 while any process cannot use Redis.
     new Gauge({
@@ -79,4 +95,31 @@ export function createEdge(init: EdgeInit): Edge {
       await store?.close();
     },
   };
+}
+
+/** Bytes a route's cached entry may take in a reply: its body, its head, RESP framing. */
+const CACHE_REPLY_SLACK = ENTRY_HEAD_ALLOWANCE + 64 * 1024;
+
+/**
+ * `redis.maxReplyBytes`, or by default what the largest legitimate reply needs (the largest
+ * cache entry a route may read). A set bound below that is kept, with a warning naming the route.
+ */
+function maxReplyBytes(config: ShardgateConfig, logger: LogSink): number {
+  let needed = DEFAULT_MAX_REPLY_BYTES;
+  let route = "";
+  config.routes.forEach((r, i) => {
+    if (r.cache !== undefined && r.cache.maxBytes + CACHE_REPLY_SLACK > needed) {
+      needed = r.cache.maxBytes + CACHE_REPLY_SLACK;
+      route = `routes[${i}].cache.maxBytes`;
+    }
+  });
+  const set = config.redis?.maxReplyBytes;
+  if (set === undefined) return needed;
+  if (set < needed && route !== "") {
+    logger.warn(
+      { maxReplyBytes: set, needed, route },
+      "redis.maxReplyBytes is below what this route's cache.maxBytes needs: its largest entries will drop the Redis connection",
+    );
+  }
+  return set;
 }

@@ -29,9 +29,18 @@ function warnOnStderr(message: string): void {
 /** The longest line read (a hosts line is an address and a few names). */
 const MAX_LINE = 64 * 1024;
 
+/** A name's list is searched up to this length; past it a set says what it holds. */
+const SCAN_MAX = 8;
+
 /** Builds name (lower case) -> its addresses, in file order, from lines as they come. */
 export class HostsParser {
   readonly names = new Map<string, LookupAddress[]>();
+  /**
+   * The addresses of a name listed more than SCAN_MAX times, as a set: a search of its list per
+   * line was quadratic in one name's addresses (100,000 lines of one name: ~5e9 comparisons).
+   * Most names have one address, and a set each would cost 400,000 of them for an ad list.
+   */
+  private readonly many = new Map<string, Set<LookupAddress>>();
   /** One object per address: an ad-blocking list maps 400,000 names to 0.0.0.0. */
   private readonly addresses = new Map<string, LookupAddress>();
   private readonly decoder = new StringDecoder("utf8");
@@ -59,6 +68,7 @@ export class HostsParser {
   end(): Map<string, LookupAddress[]> {
     if (!this.skipping) this.line(this.carry + this.decoder.end());
     this.carry = "";
+    this.many.clear();
     return this.names;
   }
 
@@ -79,7 +89,19 @@ export class HostsParser {
       const name = fields[i].toLowerCase();
       const list = this.names.get(name);
       if (list === undefined) this.names.set(name, [entry]);
-      else if (!list.includes(entry)) list.push(entry);
+      else if (list.length < SCAN_MAX) {
+        if (!list.includes(entry)) list.push(entry);
+      } else {
+        let set = this.many.get(name);
+        if (set === undefined) {
+          set = new Set(list);
+          this.many.set(name, set);
+        }
+        if (!set.has(entry)) {
+          set.add(entry);
+          list.push(entry);
+        }
+      }
     }
   }
 }

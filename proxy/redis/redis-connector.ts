@@ -13,6 +13,7 @@ import { connect as tlsConnect } from "node:tls";
 import { AbstractConnector, type RedisOptions } from "ioredis";
 import { upstreamLookup } from "../net/bounded-lookup.js";
 import { PendingLookups } from "../net/pending-lookups.js";
+import { boundReplies } from "./reply-bound.js";
 
 /** The Redis clients' lookups (single Redis, sentinels, the sentinels' master). */
 export const redisLookups = new PendingLookups(upstreamLookup.lookup);
@@ -70,4 +71,18 @@ export class LookupConnector extends AbstractConnector {
       });
     });
   }
+}
+
+/**
+ * LookupConnector whose connections are watched by the reply bound (reply-bound.ts): a reply
+ * over `max` bytes drops the connection and calls `onExceeded`.
+ */
+export function boundedConnector(max: number, onExceeded: () => void): typeof LookupConnector {
+  return class BoundedConnector extends LookupConnector {
+    override async connect(): Promise<Stream> {
+      const stream = await super.connect();
+      boundReplies(stream, max, onExceeded);
+      return stream;
+    }
+  };
 }

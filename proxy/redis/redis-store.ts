@@ -3,7 +3,8 @@
 //   - no offline queue: while disconnected a command fails at once instead of queueing;
 //   - a low retry count and a command timeout: a slow Redis costs a request at most that;
 //   - a breaker (store-breaker.ts): while Redis keeps failing, nothing is sent at all;
-//   - reconnection forever with capped backoff: Redis back -> the client resumes by itself.
+//   - reconnection forever with capped backoff: Redis back -> the client resumes by itself;
+//   - a bound on one reply (reply-bound.ts): a connection whose reply grows past it is dropped.
 // Every key goes through key(): "<kind>:{<id>}", so with Redis Cluster all keys one script
 // touches for one id share a hash tag (one slot); ioredis prepends `keyPrefix` to all keys.
 
@@ -12,8 +13,9 @@ import { Cluster, type ClusterOptions, Redis, type RedisOptions } from "ioredis"
 import type { RedisConfig } from "../../config/file/edge-schema.js";
 import type { LogSink } from "../../config/log-sink.js";
 import { upstreamLookup } from "../net/bounded-lookup.js";
-import { LookupConnector, namingLookup } from "./redis-connector.js";
-import { LookupSentinelConnector } from "./sentinel-connector.js";
+import { boundedConnector, namingLookup } from "./redis-connector.js";
+import { DEFAULT_MAX_REPLY_BYTES } from "./reply-bound.js";
+import { boundedSentinelConnector } from "./sentinel-connector.js";
 import { StoreBreaker } from "./store-breaker.js";
 import { StoreStatus } from "./store-status.js";
 
@@ -52,9 +54,19 @@ export class RedisStore {
   private readonly breaker: StoreBreaker;
   private readonly status: StoreStatus;
   private closed = false;
+  /** Connections dropped for a reply over `maxReplyBytes` (the metric reads it). */
+  repliesTooLarge = 0;
 
   constructor(cfg: RedisConfig, logger: LogSink, now: () => number = () => performance.now()) {
     this.keyPrefix = cfg.keyPrefix;
+    const maxReply = cfg.maxReplyBytes ?? DEFAULT_MAX_REPLY_BYTES;
+    const tooLarge = (): void => {
+      this.repliesTooLarge++;
+      // Also here: a Cluster reports a node's connection error on its node only.
+      if (!this.closed)
+        this.status.failed(`redis reply larger than redis.maxReplyBytes (${maxReply}): connection dropped`);
+    };
+    const BoundedConnector = boundedConnector(maxReply, tooLarge);
     this.breaker = new StoreBreaker(cfg.breaker.failures, cfg.breaker.openFor, now);
     this.status = new StoreStatus(logger, now);
     const common: RedisOptions = {
@@ -81,7 +93,7 @@ export class RedisStore {
               this.status.failed(`redis cluster node ${hostname}: ${err.message}`);
             callback(err, typeof address === "string" ? address : "");
           }),
-        redisOptions: { ...common, keyPrefix: undefined, Connector: LookupConnector },
+        redisOptions: { ...common, keyPrefix: undefined, Connector: BoundedConnector },
       };
       this.client = new Cluster(
         cfg.cluster.nodes.map((n) => ({ host: n.host, port: n.port })),
@@ -93,11 +105,11 @@ export class RedisStore {
         name: cfg.sentinel.name,
         sentinels: cfg.sentinel.sentinels.map((s) => ({ host: s.host, port: s.port })),
         // Sentinels' and the master's hostnames through the bounded lookup (sentinel-connector.ts).
-        Connector: LookupSentinelConnector,
+        Connector: boundedSentinelConnector(maxReply, tooLarge),
       });
     } else {
       // Its hostname resolves through the bounded lookup (redis-connector.ts).
-      this.client = new Redis(cfg.url, { ...common, Connector: LookupConnector });
+      this.client = new Redis(cfg.url, { ...common, Connector: BoundedConnector });
     }
     // Without an error listener ioredis would crash the process on a connection error. Every
     // error counts, also before the first "ready" (a wrong password, Redis down at start).

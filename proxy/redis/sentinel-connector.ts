@@ -12,6 +12,7 @@
 import type { LookupFunction } from "node:net";
 import { type Redis, type SentinelConnectionOptions, SentinelConnector } from "ioredis";
 import { LookupConnector, namingLookup, redisLookups } from "./redis-connector.js";
+import { boundReplies } from "./reply-bound.js";
 
 interface SentinelInternals {
   connectToSentinel(endpoint: unknown, options?: object): Redis;
@@ -54,3 +55,19 @@ own.resolve = async function (this: SentinelConnector, endpoint) {
   }
   return master === null || master === undefined ? master : { ...master, lookup };
 };
+
+type MasterStream = Awaited<ReturnType<SentinelConnector["connect"]>>;
+
+/** LookupSentinelConnector whose connection to the master is watched by the reply bound. */
+export function boundedSentinelConnector(
+  max: number,
+  onExceeded: () => void,
+): typeof LookupSentinelConnector {
+  return class BoundedSentinelConnector extends LookupSentinelConnector {
+    override async connect(eventEmitter: Parameters<SentinelConnector["connect"]>[0]): Promise<MasterStream> {
+      const stream = await super.connect(eventEmitter);
+      boundReplies(stream, max, onExceeded);
+      return stream;
+    }
+  };
+}

@@ -6,14 +6,18 @@
 // base member is now (-1: gone); members the base does not hold are in a small Map of their
 // own. A lookup is the base Map's get and an array read; an id not in the pool misses both
 // Maps. Built by pool-snapshot.ts, off the request path; read by affinity per request.
+// It keeps the ids (strings the member objects share), not the member objects: a snapshot with
+// the same table passes its index on, and an index holding the objects of the snapshot it was
+// built from kept every member's old object (and address) alive after a drain or an address
+// change, for as long as the table stayed the same.
 
 /** Rebuild a plain Map once this many members (beyond 64) are held outside the base. */
 const EXTRA_SHARE = 16;
 
 export class IdIndex implements ReadonlyMap<string, number> {
   private constructor(
-    /** Ids in table order: member i's id is ids[i].id. */
-    private readonly ids: readonly { readonly id: string }[],
+    /** Ids in table order: member i's id is ids[i]. */
+    private readonly ids: readonly string[],
     private readonly base: ReadonlyMap<string, number>,
     /** Base index -> current index, -1 when that member left. */
     private readonly moved: Int32Array,
@@ -49,7 +53,9 @@ export class IdIndex implements ReadonlyMap<string, number> {
       if (now[d] >= 0) extra.set(id, now[d]);
     });
     for (let k = 0; k < joined.length; k++) extra.set(members[joined[k]].id, joined[k]);
-    return new IdIndex(members, base, moved, extra);
+    const ids: string[] = new Array(members.length);
+    for (let i = 0; i < ids.length; i++) ids[i] = members[i].id;
+    return new IdIndex(ids, base, moved, extra);
   }
 
   get size(): number {
@@ -70,15 +76,15 @@ export class IdIndex implements ReadonlyMap<string, number> {
   }
 
   forEach(fn: (value: number, key: string, map: ReadonlyMap<string, number>) => void, self?: unknown): void {
-    for (let i = 0; i < this.ids.length; i++) fn.call(self, i, this.ids[i].id, this);
+    for (let i = 0; i < this.ids.length; i++) fn.call(self, i, this.ids[i], this);
   }
 
   *entries(): MapIterator<[string, number]> {
-    for (let i = 0; i < this.ids.length; i++) yield [this.ids[i].id, i];
+    for (let i = 0; i < this.ids.length; i++) yield [this.ids[i], i];
   }
 
   *keys(): MapIterator<string> {
-    for (let i = 0; i < this.ids.length; i++) yield this.ids[i].id;
+    for (let i = 0; i < this.ids.length; i++) yield this.ids[i];
   }
 
   *values(): MapIterator<number> {

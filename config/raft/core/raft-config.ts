@@ -71,6 +71,12 @@ export interface RaftConfig {
    * next one goes after `retryInTicks` (or sooner if a newer snapshot is taken). Default: nothing.
    */
   readonly onSnapshotRefused?: (from: NodeId, index: number, reason: string, retryInTicks: number) => void;
+  /**
+   * Leader: the data of a normal entry a follower forwarded, before it is appended; what it
+   * returns is appended instead (the same data, or the driver's refusal of it, which the
+   * proposer recognises when it applies the entry). Default: appended as it came.
+   */
+  readonly vetForwarded?: (data: Uint8Array) => Uint8Array;
 }
 
 export interface ProposalResult {

@@ -89,6 +89,9 @@ interface Outstanding {
   readonly appliedTo: number;
 }
 
+/** Members that left whose retired incarnations a leader keeps for a re-add (raft-node.ts departed). */
+const DEPARTED_MAX = 64;
+
 export class RaftNode {
   readonly id: NodeId;
   private readonly storage: RaftStorage;
@@ -140,6 +143,7 @@ export class RaftNode {
   private readonly incarnation: string;
   private readonly onRefused: ((from: NodeId, reason: RefusalReason) => void) | undefined;
   private readonly onSnapshotRefused: RaftConfig["onSnapshotRefused"];
+  private readonly vetForwarded: RaftConfig["vetForwarded"];
   /** Set while refuseSnapshot steps a snap the driver refused (its code): answered, not installed. */
   private refusingSnapshot: string | null = null;
   /** Whether the refused snap being stepped reached handleSnapshot (and was answered). */
@@ -147,6 +151,13 @@ export class RaftNode {
   private readonly incarnationBytes: Uint8Array;
   /** Leader, this term: incarnations it replaced per member (late messages of a dead process). */
   private readonly retired = new Map<NodeId, Set<string>>();
+  /**
+   * Leader, this term: what the members that left had retired, and their own last incarnation,
+   * for the DEPARTED_MAX that left last: a re-add under the same id retires them as any other
+   * change of a member's incarnation does (a late message of a dead process is not taken for
+   * a new disk). Bounded, so a long-lived leader does not keep every member that ever left.
+   */
+  private readonly departed = new Map<NodeId, Set<string>>();
   /** The feature level this node advertises, and the committed cluster level (feature-level.ts). */
   private readonly level: number;
   private clusterLevel: number;
@@ -184,6 +195,7 @@ export class RaftNode {
     this.maxPromoteLag = config.maxPromoteLag ?? 8;
     this.incarnation = config.incarnation ?? "";
     this.onRefused = config.onRefused;
+    this.vetForwarded = config.vetForwarded;
     this.onSnapshotRefused = config.onSnapshotRefused;
     this.incarnationBytes = utf8.encode(this.incarnation);
     this.level = config.level ?? CURRENT_LEVEL;
@@ -474,8 +486,12 @@ export class RaftNode {
   }
 
   /** Leader: the members it keeps a heard level or replaced incarnations for, this term. */
-  leaderBookkeeping(): { levels: NodeId[]; retired: NodeId[] } {
-    return { levels: this.memberLevels.ids(), retired: [...this.retired.keys()] };
+  leaderBookkeeping(): { levels: NodeId[]; retired: NodeId[]; departed: NodeId[] } {
+    return {
+      levels: this.memberLevels.ids(),
+      retired: [...this.retired.keys()],
+      departed: [...this.departed.keys()],
+    };
   }
 
   status(): RaftStatus {
@@ -550,6 +566,7 @@ export class RaftNode {
     this.prs.clear();
     this.readOnly.clear();
     this.retired.clear();
+    this.departed.clear();
     this.memberLevels.clear();
     this.pendingReadRequests = [];
     this.uncommittedBytes = 0;
@@ -1006,7 +1023,8 @@ export class RaftNode {
     if (!this.voters.has(this.id) && !this.learners.has(this.id)) return;
     const accepted: Entry[] = [];
     let acceptedBytes = 0;
-    for (const e of ents) {
+    for (const forwarded of ents) {
+      let e = forwarded;
       if (e.type === "conf") {
         let cc: ConfChange;
         try {
@@ -1019,6 +1037,11 @@ export class RaftNode {
         // Append one at a time so pendingConfIndex covers it before the next is checked.
         this.trackUncommitted(this.appendEntries([e]).index, e.data.length);
         continue;
+      }
+      // The driver checks it against this leader's state (the proposer checked its own view).
+      if (this.vetForwarded !== undefined) {
+        const data = this.vetForwarded(e.data);
+        if (data !== e.data) e = { ...e, data };
       }
       // Forwarded proposals past the bound are dropped; the proposer's own bound and timeout
       // tell it (etcd drops them the same way).
@@ -1284,14 +1307,47 @@ export class RaftNode {
     for (const id of [...this.prs.keys()]) {
       if (!this.voters.has(id) && !this.learners.has(id) && id !== this.id) this.prs.delete(id);
     }
-    // A member that left takes its level and replaced incarnations with it (not kept for the term).
+    // A member that left takes its level with it (not kept for the term).
     for (const id of this.memberLevels.ids())
       if (!this.voters.has(id) && !this.learners.has(id)) this.memberLevels.forget(id);
-    for (const id of [...this.retired.keys()])
-      if (!this.voters.has(id) && !this.learners.has(id)) this.retired.delete(id);
+    this.retireChanged(before, conf);
     if (this.leadTransferee !== NONE && !this.voters.has(this.leadTransferee)) this.leadTransferee = NONE;
     // A smaller quorum may already hold more entries.
     if (this.maybeCommit() && this.role === "leader") this.bcastAppend();
+  }
+
+  /**
+   * Leader: every incarnation a change took from a member is retired, whichever change it was
+   * (a replacement, or a removal and a re-add under the same id); a member that left keeps its
+   * retired set in `departed` (bounded) instead, until it is re-added or pushed out.
+   */
+  private retireChanged(before: ConfState, conf: ConfState): void {
+    const member = (c: ConfState, id: NodeId) => c.voters.includes(id) || c.learners.includes(id);
+    for (const id of [...before.voters, ...before.learners]) {
+      if (this.voters.has(id) || this.learners.has(id)) {
+        const was = incarnationIn(before, id);
+        if (was === incarnationIn(conf, id)) continue;
+        const set = this.retired.get(id) ?? new Set<string>();
+        set.add(was);
+        this.retired.set(id, set);
+        continue;
+      }
+      const set = this.retired.get(id) ?? new Set<string>();
+      set.add(incarnationIn(before, id));
+      this.retired.delete(id);
+      this.departed.delete(id);
+      this.departed.set(id, set);
+      if (this.departed.size > DEPARTED_MAX)
+        this.departed.delete(this.departed.keys().next().value as NodeId);
+    }
+    for (const id of [...conf.voters, ...conf.learners]) {
+      if (member(before, id)) continue;
+      const old = this.departed.get(id);
+      if (old === undefined) continue;
+      this.departed.delete(id);
+      old.delete(incarnationIn(conf, id));
+      if (old.size > 0) this.retired.set(id, old);
+    }
   }
 
   private send(init: Omit<MessageInit, "from">): void {

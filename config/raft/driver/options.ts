@@ -36,6 +36,16 @@ export interface StateMachine {
    * maxStateBytes (STATE_TOO_LARGE), on whichever node it is proposed. Must change nothing.
    */
   encodedBytesAfter?(command: Uint8Array): number | undefined;
+  /**
+   * A command standing for a forwarded proposal the leader refused (its reason in `message`):
+   * appended in the proposal's place with the proposer's envelope, so the proposer learns the
+   * refusal when it applies it. apply must reject it on every build, changing nothing (an
+   * older build's, too). With refusalIn, the leader checks forwarded proposals against
+   * maxStateBytes as propose() does the proposer's own.
+   */
+  refusal?(message: string): Uint8Array;
+  /** The message of a command refusal() made, or undefined for any other command. */
+  refusalIn?(command: Uint8Array): string | undefined;
 }
 
 export interface RaftDriverOptions {
