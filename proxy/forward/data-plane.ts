@@ -25,7 +25,7 @@ import { LiveBook } from "../routing/pool-live.js";
 import { sameAgentKeys } from "../routing/pool-snapshot.js";
 import type { PoolSnapshot, RouteExplanation, RoutingState, SnapshotMember } from "../routing/types.js";
 import { lingerAfterAnswer } from "../server/linger-close.js";
-import { bytesWrittenOf, httpMessageOf } from "../server/node-internals.js";
+import { httpMessageOf } from "../server/node-internals.js";
 import { toOriginForm } from "../server/request-target.js";
 import { bodyReplayable } from "./body-replay.js";
 import { Endpoints, webOptionsIndex } from "./endpoints.js";
@@ -944,10 +944,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     ctx.responseStarted = true;
     ctx.status = status;
     // Node holds a head written after the client's FIN ended the connection: baseline for headLeft.
-    if (ctx.req.httpVersionMajor === 1) {
-      const socket = ctx.req.socket;
-      ctx.clientBytesAtHead = socket == null ? -1 : bytesWrittenOf(socket);
-    }
+    if (ctx.req.httpVersionMajor === 1) ctx.clientBytesAtHead = ctx.req.socket?.bytesWritten ?? -1;
     // The client gets this member's answer: an earlier attempt's error is not the request's
     // (the failed member was counted when it failed; this one is counted at the end).
     ctx.errorCode = "";

@@ -6,7 +6,6 @@
 // something, and a behaviour described in README lost some precision), never per request.
 
 import { ServerResponse } from "node:http";
-import type { Socket } from "node:net";
 import type { LogSink } from "../../config/log-sink.js";
 
 let log: LogSink | null = null;
@@ -71,21 +70,4 @@ function findOutHeadersKey(): symbol | null {
   }
   internalMissing("ServerResponse[kOutHeaders]", "writeHead with the header list (Node validates each line)");
   return null;
-}
-
-/**
- * `socket.bytesWritten` without its getter's work when nothing is queued: Node's getter copies
- * the socket's queued writes into a new array (writableBuffer) and sums them and any data held
- * for a connect, on every read (~0.06-0.12 us a response head in `engine-profile`). With no
- * queued bytes (writableLength 0) and no held data, the figure is Node's own counter of bytes
- * handed to the kernel (`_bytesDispatched`), which is what the getter would return. Otherwise,
- * or on a Node without that counter, the getter.
- */
-export function bytesWrittenOf(socket: Socket): number {
-  const s = socket as Socket & { _bytesDispatched?: unknown; _pendingData?: unknown };
-  const dispatched = s._bytesDispatched;
-  if (typeof dispatched === "number" && s.writableLength === 0 && s._pendingData == null) return dispatched;
-  if (typeof dispatched !== "number") internalMissing("Socket#_bytesDispatched", "socket.bytesWritten");
-  // undefined when the socket has no writable state: "not known", as the caller's -1.
-  return s.bytesWritten ?? -1;
 }
