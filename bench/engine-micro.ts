@@ -10,7 +10,9 @@
 //    request (what the process-wide "last element" cache did on nearly every request with many
 //    clients) against the per-connection facts (proxy/forward/connection-facts.ts);
 //  - generated request id: the counter converted with toString(36) per request against
-//    request-id.ts (its last two digits from a table);
+//    request-id.ts (its last two digits from a table); and the id tested as undici tests a
+//    header value: a concatenation (a cons string the RegExp flattens) against request-id.ts's
+//    slice of a flat block;
 //  - the response's listeners: each ServerResponse with the three 'close' listeners it had
 //    (the data plane's, the send timeout's, the connection cap's) plus the send timeout's slot
 //    in its table and two clock readings, against the one 'close' listener and one clock
@@ -187,6 +189,40 @@ export async function run(_argv: string[]): Promise<number> {
       listeners.before,
     ]);
     rows.push(["", "one listener, 1 clock (per connection)", listeners.now]);
+
+    // The id made and then tested as undici tests a request header value (its RegExp): the
+    // table's concatenation (a cons string, flattened by the test) against request-id.ts's
+    // slice of a flat block.
+    const valueCheck = /[^\t\x20-\x7e\x80-\xff]/;
+    let high = -1;
+    let head = "";
+    const low: string[] = [];
+    const digits = "0123456789abcdefghijklmnopqrstuvwxyz";
+    for (let i = 0; i < 1296; i++) low.push(digits[Math.floor(i / 36)] + digits[i % 36]);
+    const concatenated = time(m, () => {
+      let x = 0;
+      for (let i = 0; i < m; i++) {
+        counter++;
+        const h = Math.floor(counter / 1296);
+        if (h !== high) {
+          high = h;
+          head = `${prefix}-${h.toString(36)}`;
+        }
+        const id = head + low[counter % 1296];
+        if (!valueCheck.test(id)) x += id.length;
+      }
+      return x;
+    });
+    const sliced = time(m, () => {
+      let x = 0;
+      for (let i = 0; i < m; i++) {
+        const id = newRequestId();
+        if (!valueCheck.test(id)) x += id.length;
+      }
+      return x;
+    });
+    rows.push(["request id, then undici's value check", "concatenated (before)", concatenated]);
+    rows.push(["", "slice of a flat block (request-id.ts)", sliced]);
   } finally {
     for (const c of clients) c.destroy();
     server.close();
@@ -197,7 +233,7 @@ export async function run(_argv: string[]): Promise<number> {
   for (const [b, impl, ns] of rows)
     console.log(`${b.padEnd(52)}${impl.padEnd(40)}${ns.toFixed(0).padStart(10)}`);
   console.log(
-    `ratios: timer ${(rows[1][2] / rows[0][2]).toFixed(2)}x, Forwarded ${(rows[3][2] / rows[2][2]).toFixed(2)}x, request id ${(rows[5][2] / rows[4][2]).toFixed(2)}x, response listeners ${(rows[7][2] / rows[6][2]).toFixed(2)}x (sink ${checksum() & 1})`,
+    `ratios: timer ${(rows[1][2] / rows[0][2]).toFixed(2)}x, Forwarded ${(rows[3][2] / rows[2][2]).toFixed(2)}x, request id ${(rows[5][2] / rows[4][2]).toFixed(2)}x, response listeners ${(rows[7][2] / rows[6][2]).toFixed(2)}x, id checked ${(rows[9][2] / rows[8][2]).toFixed(2)}x (sink ${checksum() & 1})`,
   );
   return 0;
 }

@@ -16,16 +16,43 @@ for (let i = 0; i < 36 * 36; i++) LOW.push(DIGITS[Math.floor(i / 36)] + DIGITS[i
 let high = -1;
 let head = "";
 
-export function newRequestId(): string {
-  counter = counter === Number.MAX_SAFE_INTEGER ? 1 : counter + 1;
-  const h = Math.floor(counter / 1296);
-  // Below 1,296 the text has no leading zero: the plain conversion (the first ids only).
-  if (h === 0) return `${PREFIX}-${counter.toString(36)}`;
+/** The id of `n` (at least 1,296) as a concatenation: head + its last two digits. */
+function idText(n: number): string {
+  const h = Math.floor(n / 1296);
   if (h !== high) {
     high = h;
     head = `${PREFIX}-${h.toString(36)}`;
   }
-  return head + LOW[counter % 1296];
+  return head + LOW[n % 1296];
+}
+
+// Ids are handed out as slices of one flat string holding the 36 ids that differ only in their
+// last digit. A concatenated id (16+ characters) is a V8 cons string, which every RegExp test
+// flattens first (a copy): undici tests each request header value with one, and the id is also
+// compared, echoed and logged. A slice of a flat string is read in place: made and tested as
+// undici does, ~65 against ~105 ns (`npm run bench -- engine-micro`). 36 ids a block keep what a
+// long-lived request's id holds on to at one block (~0.6 KB).
+const BLOCK = 36;
+const parts: string[] = new Array<string>(BLOCK).fill("");
+let blockBase = -1;
+let block = "";
+let width = 0;
+
+export function newRequestId(): string {
+  counter = counter === Number.MAX_SAFE_INTEGER ? 1 : counter + 1;
+  // Below 1,296 the text has no leading zero: the plain conversion (the first ids only).
+  if (counter < 1296) return `${PREFIX}-${counter.toString(36)}`;
+  const last = counter % BLOCK;
+  const base = counter - last;
+  if (base !== blockBase) {
+    blockBase = base;
+    // The ids base..base+35 share all but their last base-36 digit.
+    const stem = idText(base).slice(0, -1);
+    width = stem.length + 1;
+    for (let k = 0; k < BLOCK; k++) parts[k] = stem + DIGITS[k];
+    block = parts.join("");
+  }
+  return block.slice(last * width, last * width + width);
 }
 
 /** Accepts 1..128 visible ASCII characters (no spaces, no controls): safe to log and echo. */

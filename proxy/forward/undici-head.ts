@@ -179,11 +179,12 @@ export function hasContentLength(raw: Buffer[]): boolean {
 
 /**
  * The flat header list for `res.writeHead` from undici's raw response headers, made in `out`
- * (emptied first; the data plane passes one list it reuses for every head, read by Node within
- * writeHead and never kept).
+ * (overwritten from its start and cut to length at the end; the data plane passes one list it
+ * reuses for every head, read by Node within writeHead and never kept). Written by index, not
+ * emptied and pushed: `length = 0` gives up the array's storage, so each head grew a new one.
  */
 export function responseHead(raw: Buffer[], x: HeadExtras, out: string[] = []): string[] {
-  out.length = 0;
+  let n = 0;
   let tokens: string[] | null = null;
   let hasRequestId = false;
   let tokensScanned = false;
@@ -199,7 +200,8 @@ export function responseHead(raw: Buffer[], x: HeadExtras, out: string[] = []): 
     const name = known >= 0 ? KNOWN[known] : raw[i].toString("latin1").toLowerCase();
     if (name === x.memberHeader || name === x.ringVersionHeader) continue;
     if (known === X_REQUEST_ID) hasRequestId = true;
-    out.push(name, valueText(raw[i + 1], known));
+    out[n++] = name;
+    out[n++] = valueText(raw[i + 1], known);
   }
   if (tokens !== null) {
     // Rare: the upstream named extra hop-by-hop headers; take them out of the list in one pass.
@@ -207,17 +209,33 @@ export function responseHead(raw: Buffer[], x: HeadExtras, out: string[] = []): 
     // took 0.5 ms, 6,000 took 94 ms; test/outside/complexity-parsers.test.ts.)
     const named = new Set(tokens);
     let w = 0;
-    for (let r = 0; r < out.length; r += 2) {
+    for (let r = 0; r < n; r += 2) {
       if (named.has(out[r])) continue;
       out[w++] = out[r];
       out[w++] = out[r + 1];
     }
-    out.length = w;
+    n = w;
   }
-  if (!hasRequestId) out.push("x-request-id", x.requestId);
-  if (x.memberHeader !== "") out.push(x.memberHeader, x.member);
-  if (x.ringVersionHeader !== "") out.push(x.ringVersionHeader, String(x.ringVersion));
-  if (x.issuedCookie !== "") out.push("set-cookie", x.issuedCookie);
-  if (x.connection !== "") out.push("connection", x.connection);
+  if (!hasRequestId) {
+    out[n++] = "x-request-id";
+    out[n++] = x.requestId;
+  }
+  if (x.memberHeader !== "") {
+    out[n++] = x.memberHeader;
+    out[n++] = x.member;
+  }
+  if (x.ringVersionHeader !== "") {
+    out[n++] = x.ringVersionHeader;
+    out[n++] = String(x.ringVersion);
+  }
+  if (x.issuedCookie !== "") {
+    out[n++] = "set-cookie";
+    out[n++] = x.issuedCookie;
+  }
+  if (x.connection !== "") {
+    out[n++] = "connection";
+    out[n++] = x.connection;
+  }
+  out.length = n;
   return out;
 }

@@ -6,6 +6,7 @@ import type { UpstreamErrorKind } from "../../health/outcome-recorder.js";
 import { OpenRequests } from "../forward/open-requests.js";
 import { type DataPlaneHooks, DOWNSTREAM_DISCONNECTED, type RequestRecord } from "../forward/types.js";
 import type { AccessLog } from "../logging/access-log.js";
+import { bucketIndex } from "./live-window.js";
 import { codeClassIndex } from "./registry.js";
 import { NO_ROUTE, type SeriesCache } from "./series-cache.js";
 
@@ -96,7 +97,10 @@ export class MetricsObserver implements DataPlaneHooks {
   onRequestEnd(r: RequestRecord): void {
     this.open.delete(r);
     const ps = this.series.pool(r.pool);
-    ps.duration.observe(r.durationMs / 1000);
+    const seconds = r.durationMs / 1000;
+    // One walk of the bucket bounds serves the pool's histogram and the member's.
+    const bucket = bucketIndex(seconds);
+    ps.duration.observe(seconds, bucket);
     const cls = codeClassIndex(r.status);
     // A client that left mid-answer (the member had answered), or was cut for not reading it
     // (client_send_timeout), is neither the member's failure nor a latency sample (its duration
@@ -111,8 +115,9 @@ export class MetricsObserver implements DataPlaneHooks {
       r.route === "" ? "none" : r.route,
       cls,
       serve,
-      r.durationMs / 1000,
+      seconds,
       cls === 4 || r.errorCode !== "",
+      bucket,
     );
     if (r.member === "" && r.errorCode === "grpc_needs_h2_pool") ps.grpcRefused.inc();
     // The listener counts the clients it refused or timed out; this one left mid-answer.

@@ -17,7 +17,7 @@
 // slot can pass to another member), and unbound when the series leaves the pool.
 
 import type { Counter } from "prom-client";
-import { type CountsView, LiveColumns, LiveCounts, LiveRow, LiveWindow } from "./live-window.js";
+import { bucketIndex, type CountsView, LiveColumns, LiveCounts, LiveRow, LiveWindow } from "./live-window.js";
 import type { LabelledCounts } from "./member-histogram.js";
 import { memberHistogramsOn } from "./member-histogram-mode.js";
 import { CODE_CLASSES, NO_MEMBER, type ShardgateMetrics } from "./registry.js";
@@ -27,8 +27,8 @@ type CounterChild = ReturnType<Counter<string>["labels"]>;
 
 /** A pool's request latencies as plain counters, exported as shardgate_request_duration_seconds at scrape. */
 export class DurationCounts extends LiveCounts {
-  observe(seconds: number): void {
-    this.record(seconds, false);
+  observe(seconds: number, bucket = bucketIndex(seconds)): void {
+    this.record(seconds, false, bucket);
   }
 }
 
@@ -148,9 +148,9 @@ export class MemberSeries {
   }
 
   /** A finished request this member served: its latency, and whether it failed (5xx / proxy error). */
-  served(seconds: number, failed: boolean): void {
+  served(seconds: number, failed: boolean, bucket = bucketIndex(seconds)): void {
     if (this.row < 0) this.row = this.cols.take();
-    this.cols.record(this.row, seconds, failed);
+    this.cols.record(this.row, seconds, failed, bucket);
   }
 
   connectErrors(): CounterChild {
@@ -288,6 +288,7 @@ export class PoolSeries {
    * Request path: counts one finished request of member `id` (slot `slot`, as memberAt takes
    * them) on `route` with code class `cls`, and when `serve` its latency and failure. The same
    * counts as memberAt(slot, id).countRequest(route, cls) and then served(seconds, failed).
+   * `bucket`: bucketIndex(seconds), computed once by the caller for this and the pool's histogram.
    */
   finished(
     slot: number,
@@ -297,18 +298,19 @@ export class PoolSeries {
     serve: boolean,
     seconds: number,
     failed: boolean,
+    bucket = bucketIndex(seconds),
   ): void {
     const f = this.fast;
     const at = slot * FAST;
     if (slot >= 0 && at < f.length && f[at] === id && f[at + 1] === route) {
       const row = f[at + 2] as number;
       this.live.countClass(row, cls);
-      if (serve) this.live.record(row, seconds, failed);
+      if (serve) this.live.record(row, seconds, failed, bucket);
       return;
     }
     const ms = this.memberAt(slot, id);
     ms.countRequest(route, cls);
-    if (serve) ms.served(seconds, failed);
+    if (serve) ms.served(seconds, failed, bucket);
     // Learned once the member has a row and `route` is its first (most pools have one route).
     const row = ms.rowOf(route);
     if (row < 0 || ms.slot !== slot || slot < 0) return;
