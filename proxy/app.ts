@@ -40,7 +40,6 @@ import { readTlsFiles } from "./app/tls-files.js";
 import { resolveClusterSettings } from "./cluster/cluster-settings.js";
 import { CommittedRouting } from "./cluster/committed-routing.js";
 import { OutcomeRecorders } from "./cluster/outcome-recorders.js";
-import { createEdge } from "./edge/create-edge.js";
 import { EdgeAdmin } from "./edge/edge-admin.js";
 import { unreadableTlsFiles, unverifiedTlsPools } from "./forward/upstream-tls.js";
 import { createAccessLog } from "./logging/access-log.js";
@@ -292,19 +291,12 @@ async function startOrCheck(
   workers?.keyRules(routing.rules);
   const tracing = await startTracing(config.tracing, settings.id, metrics.registry, logger);
 
-  const edge = createEdge({
-    config,
-    secret: settings.secret,
-    registry: metrics.registry,
-    logger,
-    routing: routing.current,
-  });
-  const { dataPlane, proxyServer } = createServingPlane({
+  const { edge, dataPlane, proxyServer } = createServingPlane({
     config,
     getState: routing.current,
     observer,
     outcomes,
-    edge,
+    secret: settings.secret,
     tracing,
     logger,
     metrics,

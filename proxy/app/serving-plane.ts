@@ -1,13 +1,14 @@
-// The data plane and the proxy listener in front of it, built one way for a single process
-// (proxy/app.ts) and for every worker of `workers: N` (proxy/workers/worker-main.ts), so a
-// listener feature (TLS and SNI rotation, PROXY protocol, timeouts) reaches both alike.
+// The edge features, the data plane and the proxy listener in front of it, built one way for a
+// single process (proxy/app.ts) and for every worker of `workers: N` (proxy/workers/worker-main.ts),
+// so a listener or edge feature (TLS and SNI rotation, PROXY protocol, timeouts, affinity
+// cookies, Redis) reaches both alike.
 
 import type { Server as TlsServer } from "node:tls";
 import type { Logger } from "pino";
 import type { ShardgateConfig } from "../../config/file/schema.js";
 import { ClusterHooks } from "../cluster/cluster-hooks.js";
 import type { OutcomeRecorders } from "../cluster/outcome-recorders.js";
-import type { Edge } from "../edge/create-edge.js";
+import { createEdge } from "../edge/create-edge.js";
 import { createDataPlane } from "../forward/data-plane.js";
 import type { MetricsObserver } from "../metrics/observer.js";
 import type { ShardgateMetrics } from "../metrics/registry.js";
@@ -25,7 +26,8 @@ export interface ServingPlaneParts {
   getState(): RoutingState;
   observer: MetricsObserver;
   outcomes: OutcomeRecorders;
-  edge: Edge;
+  /** The cluster secret ("" when none): the edge's cookie key derives from it. */
+  secret: string;
   tracing: Tracing;
   logger: Logger;
   metrics: ShardgateMetrics;
@@ -33,7 +35,14 @@ export interface ServingPlaneParts {
 }
 
 export function createServingPlane(p: ServingPlaneParts) {
-  const { config, edge, logger, metrics } = p;
+  const { config, logger, metrics } = p;
+  const edge = createEdge({
+    config,
+    secret: p.secret,
+    registry: metrics.registry,
+    logger,
+    routing: p.getState,
+  });
   const tls = p.certificates;
   const dataPlane = createDataPlane({
     getState: p.getState,
@@ -70,5 +79,5 @@ export function createServingPlane(p: ServingPlaneParts) {
   connections.watch(proxyServer);
   tls?.watch(proxyServer as unknown as TlsServer);
   proxyServer.once("close", () => tls?.close());
-  return { dataPlane, proxyServer };
+  return { edge, dataPlane, proxyServer };
 }

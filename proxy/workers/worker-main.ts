@@ -16,7 +16,6 @@ import { drainAndClose } from "../app/shutdown.js";
 import { readTlsFiles } from "../app/tls-files.js";
 import { CommittedRouting } from "../cluster/committed-routing.js";
 import { OutcomeRecorders } from "../cluster/outcome-recorders.js";
-import { createEdge } from "../edge/create-edge.js";
 import { createAccessLog } from "../logging/access-log.js";
 import { createProcessLogger } from "../logging/logger.js";
 import { MetricsObserver } from "../metrics/observer.js";
@@ -82,19 +81,12 @@ async function main(): Promise<void> {
   const routing = new CommittedRouting((snap, previous) => outcomes.gateFor(snap, previous));
   routing.applyProvisional(config);
   const tracing = await startTracing(config.tracing, init.nodeId, metrics.registry, logger);
-  const edge = createEdge({
-    config,
-    secret: init.secret,
-    registry: metrics.registry,
-    logger,
-    routing: routing.current,
-  });
-  const { dataPlane, proxyServer } = createServingPlane({
+  const { edge, dataPlane, proxyServer } = createServingPlane({
     config,
     getState: routing.current,
     observer,
     outcomes,
-    edge,
+    secret: init.secret,
     tracing,
     logger,
     metrics,

@@ -6,9 +6,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { type FleetNodeSpec, fleetConfigYaml } from "../support/cluster/fleet-config.js";
+import { fleetConfigYaml } from "../support/cluster/fleet-config.js";
+import { fleetNodeSpecs } from "../support/cluster/fleet-node-specs.js";
 import { httpRequest, sleep } from "../support/cluster/http-client.js";
-import { freePorts } from "../support/ports.js";
 import { ShardgateChild } from "../support/shardgate-process.js";
 import { START_DEADLINE_MS, scaled } from "../support/wait.js";
 
@@ -20,14 +20,7 @@ after(async () => {
 });
 
 test("admin writes before the state is applied: 503 no_committed_state with Retry-After", async () => {
-  const ports = await freePorts(9);
-  const specs: FleetNodeSpec[] = ["a", "b", "c"].map((id, i) => ({
-    id,
-    httpPort: ports[i * 3],
-    adminPort: ports[i * 3 + 1],
-    raftPort: ports[i * 3 + 2],
-    dataDir: join(dir, id),
-  }));
+  const specs = await fleetNodeSpecs(["a", "b", "c"], dir);
   const cfgPath = join(dir, "a.yaml");
   writeFileSync(
     cfgPath,

@@ -6,8 +6,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { type FleetNodeSpec, fleetConfigYaml } from "../support/cluster/fleet-config.js";
-import { freePorts } from "../support/ports.js";
+import { fleetConfigYaml } from "../support/cluster/fleet-config.js";
+import { fleetNodeSpecs } from "../support/cluster/fleet-node-specs.js";
 import { ShardgateChild } from "../support/shardgate-process.js";
 import { START_DEADLINE_MS } from "../support/wait.js";
 
@@ -19,14 +19,7 @@ after(async () => {
 });
 
 test("a joiner nobody admits exits 1 naming the reason", async () => {
-  const ports = await freePorts(9);
-  const specs: FleetNodeSpec[] = ["a", "b", "c"].map((id, i) => ({
-    id,
-    httpPort: ports[i * 3],
-    adminPort: ports[i * 3 + 1],
-    raftPort: ports[i * 3 + 2],
-    dataDir: join(dir, id),
-  }));
+  const specs = await fleetNodeSpecs(["a", "b", "c"], dir);
   const yaml = fleetConfigYaml({
     self: specs[0],
     nodes: specs,

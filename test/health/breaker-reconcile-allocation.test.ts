@@ -7,50 +7,14 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { configSchema } from "../../config/file/schema.js";
-import type { ClusterStateData, MemberState } from "../../config/state/types.js";
+import type { MemberState } from "../../config/state/types.js";
 import { BreakerController } from "../../health/breaker-controller.js";
 import type { OutcomeCounts } from "../../health/outcome-recorder.js";
+import { onePoolState, poolMember, poolSettings } from "../support/one-pool-state.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
 import { FakeClock } from "./controllers-fakes.js";
 
 const SEED = testSeed(16_2020);
-
-const parsed = configSchema.parse({
-  pools: { p: { members: [], algorithm: "ring" } },
-  routes: [{ pool: "p", key: ["ip"] }],
-});
-const { members: _static, ...settings } = parsed.pools.p;
-const breaker = Object.freeze({
-  state: "closed",
-  since: 0,
-  until: 0,
-  trips: 0,
-  override: "auto",
-}) as MemberState["breaker"];
-
-function member(id: string): MemberState {
-  return Object.freeze({
-    id,
-    address: Object.freeze({ host: "127.0.0.1", port: 1024 }),
-    weight: 1,
-    source: "static",
-    healthy: true,
-    draining: false,
-    breaker,
-  }) as MemberState;
-}
-
-function stateOf(members: readonly MemberState[], version: number): ClusterStateData {
-  return {
-    format: "shardgate.cluster-state",
-    v: 1,
-    appliedIndex: version,
-    ringVersion: version,
-    routing: { pools: parsed.pools, routes: parsed.routes } as ClusterStateData["routing"],
-    pools: { p: { settings, members, ringVersion: version } },
-  };
-}
 
 function outcome(id: string): OutcomeCounts {
   return {
@@ -67,11 +31,11 @@ function outcome(id: string): OutcomeCounts {
 }
 
 test("a one-member join or leave at 5,000 members costs the breaker controller's refresh one member", () => {
-  assert.ok(settings.breaker.enabled, "the breaker is on by default");
+  assert.ok(poolSettings.breaker.enabled, "the breaker is on by default");
   const rnd = seededRandom(SEED);
   const base: MemberState[] = [];
-  for (let i = 0; i < 5000; i++) base.push(member(`m${String(i).padStart(5, "0")}`));
-  let state = stateOf(base, 1);
+  for (let i = 0; i < 5000; i++) base.push(poolMember(`m${String(i).padStart(5, "0")}`));
+  let state = onePoolState(base, 1);
   const c = new BreakerController({
     getState: () => state,
     propose: async () => {
@@ -88,8 +52,8 @@ test("a one-member join or leave at 5,000 members costs the breaker controller's
       if (step % 2 === 0) {
         const k = Math.floor(rnd() * 5000);
         joiner = `m${String(k).padStart(5, "0")}j`;
-        state = stateOf([...base.slice(0, k + 1), member(joiner), ...base.slice(k + 1)], step + 2);
-      } else state = stateOf(base, step + 2);
+        state = onePoolState([...base.slice(0, k + 1), poolMember(joiner), ...base.slice(k + 1)], step + 2);
+      } else state = onePoolState(base, step + 2);
       const h0 = process.memoryUsage().heapUsed;
       c.refresh();
       allocated.push(process.memoryUsage().heapUsed - h0);

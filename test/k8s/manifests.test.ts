@@ -4,7 +4,7 @@
 // through `shardgate validate` as a voter pod and as a learner pod would see it.
 
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFile, execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -55,16 +55,25 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 let configs = 0;
 
-function validateConfig(text: string, env: Record<string, string>): { code: number | null; out: string } {
+/** `shardgate validate` on `text` with `env`: its exit code (null if the 60 s timeout killed it) and output. */
+function validateConfig(
+  text: string,
+  env: Record<string, string>,
+): Promise<{ code: number | null; out: string }> {
   const file = join(dir, `cfg-${++configs}.yaml`);
   writeFileSync(file, text);
   const { command, args } = shardgateArgv(["validate", "--config", file]);
-  const r = spawnSync(command, [...args], {
-    env: { ...process.env, ...env },
-    encoding: "utf8",
-    timeout: 60_000,
+  return new Promise((resolve) => {
+    execFile(
+      command,
+      [...args],
+      { env: { ...process.env, ...env }, encoding: "utf8", timeout: 60_000 },
+      (err, stdout, stderr) => {
+        const code = err === null ? 0 : typeof err.code === "number" ? err.code : null;
+        resolve({ code, out: `${stdout}${stderr}` });
+      },
+    );
   });
-  return { code: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
 const SECRETS = {
@@ -117,7 +126,8 @@ function checkShardgatePod(podSpec: Obj, where: string): void {
   assert.equal(c.args.join(" "), "start --config /etc/shardgate/shardgate.yaml --drain-timeout 10s");
 }
 
-describe("k8s/ manifests", { skip: SKIP }, () => {
+// Cases share only the rendered overlays (rendered once, synchronously): they run side by side.
+describe("k8s/ manifests", { skip: SKIP, concurrency: true }, () => {
   const rendered = new Map<string, Obj[]>();
   const get = (overlay: string) => {
     let objs = rendered.get(overlay);
@@ -143,7 +153,7 @@ describe("k8s/ manifests", { skip: SKIP }, () => {
       }
     });
 
-    test(`${overlay}: the ConfigMap's config passes shardgate validate, as a voter and as a learner`, () => {
+    test(`${overlay}: the ConfigMap's config passes shardgate validate, as a voter and as a learner`, async () => {
       const cms = get(overlay).filter(
         (o) => o.kind === "ConfigMap" && o.metadata.name.startsWith("shardgate-config"),
       );
@@ -157,13 +167,19 @@ describe("k8s/ manifests", { skip: SKIP }, () => {
           SHARDGATE_HTTP_LISTEN: "127.0.0.1:8080",
         },
       ];
-      for (const env of envs) {
-        const r = validateConfig(text, { ...SECRETS, ...env });
+      // The three validate runs are separate processes on separate files: run at once.
+      // And the last is refused without the pod's IP for a learner: the downward API env is needed.
+      const [voter, learner, bad] = await Promise.all([
+        ...envs.map((env) => validateConfig(text, { ...SECRETS, ...env })),
+        validateConfig(text, { ...SECRETS, HOSTNAME: "some-pod", POD_IP: "" }),
+      ]);
+      for (const [env, r] of [
+        [envs[0], voter],
+        [envs[1], learner],
+      ] as const) {
         assert.equal(r.code, 0, `${overlay} as ${env.HOSTNAME}: ${r.out}`);
         assert.match(r.out, /^ok: /);
       }
-      // And it is refused without the pod's IP for a learner: the downward API env is needed.
-      const bad = validateConfig(text, { ...SECRETS, HOSTNAME: "some-pod", POD_IP: "" });
       assert.equal(bad.code, 1, bad.out);
       assert.match(bad.out, /cluster\.statefulSet\.advertise/);
     });

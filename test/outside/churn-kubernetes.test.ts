@@ -14,19 +14,18 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, test } from "node:test";
-import { heapAfterGc, heapObjectCounts, INSPECT_ENV, inspectorUrl } from "../support/inspector-heap.js";
+import { after, describe, it } from "node:test";
+import { ChurnGate } from "../support/churn-gate.js";
+import { assertOnlyCurrentMembers, waitFewerOnHeap, waitNoConnections } from "../support/churn-leftovers.js";
+import { heapAfterGc, INSPECT_ENV, inspectorUrl } from "../support/inspector-heap.js";
 import { KubeApiDouble, type SliceEndpoint } from "../support/kube-api-double.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
-import { promtoolCheckMetrics } from "../support/promtool.js";
-import { labelValues } from "../support/series-labels.js";
-import { type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
+import { startShardgate, stopAll } from "../support/shardgate-process.js";
 import { EchoUpstream } from "../support/upstreams.js";
-import { eventually, scaled } from "../support/wait.js";
+import { eventually } from "../support/wait.js";
 
 const seed = testSeed(20_261_209);
 const note = seedNote(seed);
-const random = seededRandom(seed);
 const TOKEN = "churn-kubernetes-token";
 /** Live pods, and restarts per phase: warm-up, measured, twice as much (240 in all). */
 const PODS = 8;
@@ -44,42 +43,20 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function output(sg: RunningShardgate): string {
-  return `${sg.proc.output()}\n${note}`;
-}
-
-async function adminText(sg: RunningShardgate, path: string): Promise<string> {
-  const res = await fetch(`${sg.adminUrl}${path}`, {
-    headers: { authorization: `Bearer ${TOKEN}` },
-    signal: AbortSignal.timeout(scaled(15_000)),
-  });
-  const text = await res.text();
-  assert.equal(res.status, 200, `${path.slice(0, 60)}: ${text}\n${output(sg)}`);
-  return text;
-}
-
 /** "id address" of each member of pool app, sorted. */
-async function members(sg: RunningShardgate): Promise<string[]> {
-  const s = JSON.parse(await adminText(sg, "/admin/state")) as {
+async function members(gate: ChurnGate): Promise<string[]> {
+  const s = JSON.parse(await gate.adminText("/admin/state")) as {
     pools: Record<string, { members: Array<{ id: string; address: string }> }>;
   };
   return (s.pools.app?.members ?? []).map((m) => `${m.id} ${m.address}`).sort();
-}
-
-/** A key `pod` owns now (from 300 random keys asked at once), or undefined. */
-async function keyOf(sg: RunningShardgate, pod: string): Promise<string | undefined> {
-  const keys = Array.from({ length: 300 }, () => `k${Math.floor(random() * 1e8)}`);
-  const q = keys.map((k) => `key=${encodeURIComponent(k)}`).join("&");
-  const answer = JSON.parse(await adminText(sg, `/admin/routes?pool=app&${q}`)) as {
-    routes: Array<{ key: string; owner: string }>;
-  };
-  return answer.routes.find((r) => r.owner === pod)?.key;
 }
 
 /** A Deployment's restart names the new pod anew; a StatefulSet's keeps the name (new IP only). */
 type Style = "deployment" | "statefulset";
 
 async function churn(style: Style, octet: number): Promise<void> {
+  // Each style draws its keys and restarts from its own stream of the seed: the two run side by side.
+  const random = seededRandom(seed);
   const api = await KubeApiDouble.create();
   kubes.push(api);
   const kubeconfig = api.writeKubeconfig(join(dir, `kubeconfig-${style}`));
@@ -118,24 +95,24 @@ routes:
     { env: INSPECT_ENV },
   );
   const url = await inspectorUrl(() => sg.proc.stderr);
+  const gate = new ChurnGate(sg, TOKEN, note);
   const applied = async (): Promise<void> => {
     const want = live.map((u) => `${u.id} ${u.host}:${port}`).sort();
     await eventually(
       `members ${want.join(", ")}`,
-      async () => (JSON.stringify(await members(sg)) === JSON.stringify(want) ? true : undefined),
+      async () => (JSON.stringify(await members(gate)) === JSON.stringify(want) ? true : undefined),
       60_000,
       20,
-    ).catch((err: unknown) => assert.fail(`${String(err)}\n${output(sg)}`));
+    ).catch((err: unknown) => assert.fail(`${String(err)}\n${gate.output()}`));
   };
   const serve = async (u: EchoUpstream): Promise<void> => {
-    const key = await eventually(`a key owned by ${u.id}`, () => keyOf(sg, u.id), 10_000, 0);
-    const res = await fetch(`${sg.httpUrl}/x`, {
-      headers: { "x-k": key },
-      signal: AbortSignal.timeout(scaled(15_000)),
-    });
-    const body = (await res.json()) as { member?: string };
-    assert.equal(res.status, 200, `${key}\n${output(sg)}`);
-    assert.equal(body.member, u.id, `the key's owner served it\n${note}`);
+    const key = await eventually(
+      `a key owned by ${u.id}`,
+      async () => (await gate.keyPerOwner("app", random)).get(u.id),
+      10_000,
+      0,
+    );
+    await gate.serve(key, u.id);
   };
   await applied();
   for (const u of live) await serve(u);
@@ -155,39 +132,21 @@ routes:
   }
 
   const current = new Set(live.map((u) => u.id));
-  const text = await adminText(sg, "/metrics");
-  const lint = await promtoolCheckMetrics(text);
-  assert.equal(lint.code, 0, `promtool check metrics: ${lint.out}`);
-  const stale = [...labelValues(text, "member")].filter(
-    (m) => !current.has(m) && m !== "none" && m !== "removed",
+  await assertOnlyCurrentMembers(
+    await gate.adminText("/metrics"),
+    current,
+    `member series of gone pods (of ${gone.length} restarted)\n${note}`,
   );
-  assert.deepEqual(stale, [], `member series of gone pods (of ${gone.length} restarted)\n${note}`);
-  assert.deepEqual(await members(sg), live.map((u) => `${u.id} ${u.host}:${port}`).sort(), note);
-  await eventually(
-    "no open connection to a gone pod",
-    () => (gone.every((u) => u.openConnections() === 0) ? true : undefined),
-    30_000,
-    50,
-  ).catch(() =>
-    assert.fail(
-      `open connections to gone pods: ${gone
-        .filter((u) => u.openConnections() > 0)
-        .map((u) => `${u.id}@${u.host}=${u.openConnections()}`)
-        .join(" ")}\n${note}`,
-    ),
-  );
+  assert.deepEqual(await members(gate), live.map((u) => `${u.id} ${u.host}:${port}`).sort(), note);
+  await waitNoConnections(gone, "pod", (u) => `${u.id}@${u.host}`, note);
   // Every live pod was served (one Pool each); a gone pod's Pool must not stay.
   const bound = 2 * PODS;
-  let held = -1;
-  await eventually(
-    `fewer than ${bound} Pool objects on the heap`,
-    async () => {
-      held = (await heapObjectCounts(url, ["Pool"])).Pool;
-      return held < bound ? true : undefined;
-    },
-    30_000,
-    1_000,
-  ).catch(() => assert.fail(`${held} Pool objects after ${n} pods (${PODS} live; bound ${bound})\n${note}`));
+  const held = await waitFewerOnHeap(
+    url,
+    "Pool",
+    bound,
+    (count) => `${count} Pool objects after ${n} pods (${PODS} live; bound ${bound})\n${note}`,
+  );
   const mb = (b: number) => (b / 1024 / 1024).toFixed(2);
   const growth = heaps[2] - heaps[1];
   process.stdout.write(
@@ -200,8 +159,9 @@ routes:
   await sg.stop();
 }
 
-test("pods restarted with new names and IPs through the Kubernetes API leave nothing behind (Deployment)", () =>
-  churn("deployment", 10));
-
-test("pods restarted under their names with new IPs through the Kubernetes API leave nothing behind (StatefulSet)", () =>
-  churn("statefulset", 20));
+// The two styles share nothing (each its own API double, pod addresses, and shardgate process, the
+// heap measured in that process): they run side by side.
+describe("pods restarted through the Kubernetes API leave nothing behind", { concurrency: true }, () => {
+  it("with new names and IPs (Deployment)", () => churn("deployment", 10));
+  it("under their names with new IPs (StatefulSet)", () => churn("statefulset", 20));
+});

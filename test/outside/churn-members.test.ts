@@ -21,21 +21,20 @@
 import assert from "node:assert/strict";
 import { createServer, type Http2Session } from "node:http2";
 import type { AddressInfo } from "node:net";
-import { after, test } from "node:test";
+import { after, describe, it } from "node:test";
+import { ChurnGate } from "../support/churn-gate.js";
+import { assertOnlyCurrentMembers, waitFewerOnHeap, waitNoConnections } from "../support/churn-leftovers.js";
 import { ConsulDouble } from "../support/consul-double.js";
 import { registerService } from "../support/consul-double-register.js";
-import { heapAfterGc, heapObjectCounts, INSPECT_ENV, inspectorUrl } from "../support/inspector-heap.js";
+import { heapAfterGc, INSPECT_ENV, inspectorUrl } from "../support/inspector-heap.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
-import { promtoolCheckMetrics } from "../support/promtool.js";
-import { labelValues } from "../support/series-labels.js";
-import { type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
+import { startShardgate, stopAll } from "../support/shardgate-process.js";
 import { trackH2Sessions } from "../support/tracked-connections.js";
 import { EchoUpstream } from "../support/upstreams.js";
-import { eventually, scaled } from "../support/wait.js";
+import { eventually } from "../support/wait.js";
 
 const seed = testSeed(20_261_207);
 const note = seedNote(seed);
-const random = seededRandom(seed);
 const TOKEN = "churn-members-token";
 const SERVICE = "churn-api";
 /** Members per batch (the live pool), and batches per phase: warm-up, measured, twice as much. */
@@ -85,22 +84,8 @@ async function h2cMember(id: string): Promise<MemberServer> {
   return { id, port: (server.address() as AddressInfo).port, openConnections: () => open.size, close };
 }
 
-function output(sg: RunningShardgate): string {
-  return `${sg.proc.output()}\n${note}`;
-}
-
-async function adminText(sg: RunningShardgate, path: string): Promise<string> {
-  const res = await fetch(`${sg.adminUrl}${path}`, {
-    headers: { authorization: `Bearer ${TOKEN}` },
-    signal: AbortSignal.timeout(scaled(15_000)),
-  });
-  const text = await res.text();
-  assert.equal(res.status, 200, `${path.slice(0, 60)}: ${text}\n${output(sg)}`);
-  return text;
-}
-
-async function members(sg: RunningShardgate): Promise<string[]> {
-  const s = JSON.parse(await adminText(sg, "/admin/state")) as {
+async function members(gate: ChurnGate): Promise<string[]> {
+  const s = JSON.parse(await gate.adminText("/admin/state")) as {
     pools: Record<string, { members: Array<{ id: string }> }>;
   };
   return Object.entries(s.pools)
@@ -114,32 +99,12 @@ async function deregister(c: ConsulDouble, id: string): Promise<void> {
   assert.equal(res.status, 200, `deregistering ${id}`);
 }
 
-/** One key owned by each member of the pool now (300 random keys asked at once, under 8 KB of URL). */
-async function keyPerMember(sg: RunningShardgate): Promise<Map<string, string>> {
-  const keys = Array.from({ length: 300 }, () => `k${Math.floor(random() * 1e8)}`);
-  const q = keys.map((k) => `key=${encodeURIComponent(k)}`).join("&");
-  const answer = JSON.parse(await adminText(sg, `/admin/routes?pool=api&${q}`)) as {
-    routes: Array<{ key: string; owner: string }>;
-  };
-  const out = new Map<string, string>();
-  for (const r of answer.routes) if (!out.has(r.owner)) out.set(r.owner, r.key);
-  return out;
-}
-
-async function serve(sg: RunningShardgate, key: string, member: string): Promise<void> {
-  const res = await fetch(`${sg.httpUrl}/x`, {
-    headers: { "x-k": key },
-    signal: AbortSignal.timeout(scaled(15_000)),
-  });
-  const body = (await res.json()) as { member?: string };
-  assert.equal(res.status, 200, `${key}\n${output(sg)}`);
-  assert.equal(body.member, member, `the key's owner served it\n${note}`);
-}
-
 /** The engine's connection holder per upstream address: what a gone member must not keep alive. */
 type Engine = "undici" | "http-proxy" | "h2c";
 
 async function churn(engine: Engine): Promise<void> {
+  // Each engine draws its keys from its own stream of the seed: the three run side by side.
+  const random = seededRandom(seed);
   const protocol = engine === "h2c" ? "h2c" : "http1";
   const c = await ConsulDouble.create({ seed });
   consuls.push(c);
@@ -182,22 +147,23 @@ routes:
     { env: { ...INSPECT_ENV, SHARDGATE_ENGINE: engine === "http-proxy" ? "http-proxy" : "undici" } },
   );
   const url = await inspectorUrl(() => sg.proc.stderr);
+  const gate = new ChurnGate(sg, TOKEN, note);
   const applied = async (): Promise<void> => {
     const want = live.map((u) => `api/${u.id}`).sort();
     await eventually(
       `members ${want.join(" ")}`,
-      async () => (JSON.stringify(await members(sg)) === JSON.stringify(want) ? true : undefined),
+      async () => (JSON.stringify(await members(gate)) === JSON.stringify(want) ? true : undefined),
       60_000,
       50,
-    ).catch((err: unknown) => assert.fail(`${String(err)}\n${output(sg)}`));
+    ).catch((err: unknown) => assert.fail(`${String(err)}\n${gate.output()}`));
   };
   const round = async (): Promise<void> => {
     await applied();
-    const owners = await keyPerMember(sg);
+    const owners = await gate.keyPerOwner("api", random);
     for (const u of live) {
       const key = owners.get(u.id);
       assert.ok(key !== undefined, `no key of 300 is owned by ${u.id}\n${note}`);
-      await serve(sg, key, u.id);
+      await gate.serve(key, u.id);
     }
     await batch();
   };
@@ -212,46 +178,25 @@ routes:
   // No request (nor /admin/route) after the last change: the data plane must retire what it no
   // longer routes to when the state is applied, not at a next request that may never come.
 
-  const text = await adminText(sg, "/metrics");
-  const lint = await promtoolCheckMetrics(text);
-  assert.equal(lint.code, 0, `promtool check metrics: ${lint.out}`);
-  const stale = [...labelValues(text, "member")].filter(
-    (m) => !current.has(m) && m !== "none" && m !== "removed",
+  await assertOnlyCurrentMembers(
+    await gate.adminText("/metrics"),
+    current,
+    `member series of gone members (of ${n} churned)\n${note}`,
   );
-  assert.deepEqual(stale, [], `member series of gone members (of ${n} churned)\n${note}`);
-  assert.deepEqual(await members(sg), [...current].map((id) => `api/${id}`).sort(), note);
-  await eventually(
-    "no open connection to a gone member",
-    () => (gone.every((u) => u.openConnections() === 0) ? true : undefined),
-    30_000,
-    50,
-  ).catch(() =>
-    assert.fail(
-      `open connections to gone members: ${gone
-        .filter((u) => u.openConnections() > 0)
-        .map((u) => `${u.id}=${u.openConnections()}`)
-        .join(" ")}\n${note}`,
-    ),
-  );
+  assert.deepEqual(await members(gate), [...current].map((id) => `api/${id}`).sort(), note);
+  await waitNoConnections(gone, "member", (u) => u.id, note);
   // The connection pools (undici), agents (http-proxy) or sessions (h2) the process still holds:
   // none of the gone members' (the last batch, served until the final change, is gone too; the
   // live batch has had no request yet), so fewer than one batch's worth (a few stand apart).
   // Waited for: a session closed in the last upstream idle time (4 s) is still referenced by
   // Node's own idle timer until it fires.
   const holder = engine === "h2c" ? "ClientHttp2Session" : engine === "undici" ? "Pool" : "CapturingAgent";
-  let held = -1;
-  await eventually(
-    `fewer than ${BATCH / 2} ${holder} objects on the heap`,
-    async () => {
-      held = (await heapObjectCounts(url, [holder]))[holder];
-      return held < BATCH / 2 ? true : undefined;
-    },
-    30_000,
-    1_000,
-  ).catch(() =>
-    assert.fail(
-      `${held} ${holder} objects after ${n} members (${live.length} live, none served yet; bound ${BATCH / 2})\n${note}`,
-    ),
+  const held = await waitFewerOnHeap(
+    url,
+    holder,
+    BATCH / 2,
+    (count) =>
+      `${count} ${holder} objects after ${n} members (${live.length} live, none served yet; bound ${BATCH / 2})\n${note}`,
   );
   process.stdout.write(
     `# ${engine}: ${held} ${holder} objects on the heap after ${n} members (${live.length} live)\n`,
@@ -268,11 +213,12 @@ routes:
   await sg.stop();
 }
 
-test("members churned through Consul with fresh addresses leave nothing behind (HTTP/1.1, undici)", () =>
-  churn("undici"));
-
-test("members churned through Consul with fresh addresses leave nothing behind (HTTP/1.1, http-proxy agents)", () =>
-  churn("http-proxy"));
-
-test("members churned through Consul with fresh addresses leave nothing behind (h2c sessions)", () =>
-  churn("h2c"));
+// The engines' runs share nothing (each its own Consul double, members and shardgate process, the
+// heap measured in that process): they run side by side.
+describe("members churned through Consul with fresh addresses leave nothing behind", {
+  concurrency: true,
+}, () => {
+  it("HTTP/1.1, undici", () => churn("undici"));
+  it("HTTP/1.1, http-proxy agents", () => churn("http-proxy"));
+  it("h2c sessions", () => churn("h2c"));
+});

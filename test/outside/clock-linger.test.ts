@@ -7,23 +7,33 @@
 
 import assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
-import { after, before, test } from "node:test";
+import { after, describe, it } from "node:test";
 import { LINGERING_TIME_MS } from "../../proxy/server/linger-close.js";
 import { ClockStep, clockStepMissing } from "../support/clock-step.js";
 import { type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
 import { scaled } from "../support/wait.js";
 
 const missing = clockStepMissing();
-let clock: ClockStep;
-let sg: RunningShardgate;
-let port = 0;
+const clocks: ClockStep[] = [];
 
-before(async () => {
-  if (missing !== undefined) return;
-  clock = new ClockStep();
+after(async () => {
+  await stopAll();
+  for (const c of clocks) c.remove();
+});
+
+/** A shardgate whose wall clock `clock` steps (each case its own, so the cases run side by side). */
+interface LingerGate {
+  clock: ClockStep;
+  sg: RunningShardgate;
+  port: number;
+}
+
+async function lingerGate(): Promise<LingerGate> {
+  const clock = new ClockStep();
+  clocks.push(clock);
   // No key: shardgate answers 400 itself without reading the upload, then lingers. The request
   // timeout (Node's requestTimeout, 60 s by default) is raised so it cannot end the lingering.
-  sg = await startShardgate(
+  const sg = await startShardgate(
     `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0, timeouts: { request: 10m } }
 pools:
   p:
@@ -33,13 +43,8 @@ routes:
 `,
     { env: clock.env },
   );
-  port = Number(new URL(sg.httpUrl).port);
-});
-
-after(async () => {
-  await stopAll();
-  clock?.remove();
-});
+  return { clock, sg, port: Number(new URL(sg.httpUrl).port) };
+}
 
 interface Lingering {
   /** Resolves with performance.now() (this process) when the server let the connection go. */
@@ -52,7 +57,7 @@ interface Lingering {
  * keeps sending a byte every 250 ms (never idle, never its FIN) until shardgate drops the
  * connection: the first write after that fails, or the socket closes.
  */
-async function lingeringUpload(): Promise<Lingering> {
+async function lingeringUpload({ sg, port }: LingerGate): Promise<Lingering> {
   const s: Socket = connect({ port, host: "127.0.0.1", allowHalfOpen: true });
   s.on("error", () => {});
   let reply = "";
@@ -105,37 +110,37 @@ function closedWithin(l: Lingering, ms: number, what: string): Promise<number> {
   });
 }
 
-test("a lingering upload still ends within its bound after the wall clock steps back an hour", {
-  skip: missing,
-  timeout: 300_000,
-}, async () => {
-  clock.step("+0");
-  const l = await lingeringUpload();
-  clock.step("-1h");
-  // Its own bound (30 s from the answer) ends it; the old code held it for the hour.
-  await closedWithin(
-    l,
-    LINGERING_TIME_MS + 90_000,
-    `the lingering connection was still open ${LINGERING_TIME_MS + 90_000} ms (scaled) after a -1h step`,
-  );
-  clock.step("+0");
-});
+// Each case waits out the lingering bound (LINGERING_TIME_MS, nginx's 30 s); their processes and
+// clocks are separate, so they run side by side.
+describe("clock steps during a lingering close", { skip: missing, concurrency: 2 }, () => {
+  it("a lingering upload still ends within its bound after the wall clock steps back an hour", {
+    timeout: 300_000,
+  }, async () => {
+    const g = await lingerGate();
+    const l = await lingeringUpload(g);
+    g.clock.step("-1h");
+    // Its own bound (30 s from the answer) ends it; the old code held it for the hour.
+    await closedWithin(
+      l,
+      LINGERING_TIME_MS + 90_000,
+      `the lingering connection was still open ${LINGERING_TIME_MS + 90_000} ms (scaled) after a -1h step`,
+    );
+  });
 
-test("a lingering upload is not cut short when the wall clock steps forward an hour", {
-  skip: missing,
-  timeout: 300_000,
-}, async () => {
-  clock.step("+0");
-  const l = await lingeringUpload();
-  const stepped = performance.now();
-  clock.step("+1h");
-  const end = await closedWithin(l, LINGERING_TIME_MS + 90_000, "the lingering connection never ended");
-  clock.step("+0");
-  // The bound counts from the answer's flush, which came before the client read it and stepped:
-  // half the bound is a lower limit no scheduling delay on a loaded machine can undercut.
-  const lived = end - stepped;
-  assert.ok(
-    lived >= LINGERING_TIME_MS / 2,
-    `the lingering upload was cut ${Math.round(lived)} ms after a +1h step (its bound is ${LINGERING_TIME_MS} ms)`,
-  );
+  it("a lingering upload is not cut short when the wall clock steps forward an hour", {
+    timeout: 300_000,
+  }, async () => {
+    const g = await lingerGate();
+    const l = await lingeringUpload(g);
+    const stepped = performance.now();
+    g.clock.step("+1h");
+    const end = await closedWithin(l, LINGERING_TIME_MS + 90_000, "the lingering connection never ended");
+    // The bound counts from the answer's flush, which came before the client read it and stepped:
+    // half the bound is a lower limit no scheduling delay on a loaded machine can undercut.
+    const lived = end - stepped;
+    assert.ok(
+      lived >= LINGERING_TIME_MS / 2,
+      `the lingering upload was cut ${Math.round(lived)} ms after a +1h step (its bound is ${LINGERING_TIME_MS} ms)`,
+    );
+  });
 });

@@ -16,7 +16,7 @@ import { after, before, test } from "node:test";
 import { ClockStep, clockStepMissing } from "../support/clock-step.js";
 import { parseState, type StateView } from "../support/cluster/admin-views.js";
 import { fleetConfigYaml } from "../support/cluster/fleet-config.js";
-import { freePorts } from "../support/ports.js";
+import { fleetNodeSpecs } from "../support/cluster/fleet-node-specs.js";
 import { type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
 import { eventually, scaled } from "../support/wait.js";
 
@@ -35,14 +35,7 @@ before(async () => {
   if (missing !== undefined) return;
   clock = new ClockStep();
   dir = mkdtempSync(join(tmpdir(), "sg-clock-raft-"));
-  const ports = await freePorts(9);
-  const nodes = ["a", "b", "c"].map((id, i) => ({
-    id,
-    httpPort: ports[i * 3],
-    adminPort: ports[i * 3 + 1],
-    raftPort: ports[i * 3 + 2],
-    dataDir: join(dir, id),
-  }));
+  const nodes = await fleetNodeSpecs(["a", "b", "c"], dir);
   const routing = `pools:
   p:
     members: [{ id: m1, address: "127.0.0.1:9" }]

@@ -9,33 +9,13 @@
 import assert from "node:assert/strict";
 import { connect as h2connect } from "node:http2";
 import { connect } from "node:net";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { RESET_MIN_STREAMS } from "../../proxy/server/h2-reset-guard.js";
 import { frame, literal } from "../support/h2-frames.js";
-import {
-  metricLines,
-  metricValue,
-  poolConfig,
-  type RunningShardgate,
-  startShardgate,
-  stopAll,
-} from "../support/shardgate-process.js";
-import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
+import { oneMemberGate } from "../support/one-member-gate.js";
+import { metricLines, metricValue, poolConfig, startShardgate } from "../support/shardgate-process.js";
 
-let upstreams: EchoUpstream[] = [];
-let sg: RunningShardgate;
-
-before(async () => {
-  upstreams = await startUpstreams(1);
-  sg = await startShardgate(
-    poolConfig({ members: [{ id: "m1", port: upstreams[0].port }], accessLog: false }),
-  );
-});
-
-after(async () => {
-  await stopAll();
-  await closeAll(upstreams);
-});
+const gate = oneMemberGate();
 
 // :method GET, :scheme http, :path / (static table), then :authority and the routing key.
 const GET_BLOCK = Buffer.concat([
@@ -113,7 +93,7 @@ function h2Get(url: string): Promise<number> {
 }
 
 async function rssKb(): Promise<number> {
-  const r = await fetch(`${sg.adminUrl}/metrics`);
+  const r = await fetch(`${gate.sg.adminUrl}/metrics`);
   const m = /^shardgate_process_resident_memory_bytes (\d+(?:\.\d+)?(?:e\+\d+)?)$/m.exec(await r.text());
   assert.ok(m, "shardgate_process_resident_memory_bytes in /metrics");
   return Number(m[1]) / 1024;
@@ -122,17 +102,17 @@ async function rssKb(): Promise<number> {
 test("h2c floods: the process stays up, bounded, and serves the next client", {
   timeout: 240_000,
 }, async () => {
-  const port = Number(new URL(sg.httpUrl).port);
+  const port = Number(new URL(gate.sg.httpUrl).port);
   const baseline = await rssKb();
   for (const [name, next] of Object.entries(FLOODS)) {
-    const before = upstreams[0].requests;
+    const before = gate.upstream.requests;
     const r = await flood(port, next);
-    assert.equal(sg.proc.exit, undefined, `${name}: shardgate exited\n${sg.proc.output()}`);
-    assert.equal(await h2Get(sg.httpUrl), 200, `${name}: the next h2c client is served`);
+    assert.equal(gate.sg.proc.exit, undefined, `${name}: shardgate exited\n${gate.sg.proc.output()}`);
+    assert.equal(await h2Get(gate.sg.httpUrl), 200, `${name}: the next h2c client is served`);
     const rss = await rssKb();
     console.log(
       `${name}: ${r.sent} frames sent, ${r.closedByPeer ? "closed by shardgate" : "still open at the deadline"}, ` +
-        `${upstreams[0].requests - before - 1} streams forwarded upstream, RSS ${Math.round(rss / 1024)} MB`,
+        `${gate.upstream.requests - before - 1} streams forwarded upstream, RSS ${Math.round(rss / 1024)} MB`,
     );
     // Generous for a loaded machine: a flood must not grow the process by hundreds of MB.
     assert.ok(rss < baseline + 300 * 1024, `${name}: RSS ${rss} kB from ${baseline} kB`);
@@ -179,7 +159,7 @@ function serverFrames(s: import("node:net").Socket): {
 test("h2c rapid reset: the connection gets GOAWAY(ENHANCE_YOUR_CALM) past the threshold; resets log 499", {
   timeout: 120_000,
 }, async () => {
-  const sg2 = await startShardgate(poolConfig({ members: [{ id: "m1", port: upstreams[0].port }] }));
+  const sg2 = await startShardgate(poolConfig({ members: [{ id: "m1", port: gate.upstream.port }] }));
   const port = Number(new URL(sg2.httpUrl).port);
   const FLOOD_BLOCK = Buffer.concat([
     Buffer.from([0x82, 0x86]),

@@ -8,40 +8,21 @@
 // shardgate process, real upstream, an h2c session, loopback.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { h2Request, h2Session } from "../support/h2-client.js";
-import {
-  metricValue,
-  poolConfig,
-  type RunningShardgate,
-  startShardgate,
-  stopAll,
-} from "../support/shardgate-process.js";
-import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
+import { oneMemberGate } from "../support/one-member-gate.js";
+import { metricValue } from "../support/shardgate-process.js";
 
-let upstreams: EchoUpstream[] = [];
-let sg: RunningShardgate;
-
-before(async () => {
-  upstreams = await startUpstreams(1);
-  sg = await startShardgate(
-    poolConfig({ members: [{ id: "m1", port: upstreams[0].port }], accessLog: false }),
-  );
-});
-
-after(async () => {
-  await stopAll();
-  await closeAll(upstreams);
-});
+const gate = oneMemberGate();
 
 async function invalidHosts(): Promise<number> {
-  const text = await (await fetch(`${sg.adminUrl}/metrics`)).text();
+  const text = await (await fetch(`${gate.sg.adminUrl}/metrics`)).text();
   return metricValue(text, "shardgate_downstream_client_errors_total", { code: "invalid_host" }) ?? 0;
 }
 
 test("h2c: a Host that differs from :authority gets 400 invalid_host on the stream, never forwarded; a matching one is forwarded", async (t) => {
-  const session = await h2Session(t, sg.httpUrl);
-  const forwarded = upstreams[0].requests;
+  const session = await h2Session(t, gate.sg.httpUrl);
+  const forwarded = gate.upstream.requests;
   const counted = await invalidHosts();
   const differing: Array<[string, string]> = [
     ["a.example", "evil.example"],
@@ -56,7 +37,7 @@ test("h2c: a Host that differs from :authority gets 400 invalid_host on the stre
     assert.equal(r.status, 400, `${authority} vs ${host}: ${r.text.slice(0, 200)}`);
     assert.equal(r.json().error, "invalid_host", r.text);
   }
-  assert.equal(upstreams[0].requests, forwarded, "none forwarded");
+  assert.equal(gate.upstream.requests, forwarded, "none forwarded");
   assert.equal(await invalidHosts(), counted + differing.length);
   // The same session goes on, and the same origin spelled otherwise is no mismatch.
   const same: Array<[string, string]> = [
@@ -71,5 +52,5 @@ test("h2c: a Host that differs from :authority gets 400 invalid_host on the stre
     });
     assert.equal(r.status, 200, `${authority} vs ${host}: ${r.text.slice(0, 200)}`);
   }
-  assert.equal(upstreams[0].requests, forwarded + same.length);
+  assert.equal(gate.upstream.requests, forwarded + same.length);
 });

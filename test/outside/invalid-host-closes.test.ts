@@ -5,27 +5,14 @@
 // the close), for every request-line/header refusal (bad_request, invalid_host, 505).
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
+import { oneMemberGate } from "../support/one-member-gate.js";
 import { rawSession } from "../support/raw-socket.js";
-import { poolConfig, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
-import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
 
-let upstreams: EchoUpstream[] = [];
-let sg: RunningShardgate;
-
-before(async () => {
-  upstreams = await startUpstreams(1);
-  // Keep-alive longer than the test's deadline: only shardgate's close after the 400 ends it in time.
-  const yaml = poolConfig({ members: [{ id: "m1", port: upstreams[0].port }], accessLog: false });
-  sg = await startShardgate(
-    yaml.replace("listen:\n", "listen:\n  timeouts: { keepAlive: 120s, idle: 120s }\n"),
-  );
-});
-
-after(async () => {
-  await stopAll();
-  await closeAll(upstreams);
-});
+// Keep-alive longer than the test's deadline: only shardgate's close after the 400 ends it in time.
+const gate = oneMemberGate((yaml) =>
+  yaml.replace("listen:\n", "listen:\n  timeouts: { keepAlive: 120s, idle: 120s }\n"),
+);
 
 /** Writes `payload` (never ends the socket) and resolves with the reply and whether shardgate closed it. */
 function exchange(
@@ -47,22 +34,22 @@ const CASES: Record<string, string> = {
 test("400 invalid_host closes the connection; the request pipelined behind it is never served", {
   timeout: 60_000,
 }, async () => {
-  const port = Number(new URL(sg.httpUrl).port);
-  const start = upstreams[0].requests;
+  const port = Number(new URL(gate.sg.httpUrl).port);
+  const start = gate.upstream.requests;
   for (const [name, bad] of Object.entries(CASES)) {
-    const before = upstreams[0].requests;
+    const before = gate.upstream.requests;
     const r = await exchange(port, bad + NEXT, 15_000);
     assert.match(r.reply, /^HTTP\/1\.1 400 /, name);
     assert.match(r.reply, /"error":"invalid_host"/, name);
     assert.match(r.reply, /\r\nconnection: close\r\n/i, `${name}: says Connection: close`);
     assert.equal(r.reply.match(/HTTP\/1\.1 \d{3} /g)?.length, 1, `${name}: one answer only\n${r.reply}`);
-    assert.equal(upstreams[0].requests, before, `${name}: the pipelined request reached no upstream`);
+    assert.equal(gate.upstream.requests, before, `${name}: the pipelined request reached no upstream`);
     assert.ok(r.closedByPeer, `${name}: shardgate closed the connection\n${r.reply}`);
   }
   // A valid request on a fresh connection is still served (and keeps its connection).
-  const ok = await fetch(`${sg.httpUrl}/`, { headers: { "x-user-id": "k" } });
+  const ok = await fetch(`${gate.sg.httpUrl}/`, { headers: { "x-user-id": "k" } });
   assert.equal(ok.status, 200);
   await ok.arrayBuffer();
   // Sent after every refused connection closed: any smuggled request forwarded would be here by now.
-  assert.equal(upstreams[0].requests - start, 1, "only the valid request reached the upstream");
+  assert.equal(gate.upstream.requests - start, 1, "only the valid request reached the upstream");
 });

@@ -20,32 +20,15 @@
 // (Node goes on parsing the bytes behind a refused head; the first run here served it).
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
+import { oneMemberGate } from "../support/one-member-gate.js";
 import { rawSession } from "../support/raw-socket.js";
-import { poolConfig, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
-import { closeAll, type EchoBody, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
+import type { EchoBody } from "../support/upstreams.js";
 
-let upstreams: EchoUpstream[] = [];
-let sg: RunningShardgate;
-let port = 0;
-
-before(async () => {
-  upstreams = await startUpstreams(1);
-  const yaml = poolConfig({ members: [{ id: "m1", port: upstreams[0].port }], accessLog: false });
-  // Keep-alive longer than the test's deadline: only shardgate's close after a refusal ends it in time.
-  sg = await startShardgate(
-    yaml.replace(
-      "listen:\n",
-      "listen:\n  timeouts: { keepAlive: 120s, idle: 120s }\n  maxHeaderSize: 64kb\n",
-    ),
-  );
-  port = Number(new URL(sg.httpUrl).port);
-});
-
-after(async () => {
-  await stopAll();
-  await closeAll(upstreams);
-});
+// Keep-alive longer than the test's deadline: only shardgate's close after a refusal ends it in time.
+const gate = oneMemberGate((yaml) =>
+  yaml.replace("listen:\n", "listen:\n  timeouts: { keepAlive: 120s, idle: 120s }\n  maxHeaderSize: 64kb\n"),
+);
 
 const HEAD = "Host: a.example\r\nx-user-id: k\r\n";
 const NEXT = `GET /smuggled HTTP/1.1\r\n${HEAD}\r\n`;
@@ -126,8 +109,8 @@ test("framing an upstream could read differently is refused, closed, and nothing
   timeout: 90_000,
 }, async () => {
   for (const [name, bad, status, code] of REFUSED) {
-    const before = upstreams[0].requests;
-    const r = await rawSession(port, 15_000, (s) => s.write(bad + NEXT, "latin1"));
+    const before = gate.upstream.requests;
+    const r = await rawSession(gate.port, 15_000, (s) => s.write(bad + NEXT, "latin1"));
     assert.match(
       r.reply,
       new RegExp(`^HTTP/1\\.1 ${status} `),
@@ -140,14 +123,14 @@ test("framing an upstream could read differently is refused, closed, and nothing
       `${name}: one answer only\n${r.reply.slice(0, 400)}`,
     );
     assert.ok(r.closedByPeer, `${name}: shardgate closed the connection`);
-    assert.equal(upstreams[0].requests, before, `${name}: nothing reached the upstream`);
+    assert.equal(gate.upstream.requests, before, `${name}: nothing reached the upstream`);
   }
 });
 
 test("plain chunked and a head of 1,999 fields are forwarded whole, body included", {
   timeout: 60_000,
 }, async () => {
-  const chunked = await rawSession(port, 15_000, (s) =>
+  const chunked = await rawSession(gate.port, 15_000, (s) =>
     s.write(
       `POST /c HTTP/1.1\r\n${HEAD}Transfer-Encoding: Chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n`,
     ),
@@ -163,7 +146,7 @@ test("plain chunked and a head of 1,999 fields are forwarded whole, body include
     chunked.closedByPeer,
     "the connection the client asked to close was closed (keep-alive here is 120 s)",
   );
-  const many = await rawSession(port, 15_000, (s) =>
+  const many = await rawSession(gate.port, 15_000, (s) =>
     s.write(`POST /m HTTP/1.1\r\n${HEAD}${fields(1995)}Connection: close\r\nContent-Length: 5\r\n\r\nhello`),
   );
   assert.match(many.reply, /^HTTP\/1\.1 200 /, many.reply.slice(0, 200));
@@ -178,12 +161,12 @@ test("requests pipelined before a Connection: close are all answered; bytes afte
 }, async () => {
   // They were not: Node's parser reports the bytes after the closing request as an error, and
   // answering it cut the connection (499 for the requests in flight) and sent one 400.
-  const before = upstreams[0].requests;
+  const before = gate.upstream.requests;
   for (const [name, closing] of [
     ["Connection: close", `GET /p2 HTTP/1.1\r\n${HEAD}Connection: close\r\n\r\n`],
     ["HTTP/1.0 without keep-alive", `GET /p2 HTTP/1.0\r\n${HEAD}\r\n`],
   ] as const) {
-    const r = await rawSession(port, 15_000, (s) =>
+    const r = await rawSession(gate.port, 15_000, (s) =>
       s.write(`GET /p1 HTTP/1.1\r\n${HEAD}\r\n${closing}GET /p3 HTTP/1.1\r\n${HEAD}\r\n`),
     );
     const statuses = r.reply.match(/HTTP\/1\.1 \d{3}/g) ?? [];
@@ -200,7 +183,7 @@ test("requests pipelined before a Connection: close are all answered; bytes afte
       `${name}: closed after the closing request's answer (keep-alive here is 120 s)`,
     );
   }
-  assert.equal(upstreams[0].requests, before + 4, "only /p1 and /p2 reached the upstream, twice");
+  assert.equal(gate.upstream.requests, before + 4, "only /p1 and /p2 reached the upstream, twice");
 });
 
 function echoOf(reply: string): EchoBody {

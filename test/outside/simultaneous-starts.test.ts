@@ -33,27 +33,47 @@ interface Outcome {
 
 interface Contender {
   child: ChildProcess;
+  /** Its "ready" line: loaded and waiting for the instant. */
+  ready: Promise<void>;
   outcome: Promise<Outcome>;
   exited: Promise<number | null>;
+  /** Sends the wall-clock instant (epoch ms; 0: at once) to take the lock at. */
+  go(startAt: number): void;
 }
 
-function contend(dir: string, startAt: number): Contender {
-  const child = reapOnExit(spawn(process.execPath, [CONTENDER, dir, String(startAt)], { stdio: "pipe" }));
+function contend(dir: string): Contender {
+  const child = reapOnExit(spawn(process.execPath, [CONTENDER, dir], { stdio: "pipe" }));
   let out = "";
   let err = "";
   child.stderr?.on("data", (d: Buffer) => {
     err += d.toString();
   });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  const outcome = new Promise<Outcome>((resolve, reject) => {
-    child.stdout?.on("data", (d: Buffer) => {
-      out += d.toString();
-      const nl = out.indexOf("\n");
-      if (nl >= 0) resolve(JSON.parse(out.slice(0, nl)) as Outcome);
+  const early = (what: string) => (code: number | null) =>
+    new Error(`contender exited ${code} before ${what}: ${err}`);
+  const lines: string[] = [];
+  const line = (i: number, what: string): Promise<string> =>
+    new Promise<string>((resolve, reject) => {
+      const check = (): void => {
+        if (lines.length > i) resolve(lines[i]);
+      };
+      child.stdout?.on("data", check);
+      child.once("exit", (code) => reject(early(what)(code)));
+      check();
     });
-    child.once("exit", (code) => reject(new Error(`contender exited ${code} before an outcome: ${err}`)));
+  child.stdout?.on("data", (d: Buffer) => {
+    out += d.toString();
+    for (let nl = out.indexOf("\n"); nl >= 0; nl = out.indexOf("\n")) {
+      lines.push(out.slice(0, nl));
+      out = out.slice(nl + 1);
+    }
   });
-  return { child, outcome, exited };
+  const ready = line(0, "ready").then((l) => assert.equal(l, "ready", `a contender's first line: ${l}`));
+  const outcome = line(1, "an outcome").then((l) => JSON.parse(l) as Outcome);
+  // Either may be left unawaited when the other fails first.
+  ready.catch(() => undefined);
+  outcome.catch(() => undefined);
+  return { child, ready, outcome, exited, go: (startAt) => child.stdin?.write(`${startAt}\n`) };
 }
 
 /** The pid of a process that has exited (a crashed holder). */
@@ -80,10 +100,13 @@ test(`N contenders at one instant: exactly one wins, whatever the LOCK left befo
     else if (state === "torn") writeFileSync(file, '{"pid":12');
     else if (state === "empty") writeFileSync(file, "");
     const ctx = `seed ${SEED}, round ${round}, LOCK before: ${state}, ${n} contenders`;
-    // Far enough ahead that every contender has started and is spinning at the instant.
-    const startAt = Date.now() + 3_000;
-    const contenders = Array.from({ length: n }, () => contend(dir, startAt));
+    const contenders = Array.from({ length: n }, () => contend(dir));
     try {
+      // Every contender loaded and listening: the instant only needs to outlast the writes below
+      // and each one's wake-up to read it (one it reads late still contends, just not sharply).
+      await Promise.all(contenders.map((c) => c.ready));
+      const startAt = Date.now() + 250;
+      for (const c of contenders) c.go(startAt);
       await judgeRound(contenders, file, n, ctx);
     } finally {
       for (const c of contenders) c.child.stdin?.end();
@@ -113,9 +136,11 @@ test("a holder killed with -9 frees the lock at once; while it lives every other
   timeout: 120_000,
 }, async () => {
   const dir = mkdtempSync(join(root, "kill9-"));
-  const holder = contend(dir, 0);
+  const holder = contend(dir);
+  holder.go(0);
   assert.equal((await holder.outcome).ok, true);
-  const other = contend(dir, 0);
+  const other = contend(dir);
+  other.go(0);
   const refused = await other.outcome;
   assert.equal(refused.code, "data_dir_locked", JSON.stringify(refused));
   assert.match(refused.message ?? "", new RegExp(`in use by process ${holder.child.pid}`));
@@ -123,7 +148,8 @@ test("a holder killed with -9 frees the lock at once; while it lives every other
   await other.exited;
   holder.child.kill("SIGKILL");
   await holder.exited;
-  const next = contend(dir, 0);
+  const next = contend(dir);
+  next.go(0);
   assert.equal((await next.outcome).ok, true, "the dead holder's lock is taken over");
   next.child.stdin?.end();
   assert.equal(await next.exited, 0);

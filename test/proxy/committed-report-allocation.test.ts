@@ -9,7 +9,6 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { configSchema } from "../../config/file/schema.js";
 import { SILENT_LOG } from "../../config/log-sink.js";
 import type { ClusterStateData, MemberState, StateChange } from "../../config/state/types.js";
 import { CommittedChanges } from "../../proxy/cluster/committed-changes.js";
@@ -17,46 +16,11 @@ import { CommittedRouting, type RoutingChange } from "../../proxy/cluster/commit
 import { OutcomeRecorders } from "../../proxy/cluster/outcome-recorders.js";
 import { createMetrics } from "../../proxy/metrics/registry.js";
 import { SeriesCache } from "../../proxy/metrics/series-cache.js";
+import { onePoolState, poolMember } from "../support/one-pool-state.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
 
 const SEED = testSeed(16_2017);
 const SIZE = 5000;
-
-const parsed = configSchema.parse({
-  pools: { p: { members: [], algorithm: "ring" } },
-  routes: [{ pool: "p", key: ["ip"] }],
-});
-const { members: _static, ...settings } = parsed.pools.p;
-const breaker = Object.freeze({
-  state: "closed",
-  since: 0,
-  until: 0,
-  trips: 0,
-  override: "auto",
-}) as MemberState["breaker"];
-
-function member(id: string, i: number): MemberState {
-  return Object.freeze({
-    id,
-    address: Object.freeze({ host: "127.0.0.1", port: 1024 + (i % 50) }),
-    weight: 1,
-    source: "static",
-    healthy: true,
-    draining: false,
-    breaker,
-  }) as MemberState;
-}
-
-function stateOf(members: readonly MemberState[], version: number): ClusterStateData {
-  return {
-    format: "shardgate.cluster-state",
-    v: 1,
-    appliedIndex: version,
-    ringVersion: version,
-    routing: { pools: parsed.pools, routes: parsed.routes } as ClusterStateData["routing"],
-    pools: { p: { settings, members, ringVersion: version } },
-  };
-}
 
 function changeAt(version: number): StateChange {
   return {
@@ -77,20 +41,20 @@ function changeAt(version: number): StateChange {
 function sequence(): { base: MemberState[]; states: ClusterStateData[] } {
   const rnd = seededRandom(SEED);
   const base: MemberState[] = [];
-  for (let i = 0; i < SIZE; i++) base.push(member(`m${String(i).padStart(5, "0")}`, i));
+  for (let i = 0; i < SIZE; i++) base.push(poolMember(`m${String(i).padStart(5, "0")}`, 1024 + (i % 50)));
   const states: ClusterStateData[] = [];
   for (let step = 0; step < 24; step++) {
     if (step % 2 === 1) {
-      states.push(stateOf(base, step + 2));
+      states.push(onePoolState(base, step + 2));
       continue;
     }
     const k = Math.floor(rnd() * SIZE);
     const joined = [
       ...base.slice(0, k + 1),
-      member(`m${String(k).padStart(5, "0")}j`, 7),
+      poolMember(`m${String(k).padStart(5, "0")}j`, 1024 + 7),
       ...base.slice(k + 1),
     ];
-    states.push(stateOf(joined, step + 2));
+    states.push(onePoolState(joined, step + 2));
   }
   return { base, states };
 }
@@ -105,7 +69,7 @@ test("reporting a one-member reload of a 5,000-member pool allocates in proporti
   const routing = new CommittedRouting();
   const metrics = createMetrics();
   const series = new SeriesCache(metrics);
-  let next: RoutingChange = routing.apply(stateOf(base, 1), "all", true);
+  let next: RoutingChange = routing.apply(onePoolState(base, 1), "all", true);
   // The routing is rebuilt by the real CommittedRouting before each measured call; applied()
   // is handed that result, so only the report is measured.
   const changes = new CommittedChanges({
@@ -115,9 +79,9 @@ test("reporting a one-member reload of a 5,000-member pool allocates in proporti
     metrics,
     series,
   });
-  let before = stateOf([], 0);
-  changes.applied(null, before, stateOf(base, 1));
-  before = stateOf(base, 1);
+  let before = onePoolState([], 0);
+  changes.applied(null, before, onePoolState(base, 1));
+  before = onePoolState(base, 1);
   const allocated: number[] = [];
   for (const after of states) {
     next = routing.apply(after, ["p"], false);
@@ -143,8 +107,8 @@ test("the outcome recorders follow a one-member reload of a 5,000-member pool in
   const { base, states } = sequence();
   const recorders = new OutcomeRecorders();
   const routing = new CommittedRouting();
-  routing.apply(stateOf(base, 1), "all", true);
-  recorders.sync(stateOf(base, 1));
+  routing.apply(onePoolState(base, 1), "all", true);
+  recorders.sync(onePoolState(base, 1));
   const snaps = states.map((s) => routing.apply(s, ["p"], false).state.pools.get("p"));
   const allocated: number[] = [];
   for (let i = 0; i < states.length; i++) {

@@ -57,7 +57,9 @@ async function nodeIdOf(adminUrl: string): Promise<unknown> {
   return (r.body as { raft?: { id?: unknown } }).raft?.id;
 }
 
-describe("cluster.id from --node-id or SHARDGATE_NODE_ID", async () => {
+// The four cases each start (or refuse) their own process on their own ports and data dir: they
+// run side by side.
+describe("cluster.id from --node-id or SHARDGATE_NODE_ID", { concurrency: true }, async () => {
   const ups = await startUpstreams(1);
   after(() => closeAll(ups));
   const upstream = `127.0.0.1:${ups[0].address.port}`;

@@ -11,26 +11,22 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, it } from "node:test";
 import { LEVEL_CLUSTER_ID } from "../../config/raft/core/index.js";
-import { DriverError, RaftDriver, type RaftDriverOptions } from "../../config/raft/driver.js";
+import { DriverError, type RaftDriverOptions } from "../../config/raft/driver.js";
 import { freePorts } from "../support/ports.js";
 import { SEED, seedNote } from "../support/prng.js";
-import { testDriverOptions } from "../support/raft-io/driver-options.js";
+import { type DriverNode, DriverNodes } from "../support/raft-io/driver-nodes.js";
 import { KvStateMachine, kvCommand } from "../support/raft-io/kv-state-machine.js";
 import { waitFor } from "../support/wait.js";
 
 const SECRET = "cluster-identity-test-secret-0123456789";
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "sg-cluster-id-"));
-const drivers = new Set<RaftDriver>();
+const nodes = new DriverNodes(SECRET);
 after(async () => {
-  for (const d of drivers) await d.stop();
+  await nodes.stopAll();
   fs.rmSync(root, { recursive: true, force: true });
 });
 
-interface Node {
-  d: RaftDriver;
-  kv: KvStateMachine;
-  warnings: string[];
-}
+type Node = DriverNode;
 
 function node(
   dir: string,
@@ -38,23 +34,11 @@ function node(
   peers: Record<string, string>,
   extra: Partial<RaftDriverOptions> = {},
 ): Node {
-  const kv = new KvStateMachine();
-  const warnings: string[] = [];
-  const d = new RaftDriver(
-    testDriverOptions(dir, SECRET, id, peers, {
-      stateMachine: kv,
-      refusalLogMs: 60_000,
-      onWarning: (m) => warnings.push(m),
-      ...extra,
-    }),
-  );
-  drivers.add(d);
-  return { d, kv, warnings };
+  return nodes.node(dir, id, peers, new KvStateMachine(), { refusalLogMs: 60_000, ...extra });
 }
 
-async function stop(n: Node): Promise<void> {
-  await n.d.stop();
-  drivers.delete(n.d);
+function stop(n: Node): Promise<void> {
+  return nodes.stop(n);
 }
 
 async function peersOf(ids: readonly string[]): Promise<Record<string, string>> {
@@ -143,7 +127,7 @@ describe("cluster identity", () => {
     await confused.d.start().catch((err: unknown) => {
       refused = err;
     });
-    drivers.delete(confused.d);
+    nodes.forget(confused);
     assert.ok(refused instanceof DriverError, `start refused: ${String(refused)}`);
     assert.equal(refused.code, "CLUSTER_MISMATCH");
     assert.match(refused.message, /cluster ID mismatch/);

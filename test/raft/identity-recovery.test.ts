@@ -12,45 +12,30 @@ import * as path from "node:path";
 import { after, describe, it } from "node:test";
 import { encodeMessages, newMessage } from "../../config/raft/core/index.js";
 import { wrapSnapshot } from "../../config/raft/driver/envelope.js";
-import { DriverError, RaftDriver } from "../../config/raft/driver.js";
+import { DriverError } from "../../config/raft/driver.js";
 import { TcpTransport } from "../../config/raft/transport/index.js";
 import { freePorts } from "../support/ports.js";
 import { SEED, seedNote } from "../support/prng.js";
-import { testDriverOptions } from "../support/raft-io/driver-options.js";
+import { type DriverNode, DriverNodes } from "../support/raft-io/driver-nodes.js";
 import { KvStateMachine, kvCommand } from "../support/raft-io/kv-state-machine.js";
 import { waitFor } from "../support/wait.js";
 
 const SECRET = "identity-recovery-test-secret-0123456789";
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "sg-identity-rec-"));
-const drivers = new Set<RaftDriver>();
+const nodes = new DriverNodes(SECRET);
 after(async () => {
-  for (const d of drivers) await d.stop();
+  await nodes.stopAll();
   fs.rmSync(root, { recursive: true, force: true });
 });
 
-interface Node {
-  d: RaftDriver;
-  kv: KvStateMachine;
-  warnings: string[];
-}
+type Node = DriverNode;
 
 function node(dir: string, id: string, peers: Record<string, string>, bootstrap?: string[]): Node {
-  const kv = new KvStateMachine();
-  const warnings: string[] = [];
-  const d = new RaftDriver(
-    testDriverOptions(dir, SECRET, id, peers, {
-      stateMachine: kv,
-      onWarning: (m) => warnings.push(m),
-      ...(bootstrap ? { bootstrap } : {}),
-    }),
-  );
-  drivers.add(d);
-  return { d, kv, warnings };
+  return nodes.node(dir, id, peers, new KvStateMachine(), bootstrap ? { bootstrap } : {});
 }
 
-async function stop(n: Node): Promise<void> {
-  await n.d.stop();
-  drivers.delete(n.d);
+function stop(n: Node): Promise<void> {
+  return nodes.stop(n);
 }
 
 function leaderOf(ns: readonly Node[]): Node | undefined {
@@ -126,7 +111,7 @@ describe("identity.json against damage and lost files", () => {
         () => null,
         (e: unknown) => e,
       );
-      drivers.delete(again.d);
+      nodes.forget(again);
       assert.ok(
         err instanceof DriverError,
         `refused with a DriverError, got ${String(err)} for ${JSON.stringify(bytes)}`,

@@ -12,20 +12,20 @@ import * as path from "node:path";
 import { after, describe, it } from "node:test";
 import { encodeMessages, newMessage } from "../../config/raft/core/index.js";
 import { wrapSnapshot } from "../../config/raft/driver/envelope.js";
-import { RaftDriver, type RaftDriverOptions } from "../../config/raft/driver.js";
+import type { RaftDriverOptions } from "../../config/raft/driver.js";
 import { TcpTransport } from "../../config/raft/transport/index.js";
 import { ClusterStateMachine } from "../../config/state/state-machine.js";
 import { freePorts } from "../support/ports.js";
 import { SEED, seedNote } from "../support/prng.js";
-import { testDriverOptions } from "../support/raft-io/driver-options.js";
+import { type DriverNode, DriverNodes } from "../support/raft-io/driver-nodes.js";
 import { KvStateMachine, kvCommand } from "../support/raft-io/kv-state-machine.js";
 import { waitFor } from "../support/wait.js";
 
 const SECRET = "snapshot-refusal-test-secret-0123456789";
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "sg-snap-refusal-"));
-const drivers = new Set<RaftDriver>();
+const nodes = new DriverNodes(SECRET);
 after(async () => {
-  for (const d of drivers) await d.stop();
+  await nodes.stopAll();
   fs.rmSync(root, { recursive: true, force: true });
 });
 
@@ -60,11 +60,7 @@ class CheckedKv extends KvStateMachine {
   }
 }
 
-interface Node {
-  d: RaftDriver;
-  kv: CheckedKv;
-  warnings: string[];
-}
+type Node = DriverNode<CheckedKv>;
 
 function node(
   dir: string,
@@ -72,20 +68,8 @@ function node(
   peers: Record<string, string>,
   extra: Partial<RaftDriverOptions> = {},
 ): Node {
-  const kv = new CheckedKv();
-  const warnings: string[] = [];
-  const d = new RaftDriver(
-    testDriverOptions(dir, SECRET, id, peers, {
-      stateMachine: kv,
-      onWarning: (m) => warnings.push(m),
-      // Small snapshots, nothing kept behind them: a follower that missed a few entries needs one.
-      snapshotEvery: 4,
-      compactMargin: 0,
-      ...extra,
-    }),
-  );
-  drivers.add(d);
-  return { d, kv, warnings };
+  // Small snapshots, nothing kept behind them: a follower that missed a few entries needs one.
+  return nodes.node(dir, id, peers, new CheckedKv(), { snapshotEvery: 4, compactMargin: 0, ...extra });
 }
 
 async function started(n: Node): Promise<Node> {
@@ -94,9 +78,8 @@ async function started(n: Node): Promise<Node> {
   return n;
 }
 
-async function stop(n: Node): Promise<void> {
-  await n.d.stop();
-  drivers.delete(n.d);
+function stop(n: Node): Promise<void> {
+  return nodes.stop(n);
 }
 
 function leaderOf(ns: readonly Node[]): Node | undefined {

@@ -23,8 +23,8 @@ import {
   SHARED_ADMIN_PORT_ENV,
   SHARED_HTTP_PORT_ENV,
 } from "./cluster/fleet-config.js";
+import { fleetNodeSpecs } from "./cluster/fleet-node-specs.js";
 import { httpRequest, mapLimit, sleep } from "./cluster/http-client.js";
-import { freePorts } from "./ports.js";
 import { type LogLine, ShardgateChild } from "./shardgate-process.js";
 import { CONDITION_DEADLINE_MS, START_DEADLINE_MS, scaled } from "./wait.js";
 
@@ -173,14 +173,7 @@ export class FleetCluster {
     const secret = o.secret ?? "e2e-fleet-secret-0123456789abcdef";
     const adminToken = o.adminToken ?? "e2e-admin-token-0123456789";
     const dir = mkdtempSync(join(tmpdir(), "shardgate-fleet-"));
-    const ports = await freePorts(ids.length * 3);
-    const specs: FleetNodeSpec[] = ids.map((id, i) => ({
-      id,
-      httpPort: ports[i * 3],
-      adminPort: ports[i * 3 + 1],
-      raftPort: ports[i * 3 + 2],
-      dataDir: join(dir, id, "data"),
-    }));
+    const specs = await fleetNodeSpecs(ids, dir, (id) => join(dir, id, "data"));
     const voters = ids.slice(0, nVoters);
     const yaml = (self: FleetNodeSpec | undefined) =>
       fleetConfigYaml({
