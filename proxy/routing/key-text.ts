@@ -45,7 +45,8 @@ export function canonicalKeyText(
 
 const NOTHING_WHY =
   "this ip key identifies no client (RFC 7239 section 6: unknown, _obfuscated), so a request " +
-  "carrying it as its Forwarded for= node has no ip key (a later key source of the route decides, if it has one)";
+  "carrying it as its Forwarded for= node has no ip key (a later key source of the route decides, if it has one); " +
+  "an X-Forwarded-For entry of this text is still read as the text: ask without source=ip for its member";
 
 /** `unknown`, `UNKNOWN:4711`, `_hidden`, `_h:_p`: a for= node, as requests read it (port removed), that names nobody. */
 function nodeIdentifiesNothing(given: string): boolean {
