@@ -106,17 +106,22 @@ function send(res: ServerResponse, status: number, body: unknown, retryAfterS?: 
   res.end(text);
 }
 
-/** backend.explainRoute for the text `hashed`; the answer's `key` is the one given, `hashedAs` the text when it differs. */
+/**
+ * backend.explainRoute for the text `hashed`; the answer's `key` is the one given, `hashedAs` the
+ * text when it differs, and `why` (the key text's reason for reading no key) leads the note.
+ */
 function explainKey(
   backend: AdminBackend,
   pool: string,
   given: string,
   hashed: string,
+  why?: string,
 ): AdminResult<RouteExplanationView> {
   const r = backend.explainRoute(pool, hashed);
   if (r.ok && hashed !== given) {
     r.value.key = given;
     r.value.hashedAs = hashed;
+    if (why !== undefined) r.value.note = r.value.note === undefined ? why : `${why}; ${r.value.note}`;
   }
   return r;
 }
@@ -260,7 +265,7 @@ export function createAdminServer(opts: AdminServerOptions): Server {
       }
       const text = canonicalKeyText(key, url.searchParams.get("source"), backend.keyRules?.());
       if (!text.ok) return sendError(res, { status: 400, error: "bad_parameter", message: text.message });
-      const r = explainKey(backend, pool, key, text.key);
+      const r = explainKey(backend, pool, key, text.key, text.why);
       if (!r.ok) return sendError(res, r.err);
       const affinity = await backend.explainAffinity?.(
         pool,
@@ -301,7 +306,7 @@ export function createAdminServer(opts: AdminServerOptions): Server {
       for (const key of keys) {
         const text = canonicalKeyText(key, source, backend.keyRules?.());
         if (!text.ok) return sendError(res, { status: 400, error: "bad_parameter", message: text.message });
-        const r = explainKey(backend, pool, key, text.key);
+        const r = explainKey(backend, pool, key, text.key, text.why);
         if (!r.ok) return sendError(res, r.err);
         routes.push(r.value);
         hashed.push(text.key);

@@ -11,6 +11,7 @@ import type { CacheConfig } from "../../config/file/edge-schema.js";
 import type { LogSink } from "../../config/log-sink.js";
 import type { EdgeRouteMetrics } from "../edge/edge-metrics.js";
 import type { EdgeState } from "../edge/edge-state.js";
+import { upstreamHeaderView } from "../forward/headers.js";
 import type { RequestContext } from "../forward/request-context.js";
 import type { RedisStore } from "../redis/redis-store.js";
 import { normalizeHost } from "../routing/route-table.js";
@@ -76,11 +77,16 @@ export class SharedCache {
       this.metrics.cache.bypass.inc();
       return false;
     }
+    // Vary names request headers the upstream saw: this hop's X-Forwarded-For / Forwarded are
+    // added only when the request is forwarded (after this lookup), so lookup, coalescing and
+    // store all read the one view of the headers as forwarded, taken here.
+    const view = upstreamHeaderView(req, ctx.compiledRoute?.keyPlan.trusted ?? null, ctx.requestId);
+    st.cacheHeaders = view;
     const host = req.headers.host;
     const tag = baseTag(this.label, host === undefined ? "" : normalizeHost(host), req.url ?? "");
     const auth = req.headers.authorization !== undefined;
     if (mode === "lookup") {
-      const entry = await this.lookup(tag, req.headers, auth);
+      const entry = await this.lookup(tag, view, auth);
       if (entry !== null && !ctx.done) {
         this.answer(ctx, entry);
         this.metrics.cache.hit.inc();
@@ -98,7 +104,7 @@ export class SharedCache {
     const r = await waitFill(pending, this.cfg.coalesceTimeout);
     if (r === null || ctx.done) return false;
     const head = r.entry.head;
-    if ((auth && !head.authOk) || varyValues(head.vary, req.headers) !== r.varyValues) return false;
+    if ((auth && !head.authOk) || varyValues(head.vary, view) !== r.varyValues) return false;
     this.answer(ctx, r.entry);
     this.metrics.cache.coalesced.inc();
     return true;
@@ -179,9 +185,8 @@ export class SharedCache {
     }
     const kept: OutgoingHttpHeaders = {};
     for (const name in headers) if (!this.notStored.has(name)) kept[name] = headers[name];
-    new BodyCapture(this, st.cacheKey, status, kept, s, varyValues(s.vary, ctx.req.headers), fill).attach(
-      proxyRes,
-    );
+    const values = varyValues(s.vary, st.cacheHeaders ?? ctx.req.headers);
+    new BodyCapture(this, st.cacheKey, status, kept, s, values, fill).attach(proxyRes);
   }
 
   /** Writes a captured response (called by BodyCapture once the body is complete). */

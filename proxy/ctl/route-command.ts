@@ -30,6 +30,21 @@ interface RouteAnswer {
   keyHash: number;
   ringVersion: number;
   skipped: Array<{ id: string; reason: string }>;
+  /** A missing key (empty, or an ip key that identifies nobody): each route's policy instead of a member. */
+  onMissingKey?: Array<{ route: string; policy: string }>;
+}
+
+/** " (as TEXT)" when the text hashed differs from the key asked about; " (no key)" when none is read. */
+function asText(r: RouteAnswer): string {
+  if (typeof r.hashedAs !== "string") return "";
+  return r.hashedAs === "" ? " (no key)" : ` (as ${r.hashedAs})`;
+}
+
+/** The member column: the member, or for a missing key what each route does with it. */
+function memberText(r: RouteAnswer): string {
+  if (Array.isArray(r.onMissingKey) && r.member === null)
+    return `no key: ${r.onMissingKey.map((m) => `onMissingKey ${String(m?.policy)} (${String(m?.route)})`).join(", ") || "no route"}`;
+  return r.member ?? "none available";
 }
 
 /** The most a keys file may hold (a directory or /dev/zero given by mistake is refused, not read to 2 GiB). */
@@ -172,8 +187,8 @@ export async function route(ctx: CtlContext, args: string[]): Promise<CtlOutput>
     return {
       json: r,
       text: [
-        `key      ${keys[0]}${typeof r.hashedAs === "string" ? ` (as ${r.hashedAs})` : ""} (hash ${r.keyHash})`,
-        `member   ${r.member ?? "none available"}`,
+        `key      ${keys[0]}${asText(r)} (hash ${r.keyHash})`,
+        `member   ${memberText(r)}`,
         `owner    ${r.owner ?? "-"}`,
         `skipped  ${skippedText(r)}`,
         `ring     version ${r.ringVersion}`,
@@ -186,13 +201,7 @@ export async function route(ctx: CtlContext, args: string[]): Promise<CtlOutput>
     json: { pool, routes },
     text: table(
       ["KEY", "MEMBER", "OWNER", "SKIPPED", "RING"],
-      routes.map((r) => [
-        typeof r.hashedAs === "string" ? `${r.key} (as ${r.hashedAs})` : r.key,
-        r.member ?? "none available",
-        r.owner,
-        skippedText(r),
-        r.ringVersion,
-      ]),
+      routes.map((r) => [`${r.key}${asText(r)}`, memberText(r), r.owner, skippedText(r), r.ringVersion]),
     ),
   };
 }

@@ -1,6 +1,7 @@
 // What a request's edge features remember between its start and its response: one object,
 // allocated only for requests on routes that have edge features, every field set here.
 
+import type { IncomingHttpHeaders } from "node:http";
 import type { RequestContext } from "../forward/request-context.js";
 
 /** Where the member of a request came from (GET /admin/route names the same sources). */
@@ -22,6 +23,12 @@ export class EdgeState {
   cacheKey = "";
   /** True when this request leads a coalesced fill others wait for. */
   cacheLeader = false;
+  /**
+   * The request's headers as the upstream gets them (forward/headers.ts upstreamHeaderView),
+   * taken once at the cache lookup: a response's Vary is read from this one view at lookup,
+   * coalescing and store (null until the cache looks).
+   */
+  cacheHeaders: IncomingHttpHeaders | null = null;
 }
 
 /** The request's EdgeState, created on first use. */

@@ -103,23 +103,47 @@ export function deleteResponseHopByHop(headers: IncomingHttpHeaders, switching: 
 
 /** Sets X-Forwarded-For/-Proto/-Host and Forwarded on `req.headers` for the upstream. */
 export function setForwardedHeaders(req: IncomingMessage, trusted: TrustedList | null): void {
+  writeForwardedHeaders(req, trusted, req.headers);
+}
+
+/**
+ * A copy of `req.headers` as the upstream will get them (this hop's X-Forwarded-* / Forwarded
+ * added, X-Request-Id set), without touching the request: what a response's `Vary` is about
+ * when it is looked up before the request is forwarded (shared-cache.ts).
+ */
+export function upstreamHeaderView(
+  req: IncomingMessage,
+  trusted: TrustedList | null,
+  requestId: string,
+): IncomingHttpHeaders {
+  const view: IncomingHttpHeaders = { ...req.headers };
+  writeForwardedHeaders(req, trusted, view);
+  view["x-request-id"] = requestId;
+  return view;
+}
+
+/** This hop's forwarding fields, read from `req.headers` (as the client sent them) and written to `out`. */
+function writeForwardedHeaders(
+  req: IncomingMessage,
+  trusted: TrustedList | null,
+  out: IncomingHttpHeaders,
+): void {
   const headers = req.headers;
   const facts = connectionFacts(req.socket);
   const peer = facts.peer;
   const xff = headers["x-forwarded-for"];
-  headers["x-forwarded-for"] = typeof xff === "string" && xff !== "" ? `${xff}, ${peer}` : peer;
   const fromTrusted = trusted !== null && facts.fromTrusted(trusted);
-  if (!fromTrusted || headers["x-forwarded-proto"] === undefined) {
-    headers["x-forwarded-proto"] = facts.encrypted ? "https" : "http";
-  }
+  const proto = headers["x-forwarded-proto"];
+  const fwd = headers.forwarded;
+  const host = headers.host;
+  out["x-forwarded-for"] = typeof xff === "string" && xff !== "" ? `${xff}, ${peer}` : peer;
+  if (!fromTrusted || proto === undefined) out["x-forwarded-proto"] = facts.encrypted ? "https" : "http";
   if (!fromTrusted || headers["x-forwarded-host"] === undefined) {
-    const host = headers.host;
-    if (host !== undefined) headers["x-forwarded-host"] = host;
-    else delete headers["x-forwarded-host"];
+    if (host !== undefined) out["x-forwarded-host"] = host;
+    else delete out["x-forwarded-host"];
   }
   // RFC 7239: append this hop's element after a trusted proxy's; an untrusted client's
   // Forwarded is replaced, since an upstream may believe it.
-  const element = facts.forwardedElement(headers.host);
-  const fwd = headers.forwarded;
-  headers.forwarded = fromTrusted && typeof fwd === "string" && fwd !== "" ? `${fwd}, ${element}` : element;
+  const element = facts.forwardedElement(host);
+  out.forwarded = fromTrusted && typeof fwd === "string" && fwd !== "" ? `${fwd}, ${element}` : element;
 }

@@ -38,6 +38,11 @@ export class RateLimiter {
    * reads it), so every instance of a mixed-version fleet counts one key in one Redis bucket.
    */
   private readonly plans: Readonly<Record<KeyRules, KeyPlan>> | null;
+  /**
+   * The bucket key plan level 4 reads a request by (the own key spec, else the route's), asked at
+   * level 5 only for a request that has no key there: see keyOf.
+   */
+  private readonly level4: KeyPlan;
   private readonly rate: string;
   private readonly burst: string;
   private readonly policy: string;
@@ -58,6 +63,7 @@ export class RateLimiter {
       own === null
         ? null
         : { v3: compileKeyPlan(own, "v3"), v4: compileKeyPlan(own, "v4"), v5: compileKeyPlan(own, "v5") };
+    this.level4 = this.plans === null ? compileKeyPlan(route, "v4") : this.plans.v4;
     this.rate = String(cfg.limit / cfg.window);
     this.burst = String(cfg.burst);
     this.limitText = String(cfg.limit);
@@ -65,7 +71,14 @@ export class RateLimiter {
     store.defineScript(TOKEN_BUCKET);
   }
 
-  /** The bucket's key: the rate limit's own key spec, else the route's key, else the client address. */
+  /**
+   * The bucket's key: the rate limit's own key spec, else the route's key, else the client address.
+   * At level 5 a Forwarded node that identifies nobody (`for=unknown`, `for=_x`) is no ip key (as
+   * routing reads it); a request left with no key at all is counted where level 4 counted it, by
+   * the node's text (`unknown`, `ip:unknown`, `ip:_x`), never in one shared `ip:` bucket: the limit
+   * still applies to it, an obfuscated identifier keeps a bucket of its own, and the bucket's name
+   * is the same before and after the fleet reaches level 5 (nothing counted twice meanwhile).
+   */
   private keyOf(ctx: RequestContext): string {
     const routePlan = ctx.compiledRoute?.keyPlan;
     const rules = routePlan?.rules ?? CURRENT_KEY_RULES;
@@ -76,7 +89,12 @@ export class RateLimiter {
       return ctx.routingKey;
     }
     const trusted = routePlan?.trusted ?? null;
-    return `ip:${rules === "v3" ? clientAddressV3(ctx.req, trusted) : clientAddress(ctx.req, trusted, rules === "v4")}`;
+    if (rules === "v3") return `ip:${clientAddressV3(ctx.req, trusted)}`;
+    if (rules === "v5") {
+      const k = extractKey(this.level4, ctx.req);
+      if (k !== "") return k;
+    }
+    return `ip:${clientAddress(ctx.req, trusted, true)}`;
   }
 
   /** True when the request may go on; false when it was answered (429/503) here. */

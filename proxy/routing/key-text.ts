@@ -10,13 +10,17 @@
 //   v4-mapped IPv6) is read as an `ip` key; any other text is hashed as given.
 // Under the previous build's rules ("v3", a clustered instance below cluster level 4), requests
 // only unmap an `ip` key from ::ffff:a.b.c.d, so that is all the answer does to one.
+// From level 5 ("v5") an `ip` key that identifies nothing (`unknown`, `_obfuscated`, as a
+// `Forwarded: for=` node; a port may follow) is no key at all for a request: the text is "" (the
+// missing key, answered with the routes' onMissingKey), with `why` saying so. At "v4" it is text.
 
 import { parseKeySpec } from "../../config/file/key-spec.js";
 import { canonicalAddress, unmapIPv4 } from "./address-text.js";
+import { identifiesNothing } from "./forwarded.js";
 import { CURRENT_KEY_RULES, type KeyRules, lowerCased } from "./key-extract.js";
 
 export type KeyText =
-  | { readonly ok: true; readonly key: string }
+  | { readonly ok: true; readonly key: string; readonly why?: string }
   | { readonly ok: false; readonly message: string };
 
 /** The text hashed for `given` read as a key of `source` (null: none named), or why `source` is no key source. */
@@ -31,7 +35,21 @@ export function canonicalKeyText(
   if (!spec.ok) return { ok: false, message: `query parameter 'source': ${spec.expected}, got "${source}"` };
   const s = spec.value;
   if (rules === "v3") return { ok: true, key: s.kind === "ip" ? unmapIPv4(given) : given };
-  if (s.kind === "ip") return { ok: true, key: canonicalAddress(given) };
+  if (s.kind === "ip") {
+    if (rules === "v5" && nodeIdentifiesNothing(given)) return { ok: true, key: "", why: NOTHING_WHY };
+    return { ok: true, key: canonicalAddress(given) };
+  }
   if (s.kind === "header" && s.name === "host") return { ok: true, key: lowerCased(given) };
   return { ok: true, key: given };
+}
+
+const NOTHING_WHY =
+  "this ip key identifies no client (RFC 7239 section 6: unknown, _obfuscated), so a request " +
+  "carrying it as its Forwarded for= node has no ip key (a later key source of the route decides, if it has one); " +
+  "an X-Forwarded-For entry of this text is still read as the text: ask without source=ip for its member";
+
+/** `unknown`, `UNKNOWN:4711`, `_hidden`, `_h:_p`: a for= node, as requests read it (port removed), that names nobody. */
+function nodeIdentifiesNothing(given: string): boolean {
+  const colon = given.indexOf(":");
+  return identifiesNothing(colon >= 0 && given.indexOf(":", colon + 1) < 0 ? given.slice(0, colon) : given);
 }

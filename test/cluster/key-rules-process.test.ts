@@ -209,6 +209,12 @@ test('Forwarded: for=unknown is the key "unknown" at level 4 and no ip key from 
   assert.notEqual(k, "", `a user key apart from "unknown" (${seedNote(SEED)})`);
   const userOwner = await f.owner("header:x-user-id", k);
   assert.equal(await f.level(), LEVEL_FORWARDED_NOTHING - 1);
+  // The admin answer reads the key as requests do at each level (level 4: the text).
+  assert.equal(
+    await f.owner("ip", "unknown"),
+    unknownOwner,
+    "level 4: /admin/route?source=ip hashes the text",
+  );
   for (const fwd of ["for=unknown", 'for="_hidden:_p"']) {
     const expect = fwd === "for=unknown" ? unknownOwner : await f.owner("header:x-user-id", "_hidden");
     assert.deepEqual(
@@ -218,6 +224,20 @@ test('Forwarded: for=unknown is the key "unknown" at level 4 and no ip key from 
     );
   }
   await f.upgradePeer();
+  // Level 5: no ip key, so /admin/route answers the missing key (the route's onMissingKey).
+  const r = await fetchJson(`${f.sg.adminUrl}/admin/route?pool=users&source=ip&key=unknown`);
+  assert.equal(r.status, 200, r.text);
+  const a = r.body as { member: string | null; onMissingKey?: Array<{ policy: string }> };
+  assert.equal(
+    a.member,
+    null,
+    `level ${CURRENT_LEVEL}: /admin/route names no member for "unknown": ${r.text}`,
+  );
+  assert.deepEqual(
+    a.onMissingKey?.map((m) => m.policy),
+    ["random"],
+    r.text,
+  );
   for (const fwd of ["for=unknown", 'for="_hidden:_p"', "for=192.0.2.7, for=UNKNOWN"])
     assert.deepEqual(
       [...(await f.served("/x", 10, { forwarded: fwd, "x-user-id": k }))],
