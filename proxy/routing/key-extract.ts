@@ -5,7 +5,7 @@
 
 import type { IncomingMessage } from "node:http";
 import type { Cidr, KeySpec, RouteConfig } from "../../config/file/schema.js";
-import { canonicalAddress, unmapIPv4 } from "./address-text.js";
+import { addressPart, canonicalPart, unmapIPv4 } from "./address-text.js";
 import { CidrMatcher, type TrustedList } from "./cidr-match.js";
 import { forwardedFor } from "./forwarded.js";
 import { clientAddressV3, headerValueV3, queryValueV3 } from "./key-extract-v3.js";
@@ -320,6 +320,9 @@ export function isTrusted(list: TrustedList | null, address: string | undefined)
  * The client address: the direct peer, unless the peer is a trusted proxy; then the
  * right-most `Forwarded: for=` node (RFC 7239) or, without one, X-Forwarded-For entry that is not itself trusted (the left-most if all are).
  * Entries are read in their canonical text (address-text.ts): "[2001:DB8::1]:443" is "2001:db8::1".
+ * The trust check reads an entry's address as written (the matcher compares bits, so spelling
+ * does not change its answer); only the entry returned is canonicalised, so a long chain of
+ * trusted IPv6 hops costs a parse each, not a socket-layer call each (~1.3 us).
  */
 export function clientAddress(req: IncomingMessage, trusted: TrustedList | null): string {
   const peer = unmapIPv4(req.socket.remoteAddress ?? "");
@@ -339,20 +342,20 @@ export function clientAddress(req: IncomingMessage, trusted: TrustedList | null)
     const entry = xff.slice(comma + 1, end).trim();
     end = Math.max(comma, 0);
     if (entry === "") continue;
-    candidate = canonicalAddress(entry);
-    if (!isTrusted(trusted, candidate)) return candidate;
+    candidate = addressPart(entry);
+    if (!isTrusted(trusted, candidate)) return canonicalPart(candidate);
   }
-  return candidate === "" ? peer : candidate;
+  return candidate === "" ? peer : canonicalPart(candidate);
 }
 
 function rightMostUntrusted(nodes: string[], trusted: TrustedList, peer: string): string {
   let candidate = "";
   for (let i = nodes.length - 1; i >= 0; i--) {
     if (nodes[i] === "") continue;
-    candidate = canonicalAddress(nodes[i]);
-    if (!isTrusted(trusted, candidate)) return candidate;
+    candidate = addressPart(nodes[i]);
+    if (!isTrusted(trusted, candidate)) return canonicalPart(candidate);
   }
-  return candidate === "" ? peer : candidate;
+  return candidate === "" ? peer : canonicalPart(candidate);
 }
 
 /** `v` with A-Z lowered (host names are case-insensitive, RFC 3986 3.2.2); `v` itself when it has none. */
