@@ -25,6 +25,7 @@ import {
   parseHealthEntries,
 } from "./consul-members.js";
 import type { TokenBucket } from "./token-bucket.js";
+import { logWarnings } from "./warning-summary.js";
 import { pacing, WatchLoop, type WatchLoopOptions } from "./watch-loop.js";
 
 export type { CheckStatus, DiscoveredMember, MemberDiff } from "./consul-members.js";
@@ -266,7 +267,7 @@ export class ConsulWatcher extends WatchLoop<ConsulWatcherEvents> {
     // Log a problem once when it appears, not on every answer while it lasts.
     const warnKey = parsed.warnings.join("\n");
     if (warnKey !== this.lastWarnings) {
-      for (const w of parsed.warnings) this.log.warn({ service: this.service }, w);
+      logWarnings(this.log, { service: this.service }, "consul entries skipped or renamed", parsed.warnings);
       this.lastWarnings = warnKey;
     }
     if (this.consecutiveErrors > 0) {

@@ -22,6 +22,7 @@ import { capAnswerBytes, LIST_ANSWER_MAX, ListAnswerTooLarge } from "./kubernete
 import { type EndpointSliceLike, parseEndpointSlices } from "./kubernetes-members.js";
 import { type WatchArgs, watchBounded } from "./kubernetes-watch-stream.js";
 import type { TokenBucket } from "./token-bucket.js";
+import { logWarnings } from "./warning-summary.js";
 import { knob, pacing, WatcherError, WatchLoop, type WatchLoopOptions } from "./watch-loop.js";
 
 /**
@@ -609,7 +610,7 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
     const parsed = parseEndpointSlices(this.slices.values(), this.port);
     const warnKey = parsed.warnings.join("\n");
     if (warnKey !== this.lastWarnings) {
-      for (const w of parsed.warnings) this.log.warn({ service: this.service }, w);
+      logWarnings(this.log, { service: this.service }, "EndpointSlice endpoints skipped", parsed.warnings);
       this.lastWarnings = warnKey;
     }
     const diff = diffMembers(this.view, parsed.members);

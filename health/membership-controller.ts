@@ -25,6 +25,7 @@ import {
 import { kubernetesWatcherOptions } from "./membership/kubernetes-options.js";
 import { type DiscoverySource, type MembershipPlan, planMembership } from "./membership/membership-plan.js";
 import { consulWatcherOptions } from "./membership/watcher-options.js";
+import { logWarnings } from "./warning-summary.js";
 import type { ResyncReason } from "./watch-loop.js";
 
 export type { ControllerClock, GetState, Propose } from "./controller/deps.js";
@@ -407,8 +408,13 @@ export class MembershipController extends LeaderController {
     w.suppressed = plan.suppressed;
     const skippedKey = plan.skipped.join("\n");
     if (skippedKey !== w.skippedKey) {
-      for (const s of plan.skipped)
-        this.log.warn({ pool: w.pool, service: w.service }, `${w.source} member skipped: ${s}`);
+      logWarnings(
+        this.log,
+        { pool: w.pool, service: w.service },
+        `${w.source} members skipped`,
+        plan.skipped,
+        `${w.source} member skipped: `,
+      );
       w.skippedKey = skippedKey;
       w.skipped = plan.skipped;
     }

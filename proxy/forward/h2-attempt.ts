@@ -16,6 +16,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from "n
 import { type ClientHttp2Session, type ClientHttp2Stream, constants } from "node:http2";
 import { ERRORS, type ErrorCode } from "../errors.js";
 import type { SnapshotMember } from "../routing/types.js";
+import { headerListOver } from "../server/h2-header-list.js";
 import { bodyReplayable, forgetBody, recordBody, replayBody } from "./body-replay.js";
 import { encodeGrpcMessage, formatGrpcTimeout, GRPC, isGrpcContentType } from "./grpc-status.js";
 import { H2Error, type UpstreamProtocol } from "./h2-sessions.js";
@@ -58,6 +59,24 @@ const STREAM_RESET = new H2Error("ECONNRESET", "upstream reset the HTTP/2 stream
 const DEADLINE = new H2Error("EDEADLINE", "gRPC deadline exceeded");
 const QUEUE_TIMEOUT = new H2Error("ERESPONSE_TIMEOUT", "upstream response timeout (the stream was queued)");
 const REFUSED = new H2Error("ECONNRESET", "upstream refused the HTTP/2 stream unprocessed", true);
+/**
+ * An answer head whose decoded header list is past UPSTREAM_HEAD_MAX. It carries undici's code
+ * for a head past its limit, so the data plane answers it as it answers that one from an
+ * HTTP/1.1 member: 502 upstream_bad_response, counted as the member's reset.
+ */
+const HEAD_TOO_LARGE = new H2Error(
+  "UND_ERR_HEADERS_OVERFLOW",
+  "upstream HTTP/2 answer head larger than 16384 bytes (decoded header list)",
+);
+
+/**
+ * The decoded header list an answer head may have (RFC 9113 section 6.5.2 sizes), undici's
+ * limit for an HTTP/1.1 member's head. nghttp2 holds a member to the session's
+ * SETTINGS_MAX_HEADER_LIST_SIZE only once the member acknowledges our SETTINGS, and a member
+ * that never does could send one 4 KB field named again with one byte per line (HPACK): ~1 MB
+ * of head from 4 KB on the wire, relayed to the client whole.
+ */
+export const UPSTREAM_HEAD_MAX = 16 * 1024;
 
 export class H2Attempt implements ForwardAttempt {
   finished = false;
@@ -196,7 +215,15 @@ export class H2Attempt implements ForwardAttempt {
     if (s !== null && this.relaying && s.isPaused()) s.resume();
   }
 
-  onResponse(headers: IncomingHttpHeaders): void {
+  onResponse(headers: IncomingHttpHeaders, rawHeaders: readonly string[] | undefined): void {
+    if (rawHeaders !== undefined && headerListOver(rawHeaders, UPSTREAM_HEAD_MAX)) {
+      // The member's answer, refused: its stream is reset (the session stays: other streams on
+      // it are not at fault) and the data plane answers or retries as for a malformed head.
+      const s = this.stream;
+      this.onFailure(HEAD_TOO_LARGE);
+      if (s !== null && !s.destroyed) s.close(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      return;
+    }
     this.answered = true;
     if (this.ctx.hasBody) forgetBody(this.ctx.req);
     const status = Number(headers[":status"]);
@@ -394,8 +421,13 @@ function onDeadline(attempt: H2Attempt): void {
   attempt.onDeadline();
 }
 
-function onStreamResponse(this: ClientHttp2Stream, headers: IncomingHttpHeaders): void {
-  (this as WithAttempt)[kAttempt]?.onResponse(headers);
+function onStreamResponse(
+  this: ClientHttp2Stream,
+  headers: IncomingHttpHeaders,
+  _flags: number,
+  rawHeaders?: string[],
+): void {
+  (this as WithAttempt)[kAttempt]?.onResponse(headers, rawHeaders);
 }
 
 function onStreamData(this: ClientHttp2Stream, chunk: Buffer): void {

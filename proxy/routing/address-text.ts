@@ -20,27 +20,41 @@ export function unmapIPv4(address: string): string {
  * ("unknown", an obfuscated "_node", garbage) is returned as it is.
  */
 export function canonicalAddress(text: string): string {
+  return canonicalPart(addressPart(text));
+}
+
+/**
+ * The address an entry names, as written: ports and IPv6 brackets removed, nothing else done
+ * (no socket-layer call). A trust check may read this instead of canonicalAddress(): the
+ * trustedProxies matcher parses an address into its 128 bits, so every spelling of one
+ * address answers alike there, and only the entry kept as the key needs canonicalPart().
+ */
+export function addressPart(text: string): string {
   if (isIPv4(text)) return text;
-  let a = text;
-  if (a.charCodeAt(0) === 0x5b /* [ */) {
-    const close = a.indexOf("]");
+  if (text.charCodeAt(0) === 0x5b /* [ */) {
+    const close = text.indexOf("]");
     if (close < 0) return text;
-    a = a.slice(1, close);
-  } else {
-    const colon = a.indexOf(":");
-    // Exactly one colon: an IPv4 address (or a name) with a port.
-    if (colon > 0 && a.indexOf(":", colon + 1) < 0) {
-      const host = a.slice(0, colon);
-      return isIPv4(host) && isPort(a, colon + 1) ? host : text;
-    }
+    const a = text.slice(1, close);
+    return isIPv6(a) || isIPv4(a) ? a : text;
   }
-  if (!isIPv6(a)) return a === text ? text : isIPv4(a) ? a : text;
+  const colon = text.indexOf(":");
+  // Exactly one colon: an IPv4 address (or a name) with a port.
+  if (colon > 0 && text.indexOf(":", colon + 1) < 0) {
+    const host = text.slice(0, colon);
+    return isIPv4(host) && isPort(text, colon + 1) ? host : text;
+  }
+  return text;
+}
+
+/** addressPart()'s answer in canonical form: IPv6 as inet_ntop writes it, v4-mapped as IPv4. */
+export function canonicalPart(a: string): string {
+  if (!isIPv6(a)) return a;
   let canonical: string;
   try {
     // inet_ntop's text: RFC 5952 compression and case, mapped addresses in dotted form.
     canonical = new SocketAddress({ address: a, family: "ipv6" }).address;
   } catch {
-    return a; // a zone id ("fe80::1%eth0") or anything else the socket layer refuses
+    return a; // anything the socket layer refuses
   }
   const lower = canonical.toLowerCase();
   return lower.startsWith("::ffff:") ? unmapIPv4(lower) : lower;

@@ -5,7 +5,7 @@
 
 import type { IncomingMessage } from "node:http";
 import type { Cidr, KeySpec, RouteConfig } from "../../config/file/schema.js";
-import { canonicalAddress, unmapIPv4 } from "./address-text.js";
+import { addressPart, canonicalPart, unmapIPv4 } from "./address-text.js";
 import { CidrMatcher, type TrustedList } from "./cidr-match.js";
 import { forwardedFor, identifiesNothing } from "./forwarded.js";
 import { clientAddressV3, headerValueV3, queryValueV3 } from "./key-extract-v3.js";
@@ -335,6 +335,9 @@ export function isTrusted(list: TrustedList | null, address: string | undefined)
  * A Forwarded node that identifies nothing (`unknown`, `_obfuscated`) where the walk stops gives
  * "" (no address: nothing behind it can be believed either), unless `nothingIsText` (level 4's
  * reading: the node's text).
+ * The trust check reads an entry's address as written (the matcher compares bits, so spelling
+ * does not change its answer); only the entry returned is canonicalised, so a long chain of
+ * trusted IPv6 hops costs a parse each, not a socket-layer call each (~1.3 us).
  */
 export function clientAddress(
   req: IncomingMessage,
@@ -359,10 +362,10 @@ export function clientAddress(
     const entry = xff.slice(comma + 1, end).trim();
     end = Math.max(comma, 0);
     if (entry === "") continue;
-    candidate = canonicalAddress(entry);
-    if (!isTrusted(trusted, candidate)) return candidate;
+    candidate = addressPart(entry);
+    if (!isTrusted(trusted, candidate)) return canonicalPart(candidate);
   }
-  return candidate === "" ? peer : candidate;
+  return candidate === "" ? peer : canonicalPart(candidate);
 }
 
 function rightMostUntrusted(
@@ -374,11 +377,13 @@ function rightMostUntrusted(
   let candidate = "";
   for (let i = nodes.length - 1; i >= 0; i--) {
     if (nodes[i] === "") continue;
-    candidate = canonicalAddress(nodes[i]);
-    if (!isTrusted(trusted, candidate))
-      return nothingIsText || !identifiesNothing(candidate) ? candidate : "";
+    candidate = addressPart(nodes[i]);
+    if (!isTrusted(trusted, candidate)) {
+      const address = canonicalPart(candidate);
+      return nothingIsText || !identifiesNothing(address) ? address : "";
+    }
   }
-  return candidate === "" ? peer : candidate;
+  return candidate === "" ? peer : canonicalPart(candidate);
 }
 
 /** `v` with A-Z lowered (host names are case-insensitive, RFC 3986 3.2.2); `v` itself when it has none. */
