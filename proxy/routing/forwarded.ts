@@ -69,6 +69,16 @@ export function identifiesNothing(node: string): boolean {
   return node.charCodeAt(0) === 0x5f /* _ */ || (node.length === 7 && node.toLowerCase() === "unknown");
 }
 
+/**
+ * `unknown`, `UNKNOWN:4711`, `_hidden`, `_h:_p`: an address text as a client carries it (a port
+ * after one colon removed) that names nobody. X-Forwarded-For entries are read by the same rule
+ * as Forwarded for= nodes (Squid writes `unknown` there).
+ */
+export function textIdentifiesNothing(text: string): boolean {
+  const colon = text.indexOf(":");
+  return identifiesNothing(colon >= 0 && text.indexOf(":", colon + 1) < 0 ? text.slice(0, colon) : text);
+}
+
 /** `[2001:db8::1]:4711` -> `2001:db8::1`; `192.0.2.1:80` -> `192.0.2.1`; `unknown`/`_x` stay. */
 function stripNode(node: string): string {
   if (node.startsWith("[")) {

@@ -7,7 +7,7 @@ import type { IncomingMessage } from "node:http";
 import type { Cidr, KeySpec, RouteConfig } from "../../config/file/schema.js";
 import { addressPart, canonicalPart, unmapIPv4 } from "./address-text.js";
 import { CidrMatcher, type TrustedList } from "./cidr-match.js";
-import { forwardedFor, identifiesNothing } from "./forwarded.js";
+import { forwardedFor, identifiesNothing, textIdentifiesNothing } from "./forwarded.js";
 import { clientAddressV3, headerValueV3, queryValueV3 } from "./key-extract-v3.js";
 
 export { unmapIPv4 };
@@ -332,7 +332,7 @@ export function isTrusted(list: TrustedList | null, address: string | undefined)
  * The client address: the direct peer, unless the peer is a trusted proxy; then the
  * right-most `Forwarded: for=` node (RFC 7239) or, without one, X-Forwarded-For entry that is not itself trusted (the left-most if all are).
  * Entries are read in their canonical text (address-text.ts): "[2001:DB8::1]:443" is "2001:db8::1".
- * A Forwarded node that identifies nothing (`unknown`, `_obfuscated`) where the walk stops gives
+ * A Forwarded node or X-Forwarded-For entry that identifies nothing (`unknown`, `_obfuscated`) where the walk stops gives
  * "" (no address: nothing behind it can be believed either), unless `nothingIsText` (level 4's
  * reading: the node's text).
  * The trust check reads an entry's address as written (the matcher compares bits, so spelling
@@ -363,7 +363,10 @@ export function clientAddress(
     end = Math.max(comma, 0);
     if (entry === "") continue;
     candidate = addressPart(entry);
-    if (!isTrusted(trusted, candidate)) return canonicalPart(candidate);
+    if (!isTrusted(trusted, candidate)) {
+      const address = canonicalPart(candidate);
+      return nothingIsText || !textIdentifiesNothing(address) ? address : "";
+    }
   }
   return candidate === "" ? peer : canonicalPart(candidate);
 }

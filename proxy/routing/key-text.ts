@@ -16,7 +16,7 @@
 
 import { parseKeySpec } from "../../config/file/key-spec.js";
 import { canonicalAddress, unmapIPv4 } from "./address-text.js";
-import { identifiesNothing } from "./forwarded.js";
+import { textIdentifiesNothing } from "./forwarded.js";
 import { CURRENT_KEY_RULES, type KeyRules, lowerCased } from "./key-extract.js";
 
 export type KeyText =
@@ -36,7 +36,7 @@ export function canonicalKeyText(
   const s = spec.value;
   if (rules === "v3") return { ok: true, key: s.kind === "ip" ? unmapIPv4(given) : given };
   if (s.kind === "ip") {
-    if (rules === "v5" && nodeIdentifiesNothing(given)) return { ok: true, key: "", why: NOTHING_WHY };
+    if (rules === "v5" && textIdentifiesNothing(given)) return { ok: true, key: "", why: NOTHING_WHY };
     return { ok: true, key: canonicalAddress(given) };
   }
   if (s.kind === "header" && s.name === "host") return { ok: true, key: lowerCased(given) };
@@ -45,11 +45,4 @@ export function canonicalKeyText(
 
 const NOTHING_WHY =
   "this ip key identifies no client (RFC 7239 section 6: unknown, _obfuscated), so a request " +
-  "carrying it as its Forwarded for= node has no ip key (a later key source of the route decides, if it has one); " +
-  "an X-Forwarded-For entry of this text is still read as the text: ask without source=ip for its member";
-
-/** `unknown`, `UNKNOWN:4711`, `_hidden`, `_h:_p`: a for= node, as requests read it (port removed), that names nobody. */
-function nodeIdentifiesNothing(given: string): boolean {
-  const colon = given.indexOf(":");
-  return identifiesNothing(colon >= 0 && given.indexOf(":", colon + 1) < 0 ? given.slice(0, colon) : given);
-}
+  "carrying it as its Forwarded for= node or X-Forwarded-For entry has no ip key (a later key source of the route decides, if it has one)";
