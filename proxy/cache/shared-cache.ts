@@ -11,6 +11,7 @@ import type { CacheConfig } from "../../config/file/edge-schema.js";
 import type { LogSink } from "../../config/log-sink.js";
 import type { EdgeRouteMetrics } from "../edge/edge-metrics.js";
 import type { EdgeState } from "../edge/edge-state.js";
+import { forwardedView } from "../forward/headers.js";
 import type { RequestContext } from "../forward/request-context.js";
 import type { RedisStore } from "../redis/redis-store.js";
 import { normalizeHost } from "../routing/route-table.js";
@@ -79,8 +80,15 @@ export class SharedCache {
     const host = req.headers.host;
     const tag = baseTag(this.label, host === undefined ? "" : normalizeHost(host), req.url ?? "");
     const auth = req.headers.authorization !== undefined;
+    // Vary values are read as the upstream will see the request (entries are stored by those):
+    // this hop's X-Forwarded-* / Forwarded are only added once the edge features have run.
+    let view: IncomingHttpHeaders | null = null;
+    const forwarded = () => {
+      view ??= forwardedView(req, ctx.compiledRoute?.keyPlan.trusted ?? null, ctx.requestId);
+      return view;
+    };
     if (mode === "lookup") {
-      const entry = await this.lookup(tag, req.headers, auth);
+      const entry = await this.lookup(tag, forwarded, auth);
       if (entry !== null && !ctx.done) {
         this.answer(ctx, entry);
         this.metrics.cache.hit.inc();
@@ -98,7 +106,7 @@ export class SharedCache {
     const r = await waitFill(pending, this.cfg.coalesceTimeout);
     if (r === null || ctx.done) return false;
     const head = r.entry.head;
-    if ((auth && !head.authOk) || varyValues(head.vary, req.headers) !== r.varyValues) return false;
+    if ((auth && !head.authOk) || varyValues(head.vary, forwarded()) !== r.varyValues) return false;
     this.answer(ctx, r.entry);
     this.metrics.cache.coalesced.inc();
     return true;
@@ -126,12 +134,16 @@ export class SharedCache {
     return null;
   }
 
-  private async lookup(tag: string, headers: IncomingHttpHeaders, auth: boolean): Promise<CacheEntry | null> {
+  private async lookup(
+    tag: string,
+    headers: () => IncomingHttpHeaders,
+    auth: boolean,
+  ): Promise<CacheEntry | null> {
     try {
       const base = await this.read(baseKey(tag));
       if (base === null) return null;
       const vary = decodeVaryMarker(base);
-      const bytes = vary === null ? base : await this.read(variantKey(tag, varyValues(vary, headers)));
+      const bytes = vary === null ? base : await this.read(variantKey(tag, varyValues(vary, headers())));
       if (bytes === null) return null;
       const e = decodeEntry(bytes);
       if (e === null || (auth && !e.head.authOk)) return null;

@@ -103,7 +103,30 @@ export function deleteResponseHopByHop(headers: IncomingHttpHeaders, switching: 
 
 /** Sets X-Forwarded-For/-Proto/-Host and Forwarded on `req.headers` for the upstream. */
 export function setForwardedHeaders(req: IncomingMessage, trusted: TrustedList | null): void {
-  const headers = req.headers;
+  writeForwarded(req.headers, req, trusted);
+}
+
+/**
+ * A copy of `req.headers` as they will be forwarded (this hop's X-Forwarded-* / Forwarded
+ * elements and `requestId` as X-Request-Id), for the edge features that run before they are set
+ * and must see what the upstream will see (the shared cache's Vary values).
+ */
+export function forwardedView(
+  req: IncomingMessage,
+  trusted: TrustedList | null,
+  requestId: string,
+): IncomingHttpHeaders {
+  const view: IncomingHttpHeaders = { ...req.headers };
+  writeForwarded(view, req, trusted);
+  view["x-request-id"] = requestId;
+  return view;
+}
+
+function writeForwarded(
+  headers: IncomingHttpHeaders,
+  req: IncomingMessage,
+  trusted: TrustedList | null,
+): void {
   const facts = connectionFacts(req.socket);
   const peer = facts.peer;
   const xff = headers["x-forwarded-for"];
