@@ -157,7 +157,7 @@ export class RaftNode {
    * change of a member's incarnation does (a late message of a dead process is not taken for
    * a new disk). Bounded, so a long-lived leader does not keep every member that ever left.
    */
-  private readonly departed = new Map<NodeId, Set<string>>();
+  private readonly departed = new Map<NodeId, { readonly retired: Set<string>; readonly last: string }>();
   /** The feature level this node advertises, and the committed cluster level (feature-level.ts). */
   private readonly level: number;
   private clusterLevel: number;
@@ -1333,19 +1333,24 @@ export class RaftNode {
         continue;
       }
       const set = this.retired.get(id) ?? new Set<string>();
-      set.add(incarnationIn(before, id));
       this.retired.delete(id);
       this.departed.delete(id);
-      this.departed.set(id, set);
+      this.departed.set(id, { retired: set, last: incarnationIn(before, id) });
       if (this.departed.size > DEPARTED_MAX)
         this.departed.delete(this.departed.keys().next().value as NodeId);
     }
     for (const id of [...conf.voters, ...conf.learners]) {
       if (member(before, id)) continue;
-      const old = this.departed.get(id);
-      if (old === undefined) continue;
+      const gone = this.departed.get(id);
+      if (gone === undefined) continue;
       this.departed.delete(id);
-      old.delete(incarnationIn(conf, id));
+      // Its directory when it left is retired only when the re-add names another: re-added
+      // naming none (admin add-learner, a configured learner the leader adds), the process
+      // still on it must be learned from its answers (maybeReplace), not dropped for the term.
+      const now = incarnationIn(conf, id);
+      const old = gone.retired;
+      if (now !== "" && now !== gone.last) old.add(gone.last);
+      old.delete(now);
       if (old.size > 0) this.retired.set(id, old);
     }
   }
