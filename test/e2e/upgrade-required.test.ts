@@ -22,7 +22,7 @@ import {
   startShardgate,
   TempConfig,
 } from "../support/shardgate-process.js";
-import { eventually } from "../support/wait.js";
+import { CONDITION_DEADLINE_MS, eventually } from "../support/wait.js";
 
 const SECRET = "upgrade-required-secret-0123456789";
 const TOKEN = "upgrade-required-token";
@@ -104,14 +104,19 @@ test("a later version's committed command: 503 upgrade_required, degraded, and n
   const future = Buffer.from(JSON.stringify({ v: 1, type: "SetQuantumRouting", pools: {} }));
   // a leads: it commits and applies it, and stops there (b, alone, then has no quorum).
   void peer.propose(future).catch(() => undefined);
+  // The peer's view and ours at the deadline, if it passes: leadership may move under load.
+  let seen = "";
   const s = await eventually(
     "degraded upgrade_required",
     async () => {
       const v = await state();
+      seen = `shardgate: degraded=${String(v.degraded)} raft=${JSON.stringify(v.raft)}; peer: ${JSON.stringify(peer?.status().role)} leader=${String(peer?.status().leader)} applied=${String(peer?.status().appliedIndex)}`;
       return v.degraded === "upgrade_required" ? v : undefined;
     },
-    30_000,
-  );
+    CONDITION_DEADLINE_MS,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}\n${seen}\n${sg?.proc.output() ?? ""}`);
+  });
   assert.match(s.degradedCause ?? "", /SetQuantumRouting/);
   assert.deepEqual(
     s.pools.users.members.map((m) => m.id),
