@@ -355,6 +355,10 @@ export class RaftDriver extends EventEmitter {
       if (e.reason === "cluster_mismatch") this.counters.refused.cluster_mismatch++;
       this.refusals.note(e.peer, e.reason, `${e.detail}; connection dropped`);
     });
+    // A peer the transport cannot reach is probed, not pipelined to (core reportUnreachable).
+    transport.on("unreachable", (peer: string) => {
+      if (!this.stopped) this.node.reportUnreachable(peer);
+    });
     transport.on("oversized", (e: OversizedEvent) => {
       this.refusals.note(
         e.peer,
@@ -418,6 +422,7 @@ export class RaftDriver extends EventEmitter {
 
   private onTick(): void {
     if (this.stopped) return;
+    this.reportUnreachable();
     this.node.tick();
     // A checked snapshot the core did not install (it was behind this node's commit) is not
     // kept: its decoded state can be large.
@@ -427,6 +432,20 @@ export class RaftDriver extends EventEmitter {
     this.requests.sweepTimeouts(now, this.lead);
     this.retryTransfers(now);
     this.kick();
+  }
+
+  /**
+   * Leader: peers whose link is down (backing off after a failure, or cut) are reported again
+   * every tick: one that answered over its own connection to us (the core went back to
+   * replicate) must not be pipelined to while ours to it is down.
+   */
+  private reportUnreachable(): void {
+    const t = this.transportRef;
+    if (t === null || this.role !== "leader") return;
+    for (const id of t.peerIds()) {
+      const link = t.linkState(id);
+      if (link === "reconnecting" || link === "cut") this.node.reportUnreachable(id);
+    }
   }
 
   private onPayload(from: string, payload: Buffer): void {

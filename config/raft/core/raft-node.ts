@@ -373,6 +373,19 @@ export class RaftNode {
   }
 
   /**
+   * The transport could not reach `id` (its dial failed or its connection dropped). A leader
+   * that was pipelining appends to it stops: the peer goes back to probe, one append in flight
+   * until it answers, so a dead peer is not sent (and its link does not hold) one append per
+   * entry. Only what the leader sends changes, never what it commits. A peer in snapshot state
+   * stays there (the snapshot's own wait retries it); anything else here is a no-op.
+   */
+  reportUnreachable(id: NodeId): void {
+    if (this.role !== "leader" || id === this.id) return;
+    const pr = this.prs.get(id);
+    if (pr !== undefined && pr.state === "replicate") pr.becomeProbe();
+  }
+
+  /**
    * Requests a linearizable read. A ReadState {index, ctx} appears in a later Ready: serve the
    * read once the state machine has applied `index`. Reads may be lost (leader change); retry
    * with a timeout. Throws ProposalDropped when no leader is known.

@@ -1,6 +1,6 @@
 // status(): one view of the core's state, the driver's apply progress and the transport's
 // connections, for operators and for the application's health reporting.
-import type { RaftNode, Role } from "../core/index.js";
+import type { ProgressState, RaftNode, Role } from "../core/index.js";
 import type { TcpTransport } from "../transport/index.js";
 import type { NodeId } from "../types.js";
 
@@ -10,6 +10,14 @@ export interface PeerStatus {
   /** Leader only: highest index known replicated on the peer. */
   match?: number;
   next?: number;
+  /**
+   * Leader only: how it replicates to the peer: "replicate" (pipelining), "probe" (one append
+   * at a time: the peer lagged, rejected, or its link is down) or "snapshot" (one in flight).
+   */
+  state?: ProgressState;
+  /** Payloads (and their bytes) the transport holds for the peer. */
+  queued: number;
+  queuedBytes: number;
   /** Leader only: the feature level the peer advertised this term (absent: not heard yet). */
   level?: number;
 }
@@ -51,10 +59,17 @@ export function buildStatus(
   for (const id of [...s.conf.voters, ...s.conf.learners]) {
     if (id === self) continue;
     const pr = s.progress.get(id);
-    const ps: PeerStatus = { address: addressOf(id) ?? "", connected: t.peers[id]?.connected ?? false };
+    const link = t.peers[id];
+    const ps: PeerStatus = {
+      address: addressOf(id) ?? "",
+      connected: link?.connected ?? false,
+      queued: link?.queued ?? 0,
+      queuedBytes: link?.queuedBytes ?? 0,
+    };
     if (pr) {
       ps.match = pr.match;
       ps.next = pr.next;
+      ps.state = pr.state;
     }
     const level = node.memberLevel(id);
     if (level !== undefined) ps.level = level;

@@ -9,6 +9,12 @@
 // thread pool, where a hung resolver holds a thread and the process's exit waits for it); the
 // lookup has its own bound (lookupTimeoutMs) before the handshake's, and each streak of failed
 // dials is reported once per distinct error (onDialFailure), its end once (onDialRecovered).
+// A peer the link cannot reach costs next to nothing: when its connection drops the queue is
+// dropped with it (what it held is stale by the time the peer is back, and Raft re-sends what
+// matters), every failed dial and every lost connection is reported (onUnreachable: the Raft
+// leader then probes the peer, one append at a time, instead of pipelining), and until a dial
+// succeeds again it holds only the newest few payloads (maxQueuePayloadsDown). A first dial,
+// not known to fail, queues as an open link does.
 
 import type { KeyObject } from "node:crypto";
 import type { LookupFunction } from "node:net";
@@ -36,6 +42,8 @@ export interface LinkSettings {
   readonly maxFrameBytes: number;
   readonly maxQueuePayloads: number;
   readonly maxQueueBytes: number;
+  /** Payloads held (the newest) while the peer is down: a dead peer costs only these. */
+  readonly maxQueuePayloadsDown: number;
   readonly maxBatchBytes: number;
   readonly highWaterBytes: number;
   readonly handshakeTimeoutMs: number;
@@ -64,6 +72,8 @@ export interface LinkSettings {
   readonly onDialError: (peer: string, err: NodeJS.ErrnoException) => void;
   /** A link whose failures were reported is open again after `failures` failed dials. */
   readonly onDialRecovered: (peer: string, address: string, failures: number) => void;
+  /** The peer could not be reached: a dial failed, or the open connection was lost. */
+  readonly onUnreachable: (peer: string) => void;
 }
 
 type State = "idle" | "connecting" | "open" | "backoff" | "closed";
@@ -104,6 +114,8 @@ export class PeerLink {
   /** Failed dials since the link was last open, and the error codes this streak reported. */
   private failures = 0;
   private readonly reported = new Set<string>();
+  /** A dial failed or the connection was lost, and no dial has succeeded since. */
+  private down = false;
 
   constructor(settings: LinkSettings, peer: string, address: string) {
     this.s = settings;
@@ -161,12 +173,21 @@ export class PeerLink {
     return this.queue.length - this.head;
   }
 
-  /** Queues `payload`; it goes out in the next batch. Returns false if it displaced an older one. */
+  /** Bytes of the queued payloads. */
+  get queuedPayloadBytes(): number {
+    return this.queuedBytes;
+  }
+
+  /**
+   * Queues `payload`; it goes out in the next batch. Returns false if it displaced an older one.
+   * While the peer is down only the newest maxQueuePayloadsDown are kept.
+   */
   enqueue(payload: Uint8Array): boolean {
     let displaced = false;
+    const max = this.down ? this.s.maxQueuePayloadsDown : this.s.maxQueuePayloads;
     while (
       this.queued > 0 &&
-      (this.queued >= this.s.maxQueuePayloads || this.queuedBytes + payload.length > this.s.maxQueueBytes)
+      (this.queued >= max || this.queuedBytes + payload.length > this.s.maxQueueBytes)
     ) {
       this.dropOldest();
       displaced = true;
@@ -188,7 +209,8 @@ export class PeerLink {
     this.queue[this.head] = undefined as unknown as Uint8Array;
     this.head++;
     this.queuedBytes -= p.length;
-    this.s.counters.dropped.queue_full++;
+    if (this.down) this.s.counters.dropped.unreachable++;
+    else this.s.counters.dropped.queue_full++;
     if (this.head > 1024 && this.head * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.head);
       this.head = 0;
@@ -213,6 +235,9 @@ export class PeerLink {
     } catch {
       this.s.counters.connectFailures++;
       this.scheduleReconnect();
+      this.down = true;
+      while (this.queued > this.s.maxQueuePayloadsDown) this.dropOldest();
+      this.s.onUnreachable(this.peer);
       return;
     }
     this.state = "connecting";
@@ -288,6 +313,7 @@ export class PeerLink {
           this.session = sessionKey(this.s.key, this.s.self, this.peer, cNonce, sNonce, cluster);
           this.seq = 0;
           this.state = "open";
+          this.down = false;
           this.attempt = 0;
           if (this.reported.size > 0) this.s.onDialRecovered(this.peer, this.address, this.failures);
           this.failures = 0;
@@ -316,12 +342,25 @@ export class PeerLink {
     });
     sock.on("close", () => {
       if (this.sock !== sock) return;
+      const wasOpen = this.state === "open";
       this.sock = null;
       this.session = null;
       if (this.timer) clearTimeout(this.timer);
       this.timer = null;
       if (this.state !== "closed") this.scheduleReconnect();
       this.dropHeld();
+      if (this.state === "closed") return;
+      // A lost connection or a dial that never completed its handshake (after close() or a
+      // deliberate reset() this socket is no longer ours). What waited for a lost connection
+      // is stale by the time the peer is back: dropped; after a failed dial, all but the newest.
+      this.down = true;
+      if (wasOpen) {
+        this.s.counters.dropped.unreachable += this.queued;
+        this.queue = [];
+        this.head = 0;
+        this.queuedBytes = 0;
+      } else while (this.queued > this.s.maxQueuePayloadsDown) this.dropOldest();
+      this.s.onUnreachable(this.peer);
     });
   }
 
@@ -391,6 +430,7 @@ export class PeerLink {
     this.session = null;
     sock?.destroy();
     this.state = "idle";
+    this.down = false;
     this.attempt = 0;
     this.failures = 0;
     this.reported.clear();

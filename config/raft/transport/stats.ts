@@ -18,8 +18,18 @@ export const REJECT_REASONS = [
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
-/** not_connected: a payload that may only use the current connection (send's onUnsent) found none. */
-export const DROP_REASONS = ["queue_full", "cut", "no_address", "stopped", "not_connected"] as const;
+/**
+ * not_connected: a payload that may only use the current connection (send's onUnsent) found none.
+ * unreachable: queued for a peer whose connection was lost, or past the few held while it is down.
+ */
+export const DROP_REASONS = [
+  "queue_full",
+  "cut",
+  "no_address",
+  "stopped",
+  "not_connected",
+  "unreachable",
+] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
 export interface TransportCounters {

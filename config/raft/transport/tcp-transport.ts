@@ -33,6 +33,11 @@ export interface TcpTransportOptions {
   maxFrameBytes?: number;
   maxQueuePayloads?: number;
   maxQueueBytes?: number;
+  /**
+   * Payloads held for a peer whose link is not open (the newest; default 8). A dead peer then
+   * costs these, not maxQueuePayloads; its queue is dropped when its connection is lost.
+   */
+  maxQueuePayloadsDown?: number;
   maxBatchBytes?: number;
   highWaterBytes?: number;
   handshakeTimeoutMs?: number;
@@ -73,7 +78,9 @@ export interface TcpTransportOptions {
 export interface PeerStats {
   address: string;
   connected: boolean;
+  /** Payloads queued for the peer, and their bytes. */
   queued: number;
+  queuedBytes: number;
   cut: boolean;
 }
 
@@ -94,7 +101,11 @@ export interface OversizedEvent {
   limit: number;
 }
 
-/** Events: "reject" (RejectEvent), "oversized" (OversizedEvent), "error" is never emitted. */
+/**
+ * Events: "reject" (RejectEvent), "oversized" (OversizedEvent), "unreachable" (peer id: a dial
+ * to it failed or its connection was lost; the Raft leader then probes it), "error" is never
+ * emitted.
+ */
 export class TcpTransport extends EventEmitter {
   readonly id: string;
   private readonly opts: TcpTransportOptions;
@@ -125,6 +136,7 @@ export class TcpTransport extends EventEmitter {
       maxFrameBytes: opts.maxFrameBytes ?? 64 * 1024 * 1024,
       maxQueuePayloads: opts.maxQueuePayloads ?? 4096,
       maxQueueBytes: opts.maxQueueBytes ?? 64 * 1024 * 1024,
+      maxQueuePayloadsDown: opts.maxQueuePayloadsDown ?? 8,
       maxBatchBytes: opts.maxBatchBytes ?? 1024 * 1024,
       highWaterBytes: opts.highWaterBytes ?? 4 * 1024 * 1024,
       handshakeTimeoutMs: opts.handshakeTimeoutMs ?? 3000,
@@ -133,6 +145,9 @@ export class TcpTransport extends EventEmitter {
       onDialFailure: opts.onDialFailure ?? (() => {}),
       onDialError: opts.onDialError ?? (() => {}),
       onDialRecovered: opts.onDialRecovered ?? (() => {}),
+      onUnreachable: (peer) => {
+        if (!this.stopped) this.emit("unreachable", peer);
+      },
       backoffMinMs: opts.backoffMinMs ?? 20,
       backoffMaxMs: opts.backoffMaxMs ?? 1000,
       rand: opts.rand ?? Math.random,
@@ -315,6 +330,11 @@ export class TcpTransport extends EventEmitter {
     this.inbound.get(id)?.destroy();
   }
 
+  /** The ids of the peers with a link (an address). */
+  peerIds(): IterableIterator<string> {
+    return this.links.keys();
+  }
+
   peers(): Record<string, string> {
     const out: Record<string, string> = {};
     for (const [id, l] of this.links) out[id] = l.address;
@@ -339,7 +359,13 @@ export class TcpTransport extends EventEmitter {
   stats(): TransportStats {
     const peers: Record<string, PeerStats> = {};
     for (const [id, l] of this.links) {
-      peers[id] = { address: l.address, connected: l.connected, queued: l.queued, cut: this.cuts.has(id) };
+      peers[id] = {
+        address: l.address,
+        connected: l.connected,
+        queued: l.queued,
+        queuedBytes: l.queuedPayloadBytes,
+        cut: this.cuts.has(id),
+      };
     }
     const c = this.counters;
     return { ...c, rejected: { ...c.rejected }, dropped: { ...c.dropped }, peers };

@@ -372,6 +372,10 @@ export class DriverSim {
         this.checkOf(n).checkConf(n.id, raft, n.storage);
       const rate = this.rate.get(n.id) ?? 1;
       if (rate < 1 && this.tickCount % 2 === 1) continue;
+      // As the driver does on its transport's "unreachable" (and every tick): a leader probes,
+      // instead of pipelining to, a peer it cannot reach (cut off, or its process down).
+      for (const [p, peer] of this.nodes)
+        if (p !== n.id && (!peer.raft || !this.net.canTalk(n.id, p))) raft.reportUnreachable(p);
       raft.tick();
       if (rate > 1) raft.tick();
       this.afterInput(n);
