@@ -17,6 +17,8 @@ export interface PeerView {
   /** Leader only: the peer's match index and how far it is behind the leader's last index. */
   match?: number;
   lag?: number;
+  /** Leader only: how it sends to the peer (`probe` while the peer is unreachable or being found). */
+  state?: "replicate" | "probe" | "snapshot";
   /** The feature level it advertises (self; the leader: every member it heard this term). */
   level?: number;
 }

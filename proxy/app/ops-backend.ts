@@ -131,6 +131,7 @@ export function createOpsBackend(d: OpsBackendDeps): OpsBackend {
             out.match = p.match;
             out.lag = Math.max(0, s.lastIndex - p.match);
           }
+          if (p?.state !== undefined) out.state = p.state;
           return out;
         }),
       };

@@ -205,6 +205,24 @@ describe("shardgate ctl against a real fleet", () => {
     ok(peers, "peers list");
     assert.match(peers.stdout, /^d\s+learner\s/m, peers.stdout);
     for (const id of ["a", "b", "c"]) assert.match(peers.stdout, new RegExp(`^${id}\\s+voter\\s`, "m"));
+    // The leader's view names how it sends to each peer: all four are up, so each is replicated to.
+    await eventually(
+      "the leader's peers view: every other member in replicate state",
+      async () => {
+        for (const node of fleet.cluster.nodes) {
+          const r = await fetch(`${node.adminUrl}/admin/cluster/peers`);
+          const v = (await r.json()) as {
+            role: string;
+            peers: Array<{ id: string; self: boolean; state?: string }>;
+          };
+          if (v.role !== "leader") continue;
+          const others = v.peers.filter((p) => !p.self);
+          return others.length === 3 && others.every((p) => p.state === "replicate") ? true : undefined;
+        }
+        return undefined;
+      },
+      CONDITION_DEADLINE_MS,
+    );
   });
 
   test("errors: unreachable, no token, wrong token, refused with the coded reason, usage", async () => {

@@ -12,8 +12,9 @@
 // Only the snapshot may bring the follower up, by construction: its own last index is read from
 // its storage once it is down, every running node's log must start past it, and what the others
 // still hold queued for it is dropped before it returns. That queue (transport/peer-link.ts)
-// keeps the appends the leader went on sending while the follower was down, entries since
-// compacted included, and delivers them on reconnect: when the first of them follows the
+// kept the appends the leader went on sending while the follower was down (since then a dead
+// peer is probed and its link keeps only its newest few payloads; test/raft-io/unreachable-peer),
+// entries since compacted included, and delivered them on reconnect: when the first of them follows the
 // follower's last entry, the follower catches up from those delayed (valid) appends without any
 // snapshot, which is what a loaded machine did in 3 runs of 4 (the follower stopped one entry
 // later than the leader's view of its match, and the queued appends chained onto its log).
