@@ -15,6 +15,7 @@ const BENCHES: Record<string, string> = {
   "ring-pressure": "./ring-pressure-micro.js",
   "engine-profile": "./engine-profile.js",
   "engine-micro": "./engine-micro.js",
+  "cache-view": "./cache-view-micro.js",
   "head-micro": "./head-micro.js",
   "trust-check": "./trust-check-micro.js",
   complexity: "./complexity-micro.js",

@@ -69,8 +69,14 @@ const HEAD_TOO_LARGE = new H2Error(
   "upstream HTTP/2 answer head larger than 16384 bytes (decoded header list)",
 );
 
+/** A trailer block past the same bound (the body is relayed by then: the answer is cut). */
+const TRAILERS_TOO_LARGE = new H2Error(
+  "UND_ERR_HEADERS_OVERFLOW",
+  "upstream HTTP/2 trailer block larger than 16384 bytes (decoded header list)",
+);
+
 /**
- * The decoded header list an answer head may have (RFC 9113 section 6.5.2 sizes), undici's
+ * The decoded header list an answer head (or its trailer block) may have (RFC 9113 section 6.5.2 sizes), undici's
  * limit for an HTTP/1.1 member's head. nghttp2 holds a member to the session's
  * SETTINGS_MAX_HEADER_LIST_SIZE only once the member acknowledges our SETTINGS, and a member
  * that never does could send one 4 KB field named again with one byte per line (HPACK): ~1 MB
@@ -242,8 +248,16 @@ export class H2Attempt implements ForwardAttempt {
     if (!res.write(chunk)) this.stream?.pause();
   }
 
-  onTrailers(trailers: IncomingHttpHeaders): void {
+  onTrailers(trailers: IncomingHttpHeaders, rawHeaders: readonly string[] | undefined): void {
     if (!this.relaying || this.ctx.res === null) return;
+    if (rawHeaders !== undefined && headerListOver(rawHeaders, UPSTREAM_HEAD_MAX)) {
+      // The same HPACK amplification as a head's, after the body: never relayed; the answer
+      // fails mid-stream (cut, or gRPC UNAVAILABLE) and the session stays.
+      const s = this.stream;
+      this.onFailure(TRAILERS_TOO_LARGE);
+      if (s !== null && !s.destroyed) s.close(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      return;
+    }
     if (trailers["grpc-status"] !== undefined) this.hasStatus = true;
     const out: Record<string, string | string[]> = {};
     for (const name in trailers) {
@@ -434,8 +448,13 @@ function onStreamData(this: ClientHttp2Stream, chunk: Buffer): void {
   (this as WithAttempt)[kAttempt]?.onData(chunk);
 }
 
-function onStreamTrailers(this: ClientHttp2Stream, trailers: IncomingHttpHeaders): void {
-  (this as WithAttempt)[kAttempt]?.onTrailers(trailers);
+function onStreamTrailers(
+  this: ClientHttp2Stream,
+  trailers: IncomingHttpHeaders,
+  _flags: number,
+  rawHeaders?: string[],
+): void {
+  (this as WithAttempt)[kAttempt]?.onTrailers(trailers, rawHeaders);
 }
 
 function onStreamEnd(this: ClientHttp2Stream): void {

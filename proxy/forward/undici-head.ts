@@ -215,6 +215,8 @@ export function responseHead(raw: Buffer[], x: HeadExtras, out: string[] = []): 
       out[w++] = out[r + 1];
     }
     n = w;
+    // A member's X-Request-Id it named hop-by-hop is gone: the request's id is added instead.
+    if (named.has("x-request-id")) hasRequestId = false;
   }
   if (!hasRequestId) {
     out[n++] = "x-request-id";
