@@ -25,7 +25,11 @@ interface Attempt {
   acked: boolean;
 }
 
-export async function runNemesis(seed: number, durationMs: number): Promise<NemesisResult> {
+/**
+ * `minFaults`: the fault phase goes on past `durationMs` until that many faults were made (a
+ * loaded machine stretches each restart), bounded by twice `durationMs`.
+ */
+export async function runNemesis(seed: number, durationMs: number, minFaults = 0): Promise<NemesisResult> {
   const fleet: Fleet = await startFleet({ seed, ids: ["a", "b", "c"], voters: 3 });
   const actions: string[] = [];
   const attempts: Attempt[] = [];
@@ -88,7 +92,10 @@ export async function runNemesis(seed: number, durationMs: number): Promise<Neme
         await cluster.rejoin(n).catch(() => undefined);
       }
     };
-    while (performance.now() < end) {
+    const hardEnd = end + durationMs;
+    for (;;) {
+      const now = performance.now();
+      if (now >= hardEnd || (now >= end && actions.length >= minFaults)) break;
       await nemesis();
       await sleep(500 + Math.floor(rand() * 2_000));
     }
