@@ -219,7 +219,15 @@ describe("a follower refusing the leader's snapshot makes it back off", () => {
     const leader = leaderOf([a, b]) as Node;
     const term = leader.d.status().term;
     const t0 = Date.now();
-    for (let i = 0; i < 50 && leader.d.counters.snapshotsRefusedByPeers < 10 && Date.now() - t0 < 60_000; i++)
+    // Bounded by time (60 s) and count (500 writes), not by 50 writes: in one CI run the 50 were
+    // written in 442 ms with 2 refusals heard (not seen again in 9 runs alone or 6 at once), and
+    // what this test counts is how refusals are counted and logged, not how soon they come
+    // (the test above bounds the sends).
+    for (
+      let i = 0;
+      i < 500 && leader.d.counters.snapshotsRefusedByPeers < 10 && Date.now() - t0 < 60_000;
+      i++
+    )
       await write([a, b], keys(`w${i}-`, 4));
     const refused = leader.d.counters.snapshotsRefusedByPeers;
     const lines = leader.warnings.filter((w) => w.includes("refused snapshot"));
