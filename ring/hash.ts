@@ -9,6 +9,31 @@
 const C1 = 0xcc9e2d51;
 const C2 = 0x1b873593;
 
+/** One 4-byte block `k`, scrambled (also a tail's, before it is xored into the state). */
+function scramble(k: number): number {
+  k = Math.imul(k, C1);
+  k = (k << 15) | (k >>> 17);
+  return Math.imul(k, C2);
+}
+
+/** The state `h` after mixing in one scrambled block. */
+function mixBlock(h: number, k: number): number {
+  h ^= scramble(k);
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+}
+
+/** The finalizer of a hash of `len` bytes: avalanches `h`, unsigned. */
+function finalMix(h: number, len: number): number {
+  h ^= len;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
 /** MurmurHash3 x86_32 of `bytes[0..len)` with `seed`; returns an unsigned 32-bit integer. */
 export function hashBytes(bytes: Uint8Array, len: number = bytes.length, seed = 0): number {
   if (!Number.isInteger(len) || len < 0 || len > bytes.length) {
@@ -24,13 +49,7 @@ export function hashBytes(bytes: Uint8Array, len: number = bytes.length, seed = 
  */
 export function murmurBlocks(h: number, bytes: Uint8Array, from: number, end: number): number {
   for (let i = from; i < end; i += 4) {
-    let k = bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24);
-    k = Math.imul(k, C1);
-    k = (k << 15) | (k >>> 17);
-    k = Math.imul(k, C2);
-    h ^= k;
-    h = (h << 13) | (h >>> 19);
-    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+    h = mixBlock(h, bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24));
   }
   return h;
 }
@@ -42,18 +61,9 @@ export function murmurFinish(h: number, bytes: Uint8Array, i: number, len: numbe
     let k = bytes[i];
     if (tail > 1) k |= bytes[i + 1] << 8;
     if (tail > 2) k |= bytes[i + 2] << 16;
-    k = Math.imul(k, C1);
-    k = (k << 15) | (k >>> 17);
-    k = Math.imul(k, C2);
-    h ^= k;
+    h ^= scramble(k);
   }
-  h ^= len;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return finalMix(h, len);
 }
 
 // One scratch buffer for all keys: hashing runs synchronously and never re-enters, so a
@@ -78,13 +88,7 @@ export function hashKey(key: string, seed = 0): number {
     const c2 = key.charCodeAt(i + 2);
     const c3 = key.charCodeAt(i + 3);
     if ((c0 | c1 | c2 | c3) >= 0x80) return hashKeyBytes(key, seed);
-    let k = c0 | (c1 << 8) | (c2 << 16) | (c3 << 24);
-    k = Math.imul(k, C1);
-    k = (k << 15) | (k >>> 17);
-    k = Math.imul(k, C2);
-    h ^= k;
-    h = (h << 13) | (h >>> 19);
-    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+    h = mixBlock(h, c0 | (c1 << 8) | (c2 << 16) | (c3 << 24));
   }
   const tail = n & 3;
   if (tail !== 0) {
@@ -92,19 +96,9 @@ export function hashKey(key: string, seed = 0): number {
     const c1 = tail > 1 ? key.charCodeAt(i + 1) : 0;
     const c2 = tail > 2 ? key.charCodeAt(i + 2) : 0;
     if ((c0 | c1 | c2) >= 0x80) return hashKeyBytes(key, seed);
-    let k = c0 | (c1 << 8) | (c2 << 16);
-    k = Math.imul(k, C1);
-    k = (k << 15) | (k >>> 17);
-    k = Math.imul(k, C2);
-    h ^= k;
+    h ^= scramble(c0 | (c1 << 8) | (c2 << 16));
   }
-  h ^= n;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return finalMix(h, n);
 }
 
 /** hashKey of a key with characters past ASCII: its UTF-8 bytes encoded, then hashed. */
