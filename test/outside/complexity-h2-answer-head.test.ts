@@ -9,9 +9,9 @@
 
 import assert from "node:assert/strict";
 import { request } from "node:http";
-import { createServer, type Server, type Socket } from "node:net";
 import { after, before, test } from "node:test";
-import { frame } from "../support/h2-frames.js";
+import { amplifiedField, frame } from "../support/h2-frames.js";
+import { type RawH2cMember, smallAnswer, startRawH2cMember } from "../support/raw-h2c-member.js";
 import {
   metricValue,
   poolConfig,
@@ -23,93 +23,37 @@ import {
 /** Lines of the amplified head: under Node's 128-pair cap, 25x the 16 KiB limit decoded. */
 const COPIES = 100;
 
-/** HPACK integer with an N-bit prefix (RFC 7541 section 5.1). */
-function hpackInt(prefixBits: number, first: number, n: number): Buffer {
-  const max = (1 << prefixBits) - 1;
-  if (n < max) return Buffer.from([first | n]);
-  const out = [first | max];
-  let rest = n - max;
-  while (rest >= 128) {
-    out.push((rest % 128) | 128);
-    rest = Math.floor(rest / 128);
-  }
-  out.push(rest);
-  return Buffer.from(out);
-}
-
-/** :status 200, then `x-big: A*4000` added to the dynamic table and named again by index 62. */
+/** :status 200, then the amplified field. */
 function amplifiedHead(copies: number): Buffer {
-  const name = Buffer.from("x-big");
-  const value = Buffer.from("A".repeat(4_000));
-  return Buffer.concat([
-    Buffer.from([0x88]),
-    Buffer.from([0x40]),
-    hpackInt(7, 0, name.length),
-    name,
-    hpackInt(7, 0, value.length),
-    value,
-    Buffer.alloc(copies - 1, 0xbe),
-  ]);
+  return Buffer.concat([Buffer.from([0x88]), amplifiedField(copies)]);
 }
 
-/** :status 200 and `x-ok: 1` (literal without indexing). */
-const SMALL_HEAD = Buffer.concat([
-  Buffer.from([0x88, 0x00, 4]),
-  Buffer.from("x-ok"),
-  Buffer.from([1]),
-  Buffer.from("1"),
-]);
-
-/**
- * A raw h2c member: sends its (empty) SETTINGS, never acknowledges shardgate's, answers the
- * first stream with the amplified head and every later one with a small head, each with a
- * 2-byte body.
- */
-let member: Server;
-let connections = 0;
-let streamsSeen = 0;
-const sockets = new Set<Socket>();
+let member: RawH2cMember;
 let sg: RunningShardgate;
 
 before(async () => {
-  member = createServer((s) => {
-    connections++;
-    sockets.add(s);
-    s.on("close", () => sockets.delete(s));
-    s.on("error", () => {});
-    let pending = Buffer.alloc(0);
-    let preface = false;
-    s.write(frame(4, 0, 0));
-    s.on("data", (d: Buffer) => {
-      pending = Buffer.concat([pending, d]);
-      if (!preface) {
-        if (pending.length < 24) return;
-        pending = pending.subarray(24);
-        preface = true;
-      }
-      while (pending.length >= 9) {
-        const len = pending.readUIntBE(0, 3);
-        if (pending.length < 9 + len) break;
-        const type = pending[3];
-        const stream = pending.readUInt32BE(5) & 0x7fffffff;
-        pending = pending.subarray(9 + len);
-        if (type !== 1) continue; // HEADERS opens a request; the rest is ignored
-        const head = streamsSeen++ === 0 ? amplifiedHead(COPIES) : SMALL_HEAD;
-        s.write(Buffer.concat([frame(1, 0x4, stream, head), frame(0, 0x1, stream, Buffer.from("ok"))]));
-      }
-    });
-  });
-  await new Promise<void>((resolve) => member.listen(0, "127.0.0.1", resolve));
-  const port = (member.address() as { port: number }).port;
+  // The first request is answered with the amplified head, every later one with a small head;
+  // each with a 2-byte body.
+  member = await startRawH2cMember((stream, nth) =>
+    nth === 0
+      ? Buffer.concat([
+          frame(1, 0x4, stream, amplifiedHead(COPIES)),
+          frame(0, 0x1, stream, Buffer.from("ok")),
+        ])
+      : smallAnswer(stream),
+  );
   sg = await startShardgate(
-    poolConfig({ members: [{ id: "m1", port }], accessLog: false, poolExtra: "    protocol: h2c\n" }),
+    poolConfig({
+      members: [{ id: "m1", port: member.port }],
+      accessLog: false,
+      poolExtra: "    protocol: h2c\n",
+    }),
   );
 });
 
 after(async () => {
   await stopAll();
-  for (const s of sockets) s.destroy();
-  await new Promise<void>((resolve) => member.close(() => resolve()));
+  await member.close();
 });
 
 /** One GET through shardgate: status, head size and body (Node's client allows a 1 MB head here). */
@@ -154,5 +98,5 @@ test(`an HPACK-amplified answer head (${COPIES} x 4 KB from 4.4 KB) is 502 upstr
   const second = await get();
   assert.equal(second.status, 200, second.body);
   assert.equal(second.body, "ok");
-  assert.equal(connections, 1, "one session to the member: kept after the refused head");
+  assert.equal(member.connections, 1, "one session to the member: kept after the refused head");
 });

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { after, before, test } from "node:test";
-import { frame, literal } from "../support/h2-frames.js";
+import { amplifiedField, frame, literal } from "../support/h2-frames.js";
 import { poolConfig, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
 import { waitFor } from "../support/wait.js";
 
@@ -41,37 +41,16 @@ after(async () => {
   await new Promise<void>((resolve) => upstream.close(() => resolve()));
 });
 
-/** HPACK integer with an N-bit prefix (RFC 7541 section 5.1). */
-function hpackInt(prefixBits: number, first: number, n: number): Buffer {
-  const max = (1 << prefixBits) - 1;
-  if (n < max) return Buffer.from([first | n]);
-  const out = [first | max];
-  let rest = n - max;
-  while (rest >= 128) {
-    out.push((rest % 128) | 128);
-    rest = Math.floor(rest / 128);
-  }
-  out.push(rest);
-  return Buffer.from(out);
-}
-
 /**
  * GET / with the key, then `x-big: A*4000` added to the dynamic table (literal with incremental
  * indexing, new name) and named again `copies - 1` times by its index (62, one byte 0xbe each).
  */
 function bombBlock(copies: number): Buffer {
-  const name = Buffer.from("x-big");
-  const value = Buffer.from("A".repeat(4_000));
   return Buffer.concat([
     Buffer.from([0x82, 0x86, 0x84]),
     literal(":authority", "a"),
     literal("x-user-id", "k"),
-    Buffer.from([0x40]),
-    hpackInt(7, 0, name.length),
-    name,
-    hpackInt(7, 0, value.length),
-    value,
-    Buffer.alloc(copies - 1, 0xbe),
+    amplifiedField(copies),
   ]);
 }
 
