@@ -41,3 +41,10 @@ export function describePinning(p: Pinning | string): string {
     ? `CPU pinning: off (${p})`
     : `CPU pinning: every proxy under test on CPU ${p.proxyCpu}; wrk, the upstreams and the bench on CPU ${p.loadCpu} (taskset)`;
 }
+
+/** Lets every thread of a running process run on any CPU again. */
+export function unpinProcess(pid: number): void {
+  if (pid <= 0) return;
+  const all = `0-${availableParallelism() - 1}`;
+  execFileSync("taskset", ["-a", "-cp", all, String(pid)], { stdio: "ignore" });
+}

@@ -1,5 +1,5 @@
 // Scale benchmark (issue 16): `npm run bench -- scale [--only request,drain,metrics,...] [--seconds 5]
-// [--rounds 3] [--connections 32] [--seed 16] [--request-addresses 1] [--json]`.
+// [--rounds 3] [--connections 32] [--seed 16] [--request-addresses 1] [--pin on|off] [--json]`.
 //
 // Every row of the issue's table, measured at a small and a large size in one run, with the
 // ratio large/small and the issue's target beside it. Targets are printed, never asserted.
@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { numberArg, positiveIntArg } from "./args.js";
+import { choosePinning, describePinning, type Pinning } from "./cpu-pinning.js";
 import { CpuSpeedProbe } from "./cpu-speed.js";
 import { DEFAULT_METHOD, type MethodOptions, roundVerdictText } from "./round-verdict.js";
 import { runIfMain } from "./run-if-main.js";
@@ -52,6 +53,8 @@ interface Options {
   method: MethodOptions;
   probe: boolean;
   requestAddresses: number;
+  /** The request rows' CPU split (`--pin on`), or why there is none. */
+  pinning: Pinning | string;
 }
 
 function parse(argv: string[]): Options {
@@ -76,6 +79,7 @@ function parse(argv: string[]): Options {
     "--probe",
     "--reruns",
     "--request-addresses",
+    "--pin",
   ]);
   for (const a of argv) if (a.startsWith("--") && !known.has(a)) throw new Error(`unknown option ${a}`);
   const onlyText = value("--only");
@@ -88,6 +92,8 @@ function parse(argv: string[]): Options {
   const sizesText = value("--sizes");
   const probe = value("--probe") ?? "off";
   if (probe !== "on" && probe !== "off") throw new Error(`--probe expects on or off, got ${probe}`);
+  const pin = value("--pin") ?? "off";
+  if (pin !== "on" && pin !== "off") throw new Error(`--pin expects on or off, got ${pin}`);
   return {
     only,
     seconds: num("--seconds", 5),
@@ -107,6 +113,7 @@ function parse(argv: string[]): Options {
     },
     probe: probe === "on",
     requestAddresses: num("--request-addresses", REQUEST_ADDRESSES),
+    pinning: pin === "on" ? choosePinning() : "--pin off",
   };
 }
 
@@ -240,6 +247,7 @@ export async function run(argv: string[]): Promise<number> {
           connections: o.connections,
           seed: o.seed,
           addresses: o.requestAddresses,
+          pinning: typeof o.pinning === "string" ? null : o.pinning,
           method: o.method,
           say: (line) => {
             if (!o.json) console.log(line);
@@ -255,8 +263,8 @@ export async function run(argv: string[]): Promise<number> {
             const target = f.members >= 10_000 ? ">= 0.90x" : ">= 0.95x, p99 <= 1.20x";
             rows.push({
               what: `proxied req/s, ${keys} keys, wrk -c${o.connections}`,
-              small: `${small}: ${base.rps.toFixed(0)} req/s, p99 ${base.p99ms.toFixed(2)} ms, ${base.rssMb.toFixed(0)} MB, ${base.connects} upstream connects; keys reach ${layoutText(base.layout)}`,
-              large: `${f.members}: ${f.rps.toFixed(0)} req/s, p99 ${f.p99ms.toFixed(2)} ms, ${f.rssMb.toFixed(0)} MB, ${f.connects} upstream connects; keys reach ${layoutText(f.layout)}`,
+              small: `${small}: ${base.rps.toFixed(0)} req/s, p99 ${base.p99ms.toFixed(2)} ms, ${base.rssMb.toFixed(0)} MB, proxy busy ${(100 * base.busy).toFixed(0)} %, ${base.connects} upstream connects; keys reach ${layoutText(base.layout)}`,
+              large: `${f.members}: ${f.rps.toFixed(0)} req/s, p99 ${f.p99ms.toFixed(2)} ms, ${f.rssMb.toFixed(0)} MB, proxy busy ${(100 * f.busy).toFixed(0)} %, ${f.connects} upstream connects; keys reach ${layoutText(f.layout)}`,
               ratio: `${x(f.rps / base.rps)}, p99 ${x(f.p99ms / base.p99ms)}, RSS ${x(f.rssMb / base.rssMb)}; ${roundVerdictText(f.verdicts)}`,
               target,
             });
@@ -467,7 +475,7 @@ export async function run(argv: string[]): Promise<number> {
       console.log(`scale bench: medians of ${o.rounds} interleaved rounds of ${o.seconds} s; upstream nginx`);
       if (o.only.has("request"))
         console.log(
-          `request rows: ${ROUND_WARMUP_RULE}; members on ${o.requestAddresses} of the ${UPSTREAM_PORTS} upstream addresses (--request-addresses)`,
+          `request rows: ${ROUND_WARMUP_RULE}; members on ${o.requestAddresses} of the ${UPSTREAM_PORTS} upstream addresses (--request-addresses); ${describePinning(o.pinning)}`,
         );
       printTable(rows);
     }

@@ -18,6 +18,8 @@ export interface Upstream {
   readonly label: string;
   /** nginx's stub_status (host:port): its accept counter is the upstream connects a run caused. */
   readonly status?: string;
+  /** The nginx process (0 when unknown), for CPU pinning (`--pin on`). */
+  readonly pid: number;
   stop(): Promise<void>;
 }
 
@@ -60,7 +62,13 @@ export async function startNginxUpstream(dir: string, ports: number): Promise<Up
     await stopChild(child);
     return `nginx failed to start: ${String(err)}`;
   }
-  return { addresses, status, label: `nginx (1 worker, ${ports} ports)`, stop: () => stopChild(child) };
+  return {
+    addresses,
+    status,
+    pid: child.pid ?? 0,
+    label: `nginx (1 worker, ${ports} ports)`,
+    stop: () => stopChild(child),
+  };
 }
 
 /**
@@ -178,7 +186,10 @@ export interface WrkResult {
   errors: number;
 }
 
-/** wrk -t1 -c`connections` for `seconds`, each request keyed by one of `keys` distinct keys (seeded). */
+/**
+ * wrk -t1 -c`connections` for `seconds`, each request keyed by one of `keys` distinct keys
+ * (seeded); on CPU `cpu` when given (taskset).
+ */
 export async function runWrk(
   dir: string,
   url: string,
@@ -186,6 +197,7 @@ export async function runWrk(
   connections: number,
   keys: number,
   seed: number,
+  cpu?: number,
 ): Promise<WrkResult> {
   const script = join(dir, `keys-${keys}.lua`);
   writeFileSync(
@@ -195,7 +207,7 @@ export async function runWrk(
       `  io.write(string.format("BENCH_JSON {\\"requests\\":%d,\\"duration_us\\":%d,\\"p99_us\\":%d,\\"errors\\":%d}\\n",\n` +
       `    summary.requests, summary.duration, latency:percentile(99), e.connect + e.read + e.write + e.timeout + e.status))\nend\n`,
   );
-  const j = await runWrkScript({ url, script, seconds, connections });
+  const j = await runWrkScript({ url, script, seconds, connections, cpu });
   return { rps: j.requests / (j.duration_us / 1e6), p99ms: j.p99_us / 1000, errors: j.errors };
 }
 

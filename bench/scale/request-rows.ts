@@ -5,6 +5,7 @@
 // (what a loaded machine blurs least), and mark-compacts and scavenges per 10,000 requests.
 
 import { join } from "node:path";
+import { type Pinning, pinProcess, unpinProcess } from "../cpu-pinning.js";
 import type { CpuSpeedProbe } from "../cpu-speed.js";
 import { RoundMeter } from "../machine-load.js";
 import { cpuSeconds, rssBytes } from "../proxy-bench.js";
@@ -68,6 +69,12 @@ export interface RequestRowOptions {
   readonly method: MethodOptions;
   /** How fast the CPUs ran during each run (cpu-speed.ts); null = not measured. */
   readonly probe: CpuSpeedProbe | null;
+  /**
+   * `--pin on`: every size's shardgate on one CPU, nginx and wrk on the other, so each size
+   * sees the same split of the two cores (unpinned, the scheduler's placement moved a process's
+   * CPU per request by up to 20 % between rounds); null = the scheduler places them.
+   */
+  readonly pinning: Pinning | null;
   /** Prints every round, the disturbed ones and the verdicts. */
   readonly say: (line: string) => void;
 }
@@ -85,6 +92,8 @@ interface SizeSample extends Sample {
   readonly majorMs: number;
   readonly connects: number;
   readonly errors: number;
+  /** Share of the round's wall time the proxy was on a CPU (near 1: the proxy is what limits). */
+  readonly busy: number;
 }
 
 export interface RequestFigure {
@@ -104,6 +113,8 @@ export interface RequestFigure {
   /** TCP connects the upstream accepted during the measured rounds (all rounds summed). */
   readonly connects: number;
   readonly errors: number;
+  /** Median share of a round's wall time the proxy process was on a CPU. */
+  readonly busy: number;
   /** Against the smallest size, round by round (empty for the smallest size itself). */
   readonly verdicts: readonly GoalVerdict[];
   /** Which members and upstream addresses the keys reach (checked against /admin/route). */
@@ -119,8 +130,11 @@ export async function measureRequests(
   if (o.addresses < 1 || o.addresses > upstream.addresses.length)
     throw new Error(`request rows: addresses must be 1-${upstream.addresses.length}, got ${o.addresses}`);
   const addresses = upstream.addresses.slice(0, o.addresses);
+  const pin = o.pinning;
+  const loadCpu = pin?.loadCpu;
+  if (pin !== null) pinProcess(upstream.pid, pin.loadCpu);
   try {
-    for (const size of o.sizes)
+    for (const size of o.sizes) {
       procs.push({
         size,
         // GC from V8's own trace in the process log (gc-trace.ts says why not /metrics).
@@ -130,11 +144,13 @@ export async function measureRequests(
         ]),
         gc: new GcTraceReader(join(dir, `req-${size}.log`)),
       });
+      if (pin !== null) pinProcess(procs[procs.length - 1].sg.pid, pin.proxyCpu);
+    }
     const out: RequestFigure[] = [];
     const name = (size: number) => `${size} members`;
     for (const keys of o.keySets) {
       // Warm-up: connections to members opened, JIT warm, before anything counts.
-      for (const { sg } of procs) await runWrk(dir, sg.url, 2, o.connections, keys, o.seed);
+      for (const { sg } of procs) await runWrk(dir, sg.url, 2, o.connections, keys, o.seed, loadCpu);
       o.say(`request rows, ${keys} keys:`);
       // What the upstream side sees per size: a row whose sizes differ here does not compare
       // like with like (30 keys on 4 addresses: 3 members use 3 of them, 1,000 members all 4).
@@ -153,14 +169,16 @@ export async function measureRequests(
         async (n, r) => {
           const { sg, gc } = procs.find((p) => name(p.size) === n) as (typeof procs)[number];
           // The same warm-up for every size right before each round (ROUND_WARMUP_RULE).
-          await runWrk(dir, sg.url, ROUND_WARMUP_SECONDS, o.connections, keys, o.seed + 1000 + r);
+          await runWrk(dir, sg.url, ROUND_WARMUP_SECONDS, o.connections, keys, o.seed + 1000 + r, loadCpu);
           const gc0 = gc.read();
           const accepts0 = await upstreamAccepts(upstream);
           const meter = new RoundMeter(o.probe);
           meter.start();
           const cpu0 = cpuSeconds(sg.pid);
-          const w = await runWrk(dir, sg.url, o.seconds, o.connections, keys, o.seed + r);
+          const t0 = performance.now();
+          const w = await runWrk(dir, sg.url, o.seconds, o.connections, keys, o.seed + r, loadCpu);
           const cpu1 = cpuSeconds(sg.pid);
+          const wallSeconds = (performance.now() - t0) / 1e3;
           const load = meter.stop();
           const connects = (await upstreamAccepts(upstream)) - accepts0 - 1;
           const gc1 = gc.read();
@@ -178,8 +196,11 @@ export async function measureRequests(
             majorMs: per10k((gc1.majorSeconds - gc0.majorSeconds) * 1e3),
             connects,
             errors: w.errors,
+            busy: (cpu1 - cpu0) / wallSeconds,
           };
-          o.say(roundLine(r + 1, n, s, `  gc ${(100 * s.gc).toFixed(1)} %`));
+          o.say(
+            roundLine(r + 1, n, s, `  gc ${(100 * s.gc).toFixed(1)} %  busy ${(100 * s.busy).toFixed(0)} %`),
+          );
           return s;
         },
         o.say,
@@ -210,6 +231,7 @@ export async function measureRequests(
           majorMsPer10k: m((x) => x.majorMs),
           connects: ss.reduce((a, x) => a + x.connects, 0),
           errors: ss.reduce((a, x) => a + x.errors, 0),
+          busy: m((x) => x.busy),
           verdicts: verdicts.get(size) ?? [],
           layout: layouts.get(size) as KeyLayout,
         });
@@ -218,5 +240,7 @@ export async function measureRequests(
     return out;
   } finally {
     for (const p of procs) await p.sg.stop().catch(() => undefined);
+    // The later sections' processes are placed by the scheduler again.
+    if (pin !== null) unpinProcess(upstream.pid);
   }
 }
