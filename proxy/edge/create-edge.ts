@@ -3,10 +3,10 @@
 // asks per request. Returns a close() for shutdown.
 
 import { Counter, Gauge, type Registry } from "prom-client";
+import { CACHE_REPLY_OVERHEAD } from "../../config/file/edge-schema.js";
 import type { ShardgateConfig } from "../../config/file/schema.js";
 import type { LogSink } from "../../config/log-sink.js";
 import { CookieCodec } from "../affinity/cookie-codec.js";
-import { ENTRY_HEAD_ALLOWANCE } from "../cache/cache-get-script.js";
 import { RedisStore } from "../redis/redis-store.js";
 import { DEFAULT_MAX_REPLY_BYTES } from "../redis/reply-bound.js";
 import type { RoutingState } from "../routing/types.js";
@@ -44,7 +44,7 @@ export function createEdge(init: EdgeInit): Edge {
   const store =
     redis === undefined
       ? null
-      : new RedisStore({ ...redis, maxReplyBytes: maxReplyBytes(init.config, init.logger) }, init.logger);
+      : new RedisStore({ ...redis, maxReplyBytes: maxReplyBytes(init.config) }, init.logger);
   if (store !== null) {
     let counted = 0;
     new Counter({
@@ -97,29 +97,17 @@ export function createEdge(init: EdgeInit): Edge {
   };
 }
 
-/** Bytes a route's cached entry may take in a reply: its body, its head, RESP framing. */
-const CACHE_REPLY_SLACK = ENTRY_HEAD_ALLOWANCE + 64 * 1024;
-
 /**
  * `redis.maxReplyBytes`, or by default what the largest legitimate reply needs (the largest
- * cache entry a route may read). A set bound below that is kept, with a warning naming the route.
+ * cache entry a route may read). A set bound below that is refused by the config's validation
+ * (config/file/cross-check.ts), so a set one is used as it is.
  */
-function maxReplyBytes(config: ShardgateConfig, logger: LogSink): number {
-  let needed = DEFAULT_MAX_REPLY_BYTES;
-  let route = "";
-  config.routes.forEach((r, i) => {
-    if (r.cache !== undefined && r.cache.maxBytes + CACHE_REPLY_SLACK > needed) {
-      needed = r.cache.maxBytes + CACHE_REPLY_SLACK;
-      route = `routes[${i}].cache.maxBytes`;
-    }
-  });
+function maxReplyBytes(config: ShardgateConfig): number {
   const set = config.redis?.maxReplyBytes;
-  if (set === undefined) return needed;
-  if (set < needed && route !== "") {
-    logger.warn(
-      { maxReplyBytes: set, needed, route },
-      "redis.maxReplyBytes is below what this route's cache.maxBytes needs: its largest entries will drop the Redis connection",
-    );
+  if (set !== undefined) return set;
+  let needed = DEFAULT_MAX_REPLY_BYTES;
+  for (const r of config.routes) {
+    if (r.cache !== undefined) needed = Math.max(needed, r.cache.maxBytes + CACHE_REPLY_OVERHEAD);
   }
-  return set;
+  return needed;
 }
