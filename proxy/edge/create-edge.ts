@@ -8,7 +8,7 @@ import type { ShardgateConfig } from "../../config/file/schema.js";
 import type { LogSink } from "../../config/log-sink.js";
 import { CookieCodec } from "../affinity/cookie-codec.js";
 import { RedisStore } from "../redis/redis-store.js";
-import { DEFAULT_MAX_REPLY_BYTES } from "../redis/reply-bound.js";
+import { DEFAULT_MAX_REPLY_BYTES, type ReplyLimit } from "../redis/reply-bound.js";
 import type { RoutingState } from "../routing/types.js";
 import { EdgeEngine } from "./edge-engine.js";
 import { EdgeMetrics, NotOwnerCounter } from "./edge-metrics.js";
@@ -44,7 +44,7 @@ export function createEdge(init: EdgeInit): Edge {
   const store =
     redis === undefined
       ? null
-      : new RedisStore({ ...redis, maxReplyBytes: maxReplyBytes(init.config) }, init.logger);
+      : new RedisStore(redis, init.logger, undefined, replyLimit(redis.maxReplyBytes, init.routing));
   if (store !== null) {
     let counted = 0;
     new Counter({
@@ -98,16 +98,29 @@ export function createEdge(init: EdgeInit): Edge {
 }
 
 /**
- * `redis.maxReplyBytes`, or by default what the largest legitimate reply needs (the largest
- * cache entry a route may read). A set bound below that is refused by the config's validation
- * (config/file/cross-check.ts), so a set one is used as it is.
+ * The Redis reply bound: `redis.maxReplyBytes` when set (the config's validation refuses one
+ * below what a route's cache needs, config/file/cross-check.ts), else what the largest
+ * legitimate reply needs under the routing in use: 4 MiB, or the largest route cache's maxBytes
+ * + CACHE_REPLY_OVERHEAD. It follows the routing (a reload, a committed routing from a peer):
+ * it was worked out once from the local file at start, so a cache.maxBytes raised later had its
+ * larger entries drop the Redis connection at every read.
  */
-function maxReplyBytes(config: ShardgateConfig): number {
-  const set = config.redis?.maxReplyBytes;
-  if (set !== undefined) return set;
-  let needed = DEFAULT_MAX_REPLY_BYTES;
-  for (const r of config.routes) {
-    if (r.cache !== undefined) needed = Math.max(needed, r.cache.maxBytes + CACHE_REPLY_OVERHEAD);
-  }
-  return needed;
+function replyLimit(set: number | undefined, routing: () => RoutingState): ReplyLimit {
+  if (set !== undefined) return { max: set };
+  let seen: RoutingState | null = null;
+  let max = DEFAULT_MAX_REPLY_BYTES;
+  return {
+    get max(): number {
+      const state = routing();
+      if (state !== seen) {
+        seen = state;
+        max = DEFAULT_MAX_REPLY_BYTES;
+        for (const r of state.routeTable.routes) {
+          const cache = r.config.cache;
+          if (cache !== undefined) max = Math.max(max, cache.maxBytes + CACHE_REPLY_OVERHEAD);
+        }
+      }
+      return max;
+    },
+  };
 }

@@ -12,7 +12,7 @@
 import type { LookupFunction } from "node:net";
 import { type Redis, type SentinelConnectionOptions, SentinelConnector } from "ioredis";
 import { boundedConnector, LookupConnector, namingLookup, redisLookups } from "./redis-connector.js";
-import { boundReplies } from "./reply-bound.js";
+import { boundReplies, type ReplyLimit } from "./reply-bound.js";
 
 interface SentinelInternals {
   connectToSentinel(endpoint: unknown, options?: object): Redis;
@@ -64,7 +64,7 @@ type MasterStream = Awaited<ReturnType<SentinelConnector["connect"]>>;
  * its SENTINEL queries with an endless reply grew the proxy's memory as a hostile Redis did).
  */
 export function boundedSentinelConnector(
-  max: number,
+  max: number | ReplyLimit,
   onExceeded: () => void,
 ): typeof LookupSentinelConnector {
   const SentinelClientConnector = boundedConnector(max, onExceeded);
