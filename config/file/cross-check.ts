@@ -3,8 +3,10 @@
 // defensively, next to the schema rather than after it, so a file with a type error in one
 // place and a dangling pool reference in another gets both errors in one report.
 
+import { CACHE_DEFAULT_MAX_BYTES, CACHE_REPLY_OVERHEAD } from "./edge-schema.js";
 import { parseKeySpec } from "./key-spec.js";
 import { didYouMean } from "./suggest.js";
+import { parseSize } from "./units.js";
 
 export interface CrossIssue {
   path: PropertyKey[];
@@ -137,6 +139,38 @@ function checkStoreUse(routes: unknown[], hasRedis: boolean, out: CrossIssue[]):
 }
 
 /**
+ * A set `redis.maxReplyBytes` must hold the largest reply a route's cache reads: its maxBytes
+ * plus the entry's head and RESP framing (CACHE_REPLY_OVERHEAD). Below that, every entry near
+ * the route's own max size drops the Redis connection when read: it can never be served. Sizes
+ * the schema refuses are left to the schema's error.
+ */
+function checkReplyBound(routes: unknown[], redis: Obj | undefined, out: CrossIssue[]): void {
+  if (redis?.maxReplyBytes === undefined) return;
+  const set = parseSize(redis.maxReplyBytes);
+  if (!set.ok) return;
+  let needed = 0;
+  let at = -1;
+  routes.forEach((value, i) => {
+    const cache = asObj(asObj(value)?.cache);
+    if (cache === undefined) return;
+    const max =
+      cache.maxBytes === undefined
+        ? { ok: true as const, value: CACHE_DEFAULT_MAX_BYTES }
+        : parseSize(cache.maxBytes);
+    if (!max.ok || max.value + CACHE_REPLY_OVERHEAD <= needed) return;
+    needed = max.value + CACHE_REPLY_OVERHEAD;
+    at = i;
+  });
+  if (at < 0 || set.value >= needed) return;
+  out.push({
+    path: ["redis", "maxReplyBytes"],
+    expected: `at least ${needed} bytes (routes[${at}].cache.maxBytes + ${CACHE_REPLY_OVERHEAD} for the entry's head and Redis framing)`,
+    found: String(set.value),
+    message: `${set.value} bytes is below the ${needed} bytes routes[${at}].cache needs (its maxBytes + ${CACHE_REPLY_OVERHEAD} for the entry's head and Redis framing): its largest entries could never be read; raise it, lower that cache.maxBytes, or leave maxReplyBytes out`,
+  });
+}
+
+/**
  * The shared cache fills from an HTTP/1.1 upstream response stream (proxy/cache/); an
  * HTTP/2 pool's responses are relayed from HTTP/2 streams it does not tap, and gRPC answers
  * (status in trailers, POST) are never cacheable anyway, so a cache on a route to an
@@ -210,7 +244,10 @@ export function crossCheck(raw: unknown, wholeFile = false): CrossIssue[] {
   checkRoutes(asArr(root.routes), pools, out);
   checkEdgeOnH2Pools(asArr(root.routes), pools, out);
   // Routing alone (a replicated command) carries no redis section; only a whole file does.
-  if (wholeFile) checkStoreUse(asArr(root.routes), asObj(root.redis) !== undefined, out);
+  if (wholeFile) {
+    checkStoreUse(asArr(root.routes), asObj(root.redis) !== undefined, out);
+    checkReplyBound(asArr(root.routes), asObj(root.redis), out);
+  }
   const cluster = asObj(root.cluster);
   if (cluster !== undefined) checkCluster(cluster, out);
   return out;

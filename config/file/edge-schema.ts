@@ -42,6 +42,7 @@ export const redisSchema = z
     /**
      * The most one reply may take; a larger one drops the connection (a hostile or broken
      * Redis). Absent: 4 MiB, or the largest route's cache.maxBytes + 256 KiB + 64 KiB if more.
+     * Set below that for a cached route: a config error (cross-check.ts, checkReplyBound).
      */
     maxReplyBytes: field(parseSize).optional(),
     sentinel: z
@@ -129,10 +130,20 @@ export const rateLimitSchema = z
 
 // ----------------------------------------------------------------------------------- cache
 
+/** cache.maxBytes when a route's cache leaves it out. */
+export const CACHE_DEFAULT_MAX_BYTES = 1024 * 1024;
+/** Bytes a cache entry may take beyond its body: status, stored headers, vary list (proxy/cache/cache-entry.ts). */
+export const CACHE_ENTRY_HEAD_ALLOWANCE = 256 * 1024;
+/**
+ * What the cache's GET reply for an entry may take beyond cache.maxBytes: the head allowance and
+ * RESP framing. `redis.maxReplyBytes` below maxBytes + this can never serve a full-size entry.
+ */
+export const CACHE_REPLY_OVERHEAD = CACHE_ENTRY_HEAD_ALLOWANCE + 64 * 1024;
+
 export const cacheSchema = z.strictObject({
   store: z.literal("redis", { error: 'expected "redis"' }).default("redis"),
   /** Largest response body stored; a bigger one is passed through uncached. */
-  maxBytes: field(parseSize).default(1024 * 1024),
+  maxBytes: field(parseSize).default(CACHE_DEFAULT_MAX_BYTES),
   /** Cap on any entry's freshness lifetime, whatever the upstream says. */
   maxTtl: field((v) => parseDuration(v, MAX_PIN_TTL_MS, 1)).default(3_600_000),
   /** Concurrent misses for one entry on this instance wait for one upstream request. */

@@ -93,6 +93,7 @@ export function joinCluster(o: JoinOptions): ClusterNode {
           clusterLevel: s.clusterLevel,
           level: s.level,
           forgedLevels: node.driver.counters.forgedLevels,
+          forwardedTooLarge: node.driver.counters.forwardedTooLarge,
         };
       } catch {
         return undefined;

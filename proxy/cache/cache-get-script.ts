@@ -4,10 +4,11 @@
 // access cost the whole value per request, concurrently, before decodeEntry could refuse it.
 // STRLEN first, in the same atomic script, so an oversized value never leaves Redis.
 
+import { CACHE_ENTRY_HEAD_ALLOWANCE } from "../../config/file/edge-schema.js";
 import type { LuaScript } from "../redis/redis-store.js";
 
 /** Bytes an entry may take beyond its body: status, stored headers, vary list (see cache-entry.ts). */
-export const ENTRY_HEAD_ALLOWANCE = 256 * 1024;
+export const ENTRY_HEAD_ALLOWANCE = CACHE_ENTRY_HEAD_ALLOWANCE;
 
 /** KEYS[1] entry or vary marker; ARGV max bytes -> the value, nil when absent, -1 when larger. */
 export const CACHE_GET: LuaScript = {

@@ -82,6 +82,8 @@ export class SharedCache {
     // store all read the one view of the headers as forwarded, taken here.
     const view = upstreamHeaderView(req, ctx.compiledRoute?.keyPlan.trusted ?? null, ctx.requestId);
     st.cacheHeaders = view;
+    // And forwarded as built here (data-plane prepareHeaders copies its forwarding fields).
+    ctx.upstreamView = view;
     const host = req.headers.host;
     const tag = baseTag(this.label, host === undefined ? "" : normalizeHost(host), req.url ?? "");
     const auth = req.headers.authorization !== undefined;

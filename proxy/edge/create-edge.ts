@@ -3,12 +3,12 @@
 // asks per request. Returns a close() for shutdown.
 
 import { Counter, Gauge, type Registry } from "prom-client";
+import { CACHE_REPLY_OVERHEAD } from "../../config/file/edge-schema.js";
 import type { ShardgateConfig } from "../../config/file/schema.js";
 import type { LogSink } from "../../config/log-sink.js";
 import { CookieCodec } from "../affinity/cookie-codec.js";
-import { ENTRY_HEAD_ALLOWANCE } from "../cache/cache-get-script.js";
 import { RedisStore } from "../redis/redis-store.js";
-import { DEFAULT_MAX_REPLY_BYTES } from "../redis/reply-bound.js";
+import { DEFAULT_MAX_REPLY_BYTES, type ReplyLimit } from "../redis/reply-bound.js";
 import type { RoutingState } from "../routing/types.js";
 import { EdgeEngine } from "./edge-engine.js";
 import { EdgeMetrics, NotOwnerCounter } from "./edge-metrics.js";
@@ -44,7 +44,7 @@ export function createEdge(init: EdgeInit): Edge {
   const store =
     redis === undefined
       ? null
-      : new RedisStore({ ...redis, maxReplyBytes: maxReplyBytes(init.config, init.logger) }, init.logger);
+      : new RedisStore(redis, init.logger, undefined, replyLimit(redis.maxReplyBytes, init.routing));
   if (store !== null) {
     let counted = 0;
     new Counter({
@@ -97,29 +97,30 @@ export function createEdge(init: EdgeInit): Edge {
   };
 }
 
-/** Bytes a route's cached entry may take in a reply: its body, its head, RESP framing. */
-const CACHE_REPLY_SLACK = ENTRY_HEAD_ALLOWANCE + 64 * 1024;
-
 /**
- * `redis.maxReplyBytes`, or by default what the largest legitimate reply needs (the largest
- * cache entry a route may read). A set bound below that is kept, with a warning naming the route.
+ * The Redis reply bound: `redis.maxReplyBytes` when set (the config's validation refuses one
+ * below what a route's cache needs, config/file/cross-check.ts), else what the largest
+ * legitimate reply needs under the routing in use: 4 MiB, or the largest route cache's maxBytes
+ * + CACHE_REPLY_OVERHEAD. It follows the routing (a reload, a committed routing from a peer):
+ * it was worked out once from the local file at start, so a cache.maxBytes raised later had its
+ * larger entries drop the Redis connection at every read.
  */
-function maxReplyBytes(config: ShardgateConfig, logger: LogSink): number {
-  let needed = DEFAULT_MAX_REPLY_BYTES;
-  let route = "";
-  config.routes.forEach((r, i) => {
-    if (r.cache !== undefined && r.cache.maxBytes + CACHE_REPLY_SLACK > needed) {
-      needed = r.cache.maxBytes + CACHE_REPLY_SLACK;
-      route = `routes[${i}].cache.maxBytes`;
-    }
-  });
-  const set = config.redis?.maxReplyBytes;
-  if (set === undefined) return needed;
-  if (set < needed && route !== "") {
-    logger.warn(
-      { maxReplyBytes: set, needed, route },
-      "redis.maxReplyBytes is below what this route's cache.maxBytes needs: its largest entries will drop the Redis connection",
-    );
-  }
-  return set;
+function replyLimit(set: number | undefined, routing: () => RoutingState): ReplyLimit {
+  if (set !== undefined) return { max: set };
+  let seen: RoutingState | null = null;
+  let max = DEFAULT_MAX_REPLY_BYTES;
+  return {
+    get max(): number {
+      const state = routing();
+      if (state !== seen) {
+        seen = state;
+        max = DEFAULT_MAX_REPLY_BYTES;
+        for (const r of state.routeTable.routes) {
+          const cache = r.config.cache;
+          if (cache !== undefined) max = Math.max(max, cache.maxBytes + CACHE_REPLY_OVERHEAD);
+        }
+      }
+      return max;
+    },
+  };
 }

@@ -34,6 +34,7 @@ import { H2Forwarder, h2ProtocolOf } from "./h2-forward.js";
 import { isH2Request } from "./h2-request.js";
 import { isUnprocessedFailure } from "./h2-sessions.js";
 import {
+  copyForwardedHeaders,
   deleteResponseHopByHop,
   setForwardedHeaders,
   stripRequestHopByHop,
@@ -377,7 +378,9 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
 
   private prepareHeaders(ctx: RequestContext): void {
     const req = ctx.req;
-    setForwardedHeaders(req, ctx.compiledRoute?.keyPlan.trusted ?? null);
+    const view = ctx.upstreamView;
+    if (view !== null) copyForwardedHeaders(view, req);
+    else setForwardedHeaders(req, ctx.compiledRoute?.keyPlan.trusted ?? null);
     req.headers["x-request-id"] = ctx.requestId;
   }
 

@@ -107,6 +107,23 @@ export function setForwardedHeaders(req: IncomingMessage, trusted: TrustedList |
 }
 
 /**
+ * Sets on `req.headers` this hop's forwarding fields from a view upstreamHeaderView built for the
+ * same request (the shared cache's, taken before the edge features ran): the values
+ * setForwardedHeaders would write, without working them out again. Nothing the view reads
+ * (X-Forwarded-*, Forwarded, Host, the connection) changes between the two; the fields are
+ * written in setForwardedHeaders' order, so the upstream gets the same head.
+ */
+export function copyForwardedHeaders(view: IncomingHttpHeaders, req: IncomingMessage): void {
+  const out = req.headers;
+  out["x-forwarded-for"] = view["x-forwarded-for"];
+  out["x-forwarded-proto"] = view["x-forwarded-proto"];
+  const host = view["x-forwarded-host"];
+  if (host !== undefined) out["x-forwarded-host"] = host;
+  else if (out["x-forwarded-host"] !== undefined) delete out["x-forwarded-host"];
+  out.forwarded = view.forwarded;
+}
+
+/**
  * A copy of `req.headers` as the upstream will get them (this hop's X-Forwarded-* / Forwarded
  * added, X-Request-Id set), without touching the request: what a response's `Vary` is about
  * when it is looked up before the request is forwarded (shared-cache.ts).

@@ -2,7 +2,7 @@
 // forwarder and the timeout sweep read, and a node in the sweep's intrusive list. One
 // allocation per request; every field is set in the constructor so the shape never changes.
 
-import type { ClientRequest, IncomingMessage, ServerResponse } from "node:http";
+import type { ClientRequest, IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { UpstreamErrorKind } from "../../health/outcome-recorder.js";
 import type { PoolLive } from "../routing/pool-live.js";
@@ -64,6 +64,12 @@ export class RequestContext implements RequestRecord {
   edgeState: object | null = null;
   /** A member index the first attempt takes instead of the ring's choice (affinity), or -1. */
   preferred = -1;
+  /**
+   * The request's headers as the upstream gets them when an edge feature already built them
+   * (the shared cache's lookup view, headers.ts upstreamHeaderView), or null: the forwarding
+   * fields are then copied from it rather than worked out a second time.
+   */
+  upstreamView: IncomingHttpHeaders | null = null;
 
   // Current attempt
   triedCount = 0;

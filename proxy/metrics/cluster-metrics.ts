@@ -48,6 +48,8 @@ export interface ClusterMetricsSource {
         level: number;
         /** Responses with a feature level outside the bounds, dropped. */
         forgedLevels: number;
+        /** Leader: proposals followers forwarded that it replaced with a refusal for the state bound. */
+        forwardedTooLarge: number;
       }
     | undefined;
   transportRejected(): Record<string, number>;
@@ -123,6 +125,18 @@ export function registerClusterMetrics(registry: Registry, src: ClusterMetricsSo
     function* () {
       const r = src.raft();
       if (r !== undefined) yield { labels: {}, value: r.forgedLevels };
+    },
+  );
+  // The leader's half of the state bound (README, Raft): a forwarded proposal it refused counts
+  // here; the follower that proposed it counts the 409 in proposals_refused{state_too_large}.
+  registerScrapeMetric(
+    registry,
+    "shardgate_raft_forwarded_too_large_total",
+    "Leader: proposals forwarded by followers that this leader refused because they would take the cluster state past its bound.",
+    "counter",
+    function* () {
+      const r = src.raft();
+      if (r !== undefined) yield { labels: {}, value: r.forwardedTooLarge };
     },
   );
   registerScrapeMetric(

@@ -13,7 +13,7 @@ import { connect as tlsConnect } from "node:tls";
 import { AbstractConnector, type RedisOptions } from "ioredis";
 import { upstreamLookup } from "../net/bounded-lookup.js";
 import { PendingLookups } from "../net/pending-lookups.js";
-import { boundReplies } from "./reply-bound.js";
+import { boundReplies, type ReplyLimit } from "./reply-bound.js";
 
 /** The Redis clients' lookups (single Redis, sentinels, the sentinels' master). */
 export const redisLookups = new PendingLookups(upstreamLookup.lookup);
@@ -77,7 +77,7 @@ export class LookupConnector extends AbstractConnector {
  * LookupConnector whose connections are watched by the reply bound (reply-bound.ts): a reply
  * over `max` bytes drops the connection and calls `onExceeded`.
  */
-export function boundedConnector(max: number, onExceeded: () => void): typeof LookupConnector {
+export function boundedConnector(max: number | ReplyLimit, onExceeded: () => void): typeof LookupConnector {
   return class BoundedConnector extends LookupConnector {
     override async connect(): Promise<Stream> {
       const stream = await super.connect();

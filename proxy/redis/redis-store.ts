@@ -14,7 +14,7 @@ import type { RedisConfig } from "../../config/file/edge-schema.js";
 import type { LogSink } from "../../config/log-sink.js";
 import { upstreamLookup } from "../net/bounded-lookup.js";
 import { boundedConnector, namingLookup } from "./redis-connector.js";
-import { DEFAULT_MAX_REPLY_BYTES } from "./reply-bound.js";
+import { DEFAULT_MAX_REPLY_BYTES, type ReplyLimit } from "./reply-bound.js";
 import { boundedSentinelConnector } from "./sentinel-connector.js";
 import { StoreBreaker } from "./store-breaker.js";
 import { StoreStatus } from "./store-status.js";
@@ -57,16 +57,21 @@ export class RedisStore {
   /** Connections dropped for a reply over `maxReplyBytes` (the metric reads it). */
   repliesTooLarge = 0;
 
-  constructor(cfg: RedisConfig, logger: LogSink, now: () => number = () => performance.now()) {
+  /** `limit`: the reply bound (default `cfg.maxReplyBytes`, else 4 MiB), read at each check. */
+  constructor(
+    cfg: RedisConfig,
+    logger: LogSink,
+    now: () => number = () => performance.now(),
+    limit: ReplyLimit = { max: cfg.maxReplyBytes ?? DEFAULT_MAX_REPLY_BYTES },
+  ) {
     this.keyPrefix = cfg.keyPrefix;
-    const maxReply = cfg.maxReplyBytes ?? DEFAULT_MAX_REPLY_BYTES;
     const tooLarge = (): void => {
       this.repliesTooLarge++;
       // Also here: a Cluster reports a node's connection error on its node only.
       if (!this.closed)
-        this.status.failed(`redis reply larger than redis.maxReplyBytes (${maxReply}): connection dropped`);
+        this.status.failed(`redis reply larger than redis.maxReplyBytes (${limit.max}): connection dropped`);
     };
-    const BoundedConnector = boundedConnector(maxReply, tooLarge);
+    const BoundedConnector = boundedConnector(limit, tooLarge);
     this.breaker = new StoreBreaker(cfg.breaker.failures, cfg.breaker.openFor, now);
     this.status = new StoreStatus(logger, now);
     const common: RedisOptions = {
@@ -105,7 +110,7 @@ export class RedisStore {
         name: cfg.sentinel.name,
         sentinels: cfg.sentinel.sentinels.map((s) => ({ host: s.host, port: s.port })),
         // Sentinels' and the master's hostnames through the bounded lookup (sentinel-connector.ts).
-        Connector: boundedSentinelConnector(maxReply, tooLarge),
+        Connector: boundedSentinelConnector(limit, tooLarge),
       });
     } else {
       // Its hostname resolves through the bounded lookup (redis-connector.ts).

@@ -12,6 +12,15 @@ import type { Duplex } from "node:stream";
 /** What every top-level reply may take when nothing larger is configured or needed. */
 export const DEFAULT_MAX_REPLY_BYTES = 4 * 1024 * 1024;
 
+/**
+ * The bound as read at each check: a number fixed at start (`redis.maxReplyBytes` set), or one
+ * that follows the routing in use (unset: what the largest route cache needs, create-edge.ts), so
+ * a reload or a committed routing that raises a cache.maxBytes also raises it on open connections.
+ */
+export interface ReplyLimit {
+  readonly max: number;
+}
+
 /** The error a connection is destroyed with; its first word is what StoreStatus groups by. */
 export class ReplyTooLargeError extends Error {
   readonly code = "redis_reply_too_large";
@@ -36,7 +45,15 @@ export class ReplyScanner {
   /** Set when a line completed the top-level reply (read and cleared by write). */
   private doneAtTop = false;
 
-  constructor(private readonly max: number) {}
+  private readonly limit: ReplyLimit;
+
+  constructor(max: number | ReplyLimit) {
+    this.limit = typeof max === "number" ? { max } : max;
+  }
+
+  private get max(): number {
+    return this.limit.max;
+  }
 
   /**
    * Scans `chunk`; returns a reason when the reply in progress is, or announces it will be,
@@ -141,7 +158,7 @@ export class ReplyScanner {
  * destroyed with a ReplyTooLargeError and `onExceeded` is called once for the connection.
  * Added before ioredis's own listener (which it prepends), so it does not start the flow itself.
  */
-export function boundReplies(stream: Duplex, max: number, onExceeded: () => void): void {
+export function boundReplies(stream: Duplex, max: number | ReplyLimit, onExceeded: () => void): void {
   const scanner = new ReplyScanner(max);
   const watch = (chunk: Buffer | string): void => {
     const over = scanner.write(typeof chunk === "string" ? Buffer.from(chunk) : chunk);

@@ -11,8 +11,8 @@
 
 import type { LookupFunction } from "node:net";
 import { type Redis, type SentinelConnectionOptions, SentinelConnector } from "ioredis";
-import { LookupConnector, namingLookup, redisLookups } from "./redis-connector.js";
-import { boundReplies } from "./reply-bound.js";
+import { boundedConnector, LookupConnector, namingLookup, redisLookups } from "./redis-connector.js";
+import { boundReplies, type ReplyLimit } from "./reply-bound.js";
 
 interface SentinelInternals {
   connectToSentinel(endpoint: unknown, options?: object): Redis;
@@ -58,16 +58,26 @@ own.resolve = async function (this: SentinelConnector, endpoint) {
 
 type MasterStream = Awaited<ReturnType<SentinelConnector["connect"]>>;
 
-/** LookupSentinelConnector whose connection to the master is watched by the reply bound. */
+/**
+ * LookupSentinelConnector whose connections are all watched by the reply bound: the one to the
+ * master, and each sentinel client's (which only watched the master before: a sentinel answering
+ * its SENTINEL queries with an endless reply grew the proxy's memory as a hostile Redis did).
+ */
 export function boundedSentinelConnector(
-  max: number,
+  max: number | ReplyLimit,
   onExceeded: () => void,
 ): typeof LookupSentinelConnector {
-  return class BoundedSentinelConnector extends LookupSentinelConnector {
+  const SentinelClientConnector = boundedConnector(max, onExceeded);
+  class BoundedSentinelConnector extends LookupSentinelConnector {
     override async connect(eventEmitter: Parameters<SentinelConnector["connect"]>[0]): Promise<MasterStream> {
       const stream = await super.connect(eventEmitter);
       boundReplies(stream, max, onExceeded);
       return stream;
     }
+  }
+  const proto = BoundedSentinelConnector.prototype as unknown as SentinelInternals;
+  proto.connectToSentinel = function (this: SentinelConnector, endpoint, options) {
+    return own.connectToSentinel.call(this, endpoint, { Connector: SentinelClientConnector, ...options });
   };
+  return BoundedSentinelConnector;
 }

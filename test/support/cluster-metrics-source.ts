@@ -8,6 +8,7 @@ export function fixedClusterSource(o: {
   refused?: ReturnType<ClusterMetricsSource["raftRefused"]>;
   errors?: { step: number; apply: number };
   snapshotsRefused?: ReturnType<ClusterMetricsSource["snapshotsRefusedByPeers"]>;
+  forwardedTooLarge?: number;
 }): ClusterMetricsSource {
   const level = o.level ?? 1;
   return {
@@ -19,6 +20,7 @@ export function fixedClusterSource(o: {
       clusterLevel: level,
       level,
       forgedLevels: 0,
+      forwardedTooLarge: o.forwardedTooLarge ?? 0,
     }),
     transportRejected: () => ({}),
     appMessagesRejected: () => 0,

@@ -1,5 +1,6 @@
 // A fake Redis on loopback that answers the connection handshake (INFO, anything else +OK) like
-// a real one, then answers the first script call (EVALSHA / EVAL) of each connection with a reply
+// a real one, then answers the first script call (EVALSHA / EVAL) of each connection (or the
+// command a HostileScript names: a Sentinel's or a Cluster node's own query) with a reply
 // that never ends within any sane bound: a bulk string announced as 1e9 bytes whose bytes then
 // keep coming, an array announced as 1e9 elements that keep coming, or a simple string whose
 // line never ends (no length gives that one away).
@@ -10,6 +11,19 @@ import type { AddressInfo } from "node:net";
 import { createServer, type Server, type Socket } from "node:net";
 
 export type HostileReply = "bulk" | "array" | "line";
+
+/** Which command a connection answers with the endless reply, and answers to others (RESP text). */
+export interface HostileScript {
+  /** Default: a script call (EVALSHA / EVAL). */
+  floodOn?: (args: readonly string[]) => boolean;
+  /** A reply for a command that is not flooded; undefined: INFO as a master, else +OK. */
+  answer?: (args: readonly string[]) => string | undefined;
+}
+
+const isScriptCall = (args: readonly string[]): boolean => {
+  const name = args[0]?.toUpperCase() ?? "";
+  return name === "EVALSHA" || name === "EVAL";
+};
 
 const INFO = "# Server\r\nredis_version:7.2.0\r\nredis_mode:standalone\r\nloading:0\r\n";
 const CHUNK = 64 * 1024;
@@ -26,6 +40,7 @@ export class HostileRedis {
   constructor(
     private readonly kind: HostileReply,
     private readonly capBytes: number,
+    private readonly script: HostileScript = {},
   ) {
     this.server = createServer((s) => this.serve(s));
   }
@@ -59,13 +74,16 @@ export class HostileRedis {
         if (parsed === null) return;
         buf = buf.subarray(parsed.used);
         const name = parsed.args[0]?.toUpperCase() ?? "";
-        if (name === "INFO") socket.write(`$${Buffer.byteLength(INFO)}\r\n${INFO}\r\n`);
-        else if (name === "EVALSHA" || name === "EVAL") {
+        if ((this.script.floodOn ?? isScriptCall)(parsed.args)) {
           hostile = true;
           this.replies++;
           void this.flood(socket);
           return;
-        } else socket.write("+OK\r\n");
+        }
+        const answer = this.script.answer?.(parsed.args);
+        if (answer !== undefined) socket.write(answer);
+        else if (name === "INFO") socket.write(`$${Buffer.byteLength(INFO)}\r\n${INFO}\r\n`);
+        else socket.write("+OK\r\n");
       }
     });
   }
