@@ -22,7 +22,7 @@ import { resetAfterAnswer } from "./h2-answered-upload.js";
 import { closeOnClientFin } from "./h2-client-fin.js";
 import { headerListOver } from "./h2-header-list.js";
 import { H2RequestTimeouts } from "./h2-request-timeout.js";
-import { guardResets, type ResetGuardHooks } from "./h2-reset-guard.js";
+import { guardResets, isDroppedByResetGuard, type ResetGuardHooks } from "./h2-reset-guard.js";
 import { sniffH2cPreface } from "./h2c-preface.js";
 import { answerMethodNotAllowed, isRefusedMethod } from "./refused-method.js";
 import { answerOnStream, h2TargetError } from "./request-target.js";
@@ -87,6 +87,11 @@ export function attachHttp2(server: Server, opts: H2ListenerOptions): void {
   const clock = new H2RequestTimeouts(plane, opts.requestTimeoutMs, opts.onClientError ?? noop);
   const onClientError = opts.onClientError ?? noop;
   h2.on("request", (req, res) => {
+    // The rest of a rapid-reset flood's read, after the guard closed its session: not routed.
+    if (isDroppedByResetGuard(req.stream)) {
+      req.stream.destroy();
+      return;
+    }
     if (isRefusedMethod(req.method)) {
       onClientError("method_not_allowed");
       answerMethodNotAllowed(res, true);
