@@ -22,7 +22,7 @@ import { resetAfterAnswer } from "./h2-answered-upload.js";
 import { closeOnClientFin } from "./h2-client-fin.js";
 import { headerListOver } from "./h2-header-list.js";
 import { H2RequestTimeouts } from "./h2-request-timeout.js";
-import { guardResets, type ResetGuardHooks } from "./h2-reset-guard.js";
+import { guardResets, isDroppedByResetGuard, type ResetGuardHooks } from "./h2-reset-guard.js";
 import { sniffH2cPreface } from "./h2c-preface.js";
 import { answerMethodNotAllowed, isRefusedMethod } from "./refused-method.js";
 import { answerOnStream, h2TargetError } from "./request-target.js";
@@ -52,12 +52,30 @@ export interface H2ListenerOptions {
 /** What a session may buffer (MB, nghttp2's accounting) before new streams are refused. */
 const MAX_SESSION_MEMORY_MB = 8;
 
+// Flood limits, written out rather than left to Node's defaults (same values as Node 20's) so a
+// default that changes cannot loosen them unseen. nghttp2 itself closes a session whose client
+// lets 1,000 SETTINGS/PING ACKs or RST_STREAMs queue unread, and one sending more than 8
+// CONTINUATION frames per header block (nghttp2 >= 1.61). README "HTTP/2 and gRPC" lists what
+// each bounds, measured from a raw frame client (test/outside/h2-abuse-*.test.ts).
+/** Malformed frames per session (empty DATA, invalid HEADERS the server resets, ...) before it is destroyed. */
+const MAX_INVALID_FRAMES = 1000;
+/** Streams refused on one session (over the stream limit or its memory) before it is destroyed. */
+const MAX_REJECTED_STREAMS = 100;
+/** Entries in one SETTINGS frame. */
+const MAX_SETTINGS_ENTRIES = 32;
+/** PINGs of ours awaiting their ACK (we send none; a client's PINGs are nghttp2's ACK limit). */
+const MAX_OUTSTANDING_PINGS = 10;
+
 /** Makes `server` (created by createProxyServer) speak HTTP/2 too. Call before PROXY protocol wraps it. */
 export function attachHttp2(server: Server, opts: H2ListenerOptions): void {
   const h2 = createH2Server({
     maxSessionMemory: MAX_SESSION_MEMORY_MB,
     // nghttp2 also caps the header pairs; the byte limit is the one users configure.
     maxHeaderListPairs: 256,
+    maxSessionInvalidFrames: MAX_INVALID_FRAMES,
+    maxSessionRejectedStreams: MAX_REJECTED_STREAMS,
+    maxSettings: MAX_SETTINGS_ENTRIES,
+    maxOutstandingPings: MAX_OUTSTANDING_PINGS,
     settings: {
       maxConcurrentStreams: opts.maxConcurrentStreams,
       maxHeaderListSize: opts.maxHeaderListSize,
@@ -69,6 +87,11 @@ export function attachHttp2(server: Server, opts: H2ListenerOptions): void {
   const clock = new H2RequestTimeouts(plane, opts.requestTimeoutMs, opts.onClientError ?? noop);
   const onClientError = opts.onClientError ?? noop;
   h2.on("request", (req, res) => {
+    // The rest of a rapid-reset flood's read, after the guard closed its session: not routed.
+    if (isDroppedByResetGuard(req.stream)) {
+      req.stream.destroy();
+      return;
+    }
     if (isRefusedMethod(req.method)) {
       onClientError("method_not_allowed");
       answerMethodNotAllowed(res, true);

@@ -6,6 +6,15 @@
 // number of streams, gets GOAWAY(ENHANCE_YOUR_CALM) and is closed. A client that cancels after
 // the answer started (a browser leaving a page mid-download) is never counted.
 //
+// A flood's first read is parsed whole before JS sees a stream: on the h2c port the sniffed
+// bytes (h2c-preface.ts) reach nghttp2 in one call, and each stream's 'stream' event comes after
+// it, the stream already reset. Counted at 'close' (a tick later still), all of a 64 KiB read's
+// HEADERS + RST_STREAM pairs (~1,000) were routed and logged before the 100th close was seen:
+// 1,007 streams reached the data plane per connection, until nghttp2's own reset rate limit (a
+// burst of 1,000) ended it. Now a stream already reset when it is announced is counted then (this
+// listener runs before the server's), and a stream announced once its session was closed for
+// resets is marked: the listener drops it without routing it (isDroppedByResetGuard).
+//
 // The counters live on the session (two integers); one shared listener per stream, no closure.
 
 import { constants, type ServerHttp2Session, type ServerHttp2Stream } from "node:http2";
@@ -29,15 +38,33 @@ interface Counts {
 const kCounts = Symbol("shardgate.h2resets");
 const kSession = Symbol("shardgate.h2session");
 type Guarded = { [kCounts]?: Counts };
-type StreamWithSession = ServerHttp2Stream & { [kSession]?: ServerHttp2Session };
+const kDropped = Symbol("shardgate.h2dropped");
+type StreamWithSession = ServerHttp2Stream & { [kSession]?: ServerHttp2Session; [kDropped]?: true };
 
 /** Starts counting the session's streams. */
 export function guardResets(session: ServerHttp2Session, hooks: ResetGuardHooks): void {
   (session as Guarded)[kCounts] = { closed: 0, premature: 0, hooks };
-  session.on("stream", onStream);
+  // Before the server's own listener, which turns the stream into a request.
+  session.prependListener("stream", onStream);
+}
+
+/** A stream its session's reset guard had already closed the session for: route it nowhere. */
+export function isDroppedByResetGuard(stream: ServerHttp2Stream): boolean {
+  return (stream as StreamWithSession)[kDropped] === true;
 }
 
 function onStream(this: ServerHttp2Session, stream: ServerHttp2Stream): void {
+  const c = (this as Guarded)[kCounts];
+  if (c === undefined) {
+    // Tripped: the session is closing for resets.
+    (stream as StreamWithSession)[kDropped] = true;
+    return;
+  }
+  if (stream.destroyed) {
+    // Parsed, reset and closed before JS was told of it: its 'close' has been and gone.
+    count(this, c, stream);
+    return;
+  }
   // The stream forgets its session when destroyed, before 'close': keep it here.
   (stream as StreamWithSession)[kSession] = this;
   stream.once("close", onStreamClose);
@@ -48,10 +75,14 @@ function onStreamClose(this: StreamWithSession): void {
   if (session === undefined) return;
   const c = (session as Guarded)[kCounts];
   if (c === undefined || session.destroyed) return;
+  count(session, c, this);
+}
+
+function count(session: ServerHttp2Session, c: Counts, stream: ServerHttp2Stream): void {
   c.closed++;
   // A non-zero RST code with no response header sent: the client gave up before any answer
   // (our own resets come after an answer: timeouts and upstream cuts answer first).
-  if (this.rstCode !== undefined && this.rstCode !== constants.NGHTTP2_NO_ERROR && !this.headersSent)
+  if (stream.rstCode !== undefined && stream.rstCode !== constants.NGHTTP2_NO_ERROR && !stream.headersSent)
     c.premature++;
   if (c.closed >= RESET_MIN_STREAMS && c.premature > c.closed * RESET_MAX_RATIO) {
     (session as Guarded)[kCounts] = undefined;
