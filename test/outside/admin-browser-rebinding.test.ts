@@ -12,6 +12,7 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import http from "node:http";
+import { connect } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { type Browser, chromium } from "playwright-core";
 import { poolConfig, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
@@ -132,6 +133,30 @@ describe("admin server: a DNS-rebinding page reads and writes nothing", () => {
     const state = JSON.parse((await raw(sg.adminUrl, "/admin/state", `127.0.0.1:${port}`)).body);
     const m = state.pools.users.members.find((x: { id: string }) => x.id === member);
     assert.equal(m.draining, false, "the member was drained through a foreign Host");
+  });
+
+  test("a foreign Host with Expect: 100-continue is refused without inviting the body", async () => {
+    const head = await new Promise<string>((resolve, reject) => {
+      const s = connect({ host: "127.0.0.1", port: Number(port) });
+      let got = "";
+      s.setTimeout(WAIT_MS, () =>
+        s.destroy(new Error(`no answer within ${WAIT_MS} ms: ${JSON.stringify(got)}`)),
+      );
+      s.on("data", (c: Buffer) => {
+        got += c.toString("latin1");
+        // The first status line is all this asks: a 100 or the refusal.
+        if (got.includes("\r\n")) {
+          s.destroy();
+          resolve(got.slice(0, got.indexOf("\r\n")));
+        }
+      });
+      s.on("error", reject);
+      s.write(
+        `POST /admin/reload HTTP/1.1\r\nHost: evil.example:${port}\r\nAuthorization: Bearer ${TOKEN}\r\n` +
+          "Expect: 100-continue\r\nContent-Length: 2\r\n\r\n",
+      );
+    });
+    assert.match(head, /^HTTP\/1\.1 421 /, `first status line: ${head}`);
   });
 
   test("the names that name the server are answered", async () => {
