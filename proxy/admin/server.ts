@@ -1,6 +1,7 @@
 // The admin API: a plain node:http server on its own (loopback by default) port, separate from
 // the proxy listener so that probes, scrapes and operators never compete with traffic and the
-// API is never exposed where traffic is. Read endpoints are open; mutating ones need the token.
+// API is never exposed where traffic is. Read endpoints are open; mutating ones need the token;
+// every one answers only a Host that names this server (host-check.ts: DNS rebinding).
 // Mutations (reload, drain, breaker overrides) are cluster proposals: they answer once committed.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -201,6 +202,8 @@ export function createAdminServer(opts: AdminServerOptions): Server {
   const log = logger.child({ component: "admin" });
   const maxBody = opts.limits?.maxBodySize ?? DEFAULT_MAX_BODY_BYTES;
   const readJson = (req: IncomingMessage) => readJsonUpTo(maxBody, req);
+  let hostRefused = 0;
+  let hostRefusedLogged = Number.NEGATIVE_INFINITY;
   const namesUs =
     opts.hostAllowed ?? hostAllowed({ listenHost: "", machineName: hostname(), fleet: [], allowedHosts: [] });
 
@@ -219,14 +222,24 @@ export function createAdminServer(opts: AdminServerOptions): Server {
     // Before anything is read or answered: a page that rebound its own name to this address
     // must learn nothing, not even which paths exist.
     if (!namesUs(req.headers.host)) {
-      log.warn(
-        {
-          remote: req.socket.remoteAddress,
-          host: req.headers.host?.slice(0, MAX_QUOTED_HOST),
-          path: redactTarget(req.url),
-        },
-        "admin request refused: the Host does not name this server (admin.allowedHosts)",
-      );
+      // One line per 10 s at most (with how many were refused): a page looping on fetch()
+      // must not become a log flood.
+      hostRefused++;
+      const now = performance.now();
+      if (now - hostRefusedLogged >= 10_000) {
+        hostRefusedLogged = now;
+        log.warn(
+          {
+            code: "host_not_allowed",
+            remote: req.socket.remoteAddress,
+            host: req.headers.host?.slice(0, MAX_QUOTED_HOST),
+            path: redactTarget(req.url),
+            refused: hostRefused,
+          },
+          "admin request refused: the Host does not name this server (admin.allowedHosts)",
+        );
+        hostRefused = 0;
+      }
       discardUpTo(req, res, maxBody);
       return sendError(res, hostNotAllowed(req.headers.host ?? ""));
     }
