@@ -59,6 +59,7 @@ describe("admin server: a DNS-rebinding page reads and writes nothing", () => {
   let sg: RunningShardgate;
   let port: string;
   let browser: Browser;
+  let config: string;
 
   before(async () => {
     assert.ok(existsSync(CHROMIUM), `chromium not found at ${CHROMIUM} (apt-get install -y chromium)`);
@@ -69,6 +70,7 @@ describe("admin server: a DNS-rebinding page reads and writes nothing", () => {
       accessLog: false,
     }).replace(/^admin:\n/m, `admin:\n  allowedHosts: ["admin.example", "*.ops.example"]\n`);
     sg = await startShardgate(yaml);
+    config = yaml;
     port = new URL(sg.adminUrl).port;
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -193,6 +195,20 @@ describe("admin server: a DNS-rebinding page reads and writes nothing", () => {
     }
     // The bare suffix is not a name under it.
     assert.equal((await raw(sg.adminUrl, "/admin/state", `ops.example:${port}`)).status, 421);
+  });
+
+  test("a name added to admin.allowedHosts by a reload is answered from then on", async () => {
+    const host = `late.example:${port}`;
+    assert.equal((await raw(sg.adminUrl, "/admin/state", host)).status, 421, "before the reload");
+    sg.config.write(
+      config.replace('allowedHosts: ["admin.example",', 'allowedHosts: ["late.example", "admin.example",'),
+    );
+    const reload = await raw(sg.adminUrl, "/admin/reload", `127.0.0.1:${port}`, "POST", {
+      authorization: `Bearer ${TOKEN}`,
+    });
+    assert.equal(reload.status, 200, reload.body);
+    assert.deepEqual(JSON.parse(reload.body).restartRequired, []);
+    assert.equal((await raw(sg.adminUrl, "/admin/state", host)).status, 200, "after the reload");
   });
 
   test("in chromium, a rebound evil.example page reads nothing; admin.example (listed) works", async () => {
