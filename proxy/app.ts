@@ -15,6 +15,7 @@ import { seedConfigLoads } from "../config/file/load-off-thread.js";
 import type { ShardgateConfig } from "../config/file/schema.js";
 import { kubernetesClient, usesKubernetes } from "../health/kubernetes-client.js";
 import { adminTimeouts } from "./admin/admin-timeouts.js";
+import { adminHostCheck } from "./admin/host-check.js";
 import { createAdminServer } from "./admin/server.js";
 import { readSignals } from "./admin/signals.js";
 import { createAdminBackend } from "./app/admin-backend.js";
@@ -351,6 +352,7 @@ async function startOrCheck(
     timeouts: adminTimeouts(config),
     limits: { maxConnections: config.admin.maxConnections, maxBodySize: config.admin.maxBodySize },
     backend: adminBackend,
+    hostAllowed: adminHostCheck(config.listen.admin.host, () => reloader.config.admin),
   });
 
   const stopAll = async () => {

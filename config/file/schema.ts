@@ -505,6 +505,19 @@ export const configSchema = z.strictObject({
       fleet: z
         .array(z.string().regex(/^https?:\/\/[^/\s]+$/, "an admin URL like http://10.0.0.2:9901"))
         .default([]),
+      /**
+       * Host names the admin server answers besides addresses, dotless names, localhost, the
+       * machine's name, the listen host and admin.fleet's hosts: "name", "*.suffix", or "*" for
+       * any (README "Admin API": DNS rebinding). Others are 421 host_not_allowed.
+       */
+      allowedHosts: z
+        .array(
+          z
+            .string()
+            .regex(/^(\*|(\*\.)?[A-Za-z0-9_]([A-Za-z0-9_.-]{0,252}))$/, "a host name, *.suffix, or *"),
+        )
+        .max(1000)
+        .optional(),
       /** Open admin connections; at the cap the oldest idle one is closed, else 503 too_many_connections. */
       maxConnections: posInt().max(100_000).default(64),
       /** A request body over this is refused 413 body_too_large and its connection closed. */

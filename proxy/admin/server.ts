@@ -1,9 +1,11 @@
 // The admin API: a plain node:http server on its own (loopback by default) port, separate from
 // the proxy listener so that probes, scrapes and operators never compete with traffic and the
-// API is never exposed where traffic is. Read endpoints are open; mutating ones need the token.
+// API is never exposed where traffic is. Read endpoints are open; mutating ones need the token;
+// every one answers only a Host that names this server (host-check.ts: DNS rebinding).
 // Mutations (reload, drain, breaker overrides) are cluster proposals: they answer once committed.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { hostname } from "node:os";
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import { BREAKER_OVERRIDES, type BreakerOverride } from "../../config/state/commands.js";
@@ -12,6 +14,7 @@ import { canonicalKeyText } from "../routing/key-text.js";
 import { answerClientError } from "../server/client-error.js";
 import { capConnections } from "../server/connection-cap.js";
 import { checkAdminToken } from "./auth.js";
+import { hostAllowed } from "./host-check.js";
 import { htmlSafeJson } from "./html-safe-json.js";
 import { handleOpsRoute, OPS_WRITE_PATH } from "./ops-routes.js";
 import { closeAfterOverflow, discardUpTo } from "./overflow-close.js";
@@ -175,6 +178,23 @@ export interface AdminServerOptions {
   timeouts?: { request: number; headers: number; idle: number; keepAlive: number };
   /** admin.maxConnections / admin.maxBodySize (defaults 64 and 64 KiB). */
   limits?: { maxConnections: number; maxBodySize: number };
+  /**
+   * Whether a Host header names this admin server (host-check.ts; read per request, so a reload
+   * of admin.allowedHosts applies). Absent: addresses, dotless names and the machine's name.
+   */
+  hostAllowed?: (host: string | undefined) => boolean;
+}
+
+/** The longest Host text quoted back in a host_not_allowed answer. */
+const MAX_QUOTED_HOST = 100;
+
+function hostNotAllowed(host: string): AdminError {
+  const shown = host.length > MAX_QUOTED_HOST ? `${host.slice(0, MAX_QUOTED_HOST)}...` : host;
+  return {
+    status: 421,
+    error: "host_not_allowed",
+    message: `Host ${JSON.stringify(shown)} does not name this admin server (a DNS-rebinding page would send it); list the name in admin.allowedHosts to accept it`,
+  };
 }
 
 export function createAdminServer(opts: AdminServerOptions): Server {
@@ -182,6 +202,10 @@ export function createAdminServer(opts: AdminServerOptions): Server {
   const log = logger.child({ component: "admin" });
   const maxBody = opts.limits?.maxBodySize ?? DEFAULT_MAX_BODY_BYTES;
   const readJson = (req: IncomingMessage) => readJsonUpTo(maxBody, req);
+  let hostRefused = 0;
+  let hostRefusedLogged = Number.NEGATIVE_INFINITY;
+  const namesUs =
+    opts.hostAllowed ?? hostAllowed({ listenHost: "", machineName: hostname(), fleet: [], allowedHosts: [] });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     // The path and query are parsed against a fixed base: the Host header is not trusted for anything.
@@ -195,6 +219,30 @@ export function createAdminServer(opts: AdminServerOptions): Server {
     }
     const path = url.pathname;
     const method = req.method ?? "GET";
+    // Before anything is read or answered: a page that rebound its own name to this address
+    // must learn nothing, not even which paths exist.
+    if (!namesUs(req.headers.host)) {
+      // One line per 10 s at most (with how many were refused): a page looping on fetch()
+      // must not become a log flood.
+      hostRefused++;
+      const now = performance.now();
+      if (now - hostRefusedLogged >= 10_000) {
+        hostRefusedLogged = now;
+        log.warn(
+          {
+            code: "host_not_allowed",
+            remote: req.socket.remoteAddress,
+            host: req.headers.host?.slice(0, MAX_QUOTED_HOST),
+            path: redactTarget(req.url),
+            refused: hostRefused,
+          },
+          "admin request refused: the Host does not name this server (admin.allowedHosts)",
+        );
+        hostRefused = 0;
+      }
+      discardUpTo(req, res, maxBody);
+      return sendError(res, hostNotAllowed(req.headers.host ?? ""));
+    }
     // A declared length over the cap is refused before its body is taken, on every path (what
     // still arrives is dropped, up to the drain allowance: overflow-close.ts).
     if (declaresOver(req, maxBody)) {
@@ -484,6 +532,12 @@ export function createAdminServer(opts: AdminServerOptions): Server {
     if (declaresOver(req, maxBody)) {
       res.setHeader("x-content-type-options", "nosniff");
       return sendError(res, bodyTooLarge(maxBody));
+    }
+    if (!namesUs(req.headers.host)) {
+      // No 100: the body is never invited.
+      res.setHeader("x-content-type-options", "nosniff");
+      res.setHeader("connection", "close");
+      return sendError(res, hostNotAllowed(req.headers.host ?? ""));
     }
     res.writeContinue();
     server.emit("request", req, res);

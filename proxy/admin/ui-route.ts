@@ -3,16 +3,23 @@
 // page shows strings from discovery, clients and neighbours; its script sets them as text, and
 // should markup ever get in anyway, nothing of it runs: the only script allowed is the page's
 // own, by its hash (no 'unsafe-inline': no injected <script>, no onerror= / onclick= handler).
+// Styles the same: only the page's own <style>, by its hash, and no style="" attribute, so
+// injected markup cannot restyle the page (hide a row, lay a fake token prompt over it); the
+// script colours its swatches through the CSSOM, which the policy does not govern.
 
 import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { DASHBOARD_HTML } from "./ui/dashboard-page.js";
 import { DASHBOARD_JS } from "./ui/dashboard-script.js";
+import { DASHBOARD_CSS } from "./ui/dashboard-style.js";
 
 /** The hash of the page's one inline script, as CSP takes it (over its UTF-8 text). */
 const SCRIPT_HASH = `'sha256-${createHash("sha256").update(DASHBOARD_JS, "utf8").digest("base64")}'`;
 
-const CSP = `default-src 'none'; script-src ${SCRIPT_HASH}; script-src-attr 'none'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
+/** The hash of the page's one <style> element: no other stylesheet, no style="" attribute. */
+const STYLE_HASH = `'sha256-${createHash("sha256").update(DASHBOARD_CSS, "utf8").digest("base64")}'`;
+
+const CSP = `default-src 'none'; script-src ${SCRIPT_HASH}; script-src-attr 'none'; style-src ${STYLE_HASH}; style-src-attr 'none'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
 
 /** Answers /ui and /ui/; false for any other path. */
 export function serveUi(req: IncomingMessage, res: ServerResponse, path: string): boolean {

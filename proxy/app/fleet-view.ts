@@ -11,7 +11,10 @@
 // whole timeout, and the peer's error said only that the fetch was aborted. Now the peer whose
 // lookup is still pending when its bound expires is marked unreachable with an error naming
 // the lookup, and the other peers are answered as usual (test/ops/fleet-view-dns.test.ts).
+// A neighbour is asked by the address its name resolves to (byAddress), so its admin port,
+// which answers only a Host naming it, answers whatever name the operator listed.
 
+import { isIP } from "node:net";
 import { Agent, fetch } from "undici";
 import { errorText } from "../../config/coded-error.js";
 import type { FleetInstanceView, PeersView } from "../admin/ops-types.js";
@@ -45,8 +48,31 @@ async function getJson(url: string): Promise<unknown> {
   }
 }
 
+/**
+ * `url` with a plain-HTTP neighbour's name replaced by the address it resolves to. The
+ * neighbour's admin port answers only a Host that names it (proxy/admin/host-check.ts), and an
+ * instance does not list its own name; an address it always answers.
+ */
+function byAddress(url: string, signal: AbortSignal): Promise<string> {
+  const u = new URL(url);
+  if (u.protocol !== "http:" || isIP(u.hostname.replace(/^\[|\]$/g, "")) !== 0) return Promise.resolve(url);
+  return new Promise((resolve, reject) => {
+    const abort = () => reject(signal.reason);
+    signal.addEventListener("abort", abort, { once: true });
+    lookups.lookup(u.hostname, {}, (err, address, family) => {
+      signal.removeEventListener("abort", abort);
+      if (err !== null) return reject(err);
+      const a = typeof address === "string" ? address : address[0]?.address;
+      if (a === undefined) return reject(new Error(`no address for ${u.hostname}`));
+      u.hostname = family === 6 || a.includes(":") ? `[${a}]` : a;
+      resolve(u.toString());
+    });
+  });
+}
+
 async function readJson(url: string): Promise<unknown> {
-  const r = await fetch(url, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS), dispatcher });
+  const signal = AbortSignal.timeout(FETCH_TIMEOUT_MS);
+  const r = await fetch(await byAddress(url, signal), { signal, dispatcher });
   if (!r.ok) {
     await r.body?.cancel();
     throw new Error(`HTTP ${r.status}`);

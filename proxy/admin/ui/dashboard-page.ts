@@ -19,7 +19,7 @@ export const DASHBOARD_HTML = `<!doctype html>
   <span id="self">connecting...</span>
   <span id="ringver" class="dim"></span>
   <span id="updated" class="dim"></span>
-  <span style="margin-left:auto">admin token <input id="token" type="password" size="24" autocomplete="off"></span>
+  <span class="push">admin token <input id="token" type="password" size="24" autocomplete="off"></span>
 </header>
 <main>
   <section class="wide">
@@ -41,9 +41,9 @@ export const DASHBOARD_HTML = `<!doctype html>
     <h2>Members</h2>
     <table id="members"><thead><tr><th>member</th><th>address</th><th>health</th><th>breaker</th><th>drain</th><th>in-flight</th><th>req/s</th><th>errors</th><th>p50 ms</th><th>p99 ms</th><th>actions</th></tr></thead><tbody></tbody></table>
     <div id="status"></div>
-    <h2 style="margin-top:12px">Recent ring changes</h2>
+    <h2 class="gap">Recent ring changes</h2>
     <ul id="changes"></ul>
-    <h2 style="margin-top:12px">Signals (this instance)</h2>
+    <h2 class="gap">Signals (this instance)</h2>
     <table id="signals"><thead><tr><th>signal</th><th>total</th><th>per second</th></tr></thead><tbody></tbody></table>
     <div id="signals-note" class="dim"></div>
   </section>

@@ -18,6 +18,7 @@ export const DASHBOARD_JS = String.raw`
     if (attrs) for (var k in attrs) {
       if (k === "text") e.textContent = attrs[k];
       else if (k === "cls") e.className = attrs[k];
+      else if (k === "style") e.style.cssText = attrs[k];
       else e.setAttribute(k, attrs[k]);
     }
     (kids || []).forEach(function (c) { e.appendChild(typeof c === "string" ? document.createTextNode(c) : c); });

@@ -20,6 +20,8 @@ td.num { text-align:right; font-variant-numeric: tabular-nums; }
 button { background:#21262d; color:var(--text); border:1px solid var(--line); border-radius:4px; padding:2px 6px; cursor:pointer; font-size:12px; }
 button:hover { border-color:var(--accent); }
 input, select { background:#0d1117; color:var(--text); border:1px solid var(--line); border-radius:4px; padding:3px 6px; }
+.push { margin-left:auto; }
+section h2.gap { margin-top:12px; }
 #tip { position:fixed; pointer-events:none; background:#000c; padding:4px 8px; border-radius:4px; display:none; z-index:10; }
 #status { min-height:1.4em; }
 #legend { list-style:none; padding:0; margin:8px 0 0; columns:2; }
