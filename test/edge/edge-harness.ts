@@ -24,6 +24,8 @@ export interface EdgeHarness extends Harness {
    * read by `keyRules` (default the current ones; "v3" as below cluster level 4).
    */
   setConfig(config: ShardgateConfigInput, keyRules?: KeyRules): void;
+  /** setConfig of the harness's own pools and routes (`config` over its members), keys read by `keyRules`. */
+  setKeyRules(keyRules: KeyRules): void;
 }
 
 export async function startEdgeHarness(opts: {
@@ -70,6 +72,10 @@ export async function startEdgeHarness(opts: {
       h.holder.apply(
         buildRoutingState({ pools: c.pools, routes: c.routes, ringVersion: version++, keyRules }),
       );
+    },
+    setKeyRules(this: EdgeHarness, keyRules: KeyRules) {
+      const members = h.upstreams.map((u) => ({ id: u.id, address: `127.0.0.1:${u.port}` }));
+      this.setConfig(opts.config(members), keyRules);
     },
     async close() {
       await close();

@@ -37,17 +37,15 @@ async function start(
   t: { after(fn: () => Promise<void>): void },
   rateLimit: Record<string, unknown>,
   prefix: string,
-): Promise<{ h: EdgeHarness; setRules(rules: "v3" | "v4"): void }> {
-  const cfg = config(rateLimit);
+): Promise<EdgeHarness> {
   const h = await startEdgeHarness({
     members: 2,
     redisUrl: redis.url,
     redis: { keyPrefix: prefix },
-    config: cfg,
+    config: config(rateLimit),
   });
   t.after(() => h.close());
-  const members = h.upstreams.map((u) => ({ id: u.id, address: `127.0.0.1:${u.port}` }));
-  return { h, setRules: (rules) => h.setConfig(cfg(members), rules) };
+  return h;
 }
 
 /** Spends `first`'s bucket (BURST admitted, then 429) and answers the status `second` gets next. */
@@ -62,14 +60,14 @@ async function afterSpending(
 }
 
 test("rateLimit.key path:2: /u/a%21b and /u/a!b are two buckets at level 3, one at level 4", async (t) => {
-  const { h, setRules } = await start(t, { key: ["path:2"] }, "rlk1:");
-  setRules("v3");
+  const h = await start(t, { key: ["path:2"] }, "rlk1:");
+  h.setKeyRules("v3");
   assert.equal(
     await afterSpending(h, { path: "/u/a%21b" }, { path: "/u/a!b" }),
     200,
     "level 3: the previous build reads a%21b and a!b as two keys, so two buckets",
   );
-  setRules("v4");
+  h.setKeyRules("v4");
   assert.equal(
     await afterSpending(h, { path: "/u/c%21d" }, { path: "/u/c!d" }),
     429,
@@ -80,8 +78,8 @@ test("rateLimit.key path:2: /u/a%21b and /u/a!b are two buckets at level 3, one 
 test("the client-address fallback: two spellings of one address are two buckets at level 3, one at level 4", async (t) => {
   // No rateLimit.key and no x-user-id: the bucket is the client address, read through the
   // trusted peer's Forwarded element.
-  const { h, setRules } = await start(t, {}, "rlk2:");
-  setRules("v3");
+  const h = await start(t, {}, "rlk2:");
+  h.setKeyRules("v3");
   assert.equal(
     await afterSpending(
       h,
@@ -91,7 +89,7 @@ test("the client-address fallback: two spellings of one address are two buckets 
     200,
     "level 3: a Forwarded node is only unmapped, so two spellings are two keys",
   );
-  setRules("v4");
+  h.setKeyRules("v4");
   assert.equal(
     await afterSpending(
       h,
@@ -110,7 +108,7 @@ test("behind a trusted proxy that sends only X-Forwarded-For, two clients are tw
     [{}, "rlk3:"],
     [{ key: ["ip"] }, "rlk4:"],
   ] as const) {
-    const { h } = await start(t, rateLimit, prefix);
+    const h = await start(t, rateLimit, prefix);
     assert.equal(
       await afterSpending(
         h,

@@ -10,7 +10,6 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { ShardgateConfigInput } from "../../config/file/schema.js";
-import type { KeyRules } from "../../proxy/routing/key-extract.js";
 import { send } from "../proxy/harness.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
 import { type RedisServer, startRedis, stopAllRedis } from "../support/redis-server.js";
@@ -45,17 +44,15 @@ async function start(
   prefix: string,
   rateLimit: Record<string, unknown> = {},
   routeKey = ["header:x-user-id"],
-): Promise<{ h: EdgeHarness; setRules(rules: KeyRules): void }> {
-  const cfg = config(rateLimit, routeKey);
+): Promise<EdgeHarness> {
   const h = await startEdgeHarness({
     members: 2,
     redisUrl: redis.url,
     redis: { keyPrefix: prefix },
-    config: cfg,
+    config: config(rateLimit, routeKey),
   });
   t.after(() => h.close());
-  const members = h.upstreams.map((u) => ({ id: u.id, address: `127.0.0.1:${u.port}` }));
-  return { h, setRules: (rules) => h.setConfig(cfg(members), rules) };
+  return h;
 }
 
 async function status(h: EdgeHarness, forwarded: string): Promise<number> {
@@ -76,18 +73,18 @@ const cases: Array<[string, Record<string, unknown>, string[]]> = [
 
 for (const [i, [name, rateLimit, routeKey]] of cases.entries()) {
   test(`${name}: a client spent at level 4 is still spent at level 5 (one bucket name across the switch)`, async (t) => {
-    const { h, setRules } = await start(t, `rlna${i}:`, rateLimit, routeKey);
-    setRules("v4");
+    const h = await start(t, `rlna${i}:`, rateLimit, routeKey);
+    h.setKeyRules("v4");
     await spend(h, "for=unknown", `${name}, v4, for=unknown`);
-    setRules("v5");
+    h.setKeyRules("v5");
     assert.equal(await status(h, "for=unknown"), 429, `${name}: v5 counts for=unknown in level 4's bucket`);
     assert.equal(await status(h, "for=_spent"), 200, `${name}: another identifier has its own bucket`);
   });
 }
 
 test(`at level 5 obfuscated identifiers keep a bucket each; an address is not counted with them (${seedNote(SEED)})`, async (t) => {
-  const { h, setRules } = await start(t, "rlnb:");
-  setRules("v5");
+  const h = await start(t, "rlnb:");
+  h.setKeyRules("v5");
   const random = seededRandom(SEED);
   const id = () => `_${Math.floor(random() * 0x1000000).toString(36)}`;
   const a = id();

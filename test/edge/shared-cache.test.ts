@@ -1,39 +1,20 @@
 import assert from "node:assert/strict";
 import { Agent } from "node:http";
-import { after, before, test } from "node:test";
-import type { ShardgateConfigInput } from "../../config/file/schema.js";
+import { test } from "node:test";
 import { send } from "../proxy/harness.js";
-import { type RedisServer, startRedis, stopAllRedis } from "../support/redis-server.js";
+import { redisCacheOriginPerFile } from "../support/redis-cache-origin.js";
+import { startRedis } from "../support/redis-server.js";
 import { eventually } from "../support/wait.js";
-import { CacheUpstream } from "./cache-upstream.js";
 import { type EdgeHarness, startEdgeHarness } from "./edge-harness.js";
 
-let redis: RedisServer;
-let up: CacheUpstream;
-before(async () => {
-  redis = await startRedis();
-  up = await new CacheUpstream().start();
-});
-after(async () => {
-  await up.close();
-  await stopAllRedis();
-});
+const origin = redisCacheOriginPerFile();
 
-function cached(): ShardgateConfigInput {
-  return {
-    pools: { users: { members: [{ id: "origin", address: `127.0.0.1:${up.port}` }] } },
-    routes: [
-      { match: { pathPrefix: "/static" }, pool: "users", key: ["path:2"], cache: { maxBytes: "1kb" } },
-    ],
-  };
-}
-
-async function start(t: { after(fn: () => Promise<void>): void }, prefix: string, url = redis.url) {
+async function start(t: { after(fn: () => Promise<void>): void }, prefix: string, url = origin.redis.url) {
   const h = await startEdgeHarness({
     members: 1,
     redisUrl: url,
     redis: { keyPrefix: prefix },
-    config: cached,
+    config: origin.cachedConfig,
   });
   t.after(() => h.close());
   return h;
@@ -67,7 +48,7 @@ test("a storable response is a MISS, then a HIT with Age, served without the ups
   const head = await get(h, p, {}, "HEAD");
   assert.equal(head.headers["x-cache"], "HIT");
   assert.equal(head.text, "");
-  assert.equal(up.count(p), 1);
+  assert.equal(origin.up.count(p), 1);
   assert.match(
     await h.registry.metrics(),
     /shardgate_cache_requests_total\{route="\*\/static",result="hit"\} 2/,
@@ -110,13 +91,13 @@ test("not stored: private, no-store, no freshness, Set-Cookie, too large; reques
     await get(h, p);
     const r = await get(h, p);
     assert.equal(r.headers["x-cache"], "MISS", p);
-    assert.equal(up.count(p), 2, `${p} went upstream twice`);
+    assert.equal(origin.up.count(p), 2, `${p} went upstream twice`);
   }
   await get(h, "/static/public/b");
   await stored(h, "/static/public/b");
   const bypass = await get(h, "/static/public/b", { "cache-control": "no-store" });
   assert.equal(bypass.headers["x-cache"], undefined);
-  assert.equal(up.count("/static/public/b"), 2);
+  assert.equal(origin.up.count("/static/public/b"), 2);
 });
 
 test("Authorization: stored and served only when the response allows it (public / s-maxage)", async (t) => {
@@ -125,7 +106,7 @@ test("Authorization: stored and served only when the response allows it (public 
   await get(h, "/static/maxage/a", auth);
   await get(h, "/static/maxage/a", auth);
   assert.equal(
-    up.count("/static/maxage/a"),
+    origin.up.count("/static/maxage/a"),
     2,
     "max-age alone does not allow sharing an authorized response",
   );
@@ -160,7 +141,7 @@ test("a hundred concurrent misses for one URL send one request upstream", async 
   const agent = new Agent({ keepAlive: true, maxSockets: 100 });
   t.after(() => agent.destroy());
   const replies = await Promise.all(Array.from({ length: 100 }, () => send(h.port, { path: p, agent })));
-  assert.equal(up.count(p), 1, `upstream saw ${up.count(p)} requests`);
+  assert.equal(origin.up.count(p), 1, `upstream saw ${origin.up.count(p)} requests`);
   for (const r of replies) {
     assert.equal(r.status, 200);
     assert.equal(r.text, `${p} #1`);
@@ -174,7 +155,7 @@ test("two instances share the cache", async (t) => {
   await stored(a, "/static/public/shared");
   const r = await get(b, "/static/public/shared");
   assert.equal(r.headers["x-cache"], "HIT");
-  assert.equal(up.count("/static/public/shared"), 1);
+  assert.equal(origin.up.count("/static/public/shared"), 1);
 });
 
 test("an entry expires with its freshness lifetime", async (t) => {
@@ -186,7 +167,7 @@ test("an entry expires with its freshness lifetime", async (t) => {
     10_000,
     200,
   );
-  assert.ok(up.count("/static/short/a") >= 2);
+  assert.ok(origin.up.count("/static/short/a") >= 2);
 });
 
 test("Redis down: every request is a miss served by the upstream, counted as store errors", async (t) => {

@@ -8,37 +8,18 @@
 // store error and logged once, and other URLs keep hitting the cache.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { Redis } from "ioredis";
-import type { ShardgateConfigInput } from "../../config/file/schema.js";
-import { CacheUpstream } from "../edge/cache-upstream.js";
 import { startEdgeHarness } from "../edge/edge-harness.js";
 import { send } from "../proxy/harness.js";
-import { type RedisServer, startRedis, stopAllRedis } from "../support/redis-server.js";
+import { recordingLogger } from "../support/recording-logger.js";
+import { redisCacheOriginPerFile } from "../support/redis-cache-origin.js";
 import { eventually } from "../support/wait.js";
 
-let redis: RedisServer;
-let up: CacheUpstream;
-before(async () => {
-  redis = await startRedis();
-  up = await new CacheUpstream().start();
-});
-after(async () => {
-  await up.close();
-  await stopAllRedis();
-});
+const origin = redisCacheOriginPerFile();
 
 const PLANTED = 32 * 1024 * 1024;
 const TRIES = 3;
-
-function config(): ShardgateConfigInput {
-  return {
-    pools: { users: { members: [{ id: "origin", address: `127.0.0.1:${up.port}` }] } },
-    routes: [
-      { match: { pathPrefix: "/static" }, pool: "users", key: ["path:2"], cache: { maxBytes: "1kb" } },
-    ],
-  };
-}
 
 async function sentByRedis(admin: Redis): Promise<number> {
   const info = await admin.info("stats");
@@ -50,24 +31,16 @@ async function sentByRedis(admin: Redis): Promise<number> {
 test("an oversized cache entry in Redis is not read: a miss from the upstream, counted, logged once", {
   timeout: 120_000,
 }, async (t) => {
-  const warnings: string[] = [];
-  const logger = {
-    debug() {},
-    info() {},
-    warn(obj: object, msg?: string) {
-      warnings.push(`${msg ?? ""} ${JSON.stringify(obj)}`);
-    },
-    error() {},
-  };
+  const { logger, lines: warnings } = recordingLogger(["warn"]);
   const h = await startEdgeHarness({
     members: 1,
-    redisUrl: redis.url,
+    redisUrl: origin.redis.url,
     redis: { keyPrefix: "big:" },
-    config,
+    config: origin.cachedConfig,
     logger,
   });
   t.after(() => h.close());
-  const admin = new Redis(redis.url, { lazyConnect: false, maxRetriesPerRequest: 1 });
+  const admin = new Redis(origin.redis.url, { lazyConnect: false, maxRetriesPerRequest: 1 });
   t.after(() => admin.quit());
   const big = "/static/public/big";
   const small = "/static/public/small";

@@ -14,6 +14,7 @@ import { after, test } from "node:test";
 import { WATCH_LINE_MAX } from "../../health/kubernetes-watch-stream.js";
 import { KubernetesWatcher } from "../../health/kubernetes-watcher.js";
 import { KubeApiDouble } from "../support/kube-api-double.js";
+import { recordingLogger } from "../support/recording-logger.js";
 import { eventually } from "../support/wait.js";
 
 const dir = mkdtempSync(join(tmpdir(), "sg-kube-endless-line-"));
@@ -28,17 +29,7 @@ test("a watch line without end is refused at the line limit; the watch resumes, 
   const d = await KubeApiDouble.create({ bookmarkIntervalMs: 3_600_000 });
   const kubeconfig = d.writeKubeconfig(join(dir, "kubeconfig"));
   d.putSlice("default", "web-a", "web", [{ pod: "web-0", ip: "10.9.0.1" }]);
-  const warnings: string[] = [];
-  const logger = {
-    debug() {},
-    info() {},
-    warn(obj: object, msg?: string) {
-      warnings.push(`${msg ?? ""} ${JSON.stringify(obj)}`);
-    },
-    error(obj: object, msg?: string) {
-      warnings.push(`${msg ?? ""} ${JSON.stringify(obj)}`);
-    },
-  };
+  const { logger, lines: warnings } = recordingLogger(["warn", "error"]);
   const w = new KubernetesWatcher({
     service: "web",
     namespace: "default",

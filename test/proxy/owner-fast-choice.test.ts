@@ -7,35 +7,14 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { configSchema } from "../../config/file/schema.js";
 import { chooseMember, ownerOfLastChoice } from "../../proxy/routing/member-choice.js";
 import { LiveBook } from "../../proxy/routing/pool-live.js";
-import { buildPoolSnapshot } from "../../proxy/routing/pool-snapshot.js";
 import type { PoolSnapshot, ProbeGate } from "../../proxy/routing/types.js";
 import type { AcceptMember } from "../../ring/types.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
+import { randomPoolSnapshot } from "../support/random-pool-snapshot.js";
 
 const SEED = testSeed(0xfa57);
-
-function pool(algorithm: "ring" | "maglev", n: number, rand: () => number): PoolSnapshot {
-  const settings = configSchema.parse({
-    pools: { p: { members: [], algorithm } },
-    routes: [{ pool: "p", key: ["ip"] }],
-  }).pools.p;
-  return buildPoolSnapshot({
-    name: "p",
-    settings,
-    ringVersion: 1,
-    members: Array.from({ length: n }, (_, i) => ({
-      id: `m${i}`,
-      address: { host: "127.0.0.1", port: 9000 + i },
-      weight: 1,
-      healthy: rand() > 0.15,
-      draining: rand() < 0.1,
-      breakerHalfOpen: rand() < 0.1,
-    })),
-  });
-}
 
 /** The snapshot with its table's walks counted and a probe gate admitting every other ask. */
 function counted(s: PoolSnapshot): { snap: PoolSnapshot; picks: () => number } {
@@ -54,7 +33,7 @@ function counted(s: PoolSnapshot): { snap: PoolSnapshot; picks: () => number } {
 for (const algorithm of ["ring", "maglev"] as const) {
   test(`${algorithm}: an owner that may serve is taken without a walk; the choice equals the successor order's (${seedNote(SEED)})`, () => {
     const rand = seededRandom(SEED);
-    const { snap, picks } = counted(pool(algorithm, 40, rand));
+    const { snap, picks } = counted(randomPoolSnapshot({ algorithm, members: 40, rand, halfOpen: true }));
     const live = new LiveBook().for(snap);
     // Some members refuse connections locally until t=1000.
     for (let i = 0; i < 40; i += 7) live.skip(snap.members[i].id, snap, i, 1000);
@@ -95,7 +74,9 @@ for (const algorithm of ["ring", "maglev"] as const) {
 
 test(`a request that tried a member walks, and never gets a member it tried (${seedNote(SEED)})`, () => {
   const rand = seededRandom(SEED + 1);
-  const { snap, picks } = counted(pool("ring", 10, rand));
+  const { snap, picks } = counted(
+    randomPoolSnapshot({ algorithm: "ring", members: 10, rand, halfOpen: true }),
+  );
   const live = new LiveBook().for(snap);
   for (let i = 0; i < 500; i++) {
     const hash = Math.floor(rand() * 0x100000000) >>> 0;

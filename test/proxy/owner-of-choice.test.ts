@@ -5,39 +5,18 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { configSchema } from "../../config/file/schema.js";
 import { chooseMember, ownerOfLastChoice } from "../../proxy/routing/member-choice.js";
 import { LiveBook } from "../../proxy/routing/pool-live.js";
-import { buildPoolSnapshot } from "../../proxy/routing/pool-snapshot.js";
 import { seededRandom } from "../../ring/random.js";
 import { seedNote, testSeed } from "../support/prng.js";
+import { randomPoolSnapshot } from "../support/random-pool-snapshot.js";
 
 const SEED = testSeed(1616);
-
-function snapshot(algorithm: "ring" | "maglev", n: number, rand: () => number, balanceFactor?: number) {
-  const settings = configSchema.parse({
-    pools: { p: { members: [], algorithm, ...(balanceFactor === undefined ? {} : { balanceFactor }) } },
-    routes: [{ pool: "p", key: ["ip"] }],
-  }).pools.p;
-  return buildPoolSnapshot({
-    name: "p",
-    settings,
-    ringVersion: 1,
-    members: Array.from({ length: n }, (_, i) => ({
-      id: `m${i}`,
-      address: { host: "127.0.0.1", port: 9000 + i },
-      weight: 1,
-      // About a quarter of the members cannot take requests: the walk passes over them.
-      healthy: rand() > 0.15,
-      draining: rand() < 0.1,
-    })),
-  });
-}
 
 for (const algorithm of ["ring", "maglev"] as const) {
   test(`${algorithm}: the owner of the last choice is table.lookup(hash), skipped or not (${seedNote(SEED)})`, () => {
     const rand = seededRandom(SEED);
-    const s = snapshot(algorithm, 50, rand);
+    const s = randomPoolSnapshot({ algorithm, members: 50, rand });
     const live = new LiveBook().for(s);
     let notOwner = 0;
     for (let i = 0; i < 5000; i++) {
@@ -54,7 +33,7 @@ for (const algorithm of ["ring", "maglev"] as const) {
 
 test(`bounded load: the owner of the last choice is unknown, so the full check runs (${seedNote(SEED)})`, () => {
   const rand = seededRandom(SEED);
-  const s = snapshot("ring", 20, rand, 1.25);
+  const s = randomPoolSnapshot({ algorithm: "ring", members: 20, rand, balanceFactor: 1.25 });
   const live = new LiveBook().for(s);
   chooseMember(s, 12345, live, 0);
   assert.equal(ownerOfLastChoice(), -1);

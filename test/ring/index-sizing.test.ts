@@ -9,20 +9,9 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { buildRingHash, PACKED_MIN_POINTS, type RingHash } from "../../ring/ring-hash.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
+import { referenceSlot } from "../support/ring-reference-slot.js";
 
 const SEED = testSeed(15_0617);
-
-/** First point >= h in the whole sorted ring, wrapping to 0. */
-function referenceSlot(points: Uint32Array, h: number): number {
-  let lo = 0;
-  let hi = points.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (points[mid] < h) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo === points.length ? 0 : lo;
-}
 
 /** The first member walking successors from h's slot that `accept` takes, or -1. */
 function referencePick(ring: RingHash, h: number, accept: (m: number) => boolean): number {

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { buildRingHash } from "../../ring/index.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
+import { referenceSlot } from "../support/ring-reference-slot.js";
 
 const SEED = testSeed(0x10c4);
 
@@ -40,18 +41,6 @@ test(`ring lookup equals "first point >= h, else the first point" (seed ${SEED})
     "first and last points differ in owner",
   );
 });
-
-/** First point >= h by binary search over the whole ring (the definition, for big rings). */
-function referenceSlot(points: Uint32Array, h: number): number {
-  let lo = 0;
-  let hi = points.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (points[mid] < h) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo === points.length ? 0 : lo;
-}
 
 // Rings of up to 65,536 members look up through a packed (low 16 bits << 16 | owner) array;
 // bigger ones through points and owners. Both must give the definition's owner, and pick()

@@ -35,6 +35,10 @@ export class HostileRedis {
   written = 0;
   /** Hostile replies started (one per connection at most). */
   replies = 0;
+  /** Connections accepted (the client's reconnects included). */
+  connections = 0;
+  /** Connections closed while (or after) they carried a hostile reply: the client dropped them. */
+  repliesEnded = 0;
   port = 0;
 
   constructor(
@@ -62,10 +66,14 @@ export class HostileRedis {
 
   private serve(socket: Socket): void {
     this.sockets.add(socket);
-    socket.on("close", () => this.sockets.delete(socket));
-    socket.on("error", () => {});
+    this.connections++;
     let buf = Buffer.alloc(0);
     let hostile = false;
+    socket.on("close", () => {
+      this.sockets.delete(socket);
+      if (hostile) this.repliesEnded++;
+    });
+    socket.on("error", () => {});
     socket.on("data", (d: Buffer) => {
       if (hostile) return; // the connection is busy with its endless reply
       buf = Buffer.concat([buf, d]);
