@@ -375,6 +375,15 @@ export class RaftDriver extends EventEmitter {
       afterAdvance: () => this.afterAdvance(),
       fatal: (err) => this.fatal(err),
       unsent: (msgs) => this.proposalsNotSent(msgs),
+      // A snapshot the transport dropped is sent again at the next heartbeat answer, not after
+      // the snapshot's own retry (core reportSnapshotLost); told after the send in progress.
+      snapshotLost: (to, index) => {
+        setImmediate(() => {
+          if (this.stopped) return;
+          this.node.reportSnapshotLost(to, index);
+          this.kick();
+        });
+      },
     });
     this.timer = setInterval(() => this.onTick(), this.cfg.heartbeatMs);
     this.kick();

@@ -386,6 +386,21 @@ export class RaftNode {
   }
 
   /**
+   * The transport lost snapshot `index` on its way to `id` (dropped from the link's queue, or its
+   * connection failed before the write completed; etcd's ReportSnapshot with SnapshotFailure).
+   * The peer leaves snapshot state at once instead of waiting out the snapshot's own retry (2
+   * election timeouts): it goes to probe with its probe paused, so the next heartbeat answer
+   * sends it what it needs (the snapshot again). A dead peer answers no heartbeat and is sent
+   * nothing more. A report about another snapshot than the one in flight is ignored.
+   */
+  reportSnapshotLost(id: NodeId, index: number): void {
+    if (this.role !== "leader" || id === this.id) return;
+    const pr = this.prs.get(id);
+    if (pr === undefined || pr.state !== "snapshot" || pr.pendingSnapshot !== index) return;
+    pr.snapshotLost();
+  }
+
+  /**
    * Requests a linearizable read. A ReadState {index, ctx} appears in a later Ready: serve the
    * read once the state machine has applied `index`. Reads may be lost (leader change); retry
    * with a timeout. Throws ProposalDropped when no leader is known.

@@ -267,9 +267,11 @@ export class TcpTransport extends EventEmitter {
    * a later one, see PeerLink.sendIfConnected): false when the link is reconnecting after a
    * failure, and `onUnsent` is called later if the dial in progress fails first. Either way no
    * byte of it went out, so the caller knows it was not delivered (a forwarded proposal then
-   * fails at once instead of leaving its outcome unknown).
+   * fails at once instead of leaving its outcome unknown). Without `onUnsent`, `onLost` (if
+   * given) is called once if the queued payload is later dropped before it is written or its
+   * write fails (PeerLink.enqueue); a false return is not reported through it.
    */
-  send(to: string, payload: Uint8Array, onUnsent?: () => void): boolean {
+  send(to: string, payload: Uint8Array, onUnsent?: () => void, onLost?: () => void): boolean {
     if (this.stopped) {
       this.counters.dropped.stopped++;
       return false;
@@ -292,7 +294,7 @@ export class TcpTransport extends EventEmitter {
       return false;
     }
     if (onUnsent === undefined) {
-      link.enqueue(payload);
+      link.enqueue(payload, onLost);
       return true;
     }
     if (link.sendIfConnected(payload, onUnsent)) return true;
