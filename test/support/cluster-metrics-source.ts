@@ -21,6 +21,7 @@ export function fixedClusterSource(o: {
       forgedLevels: 0,
     }),
     transportRejected: () => ({}),
+    transportPeers: () => new Map(),
     appMessagesRejected: () => 0,
     outcomeBatches: () => ({ sent: 0, dropped: 0, received: 0 }),
     drift: () => false,

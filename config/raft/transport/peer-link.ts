@@ -36,7 +36,7 @@ import {
   MAC_BYTES,
   NONCE_BYTES,
 } from "./frames.js";
-import type { RejectReason, TransportCounters } from "./stats.js";
+import { countDrop, type RejectReason, type TransportCounters } from "./stats.js";
 
 export interface LinkSettings {
   readonly self: string;
@@ -170,7 +170,7 @@ export class PeerLink {
     if (this.held.length === 0) return;
     const held = this.held;
     this.held = [];
-    this.s.counters.dropped.not_connected += held.length;
+    countDrop(this.s.counters, this.peer, "not_connected", held.length);
     for (const h of held) h.onUnsent();
   }
 
@@ -216,8 +216,7 @@ export class PeerLink {
     this.queue[this.head] = undefined as unknown as Uint8Array;
     this.head++;
     this.queuedBytes -= p.length;
-    if (this.down) this.s.counters.dropped.unreachable++;
-    else this.s.counters.dropped.queue_full++;
+    countDrop(this.s.counters, this.peer, this.down ? "unreachable" : "queue_full");
     this.reportLost(p);
     if (this.head > 1024 && this.head * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.head);
@@ -377,7 +376,7 @@ export class PeerLink {
       // deliberate reset() this socket is no longer ours). What waited for a lost connection
       // is stale by the time the peer is back: dropped; after a failed dial, all but the newest.
       this.down = true;
-      if (wasOpen) this.s.counters.dropped.unreachable += this.dropQueue();
+      if (wasOpen) countDrop(this.s.counters, this.peer, "unreachable", this.dropQueue());
       else while (this.queued > this.s.maxQueuePayloadsDown) this.dropOldest();
       this.s.onUnreachable(this.peer);
     });
@@ -476,6 +475,6 @@ export class PeerLink {
     this.timer = null;
     this.sock?.destroy();
     this.sock = null;
-    this.s.counters.dropped.stopped += this.clearQueue();
+    countDrop(this.s.counters, this.peer, "stopped", this.clearQueue());
   }
 }
