@@ -415,6 +415,11 @@ export class RaftNode {
     this.send({ type: "readIndex", to: this.lead, context: ctx });
   }
 
+  /** The index of the last entry of the log (persisted or not). */
+  lastIndex(): number {
+    return this.log.lastIndex();
+  }
+
   /** Whether the configuration names this node a voter under its own incarnation (it votes). */
   isAdmitted(): boolean {
     return this.voters.has(this.id) && this.selfCurrent();
