@@ -217,17 +217,23 @@ export class ReadyLoop {
   /** Sends one peer's messages in one payload; a snapshot among them is watched for loss. */
   private sendPayload(to: NodeId, msgs: readonly Message[]): void {
     const h = this.handler;
-    const snaps: number[] = [];
+    // Only a payload carrying a snapshot pays for a list and a callback (a leader's appends and
+    // heartbeats do not).
+    let snaps: number[] | undefined;
     if (h.snapshotLost !== undefined) {
-      for (const m of msgs)
-        if (m.type === "snap" && m.snapshot !== undefined) snaps.push(m.snapshot.meta.index);
+      for (const m of msgs) {
+        if (m.type !== "snap" || m.snapshot === undefined) continue;
+        if (snaps === undefined) snaps = [m.snapshot.meta.index];
+        else snaps.push(m.snapshot.meta.index);
+      }
     }
-    if (snaps.length === 0) {
+    if (snaps === undefined) {
       this.transport.send(to, encodeMessages(msgs));
       return;
     }
+    const indexes = snaps;
     const lost = (): void => {
-      for (const i of snaps) h.snapshotLost?.(to, i);
+      for (const i of indexes) h.snapshotLost?.(to, i);
     };
     if (!this.transport.send(to, encodeMessages(msgs), undefined, lost)) lost();
   }

@@ -424,7 +424,8 @@ export class PeerLink {
       c.framesSent++;
       c.payloadsSent += end - this.head;
       c.bytesSent += frame.length;
-      const watched: (() => void)[] = [];
+      // Only frames carrying a watched payload pay for a list and a write callback.
+      let watched: (() => void)[] | undefined;
       for (let k = this.head; k < end; k++) {
         const p = this.queue[k];
         this.queuedBytes -= p.length;
@@ -432,7 +433,8 @@ export class PeerLink {
         const cb = this.lost.size > 0 ? this.lost.get(p) : undefined;
         if (cb !== undefined) {
           this.lost.delete(p);
-          watched.push(cb);
+          if (watched === undefined) watched = [cb];
+          else watched.push(cb);
         }
       }
       this.head = end;
@@ -440,11 +442,12 @@ export class PeerLink {
         this.queue.length = 0;
         this.head = 0;
       }
-      if (watched.length === 0) sock.write(frame);
+      if (watched === undefined) sock.write(frame);
       else {
         // The connection may fail before the frame left (destroyed with it still buffered).
+        const report = watched;
         sock.write(frame, (err) => {
-          if (err) for (const cb of watched) cb();
+          if (err) for (const cb of report) cb();
         });
       }
     }
