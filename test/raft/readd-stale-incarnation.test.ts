@@ -39,6 +39,7 @@ function readdedOnNewDisk(): SyncNet {
   a.proposeConfChange({ type: "addLearner", node: "c" });
   net.stabilize();
   assert.equal(incarnationIn(a.status().conf, "c"), "", "re-added naming no directory");
+  assert.deepEqual(a.leaderBookkeeping().trusted, ["c"], "c1 is trusted for the re-add");
   // c is back on a new disk.
   net.loseDisk("c", "c2");
   net.recover();
@@ -47,6 +48,7 @@ function readdedOnNewDisk(): SyncNet {
   a.propose(text("after"));
   net.stabilize();
   assert.equal(incarnationIn(a.status().conf, "c"), "c2", "the leader learned the new directory");
+  assert.deepEqual(a.leaderBookkeeping().trusted, [], "c1 still trusted once c2 is learned");
   a.proposeConfChange({ type: "addVoter", node: "c" });
   net.stabilize();
   assert.deepEqual(a.status().conf.voters, ["a", "b", "c"], "c2 promoted");
@@ -89,3 +91,22 @@ for (const [what, make] of [
     assert.ok(a.status().commit >= r.index, "c2's acks no longer count");
   });
 }
+
+test("the trusted directory of a re-added member does not outlive its membership", () => {
+  const net = new SyncNet(["a", "b", "c"], ABC);
+  net.elect("a");
+  const a = net.get("a");
+  net.loseDisk("c", "c1");
+  net.tick(4, ["a"]);
+  a.proposeConfChange({ type: "removeNode", node: "c" });
+  net.stabilize();
+  net.isolate("c");
+  a.proposeConfChange({ type: "addLearner", node: "c" });
+  net.stabilize();
+  assert.deepEqual(a.leaderBookkeeping().trusted, ["c"]);
+  a.proposeConfChange({ type: "removeNode", node: "c" });
+  net.stabilize();
+  assert.deepEqual(a.status().conf, { voters: ["a", "b"], learners: [] });
+  assert.equal(net.leader(), "a");
+  assert.deepEqual(a.leaderBookkeeping().trusted, [], "c's trusted directory outlived its membership");
+});

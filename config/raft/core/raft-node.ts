@@ -531,11 +531,12 @@ export class RaftNode {
   }
 
   /** Leader: the members it keeps a heard level or replaced incarnations for, this term. */
-  leaderBookkeeping(): { levels: NodeId[]; retired: NodeId[]; departed: NodeId[] } {
+  leaderBookkeeping(): { levels: NodeId[]; retired: NodeId[]; departed: NodeId[]; trusted: NodeId[] } {
     return {
       levels: this.memberLevels.ids(),
       retired: [...this.retired.keys()],
       departed: [...this.departed.keys()],
+      trusted: [...this.trusted.keys()],
     };
   }
 
