@@ -964,7 +964,7 @@ export class RaftDriver extends EventEmitter {
       return Promise.reject(new DriverError("BAD_ARGUMENT", "propose: command must be a Uint8Array"));
     }
     const after = this.mayOutgrowState(command) ? this.sm.encodedBytesAfter?.(command) : undefined;
-    const pending = this.pendingGrowthHere();
+    const pending = this.pendingGrowthFor(after);
     if (after !== undefined && after + pending > this.cfg.maxStateBytes) {
       return Promise.reject(
         new DriverError(
@@ -974,7 +974,7 @@ export class RaftDriver extends EventEmitter {
         ),
       );
     }
-    return this.proposeKind(KIND_COMMAND, command, this.growthOf(command, after));
+    return this.proposeKind(KIND_COMMAND, command, after);
   }
 
   /** Leader: the growth its appended, unapplied proposals may still add to the state (0 elsewhere). */
@@ -982,11 +982,38 @@ export class RaftDriver extends EventEmitter {
     return this.role === "leader" ? this.pendingGrowth.total : 0;
   }
 
-  /** What `command` may add to the state: measured when `after` is known, else the upper estimate. */
-  private growthOf(command: Uint8Array, after: number | undefined): number {
+  /**
+   * The pending growth a command that takes the state to `after` is checked with: when the
+   * estimates among it would refuse the command, they are measured first (each in-flight
+   * command once, against the applied state), so the estimate alone refuses nothing that fits.
+   */
+  private pendingGrowthFor(after: number | undefined): number {
+    const pending = this.pendingGrowthHere();
+    const g = this.pendingGrowth;
+    if (after === undefined || after + pending <= this.cfg.maxStateBytes || !g.estimated) return pending;
+    const now = this.sm.encodedBytes?.();
+    if (now === undefined) return pending;
+    g.refine((command) => {
+      const a = this.sm.encodedBytesAfter?.(command);
+      return a === undefined ? undefined : a - now;
+    });
+    return this.pendingGrowthHere();
+  }
+
+  /**
+   * Leader: counts `command`, just appended under that envelope, until it is applied: what it
+   * adds when `after` was measured, else the upper estimate (kept with the command, see refine).
+   */
+  private countGrowth(
+    hi: number,
+    lo: number,
+    seq: number,
+    command: Uint8Array,
+    after: number | undefined,
+  ): void {
     const now = after === undefined ? undefined : this.sm.encodedBytes?.();
-    if (after !== undefined && now !== undefined) return Math.max(0, after - now);
-    return STATE_GROWTH_PER_BYTE * command.length;
+    if (after !== undefined && now !== undefined) this.pendingGrowth.add(hi, lo, seq, after - now, null);
+    else this.pendingGrowth.add(hi, lo, seq, STATE_GROWTH_PER_BYTE * command.length, command);
   }
 
   /**
@@ -1002,11 +1029,10 @@ export class RaftDriver extends EventEmitter {
     if (!readEntryHeader(data, h)) return data;
     const command = data.subarray(ENTRY_HEADER);
     const after = this.mayOutgrowState(command) ? sm.encodedBytesAfter?.(command) : undefined;
-    const pending = this.pendingGrowthHere();
+    const pending = this.pendingGrowthFor(after);
     if (after === undefined || after + pending <= this.cfg.maxStateBytes) {
       // Counted from now until it is applied (the core appends it next, this node leading).
-      if (this.role === "leader")
-        this.pendingGrowth.add(h.sessionHi, h.sessionLo, h.seq, this.growthOf(command, after));
+      if (this.role === "leader") this.countGrowth(h.sessionHi, h.sessionLo, h.seq, command, after);
       return data;
     }
     this.counters.forwardedTooLarge++;
@@ -1037,7 +1063,12 @@ export class RaftDriver extends EventEmitter {
     );
   }
 
-  private proposeKind(kind: number, body: Uint8Array, growth = 0): Promise<number> {
+  /** `after`: a command's measured size after it (undefined: not measured), counted once appended; null: not counted. */
+  private proposeKind(
+    kind: number,
+    body: Uint8Array,
+    after: number | undefined | null = null,
+  ): Promise<number> {
     try {
       this.checkRunning();
     } catch (err) {
@@ -1061,8 +1092,8 @@ export class RaftDriver extends EventEmitter {
       return Promise.reject(this.dropped(err));
     }
     // Appended here (this node leads): counted against the state bound until it is applied.
-    if (!r.forwarded && this.role === "leader")
-      this.pendingGrowth.add(this.sessionHi, this.sessionLo, seq, growth);
+    if (after !== null && !r.forwarded && this.role === "leader")
+      this.countGrowth(this.sessionHi, this.sessionLo, seq, body, after);
     this.kick();
     return this.requests.addProposal(seq, r.forwarded ? this.lead : "", r.index);
   }

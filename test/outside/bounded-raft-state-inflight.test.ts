@@ -149,4 +149,35 @@ it("proposals in flight, each under the state bound alone, cannot cross it toget
     60_000,
   );
   await round(follower, `forwarded from ${followerId}`);
+
+  // Many small proposals in flight (each counted at the driver's upper estimate, 64 x its bytes,
+  // while it is not measured) do not crowd out one that fits: near the bound the leader measures
+  // what they add instead of refusing on the estimate.
+  for (const p of POOLS) await leader.propose(setMembers(p, []));
+  await waitFor(
+    () => all.every((d) => d.status().appliedIndex >= leader.status().commitIndex),
+    `every node applied the reset (${note})`,
+    60_000,
+  );
+  const breakers = Array.from({ length: 60 }, (_, i) =>
+    encodeCommand({
+      v: 1,
+      type: "SetBreaker",
+      pool: "p1",
+      member: "p1-static",
+      state: i % 2 === 0 ? "open" : "closed",
+      since: 1000 + i,
+      until: 2000 + i,
+      trips: i,
+    }),
+  );
+  const big = setMembers("p0", members("p0", n, random));
+  const small = await Promise.allSettled([...breakers, big].map((c) => leader.propose(c)));
+  const refusedSmall = small.filter((r) => r.status === "rejected");
+  assert.deepEqual(
+    refusedSmall.map((r) => (r.status === "rejected" ? String(r.reason) : "")),
+    [],
+    `small proposals in flight crowded out the rest (${note})`,
+  );
+  assert.equal(consul(leaderSm, "p0"), n, `the big one applied (${note})`);
 });
