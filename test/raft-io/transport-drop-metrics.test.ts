@@ -4,10 +4,11 @@
 // transports over loopback: payloads displaced from a full queue (queue_full), held past the
 // few kept for a dead peer (unreachable), a payload too large to send (oversized_send), forged
 // frames from a configured peer's name and from a name outside the configuration (bad_mac), and
-// a send to a peer with no address; scraped through the cluster metrics, checked by promtool.
+// a send to a peer with no address; scraped through the cluster metrics, checked by promtool;
+// and a real process's /metrics declares both (its cluster node wires the transport's figures).
 import assert from "node:assert/strict";
 import * as net from "node:net";
-import { after, it } from "node:test";
+import { after, describe, it } from "node:test";
 import { Registry } from "prom-client";
 import {
   clientProof,
@@ -22,6 +23,7 @@ import {
 } from "../../config/raft/transport/index.js";
 import { registerClusterMetrics } from "../../proxy/metrics/cluster-metrics.js";
 import { fixedClusterSource } from "../support/cluster-metrics-source.js";
+import { echoBehindProxy } from "../support/echo-behind-proxy.js";
 import { freePorts } from "../support/ports.js";
 import { SEED, seededRandom, seedNote } from "../support/prng.js";
 import { promtoolCheckMetrics } from "../support/promtool.js";
@@ -165,4 +167,25 @@ it("drops and rejections are counters per configured peer and reason", { timeout
     assert.equal(lint.code, 0, lint.out);
     assert.equal(lint.out.trim(), "", `no promtool findings for ${name}`);
   }
+});
+
+describe("a real process", () => {
+  const fx = echoBehindProxy({ prefix: "tdm" });
+
+  it("exports both families from its transport (a lone instance: only the unknown peer, at 0)", async () => {
+    const text = await (await fetch(`${fx.sg.adminUrl}/metrics`)).text();
+    for (const name of [
+      "shardgate_raft_transport_dropped_payloads_total",
+      "shardgate_raft_transport_peer_rejected_total",
+    ]) {
+      assert.match(text, new RegExp(`^# TYPE ${name} counter$`, "m"), `${name} declared`);
+      const series = samples(text, name);
+      assert.ok(series.length > 0, `${name} sampled`);
+      assert.deepEqual([...new Set(series.map((x) => x.labels.peer))], ["unknown"], `${name}'s peers`);
+      assert.ok(
+        series.every((x) => x.value === 0),
+        `${name}: ${JSON.stringify(series.filter((x) => x.value !== 0))}`,
+      );
+    }
+  });
 });
