@@ -63,6 +63,7 @@ import {
   resolveSettings,
   type StateMachine,
 } from "./driver/options.js";
+import { PendingGrowth } from "./driver/pending-growth.js";
 import { ReadyLoop } from "./driver/ready-loop.js";
 import { RefusalLog } from "./driver/refusal-log.js";
 import { RequestTracker } from "./driver/requests.js";
@@ -88,6 +89,10 @@ export type { DriverStatus, PeerStatus } from "./driver/status.js";
  * short pool entry, and a reload keeps the routing as well as the pools).
  */
 const STATE_GROWTH_PER_BYTE = 64;
+
+/** The refusal's words for the growth of the proposals in flight, when there is any. */
+const pendingNote = (pending: number): string =>
+  pending > 0 ? ` (plus up to ${pending} from the proposals appended and not applied yet)` : "";
 
 /** How long a snapshot that found no file descriptor waits before it is tried again. */
 const SNAPSHOT_RETRY_MS = 1_000;
@@ -132,6 +137,8 @@ export class RaftDriver extends EventEmitter {
   private snapIndex = 0;
   /** Bytes of entries applied since the last snapshot (see DriverOptions.snapshotBytes). */
   private bytesSinceSnap = 0;
+  /** Leader: what its appended, unapplied proposals may add to the state (maxStateBytes). */
+  private readonly pendingGrowth = new PendingGrowth();
   /** performance.now() before which no snapshot is tried again after one found no descriptor. */
   private snapshotRetryAt = 0;
   /** identity.json's rewrite waiting for a file descriptor (syncIdentity). */
@@ -375,6 +382,15 @@ export class RaftDriver extends EventEmitter {
       afterAdvance: () => this.afterAdvance(),
       fatal: (err) => this.fatal(err),
       unsent: (msgs) => this.proposalsNotSent(msgs),
+      // A snapshot the transport dropped is sent again at the next heartbeat answer, not after
+      // the snapshot's own retry (core reportSnapshotLost); told after the send in progress.
+      snapshotLost: (to, index) => {
+        setImmediate(() => {
+          if (this.stopped) return;
+          this.node.reportSnapshotLost(to, index);
+          this.kick();
+        });
+      },
     });
     this.timer = setInterval(() => this.onTick(), this.cfg.heartbeatMs);
     this.kick();
@@ -614,6 +630,9 @@ export class RaftDriver extends EventEmitter {
     if (rd.softState) this.onSoftState(rd.softState.role, rd.softState.lead);
     if (rd.readStates.length > 0) this.onReadStates(rd);
     this.requests.serveReads(this.applied);
+    // Nothing appended is left to apply (or this node no longer leads): nothing is in flight.
+    const g = this.pendingGrowth;
+    if (g.size > 0 && (this.role !== "leader" || this.applied >= this.node.lastIndex())) g.clear();
   }
 
   private restoreSnapshot(snap: Snapshot, atStart: boolean): void {
@@ -794,6 +813,7 @@ export class RaftDriver extends EventEmitter {
       }
       let failure: Error | null = null;
       if (h.kind === KIND_COMMAND) {
+        this.pendingGrowth.release(h.sessionHi, h.sessionLo, h.seq);
         // A proposal of this node the leader refused (vetForwarded): applied like any command
         // (rejected, nothing changes), answered with the leader's reason.
         const refused = own ? this.sm.refusalIn?.(e.data.subarray(ENTRY_HEADER)) : undefined;
@@ -944,16 +964,56 @@ export class RaftDriver extends EventEmitter {
       return Promise.reject(new DriverError("BAD_ARGUMENT", "propose: command must be a Uint8Array"));
     }
     const after = this.mayOutgrowState(command) ? this.sm.encodedBytesAfter?.(command) : undefined;
-    if (after !== undefined && after > this.cfg.maxStateBytes) {
+    const pending = this.pendingGrowthFor(after);
+    if (after !== undefined && after + pending > this.cfg.maxStateBytes) {
       return Promise.reject(
         new DriverError(
           "STATE_TOO_LARGE",
-          `the cluster state would take ${after} bytes encoded, over the bound of ${this.cfg.maxStateBytes} (a snapshot must fit one transport frame); nothing was proposed`,
+          `the cluster state would take ${after} bytes encoded${pendingNote(pending)}, over the bound of ${this.cfg.maxStateBytes} (a snapshot must fit one transport frame); nothing was proposed`,
           this.lead,
         ),
       );
     }
-    return this.proposeKind(KIND_COMMAND, command);
+    return this.proposeKind(KIND_COMMAND, command, after);
+  }
+
+  /** Leader: the growth its appended, unapplied proposals may still add to the state (0 elsewhere). */
+  private pendingGrowthHere(): number {
+    return this.role === "leader" ? this.pendingGrowth.total : 0;
+  }
+
+  /**
+   * The pending growth a command that takes the state to `after` is checked with: when the
+   * estimates among it would refuse the command, they are measured first (each in-flight
+   * command once, against the applied state), so the estimate alone refuses nothing that fits.
+   */
+  private pendingGrowthFor(after: number | undefined): number {
+    const pending = this.pendingGrowthHere();
+    const g = this.pendingGrowth;
+    if (after === undefined || after + pending <= this.cfg.maxStateBytes || !g.estimated) return pending;
+    const now = this.sm.encodedBytes?.();
+    if (now === undefined) return pending;
+    g.refine((command) => {
+      const a = this.sm.encodedBytesAfter?.(command);
+      return a === undefined ? undefined : a - now;
+    });
+    return this.pendingGrowthHere();
+  }
+
+  /**
+   * Leader: counts `command`, just appended under that envelope, until it is applied: what it
+   * adds when `after` was measured, else the upper estimate (kept with the command, see refine).
+   */
+  private countGrowth(
+    hi: number,
+    lo: number,
+    seq: number,
+    command: Uint8Array,
+    after: number | undefined,
+  ): void {
+    const now = after === undefined ? undefined : this.sm.encodedBytes?.();
+    if (after !== undefined && now !== undefined) this.pendingGrowth.add(hi, lo, seq, after - now, null);
+    else this.pendingGrowth.add(hi, lo, seq, STATE_GROWTH_PER_BYTE * command.length, command);
   }
 
   /**
@@ -965,20 +1025,24 @@ export class RaftDriver extends EventEmitter {
     const sm = this.sm;
     if (sm.refusal === undefined || sm.refusalIn === undefined || data.length < ENTRY_HEADER) return data;
     if (data[0] !== KIND_COMMAND) return data;
-    const command = data.subarray(ENTRY_HEADER);
-    if (!this.mayOutgrowState(command)) return data;
-    const after = sm.encodedBytesAfter?.(command);
-    if (after === undefined || after <= this.cfg.maxStateBytes) return data;
-    this.counters.forwardedTooLarge++;
     const h = { kind: 0, sessionHi: 0, sessionLo: 0, seq: 0 };
     if (!readEntryHeader(data, h)) return data;
+    const command = data.subarray(ENTRY_HEADER);
+    const after = this.mayOutgrowState(command) ? sm.encodedBytesAfter?.(command) : undefined;
+    const pending = this.pendingGrowthFor(after);
+    if (after === undefined || after + pending <= this.cfg.maxStateBytes) {
+      // Counted from now until it is applied (the core appends it next, this node leading).
+      if (this.role === "leader") this.countGrowth(h.sessionHi, h.sessionLo, h.seq, command, after);
+      return data;
+    }
+    this.counters.forwardedTooLarge++;
     return wrapEntry(
       KIND_COMMAND,
       h.sessionHi,
       h.sessionLo,
       h.seq,
       sm.refusal(
-        `the cluster state would take ${after} bytes encoded on the leader, over the bound of ${this.cfg.maxStateBytes} (a snapshot must fit one transport frame); nothing was applied`,
+        `the cluster state would take ${after} bytes encoded on the leader${pendingNote(pending)}, over the bound of ${this.cfg.maxStateBytes} (a snapshot must fit one transport frame); nothing was applied`,
       ),
     );
   }
@@ -986,16 +1050,25 @@ export class RaftDriver extends EventEmitter {
   /**
    * Whether `command` could take the state past maxStateBytes, by an O(1) upper estimate: the
    * last snapshot (state and envelope) plus STATE_GROWTH_PER_BYTE times the entry bytes applied
-   * since and the command's. Only then is the exact size asked (encodedBytesAfter re-encodes
-   * what the command changes: ~30 ms for a drain in a 5,000-member pool).
+   * since and the command's, plus (leader) what the proposals in flight may add. Only then is
+   * the exact size asked (encodedBytesAfter re-encodes what the command changes: ~30 ms for a
+   * drain in a 5,000-member pool).
    */
   private mayOutgrowState(command: Uint8Array): boolean {
     if (this.storageRef === null) return true;
     const snap = this.storageRef.snapshot().data.length;
-    return snap + STATE_GROWTH_PER_BYTE * (this.bytesSinceSnap + command.length) > this.cfg.maxStateBytes;
+    return (
+      snap + STATE_GROWTH_PER_BYTE * (this.bytesSinceSnap + command.length) + this.pendingGrowthHere() >
+      this.cfg.maxStateBytes
+    );
   }
 
-  private proposeKind(kind: number, body: Uint8Array): Promise<number> {
+  /** `after`: a command's measured size after it (undefined: not measured), counted once appended; null: not counted. */
+  private proposeKind(
+    kind: number,
+    body: Uint8Array,
+    after: number | undefined | null = null,
+  ): Promise<number> {
     try {
       this.checkRunning();
     } catch (err) {
@@ -1018,6 +1091,9 @@ export class RaftDriver extends EventEmitter {
     } catch (err) {
       return Promise.reject(this.dropped(err));
     }
+    // Appended here (this node leads): counted against the state bound until it is applied.
+    if (after !== null && !r.forwarded && this.role === "leader")
+      this.countGrowth(this.sessionHi, this.sessionLo, seq, body, after);
     this.kick();
     return this.requests.addProposal(seq, r.forwarded ? this.lead : "", r.index);
   }

@@ -103,6 +103,11 @@ export class ClusterStateMachine implements StateMachine {
     return encodedStateBytes({ ...now, routing: t.routing, pools: t.pools });
   }
 
+  /** The snapshot's length now (to within the few digits of its indexes). */
+  encodedBytes(): number {
+    return encodedStateBytes(this.state.current);
+  }
+
   /** A leader's refusal of a forwarded command (commands.ts encodeRefusal): rejected by apply. */
   refusal(message: string): Uint8Array {
     return encodeRefusal(message);

@@ -100,6 +100,7 @@ export function joinCluster(o: JoinOptions): ClusterNode {
       }
     },
     transportRejected: () => node.transportRejected(),
+    transportPeers: () => node.transportPeers(),
     appMessagesRejected: () => node.appMessagesRejected(),
     outcomeBatches: () => ({
       sent: node.counters.batchesSent,

@@ -31,7 +31,7 @@ import type { ConsulAgentConfig, RoutingConfig } from "../../config/file/schema.
 import type { LogSink } from "../../config/log-sink.js";
 import { DriverError, type DriverStatus, RaftDriver } from "../../config/raft/driver.js";
 import type { StorageFs } from "../../config/raft/storage/index.js";
-import { REJECT_REASONS } from "../../config/raft/transport/index.js";
+import { type PeerCounters, REJECT_REASONS } from "../../config/raft/transport/index.js";
 import type { ClusterStateData, StateChange } from "../../config/state/cluster-state.js";
 import type { BreakerOverride, CommandType } from "../../config/state/commands.js";
 import { COMMAND_LEVEL, type CommandInput, encodeCommand } from "../../config/state/commands.js";
@@ -844,6 +844,15 @@ export class ClusterNode {
     const ids = new Set([...Object.keys(this.settings.peers), ...Object.keys(this.driver.peerAddresses())]);
     ids.delete(this.settings.id);
     return [...ids].sort();
+  }
+
+  /** The transport's drops and rejections per peer (empty before the transport exists). */
+  transportPeers(): ReadonlyMap<string, PeerCounters> {
+    try {
+      return this.driver.transport.stats().byPeer;
+    } catch {
+      return new Map();
+    }
   }
 
   transportRejected(): Record<string, number> {

@@ -9,6 +9,7 @@ import {
   type SnapshotRefusalCode,
 } from "../../config/raft/driver/snapshot-refusal-log.js";
 import type { RaftDriver } from "../../config/raft/driver.js";
+import type { PeerCounters } from "../../config/raft/transport/index.js";
 import { registerScrapeMetric } from "./scrape-metric.js";
 
 /**
@@ -53,6 +54,11 @@ export interface ClusterMetricsSource {
       }
     | undefined;
   transportRejected(): Record<string, number>;
+  /**
+   * The transport's drops and rejections per peer (the configuration's peers, and "unknown" for
+   * any other name), by reason; empty when there is no transport.
+   */
+  transportPeers(): ReadonlyMap<string, PeerCounters>;
   appMessagesRejected(): number;
   /** Outcome batches (breaker reports) this instance sent to, failed to send to, or received as, the leader. */
   outcomeBatches(): { sent: number; dropped: number; received: number };
@@ -147,6 +153,26 @@ export function registerClusterMetrics(registry: Registry, src: ClusterMetricsSo
     function* () {
       for (const [reason, n] of Object.entries(src.transportRejected()))
         yield { labels: { reason }, value: n };
+    },
+  );
+  registerScrapeMetric(
+    registry,
+    "shardgate_raft_transport_dropped_payloads_total",
+    "Raft transport payloads to or from a peer dropped, by peer and reason: queue_full (displaced from a full queue), unreachable (queued for a lost connection, or past the few held while the peer is down), not_connected, cut, no_address, stopped. peer is a peer of the configuration, or unknown.",
+    "counter",
+    function* () {
+      for (const [peer, p] of src.transportPeers())
+        for (const [reason, n] of Object.entries(p.dropped)) yield { labels: { peer, reason }, value: n };
+    },
+  );
+  registerScrapeMetric(
+    registry,
+    "shardgate_raft_transport_peer_rejected_total",
+    "Raft transport frames/handshakes rejected, by peer and reason (forged: bad_mac, replay, bad_server_proof, ...; oversized; oversized_send). peer is the peer of the configuration the frame came from or was for, or unknown (a name outside it, a remote address).",
+    "counter",
+    function* () {
+      for (const [peer, p] of src.transportPeers())
+        for (const [reason, n] of Object.entries(p.rejected)) yield { labels: { peer, reason }, value: n };
     },
   );
   registerScrapeMetric(

@@ -23,6 +23,7 @@ export function fixedClusterSource(o: {
       forwardedTooLarge: o.forwardedTooLarge ?? 0,
     }),
     transportRejected: () => ({}),
+    transportPeers: () => new Map(),
     appMessagesRejected: () => 0,
     outcomeBatches: () => ({ sent: 0, dropped: 0, received: 0 }),
     drift: () => false,

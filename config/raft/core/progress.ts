@@ -113,6 +113,17 @@ export class Progress {
     this.snapshotTicks = 0;
   }
 
+  /**
+   * The snapshot in flight never left (the transport lost it): probe from the match (the
+   * snapshot says nothing about the follower), paused until a heartbeat answer shows the
+   * follower is there, as etcd does after a failed snapshot.
+   */
+  snapshotLost(): void {
+    this.pendingSnapshot = 0;
+    this.becomeProbe();
+    this.probeSent = true;
+  }
+
   /** A successful append answer for `n`; false if it is stale. */
   maybeUpdate(n: number): boolean {
     let updated = false;

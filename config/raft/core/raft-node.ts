@@ -158,6 +158,13 @@ export class RaftNode {
    * a new disk). Bounded, so a long-lived leader does not keep every member that ever left.
    */
   private readonly departed = new Map<NodeId, { readonly retired: Set<string>; readonly last: string }>();
+  /**
+   * Leader, this term: members re-added naming no directory, and the directory each left on
+   * (trusted: the process still there may answer). Once another directory is learned for the
+   * member, the trusted one is retired with the one replaced (a late message of that dead
+   * process is then not taken for yet another new disk). Only members; cleared as retired is.
+   */
+  private readonly trusted = new Map<NodeId, string>();
   /** The feature level this node advertises, and the committed cluster level (feature-level.ts). */
   private readonly level: number;
   private clusterLevel: number;
@@ -260,6 +267,11 @@ export class RaftNode {
     }
     if (m.type === "timeoutNow" && (m.term !== this.term || m.from !== this.lead)) {
       this.refuse(m.from, "timeout_now_not_leader");
+      return;
+    }
+    if (m.term > this.term && this.fromRetired(m)) {
+      // A dead data directory's late message (its process ran on at a later term while cut
+      // off): it says nothing about the member's current directory, and must not depose us.
       return;
     }
     if (m.term > this.term) {
@@ -386,6 +398,21 @@ export class RaftNode {
   }
 
   /**
+   * The transport lost snapshot `index` on its way to `id` (dropped from the link's queue, or its
+   * connection failed before the write completed; etcd's ReportSnapshot with SnapshotFailure).
+   * The peer leaves snapshot state at once instead of waiting out the snapshot's own retry (2
+   * election timeouts): it goes to probe with its probe paused, so the next heartbeat answer
+   * sends it what it needs (the snapshot again). A dead peer answers no heartbeat and is sent
+   * nothing more. A report about another snapshot than the one in flight is ignored.
+   */
+  reportSnapshotLost(id: NodeId, index: number): void {
+    if (this.role !== "leader" || id === this.id) return;
+    const pr = this.prs.get(id);
+    if (pr === undefined || pr.state !== "snapshot" || pr.pendingSnapshot !== index) return;
+    pr.snapshotLost();
+  }
+
+  /**
    * Requests a linearizable read. A ReadState {index, ctx} appears in a later Ready: serve the
    * read once the state machine has applied `index`. Reads may be lost (leader change); retry
    * with a timeout. Throws ProposalDropped when no leader is known.
@@ -398,6 +425,11 @@ export class RaftNode {
     }
     if (this.lead === NONE || this.role !== "follower") throw new ProposalDropped("no leader known");
     this.send({ type: "readIndex", to: this.lead, context: ctx });
+  }
+
+  /** The index of the last entry of the log (persisted or not). */
+  lastIndex(): number {
+    return this.log.lastIndex();
   }
 
   /** Whether the configuration names this node a voter under its own incarnation (it votes). */
@@ -499,11 +531,12 @@ export class RaftNode {
   }
 
   /** Leader: the members it keeps a heard level or replaced incarnations for, this term. */
-  leaderBookkeeping(): { levels: NodeId[]; retired: NodeId[]; departed: NodeId[] } {
+  leaderBookkeeping(): { levels: NodeId[]; retired: NodeId[]; departed: NodeId[]; trusted: NodeId[] } {
     return {
       levels: this.memberLevels.ids(),
       retired: [...this.retired.keys()],
       departed: [...this.departed.keys()],
+      trusted: [...this.trusted.keys()],
     };
   }
 
@@ -580,6 +613,7 @@ export class RaftNode {
     this.readOnly.clear();
     this.retired.clear();
     this.departed.clear();
+    this.trusted.clear();
     this.memberLevels.clear();
     this.pendingReadRequests = [];
     this.uncommittedBytes = 0;
@@ -1339,12 +1373,17 @@ export class RaftNode {
     for (const id of [...before.voters, ...before.learners]) {
       if (this.voters.has(id) || this.learners.has(id)) {
         const was = incarnationIn(before, id);
-        if (was === incarnationIn(conf, id)) continue;
+        const now = incarnationIn(conf, id);
+        if (was === now) continue;
         const set = this.retired.get(id) ?? new Set<string>();
         set.add(was);
+        const trusted = this.trusted.get(id);
+        if (trusted !== undefined && trusted !== now) set.add(trusted);
+        this.trusted.delete(id);
         this.retired.set(id, set);
         continue;
       }
+      this.trusted.delete(id);
       const set = this.retired.get(id) ?? new Set<string>();
       this.retired.delete(id);
       this.departed.delete(id);
@@ -1363,6 +1402,8 @@ export class RaftNode {
       const now = incarnationIn(conf, id);
       const old = gone.retired;
       if (now !== "" && now !== gone.last) old.add(gone.last);
+      // Trusted until another directory is learned for it (then retired, see trusted).
+      if (now === "" && gone.last !== "") this.trusted.set(id, gone.last);
       old.delete(now);
       if (old.size > 0) this.retired.set(id, old);
     }
@@ -1373,6 +1414,11 @@ export class RaftNode {
   }
 
   // ---------------------------------------------------------------- incarnations
+
+  /** Leader: whether `m` comes from a data directory this term retired for its sender. */
+  private fromRetired(m: Message): boolean {
+    return this.role === "leader" && this.retired.get(m.from)?.has(m.incarnation) === true;
+  }
 
   /** Whether `m` comes from the data directory the configuration names for its sender. */
   private current(m: Message): boolean {

@@ -37,6 +37,13 @@ export interface StateMachine {
    */
   encodedBytesAfter?(command: Uint8Array): number | undefined;
   /**
+   * The length snapshot() has now (to within the few digits of its indexes). With it, the leader
+   * counts what each proposal it appended adds (encodedBytesAfter minus this) until it is
+   * applied, so proposals in flight cannot cross maxStateBytes between them; without it, each
+   * counts the driver's upper estimate. Must change nothing.
+   */
+  encodedBytes?(): number;
+  /**
    * A command standing for a forwarded proposal the leader refused (its reason in `message`):
    * appended in the proposal's place with the proposer's envelope, so the proposer learns the
    * refusal when it applies it. apply must reject it on every build, changing nothing (an

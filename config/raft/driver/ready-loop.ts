@@ -45,9 +45,10 @@ export interface ReadyTransport {
   /**
    * Queues `payload` for `to`; false when dropped. With `onUnsent` (a follower's forwarded
    * proposals) the transport sends it only on the connection it has or is dialling now: false,
-   * or a later call of `onUnsent`, means no byte of it left this node.
+   * or a later call of `onUnsent`, means no byte of it left this node. Without it, `onLost` (if
+   * given) is called when a queued payload is dropped before it went out (false is not).
    */
-  send(to: NodeId, payload: Uint8Array, onUnsent?: () => void): boolean;
+  send(to: NodeId, payload: Uint8Array, onUnsent?: () => void, onLost?: () => void): boolean;
 }
 
 /** Runs `fn` after the current turn (setImmediate in production; the simulator's own queue). */
@@ -72,6 +73,12 @@ export interface ReadyHandler {
    * open connection to the leader): nothing was proposed, so their callers can be told at once.
    */
   unsent?(msgs: readonly Message[]): void;
+  /**
+   * A leader's snapshot to `to` (its index) did not go: the transport dropped it (send returned
+   * false, or its queue dropped it later, or its write failed). Called synchronously from inside
+   * the send: the handler defers what it does with it.
+   */
+  snapshotLost?(to: NodeId, index: number): void;
 }
 
 export class ReadyLoop {
@@ -183,11 +190,10 @@ export class ReadyLoop {
    */
   private send(msgs: readonly Message[], early: boolean | null): void {
     if (msgs.length === 0) return;
-    const t = this.transport;
     if (msgs.length === 1) {
       const m = msgs[0];
       if (early !== null && sentBeforeSync.has(m.type) !== early) return;
-      if (m.type !== "prop") t.send(m.to, encodeMessages(msgs));
+      if (m.type !== "prop") this.sendPayload(m.to, msgs);
       else this.sendProposals(m.to, msgs);
       return;
     }
@@ -204,8 +210,32 @@ export class ReadyLoop {
       if (list === undefined) into.set(m.to, [m]);
       else list.push(m);
     }
-    for (const [to, list] of byPeer) t.send(to, encodeMessages(list));
+    for (const [to, list] of byPeer) this.sendPayload(to, list);
     if (props !== null) for (const [to, list] of props) this.sendProposals(to, list);
+  }
+
+  /** Sends one peer's messages in one payload; a snapshot among them is watched for loss. */
+  private sendPayload(to: NodeId, msgs: readonly Message[]): void {
+    const h = this.handler;
+    // Only a payload carrying a snapshot pays for a list and a callback (a leader's appends and
+    // heartbeats do not).
+    let snaps: number[] | undefined;
+    if (h.snapshotLost !== undefined) {
+      for (const m of msgs) {
+        if (m.type !== "snap" || m.snapshot === undefined) continue;
+        if (snaps === undefined) snaps = [m.snapshot.meta.index];
+        else snaps.push(m.snapshot.meta.index);
+      }
+    }
+    if (snaps === undefined) {
+      this.transport.send(to, encodeMessages(msgs));
+      return;
+    }
+    const indexes = snaps;
+    const lost = (): void => {
+      for (const i of indexes) h.snapshotLost?.(to, i);
+    };
+    if (!this.transport.send(to, encodeMessages(msgs), undefined, lost)) lost();
   }
 
   private sendProposals(to: NodeId, props: readonly Message[]): void {

@@ -6,9 +6,11 @@ export { parseAddress } from "./peer-link.js";
 export {
   DROP_REASONS,
   type DropReason,
+  type PeerCounters,
   REJECT_REASONS,
   type RejectReason,
   type TransportCounters,
+  UNKNOWN_PEER,
 } from "./stats.js";
 export {
   type OversizedEvent,

@@ -15,6 +15,9 @@
 // leader then probes the peer, one append at a time, instead of pipelining), and until a dial
 // succeeds again it holds only the newest few payloads (maxQueuePayloadsDown). A first dial,
 // not known to fail, queues as an open link does.
+// A payload queued with an onLost callback (the driver's snapshots) is reported when it does
+// not go: dropped from the queue (displaced, the link's queue dropped with its connection, cut,
+// closed) or written on a connection that failed before the write completed.
 
 import type { KeyObject } from "node:crypto";
 import type { LookupFunction } from "node:net";
@@ -33,7 +36,7 @@ import {
   MAC_BYTES,
   NONCE_BYTES,
 } from "./frames.js";
-import type { RejectReason, TransportCounters } from "./stats.js";
+import { countDrop, type RejectReason, type TransportCounters } from "./stats.js";
 
 export interface LinkSettings {
   readonly self: string;
@@ -110,6 +113,8 @@ export class PeerLink {
   private queuedBytes = 0;
   /** sendIfConnected payloads waiting for the connection being dialled, and what to call if it fails. */
   private held: { payload: Uint8Array; onUnsent: () => void }[] = [];
+  /** Queued payloads whose loss must be reported (enqueue's onLost), by identity. */
+  private readonly lost = new Map<Uint8Array, () => void>();
   private readonly flushBound: () => void;
   /** Failed dials since the link was last open, and the error codes this streak reported. */
   private failures = 0;
@@ -165,7 +170,7 @@ export class PeerLink {
     if (this.held.length === 0) return;
     const held = this.held;
     this.held = [];
-    this.s.counters.dropped.not_connected += held.length;
+    countDrop(this.s.counters, this.peer, "not_connected", held.length);
     for (const h of held) h.onUnsent();
   }
 
@@ -180,9 +185,10 @@ export class PeerLink {
 
   /**
    * Queues `payload`; it goes out in the next batch. Returns false if it displaced an older one.
-   * While the peer is down only the newest maxQueuePayloadsDown are kept.
+   * While the peer is down only the newest maxQueuePayloadsDown are kept. `onLost` is called
+   * (once) if the payload is dropped before it is written, or its write fails.
    */
-  enqueue(payload: Uint8Array): boolean {
+  enqueue(payload: Uint8Array, onLost?: () => void): boolean {
     let displaced = false;
     const max = this.down ? this.s.maxQueuePayloadsDown : this.s.maxQueuePayloads;
     while (
@@ -194,6 +200,7 @@ export class PeerLink {
     }
     this.queue.push(payload);
     this.queuedBytes += payload.length;
+    if (onLost !== undefined) this.lost.set(payload, onLost);
     if (this.state === "idle") this.connect();
     else if (this.state === "open" && !this.flushScheduled) {
       // Collect everything sent by the current synchronous run into one frame, and still
@@ -209,8 +216,8 @@ export class PeerLink {
     this.queue[this.head] = undefined as unknown as Uint8Array;
     this.head++;
     this.queuedBytes -= p.length;
-    if (this.down) this.s.counters.dropped.unreachable++;
-    else this.s.counters.dropped.queue_full++;
+    countDrop(this.s.counters, this.peer, this.down ? "unreachable" : "queue_full");
+    this.reportLost(p);
     if (this.head > 1024 && this.head * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.head);
       this.head = 0;
@@ -219,12 +226,27 @@ export class PeerLink {
 
   /** Drops the queue (counted by the caller) and hands back held payloads (see sendIfConnected). */
   clearQueue(): number {
+    const n = this.dropQueue();
+    this.dropHeld();
+    return n;
+  }
+
+  /** Empties the queue, reporting the payloads whose loss is watched; returns how many it held. */
+  private dropQueue(): number {
     const n = this.queued;
+    const dropped = this.lost.size > 0 ? this.queue.slice(this.head) : [];
     this.queue = [];
     this.head = 0;
     this.queuedBytes = 0;
-    this.dropHeld();
+    for (const p of dropped) this.reportLost(p);
     return n;
+  }
+
+  private reportLost(p: Uint8Array): void {
+    const cb = this.lost.get(p);
+    if (cb === undefined) return;
+    this.lost.delete(p);
+    cb();
   }
 
   private connect(): void {
@@ -354,12 +376,8 @@ export class PeerLink {
       // deliberate reset() this socket is no longer ours). What waited for a lost connection
       // is stale by the time the peer is back: dropped; after a failed dial, all but the newest.
       this.down = true;
-      if (wasOpen) {
-        this.s.counters.dropped.unreachable += this.queued;
-        this.queue = [];
-        this.head = 0;
-        this.queuedBytes = 0;
-      } else while (this.queued > this.s.maxQueuePayloadsDown) this.dropOldest();
+      if (wasOpen) countDrop(this.s.counters, this.peer, "unreachable", this.dropQueue());
+      else while (this.queued > this.s.maxQueuePayloadsDown) this.dropOldest();
       this.s.onUnreachable(this.peer);
     });
   }
@@ -406,16 +424,32 @@ export class PeerLink {
       c.framesSent++;
       c.payloadsSent += end - this.head;
       c.bytesSent += frame.length;
+      // Only frames carrying a watched payload pay for a list and a write callback.
+      let watched: (() => void)[] | undefined;
       for (let k = this.head; k < end; k++) {
-        this.queuedBytes -= this.queue[k].length;
+        const p = this.queue[k];
+        this.queuedBytes -= p.length;
         this.queue[k] = undefined as unknown as Uint8Array;
+        const cb = this.lost.size > 0 ? this.lost.get(p) : undefined;
+        if (cb !== undefined) {
+          this.lost.delete(p);
+          if (watched === undefined) watched = [cb];
+          else watched.push(cb);
+        }
       }
       this.head = end;
       if (this.head === this.queue.length) {
         this.queue.length = 0;
         this.head = 0;
       }
-      sock.write(frame);
+      if (watched === undefined) sock.write(frame);
+      else {
+        // The connection may fail before the frame left (destroyed with it still buffered).
+        const report = watched;
+        sock.write(frame, (err) => {
+          if (err) for (const cb of report) cb();
+        });
+      }
     }
   }
 
@@ -444,6 +478,6 @@ export class PeerLink {
     this.timer = null;
     this.sock?.destroy();
     this.sock = null;
-    this.s.counters.dropped.stopped += this.clearQueue();
+    countDrop(this.s.counters, this.peer, "stopped", this.clearQueue());
   }
 }

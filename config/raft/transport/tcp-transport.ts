@@ -10,7 +10,16 @@ import { secretKey } from "./auth.js";
 import { maxDataPayloadBytes } from "./frames.js";
 import { serveInbound } from "./inbound.js";
 import { type LinkSettings, PeerLink, parseAddress } from "./peer-link.js";
-import { newCounters, type RejectReason, type TransportCounters } from "./stats.js";
+import {
+  countDrop,
+  countReject,
+  newCounters,
+  newPeerCounters,
+  type PeerCounters,
+  type RejectReason,
+  type TransportCounters,
+  UNKNOWN_PEER,
+} from "./stats.js";
 
 export interface TcpTransportOptions {
   id: string;
@@ -153,7 +162,7 @@ export class TcpTransport extends EventEmitter {
       rand: opts.rand ?? Math.random,
       clusterId: () => this.cluster,
       onReject: (reason, peer, detail) => {
-        counters.rejected[reason]++;
+        countReject(counters, peer, reason);
         this.emit("reject", { reason, peer, detail } satisfies RejectEvent);
       },
     };
@@ -244,7 +253,7 @@ export class TcpTransport extends EventEmitter {
         },
         deliver: (peer, payloads) => {
           if (this.cuts.has(peer)) {
-            this.counters.dropped.cut += payloads.length;
+            countDrop(this.counters, peer, "cut", payloads.length);
             return;
           }
           for (const p of payloads) {
@@ -267,36 +276,38 @@ export class TcpTransport extends EventEmitter {
    * a later one, see PeerLink.sendIfConnected): false when the link is reconnecting after a
    * failure, and `onUnsent` is called later if the dial in progress fails first. Either way no
    * byte of it went out, so the caller knows it was not delivered (a forwarded proposal then
-   * fails at once instead of leaving its outcome unknown).
+   * fails at once instead of leaving its outcome unknown). Without `onUnsent`, `onLost` (if
+   * given) is called once if the queued payload is later dropped before it is written or its
+   * write fails (PeerLink.enqueue); a false return is not reported through it.
    */
-  send(to: string, payload: Uint8Array, onUnsent?: () => void): boolean {
+  send(to: string, payload: Uint8Array, onUnsent?: () => void, onLost?: () => void): boolean {
     if (this.stopped) {
-      this.counters.dropped.stopped++;
+      countDrop(this.counters, to, "stopped");
       return false;
     }
     if (this.cuts.has(to)) {
-      this.counters.dropped.cut++;
+      countDrop(this.counters, to, "cut");
       return false;
     }
     const link = this.links.get(to);
     if (link === undefined) {
-      this.counters.dropped.no_address++;
+      countDrop(this.counters, to, "no_address");
       return false;
     }
     // The receiver would refuse the frame and drop the connection (everything queued behind
     // it with it): nothing of it goes out, it is counted and the caller told.
     const limit = this.maxPayloadBytes;
     if (payload.length > limit) {
-      this.counters.rejected.oversized_send++;
+      countReject(this.counters, to, "oversized_send");
       this.emit("oversized", { peer: to, bytes: payload.length, limit } satisfies OversizedEvent);
       return false;
     }
     if (onUnsent === undefined) {
-      link.enqueue(payload);
+      link.enqueue(payload, onLost);
       return true;
     }
     if (link.sendIfConnected(payload, onUnsent)) return true;
-    this.counters.dropped.not_connected++;
+    countDrop(this.counters, to, "not_connected");
     return false;
   }
 
@@ -316,8 +327,10 @@ export class TcpTransport extends EventEmitter {
     parseAddress(address);
     if (id === this.id) return;
     const link = this.links.get(id);
-    if (link === undefined) this.links.set(id, new PeerLink(this.settings, id, address));
-    else if (link.address !== address) link.reset(address);
+    if (link === undefined) {
+      this.links.set(id, new PeerLink(this.settings, id, address));
+      if (!this.counters.byPeer.has(id)) this.counters.byPeer.set(id, newPeerCounters());
+    } else if (link.address !== address) link.reset(address);
   }
 
   /** Forgets `id` (it left the configuration): its link, inbound socket and any cut go. */
@@ -327,6 +340,7 @@ export class TcpTransport extends EventEmitter {
     if (link === undefined) return;
     link.close();
     this.links.delete(id);
+    if (id !== UNKNOWN_PEER) this.counters.byPeer.delete(id);
     this.inbound.get(id)?.destroy();
   }
 
@@ -345,7 +359,7 @@ export class TcpTransport extends EventEmitter {
   cut(peer: string): void {
     this.cuts.add(peer);
     const link = this.links.get(peer);
-    if (link) this.counters.dropped.cut += link.clearQueue();
+    if (link) countDrop(this.counters, peer, "cut", link.clearQueue());
   }
 
   heal(peer: string): void {
@@ -368,7 +382,10 @@ export class TcpTransport extends EventEmitter {
       };
     }
     const c = this.counters;
-    return { ...c, rejected: { ...c.rejected }, dropped: { ...c.dropped }, peers };
+    const byPeer = new Map<string, PeerCounters>();
+    for (const [id, p] of c.byPeer)
+      byPeer.set(id, { rejected: { ...p.rejected }, dropped: { ...p.dropped } });
+    return { ...c, rejected: { ...c.rejected }, dropped: { ...c.dropped }, byPeer, peers };
   }
 
   async stop(): Promise<void> {
