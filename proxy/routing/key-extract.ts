@@ -14,14 +14,15 @@ import { clientAddressV3, headerValueV3, queryValueV3 } from "./key-extract-v3.j
 export { unmapIPv4 };
 
 /**
- * Which spelling rules a plan reads keys by: "v4" the current ones (feature level 4), "v3" the
- * previous build's (key-extract-v3.ts), used by a clustered instance until the committed cluster
- * level has level 4, so every instance of a mixed-version fleet routes a key to one member.
+ * Which spelling rules a plan reads keys by: "vN" those of feature level N (committed-routing.ts
+ * keyRulesAt), "v3" the level-3 build's (key-extract-v3.ts, frozen), "v4" s14's spellings; a
+ * clustered instance reads by its committed cluster level's rules, so every instance of a
+ * mixed-version fleet routes a key to one member.
  */
 export type KeyRules = "v3" | "v4" | "v5" | "v6";
 
 /**
- * The rules of this build (feature level 5): "v4" reads a `Forwarded: for=unknown` or obfuscated
+ * The rules of this build (feature level 6): "v4" reads a `Forwarded: for=unknown` or obfuscated
  * (`for=_x`) node as the key text "unknown" / "_x", "v5" as no client address (RFC 7239 section
  * 6: they identify nothing), so the ip source is absent and the next source or the missing-key
  * policy decides. "v6" (feature level 6) reads a `header:host` key as one text per authority

@@ -1,6 +1,7 @@
 // The text `/admin/route`, `/admin/routes` and `shardgate ctl route` hash for a key as an operator
 // writes it. Requests put a key into one canonical text before hashing (key-extract.ts: an `ip`
-// key in RFC 5952 / dotted form, a `header:host` key in lower case, query and path values
+// key in RFC 5952 / dotted form, a `header:host` key in lower case (from level 6 also without a
+// trailing dot and the default port: host-key.ts), query and path values
 // percent-decoded), so the admin answer must hash the same text, or `2001:DB8::1` names another
 // member than the client `2001:db8::1` is routed to.
 // - `source` given (a key source as a route writes it: "ip", "header:host", "query:user", ...):
