@@ -62,7 +62,12 @@ export class RateLimiter {
     this.plans =
       own === null
         ? null
-        : { v3: compileKeyPlan(own, "v3"), v4: compileKeyPlan(own, "v4"), v5: compileKeyPlan(own, "v5") };
+        : {
+            v3: compileKeyPlan(own, "v3"),
+            v4: compileKeyPlan(own, "v4"),
+            v5: compileKeyPlan(own, "v5"),
+            v6: compileKeyPlan(own, "v6"),
+          };
     this.level4 = this.plans === null ? compileKeyPlan(route, "v4") : this.plans.v4;
     this.rate = String(cfg.limit / cfg.window);
     this.burst = String(cfg.burst);
@@ -73,7 +78,7 @@ export class RateLimiter {
 
   /**
    * The bucket's key: the rate limit's own key spec, else the route's key, else the client address.
-   * At level 5 a Forwarded node that identifies nobody (`for=unknown`, `for=_x`) is no ip key (as
+   * From level 5 on a Forwarded node that identifies nobody (`for=unknown`, `for=_x`) is no ip key (as
    * routing reads it); a request left with no key at all is counted where level 4 counted it, by
    * the node's text (`unknown`, `ip:unknown`, `ip:_x`), never in one shared `ip:` bucket: the limit
    * still applies to it, an obfuscated identifier keeps a bucket of its own, and the bucket's name
@@ -90,7 +95,7 @@ export class RateLimiter {
     }
     const trusted = routePlan?.trusted ?? null;
     if (rules === "v3") return `ip:${clientAddressV3(ctx.req, trusted)}`;
-    if (rules === "v5") {
+    if (rules !== "v4") {
       const k = extractKey(this.level4, ctx.req);
       if (k !== "") return k;
     }

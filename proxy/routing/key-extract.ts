@@ -8,24 +8,28 @@ import type { Cidr, KeySpec, RouteConfig } from "../../config/file/schema.js";
 import { addressPart, canonicalPart, unmapIPv4 } from "./address-text.js";
 import { CidrMatcher, type TrustedList } from "./cidr-match.js";
 import { forwardedFor, identifiesNothing, textIdentifiesNothing } from "./forwarded.js";
+import { HTTP_PORT, HTTPS_PORT, hostKeyText } from "./host-key.js";
 import { clientAddressV3, headerValueV3, queryValueV3 } from "./key-extract-v3.js";
 
 export { unmapIPv4 };
 
 /**
- * Which spelling rules a plan reads keys by: "v4" the current ones (feature level 4), "v3" the
- * previous build's (key-extract-v3.ts), used by a clustered instance until the committed cluster
- * level has level 4, so every instance of a mixed-version fleet routes a key to one member.
+ * Which spelling rules a plan reads keys by: "vN" those of feature level N (committed-routing.ts
+ * keyRulesAt), "v3" the level-3 build's (key-extract-v3.ts, frozen), "v4" s14's spellings; a
+ * clustered instance reads by its committed cluster level's rules, so every instance of a
+ * mixed-version fleet routes a key to one member.
  */
-export type KeyRules = "v3" | "v4" | "v5";
+export type KeyRules = "v3" | "v4" | "v5" | "v6";
 
 /**
- * The rules of this build (feature level 5): "v4" reads a `Forwarded: for=unknown` or obfuscated
+ * The rules of this build (feature level 6): "v4" reads a `Forwarded: for=unknown` or obfuscated
  * (`for=_x`) node as the key text "unknown" / "_x", "v5" as no client address (RFC 7239 section
  * 6: they identify nothing), so the ip source is absent and the next source or the missing-key
- * policy decides. Clustered instances use it only once the committed level has it.
+ * policy decides. "v6" (feature level 6) reads a `header:host` key as one text per authority
+ * (host-key.ts: the listener's default port and a trailing dot dropped), where "v4" and "v5" only
+ * lower-case it. Clustered instances use the current rules only once the committed level has them.
  */
-export const CURRENT_KEY_RULES: KeyRules = "v5";
+export const CURRENT_KEY_RULES: KeyRules = "v6";
 
 type CompiledKey =
   /**
@@ -40,6 +44,8 @@ type CompiledKey =
   | { readonly kind: "ip" }
   /** The level-4 reading of an ip key: a Forwarded node that identifies nothing is its text. */
   | { readonly kind: "ip4" }
+  /** The level-6 reading of `header:host`: host-key.ts's text (levels 4 and 5: `header`, lower-cased). */
+  | { readonly kind: "host" }
   /** The level-3 readings (key-extract-v3.ts) of header, query, path and ip keys. */
   | { readonly kind: "header3"; readonly name: string }
   | { readonly kind: "query3"; readonly name: string; readonly needle: string }
@@ -108,6 +114,7 @@ function compileKey(spec: KeySpec, rules: KeyRules): CompiledKey {
       return { kind: spec.kind, name: spec.name, needle: `${spec.name}=` };
     case "header": {
       const name = spec.name.toLowerCase();
+      if (name === "host" && rules !== "v4" && rules !== "v5") return { kind: "host" };
       return { kind: "header", name, host: name === "host", h2Lines: H2_FIRST_LINE_ONLY.has(name) };
     }
     case "ip":
@@ -398,6 +405,14 @@ export function lowerCased(v: string): string {
   return v;
 }
 
+/**
+ * The default port of the listener `req` came in on: 443 on TLS, else 80. An HTTP/2 request's
+ * socket is Node's proxy, which reads `encrypted` from the session's socket.
+ */
+function listenerPort(req: IncomingMessage): number {
+  return (req.socket as { encrypted?: unknown } | undefined)?.encrypted === true ? HTTPS_PORT : HTTP_PORT;
+}
+
 /** The routing key of `req` under `plan`: the first non-empty source, or "" when none has a value. */
 export function extractKey(plan: KeyPlan, req: IncomingMessage): string {
   const keys = plan.keys;
@@ -414,6 +429,12 @@ export function extractKey(plan: KeyPlan, req: IncomingMessage): string {
         // An HTTP/2 request (its compatibility object has the stream) may hold more lines.
         else if (k.h2Lines && v !== "" && (req as { stream?: unknown }).stream !== undefined)
           v = joinedLines(req.rawHeaders, k.name);
+        break;
+      }
+      case "host": {
+        const h: unknown = req.headers.host;
+        const text = typeof h === "string" ? h : Array.isArray(h) ? h.join(", ") : "";
+        if (text !== "") v = hostKeyText(text, listenerPort(req));
         break;
       }
       case "cookie": {

@@ -1,6 +1,7 @@
 // The text `/admin/route`, `/admin/routes` and `shardgate ctl route` hash for a key as an operator
 // writes it. Requests put a key into one canonical text before hashing (key-extract.ts: an `ip`
-// key in RFC 5952 / dotted form, a `header:host` key in lower case, query and path values
+// key in RFC 5952 / dotted form, a `header:host` key in lower case (from level 6 also without a
+// trailing dot and the default port: host-key.ts), query and path values
 // percent-decoded), so the admin answer must hash the same text, or `2001:DB8::1` names another
 // member than the client `2001:db8::1` is routed to.
 // - `source` given (a key source as a route writes it: "ip", "header:host", "query:user", ...):
@@ -13,10 +14,13 @@
 // From level 5 ("v5") an `ip` key that identifies nothing (`unknown`, `_obfuscated`, as a
 // `Forwarded: for=` node; a port may follow) is no key at all for a request: the text is "" (the
 // missing key, answered with the routes' onMissingKey), with `why` saying so. At "v4" it is text.
+// From level 6 ("v6") a `header:host` key is host-key.ts's text (trailing dot and default port
+// dropped; `defaultPort` is the listener's: 80 unless the caller says its listener is TLS).
 
 import { parseKeySpec } from "../../config/file/key-spec.js";
 import { canonicalAddress, unmapIPv4 } from "./address-text.js";
 import { textIdentifiesNothing } from "./forwarded.js";
+import { HTTP_PORT, hostKeyText } from "./host-key.js";
 import { CURRENT_KEY_RULES, type KeyRules, lowerCased } from "./key-extract.js";
 
 export type KeyText =
@@ -28,6 +32,7 @@ export function canonicalKeyText(
   given: string,
   source: string | null,
   rules: KeyRules = CURRENT_KEY_RULES,
+  defaultPort = HTTP_PORT,
 ): KeyText {
   const address = rules === "v3" ? unmapIPv4 : canonicalAddress;
   if (source === null || source === "") return { ok: true, key: address(given) };
@@ -36,10 +41,14 @@ export function canonicalKeyText(
   const s = spec.value;
   if (rules === "v3") return { ok: true, key: s.kind === "ip" ? unmapIPv4(given) : given };
   if (s.kind === "ip") {
-    if (rules === "v5" && textIdentifiesNothing(given)) return { ok: true, key: "", why: NOTHING_WHY };
+    if (rules !== "v4" && textIdentifiesNothing(given)) return { ok: true, key: "", why: NOTHING_WHY };
     return { ok: true, key: canonicalAddress(given) };
   }
-  if (s.kind === "header" && s.name === "host") return { ok: true, key: lowerCased(given) };
+  if (s.kind === "header" && s.name === "host")
+    return {
+      ok: true,
+      key: rules === "v4" || rules === "v5" ? lowerCased(given) : hostKeyText(given, defaultPort),
+    };
   return { ok: true, key: given };
 }
 

@@ -5,16 +5,23 @@
 // level commits, to the member of "<k>!b", on every connection (both workers). The same from
 // level 4 to 5: `Forwarded: for=unknown` (or an obfuscated node) from a trusted peer is the key
 // "unknown" while n2 is at level 4, and no ip key once level 5 commits (the next source decides).
+// And from level 5 to 6: a `header:host` key spelled `h:80`, `h.` or `H.:80` is its own
+// (lower-cased) key while n2 is at level 5, and the key `h` once level 6 commits.
 
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer, type Server } from "node:http";
+import { createServer, request as httpRequest, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { configSchema, consulAgentSchema } from "../../config/file/schema.js";
 import { SILENT_LOG } from "../../config/log-sink.js";
-import { CURRENT_LEVEL, LEVEL_FORWARDED_NOTHING, LEVEL_KEY_SPELLING } from "../../config/raft/core/index.js";
+import {
+  CURRENT_LEVEL,
+  LEVEL_FORWARDED_NOTHING,
+  LEVEL_HOST_KEY,
+  LEVEL_KEY_SPELLING,
+} from "../../config/raft/core/index.js";
 import { ClusterNode } from "../../proxy/cluster/cluster-node.js";
 import { OutcomeRecorders } from "../../proxy/cluster/outcome-recorders.js";
 import { voterSettings } from "../support/cluster/one-voter.js";
@@ -44,6 +51,8 @@ interface MixedFleet {
   level(): Promise<number>;
   /** Members that served `n` requests for `url`, each on its own connection (so both workers serve). */
   served(url: string, n: number, headers?: Record<string, string>): Promise<Set<string>>;
+  /** Members that served `n` requests with Host `host` (node:http, each on its own connection). */
+  servedHost(host: string, n: number): Promise<Set<string>>;
   /** Restarts n2 on its data directory at this build's level and waits for it to commit. */
   upgradePeer(): Promise<void>;
 }
@@ -155,6 +164,29 @@ ${routing}`,
       }
       return seen;
     },
+    async servedHost(host, n) {
+      const seen = new Set<string>();
+      const url = new URL(s.httpUrl);
+      for (let i = 0; i < n; i++) {
+        const member = await new Promise<string>((resolve, reject) => {
+          const req = httpRequest(
+            { host: url.hostname, port: url.port, path: "/x", headers: { host }, agent: false },
+            (res) => {
+              res.resume();
+              res.on("end", () =>
+                res.statusCode === 200
+                  ? resolve(String(res.headers["x-shardgate-member"] ?? "?"))
+                  : reject(new Error(`Host ${host}: status ${res.statusCode}`)),
+              );
+            },
+          );
+          req.on("error", reject);
+          req.end();
+        });
+        seen.add(member);
+      }
+      return seen;
+    },
     async upgradePeer() {
       await peer?.stop();
       await startPeer();
@@ -244,4 +276,52 @@ test('Forwarded: for=unknown is the key "unknown" at level 4 and no ip key from 
       [userOwner],
       `level ${CURRENT_LEVEL}: ${fwd} names no client, the user key decides (${seedNote(SEED)})`,
     );
+});
+
+test("a host key: h:80, h. and h are three keys at level 5 and one from level 6 on", {
+  timeout: 180_000,
+}, async () => {
+  await sg?.proc.stop();
+  await peer?.stop();
+  const f = await startMixedFleet(LEVEL_HOST_KEY - 1, ["header:host"], join(dir, "c"));
+  // The member a text hashes to as it is (a header key other than Host is read as given).
+  const plain = (text: string) => f.owner("header:x-user-id", text);
+  let h = "";
+  for (let i = 0; i < 200 && h === ""; i++) {
+    const t = `h${Math.floor(random() * 1e9).toString(36)}.test`;
+    const o = await plain(t);
+    if ((await plain(`${t}:80`)) !== o && (await plain(`${t}.`)) !== o) h = t;
+  }
+  assert.notEqual(h, "", `a host whose spellings part under level 5's reading (${seedNote(SEED)})`);
+  const spellings = [h, `${h}:80`, `${h}.`, `${h.toUpperCase()}.:80`];
+  assert.equal(await f.level(), LEVEL_HOST_KEY - 1);
+  for (const spelling of spellings) {
+    const old = await plain(spelling.toLowerCase());
+    assert.equal(
+      await f.owner("header:host", spelling),
+      old,
+      `level 5: /admin/route lower-cases ${spelling}`,
+    );
+    assert.deepEqual(
+      [...(await f.servedHost(spelling, 6))],
+      [old],
+      `level 5 reads Host ${spelling} as its lower-cased text, as a level-5 build does (${seedNote(SEED)})`,
+    );
+  }
+  await f.upgradePeer();
+  const owner = await plain(h);
+  for (const spelling of spellings) {
+    assert.equal(
+      await f.owner("header:host", spelling),
+      owner,
+      `level ${CURRENT_LEVEL}: /admin/route, ${spelling}`,
+    );
+    assert.deepEqual(
+      [...(await f.servedHost(spelling, 6))],
+      [owner],
+      `level ${CURRENT_LEVEL}: Host ${spelling} is the key ${h} (${seedNote(SEED)})`,
+    );
+  }
+  // Another port is another key.
+  assert.deepEqual([...(await f.servedHost(`${h}:8080`, 4))], [await plain(`${h}:8080`)]);
 });

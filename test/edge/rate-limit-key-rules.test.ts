@@ -2,11 +2,13 @@
 // (the committed cluster level's, key-extract.ts KeyRules), as routing does: below level 4 two
 // spellings the previous build reads as two keys are two buckets (so old and new instances
 // sharing Redis count alike during an upgrade); from level 4 on they are one. The same limiter
-// object follows the switch (the edge engine keeps it across a route table recompile).
+// object follows the switch (the edge engine keeps it across a route table recompile). Likewise a
+// host key: `h.test:80` and `h.test.` are buckets apart from `h.test` below level 6, one from 6 on.
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { ShardgateConfigInput } from "../../config/file/schema.js";
+import type { KeyRules } from "../../proxy/routing/key-extract.js";
 import { send } from "../proxy/harness.js";
 import { type RedisServer, startRedis, stopAllRedis } from "../support/redis-server.js";
 import { type EdgeHarness, startEdgeHarness } from "./edge-harness.js";
@@ -119,4 +121,34 @@ test("behind a trusted proxy that sends only X-Forwarded-For, two clients are tw
       `rateLimit ${JSON.stringify(rateLimit)}: another client behind the proxy has its own bucket`,
     );
   }
+});
+
+test("rateLimit.key header:host: h.test:80, h.test. and h.test are three buckets at level 5, one at level 6", async (t) => {
+  const h = await start(t, { key: ["header:host"] }, "rlk5:");
+  h.setKeyRules("v5");
+  for (const [first, other] of [
+    ["A.Test", "a.test:80"],
+    ["f.test", "f.test."],
+  ])
+    assert.equal(
+      await afterSpending(h, { headers: { host: first } }, { headers: { host: other } }),
+      200,
+      `level 5: ${other} is a key of its own, so a bucket of its own`,
+    );
+  h.setKeyRules("v6");
+  for (const [first, other] of [
+    ["b.test", "B.test:80"],
+    ["c.test:80", "c.test."],
+    ["d.test.:080", "d.test"],
+  ])
+    assert.equal(
+      await afterSpending(h, { headers: { host: first } }, { headers: { host: other } }),
+      429,
+      `level 6: ${first} and ${other} are one authority, one bucket`,
+    );
+  assert.equal(
+    await afterSpending(h, { headers: { host: "e.test" } }, { headers: { host: "e.test:8080" } }),
+    200,
+    "level 6: another port is another key",
+  );
 });

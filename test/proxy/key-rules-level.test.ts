@@ -10,7 +10,12 @@ import { test } from "node:test";
 import { configSchema } from "../../config/file/schema.js";
 import { CURRENT_LEVEL, LEVEL_KEY_SPELLING } from "../../config/raft/core/index.js";
 import { CommittedRouting, keyRulesAt } from "../../proxy/cluster/committed-routing.js";
-import { compileKeyPlan, extractKey, type KeyRules } from "../../proxy/routing/key-extract.js";
+import {
+  CURRENT_KEY_RULES,
+  compileKeyPlan,
+  extractKey,
+  type KeyRules,
+} from "../../proxy/routing/key-extract.js";
 import { canonicalKeyText } from "../../proxy/routing/key-text.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
 
@@ -236,7 +241,7 @@ test("CommittedRouting swaps the route table's plans when the rules change, keep
   // A standalone instance's routing reads by the current rules from the start.
   const standalone = new CommittedRouting();
   standalone.applyProvisional(config);
-  assert.equal(standalone.current().routeTable.rules, "v5");
+  assert.equal(standalone.current().routeTable.rules, CURRENT_KEY_RULES);
 });
 
 test("/admin/route's key text follows the rules requests are read by", () => {

@@ -16,9 +16,11 @@ export const RELEASED_LEVEL = 0;
  * spelling rules of s14 (proxy/routing/key-extract.ts), which a clustered instance applies only
  * from the committed level on, so old and new builds route every key alike. 5 adds no entry kind
  * either: a `Forwarded: for=unknown` or obfuscated (`for=_x`) node identifies no client address
- * (an absent ip key, RFC 7239 section 6), read so only from the committed level on.
+ * (an absent ip key, RFC 7239 section 6), read so only from the committed level on. 6 adds none
+ * either: a `header:host` key is one text for every spelling of an authority (the listener's
+ * default port and a trailing dot removed), read so only from the committed level on.
  */
-export const CURRENT_LEVEL = 5;
+export const CURRENT_LEVEL = 6;
 /** The level conf changes naming an incarnation or a rejoin need. */
 export const LEVEL_INCARNATION_CONF = 1;
 /** The level at which the fleet fixes its cluster id (every member reads version-2 hellos). */
@@ -29,6 +31,8 @@ export const LEVEL_SNAP_STATUS = 3;
 export const LEVEL_KEY_SPELLING = 4;
 /** The level from which a Forwarded node that identifies nothing (unknown, _obfuscated) is no ip key. */
 export const LEVEL_FORWARDED_NOTHING = 5;
+/** The level from which a host key drops the listener's default port and a trailing dot. */
+export const LEVEL_HOST_KEY = 6;
 /** The level the cluster-level entry itself needs (older nodes do not know the entry). */
 export const LEVEL_CLUSTER_LEVEL = 1;
 /**

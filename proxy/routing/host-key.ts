@@ -1,0 +1,59 @@
+// The text a `header:host` key (`:authority` on HTTP/2) is hashed as from feature level 6: one
+// text per authority however a client library spells it (RFC 3986 6.2.2 and 6.2.3): the host
+// lower-cased, a trailing dot dropped (`example.com.` is the fully qualified `example.com`), an
+// empty port or the listener's default one dropped (80 on plain HTTP, 443 on TLS, as Envoy's
+// strip_matching_host_port), a port's leading zeros dropped. Any other port stays part of the key
+// (`example.com:8080` is another key). IPv6 literals keep their brackets: `[::1]:80` is `[::1]`.
+// Text that is no host[:port] (two colons outside brackets, a port that is no number) is only
+// lower-cased, as before level 6.
+
+export const HTTP_PORT = 80;
+export const HTTPS_PORT = 443;
+
+/** `value` (a Host or :authority value) as its host key text on a listener whose default port is `defaultPort`. */
+export function hostKeyText(value: string, defaultPort: number): string {
+  const v = hasUpper(value) ? value.toLowerCase() : value;
+  let hostEnd: number;
+  if (v.charCodeAt(0) === 0x5b /* [ */) {
+    const close = v.indexOf("]");
+    if (close < 0) return v;
+    hostEnd = close + 1;
+    if (hostEnd < v.length && v.charCodeAt(hostEnd) !== 0x3a /* : */) return v;
+  } else {
+    const colon = v.indexOf(":");
+    if (colon >= 0 && v.indexOf(":", colon + 1) >= 0) return v;
+    hostEnd = colon < 0 ? v.length : colon;
+  }
+  let port = "";
+  if (hostEnd < v.length) {
+    const digits = v.slice(hostEnd + 1);
+    if (digits !== "") {
+      const n = portNumber(digits);
+      if (n < 0) return v;
+      if (n !== defaultPort) port = `:${n}`;
+    }
+  }
+  let host = hostEnd === v.length ? v : v.slice(0, hostEnd);
+  if (host.length > 1 && host.charCodeAt(host.length - 1) === 0x2e /* . */) host = host.slice(0, -1);
+  return port === "" ? host : host + port;
+}
+
+/** The number `digits` spells (ASCII digits only, at most 65535), or -1. */
+function portNumber(digits: string): number {
+  let n = 0;
+  for (let i = 0; i < digits.length; i++) {
+    const c = digits.charCodeAt(i) - 0x30;
+    if (c < 0 || c > 9) return -1;
+    n = n * 10 + c;
+    if (n > 65535) return -1;
+  }
+  return n;
+}
+
+function hasUpper(v: string): boolean {
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c >= 0x41 && c <= 0x5a) return true;
+  }
+  return false;
+}
