@@ -319,6 +319,7 @@ async function startOrCheck(
     descriptors: () => descriptors.view(),
     adminToken: () => reloader.config.admin.token,
     shuttingDown: () => app?.shuttingDown ?? false,
+    keyDefaultPort: config.listen.tls === undefined ? 80 : 443,
     reload: () => reloader.reloadForAdmin(),
     setDraining: (pool, member, draining) => actions.setDraining(pool, member, draining),
     setBreaker: (pool, member, state) => actions.setBreaker(pool, member, state),

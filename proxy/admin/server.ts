@@ -311,7 +311,12 @@ export function createAdminServer(opts: AdminServerOptions): Server {
         });
         return;
       }
-      const text = canonicalKeyText(key, url.searchParams.get("source"), backend.keyRules?.());
+      const text = canonicalKeyText(
+        key,
+        url.searchParams.get("source"),
+        backend.keyRules?.(),
+        backend.keyDefaultPort?.(),
+      );
       if (!text.ok) return sendError(res, { status: 400, error: "bad_parameter", message: text.message });
       const r = explainKey(backend, pool, key, text.key, text.why);
       if (!r.ok) return sendError(res, r.err);
@@ -352,7 +357,7 @@ export function createAdminServer(opts: AdminServerOptions): Server {
       const routes: RouteExplanationView[] = [];
       const hashed: string[] = [];
       for (const key of keys) {
-        const text = canonicalKeyText(key, source, backend.keyRules?.());
+        const text = canonicalKeyText(key, source, backend.keyRules?.(), backend.keyDefaultPort?.());
         if (!text.ok) return sendError(res, { status: 400, error: "bad_parameter", message: text.message });
         const r = explainKey(backend, pool, key, text.key, text.why);
         if (!r.ok) return sendError(res, r.err);

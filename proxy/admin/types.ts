@@ -200,6 +200,11 @@ export interface AdminBackend {
   explainRoute(pool: string, key: string): AdminResult<RouteExplanationView>;
   /** The key spelling rules requests are read by now (routing/key-extract.ts); absent = the current ones. */
   keyRules?(): KeyRules;
+  /**
+   * The data listener's default port (443 with listen.tls, else 80): a host key spelled with it
+   * is the same key from level 6 (routing/host-key.ts); absent = 80.
+   */
+  keyDefaultPort?(): number;
   reload(): Promise<AdminResult<ReloadView>>;
   /** Answers once the change is committed (forwarded to the leader when this node is not). */
   setDraining(pool: string, member: string, draining: boolean): Promise<AdminResult<DrainView>>;

@@ -45,6 +45,8 @@ export interface AdminBackendDeps {
   registry: Pick<Registry, "contentType" | "metrics">;
   adminToken(): string;
   shuttingDown(): boolean;
+  /** The data listener's default port: 443 with listen.tls, else 80 (a restart changes it, not a reload). */
+  keyDefaultPort?: number;
   reload(): Promise<AdminResult<ReloadView>>;
   setDraining(pool: string, member: string, draining: boolean): Promise<AdminResult<DrainView>>;
   setBreaker(pool: string, member: string, state: BreakerOverride): Promise<AdminResult<BreakerView>>;
@@ -153,6 +155,7 @@ export function createAdminBackend(d: AdminBackendDeps): AdminBackend {
     },
 
     keyRules: () => d.routing.current().routeTable.rules,
+    keyDefaultPort: () => d.keyDefaultPort ?? 80,
 
     explainRoute(pool: string, key: string): AdminResult<RouteExplanationView> {
       const e = d.dataPlane.explain(pool, key);

@@ -2,8 +2,8 @@
 // standalone instance reads by it): `h.test`, `h.test:80`, `h.test.`, `H.Test.:080` on a plain
 // listener, the same with 443 on a TLS one, as Host on HTTP/1.1 and as `:authority` on HTTP/2
 // (h2c prior knowledge, h2 over TLS with ALPN). The member is the one the authority's canonical
-// text hashes to, and on the plain listener the one /admin/route names for the spelling as sent
-// (`source=header:host`); another port (`h.test:8080`, or 443 on the plain listener) is
+// text hashes to, and on each listener the one its /admin/route names for the spelling as sent
+// (`source=header:host`; on the TLS one with 443 as its default port); another port (`h.test:8080`, or 443 on the plain listener) is
 // another key. Before level 6 each spelling was its own (lower-cased) key, so one client's
 // requests went to up to four members depending on how its HTTP library wrote Host: the test
 // checks its seeded spellings do part under that reading, so it cannot pass vacuously.
@@ -113,16 +113,19 @@ describe(`one authority, one host key, on plain and TLS listeners, HTTP/1.1 and 
     rmSync(dir, { recursive: true, force: true });
   });
 
+  /** The member `sg`'s /admin/route names for `key` read from `source`. */
+  async function ownerAt(sg: RunningShardgate, source: string, key: string): Promise<string> {
+    const r = await fetchJson(
+      `${sg.adminUrl}/admin/route?pool=users&source=${source}&key=${encodeURIComponent(key)}`,
+    );
+    assert.equal(r.status, 200, r.text);
+    return String((r.body as { member: unknown }).member);
+  }
+
   /** The member /admin/route names for `key` read from `source` (asked of both instances: one answer). */
   async function owner(source: string, key: string): Promise<string> {
     const owners = new Set<string>();
-    for (const sg of [plain, tls]) {
-      const r = await fetchJson(
-        `${sg.adminUrl}/admin/route?pool=users&source=${source}&key=${encodeURIComponent(key)}`,
-      );
-      assert.equal(r.status, 200, r.text);
-      owners.add(String((r.body as { member: unknown }).member));
-    }
+    for (const sg of [plain, tls]) owners.add(await ownerAt(sg, source, key));
     assert.equal(owners.size, 1, `the instances name different owners for ${key}: ${[...owners]}`);
     return [...owners][0];
   }
@@ -148,10 +151,9 @@ describe(`one authority, one host key, on plain and TLS listeners, HTTP/1.1 and 
           for (const [spelling, canonical] of spellings(host, defaultPort)) {
             // The member of the canonical text, hashed as it is (a header key other than Host).
             const expect = await owner("header:x-user-id", canonical);
-            // /admin/route reads a host key as a plain listener's requests do (it has no listener
-            // to take a default port from, so 80): asked in the spelling sent, it names that member.
-            if (sg === plain)
-              assert.equal(await owner("header:host", spelling), expect, `admin: ${spelling}`);
+            // /admin/route reads a host key as the instance's own listener does (443 is the
+            // default port on the TLS one): asked in the spelling sent, it names that member.
+            assert.equal(await ownerAt(sg, "header:host", spelling), expect, `admin on ${name}: ${spelling}`);
             // What the reading before level 6 hashed: the spelling, lower-cased.
             if ((await owner("header:x-user-id", spelling.toLowerCase())) !== expect) parted++;
             const carriers: Array<[string, Promise<Served>]> =
