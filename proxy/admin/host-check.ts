@@ -53,7 +53,8 @@ export function hostAllowed(names: HostNames): (host: string | undefined) => boo
   for (const n of [names.listenHost, names.machineName, ...names.allowedHosts]) {
     const h = n.trim().toLowerCase();
     if (h === "*") any = true;
-    else if (h.startsWith("*.")) suffixes.push(h.slice(1));
+    // Without a final dot, as hostName leaves the Host it is compared with ("*.ops.example.").
+    else if (h.startsWith("*.")) suffixes.push(h.endsWith(".") ? h.slice(1, -1) : h.slice(1));
     else if (h !== "") exact.add(hostName(h));
   }
   for (const u of names.fleet) {

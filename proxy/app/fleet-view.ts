@@ -49,30 +49,54 @@ async function getJson(url: string): Promise<unknown> {
 }
 
 /**
- * `url` with a plain-HTTP neighbour's name replaced by the address it resolves to. The
- * neighbour's admin port answers only a Host that names it (proxy/admin/host-check.ts), and an
- * instance does not list its own name; an address it always answers.
+ * `url` with a plain-HTTP neighbour's name replaced by each address it resolves to, in the
+ * lookup's order. The neighbour's admin port answers only a Host that names it
+ * (proxy/admin/host-check.ts), and an instance does not list its own name; an address it always
+ * answers. All of them, not the first: a name with A and AAAA records whose admin port listens on
+ * one family was shown unreachable (connecting by name had tried each address in turn).
  */
-function byAddress(url: string, signal: AbortSignal): Promise<string> {
+function byAddress(url: string, signal: AbortSignal): Promise<string[]> {
   const u = new URL(url);
-  if (u.protocol !== "http:" || isIP(u.hostname.replace(/^\[|\]$/g, "")) !== 0) return Promise.resolve(url);
+  if (u.protocol !== "http:" || isIP(u.hostname.replace(/^\[|\]$/g, "")) !== 0) return Promise.resolve([url]);
   return new Promise((resolve, reject) => {
     const abort = () => reject(signal.reason);
     signal.addEventListener("abort", abort, { once: true });
-    lookups.lookup(u.hostname, {}, (err, address, family) => {
+    lookups.lookup(u.hostname, { all: true }, (err, addresses) => {
       signal.removeEventListener("abort", abort);
       if (err !== null) return reject(err);
-      const a = typeof address === "string" ? address : address[0]?.address;
-      if (a === undefined) return reject(new Error(`no address for ${u.hostname}`));
-      u.hostname = family === 6 || a.includes(":") ? `[${a}]` : a;
-      resolve(u.toString());
+      const list = typeof addresses === "string" ? [{ address: addresses }] : addresses;
+      if (list.length === 0) return reject(new Error(`no address for ${u.hostname}`));
+      resolve(
+        list.map(({ address: a }) => {
+          u.hostname = a.includes(":") ? `[${a}]` : a;
+          return u.toString();
+        }),
+      );
     });
   });
 }
 
+/** Connection failures after which the name's next address is tried. */
+const NEXT_ADDRESS = new Set([
+  "ECONNREFUSED",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EADDRNOTAVAIL",
+  "UND_ERR_CONNECT_TIMEOUT",
+]);
+
 async function readJson(url: string): Promise<unknown> {
   const signal = AbortSignal.timeout(FETCH_TIMEOUT_MS);
-  const r = await fetch(await byAddress(url, signal), { signal, dispatcher });
+  const urls = await byAddress(url, signal);
+  let r: Awaited<ReturnType<typeof fetch>> | undefined;
+  for (let i = 0; r === undefined; i++) {
+    try {
+      r = await fetch(urls[i], { signal, dispatcher });
+    } catch (err) {
+      const code = (err as { cause?: { code?: string } }).cause?.code ?? "";
+      if (i + 1 >= urls.length || !NEXT_ADDRESS.has(code)) throw err;
+    }
+  }
   if (!r.ok) {
     await r.body?.cancel();
     throw new Error(`HTTP ${r.status}`);

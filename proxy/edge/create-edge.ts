@@ -98,23 +98,25 @@ export function createEdge(init: EdgeInit): Edge {
 }
 
 /**
- * The Redis reply bound: `redis.maxReplyBytes` when set (the config's validation refuses one
- * below what a route's cache needs, config/file/cross-check.ts), else what the largest
- * legitimate reply needs under the routing in use: 4 MiB, or the largest route cache's maxBytes
- * + CACHE_REPLY_OVERHEAD. It follows the routing (a reload, a committed routing from a peer):
- * it was worked out once from the local file at start, so a cache.maxBytes raised later had its
- * larger entries drop the Redis connection at every read.
+ * The Redis reply bound: what the largest legitimate reply needs under the routing in use (4 MiB,
+ * or the largest route cache's maxBytes + CACHE_REPLY_OVERHEAD), or `redis.maxReplyBytes` when
+ * set and larger. It follows the routing (a reload, a committed routing from a peer): it was
+ * worked out once from the local file at start, so a cache.maxBytes raised later had its larger
+ * entries drop the Redis connection at every read. A set value is checked against its own file
+ * only (config/file/cross-check.ts) and read once at start (redis is restart-only), so a reload
+ * raising both, or a peer's routing with a larger cache, needs more than the running set value:
+ * the bound rises to that need rather than dropping the connection at every such read.
  */
 function replyLimit(set: number | undefined, routing: () => RoutingState): ReplyLimit {
-  if (set !== undefined) return { max: set };
+  const floor = set ?? DEFAULT_MAX_REPLY_BYTES;
   let seen: RoutingState | null = null;
-  let max = DEFAULT_MAX_REPLY_BYTES;
+  let max = floor;
   return {
     get max(): number {
       const state = routing();
       if (state !== seen) {
         seen = state;
-        max = DEFAULT_MAX_REPLY_BYTES;
+        max = floor;
         for (const r of state.routeTable.routes) {
           const cache = r.config.cache;
           if (cache !== undefined) max = Math.max(max, cache.maxBytes + CACHE_REPLY_OVERHEAD);

@@ -2,9 +2,10 @@
 // Every stream costs a request, a routing decision and often an upstream request, and
 // SETTINGS_MAX_CONCURRENT_STREAMS does not bound it (a reset stream no longer counts). As
 // Envoy's overload rule does, a session whose closed streams are mostly reset by the client
-// before any response header was sent ("premature" resets), once it has closed a minimum
-// number of streams, gets GOAWAY(ENHANCE_YOUR_CALM) and is closed. A client that cancels after
-// the answer started (a browser leaving a page mid-download) is never counted.
+// before any response header was sent and within 1 s of their start ("premature" resets), once
+// it has closed a minimum number of streams, gets GOAWAY(ENHANCE_YOUR_CALM) and is closed. A
+// client that cancels after the answer started (a browser leaving a page mid-download), or
+// after waiting over a second for it (a gRPC deadline), is never counted.
 //
 // A flood's first read is parsed whole before JS sees a stream: on the h2c port the sniffed
 // bytes (h2c-preface.ts) reach nghttp2 in one call, and each stream's 'stream' event comes after
@@ -23,6 +24,13 @@ import { constants, type ServerHttp2Session, type ServerHttp2Stream } from "node
 export const RESET_MIN_STREAMS = 100;
 /** Premature resets over closed streams above which the session is closed. */
 export const RESET_MAX_RATIO = 0.5;
+/**
+ * A client reset is premature only within this long of the stream's start (Envoy's
+ * premature_reset_min_stream_lifetime, 1 s): a gRPC deadline or a browser giving up on a slow
+ * page cancels after seconds, and a member slow to answer must not get such clients' connections
+ * closed (test/outside/h2-deadline-cancels.test.ts). A flood resets at once.
+ */
+export const RESET_PREMATURE_MS = 1_000;
 
 export interface ResetGuardHooks {
   /** Called once per session closed for too many premature resets. */
@@ -39,7 +47,12 @@ const kCounts = Symbol("shardgate.h2resets");
 const kSession = Symbol("shardgate.h2session");
 type Guarded = { [kCounts]?: Counts };
 const kDropped = Symbol("shardgate.h2dropped");
-type StreamWithSession = ServerHttp2Stream & { [kSession]?: ServerHttp2Session; [kDropped]?: true };
+const kStarted = Symbol("shardgate.h2started");
+type StreamWithSession = ServerHttp2Stream & {
+  [kSession]?: ServerHttp2Session;
+  [kDropped]?: true;
+  [kStarted]?: number;
+};
 
 /** Starts counting the session's streams. */
 export function guardResets(session: ServerHttp2Session, hooks: ResetGuardHooks): void {
@@ -67,6 +80,7 @@ function onStream(this: ServerHttp2Session, stream: ServerHttp2Stream): void {
   }
   // The stream forgets its session when destroyed, before 'close': keep it here.
   (stream as StreamWithSession)[kSession] = this;
+  (stream as StreamWithSession)[kStarted] = performance.now();
   stream.once("close", onStreamClose);
 }
 
@@ -82,7 +96,14 @@ function count(session: ServerHttp2Session, c: Counts, stream: ServerHttp2Stream
   c.closed++;
   // A non-zero RST code with no response header sent: the client gave up before any answer
   // (our own resets come after an answer: timeouts and upstream cuts answer first).
-  if (stream.rstCode !== undefined && stream.rstCode !== constants.NGHTTP2_NO_ERROR && !stream.headersSent)
+  // A stream announced already reset has no start: premature.
+  const started = (stream as StreamWithSession)[kStarted];
+  if (
+    stream.rstCode !== undefined &&
+    stream.rstCode !== constants.NGHTTP2_NO_ERROR &&
+    !stream.headersSent &&
+    (started === undefined || performance.now() - started < RESET_PREMATURE_MS)
+  )
     c.premature++;
   if (c.closed >= RESET_MIN_STREAMS && c.premature > c.closed * RESET_MAX_RATIO) {
     (session as Guarded)[kCounts] = undefined;
