@@ -28,6 +28,8 @@ import { lingerAfterAnswer } from "../server/linger-close.js";
 import { httpMessageOf } from "../server/node-internals.js";
 import { toOriginForm } from "../server/request-target.js";
 import { bodyReplayable } from "./body-replay.js";
+import { ClientShare, defaultClientShare } from "./client-share.js";
+import { connectionFacts } from "./connection-facts.js";
 import { Endpoints, webOptionsIndex } from "./endpoints.js";
 import { answerGrpcError, isGrpcContentType, parseGrpcTimeout } from "./grpc-status.js";
 import { H2Forwarder, h2ProtocolOf } from "./h2-forward.js";
@@ -196,6 +198,8 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
   private readonly useUndici: boolean;
   readonly engine: "http-proxy" | "undici";
   private readonly pools: UndiciPools;
+  /** A client address's share of a member address's connections (undici engine); null = off. */
+  private readonly share: ClientShare | null;
   /** Sessions and attempts of `protocol: h2c | h2` pools. */
   private readonly h2: H2Forwarder;
   private readonly live = new LiveBook();
@@ -240,6 +244,8 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
       maxSockets: o.maxSocketsPerMember ?? 256,
       idleMs: o.upstreamIdleMs ?? 4000,
     });
+    const perClient = o.maxUpstreamPerClient ?? defaultClientShare(o.maxSocketsPerMember ?? 256);
+    this.share = perClient > 0 ? new ClientShare(perClient) : null;
     this.h2 = new H2Forwarder(o.upstreamIdleMs ?? 4000, this.now, onResDrain);
     this.sweep = new TimeoutSweep(
       Math.min(250, Math.max(5, o.timerResolutionMs ?? 25)),
@@ -486,6 +492,16 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     // undici frames the body itself and refuses these; Node's listener already sent any 100 Continue.
     if (headers["transfer-encoding"] !== undefined) delete headers["transfer-encoding"];
     if (headers.expect !== undefined) delete headers.expect;
+    const share = this.share;
+    if (share !== null) {
+      const peer = ctx.req.socket === null ? "" : connectionFacts(ctx.req.socket).peer;
+      if (!share.take(member.hostPort, peer)) {
+        ctx.undici = null;
+        this.fail(ctx, "client_share_exceeded");
+        return;
+      }
+      attempt.holdShare(share, member.hostPort, peer);
+    }
     try {
       this.pools.get(member, connectMs).dispatch(
         {
@@ -503,6 +519,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
       );
     } catch (err) {
       ctx.undici = null;
+      attempt.releaseShare();
       this.logger.debug(
         { err: (err as Error).message, requestId: ctx.requestId },
         "undici refused the request",

@@ -22,6 +22,7 @@ function notTheMembers(code: string): boolean {
     code === "client_send_timeout" ||
     code === "deadline_exceeded" ||
     code === "upstream_stream_limit" ||
+    code === "client_share_exceeded" ||
     code === "local_resource_exhausted"
   );
 }
