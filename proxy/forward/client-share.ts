@@ -6,7 +6,9 @@
 // of 100 zero-window streams, or 256 slow HTTP/1.1 readers, took them all and every other
 // client waited for a socket until its response timeout (504 after 30 s). Counted per client
 // address (the connection's peer, after a PROXY header), not per connection, because opening
-// more connections is free; per member address, because that is where the cap is. Past the
+// more connections is free; an IPv6 client by its /64, since one host is routinely given a whole
+// /64 and picks addresses from it at will (HAProxy's ipmask(32,64) stick-table key; rate limiters
+// do the same); per member address, because that is where the cap is. Past the
 // share a request is answered 503 client_share_exceeded at once, not queued behind the
 // client's own stalled answers. Two Map lookups per request; the inner entry goes when its
 // count reaches 0, so departed clients hold no memory.
@@ -45,6 +47,39 @@ export class ClientShare {
   heldBy(address: string, peer: string): number {
     return this.held.get(address)?.get(peer) ?? 0;
   }
+}
+
+/**
+ * The key a client address is counted under: an IPv4 address as it is, an IPv6 address by its
+ * first 64 bits (4 groups, written in full: "2001:db8:0:0"). Computed once per connection
+ * (ConnectionFacts). An unparsable text is its own key.
+ */
+export function shareKeyOf(peer: string): string {
+  if (peer.indexOf(":") < 0) return peer;
+  const zone = peer.indexOf("%");
+  const text = zone < 0 ? peer : peer.slice(0, zone);
+  const gap = text.indexOf("::");
+  let all: string[];
+  if (gap < 0) all = text.split(":");
+  else {
+    if (text.indexOf("::", gap + 1) >= 0) return peer;
+    const head = gap === 0 ? [] : text.slice(0, gap).split(":");
+    const rest = text.slice(gap + 2);
+    const tail = rest === "" ? [] : rest.split(":");
+    // A dotted IPv4 tail ("::ffff:1.2.3.4" forms) is two groups.
+    const width = tail.length + (tail.length > 0 && tail[tail.length - 1].includes(".") ? 1 : 0);
+    const zeros = 8 - head.length - width;
+    if (zeros < 1) return peer;
+    all = head.concat(new Array<string>(zeros).fill("0"), tail);
+  }
+  if (all.length < 4) return peer;
+  const groups: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    const g = all[i];
+    if (g.length === 0 || g.length > 4 || !/^[0-9a-fA-F]+$/.test(g)) return peer;
+    groups.push(Number.parseInt(g, 16).toString(16));
+  }
+  return groups.join(":");
 }
 
 /** The default share: a quarter of the per-address connection cap, at least 8 (and never above the cap). */

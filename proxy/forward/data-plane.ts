@@ -494,7 +494,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     if (headers.expect !== undefined) delete headers.expect;
     const share = this.share;
     if (share !== null) {
-      const peer = ctx.req.socket === null ? "" : connectionFacts(ctx.req.socket).peer;
+      const peer = ctx.req.socket === null ? "" : connectionFacts(ctx.req.socket).shareKey;
       if (!share.take(member.hostPort, peer)) {
         ctx.undici = null;
         this.fail(ctx, "client_share_exceeded");
