@@ -139,7 +139,7 @@ export interface DataPlaneOptions {
   maxSocketsPerMember?: number;
   /**
    * Upstream requests one client address may have in flight at once on one member address
-   * (undici engine; listen.maxUpstreamPerClient); past it 503 client_share_exceeded. 0 = off.
+   * (both engines, not HTTP/2 members; listen.maxUpstreamPerClient); past it 503 client_share_exceeded. 0 = off.
    * Default: a quarter of maxSocketsPerMember, at least 8 (proxy/forward/client-share.ts).
    */
   maxUpstreamPerClient?: number;

@@ -38,13 +38,16 @@ let sg: RunningShardgate;
 let port = 0;
 let sockets = new Set<Socket>();
 
-before(async () => {
-  upstream = await startBytesUpstream();
-  const yaml = poolConfig({ members: [{ id: "m1", port: upstream.port }], accessLog: false }).replace(
+function configYaml(): string {
+  return poolConfig({ members: [{ id: "m1", port: upstream.port }], accessLog: false }).replace(
     "  admin: 127.0.0.1:0\n",
     "  admin: 127.0.0.1:0\n  timeouts: { headers: 60s, request: 120s, idle: 120s, keepAlive: 2s, send: 60s }\n",
   );
-  sg = await startShardgate(yaml);
+}
+
+before(async () => {
+  upstream = await startBytesUpstream();
+  sg = await startShardgate(configYaml());
   port = Number(new URL(sg.httpUrl).port);
 });
 
@@ -186,9 +189,8 @@ test("h2c: 3 connections x 100 zero-window streams for 64 MiB answers hold 64 me
   );
 });
 
-test("HTTP/1.1: 300 slow readers of 64 MiB answers hold 64 member connections, the rest get 503; another address is served", {
-  timeout: 180_000,
-}, async () => {
+/** 300 slow readers of 64 MiB answers from 127.0.0.1, then a bystander on 127.0.0.2; `engine` for the log line. */
+async function slowReaderAttack(engine: string): Promise<void> {
   const from = startAttack();
   const path = `/bytes/${BIG}`;
   const rss0 = rssKiB();
@@ -212,14 +214,21 @@ test("HTTP/1.1: 300 slow readers of 64 MiB answers hold 64 member connections, t
   assert.match(refused, /client_share_exceeded/);
   const rss = rssKiB() - rss0;
   console.log(
-    `h1 slow readers: ${H1_READERS} x ${BIG / 1048576} MiB, member connections held ${held.length} of 256,` +
+    `h1 slow readers (${engine}): ${H1_READERS} x ${BIG / 1048576} MiB, member connections held ${held.length} of 256,` +
       ` refused ${count(got.statuses, 503)}, RSS +${Math.round(rss / 1024)} MB; bystander 200 in ${other.ms} ms`,
   );
-});
+}
 
-test("4 KiB answers to clients that never read hold no member connection: 300 h1 readers and 128 h2 zero-window streams, more than the share, all reach the member", {
-  timeout: 180_000,
-}, async () => {
+test(
+  "HTTP/1.1: 300 slow readers of 64 MiB answers hold 64 member connections, the rest get 503; another address is served",
+  {
+    timeout: 180_000,
+  },
+  () => slowReaderAttack("undici"),
+);
+
+/** Never-reading clients of 4 KiB answers, more than the share in all, in waves below it. */
+async function smallAnswersHoldNothing(): Promise<void> {
   const from = startAttack();
   const path = `/bytes/${SMALL}`;
   // In waves of half the share, each wave's clients still connected and never reading: were a
@@ -248,4 +257,28 @@ test("4 KiB answers to clients that never read hold no member connection: 300 h1
     0,
     "no DATA went at window 0: the answers wait in shardgate",
   );
+}
+
+test(
+  "4 KiB answers to clients that never read hold no member connection: 300 h1 readers and 128 h2 zero-window streams, more than the share, all reach the member",
+  {
+    timeout: 180_000,
+  },
+  () => smallAnswersHoldNothing(),
+);
+
+test("the same with the http-proxy engine (SHARDGATE_ENGINE=http-proxy; routes with edge features, TLS members): small answers hold nothing, slow readers 64", {
+  timeout: 180_000,
+}, async () => {
+  const undiciPort = port;
+  const undiciSg = sg;
+  sg = await startShardgate(configYaml(), { env: { ...process.env, SHARDGATE_ENGINE: "http-proxy" } });
+  port = Number(new URL(sg.httpUrl).port);
+  try {
+    await smallAnswersHoldNothing();
+    await slowReaderAttack("http-proxy");
+  } finally {
+    port = undiciPort;
+    sg = undiciSg;
+  }
 });
