@@ -124,6 +124,9 @@ export class MetricsObserver implements DataPlaneHooks {
     // The listener counts the clients it refused or timed out; this one left mid-answer.
     if (r.errorCode === DOWNSTREAM_DISCONNECTED)
       this.series.metrics.clientErrors.inc({ code: DOWNSTREAM_DISCONNECTED });
+    // A client past its share of a member (listen.maxUpstreamPerClient): refused, never sent.
+    else if (r.errorCode === "client_share_exceeded")
+      this.series.metrics.clientErrors.inc({ code: "client_share_exceeded" });
 
     this.accessLog.write(r);
   }

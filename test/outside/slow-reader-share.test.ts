@@ -19,7 +19,13 @@ import { after, afterEach, before, test } from "node:test";
 import { type BytesServed, type BytesUpstream, startBytesUpstream } from "../support/bytes-upstream.js";
 import { readServerFrames, type ServerFrames } from "../support/h2-frame-reader.js";
 import { frame, literal } from "../support/h2-frames.js";
-import { poolConfig, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
+import {
+  metricValue,
+  poolConfig,
+  type RunningShardgate,
+  startShardgate,
+  stopAll,
+} from "../support/shardgate-process.js";
 import { eventually } from "../support/wait.js";
 
 /** The default share: a quarter of the 256 connections of a member address. */
@@ -67,6 +73,14 @@ after(async () => {
   await stopAll();
   await upstream.close();
 });
+
+/** shardgate_downstream_client_errors_total{code="client_share_exceeded"} now. */
+async function refusedCount(): Promise<number> {
+  const text = await (await fetch(`${sg.adminUrl}/metrics`)).text();
+  return (
+    metricValue(text, "shardgate_downstream_client_errors_total", { code: "client_share_exceeded" }) ?? 0
+  );
+}
 
 function rssKiB(): number {
   const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${sg.proc.child.pid}/status`, "utf8"));
@@ -161,6 +175,7 @@ test("h2c: 3 connections x 100 zero-window streams for 64 MiB answers hold 64 me
   const from = startAttack();
   const path = `/bytes/${BIG}`;
   const rss0 = rssKiB();
+  const refused0 = await refusedCount();
   const conns = Array.from({ length: H2_CONNECTIONS }, () => zeroWindowClient(path));
   await eventually("the attacker's share taken", () =>
     since(from, path).length >= SHARE ? true : undefined,
@@ -187,6 +202,12 @@ test("h2c: 3 connections x 100 zero-window streams for 64 MiB answers hold 64 me
       ` of 256, refused ${H2_CONNECTIONS * STREAMS - held.length}, RSS +${Math.round(rss / 1024)} MB;` +
       ` bystander 200 in ${other.ms} ms`,
   );
+  // Every refused stream and the one more request, counted where an operator looks. A refused
+  // stream's record ends with its answer, whose body cannot go at window 0: once the attacker left.
+  for (const sock of sockets) sock.destroy();
+  await eventually("each refusal counted", async () =>
+    (await refusedCount()) - refused0 === H2_CONNECTIONS * STREAMS - SHARE + 1 ? true : undefined,
+  );
 });
 
 /** 300 slow readers of 64 MiB answers from 127.0.0.1, then a bystander on 127.0.0.2; `engine` for the log line. */
@@ -194,6 +215,7 @@ async function slowReaderAttack(engine: string): Promise<void> {
   const from = startAttack();
   const path = `/bytes/${BIG}`;
   const rss0 = rssKiB();
+  const refused0 = await refusedCount();
   const got = slowReaders(H1_READERS, path);
   await eventually("the attacker's share taken", () =>
     since(from, path).length >= SHARE ? true : undefined,
@@ -212,6 +234,7 @@ async function slowReaderAttack(engine: string): Promise<void> {
   assert.equal(count(got.statuses, 503), H1_READERS - SHARE);
   const refused = got.firsts.find((t) => t.startsWith("HTTP/1.1 503")) ?? "";
   assert.match(refused, /client_share_exceeded/);
+  assert.equal((await refusedCount()) - refused0, H1_READERS - SHARE, "each refusal counted");
   const rss = rssKiB() - rss0;
   console.log(
     `h1 slow readers (${engine}): ${H1_READERS} x ${BIG / 1048576} MiB, member connections held ${held.length} of 256,` +
