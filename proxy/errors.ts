@@ -100,6 +100,11 @@ export const ERRORS = Object.freeze({
     503,
     "the listener holds its maximum of open connections (listen.maxConnections / admin.maxConnections); retry",
   ),
+  client_share_exceeded: def(
+    "client_share_exceeded",
+    503,
+    "this client address already has listen.maxUpstreamPerClient requests in flight on the member (answers it has not read yet hold them); never sent to the member; retry once an answer is read",
+  ),
   upstream_stream_limit: def(
     "upstream_stream_limit",
     503,

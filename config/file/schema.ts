@@ -93,6 +93,16 @@ const listenSchema = z.strictObject({
   /** Open client connections per process (each worker has its own); past it: 503 too_many_connections (proxy/server/connection-cap.ts). */
   maxConnections: posInt().max(1_000_000).default(10_000),
   /**
+   * Requests one client address may have in flight at once on one member address (each holds
+   * one of the address's 256 upstream connections until its answer is read); past it 503
+   * client_share_exceeded (proxy/forward/client-share.ts). 0 = off; absent = 64 (a quarter).
+   */
+  maxUpstreamPerClient: z
+    .int({ error: "expected an integer 0..256" })
+    .min(0, { error: "expected an integer 0..256" })
+    .max(256, { error: "expected an integer 0..256" })
+    .optional(),
+  /**
    * An HTTP/1.1 client's FIN with a request in flight: "abort" (nginx, Envoy) is the client
    * leaving, 499 and the upstream request cut; "answer" (HAProxy without abortonclose) is a
    * half-close, its complete requests answered, then the connection closed.

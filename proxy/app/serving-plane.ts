@@ -52,6 +52,7 @@ export function createServingPlane(p: ServingPlaneParts) {
     options: {
       memberHeader: config.headers.memberHeader,
       ringVersionHeader: config.headers.ringVersionHeader,
+      maxUpstreamPerClient: config.listen.maxUpstreamPerClient,
     },
   });
   const connections = registerListenerConnectionMetrics(metrics);

@@ -11,6 +11,7 @@ import { TLSSocket } from "node:tls";
 import type { TrustedList } from "../routing/cidr-match.js";
 import { forwardedElement } from "../routing/forwarded.js";
 import { isTrusted, unmapIPv4 } from "../routing/key-extract.js";
+import { shareKeyOf } from "./client-share.js";
 
 const kFacts = Symbol("shardgate.connectionFacts");
 
@@ -20,11 +21,15 @@ export class ConnectionFacts {
   private trusted = false;
   private elementHost: string | undefined = undefined;
   private element = "";
+  /** The client's key in listen.maxUpstreamPerClient (client-share.ts): the peer, an IPv6 one by its /64. */
+  readonly shareKey: string;
 
   constructor(
     readonly peer: string,
     readonly encrypted: boolean,
-  ) {}
+  ) {
+    this.shareKey = shareKeyOf(peer);
+  }
 
   fromTrusted(list: TrustedList | null): boolean {
     if (list !== this.trustedFor) {

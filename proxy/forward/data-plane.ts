@@ -28,6 +28,8 @@ import { lingerAfterAnswer } from "../server/linger-close.js";
 import { httpMessageOf } from "../server/node-internals.js";
 import { toOriginForm } from "../server/request-target.js";
 import { bodyReplayable } from "./body-replay.js";
+import { ClientShare, defaultClientShare } from "./client-share.js";
+import { connectionFacts } from "./connection-facts.js";
 import { Endpoints, webOptionsIndex } from "./endpoints.js";
 import { answerGrpcError, isGrpcContentType, parseGrpcTimeout } from "./grpc-status.js";
 import { H2Forwarder, h2ProtocolOf } from "./h2-forward.js";
@@ -196,6 +198,8 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
   private readonly useUndici: boolean;
   readonly engine: "http-proxy" | "undici";
   private readonly pools: UndiciPools;
+  /** A client address's share of a member address's connections (undici and http-proxy-3 paths); null = off. */
+  private readonly share: ClientShare | null;
   /** Sessions and attempts of `protocol: h2c | h2` pools. */
   private readonly h2: H2Forwarder;
   private readonly live = new LiveBook();
@@ -240,6 +244,8 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
       maxSockets: o.maxSocketsPerMember ?? 256,
       idleMs: o.upstreamIdleMs ?? 4000,
     });
+    const perClient = o.maxUpstreamPerClient ?? defaultClientShare(o.maxSocketsPerMember ?? 256);
+    this.share = perClient > 0 ? new ClientShare(perClient) : null;
     this.h2 = new H2Forwarder(o.upstreamIdleMs ?? 4000, this.now, onResDrain);
     this.sweep = new TimeoutSweep(
       Math.min(250, Math.max(5, o.timerResolutionMs ?? 25)),
@@ -461,6 +467,13 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     } else if (ctx.upgrade) {
       this.proxy.ws(ctx.req, ctx.socket, EMPTY_HEAD, ep.wsOptions, this.onWsError);
     } else {
+      // The client's share of the member (client-share.ts), as on the undici path.
+      const share = this.share;
+      const shareKey = share === null ? "" : this.shareKeyOf(ctx);
+      if (share !== null && !share.take(member.hostPort, shareKey)) {
+        this.fail(ctx, "client_share_exceeded");
+        return;
+      }
       // A response this attempt may discard (gateway-error retry) is written by onProxyRes.
       ctx.selfHandled = this.gatewayRetryPossible(ctx, snapshot);
       this.forwardWeb(
@@ -469,6 +482,12 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
         ep.web[webOptionsIndex(ctx.selfHandled, ctx.hasBody)],
       );
       const proxyReq = ep.agent.take();
+      // The ClientRequest closes once its response was read to the end or it was destroyed:
+      // then the member connection is free (one closure a request, on this path only).
+      if (share !== null) {
+        if (proxyReq !== null) proxyReq.once("close", () => share.give(member.hostPort, shareKey));
+        else share.give(member.hostPort, shareKey);
+      }
       if (proxyReq !== null) {
         this.trackProxyReq(ctx, proxyReq);
         if (ctx.sentAt < 0) proxyReq.on("finish", onProxyReqFinish);
@@ -476,6 +495,11 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
       } else if (ctx.sentAt < 0) ctx.sentAt = ctx.attemptStartedAt;
     }
     if (!ctx.done && !ctx.responseStarted) this.sweep.add(ctx);
+  }
+
+  /** The client's key in the share (its address; an IPv6 one by its /64), kept per connection. */
+  private shareKeyOf(ctx: RequestContext): string {
+    return ctx.req.socket === null ? "" : connectionFacts(ctx.req.socket).shareKey;
   }
 
   /** Forwards the current attempt with undici (ordinary requests on routes without edge features). */
@@ -486,6 +510,16 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     // undici frames the body itself and refuses these; Node's listener already sent any 100 Continue.
     if (headers["transfer-encoding"] !== undefined) delete headers["transfer-encoding"];
     if (headers.expect !== undefined) delete headers.expect;
+    const share = this.share;
+    if (share !== null) {
+      const peer = this.shareKeyOf(ctx);
+      if (!share.take(member.hostPort, peer)) {
+        ctx.undici = null;
+        this.fail(ctx, "client_share_exceeded");
+        return;
+      }
+      attempt.holdShare(share, member.hostPort, peer);
+    }
     try {
       this.pools.get(member, connectMs).dispatch(
         {
@@ -503,6 +537,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
       );
     } catch (err) {
       ctx.undici = null;
+      attempt.releaseShare();
       this.logger.debug(
         { err: (err as Error).message, requestId: ctx.requestId },
         "undici refused the request",

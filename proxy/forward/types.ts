@@ -137,6 +137,12 @@ export interface DataPlaneOptions {
    * are shared by every member there, so this bounds the server, not a member id.
    */
   maxSocketsPerMember?: number;
+  /**
+   * Upstream requests one client address may have in flight at once on one member address
+   * (both engines, not HTTP/2 members; listen.maxUpstreamPerClient); past it 503 client_share_exceeded. 0 = off.
+   * Default: a quarter of maxSocketsPerMember, at least 8 (proxy/forward/client-share.ts).
+   */
+  maxUpstreamPerClient?: number;
   /** Idle keep-alive time of an upstream socket; keep it below the upstream's own (default 4000 ms). */
   upstreamIdleMs?: number;
   /** Resolution of the shared timeout sweep (default 25 ms, clamped to [5, 250]). */

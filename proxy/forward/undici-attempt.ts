@@ -7,6 +7,7 @@
 
 import type { IncomingHttpHeaders, ServerResponse } from "node:http";
 import type { Dispatcher } from "undici";
+import type { ClientShare } from "./client-share.js";
 import { kCtx, type RequestContext } from "./request-context.js";
 
 /** An attempt the data plane drives itself rather than through http-proxy-3 (undici, HTTP/2: h2-attempt.ts). */
@@ -40,12 +41,31 @@ export class UndiciAttempt implements Dispatcher.DispatchHandler, ForwardAttempt
   private relaying = false;
   /** The final status relayed (0 before the head). */
   private status = 0;
+  /** The client's share slot this attempt holds (client-share.ts), given back when undici is done with it. */
+  private share: ClientShare | null = null;
+  private shareAddress = "";
+  private sharePeer = "";
   finished = false;
 
   constructor(
     private readonly host: UndiciHost,
     readonly ctx: RequestContext,
   ) {}
+
+  /** Records the share slot taken for this attempt; undici's last callback gives it back. */
+  holdShare(share: ClientShare, address: string, peer: string): void {
+    this.share = share;
+    this.shareAddress = address;
+    this.sharePeer = peer;
+  }
+
+  /** Gives the share slot back (idempotent): the member connection is free, or never was taken. */
+  releaseShare(): void {
+    const share = this.share;
+    if (share === null) return;
+    this.share = null;
+    share.give(this.shareAddress, this.sharePeer);
+  }
 
   /** Aborts the attempt (idempotent); undici then calls onError with `err`. */
   cancel(err: Error): void {
@@ -93,6 +113,7 @@ export class UndiciAttempt implements Dispatcher.DispatchHandler, ForwardAttempt
 
   onComplete(): void {
     this.finished = true;
+    this.releaseShare();
     if (!this.relaying) return;
     const res = this.ctx.res as ServerResponse;
     if (!res.writableEnded && !res.destroyed) res.end();
@@ -109,6 +130,7 @@ export class UndiciAttempt implements Dispatcher.DispatchHandler, ForwardAttempt
     }
     this.finished = true;
     this.relaying = false;
+    this.releaseShare();
     this.host.undiciError(this, err);
   }
 }

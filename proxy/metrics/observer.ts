@@ -22,6 +22,7 @@ function notTheMembers(code: string): boolean {
     code === "client_send_timeout" ||
     code === "deadline_exceeded" ||
     code === "upstream_stream_limit" ||
+    code === "client_share_exceeded" ||
     code === "local_resource_exhausted"
   );
 }
@@ -123,6 +124,9 @@ export class MetricsObserver implements DataPlaneHooks {
     // The listener counts the clients it refused or timed out; this one left mid-answer.
     if (r.errorCode === DOWNSTREAM_DISCONNECTED)
       this.series.metrics.clientErrors.inc({ code: DOWNSTREAM_DISCONNECTED });
+    // A client past its share of a member (listen.maxUpstreamPerClient): refused, never sent.
+    else if (r.errorCode === "client_share_exceeded")
+      this.series.metrics.clientErrors.inc({ code: "client_share_exceeded" });
 
     this.accessLog.write(r);
   }

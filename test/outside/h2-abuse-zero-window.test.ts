@@ -41,7 +41,11 @@ before(async () => {
   upstream = await startBytesUpstream();
   const yaml = poolConfig({ members: [{ id: "m1", port: upstream.port }], accessLog: false }).replace(
     "  admin: 127.0.0.1:0\n",
-    `  admin: 127.0.0.1:0\n  timeouts: { headers: 60s, request: 120s, idle: 120s, keepAlive: 120s, send: ${SEND_MS}ms }\n`,
+    `  admin: 127.0.0.1:0\n  timeouts: { headers: 60s, request: 120s, idle: 120s, keepAlive: 120s, send: ${SEND_MS}ms }\n` +
+      // Off: all 100 streams held and the bystander (same address) served, as before
+      // listen.maxUpstreamPerClient (its default 64 refuses 36 of them and the bystander:
+      // slow-reader-share.test.ts); this test is about what held streams cost.
+      "  maxUpstreamPerClient: 0\n",
   );
   sg = await startShardgate(yaml);
 });

@@ -1,0 +1,88 @@
+// A client's fair share of a member's upstream connections (listen.maxUpstreamPerClient).
+// undici holds one upstream connection per request in flight (pipelining 1) from dispatch
+// until the member's answer is read whole; an answer larger than what Node buffers for the
+// client is read only as fast as the client takes it. So a client that never reads held one
+// of the address's 256 connections per request until the send timeout: 3 HTTP/2 connections
+// of 100 zero-window streams, or 256 slow HTTP/1.1 readers, took them all and every other
+// client waited for a socket until its response timeout (504 after 30 s). Counted per client
+// address (the connection's peer, after a PROXY header), not per connection, because opening
+// more connections is free; an IPv6 client by its /64, since one host is routinely given a whole
+// /64 and picks addresses from it at will (HAProxy's ipmask(32,64) stick-table key; rate limiters
+// do the same); per member address, because that is where the cap is. Past the
+// share a request is answered 503 client_share_exceeded at once, not queued behind the
+// client's own stalled answers. Two Map lookups per request; the inner entry goes when its
+// count reaches 0, so departed clients hold no memory.
+
+export class ClientShare {
+  /** member host:port -> client address -> upstream requests in flight. */
+  private readonly held = new Map<string, Map<string, number>>();
+
+  constructor(readonly limit: number) {}
+
+  /** Takes one slot for `peer` at `address`; false when the client holds its share already. */
+  take(address: string, peer: string): boolean {
+    let byPeer = this.held.get(address);
+    if (byPeer === undefined) {
+      byPeer = new Map();
+      this.held.set(address, byPeer);
+    }
+    const n = byPeer.get(peer) ?? 0;
+    if (n >= this.limit) return false;
+    byPeer.set(peer, n + 1);
+    return true;
+  }
+
+  /** Gives back a slot `take` granted. */
+  give(address: string, peer: string): void {
+    const byPeer = this.held.get(address);
+    const n = byPeer?.get(peer);
+    if (byPeer === undefined || n === undefined) return;
+    if (n <= 1) {
+      byPeer.delete(peer);
+      if (byPeer.size === 0) this.held.delete(address);
+    } else byPeer.set(peer, n - 1);
+  }
+
+  /** Slots held now by `peer` at `address` (tests, diagnostics). */
+  heldBy(address: string, peer: string): number {
+    return this.held.get(address)?.get(peer) ?? 0;
+  }
+}
+
+/**
+ * The key a client address is counted under: an IPv4 address as it is, an IPv6 address by its
+ * first 64 bits (4 groups, written in full: "2001:db8:0:0"). Computed once per connection
+ * (ConnectionFacts). An unparsable text is its own key.
+ */
+export function shareKeyOf(peer: string): string {
+  if (peer.indexOf(":") < 0) return peer;
+  const zone = peer.indexOf("%");
+  const text = zone < 0 ? peer : peer.slice(0, zone);
+  const gap = text.indexOf("::");
+  let all: string[];
+  if (gap < 0) all = text.split(":");
+  else {
+    if (text.indexOf("::", gap + 1) >= 0) return peer;
+    const head = gap === 0 ? [] : text.slice(0, gap).split(":");
+    const rest = text.slice(gap + 2);
+    const tail = rest === "" ? [] : rest.split(":");
+    // A dotted IPv4 tail ("::ffff:1.2.3.4" forms) is two groups.
+    const width = tail.length + (tail.length > 0 && tail[tail.length - 1].includes(".") ? 1 : 0);
+    const zeros = 8 - head.length - width;
+    if (zeros < 1) return peer;
+    all = head.concat(new Array<string>(zeros).fill("0"), tail);
+  }
+  if (all.length < 4) return peer;
+  const groups: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    const g = all[i];
+    if (g.length === 0 || g.length > 4 || !/^[0-9a-fA-F]+$/.test(g)) return peer;
+    groups.push(Number.parseInt(g, 16).toString(16));
+  }
+  return groups.join(":");
+}
+
+/** The default share: a quarter of the per-address connection cap, at least 8 (and never above the cap). */
+export function defaultClientShare(maxSockets: number): number {
+  return Math.min(maxSockets, Math.max(8, Math.floor(maxSockets / 4)));
+}

@@ -1,0 +1,47 @@
+// proxy/forward/client-share.ts: the count behind listen.maxUpstreamPerClient, and the key a
+// client address is counted under (an IPv6 client by its /64: one host holds a whole /64, so
+// counting its addresses one by one let it take 64 connections per address it chose).
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { ClientShare, shareKeyOf } from "../../proxy/forward/client-share.js";
+
+test("a client takes at most its share of a member address; other clients and other addresses are apart", () => {
+  const s = new ClientShare(3);
+  for (let i = 0; i < 3; i++) assert.equal(s.take("10.0.0.1:80", "a"), true);
+  assert.equal(s.take("10.0.0.1:80", "a"), false, "the fourth is refused");
+  assert.equal(s.take("10.0.0.1:80", "b"), true, "another client has its own share");
+  assert.equal(s.take("10.0.0.2:80", "a"), true, "another member address has its own count");
+  s.give("10.0.0.1:80", "a");
+  assert.equal(s.take("10.0.0.1:80", "a"), true, "a slot given back is taken again");
+  for (let i = 0; i < 3; i++) s.give("10.0.0.1:80", "a");
+  assert.equal(s.heldBy("10.0.0.1:80", "a"), 0);
+  s.give("10.0.0.1:80", "a"); // one too many: ignored, never negative
+  assert.equal(s.heldBy("10.0.0.1:80", "a"), 0);
+  for (let i = 0; i < 3; i++) assert.equal(s.take("10.0.0.1:80", "a"), true);
+  assert.equal(s.take("10.0.0.1:80", "a"), false);
+});
+
+test("IPv4 addresses are their own key; IPv6 ones share their /64 whatever the spelling", () => {
+  assert.equal(shareKeyOf("192.0.2.7"), "192.0.2.7");
+  assert.equal(shareKeyOf(""), "");
+  const same = [
+    "2001:db8:1:2::1",
+    "2001:db8:1:2:ffff:ffff:ffff:ffff",
+    "2001:0db8:0001:0002:0:0:0:9",
+    "2001:DB8:1:2::",
+    "2001:db8:1:2::5%eth0",
+    "2001:db8:1:2:0:0:192.0.2.1",
+    "2001:db8:1:2::192.0.2.1",
+  ];
+  for (const a of same) assert.equal(shareKeyOf(a), "2001:db8:1:2", a);
+  assert.notEqual(shareKeyOf("2001:db8:1:3::1"), shareKeyOf("2001:db8:1:2::1"));
+  // "::" standing for zeros inside the first 64 bits.
+  assert.equal(shareKeyOf("2001:db8::1"), "2001:db8:0:0");
+  assert.equal(shareKeyOf("1::2:3:4:5:6:7"), "1:0:2:3");
+  assert.equal(shareKeyOf("::1"), "0:0:0:0");
+  assert.equal(shareKeyOf("fe80::1%lo"), "fe80:0:0:0");
+  // Not an address: its own key, never a crash.
+  for (const junk of ["1:2:3", "::1::2", "zz::1", "1:2:3:4:5:6:7:8:9::"])
+    assert.equal(shareKeyOf(junk), junk, junk);
+});
