@@ -8,44 +8,61 @@
 // address (the connection's peer, after a PROXY header), not per connection, because opening
 // more connections is free; an IPv6 client by its /64, since one host is routinely given a whole
 // /64 and picks addresses from it at will (HAProxy's ipmask(32,64) stick-table key; rate limiters
-// do the same); per member address, because that is where the cap is. Past the
-// share a request is answered 503 client_share_exceeded at once, not queued behind the
-// client's own stalled answers. Two Map lookups per request; the inner entry goes when its
+// do the same); per member address, because that is where the cap is. Past the share,
+// while half or more of the address's connections are in use (a lone client below that is
+// not held to it), a request is answered 503 client_share_exceeded at once, not queued behind
+// the client's own stalled answers. Two Map lookups per request; the inner entry goes when its
 // count reaches 0, so departed clients hold no memory.
 
+/** One member address's count: every client's requests in flight, and each client's. */
+interface AddressCount {
+  total: number;
+  readonly byPeer: Map<string, number>;
+}
+
 export class ClientShare {
-  /** member host:port -> client address -> upstream requests in flight. */
-  private readonly held = new Map<string, Map<string, number>>();
+  /** member host:port -> its count; an entry goes when its total reaches 0. */
+  private readonly held = new Map<string, AddressCount>();
 
-  constructor(readonly limit: number) {}
+  /**
+   * `limit`: the requests one client may have in flight on an address while the address is
+   * busy. `unshared`: how many of the address's connections any client may take while fewer
+   * than that are in use (a lone client, e.g. an application behind its sidecar on loopback,
+   * is not held to its share while half the pool is idle); then an attacker holds at most
+   * max(limit, unshared) and the rest stay for others.
+   */
+  constructor(
+    readonly limit: number,
+    readonly unshared = 0,
+  ) {}
 
-  /** Takes one slot for `peer` at `address`; false when the client holds its share already. */
+  /** Takes one slot for `peer` at `address`; false when the address is busy and the client holds its share. */
   take(address: string, peer: string): boolean {
-    let byPeer = this.held.get(address);
-    if (byPeer === undefined) {
-      byPeer = new Map();
-      this.held.set(address, byPeer);
+    let at = this.held.get(address);
+    if (at === undefined) {
+      at = { total: 0, byPeer: new Map() };
+      this.held.set(address, at);
     }
-    const n = byPeer.get(peer) ?? 0;
-    if (n >= this.limit) return false;
-    byPeer.set(peer, n + 1);
+    const n = at.byPeer.get(peer) ?? 0;
+    if (n >= this.limit && at.total >= this.unshared) return false;
+    at.byPeer.set(peer, n + 1);
+    at.total++;
     return true;
   }
 
   /** Gives back a slot `take` granted. */
   give(address: string, peer: string): void {
-    const byPeer = this.held.get(address);
-    const n = byPeer?.get(peer);
-    if (byPeer === undefined || n === undefined) return;
-    if (n <= 1) {
-      byPeer.delete(peer);
-      if (byPeer.size === 0) this.held.delete(address);
-    } else byPeer.set(peer, n - 1);
+    const at = this.held.get(address);
+    const n = at?.byPeer.get(peer);
+    if (at === undefined || n === undefined) return;
+    if (n <= 1) at.byPeer.delete(peer);
+    else at.byPeer.set(peer, n - 1);
+    if (--at.total <= 0) this.held.delete(address);
   }
 
   /** Slots held now by `peer` at `address` (tests, diagnostics). */
   heldBy(address: string, peer: string): number {
-    return this.held.get(address)?.get(peer) ?? 0;
+    return this.held.get(address)?.byPeer.get(peer) ?? 0;
   }
 }
 
@@ -85,4 +102,9 @@ export function shareKeyOf(peer: string): string {
 /** The default share: a quarter of the per-address connection cap, at least 8 (and never above the cap). */
 export function defaultClientShare(maxSockets: number): number {
   return Math.min(maxSockets, Math.max(8, Math.floor(maxSockets / 4)));
+}
+
+/** Connections of an address any client may take while fewer are in use: half the cap. */
+export function unsharedConnections(maxSockets: number): number {
+  return Math.floor(maxSockets / 2);
 }

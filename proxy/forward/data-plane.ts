@@ -28,7 +28,7 @@ import { lingerAfterAnswer } from "../server/linger-close.js";
 import { httpMessageOf } from "../server/node-internals.js";
 import { toOriginForm } from "../server/request-target.js";
 import { bodyReplayable } from "./body-replay.js";
-import { ClientShare, defaultClientShare } from "./client-share.js";
+import { ClientShare, defaultClientShare, unsharedConnections } from "./client-share.js";
 import { connectionFacts } from "./connection-facts.js";
 import { Endpoints, webOptionsIndex } from "./endpoints.js";
 import { answerGrpcError, isGrpcContentType, parseGrpcTimeout } from "./grpc-status.js";
@@ -245,7 +245,8 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
       idleMs: o.upstreamIdleMs ?? 4000,
     });
     const perClient = o.maxUpstreamPerClient ?? defaultClientShare(o.maxSocketsPerMember ?? 256);
-    this.share = perClient > 0 ? new ClientShare(perClient) : null;
+    this.share =
+      perClient > 0 ? new ClientShare(perClient, unsharedConnections(o.maxSocketsPerMember ?? 256)) : null;
     this.h2 = new H2Forwarder(o.upstreamIdleMs ?? 4000, this.now, onResDrain);
     this.sweep = new TimeoutSweep(
       Math.min(250, Math.max(5, o.timerResolutionMs ?? 25)),

@@ -2,8 +2,9 @@
 // member address's 256 upstream connections each until listen.timeouts.send (3 HTTP/2
 // connections of 100 zero-window streams, or 256 slow HTTP/1.1 readers, all from one address),
 // and every other client then waited for a socket until the pool's response timeout: 504 after
-// 30 s. Now listen.maxUpstreamPerClient (default 64, proxy/forward/client-share.ts): the
-// attacker's address holds at most 64 of them, its further requests are answered 503
+// 30 s. Now listen.maxUpstreamPerClient (default 64, proxy/forward/client-share.ts) once half
+// the address's connections are in use: the attacker's address holds at most 128 of them (the
+// half any client may take, then nothing past its 64), its further requests are answered 503
 // client_share_exceeded at once, and a client on another address is served. Small answers are
 // read whole from the member whatever the client does, so they never hold a share. Real
 // shardgate process, real HTTP/1.1 upstream, raw client sockets; the bystander connects from
@@ -30,6 +31,8 @@ import { eventually } from "../support/wait.js";
 
 /** The default share: a quarter of the 256 connections of a member address. */
 const SHARE = 64;
+/** What one address gets before the share applies: half the 256 (client-share.ts unsharedConnections). */
+const ATTACKER_HOLDS = 128;
 const BIG = 64 * 1024 * 1024;
 const SMALL = 4 * 1024;
 const H2_CONNECTIONS = 3;
@@ -169,7 +172,7 @@ function slowReaders(n: number, path: string): { statuses: number[]; firsts: str
 
 const count = (xs: number[], v: number): number => xs.filter((x) => x === v).length;
 
-test("h2c: 3 connections x 100 zero-window streams for 64 MiB answers hold 64 member connections; another address is served", {
+test("h2c: 3 connections x 100 zero-window streams for 64 MiB answers hold 128 member connections; another address is served", {
   timeout: 180_000,
 }, async () => {
   const from = startAttack();
@@ -178,7 +181,7 @@ test("h2c: 3 connections x 100 zero-window streams for 64 MiB answers hold 64 me
   const refused0 = await refusedCount();
   const conns = Array.from({ length: H2_CONNECTIONS }, () => zeroWindowClient(path));
   await eventually("the attacker's share taken", () =>
-    since(from, path).length >= SHARE ? true : undefined,
+    since(from, path).length >= ATTACKER_HOLDS ? true : undefined,
   );
 
   const other = await fetchFrom("127.0.0.2", "/bytes/1000");
@@ -191,7 +194,11 @@ test("h2c: 3 connections x 100 zero-window streams for 64 MiB answers hold 64 me
     heads() === H2_CONNECTIONS * STREAMS ? true : undefined,
   );
   const held = since(from, path);
-  assert.equal(held.length, SHARE, "the attacker's address holds its share of the member, no more");
+  assert.equal(
+    held.length,
+    ATTACKER_HOLDS,
+    "the attacker's address holds half the member's connections, no more",
+  );
   assert.equal(held.filter((r) => r.finished || r.abortedAt >= 0).length, 0, "the held requests are held");
   const mine = await fetchFrom("127.0.0.1", "/bytes/1000");
   assert.equal(mine.status, 503, "one more request from the attacker's address is refused");
@@ -206,7 +213,7 @@ test("h2c: 3 connections x 100 zero-window streams for 64 MiB answers hold 64 me
   // stream's record ends with its answer, whose body cannot go at window 0: once the attacker left.
   for (const sock of sockets) sock.destroy();
   await eventually("each refusal counted", async () =>
-    (await refusedCount()) - refused0 === H2_CONNECTIONS * STREAMS - SHARE + 1 ? true : undefined,
+    (await refusedCount()) - refused0 === H2_CONNECTIONS * STREAMS - ATTACKER_HOLDS + 1 ? true : undefined,
   );
 });
 
@@ -218,7 +225,7 @@ async function slowReaderAttack(engine: string): Promise<void> {
   const refused0 = await refusedCount();
   const got = slowReaders(H1_READERS, path);
   await eventually("the attacker's share taken", () =>
-    since(from, path).length >= SHARE ? true : undefined,
+    since(from, path).length >= ATTACKER_HOLDS ? true : undefined,
   );
 
   const other = await fetchFrom("127.0.0.2", "/bytes/1000");
@@ -229,12 +236,12 @@ async function slowReaderAttack(engine: string): Promise<void> {
     got.statuses.length === H1_READERS ? true : undefined,
   );
   const held = since(from, path);
-  assert.equal(held.length, SHARE);
-  assert.equal(count(got.statuses, 200), SHARE, `statuses ${JSON.stringify(got.statuses)}`);
-  assert.equal(count(got.statuses, 503), H1_READERS - SHARE);
+  assert.equal(held.length, ATTACKER_HOLDS);
+  assert.equal(count(got.statuses, 200), ATTACKER_HOLDS, `statuses ${JSON.stringify(got.statuses)}`);
+  assert.equal(count(got.statuses, 503), H1_READERS - ATTACKER_HOLDS);
   const refused = got.firsts.find((t) => t.startsWith("HTTP/1.1 503")) ?? "";
   assert.match(refused, /client_share_exceeded/);
-  assert.equal((await refusedCount()) - refused0, H1_READERS - SHARE, "each refusal counted");
+  assert.equal((await refusedCount()) - refused0, H1_READERS - ATTACKER_HOLDS, "each refusal counted");
   const rss = rssKiB() - rss0;
   console.log(
     `h1 slow readers (${engine}): ${H1_READERS} x ${BIG / 1048576} MiB, member connections held ${held.length} of 256,` +
@@ -243,7 +250,7 @@ async function slowReaderAttack(engine: string): Promise<void> {
 }
 
 test(
-  "HTTP/1.1: 300 slow readers of 64 MiB answers hold 64 member connections, the rest get 503; another address is served",
+  "HTTP/1.1: 300 slow readers of 64 MiB answers hold 128 member connections, the rest get 503; another address is served",
   {
     timeout: 180_000,
   },
@@ -255,8 +262,9 @@ async function smallAnswersHoldNothing(): Promise<void> {
   const from = startAttack();
   const path = `/bytes/${SMALL}`;
   // In waves of half the share, each wave's clients still connected and never reading: were a
-  // small answer to hold its member connection, the third wave would be refused. (All 300 at once
-  // would be: the share counts requests in flight, and 300 at once are more than 64.)
+  // small answer to hold its member connection, the fifth wave would be refused (past 128 in use,
+  // more than 64 of them this address's). (All 300 at once would be: the share counts requests
+  // in flight, and 300 at once are more than 128.)
   const statuses: number[] = [];
   for (let sent = 0; sent < H1_READERS; sent += WAVE) {
     const got = slowReaders(Math.min(WAVE, H1_READERS - sent), path);
@@ -290,7 +298,7 @@ test(
   () => smallAnswersHoldNothing(),
 );
 
-test("the same with the http-proxy engine (SHARDGATE_ENGINE=http-proxy; routes with edge features, TLS members): small answers hold nothing, slow readers 64", {
+test("the same with the http-proxy engine (SHARDGATE_ENGINE=http-proxy; routes with edge features, TLS members): small answers hold nothing, slow readers 128", {
   timeout: 180_000,
 }, async () => {
   const undiciPort = port;

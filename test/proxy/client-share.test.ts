@@ -45,3 +45,23 @@ test("IPv4 addresses are their own key; IPv6 ones share their /64 whatever the s
   for (const junk of ["1:2:3", "::1::2", "zz::1", "1:2:3:4:5:6:7:8:9::"])
     assert.equal(shareKeyOf(junk), junk, junk);
 });
+
+test("below `unshared` connections in use a client is not held to its share; past it, only clients under their share take more", () => {
+  const s = new ClientShare(2, 4);
+  for (let i = 0; i < 4; i++)
+    assert.equal(s.take("10.0.0.1:80", "lone"), true, `lone client, ${i + 1} of 4 in use`);
+  assert.equal(s.take("10.0.0.1:80", "lone"), false, "4 in use and the lone client holds more than 2");
+  assert.equal(s.take("10.0.0.1:80", "other"), true, "another client under its share still takes one");
+  assert.equal(s.take("10.0.0.1:80", "other"), true);
+  assert.equal(s.take("10.0.0.1:80", "other"), false, "and no more than its share while the address is busy");
+  assert.equal(s.take("10.0.0.2:80", "lone"), true, "another address counts its own use");
+  s.give("10.0.0.1:80", "other");
+  s.give("10.0.0.1:80", "other");
+  s.give("10.0.0.1:80", "lone");
+  assert.equal(
+    s.take("10.0.0.1:80", "lone"),
+    true,
+    "3 in use, below 4: the lone client takes one past its share",
+  );
+  assert.equal(s.take("10.0.0.1:80", "lone"), false, "4 in use again: refused");
+});
