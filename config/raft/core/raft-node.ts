@@ -432,6 +432,11 @@ export class RaftNode {
     return this.log.lastIndex();
   }
 
+  /** The log's entries after `index` (persisted or not; those compacted away are not). */
+  entriesAfter(index: number): Entry[] {
+    return this.log.slice(Math.max(index + 1, this.log.firstIndex()), this.log.lastIndex() + 1);
+  }
+
   /** Whether the configuration names this node a voter under its own incarnation (it votes). */
   isAdmitted(): boolean {
     return this.voters.has(this.id) && this.selfCurrent();
