@@ -1090,14 +1090,16 @@ export class RaftNode {
         this.trackUncommitted(this.appendEntries([e]).index, e.data.length);
         continue;
       }
+      // Forwarded proposals past the bound are dropped; the proposer's own bound and timeout
+      // tell it (etcd drops them the same way). Checked before the vetting: what is vetted is
+      // appended (the driver counts it as in flight until it is applied).
+      if (!this.roomFor(e.data.length, acceptedBytes)) continue;
       // The driver checks it against this leader's state (the proposer checked its own view).
       if (this.vetForwarded !== undefined) {
         const data = this.vetForwarded(e.data);
+        // Its refusal instead: appended even if longer (the proposer learns of it at once).
         if (data !== e.data) e = { ...e, data };
       }
-      // Forwarded proposals past the bound are dropped; the proposer's own bound and timeout
-      // tell it (etcd drops them the same way).
-      if (!this.roomFor(e.data.length, acceptedBytes)) continue;
       acceptedBytes += e.data.length;
       accepted.push(e);
     }
