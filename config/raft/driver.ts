@@ -870,9 +870,27 @@ export class RaftDriver extends EventEmitter {
     // A one-member configuration needs no answer to decide its level: do it at once, outside
     // this Ready pass, so it is committed ahead of what the application proposes first.
     if (roleChanged && role === "leader") setImmediate(() => this.maybeRaiseLevel());
+    if (roleChanged && role === "leader") this.countUnapplied();
     if (!leadChanged && !(wasLeader && roleChanged)) return;
     if (leadChanged) this.emit("leaderChange", lead, this.node.status().term);
     this.requests.onLeaderChange(role, lead);
+  }
+
+  /**
+   * A new leader: the commands in its log it has not applied (a previous leader's, committed or
+   * not, that it learns are committed only once an entry of its own term is) are applied before
+   * anything it appends, so they are counted against maxStateBytes like its own proposals in
+   * flight (at the upper estimate, measured only near the bound); released as they are applied.
+   */
+  private countUnapplied(): void {
+    const h = { kind: 0, sessionHi: 0, sessionLo: 0, seq: 0 };
+    for (const e of this.node.entriesAfter(this.applied)) {
+      if (e.type === "conf" || e.data.length < ENTRY_HEADER) continue;
+      if (!readEntryHeader(e.data, h) || h.kind !== KIND_COMMAND) continue;
+      const command = e.data.subarray(ENTRY_HEADER);
+      if (this.sm.refusalIn?.(command) !== undefined) continue;
+      this.countGrowth(h.sessionHi, h.sessionLo, h.seq, command, undefined);
+    }
   }
 
   private onReadStates(rd: Ready): void {

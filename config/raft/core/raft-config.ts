@@ -74,7 +74,8 @@ export interface RaftConfig {
   /**
    * Leader: the data of a normal entry a follower forwarded, before it is appended; what it
    * returns is appended instead (the same data, or the driver's refusal of it, which the
-   * proposer recognises when it applies the entry). Default: appended as it came.
+   * proposer recognises when it applies the entry). Called only for an entry that is then
+   * appended (one dropped for maxUncommittedBytes is not vetted). Default: appended as it came.
    */
   readonly vetForwarded?: (data: Uint8Array) => Uint8Array;
 }

@@ -91,6 +91,8 @@ interface Outstanding {
 
 /** Members that left whose retired incarnations a leader keeps for a re-add (raft-node.ts departed). */
 const DEPARTED_MAX = 64;
+/** Replaced incarnations a node keeps per member (raft-node.ts retired): the newest. */
+const RETIRED_MAX = 16;
 
 export class RaftNode {
   readonly id: NodeId;
@@ -149,17 +151,22 @@ export class RaftNode {
   /** Whether the refused snap being stepped reached handleSnapshot (and was answered). */
   private snapshotAnswered = false;
   private readonly incarnationBytes: Uint8Array;
-  /** Leader, this term: incarnations it replaced per member (late messages of a dead process). */
+  /**
+   * Incarnations replaced per member (late messages of a dead process), by the configuration
+   * changes this node applied (every node, kept across terms: a new leader refuses what the last
+   * one retired; lost with a restart) and, leader, the one a replacement it proposed takes away.
+   * At most RETIRED_MAX per member (the newest); never the member's current one.
+   */
   private readonly retired = new Map<NodeId, Set<string>>();
   /**
-   * Leader, this term: what the members that left had retired, and their own last incarnation,
+   * What the members that left had retired (kept across terms as retired is), and their own last incarnation,
    * for the DEPARTED_MAX that left last: a re-add under the same id retires them as any other
    * change of a member's incarnation does (a late message of a dead process is not taken for
    * a new disk). Bounded, so a long-lived leader does not keep every member that ever left.
    */
   private readonly departed = new Map<NodeId, { readonly retired: Set<string>; readonly last: string }>();
   /**
-   * Leader, this term: members re-added naming no directory, and the directory each left on
+   * Members re-added naming no directory (kept across terms as retired is), and the directory each left on
    * (trusted: the process still there may answer). Once another directory is learned for the
    * member, the trusted one is retired with the one replaced (a late message of that dead
    * process is then not taken for yet another new disk). Only members; cleared as retired is.
@@ -432,6 +439,11 @@ export class RaftNode {
     return this.log.lastIndex();
   }
 
+  /** The log's entries after `index` (persisted or not; those compacted away are not). */
+  entriesAfter(index: number): Entry[] {
+    return this.log.slice(Math.max(index + 1, this.log.firstIndex()), this.log.lastIndex() + 1);
+  }
+
   /** Whether the configuration names this node a voter under its own incarnation (it votes). */
   isAdmitted(): boolean {
     return this.voters.has(this.id) && this.selfCurrent();
@@ -611,9 +623,7 @@ export class RaftNode {
     this.votes.clear();
     this.prs.clear();
     this.readOnly.clear();
-    this.retired.clear();
-    this.departed.clear();
-    this.trusted.clear();
+    // retired, departed and trusted are kept: a new leader refuses what the last one retired.
     this.memberLevels.clear();
     this.pendingReadRequests = [];
     this.uncommittedBytes = 0;
@@ -1085,14 +1095,16 @@ export class RaftNode {
         this.trackUncommitted(this.appendEntries([e]).index, e.data.length);
         continue;
       }
+      // Forwarded proposals past the bound are dropped; the proposer's own bound and timeout
+      // tell it (etcd drops them the same way). Checked before the vetting: what is vetted is
+      // appended (the driver counts it as in flight until it is applied).
+      if (!this.roomFor(e.data.length, acceptedBytes)) continue;
       // The driver checks it against this leader's state (the proposer checked its own view).
       if (this.vetForwarded !== undefined) {
         const data = this.vetForwarded(e.data);
+        // Its refusal instead: appended even if longer (the proposer learns of it at once).
         if (data !== e.data) e = { ...e, data };
       }
-      // Forwarded proposals past the bound are dropped; the proposer's own bound and timeout
-      // tell it (etcd drops them the same way).
-      if (!this.roomFor(e.data.length, acceptedBytes)) continue;
       acceptedBytes += e.data.length;
       accepted.push(e);
     }
@@ -1337,6 +1349,8 @@ export class RaftNode {
     this.confApplied = conf;
     this.voters = new Set(conf.voters);
     this.learners = new Set(conf.learners);
+    // Every node: a leader it becomes later refuses what this change retired.
+    this.retireChanged(before, conf);
     if (this.role !== "leader") return;
     for (const [id, pr] of this.prs) {
       if (id === this.id || incarnationIn(before, id) === incarnationIn(conf, id)) continue;
@@ -1357,14 +1371,13 @@ export class RaftNode {
     // A member that left takes its level with it (not kept for the term).
     for (const id of this.memberLevels.ids())
       if (!this.voters.has(id) && !this.learners.has(id)) this.memberLevels.forget(id);
-    this.retireChanged(before, conf);
     if (this.leadTransferee !== NONE && !this.voters.has(this.leadTransferee)) this.leadTransferee = NONE;
     // A smaller quorum may already hold more entries.
     if (this.maybeCommit() && this.role === "leader") this.bcastAppend();
   }
 
   /**
-   * Leader: every incarnation a change took from a member is retired, whichever change it was
+   * Every node: every incarnation a change took from a member is retired, whichever change it was
    * (a replacement, or a removal and a re-add under the same id); a member that left keeps its
    * retired set in `departed` (bounded) instead, until it is re-added or pushed out.
    */
@@ -1380,6 +1393,8 @@ export class RaftNode {
         const trusted = this.trusted.get(id);
         if (trusted !== undefined && trusted !== now) set.add(trusted);
         this.trusted.delete(id);
+        set.delete(now);
+        while (set.size > RETIRED_MAX) set.delete(set.values().next().value as string);
         this.retired.set(id, set);
         continue;
       }
@@ -1415,9 +1430,11 @@ export class RaftNode {
 
   // ---------------------------------------------------------------- incarnations
 
-  /** Leader: whether `m` comes from a data directory this term retired for its sender. */
+  /** Leader: whether `m` comes from a data directory retired for its sender (not its current one). */
   private fromRetired(m: Message): boolean {
-    return this.role === "leader" && this.retired.get(m.from)?.has(m.incarnation) === true;
+    return (
+      this.role === "leader" && this.retired.get(m.from)?.has(m.incarnation) === true && !this.current(m)
+    );
   }
 
   /** Whether `m` comes from the data directory the configuration names for its sender. */

@@ -74,9 +74,9 @@ export interface ReadyHandler {
    */
   unsent?(msgs: readonly Message[]): void;
   /**
-   * A leader's snapshot to `to` (its index) did not go: the transport dropped it (send returned
-   * false, or its queue dropped it later, or its write failed). Called synchronously from inside
-   * the send: the handler defers what it does with it.
+   * A leader's snapshot to `to` (its index) did not go: the transport queued it and dropped it
+   * later, or its write failed (a send refused at once is not reported: it would be refused
+   * again). May be called synchronously from inside a send: the handler defers what it does.
    */
   snapshotLost?(to: NodeId, index: number): void;
 }
@@ -232,10 +232,13 @@ export class ReadyLoop {
       return;
     }
     const indexes = snaps;
-    const lost = (): void => {
+    // Only a queued payload dropped later is reported. A refused send (false: oversized, cut,
+    // no address, stopped) is not: it would be refused again at once, and the follower that
+    // still answers heartbeats (oversized) would be sent the snapshot at every answer. It waits
+    // for the snapshot's own retry.
+    this.transport.send(to, encodeMessages(msgs), undefined, () => {
       for (const i of indexes) h.snapshotLost?.(to, i);
-    };
-    if (!this.transport.send(to, encodeMessages(msgs), undefined, lost)) lost();
+    });
   }
 
   private sendProposals(to: NodeId, props: readonly Message[]): void {

@@ -35,7 +35,8 @@ export interface InboundHost {
   readonly handshakeTimeoutMs: number;
   /** This node's cluster id, "" while it holds none. */
   clusterId(): string;
-  onReject(reason: RejectReason, peer: string, detail: string): void;
+  /** `claimed`: the peer named itself but has not proved it (the handshake was not complete). */
+  onReject(reason: RejectReason, peer: string, detail: string, claimed?: boolean): void;
   /** Called once the peer proved its id; returns false to refuse the connection. */
   onAuthenticated(peer: string, sock: net.Socket): void;
   deliver(peer: string, payloads: Buffer[]): void;
@@ -69,10 +70,11 @@ export function serveInbound(host: InboundHost, sock: net.Socket): void {
 
   function reject(reason: RejectReason, detail: string): void {
     if (phase === "dead") return;
+    const claimed = phase !== "open";
     phase = "dead";
     if (timer) clearTimeout(timer);
     timer = null;
-    host.onReject(reason, peer || sock.remoteAddress || "?", detail);
+    host.onReject(reason, peer || sock.remoteAddress || "?", detail, claimed);
     sock.destroy();
   }
 
@@ -82,7 +84,7 @@ export function serveInbound(host: InboundHost, sock: net.Socket): void {
     phase = "dead";
     if (timer) clearTimeout(timer);
     timer = null;
-    host.onReject("cluster_mismatch", peer, why);
+    host.onReject("cluster_mismatch", peer, why, true);
     sock.end(encodeRefuse(why));
     setTimeout(() => sock.destroy(), 1000).unref();
   }

@@ -59,7 +59,8 @@ export interface LinkSettings {
   readonly rand: () => number;
   /** This node's cluster id, "" while it holds none (then hellos are version 1). */
   readonly clusterId: () => string;
-  readonly onReject: (reason: RejectReason, peer: string, detail: string) => void;
+  /** `claimed`: an inbound peer's unproved name (counted under UNKNOWN_PEER, stats.ts). */
+  readonly onReject: (reason: RejectReason, peer: string, detail: string, claimed?: boolean) => void;
   /**
    * A dial failed (the lookup, the TCP connect): called on the first failure of a streak and
    * again only for a code the streak has not reported yet (at most MAX_REPORTED_CODES of them,

@@ -161,8 +161,9 @@ export class TcpTransport extends EventEmitter {
       backoffMaxMs: opts.backoffMaxMs ?? 1000,
       rand: opts.rand ?? Math.random,
       clusterId: () => this.cluster,
-      onReject: (reason, peer, detail) => {
-        countReject(counters, peer, reason);
+      onReject: (reason, peer, detail, claimed) => {
+        // A name not proved (a hello's claim) is anyone's: counted under unknown, logged as said.
+        countReject(counters, claimed === true ? UNKNOWN_PEER : peer, reason);
         this.emit("reject", { reason, peer, detail } satisfies RejectEvent);
       },
     };
