@@ -168,7 +168,7 @@ export function registerClusterMetrics(registry: Registry, src: ClusterMetricsSo
   registerScrapeMetric(
     registry,
     "shardgate_raft_transport_peer_rejected_total",
-    "Raft transport frames/handshakes rejected, by peer and reason (forged: bad_mac, replay, bad_server_proof, ...; oversized; oversized_send). peer is the peer of the configuration the frame came from or was for, or unknown (a name outside it, a remote address).",
+    "Raft transport frames/handshakes rejected, by peer and reason (forged: bad_mac, replay, bad_server_proof, ...; oversized; oversized_send). peer is the peer of the configuration the frame came from or was for, or unknown (a name outside it, a remote address, or a handshake that failed before the peer proved its name).",
     "counter",
     function* () {
       for (const [peer, p] of src.transportPeers())
