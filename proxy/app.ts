@@ -292,7 +292,7 @@ async function startOrCheck(
   workers?.keyRules(routing.rules);
   const tracing = await startTracing(config.tracing, settings.id, metrics.registry, logger);
 
-  const { edge, dataPlane, proxyServer } = createServingPlane({
+  const { edge, dataPlane, proxyServer, overload } = createServingPlane({
     config,
     getState: routing.current,
     observer,
@@ -302,6 +302,7 @@ async function startOrCheck(
     logger,
     metrics,
     certificates: tls.value,
+    processes: workers === undefined ? 1 : workerTotal + 1,
   });
   afterRouting = () => dataPlane.observeState();
   let app: App | undefined;
@@ -319,6 +320,7 @@ async function startOrCheck(
     descriptors: () => descriptors.view(),
     adminToken: () => reloader.config.admin.token,
     shuttingDown: () => app?.shuttingDown ?? false,
+    overloaded: () => overload.level > 0,
     reload: () => reloader.reloadForAdmin(),
     setDraining: (pool, member, draining) => actions.setDraining(pool, member, draining),
     setBreaker: (pool, member, state) => actions.setBreaker(pool, member, state),

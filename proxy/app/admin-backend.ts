@@ -45,6 +45,8 @@ export interface AdminBackendDeps {
   registry: Pick<Registry, "contentType" | "metrics">;
   adminToken(): string;
   shuttingDown(): boolean;
+  /** Over a memory threshold (proxy/server/overload.ts): not ready, so traffic moves elsewhere. */
+  overloaded?(): boolean;
   reload(): Promise<AdminResult<ReloadView>>;
   setDraining(pool: string, member: string, draining: boolean): Promise<AdminResult<DrainView>>;
   setBreaker(pool: string, member: string, state: BreakerOverride): Promise<AdminResult<BreakerView>>;
@@ -76,6 +78,7 @@ export function createAdminBackend(d: AdminBackendDeps): AdminBackend {
     readiness(): Readiness {
       if (d.shuttingDown()) return { ready: false, reason: "shutting_down" };
       if (!d.routing.applied) return { ready: false, reason: "no_committed_state" };
+      if (d.overloaded?.() === true) return { ready: false, reason: "overloaded" };
       // workers: N: the primary serves nothing itself; while every worker is down (restarting),
       // nothing answers on the proxy port.
       if (d.workers?.().every((w) => w.pid === null)) return { ready: false, reason: "no_worker_running" };

@@ -91,6 +91,7 @@ async function main(): Promise<void> {
     logger,
     metrics,
     certificates: tls.value,
+    processes: init.workers + 1,
   });
 
   const applyState = (m: StateMessage): void => {
