@@ -85,7 +85,7 @@ interface Upload {
   closed: boolean;
 }
 
-/** PUTs `size` bytes to the proxy, writing as fast as the proxy takes them; collects the reply. */
+/** PUTs `size` bytes to the proxy (a GET when 0), writing as fast as the proxy takes them; collects the reply. */
 function upload(port: number, user: string, size: number): Upload {
   const socket = connect(port, "127.0.0.1");
   sockets.add(socket);
@@ -99,7 +99,7 @@ function upload(port: number, user: string, size: number): Upload {
     sockets.delete(socket);
   });
   socket.write(
-    `PUT /upload HTTP/1.1\r\nhost: shardgate\r\nx-user-id: ${user}\r\ncontent-length: ${size}\r\n\r\n`,
+    `${size === 0 ? "GET" : "PUT"} /upload HTTP/1.1\r\nhost: shardgate\r\nx-user-id: ${user}\r\ncontent-length: ${size}\r\n\r\n`,
   );
   const chunk = Buffer.alloc(64 * 1024, 0x61);
   let sent = 0;
@@ -128,7 +128,7 @@ function config(memberPort: number, limits: string): string {
   return poolConfig({ members: [{ id: "m1", port: memberPort }], accessLog: false })
     .replace(
       "  admin: 127.0.0.1:0\n",
-      "  admin: 127.0.0.1:0\n  timeouts: { request: 300s, idle: 300s, headers: 30s }\n",
+      "  admin: 127.0.0.1:0\n  timeouts: { request: 300s, idle: 300s, headers: 30s, keepAlive: 300s }\n",
     )
     .replace("pools:\n", `${limits}pools:\n`);
 }
@@ -147,6 +147,13 @@ test("past limits.shedAt new requests are shed 503 overloaded, in-flight ones co
   const port = Number(new URL(sg.httpUrl).port);
 
   // Uploads in flight before any overload: held unread by the member.
+  // An idle keep-alive client: answered once, then quiet (its keep-alive outlasts the test).
+  const idleClient = upload(port, "idle", 0);
+  await eventually("the idle client's answer", () =>
+    idleClient.reply.includes("\r\n\r\nok") ? true : undefined,
+  );
+  assert.equal(idleClient.closed, false);
+
   const first: Upload[] = [];
   for (let i = 0; i < IN_FLIGHT; i++) first.push(upload(port, `first-${i}`, 2 * MB));
   await eventually(`the member holding ${IN_FLIGHT} uploads`, () =>
@@ -193,6 +200,8 @@ test("past limits.shedAt new requests are shed 503 overloaded, in-flight ones co
     (l) => l.code === "overloaded" && l.from === "normal",
   );
   assert.equal(entered.limitSource, "config", note);
+  // Entering the episode closed the idle keep-alive connection (its memory is the process's too).
+  await eventually("the idle keep-alive connection closed", () => (idleClient.closed ? true : undefined));
 
   // The flood's clients go away; the member reads what it holds: the first uploads complete.
   for (const u of flood) u.socket.destroy();
