@@ -320,7 +320,7 @@ async function startOrCheck(
     descriptors: () => descriptors.view(),
     adminToken: () => reloader.config.admin.token,
     shuttingDown: () => app?.shuttingDown ?? false,
-    overloaded: () => overload.level > 0,
+    overloaded: () => overload.level > 0 || workers?.overloaded() === true,
     reload: () => reloader.reloadForAdmin(),
     setDraining: (pool, member, draining) => actions.setDraining(pool, member, draining),
     setBreaker: (pool, member, state) => actions.setBreaker(pool, member, state),
