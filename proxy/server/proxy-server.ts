@@ -155,6 +155,14 @@ export function createProxyServer(init: ProxyServerInit): Server {
       lingerAfterAnswer(socket);
       return;
     }
+    // A WebSocket holds its buffers for as long as it lives: none is opened over the threshold.
+    if (overload !== undefined && overload.guard.level > 0) {
+      overload.onShed("request");
+      socket.on("error", noop);
+      socket.write(rawErrorResponse("overloaded", newRequestId()));
+      lingerAfterAnswer(socket);
+      return;
+    }
     dataPlane.handleUpgrade(req, socket, head);
   });
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {

@@ -1,7 +1,7 @@
 // The public listener under memory overload (proxy/server/overload-gate.ts), with the guard's
 // memory samples set by the test: at the "shed" level a request on an open HTTP/1.1 keep-alive
 // connection and a stream on an open h2c session are answered 503 overloaded (Retry-After),
-// never forwarded, and the h2 session goes on; at the "refuse" level a new connection gets a raw
+// never forwarded, and the h2 session goes on, and a WebSocket upgrade is refused; at the "refuse" level a new connection gets a raw
 // 503 overloaded and is closed; back at normal, the same connections are served again.
 // Real listener and echo upstreams on loopback.
 
@@ -77,8 +77,15 @@ test("shed: 503 overloaded on HTTP/1.1 and h2c, never forwarded; refuse: new con
   assert.equal(r2.status, 503);
   assert.equal(r2.json().error, "overloaded");
   assert.equal(r2.headers["retry-after"], "1");
+  // A WebSocket upgrade is refused too (it would hold its buffers for its whole life).
+  const upgrade = await rawExchange(
+    port,
+    "GET /ws HTTP/1.1\r\nhost: x\r\nx-user-id: alice\r\nconnection: upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+  );
+  assert.match(upgrade, /^HTTP\/1\.1 503 Service Unavailable\r\n/);
+  assert.match(upgrade, /"error":"overloaded"/);
   assert.equal(upstreamSeen(), forwarded, "a shed request reached the member");
-  assert.deepEqual(shed, { request: 2, connection: 0 });
+  assert.deepEqual(shed, { request: 3, connection: 0 });
 
   held = 96;
   assert.equal(guard.check(), 2);
