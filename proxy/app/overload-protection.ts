@@ -10,7 +10,7 @@ import type { ShardgateConfig } from "../../config/file/schema.js";
 import { registerOverloadMetrics } from "../metrics/overload-metrics.js";
 import type { ShardgateMetrics } from "../metrics/registry.js";
 import { collectGarbage } from "../server/heap-shrink.js";
-import { resolveMemoryLimit } from "../server/memory-limit.js";
+import { budgetAboveCgroup, resolveMemoryLimit } from "../server/memory-limit.js";
 import { type OverloadGuard as Guard, OVERLOAD_NORMAL, OverloadGuard } from "../server/overload.js";
 
 const LEVEL_NAMES = ["normal", "shed", "refuse"] as const;
@@ -32,6 +32,8 @@ export function createOverloadProtection(
 ): OverloadProtection {
   const limits = config.limits;
   const limit = resolveMemoryLimit(limits.memory, processes);
+  const inconsistent = budgetAboveCgroup(limits.memory, processes);
+  if (inconsistent !== null) logger.warn({ code: "limits_memory_above_cgroup" }, inconsistent);
   let server: Server | undefined;
   const mb = (n: number) => Math.round(n / 1048576);
   const guard: Guard = new OverloadGuard({

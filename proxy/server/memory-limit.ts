@@ -45,3 +45,21 @@ export function resolveMemoryLimit(
   if (cgroup !== null) return { bytes: Math.floor(cgroup / Math.max(1, processes)), source: "cgroup" };
   return { bytes: getHeapStatistics().heap_size_limit, source: "v8-heap" };
 }
+
+/**
+ * A limits.memory above this process's share of the cgroup's memory.max: the OOM killer ends
+ * the process before it sheds. The text of a warning, or null when consistent (or no cgroup).
+ */
+export function budgetAboveCgroup(
+  configured: number | undefined,
+  processes = 1,
+  cgroupPath = CGROUP_MEMORY_MAX,
+): string | null {
+  if (configured === undefined) return null;
+  const cgroup = readCgroupMax(cgroupPath);
+  if (cgroup === null) return null;
+  const share = Math.floor(cgroup / Math.max(1, processes));
+  if (configured <= share) return null;
+  const mb = (n: number) => `${Math.round(n / 1048576)} MB`;
+  return `limits.memory (${mb(configured)}) is above this process's share of the container's memory limit (${mb(share)} of memory.max ${mb(cgroup)}${processes > 1 ? ` over ${processes} processes` : ""}): the OOM killer would end it before it sheds; lower limits.memory or leave it unset`;
+}

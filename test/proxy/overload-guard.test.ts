@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { parseCgroupMax, resolveMemoryLimit } from "../../proxy/server/memory-limit.js";
+import { budgetAboveCgroup, parseCgroupMax, resolveMemoryLimit } from "../../proxy/server/memory-limit.js";
 import { COLLECT_EVERY, type MemorySample, OverloadGuard } from "../../proxy/server/overload.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
 
@@ -140,8 +140,16 @@ test("the budget: limits.memory, else cgroup v2 memory.max shared by the process
     writeFileSync(file, "536870912\n");
     assert.deepEqual(resolveMemoryLimit(64 * MB, 1, file), { bytes: 64 * MB, source: "config" });
     assert.deepEqual(resolveMemoryLimit(undefined, 4, file), { bytes: 128 * MB, source: "cgroup" });
+    // limits.memory above the process's share of memory.max is said (the OOM killer comes first).
+    assert.equal(budgetAboveCgroup(undefined, 1, file), null);
+    assert.equal(budgetAboveCgroup(512 * MB, 1, file), null);
+    assert.match(
+      String(budgetAboveCgroup(300 * MB, 2, file)),
+      /above this process's share .*256 MB of memory.max 512 MB over 2 processes/,
+    );
     writeFileSync(file, "max\n");
     assert.equal(resolveMemoryLimit(undefined, 1, file).source, "v8-heap");
+    assert.equal(budgetAboveCgroup(4096 * MB, 1, file), null);
     assert.equal(resolveMemoryLimit(undefined, 1, join(dir, "absent")).source, "v8-heap");
   } finally {
     rmSync(dir, { recursive: true, force: true });
