@@ -292,7 +292,7 @@ async function startOrCheck(
   workers?.keyRules(routing.rules);
   const tracing = await startTracing(config.tracing, settings.id, metrics.registry, logger);
 
-  const { edge, dataPlane, proxyServer } = createServingPlane({
+  const { edge, dataPlane, proxyServer, overload } = createServingPlane({
     config,
     getState: routing.current,
     observer,
@@ -302,6 +302,7 @@ async function startOrCheck(
     logger,
     metrics,
     certificates: tls.value,
+    processes: workers === undefined ? 1 : workerTotal + 1,
   });
   afterRouting = () => dataPlane.observeState();
   let app: App | undefined;
@@ -320,6 +321,7 @@ async function startOrCheck(
     adminToken: () => reloader.config.admin.token,
     shuttingDown: () => app?.shuttingDown ?? false,
     keyDefaultPort: config.listen.tls === undefined ? 80 : 443,
+    overloaded: () => overload.level > 0 || workers?.overloaded() === true,
     reload: () => reloader.reloadForAdmin(),
     setDraining: (pool, member, draining) => actions.setDraining(pool, member, draining),
     setBreaker: (pool, member, state) => actions.setBreaker(pool, member, state),

@@ -115,6 +115,11 @@ export const ERRORS = Object.freeze({
     503,
     "this shardgate instance has no file descriptor or local port left to reach the member (its own limit, not the member's failure); retry",
   ),
+  overloaded: def(
+    "overloaded",
+    503,
+    "this shardgate instance is near its memory limit (limits.memory) and sheds new requests until it recovers; retry",
+  ),
   upstream_timeout: def("upstream_timeout", 504, "the upstream member did not answer in time"),
   deadline_exceeded: def("deadline_exceeded", 504, "the gRPC call's own deadline (grpc-timeout) passed"),
 });

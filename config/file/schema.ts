@@ -553,6 +553,40 @@ export const configSchema = z.strictObject({
       memberHistograms: z.enum(["auto", "on", "off"]).default("auto"),
     })
     .prefault({}),
+  /** Overload protection (README "Memory overload"): shed load before the process is killed. */
+  limits: z
+    .strictObject({
+      /**
+       * Memory this process may use (resident set); absent = the cgroup's memory.max when one
+       * is set, else V8's heap limit (proxy/server/memory-limit.ts). V8's heap is watched too.
+       */
+      memory: size().optional(),
+      /** Fraction of it past which new requests are shed 503 overloaded and idle keep-alives closed. */
+      shedAt: z.number().gt(0).lt(1).default(0.85),
+      /** Fraction past which new connections are refused as well. */
+      refuseAt: z.number().gt(0).lte(1).default(0.95),
+    })
+    .check((ctx) => {
+      if (ctx.value.refuseAt < ctx.value.shedAt) {
+        ctx.issues.push({
+          code: "custom",
+          path: ["refuseAt"],
+          input: ctx.value.refuseAt,
+          message: "refuseAt must not be below shedAt",
+          params: { expected: `a fraction >= shedAt (${ctx.value.shedAt})`, found: `${ctx.value.refuseAt}` },
+        });
+      }
+      if (ctx.value.memory !== undefined && ctx.value.memory < 16 * 1024 * 1024) {
+        ctx.issues.push({
+          code: "custom",
+          path: ["memory"],
+          input: ctx.value.memory,
+          message: "limits.memory is below what a Node process needs to start",
+          params: { expected: "at least 16mb", found: `${ctx.value.memory} bytes` },
+        });
+      }
+    })
+    .prefault({}),
   pools: routingSchema.shape.pools,
   routes: routingSchema.shape.routes,
   headers: z

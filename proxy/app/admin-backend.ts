@@ -47,6 +47,8 @@ export interface AdminBackendDeps {
   shuttingDown(): boolean;
   /** The data listener's default port: 443 with listen.tls, else 80 (a restart changes it, not a reload). */
   keyDefaultPort?: number;
+  /** Over a memory threshold (proxy/server/overload.ts): not ready, so traffic moves elsewhere. */
+  overloaded?(): boolean;
   reload(): Promise<AdminResult<ReloadView>>;
   setDraining(pool: string, member: string, draining: boolean): Promise<AdminResult<DrainView>>;
   setBreaker(pool: string, member: string, state: BreakerOverride): Promise<AdminResult<BreakerView>>;
@@ -78,6 +80,7 @@ export function createAdminBackend(d: AdminBackendDeps): AdminBackend {
     readiness(): Readiness {
       if (d.shuttingDown()) return { ready: false, reason: "shutting_down" };
       if (!d.routing.applied) return { ready: false, reason: "no_committed_state" };
+      if (d.overloaded?.() === true) return { ready: false, reason: "overloaded" };
       // workers: N: the primary serves nothing itself; while every worker is down (restarting),
       // nothing answers on the proxy port.
       if (d.workers?.().every((w) => w.pid === null)) return { ready: false, reason: "no_worker_running" };

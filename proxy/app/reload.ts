@@ -48,6 +48,7 @@ const RESTART_ONLY: ReadonlyArray<keyof ShardgateConfig> = [
   "discovery",
   "redis",
   "workers",
+  "limits",
 ];
 
 /** Admin settings read when the admin listener starts (the token and fleet apply on reload). */

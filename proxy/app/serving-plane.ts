@@ -18,6 +18,7 @@ import type { RoutingState } from "../routing/types.js";
 import { createProxyServer } from "../server/proxy-server.js";
 import type { Tracing } from "../tracing/tracing.js";
 import { registerListenerConnectionMetrics } from "./listener-connection-metrics.js";
+import { createOverloadProtection } from "./overload-protection.js";
 import type { TlsFiles } from "./tls-files.js";
 
 export interface ServingPlaneParts {
@@ -32,6 +33,8 @@ export interface ServingPlaneParts {
   logger: Logger;
   metrics: ShardgateMetrics;
   certificates: Extract<TlsFiles, { ok: true }>["value"];
+  /** Processes sharing the container's memory (workers: N plus the primary); default 1. */
+  processes?: number;
 }
 
 export function createServingPlane(p: ServingPlaneParts) {
@@ -56,6 +59,12 @@ export function createServingPlane(p: ServingPlaneParts) {
     },
   });
   const connections = registerListenerConnectionMetrics(metrics);
+  const overload = createOverloadProtection(
+    config,
+    metrics,
+    logger.child({ component: "overload" }),
+    p.processes,
+  );
   const proxyServer = createProxyServer({
     dataPlane,
     logger: logger.child({ component: "listener" }),
@@ -76,9 +85,11 @@ export function createServingPlane(p: ServingPlaneParts) {
       config.listen.proxyProtocol === undefined
         ? undefined
         : { trusted: compileTrusted(config.listen.proxyProtocol.trusted) as TrustedList },
+    overload: { guard: overload.guard, onShed: overload.onShed },
   });
+  overload.start(proxyServer);
   connections.watch(proxyServer);
   tls?.watch(proxyServer as unknown as TlsServer);
   proxyServer.once("close", () => tls?.close());
-  return { edge, dataPlane, proxyServer };
+  return { edge, dataPlane, proxyServer, overload: overload.guard };
 }

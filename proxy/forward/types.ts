@@ -14,6 +14,7 @@ import type { UpstreamErrorKind } from "../../health/outcome-recorder.js";
 import type { ErrorCode } from "../errors.js";
 import type { TrustedList } from "../routing/cidr-match.js";
 import type { CompiledRoute, NotOwnerReason, RouteExplanation, RoutingState } from "../routing/types.js";
+import type { OverloadGuard } from "../server/overload.js";
 import type { OpenSlot } from "./open-requests.js";
 import type { RequestContext } from "./request-context.js";
 
@@ -257,4 +258,6 @@ export interface ProxyServerInit {
   http2?: { maxConcurrentStreams: number } | false;
   /** PROXY protocol on every connection, from these peers only (proxy/server/proxy-protocol-accept.ts). */
   proxyProtocol?: { trusted: TrustedList };
+  /** Memory overload protection (proxy/server/overload.ts): absent = none. */
+  overload?: { guard: OverloadGuard; onShed: (what: "request" | "connection") => void };
 }

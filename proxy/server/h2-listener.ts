@@ -17,13 +17,14 @@ import { createServer as createH2Server, type Http2Session, type ServerHttp2Sess
 import type { TLSSocket } from "node:tls";
 import type { LogSink } from "../../config/log-sink.js";
 import { adaptH2Request } from "../forward/h2-request.js";
-import type { DataPlane } from "../forward/types.js";
+import type { DataPlane, ProxyServerInit } from "../forward/types.js";
 import { resetAfterAnswer } from "./h2-answered-upload.js";
 import { closeOnClientFin } from "./h2-client-fin.js";
 import { headerListOver } from "./h2-header-list.js";
 import { H2RequestTimeouts } from "./h2-request-timeout.js";
 import { guardResets, isDroppedByResetGuard, type ResetGuardHooks } from "./h2-reset-guard.js";
 import { sniffH2cPreface } from "./h2c-preface.js";
+import { answerOverloadedH2 } from "./overload-gate.js";
 import { answerMethodNotAllowed, isRefusedMethod } from "./refused-method.js";
 import { answerOnStream, h2TargetError } from "./request-target.js";
 import type { SendTimeouts } from "./send-timeout.js";
@@ -47,6 +48,8 @@ export interface H2ListenerOptions {
   sniffTimeoutMs: number;
   tls: boolean;
   onClientError?: (code: string) => void;
+  /** Memory overload protection: a new stream is answered 503 overloaded while it sheds. */
+  overload?: ProxyServerInit["overload"];
 }
 
 /** What a session may buffer (MB, nghttp2's accounting) before new streams are refused. */
@@ -101,6 +104,11 @@ export function attachHttp2(server: Server, opts: H2ListenerOptions): void {
     if (headerListOver(req.rawHeaders, opts.maxHeaderListSize)) {
       onClientError("headers_too_large");
       answerOnStream(res, "headers_too_large");
+      return;
+    }
+    if (opts.overload !== undefined && opts.overload.guard.level > 0) {
+      opts.overload.onShed("request");
+      answerOverloadedH2(res);
       return;
     }
     const target = h2TargetError(req);

@@ -19,6 +19,7 @@ import { attachHttp2 } from "./h2-listener.js";
 import { trackLatestResponse } from "./half-close-answer.js";
 import { isLingering, lingerAfterAnswer, lingerIfUnread } from "./linger-close.js";
 import { useInternalsLogger } from "./node-internals.js";
+import { answerOverloaded, refuseConnectionsWhenOverloaded } from "./overload-gate.js";
 import { admitInOrder, heldOn } from "./pipeline-order.js";
 import { acceptProxyProtocol } from "./proxy-protocol-accept.js";
 import { ALLOWED_METHODS, answerMethodNotAllowed, isRefusedMethod } from "./refused-method.js";
@@ -28,7 +29,7 @@ import { SendTimeouts } from "./send-timeout.js";
 const ALLOW = `Allow: ${ALLOWED_METHODS}\r\n`;
 
 export function createProxyServer(init: ProxyServerInit): Server {
-  const { dataPlane, logger, listen } = init;
+  const { dataPlane, logger, listen, overload } = init;
   // A Node internal found missing (node-internals.ts) is said once, at debug.
   useInternalsLogger(logger);
   const t = listen.timeouts;
@@ -133,6 +134,12 @@ export function createProxyServer(init: ProxyServerInit): Server {
       answerMethodNotAllowed(res, false);
       return;
     }
+    // Over the memory threshold (overload.ts): a new request is shed before it buffers anything.
+    if (overload !== undefined && overload.guard.level > 0) {
+      overload.onShed("request");
+      answerOverloaded(res);
+      return;
+    }
     // Before the data plane writes the head: a FIN makes this answer the last (half-close-answer.ts).
     if (answerHalfClose) trackLatestResponse(req.socket, res);
     // Pipelined behind an unsafe request, or unsafe behind any: waits its turn (pipeline-order.ts).
@@ -145,6 +152,14 @@ export function createProxyServer(init: ProxyServerInit): Server {
       // The upgrade's body or first frames may still be arriving: answer, then linger.
       socket.on("error", noop);
       socket.write(rawErrorResponse(framing, newRequestId(), framing === "method_not_allowed" ? ALLOW : ""));
+      lingerAfterAnswer(socket);
+      return;
+    }
+    // A WebSocket holds its buffers for as long as it lives: none is opened over the threshold.
+    if (overload !== undefined && overload.guard.level > 0) {
+      overload.onShed("request");
+      socket.on("error", noop);
+      socket.write(rawErrorResponse("overloaded", newRequestId()));
       lingerAfterAnswer(socket);
       return;
     }
@@ -225,6 +240,7 @@ export function createProxyServer(init: ProxyServerInit): Server {
       sniffTimeoutMs: headersTimeout > 0 ? headersTimeout : 10_000,
       tls: init.tls !== undefined,
       onClientError: init.onClientError,
+      overload,
     });
   }
   // After attachHttp2: the PROXY header is consumed first, then the h2c preface is sniffed.
@@ -248,6 +264,11 @@ export function createProxyServer(init: ProxyServerInit): Server {
     });
     caps.set(server, cap);
   }
+  // In front of the cap: a connection refused for memory never takes a slot.
+  if (overload !== undefined)
+    refuseConnectionsWhenOverloaded(server, overload.guard, init.tls !== undefined, () =>
+      overload.onShed("connection"),
+    );
   return server;
 }
 

@@ -63,6 +63,8 @@ export type FromWorker =
       memberInFlight: MemberInFlight[];
       /** The worker's own descriptor limit and shortages (each worker is a process of its own). */
       descriptors?: DescriptorView;
+      /** The worker's memory overload level (proxy/server/overload.ts): the primary's /readyz reads it. */
+      overload?: number;
     }
   | { t: "metrics"; id: number; json: unknown[] };
 

@@ -132,6 +132,8 @@ export class PrimaryWorkers {
   };
 
   readonly views = (): WorkerView[] => this.s.views();
+  /** Some worker sheds for memory: the instance's /readyz says "overloaded". */
+  readonly overloaded = (): boolean => this.s.overloaded();
 
   async start(): Promise<{ ok: true } | { ok: false; message: string }> {
     const r = await this.s.start();

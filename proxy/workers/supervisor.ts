@@ -56,6 +56,8 @@ interface Slot {
   starting: boolean;
   /** The worker's descriptor figures from its last beat (undefined before its first). */
   descriptors: DescriptorView | undefined;
+  /** The worker's memory overload level from its last beat (0 before its first). */
+  overload: number;
 }
 
 /**
@@ -108,6 +110,7 @@ export class WorkerSupervisor {
         ringVersion: -1,
         timer: undefined,
         descriptors: undefined,
+        overload: 0,
       });
   }
 
@@ -139,6 +142,7 @@ export class WorkerSupervisor {
     // Not the dead worker's: the new one has reported no ring version until its first beat.
     slot.ringVersion = -1;
     slot.descriptors = undefined;
+    slot.overload = 0;
     w.on("message", (m: unknown) => this.onMessage(slot, w, m));
     w.on("exit", (code, signal) => this.onExit(slot, w, code, signal));
     return new Promise((resolve) => {
@@ -221,6 +225,7 @@ export class WorkerSupervisor {
         slot.inFlight = msg.inFlight;
         slot.ringVersion = msg.ringVersion;
         slot.descriptors = msg.descriptors;
+        slot.overload = msg.overload ?? 0;
         this.s.live.add(slot.index, msg.live, msg.memberInFlight);
         return;
       case "metrics": {
@@ -324,6 +329,11 @@ export class WorkerSupervisor {
       if (s.descriptors !== undefined) v.descriptors = s.descriptors;
       return v;
     });
+  }
+
+  /** A running worker is over a memory threshold (its last beat said so). */
+  overloaded(): boolean {
+    return this.slots.some((s) => s.worker !== null && s.overload > 0);
   }
 
   get live(): number {

@@ -81,7 +81,7 @@ async function main(): Promise<void> {
   const routing = new CommittedRouting((snap, previous) => outcomes.gateFor(snap, previous));
   routing.applyProvisional(config);
   const tracing = await startTracing(config.tracing, init.nodeId, metrics.registry, logger);
-  const { edge, dataPlane, proxyServer } = createServingPlane({
+  const { edge, dataPlane, proxyServer, overload } = createServingPlane({
     config,
     getState: routing.current,
     observer,
@@ -91,6 +91,7 @@ async function main(): Promise<void> {
     logger,
     metrics,
     certificates: tls.value,
+    processes: init.workers + 1,
   });
 
   const applyState = (m: StateMessage): void => {
@@ -190,6 +191,7 @@ async function main(): Promise<void> {
         live: liveReport.deltas(),
         memberInFlight: inFlightList(observer.inFlightByMember()),
         descriptors: descriptors?.view(),
+        overload: overload.level,
       });
     }
   }, OUTCOMES_EVERY_MS);

@@ -94,7 +94,7 @@ describe("k8s/grafana: dashboard and alert rules", () => {
     );
   });
 
-  test("every alert expression names only exported metrics, and the thirteen alerts exist", () => {
+  test("every alert expression names only exported metrics, and the fourteen alerts exist", () => {
     const rules = alertExprs();
     assert.deepEqual(rules.map((r) => r.alert).sort(), [
       "ShardgateAtDescriptorLimit",
@@ -104,6 +104,7 @@ describe("k8s/grafana: dashboard and alert rules", () => {
       "ShardgateDiscoveryResyncStorm",
       "ShardgateFollowerLagging",
       "ShardgateHigh5xx",
+      "ShardgateMemoryOverload",
       "ShardgateNoLeader",
       "ShardgatePoolPanic",
       "ShardgateRaftRefusedTraffic",
@@ -119,7 +120,7 @@ describe("k8s/grafana: dashboard and alert rules", () => {
 
   test("promtool check rules and promtool test rules pass", async () => {
     const check = await run("promtool", ["check", "rules", "alerts.yaml"], { cwd: DIR });
-    assert.match(check.stdout + check.stderr, /SUCCESS: 13 rules found/);
+    assert.match(check.stdout + check.stderr, /SUCCESS: 14 rules found/);
     const unit = await run("promtool", ["test", "rules", "alerts.test.yaml"], { cwd: DIR });
     assert.match(unit.stdout + unit.stderr, /SUCCESS/);
   });

@@ -194,6 +194,16 @@ describe("ops: config reload", () => {
       const r6 = await fetchJson(`${sg.adminUrl}/admin/reload`, { method: "POST", headers: AUTH });
       assert.equal(r6.status, 200, r6.text);
       assert.deepEqual((r6.body as { restartRequired: string[] }).restartRequired, ["admin.maxConnections"]);
+      // The memory budget (limits) is read at start too: named, not silently ignored.
+      sg.config.write(
+        three()
+          .replace("http: 127.0.0.1:0", "http: 127.0.0.1:1")
+          .replace("admin:\n", "admin:\n  maxConnections: 9\n")
+          .replace("pools:\n", "limits:\n  memory: 512mb\npools:\n"),
+      );
+      const r7 = await fetchJson(`${sg.adminUrl}/admin/reload`, { method: "POST", headers: AUTH });
+      assert.equal(r7.status, 200, r7.text);
+      assert.deepEqual((r7.body as { restartRequired: string[] }).restartRequired, ["limits"]);
 
       // Let the load run across the last swap for a moment.
       await eventually(
@@ -209,7 +219,7 @@ describe("ops: config reload", () => {
     const m = await metrics();
     assert.deepEqual(metricLines(m, "shardgate_config_reloads_total").sort(), [
       'shardgate_config_reloads_total{result="failure"} 2',
-      'shardgate_config_reloads_total{result="success"} 4',
+      'shardgate_config_reloads_total{result="success"} 5',
     ]);
   });
 });

@@ -1,0 +1,75 @@
+// Wires memory overload protection (proxy/server/overload.ts) into one serving process: the
+// budget from limits.memory (or the cgroup's, or V8's), one log line on entering and one on
+// leaving each episode, the metrics, and idle keep-alive connections closed on entering (the
+// memory they hold is freed and their clients reconnect elsewhere, as Envoy's overload manager
+// does). The listener reads the guard's level per request (proxy/server/proxy-server.ts).
+
+import type { Server } from "node:http";
+import type { Logger } from "pino";
+import type { ShardgateConfig } from "../../config/file/schema.js";
+import { registerOverloadMetrics } from "../metrics/overload-metrics.js";
+import type { ShardgateMetrics } from "../metrics/registry.js";
+import { collectGarbage } from "../server/heap-shrink.js";
+import { budgetAboveCgroup, resolveMemoryLimit } from "../server/memory-limit.js";
+import { type OverloadGuard as Guard, OVERLOAD_NORMAL, OverloadGuard } from "../server/overload.js";
+
+const LEVEL_NAMES = ["normal", "shed", "refuse"] as const;
+
+export interface OverloadProtection {
+  guard: Guard;
+  onShed: (what: "request" | "connection") => void;
+  /** Starts sampling and closes idle connections of `server` on entering an episode. */
+  start(server: Server): void;
+  stop(): void;
+}
+
+/** `processes`: how many shardgate processes share the container (workers: N and the primary). */
+export function createOverloadProtection(
+  config: ShardgateConfig,
+  metrics: ShardgateMetrics,
+  logger: Logger,
+  processes = 1,
+): OverloadProtection {
+  const limits = config.limits;
+  const limit = resolveMemoryLimit(limits.memory, processes);
+  const inconsistent = budgetAboveCgroup(limits.memory, processes);
+  if (inconsistent !== null) logger.warn({ code: "limits_memory_above_cgroup" }, inconsistent);
+  let server: Server | undefined;
+  const mb = (n: number) => Math.round(n / 1048576);
+  const guard: Guard = new OverloadGuard({
+    // Against V8's own limit only the heap is measured (RSS includes code and buffers V8 does not bound).
+    rssLimit: limit.source === "v8-heap" ? null : limit.bytes,
+    shedAt: limits.shedAt,
+    refuseAt: limits.refuseAt,
+    collect: collectGarbage,
+    onChange(level, previous, usage, s) {
+      const fields = {
+        code: "overloaded",
+        state: LEVEL_NAMES[level],
+        from: LEVEL_NAMES[previous],
+        usage: Math.round(usage * 1000) / 1000,
+        rssMb: mb(s.rss),
+        heapUsedMb: mb(s.heapUsed),
+        externalMb: mb(s.external),
+        limitMb: mb(limit.bytes),
+        limitSource: limit.source,
+      };
+      if (previous === OVERLOAD_NORMAL) {
+        logger.warn(fields, "memory overload: shedding new requests with 503 overloaded until memory falls");
+        server?.closeIdleConnections();
+      } else if (level === OVERLOAD_NORMAL) logger.warn(fields, "memory overload over: serving again");
+      else logger.warn(fields, "memory overload level changed");
+    },
+  });
+  const m = registerOverloadMetrics(metrics.registry, () => guard);
+  return {
+    guard,
+    onShed: m.shed,
+    start(s) {
+      server = s;
+      guard.start();
+      s.once("close", () => guard.stop());
+    },
+    stop: () => guard.stop(),
+  };
+}

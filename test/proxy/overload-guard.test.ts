@@ -1,0 +1,157 @@
+// The overload guard (proxy/server/overload.ts) on injected memory samples: the levels it gives,
+// one change per episode (hysteresis), the memory it counts as held (freed Buffers leave the
+// RSS high: a guard reading the RSS alone never left its first episode), the collection it asks
+// for while over a threshold, and the budget read from a cgroup v2 memory.max file.
+
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { budgetAboveCgroup, parseCgroupMax, resolveMemoryLimit } from "../../proxy/server/memory-limit.js";
+import { COLLECT_EVERY, type MemorySample, OverloadGuard } from "../../proxy/server/overload.js";
+import { seededRandom, seedNote, testSeed } from "../support/prng.js";
+
+const MB = 1024 * 1024;
+const SEED = testSeed(20_261_207);
+
+/** A guard over a 100 MB budget whose samples the test sets; records every change. */
+function guardOver(first: MemorySample) {
+  let sample = first;
+  let collections = 0;
+  const changes: Array<[number, number]> = [];
+  const guard = new OverloadGuard({
+    rssLimit: 100 * MB,
+    shedAt: 0.85,
+    refuseAt: 0.95,
+    sample: () => sample,
+    collect: () => {
+      collections++;
+    },
+    onChange: (level, previous) => changes.push([previous, level]),
+  });
+  return {
+    guard,
+    changes,
+    collections: () => collections,
+    /** A sample whose RSS and V8 accounting both say `mb` held (no native part beyond the first). */
+    set(mb: number, rss = mb) {
+      sample = {
+        rss: rss * MB,
+        heapTotal: 10 * MB,
+        heapUsed: 8 * MB,
+        heapLimit: 1000 * MB,
+        external: (mb - 10 - 20) * MB,
+      };
+    },
+  };
+}
+
+const idle = (): MemorySample => ({
+  rss: 60 * MB,
+  heapTotal: 10 * MB,
+  heapUsed: 8 * MB,
+  heapLimit: 1000 * MB,
+  external: 30 * MB,
+});
+
+test("levels rise at each threshold and fall only 5 points below it: one episode, one change each way", () => {
+  const g = guardOver(idle());
+  assert.equal(g.guard.check(), 0);
+  g.set(86);
+  assert.equal(g.guard.check(), 1);
+  g.set(96);
+  assert.equal(g.guard.check(), 2);
+  // Hovering just under a threshold keeps the level (no flapping log lines).
+  g.set(93);
+  assert.equal(g.guard.check(), 2);
+  g.set(89);
+  assert.equal(g.guard.check(), 1);
+  g.set(82);
+  assert.equal(g.guard.check(), 1);
+  g.set(79);
+  assert.equal(g.guard.check(), 0);
+  assert.deepEqual(g.changes, [
+    [0, 1],
+    [1, 2],
+    [2, 1],
+    [1, 0],
+  ]);
+});
+
+test("random walks of memory: the level always matches the thresholds and its previous level", () => {
+  const random = seededRandom(SEED);
+  const g = guardOver(idle());
+  g.guard.check();
+  let previous = 0;
+  for (let i = 0; i < 2000; i++) {
+    const mb = 60 + Math.floor(random() * 45);
+    g.set(mb);
+    const level = g.guard.check();
+    const u = mb / 100;
+    const want =
+      u >= 0.95 || (previous === 2 && u >= 0.9) ? 2 : u >= 0.85 || (previous !== 0 && u >= 0.8) ? 1 : 0;
+    assert.equal(level, want, `step ${i}: ${mb} MB from level ${previous}; ${seedNote(SEED)}`);
+    previous = level;
+  }
+});
+
+test("memory freed inside the process ends the episode though the RSS stays high", () => {
+  const g = guardOver(idle());
+  g.guard.check();
+  g.set(90);
+  assert.equal(g.guard.check(), 1);
+  // The Buffers are gone (V8 accounts 50 MB held) but the allocator keeps the pages: RSS 90 MB.
+  g.set(50, 90);
+  assert.equal(g.guard.check(), 0, "an RSS that never falls must not hold the process in overload");
+});
+
+test("V8's heap near its own limit sheds whatever the RSS budget says", () => {
+  let sample: MemorySample = {
+    rss: 10 * MB,
+    heapTotal: 5 * MB,
+    heapUsed: 4 * MB,
+    heapLimit: 100 * MB,
+    external: 0,
+  };
+  const guard = new OverloadGuard({ rssLimit: null, shedAt: 0.85, refuseAt: 0.95, sample: () => sample });
+  assert.equal(guard.check(), 0);
+  sample = { ...sample, rss: 120 * MB, heapTotal: 99 * MB, heapUsed: 96 * MB };
+  assert.equal(guard.check(), 2);
+});
+
+test("while over a threshold a collection runs every COLLECT_EVERY samples, never when normal", () => {
+  const g = guardOver(idle());
+  for (let i = 0; i < 3 * COLLECT_EVERY; i++) g.guard.check();
+  assert.equal(g.collections(), 0);
+  g.set(90);
+  for (let i = 0; i < 3 * COLLECT_EVERY; i++) g.guard.check();
+  assert.equal(g.collections(), 3);
+});
+
+test("the budget: limits.memory, else cgroup v2 memory.max shared by the processes, else V8's heap limit", () => {
+  assert.equal(parseCgroupMax("max\n"), null);
+  assert.equal(parseCgroupMax("536870912\n"), 536870912);
+  assert.equal(parseCgroupMax(""), null);
+  assert.equal(parseCgroupMax("-1"), null);
+  const dir = mkdtempSync(join(tmpdir(), "shardgate-cgroup-"));
+  try {
+    const file = join(dir, "memory.max");
+    writeFileSync(file, "536870912\n");
+    assert.deepEqual(resolveMemoryLimit(64 * MB, 1, file), { bytes: 64 * MB, source: "config" });
+    assert.deepEqual(resolveMemoryLimit(undefined, 4, file), { bytes: 128 * MB, source: "cgroup" });
+    // limits.memory above the process's share of memory.max is said (the OOM killer comes first).
+    assert.equal(budgetAboveCgroup(undefined, 1, file), null);
+    assert.equal(budgetAboveCgroup(512 * MB, 1, file), null);
+    assert.match(
+      String(budgetAboveCgroup(300 * MB, 2, file)),
+      /above this process's share .*256 MB of memory.max 512 MB over 2 processes/,
+    );
+    writeFileSync(file, "max\n");
+    assert.equal(resolveMemoryLimit(undefined, 1, file).source, "v8-heap");
+    assert.equal(budgetAboveCgroup(4096 * MB, 1, file), null);
+    assert.equal(resolveMemoryLimit(undefined, 1, join(dir, "absent")).source, "v8-heap");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
