@@ -74,3 +74,33 @@ test("a lagging learner is not promoted; it is once caught up, and the error say
   net.stabilize();
   assert.deepEqual(net.get("d").status().conf.voters, ["a", "b", "c", "d"]);
 });
+
+test("a silent learner is not promoted although its last acknowledgement is current; it is once it answers", () => {
+  // Two-clusters seeds 287 and 425: a learner went down (or restarted on an empty directory,
+  // whose replies are dropped), its match stayed current, and its promotion made a quorum of
+  // voters that could not vote: nothing committed after the faults stopped.
+  const net = new SyncNet(["a", "b", "c"], ABC);
+  net.add("d");
+  net.elect("a");
+  const a = net.get("a");
+  a.proposeConfChange({ type: "addLearner", node: "d" });
+  net.stabilize();
+  net.isolate("d");
+  net.tick(15, ["a", "b", "c"]);
+  const d = a.status().progress.get("d");
+  assert.ok(d !== undefined && a.status().commit - d.match <= 2, "d's acknowledgement is current");
+  assert.throws(
+    () => a.proposeConfChange({ type: "addVoter", node: "d" }),
+    (e: unknown) =>
+      e instanceof ProposalDropped &&
+      e.reason.startsWith(LEARNER_BEHIND) &&
+      /has not answered/.test(e.reason),
+  );
+  assert.deepEqual(a.status().conf.voters, ["a", "b", "c"]);
+  net.recover();
+  // Learners hear a heartbeat once per election timeout: within that d answers.
+  net.tick(10);
+  a.proposeConfChange({ type: "addVoter", node: "d" });
+  net.stabilize();
+  assert.deepEqual(net.get("d").status().conf.voters, ["a", "b", "c", "d"]);
+});

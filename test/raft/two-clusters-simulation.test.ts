@@ -64,3 +64,18 @@ test("two clusters: a run is deterministic for its seed, and its trace shows the
     `no refused misrouted message in the trace (${seedNote(START)})`,
   );
 });
+
+test("two clusters: seeds 287 and 425 (a learner promoted while down or on an empty directory) commit after the faults", async () => {
+  // Each promoted a learner whose last acknowledgement was current but that no longer answered
+  // (down, or restarted on an empty directory whose replies are dropped); with another voter's
+  // disk lost, the voters that could vote were no quorum and nothing committed again. The
+  // leader now refuses such a promotion (bounds.test.ts has the mechanism).
+  for (const seed of [287, 425]) {
+    const r = await runDriverSeed(seed, { twoClusters: true, trace: true });
+    assert.deepEqual(r.violations, [], `seed ${seed} (npm run raft:sim -- --two-clusters --replay ${seed})`);
+    assert.ok(
+      r.trace.some((l) => /conf change addVoter n\d refused: .*has not answered the leader/.test(l)),
+      `seed ${seed} no longer tries to promote a silent learner`,
+    );
+  }
+});

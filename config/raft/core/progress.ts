@@ -65,6 +65,12 @@ export class Progress {
   snapshotRefusals = 0;
   /** Heard from since the last check-quorum round. */
   recentActive = true;
+  /**
+   * Leader tick at which the oldest message to this member not followed by an answer from its
+   * data directory was sent; -1 when every message sent was answered. A learner that left one
+   * unanswered for an election timeout is not promoted (raft-node.ts promotionRefusal).
+   */
+  unansweredSince = -1;
   readonly inflights: Inflights;
 
   constructor(next: number, maxInflight: number) {

@@ -129,6 +129,8 @@ export class RaftNode {
   /** Heartbeat rounds since this node became leader; learners hear every learnerHeartbeatEvery-th (once per election timeout). */
   private heartbeatRound = 0;
   private readonly learnerHeartbeatEvery: number;
+  /** Heartbeat ticks as leader (the clock of Progress.unansweredSince). */
+  private leaderTicks = 0;
   private randomizedElectionTimeout = 0;
   private leadTransferee: NodeId = NONE;
   private pendingConfIndex = 0;
@@ -685,6 +687,7 @@ export class RaftNode {
   private tickHeartbeat(): void {
     this.heartbeatElapsed++;
     this.electionElapsed++;
+    this.leaderTicks++;
     for (const [id, pr] of this.prs) {
       if (pr.state !== "snapshot") continue;
       // The snapshot (or its answer) was lost, or the follower refused it and its wait is over,
@@ -815,10 +818,12 @@ export class RaftNode {
     switch (m.type) {
       case "appResp":
         pr.recentActive = true;
+        pr.unansweredSince = -1;
         this.handleAppendResponse(m, pr);
         break;
       case "snapStatus":
         pr.recentActive = true;
+        pr.unansweredSince = -1;
         // Only an answer about the snapshot in flight: a late one about an earlier snapshot
         // says nothing about this one.
         if (m.reject && pr.state === "snapshot" && m.index === pr.pendingSnapshot) {
@@ -829,6 +834,7 @@ export class RaftNode {
         break;
       case "heartbeatResp":
         pr.recentActive = true;
+        pr.unansweredSince = -1;
         pr.probeSent = false;
         if (pr.state === "replicate" && pr.inflights.full()) pr.inflights.freeFirstOne();
         // Sent even when empty: a lost append in replicate state is then rejected, which
@@ -1127,13 +1133,28 @@ export class RaftNode {
     if (cc.type === "addLearner" && cc.node === this.id && this.voters.has(this.id)) {
       return "the leader cannot demote itself; transfer leadership first";
     }
-    if (cc.type === "addVoter" && this.learners.has(cc.node)) {
-      // A lagging learner counted toward the quorum at once could stall every commit.
-      const match = this.prs.get(cc.node)?.match ?? 0;
-      const lag = this.log.lastIndex() - match;
-      if (lag > this.maxPromoteLag) {
-        return `${LEARNER_BEHIND}: ${cc.node} is ${lag} entries behind the leader (it has ${match} of ${this.log.lastIndex()}); promote it once it is within ${this.maxPromoteLag}`;
-      }
+    if (cc.type === "addVoter" && this.learners.has(cc.node)) return this.promotionRefusal(cc.node);
+    return "";
+  }
+
+  /**
+   * Why learner `id` cannot become a voter now ("" if it can). A learner counted toward the
+   * quorum at once could stall every commit when it lags, and so when it is silent: its match
+   * is what its data directory acknowledged before it went down or lost its disk (replies of a
+   * replacing directory are dropped). Promoting such a learner (two-clusters seeds 287 and 425:
+   * down, or restarted on an empty directory) made a quorum of voters that could not vote.
+   */
+  private promotionRefusal(id: NodeId): string {
+    const pr = this.prs.get(id);
+    const match = pr?.match ?? 0;
+    const lag = this.log.lastIndex() - match;
+    if (lag > this.maxPromoteLag) {
+      return `${LEARNER_BEHIND}: ${id} is ${lag} entries behind the leader (it has ${match} of ${this.log.lastIndex()}); promote it once it is within ${this.maxPromoteLag}`;
+    }
+    // As check-quorum counts a voter: silent for an election timeout is not active.
+    const waited = pr === undefined || pr.unansweredSince < 0 ? 0 : this.leaderTicks - pr.unansweredSince;
+    if (pr === undefined || waited >= this.electionTimeout) {
+      return `${LEARNER_BEHIND}: ${id} has not answered the leader for ${waited} ticks (down, or its data directory replaced); promote it once it answers`;
     }
     return "";
   }
@@ -1359,6 +1380,7 @@ export class RaftNode {
       pr.becomeProbe();
       pr.next = 1;
       pr.recentActive = false;
+      pr.unansweredSince = -1;
       this.readOnly.dropAcks(id);
     }
     const next = this.log.lastIndex() + 1;
@@ -1425,6 +1447,10 @@ export class RaftNode {
   }
 
   private send(init: Omit<MessageInit, "from">): void {
+    if (init.type === "app" || init.type === "heartbeat" || init.type === "snap") {
+      const pr = this.role === "leader" ? this.prs.get(init.to) : undefined;
+      if (pr !== undefined && pr.unansweredSince < 0) pr.unansweredSince = this.leaderTicks;
+    }
     this.msgs.push(messageFrom(this.id, init, this.incarnation, carriesLevel(init.type) ? this.level : 0));
   }
 
@@ -1496,7 +1522,7 @@ export class RaftNode {
     if (rejoin === undefined || this.pendingConfIndex > this.log.committed) return;
     for (const id of rejoin) {
       const pr = this.prs.get(id);
-      if (!pr || this.log.lastIndex() - pr.match > this.maxPromoteLag) continue;
+      if (!pr || this.promotionRefusal(id) !== "") continue;
       try {
         this.proposeConfChange({ type: "addVoter", node: id });
         return;

@@ -497,28 +497,51 @@ export class FileStorage implements RaftStorage {
     const active = this.activeFd;
     const all = this.writes;
     this.writes = [];
-    const older = all.filter((w) => w.fd !== active);
-    const current = older.length === 0 ? all : all.filter((w) => w.fd === active);
+    // Queued records in segment order (a roll only ever appends to the newest segment), one
+    // run per segment; the active segment's run, if any, is the last.
+    const runs: WriteOp[][] = [];
+    for (const w of all) {
+      const run = runs[runs.length - 1];
+      if (run !== undefined && run[0].fd === w.fd) run.push(w);
+      else runs.push([w]);
+    }
+    const current =
+      runs.length > 0 && runs[runs.length - 1][0].fd === active ? (runs.pop() as WriteOp[]) : [];
     const fds = [...this.dirtyFds];
     this.dirtyFds.clear();
     const retiring = this.retiringFds;
     this.retiringFds = [];
-    const dir = this.dirDirty;
+    let dir = this.dirDirty;
     this.dirDirty = false;
-    // After a roll, the older segments' tails (and the new file's directory entry) are made
-    // durable BEFORE a byte of the new segment is written: a power loss can then never leave
-    // "old segment torn + new segment non-empty", which recovery has to refuse as corruption.
-    try {
-      this.writeOps(older);
-    } catch (err) {
-      throw this.poison("write", err);
-    }
+    // After a roll, the older segments' tails (and the new files' directory entries) are made
+    // durable BEFORE a byte of a newer segment is written: a power loss can then never leave
+    // "old segment torn + newer segment non-empty", which recovery has to refuse as corruption.
+    // This holds segment by segment: two rolls between group commits (a segment filled by one
+    // Ready) queue records for a middle segment, and writing them before the oldest one's tail
+    // is durable let background writeback persist the middle one and tear the oldest (seen in
+    // the driver simulation, seed 5534: a node that could never restart).
     try {
       if (this.durable) {
-        for (const fd of fds) if (fd !== active) await this.fs.fdatasync(fd);
-        if (dir) await this.fs.fsyncDir(this.dir);
+        // Dirty older segments with nothing queued (written by writeNow before the roll) are
+        // the oldest of all.
+        const queued = new Set(runs.map((r) => r[0].fd));
+        for (const fd of fds) if (fd !== active && !queued.has(fd)) await this.fs.fdatasync(fd);
       }
+      for (const run of runs) {
+        try {
+          this.writeOps(run);
+        } catch (err) {
+          throw this.poison("write", err);
+        }
+        if (this.durable) {
+          await this.fs.fdatasync(run[0].fd);
+          if (dir) await this.fs.fsyncDir(this.dir);
+        }
+        dir = false;
+      }
+      if (this.durable && dir) await this.fs.fsyncDir(this.dir);
     } catch (err) {
+      if (err === this.failed) throw err;
       // After a failed fsync the page cache state is unknown: refuse all further writes.
       throw this.poison("fsync", err);
     }
