@@ -51,7 +51,7 @@ export function adminTargets(base: string, signal: AbortSignal): Promise<string[
       resolve(
         list.map(({ address: a }) => {
           u.hostname = a.includes(":") ? `[${a}]` : a;
-          // URL keeps no trailing slash off a bare origin: the base has none (ctl.ts strips it).
+          // toString() gives a bare origin the path "/"; the base has none (ctl.ts strips it).
           return u.toString().replace(/\/$/, "");
         }),
       );
