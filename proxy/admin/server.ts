@@ -207,6 +207,29 @@ export function createAdminServer(opts: AdminServerOptions): Server {
   const namesUs =
     opts.hostAllowed ?? hostAllowed({ listenHost: "", machineName: hostname(), fleet: [], allowedHosts: [] });
 
+  /**
+   * Logs a foreign-Host refusal (any path: a plain request or one with Expect: 100-continue) at
+   * most once per 10 s, with how many were refused since the last line: a page looping on
+   * fetch() must not become a log flood.
+   */
+  function noteHostRefused(req: IncomingMessage): void {
+    hostRefused++;
+    const now = performance.now();
+    if (now - hostRefusedLogged < 10_000) return;
+    hostRefusedLogged = now;
+    log.warn(
+      {
+        code: "host_not_allowed",
+        remote: req.socket.remoteAddress,
+        host: req.headers.host?.slice(0, MAX_QUOTED_HOST),
+        path: redactTarget(req.url),
+        refused: hostRefused,
+      },
+      "admin request refused: the Host does not name this server (admin.allowedHosts)",
+    );
+    hostRefused = 0;
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     // The path and query are parsed against a fixed base: the Host header is not trusted for anything.
     let url: URL;
@@ -222,24 +245,7 @@ export function createAdminServer(opts: AdminServerOptions): Server {
     // Before anything is read or answered: a page that rebound its own name to this address
     // must learn nothing, not even which paths exist.
     if (!namesUs(req.headers.host)) {
-      // One line per 10 s at most (with how many were refused): a page looping on fetch()
-      // must not become a log flood.
-      hostRefused++;
-      const now = performance.now();
-      if (now - hostRefusedLogged >= 10_000) {
-        hostRefusedLogged = now;
-        log.warn(
-          {
-            code: "host_not_allowed",
-            remote: req.socket.remoteAddress,
-            host: req.headers.host?.slice(0, MAX_QUOTED_HOST),
-            path: redactTarget(req.url),
-            refused: hostRefused,
-          },
-          "admin request refused: the Host does not name this server (admin.allowedHosts)",
-        );
-        hostRefused = 0;
-      }
+      noteHostRefused(req);
       discardUpTo(req, res, maxBody);
       return sendError(res, hostNotAllowed(req.headers.host ?? ""));
     }
@@ -534,15 +540,17 @@ export function createAdminServer(opts: AdminServerOptions): Server {
   // any other request gets its 100 and is handled as usual (the "request" listeners, the
   // connection cap's among them, see it as an ordinary request).
   server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
-    if (declaresOver(req, maxBody)) {
-      res.setHeader("x-content-type-options", "nosniff");
-      return sendError(res, bodyTooLarge(maxBody));
-    }
+    // The Host first, as on the main path: a foreign Host learns nothing, not even the body cap.
     if (!namesUs(req.headers.host)) {
-      // No 100: the body is never invited.
+      // No 100: the body is never invited. Logged and counted as on the main path.
+      noteHostRefused(req);
       res.setHeader("x-content-type-options", "nosniff");
       res.setHeader("connection", "close");
       return sendError(res, hostNotAllowed(req.headers.host ?? ""));
+    }
+    if (declaresOver(req, maxBody)) {
+      res.setHeader("x-content-type-options", "nosniff");
+      return sendError(res, bodyTooLarge(maxBody));
     }
     res.writeContinue();
     server.emit("request", req, res);

@@ -4,6 +4,7 @@
 // membership change sent to a follower, where the leader is).
 
 import { CodedError } from "../../config/coded-error.js";
+import { AdminLookupError, adminTargets, NEXT_ADDRESS } from "./admin-addresses.js";
 
 export interface CallResult {
   status: number;
@@ -31,21 +32,33 @@ export class AdminClient {
     const headers: Record<string, string> = {};
     if (this.token !== "") headers.authorization = `Bearer ${this.token}`;
     if (json !== undefined) headers["content-type"] = "application/json";
-    let res: Response;
+    let res: Response | undefined;
+    const signal = AbortSignal.timeout(this.timeoutMs);
     try {
-      res = await fetch(`${this.base}${path}`, {
-        method,
-        headers,
-        body: json === undefined ? undefined : JSON.stringify(json),
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
+      // A plain-HTTP name is asked at each address it resolves to (admin-addresses.ts), so the
+      // admin port's Host check answers without the name in admin.allowedHosts.
+      const targets = await adminTargets(this.base, signal);
+      for (let i = 0; res === undefined; i++) {
+        try {
+          res = await fetch(`${targets[i]}${path}`, {
+            method,
+            headers,
+            body: json === undefined ? undefined : JSON.stringify(json),
+            signal,
+          });
+        } catch (err) {
+          if (i + 1 >= targets.length || !NEXT_ADDRESS.has(causeCode(err) ?? "")) throw err;
+        }
+      }
     } catch (err) {
       const c = (err as { cause?: { code?: string; message?: string; errors?: Array<{ code?: string }> } })
         .cause;
       const why =
         (err as Error).name === "TimeoutError"
           ? `no answer within ${this.timeoutMs} ms`
-          : (c?.code ?? c?.errors?.[0]?.code ?? c?.message ?? (err as Error).message);
+          : err instanceof AdminLookupError
+            ? err.message
+            : (c?.code ?? c?.errors?.[0]?.code ?? c?.message ?? (err as Error).message);
       throw new CtlError("unreachable", `cannot reach the admin API at ${this.base}: ${why}`);
     }
     const text = await res.text();
@@ -112,6 +125,12 @@ export class AdminClient {
       `${this.base} is not a shardgate admin API: ${method} ${shortPath(path)} answered ${r.status} without ${missing.map((k) => `"${k}"`).join(", ")}${r.proxied ? PROXY_PORT : "; check --admin"}`,
     );
   }
+}
+
+/** The code of a failed fetch's cause (ECONNREFUSED, ...), the first of an AggregateError's. */
+function causeCode(err: unknown): string | undefined {
+  const c = (err as { cause?: { code?: string; errors?: Array<{ code?: string }> } }).cause;
+  return c?.code ?? c?.errors?.[0]?.code;
 }
 
 /** Paths longer than this are cut in messages (a route path carries every key of a batch). */
