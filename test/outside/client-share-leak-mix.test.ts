@@ -11,11 +11,11 @@
 // client_share_exceeded. So 128 on each member address means nothing is held.
 
 import assert from "node:assert/strict";
-import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { request } from "node:http";
 import { after, test } from "node:test";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
 import { type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
+import { type ShareMember, startShareMember, stopShareMember } from "../support/share-member.js";
 import { eventually } from "../support/wait.js";
 
 const SEED = testSeed(160_316);
@@ -25,72 +25,7 @@ const PROBE = UNSHARED + 4;
 const OPS = 600;
 const CONCURRENCY = 24;
 
-interface Member {
-  server: Server;
-  port: number;
-  /** Upstream requests not ended yet (their response closed or finished). */
-  open: number;
-  held: ServerResponse[];
-}
-
-function startMember(): Promise<Member> {
-  const m: Member = { server: createServer(), port: 0, open: 0, held: [] };
-  m.server.on("request", (req: IncomingMessage, res: ServerResponse) => {
-    m.open++;
-    res.once("close", () => m.open--);
-    res.setHeader("x-port", String(m.port));
-    const path = (req.url ?? "/").split("?")[0];
-    req.resume();
-    req.once("end", () => answer(m, path, req, res));
-  });
-  return new Promise((resolve) =>
-    m.server.listen(0, "127.0.0.1", () => {
-      m.port = (m.server.address() as AddressInfo).port;
-      resolve(m);
-    }),
-  );
-}
-
-function answer(m: Member, path: string, req: IncomingMessage, res: ServerResponse): void {
-  switch (path) {
-    case "/ok":
-      res.end("ok");
-      return;
-    case "/big":
-      res.end(Buffer.alloc(2 * 1024 * 1024, 0x61));
-      return;
-    case "/reset":
-      req.socket.destroy();
-      return;
-    case "/midreset":
-      res.writeHead(200, { "content-length": String(1024 * 1024) });
-      res.write(Buffer.alloc(64 * 1024, 0x62), () => setImmediate(() => req.socket.destroy()));
-      return;
-    case "/bad":
-      res.statusCode = 502;
-      res.end("bad");
-      return;
-    case "/late":
-      // Past the pool's response timeout (300 ms): shardgate gives up and may retry.
-      setTimeout(() => {
-        if (!res.destroyed) res.end("late");
-      }, 800).unref();
-      return;
-    case "/slowish":
-      setTimeout(() => {
-        if (!res.destroyed) res.end("slowish");
-      }, 150).unref();
-      return;
-    case "/hold":
-      m.held.push(res);
-      return;
-    default:
-      res.statusCode = 404;
-      res.end();
-  }
-}
-
-function configYaml(a: Member, b: Member): string {
+function configYaml(a: ShareMember, b: ShareMember): string {
   return `listen:
   http: 127.0.0.1:0
   admin: 127.0.0.1:0
@@ -211,7 +146,7 @@ async function keyFor(sgPort: number, port: number): Promise<string> {
  * How many held requests one client address gets in on `m` before its first 503
  * client_share_exceeded (PROBE sent at once); every held one is then answered.
  */
-async function admittedOn(sgPort: number, m: Member, key: string): Promise<number> {
+async function admittedOn(sgPort: number, m: ShareMember, key: string): Promise<number> {
   let refused = 0;
   let other = "";
   const answered: Promise<void>[] = [];
@@ -241,23 +176,20 @@ async function admittedOn(sgPort: number, m: Member, key: string): Promise<numbe
   return held;
 }
 
-let a: Member;
-let b: Member;
+let a: ShareMember;
+let b: ShareMember;
 let sg: RunningShardgate;
 
 after(async () => {
   await stopAll();
   for (const m of [a, b]) {
-    if (m === undefined) continue;
-    for (const res of m.held.splice(0)) res.end();
-    m.server.closeAllConnections();
-    await new Promise((r) => m.server.close(r));
+    if (m !== undefined) await stopShareMember(m);
   }
 });
 
 async function leakMix(engine: "undici" | "http-proxy"): Promise<void> {
-  a ??= await startMember();
-  b ??= await startMember();
+  a ??= await startShareMember();
+  b ??= await startShareMember();
   sg = await startShardgate(configYaml(a, b), { env: { SHARDGATE_ENGINE: engine } });
   const sgPort = Number(new URL(sg.httpUrl).port);
   const keyA = await keyFor(sgPort, a.port);
