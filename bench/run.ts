@@ -17,6 +17,7 @@ const BENCHES: Record<string, string> = {
   "engine-micro": "./engine-micro.js",
   "cache-view": "./cache-view-micro.js",
   "head-micro": "./head-micro.js",
+  "host-key": "./host-key-micro.js",
   "trust-check": "./trust-check-micro.js",
   complexity: "./complexity-micro.js",
   "scale-profile": "./scale-profile.js",

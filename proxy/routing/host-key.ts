@@ -24,25 +24,29 @@ export function hostKeyText(value: string, defaultPort: number): string {
     if (colon >= 0 && v.indexOf(":", colon + 1) >= 0) return v;
     hostEnd = colon < 0 ? v.length : colon;
   }
-  let port = "";
-  if (hostEnd < v.length) {
-    const digits = v.slice(hostEnd + 1);
-    if (digits !== "") {
-      const n = portNumber(digits);
-      if (n < 0) return v;
-      if (n !== defaultPort) port = `:${n}`;
+  // The text given is the key unless a port or a trailing dot goes or a port is spelled anew:
+  // then one string is cut or built, never the port's digits on their own.
+  let port = -1;
+  let portAsGiven = true;
+  const from = hostEnd + 1;
+  if (from < v.length) {
+    const n = portNumber(v, from);
+    if (n < 0) return v;
+    if (n !== defaultPort) {
+      port = n;
+      portAsGiven = v.charCodeAt(from) !== 0x30 /* 0 */ || from === v.length - 1;
     }
   }
-  let host = hostEnd === v.length ? v : v.slice(0, hostEnd);
-  if (host.length > 1 && host.charCodeAt(host.length - 1) === 0x2e /* . */) host = host.slice(0, -1);
-  return port === "" ? host : host + port;
+  const hostLen = hostEnd > 1 && v.charCodeAt(hostEnd - 1) === 0x2e /* . */ ? hostEnd - 1 : hostEnd;
+  if (port < 0) return hostLen === v.length ? v : v.slice(0, hostLen);
+  return hostLen === hostEnd && portAsGiven ? v : `${v.slice(0, hostLen)}:${port}`;
 }
 
-/** The number `digits` spells (ASCII digits only, at most 65535), or -1. */
-function portNumber(digits: string): number {
+/** The number `v` spells from `from` to its end (ASCII digits only, at most 65535), or -1. */
+function portNumber(v: string, from: number): number {
   let n = 0;
-  for (let i = 0; i < digits.length; i++) {
-    const c = digits.charCodeAt(i) - 0x30;
+  for (let i = from; i < v.length; i++) {
+    const c = v.charCodeAt(i) - 0x30;
     if (c < 0 || c > 9) return -1;
     n = n * 10 + c;
     if (n > 65535) return -1;
