@@ -9,7 +9,7 @@ import * as path from "node:path";
 import type { RaftDriverOptions, StateMachine } from "../../config/raft/driver/options.js";
 import { RaftDriver } from "../../config/raft/driver.js";
 import { ClusterStateMachine } from "../../config/state/state-machine.js";
-import { freePorts } from "./ports.js";
+import { loopbackPeers } from "./raft-io/loopback-fleet.js";
 import { waitFor } from "./wait.js";
 
 /** The transport's frame limit in every trio. */
@@ -62,8 +62,7 @@ export class BoundedRaftTrio {
 
   /** Picks the ports, builds and starts the three nodes, waits for a leader; returns its id. */
   async start(machineFor: (id: string) => StateMachine, note: string): Promise<string> {
-    const ports = await freePorts(this.ids.length);
-    this.peers = Object.fromEntries(this.ids.map((id, i) => [id, `127.0.0.1:${ports[i]}`]));
+    this.peers = await loopbackPeers(this.ids);
     for (const id of this.ids) this.make(id, machineFor(id));
     await Promise.all([...this.drivers.values()].map((d) => d.start()));
     await waitFor(() => this.leaderId() !== undefined, `a leader (${note})`, 60_000);
