@@ -40,3 +40,24 @@ export const openBreaker = (member: string, since: number, until: number, trips:
 export const consulSearchMembers = (
   members: Extract<CommandInput, { type: "SetMembers" }>["members"],
 ): Uint8Array => enc({ v: 1, type: "SetMembers", pool: "search", source: "consul", members });
+
+/** An encoded SetMembers from Consul for `pool`. */
+export const consulMembers = (
+  pool: string,
+  members: Extract<CommandInput, { type: "SetMembers" }>["members"],
+): Uint8Array => enc({ v: 1, type: "SetMembers", pool, source: "consul", members });
+
+/** `n` members with ids `${idPrefix}m00000`... and loopback addresses on ports drawn from `random`. */
+export const randomMembers = (n: number, random: () => number, idPrefix = "") =>
+  Array.from({ length: n }, (_, i) => ({
+    id: `${idPrefix}m${String(i).padStart(5, "0")}`,
+    address: `127.0.0.1:${1024 + Math.floor(random() * 60000)}`,
+  }));
+
+/** A routing of the given pools, each discovered from Consul with one static member; routes to the first. */
+export const consulPoolsRouting = (pools: string[]): string => `pools:
+${pools.map((p) => `  ${p}:\n    discovery: { consul: { service: ${p} } }\n    members:\n      - { id: ${p}-static, address: "127.0.0.1:9201" }`).join("\n")}
+routes:
+  - pool: ${pools[0]}
+    key: [ip]
+`;

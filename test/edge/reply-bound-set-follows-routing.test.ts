@@ -8,35 +8,27 @@
 // answering a 6 MiB cacheable body: after the reload a repeat is a HIT and no reply was too large.
 
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, test } from "node:test";
+import { repeatUntilHit } from "../support/cache-hit-repeat.js";
+import {
+  type CacheableBodyUpstream,
+  startCacheableBodyUpstream,
+} from "../support/cacheable-body-upstream.js";
 import { type RedisServer, startRedis, stopAllRedis } from "../support/redis-server.js";
-import { eventually, fetchJson, metricValue, startShardgate, stopAll } from "../support/shardgate-process.js";
+import { fetchJson, metricValue, startShardgate, stopAll } from "../support/shardgate-process.js";
 
 const TOKEN = "reply-bound-set-follows-token-0123456789";
 const AUTH = { authorization: `Bearer ${TOKEN}` };
 const BODY = Buffer.alloc(6 * 1024 * 1024, 0x62);
-let upstream: Server;
-let upstreamPort = 0;
+let upstream: CacheableBodyUpstream;
 let redis: RedisServer;
 
 before(async () => {
   redis = await startRedis();
-  upstream = createServer((_req, res) => {
-    res.writeHead(200, {
-      "content-type": "application/octet-stream",
-      "cache-control": "public, max-age=300",
-      "content-length": BODY.length,
-    });
-    res.end(BODY);
-  });
-  await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
-  upstreamPort = (upstream.address() as AddressInfo).port;
+  upstream = await startCacheableBodyUpstream(BODY);
 });
 after(async () => {
   await stopAll();
-  upstream.closeAllConnections();
   upstream.close();
   await stopAllRedis();
 });
@@ -48,7 +40,7 @@ admin: { token: ${TOKEN} }
 pools:
   users:
     members:
-      - { id: u1, address: "127.0.0.1:${upstreamPort}" }
+      - { id: u1, address: "127.0.0.1:${upstream.port}" }
 redis: { url: "${redis.url}", keyPrefix: "rbs:", commandTimeout: 3s, maxReplyBytes: ${maxReplyBytes} }
 routes:
   - match: { host: "*", pathPrefix: /static }
@@ -67,22 +59,7 @@ test("a reload raising cache.maxBytes and a set maxReplyBytes: a 6 MiB entry is 
   const r = await fetchJson(`${sg.adminUrl}/admin/reload`, { method: "POST", headers: AUTH });
   assert.equal(r.status, 200, r.text);
   assert.deepEqual((r.body as { restartRequired: string[] }).restartRequired, ["redis"], r.text);
-  const seen: string[] = [];
-  // The first answer stores the entry in the background; repeats until one is a HIT (bounded).
-  await eventually(
-    "a HIT for the 6 MiB entry",
-    async () => {
-      if (seen.length >= 40) assert.fail(`40 requests, no HIT: ${seen.join(" ")}`);
-      const res = await fetch(`${sg.httpUrl}/static/big`);
-      const body = Buffer.from(await res.arrayBuffer());
-      assert.equal(res.status, 200);
-      assert.equal(body.length, BODY.length);
-      const cache = res.headers.get("x-cache") ?? "";
-      seen.push(cache);
-      return cache === "HIT" ? true : undefined;
-    },
-    60_000,
-  );
+  const seen = await repeatUntilHit(`${sg.httpUrl}/static/big`, BODY.length, "a HIT for the 6 MiB entry");
   const metrics = await (await fetch(`${sg.adminUrl}/metrics`, { headers: AUTH })).text();
   assert.equal(metricValue(metrics, "shardgate_store_replies_too_large_total", {}), 0, seen.join(" "));
 });

@@ -8,38 +8,27 @@
 // propose rejects with STATE_TOO_LARGE, no node applies anything, and the fleet still commits.
 
 import assert from "node:assert/strict";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import { after, it } from "node:test";
 import { DriverError } from "../../config/raft/driver/errors.js";
 import type { StateMachine } from "../../config/raft/driver/options.js";
-import { RaftDriver } from "../../config/raft/driver.js";
+import type { RaftDriver } from "../../config/raft/driver.js";
 import { encodeCommand } from "../../config/state/commands.js";
 import { ClusterStateMachine } from "../../config/state/state-machine.js";
 import type { ClusterStateData } from "../../config/state/types.js";
-import { ROUTING_YAML, routingFrom, setRouting } from "../config/cluster-fixtures.js";
-import { freePorts } from "../support/ports.js";
+import { ROUTING_YAML, randomMembers, routingFrom, setRouting } from "../config/cluster-fixtures.js";
+import { BoundedRaftTrio } from "../support/bounded-raft-trio.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
 import { waitFor } from "../support/wait.js";
 
 const SEED = testSeed(20_261_208);
-const root = fs.mkdtempSync(path.join(os.tmpdir(), "sg-raft-forwarded-"));
-const drivers = new Map<string, RaftDriver>();
-after(async () => {
-  for (const d of drivers.values()) await d.stop();
-  fs.rmSync(root, { recursive: true, force: true });
-});
+const trio = new BoundedRaftTrio("raft-forwarded", SEED);
+after(() => trio.stop());
+const drivers = trio.drivers;
 
-const FRAME = 256 * 1024;
 const STEP = 100;
 const MAX_STEPS = 400;
 
-const members = (n: number, random: () => number) =>
-  Array.from({ length: n }, (_, i) => ({
-    id: `m${String(i).padStart(5, "0")}`,
-    address: `127.0.0.1:${1024 + Math.floor(random() * 60000)}`,
-  }));
+const members = randomMembers;
 
 const consulCount = (s: ClusterStateData): number =>
   s.pools.search?.members.filter((m) => m.source === "consul").length ?? 0;
@@ -55,14 +44,8 @@ it("a follower's stale view forwards a proposal past the bound: the leader refus
 }, async () => {
   const note = seedNote(SEED);
   const random = seededRandom(SEED);
-  const ids = ["a", "b", "c"];
-  const ports = await freePorts(3);
-  const peers: Record<string, string> = {};
-  ids.forEach((id, i) => {
-    peers[id] = `127.0.0.1:${ports[i]}`;
-  });
   const nodes = new Map<string, Node>();
-  for (const id of ids) {
+  const leaderId = await trio.start((id) => {
     const real = new ClusterStateMachine({ onApply: () => {}, onRestore: () => {} });
     const view = new ClusterStateMachine({ onApply: () => {}, onRestore: () => {} });
     let frozen = false;
@@ -82,27 +65,9 @@ it("a follower's stale view forwards a proposal past the bound: the leader refus
       refusalIn: (c) => real.refusalIn(c),
     };
     nodes.set(id, { real, freeze: () => (frozen = true) });
-    drivers.set(
-      id,
-      new RaftDriver({
-        id,
-        dataDir: path.join(root, id),
-        secret: "raft-forwarded-test-secret-0123456789",
-        peers,
-        stateMachine: sm,
-        heartbeatMs: 50,
-        electionMs: 1000,
-        fsync: false,
-        seed: SEED,
-        bootstrap: ids,
-        requestTimeoutMs: 60_000,
-        transport: { maxFrameBytes: FRAME },
-      }),
-    );
-  }
-  await Promise.all([...drivers.values()].map((d) => d.start()));
-  await waitFor(() => [...drivers.values()].some((d) => d.status().role === "leader"), "a leader", 60_000);
-  const leaderId = ids.find((id) => drivers.get(id)?.status().role === "leader") as string;
+    return sm;
+  }, note);
+  const ids = trio.ids;
   const leader = drivers.get(leaderId) as RaftDriver;
   const followerId = ids.find((id) => id !== leaderId) as string;
   const follower = drivers.get(followerId) as RaftDriver;

@@ -9,43 +9,31 @@
 // under the bound, and every pool holds all or none of its proposal's members. Once on the
 // leader (its own proposals), once on a follower (forwarded, vetted by the leader).
 import assert from "node:assert/strict";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import { after, it } from "node:test";
 import { DriverError } from "../../config/raft/driver/errors.js";
 import { defaultMaxStateBytes } from "../../config/raft/driver/options.js";
-import { RaftDriver } from "../../config/raft/driver.js";
+import type { RaftDriver } from "../../config/raft/driver.js";
 import { encodeCommand } from "../../config/state/commands.js";
-import { ClusterStateMachine } from "../../config/state/state-machine.js";
-import { routingFrom, setRouting } from "../config/cluster-fixtures.js";
-import { freePorts } from "../support/ports.js";
+import type { ClusterStateMachine } from "../../config/state/state-machine.js";
+import {
+  consulMembers,
+  consulPoolsRouting,
+  randomMembers,
+  routingFrom,
+  setRouting,
+} from "../config/cluster-fixtures.js";
+import { BoundedRaftTrio, FRAME } from "../support/bounded-raft-trio.js";
 import { SEED, seededRandom, seedNote } from "../support/prng.js";
 import { waitFor } from "../support/wait.js";
 
-const root = fs.mkdtempSync(path.join(os.tmpdir(), "sg-raft-inflight-"));
-const drivers = new Map<string, RaftDriver>();
-after(async () => {
-  for (const d of drivers.values()) await d.stop();
-  fs.rmSync(root, { recursive: true, force: true });
-});
-
-const FRAME = 256 * 1024;
+const trio = new BoundedRaftTrio("raft-inflight", SEED);
+after(() => trio.stop());
+const drivers = trio.drivers;
 const POOLS = ["p0", "p1", "p2", "p3"];
-const ROUTING = `pools:
-${POOLS.map((p) => `  ${p}:\n    discovery: { consul: { service: ${p} } }\n    members:\n      - { id: ${p}-static, address: "127.0.0.1:9201" }`).join("\n")}
-routes:
-  - pool: p0
-    key: [ip]
-`;
+const ROUTING = consulPoolsRouting(POOLS);
 
-const members = (pool: string, n: number, random: () => number) =>
-  Array.from({ length: n }, (_, i) => ({
-    id: `${pool}-m${String(i).padStart(5, "0")}`,
-    address: `127.0.0.1:${1024 + Math.floor(random() * 60000)}`,
-  }));
-const setMembers = (pool: string, list: { id: string; address: string }[]) =>
-  encodeCommand({ v: 1, type: "SetMembers", pool, source: "consul", members: list });
+const members = (pool: string, n: number, random: () => number) => randomMembers(n, random, `${pool}-`);
+const setMembers = consulMembers;
 const consul = (sm: ClusterStateMachine, pool: string): number =>
   sm.current.pools[pool]?.members.filter((m) => m.source === "consul").length ?? 0;
 
@@ -54,38 +42,9 @@ it("proposals in flight, each under the state bound alone, cannot cross it toget
 }, async () => {
   const note = seedNote(SEED);
   const random = seededRandom(SEED);
-  const ids = ["a", "b", "c"];
-  const ports = await freePorts(3);
-  const peers: Record<string, string> = {};
-  ids.forEach((id, i) => {
-    peers[id] = `127.0.0.1:${ports[i]}`;
-  });
-  const machines = new Map<string, ClusterStateMachine>();
-  for (const id of ids) {
-    const sm = new ClusterStateMachine({ onApply: () => {}, onRestore: () => {} });
-    machines.set(id, sm);
-    drivers.set(
-      id,
-      new RaftDriver({
-        id,
-        dataDir: path.join(root, id),
-        secret: "raft-inflight-test-secret-0123456789",
-        peers,
-        stateMachine: sm,
-        heartbeatMs: 50,
-        electionMs: 1000,
-        fsync: false,
-        seed: SEED,
-        bootstrap: ids,
-        requestTimeoutMs: 60_000,
-        transport: { maxFrameBytes: FRAME },
-      }),
-    );
-  }
-  await Promise.all([...drivers.values()].map((d) => d.start()));
+  const { leaderId, machines } = await trio.startWithClusterMachines(note);
+  const ids = trio.ids;
   const all = [...drivers.values()];
-  await waitFor(() => all.some((d) => d.status().role === "leader"), `a leader (${note})`, 60_000);
-  const leaderId = ids.find((id) => drivers.get(id)?.status().role === "leader") as string;
   const leader = drivers.get(leaderId) as RaftDriver;
   const leaderSm = machines.get(leaderId) as ClusterStateMachine;
   const followerId = ids.find((id) => id !== leaderId) as string;

@@ -20,40 +20,33 @@
 // later than the leader's view of its match, and the queued appends chained onto its log).
 
 import assert from "node:assert/strict";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import { after, it } from "node:test";
 import { DriverError } from "../../config/raft/driver/errors.js";
 import { defaultMaxStateBytes } from "../../config/raft/driver/options.js";
-import { RaftDriver, type RaftDriverOptions } from "../../config/raft/driver.js";
+import type { RaftDriver } from "../../config/raft/driver.js";
 import { FileStorage } from "../../config/raft/storage/index.js";
 import { encodeCommand } from "../../config/state/commands.js";
 import { ClusterStateMachine } from "../../config/state/state-machine.js";
 import type { ClusterStateData } from "../../config/state/types.js";
-import { ROUTING_YAML, routingFrom, setRouting } from "../config/cluster-fixtures.js";
-import { freePorts } from "../support/ports.js";
+import { ROUTING_YAML, randomMembers, routingFrom, setRouting } from "../config/cluster-fixtures.js";
+import { BoundedRaftTrio, FRAME } from "../support/bounded-raft-trio.js";
 import { SEED, seededRandom, seedNote } from "../support/prng.js";
 import { waitFor } from "../support/wait.js";
 
-const root = fs.mkdtempSync(path.join(os.tmpdir(), "sg-raft-state-"));
-const drivers = new Map<string, RaftDriver>();
-after(async () => {
-  for (const d of drivers.values()) await d.stop();
-  fs.rmSync(root, { recursive: true, force: true });
+const trio = new BoundedRaftTrio("raft-state", SEED, {
+  snapshotEvery: 4,
+  compactMargin: 0,
+  // The log kept behind a snapshot is bounded by a quarter of this too: small, so compacted.
+  snapshotBytes: 16 * 1024,
 });
-
-const FRAME = 256 * 1024;
+after(() => trio.stop());
+const drivers = trio.drivers;
 /** Members added to pool "search" per proposal (each ~150 bytes in the state). */
 const STEP = 100;
 /** Proposals tried before the test gives up: 400 x STEP members is far past the frame. */
 const MAX_STEPS = 400;
 
-const members = (n: number, random: () => number) =>
-  Array.from({ length: n }, (_, i) => ({
-    id: `m${String(i).padStart(5, "0")}`,
-    address: `127.0.0.1:${1024 + Math.floor(random() * 60000)}`,
-  }));
+const members = randomMembers;
 
 const consulCount = (s: ClusterStateData): number =>
   s.pools.search?.members.filter((m) => m.source === "consul").length ?? 0;
@@ -63,12 +56,6 @@ it("a state grown to its bound refuses the next proposal, and a follower still c
 }, async () => {
   const note = seedNote(SEED);
   const random = seededRandom(SEED);
-  const ids = ["a", "b", "c"];
-  const ports = await freePorts(3);
-  const peers: Record<string, string> = {};
-  ids.forEach((id, i) => {
-    peers[id] = `127.0.0.1:${ports[i]}`;
-  });
   const machines = new Map<string, ClusterStateMachine>();
   /**
    * Per node: each state its machine was restored to (start-time included), its consul members
@@ -76,7 +63,7 @@ it("a state grown to its bound refuses the next proposal, and a follower still c
    * while the driver has no status yet).
    */
   const restored = new Map<string, { consul: number; index: number }[]>();
-  const make = (id: string): RaftDriver => {
+  const machine = (id: string): ClusterStateMachine => {
     const seen: { consul: number; index: number }[] = [];
     restored.set(id, seen);
     const sm = new ClusterStateMachine({
@@ -95,38 +82,15 @@ it("a state grown to its bound refuses the next proposal, and a follower still c
       },
     });
     machines.set(id, sm);
-    const opts: RaftDriverOptions = {
-      id,
-      dataDir: path.join(root, id),
-      secret: "raft-state-test-secret-0123456789",
-      peers,
-      stateMachine: sm,
-      heartbeatMs: 50,
-      electionMs: 1000,
-      fsync: false,
-      seed: SEED,
-      bootstrap: ids,
-      snapshotEvery: 4,
-      compactMargin: 0,
-      // The log kept behind a snapshot is bounded by a quarter of this too: small, so compacted.
-      snapshotBytes: 16 * 1024,
-      requestTimeoutMs: 60_000,
-      transport: { maxFrameBytes: FRAME },
-    };
-    const d = new RaftDriver(opts);
-    drivers.set(id, d);
-    return d;
+    return sm;
   };
-  for (const id of ids) make(id);
-  await Promise.all([...drivers.values()].map((d) => d.start()));
-  await waitFor(() => [...drivers.values()].some((d) => d.status().role === "leader"), "a leader", 60_000);
-  const leaderId = ids.find((id) => drivers.get(id)?.status().role === "leader") as string;
+  const ids = trio.ids;
+  const leaderId = await trio.start(machine, note);
   const leader = drivers.get(leaderId) as RaftDriver;
   await leader.propose(setRouting(routingFrom(ROUTING_YAML)));
   // A follower goes down while the state grows.
   const downId = ids.find((id) => id !== leaderId) as string;
-  await (drivers.get(downId) as RaftDriver).stop();
-  drivers.delete(downId);
+  await trio.stopNode(downId);
 
   const bound = defaultMaxStateBytes(FRAME);
   const growerSm = machines.get(leaderId) as ClusterStateMachine;
@@ -165,7 +129,7 @@ it("a state grown to its bound refuses the next proposal, and a follower still c
 
   // The follower comes back behind a compacted log: only the snapshot, in one frame, brings it up.
   // Its last index from its own storage (the leader's view of its match can be one entry short).
-  const downStore = await FileStorage.open(path.join(root, downId), { fsync: false });
+  const downStore = await FileStorage.open(trio.dataDir(downId), { fsync: false });
   const downLast = downStore.lastIndex();
   await downStore.close();
   for (const [id, d] of drivers) {
@@ -186,7 +150,7 @@ it("a state grown to its bound refuses the next proposal, and a follower still c
     );
     d.transport.heal(downId);
   }
-  make(downId);
+  trio.make(downId, machine(downId));
   await (drivers.get(downId) as RaftDriver).start();
   const cSm = machines.get(downId) as ClusterStateMachine;
   await waitFor(

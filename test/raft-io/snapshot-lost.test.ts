@@ -10,27 +10,15 @@
 // within one election timeout of the drop. A dead follower is not resent anything: the probe
 // waits for a heartbeat answer.
 import assert from "node:assert/strict";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import { after, it } from "node:test";
 import { decodeMessages } from "../../config/raft/core/index.js";
-import { RaftDriver } from "../../config/raft/driver.js";
-import { freePorts } from "../support/ports.js";
 import { SEED, seedNote } from "../support/prng.js";
-import { testDriverOptions } from "../support/raft-io/driver-options.js";
-import { KvStateMachine, kvCommand } from "../support/raft-io/kv-state-machine.js";
+import { BehindFollowerTrio, ELECTION_MS } from "../support/raft-io/behind-follower.js";
+import { type KvStateMachine, kvCommand } from "../support/raft-io/kv-state-machine.js";
 import { waitFor } from "../support/wait.js";
 
-const SECRET = "snapshot-lost-test-secret-0123456789";
-const HEARTBEAT_MS = 50;
-const ELECTION_MS = 3000;
-const root = fs.mkdtempSync(path.join(os.tmpdir(), "sg-snap-lost-"));
-const drivers = new Map<string, RaftDriver>();
-after(async () => {
-  for (const d of drivers.values()) await d.stop();
-  fs.rmSync(root, { recursive: true, force: true });
-});
+const trio = new BehindFollowerTrio("snap-lost", "snapshot-lost-test-secret-0123456789");
+after(() => trio.stop());
 
 const isSnapshot = (payload: Uint8Array): boolean => {
   try {
@@ -44,57 +32,11 @@ it("a snapshot dropped with the link's queue is sent again at the next heartbeat
   timeout: 180_000,
 }, async (t) => {
   const note = seedNote(SEED);
-  const ids = ["a", "b", "c"];
-  const ports = await freePorts(3);
-  const peers: Record<string, string> = {};
-  ids.forEach((id, i) => {
-    peers[id] = `127.0.0.1:${ports[i]}`;
+  const machines = trio.machines;
+  const { leaderId, leader, behindId, behind } = await trio.start(note, async (l) => {
+    for (let i = 0; i < 60; i++) await l.propose(kvCommand(`k${i}`, `v${i}`));
   });
-  const machines = new Map<string, KvStateMachine>();
-  for (const id of ids) {
-    const sm = new KvStateMachine();
-    machines.set(id, sm);
-    drivers.set(
-      id,
-      new RaftDriver(
-        testDriverOptions(root, SECRET, id, peers, {
-          stateMachine: sm,
-          bootstrap: ids,
-          seed: SEED,
-          heartbeatMs: HEARTBEAT_MS,
-          electionMs: ELECTION_MS,
-          requestTimeoutMs: 60_000,
-          snapshotEvery: 20,
-          compactMargin: 0,
-          transport: { backoffMinMs: 10, backoffMaxMs: 200 },
-        }),
-      ),
-    );
-  }
-  await Promise.all([...drivers.values()].map((d) => d.start()));
-  const all = [...drivers.values()];
-  await waitFor(() => all.some((d) => d.status().role === "leader"), `a leader (${note})`, 60_000);
-  const leaderId = ids.find((id) => drivers.get(id)?.status().role === "leader") as string;
-  const leader = drivers.get(leaderId) as RaftDriver;
-  const behindId = ids.find((id) => id !== leaderId) as string;
-  const behind = drivers.get(behindId) as RaftDriver;
-  await leader.propose(kvCommand("warm", "up"));
-  await waitFor(
-    () => leader.status().peers[behindId]?.state === "replicate",
-    `the leader pipelines to ${behindId} (${note})`,
-    60_000,
-  );
-
-  // Cut off (both ways, at the leader) while the leader's log is compacted past it.
   const transport = leader.transport;
-  transport.cut(behindId);
-  const behindLast = behind.status().lastIndex;
-  for (let i = 0; i < 60; i++) await leader.propose(kvCommand(`k${i}`, `v${i}`));
-  await waitFor(
-    () => leader.status().firstIndex > behindLast + 1,
-    `the leader compacted past ${behindId}'s last ${behindLast} (${note})`,
-    60_000,
-  );
 
   // The first snapshot for it is queued, then dropped with the queue before any byte of it left.
   let droppedAt = 0;

@@ -8,30 +8,20 @@
 // follower is cut off while the leader compacts past it, then healed: heartbeats flow, the
 // snapshot cannot. The wait is on heartbeats sent to it (ticks), never on wall-clock time.
 import assert from "node:assert/strict";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import { after, it } from "node:test";
 import { decodeMessages, type Message } from "../../config/raft/core/index.js";
-import { RaftDriver } from "../../config/raft/driver.js";
-import { freePorts } from "../support/ports.js";
 import { SEED, seededRandom, seedNote } from "../support/prng.js";
-import { testDriverOptions } from "../support/raft-io/driver-options.js";
-import { KvStateMachine, kvCommand } from "../support/raft-io/kv-state-machine.js";
+import { BehindFollowerTrio, ELECTION_MS, HEARTBEAT_MS } from "../support/raft-io/behind-follower.js";
+import { kvCommand } from "../support/raft-io/kv-state-machine.js";
 import { waitFor } from "../support/wait.js";
 
-const SECRET = "snapshot-oversized-loop-secret-0123456789";
-const HEARTBEAT_MS = 50;
-const ELECTION_MS = 3000;
 /** Election timeout in heartbeats: the snapshot's own retry waits twice this. */
 const ELECTION_TICKS = ELECTION_MS / HEARTBEAT_MS;
 const FRAME_BYTES = 16 * 1024;
-const root = fs.mkdtempSync(path.join(os.tmpdir(), "sg-snap-oversized-"));
-const drivers = new Map<string, RaftDriver>();
-after(async () => {
-  for (const d of drivers.values()) await d.stop();
-  fs.rmSync(root, { recursive: true, force: true });
+const trio = new BehindFollowerTrio("snap-oversized", "snapshot-oversized-loop-secret-0123456789", {
+  maxFrameBytes: FRAME_BYTES,
 });
+after(() => trio.stop());
 
 const types = (payload: Uint8Array): Message["type"][] => {
   try {
@@ -46,57 +36,14 @@ it("a snapshot refused as oversized is not sent again at every heartbeat answer"
 }, async (t) => {
   const note = seedNote(SEED);
   const rand = seededRandom(SEED);
-  const ids = ["a", "b", "c"];
-  const ports = await freePorts(3);
-  const peers: Record<string, string> = {};
-  ids.forEach((id, i) => {
-    peers[id] = `127.0.0.1:${ports[i]}`;
-  });
-  for (const id of ids) {
-    drivers.set(
-      id,
-      new RaftDriver(
-        testDriverOptions(root, SECRET, id, peers, {
-          stateMachine: new KvStateMachine(),
-          bootstrap: ids,
-          seed: SEED,
-          heartbeatMs: HEARTBEAT_MS,
-          electionMs: ELECTION_MS,
-          requestTimeoutMs: 60_000,
-          snapshotEvery: 20,
-          compactMargin: 0,
-          transport: { backoffMinMs: 10, backoffMaxMs: 200, maxFrameBytes: FRAME_BYTES },
-        }),
-      ),
-    );
-  }
-  await Promise.all([...drivers.values()].map((d) => d.start()));
-  const all = [...drivers.values()];
-  await waitFor(() => all.some((d) => d.status().role === "leader"), `a leader (${note})`, 60_000);
-  const leaderId = ids.find((id) => drivers.get(id)?.status().role === "leader") as string;
-  const leader = drivers.get(leaderId) as RaftDriver;
-  const behindId = ids.find((id) => id !== leaderId) as string;
-  const behind = drivers.get(behindId) as RaftDriver;
-  await leader.propose(kvCommand("warm", "up"));
-  await waitFor(
-    () => leader.status().peers[behindId]?.state === "replicate",
-    `the leader pipelines to ${behindId} (${note})`,
-    60_000,
-  );
-
   // Cut off while the state grows past one frame and the log is compacted past it.
+  const { behindId, behind, behindLast, leader } = await trio.start(note, async (l) => {
+    for (let i = 0; i < 100; i++) {
+      const v = Array.from({ length: 200 }, () => "abcdefghij"[Math.floor(rand() * 10)]).join("");
+      await l.propose(kvCommand(`k${i}`, v));
+    }
+  });
   const transport = leader.transport;
-  transport.cut(behindId);
-  const behindLast = behind.status().lastIndex;
-  for (let i = 0; i < 100; i++) {
-    const v = Array.from({ length: 200 }, () => "abcdefghij"[Math.floor(rand() * 10)]).join("");
-    await leader.propose(kvCommand(`k${i}`, v));
-  }
-  await waitFor(
-    () => leader.status().firstIndex > behindLast + 1,
-    `the leader compacted past ${behindId}'s last ${behindLast} (${note})`,
-    60_000,
-  );
 
   let snapshots = 0;
   let refused = 0;

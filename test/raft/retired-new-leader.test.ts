@@ -9,34 +9,13 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { incarnationIn, type Message, newMessage } from "../../config/raft/core/index.js";
-import type { ConfState } from "../../config/raft/types.js";
-import { SyncNet, text } from "./sim/sync-net.js";
+import { readdedOnNewDisk } from "./sim/readded-on-new-disk.js";
+import { type SyncNet, text } from "./sim/sync-net.js";
 
-const ABC: ConfState = { voters: ["a", "b", "c"], learners: [] };
-
-/** As readdedOnNewDisk in readd-stale-incarnation.test.ts, then a hands leadership to b. */
+/** readdedOnNewDisk (a leads, c2 learned and promoted, c1 retired), then a hands leadership to b. */
 function retiredThenNewLeader(): SyncNet {
-  const net = new SyncNet(["a", "b", "c"], ABC);
-  net.elect("a");
+  const net = readdedOnNewDisk();
   const a = net.get("a");
-  a.propose(text("before"));
-  net.stabilize();
-  net.loseDisk("c", "c1");
-  net.tick(4, ["a"]);
-  a.proposeConfChange({ type: "removeNode", node: "c" });
-  net.stabilize();
-  net.isolate("c");
-  a.proposeConfChange({ type: "addLearner", node: "c" });
-  net.stabilize();
-  net.loseDisk("c", "c2");
-  net.recover();
-  net.tick(20, ["a"]);
-  a.propose(text("after"));
-  net.stabilize();
-  a.proposeConfChange({ type: "addVoter", node: "c" });
-  net.stabilize();
-  assert.equal(incarnationIn(a.status().conf, "c"), "c2", "a learned c2");
-  assert.deepEqual(a.status().conf.voters, ["a", "b", "c"], "c2 promoted");
   a.transferLeadership("b");
   net.stabilize();
   net.tick(3);
