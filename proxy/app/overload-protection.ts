@@ -48,7 +48,7 @@ export function createOverloadProtection(
         state: LEVEL_NAMES[level],
         from: LEVEL_NAMES[previous],
         usage: Math.round(usage * 1000) / 1000,
-        rssMb: mb(s.rss),
+        rssMb: Number.isFinite(s.rss) ? mb(s.rss) : "unreadable",
         heapUsedMb: mb(s.heapUsed),
         externalMb: mb(s.external),
         limitMb: mb(limit.bytes),

@@ -28,7 +28,10 @@ export const SAMPLE_INTERVAL_MS = 250;
 export const COLLECT_EVERY = 4;
 
 export interface MemorySample {
-  /** Resident set size of the process (bytes). */
+  /**
+   * Resident set size of the process (bytes); Infinity when it could not be read (the
+   * process is out of descriptors: reading RSS opens /proc/self/stat): V8's accounting decides.
+   */
   rss: number;
   /** V8's heap: committed, in use, and V8's limit on it (bytes). */
   heapTotal: number;
@@ -88,13 +91,13 @@ export class OverloadGuard {
     const s = this.sample();
     // Memory the process's own code holds beside V8's accounting (code, libuv, OpenSSL), fixed at
     // the first sample.
-    if (this.native < 0) this.native = Math.max(0, s.rss - s.heapTotal - s.external);
+    if (this.native < 0 && Number.isFinite(s.rss)) this.native = Math.max(0, s.rss - s.heapTotal - s.external);
     const heap = s.heapLimit > 0 ? s.heapUsed / s.heapLimit : 0;
     // RSS alone never falls back: freed Buffers stay in the allocator's pages (measured: 200
     // uploads held raised RSS from 107 to 164 MB, and it stayed there after they were gone), so
     // an episode would never end. V8's accounting falls as soon as they are freed; the smaller
     // of the two is what the process really holds (pages it freed are reused before it grows).
-    const held = Math.min(s.rss, this.native + s.heapTotal + s.external);
+    const held = Math.min(s.rss, Math.max(0, this.native) + s.heapTotal + s.external);
     const rss = this.opts.rssLimit !== null && this.opts.rssLimit > 0 ? held / this.opts.rssLimit : 0;
     const usage = Math.max(heap, rss);
     this.usage = usage;
@@ -132,14 +135,22 @@ export function levelFor(
 /** V8's heap limit is fixed for the process's life (--max-old-space-size): read once. */
 let heapLimit = 0;
 
-function readMemory(): MemorySample {
-  if (heapLimit === 0) heapLimit = getHeapStatistics().heap_size_limit;
-  const m = process.memoryUsage();
+export function readMemory(): MemorySample {
+  const h = getHeapStatistics();
+  if (heapLimit === 0) heapLimit = h.heap_size_limit;
+  let rss = Number.POSITIVE_INFINITY;
+  try {
+    // Opens /proc/self/stat: at the descriptor limit it throws EMFILE, and a throw in the
+    // sampling timer would take the whole process down at the moment it is already short.
+    rss = process.memoryUsage.rss();
+  } catch {
+    // RSS unknown this time: V8's accounting below decides.
+  }
   return {
-    rss: m.rss,
-    heapTotal: m.heapTotal,
-    heapUsed: m.heapUsed,
+    rss,
+    heapTotal: h.total_heap_size,
+    heapUsed: h.used_heap_size,
     heapLimit,
-    external: m.external,
+    external: h.external_memory,
   };
 }

@@ -155,3 +155,32 @@ test("the budget: limits.memory, else cgroup v2 memory.max shared by the process
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("out of descriptors, a sample still reads memory (V8's accounting) and the guard decides: no throw in the timer", async () => {
+  // Reading RSS opens /proc/self/stat: at the descriptor limit process.memoryUsage() throws
+  // EMFILE, and the sampling timer's throw took the process down (seen: fd-limit-h2-backoff's
+  // shardgate gone mid-test). A child fills its descriptors, then samples and checks.
+  const overload = new URL("../../proxy/server/overload.js", import.meta.url).href;
+  const script = `
+    const fs = require("node:fs");
+    import(${JSON.stringify(overload)}).then(({ readMemory, OverloadGuard }) => {
+      const held = [];
+      try { for (let i = 0; i < 100000; i++) held.push(fs.openSync("/dev/null", "r")); } catch {}
+      let rssThrows = false;
+      try { process.memoryUsage.rss(); } catch { rssThrows = true; }
+      const s = readMemory();
+      const guard = new OverloadGuard({ rssLimit: 1 << 30, shedAt: 0.85, refuseAt: 0.95 });
+      const level = guard.check();
+      for (const fd of held) fs.closeSync(fd);
+      console.log(JSON.stringify({ rssThrows, rss: String(s.rss), heapUsed: s.heapUsed, level, usage: guard.usage }));
+    });`;
+  const { execFileSync } = await import("node:child_process");
+  const out = JSON.parse(
+    execFileSync(process.execPath, ["-e", script], { encoding: "utf8", timeout: 60_000 }).trim(),
+  ) as { rssThrows: boolean; rss: string; heapUsed: number; level: number; usage: number };
+  assert.equal(out.rssThrows, true, "the premise: reading RSS throws with no descriptor left");
+  assert.equal(out.rss, "Infinity", "RSS unknown");
+  assert.ok(out.heapUsed > 0, "V8's accounting still read");
+  assert.equal(out.level, 0, "a small process is normal");
+  assert.ok(out.usage > 0 && out.usage < 0.85, `usage from V8's accounting: ${out.usage}`);
+});
