@@ -3,7 +3,9 @@
 // stay counted in V8's external memory until a collection runs, and a process that sheds its
 // traffic (and whose /readyz sends the rest elsewhere) allocates too little to trigger one: it
 // would stay "overloaded" with its memory already free. Node offers no collection call without
-// --expose-gc; the flag is set at run time and `gc` taken from a fresh context, once.
+// --expose-gc; the flag is set at run time and `gc` taken from a fresh context, once, then
+// unset: left set, every context and worker thread created later (vm, the config-loading
+// worker) got a global `gc` too.
 
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
@@ -19,6 +21,8 @@ export function collectGarbage(): boolean {
       collect = typeof gc === "function" ? (gc as () => void) : null;
     } catch {
       collect = null;
+    } finally {
+      setFlagsFromString("--no-expose-gc");
     }
   }
   if (collect === null) return false;

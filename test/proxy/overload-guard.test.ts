@@ -28,6 +28,8 @@ function guardOver(first: MemorySample) {
     collect: () => {
       collections++;
     },
+    // Collections here take no time (the clock stands still): spacing them is tested below.
+    now: () => 0,
     onChange: (level, previous) => changes.push([previous, level]),
   });
   return {
@@ -127,6 +129,41 @@ test("while over a threshold a collection runs every COLLECT_EVERY samples, neve
   g.set(90);
   for (let i = 0; i < 3 * COLLECT_EVERY; i++) g.guard.check();
   assert.equal(g.collections(), 3);
+});
+
+test("forced collections take at most a tenth of the time, however long one pauses the process", () => {
+  // A clock the test moves: 250 ms per sample (the timer), and each collection pauses the
+  // process for as long as its heap takes to mark (measured 2 s at 740 MB of small objects).
+  const rnd = seededRandom(SEED);
+  let clock = 0;
+  let paused = 0;
+  let collections = 0;
+  const guard = new OverloadGuard({
+    rssLimit: 100 * MB,
+    shedAt: 0.85,
+    refuseAt: 0.95,
+    sample: () => ({
+      rss: 90 * MB,
+      heapTotal: 40 * MB,
+      heapUsed: 36 * MB,
+      heapLimit: 1000 * MB,
+      external: 30 * MB,
+    }),
+    collect: () => {
+      collections++;
+      const pause = 1000 + Math.floor(rnd() * 2000);
+      clock += pause;
+      paused += pause;
+    },
+    now: () => clock,
+  });
+  for (let i = 0; i < 400; i++) {
+    guard.check();
+    clock += 250;
+  }
+  const share = paused / clock;
+  assert.ok(collections >= 2, `still collects while overloaded (${collections}) ${seedNote(SEED)}`);
+  assert.ok(share <= 0.12, `collections took ${(share * 100).toFixed(0)}% of the time ${seedNote(SEED)}`);
 });
 
 test("the budget: limits.memory, else cgroup v2 memory.max shared by the processes, else V8's heap limit", () => {

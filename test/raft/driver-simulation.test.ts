@@ -63,6 +63,16 @@ test("driver simulation: seed 5534 (two segment rolls in one group commit, then 
   assert.ok(r.stats.crashInRoll > 0 && r.stats.powerReordered > 0, "seed 5534 no longer crashes in a roll");
 });
 
+test("driver simulation: seed 20199 (a replacement cut off by a new leader) readmits the member's new disk", async () => {
+  // n4 lost its disk; a leader proposed n4 as a learner under its new directory n4.1 and lost
+  // leadership before it committed. Followers that had appended it rolled it back, and the
+  // rollback retired n4.1 (a change from n4.1 back to n4.0): the next leader, n1, then dropped
+  // every answer of n4.1 as a retired directory's and never readmitted it.
+  const r = await runDriverSeed(20199);
+  assert.deepEqual(r.violations, [], "seed 20199 (npm run raft:sim -- --replay 20199)");
+  assert.ok(r.stats.diskLosses > 0 && r.stats.readmitted > 0, "seed 20199 no longer readmits a lost disk");
+});
+
 test("driver simulation: a run is deterministic for its seed", async () => {
   const a = await runDriverSeed(77, { trace: true, ticks: 60 });
   const b = await runDriverSeed(77, { trace: true, ticks: 60 });

@@ -975,7 +975,11 @@ export class RaftNode {
     const ci = this.log.findConflict(m.entries);
     if (ci !== 0) {
       const fresh = m.entries.slice(ci - m.index - 1);
-      if (ci <= this.log.lastIndex()) this.truncateConfHistory(ci);
+      if (ci <= this.log.lastIndex() && this.truncateConfHistory(ci)) {
+        // A conf change cut off never happened: its rollback retires nothing (the directory
+        // it named may be the member's live one, which a later leader must still readmit).
+        this.applyConf(this.conf, false);
+      }
       this.log.append(fresh);
       for (const e of fresh) if (e.type === "conf") this.recordConfEntry(e);
       this.applyConf(this.conf);
@@ -1347,12 +1351,14 @@ export class RaftNode {
     this.confHistory.push({ index: e.index, conf: this.conf });
   }
 
-  private truncateConfHistory(from: number): void {
+  /** Drops conf entries at `from` and above; whether any was dropped. */
+  private truncateConfHistory(from: number): boolean {
     let k = this.confHistory.length;
     while (k > 0 && this.confHistory[k - 1].index >= from) k--;
-    if (k === this.confHistory.length) return;
+    if (k === this.confHistory.length) return false;
     this.confHistory.length = k;
     this.conf = k > 0 ? this.confHistory[k - 1].conf : this.confBase;
+    return true;
   }
 
   /** Folds conf history below the log's first index into the base (it can never be truncated). */
@@ -1365,13 +1371,13 @@ export class RaftNode {
   }
 
   /** Makes `conf` the configuration in effect (on append, thesis §4.1). */
-  private applyConf(conf: ConfState): void {
+  private applyConf(conf: ConfState, retire = true): void {
     const before = this.confApplied;
     this.confApplied = conf;
     this.voters = new Set(conf.voters);
     this.learners = new Set(conf.learners);
     // Every node: a leader it becomes later refuses what this change retired.
-    this.retireChanged(before, conf);
+    if (retire) this.retireChanged(before, conf);
     if (this.role !== "leader") return;
     for (const [id, pr] of this.prs) {
       if (id === this.id || incarnationIn(before, id) === incarnationIn(conf, id)) continue;
