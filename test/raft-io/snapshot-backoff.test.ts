@@ -276,11 +276,17 @@ describe("a follower refusing the leader's snapshot makes it back off", () => {
     // Before, shardgate_raft_snapshots_refused_by_peers_total{peer="c"} stayed for the life of
     // the leader after c was removed: a series per member that ever refused and left.
     const [a, b] = await followerRefusingSnapshots("removed");
+    // Bounded by time (60 s) and count (500 writes), as the case above: 50 writes took 675 ms in
+    // one mid-round suite run, before the leader had sent c a snapshot to refuse.
     const t0 = Date.now();
-    for (let i = 0; i < 50 && !(leaderOf([a, b])?.d.counters.snapshotsRefusedByPeer.has("c") ?? false); i++) {
-      if (Date.now() - t0 > 60_000) break;
+    for (
+      let i = 0;
+      i < 500 &&
+      !(leaderOf([a, b])?.d.counters.snapshotsRefusedByPeer.has("c") ?? false) &&
+      Date.now() - t0 < 60_000;
+      i++
+    )
       await write([a, b], keys(`r${i}-`, 4));
-    }
     const leader = leaderOf([a, b]) as Node;
     assert.ok(
       leader.d.counters.snapshotsRefusedByPeer.has("c"),
