@@ -178,12 +178,16 @@ async function main(): Promise<void> {
   for (const m of early.splice(0)) handle(m);
   const liveReport = new LiveReporter(series);
   let beatAt = 0;
+  // The overload level last reported: a change is sent at once, not at the next beat (an episode
+  // shorter than a beat never reached the primary's /readyz).
+  let overloadSent = 0;
   const shipping = setInterval(() => {
     const batch = outcomes.drain();
     if (batch.entries.length > 0) send({ t: "outcomes", batch });
     const now = performance.now();
-    if (now - beatAt >= BEAT_EVERY_MS) {
+    if (now - beatAt >= BEAT_EVERY_MS || overload.level !== overloadSent) {
       beatAt = now;
+      overloadSent = overload.level;
       send({
         t: "beat",
         inFlight: dataPlane.inFlight(),
