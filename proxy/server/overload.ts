@@ -106,7 +106,8 @@ export class OverloadGuard {
     const s = this.sample();
     // Memory the process's own code holds beside V8's accounting (code, libuv, OpenSSL), fixed at
     // the first sample.
-    if (this.native < 0 && Number.isFinite(s.rss)) this.native = Math.max(0, s.rss - s.heapTotal - s.external);
+    if (this.native < 0 && Number.isFinite(s.rss))
+      this.native = Math.max(0, s.rss - s.heapTotal - s.external);
     const heap = s.heapLimit > 0 ? s.heapUsed / s.heapLimit : 0;
     // RSS alone never falls back: freed Buffers stay in the allocator's pages (measured: 200
     // uploads held raised RSS from 107 to 164 MB, and it stayed there after they were gone), so

@@ -8,7 +8,6 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { ShardgateConfigInput } from "../../config/file/schema.js";
-import type { KeyRules } from "../../proxy/routing/key-extract.js";
 import { send } from "../proxy/harness.js";
 import { type RedisServer, startRedis, stopAllRedis } from "../support/redis-server.js";
 import { type EdgeHarness, startEdgeHarness } from "./edge-harness.js";
