@@ -18,15 +18,20 @@ import { connect, type Socket } from "node:net";
 import { after, test } from "node:test";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
 import { poolConfig, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
-import { eventually, scaled } from "../support/wait.js";
+import { eventually, eventuallyTrue, scaled } from "../support/wait.js";
 
 const SEED = testSeed(20_261_206);
 const random = seededRandom(SEED);
 const MB = 1024 * 1024;
 /** Uploads started before the flood: they must all complete, 200. */
 const IN_FLIGHT = 20;
-/** Bound on the flood: uploads opened at most, and for how long. */
-const FLOOD_MAX = 600;
+/**
+ * Bound on the flood: uploads opened at most per serving process, and for how long. With
+ * `workers: N` the kernel hands each connection to whichever worker accepts it (uneven), and the
+ * budget, sized from the largest process (the primary, ~10 MB above a worker at idle), lets a
+ * worker grow further before it sheds: 80 to 600 uploads were needed in 20 runs at load 2-8.
+ */
+const FLOOD_PER_PROCESS = 600;
 const FLOOD_MS = 60_000;
 /** Headroom over the idle footprint before shedding starts (limits.shedAt of the budget). */
 const HEADROOM = 24 * MB;
@@ -125,8 +130,8 @@ function rssOf(pid: number | undefined): number {
   return Number(m[1]) * 1024;
 }
 
-/** The largest RSS among `pid` and its children (the workers of `workers: N`). */
-function largestRss(pid: number | undefined): number {
+/** The RSS of `pid` and of its children (the workers of `workers: N`). */
+function footprint(pid: number | undefined): { own: number; children: number[] } {
   assert.ok(pid !== undefined);
   let children: number[] = [];
   try {
@@ -138,7 +143,7 @@ function largestRss(pid: number | undefined): number {
   } catch {
     children = [];
   }
-  return Math.max(rssOf(pid), ...children.map(rssOf));
+  return { own: rssOf(pid), children: children.map(rssOf) };
 }
 
 function config(memberPort: number, limits: string, workers: number): string {
@@ -154,17 +159,7 @@ test("past limits.shedAt new requests are shed 503 overloaded, in-flight ones co
   await episode(1);
 });
 
-// Not run by default: on the shared 2-core machine it failed 3 of 10 runs at the lead's merge
-// (either no upload was shed in 600, the budget split over the primary and two workers, or
-// /readyz never showed a worker's episode though the worker logged it and the primary's
-// readiness reads its beats). SHARDGATE_TEST_OVERLOAD_WORKERS=1 runs it; the per-worker report
-// is in proxy/workers (beat `overload`, sent at once on a change).
-test("workers: 2: a worker past limits.shedAt makes the instance's /readyz 503 overloaded, then recovers", {
-  skip:
-    process.env.SHARDGATE_TEST_OVERLOAD_WORKERS === "1"
-      ? false
-      : "unsteady here: set SHARDGATE_TEST_OVERLOAD_WORKERS=1",
-}, async () => {
+test("workers: 2: a worker past limits.shedAt makes the instance's /readyz 503 overloaded, then recovers", async () => {
   // The primary serves no request: its memory stays at its idle footprint, so /readyz turns 503
   // only through the workers' reports.
   await episode(2);
@@ -177,13 +172,18 @@ async function episode(workers: number): Promise<void> {
   // The idle footprint of this build on this machine (its largest process), from a first start
   // without a budget.
   const probe = await startShardgate(config(memberPort, "", workers));
-  const idle = largestRss(probe.proc.child.pid);
+  const at = footprint(probe.proc.child.pid);
   await probe.stop();
+  // With workers the shedding process is a worker (the primary serves nothing), idle about 10 MB
+  // under the primary (seen: primary 107-113 MB, workers 94-105): a budget from the primary's
+  // footprint left a worker 35-45 MB to grow, and in one run 1,200 uploads never got it there.
+  // The primary keeps half the headroom; that it never sheds is checked below.
+  const idle = workers === 1 ? at.own : Math.max(Math.max(...at.children), at.own - HEADROOM / 2);
   const limit = Math.ceil((idle + HEADROOM) / 0.85);
   const sg: RunningShardgate = await startShardgate(
     config(memberPort, `limits:\n  memory: ${limit}\n  shedAt: 0.85\n  refuseAt: 0.95\n`, workers),
   );
-  const note = `idle RSS ${Math.round(idle / MB)} MB, limits.memory ${Math.round(limit / MB)} MB; ${seedNote(SEED)}`;
+  const note = `idle RSS ${[at.own, ...at.children].map((b) => Math.round(b / MB)).join("/")} MB, limits.memory ${Math.round(limit / MB)} MB; ${seedNote(SEED)}`;
   const port = Number(new URL(sg.httpUrl).port);
 
   // Uploads in flight before any overload: held unread by the member.
@@ -204,6 +204,7 @@ async function episode(workers: number): Promise<void> {
   const flood: Upload[] = [];
   let readyzOverloaded = false;
   let overloadedReply = "";
+  const floodMax = FLOOD_PER_PROCESS * workers;
   const deadline = Date.now() + scaled(FLOOD_MS);
   // /readyz watched all through the flood, not once per batch: with workers a worker's episode
   // can begin and end between two batches (a mid-round suite run saw sheds but never the 503).
@@ -219,7 +220,7 @@ async function episode(workers: number): Promise<void> {
     }
   })();
   const shedReply = (): string => flood.find((u) => u.reply.includes('"error":"overloaded"'))?.reply ?? "";
-  while (flood.length < FLOOD_MAX && Date.now() < deadline && (overloadedReply === "" || !readyzOverloaded)) {
+  while (flood.length < floodMax && Date.now() < deadline && (overloadedReply === "" || !readyzOverloaded)) {
     const before = held.length;
     const batch = flood.length;
     for (let i = 0; i < 20; i++) {
@@ -240,6 +241,10 @@ async function episode(workers: number): Promise<void> {
   overloadedReply ||= await eventually("a shed reply", () => shedReply() || undefined, 10_000).catch(
     () => "",
   );
+  // A shed in the flood's last batch: the shedding process is still over its threshold (the
+  // member holds its uploads), and with workers its report reaches the primary a beat later (seen:
+  // 17 to 55 ms after the worker's log line); stopping the watch with the flood missed it.
+  if (overloadedReply !== "") await eventuallyTrue(() => readyzOverloaded, 10_000, 10);
   watching = false;
   await watcher;
   assert.notEqual(overloadedReply, "", `no upload was shed 503 overloaded after ${flood.length} (${note})`);
@@ -252,6 +257,12 @@ async function episode(workers: number): Promise<void> {
     (l) => l.code === "overloaded" && l.from === "normal",
   );
   assert.equal(entered.limitSource, "config", note);
+  // With workers, /readyz said overloaded through a worker's report: the primary never crossed.
+  if (workers > 1) {
+    const primaryLine = sg.proc.lines.find((l) => l.code === "overloaded" && l.worker === undefined);
+    assert.equal(primaryLine, undefined, `the primary itself was overloaded (${note})`);
+    assert.equal(typeof entered.worker, "number", note);
+  }
   // Entering the episode closed the idle keep-alive connection (its memory is the process's too);
   // with workers it may sit on a worker that never crossed the threshold.
   if (workers === 1)
@@ -282,14 +293,31 @@ async function episode(workers: number): Promise<void> {
     1000,
   ).then((text) => {
     const shed = /^shardgate_overload_shed_total\{what="request"\} (\d+)$/m.exec(text);
-    assert.ok(shed !== null && Number(shed[1]) > 0, `shed requests not counted (${note})`);
+    const counted = text.split("\n").filter((l) => l.startsWith("shardgate_overload_shed_total"));
+    assert.ok(
+      shed !== null && Number(shed[1]) > 0,
+      `shed requests not counted: ${counted.join(", ")} (${note})`,
+    );
   });
   await eventually("/readyz 200 again", async () =>
     (await fetch(`${sg.adminUrl}/readyz`)).status === 200 ? true : undefined,
   );
-  const res = await fetch(`${sg.httpUrl}/after`, { headers: { "x-user-id": "after" } });
-  assert.equal(res.status, 200, note);
-  assert.equal(await res.text(), "ok");
+  // Served again. A new, short episode can begin after /readyz said 200, while the member reads
+  // what it held (seen: one process back to normal at external 11 MB, shedding again 0.5 s later
+  // at 30 MB; a worker shedding for 211 ms). Such a reply must be 503 overloaded, and a later request is served.
+  const after = await eventually(
+    "a request served after the episode",
+    async () => {
+      const res = await fetch(`${sg.httpUrl}/after`, { headers: { "x-user-id": "after" } });
+      const reply = { status: res.status, body: await res.text() };
+      const shedAgain = reply.status === 503 && reply.body.includes('"error":"overloaded"');
+      return shedAgain ? undefined : reply;
+    },
+    30_000,
+    100,
+  );
+  assert.equal(after.status, 200, `after the episode: ${after.body} (${note})`);
+  assert.equal(after.body, "ok");
   const left = await sg.proc.waitForLine(
     "the overload-over log line",
     (l) => l.code === "overloaded" && l.state === "normal",
