@@ -11,8 +11,11 @@
 // do the same); per member address, because that is where the cap is. Past the share,
 // while half or more of the address's connections are in use (a lone client below that is
 // not held to it), a request is answered 503 client_share_exceeded at once, not queued behind
-// the client's own stalled answers. Two Map lookups per request; the inner entry goes when its
+// the client's own stalled answers. Two Map lookups per request; a client's entry goes when its
 // count reaches 0, so departed clients hold no memory.
+
+/** Address entries kept before idle ones are swept (a few hundred KB at most). */
+const IDLE_SWEEP_MIN = 4096;
 
 /** One member address's count: every client's requests in flight, and each client's. */
 interface AddressCount {
@@ -21,8 +24,13 @@ interface AddressCount {
 }
 
 export class ClientShare {
-  /** member host:port -> its count; an entry goes when its total reaches 0. */
+  /**
+   * member host:port -> its count. An entry stays when its total reaches 0 (deleting it made a
+   * client alone on an address allocate an entry and a Map per request); idle entries are swept
+   * when the map outgrows `sweepAt`, so addresses that left hold nothing for long.
+   */
   private readonly held = new Map<string, AddressCount>();
+  private sweepAt = IDLE_SWEEP_MIN;
 
   /**
    * `limit`: the requests one client may have in flight on an address while the address is
@@ -40,6 +48,7 @@ export class ClientShare {
   take(address: string, peer: string): boolean {
     let at = this.held.get(address);
     if (at === undefined) {
+      if (this.held.size >= this.sweepAt) this.sweepIdle();
       at = { total: 0, byPeer: new Map() };
       this.held.set(address, at);
     }
@@ -57,7 +66,18 @@ export class ClientShare {
     if (at === undefined || n === undefined) return;
     if (n <= 1) at.byPeer.delete(peer);
     else at.byPeer.set(peer, n - 1);
-    if (--at.total <= 0) this.held.delete(address);
+    at.total--;
+  }
+
+  /** Address entries kept now, idle ones included (tests, diagnostics). */
+  get addresses(): number {
+    return this.held.size;
+  }
+
+  /** Drops the entries of addresses nothing is in flight on; the next sweep waits for twice what stays. */
+  private sweepIdle(): void {
+    for (const [address, at] of this.held) if (at.total <= 0) this.held.delete(address);
+    this.sweepAt = Math.max(IDLE_SWEEP_MIN, 2 * this.held.size);
   }
 
   /** Slots held now by `peer` at `address` (tests, diagnostics). */

@@ -65,3 +65,24 @@ test("below `unshared` connections in use a client is not held to its share; pas
   );
   assert.equal(s.take("10.0.0.1:80", "lone"), false, "4 in use again: refused");
 });
+
+test("an address's entry outlives its last slot (no entry allocated per request), and idle entries are swept past 4,096", () => {
+  const s = new ClientShare(2);
+  for (let i = 0; i < 3; i++) {
+    assert.equal(s.take("10.0.0.1:80", "a"), true);
+    s.give("10.0.0.1:80", "a");
+  }
+  assert.equal(s.addresses, 1, "the idle entry is kept for the next request");
+  assert.equal(s.heldBy("10.0.0.1:80", "a"), 0, "the client's own count goes");
+  // Addresses that come and go (member churn): held entries bounded, busy ones never dropped.
+  assert.equal(s.take("10.9.9.9:80", "busy"), true);
+  for (let i = 0; i < 20_000; i++) {
+    const address = `10.1.${i >> 8}.${i & 255}:80`;
+    assert.equal(s.take(address, "a"), true);
+    s.give(address, "a");
+  }
+  assert.ok(s.addresses <= 8192, `${s.addresses} address entries after 20,000 idle addresses`);
+  assert.equal(s.heldBy("10.9.9.9:80", "busy"), 1, "a busy address survives every sweep");
+  assert.equal(s.take("10.9.9.9:80", "busy"), true);
+  assert.equal(s.take("10.9.9.9:80", "busy"), false, "and keeps its count: the share still applies");
+});
