@@ -1,8 +1,15 @@
 // A raw HTTP/1 client that uploads the way curl and most upload code do: it sends the head and
 // the whole body with its read side paused, and reads the answer only once its last write is
-// handed to the kernel, then ends its write side. A server that answers early and then closes with the client's bytes
-// unread makes the kernel send RST, and such a client sees a reset or nothing: the lingering
-// close tests (test/outside/*-lingering-close.test.ts) count the answers it lost.
+// handed to the kernel, and ends its write side once it has read some of the answer. A server that
+// answers early and then closes with the client's bytes unread makes the kernel send RST, and
+// such a client sees a reset or nothing: the lingering close tests
+// (test/outside/*-lingering-close.test.ts) count the answers it lost.
+//
+// Not before the answer: a FIN with the request unanswered is the client leaving under the
+// listener's default (listen.clientHalfClose: abort, nginx's and Envoy's), and shardgate rightly
+// cut the request (499). The client ended its write side right after its last write, and on a
+// loaded machine (or behind the slower TLS listener) the upstream's early answer reached
+// shardgate after that FIN: about 1 round in 600, read as "the answer was lost".
 
 import { connect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
@@ -48,14 +55,17 @@ export function uploadThenRead(o: LateReadOptions): Promise<LateRead> {
     });
     s.on("data", (d) => {
       reply += d.toString("latin1");
+      // The answer is here: the client ends its write side, as an uploader closes its connection
+      // once answered, so a connection the server lingers on closes at this FIN, not after the
+      // server's idle bound.
+      if (!s.writableEnded) s.end();
     });
     s.on("close", () => {
       clearTimeout(timer);
       resolve({ reply, writeError });
     });
-    const readThenEnd = (): void => {
+    const read = (): void => {
       s.resume();
-      s.end();
     };
     s.write(o.head);
     const slice = Buffer.alloc(64 * 1024, 0x61);
@@ -65,10 +75,8 @@ export function uploadThenRead(o: LateReadOptions): Promise<LateRead> {
         const n = Math.min(left, slice.length);
         left -= n;
         const last = left === 0;
-        // The answer is read only after the last write is handed to the kernel; then the client
-        // ends its write side, as an uploader does (curl: the body is all sent), so a connection
-        // the server lingers on closes at the client's FIN, not after the idle bound.
-        const ok = s.write(n === slice.length ? slice : slice.subarray(0, n), last ? readThenEnd : undefined);
+        // The answer is read only after the last write is handed to the kernel.
+        const ok = s.write(n === slice.length ? slice : slice.subarray(0, n), last ? read : undefined);
         if (!ok && !last) {
           s.once("drain", pump);
           return;
