@@ -79,3 +79,16 @@ test("two clusters: seeds 287 and 425 (a learner promoted while down or on an em
     );
   }
 });
+
+test("two clusters: seed 3691 (a founder crashed inside its first truncation) fixes its cluster id", async () => {
+  // Cluster A's n2 died (power loss) inside the truncation of its first election's log, before
+  // any cluster id; the quiet start never restarted it, so the leader never heard n2's level,
+  // never raised the level and never fixed an id. A real supervisor restarts the process; the
+  // quiet start now does too, and the crash is still taken.
+  const r = await runDriverSeed(3691, { twoClusters: true, trace: true });
+  assert.deepEqual(r.violations, [], "seed 3691 (npm run raft:sim -- --two-clusters --replay 3691)");
+  assert.ok(
+    r.trace.some((l) => /crash \(power\) n2 .* during truncation/.test(l)),
+    "seed 3691 no longer crashes n2 inside a truncation before the ids are fixed",
+  );
+});
