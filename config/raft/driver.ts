@@ -638,9 +638,9 @@ export class RaftDriver extends EventEmitter {
   private restoreSnapshot(snap: Snapshot, atStart: boolean): void {
     // Snapshots of the previous version may carry its "@incarnations" record: no longer used
     // (the configuration names incarnations now), so it is dropped at the next snapshot.
-    // The snapshot object the core installs is the one the message carried: what arrival
-    // decoded (snapshotRefusal) is used as is.
-    const pre = this.decoded?.snap === snap ? this.decoded : null;
+    // The snapshot the core installs carries the message's data (its meta gains this node's
+    // retired directories): what arrival decoded (snapshotRefusal) is used as is.
+    const pre = this.decoded?.snap.data === snap.data ? this.decoded : null;
     this.decoded = null;
     const { addresses, state, level, cluster } = pre?.wrapped ?? unwrapSnapshot(snap.data);
     // Refused (another cluster's): the state machine is not restored and the driver is stopped

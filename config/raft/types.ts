@@ -36,11 +36,27 @@ export interface ConfState {
   readonly rejoin?: readonly NodeId[];
 }
 
+/**
+ * The data directories a node's configuration history retired as of a snapshot (core/retired-dirs.ts),
+ * in order, oldest first: per member its replaced incarnations; members that left, with theirs
+ * and the incarnation they left on; members re-added naming no directory, with the one trusted.
+ */
+export interface RetiredState {
+  readonly retired: readonly (readonly [NodeId, readonly string[]])[];
+  readonly departed: readonly (readonly [NodeId, readonly string[], string])[];
+  readonly trusted: readonly (readonly [NodeId, string])[];
+}
+
 export interface SnapshotMeta {
   /** The last log index the snapshot covers, and that entry's term. */
   readonly index: number;
   readonly term: number;
   readonly conf: ConfState;
+  /**
+   * This node's retired data directories as of `index`: kept in its snapshot file so that a
+   * restart after compaction forgets none. Never sent: each node derives its own.
+   */
+  readonly retired?: RetiredState;
 }
 
 export interface Snapshot {

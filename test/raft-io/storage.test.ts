@@ -11,7 +11,8 @@ import {
   StorageCorruptError,
   StorageError,
 } from "../../config/raft/storage/index.js";
-import type { Entry, Snapshot } from "../../config/raft/types.js";
+import { decodeSnapshot, encodeSnapshot } from "../../config/raft/storage/snapshot-files.js";
+import type { ConfState, Entry, RetiredState, Snapshot } from "../../config/raft/types.js";
 import { randomBytes, SEED, seededRandom } from "../support/prng.js";
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "sg-storage-"));
@@ -20,6 +21,7 @@ let dirs = 0;
 const freshDir = () => path.join(root, `d${dirs++}`);
 const rand = seededRandom(SEED);
 const seedMsg = `seed=${SEED}`;
+const ABC: ConfState = { voters: ["a", "b", "c"], learners: [] };
 
 function ents(from: number, to: number, term: number, size = 20): Entry[] {
   const out: Entry[] = [];
@@ -259,6 +261,46 @@ describe("file storage", () => {
     assert.deepEqual(Buffer.from(r.snapshot().data), Buffer.from(snap.data));
     assert.deepEqual(r.initialState().confState, snap.meta.conf);
     await r.close();
+  });
+
+  it("keeps a snapshot's retired data directories across a reopen; a malformed list is damage", async () => {
+    const dir = freshDir();
+    const s = await FileStorage.open(dir, noSync);
+    s.append(ents(1, 10, 1));
+    const retired: RetiredState = {
+      retired: [["c", ["", "c1"]]],
+      departed: [["d", ["d1"], "d2"]],
+      trusted: [["e", "e3"]],
+    };
+    const snap: Snapshot = { meta: { index: 8, term: 1, conf: ABC, retired }, data: new Uint8Array([8]) };
+    await s.saveSnapshot(snap);
+    await s.close();
+    const r = await FileStorage.open(dir, noSync);
+    assert.deepEqual(r.initialState().retired, retired, "the retired directories did not survive a reopen");
+    assert.deepEqual(r.snapshot().meta, snap.meta);
+    await r.close();
+    // Nothing retired: the file has the bytes it had before retired directories were kept.
+    const none = { retired: [], departed: [], trusted: [] };
+    const plain: Snapshot = { meta: { index: 8, term: 1, conf: ABC }, data: new Uint8Array([8]) };
+    assert.deepEqual(
+      encodeSnapshot({ ...plain, meta: { ...plain.meta, retired: none } }),
+      encodeSnapshot(plain),
+    );
+    for (const bad of [
+      { retired: [["c", "c1"]], departed: [], trusted: [] },
+      { retired: [], departed: [["d", ["d1"]]], trusted: [] },
+      { retired: [], departed: [], trusted: [["e", 3]] },
+    ]) {
+      const b = encodeSnapshot({
+        meta: { ...snap.meta, retired: bad as unknown as RetiredState },
+        data: snap.data,
+      });
+      assert.throws(
+        () => decodeSnapshot(b, "snap-x"),
+        (e: unknown) => e instanceof StorageCorruptError && /retired\?/.test(e.message),
+        JSON.stringify(bad),
+      );
+    }
   });
 
   it("installs a received snapshot replacing the log; ignores and removes temp files; prunes old snapshots", async () => {

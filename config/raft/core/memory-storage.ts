@@ -1,7 +1,7 @@
 // An in-memory RaftStorage with the write side a driver needs (after etcd's MemoryStorage).
 // Used by tests and the simulation, where "persisted" means "written here": a simulated crash
 // keeps this object and discards the node.
-import type { ConfState, Entry, HardState, Snapshot } from "../types.js";
+import type { ConfState, Entry, HardState, RetiredState, Snapshot } from "../types.js";
 import { EMPTY_CONF_STATE, EMPTY_HARD_STATE } from "../types.js";
 import { BOOTSTRAP_HARD_STATE, bootstrapSnapshot, confStateAfter } from "./conf.js";
 import { CompactedError, RaftUsageError, SnapshotOutOfDateError, UnavailableError } from "./errors.js";
@@ -28,7 +28,7 @@ export class MemoryStorage implements RaftStorage {
   }
 
   initialState(): InitialState {
-    return { hardState: this.hard, confState: this.snap.meta.conf };
+    return { hardState: this.hard, confState: this.snap.meta.conf, retired: this.snap.meta.retired };
   }
 
   firstIndex(): number {
@@ -101,14 +101,16 @@ export class MemoryStorage implements RaftStorage {
    * Log compaction: records `data` (the state machine's state after applying `index`) as the
    * snapshot at `index` and discards entries up to it. The caller must have applied `index`.
    * Compacting at or below the current snapshot is a no-op (the index never goes back).
+   * `retired` is what the node retired as of `index` (RaftNode.retiredAt), kept for its restart.
    */
-  compact(index: number, data: Uint8Array): void {
+  compact(index: number, data: Uint8Array, retired?: RetiredState): void {
     const s = this.snap.meta.index;
     if (index <= s) return;
     if (index > this.lastIndex()) throw new UnavailableError(index, this.lastIndex());
     const covered = this.ents.slice(0, index - s);
     const conf = confStateAfter(this.snap.meta.conf, covered);
-    this.snap = { meta: { index, term: covered[covered.length - 1].term, conf }, data };
+    const term = covered[covered.length - 1].term;
+    this.snap = { meta: { index, term, conf, ...(retired !== undefined ? { retired } : {}) }, data };
     this.ents = this.ents.slice(index - s);
   }
 

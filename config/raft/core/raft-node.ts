@@ -44,7 +44,16 @@
 // counted, and a node grants votes only to requests naming its own directory: a node that lost
 // its disk (and with it its votes and acknowledged entries) never acts as its previous self.
 // The leader replaces a member that answers under a new incarnation (replaceIncarnation).
-import type { ConfChange, ConfState, Entry, EntryType, HardState, NodeId, Snapshot } from "../types.js";
+import type {
+  ConfChange,
+  ConfState,
+  Entry,
+  EntryType,
+  HardState,
+  NodeId,
+  RetiredState,
+  Snapshot,
+} from "../types.js";
 import { decodeConfChange, encodeConfChange } from "./codec.js";
 import { applyConfChange, confChangeProblem, incarnationIn, isRejoining } from "./conf.js";
 import {
@@ -72,6 +81,7 @@ import { RaftLog } from "./raft-log.js";
 import { ReadOnlyQueue } from "./read-only.js";
 import type { ReadState, Ready, Role, SoftState } from "./ready.js";
 import type { RefusalReason } from "./refusals.js";
+import { RetiredDirs } from "./retired-dirs.js";
 import type { RaftStorage } from "./storage.js";
 
 const NONE = "";
@@ -88,11 +98,6 @@ interface Outstanding {
   readonly snapIndex: number;
   readonly appliedTo: number;
 }
-
-/** Members that left whose retired incarnations a leader keeps for a re-add (raft-node.ts departed). */
-const DEPARTED_MAX = 64;
-/** Replaced incarnations a node keeps per member (raft-node.ts retired): the newest. */
-const RETIRED_MAX = 16;
 
 export class RaftNode {
   readonly id: NodeId;
@@ -154,26 +159,13 @@ export class RaftNode {
   private snapshotAnswered = false;
   private readonly incarnationBytes: Uint8Array;
   /**
-   * Incarnations replaced per member (late messages of a dead process), by the configuration
-   * changes this node applied (every node, kept across terms: a new leader refuses what the last
-   * one retired; lost with a restart) and, leader, the one a replacement it proposed takes away.
-   * At most RETIRED_MAX per member (the newest); never the member's current one.
+   * Data directories replaced per member (late messages of a dead process), by the configuration
+   * changes this node applied (every node, kept across terms and restarts: a new leader refuses
+   * what the last one retired) and, leader, the one a replacement it proposed takes away.
    */
-  private readonly retired = new Map<NodeId, Set<string>>();
-  /**
-   * What the members that left had retired (kept across terms as retired is), and their own last incarnation,
-   * for the DEPARTED_MAX that left last: a re-add under the same id retires them as any other
-   * change of a member's incarnation does (a late message of a dead process is not taken for
-   * a new disk). Bounded, so a long-lived leader does not keep every member that ever left.
-   */
-  private readonly departed = new Map<NodeId, { readonly retired: Set<string>; readonly last: string }>();
-  /**
-   * Members re-added naming no directory (kept across terms as retired is), and the directory each left on
-   * (trusted: the process still there may answer). Once another directory is learned for the
-   * member, the trusted one is retired with the one replaced (a late message of that dead
-   * process is then not taken for yet another new disk). Only members; cleared as retired is.
-   */
-  private readonly trusted = new Map<NodeId, string>();
+  private retired: RetiredDirs;
+  /** What was retired as of confBase: the start of a replay (retiredAt, a restart). */
+  private retiredBase: RetiredDirs;
   /** The feature level this node advertises, and the committed cluster level (feature-level.ts). */
   private readonly level: number;
   private clusterLevel: number;
@@ -219,7 +211,7 @@ export class RaftNode {
     this.prng = new Prng(mixSeed(config.seed, config.id));
     this.log = new RaftLog(this.storage);
 
-    const { hardState, confState } = this.storage.initialState();
+    const { hardState, confState, retired } = this.storage.initialState();
     this.confBase = confState;
     this.conf = confState;
     const first = this.storage.firstIndex();
@@ -229,7 +221,11 @@ export class RaftNode {
         if (e.type === "conf") this.recordConfEntry(e);
       }
     }
-    this.applyConf(this.conf);
+    // What was retired before the restart: the snapshot's, and what the log's changes retired.
+    this.retiredBase = RetiredDirs.from(retired);
+    this.retired = this.retiredDirsAt(last);
+    this.confApplied = this.conf;
+    this.applyConf(this.conf, false);
     if (hardState.commit > last) {
       throw new RaftConfigError(
         "storage",
@@ -546,12 +542,7 @@ export class RaftNode {
 
   /** Leader: the members it keeps a heard level or replaced incarnations for, this term. */
   leaderBookkeeping(): { levels: NodeId[]; retired: NodeId[]; departed: NodeId[]; trusted: NodeId[] } {
-    return {
-      levels: this.memberLevels.ids(),
-      retired: [...this.retired.keys()],
-      departed: [...this.departed.keys()],
-      trusted: [...this.trusted.keys()],
-    };
+    return { levels: this.memberLevels.ids(), ...this.retired.ids() };
   }
 
   status(): RaftStatus {
@@ -592,6 +583,25 @@ export class RaftNode {
     return conf;
   }
 
+  /**
+   * The data directories retired after log index `index` (index >= the last compaction point),
+   * for a snapshot at `index` to keep: what the base held, replayed through the changes up to it.
+   */
+  retiredAt(index: number): RetiredState {
+    return this.retiredDirsAt(index).state();
+  }
+
+  private retiredDirsAt(index: number): RetiredDirs {
+    const dirs = this.retiredBase.clone();
+    let conf = this.confBase;
+    for (const h of this.confHistory) {
+      if (h.index > index) break;
+      dirs.change(conf, h.conf);
+      conf = h.conf;
+    }
+    return dirs;
+  }
+
   /** Term of log entry i, or undefined if compacted or beyond the log (diagnostics and checkers). */
   termAt(i: number): number | undefined {
     return this.log.term(i);
@@ -625,7 +635,7 @@ export class RaftNode {
     this.votes.clear();
     this.prs.clear();
     this.readOnly.clear();
-    // retired, departed and trusted are kept: a new leader refuses what the last one retired.
+    // retired is kept: a new leader refuses what the last one retired.
     this.memberLevels.clear();
     this.pendingReadRequests = [];
     this.uncommittedBytes = 0;
@@ -1012,11 +1022,16 @@ export class RaftNode {
       this.send({ type: "appResp", to: m.from, term: this.term, index: this.log.lastIndex() });
       return;
     }
-    this.log.restore(s);
+    // The snapshot replaces the log and its configuration history: this node's own retired
+    // directories (not the sender's) go with it into the snapshot it persists.
+    this.retired.change(this.confApplied, s.meta.conf);
+    this.retiredBase = this.retired.clone();
+    const retired: RetiredState = this.retired.state();
+    this.log.restore({ meta: { ...s.meta, retired }, data: s.data });
     this.confBase = s.meta.conf;
     this.confHistory = [];
     this.conf = s.meta.conf;
-    this.applyConf(this.conf);
+    this.applyConf(this.conf, false);
     this.send({ type: "appResp", to: m.from, term: this.term, index: this.log.lastIndex() });
   }
 
@@ -1366,7 +1381,9 @@ export class RaftNode {
     if (this.confHistory.length < 8) return;
     const first = this.log.firstIndex();
     while (this.confHistory.length > 0 && this.confHistory[0].index < first) {
-      this.confBase = this.confHistory.shift()!.conf;
+      const conf = this.confHistory.shift()!.conf;
+      this.retiredBase.change(this.confBase, conf);
+      this.confBase = conf;
     }
   }
 
@@ -1377,7 +1394,7 @@ export class RaftNode {
     this.voters = new Set(conf.voters);
     this.learners = new Set(conf.learners);
     // Every node: a leader it becomes later refuses what this change retired.
-    if (retire) this.retireChanged(before, conf);
+    if (retire) this.retired.change(before, conf);
     if (this.role !== "leader") return;
     for (const [id, pr] of this.prs) {
       if (id === this.id || incarnationIn(before, id) === incarnationIn(conf, id)) continue;
@@ -1404,54 +1421,6 @@ export class RaftNode {
     if (this.maybeCommit() && this.role === "leader") this.bcastAppend();
   }
 
-  /**
-   * Every node: every incarnation a change took from a member is retired, whichever change it was
-   * (a replacement, or a removal and a re-add under the same id); a member that left keeps its
-   * retired set in `departed` (bounded) instead, until it is re-added or pushed out.
-   */
-  private retireChanged(before: ConfState, conf: ConfState): void {
-    const member = (c: ConfState, id: NodeId) => c.voters.includes(id) || c.learners.includes(id);
-    for (const id of [...before.voters, ...before.learners]) {
-      if (this.voters.has(id) || this.learners.has(id)) {
-        const was = incarnationIn(before, id);
-        const now = incarnationIn(conf, id);
-        if (was === now) continue;
-        const set = this.retired.get(id) ?? new Set<string>();
-        set.add(was);
-        const trusted = this.trusted.get(id);
-        if (trusted !== undefined && trusted !== now) set.add(trusted);
-        this.trusted.delete(id);
-        set.delete(now);
-        while (set.size > RETIRED_MAX) set.delete(set.values().next().value as string);
-        this.retired.set(id, set);
-        continue;
-      }
-      this.trusted.delete(id);
-      const set = this.retired.get(id) ?? new Set<string>();
-      this.retired.delete(id);
-      this.departed.delete(id);
-      this.departed.set(id, { retired: set, last: incarnationIn(before, id) });
-      if (this.departed.size > DEPARTED_MAX)
-        this.departed.delete(this.departed.keys().next().value as NodeId);
-    }
-    for (const id of [...conf.voters, ...conf.learners]) {
-      if (member(before, id)) continue;
-      const gone = this.departed.get(id);
-      if (gone === undefined) continue;
-      this.departed.delete(id);
-      // Its directory when it left is retired only when the re-add names another: re-added
-      // naming none (admin add-learner, a configured learner the leader adds), the process
-      // still on it must be learned from its answers (maybeReplace), not dropped for the term.
-      const now = incarnationIn(conf, id);
-      const old = gone.retired;
-      if (now !== "" && now !== gone.last) old.add(gone.last);
-      // Trusted until another directory is learned for it (then retired, see trusted).
-      if (now === "" && gone.last !== "") this.trusted.set(id, gone.last);
-      old.delete(now);
-      if (old.size > 0) this.retired.set(id, old);
-    }
-  }
-
   private send(init: Omit<MessageInit, "from">): void {
     if (init.type === "app" || init.type === "heartbeat" || init.type === "snap") {
       const pr = this.role === "leader" ? this.prs.get(init.to) : undefined;
@@ -1464,9 +1433,7 @@ export class RaftNode {
 
   /** Leader: whether `m` comes from a data directory retired for its sender (not its current one). */
   private fromRetired(m: Message): boolean {
-    return (
-      this.role === "leader" && this.retired.get(m.from)?.has(m.incarnation) === true && !this.current(m)
-    );
+    return this.role === "leader" && this.retired.has(m.from, m.incarnation) && !this.current(m);
   }
 
   /** Whether `m` comes from the data directory the configuration names for its sender. */
@@ -1495,7 +1462,7 @@ export class RaftNode {
 
   /** Leader: a member answered from a new data directory; replace it if a change can go now. */
   private maybeReplace(id: NodeId, incarnation: string): void {
-    if (incarnation === "" || this.retired.get(id)?.has(incarnation)) return;
+    if (incarnation === "" || this.retired.has(id, incarnation)) return;
     try {
       this.replaceIncarnation(id, incarnation);
     } catch (err) {
@@ -1516,9 +1483,7 @@ export class RaftNode {
       throw new ProposalDropped(`${id} already is "${incarnation}"`);
     const rejoin = this.voters.has(id) || isRejoining(this.conf, id);
     const r = this.proposeConfChange({ type: "addLearner", node: id, incarnation, rejoin });
-    const set = this.retired.get(id) ?? new Set<string>();
-    set.add(was);
-    this.retired.set(id, set);
+    this.retired.add(id, was);
     return r;
   }
 

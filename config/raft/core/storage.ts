@@ -4,7 +4,7 @@
 //
 // Index conventions: a storage holds a snapshot at index S (S = 0 for none) and entries
 // S+1..lastIndex. firstIndex() = S + 1; term(S) is the snapshot's term and must be answered.
-import type { ConfState, Entry, HardState, Snapshot } from "../types.js";
+import type { ConfState, Entry, HardState, RetiredState, Snapshot } from "../types.js";
 
 export interface InitialState {
   readonly hardState: HardState;
@@ -13,6 +13,8 @@ export interface InitialState {
    * derives the current membership by replaying conf entries after the snapshot.
    */
   readonly confState: ConfState;
+  /** The data directories retired as of the snapshot (its meta's; none before any). */
+  readonly retired?: RetiredState;
 }
 
 export interface RaftStorage {

@@ -21,7 +21,7 @@ export async function takeSnapshot(
   clusterId = "",
 ): Promise<void> {
   const snap: Snapshot = {
-    meta: { index, term: storage.term(index), conf: node.confStateAt(index) },
+    meta: { index, term: storage.term(index), conf: node.confStateAt(index), retired: node.retiredAt(index) },
     data: wrapSnapshot(addresses, sm.snapshot(), incarnations, clusterLevel, clusterId),
   };
   await storage.saveSnapshot(snap);

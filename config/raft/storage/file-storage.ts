@@ -6,7 +6,7 @@
 // in-flight fdatasync is writing back blocks (stable pages) and would stall the event loop.
 import { crc32c } from "@node-rs/crc32";
 import { CompactedError, type RaftStorage, UnavailableError } from "../core/index.js";
-import type { ConfState, Entry, HardState, Snapshot } from "../types.js";
+import type { ConfState, Entry, HardState, RetiredState, Snapshot } from "../types.js";
 import { EMPTY_HARD_STATE } from "../types.js";
 import { StorageCorruptError, StorageError } from "./errors.js";
 import { newerHardState, readHardStateFile, writeHardStateFileSync } from "./hard-state-file.js";
@@ -34,6 +34,8 @@ export interface FileStorageOptions {
 export interface InitialState {
   hardState: HardState;
   confState: ConfState;
+  /** The data directories retired as of the snapshot (absent in one an older version wrote). */
+  retired?: RetiredState;
 }
 
 const EMPTY_CONF: ConfState = { voters: [], learners: [] };
@@ -191,7 +193,7 @@ export class FileStorage implements RaftStorage {
   // ---- read side (what the core's RaftStorage reads) ----
 
   initialState(): InitialState {
-    return { hardState: this.hs, confState: this.snap.meta.conf };
+    return { hardState: this.hs, confState: this.snap.meta.conf, retired: this.snap.meta.retired };
   }
 
   firstIndex(): number {

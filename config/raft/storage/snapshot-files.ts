@@ -6,7 +6,7 @@
 // Written atomically (temp file, fdatasync, rename, fsync the directory) so a crash leaves
 // either the old snapshot or the new one, never half of one; leftover temp files are removed.
 import { withExtras } from "../core/index.js";
-import type { ConfState, Snapshot } from "../types.js";
+import type { ConfState, RetiredState, Snapshot } from "../types.js";
 import { StorageCorruptError } from "./errors.js";
 import { checkRecord, frameRecord } from "./record.js";
 import type { StorageFs } from "./storage-fs.js";
@@ -30,14 +30,17 @@ export function sortedSnapshotFiles(names: readonly string[]): string[] {
 }
 
 export function encodeSnapshot(snap: Snapshot, installed = false): Buffer {
-  // incarnations/rejoin only when present: a founder-only snapshot keeps the previous bytes.
+  // incarnations/rejoin/retired only when present: a founder-only snapshot keeps the previous
+  // bytes. The retired directories ride in the same object (a version before them ignores the key).
   const c = snap.meta.conf;
+  const retired = snap.meta.retired;
   const conf = Buffer.from(
     JSON.stringify({
       voters: c.voters,
       learners: c.learners,
       ...(c.incarnations !== undefined ? { incarnations: c.incarnations } : {}),
       ...(c.rejoin !== undefined ? { rejoin: c.rejoin } : {}),
+      ...(retired !== undefined && !isEmptyRetired(retired) ? { retired } : {}),
     }),
   );
   const payload = Buffer.allocUnsafe(FIXED + conf.length + snap.data.length);
@@ -52,6 +55,23 @@ export function encodeSnapshot(snap: Snapshot, installed = false): Buffer {
 
 function isStringArray(v: unknown): v is string[] {
   return Array.isArray(v) && v.every((x) => typeof x === "string");
+}
+
+function isEmptyRetired(r: RetiredState): boolean {
+  return r.retired.length === 0 && r.departed.length === 0 && r.trusted.length === 0;
+}
+
+function isRetiredState(v: unknown): v is RetiredState {
+  const r = v as RetiredState;
+  const tuples = (xs: unknown, ok: (t: unknown[]) => boolean) =>
+    Array.isArray(xs) && xs.every((t) => Array.isArray(t) && typeof t[0] === "string" && ok(t));
+  return (
+    typeof r === "object" &&
+    r !== null &&
+    tuples(r.retired, (t) => t.length === 2 && isStringArray(t[1])) &&
+    tuples(r.departed, (t) => t.length === 3 && isStringArray(t[1]) && typeof t[2] === "string") &&
+    tuples(r.trusted, (t) => t.length === 2 && typeof t[1] === "string")
+  );
 }
 
 export interface SnapshotFile {
@@ -71,12 +91,14 @@ export function decodeSnapshot(buf: Buffer, file: string): SnapshotFile {
   const confLen = p.readUInt32LE(13);
   if (FIXED + confLen > p.length) throw new StorageCorruptError(file, 8 + 13, "conf length out of range");
   let conf: ConfState;
+  let retired: RetiredState | undefined;
   try {
     const parsed = JSON.parse(p.toString("utf8", FIXED, FIXED + confLen)) as {
       voters?: unknown;
       learners?: unknown;
       incarnations?: unknown;
       rejoin?: unknown;
+      retired?: unknown;
     };
     if (!isStringArray(parsed.voters) || !isStringArray(parsed.learners)) throw new Error("bad shape");
     const incs = parsed.incarnations;
@@ -86,6 +108,8 @@ export function decodeSnapshot(buf: Buffer, file: string): SnapshotFile {
     )
       throw new Error("bad incarnations");
     if (parsed.rejoin !== undefined && !isStringArray(parsed.rejoin)) throw new Error("bad rejoin");
+    if (parsed.retired !== undefined && !isRetiredState(parsed.retired)) throw new Error("bad retired");
+    retired = parsed.retired;
     conf = withExtras(
       { voters: parsed.voters, learners: parsed.learners },
       incs as Record<string, string> | undefined,
@@ -95,13 +119,21 @@ export function decodeSnapshot(buf: Buffer, file: string): SnapshotFile {
     throw new StorageCorruptError(
       file,
       8 + FIXED,
-      "conf state is not {voters: string[], learners: string[], incarnations?, rejoin?}",
+      "conf state is not {voters: string[], learners: string[], incarnations?, rejoin?, retired?}",
     );
   }
   const data = new Uint8Array(p.length - FIXED - confLen);
   data.set(p.subarray(FIXED + confLen));
   return {
-    snap: { meta: { index: p.readUIntLE(1, 6), term: p.readUIntLE(7, 6), conf }, data },
+    snap: {
+      meta: {
+        index: p.readUIntLE(1, 6),
+        term: p.readUIntLE(7, 6),
+        conf,
+        ...(retired !== undefined ? { retired } : {}),
+      },
+      data,
+    },
     installed: p[0] === KIND_INSTALLED_SNAPSHOT,
   };
 }

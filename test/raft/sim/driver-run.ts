@@ -5,7 +5,7 @@
 // torn power loss, lost disks, proposals, ReadIndex reads, membership changes, leadership
 // transfers and compaction. Checked throughout: election safety, log matching, leader
 // completeness, state-machine safety, durable term/vote, no restart back in time after
-// kill -9, and every read's index at least what was committed when it was issued
+// kill -9, no restart forgetting a retired data directory, and every read's index at least what was committed when it was issued
 // (linearizable reads). At the end the faults stop: the cluster must commit, every member
 // apply it, state machines agree, and every voter that lost its disk be a voter again.
 //

@@ -131,6 +131,8 @@ export interface DNode {
   image: Image | null;
   crashKind: CrashKind;
   appliedAtCrash: number;
+  /** The process that died (null: none, or its disk is gone): what its restart must remember. */
+  raftAtCrash: RaftNode | null;
   /** File operations until an armed crash (0 = none), and its kind. */
   armed: number;
   armedKind: CrashKind;
@@ -252,6 +254,7 @@ export class DriverSim {
         image: new Map(),
         crashKind: "process",
         appliedAtCrash: 0,
+        raftAtCrash: null,
         armed: 0,
         armedKind: "process",
         busy: { truncate: false, snapshot: false, roll: false },
@@ -727,6 +730,24 @@ export class DriverSim {
     }
   }
 
+  /**
+   * A restart forgets no retired data directory: at the restarted log's last entry (when the
+   * dead process held that entry, and had not compacted past it), the directories retired are
+   * those the process that died held there.
+   */
+  private checkRetiredKept(n: DNode, raft: RaftNode, st: FileStorage): void {
+    const dead = n.raftAtCrash;
+    n.raftAtCrash = null;
+    const k = st.lastIndex();
+    if (dead === null || dead.termAt(k) === undefined || dead.termAt(k) !== raft.termAt(k)) return;
+    const before = JSON.stringify(dead.retiredAt(k));
+    const after = JSON.stringify(raft.retiredAt(k));
+    if (before !== after)
+      this.check.fail(
+        `retired directories: ${n.id} restarted at ${k} retiring ${after}, before its crash ${before}`,
+      );
+  }
+
   /** A committed configuration naming this node a voter under its incarnation admits it. */
   private checkAdmission(n: DNode, conf: ConfState): void {
     if (
@@ -748,6 +769,7 @@ export class DriverSim {
     this.stats.crashes++;
     if (kind === "powerReordered") this.stats.powerReordered++;
     n.appliedAtCrash = n.applied;
+    n.raftAtCrash = n.raft;
     n.crashKind = kind;
     n.gen++;
     n.raft = null;
@@ -801,6 +823,7 @@ export class DriverSim {
     n.promisedTerm = 0;
     n.promisedVote = "";
     n.appliedAtCrash = 0;
+    n.raftAtCrash = null;
   }
 
   /**
@@ -824,6 +847,7 @@ export class DriverSim {
     n.promisedTerm = 0;
     n.promisedVote = "";
     n.appliedAtCrash = 0;
+    n.raftAtCrash = null;
     await this.open(n, MemFs.fromImage(n.image), null);
     this.trace(
       `${id} restarted on ${from.id}'s data directory of cluster ${label} (id ${n.cluster}): ${this.describe(n)}`,
@@ -857,6 +881,7 @@ export class DriverSim {
       this.check.fail(
         `back in time: ${id} restarted at applied ${n.applied} after serving ${n.appliedAtCrash} (kill -9)`,
       );
+    this.checkRetiredKept(n, n.raft, n.storage);
     this.trace(`restart (${n.crashKind}) ${this.describe(n)}`);
   }
 

@@ -1,0 +1,124 @@
+// The data directories a node's configuration history retired, per member: a late message of a
+// dead process (a disk lost, then replaced) must never be taken for the member's current
+// directory nor for yet another new disk. What is retired is a function of the configurations
+// the node applied, in order, so it is rebuilt at a start by replaying the log's configuration
+// changes over what the snapshot holds (RetiredState, kept in the snapshot's meta), and is
+// the same whichever node becomes leader, before or after a restart.
+import type { ConfState, NodeId, RetiredState } from "../types.js";
+import { incarnationIn } from "./conf.js";
+
+/** Members that left whose retired incarnations are kept for a re-add. */
+const DEPARTED_MAX = 64;
+/** Replaced incarnations kept per member: the newest. */
+const RETIRED_MAX = 16;
+
+const isMember = (c: ConfState, id: NodeId) => c.voters.includes(id) || c.learners.includes(id);
+
+export class RetiredDirs {
+  /** Incarnations replaced per member; at most RETIRED_MAX each (the newest), never its current one. */
+  private readonly retired = new Map<NodeId, Set<string>>();
+  /**
+   * What the members that left had retired, and their own last incarnation, for the
+   * DEPARTED_MAX that left last: a re-add under the same id retires them as any other change of
+   * a member's incarnation does. Bounded, so a long-lived cluster does not keep every member
+   * that ever left.
+   */
+  private readonly departed = new Map<NodeId, { readonly retired: Set<string>; readonly last: string }>();
+  /**
+   * Members re-added naming no directory, and the directory each left on (trusted: the process
+   * still there may answer). Once another directory is learned for the member, the trusted one
+   * is retired with the one replaced. Only members.
+   */
+  private readonly trusted = new Map<NodeId, string>();
+
+  /** From a snapshot's RetiredState (none: nothing retired, as a snapshot of an older version). */
+  static from(state: RetiredState | undefined): RetiredDirs {
+    const d = new RetiredDirs();
+    if (state === undefined) return d;
+    for (const [id, incs] of state.retired) d.retired.set(id, new Set(incs));
+    for (const [id, incs, last] of state.departed) d.departed.set(id, { retired: new Set(incs), last });
+    for (const [id, inc] of state.trusted) d.trusted.set(id, inc);
+    return d;
+  }
+
+  state(): RetiredState {
+    return {
+      retired: [...this.retired].map(([id, s]) => [id, [...s]] as const),
+      departed: [...this.departed].map(([id, g]) => [id, [...g.retired], g.last] as const),
+      trusted: [...this.trusted],
+    };
+  }
+
+  clone(): RetiredDirs {
+    return RetiredDirs.from(this.state());
+  }
+
+  /** Whether `incarnation` was retired for member `id`. */
+  has(id: NodeId, incarnation: string): boolean {
+    return this.retired.get(id)?.has(incarnation) === true;
+  }
+
+  /** Retires `incarnation` for member `id` (a replacement the leader proposed). */
+  add(id: NodeId, incarnation: string): void {
+    const set = this.retired.get(id) ?? new Set<string>();
+    set.add(incarnation);
+    this.retired.set(id, set);
+  }
+
+  /** The members with something kept, for the leader's bookkeeping report. */
+  ids(): { retired: NodeId[]; departed: NodeId[]; trusted: NodeId[] } {
+    return {
+      retired: [...this.retired.keys()],
+      departed: [...this.departed.keys()],
+      trusted: [...this.trusted.keys()],
+    };
+  }
+
+  /**
+   * The configuration went from `before` to `conf`: every incarnation the change took from a
+   * member is retired, whichever change it was (a replacement, or a removal and a re-add under
+   * the same id); a member that left keeps its retired set in `departed` instead, until it is
+   * re-added or pushed out.
+   */
+  change(before: ConfState, conf: ConfState): void {
+    for (const id of [...before.voters, ...before.learners]) {
+      if (isMember(conf, id)) {
+        const was = incarnationIn(before, id);
+        const now = incarnationIn(conf, id);
+        if (was === now) continue;
+        const set = this.retired.get(id) ?? new Set<string>();
+        set.add(was);
+        const trusted = this.trusted.get(id);
+        if (trusted !== undefined && trusted !== now) set.add(trusted);
+        this.trusted.delete(id);
+        set.delete(now);
+        while (set.size > RETIRED_MAX) set.delete(set.values().next().value as string);
+        this.retired.set(id, set);
+        continue;
+      }
+      this.trusted.delete(id);
+      const set = this.retired.get(id) ?? new Set<string>();
+      this.retired.delete(id);
+      this.departed.delete(id);
+      this.departed.set(id, { retired: set, last: incarnationIn(before, id) });
+      if (this.departed.size > DEPARTED_MAX)
+        this.departed.delete(this.departed.keys().next().value as NodeId);
+    }
+    for (const id of [...conf.voters, ...conf.learners]) {
+      if (isMember(before, id)) continue;
+      const gone = this.departed.get(id);
+      if (gone === undefined) continue;
+      this.departed.delete(id);
+      // Its directory when it left is retired only when the re-add names another: re-added
+      // naming none (admin add-learner, a configured learner the leader adds), the process
+      // still on it must be learned from its answers, not dropped.
+      const now = incarnationIn(conf, id);
+      const old = gone.retired;
+      if (now !== "" && now !== gone.last) old.add(gone.last);
+      // Trusted until another directory is learned for it (then retired, see trusted).
+      if (now === "" && gone.last !== "") this.trusted.set(id, gone.last);
+      old.delete(now);
+      if (old.size > 0) this.retired.set(id, old);
+    }
+  }
+}
