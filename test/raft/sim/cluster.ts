@@ -271,7 +271,8 @@ export class SimCluster {
     raft.advance(rd);
     const every = this.opts.compactEvery ?? 0;
     if (every > 0 && n.applied - (n.storage.firstIndex() - 1) >= every) {
-      n.storage.compact(n.applied, n.sm.snapshot());
+      // As the driver's takeSnapshot: the snapshot keeps what this node retired (a restart forgets none).
+      n.storage.compact(n.applied, n.sm.snapshot(), raft.retiredAt(n.applied));
       this.trace(`${n.id} compact @${n.applied}`);
     }
   }
