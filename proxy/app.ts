@@ -321,7 +321,7 @@ async function startOrCheck(
     adminToken: () => reloader.config.admin.token,
     shuttingDown: () => app?.shuttingDown ?? false,
     keyDefaultPort: config.listen.tls === undefined ? 80 : 443,
-    overloaded: () => overload.level > 0 || workers?.overloaded() === true,
+    overloadLevel: () => Math.max(overload.level, workers?.overloadLevel() ?? 0),
     reload: () => reloader.reloadForAdmin(),
     setDraining: (pool, member, draining) => actions.setDraining(pool, member, draining),
     setBreaker: (pool, member, state) => actions.setBreaker(pool, member, state),
