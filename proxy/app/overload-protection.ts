@@ -5,6 +5,7 @@
 // does). The listener reads the guard's level per request (proxy/server/proxy-server.ts).
 
 import type { Server } from "node:http";
+import { Server as TlsServer } from "node:tls";
 import type { Logger } from "pino";
 import type { ShardgateConfig } from "../../config/file/schema.js";
 import { registerOverloadMetrics } from "../metrics/overload-metrics.js";
@@ -12,6 +13,8 @@ import type { ShardgateMetrics } from "../metrics/registry.js";
 import { collectGarbage } from "../server/heap-shrink.js";
 import { budgetAboveCgroup, resolveMemoryLimit } from "../server/memory-limit.js";
 import { type OverloadGuard as Guard, OVERLOAD_NORMAL, OverloadGuard } from "../server/overload.js";
+import { connectionCapOf } from "../server/proxy-server.js";
+import { TLS_SOCKET_BYTES } from "../server/tls-memory.js";
 
 const LEVEL_NAMES = ["normal", "shed", "refuse"] as const;
 
@@ -35,6 +38,8 @@ export function createOverloadProtection(
   const inconsistent = budgetAboveCgroup(limits.memory, processes);
   if (inconsistent !== null) logger.warn({ code: "limits_memory_above_cgroup" }, inconsistent);
   let server: Server | undefined;
+  // Open TLS sockets of the listener (its connection cap counts them), once started; 0 on a plain port.
+  let tlsSockets = (): number => 0;
   const mb = (n: number) => Math.round(n / 1048576);
   const guard: Guard = new OverloadGuard({
     // Against V8's own limit only the heap is measured (RSS includes code and buffers V8 does not bound).
@@ -42,6 +47,7 @@ export function createOverloadProtection(
     shedAt: limits.shedAt,
     refuseAt: limits.refuseAt,
     collect: collectGarbage,
+    unaccounted: () => tlsSockets() * TLS_SOCKET_BYTES,
     onChange(level, previous, usage, s) {
       const fields = {
         code: "overloaded",
@@ -51,6 +57,7 @@ export function createOverloadProtection(
         rssMb: Number.isFinite(s.rss) ? mb(s.rss) : "unreadable",
         heapUsedMb: mb(s.heapUsed),
         externalMb: mb(s.external),
+        tlsSockets: tlsSockets(),
         limitMb: mb(limit.bytes),
         limitSource: limit.source,
       };
@@ -67,6 +74,8 @@ export function createOverloadProtection(
     onShed: m.shed,
     start(s) {
       server = s;
+      const cap = connectionCapOf(s);
+      if (s instanceof TlsServer && cap !== undefined) tlsSockets = () => cap.open();
       guard.start();
       s.once("close", () => guard.stop());
     },

@@ -1,6 +1,7 @@
 // The overload guard (proxy/server/overload.ts) on injected memory samples: the levels it gives,
 // one change per episode (hysteresis), the memory it counts as held (freed Buffers leave the
-// RSS high: a guard reading the RSS alone never left its first episode), the collection it asks
+// RSS high: a guard reading the RSS alone never left its first episode; memory outside V8's
+// accounting, such as OpenSSL's, through an estimate), the collection it asks
 // for while over a threshold, and the budget read from a cgroup v2 memory.max file.
 
 import assert from "node:assert/strict";
@@ -106,6 +107,32 @@ test("memory freed inside the process ends the episode though the RSS stays high
   // The Buffers are gone (V8 accounts 50 MB held) but the allocator keeps the pages: RSS 90 MB.
   g.set(50, 90);
   assert.equal(g.guard.check(), 0, "an RSS that never falls must not hold the process in overload");
+});
+
+test("memory outside V8's accounting that grows with load (TLS sockets) counts through its estimate, never past the RSS", () => {
+  let sample = idle();
+  let unaccounted = 0;
+  const guard = new OverloadGuard({
+    rssLimit: 100 * MB,
+    shedAt: 0.85,
+    refuseAt: 0.95,
+    sample: () => sample,
+    unaccounted: () => unaccounted,
+  });
+  assert.equal(guard.check(), 0);
+  // OpenSSL's buffers: the RSS grows by 30 MB, V8's accounting not at all.
+  sample = { ...sample, rss: 90 * MB };
+  assert.equal(guard.check(), 0, "without an estimate the growth is unseen");
+  unaccounted = 30 * MB;
+  assert.equal(guard.check(), 1);
+  assert.equal(guard.usage, 0.9);
+  // An estimate above what the RSS shows counts only up to the RSS.
+  unaccounted = 200 * MB;
+  assert.equal(guard.check(), 1);
+  assert.equal(guard.usage, 0.9);
+  // The sockets close: the estimate falls with them and the episode ends.
+  unaccounted = 0;
+  assert.equal(guard.check(), 0);
 });
 
 test("V8's heap near its own limit sheds whatever the RSS budget says", () => {
