@@ -11,7 +11,7 @@ import type { ShardgateConfig } from "../../config/file/schema.js";
 import { registerOverloadMetrics } from "../metrics/overload-metrics.js";
 import type { ShardgateMetrics } from "../metrics/registry.js";
 import { collectGarbage } from "../server/heap-shrink.js";
-import { budgetAboveCgroup, resolveMemoryLimit } from "../server/memory-limit.js";
+import { budgetAboveCgroup, resolveMemoryLimit, type WorkerSplit } from "../server/memory-limit.js";
 import { type OverloadGuard as Guard, OVERLOAD_NORMAL, OverloadGuard } from "../server/overload.js";
 import { connectionCapOf } from "../server/proxy-server.js";
 import { TLS_SOCKET_BYTES } from "../server/tls-memory.js";
@@ -26,16 +26,16 @@ export interface OverloadProtection {
   stop(): void;
 }
 
-/** `processes`: how many shardgate processes share the container (workers: N and the primary). */
+/** `split`: with workers: N, this process's role in sharing the container (memory-limit.ts). */
 export function createOverloadProtection(
   config: ShardgateConfig,
   metrics: ShardgateMetrics,
   logger: Logger,
-  processes = 1,
+  split?: WorkerSplit,
 ): OverloadProtection {
   const limits = config.limits;
-  const limit = resolveMemoryLimit(limits.memory, processes);
-  const inconsistent = budgetAboveCgroup(limits.memory, processes);
+  const limit = resolveMemoryLimit(limits.memory, split);
+  const inconsistent = budgetAboveCgroup(limits.memory, split);
   if (inconsistent !== null) logger.warn({ code: "limits_memory_above_cgroup" }, inconsistent);
   let server: Server | undefined;
   // Open TLS sockets of the listener (its connection cap counts them), once started; 0 on a plain port.
