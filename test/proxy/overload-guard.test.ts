@@ -209,13 +209,13 @@ test("the budget: limits.memory, else cgroup v2 memory.max (with workers: the pr
     writeFileSync(file, "536870912\n");
     assert.deepEqual(resolveMemoryLimit(64 * MB, undefined, file), { bytes: 64 * MB, source: "config" });
     assert.deepEqual(resolveMemoryLimit(undefined, undefined, file), { bytes: 512 * MB, source: "cgroup" });
-    // workers: 3, the primary ~50 MB at start: it keeps 75 MB, each worker a third of the rest.
-    const reserve = primaryReserve(50 * MB);
+    // workers: 3, the primary ~37.5 MB at start: it keeps 75 MB, each worker a third of the rest.
+    const reserve = primaryReserve(37.5 * MB);
     assert.equal(reserve, 75 * MB);
     const worker = { role: "worker", workers: 3, primaryReserve: reserve } as const;
     const primary = { ...worker, role: "primary" } as const;
     assert.deepEqual(resolveMemoryLimit(undefined, primary, file), { bytes: 75 * MB, source: "cgroup" });
-    // An even share gave every process 128 MB, ~78 MB of the primary's never used.
+    // An even share gave every process 128 MB, ~90 MB of the primary's never used.
     assert.equal(resolveMemoryLimit(undefined, worker, file).bytes, Math.floor((437 * MB) / 3));
     // A primary larger than an even share keeps no more than one: the workers get no less than before.
     const big = { ...worker, primaryReserve: primaryReserve(300 * MB) };
