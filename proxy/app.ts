@@ -311,6 +311,7 @@ async function startOrCheck(
     metrics,
     certificates: tls.value,
     memorySplit: split,
+    workersOverloadLevel: workers?.overloadLevel,
   });
   afterRouting = () => dataPlane.observeState();
   let app: App | undefined;

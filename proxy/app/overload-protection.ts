@@ -26,12 +26,17 @@ export interface OverloadProtection {
   stop(): void;
 }
 
-/** `split`: with workers: N, this process's role in sharing the container (memory-limit.ts). */
+/**
+ * `split`: with workers: N, this process's role in sharing the container (memory-limit.ts).
+ * `workersLevel`: on the primary of workers: N, the highest level its workers reported with
+ * their beats (sent at once on a change).
+ */
 export function createOverloadProtection(
   config: ShardgateConfig,
   metrics: ShardgateMetrics,
   logger: Logger,
   split?: WorkerSplit,
+  workersLevel?: () => number,
 ): OverloadProtection {
   const limits = config.limits;
   const limit = resolveMemoryLimit(limits.memory, split);
@@ -68,7 +73,13 @@ export function createOverloadProtection(
       else logger.warn(fields, "memory overload level changed");
     },
   });
-  const m = registerOverloadMetrics(metrics.registry, () => guard);
+  // A worker's own gauge reaches /metrics only in its answer to the scrape (2 s deadline), and an
+  // overloaded worker (forced collections, a busy loop) is the one likely to miss it: the scrape
+  // then said 0 while it shed. Its beats reach the primary without being asked.
+  const m = registerOverloadMetrics(metrics.registry, () => ({
+    level: Math.max(guard.level, workersLevel?.() ?? 0),
+    usage: guard.usage,
+  }));
   return {
     guard,
     onShed: m.shed,

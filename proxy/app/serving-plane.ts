@@ -36,6 +36,8 @@ export interface ServingPlaneParts {
   certificates: Extract<TlsFiles, { ok: true }>["value"];
   /** With workers: N, this process's part of the container's memory; absent = alone in it. */
   memorySplit?: WorkerSplit;
+  /** On the primary of workers: N, its workers' highest overload level (their beats). */
+  workersOverloadLevel?: () => number;
 }
 
 export function createServingPlane(p: ServingPlaneParts) {
@@ -65,6 +67,7 @@ export function createServingPlane(p: ServingPlaneParts) {
     metrics,
     logger.child({ component: "overload" }),
     p.memorySplit,
+    p.workersOverloadLevel,
   );
   const proxyServer = createProxyServer({
     dataPlane,
