@@ -51,6 +51,7 @@ import { createMetrics } from "./metrics/registry.js";
 import { SeriesCache } from "./metrics/series-cache.js";
 import { upstreamLookup } from "./net/bounded-lookup.js";
 import { CURRENT_KEY_RULES } from "./routing/key-extract.js";
+import { primaryReserve, type WorkerSplit } from "./server/memory-limit.js";
 import { connectionCapOf } from "./server/proxy-server.js";
 import { startTracing } from "./tracing/tracing.js";
 import { PrimaryWorkers } from "./workers/primary-workers.js";
@@ -275,6 +276,12 @@ async function startOrCheck(
   const actions = new ClusterActions(node, routing);
   // shardgate_discovery_consecutive_errors: the streaks of the watches this node runs.
   discoveryErrors.watchStreaks(() => node.membership.status());
+  // Measured before any worker starts: what this process holds to keep Raft, the state and the
+  // admin API; the workers split the rest of the container (memory-limit.ts).
+  const split: WorkerSplit | undefined =
+    workers === undefined
+      ? undefined
+      : { role: "primary", workers: workerTotal, primaryReserve: primaryReserve(process.memoryUsage.rss()) };
   workers?.bind({
     logger,
     registry: metrics.registry,
@@ -287,6 +294,7 @@ async function startOrCheck(
       nodeId: settings.id,
       drainTimeoutMs: opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,
       logDestination: opts.logDestination,
+      primaryReserve: split?.primaryReserve ?? 0,
     },
   });
   workers?.keyRules(routing.rules);
@@ -302,7 +310,8 @@ async function startOrCheck(
     logger,
     metrics,
     certificates: tls.value,
-    processes: workers === undefined ? 1 : workerTotal + 1,
+    memorySplit: split,
+    workersOverloadLevel: workers?.overloadLevel,
   });
   afterRouting = () => dataPlane.observeState();
   let app: App | undefined;
@@ -321,7 +330,7 @@ async function startOrCheck(
     adminToken: () => reloader.config.admin.token,
     shuttingDown: () => app?.shuttingDown ?? false,
     keyDefaultPort: config.listen.tls === undefined ? 80 : 443,
-    overloaded: () => overload.level > 0 || workers?.overloaded() === true,
+    overloadLevel: () => Math.max(overload.level, workers?.overloadLevel() ?? 0),
     reload: () => reloader.reloadForAdmin(),
     setDraining: (pool, member, draining) => actions.setDraining(pool, member, draining),
     setBreaker: (pool, member, state) => actions.setBreaker(pool, member, state),

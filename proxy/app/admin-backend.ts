@@ -28,6 +28,7 @@ import type { EdgeAdmin } from "../edge/edge-admin.js";
 import type { DataPlane } from "../forward/types.js";
 import { canStream, streamExposition } from "../metrics/exposition-stream.js";
 import type { RoutingState } from "../routing/types.js";
+import { OVERLOAD_NORMAL, OVERLOAD_REFUSE } from "../server/overload.js";
 
 /** What the admin API reads the routing from (CommittedRouting in the app). */
 export interface RoutingSource {
@@ -47,8 +48,11 @@ export interface AdminBackendDeps {
   shuttingDown(): boolean;
   /** The data listener's default port: 443 with listen.tls, else 80 (a restart changes it, not a reload). */
   keyDefaultPort?: number;
-  /** Over a memory threshold (proxy/server/overload.ts): not ready, so traffic moves elsewhere. */
-  overloaded?(): boolean;
+  /**
+   * The memory overload level (proxy/server/overload.ts), the highest of the primary's and its
+   * workers': shedding (1) stays ready, refusing connections (2) is not; absent = never overloaded.
+   */
+  overloadLevel?(): number;
   reload(): Promise<AdminResult<ReloadView>>;
   setDraining(pool: string, member: string, draining: boolean): Promise<AdminResult<DrainView>>;
   setBreaker(pool: string, member: string, state: BreakerOverride): Promise<AdminResult<BreakerView>>;
@@ -80,7 +84,13 @@ export function createAdminBackend(d: AdminBackendDeps): AdminBackend {
     readiness(): Readiness {
       if (d.shuttingDown()) return { ready: false, reason: "shutting_down" };
       if (!d.routing.applied) return { ready: false, reason: "no_committed_state" };
-      if (d.overloaded?.() === true) return { ready: false, reason: "overloaded" };
+      // Only refusing takes the instance out of its Service. While it merely sheds, it stays an
+      // endpoint: when every instance sheds at once (one traffic peak over the fleet), a Service
+      // with no ready endpoint fails all requests, where shedding instances still serve what memory
+      // allows and answer the rest 503 with Retry-After (Envoy's overload manager also sheds and
+      // keeps serving). A process past refuseAt refuses new connections anyway.
+      const overload = d.overloadLevel?.() ?? OVERLOAD_NORMAL;
+      if (overload >= OVERLOAD_REFUSE) return { ready: false, reason: "overloaded" };
       // workers: N: the primary serves nothing itself; while every worker is down (restarting),
       // nothing answers on the proxy port.
       if (d.workers?.().every((w) => w.pid === null)) return { ready: false, reason: "no_worker_running" };
@@ -96,6 +106,8 @@ export function createAdminBackend(d: AdminBackendDeps): AdminBackend {
       // Static stability: without quorum this node keeps routing on its last applied state,
       // and stays in its Service's endpoints; the reason says why it is degraded.
       const degraded = d.degraded();
+      if (degraded === null && overload > OVERLOAD_NORMAL)
+        return { ready: true, degraded: true, reason: "overloaded" };
       if (degraded !== null) {
         const cause = d.degradedCause?.() ?? null;
         return cause === null

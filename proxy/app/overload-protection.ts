@@ -5,13 +5,16 @@
 // does). The listener reads the guard's level per request (proxy/server/proxy-server.ts).
 
 import type { Server } from "node:http";
+import { Server as TlsServer } from "node:tls";
 import type { Logger } from "pino";
 import type { ShardgateConfig } from "../../config/file/schema.js";
 import { registerOverloadMetrics } from "../metrics/overload-metrics.js";
 import type { ShardgateMetrics } from "../metrics/registry.js";
 import { collectGarbage } from "../server/heap-shrink.js";
-import { budgetAboveCgroup, resolveMemoryLimit } from "../server/memory-limit.js";
+import { budgetAboveCgroup, resolveMemoryLimit, type WorkerSplit } from "../server/memory-limit.js";
 import { type OverloadGuard as Guard, OVERLOAD_NORMAL, OverloadGuard } from "../server/overload.js";
+import { connectionCapOf } from "../server/proxy-server.js";
+import { TLS_SOCKET_BYTES } from "../server/tls-memory.js";
 
 const LEVEL_NAMES = ["normal", "shed", "refuse"] as const;
 
@@ -23,18 +26,25 @@ export interface OverloadProtection {
   stop(): void;
 }
 
-/** `processes`: how many shardgate processes share the container (workers: N and the primary). */
+/**
+ * `split`: with workers: N, this process's role in sharing the container (memory-limit.ts).
+ * `workersLevel`: on the primary of workers: N, the highest level its workers reported with
+ * their beats (sent at once on a change).
+ */
 export function createOverloadProtection(
   config: ShardgateConfig,
   metrics: ShardgateMetrics,
   logger: Logger,
-  processes = 1,
+  split?: WorkerSplit,
+  workersLevel?: () => number,
 ): OverloadProtection {
   const limits = config.limits;
-  const limit = resolveMemoryLimit(limits.memory, processes);
-  const inconsistent = budgetAboveCgroup(limits.memory, processes);
+  const limit = resolveMemoryLimit(limits.memory, split);
+  const inconsistent = budgetAboveCgroup(limits.memory, split);
   if (inconsistent !== null) logger.warn({ code: "limits_memory_above_cgroup" }, inconsistent);
   let server: Server | undefined;
+  // Open TLS sockets of the listener (its connection cap counts them), once started; 0 on a plain port.
+  let tlsSockets = (): number => 0;
   const mb = (n: number) => Math.round(n / 1048576);
   const guard: Guard = new OverloadGuard({
     // Against V8's own limit only the heap is measured (RSS includes code and buffers V8 does not bound).
@@ -42,6 +52,7 @@ export function createOverloadProtection(
     shedAt: limits.shedAt,
     refuseAt: limits.refuseAt,
     collect: collectGarbage,
+    unaccounted: () => tlsSockets() * TLS_SOCKET_BYTES,
     onChange(level, previous, usage, s) {
       const fields = {
         code: "overloaded",
@@ -51,6 +62,7 @@ export function createOverloadProtection(
         rssMb: Number.isFinite(s.rss) ? mb(s.rss) : "unreadable",
         heapUsedMb: mb(s.heapUsed),
         externalMb: mb(s.external),
+        tlsSockets: tlsSockets(),
         limitMb: mb(limit.bytes),
         limitSource: limit.source,
       };
@@ -61,12 +73,20 @@ export function createOverloadProtection(
       else logger.warn(fields, "memory overload level changed");
     },
   });
-  const m = registerOverloadMetrics(metrics.registry, () => guard);
+  // A worker's own gauge reaches /metrics only in its answer to the scrape (2 s deadline), and an
+  // overloaded worker (forced collections, a busy loop) is the one likely to miss it: the scrape
+  // then said 0 while it shed. Its beats reach the primary without being asked.
+  const m = registerOverloadMetrics(metrics.registry, () => ({
+    level: Math.max(guard.level, workersLevel?.() ?? 0),
+    usage: guard.usage,
+  }));
   return {
     guard,
     onShed: m.shed,
     start(s) {
       server = s;
+      const cap = connectionCapOf(s);
+      if (s instanceof TlsServer && cap !== undefined) tlsSockets = () => cap.open();
       guard.start();
       s.once("close", () => guard.stop());
     },

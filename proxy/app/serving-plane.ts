@@ -15,6 +15,7 @@ import type { ShardgateMetrics } from "../metrics/registry.js";
 import type { TrustedList } from "../routing/cidr-match.js";
 import { compileTrusted } from "../routing/key-extract.js";
 import type { RoutingState } from "../routing/types.js";
+import type { WorkerSplit } from "../server/memory-limit.js";
 import { createProxyServer } from "../server/proxy-server.js";
 import type { Tracing } from "../tracing/tracing.js";
 import { registerListenerConnectionMetrics } from "./listener-connection-metrics.js";
@@ -33,8 +34,10 @@ export interface ServingPlaneParts {
   logger: Logger;
   metrics: ShardgateMetrics;
   certificates: Extract<TlsFiles, { ok: true }>["value"];
-  /** Processes sharing the container's memory (workers: N plus the primary); default 1. */
-  processes?: number;
+  /** With workers: N, this process's part of the container's memory; absent = alone in it. */
+  memorySplit?: WorkerSplit;
+  /** On the primary of workers: N, its workers' highest overload level (their beats). */
+  workersOverloadLevel?: () => number;
 }
 
 export function createServingPlane(p: ServingPlaneParts) {
@@ -63,7 +66,8 @@ export function createServingPlane(p: ServingPlaneParts) {
     config,
     metrics,
     logger.child({ component: "overload" }),
-    p.processes,
+    p.memorySplit,
+    p.workersOverloadLevel,
   );
   const proxyServer = createProxyServer({
     dataPlane,

@@ -62,6 +62,12 @@ export interface OverloadOptions {
    * COLLECT_EVERY samples, so memory already let go is seen as free; absent = none.
    */
   collect?: () => void;
+  /**
+   * Memory the process holds that neither V8's accounting nor the RSS at the first sample shows
+   * and that grows with load (bytes): an estimate for the open TLS sockets (tls-memory.ts), read
+   * at every sample; absent = none.
+   */
+  unaccounted?: () => number;
   /** A monotonic clock in ms (tests inject one); default performance.now(). */
   now?: () => number;
   /** The level changed; `usage` is the fraction of the budget that decided it. */
@@ -113,7 +119,9 @@ export class OverloadGuard {
     // uploads held raised RSS from 107 to 164 MB, and it stayed there after they were gone), so
     // an episode would never end. V8's accounting falls as soon as they are freed; the smaller
     // of the two is what the process really holds (pages it freed are reused before it grows).
-    const held = Math.min(s.rss, Math.max(0, this.native) + s.heapTotal + s.external);
+    // OpenSSL's buffers are in the RSS but not in V8's accounting: an estimate stands for them.
+    const accounted = Math.max(0, this.native) + s.heapTotal + s.external + (this.opts.unaccounted?.() ?? 0);
+    const held = Math.min(s.rss, accounted);
     const rss = this.opts.rssLimit !== null && this.opts.rssLimit > 0 ? held / this.opts.rssLimit : 0;
     const usage = Math.max(heap, rss);
     this.usage = usage;

@@ -36,6 +36,8 @@ export type ToWorker =
       drainTimeoutMs: number;
       logDestination?: number | string;
       log: { level: string; accessLog: boolean };
+      /** The primary's part of the container's memory (memory-limit.ts): the workers split the rest. */
+      primaryReserve: number;
     }
   | { t: "state"; data: ClusterStateData; rebuild: RoutingRebuild | null }
   /** Read keys by these spelling rules from now on (the committed cluster level; committed-routing.ts). */

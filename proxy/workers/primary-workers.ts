@@ -132,8 +132,8 @@ export class PrimaryWorkers {
   };
 
   readonly views = (): WorkerView[] => this.s.views();
-  /** Some worker sheds for memory: the instance's /readyz says "overloaded". */
-  readonly overloaded = (): boolean => this.s.overloaded();
+  /** The highest memory overload level of any worker (the instance's /readyz reads it with the primary's). */
+  readonly overloadLevel = (): number => this.s.overloadLevel();
 
   async start(): Promise<{ ok: true } | { ok: false; message: string }> {
     const r = await this.s.start();

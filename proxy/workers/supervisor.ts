@@ -331,9 +331,11 @@ export class WorkerSupervisor {
     });
   }
 
-  /** A running worker is over a memory threshold (its last beat said so). */
-  overloaded(): boolean {
-    return this.slots.some((s) => s.worker !== null && s.overload > 0);
+  /** The highest memory overload level of the running workers (their last beats), 0 when none is over. */
+  overloadLevel(): number {
+    let level = 0;
+    for (const s of this.slots) if (s.worker !== null && s.overload > level) level = s.overload;
+    return level;
   }
 
   get live(): number {

@@ -91,7 +91,7 @@ async function main(): Promise<void> {
     logger,
     metrics,
     certificates: tls.value,
-    processes: init.workers + 1,
+    memorySplit: { role: "worker", workers: init.workers, primaryReserve: init.primaryReserve },
   });
 
   const applyState = (m: StateMessage): void => {

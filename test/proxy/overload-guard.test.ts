@@ -1,6 +1,7 @@
 // The overload guard (proxy/server/overload.ts) on injected memory samples: the levels it gives,
 // one change per episode (hysteresis), the memory it counts as held (freed Buffers leave the
-// RSS high: a guard reading the RSS alone never left its first episode), the collection it asks
+// RSS high: a guard reading the RSS alone never left its first episode; memory outside V8's
+// accounting, such as OpenSSL's, through an estimate), the collection it asks
 // for while over a threshold, and the budget read from a cgroup v2 memory.max file.
 
 import assert from "node:assert/strict";
@@ -8,7 +9,12 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { budgetAboveCgroup, parseCgroupMax, resolveMemoryLimit } from "../../proxy/server/memory-limit.js";
+import {
+  budgetAboveCgroup,
+  parseCgroupMax,
+  primaryReserve,
+  resolveMemoryLimit,
+} from "../../proxy/server/memory-limit.js";
 import { COLLECT_EVERY, type MemorySample, OverloadGuard } from "../../proxy/server/overload.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
 
@@ -108,6 +114,32 @@ test("memory freed inside the process ends the episode though the RSS stays high
   assert.equal(g.guard.check(), 0, "an RSS that never falls must not hold the process in overload");
 });
 
+test("memory outside V8's accounting that grows with load (TLS sockets) counts through its estimate, never past the RSS", () => {
+  let sample = idle();
+  let unaccounted = 0;
+  const guard = new OverloadGuard({
+    rssLimit: 100 * MB,
+    shedAt: 0.85,
+    refuseAt: 0.95,
+    sample: () => sample,
+    unaccounted: () => unaccounted,
+  });
+  assert.equal(guard.check(), 0);
+  // OpenSSL's buffers: the RSS grows by 30 MB, V8's accounting not at all.
+  sample = { ...sample, rss: 90 * MB };
+  assert.equal(guard.check(), 0, "without an estimate the growth is unseen");
+  unaccounted = 30 * MB;
+  assert.equal(guard.check(), 1);
+  assert.equal(guard.usage, 0.9);
+  // An estimate above what the RSS shows counts only up to the RSS.
+  unaccounted = 200 * MB;
+  assert.equal(guard.check(), 1);
+  assert.equal(guard.usage, 0.9);
+  // The sockets close: the estimate falls with them and the episode ends.
+  unaccounted = 0;
+  assert.equal(guard.check(), 0);
+});
+
 test("V8's heap near its own limit sheds whatever the RSS budget says", () => {
   let sample: MemorySample = {
     rss: 10 * MB,
@@ -166,7 +198,7 @@ test("forced collections take at most a tenth of the time, however long one paus
   assert.ok(share <= 0.12, `collections took ${(share * 100).toFixed(0)}% of the time ${seedNote(SEED)}`);
 });
 
-test("the budget: limits.memory, else cgroup v2 memory.max shared by the processes, else V8's heap limit", () => {
+test("the budget: limits.memory, else cgroup v2 memory.max (with workers: the primary's reserve, the workers the rest), else V8's heap limit", () => {
   assert.equal(parseCgroupMax("max\n"), null);
   assert.equal(parseCgroupMax("536870912\n"), 536870912);
   assert.equal(parseCgroupMax(""), null);
@@ -175,19 +207,39 @@ test("the budget: limits.memory, else cgroup v2 memory.max shared by the process
   try {
     const file = join(dir, "memory.max");
     writeFileSync(file, "536870912\n");
-    assert.deepEqual(resolveMemoryLimit(64 * MB, 1, file), { bytes: 64 * MB, source: "config" });
-    assert.deepEqual(resolveMemoryLimit(undefined, 4, file), { bytes: 128 * MB, source: "cgroup" });
-    // limits.memory above the process's share of memory.max is said (the OOM killer comes first).
-    assert.equal(budgetAboveCgroup(undefined, 1, file), null);
-    assert.equal(budgetAboveCgroup(512 * MB, 1, file), null);
+    assert.deepEqual(resolveMemoryLimit(64 * MB, undefined, file), { bytes: 64 * MB, source: "config" });
+    assert.deepEqual(resolveMemoryLimit(undefined, undefined, file), { bytes: 512 * MB, source: "cgroup" });
+    // workers: 3, the primary ~37.5 MB at start: it keeps 75 MB, each worker a third of the rest.
+    const reserve = primaryReserve(37.5 * MB);
+    assert.equal(reserve, 75 * MB);
+    const worker = { role: "worker", workers: 3, primaryReserve: reserve } as const;
+    const primary = { ...worker, role: "primary" } as const;
+    assert.deepEqual(resolveMemoryLimit(undefined, primary, file), { bytes: 75 * MB, source: "cgroup" });
+    // An even share gave every process 128 MB, ~90 MB of the primary's never used.
+    assert.equal(resolveMemoryLimit(undefined, worker, file).bytes, Math.floor((437 * MB) / 3));
+    // A primary larger than an even share keeps no more than one: the workers get no less than before.
+    const big = { ...worker, primaryReserve: primaryReserve(300 * MB) };
+    assert.equal(resolveMemoryLimit(undefined, { ...big, role: "primary" }, file).bytes, 128 * MB);
+    assert.equal(resolveMemoryLimit(undefined, big, file).bytes, 128 * MB);
+    // The shares never sum past memory.max.
+    assert.ok(
+      resolveMemoryLimit(undefined, primary, file).bytes +
+        3 * resolveMemoryLimit(undefined, worker, file).bytes <=
+        512 * MB,
+    );
+    // limits.memory above the process's share of memory.max is said (the OOM killer comes first);
+    // with workers the share is a worker's, for the primary too (limits.memory applies to each).
+    assert.equal(budgetAboveCgroup(undefined, undefined, file), null);
+    assert.equal(budgetAboveCgroup(512 * MB, undefined, file), null);
+    assert.equal(budgetAboveCgroup(140 * MB, primary, file), null);
     assert.match(
-      String(budgetAboveCgroup(300 * MB, 2, file)),
-      /above this process's share .*256 MB of memory.max 512 MB over 2 processes/,
+      String(budgetAboveCgroup(150 * MB, primary, file)),
+      /above this process's share .*146 MB of memory.max 512 MB for each of 3 workers beside the primary's 75 MB/,
     );
     writeFileSync(file, "max\n");
-    assert.equal(resolveMemoryLimit(undefined, 1, file).source, "v8-heap");
-    assert.equal(budgetAboveCgroup(4096 * MB, 1, file), null);
-    assert.equal(resolveMemoryLimit(undefined, 1, join(dir, "absent")).source, "v8-heap");
+    assert.equal(resolveMemoryLimit(undefined, undefined, file).source, "v8-heap");
+    assert.equal(budgetAboveCgroup(4096 * MB, undefined, file), null);
+    assert.equal(resolveMemoryLimit(undefined, undefined, join(dir, "absent")).source, "v8-heap");
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
