@@ -28,6 +28,9 @@ export type { Address, Cidr, HostMatch, KeySpec, StatusRange };
 /** A duration that drives a timer: at most MAX_TIMER_MS (parseDuration's default bound). */
 const duration = () => field((v) => parseDuration(v));
 /** A period that paces a loop (probe interval, tick, cool-down): 0 would make it spin, so >= 1ms. */
+/** `discovery.debounce`: the leader's quiet time after a discovery change before it proposes. */
+export const DEFAULT_DISCOVERY_DEBOUNCE_MS = 200;
+export const MAX_DISCOVERY_DEBOUNCE_MS = 60_000;
 /** admin.token's floor, the same as cluster.secret's (proxy/cluster/cluster-settings.ts). */
 export const MIN_ADMIN_TOKEN_BYTES = 16;
 
@@ -605,7 +608,19 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   cluster: clusterSchema.optional(),
-  discovery: z.strictObject({ consul: consulAgentSchema.prefault({}) }).prefault({}),
+  discovery: z
+    .strictObject({
+      consul: consulAgentSchema.prefault({}),
+      /**
+       * Quiet time after the last discovery change (Consul or Kubernetes) before the leader
+       * proposes the new member set: a burst of changes becomes one command; 0 proposes each
+       * change as it arrives.
+       */
+      debounce: field((v) => parseDuration(v, MAX_DISCOVERY_DEBOUNCE_MS)).default(
+        DEFAULT_DISCOVERY_DEBOUNCE_MS,
+      ),
+    })
+    .prefault({}),
   /** The shared store for affinity, rate limits and the response cache; absent = none. */
   redis: redisSchema.optional(),
   /**
