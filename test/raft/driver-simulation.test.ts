@@ -18,7 +18,7 @@ const TICKS = 100;
 test(`driver simulation: ${SEEDS} seeds keep every invariant through crashes and lost disks`, async () => {
   const t0 = performance.now();
   // Seeds are independent: they run on worker threads (driver-sweep.ts), with the same sums.
-  const { committed, totals, failures: failed } = await sweepDriverSeeds(1, SEEDS, TICKS);
+  const { committed, totals, failures: failed } = await sweepDriverSeeds(1, SEEDS, { ticks: TICKS });
   for (const { seed } of failed)
     console.log(`# driver simulation: seed ${seed} FAILED (npm run raft:sim -- --replay ${seed})`);
   const failures = failed.map(({ seed, violation }) => `seed ${seed}: ${violation}`);

@@ -7,7 +7,7 @@ import type { SweepResult, SweepTask } from "./driver-sweep.js";
 const task = workerData as SweepTask;
 const out: SweepResult = { committed: 0, totals: {}, failures: [] };
 for (const seed of task.seeds) {
-  const r = await runDriverSeed(seed, { ticks: task.ticks });
+  const r = await runDriverSeed(seed, task.run);
   out.committed += r.committed;
   for (const [k, v] of Object.entries(r.stats)) out.totals[k] = (out.totals[k] ?? 0) + v;
   if (!r.ok) out.failures.push({ seed, violation: r.violations[0] });

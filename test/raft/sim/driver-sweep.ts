@@ -4,6 +4,7 @@
 // alike. The result is the same whatever the split: sums of counters, and failures by seed.
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
+import type { DriverRunOptions } from "./driver-run.js";
 
 export interface SweepResult {
   committed: number;
@@ -12,10 +13,13 @@ export interface SweepResult {
   failures: Array<{ seed: number; violation: string }>;
 }
 
+/** What a sweep's runs are given (no trace: a sweep keeps only sums and failures). */
+export type SweepRunOptions = Omit<DriverRunOptions, "trace">;
+
 /** What a worker is given: its seeds and the run options. */
 export interface SweepTask {
   seeds: number[];
-  ticks: number;
+  run: SweepRunOptions;
 }
 
 const WORKER = new URL(
@@ -23,15 +27,15 @@ const WORKER = new URL(
   import.meta.url,
 );
 
-/** Runs seeds `first`..`last` on up to `workers` threads (default: the cores, at most 4). */
+/** Runs seeds `first`..`last` with `run` on up to `workers` threads (default: the cores, at most 4). */
 export async function sweepDriverSeeds(
   first: number,
   last: number,
-  ticks: number,
+  run: SweepRunOptions,
   workers = Math.min(4, availableParallelism()),
 ): Promise<SweepResult> {
   const n = Math.max(1, Math.min(workers, last - first + 1));
-  const tasks: SweepTask[] = Array.from({ length: n }, () => ({ seeds: [], ticks }));
+  const tasks: SweepTask[] = Array.from({ length: n }, () => ({ seeds: [], run }));
   for (let seed = first; seed <= last; seed++) tasks[(seed - first) % n].seeds.push(seed);
   const parts = await Promise.all(tasks.map(runWorker));
   const out: SweepResult = { committed: 0, totals: {}, failures: [] };
