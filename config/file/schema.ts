@@ -28,9 +28,6 @@ export type { Address, Cidr, HostMatch, KeySpec, StatusRange };
 /** A duration that drives a timer: at most MAX_TIMER_MS (parseDuration's default bound). */
 const duration = () => field((v) => parseDuration(v));
 /** A period that paces a loop (probe interval, tick, cool-down): 0 would make it spin, so >= 1ms. */
-/** `discovery.debounce`: the leader's quiet time after a discovery change before it proposes. */
-export const DEFAULT_DISCOVERY_DEBOUNCE_MS = 200;
-export const MAX_DISCOVERY_DEBOUNCE_MS = 60_000;
 /** admin.token's floor, the same as cluster.secret's (proxy/cluster/cluster-settings.ts). */
 export const MIN_ADMIN_TOKEN_BYTES = 16;
 
@@ -455,6 +452,10 @@ const clusterSchema = z
       voters: c.voters ?? (c.peers.length > 0 ? c.peers.map((p) => p.id) : c.id !== undefined ? [c.id] : []),
     };
   });
+
+/** `discovery.debounce`: the leader's quiet time after a discovery change before it proposes. */
+export const DEFAULT_DISCOVERY_DEBOUNCE_MS = 200;
+export const MAX_DISCOVERY_DEBOUNCE_MS = 60_000;
 
 export const consulAgentSchema = z.strictObject({
   address: z
