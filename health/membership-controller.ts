@@ -10,7 +10,12 @@
 
 import type { LookupFunction } from "node:net";
 import { errorWithCode } from "../config/coded-error.js";
-import { type ConsulAgentConfig, consulAgentSchema } from "../config/file/schema.js";
+import {
+  type ConsulAgentConfig,
+  consulAgentSchema,
+  DEFAULT_DISCOVERY_DEBOUNCE_MS,
+  MAX_DISCOVERY_DEBOUNCE_MS,
+} from "../config/file/schema.js";
 import type { PoolSettings, PoolState } from "../config/state/types.js";
 import type { DiscoveredMember } from "./consul-members.js";
 import { ConsulWatcher, type ConsulWatcherOptions, type WatcherStatus } from "./consul-watcher.js";
@@ -65,8 +70,8 @@ export interface MembershipControllerOptions extends LeaderControllerOptions {
   /** Default: `new KubernetesWatcher(options)`. */
   kubernetesWatcherFactory?: KubernetesWatcherFactory;
   /**
-   * Quiet time after the last watcher update before proposing (default 200 ms), counted from
-   * the arrival of the answer that carried it when the watcher says (`ageMs`).
+   * Quiet time after the last watcher update before proposing (`discovery.debounce`, default
+   * 200 ms), counted from the arrival of the answer that carried it when the watcher says (`ageMs`).
    */
   debounceMs?: number;
   /** A pool with steady churn still proposes this long after its first pending update (default 500 ms). */
@@ -141,9 +146,6 @@ interface PoolWatch {
   prepared: { readonly pool: PoolState; readonly plan: MembershipPlan } | undefined;
 }
 
-/** Quiet time after the last watcher update before proposing, unless `debounceMs` says otherwise. */
-export const DEFAULT_MEMBERSHIP_DEBOUNCE_MS = 200;
-
 const defaultFactory: WatcherFactory = (_pool, options) => new ConsulWatcher(options);
 const defaultKubernetesFactory: KubernetesWatcherFactory = (_pool, options) => new KubernetesWatcher(options);
 
@@ -177,9 +179,9 @@ export class MembershipController extends LeaderController {
       what,
       "debounceMs",
       opts.debounceMs,
-      DEFAULT_MEMBERSHIP_DEBOUNCE_MS,
+      DEFAULT_DISCOVERY_DEBOUNCE_MS,
       0,
-      60_000,
+      MAX_DISCOVERY_DEBOUNCE_MS,
     );
     this.maxDelayMs = numberOption(
       what,

@@ -9,14 +9,14 @@
 import { spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { DEFAULT_MEMBERSHIP_DEBOUNCE_MS } from "../../health/membership-controller.js";
+import { DEFAULT_DISCOVERY_DEBOUNCE_MS } from "../../config/file/schema.js";
 import { ConsulDouble } from "../../test/support/consul-double.js";
 import { shardgateArgv } from "../../test/support/shardgate-process.js";
 import { cpuSeconds, freePort, rssBytes, stopChild, waitHttp } from "../proxy-bench.js";
 import { ADMIN_TOKEN, median, type Upstream } from "./processes.js";
 
-/** The membership controller's quiet time before it proposes: the config has no knob for it. */
-export const DEBOUNCE_MS = DEFAULT_MEMBERSHIP_DEBOUNCE_MS;
+/** The membership controller's quiet time before it proposes (`discovery.debounce`, left at its default here). */
+export const DEBOUNCE_MS = DEFAULT_DISCOVERY_DEBOUNCE_MS;
 const SERVICE = "scale-svc";
 /**
  * Pause between two /admin/route polls. Back to back, the poller (in this process, next to

@@ -453,6 +453,10 @@ const clusterSchema = z
     };
   });
 
+/** `discovery.debounce`: the leader's quiet time after a discovery change before it proposes. */
+export const DEFAULT_DISCOVERY_DEBOUNCE_MS = 200;
+export const MAX_DISCOVERY_DEBOUNCE_MS = 60_000;
+
 export const consulAgentSchema = z.strictObject({
   address: z
     .url({ protocol: /^https?$/, error: "expected an http(s) URL like http://127.0.0.1:8500" })
@@ -605,7 +609,19 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   cluster: clusterSchema.optional(),
-  discovery: z.strictObject({ consul: consulAgentSchema.prefault({}) }).prefault({}),
+  discovery: z
+    .strictObject({
+      consul: consulAgentSchema.prefault({}),
+      /**
+       * Quiet time after the last discovery change (Consul or Kubernetes) before the leader
+       * proposes the new member set: a burst of changes becomes one command; 0 proposes each
+       * change as it arrives.
+       */
+      debounce: field((v) => parseDuration(v, MAX_DISCOVERY_DEBOUNCE_MS)).default(
+        DEFAULT_DISCOVERY_DEBOUNCE_MS,
+      ),
+    })
+    .prefault({}),
   /** The shared store for affinity, rate limits and the response cache; absent = none. */
   redis: redisSchema.optional(),
   /**

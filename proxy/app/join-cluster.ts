@@ -55,6 +55,7 @@ export function joinCluster(o: JoinOptions): ClusterNode {
     logger: clusterLog,
     fileRouting: o.fileRouting,
     agent: o.config.discovery.consul,
+    discoveryDebounceMs: o.config.discovery.debounce,
     outcomes: o.outcomes,
     flushLogs: () => o.log.flush(),
     onLocalShortage: o.onLocalShortage,

@@ -55,6 +55,8 @@ export interface ClusterNodeOptions {
   fileRouting: () => RoutingConfig;
   /** This instance's Consul agent settings (`discovery.consul`). */
   agent: ConsulAgentConfig;
+  /** Quiet time after a discovery change before the leader proposes it (`discovery.debounce`). */
+  discoveryDebounceMs?: number;
   outcomes: OutcomeRecorders;
   /** Every applied entry (`change` null: the whole state was replaced by a snapshot). */
   onApplied: (change: StateChange | null, before: ClusterStateData, after: ClusterStateData) => void;
@@ -210,6 +212,7 @@ export class ClusterNode {
       getState,
       propose,
       agent: opts.agent,
+      debounceMs: opts.discoveryDebounceMs,
       logger: this.log,
       onPanic: panic,
       // The Consul agent's and the API server's names resolve as upstream names do: a DNS

@@ -38,7 +38,10 @@ test("top-level sections default when omitted", () => {
   assert.equal(c.cluster, undefined);
   assert.deepEqual(c.discovery, {
     consul: { address: "http://127.0.0.1:8500", token: "", wait: 30_000, rateLimit: 2 },
+    debounce: 200,
   });
+  assert.equal(load(`${BARE}discovery: { debounce: 20ms }\n`).discovery.debounce, 20);
+  assert.equal(load(`${BARE}discovery: { debounce: 0 }\n`).discovery.debounce, 0);
 });
 
 test("every pool setting has its documented default", () => {

@@ -253,6 +253,12 @@ const CASES: Case[] = [
     path: "discovery.consul.address",
     expected: /URL/,
   },
+  {
+    name: "discovery debounce over a minute",
+    text: `${POOL}${ROUTE}discovery: { debounce: 2m }\n`,
+    path: "discovery.debounce",
+    expected: /at most 60000ms/,
+  },
 ];
 
 for (const c of CASES) {

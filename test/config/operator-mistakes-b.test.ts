@@ -8,6 +8,7 @@
 //   "found a mapping": it now says what is missing and shows the string meant;
 // - SHARDGATE_FAULT_INJECTION=on or =TRUE left fault injection off without a word, and
 //   SHARDGATE_BOOTSTRAP=yes (or =join) passed without a cluster: section: both are refused.
+// A test's processes run side by side: each is a node start-up that mostly waits on loading.
 
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -68,20 +69,23 @@ test("an address given as a port alone gets the address it probably meant", asyn
       ':6:28: pools.users.members[0].address: expected an address "host:port" (IPv6 in brackets: "[::1]:8080"), port 1-65535, found 9101, a port with no host: did you mean "127.0.0.1:9101" (or "HOST:9101")?',
     ],
   ];
-  for (const [text, expected] of cases) assert.equal(await oneError(text), expected);
+  await Promise.all(cases.map(async ([text, expected]) => assert.equal(await oneError(text), expected)));
 });
 
 test("a short admin.token is refused naming the field and its length, never the token", async () => {
-  for (const token of ["x", "fifteen-bytes!!"]) {
-    const line = await oneError(GOOD.replace('"0123456789abcdef"', `"${token}"`));
-    const bytes = Buffer.byteLength(token);
-    assert.equal(
-      line,
-      `:2:17: admin.token: admin token too short: expected a token of at least 16 bytes (e.g. openssl rand -hex 16), or "" to disable the mutating admin endpoints, found ${bytes} byte${bytes === 1 ? "" : "s"}`,
-    );
-    assert.ok(!line.includes(`"${token}"`), line);
-  }
-  const { r, what } = await validate(GOOD.replace('"0123456789abcdef"', '""'));
+  const empty = validate(GOOD.replace('"0123456789abcdef"', '""'));
+  await Promise.all(
+    ["x", "fifteen-bytes!!"].map(async (token) => {
+      const line = await oneError(GOOD.replace('"0123456789abcdef"', `"${token}"`));
+      const bytes = Buffer.byteLength(token);
+      assert.equal(
+        line,
+        `:2:17: admin.token: admin token too short: expected a token of at least 16 bytes (e.g. openssl rand -hex 16), or "" to disable the mutating admin endpoints, found ${bytes} byte${bytes === 1 ? "" : "s"}`,
+      );
+      assert.ok(!line.includes(`"${token}"`), line);
+    }),
+  );
+  const { r, what } = await empty;
   assert.equal(r.code, 0, `an empty token still disables the endpoints: ${what}`);
 });
 
@@ -106,13 +110,16 @@ test('a key source written "header:" or "header: name" says what YAML made of it
       `:9:11: routes[0].key[0]: ${EXPECTED} (write "ip", without a colon), found "ip:", which YAML reads as a mapping`,
     ],
   ];
-  for (const [key, expected] of cases)
-    assert.equal(await oneError(GOOD.replace("[header:x-user-id, ip]", key)), expected);
+  await Promise.all(
+    cases.map(async ([key, expected]) =>
+      assert.equal(await oneError(GOOD.replace("[header:x-user-id, ip]", key)), expected),
+    ),
+  );
 });
 
 test("SHARDGATE_FAULT_INJECTION outside the documented values: validate and start exit 1 naming it", async () => {
-  for (const v of ["on", "TRUE", "enabled"]) {
-    for (const cmd of ["validate", "start"]) {
+  const refused = ["on", "TRUE", "enabled"].flatMap((v) =>
+    ["validate", "start"].map(async (cmd) => {
       const { r, what } = await validate(GOOD, { SHARDGATE_FAULT_INJECTION: v }, cmd);
       assert.equal(r.code, 1, what);
       assert.ok(
@@ -122,12 +129,13 @@ test("SHARDGATE_FAULT_INJECTION outside the documented values: validate and star
         what,
       );
       assert.ok(!r.stdout.includes('"msg":"listening"'), `start did not serve: ${what}`);
-    }
-  }
-  for (const v of ["1", "true", "yes", "0", "false", "no", ""]) {
+    }),
+  );
+  const accepted = ["1", "true", "yes", "0", "false", "no", ""].map(async (v) => {
     const { r, what } = await validate(GOOD, { SHARDGATE_FAULT_INJECTION: v });
     assert.equal(r.code, 0, `${JSON.stringify(v)}: ${what}`);
-  }
+  });
+  await Promise.all([...refused, ...accepted]);
 });
 
 test("SHARDGATE_BOOTSTRAP without a cluster: section: a bad value and join are refused", async () => {
@@ -135,16 +143,17 @@ test("SHARDGATE_BOOTSTRAP without a cluster: section: a bad value and join are r
     ["yes", 'SHARDGATE_BOOTSTRAP: expected "new" or "join", got "yes"'],
     ["join", 'SHARDGATE_BOOTSTRAP: "join" needs a cluster: section with peers to join'],
   ];
-  for (const [v, expected] of cases) {
-    for (const cmd of ["validate", "start"]) {
+  const refused = cases.flatMap(([v, expected]) =>
+    ["validate", "start"].map(async (cmd) => {
       const { r, what } = await validate(GOOD, { SHARDGATE_BOOTSTRAP: v }, cmd);
       assert.equal(r.code, 1, what);
       assert.ok(r.stderr.includes(expected), what);
       assert.ok(!r.stdout.includes('"msg":"listening"'), `start did not serve: ${what}`);
-    }
-  }
-  for (const v of ["new", ""]) {
+    }),
+  );
+  const accepted = ["new", ""].map(async (v) => {
     const { r, what } = await validate(GOOD, { SHARDGATE_BOOTSTRAP: v });
     assert.equal(r.code, 0, `${JSON.stringify(v)}: ${what}`);
-  }
+  });
+  await Promise.all([...refused, ...accepted]);
 });

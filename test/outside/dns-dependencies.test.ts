@@ -15,12 +15,15 @@
 // answers, and SIGTERM exits 0.
 // Real shardgate processes in a mount namespace of their own whose resolv.conf names a DNS
 // double on 127.x.y.z:53 (test/support/dns-double.ts); the doubles listen on 127.0.0.1.
+// Each case waits mostly on timers (the lookup's bound, the clients' retries), so they run side
+// by side: every case has its own hostname, and the shared DNS double hangs on every name until
+// the case that owns it says it answers.
 
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { after, test } from "node:test";
+import { after, describe, it } from "node:test";
 import { ConsulDouble } from "../support/consul-double.js";
 import { adminPost, sighupReloaded } from "../support/dns-admin.js";
 import type { DnsDouble } from "../support/dns-double.js";
@@ -39,10 +42,14 @@ after(async () => {
   for (const c of closers.reverse()) await c().catch(() => undefined);
 });
 
-/** The DNS double (silent: every name hangs) and one echo upstream, shared by the tests. */
+/** The names a case has let the double answer; every other name hangs. */
+const answering = new Set<string>();
+
+/** The DNS double (silent but for the names in `answering`) and one echo upstream, shared by the tests. */
 async function setUp(): Promise<{ dns: DnsDouble; port: number }> {
   const { dns, port } = await fx.prepare("silent");
   dns.answerIp = "127.0.0.1";
+  dns.rule = (name) => (answering.has(name) ? "answer" : undefined);
   return { dns, port };
 }
 
@@ -117,23 +124,25 @@ async function stops(sg: NamespacedShardgate, what: string): Promise<void> {
   assert.equal(code, 0, `SIGTERM with ${what}\n${sg.output()}`);
 }
 
-test("the Consul agent's hostname hangs in DNS: watch failure logged and counted, proxy and data dir go on, recovery once DNS answers", {
-  skip: fx.skip ?? false,
-  timeout: 240_000,
-}, async () => {
-  const { dns, port } = await setUp();
-  const consul = await ConsulDouble.create({ seed });
-  closers.push(() => consul.close());
-  const reg = await fetch(`http://${consul.address}/v1/agent/service/register`, {
-    method: "PUT",
-    body: JSON.stringify({ ID: "c1", Name: "deps-api", Address: "127.0.0.1", Port: port }),
-  });
-  assert.equal(reg.status, 200, await reg.text());
-  const NAME = "consul.dns-dependencies.test";
-  const sg = await start(
-    "consul",
-    port,
-    `discovery:
+// Three at a time: each case runs a shardgate process, and the machine may have two cores.
+describe("the dependencies' clients resolve through the bounded lookup", { concurrency: 3 }, () => {
+  it("the Consul agent's hostname hangs in DNS: watch failure logged and counted, proxy and data dir go on, recovery once DNS answers", {
+    skip: fx.skip ?? false,
+    timeout: 240_000,
+  }, async () => {
+    const { dns, port } = await setUp();
+    const consul = await ConsulDouble.create({ seed });
+    closers.push(() => consul.close());
+    const reg = await fetch(`http://${consul.address}/v1/agent/service/register`, {
+      method: "PUT",
+      body: JSON.stringify({ ID: "c1", Name: "deps-api", Address: "127.0.0.1", Port: port }),
+    });
+    assert.equal(reg.status, 200, await reg.text());
+    const NAME = "consul.dns-dependencies.test";
+    const sg = await start(
+      "consul",
+      port,
+      `discovery:
   consul: { address: "http://${NAME}:${consul.port}", wait: 5s }
 pools:
 POOLS
@@ -143,49 +152,49 @@ routes:
   - { match: { pathPrefix: /api }, pool: api, key: [header:x-k] }
   - { match: { pathPrefix: / }, pool: ip, key: [header:x-k] }
 `,
-  );
-  await dns.waitQueries((q) => q.includes(NAME), scaled(30_000));
-  // The first failure of the streak, within the lookup's bound (5 s), naming the lookup. The
-  // old code failed at papi's timeout (wait + 10 s) with "request timed out".
-  const warn = await logLine(sg, "the consul watch failure", msgStarts("consul watch failed"));
-  assert.ok(namesDnsLookup(warn.err, NAME), `consul failure does not name the DNS lookup\n${sg.output()}`);
-  await keepsServing(sg);
-  await metricAbove0(sg, "shardgate_dns_timeouts_total");
-  await metricAbove0(sg, "shardgate_discovery_errors_total", { pool: "api", source: "consul" });
-  assert.equal(
-    consul.healthRequestCount("deps-api"),
-    0,
-    "the agent was reached while its name did not resolve",
-  );
-  // DNS answers: the watcher reaches the agent, the member is committed and serves.
-  dns.mode = "answer";
-  await eventually(
-    "the consul pool serving once DNS answers",
-    async () => ((await status(`${sg.http}/api/x`, "back")) === 200 ? true : undefined),
-    90_000,
-    250,
-  ).catch((err: unknown) => assert.fail(`${String(err)}\n${sg.output()}`));
-  await logLine(sg, "the consul watch recovery", msgStarts("consul watch recovered"));
-  await stops(sg, "the Consul agent's DNS hung earlier");
-});
-
-test("the Kubernetes API server's hostname hangs in DNS: watch failure logged and counted, proxy and data dir go on, recovery once DNS answers", {
-  skip: fx.skip ?? false,
-  timeout: 240_000,
-}, async () => {
-  const { dns, port } = await setUp();
-  const kube = await kubeServingApp(port);
-  closers.push(() => kube.close());
-  const NAME = "kube.dns-dependencies.test";
-  const kubeconfig = writeKubeconfigFor(join(dir, "kubeconfig"), {
-    name: "hung",
-    server: `http://${NAME}:${kube.port}`,
-    insecureSkipTlsVerify: true,
+    );
+    await dns.waitQueries((q) => q.includes(NAME), scaled(30_000));
+    // The first failure of the streak, within the lookup's bound (5 s), naming the lookup. The
+    // old code failed at papi's timeout (wait + 10 s) with "request timed out".
+    const warn = await logLine(sg, "the consul watch failure", msgStarts("consul watch failed"));
+    assert.ok(namesDnsLookup(warn.err, NAME), `consul failure does not name the DNS lookup\n${sg.output()}`);
+    await keepsServing(sg);
+    await metricAbove0(sg, "shardgate_dns_timeouts_total");
+    await metricAbove0(sg, "shardgate_discovery_errors_total", { pool: "api", source: "consul" });
+    assert.equal(
+      consul.healthRequestCount("deps-api"),
+      0,
+      "the agent was reached while its name did not resolve",
+    );
+    // DNS answers: the watcher reaches the agent, the member is committed and serves.
+    answering.add(NAME);
+    await eventually(
+      "the consul pool serving once DNS answers",
+      async () => ((await status(`${sg.http}/api/x`, "back")) === 200 ? true : undefined),
+      90_000,
+      250,
+    ).catch((err: unknown) => assert.fail(`${String(err)}\n${sg.output()}`));
+    await logLine(sg, "the consul watch recovery", msgStarts("consul watch recovered"));
+    await stops(sg, "the Consul agent's DNS hung earlier");
   });
-  const sg = await start(
-    "kube",
-    port,
-    `pools:
+
+  it("the Kubernetes API server's hostname hangs in DNS: watch failure logged and counted, proxy and data dir go on, recovery once DNS answers", {
+    skip: fx.skip ?? false,
+    timeout: 240_000,
+  }, async () => {
+    const { dns, port } = await setUp();
+    const kube = await kubeServingApp(port);
+    closers.push(() => kube.close());
+    const NAME = "kube.dns-dependencies.test";
+    const kubeconfig = writeKubeconfigFor(join(dir, "kubeconfig"), {
+      name: "hung",
+      server: `http://${NAME}:${kube.port}`,
+      insecureSkipTlsVerify: true,
+    });
+    const sg = await start(
+      "kube",
+      port,
+      `pools:
 POOLS
   app:
     discovery: { kubernetes: { service: app, namespace: default, port: http, kubeconfig: ${kubeconfig} } }
@@ -193,56 +202,56 @@ routes:
   - { match: { pathPrefix: /app }, pool: app, key: [header:x-k] }
   - { match: { pathPrefix: / }, pool: ip, key: [header:x-k] }
 `,
-  );
-  await dns.waitQueries((q) => q.includes(NAME), scaled(30_000));
-  // The old code: the list's own 30 s timeout ("list timed out"), the lookup still hung.
-  const warn = await logLine(
-    sg,
-    "the endpointslice watch failure",
-    msgStarts("kubernetes endpointslice watch failed"),
-  );
-  assert.ok(
-    namesDnsLookup(warn.err, NAME),
-    `kubernetes failure does not name the DNS lookup\n${sg.output()}`,
-  );
-  await keepsServing(sg);
-  await metricAbove0(sg, "shardgate_dns_timeouts_total");
-  await metricAbove0(sg, "shardgate_discovery_errors_total", { pool: "app", source: "kubernetes" });
-  dns.mode = "answer";
-  await eventually(
-    "the kubernetes pool serving once DNS answers",
-    async () => ((await status(`${sg.http}/app/x`, "back")) === 200 ? true : undefined),
-    90_000,
-    250,
-  ).catch((err: unknown) => assert.fail(`${String(err)}\n${sg.output()}`));
-  await logLine(sg, "the endpointslice watch recovery", msgStarts("endpointslice watch recovered"));
-  await stops(sg, "the API server's DNS hung earlier");
-});
-
-test("the OTLP collector's hostname hangs in DNS: requests served, spans counted failed with the lookup named, exported once DNS answers", {
-  skip: fx.skip ?? false,
-  timeout: 240_000,
-}, async () => {
-  const { dns, port } = await setUp();
-  let posts = 0;
-  const collector: Server = createServer((req, res) => {
-    posts++;
-    req.resume();
-    req.on("end", () => res.writeHead(200, { "content-type": "application/json" }).end("{}"));
+    );
+    await dns.waitQueries((q) => q.includes(NAME), scaled(30_000));
+    // The old code: the list's own 30 s timeout ("list timed out"), the lookup still hung.
+    const warn = await logLine(
+      sg,
+      "the endpointslice watch failure",
+      msgStarts("kubernetes endpointslice watch failed"),
+    );
+    assert.ok(
+      namesDnsLookup(warn.err, NAME),
+      `kubernetes failure does not name the DNS lookup\n${sg.output()}`,
+    );
+    await keepsServing(sg);
+    await metricAbove0(sg, "shardgate_dns_timeouts_total");
+    await metricAbove0(sg, "shardgate_discovery_errors_total", { pool: "app", source: "kubernetes" });
+    answering.add(NAME);
+    await eventually(
+      "the kubernetes pool serving once DNS answers",
+      async () => ((await status(`${sg.http}/app/x`, "back")) === 200 ? true : undefined),
+      90_000,
+      250,
+    ).catch((err: unknown) => assert.fail(`${String(err)}\n${sg.output()}`));
+    await logLine(sg, "the endpointslice watch recovery", msgStarts("endpointslice watch recovered"));
+    await stops(sg, "the API server's DNS hung earlier");
   });
-  await new Promise<void>((r) => collector.listen(0, "127.0.0.1", r));
-  closers.push(
-    () =>
-      new Promise<void>((r) => {
-        collector.closeAllConnections();
-        collector.close(() => r());
-      }),
-  );
-  const NAME = "otlp.dns-dependencies.test";
-  const sg = await start(
-    "otlp",
-    port,
-    `tracing:
+
+  it("the OTLP collector's hostname hangs in DNS: requests served, spans counted failed with the lookup named, exported once DNS answers", {
+    skip: fx.skip ?? false,
+    timeout: 240_000,
+  }, async () => {
+    const { dns, port } = await setUp();
+    let posts = 0;
+    const collector: Server = createServer((req, res) => {
+      posts++;
+      req.resume();
+      req.on("end", () => res.writeHead(200, { "content-type": "application/json" }).end("{}"));
+    });
+    await new Promise<void>((r) => collector.listen(0, "127.0.0.1", r));
+    closers.push(
+      () =>
+        new Promise<void>((r) => {
+          collector.closeAllConnections();
+          collector.close(() => r());
+        }),
+    );
+    const NAME = "otlp.dns-dependencies.test";
+    const sg = await start(
+      "otlp",
+      port,
+      `tracing:
   enabled: true
   otlpEndpoint: "http://${NAME}:${(collector.address() as AddressInfo).port}/v1/traces"
 pools:
@@ -250,82 +259,82 @@ POOLS
 routes:
   - { match: { pathPrefix: / }, pool: ip, key: [header:x-k] }
 `,
-  );
-  // Spans to export: a few requests, each answered 200 whatever the collector does.
-  for (let i = 0; i < 5; i++) assert.equal(await status(`${sg.http}/ip/${i}`, `t${i}`), 200, sg.output());
-  await dns.waitQueries((q) => q.includes(NAME), scaled(30_000));
-  const warn = await logLine(sg, "the tracing warn line", msgStarts("tracing: spans not exported"));
-  // The old code: "Request timed out" (the exporter's 10 s), the getaddrinfo still hung.
-  assert.ok(namesDnsLookup(warn.err, NAME), `tracing failure does not name the DNS lookup\n${sg.output()}`);
-  await metricAbove0(sg, "shardgate_tracing_spans_total", { result: "failed" });
-  await metricAbove0(sg, "shardgate_dns_timeouts_total");
-  await keepsServing(sg);
-  assert.equal(posts, 0, "the collector was reached while its name did not resolve");
-  dns.mode = "answer";
-  // Bounded: a request every 200 ms for at most 90 s (scaled), until a batch is exported.
-  await eventually(
-    "spans exported once DNS answers",
-    async () => {
-      assert.equal(await status(`${sg.http}/ip/again`, "again"), 200);
-      const v = metricValue(await metrics(sg), "shardgate_tracing_spans_total", { result: "exported" });
-      return v !== undefined && v > 0 && posts > 0 ? v : undefined;
-    },
-    90_000,
-    200,
-  ).catch((err: unknown) => assert.fail(`${String(err)}\n${sg.output()}`));
-  await stops(sg, "the collector's DNS hung earlier");
-});
+    );
+    // Spans to export: a few requests, each answered 200 whatever the collector does.
+    for (let i = 0; i < 5; i++) assert.equal(await status(`${sg.http}/ip/${i}`, `t${i}`), 200, sg.output());
+    await dns.waitQueries((q) => q.includes(NAME), scaled(30_000));
+    const warn = await logLine(sg, "the tracing warn line", msgStarts("tracing: spans not exported"));
+    // The old code: "Request timed out" (the exporter's 10 s), the getaddrinfo still hung.
+    assert.ok(namesDnsLookup(warn.err, NAME), `tracing failure does not name the DNS lookup\n${sg.output()}`);
+    await metricAbove0(sg, "shardgate_tracing_spans_total", { result: "failed" });
+    await metricAbove0(sg, "shardgate_dns_timeouts_total");
+    await keepsServing(sg);
+    assert.equal(posts, 0, "the collector was reached while its name did not resolve");
+    answering.add(NAME);
+    // Bounded: a request every 200 ms for at most 90 s (scaled), until a batch is exported.
+    await eventually(
+      "spans exported once DNS answers",
+      async () => {
+        assert.equal(await status(`${sg.http}/ip/again`, "again"), 200);
+        const v = metricValue(await metrics(sg), "shardgate_tracing_spans_total", { result: "exported" });
+        return v !== undefined && v > 0 && posts > 0 ? v : undefined;
+      },
+      90_000,
+      200,
+    ).catch((err: unknown) => assert.fail(`${String(err)}\n${sg.output()}`));
+    await stops(sg, "the collector's DNS hung earlier");
+  });
 
-for (const mode of ["sentinel", "cluster"] as const) {
-  test(`Redis ${mode} named by a hostname whose DNS hangs: the lookup is bounded and counted, requests served, SIGTERM exits 0`, {
-    skip: fx.skip ?? false,
-    timeout: 240_000,
-  }, async () => {
-    const { dns, port } = await setUp();
-    const NAME = `${mode}.dns-dependencies.test`;
-    const redis =
-      mode === "sentinel"
-        ? `redis: { sentinel: { name: main, sentinels: ["${NAME}:26379"] } }`
-        : `redis: { cluster: { nodes: ["${NAME}:7000"] } }`;
-    const sg = await start(
-      mode,
-      port,
-      `pools:
+  for (const mode of ["sentinel", "cluster"] as const) {
+    it(`Redis ${mode} named by a hostname whose DNS hangs: the lookup is bounded and counted, requests served, SIGTERM exits 0`, {
+      skip: fx.skip ?? false,
+      timeout: 240_000,
+    }, async () => {
+      const { dns, port } = await setUp();
+      const NAME = `${mode}.dns-dependencies.test`;
+      const redis =
+        mode === "sentinel"
+          ? `redis: { sentinel: { name: main, sentinels: ["${NAME}:26379"] } }`
+          : `redis: { cluster: { nodes: ["${NAME}:7000"] } }`;
+      const sg = await start(
+        mode,
+        port,
+        `pools:
 POOLS
 routes:
   - { match: { pathPrefix: / }, pool: ip, key: [header:x-k], rateLimit: { limit: 1000, window: 1s, store: redis, onStoreError: open } }
 ${redis}
 `,
-    );
-    await dns.waitQueries((q) => q.includes(NAME), scaled(30_000));
-    // The only hostname of this process: the lookup's timeouts are its. The old code asked
-    // getaddrinfo (nothing counted here) and SIGTERM never ended the process.
-    await metricAbove0(sg, "shardgate_dns_timeouts_total");
-    const down = await logLine(sg, "the redis unavailable line", msgStarts("redis unavailable"));
-    // Cluster: the start-up node's lookup failed (before, no line at all). Sentinel: the
-    // sentinel client's own error after ioredis's "Connection is closed.", which was all it
-    // said before; its 1 s connect timeout ends the wait for the lookup, and that error said
-    // "(connect ETIMEDOUT)" until it named the lookup still pending.
-    assert.ok(namesDnsLookup(down.err, NAME), `redis failure does not name the DNS lookup\n${sg.output()}`);
-    await keepsServing(sg);
-    // The store's own figures: down, and the rate limit's requests (served by onStoreError:
-    // open) counted as store errors.
-    assert.equal(metricValue(await metrics(sg), "shardgate_store_up", {}), 0, sg.output());
-    await metricAbove0(sg, "shardgate_store_errors_total", { feature: "rate_limit" });
-    await stops(sg, `the Redis ${mode} name's DNS hung`);
-  });
-}
+      );
+      await dns.waitQueries((q) => q.includes(NAME), scaled(30_000));
+      // The only hostname of this process: the lookup's timeouts are its. The old code asked
+      // getaddrinfo (nothing counted here) and SIGTERM never ended the process.
+      await metricAbove0(sg, "shardgate_dns_timeouts_total");
+      const down = await logLine(sg, "the redis unavailable line", msgStarts("redis unavailable"));
+      // Cluster: the start-up node's lookup failed (before, no line at all). Sentinel: the
+      // sentinel client's own error after ioredis's "Connection is closed.", which was all it
+      // said before; its 1 s connect timeout ends the wait for the lookup, and that error said
+      // "(connect ETIMEDOUT)" until it named the lookup still pending.
+      assert.ok(namesDnsLookup(down.err, NAME), `redis failure does not name the DNS lookup\n${sg.output()}`);
+      await keepsServing(sg);
+      // The store's own figures: down, and the rate limit's requests (served by onStoreError:
+      // open) counted as store errors.
+      assert.equal(metricValue(await metrics(sg), "shardgate_store_up", {}), 0, sg.output());
+      await metricAbove0(sg, "shardgate_store_errors_total", { feature: "rate_limit" });
+      await stops(sg, `the Redis ${mode} name's DNS hung`);
+    });
+  }
 
-test("active checks of a hostname member whose DNS hangs: probes hold no thread, the member is judged unhealthy, healthy again once DNS answers", {
-  skip: fx.skip ?? false,
-  timeout: 240_000,
-}, async () => {
-  const { dns, port } = await setUp();
-  const NAME = "checked.dns-dependencies.test";
-  const sg = await start(
-    "checks",
-    port,
-    `pools:
+  it("active checks of a hostname member whose DNS hangs: probes hold no thread, the member is judged unhealthy, healthy again once DNS answers", {
+    skip: fx.skip ?? false,
+    timeout: 240_000,
+  }, async () => {
+    const { dns, port } = await setUp();
+    const NAME = "checked.dns-dependencies.test";
+    const sg = await start(
+      "checks",
+      port,
+      `pools:
 POOLS
   checked:
     healthCheck: { path: /, interval: 1s, timeout: 1s, unhealthyThreshold: 1, healthyThreshold: 1 }
@@ -335,33 +344,34 @@ routes:
   - { match: { pathPrefix: /checked }, pool: checked, key: [header:x-k] }
   - { match: { pathPrefix: / }, pool: ip, key: [header:x-k] }
 `,
-  );
-  await dns.waitQueries((q) => q.includes(NAME), scaled(30_000));
-  // No request goes to the checked pool while DNS hangs: the lookups counted are the probes'.
-  // The old code probed through getaddrinfo (nothing counted) and SIGTERM did not end it.
-  await metricAbove0(sg, "shardgate_dns_timeouts_total");
-  await eventually(
-    "the hostname member judged unhealthy",
-    async () =>
-      metricValue(await metrics(sg), "shardgate_member_healthy", { pool: "checked", member: "h1" }) === 0
-        ? true
-        : undefined,
-    30_000,
-    200,
-  ).catch((err: unknown) => assert.fail(`${String(err)}\n${sg.output()}`));
-  await keepsServing(sg);
-  dns.mode = "answer";
-  await eventually(
-    "the checked member healthy and serving once DNS answers",
-    async () => {
-      const healthy = metricValue(await metrics(sg), "shardgate_member_healthy", {
-        pool: "checked",
-        member: "h1",
-      });
-      return healthy === 1 && (await status(`${sg.http}/checked/x`, "back")) === 200 ? true : undefined;
-    },
-    60_000,
-    250,
-  ).catch((err: unknown) => assert.fail(`${String(err)}\n${sg.output()}`));
-  await stops(sg, "the checked member's DNS hung earlier");
+    );
+    await dns.waitQueries((q) => q.includes(NAME), scaled(30_000));
+    // No request goes to the checked pool while DNS hangs: the lookups counted are the probes'.
+    // The old code probed through getaddrinfo (nothing counted) and SIGTERM did not end it.
+    await metricAbove0(sg, "shardgate_dns_timeouts_total");
+    await eventually(
+      "the hostname member judged unhealthy",
+      async () =>
+        metricValue(await metrics(sg), "shardgate_member_healthy", { pool: "checked", member: "h1" }) === 0
+          ? true
+          : undefined,
+      30_000,
+      200,
+    ).catch((err: unknown) => assert.fail(`${String(err)}\n${sg.output()}`));
+    await keepsServing(sg);
+    answering.add(NAME);
+    await eventually(
+      "the checked member healthy and serving once DNS answers",
+      async () => {
+        const healthy = metricValue(await metrics(sg), "shardgate_member_healthy", {
+          pool: "checked",
+          member: "h1",
+        });
+        return healthy === 1 && (await status(`${sg.http}/checked/x`, "back")) === 200 ? true : undefined;
+      },
+      60_000,
+      250,
+    ).catch((err: unknown) => assert.fail(`${String(err)}\n${sg.output()}`));
+    await stops(sg, "the checked member's DNS hung earlier");
+  });
 });

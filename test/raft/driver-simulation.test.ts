@@ -10,24 +10,18 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { runDriverSeed } from "./sim/driver-run.js";
+import { sweepDriverSeeds } from "./sim/driver-sweep.js";
 
 const SEEDS = Number(process.env.RAFT_SIM_SEEDS ?? 2000);
 const TICKS = 100;
 
 test(`driver simulation: ${SEEDS} seeds keep every invariant through crashes and lost disks`, async () => {
-  const failures: string[] = [];
-  const totals: Record<string, number> = {};
-  let committed = 0;
   const t0 = performance.now();
-  for (let seed = 1; seed <= SEEDS; seed++) {
-    const r = await runDriverSeed(seed, { ticks: TICKS });
-    committed += r.committed;
-    for (const [k, v] of Object.entries(r.stats)) totals[k] = (totals[k] ?? 0) + v;
-    if (!r.ok) {
-      failures.push(`seed ${seed}: ${r.violations[0]}`);
-      console.log(`# driver simulation: seed ${seed} FAILED (npm run raft:sim -- --replay ${seed})`);
-    }
-  }
+  // Seeds are independent: they run on worker threads (driver-sweep.ts), with the same sums.
+  const { committed, totals, failures: failed } = await sweepDriverSeeds(1, SEEDS, { ticks: TICKS });
+  for (const { seed } of failed)
+    console.log(`# driver simulation: seed ${seed} FAILED (npm run raft:sim -- --replay ${seed})`);
+  const failures = failed.map(({ seed, violation }) => `seed ${seed}: ${violation}`);
   console.log(
     `# driver simulation: ${SEEDS} seeds in ${((performance.now() - t0) / 1000).toFixed(1)} s, ${JSON.stringify(totals)}`,
   );

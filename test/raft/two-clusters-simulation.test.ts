@@ -16,24 +16,20 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { seedNote, testSeed } from "../support/prng.js";
 import { runDriverSeed } from "./sim/driver-run.js";
+import { sweepDriverSeeds } from "./sim/driver-sweep.js";
 
 const START = testSeed(1);
 const SEEDS = Number(process.env.RAFT_SIM_TWO_CLUSTER_SEEDS ?? 200);
 
 test(`two clusters of the same ids: ${SEEDS} seeds, no message crosses, both keep their invariants`, async () => {
-  const failures: string[] = [];
-  const totals: Record<string, number> = {};
   const t0 = performance.now();
-  for (let seed = START; seed < START + SEEDS; seed++) {
-    const r = await runDriverSeed(seed, { twoClusters: true });
-    for (const [k, v] of Object.entries(r.stats)) totals[k] = (totals[k] ?? 0) + v;
-    if (!r.ok) {
-      failures.push(`seed ${seed}: ${r.violations[0]}`);
-      console.log(
-        `# two clusters: seed ${seed} FAILED (npm run raft:sim -- --two-clusters --replay ${seed})`,
-      );
-    }
-  }
+  // Seeds are independent: they run on worker threads (sim/driver-sweep.ts), with the same sums.
+  const { totals, failures: failed } = await sweepDriverSeeds(START, START + SEEDS - 1, {
+    twoClusters: true,
+  });
+  for (const { seed } of failed)
+    console.log(`# two clusters: seed ${seed} FAILED (npm run raft:sim -- --two-clusters --replay ${seed})`);
+  const failures = failed.map(({ seed, violation }) => `seed ${seed}: ${violation}`);
   console.log(
     `# two clusters: ${SEEDS} seeds from ${START} in ${((performance.now() - t0) / 1000).toFixed(1)} s, ${JSON.stringify(totals)}`,
   );

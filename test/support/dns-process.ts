@@ -160,9 +160,14 @@ export function dnsFixture(defaultSeed: number, dirPrefix: string): DnsFixture {
     (await dns()).writeResolvConf(path, r.timeoutS, r.attempts, r.search);
     return path;
   };
-  const upstreamPort = async (): Promise<number> => {
-    if (upstreams.length === 0) upstreams.push(...(await startUpstreams(1)));
-    return upstreams[0].port;
+  // One start shared by callers that ask at once (a file's cases may run side by side).
+  let upstream: Promise<number> | null = null;
+  const upstreamPort = (): Promise<number> => {
+    upstream ??= startUpstreams(1).then((started) => {
+      upstreams.push(...started);
+      return started[0].port;
+    });
+    return upstream;
   };
   return {
     seed,
