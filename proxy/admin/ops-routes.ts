@@ -14,12 +14,12 @@
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { formatAddress, parseAddress } from "../../config/address.js";
+import { NODE_ID, NODE_ID_EXPECTED } from "../cluster/cluster-settings.js";
 import { DashboardFeed } from "./dashboard-feed.js";
 import type { OpsBackend } from "./ops-types.js";
 import type { AdminError, AdminResult } from "./types.js";
 
 export const OPS_WRITE_PATH = /^\/admin\/cluster\/(transfer|add-learner|promote|remove)$/;
-const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 export interface OpsHttp {
   send(res: ServerResponse, status: number, body: unknown): void;
@@ -34,10 +34,10 @@ function bad(message: string): AdminError {
   return { status: 400, error: "bad_request", message };
 }
 
-function field(body: unknown, name: string, pattern: RegExp): string | AdminError {
-  const v = typeof body === "object" && body !== null ? (body as Record<string, unknown>)[name] : undefined;
-  if (typeof v !== "string" || !pattern.test(v))
-    return bad(`expected "${name}" in the JSON body (${pattern.source})`);
+function nodeId(body: unknown): string | AdminError {
+  const v = typeof body === "object" && body !== null ? (body as Record<string, unknown>).id : undefined;
+  if (typeof v !== "string" || !NODE_ID.test(v))
+    return bad(`expected "id" in the JSON body, a node id: ${NODE_ID_EXPECTED}`);
   return v;
 }
 
@@ -143,7 +143,7 @@ export async function handleOpsRoute(
     http.sendError(res, body.err);
     return true;
   }
-  const id = field(body.value, "id", ID);
+  const id = nodeId(body.value);
   if (typeof id !== "string") {
     http.sendError(res, id);
     return true;
