@@ -82,6 +82,25 @@ export function readFileBoundedSync(path: string, maxBytes: number): Buffer {
   }
 }
 
+/**
+ * What an open descriptor (standard input) gives until its end, at most `maxBytes`; `label`
+ * names it in the refusal. A pipe has no size to check first: `head -c 300M /dev/zero | ctl
+ * route P --keys-file -` was read whole (1.6 GB of memory) and then died with a stack trace.
+ */
+export function readDescriptorBoundedSync(fd: number, label: string, maxBytes: number): Buffer {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for (;;) {
+    const chunk = Buffer.allocUnsafe(CHUNK);
+    const n = readSync(fd, chunk, 0, CHUNK, null);
+    if (n === 0) break;
+    total += n;
+    if (total > maxBytes) throw refusal(label, "EFBIG", `more than ${mib(maxBytes)}`);
+    chunks.push(n === CHUNK ? chunk : chunk.subarray(0, n));
+  }
+  return Buffer.concat(chunks, total);
+}
+
 /** readFileBoundedSync without holding the event loop (the reads go to the thread pool). */
 export async function readFileBounded(path: string, maxBytes: number): Promise<Buffer> {
   const chunks: Buffer[] = [];

@@ -13,13 +13,13 @@
 // Membership changes are leader-only: a follower answers 409 not_leader naming the leader.
 
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { formatAddress, parseAddress } from "../../config/address.js";
+import { NODE_ID, NODE_ID_EXPECTED } from "../cluster/cluster-settings.js";
 import { DashboardFeed } from "./dashboard-feed.js";
 import type { OpsBackend } from "./ops-types.js";
 import type { AdminError, AdminResult } from "./types.js";
 
 export const OPS_WRITE_PATH = /^\/admin\/cluster\/(transfer|add-learner|promote|remove)$/;
-const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
-const HOST_PORT = /^[A-Za-z0-9.[\]:-]+:\d{1,5}$/;
 
 export interface OpsHttp {
   send(res: ServerResponse, status: number, body: unknown): void;
@@ -34,11 +34,24 @@ function bad(message: string): AdminError {
   return { status: 400, error: "bad_request", message };
 }
 
-function field(body: unknown, name: string, pattern: RegExp): string | AdminError {
-  const v = typeof body === "object" && body !== null ? (body as Record<string, unknown>)[name] : undefined;
-  if (typeof v !== "string" || !pattern.test(v))
-    return bad(`expected "${name}" in the JSON body (${pattern.source})`);
+function nodeId(body: unknown): string | AdminError {
+  const v = typeof body === "object" && body !== null ? (body as Record<string, unknown>).id : undefined;
+  if (typeof v !== "string" || !NODE_ID.test(v))
+    return bad(`expected "id" in the JSON body, a node id: ${NODE_ID_EXPECTED}`);
   return v;
+}
+
+/**
+ * A learner's address, read as `cluster.peers` reads one in the config file: the transport only
+ * splits at the last colon, so `[::1` or `::1:7401` would be committed fleet-wide as a learner
+ * nobody can reach. Stored as the config writes it, so one peer is one address either way.
+ */
+function peerAddress(body: unknown): string | AdminError {
+  const v = typeof body === "object" && body !== null ? (body as Record<string, unknown>).address : undefined;
+  if (typeof v !== "string") return bad('expected "address" in the JSON body, a "host:port" string');
+  const a = parseAddress(v);
+  if (a.ok) return formatAddress(a.value);
+  return bad(`expected "address" in the JSON body: ${a.expected}, found ${a.found ?? JSON.stringify(v)}`);
 }
 
 const feeds = new WeakMap<OpsBackend, DashboardFeed>();
@@ -130,7 +143,7 @@ export async function handleOpsRoute(
     http.sendError(res, body.err);
     return true;
   }
-  const id = field(body.value, "id", ID);
+  const id = nodeId(body.value);
   if (typeof id !== "string") {
     http.sendError(res, id);
     return true;
@@ -146,7 +159,7 @@ export async function handleOpsRoute(
       answer(await ops.remove(id));
       break;
     default: {
-      const address = field(body.value, "address", HOST_PORT);
+      const address = peerAddress(body.value);
       if (typeof address !== "string") http.sendError(res, address);
       else answer(await ops.addLearner(id, address));
     }

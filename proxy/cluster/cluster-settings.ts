@@ -50,7 +50,13 @@ export interface ClusterSettings {
 
 export type SettingsResult = { ok: true; settings: ClusterSettings } | { ok: false; message: string };
 
-const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
+/**
+ * A node id, as cluster.id, cluster.peers, --node-id and SHARDGATE_NODE_ID take it; the admin's
+ * membership endpoints take the same, or a fleet could not name its own members there.
+ */
+export const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
+/** What NODE_ID takes, in words. */
+export const NODE_ID_EXPECTED = 'letters, digits, "_", ".", ":", "-" (max 128)';
 const MIN_SECRET_BYTES = 16;
 
 function truthy(v: string | undefined): boolean {
@@ -76,7 +82,7 @@ export function resolveClusterSettings(
   if (!NODE_ID.test(id)) {
     return {
       ok: false,
-      message: `node id ${JSON.stringify(id)}: expected letters, digits, "_", ".", ":", "-"`,
+      message: `node id ${JSON.stringify(id)}: expected ${NODE_ID_EXPECTED}`,
     };
   }
   const explicitDir = overrides.dataDir ?? env.SHARDGATE_DATA_DIR;

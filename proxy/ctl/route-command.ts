@@ -4,9 +4,9 @@
 // request-line limit; a batch refused as too long anyway is asked in halves), and print one
 // table row per key in the order given.
 
-import { readFileSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { errorText } from "../../config/coded-error.js";
-import { readFileBoundedSync } from "../../config/file/bounded-read.js";
+import { readDescriptorBoundedSync, readFileBoundedSync } from "../../config/file/bounded-read.js";
 import { readPipe } from "../../config/file/pipe-read.js";
 import { UsageError } from "../commands/usage-error.js";
 import { type AdminClient, CtlError } from "./admin-client.js";
@@ -47,7 +47,7 @@ function memberText(r: RouteAnswer): string {
   return r.member ?? "none available";
 }
 
-/** The most a keys file may hold (a directory or /dev/zero given by mistake is refused, not read to 2 GiB). */
+/** The most a keys file (or standard input) may hold (a directory or /dev/zero given by mistake is refused, not read to 2 GiB). */
 export const MAX_KEYS_FILE_BYTES = 64 * 1024 * 1024;
 
 /**
@@ -61,7 +61,7 @@ export const KEYS_PIPE_IDLE_MS = 10_000;
  * something arrives at least every KEYS_PIPE_IDLE_MS, else a bounded regular file.
  */
 async function readKeysText(file: string, idleMs: number): Promise<string> {
-  if (file === "-") return readFileSync(0, "utf8");
+  if (file === "-") return readDescriptorBoundedSync(0, file, MAX_KEYS_FILE_BYTES).toString("utf8");
   let pipe = false;
   try {
     pipe = statSync(file).isFIFO();

@@ -10,7 +10,7 @@
 import type { Duplex } from "node:stream";
 import { type ErrorCode, rawErrorResponse } from "../errors.js";
 import { newRequestId } from "../forward/request-id.js";
-import { lingerAfterAnswer } from "./linger-close.js";
+import { isLingering, lingerAfterAnswer } from "./linger-close.js";
 
 /** nginx's limit for a request line (large_client_header_buffers 8k): longer gets 414, not 431. */
 export const MAX_REQUEST_LINE = 8192;
@@ -82,6 +82,10 @@ export function answerClientError(
   onAnswered?: (code: ErrorCode | "client_gone", err: NodeJS.ErrnoException) => void,
   answerHalfClose = false,
 ): void {
+  if (isLingering(socket)) {
+    lingeringClientError(err, socket);
+    return;
+  }
   // If a response was already started on this socket, a second status line would corrupt it.
   const busy = (socket as Duplex & { _httpMessage?: InFlight | null })._httpMessage;
   // A FIN that cuts a head pipelined behind complete requests, on a server that answers a
@@ -109,6 +113,19 @@ export function answerClientError(
   // send a RST, and the client may then drop our answer before reading it (linger-close.ts).
   socket.on("data", noop);
   lingerAfterAnswer(socket);
+}
+
+/**
+ * A parser error on a connection already answered and lingering (linger-close.ts). The client's
+ * FIN, a reset or a timeout inside the rest ends it: nothing is owed. Anything else is about
+ * bytes still arriving, which the lingering close reads and drops within its bounds: Node's
+ * parser stays on the socket and reports a refused head (414, 431) again for every chunk after
+ * it, and destroying the socket then made the kernel send RST with those bytes unread, so a
+ * client that reads after its last write lost its answer.
+ */
+export function lingeringClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  const code = err.code === "HPE_INVALID_EOF_STATE" ? null : clientErrorCode(err);
+  if (code === null || code === "request_timeout") socket.destroy();
 }
 
 /** The response attached to a socket, with the request it answers. */

@@ -13,7 +13,7 @@ import type { Duplex } from "node:stream";
 import { ERRORS, type ErrorCode, errorBody, NOSNIFF, rawErrorResponse } from "../errors.js";
 import { newRequestId } from "../forward/request-id.js";
 import type { ProxyServerInit } from "../forward/types.js";
-import { answerClientError } from "./client-error.js";
+import { answerClientError, lingeringClientError } from "./client-error.js";
 import { type ConnectionCap, capConnections } from "./connection-cap.js";
 import { attachHttp2 } from "./h2-listener.js";
 import { trackLatestResponse } from "./half-close-answer.js";
@@ -166,9 +166,9 @@ export function createProxyServer(init: ProxyServerInit): Server {
     dataPlane.handleUpgrade(req, socket, head);
   });
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
-    // The rest of a body after the last answer (a FIN or a timeout inside it): nothing is owed.
+    // After the last answer: a FIN or a timeout inside the rest ends it; the rest is dropped.
     if (isLingering(socket)) {
-      socket.destroy();
+      lingeringClientError(err, socket);
       return;
     }
     // Bytes after a request that closes the connection (its `Connection: close`, or HTTP/1.0
