@@ -6,9 +6,12 @@
 // kept here to compare), next to level 7's (hostKeyText: 80 and 443 on every listener) and the
 // level-6 reading this build keeps for a fleet mid-upgrade (hostKeyTextV6). Checked first, for
 // every input: hostKeyTextV6 gives what the peer gives, and hostKeyText what the peer gives with
-// 80 dropped and then 443.
+// 80 dropped and then 443. Then extractKey itself, a level-6 plan against a level-7 one.
 
+import type { IncomingMessage } from "node:http";
+import { configSchema } from "../config/file/schema.js";
 import { hostKeyText, hostKeyTextV6 } from "../proxy/routing/host-key.js";
+import { compileKeyPlan, extractKey } from "../proxy/routing/key-extract.js";
 import { checksum, median, nsPerCall } from "./micro-time.js";
 import { runIfMain } from "./run-if-main.js";
 
@@ -125,6 +128,40 @@ export async function run(argv: string[]): Promise<number> {
     const ns = (xs: number[]) => median(xs).toFixed(1).padStart(6);
     console.log(
       `  ${label.padEnd(26)} level 6 before ${ns(before)}  level 6 now ${ns(v6)}  level 7 ${ns(v7)}  (level 7 ${(median(v7) / median(before)).toFixed(2)}x)`,
+    );
+  }
+  // The request path itself: a header:host route's key read by a level-6 plan (which also asks
+  // the socket whether the listener is TLS) and by a level-7 plan (which does not).
+  const route = configSchema.parse({
+    pools: { p: { members: [{ id: "a", address: "127.0.0.1:1" }] } },
+    routes: [{ match: {}, pool: "p", key: ["header:host"] }],
+  }).routes[0];
+  const plan6 = compileKeyPlan(route, "v6");
+  const plan7 = compileKeyPlan(route, "v7");
+  console.log(`extractKey on a header:host route behind a TLS listener, ns per call:`);
+  for (const [label, inputs] of CASES) {
+    const reqs = inputs.map(
+      (host) =>
+        ({
+          url: "/",
+          headers: { host },
+          rawHeaders: [],
+          socket: { remoteAddress: "127.0.0.1", encrypted: true },
+        }) as unknown as IncomingMessage,
+    );
+    const pass = (plan: typeof plan6) => () => {
+      let acc = 0;
+      for (let i = 0; i < n; i++) acc += extractKey(plan, reqs[i & 3]).length;
+      return acc;
+    };
+    const v6: number[] = [];
+    const v7: number[] = [];
+    for (let r = 0; r < 3; r++) {
+      v6.push(nsPerCall(n, repeats, pass(plan6)));
+      v7.push(nsPerCall(n, repeats, pass(plan7)));
+    }
+    console.log(
+      `  ${label.padEnd(26)} level 6 ${median(v6).toFixed(1).padStart(6)}  level 7 ${median(v7).toFixed(1).padStart(6)}  (${(median(v7) / median(v6)).toFixed(2)}x)`,
     );
   }
   console.log(`(sink ${checksum() & 1})`);
