@@ -202,7 +202,8 @@ export interface AdminBackend {
   keyRules?(): KeyRules;
   /**
    * The data listener's default port (443 with listen.tls, else 80): a host key spelled with it
-   * is the same key from level 6 (routing/host-key.ts); absent = 80.
+   * is the same key at level 6 (routing/host-key.ts; from level 7 80 and 443 are dropped on every
+   * listener, and this plays no part); absent = 80.
    */
   keyDefaultPort?(): number;
   reload(): Promise<AdminResult<ReloadView>>;

@@ -11,14 +11,14 @@
 // whole timeout, and the peer's error said only that the fetch was aborted. Now the peer whose
 // lookup is still pending when its bound expires is marked unreachable with an error naming
 // the lookup, and the other peers are answered as usual (test/ops/fleet-view-dns.test.ts).
-// A neighbour is asked by the address its name resolves to (byAddress), so its admin port,
-// which answers only a Host naming it, answers whatever name the operator listed.
+// A neighbour is asked at each address its name resolves to (net/admin-by-address.ts), so its
+// admin port, which answers only a Host naming it, answers whatever name the operator listed.
 
-import { isIP } from "node:net";
 import { Agent, fetch } from "undici";
 import { errorText } from "../../config/coded-error.js";
 import type { FleetInstanceView, PeersView } from "../admin/ops-types.js";
 import type { AdminStateView } from "../admin/types.js";
+import { adminUrlsByAddress, firstAnswer } from "../net/admin-by-address.js";
 import { upstreamLookup } from "../net/bounded-lookup.js";
 import { PendingLookups } from "../net/pending-lookups.js";
 
@@ -48,55 +48,15 @@ async function getJson(url: string): Promise<unknown> {
   }
 }
 
-/**
- * `url` with a plain-HTTP neighbour's name replaced by each address it resolves to, in the
- * lookup's order. The neighbour's admin port answers only a Host that names it
- * (proxy/admin/host-check.ts), and an instance does not list its own name; an address it always
- * answers. All of them, not the first: a name with A and AAAA records whose admin port listens on
- * one family was shown unreachable (connecting by name had tried each address in turn).
- */
-function byAddress(url: string, signal: AbortSignal): Promise<string[]> {
-  const u = new URL(url);
-  if (u.protocol !== "http:" || isIP(u.hostname.replace(/^\[|\]$/g, "")) !== 0) return Promise.resolve([url]);
-  return new Promise((resolve, reject) => {
-    const abort = () => reject(signal.reason);
-    signal.addEventListener("abort", abort, { once: true });
-    lookups.lookup(u.hostname, { all: true }, (err, addresses) => {
-      signal.removeEventListener("abort", abort);
-      if (err !== null) return reject(err);
-      const list = typeof addresses === "string" ? [{ address: addresses }] : addresses;
-      if (list.length === 0) return reject(new Error(`no address for ${u.hostname}`));
-      resolve(
-        list.map(({ address: a }) => {
-          u.hostname = a.includes(":") ? `[${a}]` : a;
-          return u.toString();
-        }),
-      );
-    });
-  });
-}
-
-/** Connection failures after which the name's next address is tried. */
-const NEXT_ADDRESS = new Set([
-  "ECONNREFUSED",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "EADDRNOTAVAIL",
-  "UND_ERR_CONNECT_TIMEOUT",
-]);
-
 async function readJson(url: string): Promise<unknown> {
   const signal = AbortSignal.timeout(FETCH_TIMEOUT_MS);
-  const urls = await byAddress(url, signal);
-  let r: Awaited<ReturnType<typeof fetch>> | undefined;
-  for (let i = 0; r === undefined; i++) {
-    try {
-      r = await fetch(urls[i], { signal, dispatcher });
-    } catch (err) {
-      const code = (err as { cause?: { code?: string } }).cause?.code ?? "";
-      if (i + 1 >= urls.length || !NEXT_ADDRESS.has(code)) throw err;
-    }
-  }
+  const urls = await adminUrlsByAddress(
+    url,
+    lookups.lookup,
+    signal,
+    (name, err) => err ?? new Error(`no address for ${name}`),
+  );
+  const r = await firstAnswer(urls, (u) => fetch(u, { signal, dispatcher }));
   if (!r.ok) {
     await r.body?.cancel();
     throw new Error(`HTTP ${r.status}`);

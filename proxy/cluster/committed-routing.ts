@@ -9,7 +9,12 @@
 
 import { errorText } from "../../config/coded-error.js";
 import type { RoutingConfig } from "../../config/file/schema.js";
-import { LEVEL_FORWARDED_NOTHING, LEVEL_HOST_KEY, LEVEL_KEY_SPELLING } from "../../config/raft/core/index.js";
+import {
+  LEVEL_FORWARDED_NOTHING,
+  LEVEL_HOST_KEY,
+  LEVEL_HOST_KEY_PORTS,
+  LEVEL_KEY_SPELLING,
+} from "../../config/raft/core/index.js";
 import type { ClusterStateData, MemberState, PoolState } from "../../config/state/types.js";
 import { CURRENT_KEY_RULES, type KeyRules } from "../routing/key-extract.js";
 import { updatePoolSnapshot } from "../routing/pool-snapshot.js";
@@ -20,9 +25,11 @@ import type { MemberInput, PoolSnapshot, ProbeGate, RoutingState } from "../rout
 /**
  * The key rules of committed cluster level `level`: s14's spellings from LEVEL_KEY_SPELLING on,
  * Forwarded nodes that identify nothing read as absent from LEVEL_FORWARDED_NOTHING on, a host
- * key without the listener's default port and a trailing dot from LEVEL_HOST_KEY on.
+ * key without the listener's default port and a trailing dot from LEVEL_HOST_KEY on, and without
+ * port 80 or 443 whichever the listener from LEVEL_HOST_KEY_PORTS on.
  */
 export function keyRulesAt(level: number): KeyRules {
+  if (level >= LEVEL_HOST_KEY_PORTS) return "v7";
   if (level >= LEVEL_HOST_KEY) return "v6";
   return level >= LEVEL_FORWARDED_NOTHING ? "v5" : level >= LEVEL_KEY_SPELLING ? "v4" : "v3";
 }

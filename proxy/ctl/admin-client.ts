@@ -4,7 +4,8 @@
 // membership change sent to a follower, where the leader is).
 
 import { CodedError } from "../../config/coded-error.js";
-import { AdminLookupError, adminTargets, NEXT_ADDRESS } from "./admin-addresses.js";
+import { firstAnswer } from "../net/admin-by-address.js";
+import { AdminLookupError, adminTargets } from "./admin-addresses.js";
 
 export interface CallResult {
   status: number;
@@ -38,18 +39,14 @@ export class AdminClient {
       // A plain-HTTP name is asked at each address it resolves to (admin-addresses.ts), so the
       // admin port's Host check answers without the name in admin.allowedHosts.
       const targets = await adminTargets(this.base, signal);
-      for (let i = 0; res === undefined; i++) {
-        try {
-          res = await fetch(`${targets[i]}${path}`, {
-            method,
-            headers,
-            body: json === undefined ? undefined : JSON.stringify(json),
-            signal,
-          });
-        } catch (err) {
-          if (i + 1 >= targets.length || !NEXT_ADDRESS.has(causeCode(err) ?? "")) throw err;
-        }
-      }
+      res = await firstAnswer(targets, (target) =>
+        fetch(`${target}${path}`, {
+          method,
+          headers,
+          body: json === undefined ? undefined : JSON.stringify(json),
+          signal,
+        }),
+      );
     } catch (err) {
       const c = (err as { cause?: { code?: string; message?: string; errors?: Array<{ code?: string }> } })
         .cause;
@@ -128,11 +125,6 @@ export class AdminClient {
 }
 
 /** The code of a failed fetch's cause (ECONNREFUSED, ...), the first of an AggregateError's. */
-function causeCode(err: unknown): string | undefined {
-  const c = (err as { cause?: { code?: string; errors?: Array<{ code?: string }> } }).cause;
-  return c?.code ?? c?.errors?.[0]?.code;
-}
-
 /** Paths longer than this are cut in messages (a route path carries every key of a batch). */
 const SHOWN_PATH_CHARS = 120;
 

@@ -67,6 +67,7 @@ export class RateLimiter {
             v4: compileKeyPlan(own, "v4"),
             v5: compileKeyPlan(own, "v5"),
             v6: compileKeyPlan(own, "v6"),
+            v7: compileKeyPlan(own, "v7"),
           };
     this.level4 = this.plans === null ? compileKeyPlan(route, "v4") : this.plans.v4;
     this.rate = String(cfg.limit / cfg.window);

@@ -1,17 +1,38 @@
-// The text a `header:host` key (`:authority` on HTTP/2) is hashed as from feature level 6: one
-// text per authority however a client library spells it (RFC 3986 6.2.2 and 6.2.3): the host
-// lower-cased, a trailing dot dropped (`example.com.` is the fully qualified `example.com`), an
-// empty port or the listener's default one dropped (80 on plain HTTP, 443 on TLS, as Envoy's
-// strip_matching_host_port), a port's leading zeros dropped. Any other port stays part of the key
-// (`example.com:8080` is another key). IPv6 literals keep their brackets: `[::1]:80` is `[::1]`.
-// Text that is no host[:port] (two colons outside brackets, a port that is no number) is only
-// lower-cased, as before level 6.
+// The text a `header:host` key (`:authority` on HTTP/2) is hashed as: one text per authority
+// however a client library spells it (RFC 3986 6.2.2 and 6.2.3): the host lower-cased, a trailing
+// dot dropped (`example.com.` is the fully qualified `example.com`), an empty port or a default
+// one dropped, a port's leading zeros dropped. IPv6 literals keep their brackets: `[::1]:80` is
+// `[::1]`. Text that is no host[:port] (two colons outside brackets, a port that is no number) is
+// only lower-cased, as before level 6.
+//
+// Which ports are dropped:
+// - From feature level 7 (hostKeyText): 80 and 443, whichever listener read the request. The key
+//   must be a function of the Host text alone, because the instances of one fleet do not share a
+//   listener layout: a load balancer that terminates TLS forwards `Host: shop.example:443` to a
+//   plain listener, while an instance terminating TLS itself reads the same Host on a TLS one.
+//   Both default ports go (as Envoy's strip_any_host_port, but only those two): a client that
+//   writes either names the site it would reach without a port. Any other port stays part of the
+//   key (`example.com:8080` is another key): a service on its own port is a service of its own,
+//   and that spelling already reads alike on every listener.
+// - At level 6 (hostKeyTextV6, kept for a fleet mid-upgrade): only the listener's own default
+//   port (80 on plain HTTP, 443 on TLS, as Envoy's strip_matching_host_port), so the same Host
+//   could be two keys on two instances of one fleet.
 
 export const HTTP_PORT = 80;
 export const HTTPS_PORT = 443;
 
-/** `value` (a Host or :authority value) as its host key text on a listener whose default port is `defaultPort`. */
-export function hostKeyText(value: string, defaultPort: number): string {
+/** `value` (a Host or :authority value) as its host key text from level 7: ports 80 and 443 dropped. */
+export function hostKeyText(value: string): string {
+  return keyText(value, HTTP_PORT, HTTPS_PORT);
+}
+
+/** `value` as its level-6 host key text on a listener whose default port is `defaultPort`. */
+export function hostKeyTextV6(value: string, defaultPort: number): string {
+  return keyText(value, defaultPort, defaultPort);
+}
+
+/** `value`'s key text with port `dropA` or `dropB` dropped (the same number twice drops one). */
+function keyText(value: string, dropA: number, dropB: number): string {
   const v = hasUpper(value) ? value.toLowerCase() : value;
   let hostEnd: number;
   if (v.charCodeAt(0) === 0x5b /* [ */) {
@@ -32,7 +53,7 @@ export function hostKeyText(value: string, defaultPort: number): string {
   if (from < v.length) {
     const n = portNumber(v, from);
     if (n < 0) return v;
-    if (n !== defaultPort) {
+    if (n !== dropA && n !== dropB) {
       port = n;
       portAsGiven = v.charCodeAt(from) !== 0x30 /* 0 */ || from === v.length - 1;
     }

@@ -8,7 +8,7 @@ import type { Cidr, KeySpec, RouteConfig } from "../../config/file/schema.js";
 import { addressPart, canonicalPart, unmapIPv4 } from "./address-text.js";
 import { CidrMatcher, type TrustedList } from "./cidr-match.js";
 import { forwardedFor, identifiesNothing, textIdentifiesNothing } from "./forwarded.js";
-import { HTTP_PORT, HTTPS_PORT, hostKeyText } from "./host-key.js";
+import { HTTP_PORT, HTTPS_PORT, hostKeyText, hostKeyTextV6 } from "./host-key.js";
 import { clientAddressV3, headerValueV3, queryValueV3 } from "./key-extract-v3.js";
 
 export { unmapIPv4 };
@@ -19,17 +19,19 @@ export { unmapIPv4 };
  * clustered instance reads by its committed cluster level's rules, so every instance of a
  * mixed-version fleet routes a key to one member.
  */
-export type KeyRules = "v3" | "v4" | "v5" | "v6";
+export type KeyRules = "v3" | "v4" | "v5" | "v6" | "v7";
 
 /**
- * The rules of this build (feature level 6): "v4" reads a `Forwarded: for=unknown` or obfuscated
+ * The rules of this build (feature level 7): "v4" reads a `Forwarded: for=unknown` or obfuscated
  * (`for=_x`) node as the key text "unknown" / "_x", "v5" as no client address (RFC 7239 section
  * 6: they identify nothing), so the ip source is absent and the next source or the missing-key
  * policy decides. "v6" (feature level 6) reads a `header:host` key as one text per authority
  * (host-key.ts: the listener's default port and a trailing dot dropped), where "v4" and "v5" only
- * lower-case it. Clustered instances use the current rules only once the committed level has them.
+ * lower-case it. "v7" (feature level 7) drops ports 80 and 443 whichever listener read the
+ * request, so every instance of a fleet hashes one Host as one text. Clustered instances use the
+ * current rules only once the committed level has them.
  */
-export const CURRENT_KEY_RULES: KeyRules = "v6";
+export const CURRENT_KEY_RULES: KeyRules = "v7";
 
 type CompiledKey =
   /**
@@ -44,8 +46,10 @@ type CompiledKey =
   | { readonly kind: "ip" }
   /** The level-4 reading of an ip key: a Forwarded node that identifies nothing is its text. */
   | { readonly kind: "ip4" }
-  /** The level-6 reading of `header:host`: host-key.ts's text (levels 4 and 5: `header`, lower-cased). */
+  /** The level-7 reading of `header:host`: host-key.ts's text, the same on every listener. */
   | { readonly kind: "host" }
+  /** The level-6 reading of `header:host`: without the listener's own default port (levels 4 and 5: `header`, lower-cased). */
+  | { readonly kind: "host6" }
   /** The level-3 readings (key-extract-v3.ts) of header, query, path and ip keys. */
   | { readonly kind: "header3"; readonly name: string }
   | { readonly kind: "query3"; readonly name: string; readonly needle: string }
@@ -114,6 +118,7 @@ function compileKey(spec: KeySpec, rules: KeyRules): CompiledKey {
       return { kind: spec.kind, name: spec.name, needle: `${spec.name}=` };
     case "header": {
       const name = spec.name.toLowerCase();
+      if (name === "host" && rules === "v6") return { kind: "host6" };
       if (name === "host" && rules !== "v4" && rules !== "v5") return { kind: "host" };
       return { kind: "header", name, host: name === "host", h2Lines: H2_FIRST_LINE_ONLY.has(name) };
     }
@@ -406,7 +411,7 @@ export function lowerCased(v: string): string {
 }
 
 /**
- * The default port of the listener `req` came in on: 443 on TLS, else 80. An HTTP/2 request's
+ * The default port of the listener `req` came in on (level 6's host key): 443 on TLS, else 80. An HTTP/2 request's
  * socket is Node's proxy, which reads `encrypted` from the session's socket.
  */
 function listenerPort(req: IncomingMessage): number {
@@ -434,7 +439,13 @@ export function extractKey(plan: KeyPlan, req: IncomingMessage): string {
       case "host": {
         const h: unknown = req.headers.host;
         const text = typeof h === "string" ? h : Array.isArray(h) ? h.join(", ") : "";
-        if (text !== "") v = hostKeyText(text, listenerPort(req));
+        if (text !== "") v = hostKeyText(text);
+        break;
+      }
+      case "host6": {
+        const h: unknown = req.headers.host;
+        const text = typeof h === "string" ? h : Array.isArray(h) ? h.join(", ") : "";
+        if (text !== "") v = hostKeyTextV6(text, listenerPort(req));
         break;
       }
       case "cookie": {

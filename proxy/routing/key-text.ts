@@ -15,12 +15,14 @@
 // `Forwarded: for=` node; a port may follow) is no key at all for a request: the text is "" (the
 // missing key, answered with the routes' onMissingKey), with `why` saying so. At "v4" it is text.
 // From level 6 ("v6") a `header:host` key is host-key.ts's text (trailing dot and default port
-// dropped; `defaultPort` is the listener's: 80 unless the caller says its listener is TLS).
+// dropped; `defaultPort` is the listener's: 80 unless the caller says its listener is TLS). From
+// level 7 ("v7") ports 80 and 443 are both dropped and `defaultPort` plays no part: every
+// instance answers one text, as every listener reads one.
 
 import { parseKeySpec } from "../../config/file/key-spec.js";
 import { canonicalAddress, unmapIPv4 } from "./address-text.js";
 import { textIdentifiesNothing } from "./forwarded.js";
-import { HTTP_PORT, hostKeyText } from "./host-key.js";
+import { HTTP_PORT, hostKeyText, hostKeyTextV6 } from "./host-key.js";
 import { CURRENT_KEY_RULES, type KeyRules, lowerCased } from "./key-extract.js";
 
 export type KeyText =
@@ -47,7 +49,12 @@ export function canonicalKeyText(
   if (s.kind === "header" && s.name === "host")
     return {
       ok: true,
-      key: rules === "v4" || rules === "v5" ? lowerCased(given) : hostKeyText(given, defaultPort),
+      key:
+        rules === "v4" || rules === "v5"
+          ? lowerCased(given)
+          : rules === "v6"
+            ? hostKeyTextV6(given, defaultPort)
+            : hostKeyText(given),
     };
   return { ok: true, key: given };
 }

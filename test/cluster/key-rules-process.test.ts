@@ -6,7 +6,9 @@
 // level 4 to 5: `Forwarded: for=unknown` (or an obfuscated node) from a trusted peer is the key
 // "unknown" while n2 is at level 4, and no ip key once level 5 commits (the next source decides).
 // And from level 5 to 6: a `header:host` key spelled `h:80`, `h.` or `H.:80` is its own
-// (lower-cased) key while n2 is at level 5, and the key `h` once level 6 commits.
+// (lower-cased) key while n2 is at level 5, and the key `h` once level 6 commits. And from level 6
+// to 7: on this plain listener `h:443` is its own key while n2 is at level 6 (level 6 dropped only
+// the listener's default port), and the key `h` once level 7 commits, as a TLS instance reads it.
 
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -20,6 +22,7 @@ import {
   CURRENT_LEVEL,
   LEVEL_FORWARDED_NOTHING,
   LEVEL_HOST_KEY,
+  LEVEL_HOST_KEY_PORTS,
   LEVEL_KEY_SPELLING,
 } from "../../config/raft/core/index.js";
 import { ClusterNode } from "../../proxy/cluster/cluster-node.js";
@@ -324,4 +327,49 @@ test("a host key: h:80, h. and h are three keys at level 5 and one from level 6 
   }
   // Another port is another key.
   assert.deepEqual([...(await f.servedHost(`${h}:8080`, 4))], [await plain(`${h}:8080`)]);
+});
+
+test("a host key: h:443 on a plain listener is its own key at level 6 and h from level 7 on", {
+  timeout: 180_000,
+}, async () => {
+  await sg?.proc.stop();
+  await peer?.stop();
+  const f = await startMixedFleet(LEVEL_HOST_KEY_PORTS - 1, ["header:host"], join(dir, "d"));
+  const plain = (text: string) => f.owner("header:x-user-id", text);
+  let h = "";
+  for (let i = 0; i < 200 && h === ""; i++) {
+    const t = `h${Math.floor(random() * 1e9).toString(36)}.test`;
+    if ((await plain(`${t}:443`)) !== (await plain(t))) h = t;
+  }
+  assert.notEqual(h, "", `a host whose :443 spelling parts under level 6's reading (${seedNote(SEED)})`);
+  const owner = await plain(h);
+  const with443 = [`${h}:443`, `${h.toUpperCase()}.:0443`];
+  assert.equal(await f.level(), LEVEL_HOST_KEY_PORTS - 1);
+  // Level 6 on a plain listener: 443 is a port of the key, 80 is dropped.
+  const old = await plain(`${h}:443`);
+  for (const spelling of with443) {
+    assert.equal(await f.owner("header:host", spelling), old, `level 6: /admin/route, ${spelling}`);
+    assert.deepEqual(
+      [...(await f.servedHost(spelling, 6))],
+      [old],
+      `level 6 reads Host ${spelling} as ${h}:443 on a plain listener, as a level-6 build does (${seedNote(SEED)})`,
+    );
+  }
+  assert.deepEqual([...(await f.servedHost(`${h}:80`, 4))], [owner], "level 6: 80 is dropped");
+  await f.upgradePeer();
+  assert.ok((await f.level()) >= LEVEL_HOST_KEY_PORTS);
+  for (const spelling of [...with443, `${h}:80`]) {
+    assert.equal(
+      await f.owner("header:host", spelling),
+      owner,
+      `level ${CURRENT_LEVEL}: /admin/route, ${spelling}`,
+    );
+    assert.deepEqual(
+      [...(await f.servedHost(spelling, 6))],
+      [owner],
+      `level ${CURRENT_LEVEL}: Host ${spelling} is the key ${h} on every listener (${seedNote(SEED)})`,
+    );
+  }
+  // Another port is another key.
+  assert.deepEqual([...(await f.servedHost(`${h}:8443`, 4))], [await plain(`${h}:8443`)]);
 });

@@ -3,7 +3,8 @@
 // spellings the previous build reads as two keys are two buckets (so old and new instances
 // sharing Redis count alike during an upgrade); from level 4 on they are one. The same limiter
 // object follows the switch (the edge engine keeps it across a route table recompile). Likewise a
-// host key: `h.test:80` and `h.test.` are buckets apart from `h.test` below level 6, one from 6 on.
+// host key: `h.test:80` and `h.test.` are buckets apart from `h.test` below level 6, one from 6 on;
+// on this plain listener `h.test:443` is a bucket apart at level 6 and the same one from level 7.
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
@@ -149,5 +150,31 @@ test("rateLimit.key header:host: h.test:80, h.test. and h.test are three buckets
     await afterSpending(h, { headers: { host: "e.test" } }, { headers: { host: "e.test:8080" } }),
     200,
     "level 6: another port is another key",
+  );
+});
+
+test("rateLimit.key header:host on a plain listener: h.test:443 is a bucket of its own at level 6, h.test's at level 7", async (t) => {
+  const h = await start(t, { key: ["header:host"] }, "rlk7:");
+  h.setKeyRules("v6");
+  assert.equal(
+    await afterSpending(h, { headers: { host: "a.test" } }, { headers: { host: "a.test:443" } }),
+    200,
+    "level 6: 443 is a port of the key on a plain listener, so a bucket of its own",
+  );
+  h.setKeyRules("v7");
+  for (const [first, other] of [
+    ["b.test", "B.test:443"],
+    ["c.test:443", "c.test.:80"],
+    ["d.test.:0443", "d.test"],
+  ])
+    assert.equal(
+      await afterSpending(h, { headers: { host: first } }, { headers: { host: other } }),
+      429,
+      `level 7: ${first} and ${other} are one authority on every listener, one bucket`,
+    );
+  assert.equal(
+    await afterSpending(h, { headers: { host: "e.test" } }, { headers: { host: "e.test:8443" } }),
+    200,
+    "level 7: another port is another key",
   );
 });

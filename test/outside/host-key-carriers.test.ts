@@ -1,12 +1,14 @@
-// A `header:host` key names one member for every spelling of one authority (feature level 6, a
-// standalone instance reads by it): `h.test`, `h.test:80`, `h.test.`, `H.Test.:080` on a plain
-// listener, the same with 443 on a TLS one, as Host on HTTP/1.1 and as `:authority` on HTTP/2
-// (h2c prior knowledge, h2 over TLS with ALPN). The member is the one the authority's canonical
-// text hashes to, and on each listener the one its /admin/route names for the spelling as sent
-// (`source=header:host`; on the TLS one with 443 as its default port); another port (`h.test:8080`, or 443 on the plain listener) is
-// another key. Before level 6 each spelling was its own (lower-cased) key, so one client's
-// requests went to up to four members depending on how its HTTP library wrote Host: the test
-// checks its seeded spellings do part under that reading, so it cannot pass vacuously.
+// A `header:host` key names one member for every spelling of one authority, on every listener
+// (feature level 7, which a standalone instance reads by): `h.test`, `h.test:80`, `h.test:443`,
+// `h.test.`, `H.Test.:0443` name one member on a plain listener and on a TLS one, as Host on
+// HTTP/1.1 and as `:authority` on HTTP/2 (h2c prior knowledge, h2 over TLS with ALPN). The member
+// is the one the authority's canonical text hashes to, and on each instance the one its
+// /admin/route names for the spelling as sent (`source=header:host`); another port (`h.test:8080`)
+// is another key. The two instances are two processes of one fleet layout (a plain sidecar
+// behind a TLS-terminating balancer, and an instance terminating TLS itself): level 6 read
+// `h.test:443` as `h.test` on the TLS one and as `h.test:443` on the plain one, and before level
+// 6 each spelling was its own (lower-cased) key. The test checks its seeded spellings do part
+// under both readings, so it cannot pass vacuously.
 
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -14,6 +16,7 @@ import type { ClientHttp2Session } from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { hostKeyTextV6 } from "../../proxy/routing/host-key.js";
 import {
   h2Get,
   h2Session,
@@ -65,21 +68,23 @@ function mixedCase(s: string): string {
   return out;
 }
 
-/** [spelling as sent, the authority's canonical key text] on a listener of `defaultPort`. */
-function spellings(host: string, defaultPort: number): Array<[string, string]> {
+/** [spelling as sent, the authority's canonical key text], the same on every listener. */
+function spellings(host: string): Array<[string, string]> {
   const dot = host.startsWith("[") ? "" : ".";
   const other = 1024 + Math.floor(random() * 8900); // four digits: "0" + it is still a valid port
-  const otherDefault = defaultPort === 80 ? 443 : 80;
-  return [
+  const out: Array<[string, string]> = [
     [host, host],
-    [`${host}:${defaultPort}`, host],
     [`${host}${dot}`, host],
-    [`${host}${dot}:${defaultPort}`, host],
-    [mixedCase(`${host}${dot}:0${defaultPort}`), host],
     [`${host}:${other}`, `${host}:${other}`],
     [mixedCase(`${host}${dot}:0${other}`), `${host}:${other}`],
-    [`${host}:${otherDefault}`, `${host}:${otherDefault}`],
   ];
+  for (const port of [80, 443])
+    out.push(
+      [`${host}:${port}`, host],
+      [`${host}${dot}:${port}`, host],
+      [mixedCase(`${host}${dot}:0${port}`), host],
+    );
+  return out;
 }
 
 describe(`one authority, one host key, on plain and TLS listeners, HTTP/1.1 and HTTP/2 (${seedNote(SEED)})`, {
@@ -130,7 +135,7 @@ describe(`one authority, one host key, on plain and TLS listeners, HTTP/1.1 and 
     return [...owners][0];
   }
 
-  it("serves every spelling of an authority by the member of its canonical text", async () => {
+  it("serves every spelling of an authority by the member of its canonical text, on either listener", async () => {
     const hosts = [
       `${label()}.${label()}.test`,
       `${label()}.test`,
@@ -139,23 +144,30 @@ describe(`one authority, one host key, on plain and TLS listeners, HTTP/1.1 and 
       `[2001:db8::${(1 + Math.floor(random() * 0xfffe)).toString(16)}]`,
     ];
     let parted = 0;
+    let parted6 = 0;
     const wrong: string[] = [];
     const h2c: ClientHttp2Session = h2Session(portOf(plain));
     const h2tls: ClientHttp2Session = h2Session(portOf(tls), ca);
     try {
       for (const host of hosts) {
-        for (const [name, sg, defaultPort] of [
-          ["plain", plain, 80],
-          ["TLS", tls, 443],
-        ] as const) {
-          for (const [spelling, canonical] of spellings(host, defaultPort)) {
-            // The member of the canonical text, hashed as it is (a header key other than Host).
-            const expect = await owner("header:x-user-id", canonical);
-            // /admin/route reads a host key as the instance's own listener does (443 is the
-            // default port on the TLS one): asked in the spelling sent, it names that member.
-            assert.equal(await ownerAt(sg, "header:host", spelling), expect, `admin on ${name}: ${spelling}`);
-            // What the reading before level 6 hashed: the spelling, lower-cased.
-            if ((await owner("header:x-user-id", spelling.toLowerCase())) !== expect) parted++;
+        for (const [spelling, canonical] of spellings(host)) {
+          // The member of the canonical text, hashed as it is (a header key other than Host).
+          const expect = await owner("header:x-user-id", canonical);
+          // What the reading before level 6 hashed (the spelling, lower-cased), and what level 6
+          // hashed on each listener (its own default port dropped): members apart from `expect`.
+          if ((await owner("header:x-user-id", spelling.toLowerCase())) !== expect) parted++;
+          const on6 = [hostKeyTextV6(spelling, 80), hostKeyTextV6(spelling, 443)];
+          if ((await owner("header:x-user-id", on6[0])) !== (await owner("header:x-user-id", on6[1])))
+            parted6++;
+          for (const [name, sg] of [
+            ["plain", plain],
+            ["TLS", tls],
+          ] as const) {
+            // /admin/route reads a host key as every listener does: asked in the spelling sent,
+            // each instance names that member.
+            const named = await ownerAt(sg, "header:host", spelling);
+            if (named !== expect)
+              wrong.push(`admin on ${name}: ${spelling} names ${named}, ${canonical} is ${expect}`);
             const carriers: Array<[string, Promise<Served>]> =
               sg === plain
                 ? [
@@ -183,5 +195,6 @@ describe(`one authority, one host key, on plain and TLS listeners, HTTP/1.1 and 
     }
     assert.deepEqual(wrong, [], `spellings of one authority on several members (${seedNote(SEED)})`);
     assert.ok(parted > 0, `the spellings part under the lower-casing reading (${seedNote(SEED)})`);
+    assert.ok(parted6 > 0, `the listeners part under level 6's reading (${seedNote(SEED)})`);
   });
 });

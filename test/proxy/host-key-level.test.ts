@@ -5,7 +5,8 @@
 // fleet routes alike until the level commits. /admin/route's key text follows the same rules, and
 // a rate limit keyed on the host counts every spelling in one bucket from level 6 on.
 // Without sockets: requests are IncomingMessage-shaped objects (test/outside/host-key-carriers
-// sends the spellings over real plain, TLS, h2c and h2 connections).
+// sends the spellings over real plain, TLS, h2c and h2 connections). Level 7 drops 80 and 443 on
+// every listener: test/proxy/host-key-ports.test.ts.
 
 import assert from "node:assert/strict";
 import type { IncomingMessage } from "node:http";
@@ -13,7 +14,7 @@ import { test } from "node:test";
 import { configSchema } from "../../config/file/schema.js";
 import { CURRENT_LEVEL, LEVEL_HOST_KEY } from "../../config/raft/core/index.js";
 import { keyRulesAt } from "../../proxy/cluster/committed-routing.js";
-import { hostKeyText } from "../../proxy/routing/host-key.js";
+import { hostKeyText, hostKeyTextV6 } from "../../proxy/routing/host-key.js";
 import {
   CURRENT_KEY_RULES,
   compileKeyPlan,
@@ -124,7 +125,8 @@ test("text that is no host[:port] is only lower-cased; an empty authority is a m
     ["h.test..", "h.test."],
     [":80", ""],
   ] as const) {
-    assert.equal(hostKeyText(given, 80), key, given);
+    assert.equal(hostKeyTextV6(given, 80), key, given);
+    assert.equal(hostKeyText(given), key, `${given} at level 7`);
   }
   // No Host at all, or one that leaves nothing: the next source decides.
   assert.equal(extractKey(plan(["header:host", "header:x-user-id"], "v6"), req(":80", false, "u7")), "u7");

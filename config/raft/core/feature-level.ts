@@ -18,9 +18,12 @@ export const RELEASED_LEVEL = 0;
  * either: a `Forwarded: for=unknown` or obfuscated (`for=_x`) node identifies no client address
  * (an absent ip key, RFC 7239 section 6), read so only from the committed level on. 6 adds none
  * either: a `header:host` key is one text for every spelling of an authority (the listener's
- * default port and a trailing dot removed), read so only from the committed level on.
+ * default port and a trailing dot removed), read so only from the committed level on. 7 adds none
+ * either: a host key drops ports 80 and 443 whichever listener read it (level 6 dropped only the
+ * listener's own default port, so a plain and a TLS instance hashed `h:443` apart), read so only
+ * from the committed level on.
  */
-export const CURRENT_LEVEL = 6;
+export const CURRENT_LEVEL = 7;
 /** The level conf changes naming an incarnation or a rejoin need. */
 export const LEVEL_INCARNATION_CONF = 1;
 /** The level at which the fleet fixes its cluster id (every member reads version-2 hellos). */
@@ -33,6 +36,8 @@ export const LEVEL_KEY_SPELLING = 4;
 export const LEVEL_FORWARDED_NOTHING = 5;
 /** The level from which a host key drops the listener's default port and a trailing dot. */
 export const LEVEL_HOST_KEY = 6;
+/** The level from which a host key drops ports 80 and 443 on every listener (the same key fleet-wide). */
+export const LEVEL_HOST_KEY_PORTS = 7;
 /** The level the cluster-level entry itself needs (older nodes do not know the entry). */
 export const LEVEL_CLUSTER_LEVEL = 1;
 /**
