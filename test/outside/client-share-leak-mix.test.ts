@@ -43,7 +43,21 @@ pools:
     timeouts: { connect: 1s, response: 300ms }
     retry: { attempts: 2, on: [connect-failure, reset, timeout, gateway-error], budgetRatio: 1, minRetriesPerSecond: 100000 }
     breaker: { enabled: false }
+  # The probe's pool: the same member addresses (the share is counted per address, whichever
+  # pool sends there), and no response timeout a loaded machine could hit while the member holds
+  # 128 requests (the users pool's 300 ms cut held requests before all of them had arrived).
+  holders:
+    algorithm: ring
+    members:
+      - { id: a, address: "127.0.0.1:${a.port}" }
+      - { id: b, address: "127.0.0.1:${b.port}" }
+    timeouts: { connect: 5s, response: 120s }
+    retry: { attempts: 1 }
+    breaker: { enabled: false }
 routes:
+  - match: { pathPrefix: /hold/ }
+    pool: holders
+    key: [header:x-user-id, ip]
   - match: { pathPrefix: / }
     pool: users
     key: [header:x-user-id, ip]
@@ -122,13 +136,13 @@ function runOp(port: number, op: Op, key: string, rand: () => number): Promise<s
   });
 }
 
-/** A key whose requests go to the member on `port` (the ring decides; found by asking). */
+/** A key whose probe requests (the holders pool) go to the member on `port` (the ring decides; found by asking). */
 async function keyFor(sgPort: number, port: number): Promise<string> {
   for (let i = 0; i < 200; i++) {
     const key = `probe-${i}`;
     const got = await new Promise<string>((resolve, reject) => {
       const req = request(
-        { host: "127.0.0.1", port: sgPort, path: "/ok", agent: false, headers: { "x-user-id": key } },
+        { host: "127.0.0.1", port: sgPort, path: "/hold/ok", agent: false, headers: { "x-user-id": key } },
         (res) => {
           res.resume();
           res.on("end", () => resolve(String(res.headers["x-port"] ?? "")));
@@ -154,7 +168,7 @@ async function admittedOn(sgPort: number, m: ShareMember, key: string): Promise<
     answered.push(
       new Promise<void>((resolve) => {
         const req = request(
-          { host: "127.0.0.1", port: sgPort, path: "/hold", agent: false, headers: { "x-user-id": key } },
+          { host: "127.0.0.1", port: sgPort, path: "/hold/wait", agent: false, headers: { "x-user-id": key } },
           (res) => {
             res.resume();
             if (res.statusCode === 503) refused++;

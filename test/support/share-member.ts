@@ -1,7 +1,8 @@
 // A member for the client share tests (test/outside/client-share-*.test.ts): a real HTTP/1.1
 // server on 127.0.0.1 whose paths end a request in the ways that give a share slot back early or
 // late (read whole, 2 MiB, reset before the head or mid-answer, 502, past a 300 ms response
-// timeout, 150 ms), /hold keeping each request until the test answers it, and a count of the
+// timeout, 150 ms), /hold (and /hold/wait) keeping each request until the test answers it, /hold/ok
+// answering at once (a key probe on a pool routed by the /hold/ prefix), and a count of the
 // requests not ended yet. Each answer names the member's port (x-port).
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -64,7 +65,11 @@ function answer(m: ShareMember, path: string, req: IncomingMessage, res: ServerR
       }, 150).unref();
       return;
     case "/hold":
+    case "/hold/wait":
       m.held.push(res);
+      return;
+    case "/hold/ok":
+      res.end("ok");
       return;
     default:
       res.statusCode = 404;
