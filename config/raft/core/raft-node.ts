@@ -987,7 +987,10 @@ export class RaftNode {
       const fresh = m.entries.slice(ci - m.index - 1);
       if (ci <= this.log.lastIndex() && this.truncateConfHistory(ci)) {
         // A conf change cut off never happened: its rollback retires nothing (the directory
-        // it named may be the member's live one, which a later leader must still readmit).
+        // it named may be the member's live one, which a later leader must still readmit), and
+        // what it retired or moved (a departed member's last directory) is undone: the list
+        // is the log's as kept, the one a restart would rebuild.
+        this.retired = this.retiredDirsAt(ci - 1);
         this.applyConf(this.conf, false);
       }
       this.log.append(fresh);
