@@ -1026,8 +1026,12 @@ export class RaftNode {
       return;
     }
     // The snapshot replaces the log and its configuration history: this node's own retired
-    // directories (not the sender's) go with it into the snapshot it persists.
-    this.retired.change(this.confApplied, s.meta.conf);
+    // directories (not the sender's) go with it into the snapshot it persists. The uncommitted
+    // suffix it replaces is rolled back as a cut is (undone, retiring nothing); what changed
+    // from the committed configuration to the snapshot's is retired.
+    const committed = this.log.committed;
+    this.retired = this.retiredDirsAt(committed);
+    this.retired.change(this.confStateAt(committed), s.meta.conf);
     this.retiredBase = this.retired.clone();
     const retired: RetiredState = this.retired.state();
     this.log.restore({ meta: { ...s.meta, retired }, data: s.data });
