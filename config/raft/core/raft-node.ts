@@ -225,7 +225,7 @@ export class RaftNode {
     this.retiredBase = RetiredDirs.from(retired);
     this.retired = this.retiredDirsAt(last);
     this.confApplied = this.conf;
-    this.applyConf(this.conf, false);
+    this.applyConf(this.conf);
     if (hardState.commit > last) {
       throw new RaftConfigError(
         "storage",
@@ -600,6 +600,14 @@ export class RaftNode {
       conf = h.conf;
     }
     return dirs;
+  }
+
+  /**
+   * The data directories retired now (checkers): always what a replay of the log would give,
+   * retiredAt(lastIndex()), or a restart would forget or invent what this node refuses.
+   */
+  retiredNow(): RetiredState {
+    return this.retired.state();
   }
 
   /** Term of log entry i, or undefined if compacted or beyond the log (diagnostics and checkers). */
@@ -987,11 +995,14 @@ export class RaftNode {
       const fresh = m.entries.slice(ci - m.index - 1);
       if (ci <= this.log.lastIndex() && this.truncateConfHistory(ci)) {
         // A conf change cut off never happened: its rollback retires nothing (the directory
-        // it named may be the member's live one, which a later leader must still readmit).
-        this.applyConf(this.conf, false);
+        // it named may be the member's live one, which a later leader must still readmit), and
+        // what it retired or moved (a departed member's last directory) is undone: the list
+        // is the log's as kept, the one a restart would rebuild.
+        this.retired = this.retiredDirsAt(ci - 1);
+        this.applyConf(this.conf);
       }
       this.log.append(fresh);
-      for (const e of fresh) if (e.type === "conf") this.recordConfEntry(e);
+      this.recordAppendedConf(fresh);
       this.applyConf(this.conf);
     }
     // Commit only what this append verified (copycat#265).
@@ -1023,15 +1034,19 @@ export class RaftNode {
       return;
     }
     // The snapshot replaces the log and its configuration history: this node's own retired
-    // directories (not the sender's) go with it into the snapshot it persists.
-    this.retired.change(this.confApplied, s.meta.conf);
+    // directories (not the sender's) go with it into the snapshot it persists. The uncommitted
+    // suffix it replaces is rolled back as a cut is (undone, retiring nothing); what changed
+    // from the committed configuration to the snapshot's is retired.
+    const committed = this.log.committed;
+    this.retired = this.retiredDirsAt(committed);
+    this.retired.change(this.confStateAt(committed), s.meta.conf);
     this.retiredBase = this.retired.clone();
     const retired: RetiredState = this.retired.state();
     this.log.restore({ meta: { ...s.meta, retired }, data: s.data });
     this.confBase = s.meta.conf;
     this.confHistory = [];
     this.conf = s.meta.conf;
-    this.applyConf(this.conf, false);
+    this.applyConf(this.conf);
     this.send({ type: "appResp", to: m.from, term: this.term, index: this.log.lastIndex() });
   }
 
@@ -1184,15 +1199,8 @@ export class RaftNode {
     const out: Entry[] = [];
     for (const e of ents) out.push({ term: this.term, index: ++index, type: e.type, data: e.data });
     this.log.append(out);
-    let confChanged = false;
-    for (const e of out) {
-      if (e.type === "conf") {
-        this.pendingConfIndex = e.index;
-        this.recordConfEntry(e);
-        confChanged = true;
-      }
-    }
-    if (confChanged) this.applyConf(this.conf);
+    for (const e of out) if (e.type === "conf") this.pendingConfIndex = e.index;
+    if (this.recordAppendedConf(out)) this.applyConf(this.conf);
     return out[out.length - 1];
   }
 
@@ -1366,6 +1374,24 @@ export class RaftNode {
     this.confHistory.push({ index: e.index, conf: this.conf });
   }
 
+  /**
+   * Records the conf entries of `ents` (just appended), retiring what each change took in order,
+   * as a replay of the log at a start does: one step over a batch would miss a directory the
+   * batch passed through (replaced, then replaced again). Whether there was any.
+   */
+  private recordAppendedConf(ents: readonly Entry[]): boolean {
+    let any = false;
+    for (const e of ents) {
+      if (e.type !== "conf") continue;
+      const before = this.conf;
+      this.recordConfEntry(e);
+      // Every node: a leader it becomes later refuses what this change retired.
+      this.retired.change(before, this.conf);
+      any = true;
+    }
+    return any;
+  }
+
   /** Drops conf entries at `from` and above; whether any was dropped. */
   private truncateConfHistory(from: number): boolean {
     let k = this.confHistory.length;
@@ -1388,13 +1414,11 @@ export class RaftNode {
   }
 
   /** Makes `conf` the configuration in effect (on append, thesis §4.1). */
-  private applyConf(conf: ConfState, retire = true): void {
+  private applyConf(conf: ConfState): void {
     const before = this.confApplied;
     this.confApplied = conf;
     this.voters = new Set(conf.voters);
     this.learners = new Set(conf.learners);
-    // Every node: a leader it becomes later refuses what this change retired.
-    if (retire) this.retired.change(before, conf);
     if (this.role !== "leader") return;
     for (const [id, pr] of this.prs) {
       if (id === this.id || incarnationIn(before, id) === incarnationIn(conf, id)) continue;

@@ -748,6 +748,18 @@ export class DriverSim {
       );
   }
 
+  /**
+   * What a process refuses is what a replay of its log gives: its live retired directories are
+   * those its log's changes retired (a cut or an installed snapshot undoing an uncommitted
+   * change included), else a restart would forget or invent some.
+   */
+  private checkRetiredReplayed(n: DNode, raft: RaftNode): void {
+    const live = JSON.stringify(raft.retiredNow());
+    const replayed = JSON.stringify(raft.retiredAt(raft.lastIndex()));
+    if (live !== replayed)
+      this.check.fail(`retired directories: ${n.id} retires ${live}, its log ${replayed}`);
+  }
+
   /** A committed configuration naming this node a voter under its incarnation admits it. */
   private checkAdmission(n: DNode, conf: ConfState): void {
     if (
@@ -769,6 +781,7 @@ export class DriverSim {
     this.stats.crashes++;
     if (kind === "powerReordered") this.stats.powerReordered++;
     n.appliedAtCrash = n.applied;
+    if (n.raft !== null) this.checkRetiredReplayed(n, n.raft);
     n.raftAtCrash = n.raft;
     n.crashKind = kind;
     n.gen++;

@@ -82,6 +82,10 @@ export class InvariantChecker {
     if (!sameConf(want, s.conf)) {
       this.fail(`membership: ${id} uses ${JSON.stringify(s.conf)} but its log says ${JSON.stringify(want)}`);
     }
+    // What it refuses is what a replay of its log gives (a restart rebuilds that).
+    const live = JSON.stringify(node.retiredNow());
+    const replayed = JSON.stringify(node.retiredAt(s.lastIndex));
+    if (live !== replayed) this.fail(`retired directories: ${id} retires ${live}, its log ${replayed}`);
   }
 
   onPersistEntries(id: string, storage: LogView, entries: readonly Entry[]): void {
