@@ -168,7 +168,13 @@ async function admittedOn(sgPort: number, m: ShareMember, key: string): Promise<
     answered.push(
       new Promise<void>((resolve) => {
         const req = request(
-          { host: "127.0.0.1", port: sgPort, path: "/hold/wait", agent: false, headers: { "x-user-id": key } },
+          {
+            host: "127.0.0.1",
+            port: sgPort,
+            path: "/hold/wait",
+            agent: false,
+            headers: { "x-user-id": key },
+          },
           (res) => {
             res.resume();
             if (res.statusCode === 503) refused++;

@@ -137,12 +137,25 @@ routes:
     250,
   ).catch((err: unknown) => assert.fail(`${String(err)}\n${all()}`));
   const lead = fleet.get(leader) as NamespacedShardgate;
-  const drain = await fetch(`${lead.admin}/admin/pools/ip/members/i1/drain`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${TOKEN}` },
-    signal: AbortSignal.timeout(scaled(20_000)),
-  });
-  const body = await drain.text();
+  // A leader just elected may not have applied the seeded state yet: it answers 503
+  // no_committed_state ("retry shortly"), and the drain is retried as a client would.
+  const drain = await eventually(
+    `the drain on the leader ${leader} past no_committed_state`,
+    async () => {
+      const res = await fetch(`${lead.admin}/admin/pools/ip/members/i1/drain`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${TOKEN}` },
+        signal: AbortSignal.timeout(scaled(20_000)),
+      });
+      const text = await res.text();
+      return res.status === 503 && text.includes("no_committed_state")
+        ? undefined
+        : { status: res.status, text };
+    },
+    30_000,
+    200,
+  ).catch((err: unknown) => assert.fail(`${String(err)}\n${all()}`));
+  const body = drain.text;
   assert.equal(drain.status, 200, `drain on the leader ${leader}: ${body}\n${all()}`);
   const ringVersion = (JSON.parse(body) as { ringVersion: number }).ringVersion;
   for (const [id, sg] of fleet) {
