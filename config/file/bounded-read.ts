@@ -92,13 +92,33 @@ export function readDescriptorBoundedSync(fd: number, label: string, maxBytes: n
   let total = 0;
   for (;;) {
     const chunk = Buffer.allocUnsafe(CHUNK);
-    const n = readSync(fd, chunk, 0, CHUNK, null);
+    const n = readWaitingSync(fd, chunk);
     if (n === 0) break;
     total += n;
     if (total > maxBytes) throw refusal(label, "EFBIG", `more than ${mib(maxBytes)}`);
     chunks.push(n === CHUNK ? chunk : chunk.subarray(0, n));
   }
   return Buffer.concat(chunks, total);
+}
+
+/** How long a read of a non-blocking descriptor with nothing in it yet waits before trying again (ms). */
+const EMPTY_RETRY_MS = 10;
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * readSync that waits on a descriptor someone made non-blocking (O_NONBLOCK is shared with every
+ * process holding it: a terminal a program left so, a producer's pipe): its first read before
+ * any input failed with EAGAIN, and `ctl route --keys-file -` refused keys still on their way.
+ */
+function readWaitingSync(fd: number, into: Buffer): number {
+  for (;;) {
+    try {
+      return readSync(fd, into, 0, into.length, null);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EAGAIN") throw err;
+      Atomics.wait(sleeper, 0, 0, EMPTY_RETRY_MS);
+    }
+  }
 }
 
 /** readFileBoundedSync without holding the event loop (the reads go to the thread pool). */

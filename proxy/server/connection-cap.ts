@@ -104,10 +104,22 @@ function noRequestInFlight(e: Entry): boolean {
  */
 export const FRESH_GRACE_MS = 1_000;
 
-/** Closable for a new connection: no request in flight, and not a connection just accepted and unread. */
-function reclaimable(e: Entry, now: number): boolean {
+/**
+ * How long the grace is off once a connection has ended having sent nothing. The grace let an
+ * attacker keep every slot fresh by replacing its silent connections before their grace ran out
+ * (a few dozen a second at a cap of 8), and every probe in between was refused: a burst's clients
+ * send at once, so a silent one ending is the sign of that, and the listener then reclaims fresh
+ * connections at once again, as before the grace.
+ */
+export const FRESH_GRACE_OFF_MS = 10_000;
+
+/**
+ * Closable for a new connection: no request in flight, and not a connection just accepted and
+ * unread while `grace` holds.
+ */
+function reclaimable(e: Entry, now: number, grace: boolean): boolean {
   if (!noRequestInFlight(e)) return false;
-  return e.http !== null || e.socket.bytesRead > 0 || now - e.idleSince >= FRESH_GRACE_MS;
+  return !grace || e.http !== null || e.socket.bytesRead > 0 || now - e.idleSince >= FRESH_GRACE_MS;
 }
 
 /**
@@ -156,11 +168,11 @@ class IdleList {
    * firstIdle for a reclaim: a connection found busy on the way goes to the tail (it becomes
    * idle later than every connection idle now), so the next walk does not pass it again first.
    */
-  takeIdle(now: number): Entry | null {
+  takeIdle(now: number, grace: boolean): Entry | null {
     let n = this.size;
     for (let e = this.head; e !== null && n > 0; n--) {
       const next = e.next;
-      if (reclaimable(e, now)) return e;
+      if (reclaimable(e, now, grace)) return e;
       // Busy: to the tail. Just accepted and unread: left in place, its grace not extended.
       if (!noRequestInFlight(e)) {
         e.idleSince = now;
@@ -205,6 +217,8 @@ export function capConnections(server: Server, opts: ConnectionCapOptions): Conn
 
   /** Until when a walk that found every candidate busy is not repeated (on the clock). */
   let noIdleUntil = 0;
+  /** Until when fresh connections get no grace (on the clock): one ended having sent nothing. */
+  let graceOffUntil = Number.NEGATIVE_INFINITY;
 
   function reclaimOne(): boolean {
     // At the cap with many candidates all busy (a flood while every slot serves a slow request),
@@ -212,7 +226,7 @@ export function capConnections(server: Server, opts: ConnectionCapOptions): Conn
     // refusals in between. A connection that went idle within that window makes room a few ms later.
     const now = clock();
     if (now < noIdleUntil) return false;
-    const entry = idle.takeIdle(now);
+    const entry = idle.takeIdle(now, now >= graceOffUntil);
     if (entry === null) {
       if (idle.size > LONG_WALK) noIdleUntil = now + NO_IDLE_RECHECK_MS;
       return false;
@@ -259,6 +273,8 @@ export function capConnections(server: Server, opts: ConnectionCapOptions): Conn
     if (entry.released) return;
     entry.released = true;
     open--;
+    if (opts.reclaim === "no-request" && entry.http === null && entry.socket.bytesRead === 0)
+      graceOffUntil = clock() + FRESH_GRACE_OFF_MS;
     entry.pinned = true;
     idle.remove(entry);
   }
