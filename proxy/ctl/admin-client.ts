@@ -124,7 +124,6 @@ export class AdminClient {
   }
 }
 
-/** The code of a failed fetch's cause (ECONNREFUSED, ...), the first of an AggregateError's. */
 /** Paths longer than this are cut in messages (a route path carries every key of a batch). */
 const SHOWN_PATH_CHARS = 120;
 
