@@ -145,6 +145,11 @@ ${routing}`,
   const level = async (): Promise<number> =>
     ((await fetchJson(`${s.adminUrl}/admin/state`)).body as { raft?: { clusterLevel?: number } }).raft
       ?.clusterLevel ?? 0;
+  // The fleet starts at the peer's level once n1 commits it: until then /admin/state reads 0
+  // (a test whose first check came quickly read 0, not 6, on a loaded machine).
+  await eventually(`the fleet's level ${peerLevel} committed`, async () =>
+    (await level()) === peerLevel ? true : undefined,
+  );
   return {
     sg: s,
     level,
