@@ -59,7 +59,10 @@ async function main(argv: string[]): Promise<number> {
     const code = (err as NodeJS.ErrnoException).code;
     const short = code === "EMFILE" || code === "ENFILE" || (limit !== null && limit <= LOADING_DESCRIPTORS);
     if (!short) throw err;
-    console.error(`shardgate: ${descriptorsForLoading(code, limit)}`);
+    // The loader's own words too (one line): under a low limit a load can also fail for another
+    // reason (a broken install), and this message alone would hide it.
+    const loader = String((err as Error)?.message ?? err).split("\n", 1)[0];
+    console.error(`shardgate: ${descriptorsForLoading(code, limit)} (the loader said: ${loader})`);
     return 1;
   }
   return mod.run(rest);
@@ -79,6 +82,9 @@ const LOADING_DESCRIPTORS = 256;
  */
 function descriptorsForLoading(code: string | undefined, limit: number | null): string {
   const here = limit === null ? "" : ` (${limit} here)`;
+  // ENFILE: the whole system's open-file table is full, not this process's limit.
+  if (code === "ENFILE")
+    return "cannot load its own modules (ENFILE): the system's open-file table is full (fs.file-max); close files elsewhere or raise it, then start again";
   return (
     `cannot load its own modules (${code ?? "error"}): the descriptor limit${here} is too low for ` +
     "shardgate to run: raise it (ulimit -n, LimitNOFILE= in systemd, the container's nofile); " +
