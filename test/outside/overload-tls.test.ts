@@ -15,8 +15,9 @@ import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { connect, type TLSSocket } from "node:tls";
+import type { TLSSocket } from "node:tls";
 import { seedNote, testSeed } from "../support/prng.js";
+import { quietTls } from "../support/quiet-tls.js";
 import { poolConfig, startShardgate, stopAll } from "../support/shardgate-process.js";
 import { issueCert, makeCa } from "../support/test-ca.js";
 import { eventually, scaled } from "../support/wait.js";
@@ -51,20 +52,6 @@ function rssOf(pid: number | undefined): number {
   const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, "latin1"));
   assert.ok(m !== null, "VmRSS in /proc/<pid>/status");
   return Number(m[1]) * 1024;
-}
-
-/** A TLS connection that completes its handshake and sends nothing; resolves once it is up (or failed). */
-function quietTls(port: number, ca: Buffer): Promise<TLSSocket | null> {
-  return new Promise((resolve) => {
-    const s = connect({ host: "127.0.0.1", port, ca, servername: "localhost" });
-    sockets.add(s);
-    s.on("error", () => resolve(null));
-    s.on("close", () => {
-      sockets.delete(s);
-      resolve(null);
-    });
-    s.on("secureConnect", () => resolve(s));
-  });
 }
 
 function config(memberPort: number, limits: string): string {
@@ -114,7 +101,7 @@ test("a flood of quiet TLS connections is seen by the overload guard and shed", 
   let state = 0;
   const deadline = Date.now() + scaled(FLOOD_MS);
   while (open.length < FLOOD_MAX && Date.now() < deadline && state === 0) {
-    const batch = await Promise.all(Array.from({ length: BATCH }, () => quietTls(port, ca)));
+    const batch = await Promise.all(Array.from({ length: BATCH }, () => quietTls(port, ca, sockets)));
     for (const s of batch) if (s !== null) open.push(s);
     // Two samples of the guard (every 250 ms) after the batch settled.
     await new Promise((r) => setTimeout(r, 600));

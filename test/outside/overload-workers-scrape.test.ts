@@ -17,8 +17,9 @@ import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { connect, type TLSSocket } from "node:tls";
+import type { TLSSocket } from "node:tls";
 import { seedNote, testSeed } from "../support/prng.js";
+import { quietTls } from "../support/quiet-tls.js";
 import { poolConfig, startShardgate, stopAll } from "../support/shardgate-process.js";
 import { issueCert, makeCa } from "../support/test-ca.js";
 import { scaled } from "../support/wait.js";
@@ -63,19 +64,6 @@ function childrenOf(pid: number): number[] {
     .map(Number);
 }
 
-function quietTls(port: number, ca: Buffer): Promise<TLSSocket | null> {
-  return new Promise((resolve) => {
-    const s = connect({ host: "127.0.0.1", port, ca, servername: "localhost" });
-    sockets.add(s);
-    s.on("error", () => resolve(null));
-    s.on("close", () => {
-      sockets.delete(s);
-      resolve(null);
-    });
-    s.on("secureConnect", () => resolve(s));
-  });
-}
-
 function config(memberPort: number, limits: string): string {
   const tls = `  tls: { cert: ${join(dir, "listener.pem")}, key: ${join(dir, "listener.key")} }\n`;
   return `${poolConfig({ members: [{ id: "m1", port: memberPort }], accessLog: false })
@@ -112,7 +100,7 @@ test("workers: 2: a shedding worker that cannot answer the scrape still shows in
   let shedding = false;
   let open = 0;
   while (!shedding && open < FLOOD_MAX && Date.now() < deadline) {
-    const batch = await Promise.all(Array.from({ length: BATCH }, () => quietTls(port, ca)));
+    const batch = await Promise.all(Array.from({ length: BATCH }, () => quietTls(port, ca, sockets)));
     open += batch.filter((s) => s !== null).length;
     await new Promise((r) => setTimeout(r, 600));
     const ready = (await (await fetch(`${sg.adminUrl}/readyz`)).json()) as { reason?: string };
