@@ -52,10 +52,16 @@ export async function drainAndClose(p: ShutdownParts, reason: string): Promise<v
   dataPlane.close();
   await p.closeEdge?.().catch((err: unknown) => logger.warn({ err: errorText(err) }, "edge close failed"));
   // Upgraded (websocket) sockets are outside the server's connection tracking, so
-  // closeAllConnections does not end them; the data plane's close cuts their upstream side,
-  // but do not let one that lingers hold the exit.
+  // closeAllConnections does not end them; the data plane's close destroys them (both sides).
+  // A cut request ends on its socket's 'close', which comes after the server's own close: wait
+  // for those ends (their access lines are written there), bounded: a socket that lingers
+  // must not hold the exit.
+  const cutAt = performance.now();
+  while (dataPlane.inFlight() > 0 && performance.now() - cutAt < LINGER_MS)
+    await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
   let lingering: NodeJS.Timeout | undefined;
-  await Promise.race([closed, new Promise<void>((r) => (lingering = setTimeout(r, LINGER_MS)))]);
+  const rest = Math.max(0, LINGER_MS - (performance.now() - cutAt));
+  await Promise.race([closed, new Promise<void>((r) => (lingering = setTimeout(r, rest)))]);
   clearTimeout(lingering);
   if (adminServer !== undefined) {
     adminServer.closeAllConnections();

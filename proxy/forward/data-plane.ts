@@ -211,6 +211,12 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
   private lastState: RoutingState | null = null;
   private active = 0;
   private closed = false;
+  /**
+   * Client sockets of upgrades not yet closed (before and after the 101). Node hands an
+   * upgraded socket over: neither the HTTP server's connection tracking nor the member agents
+   * hold it any more, so close() ends these itself.
+   */
+  private readonly upgrades = new Set<Duplex>();
 
   constructor(init: DataPlaneInit) {
     const o = init.options ?? {};
@@ -1081,6 +1087,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     socket.on("end", onClientSocketEnd);
     socket.on("error", noop);
     (socket as WithPlane)[kPlane] = this;
+    this.upgrades.add(socket);
     this.active++;
     this.callStart(ctx);
     // Known before any refusal below: an answer sent with the body unread closes the connection
@@ -1208,8 +1215,18 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     return { busy: a.busy + b.busy + c.busy, idle: a.idle + b.idle + c.idle };
   }
 
+  /** An upgrade's client socket closed (onClientSocketClose). */
+  upgradeClosed(socket: Duplex): void {
+    this.upgrades.delete(socket);
+  }
+
   close(): void {
     this.closed = true;
+    // The drain deadline cuts WebSockets too: destroying the client side closes the upstream
+    // side (tunnel.ts) or drops the upgrade request still waiting for its 101, and writes
+    // each one's access line. Without it they lived until the process exit forced them.
+    for (const socket of this.upgrades) socket.destroy();
+    this.upgrades.clear();
     this.sweep.close();
     this.endpoints.closeAll();
     this.pools.closeAll();
@@ -1299,6 +1316,7 @@ function onClientSocketClose(this: Duplex): void {
   const ctx = (this as WithCtx)[kCtx];
   const plane = (this as WithPlane)[kPlane];
   if (ctx === undefined || plane === undefined) return;
+  plane.upgradeClosed(this);
   // Gone before the upstream answered the upgrade: drop that request too (nothing else would).
   const pr = ctx.proxyReq;
   if (!ctx.responseStarted && pr !== null && !pr.destroyed) pr.destroy();
