@@ -1098,8 +1098,11 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
       return;
     }
     // Only websocket upgrades are proxied; another offer with a body (which the parser did
-    // not frame) gets a clear 400 instead of the silent close http-proxy-3 would give it.
-    let code = isWebSocketUpgrade(req) ? this.resolve(ctx) : "bad_request";
+    // not frame) gets a clear 400 instead of the silent close http-proxy-3 would give it. A
+    // WebSocket handshake has no body (RFC 6455 4.1): one that announces a body is refused
+    // too, since its bytes would reach the member as tunnel bytes after a head that declared
+    // them as a body (and, chunked, after an empty body Node's client wrote itself).
+    let code = isWebSocketUpgrade(req) && !ctx.hasBody ? this.resolve(ctx) : "bad_request";
     if (code === SERVER_OPTIONS) code = "bad_request"; // `OPTIONS *` asks no upgrade
     // An HTTP/2 pool gets no HTTP/1.1 upgrade (it would fail there and count against the member).
     if (code === null && ctx.snapshot !== null && h2ProtocolOf(ctx.snapshot.settings) !== null)
