@@ -953,6 +953,15 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
       // For HTTP/1.0 that pass writes the request's value (or "close") over any: say it there too.
       if (ctx.req.httpVersionMinor === 0) ctx.req.headers.connection = headers.connection;
     }
+    this.ownHeaders(ctx, headers);
+  }
+
+  /**
+   * shardgate's own response headers, on every answer a member gave (a WebSocket's 101 and an
+   * upgrade's refusal too): the request id, the member and ring version when configured, and
+   * the sticky cookie a missing key was routed by.
+   */
+  ownHeaders(ctx: RequestContext, headers: IncomingHttpHeaders): void {
     if (headers["x-request-id"] === undefined) headers["x-request-id"] = ctx.requestId;
     if (this.memberHeader !== "") headers[this.memberHeader] = ctx.member;
     if (this.ringVersionHeader !== "") headers[this.ringVersionHeader] = String(ctx.ringVersion);
@@ -1340,7 +1349,9 @@ function onWsUpstreamUpgrade(this: ClientRequest, res: IncomingMessage, upstream
   ctx.status = 101;
   ctx.responseStarted = true;
   deleteResponseHopByHop(res.headers, true);
-  (this as WithPlane)[kPlane]?.releaseProbe(ctx);
+  const plane = (this as WithPlane)[kPlane];
+  plane?.ownHeaders(ctx, res.headers);
+  plane?.releaseProbe(ctx);
   if (ctx.socket !== null) bindTunnel(ctx.socket, upstream, ctx.snapshot?.settings.timeouts.tunnelIdle ?? 0);
 }
 
@@ -1353,7 +1364,9 @@ function onWsUpstreamResponse(this: ClientRequest, res: IncomingMessage): void {
   // http-proxy-3 closes the socket after relaying this answer; its connection-header pass
   // copies the request's value when the response has none, so say so.
   ctx.req.headers.connection = "close";
-  (this as WithPlane)[kPlane]?.releaseProbe(ctx);
+  const plane = (this as WithPlane)[kPlane];
+  plane?.ownHeaders(ctx, res.headers);
+  plane?.releaseProbe(ctx);
 }
 
 /**
