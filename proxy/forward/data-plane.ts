@@ -961,7 +961,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
    * upgrade's refusal too): the request id, the member and ring version when configured, and
    * the sticky cookie a missing key was routed by.
    */
-  ownHeaders(ctx: RequestContext, headers: IncomingHttpHeaders): void {
+  private ownHeaders(ctx: RequestContext, headers: IncomingHttpHeaders): void {
     if (headers["x-request-id"] === undefined) headers["x-request-id"] = ctx.requestId;
     if (this.memberHeader !== "") headers[this.memberHeader] = ctx.member;
     if (this.ringVersionHeader !== "") headers[this.ringVersionHeader] = String(ctx.ringVersion);
@@ -983,6 +983,17 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     const ctx = (resOrSocket as WithCtx | undefined)?.[kCtx];
     this.logger.debug({ err: err.message, requestId: ctx?.requestId }, "proxy socket error");
   };
+
+  /**
+   * The member answered an upgrade (its 101, or a refusal http-proxy-3 relays): the attempt's
+   * deadlines are over (a tunnel left in the sweep was walked on every tick for as long as it
+   * lived), and the answer gets shardgate's own headers.
+   */
+  upgradeAnswered(ctx: RequestContext, headers: IncomingHttpHeaders): void {
+    this.sweep.remove(ctx);
+    this.ownHeaders(ctx, headers);
+    this.releaseProbe(ctx);
+  }
 
   /** A 101 to a request that offered no upgrade (unasked-upgrade.ts): a bad response. */
   unaskedUpgrade(ctx: RequestContext, proxyReq: ClientRequest): void {
@@ -1349,9 +1360,7 @@ function onWsUpstreamUpgrade(this: ClientRequest, res: IncomingMessage, upstream
   ctx.status = 101;
   ctx.responseStarted = true;
   deleteResponseHopByHop(res.headers, true);
-  const plane = (this as WithPlane)[kPlane];
-  plane?.ownHeaders(ctx, res.headers);
-  plane?.releaseProbe(ctx);
+  (this as WithPlane)[kPlane]?.upgradeAnswered(ctx, res.headers);
   if (ctx.socket !== null) bindTunnel(ctx.socket, upstream, ctx.snapshot?.settings.timeouts.tunnelIdle ?? 0);
 }
 
@@ -1364,9 +1373,7 @@ function onWsUpstreamResponse(this: ClientRequest, res: IncomingMessage): void {
   // http-proxy-3 closes the socket after relaying this answer; its connection-header pass
   // copies the request's value when the response has none, so say so.
   ctx.req.headers.connection = "close";
-  const plane = (this as WithPlane)[kPlane];
-  plane?.ownHeaders(ctx, res.headers);
-  plane?.releaseProbe(ctx);
+  (this as WithPlane)[kPlane]?.upgradeAnswered(ctx, res.headers);
 }
 
 /**
