@@ -33,6 +33,7 @@ import type {
 } from "../types.js";
 import { withExtras } from "./conf.js";
 import { CodecError } from "./errors.js";
+import { CURRENT_LEVEL, LEVEL_SNAPSHOT_RETIRED } from "./feature-level.js";
 import { carriesLevel, MESSAGE_TYPES, type Message, type MessageType } from "./message.js";
 import { DEPARTED_MAX, RETIRED_MAX, retiredStateProblem } from "./retired-dirs.js";
 
@@ -184,15 +185,21 @@ export function encodeMessages(msgs: readonly Message[]): Uint8Array {
   return w.done();
 }
 
-export function decodeMessages(bytes: Uint8Array): Message[] {
+/**
+ * Decodes a frame. `level` below this build's reads as a build of that level does (a test seam,
+ * as the driver's `level`): it refuses the flags that came later, so a mixed fleet in one process
+ * meets what a real older peer would refuse.
+ */
+export function decodeMessages(bytes: Uint8Array, level = CURRENT_LEVEL): Message[] {
   if (!(bytes instanceof Uint8Array)) throw new CodecError("input is not a Uint8Array");
+  const known = level >= LEVEL_SNAPSHOT_RETIRED ? KNOWN_FLAGS : KNOWN_FLAGS & ~FLAG_RETIRED;
   const r = new Reader(bytes);
   if (r.u8("magic") !== 0x52 || r.u8("magic") !== 0x46) throw new CodecError("bad magic (not a Raft frame)");
   const version = r.u8("version");
   if (version !== VERSION) throw new CodecError(`unsupported version ${version}`);
   const n = r.count("message count", 40);
   const out: Message[] = [];
-  for (let i = 0; i < n; i++) out.push(readMessage(r));
+  for (let i = 0; i < n; i++) out.push(readMessage(r, known));
   if (r.remaining !== 0) throw new CodecError(`${r.remaining} trailing bytes`);
   return out;
 }
@@ -284,7 +291,7 @@ function writeIds(w: Writer, ids: readonly NodeId[]): void {
   for (const id of ids) w.str(id, "member id");
 }
 
-function readMessage(r: Reader): Message {
+function readMessage(r: Reader, known: number): Message {
   const t = r.u8("message type");
   const type: MessageType | undefined = MESSAGE_TYPES[t];
   if (type === undefined) throw new CodecError(`unknown message type ${t}`);
@@ -297,7 +304,7 @@ function readMessage(r: Reader): Message {
   const commitSlot = r.num("commit");
   const rejectHint = r.num("rejectHint");
   const flags = r.u8("flags");
-  if ((flags & ~KNOWN_FLAGS) !== 0) throw new CodecError(`unknown flags ${flags}`);
+  if ((flags & ~known) !== 0) throw new CodecError(`unknown flags ${flags}`);
   const context = r.bytes("context");
   const n = r.count("entry count", 21);
   const entries: Entry[] = [];

@@ -625,9 +625,18 @@ export class DriverSim {
       raft,
       this.observed(n, st),
       {
-        send: (_to, payload) => {
+        send: (to, payload) => {
           if (n.gen !== gen) return false;
-          for (const m of decodeMessages(payload)) {
+          // Read as the receiver's build reads it: a frame it would refuse (a flag of a later
+          // level sent before the fleet reached it) is a gate the sender skipped.
+          let msgs: Message[];
+          try {
+            msgs = decodeMessages(payload, this.nodes.get(to)?.level ?? CURRENT_LEVEL);
+          } catch (err) {
+            this.check.fail(`frame from ${n.id} to ${to} refused by its build: ${(err as Error).message}`);
+            return true;
+          }
+          for (const m of msgs) {
             this.notePromise(n, m);
             this.net.send(m, this.now);
           }
@@ -740,6 +749,9 @@ export class DriverSim {
     n.raftAtCrash = null;
     const k = st.lastIndex();
     if (dead === null || dead.termAt(k) === undefined || dead.termAt(k) !== raft.termAt(k)) return;
+    // termAt(0) is 0 on every log: a process that died installing a snapshot (its list the
+    // leader's) compacted past 0 too, and retiredAt is defined only from its snapshot on.
+    if (k < dead.status().firstIndex - 1) return;
     const before = JSON.stringify(dead.retiredAt(k));
     const after = JSON.stringify(raft.retiredAt(k));
     if (before !== after)
