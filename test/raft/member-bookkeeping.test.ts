@@ -74,3 +74,23 @@ test("a member removed and re-added on a new disk again and again keeps its newe
   );
   assert.deepEqual(sent.snapshot?.meta.retired, a.retiredAt(index));
 });
+
+test("a snapshot an older build wrote with more than 16 directories for a member goes out with the newest 16", () => {
+  const net = new SyncNet(["a", "b", "c"], ABC);
+  net.elect("a");
+  const a = net.get("a");
+  net.isolate("b");
+  a.propose(text("x"));
+  net.stabilize();
+  // The re-add path kept every directory before it was bounded: 20 for c in this file.
+  const old = Array.from({ length: 20 }, (_, i) => `c${i + 1}`);
+  const index = a.status().applied;
+  net.nodes.get("a")!.storage.compact(index, text("s"), { retired: [["c", old]], departed: [], trusted: [] });
+  net.recover();
+  net.tick(3, ["a"]);
+  const snap = net.delivered.find((m) => m.type === "snap" && m.to === "b");
+  assert.ok(snap !== undefined, "b caught up by a snapshot");
+  const [sent] = decodeMessages(encodeMessages([snap]));
+  assert.deepEqual(sent.snapshot?.meta.retired?.retired, [["c", old.slice(-16)]], "the newest 16 went out");
+  assert.deepEqual(net.get("b").retiredNow().retired, [["c", old.slice(-16)]], "and b installed them");
+});

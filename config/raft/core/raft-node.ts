@@ -1254,7 +1254,11 @@ export class RaftNode {
       return false; // temporarily unavailable: the next heartbeat answer retries
     }
     if (snap.meta.index === 0) return false;
-    this.send({ type: "snap", to, term: this.term, snapshot: snapshotToSend(snap, this.clusterLevel) });
+    // At the lower of the fleet's level and the one `to` advertised: an older build joining a
+    // fleet past it refuses the frame a list rides in (and never catches up), where without the
+    // list it installs the snapshot and stops at its level with UPGRADE_REQUIRED, its reason.
+    const level = Math.min(this.clusterLevel, this.memberLevels.get(to) ?? this.clusterLevel);
+    this.send({ type: "snap", to, term: this.term, snapshot: snapshotToSend(snap, level) });
     pr.becomeSnapshot(snap.meta.index);
     return true;
   }
@@ -1542,18 +1546,21 @@ export class RaftNode {
 }
 
 /**
- * The snapshot as a leader sends it at cluster level `clusterLevel`: with its retired list once
- * every member reads one (a snapshot file names none when nothing was retired), without below.
+ * The snapshot as a leader sends it at level `level`: with its retired list once the receiver
+ * reads one, without below. The list goes as this build holds it (RetiredDirs.from):
+ * a snapshot file names none when nothing was retired, and one an older build wrote may keep
+ * more directories per member than a follower's decoder takes.
  */
-function snapshotToSend(snap: Snapshot, clusterLevel: number): Snapshot {
-  if (clusterLevel >= LEVEL_SNAPSHOT_RETIRED)
-    return { meta: { ...snap.meta, retired: snap.meta.retired ?? NOTHING_RETIRED }, data: snap.data };
-  if (snap.meta.retired === undefined) return snap;
+function snapshotToSend(snap: Snapshot, level: number): Snapshot {
   const { index, term, conf } = snap.meta;
+  if (level >= LEVEL_SNAPSHOT_RETIRED)
+    return {
+      meta: { index, term, conf, retired: RetiredDirs.from(snap.meta.retired).state() },
+      data: snap.data,
+    };
+  if (snap.meta.retired === undefined) return snap;
   return { meta: { index, term, conf }, data: snap.data };
 }
-
-const NOTHING_RETIRED: RetiredState = { retired: [], departed: [], trusted: [] };
 
 function quorum(n: number): number {
   return Math.floor(n / 2) + 1;
