@@ -472,7 +472,7 @@ export class RaftDriver extends EventEmitter {
     }
     let msgs: Message[];
     try {
-      msgs = decodeMessages(payload);
+      msgs = decodeMessages(payload, this.levels.own);
     } catch (err) {
       this.counters.undecodablePayloads++;
       this.refusals.note(from, "undecodable", (err as Error).message);

@@ -54,7 +54,8 @@ export interface SnapshotMeta {
   readonly conf: ConfState;
   /**
    * This node's retired data directories as of `index`: kept in its snapshot file so that a
-   * restart after compaction forgets none. Never sent: each node derives its own.
+   * restart after compaction forgets none. Sent with the snapshot once the fleet is at
+   * LEVEL_SNAPSHOT_RETIRED: the follower installs the leader's (core/raft-node.ts handleSnapshot).
    */
   readonly retired?: RetiredState;
 }

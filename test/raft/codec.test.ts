@@ -8,12 +8,14 @@ import {
   decodeMessages,
   encodeConfChange,
   encodeMessages,
+  LEVEL_SNAPSHOT_RETIRED,
   MESSAGE_TYPES,
   type Message,
   newMessage,
   Prng,
+  RELEASED_LEVEL,
 } from "../../config/raft/core/index.js";
-import type { Entry } from "../../config/raft/types.js";
+import type { ConfState, Entry, RetiredState } from "../../config/raft/types.js";
 import { testSeed } from "../support/prng.js";
 
 function randomBytes(rng: Prng, max: number): Uint8Array {
@@ -21,6 +23,16 @@ function randomBytes(rng: Prng, max: number): Uint8Array {
   for (let i = 0; i < b.length; i++) b[i] = rng.int(256);
   return b;
 }
+
+/** A retired list a history could give for a snapshot of voters a, b and learner c. */
+const RETIRED: RetiredState = {
+  retired: [
+    ["a", ["a1", "a2"]],
+    ["c", ["c0"]],
+  ],
+  departed: [["z", ["z1"], "z2"]],
+  trusted: [["b", "b7"]],
+};
 
 function randomMessage(rng: Prng): Message {
   const type = MESSAGE_TYPES[rng.int(MESSAGE_TYPES.length)];
@@ -67,6 +79,8 @@ function randomMessage(rng: Prng): Message {
                       incarnations: { a: "a9", c: "c1" },
                       rejoin: ["c"],
                     },
+              // The leader's retired list (level 8), when it sends one.
+              ...(rng.int(2) === 0 ? { retired: RETIRED } : {}),
             },
             data: randomBytes(rng, 50),
           }
@@ -211,6 +225,116 @@ test("codec: a founder's frames (no incarnation anywhere) are the previous versi
   assert.equal(replaced[at], 4 | 8);
   assert.equal(decodeMessages(replaced)[0].incarnation, "b1");
   assert.throws(() => decodeMessages(Uint8Array.from([...founder.subarray(0, at), 64])), CodecError);
+});
+
+/** A snap message of a founders' snapshot (a, b, c voters; b at "b2") carrying `retired`. */
+function snapWith(retired: RetiredState): Message {
+  const conf: ConfState = { voters: ["a", "b", "c"], learners: [], incarnations: { b: "b2" } };
+  return newMessage({
+    type: "snap",
+    from: "a",
+    to: "b",
+    term: 2,
+    snapshot: { meta: { index: 9, term: 2, conf, retired }, data: new Uint8Array(0) },
+  });
+}
+
+const NONE: RetiredState = { retired: [], departed: [], trusted: [] };
+const incs = (n: number): string[] => Array.from({ length: n }, (_, i) => `old-${i}`);
+
+test("codec: a snapshot's retired list that no history could give is refused with the frame", () => {
+  // Each is encoded as a leader would send it; the follower's decoder must refuse it (and the
+  // driver then counts an undecodable payload and steps nothing of the frame).
+  const forged: [string, RetiredState, RegExp][] = [
+    ["a member the snapshot lacks", { ...NONE, retired: [["z", ["z1"]]] }, /of z, which is not a member/],
+    ["a member listed as departed", { ...NONE, departed: [["c", ["c1"], "c2"]] }, /c listed as departed/],
+    ["a trusted non-member", { ...NONE, trusted: [["z", "z1"]] }, /of z, which is not a member/],
+    [
+      "a member's current directory",
+      { ...NONE, retired: [["b", ["b1", "b2"]]] },
+      /b's current directory "b2"/,
+    ],
+    ["a founder's current directory", { ...NONE, retired: [["a", [""]]] }, /a's current directory ""/],
+    ["a trusted current directory", { ...NONE, trusted: [["b", "b2"]] }, /trusted directory "b2"/],
+    ["an empty trusted directory", { ...NONE, trusted: [["a", ""]] }, /trusted directory ""/],
+    [
+      "a member listed twice",
+      {
+        ...NONE,
+        retired: [
+          ["a", ["a1"]],
+          ["a", ["a2"]],
+        ],
+      },
+      /of a listed twice/,
+    ],
+    ["a directory listed twice", { ...NONE, retired: [["a", ["a1", "a1"]]] }, /listed twice/],
+    ["17 directories of one member", { ...NONE, retired: [["a", incs(17)]] }, /17 retired incarnations/],
+    [
+      "65 departed members",
+      { ...NONE, departed: Array.from({ length: 65 }, (_, i) => [`gone-${i}`, [], ""] as const) },
+      /65 departed members/,
+    ],
+    ["an empty member id", { ...NONE, departed: [["", [], ""]] }, /empty id/],
+  ];
+  for (const [name, retired, why] of forged)
+    assert.throws(() => decodeMessages(encodeMessages([snapWith(retired)])), why, name);
+  for (const [name, retired, why] of forged)
+    assert.throws(() => decodeMessages(encodeMessages([snapWith(retired)])), CodecError, `${name}: ${why}`);
+
+  // Byte-level forgeries of a valid list (one retired member "a" with directory "xy"): the list
+  // is the last thing before the (empty) snapshot data, so its counts sit at fixed offsets.
+  const good = encodeMessages([snapWith({ ...NONE, retired: [["a", ["xy"]]] })]);
+  assert.deepEqual(decodeMessages(good)[0].snapshot?.meta.retired, { ...NONE, retired: [["a", ["xy"]]] });
+  const end = good.length;
+  // Layout from the end: u32 data length, u32 trusted, u32 departed, then "a" ["xy"]: u16 1 'a',
+  // u32 1, u16 2 'x' 'y', and before them u32 retired-member count.
+  const retiredCount = end - 12 - (2 + 1 + 4 + 2 + 2) - 4;
+  const patched = (at: number, bytes: number[]): Uint8Array => {
+    const b = good.slice();
+    b.set(bytes, at);
+    return b;
+  };
+  const bytes: [string, Uint8Array, RegExp][] = [
+    ["a huge member count", patched(retiredCount, [0xff, 0xff, 0xff, 0xff]), /exceeds the input size/],
+    ["a huge departed count", patched(end - 12, [0x7f, 0xff, 0xff, 0xff]), /exceeds the input size/],
+    ["a huge directory count", patched(retiredCount + 7, [0xff, 0xff, 0xff, 0xff]), /exceeds the input size/],
+    // A count where a string is: the member count says 2, so the trusted count reads as an id.
+    [
+      "a count read as a string",
+      patched(retiredCount, [0, 0, 0, 2]),
+      /truncated|not a member|exceeds|empty id/,
+    ],
+    ["a directory that is not UTF-8", patched(end - 14, [0xff, 0xfe]), /not valid UTF-8/],
+    ["a list cut short", good.subarray(0, end - 6), /truncated/],
+  ];
+  for (const [name, frame, why] of bytes) {
+    assert.throws(() => decodeMessages(frame), CodecError, name);
+    assert.throws(() => decodeMessages(frame), why, name);
+  }
+  // The flag without a snapshot to go with it.
+  const app = encodeMessages([newMessage({ type: "app", from: "a", to: "b", term: 1 })]);
+  const at = 3 + 4 + 1 + 3 + 3 + 5 * 8;
+  assert.throws(
+    () => decodeMessages(Uint8Array.from([...app.subarray(0, at), 32, ...app.subarray(at + 1)])),
+    /without a snapshot/,
+  );
+});
+
+test("codec: only a retired list sets flag 32, which a level-7 build refuses with the whole frame", () => {
+  const at = 3 + 4 + 1 + 3 + 3 + 5 * 8;
+  const carried = encodeMessages([snapWith(NONE)]);
+  assert.equal(carried[at] & 32, 32, "the list (even an empty one) is flagged");
+  const m = snapWith(NONE);
+  const { index, term, conf } = m.snapshot!.meta;
+  const bare = encodeMessages([{ ...m, snapshot: { meta: { index, term, conf }, data: new Uint8Array(0) } }]);
+  assert.equal(bare[at] & ~31, 0, "a snapshot without a list sets only the flags level 7 knows");
+  // As a level-7 (and the released) build reads: the flag is refused, the bare frame read.
+  for (const level of [LEVEL_SNAPSHOT_RETIRED - 1, RELEASED_LEVEL]) {
+    assert.throws(() => decodeMessages(carried, level), /unknown flags 52/);
+    assert.equal(decodeMessages(bare, level)[0].snapshot?.meta.retired, undefined);
+  }
+  assert.deepEqual(decodeMessages(carried, LEVEL_SNAPSHOT_RETIRED)[0].snapshot?.meta.retired, NONE);
 });
 
 test("codec: a follower's forwarded proposal (entries not yet numbered) decodes as sent", () => {

@@ -10,9 +10,11 @@ import {
   decodeMessages,
   encodeMessages,
   incarnationIn,
+  LEVEL_SNAPSHOT_RETIRED,
   LEVEL_TOO_LOW,
   newMessage,
   ProposalDropped,
+  RaftNode,
   RELEASED_LEVEL,
 } from "../../config/raft/core/index.js";
 import type { ConfState } from "../../config/raft/types.js";
@@ -89,4 +91,45 @@ test("below level 1 a voter that lost its disk is kept out, not replaced; at lev
   net.tick(3, ["a"]);
   assert.deepEqual(a.status().conf.voters, ["a", "b", "c"]);
   assert.deepEqual(net.appliedText("c"), ["before", "while c is out"]);
+});
+
+test("a snapshot carries the retired list only to a member that advertised level 8, whatever the fleet's level", () => {
+  // c runs a level-7 build in a fleet whose committed level is 8 (it joined a fleet past it):
+  // a frame with the list would be refused whole, and c would never catch up; without it c
+  // installs the snapshot (and its driver stops at the level it cannot read, with its reason).
+  const old = LEVEL_SNAPSHOT_RETIRED - 1;
+  const net = new SyncNet(["a", "b", "c", "d", "e"], { voters: ["a", "b", "c", "d", "e"], learners: [] });
+  const c = net.nodes.get("c")!;
+  c.raft = new RaftNode({
+    electionTick: 10,
+    heartbeatTick: 1,
+    id: "c",
+    storage: c.storage,
+    seed: 1,
+    level: old,
+  });
+  net.elect("a");
+  const a = net.get("a");
+  a.propose(text("x"));
+  net.stabilize();
+  assert.equal(a.status().clusterLevel, CURRENT_LEVEL);
+  assert.equal(a.memberLevel("c"), old);
+  // b and c miss y (a commits it with d and e), and a compacts past it.
+  net.isolate("b");
+  net.isolate("c");
+  a.propose(text("y"));
+  net.stabilize();
+  const index = a.status().applied;
+  net.nodes.get("a")!.storage.compact(index, text("s"), a.retiredAt(index));
+  net.recover();
+  net.tick(3, ["a"]);
+  const snapTo = (to: string) => net.delivered.find((m) => m.type === "snap" && m.to === to);
+  const toB = snapTo("b");
+  const toC = snapTo("c");
+  assert.ok(toB !== undefined && toC !== undefined, "b and c caught up by a snapshot");
+  assert.notEqual(toB.snapshot?.meta.retired, undefined, "b, at level 8, got the list");
+  assert.equal(toC.snapshot?.meta.retired, undefined, "c, at level 7, got none");
+  assert.equal(decodeMessages(encodeMessages([toC]), old).length, 1, "c's build reads its frame");
+  assert.throws(() => decodeMessages(encodeMessages([toB]), old), /unknown flags/, "b's it would refuse");
+  assert.equal(c.raft.lastIndex(), a.lastIndex(), "c caught up");
 });

@@ -9,17 +9,33 @@
 //          bytes(context) u32(entryCount) entry* [str(incarnation)] [snapshot]
 // Entry:   num(term) num(index) u8(type: 0=normal 1=conf) bytes(data)
 // Snapshot: num(index) num(term) strs(voters) strs(learners) [u32 n (str id, str inc)* strs(rejoin)]
-//          bytes(data)
+//          [retired] bytes(data)
+// Retired (flag 32, the leader's retired data directories as of the snapshot, core/retired-dirs.ts):
+//          u32 n (str id, strs incs)*  u32 n (str id, strs incs, str last)*  u32 n (str id, str inc)*
 // Flags 8 and 16 are set only when there is something to carry (a non-founder sender, a
 // configuration naming incarnations), so a founder-only cluster's frames are byte-identical to
-// the previous version's (which refuses unknown flags: see README, mixed versions).
+// the previous version's (which refuses unknown flags: see README, mixed versions). Flag 32 is
+// set only when the snapshot carries a retired list, which the core sends only once the whole
+// fleet reads it (LEVEL_SNAPSHOT_RETIRED): a build of level 7 refuses the flag, and with it the
+// whole frame.
 // appResp and heartbeatResp carry the sender's feature level in the commit slot (they have no
 // commit of their own; the released version reads and ignores it there, and sends 0).
 // num = float64 holding a non-negative safe integer; str = u16 length + UTF-8; bytes = u32 length + raw.
-import type { ConfChange, ConfChangeType, ConfState, Entry, EntryType, NodeId, Snapshot } from "../types.js";
+import type {
+  ConfChange,
+  ConfChangeType,
+  ConfState,
+  Entry,
+  EntryType,
+  NodeId,
+  RetiredState,
+  Snapshot,
+} from "../types.js";
 import { withExtras } from "./conf.js";
 import { CodecError } from "./errors.js";
+import { CURRENT_LEVEL, LEVEL_SNAPSHOT_RETIRED } from "./feature-level.js";
 import { carriesLevel, MESSAGE_TYPES, type Message, type MessageType } from "./message.js";
+import { DEPARTED_MAX, RETIRED_MAX, retiredStateProblem } from "./retired-dirs.js";
 
 const VERSION = 1;
 const CONF_VERSION = 1;
@@ -30,7 +46,9 @@ const FLAG_FORCE = 2;
 const FLAG_SNAPSHOT = 4;
 const FLAG_INCARNATION = 8;
 const FLAG_CONF_EXTRAS = 16;
-const KNOWN_FLAGS = FLAG_REJECT | FLAG_FORCE | FLAG_SNAPSHOT | FLAG_INCARNATION | FLAG_CONF_EXTRAS;
+const FLAG_RETIRED = 32;
+const KNOWN_FLAGS =
+  FLAG_REJECT | FLAG_FORCE | FLAG_SNAPSHOT | FLAG_INCARNATION | FLAG_CONF_EXTRAS | FLAG_RETIRED;
 /** Conf change v2 carries the incarnation and the rejoin flag; v1 (none of them) stays readable. */
 const CONF_VERSION_INC = 2;
 const ENTRY_TYPES: readonly EntryType[] = ["normal", "conf"];
@@ -167,15 +185,21 @@ export function encodeMessages(msgs: readonly Message[]): Uint8Array {
   return w.done();
 }
 
-export function decodeMessages(bytes: Uint8Array): Message[] {
+/**
+ * Decodes a frame. `level` below this build's reads as a build of that level does (a test seam,
+ * as the driver's `level`): it refuses the flags that came later, so a mixed fleet in one process
+ * meets what a real older peer would refuse.
+ */
+export function decodeMessages(bytes: Uint8Array, level = CURRENT_LEVEL): Message[] {
   if (!(bytes instanceof Uint8Array)) throw new CodecError("input is not a Uint8Array");
+  const known = level >= LEVEL_SNAPSHOT_RETIRED ? KNOWN_FLAGS : KNOWN_FLAGS & ~FLAG_RETIRED;
   const r = new Reader(bytes);
   if (r.u8("magic") !== 0x52 || r.u8("magic") !== 0x46) throw new CodecError("bad magic (not a Raft frame)");
   const version = r.u8("version");
   if (version !== VERSION) throw new CodecError(`unsupported version ${version}`);
   const n = r.count("message count", 40);
   const out: Message[] = [];
-  for (let i = 0; i < n; i++) out.push(readMessage(r));
+  for (let i = 0; i < n; i++) out.push(readMessage(r, known));
   if (r.remaining !== 0) throw new CodecError(`${r.remaining} trailing bytes`);
   return out;
 }
@@ -192,12 +216,14 @@ function writeMessage(w: Writer, m: Message): void {
   w.num(carriesLevel(m.type) ? m.level : m.commit, "commit");
   w.num(m.rejectHint, "rejectHint");
   const extras = m.snapshot !== undefined && hasExtras(m.snapshot.meta.conf);
+  const retired = m.snapshot?.meta.retired !== undefined;
   w.u8(
     (m.reject ? FLAG_REJECT : 0) |
       (m.force ? FLAG_FORCE : 0) |
       (m.snapshot ? FLAG_SNAPSHOT : 0) |
       (m.incarnation ? FLAG_INCARNATION : 0) |
-      (extras ? FLAG_CONF_EXTRAS : 0),
+      (extras ? FLAG_CONF_EXTRAS : 0) |
+      (retired ? FLAG_RETIRED : 0),
   );
   w.bytes(m.context);
   w.u32(m.entries.length);
@@ -231,7 +257,33 @@ function writeSnapshot(w: Writer, s: Snapshot, extras: boolean): void {
     }
     writeIds(w, s.meta.conf.rejoin ?? []);
   }
+  if (s.meta.retired !== undefined) writeRetired(w, s.meta.retired);
   w.bytes(s.data);
+}
+
+function writeRetired(w: Writer, r: RetiredState): void {
+  w.u32(r.retired.length);
+  for (const [id, incs] of r.retired) {
+    w.str(id, "member id");
+    writeIncarnations(w, incs);
+  }
+  w.u32(r.departed.length);
+  for (const [id, incs, last] of r.departed) {
+    w.str(id, "member id");
+    writeIncarnations(w, incs);
+    w.str(last, "incarnation");
+  }
+  w.u32(r.trusted.length);
+  for (const [id, inc] of r.trusted) {
+    w.str(id, "member id");
+    w.str(inc, "incarnation");
+  }
+}
+
+/** A member's retired incarnations: a founder's ("") among them. */
+function writeIncarnations(w: Writer, incs: readonly string[]): void {
+  w.u32(incs.length);
+  for (const inc of incs) w.str(inc, "incarnation");
 }
 
 function writeIds(w: Writer, ids: readonly NodeId[]): void {
@@ -239,7 +291,7 @@ function writeIds(w: Writer, ids: readonly NodeId[]): void {
   for (const id of ids) w.str(id, "member id");
 }
 
-function readMessage(r: Reader): Message {
+function readMessage(r: Reader, known: number): Message {
   const t = r.u8("message type");
   const type: MessageType | undefined = MESSAGE_TYPES[t];
   if (type === undefined) throw new CodecError(`unknown message type ${t}`);
@@ -252,7 +304,7 @@ function readMessage(r: Reader): Message {
   const commitSlot = r.num("commit");
   const rejectHint = r.num("rejectHint");
   const flags = r.u8("flags");
-  if ((flags & ~KNOWN_FLAGS) !== 0) throw new CodecError(`unknown flags ${flags}`);
+  if ((flags & ~known) !== 0) throw new CodecError(`unknown flags ${flags}`);
   const context = r.bytes("context");
   const n = r.count("entry count", 21);
   const entries: Entry[] = [];
@@ -280,8 +332,12 @@ function readMessage(r: Reader): Message {
   if ((flags & FLAG_INCARNATION) !== 0 && incarnation === "") throw new CodecError("empty incarnation");
   if ((flags & FLAG_CONF_EXTRAS) !== 0 && (flags & FLAG_SNAPSHOT) === 0)
     throw new CodecError("conf extras without a snapshot");
+  if ((flags & FLAG_RETIRED) !== 0 && (flags & FLAG_SNAPSHOT) === 0)
+    throw new CodecError("a retired list without a snapshot");
   const snapshot =
-    (flags & FLAG_SNAPSHOT) !== 0 ? readSnapshot(r, (flags & FLAG_CONF_EXTRAS) !== 0) : undefined;
+    (flags & FLAG_SNAPSHOT) !== 0
+      ? readSnapshot(r, (flags & FLAG_CONF_EXTRAS) !== 0, (flags & FLAG_RETIRED) !== 0)
+      : undefined;
   if (type === "snap" && snapshot === undefined) throw new CodecError("snap message without a snapshot");
   return {
     type,
@@ -302,7 +358,7 @@ function readMessage(r: Reader): Message {
   };
 }
 
-function readSnapshot(r: Reader, extras: boolean): Snapshot {
+function readSnapshot(r: Reader, extras: boolean, hasRetired: boolean): Snapshot {
   const index = r.num("snapshot index");
   const term = r.num("snapshot term");
   const voters = readIds(r, "voters");
@@ -322,8 +378,47 @@ function readSnapshot(r: Reader, extras: boolean): Snapshot {
     }
     rejoin = readIds(r, "rejoin");
   }
+  const conf = withExtras({ voters, learners }, incarnations, rejoin);
+  const retired = hasRetired ? readRetired(r, conf) : undefined;
   const data = r.bytes("snapshot data");
-  return { meta: { index, term, conf: withExtras({ voters, learners }, incarnations, rejoin) }, data };
+  return { meta: { index, term, conf, ...(retired !== undefined ? { retired } : {}) }, data };
+}
+
+/**
+ * The leader's retired list, refused whole unless it is one a replay of the snapshot's history
+ * could give (retiredStateProblem): every count is bounded before anything is read past it.
+ */
+function readRetired(r: Reader, conf: ConfState): RetiredState {
+  const retired: [NodeId, string[]][] = [];
+  const n = r.count("retired members", 6);
+  if (n > MAX_MEMBERS) throw new CodecError("too many retired members");
+  for (let i = 0; i < n; i++) retired.push([r.str("retired member"), readIncarnations(r)]);
+  const departed: [NodeId, string[], string][] = [];
+  const d = r.count("departed members", 8);
+  if (d > DEPARTED_MAX) throw new CodecError(`${d} departed members, at most ${DEPARTED_MAX} are kept`);
+  for (let i = 0; i < d; i++) {
+    const id = r.str("departed member");
+    departed.push([id, readIncarnations(r), r.str("departed incarnation")]);
+  }
+  const trusted: [NodeId, string][] = [];
+  const t = r.count("trusted members", 4);
+  if (t > MAX_MEMBERS) throw new CodecError("too many trusted members");
+  for (let i = 0; i < t; i++) trusted.push([r.str("trusted member"), r.str("trusted incarnation")]);
+  for (const [id] of [...retired, ...departed, ...trusted])
+    if (id === "") throw new CodecError("empty id in the snapshot's retired list");
+  const state: RetiredState = { retired, departed, trusted };
+  const problem = retiredStateProblem(state, conf);
+  if (problem !== "") throw new CodecError(`snapshot's retired list: ${problem}`);
+  return state;
+}
+
+function readIncarnations(r: Reader): string[] {
+  const n = r.count("retired incarnations", 2);
+  if (n > RETIRED_MAX)
+    throw new CodecError(`${n} retired incarnations of one member, at most ${RETIRED_MAX}`);
+  const incs: string[] = [];
+  for (let i = 0; i < n; i++) incs.push(r.str("retired incarnation"));
+  return incs;
 }
 
 function readIds(r: Reader, what: string): NodeId[] {

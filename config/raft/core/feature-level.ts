@@ -21,9 +21,11 @@ export const RELEASED_LEVEL = 0;
  * default port and a trailing dot removed), read so only from the committed level on. 7 adds none
  * either: a host key drops ports 80 and 443 whichever listener read it (level 6 dropped only the
  * listener's own default port, so a plain and a TLS instance hashed `h:443` apart), read so only
- * from the committed level on.
+ * from the committed level on. 8 adds the retired list in a snapshot message (frame flag 32, which
+ * a build of level 7 refuses with the whole frame): a follower caught up by a snapshot learns the
+ * data directories the leader's history retired while it lagged.
  */
-export const CURRENT_LEVEL = 7;
+export const CURRENT_LEVEL = 8;
 /** The level conf changes naming an incarnation or a rejoin need. */
 export const LEVEL_INCARNATION_CONF = 1;
 /** The level at which the fleet fixes its cluster id (every member reads version-2 hellos). */
@@ -38,6 +40,8 @@ export const LEVEL_FORWARDED_NOTHING = 5;
 export const LEVEL_HOST_KEY = 6;
 /** The level from which a host key drops ports 80 and 443 on every listener (the same key fleet-wide). */
 export const LEVEL_HOST_KEY_PORTS = 7;
+/** The level from which a leader's snapshot message carries its retired data directories. */
+export const LEVEL_SNAPSHOT_RETIRED = 8;
 /** The level the cluster-level entry itself needs (older nodes do not know the entry). */
 export const LEVEL_CLUSTER_LEVEL = 1;
 /**

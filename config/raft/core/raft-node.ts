@@ -65,7 +65,13 @@ import {
   READS_FULL,
   UNCOMMITTED_FULL,
 } from "./errors.js";
-import { CURRENT_LEVEL, LEVEL_INCARNATION_CONF, LEVEL_SNAP_STATUS, levelTooLow } from "./feature-level.js";
+import {
+  CURRENT_LEVEL,
+  LEVEL_INCARNATION_CONF,
+  LEVEL_SNAP_STATUS,
+  LEVEL_SNAPSHOT_RETIRED,
+  levelTooLow,
+} from "./feature-level.js";
 import { MemberLevels } from "./member-levels.js";
 import { carriesLevel, type Message, type MessageInit, messageFrom, newMessage } from "./message.js";
 import { mixSeed, Prng } from "./prng.js";
@@ -1033,13 +1039,20 @@ export class RaftNode {
       this.send({ type: "appResp", to: m.from, term: this.term, index: this.log.lastIndex() });
       return;
     }
-    // The snapshot replaces the log and its configuration history: this node's own retired
-    // directories (not the sender's) go with it into the snapshot it persists. The uncommitted
-    // suffix it replaces is rolled back as a cut is (undone, retiring nothing); what changed
-    // from the committed configuration to the snapshot's is retired.
-    const committed = this.log.committed;
-    this.retired = this.retiredDirsAt(committed);
-    this.retired.change(this.confStateAt(committed), s.meta.conf);
+    // The snapshot replaces the log and its configuration history, and so what they retired.
+    // From level 8 on it carries what the leader's history retired up to it (checked by the
+    // codec): that is what a replay would give, and the changes appended after it add to it as
+    // to any base. This node's own committed history is a prefix of the leader's, so nothing it
+    // retired itself is lost. A leader of an older build sends none: this node keeps its own,
+    // the uncommitted suffix the snapshot replaces rolled back as a cut is (undone, retiring
+    // nothing), and what changed from the committed configuration to the snapshot's retired.
+    if (s.meta.retired !== undefined) {
+      this.retired = RetiredDirs.from(s.meta.retired);
+    } else {
+      const committed = this.log.committed;
+      this.retired = this.retiredDirsAt(committed);
+      this.retired.change(this.confStateAt(committed), s.meta.conf);
+    }
     this.retiredBase = this.retired.clone();
     const retired: RetiredState = this.retired.state();
     this.log.restore({ meta: { ...s.meta, retired }, data: s.data });
@@ -1241,7 +1254,11 @@ export class RaftNode {
       return false; // temporarily unavailable: the next heartbeat answer retries
     }
     if (snap.meta.index === 0) return false;
-    this.send({ type: "snap", to, term: this.term, snapshot: snap });
+    // At the lower of the fleet's level and the one `to` advertised: an older build joining a
+    // fleet past it refuses the frame a list rides in (and never catches up), where without the
+    // list it installs the snapshot and stops at its level with UPGRADE_REQUIRED, its reason.
+    const level = Math.min(this.clusterLevel, this.memberLevels.get(to) ?? this.clusterLevel);
+    this.send({ type: "snap", to, term: this.term, snapshot: snapshotToSend(snap, level) });
     pr.becomeSnapshot(snap.meta.index);
     return true;
   }
@@ -1526,6 +1543,23 @@ export class RaftNode {
       }
     }
   }
+}
+
+/**
+ * The snapshot as a leader sends it at level `level`: with its retired list once the receiver
+ * reads one, without below. The list goes as this build holds it (RetiredDirs.from):
+ * a snapshot file names none when nothing was retired, and one an older build wrote may keep
+ * more directories per member than a follower's decoder takes.
+ */
+function snapshotToSend(snap: Snapshot, level: number): Snapshot {
+  const { index, term, conf } = snap.meta;
+  if (level >= LEVEL_SNAPSHOT_RETIRED)
+    return {
+      meta: { index, term, conf, retired: RetiredDirs.from(snap.meta.retired).state() },
+      data: snap.data,
+    };
+  if (snap.meta.retired === undefined) return snap;
+  return { meta: { index, term, conf }, data: snap.data };
 }
 
 function quorum(n: number): number {

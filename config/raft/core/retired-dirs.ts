@@ -8,9 +8,9 @@ import type { ConfState, NodeId, RetiredState } from "../types.js";
 import { incarnationIn } from "./conf.js";
 
 /** Members that left whose retired incarnations are kept for a re-add. */
-const DEPARTED_MAX = 64;
+export const DEPARTED_MAX = 64;
 /** Replaced incarnations kept per member: the newest. */
-const RETIRED_MAX = 16;
+export const RETIRED_MAX = 16;
 
 const isMember = (c: ConfState, id: NodeId) => c.voters.includes(id) || c.learners.includes(id);
 
@@ -31,12 +31,16 @@ export class RetiredDirs {
    */
   private readonly trusted = new Map<NodeId, string>();
 
-  /** From a snapshot's RetiredState (none: nothing retired, as a snapshot of an older version). */
+  /**
+   * From a snapshot's RetiredState (none: nothing retired, as a snapshot of an older version).
+   * Each set is cut to its newest RETIRED_MAX: a snapshot written before the re-add path was
+   * bounded may hold more, and what is sent to a follower must pass its bound.
+   */
   static from(state: RetiredState | undefined): RetiredDirs {
     const d = new RetiredDirs();
     if (state === undefined) return d;
-    for (const [id, incs] of state.retired) d.retired.set(id, new Set(incs));
-    for (const [id, incs, last] of state.departed) d.departed.set(id, { retired: new Set(incs), last });
+    for (const [id, incs] of state.retired) d.retired.set(id, newest(incs));
+    for (const [id, incs, last] of state.departed) d.departed.set(id, { retired: newest(incs), last });
     for (const [id, inc] of state.trusted) d.trusted.set(id, inc);
     return d;
   }
@@ -92,7 +96,7 @@ export class RetiredDirs {
         if (trusted !== undefined && trusted !== now) set.add(trusted);
         this.trusted.delete(id);
         set.delete(now);
-        while (set.size > RETIRED_MAX) set.delete(set.values().next().value as string);
+        trim(set);
         this.retired.set(id, set);
         continue;
       }
@@ -118,7 +122,68 @@ export class RetiredDirs {
       // Trusted until another directory is learned for it (then retired, see trusted).
       if (now === "" && gone.last !== "") this.trusted.set(id, gone.last);
       old.delete(now);
+      // Bounded as any other change: each removal and re-add on a new disk added one more.
+      trim(old);
       if (old.size > 0) this.retired.set(id, old);
     }
   }
+}
+
+/** Drops the oldest incarnations of `set` past RETIRED_MAX (a Set iterates in insertion order). */
+function trim(set: Set<string>): void {
+  while (set.size > RETIRED_MAX) set.delete(set.values().next().value as string);
+}
+
+function newest(incs: readonly string[]): Set<string> {
+  const set = new Set(incs);
+  trim(set);
+  return set;
+}
+
+/**
+ * Why `state`, a leader's retired list sent with its snapshot of configuration `conf`, cannot be
+ * what that history retired, or "" if it can: a list naming a member the configuration does not
+ * have (or a departed one it has), retiring a member's current directory, or past the bounds no
+ * replay exceeds. A forged list would otherwise make a follower refuse a live member's
+ * directory once it leads.
+ */
+export function retiredStateProblem(state: RetiredState, conf: ConfState): string {
+  if (state.retired.length > conf.voters.length + conf.learners.length)
+    return `${state.retired.length} members with retired directories, the configuration has ${conf.voters.length + conf.learners.length}`;
+  if (state.departed.length > DEPARTED_MAX)
+    return `${state.departed.length} departed members, at most ${DEPARTED_MAX} are kept`;
+  const seen = new Set<string>();
+  for (const [id, incs] of state.retired) {
+    if (!isMember(conf, id)) return `retired directories of ${id}, which is not a member`;
+    if (seen.has(id)) return `retired directories of ${id} listed twice`;
+    seen.add(id);
+    const why = incarnationsProblem(id, incs);
+    if (why !== "") return why;
+    if (incs.includes(incarnationIn(conf, id)))
+      return `retires ${id}'s current directory "${incarnationIn(conf, id)}"`;
+  }
+  seen.clear();
+  for (const [id, incs] of state.departed) {
+    if (isMember(conf, id)) return `${id} listed as departed, but it is a member`;
+    if (seen.has(id)) return `departed member ${id} listed twice`;
+    seen.add(id);
+    const why = incarnationsProblem(id, incs);
+    if (why !== "") return why;
+  }
+  seen.clear();
+  for (const [id, inc] of state.trusted) {
+    if (!isMember(conf, id)) return `trusted directory of ${id}, which is not a member`;
+    if (seen.has(id)) return `trusted directory of ${id} listed twice`;
+    seen.add(id);
+    if (inc === "" || inc === incarnationIn(conf, id))
+      return `trusted directory "${inc}" of ${id} is empty or its current one`;
+  }
+  return "";
+}
+
+function incarnationsProblem(id: NodeId, incs: readonly string[]): string {
+  if (incs.length > RETIRED_MAX)
+    return `${incs.length} retired directories of ${id}, at most ${RETIRED_MAX} are kept`;
+  if (new Set(incs).size !== incs.length) return `a retired directory of ${id} listed twice`;
+  return "";
 }

@@ -116,7 +116,8 @@ export interface RaftDriverOptions {
   refusalLogMs?: number;
   /**
    * The feature level this node advertises (default CURRENT_LEVEL). A test seam: a lower one
-   * makes the node act as an older build (it advertises, and refuses to apply, anything above).
+   * makes the node act as an older build (it advertises, refuses to apply, and refuses the frame
+   * flags of, anything above).
    * Not read from any config file or environment variable.
    */
   level?: number;

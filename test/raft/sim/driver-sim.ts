@@ -625,9 +625,23 @@ export class DriverSim {
       raft,
       this.observed(n, st),
       {
-        send: (_to, payload) => {
+        send: (to, payload) => {
           if (n.gen !== gen) return false;
-          for (const m of decodeMessages(payload)) {
+          // Read as the receiver's build reads it: a frame it would refuse (a flag of a later
+          // level) is a gate the sender skipped, unless the receiver is an older build than the
+          // level the fleet committed (joining a fleet past it: it never catches up, as the
+          // README says, and the driver drops the frame as undecodable).
+          const level = this.nodes.get(to)?.level ?? CURRENT_LEVEL;
+          let msgs: Message[];
+          try {
+            msgs = decodeMessages(payload, level);
+          } catch (err) {
+            const why = `frame from ${n.id} to ${to} refused by its build: ${(err as Error).message}`;
+            if (raft.status().clusterLevel <= level) this.check.fail(why);
+            else this.trace(`${why} (a level-${level} build in a fleet at ${raft.status().clusterLevel})`);
+            return true;
+          }
+          for (const m of msgs) {
             this.notePromise(n, m);
             this.net.send(m, this.now);
           }
@@ -740,6 +754,9 @@ export class DriverSim {
     n.raftAtCrash = null;
     const k = st.lastIndex();
     if (dead === null || dead.termAt(k) === undefined || dead.termAt(k) !== raft.termAt(k)) return;
+    // termAt(0) is 0 on every log: a process that died installing a snapshot (its list the
+    // leader's) compacted past 0 too, and retiredAt is defined only from its snapshot on.
+    if (k < dead.status().firstIndex - 1) return;
     const before = JSON.stringify(dead.retiredAt(k));
     const after = JSON.stringify(raft.retiredAt(k));
     if (before !== after)
