@@ -212,9 +212,10 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
   private active = 0;
   private closed = false;
   /**
-   * Client sockets of upgrades not yet closed (before and after the 101). Node hands an
-   * upgraded socket over: neither the HTTP server's connection tracking nor the member agents
-   * hold it any more, so close() ends these itself.
+   * Client sockets of upgrades not yet closed (before and after the 101, and declined offers
+   * served as plain requests: upgrade-declined.ts). Node hands an upgraded socket over:
+   * neither the HTTP server's connection tracking nor the member agents hold it any more, so
+   * close() ends these itself.
    */
   private readonly upgrades = new Set<Duplex>();
 
@@ -1097,6 +1098,12 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
   // ------------------------------------------------------------------------ upgrades
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Tracked on every path: a declined offer's request is outside the server's connection
+    // tracking too, and left to the close of the member pools at the deadline it was answered
+    // 502 upstream_reset, counted against its member.
+    (socket as WithPlane)[kPlane] = this;
+    this.upgrades.add(socket);
+    socket.on("close", onUpgradeSocketClose);
     if (!isWebSocketUpgrade(req) && canServeDeclinedUpgrade(req)) {
       this.handleRequest(req, responseOnSocket(req, socket));
       return;
@@ -1106,8 +1113,6 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     socket.on("close", onClientSocketClose);
     socket.on("end", onClientSocketEnd);
     socket.on("error", noop);
-    (socket as WithPlane)[kPlane] = this;
-    this.upgrades.add(socket);
     this.active++;
     this.callStart(ctx);
     // Known before any refusal below: an answer sent with the body unread closes the connection
@@ -1335,11 +1340,15 @@ function onProxyResClose(this: IncomingMessage): void {
   }
 }
 
+/** A socket handed over as an upgrade closed: no longer one for close() to cut. */
+function onUpgradeSocketClose(this: Duplex): void {
+  (this as WithPlane)[kPlane]?.upgradeClosed(this);
+}
+
 function onClientSocketClose(this: Duplex): void {
   const ctx = (this as WithCtx)[kCtx];
   const plane = (this as WithPlane)[kPlane];
   if (ctx === undefined || plane === undefined) return;
-  plane.upgradeClosed(this);
   // Gone before the upstream answered the upgrade: drop that request too (nothing else would).
   const pr = ctx.proxyReq;
   if (!ctx.responseStarted && pr !== null && !pr.destroyed) pr.destroy();
