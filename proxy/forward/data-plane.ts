@@ -225,14 +225,17 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     this.edge = init.edge ?? null;
     this.hooks = init.hooks;
     this.logger = init.logger;
-    this.memberHeader = o.memberHeader ?? "";
-    this.ringVersionHeader = o.ringVersionHeader ?? "";
+    // Lower-case as Node parses response headers: ownHeaders sets them on a parsed headers
+    // object, which an upgrade's answer is written from as it is (a second spelling would be a
+    // second line beside the member's own).
+    this.memberHeader = (o.memberHeader ?? "").toLowerCase();
+    this.ringVersionHeader = (o.ringVersionHeader ?? "").toLowerCase();
     this.localSkipMs = o.localSkipMs ?? 2000;
     this.headExtras = {
       requestId: "",
-      memberHeader: this.memberHeader.toLowerCase(),
+      memberHeader: this.memberHeader,
       member: "",
-      ringVersionHeader: this.ringVersionHeader.toLowerCase(),
+      ringVersionHeader: this.ringVersionHeader,
       ringVersion: -1,
       issuedCookie: "",
       connection: "keep-alive",
