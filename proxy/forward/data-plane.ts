@@ -52,7 +52,7 @@ import { reuseSocketTimer } from "./socket-timer.js";
 import { failedOnStaleConnection } from "./stale-connection.js";
 import { TimeoutSweep } from "./timeout-sweep.js";
 import { BAD_TRANSFER_CODING, codingRelayable, rawCodingRelayable } from "./transfer-coding.js";
-import { bindTunnel } from "./tunnel.js";
+import { bindTunnel, closeWhenQuiet } from "./tunnel.js";
 import {
   type DataPlane,
   type DataPlaneInit,
@@ -1352,9 +1352,10 @@ function onClientSocketClose(this: Duplex): void {
   const ctx = (this as WithCtx)[kCtx];
   const plane = (this as WithPlane)[kPlane];
   if (ctx === undefined || plane === undefined) return;
-  // Gone before the upstream answered the upgrade: drop that request too (nothing else would).
+  // Gone before the upstream answered the upgrade, or while its refusal was relayed: drop that
+  // request too (nothing else would; after a 101 the tunnel closes the member's side).
   const pr = ctx.proxyReq;
-  if (!ctx.responseStarted && pr !== null && !pr.destroyed) pr.destroy();
+  if (ctx.status !== 101 && pr !== null && !pr.destroyed) pr.destroy();
   plane.finish(ctx, ctx.status === 0 ? 499 : ctx.status);
 }
 
@@ -1386,6 +1387,7 @@ function onWsUpstreamResponse(this: ClientRequest, res: IncomingMessage): void {
   // copies the request's value when the response has none, so say so.
   ctx.req.headers.connection = "close";
   (this as WithPlane)[kPlane]?.upgradeAnswered(ctx, res.headers);
+  if (ctx.socket !== null) closeWhenQuiet(ctx.socket, ctx.snapshot?.settings.timeouts.tunnelIdle ?? 0);
 }
 
 /**
