@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import { connect } from "node:net";
+import type { Duplex } from "node:stream";
 import { after, before, test } from "node:test";
 import { type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
 import { scaled } from "../support/wait.js";
@@ -21,12 +22,15 @@ const HANDSHAKE =
 const MEMBER_OWN = "X-Member: spoofed\r\nX-Ring-Version: 999\r\n";
 
 let member: Server;
+/** The member's upgraded sockets: outside its server's connection tracking, closed in after(). */
+const upgraded = new Set<Duplex>();
 let sg: RunningShardgate;
 let port = 0;
 
 before(async () => {
   member = createServer((_req, res) => res.end("plain"));
   member.on("upgrade", (req, socket) => {
+    upgraded.add(socket);
     socket.on("error", () => undefined);
     if (req.url?.startsWith("/refused")) {
       socket.end(
@@ -54,6 +58,7 @@ routes:
 
 after(async () => {
   await stopAll();
+  for (const s of upgraded) s.destroy();
   member.closeAllConnections();
   await new Promise((r) => member.close(r));
 });
