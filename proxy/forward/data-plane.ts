@@ -52,7 +52,7 @@ import { reuseSocketTimer } from "./socket-timer.js";
 import { failedOnStaleConnection } from "./stale-connection.js";
 import { TimeoutSweep } from "./timeout-sweep.js";
 import { BAD_TRANSFER_CODING, codingRelayable, rawCodingRelayable } from "./transfer-coding.js";
-import { bindTunnel } from "./tunnel.js";
+import { bindTunnel, closeWhenQuiet } from "./tunnel.js";
 import {
   type DataPlane,
   type DataPlaneInit,
@@ -212,9 +212,10 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
   private active = 0;
   private closed = false;
   /**
-   * Client sockets of upgrades not yet closed (before and after the 101). Node hands an
-   * upgraded socket over: neither the HTTP server's connection tracking nor the member agents
-   * hold it any more, so close() ends these itself.
+   * Client sockets of upgrades not yet closed (before and after the 101, and declined offers
+   * served as plain requests: upgrade-declined.ts). Node hands an upgraded socket over:
+   * neither the HTTP server's connection tracking nor the member agents hold it any more, so
+   * close() ends these itself.
    */
   private readonly upgrades = new Set<Duplex>();
 
@@ -224,14 +225,17 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     this.edge = init.edge ?? null;
     this.hooks = init.hooks;
     this.logger = init.logger;
-    this.memberHeader = o.memberHeader ?? "";
-    this.ringVersionHeader = o.ringVersionHeader ?? "";
+    // Lower-case as Node parses response headers: ownHeaders sets them on a parsed headers
+    // object, which an upgrade's answer is written from as it is (a second spelling would be a
+    // second line beside the member's own).
+    this.memberHeader = (o.memberHeader ?? "").toLowerCase();
+    this.ringVersionHeader = (o.ringVersionHeader ?? "").toLowerCase();
     this.localSkipMs = o.localSkipMs ?? 2000;
     this.headExtras = {
       requestId: "",
-      memberHeader: this.memberHeader.toLowerCase(),
+      memberHeader: this.memberHeader,
       member: "",
-      ringVersionHeader: this.ringVersionHeader.toLowerCase(),
+      ringVersionHeader: this.ringVersionHeader,
       ringVersion: -1,
       issuedCookie: "",
       connection: "keep-alive",
@@ -1097,6 +1101,12 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
   // ------------------------------------------------------------------------ upgrades
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Tracked on every path: a declined offer's request is outside the server's connection
+    // tracking too, and left to the close of the member pools at the deadline it was answered
+    // 502 upstream_reset, counted against its member.
+    (socket as WithPlane)[kPlane] = this;
+    this.upgrades.add(socket);
+    socket.on("close", onUpgradeSocketClose);
     if (!isWebSocketUpgrade(req) && canServeDeclinedUpgrade(req)) {
       this.handleRequest(req, responseOnSocket(req, socket));
       return;
@@ -1106,8 +1116,6 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     socket.on("close", onClientSocketClose);
     socket.on("end", onClientSocketEnd);
     socket.on("error", noop);
-    (socket as WithPlane)[kPlane] = this;
-    this.upgrades.add(socket);
     this.active++;
     this.callStart(ctx);
     // Known before any refusal below: an answer sent with the body unread closes the connection
@@ -1335,14 +1343,19 @@ function onProxyResClose(this: IncomingMessage): void {
   }
 }
 
+/** A socket handed over as an upgrade closed: no longer one for close() to cut. */
+function onUpgradeSocketClose(this: Duplex): void {
+  (this as WithPlane)[kPlane]?.upgradeClosed(this);
+}
+
 function onClientSocketClose(this: Duplex): void {
   const ctx = (this as WithCtx)[kCtx];
   const plane = (this as WithPlane)[kPlane];
   if (ctx === undefined || plane === undefined) return;
-  plane.upgradeClosed(this);
-  // Gone before the upstream answered the upgrade: drop that request too (nothing else would).
+  // Gone before the upstream answered the upgrade, or while its refusal was relayed: drop that
+  // request too (nothing else would; after a 101 the tunnel closes the member's side).
   const pr = ctx.proxyReq;
-  if (!ctx.responseStarted && pr !== null && !pr.destroyed) pr.destroy();
+  if (ctx.status !== 101 && pr !== null && !pr.destroyed) pr.destroy();
   plane.finish(ctx, ctx.status === 0 ? 499 : ctx.status);
 }
 
@@ -1374,6 +1387,7 @@ function onWsUpstreamResponse(this: ClientRequest, res: IncomingMessage): void {
   // copies the request's value when the response has none, so say so.
   ctx.req.headers.connection = "close";
   (this as WithPlane)[kPlane]?.upgradeAnswered(ctx, res.headers);
+  if (ctx.socket !== null) closeWhenQuiet(ctx.socket, ctx.snapshot?.settings.timeouts.tunnelIdle ?? 0);
 }
 
 /**

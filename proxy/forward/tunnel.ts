@@ -1,4 +1,5 @@
-// The lifetime of an upgraded connection (WebSocket tunnel) once the upstream answered 101.
+// The lifetime of an upgraded connection (WebSocket tunnel) once the upstream answered 101, and
+// of one whose upgrade the upstream refused while its answer is relayed.
 // http-proxy-3 pipes the two sockets into each other and turns their timeouts off; on its
 // own, a client that goes away only half-closes the upstream side, and an upstream that never
 // answers that FIN keeps both sockets (and the request's in-flight count) forever. nginx's
@@ -29,6 +30,19 @@ export function bindTunnel(client: Duplex, upstream: Duplex, idleMs: number): vo
   }
 }
 
+/**
+ * An upgrade the member refused: http-proxy-3 relays its answer on the handed-over socket, which
+ * neither the listener's idle timeout nor a tunnel's reaches, so an answer whose body stalls
+ * held the client (and its member connection) for good. Quiet both ways for `idleMs`, the
+ * client side is closed (its close drops the member's side). 0 = no idle timeout.
+ */
+export function closeWhenQuiet(client: Duplex, idleMs: number): void {
+  if (idleMs > 0 && typeof (client as { setTimeout?: unknown }).setTimeout === "function") {
+    (client as Duplex & { setTimeout(ms: number): void }).setTimeout(idleMs);
+    client.on("timeout", destroyThis);
+  }
+}
+
 /** One side sent its FIN: flush what is queued to both, then close both (no half-open tunnel). */
 function onSideEnd(this: WithPeer): void {
   const peer = this[kPeer];
@@ -56,6 +70,10 @@ function closeSoon(s: Duplex): void {
 }
 
 function destroyAfterFinish(this: Duplex): void {
+  this.destroy();
+}
+
+function destroyThis(this: Duplex): void {
   this.destroy();
 }
 

@@ -1,0 +1,84 @@
+// SIGTERM with a declined upgrade in flight, tried from the outside: a real shardgate process
+// between a raw client and a member that never answers. An `Upgrade: h2c` offer is served as a
+// plain HTTP/1.1 request (upgrade-declined.ts), but Node has already handed its socket over as
+// an upgrade, so the HTTP server's closeAllConnections at the drain deadline does not reach it.
+// Found: the data plane's close cut only WebSocket sockets. Such a request was ended by the
+// close of the member pools instead: answered 502 upstream_reset ("the upstream member closed
+// the connection") and reported to the member's failure hooks, although shardgate itself cut
+// it; a plain request in flight at the deadline is cut and logged 499. Now every socket the
+// listener hands over as an upgrade is cut at the deadline, before the pools close.
+
+import assert from "node:assert/strict";
+import { createServer, type IncomingMessage } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import { connect } from "node:net";
+import { after, test } from "node:test";
+import { startShardgate, stopAll } from "../support/shardgate-process.js";
+import { eventually, scaled } from "../support/wait.js";
+
+const DRAIN_MS = 1_000;
+
+// A member that takes the request and never answers it.
+const held: IncomingMessage[] = [];
+const member = createServer((req) => held.push(req));
+
+after(async () => {
+  await stopAll();
+  member.closeAllConnections();
+  await new Promise((r) => member.close(r));
+});
+
+test("SIGTERM with an h2c-offer request in flight: cut at the drain deadline, logged, exit at once", {
+  timeout: 120_000,
+}, async () => {
+  await new Promise<void>((r) => member.listen(0, "127.0.0.1", r));
+  const sg = await startShardgate(
+    `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
+log: { level: info, accessLog: true }
+pools:
+  users:
+    members: [{ id: m1, address: "127.0.0.1:${(member.address() as AddressInfo).port}" }]
+    timeouts: { response: 60s }
+routes:
+  - match: { pathPrefix: / }
+    pool: users
+    key: [header:x-user-id]
+`,
+    { args: ["--drain-timeout", `${DRAIN_MS}ms`] },
+  );
+  const client: Socket = connect(Number(new URL(sg.httpUrl).port), "127.0.0.1");
+  client.on("error", () => undefined);
+  // Read, so the close (a FIN) is seen; nothing is answered before the cut.
+  let reply = "";
+  client.on("data", (d) => {
+    reply += d.toString("latin1");
+  });
+  const clientClosed = new Promise<number>((resolve) => client.once("close", () => resolve(Date.now())));
+  client.write(
+    "GET /held HTTP/1.1\r\nHost: a\r\nx-user-id: k\r\nConnection: Upgrade, HTTP2-Settings\r\n" +
+      "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n",
+  );
+  await eventually("the member holds the request", () => (held.length > 0 ? true : undefined));
+
+  const stopAt = Date.now();
+  sg.proc.signal("SIGTERM");
+  const exit = await sg.proc.waitExit(scaled(20_000));
+  const exitedAt = Date.now();
+  assert.deepEqual(exit, { code: 0, signal: null }, sg.proc.output());
+  const closedAt = await clientClosed;
+  // The old code: the connection ended with the process, at the deadline + 1 s linger + 2 s grace.
+  const allowance = scaled(1_500);
+  assert.ok(
+    closedAt - stopAt < DRAIN_MS + allowance,
+    `the client's close came ${closedAt - stopAt} ms after SIGTERM (drain ${DRAIN_MS} ms)`,
+  );
+  assert.ok(
+    exitedAt - stopAt < DRAIN_MS + allowance,
+    `the process exited ${exitedAt - stopAt} ms after SIGTERM (drain ${DRAIN_MS} ms)`,
+  );
+  const line = sg.proc.lines.find((l) => l.type === "access" && l.path === "/held");
+  assert.ok(line !== undefined, `the request's access line is written\n${sg.proc.output()}`);
+  assert.equal(line.status, 499, JSON.stringify(line));
+  assert.notEqual(line.error, "upstream_reset", "the member is not blamed for the cut");
+  assert.equal(reply, "", "nothing is answered to the cut request");
+});
