@@ -527,7 +527,16 @@ export const configSchema = z.strictObject({
         .default(""),
       /** Admin URLs of the other instances, for the dashboard's fleet view (read-only GETs). */
       fleet: z
-        .array(z.string().regex(/^https?:\/\/[^/\s]+$/, "an admin URL like http://10.0.0.2:9901"))
+        .array(
+          z
+            .string()
+            .regex(/^https?:\/\/[^/\s]+$/, "an admin URL like http://10.0.0.2:9901")
+            // The shape alone let `http://10.0.0.2:99999` through, a neighbour never asked.
+            .refine((u) => URL.canParse(u), {
+              error:
+                "expected an admin URL like http://10.0.0.2:9901 (a port is 1-65535, an IPv6 address in brackets)",
+            }),
+        )
         .default([]),
       /**
        * Host names the admin server answers besides addresses, dotless names, localhost, the
@@ -610,9 +619,15 @@ export const configSchema = z.strictObject({
   tracing: z
     .strictObject({
       enabled: z.boolean().default(false),
+      // Parsed as a URL here: the exporter parses it only when tracing starts, and a URL that
+      // matched the shape but was none (`http://127.0.0.1:99999/...`, `http://[::1/...`)
+      // passed validate and killed start with the exporter's stack trace
+      // (test/outside/config-urls-parsed.test.ts).
       otlpEndpoint: z
-        .string()
-        .regex(/^https?:\/\/\S+$/, "an OTLP/HTTP traces URL like http://127.0.0.1:4318/v1/traces")
+        .url({
+          protocol: /^https?$/,
+          error: "expected an OTLP/HTTP traces URL like http://127.0.0.1:4318/v1/traces",
+        })
         .default("http://127.0.0.1:4318/v1/traces"),
       serviceName: z.string().min(1).default("shardgate"),
       sampleRatio: z.number().min(0).max(1).default(1),
