@@ -7,6 +7,7 @@ import { z } from "zod";
 import { parseAddress } from "../address.js";
 import { cookieSchema } from "./cookie-schema.js";
 import { parseKeySpec } from "./key-spec.js";
+import { parseRedisUrl } from "./redis-url.js";
 import { parseDuration, parseSize } from "./units.js";
 import { field } from "./zod-field.js";
 
@@ -19,15 +20,10 @@ const MAX_PIN_TTL_MS = 365 * 86_400_000;
 
 // ----------------------------------------------------------------------------------- redis
 
-const REDIS_URL = /^rediss?:\/\/[^\s]+$/;
-
 export const redisSchema = z
   .strictObject({
     /** redis://[user:password@]host:port[/db] or rediss:// for TLS. Ignored when `cluster` is set. */
-    url: z
-      .string()
-      .regex(REDIS_URL, { error: "expected a URL like redis://127.0.0.1:6379" })
-      .default("redis://127.0.0.1:6379"),
+    url: field(parseRedisUrl).default("redis://127.0.0.1:6379"),
     /** Prepended to every key shardgate writes, so several fleets can share one Redis. */
     keyPrefix: z
       .string()

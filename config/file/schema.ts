@@ -33,6 +33,9 @@ export const MIN_ADMIN_TOKEN_BYTES = 16;
 
 const period = () => field((v) => parseDuration(v, undefined, 1));
 const size = () => field(parseSize);
+/** listen.maxHeaderSize's bounds, Envoy's for max_request_headers_kb. */
+const MIN_HEADER_SIZE = 1024;
+const MAX_HEADER_SIZE = 8 * 1024 * 1024;
 const address = () => field((v) => parseAddress(v, false));
 const listenAddress = () => field((v) => parseAddress(v, true));
 const posInt = () =>
@@ -89,7 +92,14 @@ const listenSchema = z.strictObject({
       send: duration().optional(),
     })
     .prefault({}),
-  maxHeaderSize: size().default(16 * 1024),
+  /**
+   * Request head bytes (HTTP/1.1 head, HTTP/2 header list). Bounded as Envoy bounds
+   * max_request_headers_kb (1 KB to 8 MB): 0 was taken by Node's HTTP/1.1 parser as its own
+   * 16 KB default while HTTP/2 answered every request 431, and over 4 GB - 1 (SETTINGS are 32
+   * bits) the first h2c client's session threw and ended the process
+   * (test/outside/config-header-size-bounds.test.ts).
+   */
+  maxHeaderSize: field((v) => parseSize(v, MIN_HEADER_SIZE, MAX_HEADER_SIZE)).default(16 * 1024),
   /** Open client connections per process (each worker has its own); past it: 503 too_many_connections (proxy/server/connection-cap.ts). */
   maxConnections: posInt().max(1_000_000).default(10_000),
   /**
@@ -517,7 +527,16 @@ export const configSchema = z.strictObject({
         .default(""),
       /** Admin URLs of the other instances, for the dashboard's fleet view (read-only GETs). */
       fleet: z
-        .array(z.string().regex(/^https?:\/\/[^/\s]+$/, "an admin URL like http://10.0.0.2:9901"))
+        .array(
+          z
+            .string()
+            .regex(/^https?:\/\/[^/\s]+$/, "an admin URL like http://10.0.0.2:9901")
+            // The shape alone let `http://10.0.0.2:99999` through, a neighbour never asked.
+            .refine((u) => URL.canParse(u), {
+              error:
+                "expected an admin URL like http://10.0.0.2:9901 (a port is 1-65535, an IPv6 address in brackets)",
+            }),
+        )
         .default([]),
       /**
        * Host names the admin server answers besides addresses, dotless names, localhost, the
@@ -600,9 +619,15 @@ export const configSchema = z.strictObject({
   tracing: z
     .strictObject({
       enabled: z.boolean().default(false),
+      // Parsed as a URL here: the exporter parses it only when tracing starts, and a URL that
+      // matched the shape but was none (`http://127.0.0.1:99999/...`, `http://[::1/...`)
+      // passed validate and killed start with the exporter's stack trace
+      // (test/outside/config-urls-parsed.test.ts).
       otlpEndpoint: z
-        .string()
-        .regex(/^https?:\/\/\S+$/, "an OTLP/HTTP traces URL like http://127.0.0.1:4318/v1/traces")
+        .url({
+          protocol: /^https?$/,
+          error: "expected an OTLP/HTTP traces URL like http://127.0.0.1:4318/v1/traces",
+        })
         .default("http://127.0.0.1:4318/v1/traces"),
       serviceName: z.string().min(1).default("shardgate"),
       sampleRatio: z.number().min(0).max(1).default(1),

@@ -69,14 +69,22 @@ function durationMs(input: unknown): number | undefined {
 const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
 const SIZE_EXPECTED = 'a size like "16kb", "1mb" (1kb = 1024 bytes) or a number of bytes';
 
-/** Parses a size to whole bytes. Units are binary (1kb = 1024 bytes) and case-insensitive. */
-export function parseSize(input: unknown): Parsed<number> {
-  if (typeof input === "number") {
-    return Number.isSafeInteger(input) && input >= 0 ? ok(input) : bad(SIZE_EXPECTED);
-  }
-  if (typeof input !== "string") return bad(SIZE_EXPECTED);
+/**
+ * Parses a size to whole bytes. Units are binary (1kb = 1024 bytes) and case-insensitive.
+ * `min` and `max` bound the result for a size that ends up in an API with a range of its own.
+ */
+export function parseSize(input: unknown, min = 0, max = Number.MAX_SAFE_INTEGER): Parsed<number> {
+  const bytes = sizeBytes(input);
+  if (bytes === undefined) return bad(SIZE_EXPECTED);
+  if (bytes < min) return bad(`${SIZE_EXPECTED}, at least ${min} bytes`);
+  return bytes <= max ? ok(bytes) : bad(`${SIZE_EXPECTED}, at most ${max} bytes`);
+}
+
+function sizeBytes(input: unknown): number | undefined {
+  if (typeof input === "number") return Number.isSafeInteger(input) && input >= 0 ? input : undefined;
+  if (typeof input !== "string") return undefined;
   const m = /^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?$/i.exec(input.trim());
-  if (m === null) return bad(SIZE_EXPECTED);
+  if (m === null) return undefined;
   const bytes = Math.round(Number(m[1]) * SIZE_UNITS[(m[2] ?? "b").toLowerCase()]);
-  return Number.isSafeInteger(bytes) ? ok(bytes) : bad(SIZE_EXPECTED);
+  return Number.isSafeInteger(bytes) ? bytes : undefined;
 }

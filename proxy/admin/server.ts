@@ -13,6 +13,7 @@ import type { ExpositionSink } from "../metrics/exposition-stream.js";
 import { canonicalKeyText } from "../routing/key-text.js";
 import { answerClientError } from "../server/client-error.js";
 import { capConnections } from "../server/connection-cap.js";
+import { lingerAfterAnswer } from "../server/linger-close.js";
 import { checkAdminToken } from "./auth.js";
 import { hostAllowed } from "./host-check.js";
 import { htmlSafeJson } from "./html-safe-json.js";
@@ -559,10 +560,16 @@ export function createAdminServer(opts: AdminServerOptions): Server {
   const maxConnections = opts.limits?.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   // Monotonic: a wall clock stepped back would silence this warning for as long as the step.
   let refusedLogged = Number.NEGATIVE_INFINITY;
+  // No upgrades here: a request offering one (`Upgrade: websocket`, `Connection: upgrade`) was
+  // handed to the cap's 'upgrade' listener, which only pinned it, and was never answered nor
+  // timed out; 64 of them (admin.maxConnections) held every slot for good, and /healthz,
+  // /readyz and /metrics answered 503 too_many_connections to every probe and scrape
+  // (test/outside/admin-upgrade-offer.test.ts). Now it is answered as the request it is.
   capConnections(server, {
     max: maxConnections,
     reclaim: "no-request",
     tls: false,
+    upgrades: false,
     onRefused: () => {
       // One line per 10 s at most: a flood must not become a log flood.
       const now = performance.now();
@@ -577,8 +584,20 @@ export function createAdminServer(opts: AdminServerOptions): Server {
   // What the parser refuses (headers too slow or too large, malformed) gets the proxy port's
   // coded JSON answer (408 request_timeout, 431, 414, 400), not a bare 400 without a body.
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket));
+  // CONNECT (a tunnel request): a coded 405, not Node's silent close without an answer.
+  server.on("connect", (_req: IncomingMessage, socket: Duplex) => {
+    socket.on("error", () => {});
+    socket.write(CONNECT_REFUSED);
+    lingerAfterAnswer(socket);
+  });
   return server;
 }
+
+const CONNECT_REFUSED_BODY = `${JSON.stringify({ error: "method_not_allowed", message: "CONNECT is not an admin method; use GET or POST" })}\n`;
+const CONNECT_REFUSED =
+  "HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json; charset=utf-8\r\n" +
+  `X-Content-Type-Options: nosniff\r\nAllow: GET, HEAD, POST\r\nContent-Length: ${Buffer.byteLength(CONNECT_REFUSED_BODY)}\r\n` +
+  `Connection: close\r\n\r\n${CONNECT_REFUSED_BODY}`;
 
 /** Whether the request declares a Content-Length over `max` (chunked bodies are counted as read). */
 function declaresOver(req: IncomingMessage, max: number): boolean {

@@ -14,11 +14,12 @@
 // A neighbour is asked at each address its name resolves to (net/admin-by-address.ts), so its
 // admin port, which answers only a Host naming it, answers whatever name the operator listed.
 
-import { Agent, fetch } from "undici";
+import { Agent } from "undici";
 import { errorText } from "../../config/coded-error.js";
 import type { FleetInstanceView, PeersView } from "../admin/ops-types.js";
 import type { AdminStateView } from "../admin/types.js";
 import { adminUrlsByAddress, firstAnswer } from "../net/admin-by-address.js";
+import { adminRequest, headerValue } from "../net/admin-request.js";
 import { upstreamLookup } from "../net/bounded-lookup.js";
 import { PendingLookups } from "../net/pending-lookups.js";
 
@@ -56,26 +57,24 @@ async function readJson(url: string): Promise<unknown> {
     signal,
     (name, err) => err ?? new Error(`no address for ${name}`),
   );
-  const r = await firstAnswer(urls, (u) => fetch(u, { signal, dispatcher }));
-  if (!r.ok) {
-    await r.body?.cancel();
-    throw new Error(`HTTP ${r.status}`);
+  const r = await firstAnswer(urls, (u) => adminRequest(u, { signal, dispatcher }));
+  if (r.statusCode < 200 || r.statusCode > 299) {
+    await r.body.dump();
+    throw new Error(`HTTP ${r.statusCode}`);
   }
   const tooLarge = `answer larger than ${FLEET_ANSWER_MAX_BYTES} bytes`;
-  const declared = Number(r.headers.get("content-length") ?? "0");
+  const declared = Number(headerValue(r.headers, "content-length") ?? "0");
   if (declared > FLEET_ANSWER_MAX_BYTES) {
-    await r.body?.cancel();
+    await r.body.dump();
     throw new Error(tooLarge);
   }
-  const chunks: Uint8Array[] = [];
+  const chunks: Buffer[] = [];
   let total = 0;
-  if (r.body !== null) {
-    for await (const chunk of r.body) {
-      total += chunk.byteLength;
-      // Leaving the loop early cancels the stream, which closes the connection.
-      if (total > FLEET_ANSWER_MAX_BYTES) throw new Error(tooLarge);
-      chunks.push(chunk);
-    }
+  for await (const chunk of r.body as AsyncIterable<Buffer>) {
+    total += chunk.byteLength;
+    // Leaving the loop early destroys the stream, which closes the connection.
+    if (total > FLEET_ANSWER_MAX_BYTES) throw new Error(tooLarge);
+    chunks.push(chunk);
   }
   return JSON.parse(Buffer.concat(chunks, total).toString("utf8"));
 }
@@ -84,11 +83,12 @@ async function readJson(url: string): Promise<unknown> {
 const DNS_CODES = new Set(["EDNS_TIMEOUT", "EDNS_PENDING", "ENOTFOUND", "ENODATA", "ESERVFAIL", "EREFUSED"]);
 
 function reason(err: unknown): string {
-  const own = (err as { code?: string }).code;
-  if (own !== undefined && DNS_CODES.has(own)) return errorText(err);
+  const own = (err as { code?: unknown }).code;
+  if (typeof own === "string" && DNS_CODES.has(own)) return errorText(err);
   const c = (err as { cause?: { code?: string; message?: string } }).cause;
   if (c?.code !== undefined && DNS_CODES.has(c.code) && c.message !== undefined) return c.message;
-  return c?.code ?? errorText(err);
+  // A connection's failure carries its code (ECONNREFUSED) on the error itself.
+  return c?.code ?? (typeof own === "string" ? own : errorText(err));
 }
 
 export class FleetView {

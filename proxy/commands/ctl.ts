@@ -9,6 +9,7 @@
 import { parseArgs } from "node:util";
 import { errorText } from "../../config/coded-error.js";
 import { parseCliDuration } from "../../config/file/units.js";
+import { outputFailed, printOut } from "../app/std-streams.js";
 import { AdminClient, CtlError } from "../ctl/admin-client.js";
 import { COMMANDS } from "../ctl/commands.js";
 import { terminalJson, terminalText } from "../ctl/tables.js";
@@ -104,7 +105,11 @@ export async function run(argv: string[]): Promise<number> {
   try {
     const out = await entry.run({ clients, keysFile, source }, rest);
     // Admin answers may carry anything: nothing of them may drive the terminal (tables.ts).
-    console.log(parsed.values.json ? terminalJson(out.json) : terminalText(out.text));
+    const failed = await printOut(parsed.values.json ? terminalJson(out.json) : terminalText(out.text));
+    if (failed !== undefined) {
+      console.error(outputFailed("ctl", failed));
+      return 1;
+    }
     return out.exitCode ?? 0;
   } catch (err) {
     if (err instanceof UsageError) {

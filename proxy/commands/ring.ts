@@ -19,6 +19,7 @@ import { randomKeyHashes } from "../../ring/random.js";
 import { RingConfigError } from "../../ring/ring-error.js";
 import { DEFAULT_POINTS_PER_WEIGHT } from "../../ring/ring-hash.js";
 import type { HashTable, RingMember } from "../../ring/types.js";
+import { outputFailed, printOut } from "../app/std-streams.js";
 import { UsageError } from "./usage-error.js";
 
 const USAGE = `usage: shardgate ring simulate [options]
@@ -288,6 +289,8 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`shardgate ring: ${err.message}`);
     return 2;
   }
-  console.log(options.json ? JSON.stringify(result) : formatResult(result));
-  return 0;
+  const failed = await printOut(options.json ? JSON.stringify(result) : formatResult(result));
+  if (failed === undefined) return 0;
+  console.error(outputFailed("ring", failed));
+  return 1;
 }

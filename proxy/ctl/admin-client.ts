@@ -3,8 +3,10 @@
 // missing or wrong, or the action was refused (with the API's coded reason and, for a
 // membership change sent to a follower, where the leader is).
 
+import type { Dispatcher } from "undici";
 import { CodedError } from "../../config/coded-error.js";
 import { firstAnswer } from "../net/admin-by-address.js";
+import { adminRequest, headerValue } from "../net/admin-request.js";
 import { AdminLookupError, adminTargets } from "./admin-addresses.js";
 
 export interface CallResult {
@@ -33,14 +35,14 @@ export class AdminClient {
     const headers: Record<string, string> = {};
     if (this.token !== "") headers.authorization = `Bearer ${this.token}`;
     if (json !== undefined) headers["content-type"] = "application/json";
-    let res: Response | undefined;
+    let res: Dispatcher.ResponseData | undefined;
     const signal = AbortSignal.timeout(this.timeoutMs);
     try {
       // A plain-HTTP name is asked at each address it resolves to (admin-addresses.ts), so the
       // admin port's Host check answers without the name in admin.allowedHosts.
       const targets = await adminTargets(this.base, signal);
       res = await firstAnswer(targets, (target) =>
-        fetch(`${target}${path}`, {
+        adminRequest(`${target}${path}`, {
           method,
           headers,
           body: json === undefined ? undefined : JSON.stringify(json),
@@ -48,17 +50,15 @@ export class AdminClient {
         }),
       );
     } catch (err) {
-      const c = (err as { cause?: { code?: string; message?: string; errors?: Array<{ code?: string }> } })
-        .cause;
-      const why =
-        (err as Error).name === "TimeoutError"
-          ? `no answer within ${this.timeoutMs} ms`
-          : err instanceof AdminLookupError
-            ? err.message
-            : (c?.code ?? c?.errors?.[0]?.code ?? c?.message ?? (err as Error).message);
-      throw new CtlError("unreachable", `cannot reach the admin API at ${this.base}: ${why}`);
+      throw new CtlError("unreachable", `cannot reach the admin API at ${this.base}: ${this.why(err)}`);
     }
-    const text = await res.text();
+    let text: string;
+    try {
+      text = await res.body.text();
+    } catch (err) {
+      throw new CtlError("unreachable", `cannot reach the admin API at ${this.base}: ${this.why(err)}`);
+    }
+    const status = res.statusCode;
     let body: unknown;
     try {
       body = JSON.parse(text);
@@ -69,36 +69,44 @@ export class AdminClient {
     // is refused by its HTTP parser before any endpoint sees it, with the request id that
     // otherwise marks a proxy port: `ctl route POOL <a 20 KB key>` at the admin port was told
     // "is not a shardgate admin API ... check --admin", and printed the whole 20 KB path.
-    if (res.status === 414 || res.status === 431)
+    if (status === 414 || status === 431)
       throw new CtlError(
         "request_too_long",
-        `${this.base} refused ${method} ${shortPath(path)} as too long (${res.status} ${refusalCode({ status: res.status, body, text })}): the request was ${Buffer.byteLength(path)} bytes`,
+        `${this.base} refused ${method} ${shortPath(path)} as too long (${status} ${refusalCode({ status, body, text })}): the request was ${Buffer.byteLength(path)} bytes`,
       );
     // Every admin answer ctl reads is a JSON object. A 2xx that is not one comes from something
     // else at that address (another web server): printing it, or reading a drain's fields off
     // it as undefined, exited 0 as if the action had been done.
-    if (res.status >= 200 && res.status < 300 && (typeof body !== "object" || body === null)) {
-      const type = res.headers.get("content-type") ?? "no content-type";
+    if (status >= 200 && status < 300 && (typeof body !== "object" || body === null)) {
+      const type = headerValue(res.headers, "content-type") ?? "no content-type";
       throw new CtlError(
         "not_admin_api",
-        `${this.base} is not a shardgate admin API: ${method} ${shortPath(path)} answered ${res.status} (${type}) without a JSON object; check --admin`,
+        `${this.base} is not a shardgate admin API: ${method} ${shortPath(path)} answered ${status} (${type}) without a JSON object; check --admin`,
       );
     }
     // shardgate's proxy port (--admin http://127.0.0.1:8080 for :9901) answers an admin path
     // with its own coded error, which ctl printed as the admin API refusing the action
     // ("refused (upstream_connect_failed)"). Its error answers carry the request id in the
     // header and the body; the admin API's never do.
-    const requestId = res.headers.get("x-request-id");
+    const requestId = headerValue(res.headers, "x-request-id");
     if (
-      res.status >= 300 &&
+      status >= 300 &&
       requestId !== null &&
       (body as { requestId?: unknown } | null)?.requestId === requestId
     )
       throw new CtlError(
         "not_admin_api",
-        `${this.base} is not a shardgate admin API: ${method} ${shortPath(path)} answered ${res.status} (${refusalCode({ status: res.status, body, text })})${PROXY_PORT}`,
+        `${this.base} is not a shardgate admin API: ${method} ${shortPath(path)} answered ${status} (${refusalCode({ status, body, text })})${PROXY_PORT}`,
       );
-    return { status: res.status, body, text, proxied: requestId !== null };
+    return { status, body, text, proxied: requestId !== null };
+  }
+
+  /** Why a call got no answer: the timeout, the lookup, or the connection's error code. */
+  private why(err: unknown): string {
+    if ((err as Error).name === "TimeoutError") return `no answer within ${this.timeoutMs} ms`;
+    if (err instanceof AdminLookupError) return err.message;
+    const e = err as { code?: unknown; message?: string; errors?: Array<{ code?: string }> };
+    return (typeof e.code === "string" ? e.code : undefined) ?? e.errors?.[0]?.code ?? String(e.message);
   }
 
   /**

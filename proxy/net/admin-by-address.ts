@@ -79,8 +79,15 @@ export async function firstAnswer<T>(
   }
 }
 
-/** The code of a fetch failure's cause (the first of several, as a connect to many reports them). */
+/**
+ * The code of a failed request: its own (undici's request(), net/admin-request.ts) or its
+ * cause's (fetch()), the first of several as a connect to many reports them.
+ */
 function causeCode(err: unknown): string | undefined {
-  const c = (err as { cause?: { code?: string; errors?: Array<{ code?: string }> } }).cause;
-  return c?.code ?? c?.errors?.[0]?.code;
+  type Coded = { code?: unknown; errors?: Array<{ code?: string }> };
+  for (const e of [err as Coded, (err as { cause?: Coded }).cause]) {
+    if (typeof e?.code === "string") return e.code;
+    if (e?.errors?.[0]?.code !== undefined) return e.errors[0].code;
+  }
+  return undefined;
 }

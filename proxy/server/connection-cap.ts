@@ -55,6 +55,13 @@ export interface ConnectionCapOptions {
    * listener per request instead of two). Default true: the cap adds its own.
    */
   listenForRequests?: boolean;
+  /**
+   * The server takes upgrades (WebSockets): the cap listens for them to pin the connection.
+   * False (the admin port, which has none): no 'upgrade' listener is added, since any listener
+   * makes Node hand a request offering `Upgrade` to it instead of answering it as a request.
+   * Default true.
+   */
+  upgrades?: boolean;
 }
 
 export interface ConnectionCap {
@@ -289,12 +296,13 @@ export function capConnections(server: Server, opts: ConnectionCapOptions): Conn
   }
 
   if (opts.listenForRequests !== false) server.on("request", (req: IncomingMessage) => requestStarted(req));
-  server.on("upgrade", (req: IncomingMessage) => {
-    const entry = entryOf(req.socket);
-    if (entry === undefined) return;
-    entry.pinned = true;
-    idle.remove(entry);
-  });
+  if (opts.upgrades !== false)
+    server.on("upgrade", (req: IncomingMessage) => {
+      const entry = entryOf(req.socket);
+      if (entry === undefined) return;
+      entry.pinned = true;
+      idle.remove(entry);
+    });
 
   (server as Server & { [END_KEEP_ALIVE]?: () => void })[END_KEEP_ALIVE] = () => {
     for (let e = idle.first(); e !== null; e = e.next) {

@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { errorText } from "../../../config/coded-error.js";
+import { adminRequest } from "../../net/admin-request.js";
 import { parseCommandFlags } from "../command-flags.js";
 import { type EchoUpstream, startEchoUpstream } from "../echo-upstream.js";
 import { cliCommand } from "./cli-command.js";
@@ -57,9 +58,12 @@ async function portsFor(base: { http: number; admin: number; raft: number }, n: 
 }
 
 async function getJson(url: string): Promise<unknown> {
-  const r = await fetch(url, { signal: AbortSignal.timeout(2_000) });
-  if (!r.ok) throw new Error(`${url}: ${r.status}`);
-  return r.json();
+  const r = await adminRequest(url, { signal: AbortSignal.timeout(2_000) });
+  if (r.statusCode !== 200) {
+    await r.body.dump();
+    throw new Error(`${url}: ${r.statusCode}`);
+  }
+  return r.body.json();
 }
 
 interface RaftBrief {
