@@ -476,6 +476,21 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
       ctx.selfHandled = this.gatewayRetryPossible(ctx, snapshot);
       this.dispatchUndici(ctx, member, snapshot.settings.timeouts.connect);
     } else if (ctx.upgrade) {
+      // An open tunnel is a request in flight for as long as it lives: it holds the client's
+      // share of the member address (client-share.ts) until it ends, so one client's idle
+      // WebSockets cannot take every slot. Its own member connection stays outside the
+      // address's socket cap (endpoints.ts wsOptions): that cap queues ordinary requests, and
+      // tunnels that live for hours in it would make them wait out their response timeout.
+      const share = this.share;
+      if (share !== null) {
+        const peer = this.shareKeyOf(ctx);
+        if (!share.take(member.hostPort, peer)) {
+          this.fail(ctx, "client_share_exceeded");
+          return;
+        }
+        ctx.tunnelShareAddress = member.hostPort;
+        ctx.tunnelSharePeer = peer;
+      }
       this.proxy.ws(ctx.req, ctx.socket, EMPTY_HEAD, ep.wsOptions, this.onWsError);
     } else {
       // The client's share of the member (client-share.ts), as on the undici path.
@@ -743,6 +758,11 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     }
     ctx.holding = false;
     this.releaseProbe(ctx);
+    // An upgrade's share slot: its tunnel ended (finish), or it never opened (fail, a timeout).
+    if (ctx.tunnelShareAddress !== "") {
+      this.share?.give(ctx.tunnelShareAddress, ctx.tunnelSharePeer);
+      ctx.tunnelShareAddress = "";
+    }
   }
 
   /** Gives a half-open probe slot back: the probe's response head arrived, or its attempt ended. */
