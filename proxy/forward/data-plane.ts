@@ -294,8 +294,10 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     // Known before any refusal below: an answer sent with the body unread closes the connection
     // (fail()), rather than keeping it and letting Node read the whole body, however large.
     ctx.hasBody = announcesBody(req);
+    // After the drain deadline (a request pipelined on a connection not closed yet, a stream
+    // on an HTTP/2 session): the shutdown is why, not the pool.
     if (this.closed) {
-      this.fail(ctx, "no_available_member");
+      this.fail(ctx, "shutting_down");
       return ctx.startedAt;
     }
     const code = this.resolve(ctx);
@@ -1168,7 +1170,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     // (fail()), rather than keeping it and letting Node read the whole body, however large.
     ctx.hasBody = announcesBody(req);
     if (this.closed) {
-      this.fail(ctx, "no_available_member");
+      this.fail(ctx, "shutting_down");
       return;
     }
     // Only websocket upgrades are proxied; another offer with a body (which the parser did

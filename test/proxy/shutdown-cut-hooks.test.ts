@@ -2,7 +2,8 @@
 // on both engines: what the hooks hear. The cut is shardgate's own, so no onUpstreamError (the
 // breaker's and the outlier detector's input) and no member outcome: the record says
 // shutting_down. Found: closing the member connections failed each waiting request as the
-// member's reset (onUpstreamError kind "reset", then a 502 upstream_reset answer).
+// member's reset (onUpstreamError kind "reset", then a 502 upstream_reset answer), and a
+// request arriving after the close was answered no_available_member, as if the pool had none.
 
 import assert from "node:assert/strict";
 import { request as httpRequest } from "node:http";
@@ -27,6 +28,10 @@ for (const engine of ENGINES) {
     assert.equal(h.rec.ends[0].status, 503);
     assert.deepEqual(h.rec.upstreamErrors, [], "nothing counted against the member");
     assert.deepEqual(h.rec.retries, [], "not retried on another member");
+    // One that arrives after the deadline (the listener here is still open) is the shutdown's too.
+    const late = await send(h.port, { path: "/late", headers: { "x-user-id": "k" } });
+    assert.equal(late.status, 503, late.text);
+    assert.equal(late.json().error, "shutting_down");
   });
 
   test(`${engine}: an answer streaming at close is cut, its status kept, logged shutting_down; no upstream error`, async (t) => {
