@@ -1051,7 +1051,10 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     if (ctx.proxyReq === proxyReq) this.upstreamFailed(ctx, "reset", UNASKED_UPGRADE);
   }
 
-  /** The upstream ended a response mid-body: the member's failure, logged as upstream_reset. */
+  /**
+   * The upstream ended a response mid-body: the member's failure, logged as upstream_reset;
+   * after the data plane closed, the shutdown's doing (shutting_down, no hook).
+   */
   upstreamCut(ctx: RequestContext): void {
     if (ctx.done || ctx.errorCode === "upstream_reset" || ctx.errorCode === "shutting_down") return;
     // The member's connection was closed by this instance's shutdown: not the member's failure.
@@ -1354,13 +1357,14 @@ function onResCloseShared(this: ServerResponse): void {
   const ctx = (this as WithCtx)[kCtx];
   const plane = (this as WithPlane)[kPlane];
   if (ctx === undefined || plane === undefined) return;
+  // Cut by this instance's shutdown (the drain deadline closed the connection): that is why,
+  // whatever the close looked like from here (an abort, a reset of the member's side).
+  if (!ctx.done && plane.isClosed() && !(this.writableEnded && this.writableFinished))
+    ctx.errorCode = "shutting_down";
   // A response cut short (upstream_reset, or client_send_timeout: the client stopped reading)
   // keeps the status the client saw;
   // 499 is only for a client that went away. writableEnded too: an HTTP/2 stream the client
   // reset is closed with its writable side finished although nothing was answered (rapid reset).
-  // Cut by this instance's shutdown (the drain deadline closed the connection): that is why,
-  // whatever the close looked like from here (an abort, a reset of the member's side).
-  if (plane.isClosed() && !(this.writableEnded && this.writableFinished)) ctx.errorCode = "shutting_down";
   const cut =
     (ctx.errorCode === "upstream_reset" ||
       ctx.errorCode === "client_send_timeout" ||
