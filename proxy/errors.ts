@@ -120,6 +120,11 @@ export const ERRORS = Object.freeze({
     503,
     "this shardgate instance is near its memory limit (limits.memory) and sheds new requests until it recovers; retry",
   ),
+  shutting_down: def(
+    "shutting_down",
+    503,
+    "this shardgate instance is shutting down and its drain deadline (--drain-timeout) passed before the member answered; not the member's failure; retry",
+  ),
   upstream_timeout: def("upstream_timeout", 504, "the upstream member did not answer in time"),
   deadline_exceeded: def("deadline_exceeded", 504, "the gRPC call's own deadline (grpc-timeout) passed"),
 });

@@ -48,8 +48,12 @@ export async function drainAndClose(p: ShutdownParts, reason: string): Promise<v
   const left = dataPlane.inFlight();
   if (left > 0)
     logger.warn({ inFlight: left, drainTimeoutMs: deadlineMs }, "drain deadline reached; cutting requests");
-  proxyServer.closeAllConnections();
+  // The data plane first: it answers each request still waiting for its member 503
+  // shutting_down. Node sends an answer's bytes a tick after end() (the socket is corked until
+  // then), so the connections are closed after that tick, not in the same turn.
   dataPlane.close();
+  await new Promise((r) => setImmediate(r));
+  proxyServer.closeAllConnections();
   await p.closeEdge?.().catch((err: unknown) => logger.warn({ err: errorText(err) }, "edge close failed"));
   // Upgraded (websocket) sockets are outside the server's connection tracking, so
   // closeAllConnections does not end them; the data plane's close destroys them (both sides).

@@ -11,8 +11,10 @@
 // do the same); per member address, because that is where the cap is. Past the share,
 // while half or more of the address's connections are in use (a lone client below that is
 // not held to it), a request is answered 503 client_share_exceeded at once, not queued behind
-// the client's own stalled answers. Two Map lookups per request; a client's entry goes when its
-// count reaches 0, so departed clients hold no memory.
+// the client's own stalled answers. An open WebSocket holds a slot from its upgrade until its
+// tunnel ends (data-plane.ts): idle tunnels cost the member as much as stalled answers do.
+// Two Map lookups per request; a client's entry goes when its count reaches 0, so departed
+// clients hold no memory.
 
 /** Address entries kept before idle ones are swept (a few hundred KB at most). */
 const IDLE_SWEEP_MIN = 4096;

@@ -118,6 +118,10 @@ class UpstreamTimeoutError extends Error {
 const CONNECT_TIMEOUT = new UpstreamTimeoutError("ECONNECT_TIMEOUT", "upstream connect timeout");
 const RESPONSE_TIMEOUT = new UpstreamTimeoutError("ERESPONSE_TIMEOUT", "upstream response timeout");
 const CLIENT_GONE = new UpstreamTimeoutError("ECLIENT_GONE", "request ended before the upstream answered");
+const SHUT_DOWN = new UpstreamTimeoutError(
+  "ESHUTTING_DOWN",
+  "shardgate's drain deadline passed before the upstream answered",
+);
 
 /**
  * Refused or unreachable members are skipped locally at once, not after the next health check
@@ -294,8 +298,10 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     // Known before any refusal below: an answer sent with the body unread closes the connection
     // (fail()), rather than keeping it and letting Node read the whole body, however large.
     ctx.hasBody = announcesBody(req);
+    // After the drain deadline (a request pipelined on a connection not closed yet, a stream
+    // on an HTTP/2 session): the shutdown is why, not the pool.
     if (this.closed) {
-      this.fail(ctx, "no_available_member");
+      this.fail(ctx, "shutting_down");
       return ctx.startedAt;
     }
     const code = this.resolve(ctx);
@@ -476,6 +482,21 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
       ctx.selfHandled = this.gatewayRetryPossible(ctx, snapshot);
       this.dispatchUndici(ctx, member, snapshot.settings.timeouts.connect);
     } else if (ctx.upgrade) {
+      // An open tunnel is a request in flight for as long as it lives: it holds the client's
+      // share of the member address (client-share.ts) until it ends, so one client's idle
+      // WebSockets cannot take every slot. Its own member connection stays outside the
+      // address's socket cap (endpoints.ts wsOptions): that cap queues ordinary requests, and
+      // tunnels that live for hours in it would make them wait out their response timeout.
+      const share = this.share;
+      if (share !== null) {
+        const peer = this.shareKeyOf(ctx);
+        if (!share.take(member.hostPort, peer)) {
+          this.fail(ctx, "client_share_exceeded");
+          return;
+        }
+        ctx.tunnelShareAddress = member.hostPort;
+        ctx.tunnelSharePeer = peer;
+      }
       this.proxy.ws(ctx.req, ctx.socket, EMPTY_HEAD, ep.wsOptions, this.onWsError);
     } else {
       // The client's share of the member (client-share.ts), as on the undici path.
@@ -743,6 +764,11 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     }
     ctx.holding = false;
     this.releaseProbe(ctx);
+    // An upgrade's share slot: its tunnel ended (finish), or it never opened (fail, a timeout).
+    if (ctx.tunnelShareAddress !== "") {
+      this.share?.give(ctx.tunnelShareAddress, ctx.tunnelSharePeer);
+      ctx.tunnelShareAddress = "";
+    }
   }
 
   /** Gives a half-open probe slot back: the probe's response head arrived, or its attempt ended. */
@@ -786,6 +812,10 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
   /** An attempt failed before the response was committed: local skip, hooks, retry or answer. */
   private upstreamFailed(ctx: RequestContext, kind: UpstreamErrorKind, err?: Error, mayRetry = true): void {
     if (ctx.done) return;
+    if (this.closed) {
+      this.cutByShutdown(ctx);
+      return;
+    }
     this.sweep.remove(ctx);
     this.releaseAttempt(ctx);
     const local = localExhaustionCode(err);
@@ -833,6 +863,27 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     if (mayRetry && kind === "reset" && this.retryStaleConnection(ctx, err)) return;
     if (mayRetry && this.retryElsewhere(ctx, kind, null, undefined, isUnprocessedFailure(err))) return;
     this.fail(ctx, code);
+  }
+
+  /**
+   * Ends an attempt cut by this instance's shutdown: answered 503 shutting_down if nothing was
+   * sent yet, else its connection is closed; its upstream request is dropped; no local skip,
+   * hook or retry, since the member did nothing wrong.
+   */
+  private cutByShutdown(ctx: RequestContext): void {
+    if (ctx.done || ctx.errorCode === "shutting_down") return;
+    const u = ctx.undici;
+    ctx.undici = null;
+    const pr = ctx.proxyReq;
+    if (ctx.responseStarted || ctx.res?.headersSent === true) {
+      this.sweep.remove(ctx);
+      this.releaseAttempt(ctx);
+      ctx.errorCode = "shutting_down";
+      if (ctx.res !== null) ctx.res.destroy();
+      else ctx.socket?.destroy();
+    } else this.fail(ctx, "shutting_down");
+    if (u !== null && !u.finished) u.cancel(SHUT_DOWN);
+    if (pr !== null && !pr.destroyed) pr.destroy();
   }
 
   /** A kept-alive connection the upstream closed as the request went out: same member, fresh connection (stale-connection.ts). */
@@ -1004,9 +1055,17 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     if (ctx.proxyReq === proxyReq) this.upstreamFailed(ctx, "reset", UNASKED_UPGRADE);
   }
 
-  /** The upstream ended a response mid-body: the member's failure, logged as upstream_reset. */
+  /**
+   * The upstream ended a response mid-body: the member's failure, logged as upstream_reset;
+   * after the data plane closed, the shutdown's doing (shutting_down, no hook).
+   */
   upstreamCut(ctx: RequestContext): void {
-    if (ctx.done || ctx.errorCode === "upstream_reset") return;
+    if (ctx.done || ctx.errorCode === "upstream_reset" || ctx.errorCode === "shutting_down") return;
+    // The member's connection was closed by this instance's shutdown: not the member's failure.
+    if (this.closed) {
+      ctx.errorCode = "shutting_down";
+      return;
+    }
     ctx.errorCode = "upstream_reset";
     const snapshot = ctx.snapshot;
     if (snapshot !== null && this.hooks.onUpstreamError !== undefined)
@@ -1122,7 +1181,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     // (fail()), rather than keeping it and letting Node read the whole body, however large.
     ctx.hasBody = announcesBody(req);
     if (this.closed) {
-      this.fail(ctx, "no_available_member");
+      this.fail(ctx, "shutting_down");
       return;
     }
     // Only websocket upgrades are proxied; another offer with a body (which the parser did
@@ -1251,12 +1310,27 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     this.upgrades.delete(socket);
   }
 
+  /** The data plane was closed (shutdown's drain deadline): every cut from now on is ours. */
+  isClosed(): boolean {
+    return this.closed;
+  }
+
   close(): void {
     this.closed = true;
+    // The drain deadline: a request (or upgrade) still waiting for its member's head is
+    // answered 503 shutting_down now, before the listener closes its connection, so its client
+    // gets an answer rather than a reset; the member connections closed below then fail
+    // nothing of the member's (upstreamFailed, upstreamCut and the client's close say
+    // shutting_down, and no breaker, outlier or health figure hears of it).
+    for (const ctx of this.sweep.takeAll()) this.cutByShutdown(ctx);
     // The drain deadline cuts WebSockets too: destroying the client side closes the upstream
     // side (tunnel.ts) or drops the upgrade request still waiting for its 101, and writes
     // each one's access line. Without it they lived until the process exit forced them.
-    for (const socket of this.upgrades) socket.destroy();
+    for (const socket of this.upgrades) {
+      const ctx = (socket as WithCtx)[kCtx];
+      if (ctx !== undefined && !ctx.done && ctx.errorCode === "") ctx.errorCode = "shutting_down";
+      socket.destroy();
+    }
     this.upgrades.clear();
     this.sweep.close();
     this.endpoints.closeAll();
@@ -1291,12 +1365,19 @@ function onResCloseShared(this: ServerResponse): void {
   const ctx = (this as WithCtx)[kCtx];
   const plane = (this as WithPlane)[kPlane];
   if (ctx === undefined || plane === undefined) return;
+  // Cut by this instance's shutdown (the drain deadline closed the connection): that is why,
+  // whatever the close looked like from here (an abort, a reset of the member's side).
+  if (!ctx.done && plane.isClosed() && !(this.writableEnded && this.writableFinished))
+    ctx.errorCode = "shutting_down";
   // A response cut short (upstream_reset, or client_send_timeout: the client stopped reading)
   // keeps the status the client saw;
   // 499 is only for a client that went away. writableEnded too: an HTTP/2 stream the client
   // reset is closed with its writable side finished although nothing was answered (rapid reset).
   const cut =
-    (ctx.errorCode === "upstream_reset" || ctx.errorCode === "client_send_timeout") && ctx.responseStarted;
+    (ctx.errorCode === "upstream_reset" ||
+      ctx.errorCode === "client_send_timeout" ||
+      ctx.errorCode === "shutting_down") &&
+    ctx.responseStarted;
   if (this.writableEnded && this.writableFinished) plane.finish(ctx, this.statusCode);
   else if (cut) plane.finish(ctx, ctx.status);
   else if (this.headersSent && ctx.errorCode === "" && headLeft(ctx)) {

@@ -81,6 +81,10 @@ export class RequestContext implements RequestRecord {
   holding = false;
   /** True while the current attempt holds a half-open probe slot of its member (snapshot.probe). */
   probing = false;
+  /** The member address whose client share an upgrade (its tunnel) holds, or "" (data-plane.ts). */
+  tunnelShareAddress = "";
+  /** The client's key in that share. */
+  tunnelSharePeer = "";
   endpoint: Endpoint | null = null;
   proxyReq: ClientRequest | null = null;
   /** The current attempt when the undici engine (or an HTTP/2 pool: h2-attempt.ts) forwards it. */

@@ -89,6 +89,16 @@ export class TimeoutSweep {
     }
   };
 
+  /** Empties the list and returns what it held, in attempt-start order (the shutdown's cut). */
+  takeAll(): RequestContext[] {
+    const all: RequestContext[] = [];
+    for (let ctx = this.head; ctx !== null; ctx = this.head) {
+      this.remove(ctx);
+      all.push(ctx);
+    }
+    return all;
+  }
+
   close(): void {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;

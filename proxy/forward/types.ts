@@ -140,7 +140,8 @@ export interface DataPlaneOptions {
   maxSocketsPerMember?: number;
   /**
    * Upstream requests one client address may have in flight at once on one member address
-   * (both engines, not HTTP/2 members; listen.maxUpstreamPerClient); past it 503 client_share_exceeded. 0 = off.
+   * (both engines, not HTTP/2 members; an open WebSocket counts as one while it lives;
+   * listen.maxUpstreamPerClient); past it 503 client_share_exceeded. 0 = off.
    * Default: a quarter of maxSocketsPerMember, at least 8 (proxy/forward/client-share.ts).
    */
   maxUpstreamPerClient?: number;

@@ -14,7 +14,8 @@ import { NO_ROUTE, type SeriesCache } from "./series-cache.js";
  * Ends that say nothing of the member, neither a failure nor a latency sample: the client left
  * mid-answer or was cut for not reading it, the client's own gRPC deadline passed, or the call
  * waited behind the member's stream limit and was never sent to it, or this instance had no
- * descriptor or local port left to reach the member (health/local-exhaustion.ts).
+ * descriptor or local port left to reach the member (health/local-exhaustion.ts), or this
+ * instance's own shutdown cut it at the drain deadline.
  */
 function notTheMembers(code: string): boolean {
   return (
@@ -23,7 +24,8 @@ function notTheMembers(code: string): boolean {
     code === "deadline_exceeded" ||
     code === "upstream_stream_limit" ||
     code === "client_share_exceeded" ||
-    code === "local_resource_exhausted"
+    code === "local_resource_exhausted" ||
+    code === "shutting_down"
   );
 }
 

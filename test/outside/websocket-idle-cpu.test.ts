@@ -35,7 +35,8 @@ let sg: RunningShardgate;
 before(async () => {
   await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
   sg =
-    await startShardgate(`listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0, maxConnections: ${TUNNELS + 100} }
+    // Every tunnel comes from 127.0.0.1: the client share (which counts open tunnels) is off.
+    await startShardgate(`listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0, maxConnections: ${TUNNELS + 100}, maxUpstreamPerClient: 0 }
 log: { level: info, accessLog: false }
 pools:
   users:

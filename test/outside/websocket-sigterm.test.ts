@@ -79,5 +79,6 @@ routes:
   assert.ok(line !== undefined, `the WebSocket's access line is written\n${sg.proc.output()}`);
   assert.equal(line.status, 101);
   assert.equal(line.upgrade, true);
+  assert.equal(line.error, "shutting_down", "the cut is the shutdown's, not the member's");
   assert.ok(Number(line.durationMs) >= DRAIN_MS, `its duration covers the drain: ${line.durationMs}`);
 });
