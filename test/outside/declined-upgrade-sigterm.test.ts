@@ -5,8 +5,9 @@
 // Found: the data plane's close cut only WebSocket sockets. Such a request was ended by the
 // close of the member pools instead: answered 502 upstream_reset ("the upstream member closed
 // the connection") and reported to the member's failure hooks, although shardgate itself cut
-// it; a plain request in flight at the deadline is cut and logged 499. Now every socket the
-// listener hands over as an upgrade is cut at the deadline, before the pools close.
+// it. Now every socket the
+// listener hands over as an upgrade is cut at the deadline, before the pools close, and the
+// request is answered as every request waiting on its member then is: 503 shutting_down.
 
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage } from "node:http";
@@ -78,7 +79,10 @@ routes:
   );
   const line = sg.proc.lines.find((l) => l.type === "access" && l.path === "/held");
   assert.ok(line !== undefined, `the request's access line is written\n${sg.proc.output()}`);
-  assert.equal(line.status, 499, JSON.stringify(line));
-  assert.notEqual(line.error, "upstream_reset", "the member is not blamed for the cut");
-  assert.equal(reply, "", "nothing is answered to the cut request");
+  // As a plain request waiting on its member at the deadline: answered 503 shutting_down, the
+  // member not blamed (the shutdown-cut rule, test/outside/shutdown-cut-requests.test.ts).
+  assert.equal(line.status, 503, JSON.stringify(line));
+  assert.equal(line.error, "shutting_down", JSON.stringify(line));
+  assert.match(reply, /^HTTP\/1\.1 503 /, "the cut request is answered 503");
+  assert.match(reply, /shutting_down/, reply);
 });
