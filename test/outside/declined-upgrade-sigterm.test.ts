@@ -5,9 +5,9 @@
 // Found: the data plane's close cut only WebSocket sockets. Such a request was ended by the
 // close of the member pools instead: answered 502 upstream_reset ("the upstream member closed
 // the connection") and reported to the member's failure hooks, although shardgate itself cut
-// it. Now every socket the
-// listener hands over as an upgrade is cut at the deadline, before the pools close, and the
-// request is answered as every request waiting on its member then is: 503 shutting_down.
+// it. Now every socket the listener hands over as an upgrade is cut at the deadline, before
+// the pools close, and the request is answered as every request waiting on its member then
+// is: 503 shutting_down.
 
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage } from "node:http";
