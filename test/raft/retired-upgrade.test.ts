@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { incarnationIn, LEVEL_SNAPSHOT_RETIRED, newMessage } from "../../config/raft/core/index.js";
+import { RETIRED_MAX, RetiredDirs, retiredStateProblem } from "../../config/raft/core/retired-dirs.js";
 import type { ConfState } from "../../config/raft/types.js";
 import { SyncNet, text } from "./sim/sync-net.js";
 
@@ -70,4 +71,44 @@ test("a follower caught up by a leader whose list predates level 8 keeps what it
   d.step(newMessage({ type: "heartbeatResp", from: "c", to: "d", term, incarnation: "c2" }));
   net.stabilize();
   assert.equal(incarnationIn(d.status().conf, "c"), "c3", "c stays on its live directory c3");
+});
+
+// What the follower keeps of its own list (RetiredDirs.keep, a pure unit): only for ids the
+// leader's list keeps, never a directory that would refuse a live or trusted process, and first
+// to go when a set is full, so a list the leader's decoder would refuse is never made.
+test("what a follower keeps of its own list never retires a live, trusted or last directory", () => {
+  const conf: ConfState = {
+    voters: ["a", "b", "c"],
+    learners: [],
+    incarnations: { b: "b3", c: "" },
+  };
+  const leader = RetiredDirs.from({
+    retired: [
+      ["a", Array.from({ length: RETIRED_MAX }, (_, i) => `a${i}`)],
+      ["b", ["b1"]],
+    ],
+    departed: [["x", ["x0"], "x2"]],
+    trusted: [["c", "c5"]],
+  });
+  const own = RetiredDirs.from({
+    retired: [
+      ["a", ["old"]],
+      ["b", ["", "b2", "b3"]],
+      ["c", ["c4", "c5"]],
+      ["x", ["x1", "x2"]],
+      ["y", ["y1"]],
+    ],
+    departed: [],
+    trusted: [],
+  });
+  leader.keep(own, conf);
+  const kept = leader.state();
+  assert.deepEqual(kept.retired, [
+    ["a", Array.from({ length: RETIRED_MAX }, (_, i) => `a${i}`)],
+    ["b", ["", "b2", "b1"]],
+    ["c", ["c4"]],
+  ]);
+  assert.deepEqual(kept.departed, [["x", ["x1", "x0"], "x2"]]);
+  assert.deepEqual(kept.trusted, [["c", "c5"]]);
+  assert.equal(retiredStateProblem(kept, conf), "", "the kept list passes a follower's decoder");
 });
