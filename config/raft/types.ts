@@ -55,7 +55,8 @@ export interface SnapshotMeta {
   /**
    * This node's retired data directories as of `index`: kept in its snapshot file so that a
    * restart after compaction forgets none. Sent with the snapshot once the fleet is at
-   * LEVEL_SNAPSHOT_RETIRED: the follower installs the leader's (core/raft-node.ts handleSnapshot).
+   * LEVEL_SNAPSHOT_RETIRED: the follower installs the leader's, with what its own committed
+   * history retired kept beside it (core/raft-node.ts handleSnapshot).
    */
   readonly retired?: RetiredState;
 }

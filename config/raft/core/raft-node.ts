@@ -1042,15 +1042,19 @@ export class RaftNode {
     // The snapshot replaces the log and its configuration history, and so what they retired.
     // From level 8 on it carries what the leader's history retired up to it (checked by the
     // codec): that is what a replay would give, and the changes appended after it add to it as
-    // to any base. This node's own committed history is a prefix of the leader's, so nothing it
-    // retired itself is lost. A leader of an older build sends none: this node keeps its own,
-    // the uncommitted suffix the snapshot replaces rolled back as a cut is (undone, retiring
-    // nothing), and what changed from the committed configuration to the snapshot's retired.
+    // to any base. What this node's own committed history retired is kept beside it: that
+    // history is a prefix of the leader's, but the leader's list misses what a snapshot it
+    // installed below level 8 passed through (retired-upgrade.test.ts). A leader of an older
+    // build sends none: this node keeps its own, and what changed from the committed
+    // configuration to the snapshot's is retired. Either way the uncommitted suffix the
+    // snapshot replaces is rolled back as a cut is (undone, retiring nothing).
+    const committed = this.log.committed;
+    const own = this.retiredDirsAt(committed);
     if (s.meta.retired !== undefined) {
       this.retired = RetiredDirs.from(s.meta.retired);
+      this.retired.keep(own, s.meta.conf);
     } else {
-      const committed = this.log.committed;
-      this.retired = this.retiredDirsAt(committed);
+      this.retired = own;
       this.retired.change(this.confStateAt(committed), s.meta.conf);
     }
     this.retiredBase = this.retired.clone();

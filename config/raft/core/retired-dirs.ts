@@ -69,6 +69,35 @@ export class RetiredDirs {
     this.retired.set(id, set);
   }
 
+  /**
+   * Adds what `own`, a follower's list as of its committed index, retired that this one, the
+   * list a leader sent with its snapshot of configuration `conf`, lacks. A fleet at level 8 from
+   * its start holds the same list for the same history, but a leader caught up by a snapshot
+   * while the fleet was below 8 lost what its history passed through, and would take it from
+   * every follower it catches up. Kept only where this list keeps the member (a member of
+   * `conf`, or departed here), never its current directory nor one it trusts or left on, and
+   * as the oldest, so a full set stays this list's newest RETIRED_MAX.
+   */
+  keep(own: RetiredDirs, conf: ConfState): void {
+    for (const id of [...conf.voters, ...conf.learners]) {
+      const spare = own.spare(id, [incarnationIn(conf, id), this.trusted.get(id)]);
+      const set = olderFirst(spare, this.retired.get(id));
+      if (set.size > 0) this.retired.set(id, set);
+    }
+    for (const [id, gone] of this.departed) {
+      const spare = own.spare(id, [gone.last]);
+      if (spare.size > 0)
+        this.departed.set(id, { retired: olderFirst(spare, gone.retired), last: gone.last });
+    }
+  }
+
+  /** What this list retired for `id`, a member or departed, but the directories in `but`. */
+  private spare(id: NodeId, but: readonly (string | undefined)[]): Set<string> {
+    const set = new Set([...(this.retired.get(id) ?? []), ...(this.departed.get(id)?.retired ?? [])]);
+    for (const inc of but) if (inc !== undefined) set.delete(inc);
+    return set;
+  }
+
   /** The members with something kept, for the leader's bookkeeping report. */
   ids(): { retired: NodeId[]; departed: NodeId[]; trusted: NodeId[] } {
     return {
@@ -132,6 +161,14 @@ export class RetiredDirs {
 /** Drops the oldest incarnations of `set` past RETIRED_MAX (a Set iterates in insertion order). */
 function trim(set: Set<string>): void {
   while (set.size > RETIRED_MAX) set.delete(set.values().next().value as string);
+}
+
+/** `set` with what `older` adds to it before it, trimmed: the older go first. */
+function olderFirst(older: ReadonlySet<string>, set: ReadonlySet<string> | undefined): Set<string> {
+  const out = new Set([...older].filter((inc) => set?.has(inc) !== true));
+  for (const inc of set ?? []) out.add(inc);
+  trim(out);
+  return out;
 }
 
 function newest(incs: readonly string[]): Set<string> {
