@@ -79,6 +79,7 @@ export function createOverloadProtection(
   const m = registerOverloadMetrics(metrics.registry, () => ({
     level: Math.max(guard.level, workersLevel?.() ?? 0),
     usage: guard.usage,
+    tlsBytes: tlsSockets() * TLS_SOCKET_BYTES,
   }));
   return {
     guard,
