@@ -11,7 +11,12 @@ import type { ShardgateConfig } from "../../config/file/schema.js";
 import { registerOverloadMetrics } from "../metrics/overload-metrics.js";
 import type { ShardgateMetrics } from "../metrics/registry.js";
 import { collectGarbage } from "../server/heap-shrink.js";
-import { budgetAboveCgroup, resolveMemoryLimit, type WorkerSplit } from "../server/memory-limit.js";
+import {
+  budgetAboveCgroup,
+  type MemoryLimit,
+  resolveMemoryLimit,
+  type WorkerSplit,
+} from "../server/memory-limit.js";
 import { type OverloadGuard as Guard, OVERLOAD_NORMAL, OverloadGuard } from "../server/overload.js";
 import { connectionCapOf } from "../server/proxy-server.js";
 import { TLS_SOCKET_BYTES } from "../server/tls-memory.js";
@@ -24,6 +29,11 @@ export interface OverloadProtection {
   /** Starts sampling and closes idle connections of `server` on entering an episode. */
   start(server: Server): void;
   stop(): void;
+  /**
+   * The primary of workers: N, with its split measured again once its Raft state is loaded (the
+   * first one was measured before): the budget from now on.
+   */
+  resplit(split: WorkerSplit): MemoryLimit;
 }
 
 /**
@@ -39,9 +49,13 @@ export function createOverloadProtection(
   workersLevel?: () => number,
 ): OverloadProtection {
   const limits = config.limits;
-  const limit = resolveMemoryLimit(limits.memory, split);
-  const inconsistent = budgetAboveCgroup(limits.memory, split);
-  if (inconsistent !== null) logger.warn({ code: "limits_memory_above_cgroup" }, inconsistent);
+  let limit = resolveMemoryLimit(limits.memory, split);
+  const checkAgainstCgroup = (s: WorkerSplit | undefined): void => {
+    const inconsistent = budgetAboveCgroup(limits.memory, s);
+    if (inconsistent !== null) logger.warn({ code: "limits_memory_above_cgroup" }, inconsistent);
+  };
+  // The primary's split is final only at resplit (the workers' shares follow from it).
+  if (split?.role !== "primary") checkAgainstCgroup(split);
   let server: Server | undefined;
   // Open TLS sockets of the listener (its connection cap counts them), once started; 0 on a plain port.
   let tlsSockets = (): number => 0;
@@ -92,5 +106,11 @@ export function createOverloadProtection(
       s.once("close", () => guard.stop());
     },
     stop: () => guard.stop(),
+    resplit(s) {
+      limit = resolveMemoryLimit(limits.memory, s);
+      guard.setRssLimit(limit.source === "v8-heap" ? null : limit.bytes);
+      checkAgainstCgroup(s);
+      return limit;
+    },
   };
 }

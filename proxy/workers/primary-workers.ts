@@ -65,6 +65,7 @@ export interface PrimaryBinding {
   log(): ShardgateConfig["log"];
   env: NodeJS.ProcessEnv;
   init: SupervisorInit["init"];
+  memorySplit: SupervisorInit["memorySplit"];
 }
 
 export class PrimaryWorkers {
@@ -92,6 +93,7 @@ export class PrimaryWorkers {
       live: this.live,
       committed: b.committed,
       init: b.init,
+      memorySplit: b.memorySplit,
       log: b.log,
       env: b.env,
       onRestart: () => restarts.inc(),

@@ -34,7 +34,12 @@ export interface SupervisorInit {
   live: LiveAggregate;
   /** The committed state a (re)started worker begins from; null: route provisionally on the file. */
   committed(): ClusterStateData | null;
-  init: Omit<Extract<ToWorker, { t: "init" }>, "t" | "worker" | "workers" | "log">;
+  init: Omit<
+    Extract<ToWorker, { t: "init" }>,
+    "t" | "worker" | "workers" | "log" | "primaryReserve" | "primaryFloor"
+  >;
+  /** The primary's part of the memory split, read as each worker starts (measured once the Raft state is loaded). */
+  memorySplit(): { primaryReserve: number; primaryFloor: number };
   log(): { level: string; accessLog: boolean };
   onRestart(): void;
   /** The environment the app interpolates the config with (the workers load the same file). */
@@ -210,6 +215,7 @@ export class WorkerSupervisor {
           workers: this.s.count,
           log: this.s.log(),
           ...this.s.init,
+          ...this.s.memorySplit(),
         });
         // The key rules, then the state as of now; every later change follows in order on the same channel.
         if (this.rules !== null) this.send(w, { t: "keyRules", rules: this.rules });

@@ -91,7 +91,12 @@ async function main(): Promise<void> {
     logger,
     metrics,
     certificates: tls.value,
-    memorySplit: { role: "worker", workers: init.workers, primaryReserve: init.primaryReserve },
+    memorySplit: {
+      role: "worker",
+      workers: init.workers,
+      primaryReserve: init.primaryReserve,
+      primaryFloor: init.primaryFloor,
+    },
   });
 
   const applyState = (m: StateMessage): void => {
