@@ -311,7 +311,8 @@ async function startOrCheck(
     metrics,
     certificates: tls.value,
     memorySplit: memorySplit?.split,
-    workersOverloadLevel: workers?.overloadLevel,
+    workersOverload:
+      workers === undefined ? undefined : { level: workers.overloadLevel, usage: workers.memoryUsage },
   });
   afterRouting = () => dataPlane.observeState();
   let app: App | undefined;

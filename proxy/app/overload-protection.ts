@@ -36,17 +36,24 @@ export interface OverloadProtection {
   resplit(split: WorkerSplit): MemoryLimit;
 }
 
+/** On the primary of workers: N, what its workers reported with their last beats. */
+export interface WorkersOverload {
+  /** The highest level (a change is beaten at once). */
+  level(): number;
+  /** The highest memory usage ratio. */
+  usage(): number;
+}
+
 /**
  * `split`: with workers: N, this process's role in sharing the container (memory-limit.ts).
- * `workersLevel`: on the primary of workers: N, the highest level its workers reported with
- * their beats (sent at once on a change).
+ * `workers`: on the primary of workers: N, its workers' figures from their beats.
  */
 export function createOverloadProtection(
   config: ShardgateConfig,
   metrics: ShardgateMetrics,
   logger: Logger,
   split?: WorkerSplit,
-  workersLevel?: () => number,
+  workers?: WorkersOverload,
 ): OverloadProtection {
   const limits = config.limits;
   let limit = resolveMemoryLimit(limits.memory, split);
@@ -89,10 +96,11 @@ export function createOverloadProtection(
   });
   // A worker's own gauge reaches /metrics only in its answer to the scrape (2 s deadline), and an
   // overloaded worker (forced collections, a busy loop) is the one likely to miss it: the scrape
-  // then said 0 while it shed. Its beats reach the primary without being asked.
+  // then said 0 while it shed (and its usage ratio went missing with it). Its beats reach the
+  // primary without being asked.
   const m = registerOverloadMetrics(metrics.registry, () => ({
-    level: Math.max(guard.level, workersLevel?.() ?? 0),
-    usage: guard.usage,
+    level: Math.max(guard.level, workers?.level() ?? 0),
+    usage: Math.max(guard.usage, workers?.usage() ?? 0),
     tlsBytes: tlsSockets() * TLS_SOCKET_BYTES,
   }));
   return {

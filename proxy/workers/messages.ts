@@ -69,6 +69,8 @@ export type FromWorker =
       descriptors?: DescriptorView;
       /** The worker's memory overload level (proxy/server/overload.ts): the primary's /readyz reads it. */
       overload?: number;
+      /** The worker's memory usage ratio at its last sample (shardgate_memory_usage_ratio without its answer to a scrape). */
+      memoryUsage?: number;
     }
   | { t: "metrics"; id: number; json: unknown[] };
 

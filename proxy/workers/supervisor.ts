@@ -63,6 +63,8 @@ interface Slot {
   descriptors: DescriptorView | undefined;
   /** The worker's memory overload level from its last beat (0 before its first). */
   overload: number;
+  /** The worker's memory usage ratio from its last beat (0 before its first). */
+  memoryUsage: number;
 }
 
 /**
@@ -116,6 +118,7 @@ export class WorkerSupervisor {
         timer: undefined,
         descriptors: undefined,
         overload: 0,
+        memoryUsage: 0,
       });
   }
 
@@ -148,6 +151,7 @@ export class WorkerSupervisor {
     slot.ringVersion = -1;
     slot.descriptors = undefined;
     slot.overload = 0;
+    slot.memoryUsage = 0;
     w.on("message", (m: unknown) => this.onMessage(slot, w, m));
     w.on("exit", (code, signal) => this.onExit(slot, w, code, signal));
     return new Promise((resolve) => {
@@ -232,6 +236,7 @@ export class WorkerSupervisor {
         slot.ringVersion = msg.ringVersion;
         slot.descriptors = msg.descriptors;
         slot.overload = msg.overload ?? 0;
+        slot.memoryUsage = msg.memoryUsage ?? 0;
         this.s.live.add(slot.index, msg.live, msg.memberInFlight);
         return;
       case "metrics": {
@@ -342,6 +347,13 @@ export class WorkerSupervisor {
     let level = 0;
     for (const s of this.slots) if (s.worker !== null && s.overload > level) level = s.overload;
     return level;
+  }
+
+  /** The highest memory usage ratio of the running workers (their last beats), 0 when none reported. */
+  memoryUsage(): number {
+    let usage = 0;
+    for (const s of this.slots) if (s.worker !== null && s.memoryUsage > usage) usage = s.memoryUsage;
+    return usage;
   }
 
   get live(): number {

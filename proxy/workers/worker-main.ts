@@ -201,6 +201,7 @@ async function main(): Promise<void> {
         memberInFlight: inFlightList(observer.inFlightByMember()),
         descriptors: descriptors?.view(),
         overload: overload.level,
+        memoryUsage: overload.usage,
       });
     }
   }, OUTCOMES_EVERY_MS);
