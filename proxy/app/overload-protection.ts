@@ -31,7 +31,7 @@ export interface OverloadProtection {
   stop(): void;
   /**
    * The primary of workers: N, with its split measured again once its Raft state is loaded (the
-   * first one was measured before): the budget from now on.
+   * first one was measured before): the budget from now on, and its guard starts sampling.
    */
   resplit(split: WorkerSplit): MemoryLimit;
 }
@@ -110,7 +110,9 @@ export function createOverloadProtection(
       server = s;
       const cap = connectionCapOf(s);
       if (s instanceof TlsServer && cap !== undefined) tlsSockets = () => cap.open();
-      guard.start();
+      // The primary of workers: N samples from its resplit on: against the budget measured before
+      // its Raft state loaded, a large log loading would read as an overload episode.
+      if (split?.role !== "primary") guard.start();
       s.once("close", () => guard.stop());
     },
     stop: () => guard.stop(),
@@ -118,6 +120,7 @@ export function createOverloadProtection(
       limit = resolveMemoryLimit(limits.memory, s);
       guard.setRssLimit(limit.source === "v8-heap" ? null : limit.bytes);
       checkAgainstCgroup(s);
+      if (server !== undefined) guard.start();
       return limit;
     },
   };
