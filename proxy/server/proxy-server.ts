@@ -246,6 +246,10 @@ export function createProxyServer(init: ProxyServerInit): Server {
     closeFailedHandshakes(server, (err) => {
       logger.debug({ err: err.message }, "tls client error");
       if (err.code === "ERR_TLS_HANDSHAKE_TIMEOUT") init.onClientError?.("tls_handshake_timeout");
+      // A reset read from the socket counts as on the plain port (client-error.ts). A FIN inside
+      // the handshake (Node's "socket hang up", no syscall) is a balancer's TCP check as often as
+      // a client leaving: quiet, as the plain port's FIN before any byte is.
+      else if (err.code === "ECONNRESET" && err.syscall !== undefined) init.onClientError?.("client_gone");
     });
   }
   // After attachHttp2: the PROXY header is consumed first, then the h2c preface is sniffed.
