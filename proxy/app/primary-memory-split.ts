@@ -1,11 +1,11 @@
 // With `workers: N`, the primary's part of the container's memory (memory-limit.ts), measured
 // twice. A first split from its RSS as the app is wired (its overload guard is built with it but
-// samples only from the second on); then again once its Raft state is loaded (a snapshot and log read from disk, a solo
-// node's first commit and the rings built from it), before any worker starts. Measured only
-// before, a large state left the primary a reserve smaller than its footprint: it shed, or
-// refused with /readyz 503, at idle. The second measurement is the budget the workers split the
-// rest by; it is logged with the figures, and a container too small for the primary and its
-// workers at idle is said at once, naming what it would take.
+// samples only from the second on); then again once its Raft state is loaded (a snapshot and log
+// read from disk, a solo node's first commit and the rings built from it), before any worker
+// starts. Measured only before, a large state left the primary a reserve smaller than its
+// footprint: it shed, or refused with /readyz 503, at idle. The second measurement is the budget
+// the workers split the rest by; it is logged with the figures, and a container too small for
+// the primary and its workers at idle is said at once, naming what it would take.
 
 import type { Logger } from "pino";
 import type { ShardgateConfig } from "../../config/file/schema.js";

@@ -112,9 +112,27 @@ export function splitShortfall(
   const worker = shareOf(cgroup, { ...split, role: "worker" });
   if (worker >= workerFloor) return null;
   const primary = shareOf(cgroup, { ...split, role: "primary" });
-  const needed = primary + split.workers * workerFloor;
   const mb = (n: number) => `${Math.round(n / 1048576)} MB`;
-  return `memory.max ${mb(cgroup)} cannot hold the primary and ${split.workers} workers at idle: the primary takes ${mb(primary)} (its least without shedding), leaving ${mb(worker)} per worker against the ~${mb(workerFloor)} a worker needs idle; they would shed or refuse from the start (/readyz 503). Raise the container's memory limit to at least ${mb(needed)}, or lower workers`;
+  return `memory.max ${mb(cgroup)} cannot hold the primary and ${split.workers} workers at idle: the primary keeps ${mb(primary)}, leaving ${mb(worker)} per worker against the ~${mb(workerFloor)} a worker needs idle; they would shed or refuse from the start (/readyz 503). Raise the container's memory limit to at least ${mb(neededFor(split, workerFloor))}, or lower workers`;
+}
+
+/**
+ * The least memory.max (to the MiB above) whose worker share reaches `workerFloor`: a worker's
+ * share only grows with memory.max, and at the primary's largest share plus the workers' floors
+ * it is there.
+ */
+function neededFor(split: WorkerSplit, workerFloor: number): number {
+  const MIB = 1048576;
+  let lo = 0;
+  let hi = Math.ceil(
+    (Math.max(split.primaryFloor, split.primaryReserve) + split.workers * workerFloor) / MIB,
+  );
+  while (lo < hi) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (shareOf(mid * MIB, { ...split, role: "worker" }) >= workerFloor) hi = mid;
+    else lo = mid + 1;
+  }
+  return hi * MIB;
 }
 
 /**

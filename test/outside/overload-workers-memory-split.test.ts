@@ -87,7 +87,7 @@ test("memory.max too small for the primary and 2 workers: said at start with the
   );
   assert.match(
     String(warning.msg),
-    /^memory\.max 300 MB cannot hold the primary and 2 workers at idle: the primary takes \d+ MB .*leaving \d+ MB per worker against the ~\d+ MB a worker needs idle.*at least \d+ MB, or lower workers$/,
+    /^memory\.max 300 MB cannot hold the primary and 2 workers at idle: the primary keeps \d+ MB, leaving \d+ MB per worker against the ~\d+ MB a worker needs idle.*at least \d+ MB, or lower workers$/,
     note,
   );
   const split = await sg.proc.waitForLine("the primary's budget line", (l) => l.code === "memory_split");

@@ -244,7 +244,7 @@ test("the budget: limits.memory, else cgroup v2 memory.max (with workers: the pr
     // Two workers needing ~90 MB idle each do not fit beside it: said, with what would fit.
     assert.match(
       String(splitShortfall(undefined, tight, 90 * MB, small)),
-      /^memory.max 300 MB cannot hold the primary and 2 workers at idle: the primary takes 151 MB .*leaving 75 MB per worker against the ~90 MB .*at least 331 MB/,
+      /^memory.max 300 MB cannot hold the primary and 2 workers at idle: the primary keeps 151 MB, leaving 75 MB per worker against the ~90 MB .*at least 331 MB/,
     );
     assert.equal(
       splitShortfall(undefined, tight, 70 * MB, small),
