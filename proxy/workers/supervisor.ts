@@ -202,7 +202,11 @@ export class WorkerSupervisor {
     // A worker that is exiting cannot take messages; its replacement gets the current state.
     if (!w.isConnected()) return;
     try {
-      w.send(m);
+      // With a callback: a write that fails because the worker closed its end (EPIPE: it drained
+      // and exited while an applied entry was being passed on) is reported there; without one,
+      // Node emitted it on the next tick as an 'error' nobody listened to, and the primary died of
+      // an uncaught exception at shutdown (exit 1).
+      w.send(m, ignoreSendError);
     } catch {
       // The channel closed between the check and the send: same as above.
     }
@@ -386,3 +390,6 @@ export class WorkerSupervisor {
     await Promise.all(exits);
   }
 }
+
+/** A message the worker can no longer take: its replacement, if any, starts from the current state. */
+function ignoreSendError(_err: Error | null): void {}
