@@ -32,6 +32,7 @@ import { listenOn } from "./app/listen.js";
 import { liveView } from "./app/live-view.js";
 import { isLoopbackHost } from "./app/loopback.js";
 import { createOpsBackend } from "./app/ops-backend.js";
+import { PrimaryMemorySplit } from "./app/primary-memory-split.js";
 import { ConfigReloader } from "./app/reload.js";
 import { RingChangeLog } from "./app/ring-change-log.js";
 import { ringView } from "./app/ring-view.js";
@@ -51,7 +52,6 @@ import { createMetrics } from "./metrics/registry.js";
 import { SeriesCache } from "./metrics/series-cache.js";
 import { upstreamLookup } from "./net/bounded-lookup.js";
 import { CURRENT_KEY_RULES } from "./routing/key-extract.js";
-import { primaryReserve, type WorkerSplit } from "./server/memory-limit.js";
 import { connectionCapOf } from "./server/proxy-server.js";
 import { startTracing } from "./tracing/tracing.js";
 import { PrimaryWorkers } from "./workers/primary-workers.js";
@@ -276,12 +276,9 @@ async function startOrCheck(
   const actions = new ClusterActions(node, routing);
   // shardgate_discovery_consecutive_errors: the streaks of the watches this node runs.
   discoveryErrors.watchStreaks(() => node.membership.status());
-  // Measured before any worker starts: what this process holds to keep Raft, the state and the
-  // admin API; the workers split the rest of the container (memory-limit.ts).
-  const split: WorkerSplit | undefined =
-    workers === undefined
-      ? undefined
-      : { role: "primary", workers: workerTotal, primaryReserve: primaryReserve(process.memoryUsage.rss()) };
+  // What this process holds to keep Raft, the state and the admin API; the workers split the rest
+  // of the container (memory-limit.ts). Measured again once the Raft state is loaded (below).
+  const memorySplit = workers === undefined ? undefined : new PrimaryMemorySplit(workerTotal, config.limits);
   workers?.bind({
     logger,
     registry: metrics.registry,
@@ -294,13 +291,16 @@ async function startOrCheck(
       nodeId: settings.id,
       drainTimeoutMs: opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,
       logDestination: opts.logDestination,
-      primaryReserve: split?.primaryReserve ?? 0,
+    },
+    memorySplit: () => {
+      const s = memorySplit?.split;
+      return { primaryReserve: s?.primaryReserve ?? 0, primaryFloor: s?.primaryFloor ?? 0 };
     },
   });
   workers?.keyRules(routing.rules);
   const tracing = await startTracing(config.tracing, settings.id, metrics.registry, logger);
 
-  const { edge, dataPlane, proxyServer, overload } = createServingPlane({
+  const { edge, dataPlane, proxyServer, overload, resplitMemory } = createServingPlane({
     config,
     getState: routing.current,
     observer,
@@ -310,8 +310,9 @@ async function startOrCheck(
     logger,
     metrics,
     certificates: tls.value,
-    memorySplit: split,
-    workersOverloadLevel: workers?.overloadLevel,
+    memorySplit: memorySplit?.split,
+    workersOverload:
+      workers === undefined ? undefined : { level: workers.overloadLevel, usage: workers.memoryUsage },
   });
   afterRouting = () => dataPlane.observeState();
   let app: App | undefined;
@@ -392,6 +393,8 @@ async function startOrCheck(
     if (!(await waitCommitted(routing, SOLO_START_TIMEOUT_MS)))
       logger.warn({ node: settings.id }, "no committed state yet; routing provisionally on the file");
   }
+  // Before the workers start: they split what the primary leaves.
+  memorySplit?.settle(resplitMemory, logger.child({ component: "overload" }));
   const l1 =
     workers === undefined
       ? await listenOn(proxyServer, config.listen.http, "listen.http")

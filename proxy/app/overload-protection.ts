@@ -11,7 +11,12 @@ import type { ShardgateConfig } from "../../config/file/schema.js";
 import { registerOverloadMetrics } from "../metrics/overload-metrics.js";
 import type { ShardgateMetrics } from "../metrics/registry.js";
 import { collectGarbage } from "../server/heap-shrink.js";
-import { budgetAboveCgroup, resolveMemoryLimit, type WorkerSplit } from "../server/memory-limit.js";
+import {
+  budgetAboveCgroup,
+  type MemoryLimit,
+  resolveMemoryLimit,
+  type WorkerSplit,
+} from "../server/memory-limit.js";
 import { type OverloadGuard as Guard, OVERLOAD_NORMAL, OverloadGuard } from "../server/overload.js";
 import { connectionCapOf } from "../server/proxy-server.js";
 import { TLS_SOCKET_BYTES } from "../server/tls-memory.js";
@@ -24,24 +29,40 @@ export interface OverloadProtection {
   /** Starts sampling and closes idle connections of `server` on entering an episode. */
   start(server: Server): void;
   stop(): void;
+  /**
+   * The primary of workers: N, with its split measured again once its Raft state is loaded (the
+   * first one was measured before): the budget from now on, and its guard starts sampling.
+   */
+  resplit(split: WorkerSplit): MemoryLimit;
+}
+
+/** On the primary of workers: N, what its workers reported with their last beats. */
+export interface WorkersOverload {
+  /** The highest level (a change is beaten at once). */
+  level(): number;
+  /** The highest memory usage ratio. */
+  usage(): number;
 }
 
 /**
  * `split`: with workers: N, this process's role in sharing the container (memory-limit.ts).
- * `workersLevel`: on the primary of workers: N, the highest level its workers reported with
- * their beats (sent at once on a change).
+ * `workers`: on the primary of workers: N, its workers' figures from their beats.
  */
 export function createOverloadProtection(
   config: ShardgateConfig,
   metrics: ShardgateMetrics,
   logger: Logger,
   split?: WorkerSplit,
-  workersLevel?: () => number,
+  workers?: WorkersOverload,
 ): OverloadProtection {
   const limits = config.limits;
-  const limit = resolveMemoryLimit(limits.memory, split);
-  const inconsistent = budgetAboveCgroup(limits.memory, split);
-  if (inconsistent !== null) logger.warn({ code: "limits_memory_above_cgroup" }, inconsistent);
+  let limit = resolveMemoryLimit(limits.memory, split);
+  const checkAgainstCgroup = (s: WorkerSplit | undefined): void => {
+    const inconsistent = budgetAboveCgroup(limits.memory, s);
+    if (inconsistent !== null) logger.warn({ code: "limits_memory_above_cgroup" }, inconsistent);
+  };
+  // The primary's split is final only at resplit (the workers' shares follow from it).
+  if (split?.role !== "primary") checkAgainstCgroup(split);
   let server: Server | undefined;
   // Open TLS sockets of the listener (its connection cap counts them), once started; 0 on a plain port.
   let tlsSockets = (): number => 0;
@@ -75,10 +96,12 @@ export function createOverloadProtection(
   });
   // A worker's own gauge reaches /metrics only in its answer to the scrape (2 s deadline), and an
   // overloaded worker (forced collections, a busy loop) is the one likely to miss it: the scrape
-  // then said 0 while it shed. Its beats reach the primary without being asked.
+  // then said 0 while it shed (and its usage ratio went missing with it). Its beats reach the
+  // primary without being asked.
   const m = registerOverloadMetrics(metrics.registry, () => ({
-    level: Math.max(guard.level, workersLevel?.() ?? 0),
-    usage: guard.usage,
+    level: Math.max(guard.level, workers?.level() ?? 0),
+    usage: Math.max(guard.usage, workers?.usage() ?? 0),
+    tlsBytes: tlsSockets() * TLS_SOCKET_BYTES,
   }));
   return {
     guard,
@@ -87,9 +110,18 @@ export function createOverloadProtection(
       server = s;
       const cap = connectionCapOf(s);
       if (s instanceof TlsServer && cap !== undefined) tlsSockets = () => cap.open();
-      guard.start();
+      // The primary of workers: N samples from its resplit on: against the budget measured before
+      // its Raft state loaded, a large log loading would read as an overload episode.
+      if (split?.role !== "primary") guard.start();
       s.once("close", () => guard.stop());
     },
     stop: () => guard.stop(),
+    resplit(s) {
+      limit = resolveMemoryLimit(limits.memory, s);
+      guard.setRssLimit(limit.source === "v8-heap" ? null : limit.bytes);
+      checkAgainstCgroup(s);
+      if (server !== undefined) guard.start();
+      return limit;
+    },
   };
 }

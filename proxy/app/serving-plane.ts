@@ -19,7 +19,7 @@ import type { WorkerSplit } from "../server/memory-limit.js";
 import { createProxyServer } from "../server/proxy-server.js";
 import type { Tracing } from "../tracing/tracing.js";
 import { registerListenerConnectionMetrics } from "./listener-connection-metrics.js";
-import { createOverloadProtection } from "./overload-protection.js";
+import { createOverloadProtection, type WorkersOverload } from "./overload-protection.js";
 import type { TlsFiles } from "./tls-files.js";
 
 export interface ServingPlaneParts {
@@ -37,7 +37,7 @@ export interface ServingPlaneParts {
   /** With workers: N, this process's part of the container's memory; absent = alone in it. */
   memorySplit?: WorkerSplit;
   /** On the primary of workers: N, its workers' highest overload level (their beats). */
-  workersOverloadLevel?: () => number;
+  workersOverload?: WorkersOverload;
 }
 
 export function createServingPlane(p: ServingPlaneParts) {
@@ -67,7 +67,7 @@ export function createServingPlane(p: ServingPlaneParts) {
     metrics,
     logger.child({ component: "overload" }),
     p.memorySplit,
-    p.workersOverloadLevel,
+    p.workersOverload,
   );
   const proxyServer = createProxyServer({
     dataPlane,
@@ -95,5 +95,5 @@ export function createServingPlane(p: ServingPlaneParts) {
   connections.watch(proxyServer);
   tls?.watch(proxyServer as unknown as TlsServer);
   proxyServer.once("close", () => tls?.close());
-  return { edge, dataPlane, proxyServer, overload: overload.guard };
+  return { edge, dataPlane, proxyServer, overload: overload.guard, resplitMemory: overload.resplit };
 }

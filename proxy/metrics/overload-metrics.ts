@@ -1,7 +1,8 @@
 // Memory overload protection's metrics (proxy/server/overload.ts): the level the process is at
 // (0 normal, 1 shedding requests, 2 refusing connections too), the fraction of its memory
-// budget in use, and what was shed. With workers: N the primary reports the highest level and
-// usage of any process and the sum of what they shed.
+// budget in use, the part of it estimated for open TLS connections, and what was shed. With
+// workers: N the primary reports the highest level and usage of any process and the sums of
+// their estimates and of what they shed.
 
 import { Counter, Gauge, type Registry } from "prom-client";
 
@@ -11,7 +12,7 @@ export interface OverloadMetrics {
 
 export function registerOverloadMetrics(
   registry: Registry,
-  read: () => { level: number; usage: number },
+  read: () => { level: number; usage: number; tlsBytes: number },
 ): OverloadMetrics {
   const registers = [registry];
   new Gauge({
@@ -30,6 +31,16 @@ export function registerOverloadMetrics(
     registers,
     collect() {
       this.set(Math.round(read().usage * 1000) / 1000);
+    },
+  });
+  // The part of the usage that is an estimate, not a reading (tls-memory.ts): it follows the open
+  // TLS connections, so a slot held by a client long gone shows here.
+  new Gauge({
+    name: "shardgate_memory_tls_estimate_bytes",
+    help: "Memory counted for the open TLS connections of the proxy listener (32 KiB each), which neither RSS growth nor V8's accounting shows at once; part of shardgate_memory_usage_ratio.",
+    registers,
+    collect() {
+      this.set(read().tlsBytes);
     },
   });
   const shed = new Counter({

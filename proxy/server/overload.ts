@@ -89,8 +89,10 @@ export class OverloadGuard {
   /** When the last forced collection ended and how long it took (ms). */
   private collectEnd = Number.NEGATIVE_INFINITY;
   private collectMs = 0;
+  private rssLimit: number | null;
 
   constructor(private readonly opts: OverloadOptions) {
+    this.rssLimit = opts.rssLimit;
     this.sample = opts.sample ?? readMemory;
     this.now = opts.now ?? (() => performance.now());
   }
@@ -105,6 +107,11 @@ export class OverloadGuard {
   stop(): void {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+  }
+
+  /** A budget measured again (the primary of workers: N, once its Raft state is loaded); from the next sample on. */
+  setRssLimit(bytes: number | null): void {
+    this.rssLimit = bytes;
   }
 
   /** One sample and the level it gives (the timer's tick; tests call it directly). */
@@ -122,7 +129,7 @@ export class OverloadGuard {
     // OpenSSL's buffers are in the RSS but not in V8's accounting: an estimate stands for them.
     const accounted = Math.max(0, this.native) + s.heapTotal + s.external + (this.opts.unaccounted?.() ?? 0);
     const held = Math.min(s.rss, accounted);
-    const rss = this.opts.rssLimit !== null && this.opts.rssLimit > 0 ? held / this.opts.rssLimit : 0;
+    const rss = this.rssLimit !== null && this.rssLimit > 0 ? held / this.rssLimit : 0;
     const usage = Math.max(heap, rss);
     this.usage = usage;
     const previous = this.level;

@@ -25,6 +25,7 @@ import { acceptProxyProtocol } from "./proxy-protocol-accept.js";
 import { ALLOWED_METHODS, answerMethodNotAllowed, isRefusedMethod } from "./refused-method.js";
 import { behindClosingRequest, markRefused, requestFramingError, wasRefused } from "./request-framing.js";
 import { SendTimeouts } from "./send-timeout.js";
+import { closeFailedHandshakes, handshakeFailed } from "./tls-handshake-close.js";
 
 const ALLOW = `Allow: ${ALLOWED_METHODS}\r\n`;
 
@@ -63,9 +64,10 @@ export function createProxyServer(init: ProxyServerInit): Server {
           handshakeTimeout: headersTimeout > 0 ? headersTimeout : 10_000,
           // h2 first: a client offering both gets HTTP/2 (h2-listener.ts); none or http/1.1 stays HTTP/1.1.
           ALPNProtocols: init.http2 === false ? ["http/1.1"] : ["h2", "http/1.1"],
-          // Half-open as the plain port is (http.Server is): a client's FIN is then read by the
-          // rules for it (clientHalfClose, h2-client-fin.ts), not answered by closing at once.
-          allowHalfOpen: true,
+          // Not half-open during the handshake: a client's FIN there frees its slot at once. Each
+          // socket turns half-open as the plain port's are once its handshake is done, so a FIN
+          // is then read by the rules for it (clientHalfClose, h2-client-fin.ts): tls-handshake-close.ts.
+          allowHalfOpen: false,
         }) as unknown as Server);
   server.timeout = t.idle;
   // Node drops header fields past its count silently; request-framing.ts refuses them instead.
@@ -166,6 +168,8 @@ export function createProxyServer(init: ProxyServerInit): Server {
     dataPlane.handleUpgrade(req, socket, head);
   });
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
+    // A TLS handshake that failed: closed already (tls-handshake-close.ts), never a parser error.
+    if (handshakeFailed(socket)) return;
     // After the last answer: a FIN or a timeout inside the rest ends it; the rest is dropped.
     if (isLingering(socket)) {
       lingeringClientError(err, socket);
@@ -221,12 +225,6 @@ export function createProxyServer(init: ProxyServerInit): Server {
     lingerIfUnread(req);
     answerAndClose(res, 417, "expectation_failed");
   });
-  if (init.tls !== undefined) {
-    server.on("tlsClientError", (err: NodeJS.ErrnoException) => {
-      logger.debug({ err: err.message }, "tls client error");
-      if (err.code === "ERR_TLS_HANDSHAKE_TIMEOUT") init.onClientError?.("tls_handshake_timeout");
-    });
-  }
   if (init.http2 !== false) {
     attachHttp2(server, {
       dataPlane,
@@ -241,6 +239,17 @@ export function createProxyServer(init: ProxyServerInit): Server {
       tls: init.tls !== undefined,
       onClientError: init.onClientError,
       overload,
+    });
+  }
+  // After attachHttp2: its 'secureConnection' listener gets sockets already half-open.
+  if (init.tls !== undefined) {
+    closeFailedHandshakes(server, (err) => {
+      logger.debug({ err: err.message }, "tls client error");
+      if (err.code === "ERR_TLS_HANDSHAKE_TIMEOUT") init.onClientError?.("tls_handshake_timeout");
+      // A reset read from the socket counts as on the plain port (client-error.ts). A FIN inside
+      // the handshake (Node's "socket hang up", no syscall) is a balancer's TCP check as often as
+      // a client leaving: quiet, as the plain port's FIN before any byte is.
+      else if (err.code === "ECONNRESET" && err.syscall !== undefined) init.onClientError?.("client_gone");
     });
   }
   // After attachHttp2: the PROXY header is consumed first, then the h2c preface is sniffed.

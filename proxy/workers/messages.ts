@@ -38,6 +38,8 @@ export type ToWorker =
       log: { level: string; accessLog: boolean };
       /** The primary's part of the container's memory (memory-limit.ts): the workers split the rest. */
       primaryReserve: number;
+      /** The least the primary keeps whatever the split (memory-limit.ts WorkerSplit). */
+      primaryFloor: number;
     }
   | { t: "state"; data: ClusterStateData; rebuild: RoutingRebuild | null }
   /** Read keys by these spelling rules from now on (the committed cluster level; committed-routing.ts). */
@@ -67,6 +69,8 @@ export type FromWorker =
       descriptors?: DescriptorView;
       /** The worker's memory overload level (proxy/server/overload.ts): the primary's /readyz reads it. */
       overload?: number;
+      /** The worker's memory usage ratio at its last sample (shardgate_memory_usage_ratio without its answer to a scrape). */
+      memoryUsage?: number;
     }
   | { t: "metrics"; id: number; json: unknown[] };
 

@@ -65,6 +65,7 @@ export interface PrimaryBinding {
   log(): ShardgateConfig["log"];
   env: NodeJS.ProcessEnv;
   init: SupervisorInit["init"];
+  memorySplit: SupervisorInit["memorySplit"];
 }
 
 export class PrimaryWorkers {
@@ -92,6 +93,7 @@ export class PrimaryWorkers {
       live: this.live,
       committed: b.committed,
       init: b.init,
+      memorySplit: b.memorySplit,
       log: b.log,
       env: b.env,
       onRestart: () => restarts.inc(),
@@ -134,6 +136,8 @@ export class PrimaryWorkers {
   readonly views = (): WorkerView[] => this.s.views();
   /** The highest memory overload level of any worker (the instance's /readyz reads it with the primary's). */
   readonly overloadLevel = (): number => this.s.overloadLevel();
+  /** The highest memory usage ratio of any worker (their beats), for shardgate_memory_usage_ratio. */
+  readonly memoryUsage = (): number => this.s.memoryUsage();
 
   async start(): Promise<{ ok: true } | { ok: false; message: string }> {
     const r = await this.s.start();

@@ -34,7 +34,12 @@ export interface SupervisorInit {
   live: LiveAggregate;
   /** The committed state a (re)started worker begins from; null: route provisionally on the file. */
   committed(): ClusterStateData | null;
-  init: Omit<Extract<ToWorker, { t: "init" }>, "t" | "worker" | "workers" | "log">;
+  init: Omit<
+    Extract<ToWorker, { t: "init" }>,
+    "t" | "worker" | "workers" | "log" | "primaryReserve" | "primaryFloor"
+  >;
+  /** The primary's part of the memory split, read as each worker starts (measured once the Raft state is loaded). */
+  memorySplit(): { primaryReserve: number; primaryFloor: number };
   log(): { level: string; accessLog: boolean };
   onRestart(): void;
   /** The environment the app interpolates the config with (the workers load the same file). */
@@ -58,6 +63,8 @@ interface Slot {
   descriptors: DescriptorView | undefined;
   /** The worker's memory overload level from its last beat (0 before its first). */
   overload: number;
+  /** The worker's memory usage ratio from its last beat (0 before its first). */
+  memoryUsage: number;
 }
 
 /**
@@ -111,6 +118,7 @@ export class WorkerSupervisor {
         timer: undefined,
         descriptors: undefined,
         overload: 0,
+        memoryUsage: 0,
       });
   }
 
@@ -143,6 +151,7 @@ export class WorkerSupervisor {
     slot.ringVersion = -1;
     slot.descriptors = undefined;
     slot.overload = 0;
+    slot.memoryUsage = 0;
     w.on("message", (m: unknown) => this.onMessage(slot, w, m));
     w.on("exit", (code, signal) => this.onExit(slot, w, code, signal));
     return new Promise((resolve) => {
@@ -193,7 +202,11 @@ export class WorkerSupervisor {
     // A worker that is exiting cannot take messages; its replacement gets the current state.
     if (!w.isConnected()) return;
     try {
-      w.send(m);
+      // With a callback: a write that fails because the worker closed its end (EPIPE: it drained
+      // and exited while an applied entry was being passed on) is reported there; without one,
+      // Node emitted it on the next tick as an 'error' nobody listened to, and the primary died of
+      // an uncaught exception at shutdown (exit 1).
+      w.send(m, ignoreSendError);
     } catch {
       // The channel closed between the check and the send: same as above.
     }
@@ -210,6 +223,7 @@ export class WorkerSupervisor {
           workers: this.s.count,
           log: this.s.log(),
           ...this.s.init,
+          ...this.s.memorySplit(),
         });
         // The key rules, then the state as of now; every later change follows in order on the same channel.
         if (this.rules !== null) this.send(w, { t: "keyRules", rules: this.rules });
@@ -226,6 +240,7 @@ export class WorkerSupervisor {
         slot.ringVersion = msg.ringVersion;
         slot.descriptors = msg.descriptors;
         slot.overload = msg.overload ?? 0;
+        slot.memoryUsage = msg.memoryUsage ?? 0;
         this.s.live.add(slot.index, msg.live, msg.memberInFlight);
         return;
       case "metrics": {
@@ -338,6 +353,13 @@ export class WorkerSupervisor {
     return level;
   }
 
+  /** The highest memory usage ratio of the running workers (their last beats), 0 when none reported. */
+  memoryUsage(): number {
+    let usage = 0;
+    for (const s of this.slots) if (s.worker !== null && s.memoryUsage > usage) usage = s.memoryUsage;
+    return usage;
+  }
+
   get live(): number {
     return this.slots.filter((s) => s.worker !== null).length;
   }
@@ -368,3 +390,6 @@ export class WorkerSupervisor {
     await Promise.all(exits);
   }
 }
+
+/** A message the worker can no longer take: its replacement, if any, starts from the current state. */
+function ignoreSendError(_err: Error | null): void {}

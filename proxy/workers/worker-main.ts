@@ -91,7 +91,12 @@ async function main(): Promise<void> {
     logger,
     metrics,
     certificates: tls.value,
-    memorySplit: { role: "worker", workers: init.workers, primaryReserve: init.primaryReserve },
+    memorySplit: {
+      role: "worker",
+      workers: init.workers,
+      primaryReserve: init.primaryReserve,
+      primaryFloor: init.primaryFloor,
+    },
   });
 
   const applyState = (m: StateMessage): void => {
@@ -196,6 +201,7 @@ async function main(): Promise<void> {
         memberInFlight: inFlightList(observer.inFlightByMember()),
         descriptors: descriptors?.view(),
         overload: overload.level,
+        memoryUsage: overload.usage,
       });
     }
   }, OUTCOMES_EVERY_MS);

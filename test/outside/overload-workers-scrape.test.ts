@@ -3,7 +3,8 @@
 // the scrape (2 s deadline). A worker too busy to answer in time (forced collections while
 // overloaded, a long loop) was left out: the state read 0 while that worker shed, and the alert
 // on it stayed quiet. Now the primary's gauge also reads the levels its workers report with their
-// beats (sent at once on a change), which reach it unasked.
+// beats (sent at once on a change), which reach it unasked; shardgate_memory_usage_ratio, which
+// read the primary's own ratio alone then, reads the workers' from their beats the same way.
 //
 // A real shardgate with workers: 2 and a TLS listener; a budget over the primary's idle footprint
 // that the workers reach through quiet TLS connections (each counts towards memory held:
@@ -74,7 +75,7 @@ function config(memberPort: number, limits: string): string {
     .replace("pools:\n", `${limits}pools:\n`)}workers: 2\n`;
 }
 
-test("workers: 2: a shedding worker that cannot answer the scrape still shows in shardgate_overload_state", async () => {
+test("workers: 2: a shedding worker that cannot answer the scrape still shows in shardgate_overload_state and shardgate_memory_usage_ratio", async () => {
   makeCa(dir);
   issueCert(dir, "listener", "localhost", "DNS:localhost,IP:127.0.0.1");
   const ca = readFileSync(join(dir, "ca.pem"));
@@ -132,6 +133,13 @@ test("workers: 2: a shedding worker that cannot answer the scrape still shows in
   assert.ok(
     state !== undefined && Number(state) >= 1,
     `shardgate_overload_state ${state} with ${open} TLS connections open and a worker shedding (${note})`,
+  );
+  // The ratio too: a shedding worker holds at least shedAt - 0.05 of its budget (overload.ts
+  // HYSTERESIS), the primary ~0.7 of its own; the scrape read the primary's alone.
+  const ratio = Number(/^shardgate_memory_usage_ratio (\S+)$/m.exec(text)?.[1]);
+  assert.ok(
+    ratio >= 0.8,
+    `shardgate_memory_usage_ratio ${ratio} with a worker shedding and no worker answering (${note})`,
   );
 
   for (const s of sockets) s.destroy();

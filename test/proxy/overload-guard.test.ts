@@ -11,9 +11,12 @@ import { join } from "node:path";
 import { test } from "node:test";
 import {
   budgetAboveCgroup,
+  idleShare,
   parseCgroupMax,
+  primaryFloor,
   primaryReserve,
   resolveMemoryLimit,
+  splitShortfall,
 } from "../../proxy/server/memory-limit.js";
 import { COLLECT_EVERY, type MemorySample, OverloadGuard } from "../../proxy/server/overload.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
@@ -212,15 +215,47 @@ test("the budget: limits.memory, else cgroup v2 memory.max (with workers: the pr
     // workers: 3, the primary ~37.5 MB at start: it keeps 75 MB, each worker a third of the rest.
     const reserve = primaryReserve(37.5 * MB);
     assert.equal(reserve, 75 * MB);
-    const worker = { role: "worker", workers: 3, primaryReserve: reserve } as const;
+    const worker = { role: "worker", workers: 3, primaryReserve: reserve, primaryFloor: 0 } as const;
     const primary = { ...worker, role: "primary" } as const;
     assert.deepEqual(resolveMemoryLimit(undefined, primary, file), { bytes: 75 * MB, source: "cgroup" });
     // An even share gave every process 128 MB, ~90 MB of the primary's never used.
     assert.equal(resolveMemoryLimit(undefined, worker, file).bytes, Math.floor((437 * MB) / 3));
     // A primary larger than an even share keeps no more than one: the workers get no less than before.
     const big = { ...worker, primaryReserve: primaryReserve(300 * MB) };
+    // (its floor 0 here: a primary whose floor is above an even share keeps its floor, below)
     assert.equal(resolveMemoryLimit(undefined, { ...big, role: "primary" }, file).bytes, 128 * MB);
     assert.equal(resolveMemoryLimit(undefined, big, file).bytes, 128 * MB);
+    // An even share under the primary's idle footprint (300 MB, 2 workers: 100 MB against 105 MB in
+    // use) made it refuse from the start; it keeps its floor (105 x 1.15 / 0.8), the workers the rest.
+    const small = join(dir, "small.max");
+    writeFileSync(small, `${300 * MB}\n`);
+    const idle = 105 * MB;
+    const tight = {
+      role: "primary",
+      workers: 2,
+      primaryReserve: primaryReserve(idle),
+      primaryFloor: primaryFloor(idle, 0.85),
+    } as const;
+    assert.equal(tight.primaryFloor, idleShare(idle * 1.15, 0.85));
+    assert.equal(idleShare(idle, 0.85), Math.ceil(idle / 0.8));
+    assert.equal(resolveMemoryLimit(undefined, tight, small).bytes, tight.primaryFloor);
+    const tightWorker = resolveMemoryLimit(undefined, { ...tight, role: "worker" }, small).bytes;
+    assert.equal(tightWorker, Math.floor((300 * MB - tight.primaryFloor) / 2));
+    // Two workers needing ~90 MB idle each do not fit beside it: said, with what would fit.
+    assert.match(
+      String(splitShortfall(undefined, tight, 90 * MB, small)),
+      /^memory.max 300 MB cannot hold the primary and 2 workers at idle: the primary keeps 151 MB, leaving 75 MB per worker against the ~90 MB .*at least 331 MB/,
+    );
+    assert.equal(
+      splitShortfall(undefined, tight, 70 * MB, small),
+      null,
+      "workers needing 70 MB fit in 75 MB",
+    );
+    assert.equal(
+      splitShortfall(256 * MB, tight, 90 * MB, small),
+      null,
+      "limits.memory set: each process has it",
+    );
     // The shares never sum past memory.max.
     assert.ok(
       resolveMemoryLimit(undefined, primary, file).bytes +

@@ -35,6 +35,11 @@ export interface SpawnOptions {
   env?: Record<string, string>;
   /** Working directory (default: the test's cwd). */
   cwd?: string;
+  /**
+   * A command that runs shardgate's argv appended to it (a namespace wrapper: cgroup-memory.ts);
+   * it must exec it, so that the child's pid is shardgate's.
+   */
+  prefix?: readonly string[];
 }
 
 /** A running (or exited) shardgate child with its output captured. */
@@ -51,7 +56,11 @@ export class ShardgateChild {
   private partial = "";
 
   constructor(args: readonly string[], opts: SpawnOptions = {}) {
-    const argv = shardgateArgv(args);
+    const own = shardgateArgv(args);
+    const argv =
+      opts.prefix === undefined || opts.prefix.length === 0
+        ? own
+        : { command: opts.prefix[0], args: [...opts.prefix.slice(1), own.command, ...own.args] };
     this.child = reapOnExit(
       spawn(argv.command, argv.args, {
         cwd: opts.cwd,
