@@ -15,7 +15,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, test } from "node:test";
+import { after, describe, test } from "node:test";
 import { ConsulDouble, type HealthFault } from "../support/consul-double.js";
 import { registerService } from "../support/consul-double-register.js";
 import type { KubeApiDouble } from "../support/kube-api-double.js";
@@ -47,15 +47,22 @@ interface Setup {
   kube: KubeApiDouble;
 }
 
-let setup: Setup | undefined;
+let setup: Promise<Setup> | undefined;
 
 function register(consul: ConsulDouble, id: string, port: number): Promise<void> {
   return registerService(consul, id, "faults-api", port);
 }
 
-/** One shardgate watching both doubles (shared by the tests: each leaves both sources healthy). */
-async function started(): Promise<Setup> {
-  if (setup !== undefined) return setup;
+/**
+ * One shardgate watching both doubles, shared by the tests (each leaves its source healthy): the
+ * first caller of either group starts it, the other awaits the same start.
+ */
+function started(): Promise<Setup> {
+  setup ??= start();
+  return setup;
+}
+
+async function start(): Promise<Setup> {
   ups = await startUpstreams(3, "df");
   const consul = await ConsulDouble.create({ seed });
   closers.push(() => consul.close());
@@ -81,8 +88,7 @@ routes:
 `,
   );
   closers.push(() => sg.stop());
-  setup = { sg, consul, kube };
-  return setup;
+  return { sg, consul, kube };
 }
 
 function output(sg: RunningShardgate): string {
@@ -163,133 +169,154 @@ const CONSUL_FAULTS: Array<{ name: string; set(c: ConsulDouble): void; err: RegE
   })),
 ];
 
-for (const fault of CONSUL_FAULTS) {
-  test(`the Consul agent answers ${fault.name}: logged, counted, membership kept, recovery`, {
-    timeout: 180_000,
-  }, async (t) => {
-    const { sg, consul } = await started();
-    // A failed assertion must not leave the fault on for the next case.
-    t.after(() => {
-      consul.setFailure(undefined);
-      consul.setHealthFault(undefined);
+// The Consul cases fault the Consul double and the api pool, the Kubernetes cases the API double
+// and the app pool; each reads only its own source's log lines and counters. So the two groups
+// run side by side on the one shardgate (the Consul hang alone waits out the watcher's request
+// timeout, ~12 s), each group's cases one after another (a nested suite would inherit
+// the outer one's concurrency).
+describe("discovery sources misbehaving under one shardgate", { concurrency: true }, () => {
+  describe("Consul", { concurrency: 1 }, () => {
+    for (const fault of CONSUL_FAULTS) {
+      test(`the Consul agent answers ${fault.name}: logged, counted, membership kept, recovery`, {
+        timeout: 180_000,
+      }, async (t) => {
+        const { sg, consul } = await started();
+        // A failed assertion must not leave the fault on for the next case.
+        t.after(() => {
+          consul.setFailure(undefined);
+          consul.setHealthFault(undefined);
+        });
+        const want = [`c1 127.0.0.1:${ups[0].port} true`, `c2 127.0.0.1:${ups[1].port} true`];
+        await waitMembers(sg, "api", want);
+        const labels = { pool: "api", source: "consul" };
+        const before = await counter(sg, "shardgate_discovery_errors_total", labels);
+        const from = sg.proc.lines.length;
+        fault.set(consul);
+        const warn = await lineAfter(sg, "the consul watch failure", from, msgIs("consul watch failed"));
+        assert.match(String(warn.err), fault.err, output(sg));
+        assert.equal(warn.service, "faults-api");
+        assert.ok((await counter(sg, "shardgate_discovery_errors_total", labels)) > before, output(sg));
+        // Nothing lost: the committed members are the last good answer's, and they serve.
+        assert.deepEqual(await members(sg, "api"), want, output(sg));
+        await serves(sg, "/api");
+        // Recovery: the agent answers again, and a change made meanwhile is followed.
+        consul.setFailure(undefined);
+        consul.setHealthFault(undefined);
+        await register(consul, "c3", ups[2].port);
+        await lineAfter(sg, "the consul watch recovery", from, msgIs("consul watch recovered"));
+        await waitMembers(sg, "api", [...want, `c3 127.0.0.1:${ups[2].port} true`]);
+        const dereg = await fetch(`http://${consul.address}/v1/agent/service/deregister/c3`, {
+          method: "PUT",
+        });
+        assert.equal(dereg.status, 200);
+        await waitMembers(sg, "api", want);
+      });
+    }
+
+    test("the Consul index goes backwards (a snapshot restore): reset to 0 logged and counted, membership kept, changes followed", {
+      timeout: 180_000,
+    }, async () => {
+      const { sg, consul } = await started();
+      const want = [`c1 127.0.0.1:${ups[0].port} true`, `c2 127.0.0.1:${ups[1].port} true`];
+      await waitMembers(sg, "api", want);
+      const labels = { pool: "api", source: "consul", reason: "index_reset" };
+      const before = await counter(sg, "shardgate_discovery_resyncs_total", labels);
+      const from = sg.proc.lines.length;
+      consul.setIndexBackwards(2);
+      const line = await lineAfter(sg, "the index reset line", from, msgIs("consul index went backwards"));
+      assert.equal(line.to, 2, output(sg));
+      await eventually(
+        "the index reset counted",
+        async () =>
+          (await counter(sg, "shardgate_discovery_resyncs_total", labels)) > before ? true : undefined,
+        30_000,
+        200,
+      ).catch((err: unknown) => assert.fail(`${String(err)}\n${output(sg)}`));
+      assert.deepEqual(await members(sg, "api"), want, output(sg));
+      await serves(sg, "/api");
+      // Following on from index 0: a registration after the restore is seen.
+      await register(consul, "c3", ups[2].port);
+      await waitMembers(sg, "api", [...want, `c3 127.0.0.1:${ups[2].port} true`]);
+      const dereg = await fetch(`http://${consul.address}/v1/agent/service/deregister/c3`, { method: "PUT" });
+      assert.equal(dereg.status, 200);
+      await waitMembers(sg, "api", want);
     });
-    const want = [`c1 127.0.0.1:${ups[0].port} true`, `c2 127.0.0.1:${ups[1].port} true`];
-    await waitMembers(sg, "api", want);
-    const labels = { pool: "api", source: "consul" };
-    const before = await counter(sg, "shardgate_discovery_errors_total", labels);
-    const from = sg.proc.lines.length;
-    fault.set(consul);
-    const warn = await lineAfter(sg, "the consul watch failure", from, msgIs("consul watch failed"));
-    assert.match(String(warn.err), fault.err, output(sg));
-    assert.equal(warn.service, "faults-api");
-    assert.ok((await counter(sg, "shardgate_discovery_errors_total", labels)) > before, output(sg));
-    // Nothing lost: the committed members are the last good answer's, and they serve.
-    assert.deepEqual(await members(sg, "api"), want, output(sg));
-    await serves(sg, "/api");
-    // Recovery: the agent answers again, and a change made meanwhile is followed.
-    consul.setFailure(undefined);
-    consul.setHealthFault(undefined);
-    await register(consul, "c3", ups[2].port);
-    await lineAfter(sg, "the consul watch recovery", from, msgIs("consul watch recovered"));
-    await waitMembers(sg, "api", [...want, `c3 127.0.0.1:${ups[2].port} true`]);
-    const dereg = await fetch(`http://${consul.address}/v1/agent/service/deregister/c3`, { method: "PUT" });
-    assert.equal(dereg.status, 200);
-    await waitMembers(sg, "api", want);
   });
-}
 
-test("the Consul index goes backwards (a snapshot restore): reset to 0 logged and counted, membership kept, changes followed", {
-  timeout: 180_000,
-}, async () => {
-  const { sg, consul } = await started();
-  const want = [`c1 127.0.0.1:${ups[0].port} true`, `c2 127.0.0.1:${ups[1].port} true`];
-  await waitMembers(sg, "api", want);
-  const labels = { pool: "api", source: "consul", reason: "index_reset" };
-  const before = await counter(sg, "shardgate_discovery_resyncs_total", labels);
-  const from = sg.proc.lines.length;
-  consul.setIndexBackwards(2);
-  const line = await lineAfter(sg, "the index reset line", from, msgIs("consul index went backwards"));
-  assert.equal(line.to, 2, output(sg));
-  await eventually(
-    "the index reset counted",
-    async () =>
-      (await counter(sg, "shardgate_discovery_resyncs_total", labels)) > before ? true : undefined,
-    30_000,
-    200,
-  ).catch((err: unknown) => assert.fail(`${String(err)}\n${output(sg)}`));
-  assert.deepEqual(await members(sg, "api"), want, output(sg));
-  await serves(sg, "/api");
-  // Following on from index 0: a registration after the restore is seen.
-  await register(consul, "c3", ups[2].port);
-  await waitMembers(sg, "api", [...want, `c3 127.0.0.1:${ups[2].port} true`]);
-  const dereg = await fetch(`http://${consul.address}/v1/agent/service/deregister/c3`, { method: "PUT" });
-  assert.equal(dereg.status, 200);
-  await waitMembers(sg, "api", want);
-});
+  describe("Kubernetes", { concurrency: 1 }, () => {
+    test("the Kubernetes watch answers 410 Gone: re-list logged and counted, membership kept, changes followed", {
+      timeout: 180_000,
+    }, async () => {
+      const { sg, kube } = await started();
+      const want = [`p1 127.0.0.1:${ups[2].port} true`];
+      await waitMembers(sg, "app", want);
+      const labels = { pool: "app", source: "kubernetes", reason: "gone" };
+      const before = await counter(sg, "shardgate_discovery_resyncs_total", labels);
+      const from = sg.proc.lines.length;
+      kube.expireWatches();
+      await lineAfter(sg, "the 410 line", from, msgIs("endpointslice watch expired (410 Gone)"));
+      await eventually(
+        "the 410 counted",
+        async () =>
+          (await counter(sg, "shardgate_discovery_resyncs_total", labels)) > before ? true : undefined,
+        30_000,
+        200,
+      ).catch((err: unknown) => assert.fail(`${String(err)}\n${output(sg)}`));
+      assert.deepEqual(await members(sg, "app"), want, output(sg));
+      await serves(sg, "/app");
+      kube.putSlice("default", "app-2", "app", [{ pod: "p2", ip: "127.0.0.1" }], {
+        name: "http",
+        port: ups[0].port,
+      });
+      await waitMembers(sg, "app", [...want, `p2 127.0.0.1:${ups[0].port} true`].sort());
+      kube.deleteSlice("default", "app-2");
+      await waitMembers(sg, "app", want);
+    });
 
-test("the Kubernetes watch answers 410 Gone: re-list logged and counted, membership kept, changes followed", {
-  timeout: 180_000,
-}, async () => {
-  const { sg, kube } = await started();
-  const want = [`p1 127.0.0.1:${ups[2].port} true`];
-  await waitMembers(sg, "app", want);
-  const labels = { pool: "app", source: "kubernetes", reason: "gone" };
-  const before = await counter(sg, "shardgate_discovery_resyncs_total", labels);
-  const from = sg.proc.lines.length;
-  kube.expireWatches();
-  await lineAfter(sg, "the 410 line", from, msgIs("endpointslice watch expired (410 Gone)"));
-  await eventually(
-    "the 410 counted",
-    async () =>
-      (await counter(sg, "shardgate_discovery_resyncs_total", labels)) > before ? true : undefined,
-    30_000,
-    200,
-  ).catch((err: unknown) => assert.fail(`${String(err)}\n${output(sg)}`));
-  assert.deepEqual(await members(sg, "app"), want, output(sg));
-  await serves(sg, "/app");
-  kube.putSlice("default", "app-2", "app", [{ pod: "p2", ip: "127.0.0.1" }], {
-    name: "http",
-    port: ups[0].port,
+    test("Kubernetes watches cut every second and lists answering 500: logged once a streak, counted, membership kept, recovery", {
+      timeout: 180_000,
+    }, async (t) => {
+      const { sg, kube } = await started();
+      t.after(() => kube.failNextLists(0));
+      const want = [`p1 127.0.0.1:${ups[2].port} true`];
+      await waitMembers(sg, "app", want);
+      const labels = { pool: "app", source: "kubernetes" };
+      const before = await counter(sg, "shardgate_discovery_errors_total", labels);
+      const from = sg.proc.lines.length;
+      // Bounded: 8 cuts, one a second; every re-list in that time answers 500 too.
+      kube.failNextLists(1000, "app");
+      for (let i = 0; i < 8; i++) {
+        kube.breakWatches();
+        await new Promise((r) => setTimeout(r, 1000));
+        await serves(sg, "/app");
+      }
+      const warn = await lineAfter(
+        sg,
+        "the watch failure",
+        from,
+        msgIs("kubernetes endpointslice watch failed"),
+      );
+      assert.equal(warn.service, "app", output(sg));
+      // One warn line per streak, not one per cut: a streak ends only with a "recovered" line (a
+      // bookmark or an event between two cuts), so warn lines are at most recoveries + 1.
+      const window = sg.proc.lines.slice(from) as Line[];
+      const failures = window.filter(msgIs("kubernetes endpointslice watch failed")).length;
+      const recoveries = window.filter(msgIs("endpointslice watch recovered")).length;
+      assert.ok(
+        failures <= recoveries + 1,
+        `${failures} warn lines, ${recoveries} recoveries\n${output(sg)}`,
+      );
+      assert.ok((await counter(sg, "shardgate_discovery_errors_total", labels)) > before, output(sg));
+      assert.deepEqual(await members(sg, "app"), want, output(sg));
+      kube.failNextLists(0);
+      kube.putSlice("default", "app-2", "app", [{ pod: "p2", ip: "127.0.0.1" }], {
+        name: "http",
+        port: ups[0].port,
+      });
+      await lineAfter(sg, "the watch recovery", from, msgIs("endpointslice watch recovered"));
+      await waitMembers(sg, "app", [...want, `p2 127.0.0.1:${ups[0].port} true`].sort());
+      kube.deleteSlice("default", "app-2");
+      await waitMembers(sg, "app", want);
+    });
   });
-  await waitMembers(sg, "app", [...want, `p2 127.0.0.1:${ups[0].port} true`].sort());
-  kube.deleteSlice("default", "app-2");
-  await waitMembers(sg, "app", want);
-});
-
-test("Kubernetes watches cut every second and lists answering 500: logged once a streak, counted, membership kept, recovery", {
-  timeout: 180_000,
-}, async (t) => {
-  const { sg, kube } = await started();
-  t.after(() => kube.failNextLists(0));
-  const want = [`p1 127.0.0.1:${ups[2].port} true`];
-  await waitMembers(sg, "app", want);
-  const labels = { pool: "app", source: "kubernetes" };
-  const before = await counter(sg, "shardgate_discovery_errors_total", labels);
-  const from = sg.proc.lines.length;
-  // Bounded: 8 cuts, one a second; every re-list in that time answers 500 too.
-  kube.failNextLists(1000, "app");
-  for (let i = 0; i < 8; i++) {
-    kube.breakWatches();
-    await new Promise((r) => setTimeout(r, 1000));
-    await serves(sg, "/app");
-  }
-  const warn = await lineAfter(sg, "the watch failure", from, msgIs("kubernetes endpointslice watch failed"));
-  assert.equal(warn.service, "app", output(sg));
-  // One warn line per streak, not one per cut: a streak ends only with a "recovered" line (a
-  // bookmark or an event between two cuts), so warn lines are at most recoveries + 1.
-  const window = sg.proc.lines.slice(from) as Line[];
-  const failures = window.filter(msgIs("kubernetes endpointslice watch failed")).length;
-  const recoveries = window.filter(msgIs("endpointslice watch recovered")).length;
-  assert.ok(failures <= recoveries + 1, `${failures} warn lines, ${recoveries} recoveries\n${output(sg)}`);
-  assert.ok((await counter(sg, "shardgate_discovery_errors_total", labels)) > before, output(sg));
-  assert.deepEqual(await members(sg, "app"), want, output(sg));
-  kube.failNextLists(0);
-  kube.putSlice("default", "app-2", "app", [{ pod: "p2", ip: "127.0.0.1" }], {
-    name: "http",
-    port: ups[0].port,
-  });
-  await lineAfter(sg, "the watch recovery", from, msgIs("endpointslice watch recovered"));
-  await waitMembers(sg, "app", [...want, `p2 127.0.0.1:${ups[0].port} true`].sort());
-  kube.deleteSlice("default", "app-2");
-  await waitMembers(sg, "app", want);
 });

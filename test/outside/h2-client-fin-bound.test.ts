@@ -13,7 +13,7 @@ import { type ClientHttp2Session, connect as h2Connect } from "node:http2";
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import { connect as tlsConnect } from "node:tls";
 import { EMPTY_MESSAGE, h2cPoolConfig } from "../support/h2-fixture.js";
 import { type FlowUpstream, startFlowUpstream } from "../support/h2-flow-upstream.js";
@@ -26,27 +26,34 @@ const ANSWER_AFTER_MS = 8_000;
 /** Far past the answer, far below the listener's other timeouts (120 s). */
 const DEADLINE_MS = 60_000;
 
-let up: FlowUpstream;
+/** Each listener's own member: the two cases run side by side and each watches its member's streams. */
+let plainUp: FlowUpstream;
+let tlsUp: FlowUpstream;
 let plain: RunningShardgate;
 let tls: RunningShardgate;
 let certDir: string;
 let ca: Buffer;
 const seed = testSeed(0x0f1_b0d);
 
-before(async () => {
-  up = await startFlowUpstream();
-  const yaml = h2cPoolConfig([{ id: "g1", port: up.port }], { response: "120s", request: "120s" }).replace(
+function finConfig(memberPort: number): string {
+  const yaml = h2cPoolConfig([{ id: "g1", port: memberPort }], { response: "120s", request: "120s" }).replace(
     "keepAlive: 120s",
     "keepAlive: 30s",
   );
   assert.match(yaml, /keepAlive: 30s/);
-  plain = await startShardgate(yaml);
+  return yaml;
+}
+
+before(async () => {
+  plainUp = await startFlowUpstream();
+  tlsUp = await startFlowUpstream();
+  plain = await startShardgate(finConfig(plainUp.port));
   certDir = mkdtempSync(join(tmpdir(), "sg-h2fin-"));
   makeCa(certDir);
   issueCert(certDir, "leaf", "127.0.0.1", "IP:127.0.0.1");
   ca = readFileSync(join(certDir, "ca.pem"));
   tls = await startShardgate(
-    yaml.replace(
+    finConfig(tlsUp.port).replace(
       "  admin: 127.0.0.1:0\n",
       `  admin: 127.0.0.1:0\n  tls: { cert: "${join(certDir, "leaf.pem")}", key: "${join(certDir, "leaf.key")}" }\n`,
     ),
@@ -55,7 +62,8 @@ before(async () => {
 
 after(async () => {
   await stopAll();
-  await up?.close();
+  await plainUp?.close();
+  await tlsUp?.close();
   if (certDir !== undefined) rmSync(certDir, { recursive: true, force: true });
 });
 
@@ -100,58 +108,65 @@ function call(session: ClientHttp2Session, path: string, key: string): Promise<O
   });
 }
 
-for (const [name, sg, open] of [
-  [
-    "h2c",
-    () => plain,
-    (port: number): { sock: Socket; url: string } => ({
-      sock: connect(port, "127.0.0.1"),
-      url: `http://127.0.0.1:${port}`,
-    }),
-  ],
-  [
-    "h2 over TLS (ALPN)",
-    () => tls,
-    (port: number): { sock: Socket; url: string } => ({
-      sock: tlsConnect({ port, host: "127.0.0.1", ca, ALPNProtocols: ["h2"] }),
-      url: `https://127.0.0.1:${port}`,
-    }),
-  ],
-] as const) {
-  test(`${name}: a bare FIN with a call in flight: the call is answered within listen.timeouts.keepAlive`, async () => {
-    const port = Number(new URL(sg().httpUrl).port);
-    const { sock, url } = open(port);
-    sock.on("error", () => {});
-    const session = h2Connect(url, { createConnection: () => sock });
-    session.on("error", () => {});
-    try {
-      await new Promise<void>((r, j) => {
-        session.once("remoteSettings", () => r());
-        session.once("error", j);
-      });
-      const from = up.streams.length;
-      const answer = call(session, `/quick/${ANSWER_AFTER_MS}`, `fin-${seed}-${name}`);
-      await eventually(
-        "the call open at the member",
-        () => (up.streams.slice(from).some((s) => s.rstCode === -1) ? true : undefined),
-        DEADLINE_MS,
-      );
-      // The client's FIN (over TLS its close_notify and FIN), no GOAWAY: it still reads.
-      sock.end();
-      const o = await Promise.race([
-        answer,
-        new Promise<Outcome>((_r, j) =>
-          setTimeout(() => j(new Error(`no end within ${DEADLINE_MS} ms`)), DEADLINE_MS).unref(),
-        ),
-      ]);
-      assert.deepEqual(
-        { status: o.status, grpcStatus: o.grpcStatus, ended: o.ended, error: o.error },
-        { status: 200, grpcStatus: "0", ended: true, error: undefined },
-        `${JSON.stringify(o)} (${seedNote(seed)})`,
-      );
-      assert.ok(o.bytes > 0, JSON.stringify(o));
-    } finally {
-      session.destroy();
-    }
-  });
-}
+// Each case waits for its member's answer, ANSWER_AFTER_MS after the FIN, on its own listener
+// and member: they run side by side.
+describe("a bare FIN from an HTTP/2 client with a call in flight", { concurrency: true }, () => {
+  for (const [name, sg, member, open] of [
+    [
+      "h2c",
+      () => plain,
+      () => plainUp,
+      (port: number): { sock: Socket; url: string } => ({
+        sock: connect(port, "127.0.0.1"),
+        url: `http://127.0.0.1:${port}`,
+      }),
+    ],
+    [
+      "h2 over TLS (ALPN)",
+      () => tls,
+      () => tlsUp,
+      (port: number): { sock: Socket; url: string } => ({
+        sock: tlsConnect({ port, host: "127.0.0.1", ca, ALPNProtocols: ["h2"] }),
+        url: `https://127.0.0.1:${port}`,
+      }),
+    ],
+  ] as const) {
+    test(`${name}: a bare FIN with a call in flight: the call is answered within listen.timeouts.keepAlive`, async () => {
+      const port = Number(new URL(sg().httpUrl).port);
+      const { sock, url } = open(port);
+      sock.on("error", () => {});
+      const session = h2Connect(url, { createConnection: () => sock });
+      session.on("error", () => {});
+      try {
+        await new Promise<void>((r, j) => {
+          session.once("remoteSettings", () => r());
+          session.once("error", j);
+        });
+        const up = member();
+        const from = up.streams.length;
+        const answer = call(session, `/quick/${ANSWER_AFTER_MS}`, `fin-${seed}-${name}`);
+        await eventually(
+          "the call open at the member",
+          () => (up.streams.slice(from).some((s) => s.rstCode === -1) ? true : undefined),
+          DEADLINE_MS,
+        );
+        // The client's FIN (over TLS its close_notify and FIN), no GOAWAY: it still reads.
+        sock.end();
+        const o = await Promise.race([
+          answer,
+          new Promise<Outcome>((_r, j) =>
+            setTimeout(() => j(new Error(`no end within ${DEADLINE_MS} ms`)), DEADLINE_MS).unref(),
+          ),
+        ]);
+        assert.deepEqual(
+          { status: o.status, grpcStatus: o.grpcStatus, ended: o.ended, error: o.error },
+          { status: 200, grpcStatus: "0", ended: true, error: undefined },
+          `${JSON.stringify(o)} (${seedNote(seed)})`,
+        );
+        assert.ok(o.bytes > 0, JSON.stringify(o));
+      } finally {
+        session.destroy();
+      }
+    });
+  }
+});

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { connect as h2Connect } from "node:http2";
 import { connect, type Socket } from "node:net";
-import { after, before, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import { type BytesServed, type BytesUpstream, startBytesUpstream } from "../support/bytes-upstream.js";
 import {
   metricValue,
@@ -131,103 +131,113 @@ test("HTTP/1.1: a client that stops reading a 32 MiB answer is cut after ~send; 
   );
 });
 
-test("HTTP/1.1: a client reading slowly but steadily keeps its connection and gets every byte", async () => {
-  // 256 KiB, then a 100 ms pause (at most ~2.5 MiB/s): the 48 MiB answer takes ~19 s, about
-  // four send timeouts, and outgrows the kernel's socket buffers, so shardgate's writes queue
-  // and wait on each window the reader opens. The sender can only see progress when the kernel
-  // says its socket is writable again, which Linux does once a third of the send buffer is free
-  // (up to 4 MiB here, tcp_wmem): ~1.3 MiB. A reader slower than that per send timeout is, from
-  // the sender's side, one that took nothing (nginx's send_timeout sees the same). The first
-  // version read 64 KiB per 200 ms (320 KiB/s): ~4 s between writability wake-ups, so a loaded
-  // machine's late timers pushed it past the 5 s timeout and a steady reader was cut in CI.
-  // (1 KiB per 100 ms would not do over loopback either: TCP reopens a closed window about one
-  // segment at a time, so such a reader leaves the sender stalled for seconds on zero-window
-  // probes; and any answer it could read within a test fits in the kernel's buffers.)
-  const socket = connect(port, "127.0.0.1");
-  sockets.add(socket);
-  socket.on("error", () => {});
-  let raw = 0;
-  let sinceBreak = 0;
-  let head = "";
-  let closed = false;
-  // The longest wait for bytes while the reader was reading (for the failure message: on a
-  // loaded machine TCP's window reopening can hold the sender for seconds at a time).
-  let lastData = performance.now();
-  let longestGap = 0;
-  const t0 = performance.now();
-  socket.on("close", () => {
-    closed = true;
+// The steady reader takes ~19 s, mostly waiting on its own pauses; the h2c stream's wait for its
+// send timeout runs beside it (a stalled stream moves no bytes, so it takes nothing from the
+// reader's pace). The HTTP/1.1 stall above runs alone: it measures the process's RSS, which a
+// concurrent 48 MiB transfer would blur.
+describe("a steady reader and a stalled h2c stream, side by side", { concurrency: true }, () => {
+  test("HTTP/1.1: a client reading slowly but steadily keeps its connection and gets every byte", async () => {
+    // 256 KiB, then a 100 ms pause (at most ~2.5 MiB/s): the 48 MiB answer takes ~19 s, about
+    // four send timeouts, and outgrows the kernel's socket buffers, so shardgate's writes queue
+    // and wait on each window the reader opens. The sender can only see progress when the kernel
+    // says its socket is writable again, which Linux does once a third of the send buffer is free
+    // (up to 4 MiB here, tcp_wmem): ~1.3 MiB. A reader slower than that per send timeout is, from
+    // the sender's side, one that took nothing (nginx's send_timeout sees the same). The first
+    // version read 64 KiB per 200 ms (320 KiB/s): ~4 s between writability wake-ups, so a loaded
+    // machine's late timers pushed it past the 5 s timeout and a steady reader was cut in CI.
+    // (1 KiB per 100 ms would not do over loopback either: TCP reopens a closed window about one
+    // segment at a time, so such a reader leaves the sender stalled for seconds on zero-window
+    // probes; and any answer it could read within a test fits in the kernel's buffers.)
+    const socket = connect(port, "127.0.0.1");
+    sockets.add(socket);
+    socket.on("error", () => {});
+    let raw = 0;
+    let sinceBreak = 0;
+    let head = "";
+    let closed = false;
+    // The longest wait for bytes while the reader was reading (for the failure message: on a
+    // loaded machine TCP's window reopening can hold the sender for seconds at a time).
+    let lastData = performance.now();
+    let longestGap = 0;
+    const t0 = performance.now();
+    socket.on("close", () => {
+      closed = true;
+    });
+    socket.on("data", (d: Buffer) => {
+      if (raw === 0 && head === "") head = d.subarray(0, 12).toString("latin1");
+      const now = performance.now();
+      longestGap = Math.max(longestGap, now - lastData);
+      lastData = now;
+      raw += d.length;
+      sinceBreak += d.length;
+      if (sinceBreak >= STEADY_READ) {
+        sinceBreak = 0;
+        socket.pause();
+        setTimeout(() => {
+          lastData = performance.now();
+          socket.resume();
+        }, STEADY_PAUSE_MS);
+      }
+    });
+    socket.write(
+      `GET /bytes/${STEADY} HTTP/1.1\r\nhost: t\r\nx-user-id: steady\r\nconnection: close\r\n\r\n`,
+    );
+    // Slow on a loaded machine (nominally 19 s), so waited on generously; a cut ends the wait.
+    await eventually(
+      "the whole answer or the connection's end",
+      () => (raw > STEADY || closed ? true : undefined),
+      200_000,
+    );
+    const cut = sg.proc.lines.find((l) => l.type === "access" && l.path === `/bytes/${STEADY}`);
+    assert.ok(
+      raw > STEADY,
+      `received ${raw} of ${STEADY} bytes in ${((performance.now() - t0) / 1000).toFixed(1)} s (closed: ${closed}, ` +
+        `longest wait for bytes ${longestGap.toFixed(0)} ms, access error ${String(cut?.error)})`,
+    );
+    assert.match(head, /^HTTP\/1\.1 200/);
+    const rec = served.find((s) => s.path === `/bytes/${STEADY}`);
+    assert.ok(rec?.finished === true && rec.abortedAt < 0, `the upstream answered in full (${raw} bytes in)`);
+    const line = await eventually("the access line", () =>
+      sg.proc.lines.find((l) => l.type === "access" && l.path === `/bytes/${STEADY}`),
+    );
+    assert.equal(line.error, null, "not cut");
+    // Head + every byte of the body, nothing cut short.
+    assert.ok(raw > STEADY && raw < STEADY + 1024, `received ${raw} bytes for an ${STEADY}-byte body`);
   });
-  socket.on("data", (d: Buffer) => {
-    if (raw === 0 && head === "") head = d.subarray(0, 12).toString("latin1");
-    const now = performance.now();
-    longestGap = Math.max(longestGap, now - lastData);
-    lastData = now;
-    raw += d.length;
-    sinceBreak += d.length;
-    if (sinceBreak >= STEADY_READ) {
-      sinceBreak = 0;
-      socket.pause();
-      setTimeout(() => {
-        lastData = performance.now();
-        socket.resume();
-      }, STEADY_PAUSE_MS);
+
+  test("h2c: a stream whose client stops reading is reset after ~send; the session serves another stream", async () => {
+    const session = h2Connect(`http://127.0.0.1:${port}`);
+    session.on("error", () => {});
+    try {
+      const t0 = performance.now();
+      const stalled = session.request({ ":path": `/bytes/${H2_BIG}`, "x-user-id": "h2slow" });
+      const code = new Promise<number>((resolve) =>
+        stalled.on("close", () => resolve(stalled.rstCode ?? -1)),
+      );
+      stalled.on("error", () => {});
+      await new Promise<void>((r) => stalled.once("response", () => r()));
+      stalled.pause();
+      const rec = await eventually("the upstream request", () =>
+        served.find((s) => s.path === `/bytes/${H2_BIG}`),
+      );
+      // The same session serves another stream meanwhile.
+      const small = session.request({ ":path": "/bytes/2000", "x-user-id": "h2other" });
+      let n = 0;
+      small.on("data", (d: Buffer) => {
+        n += d.length;
+      });
+      await new Promise<void>((r) => small.on("end", () => r()));
+      assert.equal(n, 2000);
+      await eventually("the upstream request aborted", () => (rec.abortedAt >= 0 ? true : undefined), 45_000);
+      assert.ok(rec.abortedAt - t0 >= SEND_MS, `cut after ${(rec.abortedAt - t0).toFixed(0)} ms`);
+      stalled.resume();
+      assert.equal(await code, 8, "RST_STREAM CANCEL");
+      const line = await eventually("the access line", () =>
+        sg.proc.lines.find((l) => l.type === "access" && l.path === `/bytes/${H2_BIG}`),
+      );
+      assert.equal(line.error, "client_send_timeout");
+    } finally {
+      session.destroy();
     }
   });
-  socket.write(`GET /bytes/${STEADY} HTTP/1.1\r\nhost: t\r\nx-user-id: steady\r\nconnection: close\r\n\r\n`);
-  // Slow on a loaded machine (nominally 19 s), so waited on generously; a cut ends the wait.
-  await eventually(
-    "the whole answer or the connection's end",
-    () => (raw > STEADY || closed ? true : undefined),
-    200_000,
-  );
-  const cut = sg.proc.lines.find((l) => l.type === "access" && l.path === `/bytes/${STEADY}`);
-  assert.ok(
-    raw > STEADY,
-    `received ${raw} of ${STEADY} bytes in ${((performance.now() - t0) / 1000).toFixed(1)} s (closed: ${closed}, ` +
-      `longest wait for bytes ${longestGap.toFixed(0)} ms, access error ${String(cut?.error)})`,
-  );
-  assert.match(head, /^HTTP\/1\.1 200/);
-  const rec = served.find((s) => s.path === `/bytes/${STEADY}`);
-  assert.ok(rec?.finished === true && rec.abortedAt < 0, `the upstream answered in full (${raw} bytes in)`);
-  const line = await eventually("the access line", () =>
-    sg.proc.lines.find((l) => l.type === "access" && l.path === `/bytes/${STEADY}`),
-  );
-  assert.equal(line.error, null, "not cut");
-  // Head + every byte of the body, nothing cut short.
-  assert.ok(raw > STEADY && raw < STEADY + 1024, `received ${raw} bytes for an ${STEADY}-byte body`);
-});
-
-test("h2c: a stream whose client stops reading is reset after ~send; the session serves another stream", async () => {
-  const session = h2Connect(`http://127.0.0.1:${port}`);
-  session.on("error", () => {});
-  try {
-    const t0 = performance.now();
-    const stalled = session.request({ ":path": `/bytes/${H2_BIG}`, "x-user-id": "h2slow" });
-    const code = new Promise<number>((resolve) => stalled.on("close", () => resolve(stalled.rstCode ?? -1)));
-    stalled.on("error", () => {});
-    await new Promise<void>((r) => stalled.once("response", () => r()));
-    stalled.pause();
-    const rec = await eventually("the upstream request", () =>
-      served.find((s) => s.path === `/bytes/${H2_BIG}`),
-    );
-    // The same session serves another stream meanwhile.
-    const small = session.request({ ":path": "/bytes/2000", "x-user-id": "h2other" });
-    let n = 0;
-    small.on("data", (d: Buffer) => {
-      n += d.length;
-    });
-    await new Promise<void>((r) => small.on("end", () => r()));
-    assert.equal(n, 2000);
-    await eventually("the upstream request aborted", () => (rec.abortedAt >= 0 ? true : undefined), 45_000);
-    assert.ok(rec.abortedAt - t0 >= SEND_MS, `cut after ${(rec.abortedAt - t0).toFixed(0)} ms`);
-    stalled.resume();
-    assert.equal(await code, 8, "RST_STREAM CANCEL");
-    const line = await eventually("the access line", () =>
-      sg.proc.lines.find((l) => l.type === "access" && l.path === `/bytes/${H2_BIG}`),
-    );
-    assert.equal(line.error, "client_send_timeout");
-  } finally {
-    session.destroy();
-  }
 });
