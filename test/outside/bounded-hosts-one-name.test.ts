@@ -52,7 +52,7 @@ test("one name on 100,000 lines parses in work linear in its lines, duplicates d
   // list search per line (92.7 ms against 9.1 s); 3,000x leaves room for a loaded machine.
   const ratio = largeMs / Math.max(smallMs, 0.01);
   assert.ok(
-    ratio < 1_000,
+    ratio < 3_000,
     `1,000 lines ${smallMs.toFixed(2)} ms, 100,000 lines ${largeMs.toFixed(1)} ms: ${ratio.toFixed(0)}x ${seedNote(SEED)}`,
   );
 });
