@@ -312,7 +312,9 @@ async function startOrCheck(
     certificates: tls.value,
     memorySplit: memorySplit?.split,
     workersOverload:
-      workers === undefined ? undefined : { level: workers.overloadLevel, usage: workers.memoryUsage },
+      workers === undefined
+        ? undefined
+        : { level: workers.overloadLevel, usage: workers.memoryUsage, tlsBytes: workers.tlsBytes },
   });
   afterRouting = () => dataPlane.observeState();
   let app: App | undefined;

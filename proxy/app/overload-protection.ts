@@ -34,6 +34,8 @@ export interface OverloadProtection {
    * first one was measured before): the budget from now on, and its guard starts sampling.
    */
   resplit(split: WorkerSplit): MemoryLimit;
+  /** The memory counted for the listener's open TLS connections (bytes; a worker beats it). */
+  tlsBytes(): number;
 }
 
 /** On the primary of workers: N, what its workers reported with their last beats. */
@@ -42,6 +44,8 @@ export interface WorkersOverload {
   level(): number;
   /** The highest memory usage ratio. */
   usage(): number;
+  /** The sum of their estimates for open TLS connections (bytes). */
+  tlsBytes(): number;
 }
 
 /**
@@ -66,6 +70,7 @@ export function createOverloadProtection(
   let server: Server | undefined;
   // Open TLS sockets of the listener (its connection cap counts them), once started; 0 on a plain port.
   let tlsSockets = (): number => 0;
+  const tlsBytes = (): number => tlsSockets() * TLS_SOCKET_BYTES;
   const mb = (n: number) => Math.round(n / 1048576);
   const guard: Guard = new OverloadGuard({
     // Against V8's own limit only the heap is measured (RSS includes code and buffers V8 does not bound).
@@ -73,7 +78,7 @@ export function createOverloadProtection(
     shedAt: limits.shedAt,
     refuseAt: limits.refuseAt,
     collect: collectGarbage,
-    unaccounted: () => tlsSockets() * TLS_SOCKET_BYTES,
+    unaccounted: tlsBytes,
     onChange(level, previous, usage, s) {
       const fields = {
         code: "overloaded",
@@ -101,7 +106,7 @@ export function createOverloadProtection(
   const m = registerOverloadMetrics(metrics.registry, () => ({
     level: Math.max(guard.level, workers?.level() ?? 0),
     usage: Math.max(guard.usage, workers?.usage() ?? 0),
-    tlsBytes: tlsSockets() * TLS_SOCKET_BYTES,
+    tlsBytes: tlsBytes() + (workers?.tlsBytes() ?? 0),
   }));
   return {
     guard,
@@ -123,5 +128,6 @@ export function createOverloadProtection(
       if (server !== undefined) guard.start();
       return limit;
     },
+    tlsBytes,
   };
 }

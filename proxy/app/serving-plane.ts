@@ -95,5 +95,12 @@ export function createServingPlane(p: ServingPlaneParts) {
   connections.watch(proxyServer);
   tls?.watch(proxyServer as unknown as TlsServer);
   proxyServer.once("close", () => tls?.close());
-  return { edge, dataPlane, proxyServer, overload: overload.guard, resplitMemory: overload.resplit };
+  return {
+    edge,
+    dataPlane,
+    proxyServer,
+    overload: overload.guard,
+    resplitMemory: overload.resplit,
+    tlsEstimate: overload.tlsBytes,
+  };
 }

@@ -34,10 +34,14 @@ export function registerOverloadMetrics(
     },
   });
   // The part of the usage that is an estimate, not a reading (tls-memory.ts): it follows the open
-  // TLS connections, so a slot held by a client long gone shows here.
+  // TLS connections, so a slot held by a client long gone shows here. With workers: N the
+  // primary's figure already sums its workers' beats, and a worker's own answer to the scrape is
+  // part of that sum: the highest is taken, not the sum (a worker too busy to answer in time, the
+  // one likely to hold them, read as 0 when only the answers were summed).
   new Gauge({
     name: "shardgate_memory_tls_estimate_bytes",
     help: "Memory counted for the open TLS connections of the proxy listener (32 KiB each), which neither RSS growth nor V8's accounting shows at once; part of shardgate_memory_usage_ratio.",
+    aggregator: "max",
     registers,
     collect() {
       this.set(read().tlsBytes);

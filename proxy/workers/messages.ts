@@ -71,6 +71,8 @@ export type FromWorker =
       overload?: number;
       /** The worker's memory usage ratio at its last sample (shardgate_memory_usage_ratio without its answer to a scrape). */
       memoryUsage?: number;
+      /** The part of it estimated for its open TLS connections (bytes; shardgate_memory_tls_estimate_bytes). */
+      tlsBytes?: number;
     }
   | { t: "metrics"; id: number; json: unknown[] };
 

@@ -138,6 +138,8 @@ export class PrimaryWorkers {
   readonly overloadLevel = (): number => this.s.overloadLevel();
   /** The highest memory usage ratio of any worker (their beats), for shardgate_memory_usage_ratio. */
   readonly memoryUsage = (): number => this.s.memoryUsage();
+  /** The sum of the workers' estimates for their open TLS connections (their beats), for shardgate_memory_tls_estimate_bytes. */
+  readonly tlsBytes = (): number => this.s.tlsBytes();
 
   async start(): Promise<{ ok: true } | { ok: false; message: string }> {
     const r = await this.s.start();

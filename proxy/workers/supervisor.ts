@@ -65,6 +65,8 @@ interface Slot {
   overload: number;
   /** The worker's memory usage ratio from its last beat (0 before its first). */
   memoryUsage: number;
+  /** The worker's estimate for its open TLS connections from its last beat (0 before its first). */
+  tlsBytes: number;
 }
 
 /**
@@ -119,6 +121,7 @@ export class WorkerSupervisor {
         descriptors: undefined,
         overload: 0,
         memoryUsage: 0,
+        tlsBytes: 0,
       });
   }
 
@@ -152,6 +155,7 @@ export class WorkerSupervisor {
     slot.descriptors = undefined;
     slot.overload = 0;
     slot.memoryUsage = 0;
+    slot.tlsBytes = 0;
     w.on("message", (m: unknown) => this.onMessage(slot, w, m));
     w.on("exit", (code, signal) => this.onExit(slot, w, code, signal));
     return new Promise((resolve) => {
@@ -241,6 +245,7 @@ export class WorkerSupervisor {
         slot.descriptors = msg.descriptors;
         slot.overload = msg.overload ?? 0;
         slot.memoryUsage = msg.memoryUsage ?? 0;
+        slot.tlsBytes = msg.tlsBytes ?? 0;
         this.s.live.add(slot.index, msg.live, msg.memberInFlight);
         return;
       case "metrics": {
@@ -358,6 +363,13 @@ export class WorkerSupervisor {
     let usage = 0;
     for (const s of this.slots) if (s.worker !== null && s.memoryUsage > usage) usage = s.memoryUsage;
     return usage;
+  }
+
+  /** The sum of the running workers' estimates for their open TLS connections (their last beats). */
+  tlsBytes(): number {
+    let bytes = 0;
+    for (const s of this.slots) if (s.worker !== null) bytes += s.tlsBytes;
+    return bytes;
   }
 
   get live(): number {

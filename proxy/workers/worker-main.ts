@@ -81,7 +81,7 @@ async function main(): Promise<void> {
   const routing = new CommittedRouting((snap, previous) => outcomes.gateFor(snap, previous));
   routing.applyProvisional(config);
   const tracing = await startTracing(config.tracing, init.nodeId, metrics.registry, logger);
-  const { edge, dataPlane, proxyServer, overload } = createServingPlane({
+  const { edge, dataPlane, proxyServer, overload, tlsEstimate } = createServingPlane({
     config,
     getState: routing.current,
     observer,
@@ -202,6 +202,7 @@ async function main(): Promise<void> {
         descriptors: descriptors?.view(),
         overload: overload.level,
         memoryUsage: overload.usage,
+        tlsBytes: tlsEstimate(),
       });
     }
   }, OUTCOMES_EVERY_MS);

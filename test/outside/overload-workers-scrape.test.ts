@@ -4,7 +4,8 @@
 // overloaded, a long loop) was left out: the state read 0 while that worker shed, and the alert
 // on it stayed quiet. Now the primary's gauge also reads the levels its workers report with their
 // beats (sent at once on a change), which reach it unasked; shardgate_memory_usage_ratio, which
-// read the primary's own ratio alone then, reads the workers' from their beats the same way.
+// read the primary's own ratio alone then, reads the workers' from their beats the same way, and
+// so does shardgate_memory_tls_estimate_bytes (it read 0 then: the primary holds no connection).
 //
 // A real shardgate with workers: 2 and a TLS listener; a budget over the primary's idle footprint
 // that the workers reach through quiet TLS connections (each counts towards memory held:
@@ -19,6 +20,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import type { TLSSocket } from "node:tls";
+import { TLS_SOCKET_BYTES } from "../../proxy/server/tls-memory.js";
 import { seedNote, testSeed } from "../support/prng.js";
 import { quietTls } from "../support/quiet-tls.js";
 import { poolConfig, startShardgate, stopAll } from "../support/shardgate-process.js";
@@ -75,7 +77,7 @@ function config(memberPort: number, limits: string): string {
     .replace("pools:\n", `${limits}pools:\n`)}workers: 2\n`;
 }
 
-test("workers: 2: a shedding worker that cannot answer the scrape still shows in shardgate_overload_state and shardgate_memory_usage_ratio", async () => {
+test("workers: 2: a shedding worker that cannot answer the scrape still shows in shardgate_overload_state, shardgate_memory_usage_ratio and shardgate_memory_tls_estimate_bytes", async () => {
   makeCa(dir);
   issueCert(dir, "listener", "localhost", "DNS:localhost,IP:127.0.0.1");
   const ca = readFileSync(join(dir, "ca.pem"));
@@ -115,6 +117,15 @@ test("workers: 2: a shedding worker that cannot answer the scrape still shows in
     `the primary itself was overloaded (${note})`,
   );
 
+  // While the workers answer, their own figures and the primary's sum of their beats are one
+  // figure, not two: the TLS estimate is counted once.
+  const answered = await (await fetch(`${sg.adminUrl}/metrics`)).text();
+  const tlsAnswered = Number(/^shardgate_memory_tls_estimate_bytes (\S+)$/m.exec(answered)?.[1]);
+  assert.ok(
+    tlsAnswered >= open * TLS_SOCKET_BYTES * 0.9 && tlsAnswered <= open * TLS_SOCKET_BYTES * 1.1,
+    `shardgate_memory_tls_estimate_bytes ${tlsAnswered} with ${open} TLS connections open, workers answering (${note})`,
+  );
+
   // Both workers stop answering; the scrape waits out its deadline for them.
   const workers = childrenOf(pid);
   assert.equal(workers.length, 2, note);
@@ -140,6 +151,14 @@ test("workers: 2: a shedding worker that cannot answer the scrape still shows in
   assert.ok(
     ratio >= 0.8,
     `shardgate_memory_usage_ratio ${ratio} with a worker shedding and no worker answering (${note})`,
+  );
+
+  // And the part of it estimated for the open TLS connections (32 KiB each, tls-memory.ts): the
+  // workers hold them all, so the scrape read the primary's own 0.
+  const tlsBytes = Number(/^shardgate_memory_tls_estimate_bytes (\S+)$/m.exec(text)?.[1]);
+  assert.ok(
+    tlsBytes >= open * TLS_SOCKET_BYTES * 0.9,
+    `shardgate_memory_tls_estimate_bytes ${tlsBytes} with ${open} TLS connections open and no worker answering (${note})`,
   );
 
   for (const s of sockets) s.destroy();
