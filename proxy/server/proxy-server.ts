@@ -250,6 +250,10 @@ export function createProxyServer(init: ProxyServerInit): Server {
       // the handshake (Node's "socket hang up", no syscall) is a balancer's TCP check as often as
       // a client leaving: quiet, as the plain port's FIN before any byte is.
       else if (err.code === "ECONNRESET" && err.syscall !== undefined) init.onClientError?.("client_gone");
+      // Anything else is the client's TLS failing (a plain-HTTP request on the TLS port, no
+      // shared protocol version, cipher or ALPN, a bad record): counted, as Envoy counts
+      // ssl.connection_error, so a misconfigured client or balancer shows on a dashboard.
+      else if (err.code !== "ECONNRESET") init.onClientError?.("tls_handshake_failed");
     });
   }
   // After attachHttp2: the PROXY header is consumed first, then the h2c preface is sniffed.

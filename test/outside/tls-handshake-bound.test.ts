@@ -106,12 +106,11 @@ function tlsGet(prefix: Buffer, servername: string | undefined): Promise<{ body:
   });
 }
 
-async function handshakeTimeouts(): Promise<number> {
+async function clientErrors(code: string): Promise<number> {
   const text = await (await fetch(`${sg.adminUrl}/metrics`)).text();
-  return (
-    metricValue(text, "shardgate_downstream_client_errors_total", { code: "tls_handshake_timeout" }) ?? 0
-  );
+  return metricValue(text, "shardgate_downstream_client_errors_total", { code }) ?? 0;
 }
+const handshakeTimeouts = (): Promise<number> => clientErrors("tls_handshake_timeout");
 
 test("a TLS client that never completes its handshake is closed at the headers timeout, not Node's 120 s", async () => {
   const header = Buffer.from("PROXY TCP4 203.0.113.5 127.0.0.1 4000 443\r\n");
@@ -143,4 +142,17 @@ test("a TLS client that never completes its handshake is closed at the headers t
   assert.match(ok.body, /^HTTP\/1\.1 200 /, ok.body.slice(0, 120));
   assert.match(ok.body, /"xff":"203\.0\.113\.5"/);
   assert.notEqual(ok.subject, "");
+});
+
+test("a handshake that fails (plain HTTP on the TLS port) is closed at once and counted tls_handshake_failed", async () => {
+  const header = Buffer.from("PROXY TCP4 203.0.113.6 127.0.0.1 4001 443\r\n");
+  const before = await clientErrors("tls_handshake_failed");
+  const wait = await closedWithin(10 * HEADERS_MS, (s) =>
+    s.write(Buffer.concat([header, Buffer.from("GET / HTTP/1.1\r\nHost: a\r\n\r\n")])),
+  );
+  assert.ok(wait >= 0, "the plain-HTTP client is closed");
+  assert.ok(wait < 0.5 * HEADERS_MS, `closed after ${Math.round(wait)} ms: at once, not at the timeout`);
+  await eventually("the failed handshake counted", async () =>
+    (await clientErrors("tls_handshake_failed")) >= before + 1 ? true : undefined,
+  );
 });
