@@ -32,10 +32,21 @@ export function parseRedisUrl(input: unknown): Parsed<string> {
   }
   if (url.pathname !== "" && url.pathname !== "/" && !/^\/\d+$/.test(url.pathname))
     return wrong("the db after the host is a number");
+  // ioredis takes every query item as an option where the URL itself leaves one out:
+  // `redis://host?db=cache` sent `SELECT cache` on every connect, and `redis://host?port=99999`
+  // passed `validate` and then failed every connect with a RangeError.
+  const db = url.searchParams.get("db");
+  if (db !== null && !/^\d+$/.test(db)) return wrong("the db in ?db= is a number");
+  const port = url.searchParams.get("port");
+  if (port !== null && !(/^\d+$/.test(port) && Number(port) >= 1 && Number(port) <= 65535))
+    return wrong("the port in ?port= is 1-65535");
   return ok(input);
 }
 
-/** `url` as an error may show it: the password between "user:" and "@" replaced by "***". */
+/**
+ * `url` as an error may show it: the password between "user:" and "@", and a `?password=`
+ * item's value (ioredis takes that one too), replaced by "***".
+ */
 function withoutPassword(url: string): string {
-  return url.replace(/^(\w+:\/\/[^/@]*?:)[^/@]*@/, "$1***@");
+  return url.replace(/^(\w+:\/\/[^/@]*?:)[^/@]*@/, "$1***@").replace(/([?&]password=)[^&#]*/gi, "$1***");
 }
