@@ -136,17 +136,18 @@ export const CACHE_ENTRY_HEAD_ALLOWANCE = 256 * 1024;
  */
 export const CACHE_REPLY_OVERHEAD = CACHE_ENTRY_HEAD_ALLOWANCE + 64 * 1024;
 /**
- * cache.maxBytes's bound. A storable response is held in memory whole, then copied once more
- * into its entry, and Redis refuses a value over 512 MB (proto-max-bulk-len): `100gb` passed
- * `validate`, a response of a few GB was buffered until the process ran out of memory, and one
- * over 512 MB could never be stored anyway. Half of Redis's limit leaves the head and the copy room.
+ * cache.maxBytes's bound in a config file (cross-check.ts, checkCacheSize). A storable response
+ * is held in memory whole, then copied once more into its entry, and Redis refuses a value over
+ * 512 MB (proto-max-bulk-len): `100gb` passed `validate`, a response of a few GB was buffered
+ * until the process ran out of memory, and one over 512 MB could never be stored anyway. Half
+ * of Redis's limit leaves the head and the copy room.
  */
 export const CACHE_MAX_BYTES_LIMIT = 256 * 1024 * 1024;
 
 export const cacheSchema = z.strictObject({
   store: z.literal("redis", { error: 'expected "redis"' }).default("redis"),
   /** Largest response body stored; a bigger one is passed through uncached. */
-  maxBytes: field((v) => parseSize(v, 0, CACHE_MAX_BYTES_LIMIT)).default(CACHE_DEFAULT_MAX_BYTES),
+  maxBytes: field(parseSize).default(CACHE_DEFAULT_MAX_BYTES),
   /** Cap on any entry's freshness lifetime, whatever the upstream says. */
   maxTtl: field((v) => parseDuration(v, MAX_PIN_TTL_MS, 1)).default(3_600_000),
   /** Concurrent misses for one entry on this instance wait for one upstream request. */
