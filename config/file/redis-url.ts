@@ -20,7 +20,9 @@ export function parseRedisUrl(input: unknown): Parsed<string> {
   try {
     url = new URL(input);
   } catch {
-    return wrong("this is no URL (a port is 1-65535, an IPv6 address is in brackets)");
+    return wrong(
+      'this is no URL (a port is 1-65535, an IPv6 address is in brackets, a "/", "?", "#" or "@" in the password is written %2F, %3F, %23, %40)',
+    );
   }
   if (url.hostname === "") return wrong("the host is missing");
   if (url.port === "0") return wrong("the port is 1-65535");
@@ -44,9 +46,16 @@ export function parseRedisUrl(input: unknown): Parsed<string> {
 }
 
 /**
- * `url` as an error may show it: the password between "user:" and "@", and a `?password=`
- * item's value (ioredis takes that one too), replaced by "***".
+ * `url` as an error may show it: the password between "user:" and the last "@", and a
+ * `?password=` item's value (ioredis takes that one too), replaced by "***". The last "@": a
+ * password with an unescaped "/" or "@" in it (generated ones often have both) ends no URL
+ * where a URL parser would end it, and was shown whole or in part.
  */
 function withoutPassword(url: string): string {
-  return url.replace(/^(\w+:\/\/[^/@]*?:)[^/@]*@/, "$1***@").replace(/([?&]password=)[^&#]*/gi, "$1***");
+  const masked = url.replace(/([?&]password=)[^&#]*/gi, "$1***");
+  const start = masked.indexOf("://") + 3;
+  const at = masked.lastIndexOf("@");
+  const colon = masked.indexOf(":", start);
+  if (at < start || colon < 0 || colon > at) return masked;
+  return `${masked.slice(0, colon + 1)}***${masked.slice(at)}`;
 }

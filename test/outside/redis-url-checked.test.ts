@@ -38,6 +38,9 @@ const refused: ReadonlyArray<[string, string]> = [
   [`redis://127.0.0.1:6379?password=${PASSWORD}&db=cache`, "the db in ?db= is a number"],
   [`redis://127.0.0.1?port=99999&password=${PASSWORD}`, "the port in ?port= is 1-65535"],
   [`redis://127.0.0.1:0?password=${PASSWORD}`, "the port is 1-65535"],
+  // A password with an unescaped "/" or "@" (as generated ones have): not shown, and the fix named.
+  [`redis://:ab/${PASSWORD}@127.0.0.1:6379`, '"/", "?", "#" or "@" in the password is written %2F'],
+  [`redis://:ab@${PASSWORD}@127.0.0.1:0`, "the port is 1-65535"],
 ];
 
 for (const [url, why] of refused) {
