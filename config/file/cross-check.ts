@@ -3,7 +3,7 @@
 // defensively, next to the schema rather than after it, so a file with a type error in one
 // place and a dangling pool reference in another gets both errors in one report.
 
-import { CACHE_DEFAULT_MAX_BYTES, CACHE_REPLY_OVERHEAD } from "./edge-schema.js";
+import { CACHE_DEFAULT_MAX_BYTES, CACHE_MAX_BYTES_LIMIT, CACHE_REPLY_OVERHEAD } from "./edge-schema.js";
 import { parseKeySpec } from "./key-spec.js";
 import { didYouMean } from "./suggest.js";
 import { parseSize } from "./units.js";
@@ -171,6 +171,27 @@ function checkReplyBound(routes: unknown[], redis: Obj | undefined, out: CrossIs
 }
 
 /**
+ * routes[].cache.maxBytes at most CACHE_MAX_BYTES_LIMIT, in a file only. Committed routing (a
+ * command from a peer of an earlier build, a snapshot written before the bound) keeps what it
+ * took: refusing it there would make this build skip a command the rest of the fleet applied,
+ * or fail to read its own snapshot. Sizes the schema refuses are left to the schema's error.
+ */
+function checkCacheSize(routes: unknown[], out: CrossIssue[]): void {
+  routes.forEach((value, i) => {
+    const raw = asObj(asObj(value)?.cache)?.maxBytes;
+    if (raw === undefined) return;
+    const size = parseSize(raw);
+    if (!size.ok || size.value <= CACHE_MAX_BYTES_LIMIT) return;
+    out.push({
+      path: ["routes", i, "cache", "maxBytes"],
+      expected: `a size of at most ${CACHE_MAX_BYTES_LIMIT} bytes (256mb)`,
+      found: String(size.value),
+      message: `${size.value} bytes is over the limit: at most ${CACHE_MAX_BYTES_LIMIT} bytes (256mb), as a storable body is held whole in memory and Redis refuses a value over 512 MB`,
+    });
+  });
+}
+
+/**
  * The shared cache fills from an HTTP/1.1 upstream response stream (proxy/cache/); an
  * HTTP/2 pool's responses are relayed from HTTP/2 streams it does not tap, and gRPC answers
  * (status in trailers, POST) are never cacheable anyway, so a cache on a route to an
@@ -245,6 +266,7 @@ export function crossCheck(raw: unknown, wholeFile = false): CrossIssue[] {
   checkEdgeOnH2Pools(asArr(root.routes), pools, out);
   // Routing alone (a replicated command) carries no redis section; only a whole file does.
   if (wholeFile) {
+    checkCacheSize(asArr(root.routes), out);
     checkStoreUse(asArr(root.routes), asObj(root.redis) !== undefined, out);
     checkReplyBound(asArr(root.routes), asObj(root.redis), out);
   }

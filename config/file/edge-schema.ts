@@ -135,6 +135,14 @@ export const CACHE_ENTRY_HEAD_ALLOWANCE = 256 * 1024;
  * RESP framing. `redis.maxReplyBytes` below maxBytes + this can never serve a full-size entry.
  */
 export const CACHE_REPLY_OVERHEAD = CACHE_ENTRY_HEAD_ALLOWANCE + 64 * 1024;
+/**
+ * cache.maxBytes's bound in a config file (cross-check.ts, checkCacheSize). A storable response
+ * is held in memory whole, then copied once more into its entry, and Redis refuses a value over
+ * 512 MB (proto-max-bulk-len): `100gb` passed `validate`, a response of a few GB was buffered
+ * until the process ran out of memory, and one over 512 MB could never be stored anyway. Half
+ * of Redis's limit leaves the head and the copy room.
+ */
+export const CACHE_MAX_BYTES_LIMIT = 256 * 1024 * 1024;
 
 export const cacheSchema = z.strictObject({
   store: z.literal("redis", { error: 'expected "redis"' }).default("redis"),

@@ -20,7 +20,9 @@ export function parseRedisUrl(input: unknown): Parsed<string> {
   try {
     url = new URL(input);
   } catch {
-    return wrong("this is no URL (a port is 1-65535, an IPv6 address is in brackets)");
+    return wrong(
+      'this is no URL (a port is 1-65535, an IPv6 address is in brackets, a "/", "?", "#" or "@" in the password is written %2F, %3F, %23, %40)',
+    );
   }
   if (url.hostname === "") return wrong("the host is missing");
   if (url.port === "0") return wrong("the port is 1-65535");
@@ -32,10 +34,28 @@ export function parseRedisUrl(input: unknown): Parsed<string> {
   }
   if (url.pathname !== "" && url.pathname !== "/" && !/^\/\d+$/.test(url.pathname))
     return wrong("the db after the host is a number");
+  // ioredis takes every query item as an option where the URL itself leaves one out:
+  // `redis://host?db=cache` sent `SELECT cache` on every connect, and `redis://host?port=99999`
+  // passed `validate` and then failed every connect with a RangeError.
+  const db = url.searchParams.get("db");
+  if (db !== null && !/^\d+$/.test(db)) return wrong("the db in ?db= is a number");
+  const port = url.searchParams.get("port");
+  if (port !== null && !(/^\d+$/.test(port) && Number(port) >= 1 && Number(port) <= 65535))
+    return wrong("the port in ?port= is 1-65535");
   return ok(input);
 }
 
-/** `url` as an error may show it: the password between "user:" and "@" replaced by "***". */
+/**
+ * `url` as an error may show it: the password between "user:" and the last "@", and a
+ * `?password=` item's value (ioredis takes that one too), replaced by "***". The last "@": a
+ * password with an unescaped "/" or "@" in it (generated ones often have both) ends no URL
+ * where a URL parser would end it, and was shown whole or in part.
+ */
 function withoutPassword(url: string): string {
-  return url.replace(/^(\w+:\/\/[^/@]*?:)[^/@]*@/, "$1***@");
+  const masked = url.replace(/([?&]password=)[^&#]*/gi, "$1***");
+  const start = masked.indexOf("://") + 3;
+  const at = masked.lastIndexOf("@");
+  const colon = masked.indexOf(":", start);
+  if (at < start || colon < 0 || colon > at) return masked;
+  return `${masked.slice(0, colon + 1)}***${masked.slice(at)}`;
 }

@@ -36,6 +36,12 @@ const size = () => field(parseSize);
 /** listen.maxHeaderSize's bounds, Envoy's for max_request_headers_kb. */
 const MIN_HEADER_SIZE = 1024;
 const MAX_HEADER_SIZE = 8 * 1024 * 1024;
+/**
+ * admin.maxBodySize's bound: the largest cluster command (config/state/commands.ts,
+ * MAX_COMMAND_BYTES). Every admin body is read whole into memory before it is parsed, and none
+ * larger could ever be committed; `100gb` passed `validate` and let one request hold that much.
+ */
+const MAX_ADMIN_BODY_SIZE = 8 * 1024 * 1024;
 const address = () => field((v) => parseAddress(v, false));
 const listenAddress = () => field((v) => parseAddress(v, true));
 const posInt = () =>
@@ -554,7 +560,7 @@ export const configSchema = z.strictObject({
       /** Open admin connections; at the cap the oldest idle one is closed, else 503 too_many_connections. */
       maxConnections: posInt().max(100_000).default(64),
       /** A request body over this is refused 413 body_too_large and its connection closed. */
-      maxBodySize: size().default(64 * 1024),
+      maxBodySize: field((v) => parseSize(v, 0, MAX_ADMIN_BODY_SIZE)).default(64 * 1024),
       /** The admin port's own timeouts; each absent one is listen.timeouts' value. */
       timeouts: z
         .strictObject({

@@ -98,6 +98,18 @@ export class AdminClient {
         "not_admin_api",
         `${this.base} is not a shardgate admin API: ${method} ${shortPath(path)} answered ${status} (${refusalCode({ status, body, text })})${PROXY_PORT}`,
       );
+    // The admin API never redirects. fetch() followed a redirect (an ingress sending http:// on
+    // to https://, carrying the request elsewhere); undici's request() does not, and the
+    // redirect was printed as the admin API refusing the action ("refused (http_308):
+    // <html>..."). Following it is not wanted either: the token would go along to wherever it
+    // points.
+    if (status >= 300 && status < 400) {
+      const to = headerValue(res.headers, "location");
+      throw new CtlError(
+        "not_admin_api",
+        `${this.base} is not a shardgate admin API: ${method} ${shortPath(path)} answered ${status}, a redirect${to === null ? "" : ` to ${shortPath(to)}`}, which ctl does not follow (the token would go along); give the admin port's own address as --admin`,
+      );
+    }
     return { status, body, text, proxied: requestId !== null };
   }
 

@@ -3,7 +3,9 @@
 // "ok", a SIGHUP took them (a redis change waits for a restart), and the next `start` died in
 // ioredis with a bare `TypeError: Invalid URL` / `URIError: URI malformed` stack trace that named
 // no field; `redis://host:6379/cache` started and sent `SELECT cache` on every connect. Now
-// each is a config error naming redis.url, the password never shown. Real `shardgate validate`
+// each is a config error naming redis.url, the password never shown. ioredis also takes the
+// query's items as options: `?db=cache` and `?port=99999` got past that check, and an error
+// about a URL with `?password=` showed the password. Real `shardgate validate`
 // and `start` processes; no Redis is needed (the URL is refused before any connect).
 
 import assert from "node:assert/strict";
@@ -32,6 +34,13 @@ const refused: ReadonlyArray<[string, string]> = [
   [`redis://:${PASSWORD}%zz@127.0.0.1:6379`, 'the user or password has a "%" that starts no escape'],
   ["redis://127.0.0.1:6379/cache", "the db after the host is a number"],
   ["redis://127.0.0.1:0", "the port is 1-65535"],
+  // Query items ioredis takes as options; the password there is not shown either.
+  [`redis://127.0.0.1:6379?password=${PASSWORD}&db=cache`, "the db in ?db= is a number"],
+  [`redis://127.0.0.1?port=99999&password=${PASSWORD}`, "the port in ?port= is 1-65535"],
+  [`redis://127.0.0.1:0?password=${PASSWORD}`, "the port is 1-65535"],
+  // A password with an unescaped "/" or "@" (as generated ones have): not shown, and the fix named.
+  [`redis://:ab/${PASSWORD}@127.0.0.1:6379`, '"/", "?", "#" or "@" in the password is written %2F'],
+  [`redis://:ab@${PASSWORD}@127.0.0.1:0`, "the port is 1-65535"],
 ];
 
 for (const [url, why] of refused) {
@@ -59,6 +68,7 @@ test("redis.url spellings ioredis takes still validate", async (t) => {
     "redis://[::1]:6379",
     `rediss://user:${PASSWORD}@redis.example:6380/0`,
     "redis://:p%25ss@127.0.0.1",
+    "redis://127.0.0.1?db=3&port=6380&family=6",
   ]) {
     const config = new TempConfig(withRedis(url));
     t.after(() => config.remove());
