@@ -7,8 +7,8 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { EdgeContinuation, EdgeHooks } from "../../proxy/forward/types.js";
 import type { RequestContext } from "../../proxy/forward/request-context.js";
+import type { EdgeContinuation, EdgeHooks } from "../../proxy/forward/types.js";
 import { eventually } from "../support/wait.js";
 import { send, startHarness } from "./harness.js";
 
