@@ -286,8 +286,14 @@ export class H2Attempt implements ForwardAttempt {
     if (this.grpc && !this.hasStatus) {
       // A gRPC answer (200) ended cleanly with no grpc-status, in its head or trailers: a client
       // would read it as OK with no message, or hang; a gRPC proxy answers INTERNAL, and it is
-      // the member's bad response.
+      // the member's bad response. Unless this instance's shutdown closed the member's session
+      // (a session destroyed without an error ends its streams as if whole): then UNAVAILABLE,
+      // which the client may retry elsewhere, and nothing of the member's.
       this.host.upstreamCut(this.ctx);
+      if (this.ctx.errorCode === "shutting_down") {
+        endWithStatus(res, GRPC.UNAVAILABLE, SHUTTING_DOWN_MESSAGE);
+        return;
+      }
       this.ctx.errorCode = "upstream_no_grpc_status";
       endWithStatus(
         res,
@@ -327,7 +333,13 @@ export class H2Attempt implements ForwardAttempt {
       // Mid-stream: the client has its headers; say UNAVAILABLE in the trailers instead of a reset.
       this.relaying = false;
       this.host.upstreamCut(ctx);
-      endWithStatus(res, GRPC.UNAVAILABLE, "shardgate upstream_reset: the upstream stream ended early");
+      endWithStatus(
+        res,
+        GRPC.UNAVAILABLE,
+        ctx.errorCode === "shutting_down"
+          ? SHUTTING_DOWN_MESSAGE
+          : "shardgate upstream_reset: the upstream stream ended early",
+      );
       return;
     }
     this.relaying = false;
@@ -396,6 +408,9 @@ export class H2Attempt implements ForwardAttempt {
     this.queueTimer = null;
   }
 }
+
+/** A gRPC call relayed when this instance's drain deadline cut it (data-plane.ts upstreamCut). */
+const SHUTTING_DOWN_MESSAGE = `shardgate shutting_down: ${ERRORS.shutting_down.message}`;
 
 function endWithStatus(res: ServerResponse, status: number, message: string): void {
   res.addTrailers({ "grpc-status": String(status), "grpc-message": encodeGrpcMessage(message) });
