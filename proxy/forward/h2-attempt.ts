@@ -286,14 +286,8 @@ export class H2Attempt implements ForwardAttempt {
     if (this.grpc && !this.hasStatus) {
       // A gRPC answer (200) ended cleanly with no grpc-status, in its head or trailers: a client
       // would read it as OK with no message, or hang; a gRPC proxy answers INTERNAL, and it is
-      // the member's bad response. Unless this instance's shutdown closed the member's session
-      // (a session destroyed without an error ends its streams as if whole): then UNAVAILABLE,
-      // which the client may retry elsewhere, and nothing of the member's.
+      // the member's bad response.
       this.host.upstreamCut(this.ctx);
-      if (this.ctx.errorCode === "shutting_down") {
-        endWithStatus(res, GRPC.UNAVAILABLE, SHUTTING_DOWN_MESSAGE);
-        return;
-      }
       this.ctx.errorCode = "upstream_no_grpc_status";
       endWithStatus(
         res,

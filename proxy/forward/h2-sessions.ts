@@ -22,7 +22,7 @@
 // Stale errors stay per request: each attempt owns its stream and is told apart by the context
 // (h2-attempt.ts).
 
-import { type ClientHttp2Session, connect, type SecureClientSessionOptions } from "node:http2";
+import { type ClientHttp2Session, connect, constants, type SecureClientSessionOptions } from "node:http2";
 import { localExhaustionCode } from "../../health/local-exhaustion.js";
 import { upstreamLookup } from "../net/bounded-lookup.js";
 import type { SnapshotMember } from "../routing/types.js";
@@ -45,6 +45,9 @@ const kSettled = Symbol("shardgate.h2settled");
 type Settled = ClientHttp2Session & { [kSettled]?: boolean };
 
 /** An HTTP/2 upstream error with the errno-style code the data plane classifies (connect vs reset). */
+/** Why closeAll ends every session: this instance's data plane closed (its shutdown). */
+const SESSIONS_CLOSED = new Error("shardgate closed its upstream HTTP/2 sessions");
+
 export class H2Error extends Error {
   constructor(
     readonly code: string,
@@ -266,7 +269,11 @@ export class H2Sessions {
   closeAll(): void {
     for (const t of this.retiring) clearTimeout(t);
     this.retiring.clear();
-    for (const e of this.shared.values()) for (const s of e.sessions.splice(0)) s.destroy();
+    // With an error: destroyed without one, a session ends its open streams as if their
+    // answers were whole (no reset code either), and a response being relayed was ended to its
+    // client, truncated, as complete (h2-attempt.ts onEnd). Erred, each stream fails instead.
+    for (const e of this.shared.values())
+      for (const s of e.sessions.splice(0)) s.destroy(SESSIONS_CLOSED, constants.NGHTTP2_CANCEL);
     this.shared.clear();
     this.members.clear();
   }

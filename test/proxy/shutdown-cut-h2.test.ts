@@ -3,13 +3,18 @@
 // head is answered 503 shutting_down on both engines, and a gRPC call waiting on an h2c member
 // ends with UNAVAILABLE (a status its client may retry elsewhere), not a bare reset; nothing is
 // counted against the member.
-// Found: a gRPC call the member was answering when the data plane closed ended INTERNAL
-// "upstream_no_grpc_status", logged as the member's bad response: destroying the member's
-// session (no error) ends its streams as if whole, with no grpc-status. It now ends UNAVAILABLE,
-// shutting_down. In the shutdown's own order the client's connection closes before those
-// trailers go out; the client then reads the dropped connection as UNAVAILABLE too.
+// Found: close() destroyed the h2 member sessions without an error, which ends their open
+// streams as if whole (no reset code): an answer being relayed from an h2c member was ended to
+// its client, truncated, as complete and logged a success; a gRPC call the member was answering
+// ended INTERNAL "upstream_no_grpc_status", logged as the member's bad response. The sessions
+// are now destroyed with an error: the answer is cut, the gRPC call ends UNAVAILABLE
+// shutting_down. (In the shutdown's own order the client's connection may close before those
+// trailers go out; the client reads the dropped connection as UNAVAILABLE too.)
 
 import assert from "node:assert/strict";
+import { request as httpRequest } from "node:http";
+import { createServer as createH2Server } from "node:http2";
+import type { AddressInfo } from "node:net";
 import { test } from "node:test";
 import { type Client, Metadata, status } from "@grpc/grpc-js";
 import { ECHO_SERVICE, echoClient, startGrpcEcho } from "../support/grpc-echo.js";
@@ -129,6 +134,49 @@ test("a gRPC stream the member is answering at the deadline ends UNAVAILABLE say
   assert.equal(st.code, status.UNAVAILABLE, st.details);
   assert.match(st.details, /shutting_down/, "the client is told why: this instance's shutdown");
   await eventually("the call's record", () => (h.rec.ends.length === 1 ? true : undefined));
+  assert.equal(h.rec.ends[0].errorCode, "shutting_down");
+  assert.deepEqual(h.rec.upstreamErrors, [], "nothing counted against the member");
+});
+
+test("an answer streaming from an h2c member at the deadline is cut, never ended as if whole", async (t) => {
+  const member = createH2Server((req, res) => {
+    req.resume();
+    res.writeHead(200, { "content-type": "text/plain" });
+    res.write("first bytes ");
+  });
+  await new Promise<void>((r) => member.listen(0, "127.0.0.1", () => r()));
+  t.after(() => new Promise((r) => member.close(r)));
+  const port = (member.address() as AddressInfo).port;
+  const h = await startHarness({
+    members: 1,
+    config: () => ({
+      pools: { h2: { protocol: "h2c", members: [{ id: "m1", address: `127.0.0.1:${port}` }] } },
+      routes: [{ pool: "h2", key: ["header:x-user-id"] }],
+    }),
+  });
+  t.after(() => h.close());
+  const ended = new Promise<{ status: number; body: string; how: string }>((resolve) => {
+    const req = httpRequest(
+      { host: "127.0.0.1", port: h.port, path: "/stream", headers: { "x-user-id": "k" }, agent: false },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (d: string) => {
+          body += d;
+          if (body === "first bytes ") h.plane.close();
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body, how: "end" }));
+        res.on("aborted", () => resolve({ status: res.statusCode ?? 0, body, how: "aborted" }));
+        res.on("error", () => resolve({ status: res.statusCode ?? 0, body, how: "aborted" }));
+      },
+    );
+    req.on("error", () => resolve({ status: 0, body: "", how: "error" }));
+    req.end();
+  });
+  const r = await ended;
+  assert.equal(r.status, 200);
+  assert.equal(r.how, "aborted", `a cut answer must not look whole: ${JSON.stringify(r)}`);
+  await eventually("the request's record", () => (h.rec.ends.length === 1 ? true : undefined));
   assert.equal(h.rec.ends[0].errorCode, "shutting_down");
   assert.deepEqual(h.rec.upstreamErrors, [], "nothing counted against the member");
 });
