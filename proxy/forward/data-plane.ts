@@ -325,6 +325,12 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
   /** EdgeContinuation: the request goes upstream (its first attempt). */
   proceed(ctx: RequestContext): void {
     if (ctx.done) return;
+    // The edge's step (a store lookup) outlasted the drain deadline: close() dropped every
+    // member agent, and an attempt now would make a fresh one and reach the member after it.
+    if (this.closed) {
+      this.fail(ctx, "shutting_down");
+      return;
+    }
     this.prepareHeaders(ctx);
     // Without edge features this runs in the turn the request started: its clock reading will do.
     this.budgetOf(ctx).recordRequest(ctx.edge === null ? ctx.startedAt : this.now());

@@ -327,7 +327,13 @@ export class H2Attempt implements ForwardAttempt {
       // Mid-stream: the client has its headers; say UNAVAILABLE in the trailers instead of a reset.
       this.relaying = false;
       this.host.upstreamCut(ctx);
-      endWithStatus(res, GRPC.UNAVAILABLE, "shardgate upstream_reset: the upstream stream ended early");
+      endWithStatus(
+        res,
+        GRPC.UNAVAILABLE,
+        ctx.errorCode === "shutting_down"
+          ? SHUTTING_DOWN_MESSAGE
+          : "shardgate upstream_reset: the upstream stream ended early",
+      );
       return;
     }
     this.relaying = false;
@@ -396,6 +402,9 @@ export class H2Attempt implements ForwardAttempt {
     this.queueTimer = null;
   }
 }
+
+/** A gRPC call relayed when this instance's drain deadline cut it (data-plane.ts upstreamCut). */
+const SHUTTING_DOWN_MESSAGE = `shardgate shutting_down: ${ERRORS.shutting_down.message}`;
 
 function endWithStatus(res: ServerResponse, status: number, message: string): void {
   res.addTrailers({ "grpc-status": String(status), "grpc-message": encodeGrpcMessage(message) });

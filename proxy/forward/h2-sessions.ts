@@ -22,7 +22,7 @@
 // Stale errors stay per request: each attempt owns its stream and is told apart by the context
 // (h2-attempt.ts).
 
-import { type ClientHttp2Session, connect, type SecureClientSessionOptions } from "node:http2";
+import { type ClientHttp2Session, connect, constants, type SecureClientSessionOptions } from "node:http2";
 import { localExhaustionCode } from "../../health/local-exhaustion.js";
 import { upstreamLookup } from "../net/bounded-lookup.js";
 import type { SnapshotMember } from "../routing/types.js";
@@ -45,6 +45,15 @@ const kSettled = Symbol("shardgate.h2settled");
 type Settled = ClientHttp2Session & { [kSettled]?: boolean };
 
 /** An HTTP/2 upstream error with the errno-style code the data plane classifies (connect vs reset). */
+/**
+ * Why shardgate destroys a session (its data plane closed, or a retired session's grace ran
+ * out). Destroyed without an error, a session ends its open streams as if their answers were
+ * whole (no reset code either), and a response being relayed was ended to its client,
+ * truncated, as complete (h2-attempt.ts onEnd); with one, each stream fails and is cut. The
+ * GOAWAY still says NO_ERROR: a member reads any other code as its session's error.
+ */
+const SESSION_CUT = new Error("shardgate destroyed its upstream HTTP/2 session");
+
 export class H2Error extends Error {
   constructor(
     readonly code: string,
@@ -238,7 +247,7 @@ export class H2Sessions {
         s.close();
         const t = setTimeout(() => {
           this.retiring.delete(t);
-          s.destroy();
+          s.destroy(SESSION_CUT, constants.NGHTTP2_NO_ERROR);
         }, graceMs);
         t.unref();
         this.retiring.add(t);
@@ -266,7 +275,8 @@ export class H2Sessions {
   closeAll(): void {
     for (const t of this.retiring) clearTimeout(t);
     this.retiring.clear();
-    for (const e of this.shared.values()) for (const s of e.sessions.splice(0)) s.destroy();
+    for (const e of this.shared.values())
+      for (const s of e.sessions.splice(0)) s.destroy(SESSION_CUT, constants.NGHTTP2_NO_ERROR);
     this.shared.clear();
     this.members.clear();
   }
