@@ -219,7 +219,6 @@ describe("cluster level", () => {
     for (const d of ds) d.on("fatal", (e: Error) => fatal.set(d.id, e));
     await Promise.all(ds.map((d) => d.start()));
     await waitFor(() => leaderOf(ds) !== undefined, "a leader", 10_000);
-    const lastBefore = w3.status().commitIndex;
     for (const [a, b] of [
       [w1, w3],
       [w2, w3],
@@ -227,6 +226,8 @@ describe("cluster level", () => {
       a.transport.cut(b.id);
       b.transport.cut(a.id);
     }
+    // Read once the cut holds: the level and cluster id the new fleet commits may still be moving it.
+    const lastBefore = w3.status().commitIndex;
     await waitFor(() => leaderOf([w1, w2]) !== undefined, "a leader of w1 and w2", 10_000);
     const future = Buffer.from(JSON.stringify({ v: 1, type: "SetQuantumRouting", pools: {} }));
     const err = await rejection((leaderOf([w1, w2]) as RaftDriver).propose(future));
