@@ -106,7 +106,7 @@ export function transferTimeoutMs(electionMs: number): number {
   return 5_000 + 2 * electionMs;
 }
 
-/** Events: "leaderChange" (leader, term), "roleChange" (role), "applied" (lastAppliedIndex), "appMessage" (from, body), "admitted" (incarnation), "memberReplaced" (id, incarnation, previous: "" for a founder's), "clusterLevel" (level), "clusterId" (id), "fatal" (error), "warning" (message). */
+/** Events: "leaderChange" (leader, term), "roleChange" (role), "applied" (lastAppliedIndex), "appMessage" (from, body), "admitted" (incarnation), "memberReplaced" (id, incarnation, previous: "" for a founder's), "clusterLevel" (level), "clusterId" (id), "fatal" (error: the driver stopped, or for UPGRADE_REQUIRED it stopped applying and keeps its Raft role), "warning" (message). */
 export class RaftDriver extends EventEmitter {
   readonly id: NodeId;
   private readonly opts: RaftDriverOptions;
@@ -155,6 +155,8 @@ export class RaftDriver extends EventEmitter {
   private readonly levels: ClusterLevel;
   /** Set when a committed entry needs a later version: nothing past it is applied. */
   private upgradeBlock: DriverError | null = null;
+  /** The block was reported (pending requests failed, "fatal" emitted): once per process. */
+  private blockReported = false;
   /** Messages whose claimed sender differs from the authenticated one, and undecodable payloads. */
   readonly counters = {
     spoofedMessages: 0,
@@ -622,9 +624,10 @@ export class RaftDriver extends EventEmitter {
 
   private applyReady(rd: Ready): void {
     if (this.upgradeBlock !== null || this.halted) return;
-    // A later version's entry stops this node, but only once the pass has sent its messages
-    // (afterAdvance): a leader's new commit index rides them, and a follower that never hears it
-    // would be stranded behind two stopped peers, never learning it must stop too.
+    // A later version's entry stops this node's applier, not its Raft role (holdAtBlock): a
+    // follower that missed the commit index (a lost message, a partition) learns it from the
+    // heartbeats of a leader that is itself blocked, and stops too, rather than being stranded
+    // behind stopped peers that no longer answer.
     if (rd.committedEntries.length > 0) this.applyEntries(rd);
     if (this.upgradeBlock !== null) return;
     if (rd.softState) this.onSoftState(rd.softState.role, rd.softState.lead);
@@ -636,6 +639,9 @@ export class RaftDriver extends EventEmitter {
   }
 
   private restoreSnapshot(snap: Snapshot, atStart: boolean): void {
+    // Blocked at a later version's entry: the core keeps the snapshot it was sent (the log goes
+    // on), the state machine keeps what it applied before the block.
+    if (this.upgradeBlock !== null) return;
     // Snapshots of the previous version may carry its "@incarnations" record: no longer used
     // (the configuration names incarnations now), so it is dropped at the next snapshot.
     // The snapshot the core installs carries the message's data (its meta gains this node's
@@ -905,8 +911,23 @@ export class RaftDriver extends EventEmitter {
   private afterAdvance(): Promise<void> {
     if (this.halted) return Promise.resolve();
     if (this.upgradeBlock === null) return this.maybeSnapshot();
-    this.fatal(this.upgradeBlock);
+    if (!this.blockReported) this.holdAtBlock(this.upgradeBlock);
     return Promise.resolve();
+  }
+
+  /**
+   * Blocked at a later version's entry: nothing more is applied or snapshotted, requests fail
+   * with the block, but the node keeps ticking, voting, replicating and (as leader) sending
+   * heartbeats, as etcd's raft lets a node whose state machine cannot apply keep its role.
+   * Stopping the process's Raft instead left a follower that had not heard the commit index
+   * with no live peer to hear it from: serving on, not degraded, while the rest had stopped.
+   * Called after the pass sent its messages, so the proposer's answer is not racing them.
+   */
+  private holdAtBlock(block: DriverError): void {
+    this.blockReported = true;
+    this.requests.failAll(block);
+    if (this.listenerCount("fatal") > 0) this.emit("fatal", block);
+    else this.warn(`stopped applying: ${block.message}`);
   }
 
   private async maybeSnapshot(): Promise<void> {
@@ -952,6 +973,12 @@ export class RaftDriver extends EventEmitter {
   private checkRunning(): void {
     if (!this.started || this.nodeRef === null) throw new DriverError("STOPPED", "driver not started");
     if (this.stopped) throw new DriverError("STOPPED", "driver stopped");
+  }
+
+  /** Proposals and reads wait on the applier: a node blocked at a later version's entry refuses them. */
+  private checkServing(): void {
+    this.checkRunning();
+    if (this.upgradeBlock !== null) throw this.upgradeBlock;
   }
 
   private dropped(err: unknown): DriverError {
@@ -1088,7 +1115,7 @@ export class RaftDriver extends EventEmitter {
     after: number | undefined | null = null,
   ): Promise<number> {
     try {
-      this.checkRunning();
+      this.checkServing();
     } catch (err) {
       return Promise.reject(err);
     }
@@ -1119,7 +1146,7 @@ export class RaftDriver extends EventEmitter {
   /** Linearizable read barrier (ReadIndex): resolves with the read index once this node applied it. */
   read(): Promise<number> {
     try {
-      this.checkRunning();
+      this.checkServing();
     } catch (err) {
       return Promise.reject(err);
     }
@@ -1171,7 +1198,7 @@ export class RaftDriver extends EventEmitter {
 
   private confChange(cc: ConfChange): Promise<number> {
     try {
-      this.checkRunning();
+      this.checkServing();
       if (this.role !== "leader")
         throw new DriverError("NOT_LEADER", "membership changes go to the leader", this.lead);
       const r = this.node.proposeConfChange(cc);

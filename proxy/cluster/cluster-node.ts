@@ -21,7 +21,8 @@
 //
 // Rolling upgrades: a command is proposed only once the committed cluster level has it
 // (COMMAND_LEVEL, config/raft/core/feature-level.ts); a committed entry this build cannot read
-// stops the driver with UPGRADE_REQUIRED, reported as degraded "upgrade_required".
+// stops the driver's applier with UPGRADE_REQUIRED (its Raft role goes on), reported as degraded
+// "upgrade_required".
 
 import { rmSync } from "node:fs";
 import type { LookupFunction } from "node:net";
@@ -532,6 +533,9 @@ export class ClusterNode {
       this.tendMembership();
     } catch (err) {
       if (epoch !== this.epoch || this.stopped) return;
+      // Blocked at a later version's entry (logged once by the fatal handler): nothing is applied
+      // again in this process, so a retry would only log forever.
+      if (this.upgradeRequired) return;
       // A stopped driver never comes back in this process: retrying would only log forever.
       if (err instanceof DriverError && (err.code === "STOPPED" || err.code === "FATAL")) {
         this.driverStoppedBy ??= err.message;

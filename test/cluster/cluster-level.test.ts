@@ -185,9 +185,15 @@ test("PatchRouting waits for the cluster level; a later version's command stops 
     () => {
       if (all().every((n) => n.degradedReason() === "upgrade_required")) return true;
       // Thrown, not returned: on a timeout the message names where each node stood.
+      // A node whose driver stopped throws from raftView(): say so and print the rest.
       const where = all().map((n) => {
-        const v = n.raftView();
-        return `${n.settings.id}: ${n.degradedReason()} ${v.role} leader=${v.leader} commit=${v.commitIndex} applied=${v.appliedIndex} stopped=${n.raftStoppedCause ?? "-"}`;
+        const known = `${n.settings.id}: ${n.degradedReason()} stopped=${n.raftStoppedCause ?? "-"}`;
+        try {
+          const v = n.raftView();
+          return `${known} ${v.role} leader=${v.leader} term=${v.term} commit=${v.commitIndex} applied=${v.appliedIndex}`;
+        } catch (err) {
+          return `${known} (no raft view: ${err instanceof Error ? err.message : String(err)})`;
+        }
       });
       throw new Error(where.join("; "));
     },

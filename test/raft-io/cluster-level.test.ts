@@ -206,4 +206,44 @@ describe("cluster level", () => {
     const refused = await rejection(restarted.start());
     assert.equal(refused.code, "UPGRADE_REQUIRED", refused.message);
   });
+
+  it("a follower cut off while a later version's entry commits stops at it once the cut heals", async () => {
+    // The blocked members keep their Raft role: the commit index reaches the follower that missed
+    // it with the next heartbeat. (Their Raft stopping left it serving on, never degraded.)
+    const ids = ["w1", "w2", "w3"];
+    const peers = await peersOf(ids);
+    const sm = () => new ClusterStateMachine({ onApply: () => undefined, onRestore: () => undefined });
+    const ds = ids.map((id) => driver(id, peers, { bootstrap: ids, stateMachine: sm() }));
+    const [w1, w2, w3] = ds as [RaftDriver, RaftDriver, RaftDriver];
+    const fatal = new Map<string, Error>();
+    for (const d of ds) d.on("fatal", (e: Error) => fatal.set(d.id, e));
+    await Promise.all(ds.map((d) => d.start()));
+    await waitFor(() => leaderOf(ds) !== undefined, "a leader", 10_000);
+    for (const [a, b] of [
+      [w1, w3],
+      [w2, w3],
+    ] as const) {
+      a.transport.cut(b.id);
+      b.transport.cut(a.id);
+    }
+    // Read once the cut holds: the level and cluster id the new fleet commits may still be moving it.
+    const lastBefore = w3.status().commitIndex;
+    await waitFor(() => leaderOf([w1, w2]) !== undefined, "a leader of w1 and w2", 10_000);
+    const future = Buffer.from(JSON.stringify({ v: 1, type: "SetQuantumRouting", pools: {} }));
+    const err = await rejection((leaderOf([w1, w2]) as RaftDriver).propose(future));
+    assert.equal(err.code, "UPGRADE_REQUIRED", err.message);
+    await waitFor(() => fatal.has("w1") && fatal.has("w2"), "w1 and w2 stopped applying", 10_000);
+    assert.ok(!fatal.has("w3"), "w3, cut off, has not heard of the entry");
+    assert.equal(w3.status().commitIndex, lastBefore);
+    for (const d of [w1, w2]) {
+      d.transport.heal("w3");
+      w3.transport.heal(d.id);
+    }
+    await waitFor(() => fatal.has("w3"), "w3 stopped applying once the cut healed", 10_000);
+    const e3 = fatal.get("w3");
+    assert.ok(e3 instanceof DriverError && e3.code === "UPGRADE_REQUIRED", String(e3));
+    assert.match(e3.message, /command type "SetQuantumRouting"/);
+    const refused = await rejection(w3.propose(kvCommand("k", "v")));
+    assert.equal(refused.code, "UPGRADE_REQUIRED", refused.message);
+  });
 });
