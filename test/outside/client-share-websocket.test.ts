@@ -119,8 +119,11 @@ routes:
     code: "client_share_exceeded",
   });
   assert.ok(refused !== undefined && refused >= 1, `the refusals are counted: ${refused}`);
-  const line = sg.proc.lines.find((l) => l.type === "access" && l.error === "client_share_exceeded");
-  assert.ok(line !== undefined, `the refusal's access line\n${sg.proc.output()}`);
+  // Access lines are written asynchronously (pino's destination): wait for it, bounded.
+  const line = await sg.proc.waitForLine(
+    "the refusal's access line",
+    (l) => l.type === "access" && l.error === "client_share_exceeded",
+  );
   assert.equal(line.status, 503);
   assert.equal(line.upgrade, true);
 });
