@@ -14,12 +14,11 @@ import assert from "node:assert/strict";
 import { createServer, type Server } from "node:net";
 import { after, before, test } from "node:test";
 import { rawSession } from "../support/raw-socket.js";
+import { SWITCHING_PROTOCOLS, WEBSOCKET_OFFER } from "../support/raw-upgrade.js";
 import { type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
 import { eventually } from "../support/wait.js";
 
-const HANDSHAKE =
-  "Host: a\r\nx-user-id: k\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+const HANDSHAKE = `${WEBSOCKET_OFFER}x-user-id: k\r\n`;
 
 /** Every byte each upstream connection received, by connection. */
 const received: string[] = [];
@@ -36,7 +35,7 @@ before(async () => {
       received[at] += d.toString("latin1");
       if (!answered && received[at].includes("\r\n\r\n")) {
         answered = true;
-        s.write("HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n");
+        s.write(SWITCHING_PROTOCOLS);
       }
     });
   });
