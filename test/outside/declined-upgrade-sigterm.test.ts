@@ -14,6 +14,7 @@ import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { connect } from "node:net";
 import { after, test } from "node:test";
+import { usersPool } from "../support/minimal-config.js";
 import { assertSigtermCutsAtDeadline } from "../support/raw-upgrade.js";
 import { startShardgate, stopAll } from "../support/shardgate-process.js";
 import { eventually } from "../support/wait.js";
@@ -37,15 +38,7 @@ test("SIGTERM with an h2c-offer request in flight: cut at the drain deadline, lo
   const sg = await startShardgate(
     `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
 log: { level: info, accessLog: true }
-pools:
-  users:
-    members: [{ id: m1, address: "127.0.0.1:${(member.address() as AddressInfo).port}" }]
-    timeouts: { response: 60s }
-routes:
-  - match: { pathPrefix: / }
-    pool: users
-    key: [header:x-user-id]
-`,
+${usersPool(`127.0.0.1:${(member.address() as AddressInfo).port}`, "    timeouts: { response: 60s }\n")}`,
     { args: ["--drain-timeout", `${DRAIN_MS}ms`] },
   );
   const client: Socket = connect(Number(new URL(sg.httpUrl).port), "127.0.0.1");

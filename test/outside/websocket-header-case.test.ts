@@ -10,6 +10,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { usersPool } from "../support/minimal-config.js";
 import {
   readHead,
   refuseUpgrade,
@@ -40,14 +41,7 @@ before(async () => {
   );
   sg = await startShardgate(`listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
 headers: { memberHeader: X-Member, ringVersionHeader: X-Ring-Version }
-pools:
-  users:
-    members: [{ id: m1, address: "${member.address}" }]
-routes:
-  - match: { pathPrefix: / }
-    pool: users
-    key: [header:x-user-id]
-`);
+${usersPool(member.address)}`);
   port = Number(new URL(sg.httpUrl).port);
 });
 

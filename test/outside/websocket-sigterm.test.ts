@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import type { AddressInfo } from "node:net";
 import { after, test } from "node:test";
 import { WebSocket, WebSocketServer } from "ws";
+import { usersPool } from "../support/minimal-config.js";
 import { assertSigtermCutsAtDeadline } from "../support/raw-upgrade.js";
 import { startShardgate, stopAll } from "../support/shardgate-process.js";
 
@@ -37,14 +38,7 @@ test("SIGTERM with an open WebSocket: both sides closed at the drain deadline, t
   const sg = await startShardgate(
     `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
 log: { level: info, accessLog: true }
-pools:
-  users:
-    members: [{ id: m1, address: "127.0.0.1:${(wss.address() as AddressInfo).port}" }]
-routes:
-  - match: { pathPrefix: / }
-    pool: users
-    key: [header:x-user-id]
-`,
+${usersPool(`127.0.0.1:${(wss.address() as AddressInfo).port}`)}`,
     { args: ["--drain-timeout", `${DRAIN_MS}ms`] },
   );
   const ws = new WebSocket(`${sg.httpUrl.replace("http:", "ws:")}/live`, { headers: { "x-user-id": "k" } });

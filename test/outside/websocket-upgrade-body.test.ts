@@ -13,6 +13,7 @@
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:net";
 import { after, before, test } from "node:test";
+import { usersPool } from "../support/minimal-config.js";
 import { rawSession } from "../support/raw-socket.js";
 import { SWITCHING_PROTOCOLS, WEBSOCKET_OFFER } from "../support/raw-upgrade.js";
 import { type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
@@ -42,14 +43,7 @@ before(async () => {
   await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
   sg = await startShardgate(`listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
 log: { level: info, accessLog: true }
-pools:
-  users:
-    members: [{ id: m1, address: "127.0.0.1:${(upstream.address() as { port: number }).port}" }]
-routes:
-  - match: { pathPrefix: / }
-    pool: users
-    key: [header:x-user-id]
-`);
+${usersPool(`127.0.0.1:${(upstream.address() as { port: number }).port}`)}`);
   port = Number(new URL(sg.httpUrl).port);
 });
 
