@@ -11,6 +11,8 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { connect, createServer, type Socket } from "node:net";
 import { after, before, test } from "node:test";
+import { usersPool } from "../support/minimal-config.js";
+import { SWITCHING_PROTOCOLS, WEBSOCKET_OFFER } from "../support/raw-upgrade.js";
 import { type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
 import { eventually, scaled } from "../support/wait.js";
 
@@ -25,9 +27,7 @@ const upstream = createServer((s) => {
   upstreamSockets.add(s);
   s.on("close", () => upstreamSockets.delete(s));
   s.on("error", () => undefined);
-  s.once("data", () =>
-    s.write("HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n"),
-  );
+  s.once("data", () => s.write(SWITCHING_PROTOCOLS));
 });
 const clients: Socket[] = [];
 let sg: RunningShardgate;
@@ -38,14 +38,7 @@ before(async () => {
     // Every tunnel comes from 127.0.0.1: the client share (which counts open tunnels) is off.
     await startShardgate(`listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0, maxConnections: ${TUNNELS + 100}, maxUpstreamPerClient: 0 }
 log: { level: info, accessLog: false }
-pools:
-  users:
-    members: [{ id: m1, address: "127.0.0.1:${(upstream.address() as { port: number }).port}" }]
-routes:
-  - match: { pathPrefix: / }
-    pool: users
-    key: [header:x-user-id]
-`);
+${usersPool(`127.0.0.1:${(upstream.address() as { port: number }).port}`)}`);
 });
 
 after(async () => {
@@ -79,10 +72,7 @@ function openTunnel(port: number, i: number): Promise<void> {
       if (d.toString("latin1").startsWith("HTTP/1.1 101")) resolve();
       else reject(new Error(`tunnel ${i}: ${JSON.stringify(d.toString("latin1").slice(0, 100))}`));
     });
-    s.write(
-      `GET /t HTTP/1.1\r\nHost: a\r\nx-user-id: u${i}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-    );
+    s.write(`GET /t HTTP/1.1\r\n${WEBSOCKET_OFFER}x-user-id: u${i}\r\n\r\n`);
   });
 }
 

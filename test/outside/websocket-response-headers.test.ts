@@ -7,42 +7,44 @@
 // ring-version headers were missing too. Now the upgrade's answer gets what a plain answer gets.
 
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
-import { connect } from "node:net";
 import { after, before, test } from "node:test";
 import { WebSocketServer } from "ws";
+import {
+  readHead,
+  refuseUpgrade,
+  startUpgradingMember,
+  type UpgradingMember,
+  WEBSOCKET_OFFER,
+} from "../support/raw-upgrade.js";
 import { fetchJson, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
-import { scaled } from "../support/wait.js";
 
-const HANDSHAKE =
-  "Host: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
-
-const members: Server[] = [];
+const members: UpgradingMember[] = [];
 let sg: RunningShardgate;
 let port = 0;
 
 before(async () => {
   for (let i = 1; i <= 3; i++) {
-    const server = createServer((_req, res) => res.end(`m${i}`));
     // A plain HTTP path refuses the upgrade the way an endpoint without WebSockets does.
     const wss = new WebSocketServer({ noServer: true });
-    server.on("upgrade", (req, socket, head) => {
-      if (req.url?.startsWith("/refused")) {
-        socket.end("HTTP/1.1 426 Upgrade Required\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-        return;
-      }
-      wss.handleUpgrade(req, socket, head, (ws) => ws.send(`m${i}`));
-    });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    members.push(server);
+    members.push(
+      await startUpgradingMember(
+        (req, socket, head) => {
+          if (req.url?.startsWith("/refused")) {
+            refuseUpgrade(socket);
+            return;
+          }
+          wss.handleUpgrade(req, socket, head, (ws) => ws.send(`m${i}`));
+        },
+        (_req, res) => res.end(`m${i}`),
+      ),
+    );
   }
   sg = await startShardgate(`listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
 log: { level: info, accessLog: true }
 headers: { memberHeader: x-member, ringVersionHeader: x-ring-version }
 pools:
   users:
-    members: [${members.map((m, i) => `{ id: m${i + 1}, address: "127.0.0.1:${(m.address() as { port: number }).port}" }`).join(", ")}]
+    members: [${members.map((m, i) => `{ id: m${i + 1}, address: "${m.address}" }`).join(", ")}]
 routes:
   - match: { pathPrefix: / }
     pool: users
@@ -54,47 +56,17 @@ routes:
 
 after(async () => {
   await stopAll();
-  for (const m of members) {
-    m.closeAllConnections();
-    await new Promise((r) => m.close(r));
-  }
+  for (const m of members) await m.close();
 });
 
 /** Sends a handshake; resolves with the answer's status, headers and the first bytes after it. */
-function handshake(
-  path: string,
-  extra = "",
-): Promise<{ status: number; headers: Map<string, string[]>; rest: string }> {
-  return new Promise((resolve, reject) => {
-    const s = connect(port, "127.0.0.1");
-    let text = "";
-    const timer = setTimeout(() => {
-      s.destroy();
-      reject(new Error(`no whole answer in time: ${JSON.stringify(text)}`));
-    }, scaled(10_000));
-    s.setEncoding("latin1");
-    s.on("error", () => undefined);
-    s.on("data", (d: string) => {
-      text += d;
-      const end = text.indexOf("\r\n\r\n");
-      // The 101 is followed by the member's first frame (its name); a refusal ends the connection.
-      if (end < 0 || (text.startsWith("HTTP/1.1 101") && !/m\d/.test(text.slice(end)))) return;
-      clearTimeout(timer);
-      s.destroy();
-      const [statusLine, ...fields] = text.slice(0, end).split("\r\n");
-      const headers = new Map<string, string[]>();
-      for (const f of fields) {
-        const at = f.indexOf(":");
-        const name = f.slice(0, at).toLowerCase();
-        headers.set(name, [...(headers.get(name) ?? []), f.slice(at + 1).trim()]);
-      }
-      resolve({ status: Number(statusLine.split(" ")[1]), headers, rest: text.slice(end + 4) });
-    });
-    s.on("close", () => {
-      if (text.includes("\r\n\r\n") && !text.startsWith("HTTP/1.1 101")) s.emit("data", "");
-    });
-    s.write(`GET ${path} HTTP/1.1\r\n${HANDSHAKE}${extra}\r\n`);
-  });
+function handshake(path: string, extra = "") {
+  return readHead(
+    port,
+    `GET ${path} HTTP/1.1\r\n${WEBSOCKET_OFFER}${extra}\r\n`,
+    // The 101 is followed by the member's first frame (its name); a refusal ends the connection.
+    (text, end) => !text.startsWith("HTTP/1.1 101") || /m\d/.test(text.slice(end)),
+  );
 }
 
 test("a cookie-less WebSocket handshake under onMissingKey: cookie gets the cookie it was routed by", {

@@ -13,13 +13,13 @@
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:net";
 import { after, before, test } from "node:test";
+import { usersPool } from "../support/minimal-config.js";
 import { rawSession } from "../support/raw-socket.js";
+import { SWITCHING_PROTOCOLS, WEBSOCKET_OFFER } from "../support/raw-upgrade.js";
 import { type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
 import { eventually } from "../support/wait.js";
 
-const HANDSHAKE =
-  "Host: a\r\nx-user-id: k\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+const HANDSHAKE = `${WEBSOCKET_OFFER}x-user-id: k\r\n`;
 
 /** Every byte each upstream connection received, by connection. */
 const received: string[] = [];
@@ -36,21 +36,14 @@ before(async () => {
       received[at] += d.toString("latin1");
       if (!answered && received[at].includes("\r\n\r\n")) {
         answered = true;
-        s.write("HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n");
+        s.write(SWITCHING_PROTOCOLS);
       }
     });
   });
   await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
   sg = await startShardgate(`listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
 log: { level: info, accessLog: true }
-pools:
-  users:
-    members: [{ id: m1, address: "127.0.0.1:${(upstream.address() as { port: number }).port}" }]
-routes:
-  - match: { pathPrefix: / }
-    pool: users
-    key: [header:x-user-id]
-`);
+${usersPool(`127.0.0.1:${(upstream.address() as { port: number }).port}`)}`);
   port = Number(new URL(sg.httpUrl).port);
 });
 

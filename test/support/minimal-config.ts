@@ -49,14 +49,22 @@ export function oneMemberConfig(http = 0, admin = 0): string {
 }
 
 /**
- * Pool `users` of one member `m1` nobody answers on (port 9), every path routed to it by
- * `x-user-id`: for tests about the admin port, where the pool is only there to be valid.
+ * Pool `users` of one member `m1` at `address` ("host:port"), every path routed to it by
+ * `x-user-id`; `poolLines` are more of the pool's settings, each line indented as `members`.
  */
-export const USERS_DEAD_MEMBER_POOL = `pools:
+export function usersPool(address: string, poolLines = ""): string {
+  return `pools:
   users:
-    members: [{ id: m1, address: "127.0.0.1:9" }]
-routes:
+    members: [{ id: m1, address: "${address}" }]
+${poolLines}routes:
   - match: { pathPrefix: / }
     pool: users
     key: [header:x-user-id]
 `;
+}
+
+/**
+ * usersPool with its member on port 9, where nobody answers: for tests about the admin port,
+ * where the pool is only there to be valid.
+ */
+export const USERS_DEAD_MEMBER_POOL = usersPool("127.0.0.1:9");
