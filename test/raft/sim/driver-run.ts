@@ -22,6 +22,7 @@ import type { ConfChange } from "../../../config/raft/types.js";
 import { tendMembership } from "./driver-membership.js";
 import { type DNode, DriverSim } from "./driver-sim.js";
 import { encodeCommand } from "./kv.js";
+import { checkBlocksReported } from "./level-block.js";
 import { TICK } from "./network.js";
 import { asymmetricFault, randomPartition } from "./network-faults.js";
 import {
@@ -220,7 +221,8 @@ async function tick(run: Run, t: number): Promise<void> {
   } else if (r < 0.63) {
     const id = pick(IDS);
     const n = sim.node(id);
-    if (n.raft) {
+    // A node blocked at a later version's entry refuses reads (the driver's checkServing).
+    if (n.raft && !n.blocked) {
       const ctx = `r${run.seq++}`;
       reads.set(ctx, { node: id, gen: n.gen, c0: sim.check.maxCommitted, key: pick(KEYS), index: 0 });
       sim.stats.reads++;
@@ -262,6 +264,10 @@ function mayLoseDisk(sim: DriverSim, id: string, founders: readonly string[]): b
 }
 
 function propose(sim: DriverSim, n: DNode, seq: number): void {
+  if (n.blocked) {
+    sim.trace(`propose #${seq} at ${n.id} refused: upgrade required`);
+    return;
+  }
   const cmd = encodeCommand({ client: 0, seq, op: "append", key: KEYS[seq % 3], value: `${seq},` });
   try {
     const r = (n.raft as NonNullable<DNode["raft"]>).propose(cmd);
@@ -286,6 +292,8 @@ function changeMembership(
   const lid = sim.leader();
   if (!lid) return;
   const l = sim.node(lid);
+  // The driver refuses a blocked leader's membership changes (checkServing).
+  if (l.blocked) return;
   const raft = l.raft as NonNullable<DNode["raft"]>;
   const conf = raft.status().conf;
   const outsiders = IDS.filter((id) => !conf.voters.includes(id) && !conf.learners.includes(id));
@@ -331,6 +339,7 @@ async function checkRecovery(sim: DriverSim, seq: number, founders: readonly str
   sim.stopFaults();
   sim.net.opts = { ...sim.net.opts, drop: 0, duplicate: 0, longReorder: 0 };
   for (const id of IDS) if (!sim.isUp(id)) await sim.restart(id);
+  await checkBlocksReported(sim);
   // The rolling upgrade finishes: every build still behind restarts at this build's level.
   if (sim.opts.levels !== undefined)
     for (const id of IDS)
