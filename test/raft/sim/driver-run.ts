@@ -6,7 +6,9 @@
 // transfers and compaction. Checked throughout: election safety, log matching, leader
 // completeness, state-machine safety, durable term/vote, no restart back in time after
 // kill -9, no restart forgetting a retired data directory, and every read's index at least what was committed when it was issued
-// (linearizable reads). At the end the faults stop: the cluster must commit, every member
+// (linearizable reads), and no build applying past a committed entry of a later level. At the
+// end the faults stop: every member below a committed level must report the block while a
+// quorum is there to tell it (level-block.ts); then the cluster must commit, every member
 // apply it, state machines agree, and every voter that lost its disk be a voter again.
 //
 // Two clusters (`twoClusters`): a second cluster of the same node ids (a copy of the config,
