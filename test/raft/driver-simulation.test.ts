@@ -43,6 +43,8 @@ test(`driver simulation: ${SEEDS} seeds keep every invariant through crashes and
     "levelProposals",
     "levelRaises",
     "upgrades",
+    // Builds below a committed level hold their Raft role blocked (driver.ts holdAtBlock).
+    "levelBlocks",
   ]) {
     assert.ok((totals[k] ?? 0) > SEEDS / 50, `${k}: only ${totals[k] ?? 0} across ${SEEDS} seeds`);
   }

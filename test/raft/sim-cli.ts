@@ -162,7 +162,8 @@ async function driverMain(args: Args): Promise<number> {
     `raft:sim ${failed === 0 ? "PASS" : "FAIL"}: ${args.seeds} seeds from ${args.start}, ${failed} failed, ` +
       `${committed} entries committed, ${t.crashes ?? 0} crashes (${t.armedCrashes ?? 0} inside a file operation: ` +
       `${t.crashInTruncation ?? 0} in truncations, ${t.crashInSnapshotInstall ?? 0} in snapshot installs, ` +
-      `${t.crashInRoll ?? 0} in segment rolls), ${t.diskLosses ?? 0} lost disks (${t.readmitted ?? 0} re-admitted), ${t.upgrades ?? 0} upgrades (${t.levelRaises ?? 0} cluster level raises), ` +
+      `${t.crashInRoll ?? 0} in segment rolls), ${t.diskLosses ?? 0} lost disks (${t.readmitted ?? 0} re-admitted), ${t.upgrades ?? 0} upgrades (${t.levelRaises ?? 0} cluster level raises, ` +
+      `${t.levelBlocks ?? 0} upgrade blocks, ${t.blocksChecked ?? 0} reported after the faults), ` +
       `${t.confChanges ?? 0} conf changes, ${t.transfers ?? 0} transfers, ${t.readsChecked ?? 0} reads checked, ` +
       `${t.snapshotsInstalled ?? 0} snapshots installed, ` +
       (args.twoClusters

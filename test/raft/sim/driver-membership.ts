@@ -16,7 +16,8 @@ export function tendMembership(sim: DriverSim): void {
   if (lid === null || sim.isPaused(lid)) return;
   const l = sim.node(lid);
   const raft = l.raft;
-  if (raft === null) return;
+  // A blocked leader adds nobody: the driver refuses its membership changes (checkServing).
+  if (raft === null || l.blocked) return;
   for (const n of sim.nodes.values()) {
     if (n === l || n.raft === null || sim.isPaused(n.id) || !sim.net.canTalk(n.id, l.id)) continue;
     if (inConf(n, n.id) || inConf(l, n.id)) continue;

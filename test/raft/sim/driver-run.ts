@@ -6,7 +6,9 @@
 // transfers and compaction. Checked throughout: election safety, log matching, leader
 // completeness, state-machine safety, durable term/vote, no restart back in time after
 // kill -9, no restart forgetting a retired data directory, and every read's index at least what was committed when it was issued
-// (linearizable reads). At the end the faults stop: the cluster must commit, every member
+// (linearizable reads), and no build applying past a committed entry of a later level. At the
+// end the faults stop: every member below a committed level must report the block while a
+// quorum is there to tell it (level-block.ts); then the cluster must commit, every member
 // apply it, state machines agree, and every voter that lost its disk be a voter again.
 //
 // Two clusters (`twoClusters`): a second cluster of the same node ids (a copy of the config,
@@ -22,6 +24,7 @@ import type { ConfChange } from "../../../config/raft/types.js";
 import { tendMembership } from "./driver-membership.js";
 import { type DNode, DriverSim } from "./driver-sim.js";
 import { encodeCommand } from "./kv.js";
+import { checkBlocksReported } from "./level-block.js";
 import { TICK } from "./network.js";
 import { asymmetricFault, randomPartition } from "./network-faults.js";
 import {
@@ -220,7 +223,8 @@ async function tick(run: Run, t: number): Promise<void> {
   } else if (r < 0.63) {
     const id = pick(IDS);
     const n = sim.node(id);
-    if (n.raft) {
+    // A node blocked at a later version's entry refuses reads (the driver's checkServing).
+    if (n.raft && !n.blocked) {
       const ctx = `r${run.seq++}`;
       reads.set(ctx, { node: id, gen: n.gen, c0: sim.check.maxCommitted, key: pick(KEYS), index: 0 });
       sim.stats.reads++;
@@ -262,6 +266,10 @@ function mayLoseDisk(sim: DriverSim, id: string, founders: readonly string[]): b
 }
 
 function propose(sim: DriverSim, n: DNode, seq: number): void {
+  if (n.blocked) {
+    sim.trace(`propose #${seq} at ${n.id} refused: upgrade required`);
+    return;
+  }
   const cmd = encodeCommand({ client: 0, seq, op: "append", key: KEYS[seq % 3], value: `${seq},` });
   try {
     const r = (n.raft as NonNullable<DNode["raft"]>).propose(cmd);
@@ -286,6 +294,8 @@ function changeMembership(
   const lid = sim.leader();
   if (!lid) return;
   const l = sim.node(lid);
+  // The driver refuses a blocked leader's membership changes (checkServing).
+  if (l.blocked) return;
   const raft = l.raft as NonNullable<DNode["raft"]>;
   const conf = raft.status().conf;
   const outsiders = IDS.filter((id) => !conf.voters.includes(id) && !conf.learners.includes(id));
@@ -331,6 +341,7 @@ async function checkRecovery(sim: DriverSim, seq: number, founders: readonly str
   sim.stopFaults();
   sim.net.opts = { ...sim.net.opts, drop: 0, duplicate: 0, longReorder: 0 };
   for (const id of IDS) if (!sim.isUp(id)) await sim.restart(id);
+  await checkBlocksReported(sim);
   // The rolling upgrade finishes: every build still behind restarts at this build's level.
   if (sim.opts.levels !== undefined)
     for (const id of IDS)

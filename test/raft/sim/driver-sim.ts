@@ -143,7 +143,8 @@ export interface DNode {
   clusterLevel: number;
   /**
    * The process met a cluster level above its build's (UPGRADE_REQUIRED): as the driver, it
-   * applies nothing more, takes no snapshot, and stops (a process crash, queued).
+   * applies nothing more and takes no snapshot. Met at a committed entry, it keeps its Raft role
+   * (ticks, votes, replicates, heartbeats) and refuses requests; met in a snapshot, it stops.
    */
   blocked: boolean;
   /** The cluster id this data directory holds ("" until fixed; kept across crashes, not a lost disk). */
@@ -182,6 +183,10 @@ export class DriverSim {
     /** Mixed-level runs: level entries proposed, and applied raises of a node's cluster level. */
     levelProposals: 0,
     levelRaises: 0,
+    /** Nodes that met a committed level above their build's (UPGRADE_REQUIRED). */
+    levelBlocks: 0,
+    /** Nodes found blocked once the faults stopped, each owing it to a committed level entry. */
+    blocksChecked: 0,
     upgrades: 0,
     /** Nodes that fixed their cluster id (from the level entry or a snapshot). */
     clusterIdsFixed: 0,
@@ -198,6 +203,8 @@ export class DriverSim {
   /** Read states as the node's Ready delivers them; onAdvance after every applied batch. */
   onRead: ((id: string, rs: ReadState) => void) | null = null;
   onAdvance: ((id: string) => void) | null = null;
+  /** Committed level entries (index -> level), as some node applied them: level-block.ts checks them. */
+  readonly levelEntries = new Map<number, number>();
   /** While true, persisting a truncation, snapshot install or roll may arm a crash inside it. */
   injectFaults = true;
   /** The other cluster (same ids) that misrouted messages reach, and the share misrouted. */
@@ -621,6 +628,14 @@ export class DriverSim {
     n.leaderTerm = 0;
     // As the driver: what the durable commit index covers is applied before anything is served.
     if (commit > n.applied) this.applyEntries(n, st.entries(n.applied + 1, commit + 1));
+    if (n.blocked) {
+      // As RaftDriver.start: a log whose committed part holds a later version's entry refuses
+      // the start (the process exits), rather than serving past it.
+      this.trace(`${n.id} refuses to start: upgrade required`);
+      n.raft = null;
+      n.storage = null;
+      return;
+    }
     n.loop = new ReadyLoop(
       raft,
       this.observed(n, st),
@@ -654,12 +669,17 @@ export class DriverSim {
           if (n.gen !== gen) return;
           if (rd.entries.length > 0) this.checkOf(n).onPersistEntries(n.id, st, rd.entries);
           if (rd.committedEntries.length > 0) this.applyEntries(n, rd.committedEntries);
+          // As the driver's applyReady: a blocked node serves no read.
+          if (n.blocked) return;
           for (const rs of rd.readStates) this.onRead?.(n.id, rs);
           this.onAdvance?.(n.id);
         },
         restoreSnapshot: (snap) => {
           if (n.gen !== gen) return;
           this.checkOf(n).onPersistSnapshot(n.id, snap);
+          // As the driver: blocked, the core keeps the snapshot it was sent (the log goes on)
+          // and the state machine keeps what it applied before the block.
+          if (n.blocked) return;
           this.restoreState(n, snap);
           this.stats.snapshotsInstalled++;
           this.trace(`${n.id} installed snapshot @${snap.meta.index}`);
@@ -714,9 +734,10 @@ export class DriverSim {
     if (this.opts.levels !== undefined && snap.data.length > 0) {
       const { level, cluster } = unwrapSnapshot(snap.data);
       if (cluster !== "") this.adoptCluster(n, cluster, `snapshot @${snap.meta.index}`);
-      this.raiseLevel(n, level, `snapshot @${snap.meta.index}`);
+      this.raiseLevel(n, level, `snapshot @${snap.meta.index}`, false);
       if (n.blocked) return;
     }
+    this.checkAppliesBelowBlock(n, snap.meta.index);
     n.applied = snap.meta.index;
     n.snapIndex = Math.max(n.snapIndex, snap.meta.index);
     this.checkAdmission(n, snap.meta.conf);
@@ -728,6 +749,7 @@ export class DriverSim {
     for (const e of entries) {
       if (n.blocked) return;
       if (e.index <= n.applied) continue;
+      this.checkAppliesBelowBlock(n, e.index);
       this.checkOf(n).onApply(n.id, e, n.applied, n.raft?.status().term);
       n.applied = e.index;
       n.everApplied = Math.max(n.everApplied, e.index);
@@ -966,7 +988,8 @@ export class DriverSim {
     if (l === null) return;
     const n = this.node(l);
     const raft = n.raft;
-    if (!raft) return;
+    // A blocked leader proposes nothing (maybeRaiseLevel).
+    if (!raft || n.blocked) return;
     const fleet = raft.fleetLevel();
     if (fleet === undefined || fleet <= n.clusterLevel) return;
     const term = raft.status().term;
@@ -995,8 +1018,9 @@ export class DriverSim {
     if (this.opts.levels === undefined) return;
     const level = decodeLevel(e.data.subarray(ENTRY_HEADER), () => true);
     if (level === undefined) return;
+    this.levelEntries.set(e.index, level);
     const before = n.clusterLevel;
-    this.raiseLevel(n, level, `entry ${e.index}`);
+    this.raiseLevel(n, level, `entry ${e.index}`, true);
     // As the driver: the entry that first takes the fleet to LEVEL_CLUSTER_ID fixes the id.
     if (
       before < LEVEL_CLUSTER_ID &&
@@ -1024,16 +1048,30 @@ export class DriverSim {
     this.trace(`${n.id} cluster id ${id} (${what})`);
   }
 
-  private raiseLevel(n: DNode, level: number, what: string): void {
+  /** A build never applies past a committed entry of a later level than its own (it blocks there). */
+  private checkAppliesBelowBlock(n: DNode, index: number): void {
+    for (const [at, level] of this.levelEntries)
+      if (level > n.level && at < index)
+        this.check.fail(
+          `upgrade block: ${n.id} (build level ${n.level}) applies ${index}, past entry ${at} of cluster level ${level}`,
+        );
+  }
+
+  /** `atEntry`: met at a committed entry (the driver holds its Raft role), else in a snapshot. */
+  private raiseLevel(n: DNode, level: number, what: string, atEntry: boolean): void {
     if (level <= n.clusterLevel) return;
-    // The driver stops with UPGRADE_REQUIRED at a level above its build's: a node that was a
+    // The driver blocks with UPGRADE_REQUIRED at a level above its build's: a node that was a
     // member when it was committed never meets one (tendLevel checks that).
     if (level > n.level) {
       this.trace(`${n.id} (level ${n.level}) meets cluster level ${level} at ${what}: upgrade required`);
-      // As the driver (upgradeBlock, or restoreSnapshot throwing): nothing more is applied or
-      // snapshotted, and the process stops. Applying on would let it snapshot a state without
-      // the level, which its upgraded build would then restart from.
+      // As the driver: nothing more is applied or snapshotted. Applying on would let it snapshot
+      // a state without the level, which its upgraded build would then restart from.
       n.blocked = true;
+      this.stats.levelBlocks++;
+      // At an entry (upgradeBlock, holdAtBlock) the process keeps ticking, voting, replicating
+      // and heartbeating, so a peer that missed the commit index learns it from this one. A
+      // snapshot's level throws in restoreSnapshot, which stops the driver (fatal): a crash.
+      if (atEntry) return;
       const gen = n.gen;
       this.immediates.push(() => {
         if (n.gen === gen) this.crash(n.id, "process");
