@@ -537,8 +537,8 @@ export class RaftDriver extends EventEmitter {
     } catch (err) {
       return { reason: "bad_snapshot", detail: `${what}: ${(err as Error).message}` };
     }
-    // A level above this build's is a real fleet's upgrade: installed, then the node stops with
-    // UPGRADE_REQUIRED as for a later entry. One that no build advertises is forged or corrupt.
+    // A level above this build's is a real fleet's upgrade: installed, then the node stops
+    // applying with UPGRADE_REQUIRED as for a later entry (restoreSnapshot). One that no build advertises is forged or corrupt.
     if (!isAdvertisableLevel(wrapped.level))
       return {
         reason: "bad_snapshot",
@@ -653,7 +653,15 @@ export class RaftDriver extends EventEmitter {
     // Refused (another cluster's): the state machine is not restored and the driver is stopped
     // (fatal, or start() refusing); applyReady and afterAdvance then do nothing (halted).
     if (cluster !== "" && !this.adoptCluster(cluster, `snapshot ${snap.meta.index}`)) return;
-    this.levels.checkSnapshot(level, snap.meta.index);
+    try {
+      this.levels.checkSnapshot(level, snap.meta.index);
+    } catch (err) {
+      // Sent by a fleet at a later level: installed (the log goes on from it), nothing restored,
+      // and the node holds at it as at a later entry (afterAdvance), keeping its Raft role.
+      if (atStart || !(err instanceof DriverError)) throw err;
+      this.upgradeBlock = err;
+      return;
+    }
     this.levels.raise(level);
     this.book.restore(addresses, atStart);
     if (pre?.state !== undefined && this.sm.restoreDecoded !== undefined)

@@ -309,3 +309,43 @@ describe("a leader blocked at a later version's entry", () => {
     assert.equal(fatals, 1);
   });
 });
+
+describe("a snapshot of a later level", () => {
+  it("stops a member's applier, not its Raft role, and restores nothing", async () => {
+    // s4 is an older build joining a fleet whose log is compacted behind a level it lacks: it is
+    // caught up by snapshot. It must hold at it as at a later entry (the store untouched) and go on
+    // replicating, not stop its Raft and leave the fleet a member short.
+    const ids = ["s1", "s2", "s3"];
+    const peers = await peersOf([...ids, "s4"]);
+    const opts = { bootstrap: ids, snapshotEvery: 20, compactMargin: 0 };
+    const ds = ids.map((id) => driver(id, peers, opts));
+    await Promise.all(ds.map((d) => d.start()));
+    await waitFor(() => ds.every((d) => d.clusterLevel === CURRENT_LEVEL), "the level committed", 15_000);
+    await waitFor(() => leaderOf(ds) !== undefined, "a leader", 10_000);
+    const leader = leaderOf(ds) as RaftDriver;
+    for (let i = 0; i < 40; i++) await leader.propose(kvCommand(`k${i}`, "v"));
+    await waitFor(() => leader.storage.firstIndex() > 1, "the leader's log compacted", 10_000);
+    const older = new KvStateMachine();
+    const s4 = driver("s4", peers, { stateMachine: older, level: CURRENT_LEVEL - 1 });
+    const fatal: Error[] = [];
+    s4.on("fatal", (e: Error) => fatal.push(e));
+    await s4.start();
+    await leader.addLearner("s4", peers.s4 as string);
+    await waitFor(() => fatal.length === 1, "s4 stopped applying", 10_000);
+    const e = fatal[0];
+    assert.ok(e instanceof DriverError && e.code === "UPGRADE_REQUIRED", String(e));
+    assert.match(e.message, /is of cluster level/);
+    const index = await leader.propose(kvCommand("after", "v"));
+    await waitFor(() => s4.status().commitIndex >= index, "s4 replicates on", 10_000);
+    assert.equal(older.map.size, 0, "nothing of the snapshot restored");
+    assert.equal(fatal.length, 1);
+    const refused = await rejection(s4.read());
+    assert.equal(refused.code, "UPGRADE_REQUIRED", refused.message);
+    // The snapshot it installed is on disk: a restart of this build refuses it, restores nothing.
+    await s4.stop();
+    drivers.delete(s4);
+    const again = driver("s4", peers, { stateMachine: new KvStateMachine(), level: CURRENT_LEVEL - 1 });
+    const restart = await rejection(again.start());
+    assert.equal(restart.code, "UPGRADE_REQUIRED", restart.message);
+  });
+});
