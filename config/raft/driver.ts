@@ -446,6 +446,7 @@ export class RaftDriver extends EventEmitter {
     // kept: its decoded state can be large.
     if (this.decoded !== null && this.decoded.snap.meta.index <= this.applied) this.decoded = null;
     this.maybeRaiseLevel();
+    this.handOffBlockedLead();
     const now = performance.now();
     this.requests.sweepTimeouts(now, this.lead);
     this.retryTransfers(now);
@@ -536,8 +537,8 @@ export class RaftDriver extends EventEmitter {
     } catch (err) {
       return { reason: "bad_snapshot", detail: `${what}: ${(err as Error).message}` };
     }
-    // A level above this build's is a real fleet's upgrade: installed, then the node stops with
-    // UPGRADE_REQUIRED as for a later entry. One that no build advertises is forged or corrupt.
+    // A level above this build's is a real fleet's upgrade: installed, then the node stops
+    // applying with UPGRADE_REQUIRED as for a later entry (restoreSnapshot). One that no build advertises is forged or corrupt.
     if (!isAdvertisableLevel(wrapped.level))
       return {
         reason: "bad_snapshot",
@@ -652,7 +653,15 @@ export class RaftDriver extends EventEmitter {
     // Refused (another cluster's): the state machine is not restored and the driver is stopped
     // (fatal, or start() refusing); applyReady and afterAdvance then do nothing (halted).
     if (cluster !== "" && !this.adoptCluster(cluster, `snapshot ${snap.meta.index}`)) return;
-    this.levels.checkSnapshot(level, snap.meta.index);
+    try {
+      this.levels.checkSnapshot(level, snap.meta.index);
+    } catch (err) {
+      // Sent by a fleet at a later level: installed (the log goes on from it), nothing restored,
+      // and the node holds at it as at a later entry (afterAdvance), keeping its Raft role.
+      if (atStart || !(err instanceof DriverError)) throw err;
+      this.upgradeBlock = err;
+      return;
+    }
     this.levels.raise(level);
     this.book.restore(addresses, atStart);
     if (pre?.state !== undefined && this.sm.restoreDecoded !== undefined)
@@ -928,6 +937,28 @@ export class RaftDriver extends EventEmitter {
     this.requests.failAll(block);
     if (this.listenerCount("fatal") > 0) this.emit("fatal", block);
     else this.warn(`stopped applying: ${block.message}`);
+  }
+
+  /**
+   * Leader blocked at a later version's entry: leadership goes to a voter advertising a later
+   * feature level than this build's (a newer build, which can apply the entry). Leading on,
+   * this node would hold the term with its heartbeats while doing none of a leader's work (no
+   * level raises; the application gives up its controllers), for as long as it runs. With no
+   * newer voter heard, it keeps leading: the blocked fleet still needs heartbeats. A transfer
+   * that does not complete is dropped by the core after an election timeout, then asked again.
+   */
+  private handOffBlockedLead(): void {
+    if (this.upgradeBlock === null || this.role !== "leader") return;
+    const st = this.node.status();
+    if (st.leadTransferee !== "") return;
+    const own = this.levels.own;
+    const to = st.conf.voters.find((id) => id !== this.id && (this.node.memberLevel(id) ?? -1) > own);
+    if (to === undefined) return;
+    try {
+      this.node.transferLeadership(to);
+    } catch (err) {
+      if (!(err instanceof ProposalDropped)) throw err;
+    }
   }
 
   private async maybeSnapshot(): Promise<void> {

@@ -15,7 +15,7 @@ import { TcpTransport } from "../../config/raft/transport/index.js";
 import { ClusterStateMachine } from "../../config/state/state-machine.js";
 import { freePorts } from "../support/ports.js";
 import { testDriverOptions } from "../support/raft-io/driver-options.js";
-import { kvCommand } from "../support/raft-io/kv-state-machine.js";
+import { KvStateMachine, kvCommand } from "../support/raft-io/kv-state-machine.js";
 import { waitFor } from "../support/wait.js";
 
 const SECRET = "cluster-level-test-secret-0123456789";
@@ -245,5 +245,107 @@ describe("cluster level", () => {
     assert.match(e3.message, /command type "SetQuantumRouting"/);
     const refused = await rejection(w3.propose(kvCommand("k", "v")));
     assert.equal(refused.code, "UPGRADE_REQUIRED", refused.message);
+  });
+});
+
+describe("a leader blocked at a later version's entry", () => {
+  it("hands leadership to a voter of a later build, which applies on", async () => {
+    // b3 is the older build (one level below): its state machine cannot read "later" commands.
+    // Leading on, it would hold the term with heartbeats while doing none of a leader's work
+    // (no level raises; the application gives up its controllers), for as long as it runs.
+    const ids = ["b1", "b2", "b3"];
+    const peers = await peersOf(ids);
+    const older = new KvStateMachine();
+    const olderSm = {
+      apply: (e: { index: number; term: number; data: Uint8Array }) => {
+        if (Buffer.from(e.data).toString("utf8").includes('"later"'))
+          throw new DriverError("UPGRADE_REQUIRED", 'command "later" needs feature level 8');
+        return older.apply(e);
+      },
+      snapshot: () => older.snapshot(),
+      restore: (data: Uint8Array) => older.restore(data),
+    };
+    const newer = [new KvStateMachine(), new KvStateMachine()];
+    const ds = [
+      driver("b1", peers, { bootstrap: ids, stateMachine: newer[0] }),
+      driver("b2", peers, { bootstrap: ids, stateMachine: newer[1] }),
+      driver("b3", peers, { bootstrap: ids, stateMachine: olderSm, level: CURRENT_LEVEL - 1 }),
+    ];
+    const [b1, , b3] = ds as [RaftDriver, RaftDriver, RaftDriver];
+    let fatals = 0;
+    b3.on("fatal", () => fatals++);
+    await Promise.all(ds.map((d) => d.start()));
+    await waitFor(() => leaderOf(ds) !== undefined, "a leader", 10_000);
+    // b3 leads, as any voter may once its log is up to date.
+    await waitFor(
+      () => {
+        if (leaderOf(ds) === b3) return true;
+        b3.transferLeadership("b3").catch(() => undefined);
+        return false;
+      },
+      "b3 leads",
+      15_000,
+    );
+    await waitFor(() => b1.status().leader === "b3", "b1 knows b3 leads", 10_000);
+    await b1.propose(kvCommand("later", "x"));
+    await waitFor(() => fatals === 1, "b3 stopped applying", 10_000);
+    await waitFor(
+      () => leaderOf(ds) !== undefined && leaderOf(ds) !== b3,
+      "a later build leads",
+      10_000,
+    ).catch((e: unknown) => {
+      throw new Error(`${String(e)}: ${JSON.stringify(ds.map((d) => d.status().role))}`);
+    });
+    // The later build serves on; b3 stays blocked (the fatal event once), votes, applies nothing more.
+    await waitFor(
+      () => b1.status().leader !== "" && b1.status().leader !== "b3",
+      "b1 knows the new leader",
+      10_000,
+    );
+    await b1.propose(kvCommand("k", "after"));
+    assert.equal(newer[0].map.get("k"), "after");
+    await waitFor(() => newer[1].map.get("k") === "after", "b2 applied it", 10_000);
+    assert.equal(older.map.get("k"), undefined);
+    assert.equal(fatals, 1);
+  });
+});
+
+describe("a snapshot of a later level", () => {
+  it("stops a member's applier, not its Raft role, and restores nothing", async () => {
+    // s4 is an older build joining a fleet whose log is compacted behind a level it lacks: it is
+    // caught up by snapshot. It must hold at it as at a later entry (the store untouched) and go on
+    // replicating, not stop its Raft and leave the fleet a member short.
+    const ids = ["s1", "s2", "s3"];
+    const peers = await peersOf([...ids, "s4"]);
+    const opts = { bootstrap: ids, snapshotEvery: 20, compactMargin: 0 };
+    const ds = ids.map((id) => driver(id, peers, opts));
+    await Promise.all(ds.map((d) => d.start()));
+    await waitFor(() => ds.every((d) => d.clusterLevel === CURRENT_LEVEL), "the level committed", 15_000);
+    await waitFor(() => leaderOf(ds) !== undefined, "a leader", 10_000);
+    const leader = leaderOf(ds) as RaftDriver;
+    for (let i = 0; i < 40; i++) await leader.propose(kvCommand(`k${i}`, "v"));
+    await waitFor(() => leader.storage.firstIndex() > 1, "the leader's log compacted", 10_000);
+    const older = new KvStateMachine();
+    const s4 = driver("s4", peers, { stateMachine: older, level: CURRENT_LEVEL - 1 });
+    const fatal: Error[] = [];
+    s4.on("fatal", (e: Error) => fatal.push(e));
+    await s4.start();
+    await leader.addLearner("s4", peers.s4 as string);
+    await waitFor(() => fatal.length === 1, "s4 stopped applying", 10_000);
+    const e = fatal[0];
+    assert.ok(e instanceof DriverError && e.code === "UPGRADE_REQUIRED", String(e));
+    assert.match(e.message, /is of cluster level/);
+    const index = await leader.propose(kvCommand("after", "v"));
+    await waitFor(() => s4.status().commitIndex >= index, "s4 replicates on", 10_000);
+    assert.equal(older.map.size, 0, "nothing of the snapshot restored");
+    assert.equal(fatal.length, 1);
+    const refused = await rejection(s4.read());
+    assert.equal(refused.code, "UPGRADE_REQUIRED", refused.message);
+    // The snapshot it installed is on disk: a restart of this build refuses it, restores nothing.
+    await s4.stop();
+    drivers.delete(s4);
+    const again = driver("s4", peers, { stateMachine: new KvStateMachine(), level: CURRENT_LEVEL - 1 });
+    const restart = await rejection(again.start());
+    assert.equal(restart.code, "UPGRADE_REQUIRED", restart.message);
   });
 });
