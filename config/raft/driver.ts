@@ -443,8 +443,9 @@ export class RaftDriver extends EventEmitter {
     this.reportUnreachable();
     this.node.tick();
     // A checked snapshot the core did not install (it was behind this node's commit) is not
-    // kept: its decoded state can be large.
-    if (this.decoded !== null && this.decoded.snap.meta.index <= this.applied) this.decoded = null;
+    // kept: its decoded state can be large. Nor is one a blocked node will never install.
+    if (this.decoded !== null && (this.decoded.snap.meta.index <= this.applied || this.upgradeBlock !== null))
+      this.decoded = null;
     this.maybeRaiseLevel();
     this.handOffBlockedLead();
     const now = performance.now();
@@ -641,8 +642,11 @@ export class RaftDriver extends EventEmitter {
 
   private restoreSnapshot(snap: Snapshot, atStart: boolean): void {
     // Blocked at a later version's entry: the core keeps the snapshot it was sent (the log goes
-    // on), the state machine keeps what it applied before the block.
-    if (this.upgradeBlock !== null) return;
+    // on), the state machine keeps what it applied before the block; its decoded copy is let go.
+    if (this.upgradeBlock !== null) {
+      this.decoded = null;
+      return;
+    }
     // Snapshots of the previous version may carry its "@incarnations" record: no longer used
     // (the configuration names incarnations now), so it is dropped at the next snapshot.
     // The snapshot the core installs carries the message's data (its meta gains this node's
