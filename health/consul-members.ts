@@ -9,7 +9,7 @@ export type CheckStatus = "passing" | "warning" | "critical";
 
 /** One upstream as discovered from Consul. */
 export interface DiscoveredMember {
-  /** Service.ID (or "node/ID" when two nodes report the same Service.ID). */
+  /** Service.ID (or "node:ID" when two nodes report the same Service.ID). */
   readonly id: string;
   /** Service.Address, else Node.Address. */
   readonly address: string;
@@ -88,7 +88,8 @@ export function parseHealthEntries(
     else raw.push(m);
   }
   // Service IDs are unique per agent, not per cluster: two nodes may both report "web-1".
-  // Qualify every colliding id with its node so the result does not depend on answer order.
+  // Qualify every colliding id with its node so the result does not depend on answer order,
+  // joined by ":", which member ids allow ("/" does not: such members were skipped).
   const counts = new Map<string, number>();
   let collisions = false;
   for (const m of raw) {
@@ -102,9 +103,9 @@ export function parseHealthEntries(
     for (const m of raw) {
       if ((counts.get(m.id) ?? 0) > 1) {
         warnings.push(
-          `Service.ID ${quoteForLog(m.id)} is reported by several nodes; using ${quoteForLog(`${m.node}/${m.id}`)}`,
+          `Service.ID ${quoteForLog(m.id)} is reported by several nodes; using ${quoteForLog(`${m.node}:${m.id}`)}`,
         );
-        out.push(Object.freeze({ ...m, id: `${m.node}/${m.id}` }));
+        out.push(Object.freeze({ ...m, id: `${m.node}:${m.id}` }));
       } else {
         out.push(m);
       }

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { isDeepStrictEqual } from "node:util";
+import { memberSchema } from "../../config/file/schema.js";
 import {
   type DiscoveredMember,
   diffMembers,
@@ -74,9 +75,15 @@ test("health is the worst check; warning is healthy only when allowed; no checks
 test("the same Service.ID on two nodes is qualified by node, whatever the order", () => {
   const a = parseHealthEntries([entry("web", { node: "n1" }), entry("web", { node: "n2" })], true);
   const b = parseHealthEntries([entry("web", { node: "n2" }), entry("web", { node: "n1" })], true);
-  assert.deepEqual([...a.members.keys()], ["n1/web", "n2/web"]);
+  assert.deepEqual([...a.members.keys()], ["n1:web", "n2:web"]);
   assert.deepEqual([...b.members.keys()], [...a.members.keys()]);
   assert.ok(a.warnings.length > 0);
+  // The qualified ids must be member ids the cluster accepts (membership-plan checks each with
+  // the member schema): "n1/web" was refused there, so both instances were skipped.
+  for (const m of a.members.values()) {
+    const r = memberSchema.safeParse({ id: m.id, address: `${m.address}:${m.port}` });
+    assert.ok(r.success, `${m.id}: ${JSON.stringify(r.error?.issues)}`);
+  }
 });
 
 test("malformed entries are skipped with a warning; a non-array throws a clear error", () => {
