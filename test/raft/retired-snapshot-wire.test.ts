@@ -15,8 +15,9 @@ import type { RaftDriverOptions } from "../../config/raft/driver.js";
 import { TcpTransport } from "../../config/raft/transport/index.js";
 import { freePorts } from "../support/ports.js";
 import { SEED, seedNote } from "../support/prng.js";
-import { type DriverNode, DriverNodes } from "../support/raft-io/driver-nodes.js";
-import { KvStateMachine, kvCommand } from "../support/raft-io/kv-state-machine.js";
+import { DriverNodes } from "../support/raft-io/driver-nodes.js";
+import { keys, leaderOf, write } from "../support/raft-io/driver-writes.js";
+import { KvStateMachine } from "../support/raft-io/kv-state-machine.js";
 import { waitFor } from "../support/wait.js";
 
 const SECRET = "retired-snapshot-wire-test-secret-0123";
@@ -36,23 +37,6 @@ function node(
   // Small snapshots, nothing kept behind them: a follower that missed a few entries needs one.
   return nodes.node(dir, id, peers, new KvStateMachine(), { snapshotEvery: 4, compactMargin: 0, ...extra });
 }
-
-const leaderOf = (ns: readonly DriverNode[]) => ns.find((n) => n.d.status().role === "leader");
-
-async function write(ns: readonly DriverNode[], keys: readonly string[]): Promise<void> {
-  for (const k of keys) {
-    await waitFor(() => leaderOf(ns) !== undefined, `a leader to write ${k} (${seedNote(SEED)})`, 20_000);
-    await (leaderOf(ns) as DriverNode).d.propose(kvCommand(k, "1"));
-  }
-  const last = keys[keys.length - 1];
-  await waitFor(
-    () => ns.every((n) => n.kv.map.get(last) === "1"),
-    `${last} applied on ${ns.map((n) => n.d.id).join(", ")} (${seedNote(SEED)})`,
-    20_000,
-  );
-}
-
-const keys = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
 
 /**
  * a, b, c founded together (c as a build of `cLevel`), "ours" written everywhere, then c cut off

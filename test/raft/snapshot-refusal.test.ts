@@ -18,7 +18,8 @@ import { ClusterStateMachine } from "../../config/state/state-machine.js";
 import { freePorts } from "../support/ports.js";
 import { SEED, seedNote } from "../support/prng.js";
 import { type DriverNode, DriverNodes } from "../support/raft-io/driver-nodes.js";
-import { KvStateMachine, kvCommand } from "../support/raft-io/kv-state-machine.js";
+import { keys, write } from "../support/raft-io/driver-writes.js";
+import { KvStateMachine } from "../support/raft-io/kv-state-machine.js";
 import { waitFor } from "../support/wait.js";
 
 const SECRET = "snapshot-refusal-test-secret-0123456789";
@@ -81,25 +82,6 @@ async function started(n: Node): Promise<Node> {
 function stop(n: Node): Promise<void> {
   return nodes.stop(n);
 }
-
-function leaderOf(ns: readonly Node[]): Node | undefined {
-  return ns.find((n) => n.d.status().role === "leader");
-}
-
-async function write(ns: readonly Node[], keys: readonly string[]): Promise<void> {
-  for (const k of keys) {
-    await waitFor(() => leaderOf(ns) !== undefined, `a leader to write ${k} (${seedNote(SEED)})`, 20_000);
-    await (leaderOf(ns) as Node).d.propose(kvCommand(k, "1"));
-  }
-  const last = keys[keys.length - 1];
-  await waitFor(
-    () => ns.every((n) => n.kv.map.get(last) === "1"),
-    `${last} applied on ${ns.map((n) => n.d.id).join(", ")} (${seedNote(SEED)})`,
-    20_000,
-  );
-}
-
-const keys = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
 
 /**
  * a, b, c founded together, "ours" written everywhere, then c cut off (by a and b) and stopped
