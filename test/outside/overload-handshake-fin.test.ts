@@ -15,20 +15,20 @@
 // idle values long before the headers timeout. Bounded in count and time; every socket is closed, every process stopped.
 
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { createServer as createHttpServer, type Server } from "node:http";
 import { createServer as createNetServer, connect as netConnect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { connect as tlsConnect } from "node:tls";
+import { tearDownOutside } from "../support/outside-teardown.js";
 import { seedNote, testSeed } from "../support/prng.js";
 import {
   metricValue,
   poolConfig,
   type RunningShardgate,
   startShardgate,
-  stopAll,
 } from "../support/shardgate-process.js";
 import { issueCert, makeCa } from "../support/test-ca.js";
 import { eventually } from "../support/wait.js";
@@ -102,16 +102,7 @@ before(async () => {
   for (const kind of KINDS) running.set(kind, await startShardgate(configFor(kind, memberPort)));
 });
 
-after(async () => {
-  for (const s of sockets) s.destroy();
-  await stopAll();
-  await new Promise<void>((resolve) => {
-    if (member === undefined) return resolve();
-    member.closeAllConnections();
-    member.close(() => resolve());
-  });
-  rmSync(dir, { recursive: true, force: true });
-});
+after(() => tearDownOutside({ sockets, member, dir }));
 
 /** The connection gauge and the memory estimate for open TLS connections. */
 async function gauges(sg: RunningShardgate): Promise<{ open: number; tlsBytes: number }> {

@@ -10,15 +10,16 @@
 // handshake and then stay quiet. Bounded in count and time; every socket and process is stopped.
 
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import type { TLSSocket } from "node:tls";
+import { tearDownOutside } from "../support/outside-teardown.js";
 import { seedNote, testSeed } from "../support/prng.js";
 import { quietTls } from "../support/quiet-tls.js";
-import { poolConfig, startShardgate, stopAll } from "../support/shardgate-process.js";
+import { poolConfig, startShardgate } from "../support/shardgate-process.js";
 import { issueCert, makeCa } from "../support/test-ca.js";
 import { eventually, scaled } from "../support/wait.js";
 
@@ -36,16 +37,7 @@ const sockets = new Set<TLSSocket>();
 let member: Server | undefined;
 const dir = mkdtempSync(join(tmpdir(), "sg-overload-tls-"));
 
-after(async () => {
-  for (const s of sockets) s.destroy();
-  await stopAll();
-  await new Promise<void>((resolve) => {
-    if (member === undefined) return resolve();
-    member.closeAllConnections();
-    member.close(() => resolve());
-  });
-  rmSync(dir, { recursive: true, force: true });
-});
+after(() => tearDownOutside({ sockets, member, dir }));
 
 function rssOf(pid: number | undefined): number {
   assert.ok(pid !== undefined);

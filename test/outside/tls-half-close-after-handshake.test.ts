@@ -11,7 +11,7 @@
 // Real shardgate processes, a plain HTTP member answering after 300 ms. Nothing is random.
 
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import {
   type AddressInfo,
@@ -24,13 +24,13 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { type ConnectionOptions, connect, type TLSSocket } from "node:tls";
 import { frame, literal } from "../support/h2-frames.js";
+import { tearDownOutside } from "../support/outside-teardown.js";
 import { seedNote, testSeed } from "../support/prng.js";
 import {
   eventually,
   poolConfig,
   type RunningShardgate,
   startShardgate,
-  stopAll,
 } from "../support/shardgate-process.js";
 import { issueCert, makeCa } from "../support/test-ca.js";
 
@@ -71,13 +71,7 @@ before(async () => {
   }
 });
 
-after(async () => {
-  for (const s of sockets) s.destroy();
-  await stopAll();
-  member?.closeAllConnections();
-  await new Promise((r) => member?.close(r));
-  if (certDir !== undefined) rmSync(certDir, { recursive: true, force: true });
-});
+after(() => tearDownOutside({ sockets, member, dir: certDir }));
 
 function sg(mode: Mode): RunningShardgate {
   const s = running.get(mode);

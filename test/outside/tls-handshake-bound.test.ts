@@ -15,12 +15,12 @@ import { Duplex } from "node:stream";
 import { after, before, test } from "node:test";
 import { connect as tlsConnect } from "node:tls";
 import { fileURLToPath } from "node:url";
+import { tearDownOutside } from "../support/outside-teardown.js";
 import {
   metricValue,
   poolConfig,
   type RunningShardgate,
   startShardgate,
-  stopAll,
 } from "../support/shardgate-process.js";
 import { eventually } from "../support/wait.js";
 
@@ -48,11 +48,7 @@ before(async () => {
   port = Number(new URL(sg.httpUrl).port);
 });
 
-after(async () => {
-  await stopAll();
-  upstream.closeAllConnections();
-  await new Promise((r) => upstream.close(r));
-});
+after(() => tearDownOutside({ member: upstream }));
 
 /** Opens a raw socket, lets `send` write, resolves with how long the peer took to close it (-1: not by `ms`). */
 function closedWithin(ms: number, send: (s: Socket) => void): Promise<number> {
