@@ -10,16 +10,17 @@
 // client of a burst gets an answer, its own or a 503 too_many_connections. Seeded burst sizes.
 
 import assert from "node:assert/strict";
-import { connect } from "node:net";
 import { after, test } from "node:test";
+import { startCappedAdmin, statusLineOf } from "../support/admin-cap.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
-import { startShardgate, stopAll } from "../support/shardgate-process.js";
+import { stopAll } from "../support/shardgate-process.js";
 import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
-import { scaled } from "../support/wait.js";
 
 const seed = testSeed(20_261_212);
 const note = seedNote(seed);
 const CAP = 16;
+/** How long a client of the burst waits for its status line. */
+const ASK_MS = 10_000;
 const ROUNDS = 4;
 let ups: EchoUpstream[] = [];
 
@@ -28,54 +29,17 @@ after(async () => {
   await closeAll(ups);
 });
 
-/** What one client read: the status line, or how its connection ended without one. */
-function ask(port: number, request: string): Promise<string> {
-  return new Promise((resolve) => {
-    const s = connect(port, "127.0.0.1", () => s.write(request));
-    let got = "";
-    let outcome = "";
-    const done = (what: string) => {
-      outcome ||= what;
-      s.destroy();
-      resolve(outcome);
-    };
-    const timer = setTimeout(() => done("nothing within the bound"), scaled(10_000));
-    s.on("data", (d) => {
-      got += d.toString("latin1");
-      const end = got.indexOf("\r\n");
-      if (end > 0) {
-        clearTimeout(timer);
-        done(got.slice(0, end));
-      }
-    });
-    s.on("error", (e: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      done(`error ${e.code}`);
-    });
-    s.on("end", () => {
-      clearTimeout(timer);
-      done("closed without an answer");
-    });
-  });
-}
-
 test("every client of a burst past admin.maxConnections gets an answer", async () => {
   ups = await startUpstreams(1, "cb");
-  const sg = await startShardgate(`listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
-admin: { maxConnections: ${CAP} }
-log: { level: info, accessLog: false }
-pools:
-  users:
-    members: [{ id: m1, address: "127.0.0.1:${ups[0].port}" }]
-routes:
-  - { match: { pathPrefix: / }, pool: users, key: [header:x-user-id] }
-`);
+  const sg = await startCappedAdmin(CAP, ups[0].port);
   const port = Number(new URL(sg.adminUrl).port);
   const random = seededRandom(seed);
   const request = "GET /admin/state HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
   for (let round = 0; round < ROUNDS; round++) {
     const burst = CAP + 2 + Math.floor(random() * CAP * 2);
-    const outcomes = await Promise.all(Array.from({ length: burst }, () => ask(port, request)));
+    const outcomes = await Promise.all(
+      Array.from({ length: burst }, () => statusLineOf(port, request, ASK_MS)),
+    );
     const counts: Record<string, number> = {};
     for (const o of outcomes) counts[o] = (counts[o] ?? 0) + 1;
     const said = `round ${round}, ${burst} clients at a cap of ${CAP}: ${JSON.stringify(counts)}\n${note}`;

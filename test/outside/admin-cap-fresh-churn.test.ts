@@ -10,14 +10,16 @@
 import assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
 import { after, test } from "node:test";
+import { startCappedAdmin, statusLineOf } from "../support/admin-cap.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
-import { startShardgate, stopAll } from "../support/shardgate-process.js";
+import { stopAll } from "../support/shardgate-process.js";
 import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
-import { scaled } from "../support/wait.js";
 
 const seed = testSeed(20_261_206);
 const note = seedNote(seed);
 const CAP = 8;
+/** How long a probe waits for its status line. */
+const ASK_MS = 5_000;
 /** How long the attack runs, and when the probes start (after the first silent ones ended). */
 const ATTACK_MS = 4_000;
 const PROBES_FROM_MS = 1_500;
@@ -30,29 +32,6 @@ after(async () => {
   await stopAll();
   await closeAll(ups);
 });
-
-/** The status line one client read, or how its connection ended without one. */
-function ask(port: number, request: string): Promise<string> {
-  return new Promise((resolve) => {
-    const s = connect(port, "127.0.0.1", () => s.write(request));
-    let got = "";
-    let outcome = "";
-    const done = (what: string) => {
-      outcome ||= what;
-      clearTimeout(timer);
-      s.destroy();
-      resolve(outcome);
-    };
-    const timer = setTimeout(() => done("nothing within the bound"), scaled(5_000));
-    s.on("data", (d) => {
-      got += d.toString("latin1");
-      const end = got.indexOf("\r\n");
-      if (end > 0) done(got.slice(0, end));
-    });
-    s.on("error", (e: NodeJS.ErrnoException) => done(`error ${e.code}`));
-    s.on("end", () => done("closed without an answer"));
-  });
-}
 
 /** One attacker slot: a silent connection held for 200-500 ms, then replaced, until `until`. */
 async function churn(port: number, until: number, random: () => number): Promise<number> {
@@ -79,15 +58,7 @@ async function churn(port: number, until: number, random: () => number): Promise
 
 test("silent connections churned to stay fresh do not lock /healthz out of the admin port", async () => {
   ups = await startUpstreams(1, "fc");
-  const sg = await startShardgate(`listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
-admin: { maxConnections: ${CAP} }
-log: { level: info, accessLog: false }
-pools:
-  users:
-    members: [{ id: m1, address: "127.0.0.1:${ups[0].port}" }]
-routes:
-  - { match: { pathPrefix: / }, pool: users, key: [header:x-user-id] }
-`);
+  const sg = await startCappedAdmin(CAP, ups[0].port);
   const port = Number(new URL(sg.adminUrl).port);
   const random = seededRandom(seed);
   const start = performance.now();
@@ -96,7 +67,7 @@ routes:
   const outcomes: string[] = [];
   const request = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
   for (let i = 0; i < PROBES && performance.now() < start + ATTACK_MS; i++) {
-    outcomes.push(await ask(port, request));
+    outcomes.push(await statusLineOf(port, request, ASK_MS));
     await new Promise((r) => setTimeout(r, 50));
   }
   const opened = (await attack).reduce((a, b) => a + b, 0);
