@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { runCtl } from "../support/ctl-runner.js";
 import { type MemberServer, rawH1, startNamingMember } from "../support/key-carriers.js";
+import { namingPoolConfig } from "../support/naming-pool-config.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
 import { fetchJson, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
 
@@ -20,26 +21,11 @@ let sg: RunningShardgate;
 let port = 0;
 
 function yaml(): string {
-  const list = members.map((m) => `      - { id: ${m.id}, address: "127.0.0.1:${m.port}" }`).join("\n");
-  return `listen:
-  http: 127.0.0.1:0
-  admin: 127.0.0.1:0
-admin:
-  token: ""
-log:
-  level: info
-  accessLog: false
-pools:
-  users:
-    algorithm: ring
-    protocol: h2c
-    members:
-${list}
-routes:
-  - { match: { pathPrefix: /i/ }, pool: users, key: [ip], onMissingKey: reject, trustedProxies: ["127.0.0.0/8"] }
-  - { match: { pathPrefix: /hh/ }, pool: users, key: ["header:host"], onMissingKey: reject }
-  - { match: { pathPrefix: / }, pool: users, key: ["header:x-user-id"], onMissingKey: reject }
-`;
+  return namingPoolConfig(members, [
+    '{ match: { pathPrefix: /i/ }, pool: users, key: [ip], onMissingKey: reject, trustedProxies: ["127.0.0.0/8"] }',
+    '{ match: { pathPrefix: /hh/ }, pool: users, key: ["header:host"], onMissingKey: reject }',
+    '{ match: { pathPrefix: / }, pool: users, key: ["header:x-user-id"], onMissingKey: reject }',
+  ]);
 }
 
 /** A seeded address and spellings of it a proxy may write, the canonical one first. */

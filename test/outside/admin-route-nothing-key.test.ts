@@ -11,6 +11,7 @@ import { after, before, describe, it, test } from "node:test";
 import { canonicalKeyText } from "../../proxy/routing/key-text.js";
 import { runCtl } from "../support/ctl-runner.js";
 import { type MemberServer, rawH1, startNamingMember } from "../support/key-carriers.js";
+import { namingPoolConfig } from "../support/naming-pool-config.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
 import { fetchJson, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
 
@@ -32,24 +33,9 @@ interface Answer {
 }
 
 function yaml(): string {
-  const list = members.map((m) => `      - { id: ${m.id}, address: "127.0.0.1:${m.port}" }`).join("\n");
-  return `listen:
-  http: 127.0.0.1:0
-  admin: 127.0.0.1:0
-admin:
-  token: ""
-log:
-  level: info
-  accessLog: false
-pools:
-  users:
-    algorithm: ring
-    protocol: h2c
-    members:
-${list}
-routes:
-  - { match: { pathPrefix: /i/ }, pool: users, key: [ip], onMissingKey: reject, trustedProxies: ["127.0.0.0/8"] }
-`;
+  return namingPoolConfig(members, [
+    '{ match: { pathPrefix: /i/ }, pool: users, key: [ip], onMissingKey: reject, trustedProxies: ["127.0.0.0/8"] }',
+  ]);
 }
 
 async function adminRoute(key: string): Promise<Answer> {

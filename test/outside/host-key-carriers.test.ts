@@ -25,6 +25,7 @@ import {
   type Served,
   startNamingMember,
 } from "../support/key-carriers.js";
+import { namingPoolConfig } from "../support/naming-pool-config.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
 import { fetchJson, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
 import { issueCert, makeCa } from "../support/test-ca.js";
@@ -33,23 +34,11 @@ const SEED = testSeed(4617);
 const random = seededRandom(SEED);
 
 function yaml(members: readonly MemberServer[], listen: string): string {
-  const list = members.map((m) => `      - { id: ${m.id}, address: "127.0.0.1:${m.port}" }`).join("\n");
-  return `listen:
-${listen}  admin: 127.0.0.1:0
-admin:
-  token: ""
-log:
-  level: info
-  accessLog: false
-pools:
-  users:
-    algorithm: ring
-    protocol: h2c
-    members:
-${list}
-routes:
-  - { match: { pathPrefix: / }, pool: users, key: ["header:host"], onMissingKey: reject }
-`;
+  return namingPoolConfig(
+    members,
+    ['{ match: { pathPrefix: / }, pool: users, key: ["header:host"], onMissingKey: reject }'],
+    { listen },
+  );
 }
 
 function portOf(sg: RunningShardgate): number {

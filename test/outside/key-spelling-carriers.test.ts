@@ -27,6 +27,7 @@ import {
   type Served,
   startNamingMember,
 } from "../support/key-carriers.js";
+import { namingPoolConfig } from "../support/naming-pool-config.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
 import { fetchJson, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
 import { issueCert, makeCa } from "../support/test-ca.js";
@@ -246,24 +247,17 @@ function v6Cases(a: { canonical: string; groups: number[] }): Case[] {
 }
 
 function yaml(members: readonly MemberServer[], listen: string): string {
-  const list = members.map((m) => `      - { id: ${m.id}, address: "127.0.0.1:${m.port}" }`).join("\n");
   const route = (prefix: string, key: string, extra = ""): string =>
-    `  - { match: { pathPrefix: ${prefix} }, pool: users, key: [${key}], onMissingKey: reject${extra} }\n`;
-  return `listen:
-${listen}  admin: 127.0.0.1:0
-admin:
-  token: ""
-log:
-  level: info
-  accessLog: true
-pools:
-  users:
-    algorithm: ring
-    protocol: h2c
-    members:
-${list}
-routes:
-${route("/h/", "header:x-user-id")}${route("/hh/", "header:host")}${route("/c/", "cookie:uid")}${route("/q/", "query:user")}${route("/p/", "path:2")}${route("/i/", "ip", ', trustedProxies: ["127.0.0.0/8", "::1/128"]')}`;
+    `{ match: { pathPrefix: ${prefix} }, pool: users, key: [${key}], onMissingKey: reject${extra} }`;
+  const routes = [
+    route("/h/", "header:x-user-id"),
+    route("/hh/", "header:host"),
+    route("/c/", "cookie:uid"),
+    route("/q/", "query:user"),
+    route("/p/", "path:2"),
+    route("/i/", "ip", ', trustedProxies: ["127.0.0.0/8", "::1/128"]'),
+  ];
+  return namingPoolConfig(members, routes, { listen, accessLog: true });
 }
 
 function portOf(sg: RunningShardgate): number {
