@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { createServer as createHttp2Server, type Http2Server } from "node:http2";
 import type { Socket } from "node:net";
 import { after, before, test } from "node:test";
+import { atLimitConfig } from "../support/at-limit-config.js";
 import { type ClosingUpstream, startClosingUpstream } from "../support/closing-upstream.js";
 import { fdLimitUnavailable, freeBelow } from "../support/fd-limit.js";
 import { holdAtFdLimit, lowerShardgateFdLimit, openClient } from "../support/fd-limit-clients.js";
@@ -45,22 +46,6 @@ let h2Upstream: Http2Server;
 const running = new Map<Engine | "h2c", RunningShardgate>();
 const sockets = new Set<Socket>();
 
-function config(port: number, poolExtra: string): string {
-  return `listen:
-  http: 127.0.0.1:0
-  admin: 127.0.0.1:0
-log: { level: info, accessLog: true }
-pools:
-  users:
-    members: [{ id: s1, address: "127.0.0.1:${port}" }]
-    breaker: { consecutiveFailures: 3, failureRate: 0.5, minRequests: 5, openFor: 60s }
-${poolExtra}routes:
-  - match: { pathPrefix: / }
-    pool: users
-    key: [header:x-user-id]
-`;
-}
-
 before(async () => {
   if (SKIP !== null) return;
   // Every answer closes its connection: each request needs a fresh dial, as at the limit it must.
@@ -69,13 +54,13 @@ before(async () => {
   for (const engine of ENGINES)
     running.set(
       engine,
-      await startShardgate(config(upstreamPort, ""), { env: { SHARDGATE_ENGINE: engine } }),
+      await startShardgate(atLimitConfig(upstreamPort), { env: { SHARDGATE_ENGINE: engine } }),
     );
   // An HTTP/2 member: no session is open before the limit, so the first call needs a dial.
   h2Upstream = createHttp2Server((_req, res) => res.end("ok"));
   await new Promise<void>((r) => h2Upstream.listen(0, "127.0.0.1", r));
   const h2Port = (h2Upstream.address() as { port: number }).port;
-  running.set("h2c", await startShardgate(config(h2Port, "    protocol: h2c\n")));
+  running.set("h2c", await startShardgate(atLimitConfig(h2Port, "    protocol: h2c\n")));
 });
 
 after(async () => {

@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import type { Socket } from "node:net";
 import { after, before, test } from "node:test";
+import { atLimitConfig } from "../support/at-limit-config.js";
 import { type ClosingUpstream, startClosingUpstream } from "../support/closing-upstream.js";
 import { runCtl } from "../support/ctl-runner.js";
 import { fdLimitUnavailable, freeBelow, highestFd, setSoftFdLimit } from "../support/fd-limit.js";
@@ -50,22 +51,7 @@ before(async () => {
   if (SKIP !== null) return;
   // Every answer closes its connection: each request needs a fresh dial, as at the limit it must.
   upstream = await startClosingUpstream();
-  sg = await startShardgate(
-    `listen:
-  http: 127.0.0.1:0
-  admin: 127.0.0.1:0
-log: { level: info, accessLog: true }
-pools:
-  users:
-    members: [{ id: s1, address: "127.0.0.1:${upstream.port}" }]
-    breaker: { consecutiveFailures: 3, failureRate: 0.5, minRequests: 5, openFor: 60s }
-routes:
-  - match: { pathPrefix: / }
-    pool: users
-    key: [header:x-user-id]
-`,
-    { args: ["--workers", "2"], timeoutMs: 60_000 },
-  );
+  sg = await startShardgate(atLimitConfig(upstream.port), { args: ["--workers", "2"], timeoutMs: 60_000 });
 });
 
 after(async () => {

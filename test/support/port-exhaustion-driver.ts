@@ -9,6 +9,7 @@
 import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { connect, Socket } from "node:net";
+import { atLimitConfig } from "./at-limit-config.js";
 import { startClosingUpstream } from "./closing-upstream.js";
 import { askRaw, GET_AT_LIMIT, UPGRADE_AT_LIMIT } from "./raw-ask.js";
 import { startShardgate, stopAll } from "./shardgate-process.js";
@@ -50,22 +51,7 @@ async function main(): Promise<void> {
   const memberPort = member.port;
   const held: Socket[] = [];
   try {
-    const sg = await startShardgate(
-      `listen:
-  http: 127.0.0.1:0
-  admin: 127.0.0.1:0
-log: { level: info, accessLog: true }
-pools:
-  users:
-    members: [{ id: s1, address: "127.0.0.1:${memberPort}" }]
-    breaker: { consecutiveFailures: 3, failureRate: 0.5, minRequests: 5, openFor: 60s }
-routes:
-  - match: { pathPrefix: / }
-    pool: users
-    key: [header:x-user-id]
-`,
-      { env: { SHARDGATE_ENGINE: engine } },
-    );
+    const sg = await startShardgate(atLimitConfig(memberPort), { env: { SHARDGATE_ENGINE: engine } });
     const port = Number(new URL(sg.httpUrl).port);
     const clients: Socket[] = [];
     for (let i = 0; i < ASKED + 1; i++) {
