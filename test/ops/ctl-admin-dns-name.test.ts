@@ -9,57 +9,25 @@
 // fails the coverage check.
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { COMMANDS } from "../../proxy/ctl/commands.js";
-import { reapOnExit } from "../support/child-reaper.js";
-import type { CtlRun } from "../support/ctl-runner.js";
+import { type CtlRun, runShardgateUnder } from "../support/ctl-runner.js";
 import { mountNamespaceUnavailable } from "../support/dns-double.js";
-import {
-  poolConfig,
-  type RunningShardgate,
-  shardgateArgv,
-  startShardgate,
-  stopAll,
-} from "../support/shardgate-process.js";
+import { poolConfig, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
 import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
-import { scaled } from "../support/wait.js";
 
 const TOKEN = "ctl-dns-name-token";
 const NAME = "localtest.internal";
 
 /** `shardgate ctl ARGS` with `hosts` bind-mounted over /etc/hosts in a mount namespace of its own. */
-function runCtlWithHosts(hosts: string, args: readonly string[], timeoutMs = 30_000): Promise<CtlRun> {
-  const argv = shardgateArgv(["ctl", ...args]);
+function runCtlWithHosts(hosts: string, args: readonly string[]): Promise<CtlRun> {
   const script = 'mount --bind "$0" /etc/hosts && exec "$@"';
-  return new Promise((resolve, reject) => {
-    const child = reapOnExit(
-      spawn("unshare", ["-m", "--", "sh", "-c", script, hosts, argv.command, ...argv.args], {
-        env: { ...process.env, SHARDGATE_ADMIN_TOKEN: TOKEN },
-        stdio: ["ignore", "pipe", "pipe"],
-      }),
-    );
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (c: string) => {
-      stdout += c;
-    });
-    child.stderr.setEncoding("utf8").on("data", (c: string) => {
-      stderr += c;
-    });
-    const budget = scaled(timeoutMs);
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`ctl ${args.join(" ")} did not exit within ${budget} ms\n${stdout}${stderr}`));
-    }, budget);
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
+  return runShardgateUnder(["unshare", "-m", "--", "sh", "-c", script, hosts], ["ctl", ...args], {
+    SHARDGATE_ADMIN_TOKEN: TOKEN,
   });
 }
 

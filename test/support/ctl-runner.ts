@@ -29,13 +29,29 @@ export function runShardgate(
   timeoutMs = 30_000,
   stdin?: string,
 ): Promise<CtlRun> {
+  return runShardgateUnder([], args, env, timeoutMs, stdin);
+}
+
+/**
+ * runShardgate with shardgate's command line handed to `launcher` (a command and its first
+ * arguments, e.g. one that enters a namespace of its own and then runs the rest), or run
+ * directly when `launcher` is empty.
+ */
+export function runShardgateUnder(
+  launcher: readonly string[],
+  args: readonly string[],
+  env: Record<string, string> = {},
+  timeoutMs = 30_000,
+  stdin?: string,
+): Promise<CtlRun> {
   const argv = shardgateArgv(args);
+  const [command, ...commandArgs] = [...launcher, argv.command, ...argv.args];
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
   if (!("SHARDGATE_ADMIN_TOKEN" in env)) delete childEnv.SHARDGATE_ADMIN_TOKEN;
   return new Promise((resolve, reject) => {
     const child = reapOnExit(
       // stdin is a pipe ended at once when nothing is given: EOF, as /dev/null gives.
-      spawn(argv.command, argv.args, { env: childEnv, stdio: ["pipe", "pipe", "pipe"] }),
+      spawn(command, commandArgs, { env: childEnv, stdio: ["pipe", "pipe", "pipe"] }),
     );
     child.stdin.on("error", () => {}); // a CLI that exits before reading all of it: EPIPE, not a crash
     child.stdin.end(stdin ?? "");
