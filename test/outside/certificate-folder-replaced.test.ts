@@ -14,7 +14,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { connect as tlsConnect } from "node:tls";
-import { poolConfig, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
+import { tearDownOutside } from "../support/outside-teardown.js";
+import { poolConfig, type RunningShardgate, startShardgate } from "../support/shardgate-process.js";
 import { makeCa } from "../support/test-ca.js";
 import { eventually } from "../support/wait.js";
 
@@ -64,12 +65,7 @@ before(async () => {
   port = Number(new URL(sg.httpUrl).port);
 });
 
-after(async () => {
-  await stopAll();
-  upstream.closeAllConnections();
-  await new Promise((r) => upstream.close(r));
-  rmSync(work, { recursive: true, force: true });
-});
+after(() => tearDownOutside({ member: upstream, dir: work }));
 
 const errorsLogged = (): number =>
   sg.proc.lines.filter((l) => l.msg === "listener certificate did not load; still serving the previous one")

@@ -15,8 +15,9 @@ import type { AddressInfo, Socket } from "node:net";
 import { connect } from "node:net";
 import { after, test } from "node:test";
 import { usersPool } from "../support/minimal-config.js";
+import { tearDownOutside } from "../support/outside-teardown.js";
 import { assertSigtermCutsAtDeadline } from "../support/raw-upgrade.js";
-import { startShardgate, stopAll } from "../support/shardgate-process.js";
+import { startShardgate } from "../support/shardgate-process.js";
 import { eventually } from "../support/wait.js";
 
 const DRAIN_MS = 1_000;
@@ -25,11 +26,7 @@ const DRAIN_MS = 1_000;
 const held: IncomingMessage[] = [];
 const member = createServer((req) => held.push(req));
 
-after(async () => {
-  await stopAll();
-  member.closeAllConnections();
-  await new Promise((r) => member.close(r));
-});
+after(() => tearDownOutside({ member }));
 
 test("SIGTERM with an h2c-offer request in flight: cut at the drain deadline, logged, exit at once", {
   timeout: 120_000,

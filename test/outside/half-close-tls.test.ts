@@ -7,19 +7,19 @@
 // Real shardgate processes, a TLS client socket, a plain HTTP member answering after 300 ms.
 
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { connect } from "node:tls";
+import { tearDownOutside } from "../support/outside-teardown.js";
 import {
   eventually,
   poolConfig,
   type RunningShardgate,
   startShardgate,
-  stopAll,
 } from "../support/shardgate-process.js";
 import { issueCert, makeCa } from "../support/test-ca.js";
 
@@ -53,12 +53,7 @@ before(async () => {
   }
 });
 
-after(async () => {
-  await stopAll();
-  member?.closeAllConnections();
-  await new Promise((r) => member?.close(r));
-  if (certDir !== undefined) rmSync(certDir, { recursive: true, force: true });
-});
+after(() => tearDownOutside({ member, dir: certDir }));
 
 /** Sends one GET on a new TLS connection, half-closes, and reads until the server closes. */
 async function askThenHalfClose(sg: RunningShardgate, path: string): Promise<string> {

@@ -16,8 +16,9 @@ import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { connect, type Socket } from "node:net";
 import { after, type TestContext, test } from "node:test";
+import { tearDownOutside } from "../support/outside-teardown.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
-import { poolConfig, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
+import { poolConfig, type RunningShardgate, startShardgate } from "../support/shardgate-process.js";
 import { eventually, eventuallyTrue, scaled } from "../support/wait.js";
 
 const SEED = testSeed(20_261_206);
@@ -42,15 +43,7 @@ const held: Array<{ req: IncomingMessage; res: ServerResponse }> = [];
 let releasing = false;
 let memberPort: number | undefined;
 
-after(async () => {
-  for (const s of sockets) s.destroy();
-  await stopAll();
-  await new Promise<void>((resolve) => {
-    if (member === undefined) return resolve();
-    member.closeAllConnections();
-    member.close(() => resolve());
-  });
-});
+after(() => tearDownOutside({ sockets, member }));
 
 /** A member that answers GETs at once and reads an upload only once `release()` is called. */
 async function startMember(): Promise<number> {

@@ -13,19 +13,13 @@
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import { after, test } from "node:test";
-import { fetchJson, poolConfig, startShardgate, stopAll } from "../support/shardgate-process.js";
+import { tearDownOutside } from "../support/outside-teardown.js";
+import { fetchJson, poolConfig, startShardgate } from "../support/shardgate-process.js";
 import { eventually } from "../support/wait.js";
 
 let member: Server | undefined;
 
-after(async () => {
-  await stopAll();
-  await new Promise<void>((resolve) => {
-    if (member === undefined) return resolve();
-    member.closeAllConnections();
-    member.close(() => resolve());
-  });
-});
+after(() => tearDownOutside({ member }));
 
 async function memberPort(): Promise<number> {
   if (member === undefined) {

@@ -14,16 +14,17 @@
 // process is continued and stopped, every socket closed.
 
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import type { TLSSocket } from "node:tls";
 import { TLS_SOCKET_BYTES } from "../../proxy/server/tls-memory.js";
+import { tearDownOutside } from "../support/outside-teardown.js";
 import { seedNote, testSeed } from "../support/prng.js";
 import { quietTls } from "../support/quiet-tls.js";
-import { poolConfig, startShardgate, stopAll } from "../support/shardgate-process.js";
+import { poolConfig, startShardgate } from "../support/shardgate-process.js";
 import { issueCert, makeCa } from "../support/test-ca.js";
 import { scaled } from "../support/wait.js";
 
@@ -43,14 +44,7 @@ const dir = mkdtempSync(join(tmpdir(), "sg-overload-scrape-"));
 
 after(async () => {
   for (const pid of stopped) process.kill(pid, "SIGCONT");
-  for (const s of sockets) s.destroy();
-  await stopAll();
-  await new Promise<void>((resolve) => {
-    if (member === undefined) return resolve();
-    member.closeAllConnections();
-    member.close(() => resolve());
-  });
-  rmSync(dir, { recursive: true, force: true });
+  await tearDownOutside({ sockets, member, dir });
 });
 
 function rssOf(pid: number): number {

@@ -13,12 +13,12 @@ import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import { connect, type Socket } from "node:net";
 import { after, before, test } from "node:test";
+import { tearDownOutside } from "../support/outside-teardown.js";
 import {
   metricValue,
   poolConfig,
   type RunningShardgate,
   startShardgate,
-  stopAll,
 } from "../support/shardgate-process.js";
 import { eventually } from "../support/wait.js";
 
@@ -45,11 +45,7 @@ before(async () => {
   port = Number(new URL(sg.httpUrl).port);
 });
 
-after(async () => {
-  await stopAll();
-  upstream.closeAllConnections();
-  await new Promise((r) => upstream.close(r));
-});
+after(() => tearDownOutside({ member: upstream }));
 
 /** Connects, lets `send` write; resolves with the reply and how long the peer took to close (-1: not within `ms`). */
 function session(ms: number, send: (s: Socket) => void): Promise<{ reply: string; closedMs: number }> {
