@@ -13,9 +13,10 @@
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { startPerEngine } from "../support/per-engine.js";
 import { rawSession } from "../support/raw-socket.js";
 import { type Script, type ScriptedUpstream, startScriptedUpstream } from "../support/scripted-upstream.js";
-import { metricValue, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
+import { metricValue, type RunningShardgate, stopAll } from "../support/shardgate-process.js";
 
 /** How the upstream answers the request for `/<name>`. */
 const ANSWERS: Record<string, Script> = {
@@ -37,29 +38,14 @@ const ANSWERS: Record<string, Script> = {
 let upstream: ScriptedUpstream;
 const engines: Record<string, { sg: RunningShardgate; port: number }> = {};
 
-function config(upstreamPort: number): string {
-  return `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
-log: { level: info, accessLog: true }
-pools:
-  users:
-    members: [{ id: m1, address: "127.0.0.1:${upstreamPort}" }]
-    timeouts: { response: 5s }
-    retry: { attempts: 1 }
-    breaker: { consecutiveFailures: 1000, minRequests: 1000 }
-routes:
-  - match: { pathPrefix: / }
-    pool: users
-    key: [header:x-user-id]
-`;
-}
-
 before(async () => {
   upstream = await startScriptedUpstream(ANSWERS);
-  const upstreamPort = upstream.port;
-  for (const engine of ["undici", "http-proxy"]) {
-    const sg = await startShardgate(config(upstreamPort), { env: { SHARDGATE_ENGINE: engine } });
-    engines[engine] = { sg, port: Number(new URL(sg.httpUrl).port) };
-  }
+  const running = await startPerEngine(upstream.port, [
+    "timeouts: { response: 5s }",
+    "retry: { attempts: 1 }",
+    "breaker: { consecutiveFailures: 1000, minRequests: 1000 }",
+  ]);
+  for (const [engine, sg] of running) engines[engine] = { sg, port: Number(new URL(sg.httpUrl).port) };
 });
 
 after(async () => {

@@ -9,9 +9,10 @@
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { startPerEngine } from "../support/per-engine.js";
 import { rawSession } from "../support/raw-socket.js";
 import { type Script, type ScriptedUpstream, startScriptedUpstream } from "../support/scripted-upstream.js";
-import { type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
+import { type RunningShardgate, stopAll } from "../support/shardgate-process.js";
 
 /** Far above any answer here: an attempt that waits for it shows as a 504. */
 const RESPONSE_MS = 30_000;
@@ -29,25 +30,12 @@ const engines: Record<string, { sg: RunningShardgate; port: number }> = {};
 
 before(async () => {
   upstream = await startScriptedUpstream(ANSWERS);
-  for (const engine of ["undici", "http-proxy"]) {
-    const sg = await startShardgate(
-      `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
-log: { level: info, accessLog: true }
-pools:
-  users:
-    members: [{ id: m1, address: "127.0.0.1:${upstream.port}" }]
-    timeouts: { response: ${RESPONSE_MS}ms }
-    retry: { attempts: 1 }
-    breaker: { consecutiveFailures: 1000, minRequests: 1000 }
-routes:
-  - match: { pathPrefix: / }
-    pool: users
-    key: [header:x-user-id]
-`,
-      { env: { SHARDGATE_ENGINE: engine } },
-    );
-    engines[engine] = { sg, port: Number(new URL(sg.httpUrl).port) };
-  }
+  const running = await startPerEngine(upstream.port, [
+    `timeouts: { response: ${RESPONSE_MS}ms }`,
+    "retry: { attempts: 1 }",
+    "breaker: { consecutiveFailures: 1000, minRequests: 1000 }",
+  ]);
+  for (const [engine, sg] of running) engines[engine] = { sg, port: Number(new URL(sg.httpUrl).port) };
 });
 
 after(async () => {
