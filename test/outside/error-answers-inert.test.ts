@@ -5,23 +5,15 @@
 // id, which the X-Request-Id answer header also repeats.
 
 import assert from "node:assert/strict";
-import { createServer } from "node:net";
 import { after, test } from "node:test";
+import { freePorts } from "../support/ports.js";
 import { startShardgate, stopAll } from "../support/shardgate-process.js";
 
 after(stopAll);
 
-/** A loopback port nothing listens on (bound, then closed). */
-async function deadPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
 test("a client's request id comes back in error bodies escaped, never as markup", async (t) => {
-  const port = await deadPort();
+  // Nothing listens on it: a port freePorts found free, left unbound.
+  const [port] = await freePorts(1);
   const sg = await startShardgate(`listen:
   http: 127.0.0.1:0
   admin: 127.0.0.1:0

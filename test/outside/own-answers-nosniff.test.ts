@@ -5,22 +5,14 @@
 // upstream wrote it: shardgate adds no such header to it.
 
 import assert from "node:assert/strict";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { after, test } from "node:test";
 import { send } from "../proxy/harness.js";
+import { freePorts } from "../support/ports.js";
 import { startShardgate, stopAll } from "../support/shardgate-process.js";
 import { closeAll, startUpstreams } from "../support/upstreams.js";
 
 after(stopAll);
-
-/** A loopback port nothing listens on (bound, then closed). */
-async function deadPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** Sends raw bytes and collects everything until the server closes (bounded by 10 s). */
 function rawExchange(port: number, bytes: string): Promise<string> {
@@ -45,7 +37,8 @@ function rawExchange(port: number, bytes: string): Promise<string> {
 }
 
 test("shardgate's own data-port answers say nosniff; a relayed upstream answer is untouched", async (t) => {
-  const gone = await deadPort();
+  // Nothing listens on it: a port freePorts found free, left unbound.
+  const [gone] = await freePorts(1);
   const ups = await startUpstreams(1, "ns");
   t.after(() => closeAll(ups));
   const sg = await startShardgate(`listen:
