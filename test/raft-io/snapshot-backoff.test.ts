@@ -20,7 +20,8 @@ import { freePorts } from "../support/ports.js";
 import { SEED, seedNote } from "../support/prng.js";
 import { promtoolCheckMetrics } from "../support/promtool.js";
 import { testDriverOptions } from "../support/raft-io/driver-options.js";
-import { KvStateMachine, kvCommand } from "../support/raft-io/kv-state-machine.js";
+import { keys, leaderOf, write } from "../support/raft-io/driver-writes.js";
+import { KvStateMachine } from "../support/raft-io/kv-state-machine.js";
 import { waitFor } from "../support/wait.js";
 
 const SECRET = "snapshot-backoff-test-secret-0123456789";
@@ -88,23 +89,6 @@ function node(dir: string, id: string, peers: Record<string, string>): Node {
   drivers.add(d);
   return { d, kv, warnings };
 }
-
-const leaderOf = (ns: readonly Node[]): Node | undefined => ns.find((n) => n.d.status().role === "leader");
-
-async function write(ns: readonly Node[], keys: readonly string[]): Promise<void> {
-  for (const k of keys) {
-    await waitFor(() => leaderOf(ns) !== undefined, `a leader to write ${k} (${seedNote(SEED)})`, 20_000);
-    await (leaderOf(ns) as Node).d.propose(kvCommand(k, "1"));
-  }
-  const last = keys[keys.length - 1];
-  await waitFor(
-    () => ns.every((n) => n.kv.map.get(last) === "1"),
-    `${last} applied (${seedNote(SEED)})`,
-    20_000,
-  );
-}
-
-const keys = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
 
 /**
  * Three drivers in `root/<name>` at the fleet's feature level (the refusal's answer is sent only
