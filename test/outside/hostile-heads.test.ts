@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { rawSession } from "../support/raw-socket.js";
+import { rawSession, statusAndError } from "../support/raw-socket.js";
 import { poolConfig, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
 import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
 
@@ -40,18 +40,6 @@ function exchange(
   ms: number,
 ): Promise<{ reply: string; closedByPeer: boolean }> {
   return rawSession(port, ms, (s) => send((b) => s.write(b)));
-}
-
-function statusAndError(reply: string): { status: number; error: unknown } {
-  const status = Number(reply.slice(9, 12));
-  const body = reply.slice(reply.indexOf("\r\n\r\n") + 4);
-  let error: unknown;
-  try {
-    error = (JSON.parse(body) as { error?: unknown }).error;
-  } catch {
-    error = `(no JSON body: ${JSON.stringify(body.slice(0, 80))})`;
-  }
-  return { status, error };
 }
 
 test("HTTP/1.0 with Transfer-Encoding: 400 bad_request, connection closed, nothing forwarded", async () => {

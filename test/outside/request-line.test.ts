@@ -12,25 +12,13 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { echoBehindProxy } from "../support/echo-behind-proxy.js";
-import { rawSession } from "../support/raw-socket.js";
+import { rawSession, statusAndError } from "../support/raw-socket.js";
 
 const fx = echoBehindProxy();
 
 /** Bounds a wait that ends as soon as shardgate closes; only a failure waits this long. */
 const DEADLINE_MS = 20_000;
 const HEAD = "Host: a.example\r\nx-user-id: k\r\nConnection: close\r\n";
-
-function statusAndError(reply: string): { status: number; error: unknown } {
-  const status = Number(reply.slice(9, 12));
-  const body = reply.slice(reply.indexOf("\r\n\r\n") + 4);
-  let error: unknown;
-  try {
-    error = (JSON.parse(body) as { error?: unknown }).error;
-  } catch {
-    error = `(no JSON body: ${JSON.stringify(body.slice(0, 80))})`;
-  }
-  return { status, error };
-}
 
 /** `GET /aaa… HTTP/1.1` exactly `length` bytes long, CRLF not counted. */
 function requestLine(length: number): string {

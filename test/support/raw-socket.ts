@@ -48,3 +48,19 @@ export function rawExchange(port: number, payload: Buffer | string, ms = 1500, e
     if (end) s.end();
   });
 }
+
+/**
+ * The status of a raw HTTP/1.1 reply and the `error` code of its JSON body (shardgate's own
+ * answers carry one); a body that is not JSON gives a note quoting its start instead.
+ */
+export function statusAndError(reply: string): { status: number; error: unknown } {
+  const status = Number(reply.slice(9, 12));
+  const body = reply.slice(reply.indexOf("\r\n\r\n") + 4);
+  let error: unknown;
+  try {
+    error = (JSON.parse(body) as { error?: unknown }).error;
+  } catch {
+    error = `(no JSON body: ${JSON.stringify(body.slice(0, 80))})`;
+  }
+  return { status, error };
+}
