@@ -13,16 +13,10 @@
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
 import { runCtl } from "../support/ctl-runner.js";
+import { otherPeers, postMembership } from "../support/membership-admin.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
-import {
-  fetchJson,
-  poolConfig,
-  type RunningShardgate,
-  startShardgate,
-  stopAll,
-} from "../support/shardgate-process.js";
+import { poolConfig, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
 import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
-import { scaled } from "../support/wait.js";
 
 const seed = testSeed(20_261_206);
 const note = seedNote(seed);
@@ -46,23 +40,8 @@ after(async () => {
   await closeAll(ups);
 });
 
-interface Peers {
-  peers: Array<{ id: string; address: string; self: boolean }>;
-}
-
-async function addLearner(sg: RunningShardgate, id: string, address: string) {
-  return fetchJson(`${sg.adminUrl}/admin/cluster/add-learner`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
-    body: JSON.stringify({ id, address }),
-    signal: AbortSignal.timeout(scaled(30_000)),
-  });
-}
-
-async function others(sg: RunningShardgate): Promise<Peers["peers"]> {
-  const r = await fetchJson(`${sg.adminUrl}/admin/cluster/peers`);
-  assert.equal(r.status, 200, r.text);
-  return (r.body as Peers).peers.filter((p) => !p.self);
+function addLearner(sg: RunningShardgate, id: string, address: string) {
+  return postMembership(sg, TOKEN, "add-learner", { id, address });
 }
 
 test("add-learner refuses the addresses the config refuses and stores an accepted one as the config writes it", async () => {
@@ -83,7 +62,11 @@ test("add-learner refuses the addresses the config refuses and stores an accepte
     assert.equal(body.error, "bad_request", `${JSON.stringify(address)}: ${r.text}\n${note}`);
     assert.match(body.message, /"address"/, `the message names the field: ${r.text}\n${note}`);
     assert.match(body.message, /host:port/, `the message says what an address is: ${r.text}\n${note}`);
-    assert.deepEqual(await others(sg), [], `nothing committed for ${JSON.stringify(address)}\n${output()}`);
+    assert.deepEqual(
+      await otherPeers(sg),
+      [],
+      `nothing committed for ${JSON.stringify(address)}\n${output()}`,
+    );
   }
 
   // Through ctl: exit 1 with the API's code, not a learner nobody can reach.
@@ -92,14 +75,14 @@ test("add-learner refuses the addresses the config refuses and stores an accepte
   });
   assert.equal(ctl.code, 1, `ctl exit code\n${ctl.stdout}\n${ctl.stderr}\n${note}`);
   assert.match(ctl.stderr, /bad_request/, `ctl says why\n${ctl.stderr}\n${note}`);
-  assert.deepEqual(await others(sg), [], `nothing committed through ctl\n${output()}`);
+  assert.deepEqual(await otherPeers(sg), [], `nothing committed through ctl\n${output()}`);
 
   // A name is stored lower-cased, as `cluster.peers` stores it; an IPv6 address keeps its brackets.
   const good = await addLearner(sg, "good-name", "LOCALHOST:7401");
   assert.equal(good.status, 200, `${good.text}\n${output()}`);
   const v6 = await addLearner(sg, "good-v6", "[::1]:7402");
   assert.equal(v6.status, 200, `${v6.text}\n${output()}`);
-  const listed = Object.fromEntries((await others(sg)).map((p) => [p.id, p.address]));
+  const listed = Object.fromEntries((await otherPeers(sg)).map((p) => [p.id, p.address]));
   assert.deepEqual(listed, { "good-name": "localhost:7401", "good-v6": "[::1]:7402" }, `${output()}`);
   assert.ok(sg.proc.exit === undefined, `the process is still running\n${output()}`);
 });

@@ -11,16 +11,10 @@ import assert from "node:assert/strict";
 import { createServer, type Server, type Socket } from "node:net";
 import { after, test } from "node:test";
 import { runCtl } from "../support/ctl-runner.js";
+import { otherPeers, postMembership } from "../support/membership-admin.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
-import {
-  fetchJson,
-  poolConfig,
-  type RunningShardgate,
-  startShardgate,
-  stopAll,
-} from "../support/shardgate-process.js";
+import { poolConfig, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
 import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
-import { scaled } from "../support/wait.js";
 
 const seed = testSeed(20_261_207);
 const note = seedNote(seed);
@@ -44,21 +38,8 @@ function drawnId(random: () => number, length: number): string {
   return id;
 }
 
-async function post(sg: RunningShardgate, action: string, body: unknown) {
-  return fetchJson(`${sg.adminUrl}/admin/cluster/${action}`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(scaled(30_000)),
-  });
-}
-
 async function learners(sg: RunningShardgate): Promise<string[]> {
-  const r = await fetchJson(`${sg.adminUrl}/admin/cluster/peers`);
-  assert.equal(r.status, 200, r.text);
-  return (r.body as { peers: Array<{ id: string; self: boolean }> }).peers
-    .filter((p) => !p.self)
-    .map((p) => p.id);
+  return (await otherPeers(sg)).map((p) => p.id);
 }
 
 test("the membership endpoints take every node id the fleet can be started with", async () => {
@@ -99,7 +80,7 @@ test("the membership endpoints take every node id the fleet can be started with"
 
   // What no node can be called is still refused, saying what a node id is.
   for (const id of [drawnId(random, 129), "sg b", ":a", ""]) {
-    const r = await post(sg, "add-learner", { id, address });
+    const r = await postMembership(sg, TOKEN, "add-learner", { id, address });
     assert.equal(r.status, 400, `add-learner ${JSON.stringify(id)}: ${r.text}\n${output()}`);
     assert.match(r.text, /letters, digits/, `the refusal says what a node id is: ${r.text}\n${note}`);
   }
