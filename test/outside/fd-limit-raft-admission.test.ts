@@ -10,14 +10,14 @@
 // descriptors are free identity.json records it and the event comes once.
 
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { RaftDriver } from "../../config/raft/driver.js";
 import { closeAll, fdLimitUnavailable, takeEveryFd } from "../support/fd-limit.js";
 import { freePorts } from "../support/ports.js";
 import { SEED, seedNote } from "../support/prng.js";
+import { AtFdLimit } from "../support/raft-io/at-fd-limit.js";
 import { testDriverOptions } from "../support/raft-io/driver-options.js";
 import { KvStateMachine, kvCommand } from "../support/raft-io/kv-state-machine.js";
 import { waitFor } from "../support/wait.js";
@@ -25,14 +25,9 @@ import { waitFor } from "../support/wait.js";
 const SKIP = fdLimitUnavailable();
 const SECRET = "fd-limit-raft-admission-secret-0123456789";
 
-const root = mkdtempSync(join(tmpdir(), "sg-fd-admit-"));
-const taken: number[] = [];
-const drivers: RaftDriver[] = [];
-after(async () => {
-  closeAll(taken);
-  for (const d of drivers) await d.stop();
-  rmSync(root, { recursive: true, force: true });
-});
+const atLimit = new AtFdLimit("sg-fd-admit-");
+const { root, taken, drivers } = atLimit;
+after(() => atLimit.release());
 
 function identityAdmitted(id: string): unknown {
   return (JSON.parse(readFileSync(join(root, id, "identity.json"), "utf8")) as { admitted?: unknown })

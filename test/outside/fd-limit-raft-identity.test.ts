@@ -9,13 +9,13 @@
 // identity.json names it.
 
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { RaftDriver } from "../../config/raft/driver.js";
 import { closeAll, fdLimitUnavailable, takeEveryFd } from "../support/fd-limit.js";
 import { freePorts } from "../support/ports.js";
+import { AtFdLimit } from "../support/raft-io/at-fd-limit.js";
 import { testDriverOptions } from "../support/raft-io/driver-options.js";
 import { KvStateMachine, kvCommand } from "../support/raft-io/kv-state-machine.js";
 import { waitFor } from "../support/wait.js";
@@ -25,14 +25,9 @@ const SECRET = "fd-limit-raft-identity-secret-0123456789";
 /** Proposals committed at the limit. */
 const PROPOSALS = 5;
 
-const root = mkdtempSync(join(tmpdir(), "sg-fd-ident-"));
-const taken: number[] = [];
-const drivers: RaftDriver[] = [];
-after(async () => {
-  closeAll(taken);
-  for (const d of drivers) await d.stop();
-  rmSync(root, { recursive: true, force: true });
-});
+const atLimit = new AtFdLimit("sg-fd-ident-");
+const { root, taken, drivers } = atLimit;
+after(() => atLimit.release());
 
 function identityCluster(): unknown {
   return (JSON.parse(readFileSync(join(root, "solo", "identity.json"), "utf8")) as { cluster?: unknown })

@@ -7,13 +7,11 @@
 // on committing at the limit, and once descriptors are free the next snapshot is taken.
 
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, test } from "node:test";
 import { RaftDriver } from "../../config/raft/driver.js";
 import { closeAll, fdLimitUnavailable, takeEveryFd } from "../support/fd-limit.js";
 import { freePorts } from "../support/ports.js";
+import { AtFdLimit } from "../support/raft-io/at-fd-limit.js";
 import { testDriverOptions } from "../support/raft-io/driver-options.js";
 import { KvStateMachine, kvCommand } from "../support/raft-io/kv-state-machine.js";
 import { eventually, waitFor } from "../support/wait.js";
@@ -22,14 +20,9 @@ const SKIP = fdLimitUnavailable();
 const SECRET = "fd-limit-raft-snapshot-secret-0123456789";
 const SNAPSHOT_EVERY = 10;
 
-const root = mkdtempSync(join(tmpdir(), "sg-fd-snap-"));
-const taken: number[] = [];
-const drivers: RaftDriver[] = [];
-after(async () => {
-  closeAll(taken);
-  for (const d of drivers) await d.stop();
-  rmSync(root, { recursive: true, force: true });
-});
+const atLimit = new AtFdLimit("sg-fd-snap-");
+const { root, taken, drivers } = atLimit;
+after(() => atLimit.release());
 
 test("a snapshot that finds no descriptor is postponed; the node keeps committing and snapshots once one is free", {
   skip: SKIP ?? false,
