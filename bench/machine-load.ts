@@ -164,3 +164,30 @@ export class RoundMeter {
     };
   }
 }
+
+/**
+ * One target's two runs of a mirrored round as one: the worse of the two for what flags a round
+ * (outside CPU, steal, the slower CPU speed), the time-weighted mean for what the bench used.
+ */
+export function mergeLoads(a: RoundLoad, b: RoundLoad): RoundLoad {
+  const seconds = a.seconds + b.seconds;
+  const mean = (x: number, y: number) =>
+    seconds > 0 ? (x * a.seconds + y * b.seconds) / seconds : (x + y) / 2;
+  const worse = b.otherCores > a.otherCores ? b : a;
+  const slower =
+    a.cpuSpeed === null || b.cpuSpeed === null || !(b.cpuSpeed.speed < a.cpuSpeed.speed)
+      ? a.cpuSpeed
+      : b.cpuSpeed;
+  return {
+    seconds,
+    otherCores: worse.otherCores,
+    benchCores: mean(a.benchCores, b.benchCores),
+    clientCores: mean(a.clientCores, b.clientCores),
+    higherPriorityCores: Math.max(a.higherPriorityCores, b.higherPriorityCores),
+    stealCores: Math.max(a.stealCores, b.stealCores),
+    load1Before: a.load1Before,
+    load1After: b.load1After,
+    topOthers: worse.topOthers,
+    cpuSpeed: slower,
+  };
+}

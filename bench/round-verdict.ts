@@ -54,7 +54,10 @@ export interface Sample {
 
 export interface Round<S extends Sample> {
   readonly round: number;
+  /** The order of the targets' (first) runs; a mirrored round ran it and then it backwards. */
   readonly order: readonly string[];
+  /** Every target ran twice, A B C C B A, and its sample merges the two (runRounds' `merge`). */
+  readonly mirrored?: boolean;
   readonly samples: Map<string, S>;
   /** Why the round is disturbed (empty: clean); recomputed when rounds are added. */
   why: string[];
@@ -140,6 +143,17 @@ export function flagRounds<S extends Sample>(
 /**
  * Runs `rounds` rounds, then one more per disturbed round while fewer than `rounds` are clean,
  * up to `o.maxReruns` extra. `measure` runs one target once and returns its sample.
+ *
+ * With `merge`, every round is mirrored: its order and then the same order backwards (A B C C B
+ * A), each target's sample merging its two runs. Alternating the order between rounds balances
+ * the order over a whole run but not within a round, and the verdict counts rounds: in the scale
+ * bench's request rows (10,000 keys, two quiet runs) the first place of a round cost 1.03-1.09x
+ * its target's median CPU per request and the last 0.95-0.99x, and a pair's ratio was 0.81-0.92x
+ * in the rounds where the larger pool ran first against 1.09-1.14x where it ran second: with
+ * the order swinging each round's ratio by that much, "met in a majority of rounds" was a coin
+ * toss for two sizes whose medians were the same. In a
+ * mirrored round each target's two places add up to the same sum, so a place effect that grows
+ * or shrinks steadily over the round costs every target alike.
  */
 export async function runRounds<S extends Sample>(
   names: readonly string[],
@@ -149,13 +163,18 @@ export async function runRounds<S extends Sample>(
   measure: (name: string, round: number) => Promise<S>,
   say: (line: string) => void,
   sides?: ReadonlyArray<readonly [string, string]>,
+  merge?: (first: S, second: S) => S,
 ): Promise<Array<Round<S>>> {
   const out: Array<Round<S>> = [];
   const runOne = async (i: number): Promise<void> => {
     const order = roundOrder(names, i);
     const samples = new Map<string, S>();
-    for (const n of order) samples.set(n, await measure(n, i));
-    out.push({ round: i + 1, order, samples, why: [] });
+    for (const n of merge === undefined ? order : [...order, ...[...order].reverse()]) {
+      const s = await measure(n, i);
+      const first = samples.get(n);
+      samples.set(n, first === undefined || merge === undefined ? s : merge(first, s));
+    }
+    out.push({ round: i + 1, order, samples, why: [], mirrored: merge !== undefined });
   };
   for (let i = 0; i < rounds; i++) await runOne(i);
   flagRounds(out, o, control, sides);
@@ -258,8 +277,11 @@ export function verdictLines<S extends Sample>(
   o: MethodOptions,
   control: string | undefined,
 ): string[] {
+  const each = rounds.some((r) => r.mirrored)
+    ? "every target twice per round, mirrored (A B C C B A; its figure merges its two runs), the order alternating between rounds (forward, reversed, ...; three or more targets also rotated so each takes every place)"
+    : "every target once per round in alternating order (forward, reversed, ...; three or more targets also rotated so each takes every place)";
   const lines = [
-    `method: ${rounds.length} rounds, every target once per round in alternating order (forward, reversed, ...; three or more targets also rotated so each takes every place); ` +
+    `method: ${rounds.length} rounds, ${each}; ` +
       `a round is disturbed when outside CPU > ${o.maxOtherCores} cores or steal > ${o.maxStealCores} cores during any target's run, ` +
       `or the outside CPU differs by > ${o.maxOtherSpread} cores between two of its runs` +
       (probed(rounds)

@@ -1,5 +1,5 @@
 // Scale benchmark (issue 16): `npm run bench -- scale [--only request,drain,metrics,...] [--seconds 5]
-// [--rounds 3] [--connections 32] [--seed 16] [--request-addresses 1] [--pin on|off] [--json]`.
+// [--rounds 3] [--connections 32] [--seed 16] [--request-addresses 1] [--pin on|off] [--mirror on|off] [--json]`.
 //
 // Every row of the issue's table, measured at a small and a large size in one run, with the
 // ratio large/small and the issue's target beside it. Targets are printed, never asserted.
@@ -55,6 +55,8 @@ interface Options {
   requestAddresses: number;
   /** The request rows' CPU split (`--pin on`), or why there is none. */
   pinning: Pinning | string;
+  /** The request rows' rounds mirrored (`--mirror on`, the default): every size twice per round. */
+  mirrored: boolean;
 }
 
 function parse(argv: string[]): Options {
@@ -80,6 +82,7 @@ function parse(argv: string[]): Options {
     "--reruns",
     "--request-addresses",
     "--pin",
+    "--mirror",
   ]);
   for (const a of argv) if (a.startsWith("--") && !known.has(a)) throw new Error(`unknown option ${a}`);
   const onlyText = value("--only");
@@ -94,6 +97,8 @@ function parse(argv: string[]): Options {
   if (probe !== "on" && probe !== "off") throw new Error(`--probe expects on or off, got ${probe}`);
   const pin = value("--pin") ?? "off";
   if (pin !== "on" && pin !== "off") throw new Error(`--pin expects on or off, got ${pin}`);
+  const mirror = value("--mirror") ?? "on";
+  if (mirror !== "on" && mirror !== "off") throw new Error(`--mirror expects on or off, got ${mirror}`);
   return {
     only,
     seconds: num("--seconds", 5),
@@ -114,6 +119,7 @@ function parse(argv: string[]): Options {
     probe: probe === "on",
     requestAddresses: num("--request-addresses", REQUEST_ADDRESSES),
     pinning: pin === "on" ? choosePinning() : "--pin off",
+    mirrored: mirror === "on",
   };
 }
 
@@ -248,6 +254,7 @@ export async function run(argv: string[]): Promise<number> {
           seed: o.seed,
           addresses: o.requestAddresses,
           pinning: typeof o.pinning === "string" ? null : o.pinning,
+          mirrored: o.mirrored,
           method: o.method,
           say: (line) => {
             if (!o.json) console.log(line);

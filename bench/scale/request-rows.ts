@@ -7,7 +7,7 @@
 import { join } from "node:path";
 import { type Pinning, pinProcess, unpinProcess } from "../cpu-pinning.js";
 import type { CpuSpeedProbe } from "../cpu-speed.js";
-import { RoundMeter } from "../machine-load.js";
+import { mergeLoads, RoundMeter } from "../machine-load.js";
 import { cpuSeconds, rssBytes } from "../proxy-bench.js";
 import {
   type GoalVerdict,
@@ -67,6 +67,8 @@ export interface RequestRowOptions {
   readonly addresses: number;
   /** How rounds are ordered, flagged and re-run (round-verdict.ts). */
   readonly method: MethodOptions;
+  /** Every size twice per round, A B C C B A (runRounds' `merge` says why); false: once. */
+  readonly mirrored: boolean;
   /** How fast the CPUs ran during each run (cpu-speed.ts); null = not measured. */
   readonly probe: CpuSpeedProbe | null;
   /**
@@ -82,6 +84,25 @@ export interface RequestRowOptions {
 /** The request targets of issue 16 per pool size, against the smallest size. */
 export function sizeGoals(members: number) {
   return members >= 10_000 ? RPS_P99_CPU(0.9) : RPS_P99_CPU(0.95, 1.2);
+}
+
+/** A size's two runs of a mirrored round: means of the rates and shares, sums of the counts. */
+function mergeSamples(a: SizeSample, b: SizeSample): SizeSample {
+  const mean = (x: number, y: number) => (x + y) / 2;
+  return {
+    rps: mean(a.rps, b.rps),
+    p99ms: mean(a.p99ms, b.p99ms),
+    cpuUsPerReq: mean(a.cpuUsPerReq, b.cpuUsPerReq),
+    load: mergeLoads(a.load, b.load),
+    rss: b.rss,
+    gc: mean(a.gc, b.gc),
+    major: mean(a.major, b.major),
+    minor: mean(a.minor, b.minor),
+    majorMs: mean(a.majorMs, b.majorMs),
+    connects: a.connects + b.connects,
+    errors: a.errors + b.errors,
+    busy: mean(a.busy, b.busy),
+  };
 }
 
 interface SizeSample extends Sample {
@@ -206,6 +227,7 @@ export async function measureRequests(
         o.say,
         // The speed rule compares each size with the smallest, as the verdicts do.
         procs.slice(1).map((p) => [name(p.size), name(procs[0].size)] as const),
+        o.mirrored ? mergeSamples : undefined,
       );
       const small = procs[0].size;
       const verdicts = new Map<number, GoalVerdict[]>();

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
-import { type RoundLoad, RoundMeter } from "../../bench/machine-load.js";
+import { mergeLoads, type RoundLoad, RoundMeter } from "../../bench/machine-load.js";
 import {
   DEFAULT_METHOD,
   flagRounds,
@@ -231,6 +231,80 @@ describe("round method", () => {
     assert.equal(lines.length, 2);
     assert.deepEqual(rounds[4].order, ["a", "b"]);
     assert.deepEqual(rounds[3].order, ["b", "a"]);
+  });
+
+  it("mirrors a round when asked, so a place effect costs every target alike", async () => {
+    // Two targets of equal speed on a machine that gets 5 % faster with every run, place by
+    // place: alternating the order alone gives each round's ratio the drift's sign (a ran
+    // first: a looks slower); mirrored rounds (a b b a) see the two as equal in every round.
+    const drifting = () => {
+      let calls = 0;
+      return async () => sample(1000 * (1 + 0.05 * calls++), 5);
+    };
+    const merge = (x: Sample, y: Sample): Sample => ({
+      ...x,
+      rps: (x.rps + y.rps) / 2,
+      load: mergeLoads(x.load, y.load),
+    });
+    const plain = await runRounds(["a", "b"], 4, DEFAULT_METHOD, undefined, drifting(), () => {});
+    const mirrored = await runRounds(
+      ["a", "b"],
+      4,
+      DEFAULT_METHOD,
+      undefined,
+      drifting(),
+      () => {},
+      undefined,
+      merge,
+    );
+    const [vPlain] = pairVerdicts(plain, "a", "b", RPS_P99_CPU(0.98));
+    const [vMirrored] = pairVerdicts(mirrored, "a", "b", RPS_P99_CPU(0.98));
+    assert.equal(vPlain.metClean, 2, "unmirrored: met only in the rounds where b ran first");
+    assert.ok(
+      vPlain.aFirst < 0.96 && vPlain.bFirst > 1.04,
+      `order effect ${vPlain.aFirst} / ${vPlain.bFirst}`,
+    );
+    assert.equal(vMirrored.metClean, 4, "mirrored: met in every round");
+    for (const r of mirrored) {
+      assert.equal(r.mirrored, true);
+      const ratio = (r.samples.get("a") as Sample).rps / (r.samples.get("b") as Sample).rps;
+      assert.ok(Math.abs(ratio - 1) < 1e-9, `round ${r.round}: a/b ${ratio}`);
+    }
+    assert.match(
+      verdictLines(mirrored, [vMirrored], DEFAULT_METHOD, undefined)[0],
+      /every target twice per round, mirrored/,
+    );
+  });
+
+  it("merges a mirrored round's two loads by the worse of what flags a round", () => {
+    const a: RoundLoad = { ...quiet(0.1), seconds: 5, benchCores: 1, topOthers: "x(1) 0.10" };
+    const b: RoundLoad = {
+      ...quiet(1.8),
+      seconds: 5,
+      benchCores: 2,
+      stealCores: 0.2,
+      topOthers: "y(2) 1.80",
+    };
+    const m = mergeLoads(a, b);
+    assert.equal(m.otherCores, 1.8);
+    assert.equal(m.topOthers, "y(2) 1.80");
+    assert.equal(m.stealCores, 0.2);
+    assert.equal(m.benchCores, 1.5);
+    assert.equal(m.seconds, 10);
+    const r: Round<Sample> = {
+      round: 1,
+      order: ["a", "b"],
+      samples: new Map([
+        ["a", { ...sample(1000, 5), load: m }],
+        ["b", sample(1000, 5)],
+      ]),
+      why: [],
+    };
+    flagRounds([r], DEFAULT_METHOD);
+    assert.ok(
+      r.why.some((w) => w.startsWith("outside CPU 1.80 cores during a")),
+      r.why.join("; "),
+    );
   });
 
   it("re-runs a round in which the probe saw one side's run slow", async () => {
