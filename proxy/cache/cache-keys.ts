@@ -1,7 +1,10 @@
 // Where a cached response lives: "c:{<route>|<host>|<method>|<url>}" (the base key) and, for a
 // response with Vary, "c:{<route>|<host>|<method>|<url>}:v:<sha256 of the varying values>".
 // The Host is part of the key: a route matching many hosts must not answer one host's request
-// with another's response. Keys longer than storeKey's limit are stored by hash (not purgeable
+// with another's response. It is read as a `header:host` key is (host-key.ts): case, a trailing
+// dot and ports 80 and 443 are spellings of one site, any other port is a site of its own
+// (`a:8080` and `a:8081` were one entry: the port was dropped, so a client of one port planted
+// what the other port's clients were served). Keys longer than storeKey's limit are stored by hash (not purgeable
 // by prefix, but by expiry). All keys
 // of one URL share the hash tag, so they sit in one Redis Cluster slot. HEAD is answered from
 // the GET entry (RFC 9111 4.3.5), so the method in the key is always GET today.

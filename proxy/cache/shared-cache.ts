@@ -14,7 +14,7 @@ import type { EdgeState } from "../edge/edge-state.js";
 import { upstreamHeaderView } from "../forward/headers.js";
 import type { RequestContext } from "../forward/request-context.js";
 import type { RedisStore } from "../redis/redis-store.js";
-import { normalizeHost } from "../routing/route-table.js";
+import { hostKeyText } from "../routing/host-key.js";
 import {
   type CacheEntry,
   currentAge,
@@ -85,7 +85,7 @@ export class SharedCache {
     // And forwarded as built here (data-plane prepareHeaders copies its forwarding fields).
     ctx.upstreamView = view;
     const host = req.headers.host;
-    const tag = baseTag(this.label, host === undefined ? "" : normalizeHost(host), req.url ?? "");
+    const tag = baseTag(this.label, host === undefined ? "" : hostKeyText(host), req.url ?? "");
     const auth = req.headers.authorization !== undefined;
     if (mode === "lookup") {
       const entry = await this.lookup(tag, view, auth);

@@ -27,7 +27,7 @@ async function get(h: EdgeHarness, path: string, headers: Record<string, string>
 
 async function stored(h: EdgeHarness, path: string): Promise<void> {
   await eventually(`${path} to be stored`, async () => {
-    const n = await h.store?.run((c) => c.exists(`c:{*/static|127.0.0.1|GET|${path}}`));
+    const n = await h.store?.run((c) => c.exists(`c:{*/static|127.0.0.1:${h.port}|GET|${path}}`));
     return n === 1 ? true : undefined;
   });
 }
@@ -151,9 +151,15 @@ test("a hundred concurrent misses for one URL send one request upstream", async 
 test("two instances share the cache", async (t) => {
   const a = await start(t, "c7:");
   const b = await start(t, "c7:");
-  await get(a, "/static/public/shared");
-  await stored(a, "/static/public/shared");
-  const r = await get(b, "/static/public/shared");
+  // The fleet's one name: each instance listens on its own port, and a Host's port is part of
+  // the entry's key.
+  const host = { host: "static.test" };
+  await get(a, "/static/public/shared", host);
+  await eventually("/static/public/shared to be stored", async () => {
+    const n = await a.store?.run((c) => c.exists("c:{*/static|static.test|GET|/static/public/shared}"));
+    return n === 1 ? true : undefined;
+  });
+  const r = await get(b, "/static/public/shared", host);
   assert.equal(r.headers["x-cache"], "HIT");
   assert.equal(origin.up.count("/static/public/shared"), 1);
 });
