@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { createServer, type IncomingHttpHeaders, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, test } from "node:test";
+import { h2Request, h2Session } from "../support/h2-client.js";
 import { type RedisServer, startRedis, stopAllRedis } from "../support/redis-server.js";
 import { type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
 import { eventually, scaled } from "../support/wait.js";
@@ -129,6 +130,17 @@ test("an untrusted client's forwarding fields never reach the member, so they ca
 test("without a cache too, an untrusted client's forwarding fields are dropped", async () => {
   await get("/plain/x", STEERING);
   assert.deepEqual(received.at(-1), {});
+});
+
+test("over HTTP/2 too, an untrusted client's forwarding fields are dropped", async (t) => {
+  const session = await h2Session(t, sg.httpUrl);
+  const r = await h2Request(session, {
+    path: "/static/links/h2",
+    headers: { ...STEERING, host: "shop.test" },
+  });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(received.at(-1), {});
+  assert.equal(r.text, "http://shop.test/static/links/h2");
 });
 
 test("a trusted proxy's forwarding fields are passed on as it wrote them", async () => {
