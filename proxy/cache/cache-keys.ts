@@ -43,9 +43,16 @@ function globEscape(s: string): string {
 /**
  * SCAN patterns (without the client's keyPrefix) for a purge: every entry and variant of
  * `url` exactly, or of every URL starting with `prefix`, on `route` (a label) or all routes.
+ * A URL holding "%" or "}" has a second pattern, its text as builds before urlKeyText wrote it
+ * (only "}" escaped): during a rolling upgrade older instances still store entries under it.
  */
-export function purgePattern(kind: "url" | "prefix", value: string, route?: string): string {
+export function purgePatterns(kind: "url" | "prefix", value: string, route?: string): string[] {
   const r = route === undefined ? "*" : globEscape(route);
-  const v = globEscape(urlKeyText(value));
-  return kind === "url" ? `c:{${r}|*|GET|${v}}*` : `c:{${r}|*|GET|${v}*`;
+  const pattern = (text: string) => {
+    const v = globEscape(text);
+    return kind === "url" ? `c:{${r}|*|GET|${v}}*` : `c:{${r}|*|GET|${v}*`;
+  };
+  const current = pattern(urlKeyText(value));
+  const earlier = pattern(value.replaceAll("}", "%7D"));
+  return earlier === current ? [current] : [current, earlier];
 }

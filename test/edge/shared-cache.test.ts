@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Agent } from "node:http";
 import { test } from "node:test";
+import { purgeCache } from "../../proxy/cache/cache-purge.js";
 import { send } from "../proxy/harness.js";
 import { redisCacheOriginPerFile } from "../support/redis-cache-origin.js";
 import { startRedis } from "../support/redis-server.js";
@@ -187,4 +188,25 @@ test("Redis down: every request is a miss served by the upstream, counted as sto
   }
   assert.match(await h.registry.metrics(), /shardgate_store_errors_total\{feature="cache"\} [1-9]/);
   await own.stop();
+});
+
+test("a purge removes a URL's entries under its key text and under the one earlier builds wrote", async (t) => {
+  const h = await start(t, "c9:");
+  const store = h.store;
+  assert.ok(store);
+  // `/static/public/a%7D` as this build writes it, and as an instance of an earlier build (still
+  // running during a rolling upgrade) wrote it: "%" unescaped. Another URL is left alone.
+  const keys = [
+    "c:{*/static|site.test|GET|/static/public/a%257D}",
+    "c:{*/static|site.test|GET|/static/public/a%7D}",
+    "c:{*/static|site.test|GET|/static/public/a%7D}:v:x",
+  ];
+  const other = "c:{*/static|site.test|GET|/static/public/b}";
+  for (const k of [...keys, other]) await store.run((c) => c.set(k, "x", "PX", 60_000));
+  assert.equal(await purgeCache(store, "url", "/static/public/a%7D"), keys.length);
+  for (const k of keys) assert.equal(await store.run((c) => c.exists(k)), 0, k);
+  assert.equal(await store.run((c) => c.exists(other)), 1);
+  // A prefix covering both texts unlinks each key once.
+  for (const k of keys) await store.run((c) => c.set(k, "x", "PX", 60_000));
+  assert.equal(await purgeCache(store, "prefix", "/static/public/a%"), keys.length);
 });
