@@ -8,7 +8,8 @@
 //   - a request with `Authorization` may be stored or answered from the cache only when the
 //     response says `public`, `s-maxage` or `must-revalidate` (RFC 9111 3.5);
 //   - `Vary` is honoured: the listed request headers are part of the entry's key.
-// No heuristic freshness, no revalidation (conditional requests go upstream).
+// No heuristic freshness, no revalidation of a stored response with the upstream: a stale entry
+// is a miss. A client's conditional request answered from a fresh entry: conditional.ts.
 
 import type { IncomingHttpHeaders } from "node:http";
 

@@ -4,7 +4,7 @@
 
 import type { Cluster, Redis } from "ioredis";
 import type { RedisStore } from "../redis/redis-store.js";
-import { purgePattern } from "./cache-keys.js";
+import { purgePatterns } from "./cache-keys.js";
 
 const SCAN_COUNT = 500;
 
@@ -25,15 +25,19 @@ export async function purgeCache(
   value: string,
   route?: string,
 ): Promise<number> {
-  const match = store.keyPrefix + purgePattern(kind, value, route);
-  const keys: string[] = [];
+  const found: string[] = [];
   const client = store.client;
-  if ((client as Cluster).isCluster) {
-    for (const node of (client as Cluster).nodes("master"))
-      await scanNode(node, match, store.keyPrefix.length, keys);
-  } else {
-    await scanNode(client as Redis, match, store.keyPrefix.length, keys);
+  for (const pattern of purgePatterns(kind, value, route)) {
+    const match = store.keyPrefix + pattern;
+    if ((client as Cluster).isCluster) {
+      for (const node of (client as Cluster).nodes("master"))
+        await scanNode(node, match, store.keyPrefix.length, found);
+    } else {
+      await scanNode(client as Redis, match, store.keyPrefix.length, found);
+    }
   }
+  // The patterns may overlap (a prefix's two texts): each key is unlinked once.
+  const keys = [...new Set(found)];
   let removed = 0;
   for (let i = 0; i < keys.length; i += SCAN_COUNT) {
     const batch = keys.slice(i, i + SCAN_COUNT);

@@ -14,7 +14,7 @@ import type { EdgeState } from "../edge/edge-state.js";
 import { upstreamHeaderView } from "../forward/headers.js";
 import type { RequestContext } from "../forward/request-context.js";
 import type { RedisStore } from "../redis/redis-store.js";
-import { normalizeHost } from "../routing/route-table.js";
+import { hostKeyText } from "../routing/host-key.js";
 import {
   type CacheEntry,
   currentAge,
@@ -28,6 +28,7 @@ import { CACHE_GET, CACHE_GET_BUFFER, ENTRY_HEAD_ALLOWANCE } from "./cache-get-s
 import { baseKey, baseTag, variantKey } from "./cache-keys.js";
 import { isStorable, requestMode, type Storable, storable, varyValues } from "./cache-policy.js";
 import { Coalescer, type Fill, waitFill } from "./coalescer.js";
+import { notModified } from "./conditional.js";
 
 /** Response headers never stored: per-response or per-connection. */
 const NOT_STORED = new Set([
@@ -85,7 +86,7 @@ export class SharedCache {
     // And forwarded as built here (data-plane prepareHeaders copies its forwarding fields).
     ctx.upstreamView = view;
     const host = req.headers.host;
-    const tag = baseTag(this.label, host === undefined ? "" : normalizeHost(host), req.url ?? "");
+    const tag = baseTag(this.label, host === undefined ? "" : hostKeyText(host), req.url ?? "");
     const auth = req.headers.authorization !== undefined;
     if (mode === "lookup") {
       const entry = await this.lookup(tag, view, auth);
@@ -162,6 +163,13 @@ export class SharedCache {
     res.setHeader("age", String(currentAge(h, Date.now())));
     res.setHeader("x-cache", "HIT");
     res.setHeader("x-request-id", ctx.requestId);
+    // Preconditions apply to what would be a 2xx answer (RFC 9110 13.2.1).
+    if (h.status >= 200 && h.status < 300 && notModified(ctx.req.headers, h.headers)) {
+      res.statusCode = 304;
+      ctx.status = 304;
+      res.end();
+      return;
+    }
     if (h.status !== 204 && h.status !== 304) res.setHeader("content-length", entry.body.length);
     ctx.status = h.status;
     if (ctx.method === "HEAD") {

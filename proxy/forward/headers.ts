@@ -1,7 +1,9 @@
 // Header handling at the proxy hop (RFC 9110 section 7.6.1): hop-by-hop request and
 // response headers, and any header the Connection header names, stay on their hop;
 // X-Forwarded-For gets the peer appended; X-Forwarded-Proto/-Host are set unless a trusted
-// proxy already set them; RFC 7239 Forwarded gets this hop's element. Headers are edited in place on the parsed objects.
+// proxy already set them; the other forwarding fields frameworks read (CLIENT_FORWARDING) are
+// kept only from a trusted proxy; RFC 7239 Forwarded gets this hop's element. Headers are
+// edited in place on the parsed objects.
 
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import type { TrustedList } from "../routing/cidr-match.js";
@@ -11,6 +13,33 @@ import { connectionFacts } from "./connection-facts.js";
 // the header is present, so it is kept on the request and left to Node on the response.
 const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "expect"];
 const HOP_BY_HOP_UPGRADE = ["keep-alive", "proxy-connection", "te", "trailer", "expect"];
+
+/**
+ * Forwarding fields this hop does not write but a member's framework may build links, redirects
+ * or a client address from (Spring and Rack read X-Forwarded-Port / -Prefix / -Ssl / -Scheme,
+ * nginx setups X-Real-IP). Only a trusted proxy may set them: an untrusted client's are dropped,
+ * as Traefik drops them. Kept, they were an unkeyed input to every shared-cache entry: one
+ * client's `X-Forwarded-Port: 6666` made the member's answer link to port 6666, and that answer
+ * was stored under the URL and served to everyone (test/outside/cache-forwarding-fields.test.ts).
+ */
+const CLIENT_FORWARDING = [
+  "x-forwarded-port",
+  "x-forwarded-prefix",
+  "x-forwarded-server",
+  "x-forwarded-ssl",
+  "x-forwarded-scheme",
+  "x-forwarded-uri",
+  "x-real-ip",
+];
+
+/** Whether any raw header name could be one of CLIENT_FORWARDING (an "x-" name of 9 characters or more). */
+function mayCarryClientForwarding(raw: string[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    if (name.length >= 9 && (name.charCodeAt(0) | 0x20) === 0x78 && name.charCodeAt(1) === 0x2d) return true;
+  }
+  return false;
+}
 
 function dropConnectionTokens(headers: IncomingHttpHeaders | Record<string, unknown>, keep: boolean): void {
   const conn = headers.connection;
@@ -121,6 +150,11 @@ export function copyForwardedHeaders(view: IncomingHttpHeaders, req: IncomingMes
   if (host !== undefined) out["x-forwarded-host"] = host;
   else if (out["x-forwarded-host"] !== undefined) delete out["x-forwarded-host"];
   out.forwarded = view.forwarded;
+  if (!mayCarryClientForwarding(req.rawHeaders)) return;
+  for (let i = 0; i < CLIENT_FORWARDING.length; i++) {
+    const name = CLIENT_FORWARDING[i];
+    if (view[name] === undefined && out[name] !== undefined) delete out[name];
+  }
 }
 
 /**
@@ -168,4 +202,9 @@ function writeForwardedHeaders(
   // Forwarded is replaced, since an upstream may believe it.
   const element = facts.forwardedElement(host);
   out.forwarded = fromTrusted && typeof fwd === "string" && fwd !== "" ? `${fwd}, ${element}` : element;
+  if (fromTrusted || !mayCarryClientForwarding(req.rawHeaders)) return;
+  for (let i = 0; i < CLIENT_FORWARDING.length; i++) {
+    const name = CLIENT_FORWARDING[i];
+    if (out[name] !== undefined) delete out[name];
+  }
 }

@@ -144,10 +144,13 @@ test("the rate limit is shared: two instances under concurrent load admit one bu
 
 test("the cache is shared, and an admin purge removes an entry for every instance", async () => {
   const p = "/static/public/logo";
-  const m = await get(a.httpUrl, p);
+  // The fleet's one name: each instance listens on its own port, and a Host's port is part of
+  // the entry's key.
+  const SITE = { host: "fleet.test" };
+  const m = await get(a.httpUrl, p, SITE);
   assert.equal(m.headers["x-cache"], "MISS");
   const hit = await eventually("B to hit A's entry", async () => {
-    const r = await get(b.httpUrl, p);
+    const r = await get(b.httpUrl, p, SITE);
     return r.headers["x-cache"] === "HIT" ? r : undefined;
   });
   assert.equal(hit.text, m.text);
@@ -158,10 +161,10 @@ test("the cache is shared, and an admin purge removes an entry for every instanc
   });
   assert.equal(purged.status, 200, JSON.stringify(purged.body));
   assert.ok((purged.body as { removed: number }).removed >= 1);
-  assert.equal((await get(b.httpUrl, p)).headers["x-cache"], "MISS");
+  assert.equal((await get(b.httpUrl, p, SITE)).headers["x-cache"], "MISS");
   // A purge names the entry as a request would: dot segments and encoded dots normalised.
   await eventually("A to hit the entry B stored again", async () =>
-    (await get(a.httpUrl, p)).headers["x-cache"] === "HIT" ? true : undefined,
+    (await get(a.httpUrl, p, SITE)).headers["x-cache"] === "HIT" ? true : undefined,
   );
   const dotted = await fetchJson(`${a.adminUrl}/admin/cache/purge`, {
     method: "POST",
@@ -171,7 +174,7 @@ test("the cache is shared, and an admin purge removes an entry for every instanc
   assert.equal(dotted.status, 200, JSON.stringify(dotted.body));
   assert.equal((dotted.body as { value: string }).value, p);
   assert.ok((dotted.body as { removed: number }).removed >= 1, JSON.stringify(dotted.body));
-  assert.equal((await get(b.httpUrl, p)).headers["x-cache"], "MISS");
+  assert.equal((await get(b.httpUrl, p, SITE)).headers["x-cache"], "MISS");
   const refused = await fetchJson(`${a.adminUrl}/admin/cache/purge`, { method: "POST", body: "{}" });
   assert.equal(refused.status, 401);
   const badBody = await fetchJson(`${a.adminUrl}/admin/cache/purge`, {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Agent } from "node:http";
 import { test } from "node:test";
+import { purgeCache } from "../../proxy/cache/cache-purge.js";
 import { send } from "../proxy/harness.js";
 import { redisCacheOriginPerFile } from "../support/redis-cache-origin.js";
 import { startRedis } from "../support/redis-server.js";
@@ -27,7 +28,7 @@ async function get(h: EdgeHarness, path: string, headers: Record<string, string>
 
 async function stored(h: EdgeHarness, path: string): Promise<void> {
   await eventually(`${path} to be stored`, async () => {
-    const n = await h.store?.run((c) => c.exists(`c:{*/static|127.0.0.1|GET|${path}}`));
+    const n = await h.store?.run((c) => c.exists(`c:{*/static|127.0.0.1:${h.port}|GET|${path}}`));
     return n === 1 ? true : undefined;
   });
 }
@@ -151,9 +152,15 @@ test("a hundred concurrent misses for one URL send one request upstream", async 
 test("two instances share the cache", async (t) => {
   const a = await start(t, "c7:");
   const b = await start(t, "c7:");
-  await get(a, "/static/public/shared");
-  await stored(a, "/static/public/shared");
-  const r = await get(b, "/static/public/shared");
+  // The fleet's one name: each instance listens on its own port, and a Host's port is part of
+  // the entry's key.
+  const host = { host: "static.test" };
+  await get(a, "/static/public/shared", host);
+  await eventually("/static/public/shared to be stored", async () => {
+    const n = await a.store?.run((c) => c.exists("c:{*/static|static.test|GET|/static/public/shared}"));
+    return n === 1 ? true : undefined;
+  });
+  const r = await get(b, "/static/public/shared", host);
   assert.equal(r.headers["x-cache"], "HIT");
   assert.equal(origin.up.count("/static/public/shared"), 1);
 });
@@ -181,4 +188,25 @@ test("Redis down: every request is a miss served by the upstream, counted as sto
   }
   assert.match(await h.registry.metrics(), /shardgate_store_errors_total\{feature="cache"\} [1-9]/);
   await own.stop();
+});
+
+test("a purge removes a URL's entries under its key text and under the one earlier builds wrote", async (t) => {
+  const h = await start(t, "c9:");
+  const store = h.store;
+  assert.ok(store);
+  // `/static/public/a%7D` as this build writes it, and as an instance of an earlier build (still
+  // running during a rolling upgrade) wrote it: "%" unescaped. Another URL is left alone.
+  const keys = [
+    "c:{*/static|site.test|GET|/static/public/a%257D}",
+    "c:{*/static|site.test|GET|/static/public/a%7D}",
+    "c:{*/static|site.test|GET|/static/public/a%7D}:v:x",
+  ];
+  const other = "c:{*/static|site.test|GET|/static/public/b}";
+  for (const k of [...keys, other]) await store.run((c) => c.set(k, "x", "PX", 60_000));
+  assert.equal(await purgeCache(store, "url", "/static/public/a%7D"), keys.length);
+  for (const k of keys) assert.equal(await store.run((c) => c.exists(k)), 0, k);
+  assert.equal(await store.run((c) => c.exists(other)), 1);
+  // A prefix covering both texts unlinks each key once.
+  for (const k of keys) await store.run((c) => c.set(k, "x", "PX", 60_000));
+  assert.equal(await purgeCache(store, "prefix", "/static/public/a%"), keys.length);
 });

@@ -1,0 +1,145 @@
+// A client's conditional request against a fresh shared-cache entry, tried from the outside: a
+// real shardgate process, a real redis-server and a real member on 127.0.0.1 that answers with
+// an ETag and a Last-Modified. A browser revalidating what it holds (If-None-Match with the
+// ETag it was given, or If-Modified-Since) was sent the whole stored body again with a 200,
+// while the README said conditional requests went upstream. RFC 9111 4.3.2 has a cache evaluate
+// the request's preconditions against its stored response, as Varnish and nginx do: now a
+// validator that still names the entry gets 304 with no body, one that does not gets the entry.
+
+import assert from "node:assert/strict";
+import { request } from "node:http";
+import { after, before, test } from "node:test";
+import { CacheRulesMember, MEMBER_ETAG, MEMBER_LAST_MODIFIED } from "../support/cache-rules-member.js";
+import { type RedisServer, startRedis, stopAllRedis } from "../support/redis-server.js";
+import { type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
+import { eventually, scaled } from "../support/wait.js";
+
+let redis: RedisServer;
+let member: CacheRulesMember;
+let sg: RunningShardgate;
+let port = 0;
+
+before(async () => {
+  redis = await startRedis();
+  member = await new CacheRulesMember().start();
+  sg = await startShardgate(`listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
+log: { level: info, accessLog: false }
+redis: { url: ${redis.url}, keyPrefix: "cond:" }
+pools:
+  users:
+    members: [{ id: origin, address: "127.0.0.1:${member.port}" }]
+routes:
+  - match: { pathPrefix: /static }
+    pool: users
+    key: [path:2]
+    cache: { store: redis, maxBytes: 64kb }
+`);
+  port = Number(new URL(sg.httpUrl).port);
+});
+
+after(async () => {
+  await stopAll();
+  await stopAllRedis();
+  await member?.close();
+});
+
+interface Answer {
+  status: number;
+  cache: string;
+  etag: string;
+  body: string;
+}
+
+function ask(path: string, headers: Record<string, string> = {}, method = "GET"): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: "127.0.0.1", port, path, method, headers, timeout: scaled(10_000) },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (d: string) => {
+          body += d;
+        });
+        res.on("end", () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            cache: String(res.headers["x-cache"]),
+            etag: String(res.headers.etag),
+            body,
+          }),
+        );
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error(`no answer for ${path}`)));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/** GETs `path` until it is answered from the cache (the entry is written after the miss is answered). */
+async function cached(path: string): Promise<Answer> {
+  assert.equal((await ask(path)).cache, "MISS");
+  return eventually(`${path} answered from the cache`, async () => {
+    const a = await ask(path);
+    return a.cache === "HIT" ? a : undefined;
+  });
+}
+
+const LATER = "Tue, 08 Dec 2026 00:00:00 GMT";
+const EARLIER = "Sun, 06 Dec 2026 00:00:00 GMT";
+
+test("a validator that still names the stored answer gets 304 from the cache, without a body", async () => {
+  const path = "/static/cond/matching";
+  const stored = await cached(path);
+  assert.equal(stored.status, 200);
+  const cases: Array<[string, Record<string, string>, string?]> = [
+    ["If-None-Match, the ETag", { "if-none-match": MEMBER_ETAG }],
+    ["If-None-Match, weak", { "if-none-match": `"other", W/${MEMBER_ETAG}` }],
+    ["If-None-Match: *", { "if-none-match": "*" }],
+    ["If-Modified-Since, Last-Modified", { "if-modified-since": MEMBER_LAST_MODIFIED }],
+    ["If-Modified-Since, later", { "if-modified-since": LATER }],
+    ["HEAD, If-None-Match", { "if-none-match": MEMBER_ETAG }, "HEAD"],
+  ];
+  for (const [name, headers, method] of cases) {
+    const a = await ask(path, headers, method);
+    // The old code: 200 and the whole stored body.
+    assert.equal(a.status, 304, `${name}: ${a.status} ${a.body}`);
+    assert.equal(a.body, "", name);
+    assert.equal(a.cache, "HIT", name);
+    assert.equal(a.etag, MEMBER_ETAG, `${name}: the 304 names the stored validator`);
+  }
+  assert.equal(member.count(path), 1, `the member was asked once:\n${member.asked.join("\n")}`);
+});
+
+test("a validator that does not name the stored answer gets the stored answer whole", async () => {
+  const path = "/static/cond/other";
+  const stored = await cached(path);
+  const cases: Array<[string, Record<string, string>]> = [
+    ["If-None-Match, another ETag", { "if-none-match": '"v0"' }],
+    // If-None-Match decides when both are sent (RFC 9110 13.2.2).
+    [
+      "If-None-Match another, If-Modified-Since later",
+      { "if-none-match": '"v0"', "if-modified-since": LATER },
+    ],
+    ["If-Modified-Since, earlier", { "if-modified-since": EARLIER }],
+    ["If-Modified-Since, not a date", { "if-modified-since": "yesterday" }],
+  ];
+  for (const [name, headers] of cases) {
+    const a = await ask(path, headers);
+    assert.equal(a.status, 200, `${name}: ${a.status}`);
+    assert.equal(a.cache, "HIT", name);
+    assert.equal(a.body, stored.body, name);
+  }
+  assert.equal(member.count(path), 1, `the member was asked once:\n${member.asked.join("\n")}`);
+});
+
+test("a conditional request that misses goes to the member, whose 304 is passed on and not stored", async () => {
+  const path = "/static/cond/first";
+  const a = await ask(path, { "if-none-match": MEMBER_ETAG });
+  assert.equal(a.status, 304);
+  assert.equal(a.cache, "MISS");
+  const b = await ask(path);
+  assert.equal(b.status, 200);
+  assert.equal(b.cache, "MISS", "the member's 304 was not stored as the entry");
+  assert.equal(member.count(path), 2);
+});

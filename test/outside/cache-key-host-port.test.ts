@@ -1,0 +1,108 @@
+// The shared cache's key and the Host's port, tried from the outside: a real shardgate process,
+// a real redis-server and a real member on 127.0.0.1, requests sent with node:http and the Host
+// written by hand. The key read the Host without its port, so `a:8080` and `a:8081` were one
+// entry: whoever asked first for a URL on one port planted the answer every client of the other
+// port was then served (for a member whose sites differ by port, another site's page, until the
+// entry expired). Two requests share an entry only when they are the same resource for the
+// member: now a port other than 80 and 443 keeps its own entries, while the spellings of one site
+// (case, a trailing dot, a default port) still share one, as a `header:host` key reads them.
+
+import assert from "node:assert/strict";
+import { request } from "node:http";
+import { after, before, test } from "node:test";
+import { CacheRulesMember } from "../support/cache-rules-member.js";
+import { type RedisServer, startRedis, stopAllRedis } from "../support/redis-server.js";
+import { type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
+import { eventually, scaled } from "../support/wait.js";
+
+let redis: RedisServer;
+let member: CacheRulesMember;
+let sg: RunningShardgate;
+let port = 0;
+
+before(async () => {
+  redis = await startRedis();
+  member = await new CacheRulesMember().start();
+  sg = await startShardgate(`listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
+log: { level: info, accessLog: false }
+redis: { url: ${redis.url}, keyPrefix: "hp:" }
+pools:
+  users:
+    members: [{ id: origin, address: "127.0.0.1:${member.port}" }]
+routes:
+  - match: { host: "*", pathPrefix: /static }
+    pool: users
+    key: [path:2]
+    cache: { store: redis, maxBytes: 64kb }
+`);
+  port = Number(new URL(sg.httpUrl).port);
+});
+
+after(async () => {
+  await stopAll();
+  await stopAllRedis();
+  await member?.close();
+});
+
+interface Answer {
+  status: number;
+  cache: string;
+  body: string;
+}
+
+function get(path: string, host: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: "127.0.0.1", port, path, headers: { host }, setHost: false, timeout: scaled(10_000) },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (d: string) => {
+          body += d;
+        });
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, cache: String(res.headers["x-cache"]), body }),
+        );
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error(`no answer for ${host}${path}`)));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/** Asks until the answer is a HIT (the entry is written to Redis after the miss is answered). */
+function hit(path: string, host: string): Promise<Answer> {
+  return eventually(`${host}${path} answered from the cache`, async () => {
+    const a = await get(path, host);
+    return a.cache === "HIT" ? a : undefined;
+  });
+}
+
+test("a Host on another port is another site: its clients are never served the first port's entry", async () => {
+  const path = "/static/ports/page";
+  const planted = await get(path, "shop.test:8080");
+  assert.equal(planted.cache, "MISS");
+  assert.match(planted.body, /^GET shop\.test:8080 /);
+  assert.match((await hit(path, "shop.test:8080")).body, /^GET shop\.test:8080 /);
+  // The old code: HIT, with the body the member wrote for shop.test:8080.
+  const other = await get(path, "shop.test:8081");
+  assert.equal(other.cache, "MISS", `shop.test:8081 was served ${other.body}`);
+  assert.match(other.body, /^GET shop\.test:8081 /);
+  assert.equal(member.count(path), 2, member.asked.join("\n"));
+  // And that port's own entry is what its clients get from then on.
+  assert.match((await hit(path, "shop.test:8081")).body, /^GET shop\.test:8081 /);
+  assert.match((await hit(path, "shop.test:8080")).body, /^GET shop\.test:8080 /);
+});
+
+test("the spellings of one site share its entries: case, a trailing dot, the default port", async () => {
+  const path = "/static/spellings/page";
+  assert.equal((await get(path, "site.test")).cache, "MISS");
+  const stored = await hit(path, "site.test");
+  for (const host of ["SITE.test", "site.test.", "site.test:80", "Site.Test.:80"]) {
+    const a = await get(path, host);
+    assert.equal(a.cache, "HIT", `${host} is site.test: ${a.body}`);
+    assert.equal(a.body, stored.body);
+  }
+  assert.equal(member.count(path), 1, member.asked.join("\n"));
+});
