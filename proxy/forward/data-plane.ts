@@ -1113,7 +1113,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
       // The client may still be sending (an upgrade's body): linger after the answer, so the
       // close is not an RST that discards it (proxy/server/linger-close.ts).
       if (socket?.writable) {
-        socket.write(rawErrorResponse(code, ctx.requestId));
+        socket.write(rawErrorResponse(code, ctx.requestId, this.rawErrorExtras(ctx)));
         lingerAfterAnswer(socket);
       } else socket?.destroy();
       return;
@@ -1148,6 +1148,20 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
       if (suspect && ctx.req.socket !== null) (ctx.req.socket as WithSuspect)[kFramingSuspect] = true;
     }
     res.end(body);
+  }
+
+  /**
+   * The header lines an upgrade's raw error answer needs to carry what a plain error answer
+   * carries beyond rawErrorResponse's own (fail() sets them on a ServerResponse): the ring
+   * version, and the sticky cookie the request was routed by under `onMissingKey: cookie`, so
+   * a browser whose first request is its WebSocket keeps its id across a failed handshake.
+   */
+  private rawErrorExtras(ctx: RequestContext): string {
+    let extra = "";
+    if (this.ringVersionHeader !== "" && ctx.ringVersion >= 0)
+      extra += `${this.ringVersionHeader}: ${ctx.ringVersion}\r\n`;
+    if (ctx.issuedCookie !== "") extra += `Set-Cookie: ${ctx.issuedCookie}\r\n`;
+    return extra;
   }
 
   /** Ends a request's record exactly once (response finished or client gone). */
