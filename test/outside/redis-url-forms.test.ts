@@ -10,15 +10,22 @@
 // URL whose path the URL parser changes (a space becomes %20, a "#" ends it), `unix://run/...`
 // (a host "run" in URL terms), `redis:///path` (no host: the path would be taken as a db), a
 // socket path longer than Linux connects to.
+// `rediss://` is checked to mean TLS through shardgate's own connector: a TLS terminator (a
+// test CA's certificate, trusted through NODE_EXTRA_CA_CERTS) in front of the real redis-server.
 
 import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { createServer as createTlsServer } from "node:tls";
 import { Redis } from "ioredis";
 import { runShardgate } from "../support/ctl-runner.js";
 import { startRedis, startRedisOnSocket, stopAllRedis } from "../support/redis-server.js";
 import { startShardgate, stopAll, TempConfig } from "../support/shardgate-process.js";
+import { issueCert, makeCa } from "../support/test-ca.js";
 
 let member: Server;
 let memberPort = 0;
@@ -99,6 +106,42 @@ test("a real redis-server on a unix socket, reached by each socket form, and by 
         await sg.stop();
       }
     });
+  }
+});
+
+test("rediss:// reaches Redis over TLS", { timeout: 60_000 }, async (t) => {
+  const redis = await startRedis();
+  const dir = mkdtempSync(join(tmpdir(), "shardgate-rediss-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  makeCa(dir);
+  issueCert(dir, "redis", "127.0.0.1", "IP:127.0.0.1");
+  let handshakes = 0;
+  const terminator = createTlsServer(
+    { key: readFileSync(join(dir, "redis.key")), cert: readFileSync(join(dir, "redis.pem")) },
+    (tls) => {
+      handshakes++;
+      const plain = connect(redis.port, "127.0.0.1");
+      tls.pipe(plain).pipe(tls);
+      tls.on("error", () => plain.destroy());
+      plain.on("error", () => tls.destroy());
+    },
+  );
+  await new Promise<void>((r) => terminator.listen(0, "127.0.0.1", r));
+  t.after(() => new Promise((r) => terminator.close(r)));
+  const tlsPort = (terminator.address() as AddressInfo).port;
+  const sg = await startShardgate(withRedis(`rediss://127.0.0.1:${tlsPort}`), {
+    env: { NODE_EXTRA_CA_CERTS: join(dir, "ca.pem") },
+  });
+  try {
+    await sg.proc.waitForLine("redis connected", (l) => l.msg === "redis connected");
+    const ask = () => fetch(`${sg.httpUrl}/x`, { headers: { "x-k": "tls" } });
+    const first = await ask();
+    assert.equal(first.status, 200, `${await first.text()}\n${sg.proc.output()}`);
+    const second = await ask();
+    assert.equal(second.status, 429, `${await second.text()}\n${sg.proc.output()}`);
+    assert.ok(handshakes >= 1, "shardgate's Redis connection came over TLS");
+  } finally {
+    await sg.stop();
   }
 });
 
