@@ -1,7 +1,7 @@
 // SIGTERM with requests still in their route's edge step, waiting on a Redis that has stopped
 // answering (its connection up, no reply to the script calls), tried from the outside: a real
 // shardgate process, a fake Redis, routes with a rate limit, a shared cache and a Redis
-// affinity, a long redis.commandTimeout and a short --drain-timeout.
+// affinity, a long redis.commandTimeout and a short --drain-timeout; HTTP/1.1 and one HTTP/2 stream.
 // Found: at the drain deadline those requests were in no member pool and not in the timeout
 // sweep, so nothing answered them: their connections were closed under them (the client saw a
 // reset) and they were logged 499, while every other request the shutdown cut is answered 503
@@ -9,6 +9,7 @@
 
 import assert from "node:assert/strict";
 import { createServer, request as httpRequest } from "node:http";
+import { connect as h2connect } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { after, test } from "node:test";
 import { HostileRedis } from "../support/hostile-redis.js";
@@ -49,6 +50,29 @@ function get(url: string, path: string): Promise<Outcome> {
   });
 }
 
+/** The same GET as an HTTP/2 stream (prior knowledge, cleartext). */
+function getH2(url: string, path: string): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const session = h2connect(url);
+    session.on("error", (err) => resolve({ status: 0, body: "", error: err.message }));
+    const stream = session.request({ ":path": path, "x-user-id": "k" });
+    let status = 0;
+    let body = "";
+    stream.setEncoding("utf8");
+    stream.on("response", (h) => (status = Number(h[":status"])));
+    stream.on("data", (d: string) => (body += d));
+    stream.on("end", () => {
+      session.close();
+      resolve({ status, body, error: "" });
+    });
+    stream.on("error", (err) => {
+      session.destroy();
+      resolve({ status, body, error: err.message });
+    });
+    stream.end();
+  });
+}
+
 test("SIGTERM at the drain deadline answers a request waiting on Redis in its edge step 503 shutting_down", {
   timeout: 120_000,
 }, async (t) => {
@@ -81,8 +105,9 @@ routes:
   );
   await sg.proc.waitForLine("redis connected", (l) => l.msg === "redis connected", scaled(10_000));
   const outcomes = FEATURES.map((f) => get(sg.httpUrl, `/${f}`));
+  const overH2 = getH2(sg.httpUrl, "/rate/h2");
   await eventually("every request waits on Redis", () =>
-    redis.replies >= FEATURES.length ? true : undefined,
+    redis.replies > FEATURES.length ? true : undefined,
   );
 
   sg.proc.signal("SIGTERM");
@@ -100,4 +125,9 @@ routes:
     assert.equal(line.status, 503, what);
     assert.equal(line.error, "shutting_down", what);
   }
+  const h2 = await overH2;
+  const what = `HTTP/2: ${JSON.stringify(h2)}\n${sg.proc.output()}`;
+  assert.equal(h2.status, 503, what);
+  assert.equal(h2.error, "", what);
+  assert.equal(JSON.parse(h2.body).error, "shutting_down", what);
 });
