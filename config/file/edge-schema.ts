@@ -22,7 +22,7 @@ const MAX_PIN_TTL_MS = 365 * 86_400_000;
 
 export const redisSchema = z
   .strictObject({
-    /** redis://[user:password@]host:port[/db] or rediss:// for TLS. Ignored when `cluster` is set. */
+    /** redis://[user:password@]host:port[/db], rediss:// for TLS, or a unix socket path (redis-url.ts). Ignored when `cluster` is set. */
     url: field(parseRedisUrl).default("redis://127.0.0.1:6379"),
     /** Prepended to every key shardgate writes, so several fleets can share one Redis. */
     keyPrefix: z

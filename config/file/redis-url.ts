@@ -5,17 +5,37 @@
 // or `URIError: URI malformed` stack trace naming no field; a db that is no number
 // (`redis://host:6379/cache`) was sent as `SELECT cache` and refused by Redis on every
 // connect (test/outside/redis-url-checked.test.ts).
+// ioredis also reads forms this refused (test/outside/redis-url-forms.test.ts): its scheme in
+// any letter case, and a unix socket, as a bare absolute path (`/run/redis.sock?db=2`) or as
+// `unix:///run/redis.sock` / `redis+unix:///run/redis.sock`, which it takes as a host named
+// "unix" with the URL's path as the socket path. Those are accepted where they mean what they
+// say; the rest is refused with the form to write instead: `REDISS://` (ioredis turns TLS on
+// only for a lower-case `rediss://` and would talk plain text), a socket path the URL parser
+// changes (`%20` for a space, a `#`), a relative one, and forms without a scheme (ioredis reads
+// `host:6379/2` as the unix socket "/2").
 
 import { bad, ok, type Parsed } from "./parsed.js";
 
 const EXPECTED =
-  "a URL like redis://127.0.0.1:6379 (rediss:// for TLS, redis://[user:password@]host:port[/db])";
+  "a URL like redis://127.0.0.1:6379 (rediss:// for TLS, redis://[user:password@]host:port[/db], " +
+  "or a unix socket: /run/redis.sock[?db=N] or unix:///run/redis.sock)";
 
-/** `input` unchanged when ioredis can connect by it; else what is wrong with it. */
+/** The longest unix socket path Linux connects to (sun_path is 108 bytes with its NUL). */
+const MAX_SOCKET_PATH_BYTES = 107;
+
+/** `input` unchanged when ioredis can connect by it and means what it says; else what is wrong with it. */
 export function parseRedisUrl(input: unknown): Parsed<string> {
   if (typeof input !== "string") return bad(EXPECTED);
   const wrong = (why: string) => bad<string>(`${EXPECTED}; ${why}`, JSON.stringify(withoutPassword(input)));
-  if (!/^rediss?:\/\/[^\s]+$/.test(input)) return bad(EXPECTED, JSON.stringify(withoutPassword(input)));
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+  if (/[\x00-\x1f\x7f]/.test(input)) return bad(EXPECTED, JSON.stringify(withoutPassword(input)));
+  if (input.startsWith("/") && !input.startsWith("//")) return socketPath(input, wrong);
+  const socketUrl = /^(?:redis\+)?unix:/i.exec(input);
+  if (socketUrl !== null) return socketUrlForm(input, socketUrl[0].length, wrong);
+  const scheme = /^(rediss?):\/\/\S+$/i.exec(input);
+  if (scheme === null) return bad(EXPECTED, JSON.stringify(withoutPassword(input)));
+  if (scheme[1].length === 6 && scheme[1] !== "rediss")
+    return wrong("ioredis turns TLS on only for a lower-case rediss:// (this one would be plain text)");
   let url: URL;
   try {
     url = new URL(input);
@@ -24,7 +44,8 @@ export function parseRedisUrl(input: unknown): Parsed<string> {
       'this is no URL (a port is 1-65535, an IPv6 address is in brackets, a "/", "?", "#" or "@" in the password is written %2F, %3F, %23, %40)',
     );
   }
-  if (url.hostname === "") return wrong("the host is missing");
+  if (url.hostname === "")
+    return wrong("the host is missing (a unix socket is written /run/redis.sock or unix:///run/redis.sock)");
   if (url.port === "0") return wrong("the port is 1-65535");
   try {
     decodeURIComponent(url.username);
@@ -34,15 +55,68 @@ export function parseRedisUrl(input: unknown): Parsed<string> {
   }
   if (url.pathname !== "" && url.pathname !== "/" && !/^\/\d+$/.test(url.pathname))
     return wrong("the db after the host is a number");
-  // ioredis takes every query item as an option where the URL itself leaves one out:
-  // `redis://host?db=cache` sent `SELECT cache` on every connect, and `redis://host?port=99999`
-  // passed `validate` and then failed every connect with a RangeError.
-  const db = url.searchParams.get("db");
-  if (db !== null && !/^\d+$/.test(db)) return wrong("the db in ?db= is a number");
-  const port = url.searchParams.get("port");
+  const why = queryError(url.searchParams);
+  return why === null ? ok(input) : wrong(why);
+}
+
+/** `/run/redis.sock[?query]`: ioredis takes the text before the first "?" as the socket path, verbatim. */
+function socketPath(input: string, wrong: (why: string) => Parsed<string>): Parsed<string> {
+  const q = input.indexOf("?");
+  const path = q < 0 ? input : input.slice(0, q);
+  const why = pathError(path) ?? (q < 0 ? null : queryError(new URLSearchParams(input.slice(q + 1))));
+  return why === null ? ok(input) : wrong(why);
+}
+
+/**
+ * `unix:///run/redis.sock`, `unix:/run/redis.sock`, `redis+unix:///run/redis.sock`: ioredis
+ * parses them as `redis://` + the text, a host named by the scheme, and connects to the URL's
+ * path. Accepted when that path is the text as written (an absolute path the parser leaves
+ * alone): "///run/redis.sock" is the same file as "/run/redis.sock".
+ */
+function socketUrlForm(
+  input: string,
+  schemeLength: number,
+  wrong: (why: string) => Parsed<string>,
+): Parsed<string> {
+  const rest = input.slice(schemeLength);
+  const q = rest.indexOf("?");
+  const written = q < 0 ? rest : rest.slice(0, q);
+  // "unix://run/redis.sock" names a host "run" in URL terms: which file was meant is a guess.
+  if (!written.startsWith("/") || /^\/\/[^/]/.test(written))
+    return wrong("the socket path is absolute, after three slashes: unix:///run/redis.sock");
+  let url: URL;
+  try {
+    url = new URL(`redis://${input}`);
+  } catch {
+    return wrong("this is no URL; write the socket path alone: /run/redis.sock");
+  }
+  if (url.pathname !== written || url.hash !== "")
+    return wrong(
+      'ioredis would read another socket path (a space, "%", "#" or non-ASCII letter is escaped in a URL); write the path alone: /run/redis.sock',
+    );
+  const why = pathError(written) ?? queryError(url.searchParams);
+  return why === null ? ok(input) : wrong(why);
+}
+
+function pathError(path: string): string | null {
+  if (path.replace(/^\/+/, "") === "") return "the socket path names no file";
+  if (Buffer.byteLength(path) > MAX_SOCKET_PATH_BYTES)
+    return `a unix socket path is at most ${MAX_SOCKET_PATH_BYTES} bytes`;
+  return null;
+}
+
+/**
+ * ioredis takes every query item as an option where the URL itself leaves one out:
+ * `redis://host?db=cache` sent `SELECT cache` on every connect, and `redis://host?port=99999`
+ * passed `validate` and then failed every connect with a RangeError.
+ */
+function queryError(params: URLSearchParams): string | null {
+  const db = params.get("db");
+  if (db !== null && !/^\d+$/.test(db)) return "the db in ?db= is a number";
+  const port = params.get("port");
   if (port !== null && !(/^\d+$/.test(port) && Number(port) >= 1 && Number(port) <= 65535))
-    return wrong("the port in ?port= is 1-65535");
-  return ok(input);
+    return "the port in ?port= is 1-65535";
+  return null;
 }
 
 /**
@@ -53,6 +127,8 @@ export function parseRedisUrl(input: unknown): Parsed<string> {
  */
 function withoutPassword(url: string): string {
   const masked = url.replace(/([?&]password=)[^&#]*/gi, "$1***");
+  // A socket path has no user info; an "@" or ":" in it is part of the file's name.
+  if (masked.startsWith("/") || /^(?:redis\+)?unix:/i.test(masked)) return masked;
   const start = masked.indexOf("://") + 3;
   const at = masked.lastIndexOf("@");
   const colon = masked.indexOf(":", start);

@@ -30,6 +30,7 @@ import { toOriginForm } from "../server/request-target.js";
 import { bodyReplayable } from "./body-replay.js";
 import { ClientShare, defaultClientShare, unsharedConnections } from "./client-share.js";
 import { connectionFacts } from "./connection-facts.js";
+import { EdgeStepList } from "./edge-step-list.js";
 import { Endpoints, webOptionsIndex } from "./endpoints.js";
 import { answerGrpcError, isGrpcContentType, parseGrpcTimeout } from "./grpc-status.js";
 import { H2Forwarder, h2ProtocolOf } from "./h2-forward.js";
@@ -208,6 +209,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
   private readonly h2: H2Forwarder;
   private readonly live = new LiveBook();
   private readonly sweep: TimeoutSweep;
+  private readonly edgeSteps = new EdgeStepList();
   /** Filled per undici response head (synchronous use only): no object per response. */
   private readonly headExtras: HeadExtras;
   /** The response head's flat list, refilled per undici response head (read within writeHead, never kept). */
@@ -315,6 +317,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     // read the request as the client sent it: this hop's X-Forwarded-For / Forwarded element is
     // added in proceed(), so a rate limit's client address walks the client's hops, not ours.
     if (ctx.edge !== null) {
+      this.edgeSteps.add(ctx);
       ctx.edge.begin(ctx, this);
       return ctx.startedAt;
     }
@@ -324,11 +327,13 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
 
   /** EdgeContinuation: the request goes upstream (its first attempt). */
   proceed(ctx: RequestContext): void {
+    this.edgeSteps.remove(ctx);
     if (ctx.done) return;
-    // The edge's step (a store lookup) outlasted the drain deadline: close() dropped every
-    // member agent, and an attempt now would make a fresh one and reach the member after it.
+    // The edge's step (a store lookup) outlasted the drain deadline: close() answered it and
+    // dropped every member agent, and an attempt now would make a fresh one and reach the
+    // member after it.
     if (this.closed) {
-      this.fail(ctx, "shutting_down");
+      this.cutByShutdown(ctx);
       return;
     }
     this.prepareHeaders(ctx);
@@ -1094,6 +1099,9 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
   /** Answers with shardgate's JSON error (or cuts the connection if the response began). */
   fail(ctx: RequestContext, code: ErrorCode): void {
     if (ctx.done) return;
+    // Already answered by the shutdown (close()): an edge step's late outcome (its store
+    // failing, say) must neither cut that answer nor rename its error.
+    if (this.closed && ctx.errorCode === "shutting_down") return;
     this.sweep.remove(ctx);
     this.releaseAttempt(ctx);
     ctx.errorCode = code;
@@ -1105,7 +1113,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
       // The client may still be sending (an upgrade's body): linger after the answer, so the
       // close is not an RST that discards it (proxy/server/linger-close.ts).
       if (socket?.writable) {
-        socket.write(rawErrorResponse(code, ctx.requestId));
+        socket.write(rawErrorResponse(code, ctx.requestId, this.rawErrorExtras(ctx)));
         lingerAfterAnswer(socket);
       } else socket?.destroy();
       return;
@@ -1142,11 +1150,26 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     res.end(body);
   }
 
+  /**
+   * The header lines an upgrade's raw error answer needs to carry what a plain error answer
+   * carries beyond rawErrorResponse's own (fail() sets them on a ServerResponse): the ring
+   * version, and the sticky cookie the request was routed by under `onMissingKey: cookie`, so
+   * a browser whose first request is its WebSocket keeps its id across a failed handshake.
+   */
+  private rawErrorExtras(ctx: RequestContext): string {
+    let extra = "";
+    if (this.ringVersionHeader !== "" && ctx.ringVersion >= 0)
+      extra += `${this.ringVersionHeader}: ${ctx.ringVersion}\r\n`;
+    if (ctx.issuedCookie !== "") extra += `Set-Cookie: ${ctx.issuedCookie}\r\n`;
+    return extra;
+  }
+
   /** Ends a request's record exactly once (response finished or client gone). */
   finish(ctx: RequestContext, status: number): void {
     if (ctx.done) return;
     ctx.done = true;
     this.sweep.remove(ctx);
+    this.edgeSteps.remove(ctx);
     this.releaseAttempt(ctx);
     // The client left (or was answered) before the upstream finished: drop the upstream request.
     const u = ctx.undici;
@@ -1329,6 +1352,10 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     // nothing of the member's (upstreamFailed, upstreamCut and the client's close say
     // shutting_down, and no breaker, outlier or health figure hears of it).
     for (const ctx of this.sweep.takeAll()) this.cutByShutdown(ctx);
+    // Likewise a request still in its edge step (waiting on Redis), unless the edge feature
+    // answered it already (a 429 or a cache hit on its way out).
+    for (const ctx of this.edgeSteps.takeAll())
+      if (ctx.res?.headersSent !== true) this.fail(ctx, "shutting_down");
     // The drain deadline cuts WebSockets too: destroying the client side closes the upstream
     // side (tunnel.ts) or drops the upgrade request still waiting for its 101, and writes
     // each one's access line. Without it they lived until the process exit forced them.

@@ -117,6 +117,11 @@ export class RequestContext implements RequestRecord {
   next: RequestContext | null = null;
   inSweep = false;
 
+  // Edge step list (edge-step-list.ts): waiting on the route's edge features, before any attempt
+  edgePrev: RequestContext | null = null;
+  edgeNext: RequestContext | null = null;
+  inEdgeStep = false;
+
   constructor(
     req: IncomingMessage,
     res: ServerResponse | null,

@@ -11,14 +11,14 @@ import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, test } from "node:test";
-import { HostileRedis, type HostileReply } from "../support/hostile-redis.js";
+import { type EndlessReply, HostileRedis } from "../support/hostile-redis.js";
 import { metricValue, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
 import { eventually, scaled } from "../support/wait.js";
 
 const TOKEN = "redis-huge-reply-admin-token-0123456789";
 const MIB = 1024 * 1024;
 /** What the fake writes into one connection at most: an array's elements cost the old decoder ~20x in memory. */
-const CAPS: Record<HostileReply, number> = { bulk: 128 * MIB, line: 128 * MIB, array: 64 * MIB };
+const CAPS: Record<EndlessReply, number> = { bulk: 128 * MIB, line: 128 * MIB, array: 64 * MIB };
 /**
  * What the fake may write into one connection before the proxy drops it: the 4 MiB bound plus
  * what the kernel buffers on both sides of a loopback connection (tcp_rmem's maximum is 32 MiB
@@ -66,7 +66,7 @@ async function rss(sg: RunningShardgate): Promise<number> {
   return v;
 }
 
-for (const kind of ["bulk", "array", "line"] as HostileReply[]) {
+for (const kind of ["bulk", "array", "line"] as EndlessReply[]) {
   test(`an endless ${kind} reply drops the Redis connection; memory stays bounded and requests are served`, {
     timeout: 180_000,
   }, async (t) => {

@@ -3,14 +3,17 @@
 // command a HostileScript names: a Sentinel's or a Cluster node's own query) with a reply
 // that never ends within any sane bound: a bulk string announced as 1e9 bytes whose bytes then
 // keep coming, an array announced as 1e9 elements that keep coming, or a simple string whose
-// line never ends (no length gives that one away).
+// line never ends (no length gives that one away); or ("none") with no reply at all, a Redis
+// that has stopped answering though its connection stays up.
 // It writes as fast as the reader takes the bytes, up to `capBytes` per connection, and stops
 // when the connection closes; `written` says how much the client took.
 
 import type { AddressInfo } from "node:net";
 import { createServer, type Server, type Socket } from "node:net";
 
-export type HostileReply = "bulk" | "array" | "line";
+/** The endless replies; "none" is a reply that never starts. */
+export type EndlessReply = "bulk" | "array" | "line";
+export type HostileReply = EndlessReply | "none";
 
 /** Which command a connection answers with the endless reply, and answers to others (RESP text). */
 export interface HostileScript {
@@ -33,7 +36,7 @@ export class HostileRedis {
   private readonly sockets = new Set<Socket>();
   /** Bytes of hostile replies written, all connections together. */
   written = 0;
-  /** Hostile replies started (one per connection at most). */
+  /** Hostile replies started (one per connection at most; "none": every call left unanswered). */
   replies = 0;
   /** Connections accepted (the client's reconnects included). */
   connections = 0;
@@ -83,6 +86,10 @@ export class HostileRedis {
         buf = buf.subarray(parsed.used);
         const name = parsed.args[0]?.toUpperCase() ?? "";
         if ((this.script.floodOn ?? isScriptCall)(parsed.args)) {
+          if (this.kind === "none") {
+            this.replies++;
+            continue;
+          }
           hostile = true;
           this.replies++;
           void this.flood(socket);

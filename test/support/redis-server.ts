@@ -1,6 +1,7 @@
 // A real redis-server for tests: started on its own free loopback port with no persistence
 // (no RDB, no AOF, a temp dir), killed and restarted on the same port to play an outage, and
 // stopped at the end. Every server started here is tracked so an `after` can stop them all.
+// startRedisOnSocket: one that listens on a unix socket in its temp dir only (no TCP port).
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -15,8 +16,10 @@ const live = new Set<RedisServer>();
 
 export class RedisServer {
   port = 0;
+  /** The unix socket it listens on instead of a port ("": a loopback port). */
+  socketPath = "";
   private proc: ChildProcess | null = null;
-  private readonly dir = mkdtempSync(join(tmpdir(), "shardgate-redis-"));
+  readonly dir = mkdtempSync(join(tmpdir(), "shardgate-redis-"));
   private output = "";
 
   get url(): string {
@@ -29,12 +32,13 @@ export class RedisServer {
 
   /** Starts on a free port (or `port`, to come back at the same address after stop()). */
   async start(port?: number): Promise<this> {
-    this.port = port ?? (await freePorts(1))[0];
+    this.port = this.socketPath !== "" ? 0 : (port ?? (await freePorts(1))[0]);
+    const listen =
+      this.socketPath !== ""
+        ? ["--port", "0", "--unixsocket", this.socketPath, "--unixsocketperm", "700"]
+        : ["--port", String(this.port), "--bind", "127.0.0.1"];
     const args = [
-      "--port",
-      String(this.port),
-      "--bind",
-      "127.0.0.1",
+      ...listen,
       "--save",
       "",
       "--appendonly",
@@ -63,7 +67,10 @@ export class RedisServer {
   /** One raw PING over a fresh connection; true on +PONG. */
   ping(): Promise<boolean> {
     return new Promise((resolve) => {
-      const s = createConnection({ host: "127.0.0.1", port: this.port });
+      const s =
+        this.socketPath !== ""
+          ? createConnection({ path: this.socketPath })
+          : createConnection({ host: "127.0.0.1", port: this.port });
       const done = (ok: boolean) => {
         s.destroy();
         resolve(ok);
@@ -105,6 +112,13 @@ export class RedisServer {
 
 export async function startRedis(): Promise<RedisServer> {
   return new RedisServer().start();
+}
+
+/** A redis-server listening on `<its temp dir>/redis.sock` only. */
+export async function startRedisOnSocket(): Promise<RedisServer> {
+  const r = new RedisServer();
+  r.socketPath = join(r.dir, "redis.sock");
+  return r.start();
 }
 
 /** Stops every redis-server started through this module that is still tracked. */
