@@ -20,6 +20,7 @@ import { adaptH2Request } from "../forward/h2-request.js";
 import type { DataPlane, ProxyServerInit } from "../forward/types.js";
 import { resetAfterAnswer } from "./h2-answered-upload.js";
 import { closeOnClientFin } from "./h2-client-fin.js";
+import { DeadSessionSweep } from "./h2-dead-session.js";
 import { headerListOver } from "./h2-header-list.js";
 import { H2RequestTimeouts } from "./h2-request-timeout.js";
 import { guardResets, isDroppedByResetGuard, type ResetGuardHooks } from "./h2-reset-guard.js";
@@ -133,8 +134,16 @@ export function attachHttp2(server: Server, opts: H2ListenerOptions): void {
       );
     },
   };
+  const dead = new DeadSessionSweep(sessions, (session) => {
+    onClientError("h2_protocol_error");
+    opts.logger.warn(
+      { code: "h2_protocol_error", remote: session.socket?.remoteAddress },
+      "http2 connection closed: nghttp2 had ended it with a GOAWAY for a protocol error, and Node had left it open",
+    );
+  });
   h2.on("session", (session: ServerHttp2Session) => {
     sessions.add(session);
+    dead.watch(session);
     guardResets(session, resetHooks);
     closeOnClientFin(session, opts.finGraceMs);
     session.on("error", onSessionError);
@@ -156,6 +165,7 @@ export function attachHttp2(server: Server, opts: H2ListenerOptions): void {
   server.closeAllConnections = () => {
     closeAll();
     clock.close();
+    dead.close();
     opts.sendTimeouts?.close();
     for (const s of sessions) s.destroy();
   };
