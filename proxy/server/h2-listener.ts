@@ -24,6 +24,7 @@ import { DeadSessionSweep } from "./h2-dead-session.js";
 import { headerListOver } from "./h2-header-list.js";
 import { H2RequestTimeouts } from "./h2-request-timeout.js";
 import { guardResets, isDroppedByResetGuard, type ResetGuardHooks } from "./h2-reset-guard.js";
+import { h2SessionErrorCode } from "./h2-session-error.js";
 import { sniffH2cPreface } from "./h2c-preface.js";
 import { answerOverloadedH2 } from "./overload-gate.js";
 import { answerMethodNotAllowed, isRefusedMethod } from "./refused-method.js";
@@ -143,13 +144,26 @@ export function attachHttp2(server: Server, opts: H2ListenerOptions): void {
   });
   h2.on("session", (session: ServerHttp2Session) => {
     sessions.add(session);
+    (session as Remembered)[kRemote] = session.socket?.remoteAddress;
     dead.watch(session);
     guardResets(session, resetHooks);
     closeOnClientFin(session, opts.finGraceMs);
     session.on("error", onSessionError);
     session.once("close", () => sessions.delete(session));
   });
-  h2.on("sessionError", (err: Error) => opts.logger.debug({ err: err.message }, "http2 session error"));
+  h2.on("sessionError", (err: Error, session: ServerHttp2Session) => {
+    const code = h2SessionErrorCode(err);
+    if (code === null) {
+      opts.logger.debug({ err: err.message }, "http2 session error");
+      return;
+    }
+    // Once per session: Node destroys a session at its first error.
+    onClientError(code);
+    opts.logger.warn(
+      { code, err: err.message, remote: (session as Remembered | undefined)?.[kRemote] },
+      "http2 connection closed by nghttp2/Node for abusive or malformed frames",
+    );
+  });
 
   if (opts.tls) routeByAlpn(server, h2);
   else sniffH2cPreface(server, h2, opts.sniffTimeoutMs);
@@ -186,6 +200,10 @@ function routeByAlpn(server: Server, h2: ReturnType<typeof createH2Server>): voi
 }
 
 function noop(): void {}
+
+// The client's address, kept for the log line of a session error: by then Node has let go of its socket.
+const kRemote = Symbol("shardgate.h2remote");
+type Remembered = ServerHttp2Session & { [kRemote]?: string };
 
 function onSessionError(this: Http2Session): void {
   // Logged once by the server's 'sessionError'; this keeps it from being uncaught.
