@@ -10,10 +10,13 @@
 //
 // Node's session handle answers hasPendingData() (nghttp2 wants to read or to write: false only
 // once a GOAWAY went out or came in and nothing is left to do). One coarse, unref'd interval asks
-// each open session that neither side is closing gracefully, and destroys the ones nghttp2 is
-// done with. The method is a Node internal: without it the idle timeout remains the bound.
+// each open session that neither side is closing gracefully, and hands the ones nghttp2 is done
+// with to the owner, which destroys them. The method is a Node internal: without it the idle
+// timeout remains the bound. The same holds for shardgate's sessions to h2 members: a member's
+// malformed frame left the session dead, and every stream on it (new ones too, since the session
+// looked live) waited for the response timeout (30 s) before it was retried.
 
-import type { ServerHttp2Session } from "node:http2";
+import type { Http2Session } from "node:http2";
 import { internalMissing } from "./node-internals.js";
 
 /** How often the open sessions are asked (ms): a dead one is closed within this. */
@@ -21,20 +24,20 @@ export const DEAD_SESSION_SWEEP_MS = 1_000;
 
 type Handle = { hasPendingData?: () => boolean };
 
-export class DeadSessionSweep {
+export class DeadSessionSweep<S extends Http2Session> {
   private timer: ReturnType<typeof setInterval> | null = null;
 
   /**
-   * `sessions` is the listener's set of open sessions (each removed at its 'close'); `onDead` is
-   * called once per session found dead, before it is destroyed.
+   * `sessions` lists the owner's open sessions; `onDead` is called once per session found dead
+   * and must destroy it.
    */
   constructor(
-    private readonly sessions: ReadonlySet<ServerHttp2Session>,
-    private readonly onDead: (session: ServerHttp2Session) => void,
+    private readonly sessions: () => Iterable<S>,
+    private readonly onDead: (session: S) => void,
   ) {}
 
-  /** Called for each new session: starts the interval if it is not running. */
-  watch(session: ServerHttp2Session): void {
+  /** Called for each new session (a client one once connected): starts the interval if it is not running. */
+  watch(session: S): void {
     if (this.timer !== null) return;
     if (typeof handleOf(session)?.hasPendingData !== "function") {
       internalMissing(
@@ -53,25 +56,22 @@ export class DeadSessionSweep {
   }
 
   private readonly tick = (): void => {
-    // Stopped when no session is open; the next one starts it again.
-    if (this.sessions.size === 0) {
-      this.close();
-      return;
-    }
-    for (const s of this.sessions) {
-      // A session closing gracefully (ours, or after the client's GOAWAY NO_ERROR) ends by itself.
+    let open = 0;
+    for (const s of this.sessions()) {
+      open++;
+      // A session closing gracefully (ours, or after the peer's GOAWAY NO_ERROR) ends by itself.
       if (s.closed || s.destroyed) continue;
-      if (handleOf(s)?.hasPendingData?.() !== false) continue;
-      this.onDead(s);
-      s.destroy();
+      if (handleOf(s)?.hasPendingData?.() === false) this.onDead(s);
     }
+    // Stopped when no session is open; the next one starts it again.
+    if (open === 0) this.close();
   };
 }
 
 let handleKey: symbol | null | undefined;
 
 /** The session's native handle (Node's kHandle), undefined on a Node without it. */
-function handleOf(session: ServerHttp2Session): Handle | undefined {
+function handleOf(session: Http2Session): Handle | undefined {
   if (handleKey === undefined) {
     handleKey = Object.getOwnPropertySymbols(session).find((s) => s.description === "kHandle") ?? null;
   }

@@ -135,13 +135,17 @@ export function attachHttp2(server: Server, opts: H2ListenerOptions): void {
       );
     },
   };
-  const dead = new DeadSessionSweep(sessions, (session) => {
-    onClientError("h2_protocol_error");
-    opts.logger.warn(
-      { code: "h2_protocol_error", remote: session.socket?.remoteAddress },
-      "http2 connection closed: nghttp2 had ended it with a GOAWAY for a protocol error, and Node had left it open",
-    );
-  });
+  const dead = new DeadSessionSweep(
+    () => sessions,
+    (session) => {
+      onClientError("h2_protocol_error");
+      opts.logger.warn(
+        { code: "h2_protocol_error", remote: (session as Remembered)[kRemote] },
+        "http2 connection closed: nghttp2 had ended it with a GOAWAY for a protocol error, and Node had left it open",
+      );
+      session.destroy();
+    },
+  );
   h2.on("session", (session: ServerHttp2Session) => {
     sessions.add(session);
     (session as Remembered)[kRemote] = session.socket?.remoteAddress;
