@@ -61,7 +61,9 @@ const MAX_SESSION_MEMORY_MB = 8;
 // default that changes cannot loosen them unseen. nghttp2 itself closes a session whose client
 // lets 1,000 SETTINGS/PING ACKs or RST_STREAMs queue unread, and one sending more than 8
 // CONTINUATION frames per header block (nghttp2 >= 1.61). README "HTTP/2 and gRPC" lists what
-// each bounds, measured from a raw frame client (test/outside/h2-abuse-*.test.ts).
+// each bounds, measured from a raw frame client (test/outside/h2-abuse-*.test.ts). A session so
+// ended is counted and logged once (h2-session-error.ts); one nghttp2 ended with its own GOAWAY,
+// which Node neither closes nor reports, is found and closed by h2-dead-session.ts.
 /** Malformed frames per session (empty DATA, invalid HEADERS the server resets, ...) before it is destroyed. */
 const MAX_INVALID_FRAMES = 1000;
 /** Streams refused on one session (over the stream limit or its memory) before it is destroyed. */
