@@ -26,6 +26,7 @@ import { type ClientHttp2Session, connect, constants, type SecureClientSessionOp
 import { localExhaustionCode } from "../../health/local-exhaustion.js";
 import { upstreamLookup } from "../net/bounded-lookup.js";
 import type { SnapshotMember } from "../routing/types.js";
+import { DeadSessionSweep } from "../server/h2-dead-session.js";
 import { upstreamKey } from "./endpoints.js";
 import { openStreams } from "./h2-stream-slots.js";
 import { upstreamTlsOptions } from "./upstream-tls.js";
@@ -69,6 +70,16 @@ export class H2Error extends Error {
   }
 }
 
+/**
+ * A session nghttp2 ended with its own GOAWAY for a member's malformed frame: its streams fail as
+ * reset (the member may have processed them), so an idempotent request is retried at once
+ * instead of after the response timeout.
+ */
+const MEMBER_PROTOCOL_ERROR = new H2Error(
+  "ECONNRESET",
+  "upstream HTTP/2 session ended: the member sent a malformed frame (GOAWAY sent)",
+);
+
 /** Whether `err` says the member never processed the request (see H2Error.unprocessed). */
 export function isUnprocessedFailure(err: Error | undefined): boolean {
   return err instanceof H2Error && err.unprocessed;
@@ -98,6 +109,11 @@ export class H2Sessions {
   /** Upstream address + TLS settings (upstreamKey#protocol) -> its session state. */
   private readonly shared = new Map<string, Entry>();
   private readonly retiring = new Set<ReturnType<typeof setTimeout>>();
+  /** Sessions nghttp2 ended for a member's malformed frame (h2-dead-session.ts): failed at once. */
+  private readonly dead = new DeadSessionSweep<ClientHttp2Session>(
+    () => this.liveList(),
+    (s) => s.destroy(MEMBER_PROTOCOL_ERROR),
+  );
 
   constructor(
     private readonly settings: { idleMs: number },
@@ -204,6 +220,8 @@ export class H2Sessions {
     session.once("connect", () => {
       connected = true;
       clearTimeout(timer);
+      // Node gives a client session its native handle once the socket connected.
+      this.dead.watch(session);
       e.failure = null;
       e.failures = 0;
       if (this.settings.idleMs > 0) session.setTimeout(this.settings.idleMs, closeSession);
@@ -272,7 +290,12 @@ export class H2Sessions {
     return this.shared.size;
   }
 
+  private *liveList(): Iterable<ClientHttp2Session> {
+    for (const e of this.shared.values()) yield* e.sessions;
+  }
+
   closeAll(): void {
+    this.dead.close();
     for (const t of this.retiring) clearTimeout(t);
     this.retiring.clear();
     for (const e of this.shared.values())

@@ -20,9 +20,11 @@ import { adaptH2Request } from "../forward/h2-request.js";
 import type { DataPlane, ProxyServerInit } from "../forward/types.js";
 import { resetAfterAnswer } from "./h2-answered-upload.js";
 import { closeOnClientFin } from "./h2-client-fin.js";
+import { DeadSessionSweep } from "./h2-dead-session.js";
 import { headerListOver } from "./h2-header-list.js";
 import { H2RequestTimeouts } from "./h2-request-timeout.js";
 import { guardResets, isDroppedByResetGuard, type ResetGuardHooks } from "./h2-reset-guard.js";
+import { h2SessionErrorCode } from "./h2-session-error.js";
 import { sniffH2cPreface } from "./h2c-preface.js";
 import { answerOverloadedH2 } from "./overload-gate.js";
 import { answerMethodNotAllowed, isRefusedMethod } from "./refused-method.js";
@@ -59,7 +61,9 @@ const MAX_SESSION_MEMORY_MB = 8;
 // default that changes cannot loosen them unseen. nghttp2 itself closes a session whose client
 // lets 1,000 SETTINGS/PING ACKs or RST_STREAMs queue unread, and one sending more than 8
 // CONTINUATION frames per header block (nghttp2 >= 1.61). README "HTTP/2 and gRPC" lists what
-// each bounds, measured from a raw frame client (test/outside/h2-abuse-*.test.ts).
+// each bounds, measured from a raw frame client (test/outside/h2-abuse-*.test.ts). A session so
+// ended is counted and logged once (h2-session-error.ts); one nghttp2 ended with its own GOAWAY,
+// which Node neither closes nor reports, is found and closed by h2-dead-session.ts.
 /** Malformed frames per session (empty DATA, invalid HEADERS the server resets, ...) before it is destroyed. */
 const MAX_INVALID_FRAMES = 1000;
 /** Streams refused on one session (over the stream limit or its memory) before it is destroyed. */
@@ -133,14 +137,39 @@ export function attachHttp2(server: Server, opts: H2ListenerOptions): void {
       );
     },
   };
+  const dead = new DeadSessionSweep(
+    () => sessions,
+    (session) => {
+      onClientError("h2_protocol_error");
+      opts.logger.warn(
+        { code: "h2_protocol_error", remote: (session as Remembered)[kRemote] },
+        "http2 connection closed: nghttp2 had ended it with a GOAWAY for a protocol error, and Node had left it open",
+      );
+      session.destroy();
+    },
+  );
   h2.on("session", (session: ServerHttp2Session) => {
     sessions.add(session);
+    (session as Remembered)[kRemote] = session.socket?.remoteAddress;
+    dead.watch(session);
     guardResets(session, resetHooks);
     closeOnClientFin(session, opts.finGraceMs);
     session.on("error", onSessionError);
     session.once("close", () => sessions.delete(session));
   });
-  h2.on("sessionError", (err: Error) => opts.logger.debug({ err: err.message }, "http2 session error"));
+  h2.on("sessionError", (err: Error, session: ServerHttp2Session) => {
+    const code = h2SessionErrorCode(err);
+    if (code === null) {
+      opts.logger.debug({ err: err.message }, "http2 session error");
+      return;
+    }
+    // Once per session: Node destroys a session at its first error.
+    onClientError(code);
+    opts.logger.warn(
+      { code, err: err.message, remote: (session as Remembered | undefined)?.[kRemote] },
+      "http2 connection closed by nghttp2/Node for abusive or malformed frames",
+    );
+  });
 
   if (opts.tls) routeByAlpn(server, h2);
   else sniffH2cPreface(server, h2, opts.sniffTimeoutMs);
@@ -156,6 +185,7 @@ export function attachHttp2(server: Server, opts: H2ListenerOptions): void {
   server.closeAllConnections = () => {
     closeAll();
     clock.close();
+    dead.close();
     opts.sendTimeouts?.close();
     for (const s of sessions) s.destroy();
   };
@@ -176,6 +206,10 @@ function routeByAlpn(server: Server, h2: ReturnType<typeof createH2Server>): voi
 }
 
 function noop(): void {}
+
+// The client's address, kept for the log line of a session error: by then Node has let go of its socket.
+const kRemote = Symbol("shardgate.h2remote");
+type Remembered = ServerHttp2Session & { [kRemote]?: string };
 
 function onSessionError(this: Http2Session): void {
   // Logged once by the server's 'sessionError'; this keeps it from being uncaught.

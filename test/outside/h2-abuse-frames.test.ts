@@ -12,7 +12,8 @@
 //   - empty DATA frames: the same invalid-frame limit;
 //   - more streams than SETTINGS_MAX_CONCURRENT_STREAMS in one packet: the extra ones are
 //     refused (REFUSED_STREAM) at once, not queued;
-//   - PRIORITY and WINDOW_UPDATE floods, which neither bounds: what they cost in CPU is measured.
+//   - PRIORITY (idle streams; reordering 20 open streams), WINDOW_UPDATE and padding-only DATA
+//     floods, which neither bounds: what they cost in CPU is measured.
 // Guards: all of it held on the code it was tried on (h2-listener.ts now names these limits
 // rather than relying on Node's defaults); each fails if a limit is lost.
 
@@ -40,6 +41,26 @@ function requestBlock(method: number, extra: Buffer[] = []): Buffer {
     literal("x-user-id", "k"),
     ...extra,
   ]);
+}
+
+// Few enough that, with the 100 the test above may still hold, the next client stays within its
+// share of the member (listen.maxUpstreamPerClient: 503 client_share_exceeded past it).
+const OPEN_STREAMS = 20;
+
+function openStreams(): Buffer {
+  const out: Buffer[] = [];
+  for (let i = 0; i < OPEN_STREAMS; i++) out.push(frame(1, 0x4, 2 * i + 1, requestBlock(0x83)));
+  return Buffer.concat(out);
+}
+
+function reorder(i: number): Buffer {
+  const stream = i % OPEN_STREAMS;
+  const parent = (i * 7 + 3) % OPEN_STREAMS;
+  const p = Buffer.alloc(5);
+  // Exclusive flag; a stream never depends on itself (that is a connection error).
+  p.writeUInt32BE(parent === stream ? 0 : (0x80000000 | (2 * parent + 1)) >>> 0);
+  p[4] = i & 255;
+  return frame(2, 0, 2 * stream + 1, p);
 }
 
 function open(settings: Buffer = Buffer.alloc(0)): { s: Socket; server: ServerFrames } {
@@ -203,6 +224,14 @@ test("h2c 300 streams opened in one packet over a limit of 100: 200 refused at o
 for (const [name, next] of [
   ["PRIORITY", (i: number) => frame(2, 0, 2 * (i % 1000) + 1, Buffer.from([0, 0, 0, 0, 16]))],
   ["WINDOW_UPDATE (+1)", () => frame(8, 0, 0, Buffer.from([0, 0, 0, 1]))],
+  // Open streams (bodies never ended), each PRIORITY making one depend exclusively on another:
+  // the dependency tree is rebuilt at every frame, cycles included (RFC 7540 5.3.3).
+  ["PRIORITY reordering 20 open streams", (i: number) => (i === 0 ? openStreams() : reorder(i))],
+  // Padding only: not empty to Node's count of empty DATA frames, so not ended by that limit.
+  [
+    "padded empty DATA",
+    (i: number) => (i === 0 ? frame(1, 0x4, 1, requestBlock(0x83)) : frame(0, 0x8, 1, Buffer.from([0]))),
+  ],
 ] as const) {
   test(`h2c ${name} flood (nothing limits it): 1,000,000 frames cost little CPU; the next client is served`, async () => {
     const { s, server } = open();
