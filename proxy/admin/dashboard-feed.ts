@@ -3,8 +3,9 @@
 // pool's members with their live figures, recent ring changes, the fleet's Raft views, the
 // signals panel's metric families). What it reads is gathered at most once per FEED_TTL_MS and
 // shared by every open page, so ten dashboards cost about what one does (see `npm run bench --
-// dashboard`); what one page asks for is cut from that, so an answer's size follows the page,
-// not the pool (dashboard-members.ts).
+// dashboard`); what one page asks for is cut from that, and live figures are read for the
+// page's members only, so an answer's size and cost follow the page, not the pool
+// (dashboard-members.ts).
 
 import { type MemberFilter, memberPage, PAGE_ROWS, summarisePool } from "./dashboard-members.js";
 import { htmlSafeJson } from "./html-safe-json.js";
@@ -34,7 +35,6 @@ interface Base {
   at: string;
   state: AdminStateView;
   summary: unknown;
-  live: ReturnType<OpsBackend["live"]>;
   changes: unknown[];
   fleet: unknown;
   signals: unknown;
@@ -74,14 +74,13 @@ export class DashboardFeed {
     const key = `${pool}\n${q.show}\n${Math.floor(q.offset / PAGE_ROWS)}`;
     let text = g.texts.get(key);
     if (text === undefined) {
-      const p = pool === null ? null : base.state.pools[pool];
+      const live = (name: string) => (ids: readonly string[]) =>
+        this.ops.live({ pool: name, ids }).pools[name];
       const body = {
         at: base.at,
         state: base.summary,
         members:
-          p === null
-            ? null
-            : memberPage(pool as string, p, base.live.pools[pool as string], q.show, q.offset),
+          pool === null ? null : memberPage(pool, base.state.pools[pool], q.show, q.offset, live(pool)),
         changes: base.changes,
         fleet: base.fleet,
         signals: base.signals,
@@ -113,7 +112,6 @@ export class DashboardFeed {
       at: new Date().toISOString(),
       state,
       summary: { ...state, pools },
-      live: this.ops.live(),
       changes: this.ops.changes().slice(-20),
       fleet,
       signals,

@@ -60,24 +60,26 @@ export function summarisePool(p: AdminPoolView): PoolSummary {
 
 /**
  * The page of `pool`'s members starting at `offset` (clamped to the last page) among those
- * `show` selects, each with its live figures from `live`.
+ * `show` selects, each with its live figures as `live` gives them for the page's ids.
  */
 export function memberPage(
   name: string,
   p: AdminPoolView,
-  live: Record<string, MemberLiveView> | undefined,
   show: MemberFilter,
   offset: number,
+  live: (ids: readonly string[]) => Record<string, MemberLiveView> | undefined,
 ): MemberPage {
   const picked: number[] = [];
   if (show === "out") for (const [i, m] of p.members.entries()) if (isOut(m)) picked.push(i);
   const total = show === "out" ? picked.length : p.members.length;
   const start = Math.max(0, Math.min(offset, Math.floor(Math.max(0, total - 1) / PAGE_ROWS) * PAGE_ROWS));
-  const rows: MemberRow[] = [];
-  for (let k = start; k < Math.min(total, start + PAGE_ROWS); k++) {
-    const index = show === "out" ? picked[k] : k;
+  const indexes: number[] = [];
+  for (let k = start; k < Math.min(total, start + PAGE_ROWS); k++)
+    indexes.push(show === "out" ? picked[k] : k);
+  const figures = live(indexes.map((i) => p.members[i].id));
+  const rows = indexes.map((index): MemberRow => {
     const m = p.members[index];
-    rows.push({ ...m, index, live: live?.[m.id] ?? null });
-  }
+    return { ...m, index, live: figures?.[m.id] ?? null };
+  });
   return { pool: name, show, offset: start, total, pageRows: PAGE_ROWS, rows };
 }

@@ -82,6 +82,12 @@ export interface MemberLiveView {
   p99: number | null;
 }
 
+/** The members one reader wants live figures of (the dashboard's page), instead of every member. */
+export interface LiveFilter {
+  pool: string;
+  ids: readonly string[];
+}
+
 export interface LiveView {
   windowSeconds: number;
   pools: Record<string, Record<string, MemberLiveView>>;
@@ -116,7 +122,8 @@ export interface OpsBackend {
   remove(id: string): Promise<AdminResult<MembershipView>>;
   snapshot(): AdminResult<SnapshotView>;
   changes(): RingChangeView[];
-  live(): LiveView;
+  /** Every member's figures, or only `only`'s (a 10,000-member pool read whole took 100+ ms). */
+  live(only?: LiveFilter): LiveView;
   fleet(): Promise<FleetInstanceView[]>;
   /** The pool's table for drawing (see app/ring-view.ts). */
   ring(pool: string): AdminResult<unknown>;

@@ -5,6 +5,7 @@
 
 import type {
   FleetInstanceView,
+  LiveFilter,
   LiveView,
   MembershipView,
   OpsBackend,
@@ -55,7 +56,7 @@ export function membershipError(err: unknown): AdminError {
 export interface OpsBackendDeps {
   node: ClusterNode;
   changes(): RingChangeView[];
-  live(): LiveView;
+  live(only?: LiveFilter): LiveView;
   fleet(): Promise<FleetInstanceView[]>;
   ring(pool: string): AdminResult<unknown>;
   signals?(): Promise<SignalsView>;
@@ -212,7 +213,7 @@ export function createOpsBackend(d: OpsBackendDeps): OpsBackend {
     },
 
     changes: () => d.changes(),
-    live: () => d.live(),
+    live: (only) => d.live(only),
     fleet: () => d.fleet(),
     ring: (pool) => d.ring(pool),
     signals: d.signals,
