@@ -357,7 +357,7 @@ async function startOrCheck(
       live: (only) =>
         workers === undefined ? liveView(series, observer, only) : pickLive(workers.live.view(series), only),
       fleet: () => fleet.read(),
-      ring: (pool) => ringView(routing.current(), pool),
+      ring: (pool, top) => ringView(routing.current(), pool, top),
       // This process's registry. With workers: N the DNS lookups and client errors happen in
       // the workers, whose sums only /metrics has: no panel rather than a panel of zeros.
       signals: workers === undefined ? () => readSignals(metrics.registry) : undefined,

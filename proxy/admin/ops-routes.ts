@@ -7,7 +7,7 @@
 //   GET  /admin/snapshot                        a copy of the replicated state
 //   GET  /admin/changes                         recent ring changes with their cause
 //   GET  /admin/live                            per-member in-flight, rate, errors, p50/p99
-//   GET  /admin/ring?pool=P                     the pool's arcs / table shares, for drawing
+//   GET  /admin/ring?pool=P[&top=N]             the pool's arcs / table shares, for drawing
 //   GET  /admin/fleet                           every instance's Raft view (admin.fleet)
 //   GET  /admin/dashboard[?pool&offset&show]    the dashboard's data: pool counts, one page of members
 // Membership changes are leader-only: a follower answers 409 not_leader naming the leader.
@@ -101,13 +101,20 @@ export async function handleOpsRoute(
       if (!read) http.methodNotAllowed(res, "GET");
       else {
         const pool = url.searchParams.get("pool");
+        const top = url.searchParams.get("top");
         if (pool === null || pool === "")
           http.sendError(res, {
             status: 400,
             error: "missing_parameter",
             message: "query parameter 'pool' is required",
           });
-        else answer(ops.ring(pool));
+        else if (top !== null && !/^[1-9]\d{0,5}$/.test(top))
+          http.sendError(res, {
+            status: 400,
+            error: "bad_parameter",
+            message: "top: expected a whole number from 1 to 999999",
+          });
+        else answer(ops.ring(pool, top === null ? undefined : Number(top)));
       }
       return true;
     }

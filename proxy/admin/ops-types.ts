@@ -126,7 +126,8 @@ export interface OpsBackend {
   live(only?: LiveFilter): LiveView;
   fleet(): Promise<FleetInstanceView[]>;
   /** The pool's table for drawing (see app/ring-view.ts). */
-  ring(pool: string): AdminResult<unknown>;
+  /** `top`: list the members the arcs name and the `top` largest shares, not all of them. */
+  ring(pool: string, top?: number): AdminResult<unknown>;
   /** The dashboard's Signals panel: DNS, refused snapshots, client errors (signals.ts). */
   signals?(): Promise<SignalsView>;
 }

@@ -58,7 +58,7 @@ export interface OpsBackendDeps {
   changes(): RingChangeView[];
   live(only?: LiveFilter): LiveView;
   fleet(): Promise<FleetInstanceView[]>;
-  ring(pool: string): AdminResult<unknown>;
+  ring(pool: string, top?: number): AdminResult<unknown>;
   signals?(): Promise<SignalsView>;
 }
 
@@ -215,7 +215,7 @@ export function createOpsBackend(d: OpsBackendDeps): OpsBackend {
     changes: () => d.changes(),
     live: (only) => d.live(only),
     fleet: () => d.fleet(),
-    ring: (pool) => d.ring(pool),
+    ring: (pool, top) => d.ring(pool, top),
     signals: d.signals,
   };
 }

@@ -171,8 +171,8 @@ export const DASHBOARD_JS = String.raw`
     else {
       var at = 0;
       byShare(members).slice(0, MAX_SLICES).forEach(function (i) { var m = members[i]; segs.push([at, at + m.share, i, "table share " + fmt(m.share * 100) + "%"]); at += m.share; });
-      if (members.length > MAX_SLICES) {
-        members = members.concat([{ id: "", rest: (members.length - MAX_SLICES) + " more members · table share " + fmt((1 - at) * 100) + "%" }]);
+      if (ring.memberCount > Math.min(members.length, MAX_SLICES)) {
+        members = members.concat([{ id: "", rest: (ring.memberCount - Math.min(members.length, MAX_SLICES)) + " more members · table share " + fmt((1 - at) * 100) + "%" }]);
         segs.push([at, 1, members.length - 1, ""]);
       }
     }
@@ -181,7 +181,7 @@ export const DASHBOARD_JS = String.raw`
       if (!m) return;
       var span = Math.min(s[1], 0.99999) - s[0];
       if (span <= 0) return;
-      var path = svg("path", { d: arcPath(s[0] * 2 * Math.PI, (s[0] + span) * 2 * Math.PI, 80, 120), fill: m.rest ? "#6e7681" : color(s[2]), "class": m.rest ? "arc rest" : "arc", "data-member": m.rest ? "" : m.id });
+      var path = svg("path", { d: arcPath(s[0] * 2 * Math.PI, (s[0] + span) * 2 * Math.PI, 80, 120), fill: m.rest ? "#6e7681" : color(m.index), "class": m.rest ? "arc rest" : "arc", "data-member": m.rest ? "" : m.id });
       var out = !m.healthy || m.draining || m.breakerOpen;
       if (out) path.setAttribute("fill-opacity", "0.3");
       path.addEventListener("mousemove", function (ev) {
@@ -203,10 +203,10 @@ export const DASHBOARD_JS = String.raw`
     top.forEach(function (i) {
       var m = ring.members[i];
       shown += m.share;
-      lg.appendChild(el("li", { "data-member": m.id }, [el("span", { cls: "swatch", style: "background:" + color(i) }), m.id + " " + fmt(m.share * 100) + "%"]));
+      lg.appendChild(el("li", { "data-member": m.id }, [el("span", { cls: "swatch", style: "background:" + color(m.index) }), m.id + " " + fmt(m.share * 100) + "%"]));
     });
-    if (ring.members.length > top.length)
-      lg.appendChild(el("li", { "data-rest": String(ring.members.length - top.length), cls: "dim", text: "and " + (ring.members.length - top.length) + " more members " + fmt(Math.max(0, 1 - shown) * 100) + "%" }));
+    if (ring.memberCount > top.length)
+      lg.appendChild(el("li", { "data-rest": String(ring.memberCount - top.length), cls: "dim", text: "and " + (ring.memberCount - top.length) + " more members " + fmt(Math.max(0, 1 - shown) * 100) + "%" }));
     $("ring-caption").textContent = ring.algorithm + " · " + ring.size + (ring.arcs ? " points" : " table entries") + (ring.coarse ? " (drawn in 0.25° sectors)" : "") + " · ring version " + ring.ringVersion;
   }
   // Member indexes, largest share first (ties in pool order).
@@ -218,7 +218,7 @@ export const DASHBOARD_JS = String.raw`
     var key = pool + "@" + p.ringVersion + ":" + p.members + "/" + p.unhealthy + "/" + p.draining + "/" + p.breakerNotClosed;
     if (key === state.ringKey) return;
     state.ringKey = key;
-    state.ring = await getJson("/admin/ring?pool=" + encodeURIComponent(pool));
+    state.ring = await getJson("/admin/ring?pool=" + encodeURIComponent(pool) + "&top=" + MAX_SLICES);
     renderRing();
   }
 
