@@ -9,7 +9,7 @@
 // unhealthy (a failure the guard may hold back).
 
 import { quoteForLog } from "../config/log-quote.js";
-import type { DiscoveredMember } from "./consul-members.js";
+import { type DiscoveredMember, sameMember } from "./consul-members.js";
 
 /** What a slice looks like on the wire (only the fields read here; all optional, all checked). */
 export interface EndpointSliceLike {
@@ -67,11 +67,15 @@ interface Candidate {
 /**
  * Merges every slice of the Service into one member view. Slices are read in name order and
  * a pod listed twice keeps its ready entry (else its first), so the result does not depend on
- * the order the API server returned them in.
+ * the order the API server returned them in. A member equal to its entry in `last` (the last
+ * view) is that same object, as Consul's parseHealthEntries does: one endpoint flipping among
+ * 5,000 leaves the others' identity alone, so the membership plan's schema checks (cached by
+ * object) run for the one that changed, not for all 5,000 on every watch event.
  */
 export function parseEndpointSlices(
   slices: Iterable<EndpointSliceLike>,
   port: string | number,
+  last?: ReadonlyMap<string, DiscoveredMember>,
 ): SliceParseResult {
   const warnings: string[] = [];
   const ordered = [...slices].sort((a, b) => {
@@ -137,7 +141,8 @@ export function parseEndpointSlices(
       warnings.push(`pod name ${quoteForLog(m.id)} is listed twice with different uids; keeping one`);
       if (prev.healthy || !m.healthy) continue;
     }
-    members.set(m.id, m);
+    const old = last?.get(m.id);
+    members.set(m.id, old !== undefined && sameMember(old, m) ? old : m);
   }
   return { members, warnings };
 }

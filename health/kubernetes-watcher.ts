@@ -607,7 +607,7 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
   }
 
   private recompute(): void {
-    const parsed = parseEndpointSlices(this.slices.values(), this.port);
+    const parsed = parseEndpointSlices(this.slices.values(), this.port, this.view);
     const warnKey = parsed.warnings.join("\n");
     if (warnKey !== this.lastWarnings) {
       logWarnings(this.log, { service: this.service }, "EndpointSlice endpoints skipped", parsed.warnings);

@@ -29,7 +29,7 @@ import { configError, errorText } from "./app/errors.js";
 import { FleetView } from "./app/fleet-view.js";
 import { joinCluster, waitCommitted } from "./app/join-cluster.js";
 import { listenOn } from "./app/listen.js";
-import { liveView } from "./app/live-view.js";
+import { liveView, pickLive } from "./app/live-view.js";
 import { isLoopbackHost } from "./app/loopback.js";
 import { createOpsBackend } from "./app/ops-backend.js";
 import { PrimaryMemorySplit } from "./app/primary-memory-split.js";
@@ -354,9 +354,10 @@ async function startOrCheck(
     ops: createOpsBackend({
       node,
       changes: () => ringChanges.list(),
-      live: () => (workers === undefined ? liveView(series, observer) : workers.live.view(series)),
+      live: (only) =>
+        workers === undefined ? liveView(series, observer, only) : pickLive(workers.live.view(series), only),
       fleet: () => fleet.read(),
-      ring: (pool) => ringView(routing.current(), pool),
+      ring: (pool, top) => ringView(routing.current(), pool, top),
       // This process's registry. With workers: N the DNS lookups and client errors happen in
       // the workers, whose sums only /metrics has: no panel rather than a panel of zeros.
       signals: workers === undefined ? () => readSignals(metrics.registry) : undefined,

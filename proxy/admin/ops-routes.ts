@@ -7,17 +7,17 @@
 //   GET  /admin/snapshot                        a copy of the replicated state
 //   GET  /admin/changes                         recent ring changes with their cause
 //   GET  /admin/live                            per-member in-flight, rate, errors, p50/p99
-//   GET  /admin/ring?pool=P                     the pool's arcs / table shares, for drawing
+//   GET  /admin/ring?pool=P[&top=N]             the pool's arcs / table shares, for drawing
 //   GET  /admin/fleet                           every instance's Raft view (admin.fleet)
-//   GET  /admin/dashboard                       all of the dashboard's data, shared for 500 ms
+//   GET  /admin/dashboard[?pool&offset&show]    the dashboard's data: pool counts, one page of members
 // Membership changes are leader-only: a follower answers 409 not_leader naming the leader.
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { formatAddress, parseAddress } from "../../config/address.js";
 import { NODE_ID, NODE_ID_EXPECTED } from "../cluster/cluster-settings.js";
-import { DashboardFeed } from "./dashboard-feed.js";
+import { DashboardFeed, feedQuery } from "./dashboard-feed.js";
 import type { OpsBackend } from "./ops-types.js";
-import type { AdminError, AdminResult } from "./types.js";
+import type { AdminError, AdminResult, AdminStateView } from "./types.js";
 
 export const OPS_WRITE_PATH = /^\/admin\/cluster\/(transfer|add-learner|promote|remove)$/;
 
@@ -59,7 +59,7 @@ const feeds = new WeakMap<OpsBackend, DashboardFeed>();
 /** Handles an operations path; false when `path` is not one of them. */
 export async function handleOpsRoute(
   ops: OpsBackend,
-  state: () => unknown,
+  state: () => AdminStateView,
   http: OpsHttp,
   req: IncomingMessage,
   res: ServerResponse,
@@ -101,13 +101,20 @@ export async function handleOpsRoute(
       if (!read) http.methodNotAllowed(res, "GET");
       else {
         const pool = url.searchParams.get("pool");
+        const top = url.searchParams.get("top");
         if (pool === null || pool === "")
           http.sendError(res, {
             status: 400,
             error: "missing_parameter",
             message: "query parameter 'pool' is required",
           });
-        else answer(ops.ring(pool));
+        else if (top !== null && !/^[1-9]\d{0,5}$/.test(top))
+          http.sendError(res, {
+            status: 400,
+            error: "bad_parameter",
+            message: "top: expected a whole number from 1 to 999999",
+          });
+        else answer(ops.ring(pool, top === null ? undefined : Number(top)));
       }
       return true;
     }
@@ -121,7 +128,13 @@ export async function handleOpsRoute(
         feed = new DashboardFeed(ops, state);
         feeds.set(ops, feed);
       }
-      const text = await feed.read();
+      const q = feedQuery(url.searchParams);
+      const r = q.ok ? await feed.read(q.value) : q;
+      if (!r.ok) {
+        http.sendError(res, r.err);
+        return true;
+      }
+      const text = r.value;
       res.writeHead(200, {
         "content-type": "application/json; charset=utf-8",
         "content-length": Buffer.byteLength(text),

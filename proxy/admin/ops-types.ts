@@ -82,6 +82,12 @@ export interface MemberLiveView {
   p99: number | null;
 }
 
+/** The members one reader wants live figures of (the dashboard's page), instead of every member. */
+export interface LiveFilter {
+  pool: string;
+  ids: readonly string[];
+}
+
 export interface LiveView {
   windowSeconds: number;
   pools: Record<string, Record<string, MemberLiveView>>;
@@ -116,10 +122,12 @@ export interface OpsBackend {
   remove(id: string): Promise<AdminResult<MembershipView>>;
   snapshot(): AdminResult<SnapshotView>;
   changes(): RingChangeView[];
-  live(): LiveView;
+  /** Every member's figures, or only `only`'s (a 10,000-member pool read whole took 100+ ms). */
+  live(only?: LiveFilter): LiveView;
   fleet(): Promise<FleetInstanceView[]>;
   /** The pool's table for drawing (see app/ring-view.ts). */
-  ring(pool: string): AdminResult<unknown>;
+  /** `top`: list the members the arcs name and the `top` largest shares, not all of them. */
+  ring(pool: string, top?: number): AdminResult<unknown>;
   /** The dashboard's Signals panel: DNS, refused snapshots, client errors (signals.ts). */
   signals?(): Promise<SignalsView>;
 }

@@ -5,6 +5,7 @@
 
 import type {
   FleetInstanceView,
+  LiveFilter,
   LiveView,
   MembershipView,
   OpsBackend,
@@ -55,9 +56,9 @@ export function membershipError(err: unknown): AdminError {
 export interface OpsBackendDeps {
   node: ClusterNode;
   changes(): RingChangeView[];
-  live(): LiveView;
+  live(only?: LiveFilter): LiveView;
   fleet(): Promise<FleetInstanceView[]>;
-  ring(pool: string): AdminResult<unknown>;
+  ring(pool: string, top?: number): AdminResult<unknown>;
   signals?(): Promise<SignalsView>;
 }
 
@@ -212,9 +213,9 @@ export function createOpsBackend(d: OpsBackendDeps): OpsBackend {
     },
 
     changes: () => d.changes(),
-    live: () => d.live(),
+    live: (only) => d.live(only),
     fleet: () => d.fleet(),
-    ring: (pool) => d.ring(pool),
+    ring: (pool, top) => d.ring(pool, top),
     signals: d.signals,
   };
 }

@@ -21,8 +21,18 @@ export interface RingView {
   ringVersion: number;
   /** Table entries: ring points or Maglev slots. */
   size: number;
-  members: Array<{ id: string; share: number; healthy: boolean; draining: boolean; breakerOpen: boolean }>;
-  /** [start, end, member index], start inclusive, end exclusive; null for Maglev. */
+  /** Members in the pool; `members` lists them all, or with `top` only some. */
+  memberCount: number;
+  /** In pool order; `index` is the member's place in the pool (the page colours by it). */
+  members: Array<{
+    id: string;
+    index: number;
+    share: number;
+    healthy: boolean;
+    draining: boolean;
+    breakerOpen: boolean;
+  }>;
+  /** [start, end, index into `members`], start inclusive, end exclusive; null for Maglev. */
   arcs: Array<[number, number, number]> | null;
   /** True when `arcs` are coarsened to SECTORS slices (too many arcs to draw); shares stay exact. */
   coarse: boolean;
@@ -42,15 +52,22 @@ function sectorArcs(r: RingHash): Array<[number, number, number]> {
   return arcs;
 }
 
-function ringArcs(r: RingHash): { arcs: Array<[number, number, number]>; owned: Float64Array } {
+/**
+ * Each member's owned hash range, and the merged arcs while there are at most MAX_ARCS of them
+ * (null beyond: a 10,000-member ring has 1.6 M points, and an array per arc was 0.8 s of
+ * allocation for a list then thrown away for the sectors).
+ */
+function ringArcs(r: RingHash): { arcs: Array<[number, number, number]> | null; owned: Float64Array } {
   const n = r.points.length;
   const owned = new Float64Array(r.members.length);
-  const arcs: Array<[number, number, number]> = [];
+  let arcs: Array<[number, number, number]> | null = [];
   const push = (start: number, end: number, owner: number) => {
     if (end <= start) return;
     owned[owner] += end - start;
+    if (arcs === null) return;
     const last = arcs[arcs.length - 1];
     if (last !== undefined && last[2] === owner && last[1] === start) last[1] = end;
+    else if (arcs.length === MAX_ARCS) arcs = null;
     else arcs.push([start, end, owner]);
   };
   if (n === 0) return { arcs, owned };
@@ -61,7 +78,12 @@ function ringArcs(r: RingHash): { arcs: Array<[number, number, number]>; owned: 
   return { arcs, owned };
 }
 
-export function ringView(state: RoutingState, pool: string): AdminResult<RingView> {
+/**
+ * The pool's table for drawing. With `top`, `members` lists only the members the arcs name and
+ * the `top` largest shares: a 10,000-member pool listed whole was 860 KB, fetched again by every
+ * open dashboard on each ring change.
+ */
+export function ringView(state: RoutingState, pool: string, top?: number): AdminResult<RingView> {
   const snap = state.pools.get(pool);
   if (snap === undefined)
     return { ok: false, err: { status: 404, error: "unknown_pool", message: `no pool named "${pool}"` } };
@@ -73,7 +95,7 @@ export function ringView(state: RoutingState, pool: string): AdminResult<RingVie
   if (table instanceof RingHash) {
     const r = ringArcs(table);
     arcs = r.arcs;
-    if (arcs.length > MAX_ARCS) {
+    if (arcs === null) {
       arcs = sectorArcs(table);
       coarse = true;
     }
@@ -88,6 +110,16 @@ export function ringView(state: RoutingState, pool: string): AdminResult<RingVie
     shares = table.members.map(() => 1 / Math.max(1, table.members.length));
     size = table.members.length;
   }
+  let listed = snap.members.map((_, i) => i);
+  if (top !== undefined && top < snap.members.length) {
+    const keep = new Set<number>();
+    for (const a of arcs ?? []) keep.add(a[2]);
+    const byShare = listed.slice().sort((a, b) => (shares[b] ?? 0) - (shares[a] ?? 0) || a - b);
+    for (const i of byShare.slice(0, top)) keep.add(i);
+    listed = [...keep].sort((a, b) => a - b);
+    const at = new Map(listed.map((index, k) => [index, k]));
+    if (arcs !== null) arcs = arcs.map(([s, e, i]) => [s, e, at.get(i) as number]);
+  }
   return {
     ok: true,
     value: {
@@ -95,13 +127,18 @@ export function ringView(state: RoutingState, pool: string): AdminResult<RingVie
       algorithm: snap.settings.algorithm,
       ringVersion: snap.ringVersion,
       size,
-      members: snap.members.map((m, i) => ({
-        id: m.id,
-        share: Math.round((shares[i] ?? 0) * 1e4) / 1e4,
-        healthy: m.healthy,
-        draining: m.draining,
-        breakerOpen: m.breakerOpen,
-      })),
+      memberCount: snap.members.length,
+      members: listed.map((i) => {
+        const m = snap.members[i];
+        return {
+          id: m.id,
+          index: i,
+          share: Math.round((shares[i] ?? 0) * 1e4) / 1e4,
+          healthy: m.healthy,
+          draining: m.draining,
+          breakerOpen: m.breakerOpen,
+        };
+      }),
       arcs,
       coarse,
     },

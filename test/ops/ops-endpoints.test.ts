@@ -93,7 +93,7 @@ describe("operations endpoints: coded errors and read answers", () => {
     assert.equal((peers.json.peers as Array<{ self: boolean }>).filter((p) => p.self).length, 1);
     const dash = await call("GET", "/admin/dashboard");
     assert.equal(dash.status, 200);
-    for (const k of ["at", "state", "live", "changes", "fleet"])
+    for (const k of ["at", "state", "members", "changes", "fleet"])
       assert.ok(k in dash.json, `dashboard has ${k}`);
     const fleet = dash.json.fleet as Array<{ self?: boolean; role?: string }>;
     assert.equal(fleet.length, 1);

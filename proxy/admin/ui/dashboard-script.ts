@@ -1,6 +1,7 @@
 // The dashboard's script, inlined into the page. Plain ES2020 in the browser: polls
-// /admin/dashboard every second (one shared, cached answer on the server), redraws the ring
-// from /admin/ring only when the pool's ring version changes, and sends operator actions with
+// /admin/dashboard every second for the pools' counts and one page of the chosen pool's members
+// (what it sends and draws follows the page, not the pool: a pool may have 10,000 members),
+// redraws the ring from /admin/ring only when the pool's ring version changes, and sends operator actions with
 // the token the operator typed (kept in sessionStorage, never in the URL). Every value from
 // the API is set as text, never parsed as HTML.
 
@@ -11,7 +12,11 @@ export const DASHBOARD_JS = String.raw`
   var PALETTE = ["#58a6ff","#3fb950","#d29922","#bc8cff","#39c5cf","#ff7b72","#e3b341","#79c0ff","#56d364","#f778ba","#a5d6ff","#ffa657"];
   var SPACE = 4294967296;
   var $ = function (id) { return document.getElementById(id); };
-  var state = { pool: null, ringKey: "", ring: null, data: null, marker: null };
+  // Legend lines: the members with the largest shares, then one line for the rest.
+  var LEGEND_ROWS = 20;
+  // Maglev has no arcs: its shares are drawn as slices, the largest this many, then the rest as one.
+  var MAX_SLICES = 360;
+  var state = { pool: null, offset: 0, show: "all", ringKey: "", ring: null, data: null, marker: null };
 
   function el(tag, attrs, kids) {
     var e = document.createElement(tag);
@@ -31,17 +36,18 @@ export const DASHBOARD_JS = String.raw`
   }
   function fmt(v, d) { return v === null || v === undefined ? "-" : String(Number(v.toFixed(d === undefined ? 1 : d))); }
   function setStatus(text, cls) { var s = $("status"); s.textContent = text; s.className = cls || ""; }
-  function color(pool, id) {
-    var ms = (state.data && state.data.state.pools[pool]) ? state.data.state.pools[pool].members.map(function (m) { return m.id; }) : [];
-    var i = ms.indexOf(id);
-    return PALETTE[(i < 0 ? 0 : i) % PALETTE.length];
-  }
+  // A member's colour follows its index in the pool, the same in the table and on the ring.
+  function color(index) { return PALETTE[(index < 0 ? 0 : index) % PALETTE.length]; }
   function token() { return $("token").value.trim(); }
 
   async function getJson(path) {
     var r = await fetch(path, { cache: "no-store" });
     var body = await r.json().catch(function () { return null; });
-    if (!r.ok) throw new Error((body && body.error ? body.error + ": " + body.message : "HTTP " + r.status));
+    if (!r.ok) {
+      var e = new Error((body && body.error ? body.error + ": " + body.message : "HTTP " + r.status));
+      e.code = body && body.error;
+      throw e;
+    }
     return body;
   }
 
@@ -79,9 +85,9 @@ export const DASHBOARD_JS = String.raw`
   // a row is rebuilt only when its member appears, and its action cell when drain flips.
   var memberRows = {};
   function cellsOf(tr) { return tr.querySelectorAll("td"); }
-  function memberRow(pool, m) {
+  function memberRow(m) {
     var tr = el("tr", { "data-member": m.id });
-    var name = el("td", {}, [el("span", { cls: "swatch", style: "background:" + color(pool, m.id) }), m.id]);
+    var name = el("td", {}, [el("span", { cls: "swatch", style: "background:" + color(m.index) }), m.id]);
     tr.appendChild(name);
     for (var i = 0; i < 9; i++) tr.appendChild(i >= 4 ? el("td", { cls: "num", "data-base": "num" }) : el("td"));
     tr.appendChild(el("td"));
@@ -92,19 +98,18 @@ export const DASHBOARD_JS = String.raw`
     var want = ((td.getAttribute("data-base") || "") + " " + (cls || "")).trim();
     if (td.className !== want) td.className = want;
   }
-  function renderMembers(pool) {
-    var p = state.data.state.pools[pool];
-    var live = (state.data.live.pools[pool]) || {};
+  function renderMembers(page) {
+    var pool = page.pool;
     var tb = $("members").querySelector("tbody");
-    var ids = p.members.map(function (m) { return pool + "/" + m.id; }).join(",");
+    var ids = page.rows.map(function (m) { return pool + "/" + m.id + "/" + m.index; }).join(",");
     if (tb.getAttribute("data-ids") !== ids) {
       tb.textContent = "";
       memberRows = {};
-      p.members.forEach(function (m) { memberRows[m.id] = memberRow(pool, m); tb.appendChild(memberRows[m.id]); });
+      page.rows.forEach(function (m) { memberRows[m.id] = memberRow(m); tb.appendChild(memberRows[m.id]); });
       tb.setAttribute("data-ids", ids);
     }
-    p.members.forEach(function (m) {
-      var l = live[m.id] || null;
+    page.rows.forEach(function (m) {
+      var l = m.live;
       var tr = memberRows[m.id];
       var td = cellsOf(tr);
       tr.setAttribute("data-draining", String(m.draining));
@@ -163,19 +168,26 @@ export const DASHBOARD_JS = String.raw`
     var members = ring.members;
     var segs = [];
     if (ring.arcs) ring.arcs.forEach(function (a) { segs.push([a[0] / SPACE, a[1] / SPACE, a[2], "hash " + a[0] + " .. " + (a[1] - 1)]); });
-    else { var at = 0; members.forEach(function (m, i) { segs.push([at, at + m.share, i, "table share " + fmt(m.share * 100) + "%"]); at += m.share; }); }
+    else {
+      var at = 0;
+      byShare(members).slice(0, MAX_SLICES).forEach(function (i) { var m = members[i]; segs.push([at, at + m.share, i, "table share " + fmt(m.share * 100) + "%"]); at += m.share; });
+      if (ring.memberCount > Math.min(members.length, MAX_SLICES)) {
+        members = members.concat([{ id: "", rest: (ring.memberCount - Math.min(members.length, MAX_SLICES)) + " more members · table share " + fmt((1 - at) * 100) + "%" }]);
+        segs.push([at, 1, members.length - 1, ""]);
+      }
+    }
     segs.forEach(function (s) {
       var m = members[s[2]];
       if (!m) return;
       var span = Math.min(s[1], 0.99999) - s[0];
       if (span <= 0) return;
-      var path = svg("path", { d: arcPath(s[0] * 2 * Math.PI, (s[0] + span) * 2 * Math.PI, 80, 120), fill: color(ring.pool, m.id), "class": "arc", "data-member": m.id });
+      var path = svg("path", { d: arcPath(s[0] * 2 * Math.PI, (s[0] + span) * 2 * Math.PI, 80, 120), fill: m.rest ? "#6e7681" : color(m.index), "class": m.rest ? "arc rest" : "arc", "data-member": m.rest ? "" : m.id });
       var out = !m.healthy || m.draining || m.breakerOpen;
       if (out) path.setAttribute("fill-opacity", "0.3");
       path.addEventListener("mousemove", function (ev) {
         var tip = $("tip");
         tip.style.display = "block"; tip.style.left = ev.clientX + 12 + "px"; tip.style.top = ev.clientY + 12 + "px";
-        tip.textContent = "owner " + m.id + " · " + s[3] + (out ? " · not taking requests (" + (m.draining ? "draining" : m.breakerOpen ? "breaker open" : "unhealthy") + ")" : "");
+        tip.textContent = m.rest ? m.rest : "owner " + m.id + " · " + s[3] + (out ? " · not taking requests (" + (m.draining ? "draining" : m.breakerOpen ? "breaker open" : "unhealthy") + ")" : "");
       });
       path.addEventListener("mouseleave", function () { $("tip").style.display = "none"; });
       g.appendChild(path);
@@ -186,17 +198,27 @@ export const DASHBOARD_JS = String.raw`
     }
     var lg = $("legend");
     lg.textContent = "";
-    members.forEach(function (m) {
-      lg.appendChild(el("li", { "data-member": m.id }, [el("span", { cls: "swatch", style: "background:" + color(ring.pool, m.id) }), m.id + " " + fmt(m.share * 100) + "%"]));
+    var top = byShare(ring.members).slice(0, LEGEND_ROWS);
+    var shown = 0;
+    top.forEach(function (i) {
+      var m = ring.members[i];
+      shown += m.share;
+      lg.appendChild(el("li", { "data-member": m.id }, [el("span", { cls: "swatch", style: "background:" + color(m.index) }), m.id + " " + fmt(m.share * 100) + "%"]));
     });
+    if (ring.memberCount > top.length)
+      lg.appendChild(el("li", { "data-rest": String(ring.memberCount - top.length), cls: "dim", text: "and " + (ring.memberCount - top.length) + " more members " + fmt(Math.max(0, 1 - shown) * 100) + "%" }));
     $("ring-caption").textContent = ring.algorithm + " · " + ring.size + (ring.arcs ? " points" : " table entries") + (ring.coarse ? " (drawn in 0.25° sectors)" : "") + " · ring version " + ring.ringVersion;
+  }
+  // Member indexes, largest share first (ties in pool order).
+  function byShare(members) {
+    return members.map(function (m, i) { return i; }).sort(function (a, b) { return members[b].share - members[a].share || a - b; });
   }
   async function refreshRing(pool) {
     var p = state.data.state.pools[pool];
-    var key = pool + "@" + p.ringVersion + ":" + p.members.map(function (m) { return m.id + (m.healthy ? "" : "!") + (m.draining ? "d" : "") + m.breaker; }).join(",");
+    var key = pool + "@" + p.ringVersion + ":" + p.members + "/" + p.unhealthy + "/" + p.draining + "/" + p.breakerNotClosed;
     if (key === state.ringKey) return;
     state.ringKey = key;
-    state.ring = await getJson("/admin/ring?pool=" + encodeURIComponent(pool));
+    state.ring = await getJson("/admin/ring?pool=" + encodeURIComponent(pool) + "&top=" + MAX_SLICES);
     renderRing();
   }
 
@@ -296,25 +318,44 @@ export const DASHBOARD_JS = String.raw`
   function renderPools() {
     var sel = $("pool");
     var names = Object.keys(state.data.state.pools).sort();
-    if (state.pool === null || names.indexOf(state.pool) < 0) state.pool = names[0] || null;
     if (sel.options.length !== names.length || names.some(function (n, i) { return sel.options[i].value !== n; })) {
       sel.textContent = "";
       names.forEach(function (n) { sel.appendChild(el("option", { value: n, text: n })); });
     }
     sel.value = state.pool || "";
   }
+  function renderPager(page) {
+    var p = state.data.state.pools[page.pool];
+    $("pool-summary").textContent = p.members + " members · " + p.unhealthy + " unhealthy · " + p.draining + " draining · " + p.breakerNotClosed + " breaker not closed";
+    var last = page.rows.length ? page.offset + page.rows.length : page.offset;
+    $("page-info").textContent = (page.total === 0 ? "none" : (page.offset + 1) + "-" + last) + " of " + page.total + (page.show === "out" ? " not taking requests" : "");
+    $("prev").disabled = page.offset === 0;
+    $("next").disabled = last >= page.total;
+    state.offset = page.offset;
+  }
+  function feedPath() {
+    return "/admin/dashboard?offset=" + state.offset + "&show=" + state.show + (state.pool === null ? "" : "&pool=" + encodeURIComponent(state.pool));
+  }
   var timer = null;
   async function poll() {
     clearTimeout(timer);
     try {
-      var d = await getJson("/admin/dashboard");
+      var d;
+      try { d = await getJson(feedPath()); }
+      catch (e) {
+        // The pool shown is gone (a reload removed it): show the first one instead.
+        if (e.code !== "unknown_pool") throw e;
+        state.pool = null; state.offset = 0; state.ringKey = "";
+        d = await getJson(feedPath());
+      }
       state.data = d;
+      state.pool = d.members ? d.members.pool : null;
       var self = d.fleet.filter(function (f) { return f.self; })[0] || {};
       $("self").textContent = "instance " + (self.id || "?") + " · " + (self.role || "-") + " · term " + fmt(self.term, 0) + " · leader " + (self.leader || "none");
       $("ringver").textContent = "ring version " + d.state.ringVersion + (d.state.configDrift && d.state.configDrift.drift ? " · config drift" : "") + (d.state.degraded ? " · degraded: " + d.state.degraded : "");
       renderFleet(d.fleet);
       renderPools();
-      if (state.pool) { renderMembers(state.pool); await refreshRing(state.pool); }
+      if (d.members) { renderMembers(d.members); renderPager(d.members); await refreshRing(state.pool); }
       renderChanges(d.changes);
       renderSignals(d.signals, d.at);
       $("updated").textContent = "updated " + new Date().toLocaleTimeString();
@@ -326,7 +367,10 @@ export const DASHBOARD_JS = String.raw`
     timer = setTimeout(poll, POLL_MS);
   }
 
-  $("pool").addEventListener("change", function () { state.pool = $("pool").value; state.ringKey = ""; state.marker = null; poll(); });
+  $("pool").addEventListener("change", function () { state.pool = $("pool").value; state.offset = 0; state.ringKey = ""; state.marker = null; poll(); });
+  $("prev").addEventListener("click", function () { state.offset = Math.max(0, state.offset - state.data.members.pageRows); poll(); });
+  $("next").addEventListener("click", function () { state.offset += state.data.members.pageRows; poll(); });
+  $("only-out").addEventListener("change", function () { state.show = $("only-out").checked ? "out" : "all"; state.offset = 0; poll(); });
   $("explain").addEventListener("submit", explain);
   $("token").value = sessionStorage.getItem("shardgate-token") || "";
   $("token").addEventListener("change", function () { sessionStorage.setItem("shardgate-token", token()); });
