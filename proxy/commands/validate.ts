@@ -4,7 +4,9 @@
 // the same flags and SHARDGATE_* variables). A start command line with `start` replaced by
 // `validate` checks exactly that start. Exit 0 = valid, 1 = invalid, 2 = usage error.
 
+import { MAX_ERROR_LINE } from "../../config/file/config-error.js";
 import { configHints } from "../../config/file/config-hints.js";
+import { printableLine } from "../../config/file/printable.js";
 import { checkApp } from "../app.js";
 import { parseStartFlags, START_FLAGS_USAGE } from "./start-flags.js";
 
@@ -24,7 +26,9 @@ export async function run(argv: string[]): Promise<number> {
     }
     return 1;
   }
-  for (const hint of configHints(result.config)) console.error(`${file}: warning: ${hint.text}`);
+  // A hint quotes the file (a route's path prefix) and goes to a terminal, as errors do.
+  for (const hint of configHints(result.config))
+    console.error(printableLine(`${file}: warning: ${hint.text}`, MAX_ERROR_LINE));
   const pools = Object.keys(result.config.pools).length;
   const routes = result.config.routes.length;
   console.log(`ok: ${pools} pools, ${routes} routes`);
