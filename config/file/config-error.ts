@@ -46,13 +46,6 @@ export function makeError(path: string, expected: string, found: string, message
 }
 
 /**
- * Longest error line shown: messages quote keys and values as written (an unknown key, an
- * undefined pool, a host), and a 1 MB key made a 1 MB line. The longest real message, an
- * unknown key with every key its mapping allows, is about 400 characters.
- */
-export const MAX_ERROR_LINE = 2000;
-
-/**
  * One line per error: `file:line:col: path: message`, sorted by position in the file. The text
  * goes to a terminal (`validate`, `start`) and into a log line (a refused reload), and messages
  * quote what the file says: a control character in a key (ESC, CR, LF, a C1 CSI, a bidi
@@ -67,9 +60,7 @@ export function formatConfigErrors(errors: readonly ConfigError[], sourceName?: 
     let where = sourceName ?? "";
     if (e.line !== undefined) where += `${where === "" ? "line " : ":"}${e.line}:${e.column ?? 1}`;
     const prefix = where === "" ? "" : `${where}: `;
-    lines.push(
-      printableLine(`${prefix}${e.path === "" ? "(top level)" : e.path}: ${e.message}`, MAX_ERROR_LINE),
-    );
+    lines.push(printableLine(`${prefix}${e.path === "" ? "(top level)" : e.path}: ${e.message}`));
   }
   return lines.join("\n");
 }

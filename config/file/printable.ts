@@ -18,11 +18,26 @@ function escapeUnit(c: string): string {
   return n <= 0xff ? `\\x${n.toString(16).padStart(2, "0")}` : `\\u${n.toString(16).padStart(4, "0")}`;
 }
 
+/**
+ * The longest line shown by default: messages quote what they were given (a config key, a
+ * command-line value), and a 1 MB one made a 1 MB line. The longest real message, an unknown
+ * config key with every key its mapping allows, is about 400 characters.
+ */
+export const MAX_LINE = 2000;
+
 /** `s` on one line: unprintable characters escaped, cut at `max` characters (code points). */
-export function printableLine(s: string, max: number): string {
+export function printableLine(s: string, max = MAX_LINE): string {
   const shown = s.replace(UNPRINTABLE, escapeUnit);
   if (shown.length <= max) return shown;
   const chars = [...shown];
   if (chars.length <= max) return shown;
   return `${chars.slice(0, max).join("")}...(${chars.length - max} more)`;
+}
+
+/** Several lines (a command's whole output or an error): each made printable, cut at `max`. */
+export function printableLines(text: string, max = Number.POSITIVE_INFINITY): string {
+  return text
+    .split("\n")
+    .map((line) => printableLine(line, max))
+    .join("\n");
 }

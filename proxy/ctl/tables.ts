@@ -13,14 +13,6 @@ export const MAX_CELL = 160;
 /** What JSON.stringify leaves raw of what printableLine escapes (it escapes C0 and lone surrogates itself). */
 const RAW_IN_JSON = /[\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
 
-/** Several lines (a command's whole output or an error): each made terminal-safe, none cut. */
-export function terminalText(text: string): string {
-  return text
-    .split("\n")
-    .map((line) => printableLine(line, Number.POSITIVE_INFINITY))
-    .join("\n");
-}
-
 /**
  * Pretty JSON whose text is terminal-safe too: JSON.stringify escapes C0 controls but writes
  * C1 controls, bidi and zero-width characters raw; here they are \uXXXX escapes (the same JSON).
