@@ -4,7 +4,7 @@
 // for loading the proxy, and one command's dependencies cannot break another.
 
 import { readFileSync } from "node:fs";
-import { printableLine } from "../config/file/printable.js";
+import { printableLine } from "../config/printable.js";
 import { holdSignals } from "./app/early-signals.js";
 import { guardStdStreams } from "./app/std-streams.js";
 import { quietStraySignals } from "./app/stray-signals.js";

@@ -1,7 +1,7 @@
 // The error type every config check produces, and its one-line text form. Errors are data,
 // never exceptions: a loader collects all of them so a user fixes a file in one pass.
 
-import { printableLine } from "./printable.js";
+import { printableLine } from "../printable.js";
 
 export interface ConfigError {
   /** Field path like "pools.users.members[1].weight"; "" for the whole file. */

@@ -4,7 +4,7 @@
 
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import { errorText } from "../../config/coded-error.js";
-import { printableLine } from "../../config/file/printable.js";
+import { printableLine } from "../../config/printable.js";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 type WithHelp<O extends Options> = O & { help: { type: "boolean"; short: "h" } };

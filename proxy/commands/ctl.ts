@@ -8,8 +8,8 @@
 
 import { parseArgs } from "node:util";
 import { errorText } from "../../config/coded-error.js";
-import { MAX_LINE, printableLine, printableLines } from "../../config/file/printable.js";
 import { parseCliDuration } from "../../config/file/units.js";
+import { MAX_LINE, printableLine, printableLines } from "../../config/printable.js";
 import { outputFailed, printOut } from "../app/std-streams.js";
 import { AdminClient, CtlError } from "../ctl/admin-client.js";
 import { COMMANDS } from "../ctl/commands.js";

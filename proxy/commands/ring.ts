@@ -4,7 +4,7 @@
 
 import { parseArgs } from "node:util";
 import { errorText } from "../../config/coded-error.js";
-import { printableLine } from "../../config/file/printable.js";
+import { printableLine } from "../../config/printable.js";
 import {
   boundedLoadPerMember,
   idealMovedFraction,

@@ -7,7 +7,7 @@
 // An invalid config prints every error and exits 1 without starting anything; a port that
 // cannot be bound exits 1 with the reason. SIGHUP reloads the config file.
 
-import { MAX_LINE, printableLine, printableLines } from "../../config/file/printable.js";
+import { MAX_LINE, printableLine, printableLines } from "../../config/printable.js";
 import { holdSignals, releaseSignals, setStartStopDeadline } from "../app/early-signals.js";
 import { runUntilSignalled } from "../app/process-lifecycle.js";
 import { STOP_CLOSE_MS } from "../app/stop-deadline.js";

@@ -5,7 +5,7 @@
 // `validate` checks exactly that start. Exit 0 = valid, 1 = invalid, 2 = usage error.
 
 import { configHints } from "../../config/file/config-hints.js";
-import { MAX_LINE, printableLine, printableLines } from "../../config/file/printable.js";
+import { MAX_LINE, printableLine, printableLines } from "../../config/printable.js";
 import { checkApp } from "../app.js";
 import { parseStartFlags, START_FLAGS_USAGE } from "./start-flags.js";
 

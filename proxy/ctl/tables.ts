@@ -5,7 +5,7 @@
 // override reversing what follows) nor push every column off the screen. `--json` keeps the
 // exact values.
 
-import { printableLine } from "../../config/file/printable.js";
+import { printableLine } from "../../config/printable.js";
 
 /** Longer cells are cut: a member id (128) and any practical address fit. */
 export const MAX_CELL = 160;

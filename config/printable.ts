@@ -2,7 +2,8 @@
 // reasons) as it may reach a terminal or one line of output: every character that could drive
 // the terminal (an ESC sequence retitling the window or clearing the screen, a C1 CSI, a CR
 // overwriting the line, a LF forging a line of its own, a bidi override reversing what
-// follows) is shown as an escape, and an absurdly long value is cut.
+// follows) is shown as an escape, and an absurdly long value is cut. A whole line's rule, where
+// log-quote.ts quotes one value inside a log message.
 
 /**
  * C0 and C1 controls and DEL (ESC, CSI, OSC, BEL, CR, LF, TAB...), the bidi embeddings,
