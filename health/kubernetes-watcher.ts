@@ -14,6 +14,7 @@ import type { LookupFunction } from "node:net";
 import type { DiscoveryV1Api, KubeConfig } from "@kubernetes/client-node";
 import { errorWithCode } from "../config/coded-error.js";
 import type { PoolKubernetesDiscovery } from "../config/file/schema.js";
+import { quoteForLog } from "../config/log-quote.js";
 import type { LogSink } from "../config/log-sink.js";
 import { backoffDelay } from "./backoff.js";
 import { type DiscoveredMember, diffMembers, isEmptyDiff, type MemberDiff } from "./consul-members.js";
@@ -94,6 +95,19 @@ export interface KubernetesWatcherEvents {
 export const LIST_PAGE = 500;
 
 type WatchEnd = { kind: "end" } | { kind: "gone" } | { kind: "error"; err: unknown };
+
+/** The most characters of an ERROR event's Status message kept (Consul's error text: the same). */
+const STATUS_MESSAGE_MAX = 200;
+
+/**
+ * An ERROR event's Status as one line. The message is the server's text, kept as the last error
+ * (/admin/discovery, `ctl discovery`) and logged: quoted and cut, so a megabyte of it, a control
+ * character or a code that is no number goes no further than this.
+ */
+function statusText(code: unknown, message: unknown): string {
+  const c = typeof code === "number" ? String(code) : quoteForLog(String(code), 16);
+  return `${c} ${quoteForLog(String(message ?? ""), STATUS_MESSAGE_MAX)}`;
+}
 
 /** A watch failure as one line: the API's HTTP status when it answered, else the error and its code. */
 function watchErrorText(err: unknown): string {
@@ -529,7 +543,7 @@ export class KubernetesWatcher extends WatchLoop<KubernetesWatcherEvents> {
     const o = (object ?? {}) as EndpointSliceLike & { code?: unknown; message?: unknown };
     if (type === "ERROR") {
       if (o.code === 410) fail("gone");
-      else fail(new Error(`watch error event: ${String(o.code)} ${String(o.message ?? "")}`.trim()));
+      else fail(new Error(`watch error event: ${statusText(o.code, o.message)}`));
       return;
     }
     const rv = o.metadata?.resourceVersion;

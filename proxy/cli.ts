@@ -4,6 +4,7 @@
 // for loading the proxy, and one command's dependencies cannot break another.
 
 import { readFileSync } from "node:fs";
+import { printableLine } from "../config/printable.js";
 import { holdSignals } from "./app/early-signals.js";
 import { guardStdStreams } from "./app/std-streams.js";
 import { quietStraySignals } from "./app/stray-signals.js";
@@ -42,7 +43,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const entry = COMMANDS[name];
   if (entry === undefined) {
-    console.error(`shardgate: unknown command "${name}"\n\n${usage()}`);
+    console.error(`shardgate: unknown command "${printableLine(name)}"\n\n${usage()}`);
     return 2;
   }
   // Before the (slow) import of the proxy: a signal during start must not kill it (early-signals.ts).

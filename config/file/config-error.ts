@@ -1,6 +1,8 @@
 // The error type every config check produces, and its one-line text form. Errors are data,
 // never exceptions: a loader collects all of them so a user fixes a file in one pass.
 
+import { printableLine } from "../printable.js";
+
 export interface ConfigError {
   /** Field path like "pools.users.members[1].weight"; "" for the whole file. */
   path: string;
@@ -43,7 +45,12 @@ export function makeError(path: string, expected: string, found: string, message
   return { path, expected, found, message: message ?? `expected ${expected}, found ${found}` };
 }
 
-/** One line per error: `file:line:col: path: message`, sorted by position in the file. */
+/**
+ * One line per error: `file:line:col: path: message`, sorted by position in the file. The text
+ * goes to a terminal (`validate`, `start`) and into a log line (a refused reload), and messages
+ * quote what the file says: a control character in a key (ESC, CR, LF, a C1 CSI, a bidi
+ * override) is shown as an escape, so the file can neither drive the terminal nor forge a line.
+ */
 export function formatConfigErrors(errors: readonly ConfigError[], sourceName?: string): string {
   const sorted = [...errors].sort(
     (a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0),
@@ -53,7 +60,7 @@ export function formatConfigErrors(errors: readonly ConfigError[], sourceName?: 
     let where = sourceName ?? "";
     if (e.line !== undefined) where += `${where === "" ? "line " : ":"}${e.line}:${e.column ?? 1}`;
     const prefix = where === "" ? "" : `${where}: `;
-    lines.push(`${prefix}${e.path === "" ? "(top level)" : e.path}: ${e.message}`);
+    lines.push(printableLine(`${prefix}${e.path === "" ? "(top level)" : e.path}: ${e.message}`));
   }
   return lines.join("\n");
 }

@@ -4,6 +4,7 @@
 
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import { errorText } from "../../config/coded-error.js";
+import { printableLine } from "../../config/printable.js";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 type WithHelp<O extends Options> = O & { help: { type: "boolean"; short: "h" } };
@@ -35,7 +36,7 @@ export function parseCommandFlags<O extends Options>(
     }
     return { ok: true, values };
   } catch (err) {
-    console.error(`shardgate ${command}: ${errorText(err)}\n${usage}`);
+    console.error(`shardgate ${command}: ${printableLine(errorText(err))}\n${usage}`);
     return { ok: false, exitCode: 2 };
   }
 }

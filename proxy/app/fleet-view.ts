@@ -16,7 +16,7 @@
 
 import { Agent } from "undici";
 import { errorText } from "../../config/coded-error.js";
-import type { FleetInstanceView, PeersView } from "../admin/ops-types.js";
+import type { FleetInstanceView, PeersView, PeerView } from "../admin/ops-types.js";
 import type { AdminStateView } from "../admin/types.js";
 import { adminUrlsByAddress, firstAnswer } from "../net/admin-by-address.js";
 import { adminRequest, headerValue } from "../net/admin-request.js";
@@ -76,7 +76,26 @@ async function readJson(url: string): Promise<unknown> {
     if (total > FLEET_ANSWER_MAX_BYTES) throw new Error(tooLarge);
     chunks.push(chunk);
   }
-  return JSON.parse(Buffer.concat(chunks, total).toString("utf8"));
+  const answer: unknown = JSON.parse(Buffer.concat(chunks, total).toString("utf8"));
+  if (typeof answer !== "object" || answer === null || Array.isArray(answer))
+    throw new Error("answer is not a JSON object");
+  return answer;
+}
+
+/**
+ * Each peer's lag as the leader `peers` says, id -> lag. The leader may be a neighbour of another
+ * version or no shardgate at all: a `peers` that is no list, or an entry that is no object, threw
+ * out of the whole read and stopped the dashboard; such entries give no lag.
+ */
+function peerLags(peers: PeersView | undefined): Map<string, number | undefined> {
+  const lags = new Map<string, number | undefined>();
+  if (!Array.isArray(peers?.peers)) return lags;
+  for (const p of peers.peers as unknown[]) {
+    if (typeof p !== "object" || p === null) continue;
+    const { id, self, lag } = p as Partial<PeerView>;
+    if (typeof id === "string") lags.set(id, self === true ? 0 : lag);
+  }
+  return lags;
 }
 
 /** DNS failures of the bounded lookup: their message names the lookup and the name. */
@@ -135,7 +154,7 @@ export class FleetView {
       ...remote.filter((r) => !r.reachable || r.id !== selfId),
     ];
     const leaderPeers = all.find((v) => v.peers?.role === "leader")?.peers;
-    const lag = new Map((leaderPeers?.peers ?? []).map((p) => [p.id, p.self ? 0 : p.lag]));
+    const lag = peerLags(leaderPeers);
     return all.map(({ peers: _peers, ...v }) => {
       const l = v.id === undefined ? undefined : lag.get(v.id);
       return l === undefined ? v : { ...v, lag: l };

@@ -9,10 +9,11 @@
 import { parseArgs } from "node:util";
 import { errorText } from "../../config/coded-error.js";
 import { parseCliDuration } from "../../config/file/units.js";
+import { MAX_LINE, printableLine, printableLines } from "../../config/printable.js";
 import { outputFailed, printOut } from "../app/std-streams.js";
 import { AdminClient, CtlError } from "../ctl/admin-client.js";
 import { COMMANDS } from "../ctl/commands.js";
-import { terminalJson, terminalText } from "../ctl/tables.js";
+import { terminalJson } from "../ctl/tables.js";
 import { UsageError } from "./usage-error.js";
 
 /** How long one admin call may take without --timeout. */
@@ -54,7 +55,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     parsed = parse();
   } catch (err) {
-    console.error(`shardgate ctl: ${errorText(err)}\n${USAGE}`);
+    console.error(`shardgate ctl: ${printableLine(errorText(err))}\n${USAGE}`);
     return 2;
   }
   if (parsed.values.help) {
@@ -65,7 +66,7 @@ export async function run(argv: string[]): Promise<number> {
   const entry = cmd === undefined ? undefined : Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
   if (entry === undefined) {
     console.error(
-      `shardgate ctl: ${cmd === undefined ? "no command given" : `unknown command "${cmd}"`}\n${USAGE}`,
+      `shardgate ctl: ${cmd === undefined ? "no command given" : `unknown command "${printableLine(cmd)}"`}\n${USAGE}`,
     );
     return 2;
   }
@@ -86,7 +87,9 @@ export async function run(argv: string[]): Promise<number> {
   // The shape, then a real parse: "http://[::1" or "http://h:99999" fit the shape but are no URL.
   const badUrl = admins.find((a) => !/^https?:\/\/[^/\s]+$/.test(a) || !URL.canParse(a));
   if (admins.length === 0 || badUrl !== undefined) {
-    console.error(`shardgate ctl: --admin expects a URL like http://127.0.0.1:9901, got "${badUrl ?? ""}"`);
+    console.error(
+      `shardgate ctl: --admin expects a URL like http://127.0.0.1:9901, got "${printableLine(badUrl ?? "")}"`,
+    );
     return 2;
   }
   let timeoutMs = DEFAULT_TIMEOUT_MS;
@@ -94,7 +97,7 @@ export async function run(argv: string[]): Promise<number> {
     const t = parseCliDuration(parsed.values.timeout, undefined, 1);
     if (!t.ok) {
       console.error(
-        `shardgate ctl: --timeout expects ${t.expected}, got "${parsed.values.timeout}"\n${USAGE}`,
+        `shardgate ctl: --timeout expects ${t.expected}, got "${printableLine(parsed.values.timeout)}"\n${USAGE}`,
       );
       return 2;
     }
@@ -105,7 +108,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     const out = await entry.run({ clients, keysFile, source }, rest);
     // Admin answers may carry anything: nothing of them may drive the terminal (tables.ts).
-    const failed = await printOut(parsed.values.json ? terminalJson(out.json) : terminalText(out.text));
+    const failed = await printOut(parsed.values.json ? terminalJson(out.json) : printableLines(out.text));
     if (failed !== undefined) {
       console.error(outputFailed("ctl", failed));
       return 1;
@@ -113,11 +116,11 @@ export async function run(argv: string[]): Promise<number> {
     return out.exitCode ?? 0;
   } catch (err) {
     if (err instanceof UsageError) {
-      console.error(`shardgate ctl: ${err.message}\n${USAGE}`);
+      console.error(`shardgate ctl: ${printableLine(err.message)}\n${USAGE}`);
       return 2;
     }
     if (err instanceof CtlError) {
-      console.error(`shardgate ctl: ${terminalText(err.message)}`);
+      console.error(`shardgate ctl: ${printableLines(err.message, MAX_LINE)}`);
       return 1;
     }
     throw err;

@@ -4,6 +4,7 @@
 
 import { parseArgs } from "node:util";
 import { errorText } from "../../config/coded-error.js";
+import { printableLine } from "../../config/printable.js";
 import {
   boundedLoadPerMember,
   idealMovedFraction,
@@ -278,7 +279,7 @@ export async function run(argv: string[]): Promise<number> {
     options = parseSimulateArgs(argv);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
-    console.error(`shardgate ring: ${err.message}\n\n${USAGE}`);
+    console.error(`shardgate ring: ${printableLine(err.message)}\n\n${USAGE}`);
     return 2;
   }
   let result: SimulateResult;

@@ -7,6 +7,7 @@
 // An invalid config prints every error and exits 1 without starting anything; a port that
 // cannot be bound exits 1 with the reason. SIGHUP reloads the config file.
 
+import { MAX_LINE, printableLine, printableLines } from "../../config/printable.js";
 import { holdSignals, releaseSignals, setStartStopDeadline } from "../app/early-signals.js";
 import { runUntilSignalled } from "../app/process-lifecycle.js";
 import { STOP_CLOSE_MS } from "../app/stop-deadline.js";
@@ -27,10 +28,10 @@ export async function run(argv: string[]): Promise<number> {
     if (started.kind === "config") {
       const n = started.errors.length;
       console.error(
-        `${started.text}\n${configPath}: ${n} error${n === 1 ? "" : "s"}; shardgate did not start`,
+        `${started.text}\n${printableLine(configPath)}: ${n} error${n === 1 ? "" : "s"}; shardgate did not start`,
       );
     } else {
-      console.error(`shardgate start: ${started.message}`);
+      console.error(`shardgate start: ${printableLines(started.message, MAX_LINE)}`);
     }
     return 1;
   }

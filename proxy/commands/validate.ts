@@ -5,6 +5,7 @@
 // `validate` checks exactly that start. Exit 0 = valid, 1 = invalid, 2 = usage error.
 
 import { configHints } from "../../config/file/config-hints.js";
+import { MAX_LINE, printableLine, printableLines } from "../../config/printable.js";
 import { checkApp } from "../app.js";
 import { parseStartFlags, START_FLAGS_USAGE } from "./start-flags.js";
 
@@ -18,13 +19,15 @@ export async function run(argv: string[]): Promise<number> {
   if (!result.ok) {
     if (result.kind === "config") {
       const n = result.errors.length;
-      console.error(`${result.text}\n${file}: ${n} error${n === 1 ? "" : "s"}`);
+      console.error(`${result.text}\n${printableLine(file)}: ${n} error${n === 1 ? "" : "s"}`);
     } else {
-      console.error(`shardgate validate: ${result.message}`);
+      console.error(`shardgate validate: ${printableLines(result.message, MAX_LINE)}`);
     }
     return 1;
   }
-  for (const hint of configHints(result.config)) console.error(`${file}: warning: ${hint.text}`);
+  // A hint quotes the file (a route's path prefix) and goes to a terminal, as errors do.
+  for (const hint of configHints(result.config))
+    console.error(printableLine(`${file}: warning: ${hint.text}`));
   const pools = Object.keys(result.config.pools).length;
   const routes = result.config.routes.length;
   console.log(`ok: ${pools} pools, ${routes} routes`);

@@ -5,41 +5,13 @@
 // override reversing what follows) nor push every column off the screen. `--json` keeps the
 // exact values.
 
+import { printableLine } from "../../config/printable.js";
+
 /** Longer cells are cut: a member id (128) and any practical address fit. */
 export const MAX_CELL = 160;
 
-/**
- * C0 and C1 controls and DEL (ESC, CSI, OSC, BEL, CR, LF, TAB...), the bidi embeddings,
- * overrides, isolates and marks, the line/paragraph separators, zero-width characters and the
- * BOM, and lone surrogates: each is shown as an escape (`\x1b`, `\u202e`), never sent as is.
- */
-const UNPRINTABLE =
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
-  /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
-
-/** What JSON.stringify leaves raw of UNPRINTABLE (it escapes C0 and lone surrogates itself). */
+/** What JSON.stringify leaves raw of what printableLine escapes (it escapes C0 and lone surrogates itself). */
 const RAW_IN_JSON = /[\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
-
-function escapeUnit(c: string): string {
-  const n = c.charCodeAt(0);
-  return n <= 0xff ? `\\x${n.toString(16).padStart(2, "0")}` : `\\u${n.toString(16).padStart(4, "0")}`;
-}
-
-/** `s` as it may reach a terminal: unprintable characters escaped, cut at `max` characters. */
-export function terminalSafe(s: string, max = MAX_CELL): string {
-  const shown = s.replace(UNPRINTABLE, escapeUnit);
-  const chars = [...shown];
-  if (chars.length <= max) return shown;
-  return `${chars.slice(0, max).join("")}...(${chars.length - max} more)`;
-}
-
-/** Several lines (a command's whole output or an error): each made terminal-safe, none cut. */
-export function terminalText(text: string): string {
-  return text
-    .split("\n")
-    .map((line) => terminalSafe(line, Number.POSITIVE_INFINITY))
-    .join("\n");
-}
 
 /**
  * Pretty JSON whose text is terminal-safe too: JSON.stringify escapes C0 controls but writes
@@ -53,7 +25,7 @@ export function terminalJson(value: unknown): string {
 }
 
 function cellText(c: unknown): string {
-  return c === undefined || c === null ? "-" : terminalSafe(String(c));
+  return c === undefined || c === null ? "-" : printableLine(String(c), MAX_CELL);
 }
 
 /** Display width of a cell already made terminal-safe (one column per code point). */

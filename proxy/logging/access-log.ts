@@ -50,15 +50,27 @@ function ms(x: number): number {
 }
 
 /**
+ * What JSON.stringify leaves raw that a terminal reading the log obeys: DEL and the C1 controls
+ * (U+009B is a CSI), the line/paragraph separators and the bidi overrides, as log-quote.ts
+ * escapes them. An HTTP/2 `:path` is read as latin1, so a client's 0x9b byte is U+009B here.
+ */
+const RAW_IN_JSON = /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+function escapeUnit(c: string): string {
+  return `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
+}
+
+/**
  * A JSON string literal for `s`. Most values (member ids, routes, request ids, plain paths)
  * need no escaping, and a scan is cheaper than JSON.stringify's general path; anything with a
- * quote, backslash, control char or surrogate (a lone one must become \uXXXX) goes through
- * JSON.stringify, which is always correct.
+ * quote, backslash, control char, DEL or anything past ASCII (a lone surrogate must become
+ * \uXXXX) goes through JSON.stringify, which is always correct, and RAW_IN_JSON's escapes.
  */
 export function jsonString(s: string): string {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return JSON.stringify(s);
+    if (c < 0x20 || c >= 0x7f || c === 0x22 || c === 0x5c)
+      return JSON.stringify(s).replace(RAW_IN_JSON, escapeUnit);
   }
   return `"${s}"`;
 }

@@ -5,9 +5,9 @@
 //
 // The text is exactly what the string path writes (access-log.ts jsonString / intText / msText,
 // themselves JSON.stringify's text): plain ASCII values are copied byte by byte in the same
-// loop that checks them; a value with a quote, backslash, control character or anything past
-// ASCII (rare in a method, route, member or request id; possible in a path) goes through the
-// string path and is UTF-8 encoded as a whole.
+// loop that checks them; a value with a quote, backslash, control character, DEL or anything
+// past ASCII (rare in a method, route, member or request id; possible in a path) goes through
+// the string path and is UTF-8 encoded as a whole.
 
 /** The most bytes one UTF-16 unit can take: "\u001f" or a lone surrogate's "\udc00" escape. */
 export const MAX_BYTES_PER_UNIT = 6;
@@ -45,7 +45,7 @@ export function putString(
   b[at++] = 0x22;
   for (let i = 0; i < end; i++) {
     const c = s.charCodeAt(i);
-    if (c < 0x20 || c >= 0x80 || c === 0x22 || c === 0x5c) {
+    if (c < 0x20 || c >= 0x7f || c === 0x22 || c === 0x5c) {
       const literal = text(end === s.length ? s : s.slice(0, end));
       return start + b.write(literal, start, "utf8");
     }
@@ -67,7 +67,7 @@ export function putPath(b: Buffer, at: number, s: string, text: (s: string) => s
   for (let i = 0; i < n; i++) {
     const c = s.charCodeAt(i);
     if (c === 0x3f) break;
-    if (c < 0x20 || c >= 0x80 || c === 0x22 || c === 0x5c) {
+    if (c < 0x20 || c >= 0x7f || c === 0x22 || c === 0x5c) {
       const q = s.indexOf("?", i);
       return putString(b, start, s, q < 0 ? n : q, text);
     }

@@ -27,6 +27,10 @@
 //   scheme stay 400 bad_request, a bad authority 400 invalid_host. HTTP/2 has no absolute-form
 //   (`:path` is origin-form, RFC 9113 section 8.3.1): refused there as before. Origin-form
 //   targets never reach this (the caller tests the first byte).
+// - HTTP/2 `:path` with a character outside visible ASCII: nghttp2 lets bytes 0x80-0xff by,
+//   Node reads them as latin1 (0x9b, the C1 CSI, is U+009B), and they were forwarded to the
+//   member and written in the access log. HTTP/1.1's parser refuses every such byte in the
+//   request-target: 400 bad_request on the stream, as there.
 
 import type { IncomingMessage } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
@@ -34,6 +38,9 @@ import { ERRORS, type ErrorCode, errorBody, NOSNIFF } from "../errors.js";
 import { isHostAndPort } from "../forward/request-checks.js";
 import { newRequestId } from "../forward/request-id.js";
 import { MAX_REQUEST_LINE } from "./client-error.js";
+
+/** A character an HTTP/1.1 request-target may not hold: controls, space, DEL, anything past ASCII. */
+const NOT_TARGET_CHAR = /[^\u0021-\u007e]/;
 
 /** Whether the target carries a `#` (no request-target may: it starts a fragment). */
 export function hasFragment(target: string | undefined): boolean {
@@ -81,6 +88,7 @@ export function h2TargetError(req: Http2ServerRequest): ErrorCode | null {
   if (typeof path === "string") {
     if (path.length > MAX_REQUEST_LINE) return "uri_too_long";
     if (hasFragment(path)) return "fragment_in_target";
+    if (NOT_TARGET_CHAR.test(path)) return "bad_request";
   }
   const authority = req.headers[":authority"];
   if (typeof authority === "string" && authority !== "") {

@@ -1,7 +1,8 @@
 // The access line encoded straight into the log batch's buffer (access-log.ts, line-bytes.ts)
 // must be byte for byte the line JSON.stringify writes for the same record: same fields, same
 // order, same escaping (quotes, backslashes, control characters, U+2028, non-ASCII, surrogate
-// pairs kept, lone surrogates as \uXXXX), same number text. durationMs is the one field
+// pairs kept, lone surrogates as \uXXXX), same number text; but DEL, C1 controls and bidi
+// overrides, which JSON.stringify leaves raw and a terminal obeys, are \uXXXX escapes too. durationMs is the one field
 // JSON.stringify does not write as-is (the line rounds it to microseconds with three
 // decimals): it is compared with msText, the text path's writer, and its parsed value with the
 // rounded number. Records are seeded and hostile; a failure prints the seed and the case.
@@ -64,7 +65,9 @@ const HOSTILE = [
   "?",
   "\u007f",
   "\u0080",
+  "\u009b",
   "\u00ff",
+  "\u202e",
   "\u2028",
   "\u2029",
   "é",
@@ -156,6 +159,10 @@ function randomRecord(rand: () => number, long: boolean): RequestRecord {
   });
 }
 
+/** What the line escapes beyond JSON.stringify: DEL, C1, U+2028/U+2029, bidi overrides and isolates. */
+const RAW_IN_JSON = /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const unicodeEscape = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
+
 const DURATION_MARK = "\u0000durationMs\u0000";
 const QUEUED_MARK = "\u0000queuedMs\u0000";
 
@@ -184,6 +191,7 @@ function expectedLine(r: RequestRecord, time: number): string {
     msg: "request",
   });
   return `${text
+    .replace(RAW_IN_JSON, unicodeEscape)
     .replace(JSON.stringify(DURATION_MARK), msText(r.durationMs))
     .replace(JSON.stringify(QUEUED_MARK), msText(r.queuedMs))}\n`;
 }

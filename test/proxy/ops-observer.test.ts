@@ -53,6 +53,8 @@ const ALPHABET = [
   "\\",
   "/",
   "\u007f",
+  "\u009b",
+  "\u202e",
   "\u2028",
   "\u2029",
   "é",
@@ -88,12 +90,21 @@ function readLines(file: string): string[] {
     .filter((l) => l !== "");
 }
 
-test("jsonString matches JSON.stringify on plain and odd strings", () => {
+/** JSON.stringify's text with DEL, C1 controls and bidi overrides escaped, as a log line must be. */
+function logJson(s: string): string {
+  return JSON.stringify(s).replace(
+    /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
+test("jsonString matches JSON.stringify on plain and odd strings, with terminal controls escaped", () => {
   const rand = seededRandom(SEED);
   for (const s of ["", "plain", "/a/b?c=d", "é中😀"]) assert.equal(jsonString(s), JSON.stringify(s));
+  assert.equal(jsonString("/a\u009b2J\u202e\u007f"), '"/a\\u009b2J\\u202e\\u007f"');
   for (let i = 0; i < 2000; i++) {
     const s = oddString(rand, 12);
-    assert.equal(jsonString(s), JSON.stringify(s), `${seedNote(SEED)} case ${i}: ${JSON.stringify(s)}`);
+    assert.equal(jsonString(s), logJson(s), `${seedNote(SEED)} case ${i}: ${JSON.stringify(s)}`);
   }
 });
 

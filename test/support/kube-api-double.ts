@@ -334,7 +334,7 @@ export class KubeApiDouble {
   }
 
   /** Sends `object` as a `type` event on every open watch, whatever its selector: a misbehaving server or proxy. */
-  sendToWatches(type: EventType, object: unknown): void {
+  sendToWatches(type: EventType | "ERROR", object: unknown): void {
     for (const w of this.watchers) this.send(w, type, object);
   }
 

@@ -1,0 +1,64 @@
+// An outside try on the Kubernetes watch: the API server (or whatever answers in its place)
+// ends a watch with an ERROR event whose Status message is 1 MB of one line, with an ESC
+// sequence, a bidi override and a CR in it. The message went whole into the watcher's last error: into the warning logged, into
+// /admin/discovery on every read and `ctl discovery`, and it stayed there until the next
+// failure. Consul's error text was already cut at 200 characters; this one is cut and quoted
+// the same way a Consul id is in a log message (config/log-quote.ts), and the watch carries on.
+
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { KubernetesWatcher } from "../../health/kubernetes-watcher.js";
+import { KubeApiDouble } from "../support/kube-api-double.js";
+import { recordingLogger } from "../support/recording-logger.js";
+import { eventually } from "../support/wait.js";
+
+const dir = mkdtempSync(join(tmpdir(), "sg-kube-error-event-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Far above a real Status message, far below the 1 MB sent. */
+const ERROR_TEXT_BOUND = 400;
+
+test("a watch ERROR event's 1 MB message is cut and quoted in the last error and the warning", {
+  timeout: 120_000,
+}, async () => {
+  const d = await KubeApiDouble.create({ bookmarkIntervalMs: 3_600_000 });
+  const kubeconfig = d.writeKubeconfig(join(dir, "kubeconfig"));
+  d.putSlice("default", "web-a", "web", [{ pod: "web-0", ip: "10.9.0.1" }]);
+  const { logger, lines: warnings } = recordingLogger(["warn", "error"]);
+  const w = new KubernetesWatcher({
+    service: "web",
+    namespace: "default",
+    port: "http",
+    kubeconfig,
+    watchTimeoutSec: 600,
+    backoffBaseMs: 50,
+    backoffMaxMs: 200,
+    rateLimit: 20,
+    logger,
+  });
+  try {
+    w.start();
+    await w.whenSynced();
+    await eventually("a watch open", () => (d.openWatches === 1 ? true : undefined), 30_000);
+    const message = `boom\u001b[2J\u202e\rover ${"m".repeat(1024 * 1024)}`;
+    d.sendToWatches("ERROR", { kind: "Status", status: "Failure", code: 500, message });
+    const warning = await eventually(
+      "the failure warned",
+      () => warnings.find((l) => l.includes("watch error event")),
+      30_000,
+    );
+    const lastError = w.status().lastError ?? "";
+    assert.match(lastError, /^watch error event: 500 "boom\\u001b\[2J\\u202e\\rover m+"\.\.\.\(\d+ more\)$/);
+    assert.ok(lastError.length <= ERROR_TEXT_BOUND, `the last error is ${lastError.length} characters`);
+    assert.ok(warning.length <= 4 * ERROR_TEXT_BOUND, `the warning is ${warning.length} characters`);
+    // The watch carries on: a change made now reaches the view.
+    d.putSlice("default", "web-b", "web", [{ pod: "web-1", ip: "10.9.0.2" }]);
+    await eventually("the next watch's change", () => (w.members().length === 2 ? true : undefined), 30_000);
+  } finally {
+    await w.stop();
+    await d.close();
+  }
+});
