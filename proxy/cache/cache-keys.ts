@@ -1,26 +1,50 @@
 // Where a cached response lives: "c:{<route>|<host>|<method>|<url>}" (the base key) and, for a
 // response with Vary, "c:{<route>|<host>|<method>|<url>}:v:<sha256 of the varying values>".
 // The Host is part of the key: a route matching many hosts must not answer one host's request
-// with another's response. It is read as a `header:host` key is (host-key.ts): case, a trailing
-// dot and ports 80 and 443 are spellings of one site, any other port is a site of its own
-// (`a:8080` and `a:8081` were one entry: the port was dropped, so a client of one port planted
-// what the other port's clients were served). The URL's "%" and "}" are escaped (urlKeyText).
+// with another's response. Case, a trailing dot and the default port of the scheme the member is
+// told are spellings of one origin; any other port is an origin of its own (cacheHostText). The
+// URL's "{" and "}" are escaped (urlKeyText).
 // Keys longer than storeKey's limit are stored by hash (not purgeable by prefix, but by
 // expiry). All keys of one URL share the hash tag, so they sit in one Redis Cluster slot. HEAD is
 // answered from the GET entry (RFC 9111 4.3.5), so the method in the key is always GET today.
 
 import { createHash } from "node:crypto";
 import { storeKey } from "../redis/redis-store.js";
+import { HTTP_PORT, HTTPS_PORT, originHostText } from "../routing/host-key.js";
+
+/**
+ * The Host as a key reads it: without the default port of the scheme in the X-Forwarded-Proto
+ * the member is sent (this hop's, or a trusted proxy's first), since that is the origin a member
+ * builds its links and redirects from. Not as a `header:host` key reads it (80 and 443 dropped
+ * whatever the scheme): `a:8080` and `a:8081` were one entry, and after the port was kept a plain
+ * client's `Host: a:443` still planted, under `a`, an answer linking to `http://a:443`, which
+ * every client of `http://a` was then served.
+ */
+export function cacheHostText(host: string, forwardedProto: string | string[] | undefined): string {
+  return originHostText(host, isHttps(forwardedProto) ? HTTPS_PORT : HTTP_PORT);
+}
+
+/** Whether an X-Forwarded-Proto value's first element is https (any case, a list's first). */
+function isHttps(proto: string | string[] | undefined): boolean {
+  if (proto === "https") return true;
+  if (proto === "http" || typeof proto !== "string") return false;
+  const comma = proto.indexOf(",");
+  return (comma < 0 ? proto : proto.slice(0, comma)).trim().toLowerCase() === "https";
+}
 
 /**
  * The URL as it is written into a key: "}" would end the hash tag, and storeKey's own "%7D" for
  * it made `/a}` and `/a%7D` one entry, though a member is sent each target as it came (the path
- * normaliser leaves "%7D" encoded, and the query is never touched). "%" is escaped too, so that
- * every URL has its own text.
+ * normaliser leaves "%7D" encoded, and the query is never touched). So "{" and "}" are written
+ * "{7B" and "{7D": every "{" in the text starts an escape, so every URL has its own text. "%"
+ * stays as it is: escaping it (as "%25") lengthened every percent-encoded URL by two characters
+ * an escape, pushing a non-ASCII slug past storeKey's 256 (stored by hash, out of a purge's
+ * reach), doubled every such purge's SCAN, and gave every such URL a new key at the upgrade.
+ * A URL without braces keeps the text builds before this one wrote.
  */
 export function urlKeyText(url: string): string {
-  if (url.indexOf("}") < 0 && url.indexOf("%") < 0) return url;
-  return url.replace(/[%}]/g, (c) => (c === "%" ? "%25" : "%7D"));
+  if (url.indexOf("}") < 0 && url.indexOf("{") < 0) return url;
+  return url.replace(/[{}]/g, (c) => (c === "{" ? "{7B" : "{7D"));
 }
 
 export function baseTag(route: string, host: string, url: string): string {
@@ -43,8 +67,10 @@ function globEscape(s: string): string {
 /**
  * SCAN patterns (without the client's keyPrefix) for a purge: every entry and variant of
  * `url` exactly, or of every URL starting with `prefix`, on `route` (a label) or all routes.
- * A URL holding "%" or "}" has a second pattern, its text as builds before urlKeyText wrote it
- * (only "}" escaped): during a rolling upgrade older instances still store entries under it.
+ * A URL holding "{" or "}" has a second pattern, its text as builds before urlKeyText wrote it
+ * ("}" as "%7D"): during a rolling upgrade older instances still store entries under it. That
+ * text is also this build's for the URL with "%7D" in place of "}", whose entries go too (the
+ * earlier text cannot tell the two apart); a URL without braces has the one pattern.
  */
 export function purgePatterns(kind: "url" | "prefix", value: string, route?: string): string[] {
   const r = route === undefined ? "*" : globEscape(route);

@@ -3,9 +3,11 @@
 // body, as Varnish and nginx answer a browser revalidating what it holds. If-None-Match decides
 // when present (weak comparison: `W/"x"` matches `"x"`, `*` matches any stored response);
 // otherwise If-Modified-Since against the stored Last-Modified. A validator the entry cannot
-// satisfy (no ETag, no Last-Modified, a date that is not one) gets the full stored answer.
+// satisfy (no ETag, no Last-Modified, an If-Modified-Since that is no HTTP-date) gets the full
+// stored answer.
 
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
+import { parseHttpDate } from "./http-date.js";
 
 /** The opaque part of an entity-tag (`W/"x"` and `"x"` both give `"x"`). */
 function opaque(tag: string): string {
@@ -33,7 +35,7 @@ export function notModified(req: IncomingHttpHeaders, stored: OutgoingHttpHeader
   const ims = req["if-modified-since"];
   const lastModified = stored["last-modified"];
   if (ims === undefined || typeof lastModified !== "string") return false;
-  const since = Date.parse(ims);
+  const since = parseHttpDate(ims);
   const modified = Date.parse(lastModified);
   return Number.isFinite(since) && Number.isFinite(modified) && modified <= since;
 }

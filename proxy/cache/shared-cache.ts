@@ -14,7 +14,6 @@ import type { EdgeState } from "../edge/edge-state.js";
 import { upstreamHeaderView } from "../forward/headers.js";
 import type { RequestContext } from "../forward/request-context.js";
 import type { RedisStore } from "../redis/redis-store.js";
-import { hostKeyText } from "../routing/host-key.js";
 import {
   type CacheEntry,
   currentAge,
@@ -25,7 +24,7 @@ import {
   isFresh,
 } from "./cache-entry.js";
 import { CACHE_GET, CACHE_GET_BUFFER, ENTRY_HEAD_ALLOWANCE } from "./cache-get-script.js";
-import { baseKey, baseTag, variantKey } from "./cache-keys.js";
+import { baseKey, baseTag, cacheHostText, variantKey } from "./cache-keys.js";
 import { isStorable, requestMode, type Storable, storable, varyValues } from "./cache-policy.js";
 import { Coalescer, type Fill, waitFill } from "./coalescer.js";
 import { notModified } from "./conditional.js";
@@ -86,7 +85,11 @@ export class SharedCache {
     // And forwarded as built here (data-plane prepareHeaders copies its forwarding fields).
     ctx.upstreamView = view;
     const host = req.headers.host;
-    const tag = baseTag(this.label, host === undefined ? "" : hostKeyText(host), req.url ?? "");
+    const tag = baseTag(
+      this.label,
+      host === undefined ? "" : cacheHostText(host, view["x-forwarded-proto"]),
+      req.url ?? "",
+    );
     const auth = req.headers.authorization !== undefined;
     if (mode === "lookup") {
       const entry = await this.lookup(tag, view, auth);

@@ -31,6 +31,14 @@ export function hostKeyTextV6(value: string, defaultPort: number): string {
   return keyText(value, defaultPort, defaultPort);
 }
 
+/**
+ * `value` as the text of one origin whose scheme's default port is `defaultPort`: only that port
+ * dropped. The shared cache keys on it (cache-keys.ts), where the scheme is known.
+ */
+export function originHostText(value: string, defaultPort: number): string {
+  return keyText(value, defaultPort, defaultPort);
+}
+
 /** `value`'s key text with port `dropA` or `dropB` dropped (the same number twice drops one). */
 function keyText(value: string, dropA: number, dropB: number): string {
   const v = hasUpper(value) ? value.toLowerCase() : value;

@@ -98,6 +98,9 @@ test("a validator that still names the stored answer gets 304 from the cache, wi
     ["If-None-Match: *", { "if-none-match": "*" }],
     ["If-Modified-Since, Last-Modified", { "if-modified-since": MEMBER_LAST_MODIFIED }],
     ["If-Modified-Since, later", { "if-modified-since": LATER }],
+    // The obsolete forms of an HTTP-date a recipient still reads (RFC 9110 5.6.7).
+    ["If-Modified-Since, RFC 850 form", { "if-modified-since": "Tuesday, 08-Dec-26 00:00:00 GMT" }],
+    ["If-Modified-Since, asctime form", { "if-modified-since": "Tue Dec  8 00:00:00 2026" }],
     ["HEAD, If-None-Match", { "if-none-match": MEMBER_ETAG }, "HEAD"],
   ];
   for (const [name, headers, method] of cases) {
@@ -123,6 +126,12 @@ test("a validator that does not name the stored answer gets the stored answer wh
     ],
     ["If-Modified-Since, earlier", { "if-modified-since": EARLIER }],
     ["If-Modified-Since, not a date", { "if-modified-since": "yesterday" }],
+    // Text Date.parse reads as a year, but no HTTP-date: ignored (RFC 9110 13.1.3). The old
+    // code answered these 304 (2030 and 2001 are after the Last-Modified).
+    ["If-Modified-Since, a year", { "if-modified-since": "2030" }],
+    ["If-Modified-Since, words and a year", { "if-modified-since": "yesterday 2030" }],
+    ["If-Modified-Since, a number", { "if-modified-since": "1" }],
+    ["If-Modified-Since, a date without its time", { "if-modified-since": "Tue, 08 Dec 2026" }],
   ];
   for (const [name, headers] of cases) {
     const a = await ask(path, headers);

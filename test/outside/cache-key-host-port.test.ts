@@ -4,8 +4,9 @@
 // entry: whoever asked first for a URL on one port planted the answer every client of the other
 // port was then served (for a member whose sites differ by port, another site's page, until the
 // entry expired). Two requests share an entry only when they are the same resource for the
-// member: now a port other than 80 and 443 keeps its own entries, while the spellings of one site
-// (case, a trailing dot, a default port) still share one, as a `header:host` key reads them.
+// member: now any port but the default of the scheme the member is told keeps its own entries
+// (`:443` on plain HTTP too, which a `header:host` key drops), while the spellings of one site
+// (case, a trailing dot, that default port) still share one.
 
 import assert from "node:assert/strict";
 import { request } from "node:http";
@@ -34,6 +35,11 @@ routes:
     pool: users
     key: [path:2]
     cache: { store: redis, maxBytes: 64kb }
+  - match: { host: "*", pathPrefix: /behind }
+    pool: users
+    key: [path:2]
+    trustedProxies: [127.0.0.1/32]
+    cache: { store: redis, maxBytes: 64kb }
 `);
   port = Number(new URL(sg.httpUrl).port);
 });
@@ -50,10 +56,12 @@ interface Answer {
   body: string;
 }
 
-function get(path: string, host: string): Promise<Answer> {
+function get(path: string, host: string, proto?: string): Promise<Answer> {
+  const headers: Record<string, string> = { host };
+  if (proto !== undefined) headers["x-forwarded-proto"] = proto;
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: "127.0.0.1", port, path, headers: { host }, setHost: false, timeout: scaled(10_000) },
+      { host: "127.0.0.1", port, path, headers, setHost: false, timeout: scaled(10_000) },
       (res) => {
         let body = "";
         res.setEncoding("utf8");
@@ -72,9 +80,9 @@ function get(path: string, host: string): Promise<Answer> {
 }
 
 /** Asks until the answer is a HIT (the entry is written to Redis after the miss is answered). */
-function hit(path: string, host: string): Promise<Answer> {
+function hit(path: string, host: string, proto?: string): Promise<Answer> {
   return eventually(`${host}${path} answered from the cache`, async () => {
-    const a = await get(path, host);
+    const a = await get(path, host, proto);
     return a.cache === "HIT" ? a : undefined;
   });
 }
@@ -105,4 +113,30 @@ test("the spellings of one site share its entries: case, a trailing dot, the def
     assert.equal(a.body, stored.body);
   }
   assert.equal(member.count(path), 1, member.asked.join("\n"));
+});
+
+test("on plain HTTP, port 443 is another origin: a client naming it never plants the port-80 entry", async () => {
+  const path = "/static/tls-port/page";
+  const planted = await get(path, "plain.test:443");
+  assert.equal(planted.cache, "MISS");
+  assert.match(planted.body, /^GET plain\.test:443 /);
+  await hit(path, "plain.test:443");
+  // The old code: HIT, the answer the member built for an `http://plain.test:443` it would
+  // link to (no such site) served to every client of http://plain.test.
+  const site = await get(path, "plain.test");
+  assert.equal(site.cache, "MISS", `plain.test was served ${site.body}`);
+  assert.match(site.body, /^GET plain\.test /);
+  assert.equal(member.count(path), 2, member.asked.join("\n"));
+});
+
+test("behind a trusted proxy that says https, port 443 is the default and port 80 another origin", async () => {
+  const path = "/behind/tls-port/page";
+  assert.equal((await get(path, "tls.test:443", "https")).cache, "MISS");
+  const stored = await hit(path, "tls.test:443", "https");
+  const same = await get(path, "tls.test", "https");
+  assert.equal(same.cache, "HIT", `tls.test over https: ${same.body}`);
+  assert.equal(same.body, stored.body);
+  const other = await get(path, "tls.test:80", "https");
+  assert.equal(other.cache, "MISS", `tls.test:80 over https was served ${other.body}`);
+  assert.equal(member.count(path), 2, member.asked.join("\n"));
 });

@@ -71,6 +71,8 @@ test("a target with '}' and one with '%7D' are two entries, whichever is asked f
     ["/static/brace/b%7D", "/static/brace/b}"],
     ["/static/brace/q?x=}", "/static/brace/q?x=%7D"],
     ["/static/brace/r?x=%7d", "/static/brace/r?x=}"],
+    // The key writes "}" as "{7D", so "{" is escaped too: else `/c}` and `/c{7D` were one text.
+    ["/static/brace/c}", "/static/brace/c{7D"],
   ]) {
     assert.equal((await get(first)).cache, "MISS");
     assert.ok((await hit(first)).body.includes(` ${first} `), first);
