@@ -16,43 +16,70 @@ import {
   sourceValue,
 } from "./key-extract.js";
 
+/** What a source holds: nothing (or an empty value), one value, or two readings. */
+const ABSENT = 0;
+const PRESENT = 1;
+const AMBIGUOUS = 2;
+
 /**
  * The first source of `plan` that `req` sends ambiguously before a source gives the key: a header
  * on more than one line (HTTP/1.1 lines, HTTP/2 fields; the key is read from whichever comes
  * first, so an empty line counts too), a cookie or query parameter named again with another
  * value. "" when there is none. Sources after the one that gives the key are never read.
+ * Header, cookie and query sources are read in place; another source (path, ip, host) is read
+ * only when a header, cookie or query source follows it.
  */
 export function ambiguousKeySource(plan: KeyPlan, req: IncomingMessage): string {
   const keys = plan.keys;
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i];
+    let state: number;
     switch (k.kind) {
       case "header":
       case "header3":
-        if (headerLines(req.rawHeaders, k.name) > 1) return `header:${k.name}`;
+        state = headerState(req.rawHeaders, k.name);
+        if (state === AMBIGUOUS) return `header:${k.name}`;
         break;
       case "cookie": {
         // HTTP/2 cookie crumbs (RFC 9113 8.2.3) and repeated HTTP/1.1 Cookie lines reach us as
         // one list joined with "; ": only the same name with another value is ambiguous.
         const c = req.headers.cookie;
-        if (c !== undefined && cookieDiffers(c, k.needle)) return `cookie:${k.name}`;
+        state = c === undefined ? ABSENT : cookieState(c, k.needle);
+        if (state === AMBIGUOUS) return `cookie:${k.name}`;
         break;
       }
       case "query":
       case "query3":
-        if (queryDiffers(req.url ?? "", k.name)) return `query:${k.name}`;
+        state = queryState(req.url ?? "", k.name);
+        if (state === AMBIGUOUS) return `query:${k.name}`;
         break;
+      default:
+        if (!checkedAfter(keys, i)) return "";
+        state = sourceValue(plan, k, req) === "" ? ABSENT : PRESENT;
     }
-    if (sourceValue(plan, k, req) !== "") return "";
+    if (state === PRESENT) return "";
   }
   return "";
 }
 
-/** How many of `raw`'s lines (name, value pairs; names as sent) name `name` (lower case); stops at 2. */
-function headerLines(raw: readonly string[], name: string): number {
-  let n = 0;
-  for (let i = 0; i < raw.length && n < 2; i += 2) if (sameName(raw[i], name)) n++;
-  return n;
+function checkedAfter(keys: KeyPlan["keys"], i: number): boolean {
+  for (let j = i + 1; j < keys.length; j++) {
+    const kind = keys[j].kind;
+    if (kind === "header" || kind === "header3" || kind === "cookie" || kind === "query" || kind === "query3")
+      return true;
+  }
+  return false;
+}
+
+/** Whether `raw`'s lines (name, value pairs; names as sent) hold `name` (lower case) not at all or empty, once, or more. */
+function headerState(raw: readonly string[], name: string): number {
+  let value = -1;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (!sameName(raw[i], name)) continue;
+    if (value >= 0) return AMBIGUOUS;
+    value = i + 1;
+  }
+  return value < 0 || raw[value] === "" ? ABSENT : PRESENT;
 }
 
 /** `sent` equals `lower` in ASCII case-insensitive comparison, without a lower-cased copy. */
@@ -66,10 +93,10 @@ function sameName(sent: string, lower: string): boolean {
   return true;
 }
 
-/** Whether cookie `needle` ("name=") is in `header` more than once with values that differ. */
-function cookieDiffers(header: string, needle: string): boolean {
+/** Cookie `needle` ("name=") in `header`: absent (or empty), one value (maybe repeated), or values that differ. */
+function cookieState(header: string, needle: string): number {
   let first = cookieValueAt(header, needle, 0);
-  if (first < 0) return false;
+  if (first < 0) return ABSENT;
   let firstEnd = cookieValueEnd(header, first);
   if (isQuoted(header, first, firstEnd)) {
     first++;
@@ -78,14 +105,14 @@ function cookieDiffers(header: string, needle: string): boolean {
   let from = firstEnd;
   for (;;) {
     let start = cookieValueAt(header, needle, from);
-    if (start < 0) return false;
+    if (start < 0) return firstEnd > first ? PRESENT : ABSENT;
     let end = cookieValueEnd(header, start);
     from = end;
     if (isQuoted(header, start, end)) {
       start++;
       end--;
     }
-    if (!sameRange(header, first, firstEnd, start, end)) return true;
+    if (!sameRange(header, first, firstEnd, start, end)) return AMBIGUOUS;
   }
 }
 
@@ -96,13 +123,13 @@ function sameRange(s: string, a: number, aEnd: number, b: number, bEnd: number):
 }
 
 /**
- * Whether query parameter `name` is in `url`'s query more than once with values that
+ * Query parameter `name` in `url`: absent (or empty), one value (maybe repeated), or values that
  * differ, names and values compared as URLSearchParams reads them (a pair without "=" is the name
  * with an empty value, so `?k&k=a` is two values). One pass over the query.
  */
-function queryDiffers(url: string, name: string): boolean {
+function queryState(url: string, name: string): number {
   const q = url.indexOf("?");
-  if (q < 0) return false;
+  if (q < 0) return ABSENT;
   let end = url.indexOf("#", q);
   if (end < 0) end = url.length;
   let first = -1;
@@ -121,11 +148,11 @@ function queryDiffers(url: string, name: string): boolean {
       if (first < 0) {
         first = value;
         firstEnd = stop;
-      } else if (!sameQueryValue(url, first, firstEnd, value, stop)) return true;
+      } else if (!sameQueryValue(url, first, firstEnd, value, stop)) return AMBIGUOUS;
     }
     start = stop + 1;
   }
-  return false;
+  return firstEnd > first ? PRESENT : ABSENT;
 }
 
 function isName(url: string, start: number, end: number, name: string): boolean {

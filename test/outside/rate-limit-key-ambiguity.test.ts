@@ -58,6 +58,7 @@ routes:
   - { match: { pathPrefix: /own/ }, pool: users, key: [path:2], ${limited}, onMissingKey: reject }
   - { match: { pathPrefix: /c/ }, pool: users, key: [cookie:sid], ${limited} }
   - { match: { pathPrefix: /q/ }, pool: users, key: [query:k], ${limited} }
+  - { match: { pathPrefix: /two/ }, pool: users, key: [header:x-api-key, cookie:sid], ${limited} }
   - { match: { pathPrefix: /open/ }, pool: users, key: [header:x-api-key] }
 `);
     port = Number(/(\d+)$/.exec(sg.httpUrl)?.[1]);
@@ -148,6 +149,21 @@ routes:
       { status: 200, reached: true },
       `a path key is not made ambiguous by a header (${seedNote(SEED)})`,
     );
+  });
+
+  it("reads sources in order: one after the source that gives the key is not looked at", async () => {
+    const k = token();
+    const sid = token();
+    const twoSids = `Cookie: sid=${sid}; sid=${token()}`;
+    assert.deepEqual(await h1("/two/x", [`X-Api-Key: ${k}`, twoSids]), { status: 200, reached: true });
+    const r = await h1("/two/x", [twoSids]);
+    assert.deepEqual(
+      r,
+      { status: 400, reached: false },
+      `no header: the cookie gives the key (${seedNote(SEED)})`,
+    );
+    const empty = await h1("/two/x", ["X-Api-Key:", twoSids]);
+    assert.deepEqual(empty, { status: 400, reached: false }, "an empty header line gives no key");
   });
 
   it("keeps the join rule on a route without a rate limit", async () => {
