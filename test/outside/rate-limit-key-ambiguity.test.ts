@@ -9,7 +9,14 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Redis } from "ioredis";
-import { type MemberServer, rawH1, rawH2Get, startNamingMember } from "../support/key-carriers.js";
+import {
+  grpcCall,
+  grpcClient,
+  type MemberServer,
+  rawH1,
+  rawH2Get,
+  startNamingMember,
+} from "../support/key-carriers.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
 import { rawExchange, statusAndError } from "../support/raw-socket.js";
 import { type RedisServer, startRedis, stopAllRedis } from "../support/redis-server.js";
@@ -139,6 +146,20 @@ routes:
     assert.deepEqual(await h1("/h/x", [`X-Api-Key: ${k}`]), { status: 200, reached: true });
     assert.equal((await h1("/h/x", [`X-Api-Key: ${k}`])).status, 429);
     assert.equal((await h2("/h/x", [["x-api-key", j]])).status, 200, "one HTTP/2 field is admitted");
+  });
+
+  it("answers a gRPC call with repeated key metadata INVALID_ARGUMENT", async () => {
+    const k = token();
+    const client = grpcClient(port);
+    try {
+      // grpcCall's status: 200 for OK, else 500 + the gRPC code (3 INVALID_ARGUMENT).
+      const two = await grpcCall(client, "/h/svc.Echo/Call", { "x-api-key": [k, token()] });
+      assert.deepEqual(two, { status: 503, member: "" }, `repeated metadata (${seedNote(SEED)})`);
+      const one = await grpcCall(client, "/h/svc.Echo/Call", { "x-api-key": [k] });
+      assert.deepEqual(one, { status: 200, member: "m0" }, "one metadata value");
+    } finally {
+      client.close();
+    }
   });
 
   it("reads only the rate limit's own key sources: other repeated headers are left alone", async () => {
