@@ -62,6 +62,7 @@ export function ambiguousKeySource(plan: KeyPlan, req: IncomingMessage): string 
   return "";
 }
 
+/** Whether a header, cookie or query source follows source `i`: only then must `i` be read. */
 function checkedAfter(keys: KeyPlan["keys"], i: number): boolean {
   for (let j = i + 1; j < keys.length; j++) {
     const kind = keys[j].kind;

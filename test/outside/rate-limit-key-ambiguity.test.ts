@@ -142,6 +142,12 @@ routes:
       5_000,
     );
     assert.deepEqual(statusAndError(raw), { status: 400, error: "ambiguous_key" }, raw);
+    // Logged as other refused requests are: an access log line with the code.
+    const line = await sg.proc.waitForLine(
+      "an access log line for ambiguous_key",
+      (l) => l.error === "ambiguous_key" && l.status === 400,
+    );
+    assert.equal(line.route !== undefined, true, JSON.stringify(line));
     // The key on one line is counted as before: admitted once, then limited.
     assert.deepEqual(await h1("/h/x", [`X-Api-Key: ${k}`]), { status: 200, reached: true });
     assert.equal((await h1("/h/x", [`X-Api-Key: ${k}`])).status, 429);
