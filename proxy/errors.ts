@@ -18,6 +18,11 @@ function def(code: string, status: number, message: string): ProxyErrorDef {
 export const ERRORS = Object.freeze({
   bad_request: def("bad_request", 400, "the request is malformed"),
   missing_key: def("missing_key", 400, "the request carries none of the route's key sources"),
+  ambiguous_key: def(
+    "ambiguous_key",
+    400,
+    "the rate limit's key source is sent more than once (a header on several lines, a cookie or query parameter with several values): send it once",
+  ),
   invalid_host: def(
     "invalid_host",
     400,

@@ -47,6 +47,7 @@ export function grpcStatusFor(code: ErrorCode): number {
     case "upstream_no_grpc_status":
       return GRPC.INTERNAL;
     case "missing_key":
+    case "ambiguous_key":
     case "bad_request":
     case "invalid_host":
       return GRPC.INVALID_ARGUMENT;

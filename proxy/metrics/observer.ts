@@ -129,6 +129,8 @@ export class MetricsObserver implements DataPlaneHooks {
     // A client past its share of a member (listen.maxUpstreamPerClient): refused, never sent.
     else if (r.errorCode === "client_share_exceeded")
       this.series.metrics.clientErrors.inc({ code: "client_share_exceeded" });
+    // A rate-limit key sent two ways (proxy/routing/key-ambiguity.ts): refused, never sent.
+    else if (r.errorCode === "ambiguous_key") this.series.metrics.clientErrors.inc({ code: "ambiguous_key" });
 
     this.accessLog.write(r);
   }

@@ -222,7 +222,7 @@ export function createMetrics(opts: MetricsOptions = {}): ShardgateMetrics {
     }),
     clientErrors: new Counter({
       name: "shardgate_downstream_client_errors_total",
-      help: "Connections rejected before a request existed (bad_request, request_timeout, headers_too_large, client_gone, proxy_protocol_*, tls_handshake_timeout, tls_handshake_failed), clients gone mid-answer (client_send_timeout, downstream_disconnected), HTTP/2 connections closed for abuse (h2_rapid_reset, h2_flood, h2_protocol_error), and requests past the client's share of a member (client_share_exceeded).",
+      help: "Connections rejected before a request existed (bad_request, request_timeout, headers_too_large, client_gone, proxy_protocol_*, tls_handshake_timeout, tls_handshake_failed), clients gone mid-answer (client_send_timeout, downstream_disconnected), HTTP/2 connections closed for abuse (h2_rapid_reset, h2_flood, h2_protocol_error), requests past the client's share of a member (client_share_exceeded), and requests whose rate-limit key source was sent more than once (ambiguous_key).",
       labelNames: ["code"],
       registers,
     }),

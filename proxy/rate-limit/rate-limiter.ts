@@ -16,6 +16,7 @@ import { isH2Request } from "../forward/h2-request.js";
 import type { RequestContext } from "../forward/request-context.js";
 import type { EdgeContinuation } from "../forward/types.js";
 import { type RedisStore, storeKey } from "../redis/redis-store.js";
+import { ambiguousKeySource } from "../routing/key-ambiguity.js";
 import {
   CURRENT_KEY_RULES,
   clientAddress,
@@ -103,8 +104,30 @@ export class RateLimiter {
     return `ip:${clientAddress(ctx.req, trusted, true)}`;
   }
 
-  /** True when the request may go on; false when it was answered (429/503) here. */
+  /**
+   * The key source `ctx`'s request sends two ways (key-ambiguity.ts), or "": each spelling would
+   * be a bucket of its own while the member reads one key, so such a request is refused.
+   */
+  private ambiguousSource(ctx: RequestContext): string {
+    const routePlan = ctx.compiledRoute?.keyPlan;
+    if (this.plans !== null)
+      return ambiguousKeySource(this.plans[routePlan?.rules ?? CURRENT_KEY_RULES], ctx.req);
+    return routePlan === undefined ? "" : ambiguousKeySource(routePlan, ctx.req);
+  }
+
+  /** True when the request may go on; false when it was answered (400/429/503) here. */
   async admit(ctx: RequestContext, st: EdgeState, cont: EdgeContinuation): Promise<boolean> {
+    const ambiguous = this.ambiguousSource(ctx);
+    if (ambiguous !== "") {
+      // Refused before Redis is asked: no spelling gets a bucket. The access log line carries the
+      // code, as for other refused requests; which source it was is only worth a debug line.
+      this.logger.debug(
+        { route: this.label, requestId: ctx.requestId, source: ambiguous },
+        "rate limit key sent more than once: refused",
+      );
+      cont.fail(ctx, "ambiguous_key");
+      return false;
+    }
     const key = storeKey("rl", `${this.label}|${this.keyOf(ctx)}`);
     let r: [number, number, number, number];
     try {

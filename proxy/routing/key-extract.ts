@@ -184,30 +184,45 @@ function isOws(c: number): boolean {
 
 /** The value of cookie `needle` ("name=") in a Cookie header, or "". */
 export function cookieValue(header: string, needle: string): string {
-  let from = 0;
+  let start = cookieValueAt(header, needle, 0);
+  if (start < 0) return "";
+  let end = cookieValueEnd(header, start);
+  if (isQuoted(header, start, end)) {
+    start++;
+    end--;
+  }
+  return header.slice(start, end);
+}
+
+/** Where the value of the first cookie-pair named by `needle` ("name=") at or after `from` starts, or -1. */
+export function cookieValueAt(header: string, needle: string, from: number): number {
   while (from < header.length) {
     const at = header.indexOf(needle, from);
-    if (at < 0) return "";
+    if (at < 0) return -1;
     // A match must start a cookie-pair: at the start or after ";" and optional spaces.
     let b = at - 1;
     while (b >= 0 && isOws(header.charCodeAt(b))) b--;
-    if (b < 0 || header.charCodeAt(b) === 0x3b /* ; */) {
-      let start = at + needle.length;
-      let end = header.indexOf(";", start);
-      if (end < 0) end = header.length;
-      while (end > start && isOws(header.charCodeAt(end - 1))) end--;
-      if (end - start >= 2 && header.charCodeAt(start) === 0x22 && header.charCodeAt(end - 1) === 0x22) {
-        start++;
-        end--;
-      }
-      return header.slice(start, end);
-    }
+    if (b < 0 || header.charCodeAt(b) === 0x3b /* ; */) return at + needle.length;
     from = at + 1;
   }
-  return "";
+  return -1;
 }
 
-function decodeQueryComponent(raw: string): string {
+/** Where the cookie value starting at `start` ends: at the next ";", trailing whitespace left out. */
+export function cookieValueEnd(header: string, start: number): number {
+  let end = header.indexOf(";", start);
+  if (end < 0) end = header.length;
+  while (end > start && isOws(header.charCodeAt(end - 1))) end--;
+  return end;
+}
+
+/** Whether `header[start, end)` is a cookie value in one pair of double quotes (dropped from the key). */
+export function isQuoted(header: string, start: number, end: number): boolean {
+  return end - start >= 2 && header.charCodeAt(start) === 0x22 && header.charCodeAt(end - 1) === 0x22;
+}
+
+/** A query name or value as URLSearchParams reads it: "+" a space, escapes decoded. */
+export function decodeQueryComponent(raw: string): string {
   let s = raw;
   if (s.indexOf("+") >= 0) s = s.replace(/\+/g, " ");
   if (s.indexOf("%") < 0) return s;
@@ -422,63 +437,68 @@ function listenerPort(req: IncomingMessage): number {
 export function extractKey(plan: KeyPlan, req: IncomingMessage): string {
   const keys = plan.keys;
   for (let i = 0; i < keys.length; i++) {
-    const k = keys[i];
-    let v = "";
-    switch (k.kind) {
-      case "header": {
-        const h = req.headers[k.name];
-        // Repeated lines are one field (RFC 9110 5.3): joined with ", " as Node's HTTP/1.1 and
-        // HTTP/2 parsers join them, never just the first line when a list reaches us as an array.
-        v = typeof h === "string" ? h : Array.isArray(h) ? h.join(", ") : "";
-        if (k.host) v = lowerCased(v);
-        // An HTTP/2 request (its compatibility object has the stream) may hold more lines.
-        else if (k.h2Lines && v !== "" && (req as { stream?: unknown }).stream !== undefined)
-          v = joinedLines(req.rawHeaders, k.name);
-        break;
-      }
-      case "host": {
-        const h: unknown = req.headers.host;
-        const text = typeof h === "string" ? h : Array.isArray(h) ? h.join(", ") : "";
-        if (text !== "") v = hostKeyText(text);
-        break;
-      }
-      case "host6": {
-        const h: unknown = req.headers.host;
-        const text = typeof h === "string" ? h : Array.isArray(h) ? h.join(", ") : "";
-        if (text !== "") v = hostKeyTextV6(text, listenerPort(req));
-        break;
-      }
-      case "cookie": {
-        const c = req.headers.cookie;
-        if (c !== undefined && c !== "") v = cookieValue(c, k.needle);
-        break;
-      }
-      case "query":
-        v = queryValue(req.url ?? "", k.needle);
-        break;
-      case "path":
-        v = decodeSegment(pathSegment(req.url ?? "", k.index));
-        break;
-      case "ip":
-        v = clientAddress(req, plan.trusted);
-        break;
-      case "ip4":
-        v = clientAddress(req, plan.trusted, true);
-        break;
-      case "header3":
-        v = headerValueV3(req, k.name);
-        break;
-      case "query3":
-        v = queryValueV3(req.url ?? "", k.needle);
-        break;
-      case "path3":
-        v = pathSegment(req.url ?? "", k.index);
-        break;
-      case "ip3":
-        v = clientAddressV3(req, plan.trusted);
-        break;
-    }
+    const v = sourceValue(plan, keys[i], req);
     if (v !== "") return v;
   }
   return "";
+}
+
+/** The value key source `k` of `plan` reads from `req`, or "". */
+export function sourceValue(plan: KeyPlan, k: KeyPlan["keys"][number], req: IncomingMessage): string {
+  let v = "";
+  switch (k.kind) {
+    case "header": {
+      const h = req.headers[k.name];
+      // Repeated lines are one field (RFC 9110 5.3): joined with ", " as Node's HTTP/1.1 and
+      // HTTP/2 parsers join them, never just the first line when a list reaches us as an array.
+      v = typeof h === "string" ? h : Array.isArray(h) ? h.join(", ") : "";
+      if (k.host) v = lowerCased(v);
+      // An HTTP/2 request (its compatibility object has the stream) may hold more lines.
+      else if (k.h2Lines && v !== "" && (req as { stream?: unknown }).stream !== undefined)
+        v = joinedLines(req.rawHeaders, k.name);
+      break;
+    }
+    case "host": {
+      const h: unknown = req.headers.host;
+      const text = typeof h === "string" ? h : Array.isArray(h) ? h.join(", ") : "";
+      if (text !== "") v = hostKeyText(text);
+      break;
+    }
+    case "host6": {
+      const h: unknown = req.headers.host;
+      const text = typeof h === "string" ? h : Array.isArray(h) ? h.join(", ") : "";
+      if (text !== "") v = hostKeyTextV6(text, listenerPort(req));
+      break;
+    }
+    case "cookie": {
+      const c = req.headers.cookie;
+      if (c !== undefined && c !== "") v = cookieValue(c, k.needle);
+      break;
+    }
+    case "query":
+      v = queryValue(req.url ?? "", k.needle);
+      break;
+    case "path":
+      v = decodeSegment(pathSegment(req.url ?? "", k.index));
+      break;
+    case "ip":
+      v = clientAddress(req, plan.trusted);
+      break;
+    case "ip4":
+      v = clientAddress(req, plan.trusted, true);
+      break;
+    case "header3":
+      v = headerValueV3(req, k.name);
+      break;
+    case "query3":
+      v = queryValueV3(req.url ?? "", k.needle);
+      break;
+    case "path3":
+      v = pathSegment(req.url ?? "", k.index);
+      break;
+    case "ip3":
+      v = clientAddressV3(req, plan.trusted);
+      break;
+  }
+  return v;
 }
