@@ -42,6 +42,7 @@ import { readTlsFiles } from "./app/tls-files.js";
 import { resolveClusterSettings } from "./cluster/cluster-settings.js";
 import { CommittedRouting } from "./cluster/committed-routing.js";
 import { OutcomeRecorders } from "./cluster/outcome-recorders.js";
+import { loadEdgeStore } from "./edge/create-edge.js";
 import { EdgeAdmin } from "./edge/edge-admin.js";
 import { unreadableTlsFiles, unverifiedTlsPools } from "./forward/upstream-tls.js";
 import { createAccessLog } from "./logging/access-log.js";
@@ -130,6 +131,9 @@ async function startOrCheck(
     return { ok: false, kind: "config", errors: loaded.errors, text };
   }
   const config = loaded.config;
+  // ioredis, only for a config with `redis:`; before anything is opened, so a failed load leaves
+  // nothing running (checkApp loads it too: `validate` refuses what `start` would die of).
+  const storeClass = await loadEdgeStore(config);
   // The first reload's worker starts from this load (an incremental load of a few changed members).
   if (!checkOnly && loadedText !== null) seedConfigLoads(opts.configPath, env, loadedText, config);
   // Reloads log later, once the process logger (made below) exists.
@@ -310,6 +314,7 @@ async function startOrCheck(
     logger,
     metrics,
     certificates: tls.value,
+    storeClass,
     memorySplit: memorySplit?.split,
     workersOverload:
       workers === undefined

@@ -7,7 +7,7 @@
 // the GET entry (RFC 9111 4.3.5), so the method in the key is always GET today.
 
 import { createHash } from "node:crypto";
-import { storeKey } from "../redis/redis-store.js";
+import { storeKey } from "../redis/store-key.js";
 
 export function baseTag(route: string, host: string, url: string): string {
   return `${route}|${host}|GET|${url}`;
