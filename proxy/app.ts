@@ -13,6 +13,7 @@ import { configHints } from "../config/file/config-hints.js";
 import { loadConfigFileText } from "../config/file/load.js";
 import { seedConfigLoads } from "../config/file/load-off-thread.js";
 import type { ShardgateConfig } from "../config/file/schema.js";
+import { loadConsul, usesConsul } from "../health/consul-health-query.js";
 import { kubernetesClient, usesKubernetes } from "../health/kubernetes-client.js";
 import { adminTimeouts } from "./admin/admin-timeouts.js";
 import { adminHostCheck } from "./admin/host-check.js";
@@ -134,6 +135,9 @@ async function startOrCheck(
   // ioredis, only for a config with `redis:`; before anything is opened, so a failed load leaves
   // nothing running (checkApp loads it too: `validate` refuses what `start` would die of).
   const storeClass = await loadEdgeStore(config);
+  // Likewise the consul client for Consul discovery (its watchers would import it on their first
+  // query; a pool a reload adds still does).
+  if (usesConsul(config.pools)) await loadConsul();
   // The first reload's worker starts from this load (an incremental load of a few changed members).
   if (!checkOnly && loadedText !== null) seedConfigLoads(opts.configPath, env, loadedText, config);
   // Reloads log later, once the process logger (made below) exists.
