@@ -8,7 +8,13 @@ import assert from "node:assert/strict";
 import { createServer, type Socket } from "node:net";
 import { after, before, test } from "node:test";
 import { frame } from "../support/h2-frames.js";
-import { poolConfig, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
+import {
+  metricValue,
+  poolConfig,
+  type RunningShardgate,
+  startShardgate,
+  stopAll,
+} from "../support/shardgate-process.js";
 import { scaled } from "../support/wait.js";
 
 const PREFACE_LENGTH = 24;
@@ -96,5 +102,13 @@ test("h2c member: a POST put on a session nghttp2 had ended, never sent, is sent
   );
   assert.equal(a.status, 502, "the request the member answered with garbage fails");
   assert.equal(b.status, 200, `the POST the member never saw is served (${b.ms} ms)`);
+  // The member sent garbage once: one failure against it, not one per request put on the session.
+  const text = await (await fetch(`${sg.adminUrl}/metrics`)).text();
+  const resets = metricValue(text, "shardgate_upstream_errors_total", {
+    pool: "users",
+    member: "m1",
+    kind: "reset",
+  });
+  assert.equal(resets, 1, "one reset counted against the member");
   assert.equal(sg.proc.exit, undefined, `shardgate exited\n${sg.proc.output()}`);
 });
