@@ -180,3 +180,20 @@ test("h2c: a client that stops reading its socket mid-answer outlives several sw
   assert.equal(await protocolErrors(plain), 0, "nothing counted as h2_protocol_error");
   assert.equal(plain.proc.exit, undefined, `shardgate exited\n${plain.proc.output()}`);
 });
+
+// Last: it stops the h2c process.
+test("h2c: a call still running while shardgate drains (its GOAWAY sent) finishes across several sweeps", async () => {
+  const { s, ended } = await session(plain.httpUrl);
+  const from = up.streams.length;
+  const call = grpcCall(s, `/quick/${QUIET_MS}`, "live");
+  await eventually("the call open at the member", () => (up.streams.length > from ? true : undefined));
+  plain.proc.signal("SIGTERM");
+  const answer = await call;
+  assert.equal(Number(answer.head?.[":status"]), 200, JSON.stringify(answer));
+  assert.equal(answer.trailers?.["grpc-status"], "0", JSON.stringify(answer));
+  assert.ok(answer.ms >= QUIET_MS, `answered after ${Math.round(answer.ms)} ms`);
+  assert.ok(ended.includes("goaway 0"), `the drain's GOAWAY came (${ended.join(", ")})`);
+  const exit = await eventually("shardgate exited", () => plain.proc.exit, scaled(20_000));
+  assert.equal(exit.code, 0, plain.proc.output());
+  s.destroy();
+});
