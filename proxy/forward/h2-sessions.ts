@@ -109,9 +109,14 @@ export class H2Sessions {
   /** Upstream address + TLS settings (upstreamKey#protocol) -> its session state. */
   private readonly shared = new Map<string, Entry>();
   private readonly retiring = new Set<ReturnType<typeof setTimeout>>();
+  /**
+   * Every session from its dial to its close, those that left their entry's list too (after the
+   * member's GOAWAY, or retired with their streams still running): the sweep asks them all.
+   */
+  private readonly everySession = new Set<ClientHttp2Session>();
   /** Sessions nghttp2 ended for a member's malformed frame (h2-dead-session.ts): failed at once. */
   private readonly dead = new DeadSessionSweep<ClientHttp2Session>(
-    () => this.liveList(),
+    () => this.everySession,
     (s) => s.destroy(MEMBER_PROTOCOL_ERROR),
   );
 
@@ -205,6 +210,7 @@ export class H2Sessions {
     if (protocol === "h2" && member.tls !== undefined)
       Object.assign(options, upstreamTlsOptions(member.tls, host));
     const session = connect(authority, options);
+    this.everySession.add(session);
     let connected = false;
     // The timer runs in the loop's timers phase, before the poll phase that would deliver a
     // connect already completed: after a long turn (a burst of 1,000 streams arriving in one
@@ -245,6 +251,7 @@ export class H2Sessions {
     session.once("close", () => {
       clearTimeout(timer);
       forget();
+      this.everySession.delete(session);
     });
     return session;
   }
@@ -288,10 +295,6 @@ export class H2Sessions {
   /** Session entries in use (one per upstream address, TLS settings and protocol), for tests. */
   sessionCount(): number {
     return this.shared.size;
-  }
-
-  private *liveList(): Iterable<ClientHttp2Session> {
-    for (const e of this.shared.values()) yield* e.sessions;
   }
 
   closeAll(): void {

@@ -10,8 +10,11 @@
 //
 // Node's session handle answers hasPendingData() (nghttp2 wants to read or to write: false only
 // once a GOAWAY went out or came in and nothing is left to do). One coarse, unref'd interval asks
-// each open session that neither side is closing gracefully, and hands the ones nghttp2 is done
-// with to the owner, which destroys them. The method is a Node internal: without it the idle
+// each open session, and hands the ones nghttp2 is done with to the owner, which destroys them.
+// Sessions closing gracefully are asked too: while one of their streams is open nghttp2 still
+// wants to read, and once none is Node destroys them itself, so one found done still holds a
+// stream nghttp2 will never serve (a client sent GOAWAY, then a malformed frame: the session
+// stayed open until the request timeout). The method is a Node internal: without it the idle
 // timeout remains the bound. The same holds for shardgate's sessions to h2 members: a member's
 // malformed frame left the session dead, and every stream on it (new ones too, since the session
 // looked live) waited for the response timeout (30 s) before it was retried.
@@ -29,11 +32,11 @@ export class DeadSessionSweep<S extends Http2Session> {
 
   /**
    * `sessions` lists the owner's open sessions; `onDead` is called once per session found dead
-   * and must destroy it.
+   * and must destroy it (`closing`: Node had marked it closing gracefully before).
    */
   constructor(
     private readonly sessions: () => Iterable<S>,
-    private readonly onDead: (session: S) => void,
+    private readonly onDead: (session: S, closing: boolean) => void,
   ) {}
 
   /** Called for each new session (a client one once connected): starts the interval if it is not running. */
@@ -59,9 +62,8 @@ export class DeadSessionSweep<S extends Http2Session> {
     let open = 0;
     for (const s of this.sessions()) {
       open++;
-      // A session closing gracefully (ours, or after the peer's GOAWAY NO_ERROR) ends by itself.
-      if (s.closed || s.destroyed) continue;
-      if (handleOf(s)?.hasPendingData?.() === false) this.onDead(s);
+      if (s.destroyed) continue;
+      if (handleOf(s)?.hasPendingData?.() === false) this.onDead(s, s.closed);
     }
     // Stopped when no session is open; the next one starts it again.
     if (open === 0) this.close();

@@ -139,7 +139,17 @@ export function attachHttp2(server: Server, opts: H2ListenerOptions): void {
   };
   const dead = new DeadSessionSweep(
     () => sessions,
-    (session) => {
+    (session, closing) => {
+      if (closing) {
+        // Not counted: nothing tells this from a session whose last stream nghttp2 finished
+        // while Node still holds it (its body not yet all read), which is no abuse.
+        opts.logger.debug(
+          { remote: (session as Remembered)[kRemote] },
+          "http2 connection closed: closing gracefully, its open streams can no longer be served",
+        );
+        session.destroy();
+        return;
+      }
       onClientError("h2_protocol_error");
       opts.logger.warn(
         { code: "h2_protocol_error", remote: (session as Remembered)[kRemote] },
