@@ -84,6 +84,12 @@ function socketUrlForm(
   // "unix://run/redis.sock" names a host "run" in URL terms: which file was meant is a guess.
   if (!written.startsWith("/") || /^\/\/[^/]/.test(written))
     return wrong("the socket path is absolute, after three slashes: unix:///run/redis.sock");
+  // The URL parser leaves "%20" as it is, and so ioredis connects to a file whose name holds
+  // "%20", not the space a URL's reader (and its writer) takes it for.
+  if (written.includes("%"))
+    return wrong(
+      'ioredis takes a "%" in a socket URL as written, not as an escape (%20 is no space); write the path alone: /run/redis.sock',
+    );
   let url: URL;
   try {
     url = new URL(`redis://${input}`);
@@ -111,11 +117,11 @@ function pathError(path: string): string | null {
  * passed `validate` and then failed every connect with a RangeError.
  */
 function queryError(params: URLSearchParams): string | null {
-  const db = params.get("db");
-  if (db !== null && !/^\d+$/.test(db)) return "the db in ?db= is a number";
-  const port = params.get("port");
-  if (port !== null && !(/^\d+$/.test(port) && Number(port) >= 1 && Number(port) <= 65535))
-    return "the port in ?port= is 1-65535";
+  // Every one: ioredis keeps the last of a repeated item (`?db=2&db=cache` sent SELECT NaN).
+  for (const db of params.getAll("db")) if (!/^\d+$/.test(db)) return "the db in ?db= is a number";
+  for (const port of params.getAll("port"))
+    if (!(/^\d+$/.test(port) && Number(port) >= 1 && Number(port) <= 65535))
+      return "the port in ?port= is 1-65535";
   return null;
 }
 

@@ -46,6 +46,8 @@ class Lane {
   readonly arrived: number[] = [];
   /** True while this lane paused the socket (MAX_HELD reached). */
   paused = false;
+  /** The answers counted in `inFlight` (onLaneSocketClose reads them). */
+  readonly watched = new Set<ResWithLane>();
   constructor(
     readonly socket: Socket,
     readonly run: Run,
@@ -94,6 +96,7 @@ export function admitInOrder(req: IncomingMessage, res: ServerResponse, run: Run
   if (lane === undefined) {
     lane = new Lane(socket, run);
     socket[kLane] = lane;
+    socket.once("close", onLaneSocketClose);
   }
   // The answer that owns the socket may have started on the fast path, unwatched: watch it now.
   // Node sets _httpMessage (the answer or null) before every 'request'; undefined means this
@@ -136,6 +139,7 @@ function watch(lane: Lane, res: ResWithLane, unsafe: boolean): void {
   if (unsafe) lane.unsafeInFlight++;
   res[kLaneOfRes] = lane;
   res[kUnsafe] = unsafe;
+  lane.watched.add(res);
   res.once("close", onAnswerClosed);
 }
 
@@ -143,9 +147,28 @@ function onAnswerClosed(this: ResWithLane): void {
   const lane = this[kLaneOfRes];
   if (lane === undefined) return;
   this[kLaneOfRes] = undefined;
+  lane.watched.delete(this);
   lane.inFlight--;
   if (this[kUnsafe] === true) lane.unsafeInFlight--;
   if (lane.held.length > 0) release(lane);
+}
+
+/**
+ * The connection closed. Node hands its socket to a pipelined request's answer only once the
+ * answers before it are written whole, and never tells one still queued that the connection is
+ * gone: that answer never emitted 'close', so its request never ended (in flight until the
+ * process exit, holding its context and its edge step list node, and a shutdown waited the whole
+ * drain timeout for it: 235 of 10,000 requests in test/proxy/edge-step-churn.test.ts).
+ * Each is destroyed and closed here, as a client gone before its answer.
+ */
+function onLaneSocketClose(this: WithLane): void {
+  const lane = this[kLane];
+  if (lane === undefined) return;
+  for (const res of [...lane.watched]) {
+    if (res.socket !== null && res.socket !== undefined) continue;
+    res.destroy();
+    res.emit("close");
+  }
 }
 
 function release(lane: Lane): void {

@@ -7,9 +7,11 @@
 // (onStoreError: closed answers 503 without it), in the db the URL names.
 // Forms ioredis reads as something else than they say are refused naming redis.url:
 // `REDISS://` (ioredis turns TLS on only for a lower-case `rediss://`: plain text), a socket
-// URL whose path the URL parser changes (a space becomes %20, a "#" ends it), `unix://run/...`
-// (a host "run" in URL terms), `redis:///path` (no host: the path would be taken as a db), a
-// socket path longer than Linux connects to.
+// URL whose path the URL parser changes (a space becomes %20, a "#" ends it), one with a "%"
+// (ioredis connects to a file named with the "%20" itself), a repeated `?db=` whose last value is
+// no number (ioredis keeps the last), `unix://run/...` (a host "run" in URL terms),
+// `redis:///path` (no host: the path would be taken as a db), a socket path longer than Linux
+// connects to.
 // `rediss://` is checked to mean TLS through shardgate's own connector: a TLS terminator (a
 // test CA's certificate, trusted through NODE_EXTRA_CA_CERTS) in front of the real redis-server.
 
@@ -151,6 +153,9 @@ const refused: ReadonlyArray<[string, string]> = [
   ["unix://run/redis.sock", "the socket path is absolute, after three slashes"],
   ["unix:///tmp/a b/redis.sock", "ioredis would read another socket path"],
   ["unix:///tmp/a#b.sock", "ioredis would read another socket path"],
+  ["unix:///tmp/a%20b/redis.sock", 'ioredis takes a "%" in a socket URL as written'],
+  ["/run/redis.sock?db=2&db=cache", "the db in ?db= is a number"],
+  ["redis://127.0.0.1:6379?db=1&db=cache", "the db in ?db= is a number"],
   ["redis:///run/redis.sock", "a unix socket is written /run/redis.sock"],
   [`/tmp/${"s".repeat(110)}.sock`, "a unix socket path is at most 107 bytes"],
   ["/run/redis.sock?db=cache", "the db in ?db= is a number"],
