@@ -14,9 +14,23 @@ function escapeUnsafe(c: string): string {
   return `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
 }
 
-/** `value` JSON-quoted, at most LOG_QUOTE_MAX characters of it, then `...(N more)`. */
+/**
+ * `value` JSON-quoted, at most LOG_QUOTE_MAX characters of it, then `...(N more)`. A cut never
+ * splits a surrogate pair: its first half alone would be quoted as a `\ud83d` escape, half a
+ * character no reader can show, so the cut falls before the pair.
+ */
 export function quoteForLog(value: string, max = LOG_QUOTE_MAX): string {
-  const cut = value.length > max;
-  const q = JSON.stringify(cut ? value.slice(0, max) : value).replace(UNSAFE, escapeUnsafe);
-  return cut ? `${q}...(${value.length - max} more)` : q;
+  if (value.length <= max) return JSON.stringify(value).replace(UNSAFE, escapeUnsafe);
+  const end =
+    isHighSurrogate(value.charCodeAt(max - 1)) && isLowSurrogate(value.charCodeAt(max)) ? max - 1 : max;
+  const q = JSON.stringify(value.slice(0, end)).replace(UNSAFE, escapeUnsafe);
+  return `${q}...(${value.length - end} more)`;
+}
+
+function isHighSurrogate(c: number): boolean {
+  return c >= 0xd800 && c <= 0xdbff;
+}
+
+function isLowSurrogate(c: number): boolean {
+  return c >= 0xdc00 && c <= 0xdfff;
 }

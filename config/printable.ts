@@ -26,13 +26,41 @@ function escapeUnit(c: string): string {
  */
 export const MAX_LINE = 2000;
 
-/** `s` on one line: unprintable characters escaped, cut at `max` characters (code points). */
+/**
+ * `s` on one line: unprintable characters escaped, cut at `max` characters (code points) shown.
+ * The cut falls between characters of `s`, each whole as shown: an escape cut short (`\x1`, a
+ * lone `\`) reads as other text, or as an escape the next output completes. `N more` counts
+ * the characters of `s` left out, not of their escapes.
+ */
 export function printableLine(s: string, max = MAX_LINE): string {
   const shown = s.replace(UNPRINTABLE, escapeUnit);
   if (shown.length <= max) return shown;
-  const chars = [...shown];
-  if (chars.length <= max) return shown;
-  return `${chars.slice(0, max).join("")}...(${chars.length - max} more)`;
+  let out = "";
+  let width = 0;
+  let i = 0;
+  while (i < s.length) {
+    const n = isPair(s, i) ? 2 : 1;
+    const c = s.slice(i, i + n);
+    const piece = c.replace(UNPRINTABLE, escapeUnit);
+    const w = piece === c ? 1 : piece.length;
+    if (width + w > max) break;
+    out += piece;
+    width += w;
+    i += n;
+  }
+  // Every character fit: `shown` was long in UTF-16 units only (surrogate pairs).
+  if (i === s.length) return shown;
+  let left = 0;
+  for (let j = i; j < s.length; j += isPair(s, j) ? 2 : 1) left++;
+  return `${out}...(${left} more)`;
+}
+
+/** Whether a surrogate pair (one character) starts at `s[i]`. */
+function isPair(s: string, i: number): boolean {
+  const c = s.charCodeAt(i);
+  if (c < 0xd800 || c > 0xdbff) return false;
+  const d = s.charCodeAt(i + 1);
+  return d >= 0xdc00 && d <= 0xdfff;
 }
 
 /** Several lines (a command's whole output or an error): each made printable, cut at `max`. */

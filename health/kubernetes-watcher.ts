@@ -105,8 +105,17 @@ const STATUS_MESSAGE_MAX = 200;
  * character or a code that is no number goes no further than this.
  */
 function statusText(code: unknown, message: unknown): string {
-  const c = typeof code === "number" ? String(code) : quoteForLog(String(code), 16);
-  return `${c} ${quoteForLog(String(message ?? ""), STATUS_MESSAGE_MAX)}`;
+  const c = typeof code === "number" ? String(code) : quoteForLog(fieldText(code), 16);
+  return `${c} ${quoteForLog(message === undefined || message === null ? "" : fieldText(message), STATUS_MESSAGE_MAX)}`;
+}
+
+/**
+ * A Status field as text: a string as it is, anything else as its JSON. String() of an object
+ * the event's JSON made (`{"toString":1}`) throws, and the watch's last error became "Cannot
+ * convert object to primitive value", which names neither the event nor what it said.
+ */
+function fieldText(v: unknown): string {
+  return typeof v === "string" ? v : (JSON.stringify(v) ?? String(v));
 }
 
 /** A watch failure as one line: the API's HTTP status when it answered, else the error and its code. */

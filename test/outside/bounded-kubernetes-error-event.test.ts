@@ -62,3 +62,40 @@ test("a watch ERROR event's 1 MB message is cut and quoted in the last error and
     await d.close();
   }
 });
+
+test("a watch ERROR event whose code and message are objects is still named in the last error", {
+  timeout: 120_000,
+}, async () => {
+  // String() of an object parsed from JSON throws when its toString and valueOf are no
+  // functions: the last error was "Cannot convert object to primitive value".
+  const d = await KubeApiDouble.create({ bookmarkIntervalMs: 3_600_000 });
+  const kubeconfig = d.writeKubeconfig(join(dir, "kubeconfig-objects"));
+  d.putSlice("default", "web-a", "web", [{ pod: "web-0", ip: "10.9.0.1" }]);
+  const { logger, lines: warnings } = recordingLogger(["warn", "error"]);
+  const w = new KubernetesWatcher({
+    service: "web",
+    namespace: "default",
+    port: "http",
+    kubeconfig,
+    watchTimeoutSec: 600,
+    backoffBaseMs: 50,
+    backoffMaxMs: 200,
+    rateLimit: 20,
+    logger,
+  });
+  try {
+    w.start();
+    await w.whenSynced();
+    await eventually("a watch open", () => (d.openWatches === 1 ? true : undefined), 30_000);
+    const message = { toString: 1, valueOf: 1, text: "quota" };
+    d.sendToWatches("ERROR", { kind: "Status", code: { toString: 1, valueOf: 1 }, message });
+    await eventually("the failure warned", () => warnings.find((l) => l.includes("watch")), 30_000);
+    const lastError = w.status().lastError ?? "";
+    assert.match(lastError, /^watch error event: "\{.*toString.*"(\.\.\.\(\d+ more\))? "\{.*quota.*"$/);
+    d.putSlice("default", "web-b", "web", [{ pod: "web-1", ip: "10.9.0.2" }]);
+    await eventually("the next watch's change", () => (w.members().length === 2 ? true : undefined), 30_000);
+  } finally {
+    await w.stop();
+    await d.close();
+  }
+});
