@@ -73,7 +73,8 @@ export class DashboardFeed {
     const base = await g.base;
     const names = Object.keys(base.state.pools).sort();
     const pool = q.pool ?? names[0] ?? null;
-    if (pool !== null && base.state.pools[pool] === undefined)
+    // Own keys only: `constructor` or `__proto__` is no pool, not Object.prototype's member.
+    if (pool !== null && !Object.hasOwn(base.state.pools, pool))
       return { ok: false, err: { status: 404, error: "unknown_pool", message: `no pool named "${pool}"` } };
     // The offset itself, not its page number: offset 50 lists members 50..149, not 0..99.
     const key = `${pool}\n${q.show}\n${q.offset}`;

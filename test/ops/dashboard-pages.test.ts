@@ -1,7 +1,8 @@
 // GET /admin/dashboard's pages against a running shardgate: the page asked for is the page
 // answered (answers are shared for 500 ms, and offset 50 once came back as the cached 0..99),
-// a bad or repeated page parameter is a clear 400, and a reload that shrinks the pool below
-// the offset answers its last page.
+// a bad or repeated page parameter is a clear 400, a pool named like an Object.prototype
+// member (constructor, __proto__: once a 500) is a 404 like any other unknown pool, and a
+// reload that shrinks the pool below the offset answers its last page.
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -61,7 +62,7 @@ describe("dashboard pages", () => {
     }
   });
 
-  test("a bad or repeated page parameter is a 400 naming it", async () => {
+  test("a bad or repeated page parameter is a 400 naming it, an unknown pool a 404", async () => {
     const bad: Array<[string, string]> = [
       ["/admin/dashboard?offset=-1", "offset"],
       ["/admin/dashboard?offset=abc", "offset"],
@@ -85,6 +86,11 @@ describe("dashboard pages", () => {
       assert.equal(r.status, 400, `${path}: ${r.status} ${JSON.stringify(body).slice(0, 200)}`);
       assert.equal(body.error, "bad_parameter", path);
       assert.ok(body.message.startsWith(`${name}: `), `${path}: ${body.message}`);
+    }
+    for (const name of ["constructor", "__proto__", "toString", "nope"]) {
+      const r = await fetch(`${sg.adminUrl}/admin/dashboard?pool=${name}`, { headers: AUTH });
+      const body = (await r.json()) as { error: string };
+      assert.deepEqual({ status: r.status, error: body.error }, { status: 404, error: "unknown_pool" }, name);
     }
     assert.equal((await page("offset=100")).offset, 100, "still answering");
   });
