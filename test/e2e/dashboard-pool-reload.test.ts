@@ -1,6 +1,7 @@
 // The dashboard page in headless chromium while reloads change the pools under it: a pool
 // shrunk below the page shown moves the page to its last page, and a pool removed while shown
-// gives way to the first pool by name, the page still updating.
+// gives way to the first pool by name, the page still updating; the "not taking requests"
+// filter shows none when its last member comes back, and the next one when another goes.
 
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
@@ -63,6 +64,14 @@ describe("dashboard: reloads that change the pool shown", () => {
   let browser: Browser;
   let page: Page;
 
+  async function post(path: string): Promise<void> {
+    const r = await fetch(`${sg.adminUrl}${path}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    assert.equal(r.status, 200, await r.text());
+  }
+
   async function reload(pools: Record<string, number>): Promise<void> {
     sg.config.write(yaml(pools));
     const r = await fetch(`${sg.adminUrl}/admin/reload`, {
@@ -116,5 +125,29 @@ describe("dashboard: reloads that change the pool shown", () => {
       { pool: "a", first: "a000", info: "1-100 of 120" },
     );
     assert.doesNotMatch(await page.$eval("#updated", (e) => e.textContent ?? ""), /not updating/);
+  });
+
+  test("the not-taking-requests filter when its last member comes back, then another goes", async () => {
+    await page.check("#only-out");
+    await post("/admin/pools/a/members/a007/drain");
+    await waitShown(page, { first: "a007", rows: 1, pool: "a" });
+    await post("/admin/pools/a/members/a007/undrain");
+    await page.waitForFunction(
+      () =>
+        document.querySelectorAll("#members tbody tr").length === 0 &&
+        document.getElementById("page-info")?.textContent === "none of 0 not taking requests",
+      null,
+      { timeout: WAIT_MS },
+    );
+    assert.deepEqual(
+      await page.evaluate(() => [
+        (document.getElementById("prev") as HTMLButtonElement).disabled,
+        (document.getElementById("next") as HTMLButtonElement).disabled,
+      ]),
+      [true, true],
+    );
+    await post("/admin/pools/a/members/a042/drain");
+    await waitShown(page, { first: "a042", rows: 1, pool: "a" });
+    await post("/admin/pools/a/members/a042/undrain");
   });
 });
