@@ -7,7 +7,7 @@
 // page's members only, so an answer's size and cost follow the page, not the pool
 // (dashboard-members.ts).
 
-import { type MemberFilter, memberPage, PAGE_ROWS, summarisePool } from "./dashboard-members.js";
+import { type MemberFilter, memberPage, summarisePool } from "./dashboard-members.js";
 import { htmlSafeJson } from "./html-safe-json.js";
 import type { OpsBackend } from "./ops-types.js";
 import type { AdminError, AdminResult, AdminStateView } from "./types.js";
@@ -46,6 +46,10 @@ function badParameter(message: string): AdminError {
 
 /** Reads the page's query: `pool`, `offset` (a whole number) and `show` (all or out). */
 export function feedQuery(params: URLSearchParams): AdminResult<FeedQuery> {
+  // `offset=0&offset=300` names two pages; answering one of them would hide the caller's mistake.
+  for (const name of ["pool", "offset", "show"])
+    if (params.getAll(name).length > 1)
+      return { ok: false, err: badParameter(`${name}: given more than once`) };
   const pool = params.get("pool");
   const offsetText = params.get("offset") ?? "0";
   const show = params.get("show") ?? "all";
@@ -69,9 +73,11 @@ export class DashboardFeed {
     const base = await g.base;
     const names = Object.keys(base.state.pools).sort();
     const pool = q.pool ?? names[0] ?? null;
-    if (pool !== null && base.state.pools[pool] === undefined)
+    // Own keys only: `constructor` or `__proto__` is no pool, not Object.prototype's member.
+    if (pool !== null && !Object.hasOwn(base.state.pools, pool))
       return { ok: false, err: { status: 404, error: "unknown_pool", message: `no pool named "${pool}"` } };
-    const key = `${pool}\n${q.show}\n${Math.floor(q.offset / PAGE_ROWS)}`;
+    // The offset itself, not its page number: offset 50 lists members 50..149, not 0..99.
+    const key = `${pool}\n${q.show}\n${q.offset}`;
     let text = g.texts.get(key);
     if (text === undefined) {
       const live = (name: string) => (ids: readonly string[]) =>

@@ -108,11 +108,11 @@ export async function handleOpsRoute(
             error: "missing_parameter",
             message: "query parameter 'pool' is required",
           });
-        else if (top !== null && !/^[1-9]\d{0,5}$/.test(top))
+        else if (top !== null && (url.searchParams.getAll("top").length > 1 || !/^[1-9]\d{0,5}$/.test(top)))
           http.sendError(res, {
             status: 400,
             error: "bad_parameter",
-            message: "top: expected a whole number from 1 to 999999",
+            message: "top: expected one whole number from 1 to 999999",
           });
         else answer(ops.ring(pool, top === null ? undefined : Number(top)));
       }

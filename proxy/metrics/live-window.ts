@@ -200,8 +200,15 @@ export class LiveWindow {
 
   constructor(private readonly counts: CountsView) {}
 
-  /** Samples (if due) and returns the figures over the window; zeros until two samples exist. */
+  /**
+   * Samples (if due) and returns the figures over the window; zeros until two samples exist.
+   * A window whose newest sample is older than WINDOW_MS starts over: measured from that
+   * sample, the figures would be the average since it was taken (minutes, for a member on a
+   * dashboard page nobody showed meanwhile), not the last ~10 s.
+   */
   read(now: number): LiveFigures {
+    if (this.samples.length > 0 && now - this.samples[this.samples.length - 1].at >= WINDOW_MS)
+      this.samples.length = 0;
     const last = this.samples[this.samples.length - 1];
     if (last === undefined || now - last.at >= SAMPLE_MS) {
       this.samples.push({

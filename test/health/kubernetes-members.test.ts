@@ -254,3 +254,112 @@ test("plans from re-read Consul views match plans from fresh ones (the schema ca
     prev = reread;
   }
 });
+
+test("a member is kept as the last view's object only when every field it takes is unchanged", () => {
+  const port = "http";
+  const base = () => slice("web-a", [{ pod: "web-0", ip: "10.0.0.1", ready: true }]);
+  const last = parseEndpointSlices([base()], port).members;
+  const before = last.get("web-0");
+  assert.ok(before !== undefined);
+  type Raw = ReturnType<typeof base>;
+  const changes: Array<[string, (s: Raw) => void]> = [
+    ["nothing", () => {}],
+    [
+      "slice renamed",
+      (s) => {
+        s.metadata.name = "web-z";
+      },
+    ],
+    [
+      "resourceVersion",
+      (s) => {
+        s.metadata.resourceVersion = "2";
+      },
+    ],
+    [
+      "address",
+      (s) => {
+        s.endpoints[0].addresses = ["10.0.0.9"];
+      },
+    ],
+    [
+      "port",
+      (s) => {
+        s.ports = [{ name: "http", port: 9090 }];
+      },
+    ],
+    [
+      "zone",
+      (s) => {
+        s.endpoints[0].zone = "z2";
+      },
+    ],
+    [
+      "zone removed",
+      (s) => {
+        s.endpoints[0].zone = "";
+      },
+    ],
+    [
+      "node",
+      (s) => {
+        s.endpoints[0].nodeName = "node-2";
+      },
+    ],
+    [
+      "not ready",
+      (s) => {
+        s.endpoints[0].conditions.ready = false;
+      },
+    ],
+    [
+      "ready unset",
+      (s) => {
+        s.endpoints[0].conditions.ready = undefined;
+      },
+    ],
+    [
+      "not serving",
+      (s) => {
+        s.endpoints[0].conditions.serving = false;
+      },
+    ],
+    [
+      "terminating",
+      (s) => {
+        s.endpoints[0].conditions.terminating = true;
+      },
+    ],
+    [
+      "uid",
+      (s) => {
+        s.endpoints[0].targetRef.uid = "uid-other";
+      },
+    ],
+  ];
+  for (const [what, change] of changes) {
+    const s = base();
+    change(s);
+    const fresh = parseEndpointSlices([s], port).members.get("web-0");
+    const kept = parseEndpointSlices([s], port, last).members.get("web-0");
+    assert.deepEqual(kept, fresh, what);
+    // Reused exactly when nothing the member holds differs.
+    let same = true;
+    try {
+      assert.deepStrictEqual(fresh, before);
+    } catch {
+      same = false;
+    }
+    assert.equal(
+      kept === before,
+      same,
+      `${what}: ${same ? "equal, so the same object" : "changed, so a new object"}`,
+    );
+  }
+  // Removed, then listed again with the same address: measured against the view without it.
+  const gone = parseEndpointSlices([slice("web-a", [])], port, last).members;
+  assert.equal(gone.size, 0);
+  const back = parseEndpointSlices([base()], port, gone).members.get("web-0");
+  assert.notEqual(back, before);
+  assert.deepEqual(back, before);
+});

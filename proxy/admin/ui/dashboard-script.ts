@@ -337,17 +337,24 @@ export const DASHBOARD_JS = String.raw`
     return "/admin/dashboard?offset=" + state.offset + "&show=" + state.show + (state.pool === null ? "" : "&pool=" + encodeURIComponent(state.pool));
   }
   var timer = null;
+  // Polls started so far. An answer to an earlier poll than the latest (asked before the
+  // operator paged, filtered or chose a pool) is dropped: it would write its page and pool back
+  // over that choice, and its poll would start a second loop beside the latest one's.
+  var polls = 0;
   async function poll() {
     clearTimeout(timer);
+    var mine = ++polls;
     try {
       var d;
       try { d = await getJson(feedPath()); }
       catch (e) {
+        if (mine !== polls) return;
         // The pool shown is gone (a reload removed it): show the first one instead.
         if (e.code !== "unknown_pool") throw e;
         state.pool = null; state.offset = 0; state.ringKey = "";
         d = await getJson(feedPath());
       }
+      if (mine !== polls) return;
       state.data = d;
       state.pool = d.members ? d.members.pool : null;
       var self = d.fleet.filter(function (f) { return f.self; })[0] || {};
@@ -361,10 +368,11 @@ export const DASHBOARD_JS = String.raw`
       $("updated").textContent = "updated " + new Date().toLocaleTimeString();
       $("updated").className = "dim";
     } catch (e) {
+      if (mine !== polls) return;
       $("updated").textContent = "not updating: " + e.message;
       $("updated").className = "bad";
     }
-    timer = setTimeout(poll, POLL_MS);
+    if (mine === polls) timer = setTimeout(poll, POLL_MS);
   }
 
   $("pool").addEventListener("change", function () { state.pool = $("pool").value; state.offset = 0; state.ringKey = ""; state.marker = null; poll(); });
