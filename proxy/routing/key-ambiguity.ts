@@ -6,7 +6,9 @@
 // wins here and in Go; Django's cookies and PHP's $_GET take the last, Express's qs a list).
 // A cookie is the exception the caller must not refuse: a browser holding `sid` set on "/" and
 // on "/app" sends both (RFC 6265 5.4, longest path first), so cookieReadings lists the values for
-// the caller to count each. Nothing is allocated for a request whose sources are each sent once.
+// the caller to count each. Nothing is allocated for a request whose header, cookie and query
+// sources are each sent once, unless a query name holds an escape or a path or ip source before
+// them has to be read.
 
 import type { IncomingMessage } from "node:http";
 import {
