@@ -17,7 +17,7 @@ import type { RequestContext } from "../forward/request-context.js";
 import type { EdgeContinuation } from "../forward/types.js";
 import type { RedisStore } from "../redis/redis-store.js";
 import { storeKey } from "../redis/store-key.js";
-import { ambiguousKeySource } from "../routing/key-ambiguity.js";
+import { ambiguousKeySource, cookieReadings, sourceName } from "../routing/key-ambiguity.js";
 import {
   CURRENT_KEY_RULES,
   clientAddress,
@@ -30,6 +30,13 @@ import { clientAddressV3 } from "../routing/key-extract-v3.js";
 import { TOKEN_BUCKET } from "./token-bucket-script.js";
 
 const STORE_ERROR_LOG_EVERY_MS = 10_000;
+/**
+ * The most values of one cookie a request may send and still be counted (each in its bucket): a
+ * browser sends one per path and domain the cookie was set on, a handful at most; more is refused,
+ * so a request never costs Redis more than this many buckets.
+ */
+const MAX_COOKIE_READINGS = 4;
+const NO_READINGS: readonly string[] = [];
 
 type Headers = Record<string, string | string[] | undefined>;
 
@@ -105,34 +112,45 @@ export class RateLimiter {
     return `ip:${clientAddress(ctx.req, trusted, true)}`;
   }
 
-  /**
-   * The key source `ctx`'s request sends two ways (key-ambiguity.ts), or "": each spelling would
-   * be a bucket of its own while the member reads one key, so such a request is refused.
-   */
-  private ambiguousSource(ctx: RequestContext): string {
+  /** The key plan the ambiguity check reads `ctx`'s request by: the rate limit's own, else the route's. */
+  private checkedPlan(ctx: RequestContext): KeyPlan | undefined {
     const routePlan = ctx.compiledRoute?.keyPlan;
-    if (this.plans !== null)
-      return ambiguousKeySource(this.plans[routePlan?.rules ?? CURRENT_KEY_RULES], ctx.req);
-    return routePlan === undefined ? "" : ambiguousKeySource(routePlan, ctx.req);
+    return this.plans !== null ? this.plans[routePlan?.rules ?? CURRENT_KEY_RULES] : routePlan;
   }
 
   /** True when the request may go on; false when it was answered (400/429/503) here. */
   async admit(ctx: RequestContext, st: EdgeState, cont: EdgeContinuation): Promise<boolean> {
-    const ambiguous = this.ambiguousSource(ctx);
-    if (ambiguous !== "") {
-      // Refused before Redis is asked: no spelling gets a bucket. The access log line carries the
-      // code, as for other refused requests; which source it was is only worth a debug line.
-      this.logger.debug(
-        { route: this.label, requestId: ctx.requestId, source: ambiguous },
-        "rate limit key sent more than once: refused",
-      );
-      cont.fail(ctx, "ambiguous_key");
-      return false;
+    const plan = this.checkedPlan(ctx);
+    const at = plan === undefined ? -1 : ambiguousKeySource(plan, ctx.req);
+    let readings = NO_READINGS;
+    if (plan !== undefined && at >= 0) {
+      // A key source sent two ways is a bucket per spelling while the member reads one key. A
+      // cookie named twice is counted in the bucket of every value it holds instead (a browser
+      // sends `sid` set on two paths as `sid=a; sid=b`): whichever value the member reads, its
+      // bucket paid, and an added value only adds a bucket to pay. Anything else is refused
+      // before Redis is asked; which source it was is only worth a debug line.
+      const k = plan.keys[at];
+      if (k.kind === "cookie")
+        readings = cookieReadings(ctx.req.headers.cookie ?? "", k.needle, MAX_COOKIE_READINGS);
+      if (readings.length === 0 || readings.length > MAX_COOKIE_READINGS) {
+        this.logger.debug(
+          { route: this.label, requestId: ctx.requestId, source: sourceName(k) },
+          "rate limit key sent more than once: refused",
+        );
+        cont.fail(ctx, "ambiguous_key");
+        return false;
+      }
     }
-    const key = storeKey("rl", `${this.label}|${this.keyOf(ctx)}`);
+    const key = this.keyOf(ctx);
     let r: [number, number, number, number];
     try {
-      r = await this.store.script(TOKEN_BUCKET.name, [key, this.rate, this.burst]);
+      r = await this.take(key);
+      for (const v of readings) {
+        if (v === key) continue;
+        const other = await this.take(v);
+        // The request goes on only if every bucket had a token; the answer shows the tightest.
+        if (other[0] === 0 ? r[0] === 1 || other[2] > r[2] : r[0] === 1 && other[1] < r[1]) r = other;
+      }
     } catch (err) {
       return this.storeFailed(ctx, cont, err as Error);
     }
@@ -147,6 +165,15 @@ export class RateLimiter {
     this.metrics.rate.limited.inc();
     if (!ctx.done) this.refuse(ctx, st, Math.max(1, Math.ceil(r[2] / 1000)));
     return false;
+  }
+
+  /** One token from the bucket of `key`: [allowed 0|1, tokens left, ms to the next token, ms to full]. */
+  private take(key: string): Promise<[number, number, number, number]> {
+    return this.store.script(TOKEN_BUCKET.name, [
+      storeKey("rl", `${this.label}|${key}`),
+      this.rate,
+      this.burst,
+    ]);
   }
 
   private storeFailed(ctx: RequestContext, cont: EdgeContinuation, err: Error): boolean {

@@ -4,7 +4,11 @@
 // so `X-Api-Key: k` sent twice, or an empty line then `k`, escaped the limit of the key the member
 // sees. The same holds for a cookie or query parameter named twice with different values (first
 // wins here and in Go; Django's cookies and PHP's $_GET take the last, Express's qs a list).
-// Nothing is allocated for a request whose sources are each sent once.
+// A cookie is the exception the caller must not refuse: a browser holding `sid` set on "/" and
+// on "/app" sends both (RFC 6265 5.4, longest path first), so cookieReadings lists the values for
+// the caller to count each. Nothing is allocated for a request whose header, cookie and query
+// sources are each sent once, unless a query name holds an escape or a path or ip source before
+// them has to be read.
 
 import type { IncomingMessage } from "node:http";
 import {
@@ -22,14 +26,14 @@ const PRESENT = 1;
 const AMBIGUOUS = 2;
 
 /**
- * The first source of `plan` that `req` sends ambiguously before a source gives the key: a header
- * on more than one line (HTTP/1.1 lines, HTTP/2 fields; the key is read from whichever comes
- * first, so an empty line counts too), a cookie or query parameter named again with another
- * value. "" when there is none. Sources after the one that gives the key are never read.
- * Header, cookie and query sources are read in place; another source (path, ip, host) is read
- * only when a header, cookie or query source follows it.
+ * The index in `plan.keys` of the first source that `req` sends ambiguously before a source gives
+ * the key: a header on more than one line (HTTP/1.1 lines, HTTP/2 fields; the key is read from
+ * whichever comes first, so an empty line counts too), a cookie or query parameter named again
+ * with another value. -1 when there is none. Sources after the one that gives the key are never
+ * read. Header, cookie and query sources are read in place; another source (path, ip, host) is
+ * read only when a header, cookie or query source follows it.
  */
-export function ambiguousKeySource(plan: KeyPlan, req: IncomingMessage): string {
+export function ambiguousKeySource(plan: KeyPlan, req: IncomingMessage): number {
   const keys = plan.keys;
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i];
@@ -38,28 +42,59 @@ export function ambiguousKeySource(plan: KeyPlan, req: IncomingMessage): string 
       case "header":
       case "header3":
         state = headerState(req.rawHeaders, k.name);
-        if (state === AMBIGUOUS) return `header:${k.name}`;
+        if (state === AMBIGUOUS) return i;
         break;
       case "cookie": {
         // HTTP/2 cookie crumbs (RFC 9113 8.2.3) and repeated HTTP/1.1 Cookie lines reach us as
         // one list joined with "; ": only the same name with another value is ambiguous.
         const c = req.headers.cookie;
         state = c === undefined ? ABSENT : cookieState(c, k.needle);
-        if (state === AMBIGUOUS) return `cookie:${k.name}`;
+        if (state === AMBIGUOUS) return i;
         break;
       }
       case "query":
       case "query3":
         state = queryState(req.url ?? "", k.name);
-        if (state === AMBIGUOUS) return `query:${k.name}`;
+        if (state === AMBIGUOUS) return i;
         break;
       default:
-        if (!checkedAfter(keys, i)) return "";
+        if (!checkedAfter(keys, i)) return -1;
         state = sourceValue(plan, k, req) === "" ? ABSENT : PRESENT;
     }
-    if (state === PRESENT) return "";
+    if (state === PRESENT) return -1;
   }
-  return "";
+  return -1;
+}
+
+/** How a log line names key source `k`: "header:x-api-key", "cookie:sid", "query:k". */
+export function sourceName(k: KeyPlan["keys"][number]): string {
+  const kind = k.kind === "header3" ? "header" : k.kind === "query3" ? "query" : k.kind;
+  return "name" in k ? `${kind}:${k.name}` : kind;
+}
+
+/**
+ * The distinct non-empty values of cookie `needle` ("name=") in `header`, in the order sent,
+ * quotes dropped, at most `max + 1` of them (the caller refuses more than `max`). Only asked for
+ * a cookie ambiguousKeySource found named twice, so the allocation is off the common path.
+ */
+export function cookieReadings(header: string, needle: string, max: number): string[] {
+  const values: string[] = [];
+  let from = 0;
+  for (;;) {
+    let start = cookieValueAt(header, needle, from);
+    if (start < 0) return values;
+    let end = cookieValueEnd(header, start);
+    from = end;
+    if (isQuoted(header, start, end)) {
+      start++;
+      end--;
+    }
+    if (end === start) continue;
+    const v = header.slice(start, end);
+    if (values.includes(v)) continue;
+    values.push(v);
+    if (values.length > max) return values;
+  }
 }
 
 /** Whether a header, cookie or query source follows source `i`: only then must `i` be read. */

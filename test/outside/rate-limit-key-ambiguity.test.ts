@@ -2,9 +2,10 @@
 // Redis. Found: on a route limited to one request per window on `header:x-api-key`, the key sent
 // on two lines (`k` + `k`, `k` + `j`) or an empty line then `k` was admitted every time: the lines
 // are joined with ", ", so each spelling was a bucket of its own, while a member in Go or Java
-// reads the first line (`k`) and PHP the last. The same for a cookie or query parameter named
-// twice with different values. A real shardgate process, a real redis-server and h2c members
-// that name themselves; the keys are seeded, so every run counts fresh buckets.
+// reads the first line (`k`) and PHP the last. The same for a query parameter named twice with
+// different values. A cookie named twice is no such refusal (browsers send a cookie set on two
+// paths that way): every value's bucket pays. A real shardgate process, a real redis-server and
+// h2c members that name themselves; the keys are seeded, so every run counts fresh buckets.
 
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -180,17 +181,19 @@ routes:
 
   it("reads sources in order: one after the source that gives the key is not looked at", async () => {
     const k = token();
-    const sid = token();
-    const twoSids = `Cookie: sid=${sid}; sid=${token()}`;
-    assert.deepEqual(await h1("/two/x", [`X-Api-Key: ${k}`, twoSids]), { status: 200, reached: true });
-    const r = await h1("/two/x", [twoSids]);
-    assert.deepEqual(
-      r,
-      { status: 400, reached: false },
-      `no header: the cookie gives the key (${seedNote(SEED)})`,
-    );
+    const twoSids = `Cookie: sid=${token()}; sid=${token()}`;
+    const fiveSids = `Cookie: ${[1, 2, 3, 4, 5].map(() => `sid=${token()}`).join("; ")}`;
+    assert.deepEqual(await h1("/two/x", [`X-Api-Key: ${k}`, fiveSids]), { status: 200, reached: true });
+    // The header gave the key, so the cookie's buckets were not touched: they still have a token.
+    assert.deepEqual(await h1("/two/x", [twoSids]), { status: 200, reached: true });
     const empty = await h1("/two/x", ["X-Api-Key:", twoSids]);
-    assert.deepEqual(empty, { status: 400, reached: false }, "an empty header line gives no key");
+    assert.deepEqual(
+      empty,
+      { status: 429, reached: false },
+      `an empty header line gives no key: the cookie's spent buckets count (${seedNote(SEED)})`,
+    );
+    const r = await h1("/two/x", [fiveSids]);
+    assert.deepEqual(r, { status: 400, reached: false }, "no header: five values of the cookie are refused");
   });
 
   it("keeps the join rule on a route without a rate limit", async () => {
@@ -200,40 +203,55 @@ routes:
     }
   });
 
-  it("refuses a cookie named twice with different values; HTTP/2 cookie crumbs stay one key", async () => {
-    const a = token();
-    const b = token();
+  it("counts a cookie named twice in every value's bucket; HTTP/2 cookie crumbs stay one key", async () => {
     const wrong: string[] = [];
     const expect = (name: string, r: { status: number; reached: boolean }, status: number): void => {
       if (r.status !== status || r.reached !== (status === 200))
         wrong.push(`${name}: ${r.status}, member reached: ${r.reached}; expected ${status}`);
     };
-    expect("one line sid=a; sid=b", await h1("/c/x", [`Cookie: x=1; sid=${a}; sid=${b}`]), 400);
-    expect("two lines sid=a / sid=b", await h1("/c/x", [`Cookie: sid=${a}`, `Cookie: sid=${b}`]), 400);
-    expect("quoted and bare differ", await h1("/c/x", [`Cookie: sid="${a}"; sid=${b}`]), 400);
-    expect(
-      "HTTP/2 crumbs sid=a / sid=b",
-      await h2("/c/x", [
-        ["cookie", `sid=${a}`],
-        ["cookie", "x=1"],
-        ["cookie", `sid=${b}`],
-      ]),
-      400,
-    );
-    // The same name and value twice reads alike everywhere: one key, counted once.
-    expect("sid=a twice", await h1("/c/x", [`Cookie: sid=${a}; sid="${a}"`]), 200);
+    // A browser holding sid set on "/" and on "/app" sends both values (longest path first): the
+    // request is admitted, and each value's bucket pays for it.
+    const [a, b] = [token(), token()];
+    expect("one line sid=a; sid=b", await h1("/c/x", [`Cookie: x=1; sid=${a}; sid=${b}`]), 200);
     expect("then sid=a once", await h1("/c/x", [`Cookie: sid=${a}`]), 429);
+    expect("then sid=b once", await h1("/c/x", [`Cookie: sid=${b}`]), 429);
+    // A spent value is not escaped by adding a fresh one before or after it, whichever value the
+    // member reads (Go the first, Django the last).
+    expect("fresh; spent", await h1("/c/x", [`Cookie: sid=${token()}; sid=${a}`]), 429);
+    expect("spent; fresh", await h1("/c/x", [`Cookie: sid=${b}; sid=${token()}`]), 429);
+    const [c, d] = [token(), token()];
+    expect("two lines sid=c / sid=d", await h1("/c/x", [`Cookie: sid=${c}`, `Cookie: sid=${d}`]), 200);
+    expect("then sid=d once", await h1("/c/x", [`Cookie: sid=${d}`]), 429);
+    const [e, f] = [token(), token()];
+    expect("quoted and bare differ", await h1("/c/x", [`Cookie: sid="${e}"; sid=${f}`]), 200);
+    expect("then sid=e once", await h1("/c/x", [`Cookie: sid=${e}`]), 429);
+    const [g, h] = [token(), token()];
+    const crumbs: [string, string][] = [
+      ["cookie", `sid=${g}`],
+      ["cookie", "x=1"],
+      ["cookie", `sid=${h}`],
+    ];
+    expect("HTTP/2 crumbs sid=g / sid=h", await h2("/c/x", crumbs), 200);
+    expect("then sid=h on HTTP/1.1", await h1("/c/x", [`Cookie: sid=${h}`]), 429);
+    // More values than any browser sends are refused before Redis is asked.
+    const five = [1, 2, 3, 4, 5].map(() => `sid=${token()}`).join("; ");
+    expect("five values", await h1("/c/x", [`Cookie: ${five}`]), 400);
+    // The same name and value twice reads alike everywhere: one key, counted once.
+    const i = token();
+    expect("sid=i twice", await h1("/c/x", [`Cookie: sid=${i}; sid="${i}"`]), 200);
+    expect("then sid=i once", await h1("/c/x", [`Cookie: sid=${i}`]), 429);
     // Crumbs (RFC 9113 8.2.3) are one list: the pair in its own field is the key.
+    const j = token();
     expect(
-      "HTTP/2 crumbs with sid=b",
+      "HTTP/2 crumbs with sid=j",
       await h2("/c/x", [
         ["cookie", "x=1"],
-        ["cookie", `sid=${b}`],
+        ["cookie", `sid=${j}`],
         ["cookie", "y=2"],
       ]),
       200,
     );
-    expect("then sid=b on one HTTP/1.1 line", await h1("/c/x", [`Cookie: x=1; sid=${b}`]), 429);
+    expect("then sid=j on one HTTP/1.1 line", await h1("/c/x", [`Cookie: x=1; sid=${j}`]), 429);
     assert.deepEqual(wrong, [], `${wrong.length} cookie spellings answered wrongly (${seedNote(SEED)})`);
   });
 
