@@ -41,7 +41,14 @@ export function ambiguousKeySource(plan: KeyPlan, req: IncomingMessage): number 
     switch (k.kind) {
       case "header":
       case "header3":
-        state = headerState(req.rawHeaders, k.name);
+        // Cookie fields are one list however many lines carry them (HTTP/2 crumbs, RFC 9113
+        // 8.2.3; Node joins them with "; " as a member's server does): never repeated lines.
+        state =
+          k.name === "cookie"
+            ? req.headers.cookie === undefined || req.headers.cookie === ""
+              ? ABSENT
+              : PRESENT
+            : headerState(req.rawHeaders, k.name);
         if (state === AMBIGUOUS) return i;
         break;
       case "cookie": {

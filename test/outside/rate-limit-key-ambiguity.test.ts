@@ -68,6 +68,7 @@ routes:
   - { match: { pathPrefix: /q/ }, pool: users, key: [query:k], ${limited} }
   - { match: { pathPrefix: /two/ }, pool: users, key: [header:x-api-key, cookie:sid], ${limited} }
   - { match: { pathPrefix: /open/ }, pool: users, key: [header:x-api-key] }
+  - { match: { pathPrefix: /hc/ }, pool: users, key: [header:cookie], ${limited} }
 `);
     port = Number(/(\d+)$/.exec(sg.httpUrl)?.[1]);
   });
@@ -253,6 +254,18 @@ routes:
     );
     expect("then sid=j on one HTTP/1.1 line", await h1("/c/x", [`Cookie: x=1; sid=${j}`]), 429);
     assert.deepEqual(wrong, [], `${wrong.length} cookie spellings answered wrongly (${seedNote(SEED)})`);
+  });
+
+  it("reads a header:cookie key as one list: HTTP/2 cookie crumbs are not repeated lines", async () => {
+    const sid = token();
+    const crumbs: [string, string][] = [
+      ["cookie", `sid=${sid}`],
+      ["cookie", "x=1"],
+    ];
+    assert.deepEqual(await h2("/hc/x", crumbs), { status: 200, reached: true }, "crumbs admitted");
+    // The crumbs' key is their "; " join, the one line an HTTP/1.1 client sends: already spent.
+    const line = await h1("/hc/x", [`Cookie: sid=${sid}; x=1`]);
+    assert.deepEqual(line, { status: 429, reached: false }, "then limited as one key");
   });
 
   it("refuses a query parameter named twice with different values", async () => {
