@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
+import { after, describe, it } from "node:test";
 import { ClockStep, clockStepMissing } from "../support/clock-step.js";
 import { parseState, type StateView } from "../support/cluster/admin-views.js";
 import { fleetConfigYaml } from "../support/cluster/fleet-config.js";
@@ -27,14 +27,26 @@ const ELECTION_MS = 1_000;
 /** The driver's transferTimeoutMs(ELECTION_MS): how long a transfer may wait before TIMEOUT. */
 const TRANSFER_TIMEOUT_MS = 5_000 + 2 * ELECTION_MS;
 
-let clock: ClockStep;
-let dir = "";
-const running = new Map<string, RunningShardgate>();
+const clocks: ClockStep[] = [];
+const dirs: string[] = [];
 
-before(async () => {
-  if (missing !== undefined) return;
-  clock = new ClockStep();
-  dir = mkdtempSync(join(tmpdir(), "sg-clock-raft-"));
+after(async () => {
+  await stopAll();
+  for (const c of clocks) c.remove();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** Two running voters of a three-voter cluster whose wall clock `clock` steps (each case its own). */
+interface RaftGate {
+  clock: ClockStep;
+  running: Map<string, RunningShardgate>;
+}
+
+async function raftGate(): Promise<RaftGate> {
+  const clock = new ClockStep();
+  clocks.push(clock);
+  const dir = mkdtempSync(join(tmpdir(), "sg-clock-raft-"));
+  dirs.push(dir);
   const nodes = await fleetNodeSpecs(["a", "b", "c"], dir);
   const routing = `pools:
   p:
@@ -62,15 +74,14 @@ routes:
       ),
     ),
   );
-  running.set("a", started[0]);
-  running.set("b", started[1]);
-});
-
-after(async () => {
-  await stopAll();
-  clock?.remove();
-  if (dir !== "") rmSync(dir, { recursive: true, force: true });
-});
+  return {
+    clock,
+    running: new Map([
+      ["a", started[0]],
+      ["b", started[1]],
+    ]),
+  };
+}
 
 async function stateOf(sg: RunningShardgate): Promise<StateView> {
   const r = await fetch(`${sg.adminUrl}/admin/state`);
@@ -78,7 +89,9 @@ async function stateOf(sg: RunningShardgate): Promise<StateView> {
 }
 
 /** The instance both running voters name as leader, and the term they agree on. */
-async function agreedLeader(): Promise<{ sg: RunningShardgate; id: string; term: number }> {
+async function agreedLeader({
+  running,
+}: RaftGate): Promise<{ sg: RunningShardgate; id: string; term: number }> {
   return eventually("a and b to agree on a leader", async () => {
     const [a, b] = await Promise.all([stateOf(running.get("a")!), stateOf(running.get("b")!)]);
     const id = a.raft.leader;
@@ -162,60 +175,62 @@ function assertTimedOut(a: { status: number; body: string }, what: string): void
  * election came of the step. Returns the ms from the step to the answer.
  */
 async function transferAcrossStep(step: "-1h" | "+1h"): Promise<number> {
-  clock.step("+0");
-  const before = await agreedLeader();
+  const g = await raftGate();
+  const { clock } = g;
+  const before = await agreedLeader(g);
   const t = await startPost(before.sg, "/admin/cluster/transfer", { id: "c" });
   const stepped = performance.now();
   clock.step(step);
   const a = await within(t.answer, TRANSFER_TIMEOUT_MS + 60_000, `transfer after a ${step} step`);
   clock.step("+0");
   assertTimedOut(a, `after a ${step} step`);
-  const after = await agreedLeader();
+  const after = await agreedLeader(g);
   assert.deepEqual([after.id, after.term], [before.id, before.term], "no election came of the step");
   return a.at - stepped;
 }
 
-test("a transfer to an unreachable voter still times out with its error after the clock steps back an hour", {
-  skip: missing,
-  timeout: 300_000,
-}, async () => {
-  await transferAcrossStep("-1h");
-});
+// Each case waits out a request deadline on its own cluster (two processes) and its own clock,
+// so the cases run side by side.
+describe("clock steps while a Raft request waits", { skip: missing, concurrency: 3 }, () => {
+  it("a transfer to an unreachable voter still times out with its error after the clock steps back an hour", {
+    timeout: 300_000,
+  }, async () => {
+    await transferAcrossStep("-1h");
+  });
 
-test("a transfer to an unreachable voter does not fail at once when the clock steps forward an hour", {
-  skip: missing,
-  timeout: 300_000,
-}, async () => {
-  const waited = await transferAcrossStep("+1h");
-  // Its deadline counts from before the step: half of it is a lower limit no scheduling delay
-  // on a loaded machine undercuts. The old code failed it at the next tick.
-  assert.ok(
-    waited >= TRANSFER_TIMEOUT_MS / 2,
-    `the transfer failed ${Math.round(waited)} ms after a +1h step; its deadline is ${TRANSFER_TIMEOUT_MS} ms`,
-  );
-});
+  it("a transfer to an unreachable voter does not fail at once when the clock steps forward an hour", {
+    timeout: 300_000,
+  }, async () => {
+    const waited = await transferAcrossStep("+1h");
+    // Its deadline counts from before the step: half of it is a lower limit no scheduling delay
+    // on a loaded machine undercuts. The old code failed it at the next tick.
+    assert.ok(
+      waited >= TRANSFER_TIMEOUT_MS / 2,
+      `the transfer failed ${Math.round(waited)} ms after a +1h step; its deadline is ${TRANSFER_TIMEOUT_MS} ms`,
+    );
+  });
 
-// Last: it stops the leader, and the cluster may elect again once it is back. This one held on
-// the old code too (checked): the follower stops following when its election timer (monotonic
-// ticks) fires, which settles the forwarded proposal, and the admin's retry window
-// (proposeWithRetry) was already on performance.now(). It guards that path against a regression.
-test("a drain proposed through a follower whose leader stopped still answers after the clock steps back an hour", {
-  skip: missing,
-  timeout: 300_000,
-}, async () => {
-  clock.step("+0");
-  const lead = await agreedLeader();
-  const follower = running.get(lead.id === "a" ? "b" : "a") as RunningShardgate;
-  lead.sg.proc.signal("SIGSTOP");
-  try {
-    const t = await startPost(follower, "/admin/pools/p/members/m1/drain", {});
-    clock.step("-1h");
-    const a = await within(t.answer, 60_000, "drain after a -1h step");
-    const j = JSON.parse(a.body) as { error?: string; message?: string };
-    assert.equal(a.status, 503, a.body);
-    assert.equal(j.error, "not_committed", a.body);
-  } finally {
-    lead.sg.proc.signal("SIGCONT");
-    clock.step("+0");
-  }
+  // It stops the leader (of its own cluster). This one held on the old code too (checked): the follower stops following when its election timer (monotonic
+  // ticks) fires, which settles the forwarded proposal, and the admin's retry window
+  // (proposeWithRetry) was already on performance.now(). It guards that path against a regression.
+  it("a drain proposed through a follower whose leader stopped still answers after the clock steps back an hour", {
+    timeout: 300_000,
+  }, async () => {
+    const g = await raftGate();
+    const { clock, running } = g;
+    const lead = await agreedLeader(g);
+    const follower = running.get(lead.id === "a" ? "b" : "a") as RunningShardgate;
+    lead.sg.proc.signal("SIGSTOP");
+    try {
+      const t = await startPost(follower, "/admin/pools/p/members/m1/drain", {});
+      clock.step("-1h");
+      const a = await within(t.answer, 60_000, "drain after a -1h step");
+      const j = JSON.parse(a.body) as { error?: string; message?: string };
+      assert.equal(a.status, 503, a.body);
+      assert.equal(j.error, "not_committed", a.body);
+    } finally {
+      lead.sg.proc.signal("SIGCONT");
+      clock.step("+0");
+    }
+  });
 });

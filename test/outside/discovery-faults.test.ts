@@ -15,7 +15,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, test } from "node:test";
+import { after, describe, type TestContext, test } from "node:test";
 import { ConsulDouble, type HealthFault } from "../support/consul-double.js";
 import { registerService } from "../support/consul-double-register.js";
 import type { KubeApiDouble } from "../support/kube-api-double.js";
@@ -47,10 +47,20 @@ interface Setup {
   kube: KubeApiDouble;
 }
 
+let upstreamsStarted: Promise<void> | undefined;
 let setup: Promise<Setup> | undefined;
+let hangSetup: Promise<Setup> | undefined;
 
 function register(consul: ConsulDouble, id: string, port: number): Promise<void> {
   return registerService(consul, id, "faults-api", port);
+}
+
+/** The three upstreams every shardgate here routes to, started once. */
+function upstreams(): Promise<void> {
+  upstreamsStarted ??= startUpstreams(3, "df").then((u) => {
+    ups = u;
+  });
+  return upstreamsStarted;
 }
 
 /**
@@ -58,25 +68,37 @@ function register(consul: ConsulDouble, id: string, port: number): Promise<void>
  * first caller of either group starts it, the other awaits the same start.
  */
 function started(): Promise<Setup> {
-  setup ??= start();
+  setup ??= start("shared", "2s");
   return setup;
 }
 
-async function start(): Promise<Setup> {
-  ups = await startUpstreams(3, "df");
+/**
+ * The Consul hang case's own doubles and shardgate: it alone waits out the watcher's request
+ * timeout, so it runs beside the other Consul cases instead of after them, and its fault must
+ * not reach their agent. Its blocking queries wait 1 s, so that timeout is ~11 s (wait + wait/16
+ * + 10 s), and the query in flight when the hang is set returns within the second.
+ */
+function startedForHang(): Promise<Setup> {
+  hangSetup ??= start("hang", "1s");
+  return hangSetup;
+}
+
+/** `name` keeps its kubeconfig apart; `wait` is its Consul blocking queries' wait. */
+async function start(name: string, wait: string): Promise<Setup> {
+  await upstreams();
   const consul = await ConsulDouble.create({ seed });
   closers.push(() => consul.close());
   await register(consul, "c1", ups[0].port);
   await register(consul, "c2", ups[1].port);
   const kube = await kubeServingApp(ups[2].port);
   closers.push(() => kube.close());
-  const kubeconfig = kube.writeKubeconfig(join(dir, "kubeconfig"));
+  const kubeconfig = kube.writeKubeconfig(join(dir, `kubeconfig-${name}`));
   const sg = await startShardgate(
     `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
 admin: { token: "${TOKEN}" }
 log: { level: info, accessLog: false }
 discovery:
-  consul: { address: "http://${consul.address}", wait: 2s }
+  consul: { address: "http://${consul.address}", wait: ${wait} }
 pools:
   api:
     discovery: { consul: { service: faults-api } }
@@ -169,48 +191,62 @@ const CONSUL_FAULTS: Array<{ name: string; set(c: ConsulDouble): void; err: RegE
   })),
 ];
 
-// The Consul cases fault the Consul double and the api pool, the Kubernetes cases the API double
-// and the app pool; each reads only its own source's log lines and counters. So the two groups
-// run side by side on the one shardgate (the Consul hang alone waits out the watcher's request
-// timeout, ~12 s), each group's cases one after another (a nested suite would inherit
-// the outer one's concurrency).
-describe("discovery sources misbehaving under one shardgate", { concurrency: true }, () => {
+type ConsulFault = (typeof CONSUL_FAULTS)[number];
+
+/**
+ * A Consul fault on `gate`'s agent: logged, counted, the last good members kept and serving,
+ * then followed again once the agent answers (the fault is cleared whatever happens).
+ */
+async function consulFaultCase(
+  t: TestContext,
+  fault: ConsulFault,
+  gate: () => Promise<Setup>,
+): Promise<void> {
+  const { sg, consul } = await gate();
+  // A failed assertion must not leave the fault on for the next case.
+  t.after(() => {
+    consul.setFailure(undefined);
+    consul.setHealthFault(undefined);
+  });
+  const want = [`c1 127.0.0.1:${ups[0].port} true`, `c2 127.0.0.1:${ups[1].port} true`];
+  await waitMembers(sg, "api", want);
+  const labels = { pool: "api", source: "consul" };
+  const before = await counter(sg, "shardgate_discovery_errors_total", labels);
+  const from = sg.proc.lines.length;
+  fault.set(consul);
+  const warn = await lineAfter(sg, "the consul watch failure", from, msgIs("consul watch failed"));
+  assert.match(String(warn.err), fault.err, output(sg));
+  assert.equal(warn.service, "faults-api");
+  assert.ok((await counter(sg, "shardgate_discovery_errors_total", labels)) > before, output(sg));
+  // Nothing lost: the committed members are the last good answer's, and they serve.
+  assert.deepEqual(await members(sg, "api"), want, output(sg));
+  await serves(sg, "/api");
+  // Recovery: the agent answers again, and a change made meanwhile is followed.
+  consul.setFailure(undefined);
+  consul.setHealthFault(undefined);
+  await register(consul, "c3", ups[2].port);
+  await lineAfter(sg, "the consul watch recovery", from, msgIs("consul watch recovered"));
+  await waitMembers(sg, "api", [...want, `c3 127.0.0.1:${ups[2].port} true`]);
+  const dereg = await fetch(`http://${consul.address}/v1/agent/service/deregister/c3`, {
+    method: "PUT",
+  });
+  assert.equal(dereg.status, 200);
+  await waitMembers(sg, "api", want);
+}
+
+const consulCaseName = (fault: ConsulFault): string =>
+  `the Consul agent answers ${fault.name}: logged, counted, membership kept, recovery`;
+
+// The Consul cases fault a Consul double and its api pool, the Kubernetes cases the API double
+// and the app pool; each reads only its own source's log lines and counters. So the groups run
+// side by side on the one shardgate, each group's cases one after another (a nested suite would
+// inherit the outer one's concurrency). The Consul hang alone waits out the watcher's request
+// timeout (~11 s, about the other Consul cases together): it has its own double and shardgate
+// and runs as a third group beside the two.
+describe("discovery sources misbehaving under a real shardgate", { concurrency: true }, () => {
   describe("Consul", { concurrency: 1 }, () => {
-    for (const fault of CONSUL_FAULTS) {
-      test(`the Consul agent answers ${fault.name}: logged, counted, membership kept, recovery`, {
-        timeout: 180_000,
-      }, async (t) => {
-        const { sg, consul } = await started();
-        // A failed assertion must not leave the fault on for the next case.
-        t.after(() => {
-          consul.setFailure(undefined);
-          consul.setHealthFault(undefined);
-        });
-        const want = [`c1 127.0.0.1:${ups[0].port} true`, `c2 127.0.0.1:${ups[1].port} true`];
-        await waitMembers(sg, "api", want);
-        const labels = { pool: "api", source: "consul" };
-        const before = await counter(sg, "shardgate_discovery_errors_total", labels);
-        const from = sg.proc.lines.length;
-        fault.set(consul);
-        const warn = await lineAfter(sg, "the consul watch failure", from, msgIs("consul watch failed"));
-        assert.match(String(warn.err), fault.err, output(sg));
-        assert.equal(warn.service, "faults-api");
-        assert.ok((await counter(sg, "shardgate_discovery_errors_total", labels)) > before, output(sg));
-        // Nothing lost: the committed members are the last good answer's, and they serve.
-        assert.deepEqual(await members(sg, "api"), want, output(sg));
-        await serves(sg, "/api");
-        // Recovery: the agent answers again, and a change made meanwhile is followed.
-        consul.setFailure(undefined);
-        consul.setHealthFault(undefined);
-        await register(consul, "c3", ups[2].port);
-        await lineAfter(sg, "the consul watch recovery", from, msgIs("consul watch recovered"));
-        await waitMembers(sg, "api", [...want, `c3 127.0.0.1:${ups[2].port} true`]);
-        const dereg = await fetch(`http://${consul.address}/v1/agent/service/deregister/c3`, {
-          method: "PUT",
-        });
-        assert.equal(dereg.status, 200);
-        await waitMembers(sg, "api", want);
-      });
+    for (const fault of CONSUL_FAULTS.filter((f) => f.name !== "hang")) {
+      test(consulCaseName(fault), { timeout: 180_000 }, (t) => consulFaultCase(t, fault, started));
     }
 
     test("the Consul index goes backwards (a snapshot restore): reset to 0 logged and counted, membership kept, changes followed", {
@@ -241,6 +277,11 @@ describe("discovery sources misbehaving under one shardgate", { concurrency: tru
       assert.equal(dereg.status, 200);
       await waitMembers(sg, "api", want);
     });
+  });
+
+  describe("Consul, its own agent and shardgate", () => {
+    const hang = CONSUL_FAULTS.find((f) => f.name === "hang") as ConsulFault;
+    test(consulCaseName(hang), { timeout: 180_000 }, (t) => consulFaultCase(t, hang, startedForHang));
   });
 
   describe("Kubernetes", { concurrency: 1 }, () => {

@@ -86,8 +86,10 @@ routes:
       // No leader while the names hang: no committed state, /readyz is 503.
       false,
     );
-  const fleet = new Map<string, NamespacedShardgate>();
-  for (const id of IDS) fleet.set(id, await start(id));
+  // Started together: each only waits for its listeners (there is no leader to wait for).
+  const fleet = new Map<string, NamespacedShardgate>(
+    await Promise.all(IDS.map(async (id) => [id, await start(id)] as const)),
+  );
   const all = (): string => [...fleet].map(([id, sg]) => `=== ${id}\n${sg.output()}`).join("\n");
 
   await dns

@@ -136,6 +136,8 @@ test("a gRPC call never sent (queued behind g1's one stream past the response ti
       await answeredByG2(p, out, note);
       assert.equal(narrow.streams.length, from, "the queued call never reached g1");
       assert.equal(await memberErrors(p.sg, "timeout", "g1"), 0, "not g1's timeout");
+      // The held call ends here, before shardgate stops: its drain would wait for it otherwise.
+      session.destroy();
     });
   } finally {
     (session as ClientHttp2Session | null)?.destroy();
