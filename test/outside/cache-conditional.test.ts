@@ -8,40 +8,12 @@
 
 import assert from "node:assert/strict";
 import { request } from "node:http";
-import { after, before, test } from "node:test";
-import { CacheRulesMember, MEMBER_ETAG, MEMBER_LAST_MODIFIED } from "../support/cache-rules-member.js";
-import { type RedisServer, startRedis, stopAllRedis } from "../support/redis-server.js";
-import { type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
+import { test } from "node:test";
+import { cachedRoute, cacheRulesGatePerFile } from "../support/cache-rules-gate.js";
+import { MEMBER_ETAG, MEMBER_LAST_MODIFIED } from "../support/cache-rules-member.js";
 import { eventually, scaled } from "../support/wait.js";
 
-let redis: RedisServer;
-let member: CacheRulesMember;
-let sg: RunningShardgate;
-let port = 0;
-
-before(async () => {
-  redis = await startRedis();
-  member = await new CacheRulesMember().start();
-  sg = await startShardgate(`listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
-log: { level: info, accessLog: false }
-redis: { url: ${redis.url}, keyPrefix: "cond:" }
-pools:
-  users:
-    members: [{ id: origin, address: "127.0.0.1:${member.port}" }]
-routes:
-  - match: { pathPrefix: /static }
-    pool: users
-    key: [path:2]
-    cache: { store: redis, maxBytes: 64kb }
-`);
-  port = Number(new URL(sg.httpUrl).port);
-});
-
-after(async () => {
-  await stopAll();
-  await stopAllRedis();
-  await member?.close();
-});
+const gate = cacheRulesGatePerFile("cond:", cachedRoute("{ pathPrefix: /static }"));
 
 interface Answer {
   status: number;
@@ -53,7 +25,7 @@ interface Answer {
 function ask(path: string, headers: Record<string, string> = {}, method = "GET"): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: "127.0.0.1", port, path, method, headers, timeout: scaled(10_000) },
+      { host: "127.0.0.1", port: gate.port, path, method, headers, timeout: scaled(10_000) },
       (res) => {
         let body = "";
         res.setEncoding("utf8");
@@ -111,7 +83,7 @@ test("a validator that still names the stored answer gets 304 from the cache, wi
     assert.equal(a.cache, "HIT", name);
     assert.equal(a.etag, MEMBER_ETAG, `${name}: the 304 names the stored validator`);
   }
-  assert.equal(member.count(path), 1, `the member was asked once:\n${member.asked.join("\n")}`);
+  assert.equal(gate.member.count(path), 1, `the member was asked once:\n${gate.member.asked.join("\n")}`);
 });
 
 test("a validator that does not name the stored answer gets the stored answer whole", async () => {
@@ -139,7 +111,7 @@ test("a validator that does not name the stored answer gets the stored answer wh
     assert.equal(a.cache, "HIT", name);
     assert.equal(a.body, stored.body, name);
   }
-  assert.equal(member.count(path), 1, `the member was asked once:\n${member.asked.join("\n")}`);
+  assert.equal(gate.member.count(path), 1, `the member was asked once:\n${gate.member.asked.join("\n")}`);
 });
 
 test("a conditional request that misses goes to the member, whose 304 is passed on and not stored", async () => {
@@ -150,5 +122,5 @@ test("a conditional request that misses goes to the member, whose 304 is passed 
   const b = await ask(path);
   assert.equal(b.status, 200);
   assert.equal(b.cache, "MISS", "the member's 304 was not stored as the entry");
-  assert.equal(member.count(path), 2);
+  assert.equal(gate.member.count(path), 2);
 });
