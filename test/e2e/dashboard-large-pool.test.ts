@@ -13,6 +13,7 @@ import { after, before, describe, test } from "node:test";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { pick, seededRandom, seedNote, testSeed } from "../support/prng.js";
 import { type RunningShardgate, startShardgate } from "../support/shardgate-process.js";
+import { unansweredPoolYaml } from "../support/unanswered-pool-config.js";
 import { eventually } from "../support/wait.js";
 
 const SEED = testSeed(1616);
@@ -27,20 +28,9 @@ const MAX_RING_BYTES = 256 * 1024;
 const MAX_LEGEND = 21;
 const WAIT_MS = 60_000;
 
-/** 10,000 members on addresses nobody answers (no health checks: the pool is only looked at). */
+/** 10,000 members on addresses nobody answers. */
 function largePoolYaml(): string {
-  const lines = [
-    "listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }",
-    `admin: { token: "${TOKEN}" }`,
-    "log: { accessLog: false }",
-    "pools:",
-    "  big:",
-    "    members:",
-  ];
-  for (let i = 0; i < MEMBERS; i++)
-    lines.push(`      - { id: m${i}, address: "127.0.0.1:${1 + (i % 60_000)}" }`);
-  lines.push("routes:", "  - { pool: big, key: [header:x-k] }");
-  return `${lines.join("\n")}\n`;
+  return unansweredPoolYaml(TOKEN, MEMBERS, (i) => ({ id: `m${i}`, port: 1 + (i % 60_000) }));
 }
 
 function rowIds(page: Page): Promise<string[]> {
