@@ -9,14 +9,10 @@
 // Fails on the old code: the answer took the response timeout, past this test's bound.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import {
-  type FrameScriptedH2cMember,
-  okHeaders,
-  startFrameScriptedH2cMember,
-} from "../support/frame-scripted-h2c-member.js";
+import { test } from "node:test";
+import { okHeaders, startFrameScriptedH2cMember } from "../support/frame-scripted-h2c-member.js";
 import { frame } from "../support/h2-frames.js";
-import { poolConfig, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
+import { h2cMemberGatePerFile } from "../support/h2c-member-gate.js";
 import { timedFetch } from "../support/timed-fetch.js";
 import { scaled } from "../support/wait.js";
 
@@ -26,11 +22,8 @@ const SELF_DEPENDENT_PRIORITY = frame(2, 0, 1, Buffer.from([0, 0, 0, 1, 16]));
 /** Far below the pool's 30 s response timeout that bounded it before. */
 const BOUND_MS = 10_000;
 
-let member: FrameScriptedH2cMember;
-let sg: RunningShardgate;
-
-before(async () => {
-  member = await startFrameScriptedH2cMember((nth, s) => {
+const gate = h2cMemberGatePerFile(() =>
+  startFrameScriptedH2cMember((nth, s) => {
     const misbehave = nth === 0;
     return ({ type, stream }) => {
       if (type === 1 && misbehave) {
@@ -38,29 +31,17 @@ before(async () => {
         setTimeout(() => s.write(SELF_DEPENDENT_PRIORITY), 200);
       } else if (type === 1) s.write(okHeaders(stream));
     };
-  });
-  sg = await startShardgate(
-    poolConfig({
-      members: [{ id: "m1", port: member.port }],
-      accessLog: false,
-      poolExtra: "    protocol: h2c",
-    }),
-  );
-});
-
-after(async () => {
-  await stopAll();
-  await member.close();
-});
+  }),
+);
 
 test("h2c member: GOAWAY(NO_ERROR), then a malformed frame: the stream left open fails at once, not after the response timeout", async () => {
-  const { status, ms } = await timedFetch(`${sg.httpUrl}/first`, {
+  const { status, ms } = await timedFetch(`${gate.sg.httpUrl}/first`, {
     method: "POST",
     body: "x",
     headers: { "x-user-id": "k" },
     signal: AbortSignal.timeout(scaled(BOUND_MS)),
   });
-  console.log(`answer: ${status} in ${ms} ms; member connections ${member.connections}`);
+  console.log(`answer: ${status} in ${ms} ms; member connections ${gate.member.connections}`);
   assert.equal(status, 502, `the request on the dead session fails within the bound (${ms} ms)`);
-  assert.equal(sg.proc.exit, undefined, `shardgate exited\n${sg.proc.output()}`);
+  assert.equal(gate.sg.proc.exit, undefined, `shardgate exited\n${gate.sg.proc.output()}`);
 });

@@ -8,47 +8,28 @@
 // Fails on the old code: the first answer took the response timeout, past this test's bound.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import {
-  type FrameScriptedH2cMember,
-  okHeaders,
-  startFrameScriptedH2cMember,
-} from "../support/frame-scripted-h2c-member.js";
+import { test } from "node:test";
+import { okHeaders, startFrameScriptedH2cMember } from "../support/frame-scripted-h2c-member.js";
 import { frame } from "../support/h2-frames.js";
-import { poolConfig, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
+import { h2cMemberGatePerFile } from "../support/h2c-member-gate.js";
 import { type TimedAnswer, timedFetch } from "../support/timed-fetch.js";
 import { scaled } from "../support/wait.js";
 
 const SELF_DEPENDENT_PRIORITY = frame(2, 0, 1, Buffer.from([0, 0, 0, 1, 16]));
 
-let member: FrameScriptedH2cMember;
-let sg: RunningShardgate;
-
-before(async () => {
-  member = await startFrameScriptedH2cMember((nth, s) => {
+const gate = h2cMemberGatePerFile(() =>
+  startFrameScriptedH2cMember((nth, s) => {
     const misbehave = nth === 0;
     let first = true;
     return ({ type, stream }) => {
       if (type === 1) s.write(misbehave && first ? SELF_DEPENDENT_PRIORITY : okHeaders(stream));
       if (type === 1) first = false;
     };
-  });
-  sg = await startShardgate(
-    poolConfig({
-      members: [{ id: "m1", port: member.port }],
-      accessLog: false,
-      poolExtra: "    protocol: h2c",
-    }),
-  );
-});
-
-after(async () => {
-  await stopAll();
-  await member.close();
-});
+  }),
+);
 
 function get(path: string): Promise<TimedAnswer> {
-  return timedFetch(`${sg.httpUrl}${path}`, {
+  return timedFetch(`${gate.sg.httpUrl}${path}`, {
     headers: { "x-user-id": "k" },
     signal: AbortSignal.timeout(scaled(10_000)),
   });
@@ -61,10 +42,10 @@ test("h2c member sending a malformed frame: its session is failed at once, not a
   const second = get("/second");
   const [a, b] = await Promise.all([first, second]);
   console.log(
-    `first: ${a.status} in ${a.ms} ms; second: ${b.status} in ${b.ms} ms; member connections ${member.connections}`,
+    `first: ${a.status} in ${a.ms} ms; second: ${b.status} in ${b.ms} ms; member connections ${gate.member.connections}`,
   );
   assert.equal(a.status, 502, `the request on the dead session fails within the bound (${a.ms} ms)`);
   assert.equal(b.status, 200, `the next request is served (${b.ms} ms)`);
-  assert.equal(member.connections, 2, "one new session replaced the dead one");
-  assert.equal(sg.proc.exit, undefined, `shardgate exited\n${sg.proc.output()}`);
+  assert.equal(gate.member.connections, 2, "one new session replaced the dead one");
+  assert.equal(gate.sg.proc.exit, undefined, `shardgate exited\n${gate.sg.proc.output()}`);
 });

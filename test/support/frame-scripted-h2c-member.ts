@@ -1,7 +1,7 @@
 // A raw h2c member whose every frame the test scripts, for members that break HTTP/2 in ways no
-// library server would (malformed frames, GOAWAY with a stream open). Unlike raw-h2c-member.ts it
-// acknowledges shardgate's SETTINGS, so the session counts as fully open, and it hands the test
-// every frame, not only HEADERS, so an answer can wait for a request body's end.
+// library server would (malformed frames, GOAWAY with a stream open). It sends its (empty)
+// SETTINGS and, unless told not to, acknowledges shardgate's, so the session counts as fully
+// open; it hands the test every frame, so an answer can wait for a request body's end.
 
 import { createServer, type Server, type Socket } from "node:net";
 import { frame } from "./h2-frames.js";
@@ -30,8 +30,14 @@ export function okHeaders(stream: number): Buffer {
   return frame(1, 0x5, stream, Buffer.from([0x88]));
 }
 
-/** Starts the member on 127.0.0.1. */
-export async function startFrameScriptedH2cMember(script: ConnectionScript): Promise<FrameScriptedH2cMember> {
+/**
+ * Starts the member on 127.0.0.1. `ackSettings: false` leaves shardgate's SETTINGS unacknowledged:
+ * until the ACK, nghttp2 does not hold the member to shardgate's header list limit.
+ */
+export async function startFrameScriptedH2cMember(
+  script: ConnectionScript,
+  { ackSettings = true }: { ackSettings?: boolean } = {},
+): Promise<FrameScriptedH2cMember> {
   let connections = 0;
   const sockets = new Set<Socket>();
   const server: Server = createServer((s) => {
@@ -53,7 +59,7 @@ export async function startFrameScriptedH2cMember(script: ConnectionScript): Pro
         const len = buf.readUIntBE(0, 3);
         if (buf.length < 9 + len) break;
         const received = { type: buf[3], flags: buf[4], stream: buf.readUInt32BE(5) & 0x7fffffff };
-        if (received.type === 4 && (received.flags & 1) === 0) s.write(frame(4, 1, 0));
+        if (ackSettings && received.type === 4 && (received.flags & 1) === 0) s.write(frame(4, 1, 0));
         onFrame(received);
         buf = buf.subarray(9 + len);
       }
