@@ -7,11 +7,11 @@
 // validator that still names the entry gets 304 with no body, one that does not gets the entry.
 
 import assert from "node:assert/strict";
-import { request } from "node:http";
 import { test } from "node:test";
 import { cachedRoute, cacheRulesGatePerFile } from "../support/cache-rules-gate.js";
 import { MEMBER_ETAG, MEMBER_LAST_MODIFIED } from "../support/cache-rules-member.js";
-import { eventually, scaled } from "../support/wait.js";
+import { textRequest } from "../support/text-request.js";
+import { eventually } from "../support/wait.js";
 
 const gate = cacheRulesGatePerFile("cond:", cachedRoute("{ pathPrefix: /static }"));
 
@@ -22,30 +22,14 @@ interface Answer {
   body: string;
 }
 
-function ask(path: string, headers: Record<string, string> = {}, method = "GET"): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { host: "127.0.0.1", port: gate.port, path, method, headers, timeout: scaled(10_000) },
-      (res) => {
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (d: string) => {
-          body += d;
-        });
-        res.on("end", () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            cache: String(res.headers["x-cache"]),
-            etag: String(res.headers.etag),
-            body,
-          }),
-        );
-      },
-    );
-    req.on("timeout", () => req.destroy(new Error(`no answer for ${path}`)));
-    req.on("error", reject);
-    req.end();
-  });
+async function ask(path: string, headers: Record<string, string> = {}, method = "GET"): Promise<Answer> {
+  const a = await textRequest(gate.port, { path, method, headers });
+  return {
+    status: a.status,
+    cache: String(a.headers["x-cache"]),
+    etag: String(a.headers.etag),
+    body: a.body,
+  };
 }
 
 /** GETs `path` until it is answered from the cache (the entry is written after the miss is answered). */

@@ -9,10 +9,10 @@
 // (case, a trailing dot, that default port) still share one.
 
 import assert from "node:assert/strict";
-import { request } from "node:http";
 import { test } from "node:test";
 import { cachedRoute, cacheRulesGatePerFile } from "../support/cache-rules-gate.js";
-import { eventually, scaled } from "../support/wait.js";
+import { textRequest } from "../support/text-request.js";
+import { eventually } from "../support/wait.js";
 
 const gate = cacheRulesGatePerFile(
   "hp:",
@@ -26,27 +26,11 @@ interface Answer {
   body: string;
 }
 
-function get(path: string, host: string, proto?: string): Promise<Answer> {
+async function get(path: string, host: string, proto?: string): Promise<Answer> {
   const headers: Record<string, string> = { host };
   if (proto !== undefined) headers["x-forwarded-proto"] = proto;
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { host: "127.0.0.1", port: gate.port, path, headers, setHost: false, timeout: scaled(10_000) },
-      (res) => {
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (d: string) => {
-          body += d;
-        });
-        res.on("end", () =>
-          resolve({ status: res.statusCode ?? 0, cache: String(res.headers["x-cache"]), body }),
-        );
-      },
-    );
-    req.on("timeout", () => req.destroy(new Error(`no answer for ${host}${path}`)));
-    req.on("error", reject);
-    req.end();
-  });
+  const a = await textRequest(gate.port, { path, headers, setHost: false, what: `${host}${path}` });
+  return { status: a.status, cache: String(a.headers["x-cache"]), body: a.body };
 }
 
 /** Asks until the answer is a HIT (the entry is written to Redis after the miss is answered). */
