@@ -6,6 +6,7 @@ import { after, before } from "node:test";
 import { CacheRulesMember } from "./cache-rules-member.js";
 import { startRedis, stopAllRedis } from "./redis-server.js";
 import { type RunningShardgate, startShardgate, stopAll } from "./shardgate-process.js";
+import { startedInHook } from "./started-in-hook.js";
 
 export interface CacheRulesGate {
   readonly member: CacheRulesMember;
@@ -52,19 +53,15 @@ ${routes}`);
     await stopAllRedis();
     await member?.close();
   });
-  const started = <T>(v: T | undefined, what: string): T => {
-    if (v === undefined) throw new Error(`${what} is read before the file's before hook started it`);
-    return v;
-  };
   return {
     get member() {
-      return started(member, "the member");
+      return startedInHook(member, "the member");
     },
     get sg() {
-      return started(sg, "shardgate");
+      return startedInHook(sg, "shardgate");
     },
     get port() {
-      return started(port === 0 ? undefined : port, "shardgate's port");
+      return startedInHook(port === 0 ? undefined : port, "shardgate's port");
     },
   };
 }

@@ -3,6 +3,7 @@
 
 import { after, before } from "node:test";
 import { poolConfig, type RunningShardgate, startShardgate, stopAll } from "./shardgate-process.js";
+import { startedInHook } from "./started-in-hook.js";
 
 export interface H2cMemberGate<M> {
   readonly member: M;
@@ -29,16 +30,12 @@ export function h2cMemberGatePerFile<M extends { readonly port: number; close():
     await stopAll();
     await member?.close();
   });
-  const started = <T>(v: T | undefined, what: string): T => {
-    if (v === undefined) throw new Error(`${what} is read before the file's before hook started it`);
-    return v;
-  };
   return {
     get member() {
-      return started(member, "the member");
+      return startedInHook(member, "the member");
     },
     get sg() {
-      return started(sg, "shardgate");
+      return startedInHook(sg, "shardgate");
     },
   };
 }
