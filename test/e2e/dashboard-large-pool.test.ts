@@ -8,17 +8,17 @@
 // "not taking requests" filter.
 
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { assertChromiumPresent, launchHeadlessChromium } from "../support/headless-chromium.js";
 import { pick, seededRandom, seedNote, testSeed } from "../support/prng.js";
 import { type RunningShardgate, startShardgate } from "../support/shardgate-process.js";
+import { unansweredPoolYaml } from "../support/unanswered-pool-config.js";
 import { eventually } from "../support/wait.js";
 
 const SEED = testSeed(1616);
 const MEMBERS = 10_000;
 const TOKEN = "large-pool-token";
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 /** One update at 10 members is about 4 KB, one page of 100 members about 26 KB; the whole pool was 2.4 MB. */
 const MAX_UPDATE_BYTES = 64 * 1024;
 const MAX_ROWS = 100;
@@ -27,20 +27,9 @@ const MAX_RING_BYTES = 256 * 1024;
 const MAX_LEGEND = 21;
 const WAIT_MS = 60_000;
 
-/** 10,000 members on addresses nobody answers (no health checks: the pool is only looked at). */
+/** 10,000 members on addresses nobody answers. */
 function largePoolYaml(): string {
-  const lines = [
-    "listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }",
-    `admin: { token: "${TOKEN}" }`,
-    "log: { accessLog: false }",
-    "pools:",
-    "  big:",
-    "    members:",
-  ];
-  for (let i = 0; i < MEMBERS; i++)
-    lines.push(`      - { id: m${i}, address: "127.0.0.1:${1 + (i % 60_000)}" }`);
-  lines.push("routes:", "  - { pool: big, key: [header:x-k] }");
-  return `${lines.join("\n")}\n`;
+  return unansweredPoolYaml(TOKEN, MEMBERS, (i) => ({ id: `m${i}`, port: 1 + (i % 60_000) }));
 }
 
 function rowIds(page: Page): Promise<string[]> {
@@ -64,13 +53,9 @@ describe(`dashboard of a ${MEMBERS}-member pool in headless chromium (${seedNote
   let order: string[] = [];
 
   before(async () => {
-    assert.ok(existsSync(CHROMIUM), `chromium not found at ${CHROMIUM} (apt-get install -y chromium)`);
+    assertChromiumPresent();
     sg = await startShardgate(largePoolYaml());
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
-      headless: true,
-    });
+    browser = await launchHeadlessChromium();
     page = await (await browser.newContext({ viewport: { width: 1400, height: 1000 } })).newPage();
     page.on("response", (r) => {
       const path = new URL(r.url()).pathname;

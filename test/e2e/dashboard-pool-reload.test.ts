@@ -4,12 +4,11 @@
 // filter shows none when its last member comes back, and the next one when another goes.
 
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { assertChromiumPresent, launchHeadlessChromium } from "../support/headless-chromium.js";
 import { type RunningShardgate, startShardgate } from "../support/shardgate-process.js";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const TOKEN = "dashboard-pool-reload-token";
 const WAIT_MS = 30_000;
 
@@ -82,13 +81,9 @@ describe("dashboard: reloads that change the pool shown", () => {
   }
 
   before(async () => {
-    assert.ok(existsSync(CHROMIUM), `chromium not found at ${CHROMIUM} (apt-get install -y chromium)`);
+    assertChromiumPresent();
     sg = await startShardgate(yaml({ a: 250, b: 5 }));
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
-      headless: true,
-    });
+    browser = await launchHeadlessChromium();
     page = await (await browser.newContext()).newPage();
     await page.goto(`${sg.adminUrl}/ui`);
   });

@@ -4,13 +4,12 @@
 // on the first page and every later poll asked for the first page: the click was lost.
 
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
-import { type Browser, chromium, type Page, type Route } from "playwright-core";
+import type { Browser, Page, Route } from "playwright-core";
+import { assertChromiumPresent, launchHeadlessChromium } from "../support/headless-chromium.js";
 import { type RunningShardgate, startShardgate } from "../support/shardgate-process.js";
 import { eventually } from "../support/wait.js";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const MEMBERS = 250;
 const WAIT_MS = 30_000;
 
@@ -42,13 +41,9 @@ describe("dashboard: a late answer does not undo the operator's paging", () => {
   let held: Route | undefined;
 
   before(async () => {
-    assert.ok(existsSync(CHROMIUM), `chromium not found at ${CHROMIUM} (apt-get install -y chromium)`);
+    assertChromiumPresent();
     sg = await startShardgate(yaml());
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
-      headless: true,
-    });
+    browser = await launchHeadlessChromium();
     page = await (await browser.newContext()).newPage();
     await page.route("**/admin/dashboard?*", (route) => {
       const offset = new URL(route.request().url()).searchParams.get("offset") ?? "";

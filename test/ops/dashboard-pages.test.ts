@@ -7,25 +7,15 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { type RunningShardgate, startShardgate } from "../support/shardgate-process.js";
+import { unansweredPoolYaml } from "../support/unanswered-pool-config.js";
 import { eventually } from "../support/wait.js";
 
 const TOKEN = "dashboard-pages-token";
 const AUTH = { authorization: `Bearer ${TOKEN}` };
 
-/** `n` members on addresses nobody answers (no health checks: the pool is only looked at). */
+/** `n` members on addresses nobody answers. */
 function yaml(n: number): string {
-  const lines = [
-    "listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }",
-    `admin: { token: "${TOKEN}" }`,
-    "log: { accessLog: false }",
-    "pools:",
-    "  big:",
-    "    members:",
-  ];
-  for (let i = 0; i < n; i++)
-    lines.push(`      - { id: m${String(i).padStart(3, "0")}, address: "127.0.0.1:${1 + i}" }`);
-  lines.push("routes:", "  - { pool: big, key: [header:x-k] }");
-  return `${lines.join("\n")}\n`;
+  return unansweredPoolYaml(TOKEN, n, (i) => ({ id: `m${String(i).padStart(3, "0")}`, port: 1 + i }));
 }
 
 interface Page {

@@ -10,9 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { KubernetesWatcher } from "../../health/kubernetes-watcher.js";
-import { KubeApiDouble } from "../support/kube-api-double.js";
-import { recordingLogger } from "../support/recording-logger.js";
+import { withWatchedDouble } from "../support/kube-watched-double.js";
 import { eventually } from "../support/wait.js";
 
 const dir = mkdtempSync(join(tmpdir(), "sg-kube-error-event-"));
@@ -24,25 +22,7 @@ const ERROR_TEXT_BOUND = 400;
 test("a watch ERROR event's 1 MB message is cut and quoted in the last error and the warning", {
   timeout: 120_000,
 }, async () => {
-  const d = await KubeApiDouble.create({ bookmarkIntervalMs: 3_600_000 });
-  const kubeconfig = d.writeKubeconfig(join(dir, "kubeconfig"));
-  d.putSlice("default", "web-a", "web", [{ pod: "web-0", ip: "10.9.0.1" }]);
-  const { logger, lines: warnings } = recordingLogger(["warn", "error"]);
-  const w = new KubernetesWatcher({
-    service: "web",
-    namespace: "default",
-    port: "http",
-    kubeconfig,
-    watchTimeoutSec: 600,
-    backoffBaseMs: 50,
-    backoffMaxMs: 200,
-    rateLimit: 20,
-    logger,
-  });
-  try {
-    w.start();
-    await w.whenSynced();
-    await eventually("a watch open", () => (d.openWatches === 1 ? true : undefined), 30_000);
+  await withWatchedDouble(dir, "kubeconfig", async ({ d, w, warnings }) => {
     const message = `boom\u001b[2J\u202e\rover ${"m".repeat(1024 * 1024)}`;
     d.sendToWatches("ERROR", { kind: "Status", status: "Failure", code: 500, message });
     const warning = await eventually(
@@ -57,10 +37,7 @@ test("a watch ERROR event's 1 MB message is cut and quoted in the last error and
     // The watch carries on: a change made now reaches the view.
     d.putSlice("default", "web-b", "web", [{ pod: "web-1", ip: "10.9.0.2" }]);
     await eventually("the next watch's change", () => (w.members().length === 2 ? true : undefined), 30_000);
-  } finally {
-    await w.stop();
-    await d.close();
-  }
+  });
 });
 
 test("a watch ERROR event whose code and message are objects is still named in the last error", {
@@ -68,25 +45,7 @@ test("a watch ERROR event whose code and message are objects is still named in t
 }, async () => {
   // String() of an object parsed from JSON throws when its toString and valueOf are no
   // functions: the last error was "Cannot convert object to primitive value".
-  const d = await KubeApiDouble.create({ bookmarkIntervalMs: 3_600_000 });
-  const kubeconfig = d.writeKubeconfig(join(dir, "kubeconfig-objects"));
-  d.putSlice("default", "web-a", "web", [{ pod: "web-0", ip: "10.9.0.1" }]);
-  const { logger, lines: warnings } = recordingLogger(["warn", "error"]);
-  const w = new KubernetesWatcher({
-    service: "web",
-    namespace: "default",
-    port: "http",
-    kubeconfig,
-    watchTimeoutSec: 600,
-    backoffBaseMs: 50,
-    backoffMaxMs: 200,
-    rateLimit: 20,
-    logger,
-  });
-  try {
-    w.start();
-    await w.whenSynced();
-    await eventually("a watch open", () => (d.openWatches === 1 ? true : undefined), 30_000);
+  await withWatchedDouble(dir, "kubeconfig-objects", async ({ d, w, warnings }) => {
     const message = { toString: 1, valueOf: 1, text: "quota" };
     d.sendToWatches("ERROR", { kind: "Status", code: { toString: 1, valueOf: 1 }, message });
     await eventually("the failure warned", () => warnings.find((l) => l.includes("watch")), 30_000);
@@ -94,8 +53,5 @@ test("a watch ERROR event whose code and message are objects is still named in t
     assert.match(lastError, /^watch error event: "\{.*toString.*"(\.\.\.\(\d+ more\))? "\{.*quota.*"$/);
     d.putSlice("default", "web-b", "web", [{ pod: "web-1", ip: "10.9.0.2" }]);
     await eventually("the next watch's change", () => (w.members().length === 2 ? true : undefined), 30_000);
-  } finally {
-    await w.stop();
-    await d.close();
-  }
+  });
 });

@@ -12,9 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { WATCH_LINE_MAX } from "../../health/kubernetes-watch-stream.js";
-import { KubernetesWatcher } from "../../health/kubernetes-watcher.js";
-import { KubeApiDouble } from "../support/kube-api-double.js";
-import { recordingLogger } from "../support/recording-logger.js";
+import { withWatchedDouble } from "../support/kube-watched-double.js";
 import { eventually } from "../support/wait.js";
 
 const dir = mkdtempSync(join(tmpdir(), "sg-kube-endless-line-"));
@@ -26,25 +24,7 @@ const SLACK = 8 * 1024 * 1024;
 test("a watch line without end is refused at the line limit; the watch resumes, the view stays", {
   timeout: 180_000,
 }, async () => {
-  const d = await KubeApiDouble.create({ bookmarkIntervalMs: 3_600_000 });
-  const kubeconfig = d.writeKubeconfig(join(dir, "kubeconfig"));
-  d.putSlice("default", "web-a", "web", [{ pod: "web-0", ip: "10.9.0.1" }]);
-  const { logger, lines: warnings } = recordingLogger(["warn", "error"]);
-  const w = new KubernetesWatcher({
-    service: "web",
-    namespace: "default",
-    port: "http",
-    kubeconfig,
-    watchTimeoutSec: 600,
-    backoffBaseMs: 50,
-    backoffMaxMs: 200,
-    rateLimit: 20,
-    logger,
-  });
-  try {
-    w.start();
-    await w.whenSynced();
-    await eventually("a watch open", () => (d.openWatches === 1 ? true : undefined), 30_000);
+  await withWatchedDouble(dir, "kubeconfig", async ({ d, w, warnings }) => {
     const watchesBefore = w.status().watches;
     const sent = await d.sendEndlessLine(3 * WATCH_LINE_MAX);
     assert.ok(sent.hungUp, `the watcher took all ${sent.written} bytes of one line without hanging up`);
@@ -71,8 +51,5 @@ test("a watch line without end is refused at the line limit; the watch resumes, 
       () => (w.members().length === 2 ? true : undefined),
       30_000,
     );
-  } finally {
-    await w.stop();
-    await d.close();
-  }
+  });
 });

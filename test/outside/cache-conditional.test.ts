@@ -7,41 +7,13 @@
 // validator that still names the entry gets 304 with no body, one that does not gets the entry.
 
 import assert from "node:assert/strict";
-import { request } from "node:http";
-import { after, before, test } from "node:test";
-import { CacheRulesMember, MEMBER_ETAG, MEMBER_LAST_MODIFIED } from "../support/cache-rules-member.js";
-import { type RedisServer, startRedis, stopAllRedis } from "../support/redis-server.js";
-import { type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
-import { eventually, scaled } from "../support/wait.js";
+import { test } from "node:test";
+import { cachedRoute, cacheRulesGatePerFile } from "../support/cache-rules-gate.js";
+import { MEMBER_ETAG, MEMBER_LAST_MODIFIED } from "../support/cache-rules-member.js";
+import { textRequest } from "../support/text-request.js";
+import { eventually } from "../support/wait.js";
 
-let redis: RedisServer;
-let member: CacheRulesMember;
-let sg: RunningShardgate;
-let port = 0;
-
-before(async () => {
-  redis = await startRedis();
-  member = await new CacheRulesMember().start();
-  sg = await startShardgate(`listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
-log: { level: info, accessLog: false }
-redis: { url: ${redis.url}, keyPrefix: "cond:" }
-pools:
-  users:
-    members: [{ id: origin, address: "127.0.0.1:${member.port}" }]
-routes:
-  - match: { pathPrefix: /static }
-    pool: users
-    key: [path:2]
-    cache: { store: redis, maxBytes: 64kb }
-`);
-  port = Number(new URL(sg.httpUrl).port);
-});
-
-after(async () => {
-  await stopAll();
-  await stopAllRedis();
-  await member?.close();
-});
+const gate = cacheRulesGatePerFile("cond:", cachedRoute("{ pathPrefix: /static }"));
 
 interface Answer {
   status: number;
@@ -50,30 +22,14 @@ interface Answer {
   body: string;
 }
 
-function ask(path: string, headers: Record<string, string> = {}, method = "GET"): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { host: "127.0.0.1", port, path, method, headers, timeout: scaled(10_000) },
-      (res) => {
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (d: string) => {
-          body += d;
-        });
-        res.on("end", () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            cache: String(res.headers["x-cache"]),
-            etag: String(res.headers.etag),
-            body,
-          }),
-        );
-      },
-    );
-    req.on("timeout", () => req.destroy(new Error(`no answer for ${path}`)));
-    req.on("error", reject);
-    req.end();
-  });
+async function ask(path: string, headers: Record<string, string> = {}, method = "GET"): Promise<Answer> {
+  const a = await textRequest(gate.port, { path, method, headers });
+  return {
+    status: a.status,
+    cache: String(a.headers["x-cache"]),
+    etag: String(a.headers.etag),
+    body: a.body,
+  };
 }
 
 /** GETs `path` until it is answered from the cache (the entry is written after the miss is answered). */
@@ -111,7 +67,7 @@ test("a validator that still names the stored answer gets 304 from the cache, wi
     assert.equal(a.cache, "HIT", name);
     assert.equal(a.etag, MEMBER_ETAG, `${name}: the 304 names the stored validator`);
   }
-  assert.equal(member.count(path), 1, `the member was asked once:\n${member.asked.join("\n")}`);
+  assert.equal(gate.member.count(path), 1, `the member was asked once:\n${gate.member.asked.join("\n")}`);
 });
 
 test("a validator that does not name the stored answer gets the stored answer whole", async () => {
@@ -139,7 +95,7 @@ test("a validator that does not name the stored answer gets the stored answer wh
     assert.equal(a.cache, "HIT", name);
     assert.equal(a.body, stored.body, name);
   }
-  assert.equal(member.count(path), 1, `the member was asked once:\n${member.asked.join("\n")}`);
+  assert.equal(gate.member.count(path), 1, `the member was asked once:\n${gate.member.asked.join("\n")}`);
 });
 
 test("a conditional request that misses goes to the member, whose 304 is passed on and not stored", async () => {
@@ -150,5 +106,5 @@ test("a conditional request that misses goes to the member, whose 304 is passed 
   const b = await ask(path);
   assert.equal(b.status, 200);
   assert.equal(b.cache, "MISS", "the member's 304 was not stored as the entry");
-  assert.equal(member.count(path), 2);
+  assert.equal(gate.member.count(path), 2);
 });

@@ -8,13 +8,14 @@
 // reach a member only from a trusted proxy (`trustedProxies`), as Traefik keeps them.
 
 import assert from "node:assert/strict";
-import { createServer, type IncomingHttpHeaders, request, type Server } from "node:http";
+import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, test } from "node:test";
 import { h2Request, h2Session } from "../support/h2-client.js";
 import { type RedisServer, startRedis, stopAllRedis } from "../support/redis-server.js";
 import { type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
-import { eventually, scaled } from "../support/wait.js";
+import { textRequest } from "../support/text-request.js";
+import { eventually } from "../support/wait.js";
 
 /** What an attacker adds to a plain request to steer the member's links. */
 const STEERING = {
@@ -91,26 +92,10 @@ interface Answer {
   body: string;
 }
 
-function get(path: string, headers: Record<string, string> = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { host: "127.0.0.1", port, path, headers: { host: "shop.test", ...headers }, timeout: scaled(10_000) },
-      (res) => {
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (d: string) => {
-          body += d;
-        });
-        res.on("end", () => {
-          assert.equal(res.statusCode, 200, body);
-          resolve({ cache: String(res.headers["x-cache"]), body });
-        });
-      },
-    );
-    req.on("timeout", () => req.destroy(new Error(`no answer for ${path}`)));
-    req.on("error", reject);
-    req.end();
-  });
+async function get(path: string, headers: Record<string, string> = {}): Promise<Answer> {
+  const a = await textRequest(port, { path, headers: { host: "shop.test", ...headers } });
+  assert.equal(a.status, 200, a.body);
+  return { cache: String(a.headers["x-cache"]), body: a.body };
 }
 
 test("an untrusted client's forwarding fields never reach the member, so they cannot steer a stored answer", async () => {

@@ -9,46 +9,16 @@
 // (case, a trailing dot, that default port) still share one.
 
 import assert from "node:assert/strict";
-import { request } from "node:http";
-import { after, before, test } from "node:test";
-import { CacheRulesMember } from "../support/cache-rules-member.js";
-import { type RedisServer, startRedis, stopAllRedis } from "../support/redis-server.js";
-import { type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
-import { eventually, scaled } from "../support/wait.js";
+import { test } from "node:test";
+import { cachedRoute, cacheRulesGatePerFile } from "../support/cache-rules-gate.js";
+import { textRequest } from "../support/text-request.js";
+import { eventually } from "../support/wait.js";
 
-let redis: RedisServer;
-let member: CacheRulesMember;
-let sg: RunningShardgate;
-let port = 0;
-
-before(async () => {
-  redis = await startRedis();
-  member = await new CacheRulesMember().start();
-  sg = await startShardgate(`listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
-log: { level: info, accessLog: false }
-redis: { url: ${redis.url}, keyPrefix: "hp:" }
-pools:
-  users:
-    members: [{ id: origin, address: "127.0.0.1:${member.port}" }]
-routes:
-  - match: { host: "*", pathPrefix: /static }
-    pool: users
-    key: [path:2]
-    cache: { store: redis, maxBytes: 64kb }
-  - match: { host: "*", pathPrefix: /behind }
-    pool: users
-    key: [path:2]
-    trustedProxies: [127.0.0.1/32]
-    cache: { store: redis, maxBytes: 64kb }
-`);
-  port = Number(new URL(sg.httpUrl).port);
-});
-
-after(async () => {
-  await stopAll();
-  await stopAllRedis();
-  await member?.close();
-});
+const gate = cacheRulesGatePerFile(
+  "hp:",
+  cachedRoute('{ host: "*", pathPrefix: /static }') +
+    cachedRoute('{ host: "*", pathPrefix: /behind }', ["trustedProxies: [127.0.0.1/32]"]),
+);
 
 interface Answer {
   status: number;
@@ -56,27 +26,11 @@ interface Answer {
   body: string;
 }
 
-function get(path: string, host: string, proto?: string): Promise<Answer> {
+async function get(path: string, host: string, proto?: string): Promise<Answer> {
   const headers: Record<string, string> = { host };
   if (proto !== undefined) headers["x-forwarded-proto"] = proto;
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { host: "127.0.0.1", port, path, headers, setHost: false, timeout: scaled(10_000) },
-      (res) => {
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (d: string) => {
-          body += d;
-        });
-        res.on("end", () =>
-          resolve({ status: res.statusCode ?? 0, cache: String(res.headers["x-cache"]), body }),
-        );
-      },
-    );
-    req.on("timeout", () => req.destroy(new Error(`no answer for ${host}${path}`)));
-    req.on("error", reject);
-    req.end();
-  });
+  const a = await textRequest(gate.port, { path, headers, setHost: false, what: `${host}${path}` });
+  return { status: a.status, cache: String(a.headers["x-cache"]), body: a.body };
 }
 
 /** Asks until the answer is a HIT (the entry is written to Redis after the miss is answered). */
@@ -97,7 +51,7 @@ test("a Host on another port is another site: its clients are never served the f
   const other = await get(path, "shop.test:8081");
   assert.equal(other.cache, "MISS", `shop.test:8081 was served ${other.body}`);
   assert.match(other.body, /^GET shop\.test:8081 /);
-  assert.equal(member.count(path), 2, member.asked.join("\n"));
+  assert.equal(gate.member.count(path), 2, gate.member.asked.join("\n"));
   // And that port's own entry is what its clients get from then on.
   assert.match((await hit(path, "shop.test:8081")).body, /^GET shop\.test:8081 /);
   assert.match((await hit(path, "shop.test:8080")).body, /^GET shop\.test:8080 /);
@@ -112,7 +66,7 @@ test("the spellings of one site share its entries: case, a trailing dot, the def
     assert.equal(a.cache, "HIT", `${host} is site.test: ${a.body}`);
     assert.equal(a.body, stored.body);
   }
-  assert.equal(member.count(path), 1, member.asked.join("\n"));
+  assert.equal(gate.member.count(path), 1, gate.member.asked.join("\n"));
 });
 
 test("on plain HTTP, port 443 is another origin: a client naming it never plants the port-80 entry", async () => {
@@ -126,7 +80,7 @@ test("on plain HTTP, port 443 is another origin: a client naming it never plants
   const site = await get(path, "plain.test");
   assert.equal(site.cache, "MISS", `plain.test was served ${site.body}`);
   assert.match(site.body, /^GET plain\.test /);
-  assert.equal(member.count(path), 2, member.asked.join("\n"));
+  assert.equal(gate.member.count(path), 2, gate.member.asked.join("\n"));
 });
 
 test("behind a trusted proxy that says https, port 443 is the default and port 80 another origin", async () => {
@@ -138,5 +92,5 @@ test("behind a trusted proxy that says https, port 443 is the default and port 8
   assert.equal(same.body, stored.body);
   const other = await get(path, "tls.test:80", "https");
   assert.equal(other.cache, "MISS", `tls.test:80 over https was served ${other.body}`);
-  assert.equal(member.count(path), 2, member.asked.join("\n"));
+  assert.equal(gate.member.count(path), 2, gate.member.asked.join("\n"));
 });

@@ -8,41 +8,12 @@
 // spellings the normaliser does make one (`%61` and `a`, `%7d` and `%7D`) still share one.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import { CacheRulesMember } from "../support/cache-rules-member.js";
+import { test } from "node:test";
+import { cachedRoute, cacheRulesGatePerFile } from "../support/cache-rules-gate.js";
 import { rawReply } from "../support/raw-socket.js";
-import { type RedisServer, startRedis, stopAllRedis } from "../support/redis-server.js";
-import { type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
 import { eventually } from "../support/wait.js";
 
-let redis: RedisServer;
-let member: CacheRulesMember;
-let sg: RunningShardgate;
-let port = 0;
-
-before(async () => {
-  redis = await startRedis();
-  member = await new CacheRulesMember().start();
-  sg = await startShardgate(`listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
-log: { level: info, accessLog: false }
-redis: { url: ${redis.url}, keyPrefix: "tt:" }
-pools:
-  users:
-    members: [{ id: origin, address: "127.0.0.1:${member.port}" }]
-routes:
-  - match: { pathPrefix: /static }
-    pool: users
-    key: [path:2]
-    cache: { store: redis, maxBytes: 64kb }
-`);
-  port = Number(new URL(sg.httpUrl).port);
-});
-
-after(async () => {
-  await stopAll();
-  await stopAllRedis();
-  await member?.close();
-});
+const gate = cacheRulesGatePerFile("tt:", cachedRoute("{ pathPrefix: /static }"));
 
 interface Answer {
   cache: string;
@@ -50,7 +21,7 @@ interface Answer {
 }
 
 async function get(target: string): Promise<Answer> {
-  const reply = await rawReply(port, 10_000, (s) =>
+  const reply = await rawReply(gate.port, 10_000, (s) =>
     s.write(`GET ${target} HTTP/1.1\r\nhost: site.test\r\nconnection: close\r\n\r\n`),
   );
   const at = reply.indexOf("\r\n\r\n");
@@ -94,6 +65,6 @@ test("targets the normaliser makes one still share one entry", async () => {
     await hit(first);
     const a = await get(second);
     assert.equal(a.cache, "HIT", `${second} after ${first}`);
-    assert.equal(member.count(sent), 1, member.asked.join("\n"));
+    assert.equal(gate.member.count(sent), 1, gate.member.asked.join("\n"));
   }
 });

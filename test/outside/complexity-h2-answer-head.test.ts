@@ -9,16 +9,11 @@
 
 import assert from "node:assert/strict";
 import { request } from "node:http";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { amplifiedField, frame } from "../support/h2-frames.js";
-import { type RawH2cMember, smallAnswer, startRawH2cMember } from "../support/raw-h2c-member.js";
-import {
-  metricValue,
-  poolConfig,
-  type RunningShardgate,
-  startShardgate,
-  stopAll,
-} from "../support/shardgate-process.js";
+import { h2cMemberGatePerFile } from "../support/h2c-member-gate.js";
+import { smallAnswer, startRawH2cMember } from "../support/raw-h2c-member.js";
+import { metricValue } from "../support/shardgate-process.js";
 
 /** Lines of the amplified head: under Node's 128-pair cap, 25x the 16 KiB limit decoded. */
 const COPIES = 100;
@@ -28,39 +23,24 @@ function amplifiedHead(copies: number): Buffer {
   return Buffer.concat([Buffer.from([0x88]), amplifiedField(copies)]);
 }
 
-let member: RawH2cMember;
-let sg: RunningShardgate;
-
-before(async () => {
+const gate = h2cMemberGatePerFile(() =>
   // The first request is answered with the amplified head, every later one with a small head;
   // each with a 2-byte body.
-  member = await startRawH2cMember((stream, nth) =>
+  startRawH2cMember((stream, nth) =>
     nth === 0
       ? Buffer.concat([
           frame(1, 0x4, stream, amplifiedHead(COPIES)),
           frame(0, 0x1, stream, Buffer.from("ok")),
         ])
       : smallAnswer(stream),
-  );
-  sg = await startShardgate(
-    poolConfig({
-      members: [{ id: "m1", port: member.port }],
-      accessLog: false,
-      poolExtra: "    protocol: h2c\n",
-    }),
-  );
-});
-
-after(async () => {
-  await stopAll();
-  await member.close();
-});
+  ),
+);
 
 /** One GET through shardgate: status, head size and body (Node's client allows a 1 MB head here). */
 function get(): Promise<{ status: number; headBytes: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(
-      `${sg.httpUrl}/`,
+      `${gate.sg.httpUrl}/`,
       { headers: { "x-user-id": "k" }, agent: false, maxHeaderSize: 1 << 20 },
       (res) => {
         let body = "";
@@ -89,7 +69,7 @@ test(`an HPACK-amplified answer head (${COPIES} x 4 KB from 4.4 KB) is 502 upstr
   assert.equal(first.status, 502, `answered ${first.status} with a head of ${first.headBytes} bytes`);
   assert.match(first.body, /upstream_bad_response/);
   assert.ok(first.headBytes < 16_384, `${first.headBytes} bytes of head reached the client`);
-  const metrics = await (await fetch(`${sg.adminUrl}/metrics`)).text();
+  const metrics = await (await fetch(`${gate.sg.adminUrl}/metrics`)).text();
   assert.equal(
     metricValue(metrics, "shardgate_upstream_errors_total", { pool: "users", member: "m1", kind: "reset" }),
     1,
@@ -98,5 +78,5 @@ test(`an HPACK-amplified answer head (${COPIES} x 4 KB from 4.4 KB) is 502 upstr
   const second = await get();
   assert.equal(second.status, 200, second.body);
   assert.equal(second.body, "ok");
-  assert.equal(member.connections, 1, "one session to the member: kept after the refused head");
+  assert.equal(gate.member.connections, 1, "one session to the member: kept after the refused head");
 });

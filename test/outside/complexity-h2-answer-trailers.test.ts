@@ -10,16 +10,11 @@
 
 import assert from "node:assert/strict";
 import { request } from "node:http";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { amplifiedField, frame } from "../support/h2-frames.js";
-import { type RawH2cMember, SMALL_HEAD, smallAnswer, startRawH2cMember } from "../support/raw-h2c-member.js";
-import {
-  metricValue,
-  poolConfig,
-  type RunningShardgate,
-  startShardgate,
-  stopAll,
-} from "../support/shardgate-process.js";
+import { h2cMemberGatePerFile } from "../support/h2c-member-gate.js";
+import { SMALL_HEAD, smallAnswer, startRawH2cMember } from "../support/raw-h2c-member.js";
+import { metricValue } from "../support/shardgate-process.js";
 
 /** Lines of the amplified trailer block: under Node's 128-pair cap, 25x the 16 KiB limit decoded. */
 const COPIES = 100;
@@ -27,13 +22,10 @@ const COPIES = 100;
 /** A trailer block: the amplified field alone. */
 const amplifiedTrailers = amplifiedField;
 
-let member: RawH2cMember;
-let sg: RunningShardgate;
-
-before(async () => {
+const gate = h2cMemberGatePerFile(() =>
   // Every request is answered with a small head and a 2-byte body; the first answer ends with
   // the amplified trailer block, later ones end with the body.
-  member = await startRawH2cMember((stream, nth) =>
+  startRawH2cMember((stream, nth) =>
     nth === 0
       ? Buffer.concat([
           frame(1, 0x4, stream, SMALL_HEAD),
@@ -42,20 +34,8 @@ before(async () => {
           frame(1, 0x5, stream, amplifiedTrailers(COPIES)),
         ])
       : smallAnswer(stream),
-  );
-  sg = await startShardgate(
-    poolConfig({
-      members: [{ id: "m1", port: member.port }],
-      accessLog: false,
-      poolExtra: "    protocol: h2c\n",
-    }),
-  );
-});
-
-after(async () => {
-  await stopAll();
-  await member.close();
-});
+  ),
+);
 
 interface Got {
   status: number;
@@ -69,7 +49,7 @@ interface Got {
 function get(): Promise<Got> {
   return new Promise((resolve, reject) => {
     const req = request(
-      `${sg.httpUrl}/`,
+      `${gate.sg.httpUrl}/`,
       { headers: { "x-user-id": "k" }, agent: false, maxHeaderSize: 1 << 20 },
       (res) => {
         let body = "";
@@ -101,7 +81,7 @@ test(`an HPACK-amplified trailer block (${COPIES} x 4 KB from 4.4 KB) never reac
     `${first.trailerBytes} bytes of trailers reached the client (status ${first.status}, complete ${first.complete})`,
   );
   assert.equal(first.complete, false, "the answer is cut, not ended as whole without its trailers");
-  const metrics = await (await fetch(`${sg.adminUrl}/metrics`)).text();
+  const metrics = await (await fetch(`${gate.sg.adminUrl}/metrics`)).text();
   assert.equal(
     metricValue(metrics, "shardgate_upstream_errors_total", { pool: "users", member: "m1", kind: "reset" }),
     1,
@@ -111,5 +91,5 @@ test(`an HPACK-amplified trailer block (${COPIES} x 4 KB from 4.4 KB) never reac
   assert.equal(second.status, 200, second.body);
   assert.equal(second.body, "ok");
   assert.equal(second.complete, true);
-  assert.equal(member.connections, 1, "one session to the member: kept after the refused trailers");
+  assert.equal(gate.member.connections, 1, "one session to the member: kept after the refused trailers");
 });

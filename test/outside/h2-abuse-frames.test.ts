@@ -22,6 +22,7 @@ import { readFileSync } from "node:fs";
 import { connect as h2connect } from "node:http2";
 import { connect, type Socket } from "node:net";
 import { test } from "node:test";
+import { pump } from "../support/h2-frame-pump.js";
 import { readServerFrames, type ServerFrames } from "../support/h2-frame-reader.js";
 import { frame, literal } from "../support/h2-frames.js";
 import { oneMemberGate } from "../support/one-member-gate.js";
@@ -69,32 +70,6 @@ function open(settings: Buffer = Buffer.alloc(0)): { s: Socket; server: ServerFr
   const server = readServerFrames(s);
   s.write(Buffer.concat([PREFACE, frame(4, 0, 0, settings)]));
   return { s, server };
-}
-
-/**
- * Writes `next(i)` frames, 100 a write, respecting backpressure, until `max` frames, the socket
- * is gone or `ms` passed (scaled). Returns how many were written.
- */
-async function pump(s: Socket, max: number, ms: number, next: (i: number) => Buffer): Promise<number> {
-  const deadline = Date.now() + scaled(ms);
-  let i = 0;
-  while (i < max && !s.destroyed && Date.now() < deadline) {
-    const batch: Buffer[] = [];
-    for (let j = 0; j < 100 && i < max; j++, i++) batch.push(next(i));
-    if (!s.write(Buffer.concat(batch)))
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          clearTimeout(t);
-          s.off("drain", done);
-          s.off("close", done);
-          resolve();
-        };
-        const t = setTimeout(done, 1000);
-        s.once("drain", done);
-        s.once("close", done);
-      });
-  }
-  return i;
 }
 
 /**

@@ -7,8 +7,9 @@
 // class) and empty DATA frames (CVE-2019-9518). Fails on the old code: nothing counted.
 
 import assert from "node:assert/strict";
-import { connect, type Socket } from "node:net";
+import { connect } from "node:net";
 import { test } from "node:test";
+import { pump } from "../support/h2-frame-pump.js";
 import { readServerFrames } from "../support/h2-frame-reader.js";
 import { frame, literal } from "../support/h2-frames.js";
 import { oneMemberGate } from "../support/one-member-gate.js";
@@ -37,29 +38,6 @@ const FLOODS: ReadonlyArray<[string, boolean, (i: number) => Buffer]> = [
   ],
   ["empty DATA", false, (i) => (i === 0 ? frame(1, 0x4, 1, requestBlock(0x83)) : frame(0, 0, 1))],
 ];
-
-/** Writes up to `max` frames, 100 a write, until the socket closes or `ms` (scaled) passed. */
-async function pump(s: Socket, max: number, ms: number, next: (i: number) => Buffer): Promise<number> {
-  const deadline = Date.now() + scaled(ms);
-  let i = 0;
-  while (i < max && !s.destroyed && Date.now() < deadline) {
-    const batch: Buffer[] = [];
-    for (let j = 0; j < 100 && i < max; j++, i++) batch.push(next(i));
-    if (!s.write(Buffer.concat(batch)))
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          clearTimeout(t);
-          s.off("drain", done);
-          s.off("close", done);
-          resolve();
-        };
-        const t = setTimeout(done, 1000);
-        s.once("drain", done);
-        s.once("close", done);
-      });
-  }
-  return i;
-}
 
 test("h2c floods nghttp2 and Node end are counted as h2_flood and logged once each", async () => {
   for (const [name, unread, next] of FLOODS) {

@@ -3,7 +3,7 @@
 // our header list limit), reads only HEADERS frames, and answers each with the frames the test
 // gives for that stream.
 
-import { createServer, type Server, type Socket } from "node:net";
+import { type FrameScriptedH2cMember, startFrameScriptedH2cMember } from "./frame-scripted-h2c-member.js";
 import { frame } from "./h2-frames.js";
 
 /** `:status 200` and `x-ok: 1` (literal without indexing). */
@@ -19,56 +19,17 @@ export function smallAnswer(stream: number): Buffer {
   return Buffer.concat([frame(1, 0x4, stream, SMALL_HEAD), frame(0, 0x1, stream, Buffer.from("ok"))]);
 }
 
-export interface RawH2cMember {
-  readonly port: number;
-  /** Connections (HTTP/2 sessions) the member accepted. */
-  readonly connections: number;
-  close(): Promise<void>;
-}
+export type RawH2cMember = FrameScriptedH2cMember;
 
 /** Starts the member on 127.0.0.1; `answer(stream, nth)` gives the frames for the nth request (0-based). */
-export async function startRawH2cMember(
-  answer: (stream: number, nth: number) => Buffer,
-): Promise<RawH2cMember> {
-  let connections = 0;
+export function startRawH2cMember(answer: (stream: number, nth: number) => Buffer): Promise<RawH2cMember> {
   let requests = 0;
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((s) => {
-    connections++;
-    sockets.add(s);
-    s.on("close", () => sockets.delete(s));
-    s.on("error", () => {});
-    let pending = Buffer.alloc(0);
-    let preface = false;
-    s.write(frame(4, 0, 0));
-    s.on("data", (d: Buffer) => {
-      pending = Buffer.concat([pending, d]);
-      if (!preface) {
-        if (pending.length < 24) return;
-        pending = pending.subarray(24);
-        preface = true;
-      }
-      while (pending.length >= 9) {
-        const len = pending.readUIntBE(0, 3);
-        if (pending.length < 9 + len) break;
-        const type = pending[3];
-        const stream = pending.readUInt32BE(5) & 0x7fffffff;
-        pending = pending.subarray(9 + len);
-        if (type !== 1) continue; // HEADERS opens a request; the rest is ignored
-        s.write(answer(stream, requests++));
-      }
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as { port: number }).port;
-  return {
-    port,
-    get connections() {
-      return connections;
-    },
-    async close() {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  // HEADERS opens a request; the rest is ignored.
+  return startFrameScriptedH2cMember(
+    (_nth, s) =>
+      ({ type, stream }) => {
+        if (type === 1) s.write(answer(stream, requests++));
+      },
+    { ackSettings: false },
+  );
 }

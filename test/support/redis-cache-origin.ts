@@ -6,6 +6,7 @@ import { after, before } from "node:test";
 import type { ShardgateConfigInput } from "../../config/file/schema.js";
 import { CacheUpstream } from "../edge/cache-upstream.js";
 import { type RedisServer, startRedis, stopAllRedis } from "./redis-server.js";
+import { startedInHook } from "./started-in-hook.js";
 
 export interface RedisCacheOrigin {
   readonly redis: RedisServer;
@@ -26,19 +27,15 @@ export function redisCacheOriginPerFile(): RedisCacheOrigin {
     await up?.close();
     await stopAllRedis();
   });
-  const started = <T>(v: T | undefined, what: string): T => {
-    if (v === undefined) throw new Error(`${what} is read before the file's before hook started it`);
-    return v;
-  };
   return {
     get redis() {
-      return started(redis, "redis-server");
+      return startedInHook(redis, "redis-server");
     },
     get up() {
-      return started(up, "the cache origin");
+      return startedInHook(up, "the cache origin");
     },
     cachedConfig() {
-      const port = started(up, "the cache origin").port;
+      const port = startedInHook(up, "the cache origin").port;
       return {
         pools: { users: { members: [{ id: "origin", address: `127.0.0.1:${port}` }] } },
         routes: [
