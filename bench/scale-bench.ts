@@ -1,5 +1,5 @@
 // Scale benchmark (issue 16): `npm run bench -- scale [--only request,drain,metrics,...] [--seconds 5]
-// [--rounds 3] [--connections 32] [--seed 16] [--request-addresses 1] [--pin on|off] [--mirror on|off] [--json]`.
+// [--rounds 3] [--connections 32] [--seed 16] [--request-addresses 1] [--pin on|off] [--mirror on|off] [--fresh on|off] [--json]`.
 //
 // Every row of the issue's table, measured at a small and a large size in one run, with the
 // ratio large/small and the issue's target beside it. Targets are printed, never asserted.
@@ -57,6 +57,8 @@ interface Options {
   pinning: Pinning | string;
   /** The request rows' rounds mirrored (`--mirror on`, the default): every size twice per round. */
   mirrored: boolean;
+  /** Each round of the request rows on fresh processes (`--fresh on`, the default). */
+  fresh: boolean;
 }
 
 function parse(argv: string[]): Options {
@@ -83,6 +85,7 @@ function parse(argv: string[]): Options {
     "--request-addresses",
     "--pin",
     "--mirror",
+    "--fresh",
   ]);
   for (const a of argv) if (a.startsWith("--") && !known.has(a)) throw new Error(`unknown option ${a}`);
   const onlyText = value("--only");
@@ -97,8 +100,11 @@ function parse(argv: string[]): Options {
   if (probe !== "on" && probe !== "off") throw new Error(`--probe expects on or off, got ${probe}`);
   const pin = value("--pin") ?? "off";
   if (pin !== "on" && pin !== "off") throw new Error(`--pin expects on or off, got ${pin}`);
-  const mirror = value("--mirror") ?? "on";
-  if (mirror !== "on" && mirror !== "off") throw new Error(`--mirror expects on or off, got ${mirror}`);
+  const onOff = (flag: string): boolean => {
+    const v = value(flag) ?? "on";
+    if (v !== "on" && v !== "off") throw new Error(`${flag} expects on or off, got ${v}`);
+    return v === "on";
+  };
   return {
     only,
     seconds: num("--seconds", 5),
@@ -119,7 +125,8 @@ function parse(argv: string[]): Options {
     probe: probe === "on",
     requestAddresses: num("--request-addresses", REQUEST_ADDRESSES),
     pinning: pin === "on" ? choosePinning() : "--pin off",
-    mirrored: mirror === "on",
+    mirrored: onOff("--mirror"),
+    fresh: onOff("--fresh"),
   };
 }
 
@@ -255,6 +262,7 @@ export async function run(argv: string[]): Promise<number> {
           addresses: o.requestAddresses,
           pinning: typeof o.pinning === "string" ? null : o.pinning,
           mirrored: o.mirrored,
+          fresh: o.fresh,
           method: o.method,
           say: (line) => {
             if (!o.json) console.log(line);

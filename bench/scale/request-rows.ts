@@ -69,6 +69,14 @@ export interface RequestRowOptions {
   readonly method: MethodOptions;
   /** Every size twice per round, A B C C B A (runRounds' `merge` says why); false: once. */
   readonly mirrored: boolean;
+  /**
+   * Every round on a fresh process per size (`--fresh on`, the default); false: one process per
+   * size for the whole run. A process carries what it drew at start (JIT decisions, heap layout)
+   * into every round it serves: in one run the 1,000-member process spent 54-59 us of CPU per
+   * request in all 8 of its runs while the 3- and 10,000-member processes spent 42-49 on the same
+   * 30 members' work. Fresh processes make that draw part of what the rounds sample.
+   */
+  readonly fresh: boolean;
   /** How fast the CPUs ran during each run (cpu-speed.ts); null = not measured. */
   readonly probe: CpuSpeedProbe | null;
   /**
@@ -103,6 +111,11 @@ function mergeSamples(a: SizeSample, b: SizeSample): SizeSample {
     errors: a.errors + b.errors,
     busy: mean(a.busy, b.busy),
   };
+}
+
+interface SizeProcess {
+  readonly sg: Shardgate;
+  readonly gc: GcTraceReader;
 }
 
 interface SizeSample extends Sample {
@@ -147,48 +160,68 @@ export async function measureRequests(
   upstream: Upstream,
   o: RequestRowOptions,
 ): Promise<RequestFigure[]> {
-  const procs: Array<{ size: number; sg: Shardgate; gc: GcTraceReader }> = [];
   if (o.addresses < 1 || o.addresses > upstream.addresses.length)
     throw new Error(`request rows: addresses must be 1-${upstream.addresses.length}, got ${o.addresses}`);
   const addresses = upstream.addresses.slice(0, o.addresses);
   const pin = o.pinning;
   const loadCpu = pin?.loadCpu;
+  const live = new Map<number, SizeProcess>();
+  let started = 0;
+  /** A new process for `size`, warmed with `keys` (connections open, JIT warm) and its layout checked. */
+  const start = async (size: number, keys: number): Promise<SizeProcess> => {
+    const tag = `req-${size}-${started++}`;
+    // GC from V8's own trace in the process log (gc-trace.ts says why not /metrics).
+    const sg = await startShardgate(dir, tag, { members: size, algorithm: "ring" }, addresses, [
+      "--trace-gc",
+      ...SHIPPED_NODE_FLAGS,
+    ]);
+    const p = { sg, gc: new GcTraceReader(join(dir, `${tag}.log`)) };
+    live.set(size, p);
+    if (pin !== null) pinProcess(sg.pid, pin.proxyCpu);
+    await runWrk(dir, sg.url, 2, o.connections, keys, o.seed, loadCpu);
+    await checkLayout(sg.admin, keyLayout(size, keys, addresses.length), 30);
+    return p;
+  };
+  const stopAll = async () => {
+    for (const p of live.values()) await p.sg.stop().catch(() => undefined);
+    live.clear();
+  };
   if (pin !== null) pinProcess(upstream.pid, pin.loadCpu);
   try {
-    for (const size of o.sizes) {
-      procs.push({
-        size,
-        // GC from V8's own trace in the process log (gc-trace.ts says why not /metrics).
-        sg: await startShardgate(dir, `req-${size}`, { members: size, algorithm: "ring" }, addresses, [
-          "--trace-gc",
-          ...SHIPPED_NODE_FLAGS,
-        ]),
-        gc: new GcTraceReader(join(dir, `req-${size}.log`)),
-      });
-      if (pin !== null) pinProcess(procs[procs.length - 1].sg.pid, pin.proxyCpu);
-    }
     const out: RequestFigure[] = [];
     const name = (size: number) => `${size} members`;
     for (const keys of o.keySets) {
-      // Warm-up: connections to members opened, JIT warm, before anything counts.
-      for (const { sg } of procs) await runWrk(dir, sg.url, 2, o.connections, keys, o.seed, loadCpu);
-      o.say(`request rows, ${keys} keys:`);
+      o.say(
+        `request rows, ${keys} keys (${o.fresh ? "a fresh process per size every round" : "one process per size"}):`,
+      );
       // What the upstream side sees per size: a row whose sizes differ here does not compare
       // like with like (30 keys on 4 addresses: 3 members use 3 of them, 1,000 members all 4).
       const layouts = new Map<number, KeyLayout>();
-      for (const { size, sg } of procs) {
+      for (const size of o.sizes) {
         const l = keyLayout(size, keys, addresses.length);
-        await checkLayout(sg.admin, l, 30);
         layouts.set(size, l);
         o.say(`  ${size} members: keys reach ${layoutText(l)}`);
       }
+      if (!o.fresh) {
+        await stopAll();
+        for (const size of o.sizes) await start(size, keys);
+      }
+      let liveRound = -1;
       const rounds = await runRounds<SizeSample>(
-        procs.map((p) => name(p.size)),
+        o.sizes.map(name),
         o.rounds,
         o.method,
         undefined,
         async (n, r) => {
-          const { sg, gc } = procs.find((p) => name(p.size) === n) as (typeof procs)[number];
+          const size = o.sizes[o.sizes.map(name).indexOf(n)];
+          if (o.fresh && r !== liveRound) {
+            // Every size's process started (and warmed) before the round's first run, as with
+            // one process for the whole run; a re-run of a disturbed round gets new ones too.
+            await stopAll();
+            for (const s of o.sizes) await start(s, keys);
+            liveRound = r;
+          }
+          const { sg, gc } = live.get(size) as SizeProcess;
           // The same warm-up for every size right before each round (ROUND_WARMUP_RULE).
           await runWrk(dir, sg.url, ROUND_WARMUP_SECONDS, o.connections, keys, o.seed + 1000 + r, loadCpu);
           const gc0 = gc.read();
@@ -226,15 +259,15 @@ export async function measureRequests(
         },
         o.say,
         // The speed rule compares each size with the smallest, as the verdicts do.
-        procs.slice(1).map((p) => [name(p.size), name(procs[0].size)] as const),
+        o.sizes.slice(1).map((size) => [name(size), name(o.sizes[0])] as const),
         o.mirrored ? mergeSamples : undefined,
       );
-      const small = procs[0].size;
+      const small = o.sizes[0];
       const verdicts = new Map<number, GoalVerdict[]>();
-      for (const { size } of procs.slice(1))
+      for (const size of o.sizes.slice(1))
         verdicts.set(size, pairVerdicts(rounds, name(size), name(small), sizeGoals(size), o.method.minClean));
       for (const l of verdictLines(rounds, [...verdicts.values()].flat(), o.method, undefined)) o.say(l);
-      for (const { size } of procs) {
+      for (const size of o.sizes) {
         const ss = rounds.flatMap((r) => {
           const x = r.samples.get(name(size));
           return x === undefined ? [] : [x];
@@ -261,7 +294,7 @@ export async function measureRequests(
     }
     return out;
   } finally {
-    for (const p of procs) await p.sg.stop().catch(() => undefined);
+    await stopAll();
     // The later sections' processes are placed by the scheduler again.
     if (pin !== null) unpinProcess(upstream.pid);
   }
