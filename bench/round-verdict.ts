@@ -16,6 +16,7 @@
 
 import { speedText } from "./cpu-speed.js";
 import type { RoundLoad } from "./machine-load.js";
+import { type MedianInterval, medianInterval } from "./median-interval.js";
 
 export interface MethodOptions {
   readonly maxOtherCores: number;
@@ -209,6 +210,7 @@ export const RPS_P99_CPU = (rps: number, p99?: number, cpu?: number): Goal[] => 
 export interface GoalVerdict {
   readonly pair: string;
   readonly goal: string;
+  readonly target: Goal;
   readonly clean: number;
   readonly metClean: number;
   readonly all: number;
@@ -222,6 +224,11 @@ export interface GoalVerdict {
   /** Median ratio in rounds where `a` ran before `b` and after it (the order effect). */
   readonly aFirst: number;
   readonly bFirst: number;
+  /**
+   * A ~90 % interval for the median of the clean rounds' ratios (median-interval.ts). When it
+   * holds the goal's limit, the machine's noise is wider than the gap and the verdict says so.
+   */
+  readonly intervalClean: MedianInterval;
   /** At least `minClean` clean rounds: a verdict is given. */
   readonly enough: boolean;
   /** The verdict on the clean rounds: a majority of them met the goal. */
@@ -252,11 +259,13 @@ export function pairVerdicts<S extends Sample>(
     return {
       pair: `${a}/${b}`,
       goal: `${g.label} ${g.op} ${g.limit.toFixed(2)}x`,
+      target: g,
       clean: clean.length,
       metClean,
       all: both.length,
       metAll: both.filter((r) => holds(g, ratio(r))).length,
       medianOfRatiosClean: median(clean.map(ratio)),
+      intervalClean: medianInterval(clean.map(ratio)),
       medianOfRatiosAll: median(both.map(ratio)),
       ratioOfMediansAll: rom(both),
       ratioOfMediansClean: rom(clean),
@@ -269,6 +278,29 @@ export function pairVerdicts<S extends Sample>(
 }
 
 const f2 = (x: number) => (Number.isFinite(x) ? `${x.toFixed(2)}x` : "-");
+
+/** The interval as "0.91-1.04x (93 %)", or "-" without one. */
+function intervalText(i: MedianInterval): string {
+  return i.coverage === 0 ? "-" : `${i.lo.toFixed(2)}-${f2(i.hi)} (${(100 * i.coverage).toFixed(0)} %)`;
+}
+
+/**
+ * Whether the verdict is firm: the whole interval on the verdict's side of the goal's limit.
+ * Otherwise the rounds' spread holds the limit, and another run on this machine could go the
+ * other way; the bench prints "within the noise" rather than let a coin toss read as a result.
+ */
+export function firm(v: GoalVerdict, g: Goal): boolean {
+  const { lo, hi } = v.intervalClean;
+  const passes = (x: number) => holds(g, x);
+  return v.intervalClean.coverage > 0 && passes(lo) === v.met && passes(hi) === v.met;
+}
+
+function verdictWord(v: GoalVerdict, o: MethodOptions): string {
+  if (v.clean === 0) return "NO CLEAN ROUND";
+  if (!v.enough) return `TOO FEW CLEAN ROUNDS (< ${o.minClean})`;
+  const word = v.met ? "MET" : "NOT MET";
+  return firm(v, v.target) ? word : `${word}, within the noise`;
+}
 
 /** The method, the disturbed rounds and why, and one line per goal. */
 export function verdictLines<S extends Sample>(
@@ -290,21 +322,21 @@ export function verdictLines<S extends Sample>(
       (control === undefined
         ? ""
         : `, or the control ${control} is more than ${(100 * o.controlBand).toFixed(0)} % from its median`) +
-      `; up to ${o.maxReruns} extra rounds for disturbed ones; a verdict needs ${o.minClean} clean rounds and a majority of them; nothing dropped: all-round figures printed too`,
+      `; up to ${o.maxReruns} extra rounds for disturbed ones; a verdict needs ${o.minClean} clean rounds and a majority of them, and is "within the noise" when the interval of the median pair ratio (order statistics, ~90 %) holds the limit; nothing dropped: all-round figures printed too`,
   ];
   const disturbed = rounds.filter((r) => r.why.length > 0);
   lines.push(`disturbed rounds: ${disturbed.length} of ${rounds.length}`);
   for (const r of disturbed) lines.push(`  round ${r.round}: ${r.why.join("; ")}`);
   if (probed(rounds)) lines.push(speedSummary(rounds));
   lines.push(
-    "verdict                              clean rounds  median of   ratio of    | all rounds  median of   ratio of     | order: a first  b first",
+    "verdict                              clean rounds  median of   interval of the     ratio of    | all rounds  median of   ratio of     | order: a first  b first",
   );
   lines.push(
-    "                                     met k of n    pair ratios medians     | met k of n  pair ratios medians(old) |",
+    "                                     met k of n    pair ratios median (coverage)   medians     | met k of n  pair ratios medians(old) |",
   );
   for (const v of verdicts)
     lines.push(
-      `  ${`${v.pair} ${v.goal}`.padEnd(35)} ${`${v.metClean} of ${v.clean}`.padStart(8)}  ${f2(v.medianOfRatiosClean).padStart(9)} ${f2(v.ratioOfMediansClean).padStart(10)}    | ${`${v.metAll} of ${v.all}`.padStart(8)}  ${f2(v.medianOfRatiosAll).padStart(9)} ${f2(v.ratioOfMediansAll).padStart(10)}    | ${f2(v.aFirst).padStart(8)} ${f2(v.bFirst).padStart(8)}  ${v.clean === 0 ? "NO CLEAN ROUND" : !v.enough ? `TOO FEW CLEAN ROUNDS (< ${o.minClean})` : v.met ? "MET" : "NOT MET"}`,
+      `  ${`${v.pair} ${v.goal}`.padEnd(35)} ${`${v.metClean} of ${v.clean}`.padStart(8)}  ${f2(v.medianOfRatiosClean).padStart(9)}   ${intervalText(v.intervalClean).padEnd(18)} ${f2(v.ratioOfMediansClean).padStart(8)}    | ${`${v.metAll} of ${v.all}`.padStart(8)}  ${f2(v.medianOfRatiosAll).padStart(9)} ${f2(v.ratioOfMediansAll).padStart(10)}    | ${f2(v.aFirst).padStart(8)} ${f2(v.bFirst).padStart(8)}  ${verdictWord(v, o)}`,
     );
   return lines;
 }
@@ -356,7 +388,7 @@ export function roundVerdictText(vs: readonly GoalVerdict[]): string {
   return vs
     .map(
       (v) =>
-        `${v.goal} met in ${v.metClean} of ${v.clean} clean rounds (median ${f2(v.medianOfRatiosClean)}; all rounds ${v.metAll} of ${v.all}, ${f2(v.medianOfRatiosAll)})`,
+        `${v.goal} met in ${v.metClean} of ${v.clean} clean rounds (median ${f2(v.medianOfRatiosClean)}, interval ${intervalText(v.intervalClean)}${v.enough && !firm(v, v.target) ? ", within the noise" : ""}; all rounds ${v.metAll} of ${v.all}, ${f2(v.medianOfRatiosAll)})`,
     )
     .join("; ");
 }

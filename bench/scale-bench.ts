@@ -1,5 +1,5 @@
-// Scale benchmark (issue 16): `npm run bench -- scale [--only request,drain,metrics,...] [--seconds 5]
-// [--rounds 3] [--connections 32] [--seed 16] [--request-addresses 1] [--pin on|off] [--mirror on|off] [--fresh on|off] [--json]`.
+// Scale benchmark (issue 16): `npm run bench -- scale [--only request,drain,metrics,...] [--seconds 3]
+// [--rounds 8] [--connections 32] [--seed 16] [--request-addresses 1] [--pin on|off] [--mirror on|off] [--fresh on|off] [--json]`.
 //
 // Every row of the issue's table, measured at a small and a large size in one run, with the
 // ratio large/small and the issue's target beside it. Targets are printed, never asserted.
@@ -107,8 +107,8 @@ function parse(argv: string[]): Options {
   };
   return {
     only,
-    seconds: num("--seconds", 5),
-    rounds: num("--rounds", 4),
+    seconds: num("--seconds", 3),
+    rounds: num("--rounds", 8),
     connections: num("--connections", 32),
     seed: num("--seed", 16),
     sizes: sizesText === undefined ? [3, 1000, 10000] : sizesText.split(",").map(Number),

@@ -10,6 +10,7 @@ import { describe, it } from "node:test";
 import { mergeLoads, type RoundLoad, RoundMeter } from "../../bench/machine-load.js";
 import {
   DEFAULT_METHOD,
+  firm,
   flagRounds,
   pairVerdicts,
   type Round,
@@ -197,7 +198,7 @@ describe("round method", () => {
     const text = verdictLines(rounds, [rps, p99], DEFAULT_METHOD, undefined).join("\n");
     assert.match(text, /disturbed rounds: 1 of 4/);
     assert.match(text, /round 4: outside CPU 1\.90 cores during b/);
-    assert.match(text, /a\/b req\/s >= 0\.90x\s+2 of 3\s+0\.92x.*MET$/m);
+    assert.match(text, /a\/b req\/s >= 0\.90x\s+2 of 3\s+0\.92x\s+0\.80-0\.95x \(75 %\).*MET, within the noise$/m);
     // Fewer clean rounds than the method asks for: no verdict, said so.
     const [few] = pairVerdicts(rounds, "a", "b", RPS_P99_CPU(0.9), 4);
     assert.equal(few.met, false);
@@ -205,6 +206,27 @@ describe("round method", () => {
       verdictLines(rounds, [few], { ...DEFAULT_METHOD, minClean: 4 }, undefined).join("\n"),
       /2 of 3 .*TOO FEW CLEAN ROUNDS \(< 4\)/,
     );
+  });
+
+  it("calls a verdict firm only when the median's interval is on its side of the limit", () => {
+    const ratios = (xs: number[]) => xs.map((x, i) => round(i, sample(1000 * x, 5), sample(1000, 5)));
+    const verdict = (xs: number[]) => {
+      const rounds = ratios(xs);
+      flagRounds(rounds, DEFAULT_METHOD);
+      const [v] = pairVerdicts(rounds, "a", "b", RPS_P99_CPU(0.95));
+      return { v, line: verdictLines(rounds, [v], DEFAULT_METHOD, undefined).at(-1) as string };
+    };
+    // Eight rounds: the interval is the 2nd smallest to the 2nd largest ratio (93 %).
+    const sure = verdict([0.97, 1.01, 0.99, 0.9, 1.03, 0.98, 1.0, 1.02]);
+    assert.ok(sure.v.met && firm(sure.v, sure.v.target));
+    assert.deepEqual([sure.v.intervalClean.lo, sure.v.intervalClean.hi], [0.97, 1.02]);
+    assert.match(sure.line, /0\.97-1\.02x \(93 %\).* MET$/);
+    const noisy = verdict([0.97, 1.01, 0.8, 0.9, 1.03, 0.94, 1.0, 0.96]);
+    assert.ok(noisy.v.met && !firm(noisy.v, noisy.v.target));
+    assert.match(noisy.line, /MET, within the noise$/);
+    const short = verdict([0.9, 0.92, 0.8, 0.91, 0.97, 0.89, 0.93, 0.88]);
+    assert.ok(!short.v.met && firm(short.v, short.v.target));
+    assert.match(short.line, /NOT MET$/);
   });
 
   it("re-runs a disturbed round, up to the bound, and keeps every round", async () => {
