@@ -198,7 +198,10 @@ describe("round method", () => {
     const text = verdictLines(rounds, [rps, p99], DEFAULT_METHOD, undefined).join("\n");
     assert.match(text, /disturbed rounds: 1 of 4/);
     assert.match(text, /round 4: outside CPU 1\.90 cores during b/);
-    assert.match(text, /a\/b req\/s >= 0\.90x\s+2 of 3\s+0\.92x\s+0\.80-0\.95x \(75 %\).*MET, within the noise$/m);
+    assert.match(
+      text,
+      /a\/b req\/s >= 0\.90x\s+2 of 3\s+0\.92x\s+0\.80-0\.95x \(75 %\).*MET, within the noise$/m,
+    );
     // Fewer clean rounds than the method asks for: no verdict, said so.
     const [few] = pairVerdicts(rounds, "a", "b", RPS_P99_CPU(0.9), 4);
     assert.equal(few.met, false);
