@@ -24,7 +24,7 @@ import {
   isFresh,
 } from "./cache-entry.js";
 import { CACHE_GET, CACHE_GET_BUFFER, ENTRY_HEAD_ALLOWANCE } from "./cache-get-script.js";
-import { baseKey, baseTag, cacheHostText, variantKey } from "./cache-keys.js";
+import { baseKey, baseTag, cacheHostText, forwardedScheme, variantKey } from "./cache-keys.js";
 import { isStorable, requestMode, type Storable, storable, varyValues } from "./cache-policy.js";
 import { Coalescer, type Fill, waitFill } from "./coalescer.js";
 import { notModified } from "./conditional.js";
@@ -84,10 +84,16 @@ export class SharedCache {
     st.cacheHeaders = view;
     // And forwarded as built here (data-plane prepareHeaders copies its forwarding fields).
     ctx.upstreamView = view;
+    const scheme = forwardedScheme(view["x-forwarded-proto"]);
+    if (scheme === "") {
+      this.metrics.cache.bypass.inc();
+      return false;
+    }
     const host = req.headers.host;
     const tag = baseTag(
       this.label,
-      host === undefined ? "" : cacheHostText(host, view["x-forwarded-proto"]),
+      scheme,
+      host === undefined ? "" : cacheHostText(host, scheme),
       req.url ?? "",
     );
     const auth = req.headers.authorization !== undefined;
