@@ -18,6 +18,11 @@ test("request modes", () => {
   assert.equal(requestMode("GET", { "cache-control": "max-age=0" }), "refresh");
   assert.equal(requestMode("GET", { pragma: "no-cache" }), "refresh");
   assert.equal(requestMode("HEAD", {}), "lookup");
+  // Preconditions only the member can evaluate: forwarded, the answer may refresh the entry.
+  assert.equal(requestMode("GET", { "if-match": '"a"' }), "refresh");
+  assert.equal(requestMode("HEAD", { "if-unmodified-since": "Mon, 07 Dec 2026 00:00:00 GMT" }), "refresh");
+  assert.equal(requestMode("GET", { "if-match": "*", "cache-control": "no-store" }), "bypass");
+  assert.equal(requestMode("GET", { "if-none-match": '"a"', "if-modified-since": "x" }), "lookup");
 });
 
 test("freshness: s-maxage over max-age over Expires - Date; Age subtracted; invalid values stale", () => {
