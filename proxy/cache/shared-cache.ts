@@ -172,6 +172,10 @@ export class SharedCache {
     res.setHeader("age", String(currentAge(h, Date.now())));
     res.setHeader("x-cache", "HIT");
     res.setHeader("x-request-id", ctx.requestId);
+    // The sticky id a missing key was routed by (onMissingKey: cookie), as a miss's answer carries
+    // it: without it the client's next request that the cache does not answer went to a random
+    // member, not to the one the ring picks for this id (and every hit handed out no id at all).
+    if (ctx.issuedCookie !== "") res.setHeader("set-cookie", ctx.issuedCookie);
     // Preconditions apply to what would be a 2xx answer (RFC 9110 13.2.1).
     if (h.status >= 200 && h.status < 300 && notModified(ctx.req.headers, h.headers)) {
       res.statusCode = 304;
