@@ -199,7 +199,9 @@ export class SharedCache {
     headers["x-cache"] = "MISS";
     const fill = this.leading.get(ctx) ?? null;
     const status = proxyRes.statusCode ?? 0;
-    const s = storable(status, ctx.req.headers, headers, Date.now());
+    // shardgate's own Set-Cookie lines (added before this hook) are per client and not stored.
+    const own = (ctx.issuedCookie === "" ? 0 : 1) + (st.affinityCookieSet ? 1 : 0);
+    const s = storable(status, ctx.req.headers, headers, Date.now(), own);
     const cl = headers["content-length"];
     if (!isStorable(s) || ctx.method !== "GET" || (cl !== undefined && Number(cl) > this.cfg.maxBytes)) {
       this.metrics.cache.not_storable.inc();

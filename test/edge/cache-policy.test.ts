@@ -58,6 +58,24 @@ test("never stored: private, no-store, no-cache, Set-Cookie, Vary *, uncacheable
   assert.equal(reason(404, { "cache-control": fresh }), "stored");
 });
 
+test("shardgate's own Set-Cookie lines (appended after the member's) do not make a response private", () => {
+  const fresh = "public, max-age=60";
+  const own = (cookies: string | string[], n: number) => {
+    const s = storable(
+      200,
+      {},
+      { "cache-control": fresh, "set-cookie": cookies } as Record<string, string>,
+      NOW,
+      n,
+    );
+    return isStorable(s) ? "stored" : s.reason;
+  };
+  assert.equal(own(["sg_key=1"], 1), "stored");
+  assert.equal(own(["sg_key=1", "sg_aff=2"], 2), "stored");
+  assert.equal(own(["session=m", "sg_key=1"], 1), "set-cookie");
+  assert.equal(own("session=m", 0), "set-cookie");
+});
+
 test("Authorization: stored only with public, s-maxage or must-revalidate", () => {
   const auth = { authorization: "Bearer x" };
   assert.equal(isStorable(storable(200, auth, { "cache-control": "max-age=60" }, NOW)), false);

@@ -42,6 +42,11 @@ routes:
     key: [header:x-user, cookie:sg_key]
     onMissingKey: cookie
     cache: { store: redis, maxBytes: 64kb }
+  - match: { pathPrefix: /aff }
+    pool: users
+    key: [header:x-user]
+    affinity: { cookie: { name: sg_aff } }
+    cache: { store: redis, maxBytes: 64kb }
 `);
 });
 
@@ -124,4 +129,44 @@ test("a HEAD hit and a conditional 304 hit carry the cookie too", async () => {
   assert.equal(notModified.status, 304);
   assert.equal(notModified.headers["x-cache"], "HIT");
   assert.notEqual(sticky(notModified).pair, "", "304 hit");
+});
+
+test("a miss for a client without a key is stored: the cookie shardgate gives it is no member's Set-Cookie", async () => {
+  const path = "/static/sticky/first-visit";
+  const first = await ask(path);
+  assert.equal(first.headers["x-cache"], "MISS");
+  assert.notEqual(sticky(first).pair, "", "the miss sets the sticky cookie");
+  // The old code: never stored (the response carried a Set-Cookie, shardgate's own), so every
+  // client was sent to a member until one with a key asked.
+  const later = await eventually(`${path} answered from the cache`, async () => {
+    const a = await ask(path, { "x-user": "u3" });
+    return a.headers["x-cache"] === "HIT" ? a : undefined;
+  });
+  assert.equal(later.body, first.body);
+  assert.equal(sticky(later).pair, "", "a client with a key is given no cookie, and the entry holds none");
+  assert.equal(
+    counts(path).reduce((a, b) => a + b, 0),
+    1,
+    "one request reached a member",
+  );
+});
+
+test("a miss that gets an affinity cookie is stored: that cookie is shardgate's, not the member's", async () => {
+  const path = "/aff/sticky/page";
+  const first = await ask(path, { "x-user": "u4" });
+  assert.equal(first.headers["x-cache"], "MISS");
+  const aff = (first.headers["set-cookie"] ?? []).find((c) => c.startsWith("sg_aff="));
+  assert.ok(aff !== undefined, `the miss sets the affinity cookie: ${JSON.stringify(first.headers)}`);
+  // The old code: never stored, whoever asked without an affinity cookie yet.
+  const later = await eventually(`${path} answered from the cache`, async () => {
+    const a = await ask(path, { "x-user": "u5" });
+    return a.headers["x-cache"] === "HIT" ? a : undefined;
+  });
+  assert.equal(later.body, first.body);
+  assert.equal(later.headers["set-cookie"], undefined, "the entry holds no cookie");
+  assert.equal(
+    counts(path).reduce((a, b) => a + b, 0),
+    1,
+    "one request reached a member",
+  );
 });
