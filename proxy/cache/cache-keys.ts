@@ -59,9 +59,17 @@ export function urlKeyText(url: string): string {
   return url.replace(/[{}]/g, (c) => (c === "{" ? "{7B" : "{7D"));
 }
 
-/** The text every key of one stored URL starts with; `host` is cacheHostText's, "" when none was sent. */
-export function baseTag(route: string, scheme: string, host: string, url: string): string {
-  return `${route}|${scheme}://${host}|GET|${urlKeyText(url)}`;
+/** "<route>|<scheme>://": how every key text of `route` for `scheme` starts (built once for http, https). */
+export function originPrefix(route: string, scheme: string): string {
+  return `${route}|${scheme}://`;
+}
+
+/**
+ * The text every key of one stored URL starts with: `prefix` (originPrefix), the Host as
+ * cacheHostText reads it ("" when none was sent), the method and the URL.
+ */
+export function baseTag(prefix: string, host: string, url: string): string {
+  return `${prefix}${host}|GET|${urlKeyText(url)}`;
 }
 
 export function baseKey(tag: string): string {

@@ -24,7 +24,7 @@ import {
   isFresh,
 } from "./cache-entry.js";
 import { CACHE_GET, CACHE_GET_BUFFER, ENTRY_HEAD_ALLOWANCE } from "./cache-get-script.js";
-import { baseKey, baseTag, cacheHostText, forwardedScheme, variantKey } from "./cache-keys.js";
+import { baseKey, baseTag, cacheHostText, forwardedScheme, originPrefix, variantKey } from "./cache-keys.js";
 import { isStorable, requestMode, type Storable, storable, varyValues } from "./cache-policy.js";
 import { Coalescer, type Fill, waitFill } from "./coalescer.js";
 import { notModified } from "./conditional.js";
@@ -55,6 +55,9 @@ export class SharedCache {
   /** Bytes of one stored value read at most (CACHE_GET): maxBytes of body and the entry's head. */
   private readonly readMax: number;
   private warnedLarge = false;
+  /** originPrefix of the two schemes nearly every request has, built once: a key is one concatenation. */
+  private readonly httpPrefix: string;
+  private readonly httpsPrefix: string;
 
   constructor(
     private readonly cfg: CacheConfig,
@@ -66,6 +69,8 @@ export class SharedCache {
   ) {
     this.notStored = new Set([...NOT_STORED, ...perResponseHeaders.map((h) => h.toLowerCase())]);
     this.readMax = cfg.maxBytes + ENTRY_HEAD_ALLOWANCE;
+    this.httpPrefix = originPrefix(label, "http");
+    this.httpsPrefix = originPrefix(label, "https");
     store.defineScript(CACHE_GET);
   }
 
@@ -90,12 +95,13 @@ export class SharedCache {
       return false;
     }
     const host = req.headers.host;
-    const tag = baseTag(
-      this.label,
-      scheme,
-      host === undefined ? "" : cacheHostText(host, scheme),
-      req.url ?? "",
-    );
+    const prefix =
+      scheme === "http"
+        ? this.httpPrefix
+        : scheme === "https"
+          ? this.httpsPrefix
+          : originPrefix(this.label, scheme);
+    const tag = baseTag(prefix, host === undefined ? "" : cacheHostText(host, scheme), req.url ?? "");
     const auth = req.headers.authorization !== undefined;
     if (mode === "lookup") {
       const entry = await this.lookup(tag, view, auth);
