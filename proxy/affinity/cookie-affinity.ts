@@ -76,6 +76,7 @@ export class CookieAffinity implements Affinity {
     if (st.cookieMember === ctx.member || ctx.member === "" || ctx.snapshot === null) return;
     const value = this.codec.sign(ctx.snapshot.name, ctx.member, this.wallSec() + this.ttlSec);
     appendSetCookie(headers, `${this.cfg.name}=${value}${this.attributes}`);
+    st.affinityCookieSet = true;
   }
 
   async explain(snapshot: PoolSnapshot, _key: string, cookie: string): Promise<AffinityExplanation> {

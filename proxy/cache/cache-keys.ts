@@ -1,35 +1,47 @@
-// Where a cached response lives: "c:{<route>|<host>|<method>|<url>}" (the base key) and, for a
-// response with Vary, "c:{<route>|<host>|<method>|<url>}:v:<sha256 of the varying values>".
-// The Host is part of the key: a route matching many hosts must not answer one host's request
-// with another's response. Case, a trailing dot and the default port of the scheme the member is
-// told are spellings of one origin; any other port is an origin of its own (cacheHostText). The
-// URL's "{" and "}" are escaped (urlKeyText).
+// Where a cached response lives: "c:{<route>|<scheme>://<host>|<method>|<url>}" (the base key)
+// and, for a response with Vary, "c:{<route>|<scheme>://<host>|<method>|<url>}:v:<sha256 of the
+// varying values>". The origin (scheme and Host) is part of the key, as RFC 9111 section 2 keys
+// on the target URI: a route matching many hosts must not answer one host's request with
+// another's response, and a member told `X-Forwarded-Proto: https` may answer differently (an
+// HSTS header, absolute https links) than the same member told http. Case, a trailing dot and
+// the default port of the scheme the member is told are spellings of one origin; any other port
+// is an origin of its own (cacheHostText). The URL's "{" and "}" are escaped (urlKeyText).
 // Keys longer than storeKey's limit are stored by hash (not purgeable by prefix, but by
 // expiry). All keys of one URL share the hash tag, so they sit in one Redis Cluster slot. HEAD is
 // answered from the GET entry (RFC 9111 4.3.5), so the method in the key is always GET today.
+// Builds before the scheme was keyed wrote "<route>|<host>|..." with no "://": a Host is checked
+// to hold no "/" (request-checks.ts isHostAndPort), so no key of theirs is read by this build
+// (their entries are misses, then expire), and a purge's host wildcard finds both.
 
 import { createHash } from "node:crypto";
 import { storeKey } from "../redis/redis-store.js";
 import { HTTP_PORT, HTTPS_PORT, originHostText } from "../routing/host-key.js";
 
 /**
- * The Host as a key reads it: without the default port of the scheme in the X-Forwarded-Proto
- * the member is sent (this hop's, or a trusted proxy's first), since that is the origin a member
- * builds its links and redirects from. Not as a `header:host` key reads it (80 and 443 dropped
- * whatever the scheme): `a:8080` and `a:8081` were one entry, and after the port was kept a plain
- * client's `Host: a:443` still planted, under `a`, an answer linking to `http://a:443`, which
- * every client of `http://a` was then served.
+ * The Host as a key reads it: without the default port of `scheme` (forwardedScheme), since that
+ * is the origin a member builds its links and redirects from. Not as a `header:host` key reads it
+ * (80 and 443 dropped whatever the scheme): `a:8080` and `a:8081` were one entry, and after the
+ * port was kept a plain client's `Host: a:443` still planted, under `a`, an answer linking to
+ * `http://a:443`, which every client of `http://a` was then served.
  */
-export function cacheHostText(host: string, forwardedProto: string | string[] | undefined): string {
-  return originHostText(host, isHttps(forwardedProto) ? HTTPS_PORT : HTTP_PORT);
+export function cacheHostText(host: string, scheme: string): string {
+  return originHostText(host, scheme === "https" ? HTTPS_PORT : HTTP_PORT);
 }
 
-/** Whether an X-Forwarded-Proto value's first element is https (any case, a list's first). */
-function isHttps(proto: string | string[] | undefined): boolean {
-  if (proto === "https") return true;
-  if (proto === "http" || typeof proto !== "string") return false;
+/** A URI scheme (RFC 3986 section 3.1), lower-case, of a length any real one has. */
+const SCHEME = /^[a-z][a-z0-9+.-]{0,15}$/;
+
+/**
+ * The scheme the member is told in X-Forwarded-Proto (this hop's, or a trusted proxy's first
+ * element), lower-cased; "" when that is no URI scheme (a trusted proxy's empty or garbled
+ * value), which the cache then leaves alone rather than key on a text a member reads its own way.
+ */
+export function forwardedScheme(proto: string | string[] | undefined): string {
+  if (proto === "http" || proto === "https") return proto;
+  if (typeof proto !== "string") return "";
   const comma = proto.indexOf(",");
-  return (comma < 0 ? proto : proto.slice(0, comma)).trim().toLowerCase() === "https";
+  const first = (comma < 0 ? proto : proto.slice(0, comma)).trim().toLowerCase();
+  return SCHEME.test(first) ? first : "";
 }
 
 /**
@@ -47,8 +59,17 @@ export function urlKeyText(url: string): string {
   return url.replace(/[{}]/g, (c) => (c === "{" ? "{7B" : "{7D"));
 }
 
-export function baseTag(route: string, host: string, url: string): string {
-  return `${route}|${host}|GET|${urlKeyText(url)}`;
+/** "<route>|<scheme>://": how every key text of `route` for `scheme` starts (built once for http, https). */
+export function originPrefix(route: string, scheme: string): string {
+  return `${route}|${scheme}://`;
+}
+
+/**
+ * The text every key of one stored URL starts with: `prefix` (originPrefix), the Host as
+ * cacheHostText reads it ("" when none was sent), the method and the URL.
+ */
+export function baseTag(prefix: string, host: string, url: string): string {
+  return `${prefix}${host}|GET|${urlKeyText(url)}`;
 }
 
 export function baseKey(tag: string): string {

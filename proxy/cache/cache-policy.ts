@@ -1,10 +1,11 @@
 // The subset of RFC 9111 (HTTP caching) a shared cache in front of an API needs, as pure
 // functions of headers:
 //   - requests: GET and HEAD only; `no-store` bypasses the cache, `no-cache` / `max-age=0`
-//     (and `Pragma: no-cache`) skip the lookup but may refresh the entry;
+//     (and `Pragma: no-cache`) skip the lookup but may refresh the entry, and so do `If-Match`
+//     and `If-Unmodified-Since` (below);
 //   - responses are stored only with explicit freshness (`s-maxage`, else `max-age`, else
-//     `Expires` - `Date`), never with `no-store`, `private`, `no-cache`, `Set-Cookie` or
-//     `Vary: *`, and only for statuses that are cacheable by default (RFC 9110 15.1);
+//     `Expires` - `Date`), never with `no-store`, `private`, `no-cache`, a member's
+//     `Set-Cookie` or `Vary: *`, and only for statuses that are cacheable by default (RFC 9110 15.1);
 //   - a request with `Authorization` may be stored or answered from the cache only when the
 //     response says `public`, `s-maxage` or `must-revalidate` (RFC 9111 3.5);
 //   - `Vary` is honoured: the listed request headers are part of the entry's key.
@@ -51,12 +52,20 @@ function seconds(d: Directives, name: string): number | undefined {
 
 export type RequestCacheMode = "lookup" | "refresh" | "bypass";
 
-/** What the cache may do for this request. */
+/**
+ * What the cache may do for this request. `If-Match` and `If-Unmodified-Since` go to the member
+ * (as Envoy's cache filter sends every conditional request it cannot answer): they ask whether
+ * the member's current representation is still the one the client names, which a stored copy
+ * cannot say. A hit ignored them and served 200 with the stored body (Varnish does the same);
+ * nginx answers them from its copy, and so says 412 to a client that names a newer version the
+ * member would have served. The member's 200 may refresh the entry; its 412 is never stored.
+ */
 export function requestMode(method: string, headers: IncomingHttpHeaders): RequestCacheMode {
   if (method !== "GET" && method !== "HEAD") return "bypass";
   const cc = parseCacheControl(headers["cache-control"]);
   if (cc.names.has("no-store")) return "bypass";
   if (cc.names.has("no-cache") || seconds(cc, "max-age") === 0) return "refresh";
+  if (headers["if-match"] !== undefined || headers["if-unmodified-since"] !== undefined) return "refresh";
   if (cc === EMPTY && headers.pragma !== undefined && /no-cache/i.test(String(headers.pragma)))
     return "refresh";
   return "lookup";
@@ -76,14 +85,22 @@ export interface Storable {
 /** Why a response is not stored (the reason is logged at debug level and counted). */
 export type NotStorable = { readonly reason: string };
 
+/**
+ * Whether the response `res` to `req` may be stored, and for how long. `ownCookies`: how many of
+ * its Set-Cookie lines shardgate itself appended after the member's (a sticky id, an affinity
+ * cookie): those are per client and never stored, and the member's answer is no less shareable.
+ */
 export function storable(
   status: number,
   req: IncomingHttpHeaders,
   res: IncomingHttpHeaders,
   nowMs: number,
+  ownCookies = 0,
 ): Storable | NotStorable {
   if (!CACHEABLE_STATUS.has(status)) return { reason: `status ${status}` };
-  if (res["set-cookie"] !== undefined) return { reason: "set-cookie" };
+  const cookies = res["set-cookie"];
+  if (cookies !== undefined && (Array.isArray(cookies) ? cookies.length : 1) > ownCookies)
+    return { reason: "set-cookie" };
   const cc = parseCacheControl(res["cache-control"]);
   for (const d of ["no-store", "private", "no-cache"]) if (cc.names.has(d)) return { reason: d };
   const authOk = cc.names.has("public") || cc.names.has("s-maxage") || cc.names.has("must-revalidate");

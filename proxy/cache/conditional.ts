@@ -4,7 +4,8 @@
 // when present (weak comparison: `W/"x"` matches `"x"`, `*` matches any stored response);
 // otherwise If-Modified-Since against the stored Last-Modified. A validator the entry cannot
 // satisfy (no ETag, no Last-Modified, an If-Modified-Since that is no HTTP-date) gets the full
-// stored answer.
+// stored answer. If-Match and If-Unmodified-Since never reach here: such requests go to the
+// member (cache-policy.ts requestMode).
 
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
 import { parseHttpDate } from "./http-date.js";

@@ -24,7 +24,7 @@ import {
   isFresh,
 } from "./cache-entry.js";
 import { CACHE_GET, CACHE_GET_BUFFER, ENTRY_HEAD_ALLOWANCE } from "./cache-get-script.js";
-import { baseKey, baseTag, cacheHostText, variantKey } from "./cache-keys.js";
+import { baseKey, baseTag, cacheHostText, forwardedScheme, originPrefix, variantKey } from "./cache-keys.js";
 import { isStorable, requestMode, type Storable, storable, varyValues } from "./cache-policy.js";
 import { Coalescer, type Fill, waitFill } from "./coalescer.js";
 import { notModified } from "./conditional.js";
@@ -55,6 +55,9 @@ export class SharedCache {
   /** Bytes of one stored value read at most (CACHE_GET): maxBytes of body and the entry's head. */
   private readonly readMax: number;
   private warnedLarge = false;
+  /** originPrefix of the two schemes nearly every request has, built once: a key is one concatenation. */
+  private readonly httpPrefix: string;
+  private readonly httpsPrefix: string;
 
   constructor(
     private readonly cfg: CacheConfig,
@@ -66,6 +69,8 @@ export class SharedCache {
   ) {
     this.notStored = new Set([...NOT_STORED, ...perResponseHeaders.map((h) => h.toLowerCase())]);
     this.readMax = cfg.maxBytes + ENTRY_HEAD_ALLOWANCE;
+    this.httpPrefix = originPrefix(label, "http");
+    this.httpsPrefix = originPrefix(label, "https");
     store.defineScript(CACHE_GET);
   }
 
@@ -84,12 +89,19 @@ export class SharedCache {
     st.cacheHeaders = view;
     // And forwarded as built here (data-plane prepareHeaders copies its forwarding fields).
     ctx.upstreamView = view;
+    const scheme = forwardedScheme(view["x-forwarded-proto"]);
+    if (scheme === "") {
+      this.metrics.cache.bypass.inc();
+      return false;
+    }
     const host = req.headers.host;
-    const tag = baseTag(
-      this.label,
-      host === undefined ? "" : cacheHostText(host, view["x-forwarded-proto"]),
-      req.url ?? "",
-    );
+    const prefix =
+      scheme === "http"
+        ? this.httpPrefix
+        : scheme === "https"
+          ? this.httpsPrefix
+          : originPrefix(this.label, scheme);
+    const tag = baseTag(prefix, host === undefined ? "" : cacheHostText(host, scheme), req.url ?? "");
     const auth = req.headers.authorization !== undefined;
     if (mode === "lookup") {
       const entry = await this.lookup(tag, view, auth);
@@ -166,6 +178,10 @@ export class SharedCache {
     res.setHeader("age", String(currentAge(h, Date.now())));
     res.setHeader("x-cache", "HIT");
     res.setHeader("x-request-id", ctx.requestId);
+    // The sticky id a missing key was routed by (onMissingKey: cookie), as a miss's answer carries
+    // it: without it the client's next request that the cache does not answer went to a random
+    // member, not to the one the ring picks for this id (and every hit handed out no id at all).
+    if (ctx.issuedCookie !== "") res.setHeader("set-cookie", ctx.issuedCookie);
     // Preconditions apply to what would be a 2xx answer (RFC 9110 13.2.1).
     if (h.status >= 200 && h.status < 300 && notModified(ctx.req.headers, h.headers)) {
       res.statusCode = 304;
@@ -189,7 +205,9 @@ export class SharedCache {
     headers["x-cache"] = "MISS";
     const fill = this.leading.get(ctx) ?? null;
     const status = proxyRes.statusCode ?? 0;
-    const s = storable(status, ctx.req.headers, headers, Date.now());
+    // shardgate's own Set-Cookie lines (added before this hook) are per client and not stored.
+    const own = (ctx.issuedCookie === "" ? 0 : 1) + (st.affinityCookieSet ? 1 : 0);
+    const s = storable(status, ctx.req.headers, headers, Date.now(), own);
     const cl = headers["content-length"];
     if (!isStorable(s) || ctx.method !== "GET" || (cl !== undefined && Number(cl) > this.cfg.maxBytes)) {
       this.metrics.cache.not_storable.inc();

@@ -12,6 +12,8 @@ export class EdgeState {
   affinitySource: AffinitySource | "" = "";
   /** The member the client's cookie named and that was honoured ("" when none). */
   cookieMember = "";
+  /** True when this response carries a Set-Cookie of the affinity's own (it is no member's). */
+  affinityCookieSet = false;
 
   /** RateLimit-* header values; limit 0 = no rate limit ran. */
   rlLimit = 0;

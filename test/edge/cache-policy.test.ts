@@ -18,6 +18,11 @@ test("request modes", () => {
   assert.equal(requestMode("GET", { "cache-control": "max-age=0" }), "refresh");
   assert.equal(requestMode("GET", { pragma: "no-cache" }), "refresh");
   assert.equal(requestMode("HEAD", {}), "lookup");
+  // Preconditions only the member can evaluate: forwarded, the answer may refresh the entry.
+  assert.equal(requestMode("GET", { "if-match": '"a"' }), "refresh");
+  assert.equal(requestMode("HEAD", { "if-unmodified-since": "Mon, 07 Dec 2026 00:00:00 GMT" }), "refresh");
+  assert.equal(requestMode("GET", { "if-match": "*", "cache-control": "no-store" }), "bypass");
+  assert.equal(requestMode("GET", { "if-none-match": '"a"', "if-modified-since": "x" }), "lookup");
 });
 
 test("freshness: s-maxage over max-age over Expires - Date; Age subtracted; invalid values stale", () => {
@@ -51,6 +56,24 @@ test("never stored: private, no-store, no-cache, Set-Cookie, Vary *, uncacheable
   assert.equal(reason(500, { "cache-control": fresh }), "status 500");
   assert.equal(reason(206, { "cache-control": fresh }), "status 206");
   assert.equal(reason(404, { "cache-control": fresh }), "stored");
+});
+
+test("shardgate's own Set-Cookie lines (appended after the member's) do not make a response private", () => {
+  const fresh = "public, max-age=60";
+  const own = (cookies: string | string[], n: number) => {
+    const s = storable(
+      200,
+      {},
+      { "cache-control": fresh, "set-cookie": cookies } as Record<string, string>,
+      NOW,
+      n,
+    );
+    return isStorable(s) ? "stored" : s.reason;
+  };
+  assert.equal(own(["sg_key=1"], 1), "stored");
+  assert.equal(own(["sg_key=1", "sg_aff=2"], 2), "stored");
+  assert.equal(own(["session=m", "sg_key=1"], 1), "set-cookie");
+  assert.equal(own("session=m", 0), "set-cookie");
 });
 
 test("Authorization: stored only with public, s-maxage or must-revalidate", () => {

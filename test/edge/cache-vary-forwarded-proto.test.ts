@@ -79,7 +79,7 @@ for (const kind of ["proto", "host"]) {
     if (kind === "proto") assert.match(first.text, /proto=http$/);
     // The variant and its marker are written in one MULTI: once the marker is there, both are.
     await eventually(`${p} stored`, async () => {
-      const n = await h.store?.run((c) => c.exists(`c:{*/static|127.0.0.1:${h.port}|GET|${p}}`));
+      const n = await h.store?.run((c) => c.exists(`c:{*/static|http://127.0.0.1:${h.port}|GET|${p}}`));
       return n === 1 ? true : undefined;
     });
     const second = await send(h.port, { path: p });

@@ -152,7 +152,7 @@ test("a client sending another's forwarded X-Forwarded-For is not answered the o
   // A: no header, forwarded as "127.0.0.1"; its entry is written in the background.
   assert.equal((await get(h, path, "x-forwarded-for", "")).body, "x-forwarded-for=127.0.0.1");
   await eventually(`${path}'s entry to be stored`, async () => {
-    const n = await h.store?.run((c) => c.exists(`c:{*/v|127.0.0.1:${h.port}|GET|${path}}`));
+    const n = await h.store?.run((c) => c.exists(`c:{*/v|http://127.0.0.1:${h.port}|GET|${path}}`));
     return n === 1 ? true : undefined;
   });
   // B sends A's forwarded text: it is forwarded as "127.0.0.1, 127.0.0.1", another variant.

@@ -28,7 +28,7 @@ async function get(h: EdgeHarness, path: string, headers: Record<string, string>
 
 async function stored(h: EdgeHarness, path: string): Promise<void> {
   await eventually(`${path} to be stored`, async () => {
-    const n = await h.store?.run((c) => c.exists(`c:{*/static|127.0.0.1:${h.port}|GET|${path}}`));
+    const n = await h.store?.run((c) => c.exists(`c:{*/static|http://127.0.0.1:${h.port}|GET|${path}}`));
     return n === 1 ? true : undefined;
   });
 }
@@ -157,7 +157,9 @@ test("two instances share the cache", async (t) => {
   const host = { host: "static.test" };
   await get(a, "/static/public/shared", host);
   await eventually("/static/public/shared to be stored", async () => {
-    const n = await a.store?.run((c) => c.exists("c:{*/static|static.test|GET|/static/public/shared}"));
+    const n = await a.store?.run((c) =>
+      c.exists("c:{*/static|http://static.test|GET|/static/public/shared}"),
+    );
     return n === 1 ? true : undefined;
   });
   const r = await get(b, "/static/public/shared", host);
@@ -194,11 +196,12 @@ test("a purge removes a URL's entries under its key text and under the one earli
   const h = await start(t, "c9:");
   const store = h.store;
   assert.ok(store);
-  // `/static/public/a}` as this build writes it, and as an instance of an earlier build (still
-  // running during a rolling upgrade) wrote it: "}" as "%7D". Another URL is left alone.
+  // `/static/public/a}` as this build writes it, and as instances of earlier builds (still
+  // running during a rolling upgrade) wrote it: "}" as "%7D", with and without the scheme.
+  // Another URL is left alone.
   const keys = [
-    "c:{*/static|site.test|GET|/static/public/a{7D}",
-    "c:{*/static|site.test|GET|/static/public/a%7D}",
+    "c:{*/static|https://site.test|GET|/static/public/a{7D}",
+    "c:{*/static|http://site.test|GET|/static/public/a%7D}",
     "c:{*/static|site.test|GET|/static/public/a%7D}:v:x",
   ];
   const other = "c:{*/static|site.test|GET|/static/public/b}";

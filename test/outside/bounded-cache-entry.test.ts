@@ -44,7 +44,7 @@ test("an oversized cache entry in Redis is not read: a miss from the upstream, c
   t.after(() => admin.quit());
   const big = "/static/public/big";
   const small = "/static/public/small";
-  const key = (p: string) => `big:c:{*/static|127.0.0.1:${h.port}|GET|${p}}`;
+  const key = (p: string) => `big:c:{*/static|http://127.0.0.1:${h.port}|GET|${p}}`;
   for (const p of [big, small]) {
     assert.equal((await send(h.port, { path: p })).headers["x-cache"], "MISS");
     await eventually(`${p} stored`, async () => ((await admin.exists(key(p))) === 1 ? true : undefined));

@@ -108,3 +108,33 @@ test("a conditional request that misses goes to the member, whose 304 is passed 
   assert.equal(b.cache, "MISS", "the member's 304 was not stored as the entry");
   assert.equal(gate.member.count(path), 2);
 });
+
+test("If-Match and If-Unmodified-Since go to the member, which answers 412 or the current answer", async () => {
+  const path = "/static/cond/preconditions";
+  const stored = await cached(path);
+  const cases: Array<[string, Record<string, string>, number]> = [
+    // The old code: 200 HIT, the stored body, to a client whose precondition fails at the member.
+    ["If-Match, another ETag", { "if-match": '"v0"' }, 412],
+    ["If-Match, weak (never a strong match)", { "if-match": `W/${MEMBER_ETAG}` }, 412],
+    ["If-Unmodified-Since, earlier", { "if-unmodified-since": EARLIER }, 412],
+    ["If-Match, the ETag", { "if-match": MEMBER_ETAG }, 200],
+    ["If-Match: *", { "if-match": "*" }, 200],
+    ["If-Unmodified-Since, later", { "if-unmodified-since": LATER }, 200],
+  ];
+  let asked = gate.member.count(path);
+  for (const [name, headers, status] of cases) {
+    const a = await ask(path, headers);
+    assert.equal(a.status, status, `${name}: ${a.status} ${a.cache} ${a.body}`);
+    assert.equal(a.cache, "MISS", name);
+    asked++;
+    assert.equal(gate.member.count(path), asked, `${name}: the member was asked`);
+  }
+  // The member's 412s were not stored: a plain request still gets a 200.
+  const after = await eventually(`${path} answered from the cache again`, async () => {
+    const a = await ask(path);
+    return a.cache === "HIT" ? a : undefined;
+  });
+  assert.equal(after.status, 200);
+  assert.notEqual(after.body, "");
+  assert.match(stored.body, /^GET /);
+});

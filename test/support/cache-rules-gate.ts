@@ -13,7 +13,12 @@ export interface CacheRulesGate {
   readonly sg: RunningShardgate;
   /** shardgate's HTTP port on 127.0.0.1. */
   readonly port: number;
+  /** The redis-server's URL, for a test that reads or plants entries itself. */
+  readonly redisUrl: string;
 }
+
+/** The admin token of the gate (for POST /admin/cache/purge). */
+export const CACHE_GATE_TOKEN = "cache-gate-token-0123456789";
 
 /**
  * A route to pool `users` keyed by path:2 and cached into Redis (entries up to 64 KiB); `extra`
@@ -35,11 +40,14 @@ export function cacheRulesGatePerFile(keyPrefix: string, routes: string): CacheR
   let member: CacheRulesMember | undefined;
   let sg: RunningShardgate | undefined;
   let port = 0;
+  let redisUrl = "";
   before(async () => {
     const redis = await startRedis();
+    redisUrl = redis.url;
     member = await new CacheRulesMember().start();
     sg = await startShardgate(`listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
 log: { level: info, accessLog: false }
+admin: { token: "${CACHE_GATE_TOKEN}" }
 redis: { url: ${redis.url}, keyPrefix: "${keyPrefix}" }
 pools:
   users:
@@ -62,6 +70,9 @@ ${routes}`);
     },
     get port() {
       return startedInHook(port === 0 ? undefined : port, "shardgate's port");
+    },
+    get redisUrl() {
+      return startedInHook(redisUrl === "" ? undefined : redisUrl, "redis-server");
     },
   };
 }

@@ -1,0 +1,130 @@
+// The shared cache's key and the scheme, tried from the outside: a real shardgate process, a real
+// redis-server and a real member on 127.0.0.1 whose answer names the X-Forwarded-Proto it was told.
+// The key held route, Host and URL but not the scheme, so an answer the member built for https
+// (an HSTS header, absolute https links) was served to http clients of the same host and path, and
+// back, unless the member sent `Vary: X-Forwarded-Proto`. RFC 9111 section 2 keys on the target
+// URI, scheme included: now the scheme shardgate tells the member is part of the key, a purge
+// still finds the entries of both schemes, and an entry an earlier build stored without the scheme
+// is never served (a miss).
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { Redis } from "ioredis";
+import { encodeEntry } from "../../proxy/cache/cache-entry.js";
+import { CACHE_GATE_TOKEN, cachedRoute, cacheRulesGatePerFile } from "../support/cache-rules-gate.js";
+import { fetchJson } from "../support/shardgate-process.js";
+import { textRequest } from "../support/text-request.js";
+import { eventually } from "../support/wait.js";
+
+// /behind trusts the test's own address, so its X-Forwarded-Proto is what the member is told (as
+// from a TLS-terminating load balancer); /static does not, so a client's value is replaced by this
+// hop's (plain HTTP).
+const gate = cacheRulesGatePerFile(
+  "sch:",
+  cachedRoute('{ host: "*", pathPrefix: /behind }', ["trustedProxies: [127.0.0.1/32]"]) +
+    cachedRoute('{ host: "*", pathPrefix: /static }'),
+);
+
+interface Answer {
+  status: number;
+  cache: string;
+  body: string;
+}
+
+async function get(path: string, proto?: string): Promise<Answer> {
+  const headers: Record<string, string> = { host: "shop.test" };
+  if (proto !== undefined) headers["x-forwarded-proto"] = proto;
+  const a = await textRequest(gate.port, { path, headers, setHost: false, what: `${proto} ${path}` });
+  return { status: a.status, cache: String(a.headers["x-cache"]), body: a.body };
+}
+
+/** Asks until the answer is a HIT (the entry is written to Redis after the miss is answered). */
+function hit(path: string, proto?: string): Promise<Answer> {
+  return eventually(`${proto} ${path} answered from the cache`, async () => {
+    const a = await get(path, proto);
+    return a.cache === "HIT" ? a : undefined;
+  });
+}
+
+test("an answer fetched for https is never served to http clients, nor one for http to https clients", async () => {
+  const path = "/behind/scheme/page";
+  const tls = await get(path, "https");
+  assert.equal(tls.cache, "MISS");
+  assert.match(tls.body, /proto=https$/);
+  assert.match((await hit(path, "https")).body, /proto=https$/);
+  // The old code: HIT, with the body the member wrote for https.
+  const plain = await get(path, "http");
+  assert.equal(plain.cache, "MISS", `an http client was served ${plain.body}`);
+  assert.match(plain.body, /proto=http$/);
+  assert.equal(gate.member.count(path), 2, gate.member.asked.join("\n"));
+  // Each scheme's entry is what its clients get from then on; spellings of one scheme share it.
+  assert.match((await hit(path, "http")).body, /proto=http$/);
+  for (const proto of ["https", "HTTPS", "https, http", " Https "]) {
+    const a = await get(path, proto);
+    assert.equal(a.cache, "HIT", `${proto}: ${a.body}`);
+    assert.match(a.body, /proto=https$/, proto);
+  }
+  assert.equal(gate.member.count(path), 2, gate.member.asked.join("\n"));
+});
+
+test("an untrusted client's X-Forwarded-Proto neither picks nor splits the entry: this hop's scheme keys it", async () => {
+  const path = "/static/scheme/page";
+  assert.equal((await get(path)).cache, "MISS");
+  await hit(path);
+  const a = await get(path, "https");
+  assert.equal(a.cache, "HIT", a.body);
+  assert.match(a.body, /proto=http$/);
+  assert.equal(gate.member.count(path), 1, gate.member.asked.join("\n"));
+});
+
+test("a trusted proxy's X-Forwarded-Proto that is no scheme is passed on, never cached", async () => {
+  const path = "/behind/scheme/garbled";
+  for (let i = 0; i < 3; i++) {
+    const a = await get(path, "h{t}tp");
+    assert.equal(a.status, 200);
+    assert.equal(a.cache, "undefined", "no X-Cache: the cache left the request alone");
+  }
+  assert.equal(gate.member.count(path), 3, gate.member.asked.join("\n"));
+});
+
+test("a purge removes the entries of both schemes", async () => {
+  const path = "/behind/scheme/purged";
+  for (const proto of ["http", "https"]) {
+    assert.equal((await get(path, proto)).cache, "MISS");
+    await hit(path, proto);
+  }
+  const r = await fetchJson(`${gate.sg.adminUrl}/admin/cache/purge`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${CACHE_GATE_TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify({ url: path }),
+  });
+  assert.equal(r.status, 200, r.text);
+  assert.equal((r.body as { removed: number }).removed, 2, r.text);
+  for (const proto of ["http", "https"]) assert.equal((await get(path, proto)).cache, "MISS", proto);
+});
+
+test("an entry stored by a build that did not key the scheme is a miss, never served", async (t) => {
+  const path = "/behind/scheme/older";
+  const redis = new Redis(gate.redisUrl, { maxRetriesPerRequest: 1 });
+  t.after(() => redis.quit());
+  // What such a build wrote for an https client: route, Host and URL, no scheme.
+  const body = Buffer.from("written for https by an older build");
+  const entry = encodeEntry({
+    head: {
+      status: 200,
+      headers: { "content-type": "text/plain", "cache-control": "max-age=60" },
+      storedAt: Date.now(),
+      age: 0,
+      lifetime: 60,
+      vary: [],
+      authOk: false,
+    },
+    body,
+  });
+  await redis.set(`sch:c:{*/behind|shop.test|GET|${path}}`, entry, "PX", 60_000);
+  for (const proto of ["http", "https"]) {
+    const a = await get(path, proto);
+    assert.equal(a.cache, "MISS", `${proto} was served ${a.body}`);
+    assert.match(a.body, new RegExp(`proto=${proto}$`));
+  }
+});
