@@ -13,7 +13,9 @@
 //   it had not yet read, the GOAWAY included (a flooding client reading as it sends: no GOAWAY in
 //   4 of 4 runs). Now GOAWAY ENHANCE_YOUR_CALM, as Envoy sends for its flood limits, and the
 //   socket lingers (reading and dropping) for LINGER_MS after its FIN before it is destroyed, as
-//   Envoy's delayed close does, so the GOAWAY arrives.
+//   Envoy's delayed close does, so the GOAWAY arrives. Over TLS a flooding client still gets no
+//   GOAWAY, only close_notify: there Node never wrote nghttp2's queue (the ACKs, then the GOAWAY)
+//   before it destroyed the handle, so nothing is left to deliver.
 // Node gives no other hook: the error reaches the session's 'error' listeners only after the
 // GOAWAY was queued. So each session's destroy is replaced by one that names the code when
 // Node's own call carries none. A session's socket is Node's internal kSocket: without it the
