@@ -12,7 +12,8 @@
 // say; the rest is refused with the form to write instead: `REDISS://` (ioredis turns TLS on
 // only for a lower-case `rediss://` and would talk plain text), a socket path the URL parser
 // changes (`%20` for a space, a `#`), a relative one, and forms without a scheme (ioredis reads
-// `host:6379/2` as the unix socket "/2").
+// `host:6379/2` as the unix socket "/2"). Query items other than db, port, username, password
+// and family are refused by name (queryError says why).
 
 import { bad, ok, type Parsed } from "./parsed.js";
 
@@ -112,16 +113,44 @@ function pathError(path: string): string | null {
 }
 
 /**
+ * The query items that say what the URL's own parts say (a db, a port, a user, a password) or
+ * pick the address family of the host's lookup. ioredis takes every query item as the option of
+ * that name where the URL itself leaves one out, whatever the name, so any other item changed
+ * what shardgate connects to behind the URL's back, and the items below are refused by name.
+ */
+const QUERY_ITEMS = new Set(["db", "port", "username", "password", "family"]);
+
+/** Why an item ioredis would read is refused: what it would do instead of what the URL says. */
+const REFUSED_ITEMS: ReadonlyMap<string, string> = new Map([
+  [
+    "path",
+    "?path= makes ioredis connect to the unix socket it names instead of the URL's host; a socket is written as the whole redis.url: /run/redis.sock",
+  ],
+  ["tls", "?tls= turns TLS on for any value, tls=0 and tls=false too; write rediss:// for TLS"],
+  ["host", "?host= is ignored by ioredis (the URL's host or socket path wins); write the host in the URL"],
+]);
+
+/**
  * ioredis takes every query item as an option where the URL itself leaves one out:
- * `redis://host?db=cache` sent `SELECT cache` on every connect, and `redis://host?port=99999`
- * passed `validate` and then failed every connect with a RangeError.
+ * `redis://host?db=cache` sent `SELECT cache` on every connect, `redis://host?port=99999`
+ * passed `validate` and then failed every connect with a RangeError, `redis://host?path=/x`
+ * connected to the unix socket /x and `redis://host?tls=1` spoke TLS to a plain-text port.
  */
 function queryError(params: URLSearchParams): string | null {
+  for (const name of params.keys()) {
+    const refused = REFUSED_ITEMS.get(name);
+    if (refused !== undefined) return refused;
+    if (!QUERY_ITEMS.has(name))
+      return `?${name}= is no redis.url item (ioredis would take it as its "${name}" option); the items read are ?db=, ?port=, ?username=, ?password= and ?family=`;
+  }
   // Every one: ioredis keeps the last of a repeated item (`?db=2&db=cache` sent SELECT NaN).
   for (const db of params.getAll("db")) if (!/^\d+$/.test(db)) return "the db in ?db= is a number";
   for (const port of params.getAll("port"))
     if (!(/^\d+$/.test(port) && Number(port) >= 1 && Number(port) <= 65535))
       return "the port in ?port= is 1-65535";
+  // ioredis passes a number to the lookup, anything else as it is (a string net.connect refuses).
+  for (const family of params.getAll("family"))
+    if (!/^[046]$/.test(family)) return "the family in ?family= is 4, 6 or 0 (either)";
   return null;
 }
 

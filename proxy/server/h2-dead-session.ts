@@ -14,13 +14,14 @@
 // Sessions closing gracefully are asked too: while one of their streams is open nghttp2 still
 // wants to read, and once none is Node destroys them itself, so one found done still holds a
 // stream nghttp2 will never serve (a client sent GOAWAY, then a malformed frame: the session
-// stayed open until the request timeout). The method is a Node internal: without it the idle
-// timeout remains the bound. The same holds for shardgate's sessions to h2 members: a member's
+// stayed open until the request timeout). The method is a Node internal: without it, or when it
+// throws (caught here: a throw inside the interval would end the process), the idle timeout
+// remains the bound. The same holds for shardgate's sessions to h2 members: a member's
 // malformed frame left the session dead, and every stream on it (new ones too, since the session
 // looked live) waited for the response timeout (30 s) before it was retried.
 
 import type { Http2Session } from "node:http2";
-import { internalMissing } from "./node-internals.js";
+import { internalMissing, internalThrew } from "./node-internals.js";
 
 /** How often the open sessions are asked (ms): a dead one is closed within this. */
 export const DEAD_SESSION_SWEEP_MS = 1_000;
@@ -63,11 +64,29 @@ export class DeadSessionSweep<S extends Http2Session> {
     for (const s of this.sessions()) {
       open++;
       if (s.destroyed) continue;
-      if (handleOf(s)?.hasPendingData?.() === false) this.onDead(s, s.closed);
+      if (isDone(s)) this.onDead(s, s.closed);
     }
     // Stopped when no session is open; the next one starts it again.
     if (open === 0) this.close();
   };
+}
+
+/**
+ * Whether nghttp2 is done with `session`. A throw from the internal (a Node whose handle changed
+ * shape, or one torn down under us) counts as "not known": the session is left to the idle
+ * timeout, and the throw is kept from the interval, where it would end the process.
+ */
+function isDone(session: Http2Session): boolean {
+  try {
+    return handleOf(session)?.hasPendingData?.() === false;
+  } catch (err) {
+    internalThrew(
+      "Http2Session[kHandle].hasPendingData",
+      err,
+      "the idle timeout closes a session nghttp2 ended",
+    );
+    return false;
+  }
 }
 
 let handleKey: symbol | null | undefined;

@@ -21,6 +21,7 @@ import type { DataPlane, ProxyServerInit } from "../forward/types.js";
 import { resetAfterAnswer } from "./h2-answered-upload.js";
 import { closeOnClientFin } from "./h2-client-fin.js";
 import { DeadSessionSweep } from "./h2-dead-session.js";
+import { answerSessionErrors } from "./h2-error-goaway.js";
 import { headerListOver } from "./h2-header-list.js";
 import { H2RequestTimeouts } from "./h2-request-timeout.js";
 import { guardResets, isDroppedByResetGuard, type ResetGuardHooks } from "./h2-reset-guard.js";
@@ -162,6 +163,7 @@ export function attachHttp2(server: Server, opts: H2ListenerOptions): void {
     sessions.add(session);
     (session as Remembered)[kRemote] = session.socket?.remoteAddress;
     dead.watch(session);
+    answerSessionErrors(session);
     guardResets(session, resetHooks);
     closeOnClientFin(session, opts.finGraceMs);
     session.on("error", onSessionError);

@@ -7,9 +7,9 @@
 // client's abuse of the protocol: null.
 
 /** nghttp2's NGHTTP2_ERR_FLOODED: an outbound queue of ACKs or RST_STREAMs the client left unread. */
-const NGHTTP2_ERR_FLOODED = -904;
+export const NGHTTP2_ERR_FLOODED = -904;
 /** nghttp2's NGHTTP2_ERR_TOO_MANY_CONTINUATIONS (>= 1.61). */
-const NGHTTP2_ERR_TOO_MANY_CONTINUATIONS = -905;
+export const NGHTTP2_ERR_TOO_MANY_CONTINUATIONS = -905;
 
 export type H2SessionErrorCode = "h2_flood" | "h2_protocol_error";
 

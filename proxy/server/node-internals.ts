@@ -23,6 +23,21 @@ export function internalMissing(name: string, fallback: string): void {
   log?.debug({ internal: name, fallback }, "a Node internal is missing: using the documented fallback");
 }
 
+/**
+ * Notes (once per `name`, at warn: it means an internal that exists misbehaves on this Node)
+ * that calling the internal `name` threw `error`, and that `fallback` stands in for it.
+ */
+export function internalThrew(name: string, error: unknown, fallback: string): void {
+  if (threw.has(name)) return;
+  threw.add(name);
+  log?.warn(
+    { internal: name, err: error instanceof Error ? error.message : String(error), fallback },
+    "a Node internal threw: using the documented fallback",
+  );
+}
+
+const threw = new Set<string>();
+
 /** The internals found missing so far in this process (tests read it). */
 export function missingInternals(): readonly string[] {
   return [...missing];

@@ -40,7 +40,7 @@ export const DASHBOARD_HTML = `<!doctype html>
   <section>
     <h2>Members</h2>
     <div id="pool-summary" class="dim"></div>
-    <div id="pager"><button id="prev" type="button">previous</button> <span id="page-info"></span> <button id="next" type="button">next</button> <label><input id="only-out" type="checkbox"> only members not taking requests</label></div>
+    <div id="pager"><button id="prev" type="button" disabled>previous</button> <span id="page-info"></span> <button id="next" type="button" disabled>next</button> <label><input id="only-out" type="checkbox"> only members not taking requests</label></div>
     <table id="members"><thead><tr><th>member</th><th>address</th><th>health</th><th>breaker</th><th>drain</th><th>in-flight</th><th>req/s</th><th>errors</th><th>p50 ms</th><th>p99 ms</th><th>actions</th></tr></thead><tbody></tbody></table>
     <div id="status"></div>
     <h2 class="gap">Recent ring changes</h2>

@@ -1,9 +1,10 @@
 // The dashboard's script, inlined into the page. Plain ES2020 in the browser: polls
 // /admin/dashboard every second for the pools' counts and one page of the chosen pool's members
 // (what it sends and draws follows the page, not the pool: a pool may have 10,000 members),
-// redraws the ring from /admin/ring only when the pool's ring version changes, and sends operator actions with
-// the token the operator typed (kept in sessionStorage, never in the URL). Every value from
-// the API is set as text, never parsed as HTML.
+// redraws the ring from /admin/ring only when the pool's ring version changes (a failed fetch is
+// asked again with a backoff), and sends operator actions with the token the operator typed
+// (kept in sessionStorage, never in the URL). Every value from the API is set as text, never
+// parsed as HTML.
 
 export const DASHBOARD_JS = String.raw`
 (function () {
@@ -213,12 +214,33 @@ export const DASHBOARD_JS = String.raw`
   function byShare(members) {
     return members.map(function (m, i) { return i; }).sort(function (a, b) { return members[b].share - members[a].share || a - b; });
   }
+  // A ring fetch that failed is asked again at a later poll, not only at the next ring change
+  // (a static pool may never have one): after 1 s, then twice as long each time, up to 30 s.
+  var RING_RETRY_MAX_MS = 30000;
+  var ringRetry = { key: "", failures: 0, at: 0 };
   async function refreshRing(pool) {
     var p = state.data.state.pools[pool];
     var key = pool + "@" + p.ringVersion + ":" + p.members + "/" + p.unhealthy + "/" + p.draining + "/" + p.breakerNotClosed;
     if (key === state.ringKey) return;
+    if (key === ringRetry.key && Date.now() < ringRetry.at) return;
+    // Set before the answer: a poll started meanwhile does not ask for the same ring again.
     state.ringKey = key;
-    state.ring = await getJson("/admin/ring?pool=" + encodeURIComponent(pool) + "&top=" + MAX_SLICES);
+    var ring;
+    try { ring = await getJson("/admin/ring?pool=" + encodeURIComponent(pool) + "&top=" + MAX_SLICES); }
+    catch (e) {
+      if (state.ringKey !== key) return;
+      state.ringKey = "";
+      ringRetry.failures = ringRetry.key === key ? ringRetry.failures + 1 : 1;
+      ringRetry.key = key;
+      var wait = Math.min(RING_RETRY_MAX_MS, POLL_MS * Math.pow(2, ringRetry.failures - 1));
+      ringRetry.at = Date.now() + wait;
+      $("ring-caption").textContent = "ring not loaded: " + e.message + " (asking again in " + Math.round(wait / 1000) + " s)";
+      return;
+    }
+    // An answer for a ring no longer wanted (the operator chose another pool meanwhile) is dropped.
+    if (state.ringKey !== key) return;
+    ringRetry.key = "";
+    state.ring = ring;
     renderRing();
   }
 
@@ -376,8 +398,10 @@ export const DASHBOARD_JS = String.raw`
   }
 
   $("pool").addEventListener("change", function () { state.pool = $("pool").value; state.offset = 0; state.ringKey = ""; state.marker = null; poll(); });
-  $("prev").addEventListener("click", function () { state.offset = Math.max(0, state.offset - state.data.members.pageRows); poll(); });
-  $("next").addEventListener("click", function () { state.offset += state.data.members.pageRows; poll(); });
+  // Before the first update, and while no pool is shown, there is no page to move from.
+  function pageRows() { return state.data && state.data.members ? state.data.members.pageRows : 0; }
+  $("prev").addEventListener("click", function () { if (pageRows() === 0) return; state.offset = Math.max(0, state.offset - pageRows()); poll(); });
+  $("next").addEventListener("click", function () { if (pageRows() === 0) return; state.offset += pageRows(); poll(); });
   $("only-out").addEventListener("change", function () { state.show = $("only-out").checked ? "out" : "all"; state.offset = 0; poll(); });
   $("explain").addEventListener("submit", explain);
   $("token").value = sessionStorage.getItem("shardgate-token") || "";

@@ -1,0 +1,103 @@
+// The GOAWAY a client gets when Node ends its HTTP/2 session for an nghttp2 error, and that it
+// gets one at all. Measured on Node 20 with raw frames:
+// - A WINDOW_UPDATE taking a window past 2^31-1 (RFC 9113 section 6.9.1: FLOW_CONTROL_ERROR)
+//   reaches JS as an error numbered NGHTTP2_ERR_FLOW_CONTROL, and Node's session.destroy(error)
+//   sends GOAWAY INTERNAL_ERROR for every error it is given; nghttp2's own FLOW_CONTROL_ERROR
+//   GOAWAY, queued just after, is then dropped. On a stream's window nghttp2 first sends the
+//   RST_STREAM FLOW_CONTROL_ERROR the RFC asks for, and Node still ends the whole connection
+//   (which section 5.4.2 allows): now with GOAWAY FLOW_CONTROL_ERROR.
+// - A flood nghttp2 ends by its outbound-queue limit (ACKs of PINGs or SETTINGS the client left
+//   unread) or its CONTINUATION limit got GOAWAY INTERNAL_ERROR, and the client seldom saw even
+//   that: Node destroys the socket as soon as its FIN is written, with the flood's bytes still
+//   unread in the kernel, so the kernel sends RST, and an RST makes the client's kernel drop what
+//   it had not yet read, the GOAWAY included (a flooding client reading as it sends: no GOAWAY in
+//   4 of 4 runs). Now GOAWAY ENHANCE_YOUR_CALM, as Envoy sends for its flood limits, and the
+//   socket lingers (reading and dropping) for LINGER_MS after its FIN before it is destroyed, as
+//   Envoy's delayed close does, so the GOAWAY arrives. Over TLS a flooding client still gets no
+//   GOAWAY, only close_notify: there Node never wrote nghttp2's queue (the ACKs, then the GOAWAY)
+//   before it destroyed the handle, so nothing is left to deliver.
+// Node gives no other hook: the error reaches the session's 'error' listeners only after the
+// GOAWAY was queued. So each session's destroy is replaced by one that names the code when
+// Node's own call carries none. A session's socket is Node's internal kSocket: without it the
+// code is still right, and the socket is destroyed as before.
+
+import { constants, type Http2Session } from "node:http2";
+import type { Socket } from "node:net";
+import { NGHTTP2_ERR_FLOODED, NGHTTP2_ERR_TOO_MANY_CONTINUATIONS } from "./h2-session-error.js";
+import { LINGER_MS } from "./linger-close.js";
+import { internalMissing } from "./node-internals.js";
+
+/** nghttp2's NGHTTP2_ERR_FLOW_CONTROL. */
+const NGHTTP2_ERR_FLOW_CONTROL = -524;
+
+/** The GOAWAY code for each nghttp2 error Node destroys a session with. */
+const GOAWAY_FOR: ReadonlyMap<number, number> = new Map([
+  [NGHTTP2_ERR_FLOW_CONTROL, constants.NGHTTP2_FLOW_CONTROL_ERROR],
+  [NGHTTP2_ERR_FLOODED, constants.NGHTTP2_ENHANCE_YOUR_CALM],
+  [NGHTTP2_ERR_TOO_MANY_CONTINUATIONS, constants.NGHTTP2_ENHANCE_YOUR_CALM],
+]);
+
+type Destroy = (this: Http2Session, error?: unknown, code?: number) => void;
+
+/** Http2Session's own destroy, found on the first session. */
+let baseDestroy: Destroy | null = null;
+
+/** Called for each new server session: its nghttp2 errors end it with the GOAWAY code they mean. */
+export function answerSessionErrors(session: Http2Session): void {
+  if (baseDestroy === null) baseDestroy = Object.getPrototypeOf(session).destroy as Destroy;
+  (session as unknown as { destroy: Destroy }).destroy = destroyWithCode;
+}
+
+function destroyWithCode(this: Http2Session, error?: unknown, code?: number): void {
+  if (code === undefined && error !== null && typeof error === "object") {
+    const errno = (error as { errno?: unknown }).errno;
+    const mapped = typeof errno === "number" ? GOAWAY_FOR.get(errno) : undefined;
+    if (mapped !== undefined) {
+      lingerOnDestroy(this);
+      code = mapped;
+    }
+  }
+  (baseDestroy as Destroy).call(this, error, code);
+}
+
+const kLingering = Symbol("shardgate.h2Lingering");
+type Lingering = Socket & { [kLingering]?: true };
+
+/**
+ * Node ends the socket (FIN after the GOAWAY) and then destroys it: that destroy is turned into
+ * reading and dropping the client's input for LINGER_MS, then the socket's own destroy.
+ */
+function lingerOnDestroy(session: Http2Session): void {
+  const socket = socketOf(session) as Lingering | undefined;
+  if (socket === undefined || socket.destroyed || socket[kLingering]) return;
+  socket[kLingering] = true;
+  socket.destroy = lingeringDestroy;
+}
+
+function lingeringDestroy(this: Lingering): Lingering {
+  // Only the first call lingers; the timer's call below, and any later one, destroy at once.
+  this.destroy = Object.getPrototypeOf(this).destroy;
+  this.on("error", noop);
+  this.on("data", noop);
+  this.resume();
+  const timer = setTimeout(() => this.destroy(), LINGER_MS);
+  timer.unref();
+  this.once("close", () => clearTimeout(timer));
+  return this;
+}
+
+function noop(): void {}
+
+let socketKey: symbol | null | undefined;
+
+/** The session's own socket (Node's kSocket; `session.socket` is a proxy refusing resume and destroy). */
+function socketOf(session: Http2Session): Socket | undefined {
+  if (socketKey === undefined) {
+    socketKey = Object.getOwnPropertySymbols(session).find((s) => s.description === "socket") ?? null;
+    if (socketKey === null)
+      internalMissing("Http2Session[kSocket]", "a session ended for a flood is destroyed without lingering");
+  }
+  if (socketKey === null) return undefined;
+  const socket = (session as unknown as Record<symbol, unknown>)[socketKey];
+  return socket !== null && typeof socket === "object" ? (socket as Socket) : undefined;
+}

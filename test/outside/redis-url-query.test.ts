@@ -1,0 +1,131 @@
+// redis.url query items. ioredis (node_modules/ioredis/built/utils/index.js parseURL) takes every
+// query item as the client option of that name wherever the URL leaves that option out, so
+// `redis://127.0.0.1?path=/x` connected to the unix socket /x, not to 127.0.0.1, and
+// `redis://127.0.0.1?tls=1` (or tls=0: a string is set) spoke TLS to a plain-text Redis; both
+// passed `validate`. Now only the items that say what the URL's own parts say (db, port, username,
+// password) and the lookup's address family are read; every other one is refused naming it.
+// Real `shardgate validate` for each form; the accepted ones also `start` against a real
+// redis-server and keep a rate limit there (the second request answered 429, which only a
+// reachable Redis can do with onStoreError: closed), in the db the URL names.
+
+import assert from "node:assert/strict";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, test } from "node:test";
+import { Redis } from "ioredis";
+import { runShardgate } from "../support/ctl-runner.js";
+import { startRedis, stopAllRedis } from "../support/redis-server.js";
+import { startShardgate, stopAll, TempConfig } from "../support/shardgate-process.js";
+
+let member: Server;
+let memberPort = 0;
+
+before(async () => {
+  member = createServer((req, res) => {
+    req.resume();
+    res.end("member answer");
+  });
+  await new Promise<void>((r) => member.listen(0, "127.0.0.1", r));
+  memberPort = (member.address() as AddressInfo).port;
+});
+
+after(async () => {
+  await stopAll();
+  await stopAllRedis();
+  member.closeAllConnections();
+  await new Promise((r) => member.close(r));
+});
+
+const withRedis = (url: string) => `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
+redis: { url: "${url}" }
+pools:
+  p:
+    members:
+      - { id: m1, address: "127.0.0.1:${memberPort}" }
+routes:
+  - pool: p
+    key: [header:x-k]
+    rateLimit: { limit: 1, window: 1h, store: redis, onStoreError: closed }
+`;
+
+const refused: ReadonlyArray<[string, string]> = [
+  ["redis://127.0.0.1:6379?path=/tmp/other.sock", "?path= makes ioredis connect to the unix socket it names"],
+  ["/run/redis.sock?path=/tmp/other.sock", "?path= makes ioredis connect to the unix socket it names"],
+  ["redis://127.0.0.1:6379?tls=1", "?tls= turns TLS on for any value"],
+  ["redis://127.0.0.1:6379?db=1&tls=0", "?tls= turns TLS on for any value"],
+  ["rediss://127.0.0.1:6380?tls=RedisCloudFixed", "?tls= turns TLS on for any value"],
+  ["redis://127.0.0.1:6379?host=10.0.0.9", "?host= is ignored by ioredis"],
+  [
+    "unix:///run/redis.sock?connectTimeout=1",
+    '?connectTimeout= is no redis.url item (ioredis would take it as its "connectTimeout" option)',
+  ],
+  ["redis://127.0.0.1:6379?TLS=1", "?TLS= is no redis.url item"],
+  ["redis://127.0.0.1:6379?family=5", "the family in ?family= is 4, 6 or 0"],
+];
+
+for (const [url, why] of refused) {
+  test(`validate with redis.url ${url}: exit 1 naming redis.url and the item (${why})`, async (t) => {
+    const config = new TempConfig(withRedis(url));
+    t.after(() => config.remove());
+    const r = await runShardgate(["validate", "--config", config.path], {}, 15_000);
+    const what = `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+    assert.equal(r.code, 1, what);
+    assert.match(r.stderr, /redis\.url: expected a URL like redis:\/\/127\.0\.0\.1:6379/, what);
+    assert.ok(r.stderr.includes(why), what);
+    assert.doesNotMatch(r.stderr, /TypeError|URIError|\n\s+at /, `no stack trace: ${what}`);
+  });
+}
+
+test("start with redis.url ...?tls=1: refused before any connect", async (t) => {
+  const config = new TempConfig(withRedis("redis://127.0.0.1:6379?tls=1"));
+  t.after(() => config.remove());
+  const r = await runShardgate(["start", "--config", config.path], {}, 15_000);
+  const what = `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+  assert.equal(r.code, 1, what);
+  assert.ok(r.stderr.includes("?tls= turns TLS on for any value"), what);
+  assert.ok(!r.stdout.includes('"msg":"listening"'), `nothing served: ${what}`);
+});
+
+/** Keys in `db` of the Redis on `port`. */
+async function keysIn(port: number, db: number): Promise<number> {
+  const c = new Redis({ host: "127.0.0.1", port, db, lazyConnect: true });
+  try {
+    await c.connect();
+    return await c.dbsize();
+  } finally {
+    c.disconnect();
+  }
+}
+
+test("the accepted query items validate, start and reach a real redis-server", {
+  timeout: 120_000,
+}, async (t) => {
+  const redis = await startRedis();
+  const forms: Array<[string, number]> = [
+    // The port only in the query, which ioredis reads where the URL has none.
+    [`redis://127.0.0.1?port=${redis.port}&db=2`, 2],
+    [`redis://127.0.0.1:${redis.port}?family=4&db=3`, 3],
+    [`redis://127.0.0.1:${redis.port}/4?family=0`, 4],
+  ];
+  for (const [i, [url, db]] of forms.entries()) {
+    await t.test(url, async (tt) => {
+      const config = new TempConfig(withRedis(url));
+      tt.after(() => config.remove());
+      const v = await runShardgate(["validate", "--config", config.path]);
+      assert.equal(v.code, 0, `${url}: ${v.stderr}`);
+      const before = await keysIn(redis.port, db);
+      const sg = await startShardgate(withRedis(url));
+      try {
+        await sg.proc.waitForLine("redis connected", (l) => l.msg === "redis connected");
+        const ask = () => fetch(`${sg.httpUrl}/x`, { headers: { "x-k": `query-${i}` } });
+        const first = await ask();
+        assert.equal(first.status, 200, `${url}: ${await first.text()}\n${sg.proc.output()}`);
+        const second = await ask();
+        assert.equal(second.status, 429, `${url}: the limit is kept in Redis: ${await second.text()}`);
+        assert.ok((await keysIn(redis.port, db)) > before, `${url}: the bucket is in db ${db}`);
+      } finally {
+        await sg.stop();
+      }
+    });
+  }
+});
