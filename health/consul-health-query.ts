@@ -11,14 +11,15 @@
 // hangs must not hold libuv's threads, test/outside/dns-dependencies.test.ts), papi's timeout
 // (idle and absolute) and its ctx cancellation. With `pipe` papi's error for a non-2xx answer has only
 // the status text, so the sink keeps the first bytes of such a body for Consul's message.
-// Index rules stay in the watcher.
+// Index rules stay in the watcher. The `consul` module is imported by the first query (and at
+// start when a pool uses Consul, loadConsul): a process without Consul discovery never loads it.
 
 import { EventEmitter } from "node:events";
 import { Agent as HttpAgent, type IncomingMessage } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
 import type { LookupFunction } from "node:net";
 import { Writable } from "node:stream";
-import Consul from "consul";
+import type Consul from "consul";
 import type { AnswerReader, ConsulAnswerCache } from "./consul-answer-cache.js";
 
 export interface HealthQuery {
@@ -148,9 +149,32 @@ class AnswerSink extends Writable {
   }
 }
 
+type ConsulClass = typeof Consul;
+type ConsulOptions = ConstructorParameters<ConsulClass>[0];
+
+let consulModule: Promise<ConsulClass> | undefined;
+
+/** The `consul` client class, imported once per process (the same promise for every caller). */
+export function loadConsul(): Promise<ConsulClass> {
+  consulModule ??= import("consul").then((m) => m.default);
+  return consulModule;
+}
+
+/** Whether any pool of `pools` discovers its members through Consul (start loads the module then). */
+export function usesConsul(pools: Record<string, { discovery?: { consul?: unknown } }>): boolean {
+  for (const name in pools) if (pools[name].discovery?.consul !== undefined) return true;
+  return false;
+}
+
 /** The `consul` client one watcher keeps for one agent (keep-alive, one request at a time). */
 export class ConsulHealthClient {
-  private readonly consul: Consul;
+  /** What the client is built with; its keep-alive agent is made here. */
+  private readonly options: ConsulOptions;
+  /** Built by the first query, once the module is loaded. */
+  private consul: Consul | undefined;
+  private closed = false;
+  /** abort() calls: one during the first query's import cancels that query. */
+  private aborts = 0;
   private readonly token: string;
   private readonly timeoutMs: number;
   /** The ctx of the request in flight (a fresh one per request: no listener piles up). */
@@ -166,18 +190,19 @@ export class ConsulHealthClient {
     const secure = url.protocol === "https:";
     // What consul's own getAgent() makes, plus the lookup; destroy() ends it as it would its own.
     const agentOptions = lookup === undefined ? { keepAlive: true } : { keepAlive: true, lookup };
-    this.consul = new Consul({
+    this.options = {
       host: url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname,
       port: url.port === "" ? (secure ? 443 : 8500) : Number(url.port),
       secure,
       agent: secure ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions),
-    });
+    };
     this.token = token;
     this.timeoutMs = timeoutMs;
   }
 
   /** One query. Rejects on transport errors, timeouts, abort(), non-2xx, a cut body and bad JSON. */
   async query(q: HealthQuery, answers: ConsulAnswerCache): Promise<HealthAnswer> {
+    const consul = this.consul ?? (await this.open());
     const query: Record<string, string | string[]> = { index: q.index, wait: `${q.waitMs}ms` };
     if (q.datacenter) query.dc = q.datacenter;
     if (q.tags.length > 0) query.tag = [...q.tags];
@@ -189,7 +214,7 @@ export class ConsulHealthClient {
     const reader = answers.reader();
     const sink = new AnswerSink(reader, () => ctx.emit("cancel"));
     try {
-      const res = await (this.consul as unknown as PapiClient)._get({
+      const res = await (consul as unknown as PapiClient)._get({
         path: "/health/service/{service}",
         params: { service: q.service },
         query,
@@ -215,13 +240,28 @@ export class ConsulHealthClient {
     }
   }
 
+  /**
+   * Imports the module (a failure rejects this query: the watcher reports it as any other) and
+   * builds the client. A stop during the import must not let the query start a blocking read
+   * the watcher's stop() would then wait out.
+   */
+  private async open(): Promise<Consul> {
+    const aborts = this.aborts;
+    const ConsulClient = await loadConsul();
+    if (this.closed || this.aborts !== aborts) throw new Error("consul query aborted before it was sent");
+    this.consul ??= new ConsulClient(this.options);
+    return this.consul;
+  }
+
   /** Aborts the request in flight, if any (the watcher's stop()). */
   abort(): void {
+    this.aborts++;
     this.inFlight?.emit("cancel");
   }
 
   close(): Promise<void> {
-    this.consul.destroy();
+    this.closed = true;
+    this.consul?.destroy();
     return Promise.resolve();
   }
 }

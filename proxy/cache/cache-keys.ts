@@ -9,7 +9,7 @@
 // answered from the GET entry (RFC 9111 4.3.5), so the method in the key is always GET today.
 
 import { createHash } from "node:crypto";
-import { storeKey } from "../redis/redis-store.js";
+import { storeKey } from "../redis/store-key.js";
 import { HTTP_PORT, HTTPS_PORT, originHostText } from "../routing/host-key.js";
 
 /**

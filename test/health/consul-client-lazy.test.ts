@@ -1,0 +1,44 @@
+// The consul module is imported by a client's first query (health/consul-health-query.ts), so a
+// stop that lands while it is imported must cancel that query: the watcher's stop() waits for its
+// loop, and a blocking read sent after the abort would hold it for the whole wait. A real HTTP
+// server on 127.0.0.1 counts what reaches it.
+
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { test } from "node:test";
+import { ConsulAnswerCache } from "../../health/consul-answer-cache.js";
+import { ConsulHealthClient, type HealthQuery } from "../../health/consul-health-query.js";
+
+const QUERY: HealthQuery = {
+  service: "web",
+  index: "0",
+  waitMs: 1000,
+  datacenter: undefined,
+  tags: [],
+  filter: undefined,
+};
+
+test("an abort during the first query's import cancels it before anything is sent; the next query is sent", async (t) => {
+  let requests = 0;
+  const server = createServer((_req, res) => {
+    requests++;
+    res.writeHead(200, { "content-type": "application/json", "x-consul-index": "7" }).end("[]");
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const address = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  const stopped = new ConsulHealthClient(address, "", 5_000);
+  const first = stopped.query(QUERY, new ConsulAnswerCache());
+  stopped.abort();
+  await assert.rejects(first, /aborted before it was sent/);
+  await stopped.close();
+  assert.equal(requests, 0);
+
+  const client = new ConsulHealthClient(address, "", 5_000);
+  t.after(() => client.close());
+  const answer = await client.query(QUERY, new ConsulAnswerCache());
+  assert.equal(answer.index, "7");
+  assert.equal(requests, 1);
+});
