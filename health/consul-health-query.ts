@@ -202,7 +202,11 @@ export class ConsulHealthClient {
 
   /** One query. Rejects on transport errors, timeouts, abort(), non-2xx, a cut body and bad JSON. */
   async query(q: HealthQuery, answers: ConsulAnswerCache): Promise<HealthAnswer> {
+    const aborts = this.aborts;
     const consul = this.consul ?? (await this.open());
+    // Checked here, after the last await before the send: an abort even one microtask after the
+    // import resolved (open()'s return is another tick) must not let a blocking read go out.
+    if (this.closed || this.aborts !== aborts) throw new Error("consul query aborted before it was sent");
     const query: Record<string, string | string[]> = { index: q.index, wait: `${q.waitMs}ms` };
     if (q.datacenter) query.dc = q.datacenter;
     if (q.tags.length > 0) query.tag = [...q.tags];
@@ -243,12 +247,10 @@ export class ConsulHealthClient {
   /**
    * Imports the module (a failure rejects this query: the watcher reports it as any other) and
    * builds the client. A stop during the import must not let the query start a blocking read
-   * the watcher's stop() would then wait out.
+   * the watcher's stop() would then wait out: query() checks for one once this returns.
    */
   private async open(): Promise<Consul> {
-    const aborts = this.aborts;
     const ConsulClient = await loadConsul();
-    if (this.closed || this.aborts !== aborts) throw new Error("consul query aborted before it was sent");
     this.consul ??= new ConsulClient(this.options);
     return this.consul;
   }

@@ -9,6 +9,7 @@ import type { AddressInfo } from "node:net";
 import { test } from "node:test";
 import { ConsulAnswerCache } from "../../health/consul-answer-cache.js";
 import { ConsulHealthClient, type HealthQuery } from "../../health/consul-health-query.js";
+import { scaled } from "../support/wait.js";
 
 const QUERY: HealthQuery = {
   service: "web",
@@ -41,4 +42,40 @@ test("an abort during the first query's import cancels it before anything is sen
   const answer = await client.query(QUERY, new ConsulAnswerCache());
   assert.equal(answer.index, "7");
   assert.equal(requests, 1);
+});
+
+// The import ends a few microtasks before the query sends: a stop landing in that gap (one tick
+// after the module resolved, as a second pool's first query does once the first pool loaded it)
+// was let through, and the blocking read then held stop() for the whole request timeout.
+test("an abort at any microtask of the first query's start cancels it; no blocking read outlives it", async (t) => {
+  const server = createServer(() => {
+    // Never answers: a blocking read that only the abort ends.
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  t.after(() => {
+    server.closeAllConnections();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  const address = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  // Ticks 0 to 7 cover the import's resolution, the client's construction and the send.
+  for (let ticks = 0; ticks < 8; ticks++) {
+    const client = new ConsulHealthClient(address, "", 60_000);
+    const started = performance.now();
+    const query = client.query(QUERY, new ConsulAnswerCache());
+    for (let i = 0; i < ticks; i++) await Promise.resolve();
+    client.abort();
+    const outcome = await Promise.race([
+      query.then(
+        () => "answered",
+        (err: Error) => err.message,
+      ),
+      new Promise<string>((resolve) => setTimeout(() => resolve("still running"), scaled(2_000)).unref()),
+    ]);
+    await client.close();
+    assert.match(
+      outcome,
+      /aborted/,
+      `abort after ${ticks} microtasks: ${outcome} after ${Math.round(performance.now() - started)} ms`,
+    );
+  }
 });
