@@ -11,12 +11,13 @@
 // hangs must not hold libuv's threads, test/outside/dns-dependencies.test.ts), papi's timeout
 // (idle and absolute) and its ctx cancellation. With `pipe` papi's error for a non-2xx answer has only
 // the status text, so the sink keeps the first bytes of such a body for Consul's message.
-// Index rules stay in the watcher. The `consul` module is imported by the first query (and at
+// Index rules stay in the watcher. The `consul` module is loaded by the first query (and at
 // start when a pool uses Consul, loadConsul): a process without Consul discovery never loads it.
 
 import { EventEmitter } from "node:events";
 import { Agent as HttpAgent, type IncomingMessage } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
+import { createRequire } from "node:module";
 import type { LookupFunction } from "node:net";
 import { Writable } from "node:stream";
 import type Consul from "consul";
@@ -152,11 +153,46 @@ class AnswerSink extends Writable {
 type ConsulClass = typeof Consul;
 type ConsulOptions = ConstructorParameters<ConsulClass>[0];
 
+const requireHere = createRequire(import.meta.url);
+/** consul's entry file, resolved by resolveConsul; a bare name until then. */
+let consulEntry = "consul";
 let consulModule: Promise<ConsulClass> | undefined;
 
-/** The `consul` client class, imported once per process (the same promise for every caller). */
+/**
+ * Resolves where consul and its one dependency (papi) live, for loadConsul, while descriptors
+ * are free (the running instance's start). Node keeps a package.json it could not open as
+ * absent for the process's life: a first load at the descriptor limit (EMFILE) said "Cannot
+ * find module" then and on every later try. Resolved here, a load reads only the modules' own
+ * files, and a read that failed is tried again by the next load. Nothing is evaluated; a
+ * failure is left for loadConsul to report.
+ */
+export function resolveConsul(): void {
+  try {
+    const entry = requireHere.resolve("consul");
+    createRequire(entry).resolve("papi");
+    consulEntry = entry;
+  } catch {
+    // loadConsul resolves again and says why.
+  }
+}
+
+/**
+ * The `consul` client class, loaded once per process (the same promise for every caller). A
+ * failed load (EMFILE while a reload adds a Consul pool) is not kept: the next query loads
+ * again. It is required, not imported: Node keeps a failed import's error for its URL for the
+ * process's life (measured on Node 20: the same EMFILE after the descriptors were free), and
+ * drops a failed require from its cache.
+ */
 export function loadConsul(): Promise<ConsulClass> {
-  consulModule ??= import("consul").then((m) => m.default);
+  consulModule ??= new Promise<ConsulClass>((resolve) =>
+    resolve(requireHere(consulEntry) as ConsulClass),
+  ).catch((err: unknown) => {
+    consulModule = undefined;
+    throw new Error(
+      `the consul client could not be loaded (tried again at the next query): ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    );
+  });
   return consulModule;
 }
 
@@ -245,7 +281,7 @@ export class ConsulHealthClient {
   }
 
   /**
-   * Imports the module (a failure rejects this query: the watcher reports it as any other) and
+   * Loads the module (a failure rejects this query: the watcher reports it as any other) and
    * builds the client. A stop during the import must not let the query start a blocking read
    * the watcher's stop() would then wait out: query() checks for one once this returns.
    */

@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import { formatAddress } from "../../config/address.js";
 import { configHints } from "../../config/file/config-hints.js";
 import type { ShardgateConfig } from "../../config/file/schema.js";
+import { resolveConsul } from "../../health/consul-health-query.js";
 import { kubernetesClient, usesKubernetes } from "../../health/kubernetes-client.js";
 import { adminTimeouts } from "../admin/admin-timeouts.js";
 import { adminHostCheck } from "../admin/host-check.js";
@@ -82,6 +83,8 @@ export async function startRunning(c: Checked): Promise<StartResult> {
   const log = createProcessLogger({ level: config.log.level, destination: opts.logDestination });
   const logger = log.logger;
   c.listenerLog.logger = logger;
+  // A reload may add a Consul pool; its first query loads the client, maybe at the descriptor limit.
+  resolveConsul();
   // A refused /etc/hosts is said in the JSON log, not on stderr only (proxy/net/hosts-file.ts).
   upstreamLookup.setHostsWarn((message) => logger.warn({ component: "dns" }, message));
   const metrics = createMetrics();

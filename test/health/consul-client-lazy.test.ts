@@ -1,7 +1,7 @@
 // The consul module is imported by a client's first query (health/consul-health-query.ts), so a
 // stop that lands while it is imported must cancel that query: the watcher's stop() waits for its
 // loop, and a blocking read sent after the abort would hold it for the whole wait. A real HTTP
-// server on 127.0.0.1 counts what reaches it.
+// server on 127.0.0.1 counts what reaches it. And a load that failed is tried again.
 
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
@@ -78,4 +78,30 @@ test("an abort at any microtask of the first query's start cancels it; no blocki
       `abort after ${ticks} microtasks: ${outcome} after ${Math.round(performance.now() - started)} ms`,
     );
   }
+});
+
+// A reload that adds a Consul pool loads the client at its first query, and a busy process can be
+// at its descriptor limit then. That failure was kept for the process's life: the module's promise
+// stayed rejected, and Node keeps both a failed import's error and a package.json it could not
+// open. A child resolves the client as a running instance's start does, fills its descriptors,
+// loads (EMFILE), frees them, and loads again.
+test("a consul client load that failed at the descriptor limit is tried again by the next load", async () => {
+  const query = new URL("../../health/consul-health-query.js", import.meta.url).href;
+  const script = `
+    const fs = require("node:fs");
+    import(${JSON.stringify(query)}).then(async ({ resolveConsul, loadConsul }) => {
+      resolveConsul();
+      const held = [];
+      try { for (let i = 0; i < 100000; i++) held.push(fs.openSync("/dev/null", "r")); } catch {}
+      const first = await loadConsul().then(() => "loaded", (err) => err.message);
+      for (const fd of held) fs.closeSync(fd);
+      const second = await loadConsul().then((c) => typeof c, (err) => err.message);
+      console.log(JSON.stringify({ first, second }));
+    });`;
+  const { execFileSync } = await import("node:child_process");
+  const out = JSON.parse(
+    execFileSync(process.execPath, ["-e", script], { encoding: "utf8", timeout: scaled(60_000) }).trim(),
+  ) as { first: string; second: string };
+  assert.match(out.first, /^the consul client could not be loaded \(tried again at the next query\): EMFILE/);
+  assert.equal(out.second, "function", `the load after the descriptors were freed: ${out.second}`);
 });

@@ -1,16 +1,21 @@
 // `node --import` this file (loadedModulesEnv) to have a child process list the modules it loads
-// (loaded-modules-hooks.ts): how a test sees that a process did not load a package its config
-// does not use.
+// (loaded-modules-hooks.ts: the ESM loader's; and, at exit, require's cache: a package loaded
+// by require, as the consul client is, never passes the ESM loader): how a test sees that a
+// process did not load a package its config does not use.
 
-import { readFileSync } from "node:fs";
-import { register } from "node:module";
+import { appendFileSync, readFileSync } from "node:fs";
+import { createRequire, register } from "node:module";
 import { join } from "node:path";
 
 const FROM_SOURCE = import.meta.url.endsWith(".ts");
 const EXT = FROM_SOURCE ? ".ts" : ".js";
 
-if (process.env.SHARDGATE_LOADED_MODULES !== undefined)
+const out = process.env.SHARDGATE_LOADED_MODULES;
+if (out !== undefined && out !== "") {
   register(new URL(`./loaded-modules-hooks${EXT}`, import.meta.url));
+  const cache = createRequire(import.meta.url).cache;
+  process.once("exit", () => appendFileSync(out, `${Object.keys(cache).join("\n")}\n`));
+}
 
 /** The environment that has a child write the URLs it loads to `dir`/loaded-modules.txt. */
 export function loadedModulesEnv(dir: string): { env: Record<string, string>; file: string } {
@@ -20,7 +25,7 @@ export function loadedModulesEnv(dir: string): { env: Record<string, string>; fi
   return { env: { NODE_OPTIONS: options, SHARDGATE_LOADED_MODULES: file }, file };
 }
 
-/** The packages (`name` or `@scope/name`) of the node_modules URLs in `file`, sorted. */
+/** The packages (`name` or `@scope/name`) of the node_modules URLs and paths in `file`, sorted. */
 export function loadedPackages(file: string): string[] {
   const names = new Set<string>();
   for (const url of readFileSync(file, "utf8").split("\n")) {
