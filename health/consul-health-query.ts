@@ -11,14 +11,16 @@
 // hangs must not hold libuv's threads, test/outside/dns-dependencies.test.ts), papi's timeout
 // (idle and absolute) and its ctx cancellation. With `pipe` papi's error for a non-2xx answer has only
 // the status text, so the sink keeps the first bytes of such a body for Consul's message.
-// Index rules stay in the watcher.
+// Index rules stay in the watcher. The `consul` module is loaded by the first query (and at
+// start when a pool uses Consul, loadConsul): a process without Consul discovery never loads it.
 
 import { EventEmitter } from "node:events";
 import { Agent as HttpAgent, type IncomingMessage } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
+import { createRequire } from "node:module";
 import type { LookupFunction } from "node:net";
 import { Writable } from "node:stream";
-import Consul from "consul";
+import type Consul from "consul";
 import type { AnswerReader, ConsulAnswerCache } from "./consul-answer-cache.js";
 
 export interface HealthQuery {
@@ -148,9 +150,67 @@ class AnswerSink extends Writable {
   }
 }
 
+type ConsulClass = typeof Consul;
+type ConsulOptions = ConstructorParameters<ConsulClass>[0];
+
+const requireHere = createRequire(import.meta.url);
+/** consul's entry file, resolved by resolveConsul; a bare name until then. */
+let consulEntry = "consul";
+let consulModule: Promise<ConsulClass> | undefined;
+
+/**
+ * Resolves where consul and its one dependency (papi) live, for loadConsul, while descriptors
+ * are free (the running instance's start). Node keeps a package.json it could not open as
+ * absent for the process's life: a first load at the descriptor limit (EMFILE) said "Cannot
+ * find module" then and on every later try. Resolved here, a load reads only the modules' own
+ * files, and a read that failed is tried again by the next load. Nothing is evaluated; a
+ * failure is left for loadConsul to report.
+ */
+export function resolveConsul(): void {
+  try {
+    const entry = requireHere.resolve("consul");
+    createRequire(entry).resolve("papi");
+    consulEntry = entry;
+  } catch {
+    // loadConsul resolves again and says why.
+  }
+}
+
+/**
+ * The `consul` client class, loaded once per process (the same promise for every caller). A
+ * failed load (EMFILE while a reload adds a Consul pool) is not kept: the next query loads
+ * again. It is required, not imported: Node keeps a failed import's error for its URL for the
+ * process's life (measured on Node 20: the same EMFILE after the descriptors were free), and
+ * drops a failed require from its cache.
+ */
+export function loadConsul(): Promise<ConsulClass> {
+  consulModule ??= new Promise<ConsulClass>((resolve) =>
+    resolve(requireHere(consulEntry) as ConsulClass),
+  ).catch((err: unknown) => {
+    consulModule = undefined;
+    throw new Error(
+      `the consul client could not be loaded (tried again at the next query): ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    );
+  });
+  return consulModule;
+}
+
+/** Whether any pool of `pools` discovers its members through Consul (start loads the module then). */
+export function usesConsul(pools: Record<string, { discovery?: { consul?: unknown } }>): boolean {
+  for (const name in pools) if (pools[name].discovery?.consul !== undefined) return true;
+  return false;
+}
+
 /** The `consul` client one watcher keeps for one agent (keep-alive, one request at a time). */
 export class ConsulHealthClient {
-  private readonly consul: Consul;
+  /** What the client is built with; its keep-alive agent is made here. */
+  private readonly options: ConsulOptions;
+  /** Built by the first query, once the module is loaded. */
+  private consul: Consul | undefined;
+  private closed = false;
+  /** abort() calls: one during the first query's import cancels that query. */
+  private aborts = 0;
   private readonly token: string;
   private readonly timeoutMs: number;
   /** The ctx of the request in flight (a fresh one per request: no listener piles up). */
@@ -166,18 +226,23 @@ export class ConsulHealthClient {
     const secure = url.protocol === "https:";
     // What consul's own getAgent() makes, plus the lookup; destroy() ends it as it would its own.
     const agentOptions = lookup === undefined ? { keepAlive: true } : { keepAlive: true, lookup };
-    this.consul = new Consul({
+    this.options = {
       host: url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname,
       port: url.port === "" ? (secure ? 443 : 8500) : Number(url.port),
       secure,
       agent: secure ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions),
-    });
+    };
     this.token = token;
     this.timeoutMs = timeoutMs;
   }
 
   /** One query. Rejects on transport errors, timeouts, abort(), non-2xx, a cut body and bad JSON. */
   async query(q: HealthQuery, answers: ConsulAnswerCache): Promise<HealthAnswer> {
+    const aborts = this.aborts;
+    const consul = this.consul ?? (await this.open());
+    // Checked here, after the last await before the send: an abort even one microtask after the
+    // import resolved (open()'s return is another tick) must not let a blocking read go out.
+    if (this.closed || this.aborts !== aborts) throw new Error("consul query aborted before it was sent");
     const query: Record<string, string | string[]> = { index: q.index, wait: `${q.waitMs}ms` };
     if (q.datacenter) query.dc = q.datacenter;
     if (q.tags.length > 0) query.tag = [...q.tags];
@@ -189,7 +254,7 @@ export class ConsulHealthClient {
     const reader = answers.reader();
     const sink = new AnswerSink(reader, () => ctx.emit("cancel"));
     try {
-      const res = await (this.consul as unknown as PapiClient)._get({
+      const res = await (consul as unknown as PapiClient)._get({
         path: "/health/service/{service}",
         params: { service: q.service },
         query,
@@ -215,13 +280,26 @@ export class ConsulHealthClient {
     }
   }
 
+  /**
+   * Loads the module (a failure rejects this query: the watcher reports it as any other) and
+   * builds the client. A stop during the import must not let the query start a blocking read
+   * the watcher's stop() would then wait out: query() checks for one once this returns.
+   */
+  private async open(): Promise<Consul> {
+    const ConsulClient = await loadConsul();
+    this.consul ??= new ConsulClient(this.options);
+    return this.consul;
+  }
+
   /** Aborts the request in flight, if any (the watcher's stop()). */
   abort(): void {
+    this.aborts++;
     this.inFlight?.emit("cancel");
   }
 
   close(): Promise<void> {
-    this.consul.destroy();
+    this.closed = true;
+    this.consul?.destroy();
     return Promise.resolve();
   }
 }

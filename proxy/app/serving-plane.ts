@@ -8,7 +8,7 @@ import type { Logger } from "pino";
 import type { ShardgateConfig } from "../../config/file/schema.js";
 import { ClusterHooks } from "../cluster/cluster-hooks.js";
 import type { OutcomeRecorders } from "../cluster/outcome-recorders.js";
-import { createEdge } from "../edge/create-edge.js";
+import { createEdge, type StoreClass } from "../edge/create-edge.js";
 import { createDataPlane } from "../forward/data-plane.js";
 import type { MetricsObserver } from "../metrics/observer.js";
 import type { ShardgateMetrics } from "../metrics/registry.js";
@@ -38,6 +38,8 @@ export interface ServingPlaneParts {
   memorySplit?: WorkerSplit;
   /** On the primary of workers: N, its workers' highest overload level (their beats). */
   workersOverload?: WorkersOverload;
+  /** loadEdgeStore(config)'s answer: the shared store's class, when the config has `redis:`. */
+  storeClass: StoreClass | null;
 }
 
 export function createServingPlane(p: ServingPlaneParts) {
@@ -48,6 +50,7 @@ export function createServingPlane(p: ServingPlaneParts) {
     registry: metrics.registry,
     logger,
     routing: p.getState,
+    storeClass: p.storeClass,
   });
   const tls = p.certificates;
   const dataPlane = createDataPlane({

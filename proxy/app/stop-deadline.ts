@@ -7,6 +7,9 @@
 // was waiting for and exits 1 at once. (Reads that would park a thread-pool thread, which a
 // process exit must join, are kept off the pool: config/file/read-text.ts.)
 
+/** How long shutdown waits for in-flight requests unless told (no config key exists for it). */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
+
 /** After the drain deadline: closing the admin port, Raft, Redis, the log. */
 export const STOP_CLOSE_MS = 5_000;
 

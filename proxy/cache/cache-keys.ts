@@ -14,7 +14,7 @@
 // (their entries are misses, then expire), and a purge's host wildcard finds both.
 
 import { createHash } from "node:crypto";
-import { storeKey } from "../redis/redis-store.js";
+import { storeKey } from "../redis/store-key.js";
 import { HTTP_PORT, HTTPS_PORT, originHostText } from "../routing/host-key.js";
 
 /**

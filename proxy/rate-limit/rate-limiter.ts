@@ -15,7 +15,8 @@ import { answerGrpcError, isGrpcContentType } from "../forward/grpc-status.js";
 import { isH2Request } from "../forward/h2-request.js";
 import type { RequestContext } from "../forward/request-context.js";
 import type { EdgeContinuation } from "../forward/types.js";
-import { type RedisStore, storeKey } from "../redis/redis-store.js";
+import type { RedisStore } from "../redis/redis-store.js";
+import { storeKey } from "../redis/store-key.js";
 import { ambiguousKeySource, cookieReadings, sourceName } from "../routing/key-ambiguity.js";
 import {
   CURRENT_KEY_RULES,

@@ -5,10 +5,8 @@
 //   - a breaker (store-breaker.ts): while Redis keeps failing, nothing is sent at all;
 //   - reconnection forever with capped backoff: Redis back -> the client resumes by itself;
 //   - a bound on one reply (reply-bound.ts): a connection whose reply grows past it is dropped.
-// Every key goes through key(): "<kind>:{<id>}", so with Redis Cluster all keys one script
-// touches for one id share a hash tag (one slot); ioredis prepends `keyPrefix` to all keys.
+// Every key is a storeKey() (store-key.ts); ioredis prepends `keyPrefix` to all keys.
 
-import { createHash } from "node:crypto";
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from "ioredis";
 import type { RedisConfig } from "../../config/file/edge-schema.js";
 import type { LogSink } from "../../config/log-sink.js";
@@ -38,17 +36,6 @@ export interface LuaScript {
 
 type Client = Redis | Cluster;
 type ScriptFn = (...args: Array<string | number | Buffer>) => Promise<unknown>;
-
-/** Ids longer than this (client-chosen keys can be up to the header limit) are stored by their hash. */
-const MAX_ID_LENGTH = 256;
-
-/** The key of `kind` for `id`, hash-tagged on `id`. */
-export function storeKey(kind: string, id: string, suffix = ""): string {
-  // A "}" inside the tag would end it early; still deterministic, but keep tags whole.
-  let tag = id.includes("}") ? id.replaceAll("}", "%7D") : id;
-  if (tag.length > MAX_ID_LENGTH) tag = `#${createHash("sha256").update(tag).digest("base64url")}`;
-  return suffix === "" ? `${kind}:{${tag}}` : `${kind}:{${tag}}:${suffix}`;
-}
 
 export class RedisStore {
   readonly client: Client;

@@ -16,6 +16,7 @@ import { drainAndClose } from "../app/shutdown.js";
 import { readTlsFiles } from "../app/tls-files.js";
 import { CommittedRouting } from "../cluster/committed-routing.js";
 import { OutcomeRecorders } from "../cluster/outcome-recorders.js";
+import { loadEdgeStore } from "../edge/create-edge.js";
 import { createAccessLog } from "../logging/access-log.js";
 import { createProcessLogger } from "../logging/logger.js";
 import { MetricsObserver } from "../metrics/observer.js";
@@ -66,6 +67,8 @@ async function main(): Promise<void> {
   const loaded = await loadConfigFile(init.configPath, process.env);
   if (!loaded.ok) fail(`${init.configPath}: the config file no longer loads in worker ${init.worker}`);
   const config = loaded.config;
+  // ioredis only for a config with `redis:` (create-edge.ts), before anything is opened.
+  const storeClass = await loadEdgeStore(config);
   const log = createProcessLogger({ level: init.log.level as LogLevel, destination: init.logDestination });
   const logger = log.logger.child({ worker: init.worker });
   const tls = readTlsFiles(config, logger.child({ component: "listener" }));
@@ -91,6 +94,7 @@ async function main(): Promise<void> {
     logger,
     metrics,
     certificates: tls.value,
+    storeClass,
     memorySplit: {
       role: "worker",
       workers: init.workers,

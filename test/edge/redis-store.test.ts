@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
 import { redisSchema } from "../../config/file/edge-schema.js";
-import { RedisStore, StoreUnavailableError, storeKey } from "../../proxy/redis/redis-store.js";
+import { RedisStore, StoreUnavailableError } from "../../proxy/redis/redis-store.js";
+import { storeKey } from "../../proxy/redis/store-key.js";
 import { type RedisServer, startRedis, stopAllRedis } from "../support/redis-server.js";
 import { eventually } from "../support/wait.js";
 

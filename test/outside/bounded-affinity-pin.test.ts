@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { Redis } from "ioredis";
 import type { ShardgateConfigInput } from "../../config/file/schema.js";
-import { storeKey } from "../../proxy/redis/redis-store.js";
+import { storeKey } from "../../proxy/redis/store-key.js";
 import { startEdgeHarness } from "../edge/edge-harness.js";
 import { send } from "../proxy/harness.js";
 import { type RedisServer, startRedis, stopAllRedis } from "../support/redis-server.js";

@@ -12,7 +12,8 @@ import assert from "node:assert/strict";
 import { after, test } from "node:test";
 import { redisSchema } from "../../config/file/edge-schema.js";
 import { TOKEN_BUCKET } from "../../proxy/rate-limit/token-bucket-script.js";
-import { RedisStore, storeKey } from "../../proxy/redis/redis-store.js";
+import { RedisStore } from "../../proxy/redis/redis-store.js";
+import { storeKey } from "../../proxy/redis/store-key.js";
 import { startRedis, stopAllRedis } from "../support/redis-server.js";
 import { eventually, scaled } from "../support/wait.js";
 

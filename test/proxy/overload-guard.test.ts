@@ -52,6 +52,7 @@ function guardOver(first: MemorySample) {
         heapTotal: 10 * MB,
         heapUsed: 8 * MB,
         heapLimit: 1000 * MB,
+        young: 0,
         external: (mb - 10 - 20) * MB,
       };
     },
@@ -63,6 +64,7 @@ const idle = (): MemorySample => ({
   heapTotal: 10 * MB,
   heapUsed: 8 * MB,
   heapLimit: 1000 * MB,
+  young: 0,
   external: 30 * MB,
 });
 
@@ -117,6 +119,41 @@ test("memory freed inside the process ends the episode though the RSS stays high
   assert.equal(g.guard.check(), 0, "an RSS that never falls must not hold the process in overload");
 });
 
+test("V8's young generation growing after the first sample does not hold a tight budget in overload", () => {
+  // Figures from a real shardgate process (test/outside/overload-tls.test.ts, budget 140 MB, idle
+  // RSS 95 MB): its first sample came before V8 grew its new space from 16 to 32 MB committed, of
+  // which the RSS showed 5 MB. Counting the new space as committed kept those 16 MB as held for
+  // good: after the TLS flood was gone the guard read 113 MB, over the 112 MB (0.80) it needs to
+  // fall under, and the episode never ended.
+  let sample: MemorySample = {
+    rss: 90 * MB,
+    heapTotal: 34 * MB,
+    heapUsed: 25 * MB,
+    heapLimit: 4144 * MB,
+    young: 16 * MB,
+    external: 3 * MB,
+  };
+  let tls = 0;
+  const guard = new OverloadGuard({
+    rssLimit: 140 * MB,
+    shedAt: 0.85,
+    refuseAt: 0.95,
+    sample: () => sample,
+    unaccounted: () => tls,
+  });
+  assert.equal(guard.check(), 0);
+  sample = { ...sample, rss: 95 * MB, heapTotal: 53 * MB, heapUsed: 23 * MB, young: 32 * MB };
+  assert.equal(guard.check(), 0);
+  // The flood: 800 quiet TLS connections, their estimate 25 MB; the old generation grew 6 MB.
+  tls = 25 * MB;
+  sample = { ...sample, rss: 123 * MB, heapTotal: 59 * MB, heapUsed: 26 * MB };
+  assert.equal(guard.check(), 1, `the flood sheds (usage ${guard.usage})`);
+  // The clients are gone; the RSS stays where the allocator left it, V8's heap as it grew.
+  tls = 0;
+  sample = { ...sample, rss: 124 * MB, heapTotal: 57 * MB, heapUsed: 23 * MB };
+  assert.equal(guard.check(), 0, `the episode ends once the flood is gone (usage ${guard.usage})`);
+});
+
 test("memory outside V8's accounting that grows with load (TLS sockets) counts through its estimate, never past the RSS", () => {
   let sample = idle();
   let unaccounted = 0;
@@ -149,6 +186,7 @@ test("V8's heap near its own limit sheds whatever the RSS budget says", () => {
     heapTotal: 5 * MB,
     heapUsed: 4 * MB,
     heapLimit: 100 * MB,
+    young: 0,
     external: 0,
   };
   const guard = new OverloadGuard({ rssLimit: null, shedAt: 0.85, refuseAt: 0.95, sample: () => sample });
@@ -182,6 +220,7 @@ test("forced collections take at most a tenth of the time, however long one paus
       heapTotal: 40 * MB,
       heapUsed: 36 * MB,
       heapLimit: 1000 * MB,
+      young: 0,
       external: 30 * MB,
     }),
     collect: () => {
