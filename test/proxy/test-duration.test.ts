@@ -54,10 +54,11 @@ function loaded(
   return { value: r.stdout, stderr: r.stderr };
 }
 
-test("the real defaults: a 30 s lingering close, a 10 s wait for a silent keys pipe, admin warnings 10 s apart", () => {
+test("the real defaults: 30 s lingering close, 10 s for a silent keys pipe, admin warnings 10 s apart, 5 s stop close", () => {
   assert.deepEqual(loaded("server/linger-close.js", "LINGERING_TIME_MS", {}), { value: "30000", stderr: "" });
   assert.deepEqual(loaded("ctl/route-command.js", "KEYS_PIPE_IDLE_MS", {}), { value: "10000", stderr: "" });
   assert.deepEqual(loaded("admin/server.js", "ADMIN_LOG_EVERY_MS", {}), { value: "10000", stderr: "" });
+  assert.deepEqual(loaded("app/stop-deadline.js", "STOP_CLOSE_MS", {}), { value: "5000", stderr: "" });
 });
 
 test("a process given SHARDGATE_TEST_LINGERING_TIME_MS runs with it; a longer one is refused on stderr", () => {
