@@ -14,6 +14,7 @@ import { canonicalKeyText } from "../routing/key-text.js";
 import { answerClientError } from "../server/client-error.js";
 import { capConnections } from "../server/connection-cap.js";
 import { lingerAfterAnswer } from "../server/linger-close.js";
+import { testDurationMs } from "../test-duration.js";
 import { checkAdminToken } from "./auth.js";
 import { hostAllowed } from "./host-check.js";
 import { htmlSafeJson } from "./html-safe-json.js";
@@ -42,6 +43,12 @@ const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
 const MAX_ROUTE_KEYS = 1000;
 /** admin.maxConnections' default. */
 const DEFAULT_MAX_CONNECTIONS = 64;
+/**
+ * The admin port's warnings (a foreign Host refused, a connection refused past the cap) are
+ * logged at most once per this long: a flood must not become a log flood. A test that waits
+ * for the next line shortens it with SHARDGATE_TEST_ADMIN_LOG_EVERY_MS (../test-duration.ts).
+ */
+export const ADMIN_LOG_EVERY_MS = testDurationMs("ADMIN_LOG_EVERY_MS", 10_000);
 
 function bodyTooLarge(max: number): AdminError {
   return { status: 413, error: "body_too_large", message: `request body over ${max} bytes` };
@@ -210,13 +217,13 @@ export function createAdminServer(opts: AdminServerOptions): Server {
 
   /**
    * Logs a foreign-Host refusal (any path: a plain request or one with Expect: 100-continue) at
-   * most once per 10 s, with how many were refused since the last line: a page looping on
-   * fetch() must not become a log flood.
+   * most once per ADMIN_LOG_EVERY_MS, with how many were refused since the last line: a page
+   * looping on fetch() must not become a log flood.
    */
   function noteHostRefused(req: IncomingMessage): void {
     hostRefused++;
     const now = performance.now();
-    if (now - hostRefusedLogged < 10_000) return;
+    if (now - hostRefusedLogged < ADMIN_LOG_EVERY_MS) return;
     hostRefusedLogged = now;
     log.warn(
       {
@@ -571,9 +578,8 @@ export function createAdminServer(opts: AdminServerOptions): Server {
     tls: false,
     upgrades: false,
     onRefused: () => {
-      // One line per 10 s at most: a flood must not become a log flood.
       const now = performance.now();
-      if (now - refusedLogged < 10_000) return;
+      if (now - refusedLogged < ADMIN_LOG_EVERY_MS) return;
       refusedLogged = now;
       log.warn(
         { code: "too_many_connections", maxConnections },

@@ -7,11 +7,16 @@
 // was waiting for and exits 1 at once. (Reads that would park a thread-pool thread, which a
 // process exit must join, are kept off the pool: config/file/read-text.ts.)
 
+import { testDurationMs } from "../test-duration.js";
+
 /** How long shutdown waits for in-flight requests unless told (no config key exists for it). */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
 
-/** After the drain deadline: closing the admin port, Raft, Redis, the log. */
-export const STOP_CLOSE_MS = 5_000;
+/**
+ * After the drain deadline: closing the admin port, Raft, Redis, the log. A test that waits
+ * for the bound shortens it with SHARDGATE_TEST_STOP_CLOSE_MS (../test-duration.ts).
+ */
+export const STOP_CLOSE_MS = testDurationMs("STOP_CLOSE_MS", 5_000);
 
 export interface StopDeadline {
   /** The stop finished in time: nothing to do. */

@@ -77,6 +77,11 @@ export interface ClusterNodeOptions {
   /** The Raft log's file operations (tests inject ENOSPC/EROFS here); default node:fs. */
   storageFs?: StorageFs;
   /**
+   * Test seam: how long an apply may stall before the node says apply_stalled (default
+   * APPLY_STALL_MS), so a test of the stall need not wait 10 s. Never read from config or env.
+   */
+  applyStallMs?: number;
+  /**
    * This instance met its own descriptor or port limit in `op` (`health_check`: an active probe;
    * `raft_dial`: a dial to a Raft peer).
    */
@@ -155,6 +160,8 @@ export class ClusterNode {
   private applyBehind: { applied: number; since: number } | null = null;
   /** With degraded "apply_stalled": what this node waits on (shown as degradedCause). */
   private stallCause: string | null = null;
+  /** APPLY_STALL_MS, or a test's shorter bound. */
+  private readonly applyStallMs: number;
   /** True when it stopped at a committed entry of a later version (degraded "upgrade_required"). */
   private upgradeRequired = false;
   readonly panics = new Map<string, boolean>();
@@ -170,6 +177,7 @@ export class ClusterNode {
   constructor(opts: ClusterNodeOptions) {
     this.opts = opts;
     this.settings = opts.settings;
+    this.applyStallMs = opts.applyStallMs ?? APPLY_STALL_MS;
     this.log = opts.logger;
     const s = opts.settings;
     this.sm = new ClusterStateMachine(
@@ -779,14 +787,14 @@ export class ClusterNode {
 
   /**
    * Why this node has stopped applying committed entries, or null. Two signs, either of which
-   * lasting APPLY_STALL_MS makes the node say so rather than serve an old ring version
+   * lasting APPLY_STALL_MS (applyStallMs) makes the node say so rather than serve an old ring version
    * silently: its Ready pass awaits one thing (a storage sync that never returns), or its
    * commit index is ahead of its applied index and the applied index does not move.
    */
   private applyStall(s: DriverStatus): string | null {
     const now = performance.now();
     const wait = this.driver.readyWait();
-    if (wait !== null && wait.ms > APPLY_STALL_MS)
+    if (wait !== null && wait.ms > this.applyStallMs)
       return `the Raft Ready pass has waited ${Math.round(wait.ms)} ms on ${wait.on}; commit ${s.commitIndex}, applied ${s.appliedIndex}`;
     if (s.commitIndex <= s.appliedIndex) {
       this.applyBehind = null;
@@ -797,7 +805,7 @@ export class ClusterNode {
       return null;
     }
     const ms = now - this.applyBehind.since;
-    if (ms <= APPLY_STALL_MS) return null;
+    if (ms <= this.applyStallMs) return null;
     return `applied index ${s.appliedIndex} has not moved for ${Math.round(ms)} ms behind commit ${s.commitIndex}`;
   }
 

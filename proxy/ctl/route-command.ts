@@ -9,6 +9,7 @@ import { errorText } from "../../config/coded-error.js";
 import { readDescriptorBoundedSync, readFileBoundedSync } from "../../config/file/bounded-read.js";
 import { readPipe } from "../../config/file/pipe-read.js";
 import { UsageError } from "../commands/usage-error.js";
+import { testDurationMs } from "../test-duration.js";
 import { type AdminClient, CtlError } from "./admin-client.js";
 import type { CtlContext, CtlOutput } from "./commands.js";
 import { table } from "./tables.js";
@@ -52,9 +53,10 @@ export const MAX_KEYS_FILE_BYTES = 64 * 1024 * 1024;
 
 /**
  * How long a piped keys file may give nothing before ctl gives up: `--keys-file <(cmd)` is a
- * common idiom, but a FIFO nobody writes blocked ctl for ever (readFileSync in open(2)).
+ * common idiom, but a FIFO nobody writes blocked ctl for ever (readFileSync in open(2)). A test
+ * that waits for the bound shortens it with SHARDGATE_TEST_KEYS_PIPE_IDLE_MS (../test-duration.ts).
  */
-export const KEYS_PIPE_IDLE_MS = 10_000;
+export const KEYS_PIPE_IDLE_MS = testDurationMs("KEYS_PIPE_IDLE_MS", 10_000);
 
 /**
  * A keys file's text: stdin, a pipe (`--keys-file <(cmd)`, a named FIFO) read to its end while

@@ -17,14 +17,18 @@
 import type { IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
+import { testDurationMs } from "../test-duration.js";
 import { destroyPastBytes } from "./input-cap.js";
 import { internalMissing } from "./node-internals.js";
 
 /** How long a refused connection keeps reading (and dropping) its peer's input. */
 export const LINGER_MS = 1_000;
 
-/** nginx's lingering_time: the longest a closing connection reads after its answer went out. */
-export const LINGERING_TIME_MS = 30_000;
+/**
+ * nginx's lingering_time: the longest a closing connection reads after its answer went out.
+ * A test that waits for the bound shortens it with SHARDGATE_TEST_LINGERING_TIME_MS (../test-duration.ts).
+ */
+export const LINGERING_TIME_MS = testDurationMs("LINGERING_TIME_MS", 30_000);
 /** nginx's lingering_timeout: a closing connection whose client sent nothing this long is closed. */
 export const LINGERING_IDLE_MS = 5_000;
 /** The most a closing connection reads and drops once it lingers (counted as it arrives). */

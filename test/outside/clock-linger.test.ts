@@ -4,16 +4,24 @@
 // on the old code: the bounds were measured with Date.now(), so a step back of an hour held the
 // connection (and its slot) for the hour, and a step forward cut every lingering upload at the
 // next check, half a second later, resetting clients that had not read their answer yet.
+// The bound's length is not what is tried: shardgate runs with it shortened to LINGER_TEST_MS
+// (SHARDGATE_TEST_LINGERING_TIME_MS), so neither case waits nginx's 30 s;
+// test/proxy/test-duration.test.ts checks the 30 s default.
 
 import assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
 import { after, describe, it } from "node:test";
-import { LINGERING_TIME_MS } from "../../proxy/server/linger-close.js";
 import { ClockStep, clockStepMissing } from "../support/clock-step.js";
 import { type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
 import { scaled } from "../support/wait.js";
 
 const missing = clockStepMissing();
+/**
+ * The lingering bound the processes run with: ten ticks of its check, and half of it (the +1h
+ * case's lower limit) still far more than the answer's flush and the step can be apart. A slower
+ * machine's TEST_TIME_SCALE lengthens it, up to the real bound.
+ */
+const LINGER_TEST_MS = Math.min(scaled(5_000), 30_000);
 const clocks: ClockStep[] = [];
 
 after(async () => {
@@ -41,7 +49,7 @@ pools:
 routes:
   - { pool: p, key: [header:x-k], onMissingKey: reject }
 `,
-    { env: clock.env },
+    { env: { ...clock.env, SHARDGATE_TEST_LINGERING_TIME_MS: String(LINGER_TEST_MS) } },
   );
   return { clock, sg, port: Number(new URL(sg.httpUrl).port) };
 }
@@ -110,8 +118,8 @@ function closedWithin(l: Lingering, ms: number, what: string): Promise<number> {
   });
 }
 
-// Each case waits out the lingering bound (LINGERING_TIME_MS, nginx's 30 s); their processes and
-// clocks are separate, so they run side by side.
+// Each case waits out the lingering bound (LINGER_TEST_MS); their processes and clocks are
+// separate, so they run side by side.
 describe("clock steps during a lingering close", { skip: missing, concurrency: 2 }, () => {
   it("a lingering upload still ends within its bound after the wall clock steps back an hour", {
     timeout: 300_000,
@@ -119,11 +127,11 @@ describe("clock steps during a lingering close", { skip: missing, concurrency: 2
     const g = await lingerGate();
     const l = await lingeringUpload(g);
     g.clock.step("-1h");
-    // Its own bound (30 s from the answer) ends it; the old code held it for the hour.
+    // Its own bound (LINGER_TEST_MS from the answer) ends it; the old code held it for the hour.
     await closedWithin(
       l,
-      LINGERING_TIME_MS + 90_000,
-      `the lingering connection was still open ${LINGERING_TIME_MS + 90_000} ms (scaled) after a -1h step`,
+      LINGER_TEST_MS + 90_000,
+      `the lingering connection was still open ${LINGER_TEST_MS + 90_000} ms (scaled) after a -1h step`,
     );
   });
 
@@ -134,13 +142,13 @@ describe("clock steps during a lingering close", { skip: missing, concurrency: 2
     const l = await lingeringUpload(g);
     const stepped = performance.now();
     g.clock.step("+1h");
-    const end = await closedWithin(l, LINGERING_TIME_MS + 90_000, "the lingering connection never ended");
+    const end = await closedWithin(l, LINGER_TEST_MS + 90_000, "the lingering connection never ended");
     // The bound counts from the answer's flush, which came before the client read it and stepped:
     // half the bound is a lower limit no scheduling delay on a loaded machine can undercut.
     const lived = end - stepped;
     assert.ok(
-      lived >= LINGERING_TIME_MS / 2,
-      `the lingering upload was cut ${Math.round(lived)} ms after a +1h step (its bound is ${LINGERING_TIME_MS} ms)`,
+      lived >= LINGER_TEST_MS / 2,
+      `the lingering upload was cut ${Math.round(lived)} ms after a +1h step (its bound is ${LINGER_TEST_MS} ms)`,
     );
   });
 });
