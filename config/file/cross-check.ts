@@ -6,7 +6,7 @@
 import { CACHE_DEFAULT_MAX_BYTES, CACHE_MAX_BYTES_LIMIT, CACHE_REPLY_OVERHEAD } from "./edge-schema.js";
 import { parseKeySpec } from "./key-spec.js";
 import { didYouMean } from "./suggest.js";
-import { parseSize } from "./units.js";
+import { parseDuration, parseSize } from "./units.js";
 
 export interface CrossIssue {
   path: PropertyKey[];
@@ -192,6 +192,34 @@ function checkCacheSize(routes: unknown[], out: CrossIssue[]): void {
 }
 
 /**
+ * A cookie shardgate issues (routes[].cookie, routes[].affinity.cookie) lives at least 1s, in a
+ * file only (committed routing keeps what it took, as with checkCacheSize). Max-Age is whole
+ * seconds: `ttl: 0` or `500ms` sent `Max-Age=0`, which a browser takes as "delete it now", so
+ * `onMissingKey: cookie` never stuck and nothing said why. Durations the schema refuses are
+ * left to the schema's error.
+ */
+function checkCookieTtl(routes: unknown[], out: CrossIssue[]): void {
+  routes.forEach((value, i) => {
+    const route = asObj(value);
+    const cookies: Array<[PropertyKey[], unknown]> = [
+      [["cookie"], asObj(route?.cookie)?.ttl],
+      [["affinity", "cookie"], asObj(asObj(route?.affinity)?.cookie)?.ttl],
+    ];
+    for (const [at, raw] of cookies) {
+      if (raw === undefined) continue;
+      const ttl = parseDuration(raw, Number.MAX_SAFE_INTEGER);
+      if (!ttl.ok || ttl.value >= 1000) continue;
+      out.push({
+        path: ["routes", i, ...at, "ttl"],
+        expected: "a duration of at least 1s (a cookie's Max-Age is whole seconds)",
+        found: `${ttl.value}ms`,
+        message: `a cookie ttl of ${ttl.value}ms is sent as Max-Age=0, which tells the browser to drop the cookie at once: give it at least 1s`,
+      });
+    }
+  });
+}
+
+/**
  * The shared cache fills from an HTTP/1.1 upstream response stream (proxy/cache/); an
  * HTTP/2 pool's responses are relayed from HTTP/2 streams it does not tap, and gRPC answers
  * (status in trailers, POST) are never cacheable anyway, so a cache on a route to an
@@ -267,6 +295,7 @@ export function crossCheck(raw: unknown, wholeFile = false): CrossIssue[] {
   // Routing alone (a replicated command) carries no redis section; only a whole file does.
   if (wholeFile) {
     checkCacheSize(asArr(root.routes), out);
+    checkCookieTtl(asArr(root.routes), out);
     checkStoreUse(asArr(root.routes), asObj(root.redis) !== undefined, out);
     checkReplyBound(asArr(root.routes), asObj(root.redis), out);
   }
