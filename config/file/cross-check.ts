@@ -63,6 +63,31 @@ function checkPools(pools: Obj, out: CrossIssue[]): void {
   }
 }
 
+/**
+ * A pool's option for the other algorithm (`pointsPerWeight` on a maglev pool, `tableSize` on
+ * a ring one), in a file only: it did nothing, silently, while `ring simulate` refuses the same
+ * mix and the table builder calls it RING_OPTION_MISMATCH. Committed routing always holds both
+ * (the schema fills in each default), so it is not checked there.
+ */
+function checkAlgorithmOptions(pools: Obj, out: CrossIssue[]): void {
+  for (const [name, value] of Object.entries(pools)) {
+    const pool = asObj(value);
+    // An unknown algorithm is the schema's error; this rule needs to know which one it is.
+    if (pool === undefined || ![undefined, "ring", "maglev"].includes(pool.algorithm as string)) continue;
+    const maglev = pool.algorithm === "maglev";
+    const other = maglev ? "pointsPerWeight" : "tableSize";
+    if (pool[other] === undefined) continue;
+    const owner = maglev ? "ring" : "maglev";
+    const algorithm = maglev ? "maglev" : pool.algorithm === undefined ? "ring (the default)" : "ring";
+    out.push({
+      path: ["pools", name, other],
+      expected: `no ${other} (it applies to algorithm ${owner} only)`,
+      found: String(pool[other]),
+      message: `${other} applies to algorithm ${owner} only, and this pool's algorithm is ${algorithm}: remove it, or set algorithm: ${owner}`,
+    });
+  }
+}
+
 function checkRoutes(routes: unknown[], pools: Obj | undefined, out: CrossIssue[]): void {
   const seen = new Map<string, number>();
   routes.forEach((value, i) => {
@@ -294,6 +319,7 @@ export function crossCheck(raw: unknown, wholeFile = false): CrossIssue[] {
   checkEdgeOnH2Pools(asArr(root.routes), pools, out);
   // Routing alone (a replicated command) carries no redis section; only a whole file does.
   if (wholeFile) {
+    if (pools !== undefined) checkAlgorithmOptions(pools, out);
     checkCacheSize(asArr(root.routes), out);
     checkCookieTtl(asArr(root.routes), out);
     checkStoreUse(asArr(root.routes), asObj(root.redis) !== undefined, out);
