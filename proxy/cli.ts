@@ -37,6 +37,12 @@ async function main(argv: string[]): Promise<number> {
   // What an operator asks first before an upgrade (and what a bug report needs); the same
   // version as the shardgate_build_info gauge.
   if (name === "--version" || name === "version") {
+    // Every other command refuses what it does not know; `version --json` printing the plain
+    // line with exit 0 would let a script take it for an answer in the asked-for shape.
+    if (rest.length > 0) {
+      console.error(`shardgate version: unexpected argument "${printableLine(rest[0])}"\n\n${usage()}`);
+      return 2;
+    }
     const { SHARDGATE_VERSION } = await import("./metrics/version.js");
     console.log(`shardgate ${SHARDGATE_VERSION} (node ${process.versions.node})`);
     return 0;

@@ -5,7 +5,10 @@
 //   its members are health-checked and routed by nobody;
 // - two members of one pool at the same address (a copy-paste that forgot to change the port):
 //   that upstream takes both members' keys, and its failures count twice. `weight` is the way
-//   to give one upstream a larger share.
+//   to give one upstream a larger share;
+// - a pool with `passiveEjection`: the schema still accepts the section (routing committed by
+//   an older build may carry it, and a replicated pool must re-validate), but nothing reads it.
+//   The pool's breaker is the outlier detector, and it acts for the whole fleet.
 
 import { formatAddress } from "../address.js";
 import { grpcRouteHints } from "./grpc-route-hints.js";
@@ -13,7 +16,11 @@ import type { ShardgateConfig } from "./schema.js";
 
 export interface ConfigHint {
   /** A stable name for log pipelines (the start log's `check` field). */
-  readonly check: "grpc_route_on_http1_pool" | "pool_without_route" | "duplicate_member_address";
+  readonly check:
+    | "grpc_route_on_http1_pool"
+    | "pool_without_route"
+    | "duplicate_member_address"
+    | "passive_ejection_unused";
   readonly text: string;
 }
 
@@ -41,10 +48,23 @@ export function duplicateAddressHints(config: Pick<ShardgateConfig, "pools">): s
   return out;
 }
 
+export function unusedPassiveEjectionHints(config: Pick<ShardgateConfig, "pools">): string[] {
+  return Object.entries(config.pools)
+    .filter(([, p]) => p.passiveEjection !== undefined)
+    .map(
+      ([pool]) =>
+        `pools.${pool}.passiveEjection has no effect: a failing member is taken out by the pool's breaker (pools.${pool}.breaker: consecutiveFailures, failureRate), for every instance of the fleet`,
+    );
+}
+
 export function configHints(config: Pick<ShardgateConfig, "pools" | "routes">): ConfigHint[] {
   return [
     ...grpcRouteHints(config).map((text) => ({ check: "grpc_route_on_http1_pool" as const, text })),
     ...unroutedPoolHints(config).map((text) => ({ check: "pool_without_route" as const, text })),
     ...duplicateAddressHints(config).map((text) => ({ check: "duplicate_member_address" as const, text })),
+    ...unusedPassiveEjectionHints(config).map((text) => ({
+      check: "passive_ejection_unused" as const,
+      text,
+    })),
   ];
 }

@@ -6,7 +6,7 @@
 import { CACHE_DEFAULT_MAX_BYTES, CACHE_MAX_BYTES_LIMIT, CACHE_REPLY_OVERHEAD } from "./edge-schema.js";
 import { parseKeySpec } from "./key-spec.js";
 import { didYouMean } from "./suggest.js";
-import { parseSize } from "./units.js";
+import { parseDuration, parseSize } from "./units.js";
 
 export interface CrossIssue {
   path: PropertyKey[];
@@ -60,6 +60,31 @@ function checkPools(pools: Obj, out: CrossIssue[]): void {
       });
     }
     duplicates(members, "id", ["pools", name, "members"], "member id", out);
+  }
+}
+
+/**
+ * A pool's option for the other algorithm (`pointsPerWeight` on a maglev pool, `tableSize` on
+ * a ring one), in a file only: it did nothing, silently, while `ring simulate` refuses the same
+ * mix and the table builder calls it RING_OPTION_MISMATCH. Committed routing always holds both
+ * (the schema fills in each default), so it is not checked there.
+ */
+function checkAlgorithmOptions(pools: Obj, out: CrossIssue[]): void {
+  for (const [name, value] of Object.entries(pools)) {
+    const pool = asObj(value);
+    // An unknown algorithm is the schema's error; this rule needs to know which one it is.
+    if (pool === undefined || ![undefined, "ring", "maglev"].includes(pool.algorithm as string)) continue;
+    const maglev = pool.algorithm === "maglev";
+    const other = maglev ? "pointsPerWeight" : "tableSize";
+    if (pool[other] === undefined) continue;
+    const owner = maglev ? "ring" : "maglev";
+    const algorithm = maglev ? "maglev" : pool.algorithm === undefined ? "ring (the default)" : "ring";
+    out.push({
+      path: ["pools", name, other],
+      expected: `no ${other} (it applies to algorithm ${owner} only)`,
+      found: String(pool[other]),
+      message: `${other} applies to algorithm ${owner} only, and this pool's algorithm is ${algorithm}: remove it, or set algorithm: ${owner}`,
+    });
   }
 }
 
@@ -192,6 +217,34 @@ function checkCacheSize(routes: unknown[], out: CrossIssue[]): void {
 }
 
 /**
+ * A cookie shardgate issues (routes[].cookie, routes[].affinity.cookie) lives at least 1s, in a
+ * file only (committed routing keeps what it took, as with checkCacheSize). Max-Age is whole
+ * seconds: `ttl: 0` or `500ms` sent `Max-Age=0`, which a browser takes as "delete it now", so
+ * `onMissingKey: cookie` never stuck and nothing said why. Durations the schema refuses are
+ * left to the schema's error.
+ */
+function checkCookieTtl(routes: unknown[], out: CrossIssue[]): void {
+  routes.forEach((value, i) => {
+    const route = asObj(value);
+    const cookies: Array<[PropertyKey[], unknown]> = [
+      [["cookie"], asObj(route?.cookie)?.ttl],
+      [["affinity", "cookie"], asObj(asObj(route?.affinity)?.cookie)?.ttl],
+    ];
+    for (const [at, raw] of cookies) {
+      if (raw === undefined) continue;
+      const ttl = parseDuration(raw, Number.MAX_SAFE_INTEGER);
+      if (!ttl.ok || ttl.value >= 1000) continue;
+      out.push({
+        path: ["routes", i, ...at, "ttl"],
+        expected: "a duration of at least 1s (a cookie's Max-Age is whole seconds)",
+        found: `${ttl.value}ms`,
+        message: `a cookie ttl of ${ttl.value}ms is sent as Max-Age=0, which tells the browser to drop the cookie at once: give it at least 1s`,
+      });
+    }
+  });
+}
+
+/**
  * The shared cache fills from an HTTP/1.1 upstream response stream (proxy/cache/); an
  * HTTP/2 pool's responses are relayed from HTTP/2 streams it does not tap, and gRPC answers
  * (status in trailers, POST) are never cacheable anyway, so a cache on a route to an
@@ -266,7 +319,9 @@ export function crossCheck(raw: unknown, wholeFile = false): CrossIssue[] {
   checkEdgeOnH2Pools(asArr(root.routes), pools, out);
   // Routing alone (a replicated command) carries no redis section; only a whole file does.
   if (wholeFile) {
+    if (pools !== undefined) checkAlgorithmOptions(pools, out);
     checkCacheSize(asArr(root.routes), out);
+    checkCookieTtl(asArr(root.routes), out);
     checkStoreUse(asArr(root.routes), asObj(root.redis) !== undefined, out);
     checkReplyBound(asArr(root.routes), asObj(root.redis), out);
   }

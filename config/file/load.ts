@@ -297,7 +297,7 @@ function prototypeKeys(doc: ReturnType<typeof parseDocument>, lines: LineCounter
         path: where,
         expected: "a key other than __proto__",
         found: '"__proto__"',
-        message: `${where}: "__proto__" is not allowed as a key`,
+        message: `"__proto__" is not allowed as a key`,
       };
       if (pos !== undefined) {
         e.line = pos.line;

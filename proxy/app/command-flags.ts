@@ -16,6 +16,15 @@ export type FlagsResult<O extends Options> =
   | { ok: true; values: Values<O> }
   | { ok: false; exitCode: number };
 
+/**
+ * node:util parseArgs' refusal as one line. Its message for a value that starts with "-"
+ * (`--drain-timeout -5s`, `--keys -1`) runs over three lines, which the one-line error print
+ * showed as "\x0a" escapes.
+ */
+export function flagErrorText(err: unknown): string {
+  return errorText(err).replace(/\s*\n\s*/g, " ");
+}
+
 /** Parses `argv` for `shardgate <command>`; on help or an error it has already printed. */
 export function parseCommandFlags<O extends Options>(
   command: string,
@@ -36,7 +45,7 @@ export function parseCommandFlags<O extends Options>(
     }
     return { ok: true, values };
   } catch (err) {
-    console.error(`shardgate ${command}: ${printableLine(errorText(err))}\n${usage}`);
+    console.error(`shardgate ${command}: ${printableLine(flagErrorText(err))}\n${usage}`);
     return { ok: false, exitCode: 2 };
   }
 }

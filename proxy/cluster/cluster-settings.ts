@@ -80,9 +80,13 @@ export function resolveClusterSettings(
   }
   const id = given ?? "local";
   if (!NODE_ID.test(id)) {
+    // Named by where it came from: the error is printed after the file's name, and a bad
+    // --node-id or SHARDGATE_NODE_ID read as if the file held it.
+    const from =
+      overrides.nodeId !== undefined ? "--node-id" : envId !== undefined ? "SHARDGATE_NODE_ID" : "cluster.id";
     return {
       ok: false,
-      message: `node id ${JSON.stringify(id)}: expected ${NODE_ID_EXPECTED}`,
+      message: `${from} ${JSON.stringify(id)}: expected a node id: ${NODE_ID_EXPECTED}`,
     };
   }
   const explicitDir = overrides.dataDir ?? env.SHARDGATE_DATA_DIR;

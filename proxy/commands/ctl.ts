@@ -7,9 +7,9 @@
 // script probing many instances less.
 
 import { parseArgs } from "node:util";
-import { errorText } from "../../config/coded-error.js";
 import { parseCliDuration } from "../../config/file/units.js";
 import { MAX_LINE, printableLine, printableLines } from "../../config/printable.js";
+import { flagErrorText } from "../app/command-flags.js";
 import { outputFailed, printOut } from "../app/std-streams.js";
 import { AdminClient, CtlError } from "../ctl/admin-client.js";
 import { COMMANDS } from "../ctl/commands.js";
@@ -55,7 +55,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     parsed = parse();
   } catch (err) {
-    console.error(`shardgate ctl: ${printableLine(errorText(err))}\n${USAGE}`);
+    console.error(`shardgate ctl: ${printableLine(flagErrorText(err))}\n${USAGE}`);
     return 2;
   }
   if (parsed.values.help) {

@@ -3,7 +3,6 @@
 // table size or balance factor before touching a live pool. Everything is seeded.
 
 import { parseArgs } from "node:util";
-import { errorText } from "../../config/coded-error.js";
 import { printableLine } from "../../config/printable.js";
 import {
   boundedLoadPerMember,
@@ -20,6 +19,7 @@ import { randomKeyHashes } from "../../ring/random.js";
 import { RingConfigError } from "../../ring/ring-error.js";
 import { DEFAULT_POINTS_PER_WEIGHT } from "../../ring/ring-hash.js";
 import type { HashTable, RingMember } from "../../ring/types.js";
+import { flagErrorText } from "../app/command-flags.js";
 import { outputFailed, printOut } from "../app/std-streams.js";
 import { UsageError } from "./usage-error.js";
 
@@ -81,7 +81,7 @@ export function parseSimulateArgs(argv: string[]): SimulateOptions {
   try {
     parsed = parse(argv);
   } catch (err) {
-    throw new UsageError(errorText(err));
+    throw new UsageError(flagErrorText(err));
   }
   const { values, positionals } = parsed;
   if (positionals[0] !== "simulate" || positionals.length > 1) {

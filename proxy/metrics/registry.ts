@@ -130,9 +130,12 @@ export function createMetrics(opts: MetricsOptions = {}): ShardgateMetrics {
       labelNames: ["pool"],
       registers,
       // Counted at scrape time: a request's pool is only known after route matching, so the
-      // request path keeps no per-pool counter, only the set of open requests.
+      // request path keeps no per-pool counter, only the set of open requests. Every pool with
+      // members gets a sample, 0 when idle, as shardgate_member_requests_in_flight does: an
+      // idle pool had no series at all, and `sum by (pool)` showed "No data" rather than 0.
       collect() {
         this.reset();
+        for (const s of metrics.memberFlagsSource("healthy")) this.set({ pool: s.labels.pool as string }, 0);
         for (const [pool, n] of metrics.inFlightSource()) this.set({ pool }, n);
       },
     }),

@@ -68,3 +68,26 @@ test("two members of one pool at one address: a duplicate_member_address warning
     r.stderr,
   );
 });
+
+test("a pool with passiveEjection (read by nothing): a passive_ejection_unused warning, exit 0", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "sg-hints-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, "c.yaml");
+  writeFileSync(
+    file,
+    STAGED.replace("  users:\n", "  users:\n    passiveEjection: { consecutiveFailures: 3 }\n").replace(
+      "routes:\n",
+      "routes:\n  - { match: { pathPrefix: /staged }, pool: staged, key: [ip] }\n",
+    ),
+  );
+  const r = await runShardgate(["validate", "--config", file]);
+  assert.equal(r.code, 0, r.stderr);
+  const warnings = r.stderr.split("\n").filter((l) => l.includes("warning:"));
+  assert.deepEqual(
+    warnings.map((l) => l.slice(l.indexOf("warning: ") + 9)),
+    [
+      "pools.users.passiveEjection has no effect: a failing member is taken out by the pool's breaker (pools.users.breaker: consecutiveFailures, failureRate), for every instance of the fleet",
+    ],
+    r.stderr,
+  );
+});

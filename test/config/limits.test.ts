@@ -47,6 +47,9 @@ test("__proto__ as a key is an error naming its path, never a silently dropped p
   const e = r.ok ? undefined : r.errors[0];
   assert.equal(e?.path, "pools.__proto__");
   assert.equal(e?.line, 2);
+  // The report prints the path before the message: the message said it again
+  // ("pools.__proto__: pools.__proto__: ...").
+  assert.equal(e?.message, '"__proto__" is not allowed as a key');
   const nested = parseConfig(BASE.replace("key: [ip]", "key: [ip]\n    __proto__: x"), {});
   assert.equal(nested.ok, false);
   assert.equal(nested.ok ? "" : nested.errors[0].path, "routes[0].__proto__");

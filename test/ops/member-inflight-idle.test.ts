@@ -1,7 +1,9 @@
 // shardgate_member_requests_in_flight on an idle process. It had samples only for members with
 // open requests, so the dashboard's "In flight by member" panel showed "No data" instead of 0s
 // until traffic came. Every member of every pool now has a sample, 0 when idle (the labels of
-// shardgate_member_healthy: no new cardinality). A real shardgate, scraped before any request.
+// shardgate_member_healthy: no new cardinality). shardgate_requests_in_flight{pool} had no
+// series at all for an idle pool; it now has its 0 too. A real shardgate, scraped before any
+// request.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -32,4 +34,9 @@ test("an idle process exports 0 in flight for each member of the pool, and no ot
     );
   }
   assert.equal(metricLines(text, "shardgate_member_requests_in_flight").length, ups.length);
+  assert.deepEqual(
+    metricLines(text, "shardgate_requests_in_flight"),
+    ['shardgate_requests_in_flight{pool="users"} 0'],
+    "an idle pool's in-flight gauge",
+  );
 });

@@ -3,6 +3,7 @@
 
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { parseSimulateArgs, simulate, sizeHint } from "../../proxy/commands/ring.js";
 import { UsageError } from "../../proxy/commands/usage-error.js";
@@ -21,7 +22,49 @@ function shardgate(args: string[]): Promise<{ code: number; stdout: string; stde
   });
 }
 
+/** The field names README.md gives for `ring simulate --json` (its "`--json` prints one object" line). */
+function readmeJsonFields(): Set<string> {
+  const readme = readFileSync(new URL("../../../README.md", import.meta.url), "utf8");
+  const m = /`--json` prints one object: `(\{[^`]*\})`/.exec(readme);
+  assert.ok(m !== null, "README.md: the `ring simulate --json` sentence is gone");
+  return new Set(m[1].match(/[A-Za-z]+(?=[,:}\]])/g) ?? []);
+}
+
+/** Every key of `v`, nested ones too (arrays by their first element). */
+function keysOf(v: unknown, out = new Set<string>()): Set<string> {
+  const o = Array.isArray(v) ? v[0] : v;
+  if (o === null || typeof o !== "object") return out;
+  for (const [k, x] of Object.entries(o)) {
+    out.add(k);
+    keysOf(x, out);
+  }
+  return out;
+}
+
 describe("ring simulate (process)", () => {
+  // The README listed {algorithm, members, keys, seed, load, perMember, moved: {fraction, ideal,
+  // ratio}}; the output also had points / tableSize, balanceFactor, unboundedLoad and
+  // moved.change / membersAfter.
+  it("--json prints the fields the README lists, and no others", async () => {
+    const runs = await Promise.all(
+      [
+        ["--add", "1"],
+        ["--algorithm", "maglev", "--remove", "1"],
+        ["--balance-factor", "1.25"],
+      ].map((extra) =>
+        shardgate(["ring", "simulate", "--members", "4", "--keys", "200", "--json", ...extra]),
+      ),
+    );
+    const seen = new Set<string>();
+    for (const r of runs) {
+      assert.equal(r.code, 0, r.stderr);
+      for (const k of keysOf(JSON.parse(r.stdout))) seen.add(k);
+    }
+    const documented = readmeJsonFields();
+    assert.deepEqual([...seen].filter((k) => !documented.has(k)).sort(), [], "printed, not in the README");
+    assert.deepEqual([...documented].filter((k) => !seen.has(k)).sort(), [], "in the README, never printed");
+  });
+
   it("--json prints one object with load and moved", async () => {
     const r = await shardgate([
       "ring",
