@@ -21,6 +21,7 @@ import { createRequire } from "node:module";
 import type { LookupFunction } from "node:net";
 import { Writable } from "node:stream";
 import type Consul from "consul";
+import { codeOf } from "../config/coded-error.js";
 import type { AnswerReader, ConsulAnswerCache } from "./consul-answer-cache.js";
 
 export interface HealthQuery {
@@ -202,8 +203,7 @@ function loadFailure(err: unknown): Error {
   const failure = new Error(`the consul client (package consul) could not be loaded: ${said}`, {
     cause: err,
   });
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  return code === undefined ? failure : Object.assign(failure, { code });
+  return Object.assign(failure, { code: codeOf(err) });
 }
 
 /** Whether any pool of `pools` discovers its members through Consul (start loads the module then). */
@@ -300,7 +300,8 @@ export class ConsulHealthClient {
     try {
       ConsulClient = await loadConsul();
     } catch (err) {
-      throw new Error(`${(err as Error).message} (tried again at the next query)`, { cause: err });
+      const again = new Error(`${(err as Error).message} (tried again at the next query)`, { cause: err });
+      throw Object.assign(again, { code: codeOf(err) });
     }
     this.consul ??= new ConsulClient(this.options);
     return this.consul;

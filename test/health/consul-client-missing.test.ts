@@ -5,7 +5,7 @@
 // --preserve-symlinks keeps Node resolving from that directory, not from the links' targets.
 
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -31,8 +31,12 @@ routes:
     key: [ip]
 `;
 
+let installed: string | undefined;
+
 function installWithoutConsul(): string {
+  if (installed !== undefined) return installed;
   const app = join(dir, "app");
+  installed = app;
   mkdirSync(join(app, "node_modules"), { recursive: true });
   symlinkSync(join(root, "dist"), join(app, "dist"));
   symlinkSync(join(root, "package.json"), join(app, "package.json"));
@@ -66,5 +70,37 @@ test("validate and start without the consul package: one clear line, exit 1", ()
       /consul client \(package consul\) could not be loaded: Cannot find module 'consul'/,
     );
     assert.doesNotMatch(lines[0], /tried again/, `${command} exits: nothing is tried again`);
+  }
+});
+
+// A pool a reload adds loads the client at its watcher's first query: that failure is retried
+// with the query, and says so; Node's code stays on it for the watcher's log line.
+test("a watcher's query without the consul package: the same line, said to be tried again, with Node's code", () => {
+  const app = installWithoutConsul();
+  const script = `
+    import(${JSON.stringify(join(app, "dist/health/consul-health-query.js"))}).then(async ({ ConsulHealthClient }) => {
+      const { ConsulAnswerCache } = await import(${JSON.stringify(join(app, "dist/health/consul-answer-cache.js"))});
+      const client = new ConsulHealthClient("http://127.0.0.1:9", "", 5000);
+      const query = { service: "web", index: "0", waitMs: 1000, datacenter: undefined, tags: [], filter: undefined };
+      const out = [];
+      for (let i = 0; i < 2; i++)
+        await client.query(query, new ConsulAnswerCache()).then(() => out.push("answered"), (err) => out.push({ message: err.message, code: err.code }));
+      await client.close();
+      console.log(JSON.stringify(out));
+    });`;
+  const out = JSON.parse(
+    execFileSync(process.execPath, ["--preserve-symlinks", "-e", script], {
+      cwd: dir,
+      encoding: "utf8",
+      timeout: scaled(30_000),
+    }).trim(),
+  ) as Array<{ message: string; code: string }>;
+  assert.equal(out.length, 2);
+  for (const failure of out) {
+    assert.match(
+      failure.message,
+      /^the consul client \(package consul\) could not be loaded: Cannot find module 'consul' \(tried again at the next query\)$/,
+    );
+    assert.equal(failure.code, "MODULE_NOT_FOUND");
   }
 });
