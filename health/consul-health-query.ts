@@ -21,6 +21,7 @@ import { createRequire } from "node:module";
 import type { LookupFunction } from "node:net";
 import { Writable } from "node:stream";
 import type Consul from "consul";
+import { codeOf } from "../config/coded-error.js";
 import type { AnswerReader, ConsulAnswerCache } from "./consul-answer-cache.js";
 
 export interface HealthQuery {
@@ -188,12 +189,21 @@ export function loadConsul(): Promise<ConsulClass> {
     resolve(requireHere(consulEntry) as ConsulClass),
   ).catch((err: unknown) => {
     consulModule = undefined;
-    throw new Error(
-      `the consul client could not be loaded (tried again at the next query): ${err instanceof Error ? err.message : String(err)}`,
-      { cause: err },
-    );
+    throw loadFailure(err);
   });
   return consulModule;
+}
+
+/**
+ * A failed load in one line that names the package (Node's message goes on with the require
+ * stack), with Node's code kept: start tells a descriptor shortage by it (load-failure.ts).
+ */
+function loadFailure(err: unknown): Error {
+  const said = (err instanceof Error ? err.message : String(err)).split("\n", 1)[0];
+  const failure = new Error(`the consul client (package consul) could not be loaded: ${said}`, {
+    cause: err,
+  });
+  return Object.assign(failure, { code: codeOf(err) });
 }
 
 /** Whether any pool of `pools` discovers its members through Consul (start loads the module then). */
@@ -286,7 +296,13 @@ export class ConsulHealthClient {
    * the watcher's stop() would then wait out: query() checks for one once this returns.
    */
   private async open(): Promise<Consul> {
-    const ConsulClient = await loadConsul();
+    let ConsulClient: ConsulClass;
+    try {
+      ConsulClient = await loadConsul();
+    } catch (err) {
+      const again = new Error(`${(err as Error).message} (tried again at the next query)`, { cause: err });
+      throw Object.assign(again, { code: codeOf(err) });
+    }
     this.consul ??= new ConsulClient(this.options);
     return this.consul;
   }

@@ -107,7 +107,18 @@ async function startOrCheck(
   const storeClass = await loadEdgeStore(config);
   // Likewise the consul client for Consul discovery (its watchers would import it on their first
   // query; a pool a reload adds still does).
-  if (usesConsul(config.pools)) await loadConsul();
+  // A client that cannot be loaded (a broken install, too few descriptors) is said in one line.
+  if (usesConsul(config.pools)) {
+    try {
+      await loadConsul();
+    } catch (err) {
+      return {
+        ok: false,
+        kind: "listen",
+        message: (await descriptorShortage(err)) ?? (err as Error).message,
+      };
+    }
+  }
   // The first reload's worker starts from this load (an incremental load of a few changed members).
   if (!checkOnly && loadedText !== null) seedConfigLoads(opts.configPath, env, loadedText, config);
   // Reloads log later, once the process logger (made by startRunning) exists.

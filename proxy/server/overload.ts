@@ -14,7 +14,7 @@
 // The level rises at once and falls only below the threshold minus HYSTERESIS, so memory
 // hovering at a threshold gives one episode (one log line in, one out), not a flapping state.
 
-import { getHeapSpaceStatistics, getHeapStatistics } from "node:v8";
+import { getHeapStatistics } from "node:v8";
 
 export const OVERLOAD_NORMAL = 0;
 export const OVERLOAD_SHED = 1;
@@ -41,12 +41,13 @@ export interface MemorySample {
    * process is out of descriptors: reading RSS opens /proc/self/stat): V8's accounting decides.
    */
   rss: number;
-  /** V8's heap: committed, in use, and V8's limit on it (bytes). */
-  heapTotal: number;
+  /**
+   * V8's heap: the pages it has touched (committed pages it has not written yet are not in the
+   * RSS), in use, and V8's limit on it (bytes).
+   */
+  heapResident: number;
   heapUsed: number;
   heapLimit: number;
-  /** The part of heapTotal that is V8's young generation (new space), as committed (bytes). */
-  young: number;
   /** Memory outside V8's heap that V8 accounts for: Buffers, ArrayBuffers (bytes). */
   external: number;
 }
@@ -84,7 +85,7 @@ export class OverloadGuard {
   private timer: NodeJS.Timeout | null = null;
   /** Samples since the last collection while over a threshold. */
   private sinceCollect = 0;
-  /** RSS beyond V8's old generation and external memory at the first sample; -1 before it. */
+  /** RSS beyond V8's resident heap and external memory at the first sample; -1 before it. */
   private native = -1;
   private readonly sample: () => MemorySample;
   private readonly now: () => number;
@@ -119,25 +120,25 @@ export class OverloadGuard {
   /** One sample and the level it gives (the timer's tick; tests call it directly). */
   check(): OverloadLevel {
     const s = this.sample();
-    // The young generation is counted at its size in the first sample, in `native`: V8 doubles
-    // its committed size (16 to 32 MB) in the first seconds, mostly in pages it has not touched
-    // yet (measured: heapTotal 34 -> 53 MB while the RSS grew 90 -> 95 MB). Counted as committed,
-    // a first sample taken before that growth read 16 MB more held than the RSS shows for the
-    // process's whole life; with a budget a little over the idle footprint an episode never
-    // ended (held 113 MB of 140 after a TLS flood was gone, over the 112 MB it needs to fall
-    // under). It is bounded (--max-semi-space-size), and what the load keeps is promoted out of
-    // it into the old generation, which is counted.
-    const heapHeld = s.heapTotal - s.young;
+    // V8's heap counts as the pages it has touched (total_physical_size), not as committed. V8
+    // commits its young generation (new space) ahead of use and doubles it (16 to 32 MB) in the
+    // first seconds: counted as committed, a first sample taken before that growth read the
+    // untouched part as held for the process's life (held 113 MB of 140 after a TLS flood was gone,
+    // over the 112 MB it needs to fall under: the episode never ended). Left out instead, it went
+    // missing under load, which touches all of it (measured: the RSS grew 36 MB, 31 of them the
+    // young generation, the guard read 0.7; 136 and 127 MB with --max-semi-space-size=64).
     // Memory the process's own code holds beside V8's accounting (code, libuv, OpenSSL), fixed at
     // the first sample.
-    if (this.native < 0 && Number.isFinite(s.rss)) this.native = Math.max(0, s.rss - heapHeld - s.external);
+    if (this.native < 0 && Number.isFinite(s.rss))
+      this.native = Math.max(0, s.rss - s.heapResident - s.external);
     const heap = s.heapLimit > 0 ? s.heapUsed / s.heapLimit : 0;
     // RSS alone never falls back: freed Buffers stay in the allocator's pages (measured: 200
     // uploads held raised RSS from 107 to 164 MB, and it stayed there after they were gone), so
     // an episode would never end. V8's accounting falls as soon as they are freed; the smaller
     // of the two is what the process really holds (pages it freed are reused before it grows).
     // OpenSSL's buffers are in the RSS but not in V8's accounting: an estimate stands for them.
-    const accounted = Math.max(0, this.native) + heapHeld + s.external + (this.opts.unaccounted?.() ?? 0);
+    const accounted =
+      Math.max(0, this.native) + s.heapResident + s.external + (this.opts.unaccounted?.() ?? 0);
     const held = Math.min(s.rss, accounted);
     const rss = this.rssLimit !== null && this.rssLimit > 0 ? held / this.rssLimit : 0;
     const usage = Math.max(heap, rss);
@@ -193,16 +194,9 @@ export function readMemory(): MemorySample {
   }
   return {
     rss,
-    heapTotal: h.total_heap_size,
+    heapResident: h.total_physical_size,
     heapUsed: h.used_heap_size,
     heapLimit,
-    young: youngSize(),
     external: h.external_memory,
   };
-}
-
-/** The committed size of V8's new space (bytes); 0 on a V8 that names its spaces otherwise. */
-function youngSize(): number {
-  for (const space of getHeapSpaceStatistics()) if (space.space_name === "new_space") return space.space_size;
-  return 0;
 }

@@ -24,10 +24,9 @@ test("shed: 503 overloaded on HTTP/1.1 and h2c, never forwarded; refuse: new con
   let held = 10;
   const sample = (): MemorySample => ({
     rss: held * MB,
-    heapTotal: 0,
+    heapResident: 0,
     heapUsed: 0,
     heapLimit: 1000 * MB,
-    young: 0,
     external: held * MB,
   });
   const guard = new OverloadGuard({ rssLimit: 100 * MB, shedAt: 0.85, refuseAt: 0.95, sample });
