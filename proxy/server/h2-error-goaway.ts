@@ -49,7 +49,8 @@ export function answerSessionErrors(session: Http2Session): void {
 }
 
 function destroyWithCode(this: Http2Session, error?: unknown, code?: number): void {
-  if (code === undefined && error !== null && typeof error === "object") {
+  // Once destroyed, a later call changes nothing (Node's destroy returns): the socket is not lingered.
+  if (code === undefined && !this.destroyed && error !== null && typeof error === "object") {
     const errno = (error as { errno?: unknown }).errno;
     const mapped = typeof errno === "number" ? GOAWAY_FOR.get(errno) : undefined;
     if (mapped !== undefined) {
@@ -60,8 +61,9 @@ function destroyWithCode(this: Http2Session, error?: unknown, code?: number): vo
   (baseDestroy as Destroy).call(this, error, code);
 }
 
-const kLingering = Symbol("shardgate.h2Lingering");
-type Lingering = Socket & { [kLingering]?: true };
+/** The socket's destroy before lingering took its place (the listener's connection cap wraps it). */
+const kOwnDestroy = Symbol("shardgate.h2OwnDestroy");
+type Lingering = Socket & { [kOwnDestroy]?: Socket["destroy"] };
 
 /**
  * Node ends the socket (FIN after the GOAWAY) and then destroys it: that destroy is turned into
@@ -69,14 +71,16 @@ type Lingering = Socket & { [kLingering]?: true };
  */
 function lingerOnDestroy(session: Http2Session): void {
   const socket = socketOf(session) as Lingering | undefined;
-  if (socket === undefined || socket.destroyed || socket[kLingering]) return;
-  socket[kLingering] = true;
+  if (socket === undefined || socket.destroyed || socket[kOwnDestroy] !== undefined) return;
+  socket[kOwnDestroy] = socket.destroy;
   socket.destroy = lingeringDestroy;
 }
 
 function lingeringDestroy(this: Lingering): Lingering {
-  // Only the first call lingers; the timer's call below, and any later one, destroy at once.
-  this.destroy = Object.getPrototypeOf(this).destroy;
+  // Only the first call lingers; the timer's call below, and any later one, destroy at once, by
+  // the destroy the socket had: the connection cap's, which frees the slot (connection-cap.ts),
+  // was skipped when the prototype's was put back, and the slot then waited for 'close'.
+  this.destroy = this[kOwnDestroy] as Socket["destroy"];
   this.on("error", noop);
   this.on("data", noop);
   this.resume();
