@@ -13,7 +13,8 @@
 // only for a lower-case `rediss://` and would talk plain text), a socket path the URL parser
 // changes (`%20` for a space, a `#`), a relative one, and forms without a scheme (ioredis reads
 // `host:6379/2` as the unix socket "/2"). Query items other than db, port, username, password
-// and family are refused by name (queryError says why).
+// and family are refused by name (queryError says why), but for an ioredis TLS profile named by
+// ?tls= on a rediss:// URL.
 
 import { bad, ok, type Parsed } from "./parsed.js";
 
@@ -56,7 +57,7 @@ export function parseRedisUrl(input: unknown): Parsed<string> {
   }
   if (url.pathname !== "" && url.pathname !== "/" && !/^\/\d+$/.test(url.pathname))
     return wrong("the db after the host is a number");
-  const why = queryError(url.searchParams);
+  const why = queryError(url.searchParams, scheme[1] === "rediss");
   return why === null ? ok(input) : wrong(why);
 }
 
@@ -120,13 +121,24 @@ function pathError(path: string): string | null {
  */
 const QUERY_ITEMS = new Set(["db", "port", "username", "password", "family"]);
 
+/**
+ * ioredis's TLS profiles (node_modules/ioredis/built/constants/TLSProfiles.js): `?tls=` naming
+ * one sets the CA that profile trusts (Redis Cloud's, for both). On a `rediss://` URL that is
+ * what the URL says, TLS, with the CA its provider documents, and the only way redis.url can
+ * name that CA; any other value is a string ioredis merges into its TLS options as characters.
+ */
+const TLS_PROFILES: ReadonlySet<string> = new Set(["RedisCloudFixed", "RedisCloudFlexible"]);
+
 /** Why an item ioredis would read is refused: what it would do instead of what the URL says. */
 const REFUSED_ITEMS: ReadonlyMap<string, string> = new Map([
   [
     "path",
     "?path= makes ioredis connect to the unix socket it names instead of the URL's host; a socket is written as the whole redis.url: /run/redis.sock",
   ],
-  ["tls", "?tls= turns TLS on for any value, tls=0 and tls=false too; write rediss:// for TLS"],
+  [
+    "tls",
+    `?tls= turns TLS on for any value, tls=0 and tls=false too; write rediss:// for TLS (with rediss://, ?tls= names one of ioredis's TLS profiles: ${[...TLS_PROFILES].join(", ")})`,
+  ],
   ["host", "?host= is ignored by ioredis (the URL's host or socket path wins); write the host in the URL"],
 ]);
 
@@ -136,8 +148,9 @@ const REFUSED_ITEMS: ReadonlyMap<string, string> = new Map([
  * passed `validate` and then failed every connect with a RangeError, `redis://host?path=/x`
  * connected to the unix socket /x and `redis://host?tls=1` spoke TLS to a plain-text port.
  */
-function queryError(params: URLSearchParams): string | null {
-  for (const name of params.keys()) {
+function queryError(params: URLSearchParams, tls = false): string | null {
+  for (const [name, value] of params) {
+    if (name === "tls" && tls && TLS_PROFILES.has(value)) continue;
     const refused = REFUSED_ITEMS.get(name);
     if (refused !== undefined) return refused;
     if (!QUERY_ITEMS.has(name))
@@ -155,18 +168,36 @@ function queryError(params: URLSearchParams): string | null {
 }
 
 /**
- * `url` as an error may show it: the password between "user:" and the last "@", and a
- * `?password=` item's value (ioredis takes that one too), replaced by "***". The last "@": a
+ * `url` as an error may show it: the password between "user:" and the last "@", and the value
+ * of every query item that may be a secret (`?password=`, which ioredis takes too, and any item
+ * refused by name), replaced by "***". The last "@": a
  * password with an unescaped "/" or "@" in it (generated ones often have both) ends no URL
  * where a URL parser would end it, and was shown whole or in part.
  */
 function withoutPassword(url: string): string {
-  const masked = url.replace(/([?&]password=)[^&#]*/gi, "$1***");
+  return withoutQuerySecrets(withoutUserPassword(url));
+}
+
+function withoutUserPassword(url: string): string {
   // A socket path has no user info; an "@" or ":" in it is part of the file's name.
-  if (masked.startsWith("/") || /^(?:redis\+)?unix:/i.test(masked)) return masked;
-  const start = masked.indexOf("://") + 3;
-  const at = masked.lastIndexOf("@");
-  const colon = masked.indexOf(":", start);
-  if (at < start || colon < 0 || colon > at) return masked;
-  return `${masked.slice(0, colon + 1)}***${masked.slice(at)}`;
+  if (url.startsWith("/") || /^(?:redis\+)?unix:/i.test(url)) return url;
+  const start = url.indexOf("://") + 3;
+  const at = url.lastIndexOf("@");
+  const colon = url.indexOf(":", start);
+  if (at < start || colon < 0 || colon > at) return url;
+  return `${url.slice(0, colon + 1)}***${url.slice(at)}`;
+}
+
+/** Query items whose value an error may show: none of them is a secret. */
+const SHOWN_ITEMS = new Set(["db", "port", "family", "username", "tls", "path", "host"]);
+
+/**
+ * Every other item's value as "***": a refused item may be one of ioredis's secrets
+ * (`?sentinelPassword=`), and its name is read as URLSearchParams decodes it (`?pass%77ord=`).
+ */
+function withoutQuerySecrets(url: string): string {
+  return url.replace(/([?&])([^=&#]*)=([^&#]*)/g, (item: string, sep: string, name: string) => {
+    const decoded = new URLSearchParams(`${name}=`).keys().next().value;
+    return decoded !== undefined && SHOWN_ITEMS.has(decoded) ? item : `${sep}${name}=***`;
+  });
 }

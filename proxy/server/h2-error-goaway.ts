@@ -18,11 +18,13 @@
 //   before it destroyed the handle, so nothing is left to deliver.
 // Node gives no other hook: the error reaches the session's 'error' listeners only after the
 // GOAWAY was queued. So each session's destroy is replaced by one that names the code when
-// Node's own call carries none. A session's socket is Node's internal kSocket: without it the
-// code is still right, and the socket is destroyed as before.
+// Node's own call carries none; the same stand-in bounds the socket of a session ending after a
+// graceful close (h2-closed-socket.ts). A session's socket is Node's internal kSocket: without
+// it the code is still right, and the socket is destroyed (or left open) as before.
 
 import { constants, type Http2Session } from "node:http2";
 import type { Socket } from "node:net";
+import { boundClosedSocket } from "./h2-closed-socket.js";
 import { NGHTTP2_ERR_FLOODED, NGHTTP2_ERR_TOO_MANY_CONTINUATIONS } from "./h2-session-error.js";
 import { LINGER_MS } from "./linger-close.js";
 import { internalMissing } from "./node-internals.js";
@@ -42,26 +44,40 @@ type Destroy = (this: Http2Session, error?: unknown, code?: number) => void;
 /** Http2Session's own destroy, found on the first session. */
 let baseDestroy: Destroy | null = null;
 
-/** Called for each new server session: its nghttp2 errors end it with the GOAWAY code they mean. */
+/**
+ * Called for each new server session: its nghttp2 errors end it with the GOAWAY code they mean,
+ * and its socket is destroyed within bounds however it ends.
+ */
 export function answerSessionErrors(session: Http2Session): void {
   if (baseDestroy === null) baseDestroy = Object.getPrototypeOf(session).destroy as Destroy;
   (session as unknown as { destroy: Destroy }).destroy = destroyWithCode;
 }
 
 function destroyWithCode(this: Http2Session, error?: unknown, code?: number): void {
-  if (code === undefined && error !== null && typeof error === "object") {
-    const errno = (error as { errno?: unknown }).errno;
-    const mapped = typeof errno === "number" ? GOAWAY_FOR.get(errno) : undefined;
-    if (mapped !== undefined) {
-      lingerOnDestroy(this);
-      code = mapped;
-    }
+  // Once destroyed, a later call changes nothing (Node's destroy returns): the socket is left alone.
+  if (!this.destroyed) {
+    const mapped = code === undefined ? goawayFor(error) : undefined;
+    if (mapped !== undefined) code = mapped;
+    // After a graceful close Node never destroys the socket at all (h2-closed-socket.ts), so
+    // there is no destroy to turn into a linger: the socket is bounded instead.
+    if (this.closed) {
+      const socket = socketOf(this);
+      if (socket !== undefined) boundClosedSocket(socket);
+    } else if (mapped !== undefined) lingerOnDestroy(this);
   }
   (baseDestroy as Destroy).call(this, error, code);
 }
 
-const kLingering = Symbol("shardgate.h2Lingering");
-type Lingering = Socket & { [kLingering]?: true };
+/** The GOAWAY code for the nghttp2 error `error` carries, undefined for any other error. */
+function goawayFor(error: unknown): number | undefined {
+  if (error === null || typeof error !== "object") return undefined;
+  const errno = (error as { errno?: unknown }).errno;
+  return typeof errno === "number" ? GOAWAY_FOR.get(errno) : undefined;
+}
+
+/** The socket's destroy before lingering took its place (the listener's connection cap wraps it). */
+const kOwnDestroy = Symbol("shardgate.h2OwnDestroy");
+type Lingering = Socket & { [kOwnDestroy]?: Socket["destroy"] };
 
 /**
  * Node ends the socket (FIN after the GOAWAY) and then destroys it: that destroy is turned into
@@ -69,14 +85,16 @@ type Lingering = Socket & { [kLingering]?: true };
  */
 function lingerOnDestroy(session: Http2Session): void {
   const socket = socketOf(session) as Lingering | undefined;
-  if (socket === undefined || socket.destroyed || socket[kLingering]) return;
-  socket[kLingering] = true;
+  if (socket === undefined || socket.destroyed || socket[kOwnDestroy] !== undefined) return;
+  socket[kOwnDestroy] = socket.destroy;
   socket.destroy = lingeringDestroy;
 }
 
 function lingeringDestroy(this: Lingering): Lingering {
-  // Only the first call lingers; the timer's call below, and any later one, destroy at once.
-  this.destroy = Object.getPrototypeOf(this).destroy;
+  // Only the first call lingers; the timer's call below, and any later one, destroy at once, by
+  // the destroy the socket had: the connection cap's, which frees the slot (connection-cap.ts),
+  // was skipped when the prototype's was put back, and the slot then waited for 'close'.
+  this.destroy = this[kOwnDestroy] as Socket["destroy"];
   this.on("error", noop);
   this.on("data", noop);
   this.resume();
@@ -95,7 +113,10 @@ function socketOf(session: Http2Session): Socket | undefined {
   if (socketKey === undefined) {
     socketKey = Object.getOwnPropertySymbols(session).find((s) => s.description === "socket") ?? null;
     if (socketKey === null)
-      internalMissing("Http2Session[kSocket]", "a session ended for a flood is destroyed without lingering");
+      internalMissing(
+        "Http2Session[kSocket]",
+        "a session ended for a flood is destroyed without lingering; one ended after a graceful close waits for the client's FIN",
+      );
   }
   if (socketKey === null) return undefined;
   const socket = (session as unknown as Record<symbol, unknown>)[socketKey];

@@ -126,4 +126,49 @@ describe("dashboard: paging before the first update, a failed ring fetch", () =>
       await page.context().close();
     }
   });
+  test("a wall clock stepped back after a failed ring fetch does not hold the retry", async () => {
+    const errors: string[] = [];
+    const page = await watchedPage(browser, errors);
+    // The page's wall clock, steppable: Date.now() plus the test's skew (NTP stepping it back).
+    await page.addInitScript(() => {
+      const realNow = Date.now;
+      const w = window as unknown as { __skewMs: number };
+      w.__skewMs = 0;
+      Date.now = () => realNow() + w.__skewMs;
+    });
+    let asked = 0;
+    await page.route("**/admin/ring?*", (route) => {
+      asked++;
+      if (asked === 1)
+        return route.fulfill({
+          status: 503,
+          contentType: "application/json",
+          body: JSON.stringify({ error: "injected", message: "ring fetch failed" }),
+        });
+      return route.continue();
+    });
+    try {
+      await page.goto(`${sg.adminUrl}/ui`);
+      await eventually(
+        "the ring caption names the failure",
+        async () =>
+          (await page.textContent("#ring-caption"))?.includes("ring fetch failed") ? true : undefined,
+        WAIT_MS,
+      );
+      await page.evaluate(() => {
+        (window as unknown as { __skewMs: number }).__skewMs = -3_600_000;
+      });
+      // Asked again after 1 s, not after the hour the clock went back.
+      await page.waitForFunction(() => document.querySelectorAll("#ring path.arc").length > 0, null, {
+        timeout: WAIT_MS,
+      });
+      assert.equal(asked, 2, `ring requests: ${asked}`);
+      assert.deepEqual(
+        errors.filter((e) => !e.includes("503")),
+        [],
+      );
+    } finally {
+      await page.context().close();
+    }
+  });
 });

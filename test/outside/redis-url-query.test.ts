@@ -53,7 +53,9 @@ const refused: ReadonlyArray<[string, string]> = [
   ["/run/redis.sock?path=/tmp/other.sock", "?path= makes ioredis connect to the unix socket it names"],
   ["redis://127.0.0.1:6379?tls=1", "?tls= turns TLS on for any value"],
   ["redis://127.0.0.1:6379?db=1&tls=0", "?tls= turns TLS on for any value"],
-  ["rediss://127.0.0.1:6380?tls=RedisCloudFixed", "?tls= turns TLS on for any value"],
+  ["redis://127.0.0.1:6379?tls=RedisCloudFixed", "?tls= turns TLS on for any value"],
+  ["rediss://127.0.0.1:6380?tls=1", "with rediss://, ?tls= names one of ioredis's TLS profiles"],
+  ["/run/redis.sock?tls=RedisCloudFixed", "?tls= turns TLS on for any value"],
   ["redis://127.0.0.1:6379?host=10.0.0.9", "?host= is ignored by ioredis"],
   [
     "unix:///run/redis.sock?connectTimeout=1",
@@ -73,6 +75,37 @@ for (const [url, why] of refused) {
     assert.match(r.stderr, /redis\.url: expected a URL like redis:\/\/127\.0\.0\.1:6379/, what);
     assert.ok(r.stderr.includes(why), what);
     assert.doesNotMatch(r.stderr, /TypeError|URIError|\n\s+at /, `no stack trace: ${what}`);
+  });
+}
+
+// A refused item may be one of ioredis's secrets: the error names it, never shows its value.
+for (const url of [
+  "redis://127.0.0.1:6379?sentinelPassword=s3cret-value",
+  "/run/redis.sock?db=1&pass%77ord=s3cret-value&x=1",
+  "redis://127.0.0.1:6379?db=x&natMap=s3cret-value",
+]) {
+  test(`validate with redis.url ${url}: refused, the value not shown`, async (t) => {
+    const config = new TempConfig(withRedis(url));
+    t.after(() => config.remove());
+    const r = await runShardgate(["validate", "--config", config.path], {}, 15_000);
+    const what = `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+    assert.equal(r.code, 1, what);
+    assert.match(r.stderr, /redis\.url: expected a URL like/, what);
+    assert.ok(!`${r.stdout}${r.stderr}`.includes("s3cret-value"), `the value is masked: ${what}`);
+  });
+}
+
+// ioredis reads ?tls=<profile> as the CA that profile trusts (node_modules/ioredis/built/constants/TLSProfiles.js):
+// on a rediss:// URL that is TLS, as the URL says, and the one way to name Redis Cloud's CA.
+for (const url of [
+  "rediss://127.0.0.1:6380?tls=RedisCloudFixed",
+  "rediss://u:p@127.0.0.1:6380/2?tls=RedisCloudFlexible",
+]) {
+  test(`validate with redis.url ${url}: accepted`, async (t) => {
+    const config = new TempConfig(withRedis(url));
+    t.after(() => config.remove());
+    const r = await runShardgate(["validate", "--config", config.path], {}, 15_000);
+    assert.equal(r.code, 0, `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
   });
 }
 

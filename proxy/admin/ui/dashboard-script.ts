@@ -216,13 +216,14 @@ export const DASHBOARD_JS = String.raw`
   }
   // A ring fetch that failed is asked again at a later poll, not only at the next ring change
   // (a static pool may never have one): after 1 s, then twice as long each time, up to 30 s.
+  // Timed on performance.now(): the wall clock stepped back an hour held the retry an hour.
   var RING_RETRY_MAX_MS = 30000;
   var ringRetry = { key: "", failures: 0, at: 0 };
   async function refreshRing(pool) {
     var p = state.data.state.pools[pool];
     var key = pool + "@" + p.ringVersion + ":" + p.members + "/" + p.unhealthy + "/" + p.draining + "/" + p.breakerNotClosed;
     if (key === state.ringKey) return;
-    if (key === ringRetry.key && Date.now() < ringRetry.at) return;
+    if (key === ringRetry.key && performance.now() < ringRetry.at) return;
     // Set before the answer: a poll started meanwhile does not ask for the same ring again.
     state.ringKey = key;
     var ring;
@@ -233,7 +234,7 @@ export const DASHBOARD_JS = String.raw`
       ringRetry.failures = ringRetry.key === key ? ringRetry.failures + 1 : 1;
       ringRetry.key = key;
       var wait = Math.min(RING_RETRY_MAX_MS, POLL_MS * Math.pow(2, ringRetry.failures - 1));
-      ringRetry.at = Date.now() + wait;
+      ringRetry.at = performance.now() + wait;
       $("ring-caption").textContent = "ring not loaded: " + e.message + " (asking again in " + Math.round(wait / 1000) + " s)";
       return;
     }
