@@ -38,7 +38,14 @@ async function main(argv: string[]): Promise<number> {
   // version as the shardgate_build_info gauge.
   if (name === "--version" || name === "version") {
     // Every other command refuses what it does not know; `version --json` printing the plain
-    // line with exit 0 would let a script take it for an answer in the asked-for shape.
+    // line with exit 0 would let a script take it for an answer in the asked-for shape. Help
+    // is the one thing every command knows, so `version --help` answers it as they do.
+    if (rest.length === 1 && (rest[0] === "--help" || rest[0] === "-h")) {
+      console.log(
+        "usage: shardgate version (or shardgate --version)\n\nprints shardgate's version and Node's",
+      );
+      return 0;
+    }
     if (rest.length > 0) {
       console.error(`shardgate version: unexpected argument "${printableLine(rest[0])}"\n\n${usage()}`);
       return 2;

@@ -221,13 +221,15 @@ function checkCacheSize(routes: unknown[], out: CrossIssue[]): void {
  * file only (committed routing keeps what it took, as with checkCacheSize). Max-Age is whole
  * seconds: `ttl: 0` or `500ms` sent `Max-Age=0`, which a browser takes as "delete it now", so
  * `onMissingKey: cookie` never stuck and nothing said why. Durations the schema refuses are
- * left to the schema's error.
+ * left to the schema's error. routes[].cookie is issued only under `onMissingKey: cookie`;
+ * elsewhere its ttl does nothing, and a file that worked must not stop starting for it.
  */
 function checkCookieTtl(routes: unknown[], out: CrossIssue[]): void {
   routes.forEach((value, i) => {
     const route = asObj(value);
+    const issued = route?.onMissingKey === "cookie";
     const cookies: Array<[PropertyKey[], unknown]> = [
-      [["cookie"], asObj(route?.cookie)?.ttl],
+      [["cookie"], issued ? asObj(route?.cookie)?.ttl : undefined],
       [["affinity", "cookie"], asObj(asObj(route?.affinity)?.cookie)?.ttl],
     ];
     for (const [at, raw] of cookies) {

@@ -41,6 +41,8 @@ export interface ShardgateMetrics {
   requestsSource: () => Iterable<ScrapeSample>;
   /** Where the per-pool latency histogram (shardgate_request_duration_seconds) reads its counters at scrape time. */
   poolCountsSource: () => Iterable<LabelledCounts>;
+  /** The pools of the applied routing, read at scrape time (set by the series cache). */
+  poolNamesSource: () => Iterable<string>;
   readonly inFlight: Gauge<"pool">;
   /** Where the per-member latency histogram reads its counters at scrape time (set by the series cache). */
   memberCountsSource: () => Iterable<MemberCounts>;
@@ -124,18 +126,20 @@ export function createMetrics(opts: MetricsOptions = {}): ShardgateMetrics {
     requestsSource: () => [],
     memberFlagsSource: () => [],
     poolCountsSource: () => [],
+    poolNamesSource: () => [],
     inFlight: new Gauge({
       name: "shardgate_requests_in_flight",
       help: "Downstream requests (and open websockets) currently being proxied, by pool.",
       labelNames: ["pool"],
       registers,
       // Counted at scrape time: a request's pool is only known after route matching, so the
-      // request path keeps no per-pool counter, only the set of open requests. Every pool with
-      // members gets a sample, 0 when idle, as shardgate_member_requests_in_flight does: an
-      // idle pool had no series at all, and `sum by (pool)` showed "No data" rather than 0.
+      // request path keeps no per-pool counter, only the set of open requests. Every pool gets
+      // a sample, 0 when idle: an idle pool had no series at all, and `sum by (pool)` showed
+      // "No data" rather than 0. The pools come from the applied routing, not from its members,
+      // so a discovered pool with no instance (yet, or scaled to zero) has its 0 too.
       collect() {
         this.reset();
-        for (const s of metrics.memberFlagsSource("healthy")) this.set({ pool: s.labels.pool as string }, 0);
+        for (const pool of metrics.poolNamesSource()) this.set({ pool }, 0);
         for (const [pool, n] of metrics.inFlightSource()) this.set({ pool }, n);
       },
     }),

@@ -392,6 +392,7 @@ export class SeriesCache {
     metrics.requestsSource = () => this.requestSamples();
     metrics.memberFlagsSource = (flag) => this.flagSamples(flag);
     metrics.poolCountsSource = () => this.poolCounts();
+    metrics.poolNamesSource = () => this.poolNames();
   }
 
   /** Every pool's latency counters (the per-pool histogram, at scrape time). */

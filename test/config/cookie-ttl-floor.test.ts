@@ -2,7 +2,8 @@
 // and `routes[].cookie.ttl: 0` (or 500ms) passed `validate` and sent `Max-Age=0`: the browser
 // drops such a cookie at once, so `onMissingKey: cookie` never stuck and nothing said why. Now
 // a ttl under 1s is refused at load, naming the field, for the missing-key cookie and the
-// affinity cookie alike; 1s and the default pass. Real `shardgate validate` processes.
+// affinity cookie alike; 1s and the default pass, and so does a route cookie that is never
+// issued (no `onMissingKey: cookie`). Real `shardgate validate` processes.
 
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -56,6 +57,9 @@ test("a cookie ttl under 1s is refused naming the field; 1s passes", async () =>
     validate(config("    onMissingKey: cookie\n    cookie: { ttl: 1s }")),
     validate(config("    affinity: { cookie: { ttl: 1s } }")),
     validate(config("    onMissingKey: cookie")),
+    // Never issued (only onMissingKey: cookie issues it): its ttl does nothing, and a file
+    // that started before must still start.
+    validate(config("    cookie: { ttl: 0 }")),
   ]);
   for (const { r, what } of ok) assert.equal(r.code, 0, what);
 });

@@ -28,8 +28,10 @@ function codeMetricNames(): Set<string> {
 
 /** The metrics the README's list paragraph names (`name` or `name{labels}`, prefix left off). */
 function listedMetricNames(): Set<string> {
-  const start = README.indexOf("Prefix `shardgate_`; labels are");
-  const end = README.indexOf('`member="none"` means', start);
+  // Found by words, not by line: a paragraph re-wrapped (a line break where a space was) is
+  // the same paragraph.
+  const start = README.search(/Prefix `shardgate_`;\s+labels\s+are/);
+  const end = start < 0 ? -1 : start + README.slice(start).search(/`member="none"`\s+means/);
   assert.ok(start > 0 && end > start, "README.md: the Metrics list paragraph is gone");
   const names = new Set<string>();
   // Label values (`upstream_connect`, `index_reset`) are backticked too: a metric has labels

@@ -32,6 +32,16 @@ test("shardgate --version and shardgate version print the version, exit 0", asyn
     assert.equal(r.stdout, "", args.join(" "));
     assert.match(r.stderr, /^shardgate version: unexpected argument "/, args.join(" "));
   }
+  // Help, though, is answered as every command answers it (it was refused with exit 2).
+  for (const args of [
+    ["version", "--help"],
+    ["--version", "-h"],
+  ]) {
+    const r = await runShardgate(args);
+    assert.equal(r.code, 0, `${args.join(" ")}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stdout, /^usage: shardgate version/, args.join(" "));
+    assert.equal(r.stderr, "", args.join(" "));
+  }
   const help = await runShardgate(["--help"]);
   assert.match(help.stdout, /^ {2}version +print the version \(also --version\)$/m);
 });

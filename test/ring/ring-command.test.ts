@@ -25,7 +25,8 @@ function shardgate(args: string[]): Promise<{ code: number; stdout: string; stde
 /** The field names README.md gives for `ring simulate --json` (its "`--json` prints one object" line). */
 function readmeJsonFields(): Set<string> {
   const readme = readFileSync(new URL("../../../README.md", import.meta.url), "utf8");
-  const m = /`--json` prints one object: `(\{[^`]*\})`/.exec(readme);
+  // Any whitespace between the words: a re-wrapped sentence is the same sentence.
+  const m = /`--json`\s+prints\s+one\s+object:\s+`(\{[^`]*\})`/.exec(readme);
   assert.ok(m !== null, "README.md: the `ring simulate --json` sentence is gone");
   return new Set(m[1].match(/[A-Za-z]+(?=[,:}\]])/g) ?? []);
 }
