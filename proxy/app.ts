@@ -104,10 +104,15 @@ async function startOrCheck(
   const config = loaded.config;
   // ioredis, only for a config with `redis:`; before anything is opened, so a failed load leaves
   // nothing running (checkApp loads it too: `validate` refuses what `start` would die of).
-  const storeClass = await loadEdgeStore(config);
+  // A client that cannot be loaded (a broken install, too few descriptors) is said in one line.
+  let storeClass: Awaited<ReturnType<typeof loadEdgeStore>>;
+  try {
+    storeClass = await loadEdgeStore(config);
+  } catch (err) {
+    return { ok: false, kind: "listen", message: (await descriptorShortage(err)) ?? (err as Error).message };
+  }
   // Likewise the consul client for Consul discovery (its watchers would import it on their first
   // query; a pool a reload adds still does).
-  // A client that cannot be loaded (a broken install, too few descriptors) is said in one line.
   if (usesConsul(config.pools)) {
     try {
       await loadConsul();
