@@ -9,7 +9,7 @@
 // preloads when it applies a committed state that names such a pool, and a new leader before
 // its controllers start (proxy/cluster/cluster-node.ts), so no watch is the first importer.
 
-import { errorText } from "../config/coded-error.js";
+import { codeOf, errorText } from "../config/coded-error.js";
 import type { LogSink } from "../config/log-sink.js";
 
 type ClientModule = typeof import("@kubernetes/client-node");
@@ -21,11 +21,29 @@ let failureLogged = false;
 
 /** The client module (the same promise for every caller). */
 export function kubernetesClient(): Promise<ClientModule> {
-  loading ??= import("@kubernetes/client-node").then((m) => {
-    loaded = true;
-    return m;
-  });
+  loading ??= import("@kubernetes/client-node").then(
+    (m) => {
+      loaded = true;
+      return m;
+    },
+    (err: unknown) => {
+      throw loadFailure(err);
+    },
+  );
   return loading;
+}
+
+/**
+ * A failed load in one line that names the package, with Node's code kept (start tells a
+ * descriptor shortage by it): start printed the loader's stack trace, as if shardgate had crashed.
+ */
+function loadFailure(err: unknown): Error {
+  const said = (err instanceof Error ? err.message : String(err)).split("\n", 1)[0];
+  const failure = new Error(
+    `the Kubernetes client (package @kubernetes/client-node) could not be loaded: ${said}`,
+    { cause: err },
+  );
+  return Object.assign(failure, { code: codeOf(err) });
 }
 
 /** Whether the module has been imported already (a preload would be free). */

@@ -13,6 +13,7 @@ import { loadConfigFileText } from "../config/file/load.js";
 import { seedConfigLoads } from "../config/file/load-off-thread.js";
 import type { ShardgateConfig } from "../config/file/schema.js";
 import { loadConsul, usesConsul } from "../health/consul-health-query.js";
+import { kubernetesClient, usesKubernetes } from "../health/kubernetes-client.js";
 import { checkDataDir } from "./app/data-dir-check.js";
 import { lockDataDir } from "./app/data-dir-lock.js";
 import { engineEnvError } from "./app/engine-env.js";
@@ -104,20 +105,33 @@ async function startOrCheck(
   const config = loaded.config;
   // ioredis, only for a config with `redis:`; before anything is opened, so a failed load leaves
   // nothing running (checkApp loads it too: `validate` refuses what `start` would die of).
-  const storeClass = await loadEdgeStore(config);
+  // A client that cannot be loaded (a broken install, too few descriptors) is said in one line.
+  let storeClass: Awaited<ReturnType<typeof loadEdgeStore>>;
+  try {
+    storeClass = await loadEdgeStore(config);
+  } catch (err) {
+    return await unloadable(err);
+  }
   // Likewise the consul client for Consul discovery (its watchers would import it on their first
   // query; a pool a reload adds still does).
-  // A client that cannot be loaded (a broken install, too few descriptors) is said in one line.
   if (usesConsul(config.pools)) {
     try {
       await loadConsul();
     } catch (err) {
-      return {
-        ok: false,
-        kind: "listen",
-        message: (await descriptorShortage(err)) ?? (err as Error).message,
-      };
+      return await unloadable(err);
     }
+  }
+  // And the Kubernetes client, before Raft starts: importing it on the leader's first watch
+  // blocked the event loop for ~1 s while Raft waited on fsyncs (health/kubernetes-client.ts).
+  let kubernetesLoadMs: number | undefined;
+  if (usesKubernetes(config.pools)) {
+    const t0 = performance.now();
+    try {
+      await kubernetesClient();
+    } catch (err) {
+      return await unloadable(err);
+    }
+    kubernetesLoadMs = Math.round(performance.now() - t0);
   }
   // The first reload's worker starts from this load (an incremental load of a few changed members).
   if (!checkOnly && loadedText !== null) seedConfigLoads(opts.configPath, env, loadedText, config);
@@ -223,5 +237,11 @@ async function startOrCheck(
     settings,
     lock,
     storeClass,
+    kubernetesLoadMs,
   });
+}
+
+/** A client module that could not be loaded, in one line (a descriptor shortage said as such). */
+async function unloadable(err: unknown): Promise<{ ok: false; kind: "listen"; message: string }> {
+  return { ok: false, kind: "listen", message: (await descriptorShortage(err)) ?? (err as Error).message };
 }

@@ -8,7 +8,10 @@
 //   to give one upstream a larger share;
 // - a pool with `passiveEjection`: the schema still accepts the section (routing committed by
 //   an older build may carry it, and a replicated pool must re-validate), but nothing reads it.
-//   The pool's breaker is the outlier detector, and it acts for the whole fleet.
+//   The pool's breaker is the outlier detector, and it acts for the whole fleet;
+// - an `http2` section on a pool that speaks HTTP/1.1 (protocol absent or http1): its
+//   maxSessions bounds HTTP/2 sessions, which such a pool never opens. A warning, not an error:
+//   a pool switched back to http1 keeps a valid file, and replicated pools re-validate.
 
 import { formatAddress } from "../address.js";
 import { grpcRouteHints } from "./grpc-route-hints.js";
@@ -20,7 +23,8 @@ export interface ConfigHint {
     | "grpc_route_on_http1_pool"
     | "pool_without_route"
     | "duplicate_member_address"
-    | "passive_ejection_unused";
+    | "passive_ejection_unused"
+    | "http2_settings_unused";
   readonly text: string;
 }
 
@@ -57,6 +61,15 @@ export function unusedPassiveEjectionHints(config: Pick<ShardgateConfig, "pools"
     );
 }
 
+export function unusedHttp2Hints(config: Pick<ShardgateConfig, "pools">): string[] {
+  return Object.entries(config.pools)
+    .filter(([, p]) => p.http2 !== undefined && (p.protocol === undefined || p.protocol === "http1"))
+    .map(
+      ([pool]) =>
+        `pools.${pool}.http2 has no effect: the pool speaks HTTP/1.1 to its members (pools.${pool}.protocol is absent or http1); set protocol to h2c or h2 for HTTP/2 sessions`,
+    );
+}
+
 export function configHints(config: Pick<ShardgateConfig, "pools" | "routes">): ConfigHint[] {
   return [
     ...grpcRouteHints(config).map((text) => ({ check: "grpc_route_on_http1_pool" as const, text })),
@@ -66,5 +79,6 @@ export function configHints(config: Pick<ShardgateConfig, "pools" | "routes">): 
       check: "passive_ejection_unused" as const,
       text,
     })),
+    ...unusedHttp2Hints(config).map((text) => ({ check: "http2_settings_unused" as const, text })),
   ];
 }

@@ -7,6 +7,7 @@ import { z } from "zod";
 import { parseAddress } from "../address.js";
 import { cookieSchema } from "./cookie-schema.js";
 import { parseKeySpec } from "./key-spec.js";
+import { bad, type Parsed } from "./parsed.js";
 import { parseRedisUrl } from "./redis-url.js";
 import { parseDuration, parseSize } from "./units.js";
 import { field } from "./zod-field.js";
@@ -19,6 +20,22 @@ const posInt = () =>
 const MAX_PIN_TTL_MS = 365 * 86_400_000;
 
 // ----------------------------------------------------------------------------------- redis
+
+/**
+ * redis.maxReplyBytes's floor. Every reply counts against it, the ready check's at each connect
+ * included (INFO: 4.9 KB from a bare Redis 7, more with keyspaces and modules): `0` passed
+ * `validate` and `1kb` dropped every connection as it opened, so every feature kept in Redis fell
+ * back as if Redis were down. 64 KiB is the framing allowance a cache reply is given.
+ */
+export const MIN_REPLY_BYTES = 64 * 1024;
+
+function replyBytes(input: unknown): Parsed<number> {
+  const size = parseSize(input);
+  if (!size.ok || size.value >= MIN_REPLY_BYTES) return size;
+  return bad(
+    `at least 64kb (${MIN_REPLY_BYTES} bytes): every Redis reply counts against it, the INFO reply of each connect's ready check (about 5 KB) too, so a smaller bound leaves Redis unusable; leave it out for the default`,
+  );
+}
 
 export const redisSchema = z
   .strictObject({
@@ -40,7 +57,7 @@ export const redisSchema = z
      * Redis). Absent: 4 MiB, or the largest route's cache.maxBytes + 256 KiB + 64 KiB if more.
      * Set below that for a cached route: a config error (cross-check.ts, checkReplyBound).
      */
-    maxReplyBytes: field(parseSize).optional(),
+    maxReplyBytes: field(replyBytes).optional(),
     sentinel: z
       .strictObject({
         name: z.string().trim().min(1),

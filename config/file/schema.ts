@@ -16,6 +16,7 @@ import { cookieSchema } from "./cookie-schema.js";
 import { affinitySchema, cacheSchema, rateLimitSchema, redisSchema } from "./edge-schema.js";
 import { type HostMatch, parseHostMatch } from "./host-match.js";
 import { type KeySpec, parseKeySpec } from "./key-spec.js";
+import { bad, type Parsed } from "./parsed.js";
 import { deriveStatefulSetPeers } from "./statefulset-peers.js";
 import { parseStatusRanges, type StatusRange } from "./status-ranges.js";
 import { tableLimitError } from "./table-limits.js";
@@ -42,6 +43,20 @@ const MAX_HEADER_SIZE = 8 * 1024 * 1024;
  * larger could ever be committed; `100gb` passed `validate` and let one request hold that much.
  */
 const MAX_ADMIN_BODY_SIZE = 8 * 1024 * 1024;
+/**
+ * admin.maxBodySize's floor. `0` passed `validate` and refused every admin POST with a body 413
+ * (a drain, a breaker override): nginx's client_max_body_size reads 0 as "no limit", so an
+ * operator from there meant the opposite. 1 KiB holds the admin API's small JSON commands.
+ */
+const MIN_ADMIN_BODY_SIZE = 1024;
+
+function adminBodySize(input: unknown): Parsed<number> {
+  const size = parseSize(input, 0, MAX_ADMIN_BODY_SIZE);
+  if (!size.ok || size.value >= MIN_ADMIN_BODY_SIZE) return size;
+  return bad(
+    `at least 1kb (${MIN_ADMIN_BODY_SIZE} bytes): a smaller cap refuses every admin request with a body 413, and 0 does not mean "no limit" here (at most 8mb)`,
+  );
+}
 const address = () => field((v) => parseAddress(v, false));
 const listenAddress = () => field((v) => parseAddress(v, true));
 const posInt = () =>
@@ -560,7 +575,7 @@ export const configSchema = z.strictObject({
       /** Open admin connections; at the cap the oldest idle one is closed, else 503 too_many_connections. */
       maxConnections: posInt().max(100_000).default(64),
       /** A request body over this is refused 413 body_too_large and its connection closed. */
-      maxBodySize: field((v) => parseSize(v, 0, MAX_ADMIN_BODY_SIZE)).default(64 * 1024),
+      maxBodySize: field(adminBodySize).default(64 * 1024),
       /** The admin port's own timeouts; each absent one is listen.timeouts' value. */
       timeouts: z
         .strictObject({

@@ -8,7 +8,6 @@ import { formatAddress } from "../../config/address.js";
 import { configHints } from "../../config/file/config-hints.js";
 import type { ShardgateConfig } from "../../config/file/schema.js";
 import { resolveConsul } from "../../health/consul-health-query.js";
-import { kubernetesClient, usesKubernetes } from "../../health/kubernetes-client.js";
 import { adminTimeouts } from "../admin/admin-timeouts.js";
 import { adminHostCheck } from "../admin/host-check.js";
 import { createAdminServer } from "../admin/server.js";
@@ -75,6 +74,8 @@ export interface Checked {
   settings: ClusterSettings;
   lock: Extract<DataDirLock, { ok: true }> | null;
   storeClass: StoreClass | null;
+  /** How long the checks took to load the Kubernetes client (a pool uses it), else undefined. */
+  kubernetesLoadMs: number | undefined;
 }
 
 /** Starts everything on what the checks built; a listen failure comes back as a value, nothing left running. */
@@ -108,13 +109,8 @@ export async function startRunning(c: Checked): Promise<StartResult> {
       `pools.${pool}.tls.verify is false: upstream certificates are NOT verified, anyone on the path can impersonate these members`,
     );
   }
-  if (usesKubernetes(config.pools)) {
-    // Before Raft starts: importing the client on the leader's first watch blocked the event
-    // loop for ~1 s while Raft waited on fsyncs (health/kubernetes-client.ts).
-    const t0 = performance.now();
-    await kubernetesClient();
-    logger.info({ ms: Math.round(performance.now() - t0) }, "kubernetes client loaded");
-  }
+  // Loaded by the checks (app.ts), before Raft starts; logged here, where the logger exists.
+  if (c.kubernetesLoadMs !== undefined) logger.info({ ms: c.kubernetesLoadMs }, "kubernetes client loaded");
   const reloader = new ConfigReloader(config, {
     configPath: opts.configPath,
     env,

@@ -4,6 +4,7 @@
 // such a config: a process without Redis does not pay its load (~120 ms of CPU at every start).
 
 import { Counter, Gauge, type Registry } from "prom-client";
+import { codeOf } from "../../config/coded-error.js";
 import { CACHE_REPLY_OVERHEAD } from "../../config/file/edge-schema.js";
 import type { ShardgateConfig } from "../../config/file/schema.js";
 import type { LogSink } from "../../config/log-sink.js";
@@ -36,7 +37,24 @@ export type StoreClass = typeof RedisStore;
  */
 export async function loadEdgeStore(config: ShardgateConfig): Promise<StoreClass | null> {
   if (config.redis === undefined) return null;
-  return (await import("../redis/redis-store.js")).RedisStore;
+  try {
+    return (await import("../redis/redis-store.js")).RedisStore;
+  } catch (err) {
+    throw storeLoadFailure(err);
+  }
+}
+
+/**
+ * A failed load in one line that names the package (Node's message can go on with a require
+ * stack), with Node's code kept: start tells a descriptor shortage by it (load-failure.ts). The
+ * CLI printed the loader's stack trace instead, as if shardgate itself had crashed.
+ */
+function storeLoadFailure(err: unknown): Error {
+  const said = (err instanceof Error ? err.message : String(err)).split("\n", 1)[0];
+  const failure = new Error(`the Redis client (package ioredis) could not be loaded: ${said}`, {
+    cause: err,
+  });
+  return Object.assign(failure, { code: codeOf(err) });
 }
 
 export interface Edge {

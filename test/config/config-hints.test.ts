@@ -10,6 +10,7 @@ import { parse } from "yaml";
 import { configHints } from "../../config/file/config-hints.js";
 import { configSchema } from "../../config/file/schema.js";
 import { runShardgate } from "../support/ctl-runner.js";
+import { startShardgate } from "../support/shardgate-process.js";
 
 const STAGED = `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
 pools:
@@ -90,4 +91,37 @@ test("a pool with passiveEjection (read by nothing): a passive_ejection_unused w
     ],
     r.stderr,
   );
+});
+
+test("an http2 section on an http1 pool (read by nothing): an http2_settings_unused warning, exit 0; none on an h2c pool", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "sg-hints-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, "c.yaml");
+  writeFileSync(
+    file,
+    STAGED.replace("  users:\n", "  users:\n    http2: { maxSessions: 4 }\n")
+      .replace("  staged:\n", "  staged:\n    protocol: h2c\n    http2: { maxSessions: 4 }\n")
+      .replace("routes:\n", "routes:\n  - { match: { pathPrefix: /staged }, pool: staged, key: [ip] }\n"),
+  );
+  const r = await runShardgate(["validate", "--config", file]);
+  assert.equal(r.code, 0, r.stderr);
+  const warnings = r.stderr.split("\n").filter((l) => l.includes("warning:"));
+  assert.deepEqual(
+    warnings.map((l) => l.slice(l.indexOf("warning: ") + 9)),
+    [
+      "pools.users.http2 has no effect: the pool speaks HTTP/1.1 to its members (pools.users.protocol is absent or http1); set protocol to h2c or h2 for HTTP/2 sessions",
+    ],
+    r.stderr,
+  );
+});
+
+test("start logs the same http2_settings_unused warning with its check field, and serves", async (t) => {
+  const sg = await startShardgate(STAGED.replace("  users:\n", "  users:\n    http2: { maxSessions: 4 }\n"), {
+    waitReady: false,
+  });
+  t.after(() => sg.stop());
+  const hints = sg.proc.lines.filter((l) => l.check === "http2_settings_unused");
+  assert.equal(hints.length, 1, sg.proc.output());
+  assert.equal(hints[0].level, "warn");
+  assert.match(String(hints[0].msg), /^pools\.users\.http2 has no effect: the pool speaks HTTP\/1\.1/);
 });
