@@ -10,7 +10,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Redis } from "ioredis";
-import { cachedRoute, cacheRulesGatePerFile } from "../support/cache-rules-gate.js";
+import { CACHE_GATE_TOKEN, cachedRoute, cacheRulesGatePerFile } from "../support/cache-rules-gate.js";
+import { fetchJson } from "../support/shardgate-process.js";
 import { textRequest } from "../support/text-request.js";
 import { eventually } from "../support/wait.js";
 
@@ -83,6 +84,15 @@ test("a trusted proxy's X-Forwarded-Host, -Port or -Prefix that differs from Hos
   assert.equal(await get(path), "HIT");
   for (const h of told) assert.equal(await get(path, h), "HIT", JSON.stringify(h));
   assert.equal(gate.member.count(path), asked, gate.member.asked.join("\n"));
+  // A purge of the URL finds every told origin's entry with the plain one.
+  const r = await fetchJson(`${gate.sg.adminUrl}/admin/cache/purge`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${CACHE_GATE_TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify({ url: path }),
+  });
+  assert.equal(r.status, 200, r.text);
+  assert.equal((r.body as { removed: number }).removed, told.length + 1, r.text);
+  for (const h of [{}, ...told]) assert.equal(await get(path, h), "MISS", JSON.stringify(h));
 });
 
 test("told fields that agree with Host and scheme keep the plain key and share its entry", async (t) => {
