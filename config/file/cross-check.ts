@@ -196,17 +196,30 @@ function checkReplyBound(routes: unknown[], redis: Obj | undefined, out: CrossIs
 }
 
 /**
- * routes[].cache.maxBytes at most CACHE_MAX_BYTES_LIMIT, in a file only. Committed routing (a
- * command from a peer of an earlier build, a snapshot written before the bound) keeps what it
+ * routes[].cache.maxBytes from 1 byte to CACHE_MAX_BYTES_LIMIT, in a file only. Committed routing
+ * (a command from a peer of an earlier build, a snapshot written before the bound) keeps what it
  * took: refusing it there would make this build skip a command the rest of the fleet applied,
  * or fail to read its own snapshot. Sizes the schema refuses are left to the schema's error.
+ * `0` passed `validate` and stored only answers without a body: every other one went to the
+ * member as a MISS, after a Redis lookup and a coalescing wait that could never pay off.
  */
 function checkCacheSize(routes: unknown[], out: CrossIssue[]): void {
   routes.forEach((value, i) => {
     const raw = asObj(asObj(value)?.cache)?.maxBytes;
     if (raw === undefined) return;
     const size = parseSize(raw);
-    if (!size.ok || size.value <= CACHE_MAX_BYTES_LIMIT) return;
+    if (!size.ok) return;
+    if (size.value === 0) {
+      out.push({
+        path: ["routes", i, "cache", "maxBytes"],
+        expected: "a size of at least 1 byte",
+        found: "0",
+        message:
+          "0 bytes stores only answers without a body: every other one goes to the member uncached, after a Redis lookup for nothing; to turn the cache off, remove routes[].cache",
+      });
+      return;
+    }
+    if (size.value <= CACHE_MAX_BYTES_LIMIT) return;
     out.push({
       path: ["routes", i, "cache", "maxBytes"],
       expected: `a size of at most ${CACHE_MAX_BYTES_LIMIT} bytes (256mb)`,

@@ -5,7 +5,9 @@
 // another's response, and a member told `X-Forwarded-Proto: https` may answer differently (an
 // HSTS header, absolute https links) than the same member told http. Case, a trailing dot and
 // the default port of the scheme the member is told are spellings of one origin; any other port
-// is an origin of its own (cacheHostText). The URL's "{" and "}" are escaped (urlKeyText).
+// is an origin of its own (cacheHostText). A trusted proxy's forwarding fields that tell the
+// member another host, port, prefix or scheme add "#<hash>" to the host text (told-origin.ts).
+// The URL's "{" and "}" are escaped (urlKeyText).
 // Keys longer than storeKey's limit are stored by hash (not purgeable by prefix, but by
 // expiry). All keys of one URL share the hash tag, so they sit in one Redis Cluster slot. HEAD is
 // answered from the GET entry (RFC 9111 4.3.5), so the method in the key is always GET today.

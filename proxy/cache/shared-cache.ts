@@ -11,6 +11,7 @@ import type { CacheConfig } from "../../config/file/edge-schema.js";
 import type { LogSink } from "../../config/log-sink.js";
 import type { EdgeRouteMetrics } from "../edge/edge-metrics.js";
 import type { EdgeState } from "../edge/edge-state.js";
+import { connectionFacts } from "../forward/connection-facts.js";
 import { upstreamHeaderView } from "../forward/headers.js";
 import type { RequestContext } from "../forward/request-context.js";
 import type { RedisStore } from "../redis/redis-store.js";
@@ -28,6 +29,7 @@ import { baseKey, baseTag, cacheHostText, forwardedScheme, originPrefix, variant
 import { isStorable, requestMode, type Storable, storable, varyValues } from "./cache-policy.js";
 import { Coalescer, type Fill, waitFill } from "./coalescer.js";
 import { notModified } from "./conditional.js";
+import { toldOriginText } from "./told-origin.js";
 
 /** Response headers never stored: per-response or per-connection. */
 const NOT_STORED = new Set([
@@ -85,7 +87,8 @@ export class SharedCache {
     // Vary names request headers the upstream saw: this hop's X-Forwarded-For / Forwarded are
     // added only when the request is forwarded (after this lookup), so lookup, coalescing and
     // store all read the one view of the headers as forwarded, taken here.
-    const view = upstreamHeaderView(req, ctx.compiledRoute?.keyPlan.trusted ?? null, ctx.requestId);
+    const trusted = ctx.compiledRoute?.keyPlan.trusted ?? null;
+    const view = upstreamHeaderView(req, trusted, ctx.requestId);
     st.cacheHeaders = view;
     // And forwarded as built here (data-plane prepareHeaders copies its forwarding fields).
     ctx.upstreamView = view;
@@ -101,7 +104,10 @@ export class SharedCache {
         : scheme === "https"
           ? this.httpsPrefix
           : originPrefix(this.label, scheme);
-    const tag = baseTag(prefix, host === undefined ? "" : cacheHostText(host, scheme), req.url ?? "");
+    const fromTrusted = trusted !== null && connectionFacts(req.socket).fromTrusted(trusted);
+    const told = toldOriginText(view, host, scheme, fromTrusted ? req.headers.forwarded : undefined);
+    const hostText = host === undefined ? told : cacheHostText(host, scheme) + told;
+    const tag = baseTag(prefix, hostText, req.url ?? "");
     const auth = req.headers.authorization !== undefined;
     if (mode === "lookup") {
       const entry = await this.lookup(tag, view, auth);

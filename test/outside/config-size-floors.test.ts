@@ -18,6 +18,8 @@ interface Case {
   config: (size: string) => string;
   tooSmall: string[];
   floor: string;
+  /** What the error says after the field; `expected at least <floor>` unless given. */
+  says?: string;
 }
 
 const cases: Case[] = [
@@ -34,6 +36,14 @@ const cases: Case[] = [
     tooSmall: ["0", "1023"],
     floor: "1kb",
   },
+  {
+    field: "routes[0].cache.maxBytes",
+    config: (size) =>
+      `${LISTEN}redis: { url: "redis://127.0.0.1:1" }\n${ONE_MEMBER_POOL.replace("[header:x-k] }", `[header:x-k], cache: { maxBytes: ${size} } }`)}`,
+    tooSmall: ["0", "0kb"],
+    floor: "1",
+    says: "0 bytes stores only answers without a body",
+  },
 ];
 
 for (const c of cases) {
@@ -45,7 +55,7 @@ for (const c of cases) {
         const r = await runShardgate([cmd, "--config", config.path], {}, 15_000);
         const what = `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
         assert.equal(r.code, 1, what);
-        assert.ok(r.stderr.includes(`${c.field}: expected at least ${c.floor}`), what);
+        assert.ok(r.stderr.includes(`${c.field}: ${c.says ?? `expected at least ${c.floor}`}`), what);
         assert.ok(!r.stdout.includes('"msg":"listening"'), `nothing served: ${what}`);
       });
     }

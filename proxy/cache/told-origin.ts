@@ -1,0 +1,72 @@
+// What a member is told about the origin of a request beyond the two things the cache key holds
+// (the Host and the X-Forwarded-Proto scheme). A trusted proxy's X-Forwarded-Host, -Port, -Prefix,
+// -Scheme and -Ssl, and the proto= and host= of its Forwarded elements, reach the member, and
+// frameworks build absolute links and redirects from them (Spring reads Forwarded first, Rack
+// X-Forwarded-Scheme and -Ssl). Keyed on Host alone, one request's answer built for another host
+// or prefix was served to every client of the URL: the web-cache-poisoning vector behind a CDN
+// that passes a client's X-Forwarded-Host on. Varnish, nginx and Envoy key on Host and leave it to
+// the operator to hash or strip these fields; here the key carries them, but only when they say
+// something the key does not already hold, so the common request keeps its key and its entries.
+
+import { createHash } from "node:crypto";
+import type { IncomingHttpHeaders } from "node:http";
+
+/** Fields only a trusted proxy's request carries to a member (headers.ts strips a client's own). */
+const TOLD = ["x-forwarded-prefix", "x-forwarded-scheme", "x-forwarded-ssl"] as const;
+
+/** A Forwarded parameter a member may take its origin from, with its value (token or quoted-string). */
+const FORWARDED_ORIGIN = /(?:^|[\s;,])(proto|host)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s;,]*)/gi;
+
+/**
+ * "" when the member is told nothing about its origin the key does not already hold (no trusted
+ * proxy, or one whose fields agree with Host and scheme); otherwise "#" and a hash of what it is
+ * told, appended to the key's host text ("#" never appears in a Host: request-checks.ts), so each
+ * told origin has entries of its own and a purge's host wildcard still finds them.
+ * `proxyForwarded` is a trusted proxy's Forwarded as it sent it (undefined from anyone else).
+ */
+export function toldOriginText(
+  view: IncomingHttpHeaders,
+  host: string | undefined,
+  scheme: string,
+  proxyForwarded: string | undefined,
+): string {
+  const forwardedHost = view["x-forwarded-host"];
+  const port = view["x-forwarded-port"];
+  let differs =
+    forwardedHost !== host ||
+    (port !== undefined && (typeof port !== "string" || port.trim() !== keyedPort(host, scheme)));
+  for (let i = 0; !differs && i < TOLD.length; i++) differs = view[TOLD[i]] !== undefined;
+  const forwarded = proxyForwarded === undefined ? "" : forwardedOrigin(proxyForwarded);
+  if (!differs && (forwarded === "" || agrees(forwarded, host, scheme))) return "";
+  const told = [forwardedHost, port, ...TOLD.map((name) => view[name]), forwarded];
+  return `#${createHash("sha256").update(JSON.stringify(told)).digest("base64url")}`;
+}
+
+/** The port the key's origin stands for: Host's own, else the default of the scheme. */
+function keyedPort(host: string | undefined, scheme: string): string {
+  const m = host === undefined ? null : /:(\d+)$/.exec(host);
+  if (m !== null) return m[1];
+  return scheme === "https" ? "443" : "80";
+}
+
+/** The proto= and host= parameters of a Forwarded text, in order, as "name=value" lines (lower-case names). */
+function forwardedOrigin(text: string): string {
+  let out = "";
+  for (const m of text.matchAll(FORWARDED_ORIGIN)) out += `${m[1].toLowerCase()}=${unquote(m[2])}\n`;
+  return out;
+}
+
+function unquote(v: string): string {
+  return v.length >= 2 && v.startsWith('"') && v.endsWith('"') ? v.slice(1, -1).replace(/\\(.)/g, "$1") : v;
+}
+
+/** Whether every proto= names the keyed scheme and every host= the request's Host. */
+function agrees(forwarded: string, host: string | undefined, scheme: string): boolean {
+  for (const line of forwarded.split("\n")) {
+    if (line === "") continue;
+    const eq = line.indexOf("=");
+    const value = line.slice(eq + 1);
+    if (line.startsWith("proto=") ? value.toLowerCase() !== scheme : value !== host) return false;
+  }
+  return true;
+}

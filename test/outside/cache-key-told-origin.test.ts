@@ -1,0 +1,140 @@
+// The shared cache's key and what a trusted proxy tells the member about the origin, tried from
+// the outside: a real shardgate process, a real redis-server and a real member on 127.0.0.1. A
+// trusted proxy's X-Forwarded-Host, -Port and -Prefix, and the proto= and host= of its Forwarded,
+// reach the member, which may build absolute links and redirects from them; the key held Host and
+// the X-Forwarded-Proto scheme only, so one request's answer built for `evil.test` was served to
+// every client of `shop.test` (web-cache-poisoning through a CDN that passes a client's
+// X-Forwarded-Host on). Now each told origin has entries of its own, and a request told nothing
+// the key does not already hold keeps its key (and the entries stored before).
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { Redis } from "ioredis";
+import { CACHE_GATE_TOKEN, cachedRoute, cacheRulesGatePerFile } from "../support/cache-rules-gate.js";
+import { fetchJson } from "../support/shardgate-process.js";
+import { textRequest } from "../support/text-request.js";
+import { eventually } from "../support/wait.js";
+
+// /behind trusts the test's own address (a load balancer or CDN in front); /static does not.
+const gate = cacheRulesGatePerFile(
+  "told:",
+  cachedRoute('{ host: "*", pathPrefix: /behind }', ["trustedProxies: [127.0.0.1/32]"]) +
+    cachedRoute('{ host: "*", pathPrefix: /static }'),
+);
+
+type Told = Record<string, string>;
+
+async function get(path: string, told: Told = {}): Promise<string> {
+  const headers = { host: "shop.test", ...told };
+  const a = await textRequest(gate.port, {
+    path,
+    headers,
+    setHost: false,
+    what: `${JSON.stringify(told)} ${path}`,
+  });
+  assert.equal(a.status, 200, a.body);
+  return String(a.headers["x-cache"]);
+}
+
+/** Asks until the answer is a HIT (the entry is written to Redis after the miss is answered). */
+function hit(path: string, told: Told = {}): Promise<string> {
+  return eventually(`${JSON.stringify(told)} ${path} answered from the cache`, async () => {
+    const c = await get(path, told);
+    return c === "HIT" ? c : undefined;
+  });
+}
+
+/** Stores `path`'s entry for a request told nothing more, and checks its key is the plain one. */
+async function storePlain(path: string, redis: Redis): Promise<void> {
+  assert.equal(await get(path), "MISS");
+  await hit(path);
+  const route = path.startsWith("/behind") ? "*/behind" : "*/static";
+  assert.equal(
+    await redis.exists(`told:c:{${route}|http://shop.test|GET|${path}}`),
+    1,
+    "the key is unchanged",
+  );
+}
+
+function redisFor(t: { after: (fn: () => unknown) => void }): Redis {
+  const redis = new Redis(gate.redisUrl, { maxRetriesPerRequest: 1 });
+  t.after(() => redis.quit());
+  return redis;
+}
+
+test("a trusted proxy's X-Forwarded-Host, -Port or -Prefix that differs from Host has entries of its own", async (t) => {
+  const redis = redisFor(t);
+  const told: Told[] = [
+    { "x-forwarded-host": "evil.test" },
+    { "x-forwarded-host": "evil.test:8443" },
+    { "x-forwarded-port": "6666" },
+    { "x-forwarded-prefix": "/evil" },
+  ];
+  const path = "/behind/told/page";
+  await storePlain(path, redis);
+  let asked = 1;
+  for (const h of told) {
+    // The old code: HIT, the answer the member built for Host shop.test (or the other way round).
+    assert.equal(await get(path, h), "MISS", JSON.stringify(h));
+    asked++;
+    assert.equal(gate.member.count(path), asked, gate.member.asked.join("\n"));
+    await hit(path, h);
+  }
+  // Each told origin's entry is its own, and the plain one still answers the plain request.
+  assert.equal(await get(path), "HIT");
+  for (const h of told) assert.equal(await get(path, h), "HIT", JSON.stringify(h));
+  assert.equal(gate.member.count(path), asked, gate.member.asked.join("\n"));
+  // A purge of the URL finds every told origin's entry with the plain one.
+  const r = await fetchJson(`${gate.sg.adminUrl}/admin/cache/purge`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${CACHE_GATE_TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify({ url: path }),
+  });
+  assert.equal(r.status, 200, r.text);
+  assert.equal((r.body as { removed: number }).removed, told.length + 1, r.text);
+  for (const h of [{}, ...told]) assert.equal(await get(path, h), "MISS", JSON.stringify(h));
+});
+
+test("told fields that agree with Host and scheme keep the plain key and share its entry", async (t) => {
+  const redis = redisFor(t);
+  const path = "/behind/told/same";
+  await storePlain(path, redis);
+  const agreeing: Told[] = [
+    { "x-forwarded-host": "shop.test" },
+    { "x-forwarded-port": "80" },
+    { forwarded: "for=192.0.2.7" },
+    { forwarded: 'for=192.0.2.7;proto=http;host="shop.test"' },
+  ];
+  for (const h of agreeing) assert.equal(await get(path, h), "HIT", JSON.stringify(h));
+  assert.equal(gate.member.count(path), 1, gate.member.asked.join("\n"));
+});
+
+test("a trusted proxy's Forwarded proto=https without X-Forwarded-Proto is not served the http entry", async (t) => {
+  const redis = redisFor(t);
+  const path = "/behind/told/forwarded";
+  await storePlain(path, redis);
+  // X-Forwarded-Proto is this hop's (http), which the key holds; Forwarded's first element says
+  // https, and a member reading Forwarded (Spring does first) builds https links from it.
+  for (const forwarded of ["for=192.0.2.7;proto=https", "host=evil.test"]) {
+    assert.equal(await get(path, { forwarded }), "MISS", forwarded);
+    await hit(path, { forwarded });
+  }
+  assert.equal(await get(path), "HIT");
+  assert.equal(gate.member.count(path), 3, gate.member.asked.join("\n"));
+});
+
+test("an untrusted client's forwarding fields neither pick nor split the entry", async (t) => {
+  const redis = redisFor(t);
+  const path = "/static/told/page";
+  await storePlain(path, redis);
+  const spoofed: Told[] = [
+    { "x-forwarded-host": "evil.test" },
+    { "x-forwarded-port": "6666" },
+    { "x-forwarded-prefix": "/evil" },
+    { forwarded: "proto=https;host=evil.test" },
+  ];
+  for (const h of spoofed) {
+    assert.equal(await get(path, h), "HIT", JSON.stringify(h));
+  }
+  assert.equal(gate.member.count(path), 1, gate.member.asked.join("\n"));
+});
