@@ -160,7 +160,7 @@ export async function startRunning(c: Checked): Promise<StartResult> {
     log: () => reloader.config.log,
     env,
     init: {
-      configPath: opts.configPath,
+      config,
       secret: settings.secret,
       nodeId: settings.id,
       drainTimeoutMs: opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,

@@ -3,6 +3,7 @@
 // a data plane and routes on the committed state the primary hands it, so every worker builds
 // the same ring from the same state at the same version.
 
+import type { ShardgateConfig } from "../../config/file/schema.js";
 import type { ClusterStateData } from "../../config/state/types.js";
 import type { OutcomeBatch } from "../../health/outcome-recorder.js";
 import type { DescriptorView } from "../admin/types.js";
@@ -28,8 +29,13 @@ export type ToWorker =
       worker: number;
       /** How many workers the instance runs (each admits its share of every probe budget). */
       workers: number;
-      /** The worker loads the same file the primary validated (listen, pools, edge features). */
-      configPath: string;
+      /**
+       * The config the primary started with and validated (listen, edge features, the routing
+       * before the first state). The worker never reads the operator's file: a restarted worker
+       * must run what its siblings run, even once the file is broken or edited but not reloaded.
+       * The sections a reload changes reach it as "log" below and the committed state.
+       */
+      config: ShardgateConfig;
       /** The cluster secret (signs affinity cookies): one for every worker of the instance. */
       secret: string;
       nodeId: string;

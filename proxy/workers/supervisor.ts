@@ -42,7 +42,7 @@ export interface SupervisorInit {
   memorySplit(): { primaryReserve: number; primaryFloor: number };
   log(): { level: string; accessLog: boolean };
   onRestart(): void;
-  /** The environment the app interpolates the config with (the workers load the same file). */
+  /** The environment the app started with (SHARDGATE_* overrides, settle options): every worker's. */
   env: NodeJS.ProcessEnv;
 }
 
@@ -99,7 +99,11 @@ export class WorkerSupervisor {
     { left: number; got: Array<{ pid: number; json: unknown[] }>; done: () => void }
   >();
 
+  /** Copied once: a worker restarted later reads what the first ones read, whatever changes process.env since. */
+  private readonly env: NodeJS.ProcessEnv;
+
   constructor(private readonly s: SupervisorInit) {
+    this.env = { ...s.env };
     // Every worker accepts on the shared socket itself (as nginx workers do), unless the operator
     // set NODE_CLUSTER_SCHED_POLICY=rr: with node's default round-robin the primary accepts every
     // connection and hands it over IPC, so a busy or slow primary would delay every new client
@@ -144,7 +148,7 @@ export class WorkerSupervisor {
     slot: Slot,
     reforks = 0,
   ): Promise<{ ok: true; address: string; port: number } | { ok: false; message: string }> {
-    const w = cluster.fork({ ...this.s.env, SHARDGATE_WORKER: String(slot.index) });
+    const w = cluster.fork({ ...this.env, SHARDGATE_WORKER: String(slot.index) });
     slot.worker = w;
     slot.starting = true;
     slot.ready = false;

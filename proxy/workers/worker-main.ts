@@ -5,7 +5,6 @@
 // outcomes and, when asked, its metrics back, and drains on the primary's word (on a stop signal only once the primary is gone).
 
 import { formatHostPort } from "../../config/address.js";
-import { loadConfigFile } from "../../config/file/load.js";
 import type { LogLevel } from "../../config/file/schema.js";
 import { DescriptorLimits } from "../app/descriptor-limits.js";
 import { releaseSignals } from "../app/early-signals.js";
@@ -64,9 +63,7 @@ process.on("SIGHUP", () => undefined);
 
 async function main(): Promise<void> {
   const init = await initReceived;
-  const loaded = await loadConfigFile(init.configPath, process.env);
-  if (!loaded.ok) fail(`${init.configPath}: the config file no longer loads in worker ${init.worker}`);
-  const config = loaded.config;
+  const config = init.config;
   // ioredis only for a config with `redis:` (create-edge.ts), before anything is opened.
   const storeClass = await loadEdgeStore(config);
   const log = createProcessLogger({ level: init.log.level as LogLevel, destination: init.logDestination });
