@@ -157,7 +157,6 @@ export async function startRunning(c: Checked): Promise<StartResult> {
     logger,
     registry: metrics.registry,
     committed: () => routing.committed,
-    log: () => reloader.config.log,
     env,
     init: {
       config,

@@ -5,12 +5,19 @@
 // worker now starts on the config the primary validated and runs. A real process on loopback:
 // the file is broken and the reload refused, worker 0 is killed and must serve with the running
 // config; the file is then edited (a different member header) without a reload, worker 1 is
-// killed and must still answer with the running header.
+// killed and must still answer with the running header. Last, an accepted reload turns member
+// histograms off: the running worker follows it, and so does one restarted after it.
 
 import assert from "node:assert/strict";
 import { request } from "node:http";
 import { after, test } from "node:test";
-import { poolConfig, type RunningShardgate, startShardgate, stopAll } from "../support/shardgate-process.js";
+import {
+  fetchJson,
+  poolConfig,
+  type RunningShardgate,
+  startShardgate,
+  stopAll,
+} from "../support/shardgate-process.js";
 import { closeAll, startUpstreams } from "../support/upstreams.js";
 import { eventually } from "../support/wait.js";
 import { allWorkersAt, servingPids, workerViews } from "../support/workers.js";
@@ -39,6 +46,12 @@ function getFresh(
     req.on("error", reject);
     req.end();
   });
+}
+
+async function scrape(adminUrl: string): Promise<string> {
+  const r = await fetchJson(`${adminUrl}/metrics`);
+  assert.equal(r.status, 200);
+  return r.text;
 }
 
 /** Kills worker `w` and waits until its replacement listens (or fails: the old behaviour). */
@@ -121,4 +134,24 @@ test("workers: 2, a restarted worker runs the running config, not a broken or un
   const second = await killAndRestart(sg, 1);
   await allWorkersAt(sg, 2, 1);
   await servedWithRunningHeader(sg, second, "b");
+
+  // An accepted reload reaches the running workers and every worker started later: with member
+  // histograms turned off, none of the two exports one (each worker decides at the scrape; no
+  // scrape came before, so no killed worker's series is carried: metrics-carry.ts).
+  const histograms = (text: string): string[] =>
+    text.split("\n").filter((l) => l.startsWith("shardgate_member_request_duration_seconds_count"));
+  sg.config.write(`${running}metrics:\n  memberHistograms: "off"\n`);
+  const reloadFrom = sg.proc.lines.length;
+  sg.proc.signal("SIGHUP");
+  await sg.proc.waitFor("the accepted reload", () =>
+    sg.proc.lines.slice(reloadFrom).find((l) => l.msg === "config reloaded"),
+  );
+  const third = await killAndRestart(sg, 0);
+  await allWorkersAt(sg, 2, 1);
+  await servedWithRunningHeader(sg, third, "c");
+  assert.deepEqual(
+    histograms(await scrape(sg.adminUrl)),
+    [],
+    "a worker exports member histograms after the reload",
+  );
 });
