@@ -157,10 +157,9 @@ export async function startRunning(c: Checked): Promise<StartResult> {
     logger,
     registry: metrics.registry,
     committed: () => routing.committed,
-    log: () => reloader.config.log,
     env,
     init: {
-      configPath: opts.configPath,
+      config,
       secret: settings.secret,
       nodeId: settings.id,
       drainTimeoutMs: opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,

@@ -3,10 +3,14 @@
 // a data plane and routes on the committed state the primary hands it, so every worker builds
 // the same ring from the same state at the same version.
 
+import type { ShardgateConfig } from "../../config/file/schema.js";
 import type { ClusterStateData } from "../../config/state/types.js";
 import type { OutcomeBatch } from "../../health/outcome-recorder.js";
 import type { DescriptorView } from "../admin/types.js";
 import type { KeyRules } from "../routing/key-extract.js";
+
+/** The sections of a reloaded file that workers apply at once (routing arrives as "state"). */
+export type LocalSections = Pick<ShardgateConfig, "log" | "metrics">;
 
 /** What a worker does with one applied entry: rebuild these pools (and routes), or only follow breakers. */
 export interface RoutingRebuild {
@@ -28,14 +32,18 @@ export type ToWorker =
       worker: number;
       /** How many workers the instance runs (each admits its share of every probe budget). */
       workers: number;
-      /** The worker loads the same file the primary validated (listen, pools, edge features). */
-      configPath: string;
+      /**
+       * The config the workers run: the one the primary started with and validated, with the
+       * local sections of the last accepted reload. The worker never reads the operator's file:
+       * a restarted worker must run what its siblings run, even once the file is broken, or
+       * edited and not reloaded. Routing follows the committed state ("state" below).
+       */
+      config: ShardgateConfig;
       /** The cluster secret (signs affinity cookies): one for every worker of the instance. */
       secret: string;
       nodeId: string;
       drainTimeoutMs: number;
       logDestination?: number | string;
-      log: { level: string; accessLog: boolean };
       /** The primary's part of the container's memory (memory-limit.ts): the workers split the rest. */
       primaryReserve: number;
       /** The least the primary keeps whatever the split (memory-limit.ts WorkerSplit). */
@@ -44,8 +52,8 @@ export type ToWorker =
   | { t: "state"; data: ClusterStateData; rebuild: RoutingRebuild | null }
   /** Read keys by these spelling rules from now on (the committed cluster level; committed-routing.ts). */
   | { t: "keyRules"; rules: KeyRules }
-  /** The reloaded file's local sections (the primary validated it; routing arrives as "state"). */
-  | { t: "local"; log: { level: string; accessLog: boolean } }
+  /** An accepted reload's local sections (the primary validated the file). */
+  | { t: "local"; local: LocalSections }
   | { t: "metrics"; id: number }
   | { t: "shutdown"; reason: string };
 

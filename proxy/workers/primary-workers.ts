@@ -62,7 +62,6 @@ export interface PrimaryBinding {
   logger: Logger;
   registry: Registry;
   committed(): ClusterStateData | null;
-  log(): ShardgateConfig["log"];
   env: NodeJS.ProcessEnv;
   init: SupervisorInit["init"];
   memorySplit: SupervisorInit["memorySplit"];
@@ -94,7 +93,6 @@ export class PrimaryWorkers {
       committed: b.committed,
       init: b.init,
       memorySplit: b.memorySplit,
-      log: b.log,
       env: b.env,
       onRestart: () => restarts.inc(),
     });
@@ -130,7 +128,7 @@ export class PrimaryWorkers {
   };
 
   readonly reloaded = (config: ShardgateConfig): void => {
-    this.s.reloaded(config.log);
+    this.s.reloaded({ log: config.log, metrics: config.metrics });
   };
 
   readonly views = (): WorkerView[] => this.s.views();

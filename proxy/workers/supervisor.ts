@@ -6,11 +6,18 @@
 import cluster, { type Worker } from "node:cluster";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
+import type { ShardgateConfig } from "../../config/file/schema.js";
 import type { ClusterStateData } from "../../config/state/types.js";
 import type { DescriptorView } from "../admin/types.js";
 import type { KeyRules } from "../routing/key-extract.js";
 import type { LiveAggregate } from "./live-aggregate.js";
-import { type FromWorker, isFromWorker, type RoutingRebuild, type ToWorker } from "./messages.js";
+import {
+  type FromWorker,
+  isFromWorker,
+  type LocalSections,
+  type RoutingRebuild,
+  type ToWorker,
+} from "./messages.js";
 import type { WorkerOutcomes } from "./worker-outcomes.js";
 
 const FROM_SOURCE = import.meta.url.endsWith(".ts");
@@ -36,13 +43,12 @@ export interface SupervisorInit {
   committed(): ClusterStateData | null;
   init: Omit<
     Extract<ToWorker, { t: "init" }>,
-    "t" | "worker" | "workers" | "log" | "primaryReserve" | "primaryFloor"
+    "t" | "worker" | "workers" | "primaryReserve" | "primaryFloor"
   >;
   /** The primary's part of the memory split, read as each worker starts (measured once the Raft state is loaded). */
   memorySplit(): { primaryReserve: number; primaryFloor: number };
-  log(): { level: string; accessLog: boolean };
   onRestart(): void;
-  /** The environment the app interpolates the config with (the workers load the same file). */
+  /** The environment the app started with (SHARDGATE_* overrides, settle options): every worker's. */
   env: NodeJS.ProcessEnv;
 }
 
@@ -99,7 +105,14 @@ export class WorkerSupervisor {
     { left: number; got: Array<{ pid: number; json: unknown[] }>; done: () => void }
   >();
 
+  /** Copied once: a worker restarted later reads what the first ones read, whatever changes process.env since. */
+  private readonly env: NodeJS.ProcessEnv;
+  /** What every worker runs now, and what a (re)started one gets: the start config and the reloads' local sections. */
+  private config: ShardgateConfig;
+
   constructor(private readonly s: SupervisorInit) {
+    this.env = { ...s.env };
+    this.config = s.init.config;
     // Every worker accepts on the shared socket itself (as nginx workers do), unless the operator
     // set NODE_CLUSTER_SCHED_POLICY=rr: with node's default round-robin the primary accepts every
     // connection and hands it over IPC, so a busy or slow primary would delay every new client
@@ -144,7 +157,7 @@ export class WorkerSupervisor {
     slot: Slot,
     reforks = 0,
   ): Promise<{ ok: true; address: string; port: number } | { ok: false; message: string }> {
-    const w = cluster.fork({ ...this.s.env, SHARDGATE_WORKER: String(slot.index) });
+    const w = cluster.fork({ ...this.env, SHARDGATE_WORKER: String(slot.index) });
     slot.worker = w;
     slot.starting = true;
     slot.ready = false;
@@ -225,8 +238,8 @@ export class WorkerSupervisor {
           t: "init",
           worker: slot.index,
           workers: this.s.count,
-          log: this.s.log(),
           ...this.s.init,
+          config: this.config,
           ...this.s.memorySplit(),
         });
         // The key rules, then the state as of now; every later change follows in order on the same channel.
@@ -313,10 +326,11 @@ export class WorkerSupervisor {
       if (slot.worker !== null && slot.ready) this.send(slot.worker, { t: "keyRules", rules });
   }
 
-  /** After a reload: the file's local sections (log level, access log) reach every worker. */
-  reloaded(log: { level: string; accessLog: boolean }): void {
+  /** After an accepted reload: its local sections reach every worker, and every worker started later. */
+  reloaded(local: LocalSections): void {
+    this.config = { ...this.config, ...local };
     for (const slot of this.slots)
-      if (slot.worker !== null && slot.ready) this.send(slot.worker, { t: "local", log });
+      if (slot.worker !== null && slot.ready) this.send(slot.worker, { t: "local", local });
   }
 
   /** Each live worker's registry as prom-client JSON, with its pid (those that answer within the deadline). */

@@ -5,8 +5,6 @@
 // outcomes and, when asked, its metrics back, and drains on the primary's word (on a stop signal only once the primary is gone).
 
 import { formatHostPort } from "../../config/address.js";
-import { loadConfigFile } from "../../config/file/load.js";
-import type { LogLevel } from "../../config/file/schema.js";
 import { DescriptorLimits } from "../app/descriptor-limits.js";
 import { releaseSignals } from "../app/early-signals.js";
 import { errorText } from "../app/errors.js";
@@ -64,19 +62,20 @@ process.on("SIGHUP", () => undefined);
 
 async function main(): Promise<void> {
   const init = await initReceived;
-  const loaded = await loadConfigFile(init.configPath, process.env);
-  if (!loaded.ok) fail(`${init.configPath}: the config file no longer loads in worker ${init.worker}`);
-  const config = loaded.config;
+  const config = init.config;
+  // Replaced by each accepted reload's ("local"); the rest of `config` is read once, as the primary's is.
+  let local = { log: config.log, metrics: config.metrics };
   // ioredis only for a config with `redis:` (create-edge.ts), before anything is opened.
   const storeClass = await loadEdgeStore(config);
-  const log = createProcessLogger({ level: init.log.level as LogLevel, destination: init.logDestination });
+  const log = createProcessLogger({ level: local.log.level, destination: init.logDestination });
   const logger = log.logger.child({ worker: init.worker });
   const tls = readTlsFiles(config, logger.child({ component: "listener" }));
   if (!tls.ok) fail(tls.error.message);
   const metrics = createMetrics({ worker: init.worker });
-  metrics.memberHistograms = () => config.metrics.memberHistograms;
+  // Read at every scrape, as in the primary: a reload reaches this worker's next one.
+  metrics.memberHistograms = () => local.metrics.memberHistograms;
   const series = new SeriesCache(metrics);
-  const observer = new MetricsObserver(series, createAccessLog(log.lines, init.log.accessLog));
+  const observer = new MetricsObserver(series, createAccessLog(log.lines, local.log.accessLog));
   metrics.inFlightSource = () => observer.inFlightByPool();
   metrics.memberInFlightSource = () => observer.inFlightByMember(true);
   // The half-open probe budget is the instance's: this worker admits its part of it.
@@ -168,8 +167,9 @@ async function main(): Promise<void> {
         if (routing.setKeyRules(m.rules)) dataPlane.observeState();
         return;
       case "local":
-        log.logger.level = m.log.level;
-        observer.setAccessLog(createAccessLog(log.lines, m.log.accessLog));
+        local = m.local;
+        log.logger.level = local.log.level;
+        observer.setAccessLog(createAccessLog(log.lines, local.log.accessLog));
         return;
       case "metrics":
         void metrics.registry.getMetricsAsJSON().then(
