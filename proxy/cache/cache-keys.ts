@@ -6,8 +6,9 @@
 // HSTS header, absolute https links) than the same member told http. Case, a trailing dot and
 // the default port of the scheme the member is told are spellings of one origin; any other port
 // is an origin of its own (cacheHostText). A trusted proxy's forwarding fields that tell the
-// member another host, port, prefix or scheme add "#<hash>" to the host text (told-origin.ts).
-// The URL's "{" and "}" are escaped (urlKeyText).
+// member another host, port, prefix or scheme add ":o:<hash>" after the hash tag (told-origin.ts):
+// outside the tag, so a told origin's key is stored by hash only when the plain one is, and a
+// purge that finds one finds the other. The URL's "{" and "}" are escaped (urlKeyText).
 // Keys longer than storeKey's limit are stored by hash (not purgeable by prefix, but by
 // expiry). All keys of one URL share the hash tag, so they sit in one Redis Cluster slot. HEAD is
 // answered from the GET entry (RFC 9111 4.3.5), so the method in the key is always GET today.
@@ -74,12 +75,17 @@ export function baseTag(prefix: string, host: string, url: string): string {
   return `${prefix}${host}|GET|${urlKeyText(url)}`;
 }
 
-export function baseKey(tag: string): string {
-  return storeKey("c", tag);
+/**
+ * The key of the entry (or Vary marker) for `tag` as told `told` (toldOriginHash, "" for nothing
+ * more). Also the coalescing id: no tag holds "}", so no two (tag, told) pairs share a key text.
+ */
+export function baseKey(tag: string, told: string): string {
+  return told === "" ? storeKey("c", tag) : storeKey("c", tag, `o:${told}`);
 }
 
-export function variantKey(tag: string, values: string): string {
-  return storeKey("c", tag, `v:${createHash("sha256").update(values).digest("base64url")}`);
+/** The key of the Vary variant of the entry at `base` (baseKey) for the varying values. */
+export function variantKey(base: string, values: string): string {
+  return `${base}:v:${createHash("sha256").update(values).digest("base64url")}`;
 }
 
 /** Escapes Redis glob characters so a URL matches only itself in SCAN MATCH. */

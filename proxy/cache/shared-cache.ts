@@ -29,7 +29,7 @@ import { baseKey, baseTag, cacheHostText, forwardedScheme, originPrefix, variant
 import { isStorable, requestMode, type Storable, storable, varyValues } from "./cache-policy.js";
 import { Coalescer, type Fill, waitFill } from "./coalescer.js";
 import { notModified } from "./conditional.js";
-import { toldOriginText } from "./told-origin.js";
+import { toldOriginHash } from "./told-origin.js";
 
 /** Response headers never stored: per-response or per-connection. */
 const NOT_STORED = new Set([
@@ -105,12 +105,12 @@ export class SharedCache {
           ? this.httpsPrefix
           : originPrefix(this.label, scheme);
     const fromTrusted = trusted !== null && connectionFacts(req.socket).fromTrusted(trusted);
-    const told = toldOriginText(view, host, scheme, fromTrusted ? req.headers.forwarded : undefined);
-    const hostText = host === undefined ? told : cacheHostText(host, scheme) + told;
-    const tag = baseTag(prefix, hostText, req.url ?? "");
+    const told = toldOriginHash(view, host, scheme, fromTrusted ? req.headers.forwarded : undefined);
+    const tag = baseTag(prefix, host === undefined ? "" : cacheHostText(host, scheme), req.url ?? "");
+    const key = baseKey(tag, told);
     const auth = req.headers.authorization !== undefined;
     if (mode === "lookup") {
-      const entry = await this.lookup(tag, view, auth);
+      const entry = await this.lookup(key, view, auth);
       if (entry !== null && !ctx.done) {
         this.answer(ctx, entry);
         this.metrics.cache.hit.inc();
@@ -118,11 +118,11 @@ export class SharedCache {
       }
     }
     this.metrics.cache.miss.inc();
-    st.cacheKey = tag;
+    st.cacheKey = key;
     if (!this.cfg.coalesce || ctx.method !== "GET" || mode !== "lookup") return false;
-    const pending = this.coalescer.pending(tag);
+    const pending = this.coalescer.pending(key);
     if (pending === undefined) {
-      this.lead(ctx, tag);
+      this.lead(ctx, key);
       return false;
     }
     const r = await waitFill(pending, this.cfg.coalesceTimeout);
@@ -134,8 +134,8 @@ export class SharedCache {
     return true;
   }
 
-  private lead(ctx: RequestContext, tag: string): void {
-    const fill = this.coalescer.lead(tag);
+  private lead(ctx: RequestContext, key: string): void {
+    const fill = this.coalescer.lead(key);
     this.leading.set(ctx, fill);
     // Whatever happens to the leader (error, client gone), its waiters are released.
     ctx.res?.once("close", () => fill.settle(null));
@@ -156,12 +156,12 @@ export class SharedCache {
     return null;
   }
 
-  private async lookup(tag: string, headers: IncomingHttpHeaders, auth: boolean): Promise<CacheEntry | null> {
+  private async lookup(key: string, headers: IncomingHttpHeaders, auth: boolean): Promise<CacheEntry | null> {
     try {
-      const base = await this.read(baseKey(tag));
+      const base = await this.read(key);
       if (base === null) return null;
       const vary = decodeVaryMarker(base);
-      const bytes = vary === null ? base : await this.read(variantKey(tag, varyValues(vary, headers)));
+      const bytes = vary === null ? base : await this.read(variantKey(key, varyValues(vary, headers)));
       if (bytes === null) return null;
       const e = decodeEntry(bytes);
       if (e === null || (auth && !e.head.authOk)) return null;
@@ -227,20 +227,20 @@ export class SharedCache {
   }
 
   /** Writes a captured response (called by BodyCapture once the body is complete). */
-  async write(tag: string, entry: CacheEntry, s: Storable, values: string): Promise<void> {
+  async write(key: string, entry: CacheEntry, s: Storable, values: string): Promise<void> {
     const ttlMs = Math.min((s.lifetime - s.age) * 1000, this.cfg.maxTtl);
     if (ttlMs <= 0) return;
     const bytes = encodeEntry(entry);
     try {
       if (s.vary.length === 0) {
-        await this.store.run((c) => c.set(baseKey(tag), bytes, "PX", ttlMs));
+        await this.store.run((c) => c.set(key, bytes, "PX", ttlMs));
       } else {
         const marker = encodeVaryMarker(s.vary);
         await this.store.run((c) =>
           c
             .multi()
-            .set(baseKey(tag), marker, "PX", this.cfg.maxTtl)
-            .set(variantKey(tag, values), bytes, "PX", ttlMs)
+            .set(key, marker, "PX", this.cfg.maxTtl)
+            .set(variantKey(key, values), bytes, "PX", ttlMs)
             .exec(),
         );
       }
@@ -264,7 +264,7 @@ class BodyCapture {
 
   constructor(
     private readonly cache: SharedCache,
-    private readonly tag: string,
+    private readonly key: string,
     private readonly status: number,
     private readonly headers: OutgoingHttpHeaders,
     private readonly s: Storable,
@@ -307,6 +307,6 @@ class BodyCapture {
     };
     // Waiters are answered from memory at once; Redis is written in the background.
     this.fill?.settle({ entry, varyValues: this.values });
-    void this.cache.write(this.tag, entry, this.s, this.values);
+    void this.cache.write(this.key, entry, this.s, this.values);
   }
 }

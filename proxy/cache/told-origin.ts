@@ -19,12 +19,12 @@ const FORWARDED_ORIGIN = /(?:^|[\s;,])(proto|host)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s
 
 /**
  * "" when the member is told nothing about its origin the key does not already hold (no trusted
- * proxy, or one whose fields agree with Host and scheme); otherwise "#" and a hash of what it is
- * told, appended to the key's host text ("#" never appears in a Host: request-checks.ts), so each
- * told origin has entries of its own and a purge's host wildcard still finds them.
+ * proxy, or one whose fields agree with Host and scheme); otherwise a hash of what it is told,
+ * which baseKey writes after the hash tag, so each told origin has entries of its own and a
+ * purge of the URL finds them with the plain one.
  * `proxyForwarded` is a trusted proxy's Forwarded as it sent it (undefined from anyone else).
  */
-export function toldOriginText(
+export function toldOriginHash(
   view: IncomingHttpHeaders,
   host: string | undefined,
   scheme: string,
@@ -39,7 +39,7 @@ export function toldOriginText(
   const forwarded = proxyForwarded === undefined ? "" : forwardedOrigin(proxyForwarded);
   if (!differs && (forwarded === "" || agrees(forwarded, host, scheme))) return "";
   const told = [forwardedHost, port, ...TOLD.map((name) => view[name]), forwarded];
-  return `#${createHash("sha256").update(JSON.stringify(told)).digest("base64url")}`;
+  return createHash("sha256").update(JSON.stringify(told)).digest("base64url");
 }
 
 /** The port the key's origin stands for: Host's own, else the default of the scheme. */

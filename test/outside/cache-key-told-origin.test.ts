@@ -138,3 +138,23 @@ test("an untrusted client's forwarding fields neither pick nor split the entry",
   }
   assert.equal(gate.member.count(path), 1, gate.member.asked.join("\n"));
 });
+
+test("a URL purge removes a told origin's entry whenever it removes the plain one, long URLs too", async (t) => {
+  const redis = redisFor(t);
+  // The plain key of this URL is under storeKey's 256 characters; with "#<hash>" in the host
+  // text (44 more) the told origin's key went over, was stored by hash, and no purge found it.
+  const path = `/behind/told/${"l".repeat(186)}`;
+  const told: Told = { "x-forwarded-host": "evil.test" };
+  await storePlain(path, redis);
+  assert.equal(await get(path, told), "MISS");
+  await hit(path, told);
+  const r = await fetchJson(`${gate.sg.adminUrl}/admin/cache/purge`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${CACHE_GATE_TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify({ url: path }),
+  });
+  assert.equal(r.status, 200, r.text);
+  assert.equal((r.body as { removed: number }).removed, 2, r.text);
+  assert.equal(await get(path, told), "MISS");
+  assert.equal(await get(path), "MISS");
+});
