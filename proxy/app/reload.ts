@@ -49,6 +49,8 @@ const RESTART_ONLY: ReadonlyArray<keyof ShardgateConfig> = [
   "redis",
   "workers",
   "limits",
+  // The exporter and sampler start once (tracing.ts); with workers, each runs the start config.
+  "tracing",
 ];
 
 /** Admin settings read when the admin listener starts (the token and fleet apply on reload). */

@@ -201,7 +201,9 @@ export async function startRunning(c: Checked): Promise<StartResult> {
   const adminBackend = createAdminBackend({
     routing,
     dataPlane,
-    registry: workers?.registry(metrics.registry, routing.current) ?? metrics.registry,
+    registry:
+      workers?.registry(metrics.registry, routing.current, () => reloader.config.metrics.memberHistograms) ??
+      metrics.registry,
     workers: workers?.views,
     descriptors: () => descriptors.view(),
     adminToken: () => reloader.config.admin.token,

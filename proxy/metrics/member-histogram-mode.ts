@@ -4,6 +4,9 @@
 // instance, most of a 9 MB scrape, and as many series in Prometheus for every instance of the
 // fleet. The per-pool histogram and the per-member counters and gauges are always exported.
 
+/** The per-member latency histogram's metric name. */
+export const MEMBER_HISTOGRAM = "shardgate_member_request_duration_seconds";
+
 export const MEMBER_HISTOGRAM_MODES = ["auto", "on", "off"] as const;
 export type MemberHistogramMode = (typeof MEMBER_HISTOGRAM_MODES)[number];
 

@@ -14,7 +14,7 @@ import {
   registerCountsHistogram,
   registerMemberHistogram,
 } from "./member-histogram.js";
-import type { MemberHistogramMode } from "./member-histogram-mode.js";
+import { MEMBER_HISTOGRAM, type MemberHistogramMode } from "./member-histogram-mode.js";
 import { registerScrapeMetric, type ScrapeSample } from "./scrape-metric.js";
 import { SHARDGATE_VERSION } from "./version.js";
 
@@ -265,7 +265,7 @@ export function createMetrics(opts: MetricsOptions = {}): ShardgateMetrics {
   );
   registerMemberHistogram(
     registry,
-    "shardgate_member_request_duration_seconds",
+    MEMBER_HISTOGRAM,
     "Time from request received to response finished, by pool and the member that served it.",
     DURATION_BUCKETS,
     () => metrics.memberCountsSource(),

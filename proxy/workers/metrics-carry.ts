@@ -20,13 +20,16 @@ export interface WorkerMetrics {
   json: MetricJson[];
 }
 
-/** Whether a carried series still names something that exists (its pool, member, route). */
-export type SeriesKeep = (labels: Readonly<Partial<Record<string, string | number>>>) => boolean;
+/** Whether a carried series of `metric` still names something that exists (its pool, member, route). */
+export type SeriesKeep = (
+  labels: Readonly<Partial<Record<string, string | number>>>,
+  metric: string,
+) => boolean;
 
 /** `json` without the series `keep` refuses (a new array only for a metric that loses some). */
 function kept(json: readonly MetricJson[], keep: SeriesKeep): MetricJson[] {
   return json.map((m) => {
-    const values = m.values.filter((v) => keep(v.labels));
+    const values = m.values.filter((v) => keep(v.labels, m.name));
     return values.length === m.values.length ? m : ({ ...m, values } as MetricJson);
   });
 }

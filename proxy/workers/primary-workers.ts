@@ -8,6 +8,11 @@ import type { Logger } from "pino";
 import { AggregatorRegistry, Counter, Gauge, type Registry } from "prom-client";
 import type { ShardgateConfig } from "../../config/file/schema.js";
 import type { ClusterStateData, StateChange } from "../../config/state/cluster-state.js";
+import {
+  MEMBER_HISTOGRAM,
+  type MemberHistogramMode,
+  memberHistogramsOn,
+} from "../metrics/member-histogram-mode.js";
 import { NO_ROUTE, REMOVED_MEMBER, REMOVED_ROUTE } from "../metrics/series-cache.js";
 import type { KeyRules } from "../routing/key-extract.js";
 import type { RoutingState } from "../routing/types.js";
@@ -43,16 +48,21 @@ export function rebuildFor(
 /** Labels that name nothing current: "none" (no route / no member) and "removed" (late requests). */
 const PLACEHOLDERS: ReadonlySet<string> = new Set([NO_ROUTE, REMOVED_MEMBER, REMOVED_ROUTE]);
 
-/** Keeps a series unless its pool, its member in that pool, or its route is gone from `state`. */
-export function currentSeries(state: RoutingState): SeriesKeep {
+/**
+ * Keeps a series unless its pool, its member in that pool, or its route is gone from `state`,
+ * or it is a member histogram of a pool that `mode` (metrics.memberHistograms) gives none.
+ */
+export function currentSeries(state: RoutingState, mode: MemberHistogramMode): SeriesKeep {
   const routes = new Set(state.routeTable.routes.map((r) => r.label));
-  return (labels) => {
+  return (labels, metric) => {
     const route = labels.route;
     if (typeof route === "string" && !PLACEHOLDERS.has(route) && !routes.has(route)) return false;
     const pool = labels.pool;
     if (typeof pool !== "string" || PLACEHOLDERS.has(pool)) return true;
     const snap = state.pools.get(pool);
     if (snap === undefined) return false;
+    // The live workers drop theirs at the scrape after a reload turns them off; a dead worker's go too.
+    if (metric === MEMBER_HISTOGRAM && !memberHistogramsOn(mode, snap.byId.size)) return false;
     const member = labels.member;
     return typeof member !== "string" || PLACEHOLDERS.has(member) || snap.byId.has(member);
   };
@@ -154,7 +164,11 @@ export class PrimaryWorkers {
    * worker's (requests, latencies, in-flight), summed per series by prom-client's aggregator;
    * the counters of restarted workers are carried on, so no total goes backwards (metrics-carry.ts).
    */
-  registry(own: Registry, routing: () => RoutingState): Pick<Registry, "contentType" | "metrics"> {
+  registry(
+    own: Registry,
+    routing: () => RoutingState,
+    memberHistograms: () => MemberHistogramMode,
+  ): Pick<Registry, "contentType" | "metrics"> {
     const carry = new MetricsCarry();
     return {
       contentType: own.contentType,
@@ -162,7 +176,7 @@ export class PrimaryWorkers {
         const answered = (await this.s.metrics()) as WorkerMetrics[];
         const live = new Set<number>();
         for (const v of this.s.views()) if (v.pid !== null) live.add(v.pid);
-        const keep = currentSeries(routing());
+        const keep = currentSeries(routing(), memberHistograms());
         const parts = [await own.getMetricsAsJSON(), ...(await carry.parts(answered, live, keep))];
         return AggregatorRegistry.aggregate(
           parts as Parameters<typeof AggregatorRegistry.aggregate>[0],

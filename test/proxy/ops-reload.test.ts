@@ -204,6 +204,17 @@ describe("ops: config reload", () => {
       const r7 = await fetchJson(`${sg.adminUrl}/admin/reload`, { method: "POST", headers: AUTH });
       assert.equal(r7.status, 200, r7.text);
       assert.deepEqual((r7.body as { restartRequired: string[] }).restartRequired, ["limits"]);
+      // Tracing starts once (and with workers, each worker runs the primary's start config):
+      // a change said "config reloaded" and nothing, while no span changed until a restart.
+      sg.config.write(
+        three()
+          .replace("http: 127.0.0.1:0", "http: 127.0.0.1:1")
+          .replace("admin:\n", "admin:\n  maxConnections: 9\n")
+          .replace("pools:\n", "limits:\n  memory: 512mb\ntracing:\n  sampleRatio: 0.5\npools:\n"),
+      );
+      const r8 = await fetchJson(`${sg.adminUrl}/admin/reload`, { method: "POST", headers: AUTH });
+      assert.equal(r8.status, 200, r8.text);
+      assert.deepEqual((r8.body as { restartRequired: string[] }).restartRequired, ["tracing"]);
 
       // Let the load run across the last swap for a moment.
       await eventually(
@@ -219,7 +230,7 @@ describe("ops: config reload", () => {
     const m = await metrics();
     assert.deepEqual(metricLines(m, "shardgate_config_reloads_total").sort(), [
       'shardgate_config_reloads_total{result="failure"} 2',
-      'shardgate_config_reloads_total{result="success"} 5',
+      'shardgate_config_reloads_total{result="success"} 6',
     ]);
   });
 });
