@@ -8,9 +8,9 @@
 // it a well-behaved h2c client is served.
 
 import assert from "node:assert/strict";
-import { connect as h2connect } from "node:http2";
 import { connect } from "node:net";
 import { test } from "node:test";
+import { h2StatusOnce } from "../support/h2-client.js";
 import { frame } from "../support/h2-frames.js";
 import { oneMemberGate } from "../support/one-member-gate.js";
 import { scaled } from "../support/wait.js";
@@ -20,23 +20,6 @@ const gate = oneMemberGate();
 /** The server must have destroyed its socket within this of its FIN (it waits LINGER_MS, 1 s). */
 const DESTROYED_WITHIN_MS = 10_000;
 const PING_EVERY_MS = 100;
-
-function h2Get(url: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const c = h2connect(url);
-    c.on("error", reject);
-    const r = c.request({ ":path": "/", "x-user-id": "after" });
-    r.on("response", (h) => {
-      r.resume();
-      r.on("end", () => {
-        c.close();
-        resolve(Number(h[":status"]));
-      });
-    });
-    r.on("error", reject);
-    r.end();
-  });
-}
 
 test("a client's GOAWAY, its side kept open: the server destroys the socket soon after its FIN", async () => {
   const s = connect({ port: gate.port, host: "127.0.0.1", allowHalfOpen: true });
@@ -65,5 +48,5 @@ test("a client's GOAWAY, its side kept open: the server destroys the socket soon
   const after = Math.round(performance.now() - finAt);
   assert.equal(timedOut, false, `the server still held the socket ${budget} ms after its FIN`);
   assert.ok(after >= 500, `it read on for a while first (closed ${after} ms after the FIN)`);
-  assert.equal(await h2Get(gate.sg.httpUrl), 200);
+  assert.equal(await h2StatusOnce(gate.sg.httpUrl), 200);
 });

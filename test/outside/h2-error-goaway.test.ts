@@ -9,9 +9,9 @@
 // Each flood is bounded in frames and time; after each case a well-behaved h2c client is served.
 
 import assert from "node:assert/strict";
-import { connect as h2connect } from "node:http2";
 import { connect, type Socket } from "node:net";
 import { test } from "node:test";
+import { h2StatusOnce } from "../support/h2-client.js";
 import { readServerFrames, type ServerFrames } from "../support/h2-frame-reader.js";
 import { frame, literal } from "../support/h2-frames.js";
 import { oneMemberGate } from "../support/one-member-gate.js";
@@ -46,23 +46,6 @@ async function closedByServer(s: Socket, server: ServerFrames, what: string): Pr
   assert.equal(timedOut, false, `${what}: the connection was still open after ${CLOSE_DEADLINE_MS} ms`);
 }
 
-function h2Get(url: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const c = h2connect(url);
-    c.on("error", reject);
-    const r = c.request({ ":path": "/", "x-user-id": "after" });
-    r.on("response", (h) => {
-      r.resume();
-      r.on("end", () => {
-        c.close();
-        resolve(Number(h[":status"]));
-      });
-    });
-    r.on("error", reject);
-    r.end();
-  });
-}
-
 const MAX_INCREMENT = Buffer.from([0x7f, 0xff, 0xff, 0xff]);
 
 test("WINDOW_UPDATE past 2^31-1 on the connection: GOAWAY FLOW_CONTROL_ERROR", async () => {
@@ -70,7 +53,7 @@ test("WINDOW_UPDATE past 2^31-1 on the connection: GOAWAY FLOW_CONTROL_ERROR", a
   s.write(frame(8, 0, 0, MAX_INCREMENT));
   await closedByServer(s, server, "connection window overflow");
   assert.equal(server.goaway, FLOW_CONTROL_ERROR, `GOAWAY code ${server.goaway}\n${gate.sg.proc.output()}`);
-  assert.equal(await h2Get(gate.sg.httpUrl), 200);
+  assert.equal(await h2StatusOnce(gate.sg.httpUrl), 200);
 });
 
 test("WINDOW_UPDATE past 2^31-1 on a stream: RST_STREAM and GOAWAY FLOW_CONTROL_ERROR", async () => {
@@ -85,7 +68,7 @@ test("WINDOW_UPDATE past 2^31-1 on a stream: RST_STREAM and GOAWAY FLOW_CONTROL_
   await closedByServer(s, server, "stream window overflow");
   assert.equal(server.rst.get(FLOW_CONTROL_ERROR), 1, `RST_STREAM codes ${[...server.rst]}`);
   assert.equal(server.goaway, FLOW_CONTROL_ERROR, `GOAWAY code ${server.goaway}\n${gate.sg.proc.output()}`);
-  assert.equal(await h2Get(gate.sg.httpUrl), 200);
+  assert.equal(await h2StatusOnce(gate.sg.httpUrl), 200);
 });
 
 const FLOODS: Record<string, () => Buffer> = {
@@ -113,6 +96,6 @@ for (const [name, next] of Object.entries(FLOODS)) {
       ENHANCE_YOUR_CALM,
       `${name}: GOAWAY code ${server.goaway} (-1: none) after ${sent} frames\n${gate.sg.proc.output()}`,
     );
-    assert.equal(await h2Get(gate.sg.httpUrl), 200);
+    assert.equal(await h2StatusOnce(gate.sg.httpUrl), 200);
   });
 }

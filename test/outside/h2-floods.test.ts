@@ -7,10 +7,10 @@
 // below: GOAWAY(ENHANCE_YOUR_CALM) and close after the threshold, 499 in the access log.
 
 import assert from "node:assert/strict";
-import { connect as h2connect } from "node:http2";
 import { connect } from "node:net";
 import { test } from "node:test";
 import { RESET_MIN_STREAMS } from "../../proxy/server/h2-reset-guard.js";
+import { h2StatusOnce } from "../support/h2-client.js";
 import { frame, literal } from "../support/h2-frames.js";
 import { oneMemberGate } from "../support/one-member-gate.js";
 import { metricLines, metricValue, poolConfig, startShardgate } from "../support/shardgate-process.js";
@@ -75,23 +75,6 @@ function flood(port: number, next: (i: number) => Buffer): Promise<{ sent: numbe
   });
 }
 
-function h2Get(url: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const c = h2connect(url);
-    c.on("error", reject);
-    const r = c.request({ ":path": "/", "x-user-id": "after" });
-    r.on("response", (h) => {
-      r.resume();
-      r.on("end", () => {
-        c.close();
-        resolve(Number(h[":status"]));
-      });
-    });
-    r.on("error", reject);
-    r.end();
-  });
-}
-
 async function rssKb(): Promise<number> {
   const r = await fetch(`${gate.sg.adminUrl}/metrics`);
   const m = /^shardgate_process_resident_memory_bytes (\d+(?:\.\d+)?(?:e\+\d+)?)$/m.exec(await r.text());
@@ -108,7 +91,7 @@ test("h2c floods: the process stays up, bounded, and serves the next client", {
     const before = gate.upstream.requests;
     const r = await flood(port, next);
     assert.equal(gate.sg.proc.exit, undefined, `${name}: shardgate exited\n${gate.sg.proc.output()}`);
-    assert.equal(await h2Get(gate.sg.httpUrl), 200, `${name}: the next h2c client is served`);
+    assert.equal(await h2StatusOnce(gate.sg.httpUrl), 200, `${name}: the next h2c client is served`);
     const rss = await rssKb();
     console.log(
       `${name}: ${r.sent} frames sent, ${r.closedByPeer ? "closed by shardgate" : "still open at the deadline"}, ` +
@@ -197,7 +180,7 @@ test("h2c rapid reset: the connection gets GOAWAY(ENHANCE_YOUR_CALM) past the th
   );
 
   // A well-behaved client on another connection is served.
-  assert.equal(await h2Get(sg2.httpUrl), 200);
+  assert.equal(await h2StatusOnce(sg2.httpUrl), 200);
 
   const text = await (await fetch(`${sg2.adminUrl}/metrics`)).text();
   assert.equal(

@@ -53,3 +53,27 @@ export async function h2Session(
   session.on("error", () => undefined);
   return session;
 }
+
+/**
+ * The status of one GET on a fresh h2c session to `url`, read to its end; the session closed.
+ * The abuse tests' "and the next client is still served" check.
+ */
+export function h2StatusOnce(
+  url: string,
+  headers: Record<string, string> = { "x-user-id": "after" },
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const c = connect(url);
+    c.on("error", reject);
+    const r = c.request({ ":path": "/", ...headers });
+    r.on("response", (h) => {
+      r.resume();
+      r.on("end", () => {
+        c.close();
+        resolve(Number(h[":status"]));
+      });
+    });
+    r.on("error", reject);
+    r.end();
+  });
+}
