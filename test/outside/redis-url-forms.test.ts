@@ -17,48 +17,19 @@
 
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer, type Server } from "node:http";
 import { type AddressInfo, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { createServer as createTlsServer } from "node:tls";
 import { Redis } from "ioredis";
 import { runShardgate } from "../support/ctl-runner.js";
-import { startRedis, startRedisOnSocket, stopAllRedis } from "../support/redis-server.js";
-import { startShardgate, stopAll, TempConfig } from "../support/shardgate-process.js";
+import { startRedis, startRedisOnSocket } from "../support/redis-server.js";
+import { redisUrlFixture } from "../support/redis-url-fixture.js";
+import { startShardgate, TempConfig } from "../support/shardgate-process.js";
 import { issueCert, makeCa } from "../support/test-ca.js";
 
-let member: Server;
-let memberPort = 0;
-
-before(async () => {
-  member = createServer((req, res) => {
-    req.resume();
-    res.end("member answer");
-  });
-  await new Promise<void>((r) => member.listen(0, "127.0.0.1", r));
-  memberPort = (member.address() as AddressInfo).port;
-});
-
-after(async () => {
-  await stopAll();
-  await stopAllRedis();
-  member.closeAllConnections();
-  await new Promise((r) => member.close(r));
-});
-
-const withRedis = (url: string) => `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
-redis: { url: "${url}" }
-pools:
-  p:
-    members:
-      - { id: m1, address: "127.0.0.1:${memberPort}" }
-routes:
-  - pool: p
-    key: [header:x-k]
-    rateLimit: { limit: 1, window: 1h, store: redis, onStoreError: closed }
-`;
+const withRedis = redisUrlFixture();
 
 /** Keys in `db` of the Redis at `where` (a socket path or a port). */
 async function keysIn(where: string | number, db: number): Promise<number> {

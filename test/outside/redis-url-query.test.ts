@@ -9,44 +9,14 @@
 // reachable Redis can do with onStoreError: closed), in the db the URL names.
 
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { Redis } from "ioredis";
 import { runShardgate } from "../support/ctl-runner.js";
-import { startRedis, stopAllRedis } from "../support/redis-server.js";
-import { startShardgate, stopAll, TempConfig } from "../support/shardgate-process.js";
+import { startRedis } from "../support/redis-server.js";
+import { redisUrlFixture } from "../support/redis-url-fixture.js";
+import { startShardgate, TempConfig } from "../support/shardgate-process.js";
 
-let member: Server;
-let memberPort = 0;
-
-before(async () => {
-  member = createServer((req, res) => {
-    req.resume();
-    res.end("member answer");
-  });
-  await new Promise<void>((r) => member.listen(0, "127.0.0.1", r));
-  memberPort = (member.address() as AddressInfo).port;
-});
-
-after(async () => {
-  await stopAll();
-  await stopAllRedis();
-  member.closeAllConnections();
-  await new Promise((r) => member.close(r));
-});
-
-const withRedis = (url: string) => `listen: { http: 127.0.0.1:0, admin: 127.0.0.1:0 }
-redis: { url: "${url}" }
-pools:
-  p:
-    members:
-      - { id: m1, address: "127.0.0.1:${memberPort}" }
-routes:
-  - pool: p
-    key: [header:x-k]
-    rateLimit: { limit: 1, window: 1h, store: redis, onStoreError: closed }
-`;
+const withRedis = redisUrlFixture();
 
 const refused: ReadonlyArray<[string, string]> = [
   ["redis://127.0.0.1:6379?path=/tmp/other.sock", "?path= makes ioredis connect to the unix socket it names"],
