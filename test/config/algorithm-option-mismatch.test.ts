@@ -5,11 +5,11 @@
 // algorithm passes. Real `shardgate validate` processes.
 
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { runShardgate } from "../support/ctl-runner.js";
+import { validateText } from "../support/ctl-runner.js";
 
 const dir = mkdtempSync(join(tmpdir(), "sg-algorithm-option-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -26,13 +26,7 @@ routes:
 `;
 }
 
-let n = 0;
-async function validate(text: string) {
-  const file = join(dir, `c${n++}.yaml`);
-  writeFileSync(file, text);
-  const r = await runShardgate(["validate", "--config", file]);
-  return { r, what: `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}` };
-}
+const validate = (text: string) => validateText(dir, text);
 
 test("a pool's option for the other algorithm is refused naming it; its own passes", async () => {
   const [maglev, ringDefault, ring, ok1, ok2] = await Promise.all([

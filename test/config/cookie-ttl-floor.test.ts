@@ -6,11 +6,11 @@
 // issued (no `onMissingKey: cookie`). Real `shardgate validate` processes.
 
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { runShardgate } from "../support/ctl-runner.js";
+import { validateText } from "../support/ctl-runner.js";
 
 const dir = mkdtempSync(join(tmpdir(), "sg-cookie-ttl-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -28,13 +28,7 @@ ${route}
 `;
 }
 
-let n = 0;
-async function validate(text: string) {
-  const file = join(dir, `c${n++}.yaml`);
-  writeFileSync(file, text);
-  const r = await runShardgate(["validate", "--config", file]);
-  return { r, what: `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}` };
-}
+const validate = (text: string) => validateText(dir, text);
 
 test("a cookie ttl under 1s is refused naming the field; 1s passes", async () => {
   const cases: Array<[string, string]> = [

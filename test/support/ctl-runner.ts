@@ -2,6 +2,8 @@
 // and returns its exit code and output, for tests of the operator CLI.
 
 import { spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { reapOnExit } from "./child-reaper.js";
 import { shardgateArgv } from "./shardgate-process.js";
 import { scaled } from "./wait.js";
@@ -73,4 +75,14 @@ export function runShardgateUnder(
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+let validated = 0;
+
+/** `shardgate validate` on `text`, written to a new file in `dir`; `what` tells the whole run for an assertion's message. */
+export async function validateText(dir: string, text: string): Promise<{ r: CtlRun; what: string }> {
+  const file = join(dir, `validate-${process.pid}-${validated++}.yaml`);
+  writeFileSync(file, text);
+  const r = await runShardgate(["validate", "--config", file]);
+  return { r, what: `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}` };
 }
