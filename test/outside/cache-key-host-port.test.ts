@@ -10,35 +10,20 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { cachedRoute, cacheRulesGatePerFile } from "../support/cache-rules-gate.js";
-import { textRequest } from "../support/text-request.js";
-import { eventually } from "../support/wait.js";
+import { BEHIND_AND_STATIC, type CacheAnswer, cacheRulesGatePerFile } from "../support/cache-rules-gate.js";
 
-const gate = cacheRulesGatePerFile(
-  "hp:",
-  cachedRoute('{ host: "*", pathPrefix: /static }') +
-    cachedRoute('{ host: "*", pathPrefix: /behind }', ["trustedProxies: [127.0.0.1/32]"]),
-);
+const gate = cacheRulesGatePerFile("hp:", BEHIND_AND_STATIC);
 
-interface Answer {
-  status: number;
-  cache: string;
-  body: string;
+function head(host: string, proto: string | undefined): Record<string, string> {
+  return proto === undefined ? { host } : { host, "x-forwarded-proto": proto };
 }
 
-async function get(path: string, host: string, proto?: string): Promise<Answer> {
-  const headers: Record<string, string> = { host };
-  if (proto !== undefined) headers["x-forwarded-proto"] = proto;
-  const a = await textRequest(gate.port, { path, headers, setHost: false, what: `${host}${path}` });
-  return { status: a.status, cache: String(a.headers["x-cache"]), body: a.body };
+function get(path: string, host: string, proto?: string): Promise<CacheAnswer> {
+  return gate.get(path, head(host, proto));
 }
 
-/** Asks until the answer is a HIT (the entry is written to Redis after the miss is answered). */
-function hit(path: string, host: string, proto?: string): Promise<Answer> {
-  return eventually(`${host}${path} answered from the cache`, async () => {
-    const a = await get(path, host, proto);
-    return a.cache === "HIT" ? a : undefined;
-  });
+function hit(path: string, host: string, proto?: string): Promise<CacheAnswer> {
+  return gate.hit(path, head(host, proto));
 }
 
 test("a Host on another port is another site: its clients are never served the first port's entry", async () => {

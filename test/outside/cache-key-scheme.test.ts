@@ -11,39 +11,28 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Redis } from "ioredis";
 import { encodeEntry } from "../../proxy/cache/cache-entry.js";
-import { CACHE_GATE_TOKEN, cachedRoute, cacheRulesGatePerFile } from "../support/cache-rules-gate.js";
+import {
+  BEHIND_AND_STATIC,
+  CACHE_GATE_TOKEN,
+  type CacheAnswer,
+  cacheRulesGatePerFile,
+} from "../support/cache-rules-gate.js";
 import { fetchJson } from "../support/shardgate-process.js";
-import { textRequest } from "../support/text-request.js";
-import { eventually } from "../support/wait.js";
 
-// /behind trusts the test's own address, so its X-Forwarded-Proto is what the member is told (as
-// from a TLS-terminating load balancer); /static does not, so a client's value is replaced by this
-// hop's (plain HTTP).
-const gate = cacheRulesGatePerFile(
-  "sch:",
-  cachedRoute('{ host: "*", pathPrefix: /behind }', ["trustedProxies: [127.0.0.1/32]"]) +
-    cachedRoute('{ host: "*", pathPrefix: /static }'),
-);
+// /behind's X-Forwarded-Proto is what the member is told (as from a TLS-terminating load
+// balancer); /static's is replaced by this hop's (plain HTTP).
+const gate = cacheRulesGatePerFile("sch:", BEHIND_AND_STATIC);
 
-interface Answer {
-  status: number;
-  cache: string;
-  body: string;
+function head(proto: string | undefined): Record<string, string> {
+  return proto === undefined ? { host: "shop.test" } : { host: "shop.test", "x-forwarded-proto": proto };
 }
 
-async function get(path: string, proto?: string): Promise<Answer> {
-  const headers: Record<string, string> = { host: "shop.test" };
-  if (proto !== undefined) headers["x-forwarded-proto"] = proto;
-  const a = await textRequest(gate.port, { path, headers, setHost: false, what: `${proto} ${path}` });
-  return { status: a.status, cache: String(a.headers["x-cache"]), body: a.body };
+function get(path: string, proto?: string): Promise<CacheAnswer> {
+  return gate.get(path, head(proto));
 }
 
-/** Asks until the answer is a HIT (the entry is written to Redis after the miss is answered). */
-function hit(path: string, proto?: string): Promise<Answer> {
-  return eventually(`${proto} ${path} answered from the cache`, async () => {
-    const a = await get(path, proto);
-    return a.cache === "HIT" ? a : undefined;
-  });
+function hit(path: string, proto?: string): Promise<CacheAnswer> {
+  return gate.hit(path, head(proto));
 }
 
 test("an answer fetched for https is never served to http clients, nor one for http to https clients", async () => {

@@ -10,38 +10,23 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Redis } from "ioredis";
-import { CACHE_GATE_TOKEN, cachedRoute, cacheRulesGatePerFile } from "../support/cache-rules-gate.js";
+import { BEHIND_AND_STATIC, CACHE_GATE_TOKEN, cacheRulesGatePerFile } from "../support/cache-rules-gate.js";
 import { fetchJson } from "../support/shardgate-process.js";
-import { textRequest } from "../support/text-request.js";
-import { eventually } from "../support/wait.js";
 
 // /behind trusts the test's own address (a load balancer or CDN in front); /static does not.
-const gate = cacheRulesGatePerFile(
-  "told:",
-  cachedRoute('{ host: "*", pathPrefix: /behind }', ["trustedProxies: [127.0.0.1/32]"]) +
-    cachedRoute('{ host: "*", pathPrefix: /static }'),
-);
+const gate = cacheRulesGatePerFile("told:", BEHIND_AND_STATIC);
 
 type Told = Record<string, string>;
 
+/** The X-Cache of a GET for `path` on shop.test, told `told` (a 200 asserted). */
 async function get(path: string, told: Told = {}): Promise<string> {
-  const headers = { host: "shop.test", ...told };
-  const a = await textRequest(gate.port, {
-    path,
-    headers,
-    setHost: false,
-    what: `${JSON.stringify(told)} ${path}`,
-  });
+  const a = await gate.get(path, { host: "shop.test", ...told });
   assert.equal(a.status, 200, a.body);
-  return String(a.headers["x-cache"]);
+  return a.cache;
 }
 
-/** Asks until the answer is a HIT (the entry is written to Redis after the miss is answered). */
-function hit(path: string, told: Told = {}): Promise<string> {
-  return eventually(`${JSON.stringify(told)} ${path} answered from the cache`, async () => {
-    const c = await get(path, told);
-    return c === "HIT" ? c : undefined;
-  });
+async function hit(path: string, told: Told = {}): Promise<void> {
+  await gate.hit(path, { host: "shop.test", ...told });
 }
 
 /** Stores `path`'s entry for a request told nothing more, and checks its key is the plain one. */

@@ -1,12 +1,23 @@
 // One shardgate caching into a real redis-server in front of one CacheRulesMember, started once
 // per test file, for the shared-cache tries from the outside (test/outside/cache-*.test.ts). Each
-// file gives its own key prefix and routes; pool `users` is the member alone.
+// file gives its own key prefix and routes; pool `users` is the member alone. The gate also asks
+// for a file: a GET with the head the test writes, and the same asked until it is a HIT.
 
+import type { OutgoingHttpHeaders } from "node:http";
 import { after, before } from "node:test";
 import { CacheRulesMember } from "./cache-rules-member.js";
 import { startRedis, stopAllRedis } from "./redis-server.js";
 import { type RunningShardgate, startShardgate, stopAll } from "./shardgate-process.js";
 import { startedInHook } from "./started-in-hook.js";
+import { textRequest } from "./text-request.js";
+import { eventually } from "./wait.js";
+
+/** What a test judges of an answer: its status, its X-Cache ("HIT", "MISS", "undefined" for none) and body. */
+export interface CacheAnswer {
+  status: number;
+  cache: string;
+  body: string;
+}
 
 export interface CacheRulesGate {
   readonly member: CacheRulesMember;
@@ -15,6 +26,10 @@ export interface CacheRulesGate {
   readonly port: number;
   /** The redis-server's URL, for a test that reads or plants entries itself. */
   readonly redisUrl: string;
+  /** GETs `path` with `headers` as the whole head (node adds no Host: the test's is the one sent). */
+  get(path: string, headers: OutgoingHttpHeaders): Promise<CacheAnswer>;
+  /** Asks as `get` until the answer is a HIT (the entry is written to Redis after the miss is answered). */
+  hit(path: string, headers: OutgoingHttpHeaders): Promise<CacheAnswer>;
 }
 
 /** The admin token of the gate (for POST /admin/cache/purge). */
@@ -34,6 +49,15 @@ export function cachedRoute(match: string, extra: string[] = []): string {
     "",
   ].join("\n");
 }
+
+/**
+ * The routes of the cache-key tries (cache-key-*.test.ts): /behind trusts the test's own address,
+ * so what the test sends is what a load balancer or CDN in front would tell the member; /static
+ * trusts nobody, so a client's forwarding fields are replaced or dropped.
+ */
+export const BEHIND_AND_STATIC =
+  cachedRoute('{ host: "*", pathPrefix: /behind }', ["trustedProxies: [127.0.0.1/32]"]) +
+  cachedRoute('{ host: "*", pathPrefix: /static }');
 
 /** Starts all three in the file's `before` hook and stops them in its `after` hook. */
 export function cacheRulesGatePerFile(keyPrefix: string, routes: string): CacheRulesGate {
@@ -61,6 +85,12 @@ ${routes}`);
     await stopAllRedis();
     await member?.close();
   });
+  const startedPort = () => startedInHook(port === 0 ? undefined : port, "shardgate's port");
+  const get = async (path: string, headers: OutgoingHttpHeaders): Promise<CacheAnswer> => {
+    const what = `${JSON.stringify(headers)} ${path}`;
+    const a = await textRequest(startedPort(), { path, headers, setHost: false, what });
+    return { status: a.status, cache: String(a.headers["x-cache"]), body: a.body };
+  };
   return {
     get member() {
       return startedInHook(member, "the member");
@@ -69,10 +99,16 @@ ${routes}`);
       return startedInHook(sg, "shardgate");
     },
     get port() {
-      return startedInHook(port === 0 ? undefined : port, "shardgate's port");
+      return startedPort();
     },
     get redisUrl() {
       return startedInHook(redisUrl === "" ? undefined : redisUrl, "redis-server");
     },
+    get,
+    hit: (path, headers) =>
+      eventually(`${JSON.stringify(headers)} ${path} answered from the cache`, async () => {
+        const a = await get(path, headers);
+        return a.cache === "HIT" ? a : undefined;
+      }),
   };
 }
