@@ -105,8 +105,9 @@ export class SharedCache {
           ? this.httpsPrefix
           : originPrefix(this.label, scheme);
     const fromTrusted = trusted !== null && connectionFacts(req.socket).fromTrusted(trusted);
-    const told = toldOriginHash(view, host, scheme, fromTrusted ? req.headers.forwarded : undefined);
-    const tag = baseTag(prefix, host === undefined ? "" : cacheHostText(host, scheme), req.url ?? "");
+    const url = req.url ?? "";
+    const told = toldOriginHash(view, host, scheme, url, fromTrusted ? req.headers.forwarded : undefined);
+    const tag = baseTag(prefix, host === undefined ? "" : cacheHostText(host, scheme), url);
     const key = baseKey(tag, told);
     const auth = req.headers.authorization !== undefined;
     if (mode === "lookup") {

@@ -1,13 +1,15 @@
 // The shared cache's key and what a trusted proxy tells the member about the origin, tried from
 // the outside: a real shardgate process, a real redis-server and a real member on 127.0.0.1. A
-// trusted proxy's X-Forwarded-Host, -Port and -Prefix, and the proto= and host= of its Forwarded,
-// reach the member, which may build absolute links and redirects from them; the key held Host and
-// the X-Forwarded-Proto scheme only, so one request's answer built for `evil.test` was served to
-// every client of `shop.test` (web-cache-poisoning through a CDN that passes a client's
-// X-Forwarded-Host on). Now each told origin has entries of its own, and a request told nothing
-// the key does not already hold keeps its key (and the entries stored before).
+// trusted proxy's X-Forwarded-Host, -Port, -Prefix, -Uri and -Server (Traefik sends the last two
+// on every request), and the proto= and host= of its Forwarded, reach the member, which may build
+// absolute links and redirects from them; the key held Host and the X-Forwarded-Proto scheme
+// only, so one request's answer built for `evil.test` was served to every client of `shop.test`
+// (web-cache-poisoning through a CDN that passes a client's X-Forwarded-Host on); -Uri and
+// -Server stayed out of the key a round longer. Now each told origin has entries of its own, and
+// a request told nothing the key does not already hold keeps its key (and the entries stored before).
 
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { test } from "node:test";
 import { Redis } from "ioredis";
 import { BEHIND_AND_STATIC, CACHE_GATE_TOKEN, cacheRulesGatePerFile } from "../support/cache-rules-gate.js";
@@ -41,19 +43,26 @@ async function storePlain(path: string, redis: Redis): Promise<void> {
   );
 }
 
+function sha256(text: string): string {
+  return createHash("sha256").update(text).digest("base64url");
+}
+
 function redisFor(t: { after: (fn: () => unknown) => void }): Redis {
   const redis = new Redis(gate.redisUrl, { maxRetriesPerRequest: 1 });
   t.after(() => redis.quit());
   return redis;
 }
 
-test("a trusted proxy's X-Forwarded-Host, -Port or -Prefix that differs from Host has entries of its own", async (t) => {
+test("a trusted proxy's X-Forwarded-Host, -Port, -Prefix, -Uri or -Server that says more than the key has entries of its own", async (t) => {
   const redis = redisFor(t);
   const told: Told[] = [
     { "x-forwarded-host": "evil.test" },
     { "x-forwarded-host": "evil.test:8443" },
     { "x-forwarded-port": "6666" },
     { "x-forwarded-prefix": "/evil" },
+    // Traefik sends both on every request: the target it was asked for, and its own host name.
+    { "x-forwarded-uri": "/evil/behind/told/page" },
+    { "x-forwarded-server": "evil.test" },
   ];
   const path = "/behind/told/page";
   await storePlain(path, redis);
@@ -65,6 +74,10 @@ test("a trusted proxy's X-Forwarded-Host, -Port or -Prefix that differs from Hos
     assert.equal(gate.member.count(path), asked, gate.member.asked.join("\n"));
     await hit(path, h);
   }
+  // An origin told as builds before -Uri and -Server were read keeps its key and its entries.
+  const before = JSON.stringify(["evil.test", undefined, undefined, undefined, undefined, ""]);
+  const toldKey = `told:c:{*/behind|http://shop.test|GET|${path}}:o:${sha256(before)}`;
+  assert.equal(await redis.exists(toldKey), 1, "the key of X-Forwarded-Host: evil.test is unchanged");
   // Each told origin's entry is its own, and the plain one still answers the plain request.
   assert.equal(await get(path), "HIT");
   for (const h of told) assert.equal(await get(path, h), "HIT", JSON.stringify(h));
@@ -89,6 +102,8 @@ test("told fields that agree with Host and scheme keep the plain key and share i
     { "x-forwarded-port": "80" },
     { forwarded: "for=192.0.2.7" },
     { forwarded: 'for=192.0.2.7;proto=http;host="shop.test"' },
+    { "x-forwarded-uri": path },
+    { "x-forwarded-server": "shop.test" },
   ];
   for (const h of agreeing) assert.equal(await get(path, h), "HIT", JSON.stringify(h));
   assert.equal(gate.member.count(path), 1, gate.member.asked.join("\n"));
@@ -117,6 +132,8 @@ test("an untrusted client's forwarding fields neither pick nor split the entry",
     { "x-forwarded-port": "6666" },
     { "x-forwarded-prefix": "/evil" },
     { forwarded: "proto=https;host=evil.test" },
+    { "x-forwarded-uri": "/evil/static/told/page" },
+    { "x-forwarded-server": "evil.test" },
   ];
   for (const h of spoofed) {
     assert.equal(await get(path, h), "HIT", JSON.stringify(h));
