@@ -156,7 +156,7 @@ export async function run(_argv: string[]): Promise<number> {
     const perConnection = time(m, () => {
       let x = 0;
       for (let i = 0; i < m; i++)
-        x += connectionFacts(peers[(i * 7919) % 1000]).forwardedElement(host).length;
+        x += connectionFacts(peers[(i * 7919) % 1000]).forwardedElement(host, "http").length;
       return x;
     });
     rows.push(["Forwarded element, 1,000 connections interleaved", "built per request", perRequest]);

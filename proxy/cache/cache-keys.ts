@@ -21,7 +21,7 @@ import { storeKey } from "../redis/store-key.js";
 import { HTTP_PORT, HTTPS_PORT, originHostText } from "../routing/host-key.js";
 
 /**
- * The Host as a key reads it: without the default port of `scheme` (forwardedScheme), since that
+ * The Host as a key reads it: without the default port of `scheme` (told-scheme.ts), since that
  * is the origin a member builds its links and redirects from. Not as a `header:host` key reads it
  * (80 and 443 dropped whatever the scheme): `a:8080` and `a:8081` were one entry, and after the
  * port was kept a plain client's `Host: a:443` still planted, under `a`, an answer linking to
@@ -29,22 +29,6 @@ import { HTTP_PORT, HTTPS_PORT, originHostText } from "../routing/host-key.js";
  */
 export function cacheHostText(host: string, scheme: string): string {
   return originHostText(host, scheme === "https" ? HTTPS_PORT : HTTP_PORT);
-}
-
-/** A URI scheme (RFC 3986 section 3.1), lower-case, of a length any real one has. */
-const SCHEME = /^[a-z][a-z0-9+.-]{0,15}$/;
-
-/**
- * The scheme the member is told in X-Forwarded-Proto (this hop's, or a trusted proxy's first
- * element), lower-cased; "" when that is no URI scheme (a trusted proxy's empty or garbled
- * value), which the cache then leaves alone rather than key on a text a member reads its own way.
- */
-export function forwardedScheme(proto: string | string[] | undefined): string {
-  if (proto === "http" || proto === "https") return proto;
-  if (typeof proto !== "string") return "";
-  const comma = proto.indexOf(",");
-  const first = (comma < 0 ? proto : proto.slice(0, comma)).trim().toLowerCase();
-  return SCHEME.test(first) ? first : "";
 }
 
 /**

@@ -14,6 +14,7 @@ import type { EdgeState } from "../edge/edge-state.js";
 import { connectionFacts } from "../forward/connection-facts.js";
 import { upstreamHeaderView } from "../forward/headers.js";
 import type { RequestContext } from "../forward/request-context.js";
+import { forwardedScheme } from "../forward/told-scheme.js";
 import type { RedisStore } from "../redis/redis-store.js";
 import {
   type CacheEntry,
@@ -25,7 +26,7 @@ import {
   isFresh,
 } from "./cache-entry.js";
 import { CACHE_GET, CACHE_GET_BUFFER, ENTRY_HEAD_ALLOWANCE } from "./cache-get-script.js";
-import { baseKey, baseTag, cacheHostText, forwardedScheme, originPrefix, variantKey } from "./cache-keys.js";
+import { baseKey, baseTag, cacheHostText, originPrefix, variantKey } from "./cache-keys.js";
 import { isStorable, requestMode, type Storable, storable, varyValues } from "./cache-policy.js";
 import { Coalescer, type Fill, waitFill } from "./coalescer.js";
 import { notModified } from "./conditional.js";

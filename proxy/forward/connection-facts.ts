@@ -1,8 +1,8 @@
 // What the forwarded headers take from the client connection, worked out once per connection
 // rather than once per request: the peer address (IPv4-mapped form unwrapped), whether the
 // connection is TLS, whether the peer is a trusted proxy (for the route's trusted list it was
-// checked against), and this hop's RFC 7239 Forwarded element (for the Host it was built
-// for). A keep-alive client sends many requests on one connection; with many clients, a
+// checked against), and this hop's RFC 7239 Forwarded element (for the Host and scheme it was
+// built for). A keep-alive client sends many requests on one connection; with many clients, a
 // single "last element" cache would miss on nearly every request and rebuild the element (an
 // isIP, a token regex and three template strings). One small object per connection, kept on
 // the socket under a symbol (an HTTP/2 request's socket proxy stores it on the session's socket).
@@ -20,6 +20,7 @@ export class ConnectionFacts {
   private trustedFor: TrustedList | null | undefined = undefined;
   private trusted = false;
   private elementHost: string | undefined = undefined;
+  private elementProto = "";
   private element = "";
   /** The client's key in listen.maxUpstreamPerClient (client-share.ts): the peer, an IPv6 one by its /64. */
   readonly shareKey: string;
@@ -39,11 +40,12 @@ export class ConnectionFacts {
     return this.trusted;
   }
 
-  /** This hop's Forwarded element for a request with this Host. */
-  forwardedElement(host: string | undefined): string {
-    if (this.element === "" || host !== this.elementHost) {
-      this.element = forwardedElement(this.peer, host, this.encrypted ? "https" : "http");
+  /** This hop's Forwarded element for a request with this Host, told scheme `proto`. */
+  forwardedElement(host: string | undefined, proto: string): string {
+    if (this.element === "" || host !== this.elementHost || proto !== this.elementProto) {
+      this.element = forwardedElement(this.peer, host, proto);
       this.elementHost = host;
+      this.elementProto = proto;
     }
     return this.element;
   }

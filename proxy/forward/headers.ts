@@ -2,12 +2,13 @@
 // response headers, and any header the Connection header names, stay on their hop;
 // X-Forwarded-For gets the peer appended; X-Forwarded-Proto/-Host are set unless a trusted
 // proxy already set them; the other forwarding fields frameworks read (CLIENT_FORWARDING) are
-// kept only from a trusted proxy; RFC 7239 Forwarded gets this hop's element. Headers are
-// edited in place on the parsed objects.
+// kept only from a trusted proxy; RFC 7239 Forwarded gets this hop's element, whose proto= is
+// the scheme X-Forwarded-Proto tells. Headers are edited in place on the parsed objects.
 
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import type { TrustedList } from "../routing/cidr-match.js";
 import { connectionFacts } from "./connection-facts.js";
+import { forwardedScheme } from "./told-scheme.js";
 
 // transfer-encoding is hop-by-hop too, but Node's client re-frames a chunked body only when
 // the header is present, so it is kept on the request and left to Node on the response.
@@ -193,14 +194,24 @@ function writeForwardedHeaders(
   const fwd = headers.forwarded;
   const host = headers.host;
   out["x-forwarded-for"] = typeof xff === "string" && xff !== "" ? `${xff}, ${peer}` : peer;
-  if (!fromTrusted || proto === undefined) out["x-forwarded-proto"] = facts.encrypted ? "https" : "http";
+  // The scheme the member is told, and the shared cache keys on: a trusted proxy's (a TLS-
+  // terminating load balancer's https in front of this plain listener), else this connection's.
+  // X-Forwarded-Proto carries it as one lower-case element and this hop's Forwarded element says
+  // the same: its proto=http under an https X-Forwarded-Proto had a member that reads Forwarded
+  // (Spring first, Rack its last element) build http links into the https entry. A trusted value
+  // that names no scheme is passed on as it came (and never cached); proto= must name one, so
+  // the element names the connection's. An untrusted client's value is never read, as Envoy's
+  // edge (use_remote_address, no trusted hops) overwrites it.
+  const own = facts.encrypted ? "https" : "http";
+  const told = fromTrusted && proto !== undefined ? forwardedScheme(proto) : own;
+  if (told !== "") out["x-forwarded-proto"] = told;
   if (!fromTrusted || headers["x-forwarded-host"] === undefined) {
     if (host !== undefined) out["x-forwarded-host"] = host;
     else delete out["x-forwarded-host"];
   }
   // RFC 7239: append this hop's element after a trusted proxy's; an untrusted client's
   // Forwarded is replaced, since an upstream may believe it.
-  const element = facts.forwardedElement(host);
+  const element = facts.forwardedElement(host, told === "" ? own : told);
   out.forwarded = fromTrusted && typeof fwd === "string" && fwd !== "" ? `${fwd}, ${element}` : element;
   if (fromTrusted || !mayCarryClientForwarding(req.rawHeaders)) return;
   for (let i = 0; i < CLIENT_FORWARDING.length; i++) {

@@ -76,9 +76,9 @@ async function countBuilds<T>(fn: () => Promise<T>): Promise<{ value: T; builds:
   const proto = ConnectionFacts.prototype;
   const original = proto.forwardedElement;
   let builds = 0;
-  proto.forwardedElement = function (this: ConnectionFacts, host: string | undefined) {
+  proto.forwardedElement = function (this: ConnectionFacts, host: string | undefined, scheme: string) {
     builds++;
-    return original.call(this, host);
+    return original.call(this, host, scheme);
   };
   try {
     return { value: await fn(), builds };

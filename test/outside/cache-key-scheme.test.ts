@@ -56,6 +56,34 @@ test("an answer fetched for https is never served to http clients, nor one for h
   assert.equal(gate.member.count(path), 2, gate.member.asked.join("\n"));
 });
 
+test("behind a trusted proxy that says https, a member reading Forwarded is told https too, as the key is", async () => {
+  // This hop's own Forwarded element said proto=http (the plain connection from the proxy) while
+  // X-Forwarded-Proto and the key said https: a member reading Forwarded (Spring first, Rack its
+  // last element) built http links into the https entry. Every spelling the key reads as https is
+  // passed on as https, so a member reading the last X-Forwarded-Proto element (Rack) agrees too.
+  for (const [i, proto] of ["https", " HTTPS ", "https, http"].entries()) {
+    const path = `/behind/scheme/told/${i}`;
+    assert.equal((await get(path, proto)).cache, "MISS", proto);
+    const told = gate.member.lastHeaders.get(path);
+    assert.equal(told?.forwarded, "for=127.0.0.1;host=shop.test;proto=https", proto);
+    assert.equal(told?.["x-forwarded-proto"], "https", proto);
+    assert.match((await hit(path, "https")).body, /proto=https$/, proto);
+  }
+  // Unchanged: a plain request is told http twice, an untrusted client's https is not believed,
+  // and a trusted value that is no scheme is passed on, the element naming the connection's.
+  const cases: Array<[string, string | undefined, string]> = [
+    ["/behind/scheme/told/plain", undefined, "http"],
+    ["/static/scheme/told/spoofed", "https", "http"],
+    ["/behind/scheme/told/garbled", "h{t}tp", "h{t}tp"],
+  ];
+  for (const [path, proto, xfp] of cases) {
+    await get(path, proto);
+    const told = gate.member.lastHeaders.get(path);
+    assert.equal(told?.forwarded, "for=127.0.0.1;host=shop.test;proto=http", path);
+    assert.equal(told?.["x-forwarded-proto"], xfp, path);
+  }
+});
+
 test("an untrusted client's X-Forwarded-Proto neither picks nor splits the entry: this hop's scheme keys it", async () => {
   const path = "/static/scheme/page";
   assert.equal((await get(path)).cache, "MISS");

@@ -1,7 +1,7 @@
 // X-Forwarded-* and Forwarded on one keep-alive connection whose requests go to routes with
 // different trusted-proxy lists and carry different Host headers: the values shardgate keeps
 // per connection (connection-facts.ts: the peer, TLS or not, trusted or not per route's list,
-// this hop's Forwarded element per Host) must still come out right for each request.
+// this hop's Forwarded element per Host and scheme) must still come out right for each request.
 
 import assert from "node:assert/strict";
 import { Agent } from "node:http";
@@ -25,33 +25,35 @@ test("forwarded headers per request on one keep-alive connection: route's trust 
   });
   const incoming = "for=198.51.100.7;proto=https";
   const steps = [
-    { path: "/trusted/1", host: "a.example", trusted: true },
-    { path: "/open/2", host: "a.example", trusted: false },
-    { path: "/trusted/3", host: "b.example:8443", trusted: true },
-    { path: "/open/4", host: "b.example:8443", trusted: false },
-    { path: "/open/5", host: "a.example", trusted: false },
-    { path: "/trusted/6", host: "a.example", trusted: true },
+    { path: "/trusted/1", host: "a.example", trusted: true, proto: "https" },
+    { path: "/open/2", host: "a.example", trusted: false, proto: "https" },
+    { path: "/trusted/3", host: "b.example:8443", trusted: true, proto: "https" },
+    { path: "/open/4", host: "b.example:8443", trusted: false, proto: "https" },
+    { path: "/open/5", host: "a.example", trusted: false, proto: "https" },
+    { path: "/trusted/6", host: "a.example", trusted: true, proto: "https" },
+    { path: "/trusted/7", host: "a.example", trusted: true, proto: undefined },
+    { path: "/trusted/8", host: "a.example", trusted: true, proto: "https" },
   ];
   for (const s of steps) {
-    const r = await send(h.port, {
-      path: s.path,
-      agent,
-      headers: {
-        host: s.host,
-        forwarded: incoming,
-        "x-forwarded-for": "198.51.100.7",
-        "x-forwarded-proto": "https",
-        "x-forwarded-host": "front.example",
-      },
-    });
+    const headers: Record<string, string> = {
+      host: s.host,
+      forwarded: incoming,
+      "x-forwarded-for": "198.51.100.7",
+      "x-forwarded-host": "front.example",
+    };
+    if (s.proto !== undefined) headers["x-forwarded-proto"] = s.proto;
+    const r = await send(h.port, { path: s.path, agent, headers });
     assert.equal(r.status, 200, s.path);
     const seen = r.json().headers as Record<string, string>;
     const quotedHost = s.host.includes(":") ? `"${s.host}"` : s.host;
-    const element = `for=127.0.0.1;host=${quotedHost};proto=http`;
+    // This hop's element names the scheme the member is told in X-Forwarded-Proto: a trusted
+    // proxy's, else this connection's (plain HTTP).
+    const told = s.trusted && s.proto !== undefined ? s.proto : "http";
+    const element = `for=127.0.0.1;host=${quotedHost};proto=${told}`;
     if (s.trusted) {
       // From a trusted proxy: its headers stay, this hop is appended.
       assert.equal(seen.forwarded, `${incoming}, ${element}`, s.path);
-      assert.equal(seen["x-forwarded-proto"], "https", s.path);
+      assert.equal(seen["x-forwarded-proto"], told, s.path);
       assert.equal(seen["x-forwarded-host"], "front.example", s.path);
     } else {
       // From an untrusted client: replaced by what this hop knows.

@@ -25,6 +25,8 @@ function preconditionFails(h: IncomingHttpHeaders): boolean {
 export class CacheRulesMember {
   /** Every request head, as "METHOD host target". */
   readonly asked: string[] = [];
+  /** The header fields of the last request for each target, for a test that checks what the member was told. */
+  readonly lastHeaders = new Map<string, IncomingHttpHeaders>();
   port = 0;
   private readonly server: Server;
 
@@ -32,6 +34,7 @@ export class CacheRulesMember {
     this.server = createServer((req, res) => {
       const line = `${req.method} ${req.headers.host ?? ""} ${req.url ?? ""}`;
       this.asked.push(line);
+      this.lastHeaders.set(req.url ?? "", req.headers);
       res.setHeader("cache-control", "max-age=60");
       res.setHeader("etag", MEMBER_ETAG);
       res.setHeader("last-modified", MEMBER_LAST_MODIFIED);
