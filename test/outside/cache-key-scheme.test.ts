@@ -5,7 +5,8 @@
 // back, unless the member sent `Vary: X-Forwarded-Proto`. RFC 9111 section 2 keys on the target
 // URI, scheme included: now the scheme shardgate tells the member is part of the key, a purge
 // still finds the entries of both schemes, and an entry an earlier build stored without the scheme
-// is never served (a miss).
+// is never served (a miss). The member is told that one scheme in X-Forwarded-Proto and in this
+// hop's Forwarded element alike (the element said http behind a trusted proxy's https).
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
