@@ -85,6 +85,42 @@ test("behind a trusted proxy that says https, a member reading Forwarded is told
   }
 });
 
+test("a trusted proxy that says https in Forwarded only is told on as https, and shares the https entry", async () => {
+  // HAProxy's `option forwarded proto` in front, terminating TLS, writes proto=https and no
+  // X-Forwarded-Proto: this hop told the member X-Forwarded-Proto http and appended proto=http,
+  // so a member reading X-Forwarded-Proto (Express) or the last element (Rack) built http links,
+  // under a key of its own, while a member reading the first element (Spring) built https ones.
+  const path = "/behind/scheme/rfc7239";
+  const forwarded = "for=192.0.2.7;proto=https";
+  const a = await gate.get(path, { host: "shop.test", forwarded });
+  assert.equal(a.cache, "MISS");
+  const told = gate.member.lastHeaders.get(path);
+  assert.equal(told?.["x-forwarded-proto"], "https");
+  assert.equal(told?.forwarded, `${forwarded}, for=127.0.0.1;host=shop.test;proto=https`);
+  // Told https either way, it is one origin: the entry a proxy speaking X-Forwarded-Proto gets.
+  assert.match((await hit(path, "https")).body, /proto=https$/);
+  assert.equal(gate.member.count(path), 1, gate.member.asked.join("\n"));
+  // X-Forwarded-Proto decides when both are sent; the element names what it says.
+  const both = "/behind/scheme/rfc7239-both";
+  await gate.get(both, { host: "shop.test", forwarded, "x-forwarded-proto": "http" });
+  assert.equal(gate.member.lastHeaders.get(both)?.["x-forwarded-proto"], "http");
+  assert.equal(
+    gate.member.lastHeaders.get(both)?.forwarded,
+    `${forwarded}, for=127.0.0.1;host=shop.test;proto=http`,
+  );
+  // A proto= inside a quoted value, or one naming no scheme, tells nothing: this hop's http.
+  for (const [i, f] of ['for="_x;proto=https"', "for=192.0.2.7;proto=h{t}tp"].entries()) {
+    const p = `/behind/scheme/rfc7239-none/${i}`;
+    await gate.get(p, { host: "shop.test", forwarded: f });
+    assert.equal(gate.member.lastHeaders.get(p)?.["x-forwarded-proto"], "http", f);
+    assert.equal(
+      gate.member.lastHeaders.get(p)?.forwarded,
+      `${f}, for=127.0.0.1;host=shop.test;proto=http`,
+      f,
+    );
+  }
+});
+
 test("an untrusted client's X-Forwarded-Proto neither picks nor splits the entry: this hop's scheme keys it", async () => {
   const path = "/static/scheme/page";
   assert.equal((await get(path)).cache, "MISS");

@@ -109,18 +109,27 @@ test("told fields that agree with Host and scheme keep the plain key and share i
   assert.equal(gate.member.count(path), 1, gate.member.asked.join("\n"));
 });
 
-test("a trusted proxy's Forwarded proto=https without X-Forwarded-Proto is not served the http entry", async (t) => {
+test("a trusted proxy's Forwarded proto=https is never served the http entry", async (t) => {
   const redis = redisFor(t);
   const path = "/behind/told/forwarded";
   await storePlain(path, redis);
-  // X-Forwarded-Proto is this hop's (http), which the key holds; Forwarded's first element says
-  // https, and a member reading Forwarded (Spring does first) builds https links from it.
-  for (const forwarded of ["for=192.0.2.7;proto=https", "host=evil.test"]) {
-    assert.equal(await get(path, { forwarded }), "MISS", forwarded);
-    await hit(path, { forwarded });
+  // Without X-Forwarded-Proto, Forwarded's https is the scheme the member is told (in both fields)
+  // and the key's: the https entry, no told origin. Under X-Forwarded-Proto: http, which decides,
+  // a member reading Forwarded's first element (Spring) still builds https links: its own entry.
+  const forwarded = "for=192.0.2.7;proto=https";
+  const told: Told[] = [
+    { forwarded },
+    { forwarded, "x-forwarded-proto": "http" },
+    { forwarded: "host=evil.test" },
+  ];
+  for (const h of told) {
+    assert.equal(await get(path, h), "MISS", JSON.stringify(h));
+    await hit(path, h);
   }
+  assert.equal(await redis.exists(`told:c:{*/behind|https://shop.test|GET|${path}}`), 1, "the https entry");
+  assert.equal(await get(path, { "x-forwarded-proto": "https" }), "HIT");
   assert.equal(await get(path), "HIT");
-  assert.equal(gate.member.count(path), 3, gate.member.asked.join("\n"));
+  assert.equal(gate.member.count(path), 4, gate.member.asked.join("\n"));
 });
 
 test("an untrusted client's forwarding fields neither pick nor split the entry", async (t) => {

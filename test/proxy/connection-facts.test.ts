@@ -24,20 +24,22 @@ test("forwarded headers per request on one keep-alive connection: route's trust 
     await h.close();
   });
   const incoming = "for=198.51.100.7;proto=https";
+  const noProto = "for=198.51.100.7";
   const steps = [
-    { path: "/trusted/1", host: "a.example", trusted: true, proto: "https" },
-    { path: "/open/2", host: "a.example", trusted: false, proto: "https" },
-    { path: "/trusted/3", host: "b.example:8443", trusted: true, proto: "https" },
-    { path: "/open/4", host: "b.example:8443", trusted: false, proto: "https" },
-    { path: "/open/5", host: "a.example", trusted: false, proto: "https" },
-    { path: "/trusted/6", host: "a.example", trusted: true, proto: "https" },
-    { path: "/trusted/7", host: "a.example", trusted: true, proto: undefined },
-    { path: "/trusted/8", host: "a.example", trusted: true, proto: "https" },
+    { path: "/trusted/1", host: "a.example", trusted: true, proto: "https", forwarded: incoming },
+    { path: "/open/2", host: "a.example", trusted: false, proto: "https", forwarded: incoming },
+    { path: "/trusted/3", host: "b.example:8443", trusted: true, proto: "https", forwarded: incoming },
+    { path: "/open/4", host: "b.example:8443", trusted: false, proto: "https", forwarded: incoming },
+    { path: "/open/5", host: "a.example", trusted: false, proto: "https", forwarded: incoming },
+    { path: "/trusted/6", host: "a.example", trusted: true, proto: "https", forwarded: incoming },
+    { path: "/trusted/7", host: "a.example", trusted: true, proto: undefined, forwarded: noProto },
+    { path: "/trusted/8", host: "a.example", trusted: true, proto: undefined, forwarded: incoming },
+    { path: "/trusted/9", host: "a.example", trusted: true, proto: "https", forwarded: noProto },
   ];
   for (const s of steps) {
     const headers: Record<string, string> = {
       host: s.host,
-      forwarded: incoming,
+      forwarded: s.forwarded,
       "x-forwarded-for": "198.51.100.7",
       "x-forwarded-host": "front.example",
     };
@@ -47,12 +49,12 @@ test("forwarded headers per request on one keep-alive connection: route's trust 
     const seen = r.json().headers as Record<string, string>;
     const quotedHost = s.host.includes(":") ? `"${s.host}"` : s.host;
     // This hop's element names the scheme the member is told in X-Forwarded-Proto: a trusted
-    // proxy's, else this connection's (plain HTTP).
-    const told = s.trusted && s.proto !== undefined ? s.proto : "http";
+    // proxy's X-Forwarded-Proto, else its Forwarded proto=, else this connection's (plain HTTP).
+    const told = s.trusted && (s.proto !== undefined || s.forwarded === incoming) ? "https" : "http";
     const element = `for=127.0.0.1;host=${quotedHost};proto=${told}`;
     if (s.trusted) {
       // From a trusted proxy: its headers stay, this hop is appended.
-      assert.equal(seen.forwarded, `${incoming}, ${element}`, s.path);
+      assert.equal(seen.forwarded, `${s.forwarded}, ${element}`, s.path);
       assert.equal(seen["x-forwarded-proto"], told, s.path);
       assert.equal(seen["x-forwarded-host"], "front.example", s.path);
     } else {

@@ -3,10 +3,32 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { forwardedProtoScheme } from "../../proxy/forward/told-scheme.js";
 import { forwardedElement, forwardedFor } from "../../proxy/routing/forwarded.js";
 import { hashKey } from "../../ring/hash.js";
 import { pick, seededRandom, seedNote, testSeed } from "../support/prng.js";
 import { send, startHarness } from "./harness.js";
+
+test("forwardedProtoScheme reads the first proto= pair, never one inside a quoted value", () => {
+  const cases: Array<[string, string]> = [
+    ["for=192.0.2.7;proto=https", "https"],
+    ["Proto=HTTPS;for=192.0.2.7", "https"],
+    ['for=192.0.2.7;proto="https"', "https"],
+    ["for=192.0.2.7, for=198.51.100.1;proto=https, for=10.0.0.1;proto=http", "https"],
+    ["for=192.0.2.7 ; proto=wss", "wss"],
+    ['for="_x;proto=https"', ""],
+    ['host="a,proto=https";for=192.0.2.7', ""],
+    ['for="_unterminated;proto=https', ""],
+    ["for=192.0.2.7;xproto=https", ""],
+    ["for=192.0.2.7;proto=h{t}tp, for=10.0.0.1;proto=https", ""],
+    ["for=192.0.2.7;proto=", ""],
+    ["", ""],
+    // Malformed (forwardedFor's rule): ignored whole, as for the ip key.
+    ["for=192.0.2.7 x=1;proto=https", ""],
+    ['proto=https;for="192.0.2.7', ""],
+  ];
+  for (const [header, scheme] of cases) assert.equal(forwardedProtoScheme(header), scheme, header);
+});
 
 test("forwardedFor reads for= nodes and rejects malformed headers whole", () => {
   assert.deepEqual(forwardedFor("for=192.0.2.43"), ["192.0.2.43"]);
@@ -65,7 +87,9 @@ test("Forwarded from a trusted proxy sets the ip key and gets this hop's element
   });
   assert.equal(r.status, 200);
   const seen = r.json();
-  assert.equal(seen.headers.forwarded, `${incoming}, for=127.0.0.1;host="shop.example:8080";proto=http`);
+  // The trusted chain says https (its first proto=, with no X-Forwarded-Proto): so does this hop.
+  assert.equal(seen.headers.forwarded, `${incoming}, for=127.0.0.1;host="shop.example:8080";proto=https`);
+  assert.equal(seen.headers["x-forwarded-proto"], "https");
   // Forwarded wins over X-Forwarded-For; 10.1.2.3 is a trusted hop, so the client is the IPv6 node.
   const end = h.rec.ends.find((e) => e.path === "/fw");
   assert.equal(end?.keyHash, hashKey("2001:db8::9"));
