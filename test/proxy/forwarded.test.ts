@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { forwardedProtoScheme } from "../../proxy/forward/told-scheme.js";
+import { forwardedProtoScheme, forwardedScheme } from "../../proxy/forward/told-scheme.js";
 import { forwardedElement, forwardedFor } from "../../proxy/routing/forwarded.js";
 import { hashKey } from "../../ring/hash.js";
 import { pick, seededRandom, seedNote, testSeed } from "../support/prng.js";
@@ -28,6 +28,48 @@ test("forwardedProtoScheme reads the first proto= pair, never one inside a quote
     ['proto=https;for="192.0.2.7', ""],
   ];
   for (const [header, scheme] of cases) assert.equal(forwardedProtoScheme(header), scheme, header);
+  // Seeded mixes of the grammar's pieces: a header forwardedFor refuses names no scheme, and one it
+  // reads names what its first proto= pair says (found here by a slow RegExp that steps over
+  // quoted values, right only for a well-formed header).
+  const pair = /"(?:[^"\\]|\\.)*"|(?:^|[;,])[ \t]*proto[ \t]*=("(?:[^"\\]|\\.)*"|[^;,\s"]*)/gi;
+  const reference = (h: string): string => {
+    if (forwardedFor(h) === undefined) return "";
+    for (const m of h.matchAll(pair)) {
+      const v = m[1];
+      if (v !== undefined)
+        return forwardedScheme(v.startsWith('"') ? v.slice(1, -1).replace(/\\(.)/g, "$1") : v);
+    }
+    return "";
+  };
+  const seed = testSeed(7239);
+  const random = seededRandom(seed);
+  const pieces = [
+    "proto=",
+    "Proto =",
+    "for=",
+    "https",
+    "HTTP",
+    "x",
+    "{",
+    '"',
+    "\\",
+    ";",
+    ",",
+    " ",
+    "\t",
+    "=",
+  ];
+  let named = 0;
+  for (let i = 0; i < 20_000; i++) {
+    let h = "";
+    const len = Math.floor(random() * 10);
+    for (let j = 0; j < len; j++) h += pick(random, pieces);
+    const got = forwardedProtoScheme(h);
+    assert.equal(got, reference(h), `${seedNote(seed)}: ${JSON.stringify(h)}`);
+    if (got !== "") named++;
+  }
+  // The mixes reach the interesting case, not only refusals.
+  assert.ok(named > 100, `${seedNote(seed)}: only ${named} mixes named a scheme`);
 });
 
 test("forwardedFor reads for= nodes and rejects malformed headers whole", () => {
