@@ -6,7 +6,11 @@ import { test } from "node:test";
 import { configSchema } from "../../config/file/schema.js";
 import { chooseMember, explainChoice } from "../../proxy/routing/member-choice.js";
 import { LiveBook } from "../../proxy/routing/pool-live.js";
-import { buildPoolSnapshot } from "../../proxy/routing/pool-snapshot.js";
+import { buildPoolSnapshot, updatePoolSnapshot } from "../../proxy/routing/pool-snapshot.js";
+import type { PoolSnapshot } from "../../proxy/routing/types.js";
+import { seededRandom, seedNote, testSeed } from "../support/prng.js";
+
+const PASS_SEED = testSeed(0x9a55);
 
 const settings = configSchema.parse({
   pools: { p: { members: [], balanceFactor: 1.25 } },
@@ -73,4 +77,73 @@ test("chooseMember honours local skips until their deadline, and explain names t
   assert.deepEqual(ex.skipped, [{ id: s.members[owner].id, reason: "refused_locally" }]);
   assert.equal(ex.member, s.members[next].id);
   assert.equal(chooseMember(s, hash, live, 600), owner, "the skip window ended");
+});
+
+test(`passUntil is the mask folded into skipUntil across skips, flag changes and membership changes (seed ${PASS_SEED})`, () => {
+  const rand = seededRandom(PASS_SEED);
+  const flagsOf = (ids: string[]) =>
+    Object.fromEntries(
+      ids.map((id) => [
+        id,
+        {
+          healthy: rand() > 0.2,
+          draining: rand() < 0.15,
+          breakerOpen: rand() < 0.1,
+          breakerHalfOpen: rand() < 0.15,
+        },
+      ]),
+    );
+  const build = (ids: string[], version: number, prev: PoolSnapshot | null) => {
+    const flags = flagsOf(ids);
+    const input = {
+      name: "p",
+      settings,
+      ringVersion: version,
+      members: ids.map((id, i) => ({
+        id,
+        address: { host: "127.0.0.1", port: 9000 + i },
+        weight: 1,
+        ...flags[id],
+      })),
+    };
+    return prev === null ? buildPoolSnapshot(input) : updatePoolSnapshot(prev, input);
+  };
+  let ids = Array.from({ length: 30 }, (_, i) => `m${i}`);
+  let s = build(ids, 1, null);
+  const book = new LiveBook();
+  const live = book.for(s);
+  let flagOnly = 0;
+  for (let step = 0; step < 300; step++) {
+    const r = rand();
+    if (r < 0.5) {
+      const i = Math.floor(rand() * s.members.length);
+      live.skip(s.members[i].id, s, i, Math.floor(rand() * 2000));
+    } else {
+      // Flags only (the same ids: the id index is shared), or a member joins or leaves.
+      if (r >= 0.8) {
+        if (rand() < 0.5 && ids.length > 2) ids = ids.filter((_, k) => k !== Math.floor(rand() * ids.length));
+        else ids = [...ids, `j${step}`];
+      }
+      const next = build(ids, step + 2, s);
+      if (next.byId === s.byId) flagOnly++;
+      s = next;
+      book.for(s);
+    }
+    for (let i = 0; i < s.members.length; i++) {
+      const want = s.eligible[i] === 1 ? live.skipUntil[i] : Number.POSITIVE_INFINITY;
+      assert.equal(
+        live.passUntil[i],
+        want,
+        `step ${step}, member ${s.members[i].id} (${seedNote(PASS_SEED)})`,
+      );
+    }
+    for (let q = 0; q < 20; q++) {
+      const hash = Math.floor(rand() * 2 ** 32);
+      const now = Math.floor(rand() * 2000);
+      const owner = s.table.lookup(hash);
+      const ownerMay = s.eligible[owner] === 1 && !(live.skipUntil[owner] > now);
+      if (ownerMay) assert.equal(chooseMember(s, hash, live, now), owner, `step ${step}, hash ${hash}`);
+    }
+  }
+  assert.ok(flagOnly > 20, `${flagOnly} flag-only changes (the id index shared)`);
 });
