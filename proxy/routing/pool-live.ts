@@ -8,6 +8,12 @@
 // path's owner check reads one per-member array, not two: at 1,000 members each was a cache
 // line of its own per request (at 3 members both stay cached). It is refilled whenever the
 // snapshot changes (a pass over a typed array per change, ~5,000 numbers at 5,000 members).
+//
+// In-flight counts are kept only while the pool has bounded load, their one reader: a pool
+// without it (the default) touches no per-member count when a request starts and ends (at
+// 1,000 members a cache line on each). A change that turns bounded load on starts the counts
+// from zero; a request taken before it releases against a count it never raised, which
+// release keeps from going below zero, so the counts are exact again once those requests end.
 
 import type { RetryBudget } from "../forward/retry-budget.js";
 import type { PoolLiveView, PoolSnapshot } from "./types.js";
@@ -16,6 +22,8 @@ export class PoolLive implements PoolLiveView {
   snapshot: PoolSnapshot;
   inFlight: Int32Array;
   totalInFlight = 0;
+  /** Whether acquire/release count (the snapshot has bounded load). */
+  private counting: boolean;
   skipUntil: Float64Array;
   passUntil: Float64Array;
   /**
@@ -27,6 +35,7 @@ export class PoolLive implements PoolLiveView {
 
   constructor(snapshot: PoolSnapshot) {
     this.snapshot = snapshot;
+    this.counting = snapshot.bounded !== null;
     this.inFlight = new Int32Array(snapshot.members.length);
     this.skipUntil = new Float64Array(snapshot.members.length);
     this.passUntil = new Float64Array(snapshot.members.length);
@@ -50,6 +59,7 @@ export class PoolLive implements PoolLiveView {
     if (next.byId === prev.byId && next.members.length === this.inFlight.length) {
       this.snapshot = next;
       this.refillPass();
+      this.countFor(next);
       return;
     }
     const inFlight = new Int32Array(next.members.length);
@@ -68,6 +78,17 @@ export class PoolLive implements PoolLiveView {
     this.totalInFlight = total;
     this.passUntil = new Float64Array(next.members.length);
     this.refillPass();
+    this.countFor(next);
+  }
+
+  /** Counts from zero when `next` turns bounded load on; stops counting when it turns it off. */
+  private countFor(next: PoolSnapshot): void {
+    const counting = next.bounded !== null;
+    if (counting && !this.counting) {
+      this.inFlight.fill(0);
+      this.totalInFlight = 0;
+    }
+    this.counting = counting;
   }
 
   /** Index of `memberId` in the current snapshot, or -1. */
@@ -77,10 +98,11 @@ export class PoolLive implements PoolLiveView {
   }
 
   /**
-   * Takes one in-flight slot on (`snapshot`, `index`) for `memberId`. A retry walks the
-   * request's original snapshot, so its index is mapped like release()'s.
+   * Takes one in-flight slot on (`snapshot`, `index`) for `memberId` (while the pool has bounded
+   * load). A retry walks the request's original snapshot, so its index is mapped like release()'s.
    */
   acquire(memberId: string, snapshot: PoolSnapshot, index: number): void {
+    if (!this.counting) return;
     const i = this.indexOf(memberId, snapshot, index);
     if (i < 0) return;
     this.inFlight[i]++;
@@ -89,6 +111,7 @@ export class PoolLive implements PoolLiveView {
 
   /** Releases one in-flight request taken on (`snapshot`, `index`) for `memberId`. */
   release(memberId: string, snapshot: PoolSnapshot, index: number): void {
+    if (!this.counting) return;
     const i = this.indexOf(memberId, snapshot, index);
     if (i >= 0 && this.inFlight[i] > 0) {
       this.inFlight[i]--;

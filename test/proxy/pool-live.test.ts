@@ -147,3 +147,49 @@ test(`passUntil is the mask folded into skipUntil across skips, flag changes and
   }
   assert.ok(flagOnly > 20, `${flagOnly} flag-only changes (the id index shared)`);
 });
+
+test("in-flight counts are kept while the pool has bounded load, from zero when a change turns it on", () => {
+  const plain = configSchema.parse({
+    pools: { p: { members: [] } },
+    routes: [{ pool: "p", key: ["ip"] }],
+  }).pools.p;
+  const build = (bounded: boolean, version: number) =>
+    buildPoolSnapshot({
+      name: "p",
+      settings: bounded ? settings : plain,
+      ringVersion: version,
+      members: ["a", "b"].map((id, i) => ({ id, address: { host: "127.0.0.1", port: 9000 + i }, weight: 1 })),
+    });
+  const book = new LiveBook();
+  const s1 = build(false, 1);
+  const live = book.for(s1);
+  const a1 = s1.byId.get("a") as number;
+  // Without bounded load nothing reads the counts: none are kept.
+  live.acquire("a", s1, a1);
+  live.acquire("a", s1, a1);
+  assert.equal(live.totalInFlight, 0);
+  assert.equal(live.inFlight[a1], 0);
+  // Bounded load on: counting starts from zero; an earlier request's release goes no lower.
+  const s2 = build(true, 2);
+  book.for(s2);
+  const a2 = s2.byId.get("a") as number;
+  live.acquire("a", s2, a2);
+  assert.equal(live.inFlight[a2], 1);
+  assert.equal(live.totalInFlight, 1);
+  live.release("a", s1, a1);
+  live.release("a", s1, a1);
+  assert.equal(live.inFlight[a2], 0);
+  assert.equal(live.totalInFlight, 0);
+  live.acquire("a", s2, a2);
+  live.acquire("a", s2, a2);
+  // Off, then on again: the counts of the first stretch are not carried into the second.
+  book.for(build(false, 3));
+  const s4 = build(true, 4);
+  book.for(s4);
+  assert.equal(live.inFlight[s4.byId.get("a") as number], 0);
+  assert.equal(live.totalInFlight, 0);
+  const b4 = s4.byId.get("b") as number;
+  live.acquire("b", s4, b4);
+  assert.equal(live.inFlight[b4], 1);
+  assert.equal(live.totalInFlight, 1);
+});
