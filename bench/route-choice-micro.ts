@@ -26,15 +26,18 @@ export interface Modules {
   liveDrained: unknown;
 }
 
-/** This build's modules (dir = its dist/) with a three-member pool built by them. */
-export async function load(dir: string): Promise<Modules> {
+/** This build's modules (dir = its dist/) with a pool of `size` members (three by default) built by them. */
+export async function load(dir: string, size = 3): Promise<Modules> {
   const at = (p: string) => import(pathToFileURL(resolve(dir, p)).href);
   const { configSchema } = await at("config/file/schema.js");
   const { buildRoutingState } = await at("proxy/routing/routing-state.js");
   const { hashKey } = await at("ring/hash.js");
   const { chooseMember } = await at("proxy/routing/member-choice.js");
   const { PoolLive } = await at("proxy/routing/pool-live.js");
-  const members = [1, 2, 3].map((i) => ({ id: `m${i}`, address: `127.0.0.1:${8000 + i}` }));
+  const members = Array.from({ length: size }, (_, i) => ({
+    id: `m${i + 1}`,
+    address: `127.0.0.1:${8001 + i}`,
+  }));
   const config = configSchema.parse({
     pools: { p: { algorithm: "ring", members } },
     routes: [{ match: { pathPrefix: "/" }, pool: "p", key: ["header:x-user"] }],

@@ -7,6 +7,7 @@
 // before anything else, so the table never depends on the order members arrived in.
 
 import { distinctMembers, pickDistinct } from "./distinct-walk.js";
+import { buildFront, frontLength, frontOwner } from "./lookup-front.js";
 import { canonicalMembers } from "./members.js";
 import { buildPackedRing, MAX_PACKED_MEMBERS, unpackPoints } from "./packed-build.js";
 import { PointHasher } from "./point-hash.js";
@@ -44,11 +45,34 @@ function indexBits(total: number): number {
   return Math.min(16, Math.ceil(Math.log2(Math.max(2, total))) + 3);
 }
 
+/**
+ * Packed rings of this many points or more get a lookup front (lookup-front.ts) of 2-4 points
+ * per 16-byte cell, 4-8 bytes per point beside the packed array's 4: 1 MiB at 1,000 members x
+ * 160, where a lookup under cache pressure took 0.7-0.8x the time it took without one
+ * (`npm run bench -- ring-pressure --sizes 3,1000,10000`). Smaller rings' arrays
+ * stay cached (410 members x 160: 256 KiB of packed entries), and a front would be the bigger
+ * array. At most 2^19 cells (8 MiB, reached at 10,000 members x 160): bigger rings crowd
+ * their cells, and more of their lookups fall through to the packed search.
+ */
+const FRONT_MIN_POINTS = 1 << 16;
+const FRONT_MAX_BITS = 19;
+
+/** Cell bits of a front for a packed ring of `total` points, or 0 for none. */
+function frontBits(total: number): number {
+  if (total < FRONT_MIN_POINTS) return 0;
+  return Math.min(FRONT_MAX_BITS, Math.max(16, Math.ceil(Math.log2(total / 4))));
+}
+
 /** Member indices must fit the owner arrays and stay far below any table's reach. */
 const MAX_MEMBERS = 1 << 21;
 /** Upper bound on sum(weight) * pointsPerWeight, to keep a build bounded in memory and time. */
 export const MAX_RING_POINTS = 1 << 26;
 const MAX_POINTS = MAX_RING_POINTS;
+
+/** A ring's lookup front, or null (none, or taken by a later ring). */
+interface FrontBox {
+  front: Uint32Array | null;
+}
 
 export interface RingHashOptions {
   /** Points per unit of weight (default 160). */
@@ -84,6 +108,14 @@ export class RingHash implements HashTable {
   // garbage that sat in RSS until a mark-compact.
   private readonly ownerStore: { owners: Uint32Array | null };
   private readonly visited: VisitedSet;
+  // The lookup front of a big packed ring (lookup-front.ts), in a box: the ring after next
+  // may take its array as the cells' arrays are taken (an update allocates no new one), and
+  // a ring whose front was taken looks up through its cells as one without a front does.
+  // A lookup the front answers reads nothing else.
+  private readonly frontBox: FrontBox;
+  private readonly frontShift: number;
+  /** The predecessor's front box, which the next update of this ring may take the array of. */
+  private readonly frontSpare: { box: FrontBox | null };
 
   /**
    * `previous`, when given, is a ring of (mostly) the same members: its points are reused for
@@ -165,6 +197,10 @@ export class RingHash implements HashTable {
       this.ownerStore = { owners: packs ? null : owners };
       this.pointStore = { points: packs ? null : points };
     }
+    const fb = packs ? frontBits(total) : 0;
+    this.frontBox = fb === 0 ? { front: null } : this.frontFor(fb, shared !== null, usable);
+    this.frontShift = 32 - fb;
+    this.frontSpare = { box: packedToPacked ? usable.frontBox : null };
     this.packs = packs;
     this.spare = { cells: packedToPacked ? usable.cells : null };
     this.size = total;
@@ -173,6 +209,27 @@ export class RingHash implements HashTable {
     this.pointsPerWeight = ppw;
     this.visited = new VisitedSet(sorted.length);
     Object.freeze(this);
+  }
+
+  /**
+   * The front box of a ring with 2^bits cells (this.cells set). A ring with the very table of
+   * its predecessor's predecessor (`sharedTable`) shares that ring's box while it holds its
+   * front; an update takes that ring's array when it has the size wanted (the old ring then
+   * looks up without a front); else the front is built in a new array.
+   */
+  private frontFor(bits: number, sharedTable: boolean, previous: RingHash | null): FrontBox {
+    const donor = previous === null ? null : previous.frontSpare.box;
+    if (donor !== null && previous !== null) previous.frontSpare.box = null;
+    if (sharedTable && donor !== null && donor.front !== null && donor.front.length === frontLength(bits))
+      return donor;
+    let into: Uint32Array | undefined;
+    if (donor !== null && donor.front !== null && donor.front.length === frontLength(bits)) {
+      into = donor.front;
+      donor.front = null;
+    }
+    // The cells were just built, merged or shared live: both arrays are there.
+    const { packed, index } = this.cells;
+    return { front: buildFront({ packed: packed as Uint32Array, index: index as Uint32Array }, bits, into) };
   }
 
   /**
@@ -211,7 +268,8 @@ export class RingHash implements HashTable {
   get lookupBytes(): number {
     // Sizes, not contents: a ring whose cells were handed on has the same sizes (65,537 buckets).
     const arrays = this.packs ? this.size * 4 : this.size * 8;
-    return arrays + (this.packs ? 65537 : 2 ** (32 - this.shift) + 1) * 4;
+    const front = this.frontShift === 32 ? 0 : frontLength(32 - this.frontShift) * 4;
+    return arrays + front + (this.packs ? 65537 : 2 ** (32 - this.shift) + 1) * 4;
   }
 
   /** How many points each member owns (by member index), without building `owners`. */
@@ -253,6 +311,11 @@ export class RingHash implements HashTable {
 
   lookup(hash: number): number {
     if (this.size === 0) return -1;
+    const front = this.frontBox.front;
+    if (front !== null) {
+      const owner = frontOwner(front, this.frontShift, hash);
+      if (owner >= 0) return owner;
+    }
     const cells = this.live();
     const packed = cells.packed;
     return packed !== null

@@ -1,7 +1,7 @@
 // Request outcomes for the fleet's circuit breakers, on this instance: one OutcomeRecorder
 // per pool with one slot per member. The request path finds the recorder slot through the
 // member's pool slot (PoolSnapshot.slots, on the request record): an array index, checked
-// against the recorder's member id, instead of a Map of every member id (which at 10,000
+// against the member id bound there, instead of a Map of every member id (which at 10,000
 // members missed the caches on every request); an index and an increment after that. Every ~100 ms the cluster node drains the batch (only
 // the members with activity are visited) and delivers it to the leader's breaker controller.
 // Also the per-instance probe budget of half-open members.
@@ -41,11 +41,17 @@ interface PoolOutcomes {
   /** member id -> recorder slot (a number per member, no object). */
   readonly members: Map<string, number>;
   /**
-   * Member (pool) slot -> recorder slot, bound on first use, -1 unbound. Trusted only while
-   * the recorder slot still names the member (recorder.memberOf): a pool slot passes to a
-   * joiner after a leave, and a released recorder slot is renamed.
+   * By member (pool) slot, bound on first use, two entries side by side: the id of the member
+   * bound to it (NO_ID unbound) and that member's recorder slot. A request reads one cache
+   * line of it, where an index array and then the recorder's array of ids were two, each a
+   * miss at 1,000 members (bench/scale-slot-micro.ts). A pool slot passes to a joiner after
+   * a leave: the id check sees it. A binding goes when its member's recorder slot is released
+   * (or the member is bound under another pool slot), so a bound id always has its current
+   * recorder slot beside it.
    */
-  byPoolSlot: Int32Array;
+  bound: Array<string | number>;
+  /** Recorder slot -> the pool slot its member is bound under, -1 none (to unbind it). */
+  boundAt: Int32Array;
   /** Committed breaker state each slot was last cleared under, by slot. */
   readonly breakerBySlot: string[];
   probeLimit: number;
@@ -86,6 +92,39 @@ class RecorderGate implements ProbeGate {
   }
 }
 
+/** An unbound entry of PoolOutcomes.bound: a number, which no member id (a string) equals. */
+const NO_ID = 0;
+
+/** Forgets member `id` of pool `name`: its recorder slot (counts, reuse) and its binding. */
+function releaseMember(p: PoolOutcomes, name: string, id: string): void {
+  const slot = p.members.get(id);
+  if (slot === undefined) return;
+  p.members.delete(id);
+  p.recorder.release(name, id);
+  const at = slot < p.boundAt.length ? p.boundAt[slot] : -1;
+  if (at < 0) return;
+  p.boundAt[slot] = -1;
+  if (p.bound[2 * at] === id) p.bound[2 * at] = NO_ID;
+}
+
+/** Binds pool slot `poolSlot` to `member`, whose recorder slot is `slot`. */
+function bind(p: PoolOutcomes, poolSlot: number, member: string, slot: number): void {
+  if (slot >= p.boundAt.length) {
+    const grown = new Int32Array(Math.max(16, slot + 1, p.boundAt.length * 2)).fill(-1);
+    grown.set(p.boundAt);
+    p.boundAt = grown;
+  }
+  // The member's binding under another pool slot (a fresh build renumbered the pool) goes:
+  // only one is unbound at release.
+  const prev = p.boundAt[slot];
+  if (prev >= 0 && prev !== poolSlot && p.bound[2 * prev] === member) p.bound[2 * prev] = NO_ID;
+  const b = p.bound;
+  while (b.length < 2 * poolSlot + 2) b.push(NO_ID, -1);
+  b[2 * poolSlot] = member;
+  b[2 * poolSlot + 1] = slot;
+  p.boundAt[slot] = poolSlot;
+}
+
 /** Releases the members of `last` that are not in `now`; both sorted by id (else it finds fewer). */
 function releaseLeft(
   p: PoolOutcomes,
@@ -98,9 +137,7 @@ function releaseLeft(
     const id = last[i].id;
     while (j < now.length && now[j].id < id) j++;
     if (j < now.length && now[j].id === id) continue;
-    if (!p.members.has(id)) continue;
-    p.members.delete(id);
-    p.recorder.release(name, id);
+    releaseMember(p, name, id);
   }
 }
 
@@ -132,7 +169,8 @@ export class OutcomeRecorders {
           statusesKey: key,
           recorder: new OutcomeRecorder({ failureStatuses: [...statuses] }),
           members: new Map(),
-          byPoolSlot: new Int32Array(0),
+          bound: [],
+          boundAt: new Int32Array(0),
           breakerBySlot: [],
           probeLimit: 0,
           synced: [],
@@ -166,11 +204,7 @@ export class OutcomeRecorders {
       if (p.members.size !== pool.members.length) {
         const present = new Set<string>();
         for (const m of pool.members) present.add(m.id);
-        for (const id of [...p.members.keys()]) {
-          if (present.has(id)) continue;
-          p.members.delete(id);
-          p.recorder.release(name, id);
-        }
+        for (const id of [...p.members.keys()]) if (!present.has(id)) releaseMember(p, name, id);
       }
     }
   }
@@ -206,19 +240,12 @@ export class OutcomeRecorders {
    * the pool has no such member. The same answer as `p.members.get(member)`.
    */
   private slotOf(p: PoolOutcomes, member: string, poolSlot: number): number {
-    const cached = poolSlot >= 0 && poolSlot < p.byPoolSlot.length ? p.byPoolSlot[poolSlot] : -1;
-    // "" is what a released recorder slot is named: never a member.
-    if (cached >= 0 && member !== "" && p.recorder.memberOf(cached) === member) return cached;
+    const b = p.bound;
+    const at = 2 * poolSlot;
+    if (poolSlot >= 0 && at < b.length && b[at] === member) return b[at + 1] as number;
     const slot = p.members.get(member);
     if (slot === undefined) return -1;
-    if (poolSlot >= 0 && poolSlot < MAX_POOL_SLOT) {
-      if (poolSlot >= p.byPoolSlot.length) {
-        const grown = new Int32Array(Math.max(16, poolSlot + 1, p.byPoolSlot.length * 2)).fill(-1);
-        grown.set(p.byPoolSlot);
-        p.byPoolSlot = grown;
-      }
-      p.byPoolSlot[poolSlot] = slot;
-    }
+    if (poolSlot >= 0 && poolSlot < MAX_POOL_SLOT) bind(p, poolSlot, member, slot);
     return slot;
   }
 

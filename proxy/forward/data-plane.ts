@@ -483,8 +483,11 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     ctx.sentAt = ctx.hasBody ? -1 : ctx.attemptStartedAt;
     live.acquire(member.id, snapshot, index);
     ctx.holding = true;
-    // chooseMember accepts a half-open member only through an admitted probe.
-    ctx.probing = snapshot.eligible[index] === 2;
+    // chooseMember accepts a half-open member only through an admitted probe. A member
+    // passUntil lets through is eligible (1), so the mask is read only for one it does not.
+    ctx.probing =
+      (live.snapshot !== snapshot || live.passUntil[index] === Number.POSITIVE_INFINITY) &&
+      snapshot.eligible[index] === 2;
     if (this.hooks.onAttempt !== undefined) this.callAttemptHook(ctx);
     if (h2 !== null) {
       ctx.selfHandled = this.gatewayRetryPossible(ctx, snapshot);

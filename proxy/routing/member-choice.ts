@@ -99,12 +99,14 @@ export function chooseMember(
   // The usual request: nothing tried yet, no bounded load, and the key's owner may take it
   // (eligible, not refused locally). That is pick()'s first answer, found with one lookup
   // and none of the walk's set-up (the acceptor's fields saved and restored, a call per member).
+  // With the snapshot's live view, both conditions are one read of passUntil.
   if (tried.count === 0 && snapshot.bounded === null) {
     const owner = snapshot.table.lookup(keyHash);
     if (
       owner >= 0 &&
-      snapshot.eligible[owner] === 1 &&
-      !(live !== null && live.snapshot === snapshot && live.skipUntil[owner] > now)
+      (live !== null && live.snapshot === snapshot
+        ? !(live.passUntil[owner] > now)
+        : snapshot.eligible[owner] === 1)
     ) {
       lastOwner = owner;
       return owner;

@@ -158,6 +158,11 @@ export interface PoolLiveView {
   readonly totalInFlight: number;
   /** Monotonic ms (performance.now()) until which a member is skipped locally; 0 = not skipped. */
   readonly skipUntil: Float64Array;
+  /**
+   * Until when a new request's choice passes a member over: +Infinity while `snapshot` does not
+   * let it take ordinary requests (eligible is not 1), else its skipUntil.
+   */
+  readonly passUntil: Float64Array;
 }
 
 /** The answer to GET /admin/route (explain mode of chooseMember). */

@@ -6,7 +6,11 @@ import { test } from "node:test";
 import { configSchema } from "../../config/file/schema.js";
 import { chooseMember, explainChoice } from "../../proxy/routing/member-choice.js";
 import { LiveBook } from "../../proxy/routing/pool-live.js";
-import { buildPoolSnapshot } from "../../proxy/routing/pool-snapshot.js";
+import { buildPoolSnapshot, updatePoolSnapshot } from "../../proxy/routing/pool-snapshot.js";
+import type { PoolSnapshot } from "../../proxy/routing/types.js";
+import { seededRandom, seedNote, testSeed } from "../support/prng.js";
+
+const PASS_SEED = testSeed(0x9a55);
 
 const settings = configSchema.parse({
   pools: { p: { members: [], balanceFactor: 1.25 } },
@@ -73,4 +77,119 @@ test("chooseMember honours local skips until their deadline, and explain names t
   assert.deepEqual(ex.skipped, [{ id: s.members[owner].id, reason: "refused_locally" }]);
   assert.equal(ex.member, s.members[next].id);
   assert.equal(chooseMember(s, hash, live, 600), owner, "the skip window ended");
+});
+
+test(`passUntil is the mask folded into skipUntil across skips, flag changes and membership changes (seed ${PASS_SEED})`, () => {
+  const rand = seededRandom(PASS_SEED);
+  const flagsOf = (ids: string[]) =>
+    Object.fromEntries(
+      ids.map((id) => [
+        id,
+        {
+          healthy: rand() > 0.2,
+          draining: rand() < 0.15,
+          breakerOpen: rand() < 0.1,
+          breakerHalfOpen: rand() < 0.15,
+        },
+      ]),
+    );
+  const build = (ids: string[], version: number, prev: PoolSnapshot | null) => {
+    const flags = flagsOf(ids);
+    const input = {
+      name: "p",
+      settings,
+      ringVersion: version,
+      members: ids.map((id, i) => ({
+        id,
+        address: { host: "127.0.0.1", port: 9000 + i },
+        weight: 1,
+        ...flags[id],
+      })),
+    };
+    return prev === null ? buildPoolSnapshot(input) : updatePoolSnapshot(prev, input);
+  };
+  let ids = Array.from({ length: 30 }, (_, i) => `m${i}`);
+  let s = build(ids, 1, null);
+  const book = new LiveBook();
+  const live = book.for(s);
+  let flagOnly = 0;
+  for (let step = 0; step < 300; step++) {
+    const r = rand();
+    if (r < 0.5) {
+      const i = Math.floor(rand() * s.members.length);
+      live.skip(s.members[i].id, s, i, Math.floor(rand() * 2000));
+    } else {
+      // Flags only (the same ids: the id index is shared), or a member joins or leaves.
+      if (r >= 0.8) {
+        if (rand() < 0.5 && ids.length > 2) ids = ids.filter((_, k) => k !== Math.floor(rand() * ids.length));
+        else ids = [...ids, `j${step}`];
+      }
+      const next = build(ids, step + 2, s);
+      if (next.byId === s.byId) flagOnly++;
+      s = next;
+      book.for(s);
+    }
+    for (let i = 0; i < s.members.length; i++) {
+      const want = s.eligible[i] === 1 ? live.skipUntil[i] : Number.POSITIVE_INFINITY;
+      assert.equal(
+        live.passUntil[i],
+        want,
+        `step ${step}, member ${s.members[i].id} (${seedNote(PASS_SEED)})`,
+      );
+    }
+    for (let q = 0; q < 20; q++) {
+      const hash = Math.floor(rand() * 2 ** 32);
+      const now = Math.floor(rand() * 2000);
+      const owner = s.table.lookup(hash);
+      const ownerMay = s.eligible[owner] === 1 && !(live.skipUntil[owner] > now);
+      if (ownerMay) assert.equal(chooseMember(s, hash, live, now), owner, `step ${step}, hash ${hash}`);
+    }
+  }
+  assert.ok(flagOnly > 20, `${flagOnly} flag-only changes (the id index shared)`);
+});
+
+test("in-flight counts are kept while the pool has bounded load, from zero when a change turns it on", () => {
+  const plain = configSchema.parse({
+    pools: { p: { members: [] } },
+    routes: [{ pool: "p", key: ["ip"] }],
+  }).pools.p;
+  const build = (bounded: boolean, version: number) =>
+    buildPoolSnapshot({
+      name: "p",
+      settings: bounded ? settings : plain,
+      ringVersion: version,
+      members: ["a", "b"].map((id, i) => ({ id, address: { host: "127.0.0.1", port: 9000 + i }, weight: 1 })),
+    });
+  const book = new LiveBook();
+  const s1 = build(false, 1);
+  const live = book.for(s1);
+  const a1 = s1.byId.get("a") as number;
+  // Without bounded load nothing reads the counts: none are kept.
+  live.acquire("a", s1, a1);
+  live.acquire("a", s1, a1);
+  assert.equal(live.totalInFlight, 0);
+  assert.equal(live.inFlight[a1], 0);
+  // Bounded load on: counting starts from zero; an earlier request's release goes no lower.
+  const s2 = build(true, 2);
+  book.for(s2);
+  const a2 = s2.byId.get("a") as number;
+  live.acquire("a", s2, a2);
+  assert.equal(live.inFlight[a2], 1);
+  assert.equal(live.totalInFlight, 1);
+  live.release("a", s1, a1);
+  live.release("a", s1, a1);
+  assert.equal(live.inFlight[a2], 0);
+  assert.equal(live.totalInFlight, 0);
+  live.acquire("a", s2, a2);
+  live.acquire("a", s2, a2);
+  // Off, then on again: the counts of the first stretch are not carried into the second.
+  book.for(build(false, 3));
+  const s4 = build(true, 4);
+  book.for(s4);
+  assert.equal(live.inFlight[s4.byId.get("a") as number], 0);
+  assert.equal(live.totalInFlight, 0);
+  const b4 = s4.byId.get("b") as number;
+  live.acquire("b", s4, b4);
+  assert.equal(live.inFlight[b4], 1);
+  assert.equal(live.totalInFlight, 1);
 });
