@@ -17,6 +17,7 @@ import { type AddressInfo, connect, createServer, type Server, type Socket } fro
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { dnsFixture, sigtermExit } from "../support/dns-process.js";
+import { SHORT_DNS_BOUNDS_ENV } from "../support/dns-short-bounds.js";
 import { kubeServingApp } from "../support/kube-app-double.js";
 import { writeKubeconfigFor } from "../support/kube-config-file.js";
 import { metricValue } from "../support/shardgate-process.js";
@@ -164,6 +165,7 @@ routes:
       // One try of 30 s (glibc's cap), 5 times: a hung getaddrinfo holds its thread 150 s.
       { timeoutS: 30, attempts: 5 },
       false,
+      SHORT_DNS_BOUNDS_ENV,
     );
     const fail = (what: string) => (err: unknown) => assert.fail(`${what}: ${String(err)}\n${sg.output()}`);
     await dns.waitQueries((q) => q.includes(NAME), scaled(30_000));
@@ -181,6 +183,8 @@ routes:
       String(warn.err).includes(`DNS lookup of ${NAME}`),
       `the failure names the proxy's lookup\n${sg.output()}`,
     );
+    // Ended by the shortened bounds (c-ares's tries or the caller's), not by the defaults.
+    assert.match(String(warn.err), /tries from 400 ms|within 1500 ms/, sg.output());
     await eventually(
       "shardgate_dns_timeouts_total > 0",
       async () =>
