@@ -15,7 +15,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { dnsFixture, type NamespacedShardgate, sigtermExit } from "../support/dns-process.js";
-import { SHORT_DNS_BOUNDS_ENV } from "../support/dns-short-bounds.js";
 import { freePorts } from "../support/ports.js";
 import { metricValue } from "../support/shardgate-process.js";
 import { eventually, scaled } from "../support/wait.js";
@@ -86,7 +85,6 @@ routes:
       { timeoutS: 30, attempts: 5 },
       // No leader while the names hang: no committed state, /readyz is 503.
       false,
-      SHORT_DNS_BOUNDS_ENV,
     );
   // Started together: each only waits for its listeners (there is no leader to wait for).
   const fleet = new Map<string, NamespacedShardgate>(
