@@ -150,7 +150,14 @@ pools:
 routes:
   - { match: { pathPrefix: / }, pool: api, key: [header:x-k] }
 `,
-    { env: { ...INSPECT_ENV, SHARDGATE_ENGINE: engine === "http-proxy" ? "http-proxy" : "undici" } },
+    {
+      env: {
+        ...INSPECT_ENV,
+        SHARDGATE_ENGINE: engine === "http-proxy" ? "http-proxy" : "undici",
+        // The wait for the holders below is at least one upstream idle time (4 s by default).
+        SHARDGATE_TEST_UPSTREAM_IDLE_MS: "1000",
+      },
+    },
   );
   const url = await inspectorUrl(() => sg.proc.stderr);
   const gate = new ChurnGate(sg, TOKEN, note);
@@ -194,8 +201,8 @@ routes:
   // The connection pools (undici), agents (http-proxy) or sessions (h2) the process still holds:
   // none of the gone members' (the last batch, served until the final change, is gone too; the
   // live batch has had no request yet), so fewer than one batch's worth (a few stand apart).
-  // Waited for: a session closed in the last upstream idle time (4 s) is still referenced by
-  // Node's own idle timer until it fires.
+  // Waited for: a session closed in the last upstream idle time (1 s here) is still referenced
+  // by Node's own idle timer until it fires.
   const holder = engine === "h2c" ? "ClientHttp2Session" : engine === "undici" ? "Pool" : "CapturingAgent";
   const held = await waitFewerOnHeap(
     url,
