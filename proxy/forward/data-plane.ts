@@ -27,6 +27,7 @@ import type { PoolSnapshot, RouteExplanation, RoutingState, SnapshotMember } fro
 import { lingerAfterAnswer } from "../server/linger-close.js";
 import { httpMessageOf } from "../server/node-internals.js";
 import { toOriginForm } from "../server/request-target.js";
+import { testDurationMs } from "../test-duration.js";
 import { bodyReplayable } from "./body-replay.js";
 import { ClientShare, defaultClientShare, unsharedConnections } from "./client-share.js";
 import { connectionFacts } from "./connection-facts.js";
@@ -84,6 +85,13 @@ type WithPlane = { [kPlane]?: DataPlaneImpl };
 const kFramingSuspect = Symbol("shardgate.framingSuspect");
 type WithSuspect = { [kFramingSuspect]?: boolean };
 const EMPTY_HEAD = Buffer.alloc(0);
+
+/**
+ * Idle keep-alive time of an upstream connection or session when the options name none. A
+ * test waiting for idle ones to close shortens it (SHARDGATE_TEST_UPSTREAM_IDLE_MS,
+ * proxy/test-duration.ts).
+ */
+export const UPSTREAM_IDLE_MS = testDurationMs("UPSTREAM_IDLE_MS", 4000);
 
 const CONNECT_CODES = new Set([
   "ECONNREFUSED",
@@ -250,7 +258,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     this.now = o.now ?? (() => performance.now());
     this.endpoints = new Endpoints({
       maxSockets: o.maxSocketsPerMember ?? 256,
-      idleMs: o.upstreamIdleMs ?? 4000,
+      idleMs: o.upstreamIdleMs ?? UPSTREAM_IDLE_MS,
     });
     // undici is the default; SHARDGATE_ENGINE=http-proxy puts a whole process back on
     // http-proxy-3 (the benchmark compares both; the test suite runs its core suites on both).
@@ -258,12 +266,12 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     this.engine = this.useUndici ? "undici" : "http-proxy";
     this.pools = new UndiciPools({
       maxSockets: o.maxSocketsPerMember ?? 256,
-      idleMs: o.upstreamIdleMs ?? 4000,
+      idleMs: o.upstreamIdleMs ?? UPSTREAM_IDLE_MS,
     });
     const perClient = o.maxUpstreamPerClient ?? defaultClientShare(o.maxSocketsPerMember ?? 256);
     this.share =
       perClient > 0 ? new ClientShare(perClient, unsharedConnections(o.maxSocketsPerMember ?? 256)) : null;
-    this.h2 = new H2Forwarder(o.upstreamIdleMs ?? 4000, this.now, onResDrain);
+    this.h2 = new H2Forwarder(o.upstreamIdleMs ?? UPSTREAM_IDLE_MS, this.now, onResDrain);
     this.sweep = new TimeoutSweep(
       Math.min(250, Math.max(5, o.timerResolutionMs ?? 25)),
       this.now,

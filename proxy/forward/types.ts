@@ -145,7 +145,7 @@ export interface DataPlaneOptions {
    * Default: a quarter of maxSocketsPerMember, at least 8 (proxy/forward/client-share.ts).
    */
   maxUpstreamPerClient?: number;
-  /** Idle keep-alive time of an upstream socket; keep it below the upstream's own (default 4000 ms). */
+  /** Idle keep-alive time of an upstream socket; keep it below the upstream's own (default UPSTREAM_IDLE_MS, 4000 ms). */
   upstreamIdleMs?: number;
   /** Resolution of the shared timeout sweep (default 25 ms, clamped to [5, 250]). */
   timerResolutionMs?: number;

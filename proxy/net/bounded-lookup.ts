@@ -24,6 +24,7 @@
 
 import { lookup as dnsLookup, type LookupAddress, Resolver } from "node:dns";
 import { isIP } from "node:net";
+import { testDurationMs } from "../test-duration.js";
 import { HostsFile } from "./hosts-file.js";
 
 export interface LookupSettings {
@@ -120,13 +121,16 @@ export function defaultMaxConcurrent(env: NodeJS.ProcessEnv = process.env): numb
   return Math.max(1, Math.floor(Math.floor((pool + 1) / 2) / 2));
 }
 
+// The lookup's bound and c-ares's first try are the waits of every test of a resolver that never
+// answers: such tests shorten them (SHARDGATE_TEST_DNS_LOOKUP_MS, SHARDGATE_TEST_DNS_QUERY_MS;
+// proxy/test-duration.ts, which can only shorten a bound).
 export const DEFAULT_LOOKUP_SETTINGS: LookupSettings = Object.freeze({
   maxConcurrent: defaultMaxConcurrent(),
-  timeoutMs: 5000,
+  timeoutMs: testDurationMs("DNS_LOOKUP_MS", 5000),
   minTtlMs: 1000,
   maxTtlMs: 30_000,
   negativeTtlMs: 2000,
-  queryTimeoutMs: 1500,
+  queryTimeoutMs: testDurationMs("DNS_QUERY_MS", 1500),
   queryTries: 2,
   maxEntries: 10_000,
 });

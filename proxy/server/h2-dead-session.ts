@@ -21,10 +21,14 @@
 // looked live) waited for the response timeout (30 s) before it was retried.
 
 import type { Http2Session } from "node:http2";
+import { testDurationMs } from "../test-duration.js";
 import { internalMissing, internalThrew } from "./node-internals.js";
 
-/** How often the open sessions are asked (ms): a dead one is closed within this. */
-export const DEAD_SESSION_SWEEP_MS = 1_000;
+/**
+ * How often the open sessions are asked (ms): a dead one is closed within this. A test that
+ * watches healthy sessions outlive several sweeps shortens it (SHARDGATE_TEST_H2_DEAD_SESSION_SWEEP_MS).
+ */
+export const DEAD_SESSION_SWEEP_MS = testDurationMs("H2_DEAD_SESSION_SWEEP_MS", 1_000);
 
 type Handle = { hasPendingData?: () => boolean };
 

@@ -37,11 +37,17 @@ const seed = testSeed(20_261_207);
 const note = seedNote(seed);
 const TOKEN = "churn-members-token";
 const SERVICE = "churn-api";
-/** Members per batch (the live pool), and batches per phase: warm-up, measured, twice as much. */
+/**
+ * Members per batch (the live pool), and batches per phase: warm-up, measured, twice as much.
+ * Half the churn of the first version (380 members per engine): the leak found cost ~23 KB per
+ * member, 2.3 MB over the last phase's 100, half as much again as the bound below, while runs of
+ * the fixed code moved by 0.6 MB at most (on a loaded machine); the gone members' pools are
+ * counted on the heap after any churn at all.
+ */
 const BATCH = 10;
-const PHASES = [6, 10, 20] as const;
-/** Heap growth allowed across the last phase (200 members through the pool), after GC. */
-const HEAP_BOUND_BYTES = 2 * 1024 * 1024;
+const PHASES = [3, 5, 10] as const;
+/** Heap growth allowed across the last phase (100 members through the pool), after GC: ~15 KB each. */
+const HEAP_BOUND_BYTES = 1.5 * 1024 * 1024;
 /** A member's server: a real upstream on a fresh port, counting shardgate's connections to it. */
 interface MemberServer {
   readonly id: string;
@@ -144,7 +150,14 @@ pools:
 routes:
   - { match: { pathPrefix: / }, pool: api, key: [header:x-k] }
 `,
-    { env: { ...INSPECT_ENV, SHARDGATE_ENGINE: engine === "http-proxy" ? "http-proxy" : "undici" } },
+    {
+      env: {
+        ...INSPECT_ENV,
+        SHARDGATE_ENGINE: engine === "http-proxy" ? "http-proxy" : "undici",
+        // The wait for the holders below is at least one upstream idle time (4 s by default).
+        SHARDGATE_TEST_UPSTREAM_IDLE_MS: "1000",
+      },
+    },
   );
   const url = await inspectorUrl(() => sg.proc.stderr);
   const gate = new ChurnGate(sg, TOKEN, note);
@@ -188,8 +201,8 @@ routes:
   // The connection pools (undici), agents (http-proxy) or sessions (h2) the process still holds:
   // none of the gone members' (the last batch, served until the final change, is gone too; the
   // live batch has had no request yet), so fewer than one batch's worth (a few stand apart).
-  // Waited for: a session closed in the last upstream idle time (4 s) is still referenced by
-  // Node's own idle timer until it fires.
+  // Waited for: a session closed in the last upstream idle time (1 s here) is still referenced
+  // by Node's own idle timer until it fires.
   const holder = engine === "h2c" ? "ClientHttp2Session" : engine === "undici" ? "Pool" : "CapturingAgent";
   const held = await waitFewerOnHeap(
     url,

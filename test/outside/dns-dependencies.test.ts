@@ -28,6 +28,7 @@ import { ConsulDouble } from "../support/consul-double.js";
 import { adminPost, sighupReloaded } from "../support/dns-admin.js";
 import type { DnsDouble } from "../support/dns-double.js";
 import { dnsFixture, type NamespacedShardgate, sigtermExit } from "../support/dns-process.js";
+import { SHORT_DNS_BOUNDS_ENV } from "../support/dns-short-bounds.js";
 import { kubeServingApp } from "../support/kube-app-double.js";
 import { writeKubeconfigFor } from "../support/kube-config-file.js";
 import { metricValue } from "../support/shardgate-process.js";
@@ -64,6 +65,7 @@ ${extra.replace("POOLS", `  ip:\n    members:\n      - { id: i1, address: "127.0
     // One try of 30 s (glibc's cap), 5 times: a hung getaddrinfo holds its thread 150 s.
     { timeoutS: 30, attempts: 5 },
     false,
+    SHORT_DNS_BOUNDS_ENV,
   );
 }
 
@@ -154,7 +156,7 @@ routes:
 `,
     );
     await dns.waitQueries((q) => q.includes(NAME), scaled(30_000));
-    // The first failure of the streak, within the lookup's bound (5 s), naming the lookup. The
+    // The first failure of the streak, within the lookup's bound (1.5 s here), naming the lookup. The
     // old code failed at papi's timeout (wait + 10 s) with "request timed out".
     const warn = await logLine(sg, "the consul watch failure", msgStarts("consul watch failed"));
     assert.ok(namesDnsLookup(warn.err, NAME), `consul failure does not name the DNS lookup\n${sg.output()}`);

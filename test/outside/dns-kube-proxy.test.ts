@@ -12,11 +12,13 @@
 // SOCKS5 proxy, each a few lines over node:net) listen on 127.0.0.1.
 
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { createServer as createHttpServer } from "node:http";
 import { type AddressInfo, connect, createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { dnsFixture, sigtermExit } from "../support/dns-process.js";
+import { SHORT_DNS_BOUNDS_ENV } from "../support/dns-short-bounds.js";
 import { kubeServingApp } from "../support/kube-app-double.js";
 import { writeKubeconfigFor } from "../support/kube-config-file.js";
 import { metricValue } from "../support/shardgate-process.js";
@@ -132,6 +134,28 @@ async function metrics(admin: string): Promise<string> {
   return res.text();
 }
 
+// The cases below run with the lookup's bounds shortened (dns-short-bounds.ts); a process
+// without the variables keeps the defaults an operator gets.
+test("the lookup's bounds: shortened by SHARDGATE_TEST_DNS_LOOKUP_MS and _QUERY_MS, else 5 s and 1.5 s", () => {
+  const url = new URL("../../proxy/net/bounded-lookup.js", import.meta.url).href;
+  const script = `import(${JSON.stringify(url)}).then(({ DEFAULT_LOOKUP_SETTINGS: s }) => process.stdout.write(s.timeoutMs + " " + s.queryTimeoutMs))`;
+  const clean = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !k.startsWith("SHARDGATE_TEST_DNS_")),
+  );
+  for (const [env, want] of [
+    [{ ...clean, ...SHORT_DNS_BOUNDS_ENV }, "1500 400"],
+    [clean, "5000 1500"],
+  ] as const) {
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
+      env,
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, want, r.stderr);
+  }
+});
+
 for (const kind of ["http", "socks5"] as const) {
   test(`the kubeconfig's ${kind} proxy-url names a host whose DNS hangs: the proxy's lookup is bounded, named and counted; the proxy is used once DNS answers; SIGTERM exits 0`, {
     skip: fx.skip ?? false,
@@ -164,6 +188,7 @@ routes:
       // One try of 30 s (glibc's cap), 5 times: a hung getaddrinfo holds its thread 150 s.
       { timeoutS: 30, attempts: 5 },
       false,
+      SHORT_DNS_BOUNDS_ENV,
     );
     const fail = (what: string) => (err: unknown) => assert.fail(`${what}: ${String(err)}\n${sg.output()}`);
     await dns.waitQueries((q) => q.includes(NAME), scaled(30_000));
@@ -181,6 +206,8 @@ routes:
       String(warn.err).includes(`DNS lookup of ${NAME}`),
       `the failure names the proxy's lookup\n${sg.output()}`,
     );
+    // Ended by the shortened bounds (c-ares's tries or the caller's), not by the defaults.
+    assert.match(String(warn.err), /tries from 400 ms|within 1500 ms/, sg.output());
     await eventually(
       "shardgate_dns_timeouts_total > 0",
       async () =>

@@ -9,13 +9,13 @@
 // (test/support/h2-flow-upstream.ts), node:http2 clients and one raw frame client, loopback.
 
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { type ClientHttp2Session, type ClientHttp2Stream, connect as h2Connect } from "node:http2";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { DEAD_SESSION_SWEEP_MS } from "../../proxy/server/h2-dead-session.js";
 import { EMPTY_MESSAGE, grpcCall, h2cPoolConfig } from "../support/h2-fixture.js";
 import { type FlowUpstream, startFlowUpstream } from "../support/h2-flow-upstream.js";
 import { readServerFrames } from "../support/h2-frame-reader.js";
@@ -30,8 +30,15 @@ import {
 import { issueCert, makeCa } from "../support/test-ca.js";
 import { scaled } from "../support/wait.js";
 
+/**
+ * The sweep's period in the processes here: a quarter of its 1 s (SHARDGATE_TEST_H2_DEAD_SESSION_SWEEP_MS).
+ * What is tried is that healthy sessions outlive several sweeps, not how long a sweep waits:
+ * each quiet spell below was 3.5 s at first.
+ */
+const SWEEP_MS = 250;
+const SWEEP_ENV = { SHARDGATE_TEST_H2_DEAD_SESSION_SWEEP_MS: String(SWEEP_MS) };
 /** Several sweep periods. */
-const QUIET_MS = DEAD_SESSION_SWEEP_MS * 3.5;
+const QUIET_MS = SWEEP_MS * 3.5;
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 /** The answer the raw client leaves unread: far more than the socket buffers and windows hold. */
 const FIREHOSE_BYTES = 8 * 1024 * 1024;
@@ -46,7 +53,7 @@ before(async () => {
   up = await startFlowUpstream();
   // Long listener timeouts (send among them): only the sweep could end a session here.
   const yaml = h2cPoolConfig([{ id: "g1", port: up.port }], { response: "120s", request: "120s" });
-  plain = await startShardgate(yaml);
+  plain = await startShardgate(yaml, { env: SWEEP_ENV });
   certDir = mkdtempSync(join(tmpdir(), "sg-h2live-"));
   makeCa(certDir);
   issueCert(certDir, "leaf", "127.0.0.1", "IP:127.0.0.1");
@@ -56,6 +63,7 @@ before(async () => {
       "  admin: 127.0.0.1:0\n",
       `  admin: 127.0.0.1:0\n  tls: { cert: "${join(certDir, "leaf.pem")}", key: "${join(certDir, "leaf.key")}" }\n`,
     ),
+    { env: SWEEP_ENV },
   );
 });
 
@@ -103,6 +111,26 @@ function holdCall(s: ClientHttp2Session): {
   st.write(EMPTY_MESSAGE);
   return { st, got: () => got, closed: () => closed };
 }
+
+// The quiet spells below are several sweeps only if the processes sweep that often: were the
+// variable ignored, they would span less than one sweep and prove nothing.
+test("a process given SHARDGATE_TEST_H2_DEAD_SESSION_SWEEP_MS sweeps at that period; without it, every 1 s", () => {
+  const url = new URL("../../proxy/server/h2-dead-session.js", import.meta.url).href;
+  const script = `import(${JSON.stringify(url)}).then((m) => process.stdout.write(String(m.DEAD_SESSION_SWEEP_MS)))`;
+  const { SHARDGATE_TEST_H2_DEAD_SESSION_SWEEP_MS: _, ...clean } = process.env;
+  for (const [env, want] of [
+    [{ ...clean, ...SWEEP_ENV }, String(SWEEP_MS)],
+    [clean, "1000"],
+  ] as const) {
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
+      env,
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, want, r.stderr);
+  }
+});
 
 async function protocolErrors(sg: RunningShardgate): Promise<number> {
   const text = await (await fetch(`${sg.adminUrl}/metrics`)).text();

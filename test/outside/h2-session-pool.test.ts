@@ -9,6 +9,7 @@
 // taken another connection. With `maxSessions: 1` that queueing is kept (guard).
 
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { type ClientHttp2Session, type ClientHttp2Stream, connect, constants } from "node:http2";
 import { test } from "node:test";
 import { runShardgate } from "../support/ctl-runner.js";
@@ -20,16 +21,25 @@ import { eventually } from "../support/wait.js";
 const CALLS = 10;
 const GRPC_HEADERS = { ":method": "POST", "content-type": "application/grpc", te: "trailers" };
 const LIMIT = 2;
+/**
+ * The upstream idle time the first case runs with (4 s by default): it waits for idle sessions
+ * to close, and whether they close is what it tries, not how long they idle first.
+ */
+const IDLE_MS = 1000;
+const IDLE_ENV = { SHARDGATE_TEST_UPSTREAM_IDLE_MS: String(IDLE_MS) };
 
 async function withMember(
   poolExtra: string,
   body: (up: FlowUpstream, session: ClientHttp2Session) => Promise<void>,
+  env?: Record<string, string>,
 ): Promise<void> {
   const up = await startFlowUpstream(LIMIT);
   let sg: RunningShardgate | null = null;
   let session: ClientHttp2Session | null = null;
   try {
-    sg = await startShardgate(h2cPoolConfig([{ id: "g1", port: up.port }], { response: "60s", poolExtra }));
+    sg = await startShardgate(h2cPoolConfig([{ id: "g1", port: up.port }], { response: "60s", poolExtra }), {
+      env,
+    });
     session = connect(sg.httpUrl);
     session.on("error", () => {});
     // One call first: shardgate learns the member's limit from its SETTINGS (a burst sent before
@@ -45,45 +55,69 @@ async function withMember(
 }
 
 test("10 held calls to a member allowing 2 streams run at once over more sessions", async () => {
-  await withMember("", async (up, session) => {
-    const streams: ClientHttp2Stream[] = [];
-    const ended: Promise<void>[] = [];
-    for (let i = 0; i < CALLS; i++) {
-      const st = session.request({ ...GRPC_HEADERS, ":path": "/hold", "x-user-id": `k-${i}` });
-      st.on("error", () => {});
-      st.resume();
-      st.end(EMPTY_MESSAGE);
-      streams.push(st);
-      ended.push(new Promise((r) => st.once("close", () => r())));
-    }
-    // Every call reaches the member while all are held: none waits for another to end.
-    await eventually(
-      `${CALLS} calls open at the member at once`,
-      () => (up.open === CALLS ? true : undefined),
-      30_000,
-    ).catch((err: Error) => {
-      throw new Error(`${err.message} (open ${up.open}, sessions ${up.sessions})`);
-    });
-    assert.ok(
-      up.sessions >= CALLS / LIMIT && up.sessions <= 8,
-      `${up.sessions} sessions for ${CALLS} calls at ${LIMIT} streams each (cap 8)`,
-    );
-    assert.equal(up.maxOpen, CALLS);
-    // The client cancels its calls (RST_STREAM CANCEL, as a gRPC client does).
-    for (const st of streams) st.close(constants.NGHTTP2_CANCEL);
-    await Promise.all(ended);
-    // Idle once the calls are gone: the extra sessions are closed by the upstream idle timeout
-    // (4 s), the first one too.
-    await eventually(
-      "the member's sessions closed once idle",
-      () => (up.liveSessions === 0 ? true : undefined),
-      30_000,
-    ).catch((err: Error) => {
-      throw new Error(
-        `${err.message} (${up.liveSessions} of ${up.sessions} still open; open streams ${up.open}: ${JSON.stringify(up.streams.filter((s) => s.rstCode < 0))})`,
+  await withMember(
+    "",
+    async (up, session) => {
+      const streams: ClientHttp2Stream[] = [];
+      const ended: Promise<void>[] = [];
+      for (let i = 0; i < CALLS; i++) {
+        const st = session.request({ ...GRPC_HEADERS, ":path": "/hold", "x-user-id": `k-${i}` });
+        st.on("error", () => {});
+        st.resume();
+        st.end(EMPTY_MESSAGE);
+        streams.push(st);
+        ended.push(new Promise((r) => st.once("close", () => r())));
+      }
+      // Every call reaches the member while all are held: none waits for another to end.
+      await eventually(
+        `${CALLS} calls open at the member at once`,
+        () => (up.open === CALLS ? true : undefined),
+        30_000,
+      ).catch((err: Error) => {
+        throw new Error(`${err.message} (open ${up.open}, sessions ${up.sessions})`);
+      });
+      assert.ok(
+        up.sessions >= CALLS / LIMIT && up.sessions <= 8,
+        `${up.sessions} sessions for ${CALLS} calls at ${LIMIT} streams each (cap 8)`,
       );
+      assert.equal(up.maxOpen, CALLS);
+      // The client cancels its calls (RST_STREAM CANCEL, as a gRPC client does).
+      for (const st of streams) st.close(constants.NGHTTP2_CANCEL);
+      await Promise.all(ended);
+      // Idle once the calls are gone: the extra sessions are closed by the upstream idle timeout
+      // (IDLE_MS here), the first one too.
+      await eventually(
+        "the member's sessions closed once idle",
+        () => (up.liveSessions === 0 ? true : undefined),
+        30_000,
+      ).catch((err: Error) => {
+        throw new Error(
+          `${err.message} (${up.liveSessions} of ${up.sessions} still open; open streams ${up.open}: ${JSON.stringify(up.streams.filter((s) => s.rstCode < 0))})`,
+        );
+      });
+    },
+    IDLE_ENV,
+  );
+});
+
+// The case above waits out the idle time only if the process takes the variable: checked here,
+// with the 4 s default a process without it keeps.
+test("a process given SHARDGATE_TEST_UPSTREAM_IDLE_MS idles upstream sessions that long; without it, 4 s", () => {
+  const url = new URL("../../proxy/forward/data-plane.js", import.meta.url).href;
+  const script = `import(${JSON.stringify(url)}).then((m) => process.stdout.write(String(m.UPSTREAM_IDLE_MS)))`;
+  const { SHARDGATE_TEST_UPSTREAM_IDLE_MS: _, ...clean } = process.env;
+  for (const [env, want] of [
+    [{ ...clean, ...IDLE_ENV }, String(IDLE_MS)],
+    [clean, "4000"],
+  ] as const) {
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
+      env,
+      encoding: "utf8",
+      timeout: 60_000,
     });
-  });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, want, r.stderr);
+  }
 });
 
 test("with http2.maxSessions 1, calls beyond the member's stream limit wait for a slot on its one session", async () => {

@@ -25,7 +25,7 @@ import { eventually } from "../support/wait.js";
 const SEND_MS = 5000;
 const BIG = 32 * 1024 * 1024;
 const H2_BIG = BIG + 1;
-const STEADY = 48 * 1024 * 1024;
+const STEADY = 24 * 1024 * 1024;
 /** The steady reader takes this much, then pauses STEADY_PAUSE_MS (~2.5 MiB/s). */
 const STEADY_READ = 256 * 1024;
 const STEADY_PAUSE_MS = 100;
@@ -131,15 +131,16 @@ test("HTTP/1.1: a client that stops reading a 32 MiB answer is cut after ~send; 
   );
 });
 
-// The steady reader takes ~19 s, mostly waiting on its own pauses; the h2c stream's wait for its
+// The steady reader takes ~10 s, mostly waiting on its own pauses; the h2c stream's wait for its
 // send timeout runs beside it (a stalled stream moves no bytes, so it takes nothing from the
 // reader's pace). The HTTP/1.1 stall above runs alone: it measures the process's RSS, which a
-// concurrent 48 MiB transfer would blur.
+// concurrent 24 MiB transfer would blur.
 describe("a steady reader and a stalled h2c stream, side by side", { concurrency: true }, () => {
   test("HTTP/1.1: a client reading slowly but steadily keeps its connection and gets every byte", async () => {
-    // 256 KiB, then a 100 ms pause (at most ~2.5 MiB/s): the 48 MiB answer takes ~19 s, about
-    // four send timeouts, and outgrows the kernel's socket buffers, so shardgate's writes queue
-    // and wait on each window the reader opens. The sender can only see progress when the kernel
+    // 256 KiB, then a 100 ms pause (at most ~2.5 MiB/s): the 24 MiB answer takes ~10 s, about
+    // two send timeouts (a bound on the whole answer rather than on its stalls would cut it; the
+    // first version sent 48 MiB, ~19 s, which proved no more), and outgrows the kernel's socket
+    // buffers, so shardgate's writes queue and wait on each window the reader opens. The sender can only see progress when the kernel
     // says its socket is writable again, which Linux does once a third of the send buffer is free
     // (up to 4 MiB here, tcp_wmem): ~1.3 MiB. A reader slower than that per send timeout is, from
     // the sender's side, one that took nothing (nginx's send_timeout sees the same). The first
@@ -182,7 +183,7 @@ describe("a steady reader and a stalled h2c stream, side by side", { concurrency
     socket.write(
       `GET /bytes/${STEADY} HTTP/1.1\r\nhost: t\r\nx-user-id: steady\r\nconnection: close\r\n\r\n`,
     );
-    // Slow on a loaded machine (nominally 19 s), so waited on generously; a cut ends the wait.
+    // Slow on a loaded machine (nominally 10 s), so waited on generously; a cut ends the wait.
     await eventually(
       "the whole answer or the connection's end",
       () => (raw > STEADY || closed ? true : undefined),
