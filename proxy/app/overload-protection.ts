@@ -53,7 +53,7 @@ export interface WorkersOverload {
  * `workers`: on the primary of workers: N, its workers' figures from their beats.
  */
 export function createOverloadProtection(
-  config: ShardgateConfig,
+  config: Pick<ShardgateConfig, "limits">,
   metrics: ShardgateMetrics,
   logger: Logger,
   split?: WorkerSplit,

@@ -12,6 +12,16 @@ import type { KeyRules } from "../routing/key-extract.js";
 /** The sections of a reloaded file that workers apply at once (routing arrives as "state"). */
 export type LocalSections = Pick<ShardgateConfig, "log" | "metrics">;
 
+/**
+ * The config a worker runs, without the start file's pools and routes: a worker routes on the
+ * committed state (the "state" message), which replaces them. At 10,000 members they made the
+ * init message ~700 KB, serialized and parsed at every (re)start for nothing.
+ */
+export type WorkerConfig = Omit<ShardgateConfig, "pools" | "routes">;
+
+/** The start file's routing, which a worker routes on provisionally while nothing is committed. */
+export type StartRouting = Pick<ShardgateConfig, "pools" | "routes">;
+
 /** What a worker does with one applied entry: rebuild these pools (and routes), or only follow breakers. */
 export interface RoutingRebuild {
   readonly pools: readonly string[] | "all";
@@ -38,7 +48,9 @@ export type ToWorker =
        * a restarted worker must run what its siblings run, even once the file is broken, or
        * edited and not reloaded. Routing follows the committed state ("state" below).
        */
-      config: ShardgateConfig;
+      config: WorkerConfig;
+      /** Sent only while the primary has no committed routing: the worker routes on it until some arrives. */
+      provisional?: StartRouting;
       /** The cluster secret (signs affinity cookies): one for every worker of the instance. */
       secret: string;
       nodeId: string;

@@ -81,7 +81,9 @@ async function main(): Promise<void> {
   // The half-open probe budget is the instance's: this worker admits its part of it.
   const outcomes = new OutcomeRecorders(new ProbeShare(init.worker, init.workers));
   const routing = new CommittedRouting((snap, previous) => outcomes.gateFor(snap, previous));
-  routing.applyProvisional(config);
+  // Without it the primary has a committed routing, and its state message is applied below
+  // (queued in `early`) before this worker listens.
+  if (init.provisional !== undefined) routing.applyProvisional(init.provisional);
   const tracing = await startTracing(config.tracing, init.nodeId, metrics.registry, logger);
   const { edge, dataPlane, proxyServer, overload, tlsEstimate } = createServingPlane({
     config,
