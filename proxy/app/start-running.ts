@@ -169,7 +169,10 @@ export async function startRunning(c: Checked): Promise<StartResult> {
       const s = memorySplit?.split;
       return { primaryReserve: s?.primaryReserve ?? 0, primaryFloor: s?.primaryFloor ?? 0 };
     },
+    // The files are read here only: workers get the bytes (certificate-store.ts).
+    certificates: () => tls?.pems(),
   });
+  if (tls !== undefined && workers !== undefined) tls.onChanged = workers.certificatesChanged;
   workers?.keyRules(routing.rules);
   const tracing = await startTracing(config.tracing, settings.id, metrics.registry, logger);
 

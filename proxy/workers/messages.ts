@@ -8,6 +8,7 @@ import type { ClusterStateData } from "../../config/state/types.js";
 import type { OutcomeBatch } from "../../health/outcome-recorder.js";
 import type { DescriptorView } from "../admin/types.js";
 import type { KeyRules } from "../routing/key-extract.js";
+import type { CertificatePem } from "../server/certificate-store.js";
 
 /** The sections of a reloaded file that workers apply at once (routing arrives as "state"). */
 export type LocalSections = Pick<ShardgateConfig, "log" | "metrics">;
@@ -51,6 +52,12 @@ export type ToWorker =
       config: WorkerConfig;
       /** Sent only while the primary has no committed routing: the worker routes on it until some arrives. */
       provisional?: StartRouting;
+      /**
+       * With listen.tls: the listener's pairs as the primary last loaded them whole. Only the
+       * primary reads the files: a worker restarted once they were broken or removed serves what
+       * its siblings serve (read itself, it failed to start).
+       */
+      certificates?: CertificatePem[];
       /** The cluster secret (signs affinity cookies): one for every worker of the instance. */
       secret: string;
       nodeId: string;
@@ -64,6 +71,8 @@ export type ToWorker =
   | { t: "state"; data: ClusterStateData; rebuild: RoutingRebuild | null }
   /** Read keys by these spelling rules from now on (the committed cluster level; committed-routing.ts). */
   | { t: "keyRules"; rules: KeyRules }
+  /** The primary loaded new listener certificates: serve these from now on. */
+  | { t: "certificates"; pems: CertificatePem[] }
   /** An accepted reload's local sections (the primary validated the file). */
   | { t: "local"; local: LocalSections }
   | { t: "metrics"; id: number }

@@ -10,6 +10,7 @@ import type { ShardgateConfig } from "../../config/file/schema.js";
 import type { ClusterStateData } from "../../config/state/types.js";
 import type { DescriptorView } from "../admin/types.js";
 import type { KeyRules } from "../routing/key-extract.js";
+import type { CertificatePem } from "../server/certificate-store.js";
 import type { LiveAggregate } from "./live-aggregate.js";
 import {
   type FromWorker,
@@ -62,8 +63,10 @@ export interface SupervisorInit {
   committed(): ClusterStateData | null;
   init: Omit<
     InitMessage,
-    "t" | "worker" | "workers" | "primaryReserve" | "primaryFloor" | "config" | "provisional"
+    "t" | "worker" | "workers" | "primaryReserve" | "primaryFloor" | "config" | "provisional" | "certificates"
   > & { config: ShardgateConfig };
+  /** The listener's pairs as the primary last loaded them (listen.tls), read as each worker starts. */
+  certificates(): CertificatePem[] | undefined;
   /** The primary's part of the memory split, read as each worker starts (measured once the Raft state is loaded). */
   memorySplit(): { primaryReserve: number; primaryFloor: number };
   onRestart(): void;
@@ -263,6 +266,7 @@ export class WorkerSupervisor {
           workers: this.s.count,
           ...this.s.init,
           config: this.config,
+          certificates: this.s.certificates(),
           ...this.s.memorySplit(),
         };
         this.send(w, initMessage(base, this.startRouting, data));
@@ -347,6 +351,14 @@ export class WorkerSupervisor {
     this.rules = rules;
     for (const slot of this.slots)
       if (slot.worker !== null && slot.ready) this.send(slot.worker, { t: "keyRules", rules });
+  }
+
+  /** The primary loaded new listener certificates: every live worker serves them (a later one gets them in init). */
+  certificatesChanged(): void {
+    const pems = this.s.certificates();
+    if (pems === undefined) return;
+    for (const slot of this.slots)
+      if (slot.worker !== null && slot.ready) this.send(slot.worker, { t: "certificates", pems });
   }
 
   /** After an accepted reload: its local sections reach every worker, and every worker started later. */
