@@ -121,6 +121,7 @@ export async function startRunning(c: Checked): Promise<StartResult> {
     observer,
     cluster: () => node,
     localApplied: workers?.reloaded,
+    certificates: tls,
   });
   // Read at every scrape, so a reload that changes metrics.memberHistograms takes effect at once.
   metrics.memberHistograms = () => reloader.config.metrics.memberHistograms;

@@ -336,22 +336,51 @@ export class CertificateStore {
       );
     this.unsettled = undefined;
     rememberReads(this.lastReads, after);
-    this.pairs = next;
-    if (changed > 0) {
-      this.index();
-      this.server?.setSecureContext({ cert: this.pairs[0].cert, key: this.pairs[0].key });
-      this.logger.info({ changed }, "listener certificates reloaded");
-      this.onReload?.("reloaded", `${changed} pair(s)`);
-      this.onChanged?.();
-    }
+    this.adopt(next, changed);
     if (kept.length > 0) {
       this.logger.error({ files: kept }, "listener certificate did not load; still serving the previous one");
       this.onReload?.("kept", kept.join("; "));
     }
   }
 
+  /**
+   * Re-reads every pair now, all or nothing (a config reload, SIGHUP: the reloader waited for the
+   * files to hold still): the errors naming the files when one does not load, and then every
+   * pair keeps serving as it was; else the pairs that changed serve from now on.
+   */
+  reread(): string[] {
+    const errors: string[] = [];
+    let changed = 0;
+    const next = this.pairs.map((old) => {
+      try {
+        const loaded = load(old.files);
+        if (loaded.cert.equals(old.cert) && loaded.key.equals(old.key)) return old;
+        changed++;
+        return loaded;
+      } catch (err) {
+        errors.push((err as Error).message);
+        return old;
+      }
+    });
+    if (errors.length > 0) return errors;
+    rememberReads(this.lastReads, this.paths().map(markOfSync));
+    this.adopt(next, changed);
+    return [];
+  }
+
+  /** Serves `next`, of which `changed` pairs are new (none: nothing to do). */
+  private adopt(next: Loaded[], changed: number): void {
+    this.pairs = next;
+    if (changed === 0) return;
+    this.index();
+    this.server?.setSecureContext({ cert: this.pairs[0].cert, key: this.pairs[0].key });
+    this.logger.info({ changed }, "listener certificates reloaded");
+    this.onReload?.("reloaded", `${changed} pair(s)`);
+    this.onChanged?.();
+  }
+
   /** Every pair's certificate and key files, each once. */
-  private paths(): string[] {
+  paths(): string[] {
     return [...new Set(this.pairs.flatMap((p) => [p.files.cert, p.files.key]))];
   }
 

@@ -5,7 +5,8 @@
 // Now only the primary reads the files and hands the pairs it last loaded whole to each worker
 // (at start and at every change, certificate-store.ts). A real process on loopback: a valid
 // rotation (v1 to v2) reaches both workers; the files are then broken, worker 0 is killed and
-// must serve v2; the files are removed, worker 1 is killed and must serve v2 too.
+// must serve v2; a SIGHUP then re-reads them and is refused (the running pair kept); the files
+// are removed, worker 1 is killed and must serve v2 too.
 
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -163,6 +164,21 @@ test("workers: 2, a restarted worker serves the pair its siblings serve, whateve
   const first = await killAndRestart(sg, 0);
   await allWorkersAt(sg, 2, 1);
   await servedWith(sg, port, first, "v2", "a");
+
+  // A reload re-reads the certificates: with one broken it is refused, naming listen.tls and the
+  // file, and every worker keeps serving v2.
+  const hupFrom = sg.proc.lines.length;
+  sg.proc.signal("SIGHUP");
+  const outcome = await sg.proc.waitFor("the reload's outcome", () =>
+    sg.proc.lines
+      .slice(hupFrom)
+      .find((l) => l.msg === "config reloaded" || String(l.msg).startsWith("config reload rejected")),
+  );
+  assert.match(
+    String(outcome.msg),
+    /^config reload rejected, keeping the running config:\n.*listen\.tls: cannot load TLS certificate: .*cur\.pem/,
+  );
+  await servedWith(sg, port, first, "v2", "h");
 
   // The files gone: the same.
   rmSync(certs, { recursive: true, force: true });
