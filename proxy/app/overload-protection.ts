@@ -10,6 +10,7 @@ import type { Logger } from "pino";
 import type { ShardgateConfig } from "../../config/file/schema.js";
 import { registerOverloadMetrics } from "../metrics/overload-metrics.js";
 import type { ShardgateMetrics } from "../metrics/registry.js";
+import { connectionBytes } from "../server/connection-memory.js";
 import { collectGarbage } from "../server/heap-shrink.js";
 import {
   budgetAboveCgroup,
@@ -18,7 +19,7 @@ import {
   type WorkerSplit,
 } from "../server/memory-limit.js";
 import { type OverloadGuard as Guard, OVERLOAD_NORMAL, OverloadGuard } from "../server/overload.js";
-import { connectionCapOf } from "../server/proxy-server.js";
+import { connectionCapOf, h2SessionsOf } from "../server/proxy-server.js";
 import { TLS_SOCKET_BYTES } from "../server/tls-memory.js";
 
 const LEVEL_NAMES = ["normal", "shed", "refuse"] as const;
@@ -53,7 +54,7 @@ export interface WorkersOverload {
  * `workers`: on the primary of workers: N, its workers' figures from their beats.
  */
 export function createOverloadProtection(
-  config: ShardgateConfig,
+  config: Pick<ShardgateConfig, "limits">,
   metrics: ShardgateMetrics,
   logger: Logger,
   split?: WorkerSplit,
@@ -68,9 +69,11 @@ export function createOverloadProtection(
   // The primary's split is final only at resplit (the workers' shares follow from it).
   if (split?.role !== "primary") checkAgainstCgroup(split);
   let server: Server | undefined;
-  // Open TLS sockets of the listener (its connection cap counts them), once started; 0 on a plain port.
-  let tlsSockets = (): number => 0;
-  const tlsBytes = (): number => tlsSockets() * TLS_SOCKET_BYTES;
+  // The listener's open sockets (its connection cap counts them) and HTTP/2 sessions, once started.
+  let sockets = (): number => 0;
+  let sessions = (): number => 0;
+  let tls = false;
+  const tlsBytes = (): number => (tls ? sockets() * TLS_SOCKET_BYTES : 0);
   const mb = (n: number) => Math.round(n / 1048576);
   const guard: Guard = new OverloadGuard({
     // Against V8's own limit only the heap is measured (RSS includes code and buffers V8 does not bound).
@@ -78,7 +81,8 @@ export function createOverloadProtection(
     shedAt: limits.shedAt,
     refuseAt: limits.refuseAt,
     collect: collectGarbage,
-    unaccounted: tlsBytes,
+    // What the open connections hold in C++ (OpenSSL, libuv, llhttp, nghttp2): estimated per connection.
+    unaccounted: () => connectionBytes(sockets(), tls, sessions()),
     onChange(level, previous, usage, s) {
       const fields = {
         code: "overloaded",
@@ -88,7 +92,9 @@ export function createOverloadProtection(
         rssMb: Number.isFinite(s.rss) ? mb(s.rss) : "unreadable",
         heapUsedMb: mb(s.heapUsed),
         externalMb: mb(s.external),
-        tlsSockets: tlsSockets(),
+        sockets: sockets(),
+        tlsSockets: tls ? sockets() : 0,
+        h2Sessions: sessions(),
         limitMb: mb(limit.bytes),
         limitSource: limit.source,
       };
@@ -114,7 +120,9 @@ export function createOverloadProtection(
     start(s) {
       server = s;
       const cap = connectionCapOf(s);
-      if (s instanceof TlsServer && cap !== undefined) tlsSockets = () => cap.open();
+      tls = s instanceof TlsServer;
+      if (cap !== undefined) sockets = () => cap.open();
+      sessions = () => h2SessionsOf(s);
       // The primary of workers: N samples from its resplit on: against the budget measured before
       // its Raft state loaded, a large log loading would read as an overload episode.
       if (split?.role !== "primary") guard.start();

@@ -94,3 +94,24 @@ export async function waitTlsFilesSettled(
     throw err;
   }
 }
+
+/** The listener's certificate files once they hold still: no error, or one naming listen.tls. */
+export async function waitListenerFilesSettled(
+  paths: string[],
+  opts: SettleOptions,
+  last: LastReads,
+  logger: Logger,
+  trigger: string,
+): Promise<ConfigError[]> {
+  const watch = { waitedFor: new Set<string>(), onWait: waitLogger(logger, trigger, opts) };
+  try {
+    rememberReads(last, await waitSettled(paths, opts, watch, performance.now(), last));
+    return [];
+  } catch (err) {
+    if (err instanceof UnsettledFileError) {
+      const r = unsettled("listen.tls", err);
+      return r.ok ? [] : r.errors;
+    }
+    throw err;
+  }
+}

@@ -27,9 +27,15 @@ import type { CommittedRouting } from "../cluster/committed-routing.js";
 import { unreadableTlsFiles } from "../forward/upstream-tls.js";
 import { createAccessLog, type LineSink } from "../logging/access-log.js";
 import type { MetricsObserver } from "../metrics/observer.js";
+import type { CertificateStore } from "../server/certificate-store.js";
 import { errorText } from "./errors.js";
 import { releaseFifoReader } from "./reload-file-kind.js";
-import { loadSettled, upstreamTlsPaths, waitTlsFilesSettled } from "./reload-settled.js";
+import {
+  loadSettled,
+  upstreamTlsPaths,
+  waitListenerFilesSettled,
+  waitTlsFilesSettled,
+} from "./reload-settled.js";
 
 export interface ReloadOutcome {
   ok: boolean;
@@ -73,6 +79,8 @@ export interface ReloaderDeps {
   cluster(): ClusterNode;
   /** After a valid file was loaded (its local sections applied): data-plane workers follow. */
   localApplied?: (config: ShardgateConfig) => void;
+  /** The listener's certificates (listen.tls), which a reload re-reads. */
+  certificates?: CertificateStore;
 }
 
 export class ConfigReloader {
@@ -90,7 +98,7 @@ export class ConfigReloader {
   ) {
     this.settle = settleOptions(d.env);
     // What start read (a stat now, cheap; a later rename gives the path another inode).
-    rememberReads(this.lastReads, [d.configPath, ...upstreamTlsPaths(current.pools)].map(markOfSync));
+    rememberReads(this.lastReads, this.filesRead(current).map(markOfSync));
   }
 
   /** The local file's config as last loaded (start or a valid reload). */
@@ -157,8 +165,12 @@ export class ConfigReloader {
     if (loaded.ok && upstreamTlsPaths(loaded.config.pools).length > 0)
       loaded = await waitTlsFilesSettled(loaded.config, this.settle, this.lastReads, logger, trigger);
     // The marks of the files this config reads, and of no others (a path named once stays no longer).
-    if (loaded.ok) keepReads(this.lastReads, [configPath, ...upstreamTlsPaths(loaded.config.pools)]);
-    const result = loaded.ok ? withReadableTlsFiles(loaded.config) : loaded;
+    if (loaded.ok) keepReads(this.lastReads, this.filesRead(loaded.config));
+    let result = loaded.ok ? withReadableTlsFiles(loaded.config) : loaded;
+    if (result.ok) {
+      const errors = await this.rereadCertificates(trigger);
+      if (errors.length > 0) result = { ok: false, errors };
+    }
     if (!result.ok) {
       reloads.inc({ result: "failure" });
       logger.error(
@@ -203,6 +215,37 @@ export class ConfigReloader {
         : `config reloaded; changes to ${restartRequired.join(", ")} take effect only after a restart`,
     );
     return { ok: true, ringVersion: routing.ringVersion, restartRequired };
+  }
+
+  /** The files a reload of `config` reads: the config file, the upstream and listener TLS files. */
+  private filesRead(config: ShardgateConfig): string[] {
+    return [this.d.configPath, ...upstreamTlsPaths(config.pools), ...(this.d.certificates?.paths() ?? [])];
+  }
+
+  /**
+   * A reload re-reads the listener's certificates as well (their folders are watched too; this
+   * is the operator's way to say "now"), once they hold still: all of them, or none when one
+   * does not load, and then the reload is refused as start would refuse it, the running pairs
+   * (and config) kept. Their paths are the running ones: listen is read once at start.
+   */
+  private async rereadCertificates(trigger: string): Promise<ConfigError[]> {
+    const store = this.d.certificates;
+    if (store === undefined) return [];
+    const { logger } = this.d;
+    const unsettled = await waitListenerFilesSettled(
+      store.paths(),
+      this.settle,
+      this.lastReads,
+      logger,
+      trigger,
+    );
+    if (unsettled.length > 0) return unsettled;
+    return store.reread().map((message) => ({
+      path: "listen.tls",
+      expected: "readable PEM files, each key matching its cert",
+      found: message,
+      message: `cannot load TLS certificate: ${message}`,
+    }));
   }
 
   /**

@@ -23,7 +23,8 @@ import { createOverloadProtection, type WorkersOverload } from "./overload-prote
 import type { TlsFiles } from "./tls-files.js";
 
 export interface ServingPlaneParts {
-  config: ShardgateConfig;
+  /** Without the file's pools and routes: the data plane routes on `getState`. */
+  config: Omit<ShardgateConfig, "pools" | "routes">;
   /** The routing state getter (CommittedRouting.current): a field read per request. */
   getState(): RoutingState;
   observer: MetricsObserver;

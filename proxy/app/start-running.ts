@@ -121,6 +121,7 @@ export async function startRunning(c: Checked): Promise<StartResult> {
     observer,
     cluster: () => node,
     localApplied: workers?.reloaded,
+    certificates: tls,
   });
   // Read at every scrape, so a reload that changes metrics.memberHistograms takes effect at once.
   metrics.memberHistograms = () => reloader.config.metrics.memberHistograms;
@@ -169,7 +170,10 @@ export async function startRunning(c: Checked): Promise<StartResult> {
       const s = memorySplit?.split;
       return { primaryReserve: s?.primaryReserve ?? 0, primaryFloor: s?.primaryFloor ?? 0 };
     },
+    // The files are read here only: workers get the bytes (certificate-store.ts).
+    certificates: () => tls?.pems(),
   });
+  if (tls !== undefined && workers !== undefined) tls.onChanged = workers.certificatesChanged;
   workers?.keyRules(routing.rules);
   const tracing = await startTracing(config.tracing, settings.id, metrics.registry, logger);
 

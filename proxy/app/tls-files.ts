@@ -11,7 +11,7 @@ import { errorText } from "./errors.js";
 
 export type TlsFiles = { ok: true; value?: CertificateStore } | { ok: false; error: ConfigError };
 
-export function readTlsFiles(config: ShardgateConfig, logger: LogSink): TlsFiles {
+export function readTlsFiles(config: Pick<ShardgateConfig, "listen">, logger: LogSink): TlsFiles {
   const tls = config.listen.tls;
   if (tls === undefined) return { ok: true };
   try {

@@ -16,7 +16,8 @@ import { EdgeEngine } from "./edge-engine.js";
 import { EdgeMetrics, NotOwnerCounter } from "./edge-metrics.js";
 
 export interface EdgeInit {
-  config: ShardgateConfig;
+  /** Routing comes from the routing state (`routing`), never from the file's pools and routes. */
+  config: Omit<ShardgateConfig, "pools" | "routes">;
   /** The cluster secret ("" when none): the cookie key derives from it. */
   secret: string;
   registry: Registry;
@@ -35,7 +36,7 @@ export type StoreClass = typeof RedisStore;
  * awaits it before it opens anything (a failed load leaves nothing running) and hands it to
  * createEdge, so the store is built at start as before and no request waits on the import.
  */
-export async function loadEdgeStore(config: ShardgateConfig): Promise<StoreClass | null> {
+export async function loadEdgeStore(config: Pick<ShardgateConfig, "redis">): Promise<StoreClass | null> {
   if (config.redis === undefined) return null;
   try {
     return (await import("../redis/redis-store.js")).RedisStore;
@@ -68,12 +69,6 @@ export interface Edge {
 
 export function createEdge(init: EdgeInit): Edge {
   const metrics = new EdgeMetrics(init.registry);
-  if (init.secret === "" && init.config.routes.some((r) => r.affinity?.cookie !== undefined)) {
-    init.logger.warn(
-      {},
-      "affinity cookies are signed with a per-process key (no cluster.secret): other instances will not honour them",
-    );
-  }
   const redis = init.config.redis;
   const Store = init.storeClass;
   if (redis !== undefined && Store === null)

@@ -17,6 +17,9 @@
 // end parses as a leaf without its intermediates: that is what the settle keeps out. A file
 // renamed or symlink-swapped into place (cert-manager's Secret volume) has a new inode and is
 // read at once.
+// With `workers: N` only the primary reads the files: each worker's store is given the pairs the
+// primary last loaded (`given`, then `install` at every change), so a worker restarted after the
+// files broke serves what its siblings serve rather than failing to start.
 
 import { type FSWatcher, statSync, watch } from "node:fs";
 import { basename, dirname } from "node:path";
@@ -47,6 +50,13 @@ interface Loaded {
   cert: Buffer;
   key: Buffer;
   context: SecureContext;
+}
+
+/** One pair as loaded, for another process (IPC is JSON: the PEM bytes in base64). */
+export interface CertificatePem {
+  files: CertificateFiles;
+  cert: string;
+  key: string;
 }
 
 /** How often a removed certificate folder is looked for again (ms). */
@@ -82,8 +92,14 @@ function readPem(path: string): Buffer {
 }
 
 function load(files: CertificateFiles): Loaded {
-  const cert = readPem(files.cert);
-  const key = readPem(files.key);
+  return withContext(files, readPem(files.cert), readPem(files.key));
+}
+
+function fromPem(p: CertificatePem): Loaded {
+  return withContext(p.files, Buffer.from(p.cert, "base64"), Buffer.from(p.key, "base64"));
+}
+
+function withContext(files: CertificateFiles, cert: Buffer, key: Buffer): Loaded {
   try {
     return { files, cert, key, context: createSecureContext({ cert, key }) };
   } catch (err) {
@@ -101,6 +117,8 @@ export class CertificateStore {
   private server: TlsServer | undefined;
   /** Reload outcomes, for tests and the log: "reloaded" or "kept". */
   onReload?: (result: "reloaded" | "kept", detail: string) => void;
+  /** The pairs changed (a reload loaded new ones): the primary of workers: N hands them on. */
+  onChanged?: () => void;
   /**
    * While files are waited for: when the wait began, and the last look's time and marks, on the
    * monotonic clock (a wall-clock step neither ends the wait early nor holds it).
@@ -108,18 +126,65 @@ export class CertificateStore {
   private unsettled: { since: number; at: number; marks: FileMark[] } | undefined;
   /** The files' marks as last read whole: a file on another inode since was renamed in, whole. */
   private readonly lastReads: LastReads = new Map();
+  /** Set by `given`: the pairs come from install(), never from the files. */
+  private readonly follows: boolean;
 
-  /** Loads every pair now; throws (a config error for the caller) when one does not load. */
+  /**
+   * Loads every pair now; throws (a config error for the caller) when one does not load. With
+   * `given` (CertificateStore.given) the pairs are those bytes and no file is read or watched.
+   */
   constructor(
     defaults: CertificateFiles,
     sni: readonly CertificateFiles[],
     private readonly logger: LogSink,
     private readonly debounceMs = 200,
     private readonly settle: SettleOptions = DEFAULT_SETTLE,
+    given?: readonly CertificatePem[],
   ) {
-    this.pairs = [defaults, ...sni].map(load);
-    rememberReads(this.lastReads, this.paths().map(markOfSync));
+    this.follows = given !== undefined;
+    if (given !== undefined) this.pairs = given.map(fromPem);
+    else {
+      this.pairs = [defaults, ...sni].map(load);
+      rememberReads(this.lastReads, this.paths().map(markOfSync));
+    }
     this.index();
+  }
+
+  /** A store of the pairs another process loaded (a worker's: the primary's); throws when they do not make a context. */
+  static given(pems: readonly CertificatePem[], logger: LogSink): CertificateStore {
+    if (pems.length === 0) throw new Error("no certificate pairs were given");
+    return new CertificateStore(pems[0].files, [], logger, 200, DEFAULT_SETTLE, pems);
+  }
+
+  /** Every pair as last loaded whole (the bytes serving now), for a process that does not read the files. */
+  pems(): CertificatePem[] {
+    return this.pairs.map((p) => ({
+      files: p.files,
+      cert: p.cert.toString("base64"),
+      key: p.key.toString("base64"),
+    }));
+  }
+
+  /**
+   * Serves `pems` from now on (a store made by `given`: the primary loaded new pairs). Pairs that
+   * do not make a context keep the previous ones (logged); they loaded in the primary, so none should.
+   */
+  install(pems: readonly CertificatePem[]): void {
+    let next: Loaded[];
+    try {
+      next = pems.map(fromPem);
+    } catch (err) {
+      this.logger.error(
+        { err: (err as Error).message },
+        "listener certificates from the primary did not load; still serving the previous ones",
+      );
+      return;
+    }
+    if (next.length === 0) return;
+    this.pairs = next;
+    this.index();
+    this.server?.setSecureContext({ cert: this.pairs[0].cert, key: this.pairs[0].key });
+    this.logger.info({ pairs: next.length }, "listener certificates from the primary installed");
   }
 
   get defaultPair(): { cert: Buffer; key: Buffer } {
@@ -140,6 +205,7 @@ export class CertificateStore {
   /** Starts watching the files' folders; the default pair is installed on `server` on change. */
   watch(server: TlsServer): void {
     this.server = server;
+    if (this.follows) return;
     const dirs = new Set(this.pairs.flatMap((p) => [dirname(p.files.cert), dirname(p.files.key)]));
     for (const dir of dirs) this.dirs.push(this.watchDir({ dir, ino: -1 }));
   }
@@ -270,21 +336,51 @@ export class CertificateStore {
       );
     this.unsettled = undefined;
     rememberReads(this.lastReads, after);
-    this.pairs = next;
-    if (changed > 0) {
-      this.index();
-      this.server?.setSecureContext({ cert: this.pairs[0].cert, key: this.pairs[0].key });
-      this.logger.info({ changed }, "listener certificates reloaded");
-      this.onReload?.("reloaded", `${changed} pair(s)`);
-    }
+    this.adopt(next, changed);
     if (kept.length > 0) {
       this.logger.error({ files: kept }, "listener certificate did not load; still serving the previous one");
       this.onReload?.("kept", kept.join("; "));
     }
   }
 
+  /**
+   * Re-reads every pair now, all or nothing (a config reload, SIGHUP: the reloader waited for the
+   * files to hold still): the errors naming the files when one does not load, and then every
+   * pair keeps serving as it was; else the pairs that changed serve from now on.
+   */
+  reread(): string[] {
+    const errors: string[] = [];
+    let changed = 0;
+    const next = this.pairs.map((old) => {
+      try {
+        const loaded = load(old.files);
+        if (loaded.cert.equals(old.cert) && loaded.key.equals(old.key)) return old;
+        changed++;
+        return loaded;
+      } catch (err) {
+        errors.push((err as Error).message);
+        return old;
+      }
+    });
+    if (errors.length > 0) return errors;
+    rememberReads(this.lastReads, this.paths().map(markOfSync));
+    this.adopt(next, changed);
+    return [];
+  }
+
+  /** Serves `next`, of which `changed` pairs are new (none: nothing to do). */
+  private adopt(next: Loaded[], changed: number): void {
+    this.pairs = next;
+    if (changed === 0) return;
+    this.index();
+    this.server?.setSecureContext({ cert: this.pairs[0].cert, key: this.pairs[0].key });
+    this.logger.info({ changed }, "listener certificates reloaded");
+    this.onReload?.("reloaded", `${changed} pair(s)`);
+    this.onChanged?.();
+  }
+
   /** Every pair's certificate and key files, each once. */
-  private paths(): string[] {
+  paths(): string[] {
     return [...new Set(this.pairs.flatMap((p) => [p.files.cert, p.files.key]))];
   }
 

@@ -74,8 +74,11 @@ const MAX_SETTINGS_ENTRIES = 32;
 /** PINGs of ours awaiting their ACK (we send none; a client's PINGs are nghttp2's ACK limit). */
 const MAX_OUTSTANDING_PINGS = 10;
 
-/** Makes `server` (created by createProxyServer) speak HTTP/2 too. Call before PROXY protocol wraps it. */
-export function attachHttp2(server: Server, opts: H2ListenerOptions): void {
+/**
+ * Makes `server` (created by createProxyServer) speak HTTP/2 too. Call before PROXY protocol wraps
+ * it. Returns how many sessions are open (the overload guard's estimate: connection-memory.ts).
+ */
+export function attachHttp2(server: Server, opts: H2ListenerOptions): () => number {
   const h2 = createH2Server({
     maxSessionMemory: MAX_SESSION_MEMORY_MB,
     // nghttp2 also caps the header pairs; the byte limit is the one users configure.
@@ -201,6 +204,7 @@ export function attachHttp2(server: Server, opts: H2ListenerOptions): void {
     opts.sendTimeouts?.close();
     for (const s of sessions) s.destroy();
   };
+  return () => sessions.size;
 }
 
 /** Over TLS the handshake already chose: h2 goes to the session factory, the rest to HTTP/1.1. */

@@ -67,8 +67,8 @@ export interface OverloadOptions {
   collect?: () => void;
   /**
    * Memory the process holds that neither V8's accounting nor the RSS at the first sample shows
-   * and that grows with load (bytes): an estimate for the open TLS sockets (tls-memory.ts), read
-   * at every sample; absent = none.
+   * and that grows with load (bytes): an estimate for the listener's open connections (OpenSSL,
+   * libuv, nghttp2: connection-memory.ts, tls-memory.ts), read at every sample; absent = none.
    */
   unaccounted?: () => number;
   /** A monotonic clock in ms (tests inject one); default performance.now(). */
@@ -136,7 +136,8 @@ export class OverloadGuard {
     // uploads held raised RSS from 107 to 164 MB, and it stayed there after they were gone), so
     // an episode would never end. V8's accounting falls as soon as they are freed; the smaller
     // of the two is what the process really holds (pages it freed are reused before it grows).
-    // OpenSSL's buffers are in the RSS but not in V8's accounting: an estimate stands for them.
+    // What open connections hold in C++ (OpenSSL, libuv, nghttp2) is in the RSS but not in V8's
+    // accounting: an estimate per connection stands for it (connection-memory.ts).
     const accounted =
       Math.max(0, this.native) + s.heapResident + s.external + (this.opts.unaccounted?.() ?? 0);
     const held = Math.min(s.rss, accounted);

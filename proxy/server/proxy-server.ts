@@ -226,7 +226,7 @@ export function createProxyServer(init: ProxyServerInit): Server {
     answerAndClose(res, 417, "expectation_failed");
   });
   if (init.http2 !== false) {
-    attachHttp2(server, {
+    const open = attachHttp2(server, {
       dataPlane,
       logger,
       maxConcurrentStreams: init.http2?.maxConcurrentStreams ?? 100,
@@ -240,6 +240,7 @@ export function createProxyServer(init: ProxyServerInit): Server {
       onClientError: init.onClientError,
       overload,
     });
+    h2Sessions.set(server, open);
   }
   // After attachHttp2: its 'secureConnection' listener gets sockets already half-open.
   if (init.tls !== undefined) {
@@ -286,6 +287,12 @@ export function createProxyServer(init: ProxyServerInit): Server {
 }
 
 const caps = new WeakMap<Server, ConnectionCap>();
+const h2Sessions = new WeakMap<Server, () => number>();
+
+/** How many HTTP/2 sessions the listener has open now (0 with http2 off). */
+export function h2SessionsOf(server: Server): number {
+  return h2Sessions.get(server)?.() ?? 0;
+}
 
 /** The listener's connection counts (open, idle keep-alive, oldest idle age), when capped. */
 export function connectionCapOf(server: Server): ConnectionCap | undefined {

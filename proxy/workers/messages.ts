@@ -8,9 +8,20 @@ import type { ClusterStateData } from "../../config/state/types.js";
 import type { OutcomeBatch } from "../../health/outcome-recorder.js";
 import type { DescriptorView } from "../admin/types.js";
 import type { KeyRules } from "../routing/key-extract.js";
+import type { CertificatePem } from "../server/certificate-store.js";
 
 /** The sections of a reloaded file that workers apply at once (routing arrives as "state"). */
 export type LocalSections = Pick<ShardgateConfig, "log" | "metrics">;
+
+/**
+ * The config a worker runs, without the start file's pools and routes: a worker routes on the
+ * committed state (the "state" message), which replaces them. At 10,000 members they made the
+ * init message ~700 KB, serialized and parsed at every (re)start for nothing.
+ */
+export type WorkerConfig = Omit<ShardgateConfig, "pools" | "routes">;
+
+/** The start file's routing, which a worker routes on provisionally while nothing is committed. */
+export type StartRouting = Pick<ShardgateConfig, "pools" | "routes">;
 
 /** What a worker does with one applied entry: rebuild these pools (and routes), or only follow breakers. */
 export interface RoutingRebuild {
@@ -38,7 +49,15 @@ export type ToWorker =
        * a restarted worker must run what its siblings run, even once the file is broken, or
        * edited and not reloaded. Routing follows the committed state ("state" below).
        */
-      config: ShardgateConfig;
+      config: WorkerConfig;
+      /** Sent only while the primary has no committed routing: the worker routes on it until some arrives. */
+      provisional?: StartRouting;
+      /**
+       * With listen.tls: the listener's pairs as the primary last loaded them whole. Only the
+       * primary reads the files: a worker restarted once they were broken or removed serves what
+       * its siblings serve (read itself, it failed to start).
+       */
+      certificates?: CertificatePem[];
       /** The cluster secret (signs affinity cookies): one for every worker of the instance. */
       secret: string;
       nodeId: string;
@@ -52,6 +71,8 @@ export type ToWorker =
   | { t: "state"; data: ClusterStateData; rebuild: RoutingRebuild | null }
   /** Read keys by these spelling rules from now on (the committed cluster level; committed-routing.ts). */
   | { t: "keyRules"; rules: KeyRules }
+  /** The primary loaded new listener certificates: serve these from now on. */
+  | { t: "certificates"; pems: CertificatePem[] }
   /** An accepted reload's local sections (the primary validated the file). */
   | { t: "local"; local: LocalSections }
   | { t: "metrics"; id: number }

@@ -75,6 +75,7 @@ export interface PrimaryBinding {
   env: NodeJS.ProcessEnv;
   init: SupervisorInit["init"];
   memorySplit: SupervisorInit["memorySplit"];
+  certificates: SupervisorInit["certificates"];
 }
 
 export class PrimaryWorkers {
@@ -103,6 +104,7 @@ export class PrimaryWorkers {
       committed: b.committed,
       init: b.init,
       memorySplit: b.memorySplit,
+      certificates: b.certificates,
       env: b.env,
       onRestart: () => restarts.inc(),
     });
@@ -135,6 +137,11 @@ export class PrimaryWorkers {
   /** The key spelling rules the primary reads by (set after bind, then on every change): every worker follows. */
   readonly keyRules = (rules: KeyRules): void => {
     this.supervisor?.keyRules(rules);
+  };
+
+  /** The primary's listener certificates changed: every worker serves the new pairs. */
+  readonly certificatesChanged = (): void => {
+    this.supervisor?.certificatesChanged();
   };
 
   readonly reloaded = (config: ShardgateConfig): void => {

@@ -10,13 +10,16 @@ import type { ShardgateConfig } from "../../config/file/schema.js";
 import type { ClusterStateData } from "../../config/state/types.js";
 import type { DescriptorView } from "../admin/types.js";
 import type { KeyRules } from "../routing/key-extract.js";
+import type { CertificatePem } from "../server/certificate-store.js";
 import type { LiveAggregate } from "./live-aggregate.js";
 import {
   type FromWorker,
   isFromWorker,
   type LocalSections,
   type RoutingRebuild,
+  type StartRouting,
   type ToWorker,
+  type WorkerConfig,
 } from "./messages.js";
 import type { WorkerOutcomes } from "./worker-outcomes.js";
 
@@ -33,6 +36,23 @@ const STABLE_MS = 30_000;
 const START_TIMEOUT_MS = 30_000;
 const METRICS_TIMEOUT_MS = 2_000;
 
+type InitMessage = Extract<ToWorker, { t: "init" }>;
+
+/**
+ * The init message of worker `worker`: the start file's pools and routes only when `committed`
+ * has no routing yet (the worker routes on them provisionally until it has); otherwise the state
+ * sent right after replaces them before the worker listens, so they are left out.
+ */
+export function initMessage(
+  base: Omit<InitMessage, "t" | "provisional">,
+  startRouting: StartRouting,
+  committed: ClusterStateData | null,
+): InitMessage {
+  const m: InitMessage = { t: "init", ...base };
+  if (committed?.routing == null) m.provisional = startRouting;
+  return m;
+}
+
 export interface SupervisorInit {
   count: number;
   logger: Logger;
@@ -42,9 +62,11 @@ export interface SupervisorInit {
   /** The committed state a (re)started worker begins from; null: route provisionally on the file. */
   committed(): ClusterStateData | null;
   init: Omit<
-    Extract<ToWorker, { t: "init" }>,
-    "t" | "worker" | "workers" | "primaryReserve" | "primaryFloor"
-  >;
+    InitMessage,
+    "t" | "worker" | "workers" | "primaryReserve" | "primaryFloor" | "config" | "provisional" | "certificates"
+  > & { config: ShardgateConfig };
+  /** The listener's pairs as the primary last loaded them (listen.tls), read as each worker starts. */
+  certificates(): CertificatePem[] | undefined;
   /** The primary's part of the memory split, read as each worker starts (measured once the Raft state is loaded). */
   memorySplit(): { primaryReserve: number; primaryFloor: number };
   onRestart(): void;
@@ -108,11 +130,15 @@ export class WorkerSupervisor {
   /** Copied once: a worker restarted later reads what the first ones read, whatever changes process.env since. */
   private readonly env: NodeJS.ProcessEnv;
   /** What every worker runs now, and what a (re)started one gets: the start config and the reloads' local sections. */
-  private config: ShardgateConfig;
+  private config: WorkerConfig;
+  /** The start file's routing, for a worker started while nothing is committed. */
+  private readonly startRouting: StartRouting;
 
   constructor(private readonly s: SupervisorInit) {
     this.env = { ...s.env };
-    this.config = s.init.config;
+    const { pools, routes, ...config } = s.init.config;
+    this.config = config;
+    this.startRouting = { pools, routes };
     // Every worker accepts on the shared socket itself (as nginx workers do), unless the operator
     // set NODE_CLUSTER_SCHED_POLICY=rr: with node's default round-robin the primary accepts every
     // connection and hands it over IPC, so a busy or slow primary would delay every new client
@@ -234,17 +260,18 @@ export class WorkerSupervisor {
     const msg: FromWorker = m;
     switch (msg.t) {
       case "ready": {
-        this.send(w, {
-          t: "init",
+        const data = this.s.committed();
+        const base = {
           worker: slot.index,
           workers: this.s.count,
           ...this.s.init,
           config: this.config,
+          certificates: this.s.certificates(),
           ...this.s.memorySplit(),
-        });
+        };
+        this.send(w, initMessage(base, this.startRouting, data));
         // The key rules, then the state as of now; every later change follows in order on the same channel.
         if (this.rules !== null) this.send(w, { t: "keyRules", rules: this.rules });
-        const data = this.s.committed();
         if (data !== null) this.send(w, { t: "state", data, rebuild: { pools: "all", routesChanged: true } });
         slot.ready = true;
         return;
@@ -324,6 +351,14 @@ export class WorkerSupervisor {
     this.rules = rules;
     for (const slot of this.slots)
       if (slot.worker !== null && slot.ready) this.send(slot.worker, { t: "keyRules", rules });
+  }
+
+  /** The primary loaded new listener certificates: every live worker serves them (a later one gets them in init). */
+  certificatesChanged(): void {
+    const pems = this.s.certificates();
+    if (pems === undefined) return;
+    for (const slot of this.slots)
+      if (slot.worker !== null && slot.ready) this.send(slot.worker, { t: "certificates", pems });
   }
 
   /** After an accepted reload: its local sections reach every worker, and every worker started later. */

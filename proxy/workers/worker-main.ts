@@ -5,13 +5,13 @@
 // outcomes and, when asked, its metrics back, and drains on the primary's word (on a stop signal only once the primary is gone).
 
 import { formatHostPort } from "../../config/address.js";
+import type { LogSink } from "../../config/log-sink.js";
 import { DescriptorLimits } from "../app/descriptor-limits.js";
 import { releaseSignals } from "../app/early-signals.js";
 import { errorText } from "../app/errors.js";
 import { listenOn } from "../app/listen.js";
 import { createServingPlane } from "../app/serving-plane.js";
 import { drainAndClose } from "../app/shutdown.js";
-import { readTlsFiles } from "../app/tls-files.js";
 import { CommittedRouting } from "../cluster/committed-routing.js";
 import { OutcomeRecorders } from "../cluster/outcome-recorders.js";
 import { loadEdgeStore } from "../edge/create-edge.js";
@@ -20,6 +20,7 @@ import { createProcessLogger } from "../logging/logger.js";
 import { MetricsObserver } from "../metrics/observer.js";
 import { createMetrics } from "../metrics/registry.js";
 import { SeriesCache } from "../metrics/series-cache.js";
+import { CertificateStore } from "../server/certificate-store.js";
 import { connectionCapOf } from "../server/proxy-server.js";
 import { startTracing } from "../tracing/tracing.js";
 import { inFlightList, LiveReporter } from "./live-report.js";
@@ -69,8 +70,7 @@ async function main(): Promise<void> {
   const storeClass = await loadEdgeStore(config);
   const log = createProcessLogger({ level: local.log.level, destination: init.logDestination });
   const logger = log.logger.child({ worker: init.worker });
-  const tls = readTlsFiles(config, logger.child({ component: "listener" }));
-  if (!tls.ok) fail(tls.error.message);
+  const certificates = givenCertificates(init, logger.child({ component: "listener" }));
   const metrics = createMetrics({ worker: init.worker });
   // Read at every scrape, as in the primary: a reload reaches this worker's next one.
   metrics.memberHistograms = () => local.metrics.memberHistograms;
@@ -81,7 +81,9 @@ async function main(): Promise<void> {
   // The half-open probe budget is the instance's: this worker admits its part of it.
   const outcomes = new OutcomeRecorders(new ProbeShare(init.worker, init.workers));
   const routing = new CommittedRouting((snap, previous) => outcomes.gateFor(snap, previous));
-  routing.applyProvisional(config);
+  // Without it the primary has a committed routing, and its state message is applied below
+  // (queued in `early`) before this worker listens.
+  if (init.provisional !== undefined) routing.applyProvisional(init.provisional);
   const tracing = await startTracing(config.tracing, init.nodeId, metrics.registry, logger);
   const { edge, dataPlane, proxyServer, overload, tlsEstimate } = createServingPlane({
     config,
@@ -92,7 +94,7 @@ async function main(): Promise<void> {
     tracing,
     logger,
     metrics,
-    certificates: tls.value,
+    certificates,
     storeClass,
     memorySplit: {
       role: "worker",
@@ -165,6 +167,9 @@ async function main(): Promise<void> {
         return;
       case "keyRules":
         if (routing.setKeyRules(m.rules)) dataPlane.observeState();
+        return;
+      case "certificates":
+        certificates?.install(m.pems);
         return;
       case "local":
         local = m.local;
@@ -260,6 +265,17 @@ async function main(): Promise<void> {
   send({ t: "listening", address: formatHostPort(bound.address, bound.port), port: bound.port });
   const during = releaseSignals();
   if (during.stop !== null) onStopSignal(during.stop);
+}
+
+/** The listener's pairs the primary loaded (it alone reads the files), when listen.tls is set. */
+function givenCertificates(init: Init, logger: LogSink): CertificateStore | undefined {
+  if (init.config.listen.tls === undefined) return undefined;
+  if (init.certificates === undefined) fail("listen.tls: the primary sent no certificates");
+  try {
+    return CertificateStore.given(init.certificates, logger);
+  } catch (err) {
+    fail(`listen.tls: the primary's certificates do not load: ${errorText(err)}`);
+  }
 }
 
 main().catch((err: unknown) => fail(`worker failed to start: ${errorText(err)}`));

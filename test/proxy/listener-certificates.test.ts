@@ -172,3 +172,55 @@ test("SNI picks the certificate; files swapped mid-load are picked up with zero 
   // The other names were untouched.
   assert.equal(await presented("x.b.test"), "wild-b");
 });
+
+test("a reload's re-read is all or nothing; a worker's store serves the bytes it is given, never its files", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "sg-reread-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  makeCa(dir);
+  for (const n of ["d1", "d2", "a1", "a2"]) issueCert(dir, n, n);
+  const pem = (n: string, ext: "pem" | "key") => readFileSync(join(dir, `${n}.${ext}`));
+  for (const [to, from] of [
+    ["d", "d1"],
+    ["a", "a1"],
+  ] as const) {
+    swapIn(dir, `${to}.pem`, pem(from, "pem"));
+    swapIn(dir, `${to}.key`, pem(from, "key"));
+  }
+  const primary = new CertificateStore(
+    { cert: join(dir, "d.pem"), key: join(dir, "d.key") },
+    [{ names: ["a.test"], cert: join(dir, "a.pem"), key: join(dir, "a.key") }],
+    SILENT_LOG,
+  );
+  let changed = 0;
+  primary.onChanged = () => changed++;
+  const certOf = (s: CertificateStore, i: number) => Buffer.from(s.pems()[i].cert, "base64");
+  const worker = CertificateStore.given(primary.pems(), SILENT_LOG);
+  assert.deepEqual(worker.pems(), primary.pems());
+
+  // The default pair rotated, the SNI pair's certificate broken: nothing changes, the file is named.
+  swapIn(dir, "d.pem", pem("d2", "pem"));
+  swapIn(dir, "d.key", pem("d2", "key"));
+  swapIn(dir, "a.pem", "-----BEGIN CERTIFICATE-----\nbroken\n");
+  const errors = primary.reread();
+  assert.equal(errors.length, 1, JSON.stringify(errors));
+  assert.match(errors[0], /a\.pem/);
+  assert.ok(certOf(primary, 0).equals(pem("d1", "pem")), "the default pair kept");
+  assert.equal(changed, 0);
+
+  // Both whole: both serve, and the change is reported once.
+  swapIn(dir, "a.pem", pem("a2", "pem"));
+  swapIn(dir, "a.key", pem("a2", "key"));
+  assert.deepEqual(primary.reread(), []);
+  assert.ok(certOf(primary, 0).equals(pem("d2", "pem")));
+  assert.ok(certOf(primary, 1).equals(pem("a2", "pem")));
+  assert.equal(changed, 1);
+
+  // The worker's store follows what it is sent, whatever the files hold; bytes that do not load
+  // keep what it serves.
+  worker.install(primary.pems());
+  assert.deepEqual(worker.pems(), primary.pems());
+  rmSync(join(dir, "d.pem"));
+  assert.deepEqual(worker.pems(), primary.pems());
+  worker.install([{ ...primary.pems()[0], cert: Buffer.from("garbage").toString("base64") }]);
+  assert.deepEqual(worker.pems(), primary.pems());
+});

@@ -1,7 +1,8 @@
 // The overload guard (proxy/server/overload.ts) on injected memory samples: the levels it gives,
 // one change per episode (hysteresis), the memory it counts as held (freed Buffers leave the
 // RSS high: a guard reading the RSS alone never left its first episode; memory outside V8's
-// accounting, such as OpenSSL's, through an estimate), the collection it asks
+// accounting, such as OpenSSL's, through an estimate per connection; Buffers made after the first
+// sample through V8's external memory, once), the collection it asks
 // for while over a threshold, and the budget read from a cgroup v2 memory.max file.
 
 import assert from "node:assert/strict";
@@ -9,6 +10,11 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import {
+  connectionBytes,
+  H2_SESSION_BYTES,
+  PLAIN_SOCKET_BYTES,
+} from "../../proxy/server/connection-memory.js";
 import {
   budgetAboveCgroup,
   idleShare,
@@ -19,6 +25,7 @@ import {
   splitShortfall,
 } from "../../proxy/server/memory-limit.js";
 import { COLLECT_EVERY, type MemorySample, OverloadGuard } from "../../proxy/server/overload.js";
+import { TLS_SOCKET_BYTES } from "../../proxy/server/tls-memory.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
 
 const MB = 1024 * 1024;
@@ -342,4 +349,42 @@ test("out of descriptors, a sample still reads memory (V8's accounting) and the 
   assert.ok(out.heapUsed > 0, "V8's accounting still read");
   assert.equal(out.level, 0, "a small process is normal");
   assert.ok(out.usage > 0 && out.usage < 0.85, `usage from V8's accounting: ${out.usage}`);
+});
+
+test("Buffers and ArrayBuffers made after the first sample count, once each (V8's external memory holds them)", async () => {
+  // In a child of its own: the test runner's memory must not move the figures. Node 20's
+  // external memory (v8.getHeapStatistics) includes every ArrayBuffer's backing store, Buffers'
+  // too, as process.memoryUsage().arrayBuffers does: adding the two would count them twice.
+  const overload = new URL("../../proxy/server/overload.js", import.meta.url).href;
+  const script = `
+    import(${JSON.stringify(overload)}).then(({ OverloadGuard }) => {
+      const limit = 1 << 30;
+      const guard = new OverloadGuard({ rssLimit: limit, shedAt: 0.85, refuseAt: 0.95 });
+      guard.check();
+      const before = guard.usage * limit;
+      const kept = [];
+      for (let i = 0; i < 48; i++) kept.push(Buffer.alloc(1 << 20, 1));
+      for (let i = 0; i < 16; i++) new Uint8Array(kept[kept.push(new ArrayBuffer(1 << 20)) - 1]).fill(1);
+      guard.check();
+      const after = guard.usage * limit;
+      const ab = process.memoryUsage().arrayBuffers;
+      console.log(JSON.stringify({ grew: after - before, arrayBuffers: ab, kept: kept.length }));
+    });`;
+  const { execFileSync } = await import("node:child_process");
+  const out = JSON.parse(
+    execFileSync(process.execPath, ["-e", script], { encoding: "utf8", timeout: 60_000 }).trim(),
+  ) as { grew: number; arrayBuffers: number };
+  const grew = out.grew / MB;
+  assert.ok(out.arrayBuffers >= 64 * MB, `the premise: 64 MB of array buffers (${out.arrayBuffers / MB} MB)`);
+  assert.ok(grew > 56 && grew < 80, `the guard's held memory grew ${grew.toFixed(1)} MB for 64 MB made`);
+});
+
+test("the listener's connections count per connection: a plain socket, a TLS one, an HTTP/2 session on top", () => {
+  assert.equal(connectionBytes(0, false, 0), 0);
+  assert.equal(connectionBytes(1000, false, 0), 1000 * PLAIN_SOCKET_BYTES);
+  assert.equal(connectionBytes(1000, true, 0), 1000 * TLS_SOCKET_BYTES);
+  // An h2c session is a plain socket and its session: ~19 KB measured, 20 KB counted.
+  assert.equal(connectionBytes(1000, false, 1000), 1000 * (PLAIN_SOCKET_BYTES + H2_SESSION_BYTES));
+  assert.equal(PLAIN_SOCKET_BYTES + H2_SESSION_BYTES, 20 * 1024);
+  assert.equal(connectionBytes(10, true, 4), 10 * TLS_SOCKET_BYTES + 4 * H2_SESSION_BYTES);
 });

@@ -8,6 +8,7 @@ import { parseConfig } from "../../config/file/load.js";
 import type { ClusterStateData, StateChange } from "../../config/state/cluster-state.js";
 import type { OutcomeCounts } from "../../health/outcome-recorder.js";
 import { rebuildFor } from "../../proxy/workers/primary-workers.js";
+import { initMessage } from "../../proxy/workers/supervisor.js";
 import { parseWorkersFlag, workerCount } from "../../proxy/workers/worker-count.js";
 import { mergeOutcomeBatches, WorkerOutcomes } from "../../proxy/workers/worker-outcomes.js";
 import { BARE } from "../config/fixtures.js";
@@ -124,5 +125,51 @@ describe("what a worker rebuilds per applied entry", () => {
     });
     const after = { routing: { pools: {}, routes: [] } } as unknown as ClusterStateData;
     assert.deepEqual(rebuildFor(change({}), state, after), { pools: [], routesChanged: false });
+  });
+});
+
+describe("a worker's init message", () => {
+  // 10,000 members: the size at which the start file's routing made the message ~700 KB.
+  const MEMBERS = 10_000;
+  const lines = Array.from(
+    { length: MEMBERS },
+    (_, i) => `      - { id: m${i}, address: "10.${i >> 16}.${(i >> 8) & 255}.${i & 255}:8080" }`,
+  );
+  const text = `pools:\n  p:\n    members:\n${lines.join("\n")}\nroutes:\n  - pool: p\n    key: [ip]\n`;
+  const parsed = parseConfig(text, {}, "t.yaml");
+  assert.ok(parsed.ok, JSON.stringify(parsed).slice(0, 500));
+  const { pools, routes, ...config } = parsed.config;
+  const base = {
+    worker: 0,
+    workers: 2,
+    config,
+    secret: "s",
+    nodeId: "n",
+    drainTimeoutMs: 1000,
+    primaryReserve: 0,
+    primaryFloor: 0,
+  };
+  // node:cluster sends IPC messages as JSON (the supervisor sets no other serialization).
+  const size = (m: unknown): number => Buffer.byteLength(JSON.stringify(m));
+
+  it("leaves the start file's pools and routes out once routing is committed (the state replaces them)", () => {
+    const committed = { routing: { pools: {}, routes: [] } } as unknown as ClusterStateData;
+    const m = initMessage(base, { pools, routes }, committed);
+    assert.equal(m.provisional, undefined);
+    assert.equal("pools" in m.config, false);
+    assert.equal("routes" in m.config, false);
+    const bytes = size(m);
+    const withRouting = size({ ...m, config: parsed.config });
+    assert.ok(bytes < 20_000, `init message of ${bytes} bytes at ${MEMBERS} members`);
+    console.log(
+      `init message at ${MEMBERS} members: ${bytes} bytes (with the file's routing: ${withRouting})`,
+    );
+  });
+
+  it("carries them while nothing is committed: the worker routes on them provisionally", () => {
+    for (const committed of [null, { routing: null } as unknown as ClusterStateData]) {
+      const m = initMessage(base, { pools, routes }, committed);
+      assert.deepEqual(m.provisional, { pools, routes });
+    }
   });
 });
