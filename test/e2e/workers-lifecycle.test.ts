@@ -12,7 +12,7 @@ import {
   stopAll,
 } from "../support/shardgate-process.js";
 import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
-import { eventually } from "../support/wait.js";
+import { eventually, scaled } from "../support/wait.js";
 import {
   allWorkersAt,
   type FreshReply,
@@ -70,7 +70,10 @@ describe("workers: 2, restarts and drain", { timeout: 240_000 }, () => {
 
   it("SIGTERM drains both workers: every in-flight request finishes, then exit 0", async () => {
     await allWorkersAt(sg, 2, 1);
-    for (const u of upstreams) u.mode = { kind: "delayHeaders", ms: 10_000 };
+    // Long enough to be in flight from the first request to the signal: filling both workers
+    // takes a few of the workers' 250 ms reports; every second past that was a second the
+    // drain only waited (10 s here before, for the same check).
+    for (const u of upstreams) u.mode = { kind: "delayHeaders", ms: scaled(5_000) };
     const inFlight: Promise<FreshReply>[] = [];
     // Slow requests on fresh connections until both workers hold some (the kernel picks which
     // worker accepts), as their reports to the primary say; bounded at 64 requests.

@@ -126,10 +126,12 @@ describe("BreakerDecider: window slab and sweep timing", () => {
     test(`a member decides alike among many and alone (seeded ${base})`, () =>
       compareStreams(base, 60, 1500, 1));
 
-  // More members with traffic than one sweep slice (1,024) visits: the sweep spans ticks.
-  for (const base of [19, 20])
-    test(`a member decides alike among many and alone while the sweep spans ticks (seeded ${base})`, () =>
-      compareStreams(base, 1500, 1500, 50, 1400));
+  // More members with traffic than one sweep slice (1,024) visits: the sweep spans ticks. One
+  // seed is enough: its 1,500 steps (~190 s of stream time, one sweep per bucket) run a sweep
+  // across ticks many times over, and the variety of decisions comes from the three streams
+  // above. A second seed cost 3.9 s of CPU (each step asks 3,000 lone deciders) for that path.
+  test("a member decides alike among many and alone while the sweep spans ticks (seeded 19)", () =>
+    compareStreams(19, 1500, 1500, 50, 1400));
 
   test("a tick visits the timed members and a slice of the sweep, not every member with traffic", () => {
     const d = new BreakerDecider(RULES, 400);

@@ -60,7 +60,9 @@ async function assertRefusesProxyPort(cmd: string[]): Promise<void> {
 }
 
 test("ctl against the proxy port, members up: every command exits 1 saying it is not the admin API", async () => {
-  for (const cmd of COMMANDS) await assertRefusesProxyPort(cmd);
+  // The commands are independent (the proxy port changes nothing): their processes run side by
+  // side, each a node start-up, as twelve in a row took 5.6 s on CI.
+  await Promise.all(COMMANDS.map(assertRefusesProxyPort));
   // The admin port itself still works (the check does not refuse shardgate's own answers).
   const ok = await runCtl(["drain", "users", "m1", "--admin", sg.adminUrl], {
     SHARDGATE_ADMIN_TOKEN: "t0ken-0123456789abcdef",
@@ -75,6 +77,7 @@ test("ctl against the proxy port, members up: every command exits 1 saying it is
 test("ctl against the proxy port, members down: the proxy's own error is not an admin refusal", async () => {
   await closeAll(ups);
   // Its answers are now the proxy's own 502/503 errors (with the request id), not an upstream's.
-  for (const cmd of [["status"], ["drain", "users", "m2"], ["route", "users", "k1"], ["reload"]])
-    await assertRefusesProxyPort(cmd);
+  await Promise.all(
+    [["status"], ["drain", "users", "m2"], ["route", "users", "k1"], ["reload"]].map(assertRefusesProxyPort),
+  );
 });

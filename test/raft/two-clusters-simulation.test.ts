@@ -11,6 +11,8 @@
 // clusters keep every invariant of sim/driver-run.ts, and at the end each cluster's members
 // hold one id, not the other cluster's. With the rule disabled every seed fails; with the cluster id derived
 // without the proposer's session, 283 of seeds 1-300 fail (both clusters draw one id).
+// 100 seeds in the suite (200 before): either bug fails nearly every seed, and the invariants
+// of sim/driver-run.ts shared with one cluster get their 2,000 seeds in driver-simulation.test.ts.
 // A failing seed replays with: npm run raft:sim -- --two-clusters --replay SEED
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -19,7 +21,7 @@ import { runDriverSeed } from "./sim/driver-run.js";
 import { sweepDriverSeeds } from "./sim/driver-sweep.js";
 
 const START = testSeed(1);
-const SEEDS = Number(process.env.RAFT_SIM_TWO_CLUSTER_SEEDS ?? 200);
+const SEEDS = Number(process.env.RAFT_SIM_TWO_CLUSTER_SEEDS ?? 100);
 
 test(`two clusters of the same ids: ${SEEDS} seeds, no message crosses, both keep their invariants`, async () => {
   const t0 = performance.now();
