@@ -201,9 +201,10 @@ function writeForwardedHeaders(
   // element says the same: its proto=http under a trusted https had a member that reads Forwarded
   // (Spring the first element, Rack the last) or, told https in Forwarded only,
   // X-Forwarded-Proto (Express) build http links for https clients. A trusted
-  // X-Forwarded-Proto that names no scheme is passed on as it came (and never cached); proto=
-  // must name one, so the element names the connection's. An untrusted client's value is never
-  // read, as Envoy's edge (use_remote_address, no trusted hops) overwrites it.
+  // X-Forwarded-Proto that names no scheme, or is a list whose elements disagree (an appending
+  // proxy's `https, http`, the first its client's own), is passed on as it came (and never
+  // cached); proto= must name one, so the element names the connection's. An untrusted client's
+  // value is never read, as Envoy's edge (use_remote_address, no trusted hops) overwrites it.
   const own = facts.encrypted ? "https" : "http";
   let told = own;
   if (fromTrusted && proto !== undefined) told = forwardedScheme(proto);

@@ -12,16 +12,53 @@ import type { TrustedList } from "../routing/cidr-match.js";
 const SCHEME = /^[a-z][a-z0-9+.-]{0,15}$/;
 
 /**
- * The scheme an X-Forwarded-Proto value names (this hop's, or a trusted proxy's first element),
- * lower-cased; "" when that is no URI scheme (a trusted proxy's empty or garbled value), which is
- * then passed on as it came and left uncached rather than read the way one member might.
+ * The scheme an X-Forwarded-Proto value names (this hop's, or a trusted proxy's), lower-cased;
+ * "" when that is no URI scheme (a trusted proxy's empty or garbled value), or when the value is a
+ * list whose elements do not all name one scheme: such a value is then passed on as it came and
+ * left uncached rather than read the way one member might. A proxy that appends to its client's
+ * X-Forwarded-Proto (nginx's and OpenShift's append modes) puts the client's own value first, so
+ * a plain client that sent `https` arrived as `https, http`: read by its first element, the key took
+ * https and the member was told https alone, where a member reading the last element (Rack) had
+ * been told the proxy's http. A list whose elements agree (`https, https`) could only be written
+ * by a client the proxy saw on that scheme, and is read as the one scheme. Spaces and tabs around
+ * an element are no part of it (RFC 9110 5.6.1); an empty element names no scheme.
  */
 export function forwardedScheme(proto: string | string[] | undefined): string {
   if (proto === "http" || proto === "https") return proto;
   if (typeof proto !== "string") return "";
   const comma = proto.indexOf(",");
-  const first = (comma < 0 ? proto : proto.slice(0, comma)).trim().toLowerCase();
-  return SCHEME.test(first) ? first : "";
+  let start = 0;
+  let end = comma < 0 ? proto.length : comma;
+  while (start < end && isSpace(proto.charCodeAt(start))) start++;
+  while (end > start && isSpace(proto.charCodeAt(end - 1))) end--;
+  const first = proto.slice(start, end).toLowerCase();
+  if (!SCHEME.test(first)) return "";
+  return comma < 0 || everyElementIs(proto, comma + 1, first) ? first : "";
+}
+
+/** Whether each element of the list `text` from `from` on is `scheme` (lower-case) in any case, without cutting any out. */
+function everyElementIs(text: string, from: number, scheme: string): boolean {
+  let start = from;
+  while (start <= text.length) {
+    let end = text.indexOf(",", start);
+    if (end < 0) end = text.length;
+    const next = end + 1;
+    while (start < end && isSpace(text.charCodeAt(start))) start++;
+    while (end > start && isSpace(text.charCodeAt(end - 1))) end--;
+    if (end - start !== scheme.length) return false;
+    for (let i = 0; i < scheme.length; i++) {
+      const c = text.charCodeAt(start + i);
+      // Upper-case ASCII letters only: scheme characters have no other case.
+      if ((c >= 0x41 && c <= 0x5a ? c | 0x20 : c) !== scheme.charCodeAt(i)) return false;
+    }
+    start = next;
+  }
+  return true;
+}
+
+/** Whether a character code is a space or a tab (RFC 9110 OWS). */
+function isSpace(code: number): boolean {
+  return code === 0x20 || code === 0x09;
 }
 
 /** tchar (RFC 9110 5.6.2) by character code below 128: what a Forwarded name or token value is made of. */
