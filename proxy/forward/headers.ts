@@ -196,17 +196,20 @@ function writeForwardedHeaders(
   out["x-forwarded-for"] = typeof xff === "string" && xff !== "" ? `${xff}, ${peer}` : peer;
   // The scheme the member is told, and the shared cache keys on: a trusted proxy's (a TLS-
   // terminating load balancer's https in front of this plain listener), in its X-Forwarded-Proto
-  // or else its Forwarded, else this connection's. X-Forwarded-Proto carries it as one lower-case
-  // element and this hop's Forwarded element says the same: its proto=http under a trusted https
-  // had a member that reads Forwarded (Spring the first element, Rack the last) or, told https
-  // in Forwarded only, X-Forwarded-Proto (Express) build http links for https clients. A trusted
-  // X-Forwarded-Proto that names no scheme is passed on as it came (and never cached); proto=
-  // must name one, so the element names the connection's. An untrusted client's value is never
-  // read, as Envoy's edge (use_remote_address, no trusted hops) overwrites it.
+  // or else in the elements trusted proxies wrote in its Forwarded (told-scheme.ts), else this
+  // connection's. X-Forwarded-Proto carries it as one lower-case element and this hop's Forwarded
+  // element says the same: its proto=http under a trusted https had a member that reads Forwarded
+  // (Spring the first element, Rack the last) or, told https in Forwarded only,
+  // X-Forwarded-Proto (Express) build http links for https clients. A trusted
+  // X-Forwarded-Proto that names no scheme, or is a list whose elements disagree (an appending
+  // proxy's `https, http`, the first its client's own), is passed on as it came (and never
+  // cached); proto= must name one, so the element names the connection's. An untrusted client's
+  // value is never read, as Envoy's edge (use_remote_address, no trusted hops) overwrites it.
   const own = facts.encrypted ? "https" : "http";
   let told = own;
   if (fromTrusted && proto !== undefined) told = forwardedScheme(proto);
-  else if (fromTrusted && typeof fwd === "string") told = forwardedProtoScheme(fwd) || own;
+  else if (fromTrusted && trusted !== null && typeof fwd === "string")
+    told = forwardedProtoScheme(fwd, trusted) || own;
   if (told !== "") out["x-forwarded-proto"] = told;
   if (!fromTrusted || headers["x-forwarded-host"] === undefined) {
     if (host !== undefined) out["x-forwarded-host"] = host;

@@ -49,7 +49,7 @@ test("an answer fetched for https is never served to http clients, nor one for h
   assert.equal(gate.member.count(path), 2, gate.member.asked.join("\n"));
   // Each scheme's entry is what its clients get from then on; spellings of one scheme share it.
   assert.match((await hit(path, "http")).body, /proto=http$/);
-  for (const proto of ["https", "HTTPS", "https, http", " Https "]) {
+  for (const proto of ["https", "HTTPS", "https, HTTPS", " Https "]) {
     const a = await get(path, proto);
     assert.equal(a.cache, "HIT", `${proto}: ${a.body}`);
     assert.match(a.body, /proto=https$/, proto);
@@ -62,7 +62,7 @@ test("behind a trusted proxy that says https, a member reading Forwarded is told
   // X-Forwarded-Proto and the key said https: a member reading Forwarded (Spring first, Rack its
   // last element) built http links into the https entry. Every spelling the key reads as https is
   // passed on as https, so a member reading the last X-Forwarded-Proto element (Rack) agrees too.
-  for (const [i, proto] of ["https", " HTTPS ", "https, http"].entries()) {
+  for (const [i, proto] of ["https", " HTTPS ", "https, https"].entries()) {
     const path = `/behind/scheme/told/${i}`;
     assert.equal((await get(path, proto)).cache, "MISS", proto);
     const told = gate.member.lastHeaders.get(path);
@@ -119,6 +119,36 @@ test("a trusted proxy that says https in Forwarded only is told on as https, and
       f,
     );
   }
+});
+
+test("a trusted proxy's X-Forwarded-Proto list whose elements disagree is passed on as sent, never cached", async () => {
+  // A proxy that appends (nginx's and OpenShift's append modes) puts its client's own value first:
+  // a plain client that sent `https` arrives as `https, http`. Read by the first element, it was
+  // served the https entry and, on a miss, the member was told https alone and the answer stored
+  // as the https one. Now nothing in it is believed: the member gets the list as it was sent (a
+  // member reading the last element reads the proxy's own) and this hop's element the connection's.
+  const path = "/behind/scheme/appended";
+  const stored = await get(path, "https");
+  assert.equal(stored.cache, "MISS");
+  await hit(path, "https");
+  for (const proto of ["https, http", "http, https"]) {
+    for (let i = 0; i < 2; i++) {
+      const before = gate.member.count(path);
+      const a = await get(path, proto);
+      assert.equal(a.status, 200, proto);
+      assert.equal(a.cache, "undefined", `${proto}: no X-Cache, the cache left the request alone: ${a.body}`);
+      assert.equal(
+        gate.member.count(path),
+        before + 1,
+        `${proto} reached the member\n${gate.member.asked.join("\n")}`,
+      );
+      const told = gate.member.lastHeaders.get(path);
+      assert.equal(told?.["x-forwarded-proto"], proto);
+      assert.equal(told?.forwarded, "for=127.0.0.1;host=shop.test;proto=http", proto);
+    }
+  }
+  // The https entry is still what https clients get: nothing the lists were answered was stored.
+  assert.equal((await hit(path, "https")).body, stored.body);
 });
 
 test("an untrusted client's X-Forwarded-Proto neither picks nor splits the entry: this hop's scheme keys it", async () => {

@@ -4,17 +4,24 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { forwardedProtoScheme, forwardedScheme } from "../../proxy/forward/told-scheme.js";
+import { addressPart } from "../../proxy/routing/address-text.js";
+import { CidrMatcher } from "../../proxy/routing/cidr-match.js";
 import { forwardedElement, forwardedFor } from "../../proxy/routing/forwarded.js";
 import { hashKey } from "../../ring/hash.js";
 import { pick, seededRandom, seedNote, testSeed } from "../support/prng.js";
 import { send, startHarness } from "./harness.js";
 
-test("forwardedProtoScheme reads the first proto= pair, never one inside a quoted value", () => {
+/** The test's trustedProxies: the 10.0.0.0/8 hops. */
+const TEN = new CidrMatcher([{ address: "10.0.0.0", prefix: 8, family: "ipv4" }]);
+
+test("forwardedProtoScheme reads the trusted proxies' left-most proto= pair, never one inside a quoted value", () => {
   const cases: Array<[string, string]> = [
     ["for=192.0.2.7;proto=https", "https"],
     ["Proto=HTTPS;for=192.0.2.7", "https"],
     ['for=192.0.2.7;proto="https"', "https"],
-    ["for=192.0.2.7, for=198.51.100.1;proto=https, for=10.0.0.1;proto=http", "https"],
+    ["for=192.0.2.7;proto=https, for=10.0.0.1", "https"],
+    ['for=192.0.2.7;proto=https, For="10.0.0.1:4711";proto=http', "https"],
+    ["for=192.0.2.7;proto=https,, for=10.0.0.1;proto=http,", "https"],
     ["for=192.0.2.7 ; proto=wss", "wss"],
     ['for="_x;proto=https"', ""],
     ['host="a,proto=https";for=192.0.2.7', ""],
@@ -23,23 +30,54 @@ test("forwardedProtoScheme reads the first proto= pair, never one inside a quote
     ["for=192.0.2.7;proto=h{t}tp, for=10.0.0.1;proto=https", ""],
     ["for=192.0.2.7;proto=", ""],
     ["", ""],
+    // A client's own elements, passed on in front of the one an appending proxy wrote about it
+    // (the element before a for= that is not a trusted hop, or that has no for=), say nothing.
+    ["proto=https, for=198.51.100.7;proto=http", "http"],
+    ["for=10.0.0.9;proto=https, for=198.51.100.7;proto=http", "http"],
+    ["for=192.0.2.7;proto=https, for=198.51.100.1;proto=https, for=10.0.0.1;proto=http", "https"],
+    ["proto=https, proto=http", "http"],
+    ["proto=https, for=198.51.100.7", ""],
+    ['proto=https, for="unknown";proto=http', "http"],
     // Malformed (forwardedFor's rule): ignored whole, as for the ip key.
     ["for=192.0.2.7 x=1;proto=https", ""],
     ['proto=https;for="192.0.2.7', ""],
   ];
-  for (const [header, scheme] of cases) assert.equal(forwardedProtoScheme(header), scheme, header);
+  for (const [header, scheme] of cases) assert.equal(forwardedProtoScheme(header, TEN), scheme, header);
   // Seeded mixes of the grammar's pieces: a header forwardedFor refuses names no scheme, and one it
-  // reads names what its first proto= pair says (found here by a slow RegExp that steps over
-  // quoted values, right only for a well-formed header).
-  const pair = /"(?:[^"\\]|\\.)*"|(?:^|[;,])[ \t]*proto[ \t]*=("(?:[^"\\]|\\.)*"|[^;,\s"]*)/gi;
+  // reads names what a slow reading says: its elements (commas outside quoted strings) from the
+  // right, each one's first proto= taken, going on left while its for= is a trusted address.
+  const unit = /"(?:[^"\\]|\\.)*"|[,;]|[^",;]+/g;
+  const unquote = (v: string): string => (v.startsWith('"') ? v.slice(1, -1).replace(/\\(.)/g, "$1") : v);
   const reference = (h: string): string => {
     if (forwardedFor(h) === undefined) return "";
-    for (const m of h.matchAll(pair)) {
-      const v = m[1];
-      if (v !== undefined)
-        return forwardedScheme(v.startsWith('"') ? v.slice(1, -1).replace(/\\(.)/g, "$1") : v);
+    const elements: Array<Array<[string, string]>> = [[]];
+    let pair = "";
+    const endPair = (): void => {
+      const eq = pair.indexOf("=");
+      if (eq >= 0)
+        elements[elements.length - 1].push([
+          pair.slice(0, eq).trim().toLowerCase(),
+          unquote(pair.slice(eq + 1).trim()),
+        ]);
+      pair = "";
+    };
+    for (const m of h.matchAll(unit)) {
+      if (m[0] === ";" || m[0] === ",") endPair();
+      else pair += m[0];
+      if (m[0] === ",") elements.push([]);
     }
-    return "";
+    endPair();
+    let scheme = "";
+    for (let k = elements.length - 1; k >= 0; k--) {
+      const e = elements[k];
+      if (e.length === 0) continue;
+      const proto = e.find(([name]) => name === "proto");
+      if (proto !== undefined) scheme = forwardedScheme(proto[1]);
+      const nodes = e.filter(([name]) => name === "for");
+      const node = nodes[nodes.length - 1];
+      if (node === undefined || node[1] === "" || !TEN.has(addressPart(node[1]))) break;
+    }
+    return scheme;
   };
   const seed = testSeed(7239);
   const random = seededRandom(seed);
@@ -50,6 +88,8 @@ test("forwardedProtoScheme reads the first proto= pair, never one inside a quote
     "https",
     "HTTP",
     "x",
+    "10.0.0.1",
+    "198.51.100.7",
     "{",
     '"',
     "\\",
@@ -60,11 +100,11 @@ test("forwardedProtoScheme reads the first proto= pair, never one inside a quote
     "=",
   ];
   let named = 0;
-  for (let i = 0; i < 20_000; i++) {
+  for (let i = 0; i < 50_000; i++) {
     let h = "";
-    const len = Math.floor(random() * 10);
+    const len = Math.floor(random() * 12);
     for (let j = 0; j < len; j++) h += pick(random, pieces);
-    const got = forwardedProtoScheme(h);
+    const got = forwardedProtoScheme(h, TEN);
     assert.equal(got, reference(h), `${seedNote(seed)}: ${JSON.stringify(h)}`);
     if (got !== "") named++;
   }
@@ -141,6 +181,39 @@ test("Forwarded from a trusted proxy sets the ip key and gets this hop's element
     headers: { forwarded: 'for="2001', "x-forwarded-for": "198.51.100.99" },
   });
   assert.equal(h.rec.ends.find((e) => e.path === "/fw2")?.keyHash, hashKey("198.51.100.99"));
+});
+
+test("a client's Forwarded passed on by an appending trusted proxy does not name the scheme", async (t) => {
+  const h = await startHarness({
+    config: (members) => ({
+      pools: { users: { algorithm: "ring", members } },
+      routes: [{ pool: "users", key: ["ip"], trustedProxies: ["127.0.0.1", "10.0.0.0/8"] }],
+    }),
+  });
+  t.after(() => h.close());
+  // A plain-HTTP client sent `Forwarded: proto=https`; the trusted proxy in front appended its
+  // own element about it (nginx's $proxy_add_forwarded, OpenShift's router by default) and sent
+  // no X-Forwarded-Proto. The member was told https in both fields.
+  const cases: Array<[string, string]> = [
+    ["proto=https, for=198.51.100.7;proto=http", "http"],
+    ['for="_spoof";proto=https, proto=http', "http"],
+    // A trusted hop's element vouches for the one before it: a TLS-terminating CDN at 10.1.2.3.
+    ["for=198.51.100.7;proto=https, for=10.1.2.3;proto=http", "https"],
+  ];
+  for (const [i, [incoming, scheme]] of cases.entries()) {
+    const r = await send(h.port, {
+      path: `/spoof${i}`,
+      headers: { forwarded: incoming, host: "shop.example" },
+    });
+    assert.equal(r.status, 200);
+    const seen = r.json();
+    assert.equal(seen.headers["x-forwarded-proto"], scheme, incoming);
+    assert.equal(
+      seen.headers.forwarded,
+      `${incoming}, for=127.0.0.1;host=shop.example;proto=${scheme}`,
+      incoming,
+    );
+  }
 });
 
 test("Forwarded from an untrusted client is replaced, and ignored for the ip key", async (t) => {
