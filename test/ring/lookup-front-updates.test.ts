@@ -135,3 +135,30 @@ test(`one-member and empty rings, with and without a front, answer as the plain 
     `two members and one (${seedNote(SEED)})`,
   );
 });
+
+test("ties: at every point two members share in a 10,000-member ring, held rings answer the smaller member", () => {
+  // 1.6 million 32-bit points hold a few hundred shared values (the birthday bound), each owned
+  // by the member first in id order; the random probes above rarely land on one.
+  const base = Array.from({ length: 10_000 }, (_, i) => ({ id: `shard-${i}.cache:6379`, weight: 1 }));
+  const m1 = base.filter((_, i) => i !== 17);
+  const m2 = m1.filter((_, i) => i !== 4321);
+  const r0 = buildRingHash(base);
+  const r1 = buildRingHash(m1, {}, r0);
+  const r2 = buildRingHash(m2, {}, r1);
+  for (const [ring, members] of [
+    [r0, base],
+    [r1, m1],
+    [r2, m2],
+  ] as const) {
+    const { points, owners } = buildRingHash(members);
+    const ties: number[] = [];
+    for (let i = 1; i < points.length; i++) if (points[i] === points[i - 1]) ties.push(points[i]);
+    assert.ok(ties.length > 50, `${ties.length} shared points among ${points.length}`);
+    for (const t of ties) {
+      for (const h of [t, (t - 1) >>> 0, Math.min(0xffffffff, t + 1)]) {
+        const want = owners[referenceSlot(points, h)];
+        assert.equal(ring.lookup(h), want, `${members.length} members, hash ${h} (a shared point ${t})`);
+      }
+    }
+  }
+});
