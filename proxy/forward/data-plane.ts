@@ -489,8 +489,7 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
     ctx.responseStarted = false;
     ctx.attemptStartedAt = now;
     ctx.sentAt = ctx.hasBody ? -1 : ctx.attemptStartedAt;
-    live.acquire(member.id, snapshot, index);
-    ctx.holding = true;
+    ctx.heldEpoch = live.acquire(member.id, snapshot, index);
     // chooseMember accepts a half-open member only through an admitted probe. A member
     // passUntil lets through is eligible (1), so the mask is read only for one it does not.
     ctx.probing =
@@ -781,10 +780,10 @@ class DataPlaneImpl implements DataPlane, EdgeContinuation, UndiciHost {
   }
 
   private releaseAttempt(ctx: RequestContext): void {
-    if (ctx.holding && ctx.live !== null && ctx.snapshot !== null) {
-      ctx.live.release(ctx.member, ctx.snapshot, ctx.memberIndex);
+    if (ctx.heldEpoch !== 0 && ctx.live !== null && ctx.snapshot !== null) {
+      ctx.live.release(ctx.member, ctx.snapshot, ctx.memberIndex, ctx.heldEpoch);
     }
-    ctx.holding = false;
+    ctx.heldEpoch = 0;
     this.releaseProbe(ctx);
     // An upgrade's share slot: its tunnel ended (finish), or it never opened (fail, a timeout).
     if (ctx.tunnelShareAddress !== "") {

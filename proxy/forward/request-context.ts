@@ -77,8 +77,8 @@ export class RequestContext implements RequestRecord {
   /** Allocated on the first retry only. */
   triedRest: Int32Array | null = null;
   memberIndex = -1;
-  /** True while the current attempt holds an in-flight slot in `live`. */
-  holding = false;
+  /** The count epoch under which the current attempt holds an in-flight slot in `live` (PoolLive.acquire), 0 none. */
+  heldEpoch = 0;
   /** True while the current attempt holds a half-open probe slot of its member (snapshot.probe). */
   probing = false;
   /** The member address whose client share an upgrade (its tunnel) holds, or "" (data-plane.ts). */

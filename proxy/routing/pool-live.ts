@@ -12,8 +12,10 @@
 // In-flight counts are kept only while the pool has bounded load, their one reader: a pool
 // without it (the default) touches no per-member count when a request starts and ends (at
 // 1,000 members a cache line on each). A change that turns bounded load on starts the counts
-// from zero; a request taken before it releases against a count it never raised, which
-// release keeps from going below zero, so the counts are exact again once those requests end.
+// from zero and a new count epoch: acquire hands the request its epoch, and a release counts
+// only under the epoch its acquire did. A request taken before the change raised no count of
+// this epoch, so its release lowers none (it would otherwise lower a newer request's count,
+// and bounded load would let that member take more than its cap until both requests ended).
 
 import type { RetryBudget } from "../forward/retry-budget.js";
 import type { PoolLiveView, PoolSnapshot } from "./types.js";
@@ -24,6 +26,8 @@ export class PoolLive implements PoolLiveView {
   totalInFlight = 0;
   /** Whether acquire/release count (the snapshot has bounded load). */
   private counting: boolean;
+  /** The stretch of counting (1, 2, ...: one per time bounded load was turned on) counts belong to. */
+  private epoch: number;
   skipUntil: Float64Array;
   passUntil: Float64Array;
   /**
@@ -36,6 +40,7 @@ export class PoolLive implements PoolLiveView {
   constructor(snapshot: PoolSnapshot) {
     this.snapshot = snapshot;
     this.counting = snapshot.bounded !== null;
+    this.epoch = this.counting ? 1 : 0;
     this.inFlight = new Int32Array(snapshot.members.length);
     this.skipUntil = new Float64Array(snapshot.members.length);
     this.passUntil = new Float64Array(snapshot.members.length);
@@ -87,6 +92,7 @@ export class PoolLive implements PoolLiveView {
     if (counting && !this.counting) {
       this.inFlight.fill(0);
       this.totalInFlight = 0;
+      this.epoch++;
     }
     this.counting = counting;
   }
@@ -100,18 +106,20 @@ export class PoolLive implements PoolLiveView {
   /**
    * Takes one in-flight slot on (`snapshot`, `index`) for `memberId` (while the pool has bounded
    * load). A retry walks the request's original snapshot, so its index is mapped like release()'s.
+   * Returns the count epoch to release under, 0 when nothing was counted.
    */
-  acquire(memberId: string, snapshot: PoolSnapshot, index: number): void {
-    if (!this.counting) return;
+  acquire(memberId: string, snapshot: PoolSnapshot, index: number): number {
+    if (!this.counting) return 0;
     const i = this.indexOf(memberId, snapshot, index);
-    if (i < 0) return;
+    if (i < 0) return 0;
     this.inFlight[i]++;
     this.totalInFlight++;
+    return this.epoch;
   }
 
-  /** Releases one in-flight request taken on (`snapshot`, `index`) for `memberId`. */
-  release(memberId: string, snapshot: PoolSnapshot, index: number): void {
-    if (!this.counting) return;
+  /** Releases one in-flight request taken on (`snapshot`, `index`) for `memberId` under `epoch` (acquire's). */
+  release(memberId: string, snapshot: PoolSnapshot, index: number, epoch: number): void {
+    if (!this.counting || epoch !== this.epoch) return;
     const i = this.indexOf(memberId, snapshot, index);
     if (i >= 0 && this.inFlight[i] > 0) {
       this.inFlight[i]--;

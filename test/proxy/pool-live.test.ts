@@ -36,8 +36,8 @@ test("counts carry over by id when the pool's snapshot is replaced, whatever the
   const s1 = snap(["a", "b", "c"], 5);
   const live = book.for(s1);
   const ib = s1.byId.get("b") as number;
-  live.acquire("b", s1, ib);
-  live.acquire("b", s1, ib);
+  const epoch = live.acquire("b", s1, ib);
+  assert.equal(live.acquire("b", s1, ib), epoch);
   live.skip("c", s1, s1.byId.get("c") as number, 1000);
   // A reload that restarts versions at 1 and adds a member.
   const s2 = snap(["d", "c", "b", "a"], 1);
@@ -47,13 +47,13 @@ test("counts carry over by id when the pool's snapshot is replaced, whatever the
   assert.equal(live.totalInFlight, 2);
   assert.equal(live.skipUntil[s2.byId.get("c") as number], 1000);
   // The request started on s1 releases against s2.
-  live.release("b", s1, ib);
+  live.release("b", s1, ib, epoch);
   assert.equal(live.inFlight[s2.byId.get("b") as number], 1);
   assert.equal(live.totalInFlight, 1);
   // A member that left is forgotten; releasing it is harmless.
   const s3 = snap(["a", "c", "d"], 2);
   book.for(s3);
-  live.release("b", s2, s2.byId.get("b") as number);
+  live.release("b", s2, s2.byId.get("b") as number, epoch);
   assert.equal(live.totalInFlight, 0);
   // A retry still walking s2 (its request's snapshot) takes its slot on s3's index for the id.
   live.acquire("a", s2, s2.byId.get("a") as number);
@@ -165,31 +165,42 @@ test("in-flight counts are kept while the pool has bounded load, from zero when 
   const live = book.for(s1);
   const a1 = s1.byId.get("a") as number;
   // Without bounded load nothing reads the counts: none are kept.
-  live.acquire("a", s1, a1);
-  live.acquire("a", s1, a1);
+  const none = live.acquire("a", s1, a1);
+  assert.equal(none, 0, "nothing counted, nothing to release");
   assert.equal(live.totalInFlight, 0);
   assert.equal(live.inFlight[a1], 0);
-  // Bounded load on: counting starts from zero; an earlier request's release goes no lower.
+  // Bounded load on: counting starts from zero; a request from before releases nothing.
   const s2 = build(true, 2);
   book.for(s2);
   const a2 = s2.byId.get("a") as number;
-  live.acquire("a", s2, a2);
+  const first = live.acquire("a", s2, a2);
   assert.equal(live.inFlight[a2], 1);
   assert.equal(live.totalInFlight, 1);
-  live.release("a", s1, a1);
-  live.release("a", s1, a1);
+  live.release("a", s1, a1, none);
+  assert.equal(live.inFlight[a2], 1, "the request taken before bounded load lowers no count");
+  assert.equal(live.totalInFlight, 1);
+  live.release("a", s2, a2, first);
   assert.equal(live.inFlight[a2], 0);
-  assert.equal(live.totalInFlight, 0);
-  live.acquire("a", s2, a2);
-  live.acquire("a", s2, a2);
-  // Off, then on again: the counts of the first stretch are not carried into the second.
+  const held = [live.acquire("a", s2, a2), live.acquire("a", s2, a2)];
+  // Off, then on again while those two are in flight: the counts of the first stretch are not
+  // carried into the second, and their releases do not lower the second's counts.
   book.for(build(false, 3));
+  live.release("a", s2, a2, held[0]);
   const s4 = build(true, 4);
   book.for(s4);
-  assert.equal(live.inFlight[s4.byId.get("a") as number], 0);
+  const a4 = s4.byId.get("a") as number;
+  assert.equal(live.inFlight[a4], 0);
   assert.equal(live.totalInFlight, 0);
   const b4 = s4.byId.get("b") as number;
-  live.acquire("b", s4, b4);
-  assert.equal(live.inFlight[b4], 1);
-  assert.equal(live.totalInFlight, 1);
+  const now = [live.acquire("a", s4, a4), live.acquire("b", s4, b4)];
+  assert.deepEqual([live.inFlight[a4], live.inFlight[b4], live.totalInFlight], [1, 1, 2]);
+  live.release("a", s2, a2, held[1]);
+  assert.deepEqual(
+    [live.inFlight[a4], live.inFlight[b4], live.totalInFlight],
+    [1, 1, 2],
+    "a request of the first stretch ending lowers no count of the second",
+  );
+  live.release("a", s4, a4, now[0]);
+  live.release("b", s4, b4, now[1]);
+  assert.deepEqual([live.inFlight[a4], live.inFlight[b4], live.totalInFlight], [0, 0, 0]);
 });
