@@ -14,6 +14,7 @@ import { connect } from "node:tls";
 import { SILENT_LOG } from "../../config/log-sink.js";
 import { CertificateStore } from "../../proxy/server/certificate-store.js";
 import { createProxyServer } from "../../proxy/server/proxy-server.js";
+import { recordingLogger } from "../support/recording-logger.js";
 import { issueCert, makeCa } from "../support/test-ca.js";
 import { eventually } from "../support/wait.js";
 import { planeOverUpstreams } from "./harness.js";
@@ -223,4 +224,35 @@ test("a reload's re-read is all or nothing; a worker's store serves the bytes it
   assert.deepEqual(worker.pems(), primary.pems());
   worker.install([{ ...primary.pems()[0], cert: Buffer.from("garbage").toString("base64") }]);
   assert.deepEqual(worker.pems(), primary.pems());
+});
+
+test("a worker's store keeps its pairs, logs and does not throw when the certificates message is garbled", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "sg-garbled-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  makeCa(dir);
+  issueCert(dir, "d", "d");
+  const primary = new CertificateStore({ cert: join(dir, "d.pem"), key: join(dir, "d.key") }, [], SILENT_LOG);
+  const good = primary.pems()[0];
+  const log = recordingLogger(["error"]);
+  const worker = CertificateStore.given(primary.pems(), log.logger);
+  // Each would reach install() straight from the IPC channel, where a throw is the worker's
+  // uncaught exception (it exits). Bytes that load but files that are not a pair's: refused too.
+  const garbled: unknown[] = [
+    null,
+    "pems",
+    [],
+    [null],
+    [{ ...good, files: null }],
+    [{ ...good, files: { ...good.files, names: 5 } }],
+    [{ ...good, files: { ...good.files, names: [5] } }],
+    [{ ...good, files: { key: good.files.key } }],
+    [{ ...good, cert: 7 }],
+  ];
+  for (const pems of garbled) {
+    const before = log.lines.length;
+    assert.doesNotThrow(() => worker.install(pems as never), JSON.stringify(pems));
+    assert.deepEqual(worker.pems(), primary.pems(), JSON.stringify(pems));
+    assert.equal(log.lines.length, before + 1, `logged once: ${JSON.stringify(pems)}`);
+    assert.match(log.lines[before], /from the primary did not load/);
+  }
 });
