@@ -256,3 +256,66 @@ test("a worker's store keeps its pairs, logs and does not throw when the certifi
     assert.match(log.lines[before], /from the primary did not load/);
   }
 });
+
+test("a worker's store answers SNI with the pairs it is given, and with the rotated ones once installed", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "sg-worker-sni-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  makeCa(dir);
+  issueCert(dir, "d", "default");
+  issueCert(dir, "a1", "a.test v1");
+  issueCert(dir, "a2", "a.test v2");
+  issueCert(dir, "w", "wild-b");
+  for (const [to, from] of [
+    ["a", "a1"],
+    ["b", "w"],
+  ] as const) {
+    swapIn(dir, `${to}.pem`, readFileSync(join(dir, `${from}.pem`)));
+    swapIn(dir, `${to}.key`, readFileSync(join(dir, `${from}.key`)));
+  }
+  // The primary reads the files; the worker's store is only ever given their bytes.
+  const primary = new CertificateStore(
+    { cert: join(dir, "d.pem"), key: join(dir, "d.key") },
+    [
+      { names: ["a.test"], cert: join(dir, "a.pem"), key: join(dir, "a.key") },
+      { names: ["*.b.test"], cert: join(dir, "b.pem"), key: join(dir, "b.key") },
+    ],
+    SILENT_LOG,
+  );
+  const worker = CertificateStore.given(primary.pems(), SILENT_LOG);
+  const { config, plane } = await planeOverUpstreams(t, 1);
+  const server = createProxyServer({
+    dataPlane: plane,
+    logger: SILENT_LOG,
+    listen: { timeouts: config.listen.timeouts, maxHeaderSize: config.listen.maxHeaderSize },
+    tls: { ...worker.defaultPair, SNICallback: worker.SNICallback },
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  worker.watch(server as never);
+  t.after(() => {
+    worker.close();
+    server.closeAllConnections();
+    server.close();
+  });
+  const port = (server.address() as AddressInfo).port;
+  const presented = (servername?: string): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const s = connect({ host: "127.0.0.1", port, servername, rejectUnauthorized: false }, () => {
+        const cn = s.getPeerCertificate().subject.CN;
+        s.end();
+        resolve(Array.isArray(cn) ? cn.join() : (cn ?? ""));
+      });
+      s.on("error", reject);
+    });
+  assert.equal(await presented("a.test"), "a.test v1");
+  assert.equal(await presented("x.b.test"), "wild-b");
+  assert.equal(await presented("other.test"), "default");
+
+  // The SNI pair rotates in the primary (a SIGHUP's re-read); the worker is handed the result.
+  swapIn(dir, "a.pem", readFileSync(join(dir, "a2.pem")));
+  swapIn(dir, "a.key", readFileSync(join(dir, "a2.key")));
+  assert.deepEqual(primary.reread(), []);
+  worker.install(primary.pems());
+  assert.equal(await presented("a.test"), "a.test v2");
+  assert.equal(await presented("x.b.test"), "wild-b");
+  assert.equal(await presented(undefined), "default");
+});
