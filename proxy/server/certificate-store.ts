@@ -95,7 +95,19 @@ function load(files: CertificateFiles): Loaded {
   return withContext(files, readPem(files.cert), readPem(files.key));
 }
 
+/**
+ * A pair another process sent. Its shape is checked here: IPC hands over whatever JSON arrived,
+ * and a field of the wrong type thrown at later (indexing the SNI names) would be an uncaught
+ * exception in the worker's message handler.
+ */
 function fromPem(p: CertificatePem): Loaded {
+  const f: Partial<CertificateFiles> | null = typeof p === "object" && p !== null ? p.files : null;
+  if (typeof f !== "object" || f === null || typeof f.cert !== "string" || typeof f.key !== "string")
+    throw new Error("a pair without its certificate and key file names");
+  if (f.names !== undefined && !(Array.isArray(f.names) && f.names.every((n) => typeof n === "string")))
+    throw new Error(`${f.cert} + ${f.key}: SNI names that are not a list of strings`);
+  if (typeof p.cert !== "string" || typeof p.key !== "string")
+    throw new Error(`${f.cert} + ${f.key}: PEM bytes that are not base64 text`);
   return withContext(p.files, Buffer.from(p.cert, "base64"), Buffer.from(p.key, "base64"));
 }
 
@@ -167,11 +179,13 @@ export class CertificateStore {
 
   /**
    * Serves `pems` from now on (a store made by `given`: the primary loaded new pairs). Pairs that
-   * do not make a context keep the previous ones (logged); they loaded in the primary, so none should.
+   * do not make a context, or a message not shaped as pairs, keep the previous ones (logged);
+   * they loaded in the primary, so none should.
    */
   install(pems: readonly CertificatePem[]): void {
     let next: Loaded[];
     try {
+      if (!Array.isArray(pems) || pems.length === 0) throw new Error("not a list of pairs");
       next = pems.map(fromPem);
     } catch (err) {
       this.logger.error(
@@ -180,7 +194,6 @@ export class CertificateStore {
       );
       return;
     }
-    if (next.length === 0) return;
     this.pairs = next;
     this.index();
     this.server?.setSecureContext({ cert: this.pairs[0].cert, key: this.pairs[0].key });

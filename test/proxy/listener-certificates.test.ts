@@ -14,6 +14,7 @@ import { connect } from "node:tls";
 import { SILENT_LOG } from "../../config/log-sink.js";
 import { CertificateStore } from "../../proxy/server/certificate-store.js";
 import { createProxyServer } from "../../proxy/server/proxy-server.js";
+import { recordingLogger } from "../support/recording-logger.js";
 import { issueCert, makeCa } from "../support/test-ca.js";
 import { eventually } from "../support/wait.js";
 import { planeOverUpstreams } from "./harness.js";
@@ -223,4 +224,98 @@ test("a reload's re-read is all or nothing; a worker's store serves the bytes it
   assert.deepEqual(worker.pems(), primary.pems());
   worker.install([{ ...primary.pems()[0], cert: Buffer.from("garbage").toString("base64") }]);
   assert.deepEqual(worker.pems(), primary.pems());
+});
+
+test("a worker's store keeps its pairs, logs and does not throw when the certificates message is garbled", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "sg-garbled-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  makeCa(dir);
+  issueCert(dir, "d", "d");
+  const primary = new CertificateStore({ cert: join(dir, "d.pem"), key: join(dir, "d.key") }, [], SILENT_LOG);
+  const good = primary.pems()[0];
+  const log = recordingLogger(["error"]);
+  const worker = CertificateStore.given(primary.pems(), log.logger);
+  // Each would reach install() straight from the IPC channel, where a throw is the worker's
+  // uncaught exception (it exits). Bytes that load but files that are not a pair's: refused too.
+  const garbled: unknown[] = [
+    null,
+    "pems",
+    [],
+    [null],
+    [{ ...good, files: null }],
+    [{ ...good, files: { ...good.files, names: 5 } }],
+    [{ ...good, files: { ...good.files, names: [5] } }],
+    [{ ...good, files: { key: good.files.key } }],
+    [{ ...good, cert: 7 }],
+  ];
+  for (const pems of garbled) {
+    const before = log.lines.length;
+    assert.doesNotThrow(() => worker.install(pems as never), JSON.stringify(pems));
+    assert.deepEqual(worker.pems(), primary.pems(), JSON.stringify(pems));
+    assert.equal(log.lines.length, before + 1, `logged once: ${JSON.stringify(pems)}`);
+    assert.match(log.lines[before], /from the primary did not load/);
+  }
+});
+
+test("a worker's store answers SNI with the pairs it is given, and with the rotated ones once installed", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "sg-worker-sni-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  makeCa(dir);
+  issueCert(dir, "d", "default");
+  issueCert(dir, "a1", "a.test v1");
+  issueCert(dir, "a2", "a.test v2");
+  issueCert(dir, "w", "wild-b");
+  for (const [to, from] of [
+    ["a", "a1"],
+    ["b", "w"],
+  ] as const) {
+    swapIn(dir, `${to}.pem`, readFileSync(join(dir, `${from}.pem`)));
+    swapIn(dir, `${to}.key`, readFileSync(join(dir, `${from}.key`)));
+  }
+  // The primary reads the files; the worker's store is only ever given their bytes.
+  const primary = new CertificateStore(
+    { cert: join(dir, "d.pem"), key: join(dir, "d.key") },
+    [
+      { names: ["a.test"], cert: join(dir, "a.pem"), key: join(dir, "a.key") },
+      { names: ["*.b.test"], cert: join(dir, "b.pem"), key: join(dir, "b.key") },
+    ],
+    SILENT_LOG,
+  );
+  const worker = CertificateStore.given(primary.pems(), SILENT_LOG);
+  const { config, plane } = await planeOverUpstreams(t, 1);
+  const server = createProxyServer({
+    dataPlane: plane,
+    logger: SILENT_LOG,
+    listen: { timeouts: config.listen.timeouts, maxHeaderSize: config.listen.maxHeaderSize },
+    tls: { ...worker.defaultPair, SNICallback: worker.SNICallback },
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  worker.watch(server as never);
+  t.after(() => {
+    worker.close();
+    server.closeAllConnections();
+    server.close();
+  });
+  const port = (server.address() as AddressInfo).port;
+  const presented = (servername?: string): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const s = connect({ host: "127.0.0.1", port, servername, rejectUnauthorized: false }, () => {
+        const cn = s.getPeerCertificate().subject.CN;
+        s.end();
+        resolve(Array.isArray(cn) ? cn.join() : (cn ?? ""));
+      });
+      s.on("error", reject);
+    });
+  assert.equal(await presented("a.test"), "a.test v1");
+  assert.equal(await presented("x.b.test"), "wild-b");
+  assert.equal(await presented("other.test"), "default");
+
+  // The SNI pair rotates in the primary (a SIGHUP's re-read); the worker is handed the result.
+  swapIn(dir, "a.pem", readFileSync(join(dir, "a2.pem")));
+  swapIn(dir, "a.key", readFileSync(join(dir, "a2.key")));
+  assert.deepEqual(primary.reread(), []);
+  worker.install(primary.pems());
+  assert.equal(await presented("a.test"), "a.test v2");
+  assert.equal(await presented("x.b.test"), "wild-b");
+  assert.equal(await presented(undefined), "default");
 });
