@@ -12,6 +12,7 @@ import { type ClientHttp2Session, connect, constants } from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
+import { h2StatusOnce } from "../support/h2-client.js";
 import { oneMemberGate } from "../support/one-member-gate.js";
 import { issueCert, makeCa } from "../support/test-ca.js";
 import { scaled } from "../support/wait.js";
@@ -83,24 +84,6 @@ async function closedByServer(c: ClientHttp2Session, end: Ending, what: string):
   );
 }
 
-/** One GET over a fresh TLS session, read to its end: the next client is served. */
-function tlsStatusOnce(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const c = connect(tlsUrl(), { ca });
-    c.on("error", reject);
-    const r = c.request({ ":path": "/", "x-user-id": "after" });
-    r.on("response", (h) => {
-      r.resume();
-      r.on("end", () => {
-        c.close();
-        resolve(Number(h[":status"]));
-      });
-    });
-    r.on("error", reject);
-    r.end();
-  });
-}
-
 test("PING flood over TLS, ended by nghttp2's outbound-queue limit: the client reads GOAWAY ENHANCE_YOUR_CALM", async () => {
   // The client's own cap on PINGs awaiting an ACK (10 by default) would stop the flood first.
   const { c, end } = await tlsSession({ maxOutstandingPings: PINGS + 1 });
@@ -112,7 +95,7 @@ test("PING flood over TLS, ended by nghttp2's outbound-queue limit: the client r
     constants.NGHTTP2_ENHANCE_YOUR_CALM,
     `GOAWAY code ${end.goaway} (-1: none) after ${sent} PINGs\n${gate.sg.proc.output()}`,
   );
-  assert.equal(await tlsStatusOnce(), 200);
+  assert.equal(await h2StatusOnce(tlsUrl(), undefined, ca), 200);
 });
 
 test("rapid reset over TLS, from a client still resetting: it reads GOAWAY ENHANCE_YOUR_CALM", async () => {
@@ -135,5 +118,5 @@ test("rapid reset over TLS, from a client still resetting: it reads GOAWAY ENHAN
     constants.NGHTTP2_ENHANCE_YOUR_CALM,
     `GOAWAY code ${end.goaway} (-1: none) after ${opened} streams\n${gate.sg.proc.output()}`,
   );
-  assert.equal(await tlsStatusOnce(), 200);
+  assert.equal(await h2StatusOnce(tlsUrl(), undefined, ca), 200);
 });
