@@ -19,7 +19,7 @@ import type { SnapshotMember } from "../routing/types.js";
 import { headerListOver } from "../server/h2-header-list.js";
 import { bodyReplayable, forgetBody, recordBody, replayBody } from "./body-replay.js";
 import { encodeGrpcMessage, formatGrpcTimeout, GRPC, isGrpcContentType } from "./grpc-status.js";
-import { H2Error, type UpstreamProtocol } from "./h2-sessions.js";
+import { aboveMemberGoaway, H2Error, type UpstreamProtocol } from "./h2-sessions.js";
 import { takeSlot } from "./h2-stream-slots.js";
 import type { RequestContext } from "./request-context.js";
 import type { ForwardAttempt, UndiciHost } from "./undici-attempt.js";
@@ -87,6 +87,8 @@ export const UPSTREAM_HEAD_MAX = 16 * 1024;
 export class H2Attempt implements ForwardAttempt {
   finished = false;
   private stream: ClientHttp2Stream | null = null;
+  /** The stream's session: Node lets go of it when the stream is destroyed. */
+  private session: ClientHttp2Session | null = null;
   /** The client gets this attempt's body (false: discarded or abandoned). */
   private relaying = false;
   /** The response head arrived (a stream that ends without one is a failure). */
@@ -151,6 +153,7 @@ export class H2Attempt implements ForwardAttempt {
       return;
     }
     this.stream = stream;
+    this.session = session;
     (stream as WithAttempt)[kAttempt] = this;
     // Queued behind the member's stream limit: its body waits on us, not on the client, so the
     // response timeout runs from now (h2-stream-slots.ts), on this attempt's own timer, which
@@ -306,7 +309,10 @@ export class H2Attempt implements ForwardAttempt {
     // may go again, once, on the member's next session, if its body was kept whole (or not read),
     // then on the next member as a request never sent (any method: REFUSED).
     const unprocessed =
-      !this.relaying && !this.answered && isUnprocessed(err, this.stream) && bodyReplayable(this.ctx.req);
+      !this.relaying &&
+      !this.answered &&
+      isUnprocessed(err, this.stream, this.session) &&
+      bodyReplayable(this.ctx.req);
     const retry = this.refusedRetry;
     if (retry !== null && unprocessed) {
       this.refusedRetry = null;
@@ -411,12 +417,17 @@ function endWithStatus(res: ServerResponse, status: number, message: string): vo
   res.end();
 }
 
-function isUnprocessed(err: Error, stream: ClientHttp2Stream | null): boolean {
+function isUnprocessed(
+  err: Error,
+  stream: ClientHttp2Stream | null,
+  session: ClientHttp2Session | null,
+): boolean {
   const code = (err as NodeJS.ErrnoException).code;
   return (
     code === "ERR_HTTP2_GOAWAY_SESSION" ||
     code === "ERR_HTTP2_INVALID_SESSION" ||
-    stream?.rstCode === constants.NGHTTP2_REFUSED_STREAM
+    stream?.rstCode === constants.NGHTTP2_REFUSED_STREAM ||
+    (stream !== null && session !== null && aboveMemberGoaway(session, stream))
   );
 }
 

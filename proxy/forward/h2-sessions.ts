@@ -22,7 +22,13 @@
 // Stale errors stay per request: each attempt owns its stream and is told apart by the context
 // (h2-attempt.ts).
 
-import { type ClientHttp2Session, connect, constants, type SecureClientSessionOptions } from "node:http2";
+import {
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+  connect,
+  constants,
+  type SecureClientSessionOptions,
+} from "node:http2";
 import { localExhaustionCode } from "../../health/local-exhaustion.js";
 import { upstreamLookup } from "../net/bounded-lookup.js";
 import type { SnapshotMember } from "../routing/types.js";
@@ -79,6 +85,28 @@ const MEMBER_PROTOCOL_ERROR = new H2Error(
   "ECONNRESET",
   "upstream HTTP/2 session ended: the member sent a malformed frame (GOAWAY sent)",
 );
+
+const kGoawayLast = Symbol("shardgate.h2goawayLast");
+type AfterGoaway = ClientHttp2Session & { [kGoawayLast]?: number };
+
+/**
+ * Whether the member's GOAWAY on `session` said it never processed `stream`: the stream's id is
+ * above the GOAWAY's last-stream-id (RFC 9113 section 6.8), whatever the GOAWAY's code. With
+ * NO_ERROR nghttp2 ends such a stream REFUSED_STREAM; with any other code Node destroys the
+ * session first and the stream fails as a plain reset, which said nothing of the kind: a member
+ * shedding load with GOAWAY ENHANCE_YOUR_CALM had each such request answered 502 upstream_reset,
+ * though it was safe to send again.
+ */
+export function aboveMemberGoaway(session: ClientHttp2Session, stream: ClientHttp2Stream): boolean {
+  const last = (session as AfterGoaway)[kGoawayLast];
+  const id = stream.id;
+  return last !== undefined && id !== undefined && id > last;
+}
+
+/** A later GOAWAY's last-stream-id is never higher (RFC 9113 section 6.8): the latest holds. */
+function rememberGoaway(this: ClientHttp2Session, _code: number, lastStreamID: number): void {
+  (this as AfterGoaway)[kGoawayLast] = lastStreamID;
+}
 
 /** Whether `err` says the member never processed the request (see H2Error.unprocessed). */
 export function isUnprocessedFailure(err: Error | undefined): boolean {
@@ -241,6 +269,7 @@ export class H2Sessions {
       if (i >= 0) e.sessions.splice(i, 1);
     };
     // After a GOAWAY the session finishes its streams but takes no new ones: replace it now.
+    session.on("goaway", rememberGoaway);
     session.on("goaway", forget);
     session.on("error", (err: Error) => {
       if (connected || localExhaustionCode(err) !== null) return;

@@ -1,5 +1,5 @@
-// The GOAWAY a client gets when Node ends its HTTP/2 session for an nghttp2 error, and that it
-// gets one at all. Measured on Node 20 with raw frames:
+// The GOAWAY a client gets when Node ends its HTTP/2 session for an nghttp2 error or for its
+// abuse, and that it gets one at all. Measured on Node 20 with raw frames:
 // - A WINDOW_UPDATE taking a window past 2^31-1 (RFC 9113 section 6.9.1: FLOW_CONTROL_ERROR)
 //   reaches JS as an error numbered NGHTTP2_ERR_FLOW_CONTROL, and Node's session.destroy(error)
 //   sends GOAWAY INTERNAL_ERROR for every error it is given; nghttp2's own FLOW_CONTROL_ERROR
@@ -13,9 +13,20 @@
 //   it had not yet read, the GOAWAY included (a flooding client reading as it sends: no GOAWAY in
 //   4 of 4 runs). Now GOAWAY ENHANCE_YOUR_CALM, as Envoy sends for its flood limits, and the
 //   socket lingers (reading and dropping) for LINGER_MS after its FIN before it is destroyed, as
-//   Envoy's delayed close does, so the GOAWAY arrives. Over TLS a flooding client still gets no
-//   GOAWAY, only close_notify: there Node never wrote nghttp2's queue (the ACKs, then the GOAWAY)
-//   before it destroyed the handle, so nothing is left to deliver.
+//   Envoy's delayed close does, so the GOAWAY arrives. The rapid-reset guard's ENHANCE_YOUR_CALM
+//   (h2-reset-guard.ts) ends its session through the same destroy, so it lingers alike: a
+//   node:http2 client still resetting streams over TLS read no GOAWAY (3 of 3 runs), reset by
+//   the kernel before it read.
+// - Over TLS a flooding client got no GOAWAY at all, only close_notify (a node:http2 client's
+//   'goaway' never fired, 10 of 10 runs). Node's native session writes nothing while a write of
+//   its own is in flight, and it sends the GOAWAY only when the session is destroyed: a write
+//   to a TLS socket always completes a turn later (Node's TLS layer reports it asynchronously),
+//   so during a flood one is nearly always in flight, the GOAWAY stays queued, and nothing sends
+//   it once the session is gone. So over TLS such a destroy waits one turn: Node completes that
+//   write (and sends what it had queued) in its native immediates, which run before this
+//   process's setImmediate callbacks in the same turn, and then finds nothing in flight. A
+//   connection whose kernel buffers are full at that moment still loses it, over h2c as well:
+//   that write completes only when the client reads.
 // Node gives no other hook: the error reaches the session's 'error' listeners only after the
 // GOAWAY was queued. So each session's destroy is replaced by one that names the code when
 // Node's own call carries none; the same stand-in bounds the socket of a session ending after a
@@ -24,6 +35,7 @@
 
 import { constants, type Http2Session } from "node:http2";
 import type { Socket } from "node:net";
+import type { TLSSocket } from "node:tls";
 import { boundClosedSocket } from "./h2-closed-socket.js";
 import { NGHTTP2_ERR_FLOODED, NGHTTP2_ERR_TOO_MANY_CONTINUATIONS } from "./h2-session-error.js";
 import { LINGER_MS } from "./linger-close.js";
@@ -39,10 +51,17 @@ const GOAWAY_FOR: ReadonlyMap<number, number> = new Map([
   [NGHTTP2_ERR_TOO_MANY_CONTINUATIONS, constants.NGHTTP2_ENHANCE_YOUR_CALM],
 ]);
 
+/** The GOAWAY codes that end a session for the client's abuse: the client must be able to read them. */
+const ABUSE_CODES: ReadonlySet<number> = new Set(GOAWAY_FOR.values());
+
 type Destroy = (this: Http2Session, error?: unknown, code?: number) => void;
 
 /** Http2Session's own destroy, found on the first session. */
 let baseDestroy: Destroy | null = null;
+
+/** Set on a session whose destroy waits a turn (over TLS): later calls change nothing, as after a destroy. */
+const kEnding = Symbol("shardgate.h2Ending");
+type Ending = Http2Session & { [kEnding]?: true };
 
 /**
  * Called for each new server session: its nghttp2 errors end it with the GOAWAY code they mean,
@@ -53,19 +72,32 @@ export function answerSessionErrors(session: Http2Session): void {
   (session as unknown as { destroy: Destroy }).destroy = destroyWithCode;
 }
 
-function destroyWithCode(this: Http2Session, error?: unknown, code?: number): void {
+function destroyWithCode(this: Ending, error?: unknown, code?: number): void {
+  if (this[kEnding]) return;
   // Once destroyed, a later call changes nothing (Node's destroy returns): the socket is left alone.
   if (!this.destroyed) {
     const mapped = code === undefined ? goawayFor(error) : undefined;
     if (mapped !== undefined) code = mapped;
+    const socket = socketOf(this);
     // After a graceful close Node never destroys the socket at all (h2-closed-socket.ts), so
     // there is no destroy to turn into a linger: the socket is bounded instead.
     if (this.closed) {
-      const socket = socketOf(this);
       if (socket !== undefined) boundClosedSocket(socket);
-    } else if (mapped !== undefined) lingerOnDestroy(this);
+    } else if (code !== undefined && ABUSE_CODES.has(code)) {
+      lingerOnDestroy(socket);
+      if ((socket as TLSSocket | undefined)?.encrypted === true) {
+        this[kEnding] = true;
+        setImmediate(destroyNextTurn, this, error, code);
+        return;
+      }
+    }
   }
   (baseDestroy as Destroy).call(this, error, code);
+}
+
+function destroyNextTurn(session: Ending, error: unknown, code: number): void {
+  session[kEnding] = undefined;
+  (baseDestroy as Destroy).call(session, error, code);
 }
 
 /** The GOAWAY code for the nghttp2 error `error` carries, undefined for any other error. */
@@ -83,8 +115,8 @@ type Lingering = Socket & { [kOwnDestroy]?: Socket["destroy"] };
  * Node ends the socket (FIN after the GOAWAY) and then destroys it: that destroy is turned into
  * reading and dropping the client's input for LINGER_MS, then the socket's own destroy.
  */
-function lingerOnDestroy(session: Http2Session): void {
-  const socket = socketOf(session) as Lingering | undefined;
+function lingerOnDestroy(s: Socket | undefined): void {
+  const socket = s as Lingering | undefined;
   if (socket === undefined || socket.destroyed || socket[kOwnDestroy] !== undefined) return;
   socket[kOwnDestroy] = socket.destroy;
   socket.destroy = lingeringDestroy;

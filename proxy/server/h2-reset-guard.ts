@@ -108,8 +108,10 @@ function count(session: ServerHttp2Session, c: Counts, stream: ServerHttp2Stream
   if (c.closed >= RESET_MIN_STREAMS && c.premature > c.closed * RESET_MAX_RATIO) {
     (session as Guarded)[kCounts] = undefined;
     c.hooks.onTripped(session, c.closed, c.premature);
-    // destroy(err, code) sends GOAWAY with `code` and closes the socket; the error goes to the
-    // session's 'error' listener (h2-listener.ts keeps it from being uncaught).
+    // destroy(err, code) sends GOAWAY with `code` and closes the socket, which lingers first so
+    // that a client still sending reads the GOAWAY (h2-error-goaway.ts stands in for the
+    // session's destroy); the error goes to the session's 'error' listener (h2-listener.ts keeps
+    // it from being uncaught).
     session.destroy(new Error("too many premature stream resets"), constants.NGHTTP2_ENHANCE_YOUR_CALM);
   }
 }

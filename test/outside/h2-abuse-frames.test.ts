@@ -19,9 +19,9 @@
 
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { connect as h2connect } from "node:http2";
 import { connect, type Socket } from "node:net";
 import { test } from "node:test";
+import { h2StatusOnce } from "../support/h2-client.js";
 import { pump } from "../support/h2-frame-pump.js";
 import { readServerFrames, type ServerFrames } from "../support/h2-frame-reader.js";
 import { frame, literal } from "../support/h2-frames.js";
@@ -89,26 +89,9 @@ function cpuMs(): number {
   return (Number(fields[11]) + Number(fields[12])) * 10; // utime + stime, 100 Hz ticks
 }
 
-function h2Get(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const c = h2connect(gate.sg.httpUrl);
-    c.on("error", reject);
-    const r = c.request({ ":path": "/after", "x-user-id": "after" });
-    r.on("response", (h) => {
-      r.resume();
-      r.on("end", () => {
-        c.close();
-        resolve(Number(h[":status"]));
-      });
-    });
-    r.on("error", reject);
-    r.end();
-  });
-}
-
 async function nextClientServed(what: string): Promise<void> {
   assert.equal(gate.sg.proc.exit, undefined, `${what}: shardgate exited\n${gate.sg.proc.output()}`);
-  assert.equal(await h2Get(), 200, `${what}: the next client is served`);
+  assert.equal(await h2StatusOnce(gate.sg.httpUrl), 200, `${what}: the next client is served`);
 }
 
 test("h2c CONTINUATION without END_HEADERS: the connection is closed within a bounded number of frames, nothing forwarded", async () => {

@@ -12,10 +12,10 @@
 // closed the session are not routed: at most ~RESET_MIN_STREAMS reach the data plane.
 
 import assert from "node:assert/strict";
-import { connect as h2connect } from "node:http2";
 import { connect } from "node:net";
 import { after, before, test } from "node:test";
 import { RESET_MIN_STREAMS } from "../../proxy/server/h2-reset-guard.js";
+import { h2StatusOnce } from "../support/h2-client.js";
 import { readServerFrames } from "../support/h2-frame-reader.js";
 import { frame, literal } from "../support/h2-frames.js";
 import {
@@ -43,23 +43,6 @@ after(async () => {
   await stopAll();
   await closeAll(upstreams);
 });
-
-function h2Get(path: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const c = h2connect(sg.httpUrl);
-    c.on("error", reject);
-    const r = c.request({ ":path": path, "x-user-id": "after" });
-    r.on("response", (h) => {
-      r.resume();
-      r.on("end", () => {
-        c.close();
-        resolve(Number(h[":status"]));
-      });
-    });
-    r.on("error", reject);
-    r.end();
-  });
-}
 
 test("h2c rapid reset written in one go: each connection routes at most ~100 streams before it is closed, none reaches the member", {
   timeout: 180_000,
@@ -89,7 +72,7 @@ test("h2c rapid reset written in one go: each connection routes at most ~100 str
     // A request after the flood: once its access line is out, every flooded stream's line
     // (written when each closed, earlier) is out too.
     const marker = `/after-${k}`;
-    assert.equal(await h2Get(marker), 200);
+    assert.equal(await h2StatusOnce(sg.httpUrl, { ":path": marker, "x-user-id": "after" }), 200);
     await sg.proc.waitFor("the request after the flood", () =>
       sg.proc.lines.some((l) => l.type === "access" && l.path === marker) ? true : undefined,
     );

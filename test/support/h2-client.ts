@@ -55,15 +55,18 @@ export async function h2Session(
 }
 
 /**
- * The status of one GET on a fresh h2c session to `url`, read to its end; the session closed.
- * The abuse tests' "and the next client is still served" check.
+ * The status of one GET on a fresh session to `url` (h2c, or h2 over TLS trusting `ca` for
+ * https://), read to its end; the session closed. The abuse tests' "and the next client is still
+ * served" check. `headers` may name the :path (default /), as a test that finds the request's
+ * access line by its path does.
  */
 export function h2StatusOnce(
   url: string,
   headers: Record<string, string> = { "x-user-id": "after" },
+  ca?: Buffer,
 ): Promise<number> {
   return new Promise((resolve, reject) => {
-    const c = connect(url);
+    const c = connect(url, { ca });
     c.on("error", reject);
     const r = c.request({ ":path": "/", ...headers });
     r.on("response", (h) => {
