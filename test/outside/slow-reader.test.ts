@@ -137,15 +137,18 @@ test("HTTP/1.1: a client that stops reading a 32 MiB answer is cut after ~send; 
 // concurrent 24 MiB transfer would blur.
 describe("a steady reader and a stalled h2c stream, side by side", { concurrency: true }, () => {
   test("HTTP/1.1: a client reading slowly but steadily keeps its connection and gets every byte", async () => {
-    // 256 KiB, then a 100 ms pause (at most ~2.5 MiB/s): the 24 MiB answer takes ~10 s, about
-    // two send timeouts (a bound on the whole answer rather than on its stalls would cut it; the
-    // first version sent 48 MiB, ~19 s, which proved no more), and outgrows the kernel's socket
-    // buffers, so shardgate's writes queue and wait on each window the reader opens. The sender can only see progress when the kernel
-    // says its socket is writable again, which Linux does once a third of the send buffer is free
-    // (up to 4 MiB here, tcp_wmem): ~1.3 MiB. A reader slower than that per send timeout is, from
-    // the sender's side, one that took nothing (nginx's send_timeout sees the same). The first
-    // version read 64 KiB per 200 ms (320 KiB/s): ~4 s between writability wake-ups, so a loaded
-    // machine's late timers pushed it past the 5 s timeout and a steady reader was cut in CI.
+    // 256 KiB, then a 100 ms pause (at most ~2.5 MiB/s): the 24 MiB answer takes the reader
+    // ~10 s and shardgate ~7.6 s (its access line's duration, at load ~10: the last ~5 MiB wait
+    // in the kernel's buffers), one and a half send timeouts, so a bound on the whole answer
+    // rather than on its stalls would still cut it (the first version sent 48 MiB, ~19 s, which
+    // proved no more). The answer outgrows the kernel's socket buffers, so shardgate's writes
+    // queue and wait on each window the reader opens. The sender can only see progress when the
+    // kernel says its socket is writable again, which Linux does once a third of the send buffer
+    // is free (up to 4 MiB here, tcp_wmem): ~1.3 MiB. A reader slower than that per send timeout
+    // is, from the sender's side, one that took nothing (nginx's send_timeout sees the same).
+    // The first version read 64 KiB per 200 ms (320 KiB/s): ~4 s between writability wake-ups,
+    // so a loaded machine's late timers pushed it past the 5 s timeout and a steady reader was
+    // cut in CI.
     // (1 KiB per 100 ms would not do over loopback either: TCP reopens a closed window about one
     // segment at a time, so such a reader leaves the sender stalled for seconds on zero-window
     // probes; and any answer it could read within a test fits in the kernel's buffers.)

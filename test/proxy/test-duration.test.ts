@@ -34,7 +34,10 @@ test("anything else keeps the default and says why, naming the variable and the 
   assert.ok((long.refused?.length ?? 0) < 300, long.refused);
 });
 
-/** What a fresh Node process sees of `exported` in `module` (dist/proxy/...), and its stderr. */
+/**
+ * What a fresh Node process sees of `exported` in `module` (dist/proxy/...), and its stderr;
+ * `exported` may name a field of an export ("SETTINGS.timeoutMs").
+ */
 function loaded(
   module: string,
   exported: string,
@@ -59,6 +62,22 @@ test("the real defaults: 30 s lingering close, 10 s for a silent keys pipe, admi
   assert.deepEqual(loaded("ctl/route-command.js", "KEYS_PIPE_IDLE_MS", {}), { value: "10000", stderr: "" });
   assert.deepEqual(loaded("admin/server.js", "ADMIN_LOG_EVERY_MS", {}), { value: "10000", stderr: "" });
   assert.deepEqual(loaded("app/stop-deadline.js", "STOP_CLOSE_MS", {}), { value: "5000", stderr: "" });
+});
+
+test("the real defaults: h2 dead-session sweep 1 s, upstream idle 4 s, DNS lookup 5 s with c-ares tries from 1.5 s", () => {
+  assert.deepEqual(loaded("server/h2-dead-session.js", "DEAD_SESSION_SWEEP_MS", {}), {
+    value: "1000",
+    stderr: "",
+  });
+  assert.deepEqual(loaded("forward/data-plane.js", "UPSTREAM_IDLE_MS", {}), { value: "4000", stderr: "" });
+  assert.deepEqual(loaded("net/bounded-lookup.js", "DEFAULT_LOOKUP_SETTINGS.timeoutMs", {}), {
+    value: "5000",
+    stderr: "",
+  });
+  assert.deepEqual(loaded("net/bounded-lookup.js", "DEFAULT_LOOKUP_SETTINGS.queryTimeoutMs", {}), {
+    value: "1500",
+    stderr: "",
+  });
 });
 
 test("a process given SHARDGATE_TEST_LINGERING_TIME_MS runs with it; a longer one is refused on stderr", () => {
