@@ -47,12 +47,14 @@ export class CommittedChanges {
       );
       return;
     }
+    // A state without routing leaves the routing in use (the file's) as it is: see CommittedRouting.apply.
     const nothingRouted =
-      change !== null &&
-      change.poolsChanged.length === 0 &&
-      change.removedPools.length === 0 &&
-      !change.routesChanged &&
-      after.routing === before.routing;
+      after.routing === null ||
+      (change !== null &&
+        change.poolsChanged.length === 0 &&
+        change.removedPools.length === 0 &&
+        !change.routesChanged &&
+        after.routing === before.routing);
     if (nothingRouted) return;
     const r = o.routing.apply(
       after,

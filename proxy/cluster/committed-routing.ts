@@ -3,9 +3,9 @@
 // changed); unchanged pools keep their snapshot objects, so the data plane's per-pool live
 // counters stay valid. The new state is swapped in by reference.
 //
-// Before anything is committed (a fresh fleet without quorum yet) the instance routes
-// provisionally on its own file at ring version 0; /readyz says not ready until the first
-// committed state arrives.
+// Until routing is committed (a fresh fleet without quorum yet, even once a founding voter
+// holds its bootstrap entry) the instance routes provisionally on its own file at ring version
+// 0; /readyz says not ready until the first committed routing arrives.
 
 import { errorText } from "../../config/coded-error.js";
 import type { RoutingConfig } from "../../config/file/schema.js";
@@ -141,7 +141,7 @@ export class CommittedRouting {
   /** The state the data plane routes on now. A field read: safe on the request path. */
   readonly current = (): RoutingState => this.state;
 
-  /** The committed cluster state routing was last built from, or null (provisional / nothing yet). */
+  /** The committed cluster state routing was last built from, or null (provisional: no routing committed yet). */
   get committed(): ClusterStateData | null {
     return this.data;
   }
@@ -177,6 +177,12 @@ export class CommittedRouting {
    * everything (after a snapshot restore, or the first committed routing).
    */
   apply(data: ClusterStateData, pools: readonly string[] | "all", routesChanged: boolean): RoutingChange {
+    // A committed state without routing (the bootstrap snapshot a founding voter installs and
+    // restores on every restart until a SetRouting commits) has nothing to route on: its empty
+    // pools would answer no_route to every request. The routing in use (the file's, provisional)
+    // stays, and this state is not "committed routing" for readiness or a starting worker.
+    if (data.routing === null)
+      return { state: this.state, rebuiltPools: [], tableKept: new Set(), removedPools: [], failed: [] };
     const first = this.data?.routing == null;
     const all = pools === "all" || first;
     const next = new Map<string, PoolSnapshot>();

@@ -34,6 +34,7 @@ export function rebuildFor(
   before: ClusterStateData,
   after: ClusterStateData,
 ): RoutingRebuild | null {
+  if (after.routing === null) return null;
   if (change === null) return { pools: "all", routesChanged: true };
   if (!change.applied) return null;
   const nothingRouted =

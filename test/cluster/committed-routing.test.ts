@@ -61,6 +61,27 @@ test("the first committed routing builds every pool at its Raft index", () => {
   assert.equal(change.state.pools.get("b")?.table.algorithm, "maglev");
 });
 
+test("a committed state without routing (the bootstrap snapshot) keeps the file's routing until SetRouting", () => {
+  const { state, rt, commit } = fleet();
+  const provisional = rt.applyProvisional(TWO_POOLS);
+  // The founding voter's bootstrap snapshot restores the empty state, as a restart does again.
+  for (let i = 0; i < 2; i++) {
+    const change = rt.apply(state.current, "all", true);
+    assert.equal(change.state, provisional, "the file's routing stays in use");
+    assert.deepEqual(change.rebuiltPools, []);
+    assert.equal(rt.current(), provisional);
+  }
+  assert.equal(rt.applied, false);
+  assert.equal(rt.committed, null, "a starting worker is handed no committed state");
+  assert.equal(rt.current().provisional, true);
+  assert.deepEqual([...rt.current().pools.keys()].sort(), ["a", "b"]);
+  const routed = commit({ v: 1, type: "SetRouting", routing: TWO_POOLS });
+  assert.notEqual(routed.state, provisional, "committed routing replaces the file's");
+  assert.equal(rt.applied, true);
+  assert.equal(routed.state.ringVersion, 1);
+  assert.notEqual(routed.state.provisional, true);
+});
+
 test("a health change rebuilds only its pool, as a new state object; the old one is not mutated", () => {
   const { rt, commit } = fleet();
   const first = commit({ v: 1, type: "SetRouting", routing: TWO_POOLS }).state;

@@ -126,6 +126,12 @@ describe("what a worker rebuilds per applied entry", () => {
     const after = { routing: { pools: {}, routes: [] } } as unknown as ClusterStateData;
     assert.deepEqual(rebuildFor(change({}), state, after), { pools: [], routesChanged: false });
   });
+
+  it("nothing for a state without routing, restored or applied: the worker keeps routing on its file", () => {
+    const bare = { routing: null } as unknown as ClusterStateData;
+    assert.equal(rebuildFor(null, bare, bare), null);
+    assert.equal(rebuildFor(change({ poolsChanged: ["p"], routesChanged: true }), bare, bare), null);
+  });
 });
 
 describe("a worker's init message", () => {
