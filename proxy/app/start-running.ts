@@ -121,6 +121,10 @@ export async function startRunning(c: Checked): Promise<StartResult> {
     observer,
     cluster: () => node,
     localApplied: workers?.reloaded,
+    provisionalApplied: (next) => {
+      workers?.provisional(next);
+      afterRouting();
+    },
   });
   // Read at every scrape, so a reload that changes metrics.memberHistograms takes effect at once.
   metrics.memberHistograms = () => reloader.config.metrics.memberHistograms;

@@ -12,6 +12,9 @@ import type { KeyRules } from "../routing/key-extract.js";
 /** The sections of a reloaded file that workers apply at once (routing arrives as "state"). */
 export type LocalSections = Pick<ShardgateConfig, "log" | "metrics">;
 
+/** The routing of a reloaded file, routed on provisionally while nothing routed is committed. */
+export type ProvisionalRouting = Pick<ShardgateConfig, "pools" | "routes">;
+
 /** What a worker does with one applied entry: rebuild these pools (and routes), or only follow breakers. */
 export interface RoutingRebuild {
   readonly pools: readonly string[] | "all";
@@ -54,6 +57,8 @@ export type ToWorker =
   | { t: "keyRules"; rules: KeyRules }
   /** An accepted reload's local sections (the primary validated the file). */
   | { t: "local"; local: LocalSections }
+  /** Route provisionally on a reloaded file's routing (sent only while no routing is committed). */
+  | { t: "provisional"; routing: ProvisionalRouting }
   | { t: "metrics"; id: number }
   | { t: "shutdown"; reason: string };
 

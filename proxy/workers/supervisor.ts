@@ -15,6 +15,7 @@ import {
   type FromWorker,
   isFromWorker,
   type LocalSections,
+  type ProvisionalRouting,
   type RoutingRebuild,
   type ToWorker,
 } from "./messages.js";
@@ -331,6 +332,16 @@ export class WorkerSupervisor {
     this.config = { ...this.config, ...local };
     for (const slot of this.slots)
       if (slot.worker !== null && slot.ready) this.send(slot.worker, { t: "local", local });
+  }
+
+  /**
+   * Nothing routed is committed yet and a reload routes provisionally on its file: every live
+   * worker routes on it too, and so does every worker started later (until a committed state).
+   */
+  provisional(routing: ProvisionalRouting): void {
+    this.config = { ...this.config, ...routing };
+    for (const slot of this.slots)
+      if (slot.worker !== null && slot.ready) this.send(slot.worker, { t: "provisional", routing });
   }
 
   /** Each live worker's registry as prom-client JSON, with its pid (those that answer within the deadline). */
