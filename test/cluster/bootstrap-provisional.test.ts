@@ -15,7 +15,13 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { freePorts } from "../support/ports.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
-import { type RunningShardgate, startShardgate, waitReady } from "../support/shardgate-process.js";
+import {
+  fetchJson,
+  metricValue,
+  type RunningShardgate,
+  startShardgate,
+  waitReady,
+} from "../support/shardgate-process.js";
 import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
 import { eventually } from "../support/wait.js";
 
@@ -120,6 +126,14 @@ async function assertRoutesOnFile(
   const text = await ready.text();
   assert.equal(ready.status, 503, `${what}: /readyz ${text}`);
   assert.match(text, /no_committed_state/, what);
+  // What the operator reads says ring version 0 too: the admin state and the ring version gauge.
+  const state = await fetchJson(`${sg.adminUrl}/admin/state`);
+  assert.equal(state.status, 200, `${what}: /admin/state ${state.text}`);
+  assert.equal((state.body as { ringVersion: number }).ringVersion, 0, `${what}: /admin/state ring version`);
+  const metrics = await (
+    await fetch(`${sg.adminUrl}/metrics`, { signal: AbortSignal.timeout(10_000) })
+  ).text();
+  assert.equal(metricValue(metrics, "shardgate_ring_version", {}), 0, `${what}: shardgate_ring_version`);
 }
 
 /** Picks the Raft ports of every peer (nobody listens on the others'); the instance's own config. */
