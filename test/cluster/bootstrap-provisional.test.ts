@@ -136,6 +136,13 @@ async function assertRoutesOnFile(
   assert.equal(metricValue(metrics, "shardgate_ring_version", {}), 0, `${what}: shardgate_ring_version`);
 }
 
+/** The pids of the instance's running workers (/admin/state). */
+async function workerPids(sg: RunningShardgate): Promise<number[]> {
+  const state = await fetchJson(`${sg.adminUrl}/admin/state`);
+  const views = (state.body as { workers?: Array<{ pid: number | null }> }).workers ?? [];
+  return views.flatMap((w) => (w.pid === null ? [] : [w.pid]));
+}
+
 /** Picks the Raft ports of every peer (nobody listens on the others'); the instance's own config. */
 async function instance(inst: Instance): Promise<{ text: string; ports: Record<string, number> }> {
   const ids = [...inst.voters, ...inst.learners];
@@ -221,6 +228,23 @@ for (const workers of [1, 2]) {
       });
       // Settled: every request (every worker) routes on the reloaded file, still provisional.
       await assertRoutesOnFile(sg, "after the reload", reloaded);
+      if (workers > 1) {
+        // Workers restarted now start on the reloaded file too, not on the one read at start.
+        // One at a time, each listening again before the next goes: the listener (port 0) stays
+        // bound only while a worker listens.
+        const restarted = () => sg.proc.lines.filter((l) => l.msg === "worker restarted").length;
+        const pids = await workerPids(sg);
+        for (let i = 0; i < pids.length; i++) {
+          process.kill(pids[i], "SIGKILL");
+          await eventually(`worker ${pids[i]} replaced and listening`, () =>
+            restarted() > i ? true : undefined,
+          );
+        }
+        await eventually("the restarted workers route on the reloaded file", async () => {
+          await assertRoutesOnFile(sg, "restarted workers", reloaded);
+          return true;
+        });
+      }
     } finally {
       await stop(sg);
     }
