@@ -81,6 +81,8 @@ export interface ReloaderDeps {
   localApplied?: (config: ShardgateConfig) => void;
   /** The listener's certificates (listen.tls), which a reload re-reads. */
   certificates?: CertificateStore;
+  /** After `routing` routes provisionally on a reloaded file (nothing committed yet): the data plane and workers follow. */
+  provisionalApplied?: (config: ShardgateConfig) => void;
 }
 
 export class ConfigReloader {
@@ -196,6 +198,7 @@ export class ConfigReloader {
     logger.level = next.log.level;
     this.d.observer.setAccessLog(createAccessLog(this.d.logSink, next.log.accessLog));
     this.d.localApplied?.(next);
+    if (!routing.applied) this.routeProvisionally(next, trigger);
     try {
       await this.proposeRouting({ pools: next.pools, routes: next.routes });
     } catch (err) {
@@ -246,6 +249,29 @@ export class ConfigReloader {
       found: message,
       message: `cannot load TLS certificate: ${message}`,
     }));
+  }
+
+  /**
+   * Until routing is committed the instance routes on its file: on the reloaded one from now on,
+   * still provisional at ring version 0, as a start on it would. Without quorum the proposal
+   * below fails, and the file read at start would otherwise go on routing while the reloaded
+   * one is what this instance proposes once it leads (fileRouting).
+   */
+  private routeProvisionally(next: ShardgateConfig, trigger: string): void {
+    try {
+      this.d.routing.applyProvisional(next);
+    } catch (err) {
+      this.d.logger.error(
+        { trigger, err: errorText(err) },
+        "config reload: the file's pools cannot be built; routing provisionally on the previous file",
+      );
+      return;
+    }
+    this.d.logger.info(
+      { trigger },
+      "config reload: no committed routing yet; routing provisionally on the reloaded file",
+    );
+    this.d.provisionalApplied?.(next);
   }
 
   /**

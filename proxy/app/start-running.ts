@@ -122,6 +122,10 @@ export async function startRunning(c: Checked): Promise<StartResult> {
     cluster: () => node,
     localApplied: workers?.reloaded,
     certificates: tls,
+    provisionalApplied: (next) => {
+      workers?.provisional(next);
+      afterRouting();
+    },
   });
   // Read at every scrape, so a reload that changes metrics.memberHistograms takes effect at once.
   metrics.memberHistograms = () => reloader.config.metrics.memberHistograms;

@@ -20,7 +20,10 @@ export type LocalSections = Pick<ShardgateConfig, "log" | "metrics">;
  */
 export type WorkerConfig = Omit<ShardgateConfig, "pools" | "routes">;
 
-/** The start file's routing, which a worker routes on provisionally while nothing is committed. */
+/**
+ * The file's routing (the start file's, or a reloaded one's), which a worker routes on
+ * provisionally while nothing routed is committed.
+ */
 export type StartRouting = Pick<ShardgateConfig, "pools" | "routes">;
 
 /** What a worker does with one applied entry: rebuild these pools (and routes), or only follow breakers. */
@@ -75,6 +78,8 @@ export type ToWorker =
   | { t: "certificates"; pems: CertificatePem[] }
   /** An accepted reload's local sections (the primary validated the file). */
   | { t: "local"; local: LocalSections }
+  /** Route provisionally on a reloaded file's routing (sent only while no routing is committed). */
+  | { t: "provisional"; routing: StartRouting }
   | { t: "metrics"; id: number }
   | { t: "shutdown"; reason: string };
 

@@ -149,6 +149,11 @@ export class PrimaryWorkers {
     this.s.reloaded({ log: config.log, metrics: config.metrics });
   };
 
+  /** The primary routes provisionally on a reloaded file (no routing committed yet): so does every worker. */
+  readonly provisional = (config: ShardgateConfig): void => {
+    this.s.provisional({ pools: config.pools, routes: config.routes });
+  };
+
   readonly views = (): WorkerView[] => this.s.views();
   /** The highest memory overload level of any worker (the instance's /readyz reads it with the primary's). */
   readonly overloadLevel = (): number => this.s.overloadLevel();

@@ -131,8 +131,8 @@ export class WorkerSupervisor {
   private readonly env: NodeJS.ProcessEnv;
   /** What every worker runs now, and what a (re)started one gets: the start config and the reloads' local sections. */
   private config: WorkerConfig;
-  /** The start file's routing, for a worker started while nothing is committed. */
-  private readonly startRouting: StartRouting;
+  /** The file's routing (the start file's, then a provisional reload's), for a worker started while nothing is committed. */
+  private startRouting: StartRouting;
 
   constructor(private readonly s: SupervisorInit) {
     this.env = { ...s.env };
@@ -366,6 +366,16 @@ export class WorkerSupervisor {
     this.config = { ...this.config, ...local };
     for (const slot of this.slots)
       if (slot.worker !== null && slot.ready) this.send(slot.worker, { t: "local", local });
+  }
+
+  /**
+   * Nothing routed is committed yet and a reload routes provisionally on its file: every live
+   * worker routes on it too, and so does every worker started later (until a committed state).
+   */
+  provisional(routing: StartRouting): void {
+    this.startRouting = routing;
+    for (const slot of this.slots)
+      if (slot.worker !== null && slot.ready) this.send(slot.worker, { t: "provisional", routing });
   }
 
   /** Each live worker's registry as prom-client JSON, with its pid (those that answer within the deadline). */

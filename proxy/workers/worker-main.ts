@@ -176,6 +176,20 @@ async function main(): Promise<void> {
         log.logger.level = local.log.level;
         observer.setAccessLog(createAccessLog(log.lines, local.log.accessLog));
         return;
+      case "provisional":
+        // Sent only while the primary has applied no routing, so this worker has none either
+        // (committed states follow on the same channel, in order).
+        try {
+          routing.applyProvisional(m.routing);
+        } catch (err) {
+          logger.error(
+            { err: errorText(err) },
+            "reloaded pools could not be built; routing on the previous file",
+          );
+          return;
+        }
+        dataPlane.observeState();
+        return;
       case "metrics":
         void metrics.registry.getMetricsAsJSON().then(
           (json) => send({ t: "metrics", id: m.id, json }),

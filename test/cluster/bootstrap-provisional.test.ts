@@ -5,7 +5,8 @@
 // empty one, so every request answered 404 no_route. Real `shardgate start` processes, the
 // peers not started: two voters, three voters (one up, two workers), a learner, and the
 // founding voter restarted on its data directory (its log holds only the bootstrap entry);
-// then the peer started, and the routing committed with it replaces the file's.
+// then the peer started, and the routing committed with it replaces the file's. A reload while
+// provisional routes on the reloaded file (it used to keep the file read at start).
 
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -14,8 +15,15 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { freePorts } from "../support/ports.js";
 import { seededRandom, seedNote, testSeed } from "../support/prng.js";
-import { type RunningShardgate, startShardgate, waitReady } from "../support/shardgate-process.js";
+import {
+  fetchJson,
+  metricValue,
+  type RunningShardgate,
+  startShardgate,
+  waitReady,
+} from "../support/shardgate-process.js";
 import { closeAll, type EchoUpstream, startUpstreams } from "../support/upstreams.js";
+import { eventually } from "../support/wait.js";
 
 const SEED = testSeed(2112);
 const random = seededRandom(SEED);
@@ -44,8 +52,13 @@ interface Instance {
   readonly workers: number;
 }
 
-/** The config of `self` (default the instance): its peers' Raft ports, the routing of the two upstreams. */
-function yaml(inst: Instance, ports: Readonly<Record<string, number>>, self = inst.id): string {
+/** The config of `self` (default the instance): its peers' Raft ports, the routing of `members` (both upstreams). */
+function yaml(
+  inst: Instance,
+  ports: Readonly<Record<string, number>>,
+  self = inst.id,
+  members: readonly EchoUpstream[] = upstreams,
+): string {
   const ids = [...inst.voters, ...inst.learners];
   return `listen:
   http: 127.0.0.1:0
@@ -69,7 +82,7 @@ pools:
   web:
     algorithm: ring
     members:
-${upstreams.map((u) => `      - { id: ${u.id}, address: "127.0.0.1:${u.port}" }`).join("\n")}
+${members.map((u) => `      - { id: ${u.id}, address: "127.0.0.1:${u.port}" }`).join("\n")}
 routes:
   - match: { pathPrefix: / }
     pool: web
@@ -90,8 +103,12 @@ async function stop(sg: RunningShardgate): Promise<void> {
   running.delete(sg);
 }
 
-/** Sends REQUESTS keyed requests; every one must be served by a member of the file at ring version 0. */
-async function assertRoutesOnFile(sg: RunningShardgate, what: string): Promise<void> {
+/** Sends REQUESTS keyed requests; every one must be served by a member of the file (`members`) at ring version 0. */
+async function assertRoutesOnFile(
+  sg: RunningShardgate,
+  what: string,
+  members: readonly EchoUpstream[] = upstreams,
+): Promise<void> {
   const served = new Set<string>();
   for (let i = 0; i < REQUESTS; i++) {
     const key = `u${Math.floor(random() * 1e9)}`;
@@ -104,11 +121,26 @@ async function assertRoutesOnFile(sg: RunningShardgate, what: string): Promise<v
     assert.equal(res.headers.get("x-shardgate-ring-version"), "0", `${what}: provisional ring version`);
     served.add(String(res.headers.get("x-shardgate-member")));
   }
-  assert.deepEqual([...served].sort(), upstreams.map((u) => u.id).sort(), `${what}: ${seedNote(SEED)}`);
+  assert.deepEqual([...served].sort(), members.map((u) => u.id).sort(), `${what}: ${seedNote(SEED)}`);
   const ready = await fetch(`${sg.adminUrl}/readyz`, { signal: AbortSignal.timeout(10_000) });
   const text = await ready.text();
   assert.equal(ready.status, 503, `${what}: /readyz ${text}`);
   assert.match(text, /no_committed_state/, what);
+  // What the operator reads says ring version 0 too: the admin state and the ring version gauge.
+  const state = await fetchJson(`${sg.adminUrl}/admin/state`);
+  assert.equal(state.status, 200, `${what}: /admin/state ${state.text}`);
+  assert.equal((state.body as { ringVersion: number }).ringVersion, 0, `${what}: /admin/state ring version`);
+  const metrics = await (
+    await fetch(`${sg.adminUrl}/metrics`, { signal: AbortSignal.timeout(10_000) })
+  ).text();
+  assert.equal(metricValue(metrics, "shardgate_ring_version", {}), 0, `${what}: shardgate_ring_version`);
+}
+
+/** The pids of the instance's running workers (/admin/state). */
+async function workerPids(sg: RunningShardgate): Promise<number[]> {
+  const state = await fetchJson(`${sg.adminUrl}/admin/state`);
+  const views = (state.body as { workers?: Array<{ pid: number | null }> }).workers ?? [];
+  return views.flatMap((w) => (w.pid === null ? [] : [w.pid]));
 }
 
 /** Picks the Raft ports of every peer (nobody listens on the others'); the instance's own config. */
@@ -178,3 +210,43 @@ test("once its peer comes up, the committed routing replaces the file's", async 
     await stop(a);
   }
 });
+
+for (const workers of [1, 2]) {
+  test(`a reload while provisional routes on the reloaded file (${workers} worker${workers > 1 ? "s" : ""})`, async () => {
+    const inst: Instance = { id: "a", voters: ["a", "b"], learners: [], workers };
+    const { text, ports } = await instance(inst);
+    const sg = await start(text);
+    try {
+      await assertRoutesOnFile(sg, "before the reload");
+      // The reloaded file drops the second member: only the first may serve from now on.
+      const reloaded = upstreams.slice(0, 1);
+      sg.config.write(yaml(inst, ports, inst.id, reloaded));
+      sg.proc.signal("SIGHUP");
+      await eventually("provisional routing on the reloaded file", async () => {
+        await assertRoutesOnFile(sg, "after the reload", reloaded);
+        return true;
+      });
+      // Settled: every request (every worker) routes on the reloaded file, still provisional.
+      await assertRoutesOnFile(sg, "after the reload", reloaded);
+      if (workers > 1) {
+        // Workers restarted now start on the reloaded file too, not on the one read at start.
+        // One at a time, each listening again before the next goes: the listener (port 0) stays
+        // bound only while a worker listens.
+        const restarted = () => sg.proc.lines.filter((l) => l.msg === "worker restarted").length;
+        const pids = await workerPids(sg);
+        for (let i = 0; i < pids.length; i++) {
+          process.kill(pids[i], "SIGKILL");
+          await eventually(`worker ${pids[i]} replaced and listening`, () =>
+            restarted() > i ? true : undefined,
+          );
+        }
+        await eventually("the restarted workers route on the reloaded file", async () => {
+          await assertRoutesOnFile(sg, "restarted workers", reloaded);
+          return true;
+        });
+      }
+    } finally {
+      await stop(sg);
+    }
+  });
+}

@@ -82,6 +82,23 @@ test("a committed state without routing (the bootstrap snapshot) keeps the file'
   assert.notEqual(routed.state.provisional, true);
 });
 
+test("a snapshot with routing installed after the bootstrap state builds everything, as a first committed routing", () => {
+  const { state, rt } = fleet();
+  const provisional = rt.applyProvisional(TWO_POOLS);
+  rt.apply(state.current, "all", true);
+  // The leader's snapshot (InstallSnapshot): a state that already holds routing, restored whole.
+  const leader = new ClusterState();
+  leader.apply(7, encodeCommand({ v: 1, type: "SetRouting", routing: TWO_POOLS }));
+  const installed = rt.apply(leader.current, "all", true);
+  assert.notEqual(installed.state, provisional);
+  assert.deepEqual([...installed.rebuiltPools].sort(), ["a", "b"]);
+  assert.equal(installed.state.ringVersion, 7);
+  assert.equal(installed.state.pools.get("a")?.ringVersion, 7, "pools built at the snapshot's ring version");
+  assert.equal(rt.applied, true);
+  assert.equal(rt.committed, leader.current);
+  assert.notEqual(installed.state.provisional, true);
+});
+
 test("a health change rebuilds only its pool, as a new state object; the old one is not mutated", () => {
   const { rt, commit } = fleet();
   const first = commit({ v: 1, type: "SetRouting", routing: TWO_POOLS }).state;
