@@ -97,6 +97,14 @@ function destroyWithCode(this: Ending, error?: unknown, code?: number): void {
 
 function destroyNextTurn(session: Ending, error: unknown, code: number): void {
   session[kEnding] = undefined;
+  // Closed meanwhile (the client's GOAWAY NO_ERROR read in the same turn, after its resets):
+  // Node then ends the socket and never destroys it, so the linger never starts. A client
+  // sending resets then GOAWAY and never reading held its socket past LINGERING_TIME_MS (5 of
+  // 5 after 35 s); it is bounded as after any graceful close.
+  if (session.closed && !session.destroyed) {
+    const socket = socketOf(session);
+    if (socket !== undefined) boundClosedSocket(socket);
+  }
   (baseDestroy as Destroy).call(session, error, code);
 }
 

@@ -4,7 +4,9 @@
 // h2c but none over TLS: the session's 'goaway' event never fired, the client saw only the
 // connection close (10 of 10 runs of each). Each client here reads as it sends, as a browser or
 // a gRPC client does; each flood is bounded in frames and time, and a well-behaved client over
-// TLS is served after each.
+// TLS is served after each. The GOAWAY waits a turn over TLS; a client whose GOAWAY NO_ERROR
+// came in that turn, after its resets, closed the session meanwhile, and its socket was then
+// held for good (5 of 5 still open after 35 s): the last test.
 
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -12,10 +14,13 @@ import { type ClientHttp2Session, connect, constants } from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
+import { connect as tlsConnect } from "node:tls";
 import { h2StatusOnce } from "../support/h2-client.js";
+import { frame, literal } from "../support/h2-frames.js";
 import { oneMemberGate } from "../support/one-member-gate.js";
+import { metricValue } from "../support/shardgate-process.js";
 import { issueCert, makeCa } from "../support/test-ca.js";
-import { scaled } from "../support/wait.js";
+import { eventually, scaled } from "../support/wait.js";
 
 const certDir = mkdtempSync(join(tmpdir(), "sg-h2goaway-tls-"));
 makeCa(certDir);
@@ -118,5 +123,57 @@ test("rapid reset over TLS, from a client still resetting: it reads GOAWAY ENHAN
     constants.NGHTTP2_ENHANCE_YOUR_CALM,
     `GOAWAY code ${end.goaway} (-1: none) after ${opened} streams\n${gate.sg.proc.output()}`,
   );
+  assert.equal(await h2StatusOnce(tlsUrl(), undefined, ca), 200);
+});
+
+/** One raw TLS client's bytes: 150 streams opened and cancelled at once, padding, GOAWAY NO_ERROR. */
+function resetsThenGoaway(): Buffer {
+  // GET (0x82), :scheme https (0x87), :path / (0x84).
+  const block = Buffer.concat([
+    Buffer.from([0x82, 0x87, 0x84]),
+    literal(":authority", "a"),
+    literal("x-user-id", "k"),
+  ]);
+  const parts = [Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), frame(4, 0, 0)];
+  for (let i = 0; i < 150; i++) {
+    parts.push(frame(1, 0x5, 2 * i + 1, block), frame(3, 0, 2 * i + 1, Buffer.from([0, 0, 0, 8])));
+  }
+  // PRIORITY frames (nothing answers them) put the GOAWAY in a later TLS record, read after the
+  // guard tripped but in the same turn.
+  for (let i = 0; i < 2_000; i++) parts.push(frame(2, 0, 1_001, Buffer.from([0, 0, 0, 0, 16])));
+  parts.push(frame(7, 0, 0, Buffer.alloc(8)));
+  return Buffer.concat(parts);
+}
+
+test("rapid reset over TLS, then the client's GOAWAY, from clients that never read: their connections end within the linger bounds", async () => {
+  const CLIENTS = 5;
+  const sockets = [];
+  try {
+    for (let k = 0; k < CLIENTS; k++) {
+      const s = tlsConnect({ host: "127.0.0.1", port: gate.port, ca, ALPNProtocols: ["h2"] });
+      s.on("error", () => {});
+      sockets.push(s);
+      await new Promise<void>((resolve, reject) => {
+        s.once("secureConnect", () => resolve());
+        s.once("close", () => reject(new Error("closed before the handshake")));
+      });
+      // Never reads: the server's answers stay in the kernel's buffers.
+      s.pause();
+      s.write(resetsThenGoaway());
+    }
+    // Each is ended LINGER_MS after its FIN (h2-closed-socket.ts); well within this.
+    await eventually(
+      "the abusive clients' connections to end",
+      async () => {
+        const text = await (await fetch(`${gate.sg.adminUrl}/metrics`)).text();
+        const open = metricValue(text, "shardgate_downstream_connections_open", {});
+        if (open !== 0) throw new Error(`shardgate_downstream_connections_open ${open}`);
+        return true;
+      },
+      10_000,
+    );
+  } finally {
+    for (const s of sockets) s.destroy();
+  }
   assert.equal(await h2StatusOnce(tlsUrl(), undefined, ca), 200);
 });

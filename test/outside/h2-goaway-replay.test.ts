@@ -6,7 +6,9 @@
 // upstream_reset, because its body had already been piped into the refused stream and was
 // gone. Now the body sent so far is kept (up to 64 KiB, proxy/forward/body-replay.ts) and the
 // re-send on the new session starts with it: the upstream gets the whole body, once. A body
-// past the limit is not kept and fails as before (guard).
+// past the limit is not kept and fails as before (guard). The same POST cut by GOAWAY
+// ENHANCE_YOUR_CALM (Node destroys that session at once) goes again the same way, body whole
+// (h2-sessions.ts aboveMemberGoaway; on the code before it, 502 upstream_reset).
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -25,8 +27,9 @@ let sg: RunningShardgate;
 const sessions: Http2Session[] = [];
 /** The session the current test's warm-up GET came on: its next POST gets the GOAWAY. */
 let target: Http2Session | null = null;
-/** Bytes of stream body after which the first session says GOAWAY (set per test). */
+/** Bytes of stream body after which the first session says GOAWAY (set per test), and its code. */
 let goawayAfter = 0;
+let goawayCode: number = constants.NGHTTP2_NO_ERROR;
 let goawaySent: () => void = () => {};
 /** Bodies of the streams the upstream processed (read to their end and answered). */
 const processed: Buffer[] = [];
@@ -62,7 +65,7 @@ before(async () => {
         target = null;
         refusedOn = st.session;
         // This stream and any above it were not processed: the client may send them again.
-        st.session?.goaway(constants.NGHTTP2_NO_ERROR, (st.id ?? 1) - 2);
+        st.session?.goaway(goawayCode, (st.id ?? 1) - 2);
         goawaySent();
       }
     });
@@ -137,26 +140,34 @@ async function reset(after: number): Promise<void> {
   assert.ok(target !== null, "the warm-up reached the upstream");
 }
 
-test("a POST refused by GOAWAY above its stream goes again on a new session with its whole body, once", {
-  timeout: 90_000,
-}, async () => {
-  await reset(8 * 1024);
-  const first = Buffer.from(randomBytes(random, 16 * 1024 + Math.floor(random() * 16 * 1024)));
-  const rest = Buffer.from(randomBytes(random, 1 + Math.floor(random() * 24 * 1024)));
-  const whole = Buffer.concat([first, rest]);
-  const r = await postAcrossGoaway(first, rest);
-  const note = `${seedNote(SEED)}\n${sg.proc.output().slice(-2000)}`;
-  assert.equal(r.status, 200, `${r.body}\n${note}`);
-  assert.deepEqual(JSON.parse(r.body), { bytes: whole.length, sha: sha(whole) }, note);
-  assert.equal(processed.length, 1, `the upstream processed the POST once; ${note}`);
-  assert.ok(sessions.length >= 2, `the re-send went on a new session; ${note}`);
-  assert.ok(refusedOn !== undefined, `the upstream refused the first try; ${note}`);
-  assert.notEqual(processedOn[0], refusedOn, `the refused session did not process it; ${note}`);
-});
+// With an error code (a member shedding load: ENHANCE_YOUR_CALM) Node destroys the session at
+// once instead of refusing the stream; it is as unprocessed, and its half-sent body must go whole.
+for (const [name, code] of [
+  ["NO_ERROR", constants.NGHTTP2_NO_ERROR],
+  ["ENHANCE_YOUR_CALM", constants.NGHTTP2_ENHANCE_YOUR_CALM],
+] as const)
+  test(`a POST refused by GOAWAY ${name} above its stream goes again on a new session with its whole body, once`, {
+    timeout: 90_000,
+  }, async () => {
+    goawayCode = code;
+    await reset(8 * 1024);
+    const first = Buffer.from(randomBytes(random, 16 * 1024 + Math.floor(random() * 16 * 1024)));
+    const rest = Buffer.from(randomBytes(random, 1 + Math.floor(random() * 24 * 1024)));
+    const whole = Buffer.concat([first, rest]);
+    const r = await postAcrossGoaway(first, rest);
+    const note = `${seedNote(SEED)}\n${sg.proc.output().slice(-2000)}`;
+    assert.equal(r.status, 200, `${r.body}\n${note}`);
+    assert.deepEqual(JSON.parse(r.body), { bytes: whole.length, sha: sha(whole) }, note);
+    assert.equal(processed.length, 1, `the upstream processed the POST once; ${note}`);
+    assert.ok(sessions.length >= 2, `the re-send went on a new session; ${note}`);
+    assert.ok(refusedOn !== undefined, `the upstream refused the first try; ${note}`);
+    assert.notEqual(processedOn[0], refusedOn, `the refused session did not process it; ${note}`);
+  });
 
 test("a body past the replay limit is not kept: the refused POST fails upstream_reset as before", {
   timeout: 90_000,
 }, async () => {
+  goawayCode = constants.NGHTTP2_NO_ERROR;
   await reset(70 * 1024);
   const first = Buffer.from(randomBytes(random, 80 * 1024));
   const rest = Buffer.from(randomBytes(random, 4 * 1024));
