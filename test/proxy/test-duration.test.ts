@@ -5,9 +5,9 @@
 // processes, since each bound is read once, when its module loads.
 
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { test } from "node:test";
-import { readTestDuration, TEST_DURATION_PREFIX } from "../../proxy/test-duration.js";
+import { readTestDuration } from "../../proxy/test-duration.js";
+import { freshModuleValue as loaded } from "../support/fresh-module-value.js";
 
 test("unset or empty: the default; whole milliseconds from 1 to the default: used", () => {
   assert.deepEqual(readTestDuration("X_MS", 30_000, {}), { ms: 30_000 });
@@ -33,29 +33,6 @@ test("anything else keeps the default and says why, naming the variable and the 
   const long = readTestDuration("X_MS", 30_000, { SHARDGATE_TEST_X_MS: "9".repeat(5000) });
   assert.ok((long.refused?.length ?? 0) < 300, long.refused);
 });
-
-/**
- * What a fresh Node process sees of `exported` in `module` (dist/proxy/...), and its stderr;
- * `exported` may name a field of an export ("SETTINGS.timeoutMs").
- */
-function loaded(
-  module: string,
-  exported: string,
-  env: Record<string, string>,
-): { value: string; stderr: string } {
-  const clean = Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !k.startsWith(TEST_DURATION_PREFIX)),
-  ) as Record<string, string>;
-  const url = new URL(`../../proxy/${module}`, import.meta.url).href;
-  const script = `import(${JSON.stringify(url)}).then((m) => process.stdout.write(String(m.${exported})))`;
-  const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
-    env: { ...clean, ...env },
-    encoding: "utf8",
-    timeout: 60_000,
-  });
-  assert.equal(r.status, 0, `node exited ${r.status} (${r.signal}): ${r.stderr}`);
-  return { value: r.stdout, stderr: r.stderr };
-}
 
 test("the real defaults: 30 s lingering close, 10 s for a silent keys pipe, admin warnings 10 s apart, 5 s stop close", () => {
   assert.deepEqual(loaded("server/linger-close.js", "LINGERING_TIME_MS", {}), { value: "30000", stderr: "" });
