@@ -321,19 +321,7 @@ export class CertificateStore {
       );
       return;
     }
-    let changed = 0;
-    const kept: string[] = [];
-    const next = this.pairs.map((old) => {
-      try {
-        const loaded = load(old.files);
-        if (loaded.cert.equals(old.cert) && loaded.key.equals(old.key)) return old;
-        changed++;
-        return loaded;
-      } catch (err) {
-        kept.push((err as Error).message);
-        return old;
-      }
-    });
+    const { next, changed, errors: kept } = this.readPairs();
     const after = paths.map(markOfSync);
     if (!sameMarks(before, after)) {
       this.waitFor(
@@ -357,11 +345,10 @@ export class CertificateStore {
   }
 
   /**
-   * Re-reads every pair now, all or nothing (a config reload, SIGHUP: the reloader waited for the
-   * files to hold still): the errors naming the files when one does not load, and then every
-   * pair keeps serving as it was; else the pairs that changed serve from now on.
+   * Every pair read from its files: a pair whose bytes did not change stays the same object, and
+   * one that does not load stays as it was, its error said.
    */
-  reread(): string[] {
+  private readPairs(): { next: Loaded[]; changed: number; errors: string[] } {
     const errors: string[] = [];
     let changed = 0;
     const next = this.pairs.map((old) => {
@@ -375,6 +362,16 @@ export class CertificateStore {
         return old;
       }
     });
+    return { next, changed, errors };
+  }
+
+  /**
+   * Re-reads every pair now, all or nothing (a config reload, SIGHUP: the reloader waited for the
+   * files to hold still): the errors naming the files when one does not load, and then every
+   * pair keeps serving as it was; else the pairs that changed serve from now on.
+   */
+  reread(): string[] {
+    const { next, changed, errors } = this.readPairs();
     if (errors.length > 0) return errors;
     rememberReads(this.lastReads, this.paths().map(markOfSync));
     this.adopt(next, changed);
